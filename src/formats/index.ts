@@ -1,0 +1,121 @@
+// The registry of eclip's file formats: one schema module per format, one reader for all of them. Every reader in
+// the TypeScript side goes through `readFile`/`parseFormat`; the Python side validates against the exported JSON
+// Schemas in schemas/ (kept in sync by a test).
+import { readFileSync } from 'node:fs'
+import type { TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import YAML from 'yaml'
+import { FormatError, UserError } from './errors.ts'
+import { Gpu, gpuConsistencyErrors } from './gpu.ts'
+import { MixFile } from './mix.ts'
+import { Plan, planConsistencyErrors } from './plan.ts'
+import { Primitives } from './primitives.ts'
+import { Profile, profileConsistencyErrors } from './profile.ts'
+
+interface FormatSpec<T> {
+  schema: TSchema
+  /** Cross-field rules JSON Schema cannot express; each entry "path: reason". */
+  consistency?: (value: T) => string[]
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds specs of different value types
+export const FORMATS: Record<string, FormatSpec<any>> = {
+  gpu: { schema: Gpu, consistency: gpuConsistencyErrors },
+  profile: { schema: Profile, consistency: profileConsistencyErrors },
+  primitives: { schema: Primitives },
+  mix: { schema: MixFile },
+  plan: { schema: Plan, consistency: planConsistencyErrors },
+}
+
+const compiled = new Map<string, ReturnType<typeof Compile>>()
+function validator(name: string) {
+  let v = compiled.get(name)
+  if (!v) {
+    const spec = FORMATS[name]
+    if (!spec) throw new Error(`unknown format ${name}`)
+    v = Compile(spec.schema)
+    compiled.set(name, v)
+  }
+  return v
+}
+
+/** Validates an already-parsed value; `source` names the file (or message) in errors. */
+export function parseFormat<T>(name: string, value: unknown, source: string): T {
+  const v = validator(name)
+  if (!v.Check(value)) {
+    const seen = new Set<string>()
+    const problems: { path: string; reason: string }[] = []
+    for (const e of v.Errors(value)) {
+      // anyOf/enum failures repeat once per branch; keep the first reason for a path
+      if (seen.has(e.instancePath) || e.message === 'schema is false') continue
+      seen.add(e.instancePath)
+      problems.push({ path: e.instancePath, reason: describe(e) })
+    }
+    throw new FormatError(source, problems)
+  }
+  const consistency = FORMATS[name]?.consistency?.(value)
+  if (consistency && consistency.length > 0)
+    throw new FormatError(
+      source,
+      consistency.map((c) => {
+        const i = c.indexOf(': ')
+        return { path: c.slice(0, i), reason: c.slice(i + 2) }
+      }),
+    )
+  return value as T
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: typebox's error params differ per keyword
+function describe(e: { keyword: string; message: string; params: any }): string {
+  if (e.keyword === 'additionalProperties' && e.params?.additionalProperties)
+    return `unknown field(s) ${e.params.additionalProperties.map((p: string) => `"${p}"`).join(', ')}`
+  if (e.keyword === 'required' && e.params?.requiredProperties)
+    return `missing field(s) ${e.params.requiredProperties.map((p: string) => `"${p}"`).join(', ')}`
+  if (e.keyword === 'enum' && e.params?.allowedValues)
+    return `must be one of ${e.params.allowedValues.map((v: unknown) => JSON.stringify(v)).join(', ')}`
+  return e.message
+}
+
+/** Reads a JSON (or, for .yaml/.yml, YAML) file and validates it as format `name`. */
+export function readFile<T>(name: string, file: string): T {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new UserError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
+  let value: unknown
+  try {
+    value = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text)
+  } catch (err) {
+    throw new FormatError(file, [
+      {
+        path: '',
+        reason: `not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`,
+      },
+    ])
+  }
+  return parseFormat<T>(name, value, file)
+}
+
+/** JSON Schema documents for every format, as exported to schemas/ for the Python side. */
+export function exportSchemas(): Record<string, object> {
+  const out: Record<string, object> = {}
+  for (const [name, spec] of Object.entries(FORMATS)) {
+    out[name] = {
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      $id: `https://eclip.dev/schemas/${name}.schema.json`,
+      title: `eclip ${name}`,
+      ...JSON.parse(JSON.stringify(spec.schema)),
+    }
+  }
+  return out
+}
+
+export * from './common.ts'
+export * from './errors.ts'
+export * from './gpu.ts'
+export * from './mix.ts'
+export * from './plan.ts'
+export * from './primitives.ts'
+export * from './profile.ts'

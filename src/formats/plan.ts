@@ -1,0 +1,120 @@
+// Plan: the lookup table the executor (GPU or simulator) runs: the partition pool allocated once at start-up and, per
+// worker, its groups (kernel ranges → partition). Made by the optimizer from profiles and a mix.
+import Type from 'typebox'
+import { Dtype, GpuRef, ModelName } from './common.ts'
+
+export const POLICIES = ['baseline', 'model-wise', 'kw-ioctl', 'kw-prealloc', 'eclip'] as const
+export const Policy = Type.Enum([...POLICIES])
+export type Policy = Type.Static<typeof Policy>
+
+export const Partition = Type.Object(
+  {
+    id: Type.Integer({ minimum: 0 }),
+    /** Slice ids of the GPU description; the whole GPU lists every slice, the remainder included. */
+    slices: Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+    sms: Type.Integer({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+)
+export type Partition = Type.Static<typeof Partition>
+
+export const Group = Type.Object(
+  {
+    first: Type.Integer({ minimum: 0 }),
+    last: Type.Integer({ minimum: 0 }),
+    partition: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type Group = Type.Static<typeof Group>
+
+export const PlanWorker = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    model: ModelName,
+    batch: Type.Integer({ minimum: 1 }),
+    dtype: Dtype,
+    fingerprint: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }),
+    kernels: Type.Integer({ minimum: 1 }),
+    /** Partition ids this worker may use (its ladder in the pool). */
+    partitions: Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1 }),
+    /** Consecutive, covering kernels 0 … kernels-1 exactly once. */
+    groups: Type.Array(Group, { minItems: 1 }),
+    switches: Type.Integer({ minimum: 0 }),
+    /** Σ solo kernel times at the chosen sizes, µs (no slowdown). */
+    soloUs: Type.Number({ minimum: 0 }),
+    /** Σ e_k with the slowdown α of the paper's objective, µs. */
+    predictedUs: Type.Number({ minimum: 0 }),
+    /** Σ kernel times on the whole GPU, µs: what the worker needs alone and unpartitioned. */
+    soloFullUs: Type.Number({ minimum: 0 }),
+    /** Kernel-count-weighted mean SMs of the chosen partitions (the paper's CUAverage). */
+    meanSms: Type.Number({ minimum: 0 }),
+    alpha: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type PlanWorker = Type.Static<typeof PlanWorker>
+
+export const SolverInfo = Type.Object(
+  {
+    name: Type.Enum(['highs', 'dp', 'none']),
+    status: Type.Enum(['optimal', 'time-limit', 'infeasible', 'not-needed']),
+    /** Relative MIP gap of the returned plan; 0 when proven optimal. */
+    gap: Type.Number({ minimum: 0 }),
+    solveMs: Type.Number({ minimum: 0 }),
+    objectiveUs: Type.Optional(Type.Number()),
+    notes: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+)
+export type SolverInfo = Type.Static<typeof SolverInfo>
+
+export const Plan = Type.Object(
+  {
+    format: Type.Literal('eclip.plan/1'),
+    policy: Policy,
+    gpu: GpuRef,
+    mix: Type.String({ minLength: 1 }),
+    pool: Type.Object(
+      { partitions: Type.Array(Partition, { minItems: 1 }) },
+      { additionalProperties: false },
+    ),
+    workers: Type.Array(PlanWorker, { minItems: 1 }),
+    /** kw-ioctl: the executor re-creates the partition at every switch instead of using the pool's. */
+    repartitionAtSwitch: Type.Boolean(),
+    params: Type.Object(
+      {
+        tolerance: Type.Number({ minimum: 0 }),
+        switchMax: Type.Integer({ minimum: 0 }),
+        modelWiseFactor: Type.Number({ minimum: 1 }),
+        timeLimitS: Type.Number({ minimum: 0 }),
+        mipGap: Type.Number({ minimum: 0 }),
+      },
+      { additionalProperties: true },
+    ),
+    solver: SolverInfo,
+    createdAt: Type.String(),
+  },
+  { additionalProperties: false },
+)
+export type Plan = Type.Static<typeof Plan>
+
+export function planConsistencyErrors(plan: Plan): string[] {
+  const errors: string[] = []
+  const ids = new Set(plan.pool.partitions.map((p) => p.id))
+  plan.workers.forEach((w, wi) => {
+    let next = 0
+    w.groups.forEach((g, gi) => {
+      const at = `/workers/${wi}/groups/${gi}`
+      if (g.first !== next) errors.push(`${at}/first: expected ${next}, got ${g.first}`)
+      if (g.last < g.first) errors.push(`${at}/last: before first`)
+      if (!ids.has(g.partition)) errors.push(`${at}/partition: no partition ${g.partition} in the pool`)
+      next = g.last + 1
+    })
+    if (next !== w.kernels)
+      errors.push(`/workers/${wi}/groups: cover ${next} kernels, the worker has ${w.kernels}`)
+    for (const p of w.partitions)
+      if (!ids.has(p)) errors.push(`/workers/${wi}/partitions: no partition ${p} in the pool`)
+  })
+  return errors
+}

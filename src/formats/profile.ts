@@ -1,0 +1,65 @@
+// Profile: per (GPU, model, batch, dtype), the kernels of one request in launch order with each kernel's solo time
+// at every partition size, measured by the GPU backend (or generated, marked `measured.method: "synthetic"`).
+import Type from 'typebox'
+import { Dim3, Dtype, GpuRef, ModelName, Provenance } from './common.ts'
+
+export const Kernel = Type.Object(
+  {
+    index: Type.Integer({ minimum: 0 }),
+    name: Type.String({ minLength: 1 }),
+    grid: Dim3,
+    block: Dim3,
+    sharedMemBytes: Type.Integer({ minimum: 0 }),
+    /** Solo time in µs at each of the profile's `sizes`, same order. */
+    timesUs: Type.Array(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+)
+export type Kernel = Type.Static<typeof Kernel>
+
+export const Profile = Type.Object(
+  {
+    format: Type.Literal('eclip.profile/1'),
+    gpu: GpuRef,
+    model: ModelName,
+    batch: Type.Integer({ minimum: 1 }),
+    dtype: Dtype,
+    /** Hash of the kernel sequence (names + launch dims): a plan applies only to the graph it was made for. */
+    fingerprint: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }),
+    /** Partition sizes in SMs, ascending; the last is the whole GPU. */
+    sizes: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 }),
+    kernels: Type.Array(Kernel, { minItems: 1 }),
+    /** Whole-request latency (one graph replay, median) in µs at each size. */
+    requestUs: Type.Array(Type.Number({ minimum: 0 })),
+    /** Sum of kernel times over the request latency at each size: how much of the request the kernels explain. */
+    kernelSumRatio: Type.Array(Type.Number({ minimum: 0 })),
+    repeats: Type.Integer({ minimum: 1 }),
+    measured: Provenance,
+  },
+  { additionalProperties: false },
+)
+export type Profile = Type.Static<typeof Profile>
+
+export function profileConsistencyErrors(p: Profile): string[] {
+  const errors: string[] = []
+  const n = p.sizes.length
+  for (let i = 1; i < n; i++)
+    if ((p.sizes[i] ?? 0) <= (p.sizes[i - 1] ?? 0))
+      errors.push(`/sizes/${i}: sizes must be strictly ascending`)
+  if ((p.sizes[n - 1] ?? 0) !== p.gpu.smCount)
+    errors.push(`/sizes/${n - 1}: the last size must be the whole GPU (${p.gpu.smCount} SMs)`)
+  if (p.requestUs.length !== n) errors.push(`/requestUs: ${p.requestUs.length} values for ${n} sizes`)
+  if (p.kernelSumRatio.length !== n)
+    errors.push(`/kernelSumRatio: ${p.kernelSumRatio.length} values for ${n} sizes`)
+  p.kernels.forEach((k, i) => {
+    if (k.index !== i) errors.push(`/kernels/${i}/index: expected ${i}, got ${k.index}`)
+    if (k.timesUs.length !== n)
+      errors.push(`/kernels/${i}/timesUs: ${k.timesUs.length} values for ${n} sizes`)
+  })
+  return errors
+}
+
+/** File name a profile is stored under inside a profile directory. */
+export function profileFileName(model: string, batch: number, dtype: string): string {
+  return `${model.replace(/[^A-Za-z0-9_.-]/g, '_')}.b${batch}.${dtype}.json`
+}

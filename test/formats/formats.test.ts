@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { fingerprint } from '../../src/formats/fingerprint.ts'
+import {
+  expandWorkers,
+  exportSchemas,
+  FormatError,
+  type Gpu,
+  type MixFile,
+  parseFormat,
+  partitionSizes,
+  readFile,
+} from '../../src/formats/index.ts'
+
+const fixture = (f: string) => join(import.meta.dirname, '..', 'fixtures', f)
+const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-test-'))
+
+describe('formats', () => {
+  it('reads the H100 layout and derives its 16 partition sizes', () => {
+    const gpu = readFile<Gpu>('gpu', fixture('h100.gpu.json'))
+    assert.deepEqual(partitionSizes(gpu), [8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 132])
+  })
+
+  it('names the file, the field path and the reason for an invalid file', () => {
+    const gpu = JSON.parse(readFileSync(fixture('h100.gpu.json'), 'utf8'))
+    gpu.slices[3].sms = 'eight'
+    gpu.extra = 1
+    const f = join(tmp(), 'bad.gpu.json')
+    writeFileSync(f, JSON.stringify(gpu))
+    assert.throws(
+      () => readFile('gpu', f),
+      (e: unknown) =>
+        e instanceof FormatError &&
+        e.message.includes(f) &&
+        e.message.includes('/slices/3/sms') &&
+        e.message.includes('"extra"'),
+    )
+  })
+
+  it('applies cross-field rules the schema cannot express', () => {
+    const gpu = JSON.parse(readFileSync(fixture('h100.gpu.json'), 'utf8'))
+    gpu.smCount = 130
+    assert.throws(() => parseFormat('gpu', gpu, 'x.json'), /slice SMs add up to 132, not smCount 130/)
+  })
+
+  it('reports malformed JSON as a format error, not a crash', () => {
+    const f = join(tmp(), 'broken.json')
+    writeFileSync(f, '{"format": ')
+    assert.throws(
+      () => readFile('plan', f),
+      (e: unknown) => e instanceof FormatError && /not valid JSON/.test(e.message),
+    )
+  })
+
+  it('ships the paper mixes, with counts expanded into named workers', () => {
+    const mixes = readFile<MixFile>('mix', join(import.meta.dirname, '..', '..', 'mixes', 'paper.yaml')).mixes
+    assert.deepEqual(
+      mixes.map((m) => m.name),
+      ['mix1', 'mix2', 'mix3', 'mix4', 'mix5', 'mix6', 'mix7'],
+    )
+    const mix1 = mixes[0]
+    assert.ok(mix1)
+    assert.deepEqual(
+      expandWorkers(mix1).map((w) => w.name),
+      ['albert#0', 'albert#1', 'densenet201#0'],
+    )
+    assert.ok(expandWorkers(mix1, 8).every((w) => w.batch === 8 && w.dtype === 'fp16'))
+    assert.deepEqual(
+      mixes[3]?.workers.map((w) => w.model),
+      ['alexnet', 'resnet152', 'vgg19'],
+    )
+  })
+
+  it('keeps schemas/ in sync with the TypeScript formats', () => {
+    for (const [name, schema] of Object.entries(exportSchemas())) {
+      const committed = JSON.parse(
+        readFileSync(join(import.meta.dirname, '..', '..', 'schemas', `${name}.schema.json`), 'utf8'),
+      )
+      assert.deepEqual(committed, schema, `schemas/${name}.schema.json is stale: run npm run schemas`)
+    }
+  })
+
+  it('computes the same fingerprints as the Python backend', () => {
+    const vectors = JSON.parse(readFileSync(fixture('fingerprint-vectors.json'), 'utf8'))
+    for (const v of vectors) assert.equal(fingerprint(v.kernels), v.fingerprint)
+  })
+
+  it('exits 2 with a one-line reason and no stack trace on an invalid file', () => {
+    const f = join(tmp(), 'bad.mix.yaml')
+    writeFileSync(f, 'mixes:\n  - name: m\n    workers:\n      - { model: albert, batch: 0 }\n')
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+    const r = spawnSync(process.execPath, [bin, 'validate', 'mix', f], { encoding: 'utf8' })
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /\/mixes\/0\/workers\/0\/batch: must be >= 1/)
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/)
+  })
+})
