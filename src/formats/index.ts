@@ -9,8 +9,10 @@ import { FormatError, UserError } from './errors.ts'
 import { Gpu, gpuConsistencyErrors } from './gpu.ts'
 import { MixFile } from './mix.ts'
 import { Plan, planConsistencyErrors } from './plan.ts'
+import { PowerModel } from './power.ts'
 import { Primitives } from './primitives.ts'
 import { Profile, profileConsistencyErrors } from './profile.ts'
+import { Results, resultsConsistencyErrors } from './results.ts'
 
 interface FormatSpec<T> {
   schema: TSchema
@@ -25,6 +27,8 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   primitives: { schema: Primitives },
   mix: { schema: MixFile },
   plan: { schema: Plan, consistency: planConsistencyErrors },
+  power: { schema: PowerModel },
+  results: { schema: Results, consistency: resultsConsistencyErrors },
 }
 
 const compiled = new Map<string, ReturnType<typeof Compile>>()
@@ -117,5 +121,7 @@ export * from './errors.ts'
 export * from './gpu.ts'
 export * from './mix.ts'
 export * from './plan.ts'
+export * from './power.ts'
 export * from './primitives.ts'
 export * from './profile.ts'
+export * from './results.ts'

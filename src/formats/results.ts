@@ -1,0 +1,173 @@
+// Results: what one `eclip bench` writes, from either backend (the simulator or the GPU). One file holds many runs; a
+// run is one (mix, policy, mode, backend, batch) measured as DESIGN §6 says: closed (or open) loop, warm-up, a steady
+// window, per-worker latency and throughput, energy over the window. Runs of the same experiment on the two backends
+// share a `key` (everything but the backend), so a simulated and a measured run can be shown side by side.
+// Raw per-request records are not in this file but in the request log it names (CSV: run, worker, request, arrival,
+// start, end in µs from the start of the run).
+import Type from 'typebox'
+import { GpuRef, Provenance } from './common.ts'
+import { Policy } from './plan.ts'
+
+/** stream: each group its own launch + an event wait per switch (ECLIP-faithful); graph: one graph per request. */
+export const Mode = Type.Union([Type.Literal('stream'), Type.Literal('graph'), Type.Null()])
+export type Mode = Type.Static<typeof Mode>
+
+export const BackendName = Type.Enum(['sim', 'gpu'])
+export type BackendName = Type.Static<typeof BackendName>
+
+export const Loop = Type.Union([
+  Type.Object({ kind: Type.Literal('closed') }, { additionalProperties: false }),
+  Type.Object(
+    {
+      kind: Type.Literal('open'),
+      /** Poisson arrival rate per worker, requests/s. */
+      ratePerWorker: Type.Number({ exclusiveMinimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+])
+export type Loop = Type.Static<typeof Loop>
+
+const Num = Type.Number()
+const NullableNum = Type.Union([Type.Number(), Type.Null()])
+
+export const Latency = Type.Object(
+  { p50: Num, p95: Num, p99: Num, mean: Num, min: Num, max: Num },
+  { additionalProperties: false, description: 'µs, over the requests that completed inside the window' },
+)
+export type Latency = Type.Static<typeof Latency>
+
+export const WorkerResult = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    model: Type.String({ minLength: 1 }),
+    batch: Type.Integer({ minimum: 1 }),
+    /** Requests that completed inside the steady window. */
+    requests: Type.Integer({ minimum: 0 }),
+    throughputRps: Num,
+    latencyUs: Latency,
+    /** throughput / the same worker's throughput under baseline in the same mix, batch and backend; null if none. */
+    normVsBaseline: NullableNum,
+    /** p95 / the same worker's p95 under baseline; null if none. */
+    p95VsBaseline: NullableNum,
+    /** throughput / the worker's solo rate (alone on the whole GPU, same backend); null if not measured. */
+    normVsSolo: NullableNum,
+    soloRps: NullableNum,
+    /** Partition switches per request, from the plan (stream mode pays each, graph mode none). */
+    switchesPerRequest: Type.Integer({ minimum: 0 }),
+    kernelsPerRequest: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type WorkerResult = Type.Static<typeof WorkerResult>
+
+export const RunMetrics = Type.Object(
+  {
+    requests: Type.Integer({ minimum: 0 }),
+    /** Energy over the steady window, J: NVML counter delta (gpu) or the power model (sim). */
+    energyJ: Num,
+    jPerRequest: NullableNum,
+    requestsPerJ: NullableNum,
+    meanPowerW: Num,
+    /** Each worker's requests/J (its requests over the run's joules) normalised to baseline, averaged; null if no baseline. */
+    energyEffVsBaseline: NullableNum,
+    /** Mean over workers of normVsBaseline; null if no baseline. */
+    throughputVsBaseline: NullableNum,
+    /** Mean over workers of p95VsBaseline; null if no baseline. */
+    p95VsBaseline: NullableNum,
+    /** Jain's index over the workers' normVsSolo (1 = all equally served); null without solo rates. */
+    jainFairness: NullableNum,
+    /** Busy SM-time / (SMs × window); null where the backend cannot observe it. */
+    meanSmUtilisation: NullableNum,
+    /** Ideal-packing bound (DESIGN §6): rounds (one request per worker) per second with every kernel at its right-size. */
+    idealRoundsPerS: NullableNum,
+    /** Rounds per second achieved: Σ_w rps_w · area_w / Σ_w area_w (area = right-size SM-time per request). */
+    roundsPerS: NullableNum,
+    /** roundsPerS / idealRoundsPerS: how much of the packing headroom the run realised. */
+    vsIdeal: NullableNum,
+    switchesPerRequest: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type RunMetrics = Type.Static<typeof RunMetrics>
+
+export const Run = Type.Object(
+  {
+    /** Unique in the file: `${key}|${backend}`. */
+    id: Type.String({ minLength: 1 }),
+    /** Same for the sim and gpu runs of one experiment: `${mix}|${policy}|${mode ?? '-'}|b${batch}`. */
+    key: Type.String({ minLength: 1 }),
+    /** 'mix': a co-location run; 'solo': one worker alone on the whole GPU, for normVsSolo. */
+    role: Type.Enum(['mix', 'solo']),
+    mix: Type.String({ minLength: 1 }),
+    policy: Policy,
+    mode: Mode,
+    backend: BackendName,
+    /** Batch override of the run (bench --batch), null when each worker uses its mix's batch. */
+    batch: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    gpu: GpuRef,
+    loop: Loop,
+    warmupS: Type.Number({ minimum: 0 }),
+    windowS: Type.Number({ exclusiveMinimum: 0 }),
+    seed: Type.Integer(),
+    workers: Type.Array(WorkerResult, { minItems: 1 }),
+    metrics: RunMetrics,
+    /** Where the inputs came from: 'measured' or 'synthetic' profiles, primitives and power model. */
+    inputs: Type.Object(
+      {
+        profiles: Type.Enum(['measured', 'synthetic']),
+        primitives: Type.Enum(['measured', 'defaults']),
+        power: Type.Enum(['fitted', 'placeholder', 'nvml']),
+      },
+      { additionalProperties: false },
+    ),
+    /** Plan solver status for this run, as the optimizer reported it. */
+    planSolver: Type.Optional(Type.String()),
+    /** Backend wall time for the run, s. */
+    wallS: Type.Number({ minimum: 0 }),
+    notes: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+)
+export type Run = Type.Static<typeof Run>
+
+export const Results = Type.Object(
+  {
+    format: Type.Literal('eclip.results/1'),
+    runs: Type.Array(Run),
+    /** The request log next to this file (relative path), one CSV row per request. */
+    requestLog: Type.Union([Type.String(), Type.Null()]),
+    /** Versions, host, GPU, date, seed; `method` says 'simulated' or 'measured'; warnings list synthetic inputs. */
+    provenance: Type.Intersect([
+      Provenance,
+      Type.Object({
+        eclip: Type.String(),
+        node: Type.String(),
+        seed: Type.Integer(),
+        command: Type.String(),
+        warnings: Type.Array(Type.String()),
+      }),
+    ]),
+  },
+  { additionalProperties: false },
+)
+export type Results = Type.Static<typeof Results>
+
+/** Header of the request log (CSV). Times in µs from the start of the run (warm-up included). */
+export const REQUEST_LOG_HEADER = 'run,worker,request,arrival_us,start_us,end_us'
+
+export function runKey(mix: string, policy: Policy, mode: Mode, batch: number | null): string {
+  return `${mix}|${policy}|${mode ?? '-'}|b${batch ?? 'mix'}`
+}
+
+export function resultsConsistencyErrors(r: Results): string[] {
+  const errors: string[] = []
+  const ids = new Set<string>()
+  r.runs.forEach((run, i) => {
+    if (ids.has(run.id)) errors.push(`/runs/${i}/id: duplicate run id ${run.id}`)
+    ids.add(run.id)
+    if (run.id !== `${run.key}|${run.backend}`)
+      errors.push(`/runs/${i}/id: expected "${run.key}|${run.backend}"`)
+  })
+  return errors
+}
