@@ -7,6 +7,7 @@ import { Compile } from 'typebox/compile'
 import YAML from 'yaml'
 import { FormatError, UserError } from './errors.ts'
 import { Gpu, gpuConsistencyErrors } from './gpu.ts'
+import { LatencyTable, latencyTableConsistencyErrors } from './latency-table.ts'
 import { MixFile } from './mix.ts'
 import { Plan, planConsistencyErrors } from './plan.ts'
 import { PowerModel } from './power.ts'
@@ -27,6 +28,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   primitives: { schema: Primitives },
   mix: { schema: MixFile },
   plan: { schema: Plan, consistency: planConsistencyErrors },
+  'latency-table': { schema: LatencyTable, consistency: latencyTableConsistencyErrors },
   power: { schema: PowerModel },
   results: { schema: Results, consistency: resultsConsistencyErrors },
 }
@@ -119,6 +121,7 @@ export function exportSchemas(): Record<string, object> {
 export * from './common.ts'
 export * from './errors.ts'
 export * from './gpu.ts'
+export * from './latency-table.ts'
 export * from './mix.ts'
 export * from './plan.ts'
 export * from './power.ts'
