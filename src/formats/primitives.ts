@@ -21,6 +21,8 @@ export const Primitives = Type.Object(
     partitionCreate: Cost,
     /** Event record on one partition's stream + wait on another's, as seen by the kernel after it. */
     switchEventWait: Cost,
+    /** A dependency between kernels on two partitions inside one graph (graph mode), per switch, GPU-side. */
+    switchGraphEdge: Type.Optional(Cost),
     /** Host-side cost of launching one CUDA graph (cudaGraphLaunch). */
     graphLaunch: Cost,
     /** Host-side cost of one eager kernel launch. */

@@ -29,6 +29,12 @@ export const Profile = Type.Object(
     /** Partition sizes in SMs, ascending; the last is the whole GPU. */
     sizes: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 }),
     kernels: Type.Array(Kernel, { minItems: 1 }),
+    /**
+     * Kernel indices at which a new PyTorch op begins. The GPU executor changes partition only between ops (it
+     * switches streams at op boundaries while capturing), so a switch is possible only at these kernels.
+     * Absent: every kernel may start a group.
+     */
+    opStarts: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }))),
     /** Whole-request latency (one graph replay, median) in µs at each size. */
     requestUs: Type.Array(Type.Number({ minimum: 0 })),
     /** Sum of kernel times over the request latency at each size: how much of the request the kernels explain. */
