@@ -14,6 +14,7 @@ import { PowerModel } from './power.ts'
 import { Primitives } from './primitives.ts'
 import { Profile, profileConsistencyErrors } from './profile.ts'
 import { Results, resultsConsistencyErrors } from './results.ts'
+import { ServeConfig, serveConfigConsistencyErrors } from './serve-config.ts'
 
 interface FormatSpec<T> {
   schema: TSchema
@@ -31,6 +32,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   'latency-table': { schema: LatencyTable, consistency: latencyTableConsistencyErrors },
   power: { schema: PowerModel },
   results: { schema: Results, consistency: resultsConsistencyErrors },
+  'serve-config': { schema: ServeConfig, consistency: serveConfigConsistencyErrors },
 }
 
 const compiled = new Map<string, ReturnType<typeof Compile>>()
@@ -128,3 +130,4 @@ export * from './power.ts'
 export * from './primitives.ts'
 export * from './profile.ts'
 export * from './results.ts'
+export * from './serve-config.ts'
