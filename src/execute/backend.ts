@@ -1,0 +1,67 @@
+// The one interface `eclip bench` runs experiments through: the simulator (src/execute/sim/) or the GPU backend (a
+// Python child process, issue #5). A backend executes one RunSpec and hands back raw observations — every request's
+// times, the energy over the window — and src/measure/ turns them into the metrics of the results format, the same
+// way for both, so a simulated and a measured run can be compared number for number.
+import type {
+  BackendName,
+  Gpu,
+  Loop,
+  Mode,
+  Plan,
+  PowerModel,
+  Primitives,
+  Profile,
+  WorkerSpec,
+} from '../formats/index.ts'
+
+export interface RunSpec {
+  /** `${mix}|${policy}|${mode}|b${batch}` (see runKey in the results format). */
+  key: string
+  role: 'mix' | 'solo'
+  mix: string
+  mode: Mode
+  /** bench --batch, null when each worker keeps its mix's batch. */
+  batch: number | null
+  gpu: Gpu
+  plan: Plan
+  workers: WorkerSpec[]
+  /** One profile per plan worker, in plan order. */
+  profiles: Profile[]
+  loop: Loop
+  warmupS: number
+  windowS: number
+  seed: number
+  primitives: Primitives
+  /** The simulator's power model; the GPU backend reads NVML instead. */
+  power: PowerModel
+}
+
+/** Per worker, every request that completed during the run (warm-up included), µs from the run's start. */
+export interface WorkerRequests {
+  arrivalUs: number[]
+  startUs: number[]
+  endUs: number[]
+}
+
+export interface RunResult {
+  workers: WorkerRequests[]
+  /** The steady window, µs from the run's start: metrics count requests that complete inside it. */
+  windowStartUs: number
+  windowEndUs: number
+  /** Energy over the window, J. */
+  energyJ: number
+  /** Where the energy comes from: the sim's power model (fitted or placeholder) or the NVML counter. */
+  energySource: 'fitted' | 'placeholder' | 'nvml'
+  /** Busy SM·µs over the window; null where the backend cannot observe it. */
+  smBusyUs: number | null
+  /** Kernels executed (the simulator's event count; null on the GPU). */
+  kernels: number | null
+  wallS: number
+  notes: string[]
+}
+
+export interface Backend {
+  readonly name: BackendName
+  run(spec: RunSpec): Promise<RunResult>
+  close(): Promise<void>
+}

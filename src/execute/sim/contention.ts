@@ -1,0 +1,148 @@
+// The simulator's contention model: how kernels of different workers that run at the same time share SMs.
+//
+// Slices are the shared resources (a partition is a set of slices, DESIGN §1). Each running kernel asks for its
+// *demand*: the fewest profiled SMs at which it already runs at (almost) its full-GPU speed — a kernel with a small
+// grid cannot use more. The SMs of every slice are shared max-min fairly among the running kernels whose partitions
+// contain that slice (progressive filling: equal shares per slice; a kernel that gets more than its demand keeps
+// its demand and hands the surplus back to the others on those slices). A kernel's effective SMs is the sum of its
+// shares; it progresses at the rate its profile gives at that many SMs (1 / solo time, interpolated linearly in rate
+// between profiled sizes, proportional to SMs below the smallest), or at its uncontended rate on its partition when it
+// gets its whole demand. Kernels on disjoint partitions do not slow each other (DESIGN §7: 12 partitions busy at once,
+// no slowdown), apart from the memory-interference term below.
+//
+// What the model leaves out: memory bandwidth, L2 and DRAM contention between concurrent kernels (a kernel alone on 8
+// SMs may use far more than 8/132 of the bandwidth), block-scheduling granularity, and tail effects. They enter
+// through CALIBRATION, whose constants are to be fitted against GPU measurements of the same runs (issue #5 writes
+// results with the same `key`); until then they are neutral and results are labelled simulated.
+
+/** Constants of the contention model, to be fitted to GPU measurements. */
+export interface Calibration {
+  /** A kernel's demand = fewest profiled SMs with time ≤ full-GPU time × (1 + this). */
+  saturationTolerance: number
+  /**
+   * Memory/L2 interference γ: a running kernel's rate is divided by (1 + γ · busy SMs of the other running kernels /
+   * SM count). 0 = disjoint partitions never slow each other.
+   */
+  memoryInterference: number
+  fitted: boolean
+  source: string
+}
+
+export const CALIBRATION: Calibration = {
+  saturationTolerance: 0.01,
+  memoryInterference: 0,
+  fitted: false,
+  source: 'neutral defaults: not fitted to GPU measurements yet',
+}
+
+/**
+ * Max-min fair sharing of slices among running kernels. Works on the engine's arrays, indexed by worker: the hot loop
+ * calls it at every kernel start and end, so it allocates nothing.
+ */
+export class SliceSharing {
+  private readonly free: Float64Array
+  private readonly users: Int32Array
+  private readonly got: Float64Array
+  private readonly contrib: Float64Array
+  private readonly active: Uint8Array
+
+  constructor(
+    private readonly sliceSms: readonly number[],
+    workers: number,
+  ) {
+    if (sliceSms.length > 31) throw new Error('the simulator supports at most 31 slices (bitmask)')
+    this.free = new Float64Array(sliceSms.length)
+    this.users = new Int32Array(sliceSms.length)
+    this.got = new Float64Array(workers)
+    this.contrib = new Float64Array(workers * sliceSms.length)
+    this.active = new Uint8Array(workers)
+  }
+
+  /**
+   * Fills x[w] (effective SMs) for the m running workers listed in `running`; `mask[w]` is the slice bitmask of the
+   * partition its kernel runs on, `partSms[w]` that partition's SMs, `demand[w]` the kernel's demand (≤ partSms).
+   * Returns true when the partitions overlap (shared slices), false on the disjoint fast path (x = partSms).
+   */
+  allocate(
+    running: Int32Array,
+    m: number,
+    mask: Int32Array,
+    partSms: Float64Array,
+    demand: Float64Array,
+    x: Float64Array,
+  ): boolean {
+    let acc = 0
+    let overlap = false
+    for (let i = 0; i < m; i++) {
+      const w = running[i] as number
+      if ((acc & (mask[w] as number)) !== 0) overlap = true
+      acc |= mask[w] as number
+    }
+    if (!overlap) {
+      for (let i = 0; i < m; i++) {
+        const w = running[i] as number
+        x[w] = partSms[w] as number
+      }
+      return false
+    }
+    const S = this.sliceSms.length
+    const { free, users, got, contrib, active } = this
+    for (let b = acc; b !== 0; b &= b - 1) {
+      const s = 31 - Math.clz32(b & -b)
+      free[s] = this.sliceSms[s] as number
+    }
+    for (let i = 0; i < m; i++) {
+      const w = running[i] as number
+      x[w] = 0
+      active[w] = 1
+    }
+    for (let round = 0; round < 8; round++) {
+      for (let b = acc; b !== 0; b &= b - 1) users[31 - Math.clz32(b & -b)] = 0
+      for (let i = 0; i < m; i++) {
+        const w = running[i] as number
+        if (active[w] === 0) continue
+        for (let b = mask[w] as number; b !== 0; b &= b - 1) (users[31 - Math.clz32(b & -b)] as number)++
+      }
+      let handed = false
+      for (let i = 0; i < m; i++) {
+        const w = running[i] as number
+        if (active[w] === 0) continue
+        let g = 0
+        for (let b = mask[w] as number; b !== 0; b &= b - 1) {
+          const s = 31 - Math.clz32(b & -b)
+          const share = (free[s] as number) / (users[s] as number)
+          contrib[w * S + s] = share
+          g += share
+        }
+        got[w] = g
+        x[w] = (x[w] as number) + g
+        if (g > 0) handed = true
+      }
+      if (!handed) break
+      for (let b = acc; b !== 0; b &= b - 1) {
+        const s = 31 - Math.clz32(b & -b)
+        if ((users[s] as number) > 0) free[s] = 0
+      }
+      let capped = false
+      for (let i = 0; i < m; i++) {
+        const w = running[i] as number
+        if (active[w] === 0) continue
+        const d = demand[w] as number
+        const xw = x[w] as number
+        if (xw > d + 1e-9) {
+          // hand the surplus back to the slices it came from, in proportion to this round's shares
+          const frac = (xw - d) / (got[w] as number)
+          for (let b = mask[w] as number; b !== 0; b &= b - 1) {
+            const s = 31 - Math.clz32(b & -b)
+            free[s] = (free[s] as number) + (contrib[w * S + s] as number) * frac
+          }
+          x[w] = d
+          active[w] = 0
+          capped = true
+        }
+      }
+      if (!capped) break
+    }
+    return true
+  }
+}

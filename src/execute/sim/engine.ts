@@ -1,0 +1,375 @@
+// The discrete-event simulator: workers co-located on one GPU, each replaying its kernels in order on the partitions
+// its plan assigns, sharing slices as src/execute/sim/contention.ts describes.
+//
+// Time is in µs. Between events every running kernel progresses at a constant rate (fraction of the kernel per µs);
+// at every kernel start or end the rates of all running kernels are recomputed (at most one kernel per worker runs at
+// a time: a worker's kernels are a chain). Timed events (a kernel becoming ready, a request arriving) sit in a binary
+// heap ordered by (time, insertion order); kernel completions are found by scanning the few running kernels.
+//
+// Costs, per request of a worker:
+// - host side: the worker's host thread launches its graphs back to back, asynchronously: one graph launch per group
+//   in stream mode (kw-ioctl also creates a partition, `partitionCreate`, before every group but the first), one per
+//   request in graph mode and for single-group plans (baseline, model-wise). A group cannot start before its launch.
+// - GPU side: between two kernels of a request the GPU idles `gap` µs (the part of the profiled request latency the
+//   kernel times do not explain, spread evenly over its kernels); a switch adds `switchEventWait` in stream mode and
+//   `switchGraphEdge` in graph mode (0 when the primitives file has none).
+// Closed loop: a worker issues its next request when the previous one ends. Open loop: Poisson arrivals at a fixed
+// rate per worker, queued FIFO, one request in flight per worker; latency counts from arrival.
+import type { RunResult, RunSpec } from '../backend.ts'
+import { CALIBRATION, type Calibration, SliceSharing } from './contention.ts'
+import { EventHeap } from './heap.ts'
+import { exponential, rng } from './rng.ts'
+
+const KERNEL_READY = 0
+const ARRIVAL = 1
+const KINDS = 2
+
+/** A worker's kernels, flattened for the hot loop. */
+interface WorkerTables {
+  n: number
+  sizes: Float64Array
+  /** rate (kernels per µs) at each profiled size: rates[k * sizes.length + i] */
+  rates: Float64Array
+  /** partition index (into the pool) of each kernel */
+  part: Int32Array
+  /** demand in SMs, ≤ the kernel's partition SMs */
+  demand: Float64Array
+  /** uncontended rate on the kernel's own partition */
+  ownRate: Float64Array
+  /** group index of each kernel */
+  group: Int32Array
+  groups: number
+  gapUs: number
+}
+
+export interface SimOptions {
+  calibration?: Calibration
+}
+
+export interface SimStats {
+  kernels: number
+  events: number
+}
+
+/** Rate of kernel k at x effective SMs: linear in rate between profiled sizes, ∝ SMs below the smallest. */
+function rateAt(t: WorkerTables, k: number, x: number): number {
+  const S = t.sizes.length
+  const base = k * S
+  const s0 = t.sizes[0] as number
+  if (x <= s0) return ((t.rates[base] as number) * x) / s0
+  for (let i = 1; i < S; i++) {
+    const si = t.sizes[i] as number
+    if (x <= si) {
+      const sp = t.sizes[i - 1] as number
+      const rp = t.rates[base + i - 1] as number
+      const ri = t.rates[base + i] as number
+      return rp + ((ri - rp) * (x - sp)) / (si - sp)
+    }
+  }
+  return t.rates[base + S - 1] as number
+}
+
+function tables(
+  spec: RunSpec,
+  w: number,
+  partSms: number[],
+  partIndex: Map<number, number>,
+  cal: Calibration,
+) {
+  const pw = spec.plan.workers[w]
+  const prof = spec.profiles[w]
+  if (!pw || !prof) throw new Error(`run ${spec.key}: no plan worker or profile #${w}`)
+  if (pw.fingerprint !== prof.fingerprint)
+    throw new Error(
+      `run ${spec.key}: worker ${pw.name}: the plan was made for another kernel sequence (fingerprint)`,
+    )
+  const n = prof.kernels.length
+  if (pw.kernels !== n)
+    throw new Error(`run ${spec.key}: worker ${pw.name}: plan has ${pw.kernels} kernels, profile ${n}`)
+  const S = prof.sizes.length
+  const sizes = Float64Array.from(prof.sizes)
+  const rates = new Float64Array(n * S)
+  const part = new Int32Array(n)
+  const demand = new Float64Array(n)
+  const ownRate = new Float64Array(n)
+  const group = new Int32Array(n)
+  let fullSum = 0
+  pw.groups.forEach((g, gi) => {
+    const p = partIndex.get(g.partition)
+    if (p === undefined) throw new Error(`run ${spec.key}: no partition ${g.partition} in the pool`)
+    for (let k = g.first; k <= g.last; k++) {
+      part[k] = p
+      group[k] = gi
+    }
+  })
+  const t: WorkerTables = {
+    n,
+    sizes,
+    rates,
+    part,
+    demand,
+    ownRate,
+    group,
+    groups: pw.groups.length,
+    gapUs: 0,
+  }
+  for (let k = 0; k < n; k++) {
+    const times = (prof.kernels[k] as { timesUs: number[] }).timesUs
+    // a 0 µs kernel would divide by zero; 1 ns is below anything a profiler reports
+    for (let i = 0; i < S; i++) rates[k * S + i] = 1 / Math.max(times[i] as number, 1e-3)
+    const full = Math.max(times[S - 1] as number, 1e-3)
+    fullSum += full
+    let d = sizes[S - 1] as number
+    for (let i = 0; i < S; i++)
+      if ((times[i] as number) <= full * (1 + cal.saturationTolerance)) {
+        d = sizes[i] as number
+        break
+      }
+    const own = partSms[part[k] as number] as number
+    demand[k] = Math.min(d, own)
+    ownRate[k] = rateAt(t, k, own)
+  }
+  const reqFull = prof.requestUs[S - 1] ?? fullSum
+  t.gapUs = Math.max(0, reqFull - fullSum) / n
+  return t
+}
+
+/** Runs one RunSpec; returns raw observations (src/measure turns them into metrics). */
+export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { stats: SimStats } {
+  const wall0 = performance.now()
+  const cal = opts.calibration ?? CALIBRATION
+  const W = spec.plan.workers.length
+  const sliceSms = spec.gpu.slices.map((s) => s.sms)
+  const pool = spec.plan.pool.partitions
+  const partIndex = new Map(pool.map((p, i) => [p.id, i]))
+  const partMask = pool.map((p) => p.slices.reduce((m, s) => m | (1 << s), 0))
+  const partSms = pool.map((p) => p.slices.reduce((a, s) => a + (sliceSms[s] ?? 0), 0))
+  const T = spec.plan.workers.map((_, w) => tables(spec, w, partSms, partIndex, cal))
+
+  const prim = spec.primitives
+  const launchUs = prim.graphLaunch.medianUs
+  const createUs = prim.partitionCreate.medianUs
+  // graph mode: one launch per request; single-group plans launch one graph either way
+  const stream = spec.mode !== 'graph'
+  // stream mode: event record + wait; graph mode: a graph edge between partitions (free unless measured otherwise)
+  const switchUs = stream ? prim.switchEventWait.medianUs : (prim.switchGraphEdge?.medianUs ?? 0)
+  const ioctl = spec.plan.repartitionAtSwitch
+
+  const warmUs = spec.warmupS * 1e6
+  const endUs = warmUs + spec.windowS * 1e6
+  const u = rng(spec.seed)
+  const heap = new EventHeap()
+  const sharing = new SliceSharing(sliceSms, W)
+
+  // per-worker state
+  const kNext = new Int32Array(W) // index of the kernel running or next to run
+  const hostT = new Float64Array(W) // the host thread's clock for the current request
+  const hostGroup = new Int32Array(W) // last group the host has launched, -1 before the first
+  const reqStart = new Float64Array(W)
+  const reqArrival = new Float64Array(W)
+  const busyW = new Uint8Array(W) // a request in flight
+  const queues: number[][] = Array.from({ length: W }, () => [])
+  const qHead = new Int32Array(W)
+  const out = Array.from({ length: W }, () => ({
+    arrivalUs: [] as number[],
+    startUs: [] as number[],
+    endUs: [] as number[],
+  }))
+  // running kernels (one per worker at most)
+  const running = new Int32Array(W)
+  let m = 0
+  const mask = new Int32Array(W)
+  const pSms = new Float64Array(W)
+  const dem = new Float64Array(W)
+  const x = new Float64Array(W)
+  const rate = new Float64Array(W)
+  const remaining = new Float64Array(W)
+  const doneAt = new Float64Array(W)
+  const busy = new Float64Array(W)
+  let busyNow = 0
+  let lastT = 0
+  let smBusyUs = 0
+  let kernels = 0
+  let events = 0
+  const interArrivalUs = spec.loop.kind === 'open' ? 1e6 / spec.loop.ratePerWorker : 0
+
+  const advance = (t: number) => {
+    const dt = t - lastT
+    if (dt <= 0) return
+    for (let i = 0; i < m; i++) {
+      const w = running[i] as number
+      remaining[w] = (remaining[w] as number) - (rate[w] as number) * dt
+    }
+    const a = Math.max(lastT, warmUs)
+    const b = Math.min(t, endUs)
+    if (b > a) smBusyUs += busyNow * (b - a)
+    lastT = t
+  }
+
+  const reallocate = () => {
+    sharing.allocate(running, m, mask, pSms, dem, x)
+    busyNow = 0
+    for (let i = 0; i < m; i++) {
+      const w = running[i] as number
+      const tw = T[w] as WorkerTables
+      const k = kNext[w] as number
+      const xw = x[w] as number
+      const d = dem[w] as number
+      const r = xw >= d - 1e-9 ? (tw.ownRate[k] as number) : rateAt(tw, k, xw)
+      rate[w] = r
+      const b = Math.min(xw, d)
+      busy[w] = b
+      busyNow += b
+    }
+    if (cal.memoryInterference > 0 && m > 1) {
+      const smCount = spec.gpu.smCount
+      for (let i = 0; i < m; i++) {
+        const w = running[i] as number
+        rate[w] =
+          (rate[w] as number) / (1 + (cal.memoryInterference * (busyNow - (busy[w] as number))) / smCount)
+      }
+    }
+    for (let i = 0; i < m; i++) {
+      const w = running[i] as number
+      doneAt[w] = lastT + (remaining[w] as number) / (rate[w] as number)
+    }
+  }
+
+  /** Kernel kNext[w] can start on the GPU at gpuReady, once the host has launched its group. */
+  const schedule = (w: number, gpuReady: number, now: number) => {
+    const tw = T[w] as WorkerTables
+    const g = tw.group[kNext[w] as number] as number
+    if ((hostGroup[w] as number) < g) {
+      if (stream && tw.groups > 1) {
+        let h = hostT[w] as number
+        for (let gg = (hostGroup[w] as number) + 1; gg <= g; gg++)
+          h += (ioctl && gg > 0 ? createUs : 0) + launchUs
+        hostT[w] = h
+        hostGroup[w] = g
+      } else {
+        hostT[w] = (hostT[w] as number) + launchUs
+        hostGroup[w] = tw.groups
+      }
+    }
+    const ready = Math.max(gpuReady, hostT[w] as number)
+    if (ready <= now) start(w)
+    else heap.push(ready, w * KINDS + KERNEL_READY)
+  }
+
+  const start = (w: number) => {
+    const tw = T[w] as WorkerTables
+    const k = kNext[w] as number
+    const p = tw.part[k] as number
+    mask[w] = partMask[p] as number
+    pSms[w] = partSms[p] as number
+    dem[w] = tw.demand[k] as number
+    remaining[w] = 1
+    running[m++] = w
+    reallocate()
+  }
+
+  const beginRequest = (w: number, t: number, arrival: number) => {
+    busyW[w] = 1
+    reqStart[w] = t
+    reqArrival[w] = arrival
+    kNext[w] = 0
+    hostT[w] = t
+    hostGroup[w] = -1
+    schedule(w, t, t)
+  }
+
+  const finish = (i: number, t: number) => {
+    const w = running[i] as number
+    running[i] = running[--m] as number
+    kernels++
+    const tw = T[w] as WorkerTables
+    const k = kNext[w] as number
+    reallocate()
+    if (k + 1 < tw.n) {
+      kNext[w] = k + 1
+      let ready = t + tw.gapUs
+      if (tw.group[k + 1] !== tw.group[k]) ready += switchUs
+      schedule(w, ready, t)
+      return
+    }
+    const o = out[w] as { arrivalUs: number[]; startUs: number[]; endUs: number[] }
+    o.arrivalUs.push(reqArrival[w] as number)
+    o.startUs.push(reqStart[w] as number)
+    o.endUs.push(t)
+    busyW[w] = 0
+    if (spec.loop.kind === 'closed') beginRequest(w, t, t)
+    else {
+      const q = queues[w] as number[]
+      const h = qHead[w] as number
+      if (h < q.length) {
+        qHead[w] = h + 1
+        beginRequest(w, t, q[h] as number)
+      }
+    }
+  }
+
+  // start: closed-loop workers begin at a seeded offset within the first 100 µs so they are not in lock-step;
+  // open-loop workers draw their first arrival
+  for (let w = 0; w < W; w++) {
+    if (spec.loop.kind === 'closed') heap.push(u() * 100, w * KINDS + ARRIVAL)
+    else heap.push(exponential(u, interArrivalUs), w * KINDS + ARRIVAL)
+  }
+
+  for (;;) {
+    let iDone = -1
+    let tDone = Number.POSITIVE_INFINITY
+    for (let i = 0; i < m; i++) {
+      const d = doneAt[running[i] as number] as number
+      if (d < tDone) {
+        tDone = d
+        iDone = i
+      }
+    }
+    const tHeap = heap.peekTime()
+    const t = Math.min(tDone, tHeap)
+    if (t > endUs) break
+    events++
+    advance(t)
+    if (tDone <= tHeap) {
+      finish(iDone, t)
+      continue
+    }
+    const ev = heap.pop()
+    const w = (ev / KINDS) | 0
+    if (ev % KINDS === KERNEL_READY) start(w)
+    else if (spec.loop.kind === 'closed') beginRequest(w, t, t)
+    else {
+      // open loop: queue the arrival, draw the next one, start at once if idle
+      ;(queues[w] as number[]).push(t)
+      heap.push(t + exponential(u, interArrivalUs), w * KINDS + ARRIVAL)
+      if (busyW[w] === 0) {
+        const q = queues[w] as number[]
+        const h = qHead[w] as number
+        qHead[w] = h + 1
+        beginRequest(w, t, q[h] as number)
+      }
+    }
+  }
+  advance(endUs)
+
+  const power = spec.power
+  const windowUs = endUs - warmUs
+  const energyJ = (power.idleW * windowUs + power.wPerBusySm * smBusyUs) * 1e-6
+  const notes: string[] = []
+  if (!power.fitted) notes.push('energy from a placeholder power model, not fitted to NVML')
+  if (!cal.fitted) notes.push(`contention model not calibrated (${cal.source})`)
+  if (power.wPerMemGBs > 0)
+    notes.push('memory term of the power model ignored: profiles carry no DRAM traffic')
+  return {
+    workers: out,
+    windowStartUs: warmUs,
+    windowEndUs: endUs,
+    energyJ,
+    energySource: power.fitted ? 'fitted' : 'placeholder',
+    smBusyUs,
+    kernels,
+    wallS: (performance.now() - wall0) / 1000,
+    notes,
+    stats: { kernels, events },
+  }
+}

@@ -1,0 +1,23 @@
+// The simulator as a Backend: what `eclip bench` uses when there is no GPU (or with --backend sim).
+import type { Backend, RunResult, RunSpec } from '../backend.ts'
+import type { Calibration } from './contention.ts'
+import { simulate } from './engine.ts'
+
+export { CALIBRATION, type Calibration } from './contention.ts'
+export { defaultPowerModel, defaultPrimitives } from './costs.ts'
+export { type SimStats, simulate } from './engine.ts'
+
+export class SimBackend implements Backend {
+  readonly name = 'sim' as const
+  constructor(private readonly calibration?: Calibration) {}
+
+  async run(spec: RunSpec): Promise<RunResult> {
+    const { stats: _stats, ...result } = simulate(
+      spec,
+      this.calibration ? { calibration: this.calibration } : {},
+    )
+    return result
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { SliceSharing } from '../../src/execute/sim/contention.ts'
+import { EventHeap } from '../../src/execute/sim/heap.ts'
+import { simulate } from '../../src/execute/sim/index.ts'
+import { ALL, gpu, latencies, planOf, primitives, profileOf, scaling, specOf } from './fixtures.ts'
+
+const close = (a: number, b: number, tol = 1e-6) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} ≠ ${b}`)
+const flat = (us: number) => () => us
+const LOW = [0, 1, 2, 3, 4, 5, 6, 7] // 64 SMs
+const HIGH = [8, 9, 10, 11, 12, 13, 14, 15] // 56 + 12 = 68 SMs
+
+describe('event heap', () => {
+  it('pops in time order, ties first-in first-out', () => {
+    const h = new EventHeap()
+    const times = [5, 1, 3, 1, 9, 0, 3, 7, 2, 8, 1]
+    for (const [i, t] of times.entries()) h.push(t, i)
+    const out: [number, number][] = []
+    while (h.size > 0) {
+      const t = h.peekTime()
+      out.push([t, h.pop()])
+    }
+    const want = times.map((t, i) => [t, i] as [number, number]).sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    assert.deepEqual(out, want)
+    assert.equal(h.peekTime(), Number.POSITIVE_INFINITY)
+  })
+})
+
+describe('slice sharing', () => {
+  const sms = gpu.slices.map((s) => s.sms)
+  const run = (masks: number[], demands: number[]) => {
+    const n = masks.length
+    const s = new SliceSharing(sms, n)
+    const x = new Float64Array(n)
+    const partSms = masks.map((m) => sms.reduce((a, v, i) => a + ((m >> i) & 1 ? v : 0), 0))
+    const overlap = s.allocate(
+      Int32Array.from(masks.keys()),
+      n,
+      Int32Array.from(masks),
+      Float64Array.from(partSms),
+      Float64Array.from(demands),
+      x,
+    )
+    return { x: [...x], overlap }
+  }
+  const maskOf = (slices: number[]) => slices.reduce((m, s) => m | (1 << s), 0)
+
+  it('gives disjoint partitions their whole partition', () => {
+    assert.deepEqual(run([maskOf(LOW), maskOf(HIGH)], [64, 8]), { x: [64, 68], overlap: false })
+  })
+  it('splits shared slices evenly between kernels that want them', () => {
+    const r = run([maskOf([0, 1, 2, 3]), maskOf([2, 3, 4, 5])], [32, 32])
+    assert.deepEqual(r, { x: [24, 24], overlap: true })
+  })
+  it('hands a small kernel’s surplus to the others (max-min fair)', () => {
+    const r = run([maskOf(ALL), maskOf(ALL), maskOf(ALL)], [8, 132, 132])
+    close(r.x[0] as number, 8)
+    close(r.x[1] as number, 62)
+    close(r.x[2] as number, 62)
+  })
+})
+
+describe('simulator', () => {
+  it('replays a solo request: launch + kernels + gaps', () => {
+    const p = profileOf('a', [flat(10), flat(10), flat(10)], 2)
+    const plan = planOf('baseline', [ALL], [{ profile: p, groups: [[0, 2, 0]] }])
+    const r = simulate(specOf(plan, [p], { prim: primitives({ launch: 5 }) }))
+    const lat = latencies(r, 0)
+    assert.ok(lat.length > 200)
+    for (const l of lat) close(l, 5 + 30 + 2 * 2)
+    // every completed request ran its 3 kernels; the one cut by the window's end ran 0–2
+    assert.ok(r.stats.kernels >= lat.length * 3 && r.stats.kernels < lat.length * 3 + 3)
+  })
+
+  it('runs workers on disjoint partitions as fast as alone', () => {
+    const a = profileOf('a', [scaling(10), scaling(20)])
+    const b = profileOf('b', [scaling(30)])
+    const both = planOf(
+      'model-wise',
+      [LOW, HIGH],
+      [
+        { profile: a, groups: [[0, 1, 0]] },
+        { profile: b, groups: [[0, 0, 1]] },
+      ],
+    )
+    const r = simulate(specOf(both, [a, b]))
+    for (const l of latencies(r, 0)) close(l, (30 * 132) / 64)
+    for (const l of latencies(r, 1)) close(l, (30 * 132) / 68)
+  })
+
+  it('halves the speed of two saturating kernels sharing the whole GPU', () => {
+    const a = profileOf('a', [scaling(1000)])
+    const plan = planOf(
+      'baseline',
+      [ALL],
+      [
+        { profile: a, groups: [[0, 0, 0]] },
+        { profile: a, groups: [[0, 0, 0]] },
+      ],
+    )
+    const r = simulate(specOf(plan, [a, a], { windowS: 0.05 }))
+    for (const w of [0, 1]) {
+      const lat = latencies(r, w).slice(2)
+      assert.ok(lat.length > 15)
+      for (const l of lat) close(l, 2000, 1e-9)
+    }
+  })
+
+  it('lets a kernel with a small grid leave the rest of the GPU to its neighbour', () => {
+    const small = profileOf('small', [(s) => (s >= 8 ? 1000 : 2000)])
+    const big = profileOf('big', [scaling(1000)])
+    const plan = planOf(
+      'baseline',
+      [ALL],
+      [
+        { profile: small, groups: [[0, 0, 0]] },
+        { profile: big, groups: [[0, 0, 0]] },
+      ],
+    )
+    const r = simulate(specOf(plan, [small, big], { windowS: 0.05 }))
+    for (const l of latencies(r, 0).slice(2)) close(l, 1000)
+    // the big kernel's profile is linear in SMs, so at 124 SMs it takes 1000·132/124 µs
+    for (const l of latencies(r, 1).slice(2)) close(l, (1000 * 132) / 124)
+  })
+
+  it('charges switches: event wait in stream mode, nothing in graph mode, a partition per switch for kw-ioctl', () => {
+    const p = profileOf('a', [flat(10), flat(10), flat(10), flat(10)])
+    const groups: [number, number, number][] = [
+      [0, 1, 0],
+      [2, 3, 1],
+    ]
+    const prim = primitives({ launch: 3, wait: 1, create: 1800 })
+    const stream = simulate(
+      specOf(planOf('eclip', [LOW, HIGH], [{ profile: p, groups }]), [p], { prim, mode: 'stream' }),
+    )
+    const graph = simulate(
+      specOf(planOf('eclip', [LOW, HIGH], [{ profile: p, groups }]), [p], { prim, mode: 'graph' }),
+    )
+    const ioctl = simulate(
+      specOf(planOf('kw-ioctl', [LOW, HIGH], [{ profile: p, groups }], true), [p], {
+        prim,
+        mode: 'stream',
+        windowS: 0.05,
+      }),
+    )
+    for (const l of latencies(stream, 0)) close(l, 44)
+    for (const l of latencies(graph, 0)) close(l, 43)
+    for (const l of latencies(ioctl, 0)) close(l, 3 + 1800 + 3 + 20)
+  })
+
+  it('integrates energy: idle power plus busy SM-time', () => {
+    const a = profileOf('a', [scaling(1000)])
+    const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 0, 0]] }])
+    const r = simulate(specOf(plan, [a], { warmupS: 0.001, windowS: 0.01 }))
+    // always running on all 132 SMs inside the window: (100 W + 4.5 W × 132) × 10 ms
+    close(r.energyJ, (100 + 4.5 * 132) * 0.01, 1e-9)
+    close(r.smBusyUs ?? 0, 132 * 10_000, 1e-9)
+  })
+
+  it('open loop: Poisson arrivals at the given rate, reproducible from the seed', () => {
+    const a = profileOf('a', [flat(100)])
+    const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 0, 0]] }])
+    const spec = (seed: number) =>
+      specOf(plan, [a], { loop: { kind: 'open', ratePerWorker: 2000 }, windowS: 2, seed })
+    const r1 = simulate(spec(7))
+    const r2 = simulate(spec(7))
+    const r3 = simulate(spec(8))
+    assert.deepEqual(r1.workers, r2.workers)
+    assert.notDeepEqual(r1.workers[0]?.endUs, r3.workers[0]?.endUs)
+    const n = r1.workers[0]?.endUs.length ?? 0
+    assert.ok(n > 3700 && n < 4300, `${n} requests in 2 s at 2000/s`)
+    const lat = latencies(r1, 0)
+    assert.ok(Math.min(...lat) >= 100 - 1e-9)
+    // utilisation 0.2: an M/D/1 queue waits ρ/(2(1−ρ))·S = 12.5 µs on average
+    const mean = lat.reduce((x, y) => x + y, 0) / lat.length
+    assert.ok(mean > 105 && mean < 120, `mean latency ${mean}`)
+  })
+})
