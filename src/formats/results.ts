@@ -5,7 +5,7 @@
 // Raw per-request records are not in this file but in the request log it names (CSV: run, worker, request, arrival,
 // start, end in µs from the start of the run).
 import Type from 'typebox'
-import { GpuRef, Provenance } from './common.ts'
+import { Dtype, GpuRef, Provenance } from './common.ts'
 import { Policy } from './plan.ts'
 
 /** stream: each group its own launch + an event wait per switch (ECLIP-faithful); graph: one graph per request. */
@@ -42,6 +42,7 @@ export const WorkerResult = Type.Object(
     name: Type.String({ minLength: 1 }),
     model: Type.String({ minLength: 1 }),
     batch: Type.Integer({ minimum: 1 }),
+    dtype: Dtype,
     /** Requests that completed inside the steady window. */
     requests: Type.Integer({ minimum: 0 }),
     throughputRps: Num,

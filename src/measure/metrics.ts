@@ -1,0 +1,133 @@
+// From a backend's raw observations to the results format's runs: per-worker throughput and latency over the steady
+// window, energy per request, SM utilisation, the ideal-packing bound; then, across the runs of one experiment, the
+// ratios to baseline and to solo rates (DESIGN §6: comparisons are per worker and normalised).
+import type { RunResult, RunSpec } from '../execute/backend.ts'
+import type { Run, WorkerResult } from '../formats/index.ts'
+import { achievedRoundsPerS, packingBound } from './bound.ts'
+import { jain, latencySummary, mean } from './stats.ts'
+
+export interface RunContext {
+  backend: 'sim' | 'gpu'
+  /** The plan's solver status line, when a plan was made. */
+  planSolver?: string
+  notes?: string[]
+}
+
+/** Name of the solo run of a worker (one worker alone on the whole GPU under baseline). */
+export const soloMixName = (model: string, batch: number, dtype: string) => `solo-${model}-b${batch}-${dtype}`
+
+export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run {
+  const windowUs = result.windowEndUs - result.windowStartUs
+  const windowS = windowUs / 1e6
+  const inWindow = (e: number) => e > result.windowStartUs && e <= result.windowEndUs
+  const tolerance = spec.plan.params.tolerance
+  const bound = packingBound(spec.profiles, spec.gpu.smCount, tolerance)
+  const workers: WorkerResult[] = spec.plan.workers.map((pw, w) => {
+    const obs = result.workers[w] ?? { arrivalUs: [], startUs: [], endUs: [] }
+    const lat: number[] = []
+    obs.endUs.forEach((e, i) => {
+      if (inWindow(e)) lat.push(e - (obs.arrivalUs[i] ?? 0))
+    })
+    return {
+      name: pw.name,
+      model: pw.model,
+      batch: pw.batch,
+      dtype: pw.dtype,
+      requests: lat.length,
+      throughputRps: lat.length / windowS,
+      latencyUs: latencySummary(lat),
+      normVsBaseline: null,
+      p95VsBaseline: null,
+      normVsSolo: null,
+      soloRps: null,
+      switchesPerRequest: pw.groups.length - 1,
+      kernelsPerRequest: pw.kernels,
+    }
+  })
+  const requests = workers.reduce((a, w) => a + w.requests, 0)
+  const energyJ = result.energyJ
+  const rounds = achievedRoundsPerS(
+    workers.map((w) => w.throughputRps),
+    bound.areas,
+  )
+  const synthetic = spec.profiles.some((p) => p.measured.method === 'synthetic')
+  return {
+    id: `${spec.key}|${ctx.backend}`,
+    key: spec.key,
+    role: spec.role,
+    mix: spec.mix,
+    policy: spec.plan.policy,
+    mode: spec.mode,
+    backend: ctx.backend,
+    batch: spec.batch,
+    gpu: { name: spec.gpu.name, smCount: spec.gpu.smCount, sliceSize: spec.gpu.sliceSize },
+    loop: spec.loop,
+    warmupS: result.windowStartUs / 1e6,
+    windowS,
+    seed: spec.seed,
+    workers,
+    metrics: {
+      requests,
+      energyJ,
+      jPerRequest: requests > 0 ? energyJ / requests : null,
+      requestsPerJ: energyJ > 0 ? requests / energyJ : null,
+      meanPowerW: energyJ / windowS,
+      energyEffVsBaseline: null,
+      throughputVsBaseline: null,
+      p95VsBaseline: null,
+      jainFairness: null,
+      meanSmUtilisation: result.smBusyUs === null ? null : result.smBusyUs / (spec.gpu.smCount * windowUs),
+      idealRoundsPerS: Number.isFinite(bound.idealRoundsPerS) ? bound.idealRoundsPerS : null,
+      roundsPerS: rounds,
+      vsIdeal: Number.isFinite(bound.idealRoundsPerS) ? rounds / bound.idealRoundsPerS : null,
+      switchesPerRequest: workers.reduce((a, w) => a + w.switchesPerRequest, 0),
+    },
+    inputs: {
+      profiles: synthetic ? 'synthetic' : 'measured',
+      primitives: spec.primitives.measured.method === 'defaults' ? 'defaults' : 'measured',
+      power: result.energySource,
+    },
+    ...(ctx.planSolver ? { planSolver: ctx.planSolver } : {}),
+    wallS: result.wallS,
+    notes: [...(ctx.notes ?? []), ...result.notes],
+  }
+}
+
+/**
+ * Fills the ratios that need other runs: to the same worker under baseline (same mix, batch and backend), to the
+ * worker's solo rate (its solo run on the same backend), Jain's fairness over the solo-normalised throughputs, and the
+ * run-level means. Mutates and returns `runs`.
+ */
+export function normalise(runs: Run[]): Run[] {
+  const baselineOf = new Map<string, Run>()
+  const soloOf = new Map<string, number>()
+  for (const r of runs) {
+    if (r.role === 'mix' && r.policy === 'baseline') baselineOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
+    if (r.role === 'solo' && r.workers[0]) soloOf.set(`${r.mix}|${r.backend}`, r.workers[0].throughputRps)
+  }
+  for (const r of runs) {
+    const base = r.role === 'mix' ? baselineOf.get(`${r.mix}|${r.batch}|${r.backend}`) : undefined
+    for (const w of r.workers) {
+      const solo = soloOf.get(`${soloMixName(w.model, w.batch, w.dtype)}|${r.backend}`)
+      w.soloRps = solo ?? null
+      w.normVsSolo = solo ? w.throughputRps / solo : null
+      const bw = base?.workers.find((b) => b.name === w.name)
+      w.normVsBaseline = bw && bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
+      w.p95VsBaseline = bw && bw.latencyUs.p95 > 0 ? w.latencyUs.p95 / bw.latencyUs.p95 : null
+    }
+    const nb = r.workers.map((w) => w.normVsBaseline)
+    const complete = <T>(xs: (T | null)[]): T[] | null => (xs.every((x) => x !== null) ? (xs as T[]) : null)
+    const norm = complete(nb)
+    const p95 = complete(r.workers.map((w) => w.p95VsBaseline))
+    const solo = complete(r.workers.map((w) => w.normVsSolo))
+    r.metrics.throughputVsBaseline = norm ? mean(norm) : null
+    r.metrics.p95VsBaseline = p95 ? mean(p95) : null
+    // each worker's requests per joule normalised to baseline = its throughput ratio × baseline power / this power
+    r.metrics.energyEffVsBaseline =
+      norm && base && r.metrics.meanPowerW > 0
+        ? (mean(norm) as number) * (base.metrics.meanPowerW / r.metrics.meanPowerW)
+        : null
+    r.metrics.jainFairness = solo ? jain(solo) : null
+  }
+  return runs
+}
