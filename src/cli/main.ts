@@ -2,6 +2,7 @@
 import { Command } from '@commander-js/extra-typings'
 import { UserError } from '../formats/errors.ts'
 import { registerSchemas } from './commands/schemas.ts'
+import { registerServe } from './commands/serve.ts'
 import { registerValidate } from './commands/validate.ts'
 
 const program = new Command('eclip')
@@ -11,6 +12,7 @@ const program = new Command('eclip')
   .exitOverride()
 
 registerSchemas(program)
+registerServe(program)
 registerValidate(program)
 
 try {

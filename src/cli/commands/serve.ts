@@ -1,0 +1,72 @@
+import type { Command } from '@commander-js/extra-typings'
+import { Option } from '@commander-js/extra-typings'
+import { UserError } from '../../formats/errors.ts'
+import { startServe } from '../../serve/index.ts'
+
+export function registerServe(program: Command) {
+  program
+    .command('serve')
+    .description(
+      'serve the configured models over KServe v2 HTTP (Triton protocol), with /metrics and a live dashboard',
+    )
+    .requiredOption('--config <file>', 'serve config (YAML or JSON, format serve-config)')
+    .option('--port <n>', 'port (overrides the config; 0 picks a free one)')
+    .option('--host <host>', 'address to listen on (overrides the config)')
+    .addOption(
+      new Option('--backend <kind>', 'sim: no model runs, modelled timings; gpu: the GPU backend').choices([
+        'sim',
+        'gpu',
+      ] as const),
+    )
+    .action(async (opts) => {
+      let port: number | undefined
+      if (opts.port !== undefined) {
+        port = Number(opts.port)
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new UserError(`--port: "${opts.port}" is not a port number`)
+      }
+      const running = await startServe({
+        config: opts.config,
+        ...(port !== undefined ? { port } : {}),
+        ...(opts.host ? { host: opts.host } : {}),
+        ...(opts.backend ? { backend: opts.backend } : {}),
+        logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
+      })
+      const { server, url, config } = running
+      const sim = server.opts.backend.kind === 'sim'
+      console.log(
+        `eclip serve: listening on ${url} (backend ${server.opts.backend.kind}, ${server.opts.models.length} models: ${server.opts.models.map((m) => m.name).join(', ')})`,
+      )
+      for (const n of server.opts.notes ?? []) console.log(`eclip serve: ${n}`)
+      if (sim)
+        console.log(
+          'eclip serve: simulator backend: responses carry no outputs (parameters.simulated = true)',
+        )
+      console.log(`eclip serve: dashboard ${url}/dashboard/ · metrics ${url}/metrics`)
+      await new Promise<void>((resolve) => {
+        let stopping = false
+        const stop = (signal: string) => {
+          if (stopping) return
+          stopping = true
+          console.log(`eclip serve: ${signal}: draining accepted requests`)
+          server
+            .drain(config.drainTimeoutMs ?? 30_000)
+            .then(({ answered }) => {
+              console.log(
+                answered
+                  ? 'eclip serve: drained, exiting'
+                  : 'eclip serve: drain timed out; remaining requests answered 503',
+              )
+              resolve()
+            })
+            .catch((err) => {
+              console.error(`eclip serve: error while draining: ${err}`)
+              process.exitCode = 1
+              resolve()
+            })
+        }
+        process.once('SIGTERM', () => stop('SIGTERM'))
+        process.once('SIGINT', () => stop('SIGINT'))
+      })
+    })
+}

@@ -1,0 +1,114 @@
+// The backend API the server needs: whatever owns the GPU (the Python GPU backend over fd 3/4, or the simulator)
+// implements this. The server knows nothing of the KServe protocol's JSON here, only raw tensors and timings; the
+// KServe layer (kserve/) knows nothing of how a backend runs a model. Like Triton's server ↔ backend split.
+import type { Dtype } from '../formats/common.ts'
+import type { Plan, PlanWorker } from '../formats/plan.ts'
+import type { ModelIO } from './io-specs.ts'
+import type { Datatype } from './kserve/datatypes.ts'
+
+/** A tensor as raw little-endian bytes, row-major. */
+export interface RawTensor {
+  name: string
+  datatype: Datatype
+  shape: number[]
+  data: Buffer
+}
+
+/** One model the server serves: one worker of the plan. */
+export interface ServedModel {
+  /** KServe model name (unique in the server). */
+  name: string
+  /** Zoo name, or the user's model name. */
+  model: string
+  version: string
+  /** The batch the model was profiled, planned and captured at: the most items one execution carries. */
+  batch: number
+  dtype: Dtype
+  io: ModelIO
+  /** User models: the file the GPU backend loads (TorchScript). Absent for zoo models. */
+  source?: string
+  /** This model's worker in the plan, when there is a plan. */
+  worker?: PlanWorker
+}
+
+/** One execution: the inputs of one or more requests concatenated along the batch dimension. */
+export interface ExecRequest {
+  model: string
+  /** Items in this execution (Σ of the requests' batch dimensions), 1 … the model's batch. */
+  items: number
+  /** How many client requests this execution carries. */
+  requests: number
+  inputs: RawTensor[]
+}
+
+export interface ExecResult {
+  /** Outputs with the batch dimension = `items`; empty when `simulated` (the simulator computes nothing). */
+  outputs: RawTensor[]
+  /** True when no model ran: the timings are modelled, there are no outputs. */
+  simulated: boolean
+  /** Time the execution took on the device, µs (modelled when simulated). */
+  computeUs: number
+}
+
+export interface PowerReading {
+  /** Average board power over about the last second, W. */
+  watts: number
+  /** Energy since the backend started, J. */
+  energyJ: number
+  /** Where the numbers come from: NVML, or the simulator's power model. */
+  source: 'nvml' | 'simulated'
+  gpu: string
+}
+
+export type BackendEvent =
+  /** The backend died or hit an error that poisons it (CUDA errors do): every execution in flight is lost. */
+  | { type: 'crash'; reason: string }
+  /** The backend is (again) able to execute. */
+  | { type: 'ready' }
+
+export interface Backend {
+  readonly kind: 'sim' | 'gpu'
+  /** Loads (captures, partitions) every model; resolves when they can execute. */
+  load(models: ServedModel[], plan?: Plan): Promise<void>
+  /** Executes one batch. Rejects with BackendCrashError when the backend dies meanwhile (it may also never settle: the server does not rely on it). */
+  infer(req: ExecRequest): Promise<ExecResult>
+  isReady(): boolean
+  /** Subscribes to crash/ready events; returns the unsubscribe function. */
+  onEvent(listener: (e: BackendEvent) => void): () => void
+  /** Starts the backend again after a crash with the models of the last `load`. */
+  restart(): Promise<void>
+  /** Latest power and energy, or undefined when the backend cannot read them. */
+  power(): PowerReading | undefined
+  close(): Promise<void>
+}
+
+export class BackendCrashError extends Error {
+  override name = 'BackendCrashError'
+}
+
+/** Concatenates the same-named inputs of several requests along dimension 0. */
+export function concatInputs(perRequest: RawTensor[][]): RawTensor[] {
+  const first = perRequest[0]
+  if (!first) return []
+  if (perRequest.length === 1) return first
+  return first.map((t) => {
+    const parts = perRequest.map((r) => r.find((x) => x.name === t.name) as RawTensor)
+    const n = parts.reduce((a, p) => a + (p.shape[0] as number), 0)
+    return { ...t, shape: [n, ...t.shape.slice(1)], data: Buffer.concat(parts.map((p) => p.data)) }
+  })
+}
+
+/** Splits outputs of a batched execution back into per-request outputs by their batch sizes. */
+export function splitOutputs(outputs: RawTensor[], batches: number[]): RawTensor[][] {
+  const items = batches.reduce((a, b) => a + b, 0)
+  const out: RawTensor[][] = batches.map(() => [])
+  for (const t of outputs) {
+    const per = t.data.length / (t.shape[0] ?? items)
+    let at = 0
+    batches.forEach((b, i) => {
+      out[i]?.push({ ...t, shape: [b, ...t.shape.slice(1)], data: t.data.subarray(at * per, (at + b) * per) })
+      at += b
+    })
+  }
+  return out
+}

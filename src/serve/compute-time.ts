@@ -1,0 +1,65 @@
+// How long one execution of a served model takes, for the simulator: from the model's profile at the partition the
+// plan gives it, or the plan's prediction. Never invented: a model with neither has no compute time.
+import { UserError } from '../formats/errors.ts'
+import type { Plan, PlanWorker } from '../formats/plan.ts'
+import type { Profile } from '../formats/profile.ts'
+
+export interface ComputeTime {
+  /** One execution at the model's batch, µs. */
+  us: number
+  /** Where the number comes from, for logs and the dashboard. */
+  source: string
+}
+
+export interface ComputeTimeModel {
+  /** Modelled time of one execution of served model `name`. */
+  executionTime(name: string): ComputeTime
+}
+
+/** Request latency of a profile at `sms` SMs: the measured point, or linear between the two nearest sizes. */
+export function profileRequestUs(profile: Profile, sms: number): number {
+  const { sizes, requestUs } = profile
+  const last = sizes.length - 1
+  if (sms <= (sizes[0] as number)) return requestUs[0] as number
+  if (sms >= (sizes[last] as number)) return requestUs[last] as number
+  for (let i = 1; i <= last; i++) {
+    const hi = sizes[i] as number
+    if (sms <= hi) {
+      const lo = sizes[i - 1] as number
+      const a = requestUs[i - 1] as number
+      const b = requestUs[i] as number
+      return a + ((b - a) * (sms - lo)) / (hi - lo)
+    }
+  }
+  return requestUs[last] as number
+}
+
+/**
+ * A worker whose whole request runs on one partition (baseline, model-wise) takes the profile's measured request
+ * latency at that partition's size; a kernel-wise worker takes the plan's prediction (Σ kernel times at the chosen
+ * sizes with the co-location slowdown α), which is what the optimizer promised for it.
+ */
+export function workerComputeTime(plan: Plan, worker: PlanWorker, profile?: Profile): ComputeTime {
+  const used = new Set(worker.groups.map((g) => g.partition))
+  if (profile && used.size === 1) {
+    const pid = [...used][0]
+    const part = plan.pool.partitions.find((p) => p.id === pid)
+    if (part)
+      return {
+        us: profileRequestUs(profile, part.sms),
+        source: `profile requestUs at ${part.sms} SMs (${profile.measured.method})`,
+      }
+  }
+  return { us: worker.predictedUs, source: `plan predictedUs (${plan.policy}, ${worker.switches} switches)` }
+}
+
+/** A ComputeTimeModel from fixed per-model times (resolved once at start-up). */
+export function fixedComputeTimes(times: Map<string, ComputeTime>): ComputeTimeModel {
+  return {
+    executionTime(name) {
+      const t = times.get(name)
+      if (!t) throw new UserError(`no compute time for model "${name}" (no profile or plan covers it)`)
+      return t
+    },
+  }
+}

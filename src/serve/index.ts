@@ -1,0 +1,57 @@
+// `eclip serve`: reads the config, resolves models/profiles/plan, starts the backend and the HTTP server, and drains
+// on SIGTERM/SIGINT. The CLI command is a thin wrapper around `startServe`.
+import { UserError } from '../formats/errors.ts'
+import { readFile } from '../formats/index.ts'
+import type { ServeConfig } from '../formats/serve-config.ts'
+import type { Backend } from './backend.ts'
+import { fixedComputeTimes } from './compute-time.ts'
+import { EclipServer } from './server.ts'
+import { type Planner, resolveServeSetup } from './setup.ts'
+import { SimBackend } from './sim-backend.ts'
+
+export interface ServeFlags {
+  config: string
+  port?: number
+  host?: string
+  backend?: 'sim' | 'gpu'
+  planner?: Planner
+  logger?: boolean | object
+}
+
+export interface Running {
+  server: EclipServer
+  url: string
+  config: ServeConfig
+}
+
+export async function startServe(flags: ServeFlags): Promise<Running> {
+  const config = readFile<ServeConfig>('serve-config', flags.config)
+  const kind = flags.backend ?? config.backend ?? 'sim'
+  if (kind === 'gpu')
+    throw new UserError(
+      'backend "gpu": the GPU backend is not wired into eclip serve yet; use --backend sim (simulated responses, no outputs)',
+    )
+  const setup = await resolveServeSetup(
+    { ...config, backend: kind },
+    { configFile: flags.config, ...(flags.planner ? { planner: flags.planner } : {}) },
+  )
+  const backend: Backend = new SimBackend(
+    fixedComputeTimes(setup.computeTimes),
+    config.simPower ?? { idleW: 100, maxW: 700 },
+    'sim',
+  )
+  const server = new EclipServer({
+    models: setup.models,
+    workerOptions: setup.workerOptions,
+    backend,
+    plan: setup.plan,
+    computeSources: setup.computeTimes,
+    notes: setup.notes,
+    maxBodyBytes: config.maxBodyBytes ?? 64 * 1024 * 1024,
+    dashboard: config.dashboard ?? true,
+    logger: flags.logger ?? false,
+  })
+  await server.load()
+  const url = await server.listen(flags.port ?? config.port ?? 8000, flags.host ?? config.host ?? '127.0.0.1')
+  return { server, url, config }
+}

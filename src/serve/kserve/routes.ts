@@ -1,0 +1,163 @@
+// KServe v2 REST routes (Triton's HTTP protocol): health, server and model metadata, model readiness and infer, with
+// JSON tensors and the binary-tensor extension. Talks to the server through `InferenceService` only.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ModelIO } from '../io-specs.ts'
+import { type DecodedRequest, decodeInferRequest, encodeInferResponse, ProtocolError } from './tensors.ts'
+
+export interface ServiceModel {
+  name: string
+  version: string
+  platform: string
+  /** Most items one request may carry (the model's batch). */
+  maxBatch: number
+  io: ModelIO
+  /** Extra configuration shown by GET /v2/models/{name}/config. */
+  config: Record<string, unknown>
+}
+
+export interface InferOutcome {
+  outputs: import('../backend.ts').RawTensor[]
+  parameters: Record<string, unknown>
+}
+
+/** What the protocol layer needs from the server. */
+export interface InferenceService {
+  metadata(): { name: string; version: string; extensions: string[] }
+  live(): boolean
+  ready(): boolean
+  models(): ServiceModel[]
+  modelReady(name: string): boolean
+  /** Throws a ProtocolError (429/503/504/…) or resolves with the outputs. Failed-validation requests are reported through `invalid`. */
+  infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome>
+  /** A request for a known model that failed validation (counted as a failure). */
+  invalid(model: ServiceModel): void
+}
+
+const BINARY_HEADER = 'inference-header-content-length'
+const ACCEPTED_TYPES = [
+  'application/json',
+  'application/octet-stream',
+  'application/vnd.sagemaker-triton.binary+json',
+  'text/plain',
+]
+
+interface ModelParams {
+  name: string
+  version?: string
+}
+
+/** Registers the /v2 routes, the JSON error shape and the body parsing on `app`. */
+export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService, bodyLimit: number) {
+  // Bodies come in as bytes: the binary extension needs them, and JSON errors are reported our way.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body))
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof ProtocolError)
+      return reply.code(err.status).headers(err.headers).send({ error: err.message })
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      return reply.code(413).send({ error: `request body is larger than the limit of ${bodyLimit} bytes` })
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+    if (status >= 500) reply.log.error({ err }, 'request failed')
+    return reply.code(status).send({ error: err.message || 'internal error' })
+  })
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }),
+  )
+
+  const find = (p: ModelParams): ServiceModel => {
+    const m = svc.models().find((x) => x.name === p.name)
+    if (!m) throw new ProtocolError(404, `unknown model "${p.name}"`)
+    if (p.version !== undefined && p.version !== m.version)
+      throw new ProtocolError(404, `model "${p.name}" has no version "${p.version}" (versions: ${m.version})`)
+    return m
+  }
+
+  app.get('/v2/health/live', (_req, reply) => reply.code(svc.live() ? 200 : 503).send())
+  app.get('/v2/health/ready', (_req, reply) => reply.code(svc.ready() ? 200 : 503).send())
+  app.get('/v2', () => svc.metadata())
+
+  const metadata = (req: FastifyRequest) => {
+    const m = find(req.params as ModelParams)
+    const spec = (t: { name: string; datatype: string; shape: number[] }) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: t.shape,
+    })
+    return {
+      name: m.name,
+      versions: [m.version],
+      platform: m.platform,
+      inputs: m.io.inputs.map(spec),
+      outputs: m.io.outputs.map(spec),
+    }
+  }
+  const config = (req: FastifyRequest) => {
+    const m = find(req.params as ModelParams)
+    return { name: m.name, platform: m.platform, max_batch_size: m.maxBatch, ...m.config }
+  }
+  const ready = (req: FastifyRequest, reply: FastifyReply) => {
+    const m = find(req.params as ModelParams)
+    return reply.code(svc.modelReady(m.name) ? 200 : 503).send()
+  }
+  const infer = async (req: FastifyRequest, reply: FastifyReply) => {
+    const receivedAt = performance.now()
+    const m = find(req.params as ModelParams)
+    let decoded: DecodedRequest
+    try {
+      decoded = decodeBody(req, m)
+    } catch (err) {
+      if (err instanceof ProtocolError && err.status < 500) svc.invalid(m)
+      throw err
+    }
+    const outcome = await svc.infer(m, decoded, receivedAt)
+    const enc = encodeInferResponse(
+      { model_name: m.name, model_version: m.version, parameters: outcome.parameters },
+      decoded,
+      outcome.outputs,
+    )
+    if (!enc.binary) return reply.send(enc.json)
+    const head = Buffer.from(JSON.stringify(enc.json))
+    return reply
+      .header(BINARY_HEADER, String(head.length))
+      .type('application/octet-stream')
+      .send(Buffer.concat([head, ...enc.binary]))
+  }
+
+  for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+    app.get(base, metadata)
+    app.get(`${base}/config`, config)
+    app.get(`${base}/ready`, ready)
+    app.post(`${base}/infer`, infer)
+  }
+}
+
+function decodeBody(req: FastifyRequest, m: ServiceModel): DecodedRequest {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
+  if (type !== '' && !ACCEPTED_TYPES.includes(type))
+    throw new ProtocolError(
+      415,
+      `unsupported content type "${type}" (send application/json, or application/octet-stream with ${BINARY_HEADER})`,
+    )
+  const body = req.body
+  if (!Buffer.isBuffer(body) || body.length === 0) throw new ProtocolError(400, 'the request has no body')
+  const headerLen = req.headers[BINARY_HEADER]
+  let jsonPart = body
+  let binary: Buffer | undefined
+  if (headerLen !== undefined) {
+    const n = Number(headerLen)
+    if (!/^\d+$/.test(String(headerLen)) || !Number.isSafeInteger(n))
+      throw new ProtocolError(400, `${BINARY_HEADER} must be a non-negative integer, got "${headerLen}"`)
+    if (n > body.length)
+      throw new ProtocolError(400, `${BINARY_HEADER} ${n} is larger than the body (${body.length} bytes)`)
+    jsonPart = body.subarray(0, n)
+    binary = body.subarray(n)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(jsonPart.toString('utf8'))
+  } catch (err) {
+    throw new ProtocolError(400, `malformed JSON in the request body: ${(err as Error).message}`)
+  }
+  return decodeInferRequest(json, m.io, m.maxBatch, binary)
+}

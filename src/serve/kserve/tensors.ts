@@ -1,0 +1,248 @@
+// KServe v2 inference request/response bodies: validation of the JSON (and binary-extension) request against a
+// model's tensor specs, and encoding of the backend's outputs. Knows the protocol, not the backend.
+import type { RawTensor } from '../backend.ts'
+import type { ModelIO, TensorSpec } from '../io-specs.ts'
+import {
+  type Datatype,
+  decodeElements,
+  ELEMENT_BYTES,
+  elementError,
+  encodeElements,
+  isDatatype,
+} from './datatypes.ts'
+
+/** A request the client got wrong (4xx) or the server cannot serve now (5xx); `error` goes back as JSON. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message)
+  }
+}
+
+const bad = (msg: string) => new ProtocolError(400, msg)
+
+export interface DecodedRequest {
+  id?: string
+  /** Batch dimension shared by every input. */
+  batch: number
+  inputs: RawTensor[]
+  /** Outputs the client asked for (all when absent), with whether each should come back as binary data. */
+  outputs?: { name: string; binary: boolean }[]
+  /** `binary_data_output` request parameter: every output as binary unless an output says otherwise. */
+  binaryOutputs: boolean
+  parameters: Record<string, unknown>
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Flattens nested row-major arrays; `undefined` when an element is itself not allowed to be an array. */
+function flatten(data: unknown[]): unknown[] {
+  if (!data.some(Array.isArray)) return data
+  const out: unknown[] = []
+  const walk = (a: unknown[]) => {
+    for (const v of a)
+      if (Array.isArray(v)) walk(v)
+      else out.push(v)
+  }
+  walk(data)
+  return out
+}
+
+/**
+ * Validates a request body (the JSON header of the binary extension, or the whole JSON body) for a model with
+ * `io` tensors and up to `maxBatch` items. `binary` is what follows the JSON header in the binary extension.
+ */
+export function decodeInferRequest(
+  body: unknown,
+  io: ModelIO,
+  maxBatch: number,
+  binary?: Buffer,
+): DecodedRequest {
+  if (!isObject(body)) throw bad('the request body must be a JSON object')
+  for (const k of Object.keys(body))
+    if (!['id', 'parameters', 'inputs', 'outputs'].includes(k))
+      throw bad(`unknown field "${k}" in the request (allowed: id, parameters, inputs, outputs)`)
+  if (body.id !== undefined && typeof body.id !== 'string') throw bad('"id" must be a string')
+  if (body.parameters !== undefined && !isObject(body.parameters)) throw bad('"parameters" must be an object')
+  const parameters = (body.parameters ?? {}) as Record<string, unknown>
+  if (parameters.binary_data_output !== undefined && typeof parameters.binary_data_output !== 'boolean')
+    throw bad('parameter "binary_data_output" must be a boolean')
+  if (!Array.isArray(body.inputs) || body.inputs.length === 0)
+    throw bad('"inputs" must be a non-empty array of tensors')
+
+  let offset = 0
+  const seen = new Set<string>()
+  const inputs: RawTensor[] = []
+  let batch: number | undefined
+  for (const [i, t] of body.inputs.entries()) {
+    const at = `inputs[${i}]`
+    if (!isObject(t)) throw bad(`${at} must be an object`)
+    for (const k of Object.keys(t))
+      if (!['name', 'shape', 'datatype', 'parameters', 'data'].includes(k))
+        throw bad(`${at}: unknown field "${k}" (allowed: name, shape, datatype, parameters, data)`)
+    if (typeof t.name !== 'string') throw bad(`${at}: "name" must be a string`)
+    const spec = io.inputs.find((s) => s.name === t.name)
+    if (!spec)
+      throw bad(
+        `${at}: the model has no input "${t.name}" (inputs: ${io.inputs.map((s) => s.name).join(', ')})`,
+      )
+    if (seen.has(t.name)) throw bad(`${at}: input "${t.name}" is given twice`)
+    seen.add(t.name)
+    const dt = checkDatatype(t.datatype, spec, t.name)
+    const shape = checkShape(t.shape, spec, maxBatch)
+    const n0 = shape[0] as number
+    if (batch !== undefined && n0 !== batch)
+      throw bad(`input "${t.name}": batch dimension ${n0} differs from the other inputs' ${batch}`)
+    batch = n0
+    const count = shape.reduce((a, b) => a * b, 1)
+    if (t.parameters !== undefined && !isObject(t.parameters))
+      throw bad(`input "${t.name}": "parameters" must be an object`)
+    const binSize = (t.parameters as Record<string, unknown> | undefined)?.binary_data_size
+    let data: Buffer
+    if (binSize !== undefined) {
+      if (!Number.isInteger(binSize) || (binSize as number) < 0)
+        throw bad(`input "${t.name}": "binary_data_size" must be a non-negative integer`)
+      if (t.data !== undefined) throw bad(`input "${t.name}": has both "data" and "binary_data_size"`)
+      const size = binSize as number
+      if (!binary)
+        throw bad(
+          `input "${t.name}": "binary_data_size" needs the binary tensor extension (Inference-Header-Content-Length header)`,
+        )
+      if (offset + size > binary.length)
+        throw bad(
+          `input "${t.name}": binary_data_size ${size} runs past the end of the body (${binary.length - offset} bytes left)`,
+        )
+      if (size !== count * ELEMENT_BYTES[dt])
+        throw bad(
+          `input "${t.name}": binary_data_size ${size} does not match shape [${shape}] of ${dt} (${count * ELEMENT_BYTES[dt]} bytes)`,
+        )
+      data = binary.subarray(offset, offset + size)
+      offset += size
+      if (spec.range) checkRangeBinary(data, dt, spec, t.name)
+    } else {
+      if (!Array.isArray(t.data)) throw bad(`input "${t.name}": "data" must be an array`)
+      const flat = flatten(t.data)
+      if (flat.length !== count)
+        throw bad(`input "${t.name}": shape [${shape}] needs ${count} elements, "data" has ${flat.length}`)
+      for (let j = 0; j < flat.length; j++) {
+        const err = elementError(dt, flat[j])
+        if (err) throw bad(`input "${t.name}": data[${j}]: ${err}`)
+        if (spec.range) {
+          const v = flat[j] as number
+          if (v < spec.range[0] || v > spec.range[1])
+            throw bad(`input "${t.name}": data[${j}]: ${v} is outside [${spec.range[0]}, ${spec.range[1]}]`)
+        }
+      }
+      data = encodeElements(dt, flat as (number | boolean)[])
+    }
+    inputs.push({ name: t.name, datatype: dt, shape, data })
+  }
+  if (binary && offset !== binary.length)
+    throw bad(`the binary part has ${binary.length - offset} bytes no input's binary_data_size accounts for`)
+  for (const s of io.inputs) if (!seen.has(s.name)) throw bad(`missing input "${s.name}"`)
+
+  let outputs: DecodedRequest['outputs']
+  if (body.outputs !== undefined) {
+    if (!Array.isArray(body.outputs)) throw bad('"outputs" must be an array')
+    outputs = body.outputs.map((o, i) => {
+      if (!isObject(o) || typeof o.name !== 'string')
+        throw bad(`outputs[${i}] must be an object with a "name"`)
+      if (!io.outputs.some((s) => s.name === o.name))
+        throw bad(
+          `outputs[${i}]: the model has no output "${o.name}" (outputs: ${io.outputs.map((s) => s.name).join(', ')})`,
+        )
+      if (o.parameters !== undefined && !isObject(o.parameters))
+        throw bad(`outputs[${i}]: "parameters" must be an object`)
+      const b = (o.parameters as Record<string, unknown> | undefined)?.binary_data
+      if (b !== undefined && typeof b !== 'boolean')
+        throw bad(`outputs[${i}]: "binary_data" must be a boolean`)
+      return { name: o.name, binary: b ?? parameters.binary_data_output === true }
+    })
+  }
+  return {
+    ...(body.id !== undefined ? { id: body.id as string } : {}),
+    batch: batch as number,
+    inputs,
+    ...(outputs ? { outputs } : {}),
+    binaryOutputs: parameters.binary_data_output === true,
+    parameters,
+  }
+}
+
+function checkDatatype(v: unknown, spec: TensorSpec, name: string): Datatype {
+  if (typeof v !== 'string') throw bad(`input "${name}": "datatype" must be a string`)
+  if (!isDatatype(v)) throw bad(`input "${name}": unknown datatype "${v}"`)
+  const ok = [spec.datatype, ...(spec.alsoAccepts ?? [])]
+  if (!ok.includes(v))
+    throw bad(`input "${name}": datatype ${v} is not accepted (expected ${ok.join(' or ')})`)
+  return v
+}
+
+function checkShape(v: unknown, spec: TensorSpec, maxBatch: number): number[] {
+  const name = spec.name
+  if (!Array.isArray(v) || !v.every((d) => Number.isInteger(d) && d >= 0))
+    throw bad(`input "${name}": "shape" must be an array of non-negative integers`)
+  const shape = v as number[]
+  if (shape.length !== spec.shape.length)
+    throw bad(`input "${name}": shape [${shape}] has ${shape.length} dimensions, expected [${spec.shape}]`)
+  const n = shape[0] as number
+  if (n < 1 || n > maxBatch)
+    throw bad(`input "${name}": batch dimension ${n} is outside 1 … ${maxBatch} (the model's batch size)`)
+  for (let d = 1; d < shape.length; d++)
+    if (spec.shape[d] !== -1 && shape[d] !== spec.shape[d])
+      throw bad(`input "${name}": shape [${shape}] does not match [${spec.shape}] at dimension ${d}`)
+  return shape
+}
+
+function checkRangeBinary(data: Buffer, dt: Datatype, spec: TensorSpec, name: string) {
+  const [lo, hi] = spec.range as [number, number]
+  const values = decodeElements(dt, data)
+  for (let j = 0; j < values.length; j++) {
+    const v = values[j] as number
+    if (v < lo || v > hi) throw bad(`input "${name}": element ${j}: ${v} is outside [${lo}, ${hi}]`)
+  }
+}
+
+export interface EncodedResponse {
+  /** The JSON part (the whole body when `binary` is absent). */
+  json: Record<string, unknown>
+  /** Binary extension: raw output bytes that follow the JSON header, in output order. */
+  binary?: Buffer[]
+}
+
+/** Builds the response body: outputs as JSON data, or as binary data where the request asked for it. */
+export function encodeInferResponse(
+  head: { model_name: string; model_version: string; id?: string; parameters: Record<string, unknown> },
+  req: DecodedRequest,
+  outputs: RawTensor[],
+): EncodedResponse {
+  const wanted = req.outputs ?? outputs.map((o) => ({ name: o.name, binary: req.binaryOutputs }))
+  const out: Record<string, unknown>[] = []
+  const binary: Buffer[] = []
+  for (const w of wanted) {
+    const t = outputs.find((o) => o.name === w.name)
+    if (!t) continue
+    if (w.binary) {
+      out.push({
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+        parameters: { binary_data_size: t.data.length },
+      })
+      binary.push(t.data)
+    } else
+      out.push({
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+        data: decodeElements(t.datatype, t.data),
+      })
+  }
+  const json = { ...head, ...(req.id !== undefined ? { id: req.id } : {}), outputs: out }
+  return binary.length > 0 ? { json, binary } : { json }
+}

@@ -1,0 +1,274 @@
+// Prometheus metrics (prom-client, one registry per server), named like Triton's where Triton has one, plus the
+// rolling per-model window the dashboard and the throughput gauges read.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { PowerReading } from './backend.ts'
+
+export type FailureReason = 'REJECTED' | 'TIMEOUT' | 'BACKEND' | 'INVALID' | 'OTHER'
+
+/** Latency buckets in µs: 100 µs … 10 s. */
+const BUCKETS_US = [
+  100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+  5_000_000, 10_000_000,
+]
+
+export interface ModelWindowStats {
+  /** Completed requests per second over the window. */
+  rps: number
+  /** Inferences (items) per second over the window. */
+  ips: number
+  /** 95th-percentile end-to-end latency over the window, ms; null with no completions. */
+  p95Ms: number | null
+  /** Failed requests per second over the window. */
+  failuresPerS: number
+}
+
+/** Completions of the last `windowMs`, per model. */
+class RollingWindow {
+  private done: { t: number; ms: number; items: number }[] = []
+  private failed: number[] = []
+  constructor(private readonly windowMs: number) {}
+  add(t: number, ms: number, items: number) {
+    this.done.push({ t, ms, items })
+  }
+  fail(t: number) {
+    this.failed.push(t)
+  }
+  stats(now: number): ModelWindowStats {
+    const from = now - this.windowMs
+    let i = 0
+    while (i < this.done.length && (this.done[i]?.t ?? 0) < from) i++
+    if (i > 0) this.done.splice(0, i)
+    let j = 0
+    while (j < this.failed.length && (this.failed[j] ?? 0) < from) j++
+    if (j > 0) this.failed.splice(0, j)
+    const s = this.windowMs / 1000
+    const lat = this.done.map((d) => d.ms).sort((a, b) => a - b)
+    const p95 =
+      lat.length > 0 ? (lat[Math.min(lat.length - 1, Math.ceil(lat.length * 0.95) - 1)] ?? null) : null
+    return {
+      rps: this.done.length / s,
+      ips: this.done.reduce((a, d) => a + d.items, 0) / s,
+      p95Ms: p95,
+      failuresPerS: this.failed.length / s,
+    }
+  }
+}
+
+export class ServerMetrics {
+  readonly registry = new Registry()
+  private readonly windows = new Map<string, RollingWindow>()
+  private readonly success: Counter<'model' | 'version'>
+  private readonly failure: Counter<'model' | 'version' | 'reason'>
+  private readonly inferCount: Counter<'model' | 'version'>
+  private readonly execCount: Counter<'model' | 'version'>
+  private readonly requestUs: Counter<'model' | 'version'>
+  private readonly queueUs: Counter<'model' | 'version'>
+  private readonly computeUs: Counter<'model' | 'version'>
+  private readonly requestHist: Histogram<'model' | 'version'>
+  private readonly queueHist: Histogram<'model' | 'version'>
+  private readonly computeHist: Histogram<'model' | 'version'>
+  private readonly restarts: Counter
+  private readonly energy: Counter<'gpu_uuid' | 'source'>
+  private energyReported = 0
+
+  constructor(
+    opts: {
+      models: { name: string; version: string }[]
+      pending: (model: string) => number
+      power: () => PowerReading | undefined
+      backendReady: () => boolean
+      simulated: boolean
+      windowMs?: number
+    },
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    const registers = [this.registry]
+    const windowMs = opts.windowMs ?? 5000
+    for (const m of opts.models) this.windows.set(m.name, new RollingWindow(windowMs))
+    const labels = ['model', 'version'] as const
+    this.success = new Counter({
+      name: 'nv_inference_request_success',
+      help: 'Number of successful inference requests, all batch sizes',
+      labelNames: labels,
+      registers,
+    })
+    this.failure = new Counter({
+      name: 'nv_inference_request_failure',
+      help: 'Number of failed inference requests, all batch sizes (reason: REJECTED queue full or backend not ready, TIMEOUT, BACKEND crash/error, INVALID request)',
+      labelNames: [...labels, 'reason'],
+      registers,
+    })
+    this.inferCount = new Counter({
+      name: 'nv_inference_count',
+      help: 'Number of inferences performed (a request of batch n counts n)',
+      labelNames: labels,
+      registers,
+    })
+    this.execCount = new Counter({
+      name: 'nv_inference_exec_count',
+      help: 'Number of model executions performed (dynamic batching merges requests into one execution)',
+      labelNames: labels,
+      registers,
+    })
+    this.requestUs = new Counter({
+      name: 'nv_inference_request_duration_us',
+      help: 'Cumulative end-to-end inference request handling time (includes cached requests)',
+      labelNames: labels,
+      registers,
+    })
+    this.queueUs = new Counter({
+      name: 'nv_inference_queue_duration_us',
+      help: 'Cumulative time requests spend waiting in the scheduling queue',
+      labelNames: labels,
+      registers,
+    })
+    this.computeUs = new Counter({
+      name: 'nv_inference_compute_infer_duration_us',
+      help: 'Cumulative compute inference duration in microseconds (modelled when eclip_backend_simulated is 1)',
+      labelNames: labels,
+      registers,
+    })
+    new Gauge({
+      name: 'nv_inference_pending_request_count',
+      help: 'Instantaneous number of pending requests awaiting execution per model',
+      labelNames: labels,
+      registers,
+      collect() {
+        for (const m of opts.models) this.set({ model: m.name, version: m.version }, opts.pending(m.name))
+      },
+    })
+    this.requestHist = new Histogram({
+      name: 'eclip_inference_request_duration_histogram_us',
+      help: 'End-to-end request latency in microseconds (successful requests)',
+      labelNames: labels,
+      buckets: BUCKETS_US,
+      registers,
+    })
+    this.queueHist = new Histogram({
+      name: 'eclip_inference_queue_duration_histogram_us',
+      help: 'Queue time in microseconds (successful requests)',
+      labelNames: labels,
+      buckets: BUCKETS_US,
+      registers,
+    })
+    this.computeHist = new Histogram({
+      name: 'eclip_inference_compute_duration_histogram_us',
+      help: 'Compute time per execution in microseconds (modelled when eclip_backend_simulated is 1)',
+      labelNames: labels,
+      buckets: BUCKETS_US,
+      registers,
+    })
+    const windows = this.windows
+    const nowFn = this.now
+    new Gauge({
+      name: 'eclip_inference_throughput_rps',
+      help: `Completed requests per second per model over the last ${windowMs / 1000} s`,
+      labelNames: labels,
+      registers,
+      collect() {
+        for (const m of opts.models)
+          this.set({ model: m.name, version: m.version }, windows.get(m.name)?.stats(nowFn()).rps ?? 0)
+      },
+    })
+    new Gauge({
+      name: 'eclip_inference_request_p95_us',
+      help: `95th-percentile end-to-end latency per model over the last ${windowMs / 1000} s, µs (NaN: no requests)`,
+      labelNames: labels,
+      registers,
+      collect() {
+        for (const m of opts.models) {
+          const p = windows.get(m.name)?.stats(nowFn()).p95Ms
+          this.set({ model: m.name, version: m.version }, p == null ? Number.NaN : p * 1000)
+        }
+      },
+    })
+    new Gauge({
+      name: 'nv_gpu_power_usage',
+      help: 'GPU power usage in watts (source="simulated": the simulator power model, not a measurement)',
+      labelNames: ['gpu_uuid', 'source'],
+      registers,
+      collect() {
+        const p = opts.power()
+        if (p) this.set({ gpu_uuid: p.gpu, source: p.source }, p.watts)
+      },
+    })
+    this.energy = new Counter({
+      name: 'nv_energy_consumption',
+      help: 'GPU energy consumption in joules since the server started (source="simulated": modelled)',
+      labelNames: ['gpu_uuid', 'source'],
+      registers,
+    })
+    const self = this
+    new Gauge({
+      name: 'eclip_backend_ready',
+      help: '1 when the backend can execute, 0 while it is starting or restarting',
+      registers,
+      collect() {
+        this.set(opts.backendReady() ? 1 : 0)
+        // energy is a counter: advance it to the backend's total at every scrape
+        const p = opts.power()
+        if (p && p.energyJ > self.energyReported) {
+          self.energy.inc({ gpu_uuid: p.gpu, source: p.source }, p.energyJ - self.energyReported)
+          self.energyReported = p.energyJ
+        }
+      },
+    })
+    new Gauge({
+      name: 'eclip_backend_simulated',
+      help: '1 when the backend is the simulator: no model runs, compute times and power are modelled',
+      registers,
+    }).set(opts.simulated ? 1 : 0)
+    this.restarts = new Counter({
+      name: 'eclip_backend_restarts_total',
+      help: 'Backend restarts after a crash',
+      registers,
+    })
+  }
+
+  requestOk(
+    model: string,
+    version: string,
+    items: number,
+    t: { queueUs: number; computeUs: number; totalUs: number },
+  ) {
+    const l = { model, version }
+    this.success.inc(l)
+    this.inferCount.inc(l, items)
+    this.requestUs.inc(l, t.totalUs)
+    this.queueUs.inc(l, t.queueUs)
+    this.computeUs.inc(l, t.computeUs)
+    this.requestHist.observe(l, t.totalUs)
+    this.queueHist.observe(l, t.queueUs)
+    this.windows.get(model)?.add(this.now(), t.totalUs / 1000, items)
+  }
+
+  execution(model: string, version: string, computeUs: number) {
+    this.execCount.inc({ model, version })
+    this.computeHist.observe({ model, version }, computeUs)
+  }
+
+  requestFailed(model: string, version: string, reason: FailureReason) {
+    this.failure.inc({ model, version, reason })
+    this.windows.get(model)?.fail(this.now())
+  }
+
+  backendRestarted() {
+    this.restarts.inc()
+  }
+
+  /** Per-model window statistics for the dashboard. */
+  windowStats(): Record<string, ModelWindowStats> {
+    const now = this.now()
+    const out: Record<string, ModelWindowStats> = {}
+    for (const [name, w] of this.windows) out[name] = w.stats(now)
+    return out
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics()
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+}

@@ -1,0 +1,254 @@
+// The inference server: one ModelWorker per served model in front of one backend, the KServe routes, /metrics, the
+// dashboard, crash recovery (fail everything accepted with 503, restart the backend, not ready until it is back)
+// and draining shutdown.
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { Plan } from '../formats/plan.ts'
+import type { Backend, ServedModel } from './backend.ts'
+import { registerDashboard } from './dashboard.ts'
+import { PLATFORM } from './io-specs.ts'
+import {
+  type InferenceService,
+  type InferOutcome,
+  registerKserveRoutes,
+  type ServiceModel,
+} from './kserve/routes.ts'
+import { type DecodedRequest, ProtocolError } from './kserve/tensors.ts'
+import { ServerMetrics } from './metrics.ts'
+import { ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
+
+export const SERVER_NAME = 'eclip'
+export const SERVER_VERSION = '0.1.0'
+
+export interface ServerOptions {
+  models: ServedModel[]
+  /** Queue/timeout/batching per served model name. */
+  workerOptions: Map<string, WorkerOptions>
+  backend: Backend
+  plan?: Plan
+  /** Where each model's compute time comes from (shown in model config and on the dashboard). */
+  computeSources?: Map<string, { us: number; source: string }>
+  /** Lines about the setup the dashboard shows (e.g. "synthetic profiles: nothing measured"). */
+  notes?: string[]
+  maxBodyBytes?: number
+  dashboard?: boolean
+  /** Dashboard push period, ms. */
+  dashboardPeriodMs?: number
+  /** fastify logger option (false in tests). */
+  logger?: boolean | object
+  /** First restart delay after a crash, ms; doubles per failed attempt up to 5 s. */
+  restartDelayMs?: number
+}
+
+export class EclipServer implements InferenceService {
+  readonly app: FastifyInstance
+  readonly metrics: ServerMetrics
+  readonly workers = new Map<string, ModelWorker>()
+  private readonly serviceModels: ServiceModel[]
+  private draining = false
+  private restarting = false
+  private closed = false
+  private restartTimer: NodeJS.Timeout | undefined
+  private readonly unsubscribe: () => void
+
+  constructor(readonly opts: ServerOptions) {
+    const { backend } = opts
+    this.app = Fastify({
+      logger: opts.logger ?? false,
+      bodyLimit: opts.maxBodyBytes ?? 64 * 1024 * 1024,
+      // keep-alive clients (load generators, tritonclient) must not hold SIGTERM's close open
+      forceCloseConnections: 'idle',
+      return503OnClosing: false,
+    })
+    this.metrics = new ServerMetrics({
+      models: opts.models.map((m) => ({ name: m.name, version: m.version })),
+      pending: (name) => this.workers.get(name)?.pending() ?? 0,
+      power: () => backend.power(),
+      backendReady: () => backend.isReady(),
+      simulated: backend.kind === 'sim',
+    })
+    for (const m of opts.models) {
+      const wo = opts.workerOptions.get(m.name)
+      if (!wo) throw new Error(`no worker options for model ${m.name}`)
+      this.workers.set(m.name, new ModelWorker(m, wo, backend, this.metrics))
+    }
+    this.serviceModels = opts.models.map((m) => {
+      const wo = opts.workerOptions.get(m.name) as WorkerOptions
+      const ct = opts.computeSources?.get(m.name)
+      return {
+        name: m.name,
+        version: m.version,
+        platform: PLATFORM,
+        maxBatch: m.batch,
+        io: m.io,
+        config: {
+          model: m.model,
+          dtype: m.dtype,
+          backend: backend.kind,
+          simulated: backend.kind === 'sim',
+          queue_size: wo.queueSize,
+          timeout_ms: wo.timeoutMs,
+          dynamic_batching: { max_requests: wo.maxDynamicBatch, max_items: m.batch },
+          ...(ct ? { compute_us: ct.us, compute_source: ct.source } : {}),
+          ...(m.worker
+            ? {
+                plan: {
+                  policy: opts.plan?.policy,
+                  partitions: m.worker.partitions,
+                  groups: m.worker.groups.length,
+                  switches: m.worker.switches,
+                  predicted_us: m.worker.predictedUs,
+                  mean_sms: m.worker.meanSms,
+                },
+              }
+            : {}),
+        },
+      }
+    })
+    this.unsubscribe = backend.onEvent((e) => {
+      if (e.type === 'crash') this.onCrash(e.reason)
+      else for (const w of this.workers.values()) w.pump()
+    })
+
+    this.app.addHook('onRequest', async (req, reply) => {
+      if (this.draining && req.url.startsWith('/v2/models/') && req.method === 'POST')
+        return reply
+          .code(503)
+          .header('connection', 'close')
+          .header('retry-after', '1')
+          .send({ error: 'the server is shutting down' })
+    })
+    registerKserveRoutes(this.app, this, opts.maxBodyBytes ?? 64 * 1024 * 1024)
+    this.app.get('/metrics', async (_req, reply) =>
+      reply.type(this.metrics.contentType).send(await this.metrics.text()),
+    )
+    if (opts.dashboard !== false) registerDashboard(this.app, this, opts.dashboardPeriodMs ?? 500)
+  }
+
+  // ── InferenceService ──────────────────────────────────────────────────────────────────────────────────────
+  metadata() {
+    return {
+      name: SERVER_NAME,
+      version: SERVER_VERSION,
+      extensions: ['binary_tensor_data', 'model_configuration'],
+    }
+  }
+  live() {
+    return !this.closed
+  }
+  ready() {
+    return !this.draining && !this.closed && this.opts.backend.isReady() && !this.restarting
+  }
+  models() {
+    return this.serviceModels
+  }
+  modelReady(_name: string) {
+    return this.ready()
+  }
+  invalid(model: ServiceModel) {
+    this.metrics.requestFailed(model.name, model.version, 'INVALID')
+  }
+  async infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome> {
+    const worker = this.workers.get(model.name)
+    if (!worker) throw new ProtocolError(404, `unknown model "${model.name}"`)
+    if (!this.ready()) {
+      this.metrics.requestFailed(model.name, model.version, 'REJECTED')
+      throw new RequestFailure(
+        503,
+        this.draining
+          ? 'the server is shutting down'
+          : `the backend is not ready${this.restarting ? ' (restarting after a crash)' : ''}; retry later`,
+        'REJECTED',
+        { 'retry-after': '1' },
+      )
+    }
+    let c: Awaited<ReturnType<ModelWorker['submit']>>
+    try {
+      c = await worker.submit(req.batch, req.inputs, receivedAt)
+    } catch (err) {
+      if (err instanceof RequestFailure && err.status === 429)
+        this.metrics.requestFailed(model.name, model.version, 'REJECTED')
+      throw err
+    }
+    return {
+      outputs: c.outputs,
+      parameters: {
+        simulated: c.simulated,
+        ...(c.simulated
+          ? { note: 'simulator backend: no model ran, there are no outputs; timings are modelled' }
+          : {}),
+        queue_us: Math.round(c.queueUs),
+        compute_us: Math.round(c.computeUs),
+        batched_requests: c.batchedWith,
+      },
+    }
+  }
+
+  // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────────────────
+  /** Loads the backend's models. */
+  async load(): Promise<void> {
+    await this.opts.backend.load(this.opts.models, this.opts.plan)
+  }
+
+  async listen(port: number, host: string): Promise<string> {
+    return this.app.listen({ port, host })
+  }
+
+  /** Stops taking requests, waits for every accepted one (up to `timeoutMs`), closes the backend. */
+  async drain(timeoutMs = 30_000): Promise<{ answered: boolean }> {
+    this.draining = true
+    const idle = Promise.all([...this.workers.values()].map((w) => w.idle()))
+    let timer: NodeJS.Timeout | undefined
+    const answered = await Promise.race([
+      idle.then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs)
+      }),
+    ])
+    clearTimeout(timer)
+    if (!answered)
+      for (const w of this.workers.values())
+        w.failAll(new RequestFailure(503, 'the server shut down before the request ran', 'REJECTED'))
+    await this.close()
+    return { answered }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.draining = true
+    clearTimeout(this.restartTimer)
+    this.unsubscribe()
+    await this.app.close()
+    this.closed = true
+    await this.opts.backend.close()
+  }
+
+  private onCrash(reason: string) {
+    const failure = new RequestFailure(
+      503,
+      `the backend crashed (${reason}); it is being restarted, retry later`,
+      'BACKEND',
+      { 'retry-after': '1' },
+    )
+    for (const w of this.workers.values()) w.failAll(failure)
+    if (this.restarting || this.draining || this.closed) return
+    this.restarting = true
+    this.app.log.warn({ reason }, 'backend crashed; restarting')
+    this.scheduleRestart(this.opts.restartDelayMs ?? 100)
+  }
+
+  private scheduleRestart(delayMs: number) {
+    this.restartTimer = setTimeout(async () => {
+      if (this.closed || this.draining) return
+      try {
+        await this.opts.backend.restart()
+        this.restarting = false
+        this.metrics.backendRestarted()
+        this.app.log.info('backend restarted')
+        for (const w of this.workers.values()) w.pump()
+      } catch (err) {
+        this.app.log.error({ err }, 'backend restart failed')
+        this.scheduleRestart(Math.min(5000, delayMs * 2))
+      }
+    }, delayMs)
+  }
+}

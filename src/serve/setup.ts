@@ -1,0 +1,175 @@
+// From a serve config to what the server runs: the served models with their tensors, each one's profile, the plan
+// (a given plan file, or the optimizer's), and each model's compute time for the simulator.
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { UserError } from '../formats/errors.ts'
+import type { Gpu } from '../formats/gpu.ts'
+import { readFile } from '../formats/index.ts'
+import type { WorkerSpec } from '../formats/mix.ts'
+import type { Plan, Policy } from '../formats/plan.ts'
+import type { Profile } from '../formats/profile.ts'
+import type { ServeConfig, ServeModel } from '../formats/serve-config.ts'
+import { loadProfileSet } from '../profile/store.ts'
+import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
+import type { ServedModel } from './backend.ts'
+import { type ComputeTime, workerComputeTime } from './compute-time.ts'
+import { type ModelIO, ZOO_MODELS, zooIO } from './io-specs.ts'
+import type { WorkerOptions } from './worker.ts'
+
+/** Makes a plan for `workers` (names are the served names) from their profiles. */
+export type Planner = (args: {
+  gpu: Gpu
+  workers: WorkerSpec[]
+  profiles: Profile[]
+  policy: Policy
+  mix: string
+}) => Promise<Plan> | Plan
+
+export interface ServeSetup {
+  models: ServedModel[]
+  workerOptions: Map<string, WorkerOptions>
+  profiles: Map<string, Profile>
+  plan: Plan
+  gpu: Gpu
+  computeTimes: Map<string, ComputeTime>
+  /** What a user should know about where the numbers come from. */
+  notes: string[]
+}
+
+export const SERVE_DEFAULTS = { queueSize: 64, timeoutMs: 10_000, batch: 1, dtype: 'fp16' as const }
+
+export function modelIO(m: ServeModel, dtype: ServeModel['dtype'] & string): ModelIO {
+  if (m.inputs && m.outputs) {
+    const withBatch = (t: {
+      name: string
+      datatype: ModelIO['inputs'][number]['datatype']
+      shape: number[]
+    }) => ({
+      name: t.name,
+      datatype: t.datatype,
+      shape: [-1, ...t.shape],
+    })
+    return { inputs: m.inputs.map(withBatch), outputs: m.outputs.map(withBatch) }
+  }
+  const io = zooIO(m.model, dtype)
+  if (!io)
+    throw new UserError(
+      `model "${m.model}" is not in the zoo (${ZOO_MODELS.join(', ')}); a user model needs "source", "inputs" and "outputs"`,
+    )
+  return io
+}
+
+export async function resolveServeSetup(
+  config: ServeConfig,
+  opts: { configFile: string; planner?: Planner },
+): Promise<ServeSetup> {
+  const base = dirname(resolve(opts.configFile))
+  const path = (p: string) => (isAbsolute(p) ? p : resolve(base, p))
+  const backend = config.backend ?? 'sim'
+  const notes: string[] = []
+
+  const workers: WorkerSpec[] = config.models.map((m) => ({
+    name: m.name ?? m.model,
+    model: m.model,
+    batch: m.batch ?? SERVE_DEFAULTS.batch,
+    dtype: m.dtype ?? SERVE_DEFAULTS.dtype,
+  }))
+  const ios = config.models.map((m, i) => modelIO(m, (workers[i] as WorkerSpec).dtype))
+
+  // profiles: the given directory, or (simulator only) synthetic stand-ins
+  let gpu: Gpu
+  let profiles: Profile[]
+  if (config.profiles) {
+    const set = loadProfileSet(path(config.profiles), workers)
+    gpu = set.gpu
+    profiles = set.profiles
+    if (profiles.some((p) => p.measured.method === 'synthetic'))
+      notes.push(`profiles in ${config.profiles} are synthetic: nothing in them was measured`)
+  } else {
+    if (backend !== 'sim')
+      throw new UserError('the GPU backend needs "profiles" (a profile directory) in the serve config')
+    gpu = syntheticH100Gpu()
+    profiles = workers.map((w) => {
+      if (!SYNTHETIC_MODELS[w.model])
+        throw new UserError(
+          `no profile directory given and "${w.model}" has no synthetic profile; set "profiles" in the serve config`,
+        )
+      return syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
+    })
+    notes.push('synthetic H100 profiles (no "profiles" directory given): nothing in them was measured')
+  }
+
+  // plan: a given file (checked against these workers and profiles), or the optimizer's
+  let plan: Plan
+  if (config.plan) {
+    plan = readFile<Plan>('plan', path(config.plan))
+    checkPlan(plan, workers, profiles, config.plan)
+    notes.push(`plan from ${config.plan} (policy ${plan.policy})`)
+  } else {
+    if (!opts.planner)
+      throw new UserError('no "plan" in the serve config and no optimizer available to make one')
+    plan = await opts.planner({
+      gpu,
+      workers,
+      profiles,
+      policy: config.policy ?? 'eclip',
+      mix: `serve:${workers.map((w) => w.name).join('+')}`,
+    })
+    checkPlan(plan, workers, profiles, 'the optimizer')
+    notes.push(
+      `plan made at start-up (policy ${plan.policy}, solver ${plan.solver.name} ${plan.solver.status})`,
+    )
+  }
+
+  const models: ServedModel[] = []
+  const workerOptions = new Map<string, WorkerOptions>()
+  const computeTimes = new Map<string, ComputeTime>()
+  const profileByName = new Map<string, Profile>()
+  config.models.forEach((m, i) => {
+    const w = workers[i] as WorkerSpec
+    const pw = plan.workers[i]
+    const profile = profiles[i] as Profile
+    models.push({
+      name: w.name,
+      model: w.model,
+      version: '1',
+      batch: w.batch,
+      dtype: w.dtype,
+      io: ios[i] as ModelIO,
+      ...(m.source ? { source: path(m.source) } : {}),
+      ...(pw ? { worker: pw } : {}),
+    })
+    workerOptions.set(w.name, {
+      queueSize: m.queueSize ?? SERVE_DEFAULTS.queueSize,
+      timeoutMs: m.timeoutMs ?? SERVE_DEFAULTS.timeoutMs,
+      maxDynamicBatch: m.maxDynamicBatch ?? w.batch,
+    })
+    profileByName.set(w.name, profile)
+    if (pw) computeTimes.set(w.name, workerComputeTime(plan, pw, profile))
+  })
+  return { models, workerOptions, profiles: profileByName, plan, gpu, computeTimes, notes }
+}
+
+/** A plan serves these workers only if it lists them in order, at their batch/dtype, for their kernel sequences. */
+function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], source: string) {
+  if (plan.workers.length !== workers.length)
+    throw new UserError(
+      `${source}: the plan has ${plan.workers.length} workers, the serve config ${workers.length} models`,
+    )
+  workers.forEach((w, i) => {
+    const pw = plan.workers[i]
+    const p = profiles[i]
+    if (!pw || !p) return
+    if (pw.model !== w.model || pw.batch !== w.batch || pw.dtype !== w.dtype)
+      throw new UserError(
+        `${source}: plan worker ${i} is ${pw.model} batch ${pw.batch} ${pw.dtype}, the config's model ${i} is ${w.model} batch ${w.batch} ${w.dtype}`,
+      )
+    if (pw.fingerprint !== p.fingerprint)
+      throw new UserError(
+        `${source}: plan worker ${i} (${pw.model}) was made for another kernel sequence than its profile (fingerprint differs)`,
+      )
+  })
+  if (plan.gpu.smCount !== profiles[0]?.gpu.smCount)
+    throw new UserError(
+      `${source}: the plan is for ${plan.gpu.name}, the profiles for ${profiles[0]?.gpu.name}`,
+    )
+}

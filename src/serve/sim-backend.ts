@@ -1,0 +1,124 @@
+// The simulator backend: runs no model. Each execution takes the modelled compute time (from the profile / plan)
+// and returns no outputs, marked `simulated`. Power is a model too: idle power plus a share of the dynamic range
+// proportional to the SMs busy workers hold — labelled `simulated`, never presented as a measurement.
+import type { Plan } from '../formats/plan.ts'
+import type { Backend, BackendEvent, ExecRequest, ExecResult, PowerReading, ServedModel } from './backend.ts'
+import { BackendCrashError } from './backend.ts'
+import type { ComputeTimeModel } from './compute-time.ts'
+
+export interface SimPowerModel {
+  /** Board power with nothing running, W. */
+  idleW: number
+  /** Board power with every SM busy, W. */
+  maxW: number
+}
+
+export class SimBackend implements Backend {
+  readonly kind = 'sim' as const
+  private ready = false
+  private listeners = new Set<(e: BackendEvent) => void>()
+  private models = new Map<string, ServedModel>()
+  private smShare = new Map<string, number>()
+  private busy = new Map<string, number>()
+  private timers = new Set<{ timer: NodeJS.Timeout; reject: (e: Error) => void }>()
+  private readonly t0 = performance.now()
+  private energyJ = 0
+  private lastT = this.t0
+  private window: { t: number; e: number }[] = []
+
+  constructor(
+    private readonly times: ComputeTimeModel,
+    private readonly powerModel: SimPowerModel = { idleW: 100, maxW: 700 },
+    private readonly gpu = 'sim',
+  ) {}
+
+  async load(models: ServedModel[], plan?: Plan): Promise<void> {
+    this.models = new Map(models.map((m) => [m.name, m]))
+    const smCount = plan?.gpu.smCount
+    for (const m of models) {
+      this.times.executionTime(m.name) // fails now, not on the first request, when a model has no time
+      this.smShare.set(m.name, m.worker && smCount ? Math.min(1, m.worker.meanSms / smCount) : 1)
+    }
+    this.ready = true
+    this.emit({ type: 'ready' })
+  }
+
+  infer(req: ExecRequest): Promise<ExecResult> {
+    if (!this.ready) return Promise.reject(new BackendCrashError('the simulator is not loaded'))
+    if (!this.models.has(req.model)) return Promise.reject(new Error(`model "${req.model}" is not loaded`))
+    const { us } = this.times.executionTime(req.model)
+    this.setBusy(req.model, +1)
+    return new Promise((resolve, reject) => {
+      const entry = {
+        timer: setTimeout(() => {
+          this.timers.delete(entry)
+          this.setBusy(req.model, -1)
+          resolve({ outputs: [], simulated: true, computeUs: us })
+        }, us / 1000),
+        reject,
+      }
+      this.timers.add(entry)
+    })
+  }
+
+  isReady(): boolean {
+    return this.ready
+  }
+
+  onEvent(listener: (e: BackendEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  async restart(): Promise<void> {
+    this.abortAll('restarted')
+    this.ready = true
+    this.emit({ type: 'ready' })
+  }
+
+  power(): PowerReading {
+    const now = performance.now()
+    this.integrate(now)
+    this.window.push({ t: now, e: this.energyJ })
+    while (this.window.length > 2 && (this.window[1]?.t ?? now) <= now - 1000) this.window.shift()
+    const first = this.window[0] as { t: number; e: number }
+    const watts = now - first.t > 1 ? ((this.energyJ - first.e) * 1000) / (now - first.t) : this.wattsNow()
+    return { watts, energyJ: this.energyJ, source: 'simulated', gpu: this.gpu }
+  }
+
+  async close(): Promise<void> {
+    this.abortAll('closed')
+    this.ready = false
+  }
+
+  private abortAll(why: string) {
+    for (const e of this.timers) {
+      clearTimeout(e.timer)
+      e.reject(new BackendCrashError(`simulator ${why}`))
+    }
+    this.timers.clear()
+    this.integrate(performance.now())
+    this.busy.clear()
+  }
+
+  private wattsNow(): number {
+    let share = 0
+    for (const [m, n] of this.busy) if (n > 0) share += this.smShare.get(m) ?? 1
+    const { idleW, maxW } = this.powerModel
+    return idleW + (maxW - idleW) * Math.min(1, share)
+  }
+
+  private integrate(now: number) {
+    this.energyJ += (this.wattsNow() * (now - this.lastT)) / 1000
+    this.lastT = now
+  }
+
+  private setBusy(model: string, d: number) {
+    this.integrate(performance.now())
+    this.busy.set(model, (this.busy.get(model) ?? 0) + d)
+  }
+
+  private emit(e: BackendEvent) {
+    for (const l of this.listeners) l(e)
+  }
+}

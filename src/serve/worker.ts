@@ -1,0 +1,222 @@
+// The request path of one model: a bounded FIFO queue and one worker that takes requests in order, merges queued
+// requests into one execution up to the model's batch (dynamic batching), and answers every caller exactly once:
+// with its outputs, a timeout, or the backend's failure.
+import {
+  type Backend,
+  BackendCrashError,
+  concatInputs,
+  type ExecResult,
+  type RawTensor,
+  type ServedModel,
+  splitOutputs,
+} from './backend.ts'
+import { ProtocolError } from './kserve/tensors.ts'
+import type { FailureReason, ServerMetrics } from './metrics.ts'
+
+export interface WorkerOptions {
+  /** Requests that may wait; one more is refused with 429. */
+  queueSize: number
+  /** From acceptance to answer, ms; a request not answered by then gets 504. */
+  timeoutMs: number
+  /** Most requests merged into one execution (1: no dynamic batching); items never exceed the model's batch. */
+  maxDynamicBatch: number
+}
+
+export interface Completion {
+  outputs: RawTensor[]
+  simulated: boolean
+  queueUs: number
+  computeUs: number
+  /** Requests in the execution that served this one. */
+  batchedWith: number
+}
+
+interface Entry {
+  batch: number
+  inputs: RawTensor[]
+  receivedAt: number
+  enqueuedAt: number
+  settled: boolean
+  timer: NodeJS.Timeout
+  resolve: (c: Completion) => void
+  reject: (e: ProtocolError) => void
+}
+
+/** Raised to a caller; carries the status and the failure reason metrics count it under. */
+export class RequestFailure extends ProtocolError {
+  constructor(
+    status: number,
+    message: string,
+    readonly reason: FailureReason,
+    headers: Record<string, string> = {},
+  ) {
+    super(status, message, headers)
+  }
+}
+
+export class ModelWorker {
+  private queue: Entry[] = []
+  private inFlight: Entry[] = []
+  private generation = 0
+  private idleWaiters: (() => void)[] = []
+
+  constructor(
+    readonly model: ServedModel,
+    readonly options: WorkerOptions,
+    private readonly backend: Backend,
+    private readonly metrics: ServerMetrics,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Requests accepted and not yet answered (queued + executing). */
+  pending(): number {
+    return this.queue.length + this.inFlight.filter((e) => !e.settled).length
+  }
+
+  /**
+   * Accepts a request (throws a RequestFailure when the queue is full) and resolves with its result. The returned
+   * promise always settles, by `timeoutMs` at the latest.
+   */
+  submit(batch: number, inputs: RawTensor[], receivedAt: number): Promise<Completion> {
+    if (this.queue.length >= this.options.queueSize)
+      throw new RequestFailure(
+        429,
+        `model "${this.model.name}": queue full (${this.options.queueSize} requests waiting); retry later`,
+        'REJECTED',
+        { 'retry-after': '1' },
+      )
+    return new Promise<Completion>((resolve, reject) => {
+      const entry: Entry = {
+        batch,
+        inputs,
+        receivedAt,
+        enqueuedAt: this.now(),
+        settled: false,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const queued = this.queue.indexOf(entry)
+          if (queued >= 0) this.queue.splice(queued, 1)
+          this.fail(
+            entry,
+            new RequestFailure(
+              504,
+              `model "${this.model.name}": request timed out after ${this.options.timeoutMs} ms (${queued >= 0 ? 'still queued' : 'executing'})`,
+              'TIMEOUT',
+            ),
+          )
+          this.notifyIdle()
+        }, this.options.timeoutMs),
+      }
+      this.queue.push(entry)
+      this.pump()
+    })
+  }
+
+  /** Answers every queued and executing request with `failure` (backend crash, shutdown). */
+  failAll(failure: RequestFailure) {
+    this.generation++
+    const all = [...this.inFlight, ...this.queue]
+    this.inFlight = []
+    this.queue = []
+    for (const e of all) this.fail(e, failure)
+    this.notifyIdle()
+  }
+
+  /** Resolves when nothing is queued or executing. */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight.length === 0) return Promise.resolve()
+    return new Promise((r) => this.idleWaiters.push(r))
+  }
+
+  /** Starts the next execution when the worker is free and the backend can take it. */
+  pump() {
+    if (this.inFlight.length > 0 || this.queue.length === 0 || !this.backend.isReady()) return
+    const taken: Entry[] = []
+    let items = 0
+    while (this.queue.length > 0 && taken.length < this.options.maxDynamicBatch) {
+      const next = this.queue[0] as Entry
+      if (taken.length > 0 && items + next.batch > this.model.batch) break
+      this.queue.shift()
+      taken.push(next)
+      items += next.batch
+    }
+    this.inFlight = taken
+    const generation = this.generation
+    const started = this.now()
+    let p: Promise<ExecResult>
+    try {
+      p = this.backend.infer({
+        model: this.model.name,
+        items,
+        requests: taken.length,
+        inputs: concatInputs(taken.map((e) => e.inputs)),
+      })
+    } catch (err) {
+      p = Promise.reject(err)
+    }
+    p.then(
+      (r) => {
+        if (generation !== this.generation) return // answered already (crash/shutdown)
+        this.metrics.execution(this.model.name, this.model.version, r.computeUs)
+        const parts =
+          r.outputs.length > 0
+            ? splitOutputs(
+                r.outputs,
+                taken.map((e) => e.batch),
+              )
+            : []
+        taken.forEach((e, i) => {
+          if (e.settled) return
+          e.settled = true
+          clearTimeout(e.timer)
+          const queueUs = (started - e.enqueuedAt) * 1000
+          const totalUs = (this.now() - e.receivedAt) * 1000
+          this.metrics.requestOk(this.model.name, this.model.version, e.batch, {
+            queueUs,
+            computeUs: r.computeUs,
+            totalUs,
+          })
+          e.resolve({
+            outputs: parts[i] ?? [],
+            simulated: r.simulated,
+            queueUs,
+            computeUs: r.computeUs,
+            batchedWith: taken.length,
+          })
+        })
+      },
+      (err: unknown) => {
+        if (generation !== this.generation) return
+        const crash = err instanceof BackendCrashError
+        const failure = new RequestFailure(
+          crash ? 503 : 500,
+          `model "${this.model.name}": backend ${crash ? 'crashed' : 'failed'}: ${err instanceof Error ? err.message : String(err)}`,
+          'BACKEND',
+          crash ? { 'retry-after': '1' } : {},
+        )
+        for (const e of taken) this.fail(e, failure)
+      },
+    ).finally(() => {
+      if (generation !== this.generation) return
+      this.inFlight = []
+      this.notifyIdle()
+      this.pump()
+    })
+  }
+
+  private fail(e: Entry, failure: RequestFailure) {
+    if (e.settled) return
+    e.settled = true
+    clearTimeout(e.timer)
+    this.metrics.requestFailed(this.model.name, this.model.version, failure.reason)
+    e.reject(failure)
+  }
+
+  private notifyIdle() {
+    if (this.queue.length > 0 || this.inFlight.length > 0) return
+    const w = this.idleWaiters
+    this.idleWaiters = []
+    for (const r of w) r()
+  }
+}
