@@ -53,6 +53,18 @@ describe('slice sharing', () => {
     const r = run([maskOf([0, 1, 2, 3]), maskOf([2, 3, 4, 5])], [32, 32])
     assert.deepEqual(r, { x: [24, 24], overlap: true })
   })
+  it('hands a small kernel’s surplus back slice by slice when partitions differ', () => {
+    // A (whole GPU, demand 8) overlaps B (low 64 SMs) and C (high 68 SMs): first round A gets 32 + 34 = 66, keeps 8,
+    // and returns 58 in proportion 32:34 to the low and high slices, which B and C then get alone
+    const r = run([maskOf(ALL), maskOf(LOW), maskOf(HIGH)], [8, 64, 68])
+    close(r.x[0] as number, 8)
+    close(r.x[1] as number, 32 + (58 * 32) / 66)
+    close(r.x[2] as number, 34 + (58 * 34) / 66)
+    close(
+      r.x.reduce((a, b) => a + b, 0),
+      132,
+    )
+  })
   it('hands a small kernel’s surplus to the others (max-min fair)', () => {
     const r = run([maskOf(ALL), maskOf(ALL), maskOf(ALL)], [8, 132, 132])
     close(r.x[0] as number, 8)

@@ -73,9 +73,12 @@ export class SliceSharing {
   ): boolean {
     let acc = 0
     let overlap = false
+    let same = true
+    const m0 = m > 0 ? (mask[running[0] as number] as number) : 0
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
       if ((acc & (mask[w] as number)) !== 0) overlap = true
+      if (mask[w] !== m0) same = false
       acc |= mask[w] as number
     }
     if (!overlap) {
@@ -84,6 +87,36 @@ export class SliceSharing {
         x[w] = partSms[w] as number
       }
       return false
+    }
+    if (same) {
+      // one shared partition (baseline: the whole GPU): water-filling on a single resource, the same answer as the
+      // progressive filling below, without going slice by slice
+      const { active } = this
+      let free = partSms[running[0] as number] as number
+      let n = m
+      for (let i = 0; i < m; i++) active[running[i] as number] = 1
+      while (n > 0) {
+        const share = free / n
+        let capped = false
+        for (let i = 0; i < m; i++) {
+          const w = running[i] as number
+          if (active[w] === 1 && (demand[w] as number) <= share + 1e-9) {
+            x[w] = demand[w] as number
+            free -= demand[w] as number
+            active[w] = 0
+            n--
+            capped = true
+          }
+        }
+        if (!capped) {
+          for (let i = 0; i < m; i++) {
+            const w = running[i] as number
+            if (active[w] === 1) x[w] = share
+          }
+          break
+        }
+      }
+      return true
     }
     const S = this.sliceSms.length
     const { free, users, got, contrib, active } = this
