@@ -1,0 +1,197 @@
+// A PARIS scenario: the models an inference server hosts, each with its expected load (Poisson rate, batch-size mix)
+// and SLO, the GPU layout, and where the latency tables come from. Written by people (YAML); examples/paris.yaml is
+// the shipped one. The schema lives here rather than in src/formats because only `eclip paris` reads it.
+import { readFileSync } from 'node:fs'
+import { dirname, isAbsolute, join } from 'node:path'
+import Type from 'typebox'
+import { Compile } from 'typebox/compile'
+import YAML from 'yaml'
+import type { LatencyTable } from '../formats/index.ts'
+import {
+  Dtype,
+  FormatError,
+  Gpu,
+  gpuConsistencyErrors,
+  latencyTableFileName,
+  ModelName,
+  parseFormat,
+  readFile,
+  UserError,
+} from '../formats/index.ts'
+import { syntheticLatencyTable } from './latency.ts'
+
+export const ScenarioModel = Type.Object(
+  {
+    model: ModelName,
+    /** Expected arrival rate, queries/s. The simulator scales all rates together to find the sustainable load. */
+    rate: Type.Number({ exclusiveMinimum: 0 }),
+    /** Latency objective per query (arrival to completion), ms. */
+    sloMs: Type.Number({ exclusiveMinimum: 0 }),
+    /** Batch-size mix: batch size → weight (normalised; need not sum to 1). */
+    batches: Type.Record(Type.Integer({ minimum: 1 }), Type.Number({ minimum: 0 })),
+    /** A latency-table file for this model (relative to the scenario file); default: from `latency`. */
+    latencyTable: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+)
+export type ScenarioModel = Type.Static<typeof ScenarioModel>
+
+export const LatencySource = Type.Union([
+  Type.Object(
+    {
+      source: Type.Literal('synthetic'),
+      seed: Type.Optional(Type.Integer({ minimum: 0 })),
+      noise: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      source: Type.Literal('dir'),
+      /** Directory of latency-table files named <model>.<dtype>.latency.json (relative to the scenario file). */
+      dir: Type.String({ minLength: 1 }),
+    },
+    { additionalProperties: false },
+  ),
+])
+export type LatencySource = Type.Static<typeof LatencySource>
+
+export const Scenario = Type.Object(
+  {
+    format: Type.Literal('eclip.paris-scenario/1'),
+    name: Type.String({ minLength: 1 }),
+    description: Type.Optional(Type.String()),
+    /** The layout of every GPU of the server (all alike): a gpu file (relative path) or the gpu object inline. */
+    gpu: Type.Union([Type.String({ minLength: 1 }), Gpu]),
+    dtype: Type.Optional(Dtype),
+    latency: Type.Optional(LatencySource),
+    models: Type.Array(ScenarioModel, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+)
+export type Scenario = Type.Static<typeof Scenario>
+
+/** A scenario model with its batch mix as arrays (batch sizes ascending, probabilities summing to 1). */
+export interface ModelLoad {
+  model: string
+  rate: number
+  sloUs: number
+  batches: number[]
+  probs: number[]
+  table: LatencyTable
+}
+
+export interface LoadedScenario {
+  name: string
+  description?: string
+  gpu: Gpu
+  models: ModelLoad[]
+}
+
+const check = Compile(Scenario)
+
+/** Reads and validates a scenario, resolves its GPU and latency tables. `seed` overrides latency.seed. */
+export function loadScenario(file: string, opts: { seed?: number; date?: string } = {}): LoadedScenario {
+  let value: unknown
+  try {
+    value = YAML.parse(readText(file))
+  } catch (err) {
+    if (err instanceof UserError) throw err
+    throw new FormatError(file, [{ path: '', reason: `not valid YAML: ${(err as Error).message}` }])
+  }
+  if (!check.Check(value)) {
+    const problems = [...check.Errors(value)].map((e) => ({ path: e.instancePath, reason: e.message }))
+    throw new FormatError(file, dedupe(problems))
+  }
+  const base = dirname(file)
+  const rel = (p: string) => (isAbsolute(p) ? p : join(base, p))
+  return resolveScenario(value, {
+    ...opts,
+    readGpu: (p) => readFile<Gpu>('gpu', rel(p)),
+    readTable: (p) => readFile<LatencyTable>('latency-table', rel(p)),
+    source: file,
+  })
+}
+
+/** Resolves an already-validated scenario; the readers are injected so tests need no files. */
+export function resolveScenario(
+  s: Scenario,
+  opts: {
+    seed?: number
+    date?: string
+    source?: string
+    readGpu?: (path: string) => Gpu
+    readTable?: (path: string) => LatencyTable
+  },
+): LoadedScenario {
+  const source = opts.source ?? s.name
+  const gpu: Gpu =
+    typeof s.gpu === 'string'
+      ? need(opts.readGpu, 'gpu file reader')(s.gpu)
+      : parseFormat<Gpu>('gpu', s.gpu, `${source} /gpu`)
+  const errs = gpuConsistencyErrors(gpu)
+  if (errs.length) throw new UserError(`${source}: gpu: ${errs.join('; ')}`)
+  const dtype = s.dtype ?? 'fp16'
+  const latency = s.latency ?? { source: 'synthetic' as const }
+  const seen = new Set<string>()
+  const models = s.models.map((m, i): ModelLoad => {
+    const where = `${source}: /models/${i}`
+    if (seen.has(m.model)) throw new UserError(`${where}: model ${m.model} listed twice`)
+    seen.add(m.model)
+    const entries = Object.entries(m.batches)
+      .map(([k, w]) => [Number(k), w] as const)
+      .filter(([, w]) => w > 0)
+      .sort((a, b) => a[0] - b[0])
+    if (entries.some(([b]) => !Number.isInteger(b) || b < 1 || b > 1024))
+      throw new UserError(`${where}/batches: keys must be batch sizes 1..1024`)
+    const total = entries.reduce((a, [, w]) => a + w, 0)
+    if (!(total > 0)) throw new UserError(`${where}/batches: no batch size has a positive weight`)
+    let table: LatencyTable
+    if (m.latencyTable) table = need(opts.readTable, 'latency table reader')(m.latencyTable)
+    else if (latency.source === 'dir')
+      table = need(
+        opts.readTable,
+        'latency table reader',
+      )(join(latency.dir, latencyTableFileName(m.model, dtype)))
+    else
+      table = syntheticLatencyTable(gpu, m.model, {
+        seed: opts.seed ?? latency.seed ?? 1,
+        dtype,
+        ...(latency.noise !== undefined ? { noise: latency.noise } : {}),
+        ...(opts.date ? { date: opts.date } : {}),
+      })
+    if (table.model !== m.model) throw new UserError(`${where}: latency table is for ${table.model}`)
+    if (table.gpu.smCount !== gpu.smCount)
+      throw new UserError(`${where}: latency table is for a ${table.gpu.smCount}-SM GPU, not ${gpu.smCount}`)
+    return {
+      model: m.model,
+      rate: m.rate,
+      sloUs: m.sloMs * 1000,
+      batches: entries.map(([b]) => b),
+      probs: entries.map(([, w]) => w / total),
+      table,
+    }
+  })
+  return { name: s.name, ...(s.description ? { description: s.description } : {}), gpu, models }
+}
+
+function need<T>(f: T | undefined, what: string): T {
+  if (!f) throw new Error(`resolveScenario: no ${what}`)
+  return f
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new UserError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+  }
+}
+
+function dedupe(problems: { path: string; reason: string }[]) {
+  const seen = new Set<string>()
+  return problems.filter((p) => !seen.has(p.path) && seen.add(p.path))
+}
+
+/** Mean batch size of a model's mix. */
+export const meanBatch = (m: ModelLoad) => m.batches.reduce((a, b, i) => a + b * (m.probs[i] ?? 0), 0)

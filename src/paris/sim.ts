@@ -1,0 +1,326 @@
+// Request-level discrete-event simulator for multi-GPU inference servers: open-loop Poisson arrivals, each query a
+// (model, batch) served whole by one partition, one query at a time per partition. Service times come from the latency
+// tables times a per-query log-normal factor (the estimate a dispatcher sees is the table value alone). Seeded and
+// deterministic: the same seed gives the same trace and the same numbers on every machine.
+//
+// Dispatch policies:
+//   fifo          one central FIFO; an idle partition takes the oldest waiting query (the largest idle partition
+//                 takes an arrival when several are idle). For identical partitions this is the ideal M/G/c queue.
+//   least-loaded  at arrival, to the partition with the earliest estimated finish (work-aware join-shortest-queue);
+//                 then FIFO per partition.
+//   elsa          at arrival, ELSA's choice (elsa.ts); then FIFO per partition.
+import { earliestChoose, elsaChoose, estimatedFinish, type PartitionBacklog } from './elsa.ts'
+import { EventHeap } from './heap.ts'
+import { latencyUs } from './latency.ts'
+import type { Partition } from './partition.ts'
+import { rngFor } from './rng.ts'
+import type { ModelLoad } from './scenario.ts'
+
+export type Dispatch = 'fifo' | 'least-loaded' | 'elsa'
+export const DISPATCHES: Dispatch[] = ['fifo', 'least-loaded', 'elsa']
+
+/** One open-loop query trace: parallel arrays, arrival times ascending (µs). */
+export interface Trace {
+  scale: number
+  arrival: Float64Array
+  model: Int32Array
+  /** Index into the model's `batches`. */
+  batchIdx: Int32Array
+  /** Multiplier of the table latency: the query's real service time is estimate × this. */
+  noise: Float64Array
+}
+
+/**
+ * n queries with every model's Poisson rate multiplied by `scale`. Superposition: the merged stream is Poisson with
+ * the summed rate and each arrival belongs to model m with probability λ_m/Λ; its batch is drawn from m's mix.
+ * `noise` is the σ of the log-normal service-time factor (mean 1).
+ */
+export function makeTrace(models: ModelLoad[], scale: number, n: number, seed: number, noise: number): Trace {
+  const rng = rngFor(seed, 'trace')
+  const total = models.reduce((a, m) => a + m.rate, 0) * scale
+  const cumModel = cumulative(models.map((m) => m.rate))
+  const cumBatch = models.map((m) => cumulative(m.probs))
+  const t: Trace = {
+    scale,
+    arrival: new Float64Array(n),
+    model: new Int32Array(n),
+    batchIdx: new Int32Array(n),
+    noise: new Float64Array(n),
+  }
+  let now = 0
+  for (let i = 0; i < n; i++) {
+    now += rng.exponential(total) * 1e6
+    t.arrival[i] = now
+    const m = rng.pick(cumModel)
+    t.model[i] = m
+    t.batchIdx[i] = rng.pick(cumBatch[m] ?? [1])
+    t.noise[i] = noise > 0 ? Math.exp(noise * rng.normal() - (noise * noise) / 2) : 1
+  }
+  return t
+}
+
+function cumulative(ws: number[]): number[] {
+  let s = 0
+  return ws.map((w) => {
+    s += w
+    return s
+  })
+}
+
+export interface SimOptions {
+  dispatch: Dispatch
+  /** Leading fraction of the queries excluded from the metrics (warm-up). Default 0.1. */
+  warmup?: number
+  /** ELSA's SLO margin (elsa.ts). Default 0.9. */
+  sloMargin?: number
+}
+
+export interface ModelMetrics {
+  model: string
+  queries: number
+  violationRate: number
+  p99Ms: number
+}
+
+export interface SimMetrics {
+  scale: number
+  /** Offered load over the measured window, queries/s. */
+  offeredQps: number
+  /** Queries completed within their SLO per second of the measured window. */
+  goodputQps: number
+  measured: number
+  violationRate: number
+  p50Ms: number
+  p99Ms: number
+  meanMs: number
+  /** Busy SM-time of the measured queries over (all SMs of the server × the measured window). */
+  utilisation: number
+  perModel: ModelMetrics[]
+}
+
+interface PartState extends PartitionBacklog {
+  sms: number
+  /** Index of this partition's size in the estimate table. */
+  sizeIdx: number
+  queue: number[]
+  head: number
+  running: number
+}
+
+/** Runs one trace through one server layout and policy; returns the metrics over the measured queries. */
+export function simulate(
+  models: ModelLoad[],
+  partitions: Partition[],
+  trace: Trace,
+  opts: SimOptions,
+  totalSms?: number,
+): SimMetrics {
+  const n = trace.arrival.length
+  // estimate table: est[model][batchIdx][sizeIdx] in µs; sizes are the distinct partition SM counts
+  const sizes = [...new Set(partitions.map((p) => p.sms))].sort((a, b) => a - b)
+  const est = models.map((m) => m.batches.map((b) => sizes.map((s) => latencyUs(m.table, b, s))))
+  const parts: PartState[] = partitions.map((p) => ({
+    sms: p.sms,
+    sizeIdx: sizes.indexOf(p.sms),
+    queue: [],
+    head: 0,
+    running: -1,
+    runningEstEnd: 0,
+    queuedEst: 0,
+  }))
+  const smsArr = Float64Array.from(parts, (p) => p.sms)
+  // order for "largest idle partition first" under central FIFO
+  const bySize = parts.map((_, i) => i).sort((a, b) => (smsArr[b] ?? 0) - (smsArr[a] ?? 0) || a - b)
+  const finish = new Float64Array(parts.length)
+  const done = new Float64Array(n)
+  const servedOn = new Int32Array(n)
+  const execUs = new Float64Array(n)
+  const central: number[] = []
+  let centralHead = 0
+  const heap = new EventHeap<{ time: number; seq: number; part: number }>()
+  let seq = 0
+  const margin = opts.sloMargin ?? 0.9
+  const estOf = (q: number, p: PartState) =>
+    est[trace.model[q] ?? 0]?.[trace.batchIdx[q] ?? 0]?.[p.sizeIdx] ?? Number.NaN
+
+  const start = (pi: number, q: number, now: number) => {
+    const p = parts[pi] as PartState
+    const e = estOf(q, p)
+    p.running = q
+    p.runningEstEnd = now + e
+    servedOn[q] = pi
+    execUs[q] = e * (trace.noise[q] ?? 1)
+    heap.push({ time: now + (execUs[q] ?? 0), seq: seq++, part: pi })
+  }
+
+  let next = 0
+  while (next < n || heap.size > 0) {
+    const top = heap.peek()
+    const arrivalT = next < n ? (trace.arrival[next] ?? 0) : Number.POSITIVE_INFINITY
+    if (top && top.time <= arrivalT) {
+      // completion (before an arrival at the same instant: the partition is free for it)
+      heap.pop()
+      const p = parts[top.part] as PartState
+      done[p.running] = top.time
+      p.running = -1
+      if (opts.dispatch === 'fifo') {
+        if (centralHead < central.length) start(top.part, central[centralHead++] ?? 0, top.time)
+      } else if (p.head < p.queue.length) {
+        const q = p.queue[p.head++] ?? 0
+        p.queuedEst -= estOf(q, p)
+        if (p.head === p.queue.length) {
+          p.queue.length = 0
+          p.head = 0
+          p.queuedEst = 0 // drop float drift when the queue empties
+        }
+        start(top.part, q, top.time)
+      }
+      continue
+    }
+    const q = next++
+    const now = arrivalT
+    if (opts.dispatch === 'fifo') {
+      const idle = bySize.find((i) => (parts[i] as PartState).running < 0)
+      if (idle !== undefined) start(idle, q, now)
+      else central.push(q)
+      continue
+    }
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i] as PartState
+      finish[i] = p.running < 0 ? now + estOf(q, p) : estimatedFinish(p, now, estOf(q, p))
+    }
+    const slo = models[trace.model[q] ?? 0]?.sloUs ?? 0
+    const pi =
+      opts.dispatch === 'elsa' ? elsaChoose(smsArr, finish, now + margin * slo) : earliestChoose(finish)
+    const p = parts[pi] as PartState
+    if (p.running < 0) start(pi, q, now)
+    else {
+      p.queue.push(q)
+      p.queuedEst += estOf(q, p)
+    }
+  }
+
+  return metrics(models, partitions, trace, done, servedOn, execUs, opts.warmup ?? 0.1, totalSms)
+}
+
+function metrics(
+  models: ModelLoad[],
+  partitions: Partition[],
+  trace: Trace,
+  done: Float64Array,
+  servedOn: Int32Array,
+  execUs: Float64Array,
+  warmup: number,
+  totalSms?: number,
+): SimMetrics {
+  const n = trace.arrival.length
+  const first = Math.min(Math.floor(n * warmup), n - 1)
+  const windowUs = (trace.arrival[n - 1] ?? 0) - (trace.arrival[first] ?? 0)
+  const lat = new Float64Array(n - first)
+  const perModel = models.map(() => ({ lat: [] as number[], viol: 0 }))
+  let viol = 0
+  let busySmUs = 0
+  for (let q = first; q < n; q++) {
+    const l = (done[q] ?? 0) - (trace.arrival[q] ?? 0)
+    lat[q - first] = l
+    const m = trace.model[q] ?? 0
+    const pm = perModel[m]
+    pm?.lat.push(l)
+    if (l > (models[m]?.sloUs ?? 0)) {
+      viol++
+      if (pm) pm.viol++
+    }
+    busySmUs += (partitions[servedOn[q] ?? 0]?.sms ?? 0) * (execUs[q] ?? 0)
+  }
+  lat.sort()
+  const measured = n - first
+  const sms = totalSms ?? partitions.reduce((a, p) => a + p.sms, 0)
+  const perSec = (k: number) => (windowUs > 0 ? (k * 1e6) / windowUs : 0)
+  return {
+    scale: trace.scale,
+    offeredQps: perSec(measured),
+    goodputQps: perSec(measured - viol),
+    measured,
+    violationRate: viol / measured,
+    p50Ms: quantile(lat, 0.5) / 1000,
+    p99Ms: quantile(lat, 0.99) / 1000,
+    meanMs: lat.reduce((a, x) => a + x, 0) / measured / 1000,
+    utilisation: windowUs > 0 ? busySmUs / (sms * windowUs) : 0,
+    perModel: models.map((m, i) => {
+      const pm = perModel[i] ?? { lat: [], viol: 0 }
+      const sorted = Float64Array.from(pm.lat).sort()
+      return {
+        model: m.model,
+        queries: pm.lat.length,
+        violationRate: pm.lat.length ? pm.viol / pm.lat.length : 0,
+        p99Ms: quantile(sorted, 0.99) / 1000,
+      }
+    }),
+  }
+}
+
+/** Nearest-rank quantile of sorted values. */
+export function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return 0
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0
+}
+
+export interface SearchOptions {
+  /** Violation rate that still counts as sustained. Default 0.01. */
+  target?: number
+  /** Bisection steps after bracketing (each halves the log-ratio). Default 7. */
+  steps?: number
+  /** First scale tried. Default 1. */
+  start?: number
+  /** How far below `start` to look for a sustainable load before giving up (×½ each). Default 8. */
+  maxHalvings?: number
+}
+
+/**
+ * The largest load (scale of the scenario's rates) whose violation rate is ≤ target, by bracketing (×2 / ÷2) then
+ * bisection in log scale. `run(scale)` simulates one load. Returns the sustained metrics (null if even the smallest
+ * load tried fails) and every point tried.
+ */
+export function maxSustainable(
+  run: (scale: number) => SimMetrics,
+  opts: SearchOptions = {},
+): { best: SimMetrics | null; tried: SimMetrics[] } {
+  const target = opts.target ?? 0.01
+  const tried: SimMetrics[] = []
+  const ok = (s: number) => {
+    const m = run(s)
+    tried.push(m)
+    return m.violationRate <= target ? m : null
+  }
+  let lo: SimMetrics | null = null
+  let hiScale = Number.NaN
+  let s = opts.start ?? 1
+  const first = ok(s)
+  if (first) {
+    lo = first
+    for (let i = 0; i < 30; i++) {
+      s *= 2
+      const m = ok(s)
+      if (!m) {
+        hiScale = s
+        break
+      }
+      lo = m
+    }
+  } else {
+    hiScale = s
+    for (let i = 0; i < (opts.maxHalvings ?? 8) && !lo; i++) {
+      s /= 2
+      lo = ok(s)
+      if (!lo) hiScale = s
+    }
+  }
+  if (!lo || Number.isNaN(hiScale)) return { best: lo, tried }
+  for (let i = 0; i < (opts.steps ?? 7); i++) {
+    const mid = Math.sqrt(lo.scale * hiScale)
+    const m = ok(mid)
+    if (m) lo = m
+    else hiScale = mid
+  }
+  return { best: lo, tried }
+}
