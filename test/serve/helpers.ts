@@ -1,0 +1,190 @@
+// Shared pieces of the serve tests: servers over the simulator with chosen compute times, a backend that crashes on
+// purpose, and a baseline plan built from profiles (for configs that give a plan file).
+import type { Gpu } from '../../src/formats/gpu.ts'
+import type { WorkerSpec } from '../../src/formats/mix.ts'
+import type { Plan } from '../../src/formats/plan.ts'
+import type { Profile } from '../../src/formats/profile.ts'
+import type {
+  Backend,
+  BackendEvent,
+  ExecRequest,
+  ExecResult,
+  PowerReading,
+  ServedModel,
+} from '../../src/serve/backend.ts'
+import { BackendCrashError } from '../../src/serve/backend.ts'
+import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
+import { zooIO } from '../../src/serve/io-specs.ts'
+import { EclipServer, type ServerOptions } from '../../src/serve/server.ts'
+import { SimBackend } from '../../src/serve/sim-backend.ts'
+import type { WorkerOptions } from '../../src/serve/worker.ts'
+
+export interface TestModel {
+  name: string
+  model: string
+  batch?: number
+  dtype?: 'fp16' | 'fp32' | 'bf16'
+  computeUs?: number
+  queueSize?: number
+  timeoutMs?: number
+  maxDynamicBatch?: number
+}
+
+export function servedModels(models: TestModel[]): {
+  models: ServedModel[]
+  opts: Map<string, WorkerOptions>
+} {
+  const out: ServedModel[] = []
+  const opts = new Map<string, WorkerOptions>()
+  for (const m of models) {
+    const dtype = m.dtype ?? 'fp16'
+    const io = zooIO(m.model, dtype)
+    if (!io) throw new Error(`no zoo model ${m.model}`)
+    out.push({ name: m.name, model: m.model, version: '1', batch: m.batch ?? 1, dtype, io })
+    opts.set(m.name, {
+      queueSize: m.queueSize ?? 64,
+      timeoutMs: m.timeoutMs ?? 5000,
+      maxDynamicBatch: m.maxDynamicBatch ?? m.batch ?? 1,
+    })
+  }
+  return { models: out, opts }
+}
+
+/** An EclipServer over the simulator (or `backend`), loaded, not listening. */
+export async function testServer(
+  models: TestModel[],
+  extra: Partial<ServerOptions> & { backend?: Backend } = {},
+): Promise<EclipServer> {
+  const { models: served, opts } = servedModels(models)
+  const times = new Map(models.map((m) => [m.name, { us: m.computeUs ?? 1000, source: 'test' }]))
+  const backend = extra.backend ?? new SimBackend(fixedComputeTimes(times))
+  const server = new EclipServer({
+    models: served,
+    workerOptions: opts,
+    backend,
+    computeSources: times,
+    logger: false,
+    ...extra,
+  })
+  await server.load()
+  return server
+}
+
+/** A KServe JSON infer body for a zoo vision model ([n,3,224,224]) filled with one value. */
+export function visionBody(n = 1, datatype = 'FP16', value = 0.5): Record<string, unknown> {
+  return {
+    inputs: [
+      { name: 'input', datatype, shape: [n, 3, 224, 224], data: new Array(n * 3 * 224 * 224).fill(value) },
+    ],
+  }
+}
+
+/** A KServe JSON infer body for albert ([n,128] INT64 token ids). */
+export function albertBody(n = 1, token = 7): Record<string, unknown> {
+  return {
+    inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [n, 128], data: new Array(n * 128).fill(token) }],
+  }
+}
+
+/**
+ * A backend that executes like the simulator but crashes on demand: `crash()` kills it (every execution in flight
+ * never settles, as with a dead process), and restarts succeed after `restartMs` (or fail `failRestarts` times first).
+ */
+export class CrashingBackend implements Backend {
+  readonly kind = 'sim' as const
+  private ready = false
+  private listeners = new Set<(e: BackendEvent) => void>()
+  private timers = new Set<NodeJS.Timeout>()
+  restarts = 0
+  restartAttempts = 0
+  executions = 0
+
+  constructor(
+    private readonly computeUs: number,
+    private readonly opts: { restartMs?: number; failRestarts?: number; outputs?: boolean } = {},
+  ) {}
+
+  async load(_models: ServedModel[]): Promise<void> {
+    this.ready = true
+  }
+  infer(req: ExecRequest): Promise<ExecResult> {
+    if (!this.ready) return Promise.reject(new BackendCrashError('dead'))
+    this.executions++
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t)
+        // outputs: echo the first input, so batching splits can be checked
+        const outputs = this.opts.outputs
+          ? req.inputs.map((x) => ({ ...x, name: x.name === 'input_ids' ? 'last_hidden_state' : 'logits' }))
+          : []
+        resolve({ outputs, simulated: !this.opts.outputs, computeUs: this.computeUs })
+      }, this.computeUs / 1000)
+      this.timers.add(t)
+    })
+  }
+  /** Dies: in-flight executions never settle (the server must answer them itself). */
+  crash(reason = 'test crash') {
+    this.ready = false
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.clear()
+    for (const l of this.listeners) l({ type: 'crash', reason })
+  }
+  isReady() {
+    return this.ready
+  }
+  onEvent(listener: (e: BackendEvent) => void) {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+  async restart(): Promise<void> {
+    this.restartAttempts++
+    await new Promise((r) => setTimeout(r, this.opts.restartMs ?? 50))
+    if (this.restartAttempts <= (this.opts.failRestarts ?? 0)) throw new Error('restart failed on purpose')
+    this.restarts++
+    this.ready = true
+    for (const l of this.listeners) l({ type: 'ready' })
+  }
+  power(): PowerReading | undefined {
+    return undefined
+  }
+  async close() {
+    for (const t of this.timers) clearTimeout(t)
+    this.ready = false
+  }
+}
+
+/** The baseline plan (every worker on the whole GPU) for `workers`, as a plan file would hold it. */
+export function baselinePlan(gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]): Plan {
+  const all = gpu.slices.map((s) => s.id)
+  return {
+    format: 'eclip.plan/1',
+    policy: 'baseline',
+    gpu: { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize },
+    mix: 'test',
+    pool: { partitions: [{ id: 0, slices: all, sms: gpu.smCount }] },
+    workers: workers.map((w, i) => {
+      const p = profiles[i] as Profile
+      const full = p.kernels.reduce((a, k) => a + (k.timesUs[k.timesUs.length - 1] ?? 0), 0)
+      return {
+        name: w.name,
+        model: w.model,
+        batch: w.batch,
+        dtype: w.dtype,
+        fingerprint: p.fingerprint,
+        kernels: p.kernels.length,
+        partitions: [0],
+        groups: [{ first: 0, last: p.kernels.length - 1, partition: 0 }],
+        switches: 0,
+        soloUs: full,
+        predictedUs: full,
+        soloFullUs: full,
+        meanSms: gpu.smCount,
+        alpha: 0,
+      }
+    }),
+    repartitionAtSwitch: false,
+    params: { tolerance: 0.05, switchMax: 14, modelWiseFactor: 1, timeLimitS: 0, mipGap: 0 },
+    solver: { name: 'none', status: 'not-needed', gap: 0, solveMs: 0 },
+    createdAt: new Date(0).toISOString(),
+  }
+}
