@@ -1,0 +1,266 @@
+// makePlan: profiles + mix → plan (DESIGN §2), for every policy. The public entry point of the optimizer.
+import type { GpuRef } from '../formats/common.ts'
+import { UserError } from '../formats/errors.ts'
+import type { Gpu } from '../formats/gpu.ts'
+import { parseFormat } from '../formats/index.ts'
+import type { WorkerSpec } from '../formats/mix.ts'
+import type { Group, Partition, Plan, PlanWorker, Policy, SolverInfo } from '../formats/plan.ts'
+import type { Profile } from '../formats/profile.ts'
+import { solveWorkerDp } from './dp.ts'
+import { HighsRunner } from './highs.ts'
+import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstance } from './instance.ts'
+import { type OracleResult, outerSearch } from './outer.ts'
+import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
+import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
+import { DEFAULT_TOLERANCE } from './rightsize.ts'
+
+export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
+export { DEFAULT_TOLERANCE, rightSizeIndex, rightSizes } from './rightsize.ts'
+
+export const DEFAULT_SWITCH_MAX = 14
+export const DEFAULT_MODEL_WISE_FACTOR = 1.1
+export const DEFAULT_TIME_LIMIT_S = 60
+export const DEFAULT_MIP_GAP = 1e-4
+
+/** Which solver answers ECLIP's subproblems: the exact DP (default, fast) or HiGHS (the MILP). */
+export type SolverChoice = 'dp' | 'highs'
+
+export interface PlanOptions {
+  policy: Policy
+  tolerance?: number
+  switchMax?: number
+  modelWiseFactor?: number
+  timeLimitS?: number
+  mipGap?: number
+  maxPartitions?: number
+  solver?: SolverChoice
+}
+
+const sameGpu = (a: GpuRef, b: GpuRef) =>
+  a.name === b.name && a.smCount === b.smCount && a.sliceSize === b.sliceSize
+
+function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly Profile[], o: PlanOptions) {
+  if (workers.length === 0) throw new UserError('a plan needs at least one worker')
+  if (profiles.length !== workers.length)
+    throw new UserError(`${workers.length} workers but ${profiles.length} profiles`)
+  workers.forEach((w, i) => {
+    const p = profiles[i] as Profile
+    if (p.model !== w.model || p.batch !== w.batch || p.dtype !== w.dtype)
+      throw new UserError(
+        `worker ${w.name} (${w.model} b${w.batch} ${w.dtype}) was given the profile of ${p.model} b${p.batch} ${p.dtype}`,
+      )
+    if (!sameGpu(p.gpu, gpu))
+      throw new UserError(`profile of ${p.model} b${p.batch} was made on ${p.gpu.name}, not on ${gpu.name}`)
+  })
+  const num = (name: string, v: number | undefined, ok: (v: number) => boolean, what: string) => {
+    if (v !== undefined && !(Number.isFinite(v) && ok(v)))
+      throw new UserError(`${name} must be ${what}, got ${v}`)
+  }
+  num('tolerance', o.tolerance, (v) => v >= 0, '≥ 0')
+  num('switch-max', o.switchMax, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0')
+  num('model-wise factor', o.modelWiseFactor, (v) => v >= 1, '≥ 1')
+  num('time limit', o.timeLimitS, (v) => v > 0, '> 0 seconds')
+  num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
+  num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
+}
+
+/** Sizes every profile has, ascending (the whole GPU must be one). */
+function commonSizes(gpu: Gpu, profiles: readonly Profile[]): number[] {
+  const first = profiles[0] as Profile
+  const sizes = first.sizes.filter((s) => profiles.every((p) => p.sizes.includes(s)))
+  if (!sizes.includes(gpu.smCount))
+    throw new UserError(`not every profile has the whole GPU (${gpu.smCount} SMs)`)
+  return sizes
+}
+
+function groupsOf(w: WorkerInstance, choice: Int32Array): Group[] {
+  const groups: Group[] = []
+  const U = unitCount(w)
+  for (let u = 0; u < U; u++) {
+    const partition = w.configs[choice[u] as number] as number
+    const first = w.unitFirst[u] as number
+    const last = (u + 1 < U ? (w.unitFirst[u + 1] as number) : w.kernels) - 1
+    const g = groups[groups.length - 1]
+    if (g && g.partition === partition) g.last = last
+    else groups.push({ first, last, partition })
+  }
+  return groups
+}
+
+export async function makePlan(
+  gpu: Gpu,
+  mixName: string,
+  workers: WorkerSpec[],
+  profiles: Profile[],
+  opts: PlanOptions,
+): Promise<Plan> {
+  checkInputs(gpu, workers, profiles, opts)
+  const t0 = performance.now()
+  const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE
+  const switchMax = opts.switchMax ?? DEFAULT_SWITCH_MAX
+  const modelWiseFactor = opts.modelWiseFactor ?? DEFAULT_MODEL_WISE_FACTOR
+  const timeLimitS = opts.timeLimitS ?? DEFAULT_TIME_LIMIT_S
+  const mipGap = opts.mipGap ?? DEFAULT_MIP_GAP
+  const maxPartitions = opts.maxPartitions ?? DEFAULT_MAX_PARTITIONS
+  const sizes = commonSizes(gpu, profiles)
+  const N = gpu.smCount
+
+  let partitions: Partition[]
+  let ladders: number[][]
+  let assignments: Assignment[]
+  let instances: WorkerInstance[]
+  let solver: Omit<SolverInfo, 'solveMs'> = { name: 'none', status: 'not-needed', gap: 0 }
+  const notes: string[] = []
+  const instancesFor = () =>
+    workers.map((w, i) => {
+      const ladder = ladders[i] as number[]
+      return buildInstance(
+        w.name,
+        profiles[i] as Profile,
+        ladder,
+        ladder.map((id) => (partitions[id] as Partition).sms),
+      )
+    })
+
+  if (opts.policy === 'baseline') {
+    partitions = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
+    ladders = workers.map(() => [0])
+    instances = instancesFor()
+    assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+  } else if (opts.policy === 'model-wise') {
+    const layout = modelWiseLayout(gpu, profiles, modelWiseFactor)
+    partitions = layout.partitions
+    ladders = layout.assigned.map((id) => [id])
+    notes.push(...layout.notes)
+    instances = instancesFor()
+    assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+  } else {
+    const pool = buildPool(gpu, workers.length, { maxPartitions, sizes })
+    partitions = pool.partitions
+    ladders = pool.ladders
+    instances = instancesFor()
+    if (opts.policy === 'kw-prealloc' || opts.policy === 'kw-ioctl') {
+      assignments = instances.map((w, i) => rightSizedAssignment(w, profiles[i] as Profile, tolerance))
+    } else {
+      const res = await solveEclip(instances, {
+        smCount: N,
+        switchMax,
+        mipGap,
+        timeLimitS,
+        solver: opts.solver ?? 'dp',
+      })
+      assignments = res.assignments
+      solver = {
+        name: res.solver,
+        status: res.proven ? 'optimal' : 'time-limit',
+        gap: res.gap,
+        objectiveUs: res.value,
+      }
+      notes.push(
+        `outer search over the mean-SM multiplier: ${res.oracleCalls} subproblem solves, lower bound ${res.lowerBound.toFixed(3)} µs`,
+      )
+      if (!res.proven)
+        notes.push(
+          `NOT PROVEN OPTIMAL: stopped at the ${timeLimitS}s time limit with a relative gap of ${(res.gap * 100).toFixed(3)}%`,
+        )
+    }
+  }
+
+  const A = assignments.reduce((a, x) => a + x.meanSms, 0)
+  const alpha = A / N
+  const planWorkers: PlanWorker[] = workers.map((w, i) => {
+    const inst = instances[i] as WorkerInstance
+    const a = assignments[i] as Assignment
+    const groups = groupsOf(inst, a.choice)
+    return {
+      name: w.name,
+      model: w.model,
+      batch: w.batch,
+      dtype: w.dtype,
+      fingerprint: (profiles[i] as Profile).fingerprint,
+      kernels: inst.kernels,
+      partitions: [...(ladders[i] as number[])],
+      groups,
+      switches: groups.length - 1,
+      soloUs: a.soloUs,
+      predictedUs: (1 + alpha) * a.soloUs,
+      soloFullUs: inst.fullUs,
+      meanSms: a.meanSms,
+      alpha,
+    }
+  })
+  const plan: Plan = {
+    format: 'eclip.plan/1',
+    policy: opts.policy,
+    gpu: { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize },
+    mix: mixName,
+    pool: { partitions },
+    workers: planWorkers,
+    repartitionAtSwitch: opts.policy === 'kw-ioctl',
+    // params allows extra fields: the pool cap is recorded next to the paper's parameters
+    params: { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions } as Plan['params'],
+    solver: {
+      ...solver,
+      solveMs: performance.now() - t0,
+      ...(notes.length > 0 ? { notes: notes.join('; ') } : {}),
+    },
+    createdAt: new Date().toISOString(),
+  }
+  return parseFormat<Plan>('plan', plan, `plan for ${mixName}`)
+}
+
+export interface EclipSolveOptions {
+  smCount: number
+  switchMax: number
+  mipGap: number
+  timeLimitS: number
+  solver: SolverChoice
+}
+
+export interface EclipSolveResult {
+  assignments: Assignment[]
+  value: number
+  lowerBound: number
+  gap: number
+  proven: boolean
+  oracleCalls: number
+  solver: 'dp' | 'highs'
+}
+
+/** ECLIP's optimizer over prepared worker instances (exported for tests and the benchmark). */
+export async function solveEclip(
+  instances: WorkerInstance[],
+  o: EclipSolveOptions,
+): Promise<EclipSolveResult> {
+  const deadlineMs = performance.now() + o.timeLimitS * 1000
+  const minA = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+  let runner: HighsRunner | undefined
+  const dpOracle = async (lambda: number): Promise<OracleResult> => {
+    const res = instances.map((w) => solveWorkerDp(w, o.switchMax, lambda))
+    return { assignments: res.map((r) => r.assignment), bound: res.reduce((a, r) => a + r.value, 0) }
+  }
+  const highsOracle = async (lambda: number, deadline: number): Promise<OracleResult> => {
+    runner ??= new HighsRunner()
+    const out: Assignment[] = []
+    let bound = 0
+    for (const [i, w] of instances.entries()) {
+      const left = Math.max(0.05, (deadline - performance.now()) / 1000)
+      const r = await runner.solve(w, o.switchMax, lambda, left, o.mipGap)
+      // no incumbent in time: the worker's smallest-partition plan is feasible (0 switches)
+      out.push(r.assignment ?? (minA[i] as Assignment))
+      bound += r.bound
+    }
+    return { assignments: out, bound }
+  }
+  try {
+    const res = await outerSearch(o.solver === 'highs' ? highsOracle : dpOracle, {
+      smCount: o.smCount,
+      mipGap: o.mipGap,
+      deadlineMs,
+      minA,
+    })
+    return { ...res, solver: o.solver }
+  } finally {
+    runner?.close()
+  }
+}
