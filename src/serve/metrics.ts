@@ -160,6 +160,7 @@ export class ServerMetrics {
     })
     const windows = this.windows
     const nowFn = this.now
+    const self = this
     new Gauge({
       name: 'eclip_inference_throughput_rps',
       help: `Completed requests per second per model over the last ${windowMs / 1000} s`,
@@ -189,7 +190,13 @@ export class ServerMetrics {
       registers,
       collect() {
         const p = opts.power()
-        if (p) this.set({ gpu_uuid: p.gpu, source: p.source }, p.watts)
+        if (!p) return
+        this.set({ gpu_uuid: p.gpu, source: p.source }, p.watts)
+        // energy is a counter: advance it to the backend's total at every scrape (it is exported after this gauge)
+        if (p.energyJ > self.energyReported) {
+          self.energy.inc({ gpu_uuid: p.gpu, source: p.source }, p.energyJ - self.energyReported)
+          self.energyReported = p.energyJ
+        }
       },
     })
     this.energy = new Counter({
@@ -198,19 +205,12 @@ export class ServerMetrics {
       labelNames: ['gpu_uuid', 'source'],
       registers,
     })
-    const self = this
     new Gauge({
       name: 'eclip_backend_ready',
       help: '1 when the backend can execute, 0 while it is starting or restarting',
       registers,
       collect() {
         this.set(opts.backendReady() ? 1 : 0)
-        // energy is a counter: advance it to the backend's total at every scrape
-        const p = opts.power()
-        if (p && p.energyJ > self.energyReported) {
-          self.energy.inc({ gpu_uuid: p.gpu, source: p.source }, p.energyJ - self.energyReported)
-          self.energyReported = p.energyJ
-        }
       },
     })
     new Gauge({

@@ -24,7 +24,7 @@ export class SimBackend implements Backend {
   private readonly t0 = performance.now()
   private energyJ = 0
   private lastT = this.t0
-  private window: { t: number; e: number }[] = []
+  private window: { t: number; e: number }[] = [{ t: this.t0, e: 0 }]
 
   constructor(
     private readonly times: ComputeTimeModel,

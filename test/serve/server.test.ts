@@ -1,0 +1,318 @@
+// The server's KServe behaviour, request path, metrics and reliability, through fastify inject() (no sockets).
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { EclipServer } from '../../src/serve/server.ts'
+import { albertBody, CrashingBackend, testServer, visionBody } from './helpers.ts'
+
+const post = (s: EclipServer, url: string, body: unknown, headers: Record<string, string> = {}) =>
+  s.app.inject({
+    method: 'POST',
+    url,
+    payload: Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+  })
+const get = (s: EclipServer, url: string) => s.app.inject({ method: 'GET', url })
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('serve: KServe v2 endpoints', () => {
+  it('answers health, server and model metadata, readiness and config', async () => {
+    const s = await testServer([
+      { name: 'resnet152', model: 'resnet152', batch: 4 },
+      { name: 'albert', model: 'albert', batch: 2, dtype: 'fp32' },
+    ])
+    try {
+      assert.equal((await get(s, '/v2/health/live')).statusCode, 200)
+      assert.equal((await get(s, '/v2/health/ready')).statusCode, 200)
+      assert.deepEqual((await get(s, '/v2')).json(), {
+        name: 'eclip',
+        version: '0.1.0',
+        extensions: ['binary_tensor_data', 'model_configuration'],
+      })
+      const meta = (await get(s, '/v2/models/resnet152')).json()
+      assert.deepEqual(meta, {
+        name: 'resnet152',
+        versions: ['1'],
+        platform: 'eclip_pytorch',
+        inputs: [{ name: 'input', datatype: 'FP16', shape: [-1, 3, 224, 224] }],
+        outputs: [{ name: 'logits', datatype: 'FP16', shape: [-1, 1000] }],
+      })
+      assert.deepEqual((await get(s, '/v2/models/albert/versions/1')).json().inputs, [
+        { name: 'input_ids', datatype: 'INT64', shape: [-1, 128] },
+      ])
+      assert.equal((await get(s, '/v2/models/albert/versions/1')).json().outputs[0].datatype, 'FP32')
+      assert.equal((await get(s, '/v2/models/albert/ready')).statusCode, 200)
+      assert.equal((await get(s, '/v2/models/albert/versions/1/ready')).statusCode, 200)
+      const cfg = (await get(s, '/v2/models/resnet152/config')).json()
+      assert.equal(cfg.max_batch_size, 4)
+      assert.equal(cfg.simulated, true)
+      assert.deepEqual(cfg.dynamic_batching, { max_requests: 4, max_items: 4 })
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('infers with JSON tensors: marked simulated, no outputs, id echoed, timings from the compute model', async () => {
+    const s = await testServer([{ name: 'resnet152', model: 'resnet152', batch: 4, computeUs: 3000 }])
+    try {
+      const res = await post(s, '/v2/models/resnet152/infer', { id: 'req-1', ...visionBody(2, 'FP32') })
+      assert.equal(res.statusCode, 200, res.body)
+      const body = res.json()
+      assert.equal(body.model_name, 'resnet152')
+      assert.equal(body.model_version, '1')
+      assert.equal(body.id, 'req-1')
+      assert.deepEqual(body.outputs, [])
+      assert.equal(body.parameters.simulated, true)
+      assert.match(body.parameters.note, /no model ran/)
+      assert.equal(body.parameters.compute_us, 3000)
+      // versioned URL and nested (row-major) data work too
+      const nested = albertBody(1) as { inputs: { data: number[] }[] }
+      const input = nested.inputs[0] as { data: unknown }
+      input.data = [new Array(128).fill(3)]
+      const s2 = await testServer([{ name: 'albert', model: 'albert' }])
+      const r2 = await post(s2, '/v2/models/albert/versions/1/infer', nested)
+      assert.equal(r2.statusCode, 200, r2.body)
+      await s2.close()
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('takes binary tensors and returns binary outputs (Inference-Header-Content-Length)', async () => {
+    const backend = new CrashingBackend(1000, { outputs: true })
+    const s = await testServer([{ name: 'albert', model: 'albert', batch: 2 }], { backend })
+    try {
+      const tokens = Buffer.alloc(2 * 128 * 8)
+      for (let i = 0; i < 256; i++) tokens.writeBigInt64LE(BigInt(i * 7), i * 8)
+      const head = Buffer.from(
+        JSON.stringify({
+          inputs: [
+            {
+              name: 'input_ids',
+              datatype: 'INT64',
+              shape: [2, 128],
+              parameters: { binary_data_size: tokens.length },
+            },
+          ],
+          outputs: [{ name: 'last_hidden_state', parameters: { binary_data: true } }],
+        }),
+      )
+      const res = await post(s, '/v2/models/albert/infer', Buffer.concat([head, tokens]), {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(head.length),
+      })
+      assert.equal(res.statusCode, 200, res.body)
+      const n = Number(res.headers['inference-header-content-length'])
+      const raw = res.rawPayload
+      const json = JSON.parse(raw.subarray(0, n).toString())
+      assert.deepEqual(json.outputs[0].parameters, { binary_data_size: tokens.length })
+      assert.deepEqual(raw.subarray(n), tokens) // the test backend echoes its input
+      // the same outputs as JSON data
+      const r2 = await post(s, '/v2/models/albert/infer', albertBody(1, 42))
+      const out = r2.json().outputs[0]
+      assert.deepEqual(out.shape, [1, 128])
+      assert.ok(out.data.every((v: number) => v === 42))
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe('serve: request path', () => {
+  it('merges queued requests into one execution up to the batch, and splits outputs back to each caller', async () => {
+    const backend = new CrashingBackend(40_000, { outputs: true })
+    const s = await testServer([{ name: 'albert', model: 'albert', batch: 4 }], { backend })
+    try {
+      const reqs = [1, 2, 3, 4, 5].map((v) => post(s, '/v2/models/albert/infer', albertBody(1, v)))
+      const res = await Promise.all(reqs)
+      assert.ok(res.every((r) => r.statusCode === 200))
+      // the first runs alone, the other four wait and go together
+      assert.equal(backend.executions, 2)
+      assert.deepEqual(
+        res.map((r) => r.json().parameters.batched_requests),
+        [1, 4, 4, 4, 4],
+      )
+      res.forEach((r, i) => {
+        const out = r.json().outputs[0]
+        assert.deepEqual(out.shape, [1, 128])
+        assert.ok(
+          out.data.every((x: number) => x === i + 1),
+          `request ${i} got someone else's output`,
+        )
+      })
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('never exceeds the batch, and maxDynamicBatch 1 turns batching off', async () => {
+    const backend = new CrashingBackend(20_000, { outputs: true })
+    const s = await testServer(
+      [
+        { name: 'albert', model: 'albert', batch: 4 },
+        { name: 'solo', model: 'albert', batch: 4, maxDynamicBatch: 1 },
+      ],
+      { backend },
+    )
+    try {
+      // 1 runs alone; then 3 + 2 would be 5 > 4: separate executions
+      await Promise.all([1, 3, 2].map((n) => post(s, '/v2/models/albert/infer', albertBody(n))))
+      assert.equal(backend.executions, 3)
+      await Promise.all([1, 1, 1].map(() => post(s, '/v2/models/solo/infer', albertBody(1))))
+      assert.equal(backend.executions, 6)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('answers 429 with Retry-After when the queue is full, and still answers every accepted request', async () => {
+    const s = await testServer([
+      { name: 'albert', model: 'albert', computeUs: 100_000, queueSize: 2, maxDynamicBatch: 1 },
+    ])
+    try {
+      const accepted = [0, 1, 2].map(() => post(s, '/v2/models/albert/infer', albertBody()))
+      await sleep(20) // one executing, two queued
+      const full = await post(s, '/v2/models/albert/infer', albertBody())
+      assert.equal(full.statusCode, 429)
+      assert.equal(full.headers['retry-after'], '1')
+      assert.match(full.json().error, /queue full \(2 requests waiting\)/)
+      const res = await Promise.all(accepted)
+      assert.deepEqual(
+        res.map((r) => r.statusCode),
+        [200, 200, 200],
+      )
+      const m = (await get(s, '/metrics')).body
+      assert.match(m, /nv_inference_request_failure\{model="albert",version="1",reason="REJECTED"\} 1/)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('answers 504 when a request outlives its timeout, queued or executing', async () => {
+    const s = await testServer([
+      { name: 'albert', model: 'albert', computeUs: 400_000, timeoutMs: 100, maxDynamicBatch: 1 },
+    ])
+    try {
+      const t0 = performance.now()
+      const res = await Promise.all([0, 1].map(() => post(s, '/v2/models/albert/infer', albertBody())))
+      const ms = performance.now() - t0
+      assert.deepEqual(
+        res.map((r) => r.statusCode),
+        [504, 504],
+      )
+      assert.match(res[0]?.json().error, /timed out after 100 ms \(executing\)/)
+      assert.match(res[1]?.json().error, /timed out after 100 ms \(still queued\)/)
+      assert.ok(ms < 350, `answered after ${ms} ms`)
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe('serve: backend crashes', () => {
+  it('answers every accepted request 503 within 1 s, is not ready until the backend is back, then serves again', async () => {
+    const backend = new CrashingBackend(10_000_000, { restartMs: 300 })
+    const s = await testServer(
+      [
+        { name: 'albert', model: 'albert', maxDynamicBatch: 1 },
+        { name: 'vgg19', model: 'vgg19' },
+      ],
+      { backend },
+    )
+    try {
+      const accepted = [
+        ...[0, 1, 2, 3].map(() => post(s, '/v2/models/albert/infer', albertBody())),
+        post(s, '/v2/models/vgg19/infer', visionBody()),
+      ]
+      await sleep(30)
+      assert.equal(s.workers.get('albert')?.pending(), 4)
+      const t0 = performance.now()
+      backend.crash('CUDA error: an illegal memory access was encountered')
+      const res = await Promise.all(accepted)
+      const ms = performance.now() - t0
+      assert.ok(ms < 1000, `answered after ${ms} ms`)
+      for (const r of res) {
+        assert.equal(r.statusCode, 503)
+        assert.equal(r.headers['retry-after'], '1')
+        assert.match(r.json().error, /backend crashed \(CUDA error: an illegal memory access/)
+      }
+      assert.equal((await get(s, '/v2/health/ready')).statusCode, 503)
+      assert.equal((await get(s, '/v2/models/albert/ready')).statusCode, 503)
+      assert.equal((await get(s, '/v2/health/live')).statusCode, 200)
+      const during = await post(s, '/v2/models/albert/infer', albertBody())
+      assert.equal(during.statusCode, 503)
+      assert.match(during.json().error, /restarting after a crash/)
+      // back after the restart
+      const deadline = performance.now() + 3000
+      while ((await get(s, '/v2/health/ready')).statusCode !== 200) {
+        assert.ok(performance.now() < deadline, 'not ready 3 s after the crash')
+        await sleep(20)
+      }
+      assert.equal(backend.restarts, 1)
+      const metrics = (await get(s, '/metrics')).body
+      assert.match(metrics, /eclip_backend_restarts_total 1/)
+      assert.match(metrics, /nv_inference_request_failure\{model="albert",version="1",reason="BACKEND"\} 4/)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('keeps retrying a failing restart, and serves once it succeeds', async () => {
+    const backend = new CrashingBackend(1000, { restartMs: 10, failRestarts: 2 })
+    const s = await testServer([{ name: 'albert', model: 'albert' }], { backend, restartDelayMs: 20 })
+    try {
+      backend.crash()
+      await sleep(60)
+      assert.equal((await get(s, '/v2/health/ready')).statusCode, 503)
+      const deadline = performance.now() + 3000
+      while ((await get(s, '/v2/health/ready')).statusCode !== 200) {
+        assert.ok(performance.now() < deadline, 'never recovered')
+        await sleep(20)
+      }
+      assert.equal(backend.restartAttempts, 3)
+      assert.equal((await post(s, '/v2/models/albert/infer', albertBody())).statusCode, 200)
+    } finally {
+      await s.close()
+    }
+  })
+})
+
+describe('serve: metrics', () => {
+  it('exports Triton-named counters, latency histograms, throughput and modelled power', async () => {
+    const s = await testServer([{ name: 'albert', model: 'albert', batch: 2, computeUs: 2000 }])
+    try {
+      await Promise.all([1, 2, 2].map((n) => post(s, '/v2/models/albert/infer', albertBody(n))))
+      await post(s, '/v2/models/albert/infer', { inputs: [] })
+      const res = await get(s, '/metrics')
+      assert.match(res.headers['content-type'] ?? '', /text\/plain/)
+      const m = res.body
+      const value = (re: RegExp) => Number(m.match(re)?.[1] ?? Number.NaN)
+      const l = '\\{model="albert",version="1"\\}'
+      assert.equal(value(new RegExp(`nv_inference_request_success${l} (\\S+)`)), 3)
+      assert.equal(value(new RegExp(`nv_inference_count${l} (\\S+)`)), 5)
+      assert.equal(value(new RegExp(`nv_inference_exec_count${l} (\\S+)`)), 3)
+      assert.equal(value(new RegExp(`nv_inference_compute_infer_duration_us${l} (\\S+)`)), 6000)
+      assert.ok(value(new RegExp(`nv_inference_request_duration_us${l} (\\S+)`)) >= 6000)
+      assert.ok(value(new RegExp(`nv_inference_queue_duration_us${l} (\\S+)`)) >= 0)
+      assert.equal(
+        value(/nv_inference_request_failure\{model="albert",version="1",reason="INVALID"\} (\S+)/),
+        1,
+      )
+      assert.equal(
+        value(/eclip_inference_request_duration_histogram_us_count\{model="albert",version="1"\} (\S+)/),
+        3,
+      )
+      assert.match(
+        m,
+        /eclip_inference_compute_duration_histogram_us_bucket\{le="2500",model="albert",version="1"\} 3/,
+      )
+      assert.ok(value(new RegExp(`eclip_inference_throughput_rps${l} (\\S+)`)) > 0)
+      const watts = value(/nv_gpu_power_usage\{gpu_uuid="sim",source="simulated"\} (\S+)/)
+      assert.ok(watts >= 100 && watts <= 700, `power ${watts}`)
+      assert.ok(value(/nv_energy_consumption\{gpu_uuid="sim",source="simulated"\} (\S+)/) > 0)
+      assert.match(m, /eclip_backend_simulated 1/)
+      assert.match(m, /eclip_backend_ready 1/)
+    } finally {
+      await s.close()
+    }
+  })
+})
