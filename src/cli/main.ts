@@ -1,6 +1,7 @@
 // The `eclip` command line. Each subcommand lives in its own module under commands/ and registers itself here.
 import { Command } from '@commander-js/extra-typings'
 import { UserError } from '../formats/errors.ts'
+import { registerParis } from './commands/paris.ts'
 import { registerSchemas } from './commands/schemas.ts'
 import { registerServe } from './commands/serve.ts'
 import { registerValidate } from './commands/validate.ts'
@@ -11,6 +12,7 @@ const program = new Command('eclip')
   .showHelpAfterError()
   .exitOverride()
 
+registerParis(program)
 registerSchemas(program)
 registerServe(program)
 registerValidate(program)

@@ -12,12 +12,12 @@
 //  2. Knee of each class. latency(s) of a DNN request follows serial + parallel/s closely (DESIGN §7's rows fit it
 //     within a few %), so the SM-time of one query, s·latency(s) = serial·s + parallel, always grows with s while its
 //     latency shrinks ever more slowly. The knee is the smallest size where more SMs buy less than `kneeElasticity`
-//     (η, default 0.5) relative latency per relative SM added, measured over a doubling of the size:
+//     (η, default 0.7) relative latency per relative SM added, measured over a doubling of the size:
 //        ln(L(s) / L(2s)) / ln 2  <  η
 //     For the Amdahl shape (in the limit of small steps) that is s = parallel·(1−η)/(η·serial), where the query costs
-//     parallel/η SM-time (2× the
-//     ideal at η = ½) and takes serial/(1−η) latency (2× its floor): neither SMs nor latency are wasted by more than
-//     that factor. Small batches have little parallel work, so their knee is a small partition; large batches' knee
+//     parallel/η SM-time (1.4× the ideal at η = 0.7) and takes serial/(1−η) latency (3.3× its floor). η trades SM
+//     efficiency against latency; since the objective is throughput within the SLO, it leans to efficiency (η = 0.5,
+//     2× on both sides, sustained 5–20% less in the simulator on examples/paris.yaml). Small batches have little parallel work, so their knee is a small partition; large batches' knee
 //     is large. This is why a heterogeneous set beats any single size.
 //  3. SLO floor. A class must run within `sloHeadroom` (default ½) of its SLO on its partition, leaving the rest for
 //     queueing; if its knee is slower than that it moves up to the smallest size that is fast enough (or the whole
@@ -55,13 +55,13 @@ export interface Partition {
 }
 
 export interface ParisOptions {
-  /** η of step 2; higher picks smaller partitions. Default 0.5. */
+  /** η of step 2; higher picks smaller partitions. Default 0.7. */
   kneeElasticity: number
   /** Fraction of the SLO a class's execution may take on its preferred partition (step 3). Default 0.5. */
   sloHeadroom: number
 }
 
-export const DEFAULT_PARIS: ParisOptions = { kneeElasticity: 0.5, sloHeadroom: 0.5 }
+export const DEFAULT_PARIS: ParisOptions = { kneeElasticity: 0.7, sloHeadroom: 0.5 }
 
 /** Why a class got its size: one row per (model, batch). */
 export interface ClassChoice {
@@ -255,7 +255,9 @@ export function homogeneous(gpu: Gpu, nGpus: number, kind: 'small' | 'whole'): P
   for (let g = 0; g < nGpus; g++) {
     if (kind === 'whole')
       out.push({ id: `g${g}p0`, gpu: g, slices: gpu.slices.map((s) => s.id), sms: gpu.smCount })
-    else gpu.slices.forEach((s, i) => out.push({ id: `g${g}p${i}`, gpu: g, slices: [s.id], sms: s.sms }))
+    else
+      for (const [i, s] of gpu.slices.entries())
+        out.push({ id: `g${g}p${i}`, gpu: g, slices: [s.id], sms: s.sms })
   }
   return out
 }

@@ -9,7 +9,7 @@
 //   least-loaded  at arrival, to the partition with the earliest estimated finish (work-aware join-shortest-queue);
 //                 then FIFO per partition.
 //   elsa          at arrival, ELSA's choice (elsa.ts); then FIFO per partition.
-import { earliestChoose, elsaChoose, estimatedFinish, type PartitionBacklog } from './elsa.ts'
+import { DEFAULT_ELSA, earliestChoose, elsaChoose, estimatedFinish, type PartitionBacklog } from './elsa.ts'
 import { EventHeap } from './heap.ts'
 import { latencyUs } from './latency.ts'
 import type { Partition } from './partition.ts'
@@ -71,7 +71,7 @@ export interface SimOptions {
   dispatch: Dispatch
   /** Leading fraction of the queries excluded from the metrics (warm-up). Default 0.1. */
   warmup?: number
-  /** ELSA's SLO margin (elsa.ts). Default 0.9. */
+  /** ELSA's SLO margin (elsa.ts). Default DEFAULT_ELSA's. */
   sloMargin?: number
 }
 
@@ -139,7 +139,7 @@ export function simulate(
   let centralHead = 0
   const heap = new EventHeap<{ time: number; seq: number; part: number }>()
   let seq = 0
-  const margin = opts.sloMargin ?? 0.9
+  const margin = opts.sloMargin ?? DEFAULT_ELSA.sloMargin
   const estOf = (q: number, p: PartState) =>
     est[trace.model[q] ?? 0]?.[trace.batchIdx[q] ?? 0]?.[p.sizeIdx] ?? Number.NaN
 
