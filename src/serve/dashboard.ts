@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
 import type { EclipServer } from './server.ts'
 
@@ -28,10 +29,12 @@ export interface PartitionMap {
 }
 
 /** Which worker's kernels run on which slices, from the plan. */
-export function partitionMap(plan: Plan, workerNames: Map<string, string>): PartitionMap {
+export function partitionMap(plan: Plan, workerNames: Map<string, string>, gpu?: Gpu): PartitionMap {
   const ids = [...new Set(plan.pool.partitions.flatMap((p) => p.slices))].sort((a, b) => a - b)
-  const sliceSms = new Map<number, number>()
-  for (const p of plan.pool.partitions) if (p.slices.length === 1) sliceSms.set(p.slices[0] as number, p.sms)
+  const sliceSms = new Map<number, number>(gpu?.slices.map((s) => [s.id, s.sms]) ?? [])
+  if (!gpu)
+    for (const p of plan.pool.partitions)
+      if (p.slices.length === 1) sliceSms.set(p.slices[0] as number, p.sms)
   const parts = new Map(plan.pool.partitions.map((p) => [p.id, p]))
   return {
     policy: plan.policy,
@@ -74,7 +77,7 @@ export function registerDashboard(app: FastifyInstance, server: EclipServer, per
   const { opts } = server
   const planNames = new Map<string, string>()
   for (const m of opts.models) if (m.worker) planNames.set(m.worker.name, m.name)
-  const map = opts.plan ? partitionMap(opts.plan, planNames) : null
+  const map = opts.plan ? partitionMap(opts.plan, planNames, opts.gpu) : null
 
   app.get('/', (_req, reply) => reply.redirect('/dashboard/'))
   app.get('/dashboard', (_req, reply) => reply.redirect('/dashboard/'))

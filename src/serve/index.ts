@@ -3,6 +3,7 @@
 import { UserError } from '../formats/errors.ts'
 import { readFile } from '../formats/index.ts'
 import type { ServeConfig } from '../formats/serve-config.ts'
+import { makePlan } from '../plan/index.ts'
 import type { Backend } from './backend.ts'
 import { fixedComputeTimes } from './compute-time.ts'
 import { EclipServer } from './server.ts'
@@ -17,6 +18,10 @@ export interface ServeFlags {
   planner?: Planner
   logger?: boolean | object
 }
+
+/** The optimizer (src/plan) with its defaults: ECLIP's solve by the exact DP unless the config says otherwise. */
+export const defaultPlanner: Planner = ({ gpu, workers, profiles, policy, mix }) =>
+  makePlan(gpu, mix, workers, profiles, { policy })
 
 export interface Running {
   server: EclipServer
@@ -33,7 +38,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     )
   const setup = await resolveServeSetup(
     { ...config, backend: kind },
-    { configFile: flags.config, ...(flags.planner ? { planner: flags.planner } : {}) },
+    { configFile: flags.config, planner: flags.planner ?? defaultPlanner },
   )
   const backend: Backend = new SimBackend(
     fixedComputeTimes(setup.computeTimes),
@@ -45,6 +50,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     workerOptions: setup.workerOptions,
     backend,
     plan: setup.plan,
+    gpu: setup.gpu,
     computeSources: setup.computeTimes,
     notes: setup.notes,
     maxBodyBytes: config.maxBodyBytes ?? 64 * 1024 * 1024,

@@ -2,6 +2,7 @@
 // dashboard, crash recovery (fail everything accepted with 503, restart the backend, not ready until it is back)
 // and draining shutdown.
 import Fastify, { type FastifyInstance } from 'fastify'
+import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
 import type { Backend, ServedModel } from './backend.ts'
 import { registerDashboard } from './dashboard.ts'
@@ -25,6 +26,8 @@ export interface ServerOptions {
   workerOptions: Map<string, WorkerOptions>
   backend: Backend
   plan?: Plan
+  /** The GPU layout the plan is for (slice sizes on the dashboard). */
+  gpu?: Gpu
   /** Where each model's compute time comes from (shown in model config and on the dashboard). */
   computeSources?: Map<string, { us: number; source: string }>
   /** Lines about the setup the dashboard shows (e.g. "synthetic profiles: nothing measured"). */

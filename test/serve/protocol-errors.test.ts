@@ -709,7 +709,7 @@ describe('serve: bad requests get a 4xx with a clear message', () => {
         ...(payload !== undefined ? { payload } : {}),
       })
       assert.equal(res.statusCode, c.status, `status ${res.statusCode}: ${res.body.slice(0, 300)}`)
-      assert.match(res.headers['content-type'] ?? '', /application\/json/)
+      assert.match(String(res.headers['content-type']), /application\/json/)
       const body = res.json()
       assert.deepEqual(Object.keys(body), ['error'])
       assert.match(body.error, c.error)

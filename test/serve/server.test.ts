@@ -283,7 +283,7 @@ describe('serve: metrics', () => {
       await Promise.all([1, 2, 2].map((n) => post(s, '/v2/models/albert/infer', albertBody(n))))
       await post(s, '/v2/models/albert/infer', { inputs: [] })
       const res = await get(s, '/metrics')
-      assert.match(res.headers['content-type'] ?? '', /text\/plain/)
+      assert.match(String(res.headers['content-type']), /text\/plain/)
       const m = res.body
       const value = (re: RegExp) => Number(m.match(re)?.[1] ?? Number.NaN)
       const l = '\\{model="albert",version="1"\\}'
