@@ -2,6 +2,7 @@
 import { Command } from '@commander-js/extra-typings'
 import { UserError } from '../formats/errors.ts'
 import { registerParis } from './commands/paris.ts'
+import { registerPlan } from './commands/plan.ts'
 import { registerSchemas } from './commands/schemas.ts'
 import { registerServe } from './commands/serve.ts'
 import { registerValidate } from './commands/validate.ts'
@@ -13,6 +14,7 @@ const program = new Command('eclip')
   .exitOverride()
 
 registerParis(program)
+registerPlan(program)
 registerSchemas(program)
 registerServe(program)
 registerValidate(program)

@@ -1,0 +1,170 @@
+// `eclip plan`: profiles + a mix → plan.json (the optimizer's lookup table), with a per-worker summary.
+import { existsSync, writeFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { type Command, Option } from '@commander-js/extra-typings'
+import { UserError } from '../../formats/errors.ts'
+import {
+  expandWorkers,
+  type Mix,
+  type MixFile,
+  type Plan,
+  POLICIES,
+  type Policy,
+  readFile,
+} from '../../formats/index.ts'
+import {
+  DEFAULT_MAX_PARTITIONS,
+  DEFAULT_MIP_GAP,
+  DEFAULT_MODEL_WISE_FACTOR,
+  DEFAULT_SWITCH_MAX,
+  DEFAULT_TIME_LIMIT_S,
+  DEFAULT_TOLERANCE,
+  makePlan,
+  type SolverChoice,
+} from '../../plan/index.ts'
+import { loadProfileSet } from '../../profile/store.ts'
+
+export const PAPER_MIXES = fileURLToPath(new URL('../../../mixes/paper.yaml', import.meta.url))
+
+/** A mix by name from mixes/paper.yaml, or from a mix file (`mixName` picks one when the file holds several). */
+export function resolveMix(mix: string, mixName?: string): Mix {
+  const isFile = /\.(ya?ml|json)$/i.test(mix) || existsSync(mix)
+  const file = isFile ? mix : PAPER_MIXES
+  const mixes = readFile<MixFile>('mix', file).mixes
+  const want = isFile ? mixName : mix
+  if (want === undefined) {
+    if (mixes.length === 1) return mixes[0] as Mix
+    throw new UserError(
+      `${file} holds ${mixes.length} mixes (${mixes.map((m) => m.name).join(', ')}): pick one with --mix-name`,
+    )
+  }
+  const found = mixes.find((m) => m.name === want)
+  if (!found)
+    throw new UserError(`no mix "${want}" in ${file}; known: ${mixes.map((m) => m.name).join(', ')}`)
+  return found
+}
+
+const num =
+  (flag: string, check: (v: number) => boolean, what: string) =>
+  (v: string): number => {
+    const x = Number(v)
+    if (v.trim() === '' || !Number.isFinite(x) || !check(x))
+      throw new UserError(`${flag} must be ${what}, got "${v}"`)
+    return x
+  }
+const int = (v: number) => Number.isInteger(v)
+
+export function registerPlan(program: Command) {
+  program
+    .command('plan')
+    .description('make a plan (pool + per-worker kernel groups) for a mix from a profile directory')
+    .requiredOption('--mix <name|file>', 'a mix name from mixes/paper.yaml, or a mix file')
+    .option('--mix-name <name>', 'which mix of a mix file that holds several')
+    .requiredOption('--profiles <dir>', 'profile directory: gpu.json + one profile per (model, batch, dtype)')
+    .addOption(
+      new Option('--policy <policy>', 'how kernels get partitions').choices(POLICIES).default('eclip'),
+    )
+    .option(
+      '--switch-max <n>',
+      `eclip: switches per request per worker (default ${DEFAULT_SWITCH_MAX})`,
+      num('--switch-max', (v) => int(v) && v >= 0, 'an integer ≥ 0'),
+    )
+    .option(
+      '--tolerance <t>',
+      `right-size tolerance over the full-GPU time (default ${DEFAULT_TOLERANCE})`,
+      num('--tolerance', (v) => v >= 0, '≥ 0'),
+    )
+    .option(
+      '--model-wise-factor <f>',
+      `model-wise: latency target over the full-GPU latency (default ${DEFAULT_MODEL_WISE_FACTOR})`,
+      num('--model-wise-factor', (v) => v >= 1, '≥ 1'),
+    )
+    .option(
+      '--time-limit <s>',
+      `solver time limit in seconds (default ${DEFAULT_TIME_LIMIT_S})`,
+      num('--time-limit', (v) => v > 0, '> 0'),
+    )
+    .option(
+      '--mip-gap <g>',
+      `relative optimality gap accepted (default ${DEFAULT_MIP_GAP})`,
+      num('--mip-gap', (v) => v >= 0 && v < 1, 'in [0, 1)'),
+    )
+    .option(
+      '--max-partitions <n>',
+      `cap on the pool's partitions (default ${DEFAULT_MAX_PARTITIONS})`,
+      num('--max-partitions', (v) => int(v) && v >= 1, 'an integer ≥ 1'),
+    )
+    .option(
+      '--batch <n>',
+      "override every worker's batch",
+      num('--batch', (v) => int(v) && v >= 1, 'an integer ≥ 1'),
+    )
+    .addOption(
+      new Option('--solver <solver>', 'eclip subproblem solver: exact DP or the HiGHS MILP')
+        .choices(['dp', 'highs'] as const)
+        .default('dp' as const),
+    )
+    .option('--out <file>', 'write the plan here')
+    .action(async (o) => {
+      const mix = resolveMix(o.mix, o.mixName)
+      const workers = expandWorkers(mix, o.batch)
+      const set = loadProfileSet(o.profiles, workers)
+      const plan = await makePlan(set.gpu, mix.name, workers, set.profiles, {
+        policy: o.policy as Policy,
+        solver: o.solver as SolverChoice,
+        ...(o.switchMax === undefined ? {} : { switchMax: o.switchMax }),
+        ...(o.tolerance === undefined ? {} : { tolerance: o.tolerance }),
+        ...(o.modelWiseFactor === undefined ? {} : { modelWiseFactor: o.modelWiseFactor }),
+        ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
+        ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
+        ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
+      })
+      process.stdout.write(formatPlanSummary(plan))
+      if (o.out) {
+        writeFileSync(o.out, `${JSON.stringify(plan, null, 2)}\n`)
+        console.log(`wrote ${o.out}`)
+      }
+    })
+}
+
+export function formatPlanSummary(plan: Plan): string {
+  const lines = [
+    `plan ${plan.policy} for ${plan.mix} on ${plan.gpu.name}: ${plan.workers.length} worker(s), pool of ${plan.pool.partitions.length} partition(s)` +
+      (plan.repartitionAtSwitch ? ', re-created at every switch' : ''),
+  ]
+  const head = [
+    'worker',
+    'kernels',
+    'groups',
+    'switches',
+    'predicted µs',
+    'solo full-GPU µs',
+    'ratio',
+    'mean SMs',
+  ]
+  const rows = plan.workers.map((w) => [
+    w.name,
+    String(w.kernels),
+    String(w.groups.length),
+    String(w.switches),
+    w.predictedUs.toFixed(1),
+    w.soloFullUs.toFixed(1),
+    `${(w.predictedUs / w.soloFullUs).toFixed(3)}x`,
+    w.meanSms.toFixed(1),
+  ])
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const fmt = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(width[i] ?? 0) : c.padStart(width[i] ?? 0))).join('  ')
+  lines.push(fmt(head), ...rows.map(fmt))
+  const alpha = plan.workers[0]?.alpha ?? 0
+  lines.push(
+    `alpha (shared slowdown from expected SM overlap) ${alpha.toFixed(3)}; predicted = (1 + alpha) x solo`,
+  )
+  const s = plan.solver
+  lines.push(
+    `solver ${s.name}: ${s.status}, gap ${(s.gap * 100).toFixed(4)}%, solve ${s.solveMs.toFixed(1)} ms` +
+      (s.objectiveUs === undefined ? '' : `, objective ${s.objectiveUs.toFixed(1)} µs`),
+  )
+  if (s.notes) lines.push(`notes: ${s.notes}`)
+  return `${lines.join('\n')}\n`
+}
