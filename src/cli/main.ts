@@ -1,6 +1,7 @@
 // The `eclip` command line. Each subcommand lives in its own module under commands/ and registers itself here.
 import { Command } from '@commander-js/extra-typings'
 import { UserError } from '../formats/errors.ts'
+import { registerBench } from './commands/bench.ts'
 import { registerParis } from './commands/paris.ts'
 import { registerPlan } from './commands/plan.ts'
 import { registerSchemas } from './commands/schemas.ts'
@@ -13,6 +14,7 @@ const program = new Command('eclip')
   .showHelpAfterError()
   .exitOverride()
 
+registerBench(program)
 registerParis(program)
 registerPlan(program)
 registerSchemas(program)

@@ -46,7 +46,8 @@ export const WorkerResult = Type.Object(
     /** Requests that completed inside the steady window. */
     requests: Type.Integer({ minimum: 0 }),
     throughputRps: Num,
-    latencyUs: Latency,
+    /** null when no request completed inside the window (e.g. kw-ioctl with many switches in a short window). */
+    latencyUs: Type.Union([Latency, Type.Null()]),
     /** throughput / the same worker's throughput under baseline in the same mix, batch and backend; null if none. */
     normVsBaseline: NullableNum,
     /** p95 / the same worker's p95 under baseline; null if none. */

@@ -35,7 +35,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       dtype: pw.dtype,
       requests: lat.length,
       throughputRps: lat.length / windowS,
-      latencyUs: latencySummary(lat),
+      latencyUs: lat.length > 0 ? latencySummary(lat) : null,
       normVsBaseline: null,
       p95VsBaseline: null,
       normVsSolo: null,
@@ -113,7 +113,8 @@ export function normalise(runs: Run[]): Run[] {
       w.normVsSolo = solo ? w.throughputRps / solo : null
       const bw = base?.workers.find((b) => b.name === w.name)
       w.normVsBaseline = bw && bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
-      w.p95VsBaseline = bw && bw.latencyUs.p95 > 0 ? w.latencyUs.p95 / bw.latencyUs.p95 : null
+      w.p95VsBaseline =
+        bw?.latencyUs && w.latencyUs && bw.latencyUs.p95 > 0 ? w.latencyUs.p95 / bw.latencyUs.p95 : null
     }
     const nb = r.workers.map((w) => w.normVsBaseline)
     const complete = <T>(xs: (T | null)[]): T[] | null => (xs.every((x) => x !== null) ? (xs as T[]) : null)

@@ -92,7 +92,7 @@ describe('run metrics', () => {
     const bw = base.workers[1]
     assert.ok(w && bw)
     close(w.normVsBaseline, w.throughputRps / bw.throughputRps)
-    close(w.p95VsBaseline, w.latencyUs.p95 / bw.latencyUs.p95)
+    close(w.p95VsBaseline, (w.latencyUs?.p95 ?? 0) / (bw.latencyUs?.p95 ?? 1))
     close(w.normVsSolo, w.throughputRps / (s.workers[0]?.throughputRps ?? 0))
     close(base.metrics.throughputVsBaseline, 1)
     close(base.metrics.energyEffVsBaseline, 1)

@@ -1,0 +1,346 @@
+// `eclip bench`: runs an experiment (mixes × policies × modes) on the simulator or the GPU and writes results.json,
+// the raw request log, a text report and the figures. With no flags: the seven paper mixes × every policy on the
+// shipped H100 profiles (profiles/h100/), or on synthetic profiles — loudly labelled — while those are not shipped.
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import { type Command, Option } from '@commander-js/extra-typings'
+import cliProgress from 'cli-progress'
+import type { Backend } from '../../execute/backend.ts'
+import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../execute/sim/index.ts'
+import {
+  type Gpu,
+  type Mix,
+  type MixFile,
+  POLICIES,
+  type Policy,
+  type PowerModel,
+  type Primitives,
+  type Profile,
+  parseFormat,
+  REQUEST_LOG_HEADER,
+  type Results,
+  readFile,
+  UserError,
+  type WorkerSpec,
+} from '../../formats/index.ts'
+import { type Planner, runExperiment } from '../../measure/experiment.ts'
+import { textReport, writeFigures } from '../../measure/report.ts'
+import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
+import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
+
+const REPO = resolve(import.meta.dirname, '..', '..', '..')
+const PAPER_MIXES = join(REPO, 'mixes', 'paper.yaml')
+const SHIPPED_PROFILES = join(REPO, 'profiles', 'h100')
+/** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (DESIGN §6). */
+const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
+
+const num =
+  (name: string, min: number, integer = false) =>
+  (v: string) => {
+    const x = Number(v)
+    if (!Number.isFinite(x) || x < min || (integer && !Number.isInteger(x)))
+      throw new UserError(`--${name}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}, got "${v}"`)
+    return x
+  }
+
+/** --mix: "all" (the paper's seven), a mix file (every mix in it), or names from the paper's file, comma-separated. */
+export function resolveMixes(arg: string): Mix[] {
+  if (/\.(ya?ml|json)$/i.test(arg) || existsSync(arg)) {
+    if (!existsSync(arg)) throw new UserError(`--mix ${arg}: no such file`)
+    return readFile<MixFile>('mix', arg).mixes
+  }
+  const paper = readFile<MixFile>('mix', PAPER_MIXES).mixes
+  if (arg === 'all') return paper
+  return arg.split(',').map((name) => {
+    const m = paper.find((x) => x.name === name.trim())
+    if (!m)
+      throw new UserError(
+        `--mix: no mix "${name}" in ${PAPER_MIXES} (known: ${paper.map((x) => x.name).join(', ')}; or give a mix file)`,
+      )
+    return m
+  })
+}
+
+export function resolvePolicies(arg: string): Policy[] {
+  if (arg === 'all') return [...POLICIES]
+  const out = arg.split(',').map((p) => p.trim())
+  for (const p of out)
+    if (!(POLICIES as readonly string[]).includes(p))
+      throw new UserError(`--policies: unknown policy "${p}" (known: ${POLICIES.join(', ')}, or all)`)
+  // baseline is what every ratio is taken against: always run it
+  if (!out.includes('baseline')) out.unshift('baseline')
+  return out as Policy[]
+}
+
+interface Inputs {
+  gpu: Gpu
+  profilesFor: (w: WorkerSpec[]) => Profile[]
+  primitives: Primitives
+  power: PowerModel
+  warnings: string[]
+  source: string
+}
+
+/** Where profiles, primitives and the power model come from; every fallback is a warning carried into the results. */
+function resolveInputs(opts: { profiles?: string; primitives?: string; power?: string }): Inputs {
+  const warnings: string[] = []
+  let gpu: Gpu
+  let profilesFor: Inputs['profilesFor']
+  let dirPrimitives: Primitives | undefined
+  let source: string
+  const dir = opts.profiles ?? (existsSync(SHIPPED_PROFILES) ? SHIPPED_PROFILES : undefined)
+  if (dir) {
+    gpu = loadGpu(dir)
+    const cache = new Map<string, Profile>()
+    profilesFor = (ws) =>
+      ws.map((w) => {
+        const k = `${w.model}|${w.batch}|${w.dtype}`
+        let p = cache.get(k)
+        if (!p) {
+          p = loadProfile(dir, gpu, w.model, w.batch, w.dtype)
+          cache.set(k, p)
+        }
+        return p
+      })
+    dirPrimitives = loadPrimitives(dir, gpu)
+    source = `profiles from ${dir}`
+  } else {
+    gpu = syntheticH100Gpu()
+    warnings.push(
+      `SYNTHETIC PROFILES: ${SHIPPED_PROFILES} does not exist yet, so every kernel time is generated (src/profile/synthetic.ts), not measured; these results say nothing about a real GPU`,
+    )
+    const cache = new Map<string, Profile>()
+    profilesFor = (ws) =>
+      ws.map((w) => {
+        const k = `${w.model}|${w.batch}|${w.dtype}`
+        let p = cache.get(k)
+        if (!p) {
+          if (!SYNTHETIC_MODELS[w.model])
+            throw new UserError(
+              `no synthetic profile for model "${w.model}" (known: ${Object.keys(SYNTHETIC_MODELS).join(', ')}); pass --profiles DIR`,
+            )
+          p = syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
+          cache.set(k, p)
+        }
+        return p
+      })
+    source = 'SYNTHETIC profiles'
+  }
+  const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  let primitives: Primitives
+  if (opts.primitives) primitives = readFile<Primitives>('primitives', opts.primitives)
+  else if (dirPrimitives) primitives = dirPrimitives
+  else {
+    primitives = defaultPrimitives(gpuRef)
+    warnings.push(
+      'no primitives file: default costs (partition create 1.8 ms and switch 1 µs measured on H100, DESIGN §7; graph launch 2.5 µs assumed)',
+    )
+  }
+  let power: PowerModel
+  const dirPower = dir ? join(dir, 'power.json') : undefined
+  if (opts.power) power = readFile<PowerModel>('power', opts.power)
+  else if (dirPower && existsSync(dirPower)) power = readFile<PowerModel>('power', dirPower)
+  else power = defaultPowerModel(gpuRef)
+  if (!power.fitted)
+    warnings.push(
+      `power model NOT fitted to NVML (placeholder: ${power.idleW} W idle + ${power.wPerBusySm} W per busy SM): simulated energy is indicative only`,
+    )
+  return { gpu, profilesFor, primitives, power, warnings, source }
+}
+
+async function loadPlanner(): Promise<Planner> {
+  const path = '../../plan/index.ts'
+  try {
+    const mod = (await import(path)) as { makePlan?: Planner }
+    if (typeof mod.makePlan === 'function') return mod.makePlan
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+  }
+  throw new UserError('the optimizer (makePlan in src/plan/index.ts) is not available in this checkout')
+}
+
+async function loadGpuBackend(): Promise<Backend> {
+  // The GPU backend (issue #5) plugs in here: src/execute/gpu/index.ts exporting createGpuBackend(): Promise<Backend>.
+  const path = '../../execute/gpu/index.ts'
+  let mod: { createGpuBackend?: () => Promise<Backend> }
+  try {
+    mod = (await import(path)) as typeof mod
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
+    throw new UserError(
+      '--backend gpu: the GPU backend is not implemented yet (issue #5); use --backend sim (the default) for simulated results',
+    )
+  }
+  if (typeof mod.createGpuBackend !== 'function')
+    throw new UserError('--backend gpu: src/execute/gpu/index.ts does not export createGpuBackend()')
+  return mod.createGpuBackend()
+}
+
+export function registerBench(program: Command) {
+  program
+    .command('bench')
+    .description(
+      'run mixes × policies on the simulator (default) or the GPU; write results.json, requests.csv, a report and figures',
+    )
+    .option(
+      '--mix <name|file|all>',
+      'mix names from mixes/paper.yaml (comma-separated), a mix file, or all',
+      'all',
+    )
+    .option('--policies <list|all>', `comma-separated (${POLICIES.join(', ')}) or all`, 'all')
+    .option('--modes <list>', 'execution modes for multi-group plans: stream, graph or both', 'stream,graph')
+    .addOption(
+      new Option('--backend <name>', 'sim or gpu').choices(['sim', 'gpu'] as const).default('sim' as const),
+    )
+    .option('--duration <s>', 'steady window per run, s (default: sim 0.5, gpu 10)', num('duration', 0.001))
+    .option('--warmup <s>', 'warm-up per run, s (default: sim 0.05, gpu 2)', num('warmup', 0))
+    .option('--seed <n>', 'random seed (start offsets, open-loop arrivals)', num('seed', 0, true), 1)
+    .option('--batch <n>', "override every worker's batch", num('batch', 1, true))
+    .option(
+      '--rate <rps>',
+      'open loop: Poisson arrivals at this rate per worker (default: closed loop)',
+      num('rate', 1e-9),
+    )
+    .option('--profiles <dir>', 'profile directory (default: profiles/h100, else synthetic profiles)')
+    .option(
+      '--primitives <file>',
+      'primitives file (default: the profile directory’s, else DESIGN §7 defaults)',
+    )
+    .option(
+      '--power <file>',
+      'power model file (default: the profile directory’s power.json, else a placeholder)',
+    )
+    .option('--out <dir>', 'output directory', 'bench-results')
+    .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
+    .option('--no-plots', 'skip the figures')
+    .action(async (opts) => {
+      const t0 = performance.now()
+      const mixes = resolveMixes(opts.mix)
+      const policies = resolvePolicies(opts.policies)
+      const modes = opts.modes.split(',').map((m) => m.trim())
+      for (const m of modes)
+        if (m !== 'stream' && m !== 'graph')
+          throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
+      const backendName = opts.backend
+      const d = DEFAULTS[backendName]
+      const windowS = opts.duration ?? d.durationS
+      const warmupS = opts.warmup ?? d.warmupS
+      const inputs = resolveInputs(opts)
+      const planner = await loadPlanner()
+      const backend = backendName === 'gpu' ? await loadGpuBackend() : new SimBackend()
+      for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
+
+      mkdirSync(opts.out, { recursive: true })
+      const logFile = join(opts.out, 'requests.csv')
+      const log = openSync(logFile, 'w')
+      writeSync(log, `${REQUEST_LOG_HEADER}\n`)
+      const bar =
+        process.stderr.isTTY === true
+          ? new cliProgress.SingleBar(
+              {
+                format: 'eclip bench [{bar}] {value}/{total} {label}',
+                stream: process.stderr,
+                hideCursor: true,
+              },
+              cliProgress.Presets.shades_classic,
+            )
+          : undefined
+      let started = false
+      let runs: Results['runs']
+      try {
+        runs = await runExperiment({
+          mixes,
+          policies,
+          modes: modes as ('stream' | 'graph')[],
+          batch: opts.batch ?? null,
+          gpu: inputs.gpu,
+          profilesFor: inputs.profilesFor,
+          primitives: inputs.primitives,
+          power: inputs.power,
+          backend,
+          planner,
+          loop: opts.rate ? { kind: 'open', ratePerWorker: opts.rate } : { kind: 'closed' },
+          warmupS,
+          windowS,
+          seed: opts.seed,
+          solo: opts.solo,
+          notes: inputs.warnings,
+          onProgress: (done, total, label) => {
+            if (bar) {
+              if (!started) bar.start(total, done, { label })
+              started = true
+              bar.update(done, { label })
+            } else if (done < total) process.stderr.write(`eclip bench: [${done + 1}/${total}] ${label}\n`)
+          },
+          onResult: (run, result) => {
+            const rows: string[] = []
+            result.workers.forEach((w, wi) => {
+              const name = run.workers[wi]?.name ?? String(wi)
+              for (let i = 0; i < w.endUs.length; i++)
+                rows.push(
+                  `${run.id},${name},${i},${(w.arrivalUs[i] ?? 0).toFixed(3)},${(w.startUs[i] ?? 0).toFixed(3)},${(w.endUs[i] ?? 0).toFixed(3)}`,
+                )
+            })
+            if (rows.length > 0) writeSync(log, `${rows.join('\n')}\n`)
+          },
+        })
+      } finally {
+        bar?.stop()
+        closeSync(log)
+        await backend.close()
+      }
+
+      const results: Results = {
+        format: 'eclip.results/1',
+        runs,
+        requestLog: 'requests.csv',
+        provenance: {
+          date: new Date().toISOString(),
+          method: backendName === 'sim' ? 'simulated' : 'measured',
+          tool: 'eclip bench',
+          host: hostname(),
+          gpu: inputs.gpu.name,
+          notes: `${inputs.source}; primitives: ${inputs.primitives.measured.method}; power model: ${inputs.power.measured.method}`,
+          eclip: '0.1.0',
+          node: process.version,
+          seed: opts.seed,
+          command: ['eclip', ...process.argv.slice(2)].join(' '),
+          warnings: inputs.warnings,
+        },
+      }
+      parseFormat('results', results, 'results.json (about to be written)')
+      const resultsFile = join(opts.out, 'results.json')
+      writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+      const report = textReport(runs)
+      const header = [
+        `eclip bench: ${mixes.length} mix(es) × ${policies.length} policies on the ${backendName === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
+        `closed loop, warm-up ${warmupS} s, window ${windowS} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
+        ...inputs.warnings.map((w) => `WARNING: ${w}`),
+      ].join('\n')
+      writeFileSync(join(opts.out, 'report.txt'), `${header}\n\n${report}\n`)
+      console.log(`${header}\n\n${report}\n`)
+      const written = [resultsFile, logFile, join(opts.out, 'report.txt')]
+      if (opts.plots) {
+        const caption =
+          backendName === 'sim'
+            ? `simulated${runs.some((r) => r.inputs.profiles === 'synthetic') ? ', SYNTHETIC profiles' : ''}`
+            : `measured on ${inputs.gpu.name}`
+        const allProfiles = mixes.flatMap((m) =>
+          inputs.profilesFor(
+            runs
+              .find((r) => r.mix === m.name)
+              ?.workers.map((w) => ({ name: w.name, model: w.model, batch: w.batch, dtype: w.dtype })) ?? [],
+          ),
+        )
+        const figs = await writeFigures(runs, join(opts.out, 'figures'), {
+          profiles: allProfiles,
+          tolerance: 0.05,
+          caption,
+        })
+        for (const w of figs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
+        written.push(`${figs.files.length} figures in ${join(opts.out, 'figures')}`)
+      }
+      console.log(`wrote ${written.join(', ')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    })
+}

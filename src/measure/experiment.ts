@@ -1,0 +1,143 @@
+// An experiment: mixes × policies (× modes) run back to back on one backend, plus one solo run per distinct worker
+// (alone on the whole GPU under baseline) for the solo-normalised throughput. Plans come from a planner passed in
+// (the optimizer's makePlan in the CLI, hand-made plans in tests).
+import type { Backend, RunResult, RunSpec } from '../execute/backend.ts'
+import {
+  expandWorkers,
+  type Gpu,
+  type Loop,
+  type Mix,
+  type Mode,
+  type Plan,
+  type Policy,
+  type PowerModel,
+  type Primitives,
+  type Profile,
+  type Run,
+  runKey,
+  type WorkerSpec,
+} from '../formats/index.ts'
+import { buildRun, normalise, soloMixName } from './metrics.ts'
+
+export type Planner = (
+  gpu: Gpu,
+  mixName: string,
+  workers: WorkerSpec[],
+  profiles: Profile[],
+  opts: { policy: Policy },
+) => Promise<Plan>
+
+/** Policies whose plans have several groups per request run in both modes; the others have one launch either way. */
+export function modesOf(policy: Policy, modes: readonly ('stream' | 'graph')[]): Mode[] {
+  if (policy === 'baseline' || policy === 'model-wise') return [null]
+  // kw-ioctl re-creates a partition at every switch: a stream-mode mechanism (nothing to capture into one graph)
+  if (policy === 'kw-ioctl') return ['stream']
+  return [...modes]
+}
+
+export interface ExperimentOptions {
+  mixes: Mix[]
+  policies: Policy[]
+  modes: ('stream' | 'graph')[]
+  /** Overrides every worker's batch (bench --batch); null keeps the mix's. */
+  batch: number | null
+  gpu: Gpu
+  /** Profiles of the given workers, same order. */
+  profilesFor: (workers: WorkerSpec[]) => Profile[]
+  primitives: Primitives
+  power: PowerModel
+  backend: Backend
+  planner: Planner
+  loop: Loop
+  warmupS: number
+  windowS: number
+  seed: number
+  solo: boolean
+  /** Called before each run with its label; `done` runs finished so far out of `total`. */
+  onProgress?: (done: number, total: number, label: string) => void
+  /** Called after each run with its raw observations (the request log is written from here). */
+  onResult?: (run: Run, result: RunResult) => void
+  notes?: string[]
+}
+
+interface Pending {
+  label: string
+  role: 'mix' | 'solo'
+  mix: string
+  policy: Policy
+  mode: Mode
+  workers: WorkerSpec[]
+}
+
+export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
+  const pending: Pending[] = []
+  const soloSeen = new Set<string>()
+  for (const mix of o.mixes) {
+    const workers = expandWorkers(mix, o.batch ?? undefined)
+    if (o.solo)
+      for (const w of workers) {
+        const name = soloMixName(w.model, w.batch, w.dtype)
+        if (soloSeen.has(name)) continue
+        soloSeen.add(name)
+        pending.push({
+          label: `${name} (solo)`,
+          role: 'solo',
+          mix: name,
+          policy: 'baseline',
+          mode: null,
+          workers: [{ ...w, name: `${w.model}#0` }],
+        })
+      }
+    for (const policy of o.policies)
+      for (const mode of modesOf(policy, o.modes))
+        pending.push({
+          label: `${mix.name} ${policy}${mode ? `/${mode}` : ''}`,
+          role: 'mix',
+          mix: mix.name,
+          policy,
+          mode,
+          workers,
+        })
+  }
+  const runs: Run[] = []
+  const plans = new Map<string, Plan>()
+  for (const [i, p] of pending.entries()) {
+    o.onProgress?.(i, pending.length, p.label)
+    const profiles = o.profilesFor(p.workers)
+    // one plan per (mix, policy): both modes execute the same plan
+    const planKey = `${p.mix}|${p.policy}`
+    let plan = plans.get(planKey)
+    if (!plan) {
+      plan = await o.planner(o.gpu, p.mix, p.workers, profiles, { policy: p.policy })
+      plans.set(planKey, plan)
+    }
+    const spec: RunSpec = {
+      key: runKey(p.mix, p.policy, p.mode, o.batch),
+      role: p.role,
+      mix: p.mix,
+      mode: p.mode,
+      batch: o.batch,
+      gpu: o.gpu,
+      plan,
+      workers: p.workers,
+      profiles,
+      loop: o.loop,
+      warmupS: o.warmupS,
+      windowS: o.windowS,
+      seed: o.seed,
+      primitives: o.primitives,
+      power: o.power,
+    }
+    const result = await o.backend.run(spec)
+    const s = plan.solver
+    const run = buildRun(spec, result, {
+      backend: o.backend.name,
+      planSolver: `${s.name} ${s.status}${s.gap > 0 ? ` gap ${(s.gap * 100).toFixed(2)}%` : ''}, ${s.solveMs.toFixed(0)} ms`,
+      notes: o.notes ?? [],
+    })
+    runs.push(run)
+    o.onResult?.(run, result)
+  }
+  o.onProgress?.(pending.length, pending.length, 'done')
+  return normalise(runs)
+}

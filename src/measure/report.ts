@@ -1,0 +1,163 @@
+// The report of an experiment: the paper's tables (normalised throughput, p95 and energy efficiency per mix and
+// policy, with means; switches per request — its Table I) as text, and its figures as SVG + PNG. When a results file
+// holds runs of both backends, each cell shows the measured value with the simulated one beside it.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Profile, Run } from '../formats/index.ts'
+import { rightSizes } from './bound.ts'
+import { groupedBars, policyLabel, rightSizeSpec, svgToPng, systemFontsPresent, toSvg } from './plots.ts'
+import { mean } from './stats.ts'
+
+type Metric = 'throughputVsBaseline' | 'p95VsBaseline' | 'energyEffVsBaseline' | 'switchesPerRequest'
+
+export const TABLES: { metric: Metric; title: string; file: string; y: string }[] = [
+  {
+    metric: 'throughputVsBaseline',
+    title: 'Normalised throughput',
+    file: 'throughput',
+    y: 'throughput / baseline (mean over workers)',
+  },
+  {
+    metric: 'p95VsBaseline',
+    title: 'Normalised p95 latency',
+    file: 'p95',
+    y: 'p95 / baseline (mean over workers)',
+  },
+  {
+    metric: 'energyEffVsBaseline',
+    title: 'Normalised energy efficiency (requests/J)',
+    file: 'energy-efficiency',
+    y: 'requests per J / baseline (mean over workers)',
+  },
+  {
+    metric: 'switchesPerRequest',
+    title: 'Switches per request (all workers)',
+    file: 'switches',
+    y: 'switches',
+  },
+]
+
+const mixRuns = (runs: Run[]) => runs.filter((r) => r.role === 'mix')
+const order = <T>(xs: T[]) => [...new Set(xs)]
+
+/** Mixes, column labels (policy/mode) and backends in the order the runs were made. */
+function axes(runs: Run[]) {
+  const m = mixRuns(runs)
+  return {
+    mixes: order(m.map((r) => r.mix)),
+    columns: order(m.map(policyLabel)),
+    backends: order(m.map((r) => r.backend)),
+  }
+}
+
+function value(runs: Run[], mix: string, column: string, backend: string, metric: Metric): number | null {
+  const r = runs.find(
+    (x) => x.role === 'mix' && x.mix === mix && policyLabel(x) === column && x.backend === backend,
+  )
+  return r ? r.metrics[metric] : null
+}
+
+/** One table as text: rows = mixes + mean, columns = policy/mode. */
+export function table(runs: Run[], metric: Metric, title: string): string {
+  const { mixes, columns, backends } = axes(runs)
+  const primary = backends.includes('gpu') ? 'gpu' : (backends[0] ?? 'sim')
+  const other = backends.find((b) => b !== primary)
+  const fmt = (v: number | null) =>
+    v === null ? '–' : metric === 'switchesPerRequest' ? String(Math.round(v)) : v.toFixed(2)
+  const cell = (mix: string | null, col: string) => {
+    const get = (b: string) =>
+      mix === null
+        ? mean(mixes.map((m) => value(runs, m, col, b, metric)).filter((v): v is number => v !== null))
+        : value(runs, mix, col, b, metric)
+    const v = fmt(get(primary))
+    return other ? `${v} (${other} ${fmt(get(other))})` : v
+  }
+  const header = ['mix', ...columns]
+  const rows = [
+    ...mixes.map((m) => [m, ...columns.map((c) => cell(m, c))]),
+    ['mean', ...columns.map((c) => cell(null, c))],
+  ]
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
+  const label = backends.map((b) => (b === 'sim' ? 'simulated' : 'measured on GPU')).join(' vs ')
+  return [
+    `${title} — ${label}${metric === 'switchesPerRequest' ? '' : ', arithmetic mean over mixes'}`,
+    line(header),
+    ...rows.map(line),
+  ].join('\n')
+}
+
+export function textReport(runs: Run[]): string {
+  return TABLES.map((t) => table(runs, t.metric, t.title)).join('\n\n')
+}
+
+export interface FigureInputs {
+  /** Profiles to draw right-sizes of (the paper's Fig. 3), one figure each. */
+  profiles: Profile[]
+  tolerance: number
+  /** Shown under figure titles: what the numbers are ("simulated, synthetic profiles", …). */
+  caption: string
+}
+
+/** Writes every figure as SVG and PNG into dir; returns the files written and any warnings. */
+export async function writeFigures(runs: Run[], dir: string, f: FigureInputs) {
+  mkdirSync(dir, { recursive: true })
+  const files: string[] = []
+  const warnings: string[] = []
+  const fonts = systemFontsPresent()
+  if (!fonts) warnings.push('no system fonts found: PNG figures have no text (the SVG files do)')
+  const save = async (name: string, spec: Record<string, unknown>) => {
+    const svg = await toSvg(spec)
+    const svgFile = join(dir, `${name}.svg`)
+    writeFileSync(svgFile, svg)
+    files.push(svgFile)
+    try {
+      const pngFile = join(dir, `${name}.png`)
+      writeFileSync(pngFile, svgToPng(svg))
+      files.push(pngFile)
+    } catch (err) {
+      warnings.push(`${name}.png not written: ${(err as Error).message}`)
+    }
+  }
+  const { mixes, columns, backends } = axes(runs)
+  for (const t of TABLES) {
+    const bars = []
+    for (const b of backends) {
+      for (const c of columns) {
+        const vs: number[] = []
+        for (const m of mixes) {
+          const v = value(runs, m, c, b, t.metric)
+          if (v === null) continue
+          vs.push(v)
+          bars.push({ mix: m, policy: c, value: v, backend: b })
+        }
+        if (t.metric !== 'switchesPerRequest' && vs.length > 0)
+          bars.push({ mix: 'mean', policy: c, value: mean(vs) as number, backend: b })
+      }
+    }
+    const isSwitch = t.metric === 'switchesPerRequest'
+    const spec = groupedBars(
+      `${t.title} (${f.caption})`,
+      t.y,
+      isSwitch ? bars.filter((x) => x.value > 0) : bars,
+      {
+        ...(isSwitch ? { log: true } : { rule: 1 }),
+      },
+    )
+    await save(isSwitch ? 'table1-switches' : `fig-${t.file}`, spec)
+  }
+  const seen = new Set<string>()
+  for (const p of f.profiles) {
+    const id = `${p.model}.b${p.batch}.${p.dtype}`
+    if (seen.has(id)) continue
+    seen.add(id)
+    const source =
+      p.measured.method === 'synthetic' ? 'SYNTHETIC profile (not measured)' : `profiled on ${p.gpu.name}`
+    await save(
+      `fig3-rightsizes-${id}`,
+      rightSizeSpec(p.model, p.batch, rightSizes(p, f.tolerance), f.tolerance, source),
+    )
+  }
+  return { files, warnings }
+}

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
+import { type Mix, POLICIES, parseFormat, type Results, type Run } from '../../src/formats/index.ts'
+import { runExperiment } from '../../src/measure/experiment.ts'
+import { table, textReport, writeFigures } from '../../src/measure/report.ts'
+import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { testPlanner } from './planner.ts'
+
+const gpu = syntheticH100Gpu()
+const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+const mixes: Mix[] = [
+  { name: 'mix7', workers: [{ model: 'alexnet', count: 3 }] },
+  { name: 'mix5', workers: [{ model: 'resnext101' }, { model: 'shufflenet' }] },
+]
+
+const experiment = (seed: number, rate?: number) =>
+  runExperiment({
+    mixes,
+    policies: [...POLICIES],
+    modes: ['stream', 'graph'],
+    batch: null,
+    gpu,
+    profilesFor: (ws) =>
+      ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
+    primitives: defaultPrimitives(gpuRef),
+    power: defaultPowerModel(gpuRef),
+    backend: new SimBackend(),
+    planner: testPlanner,
+    loop: rate ? { kind: 'open', ratePerWorker: rate } : { kind: 'closed' },
+    warmupS: 0.005,
+    windowS: 0.05,
+    seed,
+    solo: true,
+  })
+
+/** Everything but wall-clock times. */
+const numbers = (runs: Run[]) => runs.map(({ wallS: _w, ...r }) => r)
+
+describe('bench experiment on the simulator', () => {
+  it('runs every (mix, policy, mode) plus one solo run per model, all normalised', async () => {
+    const runs = await experiment(1)
+    const mix = runs.filter((r) => r.role === 'mix')
+    // per mix: baseline, model-wise, kw-ioctl/stream, kw-prealloc ×2, eclip ×2
+    assert.equal(mix.length, 2 * 7)
+    assert.deepEqual(
+      runs.filter((r) => r.role === 'solo').map((r) => r.mix),
+      ['solo-alexnet-b1-fp16', 'solo-resnext101-b1-fp16', 'solo-shufflenet-b1-fp16'],
+    )
+    for (const r of mix) {
+      assert.ok(r.metrics.throughputVsBaseline !== null && r.metrics.energyEffVsBaseline !== null, r.id)
+      // Jain's index is undefined only when no worker completed anything (kw-ioctl's 1.8 ms per switch)
+      if (r.metrics.requests > 0) assert.ok((r.metrics.jainFairness ?? 2) <= 1 + 1e-12, r.id)
+      else assert.equal(r.policy, 'kw-ioctl')
+      for (const w of r.workers)
+        assert.ok(w.normVsSolo !== null && w.normVsSolo <= 1 + 1e-6, `${r.id} ${w.name}`)
+    }
+    const results: Results = {
+      format: 'eclip.results/1',
+      runs,
+      requestLog: null,
+      provenance: {
+        date: 'x',
+        method: 'simulated',
+        tool: 'test',
+        eclip: '0',
+        node: process.version,
+        seed: 1,
+        command: 'test',
+        warnings: [],
+      },
+    }
+    parseFormat('results', results, 'results')
+    // kw-ioctl pays 1.8 ms per switch: far slower than kw-prealloc on the same plan shape
+    const thr = (id: string) => runs.find((r) => r.id === id)?.metrics.throughputVsBaseline ?? Number.NaN
+    assert.ok(thr('mix5|kw-ioctl|stream|bmix|sim') < 0.5 * thr('mix5|kw-prealloc|stream|bmix|sim'))
+    // graph mode saves the switch waits and launches of stream mode
+    assert.ok(thr('mix5|kw-prealloc|graph|bmix|sim') >= thr('mix5|kw-prealloc|stream|bmix|sim'))
+  })
+
+  it('gives the same numbers for the same seed, other numbers for another (open loop)', async () => {
+    const a = numbers(await experiment(3, 500))
+    const b = numbers(await experiment(3, 500))
+    const c = numbers(await experiment(4, 500))
+    assert.deepEqual(a, b)
+    assert.notDeepEqual(a, c)
+  })
+
+  it('writes the paper-style tables and every figure as SVG and PNG', async () => {
+    const runs = await experiment(1)
+    const t = table(runs, 'throughputVsBaseline', 'Normalised throughput')
+    const lines = t.split('\n')
+    assert.match(lines[0] ?? '', /simulated/)
+    assert.match(lines[1] ?? '', /^mix\s+baseline\s+model-wise\s+kw-ioctl\/stream\s+kw-prealloc\/stream/)
+    assert.match(lines.at(-1) ?? '', /^mean\s+1\.00\s/)
+    assert.match(textReport(runs), /Switches per request/)
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-fig-'))
+    const { files } = await writeFigures(runs, dir, {
+      profiles: [syntheticProfile({ model: 'shufflenet', gpu })],
+      tolerance: 0.05,
+      caption: 'simulated, synthetic profiles',
+    })
+    for (const f of [
+      'fig-throughput',
+      'fig-p95',
+      'fig-energy-efficiency',
+      'table1-switches',
+      'fig3-rightsizes-shufflenet.b1.fp16',
+    ]) {
+      const svg = readFileSync(join(dir, `${f}.svg`), 'utf8')
+      assert.match(svg, /^<svg/)
+      assert.match(svg, /<text/)
+      const png = readFileSync(join(dir, `${f}.png`))
+      assert.equal(png.subarray(1, 4).toString(), 'PNG')
+    }
+    assert.equal(files.length, 10)
+  })
+})
+
+describe('eclip bench (CLI)', () => {
+  const eclip = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+  it('refuses --backend gpu with a clear error while the GPU backend is missing', {
+    skip: existsSync(join(import.meta.dirname, '..', '..', 'src', 'execute', 'gpu', 'index.ts'))
+      ? 'the GPU backend exists'
+      : false,
+  }, () => {
+    const out = mkdtempSync(join(tmpdir(), 'eclip-bench-'))
+    const r = spawnSync(
+      process.execPath,
+      [eclip, 'bench', '--backend', 'gpu', '--mix', 'mix7', '--out', out],
+      {
+        encoding: 'utf8',
+      },
+    )
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /GPU backend is not implemented yet/)
+  })
+  it('rejects an unknown policy or mix with exit code 2', () => {
+    const r = spawnSync(process.execPath, [eclip, 'bench', '--policies', 'fastest'], { encoding: 'utf8' })
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /unknown policy "fastest"/)
+    const m = spawnSync(process.execPath, [eclip, 'bench', '--mix', 'mix99'], { encoding: 'utf8' })
+    assert.equal(m.status, 2)
+    assert.match(m.stderr, /no mix "mix99"/)
+  })
+})
