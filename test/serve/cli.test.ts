@@ -1,0 +1,223 @@
+// `eclip serve` as a user runs it: the config, its resolution into models/profiles/plan, the real CLI process
+// (clear refusals, SIGTERM draining).
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import YAML from 'yaml'
+import type { Gpu } from '../../src/formats/gpu.ts'
+import { parseFormat, readFile } from '../../src/formats/index.ts'
+import type { Profile } from '../../src/formats/profile.ts'
+import type { ServeConfig } from '../../src/formats/serve-config.ts'
+import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
+import { resolveServeSetup } from '../../src/serve/setup.ts'
+import { baselinePlan } from './helpers.ts'
+
+const root = join(import.meta.dirname, '..', '..')
+const bin = join(root, 'bin', 'eclip.mjs')
+const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-serve-'))
+
+/** A profile directory whose alexnet b1 takes `requestMs` per request on the whole GPU, plus its baseline plan. */
+function slowSetup(requestMs: number): { dir: string; plan: string } {
+  const dir = tmp()
+  writeSyntheticProfileDir(join(dir, 'profiles'), { models: ['alexnet', 'albert'], batch: 1 })
+  const file = join(dir, 'profiles', 'alexnet.b1.fp16.json')
+  const p = JSON.parse(readFileSync(file, 'utf8')) as Profile
+  const k = (requestMs * 1000) / (p.requestUs.at(-1) as number)
+  p.requestUs = p.requestUs.map((x) => x * k)
+  writeFileSync(file, JSON.stringify(p))
+  const gpu = readFile<Gpu>('gpu', join(dir, 'profiles', 'gpu.json'))
+  const plan = baselinePlan(gpu, [{ name: 'alexnet', model: 'alexnet', batch: 1, dtype: 'fp16' }], [p])
+  writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan))
+  return { dir, plan: join(dir, 'plan.json') }
+}
+
+function writeConfig(dir: string, config: unknown): string {
+  const f = join(dir, 'serve.yaml')
+  writeFileSync(f, YAML.stringify(config))
+  return f
+}
+
+/** Spawns the CLI and resolves with the URL once it listens. */
+function startCli(config: string): Promise<{ child: ChildProcess; url: string; out: () => string }> {
+  const child = spawn(process.execPath, [bin, 'serve', '--config', config, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout?.on('data', (d) => {
+    out += d
+  })
+  child.stderr?.on('data', (d) => {
+    out += d
+  })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line in 20 s:\n${out}`)), 20_000)
+    child.stdout?.on('data', () => {
+      const m = out.match(/listening on (http:\/\/\S+)/)
+      if (m) {
+        clearTimeout(timer)
+        resolve({ child, url: m[1] as string, out: () => out })
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`exited ${code} before listening:\n${out}`)))
+  })
+}
+
+describe('serve: config', () => {
+  it('validates the example config and names the field of a bad one', () => {
+    const r = spawnSync(
+      process.execPath,
+      [bin, 'validate', 'serve-config', join(root, 'examples', 'serve.yaml')],
+      {
+        encoding: 'utf8',
+      },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    assert.throws(
+      () =>
+        parseFormat<ServeConfig>(
+          'serve-config',
+          { models: [{ model: 'albert' }, { model: 'albert', batch: 2, maxDynamicBatch: 3 }], colour: 1 },
+          'c.yaml',
+        ),
+      /unknown field\(s\) "colour"/,
+    )
+    assert.throws(
+      () =>
+        parseFormat<ServeConfig>(
+          'serve-config',
+          { models: [{ model: 'albert' }, { model: 'albert', batch: 2, maxDynamicBatch: 3 }] },
+          'c.yaml',
+        ),
+      (e: Error) =>
+        /\/models\/1\/name: "albert" is served twice/.test(e.message) &&
+        /maxDynamicBatch: 3 requests cannot fit in batch 2/.test(e.message),
+    )
+  })
+
+  it('resolves models, profiles and a given plan; compute time from the profile at the plan partition', async () => {
+    const { dir, plan } = slowSetup(250)
+    const configFile = writeConfig(dir, {
+      profiles: 'profiles',
+      plan: 'plan.json',
+      models: [{ model: 'alexnet' }],
+    })
+    const config = readFile<ServeConfig>('serve-config', configFile)
+    const setup = await resolveServeSetup(config, { configFile })
+    assert.equal(setup.models[0]?.name, 'alexnet')
+    assert.deepEqual(setup.models[0]?.io.inputs[0]?.shape, [-1, 3, 224, 224])
+    assert.equal(Math.round(setup.computeTimes.get('alexnet')?.us ?? 0), 250_000)
+    assert.match(setup.computeTimes.get('alexnet')?.source ?? '', /profile requestUs at 132 SMs/)
+    assert.ok(setup.notes.some((n) => /synthetic/.test(n)))
+    assert.equal(setup.workerOptions.get('alexnet')?.maxDynamicBatch, 1)
+    // a plan for another model, or for another kernel sequence, is refused
+    const other = writeConfig(dir, { profiles: 'profiles', plan: 'plan.json', models: [{ model: 'albert' }] })
+    await assert.rejects(
+      resolveServeSetup(readFile<ServeConfig>('serve-config', other), { configFile: other }),
+      /plan worker 0 is alexnet batch 1 fp16, the config's model 0 is albert batch 1 fp16/,
+    )
+    const p = JSON.parse(readFileSync(plan, 'utf8'))
+    p.workers[0].fingerprint = `sha256:${'0'.repeat(64)}`
+    writeFileSync(plan, JSON.stringify(p))
+    await assert.rejects(resolveServeSetup(config, { configFile }), /fingerprint differs/)
+  })
+
+  it('runs the optimizer when no plan is given, and explains unknown or unprofiled models', async () => {
+    const dir = tmp()
+    const configFile = writeConfig(dir, {
+      policy: 'model-wise',
+      models: [{ model: 'albert' }, { model: 'vgg19' }],
+    })
+    let asked = ''
+    const setup = await resolveServeSetup(readFile<ServeConfig>('serve-config', configFile), {
+      configFile,
+      planner: (a) => {
+        asked = `${a.policy}:${a.workers.map((w) => w.name).join(',')}`
+        return baselinePlan(a.gpu, a.workers, a.profiles)
+      },
+    })
+    assert.equal(asked, 'model-wise:albert,vgg19')
+    assert.equal(setup.models.length, 2)
+    const bad = writeConfig(dir, { models: [{ model: 'bert-large' }] })
+    await assert.rejects(
+      resolveServeSetup(readFile<ServeConfig>('serve-config', bad), { configFile: bad }),
+      /"bert-large" is not in the zoo .*needs "source", "inputs" and "outputs"/,
+    )
+    const user = writeConfig(dir, {
+      models: [
+        {
+          model: 'mynet',
+          source: 'mynet.pt',
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [16] }],
+          outputs: [{ name: 'y', datatype: 'FP32', shape: [2] }],
+        },
+      ],
+    })
+    await assert.rejects(
+      resolveServeSetup(readFile<ServeConfig>('serve-config', user), { configFile: user }),
+      /"mynet" has no synthetic profile; set "profiles"/,
+    )
+  })
+})
+
+describe('serve: the CLI', () => {
+  it('refuses --backend gpu with a clear reason (exit 2, no stack trace)', () => {
+    const r = spawnSync(
+      process.execPath,
+      [bin, 'serve', '--config', join(root, 'examples', 'serve.yaml'), '--backend', 'gpu'],
+      { encoding: 'utf8' },
+    )
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /the GPU backend is not wired into eclip serve yet; use --backend sim/)
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/)
+  })
+
+  it('drains accepted requests on SIGTERM, refuses new ones, then exits 0', async () => {
+    const { dir } = slowSetup(300)
+    const config = writeConfig(dir, {
+      profiles: 'profiles',
+      plan: 'plan.json',
+      models: [{ model: 'alexnet', queueSize: 8 }],
+    })
+    const { child, url, out } = await startCli(config)
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    try {
+      const body = JSON.stringify({
+        inputs: [
+          { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], data: new Array(150528).fill(0) },
+        ],
+      })
+      const infer = () =>
+        fetch(`${url}/v2/models/alexnet/infer`, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json' },
+        }).then(async (r) => ({ status: r.status, body: await r.json() }))
+      const t0 = performance.now()
+      const accepted = [infer(), infer(), infer()]
+      await new Promise((r) => setTimeout(r, 150))
+      child.kill('SIGTERM')
+      await new Promise((r) => setTimeout(r, 100))
+      const late = await infer().then(
+        (r) => r.status,
+        () => 'refused',
+      )
+      assert.ok(late === 503 || late === 'refused', `a request after SIGTERM got ${late}`)
+      const res = await Promise.all(accepted)
+      assert.deepEqual(
+        res.map((r) => r.status),
+        [200, 200, 200],
+      )
+      assert.ok(res.every((r) => r.body.parameters.simulated === true))
+      assert.equal(await exited, 0)
+      // three 300-ms executions in a row: they ran to the end, none was cut short
+      assert.ok(performance.now() - t0 >= 850)
+      assert.match(out(), /SIGTERM: draining accepted requests/)
+      assert.match(out(), /drained, exiting/)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})
