@@ -1,0 +1,116 @@
+"""Command line of the GPU backend: `python -m eclip_gpu <command>` (run with gpu/ on PYTHONPATH).
+
+  describe   --out DIR [--probe]                 GPU description (slice layout read off the device) -> DIR/gpu.json
+  profile    --models all|a,b --batch 1,8 --out DIR [--repeats N] [--dtype fp16]
+                                                 one profile per (model, batch) + gpu.json + primitives.json
+  primitives --out DIR                           DIR/primitives.json
+  backend                                        serve the TypeScript side over fds 3/4 (protocol.py)
+
+Errors a user can act on print one line and exit 2; a CUDA error that poisons the process exits 3 (restart it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _models(spec: str) -> list[str]:
+    from .zoo import ZOO  # noqa: PLC0415
+
+    return sorted(ZOO) if spec == "all" else [m.strip() for m in spec.split(",") if m.strip()]
+
+
+def cmd_describe(args) -> None:
+    from .formats import write_json  # noqa: PLC0415
+    from .partitions import PartitionPool, read_layout, smid_probe  # noqa: PLC0415
+
+    layout = read_layout()
+    sm_ids = None
+    if args.probe:
+        pool = PartitionPool(layout)
+        sm_ids = {i: sorted(smid_probe(pool.create([i]))) for i in range(layout.n_slices)}
+    path = write_json("gpu", layout.describe(sm_ids), Path(args.out) / "gpu.json")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def cmd_primitives(args) -> None:
+    from .formats import write_json  # noqa: PLC0415
+    from .partitions import PartitionPool, read_layout  # noqa: PLC0415
+    from .primitives import measure  # noqa: PLC0415
+
+    pool = PartitionPool(read_layout())
+    write_json("primitives", measure(pool), Path(args.out) / "primitives.json")
+
+
+def cmd_profile(args) -> None:
+    from .formats import write_json  # noqa: PLC0415
+    from .partitions import PartitionPool, read_layout  # noqa: PLC0415
+    from .primitives import measure  # noqa: PLC0415
+    from .profiler import ladder, profile_model  # noqa: PLC0415
+
+    out = Path(args.out)
+    layout = read_layout()
+    pool = PartitionPool(layout)
+    if not (out / "gpu.json").exists():  # keep a description that has the %smid probe's SM ids
+        write_json("gpu", layout.describe(), out / "gpu.json")
+    parts = ladder(pool)
+    if not args.no_primitives:
+        write_json("primitives", measure(pool), out / "primitives.json")
+    batches = [int(b) for b in str(args.batch).split(",")]
+    todo = [(m, b) for m in _models(args.models) for b in batches]
+    for i, (m, b) in enumerate(todo, 1):
+        t0 = time.perf_counter()
+        prof = profile_model(pool, parts, m, b, args.dtype, repeats=args.repeats)
+        path = write_json("profile", prof, out / f"{m}.b{b}.{args.dtype}.json")
+        print(
+            f"[{i}/{len(todo)}] {m} b{b}: {len(prof['kernels'])} kernels, request {prof['requestUs'][-1]:.0f} µs on "
+            f"{prof['sizes'][-1]} SMs, {prof['requestUs'][0]:.0f} µs on {prof['sizes'][0]}; kernel sum "
+            f"{prof['kernelSumRatio'][-1]:.0%} of request; {time.perf_counter() - t0:.1f} s -> {path}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def cmd_backend(args) -> None:
+    from .protocol import serve  # noqa: PLC0415
+
+    serve()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m eclip_gpu", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("describe")
+    p.add_argument("--out", required=True)
+    p.add_argument("--probe", action="store_true", help="record each slice's SM ids with an %%smid kernel")
+    p.set_defaults(fn=cmd_describe)
+    p = sub.add_parser("primitives")
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_primitives)
+    p = sub.add_parser("profile")
+    p.add_argument("--models", default="all")
+    p.add_argument("--batch", default="1")
+    p.add_argument("--dtype", default="fp16")
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--out", required=True)
+    p.add_argument("--no-primitives", action="store_true")
+    p.set_defaults(fn=cmd_profile)
+    p = sub.add_parser("backend")
+    p.set_defaults(fn=cmd_backend)
+    args = ap.parse_args(argv)
+    from .cuda import BackendError  # noqa: PLC0415
+    from .formats import FormatError  # noqa: PLC0415
+
+    try:
+        args.fn(args)
+    except (BackendError, FormatError) as e:
+        print(f"eclip_gpu: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

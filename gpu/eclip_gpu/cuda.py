@@ -1,0 +1,83 @@
+"""Thin, checked access to the CUDA driver API (cuda-bindings) and version facts.
+
+Every driver call goes through `check`, so a failure names the call and the CUDA error instead of returning a tuple
+with a silent error code. A CUDA error that poisons the context (illegal address, launch failure) is fatal: the caller
+must let the process die (DESIGN §8), never retry in-process.
+"""
+
+from __future__ import annotations
+
+import platform
+from functools import lru_cache
+
+# Green contexts need driver API 12.4+; torch's own GreenContext wrapper splits the whole device on every call, so
+# two contexts overlap (DESIGN §7) — we drive the driver API directly instead.
+MIN_DRIVER_VERSION = 12040
+MIN_BINDINGS = "cuda-bindings>=12.4 (the `cuda.bindings.driver` module)"
+
+
+class BackendError(RuntimeError):
+    """A problem the user can act on (no GPU, old driver, bad partition): reported as one clear line."""
+
+
+@lru_cache(maxsize=1)
+def driver():
+    try:
+        from cuda.bindings import driver as d  # noqa: PLC0415 - optional dependency, only on GPU machines
+    except ImportError as e:
+        raise BackendError(f"eclip's GPU backend needs {MIN_BINDINGS}: {e}") from None
+    for fn in ("cuGreenCtxCreate", "cuDevSmResourceSplitByCount", "cuGreenCtxStreamCreate"):
+        if not hasattr(d, fn):
+            raise BackendError(f"cuda-bindings lacks {fn}: green contexts need {MIN_BINDINGS}")
+    return d
+
+
+def check(result, what: str = "CUDA driver call"):
+    """Unpacks a cuda-bindings result tuple (err, *values), raising on any error."""
+    d = driver()
+    err = result[0] if isinstance(result, tuple) else result
+    if int(err) != 0:
+        _, name = d.cuGetErrorName(err)
+        _, text = d.cuGetErrorString(err)
+        raise BackendError(f"{what} failed: {name.decode() if name else err} ({text.decode() if text else ''})")
+    if not isinstance(result, tuple) or len(result) == 1:
+        return None
+    return result[1] if len(result) == 2 else result[1:]
+
+
+@lru_cache(maxsize=1)
+def device(index: int = 0):
+    """Initialises torch's CUDA (so the primary context exists) and returns the CUdevice."""
+    import torch  # noqa: PLC0415
+
+    if not torch.cuda.is_available():
+        raise BackendError("no CUDA device: torch.cuda.is_available() is False (eclip's GPU backend needs an NVIDIA GPU)")
+    torch.cuda.init()
+    torch.zeros(1, device=f"cuda:{index}")  # creates the primary context torch and the driver API share
+    d = driver()
+    check(d.cuInit(0), "cuInit")
+    version = check(d.cuDriverGetVersion(), "cuDriverGetVersion")
+    if version < MIN_DRIVER_VERSION:
+        raise BackendError(
+            f"the CUDA driver supports API {version // 1000}.{version % 1000 // 10}; green contexts need 12.4 or newer"
+        )
+    return check(d.cuDeviceGet(index), "cuDeviceGet")
+
+
+def versions() -> dict:
+    """Versions for provenance fields (formats' `measured`)."""
+    import torch  # noqa: PLC0415
+
+    out = {"torch": torch.__version__, "cuda": torch.version.cuda or "", "python": platform.python_version()}
+    try:
+        import pynvml  # noqa: PLC0415
+
+        pynvml.nvmlInit()
+        out["driver"] = pynvml.nvmlSystemGetDriverVersion()
+        if isinstance(out["driver"], bytes):
+            out["driver"] = out["driver"].decode()
+    except Exception as e:  # noqa: BLE001 - NVML is provenance only here
+        out["driver"] = f"unknown ({e})"
+    out["gpu"] = torch.cuda.get_device_name()
+    out["host"] = platform.node()
+    return out

@@ -1,0 +1,246 @@
+"""The executor: a plan made real. Workers run concurrently in one process, each request as CUDA graph replays.
+
+Modes (how a worker's groups become GPU work):
+- whole:  one graph captured on one stream (baseline: an ordinary full-GPU stream; model-wise: its partition's).
+- graph:  one graph per request whose kernels sit on their groups' partitions: while capturing, the stream is
+          switched at group boundaries (event fork/join inside the capture), so each kernel node keeps its
+          partition and the dependencies are graph edges: no CPU work per switch.
+- stream: ECLIP's way: one graph per group, captured on its partition's stream, launched in order with an event
+          record + wait at every switch.
+- ioctl:  stream mode, but every switch creates a fresh green context + stream first (the paper's kernel-wise IOCTL
+          re-masking), to reproduce its overhead.
+Switches happen between PyTorch ops (a TorchDispatchMode hook), so group boundaries are snapped to op starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .capture import Captured, _op_hook_mode, captured_node_count, graph_kernels, snap_groups, warm_up
+from .cuda import BackendError, driver
+from .fingerprint import fingerprint
+
+
+def op_kernel_starts(built, stream) -> tuple[list[int], Captured]:
+    """Dry capture on `stream`: for every op (in dispatch order) the number of kernels launched before it."""
+    import torch  # noqa: PLC0415
+
+    d = driver()
+    cu = d.CUstream(int(stream.cuda_stream))
+    counts: list[int] = []
+    g = torch.cuda.CUDAGraph(keep_graph=True)
+    with torch.inference_mode(), torch.cuda.graph(g, stream=stream), _op_hook_mode(
+        lambda i: counts.append(captured_node_count(cu))
+    ):
+        out = built.forward()
+    kernels, before = graph_kernels(g.raw_cuda_graph())
+    per_op = [before[min(c, len(before) - 1)] for c in counts]
+    op_starts = sorted({k for k in per_op if k < len(kernels)} | {0})
+    return per_op, Captured([g], kernels, op_starts, out, fingerprint([k.as_dict() for k in kernels]))
+
+
+@dataclass
+class WorkerExec:
+    """One worker, captured and ready: `request()` enqueues one request and returns its completion event."""
+
+    name: str
+    mode: str
+    segments: list  # [(graph, partition)] in order
+    origin: object  # torch stream the request starts and ends on
+    output: object
+    fingerprint: str
+    kernels: int
+    switches: int
+    moved_boundaries: int = 0
+    layout: object = None
+    retired: list = field(default_factory=list)
+
+    def request(self):
+        import torch  # noqa: PLC0415
+
+        if self.mode in ("whole", "graph"):
+            with torch.cuda.stream(self.origin):
+                self.segments[0][0].replay()
+                done = torch.cuda.Event()
+                done.record()
+            return done
+        prev_stream = self.origin
+        for graph, part in self.segments:
+            stream = part.torch_stream
+            if self.mode == "ioctl":
+                from .partitions import make_partition  # noqa: PLC0415
+
+                fresh = make_partition(self.layout, part.slices)
+                self.retired.append(fresh)
+                stream = fresh.torch_stream
+            if stream is not prev_stream:
+                ev = torch.cuda.Event()
+                ev.record(prev_stream)
+                stream.wait_event(ev)
+            with torch.cuda.stream(stream):
+                graph.replay()
+            prev_stream = stream
+        done = torch.cuda.Event()
+        done.record(prev_stream)
+        return done
+
+    def retire(self):
+        """Frees the fresh partitions kw-ioctl made (after their work completed)."""
+        from .partitions import destroy_partition  # noqa: PLC0415
+
+        for p in self.retired:
+            destroy_partition(p)
+        self.retired.clear()
+
+
+def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
+                   expected_fingerprint: str | None, layout=None) -> WorkerExec:
+    """Captures a worker for `mode`. Refuses a plan made for another kernel sequence."""
+    import torch  # noqa: PLC0415
+
+    streams = {id(p.torch_stream): p.torch_stream for p in parts_by_id.values()}
+    streams[id(origin)] = origin
+    warm_up(built, list(streams.values()), iters=1)
+    per_op, dry = op_kernel_starts(built, origin)
+    if expected_fingerprint and dry.fingerprint != expected_fingerprint:
+        raise BackendError(
+            f"{name}: the plan was made for kernel sequence {expected_fingerprint[:19]}…, this model captures "
+            f"{dry.fingerprint[:19]}… ({len(dry.kernels)} kernels): re-profile and re-plan"
+        )
+    n = len(dry.kernels)
+    if mode == "whole":
+        part = parts_by_id[groups[0]["partition"]] if groups else None
+        stream = part.torch_stream if part else origin
+        g = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(g, stream=stream):
+            out = built.forward()
+        del dry
+        return WorkerExec(name, "whole", [(g, part)], stream, out, expected_fingerprint or "", n, 0)
+    snapped, moved = snap_groups(groups, dry.op_starts)
+    del dry
+    # op index -> the partition that op's kernels run on
+    firsts = [g["first"] for g in snapped]
+    def group_of(k: int) -> int:
+        lo = 0
+        for i, f in enumerate(firsts):
+            if f <= k:
+                lo = i
+        return lo
+
+    if mode == "graph":
+        g = torch.cuda.CUDAGraph()
+        state = {"stream": origin}
+
+        def before(op: int):
+            k = per_op[op] if op < len(per_op) else n
+            target = parts_by_id[snapped[group_of(min(k, n - 1))]["partition"]].torch_stream
+            if target is not state["stream"]:
+                ev = torch.cuda.Event()
+                ev.record(state["stream"])
+                target.wait_event(ev)
+                torch.cuda.set_stream(target)
+                state["stream"] = target
+
+        with torch.inference_mode(), torch.cuda.graph(g, stream=origin):
+            with _op_hook_mode(before):
+                out = built.forward()
+            if state["stream"] is not origin:
+                ev = torch.cuda.Event()
+                ev.record(state["stream"])
+                origin.wait_event(ev)
+                torch.cuda.set_stream(origin)
+        return WorkerExec(name, "graph", [(g, None)], origin, out, expected_fingerprint or "", n,
+                          len(snapped) - 1, moved)
+
+    if mode not in ("stream", "ioctl"):
+        raise BackendError(f"unknown execution mode {mode!r}")
+    pool = torch.cuda.graph_pool_handle()
+    segments: list = []
+    cur = {"graph": None, "group": -1}
+
+    def begin(gi: int):
+        part = parts_by_id[snapped[gi]["partition"]]
+        torch.cuda.set_stream(part.torch_stream)
+        g = torch.cuda.CUDAGraph()
+        g.capture_begin(pool=pool)
+        cur["graph"], cur["group"] = g, gi
+        segments.append((g, part))
+
+    def before(op: int):
+        k = per_op[op] if op < len(per_op) else n
+        gi = group_of(min(k, n - 1))
+        if gi != cur["group"]:
+            if cur["graph"] is not None:
+                cur["graph"].capture_end()
+            begin(gi)
+
+    prev = torch.cuda.current_stream()
+    torch.cuda.synchronize()
+    try:
+        with torch.inference_mode(), _op_hook_mode(before):
+            out = built.forward()
+        if cur["graph"] is not None:
+            cur["graph"].capture_end()
+    finally:
+        torch.cuda.set_stream(prev)
+    torch.cuda.synchronize()
+    return WorkerExec(name, mode, segments, origin, out, expected_fingerprint or "", n, len(segments) - 1, moved,
+                      layout=layout)
+
+
+@dataclass
+class WorkerLog:
+    name: str
+    starts_ns: list = field(default_factory=list)
+    ends_ns: list = field(default_factory=list)
+
+
+def closed_loop(workers: list[WorkerExec], warmup_s: float, duration_s: float, energy=None) -> dict:
+    """Every worker keeps one request in flight, re-issued as soon as it completes (the paper's closed loop).
+    Returns raw per-request start/end times (host clock after completion) and the window's energy."""
+    import torch  # noqa: PLC0415
+
+    stop = threading.Event()
+    logs = [WorkerLog(w.name) for w in workers]
+    errors: list[BaseException] = []
+
+    def run(w: WorkerExec, log: WorkerLog):
+        try:
+            while not stop.is_set():
+                t0 = time.perf_counter_ns()
+                done = w.request()
+                done.synchronize()
+                log.starts_ns.append(t0)
+                log.ends_ns.append(time.perf_counter_ns())
+                if w.mode == "ioctl":
+                    w.retire()
+        except BaseException as e:  # noqa: BLE001 - surfaced to the caller below
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(w, lg), daemon=True) for w, lg in zip(workers, logs)]
+    for t in threads:
+        t.start()
+    time.sleep(warmup_s)
+    e0 = energy.read_mj() if energy else None
+    w0 = time.perf_counter_ns()
+    time.sleep(duration_s)
+    w1 = time.perf_counter_ns()
+    e1 = energy.read_mj() if energy else None
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    torch.cuda.synchronize()
+    if errors:
+        raise errors[0]
+    return {
+        "windowStartNs": w0,
+        "windowEndNs": w1,
+        "energyJ": (e1 - e0) / 1e3 if energy else None,
+        "workers": [
+            {"name": lg.name, "startsNs": lg.starts_ns, "endsNs": lg.ends_ns}
+            for lg in logs
+        ],
+    }

@@ -1,0 +1,211 @@
+"""SM partitions: the slice layout of the device and the pool of green contexts built from it.
+
+The device's SMs are split ONCE into slices (`cuDevSmResourceSplitByCount` at the minimum partition size); every
+partition is a union of slices of that one split, built as one green context with its own stream. Partitions are
+created at start-up and reused: creating one costs ~1.8 ms (DESIGN §7), far too much for the request path.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from .cuda import BackendError, check, device, driver, versions
+
+
+@dataclass
+class Partition:
+    id: int
+    slices: tuple[int, ...]
+    sms: int
+    green_ctx: object
+    cu_stream: object
+    torch_stream: object = None
+    create_ms: float = 0.0
+
+
+@dataclass
+class SliceLayout:
+    """The one device-wide split: regular slices + an optional remainder, as CUdevResource objects."""
+
+    sm_count: int
+    min_size: int
+    alignment: int
+    groups: list  # CUdevResource per regular slice
+    remainder: object | None
+    remainder_sms: int
+    name: str = ""
+    memory_bytes: int = 0
+    compute_capability: str = ""
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.groups) + (1 if self.remainder_sms > 0 else 0)
+
+    def slice_sms(self, i: int) -> int:
+        return self.groups[i].sm.smCount if i < len(self.groups) else self.remainder_sms
+
+    def describe(self, sm_ids: dict[int, list[int]] | None = None) -> dict:
+        """The GPU description format (schemas/gpu.schema.json)."""
+        v = versions()
+        slices = []
+        for i in range(self.n_slices):
+            s = {"id": i, "sms": self.slice_sms(i), "remainder": i >= len(self.groups)}
+            if sm_ids and i in sm_ids:
+                s["smIds"] = sorted(sm_ids[i])
+            slices.append(s)
+        return {
+            "format": "eclip.gpu/1",
+            "name": self.name,
+            "computeCapability": self.compute_capability,
+            "smCount": self.sm_count,
+            "sliceSize": self.min_size,
+            "smCoscheduledAlignment": self.alignment,
+            "memoryBytes": self.memory_bytes,
+            "slices": slices,
+            "measured": {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "method": "cuDeviceGetDevResource + one cuDevSmResourceSplitByCount at minSmPartitionSize"
+                + (" + %smid probe per slice" if sm_ids else ""),
+                "tool": "eclip_gpu",
+                **v,
+            },
+        }
+
+
+def read_layout(index: int = 0) -> SliceLayout:
+    import torch  # noqa: PLC0415
+
+    d = driver()
+    dev = device(index)
+    res = check(d.cuDeviceGetDevResource(dev, d.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM), "cuDeviceGetDevResource")
+    total, min_size, align = res.sm.smCount, res.sm.minSmPartitionSize, res.sm.smCoscheduledAlignment
+    groups, n, remainder = check(
+        d.cuDevSmResourceSplitByCount(total // min_size, res, 0, min_size), "cuDevSmResourceSplitByCount"
+    )
+    groups = list(groups)[:n]
+    rem_sms = remainder.sm.smCount if remainder is not None else 0
+    if sum(g.sm.smCount for g in groups) + rem_sms != total:
+        raise BackendError(f"slice split does not cover the device: {[g.sm.smCount for g in groups]} + {rem_sms} != {total}")
+    props = torch.cuda.get_device_properties(index)
+    return SliceLayout(
+        sm_count=total,
+        min_size=min_size,
+        alignment=align,
+        groups=groups,
+        remainder=remainder if rem_sms > 0 else None,
+        remainder_sms=rem_sms,
+        name=torch.cuda.get_device_name(index),
+        memory_bytes=int(props.total_memory),
+        compute_capability=f"{props.major}.{props.minor}",
+    )
+
+
+@dataclass
+class PartitionPool:
+    """Green-context partitions created once; `get(slices)` returns the one for a slice set."""
+
+    layout: SliceLayout
+    partitions: dict[tuple[int, ...], Partition] = field(default_factory=dict)
+
+    def create(self, slices, pid: int | None = None) -> Partition:
+        key = tuple(sorted(set(int(s) for s in slices)))
+        if key in self.partitions:
+            return self.partitions[key]
+        if not key or key[0] < 0 or key[-1] >= self.layout.n_slices:
+            raise BackendError(
+                f"partition {list(slices)} is not a union of slices 0..{self.layout.n_slices - 1} of this GPU's split"
+            )
+        part = make_partition(self.layout, key, pid if pid is not None else len(self.partitions))
+        self.partitions[key] = part
+        return part
+
+    def whole(self) -> Partition:
+        return self.create(range(self.layout.n_slices))
+
+    def get(self, slices) -> Partition:
+        key = tuple(sorted(set(int(s) for s in slices)))
+        if key not in self.partitions:
+            raise BackendError(f"no partition with slices {list(key)} in the pool (pools are built at start-up)")
+        return self.partitions[key]
+
+    def close(self) -> None:
+        # Streams and green contexts must outlive every graph that uses them (DESIGN §8): call only after graphs die.
+        d = driver()
+        for p in self.partitions.values():
+            d.cuStreamDestroy(p.cu_stream)
+            d.cuGreenCtxDestroy(p.green_ctx)
+        self.partitions.clear()
+
+
+def make_partition(layout: SliceLayout, slices: tuple[int, ...], pid: int = 0) -> Partition:
+    """One green context over the union of `slices` (+ its non-blocking stream). Not for the request path."""
+    import torch  # noqa: PLC0415
+
+    d = driver()
+    t0 = time.perf_counter()
+    resources = [layout.groups[i] if i < len(layout.groups) else layout.remainder for i in slices]
+    desc = check(d.cuDevResourceGenerateDesc(resources, len(resources)), f"cuDevResourceGenerateDesc{list(slices)}")
+    ctx = check(d.cuGreenCtxCreate(desc, device(), d.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM), "cuGreenCtxCreate")
+    stream = check(d.cuGreenCtxStreamCreate(ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING, 0), "cuGreenCtxStreamCreate")
+    ms = (time.perf_counter() - t0) * 1e3
+    sms = sum(layout.slice_sms(i) for i in slices)
+    got = check(d.cuGreenCtxGetDevResource(ctx, d.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM), "cuGreenCtxGetDevResource")
+    if got.sm.smCount != sms:
+        raise BackendError(f"green context for slices {list(slices)} has {got.sm.smCount} SMs, expected {sms}")
+    ts = torch.cuda.ExternalStream(int(stream))
+    return Partition(id=pid, slices=slices, sms=sms, green_ctx=ctx, cu_stream=stream, torch_stream=ts, create_ms=ms)
+
+
+def destroy_partition(p: Partition) -> None:
+    d = driver()
+    check(d.cuStreamDestroy(p.cu_stream), "cuStreamDestroy")
+    check(d.cuGreenCtxDestroy(p.green_ctx), "cuGreenCtxDestroy")
+
+
+SMID_SRC = r"""
+extern "C" __global__ void smid(unsigned int* out, int n) {
+  unsigned int id; asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+  // spin a little so blocks spread over every SM the partition has
+  long long t0 = clock64(); while (clock64() - t0 < 20000) {}
+  if (threadIdx.x == 0 && blockIdx.x < n) out[blockIdx.x] = id;
+}
+"""
+
+
+def smid_probe(part: Partition, blocks: int = 2048) -> set[int]:
+    """SM ids that a kernel launched on `part`'s stream actually ran on (NVRTC-compiled %smid reader)."""
+    import torch  # noqa: PLC0415
+    from cuda.bindings import nvrtc  # noqa: PLC0415
+
+    d = driver()
+    global _SMID_FUNC
+    if _SMID_FUNC is None:
+        prog = check(nvrtc.nvrtcCreateProgram(SMID_SRC.encode(), b"smid.cu", 0, [], []), "nvrtcCreateProgram")
+        major, minor = torch.cuda.get_device_capability()
+        opts = [f"--gpu-architecture=sm_{major}{minor}".encode()]
+        err = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0]
+        if int(err) != 0:
+            size = check(nvrtc.nvrtcGetProgramLogSize(prog), "log size")
+            log = b" " * size
+            nvrtc.nvrtcGetProgramLog(prog, log)
+            raise BackendError(f"nvrtc failed: {log.decode(errors='replace')}")
+        size = check(nvrtc.nvrtcGetCUBINSize(prog), "nvrtcGetCUBINSize")
+        cubin = b" " * size
+        check(nvrtc.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN")
+        lib = check(d.cuLibraryLoadData(cubin, [], [], 0, [], [], 0), "cuLibraryLoadData")
+        _SMID_FUNC = check(d.cuLibraryGetKernel(lib, b"smid"), "cuLibraryGetKernel")
+    out = torch.full((blocks,), -1, dtype=torch.int32, device="cuda")
+    import ctypes  # noqa: PLC0415
+
+    torch.cuda.synchronize()
+    args = ((out.data_ptr(), blocks), (ctypes.c_void_p, ctypes.c_int))
+    check(
+        d.cuLaunchKernel(d.CUfunction(int(_SMID_FUNC)), blocks, 1, 1, 32, 1, 1, 0, part.cu_stream, args, 0),
+        "cuLaunchKernel(smid)",
+    )
+    check(d.cuStreamSynchronize(part.cu_stream), "cuStreamSynchronize")
+    return set(int(x) for x in out.cpu().tolist() if x >= 0)
+
+
+_SMID_FUNC = None

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Profiles the paper's seven models at batch 1 and 8 on the GPU at hand into $OUT/<gpu>/ (then copied into
+# profiles/<gpu>/ of the repository; the device tool brings back few files, so they come as one tarball). Usage on the GPU machine: OUT=... gpu/scripts/profile-all.sh
+set -uo pipefail
+OUT=${OUT:-out}; mkdir -p "$OUT"
+if [ -d .whl ]; then python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site; fi
+export PYTHONPATH=gpu:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed -E 's/NVIDIA //; s/ .*//' | tr 'A-Z' 'a-z')
+dir="/tmp/eclip-profiles/$gpu"; mkdir -p "$dir"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv > "$dir/nvidia-smi.txt"
+python3 -m eclip_gpu describe --probe --out "$dir" || exit 1
+time python3 -m eclip_gpu profile --models ${MODELS:-all} --batch ${BATCH:-1,8} --out "$dir" 2>&1 | grep -v -e UserWarning -e _warn_once | tee "$dir/profile.log"
+tar czf "$OUT/profiles-$gpu.tgz" -C "$(dirname "$dir")" "$gpu" && ls -la "$OUT"

@@ -1,0 +1,31 @@
+from eclip_gpu.capture import snap_groups
+
+
+def test_boundaries_inside_an_op_move_to_the_op_start():
+    groups = [
+        {"first": 0, "last": 4, "partition": 1},
+        {"first": 5, "last": 9, "partition": 2},
+        {"first": 10, "last": 11, "partition": 3},
+    ]
+    # ops start at kernels 0, 3, 6, 10: the boundary at 5 falls inside the op 3..5 and moves to 3
+    out, moved = snap_groups(groups, [0, 3, 6, 10])
+    assert moved == 1
+    assert out == [
+        {"first": 0, "last": 2, "partition": 1},
+        {"first": 3, "last": 9, "partition": 2},
+        {"first": 10, "last": 11, "partition": 3},
+    ]
+
+
+def test_a_group_swallowed_by_snapping_disappears_and_coverage_stays_whole():
+    groups = [
+        {"first": 0, "last": 3, "partition": 1},
+        {"first": 4, "last": 4, "partition": 2},
+        {"first": 5, "last": 9, "partition": 3},
+    ]
+    out, moved = snap_groups(groups, [0, 4, 8])
+    # 5 snaps to 4, where the second group already starts: the third group is dropped, the second runs to 9
+    assert [g["partition"] for g in out] == [1, 2]
+    assert out[0]["first"] == 0 and out[-1]["last"] == 9
+    assert all(a["last"] + 1 == b["first"] for a, b in zip(out, out[1:]))
+    assert moved == 1

@@ -1,0 +1,39 @@
+from eclip_gpu.partitions import smid_probe
+
+
+def test_layout_is_read_off_the_device(pool):
+    lay = pool.layout
+    assert lay.sm_count > 0 and lay.min_size > 0
+    total = sum(lay.slice_sms(i) for i in range(lay.n_slices))
+    assert total == lay.sm_count
+    desc = lay.describe()
+    from eclip_gpu.formats import validate
+
+    validate("gpu", desc, "gpu description")
+    print("layout:", [lay.slice_sms(i) for i in range(lay.n_slices)])
+
+
+def test_each_partition_runs_on_exactly_its_sms(pool):
+    lay = pool.layout
+    seen = {}
+    for i in range(lay.n_slices):
+        sms = smid_probe(pool.create([i]))
+        assert len(sms) == lay.slice_sms(i), f"slice {i}: ran on {len(sms)} SMs, expected {lay.slice_sms(i)}"
+        seen[i] = sms
+    # slices of one split are disjoint, and together they are the whole GPU
+    all_ids = set().union(*seen.values())
+    assert sum(len(s) for s in seen.values()) == len(all_ids) == lay.sm_count
+    # a union of slices runs on exactly the union of their SMs
+    union = smid_probe(pool.create([0, 2, 5]))
+    assert union == seen[0] | seen[2] | seen[5]
+    whole = smid_probe(pool.whole())
+    assert whole == all_ids
+
+
+def test_partition_that_is_not_a_union_of_slices_is_refused(pool):
+    import pytest
+
+    from eclip_gpu.cuda import BackendError
+
+    with pytest.raises(BackendError, match="not a union of slices"):
+        pool.create([pool.layout.n_slices + 3])
