@@ -80,6 +80,7 @@ export function registerDashboard(app: FastifyInstance, server: EclipServer, per
   const map = opts.plan ? partitionMap(opts.plan, planNames, opts.gpu) : null
 
   app.get('/', (_req, reply) => reply.redirect('/dashboard/'))
+  app.get('/favicon.ico', (_req, reply) => reply.code(204).send())
   app.get('/dashboard', (_req, reply) => reply.redirect('/dashboard/'))
   app.get('/dashboard/', (_req, reply) => {
     const f = files['index.html'] as { type: string; body: Buffer }

@@ -194,7 +194,10 @@ describe('serve: the CLI', () => {
           method: 'POST',
           body,
           headers: { 'content-type': 'application/json' },
-        }).then(async (r) => ({ status: r.status, body: await r.json() }))
+        }).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { parameters: { simulated: boolean } },
+        }))
       const t0 = performance.now()
       const accepted = [infer(), infer(), infer()]
       await new Promise((r) => setTimeout(r, 150))

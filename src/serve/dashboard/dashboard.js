@@ -56,7 +56,7 @@ function drawMap(map) {
     tr.append(el('td', {}, w.name))
     w.shares.forEach((share) => {
       const td = el('td', { class: 'cell', title: `${Math.round(share * 100)}% of kernels` })
-      td.textContent = share > 0 ? `${Math.round(share * 100)}` : ''
+      td.textContent = share > 0 ? (share < 0.005 ? '<1' : `${Math.round(share * 100)}`) : ''
       const color = COLORS[wi % COLORS.length]
       td.style.background =
         share > 0
