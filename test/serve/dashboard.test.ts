@@ -90,11 +90,11 @@ describe('serve: dashboard in headless Chromium', () => {
 
       await page.goto(`${url}/dashboard/`)
       await page.waitForFunction(
-        () => (window as unknown as { eclipDashboard: { updates: number } }).eclipDashboard?.updates >= 1,
+        () => (globalThis as unknown as { eclipDashboard: { updates: number } }).eclipDashboard?.updates >= 1,
       )
       const updates = () =>
         page.evaluate(
-          () => (window as unknown as { eclipDashboard: { updates: number } }).eclipDashboard.updates,
+          () => (globalThis as unknown as { eclipDashboard: { updates: number } }).eclipDashboard.updates,
         )
       const u0 = await updates()
       await page.waitForTimeout(3000)
@@ -116,7 +116,7 @@ describe('serve: dashboard in headless Chromium', () => {
       // three uPlot charts with data points
       assert.equal(await page.locator('.uplot').count(), 3)
       const points = await page.evaluate(
-        () => (window as unknown as { eclipDashboard: { updates: number } }).eclipDashboard.updates,
+        () => (globalThis as unknown as { eclipDashboard: { updates: number } }).eclipDashboard.updates,
       )
       assert.ok(points >= 4)
       // the partition map: one row per worker, one column per slice (16 on the H100 layout)

@@ -74,8 +74,8 @@ describe('serve units: tensors', () => {
         [1, 2],
       ],
     )
-    assert.deepEqual(decodeElements('FP32', (parts[1]?.[0] as RawTensor).data), [2, 2, 2, 2])
-    assert.deepEqual(decodeElements('FP32', (parts[2]?.[0] as RawTensor).data), [3, 3])
+    assert.deepEqual(decodeElements('FP32', ((parts[1] as RawTensor[])[0] as RawTensor).data), [2, 2, 2, 2])
+    assert.deepEqual(decodeElements('FP32', ((parts[2] as RawTensor[])[0] as RawTensor).data), [3, 3])
   })
 })
 
