@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { before, describe, it } from 'node:test'
+import { type Plan, readFile } from '../../src/formats/index.ts'
+import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+const eclip = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
+
+describe('eclip plan', () => {
+  let dir = ''
+  let out = ''
+  before(() => {
+    out = mkdtempSync(join(tmpdir(), 'eclip-plan-'))
+    dir = join(out, 'profiles')
+    writeSyntheticProfileDir(dir, { batch: 1, models: ['alexnet', 'vgg19', 'shufflenet'] })
+  })
+
+  it('plans a paper mix by name, prints the per-worker summary and writes a valid plan', () => {
+    const file = join(out, 'plan.json')
+    const r = eclip('plan', '--mix', 'mix7', '--profiles', dir, '--switch-max', '5', '--out', file)
+    assert.equal(r.status, 0, r.stderr)
+    for (const w of ['alexnet#0', 'alexnet#1', 'alexnet#2']) assert.match(r.stdout, new RegExp(w))
+    assert.match(r.stdout, /predicted µs/)
+    assert.match(r.stdout, /solver dp: optimal, gap/)
+    const plan = readFile<Plan>('plan', file)
+    assert.equal(plan.policy, 'eclip')
+    assert.equal(plan.mix, 'mix7')
+    assert.equal(plan.params.switchMax, 5)
+    for (const w of plan.workers) assert.ok(w.switches <= 5)
+  })
+
+  it('takes a mix file, and needs --mix-name when it holds several', () => {
+    const mixFile = join(out, 'mixes.yaml')
+    writeFileSync(
+      mixFile,
+      'mixes:\n  - name: a\n    workers: [{ model: vgg19 }]\n  - name: b\n    workers: [{ model: shufflenet, count: 2 }]\n',
+    )
+    const none = eclip('plan', '--mix', mixFile, '--profiles', dir)
+    assert.equal(none.status, 2)
+    assert.match(none.stderr, /holds 2 mixes \(a, b\): pick one with --mix-name/)
+    const r = eclip('plan', '--mix', mixFile, '--mix-name', 'b', '--profiles', dir, '--policy', 'model-wise')
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /plan model-wise for b/)
+    assert.match(r.stdout, /shufflenet#1/)
+  })
+
+  it('fails with a one-line error and exit 2 on bad input, no stack trace', () => {
+    const cases: [string[], RegExp][] = [
+      [['--mix', 'nomix', '--profiles', dir], /no mix "nomix"/],
+      [
+        ['--mix', 'mix2', '--profiles', dir],
+        /no profile for model albert, batch 1, fp16 \(expected file albert\.b1\.fp16\.json\)/,
+      ],
+      [['--mix', 'mix7', '--profiles', join(out, 'nope')], /no such profile directory/],
+      [['--mix', 'mix7', '--profiles', dir, '--tolerance', '-1'], /--tolerance must be ≥ 0/],
+      [['--mix', 'mix7', '--profiles', dir, '--policy', 'magic'], /argument 'magic' is invalid/],
+    ]
+    for (const [args, msg] of cases) {
+      const r = eclip('plan', ...args)
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, msg)
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+    }
+  })
+})
