@@ -262,6 +262,33 @@ export function homogeneous(gpu: Gpu, nGpus: number, kind: 'small' | 'whole'): P
   return out
 }
 
+/**
+ * A uniform layout of `k`-slice partitions: ⌊R/k⌋ per GPU, the regular slices left over plus the remainder slice as
+ * one extra partition (as the small layout keeps the remainder as its own). The "best homogeneous" baseline tries
+ * several k.
+ */
+export function uniform(gpu: Gpu, nGpus: number, k: number): Partition[] {
+  const regular = regularSlices(gpu)
+  const remainder = gpu.slices.find((s) => s.remainder)
+  const out: Partition[] = []
+  for (let g = 0; g < nGpus; g++) {
+    const n = Math.floor(regular.length / k)
+    for (let i = 0; i < n; i++) {
+      const ids = regular.slice(i * k, (i + 1) * k).map((s) => s.id)
+      out.push({ id: `g${g}p${i}`, gpu: g, slices: ids, sms: ids.length * gpu.sliceSize })
+    }
+    const rest = [...regular.slice(n * k), ...(remainder ? [remainder] : [])]
+    if (rest.length > 0)
+      out.push({
+        id: `g${g}p${n}`,
+        gpu: g,
+        slices: rest.map((s) => s.id),
+        sms: rest.reduce((a, s) => a + s.sms, 0),
+      })
+  }
+  return out
+}
+
 /** Checks a server layout: slices within a GPU disjoint and existing, SMs matching the slices. */
 export function partitionErrors(gpu: Gpu, parts: Partition[]): string[] {
   const errors: string[] = []

@@ -11,6 +11,7 @@ import {
   paris,
   partitionErrors,
   sliceSizes,
+  uniform,
 } from '../../src/paris/partition.ts'
 import { loadScenario } from '../../src/paris/scenario.ts'
 import { makeTrace, simulate } from '../../src/paris/sim.ts'
@@ -103,6 +104,25 @@ describe('PARIS', () => {
     assert.match(
       partitionErrors(gpu, [...small, { id: 'x', gpu: 0, slices: [3], sms: 8 }]).join(),
       /used twice/,
+    )
+  })
+})
+
+describe('uniform layouts', () => {
+  it('builds ⌊15/k⌋ k-slice partitions per GPU plus one of the leftover slices and the remainder', () => {
+    assert.deepEqual(
+      uniform(gpu, 1, 5).map((p) => p.sms),
+      [40, 40, 40, 12],
+    )
+    assert.deepEqual(
+      uniform(gpu, 1, 7).map((p) => p.sms),
+      [56, 56, 20],
+    )
+    const two = uniform(gpu, 2, 4)
+    assert.deepEqual(partitionErrors(gpu, two), [])
+    assert.equal(
+      two.reduce((a, p) => a + p.sms, 0),
+      264,
     )
   })
 })
