@@ -83,7 +83,7 @@ export const RunMetrics = Type.Object(
     meanSmUtilisation: NullableNum,
     /** Ideal-packing bound (DESIGN §6): rounds (one request per worker) per second with every kernel at its right-size. */
     idealRoundsPerS: NullableNum,
-    /** Rounds per second achieved: Σ_w rps_w · area_w / Σ_w area_w (area = right-size SM-time per request). */
+    /** Rounds per second achieved: the throughput of the slowest worker (a round needs one request of each). */
     roundsPerS: NullableNum,
     /** roundsPerS / idealRoundsPerS: how much of the packing headroom the run realised. */
     vsIdeal: NullableNum,

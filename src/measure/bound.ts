@@ -52,10 +52,11 @@ export function packingBound(profiles: readonly Profile[], smCount: number, tole
 }
 
 /**
- * Rounds per second a run achieved: the workers' throughputs weighted by their packed areas,
- * Σ_w rps_w·area_w / Σ_w area_w — equal to the rounds per second when every worker completes as many requests.
+ * Rounds per second a run achieved: a round needs one request of every worker, so the rounds completed are the
+ * requests of the worker with the fewest. It can exceed the bound when kernels run on fewer SMs than their
+ * right-size (a kernel's SM-time is often smaller there, at a longer latency): the bound is DESIGN §6's yardstick,
+ * not a law.
  */
-export function achievedRoundsPerS(rps: readonly number[], areas: readonly number[]): number {
-  const total = areas.reduce((a, b) => a + b, 0)
-  return total > 0 ? rps.reduce((a, r, i) => a + r * (areas[i] ?? 0), 0) / total : 0
+export function achievedRoundsPerS(rps: readonly number[]): number {
+  return rps.length > 0 ? Math.min(...rps) : 0
 }

@@ -46,10 +46,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
   })
   const requests = workers.reduce((a, w) => a + w.requests, 0)
   const energyJ = result.energyJ
-  const rounds = achievedRoundsPerS(
-    workers.map((w) => w.throughputRps),
-    bound.areas,
-  )
+  const rounds = achievedRoundsPerS(workers.map((w) => w.throughputRps))
   const synthetic = spec.profiles.some((p) => p.measured.method === 'synthetic')
   return {
     id: `${spec.key}|${ctx.backend}`,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { SliceSharing } from '../../src/execute/sim/contention.ts'
 import { EventHeap } from '../../src/execute/sim/heap.ts'
-import { simulate } from '../../src/execute/sim/index.ts'
+import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
 import { ALL, gpu, latencies, planOf, primitives, profileOf, scaling, specOf } from './fixtures.ts'
 
 const close = (a: number, b: number, tol = 1e-6) =>
@@ -29,9 +29,9 @@ describe('event heap', () => {
 
 describe('slice sharing', () => {
   const sms = gpu.slices.map((s) => s.sms)
-  const run = (masks: number[], demands: number[]) => {
+  const run = (masks: number[], demands: number[], sharing: 'fair' | 'fifo' = 'fair') => {
     const n = masks.length
-    const s = new SliceSharing(sms, n)
+    const s = new SliceSharing(sms, n, sharing)
     const x = new Float64Array(n)
     const partSms = masks.map((m) => sms.reduce((a, v, i) => a + ((m >> i) & 1 ? v : 0), 0))
     const overlap = s.allocate(
@@ -64,6 +64,14 @@ describe('slice sharing', () => {
       r.x.reduce((a, b) => a + b, 0),
       132,
     )
+  })
+  it('first come first served: earlier kernels take their demand, preferring slices later ones cannot use', () => {
+    // A (whole GPU) started first and wants 64 SMs: it takes them from the high slices, which B cannot use
+    assert.deepEqual(run([maskOf(ALL), maskOf(LOW)], [64, 64], 'fifo').x, [64, 64])
+    // A wants everything: B, started later on the same slices, waits
+    assert.deepEqual(run([maskOf(ALL), maskOf(LOW)], [132, 64], 'fifo').x, [132, 0])
+    // a small kernel first leaves the rest to a big one
+    assert.deepEqual(run([maskOf(ALL), maskOf(ALL)], [8, 132], 'fifo').x, [8, 124])
   })
   it('hands a small kernel’s surplus to the others (max-min fair)', () => {
     const r = run([maskOf(ALL), maskOf(ALL), maskOf(ALL)], [8, 132, 132])
@@ -101,6 +109,28 @@ describe('simulator', () => {
     for (const l of latencies(r, 1)) close(l, (30 * 132) / 68)
   })
 
+  it('shares the whole GPU first-come-first-served (fifo) or evenly (fair)', () => {
+    // both kernels want all 132 SMs; A's takes 1000 µs alone, B's 100 µs
+    const a = profileOf('a', [scaling(1000)])
+    const b = profileOf('b', [scaling(100)])
+    const plan = planOf(
+      'baseline',
+      [ALL],
+      [
+        { profile: a, groups: [[0, 0, 0]] },
+        { profile: b, groups: [[0, 0, 0]] },
+      ],
+    )
+    const spec = specOf(plan, [a, b], { windowS: 0.05 })
+    // fifo: the kernels take turns, each request waits for the other worker's kernel: 1100 µs for both
+    const fifo = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo' } })
+    for (const w of [0, 1]) for (const l of latencies(fifo, w).slice(2)) close(l, 1100)
+    // fair: A always shares with B, so both run at half speed: 2000 µs and 200 µs
+    const fair = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fair' } })
+    for (const l of latencies(fair, 0).slice(2)) close(l, 2000)
+    for (const l of latencies(fair, 1).slice(2)) close(l, 200)
+  })
+
   it('halves the speed of two saturating kernels sharing the whole GPU', () => {
     const a = profileOf('a', [scaling(1000)])
     const plan = planOf(
@@ -111,7 +141,9 @@ describe('simulator', () => {
         { profile: a, groups: [[0, 0, 0]] },
       ],
     )
-    const r = simulate(specOf(plan, [a, a], { windowS: 0.05 }))
+    const r = simulate(specOf(plan, [a, a], { windowS: 0.05 }), {
+      calibration: { ...CALIBRATION, sharing: 'fair' },
+    })
     for (const w of [0, 1]) {
       const lat = latencies(r, w).slice(2)
       assert.ok(lat.length > 15)
@@ -130,7 +162,9 @@ describe('simulator', () => {
         { profile: big, groups: [[0, 0, 0]] },
       ],
     )
-    const r = simulate(specOf(plan, [small, big], { windowS: 0.05 }))
+    const r = simulate(specOf(plan, [small, big], { windowS: 0.05 }), {
+      calibration: { ...CALIBRATION, sharing: 'fair' },
+    })
     for (const l of latencies(r, 0).slice(2)) close(l, 1000)
     // the big kernel's profile is linear in SMs, so at 124 SMs it takes 1000·132/124 µs
     for (const l of latencies(r, 1).slice(2)) close(l, (1000 * 132) / 124)

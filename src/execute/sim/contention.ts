@@ -2,21 +2,39 @@
 //
 // Slices are the shared resources (a partition is a set of slices, DESIGN §1). Each running kernel asks for its
 // *demand*: the fewest profiled SMs at which it already runs at (almost) its full-GPU speed — a kernel with a small
-// grid cannot use more. The SMs of every slice are shared max-min fairly among the running kernels whose partitions
-// contain that slice (progressive filling: equal shares per slice; a kernel that gets more than its demand keeps
-// its demand and hands the surplus back to the others on those slices). A kernel's effective SMs is the sum of its
-// shares; it progresses at the rate its profile gives at that many SMs (1 / solo time, interpolated linearly in rate
-// between profiled sizes, proportional to SMs below the smallest), or at its uncontended rate on its partition when it
-// gets its whole demand. Kernels on disjoint partitions do not slow each other (DESIGN §7: 12 partitions busy at once,
-// no slowdown), apart from the memory-interference term below.
+// grid cannot use more. Kernels on disjoint partitions each get their whole partition (DESIGN §7: 12 partitions
+// busy at once, no slowdown), apart from the memory-interference term below. Where partitions overlap, the SMs of a
+// shared slice are divided by one of two rules (CALIBRATION.sharing):
+// - 'fifo' (default): in kernel start order, each kernel takes up to its demand of its slices' free SMs; a later
+//   kernel gets what is left, possibly nothing until an earlier one ends. That is how the block scheduler treats
+//   kernels of different streams on the same SMs (the first-launched kernel's thread blocks go first), and it is the
+//   head-of-line blocking that partitioning removes; it is also what DESIGN §7 measured: equal model-wise partitions
+//   beat all-on-the-full-GPU by 8–12% req/s, which a fair-sharing model cannot reproduce.
+// - 'fair': max-min fair shares per slice (progressive filling: equal shares; a kernel that gets more than its
+//   demand keeps its demand and hands the surplus back to the others on those slices): an idealised,
+//   work-conserving scheduler, an optimistic bound for the unpartitioned baseline.
+// A kernel's effective SMs is the sum of what it got; it progresses at the rate its profile gives at that many SMs
+// (1 / solo time, linear in rate between profiled sizes, proportional to SMs below the smallest), or at its
+// uncontended rate on its partition once it gets its whole demand.
 //
 // What the model leaves out: memory bandwidth, L2 and DRAM contention between concurrent kernels (a kernel alone on 8
 // SMs may use far more than 8/132 of the bandwidth), block-scheduling granularity, and tail effects. They enter
 // through CALIBRATION, whose constants are to be fitted against GPU measurements of the same runs (issue #5 writes
 // results with the same `key`); until then they are neutral and results are labelled simulated.
 
+/**
+ * How the SMs of a slice are divided among the running kernels that may use it:
+ * - 'fifo': in kernel start order, each kernel takes what it demands of its slices' free SMs and later kernels get
+ *   what is left (nothing, if an earlier kernel fills them). This is how the hardware block scheduler treats kernels
+ *   of different streams on the same SMs: it dispatches the thread blocks of the kernel launched first, and the
+ *   next kernel's blocks only fill SMs the first cannot use — head-of-line blocking, which partitions avoid.
+ * - 'fair': max-min fair shares (processor sharing per slice): an idealised, work-conserving scheduler.
+ */
+export type Sharing = 'fifo' | 'fair'
+
 /** Constants of the contention model, to be fitted to GPU measurements. */
 export interface Calibration {
+  sharing: Sharing
   /** A kernel's demand = fewest profiled SMs with time ≤ full-GPU time × (1 + this). */
   saturationTolerance: number
   /**
@@ -29,6 +47,7 @@ export interface Calibration {
 }
 
 export const CALIBRATION: Calibration = {
+  sharing: 'fifo',
   saturationTolerance: 0.01,
   memoryInterference: 0,
   fitted: false,
@@ -49,6 +68,7 @@ export class SliceSharing {
   constructor(
     private readonly sliceSms: readonly number[],
     workers: number,
+    private readonly sharing: Sharing = 'fair',
   ) {
     if (sliceSms.length > 31) throw new Error('the simulator supports at most 31 slices (bitmask)')
     this.free = new Float64Array(sliceSms.length)
@@ -87,6 +107,36 @@ export class SliceSharing {
         x[w] = partSms[w] as number
       }
       return false
+    }
+    if (this.sharing === 'fifo') {
+      // `running` is in kernel start order: each kernel takes up to its demand from its slices' free SMs
+      const { free } = this
+      for (let b = acc; b !== 0; b &= b - 1) {
+        const s = 31 - Math.clz32(b & -b)
+        free[s] = this.sliceSms[s] as number
+      }
+      for (let i = 0; i < m; i++) {
+        const w = running[i] as number
+        // take the slices no later kernel can use first, so a kernel on a wide partition does not needlessly
+        // starve a later one on a narrow partition inside it
+        let later = 0
+        for (let j = i + 1; j < m; j++) later |= mask[running[j] as number] as number
+        const mw = mask[w] as number
+        let want = demand[w] as number
+        let got = 0
+        for (let pass = 0; pass < 2; pass++) {
+          for (let b = pass === 0 ? mw & ~later : mw & later; b !== 0 && want > 1e-9; b &= b - 1) {
+            const s = 31 - Math.clz32(b & -b)
+            const f = free[s] as number
+            const take = Math.min(f, want)
+            free[s] = f - take
+            got += take
+            want -= take
+          }
+        }
+        x[w] = got
+      }
+      return true
     }
     if (same) {
       // one shared partition (baseline: the whole GPU): water-filling on a single resource, the same answer as the

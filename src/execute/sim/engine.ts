@@ -159,7 +159,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const endUs = warmUs + spec.windowS * 1e6
   const u = rng(spec.seed)
   const heap = new EventHeap()
-  const sharing = new SliceSharing(sliceSms, W)
+  const sharing = new SliceSharing(sliceSms, W, cal.sharing)
 
   // per-worker state
   const kNext = new Int32Array(W) // index of the kernel running or next to run
@@ -280,7 +280,9 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
 
   const finish = (i: number, t: number) => {
     const w = running[i] as number
-    running[i] = running[--m] as number
+    // keep `running` in start order: first-come-first-served sharing hands out SMs in that order
+    for (let j = i + 1; j < m; j++) running[j - 1] = running[j] as number
+    m--
     kernels++
     const tw = T[w] as WorkerTables
     const k = kNext[w] as number
