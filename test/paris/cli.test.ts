@@ -71,4 +71,21 @@ describe('eclip paris', () => {
     assert.equal(r.status, 2)
     assert.match(r.stderr, /\/models\/0\/rate/)
   })
+
+  it('paris-table writes a valid synthetic table and refuses a call without input', () => {
+    const f = join(tmp(), 't.json')
+    const gpu = join(root, 'test', 'fixtures', 'h100.gpu.json')
+    const r = spawnSync(
+      process.execPath,
+      [bin, 'paris-table', '--synthetic', 'vgg19', '--gpu', gpu, '--out', f],
+      {
+        encoding: 'utf8',
+      },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const v = spawnSync(process.execPath, [bin, 'validate', 'latency-table', f], { encoding: 'utf8' })
+    assert.equal(v.status, 0, v.stderr)
+    assert.equal(JSON.parse(readFileSync(f, 'utf8')).measured.method, 'synthetic')
+    assert.equal(spawnSync(process.execPath, [bin, 'paris-table'], { encoding: 'utf8' }).status, 2)
+  })
 })

@@ -1,8 +1,11 @@
 // `eclip paris`: plan PARIS partitions for a scenario and compare PARIS+ELSA with homogeneous layouts in the
 // request-level simulator over 1..N GPUs. Real-GPU runs and `eclip serve` integration come later (issue #7).
+
+import { writeFileSync } from 'node:fs'
 import type { Command } from '@commander-js/extra-typings'
-import { UserError } from '../../formats/index.ts'
+import { type Gpu, type Profile, readFile, UserError } from '../../formats/index.ts'
 import { compare, SCHEMES } from '../../paris/compare.ts'
+import { latencyTableFromProfiles, syntheticLatencyTable } from '../../paris/latency.ts'
 import { writeReport } from '../../paris/report.ts'
 import { loadScenario } from '../../paris/scenario.ts'
 
@@ -28,6 +31,7 @@ const int = (name: string, min: number) => (v: string) => {
 }
 
 export function registerParis(program: Command) {
+  registerParisTable(program)
   program
     .command('paris')
     .description(
@@ -75,5 +79,38 @@ export function registerParis(program: Command) {
         { png: Boolean(opts.png) },
       )
       for (const f of files) console.log(f)
+    })
+}
+
+/**
+ * `eclip paris-table`: a latency table from profiles of one model at several batch sizes (the GPU profiler's output),
+ * or a synthetic one for a GPU layout. Registered by registerParis, so main.ts needs one line for both commands.
+ */
+export function registerParisTable(program: Command) {
+  program
+    .command('paris-table')
+    .description(
+      'write a latency table (batch × partition size) from profiles of one model, or a synthetic one',
+    )
+    .argument('[profiles...]', 'profile files of one model at several batch sizes')
+    .option('--synthetic <model>', 'generate a synthetic table for this model instead (needs --gpu)')
+    .option('--gpu <file>', 'gpu layout file, for --synthetic')
+    .option('--seed <n>', 'seed, for --synthetic', int('--seed', 0), 1)
+    .option('--out <file>', 'output file (default: stdout)')
+    .action((profiles, opts) => {
+      let table: ReturnType<typeof latencyTableFromProfiles>
+      if (opts.synthetic) {
+        if (!opts.gpu) throw new UserError('--synthetic needs --gpu <file>')
+        table = syntheticLatencyTable(readFile<Gpu>('gpu', opts.gpu), opts.synthetic, { seed: opts.seed })
+      } else {
+        if (profiles.length === 0)
+          throw new UserError('give profile files, or --synthetic <model> --gpu <file>')
+        table = latencyTableFromProfiles(profiles.map((f) => readFile<Profile>('profile', f)))
+      }
+      const text = `${JSON.stringify(table, null, 1)}\n`
+      if (opts.out) {
+        writeFileSync(opts.out, text)
+        console.log(opts.out)
+      } else process.stdout.write(text)
     })
 }
