@@ -4,9 +4,11 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import type { Backend } from '../../src/execute/backend.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
 import { type Mix, POLICIES, parseFormat, type Results, type Run } from '../../src/formats/index.ts'
 import { runExperiment } from '../../src/measure/experiment.ts'
+import { normalise } from '../../src/measure/metrics.ts'
 import { table, textReport, writeFigures } from '../../src/measure/report.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { testPlanner } from './planner.ts'
@@ -18,7 +20,7 @@ const mixes: Mix[] = [
   { name: 'mix5', workers: [{ model: 'resnext101' }, { model: 'shufflenet' }] },
 ]
 
-const experiment = (seed: number, rate?: number) =>
+const experiment = (seed: number, rate?: number, backend: Backend = new SimBackend()) =>
   runExperiment({
     mixes,
     policies: [...POLICIES],
@@ -29,7 +31,7 @@ const experiment = (seed: number, rate?: number) =>
       ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
     primitives: defaultPrimitives(gpuRef),
     power: defaultPowerModel(gpuRef),
-    backend: new SimBackend(),
+    backend,
     planner: testPlanner,
     loop: rate ? { kind: 'open', ratePerWorker: rate } : { kind: 'closed' },
     warmupS: 0.005,
@@ -37,6 +39,12 @@ const experiment = (seed: number, rate?: number) =>
     seed,
     solo: true,
   })
+
+const close = (a: number | null | undefined, b: number) =>
+  assert.ok(
+    a !== null && a !== undefined && Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)),
+    `${a} ≠ ${b}`,
+  )
 
 /** Everything but wall-clock times. */
 const numbers = (runs: Run[]) => runs.map(({ wallS: _w, ...r }) => r)
@@ -118,6 +126,39 @@ describe('bench experiment on the simulator', () => {
       assert.equal(png.subarray(1, 4).toString(), 'PNG')
     }
     assert.equal(files.length, 10)
+  })
+})
+
+describe('simulated vs measured', () => {
+  it('shows GPU and simulator runs of the same experiment side by side, each normalised on its own backend', async () => {
+    // a stand-in "GPU" backend: the simulator with every kernel 20% slower than profiled
+    const sim = new SimBackend()
+    const fakeGpu: Backend = {
+      name: 'gpu',
+      run: (spec) =>
+        sim.run({
+          ...spec,
+          profiles: spec.profiles.map((p) => ({
+            ...p,
+            kernels: p.kernels.map((k) => ({ ...k, timesUs: k.timesUs.map((t) => t * 1.2) })),
+          })),
+        }),
+      close: async () => {},
+    }
+    const gpuRuns = await experiment(1, undefined, fakeGpu)
+    const simRuns = await experiment(1)
+    const runs = normalise([...gpuRuns, ...simRuns])
+    const g = runs.find((r) => r.id === 'mix5|eclip|graph|bmix|gpu')
+    const s = runs.find((r) => r.id === 'mix5|eclip|graph|bmix|sim')
+    assert.ok(g && s && g.key === s.key)
+    const gb = runs.find((r) => r.id === 'mix5|baseline|-|bmix|gpu')
+    close(
+      g.workers[0]?.normVsBaseline,
+      (g.workers[0]?.throughputRps ?? 0) / (gb?.workers[0]?.throughputRps ?? 1),
+    )
+    const t = table(runs, 'throughputVsBaseline', 'Normalised throughput')
+    assert.match(t.split('\n')[0] ?? '', /measured on GPU vs simulated/)
+    assert.match(t, /^mix5 +1\.00 \(sim 1\.00\) +\d\.\d\d \(sim \d\.\d\d\)/m)
   })
 })
 

@@ -6,7 +6,7 @@ import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
-import type { Backend } from '../../execute/backend.ts'
+import type { Backend, RunResult } from '../../execute/backend.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../execute/sim/index.ts'
 import {
   type Gpu,
@@ -25,6 +25,7 @@ import {
   type WorkerSpec,
 } from '../../formats/index.ts'
 import { type Planner, runExperiment } from '../../measure/experiment.ts'
+import { normalise } from '../../measure/metrics.ts'
 import { textReport, writeFigures } from '../../measure/report.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
@@ -211,9 +212,13 @@ export function registerBench(program: Command) {
       '--power <file>',
       'power model file (default: the profile directory’s power.json, else a placeholder)',
     )
-    .option('--out <dir>', 'output directory', 'bench-results')
+    .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option('--no-plots', 'skip the figures')
+    .option(
+      '--no-sim-compare',
+      'with --backend gpu: do not also simulate every run for the side-by-side columns',
+    )
     .action(async (opts) => {
       const t0 = performance.now()
       const mixes = resolveMixes(opts.mix)
@@ -249,7 +254,7 @@ export function registerBench(program: Command) {
       let started = false
       let runs: Results['runs']
       try {
-        runs = await runExperiment({
+        const experiment = {
           mixes,
           policies,
           modes: modes as ('stream' | 'graph')[],
@@ -260,20 +265,20 @@ export function registerBench(program: Command) {
           power: inputs.power,
           backend,
           planner,
-          loop: opts.rate ? { kind: 'open', ratePerWorker: opts.rate } : { kind: 'closed' },
+          loop: opts.rate ? { kind: 'open' as const, ratePerWorker: opts.rate } : { kind: 'closed' as const },
           warmupS,
           windowS,
           seed: opts.seed,
           solo: opts.solo,
           notes: inputs.warnings,
-          onProgress: (done, total, label) => {
+          onProgress: (done: number, total: number, label: string) => {
             if (bar) {
               if (!started) bar.start(total, done, { label })
               started = true
               bar.update(done, { label })
             } else if (done < total) process.stderr.write(`eclip bench: [${done + 1}/${total}] ${label}\n`)
           },
-          onResult: (run, result) => {
+          onResult: (run: Results['runs'][number], result: RunResult) => {
             const rows: string[] = []
             result.workers.forEach((w, wi) => {
               const name = run.workers[wi]?.name ?? String(wi)
@@ -284,7 +289,23 @@ export function registerBench(program: Command) {
             })
             if (rows.length > 0) writeSync(log, `${rows.join('\n')}\n`)
           },
-        })
+        }
+        runs = await runExperiment(experiment)
+        if (backendName === 'gpu' && opts.simCompare) {
+          // the same experiment on the simulator, so the report shows measured and simulated side by side (runs
+          // share their key); the simulator keeps its own short default window
+          started = false
+          bar?.stop()
+          runs = normalise([
+            ...runs,
+            ...(await runExperiment({
+              ...experiment,
+              backend: new SimBackend(),
+              warmupS: DEFAULTS.sim.warmupS,
+              windowS: DEFAULTS.sim.durationS,
+            })),
+          ])
+        }
       } finally {
         bar?.stop()
         closeSync(log)

@@ -1,0 +1,74 @@
+// `eclip bench` end to end, on the simulator with the optimizer's plans (makePlan) and synthetic profiles.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { type Results, readFile } from '../../src/formats/index.ts'
+
+const eclip = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+const bench = (args: string[]) => {
+  const out = mkdtempSync(join(tmpdir(), 'eclip-bench-'))
+  const r = spawnSync(process.execPath, [eclip, 'bench', ...args, '--out', out], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  return { out, stdout: r.stdout, stderr: r.stderr }
+}
+const numbers = (file: string) => readFile<Results>('results', file).runs.map(({ wallS: _w, ...r }) => r)
+
+describe('eclip bench', () => {
+  const args = ['--mix', 'mix7', '--duration', '0.02', '--warmup', '0.002', '--no-plots']
+
+  it('writes results.json, the request log and the paper-style report, labelled synthetic', () => {
+    const { out, stdout, stderr } = bench([...args, '--policies', 'all'])
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    assert.equal(results.provenance.method, 'simulated')
+    assert.ok(results.provenance.warnings.some((w) => /SYNTHETIC PROFILES/.test(w)))
+    assert.ok(results.runs.every((r) => r.inputs.profiles === 'synthetic' && r.backend === 'sim'))
+    assert.match(stderr, /WARNING: SYNTHETIC PROFILES/)
+    assert.match(stdout, /Normalised throughput — simulated/)
+    assert.match(stdout, /^mix7 +1\.00 /m)
+    const log = readFileSync(join(out, 'requests.csv'), 'utf8').trim().split('\n')
+    assert.equal(log[0], 'run,worker,request,arrival_us,start_us,end_us')
+    const ids = new Set(results.runs.map((r) => r.id))
+    assert.ok(log.slice(1).every((l) => ids.has(l.split(',')[0] ?? '')))
+    // every in-window request of every run is in the log
+    const eclip = results.runs.find((r) => r.id === 'mix7|eclip|graph|bmix|sim')
+    assert.ok(eclip)
+    const rows = log.filter((l) => l.startsWith(`${eclip.id},alexnet#0,`)).map((l) => Number(l.split(',')[5]))
+    const inWindow = rows.filter((e) => e > eclip.warmupS * 1e6 && e <= (eclip.warmupS + eclip.windowS) * 1e6)
+    assert.equal(inWindow.length, eclip.workers[0]?.requests)
+  })
+
+  it('gives the same numbers for the same seed', () => {
+    const a = bench([...args, '--policies', 'baseline,eclip', '--seed', '11', '--rate', '2000'])
+    const b = bench([...args, '--policies', 'baseline,eclip', '--seed', '11', '--rate', '2000'])
+    const c = bench([...args, '--policies', 'baseline,eclip', '--seed', '12', '--rate', '2000'])
+    assert.deepEqual(numbers(join(a.out, 'results.json')), numbers(join(b.out, 'results.json')))
+    assert.notDeepEqual(numbers(join(a.out, 'results.json')), numbers(join(c.out, 'results.json')))
+    assert.equal(
+      readFileSync(join(a.out, 'requests.csv'), 'utf8'),
+      readFileSync(join(b.out, 'requests.csv'), 'utf8'),
+    )
+  })
+
+  it('takes a mix file and writes the figures', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-mix-'))
+    const file = join(dir, 'mine.yaml')
+    writeFileSync(
+      file,
+      'mixes:\n  - name: pair\n    workers:\n      - { model: vgg19 }\n      - { model: alexnet }\n',
+    )
+    const { out } = bench(['--mix', file, '--policies', 'model-wise', '--duration', '0.01', '--warmup', '0'])
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    assert.deepEqual(
+      results.runs.filter((r) => r.role === 'mix').map((r) => r.id),
+      ['pair|baseline|-|bmix|sim', 'pair|model-wise|-|bmix|sim'],
+    )
+    for (const f of ['fig-throughput', 'fig-p95', 'fig-energy-efficiency', 'fig3-rightsizes-vgg19.b1.fp16'])
+      assert.ok(
+        existsSync(join(out, 'figures', `${f}.svg`)) && existsSync(join(out, 'figures', `${f}.png`)),
+        f,
+      )
+  })
+})
