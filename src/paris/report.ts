@@ -98,6 +98,18 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
     '',
     '"0 (≥x% viol.)": even the lowest load tried violated more than the target — some (model, batch) cannot meet ' +
       'its SLO on that layout at all.',
+    ...(schemes.includes('uniform/least-loaded')
+      ? [
+          '',
+          'uniform/least-loaded is the best of the uniform sizes tried, chosen with hindsight per GPU count: ' +
+            gpus
+              .map(
+                (g) => `${g}: ${cell('uniform/least-loaded', g)?.layout[0]?.slice(0, -1).join('/') ?? '?'}`,
+              )
+              .join(', ') +
+            ' (SMs per partition on GPU 0, without the leftover partition).',
+        ]
+      : []),
     '',
     '## At the sustained load: p99 latency (ms) / SM utilisation',
     '',
