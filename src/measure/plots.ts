@@ -92,7 +92,13 @@ export function groupedBars(
           field: 'value',
           type: 'quantitative',
           title: yTitle,
-          ...(opts.log ? { scale: { type: 'log' } } : {}),
+          // symlog, not log: bars start at 0, which a log scale cannot draw
+          ...(opts.log
+            ? {
+                scale: { type: 'symlog' },
+                axis: { values: [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] },
+              }
+            : {}),
         },
         color: {
           field: 'policy',
@@ -140,7 +146,12 @@ export function rightSizeSpec(
     height: 220,
     mark: { type: 'tick', thickness: 1.5 },
     encoding: {
-      x: { field: 'kernel', type: 'quantitative', title: 'kernel (launch order)' },
+      x: {
+        field: 'kernel',
+        type: 'quantitative',
+        title: 'kernel (launch order)',
+        scale: { domain: [0, values.length], nice: false },
+      },
       y: {
         field: 'sms',
         type: 'quantitative',
