@@ -87,6 +87,12 @@ export interface CompareOptions {
   schemes: Scheme[]
   paris: ParisOptions
   sloMargin: number
+  /**
+   * Runs one trace through one layout and policy. Default: the simulator. The hook for real GPUs: a backend that
+   * builds the partitions (slice ids of one split per GPU) as green contexts, replays the trace's arrivals open-loop
+   * with the same dispatch and returns the same metrics, so a measured comparison is this one with another backend.
+   */
+  backend: typeof simulate
   /** Called after each (GPU count, scheme) with a one-line progress message. */
   progress?: (line: string) => void
 }
@@ -100,6 +106,7 @@ export const DEFAULT_COMPARE: Omit<CompareOptions, 'gpus' | 'seed'> = {
   schemes: SCHEMES,
   paris: DEFAULT_PARIS,
   sloMargin: DEFAULT_ELSA.sloMargin,
+  backend: simulate,
 }
 
 export interface SchemeResult {
@@ -130,7 +137,7 @@ export interface Comparison {
   plans: ParisPlan[]
   results: SchemeResult[]
   sweep: SweepPoint[]
-  options: Omit<CompareOptions, 'progress' | 'schemes'> & { schemes: string[] }
+  options: Omit<CompareOptions, 'progress' | 'schemes' | 'backend'> & { schemes: string[] }
 }
 
 /** The layouts a scheme is tried with at g GPUs (several only for best-uniform). */
@@ -162,7 +169,7 @@ export function compare(
     plans.push(plan)
     const totalSms = g * sc.gpu.smCount
     const run = (parts: Partition[], s: Scheme, scale: number) =>
-      simulate(
+      o.backend(
         sc.models,
         parts,
         makeTrace(sc.models, scale, o.queries, o.seed, o.noise),
@@ -227,7 +234,7 @@ export function compare(
         })
       }
   }
-  const { progress: _p, schemes, ...rest } = o
+  const { progress: _p, backend: _b, schemes, ...rest } = o
   return {
     plans,
     results,

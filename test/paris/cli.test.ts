@@ -4,12 +4,27 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { parseGpuList } from '../../src/cli/commands/paris.ts'
+import { Command } from '@commander-js/extra-typings'
+import { parseGpuList, registerParis } from '../../src/cli/commands/paris.ts'
+import { type LatencyTable, readFile } from '../../src/formats/index.ts'
 import { loadScenario } from '../../src/paris/scenario.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const bin = join(root, 'bin', 'eclip.mjs')
 const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-paris-'))
+
+/** Runs `eclip <args>` in this process (spawning tsx costs seconds on a shared 2-core machine); stdout is dropped. */
+async function eclip(...args: string[]) {
+  const program = new Command('eclip').exitOverride()
+  registerParis(program)
+  const log = console.log
+  console.log = () => {}
+  try {
+    await program.parseAsync(['node', 'eclip', ...args])
+  } finally {
+    console.log = log
+  }
+}
 
 describe('eclip paris', () => {
   it('parses GPU lists', () => {
@@ -26,28 +41,22 @@ describe('eclip paris', () => {
     for (const m of sc.models) assert.ok(Math.abs(m.probs.reduce((a, p) => a + p, 0) - 1) < 1e-9)
   })
 
-  it('writes labelled results, tables and SVG plots', () => {
+  it('writes labelled results, tables and SVG plots', async () => {
     const out = tmp()
-    const r = spawnSync(
-      process.execPath,
-      [
-        bin,
-        'paris',
-        '--models',
-        join(root, 'examples', 'paris.yaml'),
-        '--gpus',
-        '1..2',
-        '--queries',
-        '1500',
-        '--schemes',
-        'whole/fifo,paris/elsa',
-        '--out',
-        out,
-        '--quiet',
-      ],
-      { encoding: 'utf8' },
+    await eclip(
+      'paris',
+      '--models',
+      join(root, 'examples', 'paris.yaml'),
+      '--gpus',
+      '1..2',
+      '--queries',
+      '1500',
+      '--schemes',
+      'whole/fifo,paris/elsa',
+      '--out',
+      out,
+      '--quiet',
     )
-    assert.equal(r.status, 0, r.stderr)
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
     assert.equal(res.format, 'eclip.paris-results/1')
     assert.match(res.label, /SIMULATED on SYNTHETIC/)
@@ -72,20 +81,18 @@ describe('eclip paris', () => {
     assert.match(r.stderr, /\/models\/0\/rate/)
   })
 
-  it('paris-table writes a valid synthetic table and refuses a call without input', () => {
+  it('paris-table writes a valid synthetic table and refuses a call without input', async () => {
     const f = join(tmp(), 't.json')
-    const gpu = join(root, 'test', 'fixtures', 'h100.gpu.json')
-    const r = spawnSync(
-      process.execPath,
-      [bin, 'paris-table', '--synthetic', 'vgg19', '--gpu', gpu, '--out', f],
-      {
-        encoding: 'utf8',
-      },
+    await eclip(
+      'paris-table',
+      '--synthetic',
+      'vgg19',
+      '--gpu',
+      join(root, 'test', 'fixtures', 'h100.gpu.json'),
+      '--out',
+      f,
     )
-    assert.equal(r.status, 0, r.stderr)
-    const v = spawnSync(process.execPath, [bin, 'validate', 'latency-table', f], { encoding: 'utf8' })
-    assert.equal(v.status, 0, v.stderr)
-    assert.equal(JSON.parse(readFileSync(f, 'utf8')).measured.method, 'synthetic')
-    assert.equal(spawnSync(process.execPath, [bin, 'paris-table'], { encoding: 'utf8' }).status, 2)
+    assert.equal(readFile<LatencyTable>('latency-table', f).measured.method, 'synthetic')
+    await assert.rejects(eclip('paris-table'), /give profile files/)
   })
 })

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import type { Gpu, LatencyTable } from '../../src/formats/index.ts'
+import { syntheticLatencyTable } from '../../src/paris/latency.ts'
+import { meanBatch, resolveScenario, type Scenario } from '../../src/paris/scenario.ts'
+
+const gpu: Gpu = JSON.parse(
+  readFileSync(join(import.meta.dirname, '..', 'fixtures', 'h100.gpu.json'), 'utf8'),
+)
+const base = (models: Scenario['models'], extra: Partial<Scenario> = {}): Scenario => ({
+  format: 'eclip.paris-scenario/1',
+  name: 's',
+  gpu,
+  models,
+  ...extra,
+})
+
+describe('PARIS scenarios', () => {
+  it('normalises the batch mix and turns SLOs into µs', () => {
+    const sc = resolveScenario(
+      base([{ model: 'alexnet', rate: 10, sloMs: 5, batches: { 4: 1, 1: 3, 8: 0 } }]),
+      {
+        date: '2026-11-22',
+      },
+    )
+    const m = sc.models[0]
+    assert.ok(m)
+    assert.deepEqual(m.batches, [1, 4]) // sorted, zero weights dropped
+    assert.deepEqual(m.probs, [0.75, 0.25])
+    assert.equal(m.sloUs, 5000)
+    assert.equal(meanBatch(m), 1.75)
+    assert.equal(m.table.measured.method, 'synthetic')
+  })
+
+  it('reads tables from a directory when asked, and checks they fit', () => {
+    const seen: string[] = []
+    const readTable = (p: string): LatencyTable => {
+      seen.push(p)
+      return syntheticLatencyTable(gpu, 'vgg19', { seed: 1, date: '2026-11-22' })
+    }
+    const s = base([{ model: 'vgg19', rate: 1, sloMs: 9, batches: { 1: 1 } }], {
+      latency: { source: 'dir', dir: 'tables' },
+    })
+    resolveScenario(s, { readTable })
+    assert.deepEqual(seen, [join('tables', 'vgg19.fp16.latency.json')])
+    const wrong = base([{ model: 'alexnet', rate: 1, sloMs: 9, batches: { 1: 1 } }], s)
+    wrong.models = [{ model: 'alexnet', rate: 1, sloMs: 9, batches: { 1: 1 } }]
+    assert.throws(() => resolveScenario(wrong, { readTable }), /latency table is for vgg19/)
+  })
+
+  it('refuses a model listed twice and a mix without weight', () => {
+    const m = { model: 'alexnet', rate: 1, sloMs: 5, batches: { 1: 1 } }
+    assert.throws(() => resolveScenario(base([m, m]), {}), /listed twice/)
+    assert.throws(
+      () => resolveScenario(base([{ ...m, batches: { 1: 0 } }]), {}),
+      /no batch size has a positive/,
+    )
+  })
+})
