@@ -1,7 +1,8 @@
 // Planning benchmark (issue #2): ECLIP's optimizer on every paper mix with synthetic H100 profiles — solve time and
 // peak memory. Each (mix, kernel-count setting) runs in its own child process so its peak RSS is its own.
 //   node --import tsx bench/plan-bench.ts [--batch 1] [--repeats 5] [--solver dp|highs] [--time-limit 60]
-//     [--only mix1,mix2] [--counts real,clamped]
+//     [--only mix1,mix2] [--counts real,clamped] [--profiles profiles/h200 --batches 1,8]
+// With --profiles the measured profiles of that directory are planned instead (at each of --batches).
 // Kernel counts: "real" = the real graphs' (alexnet 30 … densenet201 1470), "clamped" = the same models held to
 // 300–1000 kernels per worker (the issue's size). 16 partition sizes (the H100 layout). Target: proven optimal in
 // < 1 s, < 500 MB.
@@ -9,6 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { expandWorkers, type MixFile, readFile } from '../src/formats/index.ts'
 import { makePlan, type SolverChoice } from '../src/plan/index.ts'
+import { loadProfileSet } from '../src/profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../src/profile/synthetic.ts'
 
 const args = process.argv.slice(2)
@@ -25,7 +27,12 @@ const mixes = readFile<MixFile>(
   'mix',
   fileURLToPath(new URL('../mixes/paper.yaml', import.meta.url)),
 ).mixes.filter((m) => !only || only.split(',').includes(m.name))
-const countSettings = arg('counts', 'real,clamped').split(',')
+const profileDir = arg('profiles', '')
+const countSettings = profileDir
+  ? arg('batches', '1,8')
+      .split(',')
+      .map((b) => `b${b}`)
+  : arg('counts', 'real,clamped').split(',')
 
 interface Row {
   mix: string
@@ -45,15 +52,22 @@ interface Row {
 async function runOne(mixName: string, counts: string): Promise<Row> {
   const mix = mixes.find((m) => m.name === mixName)
   if (!mix) throw new Error(`no mix ${mixName}`)
-  const gpu = syntheticH100Gpu()
-  const workers = expandWorkers(mix, batch)
+  let gpu = syntheticH100Gpu()
+  let workers = expandWorkers(mix, batch)
   const kernelsOf = (model: string) => {
     const real = SYNTHETIC_MODELS[model]?.kernels ?? 300
     return counts === 'clamped' ? Math.min(1000, Math.max(300, real)) : real
   }
-  const profiles = workers.map((w) =>
-    syntheticProfile({ model: w.model, batch, kernels: kernelsOf(w.model) }),
-  )
+  let profiles = profileDir
+    ? []
+    : workers.map((w) => syntheticProfile({ model: w.model, batch, kernels: kernelsOf(w.model) }))
+  if (profileDir) {
+    // counts is "b<batch>" here: the measured profiles at that batch
+    workers = expandWorkers(mix, Number(counts.slice(1)))
+    const set = loadProfileSet(profileDir, workers)
+    gpu = set.gpu
+    profiles = set.profiles
+  }
   const times: number[] = []
   let plan: Awaited<ReturnType<typeof makePlan>> | undefined
   for (let r = 0; r < repeats; r++) {
@@ -114,7 +128,7 @@ if (child) {
   const rss = Math.max(...rows.map((r) => r.rssMB))
   const allOptimal = rows.every((r) => r.status === 'optimal')
   console.log(
-    `\nsolver ${solver}, batch ${batch}, ${repeats} solves per mix: worst solve ${worst.toFixed(0)} ms, ` +
+    `\n${profileDir ? `profiles ${profileDir}` : `synthetic H100 profiles, batch ${batch}`}, solver ${solver}, ${repeats} solves per mix: worst solve ${worst.toFixed(0)} ms, ` +
       `peak RSS ${rss.toFixed(0)} MB, all proven optimal: ${allOptimal}` +
       ` → target (< 1000 ms, < 500 MB, optimal): ${worst < 1000 && rss < 500 && allOptimal ? 'met' : 'NOT met'}`,
   )
