@@ -17,7 +17,17 @@ const bench = (args: string[]) => {
 const numbers = (file: string) => readFile<Results>('results', file).runs.map(({ wallS: _w, ...r }) => r)
 
 describe('eclip bench', () => {
-  const args = ['--mix', 'mix7', '--duration', '0.02', '--warmup', '0.002', '--no-plots']
+  const args = [
+    '--mix',
+    'mix7',
+    '--profiles',
+    'synthetic',
+    '--duration',
+    '0.02',
+    '--warmup',
+    '0.002',
+    '--no-plots',
+  ]
 
   it('writes results.json, the request log and the paper-style report, labelled synthetic', () => {
     const { out, stdout, stderr } = bench([...args, '--policies', 'all'])
@@ -52,6 +62,31 @@ describe('eclip bench', () => {
     )
   })
 
+  const shipped = ['h100', 'h200'].find((g) =>
+    existsSync(join(import.meta.dirname, '..', '..', 'profiles', g, 'gpu.json')),
+  )
+  it('uses the shipped measured profiles by default', { skip: !shipped && 'no profiles shipped' }, () => {
+    const { out } = bench([
+      '--mix',
+      'mix7',
+      '--policies',
+      'eclip',
+      '--duration',
+      '0.01',
+      '--no-plots',
+      '--no-solo',
+    ])
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    assert.ok(
+      results.runs.every((r) => r.inputs.profiles === 'measured' && r.inputs.primitives === 'measured'),
+    )
+    assert.match(results.provenance.notes ?? '', new RegExp(`profiles/${shipped}`))
+    assert.equal(
+      results.provenance.warnings.some((w) => /SYNTHETIC/.test(w)),
+      false,
+    )
+  })
+
   it('takes a mix file and writes the figures', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eclip-mix-'))
     const file = join(dir, 'mine.yaml')
@@ -59,7 +94,16 @@ describe('eclip bench', () => {
       file,
       'mixes:\n  - name: pair\n    workers:\n      - { model: vgg19 }\n      - { model: alexnet }\n',
     )
-    const { out } = bench(['--mix', file, '--policies', 'model-wise', '--duration', '0.01', '--warmup', '0'])
+    const { out } = bench([
+      '--mix',
+      file,
+      '--profiles',
+      'synthetic',
+      '--policies',
+      'model-wise',
+      '--duration',
+      '0.01',
+    ])
     const results = readFile<Results>('results', join(out, 'results.json'))
     assert.deepEqual(
       results.runs.filter((r) => r.role === 'mix').map((r) => r.id),

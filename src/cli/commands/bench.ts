@@ -1,7 +1,7 @@
 // `eclip bench`: runs an experiment (mixes × policies × modes) on the simulator or the GPU and writes results.json,
 // the raw request log, a text report and the figures. With no flags: the seven paper mixes × every policy on the
 // shipped H100 profiles (profiles/h100/), or on synthetic profiles — loudly labelled — while those are not shipped.
-import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
@@ -32,7 +32,24 @@ import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../prof
 
 const REPO = resolve(import.meta.dirname, '..', '..', '..')
 const PAPER_MIXES = join(REPO, 'mixes', 'paper.yaml')
-const SHIPPED_PROFILES = join(REPO, 'profiles', 'h100')
+const PROFILES_ROOT = join(REPO, 'profiles')
+/** H100 is the reference GPU (DESIGN); profiles measured on another GPU are the next best thing, labelled as such. */
+const REFERENCE_PROFILES = join(PROFILES_ROOT, 'h100')
+
+/** The default profile directory: profiles/h100, else another shipped profiles/<gpu>/, else none (synthetic). */
+function shippedProfiles(): { dir: string; warning?: string } | undefined {
+  if (existsSync(join(REFERENCE_PROFILES, 'gpu.json'))) return { dir: REFERENCE_PROFILES }
+  if (!existsSync(PROFILES_ROOT)) return undefined
+  const other = readdirSync(PROFILES_ROOT)
+    .sort()
+    .map((d) => join(PROFILES_ROOT, d))
+    .find((d) => existsSync(join(d, 'gpu.json')))
+  if (!other) return undefined
+  return {
+    dir: other,
+    warning: `no H100 profiles (${REFERENCE_PROFILES}); simulating with the profiles measured in ${other} — results are for that GPU, not an H100`,
+  }
+}
 /** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (DESIGN §6). */
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
 
@@ -90,7 +107,9 @@ function resolveInputs(opts: { profiles?: string; primitives?: string; power?: s
   let profilesFor: Inputs['profilesFor']
   let dirPrimitives: Primitives | undefined
   let source: string
-  const dir = opts.profiles ?? (existsSync(SHIPPED_PROFILES) ? SHIPPED_PROFILES : undefined)
+  const shipped = opts.profiles === undefined ? shippedProfiles() : undefined
+  if (shipped?.warning) warnings.push(shipped.warning)
+  const dir = opts.profiles === 'synthetic' ? undefined : (opts.profiles ?? shipped?.dir)
   if (dir) {
     gpu = loadGpu(dir)
     const cache = new Map<string, Profile>()
@@ -109,7 +128,7 @@ function resolveInputs(opts: { profiles?: string; primitives?: string; power?: s
   } else {
     gpu = syntheticH100Gpu()
     warnings.push(
-      `SYNTHETIC PROFILES: ${SHIPPED_PROFILES} does not exist yet, so every kernel time is generated (src/profile/synthetic.ts), not measured; these results say nothing about a real GPU`,
+      `SYNTHETIC PROFILES: ${opts.profiles === 'synthetic' ? 'asked for with --profiles synthetic' : `no profiles shipped in ${PROFILES_ROOT}`}, so every kernel time is generated (src/profile/synthetic.ts), not measured; these results say nothing about a real GPU`,
     )
     const cache = new Map<string, Profile>()
     profilesFor = (ws) =>
@@ -203,7 +222,10 @@ export function registerBench(program: Command) {
       'open loop: Poisson arrivals at this rate per worker (default: closed loop)',
       num('rate', 1e-9),
     )
-    .option('--profiles <dir>', 'profile directory (default: profiles/h100, else synthetic profiles)')
+    .option(
+      '--profiles <dir|synthetic>',
+      'profile directory (default: profiles/h100, else another shipped profiles/<gpu>, else synthetic profiles)',
+    )
     .option(
       '--primitives <file>',
       'primitives file (default: the profile directory’s, else DESIGN §7 defaults)',
@@ -345,7 +367,7 @@ export function registerBench(program: Command) {
       if (opts.plots) {
         const caption =
           backendName === 'sim'
-            ? `simulated${runs.some((r) => r.inputs.profiles === 'synthetic') ? ', SYNTHETIC profiles' : ''}`
+            ? `simulated, ${runs.some((r) => r.inputs.profiles === 'synthetic') ? 'SYNTHETIC profiles' : `${inputs.gpu.name} profiles`}`
             : `measured on ${inputs.gpu.name}`
         const allProfiles = mixes.flatMap((m) =>
           inputs.profilesFor(
