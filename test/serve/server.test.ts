@@ -316,3 +316,53 @@ describe('serve: metrics', () => {
     }
   })
 })
+
+describe('serve: dashboard feed', () => {
+  it('serves the page and pushes snapshots at least once a second over SSE', async () => {
+    const s = await testServer([{ name: 'albert', model: 'albert', computeUs: 1000 }])
+    try {
+      const url = await s.listen(0, '127.0.0.1')
+      const page = await fetch(`${url}/dashboard/`)
+      assert.equal(page.status, 200)
+      assert.match(await page.text(), /<script src="\/dashboard\/uPlot.iife.min.js"><\/script>/)
+      for (const f of ['dashboard.js', 'uPlot.iife.min.js', 'uPlot.min.css'])
+        assert.equal((await fetch(`${url}/dashboard/${f}`)).status, 200, f)
+      const state = (await (await fetch(`${url}/dashboard/state`)).json()) as Record<string, unknown>
+      assert.equal(state.simulated, true)
+      assert.deepEqual(
+        (state.models as { name: string }[]).map((m) => m.name),
+        ['albert'],
+      )
+      await post(s, '/v2/models/albert/infer', albertBody())
+      const ac = new AbortController()
+      const res = await fetch(`${url}/dashboard/events`, { signal: ac.signal })
+      assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/)
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+      const events: { t: number; models: Record<string, { rps: number }>; power: { source: string } }[] = []
+      let text = ''
+      const t0 = performance.now()
+      while (performance.now() - t0 < 2100) {
+        const { value, done } = await reader.read()
+        if (done) break
+        text += Buffer.from(value).toString()
+        let i = text.indexOf('\n\n')
+        while (i >= 0) {
+          const data = text
+            .slice(0, i)
+            .split('\n')
+            .find((l) => l.startsWith('data: '))
+          if (data) events.push(JSON.parse(data.slice(6)))
+          text = text.slice(i + 2)
+          i = text.indexOf('\n\n')
+        }
+      }
+      ac.abort()
+      // one at connect, then every 500 ms
+      assert.ok(events.length >= 4, `${events.length} snapshots in 2.1 s`)
+      assert.ok((events.at(-1)?.models.albert?.rps ?? 0) > 0)
+      assert.equal(events.at(-1)?.power.source, 'simulated')
+    } finally {
+      await s.close()
+    }
+  })
+})
