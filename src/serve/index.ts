@@ -58,6 +58,17 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     logger: flags.logger ?? false,
   })
   await server.load()
-  const url = await server.listen(flags.port ?? config.port ?? 8000, flags.host ?? config.host ?? '127.0.0.1')
+  const port = flags.port ?? config.port ?? 8000
+  const host = flags.host ?? config.host ?? '127.0.0.1'
+  let url: string
+  try {
+    url = await server.listen(port, host)
+  } catch (err) {
+    await server.close()
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+      throw new UserError(`cannot listen on ${host}:${port} (${code})`)
+    throw err
+  }
   return { server, url, config }
 }

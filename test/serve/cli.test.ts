@@ -224,3 +224,23 @@ describe('serve: the CLI', () => {
     }
   })
 })
+
+describe('serve: the CLI refuses a busy port', () => {
+  it('exits 2 with the address and the reason', async () => {
+    const { createServer } = await import('node:net')
+    const blocker = createServer()
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+    const port = (blocker.address() as { port: number }).port
+    try {
+      const dir = tmp()
+      const config = writeConfig(dir, { policy: 'baseline', models: [{ model: 'alexnet' }] })
+      const r = spawnSync(process.execPath, [bin, 'serve', '--config', config, '--port', String(port)], {
+        encoding: 'utf8',
+      })
+      assert.equal(r.status, 2, r.stderr)
+      assert.match(r.stderr, new RegExp(`cannot listen on 127.0.0.1:${port} \\(EADDRINUSE\\)`))
+    } finally {
+      blocker.close()
+    }
+  })
+})
