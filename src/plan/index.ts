@@ -161,7 +161,9 @@ export async function makePlan(
       )
       if (!res.proven)
         notes.push(
-          `NOT PROVEN OPTIMAL: stopped at the ${timeLimitS}s time limit with a relative gap of ${(res.gap * 100).toFixed(3)}%`,
+          res.timedOut
+            ? `NOT PROVEN OPTIMAL: stopped at the ${timeLimitS}s time limit with a relative gap of ${(res.gap * 100).toFixed(3)}%`
+            : `NOT PROVEN OPTIMAL: the subproblems' bounds leave a relative gap of ${(res.gap * 100).toFixed(3)}% (> --mip-gap)`,
         )
     }
   }
@@ -224,6 +226,7 @@ export interface EclipSolveResult {
   gap: number
   proven: boolean
   oracleCalls: number
+  timedOut: boolean
   solver: 'dp' | 'highs'
 }
 
@@ -245,7 +248,8 @@ export async function solveEclip(
     let bound = 0
     for (const [i, w] of instances.entries()) {
       const left = Math.max(0.05, (deadline - performance.now()) / 1000)
-      const r = await runner.solve(w, o.switchMax, lambda, left, o.mipGap)
+      // a tenth of the plan's gap per subproblem, so the outer search's bounds can close within the plan's gap
+      const r = await runner.solve(w, o.switchMax, lambda, left, o.mipGap / 10)
       // no incumbent in time: the worker's smallest-partition plan is feasible (0 switches)
       out.push(r.assignment ?? (minA[i] as Assignment))
       bound += r.bound
