@@ -147,6 +147,12 @@ export interface SyntheticOptions {
   seed?: string
   /** Overrides the model's kernel count (benchmarks, small tests). */
   kernels?: number
+  /**
+   * Also write `opStarts` (where a new PyTorch op begins: the only switch points of the GPU executor), one op per
+   * 1–3 kernels as in the measured H200 profiles (about half the kernels start an op). Off by default: then every
+   * kernel may start a group.
+   */
+  opStarts?: boolean
 }
 
 /** One synthetic profile, deterministic in (model, batch, dtype, seed, kernel count, GPU layout). */
@@ -211,6 +217,9 @@ export function syntheticProfile(opts: SyntheticOptions): Profile {
   })
   const kernelSum = sizes.map((_, si) => kernels.reduce((a, k) => a + (k.timesUs[si] ?? 0), 0))
   const ratios = sizes.map(() => round(ratio - 0.01 + rand() * 0.02))
+  // drawn after everything else so that turning it on leaves the kernels' times and ratios unchanged
+  const opStarts: number[] = []
+  if (opts.opStarts) for (let i = 0; i < n; i += 1 + Math.floor(rand() * 3)) opStarts.push(i)
   return {
     format: 'eclip.profile/1',
     gpu: { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize },
@@ -220,6 +229,7 @@ export function syntheticProfile(opts: SyntheticOptions): Profile {
     fingerprint: fingerprint(kernels),
     sizes,
     kernels,
+    ...(opts.opStarts ? { opStarts } : {}),
     requestUs: kernelSum.map((t, si) => round(t / (ratios[si] ?? ratio))),
     kernelSumRatio: ratios,
     repeats: 1,
@@ -239,6 +249,8 @@ export interface SyntheticDirOptions {
   /** Defaults to every model in SYNTHETIC_MODELS. */
   models?: readonly string[]
   gpu?: Gpu
+  /** Write op starts too (see SyntheticOptions.opStarts). */
+  opStarts?: boolean
 }
 
 /** Writes a whole profile directory: gpu.json plus one profile per model. Returns the files written. */
@@ -256,6 +268,7 @@ export function writeSyntheticProfileDir(dir: string, opts: SyntheticDirOptions 
       dtype,
       gpu,
       ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+      ...(opts.opStarts ? { opStarts: true } : {}),
     })
     const f = join(dir, profileFileName(model, batch, dtype))
     writeFileSync(f, `${JSON.stringify(p)}\n`)

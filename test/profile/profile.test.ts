@@ -114,3 +114,18 @@ describe('profile store', () => {
     )
   })
 })
+
+describe('synthetic op starts', () => {
+  it('are optional, start at 0, cover about half the kernels, and leave the times unchanged', () => {
+    const plain = syntheticProfile({ model: 'resnet152', batch: 1 })
+    const ops = syntheticProfile({ model: 'resnet152', batch: 1, opStarts: true })
+    assert.equal(plain.opStarts, undefined)
+    parseFormat('profile', ops, 'synthetic')
+    assert.deepEqual(ops.kernels, plain.kernels)
+    assert.deepEqual(ops.requestUs, plain.requestUs)
+    const s = ops.opStarts ?? []
+    assert.equal(s[0], 0)
+    for (let i = 1; i < s.length; i++) assert.ok((s[i] as number) > (s[i - 1] as number))
+    assert.ok(s.length > plain.kernels.length / 3 && s.length < (plain.kernels.length * 2) / 3)
+  })
+})
