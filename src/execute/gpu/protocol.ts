@@ -51,7 +51,7 @@ export function encodeFrame(header: object, body: Uint8Array = new Uint8Array())
 
 /** Incremental decoder: feed it chunks as they arrive, get whole frames out. */
 export class FrameDecoder {
-  private buf = Buffer.alloc(0)
+  private buf: Buffer = Buffer.alloc(0)
 
   push(chunk: Buffer): { header: unknown; body: Buffer }[] {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk

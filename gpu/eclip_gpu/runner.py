@@ -1,0 +1,124 @@
+"""Runs one bench run (a plan, a mode, a window) for the protocol: builds and captures the workers, runs the closed
+loop, measures energy, checks outputs against the baseline capture, and returns raw per-request times.
+
+Models are built once per (worker name, model, batch, dtype) and partitions once per slice set, then reused by
+later runs; graphs live only for their run. Teardown order matters (DESIGN §8): graphs die before partitions.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+from . import zoo
+from .cuda import BackendError, versions
+from .energy import Energy
+from .execute import closed_loop, prepare_worker
+from .partitions import PartitionPool, read_layout
+
+MODE_OF_POLICY = {"baseline": "whole", "model-wise": "whole", "kw-ioctl": "ioctl"}
+
+
+class Runner:
+    def __init__(self):
+        self.layout = read_layout()
+        self.pool = PartitionPool(self.layout)
+        self.gpu = self.layout.describe()
+        self.versions = versions()
+        self.energy = Energy()
+        self.models: dict[tuple, object] = {}
+        import torch  # noqa: PLC0415
+
+        self.origins: dict[str, object] = {}
+        self.torch = torch
+
+    def _built(self, w: dict):
+        key = (w["name"], w["model"], w["batch"], w["dtype"])
+        if key not in self.models:
+            self.models[key] = zoo.build(w["model"], w["batch"], w["dtype"])
+        return self.models[key]
+
+    def _origin(self, name: str):
+        # each worker its own ordinary (full-GPU) stream: where baseline runs and where requests start and end
+        if name not in self.origins:
+            self.origins[name] = self.torch.cuda.Stream()
+        return self.origins[name]
+
+    def run(self, msg: dict, progress) -> dict:
+        torch = self.torch
+        plan = msg["plan"]
+        policy = plan["policy"]
+        mode = MODE_OF_POLICY.get(policy) or msg.get("mode") or "graph"
+        if plan["gpu"]["smCount"] != self.layout.sm_count or plan["gpu"]["name"] != self.layout.name:
+            raise BackendError(f"plan is for {plan['gpu']['name']} ({plan['gpu']['smCount']} SMs); this is "
+                               f"{self.layout.name} ({self.layout.sm_count} SMs)")
+        t0 = time.perf_counter()
+        parts = {p["id"]: self.pool.create(p["slices"], p["id"]) for p in plan["pool"]["partitions"]}
+        workers = []
+        notes = []
+        for w in plan["workers"]:
+            built = self._built(w)
+            groups = [dict(g) for g in w["groups"]]
+            wmode = mode
+            if policy == "baseline":
+                groups = None
+            execd = prepare_worker(w["name"], built, wmode, groups, parts, self._origin(w["name"]),
+                                   w["fingerprint"], layout=self.layout)
+            if execd.moved_boundaries:
+                notes.append(f"{w['name']}: {execd.moved_boundaries} group boundaries moved to op starts")
+            workers.append(execd)
+        progress(f"captured {len(workers)} workers ({mode}) in {time.perf_counter() - t0:.1f} s")
+        check = None
+        if msg.get("checkOutputs") and policy != "baseline":
+            check = self._check_outputs(plan, workers, parts)
+        clocks_before = self.energy.clocks()
+        raw = closed_loop(workers, float(msg.get("warmupS", 2)), float(msg.get("windowS", 10)), self.energy)
+        clocks_after = self.energy.clocks()
+        t_start = min((min(w["startsNs"]) for w in raw["workers"] if w["startsNs"]), default=raw["windowStartNs"])
+        base = min(t_start, raw["windowStartNs"])
+        out_workers = [
+            {"name": w["name"],
+             "startUs": [round((s - base) / 1e3, 1) for s in w["startsNs"]],
+             "endUs": [round((e - base) / 1e3, 1) for e in w["endsNs"]]}
+            for w in raw["workers"]
+        ]
+        result = {
+            "mode": mode,
+            "workers": out_workers,
+            "windowStartUs": round((raw["windowStartNs"] - base) / 1e3, 1),
+            "windowEndUs": round((raw["windowEndNs"] - base) / 1e3, 1),
+            "energyJ": raw["energyJ"],
+            "wallS": round(time.perf_counter() - t0, 2),
+            "clocks": {"before": clocks_before, "after": clocks_after},
+            "switches": [w.switches for w in workers],
+            "notes": notes,
+        }
+        if check is not None:
+            result["outputCheck"] = check
+        del workers, raw
+        gc.collect()
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        return result
+
+    def _check_outputs(self, plan: dict, workers: list, parts: dict) -> list[dict]:
+        """Each worker's output after one request equals its baseline capture's (relative error, bitwise flag)."""
+        torch = self.torch
+        out = []
+        for w, execd in zip(plan["workers"], workers):
+            base = prepare_worker(w["name"], self._built(w), "whole", None, parts, self._origin(w["name"]), None)
+            base.request().synchronize()
+            ref = base.output.float().clone()
+            execd.request().synchronize()
+            got = execd.output.float()
+            if execd.mode == "ioctl":
+                execd.retire()
+            err = ((got - ref).norm() / ref.norm().clamp_min(1e-30)).item() if torch.isfinite(ref).all() else None
+            out.append({"name": w["name"], "relErr": err, "bitwise": bool(torch.equal(got, ref))})
+            del base
+        return out
+
+    def close(self):
+        self.models.clear()
+        gc.collect()
+        self.torch.cuda.synchronize()
