@@ -109,6 +109,9 @@ def main(argv=None) -> int:
     except (BackendError, FormatError) as e:
         print(f"eclip_gpu: {e}", file=sys.stderr)
         return 2
+    except ImportError as e:
+        print(f"eclip_gpu: the GPU backend needs PyTorch with CUDA, cuda-bindings and nvidia-ml-py: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

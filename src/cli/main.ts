@@ -4,6 +4,7 @@ import { UserError } from '../formats/errors.ts'
 import { registerBench } from './commands/bench.ts'
 import { registerParis } from './commands/paris.ts'
 import { registerPlan } from './commands/plan.ts'
+import { registerProfile } from './commands/profile.ts'
 import { registerSchemas } from './commands/schemas.ts'
 import { registerServe } from './commands/serve.ts'
 import { registerValidate } from './commands/validate.ts'
@@ -17,6 +18,7 @@ const program = new Command('eclip')
 registerBench(program)
 registerParis(program)
 registerPlan(program)
+registerProfile(program)
 registerSchemas(program)
 registerServe(program)
 registerValidate(program)

@@ -1,0 +1,64 @@
+// `eclip profile`: runs the GPU backend's profiler (python -m eclip_gpu profile) on this machine's GPU and checks
+// what it wrote against the TypeScript formats.
+import { spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Command } from '@commander-js/extra-typings'
+import { readFile, UserError } from '../../formats/index.ts'
+
+const GPU_PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'gpu')
+
+export function registerProfile(program: Command) {
+  program
+    .command('profile')
+    .description(
+      'profile models on this GPU: every kernel at every partition size (+ GPU description, primitives)',
+    )
+    .option(
+      '--models <list>',
+      'zoo names, comma-separated, or "all" (also torchscript:<file>, <module>:<function>)',
+      'all',
+    )
+    .option('--batch <list>', 'batch sizes, comma-separated', '1')
+    .option('--dtype <dtype>', 'fp16, bf16 or fp32', 'fp16')
+    .option('--repeats <n>', 'graph replays per partition size (median per kernel)', '10')
+    .option('--probe', "record each slice's SM ids with an %smid kernel (GPU description)")
+    .requiredOption('--out <dir>', 'profile directory to write (e.g. profiles/h100)')
+    .option(
+      '--python <path>',
+      'Python with torch + cuda-bindings + nvidia-ml-py',
+      process.env.ECLIP_PYTHON ?? 'python3',
+    )
+    .action((opts) => {
+      const env = {
+        ...process.env,
+        PYTHONPATH: [GPU_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(':'),
+        PYTHONUNBUFFERED: '1',
+      }
+      const py = (args: string[]) => {
+        const r = spawnSync(opts.python, ['-m', 'eclip_gpu', ...args], { stdio: 'inherit', env })
+        if (r.error) throw new UserError(`cannot run ${opts.python}: ${r.error.message}`)
+        if (r.status !== 0) throw new UserError(`the GPU profiler failed (exit ${r.status ?? r.signal})`)
+      }
+      if (opts.probe) py(['describe', '--probe', '--out', opts.out])
+      py([
+        'profile',
+        '--models',
+        opts.models,
+        '--batch',
+        opts.batch,
+        '--dtype',
+        opts.dtype,
+        '--repeats',
+        opts.repeats,
+        '--out',
+        opts.out,
+      ])
+      readFile('gpu', join(opts.out, 'gpu.json'))
+      readFile('primitives', join(opts.out, 'primitives.json'))
+      const profiles = readdirSync(opts.out).filter((f) => /\.b\d+\.\w+\.json$/.test(f))
+      for (const f of profiles) readFile('profile', join(opts.out, f))
+      console.log(`${opts.out}: gpu.json, primitives.json and ${profiles.length} profiles, all valid`)
+    })
+}
