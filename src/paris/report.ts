@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
 import { latencyTableFileName } from '../formats/index.ts'
-import { type Comparison, SCHEMES } from './compare.ts'
+import { type Comparison, perGpu, SCHEMES } from './compare.ts'
 import type { LoadedScenario } from './scenario.ts'
 
 export interface ReportMeta {
@@ -15,13 +15,13 @@ export interface ReportMeta {
   command: string
 }
 
-/** "simulated, synthetic latency tables" or "simulated, latency tables: measured" — goes into every title. */
+/** Goes into every title: simulated, and on what kind of latency tables. */
 export function provenanceLabel(sc: LoadedScenario): string {
-  const methods = [...new Set(sc.models.map((m) => m.table.measured.method))]
-  const synthetic = methods.every((m) => m === 'synthetic')
-  return synthetic
-    ? 'SIMULATED on SYNTHETIC latency tables'
-    : `SIMULATED on latency tables: ${methods.join(', ')}`
+  const synthetic = sc.models.filter((m) => m.table.measured.method === 'synthetic').length
+  if (synthetic === sc.models.length) return 'SIMULATED on SYNTHETIC latency tables'
+  const gpus = [...new Set(sc.models.map((m) => m.table.gpu.name))].join(', ')
+  if (synthetic === 0) return `SIMULATED queueing on MEASURED latency tables (${gpus})`
+  return `SIMULATED on mixed synthetic and measured latency tables (${gpus})`
 }
 
 export function resultsJson(sc: LoadedScenario, cmp: Comparison, meta: ReportMeta) {
@@ -62,6 +62,12 @@ export function resultsJson(sc: LoadedScenario, cmp: Comparison, meta: ReportMet
 }
 
 const f0 = (x: number) => x.toFixed(0)
+/** The most frequent value (the uniform size, whatever the leftover partition is). */
+const modeOf = (xs: number[]) => {
+  const n = new Map<number, number>()
+  for (const x of xs) n.set(x, (n.get(x) ?? 0) + 1)
+  return [...n].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0] ?? '?'
+}
 const f1 = (x: number) => x.toFixed(1)
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`
 
@@ -77,6 +83,7 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
       `(σ ${cmp.options.noise}). GPU layout: ${sc.gpu.name}, ${sc.gpu.smCount} SMs as ` +
       `${sc.gpu.slices.filter((s) => !s.remainder).length}×${sc.gpu.sliceSize} + remainder.`,
     '',
+    ...(sc.description ? [`Scenario: ${sc.description}.`, ''] : []),
     '**These are simulator numbers.** Latency tables: ' +
       [...new Set(sc.models.map((m) => m.table.measured.method))].join(', ') +
       '; no GPU ran these queries.',
@@ -103,11 +110,9 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
           '',
           'uniform/least-loaded is the best of the uniform sizes tried, chosen with hindsight per GPU count: ' +
             gpus
-              .map(
-                (g) => `${g}: ${cell('uniform/least-loaded', g)?.layout[0]?.slice(0, -1).join('/') ?? '?'}`,
-              )
+              .map((g) => `${g}: ${modeOf(cell('uniform/least-loaded', g)?.layout[0] ?? [])} SMs`)
               .join(', ') +
-            ' (SMs per partition on GPU 0, without the leftover partition).',
+            ' (plus, per GPU, one partition of the leftover slices and the remainder).',
         ]
       : []),
     '',
@@ -127,11 +132,13 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
     '',
     '## PARIS partitions (SMs per partition, per GPU)',
     '',
-    '| GPUs | planned load | partitions |',
-    '|---:|---:|---|',
+    '| GPUs | planned load | PARIS (default parameters) | paris-tuned (chosen in the simulator) |',
+    '|---:|---:|---|---|',
     ...cmp.plans.map((p) => {
-      const rows = cmp.results.find((r) => r.scheme.startsWith('paris') && r.gpus === p.gpus)?.layout ?? []
-      return `| ${p.gpus} | ${p.plannedLoad.toFixed(2)} | ${rows.map((r) => `[${r.join(' ')}]`).join(' ')} |`
+      const rows = p.partitions.length ? perGpu(sc.gpu, p.gpus, p.partitions) : []
+      const tuned = cell('paris-tuned/elsa', p.gpus)?.layout
+      const show = (rs: number[][]) => rs.map((r) => `[${r.join(' ')}]`).join(' ')
+      return `| ${p.gpus} | ${p.plannedLoad.toFixed(2)} | ${show(rows)} | ${tuned ? show(tuned) : '–'} |`
     }),
     '',
     '"planned load": slice demand at the scenario\'s rates over the slices of the server (PARIS scales the mix to fill it).',

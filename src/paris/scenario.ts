@@ -1,12 +1,12 @@
 // A PARIS scenario: the models an inference server hosts, each with its expected load (Poisson rate, batch-size mix)
 // and SLO, the GPU layout, and where the latency tables come from. Written by people (YAML); examples/paris.yaml is
 // the shipped one. The schema lives here rather than in src/formats because only `eclip paris` reads it.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join } from 'node:path'
 import Type from 'typebox'
 import { Compile } from 'typebox/compile'
 import YAML from 'yaml'
-import type { LatencyTable } from '../formats/index.ts'
+import type { LatencyTable, Profile } from '../formats/index.ts'
 import {
   Dtype,
   FormatError,
@@ -15,10 +15,11 @@ import {
   latencyTableFileName,
   ModelName,
   parseFormat,
+  profileFileName,
   readFile,
   UserError,
 } from '../formats/index.ts'
-import { syntheticLatencyTable } from './latency.ts'
+import { latencyTableFromProfiles, syntheticLatencyTable } from './latency.ts'
 
 export const ScenarioModel = Type.Object(
   {
@@ -49,6 +50,17 @@ export const LatencySource = Type.Union([
     {
       source: Type.Literal('dir'),
       /** Directory of latency-table files named <model>.<dtype>.latency.json (relative to the scenario file). */
+      dir: Type.String({ minLength: 1 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      source: Type.Literal('profiles'),
+      /**
+       * Directory of eclip profiles named <model>.b<batch>.<dtype>.json (relative to the scenario file): each model's
+       * table has one row per profiled batch (latencyTableFromProfiles); other batches are interpolated.
+       */
       dir: Type.String({ minLength: 1 }),
     },
     { additionalProperties: false },
@@ -109,6 +121,20 @@ export function loadScenario(file: string, opts: { seed?: number; date?: string 
     ...opts,
     readGpu: (p) => readFile<Gpu>('gpu', rel(p)),
     readTable: (p) => readFile<LatencyTable>('latency-table', rel(p)),
+    readProfiles: (dir, model, dtype) => {
+      const d = rel(dir)
+      let names: string[]
+      try {
+        names = readdirSync(d)
+      } catch (err) {
+        throw new UserError(`${d}: cannot list (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
+      }
+      const stem = profileFileName(model, 1, dtype).split('.b1.')
+      return names
+        .filter((n) => n.startsWith(`${stem[0]}.b`) && n.endsWith(`.${stem[1]}`))
+        .filter((n) => /^\d+$/.test(n.slice(`${stem[0]}.b`.length, -`.${stem[1]}`.length)))
+        .map((n) => readFile<Profile>('profile', join(d, n)))
+    },
     source: file,
   })
 }
@@ -122,6 +148,7 @@ export function resolveScenario(
     source?: string
     readGpu?: (path: string) => Gpu
     readTable?: (path: string) => LatencyTable
+    readProfiles?: (dir: string, model: string, dtype: string) => Profile[]
   },
 ): LoadedScenario {
   const source = opts.source ?? s.name
@@ -153,7 +180,12 @@ export function resolveScenario(
         opts.readTable,
         'latency table reader',
       )(join(latency.dir, latencyTableFileName(m.model, dtype)))
-    else
+    else if (latency.source === 'profiles') {
+      const profiles = need(opts.readProfiles, 'profile reader')(latency.dir, m.model, dtype)
+      if (profiles.length === 0)
+        throw new UserError(`${where}: no ${m.model} ${dtype} profiles in ${latency.dir}`)
+      table = latencyTableFromProfiles(profiles)
+    } else
       table = syntheticLatencyTable(gpu, m.model, {
         seed: opts.seed ?? latency.seed ?? 1,
         dtype,

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { Gpu, LatencyTable } from '../../src/formats/index.ts'
 import { syntheticLatencyTable } from '../../src/paris/latency.ts'
-import { meanBatch, resolveScenario, type Scenario } from '../../src/paris/scenario.ts'
+import { provenanceLabel } from '../../src/paris/report.ts'
+import { loadScenario, meanBatch, resolveScenario, type Scenario } from '../../src/paris/scenario.ts'
 
 const gpu: Gpu = JSON.parse(
   readFileSync(join(import.meta.dirname, '..', 'fixtures', 'h100.gpu.json'), 'utf8'),
@@ -57,5 +58,16 @@ describe('PARIS scenarios', () => {
       () => resolveScenario(base([{ ...m, batches: { 1: 0 } }]), {}),
       /no batch size has a positive/,
     )
+  })
+
+  it('builds measured tables from the shipped H200 profiles (examples/paris-h200.yaml)', () => {
+    const sc = loadScenario(join(import.meta.dirname, '..', '..', 'examples', 'paris-h200.yaml'))
+    assert.equal(sc.gpu.name, 'NVIDIA H200')
+    for (const m of sc.models) {
+      assert.deepEqual(m.table.batches, [1, 8], m.model)
+      assert.notEqual(m.table.measured.method, 'synthetic')
+      assert.equal(m.table.sizes.length, 16)
+    }
+    assert.match(provenanceLabel(sc), /MEASURED latency tables \(NVIDIA H200\)/)
   })
 })
