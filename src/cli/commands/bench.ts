@@ -3,7 +3,7 @@
 // shipped H100 profiles (profiles/h100/), or on synthetic profiles — loudly labelled — while those are not shipped.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
 import type { Backend, RunResult } from '../../execute/backend.ts'
@@ -27,10 +27,11 @@ import {
 import { type Planner, runExperiment } from '../../measure/experiment.ts'
 import { normalise } from '../../measure/metrics.ts'
 import { textReport, writeFigures } from '../../measure/report.ts'
+import { ECLIP_HOME } from '../../paths.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
 
-const REPO = resolve(import.meta.dirname, '..', '..', '..')
+const REPO = ECLIP_HOME
 const PAPER_MIXES = join(REPO, 'mixes', 'paper.yaml')
 const PROFILES_ROOT = join(REPO, 'profiles')
 /** H100 is the reference GPU (DESIGN); profiles measured on another GPU are the next best thing, labelled as such. */

@@ -1,6 +1,5 @@
 // `eclip plan`: profiles + a mix → plan.json (the optimizer's lookup table), with a per-worker summary.
 import { existsSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { UserError } from '../../formats/errors.ts'
 import {
@@ -12,6 +11,7 @@ import {
   type Policy,
   readFile,
 } from '../../formats/index.ts'
+import { PAPER_MIXES } from '../../paths.ts'
 import {
   DEFAULT_MAX_PARTITIONS,
   DEFAULT_MIP_GAP,
@@ -24,7 +24,7 @@ import {
 } from '../../plan/index.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 
-export const PAPER_MIXES = fileURLToPath(new URL('../../../mixes/paper.yaml', import.meta.url))
+export { PAPER_MIXES }
 
 /** A mix by name from mixes/paper.yaml, or from a mix file (`mixName` picks one when the file holds several). */
 export function resolveMix(mix: string, mixName?: string): Mix {

@@ -2,12 +2,10 @@
 // what it wrote against the TypeScript formats.
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import type { Command } from '@commander-js/extra-typings'
 import { readFile, UserError } from '../../formats/index.ts'
-
-const GPU_PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'gpu')
+import { GPU_PACKAGE_DIR } from '../../paths.ts'
 
 export function registerProfile(program: Command) {
   program

@@ -2,15 +2,12 @@
 // It owns the GPU; this class owns its lifetime: started once, one run at a time, restarted by the caller after a
 // crash (a CUDA error poisons the process: it exits 3 rather than limp on), killed with us (no orphans).
 import { type ChildProcess, spawn } from 'node:child_process'
-import { dirname, join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
-import { fileURLToPath } from 'node:url'
 import { UserError } from '../../formats/errors.ts'
 import type { Gpu } from '../../formats/index.ts'
+import { GPU_PACKAGE_DIR } from '../../paths.ts'
 import type { Backend, RunResult, RunSpec } from '../backend.ts'
 import { encodeFrame, FrameDecoder, type FromBackend, type RunReply, type ToBackend } from './protocol.ts'
-
-const GPU_PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'gpu')
 
 export class BackendCrash extends UserError {
   override name = 'BackendCrash'

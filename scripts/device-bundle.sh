@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Packs what the TypeScript side needs at run time on the GPU machine (which has no Node and no network) into
+# .device/ (git-ignored): the CLI as one ESM bundle, HiGHS's worker and the packages esbuild cannot inline
+# (wasm, native). With ../shared/tools/device-node.sh's .device/node.xz beside it, carry `.device` and run there:
+#   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))"; chmod +x /tmp/node
+#   ECLIP_HOME=$PWD /tmp/node .device/eclip/eclip.mjs bench --backend gpu ...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=.device/eclip
+rm -rf "$out" && mkdir -p "$out/node_modules"
+npx esbuild src/cli/main.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
+  --outfile="$out/eclip.mjs" --external:@resvg/resvg-js --external:highs --external:playwright-core \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
+cp src/plan/highs-worker.mjs "$out/"
+cp -r node_modules/highs node_modules/@resvg "$out/node_modules/"
+du -sh "$out"
