@@ -12,5 +12,6 @@ npx esbuild src/cli/main.ts --bundle --platform=node --format=esm --target=node2
   --outfile="$out/eclip.mjs" --external:@resvg/resvg-js --external:highs --external:playwright-core \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 cp src/plan/highs-worker.mjs "$out/"
-cp -r node_modules/highs node_modules/@resvg "$out/node_modules/"
+cp -r node_modules/highs node_modules/@resvg node_modules/uplot "$out/node_modules/"
+cp -r src/serve/dashboard "$out/dashboard"
 du -sh "$out"

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
 import type { Backend, RunResult } from '../../execute/backend.ts'
+import { createGpuBackend } from '../../execute/gpu/index.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../execute/sim/index.ts'
 import {
   type Gpu,
@@ -28,6 +29,7 @@ import { type Planner, runExperiment } from '../../measure/experiment.ts'
 import { normalise } from '../../measure/metrics.ts'
 import { textReport, writeFigures } from '../../measure/report.ts'
 import { ECLIP_HOME } from '../../paths.ts'
+import { makePlan } from '../../plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
 
@@ -170,34 +172,6 @@ function resolveInputs(opts: { profiles?: string; primitives?: string; power?: s
   return { gpu, profilesFor, primitives, power, warnings, source }
 }
 
-async function loadPlanner(): Promise<Planner> {
-  const path = '../../plan/index.ts'
-  try {
-    const mod = (await import(path)) as { makePlan?: Planner }
-    if (typeof mod.makePlan === 'function') return mod.makePlan
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
-  }
-  throw new UserError('the optimizer (makePlan in src/plan/index.ts) is not available in this checkout')
-}
-
-async function loadGpuBackend(): Promise<Backend> {
-  // The GPU backend (issue #5) plugs in here: src/execute/gpu/index.ts exporting createGpuBackend(): Promise<Backend>.
-  const path = '../../execute/gpu/index.ts'
-  let mod: { createGpuBackend?: () => Promise<Backend> }
-  try {
-    mod = (await import(path)) as typeof mod
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err
-    throw new UserError(
-      '--backend gpu: the GPU backend is not implemented yet (issue #5); use --backend sim (the default) for simulated results',
-    )
-  }
-  if (typeof mod.createGpuBackend !== 'function')
-    throw new UserError('--backend gpu: src/execute/gpu/index.ts does not export createGpuBackend()')
-  return mod.createGpuBackend()
-}
-
 export function registerBench(program: Command) {
   program
     .command('bench')
@@ -255,8 +229,8 @@ export function registerBench(program: Command) {
       const windowS = opts.duration ?? d.durationS
       const warmupS = opts.warmup ?? d.warmupS
       const inputs = resolveInputs(opts)
-      const planner = await loadPlanner()
-      const backend = backendName === 'gpu' ? await loadGpuBackend() : new SimBackend()
+      const planner: Planner = makePlan
+      const backend: Backend = backendName === 'gpu' ? await createGpuBackend() : new SimBackend()
       for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 
       mkdirSync(opts.out, { recursive: true })
