@@ -135,6 +135,8 @@ export interface SchemeResult {
   /** Violation rate at the lowest load tried: > target means the layout cannot meet some SLOs at all. */
   floorViolationRate: number
   runs: number
+  /** For schemes that choose among layouts: which one won. */
+  choice?: string
 }
 
 export interface SweepPoint {
@@ -156,20 +158,30 @@ export interface Comparison {
 }
 
 /** The layouts a scheme is tried with at g GPUs (several only for best-uniform). */
-export function layoutsFor(sc: LoadedScenario, plan: ParisPlan, g: number, layout: Layout): Partition[][] {
-  if (layout === 'paris') return [plan.partitions]
-  if (layout === 'best-uniform') return UNIFORM_SLICES.map((k) => uniform(sc.gpu, g, k))
+export function layoutsFor(
+  sc: LoadedScenario,
+  plan: ParisPlan,
+  g: number,
+  layout: Layout,
+): { parts: Partition[]; choice?: string }[] {
+  if (layout === 'paris') return [{ parts: plan.partitions }]
+  if (layout === 'best-uniform')
+    return UNIFORM_SLICES.map((k) => ({
+      parts: uniform(sc.gpu, g, k),
+      choice: `${k * sc.gpu.sliceSize}-SM partitions`,
+    }))
   if (layout === 'paris-tuned') {
-    // distinct layouts only: several parameter pairs often give the same partitions
-    const seen = new Map<string, Partition[]>()
+    // distinct layouts only: several parameter pairs often give the same partitions (the first pair names it)
+    const seen = new Map<string, { parts: Partition[]; choice: string }>()
     for (const [kneeElasticity, sloHeadroom] of PARIS_GRID) {
       const parts = paris(sc, g, { kneeElasticity, sloHeadroom }).partitions
       const key = parts.map((p) => `${p.gpu}:${p.sms}`).join()
-      if (!seen.has(key)) seen.set(key, parts)
+      if (!seen.has(key))
+        seen.set(key, { parts, choice: `kneeElasticity ${kneeElasticity}, sloHeadroom ${sloHeadroom}` })
     }
     return [...seen.values()]
   }
-  return [homogeneous(sc.gpu, g, layout)]
+  return [{ parts: homogeneous(sc.gpu, g, layout) }]
 }
 
 export const perGpu = (gpu: Gpu, g: number, parts: Partition[]): number[][] =>
@@ -210,8 +222,9 @@ export function compare(
       let parts: Partition[] = []
       let r: ReturnType<typeof maxSustainable> | undefined
       let runs = 0
+      let choice: string | undefined
       for (const candidate of layoutsFor(sc, plan, g, s.layout)) {
-        const c = maxSustainable((scale) => run(candidate, s, scale), {
+        const c = maxSustainable((scale) => run(candidate.parts, s, scale), {
           target: o.target,
           steps: o.steps,
           start: g,
@@ -219,7 +232,8 @@ export function compare(
         runs += c.tried.length
         if (!r || (c.best?.offeredQps ?? 0) > (r.best?.offeredQps ?? 0)) {
           r = c
-          parts = candidate
+          parts = candidate.parts
+          choice = candidate.choice
         }
       }
       if (!r) continue
@@ -233,6 +247,7 @@ export function compare(
         sustained: r.best,
         floorViolationRate: lowest.violationRate,
         runs,
+        ...(choice ? { choice } : {}),
       }
       results.push(res)
       best = Math.max(best, res.sustainedQps)

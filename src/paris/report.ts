@@ -136,9 +136,10 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
     '|---:|---:|---|---|',
     ...cmp.plans.map((p) => {
       const rows = p.partitions.length ? perGpu(sc.gpu, p.gpus, p.partitions) : []
-      const tuned = cell('paris-tuned/elsa', p.gpus)?.layout
+      const tuned = cell('paris-tuned/elsa', p.gpus)
       const show = (rs: number[][]) => rs.map((r) => `[${r.join(' ')}]`).join(' ')
-      return `| ${p.gpus} | ${p.plannedLoad.toFixed(2)} | ${show(rows)} | ${tuned ? show(tuned) : '–'} |`
+      const t = tuned ? `${show(tuned.layout)} (${tuned.choice ?? '?'})` : '–'
+      return `| ${p.gpus} | ${p.plannedLoad.toFixed(2)} | ${show(rows)} | ${t} |`
     }),
     '',
     '"planned load": slice demand at the scenario\'s rates over the slices of the server (PARIS scales the mix to fill it).',
