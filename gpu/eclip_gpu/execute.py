@@ -56,35 +56,55 @@ class WorkerExec:
     moved_boundaries: int = 0
     layout: object = None
     retired: list = field(default_factory=list)
+    done: object = None
+    events: list = field(default_factory=list)
 
     def request(self):
+        """Enqueues one request; returns the event that completes with it. Called from the worker's own thread (the
+        current stream is per thread), with no allocation on this path: events are made once, at capture."""
         import torch  # noqa: PLC0415
 
+        if self.done is None:
+            self.done = torch.cuda.Event()
+            self.events = [torch.cuda.Event() for _ in self.segments]
         if self.mode in ("whole", "graph"):
-            with torch.cuda.stream(self.origin):
-                self.segments[0][0].replay()
-                done = torch.cuda.Event()
-                done.record()
-            return done
-        prev_stream = self.origin
-        for graph, part in self.segments:
+            torch.cuda.set_stream(self.origin)
+            self.segments[0][0].replay()
+            self.done.record(self.origin)
+            return self.done
+        if self.mode == "ioctl":
+            return self._request_ioctl()
+        prev = self.origin
+        for (graph, part), ev in zip(self.segments, self.events):
             stream = part.torch_stream
-            if self.mode == "ioctl":
-                from .partitions import make_partition  # noqa: PLC0415
-
-                fresh = make_partition(self.layout, part.slices)
-                self.retired.append(fresh)
-                stream = fresh.torch_stream
-            if stream is not prev_stream:
-                ev = torch.cuda.Event()
-                ev.record(prev_stream)
+            if stream is not prev:
+                ev.record(prev)
                 stream.wait_event(ev)
-            with torch.cuda.stream(stream):
-                graph.replay()
-            prev_stream = stream
-        done = torch.cuda.Event()
-        done.record(prev_stream)
-        return done
+                torch.cuda.set_stream(stream)
+            graph.replay()
+            prev = stream
+        self.done.record(prev)
+        return self.done
+
+    def _request_ioctl(self):
+        """The paper's kernel-wise IOCTL: the partition is re-made before every group. Like a CU-mask IOCTL, which
+        cannot re-mask a queue under running kernels, the previous group finishes first; so at most one fresh
+        partition per worker is alive (green contexts reserve device memory: hundreds alive ran out of it)."""
+        import torch  # noqa: PLC0415
+
+        from .partitions import destroy_partition, make_partition  # noqa: PLC0415
+
+        fresh = None
+        for graph, part in self.segments:
+            if fresh is not None:
+                fresh.torch_stream.synchronize()
+                destroy_partition(fresh)
+            fresh = make_partition(self.layout, part.slices)
+            torch.cuda.set_stream(fresh.torch_stream)
+            graph.replay()
+        self.done.record(fresh.torch_stream)
+        self.retired.append(fresh)
+        return self.done
 
     def retire(self):
         """Frees the fresh partitions kw-ioctl made (after their work completed)."""

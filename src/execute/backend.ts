@@ -63,5 +63,7 @@ export interface RunResult {
 export interface Backend {
   readonly name: BackendName
   run(spec: RunSpec): Promise<RunResult>
+  /** After a failed run: bring the backend back to a usable state (restart a dead process). */
+  recover?(): Promise<void>
   close(): Promise<void>
 }

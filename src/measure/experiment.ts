@@ -2,6 +2,7 @@
 // (alone on the whole GPU under baseline) for the solo-normalised throughput. Plans come from a planner passed in
 // (the optimizer's makePlan in the CLI, hand-made plans in tests).
 import type { Backend, RunResult, RunSpec } from '../execute/backend.ts'
+import { UserError } from '../formats/errors.ts'
 import {
   expandWorkers,
   type Gpu,
@@ -57,6 +58,8 @@ export interface ExperimentOptions {
   onProgress?: (done: number, total: number, label: string) => void
   /** Called after each run with its raw observations (the request log is written from here). */
   onResult?: (run: Run, result: RunResult) => void
+  /** Called when a run fails with a user-facing error; without it, the first failure ends the experiment. */
+  onRunError?: (label: string, err: Error) => void
   notes?: string[]
 }
 
@@ -128,7 +131,17 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       primitives: o.primitives,
       power: o.power,
     }
-    const result = await o.backend.run(spec)
+    let result: RunResult
+    try {
+      result = await o.backend.run(spec)
+    } catch (err) {
+      // One failed run (a CUDA error, an out-of-memory partition, a hung backend) must not lose the others: it is
+      // reported and recorded, the backend restarted if it died, and the experiment goes on.
+      if (!(err instanceof UserError) || !o.onRunError) throw err
+      o.onRunError(p.label, err)
+      await o.backend.recover?.()
+      continue
+    }
     const s = plan.solver
     const run = buildRun(spec, result, {
       backend: o.backend.name,

@@ -250,6 +250,7 @@ export function registerBench(program: Command) {
           : undefined
       let started = false
       let runs: Results['runs']
+      const failures: string[] = []
       try {
         const experiment = {
           mixes,
@@ -274,6 +275,10 @@ export function registerBench(program: Command) {
               started = true
               bar.update(done, { label })
             } else if (done < total) process.stderr.write(`eclip bench: [${done + 1}/${total}] ${label}\n`)
+          },
+          onRunError: (label: string, err: Error) => {
+            failures.push(`run ${label} FAILED: ${err.message}`)
+            process.stderr.write(`eclip bench: run ${label} failed, going on: ${err.message}\n`)
           },
           onResult: (run: Results['runs'][number], result: RunResult) => {
             const rows: string[] = []
@@ -324,7 +329,7 @@ export function registerBench(program: Command) {
           node: process.version,
           seed: opts.seed,
           command: ['eclip', ...process.argv.slice(2)].join(' '),
-          warnings: inputs.warnings,
+          warnings: [...inputs.warnings, ...failures],
         },
       }
       parseFormat('results', results, 'results.json (about to be written)')
@@ -334,7 +339,7 @@ export function registerBench(program: Command) {
       const header = [
         `eclip bench: ${mixes.length} mix(es) × ${policies.length} policies on the ${backendName === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
         `closed loop, warm-up ${warmupS} s, window ${windowS} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
-        ...inputs.warnings.map((w) => `WARNING: ${w}`),
+        ...[...inputs.warnings, ...failures].map((w) => `WARNING: ${w}`),
       ].join('\n')
       writeFileSync(join(opts.out, 'report.txt'), `${header}\n\n${report}\n`)
       console.log(`${header}\n\n${report}\n`)

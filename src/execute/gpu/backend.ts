@@ -36,32 +36,48 @@ export class GpuBackend implements Backend {
   private readonly onParentExit = () => this.child.kill('SIGKILL')
 
   private constructor(private readonly opts: GpuBackendOptions) {
-    const python = opts.python ?? process.env.ECLIP_PYTHON ?? 'python3'
-    this.child = spawn(python, ['-m', 'eclip_gpu', 'backend'], {
+    this.child = this.spawnChild()
+    this.toChild = this.child.stdio[3] as Writable
+    process.once('exit', this.onParentExit)
+  }
+
+  private spawnChild(): ChildProcess {
+    const python = this.opts.python ?? process.env.ECLIP_PYTHON ?? 'python3'
+    const child = spawn(python, ['-m', 'eclip_gpu', 'backend'], {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
       env: {
         ...process.env,
         PYTHONPATH: [GPU_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(':'),
       },
     })
-    this.toChild = this.child.stdio[3] as Writable
-    const fromChild = this.child.stdio[4] as Readable
+    this.child = child
+    this.toChild = child.stdio[3] as Writable
     const decoder = new FrameDecoder()
-    fromChild.on('data', (chunk: Buffer) => {
+    ;(child.stdio[4] as Readable).on('data', (chunk: Buffer) => {
       for (const f of decoder.push(chunk)) this.receive(f.header as FromBackend)
     })
     this.toChild.on('error', () => {}) // EPIPE after a crash surfaces through 'exit'
-    this.child.on('error', (err) =>
+    child.on('error', (err) =>
       this.fail(new BackendCrash(`cannot start the GPU backend (${python}): ${err.message}`)),
     )
-    this.child.on('exit', (code, signal) =>
+    child.on('exit', (code, signal) =>
       this.fail(
         new BackendCrash(
           `the GPU backend exited (${signal ? `signal ${signal}` : `code ${code}`})${code === 3 ? ': fatal CUDA error' : ''}`,
         ),
       ),
     )
-    process.once('exit', this.onParentExit)
+    return child
+  }
+
+  /** After a crash: a fresh backend process (a CUDA error poisons the old one; it is never reused). */
+  async recover(): Promise<void> {
+    if (!this.exited) return
+    this.opts.log?.(`gpu: restarting the backend after: ${this.exited.message}`)
+    this.exited = null
+    this.spawnChild()
+    const ready = await this.request({ type: 'hello' }, this.opts.startTimeoutS ?? 300)
+    if (ready.type !== 'ready') throw new BackendCrash(`GPU backend answered ${ready.type} to hello`)
   }
 
   static async start(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
