@@ -175,7 +175,7 @@ describe('serve: the CLI', () => {
   })
 
   it('drains accepted requests on SIGTERM, refuses new ones, then exits 0', async () => {
-    const { dir } = slowSetup(300)
+    const { dir } = slowSetup(400)
     const config = writeConfig(dir, {
       profiles: 'profiles',
       plan: 'plan.json',
@@ -200,7 +200,14 @@ describe('serve: the CLI', () => {
         }))
       const t0 = performance.now()
       const accepted = [infer(), infer(), infer()]
-      await new Promise((r) => setTimeout(r, 150))
+      // SIGTERM once all three are accepted (one executing, two queued)
+      const deadline = performance.now() + 10_000
+      for (;;) {
+        const m = await (await fetch(`${url}/metrics`)).text()
+        if (/nv_inference_pending_request_count\{model="alexnet",version="1"\} 3/.test(m)) break
+        assert.ok(performance.now() < deadline, 'the three requests were not accepted in 10 s')
+        await new Promise((r) => setTimeout(r, 10))
+      }
       child.kill('SIGTERM')
       await new Promise((r) => setTimeout(r, 100))
       const late = await infer().then(
@@ -215,8 +222,8 @@ describe('serve: the CLI', () => {
       )
       assert.ok(res.every((r) => r.body.parameters.simulated === true))
       assert.equal(await exited, 0)
-      // three 300-ms executions in a row: they ran to the end, none was cut short
-      assert.ok(performance.now() - t0 >= 850)
+      // three 400-ms executions in a row: they ran to the end, none was cut short
+      assert.ok(performance.now() - t0 >= 1150)
       assert.match(out(), /SIGTERM: draining accepted requests/)
       assert.match(out(), /drained, exiting/)
     } finally {

@@ -13,6 +13,14 @@ const post = (s: EclipServer, url: string, body: unknown, headers: Record<string
   })
 const get = (s: EclipServer, url: string) => s.app.inject({ method: 'GET', url })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Polls `cond` every 5 ms; fails after 3 s. */
+async function until(cond: () => boolean) {
+  const deadline = performance.now() + 3000
+  while (!cond()) {
+    assert.ok(performance.now() < deadline, 'condition not met in 3 s')
+    await sleep(5)
+  }
+}
 
 describe('serve: KServe v2 endpoints', () => {
   it('answers health, server and model metadata, readiness and config', async () => {
@@ -119,7 +127,7 @@ describe('serve: KServe v2 endpoints', () => {
 
 describe('serve: request path', () => {
   it('merges queued requests into one execution up to the batch, and splits outputs back to each caller', async () => {
-    const backend = new CrashingBackend(40_000, { outputs: true })
+    const backend = new CrashingBackend(150_000, { outputs: true })
     const s = await testServer([{ name: 'albert', model: 'albert', batch: 4 }], { backend })
     try {
       const reqs = [1, 2, 3, 4, 5].map((v) => post(s, '/v2/models/albert/infer', albertBody(1, v)))
@@ -145,7 +153,7 @@ describe('serve: request path', () => {
   })
 
   it('never exceeds the batch, and maxDynamicBatch 1 turns batching off', async () => {
-    const backend = new CrashingBackend(20_000, { outputs: true })
+    const backend = new CrashingBackend(100_000, { outputs: true })
     const s = await testServer(
       [
         { name: 'albert', model: 'albert', batch: 4 },
@@ -170,7 +178,7 @@ describe('serve: request path', () => {
     ])
     try {
       const accepted = [0, 1, 2].map(() => post(s, '/v2/models/albert/infer', albertBody()))
-      await sleep(20) // one executing, two queued
+      await until(() => s.workers.get('albert')?.pending() === 3) // one executing, two queued
       const full = await post(s, '/v2/models/albert/infer', albertBody())
       assert.equal(full.statusCode, 429)
       assert.equal(full.headers['retry-after'], '1')
@@ -201,7 +209,7 @@ describe('serve: request path', () => {
       )
       assert.match(res[0]?.json().error, /timed out after 100 ms \(executing\)/)
       assert.match(res[1]?.json().error, /timed out after 100 ms \(still queued\)/)
-      assert.ok(ms < 350, `answered after ${ms} ms`)
+      assert.ok(ms < 390, `answered after ${ms} ms, not before the 400-ms execution ended`)
     } finally {
       await s.close()
     }
@@ -223,8 +231,7 @@ describe('serve: backend crashes', () => {
         ...[0, 1, 2, 3].map(() => post(s, '/v2/models/albert/infer', albertBody())),
         post(s, '/v2/models/vgg19/infer', visionBody()),
       ]
-      await sleep(30)
-      assert.equal(s.workers.get('albert')?.pending(), 4)
+      await until(() => s.workers.get('albert')?.pending() === 4 && s.workers.get('vgg19')?.pending() === 1)
       const t0 = performance.now()
       backend.crash('CUDA error: an illegal memory access was encountered')
       const res = await Promise.all(accepted)

@@ -166,7 +166,7 @@ describe('serve units: simulator throughput', () => {
     }
     const perS = n / ((performance.now() - t0) / 1000)
     // 200 µs each: 5000/s modelled; 1-ms timers alone would give ≤ 1000/s
-    assert.ok(perS > 3000 && perS < 5300, `${perS.toFixed(0)} executions/s`)
+    assert.ok(perS > 2000 && perS < 5300, `${perS.toFixed(0)} executions/s`)
     await sim.close()
   })
 })
