@@ -66,6 +66,18 @@ export type BackendEvent =
   /** The backend is (again) able to execute. */
   | { type: 'ready' }
 
+/**
+ * What the server relies on, for a GPU implementation (the Python child over length-prefixed frames on fd 3/4):
+ * - `load` resolves once every model is captured on its partitions; `isReady()` is true from then until a crash.
+ * - `infer` is called at most once at a time per model (the server's worker serialises a model's executions), with
+ *   `items` ≤ the model's batch: pad to the captured batch, return outputs with batch dimension `items`. The inputs'
+ *   bytes can go straight into a frame's body (tensors are already raw little-endian; FP32 may arrive for an FP16
+ *   model input, see io-specs `alsoAccepts`). `computeUs` is the device time of the execution.
+ * - A dead child (pipe closed, exit code) or a poisoning CUDA error is a `crash` event; pending `infer` promises may
+ *   reject or never settle — the server answers their requests itself, then calls `restart()` (with back-off) and
+ *   routes nothing to the backend until it resolves.
+ * - `power()` returns the latest NVML reading (`source: 'nvml'`), polled by the backend, never blocking.
+ */
 export interface Backend {
   readonly kind: 'sim' | 'gpu'
   /** Loads (captures, partitions) every model; resolves when they can execute. */
