@@ -166,7 +166,12 @@ export class EclipServer implements InferenceService {
     }
     let c: Awaited<ReturnType<ModelWorker['submit']>>
     try {
-      c = await worker.submit(req.batch, req.inputs, receivedAt)
+      c = await worker.submit(
+        req.batch,
+        req.inputs,
+        receivedAt,
+        req.timeoutUs !== undefined ? req.timeoutUs / 1000 : undefined,
+      )
     } catch (err) {
       if (err instanceof RequestFailure && err.status === 429)
         this.metrics.requestFailed(model.name, model.version, 'REJECTED')

@@ -77,7 +77,8 @@ export class ModelWorker {
    * Accepts a request (throws a RequestFailure when the queue is full) and resolves with its result. The returned
    * promise always settles, by `timeoutMs` at the latest.
    */
-  submit(batch: number, inputs: RawTensor[], receivedAt: number): Promise<Completion> {
+  submit(batch: number, inputs: RawTensor[], receivedAt: number, timeoutMs?: number): Promise<Completion> {
+    const deadlineMs = Math.min(this.options.timeoutMs, timeoutMs ?? Number.POSITIVE_INFINITY)
     if (this.queue.length >= this.options.queueSize)
       throw new RequestFailure(
         429,
@@ -101,12 +102,12 @@ export class ModelWorker {
             entry,
             new RequestFailure(
               504,
-              `model "${this.model.name}": request timed out after ${this.options.timeoutMs} ms (${queued >= 0 ? 'still queued' : 'executing'})`,
+              `model "${this.model.name}": request timed out after ${Number(deadlineMs.toFixed(3))} ms (${queued >= 0 ? 'still queued' : 'executing'})`,
               'TIMEOUT',
             ),
           )
           this.notifyIdle()
-        }, this.options.timeoutMs),
+        }, deadlineMs),
       }
       this.queue.push(entry)
       this.pump()

@@ -213,6 +213,24 @@ const CASES: Case[] = [
     status: 400,
     error: /binary_data_output/,
   },
+  {
+    name: 'timeout parameter not an integer',
+    url: ALBERT,
+    body: albert((b) => {
+      b.parameters = { timeout: 'soon' }
+    }),
+    status: 400,
+    error: /"timeout" must be a positive integer \(microseconds\)/,
+  },
+  {
+    name: 'timeout parameter zero',
+    url: ALBERT,
+    body: albert((b) => {
+      b.parameters = { timeout: 0 }
+    }),
+    status: 400,
+    error: /"timeout" must be a positive integer/,
+  },
   // inputs
   {
     name: 'input without name',

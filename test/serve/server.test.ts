@@ -210,6 +210,13 @@ describe('serve: request path', () => {
       assert.match(res[0]?.json().error, /timed out after 100 ms \(executing\)/)
       assert.match(res[1]?.json().error, /timed out after 100 ms \(still queued\)/)
       assert.ok(ms < 390, `answered after ${ms} ms, not before the 400-ms execution ended`)
+      // Triton's per-request timeout parameter (µs) shortens the deadline
+      const own = await post(s, '/v2/models/albert/infer', {
+        ...albertBody(),
+        parameters: { timeout: 20_000 },
+      })
+      assert.equal(own.statusCode, 504)
+      assert.match(own.json().error, /timed out after 20 ms/)
     } finally {
       await s.close()
     }

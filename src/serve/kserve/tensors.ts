@@ -33,6 +33,8 @@ export interface DecodedRequest {
   outputs?: { name: string; binary: boolean }[]
   /** `binary_data_output` request parameter: every output as binary unless an output says otherwise. */
   binaryOutputs: boolean
+  /** Triton's `timeout` request parameter (µs): the request's own deadline, within the model's. */
+  timeoutUs?: number
   parameters: Record<string, unknown>
 }
 
@@ -72,6 +74,9 @@ export function decodeInferRequest(
   const parameters = (body.parameters ?? {}) as Record<string, unknown>
   if (parameters.binary_data_output !== undefined && typeof parameters.binary_data_output !== 'boolean')
     throw bad('parameter "binary_data_output" must be a boolean')
+  const timeout = parameters.timeout
+  if (timeout !== undefined && !(Number.isSafeInteger(timeout) && (timeout as number) > 0))
+    throw bad('parameter "timeout" must be a positive integer (microseconds)')
   if (!Array.isArray(body.inputs) || body.inputs.length === 0)
     throw bad('"inputs" must be a non-empty array of tensors')
 
@@ -170,6 +175,7 @@ export function decodeInferRequest(
     inputs,
     ...(outputs ? { outputs } : {}),
     binaryOutputs: parameters.binary_data_output === true,
+    ...(timeout !== undefined ? { timeoutUs: timeout as number } : {}),
     parameters,
   }
 }
