@@ -10,7 +10,7 @@ import { Gpu, gpuConsistencyErrors } from './gpu.ts'
 import { LatencyTable, latencyTableConsistencyErrors } from './latency-table.ts'
 import { MixFile } from './mix.ts'
 import { Plan, planConsistencyErrors } from './plan.ts'
-import { PowerModel } from './power.ts'
+import { PowerModel, SimCalibration } from './power.ts'
 import { Primitives } from './primitives.ts'
 import { Profile, profileConsistencyErrors } from './profile.ts'
 import { Results, resultsConsistencyErrors } from './results.ts'
@@ -31,6 +31,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   plan: { schema: Plan, consistency: planConsistencyErrors },
   'latency-table': { schema: LatencyTable, consistency: latencyTableConsistencyErrors },
   power: { schema: PowerModel },
+  'sim-calibration': { schema: SimCalibration },
   results: { schema: Results, consistency: resultsConsistencyErrors },
   'serve-config': { schema: ServeConfig, consistency: serveConfigConsistencyErrors },
 }

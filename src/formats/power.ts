@@ -23,3 +23,26 @@ export const PowerModel = Type.Object(
   { additionalProperties: false },
 )
 export type PowerModel = Type.Static<typeof PowerModel>
+
+/**
+ * Constants of the simulator's contention model (src/execute/sim/contention.ts explains each), fitted to GPU runs
+ * of the same experiments. Without such a file the simulator uses neutral, unfitted defaults and says so.
+ */
+export const SimCalibration = Type.Object(
+  {
+    format: Type.Literal('eclip.sim-calibration/1'),
+    gpu: GpuRef,
+    /** How kernels share the SMs of a slice they both may use: launch order (block scheduler) or max-min fair. */
+    sharing: Type.Enum(['fifo', 'fair']),
+    /** A kernel's demand: fewest profiled SMs within this fraction of its full-GPU time. */
+    saturationTolerance: Type.Number({ minimum: 0 }),
+    /** γ: rate ÷ (1 + γ · other running kernels' busy SMs / SM count); memory/L2 interference. */
+    memoryInterference: Type.Number({ minimum: 0 }),
+    fitted: Type.Boolean(),
+    /** Fit quality when fitted: relative RMS error of simulated vs measured throughput over the fitting runs. */
+    fitRelRms: Type.Optional(Type.Number({ minimum: 0 })),
+    measured: Provenance,
+  },
+  { additionalProperties: false },
+)
+export type SimCalibration = Type.Static<typeof SimCalibration>

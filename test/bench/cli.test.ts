@@ -87,6 +87,38 @@ describe('eclip bench', () => {
     )
   })
 
+  it('takes the contention constants from a calibration file, refusing one made on another GPU', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-cal-'))
+    const cal = (gpu: string) => ({
+      format: 'eclip.sim-calibration/1',
+      gpu: { name: gpu, smCount: 132, sliceSize: 8 },
+      sharing: 'fair',
+      saturationTolerance: 0.01,
+      memoryInterference: 0.5,
+      fitted: true,
+      measured: { date: '2026-11-22', method: 'test fit', tool: 'test' },
+    })
+    writeFileSync(join(dir, 'h100.json'), JSON.stringify(cal('NVIDIA H100 80GB HBM3')))
+    writeFileSync(join(dir, 'other.json'), JSON.stringify(cal('NVIDIA H200')))
+    const plain = bench([...args, '--policies', 'baseline'])
+    const fitted = bench([...args, '--policies', 'baseline', '--calibration', join(dir, 'h100.json')])
+    const run = (out: string) => readFile<Results>('results', join(out, 'results.json')).runs[1]
+    assert.ok(
+      run(fitted.out)?.notes.some((n) => /contention model calibrated \(fitted on NVIDIA H100/.test(n)),
+    )
+    assert.ok(run(plain.out)?.notes.some((n) => /contention model not calibrated/.test(n)))
+    // memory interference slows co-running kernels down
+    assert.ok((run(fitted.out)?.metrics.requests ?? 0) < (run(plain.out)?.metrics.requests ?? 0))
+    const out = mkdtempSync(join(tmpdir(), 'eclip-bench-'))
+    const r = spawnSync(
+      process.execPath,
+      [eclip, 'bench', ...args, '--calibration', join(dir, 'other.json'), '--out', out],
+      { encoding: 'utf8' },
+    )
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /made on NVIDIA H200 .* but the profiles are from NVIDIA H100/)
+  })
+
   it('takes a mix file and writes the figures', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eclip-mix-'))
     const file = join(dir, 'mine.yaml')

@@ -8,9 +8,17 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
 import type { Backend, RunResult } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
-import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../execute/sim/index.ts'
+import {
+  CALIBRATION,
+  type Calibration,
+  calibrationFrom,
+  defaultPowerModel,
+  defaultPrimitives,
+  SimBackend,
+} from '../../execute/sim/index.ts'
 import {
   type Gpu,
+  type GpuRef,
   type Mix,
   type MixFile,
   POLICIES,
@@ -22,6 +30,7 @@ import {
   REQUEST_LOG_HEADER,
   type Results,
   readFile,
+  type SimCalibration,
   UserError,
   type WorkerSpec,
 } from '../../formats/index.ts'
@@ -99,12 +108,26 @@ interface Inputs {
   profilesFor: (w: WorkerSpec[]) => Profile[]
   primitives: Primitives
   power: PowerModel
+  calibration: Calibration
   warnings: string[]
   source: string
 }
 
+/** A costs, power or calibration file made on another GPU than the profiles' would mix GPUs in one comparison. */
+function checkSameGpu(file: string, ref: GpuRef, gpu: Gpu) {
+  if (ref.name !== gpu.name || ref.smCount !== gpu.smCount || ref.sliceSize !== gpu.sliceSize)
+    throw new UserError(
+      `${file}: made on ${ref.name} (${ref.smCount} SMs), but the profiles are from ${gpu.name}`,
+    )
+}
+
 /** Where profiles, primitives and the power model come from; every fallback is a warning carried into the results. */
-function resolveInputs(opts: { profiles?: string; primitives?: string; power?: string }): Inputs {
+function resolveInputs(opts: {
+  profiles?: string
+  primitives?: string
+  power?: string
+  calibration?: string
+}): Inputs {
   const warnings: string[] = []
   let gpu: Gpu
   let profilesFor: Inputs['profilesFor']
@@ -152,8 +175,10 @@ function resolveInputs(opts: { profiles?: string; primitives?: string; power?: s
   }
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
   let primitives: Primitives
-  if (opts.primitives) primitives = readFile<Primitives>('primitives', opts.primitives)
-  else if (dirPrimitives) primitives = dirPrimitives
+  if (opts.primitives) {
+    primitives = readFile<Primitives>('primitives', opts.primitives)
+    checkSameGpu(opts.primitives, primitives.gpu, gpu)
+  } else if (dirPrimitives) primitives = dirPrimitives
   else {
     primitives = defaultPrimitives(gpuRef)
     warnings.push(
@@ -162,14 +187,26 @@ function resolveInputs(opts: { profiles?: string; primitives?: string; power?: s
   }
   let power: PowerModel
   const dirPower = dir ? join(dir, 'power.json') : undefined
-  if (opts.power) power = readFile<PowerModel>('power', opts.power)
-  else if (dirPower && existsSync(dirPower)) power = readFile<PowerModel>('power', dirPower)
-  else power = defaultPowerModel(gpuRef)
+  const powerFile = opts.power ?? (dirPower && existsSync(dirPower) ? dirPower : undefined)
+  if (powerFile) {
+    power = readFile<PowerModel>('power', powerFile)
+    checkSameGpu(powerFile, power.gpu, gpu)
+  } else power = defaultPowerModel(gpuRef)
   if (!power.fitted)
     warnings.push(
       `power model NOT fitted to NVML (placeholder: ${power.idleW} W idle + ${power.wPerBusySm} W per busy SM): simulated energy is indicative only`,
     )
-  return { gpu, profilesFor, primitives, power, warnings, source }
+  let calibration = CALIBRATION
+  const dirCal = dir ? join(dir, 'sim-calibration.json') : undefined
+  const calFile = opts.calibration ?? (dirCal && existsSync(dirCal) ? dirCal : undefined)
+  if (calFile) {
+    const c = readFile<SimCalibration>('sim-calibration', calFile)
+    checkSameGpu(calFile, c.gpu, gpu)
+    calibration = calibrationFrom(c)
+  }
+  if (!calibration.fitted)
+    warnings.push(`simulator contention model not calibrated against GPU runs (${calibration.source})`)
+  return { gpu, profilesFor, primitives, power, calibration, warnings, source }
 }
 
 export function registerBench(program: Command) {
@@ -209,6 +246,10 @@ export function registerBench(program: Command) {
       '--power <file>',
       'power model file (default: the profile directory’s power.json, else a placeholder)',
     )
+    .option(
+      '--calibration <file>',
+      'simulator contention constants (eclip.sim-calibration/1; default: the profile directory’s sim-calibration.json, else unfitted defaults)',
+    )
     .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option('--no-plots', 'skip the figures')
@@ -230,7 +271,8 @@ export function registerBench(program: Command) {
       const warmupS = opts.warmup ?? d.warmupS
       const inputs = resolveInputs(opts)
       const planner: Planner = makePlan
-      const backend: Backend = backendName === 'gpu' ? await createGpuBackend() : new SimBackend()
+      const backend: Backend =
+        backendName === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
       for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 
       mkdirSync(opts.out, { recursive: true })
@@ -302,7 +344,7 @@ export function registerBench(program: Command) {
             ...runs,
             ...(await runExperiment({
               ...experiment,
-              backend: new SimBackend(),
+              backend: new SimBackend(inputs.calibration),
               warmupS: DEFAULTS.sim.warmupS,
               windowS: DEFAULTS.sim.durationS,
             })),

@@ -22,6 +22,8 @@
 // through CALIBRATION, whose constants are to be fitted against GPU measurements of the same runs (issue #5 writes
 // results with the same `key`); until then they are neutral and results are labelled simulated.
 
+import type { SimCalibration } from '../../formats/index.ts'
+
 /**
  * How the SMs of a slice are divided among the running kernels that may use it:
  * - 'fifo': in kernel start order, each kernel takes what it demands of its slices' free SMs and later kernels get
@@ -44,6 +46,17 @@ export interface Calibration {
   memoryInterference: number
   fitted: boolean
   source: string
+}
+
+/** A calibration file (format eclip.sim-calibration/1) as the simulator's constants. */
+export function calibrationFrom(c: SimCalibration): Calibration {
+  return {
+    sharing: c.sharing,
+    saturationTolerance: c.saturationTolerance,
+    memoryInterference: c.memoryInterference,
+    fitted: c.fitted,
+    source: `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})`,
+  }
 }
 
 export const CALIBRATION: Calibration = {

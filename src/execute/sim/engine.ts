@@ -359,7 +359,11 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const energyJ = (power.idleW * windowUs + power.wPerBusySm * smBusyUs) * 1e-6
   const notes: string[] = []
   if (!power.fitted) notes.push('energy from a placeholder power model, not fitted to NVML')
-  if (!cal.fitted) notes.push(`contention model not calibrated (${cal.source})`)
+  notes.push(
+    cal.fitted
+      ? `contention model calibrated (${cal.source})`
+      : `contention model not calibrated (${cal.source})`,
+  )
   if (power.wPerMemGBs > 0)
     notes.push('memory term of the power model ignored: profiles carry no DRAM traffic')
   return {
