@@ -119,6 +119,40 @@ describe('eclip bench', () => {
     assert.match(r.stderr, /made on NVIDIA H200 .* but the profiles are from NVIDIA H100/)
   })
 
+  it('--from: reports existing results files, GPU and sim runs of one experiment side by side', () => {
+    const { out } = bench([...args, '--policies', 'baseline,model-wise'])
+    const sim = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results
+    // stand-in for a GPU results file: the same runs, marked measured, every worker 10% slower
+    const gpu: Results = {
+      ...sim,
+      runs: sim.runs.map((r) => ({
+        ...r,
+        backend: 'gpu',
+        id: `${r.key}|gpu`,
+        workers: r.workers.map((w) => ({
+          ...w,
+          throughputRps: w.throughputRps * (r.policy === 'baseline' ? 1 : 0.9),
+        })),
+      })),
+    }
+    const gpuFile = join(out, 'gpu-results.json')
+    writeFileSync(gpuFile, JSON.stringify(gpu))
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-from-'))
+    const r = spawnSync(
+      process.execPath,
+      [eclip, 'bench', '--from', `${gpuFile},${join(out, 'results.json')}`, '--out', dir, '--no-plots'],
+      { encoding: 'utf8' },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /Normalised throughput — measured on GPU vs simulated/)
+    const row = r.stdout.split('\n').find((l) => l.startsWith('mix7 '))
+    const m = row?.match(/^mix7 +1\.00 \(sim 1\.00\) +(\d\.\d\d) \(sim (\d\.\d\d)\)/)
+    assert.ok(m, row)
+    // the report re-normalises each backend on its own baseline
+    assert.ok(Math.abs(Number(m[1]) - 0.9 * Number(m[2])) <= 0.011, row)
+    assert.ok(existsSync(join(dir, 'report.txt')))
+  })
+
   it('takes a mix file and writes the figures', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eclip-mix-'))
     const file = join(dir, 'mine.yaml')

@@ -29,6 +29,7 @@ import {
   parseFormat,
   REQUEST_LOG_HEADER,
   type Results,
+  type Run,
   readFile,
   type SimCalibration,
   UserError,
@@ -209,6 +210,79 @@ function resolveInputs(opts: {
   return { gpu, profilesFor, primitives, power, calibration, warnings, source }
 }
 
+/** Workers of a mix as its runs recorded them. */
+const workersOfRun = (r: Run): WorkerSpec[] =>
+  r.workers.map((w) => ({ name: w.name, model: w.model, batch: w.batch, dtype: w.dtype }))
+
+/** Prints and writes report.txt and, given `figures`, the figures; returns what it wrote. */
+async function writeReport(
+  runs: Run[],
+  out: string,
+  header: string,
+  figures: { caption: string; profilesFor: Inputs['profilesFor'] | null } | null,
+): Promise<string[]> {
+  const report = textReport(runs)
+  const reportFile = join(out, 'report.txt')
+  writeFileSync(reportFile, `${header}\n\n${report}\n`)
+  console.log(`${header}\n\n${report}\n`)
+  if (!figures) return [reportFile]
+  // Fig. 3 needs the profiles; one profile per distinct (model, batch, dtype) of the mix runs
+  const profiles: Profile[] = []
+  if (figures.profilesFor) {
+    const seen = new Set<string>()
+    for (const r of runs)
+      if (r.role === 'mix' && !seen.has(r.mix)) {
+        seen.add(r.mix)
+        profiles.push(...figures.profilesFor(workersOfRun(r)))
+      }
+  }
+  const dir = join(out, 'figures')
+  const figs = await writeFigures(runs, dir, { profiles, tolerance: 0.05, caption: figures.caption })
+  for (const w of figs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
+  return [reportFile, `${figs.files.length} figures in ${dir}`]
+}
+
+/** --from: the report and figures of existing results files (e.g. a GPU run and a sim run), running nothing. */
+async function reportFrom(
+  files: string[],
+  opts: { out: string; plots: boolean; profiles?: string },
+): Promise<void> {
+  const runs: Run[] = []
+  const seen = new Map<string, string>()
+  const warnings: string[] = []
+  for (const f of files) {
+    const r = readFile<Results>('results', f)
+    for (const run of r.runs) {
+      const other = seen.get(run.id)
+      if (other) throw new UserError(`${f}: run ${run.id} is also in ${other}`)
+      seen.set(run.id, f)
+      runs.push(run)
+    }
+    warnings.push(...r.provenance.warnings.map((w) => `${f}: ${w}`))
+  }
+  const gpus = [...new Set(runs.map((r) => r.gpu.name))]
+  if (gpus.length > 1)
+    throw new UserError(`--from: runs from several GPUs (${gpus.join(', ')}) cannot share a report`)
+  normalise(runs)
+  mkdirSync(opts.out, { recursive: true })
+  // right-size figures only where the profiles of that GPU are at hand
+  let profilesFor: Inputs['profilesFor'] | null = null
+  try {
+    const inputs = resolveInputs({ ...(opts.profiles ? { profiles: opts.profiles } : {}) })
+    if (inputs.gpu.name === gpus[0]) profilesFor = inputs.profilesFor
+  } catch {
+    profilesFor = null
+  }
+  const backends = [...new Set(runs.map((r) => r.backend))]
+  const header = [
+    `eclip bench --from ${files.join(', ')}: ${runs.length} runs (${backends.join(' + ')}) on ${gpus[0] ?? '?'}`,
+    ...warnings.map((w) => `WARNING: ${w}`),
+  ].join('\n')
+  const caption = backends.includes('gpu') ? `measured on ${gpus[0]}` : `simulated, ${gpus[0]} profiles`
+  const written = await writeReport(runs, opts.out, header, opts.plots ? { caption, profilesFor } : null)
+  console.log(`wrote ${written.join(', ')}`)
+}
+
 export function registerBench(program: Command) {
   program
     .command('bench')
@@ -254,11 +328,16 @@ export function registerBench(program: Command) {
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option('--no-plots', 'skip the figures')
     .option(
+      '--from <files>',
+      'run nothing: the report and figures of results files (comma-separated; runs of several files, e.g. GPU + sim, are merged)',
+    )
+    .option(
       '--no-sim-compare',
       'with --backend gpu: do not also simulate every run for the side-by-side columns',
     )
     .action(async (opts) => {
       const t0 = performance.now()
+      if (opts.from) return reportFrom(opts.from.split(','), opts)
       const mixes = resolveMixes(opts.mix)
       const policies = resolvePolicies(opts.policies)
       const modes = opts.modes.split(',').map((m) => m.trim())
@@ -381,35 +460,25 @@ export function registerBench(program: Command) {
       parseFormat('results', results, 'results.json (about to be written)')
       const resultsFile = join(opts.out, 'results.json')
       writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
-      const report = textReport(runs)
       const header = [
         `eclip bench: ${mixes.length} mix(es) × ${policies.length} policies on the ${backendName === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
-        `closed loop, warm-up ${warmupS} s, window ${windowS} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
+        `${opts.rate ? `open loop, ${opts.rate} req/s per worker` : 'closed loop'}, warm-up ${warmupS} s, window ${windowS} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
         ...[...inputs.warnings, ...failures].map((w) => `WARNING: ${w}`),
       ].join('\n')
-      writeFileSync(join(opts.out, 'report.txt'), `${header}\n\n${report}\n`)
-      console.log(`${header}\n\n${report}\n`)
-      const written = [resultsFile, logFile, join(opts.out, 'report.txt')]
-      if (opts.plots) {
-        const caption =
-          backendName === 'sim'
-            ? `simulated, ${runs.some((r) => r.inputs.profiles === 'synthetic') ? 'SYNTHETIC profiles' : `${inputs.gpu.name} profiles`}`
-            : `measured on ${inputs.gpu.name}`
-        const allProfiles = mixes.flatMap((m) =>
-          inputs.profilesFor(
-            runs
-              .find((r) => r.mix === m.name)
-              ?.workers.map((w) => ({ name: w.name, model: w.model, batch: w.batch, dtype: w.dtype })) ?? [],
-          ),
-        )
-        const figs = await writeFigures(runs, join(opts.out, 'figures'), {
-          profiles: allProfiles,
-          tolerance: 0.05,
-          caption,
-        })
-        for (const w of figs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
-        written.push(`${figs.files.length} figures in ${join(opts.out, 'figures')}`)
-      }
+      const caption =
+        backendName === 'sim'
+          ? `simulated, ${runs.some((r) => r.inputs.profiles === 'synthetic') ? 'SYNTHETIC profiles' : `${inputs.gpu.name} profiles`}`
+          : `measured on ${inputs.gpu.name}`
+      const written = [
+        resultsFile,
+        logFile,
+        ...(await writeReport(
+          runs,
+          opts.out,
+          header,
+          opts.plots ? { caption, profilesFor: inputs.profilesFor } : null,
+        )),
+      ]
       console.log(`wrote ${written.join(', ')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     })
 }
