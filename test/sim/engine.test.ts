@@ -93,6 +93,15 @@ describe('simulator', () => {
     assert.ok(r.stats.kernels >= lat.length * 3 && r.stats.kernels < lat.length * 3 + 3)
   })
 
+  it('scales kernel times down where they add up to more than the measured request', () => {
+    // two 10-µs kernels, but the request was measured at 15 µs (they overlap inside the graph)
+    const p = profileOf('a', [flat(10), flat(10)], -2.5)
+    const plan = planOf('baseline', [ALL], [{ profile: p, groups: [[0, 1, 0]] }])
+    const r = simulate(specOf(plan, [p]))
+    for (const l of latencies(r, 0)) close(l, 15)
+    assert.ok(r.notes.some((n) => /scaled by 0\.75/.test(n)))
+  })
+
   it('runs workers on disjoint partitions as fast as alone', () => {
     const a = profileOf('a', [scaling(10), scaling(20)])
     const b = profileOf('b', [scaling(30)])
