@@ -161,3 +161,42 @@ export async function writeFigures(runs: Run[], dir: string, f: FigureInputs) {
   }
   return { files, warnings }
 }
+
+/** Every run in detail (for report.txt): run metrics, then one line per worker. */
+export function detailReport(runs: Run[]): string {
+  const f = (v: number | null | undefined, digits = 2) =>
+    v === null || v === undefined ? '–' : v.toFixed(digits)
+  const out: string[] = ['Runs in detail (latencies in µs; ratios to baseline / solo)']
+  for (const r of runs) {
+    const m = r.metrics
+    out.push(
+      '',
+      `${r.mix} ${policyLabel(r)} [${r.backend}${r.role === 'solo' ? ', solo' : ''}]: ${m.requests} requests in ${r.windowS} s, ` +
+        `${f(m.energyJ)} J (${r.inputs.power}), ${f(m.jPerRequest === null ? null : m.jPerRequest * 1000, 3)} mJ/request, ` +
+        `${f(m.meanPowerW, 0)} W, Jain ${f(m.jainFairness, 3)}, SM utilisation ${f(m.meanSmUtilisation)}, ` +
+        `rounds ${f(m.roundsPerS, 0)}/s vs ideal ${f(m.idealRoundsPerS, 0)}/s (${f(m.vsIdeal)})`,
+    )
+    const rows = [
+      ['worker', 'requests', 'req/s', 'p50', 'p95', 'p99', 'thr/base', 'p95/base', 'thr/solo', 'switches'],
+    ]
+    for (const w of r.workers)
+      rows.push([
+        w.name,
+        String(w.requests),
+        f(w.throughputRps, 1),
+        f(w.latencyUs?.p50, 1),
+        f(w.latencyUs?.p95, 1),
+        f(w.latencyUs?.p99, 1),
+        f(w.normVsBaseline),
+        f(w.p95VsBaseline),
+        f(w.normVsSolo),
+        String(w.switchesPerRequest),
+      ])
+    const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
+    for (const row of rows)
+      out.push(
+        `  ${row.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')}`,
+      )
+  }
+  return out.join('\n')
+}

@@ -37,7 +37,7 @@ import {
 } from '../../formats/index.ts'
 import { type Planner, runExperiment } from '../../measure/experiment.ts'
 import { normalise } from '../../measure/metrics.ts'
-import { textReport, writeFigures } from '../../measure/report.ts'
+import { detailReport, textReport, writeFigures } from '../../measure/report.ts'
 import { ECLIP_HOME } from '../../paths.ts'
 import { makePlan } from '../../plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
@@ -223,7 +223,8 @@ async function writeReport(
 ): Promise<string[]> {
   const report = textReport(runs)
   const reportFile = join(out, 'report.txt')
-  writeFileSync(reportFile, `${header}\n\n${report}\n`)
+  // the detail of every run goes to the file only: the terminal gets the paper's tables
+  writeFileSync(reportFile, `${header}\n\n${report}\n\n${detailReport(runs)}\n`)
   console.log(`${header}\n\n${report}\n`)
   if (!figures) return [reportFile]
   // Fig. 3 needs the profiles; one profile per distinct (model, batch, dtype) of the mix runs
