@@ -252,7 +252,9 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     }
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
-      doneAt[w] = lastT + (remaining[w] as number) / (rate[w] as number)
+      const rem = remaining[w] as number
+      // a kernel that has (to rounding) finished ends now, even if this reallocation left it no SMs (rate 0)
+      doneAt[w] = rem <= 1e-12 ? lastT : lastT + rem / (rate[w] as number)
     }
   }
 
