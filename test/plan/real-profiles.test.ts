@@ -56,3 +56,25 @@ describe('plans every paper mix from the shipped profiles', {
         })
       }
 })
+
+describe('HiGHS agrees with the DP on measured profiles', {
+  skip: dirs.length === 0 && 'no profiles/<gpu>/ shipped',
+}, () => {
+  const dir = dirs[0] as string
+  const mix = mixes.find((m) => m.name === 'mix7')
+  const workers = mix ? expandWorkers(mix, 1) : []
+  const have = workers.every((w) => existsSync(join(dir, profileFileName(w.model, w.batch, w.dtype))))
+  it(`${dir.split('/').pop()} mix7 batch 1`, { skip: (!mix || !have) && 'profiles missing' }, async () => {
+    const set = loadProfileSet(dir, workers)
+    const [dp, hi] = await Promise.all(
+      (['dp', 'highs'] as const).map((solver) =>
+        makePlan(set.gpu, 'mix7', workers, set.profiles, { policy: 'eclip', solver, mipGap: 0 }),
+      ),
+    )
+    assert.equal(hi?.solver.name, 'highs')
+    assert.equal(hi?.solver.status, 'optimal')
+    const a = dp?.solver.objectiveUs as number
+    const b = hi?.solver.objectiveUs as number
+    assert.ok(Math.abs(a - b) <= 1e-7 * a, `DP ${a} vs HiGHS ${b}`)
+  })
+})

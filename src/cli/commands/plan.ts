@@ -132,6 +132,11 @@ export function formatPlanSummary(plan: Plan): string {
     `plan ${plan.policy} for ${plan.mix} on ${plan.gpu.name}: ${plan.workers.length} worker(s), pool of ${plan.pool.partitions.length} partition(s)` +
       (plan.repartitionAtSwitch ? ', re-created at every switch' : ''),
   ]
+  const pool = plan.pool.partitions.map((p) => {
+    const sl = p.slices.length === 1 ? `${p.slices[0]}` : `${p.slices[0]}-${p.slices[p.slices.length - 1]}`
+    return `${p.id}:${p.sms}SM[${sl}]`
+  })
+  lines.push(`pool (id:SMs[slices]): ${pool.join(' ')}`)
   const head = [
     'worker',
     'kernels',
