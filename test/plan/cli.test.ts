@@ -16,7 +16,7 @@ describe('eclip plan', () => {
   before(() => {
     out = mkdtempSync(join(tmpdir(), 'eclip-plan-'))
     dir = join(out, 'profiles')
-    writeSyntheticProfileDir(dir, { batch: 1, models: ['alexnet', 'vgg19', 'shufflenet'] })
+    writeSyntheticProfileDir(dir, { batch: 1, models: ['alexnet', 'vgg19', 'shufflenet', 'resnet152'] })
   })
 
   it('plans a paper mix by name, prints the per-worker summary and writes a valid plan', () => {
@@ -31,6 +31,13 @@ describe('eclip plan', () => {
     assert.equal(plan.mix, 'mix7')
     assert.equal(plan.params.switchMax, 5)
     for (const w of plan.workers) assert.ok(w.switches <= 5)
+  })
+
+  it('warns on stderr when the time limit stops the solver before it proves the plan', () => {
+    const r = eclip('plan', '--mix', 'mix4', '--profiles', dir, '--time-limit', '0.000001')
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /solver dp: time-limit, gap/)
+    assert.match(r.stderr, /warning: the plan is NOT proven optimal/)
   })
 
   it('takes a mix file, and needs --mix-name when it holds several', () => {

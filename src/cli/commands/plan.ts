@@ -120,6 +120,11 @@ export function registerPlan(program: Command) {
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
       })
       process.stdout.write(formatPlanSummary(plan))
+      if (plan.solver.status === 'time-limit')
+        process.stderr.write(
+          `eclip: warning: the plan is NOT proven optimal (gap ${(plan.solver.gap * 100).toFixed(3)}%); ` +
+            'raise --time-limit or --mip-gap, or use --solver dp\n',
+        )
       if (o.out) {
         writeFileSync(o.out, `${JSON.stringify(plan, null, 2)}\n`)
         console.log(`wrote ${o.out}`)
