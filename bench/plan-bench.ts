@@ -44,6 +44,7 @@ interface Row {
   maxMs: number
   status: string
   gap: number
+  objectiveUs: number
   oracle: string
   rssMB: number
   heapMB: number
@@ -87,6 +88,7 @@ async function runOne(mixName: string, counts: string): Promise<Row> {
     maxMs: sorted[sorted.length - 1] as number,
     status: plan.solver.status,
     gap: plan.solver.gap,
+    objectiveUs: plan.solver.objectiveUs ?? 0,
     oracle: /(\d+) subproblem/.exec(plan.solver.notes ?? '')?.[1] ?? '?',
     // maxRSS is in KiB: the child's own peak, Node + tsx + profiles + solver included
     rssMB: process.resourceUsage().maxRSS / 1024,
@@ -118,7 +120,9 @@ if (child) {
           `solve first ${row.firstMs.toFixed(0)} ms, median ${row.medianMs.toFixed(0)} ms, max ${row.maxMs.toFixed(0)} ms`.padEnd(
             48,
           ),
-          `${row.status} gap ${row.gap.toExponential(1)}`.padEnd(20),
+          `${row.status} gap ${row.gap.toExponential(1)} objective ${row.objectiveUs.toFixed(3)} µs`.padEnd(
+            48,
+          ),
           `${row.oracle} subproblems`.padEnd(16),
           `peak RSS ${row.rssMB.toFixed(0)} MB, heap ${row.heapMB.toFixed(0)} MB`,
         ].join(' '),
