@@ -82,11 +82,18 @@ export class GpuBackend implements Backend {
 
   static async start(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
     const b = new GpuBackend(opts)
-    const ready = await b.request({ type: 'hello' }, opts.startTimeoutS ?? 300)
-    if (ready.type !== 'ready') throw new BackendCrash(`GPU backend answered ${ready.type} to hello`)
-    b.gpu = ready.gpu
-    b.versions = ready.versions
-    return b
+    try {
+      const ready = await b.request({ type: 'hello' }, opts.startTimeoutS ?? 300)
+      if (ready.type !== 'ready') throw new BackendCrash(`GPU backend answered ${ready.type} to hello`)
+      b.gpu = ready.gpu
+      b.versions = ready.versions
+      return b
+    } catch (err) {
+      // a backend that could not come up is not left behind (it would keep this process alive)
+      process.removeListener('exit', b.onParentExit)
+      b.child.kill('SIGKILL')
+      throw err
+    }
   }
 
   async run(spec: RunSpec): Promise<RunResult> {
