@@ -5,10 +5,15 @@
 // optimizer: "baseline" puts every kernel of every worker on the whole GPU (every kernel start/end takes the shared-
 // slice path of the contention model); "kernel-wise" gives each worker a ladder of overlapping partitions, built from
 // opposite ends of the slice list as ECLIP does, and each kernel the smallest rung at or above its right-size.
+// Then, where profiles are shipped (profiles/h100 or h200), the same mix on measured profiles with makePlan's eclip plan.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { RunSpec } from '../src/execute/backend.ts'
 import { defaultPowerModel, defaultPrimitives, simulate } from '../src/execute/sim/index.ts'
 import { type Plan, type Profile, runKey } from '../src/formats/index.ts'
 import { rightSizes } from '../src/measure/index.ts'
+import { makePlan } from '../src/plan/index.ts'
+import { loadProfileSet } from '../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../src/profile/synthetic.ts'
 
 const simSeconds = Number(process.argv[2] ?? 2)
@@ -112,8 +117,33 @@ for (const [name, p, mode] of [
   totalWall += wall
   const switches = p.workers.reduce((a, w) => a + w.switches, 0)
   console.log(
-    `  ${name.padEnd(26)} ${String(r.stats.kernels).padStart(9)} kernels, ${String(r.stats.events).padStart(9)} events in ${wall.toFixed(3)} s: ${(r.stats.kernels / wall / 1e6).toFixed(2)} M kernel events/s (${switches} switches/round)`,
+    `  ${name.padEnd(36)} ${String(r.stats.kernels).padStart(9)} kernels, ${String(r.stats.events).padStart(9)} events in ${wall.toFixed(3)} s: ${(r.stats.kernels / wall / 1e6).toFixed(2)} M kernel events/s (${switches} switches/round)`,
   )
+}
+// The same on measured profiles and the optimizer's eclip plan, where a profile directory is shipped.
+const shipped = ['h100', 'h200']
+  .map((g) => join(import.meta.dirname, '..', 'profiles', g))
+  .find((d) => existsSync(join(d, 'gpu.json')))
+if (shipped) {
+  const workers = models.map((model) => ({ name: `${model}#0`, model, batch: 1, dtype: 'fp16' as const }))
+  const set = loadProfileSet(shipped, workers)
+  const p = await makePlan(set.gpu, 'mix3', workers, set.profiles, { policy: 'eclip' })
+  for (const mode of ['stream', 'graph'] as const) {
+    const s = {
+      ...spec(p, set.profiles, mode),
+      gpu: set.gpu,
+      ...(set.primitives ? { primitives: set.primitives } : {}),
+    }
+    simulate(s)
+    const t0 = performance.now()
+    const r = simulate(s)
+    const wall = (performance.now() - t0) / 1000
+    totalKernels += r.stats.kernels
+    totalWall += wall
+    console.log(
+      `  ${`eclip plan, ${mode} (${set.gpu.name.replace('NVIDIA ', '')} profiles)`.padEnd(36)} ${String(r.stats.kernels).padStart(9)} kernels, ${String(r.stats.events).padStart(9)} events in ${wall.toFixed(3)} s: ${(r.stats.kernels / wall / 1e6).toFixed(2)} M kernel events/s`,
+    )
+  }
 }
 const rate = totalKernels / totalWall
 console.log(
