@@ -204,6 +204,21 @@ describe('simulator', () => {
     for (const l of latencies(ioctl, 0)) close(l, 3 + 1800 + 3 + 20)
   })
 
+  it('lets the host bound a stream-mode request that launches more groups than the GPU can keep up with', () => {
+    // 10 groups of one 1-µs kernel, alternating partitions; 5 µs per graph launch, switches free
+    const p = profileOf(
+      'a',
+      Array.from({ length: 10 }, () => flat(1)),
+    )
+    const groups = Array.from({ length: 10 }, (_, k) => [k, k, k % 2] as [number, number, number])
+    const prim = primitives({ launch: 5, wait: 0 })
+    const plan = planOf('kw-prealloc', [LOW, HIGH], [{ profile: p, groups }])
+    // the host launches group g at 5·(g+1) µs; the last kernel runs 1 µs after its launch
+    for (const l of latencies(simulate(specOf(plan, [p], { prim, mode: 'stream' })), 0)) close(l, 51)
+    // graph mode: one launch, then ten kernels back to back
+    for (const l of latencies(simulate(specOf(plan, [p], { prim, mode: 'graph' })), 0)) close(l, 15)
+  })
+
   it('integrates energy: idle power plus busy SM-time', () => {
     const a = profileOf('a', [scaling(1000)])
     const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 0, 0]] }])
