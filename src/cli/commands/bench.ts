@@ -251,14 +251,18 @@ async function reportFrom(
   const runs: Run[] = []
   const seen = new Map<string, string>()
   const warnings: string[] = []
+  const provenances: Results['provenance'][] = []
   for (const f of files) {
     const r = readFile<Results>('results', f)
     for (const run of r.runs) {
       const other = seen.get(run.id)
+      // a model's solo run recurs in every bench call whose mixes contain it: the first one stands for all
+      if (other && run.role === 'solo') continue
       if (other) throw new UserError(`${f}: run ${run.id} is also in ${other}`)
       seen.set(run.id, f)
       runs.push(run)
     }
+    provenances.push(r.provenance)
     warnings.push(...r.provenance.warnings.map((w) => `${f}: ${w}`))
   }
   const gpus = [...new Set(runs.map((r) => r.gpu.name))]
@@ -280,6 +284,23 @@ async function reportFrom(
     ...warnings.map((w) => `WARNING: ${w}`),
   ].join('\n')
   const caption = backends.includes('gpu') ? `measured on ${gpus[0]}` : `simulated, ${gpus[0]} profiles`
+  // the merged runs as one results file, so a report made of several bench calls is itself a results file
+  const first = provenances[0]
+  if (first) {
+    const merged: Results = {
+      format: 'eclip.results/1',
+      runs,
+      requestLog: null,
+      provenance: {
+        ...first,
+        command: ['eclip', ...process.argv.slice(2)].join(' '),
+        notes: `merged from ${files.join(', ')}: ${provenances.map((p) => p.command).join(' ; ')}`,
+        warnings,
+      },
+    }
+    parseFormat('results', merged, 'merged results')
+    writeFileSync(join(opts.out, 'results.json'), `${JSON.stringify(merged, null, 1)}\n`)
+  }
   const written = await writeReport(runs, opts.out, header, opts.plots ? { caption, profilesFor } : null)
   console.log(`wrote ${written.join(', ')}`)
 }
