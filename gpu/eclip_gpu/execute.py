@@ -7,8 +7,8 @@ Modes (how a worker's groups become GPU work):
           partition and the dependencies are graph edges: no CPU work per switch.
 - stream: ECLIP's way: one graph per group, captured on its partition's stream, launched in order with an event
           record + wait at every switch.
-- ioctl:  stream mode, but every switch creates a fresh green context + stream first (the paper's kernel-wise IOCTL
-          re-masking), to reproduce its overhead.
+- ioctl:  stream mode, but every switch first creates (and destroys) a green context + stream for the next group's
+          slices (the paper's kernel-wise IOCTL re-masking), to reproduce its overhead.
 Switches happen between PyTorch ops (a TorchDispatchMode hook), so group boundaries are snapped to op starts.
 """
 
@@ -87,23 +87,26 @@ class WorkerExec:
         return self.done
 
     def _request_ioctl(self):
-        """The paper's kernel-wise IOCTL: the partition is re-made before every group. Like a CU-mask IOCTL, which
-        cannot re-mask a queue under running kernels, the previous group finishes first; so at most one fresh
-        partition per worker is alive (green contexts reserve device memory: hundreds alive ran out of it)."""
+        """The paper's kernel-wise IOCTL: a partition is re-made at every switch. Each switch creates a green context
+        + stream for the next group's slices and destroys it again, on the host, synchronously — the cost the paper's
+        CU-mask IOCTL paid — and the group then runs on the pool's partition of the same slices. (Launching the
+        pool-captured graph into the fresh context instead fails once that context is destroyed: measured on an
+        H200, `CUDA error: context is destroyed`; and hundreds of live fresh contexts ran out of device memory.)"""
         import torch  # noqa: PLC0415
 
         from .partitions import destroy_partition, make_partition  # noqa: PLC0415
 
-        fresh = None
-        for graph, part in self.segments:
-            if fresh is not None:
-                fresh.torch_stream.synchronize()
-                destroy_partition(fresh)
-            fresh = make_partition(self.layout, part.slices)
-            torch.cuda.set_stream(fresh.torch_stream)
+        prev = self.origin
+        for (graph, part), ev in zip(self.segments, self.events):
+            destroy_partition(make_partition(self.layout, part.slices))
+            stream = part.torch_stream
+            if stream is not prev:
+                ev.record(prev)
+                stream.wait_event(ev)
+                torch.cuda.set_stream(stream)
             graph.replay()
-        self.done.record(fresh.torch_stream)
-        self.retired.append(fresh)
+            prev = stream
+        self.done.record(prev)
         return self.done
 
     def retire(self):
