@@ -55,7 +55,6 @@ class WorkerExec:
     switches: int
     moved_boundaries: int = 0
     layout: object = None
-    retired: list = field(default_factory=list)
     done: object = None
     events: list = field(default_factory=list)
 
@@ -109,13 +108,6 @@ class WorkerExec:
         self.done.record(prev)
         return self.done
 
-    def retire(self):
-        """Frees the fresh partitions kw-ioctl made (after their work completed)."""
-        from .partitions import destroy_partition  # noqa: PLC0415
-
-        for p in self.retired:
-            destroy_partition(p)
-        self.retired.clear()
 
 
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
@@ -237,8 +229,6 @@ def closed_loop(workers: list[WorkerExec], warmup_s: float, duration_s: float, e
                 done.synchronize()
                 log.starts_ns.append(t0)
                 log.ends_ns.append(time.perf_counter_ns())
-                if w.mode == "ioctl":
-                    w.retire()
         except BaseException as e:  # noqa: BLE001 - surfaced to the caller below
             errors.append(e)
             stop.set()

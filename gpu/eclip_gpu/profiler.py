@@ -17,7 +17,7 @@ import time
 from . import zoo
 from .capture import capture_one, warm_up
 from .cuda import BackendError, versions
-from .partitions import PartitionPool, read_layout
+from .partitions import PartitionPool
 
 
 def ladder(pool: PartitionPool) -> list:
