@@ -60,7 +60,7 @@ class WorkerExec:
 
     def request(self):
         """Enqueues one request; returns the event that completes with it. Called from the worker's own thread (the
-        current stream is per thread), with no allocation on this path: events are made once, at capture."""
+        current stream is per thread), with no allocation on this path: its events are made once, on the first request."""
         import torch  # noqa: PLC0415
 
         if self.done is None:
