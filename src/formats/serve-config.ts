@@ -4,7 +4,8 @@ import Type from 'typebox'
 import { Dtype, ModelName } from './common.ts'
 import { Policy } from './plan.ts'
 
-const KserveDatatype = Type.Enum([
+/** The KServe v2 / Triton datatype names eclip accepts (BYTES, strings, is not used by any served model). */
+export const KSERVE_DATATYPES = [
   'BOOL',
   'UINT8',
   'UINT16',
@@ -18,7 +19,8 @@ const KserveDatatype = Type.Enum([
   'BF16',
   'FP32',
   'FP64',
-])
+] as const
+const KserveDatatype = Type.Enum([...KSERVE_DATATYPES])
 
 /** A user model's tensor: shape without the batch dimension (the server puts the batch first). */
 export const ServeTensor = Type.Object(

@@ -1,22 +1,8 @@
 // KServe v2 tensor datatypes: names, element sizes and the conversions between JSON numbers and raw little-endian
 // bytes (the form tensors take in the binary-tensor extension and on the way to the backend).
+import { KSERVE_DATATYPES } from '../../formats/serve-config.ts'
 
-/** The KServe v2 / Triton datatype names eclip accepts (BYTES, strings, is not used by any served model). */
-export const DATATYPES = [
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'BF16',
-  'FP32',
-  'FP64',
-] as const
+export const DATATYPES = KSERVE_DATATYPES
 export type Datatype = (typeof DATATYPES)[number]
 
 export function isDatatype(s: unknown): s is Datatype {
