@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from .capture import Captured, _op_hook_mode, captured_node_count, graph_kernels, snap_groups, warm_up
 from .cuda import BackendError, driver
 from .fingerprint import fingerprint
+from .partitions import destroy_partition, make_partition
 
 
 def op_kernel_starts(built, stream) -> tuple[list[int], Captured]:
@@ -71,10 +72,17 @@ class WorkerExec:
             self.segments[0][0].replay()
             self.done.record(self.origin)
             return self.done
-        if self.mode == "ioctl":
-            return self._request_ioctl()
+        # stream mode: one graph per group, an event record + wait at every switch. kw-ioctl ("ioctl") re-makes a
+        # partition at every switch: it creates a green context + stream for the next group's slices and destroys it
+        # again, on the host, synchronously (the cost the paper's CU-mask IOCTL paid), then runs the group on the
+        # pool's partition of the same slices. Launching the group into the fresh context instead failed once that
+        # context was destroyed (H200: "CUDA error: context is destroyed"), and keeping hundreds of fresh contexts
+        # alive per request ran out of device memory.
+        remake = self.mode == "ioctl"
         prev = self.origin
-        for (graph, part), ev in zip(self.segments, self.events):
+        for i, ((graph, part), ev) in enumerate(zip(self.segments, self.events)):
+            if remake and i > 0:
+                destroy_partition(make_partition(self.layout, part.slices))
             stream = part.torch_stream
             if stream is not prev:
                 ev.record(prev)
@@ -84,30 +92,6 @@ class WorkerExec:
             prev = stream
         self.done.record(prev)
         return self.done
-
-    def _request_ioctl(self):
-        """The paper's kernel-wise IOCTL: a partition is re-made at every switch. Each switch creates a green context
-        + stream for the next group's slices and destroys it again, on the host, synchronously — the cost the paper's
-        CU-mask IOCTL paid — and the group then runs on the pool's partition of the same slices. (Launching the
-        pool-captured graph into the fresh context instead fails once that context is destroyed: measured on an
-        H200, `CUDA error: context is destroyed`; and hundreds of live fresh contexts ran out of device memory.)"""
-        import torch  # noqa: PLC0415
-
-        from .partitions import destroy_partition, make_partition  # noqa: PLC0415
-
-        prev = self.origin
-        for (graph, part), ev in zip(self.segments, self.events):
-            destroy_partition(make_partition(self.layout, part.slices))
-            stream = part.torch_stream
-            if stream is not prev:
-                ev.record(prev)
-                stream.wait_event(ev)
-                torch.cuda.set_stream(stream)
-            graph.replay()
-            prev = stream
-        self.done.record(prev)
-        return self.done
-
 
 
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,

@@ -41,15 +41,10 @@ def measure(pool: PartitionPool, reps: int = 20) -> dict:
     x = torch.zeros(1, device="cuda")
     n = 200
 
-    def chain(streams: list, gate: bool) -> float:
-        """GPU µs for n tiny kernels alternating over `streams`, enqueued behind a sleep kernel."""
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s0 = streams[0]
-        with torch.cuda.stream(s0):
-            if gate:
-                torch.cuda._sleep(50_000_000)
-            start.record()
-        prev = s0
+    def alternate(streams: list) -> None:
+        """n tiny kernels alternating over `streams` (an event record + wait at each change), joined back to the
+        first stream: eagerly, or inside a capture, where the same calls become graph edges."""
+        prev = streams[0]
         for i in range(n):
             s = streams[i % len(streams)]
             if s is not prev:
@@ -59,39 +54,35 @@ def measure(pool: PartitionPool, reps: int = 20) -> dict:
                 prev = s
             with torch.cuda.stream(s):
                 x.add_(1)
-        ev = torch.cuda.Event()
-        ev.record(prev)
-        s0.wait_event(ev)
-        with torch.cuda.stream(s0):
+        if prev is not streams[0]:
+            ev = torch.cuda.Event()
+            ev.record(prev)
+            streams[0].wait_event(ev)
+
+    def chain(streams: list) -> float:
+        """GPU µs for the alternation, enqueued behind a sleep kernel so CPU launch gaps don't show."""
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        with torch.cuda.stream(streams[0]):
+            torch.cuda._sleep(50_000_000)
+            start.record()
+        alternate(streams)
+        with torch.cuda.stream(streams[0]):
             end.record()
         end.synchronize()
         return start.elapsed_time(end) * 1e3
 
     s_a, s_b = a.torch_stream, b.torch_stream
     for _ in range(3):
-        chain([s_a, s_b], True), chain([s_a], True)
+        chain([s_a, s_b]), chain([s_a])
     switch = []
     for _ in range(reps):
-        two, one = chain([s_a, s_b], True), chain([s_a], True)
+        two, one = chain([s_a, s_b]), chain([s_a])
         switch.append(max(0.0, (two - one) / (n - 1)))
 
     def graph_of(streams: list):
         g = torch.cuda.CUDAGraph()
         with torch.cuda.graph(g, stream=streams[0]):
-            prev = streams[0]
-            for i in range(n):
-                s = streams[i % len(streams)]
-                if s is not prev:
-                    ev = torch.cuda.Event()
-                    ev.record(prev)
-                    s.wait_event(ev)
-                    prev = s
-                with torch.cuda.stream(s):
-                    x.add_(1)
-            if prev is not streams[0]:
-                ev = torch.cuda.Event()
-                ev.record(prev)
-                streams[0].wait_event(ev)
+            alternate(streams)
         return g
 
     with torch.cuda.stream(s_a):
