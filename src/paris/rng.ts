@@ -1,20 +1,13 @@
 // Seeded randomness for the synthetic tables and the simulator: every run with the same seed gives the same numbers
 // on every machine (Math.random cannot be seeded). splitmix32 derives independent streams from one seed and a label,
 // so adding a model or a scheme does not shift the random numbers every other stream sees.
+import { mulberry32 } from '../random.ts'
 
 /** A stream of uniform numbers in [0, 1): mulberry32, small and fast enough for ~10^6 draws per simulation. */
 export class Rng {
-  private state: number
+  readonly next: () => number
   constructor(seed: number) {
-    this.state = seed >>> 0
-  }
-
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0
-    let t = this.state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+    this.next = mulberry32(seed)
   }
 
   /** Exponential with the given rate (mean 1/rate): Poisson inter-arrival times. */

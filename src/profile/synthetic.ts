@@ -10,12 +10,14 @@
 // all 132 SMs. Per model, one multiplier on the CTA counts is calibrated (bisection) so that the whole request's
 // slowdown at one slice matches the 8-SM / 132-SM latency ratio of DESIGN §7's table, then all times are scaled to
 // its full-GPU latency. Intermediate sizes then follow from the kernel mix, not from the table.
+
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Dtype } from '../formats/common.ts'
 import { fingerprint } from '../formats/fingerprint.ts'
 import { type Gpu, partitionSizes } from '../formats/gpu.ts'
 import { type Kernel, type Profile, profileFileName } from '../formats/profile.ts'
+import { mulberry32 } from '../random.ts'
 
 export interface SyntheticModel {
   /** Kernels per request (the real graphs' counts, DESIGN §7 where measured). */
@@ -112,14 +114,7 @@ export function seededRandom(seed: string): () => number {
     h = Math.imul(h ^ seed.charCodeAt(i), 3432918353)
     h = (h << 13) | (h >>> 19)
   }
-  let a = h >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  return mulberry32(h)
 }
 
 interface KernelShape {
