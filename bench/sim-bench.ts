@@ -11,73 +11,19 @@ import { join } from 'node:path'
 import type { RunSpec } from '../src/execute/backend.ts'
 import { defaultPowerModel, defaultPrimitives, simulate } from '../src/execute/sim/index.ts'
 import { type Plan, type Profile, runKey } from '../src/formats/index.ts'
-import { rightSizes } from '../src/measure/index.ts'
 import { makePlan } from '../src/plan/index.ts'
 import { loadProfileSet } from '../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../src/profile/synthetic.ts'
+import { testPlanner } from '../test/bench/planner.ts'
 
 const simSeconds = Number(process.argv[2] ?? 2)
 const gpu = syntheticH100Gpu()
 const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
 const models = ['albert', 'densenet201', 'vgg19']
 const profiles = models.map((model) => syntheticProfile({ model, batch: 1 }))
-const ALL = gpu.slices.map((s) => s.id)
-const regular = gpu.slices.filter((s) => !s.remainder).map((s) => s.id)
-
-function plan(policy: 'baseline' | 'kw-prealloc'): Plan {
-  const partitions = [{ id: 0, slices: ALL, sms: gpu.smCount }]
-  const workers = profiles.map((p, w) => {
-    let groups: { first: number; last: number; partition: number }[]
-    if (policy === 'baseline') groups = [{ first: 0, last: p.kernels.length - 1, partition: 0 }]
-    else {
-      // rungs of 1, 2, 4, 8 slices taken from this worker's end of the slice list; the top rung is the whole GPU
-      const order = w % 2 === 0 ? regular : [...regular].reverse()
-      const rungs = [1, 2, 4, 8].map((n) => {
-        const slices = order.slice(0, n).sort((a, b) => a - b)
-        const id = partitions.length
-        partitions.push({ id, slices, sms: n * gpu.sliceSize })
-        return { id, sms: n * gpu.sliceSize }
-      })
-      rungs.push({ id: 0, sms: gpu.smCount })
-      const rs = rightSizes(p, 0.05)
-      groups = []
-      rs.forEach((need, k) => {
-        const part = (rungs.find((r) => r.sms >= need) ?? { id: 0 }).id
-        const last = groups[groups.length - 1]
-        if (last && last.partition === part) last.last = k
-        else groups.push({ first: k, last: k, partition: part })
-      })
-    }
-    return {
-      name: `${p.model}#0`,
-      model: p.model,
-      batch: p.batch,
-      dtype: p.dtype,
-      fingerprint: p.fingerprint,
-      kernels: p.kernels.length,
-      partitions: [...new Set(groups.map((g) => g.partition))],
-      groups,
-      switches: groups.length - 1,
-      soloUs: 0,
-      predictedUs: 0,
-      soloFullUs: 0,
-      meanSms: 0,
-      alpha: 0,
-    }
-  })
-  return {
-    format: 'eclip.plan/1',
-    policy,
-    gpu: gpuRef,
-    mix: 'mix3',
-    pool: { partitions },
-    workers,
-    repartitionAtSwitch: false,
-    params: { tolerance: 0.05, switchMax: 0, modelWiseFactor: 1, timeLimitS: 0, mipGap: 0 },
-    solver: { name: 'none', status: 'not-needed', gap: 0, solveMs: 0 },
-    createdAt: new Date().toISOString(),
-  }
-}
+const workers = models.map((model) => ({ name: `${model}#0`, model, batch: 1, dtype: 'fp16' as const }))
+// the tests' stand-in planner: hand-made plans, so the number does not depend on the optimizer
+const plan = (policy: 'baseline' | 'kw-prealloc') => testPlanner(gpu, 'mix3', workers, profiles, { policy })
 
 function spec(p: Plan, profs: Profile[], mode: 'stream' | 'graph' | null): RunSpec {
   return {
@@ -105,9 +51,9 @@ console.log(
 let totalKernels = 0
 let totalWall = 0
 for (const [name, p, mode] of [
-  ['baseline', plan('baseline'), null],
-  ['kernel-wise, stream mode', plan('kw-prealloc'), 'stream'],
-  ['kernel-wise, graph mode', plan('kw-prealloc'), 'graph'],
+  ['baseline', await plan('baseline'), null],
+  ['kernel-wise, stream mode', await plan('kw-prealloc'), 'stream'],
+  ['kernel-wise, graph mode', await plan('kw-prealloc'), 'graph'],
 ] as const) {
   simulate(spec(p, profiles, mode)) // warm the JIT
   const t0 = performance.now()
@@ -125,7 +71,6 @@ const shipped = ['h100', 'h200']
   .map((g) => join(import.meta.dirname, '..', 'profiles', g))
   .find((d) => existsSync(join(d, 'gpu.json')))
 if (shipped) {
-  const workers = models.map((model) => ({ name: `${model}#0`, model, batch: 1, dtype: 'fp16' as const }))
   const set = loadProfileSet(shipped, workers)
   const p = await makePlan(set.gpu, 'mix3', workers, set.profiles, { policy: 'eclip' })
   for (const mode of ['stream', 'graph'] as const) {
