@@ -4,6 +4,7 @@ import { regularSlices } from '../formats/gpu.ts'
 import type { Partition } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import { type Assignment, evaluate, unitCount, type WorkerInstance } from './instance.ts'
+import { internPartition } from './pool.ts'
 import { rightSizeIndex } from './rightsize.ts'
 
 /**
@@ -97,15 +98,7 @@ export function modelWiseLayout(gpu: Gpu, profiles: readonly Profile[], factor: 
   len.forEach((L, w) => {
     const start = disjoint ? next : k === 1 ? 0 : Math.round((w / (k - 1)) * (n - L))
     next += L
-    const slices = reg.slice(start, start + L)
-    const key = slices.map((s) => s.id).join(',')
-    let id = byKey.get(key)
-    if (id === undefined) {
-      id = partitions.length
-      byKey.set(key, id)
-      partitions.push({ id, slices: slices.map((s) => s.id), sms: slices.reduce((a, s) => a + s.sms, 0) })
-    }
-    assigned.push(id)
+    assigned.push(internPartition(partitions, byKey, reg.slice(start, start + L)))
   })
   if (disjoint && sum() < n) notes.push(`${n - sum()} regular slice(s) and the remainder unused`)
   return { partitions, assigned, notes }

@@ -25,6 +25,22 @@ import type { Partition } from '../formats/plan.ts'
 
 export const DEFAULT_MAX_PARTITIONS = 16
 
+/** The id of the pool partition over exactly these slices, added to the pool if it is not there yet. */
+export function internPartition(
+  partitions: Partition[],
+  byKey: Map<string, number>,
+  slices: readonly { id: number; sms: number }[],
+): number {
+  const key = slices.map((s) => s.id).join(',')
+  let id = byKey.get(key)
+  if (id === undefined) {
+    id = partitions.length
+    byKey.set(key, id)
+    partitions.push({ id, slices: slices.map((s) => s.id), sms: slices.reduce((a, s) => a + s.sms, 0) })
+  }
+  return id
+}
+
 export interface PoolLayout {
   partitions: Partition[]
   /** Per worker: partition ids, ascending in SMs, the whole GPU last. */
@@ -90,15 +106,7 @@ export function buildPool(gpu: Gpu, workers: number, opts: PoolOptions = {}): Po
       const ladder: number[] = []
       for (const L of lengths) {
         const start = workers === 1 ? 0 : Math.round((w / (workers - 1)) * (n - L))
-        const slices = reg.slice(start, start + L)
-        const key = slices.map((s) => s.id).join(',')
-        let id = byKey.get(key)
-        if (id === undefined) {
-          id = partitions.length
-          byKey.set(key, id)
-          partitions.push({ id, slices: slices.map((s) => s.id), sms: slices.reduce((a, s) => a + s.sms, 0) })
-        }
-        ladder.push(id)
+        ladder.push(internPartition(partitions, byKey, reg.slice(start, start + L)))
       }
       ladder.push(0)
       ladders.push(ladder)
