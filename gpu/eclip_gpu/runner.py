@@ -62,7 +62,9 @@ class Runner:
             wmode = mode
             if policy == "baseline":
                 groups = None
-            execd = prepare_worker(w["name"], built, wmode, groups, parts, self._origin(w["name"]),
+            # the plan's partitions, each with a stream of this worker's own (workers share SMs, never a queue)
+            wparts = {pid: self.pool.for_worker(part, w["name"]) for pid, part in parts.items()}
+            execd = prepare_worker(w["name"], built, wmode, groups, wparts, self._origin(w["name"]),
                                    w["fingerprint"], layout=self.layout)
             if execd.moved_boundaries:
                 notes.append(f"{w['name']}: {execd.moved_boundaries} group boundaries moved to op starts")
