@@ -9,8 +9,9 @@
 //   least-loaded  at arrival, to the partition with the earliest estimated finish (work-aware join-shortest-queue);
 //                 then FIFO per partition.
 //   elsa          at arrival, ELSA's choice (elsa.ts); then FIFO per partition.
+
+import { EventHeap } from '../execute/sim/heap.ts'
 import { DEFAULT_ELSA, earliestChoose, elsaChoose, estimatedFinish, type PartitionBacklog } from './elsa.ts'
-import { EventHeap } from './heap.ts'
 import { latencyUs } from './latency.ts'
 import type { Partition } from './partition.ts'
 import { rngFor } from './rng.ts'
@@ -137,8 +138,8 @@ export function simulate(
   const execUs = new Float64Array(n)
   const central: number[] = []
   let centralHead = 0
-  const heap = new EventHeap<{ time: number; seq: number; part: number }>()
-  let seq = 0
+  // completions: payload = partition index (the heap keeps (time, insertion order), so runs are reproducible)
+  const heap = new EventHeap()
   const margin = opts.sloMargin ?? DEFAULT_ELSA.sloMargin
   const estOf = (q: number, p: PartState) =>
     est[trace.model[q] ?? 0]?.[trace.batchIdx[q] ?? 0]?.[p.sizeIdx] ?? Number.NaN
@@ -150,16 +151,16 @@ export function simulate(
     p.runningEstEnd = now + e
     servedOn[q] = pi
     execUs[q] = e * (trace.noise[q] ?? 1)
-    heap.push({ time: now + (execUs[q] ?? 0), seq: seq++, part: pi })
+    heap.push(now + (execUs[q] ?? 0), pi)
   }
 
   let next = 0
   while (next < n || heap.size > 0) {
-    const top = heap.peek()
+    const topTime = heap.peekTime()
     const arrivalT = next < n ? (trace.arrival[next] ?? 0) : Number.POSITIVE_INFINITY
-    if (top && top.time <= arrivalT) {
+    if (heap.size > 0 && topTime <= arrivalT) {
       // completion (before an arrival at the same instant: the partition is free for it)
-      heap.pop()
+      const top = { time: topTime, part: heap.pop() }
       const p = parts[top.part] as PartState
       done[p.running] = top.time
       p.running = -1
