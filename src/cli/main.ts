@@ -2,6 +2,7 @@
 import { Command } from '@commander-js/extra-typings'
 import { UserError } from '../formats/errors.ts'
 import { registerBench } from './commands/bench.ts'
+import { registerCalibrate } from './commands/calibrate.ts'
 import { registerParis } from './commands/paris.ts'
 import { registerPlan } from './commands/plan.ts'
 import { registerProfile } from './commands/profile.ts'
@@ -16,6 +17,7 @@ const program = new Command('eclip')
   .exitOverride()
 
 registerBench(program)
+registerCalibrate(program)
 registerParis(program)
 registerPlan(program)
 registerProfile(program)
