@@ -4,10 +4,22 @@ Frames on dedicated pipes (fd 3: TS -> Python, fd 4: Python -> TS), never stdout
 the stream: [u32 total length][u32 header length][JSON header][raw bytes], little-endian; total = 4 + header + body.
 Messages (header "type"):
   TS -> Py   hello {}                                   -> ready {gpu, versions}
-             run {key, plan, mode, warmupS, windowS, checkOutputs}
+  bench      run {key, plan, mode, warmupS, windowS, checkOutputs}
                                                         -> progress {key, message}*, then result {key, ...} or error
+  serve      load {plan|null, workers: [{name, model, batch, dtype, source?, inputShape?}]}
+                                                        -> progress {key: "load", message}*, then
+                                                           loaded {workers: [{name, inputShape, inputDtype,
+                                                           outputShape, outputDtype, fingerprint, mode, kernels,
+                                                           switches}]} or error
+             infer {name, id, n, dtype} + body: the input's first n items, raw little-endian `dtype` (KServe name)
+                                                        -> output {id, shape, datatype, computeUs} + body: the
+                                                           output's first n items, or error {id, ...}
+             power {id}                                 -> power {id, powerW, energyJ} (NVML; J since the first call)
              shutdown {}                                -> (exit 0)
-  Py -> TS   error {message, fatal}: fatal means the CUDA context is poisoned; the process exits 3 right after.
+  Py -> TS   error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the process exits 3
+             right after.
+Replies to hello/run/load come in request order, one request at a time. infer replies come whenever their worker's
+thread finishes (workers run concurrently), matched by id; power is answered by the reading loop at once.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ import json
 import os
 import struct
 import sys
+import threading
 import time
 import traceback
 
@@ -45,37 +58,68 @@ def read_frame(fd: int = IN_FD) -> tuple[dict, bytes]:
     return json.loads(data[4 : 4 + hlen]), data[4 + hlen :]
 
 
+_SEND_LOCK = threading.Lock()
+
+
 def send(header: dict, body: bytes = b"", fd: int = OUT_FD) -> None:
+    """Writes one whole frame. Serving's worker threads reply concurrently: the lock keeps frames from interleaving."""
     data = encode(header, body)
-    while data:
-        n = os.write(fd, data)
-        data = data[n:]
+    with _SEND_LOCK:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
 
 
 FATAL_MARKERS = ("illegal memory access", "launch failure", "unspecified launch", "CUDA_ERROR_ILLEGAL", "misaligned")
 
 
 def serve() -> None:
-    """The backend loop: one request at a time, in order. Dies loudly (exit 3) on a poisoned CUDA context."""
-    from .runner import Runner  # noqa: PLC0415 - imports torch
+    """The backend loop: hello/run/load one at a time, in order; infer handed to the worker's thread (serving.py).
+    Dies loudly (exit 3) on a poisoned CUDA context."""
+    from .serving import Serving  # noqa: PLC0415 - imports no torch itself
 
     runner = None
+
+    def get_runner():
+        nonlocal runner
+        if runner is None:
+            from .runner import Runner  # noqa: PLC0415 - imports torch
+
+            runner = Runner()
+        return runner
+
+    def resources():
+        r = get_runner()
+        return r.layout, r.pool, r.energy
+
+    serving = Serving(send, resources)
     while True:
         try:
-            msg, _ = read_frame()
+            msg, body = read_frame()
         except EOFError:
+            serving.close()
             return
         kind = msg.get("type")
         try:
-            if kind == "hello":
-                runner = runner or Runner()
-                send({"type": "ready", "gpu": runner.gpu, "versions": runner.versions})
+            if kind == "infer":  # the hot path first
+                serving.infer(msg, body)
+            elif kind == "power":
+                send({**serving.power(), "id": msg.get("id")})
+            elif kind == "load":
+                get_runner()
+                reply = serving.load(msg, progress=lambda m: send({"type": "progress", "key": "load", "message": m}))
+                send(reply)
+            elif kind == "hello":
+                r = get_runner()
+                send({"type": "ready", "gpu": r.gpu, "versions": r.versions})
             elif kind == "run":
-                runner = runner or Runner()
+                runner = get_runner()
                 key = msg.get("key", "")
                 result = runner.run(msg, progress=lambda m, k=key: send({"type": "progress", "key": k, "message": m}))
                 send({"type": "result", "key": key, **result})
             elif kind == "shutdown":
+                serving.close()
                 if runner:
                     runner.close()
                 return
@@ -84,8 +128,11 @@ def serve() -> None:
         except Exception as e:  # noqa: BLE001 - every failure is reported to the TS side
             text = f"{type(e).__name__}: {e}"
             fatal = any(m in text for m in FATAL_MARKERS)
-            send({"type": "error", "key": msg.get("key"), "message": text, "fatal": fatal,
-                  "trace": traceback.format_exc(limit=6)})
+            err = {"type": "error", "key": msg.get("key"), "message": text, "fatal": fatal,
+                   "trace": traceback.format_exc(limit=6)}
+            if "id" in msg:  # infer/power: the TS side matches the error to its request
+                err["id"] = msg["id"]
+            send(err)
             if fatal:
                 sys.stderr.write(f"eclip_gpu: fatal CUDA error, exiting so the process can be restarted: {text}\n")
                 sys.stderr.flush()

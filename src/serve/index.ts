@@ -6,6 +6,7 @@ import type { ServeConfig } from '../formats/serve-config.ts'
 import { makePlan } from '../plan/index.ts'
 import type { Backend } from './backend.ts'
 import { fixedComputeTimes } from './compute-time.ts'
+import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
 import { EclipServer } from './server.ts'
 import { type Planner, resolveServeSetup } from './setup.ts'
 import { SimBackend } from './sim-backend.ts'
@@ -17,6 +18,8 @@ export interface ServeFlags {
   backend?: 'sim' | 'gpu'
   planner?: Planner
   logger?: boolean | object
+  /** GPU backend options (Python executable, timeouts); the Python defaults to $ECLIP_PYTHON or python3. */
+  gpu?: GpuServeOptions
 }
 
 /** The optimizer (src/plan) with its defaults: ECLIP's solve by the exact DP unless the config says otherwise. */
@@ -32,19 +35,20 @@ export interface Running {
 export async function startServe(flags: ServeFlags): Promise<Running> {
   const config = readFile<ServeConfig>('serve-config', flags.config)
   const kind = flags.backend ?? config.backend ?? 'sim'
-  if (kind === 'gpu')
-    throw new UserError(
-      'backend "gpu": the GPU backend is not wired into eclip serve yet; use --backend sim (simulated responses, no outputs)',
-    )
   const setup = await resolveServeSetup(
     { ...config, backend: kind },
     { configFile: flags.config, planner: flags.planner ?? defaultPlanner },
   )
-  const backend: Backend = new SimBackend(
-    fixedComputeTimes(setup.computeTimes),
-    config.simPower ?? { idleW: 100, maxW: 700 },
-    'sim',
-  )
+  // gpu: the Python backend builds, partitions and captures every model at load and returns real outputs; sim: no
+  // model runs, responses are marked simulated
+  const backend: Backend =
+    kind === 'gpu'
+      ? new GpuServeBackend({ ...flags.gpu, log: flags.gpu?.log ?? ((l) => process.stderr.write(`${l}\n`)) })
+      : new SimBackend(
+          fixedComputeTimes(setup.computeTimes),
+          config.simPower ?? { idleW: 100, maxW: 700 },
+          'sim',
+        )
   const server = new EclipServer({
     models: setup.models,
     workerOptions: setup.workerOptions,
@@ -57,7 +61,12 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     dashboard: config.dashboard ?? true,
     logger: flags.logger ?? false,
   })
-  await server.load()
+  try {
+    await server.load()
+  } catch (err) {
+    await server.close() // a backend that could not load is not left running
+    throw err
+  }
   const port = flags.port ?? config.port ?? 8000
   const host = flags.host ?? config.host ?? '127.0.0.1'
   let url: string

@@ -163,14 +163,14 @@ describe('serve: config', () => {
 })
 
 describe('serve: the CLI', () => {
-  it('refuses --backend gpu with a clear reason (exit 2, no stack trace)', () => {
+  it('refuses --backend gpu without profiles with a clear reason (exit 2, no stack trace)', () => {
     const r = spawnSync(
       process.execPath,
       [bin, 'serve', '--config', join(root, 'examples', 'serve.yaml'), '--backend', 'gpu'],
       { encoding: 'utf8' },
     )
     assert.equal(r.status, 2)
-    assert.match(r.stderr, /the GPU backend is not wired into eclip serve yet; use --backend sim/)
+    assert.match(r.stderr, /the GPU backend needs "profiles"/)
     assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/)
   })
 

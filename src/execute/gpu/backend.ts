@@ -1,47 +1,83 @@
 // The GPU backend as a child process: `python3 -m eclip_gpu backend` (gpu/eclip_gpu), spoken to over fds 3/4.
-// It owns the GPU; this class owns its lifetime: started once, one run at a time, restarted by the caller after a
-// crash (a CUDA error poisons the process: it exits 3 rather than limp on), killed with us (no orphans).
+// BackendProcess owns its lifetime — spawn, frames, crash → exit listeners, timeouts (a hung backend is killed),
+// kill with us (no orphans), a fresh process after a crash (a CUDA error poisons the old one: it exits 3 rather than
+// limp on) — for both users: `eclip bench` (GpuBackend below: one run at a time) and `eclip serve`
+// (src/serve/gpu-backend.ts: many infer requests in flight, matched by id).
 import { type ChildProcess, spawn } from 'node:child_process'
 import type { Readable, Writable } from 'node:stream'
 import { UserError } from '../../formats/errors.ts'
 import type { Gpu } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
 import type { Backend, RunResult, RunSpec } from '../backend.ts'
-import { encodeFrame, FrameDecoder, type FromBackend, type RunReply, type ToBackend } from './protocol.ts'
+import {
+  encodeFrame,
+  FrameDecoder,
+  type FromBackend,
+  type RunReply,
+  repliesById,
+  type ToBackend,
+} from './protocol.ts'
 
 export class BackendCrash extends UserError {
   override name = 'BackendCrash'
 }
 
-export interface GpuBackendOptions {
+/** The backend answered a request with a (non-fatal) error: the process is still usable. */
+export class BackendReplyError extends UserError {
+  override name = 'BackendReplyError'
+}
+
+export interface BackendProcessOptions {
   /** Python with torch + cuda-bindings + nvidia-ml-py; default $ECLIP_PYTHON or python3. */
   python?: string
-  /** Seconds a run may take beyond warm-up + window (captures, output checks) before it counts as hung. */
-  slackS?: number
   log?: (line: string) => void
   /** Seconds the backend may take to come up (CUDA init, reading the slice layout). */
   startTimeoutS?: number
-  /** Verify each worker's outputs against its baseline capture before measuring. */
-  checkOutputs?: boolean
 }
 
-export class GpuBackend implements Backend {
-  readonly name = 'gpu' as const
+/** Distributes Omit over a union (the id is the process's to assign). */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never
+
+interface Waiter {
+  resolve: (m: FromBackend, body: Buffer) => void
+  reject: (e: Error) => void
+}
+
+export class BackendProcess {
   gpu!: Gpu
   versions: Record<string, string> = {}
-  private child: ChildProcess
-  private toChild: Writable
-  private waiting: { resolve: (m: FromBackend) => void; reject: (e: Error) => void } | null = null
-  private exited: Error | null = null
+  /** Why the current process is gone (null while it runs). */
+  exited: Error | null = null
+  private child!: ChildProcess
+  private toChild!: Writable
+  private waiting: Waiter | null = null
+  private byId = new Map<number, Waiter>()
+  private nextId = 1
+  private exitListeners = new Set<(err: Error) => void>()
   private readonly onParentExit = () => this.child.kill('SIGKILL')
 
-  private constructor(private readonly opts: GpuBackendOptions) {
-    this.child = this.spawnChild()
-    this.toChild = this.child.stdio[3] as Writable
+  private constructor(private readonly opts: BackendProcessOptions) {
+    this.spawnChild()
     process.once('exit', this.onParentExit)
   }
 
-  private spawnChild(): ChildProcess {
+  /** Spawns the backend and waits for its hello; a backend that cannot come up is killed, not left behind. */
+  static async start(opts: BackendProcessOptions = {}): Promise<BackendProcess> {
+    const p = new BackendProcess(opts)
+    try {
+      await p.hello()
+      return p
+    } catch (err) {
+      p.kill() // it would keep this process alive
+      throw err
+    }
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
+  private spawnChild() {
     const python = this.opts.python ?? process.env.ECLIP_PYTHON ?? 'python3'
     const child = spawn(python, ['-m', 'eclip_gpu', 'backend'], {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
@@ -54,88 +90,53 @@ export class GpuBackend implements Backend {
     this.toChild = child.stdio[3] as Writable
     const decoder = new FrameDecoder()
     ;(child.stdio[4] as Readable).on('data', (chunk: Buffer) => {
-      for (const f of decoder.push(chunk)) this.receive(f.header as FromBackend)
+      for (const f of decoder.push(chunk)) this.receive(f.header as FromBackend, f.body)
     })
     this.toChild.on('error', () => {}) // EPIPE after a crash surfaces through 'exit'
-    child.on('error', (err) =>
-      this.fail(new BackendCrash(`cannot start the GPU backend (${python}): ${err.message}`)),
-    )
-    child.on('exit', (code, signal) =>
-      this.fail(
-        new BackendCrash(
-          `the GPU backend exited (${signal ? `signal ${signal}` : `code ${code}`})${code === 3 ? ': fatal CUDA error' : ''}`,
-        ),
-      ),
-    )
-    return child
+    // a late event of a process already replaced (killed on a timeout, then respawned) concerns nobody
+    child.on('error', (err) => {
+      if (child === this.child)
+        this.fail(new BackendCrash(`cannot start the GPU backend (${python}): ${err.message}`))
+    })
+    child.on('exit', (code, signal) => {
+      if (child === this.child)
+        this.fail(
+          new BackendCrash(
+            `the GPU backend exited (${signal ? `signal ${signal}` : `code ${code}`})${code === 3 ? ': fatal CUDA error' : ''}`,
+          ),
+        )
+    })
+  }
+
+  private async hello(): Promise<void> {
+    const ready = await this.request({ type: 'hello' }, this.opts.startTimeoutS ?? 300)
+    if (ready.type !== 'ready') throw new BackendCrash(`GPU backend answered ${ready.type} to hello`)
+    this.gpu = ready.gpu
+    this.versions = ready.versions
   }
 
   /** After a crash: a fresh backend process (a CUDA error poisons the old one; it is never reused). */
-  async recover(): Promise<void> {
+  async respawn(): Promise<void> {
     if (!this.exited) return
     this.opts.log?.(`gpu: restarting the backend after: ${this.exited.message}`)
     this.exited = null
     this.spawnChild()
-    const ready = await this.request({ type: 'hello' }, this.opts.startTimeoutS ?? 300)
-    if (ready.type !== 'ready') throw new BackendCrash(`GPU backend answered ${ready.type} to hello`)
+    await this.hello()
   }
 
-  static async start(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
-    const b = new GpuBackend(opts)
-    try {
-      const ready = await b.request({ type: 'hello' }, opts.startTimeoutS ?? 300)
-      if (ready.type !== 'ready') throw new BackendCrash(`GPU backend answered ${ready.type} to hello`)
-      b.gpu = ready.gpu
-      b.versions = ready.versions
-      return b
-    } catch (err) {
-      // a backend that could not come up is not left behind (it would keep this process alive)
-      process.removeListener('exit', b.onParentExit)
-      b.child.kill('SIGKILL')
-      throw err
-    }
+  /** Called once per death of the process (exit, failed spawn, killed on a timeout). */
+  onExit(listener: (err: Error) => void): () => void {
+    this.exitListeners.add(listener)
+    return () => this.exitListeners.delete(listener)
   }
 
-  async run(spec: RunSpec): Promise<RunResult> {
-    const reply = await this.request(
-      {
-        type: 'run',
-        key: spec.key,
-        plan: spec.plan,
-        mode: spec.mode,
-        warmupS: spec.warmupS,
-        windowS: spec.windowS,
-        checkOutputs: this.opts.checkOutputs ?? true,
-      },
-      spec.warmupS + spec.windowS + (this.opts.slackS ?? 600),
-    )
-    if (reply.type !== 'result') throw new BackendCrash(`GPU backend answered ${reply.type} to run`)
-    return toRunResult(reply)
-  }
-
-  async close(): Promise<void> {
-    process.removeListener('exit', this.onParentExit)
-    if (this.exited) return
-    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()))
-    this.send({ type: 'shutdown' })
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000)
-    await gone
-    clearTimeout(timer)
-  }
-
-  private send(msg: ToBackend) {
-    this.toChild.write(encodeFrame(msg))
-  }
-
-  private request(msg: ToBackend, timeoutS: number): Promise<FromBackend> {
+  /** One serial request (hello, run, load): the next reply without an id answers it. */
+  request(msg: ToBackend, timeoutS: number): Promise<FromBackend> {
     if (this.exited) return Promise.reject(this.exited)
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting = null
-        this.child.kill('SIGKILL')
-        reject(
-          new BackendCrash(`the GPU backend did not answer ${msg.type} within ${timeoutS} s; it was killed`),
-        )
+        reject(this.killHung(msg.type, timeoutS))
       }, timeoutS * 1000)
       this.waiting = {
         resolve: (m) => {
@@ -151,23 +152,164 @@ export class GpuBackend implements Backend {
     })
   }
 
-  private receive(m: FromBackend) {
+  /**
+   * A request matched by id (infer, power): any number may be in flight. An error reply rejects with
+   * BackendReplyError (BackendCrash when fatal); the process dying rejects with BackendCrash. Past `timeoutS` the
+   * backend counts as hung and is killed, unless `killOnTimeout` is false (then only this call fails).
+   */
+  call(
+    msg: WithoutId<ToBackend & { id: number }>,
+    body: Uint8Array | undefined,
+    timeoutS: number,
+    killOnTimeout = true,
+  ): Promise<{ header: FromBackend; body: Buffer }> {
+    if (this.exited) return Promise.reject(this.exited)
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.byId.delete(id)
+        reject(
+          killOnTimeout
+            ? this.killHung(msg.type, timeoutS)
+            : new BackendReplyError(`the GPU backend did not answer ${msg.type} within ${timeoutS} s`),
+        )
+      }, timeoutS * 1000)
+      this.byId.set(id, {
+        resolve: (m, b) => {
+          clearTimeout(timer)
+          resolve({ header: m, body: b })
+        },
+        reject: (e) => {
+          clearTimeout(timer)
+          reject(e)
+        },
+      })
+      this.send({ ...msg, id } as ToBackend, body)
+    })
+  }
+
+  /** Requests sent and not yet answered. */
+  inFlight(): number {
+    return this.byId.size + (this.waiting ? 1 : 0)
+  }
+
+  send(msg: ToBackend, body?: Uint8Array) {
+    this.toChild.write(encodeFrame(msg, body))
+  }
+
+  /** Asks the backend to exit; kills it if it has not after `graceMs`. */
+  async close(graceMs = 10_000): Promise<void> {
+    process.removeListener('exit', this.onParentExit)
+    if (this.exited) return
+    const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()))
+    this.send({ type: 'shutdown' })
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs)
+    await gone
+    clearTimeout(timer)
+  }
+
+  /** Kills the process now (its exit rejects everything in flight). */
+  kill() {
+    process.removeListener('exit', this.onParentExit)
+    this.child.kill('SIGKILL')
+  }
+
+  private killHung(what: string, timeoutS: number): BackendCrash {
+    const err = new BackendCrash(`the GPU backend did not answer ${what} within ${timeoutS} s; it was killed`)
+    this.child.kill('SIGKILL')
+    return err
+  }
+
+  private receive(m: FromBackend, body: Buffer) {
     if (m.type === 'progress') {
       this.opts.log?.(`gpu: ${m.message}`)
+      return
+    }
+    if (repliesById(m)) {
+      const w = this.byId.get(m.id)
+      this.byId.delete(m.id)
+      if (!w) return // its caller timed out already
+      if (m.type === 'error') w.reject(replyError(m.message, m.fatal))
+      else w.resolve(m, body)
       return
     }
     const w = this.waiting
     this.waiting = null
     if (!w) return
     if (m.type === 'error') w.reject(new BackendCrash(`GPU backend: ${m.message}`))
-    else w.resolve(m)
+    else w.resolve(m, body)
   }
 
   private fail(err: Error) {
-    this.exited ??= err
+    if (this.exited) return
+    this.exited = err
     const w = this.waiting
     this.waiting = null
     w?.reject(err)
+    const pending = [...this.byId.values()]
+    this.byId.clear()
+    for (const p of pending) p.reject(err)
+    for (const l of this.exitListeners) l(err)
+  }
+}
+
+function replyError(message: string, fatal: boolean): Error {
+  return fatal
+    ? new BackendCrash(`GPU backend: ${message}`)
+    : new BackendReplyError(`GPU backend: ${message}`)
+}
+
+export interface GpuBackendOptions extends BackendProcessOptions {
+  /** Seconds a run may take beyond warm-up + window (captures, output checks) before it counts as hung. */
+  slackS?: number
+  /** Verify each worker's outputs against its baseline capture before measuring. */
+  checkOutputs?: boolean
+}
+
+/** `eclip bench --backend gpu`: one run at a time through the backend process; restarted by the caller after a crash. */
+export class GpuBackend implements Backend {
+  readonly name = 'gpu' as const
+
+  private constructor(
+    private readonly proc: BackendProcess,
+    private readonly opts: GpuBackendOptions,
+  ) {}
+
+  get gpu(): Gpu {
+    return this.proc.gpu
+  }
+  get versions(): Record<string, string> {
+    return this.proc.versions
+  }
+
+  static async start(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
+    return new GpuBackend(await BackendProcess.start(opts), opts)
+  }
+
+  /** After a crash: a fresh backend process (a CUDA error poisons the old one; it is never reused). */
+  recover(): Promise<void> {
+    return this.proc.respawn()
+  }
+
+  async run(spec: RunSpec): Promise<RunResult> {
+    const reply = await this.proc.request(
+      {
+        type: 'run',
+        key: spec.key,
+        plan: spec.plan,
+        mode: spec.mode,
+        warmupS: spec.warmupS,
+        windowS: spec.windowS,
+        checkOutputs: this.opts.checkOutputs ?? true,
+      },
+      spec.warmupS + spec.windowS + (this.opts.slackS ?? 600),
+    )
+    if (reply.type !== 'result') throw new BackendCrash(`GPU backend answered ${reply.type} to run`)
+    return toRunResult(reply)
+  }
+
+  close(): Promise<void> {
+    return this.proc.close()
   }
 }
 

@@ -1,7 +1,13 @@
 // The TypeScript side of the boundary with the Python GPU backend (the Python side is gpu/eclip_gpu/protocol.py).
 // Frames on dedicated pipes (fd 3: TS → Python, fd 4: Python → TS), never stdout:
 // [u32 total][u32 header length][JSON header][raw bytes], little-endian; total counts everything after itself.
-import type { Gpu, Plan } from '../../formats/index.ts'
+// Messages: bench's hello/run/shutdown; serve's load/infer/power (gpu/eclip_gpu/protocol.py's docstring lists them
+// all). hello/run/load are answered one at a time, in order; infer and power carry an `id` their reply echoes, so
+// several can be in flight (infer replies of different workers come back in any order).
+import type { Gpu, KSERVE_DATATYPES, Plan } from '../../formats/index.ts'
+
+/** A KServe tensor datatype: tensors cross the boundary as raw little-endian bytes of one of these. */
+export type TensorDatatype = (typeof KSERVE_DATATYPES)[number]
 
 export interface RunMessage {
   type: 'run'
@@ -12,7 +18,38 @@ export interface RunMessage {
   windowS: number
   checkOutputs: boolean
 }
-export type ToBackend = { type: 'hello' } | RunMessage | { type: 'shutdown' }
+
+/** One served worker to build and capture. */
+export interface LoadWorker {
+  name: string
+  model: string
+  batch: number
+  dtype: string
+  /** User model: a TorchScript file, built with `inputShape` (without the batch dimension). */
+  source?: string
+  inputShape?: number[]
+}
+/** serve: build, partition (the plan's pool, once) and capture every worker; no plan: each on the whole GPU. */
+export interface LoadMessage {
+  type: 'load'
+  plan: Plan | null
+  workers: LoadWorker[]
+}
+/** serve: one execution; the frame's body holds the input's first `n` items as raw `dtype` bytes. */
+export interface InferMessage {
+  type: 'infer'
+  name: string
+  id: number
+  n: number
+  dtype: TensorDatatype
+}
+export type ToBackend =
+  | { type: 'hello' }
+  | RunMessage
+  | LoadMessage
+  | InferMessage
+  | { type: 'power'; id: number }
+  | { type: 'shutdown' }
 
 export interface WorkerTimes {
   name: string
@@ -33,11 +70,61 @@ export interface RunReply {
   notes: string[]
   outputCheck?: { name: string; relErr: number | null; bitwise: boolean }[]
 }
+/** One captured worker: its static input and output (batch dimension = the captured batch). */
+export interface LoadedWorker {
+  name: string
+  inputShape: number[]
+  inputDtype: TensorDatatype
+  outputShape: number[]
+  outputDtype: TensorDatatype
+  fingerprint: string
+  mode?: string
+  kernels?: number
+  switches?: number
+}
+export interface LoadedReply {
+  type: 'loaded'
+  workers: LoadedWorker[]
+}
+/** The body holds the output's first `n` items as raw `datatype` bytes; computeUs is the replay's device time. */
+export interface OutputReply {
+  type: 'output'
+  id: number
+  shape: number[]
+  datatype: TensorDatatype
+  computeUs: number
+}
+export interface PowerReply {
+  type: 'power'
+  id: number
+  /** NVML board power, W. */
+  powerW: number
+  /** NVML energy since this process's first power reading, J. */
+  energyJ: number
+}
+export interface ErrorReply {
+  type: 'error'
+  key?: string
+  /** Set when the error answers an infer/power request. */
+  id?: number
+  message: string
+  /** The CUDA context is poisoned: the process exits 3 right after. */
+  fatal: boolean
+  trace?: string
+}
 export type FromBackend =
   | { type: 'ready'; gpu: Gpu; versions: Record<string, string> }
   | { type: 'progress'; key: string; message: string }
   | RunReply
-  | { type: 'error'; key?: string; message: string; fatal: boolean; trace?: string }
+  | LoadedReply
+  | OutputReply
+  | PowerReply
+  | ErrorReply
+
+/** Replies matched to their request by `id` (the others answer the one serial request in flight). */
+export function repliesById(m: FromBackend): m is OutputReply | PowerReply | (ErrorReply & { id: number }) {
+  return (m.type === 'output' || m.type === 'power' || m.type === 'error') && typeof m.id === 'number'
+}
 
 export function encodeFrame(header: object, body: Uint8Array = new Uint8Array()): Buffer {
   const h = Buffer.from(JSON.stringify(header), 'utf8')

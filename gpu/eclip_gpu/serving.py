@@ -1,0 +1,276 @@
+"""Serving: the GPU side of `eclip serve --backend gpu` (the TS side is src/serve/gpu-backend.ts).
+
+`load` builds each worker once, creates the plan's partitions once (nothing is created on the request path), and
+captures each worker: one graph whose kernels sit on their groups' partitions (graph mode), or the whole request on
+one stream for a single-group plan (model-wise) or baseline (an ordinary full-GPU stream). The capture's static input
+is the built model's `inputs[0]` and its output `WorkerExec.output`: an `infer` copies the request's bytes into the
+first `n` items of that input, zeroes the rest (the graph always runs the whole captured batch), replays the graph
+and answers with the first `n` items of the output.
+
+Each worker has its own thread and queue, so requests of different workers run concurrently on their partitions, as
+in the bench's closed loop; a worker's own requests run in order (the server sends one at a time per model anyway).
+Replies go through protocol.send, which holds a lock, so frames of different threads never interleave.
+
+The byte/shape bookkeeping (`check_input`, `DATATYPE_BYTES`, `worker_mode`) needs no torch, so it is tested on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .cuda import BackendError
+from .protocol import FATAL_MARKERS
+
+# KServe datatype -> (torch dtype attribute, element bytes). The server sends raw little-endian bytes of these.
+DATATYPES: dict[str, tuple[str, int]] = {
+    "BOOL": ("bool", 1),
+    "UINT8": ("uint8", 1),
+    "INT8": ("int8", 1),
+    "INT16": ("int16", 2),
+    "INT32": ("int32", 4),
+    "INT64": ("int64", 8),
+    "FP16": ("float16", 2),
+    "BF16": ("bfloat16", 2),
+    "FP32": ("float32", 4),
+    "FP64": ("float64", 8),
+}
+DATATYPE_BYTES = {k: v[1] for k, v in DATATYPES.items()}
+KSERVE_OF_TORCH = {v[0]: k for k, v in DATATYPES.items()}
+
+
+def kserve_datatype(torch_dtype) -> str:
+    """KServe name of a torch dtype (`torch.float16` -> FP16)."""
+    name = str(torch_dtype).removeprefix("torch.")
+    if name not in KSERVE_OF_TORCH:
+        raise BackendError(f"no KServe datatype for torch dtype {name}")
+    return KSERVE_OF_TORCH[name]
+
+
+def check_input(name: str, n: int, batch: int, item_shape: list[int], datatype: str, nbytes: int) -> int:
+    """Validates one `infer`'s input against the captured static input; returns the bytes per item. The server has
+    checked the request already: a mismatch here means the two sides disagree about the model, said loudly."""
+    if datatype not in DATATYPE_BYTES:
+        raise BackendError(f"{name}: unknown datatype {datatype!r}")
+    if not isinstance(n, int) or n < 1 or n > batch:
+        raise BackendError(f"{name}: {n!r} items, expected 1 … {batch} (the captured batch)")
+    per_item = math.prod(item_shape) * DATATYPE_BYTES[datatype]
+    if nbytes != n * per_item:
+        raise BackendError(
+            f"{name}: input body is {nbytes} bytes; {n} × {item_shape} {datatype} is {n * per_item} bytes"
+        )
+    return per_item
+
+
+def worker_mode(policy: str | None, groups: list[dict] | None) -> tuple[str, list[dict] | None]:
+    """How a served worker is captured: baseline (or no plan) on an ordinary full-GPU stream; one group (model-wise,
+    or any plan that gives the worker one partition) as the whole graph on that partition; else graph mode — one
+    graph per request with each kernel node on its group's partition (no CPU work per switch; stream mode would
+    cost a host launch per group on every request)."""
+    if policy in (None, "baseline") or not groups:
+        return "whole", None
+    if len(groups) == 1:
+        return "whole", groups
+    return "graph", groups
+
+
+@dataclass
+class _Job:
+    id: object
+    n: int
+    datatype: str
+    body: bytes
+
+
+@dataclass
+class ServedWorker:
+    """One captured worker and its request thread. `execute(n, datatype, body)` -> (shape, datatype, bytes, µs)."""
+
+    name: str
+    execute: Callable[[int, str, bytes], tuple[list[int], str, bytes, float]]
+    info: dict
+    jobs: queue.Queue = field(default_factory=queue.Queue)
+    thread: threading.Thread | None = None
+
+
+def is_fatal(text: str) -> bool:
+    """An error that poisons the CUDA context (DESIGN §8): the process must die and be restarted."""
+    return any(m in text for m in FATAL_MARKERS)
+
+
+class Serving:
+    """The loaded workers of one backend process; `send(header, body)` writes one reply frame (thread-safe)."""
+
+    def __init__(self, send: Callable[..., None], resources: Callable[[], tuple] | None = None,
+                 exit_fatal: Callable[[str], None] | None = None):
+        """`resources()` -> (slice layout, partition pool, Energy): the process's one pool (bench runs share it)."""
+        self.send = send
+        self.resources = resources or _own_resources
+        self.exit_fatal = exit_fatal or _exit_fatal
+        self.workers: dict[str, ServedWorker] = {}
+        self.energy_mj0 = None
+
+    # ── requests ────────────────────────────────────────────────────────────────────────────────────────────
+    def add_worker(self, w: ServedWorker) -> None:
+        """Starts a worker's request thread (load does this for captured workers; tests for fake ones)."""
+        if w.name in self.workers:
+            raise BackendError(f"worker {w.name!r} is loaded twice")
+        w.thread = threading.Thread(target=self._run, args=(w,), name=f"serve-{w.name}", daemon=True)
+        self.workers[w.name] = w
+        w.thread.start()
+
+    def infer(self, msg: dict, body: bytes) -> None:
+        """Queues one execution on its worker's thread; the reply (`output` or `error`, with the same id) comes later."""
+        w = self.workers.get(msg.get("name"))
+        if w is None:
+            self.send({"type": "error", "id": msg.get("id"), "message": f"no loaded worker {msg.get('name')!r}",
+                       "fatal": False})
+            return
+        w.jobs.put(_Job(msg.get("id"), msg.get("n"), msg.get("dtype", ""), body))
+
+    def _run(self, w: ServedWorker) -> None:
+        while True:
+            job = w.jobs.get()
+            if job is None:
+                return
+            try:
+                shape, datatype, data, us = w.execute(job.n, job.datatype, job.body)
+                self.send({"type": "output", "id": job.id, "shape": shape, "datatype": datatype,
+                           "computeUs": round(us, 1)}, data)
+            except Exception as e:  # noqa: BLE001 - every failure is answered; a poisoning one also ends the process
+                text = f"{type(e).__name__}: {e}"
+                fatal = is_fatal(text)
+                self.send({"type": "error", "id": job.id, "message": f"{w.name}: {text}", "fatal": fatal,
+                           "trace": traceback.format_exc(limit=6)})
+                if fatal:
+                    self.exit_fatal(text)
+                    return
+
+    def power(self) -> dict:
+        """NVML board power (a ~1-s average on H100) and energy since the load, J."""
+        energy = self.resources()[2]
+        mj = energy.read_mj()
+        if self.energy_mj0 is None:
+            self.energy_mj0 = mj
+        return {"type": "power", "powerW": energy.power_w(), "energyJ": (mj - self.energy_mj0) / 1e3}
+
+    def close(self) -> None:
+        for w in self.workers.values():
+            w.jobs.put(None)
+        for w in self.workers.values():
+            if w.thread is not None:
+                w.thread.join(timeout=30)
+        self.workers.clear()
+
+    # ── loading (GPU) ───────────────────────────────────────────────────────────────────────────────────────
+    def load(self, msg: dict, progress: Callable[[str], None] = lambda m: None) -> dict:
+        """Builds, partitions and captures every worker of `msg` ({plan, workers}); returns the `loaded` reply."""
+        if self.workers:
+            raise BackendError("this backend already has loaded workers; start a fresh process to load others")
+        import torch  # noqa: PLC0415
+
+        from . import zoo  # noqa: PLC0415
+        from .execute import prepare_worker  # noqa: PLC0415
+        layout, pool, _ = self.resources()
+        plan = msg.get("plan")
+        policy = plan["policy"] if plan else None
+        if plan and (plan["gpu"]["smCount"] != layout.sm_count or plan["gpu"]["name"] != layout.name):
+            raise BackendError(f"plan is for {plan['gpu']['name']} ({plan['gpu']['smCount']} SMs); this is "
+                               f"{layout.name} ({layout.sm_count} SMs)")
+        plan_workers = {w["name"]: w for w in plan["workers"]} if plan else {}
+        t0 = time.perf_counter()
+        # every partition of the plan once, before any capture (creating one costs ~1.8 ms: never on the request path)
+        parts = {p["id"]: pool.create(p["slices"], p["id"]) for p in plan["pool"]["partitions"]} if plan else {}
+        loaded = []
+        for w in msg["workers"]:
+            name = w["name"]
+            pw = plan_workers.get(name)
+            if plan and pw is None:
+                raise BackendError(f"worker {name!r} is not in the plan")
+            if pw and (pw["model"] != w["model"] or pw["batch"] != w["batch"] or pw["dtype"] != w["dtype"]):
+                raise BackendError(f"{name}: the plan has {pw['model']} batch {pw['batch']} {pw['dtype']}, the "
+                                   f"server {w['model']} batch {w['batch']} {w['dtype']}")
+            model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
+            built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
+            mode, groups = worker_mode(policy, [dict(g) for g in pw["groups"]] if pw else None)
+            origin = torch.cuda.Stream()
+            execd = prepare_worker(name, built, mode, groups, parts, origin, pw["fingerprint"] if pw else None,
+                                   layout=layout)
+            static = built.inputs[0]
+            out = execd.output
+            if not isinstance(out, torch.Tensor):
+                raise BackendError(f"{name}: the model's output is {type(out).__name__}, not one tensor")
+            info = {
+                "name": name,
+                "inputShape": list(static.shape),
+                "inputDtype": kserve_datatype(static.dtype),
+                "outputShape": list(out.shape),
+                "outputDtype": kserve_datatype(out.dtype),
+                "fingerprint": execd.fingerprint,
+                "mode": mode,
+                "kernels": execd.kernels,
+                "switches": execd.switches,
+            }
+            self.add_worker(ServedWorker(name, _gpu_execute(torch, name, static, execd), info))
+            loaded.append(info)
+            progress(f"{name}: captured {execd.kernels} kernels ({mode}, {execd.switches} switches)")
+        progress(f"loaded {len(loaded)} workers in {time.perf_counter() - t0:.1f} s")
+        return {"type": "loaded", "workers": loaded}
+
+
+def _gpu_execute(torch, name: str, static, execd):
+    """One execution of a captured worker, run on its own thread: bytes in, bytes out, device time measured with
+    CUDA events around the replay (input and output copies excluded)."""
+    batch = int(static.shape[0])
+    item_shape = list(static.shape[1:])
+    start = torch.cuda.Event(enable_timing=True)
+    end = torch.cuda.Event(enable_timing=True)
+
+    def execute(n: int, datatype: str, body: bytes):
+        check_input(name, n, batch, item_shape, datatype, len(body))
+        src_dtype = getattr(torch, DATATYPES[datatype][0])
+        # bytearray: torch.frombuffer wants a writable buffer; the copy to the GPU converts FP32 -> the model's dtype
+        x = torch.frombuffer(bytearray(body), dtype=src_dtype).reshape(n, *item_shape)
+        stream = execd.origin  # request() starts on it: the copies below are ordered before the replay
+        torch.cuda.set_stream(stream)
+        static[:n].copy_(x)
+        if n < batch:
+            static[n:].zero_()  # valid for every zoo input (token id 0, a black image); items are independent
+        start.record(stream)
+        execd.request()
+        end.record(stream)
+        out = execd.output[:n].to("cpu")  # on `stream`, after the replay; synchronous
+        end.synchronize()
+        us = start.elapsed_time(end) * 1e3
+        data = out.contiguous().view(torch.uint8).numpy().tobytes()
+        return list(out.shape), kserve_datatype(out.dtype), data, us
+
+    return execute
+
+
+_OWN: list = []
+
+
+def _own_resources() -> tuple:
+    """Layout, pool and NVML of a Serving used without the protocol's Runner (the GPU tests)."""
+    if not _OWN:
+        from .energy import Energy  # noqa: PLC0415
+        from .partitions import PartitionPool, read_layout  # noqa: PLC0415
+
+        layout = read_layout()
+        _OWN.append((layout, PartitionPool(layout), Energy()))
+    return _OWN[0]
+
+
+def _exit_fatal(text: str) -> None:
+    import os  # noqa: PLC0415
+
+    sys.stderr.write(f"eclip_gpu: fatal CUDA error, exiting so the process can be restarted: {text}\n")
+    sys.stderr.flush()
+    os._exit(3)

@@ -1,0 +1,110 @@
+"""A GPU backend without a GPU, for test/serve/gpu-backend.test.ts: the real frame loop (eclip_gpu.protocol.serve)
+and the real Serving (one thread and queue per worker, replies under the send lock), with torch replaced by fakes:
+a Runner that describes a made-up GPU, and a load that "captures" workers computing a known function of the input.
+
+Each output item is the item's first input element, as FP16 (`logits` [n,1000] or `last_hidden_state` [n,128,768]),
+so the test can tell that bytes, batching and splitting went through. Behaviour switches (files, so that a restarted
+process behaves normally once the file is consumed):
+  FAKE_CRASH_FILE   next infer: wait FAKE_CRASH_DELAY_MS, then the CUDA error that poisons a process (exit 3)
+  FAKE_HANG_FILE    next infer never answers
+  FAKE_LOAD_FAIL_FILE  next load answers an error
+  FAKE_DELAY_MS     every infer takes this long
+An input whose first element is 13 gets a non-fatal error (the process goes on).
+"""
+
+import os
+import struct
+import sys
+import time
+import types
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gpu"))
+
+from eclip_gpu import protocol, serving  # noqa: E402
+
+FMT = {"FP16": "e", "FP32": "f", "INT64": "q"}
+OUT_ITEM = {"albert": [128, 768]}
+
+
+def consume(var: str) -> bool:
+    f = os.environ.get(var)
+    if f and os.path.exists(f):
+        os.unlink(f)
+        return True
+    return False
+
+
+class FakeEnergy:
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def read_mj(self):
+        return int((time.monotonic() - self.t0) * 250_000)  # 250 W
+
+    def power_w(self):
+        return 250.0
+
+
+class FakeRunner:
+    def __init__(self):
+        self.gpu = {"format": "eclip.gpu/1", "name": "Fake H100", "smCount": 132}
+        self.versions = {"torch": "fake"}
+        self.layout = self.pool = None
+        self.energy = FakeEnergy()
+
+    def close(self):
+        pass
+
+
+fake_runner = types.ModuleType("eclip_gpu.runner")
+fake_runner.Runner = FakeRunner
+sys.modules["eclip_gpu.runner"] = fake_runner
+
+
+def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datatype_in: str):
+    out_item = OUT_ITEM.get(model, [1000])
+    out_per = 1
+    for d in out_item:
+        out_per *= d
+
+    def execute(n, datatype, body):
+        per_item = serving.check_input(name, n, batch, item_shape, datatype, len(body))
+        if consume("FAKE_CRASH_FILE"):
+            time.sleep(float(os.environ.get("FAKE_CRASH_DELAY_MS", "0")) / 1e3)
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        if consume("FAKE_HANG_FILE"):
+            time.sleep(3600)
+        time.sleep(float(os.environ.get("FAKE_DELAY_MS", "0")) / 1e3)
+        size = struct.calcsize(FMT[datatype])
+        firsts = [struct.unpack_from("<" + FMT[datatype], body, i * per_item)[0] for i in range(n)]
+        if firsts and firsts[0] == 13:
+            raise ValueError("unlucky input")
+        assert size
+        data = b"".join(struct.pack("<e", float(v)) * out_per for v in firsts)
+        return [n, *out_item], "FP16", data, 123.4
+
+    return execute
+
+
+def fake_load(self, msg, progress=lambda m: None):
+    if consume("FAKE_LOAD_FAIL_FILE"):
+        raise serving.BackendError("capture failed on purpose")
+    loaded = []
+    for w in msg["workers"]:
+        model, batch = w["model"], w["batch"]
+        item = [128] if model == "albert" else [3, 224, 224]
+        dt_in = "INT64" if model == "albert" else "FP16"
+        info = {"name": w["name"], "inputShape": [batch, *item], "inputDtype": dt_in,
+                "outputShape": [batch, *OUT_ITEM.get(model, [1000])], "outputDtype": "FP16",
+                "fingerprint": "fake", "mode": "whole", "kernels": 1, "switches": 0}
+        self.add_worker(serving.ServedWorker(w["name"], fake_execute(w["name"], model, batch, item, dt_in), info))
+        loaded.append(info)
+        progress(f"{w['name']}: fake capture")
+    return {"type": "loaded", "workers": loaded}
+
+
+serving.Serving.load = fake_load
+
+if __name__ == "__main__":
+    protocol.serve()
