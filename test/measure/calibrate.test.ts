@@ -1,0 +1,159 @@
+// Calibration (src/measure/calibrate.ts): the fit must recover constants that made the "measurements", and refuse
+// inputs it cannot compare. The measurements here are simulator runs made with known constants and a known power
+// model, relabelled as GPU runs; re-simulated with the same windows and seeds they are reproduced exactly, so the
+// truth is the only grid point with zero error.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import {
+  CALIBRATION,
+  type Calibration,
+  defaultPowerModel,
+  defaultPrimitives,
+  SimBackend,
+} from '../../src/execute/sim/index.ts'
+import { type Mix, type PowerModel, type Run, UserError } from '../../src/formats/index.ts'
+import { calibrate, fitPower, type PrepareOptions, prepareCases } from '../../src/measure/calibrate.ts'
+import { runExperiment } from '../../src/measure/experiment.ts'
+import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { testPlanner } from '../bench/planner.ts'
+
+const gpu = syntheticH100Gpu()
+const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+const profilesFor = (ws: { model: string; batch: number; dtype: 'fp16' | 'bf16' | 'fp32' }[]) =>
+  ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu }))
+const WINDOW_S = 0.04
+const mixes: Mix[] = [
+  { name: 'mix7', workers: [{ model: 'alexnet', count: 3 }] },
+  { name: 'mix5', workers: [{ model: 'resnext101' }, { model: 'shufflenet' }] },
+]
+const truth: Calibration = {
+  sharing: 'fair',
+  saturationTolerance: 0.05,
+  memoryInterference: 0.5,
+  fitted: true,
+  source: 'test truth',
+}
+const truthPower: PowerModel = { ...defaultPowerModel(gpuRef), idleW: 80, wPerBusySm: 3, fitted: true }
+
+/** Simulated runs made with `cal` and `power`, relabelled as measured on the GPU. */
+async function measurements(cal: Calibration, power: PowerModel, mix: Mix[] = mixes): Promise<Run[]> {
+  const runs = await runExperiment({
+    mixes: mix,
+    policies: ['baseline', 'model-wise', 'kw-prealloc'],
+    modes: ['stream', 'graph'],
+    batch: null,
+    gpu,
+    profilesFor,
+    primitives: defaultPrimitives(gpuRef),
+    power,
+    backend: new SimBackend(cal),
+    planner: testPlanner,
+    loop: { kind: 'closed' },
+    warmupS: WINDOW_S / 10,
+    windowS: WINDOW_S,
+    seed: 3,
+    solo: true,
+  })
+  return runs.map((r) => ({ ...r, backend: 'gpu', id: `${r.key}|gpu` }))
+}
+
+const prepare = (sets: PrepareOptions['sets']) =>
+  prepareCases({
+    sets,
+    gpu,
+    profilesFor,
+    primitives: defaultPrimitives(gpuRef),
+    planner: testPlanner,
+    // the measurements' own window, so a re-simulation at the true constants reproduces them exactly
+    requestsPerWindow: 1,
+    minWindowS: WINDOW_S,
+    maxWindowS: WINDOW_S,
+  })
+
+describe('calibrate', () => {
+  it('recovers the contention constants and the power model that made the measurements', async () => {
+    const runs = await measurements(truth, truthPower)
+    const cases = await prepare([
+      { label: 'a', runs: runs.filter((r) => r.mix.includes('alexnet') || r.mix === 'mix7') },
+      { label: 'b', runs: runs.filter((r) => !(r.mix.includes('alexnet') || r.mix === 'mix7')) },
+    ])
+    const report = calibrate({
+      cases,
+      grid: { sharing: ['fifo', 'fair'], saturationTolerance: [0.01, 0.05], memoryInterference: [0, 0.5, 1] },
+      scope: 'all',
+      before: CALIBRATION,
+      beforePower: defaultPowerModel(gpuRef),
+    })
+    // sharing rule and γ must come back exactly; the synthetic kernels' demand is the same at every tolerance of
+    // the grid (they scale cleanly up to a knee), so there any tolerance reproduces the runs: zero objective says so
+    assert.equal(report.constants.sharing, 'fair')
+    assert.equal(report.constants.memoryInterference, 0.5)
+    assert.ok(report.objective < 1e-12, `objective ${report.objective}`)
+    assert.ok(Math.abs(report.power.idleW - 80) < 1e-6, `idle ${report.power.idleW}`)
+    assert.ok(Math.abs(report.power.wPerBusySm - 3) < 1e-6, `W/SM ${report.power.wPerBusySm}`)
+    assert.ok(report.power.r2 > 1 - 1e-9)
+    assert.equal(report.power.clamped, false)
+    // the defaults were not the truth: their error shows, the fit's is gone, in and out of sample
+    const all = report.rows.find((r) => r.set === 'all' && r.runs === 'all')
+    assert.ok(all)
+    assert.ok((all.before.objective ?? 0) > 0.01, `before ${all.before.objective}`)
+    assert.ok((all.after.objective ?? 1) < 1e-12)
+    assert.ok((all.after.reqPerJRel ?? 1) < 1e-9, `req/J after ${all.after.reqPerJRel}`)
+    assert.equal(report.heldOut.length, 2)
+    for (const h of report.heldOut) assert.ok((h.after.objective ?? 1) < 1e-12, `held out ${h.checkOn}`)
+  })
+
+  it('fits a power model by least squares and clamps rather than go negative', () => {
+    const pts = [0, 20, 60, 100].map((b, i) => ({ id: `r${i}`, busySms: b, powerW: 120 + 2.5 * b }))
+    const f = fitPower(pts)
+    assert.ok(Math.abs(f.idleW - 120) < 1e-9 && Math.abs(f.wPerBusySm - 2.5) < 1e-9)
+    const down = fitPower(pts.map((p) => ({ ...p, powerW: 500 - p.busySms })))
+    assert.equal(down.clamped, true)
+    assert.equal(down.wPerBusySm, 0)
+    assert.throws(() => fitPower(pts.slice(0, 1)), UserError)
+  })
+
+  it('refuses results from another GPU than the profiles', async () => {
+    const runs = (await measurements(truth, truthPower, mixes.slice(0, 1))).map((r) => ({
+      ...r,
+      gpu: { ...r.gpu, name: 'NVIDIA A100-SXM4-80GB', smCount: 108 },
+    }))
+    await assert.rejects(
+      prepare([{ label: 'other', runs }]),
+      (e: Error) => e instanceof UserError && /measured on NVIDIA A100.*profiles are from/.test(e.message),
+    )
+  })
+
+  it('refuses results with no GPU runs', async () => {
+    const runs = (await measurements(truth, truthPower, mixes.slice(0, 1))).map((r) => ({
+      ...r,
+      backend: 'sim' as const,
+      id: `${r.key}|sim`,
+    }))
+    await assert.rejects(
+      prepare([{ label: 'simonly', runs }]),
+      (e: Error) => e instanceof UserError && /no GPU runs/.test(e.message),
+    )
+  })
+
+  it('the CLI says so in one line (exit 2) for a results file with no GPU runs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-cal-'))
+    const file = join(dir, 'results.json')
+    const src = JSON.parse(readFileSync('results/h200/batch8/results.json', 'utf8'))
+    src.runs = src.runs.filter((r: Run) => r.backend === 'sim')
+    writeFileSync(file, JSON.stringify(src))
+    const r = spawnSync(
+      'node',
+      ['bin/eclip.mjs', 'calibrate', '--results', file, '--profiles', 'profiles/h200'],
+      {
+        encoding: 'utf8',
+      },
+    )
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /no GPU runs/)
+  })
+})
