@@ -3,9 +3,26 @@
 import Type from 'typebox'
 import { Dtype, GpuRef, ModelName } from './common.ts'
 
-export const POLICIES = ['baseline', 'model-wise', 'kw-ioctl', 'kw-prealloc', 'eclip'] as const
+export const POLICIES = [
+  'baseline',
+  'model-wise',
+  'kw-ioctl',
+  'kw-prealloc',
+  'eclip',
+  'mps',
+  'mps-unlimited',
+] as const
 export const Policy = Type.Enum([...POLICIES])
 export type Policy = Type.Static<typeof Policy>
+
+/**
+ * NVIDIA MPS, the tool users reach for today (issue #8): every worker its own process under an MPS daemon. `mps` caps
+ * each process at its model-wise partition size (CUDA_MPS_ACTIVE_THREAD_PERCENTAGE), `mps-unlimited` sets no cap.
+ * Their plans are model-wise plans: MPS limits how many SMs a process gets, never which (no slice pinning).
+ */
+export const MPS_POLICIES = ['mps', 'mps-unlimited'] as const
+export const isMpsPolicy = (p: Policy): p is (typeof MPS_POLICIES)[number] =>
+  (MPS_POLICIES as readonly string[]).includes(p)
 
 export const Partition = Type.Object(
   {

@@ -31,6 +31,8 @@ export type Planner = (
 /** Policies whose plans have several groups per request run in both modes; the others have one launch either way. */
 export function modesOf(policy: Policy, modes: readonly ('stream' | 'graph')[]): Mode[] {
   if (policy === 'baseline' || policy === 'model-wise') return [null]
+  // MPS: one whole-request graph per worker process, like model-wise
+  if (policy === 'mps' || policy === 'mps-unlimited') return [null]
   // kw-ioctl re-creates a partition at every switch: a stream-mode mechanism (nothing to capture into one graph)
   if (policy === 'kw-ioctl') return ['stream']
   return [...modes]

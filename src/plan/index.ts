@@ -4,7 +4,15 @@ import { UserError } from '../formats/errors.ts'
 import type { Gpu } from '../formats/gpu.ts'
 import { parseFormat } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
-import type { Group, Partition, Plan, PlanWorker, Policy, SolverInfo } from '../formats/plan.ts'
+import {
+  type Group,
+  isMpsPolicy,
+  type Partition,
+  type Plan,
+  type PlanWorker,
+  type Policy,
+  type SolverInfo,
+} from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import { solveWorkerDp } from './dp.ts'
 import { HighsRunner } from './highs.ts'
@@ -127,11 +135,17 @@ export async function makePlan(
     ladders = workers.map(() => [0])
     instances = instancesFor()
     assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
-  } else if (opts.policy === 'model-wise') {
+  } else if (opts.policy === 'model-wise' || isMpsPolicy(opts.policy)) {
     const layout = modelWiseLayout(gpu, profiles, modelWiseFactor)
     partitions = layout.partitions
     ladders = layout.assigned.map((id) => [id])
     notes.push(...layout.notes)
+    // MPS runs the model-wise plan with one process per worker: the sizes become thread-percentage caps (mps) or
+    // are ignored (mps-unlimited); the slices are never pinned (DESIGN §3: MPS limits how many SMs, never which)
+    if (opts.policy === 'mps')
+      notes.push('MPS: each worker process capped at its partition size (active thread %), slices not pinned')
+    if (opts.policy === 'mps-unlimited')
+      notes.push('MPS without limits: every worker process may use the whole GPU; partition sizes unused')
     instances = instancesFor()
     assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
   } else {

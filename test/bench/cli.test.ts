@@ -35,6 +35,8 @@ describe('eclip bench', () => {
     assert.equal(results.provenance.method, 'simulated')
     assert.ok(results.provenance.warnings.some((w) => /SYNTHETIC PROFILES/.test(w)))
     assert.ok(results.runs.every((r) => r.inputs.profiles === 'synthetic' && r.backend === 'sim'))
+    // on the simulator "all" leaves out the MPS policies (an uncalibrated approximation there)
+    assert.ok(!results.runs.some((r) => r.policy === 'mps' || r.policy === 'mps-unlimited'))
     assert.match(stderr, /WARNING: SYNTHETIC PROFILES/)
     assert.match(stdout, /Normalised throughput — simulated/)
     assert.match(stdout, /^mix7 +1\.00 /m)
@@ -48,6 +50,23 @@ describe('eclip bench', () => {
     const rows = log.filter((l) => l.startsWith(`${eclip.id},alexnet#0,`)).map((l) => Number(l.split(',')[5]))
     const inWindow = rows.filter((e) => e > eclip.warmupS * 1e6 && e <= (eclip.warmupS + eclip.windowS) * 1e6)
     assert.equal(inWindow.length, eclip.workers[0]?.requests)
+  })
+
+  it('simulates the MPS policies when named, labelled as an approximation', () => {
+    const { out, stdout } = bench([...args, '--policies', 'mps,mps-unlimited', '--no-solo'])
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    assert.deepEqual(
+      results.runs.map((r) => `${r.policy}|${r.mode}`),
+      ['baseline|null', 'mps|null', 'mps-unlimited|null'],
+    )
+    for (const r of results.runs.filter((x) => x.policy !== 'baseline')) {
+      assert.ok(r.metrics.requests > 0, r.id)
+      assert.ok(
+        r.notes.some((n) => /MPS .*approximated.*not calibrated/.test(n)),
+        r.notes.join('; '),
+      )
+    }
+    assert.match(stdout, /mps-unlimited/)
   })
 
   it('gives the same numbers for the same seed', () => {

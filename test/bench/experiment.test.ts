@@ -53,8 +53,9 @@ describe('bench experiment on the simulator', () => {
   it('runs every (mix, policy, mode) plus one solo run per model, all normalised', async () => {
     const runs = await experiment(1)
     const mix = runs.filter((r) => r.role === 'mix')
-    // per mix: baseline, model-wise, kw-ioctl/stream, kw-prealloc ×2, eclip ×2
-    assert.equal(mix.length, 2 * 7)
+    // per mix: baseline, model-wise, kw-ioctl/stream, kw-prealloc ×2, eclip ×2, mps, mps-unlimited
+    assert.equal(mix.length, 2 * 9)
+    assert.ok(mix.some((r) => r.policy === 'mps') && mix.some((r) => r.policy === 'mps-unlimited'))
     assert.deepEqual(
       runs.filter((r) => r.role === 'solo').map((r) => r.mix),
       ['solo-alexnet-b1-fp16', 'solo-resnext101-b1-fp16', 'solo-shufflenet-b1-fp16'],

@@ -1,5 +1,5 @@
 // A stand-in planner for the bench tests, so they do not depend on the optimizer's solve times: baseline = every
-// worker on the whole GPU; model-wise = equal disjoint partitions; kernel-wise policies = each worker a ladder of
+// worker on the whole GPU; model-wise (and mps) = equal disjoint partitions; kernel-wise policies = each worker a ladder of
 // overlapping partitions from its end of the slice list, each kernel on the smallest rung ≥ its right-size.
 // Not an optimizer: no switch budget, no objective.
 import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../../src/formats/index.ts'
@@ -26,7 +26,8 @@ export async function testPlanner(
     const n = p.kernels.length
     let groups: { first: number; last: number; partition: number }[]
     if (opts.policy === 'baseline') groups = [{ first: 0, last: n - 1, partition: 0 }]
-    else if (opts.policy === 'model-wise')
+    // MPS runs the model-wise plan (src/plan/index.ts)
+    else if (opts.policy === 'model-wise' || opts.policy === 'mps' || opts.policy === 'mps-unlimited')
       groups = [{ first: 0, last: n - 1, partition: add(regular.slice(wi * per, (wi + 1) * per)) }]
     else {
       const from = wi % 2 === 0 ? regular : [...regular].reverse()

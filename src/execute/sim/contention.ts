@@ -155,7 +155,9 @@ export class SliceSharing {
       // one shared partition (baseline: the whole GPU): water-filling on a single resource, the same answer as the
       // progressive filling below, without going slice by slice
       const { active } = this
-      let free = partSms[running[0] as number] as number
+      // the SMs of the shared slices, not partSms: under MPS a worker's partSms is only its cap (sim/mps.ts)
+      let free = 0
+      for (let b = m0; b !== 0; b &= b - 1) free += this.sliceSms[31 - Math.clz32(b & -b)] as number
       let n = m
       for (let i = 0; i < m; i++) active[running[i] as number] = 1
       while (n > 0) {

@@ -18,6 +18,7 @@
 import type { RunResult, RunSpec } from '../backend.ts'
 import { CALIBRATION, type Calibration, SliceSharing } from './contention.ts'
 import { EventHeap } from './heap.ts'
+import { mpsView } from './mps.ts'
 import { exponential, rng } from './rng.ts'
 
 const KERNEL_READY = 0
@@ -162,9 +163,11 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const sliceSms = spec.gpu.slices.map((s) => s.sms)
   const pool = spec.plan.pool.partitions
   const partIndex = new Map(pool.map((p, i) => [p.id, i]))
-  const partMask = pool.map((p) => p.slices.reduce((m, s) => m | (1 << s), 0))
-  const partSms = pool.map((p) => p.slices.reduce((a, s) => a + (sliceSms[s] ?? 0), 0))
-  const notes: string[] = []
+  // MPS policies: SM caps without slice pinning (src/execute/sim/mps.ts)
+  const mps = mpsView(spec.plan, sliceSms)
+  const partMask = mps?.mask ?? pool.map((p) => p.slices.reduce((m, s) => m | (1 << s), 0))
+  const partSms = mps?.sms ?? pool.map((p) => p.slices.reduce((a, s) => a + (sliceSms[s] ?? 0), 0))
+  const notes: string[] = mps ? [mps.note] : []
   const T = spec.plan.workers.map((_, w) => tables(spec, w, partSms, partIndex, cal, notes))
 
   const prim = spec.primitives
