@@ -17,6 +17,8 @@ from .execute import closed_loop, prepare_worker
 from .partitions import PartitionPool, read_layout
 
 MODE_OF_POLICY = {"baseline": "whole", "model-wise": "whole", "kw-ioctl": "ioctl"}
+# NVIDIA MPS (issue #8, mps.py): every worker its own process under an MPS daemon of ours, not in this process
+MPS_POLICIES = ("mps", "mps-unlimited")
 
 
 class Runner:
@@ -53,6 +55,8 @@ class Runner:
             raise BackendError(f"plan is for {plan['gpu']['name']} ({plan['gpu']['smCount']} SMs); this is "
                                f"{self.layout.name} ({self.layout.sm_count} SMs)")
         t0 = time.perf_counter()
+        if policy in MPS_POLICIES:
+            return self._run_mps(msg, plan, progress, t0)
         parts = {p["id"]: self.pool.create(p["slices"], p["id"]) for p in plan["pool"]["partitions"]}
         workers = []
         notes = []
@@ -76,19 +80,9 @@ class Runner:
         clocks_before = self.energy.clocks()
         raw = closed_loop(workers, float(msg.get("warmupS", 2)), float(msg.get("windowS", 10)), self.energy)
         clocks_after = self.energy.clocks()
-        t_start = min((min(w["startsNs"]) for w in raw["workers"] if w["startsNs"]), default=raw["windowStartNs"])
-        base = min(t_start, raw["windowStartNs"])
-        out_workers = [
-            {"name": w["name"],
-             "startUs": [round((s - base) / 1e3, 1) for s in w["startsNs"]],
-             "endUs": [round((e - base) / 1e3, 1) for e in w["endsNs"]]}
-            for w in raw["workers"]
-        ]
         result = {
             "mode": mode,
-            "workers": out_workers,
-            "windowStartUs": round((raw["windowStartNs"] - base) / 1e3, 1),
-            "windowEndUs": round((raw["windowEndNs"] - base) / 1e3, 1),
+            **_times(raw),
             "energyJ": raw["energyJ"],
             "wallS": round(time.perf_counter() - t0, 2),
             "clocks": {"before": clocks_before, "after": clocks_after},
@@ -102,6 +96,38 @@ class Runner:
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
         return result
+
+    def _run_mps(self, msg: dict, plan: dict, progress, t0: float) -> dict:
+        """mps / mps-unlimited: the model-wise plan's workers, each in its own MPS client process (mps.py), capped at
+        its partition's share of the SMs (mps) or not at all. The closed loop, window and NVML energy are the same
+        as in-process runs; this process only keeps time and reads NVML. No partitions, no output check (each
+        worker runs the baseline's single-stream graph, just in another process)."""
+        from .mps import plan_percentages, run_mps  # noqa: PLC0415
+
+        policy = plan["policy"]
+        percentages = plan_percentages(plan)
+        workers = [{k: w[k] for k in ("name", "model", "batch", "dtype", "fingerprint")} for w in plan["workers"]]
+        clocks_before = self.energy.clocks()
+        raw = run_mps(workers, percentages, float(msg.get("warmupS", 2)), float(msg.get("windowS", 10)),
+                      self.energy, progress)
+        clocks_after = self.energy.clocks()
+        sms = {p["id"]: p["sms"] for p in plan["pool"]["partitions"]}
+        caps = []
+        for w, pct in zip(plan["workers"], percentages):
+            size = sms[w["groups"][0]["partition"]]
+            caps.append(f"{w['name']} " + ("no cap" if pct is None else f"{pct}% (partition of {size} SMs)"))
+        return {
+            # each worker's request is one whole-mode graph on an ordinary stream, as model-wise captures it
+            "mode": "whole",
+            **_times(raw),
+            "energyJ": raw["energyJ"],
+            "wallS": round(time.perf_counter() - t0, 2),
+            "clocks": {"before": clocks_before, "after": clocks_after},
+            "switches": [0 for _ in workers],
+            "notes": [f"{policy}: one process per worker under an MPS daemon of eclip's own; "
+                      f"CUDA_MPS_ACTIVE_THREAD_PERCENTAGE: {', '.join(caps)}", *raw["notes"],
+                      "outputs not checked: each worker runs the baseline's single-stream graph in its own process"],
+        }
 
     def _check_outputs(self, plan: dict, workers: list, parts: dict) -> list[dict]:
         """Each worker's output after one request equals its baseline capture's (relative error, bitwise flag)."""
@@ -122,3 +148,19 @@ class Runner:
         self.models.clear()
         gc.collect()
         self.torch.cuda.synchronize()
+
+
+def _times(raw: dict) -> dict:
+    """A closed loop's raw ns times as the protocol's µs, counted from the first request or the window's start."""
+    t_start = min((min(w["startsNs"]) for w in raw["workers"] if w["startsNs"]), default=raw["windowStartNs"])
+    base = min(t_start, raw["windowStartNs"])
+    return {
+        "workers": [
+            {"name": w["name"],
+             "startUs": [round((s - base) / 1e3, 1) for s in w["startsNs"]],
+             "endUs": [round((e - base) / 1e3, 1) for e in w["endsNs"]]}
+            for w in raw["workers"]
+        ],
+        "windowStartUs": round((raw["windowStartNs"] - base) / 1e3, 1),
+        "windowEndUs": round((raw["windowEndNs"] - base) / 1e3, 1),
+    }

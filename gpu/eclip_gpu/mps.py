@@ -1,0 +1,488 @@
+"""NVIDIA MPS as a bench policy (issue #8): every worker its own process under an MPS control daemon that eclip
+starts and stops itself.
+
+- The daemon: pipe and log folders in a fresh temporary directory (CUDA_MPS_PIPE_DIRECTORY / CUDA_MPS_LOG_DIRECTORY),
+  `nvidia-cuda-mps-control -d` to start it, `echo quit | nvidia-cuda-mps-control` to stop it: always (try/finally,
+  and atexit should the backend exit on an exception). Every command we send carries our own pipe folder, so it can
+  only ever reach the daemon we started; a daemon someone else runs (e.g. the system's, in /tmp/nvidia-mps) is never
+  addressed, let alone stopped. The GPU's compute mode is left as it is (no `nvidia-smi -c`).
+- The workers: one child process each (subprocess + two pipes; the MPS variables are in its environment from the
+  start, so they are set before CUDA initialises). A child connects (CUDA init), builds its model, captures one graph
+  on an ordinary stream (the executor's whole mode), signals ready, runs the closed loop between the parent's start
+  and stop messages, and sends back its raw request times. The parent keeps the NVML energy counter and the window.
+- `mps` caps each process with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE (its model-wise partition: sms / smCount × 100,
+  rounded up); `mps-unlimited` sets no cap.
+- A CUDA client that cannot reach the daemon silently runs *without* MPS (the driver falls back), so after the
+  children connect the parent asks the daemon for its server's clients and refuses a run whose workers are not
+  among them. Anything that keeps MPS from working raises MpsUnavailable with the reason: the bench records that
+  run as failed, says why, and goes on with the other policies.
+
+Request times are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns), one clock for every process on the machine.
+This module imports no torch at module level: the parent side (daemon, processes) is tested without a GPU.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from .cuda import BackendError
+
+CONTROL = "nvidia-cuda-mps-control"
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # gpu/, so a child can import eclip_gpu
+
+
+class MpsUnavailable(BackendError):
+    """MPS cannot run here (no control binary, the daemon does not start, a worker cannot become its client)."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"MPS unavailable on this machine, policy skipped: {reason}")
+        self.reason = reason
+
+
+def thread_percentage(sms: int, sm_count: int) -> int:
+    """CUDA_MPS_ACTIVE_THREAD_PERCENTAGE for a worker of `sms` SMs: rounded up, so the cap never falls below the
+    partition the model-wise plan chose (at most one SM more, as the driver rounds the percentage to SMs)."""
+    if sm_count <= 0 or sms <= 0:
+        raise ValueError(f"thread_percentage: need sms > 0 and sm_count > 0, got {sms}, {sm_count}")
+    # integer arithmetic: 64 / 132 * 100 must round to 49, not to 48.99999 + 1
+    return max(1, min(100, math.ceil(sms * 100 / sm_count)))
+
+
+def _pid_alive(pid: int) -> bool:
+    """Running (a zombie nobody has reaped yet counts as gone: in a container PID 1 may never reap it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2] not in "ZX"
+    except (OSError, ValueError, IndexError):
+        return True
+
+
+def _is_mps_program(pid: int) -> bool:
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return os.path.basename(argv0).startswith(b"nvidia-cuda-mps")
+
+
+def _tail(path: Path, n: int = 1500) -> str:
+    try:
+        return path.read_text(errors="replace")[-n:].strip()
+    except OSError:
+        return ""
+
+
+class MpsDaemon:
+    """One MPS control daemon of our own, in a fresh temporary directory. Use as a context manager (stop always runs);
+    `stop` is idempotent and also registered with atexit while the daemon runs."""
+
+    def __init__(self, binary: str | None = None, base_env: dict | None = None, start_timeout_s: float = 20):
+        self.binary = binary
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.start_timeout_s = start_timeout_s
+        self.dir: Path | None = None
+        self.pipe_dir: Path | None = None
+        self.log_dir: Path | None = None
+        self.started = False
+        self.pids: list[int] = []  # our daemon's processes, found by our pipe folder in their environment
+
+    # --- environment -----------------------------------------------------------------------------------------
+    def env(self, percentage: int | None = None) -> dict:
+        """The environment of a process that should talk to our daemon (and to no other)."""
+        if self.pipe_dir is None:
+            raise RuntimeError("MPS daemon not started")
+        env = dict(self.base_env)
+        env["CUDA_MPS_PIPE_DIRECTORY"] = str(self.pipe_dir)
+        env["CUDA_MPS_LOG_DIRECTORY"] = str(self.log_dir)
+        # an inherited percentage would silently cap an mps-unlimited worker
+        env.pop("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", None)
+        if percentage is not None:
+            env["CUDA_MPS_ACTIVE_THREAD_PERCENTAGE"] = str(int(percentage))
+        return env
+
+    def control(self, command: str, timeout_s: float = 20) -> subprocess.CompletedProcess:
+        """One command to our daemon (`echo COMMAND | nvidia-cuda-mps-control`, with our pipe folder)."""
+        return subprocess.run([self.binary], input=command + "\n", env=self.env(), capture_output=True,
+                              text=True, timeout=timeout_s, check=False)
+
+    def log_tail(self) -> str:
+        return _tail(self.log_dir / "control.log") if self.log_dir else ""
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> MpsDaemon:
+        found = self.binary or shutil.which(CONTROL, path=self.base_env.get("PATH"))
+        if not found:
+            raise MpsUnavailable(f"{CONTROL} not found on PATH (MPS ships with the NVIDIA driver's CUDA utilities)")
+        self.binary = found
+        self.dir = Path(tempfile.mkdtemp(prefix="eclip-mps-"))
+        self.pipe_dir = self.dir / "pipe"
+        self.log_dir = self.dir / "log"
+        self.pipe_dir.mkdir()
+        self.log_dir.mkdir()
+        # registered before the daemon exists: a backend that dies between here and the try/finally still stops it
+        atexit.register(self.stop)
+        try:
+            r = subprocess.run([self.binary, "-d"], env=self.env(), capture_output=True, text=True,
+                               timeout=self.start_timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.stop()
+            raise MpsUnavailable(f"`{CONTROL} -d` failed: {e}") from e
+        self.started = True  # from here on stop() sends quit: something may be listening on our pipe folder
+        if r.returncode != 0:
+            detail = (r.stderr or r.stdout or "").strip() or self.log_tail() or "no output"
+            self.stop()
+            raise MpsUnavailable(f"`{CONTROL} -d` exited with {r.returncode}: {detail}")
+        # the daemon forks into the background: wait until it answers on our pipe folder
+        deadline = time.monotonic() + self.start_timeout_s
+        last = ""
+        while True:
+            try:
+                q = self.control("get_server_list", timeout_s=5)
+                if q.returncode == 0:
+                    break
+                last = (q.stderr or q.stdout or "").strip()
+            except subprocess.TimeoutExpired:
+                last = "no answer within 5 s"
+            if time.monotonic() > deadline:
+                detail = last or self.log_tail() or "no output"
+                self.stop()
+                raise MpsUnavailable(
+                    f"the MPS control daemon did not come up in {self.start_timeout_s:.0f} s: {detail}")
+            time.sleep(0.1)
+        self.pids = self._own_processes()
+        return self
+
+    def _own_processes(self) -> list[int]:
+        """PIDs of MPS processes (control daemon, server) whose environment names our pipe folder: ours, never
+        anybody else's. Linux /proc; empty elsewhere."""
+        if self.pipe_dir is None:
+            return []
+        needle = f"CUDA_MPS_PIPE_DIRECTORY={self.pipe_dir}".encode()
+        out = []
+        for d in Path("/proc").glob("[0-9]*"):
+            try:
+                if _is_mps_program(int(d.name)) and needle in (d / "environ").read_bytes().split(b"\0"):
+                    out.append(int(d.name))
+            except (OSError, ValueError):
+                continue
+        return sorted(out)
+
+    def _servers(self) -> list[int]:
+        """Our daemon's MPS servers (its own answer, so ours), in case they do not carry our pipe folder in their
+        environment; only PIDs that are MPS programs, should the answer be stale."""
+        try:
+            r = self.control("get_server_list", timeout_s=5)
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        return [int(x) for x in r.stdout.split() if x.isdigit() and _is_mps_program(int(x))]
+
+    def alive(self) -> bool:
+        """Whether any process of our daemon is still running."""
+        return any(_pid_alive(p) for p in set(self.pids) | set(self._own_processes()))
+
+    def stop(self, timeout_s: float = 20) -> None:
+        """Quits our daemon (idempotent) and removes its folders. Waits for its processes to end; one still there
+        after `timeout_s` is sent SIGTERM — only processes that carry our own pipe folder."""
+        if self.dir is None:
+            return
+        try:
+            if self.started:
+                pids = set(self.pids) | set(self._own_processes()) | set(self._servers())
+                try:
+                    self.control("quit", timeout_s=timeout_s)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+                deadline = time.monotonic() + timeout_s
+                while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                for p in pids:
+                    if _pid_alive(p):
+                        try:
+                            os.kill(p, signal.SIGTERM)
+                        except OSError:
+                            pass
+        finally:
+            self.started = False
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+            atexit.unregister(self.stop)
+
+    def clients(self) -> tuple[list[int], list[int]]:
+        """(server PIDs, client PIDs) as our daemon reports them."""
+        servers = [int(x) for x in self.control("get_server_list").stdout.split() if x.strip().isdigit()]
+        clients: list[int] = []
+        for s in servers:
+            r = self.control(f"get_client_list {s}")
+            clients += [int(x) for x in r.stdout.split() if x.strip().isdigit()]
+        return servers, clients
+
+    def __enter__(self) -> MpsDaemon:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# --- worker processes ------------------------------------------------------------------------------------------
+
+CHILD_ARGV = [sys.executable, "-m", "eclip_gpu.mps", "child"]
+
+
+@dataclass
+class WorkerProcess:
+    """One worker in its own process; messages are pickled over two pipes (the child is our own code)."""
+
+    name: str
+    proc: subprocess.Popen
+    to_child: Connection
+    from_child: Connection
+    percentage: int | None
+    pending: list = field(default_factory=list)
+
+    @classmethod
+    def spawn(cls, cfg: dict, env: dict, percentage: int | None, argv: list[str] | None = None) -> WorkerProcess:
+        r1, w1 = os.pipe()  # parent -> child
+        r2, w2 = os.pipe()  # child -> parent
+        env = dict(env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        try:
+            proc = subprocess.Popen([*(argv or CHILD_ARGV), str(r1), str(w2)], env=env, pass_fds=(r1, w2),
+                                    stdin=subprocess.DEVNULL)
+        except OSError:
+            for fd in (r1, w1, r2, w2):
+                os.close(fd)
+            raise
+        os.close(r1)
+        os.close(w2)
+        wp = cls(cfg["name"], proc, Connection(w1, readable=False), Connection(r2, writable=False), percentage)
+        wp.to_child.send(cfg)
+        return wp
+
+    def send(self, msg: dict) -> None:
+        try:
+            self.to_child.send(msg)
+        except (OSError, EOFError):
+            pass  # a child that died is reported by expect()
+
+    def expect(self, kind: str, timeout_s: float) -> dict:
+        """The child's next message, which must be `kind`; its error, exit or silence raise ChildFailed."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChildFailed(self.name, "", f"no '{kind}' within {timeout_s:.0f} s")
+            try:
+                if self.from_child.poll(min(left, 0.5)):
+                    msg = self.from_child.recv()
+                    break
+            except (EOFError, OSError):
+                try:
+                    code = self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    code = "still running"
+                raise ChildFailed(self.name, "", f"the worker process exited (code {code}) before '{kind}'") from None
+        if msg.get("type") == "error":
+            raise ChildFailed(self.name, msg.get("stage", ""), msg.get("message", "?"), msg.get("trace", ""))
+        if msg.get("type") != kind:
+            raise ChildFailed(self.name, "", f"expected '{kind}', got {msg.get('type')!r}")
+        return msg
+
+    def close(self, timeout_s: float = 15) -> None:
+        """Ends the child: asks it to quit, then SIGTERM, then SIGKILL; its pipes are closed either way."""
+        self.send({"type": "quit"})
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for c in (self.to_child, self.from_child):
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+class ChildFailed(BackendError):
+    def __init__(self, name: str, stage: str, message: str, trace: str = ""):
+        super().__init__(f"{name}: {message}")
+        self.name, self.stage, self.message, self.trace = name, stage, message, trace
+
+
+def run_mps(workers: list[dict], percentages: list[int | None], warmup_s: float, window_s: float, energy=None,
+            progress=lambda m: None, child_argv: list[str] | None = None, control_binary: str | None = None,
+            ready_timeout_s: float = 420) -> dict:
+    """One closed-loop run with every worker in its own MPS client process. `workers`: {name, model, batch, dtype,
+    fingerprint}; `percentages`: each worker's active-thread cap, None for none. Returns closed_loop's raw shape
+    (windowStartNs, windowEndNs, energyJ, workers: [{name, startsNs, endsNs}]) plus `notes`. The daemon and the
+    children are gone when this returns or raises."""
+    notes: list[str] = []
+    procs: list[WorkerProcess] = []
+    daemon = MpsDaemon(binary=control_binary)
+    with daemon:
+        progress(f"mps: control daemon up in {daemon.dir}")
+        try:
+            for cfg, pct in zip(workers, percentages):
+                procs.append(WorkerProcess.spawn(cfg, daemon.env(pct), pct, child_argv))
+            try:
+                connected = {p.name: p.expect("connected", 120)["pid"] for p in procs}
+            except ChildFailed as e:
+                log = daemon.log_tail()
+                raise MpsUnavailable(f"worker {e.name} could not start CUDA under MPS: {e.message}"
+                                     + (f" (MPS control log: {log})" if log else "")) from e
+            _check_clients(daemon, connected, notes)
+            for p in procs:
+                p.expect("ready", ready_timeout_s)
+            progress(f"mps: {len(procs)} worker processes captured, "
+                     + ", ".join(f"{p.name} {'no cap' if p.percentage is None else f'{p.percentage}%'}" for p in procs))
+            for p in procs:
+                p.send({"type": "start"})
+            time.sleep(warmup_s)
+            e0 = energy.read_mj() if energy else None
+            w0 = time.monotonic_ns()
+            time.sleep(window_s)
+            w1 = time.monotonic_ns()
+            e1 = energy.read_mj() if energy else None
+            for p in procs:
+                p.send({"type": "stop"})
+            times = [p.expect("times", 120) for p in procs]
+        finally:
+            for p in procs:
+                p.close()
+    pids, pipe_dir = daemon.pids, daemon.pipe_dir
+    if daemon.alive():
+        notes.append("MPS control daemon still running after quit + SIGTERM (pids "
+                     f"{daemon.pids}); stop it with CUDA_MPS_PIPE_DIRECTORY=<its pipe dir> and `echo quit | {CONTROL}`")
+    return {
+        "windowStartNs": w0,
+        "windowEndNs": w1,
+        "energyJ": (e1 - e0) / 1e3 if energy else None,
+        "workers": [{"name": p.name, "startsNs": t["startsNs"], "endsNs": t["endsNs"]} for p, t in zip(procs, times)],
+        "notes": notes,
+        # for the GPU test: the daemon's processes and pipe folder, to check that nothing of it is left
+        "daemonPids": pids,
+        "pipeDir": str(pipe_dir),
+    }
+
+
+def plan_percentages(plan: dict, policy: str | None = None) -> list[int | None]:
+    """Per plan worker, its CUDA_MPS_ACTIVE_THREAD_PERCENTAGE: from its (model-wise) partition under `mps`, None
+    (no cap) under `mps-unlimited`."""
+    policy = policy or plan["policy"]
+    if policy == "mps-unlimited":
+        return [None for _ in plan["workers"]]
+    if policy != "mps":
+        raise ValueError(f"not an MPS policy: {policy!r}")
+    sms = {p["id"]: p["sms"] for p in plan["pool"]["partitions"]}
+    sm_count = plan["gpu"]["smCount"]
+    out = []
+    for w in plan["workers"]:
+        parts = {g["partition"] for g in w["groups"]}
+        if len(parts) != 1:
+            raise BackendError(f"{w['name']}: an mps plan gives a worker one partition (a model-wise plan), "
+                               f"this one has {len(parts)}")
+        out.append(thread_percentage(sms[parts.pop()], sm_count))
+    return out
+
+
+def _check_clients(daemon: MpsDaemon, connected: dict[str, int], notes: list[str]) -> None:
+    """Every worker must be a client of our MPS server; one that is not runs without MPS (the driver's fallback)."""
+    try:
+        servers, clients = daemon.clients()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise MpsUnavailable(f"cannot ask the MPS daemon for its clients: {e}") from e
+    if not servers:
+        log = daemon.log_tail()
+        raise MpsUnavailable("no MPS server was started for the workers: they would run without MPS"
+                             + (f" (MPS control log: {log})" if log else ""))
+    missing = [f"{n} (pid {pid})" for n, pid in connected.items() if pid not in clients]
+    if missing:
+        raise MpsUnavailable(f"not clients of our MPS server (pids {clients}): {', '.join(missing)}; "
+                             "they would run without MPS")
+    notes.append(f"MPS server {servers[0]}, clients {sorted(connected.values())}")
+
+
+# --- the child -------------------------------------------------------------------------------------------------
+
+def _child(fd_in: int, fd_out: int) -> int:
+    """A worker process: connect (CUDA init), build + capture, ready, closed loop between start and stop, times."""
+    inbox = Connection(fd_in, writable=False)
+    outbox = Connection(fd_out, readable=False)
+    stage = "config"
+    try:
+        cfg = inbox.recv()
+        stage = "connect"
+        import torch  # noqa: PLC0415 - CUDA must see the MPS variables, which are in our environment from exec
+
+        torch.cuda.init()
+        torch.zeros(1, device="cuda").add_(1)
+        torch.cuda.synchronize()
+        outbox.send({"type": "connected", "pid": os.getpid()})
+        stage = "capture"
+        from . import zoo  # noqa: PLC0415
+        from .execute import prepare_worker  # noqa: PLC0415
+
+        built = zoo.build(cfg["model"], cfg["batch"], cfg["dtype"])
+        origin = torch.cuda.Stream()
+        w = prepare_worker(cfg["name"], built, "whole", None, {}, origin, cfg.get("fingerprint"))
+        w.request().synchronize()  # the first replay pays for lazy loading; not part of the warm-up
+        outbox.send({"type": "ready", "kernels": w.kernels})
+        stage = "run"
+        msg = inbox.recv()
+        if msg.get("type") != "start":
+            return 0
+        stop = threading.Event()
+
+        def listen():
+            try:
+                inbox.recv()
+            except (EOFError, OSError):
+                pass  # the parent went away: stop too
+            stop.set()
+
+        threading.Thread(target=listen, daemon=True).start()
+        starts: list[int] = []
+        ends: list[int] = []
+        while not stop.is_set():
+            t0 = time.monotonic_ns()
+            w.request().synchronize()
+            starts.append(t0)
+            ends.append(time.monotonic_ns())
+        torch.cuda.synchronize()
+        outbox.send({"type": "times", "startsNs": starts, "endsNs": ends})
+        return 0
+    except BaseException as e:  # noqa: BLE001 - every failure goes to the parent, with the stage it happened in
+        try:
+            outbox.send({"type": "error", "stage": stage, "message": f"{type(e).__name__}: {e}",
+                         "trace": traceback.format_exc(limit=6)})
+        except (OSError, EOFError):
+            pass
+        return 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "child":
+        sys.exit(_child(int(sys.argv[2]), int(sys.argv[3])))
+    sys.exit("usage: python -m eclip_gpu.mps child FD_IN FD_OUT (started by the bench, not by hand)")

@@ -1,0 +1,63 @@
+"""The MPS policy on a GPU (issue #8): worker processes under an MPS daemon of our own. Skips, with the reason, where
+MPS cannot start (no nvidia-cuda-mps-control, a daemon that fails, workers that cannot become its clients)."""
+
+from pathlib import Path
+
+import pytest
+
+from eclip_gpu.mps import MpsUnavailable, run_mps
+
+
+def _run(workers, percentages, window_s=2.0):
+    from eclip_gpu.energy import Energy
+
+    try:
+        return run_mps(workers, percentages, 0.5, window_s, Energy(), progress=print)
+    except MpsUnavailable as e:
+        pytest.skip(str(e))
+
+
+def _leftovers(pipe_dir: str) -> list[int]:
+    """Processes whose environment still names our pipe folder (our daemon or its server)."""
+    needle = f"CUDA_MPS_PIPE_DIRECTORY={pipe_dir}".encode()
+    out = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (d / "environ").read_bytes().split(b"\0"):
+                out.append(int(d.name))
+        except OSError:
+            continue
+    return out
+
+
+def _in_window(raw, w):
+    return sum(1 for e in w["endsNs"] if raw["windowStartNs"] < e <= raw["windowEndNs"])
+
+
+def test_two_workers_under_mps_complete_requests_and_the_daemon_is_gone():
+    workers = [{"name": f"alexnet#{i}", "model": "alexnet", "batch": 1, "dtype": "fp16", "fingerprint": None}
+               for i in range(2)]
+    raw = _run(workers, [50, 50])
+    counts = [_in_window(raw, w) for w in raw["workers"]]
+    print(f"requests in the 2 s window: {counts}, energy {raw['energyJ']:.1f} J, notes {raw['notes']}")
+    assert all(c > 10 for c in counts), counts
+    assert raw["energyJ"] is not None and raw["energyJ"] > 0
+    assert any(n.startswith("MPS server") for n in raw["notes"])  # both were clients of our server
+    assert not Path(raw["pipeDir"]).exists()
+    assert _leftovers(raw["pipeDir"]) == [], "MPS daemon or server still running after the run"
+
+
+def test_the_thread_percentage_caps_a_worker():
+    # a compute-heavy worker alone: capped at 10% of the SMs it must be clearly slower than uncapped
+    w = [{"name": "resnet152#0", "model": "resnet152", "batch": 8, "dtype": "fp16", "fingerprint": None}]
+
+    def mean_latency_ms(pct):
+        raw = _run(w, [pct], window_s=1.5)
+        x = raw["workers"][0]
+        lat = [(e - s) / 1e6 for s, e in zip(x["startsNs"], x["endsNs"]) if e > raw["windowStartNs"]]
+        assert lat
+        return sum(lat) / len(lat)
+
+    capped, free = mean_latency_ms(10), mean_latency_ms(None)
+    print(f"resnet152 b8: {capped:.2f} ms at 10%, {free:.2f} ms uncapped")
+    assert capped > 2 * free
