@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { BackendCrash, GpuBackend } from '../../src/execute/gpu/index.ts'
+import { BackendCrash, BackendProcess, BackendReplyError, GpuBackend } from '../../src/execute/gpu/index.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const venvPython = join(repo, '.venv', 'bin', 'python')
@@ -43,6 +43,122 @@ describe('GPU backend process', () => {
     await assert.rejects(
       GpuBackend.start({ python: venvPython }),
       (e: unknown) => e instanceof BackendCrash && /GPU backend: .*(torch|CUDA|cuda)/.test(e.message),
+    )
+  })
+})
+
+/** A backend speaking the real frames (eclip_gpu.protocol on fds 3/4, no torch) with `handle`'s Python body. */
+function framed(handle: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'eclip-fake-'))
+  const py = join(dir, 'fake.py')
+  writeFileSync(
+    py,
+    [
+      'import os, sys, time',
+      `sys.path.insert(0, ${JSON.stringify(join(repo, 'gpu'))})`,
+      'from eclip_gpu.protocol import read_frame, send',
+      'held = []',
+      'while True:',
+      '    try:',
+      '        m, body = read_frame()',
+      '    except EOFError:',
+      '        break',
+      '    if m["type"] == "hello":',
+      '        send({"type": "ready", "gpu": {"name": "Fake"}, "versions": {}})',
+      '        continue',
+      '    if m["type"] == "shutdown":',
+      '        break',
+      ...handle.split('\n').map((l) => `    ${l}`),
+    ].join('\n'),
+  )
+  const python = existsSync(venvPython) ? venvPython : 'python3'
+  return script(`exec '${python}' '${py}'`)
+}
+
+describe('GPU backend process: requests matched by id (serve)', () => {
+  it('matches replies that come back out of order, with their bodies', async () => {
+    // holds infer 1 until infer 2 came, then answers 2 before 1
+    const p = await BackendProcess.start({
+      python: framed(
+        [
+          'if m["type"] == "infer":',
+          '    held.append((m, body))',
+          '    if len(held) == 2:',
+          '        for h, b in reversed(held):',
+          '            send({"type": "output", "id": h["id"], "shape": [1], "datatype": "UINT8", "computeUs": 1}, b[::-1])',
+        ].join('\n'),
+      ),
+    })
+    try {
+      const order: number[] = []
+      const [a, b] = await Promise.all(
+        [Buffer.from('ab'), Buffer.from('cd')].map((body, i) =>
+          p.call({ type: 'infer', name: 'w', n: 1, dtype: 'UINT8' }, body, 5).then((r) => {
+            order.push(i)
+            return r
+          }),
+        ),
+      )
+      assert.deepEqual(order, [1, 0])
+      assert.equal(a?.body.toString(), 'ba')
+      assert.equal(b?.body.toString(), 'dc')
+      assert.equal(p.inFlight(), 0)
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('an error reply fails only its request; a fatal one is a crash', async () => {
+    const p = await BackendProcess.start({
+      python: framed(
+        [
+          'if m["type"] == "infer" and m["name"] == "bad":',
+          '    send({"type": "error", "id": m["id"], "message": "bad input", "fatal": False})',
+          'elif m["type"] == "infer" and m["name"] == "poison":',
+          '    send({"type": "error", "id": m["id"], "message": "CUDA error: an illegal memory access", "fatal": True})',
+          '    os._exit(3)',
+          'elif m["type"] == "power":',
+          '    send({"type": "power", "id": m["id"], "powerW": 300.5, "energyJ": 2})',
+        ].join('\n'),
+      ),
+    })
+    const exits: string[] = []
+    p.onExit((e) => exits.push(e.message))
+    await assert.rejects(
+      p.call({ type: 'infer', name: 'bad', n: 1, dtype: 'UINT8' }, Buffer.from('x'), 5),
+      (e: unknown) => e instanceof BackendReplyError && /GPU backend: bad input/.test(e.message),
+    )
+    const power = await p.call({ type: 'power' }, undefined, 5)
+    assert.deepEqual(power.header, { type: 'power', id: 2, powerW: 300.5, energyJ: 2 })
+    await assert.rejects(
+      p.call({ type: 'infer', name: 'poison', n: 1, dtype: 'UINT8' }, Buffer.from('x'), 5),
+      (e: unknown) => e instanceof BackendCrash && /illegal memory access/.test(e.message),
+    )
+    const deadline = Date.now() + 5000
+    while (exits.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    assert.deepEqual(exits, ['the GPU backend exited (code 3): fatal CUDA error'])
+    await assert.rejects(p.call({ type: 'power' }, undefined, 5), /exited \(code 3\)/)
+    await p.respawn()
+    assert.equal((await p.call({ type: 'power' }, undefined, 5)).header.type, 'power')
+    await p.close()
+  })
+
+  it('a request past its time kills the backend, unless told only to give up on it', async () => {
+    const p = await BackendProcess.start({ python: framed('pass  # never answers') })
+    await assert.rejects(
+      p.call({ type: 'power' }, undefined, 0.2, false),
+      (e: unknown) => e instanceof BackendReplyError && /did not answer power within 0.2 s/.test(e.message),
+    )
+    assert.equal(p.exited, null)
+    const pending = p.call({ type: 'infer', name: 'w', n: 1, dtype: 'UINT8' }, Buffer.from('x'), 60)
+    await assert.rejects(
+      p.call({ type: 'infer', name: 'w', n: 1, dtype: 'UINT8' }, Buffer.from('x'), 0.2),
+      /did not answer infer within 0.2 s; it was killed/,
+    )
+    // the kill answers every other request in flight too
+    await assert.rejects(
+      pending,
+      (e: unknown) => e instanceof BackendCrash && /signal SIGKILL/.test(e.message),
     )
   })
 })
