@@ -102,14 +102,23 @@ class Runner:
         its partition's share of the SMs (mps) or not at all. The closed loop, window and NVML energy are the same
         as in-process runs; this process only keeps time and reads NVML. No partitions, no output check (each
         worker runs the baseline's single-stream graph, just in another process)."""
-        from .mps import plan_percentages, run_mps  # noqa: PLC0415
+        from . import mps  # noqa: PLC0415
 
+        # MPS that could not work here once will not on the next run either: say so at once instead of paying for
+        # a daemon start and worker processes again for every remaining mix
+        known = getattr(self, "mps_unavailable", None)
+        if known:
+            raise mps.MpsUnavailable(f"{known} (found at an earlier run, not retried)")
         policy = plan["policy"]
-        percentages = plan_percentages(plan)
+        percentages = mps.plan_percentages(plan)
         workers = [{k: w[k] for k in ("name", "model", "batch", "dtype", "fingerprint")} for w in plan["workers"]]
         clocks_before = self.energy.clocks()
-        raw = run_mps(workers, percentages, float(msg.get("warmupS", 2)), float(msg.get("windowS", 10)),
-                      self.energy, progress)
+        try:
+            raw = mps.run_mps(workers, percentages, float(msg.get("warmupS", 2)), float(msg.get("windowS", 10)),
+                              self.energy, progress)
+        except mps.MpsUnavailable as e:
+            self.mps_unavailable = e.reason
+            raise
         clocks_after = self.energy.clocks()
         sms = {p["id"]: p["sms"] for p in plan["pool"]["partitions"]}
         caps = []

@@ -342,7 +342,14 @@ def test_runner_reports_mps_unavailable_as_a_plain_error(fake, monkeypatch, tmp_
     from eclip_gpu.protocol import FATAL_MARKERS
 
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    runner = _runner()
     with pytest.raises(MpsUnavailable) as e:
-        _runner().run({"plan": _plan("mps"), "warmupS": 0, "windowS": 0.1}, progress=lambda m: None)
+        runner.run({"plan": _plan("mps"), "warmupS": 0, "windowS": 0.1}, progress=lambda m: None)
     # not fatal: the backend keeps serving the other policies
     assert not any(m in f"{type(e.value).__name__}: {e.value}" for m in FATAL_MARKERS)
+    # the next MPS run fails at once with the same reason, even once the binary is back
+    monkeypatch.setenv("PATH", f"{fake.tmp / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(MpsUnavailable) as again:
+        runner.run({"plan": _plan("mps-unlimited"), "warmupS": 0, "windowS": 0.1}, progress=lambda m: None)
+    assert "not found on PATH" in str(again.value) and "not retried" in str(again.value)
+    assert not _records(fake.record)
