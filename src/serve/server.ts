@@ -180,9 +180,12 @@ export class EclipServer implements InferenceService {
     return {
       outputs: c.outputs,
       parameters: {
-        simulated: c.simulated,
+        // only the simulator says so: a response of the GPU backend carries real outputs and measured times
         ...(c.simulated
-          ? { note: 'simulator backend: no model ran, there are no outputs; timings are modelled' }
+          ? {
+              simulated: true,
+              note: 'simulator backend: no model ran, there are no outputs; timings are modelled',
+            }
           : {}),
         queue_us: Math.round(c.queueUs),
         compute_us: Math.round(c.computeUs),

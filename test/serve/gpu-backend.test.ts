@@ -95,7 +95,7 @@ describe('serve on the GPU backend process (fake captures)', () => {
       assert.deepEqual(j.outputs[0].shape, [3, 1000])
       assert.equal(j.outputs[0].data.length, 3000)
       assert.ok(j.outputs[0].data.every((v: number) => v === 0.5))
-      assert.equal(j.parameters.simulated, false)
+      assert.equal(j.parameters.simulated, undefined) // a real output: no simulated marker
       assert.equal(j.parameters.note, undefined)
       assert.equal(j.parameters.compute_us, 123)
       // FP32 input for the FP16 model: the bytes go as FP32 and the backend converts
