@@ -200,7 +200,9 @@ class Serving:
             built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
             mode, groups = worker_mode(policy, [dict(g) for g in pw["groups"]] if pw else None)
             origin = torch.cuda.Stream()
-            execd = prepare_worker(name, built, mode, groups, parts, origin, pw["fingerprint"] if pw else None,
+            # each worker its own stream on every partition: workers share SMs, never a queue
+            wparts = {pid: pool.for_worker(part, name) for pid, part in parts.items()}
+            execd = prepare_worker(name, built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
                                    layout=layout)
             static = built.inputs[0]
             out = execd.output
