@@ -2,7 +2,10 @@
 // the config file.
 import Type from 'typebox'
 import { Dtype, ModelName } from './common.ts'
-import { Policy } from './plan.ts'
+import { MPS_POLICIES, POLICIES } from './plan.ts'
+
+/** The server runs every worker in one backend process: MPS's one process per worker is a bench policy only. */
+const ServePolicy = Type.Enum(POLICIES.filter((p) => !(MPS_POLICIES as readonly string[]).includes(p)))
 
 /** The KServe v2 / Triton datatype names eclip accepts (BYTES, strings, is not used by any served model). */
 export const KSERVE_DATATYPES = [
@@ -66,7 +69,7 @@ export const ServeConfig = Type.Object(
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 8000 })),
     /** `sim`: no model runs, compute times from the profiles/plan, responses marked simulated. `gpu`: the GPU backend. */
     backend: Type.Optional(Type.Enum(['sim', 'gpu'])),
-    policy: Type.Optional(Policy),
+    policy: Type.Optional(ServePolicy),
     /** Profile directory (gpu.json + one profile per model/batch/dtype). The sim backend without one uses synthetic profiles. */
     profiles: Type.Optional(Type.String({ minLength: 1 })),
     /** A ready plan for exactly these models, in this order; skips the optimizer. */
