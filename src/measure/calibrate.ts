@@ -285,7 +285,7 @@ export interface Grid {
 export const DEFAULT_GRID: Grid = {
   sharing: ['fifo', 'fair'],
   saturationTolerance: [0, 0.01, 0.05, 0.1, 0.2],
-  memoryInterference: [0, 0.1, 0.25, 0.5, 1, 1.5, 2],
+  memoryInterference: [0, 0.1, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2],
 }
 
 export interface GridPoint {
@@ -503,13 +503,16 @@ export interface CalibrationReport {
   constants: ContentionConstants
   /** The contention fit's objective over its fitting runs. */
   objective: number
+  /** RMS of sim / measured − 1 of raw req/s over the fitting runs' workers (the format's fitRelRms). */
+  fitRelRms: number | null
   scope: FitScope
   power: PowerFit
   /** The same fit with the simulator's busy SMs unscaled (for comparison in the report). */
   powerUnscaled: PowerFit
-  /** One per results set when there are several: fitted on the others, checked on this one. */
+  /** Per results set when there are several, per kind of run: fitted on the other sets, checked on this one. */
   heldOut: {
     checkOn: string
+    runs: RunKind
     constants: ContentionConstants
     power: { idleW: number; wPerBusySm: number }
     before: ErrorSummary
@@ -518,13 +521,19 @@ export interface CalibrationReport {
   /** In-sample, per set and per kind of run: before (defaults + placeholder power) and after (the final fit). */
   rows: {
     set: string
-    runs: 'all' | 'single-launch' | 'kernel-wise'
+    runs: RunKind
     before: ErrorSummary
     after: ErrorSummary
   }[]
   cases: number
   points: number
 }
+
+/** Which runs an error row covers: every run, the single-launch ones (isSingleLaunch), or the others. */
+export type RunKind = 'all' | 'single-launch' | 'kernel-wise'
+const RUN_KINDS: readonly RunKind[] = ['all', 'single-launch', 'kernel-wise']
+const ofKind = (kind: RunKind) => (c: Case) =>
+  kind === 'all' || (kind === 'single-launch') === isSingleLaunch(c.gpu)
 
 export interface CalibrateOptions {
   cases: Case[]
@@ -583,14 +592,20 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
     for (const l of labels) {
       const fit = fitOn(labels.filter((x) => x !== l))
       const sim = simWithPower(cases, fit.point.sim, powerOf(gpu, fit.power.idleW, fit.power.wPerBusySm))
-      const pick = (c: Case) => c.set === l
-      heldOut.push({
-        checkOn: l,
-        constants: fit.point.constants,
-        power: { idleW: fit.power.idleW, wPerBusySm: fit.power.wPerBusySm },
-        before: errorsOf(cases, beforeSim, pick) as ErrorSummary,
-        after: errorsOf(cases, sim, pick) as ErrorSummary,
-      })
+      for (const runs of RUN_KINDS) {
+        const pick = (c: Case) => c.set === l && ofKind(runs)(c)
+        const before = errorsOf(cases, beforeSim, pick)
+        const after = errorsOf(cases, sim, pick)
+        if (before && after)
+          heldOut.push({
+            checkOn: l,
+            runs,
+            constants: fit.point.constants,
+            power: { idleW: fit.power.idleW, wPerBusySm: fit.power.wPerBusySm },
+            before,
+            after,
+          })
+      }
     }
   const final = fitOn(labels)
   const afterSim = simWithPower(
@@ -600,10 +615,8 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   )
   const rows: CalibrationReport['rows'] = []
   for (const set of [...labels, ...(labels.length > 1 ? ['all'] : [])])
-    for (const runs of ['all', 'single-launch', 'kernel-wise'] as const) {
-      const pick = (c: Case) =>
-        (set === 'all' || c.set === set) &&
-        (runs === 'all' || (runs === 'single-launch') === isSingleLaunch(c.gpu))
+    for (const runs of RUN_KINDS) {
+      const pick = (c: Case) => (set === 'all' || c.set === set) && ofKind(runs)(c)
       const before = errorsOf(cases, beforeSim, pick)
       const after = errorsOf(cases, afterSim, pick)
       if (before && after) rows.push({ set, runs, before, after })
@@ -611,6 +624,7 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   return {
     constants: final.point.constants,
     objective: final.objective,
+    fitRelRms: errorsOf(cases, afterSim, scoped)?.rpsRelRms ?? null,
     scope: o.scope,
     power: final.power,
     powerUnscaled: final.powerUnscaled,

@@ -103,7 +103,7 @@ describe('calibrate', () => {
     assert.ok((all.before.objective ?? 0) > 0.01, `before ${all.before.objective}`)
     assert.ok((all.after.objective ?? 1) < 1e-12)
     assert.ok((all.after.reqPerJRel ?? 1) < 1e-9, `req/J after ${all.after.reqPerJRel}`)
-    assert.equal(report.heldOut.length, 2)
+    assert.equal(report.heldOut.length, 2 * 3)
     for (const h of report.heldOut) assert.ok((h.after.objective ?? 1) < 1e-12, `held out ${h.checkOn}`)
   })
 

@@ -75,7 +75,7 @@ export function reportText(r: CalibrationReport, before: string): string {
     lines.push('', 'held out (fitted on the other sets, checked on this one):', head)
     for (const h of r.heldOut)
       lines.push(
-        `${h.checkOn.padEnd(27)}${errCells(h.before)}  |  ${errCells(h.after)}   ` +
+        `${`${h.checkOn} ${h.runs}`.padEnd(27)}${errCells(h.before)}  |  ${errCells(h.after)}   ` +
           `(${h.constants.sharing}, tol ${h.constants.saturationTolerance}, γ ${h.constants.memoryInterference}; ` +
           `${h.power.idleW.toFixed(0)} W + ${h.power.wPerBusySm.toFixed(2)} W/SM)`,
       )
@@ -156,6 +156,7 @@ export function registerCalibrate(program: Command) {
       const sources = files.join(', ')
       const heldOut = report.heldOut.map((h) => ({
         checkOn: h.checkOn,
+        runs: h.runs,
         constants: h.constants,
         power: h.power,
         normTputBefore: h.before.normTput,
@@ -174,7 +175,7 @@ export function registerCalibrate(program: Command) {
         notes:
           `GPU runs of ${sources}, each re-simulated with its plan (made again by makePlan from ${opts.profiles}, checked against the switches and kernels the run recorded) ` +
           `in windows long enough for ${SIM.requestsPerWindow} requests of the slowest worker (${SIM.minWindowS}–${SIM.maxWindowS} s); objective: per worker, |Δ normVsBaseline| on partitioned runs and |Δ normVsSolo| on baseline runs, pooled (${report.objective.toFixed(3)}). ` +
-          'fitRelRms: RMS of sim/measured − 1 of raw req/s over every GPU run, all sets.',
+          'fitRelRms: RMS of sim/measured − 1 of raw req/s over the fitting runs.',
         objective: report.objective,
         heldOut,
       }
@@ -183,7 +184,7 @@ export function registerCalibrate(program: Command) {
         gpu: gpuRef,
         ...c,
         fitted: true,
-        ...(report.rows[0]?.after.rpsRelRms != null ? { fitRelRms: report.rows[0].after.rpsRelRms } : {}),
+        ...(report.fitRelRms !== null ? { fitRelRms: report.fitRelRms } : {}),
         measured: calMeasured,
       }
       const p = report.power
@@ -203,7 +204,7 @@ export function registerCalibrate(program: Command) {
         rmsW: p.rmsW,
         maxAbsW: p.maxAbsW,
         points: p.points,
-        heldOut: heldOut.map((h) => ({ checkOn: h.checkOn, power: h.power })),
+        heldOut: heldOut.filter((h) => h.runs === 'all').map((h) => ({ checkOn: h.checkOn, power: h.power })),
       }
       const power: PowerModel = {
         format: 'eclip.power/1',
