@@ -3,19 +3,21 @@
 //
 // Every GPU run is re-simulated with its exact plan: plans are deterministic, so the planner (makePlan in the CLI)
 // is asked again for the run's mix, workers and policy, and the plan is checked against what the run recorded
-// (switches and kernels per request of every worker). A re-simulation keeps the run's loop and seed but uses the
-// simulator's own short window: the simulator has no noise to average out (DESIGN §6's ≥ 10 s is for NVML's
-// counter), and its steady state is reached within a few requests.
+// (switches and kernels per request of every worker). A re-simulation keeps the run's loop and seed but not its
+// 10-s window: the simulator has no counter noise to average out (DESIGN §6's ≥ 10 s is for NVML), only whole
+// requests to count, so its window is sized to a number of requests of the run's slowest worker.
 //
 // Contention: a grid over the constants (sharing rule × demand tolerance × memory interference γ); each point
-// re-simulates every run once, and the error is taken per results file, so held-out errors (fit on some files,
-// check on the others) come from the same simulations. Throughput is compared normalised, as DESIGN §6 says: a
-// partitioned run's workers by their rate vs the same worker under baseline, a baseline run's workers by their rate
-// vs their solo rate (that is what the sharing rule and γ decide; the baseline's normVsBaseline is 1 by definition).
+// re-simulates every run once, and errors are taken per results file and kind of run from the same simulations, so
+// held-out errors (fit on some files, check on the others) cost nothing more. Throughput is compared normalised, as
+// DESIGN §6 says: a partitioned run's workers by their rate vs the same worker under baseline, a baseline run's
+// workers by their rate vs their solo rate (what the sharing rule and γ decide; a baseline's normVsBaseline is 1 by
+// definition). By default only single-launch runs (solo, baseline, model-wise) choose the constants: kernel-wise runs
+// on the GPU are dominated by the executor's host side, which the contention model does not describe.
 //
-// Power: P = idle W + W per busy SM. The GPU cannot observe busy SMs, so each GPU run's busy SMs are the simulator's
-// (mean SM utilisation × SM count) for the same key, re-simulated with the fitted contention constants; the measured
-// mean power (NVML energy over the window / window) is regressed on them by least squares.
+// Power: P = idle W + W per busy SM. The GPU cannot observe busy SMs, so each GPU run's busy SMs are estimated from
+// its re-simulation with the fitted constants (scaled to the measured request rates, powerPoints says how); the
+// measured mean power (NVML energy over the window / window) is regressed on them by least squares.
 import type { RunResult, RunSpec } from '../execute/backend.ts'
 import type { Sharing } from '../execute/sim/contention.ts'
 import { type Calibration, simulate } from '../execute/sim/index.ts'
