@@ -17,7 +17,7 @@ import type { Profile } from '../formats/profile.ts'
 import { solveWorkerDp } from './dp.ts'
 import { HighsRunner } from './highs.ts'
 import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstance } from './instance.ts'
-import { type OracleResult, outerSearch } from './outer.ts'
+import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import { DEFAULT_TOLERANCE } from './rightsize.ts'
@@ -233,16 +233,7 @@ export interface EclipSolveOptions {
   solver: SolverChoice
 }
 
-export interface EclipSolveResult {
-  assignments: Assignment[]
-  value: number
-  lowerBound: number
-  gap: number
-  proven: boolean
-  oracleCalls: number
-  timedOut: boolean
-  solver: 'dp' | 'highs'
-}
+export type EclipSolveResult = OuterResult & { solver: 'dp' | 'highs' }
 
 /** ECLIP's optimizer over prepared worker instances (exported for tests and the benchmark). */
 export async function solveEclip(

@@ -144,17 +144,7 @@ function resolveInputs(opts: {
   const dir = opts.profiles === 'synthetic' ? undefined : (opts.profiles ?? shipped?.dir)
   if (dir) {
     gpu = loadGpu(dir)
-    const cache = new Map<string, Profile>()
-    profilesFor = (ws) =>
-      ws.map((w) => {
-        const k = `${w.model}|${w.batch}|${w.dtype}`
-        let p = cache.get(k)
-        if (!p) {
-          p = loadProfile(dir, gpu, w.model, w.batch, w.dtype)
-          cache.set(k, p)
-        }
-        return p
-      })
+    profilesFor = memoProfiles((w) => loadProfile(dir, gpu, w.model, w.batch, w.dtype))
     dirPrimitives = loadPrimitives(dir, gpu)
     source = `profiles from ${dir}`
   } else {
@@ -162,21 +152,13 @@ function resolveInputs(opts: {
     warnings.push(
       `SYNTHETIC PROFILES: ${opts.profiles === 'synthetic' ? 'asked for with --profiles synthetic' : `no profiles shipped in ${PROFILES_ROOT}`}, so every kernel time is generated (src/profile/synthetic.ts), not measured; these results say nothing about a real GPU`,
     )
-    const cache = new Map<string, Profile>()
-    profilesFor = (ws) =>
-      ws.map((w) => {
-        const k = `${w.model}|${w.batch}|${w.dtype}`
-        let p = cache.get(k)
-        if (!p) {
-          if (!SYNTHETIC_MODELS[w.model])
-            throw new UserError(
-              `no synthetic profile for model "${w.model}" (known: ${Object.keys(SYNTHETIC_MODELS).join(', ')}); pass --profiles DIR`,
-            )
-          p = syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
-          cache.set(k, p)
-        }
-        return p
-      })
+    profilesFor = memoProfiles((w) => {
+      if (!SYNTHETIC_MODELS[w.model])
+        throw new UserError(
+          `no synthetic profile for model "${w.model}" (known: ${Object.keys(SYNTHETIC_MODELS).join(', ')}); pass --profiles DIR`,
+        )
+      return syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
+    })
     source = 'SYNTHETIC profiles'
   }
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
@@ -308,6 +290,21 @@ async function reportFrom(
   }
   const written = await writeReport(runs, opts.out, header, opts.plots ? { caption, profilesFor } : null)
   console.log(`wrote ${written.join(', ')}`)
+}
+
+/** One profile per (model, batch, dtype), loaded or generated once however many runs ask for it. */
+function memoProfiles(make: (w: WorkerSpec) => Profile): Inputs['profilesFor'] {
+  const cache = new Map<string, Profile>()
+  return (ws) =>
+    ws.map((w) => {
+      const k = `${w.model}|${w.batch}|${w.dtype}`
+      let p = cache.get(k)
+      if (!p) {
+        p = make(w)
+        cache.set(k, p)
+      }
+      return p
+    })
 }
 
 export function registerBench(program: Command) {
