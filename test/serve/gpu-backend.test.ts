@@ -14,7 +14,7 @@ import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 import { GpuServeBackend, type GpuServeOptions } from '../../src/serve/gpu-backend.ts'
 import { startServe } from '../../src/serve/index.ts'
 import { EclipServer } from '../../src/serve/server.ts'
-import { albertBody, servedModels, type TestModel, visionBody } from './helpers.ts'
+import { albertBody, get, post, servedModels, type TestModel, visionBody } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const venvPython = join(root, '.venv', 'bin', 'python')
@@ -53,14 +53,6 @@ async function gpuServer(
   return { s, backend }
 }
 
-const post = (s: EclipServer, url: string, body: unknown, headers: Record<string, string> = {}) =>
-  s.app.inject({
-    method: 'POST',
-    url,
-    payload: Buffer.isBuffer(body) ? body : JSON.stringify(body),
-    headers: { 'content-type': 'application/json', ...headers },
-  })
-const get = (s: EclipServer, url: string) => s.app.inject({ method: 'GET', url })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function until(cond: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = performance.now() + ms

@@ -71,6 +71,16 @@ export async function testServer(
 }
 
 /** A KServe JSON infer body for a zoo vision model ([n,3,224,224]) filled with one value. */
+/** A POST through fastify inject() (no socket): JSON bodies serialised, buffers sent as they are. */
+export const post = (s: EclipServer, url: string, body: unknown, headers: Record<string, string> = {}) =>
+  s.app.inject({
+    method: 'POST',
+    url,
+    payload: Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+  })
+export const get = (s: EclipServer, url: string) => s.app.inject({ method: 'GET', url })
+
 export function visionBody(n = 1, datatype = 'FP16', value = 0.5): Record<string, unknown> {
   return {
     inputs: [

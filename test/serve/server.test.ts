@@ -1,17 +1,8 @@
 // The server's KServe behaviour, request path, metrics and reliability, through fastify inject() (no sockets).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { EclipServer } from '../../src/serve/server.ts'
-import { albertBody, CrashingBackend, testServer, visionBody } from './helpers.ts'
+import { albertBody, CrashingBackend, get, post, testServer, visionBody } from './helpers.ts'
 
-const post = (s: EclipServer, url: string, body: unknown, headers: Record<string, string> = {}) =>
-  s.app.inject({
-    method: 'POST',
-    url,
-    payload: Buffer.isBuffer(body) ? body : JSON.stringify(body),
-    headers: { 'content-type': 'application/json', ...headers },
-  })
-const get = (s: EclipServer, url: string) => s.app.inject({ method: 'GET', url })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Polls `cond` every 5 ms; fails after 3 s. */
 async function until(cond: () => boolean) {
