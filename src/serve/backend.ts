@@ -124,3 +124,22 @@ export function splitOutputs(outputs: RawTensor[], batches: number[]): RawTensor
   }
   return out
 }
+
+/** The readiness and event plumbing every backend shares: `ready`, listeners, and `emit` for the subclass. */
+export abstract class BackendEvents {
+  protected ready = false
+  private listeners = new Set<(e: BackendEvent) => void>()
+
+  isReady(): boolean {
+    return this.ready
+  }
+
+  onEvent(listener: (e: BackendEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  protected emit(e: BackendEvent) {
+    for (const l of this.listeners) l(e)
+  }
+}

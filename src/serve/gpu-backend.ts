@@ -11,7 +11,7 @@ import type { Plan } from '../formats/plan.ts'
 import {
   type Backend,
   BackendCrashError,
-  type BackendEvent,
+  BackendEvents,
   type ExecRequest,
   type ExecResult,
   type PowerReading,
@@ -34,11 +34,9 @@ interface Loaded {
   outputName: string
 }
 
-export class GpuServeBackend implements Backend {
+export class GpuServeBackend extends BackendEvents implements Backend {
   readonly kind = 'gpu' as const
   private proc: BackendProcess | null = null
-  private ready = false
-  private listeners = new Set<(e: BackendEvent) => void>()
   private models: ServedModel[] = []
   private plan: Plan | undefined
   private loaded = new Map<string, Loaded>()
@@ -50,7 +48,9 @@ export class GpuServeBackend implements Backend {
   private energyThis = 0
   private closed = false
 
-  constructor(private readonly opts: GpuServeOptions = {}) {}
+  constructor(private readonly opts: GpuServeOptions = {}) {
+    super()
+  }
 
   /** The running process (tests: its pid, to check nothing outlives close). */
   get process(): BackendProcess | null {
@@ -96,15 +96,6 @@ export class GpuServeBackend implements Backend {
           throw err
         },
       )
-  }
-
-  isReady(): boolean {
-    return this.ready
-  }
-
-  onEvent(listener: (e: BackendEvent) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
   }
 
   /** A fresh process with the models and plan of the last load (a crashed one is never reused: DESIGN §8). */
@@ -193,10 +184,6 @@ export class GpuServeBackend implements Backend {
     poll()
     this.powerTimer = setInterval(poll, this.opts.powerPeriodMs ?? 1000)
     this.powerTimer.unref()
-  }
-
-  private emit(e: BackendEvent) {
-    for (const l of this.listeners) l(e)
   }
 }
 

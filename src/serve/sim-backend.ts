@@ -2,8 +2,8 @@
 // and returns no outputs, marked `simulated`. Power is a model too: idle power plus a share of the dynamic range
 // proportional to the SMs busy workers hold — labelled `simulated`, never presented as a measurement.
 import type { Plan } from '../formats/plan.ts'
-import type { Backend, BackendEvent, ExecRequest, ExecResult, PowerReading, ServedModel } from './backend.ts'
-import { BackendCrashError } from './backend.ts'
+import type { Backend, ExecRequest, ExecResult, PowerReading, ServedModel } from './backend.ts'
+import { BackendCrashError, BackendEvents } from './backend.ts'
 import type { ComputeTimeModel } from './compute-time.ts'
 
 export interface SimPowerModel {
@@ -16,10 +16,8 @@ export interface SimPowerModel {
 /** How far behind the modelled schedule a busy model may run before the simulator stops catching up, ms. */
 const SIM_CATCH_UP_MS = 5
 
-export class SimBackend implements Backend {
+export class SimBackend extends BackendEvents implements Backend {
   readonly kind = 'sim' as const
-  private ready = false
-  private listeners = new Set<(e: BackendEvent) => void>()
   private models = new Map<string, ServedModel>()
   private smShare = new Map<string, number>()
   private busy = new Map<string, number>()
@@ -35,7 +33,9 @@ export class SimBackend implements Backend {
     private readonly times: ComputeTimeModel,
     private readonly powerModel: SimPowerModel = { idleW: 100, maxW: 700 },
     private readonly gpu = 'sim',
-  ) {}
+  ) {
+    super()
+  }
 
   async load(models: ServedModel[], plan?: Plan): Promise<void> {
     this.models = new Map(models.map((m) => [m.name, m]))
@@ -84,15 +84,6 @@ export class SimBackend implements Backend {
       }
       this.timers.add(entry)
     })
-  }
-
-  isReady(): boolean {
-    return this.ready
-  }
-
-  onEvent(listener: (e: BackendEvent) => void): () => void {
-    this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
   }
 
   async restart(): Promise<void> {
@@ -147,9 +138,5 @@ export class SimBackend implements Backend {
   private setBusy(model: string, d: number) {
     this.integrate(performance.now())
     this.busy.set(model, (this.busy.get(model) ?? 0) + d)
-  }
-
-  private emit(e: BackendEvent) {
-    for (const l of this.listeners) l(e)
   }
 }
