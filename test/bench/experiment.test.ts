@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import type { Backend } from '../../src/execute/backend.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
 import { type Mix, POLICIES, parseFormat, type Results, type Run } from '../../src/formats/index.ts'
-import { runExperiment } from '../../src/measure/experiment.ts'
+import { type ExperimentOptions, runExperiment } from '../../src/measure/experiment.ts'
 import { normalise } from '../../src/measure/metrics.ts'
 import { table, textReport, writeFigures } from '../../src/measure/report.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
@@ -20,7 +20,12 @@ const mixes: Mix[] = [
   { name: 'mix5', workers: [{ model: 'resnext101' }, { model: 'shufflenet' }] },
 ]
 
-const experiment = (seed: number, rate?: number, backend: Backend = new SimBackend()) =>
+const experiment = (
+  seed: number,
+  rate?: number,
+  backend: Backend = new SimBackend(),
+  extra: Partial<ExperimentOptions> = {},
+) =>
   runExperiment({
     mixes,
     policies: [...POLICIES],
@@ -38,6 +43,7 @@ const experiment = (seed: number, rate?: number, backend: Backend = new SimBacke
     windowS: 0.05,
     seed,
     solo: true,
+    ...extra,
   })
 
 const close = (a: number | null | undefined, b: number) =>
@@ -94,23 +100,7 @@ describe('bench experiment on the simulator', () => {
   it('keeps every request log consistent: finite times, arrival ≤ start < end, one request at a time per worker', async () => {
     let checked = 0
     for (const rate of [undefined, 3000])
-      await runExperiment({
-        mixes,
-        policies: [...POLICIES],
-        modes: ['stream', 'graph'],
-        batch: null,
-        gpu,
-        profilesFor: (ws) =>
-          ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
-        primitives: defaultPrimitives(gpuRef),
-        power: defaultPowerModel(gpuRef),
-        backend: new SimBackend(),
-        planner: testPlanner,
-        loop: rate ? { kind: 'open', ratePerWorker: rate } : { kind: 'closed' },
-        warmupS: 0.005,
-        windowS: 0.05,
-        seed: 2,
-        solo: true,
+      await experiment(2, rate, new SimBackend(), {
         onResult: (run, result) => {
           for (const [wi, w] of result.workers.entries()) {
             for (let i = 0; i < w.endUs.length; i++) {
