@@ -56,6 +56,9 @@ class WorkerExec:
     switches: int
     moved_boundaries: int = 0
     layout: object = None
+    # the model (weights, static input) the graphs read: a graph holds raw pointers, not references, so a worker
+    # whose model was dropped would replay into freed memory (an illegal address once another model reuses it)
+    built: object = None
     done: object = None
     events: list = field(default_factory=list)
 
@@ -116,7 +119,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
         with torch.inference_mode(), torch.cuda.graph(g, stream=stream):
             out = built.forward()
         del dry
-        return WorkerExec(name, "whole", [(g, part)], stream, out, expected_fingerprint or "", n, 0)
+        return WorkerExec(name, "whole", [(g, part)], stream, out, expected_fingerprint or "", n, 0, built=built)
     snapped, moved = snap_groups(groups, dry.op_starts)
     del dry
     # op index -> the partition that op's kernels run on
@@ -151,7 +154,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
                 origin.wait_event(ev)
                 torch.cuda.set_stream(origin)
         return WorkerExec(name, "graph", [(g, None)], origin, out, expected_fingerprint or "", n,
-                          len(snapped) - 1, moved)
+                          len(snapped) - 1, moved, built=built)
 
     if mode not in ("stream", "ioctl"):
         raise BackendError(f"unknown execution mode {mode!r}")
@@ -186,7 +189,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
         torch.cuda.set_stream(prev)
     torch.cuda.synchronize()
     return WorkerExec(name, mode, segments, origin, out, expected_fingerprint or "", n, len(segments) - 1, moved,
-                      layout=layout)
+                      layout=layout, built=built)
 
 
 @dataclass
@@ -194,6 +197,8 @@ class WorkerLog:
     name: str
     starts_ns: list = field(default_factory=list)
     ends_ns: list = field(default_factory=list)
+    # host CPU time (this thread's) spent enqueuing each request: graph mode's promise is that this stays tiny
+    cpu_ns: list = field(default_factory=list)
 
 
 def closed_loop(workers: list[WorkerExec], warmup_s: float, duration_s: float, energy=None) -> dict:
@@ -209,10 +214,13 @@ def closed_loop(workers: list[WorkerExec], warmup_s: float, duration_s: float, e
         try:
             while not stop.is_set():
                 t0 = time.perf_counter_ns()
+                c0 = time.thread_time_ns()
                 done = w.request()
+                c1 = time.thread_time_ns()
                 done.synchronize()
                 log.starts_ns.append(t0)
                 log.ends_ns.append(time.perf_counter_ns())
+                log.cpu_ns.append(c1 - c0)
         except BaseException as e:  # noqa: BLE001 - surfaced to the caller below
             errors.append(e)
             stop.set()
@@ -237,7 +245,7 @@ def closed_loop(workers: list[WorkerExec], warmup_s: float, duration_s: float, e
         "windowEndNs": w1,
         "energyJ": (e1 - e0) / 1e3 if energy else None,
         "workers": [
-            {"name": lg.name, "startsNs": lg.starts_ns, "endsNs": lg.ends_ns}
+            {"name": lg.name, "startsNs": lg.starts_ns, "endsNs": lg.ends_ns, "cpuNs": lg.cpu_ns}
             for lg in logs
         ],
     }

@@ -167,7 +167,8 @@ def _times(raw: dict) -> dict:
         "workers": [
             {"name": w["name"],
              "startUs": [round((s - base) / 1e3, 1) for s in w["startsNs"]],
-             "endUs": [round((e - base) / 1e3, 1) for e in w["endsNs"]]}
+             "endUs": [round((e - base) / 1e3, 1) for e in w["endsNs"]],
+             **({"cpuUs": [round(c / 1e3, 1) for c in w["cpuNs"]]} if "cpuNs" in w else {})}
             for w in raw["workers"]
         ],
         "windowStartUs": round((raw["windowStartNs"] - base) / 1e3, 1),

@@ -41,6 +41,8 @@ export interface WorkerRequests {
   arrivalUs: number[]
   startUs: number[]
   endUs: number[]
+  /** Host CPU time spent enqueuing each request, µs; only where the backend measures it (the GPU executor). */
+  cpuUs?: number[]
 }
 
 export interface RunResult {

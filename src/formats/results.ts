@@ -58,6 +58,8 @@ export const WorkerResult = Type.Object(
     /** Partition switches per request, from the plan (stream mode pays each, graph mode none). */
     switchesPerRequest: Type.Integer({ minimum: 0 }),
     kernelsPerRequest: Type.Integer({ minimum: 0 }),
+    /** Mean host CPU time to enqueue one request (requests completed in the window), µs; GPU runs only. */
+    hostCpuUsPerRequest: Type.Optional(Type.Number({ minimum: 0 })),
   },
   { additionalProperties: false },
 )

@@ -25,8 +25,12 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
   const workers: WorkerResult[] = spec.plan.workers.map((pw, w) => {
     const obs = result.workers[w] ?? { arrivalUs: [], startUs: [], endUs: [] }
     const lat: number[] = []
+    const cpu: number[] = []
     obs.endUs.forEach((e, i) => {
-      if (inWindow(e)) lat.push(e - (obs.arrivalUs[i] ?? 0))
+      if (!inWindow(e)) return
+      lat.push(e - (obs.arrivalUs[i] ?? 0))
+      const c = obs.cpuUs?.[i]
+      if (c !== undefined) cpu.push(c)
     })
     return {
       name: pw.name,
@@ -42,6 +46,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       soloRps: null,
       switchesPerRequest: pw.groups.length - 1,
       kernelsPerRequest: pw.kernels,
+      ...(cpu.length > 0 ? { hostCpuUsPerRequest: cpu.reduce((x, y) => x + y, 0) / cpu.length } : {}),
     }
   })
   const requests = workers.reduce((a, w) => a + w.requests, 0)

@@ -88,8 +88,42 @@ export function table(runs: Run[], metric: Metric, title: string): string {
   ].join('\n')
 }
 
+/** A worker's host CPU time per request as a share of its mean latency, %; null where not measured. */
+export function hostCpuShare(w: Run['workers'][number]): number | null {
+  if (w.hostCpuUsPerRequest === undefined || !w.latencyUs) return null
+  return (100 * w.hostCpuUsPerRequest) / w.latencyUs.mean
+}
+
+/** Host CPU per request on the GPU (graph mode's promise: under 1% of latency): the worst worker of each run. */
+export function hostCpuTable(runs: Run[]): string | null {
+  const gpu = runs.filter((r) => r.role === 'mix' && r.backend === 'gpu')
+  const worst = (r: Run) => {
+    const xs = r.workers.map(hostCpuShare).filter((v): v is number => v !== null)
+    return xs.length > 0 ? Math.max(...xs) : null
+  }
+  if (!gpu.some((r) => worst(r) !== null)) return null
+  const mixes = order(gpu.map((r) => r.mix))
+  const columns = order(gpu.map(policyLabel))
+  const cell = (m: string, c: string) => {
+    const r = gpu.find((x) => x.mix === m && policyLabel(x) === c)
+    const v = r ? worst(r) : null
+    return v === null ? '–' : `${v.toFixed(2)}%`
+  }
+  const header = ['mix', ...columns]
+  const rows = mixes.map((m) => [m, ...columns.map((c) => cell(m, c))])
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
+  return [
+    'Host CPU time to enqueue a request, % of its mean latency (worst worker) — measured on GPU',
+    line(header),
+    ...rows.map(line),
+  ].join('\n')
+}
+
 export function textReport(runs: Run[]): string {
-  return TABLES.map((t) => table(runs, t.metric, t.title)).join('\n\n')
+  const cpu = hostCpuTable(runs)
+  return [...TABLES.map((t) => table(runs, t.metric, t.title)), ...(cpu ? [cpu] : [])].join('\n\n')
 }
 
 export interface FigureInputs {
@@ -177,7 +211,19 @@ export function detailReport(runs: Run[]): string {
         `rounds ${f(m.roundsPerS, 0)}/s vs ideal ${f(m.idealRoundsPerS, 0)}/s (${f(m.vsIdeal)})`,
     )
     const rows = [
-      ['worker', 'requests', 'req/s', 'p50', 'p95', 'p99', 'thr/base', 'p95/base', 'thr/solo', 'switches'],
+      [
+        'worker',
+        'requests',
+        'req/s',
+        'p50',
+        'p95',
+        'p99',
+        'thr/base',
+        'p95/base',
+        'thr/solo',
+        'switches',
+        'cpu µs/req',
+      ],
     ]
     for (const w of r.workers)
       rows.push([
@@ -191,6 +237,7 @@ export function detailReport(runs: Run[]): string {
         f(w.p95VsBaseline),
         f(w.normVsSolo),
         String(w.switchesPerRequest),
+        f(w.hostCpuUsPerRequest, 1),
       ])
     const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
     for (const row of rows)

@@ -11,6 +11,7 @@ import {
   rightSizes,
   soloMixName,
 } from '../../src/measure/index.ts'
+import { hostCpuShare, hostCpuTable } from '../../src/measure/report.ts'
 import { ALL, planOf, profileOf, scaling, specOf } from '../sim/fixtures.ts'
 
 const close = (a: number | null, b: number, tol = 1e-9) =>
@@ -108,5 +109,35 @@ describe('run metrics', () => {
     close(mw.metrics.jainFairness, jain(mw.workers.map((x) => x.normVsSolo ?? 0)) ?? 0)
     // the worker on the 68-SM partition is faster than the one on 64 SMs
     assert.ok((mw.workers[1]?.throughputRps ?? 0) > (mw.workers[0]?.throughputRps ?? 0))
+  })
+
+  it('averages host CPU per request over the window and reports it against latency', () => {
+    const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 1, 0]] }])
+    const spec = specOf(plan, [a], { warmupS: 0.002, windowS: 0.05 })
+    // what the GPU executor reports: one request before the window (not counted), two inside, one after
+    const result = {
+      ...simulate(spec),
+      workers: [
+        {
+          arrivalUs: [0, 1000, 2000, 3000],
+          startUs: [0, 1000, 2000, 3000],
+          endUs: [900, 1900, 2900, 60000],
+          cpuUs: [99, 10, 30, 99],
+        },
+      ],
+      windowStartUs: 1000,
+      windowEndUs: 51000,
+    }
+    const r = buildRun(spec, result, { backend: 'gpu' })
+    const w = r.workers[0]
+    assert.ok(w)
+    assert.equal(w.requests, 2)
+    close(w.hostCpuUsPerRequest ?? null, 20)
+    close(hostCpuShare(w), (100 * 20) / 900)
+    assert.match(hostCpuTable([r]) ?? '', /2\.22%/)
+    // the simulator measures no host CPU: no field, no table
+    const sim = buildRun(spec, simulate(spec), { backend: 'sim' })
+    assert.equal(sim.workers[0]?.hostCpuUsPerRequest, undefined)
+    assert.equal(hostCpuTable([sim]), null)
   })
 })

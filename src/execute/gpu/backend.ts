@@ -321,7 +321,12 @@ function toRunResult(r: RunReply): RunResult {
       `${c.name}: output ${c.bitwise ? 'bitwise equal to' : `rel. error ${c.relErr?.toExponential(1) ?? 'n/a'} vs`} baseline`,
     )
   return {
-    workers: r.workers.map((w) => ({ arrivalUs: w.startUs, startUs: w.startUs, endUs: w.endUs })),
+    workers: r.workers.map((w) => ({
+      arrivalUs: w.startUs,
+      startUs: w.startUs,
+      endUs: w.endUs,
+      ...(w.cpuUs ? { cpuUs: w.cpuUs } : {}),
+    })),
     windowStartUs: r.windowStartUs,
     windowEndUs: r.windowEndUs,
     energyJ: r.energyJ,

@@ -55,6 +55,8 @@ export interface WorkerTimes {
   name: string
   startUs: number[]
   endUs: number[]
+  /** Host CPU time of the worker's thread spent enqueuing each request, µs (absent from MPS runs). */
+  cpuUs?: number[]
 }
 export interface RunReply {
   type: 'result'
