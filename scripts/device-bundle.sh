@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Packs what the TypeScript side needs at run time on the GPU machine (which has no Node and no network) into
 # .device/ (git-ignored): the CLI as one ESM bundle, HiGHS's worker and the packages esbuild cannot inline
-# (wasm, native). With ../shared/tools/device-node.sh's .device/node.xz beside it, carry `.device` and run there:
+# (wasm). resvg (native, 4.4 MB) stays behind to keep the carried tree small: runs there write SVG figures only (or
+# none, with --no-plots); `eclip bench --from` here makes the PNG copies.
+# With ../shared/tools/device-node.sh's .device/node.xz beside it, carry `.device` and run there:
 #   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))"; chmod +x /tmp/node
 #   ECLIP_HOME=$PWD /tmp/node .device/eclip/eclip.mjs bench --backend gpu ...
 set -euo pipefail
@@ -12,6 +14,6 @@ npx esbuild src/cli/main.ts --bundle --platform=node --format=esm --target=node2
   --outfile="$out/eclip.mjs" --external:@resvg/resvg-js --external:highs --external:playwright-core \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 cp src/plan/highs-worker.mjs "$out/"
-cp -r node_modules/highs node_modules/@resvg node_modules/uplot "$out/node_modules/"
+cp -r node_modules/highs node_modules/uplot "$out/node_modules/"
 cp -r src/serve/dashboard "$out/dashboard"
 du -sh "$out"

@@ -2,7 +2,6 @@
 // SVG keeps its text as text, so it reads anywhere; PNG needs a font: resvg loads the system's fonts, and on a machine
 // without any the PNG is still written (shapes only) and the caller is told.
 import { existsSync, readdirSync } from 'node:fs'
-import { Resvg } from '@resvg/resvg-js'
 import * as vega from 'vega'
 import * as vl from 'vega-lite'
 import type { Run } from '../formats/index.ts'
@@ -53,7 +52,10 @@ export function systemFontsPresent(): boolean {
   return fontsFound
 }
 
-export function svgToPng(svg: string): Buffer {
+/** Loaded on first use: resvg is a native package, and a CLI bundle carried without it (the GPU machine) still writes
+ * SVG figures and says that the PNG copies are missing. */
+export async function svgToPng(svg: string): Promise<Buffer> {
+  const { Resvg } = await import('@resvg/resvg-js')
   const r = new Resvg(svg, {
     background: 'white',
     fitTo: { mode: 'zoom', value: 2 },

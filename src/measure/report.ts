@@ -148,7 +148,7 @@ export async function writeFigures(runs: Run[], dir: string, f: FigureInputs) {
     files.push(svgFile)
     try {
       const pngFile = join(dir, `${name}.png`)
-      writeFileSync(pngFile, svgToPng(svg))
+      writeFileSync(pngFile, await svgToPng(svg))
       files.push(pngFile)
     } catch (err) {
       warnings.push(`${name}.png not written: ${(err as Error).message}`)

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
 import { latencyTableFileName } from '../formats/index.ts'
+import { svgToPng } from '../measure/plots.ts'
 import { type Comparison, perGpu, SCHEMES } from './compare.ts'
 import type { LoadedScenario } from './scenario.ts'
 
@@ -279,9 +280,7 @@ export async function writeReport(
   for (const [name, svg] of Object.entries(svgs)) {
     put(name, svg)
     if (opts.png) {
-      const { Resvg } = await import('@resvg/resvg-js')
-      const png = new Resvg(svg, { background: 'white', fitTo: { mode: 'zoom', value: 2 } }).render().asPng()
-      put(name.replace(/\.svg$/, '.png'), png)
+      put(name.replace(/\.svg$/, '.png'), await svgToPng(svg))
     }
   }
   return files
