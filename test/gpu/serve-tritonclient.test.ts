@@ -2,7 +2,8 @@
 // alexnet planned with model-wise partitions from measured profiles: real outputs, JSON and binary, FP32 → FP16
 // input conversion, errors. Skipped with a reason without a GPU Python (ECLIP_PYTHON, else python3, with torch and a
 // CUDA device) or without tritonclient (TRITONCLIENT_PYTHON, else the GPU Python). Profiles: ECLIP_GPU_PROFILES
-// (default profiles/h200; they must come from this GPU model and this torch, or the load refuses the fingerprints).
+// (default profiles/h100; they must come from this GPU model and this torch, or the load refuses the fingerprints).
+// On the GPU machine, which has no node_modules, it runs bundled: scripts/device-bundle.sh builds it into .device/.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
@@ -10,9 +11,9 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
+import { ECLIP_HOME } from '../../src/paths.ts'
 import { startServe } from '../../src/serve/index.ts'
 
-const root = join(import.meta.dirname, '..', '..')
 const gpuPython = process.env.ECLIP_PYTHON ?? 'python3'
 const hasGpu =
   spawnSync(gpuPython, ['-c', 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'], {
@@ -21,7 +22,7 @@ const hasGpu =
 const clientPython = process.env.TRITONCLIENT_PYTHON ?? gpuPython
 const hasClient =
   spawnSync(clientPython, ['-c', 'import tritonclient.http, numpy'], { stdio: 'ignore' }).status === 0
-const profiles = resolve(process.env.ECLIP_GPU_PROFILES ?? join(root, 'profiles', 'h200'))
+const profiles = resolve(process.env.ECLIP_GPU_PROFILES ?? join(ECLIP_HOME, 'profiles', 'h100'))
 const BATCH = 8
 const skip = !hasGpu
   ? `no GPU Python (${gpuPython} with torch and a CUDA device; set ECLIP_PYTHON): run on the GPU machine`
@@ -54,7 +55,7 @@ describe('serve --backend gpu: tritonclient works unchanged (GPU)', () => {
     try {
       const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) => {
         const child = spawn(clientPython, [
-          join(import.meta.dirname, 'serve_tritonclient_check.py'),
+          join(ECLIP_HOME, 'test', 'gpu', 'serve_tritonclient_check.py'),
           url.replace('http://', ''),
           String(BATCH),
         ])
