@@ -1,7 +1,7 @@
 // `eclip bench`: runs an experiment (mixes × policies × modes) on the simulator or the GPU and writes results.json,
 // the raw request log, a text report and the figures. With no flags: the seven paper mixes × every policy on the
 // shipped H100 profiles (profiles/h100/), or on synthetic profiles — loudly labelled — while those are not shipped.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
@@ -19,11 +19,7 @@ import {
 import {
   type Gpu,
   type GpuRef,
-  isMpsPolicy,
-  type Mix,
-  type MixFile,
   POLICIES,
-  type Policy,
   type PowerModel,
   type Primitives,
   type Profile,
@@ -39,75 +35,17 @@ import {
 import { type Planner, runExperiment } from '../../measure/experiment.ts'
 import { normalise } from '../../measure/metrics.ts'
 import { detailReport, textReport, writeFigures } from '../../measure/report.ts'
-import { ECLIP_HOME } from '../../paths.ts'
+import { PROFILES_HOME } from '../../paths.ts'
 import { makePlan } from '../../plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
+import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
 
-const REPO = ECLIP_HOME
-const PAPER_MIXES = join(REPO, 'mixes', 'paper.yaml')
-const PROFILES_ROOT = join(REPO, 'profiles')
-/** H100 is the reference GPU (DESIGN); profiles measured on another GPU are the next best thing, labelled as such. */
-const REFERENCE_PROFILES = join(PROFILES_ROOT, 'h100')
-
-/** The default profile directory: profiles/h100, else another shipped profiles/<gpu>/, else none (synthetic). */
-function shippedProfiles(): { dir: string; warning?: string } | undefined {
-  if (existsSync(join(REFERENCE_PROFILES, 'gpu.json'))) return { dir: REFERENCE_PROFILES }
-  if (!existsSync(PROFILES_ROOT)) return undefined
-  const other = readdirSync(PROFILES_ROOT)
-    .sort()
-    .map((d) => join(PROFILES_ROOT, d))
-    .find((d) => existsSync(join(d, 'gpu.json')))
-  if (!other) return undefined
-  return {
-    dir: other,
-    warning: `no H100 profiles (${REFERENCE_PROFILES}); simulating with the profiles measured in ${other} — results are for that GPU, not an H100`,
-  }
-}
 /** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (DESIGN §6). */
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
 
-const num =
-  (name: string, min: number, integer = false) =>
-  (v: string) => {
-    const x = Number(v)
-    if (!Number.isFinite(x) || x < min || (integer && !Number.isInteger(x)))
-      throw new UserError(`--${name}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}, got "${v}"`)
-    return x
-  }
-
-/** --mix: "all" (the paper's seven), a mix file (every mix in it), or names from the paper's file, comma-separated. */
-export function resolveMixes(arg: string): Mix[] {
-  if (/\.(ya?ml|json)$/i.test(arg) || existsSync(arg)) {
-    if (!existsSync(arg)) throw new UserError(`--mix ${arg}: no such file`)
-    return readFile<MixFile>('mix', arg).mixes
-  }
-  const paper = readFile<MixFile>('mix', PAPER_MIXES).mixes
-  if (arg === 'all') return paper
-  return arg.split(',').map((name) => {
-    const m = paper.find((x) => x.name === name.trim())
-    if (!m)
-      throw new UserError(
-        `--mix: no mix "${name}" in ${PAPER_MIXES} (known: ${paper.map((x) => x.name).join(', ')}; or give a mix file)`,
-      )
-    return m
-  })
-}
-
-/**
- * --policies. "all" is every policy on the GPU; on the simulator it leaves out the MPS policies, whose simulation is
- * only an uncalibrated approximation (src/execute/sim/mps.ts): named explicitly, they are simulated all the same.
- */
-export function resolvePolicies(arg: string, backend: 'sim' | 'gpu' = 'sim'): Policy[] {
-  if (arg === 'all') return POLICIES.filter((p) => backend === 'gpu' || !isMpsPolicy(p))
-  const out = arg.split(',').map((p) => p.trim())
-  for (const p of out)
-    if (!(POLICIES as readonly string[]).includes(p))
-      throw new UserError(`--policies: unknown policy "${p}" (known: ${POLICIES.join(', ')}, or all)`)
-  // baseline is what every ratio is taken against: always run it
-  if (!out.includes('baseline')) out.unshift('baseline')
-  return out as Policy[]
-}
+// still importable from here (tests do)
+export { resolveMixes, resolvePolicies }
 
 interface Inputs {
   gpu: Gpu
@@ -150,7 +88,7 @@ function resolveInputs(opts: {
   } else {
     gpu = syntheticH100Gpu()
     warnings.push(
-      `SYNTHETIC PROFILES: ${opts.profiles === 'synthetic' ? 'asked for with --profiles synthetic' : `no profiles shipped in ${PROFILES_ROOT}`}, so every kernel time is generated (src/profile/synthetic.ts), not measured; these results say nothing about a real GPU`,
+      `SYNTHETIC PROFILES: ${opts.profiles === 'synthetic' ? 'asked for with --profiles synthetic' : `no profiles shipped in ${PROFILES_HOME}`}, so every kernel time is generated (src/profile/synthetic.ts), not measured; these results say nothing about a real GPU`,
     )
     profilesFor = memoProfiles((w) => {
       if (!SYNTHETIC_MODELS[w.model])
