@@ -15,6 +15,7 @@ import { Primitives } from './primitives.ts'
 import { Profile, profileConsistencyErrors } from './profile.ts'
 import { Results, resultsConsistencyErrors } from './results.ts'
 import { ServeConfig, serveConfigConsistencyErrors } from './serve-config.ts'
+import { ServeResults, serveResultsConsistencyErrors } from './serve-results.ts'
 
 interface FormatSpec<T> {
   schema: TSchema
@@ -34,6 +35,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   'sim-calibration': { schema: SimCalibration },
   results: { schema: Results, consistency: resultsConsistencyErrors },
   'serve-config': { schema: ServeConfig, consistency: serveConfigConsistencyErrors },
+  'serve-results': { schema: ServeResults, consistency: serveResultsConsistencyErrors },
 }
 
 const compiled = new Map<string, ReturnType<typeof Compile>>()
@@ -132,3 +134,4 @@ export * from './primitives.ts'
 export * from './profile.ts'
 export * from './results.ts'
 export * from './serve-config.ts'
+export * from './serve-results.ts'

@@ -1,0 +1,150 @@
+// Serve results: what one `eclip serve-bench` writes. A run is one (mix, policy) served by `eclip serve` (in process,
+// loopback) and driven through its KServe v2 HTTP API by closed-loop clients, `concurrency` per model: warm-up, then
+// a steady window in which every completed request is counted, with its client-side latency (HTTP request to full
+// response). Energy is the server's own `nv_energy_consumption` counter (/metrics) at the window's edges: NVML on the
+// GPU backend, a power model on the simulator. On the simulator no model runs: every run says `simulated: true`.
+import Type from 'typebox'
+import { Dtype, GpuRef, Provenance } from './common.ts'
+import { Policy } from './plan.ts'
+import { BackendName, Latency } from './results.ts'
+
+const Num = Type.Number()
+const NullableNum = Type.Union([Type.Number(), Type.Null()])
+
+export const ServeWorkerResult = Type.Object(
+  {
+    /** The mix's worker name ("albert#0"), as `eclip bench` names it. */
+    name: Type.String({ minLength: 1 }),
+    /** The KServe model name it was served under ("albert-0"). */
+    served: Type.String({ minLength: 1 }),
+    model: Type.String({ minLength: 1 }),
+    /** Items per request: every request carries a full batch. */
+    batch: Type.Integer({ minimum: 1 }),
+    dtype: Dtype,
+    /** Requests answered 200 inside the steady window. */
+    requests: Type.Integer({ minimum: 0 }),
+    items: Type.Integer({ minimum: 0 }),
+    throughputRps: Num,
+    itemsPerS: Num,
+    /** Client-side, µs; null when no request completed inside the window. */
+    latencyUs: Type.Union([Latency, Type.Null()]),
+    /** Requests answered otherwise (non-200, a malformed 200, no answer) inside the window. */
+    errors: Type.Integer({ minimum: 0 }),
+    /** The same over the whole run (warm-up and the requests in flight at the window's end included). */
+    errorsTotal: Type.Integer({ minimum: 0 }),
+    /** errorsTotal by HTTP status ("0": no answer; "200": an answer without the expected outputs). */
+    errorStatuses: Type.Record(Type.String(), Type.Integer({ minimum: 1 })),
+    /** Mean of the responses' `queue_us` / `compute_us` parameters over the window's requests (server-side), µs. */
+    serverQueueUs: NullableNum,
+    serverComputeUs: NullableNum,
+    /** throughput / the same worker's under baseline in the same mix and batch; null without one. */
+    normVsBaseline: NullableNum,
+    /** p95 / the same worker's p95 under baseline; null without one. */
+    p95VsBaseline: NullableNum,
+  },
+  { additionalProperties: false },
+)
+export type ServeWorkerResult = Type.Static<typeof ServeWorkerResult>
+
+export const ServeRunMetrics = Type.Object(
+  {
+    requests: Type.Integer({ minimum: 0 }),
+    errors: Type.Integer({ minimum: 0 }),
+    errorsTotal: Type.Integer({ minimum: 0 }),
+    /** nv_energy_consumption delta over the window, J; null when the server reported no energy. */
+    energyJ: NullableNum,
+    energySource: Type.Union([Type.Enum(['nvml', 'simulated']), Type.Null()]),
+    meanPowerW: NullableNum,
+    requestsPerJ: NullableNum,
+    /** Mean over workers of normVsBaseline; null without a baseline. */
+    throughputVsBaseline: NullableNum,
+    /** Mean over workers of p95VsBaseline; null without a baseline. */
+    p95VsBaseline: NullableNum,
+    /** Each worker's requests/J normalised to baseline, averaged (as `eclip bench`); null without a baseline. */
+    energyEffVsBaseline: NullableNum,
+    /**
+     * Busy share of the Node event loop over the window (server and clients share it): near 1, the host process, not
+     * the backend, bounds the rate.
+     */
+    eventLoopUtilisation: Num,
+  },
+  { additionalProperties: false },
+)
+export type ServeRunMetrics = Type.Static<typeof ServeRunMetrics>
+
+export const ServeRun = Type.Object(
+  {
+    /** Unique in the file: `${mix}|${policy}|b${batch ?? 'mix'}|${backend}`. */
+    id: Type.String({ minLength: 1 }),
+    mix: Type.String({ minLength: 1 }),
+    policy: Policy,
+    backend: BackendName,
+    /** True on the simulator: no model ran, responses had no outputs, compute times and power were modelled. */
+    simulated: Type.Boolean(),
+    /** Batch override (serve-bench --batch), null when each worker kept its mix's batch. */
+    batch: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    /** The GPU of the profiles the plan was made from. */
+    gpu: GpuRef,
+    /** The serve config the run used, relative to the results file. */
+    config: Type.String({ minLength: 1 }),
+    /** Closed-loop clients per model, each with one request in flight. */
+    concurrency: Type.Integer({ minimum: 1 }),
+    /** From the clients' start (the request log's time 0) to the window's; the window is (warmupS, warmupS + windowS]. */
+    warmupS: Type.Number({ minimum: 0 }),
+    windowS: Type.Number({ exclusiveMinimum: 0 }),
+    /** From startServe to ready (plan, backend start, capture), s. */
+    startS: Type.Number({ minimum: 0 }),
+    planSolver: Type.String(),
+    workers: Type.Array(ServeWorkerResult, { minItems: 1 }),
+    metrics: ServeRunMetrics,
+    notes: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+)
+export type ServeRun = Type.Static<typeof ServeRun>
+
+export const ServeResults = Type.Object(
+  {
+    format: Type.Literal('eclip.serve-results/1'),
+    runs: Type.Array(ServeRun),
+    /** The request log next to this file: every request of every run (warm-up and drain included), one CSV row each. */
+    requestLog: Type.Union([Type.String(), Type.Null()]),
+    /** `method`: 'simulated' or 'measured'; `simulated` says it again for readers that look for a flag. */
+    provenance: Type.Intersect([
+      Provenance,
+      Type.Object({
+        backend: BackendName,
+        simulated: Type.Boolean(),
+        eclip: Type.String(),
+        node: Type.String(),
+        seed: Type.Integer(),
+        command: Type.String(),
+        warnings: Type.Array(Type.String()),
+      }),
+    ]),
+  },
+  { additionalProperties: false },
+)
+export type ServeResults = Type.Static<typeof ServeResults>
+
+export function serveRunId(mix: string, policy: string, batch: number | null, backend: string): string {
+  return `${mix}|${policy}|b${batch ?? 'mix'}|${backend}`
+}
+
+export function serveResultsConsistencyErrors(r: ServeResults): string[] {
+  const errors: string[] = []
+  const ids = new Set<string>()
+  r.runs.forEach((run, i) => {
+    if (ids.has(run.id)) errors.push(`/runs/${i}/id: duplicate run id ${run.id}`)
+    ids.add(run.id)
+    if (run.id !== serveRunId(run.mix, run.policy, run.batch, run.backend))
+      errors.push(`/runs/${i}/id: expected "${serveRunId(run.mix, run.policy, run.batch, run.backend)}"`)
+    if (run.simulated !== (run.backend === 'sim'))
+      errors.push(
+        `/runs/${i}/simulated: a ${run.backend} run is ${run.backend === 'sim' ? '' : 'not '}simulated`,
+      )
+    if (run.simulated && !r.provenance.simulated)
+      errors.push(`/provenance/simulated: run ${run.id} is simulated`)
+  })
+  return errors
+}
