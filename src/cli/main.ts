@@ -8,6 +8,7 @@ import { registerPlan } from './commands/plan.ts'
 import { registerProfile } from './commands/profile.ts'
 import { registerSchemas } from './commands/schemas.ts'
 import { registerServe } from './commands/serve.ts'
+import { registerServeBench } from './commands/serve-bench.ts'
 import { registerValidate } from './commands/validate.ts'
 
 const program = new Command('eclip')
@@ -23,6 +24,7 @@ registerPlan(program)
 registerProfile(program)
 registerSchemas(program)
 registerServe(program)
+registerServeBench(program)
 registerValidate(program)
 
 try {

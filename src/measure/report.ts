@@ -72,20 +72,23 @@ export function table(runs: Run[], metric: Metric, title: string): string {
     const v = fmt(get(primary))
     return other ? `${v} (${other} ${fmt(get(other))})` : v
   }
-  const header = ['mix', ...columns]
-  const rows = [
-    ...mixes.map((m) => [m, ...columns.map((c) => cell(m, c))]),
-    ['mean', ...columns.map((c) => cell(null, c))],
-  ]
+  const label = backends.map((b) => (b === 'sim' ? 'simulated' : 'measured on GPU')).join(' vs ')
+  return gridTable(
+    `${title} — ${label}${metric === 'switchesPerRequest' ? '' : ', arithmetic mean over mixes'}`,
+    ['mix', ...columns],
+    [
+      ...mixes.map((m) => [m, ...columns.map((c) => cell(m, c))]),
+      ['mean', ...columns.map((c) => cell(null, c))],
+    ],
+  )
+}
+
+/** A titled text table: the first column left-aligned, the others right-aligned, two spaces apart. */
+export function gridTable(title: string, header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
-  const label = backends.map((b) => (b === 'sim' ? 'simulated' : 'measured on GPU')).join(' vs ')
-  return [
-    `${title} — ${label}${metric === 'switchesPerRequest' ? '' : ', arithmetic mean over mixes'}`,
-    line(header),
-    ...rows.map(line),
-  ].join('\n')
+  return [title, line(header), ...rows.map(line)].join('\n')
 }
 
 /** A worker's host CPU time per request as a share of its mean latency, %; null where not measured. */
@@ -109,16 +112,11 @@ export function hostCpuTable(runs: Run[]): string | null {
     const v = r ? worst(r) : null
     return v === null ? '–' : `${v.toFixed(2)}%`
   }
-  const header = ['mix', ...columns]
-  const rows = mixes.map((m) => [m, ...columns.map((c) => cell(m, c))])
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
-  return [
+  return gridTable(
     'Host CPU time to enqueue a request, % of its mean latency (worst worker) — measured on GPU',
-    line(header),
-    ...rows.map(line),
-  ].join('\n')
+    ['mix', ...columns],
+    mixes.map((m) => [m, ...columns.map((c) => cell(m, c))]),
+  )
 }
 
 export function textReport(runs: Run[]): string {

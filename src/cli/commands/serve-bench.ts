@@ -1,0 +1,197 @@
+// `eclip serve-bench`: the paper's mixes measured through the server rather than on the executor: for each (mix,
+// policy) a serve config of the mix's workers, `eclip serve` started in this process on a loopback port, closed-loop
+// KServe v2 clients per model, a steady window; results.json (eclip.serve-results/1), requests.csv and report.txt.
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join, relative, resolve } from 'node:path'
+import { type Command, Option } from '@commander-js/extra-typings'
+import { isMpsPolicy, parseFormat, type ServeResults, type ServeRun, UserError } from '../../formats/index.ts'
+import { normaliseServeRuns, serveBenchRun, serveReport } from '../../measure/serve-bench.ts'
+import { SERVER_VERSION } from '../../serve/server.ts'
+import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
+
+/** The request log: times in ms from the clients' start of each run; queue/compute from the response (µs). */
+const LOG_HEADER = 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us'
+
+export function registerServeBench(program: Command) {
+  program
+    .command('serve-bench')
+    .description(
+      'sustained throughput and latency of mixes served by `eclip serve` (KServe v2 HTTP, loopback) per policy',
+    )
+    .option(
+      '--mix <name|file|all>',
+      'mix names from mixes/paper.yaml (comma-separated), a mix file, or all',
+      'all',
+    )
+    .option(
+      '--policies <list|all>',
+      'comma-separated serve policies (baseline, model-wise, kw-ioctl, kw-prealloc, eclip; not the MPS ones), or all',
+      'baseline,eclip',
+    )
+    .addOption(
+      new Option('--backend <name>', 'sim or gpu').choices(['sim', 'gpu'] as const).default('sim' as const),
+    )
+    .option(
+      '--batch <n>',
+      "override every worker's batch (default: the mix's, 1 in the paper's)",
+      num('batch', 1, true),
+    )
+    .option(
+      '--profiles <dir|synthetic>',
+      'profile directory (default: profiles/h100, else another shipped profiles/<gpu>; synthetic: sim only)',
+    )
+    .option('--duration <s>', 'steady window per run, s', num('duration', 0.001), 10)
+    .option('--warmup <s>', 'warm-up per run, s', num('warmup', 0), 2)
+    .option(
+      '--concurrency <n>',
+      'closed-loop clients per model, one request in flight each (2: the next request always waits in the queue)',
+      num('concurrency', 1, true),
+      2,
+    )
+    .option(
+      '--queue-size <n>',
+      "each model's queueSize in the serve config (default: serve's)",
+      num('queue-size', 1, true),
+    )
+    .option('--seed <n>', 'random seed (input tensors)', num('seed', 0, true), 1)
+    .option('--out <dir>', 'output directory', 'out/serve-bench')
+    .action(async (opts) => {
+      const t0 = performance.now()
+      const mixes = resolveMixes(opts.mix)
+      const policies = resolvePolicies(opts.policies, 'sim')
+      const mps = policies.filter(isMpsPolicy)
+      if (mps.length > 0)
+        throw new UserError(
+          `--policies: ${mps.join(', ')}: the server runs every model in one backend process; MPS policies are eclip bench's only`,
+        )
+      const warnings: string[] = []
+      let profiles: string | undefined
+      if (opts.profiles === 'synthetic') {
+        if (opts.backend === 'gpu')
+          throw new UserError('--profiles synthetic: the GPU backend needs measured profiles')
+        warnings.push(
+          'SYNTHETIC PROFILES (--profiles synthetic): compute times are generated, not measured (src/profile/synthetic.ts)',
+        )
+      } else if (opts.profiles) profiles = resolve(opts.profiles)
+      else {
+        const shipped = shippedProfiles()
+        if (shipped?.warning) warnings.push(shipped.warning)
+        if (shipped) profiles = shipped.dir
+        else if (opts.backend === 'gpu')
+          throw new UserError('--backend gpu needs --profiles DIR (none shipped)')
+        else warnings.push('SYNTHETIC PROFILES: none shipped; compute times are generated, not measured')
+      }
+      const simulated = opts.backend === 'sim'
+      if (simulated)
+        warnings.push(
+          "SIMULATED: the sim backend runs no model; its responses carry no outputs and its compute times and power are modelled, each model at its plan's time with no contention between models (unlike eclip bench's simulator) — these numbers measure the server path, not a GPU or a policy",
+        )
+      const out = resolve(opts.out)
+      mkdirSync(join(out, 'configs'), { recursive: true })
+      const log = openSync(join(out, 'requests.csv'), 'w')
+      writeSync(log, `${LOG_HEADER}\n`)
+      const runs: ServeRun[] = []
+      const failures: string[] = []
+      let device: { gpu: string; versions: Record<string, string> } | undefined
+      const total = mixes.length * policies.length
+      try {
+        for (const mix of mixes)
+          for (const policy of policies) {
+            const label = `${mix.name} ${policy}`
+            process.stderr.write(
+              `eclip serve-bench: [${runs.length + failures.length + 1}/${total}] ${label}\n`,
+            )
+            const configFile = join(out, 'configs', `${mix.name}.${policy}.json`)
+            try {
+              const r = await serveBenchRun({
+                mix,
+                policy,
+                backend: opts.backend,
+                batch: opts.batch ?? null,
+                ...(profiles ? { profiles } : {}),
+                concurrency: opts.concurrency,
+                warmupS: opts.warmup,
+                windowS: opts.duration,
+                seed: opts.seed,
+                ...(opts.queueSize ? { queueSize: opts.queueSize } : {}),
+                configFile,
+              })
+              r.run.config = relative(out, configFile)
+              runs.push(r.run)
+              device ??= r.device
+              if (r.run.metrics.eventLoopUtilisation > 0.9)
+                warnings.push(
+                  `${label}: the Node event loop was ${(r.run.metrics.eventLoopUtilisation * 100).toFixed(0)}% busy: the server process (shared with the clients), not the backend, may bound this rate`,
+                )
+              const rows: string[] = []
+              r.calls.forEach((cs, wi) => {
+                const name = r.run.workers[wi]?.name ?? String(wi)
+                for (const [i, c] of cs.entries())
+                  rows.push(
+                    `${r.run.id},${name},${i},${c.startMs.toFixed(3)},${c.endMs.toFixed(3)},${c.status},${c.queueUs ?? ''},${c.computeUs ?? ''}`,
+                  )
+              })
+              if (rows.length > 0) writeSync(log, `${rows.join('\n')}\n`)
+            } catch (err) {
+              // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend)
+              // must not lose the others; anything else is a bug and stops here
+              if (!(err instanceof UserError)) throw err
+              failures.push(`run ${label} FAILED: ${(err as Error).message}`)
+              process.stderr.write(
+                `eclip serve-bench: run ${label} failed, going on: ${(err as Error).message}\n`,
+              )
+            }
+          }
+      } finally {
+        closeSync(log)
+      }
+      normaliseServeRuns(runs)
+      const profileGpu = runs[0]?.gpu.name
+      if (device && profileGpu && device.gpu !== profileGpu)
+        warnings.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
+      const results: ServeResults = {
+        format: 'eclip.serve-results/1',
+        runs,
+        requestLog: 'requests.csv',
+        provenance: {
+          date: new Date().toISOString(),
+          method: simulated ? 'simulated' : 'measured',
+          tool: 'eclip serve-bench',
+          host: hostname(),
+          ...((device?.gpu ?? profileGpu) ? { gpu: device?.gpu ?? profileGpu } : {}),
+          ...(device?.versions.driver ? { driver: device.versions.driver } : {}),
+          ...(device?.versions.cuda ? { cuda: device.versions.cuda } : {}),
+          ...(device?.versions.torch ? { torch: device.versions.torch } : {}),
+          ...(device?.versions.python ? { python: device.versions.python } : {}),
+          notes: `server in process on loopback (KServe v2 HTTP, binary tensors), ${opts.concurrency} closed-loop clients per model; profiles: ${profiles ?? 'synthetic'}`,
+          backend: opts.backend,
+          simulated,
+          eclip: SERVER_VERSION,
+          node: process.version,
+          seed: opts.seed,
+          command: ['eclip', ...process.argv.slice(2)].join(' '),
+          warnings: [...warnings, ...failures],
+        },
+      }
+      parseFormat('serve-results', results, 'results.json (about to be written)')
+      const resultsFile = join(out, 'results.json')
+      writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+      const label = simulated
+        ? 'SIMULATED (sim backend: no model ran)'
+        : `measured on ${device?.gpu ?? 'the GPU'} through the server`
+      const header = [
+        `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${opts.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
+        `closed loop, ${opts.concurrency} clients per model, warm-up ${opts.warmup} s, window ${opts.duration} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
+        ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
+      ].join('\n')
+      const report = serveReport(runs, label, { mixes: mixes.map((m) => m.name), policies })
+      const reportFile = join(out, 'report.txt')
+      writeFileSync(reportFile, `${header}\n\n${report.tables}\n\n${report.detail}\n`)
+      console.log(`${header}\n\n${report.tables}\n`)
+      console.log(
+        `wrote ${resultsFile}, ${join(out, 'requests.csv')}, ${reportFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      )
+      if (failures.length > 0) process.exitCode = 1
+    })
+}

@@ -1,0 +1,394 @@
+// One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), driven
+// through KServe v2 HTTP by closed-loop clients; per-worker throughput and client-side latency over a steady window,
+// energy from the server's /metrics at the window's edges. Then the ratios to the mix's baseline run.
+import { writeFileSync } from 'node:fs'
+import type { Mix, Policy, ServeConfig, ServeRun, ServeWorkerResult } from '../formats/index.ts'
+import { expandWorkers, serveRunId } from '../formats/index.ts'
+import { mulberry32 } from '../random.ts'
+import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
+import { startServe } from '../serve/index.ts'
+import { binaryInferBody, type InferAnswer, KserveClient } from '../serve/kserve/client.ts'
+import { gridTable } from './report.ts'
+import { latencySummary, mean } from './stats.ts'
+
+export interface ServeBenchSpec {
+  mix: Mix
+  policy: Policy
+  backend: 'sim' | 'gpu'
+  /** Overrides every worker's batch; null keeps the mix's. */
+  batch: number | null
+  /** Profile directory (absolute); undefined: the simulator's synthetic profiles. */
+  profiles?: string
+  concurrency: number
+  warmupS: number
+  windowS: number
+  seed: number
+  /** The serve config's per-model queueSize (default: serve's). */
+  queueSize?: number
+  /** Where the run's serve config is written. */
+  configFile: string
+  gpu?: GpuServeOptions
+}
+
+/** One answered request; times in ms from the clients' start (the warm-up's), as in the request log. */
+export interface Call extends InferAnswer {
+  startMs: number
+  endMs: number
+}
+
+export interface ServeBenchOutcome {
+  run: ServeRun
+  /** Every request of the run (warm-up and drain included), per worker in mix order. */
+  calls: Call[][]
+  /** What the GPU backend reported about itself (device name, driver, CUDA, torch); absent on the simulator. */
+  device?: { gpu: string; versions: Record<string, string> }
+}
+
+/** The KServe name a mix worker is served under: "albert#1" → "albert-1" (names are URL path segments). */
+export const servedName = (worker: string) => worker.replace(/[^A-Za-z0-9_.-]/g, '-')
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+
+/** Sums of Prometheus samples per metric name, with the labels of the first sample. */
+export function parseMetrics(text: string): Map<string, { value: number; labels: string }> {
+  const out = new Map<string, { value: number; labels: string }>()
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
+    if (!m) continue
+    const value = Number(m[3])
+    const prev = out.get(m[1] as string)
+    out.set(m[1] as string, { value: (prev?.value ?? 0) + value, labels: prev?.labels ?? m[2] ?? '' })
+  }
+  return out
+}
+
+export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOutcome> {
+  const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
+  const config: ServeConfig = {
+    format: 'eclip.serve/1',
+    host: '127.0.0.1',
+    port: 0,
+    backend: spec.backend,
+    policy: spec.policy,
+    ...(spec.profiles ? { profiles: spec.profiles } : {}),
+    dashboard: false,
+    models: workers.map((w) => ({
+      name: servedName(w.name),
+      model: w.model,
+      batch: w.batch,
+      dtype: w.dtype,
+      ...(spec.queueSize ? { queueSize: spec.queueSize } : {}),
+    })),
+  }
+  writeFileSync(spec.configFile, `${JSON.stringify(config, null, 1)}\n`)
+  const started = performance.now()
+  const { server, url } = await startServe({
+    config: spec.configFile,
+    logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
+    gpu: { powerPeriodMs: 100, ...spec.gpu },
+  })
+  const client = new KserveClient(url)
+  const calls: Call[][] = workers.map(() => [])
+  let stopping = false
+  let loops: Promise<void>[] = []
+  try {
+    const deadline = performance.now() + 60_000
+    while ((await client.get('/v2/health/ready')).status !== 200) {
+      if (performance.now() > deadline) throw new Error(`${url}: not ready after 60 s`)
+      await sleep(50)
+    }
+    const startS = (performance.now() - started) / 1000
+    const bodies = server.opts.models.map((m, i) =>
+      binaryInferBody(m.io, m.batch, mulberry32(spec.seed * 1009 + i)),
+    )
+    // times from here: the request log's and the window's time base (as eclip bench's: warm-up, then the window)
+    const t0 = performance.now()
+    const at = () => performance.now() - t0
+    loops = server.opts.models.flatMap((m, i) =>
+      Array.from({ length: spec.concurrency }, async () => {
+        while (!stopping) {
+          const startMs = at()
+          const a = await client.infer(m.name, bodies[i] as (typeof bodies)[number])
+          calls[i]?.push({ ...a, startMs, endMs: at() })
+        }
+      }),
+    )
+    // the window's edges are the /metrics readings (their midpoints), so energy and requests cover the same span
+    const scrape = async () => {
+      const before = at()
+      const r = await client.get('/metrics')
+      if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`)
+      return { atMs: (before + at()) / 2, metrics: parseMetrics(r.body.toString('utf8')) }
+    }
+    await sleep(spec.warmupS * 1000)
+    const first = await scrape()
+    const elu0 = performance.eventLoopUtilization()
+    await sleep(spec.windowS * 1000 - (at() - first.atMs))
+    const last = await scrape()
+    const elu = performance.eventLoopUtilization(elu0).utilization
+    stopping = true
+    await Promise.all(loops)
+
+    const from = first.atMs
+    const to = last.atMs
+    const windowS = (to - from) / 1000
+    const inWindow = (c: Call) => c.endMs > from && c.endMs <= to
+    const results: ServeWorkerResult[] = workers.map((w, i) => {
+      const all = calls[i] ?? []
+      const win = all.filter(inWindow)
+      const ok = win.filter((c) => c.ok)
+      const statuses: Record<string, number> = {}
+      for (const c of all) if (!c.ok) statuses[c.status] = (statuses[c.status] ?? 0) + 1
+      const means = (xs: (number | null)[]) => mean(xs.filter((x): x is number => x !== null))
+      return {
+        name: w.name,
+        served: servedName(w.name),
+        model: w.model,
+        batch: w.batch,
+        dtype: w.dtype,
+        requests: ok.length,
+        items: ok.length * w.batch,
+        throughputRps: ok.length / windowS,
+        itemsPerS: (ok.length * w.batch) / windowS,
+        latencyUs: ok.length > 0 ? latencySummary(ok.map((c) => (c.endMs - c.startMs) * 1000)) : null,
+        errors: win.length - ok.length,
+        errorsTotal: all.length - all.filter((c) => c.ok).length,
+        errorStatuses: statuses,
+        serverQueueUs: means(ok.map((c) => c.queueUs)),
+        serverComputeUs: means(ok.map((c) => c.computeUs)),
+        normVsBaseline: null,
+        p95VsBaseline: null,
+      }
+    })
+    const e0 = first.metrics.get('nv_energy_consumption')
+    const e1 = last.metrics.get('nv_energy_consumption')
+    const energyJ = e0 && e1 ? e1.value - e0.value : null
+    const source = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
+    const requests = results.reduce((a, w) => a + w.requests, 0)
+    const simulated = server.opts.backend.kind === 'sim'
+    const notes = [...(server.opts.notes ?? [])]
+    if (simulated)
+      notes.push(
+        'SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled',
+      )
+    const firstErrors = new Map<string, string>()
+    calls.flat().forEach((c) => {
+      if (!c.ok && c.error && !firstErrors.has(String(c.status))) firstErrors.set(String(c.status), c.error)
+    })
+    for (const [s, e] of firstErrors) notes.push(`first error with status ${s}: ${e}`)
+    const gpuProc = spec.backend === 'gpu' ? (server.opts.backend as GpuServeBackend).process : null
+    const gpu = server.opts.gpu
+    const plan = server.opts.plan
+    const run: ServeRun = {
+      id: serveRunId(spec.mix.name, spec.policy, spec.batch, spec.backend),
+      mix: spec.mix.name,
+      policy: spec.policy,
+      backend: spec.backend,
+      simulated,
+      batch: spec.batch,
+      gpu: gpu
+        ? { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+        : { name: 'unknown', smCount: 1, sliceSize: 1 },
+      config: spec.configFile,
+      concurrency: spec.concurrency,
+      warmupS: from / 1000,
+      windowS,
+      startS,
+      planSolver: plan ? `${plan.solver.name} ${plan.solver.status}` : 'none',
+      workers: results,
+      metrics: {
+        requests,
+        errors: results.reduce((a, w) => a + w.errors, 0),
+        errorsTotal: results.reduce((a, w) => a + w.errorsTotal, 0),
+        energyJ,
+        energySource: energyJ === null ? null : (source ?? null),
+        meanPowerW: energyJ === null ? null : energyJ / windowS,
+        requestsPerJ: energyJ ? requests / energyJ : null,
+        throughputVsBaseline: null,
+        p95VsBaseline: null,
+        energyEffVsBaseline: null,
+        eventLoopUtilisation: elu,
+      },
+      notes,
+    }
+    return {
+      run,
+      calls,
+      ...(gpuProc ? { device: { gpu: gpuProc.gpu?.name ?? 'unknown', versions: gpuProc.versions } } : {}),
+    }
+  } finally {
+    stopping = true
+    await Promise.all(loops)
+    client.close()
+    // the whole server, the GPU backend's Python process included, is gone before the next run starts
+    await server.close()
+  }
+}
+
+/**
+ * Ratios to the same worker under baseline (same mix, batch and backend), and their means per run; each worker's
+ * requests/J ratio as `eclip bench` takes it (its throughput ratio × baseline power / this power). Mutates `runs`.
+ */
+export function normaliseServeRuns(runs: ServeRun[]): ServeRun[] {
+  const baseline = new Map<string, ServeRun>()
+  for (const r of runs) if (r.policy === 'baseline') baseline.set(`${r.mix}|${r.batch}|${r.backend}`, r)
+  for (const r of runs) {
+    const base = baseline.get(`${r.mix}|${r.batch}|${r.backend}`)
+    for (const w of r.workers) {
+      const bw = base?.workers.find((b) => b.name === w.name)
+      w.normVsBaseline = bw && bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
+      w.p95VsBaseline =
+        bw?.latencyUs && w.latencyUs && bw.latencyUs.p95 > 0 ? w.latencyUs.p95 / bw.latencyUs.p95 : null
+    }
+    const all = <T>(xs: (T | null)[]): T[] | null => (xs.every((x) => x !== null) ? (xs as T[]) : null)
+    const norm = all(r.workers.map((w) => w.normVsBaseline))
+    const p95 = all(r.workers.map((w) => w.p95VsBaseline))
+    r.metrics.throughputVsBaseline = norm ? mean(norm) : null
+    r.metrics.p95VsBaseline = p95 ? mean(p95) : null
+    const power = r.metrics.meanPowerW
+    const basePower = base?.metrics.meanPowerW
+    r.metrics.energyEffVsBaseline =
+      norm && power && basePower ? (mean(norm) as number) * (basePower / power) : null
+  }
+  return runs
+}
+
+type RatioMetric = 'throughputVsBaseline' | 'p95VsBaseline' | 'energyEffVsBaseline'
+
+const RATIO_TABLES: { metric: RatioMetric; title: string }[] = [
+  {
+    metric: 'throughputVsBaseline',
+    title: 'Normalised sustained throughput (mean over workers of req/s ÷ baseline)',
+  },
+  { metric: 'p95VsBaseline', title: 'Normalised p95 latency (mean over workers of p95 ÷ baseline)' },
+  {
+    metric: 'energyEffVsBaseline',
+    title: 'Normalised energy efficiency (requests/J ÷ baseline, mean over workers)',
+  },
+]
+
+/**
+ * The report: ratio tables (mix × policy, a means row), per-worker throughput and p95, errors; then every run in
+ * detail. `label` says what the numbers are ("SIMULATED …" or "measured on …") and heads every table.
+ */
+export function serveReport(
+  runs: ServeRun[],
+  label: string,
+  /** The rows and columns (a run that failed shows as –); default: those of `runs`. */
+  axes: { mixes: string[]; policies: string[] } = {
+    mixes: [...new Set(runs.map((r) => r.mix))],
+    policies: [...new Set(runs.map((r) => r.policy))],
+  },
+): { tables: string; detail: string } {
+  const { mixes, policies } = axes
+  const find = (mix: string, policy: string) => runs.find((r) => r.mix === mix && r.policy === policy)
+  const f = (v: number | null | undefined, digits = 2) =>
+    v === null || v === undefined ? '–' : v.toFixed(digits)
+  const grid = (
+    title: string,
+    cell: (r: ServeRun) => string,
+    summary?: [string, (rs: ServeRun[]) => string],
+  ) =>
+    gridTable(
+      `${title} — ${label}`,
+      ['mix', ...policies],
+      [
+        ...mixes.map((m) => [
+          m,
+          ...policies.map((p) => {
+            const r = find(m, p)
+            return r ? cell(r) : '–'
+          }),
+        ]),
+        ...(summary
+          ? [[summary[0], ...policies.map((p) => summary[1](runs.filter((r) => r.policy === p)))]]
+          : []),
+      ],
+    )
+  const perWorker = (v: (w: ServeWorkerResult) => number | null, digits: number) => (r: ServeRun) =>
+    r.workers.map((w) => f(v(w), digits)).join(' / ')
+  const tables = [
+    ...RATIO_TABLES.map((t) =>
+      grid(`${t.title}, arithmetic mean over mixes`, (r) => f(r.metrics[t.metric]), [
+        'mean',
+        (rs) => f(mean(rs.map((r) => r.metrics[t.metric]).filter((v): v is number => v !== null))),
+      ]),
+    ),
+    grid(
+      'Sustained throughput per worker, requests/s (workers in mix order)',
+      perWorker((w) => w.throughputRps, 1),
+    ),
+    grid(
+      'p95 latency per worker, ms (client-side; workers in mix order)',
+      perWorker((w) => (w.latencyUs ? w.latencyUs.p95 / 1000 : null), 2),
+    ),
+    grid(
+      'Errors in the window (all workers; non-200 or malformed answers)',
+      (r) => String(r.metrics.errors),
+      ['total', (rs) => String(rs.reduce((a, r) => a + r.metrics.errors, 0))],
+    ),
+  ].join('\n\n')
+
+  const out: string[] = [
+    `Runs in detail (latencies in µs, client-side; server queue/compute from the responses) — ${label}`,
+  ]
+  for (const r of runs) {
+    const m = r.metrics
+    out.push(
+      '',
+      `${r.mix} ${r.policy} [${r.backend}${r.simulated ? ', SIMULATED' : ''}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
+        `${m.errors} errors (${m.errorsTotal} in the whole run), ${f(m.energyJ)} J (${m.energySource ?? 'no energy reading'}), ` +
+        `${f(m.meanPowerW, 0)} W, ${f(m.requestsPerJ)} req/J, event loop ${f(m.eventLoopUtilisation * 100, 0)}% busy, ` +
+        `concurrency ${r.concurrency}, start ${f(r.startS, 1)} s, plan ${r.planSolver}`,
+    )
+    const rows = [
+      [
+        'worker',
+        'served',
+        'requests',
+        'req/s',
+        'items/s',
+        'p50',
+        'p95',
+        'p99',
+        'mean',
+        'queue',
+        'compute',
+        'errors',
+        'thr/base',
+        'p95/base',
+      ],
+      ...r.workers.map((w) => [
+        w.name,
+        w.served,
+        String(w.requests),
+        f(w.throughputRps, 1),
+        f(w.itemsPerS, 1),
+        f(w.latencyUs?.p50, 0),
+        f(w.latencyUs?.p95, 0),
+        f(w.latencyUs?.p99, 0),
+        f(w.latencyUs?.mean, 0),
+        f(w.serverQueueUs, 0),
+        f(w.serverComputeUs, 0),
+        `${w.errors}${
+          Object.keys(w.errorStatuses).length
+            ? ` (${Object.entries(w.errorStatuses)
+                .map(([s, n]) => `${s}: ${n}`)
+                .join(', ')})`
+            : ''
+        }`,
+        f(w.normVsBaseline),
+        f(w.p95VsBaseline),
+      ]),
+    ]
+    out.push(
+      gridTable('', rows[0] as string[], rows.slice(1))
+        .split('\n')
+        .slice(1)
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    )
+    for (const n of r.notes) out.push(`  note: ${n}`)
+  }
+  return { tables, detail: out.join('\n') }
+}

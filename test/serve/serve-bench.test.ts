@@ -1,0 +1,208 @@
+// `eclip serve-bench` on the simulator: the CLI end to end (results file, request log, report, baseline ratios, the
+// SIMULATED label), errors counted when the server refuses (429), and the client's checks of an infer answer.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { readFile, type ServeConfig, type ServeResults } from '../../src/formats/index.ts'
+import { serveBenchRun } from '../../src/measure/serve-bench.ts'
+import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
+import { zooIO } from '../../src/serve/io-specs.ts'
+import { binaryInferBody, checkInferAnswer } from '../../src/serve/kserve/client.ts'
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-serve-bench-'))
+
+describe('eclip serve-bench', () => {
+  it('serves a mix per policy, counts every request of the window and says SIMULATED', () => {
+    const out = tmp()
+    const r = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'serve-bench',
+        '--mix',
+        'mix1', // 2×albert + densenet201: one model served twice
+        '--policies',
+        'eclip',
+        '--profiles',
+        'synthetic',
+        '--duration',
+        '0.3',
+        '--warmup',
+        '0.1',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
+    assert.equal(results.provenance.simulated, true)
+    assert.equal(results.provenance.method, 'simulated')
+    assert.ok(results.provenance.warnings.some((w) => w.startsWith('SIMULATED')))
+    // baseline is always run: the ratios' reference
+    assert.deepEqual(
+      results.runs.map((x) => x.id),
+      ['mix1|baseline|bmix|sim', 'mix1|eclip|bmix|sim'],
+    )
+    const [base, eclip] = results.runs
+    assert.ok(base && eclip)
+    assert.ok(results.runs.every((x) => x.simulated && x.metrics.energySource === 'simulated'))
+    assert.deepEqual(
+      base.workers.map((w) => [w.name, w.served]),
+      [
+        ['albert#0', 'albert-0'],
+        ['albert#1', 'albert-1'],
+        ['densenet201#0', 'densenet201-0'],
+      ],
+    )
+    const config = readFile<ServeConfig>('serve-config', join(out, base.config))
+    assert.deepEqual(
+      config.models.map((m) => m.name),
+      ['albert-0', 'albert-1', 'densenet201-0'],
+    )
+    for (const w of base.workers) {
+      assert.equal(w.normVsBaseline, 1)
+      assert.equal(w.p95VsBaseline, 1)
+    }
+    assert.equal(base.metrics.throughputVsBaseline, 1)
+    assert.equal(base.metrics.p95VsBaseline, 1)
+    assert.equal(base.metrics.energyEffVsBaseline, 1)
+    assert.ok(eclip.workers.every((w) => w.normVsBaseline !== null && w.requests > 0))
+    assert.ok((eclip.metrics.energyJ ?? 0) > 0 && (eclip.metrics.requestsPerJ ?? 0) > 0)
+
+    // the request log holds every request; those that ended inside the window are exactly the ones counted
+    const log = readFileSync(join(out, 'requests.csv'), 'utf8').trim().split('\n')
+    assert.equal(log[0], 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us')
+    const rows = log.slice(1).map((l) => l.split(','))
+    for (const run of results.runs) {
+      const from = run.warmupS * 1000
+      const to = from + run.windowS * 1000
+      for (const w of run.workers) {
+        const mine = rows.filter((x) => x[0] === run.id && x[1] === w.name)
+        const inWindow = mine.filter((x) => Number(x[4]) > from && Number(x[4]) <= to)
+        assert.equal(inWindow.filter((x) => x[5] === '200').length, w.requests, `${run.id} ${w.name}`)
+        assert.equal(inWindow.length, w.requests + w.errors)
+        assert.equal(w.items, w.requests * w.batch)
+        assert.ok(w.requests > 0 && w.latencyUs && w.latencyUs.p95 >= w.latencyUs.p50)
+        // the simulator's compute time comes back in every response
+        assert.ok((w.serverComputeUs ?? 0) > 0)
+      }
+      assert.equal(
+        run.metrics.requests,
+        run.workers.reduce((a, w) => a + w.requests, 0),
+      )
+    }
+    const titles = r.stdout.split('\n').filter((l) => / — /.test(l))
+    assert.ok(titles.length >= 6)
+    assert.ok(titles.every((t) => t.includes('SIMULATED')))
+    assert.match(r.stdout, /^mix1 +1\.00 +\d+\.\d\d$/m)
+    assert.match(readFileSync(join(out, 'report.txt'), 'utf8'), /mix1 eclip \[sim, SIMULATED\]/)
+  })
+
+  it('counts refused requests as errors (queue smaller than the clients in flight → 429)', async () => {
+    const dir = tmp()
+    const { run, calls } = await serveBenchRun({
+      mix: { name: 'one', workers: [{ model: 'albert' }] },
+      policy: 'baseline',
+      backend: 'sim',
+      batch: null,
+      concurrency: 4,
+      queueSize: 1,
+      warmupS: 0.05,
+      windowS: 0.3,
+      seed: 1,
+      configFile: join(dir, 'serve.json'),
+    })
+    const w = run.workers[0]
+    assert.ok(w)
+    assert.ok(w.requests > 0, 'requests still get through')
+    assert.ok(w.errors > 0, 'the refusals are counted')
+    assert.ok((w.errorStatuses['429'] ?? 0) > 0)
+    assert.equal(
+      w.errorsTotal,
+      Object.values(w.errorStatuses).reduce((a, b) => a + b, 0),
+    )
+    assert.equal(run.metrics.errors, w.errors)
+    const from = run.warmupS * 1000
+    const to = from + run.windowS * 1000
+    const inWindow = (calls[0] ?? []).filter((c) => c.endMs > from && c.endMs <= to)
+    assert.equal(inWindow.filter((c) => c.ok).length, w.requests)
+    assert.equal(inWindow.filter((c) => !c.ok).length, w.errors)
+    assert.ok(run.notes.some((n) => /status 429: HTTP 429: .*queue full/.test(n)))
+  })
+})
+
+describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.test.ts, no GPU)', () => {
+  it('checks real outputs, reads NVML energy, and leaves no backend process behind', async () => {
+    const dir = tmp()
+    const venv = join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python')
+    const python = join(dir, 'python')
+    // records the backend's pid (exec keeps it) so the test can tell that the process is gone after the run
+    writeFileSync(
+      python,
+      `#!/usr/bin/env bash\necho $$ > '${dir}/pid'\nexec '${existsSync(venv) ? venv : 'python3'}' '${join(import.meta.dirname, 'gpu_backend_fake.py')}'\n`,
+    )
+    chmodSync(python, 0o755)
+    const profiles = join(dir, 'profiles')
+    writeSyntheticProfileDir(profiles, { models: ['alexnet'], batch: 1 })
+    const { run, device } = await serveBenchRun({
+      mix: { name: 'one', workers: [{ model: 'alexnet' }] },
+      policy: 'baseline',
+      backend: 'gpu',
+      batch: null,
+      profiles,
+      concurrency: 2,
+      warmupS: 0.05,
+      windowS: 0.3,
+      seed: 1,
+      configFile: join(dir, 'serve.json'),
+      gpu: { python, log: () => {} },
+    })
+    assert.equal(run.simulated, false)
+    assert.equal(run.metrics.energySource, 'nvml')
+    const w = run.workers[0]
+    assert.ok(w && w.requests > 0)
+    assert.equal(w.errorsTotal, 0, run.notes.join('; '))
+    assert.equal(device?.gpu, 'Fake H100')
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'))
+    assert.throws(() => process.kill(pid, 0), /ESRCH/)
+  })
+})
+
+describe('infer answers', () => {
+  const io = zooIO('alexnet', 'fp16')
+  assert.ok(io)
+  const req = binaryInferBody(io, 2, () => 0.5)
+
+  it('builds a binary request of full-batch inputs asking for binary outputs', () => {
+    const head = JSON.parse(req.body.subarray(0, req.headerLength).toString('utf8'))
+    assert.deepEqual(head.inputs[0].shape, [2, 3, 224, 224])
+    assert.equal(req.body.length - req.headerLength, 2 * 3 * 224 * 224 * 2)
+    assert.deepEqual(head.outputs, [{ name: 'logits', parameters: { binary_data: true } }])
+  })
+
+  it('takes a 200 only with the outputs asked for, unless the server says it simulated', () => {
+    const answer = (head: object, data = Buffer.alloc(0)) => {
+      const h = Buffer.from(JSON.stringify(head))
+      return checkInferAnswer(200, String(h.length), Buffer.concat([h, data]), req)
+    }
+    const logits = {
+      name: 'logits',
+      datatype: 'FP16',
+      shape: [2, 1000],
+      parameters: { binary_data_size: 4000 },
+    }
+    assert.equal(answer({ outputs: [logits], parameters: { compute_us: 7 } }, Buffer.alloc(4000)).ok, true)
+    assert.equal(answer({ outputs: [logits] }, Buffer.alloc(3998)).ok, false)
+    assert.equal(answer({ outputs: [{ ...logits, shape: [1, 1000] }] }, Buffer.alloc(4000)).ok, false)
+    assert.match(answer({ outputs: [] }).error ?? '', /output "logits" missing/)
+    const sim = answer({ outputs: [], parameters: { simulated: true, queue_us: 3, compute_us: 9 } })
+    assert.deepEqual([sim.ok, sim.simulated, sim.queueUs, sim.computeUs], [true, true, 3, 9])
+    const refused = checkInferAnswer(429, undefined, Buffer.from('{"error":"queue full"}'), req)
+    assert.deepEqual([refused.ok, refused.error], [false, 'HTTP 429: queue full'])
+  })
+})
