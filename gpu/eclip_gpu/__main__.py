@@ -101,18 +101,23 @@ def main(argv=None) -> int:
     p = sub.add_parser("backend")
     p.set_defaults(fn=cmd_backend)
     args = ap.parse_args(argv)
-    from .cuda import BackendError  # noqa: PLC0415
-    from .formats import FormatError  # noqa: PLC0415
-
     try:
+        from .cuda import BackendError  # noqa: PLC0415
+        from .formats import FormatError  # noqa: PLC0415
+
         args.fn(args)
+    except ImportError as e:
+        print(f"eclip_gpu: {MISSING_PACKAGES}: {e}", file=sys.stderr)
+        return 2
     except (BackendError, FormatError) as e:
         print(f"eclip_gpu: {e}", file=sys.stderr)
         return 2
-    except ImportError as e:
-        print(f"eclip_gpu: the GPU backend needs PyTorch with CUDA, cuda-bindings and nvidia-ml-py: {e}", file=sys.stderr)
-        return 2
     return 0
+
+
+# the GPU machine's image may lack fastjsonschema (an H100 image did): say what to install, not a traceback
+MISSING_PACKAGES = ("the GPU backend needs PyTorch with CUDA, cuda-bindings, nvidia-ml-py and fastjsonschema "
+                    "(python3 -m pip install -r gpu/requirements.txt)")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,10 @@ class Runner:
         del workers, raw
         gc.collect()
         torch.cuda.synchronize()
+        # a run's green contexts (the pool's and every worker's own) die with its graphs (DESIGN §8): a context holds
+        # device memory of its own, and kept for the whole bench the per-worker ones pile up run after run (workers ×
+        # partitions each). The next run makes its own, ~2 ms apiece.
+        self.pool.close()
         torch.cuda.empty_cache()
         return result
 

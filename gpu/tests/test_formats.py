@@ -1,4 +1,5 @@
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,23 @@ def test_validates_against_the_typescript_schemas():
     gpu["slices"][2]["sms"] = "eight"
     with pytest.raises(FormatError, match=r"h100.gpu.json: gpu .*slices.*2.*sms"):
         validate("gpu", gpu, "h100.gpu.json")
+
+
+def test_a_missing_package_is_one_line_naming_what_to_install(monkeypatch, capsys):
+    """An image without fastjsonschema (an H100 one had none) gets an actionable line and exit 2, not a traceback."""
+    import builtins
+
+    from eclip_gpu.__main__ import main
+
+    real = builtins.__import__
+
+    def no_fastjsonschema(name, *args, **kwargs):
+        if name == "fastjsonschema":
+            raise ImportError("No module named 'fastjsonschema'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_fastjsonschema)
+    monkeypatch.delitem(sys.modules, "eclip_gpu.formats", raising=False)
+    assert main(["describe", "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "fastjsonschema" in err and "gpu/requirements.txt" in err and "Traceback" not in err
