@@ -6,7 +6,7 @@
 # With ../shared/tools/device-node.sh's .device/node.xz beside it, carry `.device` and run there:
 #   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))"; chmod +x /tmp/node
 #   ECLIP_HOME=$PWD /tmp/node .device/eclip/eclip.mjs bench --backend gpu ...
-#   ECLIP_HOME=$PWD /tmp/node --test .device/eclip/tests/*.test.mjs
+#   ECLIP_HOME=$PWD /tmp/node --test .device/eclip/*.test.mjs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=.device/eclip
@@ -16,7 +16,7 @@ npx esbuild src/cli/main.ts --bundle --platform=node --format=esm --target=node2
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 # the TypeScript GPU tests, bundled the same way (node --test runs them there; ECLIP_HOME points at the checkout)
 npx esbuild test/gpu/serve-tritonclient.test.ts --bundle --platform=node --format=esm --target=node20 \
-  --log-level=warning --outdir="$out/tests" --out-extension:.js=.mjs --external:@resvg/resvg-js --external:highs \
+  --log-level=warning --outdir="$out" --out-extension:.js=.mjs --external:@resvg/resvg-js --external:highs \
   --external:playwright-core --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 cp src/plan/highs-worker.mjs "$out/"
 cp -r node_modules/highs node_modules/uplot "$out/node_modules/"

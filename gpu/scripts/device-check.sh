@@ -12,10 +12,10 @@ python3 -c 'import torch, cuda.bindings, transformers, torchvision; print("torch
 which cu++filt c++filt
 time python3 -m pytest gpu/tests_gpu -q -s -p no:cacheprovider --timeout 180 2>&1 | tee "$OUT/gpu-tests.log" | tail -40
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed -E 's/NVIDIA //; s/ .*//' | tr 'A-Z' 'a-z')
-if [ -f .device/node.xz ] && ls .device/eclip/tests/*.test.mjs >/dev/null 2>&1; then
+if [ -f .device/node.xz ] && ls .device/eclip/*.test.mjs >/dev/null 2>&1; then
   [ -x /tmp/node ] || { python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))" && chmod +x /tmp/node; }
   time ECLIP_HOME=$PWD ECLIP_PYTHON=python3 ECLIP_GPU_PROFILES=${ECLIP_GPU_PROFILES:-$PWD/profiles/$gpu} \
-    /tmp/node --test .device/eclip/tests/*.test.mjs 2>&1 | tee "$OUT/ts-gpu-tests.log" | tail -12
+    /tmp/node --test .device/eclip/*.test.mjs 2>&1 | tee "$OUT/ts-gpu-tests.log" | tail -12
 fi
 [ "${PROFILE:-1}" = 0 ] && exit 0
 time python3 -m eclip_gpu describe --probe --out "$OUT/prof" 2>&1 | tail -3
