@@ -97,6 +97,14 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
       if (performance.now() > deadline) throw new Error(`${url}: not ready after 60 s`)
       await sleep(50)
     }
+    // the window's energy is the difference of two /metrics readings, and the GPU backend's first NVML reading
+    // comes with its first power poll, which can land after readiness (it did on a loaded CI core)
+    const hasEnergy = async () =>
+      parseMetrics((await client.get('/metrics')).body.toString('utf8')).has('nv_energy_consumption')
+    while (spec.backend === 'gpu' && !(await hasEnergy())) {
+      if (performance.now() > deadline) throw new Error(`${url}: no GPU energy reading after 60 s`)
+      await sleep(50)
+    }
     const startS = (performance.now() - started) / 1000
     const bodies = server.opts.models.map((m, i) =>
       binaryInferBody(m.io, m.batch, mulberry32(spec.seed * 1009 + i)),
