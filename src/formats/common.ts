@@ -42,3 +42,12 @@ export const Provenance = Type.Object(
 export type Provenance = Type.Static<typeof Provenance>
 
 export const ModelName = Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:/-]+$' })
+
+/** What a command that runs an experiment adds to its results' provenance (`eclip bench`, `eclip serve-bench`). */
+export const CommandProvenance = Type.Object({
+  eclip: Type.String(),
+  node: Type.String(),
+  seed: Type.Integer(),
+  command: Type.String(),
+  warnings: Type.Array(Type.String()),
+})

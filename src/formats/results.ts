@@ -5,7 +5,7 @@
 // Raw per-request records are not in this file but in the request log it names (CSV: run, worker, request, arrival,
 // start, end in µs from the start of the run).
 import Type from 'typebox'
-import { Dtype, GpuRef, Provenance } from './common.ts'
+import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
 import { Policy } from './plan.ts'
 
 /** stream: each group its own launch + an event wait per switch (ECLIP-faithful); graph: one graph per request. */
@@ -142,16 +142,7 @@ export const Results = Type.Object(
     /** The request log next to this file (relative path), one CSV row per request. */
     requestLog: Type.Union([Type.String(), Type.Null()]),
     /** Versions, host, GPU, date, seed; `method` says 'simulated' or 'measured'; warnings list synthetic inputs. */
-    provenance: Type.Intersect([
-      Provenance,
-      Type.Object({
-        eclip: Type.String(),
-        node: Type.String(),
-        seed: Type.Integer(),
-        command: Type.String(),
-        warnings: Type.Array(Type.String()),
-      }),
-    ]),
+    provenance: Type.Intersect([Provenance, CommandProvenance]),
   },
   { additionalProperties: false },
 )

@@ -4,7 +4,7 @@
 // response). Energy is the server's own `nv_energy_consumption` counter (/metrics) at the window's edges: NVML on the
 // GPU backend, a power model on the simulator. On the simulator no model runs: every run says `simulated: true`.
 import Type from 'typebox'
-import { Dtype, GpuRef, Provenance } from './common.ts'
+import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
 import { Policy } from './plan.ts'
 import { BackendName, Latency } from './results.ts'
 
@@ -112,15 +112,8 @@ export const ServeResults = Type.Object(
     /** `method`: 'simulated' or 'measured'; `simulated` says it again for readers that look for a flag. */
     provenance: Type.Intersect([
       Provenance,
-      Type.Object({
-        backend: BackendName,
-        simulated: Type.Boolean(),
-        eclip: Type.String(),
-        node: Type.String(),
-        seed: Type.Integer(),
-        command: Type.String(),
-        warnings: Type.Array(Type.String()),
-      }),
+      CommandProvenance,
+      Type.Object({ backend: BackendName, simulated: Type.Boolean() }),
     ]),
   },
   { additionalProperties: false },
