@@ -3,7 +3,7 @@
 // them out on the simulator only.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { resolvePolicies } from '../../src/cli/commands/bench.ts'
+import { resolvePolicies } from '../../src/cli/options.ts'
 import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
 import {
   isMpsPolicy,

@@ -44,9 +44,6 @@ import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.
 /** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (DESIGN §6). */
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
 
-// still importable from here (tests do)
-export { resolveMixes, resolvePolicies }
-
 interface Inputs {
   gpu: Gpu
   profilesFor: (w: WorkerSpec[]) => Profile[]
