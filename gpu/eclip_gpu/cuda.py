@@ -7,6 +7,7 @@ must let the process die (DESIGN §8), never retry in-process.
 
 from __future__ import annotations
 
+import os
 import platform
 from functools import lru_cache
 
@@ -80,4 +81,5 @@ def versions() -> dict:
         out["driver"] = f"unknown ({e})"
     out["gpu"] = torch.cuda.get_device_name()
     out["host"] = platform.node()
+    out["cudaDeviceMaxConnections"] = os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", "driver default (8)")
     return out

@@ -64,6 +64,9 @@ export interface RunResult {
 
 export interface Backend {
   readonly name: BackendName
+  /** The executing stack's versions and settings (driver, cuda, torch, python, cudaDeviceMaxConnections…), where
+   * there is one: the GPU backend's, as its process reported them at start-up. */
+  readonly versions?: Record<string, string>
   run(spec: RunSpec): Promise<RunResult>
   /** After a failed run: bring the backend back to a usable state (restart a dead process). */
   recover?(): Promise<void>

@@ -408,10 +408,12 @@ export function registerBench(program: Command) {
           tool: 'eclip bench',
           host: hostname(),
           gpu: inputs.gpu.name,
-          // versions of the stack the profiles were measured with (the simulator itself runs none of it)
+          // versions of the stack the profiles were measured with (the simulator itself runs none of it)…
           ...(inputs.gpu.measured.driver ? { driver: inputs.gpu.measured.driver } : {}),
           ...(inputs.gpu.measured.cuda ? { cuda: inputs.gpu.measured.cuda } : {}),
           ...(inputs.gpu.measured.torch ? { torch: inputs.gpu.measured.torch } : {}),
+          // …or, on the GPU, of the stack that ran the runs, with the settings that change results (hardware queues)
+          ...(backend.versions ?? {}),
           notes: `${inputs.source}; primitives: ${inputs.primitives.measured.method}; power model: ${inputs.power.measured.method}`,
           eclip: '0.1.0',
           node: process.version,
