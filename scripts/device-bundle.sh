@@ -3,7 +3,9 @@
 # .device/ (git-ignored): the CLI as one ESM bundle, HiGHS's worker and the packages esbuild cannot inline
 # (wasm). resvg (native, 4.4 MB) stays behind to keep the carried tree small: runs there write SVG figures only (or
 # none, with --no-plots); `eclip bench --from` here makes the PNG copies.
-# With ../shared/tools/device-node.sh's .device/node.xz beside it, carry `.device` and run there:
+# The bundle is also packed as .device/eclip.tar.xz (~3 MB instead of 12): the tree that travels is capped at 64 MiB
+# and the repository's recorded results fill half of it. With ../shared/tools/device-node.sh's .device/node.xz
+# beside it, carry `.device/node.xz` and `.device/eclip.tar.xz` (the gpu/scripts/device-*.sh unpack both) and run there:
 #   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))"; chmod +x /tmp/node
 #   ECLIP_HOME=$PWD /tmp/node .device/eclip/eclip.mjs bench --backend gpu ...
 #   ECLIP_HOME=$PWD /tmp/node --test .device/eclip/*.test.mjs
@@ -21,4 +23,5 @@ npx esbuild test/gpu/serve-tritonclient.test.ts --bundle --platform=node --forma
 cp src/plan/highs-worker.mjs "$out/"
 cp -r node_modules/highs node_modules/uplot "$out/node_modules/"
 cp -r src/serve/dashboard "$out/dashboard"
-du -sh "$out"
+tar -cJf .device/eclip.tar.xz -C .device eclip
+du -sh "$out" .device/eclip.tar.xz
