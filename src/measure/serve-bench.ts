@@ -8,6 +8,7 @@ import { mulberry32 } from '../random.ts'
 import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
 import { binaryInferBody, type InferAnswer, KserveClient } from '../serve/kserve/client.ts'
+import type { Datatype } from '../serve/kserve/datatypes.ts'
 import { gridTable } from './report.ts'
 import { latencySummary, mean } from './stats.ts'
 
@@ -25,6 +26,8 @@ export interface ServeBenchSpec {
   seed: number
   /** The serve config's per-model queueSize (default: serve's). */
   queueSize?: number
+  /** Inputs that also accept this datatype are sent in it (FP32 images for FP16 models); default: their own. */
+  inputDatatype?: Datatype
   /** Where the run's serve config is written. */
   configFile: string
   gpu?: GpuServeOptions
@@ -107,7 +110,7 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     }
     const startS = (performance.now() - started) / 1000
     const bodies = server.opts.models.map((m, i) =>
-      binaryInferBody(m.io, m.batch, mulberry32(spec.seed * 1009 + i)),
+      binaryInferBody(m.io, m.batch, mulberry32(spec.seed * 1009 + i), spec.inputDatatype),
     )
     // times from here: the request log's and the window's time base (as eclip bench's: warm-up, then the window)
     const t0 = performance.now()

@@ -54,6 +54,12 @@ export function registerServeBench(program: Command) {
       "each model's queueSize in the serve config (default: serve's)",
       num('queue-size', 1, true),
     )
+    .addOption(
+      new Option(
+        '--input-datatype <dt>',
+        "send inputs that also accept it in this datatype (FP32 images for FP16 models: twice the bytes, converted by the backend); default: the model's own",
+      ).choices(['FP32'] as const),
+    )
     .option('--seed <n>', 'random seed (input tensors)', num('seed', 0, true), 1)
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .action(async (opts) => {
@@ -115,6 +121,7 @@ export function registerServeBench(program: Command) {
                 windowS: opts.duration,
                 seed: opts.seed,
                 ...(opts.queueSize ? { queueSize: opts.queueSize } : {}),
+                ...(opts.inputDatatype ? { inputDatatype: opts.inputDatatype } : {}),
                 configFile,
               })
               r.run.config = relative(out, configFile)
@@ -164,7 +171,7 @@ export function registerServeBench(program: Command) {
           ...(device?.versions.cuda ? { cuda: device.versions.cuda } : {}),
           ...(device?.versions.torch ? { torch: device.versions.torch } : {}),
           ...(device?.versions.python ? { python: device.versions.python } : {}),
-          notes: `server in process on loopback (KServe v2 HTTP, binary tensors), ${opts.concurrency} closed-loop clients per model; profiles: ${profiles ?? 'synthetic'}`,
+          notes: `server in process on loopback (KServe v2 HTTP, binary tensors${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}), ${opts.concurrency} closed-loop clients per model; profiles: ${profiles ?? 'synthetic'}`,
           backend: opts.backend,
           simulated,
           eclip: SERVER_VERSION,

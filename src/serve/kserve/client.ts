@@ -19,23 +19,30 @@ export interface InferBody {
 
 /**
  * A request of `items` items with every input filled from `rng`: ids uniform in the input's range (albert's token
- * ids), floats uniform in [-1, 1), other integers in [0, 100).
+ * ids), floats uniform in [-1, 1), other integers in [0, 100). `datatype`: inputs that also accept it are sent in it
+ * (FP32 images for an FP16 model: twice the bytes, converted by the backend); the others in their own.
  */
-export function binaryInferBody(io: ModelIO, items: number, rng: () => number): InferBody {
+export function binaryInferBody(
+  io: ModelIO,
+  items: number,
+  rng: () => number,
+  datatype?: Datatype,
+): InferBody {
   const datas: Buffer[] = []
   const inputs = io.inputs.map((spec) => {
     const shape = [items, ...spec.shape.slice(1)]
     const count = shape.reduce((a, b) => a * b, 1)
     const [lo, hi] = spec.range ?? [0, 99]
     const float = /^(FP|BF)/.test(spec.datatype)
+    const dt = datatype && spec.alsoAccepts?.includes(datatype) ? datatype : spec.datatype
     const values = Array.from({ length: count }, () =>
       float && !spec.range ? rng() * 2 - 1 : lo + Math.floor(rng() * (hi - lo + 1)),
     )
-    const data = encodeElements(spec.datatype, values)
+    const data = encodeElements(dt, values)
     datas.push(data)
     return {
       name: spec.name,
-      datatype: spec.datatype,
+      datatype: dt,
       shape,
       parameters: { binary_data_size: data.length },
     }

@@ -1,0 +1,92 @@
+"""A stand-in for the GPU backend, for bench/serve-host-bench.ts and tests ONLY: no CUDA, no torch, no model runs.
+
+It is the real backend loop (eclip_gpu.protocol.serve: frames on fds 3/4) and the real Serving (one thread and queue
+per worker, replies under the send lock) with two things replaced: the Runner (a made-up GPU, a fake energy counter)
+and `load`, whose "captures" are echo workers. An echo worker checks the input like the GPU worker does, reads every
+input byte once (a checksum, as the copy to the GPU would), and answers with an output of the captured shape whose
+bytes are the input's bytes repeated, with a compute time of 0. So the host path — HTTP, the server, the Node <->
+Python transport — is measured at its own pace; nothing about a GPU or a policy is. Numbers taken with it are host
+numbers and must be labelled so.
+"""
+
+import math
+import os
+import sys
+import time
+import types
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
+
+from eclip_gpu import protocol, serving  # noqa: E402
+
+# model -> (input item shape, input datatype, output item shape); the zoo's tensors (src/serve/io-specs.ts)
+MODELS = {"albert": ([128], "INT64", [128, 768])}
+VISION = ([3, 224, 224], None, [1000])
+
+
+class _Energy:
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def read_mj(self):
+        return int((time.monotonic() - self.t0) * 100_000)  # a flat 100 W: not a measurement
+
+    def power_w(self):
+        return 100.0
+
+
+class _Runner:
+    def __init__(self):
+        self.gpu = {"format": "eclip.gpu/1", "name": "echo (no GPU)", "smCount": 132}
+        self.versions = {"backend": "echo"}
+        self.layout = self.pool = None
+        self.energy = _Energy()
+
+    def close(self):
+        pass
+
+
+_runner = types.ModuleType("eclip_gpu.runner")
+_runner.Runner = _Runner
+sys.modules["eclip_gpu.runner"] = _runner
+
+
+def echo_execute(name: str, batch: int, item_shape: list[int], out_item: list[int], out_dtype: str):
+    out_per_item = math.prod(out_item) * serving.DATATYPE_BYTES[out_dtype]
+    sink = []
+
+    def execute(n, datatype, body):
+        serving.check_input(name, n, batch, item_shape, datatype, len(body))
+        sink[:] = [zlib.adler32(body)]  # every input byte read once
+        want = n * out_per_item
+        head = bytes(body[: min(len(body), want)])
+        data = (head * (want // len(head) + 1))[:want]
+        return [n, *out_item], out_dtype, data, 0.0
+
+    return execute
+
+
+def echo_load(self, msg, progress=lambda m: None):
+    loaded = []
+    for w in msg["workers"]:
+        model, batch = w["model"], w["batch"]
+        item, dt_in, out_item = MODELS.get(model, VISION)
+        dt_model = {"fp16": "FP16", "bf16": "BF16"}.get(w["dtype"], "FP32")
+        dt_in = dt_in or dt_model
+        info = {"name": w["name"], "inputShape": [batch, *item], "inputDtype": dt_in,
+                "outputShape": [batch, *out_item], "outputDtype": dt_model, "fingerprint": "echo", "mode": "echo",
+                "kernels": 0, "switches": 0}
+        self.add_worker(serving.ServedWorker(w["name"], echo_execute(w["name"], batch, item, out_item, dt_model),
+                                             info))
+        loaded.append(info)
+        progress(f"{w['name']}: echo worker (no model runs)")
+    return {"type": "loaded", "workers": loaded}
+
+
+serving.Serving.load = echo_load
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    protocol.serve()
