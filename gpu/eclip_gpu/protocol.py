@@ -36,8 +36,13 @@ IN_FD, OUT_FD = 3, 4
 
 
 def encode(header: dict, body: bytes = b"") -> bytes:
+    return b"".join(_frame_parts(header, body))
+
+
+def _frame_parts(header: dict, body=b"") -> list:
     h = json.dumps(header, separators=(",", ":")).encode()
-    return struct.pack("<II", 4 + len(h) + len(body), len(h)) + h + body
+    n = memoryview(body).nbytes
+    return [struct.pack("<II", 4 + len(h) + n, len(h)) + h, body] if n else [struct.pack("<II", 4 + len(h), len(h)) + h]
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -51,24 +56,43 @@ def _read_exact(fd: int, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_frame(fd: int = IN_FD) -> tuple[dict, bytes]:
+def _read_into(fd: int, view: memoryview) -> None:
+    while view:
+        n = os.readv(fd, [view])
+        if not n:
+            raise EOFError
+        view = view[n:]
+
+
+def read_frame(fd: int = IN_FD) -> tuple[dict, memoryview]:
+    """One frame; the body is a view of the frame's one buffer (read in place, never copied; writable)."""
     (total,) = struct.unpack("<I", _read_exact(fd, 4))
-    data = _read_exact(fd, total)
-    (hlen,) = struct.unpack("<I", data[:4])
-    return json.loads(data[4 : 4 + hlen]), data[4 + hlen :]
+    data = bytearray(total)
+    _read_into(fd, memoryview(data))
+    (hlen,) = struct.unpack_from("<I", data, 0)
+    return json.loads(data[4 : 4 + hlen]), memoryview(data)[4 + hlen :]
 
 
 _SEND_LOCK = threading.Lock()
 
 
+def _write_all(fd: int, parts: list) -> None:
+    views = [memoryview(p).cast("B") for p in parts]
+    while views:
+        n = os.writev(fd, views)
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if views and n:
+            views[0] = views[0][n:]
+
+
 def send(header: dict, body: bytes = b"", fd: int = OUT_FD) -> None:
-    """Writes one whole frame. Serving's worker threads reply concurrently: the lock keeps frames from interleaving."""
-    data = encode(header, body)
+    """Writes one whole frame: its head, then the body as it is (one writev, not copied into a frame first).
+    Serving's worker threads reply concurrently: the lock keeps frames from interleaving."""
+    parts = _frame_parts(header, body)
     with _SEND_LOCK:
-        view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        _write_all(fd, parts)
 
 
 FATAL_MARKERS = ("illegal memory access", "launch failure", "unspecified launch", "CUDA_ERROR_ILLEGAL", "misaligned")

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import {
   encodeFrame,
+  encodeFrameHead,
   FrameDecoder,
   type FromBackend,
   repliesById,
@@ -33,6 +34,35 @@ describe('GPU backend protocol', () => {
     assert.equal(got.length, 2)
     assert.deepEqual((got[0] as { header: unknown }).header, { type: 'progress', key: 'k', message: 'é ✓' })
     assert.deepEqual([...(got[1] as { body: Buffer }).body], [0, 1, 2])
+  })
+
+  it('decodes a multi-megabyte frame arriving in pipe-sized chunks, with frames on either side', () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) & 0xff
+    const bytes = Buffer.concat([
+      encodeFrame({ type: 'progress', key: 'a', message: 'x' }),
+      encodeFrameHead({ type: 'output', id: 1 }, big.length),
+      big,
+      encodeFrame({ type: 'power', id: 2 }),
+    ])
+    // pipe-sized chunks, odd ones, and 3 bytes at a time (length prefixes split across chunks)
+    for (const size of [65536, 65531, 4093, 3]) {
+      const d = new FrameDecoder()
+      const got: { header: unknown; body: Buffer }[] = []
+      for (let i = 0; i < bytes.length; i += size) got.push(...d.push(bytes.subarray(i, i + size)))
+      assert.deepEqual(
+        got.map((f) => f.header),
+        [
+          { type: 'progress', key: 'a', message: 'x' },
+          { type: 'output', id: 1 },
+          { type: 'power', id: 2 },
+        ],
+      )
+      assert.ok(got[1]?.body.equals(big), `chunks of ${size}`)
+      assert.equal(got[2]?.body.length, 0)
+    }
+    // everything in one chunk
+    assert.equal(new FrameDecoder().push(bytes).length, 3)
   })
 })
 

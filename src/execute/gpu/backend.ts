@@ -10,7 +10,7 @@ import type { Gpu } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
 import type { Backend, RunResult, RunSpec } from '../backend.ts'
 import {
-  encodeFrame,
+  encodeFrameHead,
   FrameDecoder,
   type FromBackend,
   type RunReply,
@@ -194,7 +194,15 @@ export class BackendProcess {
   }
 
   send(msg: ToBackend, body?: Uint8Array) {
-    this.toChild.write(encodeFrame(msg, body))
+    if (!body || body.byteLength === 0) {
+      this.toChild.write(encodeFrameHead(msg, 0))
+      return
+    }
+    // the body as it is, after its head (one writev): a tensor is not copied into a frame buffer first
+    this.toChild.cork()
+    this.toChild.write(encodeFrameHead(msg, body.byteLength))
+    this.toChild.write(body)
+    this.toChild.uncork()
   }
 
   /** Asks the backend to exit; kills it if it has not after `graceMs`. */
