@@ -1,7 +1,9 @@
-// The comparison of issue #7 in the simulator: for each number of GPUs, each scheme (a server layout + a dispatch
-// policy) is driven with open-loop Poisson load; the headline is the highest load it sustains with ≤ 1% SLO
-// violations, and a sweep of loads gives violation-rate and p99 curves. Everything is seeded: the same scenario,
-// options and seed give the same numbers.
+// The comparison of issue #7: for each number of GPUs, each scheme (a server layout + a dispatch policy) is driven
+// with open-loop Poisson load; the headline is the highest load it sustains with ≤ 1% SLO violations, and a sweep of
+// loads gives violation-rate and p99 curves. In the simulator (the default backend) the load is found by bisection
+// and everything is seeded: the same scenario, options and seed give the same numbers. On a GPU (src/paris/gpu.ts)
+// every run costs seconds of real time, so a fixed list of loads replaces the search (`rates`), each run a window
+// of `windowS` seconds of arrivals; the same traces are generated either way.
 import type { Gpu } from '../formats/index.ts'
 import { DEFAULT_ELSA } from './elsa.ts'
 import {
@@ -13,8 +15,18 @@ import {
   paris,
   uniform,
 } from './partition.ts'
-import type { LoadedScenario } from './scenario.ts'
-import { type Dispatch, makeTrace, maxSustainable, type SimMetrics, simulate } from './sim.ts'
+import type { LoadedScenario, ModelLoad } from './scenario.ts'
+import {
+  type Dispatch,
+  fixedLoads,
+  makeTrace,
+  maxSustainable,
+  type SimMetrics,
+  type SimOptions,
+  type Sustained,
+  simulate,
+  type Trace,
+} from './sim.ts'
 
 /**
  * 'best-uniform': the best of several uniform sizes (UNIFORM_SLICES); 'paris-tuned': the best of PARIS plans over a
@@ -86,6 +98,19 @@ export const SCHEMES: Scheme[] = [
   },
 ]
 
+/**
+ * Runs one trace through one layout and policy: the simulator, or a GPU backend (src/paris/gpu.ts) that builds the
+ * partitions (slice ids of one split per GPU) as green contexts, replays the trace's arrivals open-loop with the same
+ * dispatch and returns the same metrics.
+ */
+export type RunBackend = (
+  models: ModelLoad[],
+  partitions: Partition[],
+  trace: Trace,
+  opts: SimOptions,
+  totalSms?: number,
+) => SimMetrics | Promise<SimMetrics>
+
 export interface CompareOptions {
   gpus: number[]
   seed: number
@@ -102,12 +127,17 @@ export interface CompareOptions {
   schemes: Scheme[]
   paris: ParisOptions
   sloMargin: number
+  /** Runs one trace through one layout and policy. Default: the simulator. */
+  backend: RunBackend
   /**
-   * Runs one trace through one layout and policy. Default: the simulator. The hook for real GPUs: a backend that
-   * builds the partitions (slice ids of one split per GPU) as green contexts, replays the trace's arrivals open-loop
-   * with the same dispatch and returns the same metrics, so a measured comparison is this one with another backend.
+   * Fixed loads instead of the bisection search: the total queries/s to try at a GPU count (each layout runs each
+   * once; fixedLoads in sim.ts). Absent: bisection (maxSustainable) and the `sweep` fractions.
    */
-  backend: typeof simulate
+  rates?: (gpus: number) => number[]
+  /** With `rates`: seconds of arrivals per run; the run's queries are rate × windowS (at least 200). Default 5. */
+  windowS: number
+  /** Partition sizes (in slices) the best-uniform scheme tries. Default UNIFORM_SLICES. */
+  uniformSlices: number[]
   /** Called after each (GPU count, scheme) with a one-line progress message. */
   progress?: (line: string) => void
 }
@@ -122,6 +152,8 @@ export const DEFAULT_COMPARE: Omit<CompareOptions, 'gpus' | 'seed'> = {
   paris: DEFAULT_PARIS,
   sloMargin: DEFAULT_ELSA.sloMargin,
   backend: simulate,
+  windowS: 5,
+  uniformSlices: UNIFORM_SLICES,
 }
 
 export interface SchemeResult {
@@ -142,19 +174,29 @@ export interface SchemeResult {
 export interface SweepPoint {
   scheme: string
   gpus: number
+  /** Load as a fraction of the best sustained load at this GPU count (of any scheme). */
   fraction: number
   offeredQps: number
   violationRate: number
+  p50Ms?: number
   p99Ms: number
   utilisation: number
   goodputQps: number
+  /** GPU runs only: board power over the run and queries per joule. */
+  powerW?: number | null
+  queriesPerJ?: number | null
+  dropped?: number
 }
 
 export interface Comparison {
   plans: ParisPlan[]
   results: SchemeResult[]
   sweep: SweepPoint[]
-  options: Omit<CompareOptions, 'progress' | 'schemes' | 'backend'> & { schemes: string[] }
+  options: Omit<CompareOptions, 'progress' | 'schemes' | 'backend' | 'rates'> & {
+    schemes: string[]
+    /** With fixed loads: the queries/s tried at each GPU count. */
+    rates?: { gpus: number; qps: number[] }[]
+  }
 }
 
 /** The layouts a scheme is tried with at g GPUs (several only for best-uniform). */
@@ -163,10 +205,11 @@ export function layoutsFor(
   plan: ParisPlan,
   g: number,
   layout: Layout,
+  uniformSlices: number[] = UNIFORM_SLICES,
 ): { parts: Partition[]; choice?: string }[] {
   if (layout === 'paris') return [{ parts: plan.partitions }]
   if (layout === 'best-uniform')
-    return UNIFORM_SLICES.map((k) => ({
+    return uniformSlices.map((k) => ({
       parts: uniform(sc.gpu, g, k),
       choice: `${k * sc.gpu.sliceSize}-SM partitions`,
     }))
@@ -192,24 +235,49 @@ export const perGpu = (gpu: Gpu, g: number, parts: Partition[]): number[][] =>
       .sort((a, b) => b - a),
   ).map((row) => (row.length ? row : [gpu.smCount]))
 
-export function compare(
+/** A sweep point from one run's metrics. */
+function sweepPoint(scheme: string, gpus: number, fraction: number, m: SimMetrics): SweepPoint {
+  const e = m.gpu?.energyJ
+  return {
+    scheme,
+    gpus,
+    fraction,
+    offeredQps: m.offeredQps,
+    violationRate: m.violationRate,
+    p50Ms: m.p50Ms,
+    p99Ms: m.p99Ms,
+    utilisation: m.utilisation,
+    goodputQps: m.goodputQps,
+    ...(m.gpu
+      ? { powerW: m.gpu.powerW, queriesPerJ: e ? m.measured / e : null, dropped: m.gpu.dropped }
+      : {}),
+  }
+}
+
+export async function compare(
   sc: LoadedScenario,
   options: Partial<CompareOptions> & { gpus: number[]; seed: number },
-) {
+): Promise<Comparison> {
   const o: CompareOptions = { ...DEFAULT_COMPARE, ...options }
   const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
   const plans: ParisPlan[] = []
   const results: SchemeResult[] = []
   const sweep: SweepPoint[] = []
+  const ratesTried: { gpus: number; qps: number[] }[] = []
   for (const g of o.gpus) {
     const plan = paris(sc, g, o.paris)
     plans.push(plan)
     const totalSms = g * sc.gpu.smCount
+    const rates = o.rates?.(g)
+    if (rates) ratesTried.push({ gpus: g, qps: rates })
+    // with fixed loads a run is a window of real time: as many queries as arrive in it
+    const queries = (scale: number) =>
+      rates ? Math.max(200, Math.round(scale * totalRate * o.windowS)) : o.queries
     const run = (parts: Partition[], s: Scheme, scale: number) =>
       o.backend(
         sc.models,
         parts,
-        makeTrace(sc.models, scale, o.queries, o.seed, o.noise),
+        makeTrace(sc.models, scale, queries(scale), o.seed, o.noise),
         {
           dispatch: s.dispatch,
           sloMargin: o.sloMargin,
@@ -217,20 +285,27 @@ export function compare(
         totalSms,
       )
     const layouts = new Map<Scheme, Partition[]>()
+    const tried = new Map<Scheme, SimMetrics[]>()
     let best = 0
     for (const s of o.schemes) {
       let parts: Partition[] = []
-      let r: ReturnType<typeof maxSustainable> | undefined
+      let r: Sustained | undefined
       let runs = 0
       let choice: string | undefined
-      for (const candidate of layoutsFor(sc, plan, g, s.layout)) {
-        const c = maxSustainable((scale) => run(candidate.parts, s, scale), {
-          target: o.target,
-          steps: o.steps,
-          start: g,
-        })
+      for (const candidate of layoutsFor(sc, plan, g, s.layout, o.uniformSlices)) {
+        const c = rates
+          ? await fixedLoads(
+              (scale) => run(candidate.parts, s, scale),
+              rates.map((q) => q / totalRate),
+              { target: o.target },
+            )
+          : await maxSustainable((scale) => run(candidate.parts, s, scale), {
+              target: o.target,
+              steps: o.steps,
+              start: g,
+            })
         runs += c.tried.length
-        if (!r || (c.best?.offeredQps ?? 0) > (r.best?.offeredQps ?? 0)) {
+        if (!r || better(c, r)) {
           r = c
           parts = candidate.parts
           choice = candidate.choice
@@ -238,6 +313,7 @@ export function compare(
       }
       if (!r) continue
       layouts.set(s, parts)
+      tried.set(s, r.tried)
       const lowest = r.tried.reduce((a, m) => (m.scale < a.scale ? m : a))
       const res: SchemeResult = {
         scheme: s.name,
@@ -257,28 +333,43 @@ export function compare(
         }% violations (${runs} runs)`,
       )
     }
-    for (const s of o.schemes)
+    for (const s of o.schemes) {
+      if (rates) {
+        // the fixed loads are the sweep: no further runs
+        for (const m of tried.get(s) ?? [])
+          sweep.push(sweepPoint(s.name, g, best > 0 ? (m.scale * totalRate) / best : 0, m))
+        continue
+      }
       for (const f of o.sweep) {
         const qps = f * best
         if (!(qps > 0)) continue
-        const m = run(layouts.get(s) ?? [], s, qps / totalRate)
-        sweep.push({
-          scheme: s.name,
-          gpus: g,
-          fraction: f,
-          offeredQps: m.offeredQps,
-          violationRate: m.violationRate,
-          p99Ms: m.p99Ms,
-          utilisation: m.utilisation,
-          goodputQps: m.goodputQps,
-        })
+        const m = await run(layouts.get(s) ?? [], s, qps / totalRate)
+        sweep.push(sweepPoint(s.name, g, f, m))
       }
+    }
   }
-  const { progress: _p, backend: _b, schemes, ...rest } = o
+  const { progress: _p, backend: _b, rates: _r, schemes, ...rest } = o
   return {
     plans,
     results,
     sweep,
-    options: { ...rest, schemes: schemes.map((s) => s.name) },
-  } satisfies Comparison
+    options: {
+      ...rest,
+      schemes: schemes.map((s) => s.name),
+      ...(ratesTried.length ? { rates: ratesTried } : {}),
+    },
+  }
+}
+
+/**
+ * Whether candidate layout `a` beats `b`: the higher sustained load; at equal loads (common on a coarse grid of fixed
+ * loads) the fewer violations summed over the loads both ran.
+ */
+function better(a: Sustained, b: Sustained): boolean {
+  const qa = a.best?.offeredQps ?? 0
+  const qb = b.best?.offeredQps ?? 0
+  if (qa !== qb) return qa > qb
+  const n = Math.min(a.tried.length, b.tried.length)
+  const sum = (r: Sustained) => r.tried.slice(0, n).reduce((x, m) => x + m.violationRate, 0)
+  return sum(a) < sum(b)
 }

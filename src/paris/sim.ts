@@ -85,6 +85,8 @@ export interface ModelMetrics {
 
 export interface SimMetrics {
   scale: number
+  /** Set by backends that ran the queries on a GPU (src/paris/gpu.ts); absent from simulated runs. */
+  gpu?: GpuRun
   /** Offered load over the measured window, queries/s. */
   offeredQps: number
   /** Queries completed within their SLO per second of the measured window. */
@@ -97,6 +99,34 @@ export interface SimMetrics {
   /** Busy SM-time of the measured queries over (all SMs of the server × the measured window). */
   utilisation: number
   perModel: ModelMetrics[]
+}
+
+/** What a GPU run adds to the metrics: energy, how faithful the open-loop replay was, and what it cost. */
+export interface GpuRun {
+  /** NVML energy from the first measured query's release to the last completion, J; null without a reading. */
+  energyJ: number | null
+  /** energyJ over that interval, W. */
+  powerW: number | null
+  /** Measured queries that waited so long they were dropped unexecuted (counted as violations). */
+  dropped: number
+  /** How late the dispatcher released queries against their trace arrival times, µs (p50, p99). */
+  releaseLagP50Us: number
+  releaseLagP99Us: number
+  /** Graphs captured for this run (0 when the layout's graphs were kept from the run before) and their cost. */
+  captures: number
+  captureS: number
+  /** Wall time of the whole run on the backend, s. */
+  wallS: number
+}
+
+/** Per-query outcome of one run, indexed like the trace (µs on the trace's clock). */
+export interface QueryLog {
+  /** Completion of each query (for a query dropped unexecuted: when it was dropped). */
+  done: Float64Array
+  /** Partition index (into the layout) that served it. */
+  servedOn: Int32Array
+  /** How long it held its partition, µs (0 if dropped). */
+  busyUs: Float64Array
 }
 
 interface PartState extends PartitionBacklog {
@@ -116,6 +146,17 @@ export function simulate(
   opts: SimOptions,
   totalSms?: number,
 ): SimMetrics {
+  const log = simulateQueries(models, partitions, trace, opts)
+  return traceMetrics(models, partitions, trace, log, opts.warmup ?? 0.1, totalSms)
+}
+
+/** The simulation itself: where and when every query of the trace ran. */
+export function simulateQueries(
+  models: ModelLoad[],
+  partitions: Partition[],
+  trace: Trace,
+  opts: SimOptions,
+): QueryLog {
   const n = trace.arrival.length
   // estimate table: est[model][batchIdx][sizeIdx] in µs; sizes are the distinct partition SM counts
   const sizes = [...new Set(partitions.map((p) => p.sms))].sort((a, b) => a - b)
@@ -201,19 +242,23 @@ export function simulate(
     }
   }
 
-  return metrics(models, partitions, trace, done, servedOn, execUs, opts.warmup ?? 0.1, totalSms)
+  return { done, servedOn, busyUs: execUs }
 }
 
-function metrics(
+/**
+ * The metrics of one run over its measured queries (after the leading `warmup` fraction), from the per-query log:
+ * the simulator's and a GPU backend's alike. Latency is completion − trace arrival; utilisation is the busy SM-time
+ * over all SMs of the server × the window (first measured arrival to the last arrival).
+ */
+export function traceMetrics(
   models: ModelLoad[],
   partitions: Partition[],
   trace: Trace,
-  done: Float64Array,
-  servedOn: Int32Array,
-  execUs: Float64Array,
+  log: QueryLog,
   warmup: number,
   totalSms?: number,
 ): SimMetrics {
+  const { done, servedOn, busyUs: execUs } = log
   const n = trace.arrival.length
   const first = Math.min(Math.floor(n * warmup), n - 1)
   const windowUs = (trace.arrival[n - 1] ?? 0) - (trace.arrival[first] ?? 0)
@@ -277,31 +322,37 @@ export interface SearchOptions {
   maxHalvings?: number
 }
 
+/** A search's answer: the highest load that met the target (null if none did) and every load tried, in order. */
+export interface Sustained {
+  best: SimMetrics | null
+  tried: SimMetrics[]
+}
+
 /**
  * The largest load (scale of the scenario's rates) whose violation rate is ≤ target, by bracketing (×2 / ÷2) then
  * bisection in log scale. `run(scale)` simulates one load. Returns the sustained metrics (null if even the smallest
  * load tried fails) and every point tried.
  */
-export function maxSustainable(
-  run: (scale: number) => SimMetrics,
+export async function maxSustainable(
+  run: (scale: number) => SimMetrics | Promise<SimMetrics>,
   opts: SearchOptions = {},
-): { best: SimMetrics | null; tried: SimMetrics[] } {
+): Promise<Sustained> {
   const target = opts.target ?? 0.01
   const tried: SimMetrics[] = []
-  const ok = (s: number) => {
-    const m = run(s)
+  const ok = async (s: number) => {
+    const m = await run(s)
     tried.push(m)
     return m.violationRate <= target ? m : null
   }
   let lo: SimMetrics | null = null
   let hiScale = Number.NaN
   let s = opts.start ?? 1
-  const first = ok(s)
+  const first = await ok(s)
   if (first) {
     lo = first
     for (let i = 0; i < 30; i++) {
       s *= 2
-      const m = ok(s)
+      const m = await ok(s)
       if (!m) {
         hiScale = s
         break
@@ -312,16 +363,39 @@ export function maxSustainable(
     hiScale = s
     for (let i = 0; i < (opts.maxHalvings ?? 8) && !lo; i++) {
       s /= 2
-      lo = ok(s)
+      lo = await ok(s)
       if (!lo) hiScale = s
     }
   }
   if (!lo || Number.isNaN(hiScale)) return { best: lo, tried }
   for (let i = 0; i < (opts.steps ?? 7); i++) {
     const mid = Math.sqrt(lo.scale * hiScale)
-    const m = ok(mid)
+    const m = await ok(mid)
     if (m) lo = m
     else hiScale = mid
   }
   return { best: lo, tried }
+}
+
+/**
+ * The cheap search for real GPUs (a run there costs seconds, not milliseconds): each of a fixed list of loads once,
+ * ascending; the sustained load is the highest one tried that met the target, a lower bound at the grid's
+ * resolution. Once a load violates more than `giveUpAbove` (default 0.5), higher ones are not tried: they can only
+ * be worse, and an overloaded open-loop run on a GPU takes long to drain.
+ */
+export async function fixedLoads(
+  run: (scale: number) => SimMetrics | Promise<SimMetrics>,
+  scales: number[],
+  opts: { target?: number; giveUpAbove?: number } = {},
+): Promise<Sustained> {
+  const target = opts.target ?? 0.01
+  const tried: SimMetrics[] = []
+  let best: SimMetrics | null = null
+  for (const s of [...scales].sort((a, b) => a - b)) {
+    const m = await run(s)
+    tried.push(m)
+    if (m.violationRate <= target) best = m
+    if (m.violationRate > (opts.giveUpAbove ?? 0.5)) break
+  }
+  return { best, tried }
 }

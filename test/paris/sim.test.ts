@@ -4,7 +4,7 @@ import { describe, it } from 'node:test'
 import type { LatencyTable } from '../../src/formats/index.ts'
 import { paris } from '../../src/paris/partition.ts'
 import { loadScenario, type ModelLoad } from '../../src/paris/scenario.ts'
-import { makeTrace, maxSustainable, type SimMetrics, simulate } from '../../src/paris/sim.ts'
+import { fixedLoads, makeTrace, maxSustainable, type SimMetrics, simulate } from '../../src/paris/sim.ts'
 
 const sc = loadScenario(join(import.meta.dirname, '..', '..', 'examples', 'paris.yaml'), {
   date: '2026-11-22',
@@ -83,19 +83,35 @@ describe('simulator', () => {
     )
   })
 
-  it('finds the highest sustainable load by bracketing and bisection', () => {
+  it('finds the highest sustainable load by bracketing and bisection', async () => {
     // violation rate rises with the scale; the threshold is at 3.3
     const fake = (scale: number) => ({
       scale,
       violationRate: scale > 3.3 ? 0.05 : 0.001,
       offeredQps: scale * 100,
     })
-    const r = maxSustainable((s) => fake(s) as SimMetrics, { steps: 10 })
+    const r = await maxSustainable((s) => fake(s) as SimMetrics, { steps: 10 })
     assert.ok(r.best && r.best.scale <= 3.3 && r.best.scale > 3.25, `best ${r.best?.scale}`)
-    const never = maxSustainable((s) => ({ ...fake(s), violationRate: 0.5 }) as SimMetrics, {
+    const never = await maxSustainable((s) => ({ ...fake(s), violationRate: 0.5 }) as SimMetrics, {
       maxHalvings: 3,
     })
     assert.equal(never.best, null)
     assert.equal(never.tried.length, 4)
+  })
+
+  it('tries fixed loads in ascending order and stops once one is badly overloaded', async () => {
+    const fake = (scale: number) =>
+      ({
+        scale,
+        violationRate: scale > 3 ? (scale > 4 ? 0.9 : 0.05) : 0.001,
+        offeredQps: scale * 100,
+      }) as SimMetrics
+    const r = await fixedLoads(fake, [5, 1, 2, 3.5, 4.5, 6], { target: 0.01 })
+    assert.equal(r.best?.scale, 2)
+    // 4.5 violates 90% (> ½): 5 and 6 are not tried
+    assert.deepEqual(
+      r.tried.map((m) => m.scale),
+      [1, 2, 3.5, 4.5],
+    )
   })
 })

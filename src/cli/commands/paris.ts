@@ -63,7 +63,7 @@ export function registerParis(program: Command) {
         : SCHEMES
       const date = new Date().toISOString().slice(0, 10)
       const sc = loadScenario(opts.models, { seed: opts.seed, date })
-      const cmp = compare(sc, {
+      const cmp = await compare(sc, {
         gpus,
         seed: opts.seed,
         queries: opts.queries,
