@@ -15,11 +15,23 @@ Messages (header "type"):
                                                         -> output {id, shape, datatype, computeUs} + body: the
                                                            output's first n items, or error {id, ...}
              power {id}                                 -> power {id, powerW, energyJ} (NVML; J since the first call)
+  paris      paris-table {key, model, batches, dtype, cellMs}
+                                                        -> progress*, then latency-table {key, table, wallS} (one
+                                                           model's eclip.latency-table/1, measured: paris.py)
+             paris-run {key, partitions: [{id, slices, sms}], models: [{model, batches, sloUs}], dtype,
+                        estUs[partition][model][batchIdx], dispatch, sloMargin, dropAfterSlo, firstMeasured,
+                        trace: {arrivalUs, model, batchIdx}}
+                                                        -> progress*, then paris-result {key, releaseUs, startUs,
+                                                           endUs, partition, assigned, dropped, energyJ,
+                                                           energyFromUs, energyToUs, captures, captureS, graphs,
+                                                           wallS, clocks, notes} (per query, µs from the trace's
+                                                           origin) or error
              shutdown {}                                -> (exit 0)
   Py -> TS   error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the process exits 3
              right after.
-Replies to hello/run/load come in request order, one request at a time. infer replies come whenever their worker's
-thread finishes (workers run concurrently), matched by id; power is answered by the reading loop at once.
+Replies to hello/run/load/paris-table/paris-run come in request order, one request at a time. infer replies come
+whenever their worker's thread finishes (workers run concurrently), matched by id; power is answered by the reading
+loop at once.
 """
 
 from __future__ import annotations
@@ -118,6 +130,16 @@ def serve() -> None:
         return r.layout, r.pool, r.energy
 
     serving = Serving(send, resources)
+    paris = None
+
+    def get_paris():
+        nonlocal paris
+        if paris is None:
+            from .paris import ParisSession  # noqa: PLC0415 - imports torch
+
+            r = get_runner()
+            paris = ParisSession(r.layout, r.energy)
+        return paris
     while True:
         try:
             msg, body = read_frame()
@@ -142,8 +164,17 @@ def serve() -> None:
                 key = msg.get("key", "")
                 result = runner.run(msg, progress=lambda m, k=key: send({"type": "progress", "key": k, "message": m}))
                 send({"type": "result", "key": key, **result})
+            elif kind in ("paris-table", "paris-run"):
+                key = msg.get("key", "")
+                say = lambda m, k=key: send({"type": "progress", "key": k, "message": m})  # noqa: E731
+                if kind == "paris-table":
+                    send({"type": "latency-table", "key": key, **get_paris().table(msg, say)})
+                else:
+                    send({"type": "paris-result", "key": key, **get_paris().run(msg, say)})
             elif kind == "shutdown":
                 serving.close()
+                if paris:
+                    paris.close()
                 if runner:
                     runner.close()
                 return

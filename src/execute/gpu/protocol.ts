@@ -1,10 +1,11 @@
 // The TypeScript side of the boundary with the Python GPU backend (the Python side is gpu/eclip_gpu/protocol.py).
 // Frames on dedicated pipes (fd 3: TS → Python, fd 4: Python → TS), never stdout:
 // [u32 total][u32 header length][JSON header][raw bytes], little-endian; total counts everything after itself.
-// Messages: bench's hello/run/shutdown; serve's load/infer/power (gpu/eclip_gpu/protocol.py's docstring lists them
-// all). hello/run/load are answered one at a time, in order; infer and power carry an `id` their reply echoes, so
-// several can be in flight (infer replies of different workers come back in any order).
-import type { Gpu, KSERVE_DATATYPES, Plan } from '../../formats/index.ts'
+// Messages: bench's hello/run/shutdown; serve's load/infer/power; paris's paris-table/paris-run
+// (gpu/eclip_gpu/protocol.py's docstring lists them all). hello/run/load/paris-* are answered one at a time, in
+// order; infer and power carry an `id` their reply echoes, so several can be in flight (infer replies of different
+// workers come back in any order).
+import type { Gpu, KSERVE_DATATYPES, LatencyTable, Plan } from '../../formats/index.ts'
 
 /** A KServe tensor datatype: tensors cross the boundary as raw little-endian bytes of one of these. */
 export type TensorDatatype = (typeof KSERVE_DATATYPES)[number]
@@ -43,11 +44,42 @@ export interface InferMessage {
   n: number
   dtype: TensorDatatype
 }
+/** paris: one model's latency table measured at `batches` on every partition size of the slice layout. */
+export interface ParisTableMessage {
+  type: 'paris-table'
+  key: string
+  model: string
+  batches: number[]
+  dtype: string
+  /** Time budget of the timed replays of one cell (batch × size), ms. */
+  cellMs: number
+}
+/** paris: replay one trace open-loop on these partitions with this dispatch (gpu/eclip_gpu/paris.py). */
+export interface ParisRunMessage {
+  type: 'paris-run'
+  key: string
+  /** The layout of the one GPU this backend owns: slice ids of its one split. */
+  partitions: { id: string; slices: number[]; sms: number }[]
+  models: { model: string; batches: number[]; sloUs: number }[]
+  dtype: string
+  /** estUs[partition][model][batchIdx]: the latency-table estimates ELSA and least-loaded dispatch on, µs. */
+  estUs: number[][][]
+  dispatch: 'fifo' | 'least-loaded' | 'elsa'
+  sloMargin: number
+  /** A query that has waited this many times its SLO when its partition reaches it is dropped unexecuted. */
+  dropAfterSlo: number
+  /** Index of the first measured query: the energy window starts at its release. */
+  firstMeasured: number
+  /** Arrival µs from the trace's origin (ascending), model index, batch index per query. */
+  trace: { arrivalUs: number[]; model: number[]; batchIdx: number[] }
+}
 export type ToBackend =
   | { type: 'hello' }
   | RunMessage
   | LoadMessage
   | InferMessage
+  | ParisTableMessage
+  | ParisRunMessage
   | { type: 'power'; id: number }
   | { type: 'shutdown' }
 
@@ -104,6 +136,41 @@ export interface PowerReply {
   /** NVML energy since this process's first power reading, J. */
   energyJ: number
 }
+export interface LatencyTableReply {
+  type: 'latency-table'
+  key: string
+  table: LatencyTable
+  wallS: number
+}
+/** Per query, µs from the trace's origin on the backend's host clock. */
+export interface ParisRunReply {
+  type: 'paris-result'
+  key: string
+  /** When the dispatcher released it (its trace arrival + the dispatcher's lag). */
+  releaseUs: number[]
+  /** When its partition took it up (launched its graph or dropped it). */
+  startUs: number[]
+  /** When its graph had completed (event synchronized); for a dropped query, startUs. */
+  endUs: number[]
+  /** The partition (index into the message's partitions) that ran or dropped it. */
+  partition: number[]
+  /** The dispatcher's choice at release: a partition index, or -1 for the central FIFO. */
+  assigned: number[]
+  /** 1 where the query was dropped unexecuted. */
+  dropped: number[]
+  /** NVML energy from energyFromUs (first measured release) to energyToUs (last completion), J. */
+  energyJ: number | null
+  energyFromUs: number
+  energyToUs: number
+  /** Graphs captured for this run (the rest were kept from earlier runs on the same slices) and their cost. */
+  captures: number
+  captureS: number
+  /** Graphs alive after this run. */
+  graphs: number
+  wallS: number
+  clocks: unknown
+  notes: string[]
+}
 export interface ErrorReply {
   type: 'error'
   key?: string
@@ -121,6 +188,8 @@ export type FromBackend =
   | LoadedReply
   | OutputReply
   | PowerReply
+  | LatencyTableReply
+  | ParisRunReply
   | ErrorReply
 
 /** Replies matched to their request by `id` (the others answer the one serial request in flight). */

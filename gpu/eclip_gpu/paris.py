@@ -1,0 +1,544 @@
+"""PARIS + ELSA on the GPU (issue #7): measured latency tables, and open-loop replay of a query trace on green-context
+partitions. The TypeScript side (src/paris/gpu.ts) plans the partitions, generates the traces and turns the
+per-query times returned here into the same metrics as its simulator (src/paris/sim.ts).
+
+Latency tables (`ParisSession.table`, protocol `paris-table`): for one model at each batch and each partition size of
+the slice layout (1 … n regular slices anchored at slice 0, then the whole GPU: profiler.ladder, the sizes PARIS plans
+with), one CUDA graph captured on that partition's green-context stream (the graph keeps the partition), replayed:
+the median of CUDA-event-timed replays after two untimed ones, as many as fit a small time budget per cell (at least
+5). The model is built once (at batch 1; other batches repeat its input) and warmed up eagerly on every partition
+stream before the first capture (DESIGN §8); each graph dies before the next is captured.
+
+Open-loop replay (`ParisSession.run`, protocol `paris-run`): one green-context partition + stream per partition of the
+layout, one graph per (partition, model, batch) the trace needs, captured once and kept while later runs use the same
+slices (graphs on one partition share one memory pool: they only ever run one at a time, and no output is read).
+Then the trace runs in real time: a dispatcher thread releases each query at its arrival time and routes it with
+`Dispatcher` (a port of src/paris/elsa.ts and of sim.ts's queueing: the test fixture test/fixtures/paris-dispatch.json
+keeps the two in step); one thread per partition runs its queries in order (graph replay + event synchronize, both
+release the GIL). Per query: release, start and end on the host clock (µs from the trace's origin), the partition
+that ran it, and the NVML energy from the first measured query's release to the last completion.
+
+Queries that have waited more than `dropAfterSlo` × their SLO when their partition reaches them are dropped
+unexecuted (counted as violations by the TS side): an overloaded open-loop run would otherwise take minutes to drain.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import os
+import statistics
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from queue import SimpleQueue
+
+DISPATCHES = ("fifo", "least-loaded", "elsa")
+
+
+# ---- dispatch: src/paris/elsa.ts and the queueing rules of src/paris/sim.ts, line for line (no torch) ----------------
+
+
+def estimated_finish(running_est_end: float, queued_est: float, now: float, exec_us: float) -> float:
+    """elsa.ts estimatedFinish: what remains of the running query + the queued estimates + the query's own."""
+    return max(now, running_est_end) + queued_est + exec_us
+
+
+def elsa_choose(sms, finish, deadline: float) -> int:
+    """elsa.ts elsaChoose: the smallest partition whose estimated finish is <= deadline (ties: earlier finish, then
+    lower index); if none, the earliest finisher."""
+    best = -1
+    for i, f in enumerate(finish):
+        if f > deadline:
+            continue
+        if best < 0:
+            best = i
+            continue
+        if sms[i] < sms[best] or (sms[i] == sms[best] and f < finish[best]):
+            best = i
+    return best if best >= 0 else earliest_choose(finish)
+
+
+def earliest_choose(finish) -> int:
+    """elsa.ts earliestChoose: least-loaded; ties to the lowest index."""
+    best = 0
+    for i in range(1, len(finish)):
+        if finish[i] < finish[best]:
+            best = i
+    return best
+
+
+class Dispatcher:
+    """What the dispatcher knows of every partition's queue, updated as sim.ts updates it. Not thread-safe: callers
+    hold one lock around `arrive` and `done`.
+
+    est[p][m][b]: the latency-table estimate (µs) of model m at its batch index b on partition p; model[q] and
+    batch_idx[q] describe query q. Times are µs on one clock (the trace's).
+    """
+
+    def __init__(self, sms, est, slo_us, model, batch_idx, dispatch: str, slo_margin: float):
+        if dispatch not in DISPATCHES:
+            raise ValueError(f"unknown dispatch {dispatch!r}; known: {', '.join(DISPATCHES)}")
+        n = len(sms)
+        self.sms, self.est, self.slo_us = list(sms), est, slo_us
+        self.model, self.batch_idx = model, batch_idx
+        self.dispatch, self.margin = dispatch, slo_margin
+        self.running = [-1] * n
+        self.running_est_end = [0.0] * n
+        self.queued_est = [0.0] * n
+        self.queues = [deque() for _ in range(n)]
+        self.central: deque = deque()
+        # central FIFO: when several partitions are idle, the largest takes the arrival
+        self.by_size = sorted(range(n), key=lambda i: (-self.sms[i], i))
+        self._finish = [0.0] * n
+
+    def _est(self, p: int, q: int) -> float:
+        return self.est[p][self.model[q]][self.batch_idx[q]]
+
+    def _start(self, p: int, q: int, now: float) -> None:
+        self.running[p] = q
+        self.running_est_end[p] = now + self._est(p, q)
+
+    def arrive(self, q: int, now: float) -> tuple[int, bool]:
+        """Routes query q arriving at `now`: (partition, True) when that partition starts it now (it was idle),
+        (partition, False) when it waits in that partition's FIFO, (-1, False) when it waits in the central FIFO."""
+        if self.dispatch == "fifo":
+            for i in self.by_size:
+                if self.running[i] < 0:
+                    self._start(i, q, now)
+                    return i, True
+            self.central.append(q)
+            return -1, False
+        finish = self._finish
+        for i in range(len(finish)):
+            e = self._est(i, q)
+            # an idle partition has an empty FIFO (done() hands it the next query at once)
+            finish[i] = now + e if self.running[i] < 0 else estimated_finish(
+                self.running_est_end[i], self.queued_est[i], now, e)
+        if self.dispatch == "elsa":
+            p = elsa_choose(self.sms, finish, now + self.margin * self.slo_us[self.model[q]])
+        else:
+            p = earliest_choose(finish)
+        if self.running[p] < 0:
+            self._start(p, q, now)
+            return p, True
+        self.queues[p].append(q)
+        self.queued_est[p] += self._est(p, q)
+        return p, False
+
+    def done(self, p: int, now: float) -> int:
+        """Partition p finished its query at `now`; returns the query it starts next (now), or -1 (it goes idle)."""
+        self.running[p] = -1
+        if self.dispatch == "fifo":
+            if self.central:
+                q = self.central.popleft()
+                self._start(p, q, now)
+                return q
+            return -1
+        queue = self.queues[p]
+        if not queue:
+            return -1
+        q = queue.popleft()
+        self.queued_est[p] -= self._est(p, q)
+        if not queue:
+            self.queued_est[p] = 0.0  # drop float drift when the queue empties (as sim.ts does)
+        self._start(p, q, now)
+        return q
+
+
+def replay_virtual(disp: Dispatcher, arrival_us, service) -> dict:
+    """The same dispatch in virtual time, with known service times (`service(q, p)`: µs of query q on partition p):
+    what sim.ts's event loop does, for tests without a GPU. Completions go before arrivals at the same instant; ties
+    in time by push order."""
+    n = len(arrival_us)
+    done = [0.0] * n
+    served = [-1] * n
+    assigned = [-1] * n
+    heap: list = []
+    seq = 0
+
+    def start(p: int, q: int, now: float):
+        nonlocal seq
+        served[q] = p
+        heapq.heappush(heap, (now + service(q, p), seq, p, q))
+        seq += 1
+
+    nxt = 0
+    while nxt < n or heap:
+        t_arr = arrival_us[nxt] if nxt < n else float("inf")
+        if heap and heap[0][0] <= t_arr:
+            t, _, p, q = heapq.heappop(heap)
+            done[q] = t
+            q2 = disp.done(p, t)
+            if q2 >= 0:
+                start(p, q2, t)
+            continue
+        q = nxt
+        nxt += 1
+        p, now = disp.arrive(q, t_arr)
+        assigned[q] = p
+        if now:
+            start(p, q, t_arr)
+    return {"doneUs": done, "partition": served, "assigned": assigned}
+
+
+# ---- GPU side ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Part:
+    """One partition of the current layout: its green context + stream, a memory pool its graphs share, the graphs."""
+
+    partition: object
+    pool: object
+    graphs: dict = field(default_factory=dict)  # (model, batch) -> (graph, output)
+
+
+class ParisSession:
+    """State kept across paris-run messages of one backend process: models, partitions and their graphs."""
+
+    def __init__(self, layout, energy=None):
+        import torch  # noqa: PLC0415
+
+        self.torch = torch
+        self.layout = layout
+        self.energy = energy
+        self.base: dict = {}  # (model, dtype) -> zoo.Built at batch 1
+        self.parts: dict = {}  # slices tuple -> _Part
+
+    # -- models
+
+    def built(self, model: str, batch: int, dtype: str):
+        """The model at `batch`: built once per (model, dtype); zoo models' inputs are the batch-1 input repeated
+        (same kernels as a fresh random batch: none of these models branch on data). Other models build per batch."""
+        from . import zoo  # noqa: PLC0415
+
+        if model not in zoo.ZOO:
+            key = (model, dtype, batch)
+            if key not in self.base:
+                self.base[key] = zoo.build(model, batch, dtype)
+            return self.base[key]
+        key = (model, dtype)
+        if key not in self.base:
+            self.base[key] = zoo.build(model, 1, dtype)
+        b1 = self.base[key]
+        if batch == 1:
+            return b1
+        inputs = tuple(x[:1].expand(batch, *x.shape[1:]).contiguous() for x in b1.inputs)
+        return zoo.Built(name=b1.name, model=b1.model, inputs=inputs, batch=batch, dtype=dtype)
+
+    def _capture(self, built, stream, pool=None):
+        """The request as one graph on `stream` (a partition's: the graph keeps it). capture_begin/end directly rather
+        than torch.cuda.graph, which runs gc.collect() and empty_cache() on every capture (hundreds here)."""
+        torch = self.torch
+        g = torch.cuda.CUDAGraph()
+        torch.cuda.synchronize()
+        with torch.inference_mode(), torch.cuda.stream(stream):
+            g.capture_begin(pool=pool) if pool is not None else g.capture_begin()
+            try:
+                out = built.forward()
+            finally:
+                g.capture_end()
+        return g, out
+
+    # -- latency tables
+
+    def table(self, msg: dict, progress) -> dict:
+        """One model's latency table (format eclip.latency-table/1) at msg's batches on every ladder size."""
+        from .capture import warm_up  # noqa: PLC0415
+        from .cuda import versions  # noqa: PLC0415
+        from .formats import validate  # noqa: PLC0415
+        from .partitions import PartitionPool  # noqa: PLC0415
+        from .profiler import ladder  # noqa: PLC0415
+
+        torch = self.torch
+        model, dtype = msg["model"], msg.get("dtype", "fp16")
+        batches = sorted(int(b) for b in msg["batches"])
+        cell_s = float(msg.get("cellMs", 100)) / 1e3
+        t0 = time.perf_counter()
+        pool = PartitionPool(self.layout)
+        parts = ladder(pool)
+        rows, reps = [], []
+        for b in batches:
+            tb = time.perf_counter()
+            built = self.built(model, b, dtype)
+            warm_up(built, [p.torch_stream for p in parts], iters=1)
+            row = []
+            for p in parts:
+                g, out = self._capture(built, p.torch_stream)
+                us, n = _time_graph(torch, g, p.torch_stream, cell_s)
+                del g, out  # each graph dies before the next capture; all before the pool closes (DESIGN §8)
+                row.append(round(us, 2))
+                reps.append(n)
+            rows.append(row)
+            del built
+            progress(f"{model} b{b}: {row[0] / 1e3:.2f} ms on {parts[0].sms} SMs … {row[-1] / 1e3:.2f} ms on "
+                     f"{parts[-1].sms} ({time.perf_counter() - tb:.1f} s)")
+        torch.cuda.synchronize()
+        gc.collect()
+        # only here, with every graph gone: after an error above the pool stays open (a graph may still use it)
+        pool.close()
+        self.base = {k: v for k, v in self.base.items() if k[0] != model}  # tables are measured one model at a time
+        torch.cuda.empty_cache()
+        v = versions()
+        table = {
+            "format": "eclip.latency-table/1",
+            "gpu": {"name": self.layout.name, "smCount": self.layout.sm_count, "sliceSize": self.layout.min_size},
+            "model": model,
+            "dtype": dtype,
+            "batches": batches,
+            "sizes": [p.sms for p in parts],
+            "latencyUs": rows,
+            "repeats": min(reps),
+            "measured": {
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "method": "measured: per (batch, partition size) one CUDA graph captured on the partition's "
+                "green-context stream (sizes: 1..n slices from slice 0, then the whole GPU), 2 untimed replays, then "
+                f"the median of CUDA-event-timed replays (>= 5, up to 50 or {cell_s * 1e3:.0f} ms); model warmed up "
+                "eagerly on every partition stream first",
+                "tool": "eclip_gpu (paris.py)",
+                **v,
+                "notes": f"{len(batches) * len(parts)} cells in {time.perf_counter() - t0:.1f} s; at least "
+                f"{min(reps)} replays per cell",
+            },
+        }
+        validate("latency-table", table, f"{model} latency table")
+        return {"table": table, "wallS": round(time.perf_counter() - t0, 2)}
+
+    # -- open-loop replay
+
+    def _layout(self, partitions: list[dict], progress) -> list[_Part]:
+        """This run's partitions, keeping those (and their graphs) whose slices the previous run used too."""
+        from .partitions import destroy_partition, make_partition  # noqa: PLC0415
+
+        torch = self.torch
+        want = [tuple(sorted(int(s) for s in p["slices"])) for p in partitions]
+        gone = [self.parts.pop(k) for k in list(self.parts) if k not in want]
+        if gone:
+            for p in gone:
+                p.graphs.clear()  # graphs first, then the pool and context they use (DESIGN §8)
+            gc.collect()
+            torch.cuda.synchronize()
+            for p in gone:
+                destroy_partition(p.partition)
+            torch.cuda.empty_cache()
+        for i, k in enumerate(want):
+            if k not in self.parts:
+                self.parts[k] = _Part(make_partition(self.layout, k, i), torch.cuda.graph_pool_handle())
+        return [self.parts[k] for k in want]
+
+    def _graphs(self, parts: list[_Part], needed: list[tuple[str, int]], dtype: str, progress) -> tuple[int, float]:
+        """Captures every (partition, model, batch) graph `needed` that is not there yet; returns (count, seconds)."""
+        from .capture import warm_up  # noqa: PLC0415
+
+        torch = self.torch
+        t0 = time.perf_counter()
+        count = 0
+        for model, batch in needed:
+            missing = [p for p in parts if (model, batch) not in p.graphs]
+            if not missing:
+                continue
+            built = self.built(model, batch, dtype)
+            # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (DESIGN §8)
+            warm_up(built, [p.partition.torch_stream for p in missing], iters=1)
+            for p in missing:
+                g, out = self._capture(built, p.partition.torch_stream, p.pool)
+                with torch.cuda.stream(p.partition.torch_stream):
+                    g.replay()  # the first replay uploads the graph: not on the request path
+                # the graph holds raw pointers to the model's weights and input: keep them alive with it
+                p.graphs[(model, batch)] = (g, out, built)
+                count += 1
+        torch.cuda.synchronize()
+        secs = time.perf_counter() - t0
+        if count:
+            progress(f"captured {count} graphs on {len(parts)} partitions in {secs:.1f} s")
+        return count, secs
+
+    def run(self, msg: dict, progress) -> dict:
+        torch = self.torch
+        t0 = time.perf_counter()
+        models = msg["models"]
+        dtype = msg.get("dtype", "fp16")
+        trace = msg["trace"]
+        arrival, qm, qb = trace["arrivalUs"], trace["model"], trace["batchIdx"]
+        n = len(arrival)
+        if n == 0:
+            raise ValueError("paris-run: empty trace")
+        parts = self._layout(msg["partitions"], progress)
+        needed = sorted({(models[m]["model"], models[m]["batches"][b]) for m, b in zip(qm, qb)})
+        captures, capture_s = self._graphs(parts, needed, dtype, progress)
+        # graphs[p][m][b]: None where the trace has no such query
+        graphs = [[[p.graphs.get((mm["model"], b), (None,))[0] for b in mm["batches"]] for mm in models] for p in parts]
+        disp = Dispatcher([p.partition.sms for p in parts], msg["estUs"], [m["sloUs"] for m in models], qm, qb,
+                          msg["dispatch"], float(msg.get("sloMargin", 0.5)))
+        drop_after = [float(msg.get("dropAfterSlo", 20)) * m["sloUs"] for m in models]
+        first = int(msg.get("firstMeasured", 0))
+        clocks_before = self.energy.clocks() if self.energy else None
+        raw = _replay(torch, disp, [p.partition.torch_stream for p in parts], graphs, arrival, qm, drop_after, first,
+                      self.energy)
+        clocks_after = self.energy.clocks() if self.energy else None
+        r1 = lambda xs: [round(x, 1) for x in xs]  # noqa: E731
+        return {
+            "releaseUs": r1(raw["release"]),
+            "startUs": r1(raw["start"]),
+            "endUs": r1(raw["end"]),
+            "partition": raw["ran_on"],
+            "assigned": raw["assigned"],
+            "dropped": raw["dropped"],
+            "energyJ": raw["energyJ"],
+            "energyFromUs": raw["energyFromUs"],
+            "energyToUs": raw["energyToUs"],
+            "captures": captures,
+            "captureS": round(capture_s, 2),
+            "graphs": sum(len(p.graphs) for p in self.parts.values()),
+            "wallS": round(time.perf_counter() - t0, 2),
+            "clocks": {"before": clocks_before, "after": clocks_after},
+            "notes": [f"event synchronize: {'blocking' if raw['blocking'] else 'spin'} "
+                      f"({len(parts)} partition threads, {os.cpu_count()} CPUs)"],
+        }
+
+    def close(self) -> None:
+        from .partitions import destroy_partition  # noqa: PLC0415
+
+        parts = list(self.parts.values())
+        self.parts.clear()
+        for p in parts:
+            p.graphs.clear()
+        gc.collect()
+        self.torch.cuda.synchronize()
+        for p in parts:
+            destroy_partition(p.partition)
+        self.base.clear()
+
+
+def _time_graph(torch, graph, stream, budget_s: float, min_reps: int = 5, max_reps: int = 50) -> tuple[float, int]:
+    """Median µs of CUDA-event-timed replays of `graph` on `stream` after 2 untimed ones (the first uploads it)."""
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times: list[float] = []
+    with torch.cuda.stream(stream):
+        graph.replay()
+        graph.replay()
+        stream.synchronize()
+        end = time.perf_counter() + budget_s
+        while len(times) < max_reps and (len(times) < min_reps or time.perf_counter() < end):
+            a.record()
+            graph.replay()
+            b.record()
+            b.synchronize()
+            times.append(a.elapsed_time(b) * 1e3)
+    return statistics.median(times), len(times)
+
+
+def _replay(torch, disp: Dispatcher, streams, graphs, arrival, qm, drop_after, first: int, energy) -> dict:
+    """Runs the trace in real time (see the module docstring). Raises the first error of any thread, after every
+    thread has stopped (no graph may still run when the caller tears partitions down)."""
+    n = len(arrival)
+    qb = disp.batch_idx
+    release, start, end = [0.0] * n, [0.0] * n, [0.0] * n
+    ran_on, assigned, dropped = [-1] * n, [-1] * n, [0] * n
+    lock = threading.Lock()
+    inbox = [SimpleQueue() for _ in streams]
+    left = [n]
+    all_done = threading.Event()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    # spinning event waits cost a CPU core per partition thread: beyond the machine's spare cores, block instead
+    blocking = len(streams) > max(1, (os.cpu_count() or 4) - 4)
+    origin = time.perf_counter_ns() + 100_000_000  # the trace starts 100 ms from now, once every thread is up
+
+    def now_us() -> float:
+        return (time.perf_counter_ns() - origin) / 1e3
+
+    def partition_loop(i: int):
+        try:
+            stream = streams[i]
+            torch.cuda.set_stream(stream)  # per thread: replays launch on this partition's stream
+            ev = torch.cuda.Event(blocking=blocking)
+            row = graphs[i]
+            while True:
+                q = inbox[i].get()
+                if q is None:
+                    return
+                while q >= 0:
+                    if stop.is_set():
+                        return
+                    s = now_us()
+                    start[q] = s
+                    ran_on[q] = i
+                    if s - arrival[q] > drop_after[qm[q]]:
+                        dropped[q] = 1
+                        end[q] = s
+                    else:
+                        row[qm[q]][qb[q]].replay()
+                        ev.record()
+                        ev.synchronize()
+                        end[q] = now_us()
+                    with lock:
+                        q = disp.done(i, end[q])
+                        left[0] -= 1
+                        if left[0] == 0:
+                            all_done.set()
+        except BaseException as e:  # noqa: BLE001 - re-raised by the caller
+            errors.append(e)
+            stop.set()
+            all_done.set()
+
+    def dispatcher():
+        try:
+            for q in range(n):
+                dt = arrival[q] - now_us()
+                if dt > 0:
+                    time.sleep(dt / 1e6)
+                if stop.is_set():
+                    return
+                t = now_us()
+                release[q] = t
+                with lock:
+                    p, now = disp.arrive(q, t)
+                assigned[q] = p
+                if now:
+                    inbox[p].put(q)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+            stop.set()
+            all_done.set()
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)  # a thread waiting for the GIL waits at most 0.5 ms, not 5
+    gc.disable()  # no collector pause in the middle of the trace
+    threads = [threading.Thread(target=partition_loop, args=(i,), daemon=True) for i in range(len(streams))]
+    threads.append(threading.Thread(target=dispatcher, daemon=True))
+    try:
+        for t in threads:
+            t.start()
+        e0 = e1 = None
+        t_e0 = t_e1 = 0.0
+        dt = arrival[first] - now_us()
+        if dt > 0:
+            time.sleep(dt / 1e6)
+        if energy:
+            e0, t_e0 = energy.read_mj(), now_us()
+        finished = all_done.wait(timeout=arrival[-1] / 1e6 + 300)
+        if energy:
+            e1, t_e1 = energy.read_mj(), now_us()
+        if not finished:
+            stop.set()
+        for q in inbox:
+            q.put(None)
+        for t in threads:
+            t.join(timeout=120)
+        torch.cuda.synchronize()
+    finally:
+        gc.enable()
+        sys.setswitchinterval(switch)
+    if errors:
+        raise errors[0]
+    if not finished:
+        raise RuntimeError(f"paris-run: {left[0]} of {n} queries still outstanding 300 s after the last arrival")
+    return {
+        "release": release, "start": start, "end": end, "ran_on": ran_on, "assigned": assigned, "dropped": dropped,
+        "energyJ": (e1 - e0) / 1e3 if energy else None, "energyFromUs": round(t_e0, 1), "energyToUs": round(t_e1, 1),
+        "blocking": blocking,
+    }
