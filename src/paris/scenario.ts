@@ -2,7 +2,7 @@
 // and SLO, the GPU layout, and where the latency tables come from. Written by people (YAML); examples/paris.yaml is
 // the shipped one. The schema lives here rather than in src/formats because only `eclip paris` reads it.
 import { readdirSync, readFileSync } from 'node:fs'
-import { dirname, isAbsolute, join } from 'node:path'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
 import Type from 'typebox'
 import { Compile } from 'typebox/compile'
 import YAML from 'yaml'
@@ -102,8 +102,14 @@ export interface LoadedScenario {
 
 const check = Compile(Scenario)
 
-/** Reads and validates a scenario, resolves its GPU and latency tables. `seed` overrides latency.seed. */
-export function loadScenario(file: string, opts: { seed?: number; date?: string } = {}): LoadedScenario {
+/**
+ * Reads and validates a scenario, resolves its GPU and latency tables. `seed` overrides latency.seed; `latencyDir`
+ * (a directory of latency-table files, e.g. just measured on a GPU) overrides the scenario's latency source.
+ */
+export function loadScenario(
+  file: string,
+  opts: { seed?: number; date?: string; latencyDir?: string } = {},
+): LoadedScenario {
   let value: unknown
   try {
     value = YAML.parse(readText(file))
@@ -117,7 +123,10 @@ export function loadScenario(file: string, opts: { seed?: number; date?: string 
   }
   const base = dirname(file)
   const rel = (p: string) => (isAbsolute(p) ? p : join(base, p))
-  return resolveScenario(value, {
+  const scenario: Scenario = opts.latencyDir
+    ? { ...value, latency: { source: 'dir', dir: resolve(opts.latencyDir) } }
+    : value
+  return resolveScenario(scenario, {
     ...opts,
     readGpu: (p) => readFile<Gpu>('gpu', rel(p)),
     readTable: (p) => readFile<LatencyTable>('latency-table', rel(p)),

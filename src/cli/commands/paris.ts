@@ -1,13 +1,27 @@
-// `eclip paris`: plan PARIS partitions for a scenario and compare PARIS+ELSA with homogeneous layouts in the
-// request-level simulator over 1..N GPUs. Real-GPU runs and `eclip serve` integration come later (issue #7).
-
-import { writeFileSync } from 'node:fs'
-import type { Command } from '@commander-js/extra-typings'
-import { type Gpu, type Profile, readFile, UserError } from '../../formats/index.ts'
-import { compare, SCHEMES } from '../../paris/compare.ts'
+// `eclip paris`: plan PARIS partitions for a scenario and compare PARIS+ELSA with homogeneous layouts over 1..N GPUs,
+// in the request-level simulator (default) or, with --backend gpu, on this machine's GPU: latency tables measured
+// there (--measure-tables) and every run a trace replayed open-loop on green-context partitions (src/paris/gpu.ts).
+// `eclip paris-table`: a latency table from profiles, a synthetic one, or measured on the GPU.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { type Command, Option } from '@commander-js/extra-typings'
+import {
+  type Gpu,
+  type LatencyTable,
+  latencyTableFileName,
+  type Profile,
+  readFile,
+  UserError,
+} from '../../formats/index.ts'
+import { compare, SCHEMES, type Scheme, UNIFORM_SLICES } from '../../paris/compare.ts'
+import { checkLayout, ParisGpu, plannedCaptures, requestsCsv } from '../../paris/gpu.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from '../../paris/latency.ts'
+import { DEFAULT_PARIS } from '../../paris/partition.ts'
 import { writeReport } from '../../paris/report.ts'
-import { loadScenario } from '../../paris/scenario.ts'
+import { type LoadedScenario, loadScenario } from '../../paris/scenario.ts'
+import { simulate } from '../../paris/sim.ts'
+import { num } from '../options.ts'
 
 /** "1..8", "1,2,4,8", "4" → sorted distinct GPU counts. */
 export function parseGpuList(text: string): number[] {
@@ -30,81 +44,301 @@ const int = (name: string, min: number) => (v: string) => {
   return n
 }
 
+/** The schemes a GPU run compares by default: few layouts, since every one costs graph captures and windows. */
+export const GPU_SCHEMES = ['whole/least-loaded', 'uniform/least-loaded', 'paris/fifo', 'paris/elsa']
+
+/** One --rates entry: queries/s, or a multiple of the simulator's best sustained load ("0.5x"). */
+export interface RateSpec {
+  value: number
+  relative: boolean
+}
+
+/** "200,400" (queries/s) or "0.5x,1x" (multiples of the simulator's best sustained load), mixed freely. */
+export function parseRates(text: string): RateSpec[] {
+  return text.split(',').map((part) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(x?)\s*$/.exec(part)
+    const value = Number(m?.[1])
+    if (!m || !(value > 0)) throw new UserError(`--rates: "${part}" is not a load (queries/s, or e.g. 0.5x)`)
+    return { value, relative: m[2] === 'x' }
+  })
+}
+
+/** --uniform: partition sizes in SMs (multiples of the slice size) → slice counts. */
+export function parseUniform(text: string, gpu: Gpu): number[] {
+  return text.split(',').map((part) => {
+    const sms = Number(part.trim())
+    const k = sms / gpu.sliceSize
+    const regular = gpu.slices.filter((s) => !s.remainder).length
+    if (!Number.isInteger(k) || k < 1 || k > regular)
+      throw new UserError(
+        `--uniform: ${part.trim()} SMs is not 1..${regular} slices of ${gpu.sliceSize} SMs on ${gpu.name}`,
+      )
+    return k
+  })
+}
+
+function resolveSchemes(list: string | undefined, defaults: Scheme[]): Scheme[] {
+  if (!list) return defaults
+  return list.split(',').map((n) => {
+    const s = SCHEMES.find((x) => x.name === n.trim())
+    if (!s) throw new UserError(`--schemes: unknown "${n}"; known: ${SCHEMES.map((x) => x.name).join(', ')}`)
+    return s
+  })
+}
+
+/**
+ * The fixed loads at each GPU count. Relative entries ("0.5x") are multiples of the highest load any of the schemes
+ * sustains in the simulator on the same latency tables (a bisection search there costs seconds): a GPU run then
+ * spends its few windows around where the interesting loads are, whatever the GPU.
+ */
+async function resolveRates(
+  spec: RateSpec[],
+  sc: LoadedScenario,
+  o: { gpus: number[]; seed: number; schemes: Scheme[]; uniformSlices: number[]; log: (l: string) => void },
+): Promise<(g: number) => number[]> {
+  const best = new Map<number, number>()
+  if (spec.some((r) => r.relative)) {
+    const sim = await compare(sc, {
+      gpus: o.gpus,
+      seed: o.seed,
+      schemes: o.schemes,
+      uniformSlices: o.uniformSlices,
+      backend: simulate,
+      sweep: [],
+    })
+    for (const g of o.gpus) {
+      const top = sim.results.filter((r) => r.gpus === g).sort((a, b) => b.sustainedQps - a.sustainedQps)[0]
+      if (!top || !(top.sustainedQps > 0))
+        throw new UserError(
+          `--rates: no scheme sustains any load in the simulator at ${g} GPU(s); give queries/s`,
+        )
+      best.set(g, top.sustainedQps)
+      o.log(`simulator, same tables: best ${top.sustainedQps.toFixed(0)} q/s at ${g} GPU(s) (${top.scheme})`)
+    }
+  }
+  return (g) => spec.map((r) => Math.round(r.relative ? r.value * (best.get(g) ?? 0) : r.value))
+}
+
 export function registerParis(program: Command) {
   registerParisTable(program)
   program
     .command('paris')
     .description(
-      'PARIS+ELSA: plan heterogeneous partitions for a scenario and compare it in the simulator with homogeneous ' +
-        'layouts over 1..N GPUs (tables + SVG plots)',
+      'PARIS+ELSA: plan heterogeneous partitions for a scenario and compare it with homogeneous layouts over 1..N ' +
+        'GPUs, in the simulator or (--backend gpu) on this GPU (tables + SVG plots)',
     )
     .requiredOption('--models <file>', 'scenario file (YAML), e.g. examples/paris.yaml')
-    .option('--gpus <list>', 'GPU counts: N, N..M or a comma list', '1..8')
+    .addOption(
+      new Option('--backend <name>', "sim: the simulator; gpu: run every query on this machine's GPU")
+        .choices(['sim', 'gpu'] as const)
+        .default('sim' as const),
+    )
+    .option('--gpus <list>', 'GPU counts: N, N..M or a comma list (default 1..8; with --backend gpu: 1)')
     .option('--out <dir>', 'output directory', 'results/sim/paris')
     .option('--seed <n>', 'seed of the traces and of synthetic latency tables', int('--seed', 0), 1)
     .option('--queries <n>', 'queries per simulated run (first 10% warm-up)', int('--queries', 100), 20000)
     .option(
       '--schemes <list>',
-      `comma list of schemes (default all: ${SCHEMES.map((s) => s.name).join(', ')})`,
+      `comma list of schemes (default all: ${SCHEMES.map((s) => s.name).join(', ')}; with --backend gpu: ${GPU_SCHEMES.join(', ')})`,
     )
+    .option(
+      '--rates <list>',
+      "fixed loads instead of the bisection search: queries/s, or multiples of the simulator's best sustained " +
+        'load on the same tables (e.g. 0.25x,0.5x,0.75x,1x: the default with --backend gpu)',
+    )
+    .option('--window <s>', 'with --rates: seconds of arrivals per run', num('window', 0.5), 5)
+    .option(
+      '--tables <dir>',
+      "latency tables (<model>.<dtype>.latency.json) instead of the scenario's source",
+    )
+    .option(
+      '--measure-tables',
+      "with --backend gpu: first measure the scenario's latency tables (its batches, every partition size) on " +
+        'the GPU into <out>/latency and use them',
+    )
+    .option(
+      '--cell-ms <ms>',
+      'with --measure-tables: timed replays per table cell, ms',
+      num('cell-ms', 1),
+      100,
+    )
+    .option('--uniform <SMs>', 'partition sizes the best-uniform scheme tries, SMs (default 16,24,32,40,56)')
+    .option(
+      '--max-captures <n>',
+      'with --backend gpu: refuse a comparison planned to capture more graphs',
+      int('--max-captures', 1),
+      1500,
+    )
+    .option('--device <n>', 'with --backend gpu: which GPU (CUDA_VISIBLE_DEVICES)', int('--device', 0))
     .option('--png', 'also write PNG copies of the plots')
     .option('--quiet', 'no progress lines')
     .action(async (opts) => {
-      const gpus = parseGpuList(opts.gpus)
-      const schemes = opts.schemes
-        ? opts.schemes.split(',').map((n) => {
-            const s = SCHEMES.find((x) => x.name === n.trim())
-            if (!s)
-              throw new UserError(
-                `--schemes: unknown "${n}"; known: ${SCHEMES.map((x) => x.name).join(', ')}`,
-              )
-            return s
-          })
-        : SCHEMES
+      const gpuRun = opts.backend === 'gpu'
+      const log = opts.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
+      const gpus = parseGpuList(opts.gpus ?? (gpuRun ? '1' : '1..8'))
+      const defaults = gpuRun ? SCHEMES.filter((s) => GPU_SCHEMES.includes(s.name)) : SCHEMES
+      const schemes = resolveSchemes(opts.schemes, defaults)
+      if (gpuRun) {
+        if (gpus.join() !== '1')
+          throw new UserError(
+            '--backend gpu runs one GPU (--gpus 1): several need one dispatcher over all of them (not built yet)',
+          )
+        const ph = schemes.find((s) => s.placeholder)
+        if (ph)
+          throw new UserError(`--schemes: ${ph.name} is a placeholder (${ph.placeholder}); not run on a GPU`)
+      } else if (opts.measureTables) throw new UserError('--measure-tables needs --backend gpu')
       const date = new Date().toISOString().slice(0, 10)
-      const sc = loadScenario(opts.models, { seed: opts.seed, date })
-      const cmp = await compare(sc, {
-        gpus,
-        seed: opts.seed,
-        queries: opts.queries,
-        schemes,
-        ...(opts.quiet ? {} : { progress: (line: string) => process.stderr.write(`${line}\n`) }),
-      })
       const command = ['eclip', ...process.argv.slice(2)].join(' ')
-      const files = await writeReport(
-        opts.out,
-        sc,
-        cmp,
-        { scenarioFile: opts.models, date, command },
-        { png: Boolean(opts.png) },
-      )
-      for (const f of files) console.log(f)
+      const load = (latencyDir?: string) =>
+        loadScenario(opts.models, { seed: opts.seed, date, ...(latencyDir ? { latencyDir } : {}) })
+      let sc = load(opts.tables)
+      const uniformSlices = opts.uniform ? parseUniform(opts.uniform, sc.gpu) : UNIFORM_SLICES
+      const rateSpec = opts.rates
+        ? parseRates(opts.rates)
+        : gpuRun
+          ? parseRates('0.25x,0.5x,0.75x,1x')
+          : undefined
+      let pg: ParisGpu | undefined
+      try {
+        if (gpuRun) {
+          pg = await ParisGpu.start({
+            log,
+            dtype: sc.models[0]?.table.dtype ?? 'fp16',
+            ...(opts.device !== undefined ? { device: opts.device } : {}),
+          })
+          checkLayout(sc.gpu, pg.gpu)
+          if (opts.measureTables) {
+            const dir = join(opts.out, 'latency')
+            mkdirSync(dir, { recursive: true })
+            for (const m of sc.models) {
+              const t0 = Date.now()
+              const table = await pg.measureTable(m.model, m.batches, opts.cellMs)
+              // written at once: a comparison that fails later keeps the tables
+              writeTable(join(dir, latencyTableFileName(m.model, table.dtype)), table)
+              log(
+                `latency table ${m.model}: batches ${m.batches.join(',')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+              )
+            }
+            sc = load(dir)
+          }
+        }
+        const rates =
+          rateSpec &&
+          (await resolveRates(rateSpec, sc, { gpus, seed: opts.seed, schemes, uniformSlices, log }))
+        if (pg) {
+          const planned = plannedCaptures(sc, schemes, 1, uniformSlices, DEFAULT_PARIS)
+          log(
+            `gpu: ${planned.layouts} layouts, at most ${planned.captures} graph captures; loads ${rates?.(1).join(', ')} q/s, ${opts.window} s each`,
+          )
+          if (planned.captures > opts.maxCaptures)
+            throw new UserError(
+              `the comparison would capture up to ${planned.captures} graphs (> --max-captures ${opts.maxCaptures}): fewer schemes, --uniform sizes or batch sizes`,
+            )
+        }
+        const cmp = await compare(sc, {
+          gpus,
+          seed: opts.seed,
+          queries: opts.queries,
+          schemes,
+          uniformSlices,
+          windowS: opts.window,
+          ...(rates ? { rates } : {}),
+          ...(pg ? { backend: pg.run } : {}),
+          progress: log,
+        })
+        const files = await writeReport(
+          opts.out,
+          sc,
+          cmp,
+          {
+            scenarioFile: opts.models,
+            date,
+            command,
+            backend: opts.backend,
+            ...(pg
+              ? {
+                  gpu: {
+                    name: pg.gpu.name,
+                    versions: pg.versions,
+                    captures: pg.captures,
+                    captureS: pg.captureS,
+                    runs: pg.runs,
+                    notes: [...pg.notes],
+                  },
+                }
+              : {}),
+          },
+          { png: Boolean(opts.png) },
+        )
+        if (pg) {
+          const f = join(opts.out, 'requests.csv.gz')
+          writeFileSync(f, gzipSync(requestsCsv(pg.logs)))
+          files.push(f)
+        }
+        for (const f of files) console.log(f)
+      } finally {
+        await pg?.close()
+      }
     })
 }
 
+function writeTable(file: string, table: LatencyTable) {
+  writeFileSync(file, `${JSON.stringify(table, null, 1)}\n`)
+}
+
 /**
- * `eclip paris-table`: a latency table from profiles of one model at several batch sizes (the GPU profiler's output),
- * or a synthetic one for a GPU layout. Registered by registerParis, so main.ts needs one line for both commands.
+ * `eclip paris-table`: a latency table from profiles of one model at several batch sizes, a synthetic one for a GPU
+ * layout, or (--backend gpu) tables measured on this machine's GPU, one file per model in the --out directory.
+ * Registered by registerParis, so main.ts needs one line for both commands.
  */
 export function registerParisTable(program: Command) {
   program
     .command('paris-table')
     .description(
-      'write a latency table (batch × partition size) from profiles of one model, or a synthetic one',
+      'write a latency table (batch × partition size) from profiles of one model, a synthetic one, or measure ' +
+        'tables on the GPU (--backend gpu)',
     )
     .argument('[profiles...]', 'profile files of one model at several batch sizes')
     .option('--synthetic <model>', 'generate a synthetic table for this model instead (needs --gpu)')
     .option('--gpu <file>', 'gpu layout file, for --synthetic')
     .option('--seed <n>', 'seed, for --synthetic', int('--seed', 0), 1)
-    .option('--out <file>', 'output file (default: stdout)')
-    .action((profiles, opts) => {
+    .addOption(new Option('--backend <name>', "gpu: measure on this machine's GPU").choices(['gpu'] as const))
+    .option('--models <list>', 'with --backend gpu: models to measure, comma-separated')
+    .option('--batches <list>', 'with --backend gpu: batch sizes', '1,2,4,8,16,32')
+    .option('--dtype <dtype>', 'with --backend gpu: fp16, bf16 or fp32', 'fp16')
+    .option('--cell-ms <ms>', 'with --backend gpu: timed replays per cell, ms', num('cell-ms', 1), 100)
+    .option('--device <n>', 'with --backend gpu: which GPU (CUDA_VISIBLE_DEVICES)', int('--device', 0))
+    .option('--out <file>', 'output file (default: stdout); with --backend gpu: a directory (required)')
+    .action(async (profiles, opts) => {
+      if (opts.backend === 'gpu') {
+        if (!opts.models || !opts.out)
+          throw new UserError('--backend gpu needs --models <list> and --out <dir>')
+        const batches = opts.batches.split(',').map((b) => int('--batches', 1)(b.trim()))
+        const pg = await ParisGpu.start({
+          dtype: opts.dtype,
+          log: (l) => process.stderr.write(`${l}\n`),
+          ...(opts.device !== undefined ? { device: opts.device } : {}),
+        })
+        try {
+          mkdirSync(opts.out, { recursive: true })
+          for (const model of opts.models.split(',').map((m) => m.trim())) {
+            const table = await pg.measureTable(model, batches, opts.cellMs)
+            const f = join(opts.out, latencyTableFileName(model, table.dtype))
+            writeTable(f, table)
+            console.log(f)
+          }
+        } finally {
+          await pg.close()
+        }
+        return
+      }
       let table: ReturnType<typeof latencyTableFromProfiles>
       if (opts.synthetic) {
         if (!opts.gpu) throw new UserError('--synthetic needs --gpu <file>')
         table = syntheticLatencyTable(readFile<Gpu>('gpu', opts.gpu), opts.synthetic, { seed: opts.seed })
       } else {
         if (profiles.length === 0)
-          throw new UserError('give profile files, or --synthetic <model> --gpu <file>')
+          throw new UserError('give profile files, or --synthetic <model> --gpu <file>, or --backend gpu')
         table = latencyTableFromProfiles(profiles.map((f) => readFile<Profile>('profile', f)))
       }
       const text = `${JSON.stringify(table, null, 1)}\n`

@@ -33,6 +33,8 @@ export interface BackendProcessOptions {
   log?: (line: string) => void
   /** Seconds the backend may take to come up (CUDA init, reading the slice layout). */
   startTimeoutS?: number
+  /** Extra environment, e.g. CUDA_VISIBLE_DEVICES: one backend process per GPU (`eclip paris --device`). */
+  env?: Record<string, string>
 }
 
 /** Distributes Omit over a union (the id is the process's to assign). */
@@ -83,6 +85,7 @@ export class BackendProcess {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
       env: {
         ...process.env,
+        ...this.opts.env,
         PYTHONPATH: [GPU_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(':'),
       },
     })

@@ -1,0 +1,62 @@
+"""A stand-in for the GPU backend in `eclip paris --backend gpu` tests (no GPU, no torch): the real frames
+(eclip_gpu.protocol) and the real dispatcher (eclip_gpu.paris.Dispatcher) run in virtual time, every query's service
+time exactly its latency-table estimate. So a comparison through it must give what the simulator gives with
+noise 0 — the TypeScript side's message, reply handling and metrics are then checked end to end.
+
+Usage: python3 fake_paris_backend.py <repo>/gpu <gpu.json>
+"""
+
+import json
+import sys
+
+sys.path.insert(0, sys.argv[1])
+
+from eclip_gpu.paris import Dispatcher, replay_virtual  # noqa: E402
+from eclip_gpu.protocol import read_frame, send  # noqa: E402
+
+gpu = json.load(open(sys.argv[2]))
+
+
+def table(m):
+    """A plausible table on the layout's ladder sizes: latency = 100 µs + 4 ms·SM × batch / SMs."""
+    regular = [s["sms"] for s in gpu["slices"] if not s["remainder"]]
+    sizes = [sum(regular[: k + 1]) for k in range(len(regular))]
+    if sizes[-1] != gpu["smCount"]:
+        sizes.append(gpu["smCount"])
+    return {
+        "format": "eclip.latency-table/1",
+        "gpu": {"name": gpu["name"], "smCount": gpu["smCount"], "sliceSize": gpu["sliceSize"]},
+        "model": m["model"], "dtype": m["dtype"], "batches": m["batches"], "sizes": sizes,
+        "latencyUs": [[100 + 4000 * b / s for s in sizes] for b in m["batches"]], "repeats": 5,
+        "measured": {"date": "2026-11-22", "method": "measured: fake", "tool": "fake_paris_backend.py"},
+    }
+
+
+while True:
+    try:
+        m, _ = read_frame()
+    except EOFError:
+        break
+    kind = m["type"]
+    if kind == "hello":
+        send({"type": "ready", "gpu": gpu, "versions": {"gpu": "fake"}})
+    elif kind == "shutdown":
+        break
+    elif kind == "paris-table":
+        send({"type": "latency-table", "key": m["key"], "table": table(m), "wallS": 0})
+    elif kind == "paris-run":
+        t, est = m["trace"], m["estUs"]
+        qm, qb = t["model"], t["batchIdx"]
+        d = Dispatcher([p["sms"] for p in m["partitions"]], est, [x["sloUs"] for x in m["models"]], qm, qb,
+                       m["dispatch"], m["sloMargin"])
+        r = replay_virtual(d, t["arrivalUs"], lambda q, p: est[p][qm[q]][qb[q]])
+        n = len(qm)
+        start = [r["doneUs"][q] - est[r["partition"][q]][qm[q]][qb[q]] for q in range(n)]
+        first = m["firstMeasured"]
+        send({"type": "paris-result", "key": m["key"], "releaseUs": t["arrivalUs"], "startUs": start,
+              "endUs": r["doneUs"], "partition": r["partition"], "assigned": r["assigned"], "dropped": [0] * n,
+              "energyJ": 0.5 * (n - first), "energyFromUs": t["arrivalUs"][first], "energyToUs": max(r["doneUs"]),
+              "captures": len(m["partitions"]), "captureS": 0.1, "graphs": 0, "wallS": 0, "clocks": None,
+              "notes": ["fake backend: virtual time"]})
+    else:
+        send({"type": "error", "message": f"fake: no {kind}", "fatal": False})
