@@ -346,12 +346,14 @@ class ParisSession:
                 g, out = self._capture(built, p.partition.torch_stream, p.pool)
                 with torch.cuda.stream(p.partition.torch_stream):
                     g.replay()  # the first replay uploads the graph: not on the request path
+                p.partition.torch_stream.synchronize()
                 # the graph holds raw pointers to the model's weights and input: keep them alive with it
                 p.graphs[(model, batch)] = (g, out, built)
                 count += 1
         torch.cuda.synchronize()
         secs = time.perf_counter() - t0
         if count:
+            torch.cuda.empty_cache()  # the eager warm-ups' activations, cached per partition stream
             progress(f"captured {count} graphs on {len(parts)} partitions in {secs:.1f} s")
         return count, secs
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# PARIS + ELSA measured on the GPU machine in ONE device call (issue #7), from the carried bundle
+# (scripts/device-bundle.sh: carry .device/eclip.tar.xz and .device/node.xz; no wheel is needed on this path):
+#   1. latency tables of the scenario's models at the batches of their mixes on every partition size, measured
+#      (eclip paris --backend gpu --measure-tables);
+#   2. the loads: fractions of the highest load the simulator sustains on those tables (RATES, e.g. 0.1x … 1x);
+#   3. each scheme's layout at each load, a WINDOW-second trace replayed open-loop on green-context partitions:
+#      whole GPU, best uniform of UNIFORM sizes, PARIS + FIFO, PARIS + ELSA (least-loaded for the first two);
+#   4. the simulator on the same measured tables at the same loads (CPU only: what it predicts for these runs).
+# Usage there: OUT=... gpu/scripts/device-paris.sh [NAME]   (env: SCENARIO RATES WINDOW UNIFORM CELL_MS LIMIT_S)
+# Writes $OUT/NAME.tgz (results.json/md, SVG plots, latency/, requests.csv.gz, sim-same-loads/) and $OUT/NAME.log;
+# prints the measured tables last.
+#
+# Estimated duration on an H100 with the defaults (examples/paris-gpu.yaml: 4 models × 6 batches), from the code:
+#   backend start (torch import, CUDA, slice layout) + bundle/Node unpack          ~20 s
+#   tables: 4 × 6 × 16 cells; per cell a capture (~30–80 ms) + 2 + ≥5 replays,
+#     ≤ 100 ms of timed replays (CELL_MS), big batches on 8 SMs up to ~0.7 s        ~100–150 s
+#   the simulator's search for the 1x load (4 schemes, 1 GPU)                       ~5 s
+#   graph captures: ≤ 624 (5 layouts × their new partitions × 24 classes; the log
+#     says how many), each ~30–80 ms + a warm-up forward + one upload replay        ~40–70 s
+#   runs: ≤ 24 windows (whole 4, uniform 3×4, PARIS fifo 4 + elsa 4) × (5 s + drain
+#     and set-up ~1 s); a layout stops at the first load with > 50% violations      ~110–150 s
+#   simulator at the same loads + tar                                               ~10 s
+#   total ≈ 5–7 min; LIMIT_S (default 500 s) cuts the GPU step so the tar and the table still come back.
+set -uo pipefail
+name=${1:-paris-gpu}
+OUT=${OUT:-out}; mkdir -p "$OUT"
+scenario=${SCENARIO:-examples/paris-gpu.yaml}
+rates=${RATES:-0.1x,0.4x,0.7x,1x}
+window=${WINDOW:-5}
+uniform=${UNIFORM:-16,24,32}
+schemes=whole/least-loaded,uniform/least-loaded,paris/fifo,paris/elsa
+[ -d .whl ] && python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl 2>/dev/null
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 ECLIP_HOME=$PWD ECLIP_PYTHON=${ECLIP_PYTHON:-python3}
+[ -f .device/eclip/eclip.mjs ] || tar -xJf .device/eclip.tar.xz -C .device
+[ -x /tmp/node ] || { python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))" && chmod +x /tmp/node; }
+dir=/tmp/$name
+rm -rf "$dir"
+SECONDS=0
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv \
+  >"$OUT/$name.log" 2>&1
+timeout -k 10 "${LIMIT_S:-500}" /tmp/node .device/eclip/eclip.mjs paris --backend gpu --models "$scenario" \
+  --measure-tables --cell-ms "${CELL_MS:-100}" --rates "$rates" --window "$window" --uniform "$uniform" \
+  --schemes "$schemes" --out "$dir" 2>&1 | tee -a "$OUT/$name.log" | grep -v '^gpu: captured'
+rc=${PIPESTATUS[0]}
+echo "== GPU step: exit $rc at ${SECONDS} s" | tee -a "$OUT/$name.log"
+if ls "$dir"/latency/*.latency.json >/dev/null 2>&1; then
+  timeout 40 /tmp/node .device/eclip/eclip.mjs paris --models "$scenario" --tables "$dir/latency" --gpus 1 \
+    --rates "$rates" --window "$window" --uniform "$uniform" --schemes "$schemes" --out "$dir/sim-same-loads" \
+    --quiet >/dev/null 2>>"$OUT/$name.log" || echo "simulator step failed" | tee -a "$OUT/$name.log"
+fi
+tar czf "$OUT/$name.tgz" -C /tmp "$name"
+echo "== done at ${SECONDS} s"
+for f in "$dir/sim-same-loads/results.md" "$dir/results.md"; do
+  [ -f "$f" ] || continue
+  echo "== $f"
+  # the sustained loads and (measured run only) every run
+  awk '/^## Sustained/{p=1} /^## At the sustained/{p=0} /^## Every run/{p=m} /^## PARIS/{p=0} p' \
+    m="$([ "$f" = "$dir/results.md" ] && echo 1 || echo 0)" "$f" | grep -v '^$'
+done
+exit "$rc"
