@@ -350,11 +350,17 @@ class ParisSession:
                 # the graph holds raw pointers to the model's weights and input: keep them alive with it
                 p.graphs[(model, batch)] = (g, out, built)
                 count += 1
+            # the eager warm-up's activations stay cached per partition stream (the caching allocator keys blocks by
+            # stream): with 8+ partitions and batch-32 classes they filled the H100 until a library's own device
+            # allocation failed (cuDNN EXECUTION_FAILED). Hand them back after every class, not once at the end.
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
         torch.cuda.synchronize()
         secs = time.perf_counter() - t0
         if count:
-            torch.cuda.empty_cache()  # the eager warm-ups' activations, cached per partition stream
-            progress(f"captured {count} graphs on {len(parts)} partitions in {secs:.1f} s")
+            free, total = torch.cuda.mem_get_info()
+            progress(f"captured {count} graphs on {len(parts)} partitions in {secs:.1f} s; "
+                     f"device memory free {free / 2**30:.1f} of {total / 2**30:.1f} GiB")
         return count, secs
 
     def run(self, msg: dict, progress) -> dict:
