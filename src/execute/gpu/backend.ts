@@ -247,6 +247,8 @@ export class BackendProcess {
     const w = this.waiting
     this.waiting = null
     if (!w) return
+    // where in the backend it failed: one line of message rarely says (a cuDNN status names no call site)
+    if (m.type === 'error' && m.trace) this.opts.log?.(`gpu: backend traceback:\n${m.trace.trimEnd()}`)
     if (m.type === 'error') w.reject(new BackendCrash(`GPU backend: ${m.message}`))
     else w.resolve(m, body)
   }
