@@ -207,6 +207,7 @@ class ParisSession:
         self.energy = energy
         self.base: dict = {}  # (model, dtype) -> zoo.Built at batch 1
         self.parts: dict = {}  # slices tuple -> _Part
+        self.retired: dict = {}  # slices tuple -> _Part of an earlier layout: no graphs, context kept (see _layout)
 
     # -- models
 
@@ -310,22 +311,31 @@ class ParisSession:
 
     def _layout(self, partitions: list[dict], progress) -> list[_Part]:
         """This run's partitions, keeping those (and their graphs) whose slices the previous run used too."""
-        from .partitions import destroy_partition, make_partition  # noqa: PLC0415
+        from .partitions import make_partition  # noqa: PLC0415
 
         torch = self.torch
         want = [tuple(sorted(int(s) for s in p["slices"])) for p in partitions]
         gone = [self.parts.pop(k) for k in list(self.parts) if k not in want]
         if gone:
             for p in gone:
-                p.graphs.clear()  # graphs first, then the pool and context they use (DESIGN §8)
+                p.graphs.clear()  # the graphs and their memory go now; the context stays (below)
             gc.collect()
             torch.cuda.synchronize()
-            for p in gone:
-                destroy_partition(p.partition)
             torch.cuda.empty_cache()
+        # A layout's partitions are kept (graphs dropped) until close(), not destroyed and made again: a layout that
+        # comes back to the same slices reuses its context (~2 ms and a few MB each; five layouts keep a few dozen).
         for i, k in enumerate(want):
-            if k not in self.parts:
+            if k in self.parts:
+                continue
+            old = self.retired.pop(k, None)
+            if old is not None:
+                # its pool died with its last graph: capturing into a dead pool id trips PyTorch's allocator asserts
+                old.pool = torch.cuda.graph_pool_handle()
+                self.parts[k] = old
+            else:
                 self.parts[k] = _Part(make_partition(self.layout, k, i), torch.cuda.graph_pool_handle())
+        for p in gone:
+            self.retired[p.partition.slices] = p
         return [self.parts[k] for k in want]
 
     def _graphs(self, parts: list[_Part], needed: list[tuple[str, int]], dtype: str, progress) -> tuple[int, float]:
@@ -351,8 +361,8 @@ class ParisSession:
                 p.graphs[(model, batch)] = (g, out, built)
                 count += 1
             # the eager warm-up's activations stay cached per partition stream (the caching allocator keys blocks by
-            # stream): with 8+ partitions and batch-32 classes they filled the H100 until a library's own device
-            # allocation failed (cuDNN EXECUTION_FAILED). Hand them back after every class, not once at the end.
+            # stream): hand them back after every class, not once at the end, so 8+ partitions × batch 32 never
+            # crowd out the libraries' own device allocations (the H100 kept > 60 GiB free this way)
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
         torch.cuda.synchronize()
@@ -409,8 +419,9 @@ class ParisSession:
     def close(self) -> None:
         from .partitions import destroy_partition  # noqa: PLC0415
 
-        parts = list(self.parts.values())
+        parts = [*self.parts.values(), *self.retired.values()]
         self.parts.clear()
+        self.retired.clear()
         for p in parts:
             p.graphs.clear()
         gc.collect()

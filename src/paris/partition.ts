@@ -264,8 +264,10 @@ export function homogeneous(gpu: Gpu, nGpus: number, kind: 'small' | 'whole'): P
 
 /**
  * A uniform layout of `k`-slice partitions: ⌊R/k⌋ per GPU, the regular slices left over plus the remainder slice as
- * one extra partition (as the small layout keeps the remainder as its own). The "best homogeneous" baseline tries
- * several k.
+ * one extra partition. Where no regular slice is left over, the remainder joins the last partition instead of
+ * standing alone: on an H100 a green context of the 12-SM remainder alone failed in cuDNN
+ * (CUDNN_STATUS_EXECUTION_FAILED in resnet152's first convolution; 12 SMs are not a multiple of the 8-SM
+ * co-scheduling alignment). The "best homogeneous" baseline tries several k.
  */
 export function uniform(gpu: Gpu, nGpus: number, k: number): Partition[] {
   const regular = regularSlices(gpu)
@@ -277,7 +279,14 @@ export function uniform(gpu: Gpu, nGpus: number, k: number): Partition[] {
       const ids = regular.slice(i * k, (i + 1) * k).map((s) => s.id)
       out.push({ id: `g${g}p${i}`, gpu: g, slices: ids, sms: ids.length * gpu.sliceSize })
     }
-    const rest = [...regular.slice(n * k), ...(remainder ? [remainder] : [])]
+    const left = regular.slice(n * k)
+    const last = out[out.length - 1]
+    if (left.length === 0 && remainder && n > 0 && last) {
+      last.slices = [...last.slices, remainder.id]
+      last.sms += remainder.sms
+      continue
+    }
+    const rest = [...left, ...(remainder ? [remainder] : [])]
     if (rest.length > 0)
       out.push({
         id: `g${g}p${n}`,

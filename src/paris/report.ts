@@ -160,7 +160,7 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
             gpus
               .map((g) => `${g}: ${modeOf(cell('uniform/least-loaded', g)?.layout[0] ?? [])} SMs`)
               .join(', ') +
-            ' (plus, per GPU, one partition of the leftover slices and the remainder).',
+            ' (plus, per GPU, the leftover slices and the remainder as one more partition; with no slice left over, the remainder joins the last one).',
         ]
       : []),
     '',

@@ -110,10 +110,12 @@ describe('PARIS', () => {
 
 describe('uniform layouts', () => {
   it('builds ⌊15/k⌋ k-slice partitions per GPU plus one of the leftover slices and the remainder', () => {
+    // nothing left over: the remainder joins the last partition (a green context of the remainder alone failed)
     assert.deepEqual(
       uniform(gpu, 1, 5).map((p) => p.sms),
-      [40, 40, 40, 12],
+      [40, 40, 52],
     )
+    assert.ok(uniform(gpu, 1, 3).every((p) => p.sms >= 24))
     assert.deepEqual(
       uniform(gpu, 1, 7).map((p) => p.sms),
       [56, 56, 20],
