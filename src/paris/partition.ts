@@ -266,7 +266,7 @@ export function homogeneous(gpu: Gpu, nGpus: number, kind: 'small' | 'whole'): P
  * A uniform layout of `k`-slice partitions: ⌊R/k⌋ per GPU, the regular slices left over plus the remainder slice as
  * one extra partition. Where no regular slice is left over, the remainder joins the last partition instead of
  * standing alone: on an H100 a green context of the 12-SM remainder alone failed in cuDNN
- * (CUDNN_STATUS_EXECUTION_FAILED in resnet152's first convolution; 12 SMs are not a multiple of the 8-SM
+ * (CUDNN_STATUS_EXECUTION_FAILED in its first eager forward; likely because 12 SMs are not a multiple of the 8-SM
  * co-scheduling alignment). The "best homogeneous" baseline tries several k.
  */
 export function uniform(gpu: Gpu, nGpus: number, k: number): Partition[] {
