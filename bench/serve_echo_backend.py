@@ -4,7 +4,8 @@ It is the real backend loop (eclip_gpu.protocol.serve: frames on fds 3/4) and th
 per worker, replies under the send lock) with two things replaced: the Runner (a made-up GPU, a fake energy counter)
 and `load`, whose "captures" are echo workers. An echo worker checks the input like the GPU worker does, reads every
 input byte once (a checksum, as the copy to the GPU would), and answers with an output of the captured shape whose
-bytes are the input's bytes repeated, with a compute time of 0. So the host path — HTTP, the server, the Node <->
+bytes are the input's bytes repeated, with a compute time of 0 (a user model, `source`, is the identity: its output
+is its input, byte for byte). So the host path — HTTP, the server, the Node <->
 Python transport — is measured at its own pace; nothing about a GPU or a policy is. Numbers taken with it are host
 numbers and must be labelled so.
 """
@@ -72,8 +73,11 @@ def echo_load(self, msg, progress=lambda m: None):
     loaded = []
     for w in msg["workers"]:
         model, batch = w["model"], w["batch"]
-        item, dt_in, out_item = MODELS.get(model, VISION)
         dt_model = {"fp16": "FP16", "bf16": "BF16"}.get(w["dtype"], "FP32")
+        if w.get("source"):  # a user model: the identity on its input (bytes back exactly as they came)
+            item, dt_in, out_item = w["inputShape"], dt_model, w["inputShape"]
+        else:
+            item, dt_in, out_item = MODELS.get(model, VISION)
         dt_in = dt_in or dt_model
         info = {"name": w["name"], "inputShape": [batch, *item], "inputDtype": dt_in,
                 "outputShape": [batch, *out_item], "outputDtype": dt_model, "fingerprint": "echo", "mode": "echo",

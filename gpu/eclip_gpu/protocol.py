@@ -6,14 +6,18 @@ Messages (header "type"):
   TS -> Py   hello {}                                   -> ready {gpu, versions}
   bench      run {key, plan, mode, warmupS, windowS, checkOutputs}
                                                         -> progress {key, message}*, then result {key, ...} or error
-  serve      load {plan|null, workers: [{name, model, batch, dtype, source?, inputShape?}]}
-                                                        -> progress {key: "load", message}*, then
+  serve      load {plan|null, workers: [{name, model, batch, dtype, source?, inputShape?}],
+                   rings?: {name: {path, bytes}}}        -> progress {key: "load", message}*, then
                                                            loaded {workers: [{name, inputShape, inputDtype,
                                                            outputShape, outputDtype, fingerprint, mode, kernels,
-                                                           switches}]} or error
+                                                           switches}], rings?: {name: true | why not}} or error
              infer {name, id, n, dtype} + body: the input's first n items, raw little-endian `dtype` (KServe name)
                                                         -> output {id, shape, datatype, computeUs} + body: the
                                                            output's first n items, or error {id, ...}
+             infer {name, id, n, dtype, shm: {offset, bytes, outOffset, outBytes}}, no body: the input lies in the
+                   worker's ring (shm.py)                -> output {id, shape, datatype, computeUs,
+                                                           shm: {offset, bytes}}: the output in the ring's room
+                                                           (or in the body if it did not fit), or error {id, ...}
              power {id}                                 -> power {id, powerW, energyJ} (NVML; J since the first call)
   paris      paris-table {key, model, batches, dtype, cellMs}
                                                         -> progress*, then latency-table {key, table, wallS} (one
@@ -88,8 +92,14 @@ def read_frame(fd: int = IN_FD) -> tuple[dict, memoryview]:
 _SEND_LOCK = threading.Lock()
 
 
+def _bytes_view(data) -> memoryview:
+    """A flat byte view of any bytes-like object (a strided one is copied)."""
+    v = memoryview(data)
+    return v.cast("B") if v.c_contiguous else memoryview(v.tobytes())
+
+
 def _write_all(fd: int, parts: list) -> None:
-    views = [memoryview(p).cast("B") for p in parts]
+    views = [_bytes_view(p) for p in parts]
     while views:
         n = os.writev(fd, views)
         while views and n >= len(views[0]):
@@ -154,8 +164,9 @@ def serve() -> None:
                 send({**serving.power(), "id": msg.get("id")})
             elif kind == "load":
                 get_runner()
+                rings = serving.attach_rings(msg.get("rings")) if msg.get("rings") else None
                 reply = serving.load(msg, progress=lambda m: send({"type": "progress", "key": "load", "message": m}))
-                send(reply)
+                send({**reply, "rings": rings} if rings is not None else reply)
             elif kind == "hello":
                 r = get_runner()
                 send({"type": "ready", "gpu": r.gpu, "versions": r.versions})

@@ -11,6 +11,9 @@ Each worker has its own thread and queue, so requests of different workers run c
 in the bench's closed loop; a worker's own requests run in order (the server sends one at a time per model anyway).
 Replies go through protocol.send, which holds a lock, so frames of different threads never interleave.
 
+Tensors come and go in the frames' bodies, or, for a worker with a shared-memory ring (shm.py, mapped before `load`),
+in its ring: the input read in place, the output copied into the room the request names, the reply carrying offsets.
+
 The byte/shape bookkeeping (`check_input`, `DATATYPE_BYTES`, `worker_mode`) needs no torch, so it is tested on CPU.
 """
 
@@ -27,6 +30,7 @@ from typing import Callable
 
 from .cuda import BackendError
 from .protocol import FATAL_MARKERS
+from .shm import Ring, attach
 
 # KServe datatype -> (torch dtype attribute, element bytes). The server sends raw little-endian bytes of these.
 DATATYPES: dict[str, tuple[str, int]] = {
@@ -86,6 +90,8 @@ class _Job:
     n: int
     datatype: str
     body: bytes
+    ring: Ring | None = None
+    shm: dict | None = None
 
 
 @dataclass
@@ -114,6 +120,7 @@ class Serving:
         self.resources = resources or _own_resources
         self.exit_fatal = exit_fatal or _exit_fatal
         self.workers: dict[str, ServedWorker] = {}
+        self.rings: dict[str, Ring] = {}
         self.energy_mj0 = None
 
     # ── requests ────────────────────────────────────────────────────────────────────────────────────────────
@@ -125,14 +132,30 @@ class Serving:
         self.workers[w.name] = w
         w.thread.start()
 
+    def attach_rings(self, specs: dict | None) -> dict[str, object]:
+        """Maps the shared-memory rings of a `load` (before the workers are built); per name, True or why not."""
+        rings, status = attach(specs)
+        self.rings.update(rings)
+        return status
+
     def infer(self, msg: dict, body: bytes) -> None:
         """Queues one execution on its worker's thread; the reply (`output` or `error`, with the same id) comes later."""
-        w = self.workers.get(msg.get("name"))
-        if w is None:
-            self.send({"type": "error", "id": msg.get("id"), "message": f"no loaded worker {msg.get('name')!r}",
-                       "fatal": False})
+        name = msg.get("name")
+        w = self.workers.get(name)
+        shm = msg.get("shm")
+        ring = self.rings.get(name) if shm is not None else None
+        problem = (f"no loaded worker {name!r}" if w is None
+                   else f"{name}: an infer through shared memory, but the worker has no ring" if shm is not None
+                   and ring is None else None)
+        if problem is None and ring is not None:
+            try:
+                body = ring.input(shm)
+            except ValueError as e:
+                problem = f"{name}: {e}"
+        if problem is not None:
+            self.send({"type": "error", "id": msg.get("id"), "message": problem, "fatal": False})
             return
-        w.jobs.put(_Job(msg.get("id"), msg.get("n"), msg.get("dtype", ""), body))
+        w.jobs.put(_Job(msg.get("id"), msg.get("n"), msg.get("dtype", ""), body, ring, shm))
 
     def _run(self, w: ServedWorker) -> None:
         while True:
@@ -141,8 +164,13 @@ class Serving:
                 return
             try:
                 shape, datatype, data, us = w.execute(job.n, job.datatype, job.body)
-                self.send({"type": "output", "id": job.id, "shape": shape, "datatype": datatype,
-                           "computeUs": round(us, 1)}, data)
+                reply = {"type": "output", "id": job.id, "shape": shape, "datatype": datatype,
+                         "computeUs": round(us, 1)}
+                put = job.ring.put_output(job.shm, data) if job.ring is not None else None
+                if put is not None:
+                    self.send({**reply, "shm": put})
+                else:  # no ring, or an output larger than the room it was given: in the frame
+                    self.send(reply, data)
             except Exception as e:  # noqa: BLE001 - every failure is answered; a poisoning one also ends the process
                 text = f"{type(e).__name__}: {e}"
                 fatal = is_fatal(text)
@@ -167,6 +195,9 @@ class Serving:
             if w.thread is not None:
                 w.thread.join(timeout=30)
         self.workers.clear()
+        for r in self.rings.values():
+            r.close()
+        self.rings.clear()
 
     # ── loading (GPU) ───────────────────────────────────────────────────────────────────────────────────────
     def load(self, msg: dict, progress: Callable[[str], None] = lambda m: None) -> dict:

@@ -3,9 +3,12 @@
 // every served model at `load` (gpu/eclip_gpu/serving.py) and replays a model's graph per `infer`. Inputs go as the
 // raw little-endian bytes the KServe layer already made (an FP32 input for an FP16 model is converted on the GPU);
 // outputs come back the same way, so nothing is re-encoded here. This file knows nothing of KServe's JSON.
+// Transport: each model's tensors go through a shared-memory ring in /dev/shm (shm-ring.ts) where there is one
+// (the frames carry offsets only), else in the frames' bodies through the pipe.
 
+import { join } from 'node:path'
 import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/backend.ts'
-import type { LoadedWorker, LoadWorker } from '../execute/gpu/protocol.ts'
+import type { FromBackend, InferShm, LoadedWorker, LoadWorker } from '../execute/gpu/protocol.ts'
 import { UserError } from '../formats/errors.ts'
 import type { Plan } from '../formats/plan.ts'
 import {
@@ -17,6 +20,8 @@ import {
   type PowerReading,
   type ServedModel,
 } from './backend.ts'
+import { ELEMENT_BYTES } from './kserve/datatypes.ts'
+import { RING_PREFIX, removeStaleRings, ShmRing, shmUnavailable } from './shm-ring.ts'
 
 export interface GpuServeOptions extends BackendProcessOptions {
   /** Seconds `load` may take (building, partitioning and capturing every model) before the backend counts as hung. */
@@ -25,6 +30,16 @@ export interface GpuServeOptions extends BackendProcessOptions {
   inferTimeoutS?: number
   /** How often NVML power is read, ms. */
   powerPeriodMs?: number
+  /**
+   * How tensors cross to the backend: `shm` (a ring per model in `shmDir`; refused at load if impossible), `pipe`
+   * (in the frames), `auto` (shm where possible, else pipe, said once in the log). Default $ECLIP_SERVE_TRANSPORT
+   * or auto.
+   */
+  transport?: 'auto' | 'shm' | 'pipe'
+  /** Where the rings' files go (a tmpfs); default /dev/shm. */
+  shmDir?: string
+  /** Each ring holds this many executions of the model's largest tensors (default 2). */
+  ringSlots?: number
 }
 
 /** How a model crosses the boundary, fixed at load from what the backend captured. */
@@ -32,7 +47,13 @@ interface Loaded {
   model: ServedModel
   worker: LoadedWorker
   outputName: string
+  /** Output bytes per item (the captured output's shape and datatype). */
+  outItemBytes: number
+  /** The model's ring, when its tensors go through shared memory. */
+  ring?: ShmRing
 }
+
+let ringSeq = 0
 
 export class GpuServeBackend extends BackendEvents implements Backend {
   readonly kind = 'gpu' as const
@@ -47,9 +68,27 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   private energyBefore = 0
   private energyThis = 0
   private closed = false
+  /** Why the rings are not used (said once), or null. */
+  private pipeReason: string | null = null
 
   constructor(private readonly opts: GpuServeOptions = {}) {
     super()
+  }
+
+  /** Each ring's size, how often it wrapped and the spans it holds now (tests, diagnostics). */
+  ringStats(): Map<string, { capacity: number; wraps: number; spans: number }> {
+    const out = new Map<string, { capacity: number; wraps: number; spans: number }>()
+    for (const [name, l] of this.loaded)
+      if (l.ring)
+        out.set(name, { capacity: l.ring.capacity, wraps: l.ring.alloc.wraps, spans: l.ring.alloc.spans })
+    return out
+  }
+
+  /** How tensors travel per model after the last load: "shm" or "pipe (why)". */
+  transports(): Map<string, string> {
+    return new Map(
+      [...this.loaded].map(([name, l]) => [name, l.ring ? 'shm' : `pipe (${this.pipeReason ?? 'no ring'})`]),
+    )
   }
 
   /** The running process (tests: its pid, to check nothing outlives close). */
@@ -75,27 +114,57 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     if (!l) return Promise.reject(new Error(`model "${req.model}" is not loaded`))
     const input = req.inputs[0]
     if (!input) return Promise.reject(new Error(`model "${req.model}": no input tensor`))
-    return proc
-      .call(
-        { type: 'infer', name: req.model, n: req.items, dtype: input.datatype },
-        input.data,
-        this.opts.inferTimeoutS ?? 30,
-      )
-      .then(
-        ({ header, body }) => {
-          if (header.type !== 'output') throw new Error(`GPU backend answered ${header.type} to infer`)
-          return {
-            outputs: [{ name: l.outputName, datatype: header.datatype, shape: header.shape, data: body }],
-            simulated: false,
-            computeUs: header.computeUs,
-          }
-        },
-        (err: unknown) => {
-          // the process died (or was killed as hung) under this request: the server answers 503 and restarts it
-          if (err instanceof BackendCrash) throw new BackendCrashError(err.message)
-          throw err
-        },
-      )
+    const timeoutS = this.opts.inferTimeoutS ?? 30
+    const msg = { type: 'infer', name: req.model, n: req.items, dtype: input.datatype } as const
+    const ring = l.ring
+    const outBytes = req.items * l.outItemBytes
+    const span = ring?.alloc.alloc(ring.alloc.round(input.data.length) + outBytes)
+    if (!ring || !span) return this.answer(l, proc.call(msg, input.data, timeoutS))
+    // through the ring: the input written at the span's start, room for the output after it; the span is given
+    // back only once the reply has come (and its output has been read): until then Python may be using it
+    const shm: InferShm = {
+      offset: span.offset,
+      bytes: input.data.length,
+      outOffset: span.offset + ring.alloc.round(input.data.length),
+      outBytes,
+    }
+    const reply = ring.write(input.data, span.offset).then(
+      () => proc.call({ ...msg, shm }, undefined, timeoutS),
+      (err: unknown) => {
+        // a ring that cannot be written (it never should: its pages are reserved) costs this request only
+        this.opts.log?.(
+          `gpu: ${req.model}: shared-memory write failed, sent through the pipe: ${(err as Error).message}`,
+        )
+        return proc.call(msg, input.data, timeoutS)
+      },
+    )
+    const withOutput = reply.then(async (r) => {
+      const out = r.header.type === 'output' ? r.header.shm : undefined
+      if (!out) return r
+      if (out.offset < shm.outOffset || out.offset + out.bytes > shm.outOffset + shm.outBytes)
+        throw new Error(`GPU backend put ${req.model}'s output outside the room it was given`)
+      return { header: r.header, body: await ring.read(out.offset, out.bytes) }
+    })
+    const released = withOutput.finally(() => ring.alloc.release(span))
+    return this.answer(l, released)
+  }
+
+  private answer(l: Loaded, reply: Promise<{ header: FromBackend; body: Buffer }>): Promise<ExecResult> {
+    return reply.then(
+      ({ header, body }) => {
+        if (header.type !== 'output') throw new Error(`GPU backend answered ${header.type} to infer`)
+        return {
+          outputs: [{ name: l.outputName, datatype: header.datatype, shape: header.shape, data: body }],
+          simulated: false,
+          computeUs: header.computeUs,
+        }
+      },
+      (err: unknown) => {
+        // the process died (or was killed as hung) under this request: the server answers 503 and restarts it
+        if (err instanceof BackendCrash) throw new BackendCrashError(err.message)
+        throw err
+      },
+    )
   }
 
   /** A fresh process with the models and plan of the last load (a crashed one is never reused: DESIGN §8). */
@@ -122,33 +191,112 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   }
 
   private async start(): Promise<void> {
-    const proc = await BackendProcess.start(this.opts)
+    const rings = this.createRings()
+    let proc: BackendProcess
+    try {
+      proc = await BackendProcess.start(this.opts)
+    } catch (err) {
+      for (const r of rings.values()) r.close()
+      throw err
+    }
     try {
       const reply = await proc.request(
         {
           type: 'load',
           plan: this.plan ?? null,
           workers: this.models.map((m) => loadWorker(m)),
+          ...(rings.size > 0
+            ? {
+                rings: Object.fromEntries(
+                  [...rings].map(([n, r]) => [n, { path: r.path, bytes: r.capacity }]),
+                ),
+              }
+            : {}),
         },
         this.opts.loadTimeoutS ?? 900,
       )
       if (reply.type !== 'loaded') throw new BackendCrash(`GPU backend answered ${reply.type} to load`)
-      this.loaded = new Map(this.models.map((m) => [m.name, checkLoaded(m, reply.workers)]))
+      for (const [name, r] of rings) {
+        r.unlink() // mapped by the backend (or refused): the name is not needed any more
+        const status = reply.rings?.[name]
+        if (status === true) continue
+        const why = `the backend could not map ${r.path}: ${status ?? 'it did not say'}`
+        if (this.transport() === 'shm') throw new UserError(`model "${name}": ${why}`)
+        this.opts.log?.(`gpu: ${name}: tensors go through the pipe (${why})`)
+        r.close()
+        rings.delete(name)
+      }
+      this.loaded = new Map(
+        this.models.map((m) => [m.name, checkLoaded(m, reply.workers, rings.get(m.name))]),
+      )
     } catch (err) {
       proc.kill()
+      for (const r of rings.values()) r.close()
       throw err
     }
     if (this.closed) {
       proc.kill()
+      for (const r of rings.values()) r.close()
       throw new Error('the GPU backend was closed while loading')
     }
     this.proc = proc
     this.energyBefore += this.energyThis
     this.energyThis = 0
+    // a dead process's rings go with it (each closes once its I/O in flight is done)
+    proc.onExit(() => {
+      for (const r of rings.values()) r.close()
+    })
     proc.onExit((err) => this.onExit(proc, err))
     this.ready = true
     this.startPowerPolling(proc)
     this.emit({ type: 'ready' })
+  }
+
+  private transport(): 'auto' | 'shm' | 'pipe' {
+    const t = this.opts.transport ?? process.env.ECLIP_SERVE_TRANSPORT ?? 'auto'
+    if (t !== 'auto' && t !== 'shm' && t !== 'pipe')
+      throw new UserError(`ECLIP_SERVE_TRANSPORT=${t}: expected auto, shm or pipe`)
+    return t
+  }
+
+  /** A ring per model whose tensors have a known largest size, where shared memory can be had (see `transport`). */
+  private createRings(): Map<string, ShmRing> {
+    const rings = new Map<string, ShmRing>()
+    const transport = this.transport()
+    this.pipeReason = null
+    if (transport === 'pipe') {
+      this.pipeReason = 'transport pipe'
+      return rings
+    }
+    const dir = this.opts.shmDir ?? '/dev/shm'
+    const slots = this.opts.ringSlots ?? 2
+    const sizes = new Map<string, number>()
+    for (const m of this.models) {
+      const bytes = slotBytes(m)
+      if (bytes !== null) sizes.set(m.name, slots * bytes)
+    }
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0)
+    const why = shmUnavailable(dir, total)
+    if (why) {
+      if (transport === 'shm') throw new UserError(`shared-memory transport: ${why}`)
+      this.pipeReason = why
+      this.opts.log?.(`gpu: tensors go through the pipe: ${why}`)
+      return rings
+    }
+    removeStaleRings(dir)
+    try {
+      for (const [name, bytes] of sizes) {
+        const file = `${RING_PREFIX}${process.pid}-${++ringSeq}-${name.replace(/[^A-Za-z0-9_.-]/g, '_')}`
+        rings.set(name, ShmRing.create(join(dir, file), bytes))
+      }
+    } catch (err) {
+      for (const r of rings.values()) r.close()
+      if (transport === 'shm') throw new UserError(`shared-memory transport: ${(err as Error).message}`)
+      this.pipeReason = (err as Error).message
+      this.opts.log?.(`gpu: tensors go through the pipe: ${(err as Error).message}`)
+      return new Map()
+    }
+    return rings
   }
 
   private onExit(proc: BackendProcess, err: Error) {
@@ -202,7 +350,7 @@ function loadWorker(m: ServedModel): LoadWorker {
  * The captured tensors must be what the server promises its clients (io-specs): input and output shapes with the
  * model's batch first, the output's datatype. A mismatch is refused at load, not discovered in a response.
  */
-function checkLoaded(m: ServedModel, workers: LoadedWorker[]): Loaded {
+function checkLoaded(m: ServedModel, workers: LoadedWorker[], ring?: ShmRing): Loaded {
   const w = workers.find((x) => x.name === m.name)
   if (!w) throw new BackendCrash(`GPU backend did not load model "${m.name}"`)
   const input = m.io.inputs[0]
@@ -221,5 +369,24 @@ function checkLoaded(m: ServedModel, workers: LoadedWorker[]): Loaded {
   if (w.outputDtype !== output.datatype)
     problems.push(`output ${output.name} captured as ${w.outputDtype}, served as ${output.datatype}`)
   if (problems.length) throw new UserError(`model "${m.name}": ${problems.join('; ')}`)
-  return { model: m, worker: w, outputName: output.name }
+  const outItemBytes = w.outputShape.slice(1).reduce((a, b) => a * b, 1) * ELEMENT_BYTES[w.outputDtype]
+  return { model: m, worker: w, outputName: output.name, outItemBytes, ...(ring ? { ring } : {}) }
+}
+
+/**
+ * Bytes of one execution of the model's largest tensors in a ring (input in its widest accepted datatype + output,
+ * each rounded up to the ring's alignment), or null when a dimension other than the batch is variable.
+ */
+function slotBytes(m: ServedModel): number | null {
+  const input = m.io.inputs[0]
+  const output = m.io.outputs[0]
+  if (!input || !output) return null
+  const items = (shape: number[]) =>
+    shape.slice(1).some((d) => d < 0) ? null : m.batch * shape.slice(1).reduce((a, b) => a * b, 1)
+  const ni = items(input.shape)
+  const no = items(output.shape)
+  if (ni === null || no === null) return null
+  const widest = Math.max(...[input.datatype, ...(input.alsoAccepts ?? [])].map((d) => ELEMENT_BYTES[d]))
+  const round = (b: number) => Math.ceil(b / 64) * 64
+  return round(ni * widest) + round(no * ELEMENT_BYTES[output.datatype])
 }

@@ -171,7 +171,8 @@ describe('serve on the GPU backend process (fake captures)', () => {
         { name: 'albert', model: 'albert', maxDynamicBatch: 1 },
         { name: 'vgg19', model: 'vgg19' },
       ],
-      { FAKE_CRASH_FILE: crash, FAKE_CRASH_DELAY_MS: '300', FAKE_DELAY_MS: '300' },
+      // the crash (300 ms into whichever execution takes the trigger) comes before any other execution ends (600 ms)
+      { FAKE_CRASH_FILE: crash, FAKE_CRASH_DELAY_MS: '300', FAKE_DELAY_MS: '600' },
       {},
       300,
     )

@@ -9,6 +9,7 @@ process behaves normally once the file is consumed):
   FAKE_HANG_FILE    next infer never answers
   FAKE_LOAD_FAIL_FILE  next load answers an error
   FAKE_DELAY_MS     every infer takes this long
+  FAKE_NO_RINGS     (set) the backend refuses the server's shared-memory rings: tensors go through the pipe
 An input whose first element is 13 gets a non-fatal error (the process goes on).
 """
 
@@ -105,6 +106,8 @@ def fake_load(self, msg, progress=lambda m: None):
 
 
 serving.Serving.load = fake_load
+if os.environ.get("FAKE_NO_RINGS"):
+    serving.Serving.attach_rings = lambda self, specs: {n: "refused on purpose" for n in (specs or {})}
 
 if __name__ == "__main__":
     protocol.serve()

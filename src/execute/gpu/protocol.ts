@@ -35,14 +35,27 @@ export interface LoadMessage {
   type: 'load'
   plan: Plan | null
   workers: LoadWorker[]
+  /** Shared-memory rings by worker name (src/serve/shm-ring.ts): files the backend maps, then unlinks. */
+  rings?: Record<string, { path: string; bytes: number }>
 }
-/** serve: one execution; the frame's body holds the input's first `n` items as raw `dtype` bytes. */
+/** Where an infer's tensors lie in its worker's ring: the input, and room for the output. */
+export interface InferShm {
+  offset: number
+  bytes: number
+  outOffset: number
+  outBytes: number
+}
+/**
+ * serve: one execution; the input's first `n` items as raw `dtype` bytes are the frame's body, or, with `shm`, in
+ * the worker's ring (the frame has no body then).
+ */
 export interface InferMessage {
   type: 'infer'
   name: string
   id: number
   n: number
   dtype: TensorDatatype
+  shm?: InferShm
 }
 /** paris: one model's latency table measured at `batches` on every partition size of the slice layout. */
 export interface ParisTableMessage {
@@ -119,14 +132,20 @@ export interface LoadedWorker {
 export interface LoadedReply {
   type: 'loaded'
   workers: LoadedWorker[]
+  /** Per ring of the load: true when mapped, else why not (that worker's tensors then go through the pipe). */
+  rings?: Record<string, true | string>
 }
-/** The body holds the output's first `n` items as raw `datatype` bytes; computeUs is the replay's device time. */
+/**
+ * The output's first `n` items as raw `datatype` bytes: the body, or, with `shm`, at `shm.offset` of the worker's
+ * ring (inside the request's `outOffset`/`outBytes`); computeUs is the replay's device time.
+ */
 export interface OutputReply {
   type: 'output'
   id: number
   shape: number[]
   datatype: TensorDatatype
   computeUs: number
+  shm?: { offset: number; bytes: number }
 }
 export interface PowerReply {
   type: 'power'
