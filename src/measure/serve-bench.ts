@@ -1,16 +1,26 @@
 // One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), driven
-// through KServe v2 HTTP by closed-loop clients; per-worker throughput and client-side latency over a steady window,
-// energy from the server's /metrics at the window's edges. Then the ratios to the mix's baseline run.
+// through KServe v2 HTTP by closed-loop clients in a process of their own (serve-bench-clients.ts); per-worker
+// throughput and client-side latency over a steady window, energy from the server's /metrics at the window's edges,
+// the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
 import { writeFileSync } from 'node:fs'
+import type { EventLoopUtilization } from 'node:perf_hooks'
 import type { Mix, Policy, ServeConfig, ServeRun, ServeWorkerResult } from '../formats/index.ts'
 import { expandWorkers, serveRunId } from '../formats/index.ts'
-import { mulberry32 } from '../random.ts'
 import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
-import { binaryInferBody, type InferAnswer, KserveClient } from '../serve/kserve/client.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
+import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
 import { gridTable } from './report.ts'
+import {
+  type Call,
+  type ClientEvent,
+  ClientProcess,
+  type ClientSpec,
+  driveClients,
+} from './serve-bench-clients.ts'
 import { latencySummary, mean } from './stats.ts'
+
+export type { Call } from './serve-bench-clients.ts'
 
 export interface ServeBenchSpec {
   mix: Mix
@@ -28,15 +38,13 @@ export interface ServeBenchSpec {
   queueSize?: number
   /** Inputs that also accept this datatype are sent in it (FP32 images for FP16 models); default: their own. */
   inputDatatype?: Datatype
+  /** Called at the window's edges (benchmarks of the host path read CPU counters there). */
+  onWindow?: (edge: 'start' | 'end') => void
+  /** Where the clients run: a child process of their own (default), or this process (sharing the server's loop). */
+  clients?: 'process' | 'in-process'
   /** Where the run's serve config is written. */
   configFile: string
   gpu?: GpuServeOptions
-}
-
-/** One answered request; times in ms from the clients' start (the warm-up's), as in the request log. */
-export interface Call extends InferAnswer {
-  startMs: number
-  endMs: number
 }
 
 export interface ServeBenchOutcome {
@@ -49,21 +57,6 @@ export interface ServeBenchOutcome {
 
 /** The KServe name a mix worker is served under: "albert#1" → "albert-1" (names are URL path segments). */
 export const servedName = (worker: string) => worker.replace(/[^A-Za-z0-9_.-]/g, '-')
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
-
-/** Sums of Prometheus samples per metric name, with the labels of the first sample. */
-export function parseMetrics(text: string): Map<string, { value: number; labels: string }> {
-  const out = new Map<string, { value: number; labels: string }>()
-  for (const line of text.split('\n')) {
-    const m = /^([A-Za-z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
-    if (!m) continue
-    const value = Number(m[3])
-    const prev = out.get(m[1] as string)
-    out.set(m[1] as string, { value: (prev?.value ?? 0) + value, labels: prev?.labels ?? m[2] ?? '' })
-  }
-  return out
-}
 
 export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOutcome> {
   const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
@@ -85,61 +78,56 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
   }
   writeFileSync(spec.configFile, `${JSON.stringify(config, null, 1)}\n`)
   const started = performance.now()
-  const { server, url } = await startServe({
-    config: spec.configFile,
-    logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
-    gpu: { powerPeriodMs: 100, ...spec.gpu },
-  })
-  const client = new KserveClient(url)
-  const calls: Call[][] = workers.map(() => [])
-  let stopping = false
-  let loops: Promise<void>[] = []
+  // the clients' process starts now: its start-up overlaps the server's
+  const clients = spec.clients === 'in-process' ? null : new ClientProcess()
+  let running: Awaited<ReturnType<typeof startServe>>
   try {
-    const deadline = performance.now() + 60_000
-    while ((await client.get('/v2/health/ready')).status !== 200) {
-      if (performance.now() > deadline) throw new Error(`${url}: not ready after 60 s`)
-      await sleep(50)
+    running = await startServe({
+      config: spec.configFile,
+      logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
+      gpu: { powerPeriodMs: 100, ...spec.gpu },
+    })
+  } catch (err) {
+    await clients?.close()
+    throw err
+  }
+  const { server, url } = running
+  const clientSpec: ClientSpec = {
+    url,
+    models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })),
+    concurrency: spec.concurrency,
+    warmupS: spec.warmupS,
+    windowS: spec.windowS,
+    seed: spec.seed,
+    ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
+    waitForEnergy: spec.backend === 'gpu',
+  }
+  try {
+    let startS = 0
+    let elu0: EventLoopUtilization | undefined
+    let elu = 0
+    let cpu0: CpuSnapshot | undefined
+    let cpu1: CpuSnapshot | undefined
+    const pids = () => ({
+      ...(clients?.pid ? { clients: clients.pid } : {}),
+      ...(spec.backend === 'gpu' ? { backend: (server.opts.backend as GpuServeBackend).process?.pid } : {}),
+    })
+    // the server's event loop between the window's edges (with the clients in their own process, the server's alone)
+    const onEvent = (e: ClientEvent) => {
+      if (e === 'ready') startS = (performance.now() - started) / 1000
+      else if (e === 'window-start') {
+        elu0 = performance.eventLoopUtilization()
+        cpu0 = cpuSnapshot(pids())
+        spec.onWindow?.('start')
+      } else if (elu0) {
+        elu = performance.eventLoopUtilization(elu0).utilization
+        cpu1 = cpuSnapshot(pids())
+        spec.onWindow?.('end')
+      }
     }
-    // the window's energy is the difference of two /metrics readings, and the GPU backend's first NVML reading
-    // comes with its first power poll, which can land after readiness (it did on a loaded CI core)
-    const hasEnergy = async () =>
-      parseMetrics((await client.get('/metrics')).body.toString('utf8')).has('nv_energy_consumption')
-    while (spec.backend === 'gpu' && !(await hasEnergy())) {
-      if (performance.now() > deadline) throw new Error(`${url}: no GPU energy reading after 60 s`)
-      await sleep(50)
-    }
-    const startS = (performance.now() - started) / 1000
-    const bodies = server.opts.models.map((m, i) =>
-      binaryInferBody(m.io, m.batch, mulberry32(spec.seed * 1009 + i), spec.inputDatatype),
-    )
-    // times from here: the request log's and the window's time base (as eclip bench's: warm-up, then the window)
-    const t0 = performance.now()
-    const at = () => performance.now() - t0
-    loops = server.opts.models.flatMap((m, i) =>
-      Array.from({ length: spec.concurrency }, async () => {
-        while (!stopping) {
-          const startMs = at()
-          const a = await client.infer(m.name, bodies[i] as (typeof bodies)[number])
-          calls[i]?.push({ ...a, startMs, endMs: at() })
-        }
-      }),
-    )
-    // the window's edges are the /metrics readings (their midpoints), so energy and requests cover the same span
-    const scrape = async () => {
-      const before = at()
-      const r = await client.get('/metrics')
-      if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`)
-      return { atMs: (before + at()) / 2, metrics: parseMetrics(r.body.toString('utf8')) }
-    }
-    await sleep(spec.warmupS * 1000)
-    const first = await scrape()
-    const elu0 = performance.eventLoopUtilization()
-    await sleep(spec.windowS * 1000 - (at() - first.atMs))
-    const last = await scrape()
-    const elu = performance.eventLoopUtilization(elu0).utilization
-    stopping = true
-    await Promise.all(loops)
-
+    const { calls, first, last } = clients
+      ? await clients.run(clientSpec, onEvent)
+      : await driveClients(clientSpec, onEvent)
     const from = first.atMs
     const to = last.atMs
     const windowS = (to - from) / 1000
@@ -187,7 +175,14 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
       if (!c.ok && c.error && !firstErrors.has(String(c.status))) firstErrors.set(String(c.status), c.error)
     })
     for (const [s, e] of firstErrors) notes.push(`first error with status ${s}: ${e}`)
+    if (cpu0 && cpu1) notes.push(hostCpuNote(hostCpu(cpu0, cpu1, requests)))
     const gpuProc = spec.backend === 'gpu' ? (server.opts.backend as GpuServeBackend).process : null
+    if (spec.backend === 'gpu') {
+      const t = (server.opts.backend as GpuServeBackend).transports()
+      notes.push(
+        `tensors to and from the backend: ${[...t].map(([n, how]) => `${n} ${how === 'shm' ? 'shared memory' : how}`).join(', ')}`,
+      )
+    }
     const gpu = server.opts.gpu
     const plan = server.opts.plan
     const run: ServeRun = {
@@ -228,9 +223,7 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
       ...(gpuProc ? { device: { gpu: gpuProc.gpu?.name ?? 'unknown', versions: gpuProc.versions } } : {}),
     }
   } finally {
-    stopping = true
-    await Promise.all(loops)
-    client.close()
+    await clients?.close()
     // the whole server, the GPU backend's Python process included, is gone before the next run starts
     await server.close()
   }

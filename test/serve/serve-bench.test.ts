@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { readFile, type ServeConfig, type ServeResults } from '../../src/formats/index.ts'
 import { serveBenchRun } from '../../src/measure/serve-bench.ts'
+import { ClientProcess } from '../../src/measure/serve-bench-clients.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
 import { binaryInferBody, checkInferAnswer } from '../../src/serve/kserve/client.ts'
@@ -136,6 +137,18 @@ describe('eclip serve-bench', () => {
   })
 })
 
+/** A "python" that runs the fake backend of gpu-backend.test.ts (the adapter's arguments are ignored). */
+function fakePython(dir: string): string {
+  const venv = join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python')
+  const python = join(dir, 'python')
+  writeFileSync(
+    python,
+    `#!/usr/bin/env bash\nexec '${existsSync(venv) ? venv : 'python3'}' '${join(import.meta.dirname, 'gpu_backend_fake.py')}'\n`,
+  )
+  chmodSync(python, 0o755)
+  return python
+}
+
 describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.test.ts, no GPU)', () => {
   it('checks real outputs, reads NVML energy, and leaves no backend process behind', async () => {
     const dir = tmp()
@@ -168,8 +181,68 @@ describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.
     assert.ok(w && w.requests > 0)
     assert.equal(w.errorsTotal, 0, run.notes.join('; '))
     assert.equal(device?.gpu, 'Fake H100')
+    assert.ok(
+      run.notes.includes('tensors to and from the backend: alexnet-0 shared memory'),
+      run.notes.join('; '),
+    )
+    // the host's CPU in the window, per process (Linux /proc)
+    if (process.platform === 'linux')
+      assert.ok(
+        run.notes.some((n) =>
+          /^host CPU in the window: server [\d.]+ cores \(event loop [\d.]+\), clients [\d.]+, backend [\d.]+; per request: server [\d.]+ ms/.test(
+            n,
+          ),
+        ),
+        run.notes.join('; '),
+      )
     const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'))
     assert.throws(() => process.kill(pid, 0), /ESRCH/)
+  })
+
+  it('clients in the server’s process (as before) and FP32 images for an FP16 model: outputs checked', async () => {
+    const dir = tmp()
+    const profiles = join(dir, 'profiles')
+    writeSyntheticProfileDir(profiles, { models: ['alexnet'], batch: 2 })
+    const { run } = await serveBenchRun({
+      mix: { name: 'one', workers: [{ model: 'alexnet', batch: 2 }] },
+      policy: 'baseline',
+      backend: 'gpu',
+      batch: null,
+      profiles,
+      concurrency: 2,
+      warmupS: 0.05,
+      windowS: 0.3,
+      seed: 1,
+      inputDatatype: 'FP32',
+      clients: 'in-process',
+      configFile: join(dir, 'serve.json'),
+      gpu: { python: fakePython(dir), log: () => {} },
+    })
+    const w = run.workers[0]
+    assert.ok(w && w.requests > 0)
+    assert.equal(w.errorsTotal, 0, run.notes.join('; '))
+    assert.ok(run.metrics.eventLoopUtilisation > 0)
+  })
+})
+
+describe('the clients’ process', () => {
+  it('a client process that dies mid-run fails the run with a clear error, not a hang', async () => {
+    const clients = new ClientProcess()
+    const run = clients.run(
+      {
+        url: 'http://127.0.0.1:9', // nothing listens: the clients wait for readiness
+        models: [],
+        concurrency: 1,
+        warmupS: 0,
+        windowS: 1,
+        seed: 1,
+        waitForEnergy: false,
+      },
+      () => {},
+    )
+    setTimeout(() => process.kill(clients.pid as number, 'SIGKILL'), 300)
+    await assert.rejects(run, /serve-bench client process exited \(signal SIGKILL\) before it finished/)
+    await clients.close()
   })
 })
 

@@ -7,6 +7,7 @@ import { join, relative, resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { isMpsPolicy, parseFormat, type ServeResults, type ServeRun, UserError } from '../../formats/index.ts'
 import { normaliseServeRuns, serveBenchRun, serveReport } from '../../measure/serve-bench.ts'
+import { clientProcessMain } from '../../measure/serve-bench-clients.ts'
 import { SERVER_VERSION } from '../../serve/server.ts'
 import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
 
@@ -14,6 +15,8 @@ import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.
 const LOG_HEADER = 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us'
 
 export function registerServeBench(program: Command) {
+  // the closed-loop clients of one run, in a process of their own (spawned by serveBenchRun; IPC channel)
+  program.command('serve-bench-clients', { hidden: true }).action(() => clientProcessMain())
   program
     .command('serve-bench')
     .description(
@@ -129,7 +132,7 @@ export function registerServeBench(program: Command) {
               device ??= r.device
               if (r.run.metrics.eventLoopUtilisation > 0.9)
                 warnings.push(
-                  `${label}: the Node event loop was ${(r.run.metrics.eventLoopUtilisation * 100).toFixed(0)}% busy: the server process (shared with the clients), not the backend, may bound this rate`,
+                  `${label}: the server's Node event loop was ${(r.run.metrics.eventLoopUtilisation * 100).toFixed(0)}% busy: the server process, not the backend, may bound this rate`,
                 )
               const rows: string[] = []
               r.calls.forEach((cs, wi) => {
@@ -171,7 +174,7 @@ export function registerServeBench(program: Command) {
           ...(device?.versions.cuda ? { cuda: device.versions.cuda } : {}),
           ...(device?.versions.torch ? { torch: device.versions.torch } : {}),
           ...(device?.versions.python ? { python: device.versions.python } : {}),
-          notes: `server in process on loopback (KServe v2 HTTP, binary tensors${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}), ${opts.concurrency} closed-loop clients per model; profiles: ${profiles ?? 'synthetic'}`,
+          notes: `server on loopback (KServe v2 HTTP, binary tensors${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}), ${opts.concurrency} closed-loop clients per model in a process of their own; profiles: ${profiles ?? 'synthetic'}`,
           backend: opts.backend,
           simulated,
           eclip: SERVER_VERSION,

@@ -1,0 +1,71 @@
+// Host CPU of the processes of a served run (Linux, from /proc): this process (the server) and its event-loop thread,
+// the clients' process, the backend's. Read at a window's edges, it says what the host path costs per request —
+// where the server's time goes when the event loop, not the GPU, bounds the rate.
+import { readFileSync } from 'node:fs'
+
+/** CPU seconds (user + system) of /proc/<path>/stat (a process, or <pid>/task/<tid>); null where unreadable. */
+function cpuS(path: string): number | null {
+  try {
+    const stat = readFileSync(`/proc/${path}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100 // utime + stime, in USER_HZ (100 on Linux)
+  } catch {
+    return null
+  }
+}
+
+export interface CpuSnapshot {
+  t: number
+  /** This process, all threads (libuv's pool, V8's GC helpers), s. */
+  server: number
+  /** This process's main thread: the event loop, s. */
+  eventLoop: number | null
+  clients: number | null
+  backend: number | null
+}
+
+export function cpuSnapshot(pids: { clients?: number; backend?: number }): CpuSnapshot {
+  const u = process.cpuUsage()
+  return {
+    t: performance.now() / 1000,
+    server: (u.user + u.system) / 1e6,
+    eventLoop: cpuS(`${process.pid}/task/${process.pid}`),
+    clients: pids.clients ? cpuS(String(pids.clients)) : null,
+    backend: pids.backend ? cpuS(String(pids.backend)) : null,
+  }
+}
+
+export interface HostCpu {
+  /** Cores busy on average over the span. */
+  cores: { server: number; eventLoop: number | null; clients: number | null; backend: number | null }
+  /** CPU ms per request answered in the span. */
+  msPerRequest: { server: number; eventLoop: number | null }
+}
+
+export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostCpu {
+  const s = b.t - a.t
+  const d = (x: number | null, y: number | null) => (x === null || y === null ? null : y - x)
+  const per = (x: number | null) => (x === null || requests === 0 ? null : (x * 1000) / requests)
+  const el = d(a.eventLoop, b.eventLoop)
+  const cl = d(a.clients, b.clients)
+  const be = d(a.backend, b.backend)
+  return {
+    cores: {
+      server: (b.server - a.server) / s,
+      eventLoop: el === null ? null : el / s,
+      clients: cl === null ? null : cl / s,
+      backend: be === null ? null : be / s,
+    },
+    msPerRequest: { server: per(b.server - a.server) ?? 0, eventLoop: per(el) },
+  }
+}
+
+/** One line for a run's notes (parsed back by bench/serve-host-bench.ts: keep its shape). */
+export function hostCpuNote(h: HostCpu): string {
+  const f = (x: number | null, d = 2) => (x === null ? 'n/a' : x.toFixed(d))
+  return (
+    `host CPU in the window: server ${f(h.cores.server)} cores (event loop ${f(h.cores.eventLoop)}), ` +
+    `clients ${f(h.cores.clients)}, backend ${f(h.cores.backend)}; per request: server ${f(h.msPerRequest.server)} ms ` +
+    `(event loop ${f(h.msPerRequest.eventLoop)} ms)`
+  )
+}
