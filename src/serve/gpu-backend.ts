@@ -19,6 +19,8 @@ import {
   type ExecResult,
   type PowerReading,
   type ServedModel,
+  tensorBytes,
+  tensorParts,
 } from './backend.ts'
 import { ELEMENT_BYTES } from './kserve/datatypes.ts'
 import { RING_PREFIX, removeStaleRings, ShmRing, shmUnavailable } from './shm-ring.ts'
@@ -118,17 +120,19 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     const msg = { type: 'infer', name: req.model, n: req.items, dtype: input.datatype } as const
     const ring = l.ring
     const outBytes = req.items * l.outItemBytes
-    const span = ring?.alloc.alloc(ring.alloc.round(input.data.length) + outBytes)
+    const inBytes = tensorBytes(input)
+    const span = ring?.alloc.alloc(ring.alloc.round(inBytes) + outBytes)
     if (!ring || !span) return this.answer(l, proc.call(msg, input.data, timeoutS))
     // through the ring: the input written at the span's start, room for the output after it; the span is given
     // back only once the reply has come (and its output has been read): until then Python may be using it
     const shm: InferShm = {
       offset: span.offset,
-      bytes: input.data.length,
-      outOffset: span.offset + ring.alloc.round(input.data.length),
+      bytes: inBytes,
+      outOffset: span.offset + ring.alloc.round(inBytes),
       outBytes,
     }
-    const reply = ring.write(input.data, span.offset).then(
+    // the input's pieces as they are (a binary request's body chunks: never joined on this path)
+    const reply = ring.write(tensorParts(input), span.offset).then(
       () => proc.call({ ...msg, shm }, undefined, timeoutS),
       (err: unknown) => {
         // a ring that cannot be written (it never should: its pages are reserved) costs this request only

@@ -1,7 +1,8 @@
 // KServe v2 inference request/response bodies: validation of the JSON (and binary-extension) request against a
 // model's tensor specs, and encoding of the backend's outputs. Knows the protocol, not the backend.
-import type { RawTensor } from '../backend.ts'
+import { type RawTensor, tensorOfParts } from '../backend.ts'
 import type { ModelIO, TensorSpec } from '../io-specs.ts'
+import { type ByteSource, bufferSource } from './body.ts'
 import {
   type Datatype,
   decodeElements,
@@ -63,8 +64,9 @@ export function decodeInferRequest(
   body: unknown,
   io: ModelIO,
   maxBatch: number,
-  binary?: Buffer,
+  binaryData?: Buffer | ByteSource,
 ): DecodedRequest {
+  const binary = Buffer.isBuffer(binaryData) ? bufferSource(binaryData) : binaryData
   if (!isObject(body)) throw bad('the request body must be a JSON object')
   for (const k of Object.keys(body))
     if (!['id', 'parameters', 'inputs', 'outputs'].includes(k))
@@ -108,7 +110,7 @@ export function decodeInferRequest(
     if (t.parameters !== undefined && !isObject(t.parameters))
       throw bad(`input "${t.name}": "parameters" must be an object`)
     const binSize = (t.parameters as Record<string, unknown> | undefined)?.binary_data_size
-    let data: Buffer
+    let tensor: RawTensor
     if (binSize !== undefined) {
       if (!Number.isInteger(binSize) || (binSize as number) < 0)
         throw bad(`input "${t.name}": "binary_data_size" must be a non-negative integer`)
@@ -126,9 +128,10 @@ export function decodeInferRequest(
         throw bad(
           `input "${t.name}": binary_data_size ${size} does not match shape [${shape}] of ${dt} (${count * ELEMENT_BYTES[dt]} bytes)`,
         )
-      data = binary.subarray(offset, offset + size)
+      // views of the body's chunks, not a copy (joined only where something needs one buffer)
+      tensor = tensorOfParts(t.name, dt, shape, binary.parts(offset, offset + size))
       offset += size
-      if (spec.range) checkRangeBinary(data, dt, spec, t.name)
+      if (spec.range) checkRangeBinary(tensor.data, dt, spec, t.name)
     } else {
       if (!Array.isArray(t.data)) throw bad(`input "${t.name}": "data" must be an array`)
       const flat = flatten(t.data)
@@ -143,9 +146,9 @@ export function decodeInferRequest(
             throw bad(`input "${t.name}": data[${j}]: ${v} is outside [${spec.range[0]}, ${spec.range[1]}]`)
         }
       }
-      data = encodeElements(dt, flat as (number | boolean)[])
+      tensor = { name: t.name, datatype: dt, shape, data: encodeElements(dt, flat as (number | boolean)[]) }
     }
-    inputs.push({ name: t.name, datatype: dt, shape, data })
+    inputs.push(tensor)
   }
   if (binary && offset !== binary.length)
     throw bad(`the binary part has ${binary.length - offset} bytes no input's binary_data_size accounts for`)
