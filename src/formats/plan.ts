@@ -9,6 +9,7 @@ export const POLICIES = [
   'kw-ioctl',
   'kw-prealloc',
   'eclip',
+  'eclip-fit',
   'mps',
   'mps-unlimited',
 ] as const

@@ -2,16 +2,18 @@
 // state (unit, configuration, switches used), value = least Σ cost so far. With α fixed the objective separates
 // per worker (every worker's sum is scaled by the same 1 + α), so this is the whole problem for that worker.
 // `lambda` adds λ · (kernels in unit / K) · SMs to each unit's cost: the Lagrangian term the outer search
-// (outer.ts) uses to trade solo time against mean SMs. O(U · C · (B+1)) time, U · C · (B+1) bytes of back-pointers.
+// (outer.ts) uses to trade solo time against mean SMs. `switchCost` adds a fixed cost per switch (eclip-fit: the
+// executor's measured cost of a partition change; ECLIP's objective has none, only the budget).
+// O(U · C · (B+1)) time, U · C · (B+1) bytes of back-pointers.
 import { type Assignment, evaluate, unitCount, type WorkerInstance } from './instance.ts'
 
 export interface DpResult {
   assignment: Assignment
-  /** Min of Σ_u cost + λ · meanSms (the DP's own objective). */
+  /** Min of Σ_u cost + λ · meanSms + switchCost · switches (the DP's own objective). */
   value: number
 }
 
-export function solveWorkerDp(w: WorkerInstance, switchMax: number, lambda = 0): DpResult {
+export function solveWorkerDp(w: WorkerInstance, switchMax: number, lambda = 0, switchCost = 0): DpResult {
   const U = unitCount(w)
   const C = w.configs.length
   const B = Math.max(0, Math.min(switchMax, U - 1))
@@ -42,7 +44,7 @@ export function solveWorkerDp(w: WorkerInstance, switchMax: number, lambda = 0):
         }
       for (let c = 0; c < C; c++) {
         const stay = prev[c * S + s] as number
-        const moveFrom = a1 === c ? b2 : b1
+        const moveFrom = (a1 === c ? b2 : b1) + switchCost
         let best = stay
         let from = c
         // ties keep the partition: fewer switches for the same cost

@@ -15,6 +15,15 @@ import {
 } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import { solveWorkerDp } from './dp.ts'
+import {
+  FIT_DEFAULT,
+  type FitMetrics,
+  type FitScore,
+  fitAssignment,
+  fitLayout,
+  fitSearch,
+  scaleToLatency,
+} from './fit.ts'
 import { HighsRunner } from './highs.ts'
 import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstance } from './instance.ts'
 import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
@@ -22,6 +31,7 @@ import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import { DEFAULT_TOLERANCE } from './rightsize.ts'
 
+export { FIT_LAMBDAS, FIT_MUS, type FitScore, fitAssignment, fitLayout, fitMetrics } from './fit.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 export { DEFAULT_TOLERANCE, rightSizeIndex, rightSizes } from './rightsize.ts'
 
@@ -33,8 +43,25 @@ export const DEFAULT_MIP_GAP = 1e-4
 /** Which solver answers ECLIP's subproblems: the exact DP (default, fast) or HiGHS (the MILP). */
 export type SolverChoice = 'dp' | 'highs'
 
+/**
+ * How a whole candidate plan behaves when its workers run together (eclip-fit scores its candidates with it). The
+ * CLI passes the simulator's calibrated contention model (src/execute/sim/evaluator.ts); the plan layer never
+ * imports the executor.
+ */
+export interface PlanEvaluator {
+  evaluate(plan: Plan): Promise<FitScore>
+  /** What one partition switch costs the executor the evaluator models, µs. */
+  switchCostUs: number
+}
+
 export interface PlanOptions {
   policy: Policy
+  /** eclip-fit: scores candidate plans; without it eclip-fit uses fixed prices (FIT_DEFAULT) and says so. */
+  evaluator?: PlanEvaluator
+  /** eclip-fit: weight of requests/J next to throughput in the evaluator's score (FIT_ENERGY_WEIGHT). */
+  fitEnergyWeight?: number
+  /** eclip-fit: fixed prices for every worker at model-wise's homes instead of the search (ablations). */
+  fitPrices?: { lambda: number; mu: number }
   tolerance?: number
   switchMax?: number
   modelWiseFactor?: number
@@ -148,6 +175,87 @@ export async function makePlan(
       notes.push('MPS without limits: every worker process may use the whole GPU; partition sizes unused')
     instances = instancesFor()
     assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+  } else if (opts.policy === 'eclip-fit') {
+    const evaluator = opts.evaluator
+    const params = { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions }
+    const draft = (policy: Policy, ps: Partition[], ls: number[][], is: WorkerInstance[], a: Assignment[]) =>
+      assemble({
+        gpu,
+        mixName,
+        workers,
+        profiles,
+        policy,
+        partitions: ps,
+        ladders: ls,
+        instances: is,
+        assignments: a,
+        params,
+        solver,
+        notes: [],
+      })
+    if (evaluator && !opts.fitPrices) {
+      const whole: Partition[] = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
+      const baseInst = workers.map((w, i) => buildInstance(w.name, profiles[i] as Profile, [0], [N]))
+      const baseline = await evaluator.evaluate(
+        draft(
+          'baseline',
+          whole,
+          workers.map(() => [0]),
+          baseInst,
+          baseInst.map((w) => evaluate(w, new Int32Array(unitCount(w)))),
+        ),
+      )
+      const res = await fitSearch(gpu, profiles, {
+        smCount: N,
+        switchMax,
+        factor: modelWiseFactor,
+        maxPartitions,
+        instance: (i, ladder, sms) =>
+          scaleToLatency(
+            buildInstance((workers[i] as WorkerSpec).name, profiles[i] as Profile, ladder, sms),
+            profiles[i] as Profile,
+          ),
+        switchCostUs: evaluator.switchCostUs,
+        score: (c) =>
+          evaluator.evaluate(
+            draft('eclip-fit', c.layout.partitions, c.layout.ladders, c.instances, c.assignments),
+          ),
+        baseline,
+        models: workers.map((w) => w.model),
+        ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
+      })
+      partitions = res.layout.partitions
+      ladders = res.layout.ladders
+      instances = res.instances
+      assignments = res.assignments
+      notes.push(...res.layout.notes)
+      const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
+      const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
+      notes.push(
+        `homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      )
+    } else {
+      const layout = fitLayout(gpu, profiles, modelWiseFactor, maxPartitions)
+      partitions = layout.partitions
+      ladders = layout.ladders
+      notes.push(...layout.notes)
+      instances = instancesFor().map((w, i) => scaleToLatency(w, profiles[i] as Profile))
+      const d = {
+        ...FIT_DEFAULT,
+        ...opts.fitPrices,
+        switchCostUs: evaluator?.switchCostUs ?? FIT_DEFAULT.switchCostUs,
+      }
+      assignments = instances.map((w, i) =>
+        fitAssignment(w, layout.overlapSms[i] as number[], N, d.lambda, d.mu, switchMax, d.switchCostUs),
+      )
+      const l =
+        d.lambda === Number.POSITIVE_INFINITY ? '∞ (every worker stays in its model-wise home)' : d.lambda
+      notes.push(
+        `${opts.fitPrices ? 'fixed prices' : 'no contention model to choose prices'}: λ ${l} for every worker, μ ${d.mu}, ${d.switchCostUs} µs per switch`,
+      )
+    }
+    // exact per worker at its prices; the prices themselves are the search's local optimum (see the notes)
+    solver = { name: 'dp', status: 'optimal', gap: 0 }
   } else {
     const pool = buildPool(gpu, workers.length, { maxPartitions, sizes })
     partitions = pool.partitions
@@ -182,6 +290,49 @@ export async function makePlan(
     }
   }
 
+  const plan = assemble({
+    gpu,
+    mixName,
+    policy: opts.policy,
+    workers,
+    profiles,
+    partitions,
+    ladders,
+    instances,
+    assignments,
+    params: { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions },
+    solver: { ...solver, solveMs: performance.now() - t0 },
+    notes,
+  })
+  return plan
+}
+
+interface AssembleInput {
+  gpu: Gpu
+  mixName: string
+  policy: Policy
+  workers: readonly WorkerSpec[]
+  profiles: readonly Profile[]
+  partitions: Partition[]
+  ladders: number[][]
+  instances: readonly WorkerInstance[]
+  assignments: readonly Assignment[]
+  params: {
+    tolerance: number
+    switchMax: number
+    modelWiseFactor: number
+    timeLimitS: number
+    mipGap: number
+    maxPartitions: number
+  }
+  solver: Omit<SolverInfo, 'solveMs'> & { solveMs?: number }
+  notes: readonly string[]
+}
+
+/** The plan of given assignments (validated against the plan format). */
+function assemble(o: AssembleInput): Plan {
+  const { gpu, workers, profiles, instances, assignments, ladders, notes } = o
+  const N = gpu.smCount
   const A = assignments.reduce((a, x) => a + x.meanSms, 0)
   const alpha = A / N
   const planWorkers: PlanWorker[] = workers.map((w, i) => {
@@ -205,24 +356,25 @@ export async function makePlan(
       alpha,
     }
   })
+  const { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions } = o.params
   const plan: Plan = {
     format: 'eclip.plan/1',
-    policy: opts.policy,
+    policy: o.policy,
     gpu: { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize },
-    mix: mixName,
-    pool: { partitions },
+    mix: o.mixName,
+    pool: { partitions: o.partitions },
     workers: planWorkers,
-    repartitionAtSwitch: opts.policy === 'kw-ioctl',
+    repartitionAtSwitch: o.policy === 'kw-ioctl',
     // params allows extra fields: the pool cap is recorded next to the paper's parameters
     params: { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions } as Plan['params'],
     solver: {
-      ...solver,
-      solveMs: performance.now() - t0,
+      ...o.solver,
+      solveMs: o.solver.solveMs ?? 0,
       ...(notes.length > 0 ? { notes: notes.join('; ') } : {}),
     },
     createdAt: new Date().toISOString(),
   }
-  return parseFormat<Plan>('plan', plan, `plan for ${mixName}`)
+  return parseFormat<Plan>('plan', plan, `plan for ${o.mixName}`)
 }
 
 export interface EclipSolveOptions {

@@ -59,8 +59,8 @@ describe('bench experiment on the simulator', () => {
   it('runs every (mix, policy, mode) plus one solo run per model, all normalised', async () => {
     const runs = await experiment(1)
     const mix = runs.filter((r) => r.role === 'mix')
-    // per mix: baseline, model-wise, kw-ioctl/stream, kw-prealloc ×2, eclip ×2, mps, mps-unlimited
-    assert.equal(mix.length, 2 * 9)
+    // per mix: baseline, model-wise, kw-ioctl/stream, kw-prealloc ×2, eclip ×2, eclip-fit ×2, mps, mps-unlimited
+    assert.equal(mix.length, 2 * 11)
     assert.ok(mix.some((r) => r.policy === 'mps') && mix.some((r) => r.policy === 'mps-unlimited'))
     assert.deepEqual(
       runs.filter((r) => r.role === 'solo').map((r) => r.mix),

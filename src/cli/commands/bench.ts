@@ -8,6 +8,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
 import type { Backend, RunResult } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
+import { simEvaluator } from '../../execute/sim/evaluator.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -312,7 +313,30 @@ export function registerBench(program: Command) {
       const windowS = opts.duration ?? d.durationS
       const warmupS = opts.warmup ?? d.warmupS
       const inputs = resolveInputs(opts)
-      const planner: Planner = makePlan
+      // eclip-fit scores its candidate plans on the simulator with the same calibrated inputs (also for --backend gpu:
+      // the plan is made on the host, then executed)
+      const planner: Planner = (gpu, mix, workers, profiles, o) =>
+        makePlan(
+          gpu,
+          mix,
+          workers,
+          profiles,
+          o.policy === 'eclip-fit'
+            ? {
+                ...o,
+                evaluator: simEvaluator(
+                  {
+                    gpu,
+                    primitives: inputs.primitives,
+                    power: inputs.power,
+                    calibration: inputs.calibration,
+                  },
+                  workers,
+                  profiles,
+                ),
+              }
+            : o,
+        )
       const backend: Backend =
         backendName === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
       for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)

@@ -1,6 +1,7 @@
 // `eclip plan`: profiles + a mix → plan.json (the optimizer's lookup table), with a per-worker summary.
 import { existsSync, writeFileSync } from 'node:fs'
 import { type Command, Option } from '@commander-js/extra-typings'
+import { evaluatorInputsFromDir, simEvaluator } from '../../execute/sim/evaluator.ts'
 import { UserError } from '../../formats/errors.ts'
 import {
   expandWorkers,
@@ -20,6 +21,7 @@ import {
   DEFAULT_TIME_LIMIT_S,
   DEFAULT_TOLERANCE,
   makePlan,
+  type PlanEvaluator,
   type SolverChoice,
 } from '../../plan/index.ts'
 import { loadProfileSet } from '../../profile/store.ts'
@@ -109,8 +111,16 @@ export function registerPlan(program: Command) {
       const mix = resolveMix(o.mix, o.mixName)
       const workers = expandWorkers(mix, o.batch)
       const set = loadProfileSet(o.profiles, workers)
+      // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
+      let evaluator: PlanEvaluator | undefined
+      if (o.policy === 'eclip-fit') {
+        const ev = evaluatorInputsFromDir(o.profiles, set.gpu)
+        for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
+        evaluator = simEvaluator(ev.inputs, workers, set.profiles)
+      }
       const plan = await makePlan(set.gpu, mix.name, workers, set.profiles, {
         policy: o.policy as Policy,
+        ...(evaluator ? { evaluator } : {}),
         solver: o.solver as SolverChoice,
         ...(o.switchMax === undefined ? {} : { switchMax: o.switchMax }),
         ...(o.tolerance === undefined ? {} : { tolerance: o.tolerance }),

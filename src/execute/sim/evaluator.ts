@@ -1,0 +1,139 @@
+// The simulator as a plan evaluator: what eclip-fit (src/plan/fit.ts) scores its candidate plans with. A short closed
+// loop of the plan in graph mode on the calibrated contention model, reduced to what the planner compares: each
+// worker's throughput and p95, and the mean power. Its seed is not the bench's default (1), so that a plan is not
+// chosen on the very request sequence `eclip bench` then reports.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  type Gpu,
+  type Plan,
+  type PowerModel,
+  type Primitives,
+  type Profile,
+  readFile,
+  type SimCalibration,
+  UserError,
+  type WorkerSpec,
+} from '../../formats/index.ts'
+import type { FitScore, PlanEvaluator } from '../../plan/index.ts'
+import { loadPrimitives } from '../../profile/store.ts'
+import { CALIBRATION, type Calibration, calibrationFrom } from './contention.ts'
+import { defaultPowerModel, defaultPrimitives } from './costs.ts'
+import { simulate } from './engine.ts'
+
+/**
+ * Window: long enough for `requests` requests of every worker even if the workers took turns on the whole GPU
+ * (Σ of their full-GPU request latencies × requests), within [minWindowS, maxWindowS].
+ */
+export const EVALUATOR_DEFAULTS = { warmupS: 0.05, requests: 40, minWindowS: 0.1, maxWindowS: 0.5, seed: 101 }
+
+export interface EvaluatorInputs {
+  gpu: Gpu
+  primitives: Primitives
+  power: PowerModel
+  calibration: Calibration
+  warmupS?: number
+  /** A fixed window instead of the one sized from the profiles. */
+  windowS?: number
+  seed?: number
+}
+
+/** p95 as the results use it (nearest rank); NaN with no request. */
+function p95(xs: number[]): number {
+  if (xs.length === 0) return Number.NaN
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)] as number
+}
+
+/** An evaluator for the workers and profiles of one mix (plan order). */
+export function simEvaluator(
+  inputs: EvaluatorInputs,
+  workers: readonly WorkerSpec[],
+  profiles: readonly Profile[],
+): PlanEvaluator {
+  const warmupS = inputs.warmupS ?? EVALUATOR_DEFAULTS.warmupS
+  const d = EVALUATOR_DEFAULTS
+  const turnS = profiles.reduce((a, p) => a + (p.requestUs[p.requestUs.length - 1] ?? 0), 0) / 1e6
+  const windowS = inputs.windowS ?? Math.min(d.maxWindowS, Math.max(d.minWindowS, d.requests * turnS))
+  const seed = inputs.seed ?? EVALUATOR_DEFAULTS.seed
+  const evaluate = async (plan: Plan): Promise<FitScore> => {
+    const r = simulate(
+      {
+        key: `${plan.mix}|${plan.policy}|candidate`,
+        role: 'mix',
+        mix: plan.mix,
+        mode: plan.workers.some((w) => w.groups.length > 1) ? 'graph' : null,
+        batch: null,
+        gpu: inputs.gpu,
+        plan,
+        workers: [...workers],
+        profiles: [...profiles],
+        loop: { kind: 'closed' },
+        warmupS,
+        windowS,
+        seed,
+        primitives: inputs.primitives,
+        power: inputs.power,
+      },
+      { calibration: inputs.calibration },
+    )
+    const span = (r.windowEndUs - r.windowStartUs) / 1e6
+    const throughputRps: number[] = []
+    const p95Us: number[] = []
+    for (const w of r.workers) {
+      const lat: number[] = []
+      w.endUs.forEach((e, i) => {
+        if (e > r.windowStartUs && e <= r.windowEndUs) lat.push(e - (w.arrivalUs[i] ?? 0))
+      })
+      // closed loop: a worker's rate is 1 / its mean latency, which does not jump by a whole request at the window's
+      // edges the way a count of completions does (a few % over a short window)
+      const sum = lat.reduce((a, x) => a + x, 0)
+      throughputRps.push(sum > 0 ? (lat.length * 1e6) / sum : 0)
+      p95Us.push(p95(lat))
+    }
+    return { throughputRps, p95Us, powerW: r.energyJ / span }
+  }
+  // graph mode: a switch is a graph edge between partitions
+  return { evaluate, switchCostUs: inputs.primitives.switchGraphEdge?.medianUs ?? 0 }
+}
+
+/**
+ * The evaluator's inputs from a profile directory (`eclip plan`): its primitives.json, power.json and
+ * sim-calibration.json, each else the simulator's defaults, with a warning per default (`eclip bench` resolves its
+ * own, with its --primitives/--power/--calibration overrides).
+ */
+export function evaluatorInputsFromDir(
+  dir: string,
+  gpu: Gpu,
+): { inputs: EvaluatorInputs; warnings: string[] } {
+  const warnings: string[] = []
+  const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  let primitives = loadPrimitives(dir, gpu)
+  if (!primitives) {
+    primitives = defaultPrimitives(ref)
+    warnings.push(`no ${join(dir, 'primitives.json')}: default switch and launch costs`)
+  }
+  const same = (file: string, g: { name: string; smCount: number; sliceSize: number }) => {
+    if (g.name !== gpu.name || g.smCount !== gpu.smCount || g.sliceSize !== gpu.sliceSize)
+      throw new UserError(
+        `${file}: made on ${g.name} (${g.smCount} SMs), but the profiles are from ${gpu.name}`,
+      )
+  }
+  const powerFile = join(dir, 'power.json')
+  const power = existsSync(powerFile) ? readFile<PowerModel>('power', powerFile) : defaultPowerModel(ref)
+  same(powerFile, power.gpu)
+  if (!power.fitted)
+    warnings.push('power model not fitted to NVML: requests/J in the score are indicative only')
+  const calFile = join(dir, 'sim-calibration.json')
+  let calibration = CALIBRATION
+  if (existsSync(calFile)) {
+    const c = readFile<SimCalibration>('sim-calibration', calFile)
+    same(calFile, c.gpu)
+    calibration = calibrationFrom(c)
+  }
+  if (!calibration.fitted)
+    warnings.push(
+      `contention model not calibrated (${calibration.source}): candidates scored on neutral constants`,
+    )
+  return { inputs: { gpu, primitives, power, calibration }, warnings }
+}

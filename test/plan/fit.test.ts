@@ -1,0 +1,278 @@
+// eclip-fit (src/plan/fit.ts): model-wise homes, overlap priced by the other workers' homes, prices chosen by an
+// evaluator. Synthetic profiles and hand-made evaluators keep every expectation checkable without a GPU.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { CALIBRATION } from '../../src/execute/sim/contention.ts'
+import { simEvaluator } from '../../src/execute/sim/evaluator.ts'
+import { defaultPowerModel, defaultPrimitives } from '../../src/execute/sim/index.ts'
+import { type Plan, type Profile, parseFormat, type WorkerSpec } from '../../src/formats/index.ts'
+import { solveWorkerDp } from '../../src/plan/dp.ts'
+import {
+  FIT_LAMBDAS,
+  type FitScore,
+  fitAssignment,
+  fitLayout,
+  fitMetrics,
+  fitSearch,
+  scaleToLatency,
+} from '../../src/plan/fit.ts'
+import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
+import { buildInstance } from '../../src/plan/instance.ts'
+import { modelWiseLayout } from '../../src/plan/policies.ts'
+import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+
+const gpu = syntheticH100Gpu()
+const N = gpu.smCount
+const spec = (model: string, i = 0): WorkerSpec => ({ name: `${model}#${i}`, model, batch: 1, dtype: 'fp16' })
+const prof = (model: string, kernels: number) => syntheticProfile({ model, batch: 1, kernels })
+const mix = () => ({
+  workers: [spec('albert'), spec('vgg19'), spec('shufflenet')],
+  profiles: [prof('albert', 80), prof('vgg19', 40), prof('shufflenet', 60)],
+})
+const partitionOf = (plan: Plan, id: number) => plan.pool.partitions.find((p) => p.id === id)
+const instancesOf = (layout: ReturnType<typeof fitLayout>, profiles: Profile[]) =>
+  layout.ladders.map((ladder, w) =>
+    buildInstance(
+      `w${w}`,
+      profiles[w] as Profile,
+      ladder,
+      ladder.map((id) => layout.partitions[id]?.sms as number),
+    ),
+  )
+
+describe('eclip-fit layout', () => {
+  it("homes are model-wise's disjoint partitions; ladders run inside the home, then the whole GPU", () => {
+    const { profiles } = mix()
+    const mw = modelWiseLayout(gpu, profiles, 1.1)
+    const lay = fitLayout(gpu, profiles, 1.1, 16)
+    assert.ok(lay.disjoint)
+    assert.ok(lay.partitions.length <= 16)
+    assert.equal(lay.partitions[0]?.sms, N)
+    lay.ladders.forEach((ladder, w) => {
+      const home = lay.partitions[lay.homes[w] as number]
+      assert.deepEqual(home?.slices, mw.partitions[mw.assigned[w] as number]?.slices)
+      assert.equal(ladder[ladder.length - 1], 0, 'the whole GPU tops every ladder')
+      assert.equal(ladder[ladder.length - 2], lay.homes[w])
+      const sms = ladder.map((id) => lay.partitions[id]?.sms as number)
+      assert.deepEqual(
+        [...sms].sort((a, b) => a - b),
+        sms,
+        'ascending',
+      )
+      // everything below the whole GPU lies inside the home: no SM of another worker's home
+      for (const id of ladder.slice(0, -1)) {
+        const slices = lay.partitions[id]?.slices ?? []
+        assert.ok(slices.every((s) => home?.slices.includes(s)))
+      }
+      const overlap = lay.overlapSms[w] as number[]
+      assert.ok(overlap.slice(0, -1).every((o) => o === 0))
+      const others = lay.homes
+        .filter((_, v) => v !== w)
+        .reduce((a, h) => a + (lay.partitions[h]?.sms ?? 0), 0)
+      assert.equal(
+        overlap[overlap.length - 1],
+        others,
+        "the whole GPU overlaps exactly the other workers' homes",
+      )
+    })
+  })
+
+  it('given home lengths, lays them out as disjoint runs in worker order', () => {
+    const { profiles } = mix()
+    const lay = fitLayout(gpu, profiles, 1.1, 16, [3, 5, 2])
+    assert.deepEqual(lay.homeLengths, [3, 5, 2])
+    assert.deepEqual(
+      lay.homes.map((h) => lay.partitions[h]?.slices),
+      [
+        [0, 1, 2],
+        [3, 4, 5, 6, 7],
+        [8, 9],
+      ],
+    )
+  })
+})
+
+describe('eclip-fit assignment', () => {
+  it('λ = ∞ keeps a worker at home; λ = 0, μ = 0 takes the fastest size of every unit', () => {
+    const { profiles } = mix()
+    const lay = fitLayout(gpu, profiles, 1.1, 16)
+    const insts = instancesOf(lay, profiles)
+    insts.forEach((w, i) => {
+      const C = w.configs.length
+      const home = fitAssignment(w, lay.overlapSms[i] as number[], N, Number.POSITIVE_INFINITY, 0, 1000)
+      assert.ok(
+        home.choice.every((c) => c !== C - 1),
+        'never the whole GPU',
+      )
+      const free = fitAssignment(w, lay.overlapSms[i] as number[], N, 0, 0, 1000)
+      const fastest = solveWorkerDp(w, 1000, 0)
+      assert.ok(Math.abs(free.soloUs - fastest.assignment.soloUs) < 1e-6)
+    })
+  })
+
+  it('a higher overlap price never puts more time on the shared partition', () => {
+    const { profiles } = mix()
+    const lay = fitLayout(gpu, profiles, 1.1, 16)
+    const w = instancesOf(lay, profiles)[1]
+    assert.ok(w)
+    const C = w.configs.length
+    const onWhole = (l: number) => {
+      const a = fitAssignment(w, lay.overlapSms[1] as number[], N, l, 0, 1000)
+      return [...a.choice].reduce((s, c, u) => s + (c === C - 1 ? (w.weight[u] as number) : 0), 0)
+    }
+    const finite = FIT_LAMBDAS.filter(Number.isFinite)
+    for (let i = 1; i < finite.length; i++)
+      assert.ok(onWhole(finite[i] as number) <= onWhole(finite[i - 1] as number))
+  })
+
+  it('the DP charges the switch cost: a cost above any gain leaves one group', () => {
+    const { profiles } = mix()
+    const lay = fitLayout(gpu, profiles, 1.1, 16)
+    const w = instancesOf(lay, profiles)[0]
+    assert.ok(w)
+    // μ = 1 makes small sizes pay for the short kernels: free switches are used
+    const cheap = fitAssignment(w, lay.overlapSms[0] as number[], N, 0, 1, 14, 0)
+    assert.ok(cheap.switches > 0)
+    const dear = fitAssignment(w, lay.overlapSms[0] as number[], N, 0, 1, 14, 1e9)
+    assert.equal(dear.switches, 0)
+  })
+
+  it('scaleToLatency scales a size whose kernels add up to more than the measured request', () => {
+    const p = prof('albert', 30)
+    const i = p.sizes.length - 1
+    const over: Profile = { ...p, requestUs: p.requestUs.map((r, j) => (j === i ? r / 2 : r * 10)) }
+    const w = buildInstance('w', over, [0, 1], [p.sizes[0] as number, N])
+    const s = scaleToLatency(w, over)
+    const sum = p.kernels.reduce((a, k) => a + Math.max(k.timesUs[i] as number, 1e-3), 0)
+    for (let u = 0; u < w.weight.length; u++) {
+      assert.equal(s.cost[u * 2], w.cost[u * 2], 'no scaling where the kernels explain less than the request')
+      const want = ((w.cost[u * 2 + 1] as number) * (over.requestUs[i] as number)) / sum
+      assert.ok(Math.abs((s.cost[u * 2 + 1] as number) - want) < 1e-9)
+    }
+  })
+})
+
+describe('eclip-fit search', () => {
+  const score = (thr: number[], p95: number[], powerW = 100): FitScore => ({
+    throughputRps: thr,
+    p95Us: p95,
+    powerW,
+  })
+
+  it('fitMetrics: the bench means, requests/J from the power ratio', () => {
+    const m = fitMetrics(score([20, 30], [50, 200], 80), score([10, 30], [100, 100], 100))
+    assert.equal(m.thr, 1.5)
+    assert.equal(m.p95, 1.25)
+    assert.equal(m.reqPerJ, 1.5 * (100 / 80))
+  })
+
+  /**
+   * A toy evaluator: worker 0 gains from the shared partition, the others lose from theirs and from resized homes;
+   * p95 mirrors throughput, and worker 0's use of the shared partition raises the others' p95 by `p95Penalty`.
+   */
+  const toySearch = async (p95Penalty: number) => {
+    const { workers, profiles } = mix()
+    const res = await fitSearch(gpu, profiles, {
+      smCount: N,
+      switchMax: 14,
+      switchCostUs: 0,
+      factor: 1.1,
+      maxPartitions: 16,
+      instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
+      models: workers.map((w) => w.model),
+      baseline: score([1, 1, 1], [1, 1, 1]),
+      score: async (c) => {
+        const shared = c.assignments.map((a, w) => {
+          const C = c.layout.ladders[w]?.length as number
+          return [...a.choice].filter((x) => x === C - 1).length / a.choice.length
+        })
+        const homes = c.layout.homeLengths.join(',')
+        const moved = homes === fitLayout(gpu, profiles, 1.1, 16).homeLengths.join(',') ? 0 : 0.5
+        const thr = [
+          1 + (shared[0] as number),
+          1 - 0.2 * (shared[1] as number) - moved,
+          1 - 0.2 * (shared[2] as number),
+        ]
+        return score(
+          thr,
+          thr.map((t, w) => (w === 0 ? 1 / t : (1 / t) * (1 + p95Penalty * (shared[0] as number)))),
+        )
+      },
+    })
+    return res
+  }
+
+  it('keeps the worker that gains on the shared partition off its home, the others at home', async () => {
+    const res = await toySearch(0)
+    assert.ok(Number.isFinite(res.lambdas[0]), `λ ${res.lambdas}`)
+    assert.equal(res.lambdas[1], Number.POSITIVE_INFINITY)
+    assert.equal(res.lambdas[2], Number.POSITIVE_INFINITY)
+    assert.ok(res.chosen.thr > res.homeOnly.thr)
+    assert.deepEqual(res.layout.homeLengths, fitLayout(gpu, mix().profiles, 1.1, 16).homeLengths)
+  })
+
+  it('rejects every candidate whose p95 exceeds the cap: the start (model-wise homes) stays', async () => {
+    const res = await toySearch(1)
+    assert.deepEqual(res.lambdas, [
+      Number.POSITIVE_INFINITY,
+      Number.POSITIVE_INFINITY,
+      Number.POSITIVE_INFINITY,
+    ])
+    assert.deepEqual(res.chosen, res.homeOnly)
+  })
+})
+
+describe('makePlan eclip-fit', () => {
+  it('without an evaluator: model-wise homes, no overlap, a valid plan that says so', async () => {
+    const { workers, profiles } = mix()
+    const plan = await makePlan(gpu, 'm', workers, profiles, { policy: 'eclip-fit' })
+    parseFormat<Plan>('plan', plan, 'eclip-fit plan')
+    assert.equal(plan.policy, 'eclip-fit')
+    assert.match(plan.solver.notes ?? '', /no contention model/)
+    const mw = await makePlan(gpu, 'm', workers, profiles, { policy: 'model-wise' })
+    plan.workers.forEach((w, i) => {
+      const home = mw.pool.partitions.find((p) => p.id === mw.workers[i]?.groups[0]?.partition)
+      for (const g of w.groups)
+        assert.ok(partitionOf(plan, g.partition)?.slices.every((s) => home?.slices.includes(s)))
+      assert.ok(w.switches <= 14)
+    })
+  })
+
+  it('with the simulator as evaluator: deterministic, never scored below the home-only start', async () => {
+    const { workers, profiles } = mix()
+    const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+    const evaluator = simEvaluator(
+      {
+        gpu,
+        primitives: defaultPrimitives(ref),
+        power: defaultPowerModel(ref),
+        calibration: { ...CALIBRATION, memoryInterference: 0.75 },
+        windowS: 0.02,
+      },
+      workers,
+      profiles,
+    )
+    let calls = 0
+    const counting: PlanEvaluator = {
+      switchCostUs: evaluator.switchCostUs,
+      evaluate: (p) => {
+        calls++
+        return evaluator.evaluate(p)
+      },
+    }
+    const a = await makePlan(gpu, 'm', workers, profiles, { policy: 'eclip-fit', evaluator: counting })
+    const b = await makePlan(gpu, 'm', workers, profiles, { policy: 'eclip-fit', evaluator })
+    assert.deepEqual(
+      a.workers.map((w) => w.groups),
+      b.workers.map((w) => w.groups),
+    )
+    assert.ok(calls >= 2, 'the baseline and at least the start were evaluated')
+    const note = a.solver.notes ?? ''
+    const m = note.match(
+      /vs baseline ([\d.]+) \/ ([\d.]+) \/ ([\d.]+) \(model-wise homes, no overlap: ([\d.]+) \//,
+    )
+    assert.ok(m, note)
+    assert.ok(Number(m[1]) >= Number(m[4]), 'the chosen plan keeps at least the start throughput')
+    assert.ok(a.workers.every((w) => w.switches <= 14))
+  })
+})
