@@ -285,7 +285,7 @@ class ParisSession:
         v = versions()
         table = {
             "format": "eclip.latency-table/1",
-            "gpu": {"name": self.layout.name, "smCount": self.layout.sm_count, "sliceSize": self.layout.min_size},
+            "gpu": self.layout.ref(),
             "model": model,
             "dtype": dtype,
             "batches": batches,

@@ -45,6 +45,10 @@ class SliceLayout:
     def slice_sms(self, i: int) -> int:
         return self.groups[i].sm.smCount if i < len(self.groups) else self.remainder_sms
 
+    def ref(self) -> dict:
+        """Which GPU a profile, table or primitives file belongs to (the formats' GpuRef)."""
+        return {"name": self.name, "smCount": self.sm_count, "sliceSize": self.min_size}
+
     def describe(self, sm_ids: dict[int, list[int]] | None = None) -> dict:
         """The GPU description format (schemas/gpu.schema.json)."""
         v = versions()

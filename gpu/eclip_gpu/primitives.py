@@ -126,7 +126,7 @@ def measure(pool: PartitionPool, reps: int = 20) -> dict:
     v = versions()
     return {
         "format": "eclip.primitives/1",
-        "gpu": {"name": layout.name, "smCount": layout.sm_count, "sliceSize": layout.min_size},
+        "gpu": layout.ref(),
         "partitionCreate": _cost(create),
         "switchEventWait": _cost(switch),
         "switchGraphEdge": _cost(edge),

@@ -119,7 +119,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
     ]
     prof = {
         "format": "eclip.profile/1",
-        "gpu": {"name": pool.layout.name, "smCount": pool.layout.sm_count, "sliceSize": pool.layout.min_size},
+        "gpu": pool.layout.ref(),
         "model": name,
         "batch": batch,
         "dtype": dtype,

@@ -4,27 +4,14 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { Command } from '@commander-js/extra-typings'
-import { parseGpuList, registerParis } from '../../src/cli/commands/paris.ts'
+import { parseGpuList } from '../../src/cli/commands/paris.ts'
 import { type LatencyTable, readFile } from '../../src/formats/index.ts'
 import { loadScenario } from '../../src/paris/scenario.ts'
+import { eclip } from './run-paris.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const bin = join(root, 'bin', 'eclip.mjs')
 const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-paris-'))
-
-/** Runs `eclip <args>` in this process (spawning tsx costs seconds on a shared 2-core machine); stdout is dropped. */
-async function eclip(...args: string[]) {
-  const program = new Command('eclip').exitOverride()
-  registerParis(program)
-  const log = console.log
-  console.log = () => {}
-  try {
-    await program.parseAsync(['node', 'eclip', ...args])
-  } finally {
-    console.log = log
-  }
-}
 
 describe('eclip paris', () => {
   it('parses GPU lists', () => {

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { gunzipSync } from 'node:zlib'
-import { Command } from '@commander-js/extra-typings'
-import { GPU_SCHEMES, parseRates, parseUniform, registerParis } from '../../src/cli/commands/paris.ts'
+import { GPU_SCHEMES, parseRates, parseUniform } from '../../src/cli/commands/paris.ts'
 import { type Gpu, readFile } from '../../src/formats/index.ts'
 import { compare, SCHEMES } from '../../src/paris/compare.ts'
 import { checkLayout, ParisGpu, plannedCaptures, runMessage } from '../../src/paris/gpu.ts'
 import { DEFAULT_PARIS, uniform } from '../../src/paris/partition.ts'
 import { loadScenario } from '../../src/paris/scenario.ts'
 import { makeTrace } from '../../src/paris/sim.ts'
+import { eclip } from './run-paris.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const scenario = join(root, 'examples', 'paris-gpu.yaml')
@@ -31,18 +31,6 @@ function fakePython(): string {
   writeFileSync(f, `#!/usr/bin/env bash\nexec '${python}' '${fake}' '${join(root, 'gpu')}' '${gpuFile}'\n`)
   chmodSync(f, 0o755)
   return f
-}
-
-async function eclip(...args: string[]) {
-  const program = new Command('eclip').exitOverride()
-  registerParis(program)
-  const log = console.log
-  console.log = () => {}
-  try {
-    await program.parseAsync(['node', 'eclip', ...args])
-  } finally {
-    console.log = log
-  }
 }
 
 describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtual time)', () => {
