@@ -11,39 +11,8 @@ export interface RawTensor {
   name: string
   datatype: Datatype
   shape: number[]
-  /** The bytes (a tensor that came in several pieces is joined when this is first read). */
   data: Buffer
-  /** The bytes as the pieces they came in, when more than one: what can take them so (tensorParts) need not join them. */
-  parts?: readonly Buffer[]
 }
-
-/** A tensor of `parts`: one part is its data; several are kept as they are and joined only if `data` is read. */
-export function tensorOfParts(
-  name: string,
-  datatype: Datatype,
-  shape: number[],
-  parts: readonly Buffer[],
-): RawTensor {
-  if (parts.length <= 1) return { name, datatype, shape, data: parts[0] ?? Buffer.alloc(0) }
-  let joined: Buffer | undefined
-  return {
-    name,
-    datatype,
-    shape,
-    parts,
-    get data() {
-      joined ??= Buffer.concat(parts)
-      return joined
-    },
-  }
-}
-
-/** A tensor's bytes as pieces (without joining them). */
-export const tensorParts = (t: RawTensor): readonly Buffer[] => t.parts ?? [t.data]
-
-/** A tensor's size in bytes (without joining its pieces). */
-export const tensorBytes = (t: RawTensor): number =>
-  t.parts ? t.parts.reduce((a, p) => a + p.length, 0) : t.data.length
 
 /** One model the server serves: one worker of the plan. */
 export interface ServedModel {
@@ -135,10 +104,9 @@ export function concatInputs(perRequest: RawTensor[][]): RawTensor[] {
   if (!first) return []
   if (perRequest.length === 1) return first
   return first.map((t) => {
-    const each = perRequest.map((r) => r.find((x) => x.name === t.name) as RawTensor)
-    const n = each.reduce((a, p) => a + (p.shape[0] as number), 0)
-    // the requests' bytes one after the other, not copied: joined only if something reads `data`
-    return tensorOfParts(t.name, t.datatype, [n, ...t.shape.slice(1)], each.flatMap(tensorParts))
+    const parts = perRequest.map((r) => r.find((x) => x.name === t.name) as RawTensor)
+    const n = parts.reduce((a, p) => a + (p.shape[0] as number), 0)
+    return { ...t, shape: [n, ...t.shape.slice(1)], data: Buffer.concat(parts.map((p) => p.data)) }
   })
 }
 

@@ -18,9 +18,8 @@ import {
   type ExecRequest,
   type ExecResult,
   type PowerReading,
+  type RawTensor,
   type ServedModel,
-  tensorBytes,
-  tensorParts,
 } from './backend.ts'
 import { ELEMENT_BYTES } from './kserve/datatypes.ts'
 import { RING_PREFIX, removeStaleRings, ShmRing, shmUnavailable } from './shm-ring.ts'
@@ -120,37 +119,50 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     const msg = { type: 'infer', name: req.model, n: req.items, dtype: input.datatype } as const
     const ring = l.ring
     const outBytes = req.items * l.outItemBytes
-    const inBytes = tensorBytes(input)
-    const span = ring?.alloc.alloc(ring.alloc.round(inBytes) + outBytes)
+    const span = ring?.alloc.alloc(ring.alloc.round(input.data.length) + outBytes)
     if (!ring || !span) return this.answer(l, proc.call(msg, input.data, timeoutS))
     // through the ring: the input written at the span's start, room for the output after it; the span is given
     // back only once the reply has come (and its output has been read): until then Python may be using it
     const shm: InferShm = {
       offset: span.offset,
-      bytes: inBytes,
-      outOffset: span.offset + ring.alloc.round(inBytes),
+      bytes: input.data.length,
+      outOffset: span.offset + ring.alloc.round(input.data.length),
       outBytes,
     }
-    // the input's pieces as they are (a binary request's body chunks: never joined on this path)
-    const reply = ring.write(tensorParts(input), span.offset).then(
-      () => proc.call({ ...msg, shm }, undefined, timeoutS),
-      (err: unknown) => {
-        // a ring that cannot be written (it never should: its pages are reserved) costs this request only
-        this.opts.log?.(
-          `gpu: ${req.model}: shared-memory write failed, sent through the pipe: ${(err as Error).message}`,
-        )
-        return proc.call(msg, input.data, timeoutS)
-      },
-    )
+    const reply = this.sendThroughRing(proc, ring, msg, input, shm, timeoutS)
+    const model = req.model // (the closures below must not hold the request: its input is garbage once written)
     const withOutput = reply.then(async (r) => {
       const out = r.header.type === 'output' ? r.header.shm : undefined
       if (!out) return r
       if (out.offset < shm.outOffset || out.offset + out.bytes > shm.outOffset + shm.outBytes)
-        throw new Error(`GPU backend put ${req.model}'s output outside the room it was given`)
+        throw new Error(`GPU backend put ${model}'s output outside the room it was given`)
       return { header: r.header, body: await ring.read(out.offset, out.bytes) }
     })
     const released = withOutput.finally(() => ring.alloc.release(span))
     return this.answer(l, released)
+  }
+
+  /**
+   * Writes the input into the ring and sends the frame. A ring that cannot be written (it never should: its pages are reserved) costs this
+   * request only: it goes through the pipe. A method of its own so that the input is held only until it is written.
+   */
+  private sendThroughRing(
+    proc: BackendProcess,
+    ring: ShmRing,
+    msg: { type: 'infer'; name: string; n: number; dtype: RawTensor['datatype'] },
+    input: RawTensor,
+    shm: InferShm,
+    timeoutS: number,
+  ): Promise<{ header: FromBackend; body: Buffer }> {
+    return ring.write(input.data, shm.offset).then(
+      () => proc.call({ ...msg, shm }, undefined, timeoutS),
+      (err: unknown) => {
+        this.opts.log?.(
+          `gpu: ${msg.name}: shared-memory write failed, sent through the pipe: ${(err as Error).message}`,
+        )
+        return proc.call(msg, input.data, timeoutS)
+      },
+    )
   }
 
   private answer(l: Loaded, reply: Promise<{ header: FromBackend; body: Buffer }>): Promise<ExecResult> {

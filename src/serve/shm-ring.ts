@@ -13,7 +13,7 @@ import {
   readdirSync,
   statfsSync,
   unlinkSync,
-  writev,
+  write,
 } from 'node:fs'
 import { join } from 'node:path'
 
@@ -114,22 +114,18 @@ export class ShmRing {
     return new ShmRing(path, capacity, fd)
   }
 
-  /** Writes `parts` one after the other from `offset` (one writev; again for what a short write left). */
-  write(parts: readonly Uint8Array[], offset: number): Promise<void> {
+  /** Writes `data` at `offset` (one write call per loop turn until all is written). */
+  write(data: Uint8Array, offset: number): Promise<void> {
     return this.io(async (fd) => {
-      let rest = parts.filter((p) => p.byteLength > 0)
-      let at = offset
-      while (rest.length > 0) {
-        let n = await new Promise<number>((resolve, reject) =>
-          writev(fd, rest as Uint8Array[], at, (err, written) => (err ? reject(err) : resolve(written))),
+      let done = 0
+      while (done < data.byteLength) {
+        const n = await new Promise<number>((resolve, reject) =>
+          write(fd, data, done, data.byteLength - done, offset + done, (err, written) =>
+            err ? reject(err) : resolve(written),
+          ),
         )
-        if (n === 0) throw new Error(`${this.path}: wrote nothing at ${at}`)
-        at += n
-        while (rest.length > 0 && n >= (rest[0] as Uint8Array).byteLength) {
-          n -= (rest[0] as Uint8Array).byteLength
-          rest = rest.slice(1)
-        }
-        if (n > 0) rest = [(rest[0] as Uint8Array).subarray(n), ...rest.slice(1)]
+        if (n === 0) throw new Error(`${this.path}: wrote nothing at ${offset + done}`)
+        done += n
       }
     })
   }

@@ -37,7 +37,7 @@ interface Entry {
   receivedAt: number
   enqueuedAt: number
   settled: boolean
-  timer: NodeJS.Timeout
+  timer?: NodeJS.Timeout
   resolve: (c: Completion) => void
   reject: (e: ProtocolError) => void
 }
@@ -86,29 +86,33 @@ export class ModelWorker {
         'REJECTED',
         { 'retry-after': '1' },
       )
+    // made outside the closures below, which keep their scope alive until the request is answered: `inputs` must
+    // not be in it (pump lets go of the entry's inputs once the backend has them; a large tensor is then garbage)
+    const entry: Entry = {
+      batch,
+      inputs,
+      receivedAt,
+      enqueuedAt: this.now(),
+      settled: false,
+      resolve: () => {},
+      reject: () => {},
+    }
     return new Promise<Completion>((resolve, reject) => {
-      const entry: Entry = {
-        batch,
-        inputs,
-        receivedAt,
-        enqueuedAt: this.now(),
-        settled: false,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const queued = this.queue.indexOf(entry)
-          if (queued >= 0) this.queue.splice(queued, 1)
-          this.fail(
-            entry,
-            new RequestFailure(
-              504,
-              `model "${this.model.name}": request timed out after ${Number(deadlineMs.toFixed(3))} ms (${queued >= 0 ? 'still queued' : 'executing'})`,
-              'TIMEOUT',
-            ),
-          )
-          this.notifyIdle()
-        }, deadlineMs),
-      }
+      entry.resolve = resolve
+      entry.reject = reject
+      entry.timer = setTimeout(() => {
+        const queued = this.queue.indexOf(entry)
+        if (queued >= 0) this.queue.splice(queued, 1)
+        this.fail(
+          entry,
+          new RequestFailure(
+            504,
+            `model "${this.model.name}": request timed out after ${Number(deadlineMs.toFixed(3))} ms (${queued >= 0 ? 'still queued' : 'executing'})`,
+            'TIMEOUT',
+          ),
+        )
+        this.notifyIdle()
+      }, deadlineMs)
       this.queue.push(entry)
       this.pump()
     })
@@ -156,6 +160,8 @@ export class ModelWorker {
     } catch (err) {
       p = Promise.reject(err)
     }
+    // the backend has the inputs now: the entries need not keep them (a large tensor is freed as soon as it is sent)
+    for (const e of taken) e.inputs = []
     p.then(
       (r) => {
         if (generation !== this.generation) return // answered already (crash/shutdown)

@@ -10,10 +10,8 @@ import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { type ServedModel, tensorBytes, tensorParts } from '../../src/serve/backend.ts'
+import type { ServedModel } from '../../src/serve/backend.ts'
 import { GpuServeBackend, type GpuServeOptions } from '../../src/serve/gpu-backend.ts'
-import { RequestBody } from '../../src/serve/kserve/body.ts'
-import { decodeInferRequest } from '../../src/serve/kserve/tensors.ts'
 import { EclipServer } from '../../src/serve/server.ts'
 import { RingAllocator, type RingSpan, removeStaleRings, ShmRing } from '../../src/serve/shm-ring.ts'
 import type { WorkerOptions } from '../../src/serve/worker.ts'
@@ -100,16 +98,7 @@ describe('ring file', () => {
     const path = join(dir, 'r')
     const ring = ShmRing.create(path, 1 << 20)
     const data = randomBytes(300_000)
-    // in pieces, as a request body's chunks come (one writev)
-    await ring.write(
-      [
-        data.subarray(0, 65536),
-        data.subarray(65536, 65536),
-        data.subarray(65536, 200_001),
-        data.subarray(200_001),
-      ],
-      4096,
-    )
+    await ring.write(data, 4096)
     const back = ring.read(4096, data.length)
     ring.close() // while the read is in flight
     assert.ok((await back).equals(data))
@@ -195,57 +184,6 @@ async function roundTrip(s: EclipServer, model: string, n: number, item: number)
   assert.ok(r.rawPayload.subarray(hl).equals(data), `${model}: ${data.length} bytes not returned bitwise`)
 }
 
-describe('request bodies as chunks', () => {
-  const chunks = [
-    Buffer.from('{"in'),
-    Buffer.from('puts":1}'),
-    Buffer.from([1, 2, 3]),
-    Buffer.from([4, 5, 6, 7]),
-  ]
-  const body = new RequestBody(chunks, 19)
-
-  it('gives views of any range across chunk boundaries, and joins only where asked', () => {
-    assert.equal(body.bytes(0, 12).toString(), '{"inputs":1}')
-    assert.deepEqual(
-      body.parts(10, 17).map((p) => [...p]),
-      [
-        [0x31, 0x7d],
-        [1, 2, 3],
-        [4, 5],
-      ],
-    )
-    assert.equal(body.bytes(12, 15).buffer, chunks[2]?.buffer, 'a range inside one chunk is a view of it')
-    const tail = body.from(12)
-    assert.equal(tail.length, 7)
-    assert.deepEqual(Buffer.concat(tail.parts(1, 6)), Buffer.from([2, 3, 4, 5, 6]))
-  })
-
-  it('a binary tensor spread over chunks stays in pieces until something reads its data', () => {
-    const head = Buffer.from(
-      JSON.stringify({
-        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], parameters: { binary_data_size: 16 } }],
-      }),
-    )
-    const data = randomBytes(16)
-    const b = new RequestBody(
-      [head, data.subarray(0, 5), data.subarray(5, 9), data.subarray(9)],
-      head.length + 16,
-    )
-    const spec = { name: 'x', datatype: 'FP32' as const, shape: [-1, 4] }
-    const req = decodeInferRequest(
-      JSON.parse(b.bytes(0, head.length).toString()),
-      { inputs: [spec], outputs: [{ ...spec, name: 'y' }] },
-      1,
-      b.from(head.length),
-    )
-    const t = req.inputs[0]
-    assert.ok(t)
-    assert.equal(tensorParts(t).length, 3)
-    assert.equal(tensorBytes(t), 16)
-    assert.ok(t.data.equals(data))
-  })
-})
-
 describe('tensors through shared memory (echo backend: real frame loop and Serving, no GPU)', () => {
   it('a 9.6-MB tensor goes there and back bitwise, through the ring and through the pipe fallback', async () => {
     const item = 1_200_000 // 4.8 MB of FP32 per item
@@ -321,13 +259,19 @@ describe('tensors through shared memory (echo backend: real frame loop and Servi
 
   it('holds a request’s span until its reply comes, then gives it back', async () => {
     const { models, opts } = servedModels([{ name: 'albert', model: 'albert', batch: 2 }])
-    const backend = new GpuServeBackend({ python: fake({ FAKE_DELAY_MS: '400' }), transport: 'shm' })
+    const backend = new GpuServeBackend({ python: fake({ FAKE_DELAY_MS: '1500' }), transport: 'shm' })
     const s = new EclipServer({ models, workerOptions: opts, backend, logger: false })
     await s.load()
     try {
-      const pending = post(s, '/v2/models/albert/infer', albertBody(2, 5))
-      await new Promise((r) => setTimeout(r, 200))
+      let answered = false
+      const pending = post(s, '/v2/models/albert/infer', albertBody(2, 5)).finally(() => {
+        answered = true
+      })
+      const deadline = performance.now() + 1000
+      while (backend.ringStats().get('albert')?.spans !== 1 && performance.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5))
       assert.equal(backend.ringStats().get('albert')?.spans, 1, 'held while the backend works')
+      assert.equal(answered, false)
       const r = await pending
       assert.equal(r.statusCode, 200, r.body.slice(0, 300))
       assert.equal(r.json().outputs[0].data[0], 5)

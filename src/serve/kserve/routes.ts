@@ -1,9 +1,7 @@
 // KServe v2 REST routes (Triton's HTTP protocol): health, server and model metadata, model readiness and infer, with
 // JSON tensors and the binary-tensor extension. Talks to the server through `InferenceService` only.
-import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ModelIO } from '../io-specs.ts'
-import { type ByteSource, RequestBody, readBody } from './body.ts'
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse, ProtocolError } from './tensors.ts'
 
 export interface ServiceModel {
@@ -36,8 +34,6 @@ export interface InferenceService {
 }
 
 const BINARY_HEADER = 'inference-header-content-length'
-/** Binary outputs of at least this many bytes are streamed after the JSON part rather than joined with it. */
-const STREAM_OUTPUTS_FROM = 256 * 1024
 const ACCEPTED_TYPES = [
   'application/json',
   'application/octet-stream',
@@ -53,9 +49,8 @@ interface ModelParams {
 /** Registers the /v2 routes, the JSON error shape and the body parsing on `app`. */
 export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService, bodyLimit: number) {
   // Bodies come in as bytes: the binary extension needs them, and JSON errors are reported our way.
-  // (kept as the chunks they arrived in: a tensor in the binary extension is not copied into one buffer, body.ts)
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', (req, payload, done) => readBody(req.headers, payload, bodyLimit, done))
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body))
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof ProtocolError)
@@ -115,21 +110,22 @@ export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService
       if (err instanceof ProtocolError && err.status < 500) svc.invalid(m)
       throw err
     }
+    // the body's bytes live on only in the request's input tensors, which the server lets go once the backend has
+    // them (buffers that outlive two young-generation collections cost full collections to free)
+    req.body = undefined
+    const { inputs: _, ...answer } = decoded
     const outcome = await svc.infer(m, decoded, receivedAt)
     const enc = encodeInferResponse(
       { model_name: m.name, model_version: m.version, parameters: outcome.parameters },
-      decoded,
+      { ...answer, inputs: [] },
       outcome.outputs,
     )
     if (!enc.binary) return reply.send(enc.json)
     const head = Buffer.from(JSON.stringify(enc.json))
-    reply.header(BINARY_HEADER, String(head.length)).type('application/octet-stream')
-    const bytes = enc.binary.reduce((a, b) => a + b.length, 0)
-    if (bytes < STREAM_OUTPUTS_FROM) return reply.send(Buffer.concat([head, ...enc.binary]))
-    // large outputs (albert's 1.5 MB) go out as they are, after the JSON part, instead of copied into one body
     return reply
-      .header('content-length', String(head.length + bytes))
-      .send(Readable.from([head, ...enc.binary]))
+      .header(BINARY_HEADER, String(head.length))
+      .type('application/octet-stream')
+      .send(Buffer.concat([head, ...enc.binary]))
   }
 
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
@@ -148,21 +144,19 @@ function decodeBody(req: FastifyRequest, m: ServiceModel): DecodedRequest {
       `unsupported content type "${type}" (send application/json, or application/octet-stream with ${BINARY_HEADER})`,
     )
   const body = req.body
-  if (!(body instanceof RequestBody) || body.length === 0)
-    throw new ProtocolError(400, 'the request has no body')
+  if (!Buffer.isBuffer(body) || body.length === 0) throw new ProtocolError(400, 'the request has no body')
   const headerLen = req.headers[BINARY_HEADER]
-  let jsonEnd = body.length
-  let binary: ByteSource | undefined
+  let jsonPart = body
+  let binary: Buffer | undefined
   if (headerLen !== undefined) {
     const n = Number(headerLen)
     if (!/^\d+$/.test(String(headerLen)) || !Number.isSafeInteger(n))
       throw new ProtocolError(400, `${BINARY_HEADER} must be a non-negative integer, got "${headerLen}"`)
     if (n > body.length)
       throw new ProtocolError(400, `${BINARY_HEADER} ${n} is larger than the body (${body.length} bytes)`)
-    jsonEnd = n
-    binary = body.from(n)
+    jsonPart = body.subarray(0, n)
+    binary = body.subarray(n)
   }
-  const jsonPart = body.bytes(0, jsonEnd)
   let json: unknown
   try {
     json = JSON.parse(jsonPart.toString('utf8'))

@@ -1,8 +1,7 @@
 // KServe v2 inference request/response bodies: validation of the JSON (and binary-extension) request against a
 // model's tensor specs, and encoding of the backend's outputs. Knows the protocol, not the backend.
-import { type RawTensor, tensorOfParts } from '../backend.ts'
+import type { RawTensor } from '../backend.ts'
 import type { ModelIO, TensorSpec } from '../io-specs.ts'
-import { type ByteSource, bufferSource } from './body.ts'
 import {
   type Datatype,
   decodeElements,
@@ -64,9 +63,8 @@ export function decodeInferRequest(
   body: unknown,
   io: ModelIO,
   maxBatch: number,
-  binaryData?: Buffer | ByteSource,
+  binary?: Buffer,
 ): DecodedRequest {
-  const binary = Buffer.isBuffer(binaryData) ? bufferSource(binaryData) : binaryData
   if (!isObject(body)) throw bad('the request body must be a JSON object')
   for (const k of Object.keys(body))
     if (!['id', 'parameters', 'inputs', 'outputs'].includes(k))
@@ -110,7 +108,7 @@ export function decodeInferRequest(
     if (t.parameters !== undefined && !isObject(t.parameters))
       throw bad(`input "${t.name}": "parameters" must be an object`)
     const binSize = (t.parameters as Record<string, unknown> | undefined)?.binary_data_size
-    let tensor: RawTensor
+    let data: Buffer
     if (binSize !== undefined) {
       if (!Number.isInteger(binSize) || (binSize as number) < 0)
         throw bad(`input "${t.name}": "binary_data_size" must be a non-negative integer`)
@@ -128,10 +126,9 @@ export function decodeInferRequest(
         throw bad(
           `input "${t.name}": binary_data_size ${size} does not match shape [${shape}] of ${dt} (${count * ELEMENT_BYTES[dt]} bytes)`,
         )
-      // views of the body's chunks, not a copy (joined only where something needs one buffer)
-      tensor = tensorOfParts(t.name, dt, shape, binary.parts(offset, offset + size))
+      data = binary.subarray(offset, offset + size)
       offset += size
-      if (spec.range) checkRangeBinary(tensor.data, dt, spec, t.name)
+      if (spec.range) checkRangeBinary(data, dt, spec, t.name)
     } else {
       if (!Array.isArray(t.data)) throw bad(`input "${t.name}": "data" must be an array`)
       const flat = flatten(t.data)
@@ -146,9 +143,9 @@ export function decodeInferRequest(
             throw bad(`input "${t.name}": data[${j}]: ${v} is outside [${spec.range[0]}, ${spec.range[1]}]`)
         }
       }
-      tensor = { name: t.name, datatype: dt, shape, data: encodeElements(dt, flat as (number | boolean)[]) }
+      data = encodeElements(dt, flat as (number | boolean)[])
     }
-    inputs.push(tensor)
+    inputs.push({ name: t.name, datatype: dt, shape, data })
   }
   if (binary && offset !== binary.length)
     throw bad(`the binary part has ${binary.length - offset} bytes no input's binary_data_size accounts for`)
