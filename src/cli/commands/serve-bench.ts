@@ -5,7 +5,14 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:f
 import { hostname } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { isMpsPolicy, parseFormat, type ServeResults, type ServeRun, UserError } from '../../formats/index.ts'
+import {
+  isMpsPolicy,
+  POLICIES,
+  parseFormat,
+  type ServeResults,
+  type ServeRun,
+  UserError,
+} from '../../formats/index.ts'
 import { normaliseServeRuns, serveBenchRun, serveReport } from '../../measure/serve-bench.ts'
 import { clientProcessMain } from '../../measure/serve-bench-clients.ts'
 import { SERVER_VERSION } from '../../serve/server.ts'
@@ -29,7 +36,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--policies <list|all>',
-      'comma-separated serve policies (baseline, model-wise, kw-ioctl, kw-prealloc, eclip; not the MPS ones), or all',
+      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}; not the MPS ones), or all`,
       'baseline,eclip',
     )
     .addOption(
