@@ -207,7 +207,6 @@ class ParisSession:
         self.energy = energy
         self.base: dict = {}  # (model, dtype) -> zoo.Built at batch 1
         self.parts: dict = {}  # slices tuple -> _Part
-        self.retired: dict = {}  # slices tuple -> _Part of an earlier layout: no graphs, context kept (see _layout)
 
     # -- models
 
@@ -311,31 +310,22 @@ class ParisSession:
 
     def _layout(self, partitions: list[dict], progress) -> list[_Part]:
         """This run's partitions, keeping those (and their graphs) whose slices the previous run used too."""
-        from .partitions import make_partition  # noqa: PLC0415
+        from .partitions import destroy_partition, make_partition  # noqa: PLC0415
 
         torch = self.torch
         want = [tuple(sorted(int(s) for s in p["slices"])) for p in partitions]
         gone = [self.parts.pop(k) for k in list(self.parts) if k not in want]
         if gone:
             for p in gone:
-                p.graphs.clear()  # the graphs and their memory go now; the context stays (below)
+                p.graphs.clear()  # graphs first, then the pool and context they use (DESIGN §8)
             gc.collect()
             torch.cuda.synchronize()
+            for p in gone:
+                destroy_partition(p.partition)
             torch.cuda.empty_cache()
-        # A layout's partitions are kept (graphs dropped) until close(), not destroyed and made again: a layout that
-        # comes back to the same slices reuses its context (~2 ms and a few MB each; five layouts keep a few dozen).
         for i, k in enumerate(want):
-            if k in self.parts:
-                continue
-            old = self.retired.pop(k, None)
-            if old is not None:
-                # its pool died with its last graph: capturing into a dead pool id trips PyTorch's allocator asserts
-                old.pool = torch.cuda.graph_pool_handle()
-                self.parts[k] = old
-            else:
+            if k not in self.parts:
                 self.parts[k] = _Part(make_partition(self.layout, k, i), torch.cuda.graph_pool_handle())
-        for p in gone:
-            self.retired[p.partition.slices] = p
         return [self.parts[k] for k in want]
 
     def _graphs(self, parts: list[_Part], needed: list[tuple[str, int]], dtype: str, progress) -> tuple[int, float]:
@@ -419,9 +409,8 @@ class ParisSession:
     def close(self) -> None:
         from .partitions import destroy_partition  # noqa: PLC0415
 
-        parts = [*self.parts.values(), *self.retired.values()]
+        parts = list(self.parts.values())
         self.parts.clear()
-        self.retired.clear()
         for p in parts:
             p.graphs.clear()
         gc.collect()
