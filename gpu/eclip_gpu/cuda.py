@@ -46,9 +46,10 @@ def check(result, what: str = "CUDA driver call"):
     return result[1] if len(result) == 2 else result[1:]
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=None)
 def device(index: int = 0):
-    """Initialises torch's CUDA (so the primary context exists) and returns the CUdevice."""
+    """Initialises torch's CUDA (so device `index`'s primary context exists) and returns its CUdevice. Cached per
+    index: a process that drives several GPUs (paris.py) asks for each of them."""
     import torch  # noqa: PLC0415
 
     if not torch.cuda.is_available():
@@ -63,6 +64,14 @@ def device(index: int = 0):
             f"the CUDA driver supports API {version // 1000}.{version % 1000 // 10}; green contexts need 12.4 or newer"
         )
     return check(d.cuDeviceGet(index), "cuDeviceGet")
+
+
+def pci_bus_id(index: int = 0) -> str:
+    """CUDA device `index`'s PCI bus id ("0000:3B:00.0"): what ties a CUDA ordinal to its NVML handle. NVML numbers
+    every GPU of the machine in PCI order, CUDA only the visible ones (CUDA_VISIBLE_DEVICES), by default fastest first:
+    the ordinals need not agree."""
+    raw = check(driver().cuDeviceGetPCIBusId(32, device(index)), "cuDeviceGetPCIBusId")
+    return (raw.decode() if isinstance(raw, bytes) else str(raw)).split("\x00")[0].strip()
 
 
 def versions() -> dict:

@@ -37,6 +37,9 @@ class SliceLayout:
     name: str = ""
     memory_bytes: int = 0
     compute_capability: str = ""
+    # the CUDA ordinal the split was read off: its green contexts and streams are made on that device (paris.py
+    # drives several GPUs from one process; everything else uses device 0)
+    device: int = 0
 
     @property
     def n_slices(self) -> int:
@@ -102,6 +105,7 @@ def read_layout(index: int = 0) -> SliceLayout:
         name=torch.cuda.get_device_name(index),
         memory_bytes=int(props.total_memory),
         compute_capability=f"{props.major}.{props.minor}",
+        device=index,
     )
 
 
@@ -155,21 +159,25 @@ class PartitionPool:
 
 
 def make_partition(layout: SliceLayout, slices: tuple[int, ...], pid: int = 0) -> Partition:
-    """One green context over the union of `slices` (+ its non-blocking stream). Not for the request path."""
+    """One green context over the union of `slices` (+ its non-blocking stream) on the layout's device. Not for the
+    request path."""
     import torch  # noqa: PLC0415
 
     d = driver()
     t0 = time.perf_counter()
     resources = [layout.groups[i] if i < len(layout.groups) else layout.remainder for i in slices]
     desc = check(d.cuDevResourceGenerateDesc(resources, len(resources)), f"cuDevResourceGenerateDesc{list(slices)}")
-    ctx = check(d.cuGreenCtxCreate(desc, device(), d.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM), "cuGreenCtxCreate")
+    ctx = check(d.cuGreenCtxCreate(desc, device(layout.device), d.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM),
+                "cuGreenCtxCreate")
     stream = check(d.cuGreenCtxStreamCreate(ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING, 0), "cuGreenCtxStreamCreate")
     ms = (time.perf_counter() - t0) * 1e3
     sms = sum(layout.slice_sms(i) for i in slices)
     got = check(d.cuGreenCtxGetDevResource(ctx, d.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM), "cuGreenCtxGetDevResource")
     if got.sm.smCount != sms:
         raise BackendError(f"green context for slices {list(slices)} has {got.sm.smCount} SMs, expected {sms}")
-    ts = torch.cuda.ExternalStream(int(stream))
+    # the stream's device, said explicitly: ExternalStream defaults to the current device, and torch switches to the
+    # stream's device (and takes its current stream there) whenever the stream is entered or replayed on
+    ts = torch.cuda.ExternalStream(int(stream), device=layout.device)
     return Partition(id=pid, slices=slices, sms=sms, green_ctx=ctx, cu_stream=stream, torch_stream=ts, create_ms=ms)
 
 
