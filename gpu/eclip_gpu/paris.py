@@ -18,6 +18,18 @@ keeps the two in step); one thread per partition runs its queries in order (grap
 release the GIL). Per query: release, start and end on the host clock (µs from the trace's origin), the partition
 that ran it, and the NVML energy from the first measured query's release to the last completion.
 
+Several GPUs (`--gpus 2`): a partition names its GPU (`gpu`, a CUDA ordinal of this process) and this one process
+drives them all: each GPU's slice layout is read off it when a run first puts a partition there, the partition's
+green context and stream are made on that device, its graphs captured there (with that device current) from a copy
+of the model on that device, so each GPU holds only its own partitions' graphs and models. One dispatcher and one
+release loop serve every partition of every GPU, as the simulator's one dispatcher does (sim.ts has no notion of GPUs:
+a server is a flat list of partitions). Why one process rather than one per GPU: ELSA decides each arrival on every
+partition's backlog at that instant, and a partition's backlog changes when it completes; across processes each
+completion would be a message to wherever the dispatcher lives and each routed query a message back (a pipe hop each
+way on the request path, and two clocks to reconcile), where here both are a lock away on one clock. The price is
+one GIL for all partition threads; the release lag each run reports measures it. The energy is summed over the
+server's GPUs (0..the highest used) and reported per GPU too.
+
 Queries that have waited more than `dropAfterSlo` × their SLO when their partition reaches them are dropped
 unexecuted (counted as violations by the TS side): an overloaded open-loop run would otherwise take minutes to drain.
 """
@@ -189,40 +201,86 @@ def replay_virtual(disp: Dispatcher, arrival_us, service) -> dict:
 
 @dataclass
 class _Part:
-    """One partition of the current layout: its green context + stream, a memory pool its graphs share, the graphs."""
+    """One partition of the current layout: its green context + stream, a memory pool its graphs share, the graphs,
+    and the GPU (CUDA ordinal) they all live on."""
 
     partition: object
     pool: object
     graphs: dict = field(default_factory=dict)  # (model, batch) -> (graph, output)
+    gpu: int = 0
 
 
 class ParisSession:
-    """State kept across paris-run messages of one backend process: models, partitions and their graphs."""
+    """State kept across paris-run messages of one backend process: models, partitions and their graphs, on every GPU
+    the runs put partitions on (see the module docstring)."""
 
     def __init__(self, layout, energy=None):
         import torch  # noqa: PLC0415
 
         self.torch = torch
-        self.layout = layout
-        self.energy = energy
-        self.base: dict = {}  # (model, dtype) -> zoo.Built at batch 1
-        self.parts: dict = {}  # slices tuple -> _Part
+        self.layout = layout  # the process's first GPU: latency tables are measured there
+        self.layouts = {layout.device: layout}  # CUDA ordinal -> SliceLayout, read when first used
+        self.energy = energy  # None: no NVML readings in this process (then none for the other GPUs either)
+        self.energies = {layout.device: energy} if energy is not None else {}
+        self.base: dict = {}  # (model, dtype, gpu) -> zoo.Built at batch 1
+        self.parts: dict = {}  # (gpu, slices tuple) -> _Part
+
+    # -- GPUs
+
+    def layout_of(self, gpu: int):
+        """GPU `gpu`'s slice layout, read off the device the first time (it creates the device's primary context)."""
+        if gpu not in self.layouts:
+            from .cuda import BackendError  # noqa: PLC0415
+            from .partitions import read_layout  # noqa: PLC0415
+
+            n = self.torch.cuda.device_count()
+            if not 0 <= gpu < n:
+                raise BackendError(f"a partition is on GPU {gpu}, but this process sees {n} GPU(s) "
+                                   f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+            self.layouts[gpu] = read_layout(gpu)
+        return self.layouts[gpu]
+
+    def energy_of(self, gpu: int):
+        """NVML readings of GPU `gpu` (None where this process has none)."""
+        if self.energy is None:
+            return None
+        if gpu not in self.energies:
+            from .energy import Energy  # noqa: PLC0415
+
+            self.energies[gpu] = Energy(gpu)
+        return self.energies[gpu]
+
+    def gpus(self, msg: dict) -> dict:
+        """paris-gpus: how many GPUs this process sees, and the slice layouts (format eclip.gpu/1) of the first
+        `count` of them, each read off its device: a multi-GPU comparison checks every GPU it uses."""
+        n = self.torch.cuda.device_count()
+        want = min(int(msg.get("count", 1)), n)
+        return {"deviceCount": n, "gpus": [self.layout_of(i).describe() for i in range(want)]}
+
+    def _sync(self, gpus) -> None:
+        """torch.cuda.synchronize() waits for the current device only: every GPU of `gpus`."""
+        for g in sorted(set(gpus)):
+            self.torch.cuda.synchronize(g)
 
     # -- models
 
-    def built(self, model: str, batch: int, dtype: str):
-        """The model at `batch`: built once per (model, dtype); zoo models' inputs are the batch-1 input repeated
-        (same kernels as a fresh random batch: none of these models branch on data). Other models build per batch."""
+    def built(self, model: str, batch: int, dtype: str, gpu: int = 0):
+        """The model at `batch` on GPU `gpu`: built once per (model, dtype, gpu); zoo models' inputs are the batch-1
+        input repeated (same kernels as a fresh random batch: none of these models branch on data). Other models build
+        per batch. zoo builds on the current device: made current here."""
         from . import zoo  # noqa: PLC0415
 
+        torch = self.torch
         if model not in zoo.ZOO:
-            key = (model, dtype, batch)
+            key = (model, dtype, gpu, batch)
             if key not in self.base:
-                self.base[key] = zoo.build(model, batch, dtype)
+                with torch.cuda.device(gpu):
+                    self.base[key] = zoo.build(model, batch, dtype)
             return self.base[key]
-        key = (model, dtype)
+        key = (model, dtype, gpu)
         if key not in self.base:
-            self.base[key] = zoo.build(model, 1, dtype)
+            with torch.cuda.device(gpu):
+                self.base[key] = zoo.build(model, 1, dtype)
         b1 = self.base[key]
         if batch == 1:
             return b1
@@ -234,13 +292,16 @@ class ParisSession:
         than torch.cuda.graph, which runs gc.collect() and empty_cache() on every capture (hundreds here)."""
         torch = self.torch
         g = torch.cuda.CUDAGraph()
-        torch.cuda.synchronize()
-        with torch.inference_mode(), torch.cuda.stream(stream):
-            g.capture_begin(pool=pool) if pool is not None else g.capture_begin()
-            try:
-                out = built.forward()
-            finally:
-                g.capture_end()
+        # the stream's device current: capture_begin takes the current device's current stream, and replay() later
+        # launches on the current stream of the device it was captured on
+        with torch.cuda.device(stream.device):
+            torch.cuda.synchronize()
+            with torch.inference_mode(), torch.cuda.stream(stream):
+                g.capture_begin(pool=pool) if pool is not None else g.capture_begin()
+                try:
+                    out = built.forward()
+                finally:
+                    g.capture_end()
         return g, out
 
     # -- latency tables
@@ -262,7 +323,7 @@ class ParisSession:
         rows, reps = [], []
         for b in batches:
             tb = time.perf_counter()
-            built = self.built(model, b, dtype)
+            built = self.built(model, b, dtype, self.layout.device)
             warm_up(built, [p.torch_stream for p in parts], iters=1)
             row = []
             for p in parts:
@@ -309,23 +370,27 @@ class ParisSession:
     # -- open-loop replay
 
     def _layout(self, partitions: list[dict], progress) -> list[_Part]:
-        """This run's partitions, keeping those (and their graphs) whose slices the previous run used too."""
+        """This run's partitions, keeping those (and their graphs) whose GPU and slices the previous run used too."""
         from .partitions import destroy_partition, make_partition  # noqa: PLC0415
 
         torch = self.torch
-        want = [tuple(sorted(int(s) for s in p["slices"])) for p in partitions]
+        want = [(int(p.get("gpu", 0)), tuple(sorted(int(s) for s in p["slices"]))) for p in partitions]
+        for g in sorted({g for g, _ in want}):
+            self.layout_of(g)  # a GPU this process does not see fails here, before anything is torn down
         gone = [self.parts.pop(k) for k in list(self.parts) if k not in want]
         if gone:
             for p in gone:
                 p.graphs.clear()  # graphs first, then the pool and context they use (DESIGN §8)
             gc.collect()
-            torch.cuda.synchronize()
+            self._sync(p.gpu for p in gone)
             for p in gone:
                 destroy_partition(p.partition)
-            torch.cuda.empty_cache()
-        for i, k in enumerate(want):
-            if k not in self.parts:
-                self.parts[k] = _Part(make_partition(self.layout, k, i), torch.cuda.graph_pool_handle())
+            torch.cuda.empty_cache()  # every device's cached blocks
+        for i, (g, k) in enumerate(want):
+            if (g, k) not in self.parts:
+                with torch.cuda.device(g):
+                    part = make_partition(self.layout_of(g), k, i)
+                self.parts[(g, k)] = _Part(part, torch.cuda.graph_pool_handle(), gpu=g)
         return [self.parts[k] for k in want]
 
     def _graphs(self, parts: list[_Part], needed: list[tuple[str, int]], dtype: str, progress) -> tuple[int, float]:
@@ -335,32 +400,43 @@ class ParisSession:
         torch = self.torch
         t0 = time.perf_counter()
         count = 0
+        gpus = sorted({p.gpu for p in parts})
         for model, batch in needed:
             missing = [p for p in parts if (model, batch) not in p.graphs]
             if not missing:
                 continue
-            built = self.built(model, batch, dtype)
-            # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (DESIGN §8)
-            warm_up(built, [p.partition.torch_stream for p in missing], iters=1)
-            for p in missing:
-                g, out = self._capture(built, p.partition.torch_stream, p.pool)
-                with torch.cuda.stream(p.partition.torch_stream):
-                    g.replay()  # the first replay uploads the graph: not on the request path
-                p.partition.torch_stream.synchronize()
-                # the graph holds raw pointers to the model's weights and input: keep them alive with it
-                p.graphs[(model, batch)] = (g, out, built)
-                count += 1
+            for gpu in gpus:
+                on = [p for p in missing if p.gpu == gpu]
+                if not on:
+                    continue
+                # the model's copy on this GPU: a graph reads weights and input on its own device only
+                built = self.built(model, batch, dtype, gpu)
+                with torch.cuda.device(gpu):
+                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (DESIGN §8)
+                    warm_up(built, [p.partition.torch_stream for p in on], iters=1)
+                    for p in on:
+                        g, out = self._capture(built, p.partition.torch_stream, p.pool)
+                        with torch.cuda.stream(p.partition.torch_stream):
+                            g.replay()  # the first replay uploads the graph: not on the request path
+                        p.partition.torch_stream.synchronize()
+                        # the graph holds raw pointers to the model's weights and input: keep them alive with it
+                        p.graphs[(model, batch)] = (g, out, built)
+                        count += 1
             # the eager warm-up's activations stay cached per partition stream (the caching allocator keys blocks by
             # stream): hand them back after every class, not once at the end, so 8+ partitions × batch 32 never
             # crowd out the libraries' own device allocations (the H100 kept > 60 GiB free this way)
-            torch.cuda.synchronize()
+            self._sync(gpus)
             torch.cuda.empty_cache()
-        torch.cuda.synchronize()
+        self._sync(gpus)
         secs = time.perf_counter() - t0
         if count:
-            free, total = torch.cuda.mem_get_info()
+            mem = []
+            for gpu in gpus:
+                free, total = torch.cuda.mem_get_info(gpu)
+                where = f" on GPU {gpu}" if len(gpus) > 1 else ""
+                mem.append(f"{free / 2**30:.1f} of {total / 2**30:.1f} GiB{where}")
             progress(f"captured {count} graphs on {len(parts)} partitions in {secs:.1f} s; "
-                     f"device memory free {free / 2**30:.1f} of {total / 2**30:.1f} GiB")
+                     f"device memory free {', '.join(mem)}")
         return count, secs
 
     def run(self, msg: dict, progress) -> dict:
@@ -378,15 +454,25 @@ class ParisSession:
         captures, capture_s = self._graphs(parts, needed, dtype, progress)
         # graphs[p][m][b]: None where the trace has no such query
         graphs = [[[p.graphs.get((mm["model"], b), (None,))[0] for b in mm["batches"]] for mm in models] for p in parts]
+        # one dispatcher over the partitions of every GPU, in the message's order (the simulator's flat list)
         disp = Dispatcher([p.partition.sms for p in parts], msg["estUs"], [m["sloUs"] for m in models], qm, qb,
                           msg["dispatch"], float(msg.get("sloMargin", 0.5)))
         drop_after = [float(msg.get("dropAfterSlo", 20)) * m["sloUs"] for m in models]
         first = int(msg.get("firstMeasured", 0))
-        clocks_before = self.energy.clocks() if self.energy else None
+        # the server of a run at g GPUs is GPUs 0..g-1 (every layout puts partitions on each): energy over all of them
+        server = list(range(max(p.gpu for p in parts) + 1))
+        energies = [e for e in (self.energy_of(g) for g in server) if e is not None]
+        clocks_before = _clocks(energies)
         raw = _replay(torch, disp, [p.partition.torch_stream for p in parts], graphs, arrival, qm, drop_after, first,
-                      self.energy)
-        clocks_after = self.energy.clocks() if self.energy else None
+                      energies)
+        clocks_after = _clocks(energies)
         r1 = lambda xs: [round(x, 1) for x in xs]  # noqa: E731
+        notes = [f"event synchronize: {'blocking' if raw['blocking'] else 'spin'} "
+                 f"({len(parts)} partition threads, {os.cpu_count()} CPUs)"]
+        if len(server) > 1:
+            notes.append(f"{len(server)} GPUs driven by one backend process, one dispatcher over all partitions")
+        notes += sorted({f"NVML energy of GPU {e.index} by {e.matched_by}" for e in energies
+                         if getattr(e, "matched_by", "PCI bus id") != "PCI bus id"})
         return {
             "releaseUs": r1(raw["release"]),
             "startUs": r1(raw["start"]),
@@ -395,6 +481,8 @@ class ParisSession:
             "assigned": raw["assigned"],
             "dropped": raw["dropped"],
             "energyJ": raw["energyJ"],
+            "energyPerGpuJ": raw["energyPerGpuJ"],
+            "gpus": server,
             "energyFromUs": raw["energyFromUs"],
             "energyToUs": raw["energyToUs"],
             "captures": captures,
@@ -402,8 +490,7 @@ class ParisSession:
             "graphs": sum(len(p.graphs) for p in self.parts.values()),
             "wallS": round(time.perf_counter() - t0, 2),
             "clocks": {"before": clocks_before, "after": clocks_after},
-            "notes": [f"event synchronize: {'blocking' if raw['blocking'] else 'spin'} "
-                      f"({len(parts)} partition threads, {os.cpu_count()} CPUs)"],
+            "notes": notes,
         }
 
     def close(self) -> None:
@@ -414,7 +501,7 @@ class ParisSession:
         for p in parts:
             p.graphs.clear()
         gc.collect()
-        self.torch.cuda.synchronize()
+        self._sync(p.gpu for p in parts)
         for p in parts:
             destroy_partition(p.partition)
         self.base.clear()
@@ -438,9 +525,23 @@ def _time_graph(torch, graph, stream, budget_s: float, min_reps: int = 5, max_re
     return statistics.median(times), len(times)
 
 
+def _clocks(energies):
+    """NVML clocks/power/temperature: one GPU's dict as before, or per GPU (keyed by CUDA ordinal) for several."""
+    if not energies:
+        return None
+    if len(energies) == 1:
+        return energies[0].clocks()
+    return {str(getattr(e, "index", i)): e.clocks() for i, e in enumerate(energies)}
+
+
 def _replay(torch, disp: Dispatcher, streams, graphs, arrival, qm, drop_after, first: int, energy) -> dict:
     """Runs the trace in real time (see the module docstring). Raises the first error of any thread, after every
-    thread has stopped (no graph may still run when the caller tears partitions down)."""
+    thread has stopped (no graph may still run when the caller tears partitions down).
+
+    `streams[i]` is partition i's stream, on its own GPU (`.device`); `energy`: the NVML readers of the server's GPUs
+    (a list; one reader or None as before). The energy is their sum, and per GPU in energyPerGpuJ."""
+    energies = list(energy) if isinstance(energy, (list, tuple)) else [energy] if energy else []
+    devices = sorted({s.device for s in streams}, key=str)
     n = len(arrival)
     qb = disp.batch_idx
     release, start, end = [0.0] * n, [0.0] * n, [0.0] * n
@@ -461,7 +562,10 @@ def _replay(torch, disp: Dispatcher, streams, graphs, arrival, qm, drop_after, f
     def partition_loop(i: int):
         try:
             stream = streams[i]
-            torch.cuda.set_stream(stream)  # per thread: replays launch on this partition's stream
+            # per thread: this partition's device current, and its stream that device's current stream; a graph's
+            # replay launches on the current stream of the device it was captured on
+            torch.cuda.set_device(stream.device)
+            torch.cuda.set_stream(stream)
             ev = torch.cuda.Event(blocking=blocking)
             row = graphs[i]
             while True:
@@ -525,18 +629,19 @@ def _replay(torch, disp: Dispatcher, streams, graphs, arrival, qm, drop_after, f
         dt = arrival[first] - now_us()
         if dt > 0:
             time.sleep(dt / 1e6)
-        if energy:
-            e0, t_e0 = energy.read_mj(), now_us()
+        if energies:
+            e0, t_e0 = [e.read_mj() for e in energies], now_us()
         finished = all_done.wait(timeout=arrival[-1] / 1e6 + 300)
-        if energy:
-            e1, t_e1 = energy.read_mj(), now_us()
+        if energies:
+            e1, t_e1 = [e.read_mj() for e in energies], now_us()
         if not finished:
             stop.set()
         for q in inbox:
             q.put(None)
         for t in threads:
             t.join(timeout=120)
-        torch.cuda.synchronize()
+        for d in devices:
+            torch.cuda.synchronize(d)
     finally:
         gc.enable()
         sys.setswitchinterval(switch)
@@ -544,8 +649,9 @@ def _replay(torch, disp: Dispatcher, streams, graphs, arrival, qm, drop_after, f
         raise errors[0]
     if not finished:
         raise RuntimeError(f"paris-run: {left[0]} of {n} queries still outstanding 300 s after the last arrival")
+    per_gpu = [(b - a) / 1e3 for a, b in zip(e0, e1)] if energies else None
     return {
         "release": release, "start": start, "end": end, "ran_on": ran_on, "assigned": assigned, "dropped": dropped,
-        "energyJ": (e1 - e0) / 1e3 if energy else None, "energyFromUs": round(t_e0, 1), "energyToUs": round(t_e1, 1),
-        "blocking": blocking,
+        "energyJ": sum(per_gpu) if per_gpu is not None else None, "energyPerGpuJ": per_gpu,
+        "energyFromUs": round(t_e0, 1), "energyToUs": round(t_e1, 1), "blocking": blocking,
     }

@@ -30,10 +30,14 @@ Messages (header "type"):
                                                            energyFromUs, energyToUs, captures, captureS, graphs,
                                                            wallS, clocks, notes} (per query, µs from the trace's
                                                            origin) or error
+             paris-gpus {key, count}                    -> paris-gpus {key, deviceCount, gpus: [eclip.gpu/1 of GPUs
+                                                           0..min(count, deviceCount)-1, each read off its device]}
+             (a paris-run partition may carry gpu: the CUDA ordinal it is built on, default 0; the reply then adds
+             gpus: the server's GPUs, and energyPerGpuJ)
              shutdown {}                                -> (exit 0)
   Py -> TS   error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the process exits 3
              right after.
-Replies to hello/run/load/paris-table/paris-run come in request order, one request at a time. infer replies come
+Replies to hello/run/load/paris-* come in request order, one request at a time. infer replies come
 whenever their worker's thread finishes (workers run concurrently), matched by id; power is answered by the reading
 loop at once.
 """
@@ -175,11 +179,13 @@ def serve() -> None:
                 key = msg.get("key", "")
                 result = runner.run(msg, progress=lambda m, k=key: send({"type": "progress", "key": k, "message": m}))
                 send({"type": "result", "key": key, **result})
-            elif kind in ("paris-table", "paris-run"):
+            elif kind in ("paris-table", "paris-run", "paris-gpus"):
                 key = msg.get("key", "")
                 say = lambda m, k=key: send({"type": "progress", "key": k, "message": m})  # noqa: E731
                 if kind == "paris-table":
                     send({"type": "latency-table", "key": key, **get_paris().table(msg, say)})
+                elif kind == "paris-gpus":
+                    send({"type": "paris-gpus", "key": key, **get_paris().gpus(msg)})
                 else:
                     send({"type": "paris-result", "key": key, **get_paris().run(msg, say)})
             elif kind == "shutdown":
