@@ -1,14 +1,18 @@
-// PARIS + ELSA on a real GPU (issue #7): the GPU backend of `eclip paris --backend gpu` and of
-// `eclip paris-table --backend gpu`. It speaks to one `python3 -m eclip_gpu backend` process (gpu/eclip_gpu/paris.py)
-// that owns one GPU: latency tables measured there (paris-table), and each of compare()'s runs replayed there in real
-// time (paris-run) — the partitions built as green contexts from their slice ids, the trace's queries released at
-// their arrival times and dispatched with the simulator's rules (ported, and pinned by a shared fixture), every
-// query one CUDA graph replay on its partition. The per-query times come back and become the simulator's metrics
+// PARIS + ELSA on real GPUs (issue #7): the GPU backend of `eclip paris --backend gpu` and of
+// `eclip paris-table --backend gpu`. It speaks to one `python3 -m eclip_gpu backend` process (gpu/eclip_gpu/paris.py):
+// latency tables measured on its first GPU (paris-table), and each of compare()'s runs replayed in real time
+// (paris-run) — the partitions built as green contexts from their slice ids, the trace's queries released at their
+// arrival times and dispatched with the simulator's rules (ported, and pinned by a shared fixture), every query one
+// CUDA graph replay on its partition. The per-query times come back and become the simulator's metrics
 // (traceMetrics), plus the NVML energy and what the replay cost.
 //
-// One GPU per process: a second GPU is a second backend process (`device`: CUDA_VISIBLE_DEVICES), but dispatch over
-// several GPUs needs one dispatcher that sees every partition's backlog, which the per-process dispatcher is not:
-// multi-GPU runs are refused until that exists (the simulator covers 1–8 GPUs).
+// Several GPUs (`--gpus 2`): the same one process drives every GPU of the server. PARIS's plan for N GPUs puts
+// partitions on GPUs 0..N-1 (Partition.gpu), and the backend builds each on its own device; one dispatcher there
+// sees every partition's backlog across all GPUs, as the simulator's one dispatcher does (a server is a flat list of
+// partitions to it). A process per GPU would need the dispatcher in one place and a pipe hop per routed query and per
+// completion (ELSA's backlogs change at each), on two clocks; in one process both are a lock away (paris.py's
+// docstring says more). `useGpus` reads every GPU's layout first and checks it against the scenario's. With one GPU
+// the process may still be pinned to any device (`device`: CUDA_VISIBLE_DEVICES), as before.
 
 import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/backend.ts'
 import type { ParisRunMessage, ParisRunReply } from '../execute/gpu/protocol.ts'
@@ -21,7 +25,10 @@ import type { LoadedScenario, ModelLoad } from './scenario.ts'
 import { type GpuRun, quantile, type SimMetrics, type SimOptions, type Trace, traceMetrics } from './sim.ts'
 
 export interface ParisGpuOptions extends BackendProcessOptions {
-  /** Which GPU of the machine (CUDA_VISIBLE_DEVICES of the backend process); default: the first. */
+  /**
+   * Pins the backend process to one GPU of the machine (CUDA_VISIBLE_DEVICES); default: every GPU visible to this
+   * process, the server's GPU i being CUDA ordinal i.
+   */
   device?: number
   dtype?: string
   /** A query that has waited this many times its SLO when its partition reaches it is dropped. Default 20. */
@@ -34,6 +41,8 @@ export interface RunLog {
   dispatch: string
   /** SMs of each partition, in the layout's order. */
   layout: number[]
+  /** The GPU of each partition, in the layout's order. */
+  gpus: number[]
   models: string[]
   batches: number[][]
   trace: Trace
@@ -51,6 +60,8 @@ export class ParisGpu {
   runs = 0
   readonly logs: RunLog[] = []
   readonly notes = new Set<string>()
+  /** GPU i's layout as read off the device, for every GPU useGpus checked; GPU 0 is the hello's. */
+  private layouts: Gpu[] = []
 
   private constructor(
     private readonly proc: BackendProcess,
@@ -63,9 +74,39 @@ export class ParisGpu {
     return new ParisGpu(await BackendProcess.start({ ...opts, ...(env ? { env } : {}) }), opts)
   }
 
-  /** The slice layout the backend read off its device. */
+  /** The slice layout the backend read off its (first) device. */
   get gpu(): Gpu {
     return this.proc.gpu
+  }
+  /** The GPUs runs may put partitions on (GPU i is devices[i]): GPU 0, or every GPU useGpus checked. */
+  get devices(): Gpu[] {
+    return this.layouts.length ? this.layouts : [this.proc.gpu]
+  }
+
+  /**
+   * Makes GPUs 0..n-1 available to runs: refuses more GPUs than the backend process sees, and any GPU whose layout
+   * is not `scenarioGpu` (the partitions' slice ids would mean other SMs there).
+   */
+  async useGpus(n: number, scenarioGpu: Gpu): Promise<Gpu[]> {
+    const reply = await this.proc.request({ type: 'paris-gpus', key: 'gpus', count: n }, 300)
+    if (reply.type !== 'paris-gpus')
+      throw new BackendCrash(`GPU backend answered ${reply.type} to paris-gpus`)
+    if (reply.deviceCount < n) {
+      const pinned =
+        this.opts.device !== undefined
+          ? ` (--device ${this.opts.device} pins it to one)`
+          : process.env.CUDA_VISIBLE_DEVICES !== undefined
+            ? ` (CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES})`
+            : ''
+      throw new UserError(
+        `--gpus ${n}: the GPU backend sees ${reply.deviceCount} GPU${reply.deviceCount === 1 ? '' : 's'} on this ` +
+          `machine${pinned}; a server of ${n} GPUs needs ${n}`,
+      )
+    }
+    const gpus = reply.gpus.map((g, i) => parseFormat<Gpu>('gpu', g, `GPU ${i} of the backend`))
+    for (const [i, g] of gpus.entries()) checkLayout(scenarioGpu, g, n > 1 ? `GPU ${i}` : undefined)
+    this.layouts = gpus
+    return gpus
   }
   get versions(): Record<string, string> {
     return this.proc.versions
@@ -89,17 +130,19 @@ export class ParisGpu {
     return parseFormat<LatencyTable>('latency-table', reply.table, `${model}: measured latency table`)
   }
 
-  /** compare()'s backend: replays one trace on one layout of this GPU in real time. */
+  /** compare()'s backend: replays one trace on one layout of the server's GPUs in real time. */
   readonly run: RunBackend = async (models, partitions, trace, opts, totalSms) => {
-    const where = partitions.find((p) => p.gpu !== 0)
+    const have = this.devices.length
+    const where = partitions.find((p) => !(p.gpu >= 0 && p.gpu < have))
     if (where)
       throw new UserError(
-        `partition ${where.id} is on GPU ${where.gpu}: the GPU backend drives one GPU (--gpus 1); several GPUs ` +
-          'need one dispatcher over all of them (not built yet)',
+        `partition ${where.id} is on GPU ${where.gpu}, but ${have === 1 ? 'only GPU 0 is' : `GPUs 0..${have - 1} are`} ` +
+          'checked for this run (useGpus first)',
       )
     const msg = runMessage(models, partitions, trace, opts, this.opts)
     const n = trace.arrival.length
-    const key = `${opts.dispatch}|${partitions.map((p) => p.sms).join('+')}|${n}q|${trace.scale.toFixed(4)}`
+    const g = new Set(partitions.map((p) => p.gpu)).size
+    const key = `${opts.dispatch}|${layoutKey(partitions)}|${n}q|${trace.scale.toFixed(4)}${g > 1 ? `|${g}gpus` : ''}`
     const reply = await this.proc.request({ ...msg, key }, (trace.arrival[n - 1] ?? 0) / 1e6 + 600)
     if (reply.type !== 'paris-result')
       throw new BackendCrash(`GPU backend answered ${reply.type} to paris-run`)
@@ -111,6 +154,7 @@ export class ParisGpu {
       key,
       dispatch: opts.dispatch,
       layout: partitions.map((p) => p.sms),
+      gpus: partitions.map((p) => p.gpu),
       models: models.map((m) => m.model),
       batches: models.map((m) => m.batches),
       trace,
@@ -145,7 +189,7 @@ export function runMessage(
   const n = trace.arrival.length
   return {
     type: 'paris-run',
-    partitions: partitions.map((p) => ({ id: p.id, slices: p.slices, sms: p.sms })),
+    partitions: partitions.map((p) => ({ id: p.id, gpu: p.gpu, slices: p.slices, sms: p.sms })),
     models: models.map((m) => ({ model: m.model, batches: m.batches, sloUs: m.sloUs })),
     dtype: o.dtype ?? 'fp16',
     estUs: partitions.map((p) => models.map((m) => m.batches.map((b) => latencyUs(m.table, b, p.sms)))),
@@ -169,6 +213,7 @@ function gpuRun(r: ParisRunReply, trace: Trace, first: number): GpuRun {
   return {
     energyJ: r.energyJ,
     powerW: r.energyJ !== null && windowS > 0 ? r.energyJ / windowS : null,
+    ...(r.gpus && r.gpus.length > 1 ? { gpus: r.gpus.length, energyPerGpuJ: r.energyPerGpuJ ?? null } : {}),
     dropped: r.dropped.slice(first).reduce((a, d) => a + d, 0),
     releaseLagP50Us: quantile(lag, 0.5),
     releaseLagP99Us: quantile(lag, 0.99),
@@ -178,49 +223,72 @@ function gpuRun(r: ParisRunReply, trace: Trace, first: number): GpuRun {
   }
 }
 
+/** A layout as the run key names it: SMs per partition, GPUs apart by "/" when it spans several. */
+function layoutKey(partitions: Partition[]): string {
+  const gpus = [...new Set(partitions.map((p) => p.gpu))].sort((a, b) => a - b)
+  return gpus
+    .map((g) =>
+      partitions
+        .filter((p) => p.gpu === g)
+        .map((p) => p.sms)
+        .join('+'),
+    )
+    .join('/')
+}
+
 /**
- * The graph captures a GPU comparison at `g` GPUs will make at most, in compare()'s order: each time the layout
- * changes, every partition whose slices the previous layout did not have × every (model, batch) of the scenario
- * (the backend keeps the graphs of partitions that recur, and captures only what a trace needs).
+ * The graph captures a GPU comparison at `gpus` (a GPU count, or compare()'s list of them) will make at most, in
+ * compare()'s order: each time the layout changes, every partition whose GPU and slices the previous layout did not
+ * have × every (model, batch) of the scenario (the backend keeps the graphs of partitions that recur, across GPU
+ * counts too, and captures only what a trace needs). A partition is one per GPU it is on: at 2 GPUs the same slices
+ * on GPU 0 and GPU 1 are two partitions, two sets of graphs.
  */
 export function plannedCaptures(
   sc: LoadedScenario,
   schemes: Scheme[],
-  g: number,
+  gpus: number | number[],
   uniformSlices: number[],
   parisOpts: ParisOptions,
 ): { captures: number; layouts: number } {
-  const plan = paris(sc, g, parisOpts)
   const classes = sc.models.reduce((a, m) => a + m.batches.length, 0)
   let prev = new Set<string>()
   let captures = 0
   let layouts = 0
-  for (const s of schemes)
-    for (const c of layoutsFor(sc, plan, g, s.layout, uniformSlices)) {
-      const keys = new Set(c.parts.map((p) => `${p.gpu}:${[...p.slices].sort((a, b) => a - b).join(',')}`))
-      const fresh = [...keys].filter((k) => !prev.has(k)).length
-      if (fresh > 0) layouts++
-      captures += fresh * classes
-      prev = keys
-    }
+  for (const g of typeof gpus === 'number' ? [gpus] : gpus) {
+    const plan = paris(sc, g, parisOpts)
+    for (const s of schemes)
+      for (const c of layoutsFor(sc, plan, g, s.layout, uniformSlices)) {
+        const keys = new Set(c.parts.map((p) => `${p.gpu}:${[...p.slices].sort((a, b) => a - b).join(',')}`))
+        const fresh = [...keys].filter((k) => !prev.has(k)).length
+        if (fresh > 0) layouts++
+        captures += fresh * classes
+        prev = keys
+      }
+  }
   return { captures, layouts }
 }
 
-/** Refuses a scenario whose GPU layout is not the device's: the partitions' slice ids would mean other SMs. */
-export function checkLayout(scenarioGpu: Gpu, device: Gpu): void {
+/**
+ * Refuses a scenario whose GPU layout is not the device's: the partitions' slice ids would mean other SMs.
+ * `which` names the device among several ("GPU 1").
+ */
+export function checkLayout(scenarioGpu: Gpu, device: Gpu, which?: string): void {
   const a = scenarioGpu.slices.map((s) => `${s.id}:${s.sms}`).join(' ')
   const b = device.slices.map((s) => `${s.id}:${s.sms}`).join(' ')
   if (scenarioGpu.smCount !== device.smCount || a !== b)
     throw new UserError(
-      `the scenario's GPU layout (${scenarioGpu.name}, ${scenarioGpu.smCount} SMs, slices ${a}) is not this ` +
-        `device's (${device.name}, ${device.smCount} SMs, slices ${b})`,
+      `the scenario's GPU layout (${scenarioGpu.name}, ${scenarioGpu.smCount} SMs, slices ${a}) is not ` +
+        `${which ? `${which}'s` : "this device's"} (${device.name}, ${device.smCount} SMs, slices ${b})`,
     )
 }
 
-/** requests.csv: one line per query of every run (µs from each run's trace origin). */
+/**
+ * requests.csv: one line per query of every run (µs from each run's trace origin); `partition` indexes the run's
+ * layout (SMs per partition, in order), `gpu` is that partition's GPU.
+ */
 export function requestsCsv(logs: RunLog[]): string {
   const lines = [
-    'run,dispatch,layout,query,model,batch,arrival_us,release_us,start_us,end_us,partition,dropped',
+    'run,dispatch,layout,query,model,batch,arrival_us,release_us,start_us,end_us,partition,gpu,dropped',
   ]
   for (const r of logs) {
     const layout = r.layout.join('+')
@@ -239,6 +307,7 @@ export function requestsCsv(logs: RunLog[]): string {
           r.startUs[q],
           r.endUs[q],
           r.partition[q],
+          r.gpus[r.partition[q] ?? -1] ?? '',
           r.dropped[q],
         ].join(','),
       )

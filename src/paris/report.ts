@@ -17,9 +17,13 @@ export interface ReportMeta {
   command: string
   /** Where the queries ran: the simulator (default) or a GPU (src/paris/gpu.ts). */
   backend?: 'sim' | 'gpu'
-  /** With the GPU backend: the device, versions, and what the graph captures cost. */
+  /** With the GPU backend: the device(s), versions, and what the graph captures cost. */
   gpu?: {
     name: string
+    /** GPUs of the largest server measured (GPUs 0..count-1 of one host, one backend process); default 1. */
+    count?: number
+    /** Their names, GPU 0 first. */
+    names?: string[]
     versions: Record<string, string>
     captures: number
     captureS: number
@@ -28,10 +32,19 @@ export interface ReportMeta {
   }
 }
 
+/** The measured GPUs in words: "NVIDIA H200", "2× NVIDIA H200", or the names when they differ. */
+export function measuredOn(gpu: ReportMeta['gpu']): string {
+  if (!gpu) return 'a GPU'
+  const n = gpu.count ?? 1
+  if (n <= 1) return gpu.name
+  const names = [...new Set(gpu.names?.length ? gpu.names : [gpu.name])]
+  return names.length === 1 ? `${n}× ${names[0]}` : (gpu.names ?? names).join(' + ')
+}
+
 /** Goes into every title: simulated or measured, and on what kind of latency tables. */
 export function provenanceLabel(sc: LoadedScenario, meta?: Pick<ReportMeta, 'backend' | 'gpu'>): string {
   if (meta?.backend === 'gpu')
-    return `MEASURED on ${meta.gpu?.name ?? 'a GPU'} (open-loop replay on green-context partitions)`
+    return `MEASURED on ${measuredOn(meta.gpu)} (open-loop replay on green-context partitions)`
   const synthetic = sc.models.filter((m) => m.table.measured.method === 'synthetic').length
   if (synthetic === sc.models.length) return 'SIMULATED on SYNTHETIC latency tables'
   const gpus = [...new Set(sc.models.map((m) => m.table.gpu.name))].join(', ')
@@ -60,10 +73,11 @@ export function resultsJson(sc: LoadedScenario, cmp: Comparison, meta: ReportMet
     measured: {
       date: meta.date,
       method: gpu
-        ? 'measured: each run a trace replayed open-loop in real time on green-context partitions of one GPU, every ' +
-          'query one CUDA graph replay on the partition the dispatcher chose (gpu/eclip_gpu/paris.py); latency = ' +
-          'completion (host clock, after event synchronize) - trace arrival; NVML energy from the first measured ' +
-          'release to the last completion'
+        ? 'measured: each run a trace replayed open-loop in real time on green-context partitions of the ' +
+          "server's GPUs (one backend process; one dispatcher over the partitions of every GPU), every query one " +
+          'CUDA graph replay on the partition the dispatcher chose (gpu/eclip_gpu/paris.py); latency = completion ' +
+          '(host clock, after event synchronize) - trace arrival; NVML energy, summed over the GPUs of the server, ' +
+          'from the first measured release to the last completion'
         : 'simulated',
       tool: gpu
         ? 'eclip paris --backend gpu (src/paris/gpu.ts, gpu/eclip_gpu/paris.py)'
@@ -72,6 +86,8 @@ export function resultsJson(sc: LoadedScenario, cmp: Comparison, meta: ReportMet
       ...(meta.gpu
         ? {
             ...meta.gpu.versions,
+            gpuCount: meta.gpu.count ?? 1,
+            gpuNames: meta.gpu.names ?? [meta.gpu.name],
             graphCaptures: meta.gpu.captures,
             captureS: Math.round(meta.gpu.captureS * 10) / 10,
             runs: meta.gpu.runs,
@@ -125,7 +141,12 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
     '',
     ...(sc.description ? [`Scenario: ${sc.description}.`, ''] : []),
     gpu
-      ? `**Measured on ${meta.gpu?.name ?? 'the GPU'}**: every query ran as one CUDA graph on the green-context ` +
+      ? `**Measured on ${meta.gpu ? measuredOn(meta.gpu) : 'the GPU'}**: ` +
+        ((meta.gpu?.count ?? 1) > 1
+          ? 'a server of N GPUs is GPUs 0..N-1 of this host, driven by one backend process with one dispatcher over ' +
+            'the partitions of all of them (its energy summed over its GPUs); '
+          : '') +
+        'every query ran as one CUDA graph on the green-context ' +
         'partition the dispatcher chose, released at its arrival time; latency is completion (host clock) − arrival. ' +
         `ELSA's and least-loaded's estimates come from the latency tables (${methods}). ` +
         `${meta.gpu?.captures ?? 0} graph captures in ${(meta.gpu?.captureS ?? 0).toFixed(0)} s over ` +

@@ -107,6 +107,9 @@ export interface GpuRun {
   energyJ: number | null
   /** energyJ over that interval, W. */
   powerW: number | null
+  /** With several GPUs: how many the energy is summed over, and each one's share, J (GPU 0 first). */
+  gpus?: number
+  energyPerGpuJ?: number[] | null
   /** Measured queries that waited so long they were dropped unexecuted (counted as violations). */
   dropped: number
   /** How late the dispatcher released queries against their trace arrival times, µs (p50, p99). */

@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib'
 import { GPU_SCHEMES, parseRates, parseUniform } from '../../src/cli/commands/paris.ts'
 import { type Gpu, readFile } from '../../src/formats/index.ts'
 import { compare, SCHEMES } from '../../src/paris/compare.ts'
-import { checkLayout, ParisGpu, plannedCaptures, runMessage } from '../../src/paris/gpu.ts'
+import { checkLayout, ParisGpu, plannedCaptures, requestsCsv, runMessage } from '../../src/paris/gpu.ts'
 import { DEFAULT_PARIS, uniform } from '../../src/paris/partition.ts'
 import { loadScenario } from '../../src/paris/scenario.ts'
 import { makeTrace } from '../../src/paris/sim.ts'
@@ -24,13 +24,30 @@ const gpuFile = join(root, 'profiles', 'h100', 'gpu.json')
 const venvPython = join(root, '.venv', 'bin', 'python')
 const schemes = SCHEMES.filter((s) => GPU_SCHEMES.includes(s.name))
 
-function fakePython(): string {
+/** A `python` that runs the fake backend of a machine with `gpus` GPUs (GPU `odd`, if given, of another layout). */
+function fakePython(gpus = 1, odd?: number): string {
   const f = join(mkdtempSync(join(tmpdir(), 'eclip-fake-paris-')), 'python')
   const python = existsSync(venvPython) ? venvPython : 'python3'
   const fake = join(import.meta.dirname, 'fake_paris_backend.py')
-  writeFileSync(f, `#!/usr/bin/env bash\nexec '${python}' '${fake}' '${join(root, 'gpu')}' '${gpuFile}'\n`)
+  const args = [gpus, ...(odd !== undefined ? [odd] : [])].join(' ')
+  writeFileSync(
+    f,
+    `#!/usr/bin/env bash\nexec '${python}' '${fake}' '${join(root, 'gpu')}' '${gpuFile}' ${args}\n`,
+  )
   chmodSync(f, 0o755)
   return f
+}
+
+/** `eclip paris …` with the fake backend of a `gpus`-GPU machine as the GPU backend. */
+async function eclipOnFake(gpus: number, ...args: string[]): Promise<void> {
+  const before = process.env.ECLIP_PYTHON
+  process.env.ECLIP_PYTHON = fakePython(gpus)
+  try {
+    await eclip(...args)
+  } finally {
+    if (before === undefined) delete process.env.ECLIP_PYTHON
+    else process.env.ECLIP_PYTHON = before
+  }
 }
 
 describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtual time)', () => {
@@ -123,8 +140,144 @@ describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtua
     assert.deepEqual(t.batches, [1, 2, 4, 8, 16, 32])
   })
 
-  it('refuses several GPUs, placeholder schemes, and --measure-tables on the simulator', async () => {
-    await assert.rejects(eclip('paris', '--backend', 'gpu', '--models', scenario, '--gpus', '2'), /one GPU/)
+  it('gives the simulator’s numbers at 1 and 2 GPUs: one dispatcher over the partitions of both GPUs', async () => {
+    const sc = loadScenario(scenario, { date: '2026-11-22' })
+    const opts = {
+      gpus: [1, 2],
+      seed: 5,
+      noise: 0,
+      rates: (g: number) => [400 * g, 1200 * g],
+      windowS: 1,
+      uniformSlices: [3],
+      schemes,
+    }
+    const pg = await ParisGpu.start({ python: fakePython(2) })
+    let gpu: Awaited<ReturnType<typeof compare>>
+    try {
+      const devices = await pg.useGpus(2, sc.gpu)
+      assert.equal(devices.length, 2)
+      gpu = await compare(sc, { ...opts, backend: pg.run })
+    } finally {
+      await pg.close()
+    }
+    const sim = await compare(sc, opts)
+    assert.deepEqual(
+      gpu.results.map((r) => [r.scheme, r.gpus, r.layout, r.sustainedQps]),
+      sim.results.map((r) => [r.scheme, r.gpus, r.layout, r.sustainedQps]),
+    )
+    assert.equal(gpu.sweep.length, sim.sweep.length)
+    for (const [i, p] of gpu.sweep.entries()) {
+      const q = sim.sweep[i]
+      assert.equal(p.violationRate, q?.violationRate, `${p.scheme} at ${p.gpus} GPUs, ${p.offeredQps} q/s`)
+      assert.equal(p.p99Ms, q?.p99Ms)
+    }
+    // the 2-GPU runs were served by partitions of both GPUs, their energy summed over both
+    const two = pg.logs.filter((l) => new Set(l.gpus).size === 2)
+    assert.ok(two.length > 0 && two.length < pg.logs.length, 'runs at 1 GPU and at 2 GPUs')
+    for (const l of two) {
+      const served = new Set(l.partition.map((p) => l.gpus[p]))
+      assert.deepEqual([...served].sort(), [0, 1], `${l.key}: queries ran on both GPUs`)
+      assert.match(l.key, /\/.*\|2gpus$/, 'the run key tells the GPUs apart')
+    }
+    const twoGpu = gpu.results.find((r) => r.gpus === 2 && r.sustained)?.sustained?.gpu
+    assert.equal(twoGpu?.gpus, 2)
+    assert.equal(twoGpu?.energyPerGpuJ?.length, 2)
+    assert.ok(
+      Math.abs((twoGpu?.energyPerGpuJ ?? []).reduce((a, x) => a + x, 0) - (twoGpu?.energyJ ?? 0)) < 1e-9,
+    )
+  })
+
+  it('runs --gpus 1,2 through the CLI: labelled with the GPU count, requests.csv names each query’s GPU', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'eclip-paris-gpu2-'))
+    await eclipOnFake(
+      2,
+      'paris',
+      '--backend',
+      'gpu',
+      '--models',
+      scenario,
+      '--gpus',
+      '1,2',
+      '--rates',
+      '0.5x',
+      '--window',
+      '0.5',
+      '--uniform',
+      '24',
+      '--out',
+      out,
+      '--quiet',
+    )
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+    assert.match(res.label, /^MEASURED on 2× NVIDIA H100/)
+    assert.equal(res.measured.gpuCount, 2)
+    assert.deepEqual(res.measured.gpuNames, [res.scenario.gpu.name, res.scenario.gpu.name])
+    assert.deepEqual(
+      res.options.rates.map((r: { gpus: number }) => r.gpus),
+      [1, 2],
+    )
+    assert.deepEqual([...new Set(res.results.map((r: { gpus: number }) => r.gpus))], [1, 2])
+    assert.match(
+      readFileSync(join(out, 'results.md'), 'utf8'),
+      /one dispatcher over the partitions of all of them/,
+    )
+    const csv = gunzipSync(readFileSync(join(out, 'requests.csv.gz')))
+      .toString()
+      .trim()
+      .split('\n')
+    const head = (csv[0] ?? '').split(',')
+    assert.deepEqual(head.slice(-3), ['partition', 'gpu', 'dropped'])
+    const gpuCol = head.indexOf('gpu')
+    const seen = new Set(csv.slice(1).map((l) => l.split(',')[gpuCol]))
+    assert.deepEqual([...seen].sort(), ['0', '1'])
+  })
+
+  it('refuses more GPUs than the machine shows, naming how many it has', async () => {
+    await assert.rejects(
+      eclipOnFake(2, 'paris', '--backend', 'gpu', '--models', scenario, '--gpus', '3', '--quiet'),
+      /--gpus 3: the GPU backend sees 2 GPUs on this machine.*needs 3/,
+    )
+    await assert.rejects(
+      eclipOnFake(1, 'paris', '--backend', 'gpu', '--models', scenario, '--gpus', '1..2', '--quiet'),
+      /--gpus 2: the GPU backend sees 1 GPU on this machine/,
+    )
+  })
+
+  it('refuses a second GPU of another layout, and partitions on GPUs not checked', async () => {
+    const sc = loadScenario(scenario, { date: '2026-11-22' })
+    const odd = await ParisGpu.start({ python: fakePython(2, 1) })
+    try {
+      await assert.rejects(odd.useGpus(2, sc.gpu), /is not GPU 1's \(NVIDIA H100 80GB HBM3, 144 SMs/)
+    } finally {
+      await odd.close()
+    }
+    const pg = await ParisGpu.start({ python: fakePython(2) })
+    try {
+      const trace = makeTrace(sc.models, 1, 300, 1, 0)
+      // GPU 1 has not been checked against the scenario: its slice ids might mean other SMs
+      await assert.rejects(
+        async () => pg.run(sc.models, uniform(sc.gpu, 2, 4), trace, { dispatch: 'elsa' }, 2 * sc.gpu.smCount),
+        /partition g1p0 is on GPU 1, but only GPU 0 is checked/,
+      )
+      await pg.useGpus(2, sc.gpu)
+      const m = await pg.run(
+        sc.models,
+        uniform(sc.gpu, 2, 4),
+        trace,
+        { dispatch: 'elsa' },
+        2 * sc.gpu.smCount,
+      )
+      assert.equal(m.gpu?.gpus, 2)
+    } finally {
+      await pg.close()
+    }
+  })
+
+  it('refuses --device with several GPUs, placeholder schemes, and --measure-tables on the simulator', async () => {
+    await assert.rejects(
+      eclip('paris', '--backend', 'gpu', '--models', scenario, '--gpus', '2', '--device', '1'),
+      /--device pins the backend to one GPU, but --gpus 2 needs 2/,
+    )
     await assert.rejects(
       eclip('paris', '--backend', 'gpu', '--models', scenario, '--schemes', 'eclip-kw/elsa'),
       /placeholder/,
@@ -162,6 +315,19 @@ describe('paris GPU helpers', () => {
     assert.equal(p.captures % classes, 0)
     const whole = SCHEMES.filter((s) => s.name === 'whole/least-loaded')
     assert.deepEqual(plannedCaptures(sc, whole, 1, [2], DEFAULT_PARIS), { captures: classes, layouts: 1 })
+    // two GPUs: the whole of GPU 0 and the whole of GPU 1 are two partitions, each with its own graphs
+    assert.deepEqual(plannedCaptures(sc, whole, [2], [2], DEFAULT_PARIS), {
+      captures: 2 * classes,
+      layouts: 1,
+    })
+    // 1 then 2 GPUs (compare()'s order): GPU 0's whole-GPU graphs are kept, GPU 1's are new
+    assert.deepEqual(plannedCaptures(sc, whole, [1, 2], [2], DEFAULT_PARIS), {
+      captures: 2 * classes,
+      layouts: 2,
+    })
+    const uni = SCHEMES.filter((s) => s.name === 'uniform/least-loaded')
+    const one = plannedCaptures(sc, uni, 1, [3], DEFAULT_PARIS).captures
+    assert.equal(plannedCaptures(sc, uni, 2, [3], DEFAULT_PARIS).captures, 2 * one)
   })
 
   it('sends the table estimates per partition, model and batch', () => {
@@ -174,5 +340,42 @@ describe('paris GPU helpers', () => {
     assert.equal(msg.estUs[0]?.[0]?.length, sc.models[0]?.batches.length)
     assert.equal(msg.firstMeasured, 50)
     assert.ok((msg.estUs[0]?.[0]?.[0] ?? 0) > (msg.estUs[parts.length - 1]?.[0]?.[0] ?? 0) * 0.9)
+    assert.ok(msg.partitions.every((p) => p.gpu === 0))
+    // at 2 GPUs every partition names its GPU, and the estimates follow the partitions (one list over both GPUs)
+    const two = uniform(sc.gpu, 2, 4)
+    const msg2 = runMessage(sc.models, two, trace, { dispatch: 'elsa' })
+    assert.deepEqual(
+      msg2.partitions.map((p) => p.gpu),
+      two.map((p) => p.gpu),
+    )
+    assert.deepEqual(new Set(msg2.partitions.map((p) => p.gpu)), new Set([0, 1]))
+    assert.equal(msg2.estUs.length, two.length)
+  })
+
+  it('names the GPU whose layout differs, and writes each query’s GPU to requests.csv', () => {
+    assert.throws(() => checkLayout(gpu, { ...gpu, smCount: 144 }, 'GPU 1'), /is not GPU 1's/)
+    const trace = makeTrace(loadScenario(scenario, { date: '2026-11-22' }).models, 1, 3, 1, 0)
+    const csv = requestsCsv([
+      {
+        key: 'k',
+        dispatch: 'elsa',
+        layout: [32, 32, 32, 32],
+        gpus: [0, 0, 1, 1],
+        models: ['a', 'b', 'c', 'd'],
+        batches: [[1], [1], [1], [1]],
+        trace,
+        releaseUs: [1, 2, 3],
+        startUs: [1, 2, 3],
+        endUs: [2, 3, 4],
+        partition: [3, 0, 2],
+        dropped: [0, 0, 0],
+      },
+    ])
+      .trim()
+      .split('\n')
+    assert.deepEqual(
+      csv.slice(1).map((l) => l.split(',').slice(-2)[0]),
+      ['1', '0', '1'],
+    )
   })
 })

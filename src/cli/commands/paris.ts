@@ -1,6 +1,7 @@
 // `eclip paris`: plan PARIS partitions for a scenario and compare PARIS+ELSA with homogeneous layouts over 1..N GPUs,
-// in the request-level simulator (default) or, with --backend gpu, on this machine's GPU: latency tables measured
-// there (--measure-tables) and every run a trace replayed open-loop on green-context partitions (src/paris/gpu.ts).
+// in the request-level simulator (default) or, with --backend gpu, on this machine's GPUs (up to as many as it has,
+// all driven by one backend process with one dispatcher): latency tables measured on its first GPU
+// (--measure-tables) and every run a trace replayed open-loop on green-context partitions (src/paris/gpu.ts).
 // `eclip paris-table`: a latency table from profiles, a synthetic one, or measured on the GPU.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -15,7 +16,7 @@ import {
   UserError,
 } from '../../formats/index.ts'
 import { compare, SCHEMES, type Scheme, UNIFORM_SLICES } from '../../paris/compare.ts'
-import { checkLayout, ParisGpu, plannedCaptures, requestsCsv } from '../../paris/gpu.ts'
+import { ParisGpu, plannedCaptures, requestsCsv } from '../../paris/gpu.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from '../../paris/latency.ts'
 import { DEFAULT_PARIS } from '../../paris/partition.ts'
 import { writeReport } from '../../paris/report.ts'
@@ -135,15 +136,19 @@ export function registerParis(program: Command) {
     .command('paris')
     .description(
       'PARIS+ELSA: plan heterogeneous partitions for a scenario and compare it with homogeneous layouts over 1..N ' +
-        'GPUs, in the simulator or (--backend gpu) on this GPU (tables + SVG plots)',
+        "GPUs, in the simulator or (--backend gpu) on this machine's GPUs (tables + SVG plots)",
     )
     .requiredOption('--models <file>', 'scenario file (YAML), e.g. examples/paris.yaml')
     .addOption(
-      new Option('--backend <name>', "sim: the simulator; gpu: run every query on this machine's GPU")
+      new Option('--backend <name>', "sim: the simulator; gpu: run every query on this machine's GPU(s)")
         .choices(['sim', 'gpu'] as const)
         .default('sim' as const),
     )
-    .option('--gpus <list>', 'GPU counts: N, N..M or a comma list (default 1..8; with --backend gpu: 1)')
+    .option(
+      '--gpus <list>',
+      'GPU counts: N, N..M or a comma list (default 1..8; with --backend gpu: 1, and at most the GPUs the machine ' +
+        'shows: a server of N GPUs is its GPUs 0..N-1, one backend process and one dispatcher over all of them)',
+    )
     .option('--out <dir>', 'output directory (default results/sim/paris; with --backend gpu: out/paris-gpu)')
     .option('--seed <n>', 'seed of the traces and of synthetic latency tables', int('--seed', 0), 1)
     .option('--queries <n>', 'queries per simulated run (first 10% warm-up)', int('--queries', 100), 20000)
@@ -179,7 +184,12 @@ export function registerParis(program: Command) {
       int('--max-captures', 1),
       1500,
     )
-    .option('--device <n>', 'with --backend gpu: which GPU (CUDA_VISIBLE_DEVICES)', int('--device', 0))
+    .option(
+      '--device <n>',
+      'with --backend gpu and --gpus 1: which GPU (CUDA_VISIBLE_DEVICES); several GPUs are chosen with ' +
+        'CUDA_VISIBLE_DEVICES itself',
+      int('--device', 0),
+    )
     .option('--png', 'also write PNG copies of the plots')
     .option('--quiet', 'no progress lines')
     .action(async (opts) => {
@@ -190,10 +200,13 @@ export function registerParis(program: Command) {
       const gpus = parseGpuList(opts.gpus ?? (gpuRun ? '1' : '1..8'))
       const defaults = gpuRun ? SCHEMES.filter((s) => GPU_SCHEMES.includes(s.name)) : SCHEMES
       const schemes = resolveSchemes(opts.schemes, defaults)
+      // the server's GPUs: 0..most-1 of those the backend sees (checked once it is up)
+      const most = Math.max(...gpus)
       if (gpuRun) {
-        if (gpus.join() !== '1')
+        if (most > 1 && opts.device !== undefined)
           throw new UserError(
-            '--backend gpu runs one GPU (--gpus 1): several need one dispatcher over all of them (not built yet)',
+            `--device pins the backend to one GPU, but --gpus ${opts.gpus} needs ${most}: the server is GPUs ` +
+              `0..${most - 1} of those visible (pick them with CUDA_VISIBLE_DEVICES instead)`,
           )
         const ph = schemes.find((s) => s.placeholder)
         if (ph)
@@ -218,7 +231,11 @@ export function registerParis(program: Command) {
             dtype: sc.models[0]?.table.dtype ?? 'fp16',
             ...(opts.device !== undefined ? { device: opts.device } : {}),
           })
-          checkLayout(sc.gpu, pg.gpu)
+          // every GPU of the largest server: there, and of the scenario's layout (tables are measured on GPU 0;
+          // all GPUs of a host are one kind, which this checks)
+          const devices = await pg.useGpus(most, sc.gpu)
+          if (most > 1)
+            log(`gpu: ${devices.length} GPUs: ${devices.map((d, i) => `${i}: ${d.name}`).join(', ')}`)
           if (opts.measureTables) {
             const dir = join(out, 'latency')
             mkdirSync(dir, { recursive: true })
@@ -238,9 +255,12 @@ export function registerParis(program: Command) {
           rateSpec &&
           (await resolveRates(rateSpec, sc, { gpus, seed: opts.seed, schemes, uniformSlices, log }))
         if (pg) {
-          const planned = plannedCaptures(sc, schemes, 1, uniformSlices, DEFAULT_PARIS)
+          const planned = plannedCaptures(sc, schemes, gpus, uniformSlices, DEFAULT_PARIS)
+          const loads = gpus.map(
+            (g) => `${gpus.length > 1 ? `${g} GPU${g > 1 ? 's' : ''}: ` : ''}${rates?.(g).join(', ')}`,
+          )
           log(
-            `gpu: ${planned.layouts} layouts, at most ${planned.captures} graph captures; loads ${rates?.(1).join(', ')} q/s, ${opts.window} s each`,
+            `gpu: ${planned.layouts} layouts, at most ${planned.captures} graph captures; loads ${loads.join('; ')} q/s, ${opts.window} s each`,
           )
           if (planned.captures > opts.maxCaptures)
             throw new UserError(
@@ -271,6 +291,8 @@ export function registerParis(program: Command) {
               ? {
                   gpu: {
                     name: pg.gpu.name,
+                    count: most,
+                    names: pg.devices.slice(0, most).map((d) => d.name),
                     versions: pg.versions,
                     captures: pg.captures,
                     captureS: pg.captureS,
@@ -319,6 +341,7 @@ export function registerParisTable(program: Command) {
     .option('--batches <list>', 'with --backend gpu: batch sizes', '1,2,4,8,16,32')
     .option('--dtype <dtype>', 'with --backend gpu: fp16, bf16 or fp32', 'fp16')
     .option('--cell-ms <ms>', 'with --backend gpu: timed replays per cell, ms', num('cell-ms', 1), 100)
+    // one GPU: the GPUs of one host are one kind, so a table measured on one serves a server of several
     .option('--device <n>', 'with --backend gpu: which GPU (CUDA_VISIBLE_DEVICES)', int('--device', 0))
     .option('--out <file>', 'output file (default: stdout); with --backend gpu: a directory (required)')
     .action(async (profiles, opts) => {

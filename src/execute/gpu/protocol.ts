@@ -1,7 +1,7 @@
 // The TypeScript side of the boundary with the Python GPU backend (the Python side is gpu/eclip_gpu/protocol.py).
 // Frames on dedicated pipes (fd 3: TS → Python, fd 4: Python → TS), never stdout:
 // [u32 total][u32 header length][JSON header][raw bytes], little-endian; total counts everything after itself.
-// Messages: bench's hello/run/shutdown; serve's load/infer/power; paris's paris-table/paris-run
+// Messages: bench's hello/run/shutdown; serve's load/infer/power; paris's paris-table/paris-run/paris-gpus
 // (gpu/eclip_gpu/protocol.py's docstring lists them all). hello/run/load/paris-* are answered one at a time, in
 // order; infer and power carry an `id` their reply echoes, so several can be in flight (infer replies of different
 // workers come back in any order).
@@ -67,12 +67,24 @@ export interface ParisTableMessage {
   /** Time budget of the timed replays of one cell (batch × size), ms. */
   cellMs: number
 }
+/**
+ * paris: the number of GPUs the backend process sees, and the slice layouts of the first `count` (each read off its
+ * device), before a comparison puts partitions on them.
+ */
+export interface ParisGpusMessage {
+  type: 'paris-gpus'
+  key: string
+  count: number
+}
 /** paris: replay one trace open-loop on these partitions with this dispatch (gpu/eclip_gpu/paris.py). */
 export interface ParisRunMessage {
   type: 'paris-run'
   key: string
-  /** The layout of the one GPU this backend owns: slice ids of its one split. */
-  partitions: { id: string; slices: number[]; sms: number }[]
+  /**
+   * The server's partitions: each on GPU `gpu` (a CUDA ordinal of the backend process; one process drives every GPU
+   * of the server, with one dispatcher over all the partitions), as slice ids of that GPU's one split.
+   */
+  partitions: { id: string; gpu: number; slices: number[]; sms: number }[]
   models: { model: string; batches: number[]; sloUs: number }[]
   dtype: string
   /** estUs[partition][model][batchIdx]: the latency-table estimates ELSA and least-loaded dispatch on, µs. */
@@ -93,6 +105,7 @@ export type ToBackend =
   | InferMessage
   | ParisTableMessage
   | ParisRunMessage
+  | ParisGpusMessage
   | { type: 'power'; id: number }
   | { type: 'shutdown' }
 
@@ -177,8 +190,14 @@ export interface ParisRunReply {
   assigned: number[]
   /** 1 where the query was dropped unexecuted. */
   dropped: number[]
-  /** NVML energy from energyFromUs (first measured release) to energyToUs (last completion), J. */
+  /**
+   * NVML energy from energyFromUs (first measured release) to energyToUs (last completion), J: summed over the
+   * server's GPUs (`gpus`), and per GPU in energyPerGpuJ.
+   */
   energyJ: number | null
+  energyPerGpuJ?: number[] | null
+  /** The server's GPUs: 0..the highest any partition is on. */
+  gpus?: number[]
   energyFromUs: number
   energyToUs: number
   /** Graphs captured for this run (the rest were kept from earlier runs on the same slices) and their cost. */
@@ -189,6 +208,14 @@ export interface ParisRunReply {
   wallS: number
   clocks: unknown
   notes: string[]
+}
+export interface ParisGpusReply {
+  type: 'paris-gpus'
+  key: string
+  /** GPUs the backend process sees (after CUDA_VISIBLE_DEVICES). */
+  deviceCount: number
+  /** eclip.gpu/1 of GPUs 0..min(count, deviceCount)-1. */
+  gpus: Gpu[]
 }
 export interface ErrorReply {
   type: 'error'
@@ -209,6 +236,7 @@ export type FromBackend =
   | PowerReply
   | LatencyTableReply
   | ParisRunReply
+  | ParisGpusReply
   | ErrorReply
 
 /** Replies matched to their request by `id` (the others answer the one serial request in flight). */
