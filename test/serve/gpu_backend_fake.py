@@ -50,7 +50,9 @@ class FakeEnergy:
 class FakeRunner:
     def __init__(self):
         self.gpu = {"format": "eclip.gpu/1", "name": "Fake H100", "smCount": 132}
-        self.versions = {"torch": "fake"}
+        # as eclip_gpu.cuda.versions() reports the hardware queues the process was started with
+        self.versions = {"torch": "fake",
+                         "cudaDeviceMaxConnections": os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", "driver default (8)")}
         self.layout = self.pool = None
         self.energy = FakeEnergy()
 

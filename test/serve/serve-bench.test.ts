@@ -199,6 +199,48 @@ describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.
     assert.throws(() => process.kill(pid, 0), /ESRCH/)
   })
 
+  it('the CLI records the backend’s versions in the provenance, hardware queues included (as eclip bench does)', () => {
+    const dir = tmp()
+    const profiles = join(dir, 'profiles')
+    writeSyntheticProfileDir(profiles, { models: ['alexnet'], batch: 1 })
+    const mix = join(dir, 'mix.yaml')
+    writeFileSync(mix, 'format: eclip.mixes/1\nmixes:\n  - { name: one, workers: [ { model: alexnet } ] }\n')
+    const out = join(dir, 'out')
+    const r = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'serve-bench',
+        '--backend',
+        'gpu',
+        '--mix',
+        mix,
+        '--policies',
+        'baseline',
+        '--profiles',
+        profiles,
+        '--duration',
+        '0.2',
+        '--warmup',
+        '0.05',
+        '--out',
+        out,
+      ],
+      // the fake reports CUDA_DEVICE_MAX_CONNECTIONS the way eclip_gpu.cuda.versions() does
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ECLIP_PYTHON: fakePython(dir), CUDA_DEVICE_MAX_CONNECTIONS: '32' },
+      },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
+    const p = results.provenance as Record<string, unknown>
+    assert.equal(p.cudaDeviceMaxConnections, '32')
+    assert.equal(p.torch, 'fake')
+    assert.equal(p.backend, 'gpu')
+    assert.equal(p.gpu, 'Fake H100')
+  })
+
   it('clients in the server’s process (as before) and FP32 images for an FP16 model: outputs checked', async () => {
     const dir = tmp()
     const profiles = join(dir, 'profiles')

@@ -177,10 +177,9 @@ export function registerServeBench(program: Command) {
           tool: 'eclip serve-bench',
           host: hostname(),
           ...((device?.gpu ?? profileGpu) ? { gpu: device?.gpu ?? profileGpu } : {}),
-          ...(device?.versions.driver ? { driver: device.versions.driver } : {}),
-          ...(device?.versions.cuda ? { cuda: device.versions.cuda } : {}),
-          ...(device?.versions.torch ? { torch: device.versions.torch } : {}),
-          ...(device?.versions.python ? { python: device.versions.python } : {}),
+          // the stack that ran the runs, with the settings that change results (hardware queues:
+          // cudaDeviceMaxConnections), as `eclip bench` records them
+          ...(device?.versions ?? {}),
           notes: `server on loopback (KServe v2 HTTP, binary tensors${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}), ${opts.concurrency} closed-loop clients per model in a process of their own; profiles: ${profiles ?? 'synthetic'}`,
           backend: opts.backend,
           simulated,
