@@ -7,9 +7,16 @@
 #   3. each scheme's layout at each load, a WINDOW-second trace replayed open-loop on green-context partitions:
 #      whole GPU, best uniform of UNIFORM sizes, PARIS + FIFO, PARIS + ELSA (least-loaded for the first two);
 #   4. the simulator on the same measured tables at the same loads (CPU only: what it predicts for these runs).
-# Usage there: OUT=... gpu/scripts/device-paris.sh [NAME]   (env: SCENARIO RATES WINDOW UNIFORM CELL_MS LIMIT_S)
+# Usage there: OUT=... gpu/scripts/device-paris.sh [NAME] [--gpus LIST]
+#   (env: SCENARIO RATES WINDOW UNIFORM CELL_MS LIMIT_S MAX_CAPTURES; GPUS=LIST is the same as --gpus LIST)
 # Writes $OUT/NAME.tgz (results.json/md, SVG plots, latency/, requests.csv.gz, sim-same-loads/) and $OUT/NAME.log;
 # prints the measured tables last.
+#
+# Several GPUs (--gpus 2 on a machine with 2): the server of N GPUs is GPUs 0..N-1, all driven by the one backend
+# process with one dispatcher over every partition (src/paris/gpu.ts); tables are measured on GPU 0 (the GPUs of a
+# host are one kind; every GPU's layout is checked). Step 0 then runs the 2-GPU GPU test first
+# (gpu/tests_gpu/test_paris.py -k two_gpus, ~30 s; its log is in NAME.log; the comparison runs whatever it says).
+# With --gpus 2 alone the 1x load is the simulator's best at 2 GPUs (about twice the 1-GPU one).
 #
 # Estimated duration on an H100 with the defaults (examples/paris-gpu.yaml: 4 models × 6 batches), from the code:
 #   backend start (torch import, CUDA, slice layout) + bundle/Node unpack          ~20 s
@@ -22,8 +29,23 @@
 #     and set-up ~1 s); a layout stops at the first load with > 50% violations      ~110–150 s
 #   simulator at the same loads + tar                                               ~10 s
 #   total ≈ 5–7 min; LIMIT_S (default 500 s) cuts the GPU step so the tar and the table still come back.
+#   (measured on the H100 with the defaults: the GPU step took 201 s, 528 captures in 18 s.)
+# With --gpus 2, from the code and that H100 run: the same tables (GPU 0) and start ~70 s (+ ~30 s step 0);
+#   captures ≤ 1104 (each partition once per GPU; ~15–35 ms each, one GPU after the other) ~20–40 s; the same ≤ 24
+#   windows of 5 s (twice the queries each) ~110–150 s: total ≈ 4–6 min. --gpus 1,2 does both servers: ≤ 1680
+#   captures (over the default --max-captures 1500: set MAX_CAPTURES=1700) and ≈ 8–9 min, too close to one call's
+#   10 min: run --gpus 1 and --gpus 2 as two calls instead.
 set -uo pipefail
-name=${1:-paris-gpu}
+name=paris-gpu
+gpus=${GPUS:-1}
+[ $# -gt 0 ] && [ "${1#--}" = "$1" ] && { name=$1; shift; }
+while [ $# -gt 0 ]; do
+  case $1 in
+    --gpus) gpus=${2:?--gpus needs a list, e.g. 2 or 1,2}; shift 2 ;;
+    --gpus=*) gpus=${1#--gpus=}; shift ;;
+    *) echo "device-paris.sh: unknown argument $1 (usage: device-paris.sh [NAME] [--gpus LIST])" >&2; exit 2 ;;
+  esac
+done
 OUT=${OUT:-out}; mkdir -p "$OUT"
 scenario=${SCENARIO:-examples/paris-gpu.yaml}
 rates=${RATES:-0.1x,0.4x,0.7x,1x}
@@ -38,15 +60,23 @@ export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 ECLIP_HOME=$PWD ECLIP_PYTHON=${EC
 dir=/tmp/$name
 rm -rf "$dir"
 SECONDS=0
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv \
-  >"$OUT/$name.log" 2>&1
+nvidia-smi --query-gpu=index,name,pci.bus_id,driver_version,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu \
+  --format=csv >"$OUT/$name.log" 2>&1
+echo "== --gpus $gpus" | tee -a "$OUT/$name.log"
+if [ "$gpus" != 1 ]; then
+  # step 0: the backend's own 2-GPU test (partitions on both GPUs of one process, one dispatcher, per-GPU energy)
+  timeout -k 5 120 python3 -m pytest gpu/tests_gpu/test_paris.py -k two_gpus -q -s -p no:cacheprovider 2>&1 \
+    | tee -a "$OUT/$name.log" | tail -4
+  echo "== step 0 (2-GPU test): exit ${PIPESTATUS[0]} at ${SECONDS} s" | tee -a "$OUT/$name.log"
+fi
 timeout -k 10 "${LIMIT_S:-500}" /tmp/node .device/eclip/eclip.mjs paris --backend gpu --models "$scenario" \
-  --measure-tables --cell-ms "${CELL_MS:-100}" --rates "$rates" --window "$window" --uniform "$uniform" \
-  --schemes "$schemes" --out "$dir" 2>&1 | tee -a "$OUT/$name.log" | grep -v '^gpu: captured'
+  --gpus "$gpus" --measure-tables --cell-ms "${CELL_MS:-100}" --rates "$rates" --window "$window" \
+  --uniform "$uniform" --schemes "$schemes" --max-captures "${MAX_CAPTURES:-1500}" --out "$dir" 2>&1 \
+  | tee -a "$OUT/$name.log" | grep -v '^gpu: captured'
 rc=${PIPESTATUS[0]}
 echo "== GPU step: exit $rc at ${SECONDS} s" | tee -a "$OUT/$name.log"
 if ls "$dir"/latency/*.latency.json >/dev/null 2>&1; then
-  timeout 40 /tmp/node .device/eclip/eclip.mjs paris --models "$scenario" --tables "$dir/latency" --gpus 1 \
+  timeout 40 /tmp/node .device/eclip/eclip.mjs paris --models "$scenario" --tables "$dir/latency" --gpus "$gpus" \
     --rates "$rates" --window "$window" --uniform "$uniform" --schemes "$schemes" --out "$dir/sim-same-loads" \
     --quiet >/dev/null 2>>"$OUT/$name.log" || echo "simulator step failed" | tee -a "$OUT/$name.log"
 fi
