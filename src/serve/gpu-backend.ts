@@ -189,7 +189,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     this.ready = false
     const old = this.proc
     this.proc = null
-    if (old && !old.exited) old.kill()
+    if (old && !old.exited) await old.kill()
     await this.start()
   }
 
@@ -246,12 +246,14 @@ export class GpuServeBackend extends BackendEvents implements Backend {
         this.models.map((m) => [m.name, checkLoaded(m, reply.workers, rings.get(m.name))]),
       )
     } catch (err) {
-      proc.kill()
+      // a model that failed to load: the process is gone (exited and reaped) before the failure is reported, so a
+      // caller that gives up then leaves no process behind
+      await proc.kill()
       for (const r of rings.values()) r.close()
       throw err
     }
     if (this.closed) {
-      proc.kill()
+      await proc.kill()
       for (const r of rings.values()) r.close()
       throw new Error('the GPU backend was closed while loading')
     }

@@ -4,7 +4,7 @@
 // outputs through the frames, concurrency, a crash mid-request (503 within 1 s, restart, readiness), a hung backend,
 // a non-fatal error, a load that fails, no orphan process. The real captures are tested in gpu/tests_gpu.
 import assert from 'node:assert/strict'
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -282,6 +282,56 @@ describe('serve on the GPU backend process (fake captures)', () => {
     await assert.rejects(s.load(), /input input_ids captured as \[2,128\], served as \[2,64\]/)
     assert.equal(backend.process, null)
     await s.close()
+  })
+
+  it('a model that fails to load: the backend process is gone when load rejects, nothing left unhandled', async () => {
+    // the echo backend (bench/serve_echo_backend.py: the real frame loop and Serving) captures albert with 128
+    // tokens, the server promises 64: refused at load; and the fake answering an error to load
+    const echo = join(root, 'bench', 'serve_echo_backend.py')
+    const cases = [
+      { script: echo, env: {}, io: [-1, 64], why: /captured as \[1,128\], served as \[1,64\]/ },
+      {
+        script: fake,
+        env: { FAKE_LOAD_FAIL_FILE: trigger() },
+        io: [-1, 128],
+        why: /capture failed on purpose/,
+      },
+    ]
+    const unhandled: unknown[] = []
+    const onUnhandled = (e: unknown) => unhandled.push(e)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      for (const c of cases) {
+        const dir = mkdtempSync(join(tmpdir(), 'eclip-loadfail-'))
+        const py = join(dir, 'python')
+        const env = Object.entries(c.env)
+          .map(([k, v]) => `export ${k}='${v}'\n`)
+          .join('')
+        // records its pid (exec keeps it): the test can tell whether the process is gone
+        writeFileSync(
+          py,
+          `#!/usr/bin/env bash\n${env}echo $$ > '${dir}/pid'\nexec '${python}' '${c.script}'\n`,
+        )
+        chmodSync(py, 0o755)
+        const { models, opts } = servedModels([{ name: 'albert', model: 'albert' }])
+        const m = models[0]
+        assert.ok(m)
+        m.io = { ...m.io, inputs: [{ name: 'input_ids', datatype: 'INT64', shape: c.io }] }
+        const backend = new GpuServeBackend({ python: py, log: () => {} })
+        const s = new EclipServer({ models, workerOptions: opts, backend, logger: false })
+        await assert.rejects(s.load(), c.why)
+        // at once, without waiting: the process has exited and been reaped (no orphan, no zombie)
+        const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'))
+        assert.ok(pid > 0)
+        assert.equal(alive(pid), false, `backend ${pid} still there after the failed load`)
+        assert.equal(backend.process, null)
+        await s.close()
+      }
+      await sleep(50) // a rejection nobody handled surfaces after a turn of the event loop
+      assert.deepEqual(unhandled, [])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
   })
 
   it('a backend that dies at start-up is reported, not waited for', async () => {

@@ -70,7 +70,7 @@ export class BackendProcess {
       await p.hello()
       return p
     } catch (err) {
-      p.kill() // it would keep this process alive
+      await p.kill() // it would keep this process alive
       throw err
     }
   }
@@ -219,10 +219,19 @@ export class BackendProcess {
     clearTimeout(timer)
   }
 
-  /** Kills the process now (its exit rejects everything in flight). */
-  kill() {
+  /**
+   * Kills the process now (its exit rejects everything in flight); resolves once it has exited and been reaped, so a
+   * caller that awaits it leaves no process behind (a SIGKILL alone returns before the child is gone).
+   */
+  kill(): Promise<void> {
     process.removeListener('exit', this.onParentExit)
-    this.child.kill('SIGKILL')
+    const child = this.child
+    // never spawned (no pid), or gone already: there is no exit to wait for
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null)
+      return Promise.resolve()
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    child.kill('SIGKILL')
+    return gone
   }
 
   private killHung(what: string, timeoutS: number): BackendCrash {
