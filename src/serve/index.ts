@@ -1,5 +1,6 @@
 // `eclip serve`: reads the config, resolves models/profiles/plan, starts the backend and the HTTP server, and drains
 // on SIGTERM/SIGINT. The CLI command is a thin wrapper around `startServe`.
+import { defaultEvaluatorInputs, evaluatorInputsFromDir, simEvaluator } from '../execute/sim/evaluator.ts'
 import { UserError } from '../formats/errors.ts'
 import { readFile } from '../formats/index.ts'
 import type { ServeConfig } from '../formats/serve-config.ts'
@@ -22,9 +23,21 @@ export interface ServeFlags {
   gpu?: GpuServeOptions
 }
 
-/** The optimizer (src/plan) with its defaults: ECLIP's solve by the exact DP unless the config says otherwise. */
-export const defaultPlanner: Planner = ({ gpu, workers, profiles, policy, mix }) =>
-  makePlan(gpu, mix, workers, profiles, { policy })
+/**
+ * The optimizer (src/plan) with its defaults: ECLIP's solve by the exact DP unless the config says otherwise.
+ * eclip-fit chooses its overlap prices by scoring candidate plans on the simulator, calibrated from the profile
+ * directory (as `eclip plan` and `eclip bench` pass it); without that evaluator every worker would stay in its
+ * model-wise home.
+ */
+export const defaultPlanner: Planner = ({ gpu, workers, profiles, policy, mix, profilesDir, note }) => {
+  if (policy !== 'eclip-fit') return makePlan(gpu, mix, workers, profiles, { policy })
+  const ev = profilesDir ? evaluatorInputsFromDir(profilesDir, gpu) : defaultEvaluatorInputs(gpu)
+  for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
+  return makePlan(gpu, mix, workers, profiles, {
+    policy,
+    evaluator: simEvaluator(ev.inputs, workers, profiles),
+  })
+}
 
 export interface Running {
   server: EclipServer

@@ -22,6 +22,10 @@ export type Planner = (args: {
   profiles: Profile[]
   policy: Policy
   mix: string
+  /** The profile directory (absolute), where the profiles came from one: its calibration files are there. */
+  profilesDir?: string
+  /** Says something a user should know about the plan (start-up notes, the dashboard). */
+  note?: (line: string) => void
 }) => Promise<Plan> | Plan
 
 export interface ServeSetup {
@@ -113,6 +117,8 @@ export async function resolveServeSetup(
       profiles,
       policy: config.policy ?? 'eclip',
       mix: `serve:${workers.map((w) => w.name).join('+')}`,
+      ...(config.profiles ? { profilesDir: path(config.profiles) } : {}),
+      note: (line) => notes.push(line),
     })
     checkPlan(plan, workers, profiles, 'the optimizer')
     notes.push(

@@ -12,6 +12,7 @@ import { parseFormat, readFile } from '../../src/formats/index.ts'
 import type { Profile } from '../../src/formats/profile.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
+import { startServe } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/setup.ts'
 import { baselinePlan } from './helpers.ts'
 
@@ -160,6 +161,38 @@ describe('serve: config', () => {
       /"mynet" has no synthetic profile; set "profiles"/,
     )
   })
+})
+
+describe('serve: eclip-fit at start-up', () => {
+  // eclip-fit's overlap prices come from scoring candidate plans on the calibrated simulator; planned without that
+  // evaluator it falls back to fixed prices (every worker in its model-wise home) and its notes say so
+  for (const withDir of [false, true])
+    it(`plans with the simulator as its evaluator (${withDir ? 'a profile directory' : 'synthetic profiles'})`, async () => {
+      const dir = tmp()
+      if (withDir) writeSyntheticProfileDir(join(dir, 'profiles'), { models: ['albert', 'vgg19'], batch: 1 })
+      const configFile = writeConfig(dir, {
+        policy: 'eclip-fit',
+        ...(withDir ? { profiles: 'profiles' } : {}),
+        models: [{ model: 'albert' }, { model: 'vgg19' }],
+      })
+      const { server } = await startServe({ config: configFile, port: 0 })
+      try {
+        const plan = server.opts.plan
+        assert.equal(plan?.policy, 'eclip-fit')
+        const notes = plan?.solver.notes ?? ''
+        assert.match(notes, /chosen by the evaluator over \d+ candidate plans/)
+        assert.doesNotMatch(notes, /no contention model to choose prices/)
+        // where the evaluator's inputs fell back to the simulator's defaults, the start-up notes say so
+        assert.ok(
+          (server.opts.notes ?? []).some((n) =>
+            /^eclip-fit's evaluator: .*contention model not calibrated/.test(n),
+          ),
+          (server.opts.notes ?? []).join('\n'),
+        )
+      } finally {
+        await server.close()
+      }
+    })
 })
 
 describe('serve: the CLI', () => {

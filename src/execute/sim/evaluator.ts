@@ -137,3 +137,24 @@ export function evaluatorInputsFromDir(
     )
   return { inputs: { gpu, primitives, power, calibration }, warnings }
 }
+
+/**
+ * The evaluator's inputs without a profile directory (`eclip serve` on synthetic profiles): the simulator's defaults,
+ * each said in a warning, as evaluatorInputsFromDir says them when a directory lacks a file.
+ */
+export function defaultEvaluatorInputs(gpu: Gpu): { inputs: EvaluatorInputs; warnings: string[] } {
+  const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  return {
+    inputs: {
+      gpu,
+      primitives: defaultPrimitives(ref),
+      power: defaultPowerModel(ref),
+      calibration: CALIBRATION,
+    },
+    warnings: [
+      'no profile directory: default switch and launch costs',
+      'power model not fitted to NVML: requests/J in the score are indicative only',
+      `contention model not calibrated (${CALIBRATION.source}): candidates scored on neutral constants`,
+    ],
+  }
+}
