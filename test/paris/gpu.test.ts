@@ -221,6 +221,11 @@ describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtua
       readFileSync(join(out, 'results.md'), 'utf8'),
       /one dispatcher over the partitions of all of them/,
     )
+    // the layout line names the device the run was measured on, not only the scenario file's GPU
+    assert.match(
+      readFileSync(join(out, 'results.md'), 'utf8'),
+      /GPU layout: 132 SMs as 15×8 \+ remainder \(the scenario's, written for [^;]+; checked equal on 2× NVIDIA H100/,
+    )
     const csv = gunzipSync(readFileSync(join(out, 'requests.csv.gz')))
       .toString()
       .trim()
