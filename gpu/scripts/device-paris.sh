@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # PARIS + ELSA measured on the GPU machine in ONE device call (issue #7), from the carried bundle
-# (scripts/device-bundle.sh: carry .device/eclip.tar.xz and .device/node.xz; no wheel is needed on this path):
+# (scripts/device-bundle.sh: carry .device/eclip.tar.xz, .device/node.xz and .whl/fastjsonschema-*.whl — the GPU
+# machines lack fastjsonschema, which the backend validates its files with; without it the backend exits 2 at start):
 #   1. latency tables of the scenario's models at the batches of their mixes on every partition size, measured
 #      (eclip paris --backend gpu --measure-tables);
 #   2. the loads: fractions of the highest load the simulator sustains on those tables (RATES, e.g. 0.1x … 1x);
