@@ -1,87 +1,29 @@
 // A PARIS scenario: the models an inference server hosts, each with its expected load (Poisson rate, batch-size mix)
 // and SLO, the GPU layout, and where the latency tables come from. Written by people (YAML); examples/paris.yaml is
-// the shipped one. The schema lives here rather than in src/formats because only `eclip paris` reads it.
+// the shipped one. The schema is src/formats/paris-scenario.ts (the serve config's paris-elsa policy reuses its
+// pieces); this module reads and resolves a scenario.
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import Type from 'typebox'
 import { Compile } from 'typebox/compile'
 import YAML from 'yaml'
-import type { LatencyTable, Profile } from '../formats/index.ts'
+import type { Gpu, LatencyTable, Profile } from '../formats/index.ts'
 import {
-  Dtype,
   FormatError,
-  Gpu,
   gpuConsistencyErrors,
   latencyTableFileName,
-  ModelName,
   parseFormat,
   profileFileName,
   readFile,
   UserError,
 } from '../formats/index.ts'
+import { Scenario } from '../formats/paris-scenario.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from './latency.ts'
 
-export const ScenarioModel = Type.Object(
-  {
-    model: ModelName,
-    /** Expected arrival rate, queries/s. The simulator scales all rates together to find the sustainable load. */
-    rate: Type.Number({ exclusiveMinimum: 0 }),
-    /** Latency objective per query (arrival to completion), ms. */
-    sloMs: Type.Number({ exclusiveMinimum: 0 }),
-    /** Batch-size mix: batch size → weight (normalised; need not sum to 1). */
-    batches: Type.Record(Type.Integer({ minimum: 1 }), Type.Number({ minimum: 0 })),
-    /** A latency-table file for this model (relative to the scenario file); default: from `latency`. */
-    latencyTable: Type.Optional(Type.String({ minLength: 1 })),
-  },
-  { additionalProperties: false },
-)
-export type ScenarioModel = Type.Static<typeof ScenarioModel>
-
-export const LatencySource = Type.Union([
-  Type.Object(
-    {
-      source: Type.Literal('synthetic'),
-      seed: Type.Optional(Type.Integer({ minimum: 0 })),
-      noise: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      source: Type.Literal('dir'),
-      /** Directory of latency-table files named <model>.<dtype>.latency.json (relative to the scenario file). */
-      dir: Type.String({ minLength: 1 }),
-    },
-    { additionalProperties: false },
-  ),
-  Type.Object(
-    {
-      source: Type.Literal('profiles'),
-      /**
-       * Directory of eclip profiles named <model>.b<batch>.<dtype>.json (relative to the scenario file): each model's
-       * table has one row per profiled batch (latencyTableFromProfiles); other batches are interpolated.
-       */
-      dir: Type.String({ minLength: 1 }),
-    },
-    { additionalProperties: false },
-  ),
-])
-export type LatencySource = Type.Static<typeof LatencySource>
-
-export const Scenario = Type.Object(
-  {
-    format: Type.Literal('eclip.paris-scenario/1'),
-    name: Type.String({ minLength: 1 }),
-    description: Type.Optional(Type.String()),
-    /** The layout of every GPU of the server (all alike): a gpu file (relative path) or the gpu object inline. */
-    gpu: Type.Union([Type.String({ minLength: 1 }), Gpu]),
-    dtype: Type.Optional(Dtype),
-    latency: Type.Optional(LatencySource),
-    models: Type.Array(ScenarioModel, { minItems: 1 }),
-  },
-  { additionalProperties: false },
-)
-export type Scenario = Type.Static<typeof Scenario>
+export {
+  LatencySource,
+  Scenario,
+  ScenarioModel,
+} from '../formats/paris-scenario.ts'
 
 /** A scenario model with its batch mix as arrays (batch sizes ascending, probabilities summing to 1). */
 export interface ModelLoad {
@@ -121,13 +63,23 @@ export function loadScenario(
     const problems = [...check.Errors(value)].map((e) => ({ path: e.instancePath, reason: e.message }))
     throw new FormatError(file, dedupe(problems))
   }
-  const base = dirname(file)
-  const rel = (p: string) => (isAbsolute(p) ? p : join(base, p))
   const scenario: Scenario = opts.latencyDir
     ? { ...value, latency: { source: 'dir', dir: resolve(opts.latencyDir) } }
     : value
-  return resolveScenario(scenario, {
-    ...opts,
+  return resolveScenario(scenario, { ...opts, ...fileReaders(dirname(file)), source: file })
+}
+
+/**
+ * resolveScenario's readers of files named relative to `base` (the directory of the file that names them: a
+ * scenario, or a serve config with policy paris-elsa).
+ */
+export function fileReaders(base: string): {
+  readGpu: (path: string) => Gpu
+  readTable: (path: string) => LatencyTable
+  readProfiles: (dir: string, model: string, dtype: string) => Profile[]
+} {
+  const rel = (p: string) => (isAbsolute(p) ? p : join(base, p))
+  return {
     readGpu: (p) => readFile<Gpu>('gpu', rel(p)),
     readTable: (p) => readFile<LatencyTable>('latency-table', rel(p)),
     readProfiles: (dir, model, dtype) => {
@@ -144,8 +96,7 @@ export function loadScenario(
         .filter((n) => /^\d+$/.test(n.slice(`${stem[0]}.b`.length, -`.${stem[1]}`.length)))
         .map((n) => readFile<Profile>('profile', join(d, n)))
     },
-    source: file,
-  })
+  }
 }
 
 /** Resolves an already-validated scenario; the readers are injected so tests need no files. */

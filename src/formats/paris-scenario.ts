@@ -1,0 +1,74 @@
+// PARIS scenario (eclip.paris-scenario/1): the models a multi-GPU inference server hosts, each with its expected load
+// (Poisson rate, batch-size mix) and SLO, the GPU layout, and where the latency tables come from. Written by people
+// (YAML); examples/paris.yaml is the shipped one. `eclip paris` reads it (src/paris/scenario.ts resolves it); the
+// serve config (serve-config.ts) takes the same per-model load and latency source for its `paris-elsa` policy, so
+// those pieces are defined once, here.
+import Type from 'typebox'
+import { Dtype, ModelName } from './common.ts'
+import { Gpu } from './gpu.ts'
+
+/** One model's load as PARIS and ELSA see it; `latencyTable` is a file relative to the file that names it. */
+export const MODEL_LOAD_FIELDS = {
+  /** Expected arrival rate, queries/s. The simulator scales all rates together to find the sustainable load. */
+  rate: Type.Number({ exclusiveMinimum: 0 }),
+  /** Latency objective per query (arrival to completion), ms. */
+  sloMs: Type.Number({ exclusiveMinimum: 0 }),
+  /** Batch-size mix: batch size → weight (normalised; need not sum to 1). */
+  batches: Type.Record(Type.Integer({ minimum: 1 }), Type.Number({ minimum: 0 })),
+  /** A latency-table file for this model (relative to the scenario file); default: from `latency`. */
+  latencyTable: Type.Optional(Type.String({ minLength: 1 })),
+}
+
+export const ScenarioModel = Type.Object(
+  { model: ModelName, ...MODEL_LOAD_FIELDS },
+  { additionalProperties: false },
+)
+export type ScenarioModel = Type.Static<typeof ScenarioModel>
+
+export const LatencySource = Type.Union([
+  Type.Object(
+    {
+      source: Type.Literal('synthetic'),
+      seed: Type.Optional(Type.Integer({ minimum: 0 })),
+      noise: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      source: Type.Literal('dir'),
+      /** Directory of latency-table files named <model>.<dtype>.latency.json (relative to the scenario file). */
+      dir: Type.String({ minLength: 1 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      source: Type.Literal('profiles'),
+      /**
+       * Directory of eclip profiles named <model>.b<batch>.<dtype>.json (relative to the scenario file): each model's
+       * table has one row per profiled batch (latencyTableFromProfiles); other batches are interpolated.
+       */
+      dir: Type.String({ minLength: 1 }),
+    },
+    { additionalProperties: false },
+  ),
+])
+export type LatencySource = Type.Static<typeof LatencySource>
+
+/** The layout of every GPU of the server (all alike): a gpu file (relative path) or the gpu object inline. */
+export const GpuLayoutRef = Type.Union([Type.String({ minLength: 1 }), Gpu])
+
+export const Scenario = Type.Object(
+  {
+    format: Type.Literal('eclip.paris-scenario/1'),
+    name: Type.String({ minLength: 1 }),
+    description: Type.Optional(Type.String()),
+    gpu: GpuLayoutRef,
+    dtype: Type.Optional(Dtype),
+    latency: Type.Optional(LatencySource),
+    models: Type.Array(ScenarioModel, { minItems: 1 }),
+  },
+  { additionalProperties: false },
+)
+export type Scenario = Type.Static<typeof Scenario>
