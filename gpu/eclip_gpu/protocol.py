@@ -18,7 +18,11 @@ Messages (header "type"):
                    worker's ring (shm.py)                -> output {id, shape, datatype, computeUs,
                                                            shm: {offset, bytes}}: the output in the ring's room
                                                            (or in the body if it did not fit), or error {id, ...}
-             power {id}                                 -> power {id, powerW, energyJ} (NVML; J since the first call)
+             (policy paris-elsa, paris_serve.py: load carries partitions: [{id, gpu, slices, sms}] and each worker
+             its batches; every worker is captured on every partition at each batch, and each infer names its
+             partition: {..., partition}; the loaded workers add batches)
+             power {id}                                 -> power {id, powerW, energyJ} (NVML; J since the first call;
+                                                           summed over the GPUs of a paris-elsa load)
   paris      paris-table {key, model, batches, dtype, cellMs}
                                                         -> progress*, then latency-table {key, table, wallS} (one
                                                            model's eclip.latency-table/1, measured: paris.py)

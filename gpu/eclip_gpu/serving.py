@@ -122,6 +122,9 @@ class Serving:
         self.workers: dict[str, ServedWorker] = {}
         self.rings: dict[str, Ring] = {}
         self.energy_mj0 = None
+        # paris-elsa (paris_serve.py): the session that owns the partitions and graphs, and NVML of every GPU
+        self.paris = None
+        self.energies: list | None = None
 
     # ── requests ────────────────────────────────────────────────────────────────────────────────────────────
     def add_worker(self, w: ServedWorker) -> None:
@@ -141,10 +144,13 @@ class Serving:
     def infer(self, msg: dict, body: bytes) -> None:
         """Queues one execution on its worker's thread; the reply (`output` or `error`, with the same id) comes later."""
         name = msg.get("name")
-        w = self.workers.get(name)
+        # paris-elsa: the server names the partition; the model's worker there (the ring stays the model's)
+        partition = msg.get("partition")
+        w = self.workers.get(name if partition is None else f"{name}@{partition}")
         shm = msg.get("shm")
         ring = self.rings.get(name) if shm is not None else None
-        problem = (f"no loaded worker {name!r}" if w is None
+        problem = (f"no loaded worker {name!r}" + ("" if partition is None else f" on partition {partition!r}")
+                   if w is None
                    else f"{name}: an infer through shared memory, but the worker has no ring" if shm is not None
                    and ring is None else None)
         if problem is None and ring is not None:
@@ -181,12 +187,13 @@ class Serving:
                     return
 
     def power(self) -> dict:
-        """NVML board power (a ~1-s average on H100) and energy since the load, J."""
-        energy = self.resources()[2]
-        mj = energy.read_mj()
+        """NVML board power (a ~1-s average on H100) and energy since the load, J: summed over the server's GPUs
+        where it has several (paris-elsa)."""
+        energies = self.energies or [self.resources()[2]]
+        mj = sum(e.read_mj() for e in energies)
         if self.energy_mj0 is None:
             self.energy_mj0 = mj
-        return {"type": "power", "powerW": energy.power_w(), "energyJ": (mj - self.energy_mj0) / 1e3}
+        return {"type": "power", "powerW": sum(e.power_w() for e in energies), "energyJ": (mj - self.energy_mj0) / 1e3}
 
     def close(self) -> None:
         for w in self.workers.values():
@@ -198,10 +205,18 @@ class Serving:
         for r in self.rings.values():
             r.close()
         self.rings.clear()
+        if self.paris is not None:  # after every worker thread has stopped: graphs, then partitions (DESIGN §8)
+            self.paris.close()
+            self.paris = None
 
     # ── loading (GPU) ───────────────────────────────────────────────────────────────────────────────────────
     def load(self, msg: dict, progress: Callable[[str], None] = lambda m: None) -> dict:
-        """Builds, partitions and captures every worker of `msg` ({plan, workers}); returns the `loaded` reply."""
+        """Builds, partitions and captures every worker of `msg` ({plan, workers}); returns the `loaded` reply.
+        With `partitions` (policy paris-elsa): every model on every partition, paris_serve.py."""
+        if msg.get("partitions") is not None:
+            from .paris_serve import load as load_partitions  # noqa: PLC0415
+
+            return load_partitions(self, msg, progress)
         if self.workers:
             raise BackendError("this backend already has loaded workers; start a fresh process to load others")
         import torch  # noqa: PLC0415
