@@ -2,10 +2,31 @@
 // the config file.
 import Type from 'typebox'
 import { Dtype, ModelName } from './common.ts'
+import { GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario.ts'
 import { MPS_POLICIES, POLICIES } from './plan.ts'
 
-/** The server runs every worker in one backend process: MPS's one process per worker is a bench policy only. */
-const ServePolicy = Type.Enum(POLICIES.filter((p) => !(MPS_POLICIES as readonly string[]).includes(p)))
+/**
+ * PARIS + ELSA (DESIGN §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the host at
+ * start-up from each model's load (rate, batch mix, SLO) and latency table, and ELSA sends each request to one of
+ * them. Not a plan policy: there is no per-kernel plan, every request runs whole on one partition.
+ */
+export const PARIS_ELSA = 'paris-elsa'
+
+/**
+ * The server runs every worker in one backend process: MPS's one process per worker is a bench policy only. Besides
+ * the optimizer's policies, paris-elsa.
+ */
+export const SERVE_POLICIES = [
+  ...POLICIES.filter((p) => !(MPS_POLICIES as readonly string[]).includes(p)),
+  PARIS_ELSA,
+] as const
+const ServePolicy = Type.Enum([...SERVE_POLICIES])
+export type ServePolicy = Type.Static<typeof ServePolicy>
+
+/** The per-model load of the paris-elsa policy (scenario files' fields, src/formats/paris-scenario.ts). */
+const PARIS_MODEL_FIELDS = ['rate', 'sloMs', 'batches', 'latencyTable'] as const
+/** The server-wide fields of the paris-elsa policy. */
+const PARIS_FIELDS = ['gpus', 'gpu', 'latency', 'paris'] as const
 
 /** The KServe v2 / Triton datatype names eclip accepts (BYTES, strings, is not used by any served model). */
 export const KSERVE_DATATYPES = [
@@ -57,6 +78,17 @@ export const ServeModel = Type.Object(
     inputs: Type.Optional(Type.Array(ServeTensor, { minItems: 1 })),
     /** User models: output tensors, shapes without the batch dimension. */
     outputs: Type.Optional(Type.Array(ServeTensor, { minItems: 1 })),
+    /** paris-elsa: expected arrival rate, requests/s (PARIS sizes the partitions by it). */
+    rate: Type.Optional(MODEL_LOAD_FIELDS.rate),
+    /** paris-elsa: latency objective per request (arrival to answer), ms (ELSA dispatches by it). */
+    sloMs: Type.Optional(MODEL_LOAD_FIELDS.sloMs),
+    /**
+     * paris-elsa: the batch-size mix (batch size → weight). Each size is captured as a graph on every partition; a
+     * request runs at the smallest captured size ≥ its batch (zero-padded).
+     */
+    batches: Type.Optional(MODEL_LOAD_FIELDS.batches),
+    /** paris-elsa: this model's latency-table file (relative to the config); default: from `latency`. */
+    latencyTable: MODEL_LOAD_FIELDS.latencyTable,
   },
   { additionalProperties: false },
 )
@@ -86,6 +118,29 @@ export const ServeConfig = Type.Object(
       ),
     ),
     dashboard: Type.Optional(Type.Boolean({ default: true })),
+    /** paris-elsa: how many GPUs of the host PARIS partitions; `all` (the GPU backend's default): every one it sees. */
+    gpus: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('all')])),
+    /**
+     * paris-elsa: the slice layout of each GPU (a gpu file, relative to the config, or inline); default: the profile
+     * directory's gpu.json, else the GPU backend's device, else (sim) a synthetic H100.
+     */
+    gpu: Type.Optional(GpuLayoutRef),
+    /** paris-elsa: where latency tables come from (as in a PARIS scenario); default: synthetic (sim backend only). */
+    latency: Type.Optional(LatencySource),
+    /** paris-elsa: PARIS's and ELSA's parameters (src/paris/partition.ts, elsa.ts). */
+    paris: Type.Optional(
+      Type.Object(
+        {
+          /** PARIS's knee elasticity η (default 0.7): higher picks smaller partitions. */
+          kneeElasticity: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1 })),
+          /** PARIS: fraction of the SLO a request may take on its preferred partition (default 0.5). */
+          sloHeadroom: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+          /** ELSA: a partition meets the SLO when its estimated finish is within this fraction of it (default 0.5). */
+          sloMargin: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     models: Type.Array(ServeModel, { minItems: 1 }),
   },
   { additionalProperties: false },
@@ -108,5 +163,66 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
       )
   })
   if (c.simPower && c.simPower.maxW < c.simPower.idleW) errors.push('/simPower/maxW: below idleW')
+  if (c.policy === PARIS_ELSA) errors.push(...parisConsistencyErrors(c))
+  else {
+    // paris-elsa's fields elsewhere would be silently ignored: say so instead
+    const policy = `policy ${c.policy ?? 'eclip'}`
+    for (const f of PARIS_FIELDS)
+      if (c[f] !== undefined)
+        errors.push(`/${f}: only the ${PARIS_ELSA} policy uses it (this config has ${policy})`)
+    c.models.forEach((m, i) => {
+      for (const f of PARIS_MODEL_FIELDS)
+        if (m[f] !== undefined)
+          errors.push(`/models/${i}/${f}: only the ${PARIS_ELSA} policy uses it (this config has ${policy})`)
+    })
+  }
+  return errors
+}
+
+/** What PARIS and ELSA need of every model, and what they cannot do. */
+function parisConsistencyErrors(c: ServeConfig): string[] {
+  const errors: string[] = []
+  const why = {
+    rate: 'its expected requests/s (PARIS sizes the partitions by the load)',
+    sloMs: 'its latency objective in ms (ELSA dispatches by it)',
+    batches: 'its batch-size mix, batch size → weight (PARIS plans per batch size; each is captured)',
+  }
+  if (c.plan !== undefined)
+    errors.push(`/plan: ${PARIS_ELSA} chooses its partitions at start-up (PARIS), not from a plan`)
+  const models = new Map<string, number>()
+  const dtype = c.models[0]?.dtype ?? 'fp16'
+  c.models.forEach((m, i) => {
+    const at = `/models/${i}`
+    for (const f of ['rate', 'sloMs', 'batches'] as const)
+      if (m[f] === undefined) errors.push(`${at}/${f}: the ${PARIS_ELSA} policy needs ${why[f]}`)
+    if (m.batches) {
+      const sizes = Object.entries(m.batches)
+        .filter(([, w]) => w > 0)
+        .map(([b]) => Number(b))
+      if (sizes.length === 0) errors.push(`${at}/batches: no batch size has a positive weight`)
+      else if (sizes.some((b) => !Number.isInteger(b) || b < 1 || b > 1024))
+        errors.push(`${at}/batches: keys must be batch sizes 1..1024`)
+      else if (m.batch !== undefined && m.batch < Math.max(...sizes))
+        errors.push(`${at}/batch: ${m.batch} is below the largest batch of its mix (${Math.max(...sizes)})`)
+    }
+    if (m.maxDynamicBatch !== undefined && m.maxDynamicBatch > 1)
+      errors.push(
+        `${at}/maxDynamicBatch: ${PARIS_ELSA} dispatches each request as its own query (no dynamic batching)`,
+      )
+    if (m.source !== undefined || m.inputs !== undefined)
+      errors.push(
+        `${at}/source: ${PARIS_ELSA} serves zoo models (latency tables and captures are made by model name)`,
+      )
+    const seen = models.get(m.model)
+    if (seen !== undefined)
+      errors.push(
+        `${at}/model: ${m.model} is served twice (also /models/${seen}); ${PARIS_ELSA} has one load and one latency table per model`,
+      )
+    else models.set(m.model, i)
+    if ((m.dtype ?? 'fp16') !== dtype)
+      errors.push(
+        `${at}/dtype: ${m.dtype ?? 'fp16'}, not ${dtype} like /models/0: ${PARIS_ELSA} plans one dtype`,
+      )
+  })
   return errors
 }

@@ -29,6 +29,8 @@ export interface ServedModel {
   source?: string
   /** This model's worker in the plan, when there is a plan. */
   worker?: PlanWorker
+  /** paris-elsa: the batch sizes captured on every partition, ascending (the last is `batch`). */
+  batches?: number[]
 }
 
 /** One execution: the inputs of one or more requests concatenated along the batch dimension. */
@@ -39,6 +41,10 @@ export interface ExecRequest {
   /** How many client requests this execution carries. */
   requests: number
   inputs: RawTensor[]
+  /** The partition (id) to run on, for a backend whose caller dispatches (paris-elsa's GPU backend). */
+  partition?: string
+  /** Aborted when no caller waits for the execution any more (timed out): a backend may drop it if not started. */
+  signal?: AbortSignal
 }
 
 export interface ExecResult {
@@ -48,6 +54,26 @@ export interface ExecResult {
   simulated: boolean
   /** Time the execution took on the device, µs (modelled when simulated). */
   computeUs: number
+  /** The partition (id) that ran it, where the backend chose one per execution (paris-elsa). */
+  partition?: string
+  /** How long the backend held it before it started (its partition's queue, paris-elsa), µs. */
+  waitedUs?: number
+}
+
+/** One partition of a backend that dispatches each execution to a partition (paris-elsa), for metrics and dashboard. */
+export interface PartitionStatus {
+  id: string
+  /** Which GPU of the host (0-based). */
+  gpu: number
+  sms: number
+  slices: number[]
+  /** Executions waiting in its queue, and whether one runs now. */
+  queued: number
+  running: boolean
+  /** Its backlog as the dispatcher estimates it, µs from now. */
+  backlogUs: number
+  /** Executions it has completed, per served model name (since the server started). */
+  executions: Record<string, number>
 }
 
 export interface PowerReading {
@@ -92,6 +118,13 @@ export interface Backend {
   /** Latest power and energy, or undefined when the backend cannot read them. */
   power(): PowerReading | undefined
   close(): Promise<void>
+  /**
+   * Executions of `model` the backend holds and has not started (a backend that queues them itself, paris-elsa);
+   * the model's queue limit counts them. Absent: the backend holds none.
+   */
+  waiting?(model: string): number
+  /** The partitions executions are dispatched to and their state (paris-elsa). */
+  partitions?(): PartitionStatus[]
 }
 
 export class BackendCrashError extends Error {

@@ -61,6 +61,16 @@ export function partitionMap(plan: Plan, workerNames: Map<string, string>, gpu?:
   }
 }
 
+/** paris-elsa's partition map: PARIS's partitions on each GPU of the host; what each has served comes live. */
+export interface ParisMap {
+  policy: 'paris-elsa'
+  gpus: number
+  gpu: { name: string; smCount: number }
+  /** Each GPU's slices (all GPUs alike). */
+  slices: { id: number; sms: number }[]
+  partitions: { id: string; gpu: number; sms: number; slices: number[] }[]
+}
+
 export function registerDashboard(app: FastifyInstance, server: EclipServer, periodMs: number) {
   const files: Record<string, { type: string; body: Buffer }> = {
     'index.html': { type: 'text/html; charset=utf-8', body: readFileSync(join(here, 'index.html')) },
@@ -78,6 +88,17 @@ export function registerDashboard(app: FastifyInstance, server: EclipServer, per
   const planNames = new Map<string, string>()
   for (const m of opts.models) if (m.worker) planNames.set(m.worker.name, m.name)
   const map = opts.plan ? partitionMap(opts.plan, planNames, opts.gpu) : null
+  const partitions = opts.backend.partitions?.()
+  const parisMap: ParisMap | null =
+    partitions && opts.gpu
+      ? {
+          policy: 'paris-elsa',
+          gpus: new Set(partitions.map((p) => p.gpu)).size,
+          gpu: { name: opts.gpu.name, smCount: opts.gpu.smCount },
+          slices: opts.gpu.slices.map((s) => ({ id: s.id, sms: s.sms })),
+          partitions: partitions.map((p) => ({ id: p.id, gpu: p.gpu, sms: p.sms, slices: p.slices })),
+        }
+      : null
 
   app.get('/', (_req, reply) => reply.redirect('/dashboard/'))
   app.get('/favicon.ico', (_req, reply) => reply.code(204).send())
@@ -106,6 +127,7 @@ export function registerDashboard(app: FastifyInstance, server: EclipServer, per
       computeSource: opts.computeSources?.get(m.name)?.source ?? null,
     })),
     partitionMap: map,
+    parisMap,
   }))
 
   const clients = new Set<import('node:http').ServerResponse>()
@@ -122,6 +144,18 @@ export function registerDashboard(app: FastifyInstance, server: EclipServer, per
         ]),
       ),
       power: power ?? null,
+      // paris-elsa: each partition's queue and what it has served, per model
+      ...(opts.backend.partitions
+        ? {
+            partitions: opts.backend.partitions().map((p) => ({
+              id: p.id,
+              queued: p.queued,
+              running: p.running,
+              backlogUs: p.backlogUs,
+              executions: p.executions,
+            })),
+          }
+        : {}),
     }
   }
   let timer: NodeJS.Timeout | undefined

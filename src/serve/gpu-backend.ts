@@ -8,7 +8,13 @@
 
 import { join } from 'node:path'
 import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/backend.ts'
-import type { FromBackend, InferShm, LoadedWorker, LoadWorker } from '../execute/gpu/protocol.ts'
+import type {
+  FromBackend,
+  InferShm,
+  LoadedWorker,
+  LoadWorker,
+  ServePartition,
+} from '../execute/gpu/protocol.ts'
 import { UserError } from '../formats/errors.ts'
 import type { Plan } from '../formats/plan.ts'
 import {
@@ -41,6 +47,11 @@ export interface GpuServeOptions extends BackendProcessOptions {
   shmDir?: string
   /** Each ring holds this many executions of the model's largest tensors (default 2). */
   ringSlots?: number
+  /**
+   * paris-elsa: the server's partitions over the host's GPUs. Every model is captured on every partition at each of
+   * its `batches` (gpu/eclip_gpu/paris_serve.py) and each infer names its partition (ExecRequest.partition).
+   */
+  partitions?: ServePartition[]
 }
 
 /** How a model crosses the boundary, fixed at load from what the backend captured. */
@@ -116,7 +127,13 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     const input = req.inputs[0]
     if (!input) return Promise.reject(new Error(`model "${req.model}": no input tensor`))
     const timeoutS = this.opts.inferTimeoutS ?? 30
-    const msg = { type: 'infer', name: req.model, n: req.items, dtype: input.datatype } as const
+    const msg = {
+      type: 'infer',
+      name: req.model,
+      n: req.items,
+      dtype: input.datatype,
+      ...(req.partition !== undefined ? { partition: req.partition } : {}),
+    } as const
     const ring = l.ring
     const outBytes = req.items * l.outItemBytes
     const span = ring?.alloc.alloc(ring.alloc.round(input.data.length) + outBytes)
@@ -149,7 +166,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   private sendThroughRing(
     proc: BackendProcess,
     ring: ShmRing,
-    msg: { type: 'infer'; name: string; n: number; dtype: RawTensor['datatype'] },
+    msg: { type: 'infer'; name: string; n: number; dtype: RawTensor['datatype']; partition?: string },
     input: RawTensor,
     shm: InferShm,
     timeoutS: number,
@@ -221,6 +238,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
           type: 'load',
           plan: this.plan ?? null,
           workers: this.models.map((m) => loadWorker(m)),
+          ...(this.opts.partitions ? { partitions: this.opts.partitions } : {}),
           ...(rings.size > 0
             ? {
                 rings: Object.fromEntries(
@@ -287,7 +305,9 @@ export class GpuServeBackend extends BackendEvents implements Backend {
       return rings
     }
     const dir = this.opts.shmDir ?? '/dev/shm'
-    const slots = this.opts.ringSlots ?? 2
+    // paris-elsa runs a model on several partitions at once: room for as many executions (up to 8; more go through
+    // the pipe, as any request that finds its ring full does)
+    const slots = this.opts.ringSlots ?? (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 2)
     const sizes = new Map<string, number>()
     for (const m of this.models) {
       const bytes = slotBytes(m)
@@ -361,6 +381,7 @@ function loadWorker(m: ServedModel): LoadWorker {
     batch: m.batch,
     dtype: m.dtype,
     ...(m.source ? { source: m.source, inputShape: input?.shape.slice(1) ?? [] } : {}),
+    ...(m.batches ? { batches: m.batches } : {}),
   }
 }
 

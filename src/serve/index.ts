@@ -8,6 +8,8 @@ import { makePlan } from '../plan/index.ts'
 import type { Backend } from './backend.ts'
 import { fixedComputeTimes } from './compute-time.ts'
 import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
+import { GpuPartitions, ParisBackend, SimPartitions } from './paris-backend.ts'
+import { gpuProbe } from './paris-setup.ts'
 import { EclipServer } from './server.ts'
 import { type Planner, resolveServeSetup } from './setup.ts'
 import { SimBackend } from './sim-backend.ts'
@@ -21,6 +23,8 @@ export interface ServeFlags {
   logger?: boolean | object
   /** GPU backend options (Python executable, timeouts); the Python defaults to $ECLIP_PYTHON or python3. */
   gpu?: GpuServeOptions
+  /** paris-elsa: how many GPUs of the host PARIS partitions (`--gpus`; over the config's `gpus`). */
+  gpus?: number | 'all'
 }
 
 /**
@@ -48,15 +52,40 @@ export interface Running {
 export async function startServe(flags: ServeFlags): Promise<Running> {
   const config = readFile<ServeConfig>('serve-config', flags.config)
   const kind = flags.backend ?? config.backend ?? 'sim'
+  const gpuOpts: GpuServeOptions = {
+    ...flags.gpu,
+    log: flags.gpu?.log ?? ((l) => process.stderr.write(`${l}\n`)),
+  }
   const setup = await resolveServeSetup(
     { ...config, backend: kind },
-    { configFile: flags.config, planner: flags.planner ?? defaultPlanner },
+    {
+      configFile: flags.config,
+      planner: flags.planner ?? defaultPlanner,
+      ...(flags.gpus !== undefined ? { gpus: flags.gpus } : {}),
+      // paris-elsa on the GPU: how many GPUs the backend sees and their layouts, before PARIS partitions them
+      ...(kind === 'gpu' ? { probe: gpuProbe(gpuOpts) } : {}),
+    },
   )
-  // gpu: the Python backend builds, partitions and captures every model at load and returns real outputs; sim: no
-  // model runs, responses are marked simulated
-  const backend: Backend =
-    kind === 'gpu'
-      ? new GpuServeBackend({ ...flags.gpu, log: flags.gpu?.log ?? ((l) => process.stderr.write(`${l}\n`)) })
+  const backend: Backend = setup.paris
+    ? // paris-elsa: ELSA dispatches every request to one of PARIS's partitions, on the GPU or the simulator
+      new ParisBackend(
+        setup.paris.partitions,
+        setup.paris.models,
+        kind === 'gpu'
+          ? new GpuPartitions(setup.paris.partitions, gpuOpts)
+          : new SimPartitions(
+              setup.paris.partitions,
+              setup.paris.models,
+              setup.paris.gpu,
+              setup.paris.gpus,
+              config.simPower ?? { idleW: 100, maxW: 700 },
+            ),
+        setup.paris.sloMargin !== undefined ? { sloMargin: setup.paris.sloMargin } : {},
+      )
+    : // gpu: the Python backend builds, partitions and captures every model at load and returns real outputs; sim:
+      // no model runs, responses are marked simulated
+      kind === 'gpu'
+      ? new GpuServeBackend(gpuOpts)
       : new SimBackend(
           fixedComputeTimes(setup.computeTimes),
           config.simPower ?? { idleW: 100, maxW: 700 },
@@ -66,10 +95,11 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     models: setup.models,
     workerOptions: setup.workerOptions,
     backend,
-    plan: setup.plan,
+    ...(setup.plan ? { plan: setup.plan } : {}),
     gpu: setup.gpu,
     computeSources: setup.computeTimes,
     notes: setup.notes,
+    ...(setup.modelConfig ? { modelConfig: setup.modelConfig } : {}),
     maxBodyBytes: config.maxBodyBytes ?? 64 * 1024 * 1024,
     dashboard: config.dashboard ?? true,
     logger: flags.logger ?? false,

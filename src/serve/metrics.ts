@@ -1,7 +1,7 @@
 // Prometheus metrics (prom-client, one registry per server), named like Triton's where Triton has one, plus the
 // rolling per-model window the dashboard and the throughput gauges read.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { PowerReading } from './backend.ts'
+import type { PartitionStatus, PowerReading } from './backend.ts'
 
 export type FailureReason = 'REJECTED' | 'TIMEOUT' | 'BACKEND' | 'INVALID' | 'OTHER'
 
@@ -79,6 +79,8 @@ export class ServerMetrics {
       backendReady: () => boolean
       simulated: boolean
       windowMs?: number
+      /** The partitions requests are dispatched to (paris-elsa): which GPU, SMs, queue, what each has served. */
+      partitions?: () => PartitionStatus[]
     },
     private readonly now: () => number = () => performance.now(),
   ) {
@@ -221,6 +223,58 @@ export class ServerMetrics {
     this.restarts = new Counter({
       name: 'eclip_backend_restarts_total',
       help: 'Backend restarts after a crash',
+      registers,
+    })
+    if (opts.partitions) this.partitionMetrics(opts.partitions, registers)
+  }
+
+  /** paris-elsa: every partition of every GPU, its size, its queue and the executions of each model it has run. */
+  private partitionMetrics(partitions: () => PartitionStatus[], registers: Registry[]) {
+    const labels = ['partition', 'gpu'] as const
+    const reported = new Map<string, number>()
+    let executions: Counter<'partition' | 'gpu' | 'model'> | undefined
+    new Gauge({
+      name: 'eclip_partition_sms',
+      help: 'SMs of each partition requests are dispatched to (paris-elsa: PARIS over the GPUs of the host)',
+      labelNames: labels,
+      registers,
+      collect() {
+        for (const p of partitions()) {
+          const l = { partition: p.id, gpu: String(p.gpu) }
+          this.set(l, p.sms)
+          // executions is a counter: advance it to the backend's counts at every scrape (it is exported after this)
+          for (const [model, n] of Object.entries(p.executions)) {
+            const key = `${p.id}\u0000${model}`
+            const before = reported.get(key) ?? 0
+            if (n > before) executions?.inc({ ...l, model }, n - before)
+            reported.set(key, Math.max(n, before))
+          }
+        }
+      },
+    })
+    new Gauge({
+      name: 'eclip_partition_queue_depth',
+      help: 'Executions waiting in each partition’s queue plus the one it runs',
+      labelNames: labels,
+      registers,
+      collect() {
+        for (const p of partitions())
+          this.set({ partition: p.id, gpu: String(p.gpu) }, p.queued + (p.running ? 1 : 0))
+      },
+    })
+    new Gauge({
+      name: 'eclip_partition_backlog_us',
+      help: 'Each partition’s backlog as ELSA estimates it from the latency tables, µs from now',
+      labelNames: labels,
+      registers,
+      collect() {
+        for (const p of partitions()) this.set({ partition: p.id, gpu: String(p.gpu) }, p.backlogUs)
+      },
+    })
+    executions = new Counter({
+      name: 'eclip_partition_executions_total',
+      help: 'Executions each partition has completed, per model (paris-elsa: where ELSA sent them)',
+      labelNames: [...labels, 'model'],
       registers,
     })
   }

@@ -32,6 +32,8 @@ export interface ServerOptions {
   computeSources?: Map<string, { us: number; source: string }>
   /** Lines about the setup the dashboard shows (e.g. "synthetic profiles: nothing measured"). */
   notes?: string[]
+  /** More of each model's configuration for `…/config` (paris-elsa: its load and SLO), by served name. */
+  modelConfig?: Map<string, Record<string, unknown>>
   maxBodyBytes?: number
   dashboard?: boolean
   /** Dashboard push period, ms. */
@@ -68,6 +70,7 @@ export class EclipServer implements InferenceService {
       power: () => backend.power(),
       backendReady: () => backend.isReady(),
       simulated: backend.kind === 'sim',
+      ...(backend.partitions ? { partitions: () => backend.partitions?.() ?? [] } : {}),
     })
     for (const m of opts.models) {
       const wo = opts.workerOptions.get(m.name)
@@ -104,6 +107,7 @@ export class EclipServer implements InferenceService {
                 },
               }
             : {}),
+          ...opts.modelConfig?.get(m.name),
         },
       }
     })
@@ -190,6 +194,8 @@ export class EclipServer implements InferenceService {
         queue_us: Math.round(c.queueUs),
         compute_us: Math.round(c.computeUs),
         batched_requests: c.batchedWith,
+        // paris-elsa: the partition ELSA sent it to
+        ...(c.partition !== undefined ? { partition: c.partition } : {}),
       },
     }
   }

@@ -7,12 +7,14 @@ import { readFile } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
 import type { Plan, Policy } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
-import type { ServeConfig, ServeModel } from '../formats/serve-config.ts'
+import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
 import { loadProfileSet } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import type { ServedModel } from './backend.ts'
 import { type ComputeTime, workerComputeTime } from './compute-time.ts'
 import { type ModelIO, ZOO_MODELS, zooIO } from './io-specs.ts'
+import type { ParisModel } from './paris-backend.ts'
+import { type GpuProbe, type ParisServe, resolveParisSetup } from './paris-setup.ts'
 import type { WorkerOptions } from './worker.ts'
 
 /** Makes a plan for `workers` (names are the served names) from their profiles. */
@@ -32,7 +34,12 @@ export interface ServeSetup {
   models: ServedModel[]
   workerOptions: Map<string, WorkerOptions>
   profiles: Map<string, Profile>
-  plan: Plan
+  /** The optimizer's (or a given) plan; absent under paris-elsa, whose partitions are `paris`'s. */
+  plan?: Plan
+  /** paris-elsa: the host's GPUs, PARIS's partitions over them, each model's load and latency table. */
+  paris?: ParisServe
+  /** More of each model's `…/config`, by served name (paris-elsa: its load, SLO and captured batches). */
+  modelConfig?: Map<string, Record<string, unknown>>
   gpu: Gpu
   computeTimes: Map<string, ComputeTime>
   /** What a user should know about where the numbers come from. */
@@ -64,11 +71,20 @@ export function modelIO(m: ServeModel, dtype: ServeModel['dtype'] & string): Mod
 
 export async function resolveServeSetup(
   config: ServeConfig,
-  opts: { configFile: string; planner?: Planner },
+  opts: {
+    configFile: string
+    planner?: Planner
+    /** paris-elsa: `--gpus`, over the config's `gpus`. */
+    gpus?: number | 'all'
+    /** paris-elsa on the GPU backend: its devices (how many, their layouts). */
+    probe?: GpuProbe
+  },
 ): Promise<ServeSetup> {
   const base = dirname(resolve(opts.configFile))
   const path = (p: string) => (isAbsolute(p) ? p : resolve(base, p))
   const backend = config.backend ?? 'sim'
+  if (config.policy === PARIS_ELSA) return parisServeSetup(config, { ...opts, backend, path })
+  if (opts.gpus !== undefined) throw new UserError(`--gpus: only the ${PARIS_ELSA} policy uses it`)
   const notes: string[] = []
 
   const workers: WorkerSpec[] = config.models.map((m) => ({
@@ -115,7 +131,7 @@ export async function resolveServeSetup(
       gpu,
       workers,
       profiles,
-      policy: config.policy ?? 'eclip',
+      policy: (config.policy ?? 'eclip') as Policy,
       mix: `serve:${workers.map((w) => w.name).join('+')}`,
       ...(config.profiles ? { profilesDir: path(config.profiles) } : {}),
       note: (line) => notes.push(line),
@@ -153,6 +169,74 @@ export async function resolveServeSetup(
     if (pw) computeTimes.set(w.name, workerComputeTime(plan, pw, profile))
   })
   return { models, workerOptions, profiles: profileByName, plan, gpu, computeTimes, notes }
+}
+
+/**
+ * paris-elsa: PARIS's partitions over the host's GPUs (paris-setup.ts); every model is captured at each batch of its
+ * mix, and its worker hands each request to ELSA at once (no dynamic batching; the backlogs are the partitions').
+ */
+async function parisServeSetup(
+  config: ServeConfig,
+  o: {
+    configFile: string
+    gpus?: number | 'all'
+    probe?: GpuProbe
+    backend: 'sim' | 'gpu'
+    path: (p: string) => string
+  },
+): Promise<ServeSetup> {
+  const { paris, notes } = await resolveParisSetup(config, {
+    configFile: o.configFile,
+    backend: o.backend,
+    path: o.path,
+    ...(o.gpus !== undefined ? { gpus: o.gpus } : {}),
+    ...(o.probe ? { probe: o.probe } : {}),
+  })
+  const models: ServedModel[] = []
+  const workerOptions = new Map<string, WorkerOptions>()
+  const modelConfig = new Map<string, Record<string, unknown>>()
+  config.models.forEach((m, i) => {
+    const dtype = m.dtype ?? SERVE_DEFAULTS.dtype
+    const pm = paris.models[i] as ParisModel
+    modelConfig.set(pm.name, {
+      paris: {
+        slo_ms: m.sloMs,
+        rate: m.rate,
+        batch_mix: m.batches,
+        captured_batches: pm.captured,
+        latency_table: pm.table.measured.method,
+        partitions: paris.partitions.length,
+        gpus: paris.gpus,
+      },
+    })
+    const batch = pm.captured.at(-1) as number
+    models.push({
+      name: pm.name,
+      model: m.model,
+      version: '1',
+      batch,
+      dtype,
+      io: modelIO(m, dtype),
+      batches: pm.captured,
+    })
+    workerOptions.set(pm.name, {
+      queueSize: m.queueSize ?? SERVE_DEFAULTS.queueSize,
+      timeoutMs: m.timeoutMs ?? SERVE_DEFAULTS.timeoutMs,
+      maxDynamicBatch: 1,
+      // every request goes to the dispatcher at once: it holds the backlogs ELSA decides on
+      concurrency: Number.POSITIVE_INFINITY,
+    })
+  })
+  return {
+    models,
+    workerOptions,
+    profiles: new Map(),
+    paris,
+    modelConfig,
+    gpu: paris.gpu,
+    computeTimes: new Map(),
+    notes,
+  }
 }
 
 /** A plan serves these workers only if it lists them in order, at their batch/dtype, for their kernel sequences. */

@@ -20,6 +20,11 @@ export interface WorkerOptions {
   timeoutMs: number
   /** Most requests merged into one execution (1: no dynamic batching); items never exceed the model's batch. */
   maxDynamicBatch: number
+  /**
+   * Executions in flight at once (default 1: a model's executions run one after another). paris-elsa: unbounded,
+   * each request goes to the backend's dispatcher at once.
+   */
+  concurrency?: number
 }
 
 export interface Completion {
@@ -29,6 +34,14 @@ export interface Completion {
   computeUs: number
   /** Requests in the execution that served this one. */
   batchedWith: number
+  /** The partition that ran it, where the backend chose one (paris-elsa). */
+  partition?: string
+}
+
+/** One execution in flight: its requests, and the signal that tells the backend nobody waits for it any more. */
+interface Execution {
+  entries: Entry[]
+  abort: AbortController
 }
 
 interface Entry {
@@ -38,6 +51,8 @@ interface Entry {
   enqueuedAt: number
   settled: boolean
   timer?: NodeJS.Timeout
+  /** The execution carrying it, once started. */
+  execution?: Execution
   resolve: (c: Completion) => void
   reject: (e: ProtocolError) => void
 }
@@ -56,7 +71,7 @@ export class RequestFailure extends ProtocolError {
 
 export class ModelWorker {
   private queue: Entry[] = []
-  private inFlight: Entry[] = []
+  private executions = new Set<Execution>()
   private generation = 0
   private idleWaiters: (() => void)[] = []
 
@@ -70,7 +85,14 @@ export class ModelWorker {
 
   /** Requests accepted and not yet answered (queued + executing). */
   pending(): number {
-    return this.queue.length + this.inFlight.filter((e) => !e.settled).length
+    let n = this.queue.length
+    for (const x of this.executions) for (const e of x.entries) if (!e.settled) n++
+    return n
+  }
+
+  /** Requests waiting to start: in this queue, and in the backend's own queues where it keeps some (paris-elsa). */
+  private waiting(): number {
+    return this.queue.length + (this.backend.waiting?.(this.model.name) ?? 0)
   }
 
   /**
@@ -79,7 +101,7 @@ export class ModelWorker {
    */
   submit(batch: number, inputs: RawTensor[], receivedAt: number, timeoutMs?: number): Promise<Completion> {
     const deadlineMs = Math.min(this.options.timeoutMs, timeoutMs ?? Number.POSITIVE_INFINITY)
-    if (this.queue.length >= this.options.queueSize)
+    if (this.waiting() >= this.options.queueSize)
       throw new RequestFailure(
         429,
         `model "${this.model.name}": queue full (${this.options.queueSize} requests waiting); retry later`,
@@ -103,6 +125,9 @@ export class ModelWorker {
       entry.timer = setTimeout(() => {
         const queued = this.queue.indexOf(entry)
         if (queued >= 0) this.queue.splice(queued, 1)
+        // its execution not wanted by anyone any more: a backend that has not started it may drop it
+        const x = entry.execution
+        if (x?.entries.every((e) => e.settled || e === entry)) x.abort.abort()
         this.fail(
           entry,
           new RequestFailure(
@@ -121,8 +146,9 @@ export class ModelWorker {
   /** Answers every queued and executing request with `failure` (backend crash, shutdown). */
   failAll(failure: RequestFailure) {
     this.generation++
-    const all = [...this.inFlight, ...this.queue]
-    this.inFlight = []
+    const all = [...[...this.executions].flatMap((x) => x.entries), ...this.queue]
+    for (const x of this.executions) x.abort.abort()
+    this.executions.clear()
     this.queue = []
     for (const e of all) this.fail(e, failure)
     this.notifyIdle()
@@ -130,13 +156,18 @@ export class ModelWorker {
 
   /** Resolves when nothing is queued or executing. */
   idle(): Promise<void> {
-    if (this.queue.length === 0 && this.inFlight.length === 0) return Promise.resolve()
+    if (this.queue.length === 0 && this.executions.size === 0) return Promise.resolve()
     return new Promise((r) => this.idleWaiters.push(r))
   }
 
-  /** Starts the next execution when the worker is free and the backend can take it. */
+  /** Starts executions while the worker has room for one (`concurrency`) and the backend can take it. */
   pump() {
-    if (this.inFlight.length > 0 || this.queue.length === 0 || !this.backend.isReady()) return
+    const concurrency = this.options.concurrency ?? 1
+    while (this.executions.size < concurrency && this.queue.length > 0 && this.backend.isReady())
+      this.startOne()
+  }
+
+  private startOne() {
     const taken: Entry[] = []
     let items = 0
     while (this.queue.length > 0 && taken.length < this.options.maxDynamicBatch) {
@@ -146,7 +177,9 @@ export class ModelWorker {
       taken.push(next)
       items += next.batch
     }
-    this.inFlight = taken
+    const execution: Execution = { entries: taken, abort: new AbortController() }
+    for (const e of taken) e.execution = execution
+    this.executions.add(execution)
     const generation = this.generation
     const started = this.now()
     let p: Promise<ExecResult>
@@ -156,6 +189,7 @@ export class ModelWorker {
         items,
         requests: taken.length,
         inputs: concatInputs(taken.map((e) => e.inputs)),
+        signal: execution.abort.signal,
       })
     } catch (err) {
       p = Promise.reject(err)
@@ -177,7 +211,8 @@ export class ModelWorker {
           if (e.settled) return
           e.settled = true
           clearTimeout(e.timer)
-          const queueUs = (started - e.enqueuedAt) * 1000
+          // the server's queue, then the backend's (a partition's queue, paris-elsa)
+          const queueUs = (started - e.enqueuedAt) * 1000 + (r.waitedUs ?? 0)
           const totalUs = (this.now() - e.receivedAt) * 1000
           this.metrics.requestOk(this.model.name, this.model.version, e.batch, {
             queueUs,
@@ -190,6 +225,7 @@ export class ModelWorker {
             queueUs,
             computeUs: r.computeUs,
             batchedWith: taken.length,
+            ...(r.partition !== undefined ? { partition: r.partition } : {}),
           })
         })
       },
@@ -206,7 +242,7 @@ export class ModelWorker {
       },
     ).finally(() => {
       if (generation !== this.generation) return
-      this.inFlight = []
+      this.executions.delete(execution)
       this.notifyIdle()
       this.pump()
     })
@@ -221,7 +257,7 @@ export class ModelWorker {
   }
 
   private notifyIdle() {
-    if (this.queue.length > 0 || this.inFlight.length > 0) return
+    if (this.queue.length > 0 || this.executions.size > 0) return
     const w = this.idleWaiters
     this.idleWaiters = []
     for (const r of w) r()

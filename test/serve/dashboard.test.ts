@@ -137,4 +137,75 @@ describe('serve: dashboard in headless Chromium', () => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+
+  it('paris-elsa: the partition map shows PARIS’s partitions of every GPU and what each has served', {
+    skip,
+    timeout: 90_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-dash-'))
+    const config = join(dir, 'serve.yaml')
+    writeFileSync(
+      config,
+      YAML.stringify({
+        policy: 'paris-elsa',
+        gpus: 2,
+        latency: { source: 'synthetic' },
+        models: [{ model: 'albert', rate: 100, sloMs: 20, batches: { 1: 0.5, 4: 0.5 } }],
+      }),
+    )
+    const { server, url } = await startServe({ config, port: 0, host: '127.0.0.1' })
+    const context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+    })
+    try {
+      const page = await context.newPage()
+      const errors: string[] = []
+      page.on('pageerror', (e) => errors.push(String(e)))
+      await page.goto(`${url}/dashboard/`)
+      await page.waitForFunction(
+        () => (globalThis as unknown as { eclipDashboard: { updates: number } }).eclipDashboard?.updates >= 1,
+      )
+      const parts = server.opts.backend.partitions?.() ?? []
+      assert.ok(parts.length >= 4)
+      // one row per partition, on both GPUs; columns: partition, GPU, SMs, 16 slices, queued, backlog, served
+      assert.equal(await page.locator('#map tbody tr').count(), parts.length)
+      assert.equal(await page.locator('#map thead th').count(), 3 + 16 + 2 + 1)
+      assert.match((await page.textContent('#policy')) ?? '', /policy paris-elsa · 2 × .*, \d+ partitions/)
+      const gpuCol = await page.locator('#map tbody tr td:nth-child(2)').allTextContents()
+      assert.deepEqual([...new Set(gpuCol)], ['0', '1'])
+      // traffic: the served counts of the partitions it went to move on the page
+      const body = JSON.stringify({
+        inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [1, 128], data: new Array(128).fill(5) }],
+      })
+      const res = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          fetch(`${url}/v2/models/albert/infer`, {
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'application/json' },
+          }).then((r) => r.json() as Promise<{ parameters: { partition: string } }>),
+        ),
+      )
+      const used = new Map<string, number>()
+      for (const r of res) used.set(r.parameters.partition, (used.get(r.parameters.partition) ?? 0) + 1)
+      for (const [id, n] of used)
+        await page.waitForFunction(
+          ([pid, count]) =>
+            (
+              globalThis as unknown as {
+                document: { querySelector: (q: string) => { textContent: string | null } | null }
+              }
+            ).document.querySelector(`tr[data-partition="${pid}"] .c-served`)?.textContent === String(count),
+          [id, n] as const,
+          { timeout: 5000 },
+        )
+      assert.deepEqual(errors, [])
+    } finally {
+      await context.close()
+      await server.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })

@@ -11,6 +11,11 @@ process behaves normally once the file is consumed):
   FAKE_DELAY_MS     every infer takes this long
   FAKE_NO_RINGS     (set) the backend refuses the server's shared-memory rings: tensors go through the pipe
 An input whose first element is 13 gets a non-fatal error (the process goes on).
+
+paris-elsa (a load with `partitions`): every model is "captured" on every partition, one worker per (model,
+partition) named "<model>@<partition>" as paris_serve.py names them, so the real Serving.infer routes a request that
+names its partition; the reply's computeUs is 100 + the partition's index in the load, so a test can tell which
+worker ran it. `paris-gpus` answers FAKE_GPUS (default 1) GPUs, each with the layout in the file FAKE_GPU_JSON.
 """
 
 import os
@@ -29,11 +34,16 @@ OUT_ITEM = {"albert": [128, 768]}
 
 
 def consume(var: str) -> bool:
+    """True for the one caller that removes the trigger file: workers of several models ask at once (an exists check
+    before the unlink let two threads race, and the loser's unlink failed)."""
     f = os.environ.get(var)
-    if f and os.path.exists(f):
+    if not f:
+        return False
+    try:
         os.unlink(f)
         return True
-    return False
+    except FileNotFoundError:
+        return False
 
 
 class FakeEnergy:
@@ -65,7 +75,29 @@ fake_runner.Runner = FakeRunner
 sys.modules["eclip_gpu.runner"] = fake_runner
 
 
-def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datatype_in: str):
+class FakeParisSession:
+    """paris-gpus of a made-up machine: FAKE_GPUS GPUs of FAKE_GPU_JSON's layout."""
+
+    def __init__(self, layout=None, energy=None):
+        pass
+
+    def gpus(self, msg):
+        import json  # noqa: PLC0415
+
+        n = int(os.environ.get("FAKE_GPUS", "1"))
+        layout = json.load(open(os.environ["FAKE_GPU_JSON"]))
+        return {"deviceCount": n, "gpus": [layout for _ in range(min(int(msg.get("count", 1)), n))]}
+
+    def close(self):
+        pass
+
+
+fake_paris = types.ModuleType("eclip_gpu.paris")
+fake_paris.ParisSession = FakeParisSession
+sys.modules["eclip_gpu.paris"] = fake_paris
+
+
+def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datatype_in: str, compute_us=123.4):
     out_item = OUT_ITEM.get(model, [1000])
     out_per = 1
     for d in out_item:
@@ -85,7 +117,7 @@ def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datat
             raise ValueError("unlucky input")
         assert size
         data = b"".join(struct.pack("<e", float(v)) * out_per for v in firsts)
-        return [n, *out_item], "FP16", data, 123.4
+        return [n, *out_item], "FP16", data, compute_us
 
     return execute
 
@@ -94,6 +126,7 @@ def fake_load(self, msg, progress=lambda m: None):
     if consume("FAKE_LOAD_FAIL_FILE"):
         raise serving.BackendError("capture failed on purpose")
     loaded = []
+    partitions = msg.get("partitions")
     for w in msg["workers"]:
         model, batch = w["model"], w["batch"]
         item = [128] if model == "albert" else [3, 224, 224]
@@ -101,7 +134,13 @@ def fake_load(self, msg, progress=lambda m: None):
         info = {"name": w["name"], "inputShape": [batch, *item], "inputDtype": dt_in,
                 "outputShape": [batch, *OUT_ITEM.get(model, [1000])], "outputDtype": "FP16",
                 "fingerprint": "fake", "mode": "whole", "kernels": 1, "switches": 0}
-        self.add_worker(serving.ServedWorker(w["name"], fake_execute(w["name"], model, batch, item, dt_in), info))
+        if partitions is None:
+            self.add_worker(serving.ServedWorker(w["name"], fake_execute(w["name"], model, batch, item, dt_in), info))
+        else:
+            for i, p in enumerate(partitions):
+                key = f"{w['name']}@{p['id']}"
+                self.add_worker(serving.ServedWorker(key, fake_execute(key, model, batch, item, dt_in, 100.0 + i),
+                                                     {**info, "name": key}))
         loaded.append(info)
         progress(f"{w['name']}: fake capture")
     return {"type": "loaded", "workers": loaded}

@@ -18,7 +18,17 @@ export function registerServe(program: Command) {
         'gpu',
       ] as const),
     )
+    .option(
+      '--gpus <n|all>',
+      'policy paris-elsa: GPUs of the host PARIS partitions (overrides the config; gpu default all, sim default 1)',
+    )
     .action(async (opts) => {
+      let gpus: number | 'all' | undefined
+      if (opts.gpus !== undefined) {
+        gpus = opts.gpus === 'all' ? 'all' : Number(opts.gpus)
+        if (gpus !== 'all' && !(Number.isInteger(gpus) && gpus >= 1))
+          throw new UserError(`--gpus: "${opts.gpus}" is not a GPU count (an integer ≥ 1, or all)`)
+      }
       let port: number | undefined
       if (opts.port !== undefined) {
         port = Number(opts.port)
@@ -30,6 +40,7 @@ export function registerServe(program: Command) {
         ...(port !== undefined ? { port } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.backend ? { backend: opts.backend } : {}),
+        ...(gpus !== undefined ? { gpus } : {}),
         logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
       })
       const { server, url, config } = running
@@ -38,6 +49,10 @@ export function registerServe(program: Command) {
         `eclip serve: listening on ${url} (backend ${server.opts.backend.kind}, ${server.opts.models.length} models: ${server.opts.models.map((m) => m.name).join(', ')})`,
       )
       for (const n of server.opts.notes ?? []) console.log(`eclip serve: ${n}`)
+      for (const p of server.opts.backend.partitions?.() ?? [])
+        console.log(
+          `eclip serve: partition ${p.id}: GPU ${p.gpu}, ${p.sms} SMs (slices ${p.slices.join(',')})`,
+        )
       if (sim)
         console.log(
           'eclip serve: simulator backend: responses carry no outputs (parameters.simulated = true)',

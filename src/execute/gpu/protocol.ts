@@ -29,12 +29,26 @@ export interface LoadWorker {
   /** User model: a TorchScript file, built with `inputShape` (without the batch dimension). */
   source?: string
   inputShape?: number[]
+  /** paris-elsa: the batch sizes to capture besides `batch` (the model's batch-size mix). */
+  batches?: number[]
 }
-/** serve: build, partition (the plan's pool, once) and capture every worker; no plan: each on the whole GPU. */
+/** A partition of paris-elsa's server: slice ids of GPU `gpu`'s one split (a CUDA ordinal of the backend process). */
+export interface ServePartition {
+  id: string
+  gpu: number
+  slices: number[]
+  sms: number
+}
+/**
+ * serve: build, partition (the plan's pool, once) and capture every worker; no plan: each on the whole GPU. With
+ * `partitions` (policy paris-elsa, gpu/eclip_gpu/paris_serve.py): every worker on every partition at each of its
+ * batches, and each infer names its partition.
+ */
 export interface LoadMessage {
   type: 'load'
   plan: Plan | null
   workers: LoadWorker[]
+  partitions?: ServePartition[]
   /** Shared-memory rings by worker name (src/serve/shm-ring.ts): files the backend maps, then unlinks. */
   rings?: Record<string, { path: string; bytes: number }>
 }
@@ -56,6 +70,8 @@ export interface InferMessage {
   n: number
   dtype: TensorDatatype
   shm?: InferShm
+  /** paris-elsa: the partition (id) the server's dispatcher chose; it runs the smallest captured batch ≥ n. */
+  partition?: string
 }
 /** paris: one model's latency table measured at `batches` on every partition size of the slice layout. */
 export interface ParisTableMessage {
@@ -141,6 +157,8 @@ export interface LoadedWorker {
   mode?: string
   kernels?: number
   switches?: number
+  /** paris-elsa: the batch sizes captured on every partition. */
+  batches?: number[]
 }
 export interface LoadedReply {
   type: 'loaded'

@@ -72,6 +72,46 @@ function drawMap(map) {
   })
 }
 
+// paris-elsa: one row per partition of every GPU (its slices shaded), with its queue and what it has served per
+// model, updated with every snapshot
+function drawParisMap(map, models) {
+  const head = $('map').tHead
+  const body = $('map').tBodies[0]
+  $('policy').textContent =
+    `policy ${map.policy} · ${map.gpus} × ${map.gpu.name}, ${map.gpu.smCount} SMs each, ${map.partitions.length} partitions`
+  $('map-note').textContent =
+    'PARIS partitions of every GPU (shaded: the slices each is made of); ELSA sends each request to one. Served: requests each partition has completed, per model.'
+  const hr = el('tr')
+  hr.append(el('th', {}, 'partition'), el('th', {}, 'GPU'), el('th', {}, 'SMs'))
+  for (const s of map.slices) hr.append(el('th', {}, `s${s.id} (${s.sms})`))
+  hr.append(el('th', {}, 'queued'), el('th', {}, 'backlog ms'))
+  for (const m of models) hr.append(el('th', {}, `served: ${m.name}`))
+  head.append(hr)
+  map.partitions.forEach((p, pi) => {
+    const tr = el('tr', { 'data-partition': p.id })
+    tr.append(el('td', {}, p.id), el('td', {}, String(p.gpu)), el('td', {}, String(p.sms)))
+    for (const s of map.slices) {
+      const td = el('td', { class: 'cell' })
+      if (p.slices.includes(s.id)) td.style.background = `${COLORS[pi % COLORS.length]}99`
+      tr.append(td)
+    }
+    tr.append(el('td', { class: 'c-queued' }, '0'), el('td', { class: 'c-backlog' }, '0.0'))
+    for (const m of models) tr.append(el('td', { class: 'c-served', 'data-model': m.name }, '0'))
+    body.append(tr)
+  })
+}
+
+function updateParisMap(partitions) {
+  for (const p of partitions) {
+    const row = document.querySelector(`tr[data-partition="${CSS.escape(p.id)}"]`)
+    if (!row) continue
+    row.querySelector('.c-queued').textContent = String(p.queued + (p.running ? 1 : 0))
+    row.querySelector('.c-backlog').textContent = fmt(p.backlogUs / 1000, 1)
+    for (const td of row.querySelectorAll('.c-served'))
+      td.textContent = String(p.executions[td.dataset.model] ?? 0)
+  }
+}
+
 function drawModels(setup) {
   const body = $('models').tBodies[0]
   for (const m of setup.models) {
@@ -122,6 +162,7 @@ function onSnapshot(s, charts) {
     t,
     names.map((n) => s.models[n]?.p95Ms ?? null),
   )
+  if (s.partitions) updateParisMap(s.partitions)
   if (s.power) {
     const tag = s.power.source === 'simulated' ? ' (modelled)' : ''
     $('power').textContent = `${fmt(s.power.watts, 0)} W${tag}`
@@ -137,7 +178,8 @@ async function main() {
   $('simulated').hidden = !setup.simulated
   for (const n of setup.notes) $('notes').append(el('li', {}, n))
   drawModels(setup)
-  drawMap(setup.partitionMap)
+  if (setup.parisMap) drawParisMap(setup.parisMap, setup.models)
+  else drawMap(setup.partitionMap)
   const names = setup.models.map((m) => m.name)
   const charts = {
     rps: chart('chart-rps', names, 'req/s'),
