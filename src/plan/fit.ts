@@ -31,7 +31,9 @@
 // 1.370, 1.021 / 0.975 / 1.247, 1.003 / 1.046 / 1.484 (tied with model-wise in mix6). Ablation (bench/
 // fit-robustness.ts, mean throughput): (a) alone — homes, right-sizing inside — matches model-wise (batch 8 1.043–
 // 1.046 vs 1.043); (b) alone — one λ ∈ {0, 0.5, 1, 2} for all workers and mixes — 1.012–1.040 at batch 8, 1.012–1.029
-// at batch 1 (model-wise 1.019): the per-mix, per-worker choice (c) is what beats model-wise. Not measured.
+// at batch 1 (model-wise 1.019): the per-mix, per-worker choice (c) is what beats model-wise. MEASURED on the H100
+// (results/h100/eclip-fit, 32 queues): batch 8 1.228 / 0.929 / 1.246, above model-wise in all seven mixes; batch 1
+// 1.071 / 0.956 / 1.071.
 import type { Gpu } from '../formats/gpu.ts'
 import { regularSlices } from '../formats/gpu.ts'
 import type { Partition } from '../formats/plan.ts'
