@@ -4,8 +4,14 @@
 // and everything is seeded: the same scenario, options and seed give the same numbers. On a GPU (src/paris/gpu.ts)
 // every run costs seconds of real time, so a fixed list of loads replaces the search (`rates`), each run a window
 // of `windowS` seconds of arrivals; the same traces are generated either way.
+//
+// The eclip-kw schemes (kernelwise.ts) are a different kind of server: every GPU hosts one worker per model, each
+// running eclip's kernel-wise plan co-located with the others, and a query can only go to its model's workers. Their
+// service times are the co-located latencies measured once in the kernel-level simulator (`kernelWise`); they run in
+// the request-level simulator only.
 import type { Gpu } from '../formats/index.ts'
 import { DEFAULT_ELSA } from './elsa.ts'
+import { type KernelWise, kernelWiseWorkers } from './kernelwise.ts'
 import {
   DEFAULT_PARIS,
   homogeneous,
@@ -33,7 +39,7 @@ import {
  * small grid of its two parameters (PARIS_GRID). Both are chosen per GPU count by sustained load in the simulator —
  * with hindsight (the trace that chooses is the one that scores), which flatters both alike.
  */
-export type Layout = 'small' | 'whole' | 'paris' | 'best-uniform' | 'paris-tuned'
+export type Layout = 'small' | 'whole' | 'paris' | 'best-uniform' | 'paris-tuned' | 'eclip-kw'
 
 /** (kneeElasticity, sloHeadroom) pairs paris-tuned tries; the default (0.7, 0.5) is one of them. */
 export const PARIS_GRID: [number, number][] = [0.5, 0.7, 0.9].flatMap((e) =>
@@ -88,13 +94,16 @@ export const SCHEMES: Scheme[] = [
     dispatch: 'elsa',
   },
   {
+    name: 'eclip-kw/fifo',
+    label: 'eclip kernel-wise plans (all models on every GPU), FIFO per model',
+    layout: 'eclip-kw',
+    dispatch: 'fifo',
+  },
+  {
     name: 'eclip-kw/elsa',
-    label: 'eclip kernel-wise (placeholder)',
-    layout: 'whole',
+    label: 'eclip kernel-wise plans (all models on every GPU), ELSA over the model’s workers',
+    layout: 'eclip-kw',
     dispatch: 'elsa',
-    placeholder:
-      'whole GPUs behind an ELSA-like dispatcher; eclip kernel-wise plans (several queries sharing one GPU, each ' +
-      'kernel on its right-size partition) are not simulated at request level yet',
   },
 ]
 
@@ -140,6 +149,8 @@ export interface CompareOptions {
   uniformSlices: number[]
   /** Called after each (GPU count, scheme) with a one-line progress message. */
   progress?: (line: string) => void
+  /** The co-located service times the eclip-kw schemes need (kernelwise.ts); required when one is compared. */
+  kernelWise?: KernelWise
 }
 
 export const DEFAULT_COMPARE: Omit<CompareOptions, 'gpus' | 'seed'> = {
@@ -192,7 +203,9 @@ export interface Comparison {
   plans: ParisPlan[]
   results: SchemeResult[]
   sweep: SweepPoint[]
-  options: Omit<CompareOptions, 'progress' | 'schemes' | 'backend' | 'rates'> & {
+  /** With eclip-kw schemes: their co-located service times. */
+  kernelWise?: KernelWise
+  options: Omit<CompareOptions, 'progress' | 'schemes' | 'backend' | 'rates' | 'kernelWise'> & {
     schemes: string[]
     /** With fixed loads: the queries/s tried at each GPU count. */
     rates?: { gpus: number; qps: number[] }[]
@@ -206,8 +219,18 @@ export function layoutsFor(
   g: number,
   layout: Layout,
   uniformSlices: number[] = UNIFORM_SLICES,
-): { parts: Partition[]; choice?: string }[] {
+  kw?: KernelWise,
+): { parts: Partition[]; choice?: string; serves?: number[] }[] {
   if (layout === 'paris') return [{ parts: plan.partitions }]
+  if (layout === 'eclip-kw') {
+    if (!kw) throw new Error('eclip-kw: no co-located service times (CompareOptions.kernelWise)')
+    return [
+      {
+        ...kernelWiseWorkers(sc, kw, g),
+        choice: `one worker per model per GPU; layout = each worker's busy SMs (of ${sc.gpu.smCount}, shared)`,
+      },
+    ]
+  }
   if (layout === 'best-uniform')
     return uniformSlices.map((k) => ({
       parts: uniform(sc.gpu, g, k),
@@ -259,6 +282,14 @@ export async function compare(
   options: Partial<CompareOptions> & { gpus: number[]; seed: number },
 ): Promise<Comparison> {
   const o: CompareOptions = { ...DEFAULT_COMPARE, ...options }
+  const kwSchemes = o.schemes.filter((s) => s.layout === 'eclip-kw')
+  if (kwSchemes.length && !o.kernelWise)
+    throw new Error(`${kwSchemes.map((s) => s.name).join(', ')}: compare() needs options.kernelWise`)
+  if (kwSchemes.length && o.backend !== simulate)
+    throw new Error(
+      `${kwSchemes.map((s) => s.name).join(', ')}: simulated only (no GPU backend runs kernel-wise plans)`,
+    )
+  const kwService = o.kernelWise?.latencyUs
   const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
   const plans: ParisPlan[] = []
   const results: SchemeResult[] = []
@@ -273,7 +304,7 @@ export async function compare(
     // with fixed loads a run is a window of real time: as many queries as arrive in it
     const queries = (scale: number) =>
       rates ? Math.max(200, Math.round(scale * totalRate * o.windowS)) : o.queries
-    const run = (parts: Partition[], s: Scheme, scale: number) =>
+    const run = (parts: Partition[], s: Scheme, scale: number, serves?: number[]) =>
       o.backend(
         sc.models,
         parts,
@@ -281,25 +312,27 @@ export async function compare(
         {
           dispatch: s.dispatch,
           sloMargin: o.sloMargin,
+          ...(serves && kwService ? { serves, serviceUs: kwService } : {}),
         },
         totalSms,
       )
-    const layouts = new Map<Scheme, Partition[]>()
+    const layouts = new Map<Scheme, { parts: Partition[]; serves?: number[] }>()
     const tried = new Map<Scheme, SimMetrics[]>()
     let best = 0
     for (const s of o.schemes) {
       let parts: Partition[] = []
+      let serves: number[] | undefined
       let r: Sustained | undefined
       let runs = 0
       let choice: string | undefined
-      for (const candidate of layoutsFor(sc, plan, g, s.layout, o.uniformSlices)) {
+      for (const candidate of layoutsFor(sc, plan, g, s.layout, o.uniformSlices, o.kernelWise)) {
         const c = rates
           ? await fixedLoads(
-              (scale) => run(candidate.parts, s, scale),
+              (scale) => run(candidate.parts, s, scale, candidate.serves),
               rates.map((q) => q / totalRate),
               { target: o.target },
             )
-          : await maxSustainable((scale) => run(candidate.parts, s, scale), {
+          : await maxSustainable((scale) => run(candidate.parts, s, scale, candidate.serves), {
               target: o.target,
               steps: o.steps,
               start: g,
@@ -308,11 +341,12 @@ export async function compare(
         if (!r || better(c, r)) {
           r = c
           parts = candidate.parts
+          serves = candidate.serves
           choice = candidate.choice
         }
       }
       if (!r) continue
-      layouts.set(s, parts)
+      layouts.set(s, { parts, ...(serves ? { serves } : {}) })
       tried.set(s, r.tried)
       const lowest = r.tried.reduce((a, m) => (m.scale < a.scale ? m : a))
       const res: SchemeResult = {
@@ -343,16 +377,18 @@ export async function compare(
       for (const f of o.sweep) {
         const qps = f * best
         if (!(qps > 0)) continue
-        const m = await run(layouts.get(s) ?? [], s, qps / totalRate)
+        const l = layouts.get(s)
+        const m = await run(l?.parts ?? [], s, qps / totalRate, l?.serves)
         sweep.push(sweepPoint(s.name, g, f, m))
       }
     }
   }
-  const { progress: _p, backend: _b, rates: _r, schemes, ...rest } = o
+  const { progress: _p, backend: _b, rates: _r, kernelWise, schemes, ...rest } = o
   return {
     plans,
     results,
     sweep,
+    ...(kernelWise && kwSchemes.length ? { kernelWise } : {}),
     options: {
       ...rest,
       schemes: schemes.map((s) => s.name),

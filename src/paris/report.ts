@@ -104,6 +104,7 @@ export function resultsJson(sc: LoadedScenario, cmp: Comparison, meta: ReportMet
       sizes: p.sizes,
     })),
     classes: cmp.plans[0]?.classes ?? [],
+    ...(cmp.kernelWise ? { kernelWise: kernelWiseJson(sc, cmp) } : {}),
     results: cmp.results,
     sweep: cmp.sweep,
   }
@@ -230,12 +231,75 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
       ).toFixed(2)} |`
     }),
     '',
+    ...kernelWiseMarkdown(sc, cmp),
     ...SCHEMES.filter((s) => s.placeholder && schemes.includes(s.name)).map(
       (s) => `Note — ${s.name}: ${s.placeholder}.`,
     ),
     '',
   ]
   return lines.join('\n')
+}
+
+/** What the eclip-kw schemes ran on, for results.json: the co-located table and how it was made. */
+function kernelWiseJson(sc: LoadedScenario, cmp: Comparison) {
+  const kw = cmp.kernelWise
+  if (!kw) return undefined
+  return {
+    method: KW_METHOD,
+    profiles: kw.profiles,
+    combinations: kw.combinations,
+    windowS: kw.windowS,
+    warmupS: kw.warmupS,
+    seed: kw.seed,
+    notes: kw.notes,
+    models: sc.models.map((m, i) => ({
+      model: m.model,
+      busySms: kw.sms[i],
+      batches: m.batches.map((b, j) => ({
+        batch: b,
+        colocatedUs: Math.round((kw.latencyUs[i]?.[j] ?? 0) * 10) / 10,
+        soloUs: Math.round((kw.soloUs[i]?.[j] ?? 0) * 10) / 10,
+      })),
+    })),
+  }
+}
+
+const KW_METHOD =
+  "eclip kernel-wise: per GPU one worker per model, each on the `eclip` policy's kernel-wise plan for the mix of all " +
+  "the scenario's models (src/plan, from per-kernel profiles); a query's service time is its (model, batch)'s mean " +
+  'request latency in closed-loop runs of the kernel-level simulator (src/execute/sim) over every batch combination ' +
+  "(weighted by the other models' batch mix) × the log-normal noise. Approximation: contention fixed at that " +
+  'closed-loop level (every neighbour always busy), not load-dependent: pessimistic at low load'
+
+function kernelWiseMarkdown(sc: LoadedScenario, cmp: Comparison): string[] {
+  const kw = cmp.kernelWise
+  if (!kw) return []
+  return [
+    '## eclip-kw: co-located service times (kernel-level simulator, closed loop)',
+    '',
+    `${KW_METHOD}. Plans from \`${kw.profiles}\`; ${kw.combinations} batch combinations, each ${kw.windowS} s ` +
+      `after ${kw.warmupS} s of warm-up (seed ${kw.seed}). "busy SMs": the SMs the worker keeps busy while serving ` +
+      "(its share of the closed-loop runs' busy SMs); utilisation counts them. eclip-kw/fifo: one FIFO per model, " +
+      "an idle worker of the model takes the oldest query; eclip-kw/elsa: ELSA over the model's workers at arrival. " +
+      "A model's workers are alike on every GPU, so ELSA's smallest-partition preference ties and its choice is the " +
+      'earliest estimated finish (what least-loaded would pick); with 1 GPU every model has one worker and both ' +
+      'dispatchers are the same.',
+    '',
+    '| model | batch | co-located (ms) | solo whole GPU (ms) | ratio | busy SMs |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...sc.models.flatMap((m, i) =>
+      m.batches.map((b, j) => {
+        const co = kw.latencyUs[i]?.[j] ?? 0
+        const solo = kw.soloUs[i]?.[j] ?? 0
+        return `| ${m.model} | ${b} | ${(co / 1000).toFixed(2)} | ${(solo / 1000).toFixed(2)} | ${(
+          co / solo
+        ).toFixed(2)} | ${j === 0 ? (kw.sms[i] ?? 0).toFixed(1) : ''} |`
+      }),
+    ),
+    '',
+    ...kw.notes.map((n) => `Note — kernel-level simulator: ${n}.`),
+    ...(kw.notes.length ? [''] : []),
+  ]
 }
 
 /** With fixed loads: every run, as measured (or simulated) at each load. */

@@ -9,6 +9,12 @@
 //   least-loaded  at arrival, to the partition with the earliest estimated finish (work-aware join-shortest-queue);
 //                 then FIFO per partition.
 //   elsa          at arrival, ELSA's choice (elsa.ts); then FIFO per partition.
+//
+// Dedicated workers (SimOptions.serves, the eclip-kw schemes of compare.ts): each "partition" is then one model's
+// worker, serving only that model's queries, and its service estimate comes from SimOptions.serviceUs instead of the
+// latency table at its SMs. fifo becomes one central FIFO per model (an idle worker of model m takes the oldest
+// waiting query of m: the same late-binding, work-conserving rule, an M/G/c queue per model); least-loaded and elsa
+// choose among the arriving query's model's workers only.
 
 import { EventHeap } from '../execute/sim/heap.ts'
 import { DEFAULT_ELSA, earliestChoose, elsaChoose, estimatedFinish, type PartitionBacklog } from './elsa.ts'
@@ -74,6 +80,16 @@ export interface SimOptions {
   warmup?: number
   /** ELSA's SLO margin (elsa.ts). Default DEFAULT_ELSA's. */
   sloMargin?: number
+  /**
+   * Dedicated workers: per partition, the index (into the models) of the only model it serves. Absent: every
+   * partition serves every model. Every model needs at least one worker.
+   */
+  serves?: ArrayLike<number>
+  /**
+   * With `serves`: the service estimate per model and batch index (µs), used instead of the latency table at the
+   * partition's SMs (eclip-kw: the co-located latency, src/paris/kernelwise.ts).
+   */
+  serviceUs?: number[][]
 }
 
 export interface ModelMetrics {
@@ -163,7 +179,23 @@ export function simulateQueries(
   const n = trace.arrival.length
   // estimate table: est[model][batchIdx][sizeIdx] in µs; sizes are the distinct partition SM counts
   const sizes = [...new Set(partitions.map((p) => p.sms))].sort((a, b) => a - b)
-  const est = models.map((m) => m.batches.map((b) => sizes.map((s) => latencyUs(m.table, b, s))))
+  const serves = opts.serves
+  const service = opts.serviceUs
+  if (serves) {
+    if (serves.length !== partitions.length)
+      throw new Error(`simulate: ${serves.length} entries in serves for ${partitions.length} partitions`)
+    models.forEach((m, i) => {
+      if (!Array.from(serves).includes(i)) throw new Error(`simulate: no worker serves ${m.model}`)
+    })
+  }
+  const est = models.map((m, mi) =>
+    m.batches.map((b, bi) => {
+      const fixed = serves && service ? service[mi]?.[bi] : undefined
+      if (serves && service && fixed === undefined)
+        throw new Error(`simulate: no service time for ${m.model} b${b}`)
+      return sizes.map((s) => fixed ?? latencyUs(m.table, b, s))
+    }),
+  )
   const parts: PartState[] = partitions.map((p) => ({
     sms: p.sms,
     sizeIdx: sizes.indexOf(p.sms),
@@ -180,8 +212,11 @@ export function simulateQueries(
   const done = new Float64Array(n)
   const servedOn = new Int32Array(n)
   const execUs = new Float64Array(n)
-  const central: number[] = []
-  let centralHead = 0
+  // fifo's central queue: one, or one per model with dedicated workers
+  const central: number[][] = serves ? models.map(() => []) : [[]]
+  const centralHead = new Int32Array(central.length)
+  const queueOf = (pi: number) => (serves ? (serves[pi] ?? 0) : 0)
+  const canServe = (pi: number, q: number) => !serves || serves[pi] === trace.model[q]
   // completions: payload = partition index (the heap keeps (time, insertion order), so runs are reproducible)
   const heap = new EventHeap()
   const margin = opts.sloMargin ?? DEFAULT_ELSA.sloMargin
@@ -209,7 +244,13 @@ export function simulateQueries(
       done[p.running] = top.time
       p.running = -1
       if (opts.dispatch === 'fifo') {
-        if (centralHead < central.length) start(top.part, central[centralHead++] ?? 0, top.time)
+        const c = queueOf(top.part)
+        const queue = central[c] ?? []
+        const h = centralHead[c] ?? 0
+        if (h < queue.length) {
+          centralHead[c] = h + 1
+          start(top.part, queue[h] ?? 0, top.time)
+        }
       } else if (p.head < p.queue.length) {
         const q = p.queue[p.head++] ?? 0
         p.queuedEst -= estOf(q, p)
@@ -225,14 +266,16 @@ export function simulateQueries(
     const q = next++
     const now = arrivalT
     if (opts.dispatch === 'fifo') {
-      const idle = bySize.find((i) => (parts[i] as PartState).running < 0)
+      const idle = bySize.find((i) => (parts[i] as PartState).running < 0 && canServe(i, q))
       if (idle !== undefined) start(idle, q, now)
-      else central.push(q)
+      else central[serves ? (trace.model[q] ?? 0) : 0]?.push(q)
       continue
     }
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i] as PartState
-      finish[i] = p.running < 0 ? now + estOf(q, p) : estimatedFinish(p, now, estOf(q, p))
+      // a worker of another model is never a candidate: it finishes "never"
+      if (!canServe(i, q)) finish[i] = Number.POSITIVE_INFINITY
+      else finish[i] = p.running < 0 ? now + estOf(q, p) : estimatedFinish(p, now, estOf(q, p))
     }
     const slo = models[trace.model[q] ?? 0]?.sloUs ?? 0
     const pi =

@@ -278,14 +278,14 @@ describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtua
     }
   })
 
-  it('refuses --device with several GPUs, placeholder schemes, and --measure-tables on the simulator', async () => {
+  it('refuses --device with several GPUs, eclip-kw schemes, and --measure-tables on the simulator', async () => {
     await assert.rejects(
       eclip('paris', '--backend', 'gpu', '--models', scenario, '--gpus', '2', '--device', '1'),
       /--device pins the backend to one GPU, but --gpus 2 needs 2/,
     )
     await assert.rejects(
       eclip('paris', '--backend', 'gpu', '--models', scenario, '--schemes', 'eclip-kw/elsa'),
-      /placeholder/,
+      /eclip-kw\/elsa run in the simulator only/,
     )
     await assert.rejects(eclip('paris', '--models', scenario, '--measure-tables'), /needs --backend gpu/)
   })

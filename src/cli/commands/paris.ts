@@ -17,6 +17,12 @@ import {
 } from '../../formats/index.ts'
 import { compare, SCHEMES, type Scheme, UNIFORM_SLICES } from '../../paris/compare.ts'
 import { ParisGpu, plannedCaptures, requestsCsv } from '../../paris/gpu.ts'
+import {
+  type KernelWise,
+  kernelWise,
+  missingProfiles,
+  missingProfilesMessage,
+} from '../../paris/kernelwise.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from '../../paris/latency.ts'
 import { DEFAULT_PARIS } from '../../paris/partition.ts'
 import { writeReport } from '../../paris/report.ts'
@@ -95,7 +101,14 @@ function resolveSchemes(list: string | undefined, defaults: Scheme[]): Scheme[] 
 async function resolveRates(
   spec: RateSpec[],
   sc: LoadedScenario,
-  o: { gpus: number[]; seed: number; schemes: Scheme[]; uniformSlices: number[]; log: (l: string) => void },
+  o: {
+    gpus: number[]
+    seed: number
+    schemes: Scheme[]
+    uniformSlices: number[]
+    log: (l: string) => void
+    kernelWise?: KernelWise
+  },
 ): Promise<(g: number) => number[]> {
   const best = new Map<number, number>()
   if (spec.some((r) => r.relative)) {
@@ -106,6 +119,7 @@ async function resolveRates(
       uniformSlices: o.uniformSlices,
       backend: simulate,
       sweep: [],
+      ...(o.kernelWise ? { kernelWise: o.kernelWise } : {}),
     })
     const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
     for (const g of o.gpus) {
@@ -179,6 +193,11 @@ export function registerParis(program: Command) {
     )
     .option('--uniform <SMs>', 'partition sizes the best-uniform scheme tries, SMs (default 16,24,32,40,56)')
     .option(
+      '--profiles <dir>',
+      "per-kernel profiles (<model>.b<batch>.<dtype>.json) the eclip-kw schemes plan from: one for every (model, batch) of the scenario's mixes, else eclip-kw is skipped (refused when named in --schemes)",
+      'profiles/h100',
+    )
+    .option(
       '--max-captures <n>',
       'with --backend gpu: refuse a comparison planned to capture more graphs',
       int('--max-captures', 1),
@@ -199,7 +218,12 @@ export function registerParis(program: Command) {
       const log = opts.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
       const gpus = parseGpuList(opts.gpus ?? (gpuRun ? '1' : '1..8'))
       const defaults = gpuRun ? SCHEMES.filter((s) => GPU_SCHEMES.includes(s.name)) : SCHEMES
-      const schemes = resolveSchemes(opts.schemes, defaults)
+      let schemes = resolveSchemes(opts.schemes, defaults)
+      const kwNames = () =>
+        schemes
+          .filter((s) => s.layout === 'eclip-kw')
+          .map((s) => s.name)
+          .join(', ')
       // the server's GPUs: 0..most-1 of those the backend sees (checked once it is up)
       const most = Math.max(...gpus)
       if (gpuRun) {
@@ -211,6 +235,11 @@ export function registerParis(program: Command) {
         const ph = schemes.find((s) => s.placeholder)
         if (ph)
           throw new UserError(`--schemes: ${ph.name} is a placeholder (${ph.placeholder}); not run on a GPU`)
+        if (kwNames())
+          throw new UserError(
+            `--schemes: ${kwNames()} run in the simulator only (service times from the kernel-level simulator); ` +
+              'running kernel-wise plans open-loop on a GPU is future work',
+          )
       } else if (opts.measureTables) throw new UserError('--measure-tables needs --backend gpu')
       const date = new Date().toISOString().slice(0, 10)
       const command = ['eclip', ...process.argv.slice(2)].join(' ')
@@ -251,9 +280,34 @@ export function registerParis(program: Command) {
             sc = load(dir)
           }
         }
+        let kw: KernelWise | undefined
+        if (kwNames()) {
+          const missing = missingProfiles(sc, opts.profiles)
+          if (missing.length) {
+            const why = missingProfilesMessage(missing, opts.profiles)
+            if (opts.schemes) throw new UserError(`--schemes: ${kwNames()}: ${why}`)
+            log(`skipping ${kwNames()}: ${why}`)
+            schemes = schemes.filter((s) => s.layout !== 'eclip-kw')
+          } else {
+            const t0 = Date.now()
+            kw = await kernelWise(sc, opts.profiles, { seed: opts.seed })
+            for (const n of kw.notes) log(`eclip-kw: ${n}`)
+            log(
+              `eclip-kw: co-located latencies from ${kw.combinations} eclip plans run closed-loop in the ` +
+                `kernel-level simulator (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+            )
+          }
+        }
         const rates =
           rateSpec &&
-          (await resolveRates(rateSpec, sc, { gpus, seed: opts.seed, schemes, uniformSlices, log }))
+          (await resolveRates(rateSpec, sc, {
+            gpus,
+            seed: opts.seed,
+            schemes,
+            uniformSlices,
+            log,
+            ...(kw ? { kernelWise: kw } : {}),
+          }))
         if (pg) {
           const planned = plannedCaptures(sc, schemes, gpus, uniformSlices, DEFAULT_PARIS)
           const loads = gpus.map(
@@ -274,6 +328,7 @@ export function registerParis(program: Command) {
           schemes,
           uniformSlices,
           windowS: opts.window,
+          ...(kw ? { kernelWise: kw } : {}),
           ...(rates ? { rates } : {}),
           ...(pg ? { backend: pg.run } : {}),
           progress: log,
