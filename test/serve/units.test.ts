@@ -9,6 +9,7 @@ import { fixedComputeTimes, profileRequestUs, workerComputeTime } from '../../sr
 import { partitionMap } from '../../src/serve/dashboard.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
 import { decodeElements, encodeElements, fromHalf, toHalf } from '../../src/serve/kserve/datatypes.ts'
+import { bodyOf } from '../../src/serve/kserve/routes.ts'
 import { decodeInferRequest } from '../../src/serve/kserve/tensors.ts'
 import { SimBackend } from '../../src/serve/sim-backend.ts'
 import { baselinePlan, servedModels } from './helpers.ts'
@@ -76,6 +77,22 @@ describe('serve units: tensors', () => {
     )
     assert.deepEqual(decodeElements('FP32', ((parts[1] as RawTensor[])[0] as RawTensor).data), [2, 2, 2, 2])
     assert.deepEqual(decodeElements('FP32', ((parts[2] as RawTensor[])[0] as RawTensor).data), [3, 3])
+  })
+})
+
+describe('serve units: response bodies', () => {
+  it('a body of parts yields the very buffers, in order, then ends (no copy of a large output)', async () => {
+    const parts = [Buffer.from('{"head":1}'), Buffer.alloc(200_000, 7), Buffer.alloc(3, 1)]
+    // flowing, as the response's pipe reads it ('data' per chunk; a paused read() would join what is buffered)
+    const got: Buffer[] = []
+    await new Promise((resolve, reject) =>
+      bodyOf(parts)
+        .on('data', (c: Buffer) => got.push(c))
+        .on('end', resolve)
+        .on('error', reject),
+    )
+    assert.equal(got.length, parts.length)
+    for (const [i, p] of parts.entries()) assert.equal(got[i], p)
   })
 })
 
