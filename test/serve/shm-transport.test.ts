@@ -13,7 +13,13 @@ import { describe, it } from 'node:test'
 import type { ServedModel } from '../../src/serve/backend.ts'
 import { GpuServeBackend, type GpuServeOptions } from '../../src/serve/gpu-backend.ts'
 import { EclipServer } from '../../src/serve/server.ts'
-import { RingAllocator, type RingSpan, removeStaleRings, ShmRing } from '../../src/serve/shm-ring.ts'
+import {
+  RingAllocator,
+  type RingSpan,
+  removeStaleRings,
+  ShmRing,
+  SYNC_IO_BYTES,
+} from '../../src/serve/shm-ring.ts'
 import type { WorkerOptions } from '../../src/serve/worker.ts'
 import { albertBody, get, post, servedModels, type TestModel, visionBody } from './helpers.ts'
 
@@ -103,6 +109,26 @@ describe('ring file', () => {
     ring.close() // while the read is in flight
     assert.ok((await back).equals(data))
     assert.equal(existsSync(path), false)
+    await assert.rejects(ring.read(0, 10), /the ring is closed/)
+  })
+
+  it('small tensors (up to SYNC_IO_BYTES) are written and read at once, on the event loop, bitwise', async () => {
+    const dir = tmp('eclip-shm-')
+    const ring = ShmRing.create(join(dir, 'r'), 1 << 20)
+    for (const size of [1, 8192, SYNC_IO_BYTES, SYNC_IO_BYTES + 1]) {
+      const data = randomBytes(size)
+      let written = false
+      const w = ring.write(data, 128).then(() => {
+        written = true
+      })
+      await Promise.resolve() // one microtask: a synchronous write has landed, a threadpool one has not
+      assert.equal(written, size <= SYNC_IO_BYTES, `${size} bytes`)
+      await w
+      assert.ok((await ring.read(128, size)).equals(data), `${size} bytes back`)
+    }
+    ring.close()
+    // closed: the synchronous path rejects as the threadpool one does (the caller falls back to the pipe)
+    await assert.rejects(ring.write(Buffer.alloc(10), 0), /the ring is closed/)
     await assert.rejects(ring.read(0, 10), /the ring is closed/)
   })
 
@@ -206,7 +232,13 @@ describe('tensors through shared memory (echo backend: real frame loop and Servi
       for (let i = 0; i < 3; i++) {
         const data = randomBytes(2 * item * 4)
         const { body, headers } = blobRequest(data, 2, item)
-        const res = await new Promise<{ status: number; hl: number; body: Buffer }>((resolve, reject) => {
+        const res = await new Promise<{
+          status: number
+          hl: number
+          body: Buffer
+          length?: string
+          chunked?: string
+        }>((resolve, reject) => {
           const req = request(
             { host: url.hostname, port: url.port, path: '/v2/models/blob/infer', method: 'POST', headers },
             (r) => {
@@ -217,6 +249,8 @@ describe('tensors through shared memory (echo backend: real frame loop and Servi
                   status: r.statusCode ?? 0,
                   hl: Number(r.headers['inference-header-content-length']),
                   body: Buffer.concat(got),
+                  length: r.headers['content-length'],
+                  chunked: r.headers['transfer-encoding'],
                 }),
               )
             },
@@ -226,6 +260,9 @@ describe('tensors through shared memory (echo backend: real frame loop and Servi
         })
         assert.equal(res.status, 200, res.body.subarray(0, 300).toString())
         assert.ok(res.body.subarray(res.hl).equals(data), 'returned bitwise')
+        // the JSON head and the output are sent as two parts (no concat), still as one plain body of known length
+        assert.equal(res.length, String(res.body.length))
+        assert.equal(res.chunked, undefined)
       }
     } finally {
       await s.close()
