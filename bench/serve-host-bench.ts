@@ -7,13 +7,17 @@
 //
 // Run: node --import tsx bench/serve-host-bench.ts [--duration 10] [--warmup 2] [--concurrency 2] [--sizes fp16,fp32]
 //      [--repeat 1] [--transport auto|shm|pipe] [--cli CHECKOUT/bin/eclip.mjs] [--bundle] [--out out/serve-host-bench]
+//      [--prof DIR]
 // fp16: mix3 at batch 8 as on the H100 (vgg19/densenet201 send 2.4 MB of FP16 pixels, albert gets 1.5 MB back);
 // fp32: the images sent as FP32 (4.8 MB), the models' outputs unchanged.
 // --bundle runs the CLI as the GPU machine does (one esbuild bundle, scripts/device-bundle.sh's flags): its heap is
 // half that of the sources run through tsx, and garbage collection, a large part of the server's cost, scales with it.
 // On a machine with few cores the clients' and the backend's CPU compete with the server's: compare the server's CPU
 // per request and its event loop, not only requests/s. --cli measures another checkout (its CLI and its Python
-// backend; before/after comparisons), --bundle bundles that checkout's CLI first.
+// backend; before/after comparisons), --bundle bundles that checkout's CLI first. --prof DIR profiles a run rather
+// than measuring it: the server's process under `node --cpu-prof` (a .cpuprofile per run in DIR, for Chrome's
+// DevTools or speedscope) and the echo backend under `py-spy record` (raw collapsed stacks, every thread; py-spy from
+// the venv or PATH). Profilers cost CPU of their own: the rates of a profiled run are not the host path's.
 import { spawnSync } from 'node:child_process'
 import {
   chmodSync,
@@ -42,6 +46,7 @@ const { values: args } = parseArgs({
     bundle: { type: 'boolean', default: false },
     cli: { type: 'string' },
     out: { type: 'string', default: 'out/serve-host-bench' },
+    prof: { type: 'string' },
   },
 })
 const here = resolve(import.meta.dirname, '..')
@@ -56,7 +61,17 @@ const python = join(dir, 'python')
 const py =
   process.env.ECLIP_PYTHON ??
   (existsSync(join(here, '.venv/bin/python')) ? join(here, '.venv/bin/python') : 'python3')
-writeFileSync(python, `#!/usr/bin/env bash\nexec '${py}' '${join(root, 'bench', 'serve_echo_backend.py')}'\n`)
+const prof = args.prof ? resolve(args.prof) : undefined
+if (prof) mkdirSync(prof, { recursive: true })
+const pySpy = existsSync(join(here, '.venv/bin/py-spy')) ? join(here, '.venv/bin/py-spy') : 'py-spy'
+// under --prof the backend runs as py-spy's child (it inherits fds 3/4 as they are); each start its own file
+const backend = `'${py}' '${join(root, 'bench', 'serve_echo_backend.py')}'`
+writeFileSync(
+  python,
+  prof
+    ? `#!/usr/bin/env bash\nexec '${pySpy}' record --threads --nonblocking -r 200 -f raw -o "${prof}/backend-$$.txt" -- ${backend}\n`
+    : `#!/usr/bin/env bash\nexec ${backend}\n`,
+)
 chmodSync(python, 0o755)
 
 let cli = join(root, 'bin', 'eclip.mjs')
@@ -102,6 +117,7 @@ for (let rep = 1; rep <= Number(args.repeat); rep++)
     const r = spawnSync(
       process.execPath,
       [
+        ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
         cli,
         'serve-bench',
         '--backend',
