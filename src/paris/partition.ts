@@ -249,15 +249,25 @@ function buildPartitions(gpu: Gpu, nGpus: number, placed: { gpu: number; slices:
   return out
 }
 
-/** Homogeneous layouts for comparison: every slice its own partition (the remainder too), or whole GPUs. */
+/**
+ * Homogeneous layouts for comparison: every regular slice its own partition, or whole GPUs. The remainder slice joins
+ * the last regular slice (on an H100: 14 × 8 SMs + 20) rather than standing alone, for the reason `uniform` gives.
+ */
 export function homogeneous(gpu: Gpu, nGpus: number, kind: 'small' | 'whole'): Partition[] {
   const out: Partition[] = []
+  const regular = regularSlices(gpu)
+  const remainder = gpu.slices.find((s) => s.remainder)
   for (let g = 0; g < nGpus; g++) {
-    if (kind === 'whole')
+    if (kind === 'whole') {
       out.push({ id: `g${g}p0`, gpu: g, slices: gpu.slices.map((s) => s.id), sms: gpu.smCount })
-    else
-      for (const [i, s] of gpu.slices.entries())
-        out.push({ id: `g${g}p${i}`, gpu: g, slices: [s.id], sms: s.sms })
+      continue
+    }
+    for (const [i, s] of regular.entries()) out.push({ id: `g${g}p${i}`, gpu: g, slices: [s.id], sms: s.sms })
+    const last = out[out.length - 1]
+    if (remainder && last && regular.length > 0) {
+      last.slices = [...last.slices, remainder.id]
+      last.sms += remainder.sms
+    } else if (remainder) out.push({ id: `g${g}p0`, gpu: g, slices: [remainder.id], sms: remainder.sms })
   }
   return out
 }

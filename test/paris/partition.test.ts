@@ -94,8 +94,12 @@ describe('PARIS', () => {
 
   it('builds the homogeneous layouts from the slice layout', () => {
     const small = homogeneous(gpu, 2, 'small')
-    assert.equal(small.length, 32)
-    assert.deepEqual([...new Set(small.map((p) => p.sms))].sort(), [12, 8])
+    assert.equal(small.length, 30)
+    // the remainder never stands alone (a 12-SM green context failed in cuDNN on an H100): it joins the last slice
+    assert.deepEqual(
+      small.filter((p) => p.gpu === 1).map((p) => p.sms),
+      [...Array(14).fill(8), 20],
+    )
     assert.deepEqual(partitionErrors(gpu, small), [])
     assert.deepEqual(
       homogeneous(gpu, 3, 'whole').map((p) => p.sms),
