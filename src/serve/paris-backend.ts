@@ -27,6 +27,7 @@ import {
 } from './backend.ts'
 import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
 import { ElsaDispatcher } from './paris-dispatch.ts'
+import { SimEnergy, simStart } from './sim-backend.ts'
 
 /** One partition of the server: slices of GPU `gpu`'s one split (src/paris/partition.ts's Partition). */
 export interface ParisPartition {
@@ -212,9 +213,6 @@ export class ParisBackend extends BackendEvents implements Backend {
   }
 }
 
-/** How far behind the modelled schedule a busy partition may run before the simulator stops catching up, ms. */
-const SIM_CATCH_UP_MS = 5
-
 /**
  * The simulator: runs no model. A request holds its partition for the latency table's time at its batch on the
  * partition's SMs, and is answered with no outputs, marked simulated. Power is modelled per GPU: idle power plus the
@@ -227,9 +225,7 @@ export class SimPartitions implements PartitionExecutor {
   private readonly timers = new Set<{ timer: NodeJS.Timeout; reject: (e: Error) => void }>()
   private readonly listeners = new Set<(reason: string) => void>()
   private readonly byName: Map<string, ParisModel>
-  private energyJ = 0
-  private lastT = performance.now()
-  private window: { t: number; e: number }[] = [{ t: performance.now(), e: 0 }]
+  private readonly energy = new SimEnergy(() => this.wattsNow())
 
   constructor(
     private readonly partitionList: ParisPartition[],
@@ -248,12 +244,9 @@ export class SimPartitions implements PartitionExecutor {
     const part = this.partitionList[pi]
     if (!m || !part) return Promise.reject(new Error(`no model "${req.model}" or partition ${pi}`))
     const us = latencyUs(m.table, batch, part.sms)
-    // timers fire late (≥ 1 ms granularity): a partition kept busy back to back starts its next request at the
-    // modelled end of the previous one, not at the late wake-up (as the per-model simulator backend does)
+    // a partition kept busy back to back starts its next request at the modelled end of the previous one
     const now = performance.now()
-    const prevEnd = this.virtualEnd.get(pi) ?? Number.NEGATIVE_INFINITY
-    const start = now - prevEnd < SIM_CATCH_UP_MS ? Math.max(prevEnd, now - SIM_CATCH_UP_MS) : now
-    const end = start + us / 1000
+    const end = simStart(now, this.virtualEnd.get(pi)) + us / 1000
     this.virtualEnd.set(pi, end)
     this.setBusy(pi, true)
     return new Promise((resolve, reject) => {
@@ -277,14 +270,8 @@ export class SimPartitions implements PartitionExecutor {
   }
 
   power(): PowerReading {
-    const now = performance.now()
-    this.integrate(now)
-    this.window.push({ t: now, e: this.energyJ })
-    while (this.window.length > 2 && (this.window[1]?.t ?? now) <= now - 1000) this.window.shift()
-    const first = this.window[0] as { t: number; e: number }
-    const watts = now - first.t > 1 ? ((this.energyJ - first.e) * 1000) / (now - first.t) : this.wattsNow()
     const name = this.gpus > 1 ? `${this.gpus}x ${this.gpu.name}` : this.gpu.name
-    return { watts, energyJ: this.energyJ, source: 'simulated', gpu: `sim ${name}` }
+    return { ...this.energy.read(), source: 'simulated', gpu: `sim ${name}` }
   }
 
   async close(): Promise<void> {
@@ -302,7 +289,7 @@ export class SimPartitions implements PartitionExecutor {
       e.reject(new BackendCrashError(`simulator ${why}`))
     }
     this.timers.clear()
-    this.integrate(performance.now())
+    this.energy.integrate()
     this.busy.clear()
     this.virtualEnd.clear()
   }
@@ -314,13 +301,8 @@ export class SimPartitions implements PartitionExecutor {
     return this.gpus * idleW + ((maxW - idleW) * busySms) / this.gpu.smCount
   }
 
-  private integrate(now: number) {
-    this.energyJ += (this.wattsNow() * (now - this.lastT)) / 1000
-    this.lastT = now
-  }
-
   private setBusy(pi: number, busy: boolean) {
-    this.integrate(performance.now())
+    this.energy.integrate()
     if (busy) this.busy.add(pi)
     else this.busy.delete(pi)
   }

@@ -16,6 +16,51 @@ export interface SimPowerModel {
 /** How far behind the modelled schedule a busy model may run before the simulator stops catching up, ms. */
 const SIM_CATCH_UP_MS = 5
 
+/**
+ * When an execution arriving at `now` starts, given the modelled end of the previous one on the same model or
+ * partition (ms). Timers fire late (≥ 1 ms granularity): while it is kept busy back to back, the next execution
+ * starts at the modelled end of the previous one, not at the late wake-up, so simulated throughput matches the
+ * compute time — up to SIM_CATCH_UP_MS behind.
+ */
+export function simStart(now: number, prevEnd: number | undefined): number {
+  const end = prevEnd ?? Number.NEGATIVE_INFINITY
+  return now - end < SIM_CATCH_UP_MS ? Math.max(end, now - SIM_CATCH_UP_MS) : now
+}
+
+/**
+ * Modelled energy: the integral of `wattsNow` (call `integrate` before what it depends on changes), read as the mean
+ * power over about the last second.
+ */
+export class SimEnergy {
+  private energyJ = 0
+  private lastT: number
+  private window: { t: number; e: number }[]
+
+  constructor(
+    private readonly wattsNow: () => number,
+    t0 = performance.now(),
+  ) {
+    this.lastT = t0
+    this.window = [{ t: t0, e: 0 }]
+  }
+
+  integrate(now = performance.now()): void {
+    this.energyJ += (this.wattsNow() * (now - this.lastT)) / 1000
+    this.lastT = now
+  }
+
+  /** Mean watts over about the last second (the power now, before any time has passed), and the energy so far. */
+  read(): { watts: number; energyJ: number } {
+    const now = performance.now()
+    this.integrate(now)
+    this.window.push({ t: now, e: this.energyJ })
+    while (this.window.length > 2 && (this.window[1]?.t ?? now) <= now - 1000) this.window.shift()
+    const first = this.window[0] as { t: number; e: number }
+    const watts = now - first.t > 1 ? ((this.energyJ - first.e) * 1000) / (now - first.t) : this.wattsNow()
+    return { watts, energyJ: this.energyJ }
+  }
+}
+
 export class SimBackend extends BackendEvents implements Backend {
   readonly kind = 'sim' as const
   private models = new Map<string, ServedModel>()
@@ -24,10 +69,7 @@ export class SimBackend extends BackendEvents implements Backend {
   private virtualEnd = new Map<string, number>()
   private timers = new Set<{ timer: NodeJS.Timeout; reject: (e: Error) => void }>()
   private immediates = new Set<{ immediate: NodeJS.Immediate; reject: (e: Error) => void }>()
-  private readonly t0 = performance.now()
-  private energyJ = 0
-  private lastT = this.t0
-  private window: { t: number; e: number }[] = [{ t: this.t0, e: 0 }]
+  private readonly energy = new SimEnergy(() => this.wattsNow())
 
   constructor(
     private readonly times: ComputeTimeModel,
@@ -52,12 +94,8 @@ export class SimBackend extends BackendEvents implements Backend {
     if (!this.ready) return Promise.reject(new BackendCrashError('the simulator is not loaded'))
     if (!this.models.has(req.model)) return Promise.reject(new Error(`model "${req.model}" is not loaded`))
     const { us } = this.times.executionTime(req.model)
-    // Timers fire late (≥ 1 ms granularity): while a model is kept busy back to back, start its next execution at the
-    // modelled end of the previous one, not at the late wake-up, so simulated throughput matches the compute time.
     const now = performance.now()
-    const prevEnd = this.virtualEnd.get(req.model) ?? Number.NEGATIVE_INFINITY
-    const start = now - prevEnd < SIM_CATCH_UP_MS ? Math.max(prevEnd, now - SIM_CATCH_UP_MS) : now
-    const end = start + us / 1000
+    const end = simStart(now, this.virtualEnd.get(req.model)) + us / 1000
     this.virtualEnd.set(req.model, end)
     this.setBusy(req.model, +1)
     return new Promise((resolve, reject) => {
@@ -93,13 +131,7 @@ export class SimBackend extends BackendEvents implements Backend {
   }
 
   power(): PowerReading {
-    const now = performance.now()
-    this.integrate(now)
-    this.window.push({ t: now, e: this.energyJ })
-    while (this.window.length > 2 && (this.window[1]?.t ?? now) <= now - 1000) this.window.shift()
-    const first = this.window[0] as { t: number; e: number }
-    const watts = now - first.t > 1 ? ((this.energyJ - first.e) * 1000) / (now - first.t) : this.wattsNow()
-    return { watts, energyJ: this.energyJ, source: 'simulated', gpu: this.gpu }
+    return { ...this.energy.read(), source: 'simulated', gpu: this.gpu }
   }
 
   async close(): Promise<void> {
@@ -118,7 +150,7 @@ export class SimBackend extends BackendEvents implements Backend {
       e.reject(new BackendCrashError(`simulator ${why}`))
     }
     this.immediates.clear()
-    this.integrate(performance.now())
+    this.energy.integrate()
     this.busy.clear()
     this.virtualEnd.clear()
   }
@@ -130,13 +162,8 @@ export class SimBackend extends BackendEvents implements Backend {
     return idleW + (maxW - idleW) * Math.min(1, share)
   }
 
-  private integrate(now: number) {
-    this.energyJ += (this.wattsNow() * (now - this.lastT)) / 1000
-    this.lastT = now
-  }
-
   private setBusy(model: string, d: number) {
-    this.integrate(performance.now())
+    this.energy.integrate()
     this.busy.set(model, (this.busy.get(model) ?? 0) + d)
   }
 }
