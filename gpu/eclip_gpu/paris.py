@@ -287,7 +287,7 @@ class ParisSession:
         inputs = tuple(x[:1].expand(batch, *x.shape[1:]).contiguous() for x in b1.inputs)
         return zoo.Built(name=b1.name, model=b1.model, inputs=inputs, batch=batch, dtype=dtype)
 
-    def _capture(self, built, stream, pool=None):
+    def capture_graph(self, built, stream, pool=None):
         """The request as one graph on `stream` (a partition's: the graph keeps it). capture_begin/end directly rather
         than torch.cuda.graph, which runs gc.collect() and empty_cache() on every capture (hundreds here)."""
         torch = self.torch
@@ -327,7 +327,7 @@ class ParisSession:
             warm_up(built, [p.torch_stream for p in parts], iters=1)
             row = []
             for p in parts:
-                g, out = self._capture(built, p.torch_stream)
+                g, out = self.capture_graph(built, p.torch_stream)
                 us, n = _time_graph(torch, g, p.torch_stream, cell_s)
                 del g, out  # each graph dies before the next capture; all before the pool closes (DESIGN §8)
                 row.append(round(us, 2))
@@ -369,8 +369,9 @@ class ParisSession:
 
     # -- open-loop replay
 
-    def _layout(self, partitions: list[dict], progress) -> list[_Part]:
-        """This run's partitions, keeping those (and their graphs) whose GPU and slices the previous run used too."""
+    def use_partitions(self, partitions: list[dict]) -> list[_Part]:
+        """This run's partitions, keeping those (and their graphs) whose GPU and slices the previous run used too
+        (paris_serve.py builds a serving load's partitions with it)."""
         from .partitions import destroy_partition, make_partition  # noqa: PLC0415
 
         torch = self.torch
@@ -415,7 +416,7 @@ class ParisSession:
                     # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (DESIGN §8)
                     warm_up(built, [p.partition.torch_stream for p in on], iters=1)
                     for p in on:
-                        g, out = self._capture(built, p.partition.torch_stream, p.pool)
+                        g, out = self.capture_graph(built, p.partition.torch_stream, p.pool)
                         with torch.cuda.stream(p.partition.torch_stream):
                             g.replay()  # the first replay uploads the graph: not on the request path
                         p.partition.torch_stream.synchronize()
@@ -449,7 +450,7 @@ class ParisSession:
         n = len(arrival)
         if n == 0:
             raise ValueError("paris-run: empty trace")
-        parts = self._layout(msg["partitions"], progress)
+        parts = self.use_partitions(msg["partitions"])
         needed = sorted({(models[m]["model"], models[m]["batches"][b]) for m, b in zip(qm, qb)})
         captures, capture_s = self._graphs(parts, needed, dtype, progress)
         # graphs[p][m][b]: None where the trace has no such query

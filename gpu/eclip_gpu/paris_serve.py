@@ -4,13 +4,14 @@ The server (TypeScript) has chosen the partitions with PARIS over the host's GPU
 ELSA: it tracks each partition's backlog and sends a partition one request at a time, naming it (`infer` with
 `partition`). This module builds what those requests run on, once, at `load` ({partitions, workers with batches}):
 
-- each partition as a green context + stream on its GPU, from its slice ids (paris.py's ParisSession._layout: the
-  same partitions `eclip paris --backend gpu` builds; a partition names its GPU, a CUDA ordinal of this process);
+- each partition as a green context + stream on its GPU, from its slice ids (paris.py's
+  ParisSession.use_partitions: the same partitions `eclip paris --backend gpu` builds; a partition names its GPU, a
+  CUDA ordinal of this process);
 - each served model once per GPU (ParisSession.built: a copy on that device) and, on every partition, one CUDA graph
   per batch size of the model's mix (plus its `batch`), captured on the partition's stream so that the graph keeps
-  the partition (ParisSession._capture), warmed up eagerly on every partition stream first (DESIGN §8). Graphs of one
-  partition share that partition's memory pool: a partition runs one request at a time (the server sends one at a
-  time; a lock per partition makes sure of it here too);
+  the partition (ParisSession.capture_graph), warmed up eagerly on every partition stream first (DESIGN §8). Graphs
+  of one partition share that partition's memory pool: a partition runs one request at a time (the server sends one
+  at a time; a lock per partition makes sure of it here too);
 - unlike paris.py's replay, whose graphs share one static input per (model, batch) and whose outputs nobody reads,
   every graph here has a static input of its own: requests on different partitions run at once and must not write
   each other's inputs.
@@ -91,7 +92,7 @@ def load(serving, msg: dict, progress) -> dict:
     session = ParisSession(layout, energy)
     serving.paris = session  # torn down by Serving.close: graphs, then partitions (DESIGN §8)
     # every partition once, before any capture (creating one costs ~1.8 ms: never on the request path)
-    parts = session._layout(partitions, progress)
+    parts = session.use_partitions(partitions)
     gpus = sorted({p.gpu for p in parts})
     for p, spec in zip(parts, partitions):
         if p.partition.sms != int(spec["sms"]):
@@ -117,7 +118,7 @@ def load(serving, msg: dict, progress) -> dict:
                     warm_up(mine[0], [p.partition.torch_stream for _, p in on], iters=1)
                     for (pid, p), built in zip(on, mine):
                         stream = p.partition.torch_stream
-                        g, out = session._capture(built, stream, p.pool)
+                        g, out = session.capture_graph(built, stream, p.pool)
                         if not isinstance(out, torch.Tensor):
                             raise BackendError(f"{name}: the model's output is {type(out).__name__}, not one tensor")
                         with torch.cuda.stream(stream):
