@@ -250,26 +250,17 @@ function buildPartitions(gpu: Gpu, nGpus: number, placed: { gpu: number; slices:
 }
 
 /**
- * Homogeneous layouts for comparison: every regular slice its own partition, or whole GPUs. The remainder slice joins
- * the last regular slice (on an H100: 14 × 8 SMs + 20) rather than standing alone, for the reason `uniform` gives.
+ * Homogeneous layouts for comparison: every regular slice its own partition (`uniform` with k = 1: the remainder
+ * slice joins the last one, on an H100 14 × 8 SMs + 20, for the reason `uniform` gives), or whole GPUs.
  */
 export function homogeneous(gpu: Gpu, nGpus: number, kind: 'small' | 'whole'): Partition[] {
-  const out: Partition[] = []
-  const regular = regularSlices(gpu)
-  const remainder = gpu.slices.find((s) => s.remainder)
-  for (let g = 0; g < nGpus; g++) {
-    if (kind === 'whole') {
-      out.push({ id: `g${g}p0`, gpu: g, slices: gpu.slices.map((s) => s.id), sms: gpu.smCount })
-      continue
-    }
-    for (const [i, s] of regular.entries()) out.push({ id: `g${g}p${i}`, gpu: g, slices: [s.id], sms: s.sms })
-    const last = out[out.length - 1]
-    if (remainder && last && regular.length > 0) {
-      last.slices = [...last.slices, remainder.id]
-      last.sms += remainder.sms
-    } else if (remainder) out.push({ id: `g${g}p0`, gpu: g, slices: [remainder.id], sms: remainder.sms })
-  }
-  return out
+  if (kind === 'small') return uniform(gpu, nGpus, 1)
+  return Array.from({ length: nGpus }, (_, g) => ({
+    id: `g${g}p0`,
+    gpu: g,
+    slices: gpu.slices.map((s) => s.id),
+    sms: gpu.smCount,
+  }))
 }
 
 /**
