@@ -199,6 +199,15 @@ def replay_virtual(disp: Dispatcher, arrival_us, service) -> dict:
 # ---- GPU side ----------------------------------------------------------------------------------------------------
 
 
+def at_batch(base, batch: int):
+    """The zoo model `base` (a zoo.Built) at `batch`, with an input tensor of its own: its first item repeated (none of
+    the zoo models branches on data, so the kernels are those of any input)."""
+    from . import zoo  # noqa: PLC0415
+
+    inputs = tuple(x[:1].expand(batch, *x.shape[1:]).contiguous() for x in base.inputs)
+    return zoo.Built(name=base.name, model=base.model, inputs=inputs, batch=batch, dtype=base.dtype)
+
+
 @dataclass
 class _Part:
     """One partition of the current layout: its green context + stream, a memory pool its graphs share, the graphs,
@@ -282,10 +291,7 @@ class ParisSession:
             with torch.cuda.device(gpu):
                 self.base[key] = zoo.build(model, 1, dtype)
         b1 = self.base[key]
-        if batch == 1:
-            return b1
-        inputs = tuple(x[:1].expand(batch, *x.shape[1:]).contiguous() for x in b1.inputs)
-        return zoo.Built(name=b1.name, model=b1.model, inputs=inputs, batch=batch, dtype=dtype)
+        return b1 if batch == 1 else at_batch(b1, batch)
 
     def capture_graph(self, built, stream, pool=None):
         """The request as one graph on `stream` (a partition's: the graph keeps it). capture_begin/end directly rather

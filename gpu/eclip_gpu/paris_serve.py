@@ -73,7 +73,7 @@ def load(serving, msg: dict, progress) -> dict:
     import torch  # noqa: PLC0415
 
     from .capture import warm_up  # noqa: PLC0415
-    from .paris import ParisSession  # noqa: PLC0415
+    from .paris import ParisSession, at_batch  # noqa: PLC0415
     from .serving import ServedWorker, _gpu_execute, kserve_datatype  # noqa: PLC0415
 
     if serving.workers:
@@ -113,7 +113,7 @@ def load(serving, msg: dict, progress) -> dict:
             for b in batches:
                 with torch.cuda.device(gpu):
                     # a static input of its own per partition: requests on different partitions run at once
-                    mine = [_own_input(torch, base, b) for _ in on]
+                    mine = [at_batch(base, b) for _ in on]
                     # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (DESIGN §8)
                     warm_up(mine[0], [p.partition.torch_stream for _, p in on], iters=1)
                     for (pid, p), built in zip(on, mine):
@@ -155,12 +155,3 @@ def load(serving, msg: dict, progress) -> dict:
     progress(f"loaded {len(loaded)} models: {graphs} graphs on {len(parts)} partitions in "
              f"{time.perf_counter() - t0:.1f} s ({free})")
     return {"type": "loaded", "workers": loaded}
-
-
-def _own_input(torch, base, batch: int):
-    """The model at `batch` with a static input tensor of its own (the batch-1 input repeated: none of the zoo models
-    branches on data, so the kernels are those of any input)."""
-    from . import zoo  # noqa: PLC0415
-
-    inputs = tuple(x[:1].expand(batch, *x.shape[1:]).contiguous() for x in base.inputs)
-    return zoo.Built(name=base.name, model=base.model, inputs=inputs, batch=batch, dtype=base.dtype)
