@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .cuda import BackendError
+from .paris_serve import worker_key
 from .protocol import FATAL_MARKERS
 from .shm import Ring, attach
 
@@ -146,7 +147,7 @@ class Serving:
         name = msg.get("name")
         # paris-elsa: the server names the partition; the model's worker there (the ring stays the model's)
         partition = msg.get("partition")
-        w = self.workers.get(name if partition is None else f"{name}@{partition}")
+        w = self.workers.get(name if partition is None else worker_key(name, partition))
         shm = msg.get("shm")
         ring = self.rings.get(name) if shm is not None else None
         problem = (f"no loaded worker {name!r}" + ("" if partition is None else f" on partition {partition!r}")
