@@ -150,11 +150,12 @@ class Serving:
         w = self.workers.get(name if partition is None else worker_key(name, partition))
         shm = msg.get("shm")
         ring = self.rings.get(name) if shm is not None else None
-        problem = (f"no loaded worker {name!r}" + ("" if partition is None else f" on partition {partition!r}")
-                   if w is None
-                   else f"{name}: an infer through shared memory, but the worker has no ring" if shm is not None
-                   and ring is None else None)
-        if problem is None and ring is not None:
+        problem = None
+        if w is None:
+            problem = f"no loaded worker {name!r}" + ("" if partition is None else f" on partition {partition!r}")
+        elif shm is not None and ring is None:
+            problem = f"{name}: an infer through shared memory, but the worker has no ring"
+        elif ring is not None:
             try:
                 body = ring.input(shm)
             except ValueError as e:
