@@ -212,6 +212,16 @@ export interface Comparison {
   }
 }
 
+/**
+ * One layout a scheme tries: its partitions, why it was chosen (when there was a choice) and, for eclip-kw, the model
+ * each partition (a worker) serves (SimOptions.serves).
+ */
+export interface Candidate {
+  parts: Partition[]
+  choice?: string
+  serves?: number[]
+}
+
 /** The layouts a scheme is tried with at g GPUs (several only for best-uniform). */
 export function layoutsFor(
   sc: LoadedScenario,
@@ -220,7 +230,7 @@ export function layoutsFor(
   layout: Layout,
   uniformSlices: number[] = UNIFORM_SLICES,
   kw?: KernelWise,
-): { parts: Partition[]; choice?: string; serves?: number[] }[] {
+): Candidate[] {
   if (layout === 'paris') return [{ parts: plan.partitions }]
   if (layout === 'eclip-kw') {
     if (!kw) throw new Error('eclip-kw: no co-located service times (CompareOptions.kernelWise)')
@@ -304,7 +314,7 @@ export async function compare(
     // with fixed loads a run is a window of real time: as many queries as arrive in it
     const queries = (scale: number) =>
       rates ? Math.max(200, Math.round(scale * totalRate * o.windowS)) : o.queries
-    const run = (parts: Partition[], s: Scheme, scale: number, serves?: number[]) =>
+    const run = ({ parts, serves }: Candidate, s: Scheme, scale: number) =>
       o.backend(
         sc.models,
         parts,
@@ -316,23 +326,21 @@ export async function compare(
         },
         totalSms,
       )
-    const layouts = new Map<Scheme, { parts: Partition[]; serves?: number[] }>()
+    const layouts = new Map<Scheme, Candidate>()
     const tried = new Map<Scheme, SimMetrics[]>()
     let best = 0
     for (const s of o.schemes) {
-      let parts: Partition[] = []
-      let serves: number[] | undefined
+      let chosen: Candidate | undefined
       let r: Sustained | undefined
       let runs = 0
-      let choice: string | undefined
       for (const candidate of layoutsFor(sc, plan, g, s.layout, o.uniformSlices, o.kernelWise)) {
         const c = rates
           ? await fixedLoads(
-              (scale) => run(candidate.parts, s, scale, candidate.serves),
+              (scale) => run(candidate, s, scale),
               rates.map((q) => q / totalRate),
               { target: o.target },
             )
-          : await maxSustainable((scale) => run(candidate.parts, s, scale, candidate.serves), {
+          : await maxSustainable((scale) => run(candidate, s, scale), {
               target: o.target,
               steps: o.steps,
               start: g,
@@ -340,13 +348,12 @@ export async function compare(
         runs += c.tried.length
         if (!r || better(c, r)) {
           r = c
-          parts = candidate.parts
-          serves = candidate.serves
-          choice = candidate.choice
+          chosen = candidate
         }
       }
-      if (!r) continue
-      layouts.set(s, { parts, ...(serves ? { serves } : {}) })
+      if (!r || !chosen) continue
+      const { parts, choice } = chosen
+      layouts.set(s, chosen)
       tried.set(s, r.tried)
       const lowest = r.tried.reduce((a, m) => (m.scale < a.scale ? m : a))
       const res: SchemeResult = {
@@ -377,8 +384,7 @@ export async function compare(
       for (const f of o.sweep) {
         const qps = f * best
         if (!(qps > 0)) continue
-        const l = layouts.get(s)
-        const m = await run(l?.parts ?? [], s, qps / totalRate, l?.serves)
+        const m = await run(layouts.get(s) ?? { parts: [] }, s, qps / totalRate)
         sweep.push(sweepPoint(s.name, g, f, m))
       }
     }
