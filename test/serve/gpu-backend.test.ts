@@ -14,24 +14,20 @@ import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 import { GpuServeBackend, type GpuServeOptions } from '../../src/serve/gpu-backend.ts'
 import { startServe } from '../../src/serve/index.ts'
 import { EclipServer } from '../../src/serve/server.ts'
-import { albertBody, get, post, servedModels, type TestModel, visionBody } from './helpers.ts'
-
-const root = join(import.meta.dirname, '..', '..')
-const venvPython = join(root, '.venv', 'bin', 'python')
-const python = existsSync(venvPython) ? venvPython : 'python3'
-const fake = join(import.meta.dirname, 'gpu_backend_fake.py')
+import {
+  albertBody,
+  backendPython,
+  ECHO_BACKEND,
+  FAKE_BACKEND,
+  get,
+  post,
+  servedModels,
+  type TestModel,
+  visionBody,
+} from './helpers.ts'
 
 /** A "python" for the adapter to spawn: runs the fake backend with `env` (the adapter's arguments are ignored). */
-function fakePython(env: Record<string, string> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), 'eclip-fakegpu-'))
-  const f = join(dir, 'python')
-  const exports = Object.entries(env)
-    .map(([k, v]) => `export ${k}='${v}'`)
-    .join('\n')
-  writeFileSync(f, `#!/usr/bin/env bash\n${exports}\nexec '${python}' '${fake}'\n`)
-  chmodSync(f, 0o755)
-  return f
-}
+const fakePython = (env: Record<string, string> = {}) => backendPython({ env })
 
 /** A file whose existence arms one misbehaviour of the fake (consumed by the first process that sees it). */
 function trigger(): string {
@@ -287,11 +283,10 @@ describe('serve on the GPU backend process (fake captures)', () => {
   it('a model that fails to load: the backend process is gone when load rejects, nothing left unhandled', async () => {
     // the echo backend (bench/serve_echo_backend.py: the real frame loop and Serving) captures albert with 128
     // tokens, the server promises 64: refused at load; and the fake answering an error to load
-    const echo = join(root, 'bench', 'serve_echo_backend.py')
-    const cases = [
-      { script: echo, env: {}, io: [-1, 64], why: /captured as \[1,128\], served as \[1,64\]/ },
+    const cases: { script: string; env: Record<string, string>; io: number[]; why: RegExp }[] = [
+      { script: ECHO_BACKEND, env: {}, io: [-1, 64], why: /captured as \[1,128\], served as \[1,64\]/ },
       {
-        script: fake,
+        script: FAKE_BACKEND,
         env: { FAKE_LOAD_FAIL_FILE: trigger() },
         io: [-1, 128],
         why: /capture failed on purpose/,
@@ -303,16 +298,8 @@ describe('serve on the GPU backend process (fake captures)', () => {
     try {
       for (const c of cases) {
         const dir = mkdtempSync(join(tmpdir(), 'eclip-loadfail-'))
-        const py = join(dir, 'python')
-        const env = Object.entries(c.env)
-          .map(([k, v]) => `export ${k}='${v}'\n`)
-          .join('')
         // records its pid (exec keeps it): the test can tell whether the process is gone
-        writeFileSync(
-          py,
-          `#!/usr/bin/env bash\n${env}echo $$ > '${dir}/pid'\nexec '${python}' '${c.script}'\n`,
-        )
-        chmodSync(py, 0o755)
+        const py = backendPython({ script: c.script, env: c.env, dir, pidFile: join(dir, 'pid') })
         const { models, opts } = servedModels([{ name: 'albert', model: 'albert' }])
         const m = models[0]
         assert.ok(m)

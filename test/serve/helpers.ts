@@ -1,5 +1,9 @@
 // Shared pieces of the serve tests: servers over the simulator with chosen compute times, a backend that crashes on
-// purpose, and a baseline plan built from profiles (for configs that give a plan file).
+// purpose, a baseline plan built from profiles (for configs that give a plan file), and a "python" that runs a
+// stand-in GPU backend.
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Gpu } from '../../src/formats/gpu.ts'
 import type { WorkerSpec } from '../../src/formats/mix.ts'
 import type { Plan } from '../../src/formats/plan.ts'
@@ -197,4 +201,32 @@ export function baselinePlan(gpu: Gpu, workers: WorkerSpec[], profiles: Profile[
     solver: { name: 'none', status: 'not-needed', gap: 0, solveMs: 0 },
     createdAt: new Date(0).toISOString(),
   }
+}
+
+const root = join(import.meta.dirname, '..', '..')
+/** The fake GPU backend: the real frame loop and Serving of gpu/eclip_gpu with fake captures (no GPU). */
+export const FAKE_BACKEND = join(import.meta.dirname, 'gpu_backend_fake.py')
+/** The echo backend: the real frame loop and Serving with echo workers that run no model. */
+export const ECHO_BACKEND = join(root, 'bench', 'serve_echo_backend.py')
+
+/**
+ * A "python" for the GPU backend adapter to spawn (its arguments are ignored): runs `script` (default the fake
+ * backend) with `env` exported, on the repo's venv where there is one; in `dir` (default a fresh temporary one). With
+ * `pidFile`, it writes its pid there first (exec keeps it: a test can tell whether the process is gone).
+ */
+export function backendPython(
+  o: { script?: string; env?: Record<string, string>; dir?: string; pidFile?: string } = {},
+): string {
+  const venv = join(root, '.venv', 'bin', 'python')
+  const f = join(o.dir ?? mkdtempSync(join(tmpdir(), 'eclip-fakegpu-')), 'python')
+  const exports = Object.entries(o.env ?? {})
+    .map(([k, v]) => `export ${k}='${v}'\n`)
+    .join('')
+  const pid = o.pidFile ? `echo $$ > '${o.pidFile}'\n` : ''
+  writeFileSync(
+    f,
+    `#!/usr/bin/env bash\n${exports}${pid}exec '${existsSync(venv) ? venv : 'python3'}' '${o.script ?? FAKE_BACKEND}'\n`,
+  )
+  chmodSync(f, 0o755)
+  return f
 }

@@ -5,7 +5,7 @@
 // Python backend (the real frame loop and Serving: each request runs on the worker of the partition it names).
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -33,7 +33,7 @@ import {
 import { ElsaDispatcher } from '../../src/serve/paris-dispatch.ts'
 import { EclipServer } from '../../src/serve/server.ts'
 import { resolveServeSetup } from '../../src/serve/setup.ts'
-import { albertBody, get, post } from './helpers.ts'
+import { albertBody, backendPython, get, post } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const bin = join(root, 'bin', 'eclip.mjs')
@@ -549,20 +549,7 @@ describe('serve paris-elsa: config errors name their field', () => {
 })
 
 /** A "python" for the GPU backend that runs the fake backend (test/serve/gpu_backend_fake.py) with `env`. */
-function fakePython(env: Record<string, string>): string {
-  const dir = tmp()
-  const venv = join(root, '.venv', 'bin', 'python')
-  const f = join(dir, 'python')
-  const exports = Object.entries(env)
-    .map(([k, v]) => `export ${k}='${v}'\n`)
-    .join('')
-  writeFileSync(
-    f,
-    `#!/usr/bin/env bash\n${exports}exec '${existsSync(venv) ? venv : 'python3'}' '${join(import.meta.dirname, 'gpu_backend_fake.py')}'\n`,
-  )
-  chmodSync(f, 0o755)
-  return f
-}
+const fakePython = (env: Record<string, string>) => backendPython({ env, dir: tmp() })
 
 describe('serve paris-elsa on the GPU backend (the fake Python backend, no GPU)', () => {
   const gpuFile = join(tmp(), 'gpu.json')

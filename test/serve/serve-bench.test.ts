@@ -2,7 +2,7 @@
 // SIMULATED label), errors counted when the server refuses (429), and the client's checks of an infer answer.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -12,6 +12,7 @@ import { ClientProcess } from '../../src/measure/serve-bench-clients.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
 import { binaryInferBody, checkInferAnswer } from '../../src/serve/kserve/client.ts'
+import { backendPython } from './helpers.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-serve-bench-'))
@@ -138,28 +139,13 @@ describe('eclip serve-bench', () => {
 })
 
 /** A "python" that runs the fake backend of gpu-backend.test.ts (the adapter's arguments are ignored). */
-function fakePython(dir: string): string {
-  const venv = join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python')
-  const python = join(dir, 'python')
-  writeFileSync(
-    python,
-    `#!/usr/bin/env bash\nexec '${existsSync(venv) ? venv : 'python3'}' '${join(import.meta.dirname, 'gpu_backend_fake.py')}'\n`,
-  )
-  chmodSync(python, 0o755)
-  return python
-}
+const fakePython = (dir: string) => backendPython({ dir })
 
 describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.test.ts, no GPU)', () => {
   it('checks real outputs, reads NVML energy, and leaves no backend process behind', async () => {
     const dir = tmp()
-    const venv = join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python')
-    const python = join(dir, 'python')
     // records the backend's pid (exec keeps it) so the test can tell that the process is gone after the run
-    writeFileSync(
-      python,
-      `#!/usr/bin/env bash\necho $$ > '${dir}/pid'\nexec '${existsSync(venv) ? venv : 'python3'}' '${join(import.meta.dirname, 'gpu_backend_fake.py')}'\n`,
-    )
-    chmodSync(python, 0o755)
+    const python = backendPython({ dir, pidFile: join(dir, 'pid') })
     const profiles = join(dir, 'profiles')
     writeSyntheticProfileDir(profiles, { models: ['alexnet'], batch: 1 })
     const { run, device } = await serveBenchRun({

@@ -5,7 +5,7 @@
 // the crash-capable fake of gpu-backend.test.ts. The pipe fallback is checked the same way.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,26 +21,21 @@ import {
   SYNC_IO_BYTES,
 } from '../../src/serve/shm-ring.ts'
 import type { WorkerOptions } from '../../src/serve/worker.ts'
-import { albertBody, get, post, servedModels, type TestModel, visionBody } from './helpers.ts'
+import {
+  albertBody,
+  backendPython,
+  ECHO_BACKEND,
+  get,
+  post,
+  servedModels,
+  type TestModel,
+  visionBody,
+} from './helpers.ts'
 
-const root = join(import.meta.dirname, '..', '..')
-const venvPython = join(root, '.venv', 'bin', 'python')
-const python = existsSync(venvPython) ? venvPython : 'python3'
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p))
 
-/** A "python" for the adapter to spawn: runs `script` with `env` (the adapter's arguments are ignored). */
-function backendPython(script: string, env: Record<string, string> = {}): string {
-  const f = join(tmp('eclip-shm-py-'), 'python')
-  const exports = Object.entries(env)
-    .map(([k, v]) => `export ${k}='${v}'`)
-    .join('\n')
-  writeFileSync(f, `#!/usr/bin/env bash\n${exports}\nexec '${python}' '${script}'\n`)
-  chmodSync(f, 0o755)
-  return f
-}
-const echo = () => backendPython(join(root, 'bench', 'serve_echo_backend.py'))
-const fake = (env: Record<string, string> = {}) =>
-  backendPython(join(import.meta.dirname, 'gpu_backend_fake.py'), env)
+const echo = () => backendPython({ script: ECHO_BACKEND })
+const fake = (env: Record<string, string> = {}) => backendPython({ env })
 
 describe('ring allocator', () => {
   it('takes spans in order, wraps to the start when the end is too short, and counts the wraps', () => {
