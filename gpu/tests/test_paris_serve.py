@@ -14,22 +14,7 @@ from eclip_gpu import paris_serve
 from eclip_gpu.cuda import BackendError
 from eclip_gpu.paris_serve import batch_for, captured_batches, partitioned_execute, worker_key
 from eclip_gpu.serving import Serving, ServedWorker
-
-
-class _Replies:
-    def __init__(self):
-        self.frames = []
-        self.cond = threading.Condition()
-
-    def __call__(self, header, body=b""):
-        with self.cond:
-            self.frames.append((header, bytes(body)))
-            self.cond.notify_all()
-
-    def wait(self, n, timeout=5.0):
-        with self.cond:
-            assert self.cond.wait_for(lambda: len(self.frames) >= n, timeout), self.frames
-            return list(self.frames)
+from test_serving import _Replies
 
 
 def test_a_model_is_captured_at_its_mix_and_its_batch_and_a_request_runs_at_the_smallest_that_holds_it():

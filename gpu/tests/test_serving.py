@@ -73,7 +73,7 @@ class _Replies:
 
     def __call__(self, header, body=b""):
         with self.cond:
-            self.frames.append((header, body))
+            self.frames.append((header, bytes(body)))  # a copy: the sender may reuse its buffer
             self.cond.notify_all()
 
     def wait(self, n, timeout=5.0):

@@ -4,33 +4,16 @@
 (padded to the next), for an FP32 input to an FP16 model, and with requests running on every partition at once
 (each graph has its own static input)."""
 
-import threading
-
 import pytest
 
 from eclip_gpu import zoo
 from eclip_gpu.serving import Serving, _own_resources
+from test_serving import Replies, _bytes, _input
 
 WORKERS = [
     {"name": "alexnet", "model": "alexnet", "batch": 4, "batches": [1, 2], "dtype": "fp16"},
     {"name": "albert", "model": "albert", "batch": 2, "batches": [1], "dtype": "fp16"},
 ]
-
-
-class Replies:
-    def __init__(self):
-        self.frames = {}
-        self.cond = threading.Condition()
-
-    def __call__(self, header, body=b""):
-        with self.cond:
-            self.frames[header.get("id")] = (header, bytes(body))
-            self.cond.notify_all()
-
-    def wait(self, id_, timeout=60):
-        with self.cond:
-            assert self.cond.wait_for(lambda: id_ in self.frames, timeout), f"no reply to {id_}"
-            return self.frames.pop(id_)
 
 
 def _partitions():
@@ -52,21 +35,6 @@ def served():
     loaded = s.load({"type": "load", "plan": None, "workers": WORKERS, "partitions": parts}, progress=print)
     yield s, loaded, parts
     s.close()
-
-
-def _bytes(t) -> bytes:
-    import torch
-
-    return t.contiguous().cpu().view(torch.uint8).numpy().tobytes()
-
-
-def _input(model: str, n: int, seed: int):
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    if model == "albert":
-        return torch.randint(0, 30000, (n, zoo.ALBERT_SEQ), generator=g, dtype=torch.int64)
-    return torch.randn(n, 3, 224, 224, generator=g).to(torch.float16)
 
 
 _EAGER = {}

@@ -20,7 +20,7 @@ class Replies:
 
     def __call__(self, header, body=b""):
         with self.cond:
-            self.frames[header.get("id")] = (header, body)
+            self.frames[header.get("id")] = (header, bytes(body))  # a copy: the sender may reuse its buffer
             self.cond.notify_all()
 
     def wait(self, id_, timeout=60):
@@ -72,10 +72,11 @@ def _bytes(t) -> bytes:
     return t.contiguous().cpu().view(torch.uint8).numpy().tobytes()
 
 
-def _input(model: str, n: int):
+def _input(model: str, n: int, seed: int | None = None):
+    """n random items of the model's input; the generator seeded with `seed`, else with n."""
     import torch
 
-    g = torch.Generator().manual_seed(n)
+    g = torch.Generator().manual_seed(n if seed is None else seed)
     if model == "albert":
         return torch.randint(0, 30000, (n, zoo.ALBERT_SEQ), generator=g, dtype=torch.int64)
     return torch.randn(n, 3, 224, 224, generator=g).to(torch.float16)
