@@ -65,6 +65,8 @@ export class DispatchAborted extends Error {
 export class ElsaDispatcher<J, R> {
   private readonly parts: PartState<J, R>[]
   private readonly sms: Float64Array
+  /** Scratch of submit, per partition: the request's estimate and its estimated finish there. */
+  private readonly ests: Float64Array
   private readonly finish: Float64Array
   private generation = 0
 
@@ -87,6 +89,7 @@ export class ElsaDispatcher<J, R> {
       started: 0,
     }))
     this.sms = Float64Array.from(sms)
+    this.ests = new Float64Array(sms.length)
     this.finish = new Float64Array(sms.length)
   }
 
@@ -98,11 +101,10 @@ export class ElsaDispatcher<J, R> {
     if (signal?.aborted) return Promise.reject(new DispatchAborted('aborted before it was dispatched'))
     const now = this.opts.now()
     const n = this.parts.length
-    const ests = new Float64Array(n)
     for (let i = 0; i < n; i++) {
       const p = this.parts[i] as PartState<J, R>
       const e = this.est(job, i)
-      ests[i] = e
+      this.ests[i] = e
       this.finish[i] = p.running === null ? now + e : estimatedFinish(p, now, e)
     }
     const margin = this.opts.sloMargin ?? DEFAULT_ELSA.sloMargin
@@ -112,7 +114,7 @@ export class ElsaDispatcher<J, R> {
         : elsaChoose(this.sms, this.finish, now + margin * sloUs)
     const p = this.parts[pi] as PartState<J, R>
     return new Promise((resolve, reject) => {
-      const q: Query<J, R> = { job, est: ests[pi] as number, resolve, reject, settled: false }
+      const q: Query<J, R> = { job, est: this.ests[pi] as number, resolve, reject, settled: false }
       if (p.running === null) this.start(pi, q, now)
       else {
         p.queue.push(q)
