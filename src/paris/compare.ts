@@ -110,7 +110,7 @@ export const SCHEMES: Scheme[] = [
 /**
  * Runs one trace through one layout and policy: the simulator, or a GPU backend (src/paris/gpu.ts) that builds the
  * partitions (slice ids of one split per GPU) as green contexts, replays the trace's arrivals open-loop with the same
- * dispatch and returns the same metrics.
+ * dispatch and returns the same metrics. It only reads the trace: compare() hands the same one to every run at a load.
  */
 export type RunBackend = (
   models: ModelLoad[],
@@ -314,11 +314,19 @@ export async function compare(
     // with fixed loads a run is a window of real time: as many queries as arrive in it
     const queries = (scale: number) =>
       rates ? Math.max(200, Math.round(scale * totalRate * o.windowS)) : o.queries
+    // every scheme and candidate starts its search at the same loads (g, 2g, …; or the fixed ones), and a trace
+    // depends on the load alone: each is made once per GPU count (runs only read it)
+    const traces = new Map<number, Trace>()
+    const traceAt = (scale: number) => {
+      const t = traces.get(scale) ?? makeTrace(sc.models, scale, queries(scale), o.seed, o.noise)
+      traces.set(scale, t)
+      return t
+    }
     const run = ({ parts, serves }: Candidate, s: Scheme, scale: number) =>
       o.backend(
         sc.models,
         parts,
-        makeTrace(sc.models, scale, queries(scale), o.seed, o.noise),
+        traceAt(scale),
         {
           dispatch: s.dispatch,
           sloMargin: o.sloMargin,
