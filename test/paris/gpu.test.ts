@@ -96,30 +96,24 @@ describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtua
 
   it('writes measured tables, labelled results and the per-query log through the CLI', async () => {
     const out = mkdtempSync(join(tmpdir(), 'eclip-paris-gpu-'))
-    const before = process.env.ECLIP_PYTHON
-    process.env.ECLIP_PYTHON = fakePython()
-    try {
-      await eclip(
-        'paris',
-        '--backend',
-        'gpu',
-        '--models',
-        scenario,
-        '--measure-tables',
-        '--rates',
-        '400,0.5x',
-        '--window',
-        '1',
-        '--uniform',
-        '16,24',
-        '--out',
-        out,
-        '--quiet',
-      )
-    } finally {
-      if (before === undefined) delete process.env.ECLIP_PYTHON
-      else process.env.ECLIP_PYTHON = before
-    }
+    await eclipOnFake(
+      1,
+      'paris',
+      '--backend',
+      'gpu',
+      '--models',
+      scenario,
+      '--measure-tables',
+      '--rates',
+      '400,0.5x',
+      '--window',
+      '1',
+      '--uniform',
+      '16,24',
+      '--out',
+      out,
+      '--quiet',
+    )
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
     assert.equal(res.backend, 'gpu')
     assert.match(res.label, /^MEASURED on /)
