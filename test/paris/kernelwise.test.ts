@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
-import type { LatencyTable } from '../../src/formats/index.ts'
 import { compare, SCHEMES } from '../../src/paris/compare.ts'
 import {
   type KernelWise,
@@ -13,8 +12,9 @@ import {
   kernelWiseWorkers,
   missingProfiles,
 } from '../../src/paris/kernelwise.ts'
-import { loadScenario, type ModelLoad } from '../../src/paris/scenario.ts'
+import { loadScenario } from '../../src/paris/scenario.ts'
 import { type Dispatch, simulateQueries, type Trace } from '../../src/paris/sim.ts'
+import { constModel } from './const-model.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const scenarioFile = join(root, 'examples', 'paris-kw.yaml')
@@ -112,21 +112,6 @@ describe('eclip-kw: co-located service times from the kernel-level simulator', (
   })
 })
 
-/** A model with a flat latency table (unused by dedicated workers: their service comes from serviceUs). */
-function model(name: string, rate: number, sloUs: number): ModelLoad {
-  const table: LatencyTable = {
-    format: 'eclip.latency-table/1',
-    gpu: { name: 'x', smCount: 132, sliceSize: 8 },
-    model: name,
-    dtype: 'fp16',
-    batches: [1],
-    sizes: [132],
-    latencyUs: [[50000]],
-    measured: { date: '2026-11-22', method: 'hand-made', tool: 'test' },
-  }
-  return { model: name, rate, sloUs, batches: [1], probs: [1], table }
-}
-
 function trace(arrivals: [number, number][]): Trace {
   return {
     scale: 1,
@@ -139,7 +124,8 @@ function trace(arrivals: [number, number][]): Trace {
 
 describe('dedicated workers in the request-level simulator (the eclip-kw dispatch)', () => {
   // model A (SLO 4 ms, so ELSA's deadline is 2 ms) has two workers: a large one first, then a small one; model B one
-  const models = [model('A', 1, 4000), model('B', 1, 1e9)]
+  // flat latency tables, unused by dedicated workers: their service comes from serviceUs
+  const models = [constModel(50000, 1, 4000, 'A'), constModel(50000, 1, 1e9, 'B')]
   const parts = [
     { id: 'a-large', gpu: 0, slices: [0], sms: 100 },
     { id: 'a-small', gpu: 1, slices: [0], sms: 8 },

@@ -1,29 +1,14 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import type { LatencyTable } from '../../src/formats/index.ts'
 import { paris } from '../../src/paris/partition.ts'
-import { loadScenario, type ModelLoad } from '../../src/paris/scenario.ts'
+import { loadScenario } from '../../src/paris/scenario.ts'
 import { fixedLoads, makeTrace, maxSustainable, type SimMetrics, simulate } from '../../src/paris/sim.ts'
+import { constModel } from './const-model.ts'
 
 const sc = loadScenario(join(import.meta.dirname, '..', '..', 'examples', 'paris.yaml'), {
   date: '2026-11-22',
 })
-
-/** One model with a flat latency of `us` at every size and batch. */
-function constModel(us: number, rate: number, sloUs = 1e9): ModelLoad {
-  const table: LatencyTable = {
-    format: 'eclip.latency-table/1',
-    gpu: { name: 'x', smCount: 132, sliceSize: 8 },
-    model: 'm',
-    dtype: 'fp16',
-    batches: [1],
-    sizes: [132],
-    latencyUs: [[us]],
-    measured: { date: '2026-11-22', method: 'hand-made', tool: 'test' },
-  }
-  return { model: 'm', rate, sloUs, batches: [1], probs: [1], table }
-}
 
 describe('simulator', () => {
   it('draws Poisson arrivals at the requested rate, with the batch mix', () => {
