@@ -8,7 +8,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
 import type { Backend, RunResult } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
-import { simEvaluator } from '../../execute/sim/evaluator.ts'
+import { checkSameGpu, simEvaluator } from '../../execute/sim/evaluator.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -19,7 +19,6 @@ import {
 } from '../../execute/sim/index.ts'
 import {
   type Gpu,
-  type GpuRef,
   POLICIES,
   type PowerModel,
   type Primitives,
@@ -53,14 +52,6 @@ interface Inputs {
   calibration: Calibration
   warnings: string[]
   source: string
-}
-
-/** A costs, power or calibration file made on another GPU than the profiles' would mix GPUs in one comparison. */
-function checkSameGpu(file: string, ref: GpuRef, gpu: Gpu) {
-  if (ref.name !== gpu.name || ref.smCount !== gpu.smCount || ref.sliceSize !== gpu.sliceSize)
-    throw new UserError(
-      `${file}: made on ${ref.name} (${ref.smCount} SMs), but the profiles are from ${gpu.name}`,
-    )
 }
 
 /** Where profiles, primitives and the power model come from; every fallback is a warning carried into the results. */

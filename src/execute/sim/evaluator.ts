@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   type Gpu,
+  type GpuRef,
   type Plan,
   type PowerModel,
   type Primitives,
@@ -36,6 +37,17 @@ export interface EvaluatorInputs {
   /** A fixed window instead of the one sized from the profiles. */
   windowS?: number
   seed?: number
+}
+
+/**
+ * A costs, power or calibration file made on another GPU than the profiles' would mix GPUs in one comparison (eclip
+ * plan's evaluator inputs and eclip bench's check alike).
+ */
+export function checkSameGpu(file: string, ref: GpuRef, gpu: Gpu) {
+  if (ref.name !== gpu.name || ref.smCount !== gpu.smCount || ref.sliceSize !== gpu.sliceSize)
+    throw new UserError(
+      `${file}: made on ${ref.name} (${ref.smCount} SMs), but the profiles are from ${gpu.name}`,
+    )
 }
 
 /** p95 as the results use it (nearest rank); NaN with no request. */
@@ -113,22 +125,16 @@ export function evaluatorInputsFromDir(
     primitives = defaultPrimitives(ref)
     warnings.push(`no ${join(dir, 'primitives.json')}: default switch and launch costs`)
   }
-  const same = (file: string, g: { name: string; smCount: number; sliceSize: number }) => {
-    if (g.name !== gpu.name || g.smCount !== gpu.smCount || g.sliceSize !== gpu.sliceSize)
-      throw new UserError(
-        `${file}: made on ${g.name} (${g.smCount} SMs), but the profiles are from ${gpu.name}`,
-      )
-  }
   const powerFile = join(dir, 'power.json')
   const power = existsSync(powerFile) ? readFile<PowerModel>('power', powerFile) : defaultPowerModel(ref)
-  same(powerFile, power.gpu)
+  checkSameGpu(powerFile, power.gpu, gpu)
   if (!power.fitted)
     warnings.push('power model not fitted to NVML: requests/J in the score are indicative only')
   const calFile = join(dir, 'sim-calibration.json')
   let calibration = CALIBRATION
   if (existsSync(calFile)) {
     const c = readFile<SimCalibration>('sim-calibration', calFile)
-    same(calFile, c.gpu)
+    checkSameGpu(calFile, c.gpu, gpu)
     calibration = calibrationFrom(c)
   }
   if (!calibration.fitted)
