@@ -137,6 +137,7 @@ export async function makePlan(
   const timeLimitS = opts.timeLimitS ?? DEFAULT_TIME_LIMIT_S
   const mipGap = opts.mipGap ?? DEFAULT_MIP_GAP
   const maxPartitions = opts.maxPartitions ?? DEFAULT_MAX_PARTITIONS
+  const params = { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions }
   const sizes = commonSizes(gpu, profiles)
   const N = gpu.smCount
 
@@ -177,7 +178,6 @@ export async function makePlan(
     assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
   } else if (opts.policy === 'eclip-fit') {
     const evaluator = opts.evaluator
-    const params = { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions }
     const draft = (policy: Policy, ps: Partition[], ls: number[][], is: WorkerInstance[], a: Assignment[]) =>
       assemble({
         gpu,
@@ -290,7 +290,7 @@ export async function makePlan(
     }
   }
 
-  const plan = assemble({
+  return assemble({
     gpu,
     mixName,
     policy: opts.policy,
@@ -300,11 +300,10 @@ export async function makePlan(
     ladders,
     instances,
     assignments,
-    params: { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions },
+    params,
     solver: { ...solver, solveMs: performance.now() - t0 },
     notes,
   })
-  return plan
 }
 
 interface AssembleInput {
