@@ -32,7 +32,10 @@ export interface LoadWorker {
   /** paris-elsa: the batch sizes to capture besides `batch` (the model's batch-size mix). */
   batches?: number[]
 }
-/** A partition of paris-elsa's server: slice ids of GPU `gpu`'s one split (a CUDA ordinal of the backend process). */
+/**
+ * A partition of a PARIS server (paris-elsa's load, paris-run): slice ids of GPU `gpu`'s one split (a CUDA ordinal of
+ * the backend process).
+ */
 export interface ServePartition {
   id: string
   gpu: number
@@ -100,7 +103,7 @@ export interface ParisRunMessage {
    * The server's partitions: each on GPU `gpu` (a CUDA ordinal of the backend process; one process drives every GPU
    * of the server, with one dispatcher over all the partitions), as slice ids of that GPU's one split.
    */
-  partitions: { id: string; gpu: number; slices: number[]; sms: number }[]
+  partitions: ServePartition[]
   models: { model: string; batches: number[]; sloUs: number }[]
   dtype: string
   /** estUs[partition][model][batchIdx]: the latency-table estimates ELSA and least-loaded dispatch on, µs. */
