@@ -100,14 +100,14 @@ def read_frame(fd: int = IN_FD) -> tuple[dict, memoryview]:
 _SEND_LOCK = threading.Lock()
 
 
-def _bytes_view(data) -> memoryview:
-    """A flat byte view of any bytes-like object (a strided one is copied)."""
+def bytes_view(data) -> memoryview:
+    """A flat byte view of any bytes-like object (a strided one is copied): frame bodies, and shm.py's outputs."""
     v = memoryview(data)
     return v.cast("B") if v.c_contiguous else memoryview(v.tobytes())
 
 
 def _write_all(fd: int, parts: list) -> None:
-    views = [_bytes_view(p) for p in parts]
+    views = [bytes_view(p) for p in parts]
     while views:
         n = os.writev(fd, views)
         while views and n >= len(views[0]):

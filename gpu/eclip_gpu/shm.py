@@ -13,6 +13,8 @@ import errno
 import mmap
 import os
 
+from .protocol import bytes_view
+
 
 class Ring:
     def __init__(self, path: str, nbytes: int):
@@ -48,8 +50,7 @@ class Ring:
 
     def put_output(self, shm: dict, data) -> dict | None:
         """Copies `data` into the request's output room; returns the reply's `shm`, or None if it does not fit."""
-        src = memoryview(data)
-        src = src.cast("B") if src.c_contiguous else memoryview(src.tobytes())
+        src = bytes_view(data)
         offset, room = shm.get("outOffset"), shm.get("outBytes")
         self._check(offset, room, "output room")
         if src.nbytes > room:
