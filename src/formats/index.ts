@@ -9,6 +9,7 @@ import { FormatError, UserError } from './errors.ts'
 import { Gpu, gpuConsistencyErrors } from './gpu.ts'
 import { LatencyTable, latencyTableConsistencyErrors } from './latency-table.ts'
 import { MixFile } from './mix.ts'
+import { Scenario as ParisScenario } from './paris-scenario.ts'
 import { Plan, planConsistencyErrors } from './plan.ts'
 import { PowerModel, SimCalibration } from './power.ts'
 import { Primitives } from './primitives.ts'
@@ -31,6 +32,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   mix: { schema: MixFile },
   plan: { schema: Plan, consistency: planConsistencyErrors },
   'latency-table': { schema: LatencyTable, consistency: latencyTableConsistencyErrors },
+  'paris-scenario': { schema: ParisScenario },
   power: { schema: PowerModel },
   'sim-calibration': { schema: SimCalibration },
   results: { schema: Results, consistency: resultsConsistencyErrors },

@@ -2,13 +2,10 @@
 // and SLO, the GPU layout, and where the latency tables come from. Written by people (YAML); examples/paris.yaml is
 // the shipped one. The schema is src/formats/paris-scenario.ts (the serve config's paris-elsa policy reuses its
 // pieces); this module reads and resolves a scenario.
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { Compile } from 'typebox/compile'
-import YAML from 'yaml'
 import type { Gpu, LatencyTable, Profile } from '../formats/index.ts'
 import {
-  FormatError,
   gpuConsistencyErrors,
   latencyTableFileName,
   parseFormat,
@@ -16,7 +13,7 @@ import {
   readFile,
   UserError,
 } from '../formats/index.ts'
-import { Scenario } from '../formats/paris-scenario.ts'
+import type { Scenario } from '../formats/paris-scenario.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from './latency.ts'
 
 export {
@@ -42,8 +39,6 @@ export interface LoadedScenario {
   models: ModelLoad[]
 }
 
-const check = Compile(Scenario)
-
 /**
  * Reads and validates a scenario, resolves its GPU and latency tables. `seed` overrides latency.seed; `latencyDir`
  * (a directory of latency-table files, e.g. just measured on a GPU) overrides the scenario's latency source.
@@ -52,17 +47,7 @@ export function loadScenario(
   file: string,
   opts: { seed?: number; date?: string; latencyDir?: string } = {},
 ): LoadedScenario {
-  let value: unknown
-  try {
-    value = YAML.parse(readText(file))
-  } catch (err) {
-    if (err instanceof UserError) throw err
-    throw new FormatError(file, [{ path: '', reason: `not valid YAML: ${(err as Error).message}` }])
-  }
-  if (!check.Check(value)) {
-    const problems = [...check.Errors(value)].map((e) => ({ path: e.instancePath, reason: e.message }))
-    throw new FormatError(file, dedupe(problems))
-  }
+  const value = readFile<Scenario>('paris-scenario', file)
   const scenario: Scenario = opts.latencyDir
     ? { ...value, latency: { source: 'dir', dir: resolve(opts.latencyDir) } }
     : value
@@ -170,19 +155,6 @@ export function resolveScenario(
 function need<T>(f: T | undefined, what: string): T {
   if (!f) throw new Error(`resolveScenario: no ${what}`)
   return f
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (err) {
-    throw new UserError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`)
-  }
-}
-
-function dedupe(problems: { path: string; reason: string }[]) {
-  const seen = new Set<string>()
-  return problems.filter((p) => !seen.has(p.path) && seen.add(p.path))
 }
 
 /** Mean batch size of a model's mix. */
