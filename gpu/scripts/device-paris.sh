@@ -53,11 +53,7 @@ rates=${RATES:-0.1x,0.4x,0.7x,1x}
 window=${WINDOW:-5}
 uniform=${UNIFORM:-16,24,32}
 schemes=whole/least-loaded,uniform/least-loaded,paris/fifo,paris/elsa
-[ -d .whl ] && python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl 2>/dev/null
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 ECLIP_HOME=$PWD ECLIP_PYTHON=${ECLIP_PYTHON:-python3}
-# the bundle carried this call wins over one left by an earlier call (ignored outputs stay on the machine)
-[ -f .device/eclip.tar.xz ] && rm -rf .device/eclip && tar -xJf .device/eclip.tar.xz -C .device
-[ -x /tmp/node ] || { python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))" && chmod +x /tmp/node; }
+. "$(dirname "$0")/device-env.sh"
 dir=/tmp/$name
 rm -rf "$dir"
 SECONDS=0
