@@ -100,7 +100,7 @@ class ServedWorker:
     """One captured worker and its request thread. `execute(n, datatype, body)` -> (shape, datatype, bytes, µs)."""
 
     name: str
-    execute: Callable[[int, str, bytes], tuple[list[int], str, bytes, float]]
+    execute: Callable[[int, str, bytes], tuple[list[int], str, object, float]]
     info: dict
     jobs: queue.Queue = field(default_factory=queue.Queue)
     thread: threading.Thread | None = None
@@ -178,7 +178,9 @@ class Serving:
                 if put is not None:
                     self.send({**reply, "shm": put})
                 else:  # no ring, or an output larger than the room it was given: in the frame
-                    self.send(reply, data)
+                    # data other than bytes may be lent (the GPU execute's pinned buffer, reused by its next
+                    # execution) and `send` may keep the body (tests do): it gets bytes of its own
+                    self.send(reply, data if isinstance(data, bytes) else memoryview(data).tobytes())
             except Exception as e:  # noqa: BLE001 - every failure is answered; a poisoning one also ends the process
                 text = f"{type(e).__name__}: {e}"
                 fatal = is_fatal(text)
@@ -276,32 +278,57 @@ class Serving:
 
 def _gpu_execute(torch, name: str, static, execd):
     """One execution of a captured worker, run on its own thread: bytes in, bytes out, device time measured with
-    CUDA events around the replay (input and output copies excluded)."""
+    CUDA events around the replay (input and output copies excluded).
+
+    Host cost: the backend is one Python process whose threads share one GIL (and the host's cores with the server),
+    so an execution does no host work it can leave out. The input is read where it lies (the ring's mapping, or the
+    frame's buffer) with no copy of its own; its copy to the GPU is asynchronous on the worker's stream, so a change
+    of datatype (FP32 -> the model's FP16) happens on the GPU (a blocking copy_ converts on the CPU first). The output
+    comes back by an asynchronous copy into a pinned buffer of the worker's, allocated once, after which the thread
+    sleeps on a blocking-sync event (GIL released) instead of spinning in a synchronous copy while the graph replays.
+    The returned data is a view of that pinned buffer, valid until this execute runs again: Serving._run copies it into
+    the ring or the reply before its worker takes the next job (paris_serve: one thread per (model, partition), each
+    with executes of its own)."""
     batch = int(static.shape[0])
     item_shape = list(static.shape[1:])
     start = torch.cuda.Event(enable_timing=True)
     end = torch.cuda.Event(enable_timing=True)
+    done = torch.cuda.Event(blocking=True)  # cudaEventBlockingSync: synchronize() sleeps rather than spins
+    host = torch.empty(tuple(execd.output.shape), dtype=execd.output.dtype, pin_memory=True)
 
-    def execute(n: int, datatype: str, body: bytes):
+    def execute(n: int, datatype: str, body):
         check_input(name, n, batch, item_shape, datatype, len(body))
         src_dtype = getattr(torch, DATATYPES[datatype][0])
-        # bytearray: torch.frombuffer wants a writable buffer; the copy to the GPU converts FP32 -> the model's dtype
-        x = torch.frombuffer(bytearray(body), dtype=src_dtype).reshape(n, *item_shape)
+        x = _host_input(torch, body, src_dtype).reshape(n, *item_shape)
         stream = execd.origin  # request() starts on it: the copies below are ordered before the replay
         torch.cuda.set_stream(stream)
-        static[:n].copy_(x)
+        # returns once the driver has staged the (pageable) input; the GPU converts the datatype if it differs
+        static[:n].copy_(x, non_blocking=True)
         if n < batch:
             static[n:].zero_()  # valid for every zoo input (token id 0, a black image); items are independent
         start.record(stream)
         execd.request()
         end.record(stream)
-        out = execd.output[:n].to("cpu")  # on `stream`, after the replay; synchronous
-        end.synchronize()
+        out = host[:n]
+        out.copy_(execd.output[:n], non_blocking=True)  # pinned: a true async copy, on `stream` after the replay
+        done.record(stream)
+        done.synchronize()  # the input's buffer is free from here on too (the copies above are done)
         us = start.elapsed_time(end) * 1e3
-        data = out.contiguous().view(torch.uint8).numpy().tobytes()
-        return list(out.shape), kserve_datatype(out.dtype), data, us
+        return list(out.shape), kserve_datatype(out.dtype), out.view(torch.uint8).numpy(), us
 
     return execute
+
+
+def _host_input(torch, body, dtype):
+    """`body` as a flat CPU tensor of `dtype`, in place where it can be: torch.frombuffer needs a writable buffer (the
+    ring's mapping and the frame's bytearray are) and wants elements aligned (ring spans are; a frame's body follows
+    its header at any offset); otherwise one copy, as before."""
+    view = memoryview(body)
+    if not view.readonly:
+        x = torch.frombuffer(view, dtype=dtype)
+        if x.data_ptr() % x.element_size() == 0:
+            return x
+    return torch.frombuffer(bytearray(view), dtype=dtype)
 
 
 _OWN: list = []
