@@ -7,6 +7,7 @@ must let the process die (DESIGN §8), never retry in-process.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from functools import lru_cache
@@ -72,6 +73,30 @@ def pci_bus_id(index: int = 0) -> str:
     the ordinals need not agree."""
     raw = check(driver().cuDeviceGetPCIBusId(32, device(index)), "cuDeviceGetPCIBusId")
     return (raw.decode() if isinstance(raw, bytes) else str(raw)).split("\x00")[0].strip()
+
+
+def pinned_empty(torch, shape, dtype):
+    """A CPU tensor in page-locked memory of eclip's own (host memory registered with the driver, not torch's
+    pinned-memory cache), so an asynchronous copy from the GPU into it is a true DMA; unregistered when the last view
+    of it goes.
+
+    Why not `torch.empty(pin_memory=True)`: torch's caching host allocator records an event, when such a block is
+    freed, on every stream the block was copied on. A served worker's streams belong to green contexts that Serving's
+    close destroys; with torch's blocks the backend aborted in that teardown on the H100 (test_paris_serve). Memory
+    the allocator does not own is ignored by it (its copy hook finds no block), so nothing refers to those streams."""
+    import numpy  # noqa: PLC0415
+    import weakref  # noqa: PLC0415
+
+    count = math.prod(shape)
+    nbytes = count * torch.empty((), dtype=dtype).element_size()
+    mem = numpy.empty(max(1, nbytes), dtype=numpy.uint8)
+    d = driver()
+    # PORTABLE: pinned for every context of the process (green contexts, several GPUs), not only the current one
+    check(d.cuMemHostRegister(mem.ctypes.data, mem.nbytes, d.CU_MEMHOSTREGISTER_PORTABLE),
+          f"cuMemHostRegister({mem.nbytes} bytes)")
+    # its result is not checked: at process exit the driver may be gone first, and exit unpins everything anyway
+    weakref.finalize(mem, d.cuMemHostUnregister, mem.ctypes.data).atexit = False
+    return torch.from_numpy(mem)[:nbytes].view(dtype).reshape(tuple(shape))
 
 
 def versions() -> dict:

@@ -28,7 +28,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .cuda import BackendError
+from .cuda import BackendError, pinned_empty
 from .paris_serve import worker_key
 from .protocol import FATAL_MARKERS
 from .shm import Ring, attach
@@ -294,7 +294,7 @@ def _gpu_execute(torch, name: str, static, execd):
     start = torch.cuda.Event(enable_timing=True)
     end = torch.cuda.Event(enable_timing=True)
     done = torch.cuda.Event(blocking=True)  # cudaEventBlockingSync: synchronize() sleeps rather than spins
-    host = torch.empty(tuple(execd.output.shape), dtype=execd.output.dtype, pin_memory=True)
+    host = pinned_empty(torch, execd.output.shape, execd.output.dtype)
 
     def execute(n: int, datatype: str, body):
         check_input(name, n, batch, item_shape, datatype, len(body))

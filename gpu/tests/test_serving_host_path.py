@@ -7,7 +7,16 @@ into a reply that outlives the next execution. The numbers themselves: gpu/tests
 import mmap
 import threading
 
+import pytest
+
+from eclip_gpu import serving
 from eclip_gpu.serving import Serving, ServedWorker, _gpu_execute
+
+
+@pytest.fixture(autouse=True)
+def _fake_pinned(monkeypatch):
+    """cuda.pinned_empty registers host memory with the driver: here the fake torch's pinned empty stands in."""
+    monkeypatch.setattr(serving, "pinned_empty", lambda torch, shape, dtype: torch.empty(shape, dtype, pin_memory=True))
 
 
 class _Dtype:
