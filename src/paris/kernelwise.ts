@@ -1,11 +1,18 @@
 // eclip-kw: eclip's kernel-wise plans as a multi-GPU inference server, for `eclip paris` (compare.ts's eclip-kw/fifo
 // and eclip-kw/elsa). On every GPU all of the scenario's models are co-located, one worker per model serving one query
-// at a time, each worker's kernels on the partitions the `eclip` policy's plan gives them (src/plan, from per-kernel
-// profiles); a query of model m goes to m's worker on one of the GPUs (the dispatcher: sim.ts with dedicated workers).
+// at a time, each worker's kernels on the partitions eclip's plans give them (src/plan, from per-kernel profiles); a
+// query of model m goes to m's worker on one of the GPUs (the dispatcher: sim.ts with dedicated workers).
 //
-// Service times come from the kernel-level simulator (src/execute/sim/engine.ts), not from a latency table at a
-// partition size: for every combination of batch sizes (one per model, from the models' mixes) the eclip plan of that
-// mix is made and run closed-loop (every worker always has a query in flight, in graph mode, with the profile
+// THE SERVER'S PLANS: one `eclip` plan per batch size b, made for the mix of every model that has b in its batch mix,
+// all at b (`kernelWisePlans`). A worker's graph for (m, b) follows that plan and is captured once at start-up, so a
+// query's kernel placement cannot depend on what the other workers happen to run at that moment. Every GPU holds the
+// union of those plans' pools (one partition per distinct slice set: `KernelWisePlans.pool`). The simulator and the
+// GPU run (src/paris/gpu.ts, gpu/eclip_gpu/paris.py) run these same plans.
+//
+// Service times for the request-level simulator (and ELSA's estimates on the GPU) come from the kernel-level
+// simulator (src/execute/sim/engine.ts), not from a latency table at a partition size: for every combination of batch
+// sizes (one per model, from the models' mixes) the composed plan (each worker's groups from its batch's plan, over
+// the union pool) is run closed-loop (every worker always has a query in flight, in graph mode, with the profile
 // directory's primitives, power model and contention calibration), and each worker's mean request latency is read
 // off. The co-located latency of (m, b) is the mean over the combinations where m runs at b, weighted by the other
 // models' batch probabilities. The request-level simulator then serves each query for that latency × the log-normal
@@ -14,9 +21,7 @@
 // THE APPROXIMATION: contention is fixed at the level of that closed-loop run — every other model busy all the time —
 // whatever the load. At low load a real co-located worker would often run next to idle neighbours and be faster, so
 // the numbers are pessimistic there; near saturation (where the sustained load is decided) the workers are busy most
-// of the time and the closed loop is close. A load-dependent model (open-loop runs of the kernel-level simulator at
-// each load, or an interpolation between solo and closed-loop latency by the neighbours' utilisation) is future work.
-// Running kernel-wise plans open-loop on a GPU is future work too: `eclip paris --backend gpu` refuses eclip-kw.
+// of the time and the closed loop is close. On a GPU (`eclip paris --backend gpu`) the service is the real one.
 //
 // Per-kernel profiles exist only at some batch sizes (profiles/h100: 1 and 8), and a kernel-wise plan cannot be
 // interpolated between batches: the scheme needs a profile for every (model, batch) of the scenario's mixes.
@@ -27,6 +32,8 @@ import { simulate as simulateKernels } from '../execute/sim/engine.ts'
 import { type EvaluatorInputs, evaluatorInputsFromDir } from '../execute/sim/evaluator.ts'
 import {
   type Plan,
+  type Partition as PlanPartition,
+  type PlanWorker,
   type Profile,
   profileFileName,
   readFile,
@@ -51,7 +58,9 @@ export interface KernelWise {
    * this × its service time, so Σ over a GPU's workers ≤ its SMs.
    */
   sms: number[]
-  /** Batch combinations planned and simulated. */
+  /** The server's plans: per batch, eclip's plan; per GPU, their pools' union (see the header). */
+  server: KernelWisePlans
+  /** Batch combinations simulated. */
   combinations: number
   /** Closed-loop window per combination, s (after a warm-up of warmupS). */
   windowS: number
@@ -124,6 +133,7 @@ export async function kernelWise(
   const warmupS = opts.warmupS ?? 0.1
   const M = sc.models.length
   const profiles = sc.models.map((m) => m.batches.map((b) => readProfile(m.model, b)))
+  const server = await kernelWisePlans(sc, profiles)
   // sums over the combinations, weighted by the other models' batch probabilities
   const latSum = sc.models.map((m) => m.batches.map(() => 0))
   const weightSum = sc.models.map((m) => m.batches.map(() => 0))
@@ -139,7 +149,7 @@ export async function kernelWise(
     }))
     const profs = sc.models.map((_, i) => profiles[i]?.[idx[i] ?? 0] as Profile)
     const mix = `kw:${workers.map((w) => `${w.model}.b${w.batch}`).join('+')}`
-    const plan = await makePlan(sc.gpu, mix, workers, profs, { policy: 'eclip' })
+    const plan = composePlan(server, idx, mix)
     const run = simulateKernels(
       {
         key: `${mix}|eclip|graph|closed`,
@@ -195,7 +205,78 @@ export async function kernelWise(
     return den > 0 ? Math.round((num / den) * 10) / 10 : 0
   })
   const soloUs = profiles.map((row) => row.map((p) => p.requestUs[p.requestUs.length - 1] ?? Number.NaN))
-  return { profiles: dir, latencyUs, soloUs, sms, combinations, windowS, warmupS, seed, notes }
+  return { profiles: dir, latencyUs, soloUs, sms, server, combinations, windowS, warmupS, seed, notes }
+}
+
+/** The eclip-kw server's plans (see the header): what the simulator composes and the GPU captures. */
+export interface KernelWisePlans {
+  /** The batch sizes planned, ascending; plans[i] is batches[i]'s. */
+  batches: number[]
+  plans: Plan[]
+  /** One GPU's partitions: the union of the plans' pools, one per distinct slice set, ids 0.. in first-seen order. */
+  pool: PlanPartition[]
+  /** Per scenario model, per batch index: its worker in that batch's plan, partition ids mapped into `pool`. */
+  workers: PlanWorker[][]
+}
+
+/**
+ * One eclip plan per batch size of the scenario: the mix of every model that has that batch, all at it. `profiles`
+ * is per scenario model, per batch index (as the scenario lists its batches).
+ */
+export async function kernelWisePlans(sc: LoadedScenario, profiles: Profile[][]): Promise<KernelWisePlans> {
+  const batches = [...new Set(sc.models.flatMap((m) => m.batches))].sort((a, b) => a - b)
+  const pool: PlanPartition[] = []
+  const idOf = new Map<string, number>()
+  const workers: PlanWorker[][] = sc.models.map(() => [])
+  const plans: Plan[] = []
+  for (const b of batches) {
+    const at = sc.models.flatMap((m, i) => (m.batches.includes(b) ? [i] : []))
+    const specs: WorkerSpec[] = at.map((i) => {
+      const m = sc.models[i] as LoadedScenario['models'][number]
+      return { name: `${m.model}#0`, model: m.model, batch: b, dtype: m.table.dtype }
+    })
+    const profs = at.map((i) => {
+      const m = sc.models[i] as LoadedScenario['models'][number]
+      return profiles[i]?.[m.batches.indexOf(b)] as Profile
+    })
+    const plan = await makePlan(sc.gpu, `kw:b${b}:${specs.map((w) => w.model).join('+')}`, specs, profs, {
+      policy: 'eclip',
+    })
+    plans.push(plan)
+    const remap = new Map<number, number>()
+    for (const p of plan.pool.partitions) {
+      const key = [...p.slices].sort((x, y) => x - y).join(',')
+      let id = idOf.get(key)
+      if (id === undefined) {
+        id = pool.length
+        idOf.set(key, id)
+        pool.push({ ...p, id })
+      }
+      remap.set(p.id, id)
+    }
+    const to = (id: number) => remap.get(id) ?? id
+    at.forEach((i, k) => {
+      const w = plan.workers[k] as PlanWorker
+      const m = sc.models[i] as LoadedScenario['models'][number]
+      ;(workers[i] as PlanWorker[])[m.batches.indexOf(b)] = {
+        ...w,
+        partitions: w.partitions.map(to),
+        groups: w.groups.map((g) => ({ ...g, partition: to(g.partition) })),
+      }
+    })
+  }
+  return { batches, plans, pool, workers }
+}
+
+/** The plan one batch combination runs (idx: per model, its batch index): the union pool, each worker from its batch's plan. */
+export function composePlan(server: KernelWisePlans, idx: number[], mix: string): Plan {
+  const first = server.plans[0] as Plan
+  return {
+    ...first,
+    mix,
+    pool: { partitions: server.pool },
+    workers: server.workers.map((row, i) => row[idx[i] ?? 0] as PlanWorker),
+  }
 }
 
 /** Per worker: SM·µs one request reserves on its plan's partitions when alone (Σ kernel time × partition SMs). */

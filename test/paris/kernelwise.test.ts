@@ -50,6 +50,31 @@ describe('eclip-kw: co-located service times from the kernel-level simulator', (
     assert.deepEqual(again.sms, kw.sms)
   })
 
+  it('serves with one eclip plan per batch, over the union of their pools', () => {
+    const { server } = kw
+    assert.deepEqual(server.batches, [1, 8])
+    const keys = server.pool.map((p) => [...p.slices].sort((a, b) => a - b).join(','))
+    assert.equal(new Set(keys).size, keys.length, 'one partition per distinct slice set')
+    assert.deepEqual(
+      server.pool.map((p) => p.id),
+      server.pool.map((_, i) => i),
+    )
+    for (const [i, m] of sc.models.entries())
+      for (const [j, b] of m.batches.entries()) {
+        const w = server.workers[i]?.[j]
+        const plan = server.plans[server.batches.indexOf(b)]
+        const own = plan?.workers.find((x) => x.model === m.model)
+        assert.ok(w && own && w.batch === b, `${m.model} b${b}`)
+        // the same kernels on the same SMs as in its batch's plan, partition ids mapped into the union pool
+        const slicesIn = (parts: { id: number; slices: number[] }[], id: number) =>
+          parts.find((p) => p.id === id)?.slices.join(',')
+        assert.deepEqual(
+          w.groups.map((g) => [g.first, g.last, slicesIn(server.pool, g.partition)]),
+          own.groups.map((g) => [g.first, g.last, slicesIn(plan?.pool.partitions ?? [], g.partition)]),
+        )
+      }
+  })
+
   it('a co-located request is never faster than the same request alone on the whole GPU', () => {
     for (const [i, m] of sc.models.entries())
       for (const [j, b] of m.batches.entries()) {
@@ -98,17 +123,13 @@ describe('eclip-kw: co-located service times from the kernel-level simulator', (
     )
   })
 
-  it('is skipped, with the reason, when not asked for by name; refused on the GPU backend', async () => {
+  it('is skipped, with the reason, when not asked for by name', async () => {
     const out = tmp()
     const r = await eclip('paris', '--models', withBatch2(), '--gpus', '1', '--queries', '300', '--out', out)
     assert.match(r.stderr, /skipping eclip-kw\/fifo, eclip-kw\/elsa: .*resnet152 b2/)
     const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
     assert.ok(!res.options.schemes.includes('eclip-kw/elsa'))
     assert.ok(res.options.schemes.includes('paris/elsa'))
-    await assert.rejects(
-      eclip('paris', '--backend', 'gpu', '--models', scenarioFile, '--schemes', 'eclip-kw/fifo'),
-      /eclip-kw\/fifo run in the simulator only.*open-loop on a GPU is future work/,
-    )
   })
 })
 
