@@ -90,21 +90,29 @@ class Dispatcher:
     batch_idx[q] describe query q. Times are µs on one clock (the trace's).
     """
 
-    def __init__(self, sms, est, slo_us, model, batch_idx, dispatch: str, slo_margin: float):
+    def __init__(self, sms, est, slo_us, model, batch_idx, dispatch: str, slo_margin: float, serves=None):
         if dispatch not in DISPATCHES:
             raise ValueError(f"unknown dispatch {dispatch!r}; known: {', '.join(DISPATCHES)}")
         n = len(sms)
         self.sms, self.est, self.slo_us = list(sms), est, slo_us
         self.model, self.batch_idx = model, batch_idx
         self.dispatch, self.margin = dispatch, slo_margin
+        # dedicated workers (eclip-kw, sim.ts's SimOptions.serves): partition i serves model serves[i] only; fifo then
+        # keeps one central FIFO per model, the other policies choose among the query's model's workers
+        self.serves = list(serves) if serves is not None else None
+        if self.serves is not None and len(self.serves) != n:
+            raise ValueError(f"{len(self.serves)} entries in serves for {n} partitions")
         self.running = [-1] * n
         self.running_est_end = [0.0] * n
         self.queued_est = [0.0] * n
         self.queues = [deque() for _ in range(n)]
-        self.central: deque = deque()
+        self.central = [deque() for _ in range(max(self.serves) + 1)] if self.serves else [deque()]
         # central FIFO: when several partitions are idle, the largest takes the arrival
         self.by_size = sorted(range(n), key=lambda i: (-self.sms[i], i))
         self._finish = [0.0] * n
+
+    def _serves(self, p: int, q: int) -> bool:
+        return self.serves is None or self.serves[p] == self.model[q]
 
     def _est(self, p: int, q: int) -> float:
         return self.est[p][self.model[q]][self.batch_idx[q]]
@@ -118,13 +126,16 @@ class Dispatcher:
         (partition, False) when it waits in that partition's FIFO, (-1, False) when it waits in the central FIFO."""
         if self.dispatch == "fifo":
             for i in self.by_size:
-                if self.running[i] < 0:
+                if self.running[i] < 0 and self._serves(i, q):
                     self._start(i, q, now)
                     return i, True
-            self.central.append(q)
+            self.central[self.model[q] if self.serves else 0].append(q)
             return -1, False
         finish = self._finish
         for i in range(len(finish)):
+            if not self._serves(i, q):
+                finish[i] = float("inf")  # another model's worker: never a candidate
+                continue
             e = self._est(i, q)
             # an idle partition has an empty FIFO (done() hands it the next query at once)
             finish[i] = now + e if self.running[i] < 0 else estimated_finish(
@@ -144,8 +155,9 @@ class Dispatcher:
         """Partition p finished its query at `now`; returns the query it starts next (now), or -1 (it goes idle)."""
         self.running[p] = -1
         if self.dispatch == "fifo":
-            if self.central:
-                q = self.central.popleft()
+            central = self.central[self.serves[p] if self.serves else 0]
+            if central:
+                q = central.popleft()
                 self._start(p, q, now)
                 return q
             return -1
@@ -233,6 +245,10 @@ class ParisSession:
         self.energies = {layout.device: energy} if energy is not None else {}
         self.base: dict = {}  # (model, dtype, gpu) -> zoo.Built at batch 1
         self.parts: dict = {}  # (gpu, slices tuple) -> _Part
+        # eclip-kw: (gpu, model, batch, its plan's groups) -> execute.WorkerExec, a graph over the pool's partitions;
+        # dropped before any of those partitions goes (use_partitions, close)
+        self.kw: dict = {}
+        self.kw_origin: dict = {}  # (gpu, model) -> the worker's own full-GPU stream its requests start and end on
 
     # -- GPUs
 
@@ -386,6 +402,7 @@ class ParisSession:
             self.layout_of(g)  # a GPU this process does not see fails here, before anything is torn down
         gone = [self.parts.pop(k) for k in list(self.parts) if k not in want]
         if gone:
+            self.kw.clear()  # kernel-wise graphs span several partitions: any of them may be among those going
             for p in gone:
                 p.graphs.clear()  # graphs first, then the pool and context they use (DESIGN §8)
             gc.collect()
@@ -446,6 +463,64 @@ class ParisSession:
                      f"device memory free {', '.join(mem)}")
         return count, secs
 
+    def _kernel_wise(self, msg: dict, dtype: str, qm, qb, progress):
+        """eclip-kw (src/paris/kernelwise.ts): msg's partitions are workers, worker i serving model serves[i] on its
+        GPU; every GPU holds the union pool of the server's per-batch eclip plans (kernelWise.pool, green contexts),
+        and worker i's query at batch b replays one graph (graph mode, execute.py) whose kernels sit on the pool's
+        partitions as plans[model][batch] puts them. Graphs are captured for the (model, batch) the trace has, once
+        per GPU, and kept while the pool stays. Returns (streams, graphs[i][m][b], GPUs, captures, seconds)."""
+        from .cuda import BackendError  # noqa: PLC0415
+        from .execute import prepare_worker  # noqa: PLC0415
+
+        torch = self.torch
+        kw, workers, serves, models = msg["kernelWise"], msg["partitions"], msg["serves"], msg["models"]
+        gpus = sorted({int(w.get("gpu", 0)) for w in workers})
+        pool = kw["pool"]
+        made = self.use_partitions([{"gpu": g, "slices": p["slices"]} for g in gpus for p in pool])
+        by_id = {(g, p["id"]): made[k * len(pool) + j].partition for k, g in enumerate(gpus) for j, p in enumerate(pool)}
+        for (g, pid), part in by_id.items():
+            want = next(int(p["sms"]) for p in pool if p["id"] == pid)
+            if part.sms != want:
+                raise BackendError(f"eclip-kw pool partition {pid}: slices hold {part.sms} SMs on GPU {g}, the plan "
+                                   f"says {want}")
+        needed = {(m, b) for m, b in zip(qm, qb)}
+        t0 = time.perf_counter()
+        captures = 0
+        streams, graphs = [], []
+        for i, w in enumerate(workers):
+            g, m = int(w.get("gpu", 0)), int(serves[i])
+            model = models[m]["model"]
+            origin = self.kw_origin.get((g, m))
+            if origin is None:
+                origin = self.kw_origin[(g, m)] = torch.cuda.Stream(device=g)
+            row = [[None] * len(mm["batches"]) for mm in models]
+            for bi, b in enumerate(models[m]["batches"]):
+                if (m, bi) not in needed:
+                    continue
+                plan = kw["plans"][m][bi]
+                key = (g, model, b, repr(plan["groups"]))
+                execd = self.kw.get(key)
+                if execd is None:
+                    with torch.cuda.device(g):
+                        execd = prepare_worker(f"{model} b{b} (GPU {g})", self.built(model, b, dtype, g), "graph",
+                                               plan["groups"], {pid: by_id[(g, pid)] for pid in
+                                                                {gr["partition"] for gr in plan["groups"]}},
+                                               origin, plan["fingerprint"])
+                        with torch.cuda.stream(origin):
+                            execd.segments[0][0].replay()  # the first replay uploads the graph
+                        origin.synchronize()
+                    self.kw[key] = execd
+                    captures += 1
+                row[m][bi] = execd.segments[0][0]
+            streams.append(origin)
+            graphs.append(row)
+        self._sync(gpus)
+        secs = time.perf_counter() - t0
+        if captures:
+            progress(f"eclip-kw: captured {captures} kernel-wise graphs over {len(pool)} pool partitions per GPU "
+                     f"in {secs:.1f} s")
+        return streams, graphs, gpus, captures, secs
+
     def run(self, msg: dict, progress) -> dict:
         torch = self.torch
         t0 = time.perf_counter()
@@ -456,26 +531,34 @@ class ParisSession:
         n = len(arrival)
         if n == 0:
             raise ValueError("paris-run: empty trace")
-        parts = self.use_partitions(msg["partitions"])
         needed = sorted({(models[m]["model"], models[m]["batches"][b]) for m, b in zip(qm, qb)})
-        captures, capture_s = self._graphs(parts, needed, dtype, progress)
-        # graphs[p][m][b]: None where the trace has no such query
-        graphs = [[[p.graphs.get((mm["model"], b), (None,))[0] for b in mm["batches"]] for mm in models] for p in parts]
+        serves = msg.get("serves")
+        if msg.get("kernelWise") is not None:
+            streams, graphs, gpus_used, captures, capture_s = self._kernel_wise(msg, dtype, qm, qb, progress)
+            sms = [float(w["sms"]) for w in msg["partitions"]]  # a worker's busy SMs: ELSA's "smallest"
+        else:
+            parts = self.use_partitions(msg["partitions"])
+            captures, capture_s = self._graphs(parts, needed, dtype, progress)
+            # graphs[p][m][b]: None where the trace has no such query
+            graphs = [[[p.graphs.get((mm["model"], b), (None,))[0] for b in mm["batches"]] for mm in models]
+                      for p in parts]
+            streams = [p.partition.torch_stream for p in parts]
+            sms = [p.partition.sms for p in parts]
+            gpus_used = [p.gpu for p in parts]
         # one dispatcher over the partitions of every GPU, in the message's order (the simulator's flat list)
-        disp = Dispatcher([p.partition.sms for p in parts], msg["estUs"], [m["sloUs"] for m in models], qm, qb,
-                          msg["dispatch"], float(msg.get("sloMargin", 0.5)))
+        disp = Dispatcher(sms, msg["estUs"], [m["sloUs"] for m in models], qm, qb, msg["dispatch"],
+                          float(msg.get("sloMargin", 0.5)), serves=serves)
         drop_after = [float(msg.get("dropAfterSlo", 20)) * m["sloUs"] for m in models]
         first = int(msg.get("firstMeasured", 0))
         # the server of a run at g GPUs is GPUs 0..g-1 (every layout puts partitions on each): energy over all of them
-        server = list(range(max(p.gpu for p in parts) + 1))
+        server = list(range(max(gpus_used) + 1))
         energies = [e for e in (self.energy_of(g) for g in server) if e is not None]
         clocks_before = _clocks(energies)
-        raw = _replay(torch, disp, [p.partition.torch_stream for p in parts], graphs, arrival, qm, drop_after, first,
-                      energies)
+        raw = _replay(torch, disp, streams, graphs, arrival, qm, drop_after, first, energies)
         clocks_after = _clocks(energies)
         r1 = lambda xs: [round(x, 1) for x in xs]  # noqa: E731
         notes = [f"event synchronize: {'blocking' if raw['blocking'] else 'spin'} "
-                 f"({len(parts)} partition threads, {os.cpu_count()} CPUs)"]
+                 f"({len(streams)} partition threads, {os.cpu_count()} CPUs)"]
         if len(server) > 1:
             notes.append(f"{len(server)} GPUs driven by one backend process, one dispatcher over all partitions")
         notes += sorted({f"NVML energy of GPU {e.index} by {e.matched_by}" for e in energies
@@ -505,6 +588,8 @@ class ParisSession:
 
         parts = list(self.parts.values())
         self.parts.clear()
+        self.kw.clear()
+        self.kw_origin.clear()
         for p in parts:
             p.graphs.clear()
         gc.collect()

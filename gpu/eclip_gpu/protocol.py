@@ -38,6 +38,9 @@ Messages (header "type"):
                                                            0..min(count, deviceCount)-1, each read off its device]}
              (a paris-run partition may carry gpu: the CUDA ordinal it is built on, default 0; the reply then adds
              gpus: the server's GPUs, and energyPerGpuJ)
+             (eclip-kw: paris-run adds serves [model index per partition] and kernelWise {pool: [{id, slices, sms}],
+             plans[model][batchIdx]: {groups, fingerprint}}; its partitions are then dedicated workers, each a
+             kernel-wise graph per batch over the pool, built on every GPU the workers are on: paris.py)
              shutdown {}                                -> (exit 0)
   Py -> TS   error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the process exits 3
              right after.

@@ -34,6 +34,21 @@ def test_same_choices_as_the_simulator(case, dispatch):
         assert out["assigned"] == out["partition"]
 
 
+@pytest.mark.parametrize("dispatch", DISPATCHES)
+def test_dedicated_workers_make_the_simulators_choices(case, dispatch):
+    """eclip-kw: each partition serves one model (sim.ts's SimOptions.serves), estimates per model and batch."""
+    t = case["trace"]
+    ded = case["dedicated"]
+    est = [ded["serviceUs"] for _ in case["sms"]]
+    disp = Dispatcher(case["sms"], est, case["sloUs"], t["model"], t["batchIdx"], dispatch, case["sloMargin"],
+                      serves=ded["serves"])
+    out = replay_virtual(disp, t["arrivalUs"], lambda q, p: est[p][t["model"][q]][t["batchIdx"][q]] * t["noise"][q])
+    want = ded["expected"][dispatch]
+    assert out["partition"] == want["partition"]
+    assert out["doneUs"] == pytest.approx(want["doneUs"], rel=1e-12, abs=1e-6)
+    assert all(ded["serves"][p] == m for p, m in zip(out["partition"], t["model"]))
+
+
 def test_elsa_choice_rules_match_elsa_ts_unit_cases():
     # the cases of test/paris/elsa.test.ts
     assert estimated_finish(0, 0, 100, 50) == 150

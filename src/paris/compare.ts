@@ -6,12 +6,12 @@
 // of `windowS` seconds of arrivals; the same traces are generated either way.
 //
 // The eclip-kw schemes (kernelwise.ts) are a different kind of server: every GPU hosts one worker per model, each
-// running eclip's kernel-wise plan co-located with the others, and a query can only go to its model's workers. Their
-// service times are the co-located latencies measured once in the kernel-level simulator (`kernelWise`); they run in
-// the request-level simulator only.
+// running eclip's kernel-wise plans co-located with the others, and a query can only go to its model's workers. In
+// the simulator their service times are the co-located latencies of the kernel-level simulator (`kernelWise`); on a
+// GPU those are only the dispatcher's estimates, and each query replays its (model, batch) kernel-wise graph.
 import type { Gpu } from '../formats/index.ts'
 import { DEFAULT_ELSA } from './elsa.ts'
-import { type KernelWise, kernelWiseWorkers } from './kernelwise.ts'
+import { type KernelWise, type KernelWisePlans, kernelWiseWorkers } from './kernelwise.ts'
 import {
   DEFAULT_PARIS,
   homogeneous,
@@ -116,9 +116,12 @@ export type RunBackend = (
   models: ModelLoad[],
   partitions: Partition[],
   trace: Trace,
-  opts: SimOptions,
+  opts: RunOptions,
   totalSms?: number,
 ) => SimMetrics | Promise<SimMetrics>
+
+/** A run's options: the simulator's, and for eclip-kw on a GPU the server's plans (the simulator ignores them). */
+export type RunOptions = SimOptions & { kernelWise?: KernelWisePlans }
 
 export interface CompareOptions {
   gpus: number[]
@@ -295,10 +298,6 @@ export async function compare(
   const kwSchemes = o.schemes.filter((s) => s.layout === 'eclip-kw')
   if (kwSchemes.length && !o.kernelWise)
     throw new Error(`${kwSchemes.map((s) => s.name).join(', ')}: compare() needs options.kernelWise`)
-  if (kwSchemes.length && o.backend !== simulate)
-    throw new Error(
-      `${kwSchemes.map((s) => s.name).join(', ')}: simulated only (no GPU backend runs kernel-wise plans)`,
-    )
   const kwService = o.kernelWise?.latencyUs
   const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
   const plans: ParisPlan[] = []
@@ -330,7 +329,9 @@ export async function compare(
         {
           dispatch: s.dispatch,
           sloMargin: o.sloMargin,
-          ...(serves && kwService ? { serves, serviceUs: kwService } : {}),
+          ...(serves && kwService && o.kernelWise
+            ? { serves, serviceUs: kwService, kernelWise: o.kernelWise.server }
+            : {}),
         },
         totalSms,
       )

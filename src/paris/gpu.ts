@@ -18,11 +18,11 @@ import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../exe
 import type { ParisRunMessage, ParisRunReply } from '../execute/gpu/protocol.ts'
 import type { Gpu, LatencyTable } from '../formats/index.ts'
 import { parseFormat, UserError } from '../formats/index.ts'
-import { layoutsFor, type RunBackend, type Scheme } from './compare.ts'
+import { layoutsFor, type RunBackend, type RunOptions, type Scheme } from './compare.ts'
 import { latencyUs } from './latency.ts'
 import { type ParisOptions, type Partition, paris } from './partition.ts'
 import type { LoadedScenario, ModelLoad } from './scenario.ts'
-import { type GpuRun, quantile, type SimMetrics, type SimOptions, type Trace, traceMetrics } from './sim.ts'
+import { type GpuRun, quantile, type SimMetrics, type Trace, traceMetrics } from './sim.ts'
 
 export interface ParisGpuOptions extends BackendProcessOptions {
   /**
@@ -178,27 +178,46 @@ export class ParisGpu {
   }
 }
 
-/** The paris-run message for one run (without its key): estimates from the latency tables, as the simulator uses. */
+/**
+ * The paris-run message for one run (without its key): estimates from the latency tables, as the simulator uses; for
+ * eclip-kw's dedicated workers the co-located service estimates, the pool and each (model, batch)'s plan.
+ */
 export function runMessage(
   models: ModelLoad[],
   partitions: Partition[],
   trace: Trace,
-  opts: SimOptions,
+  opts: RunOptions,
   o: { dtype?: string; dropAfterSlo?: number } = {},
 ): Omit<ParisRunMessage, 'key'> {
   const n = trace.arrival.length
+  const { serves, serviceUs, kernelWise: kw } = opts
+  if (serves && !(serviceUs && kw))
+    throw new Error('runMessage: dedicated workers (serves) need serviceUs and the kernel-wise plans')
+  const est = (p: Partition, mi: number, bi: number, b: number, m: ModelLoad) =>
+    serves && serviceUs ? (serviceUs[mi]?.[bi] ?? Number.NaN) : latencyUs(m.table, b, p.sms)
   return {
     type: 'paris-run',
     partitions: partitions.map((p) => ({ id: p.id, gpu: p.gpu, slices: p.slices, sms: p.sms })),
     models: models.map((m) => ({ model: m.model, batches: m.batches, sloUs: m.sloUs })),
     dtype: o.dtype ?? 'fp16',
-    estUs: partitions.map((p) => models.map((m) => m.batches.map((b) => latencyUs(m.table, b, p.sms)))),
+    estUs: partitions.map((p) => models.map((m, mi) => m.batches.map((b, bi) => est(p, mi, bi, b, m)))),
     dispatch: opts.dispatch,
     sloMargin: opts.sloMargin ?? 0.5,
     dropAfterSlo: o.dropAfterSlo ?? 20,
     // the same warm-up traceMetrics excludes: the energy window starts with the first measured query
     firstMeasured: Math.min(Math.floor(n * (opts.warmup ?? 0.1)), n - 1),
     trace: { arrivalUs: [...trace.arrival], model: [...trace.model], batchIdx: [...trace.batchIdx] },
+    ...(serves && kw
+      ? {
+          serves: Array.from(serves),
+          kernelWise: {
+            pool: kw.pool.map(({ id, slices, sms }) => ({ id, slices, sms })),
+            plans: kw.workers.map((row) =>
+              row.map((w) => ({ groups: w.groups, fingerprint: w.fingerprint })),
+            ),
+          },
+        }
+      : {}),
   }
 }
 

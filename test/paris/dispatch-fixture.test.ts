@@ -66,7 +66,27 @@ function expected() {
         return [d, { partition: [...log.servedOn], doneUs: [...log.done] }]
       }),
     ),
+    // eclip-kw's dedicated workers: each partition serves one model, every worker of a model estimated alike
+    dedicated: {
+      serves: DEDICATED.serves,
+      serviceUs: DEDICATED.serviceUs,
+      expected: Object.fromEntries(
+        DISPATCHES.map((d) => {
+          const log = simulateQueries(models, partitions, trace, { dispatch: d, ...DEDICATED })
+          return [d, { partition: [...log.servedOn], doneUs: [...log.done] }]
+        }),
+      ),
+    },
   }
+}
+
+/** Partition i serves model serves[i] only; service estimate per model and batch index, µs. */
+const DEDICATED = {
+  serves: [0, 1, 0, 1, 1],
+  serviceUs: [
+    [600, 1900],
+    [450, 1300],
+  ],
 }
 
 describe('dispatch fixture shared with the Python dispatcher', () => {
@@ -86,6 +106,16 @@ describe('dispatch fixture shared with the Python dispatcher', () => {
         (t, q) => t - (f.trace.arrivalUs[q] ?? 0) > (f.sloUs[f.trace.model[q] ?? 0] ?? 0),
       )
       assert.ok(late.length > 0 && late.length < doneUs.length / 2, `${d}: ${late.length} late`)
+      // dedicated: every worker serves, only its own model
+      const ded = f.dedicated.expected[d] as { partition: number[] }
+      assert.equal(new Set(ded.partition).size, f.sms.length, `${d} dedicated: every worker serves`)
+      ded.partition.forEach((p, q) => {
+        assert.equal(
+          f.dedicated.serves[p],
+          f.trace.model[q],
+          `${d} dedicated: query ${q} on another model's worker`,
+        )
+      })
     }
   })
 })

@@ -69,7 +69,7 @@ while True:
                   "message": f"BackendError: a partition is on GPU {max(on)}, but this process sees {n_gpus} GPU(s)"})
             continue
         d = Dispatcher([p["sms"] for p in m["partitions"]], est, [x["sloUs"] for x in m["models"]], qm, qb,
-                       m["dispatch"], m["sloMargin"])
+                       m["dispatch"], m["sloMargin"], serves=m.get("serves"))
         r = replay_virtual(d, t["arrivalUs"], lambda q, p: est[p][qm[q]][qb[q]])
         n = len(qm)
         start = [r["doneUs"][q] - est[r["partition"][q]][qm[q]][qb[q]] for q in range(n)]

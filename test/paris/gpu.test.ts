@@ -13,6 +13,7 @@ import { GPU_SCHEMES, parseRates, parseUniform } from '../../src/cli/commands/pa
 import { type Gpu, readFile } from '../../src/formats/index.ts'
 import { compare, SCHEMES } from '../../src/paris/compare.ts'
 import { checkLayout, ParisGpu, plannedCaptures, requestsCsv, runMessage } from '../../src/paris/gpu.ts'
+import { kernelWise, kernelWiseWorkers } from '../../src/paris/kernelwise.ts'
 import { DEFAULT_PARIS, uniform } from '../../src/paris/partition.ts'
 import { loadScenario } from '../../src/paris/scenario.ts'
 import { makeTrace } from '../../src/paris/sim.ts'
@@ -272,16 +273,68 @@ describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtua
     }
   })
 
-  it('refuses --device with several GPUs, eclip-kw schemes, and --measure-tables on the simulator', async () => {
+  it('refuses --device with several GPUs, and --measure-tables on the simulator', async () => {
     await assert.rejects(
       eclip('paris', '--backend', 'gpu', '--models', scenario, '--gpus', '2', '--device', '1'),
       /--device pins the backend to one GPU, but --gpus 2 needs 2/,
     )
-    await assert.rejects(
-      eclip('paris', '--backend', 'gpu', '--models', scenario, '--schemes', 'eclip-kw/elsa'),
-      /eclip-kw\/elsa run in the simulator only/,
-    )
     await assert.rejects(eclip('paris', '--models', scenario, '--measure-tables'), /needs --backend gpu/)
+  })
+})
+
+describe('eclip-kw through the GPU backend (fake backend)', () => {
+  const kwScenario = join(root, 'examples', 'paris-kw.yaml')
+  const KW = SCHEMES.filter((s) => s.layout === 'eclip-kw')
+
+  it('sends dedicated workers with their plans and estimates, and gives the simulator’s numbers at noise 0', async () => {
+    const sc = loadScenario(kwScenario, { date: '2026-11-22' })
+    const kw = await kernelWise(sc, join(root, 'profiles', 'h100'), { seed: 3, windowS: 0.2 })
+    const opts = {
+      gpus: [2],
+      seed: 3,
+      noise: 0,
+      rates: () => [200, 600],
+      windowS: 1,
+      schemes: KW,
+      kernelWise: kw,
+    }
+    const pg = await ParisGpu.start({ python: fakePython(2) })
+    let gpu: Awaited<ReturnType<typeof compare>>
+    try {
+      await pg.useGpus(2, sc.gpu)
+      gpu = await compare(sc, { ...opts, backend: pg.run })
+    } finally {
+      await pg.close()
+    }
+    const sim = await compare(sc, opts)
+    assert.deepEqual(
+      gpu.results.map((r) => [r.scheme, r.sustainedQps]),
+      sim.results.map((r) => [r.scheme, r.sustainedQps]),
+    )
+    for (const [i, p] of gpu.sweep.entries())
+      assert.equal(p.violationRate, sim.sweep[i]?.violationRate, `${p.scheme} at ${p.offeredQps} q/s`)
+    // one worker per model per GPU, each only ever serving its own model
+    for (const log of pg.logs)
+      log.partition.forEach((w, q) => {
+        assert.equal(w % sc.models.length, log.trace.model[q], `query ${q} on worker ${w}`)
+      })
+    // the message: the pool and each (model, batch)'s groups, estimates = the co-located service times
+    const parts = kernelWiseWorkers(sc, kw, 1).parts
+    const t = makeTrace(sc.models, 1, 50, 1, 0)
+    const msg = runMessage(sc.models, parts, t, {
+      dispatch: 'elsa',
+      serves: sc.models.map((_, i) => i),
+      serviceUs: kw.latencyUs,
+      kernelWise: kw.server,
+    })
+    assert.deepEqual(msg.serves, [0, 1, 2, 3])
+    assert.equal(msg.kernelWise?.pool.length, kw.server.pool.length)
+    assert.deepEqual(msg.kernelWise?.plans[2]?.[1]?.groups, kw.server.workers[2]?.[1]?.groups)
+    assert.deepEqual(msg.estUs[1], kw.latencyUs)
+    assert.throws(
+      () => runMessage(sc.models, parts, t, { dispatch: 'fifo', serves: [0, 1, 2, 3] }),
+      /need serviceUs/,
+    )
   })
 })
 

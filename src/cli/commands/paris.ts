@@ -235,11 +235,6 @@ export function registerParis(program: Command) {
         const ph = schemes.find((s) => s.placeholder)
         if (ph)
           throw new UserError(`--schemes: ${ph.name} is a placeholder (${ph.placeholder}); not run on a GPU`)
-        if (kwNames())
-          throw new UserError(
-            `--schemes: ${kwNames()} run in the simulator only (service times from the kernel-level simulator); ` +
-              'running kernel-wise plans open-loop on a GPU is future work',
-          )
       } else if (opts.measureTables) throw new UserError('--measure-tables needs --backend gpu')
       const date = new Date().toISOString().slice(0, 10)
       const command = ['eclip', ...process.argv.slice(2)].join(' ')

@@ -116,6 +116,16 @@ export interface ParisRunMessage {
   firstMeasured: number
   /** Arrival µs from the trace's origin (ascending), model index, batch index per query. */
   trace: { arrivalUs: number[]; model: number[]; batchIdx: number[] }
+  /** eclip-kw: partition i is a dedicated worker of model serves[i] (src/paris/kernelwise.ts). */
+  serves?: number[]
+  /**
+   * eclip-kw: the pool every GPU of the server holds (green contexts) and, per model and batch index, the groups of
+   * its plan there (partition ids of that pool) with the kernel sequence they were planned for.
+   */
+  kernelWise?: {
+    pool: { id: number; slices: number[]; sms: number }[]
+    plans: { groups: { first: number; last: number; partition: number }[]; fingerprint: string }[][]
+  }
 }
 export type ToBackend =
   | { type: 'hello' }
