@@ -9,7 +9,9 @@
 #      whole GPU, best uniform of UNIFORM sizes, PARIS + FIFO, PARIS + ELSA (least-loaded for the first two);
 #   4. the simulator on the same measured tables at the same loads (CPU only: what it predicts for these runs).
 # Usage there: OUT=... gpu/scripts/device-paris.sh [NAME] [--gpus LIST]
-#   (env: SCENARIO RATES WINDOW UNIFORM CELL_MS LIMIT_S MAX_CAPTURES; GPUS=LIST is the same as --gpus LIST)
+#   (env: SCENARIO RATES WINDOW UNIFORM SCHEMES CELL_MS LIMIT_S MAX_CAPTURES; GPUS=LIST is the same as --gpus LIST;
+#   SCHEMES=...,eclip-kw/fifo,eclip-kw/elsa with SCENARIO=examples/paris-kw.yaml adds eclip's kernel-wise plans, which
+#   need per-kernel profiles of this GPU for every (model, batch): profiles/h100 on an H100)
 # Writes $OUT/NAME.tgz (results.json/md, SVG plots, latency/, requests.csv.gz, sim-same-loads/) and $OUT/NAME.log;
 # prints the measured tables last.
 #
@@ -52,7 +54,7 @@ scenario=${SCENARIO:-examples/paris-gpu.yaml}
 rates=${RATES:-0.1x,0.4x,0.7x,1x}
 window=${WINDOW:-5}
 uniform=${UNIFORM:-16,24,32}
-schemes=whole/least-loaded,uniform/least-loaded,paris/fifo,paris/elsa
+schemes=${SCHEMES:-whole/least-loaded,uniform/least-loaded,paris/fifo,paris/elsa}
 . "$(dirname "$0")/device-env.sh"
 dir=/tmp/$name
 rm -rf "$dir"

@@ -275,7 +275,14 @@ export function plannedCaptures(
   let layouts = 0
   for (const g of typeof gpus === 'number' ? [gpus] : gpus) {
     const plan = paris(sc, g, parisOpts)
-    for (const s of schemes)
+    for (const s of schemes) {
+      if (s.layout === 'eclip-kw') {
+        // a kernel-wise graph per worker (one per model per GPU) at each of its batches, over a pool of their own
+        captures += g * classes
+        layouts++
+        prev = new Set()
+        continue
+      }
       for (const c of layoutsFor(sc, plan, g, s.layout, uniformSlices)) {
         const keys = new Set(c.parts.map((p) => `${p.gpu}:${[...p.slices].sort((a, b) => a - b).join(',')}`))
         const fresh = [...keys].filter((k) => !prev.has(k)).length
@@ -283,6 +290,7 @@ export function plannedCaptures(
         captures += fresh * classes
         prev = keys
       }
+    }
   }
   return { captures, layouts }
 }

@@ -367,6 +367,9 @@ describe('paris GPU helpers', () => {
     assert.equal(p.captures % classes, 0)
     const whole = SCHEMES.filter((s) => s.name === 'whole/least-loaded')
     assert.deepEqual(plannedCaptures(sc, whole, 1, [2], DEFAULT_PARIS), { captures: classes, layouts: 1 })
+    // eclip-kw: a kernel-wise graph per worker (model) per GPU at each of its batches, at most
+    const kw = SCHEMES.filter((s) => s.name === 'eclip-kw/fifo')
+    assert.deepEqual(plannedCaptures(sc, kw, [2], [2], DEFAULT_PARIS), { captures: 2 * classes, layouts: 1 })
     // two GPUs: the whole of GPU 0 and the whole of GPU 1 are two partitions, each with its own graphs
     assert.deepEqual(plannedCaptures(sc, whole, [2], [2], DEFAULT_PARIS), {
       captures: 2 * classes,
