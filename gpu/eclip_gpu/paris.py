@@ -511,6 +511,9 @@ class ParisSession:
                         origin.synchronize()
                     self.kw[key] = execd
                     captures += 1
+                    progress(f"eclip-kw: {model} b{b} on GPU {g}: {execd.kernels} kernels in {execd.switches + 1} "
+                             f"groups on {len({gr['partition'] for gr in plan['groups']})} partitions "
+                             f"({execd.moved_boundaries} boundaries moved to op starts)")
                 row[m][bi] = execd.segments[0][0]
             streams.append(origin)
             graphs.append(row)

@@ -252,6 +252,8 @@ function kernelWiseJson(sc: LoadedScenario, cmp: Comparison) {
     warmupS: kw.warmupS,
     seed: kw.seed,
     notes: kw.notes,
+    /** The server's plans: one GPU's pool, and per (model, batch) its groups' partitions (ids of that pool). */
+    pool: kw.server.pool.map((p) => ({ id: p.id, sms: p.sms, slices: p.slices })),
     models: sc.models.map((m, i) => ({
       model: m.model,
       busySms: kw.sms[i],
@@ -259,17 +261,21 @@ function kernelWiseJson(sc: LoadedScenario, cmp: Comparison) {
         batch: b,
         colocatedUs: Math.round((kw.latencyUs[i]?.[j] ?? 0) * 10) / 10,
         soloUs: Math.round((kw.soloUs[i]?.[j] ?? 0) * 10) / 10,
+        groups: (kw.server.workers[i]?.[j]?.groups ?? []).map((g) => [g.first, g.last, g.partition]),
       })),
     })),
   }
 }
 
 const KW_METHOD =
-  "eclip kernel-wise: per GPU one worker per model, each on the `eclip` policy's kernel-wise plan for the mix of all " +
-  "the scenario's models (src/plan, from per-kernel profiles); a query's service time is its (model, batch)'s mean " +
-  'request latency in closed-loop runs of the kernel-level simulator (src/execute/sim) over every batch combination ' +
-  "(weighted by the other models' batch mix) × the log-normal noise. Approximation: contention fixed at that " +
-  'closed-loop level (every neighbour always busy), not load-dependent: pessimistic at low load'
+  "eclip kernel-wise: per GPU one worker per model; the server's plans are one `eclip` plan per batch size (the mix " +
+  'of every model with that batch, all at it; src/plan, from per-kernel profiles) over the union of their pools, a ' +
+  "graph per (model, batch) following its batch's plan. In the simulator a query's service time is its (model, " +
+  "batch)'s mean request latency in closed-loop runs of the kernel-level simulator (src/execute/sim) of those plans " +
+  "over every batch combination (weighted by the other models' batch mix) × the log-normal noise: contention fixed at " +
+  'that closed-loop level (every neighbour always busy), pessimistic at low load. On a GPU (--backend gpu) every query ' +
+  "replays its (model, batch)'s kernel-wise graph on the pool's green contexts; the table below is then only the " +
+  "dispatcher's estimate"
 
 function kernelWiseMarkdown(sc: LoadedScenario, cmp: Comparison): string[] {
   const kw = cmp.kernelWise
@@ -285,15 +291,21 @@ function kernelWiseMarkdown(sc: LoadedScenario, cmp: Comparison): string[] {
       'earliest estimated finish (what least-loaded would pick); with 1 GPU every model has one worker and both ' +
       'dispatchers are the same.',
     '',
-    '| model | batch | co-located (ms) | solo whole GPU (ms) | ratio | busy SMs |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| model | batch | co-located (ms) | solo whole GPU (ms) | ratio | busy SMs | plan: groups on SMs |',
+    '|---|---:|---:|---:|---:|---:|---|',
     ...sc.models.flatMap((m, i) =>
       m.batches.map((b, j) => {
         const co = kw.latencyUs[i]?.[j] ?? 0
         const solo = kw.soloUs[i]?.[j] ?? 0
+        const groups = kw.server.workers[i]?.[j]?.groups ?? []
+        const sizes = [...new Set(groups.map((g) => kw.server.pool[g.partition]?.sms ?? 0))].sort(
+          (x, y) => x - y,
+        )
         return `| ${m.model} | ${b} | ${(co / 1000).toFixed(2)} | ${(solo / 1000).toFixed(2)} | ${(
           co / solo
-        ).toFixed(2)} | ${j === 0 ? (kw.sms[i] ?? 0).toFixed(1) : ''} |`
+        ).toFixed(
+          2,
+        )} | ${j === 0 ? (kw.sms[i] ?? 0).toFixed(1) : ''} | ${groups.length} on ${sizes.join('/')} |`
       }),
     ),
     '',
