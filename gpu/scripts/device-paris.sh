@@ -9,7 +9,7 @@
 #      whole GPU, best uniform of UNIFORM sizes, PARIS + FIFO, PARIS + ELSA (least-loaded for the first two);
 #   4. the simulator on the same measured tables at the same loads (CPU only: what it predicts for these runs).
 # Usage there: OUT=... gpu/scripts/device-paris.sh [NAME] [--gpus LIST]
-#   (env: SCENARIO RATES WINDOW UNIFORM SCHEMES CELL_MS LIMIT_S MAX_CAPTURES; GPUS=LIST is the same as --gpus LIST;
+#   (env: SCENARIO RATES WINDOW UNIFORM SCHEMES PROFILES CELL_MS LIMIT_S MAX_CAPTURES; GPUS=LIST is the same as --gpus LIST;
 #   SCHEMES=...,eclip-kw/fifo,eclip-kw/elsa with SCENARIO=examples/paris-kw.yaml adds eclip's kernel-wise plans, which
 #   need per-kernel profiles of this GPU for every (model, batch): profiles/h100 on an H100)
 # Writes $OUT/NAME.tgz (results.json/md, SVG plots, latency/, requests.csv.gz, sim-same-loads/) and $OUT/NAME.log;
@@ -69,14 +69,14 @@ if [ "$gpus" != 1 ]; then
   echo "== step 0 (2-GPU test): exit ${PIPESTATUS[0]} at ${SECONDS} s" | tee -a "$OUT/$name.log"
 fi
 timeout -k 10 "${LIMIT_S:-500}" /tmp/node .device/eclip/eclip.mjs paris --backend gpu --models "$scenario" \
-  --gpus "$gpus" --measure-tables --cell-ms "${CELL_MS:-100}" --rates "$rates" --window "$window" \
+  --gpus "$gpus" ${PROFILES:+--profiles "$PROFILES"} --measure-tables --cell-ms "${CELL_MS:-100}" --rates "$rates" --window "$window" \
   --uniform "$uniform" --schemes "$schemes" --max-captures "${MAX_CAPTURES:-1500}" --out "$dir" 2>&1 \
   | tee -a "$OUT/$name.log" | grep -v '^gpu: captured'
 rc=${PIPESTATUS[0]}
 echo "== GPU step: exit $rc at ${SECONDS} s" | tee -a "$OUT/$name.log"
 if ls "$dir"/latency/*.latency.json >/dev/null 2>&1; then
   timeout 40 /tmp/node .device/eclip/eclip.mjs paris --models "$scenario" --tables "$dir/latency" --gpus "$gpus" \
-    --rates "$rates" --window "$window" --uniform "$uniform" --schemes "$schemes" --out "$dir/sim-same-loads" \
+    ${PROFILES:+--profiles "$PROFILES"} --rates "$rates" --window "$window" --uniform "$uniform" --schemes "$schemes" --out "$dir/sim-same-loads" \
     --quiet >/dev/null 2>>"$OUT/$name.log" || echo "simulator step failed" | tee -a "$OUT/$name.log"
 fi
 tar czf "$OUT/$name.tgz" -C /tmp "$name"
