@@ -1,9 +1,10 @@
 // Calibrating the simulator against GPU measurements (issue #4): the contention constants (format
 // eclip.sim-calibration/1) and the power model (eclip.power/1), fitted to GPU runs of results files.
 //
-// Every GPU run is re-simulated with its exact plan: plans are deterministic, so the planner (makePlan in the CLI)
-// is asked again for the run's mix, workers and policy, and the plan is checked against what the run recorded
-// (switches and kernels per request of every worker). A re-simulation keeps the run's loop and seed but not its
+// Every GPU run is re-simulated with its exact plan: plans are deterministic, so the planner (makePlan in the CLI;
+// for eclip-fit with the simulator evaluator and calibration it was planned with) is asked again for the run's mix,
+// workers and policy, and the plan is checked against what the run recorded (switches and kernels per request of
+// every worker). A re-simulation keeps the run's loop and seed but not its
 // 10-s window: the simulator has no counter noise to average out (DESIGN §6's ≥ 10 s is for NVML), only whole
 // requests to count, so its window is sized to a number of requests of the run's slowest worker.
 //

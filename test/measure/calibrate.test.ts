@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { replanner } from '../../src/cli/commands/calibrate.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -15,9 +16,10 @@ import {
   defaultPrimitives,
   SimBackend,
 } from '../../src/execute/sim/index.ts'
-import { type Mix, type PowerModel, type Run, UserError } from '../../src/formats/index.ts'
+import { type Mix, type PowerModel, type Results, type Run, UserError } from '../../src/formats/index.ts'
 import { calibrate, fitPower, type PrepareOptions, prepareCases } from '../../src/measure/calibrate.ts'
 import { runExperiment } from '../../src/measure/experiment.ts'
+import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { testPlanner } from '../bench/planner.ts'
 
@@ -137,6 +139,64 @@ describe('calibrate', () => {
     await assert.rejects(
       prepare([{ label: 'simonly', runs }]),
       (e: Error) => e instanceof UserError && /no GPU runs/.test(e.message),
+    )
+  })
+
+  it("re-makes an eclip-fit run's plan with the calibration it was planned with, and refuses it on another", async () => {
+    // results/h100/eclip-fit was planned on profiles/h100's calibration of commit e7c9489 (fitted on the 8-queue
+    // series): eclip-fit's search scored its candidates on it, so only the same constants give the same plan back
+    const h100 = 'profiles/h100'
+    const g = loadGpu(h100)
+    const ref = { name: g.name, smCount: g.smCount, sliceSize: g.sliceSize }
+    const measured = { date: '2026-11-22', method: 'test copy of e7c9489', tool: 'eclip calibrate' }
+    const old = mkdtempSync(join(tmpdir(), 'eclip-cal-old-'))
+    writeFileSync(
+      join(old, 'power.json'),
+      JSON.stringify({
+        format: 'eclip.power/1',
+        gpu: ref,
+        idleW: 49.08531169820583,
+        wPerBusySm: 3.0041996653238585,
+        wPerMemGBs: 0,
+        fitted: true,
+        measured,
+      }),
+    )
+    writeFileSync(
+      join(old, 'sim-calibration.json'),
+      JSON.stringify({
+        format: 'eclip.sim-calibration/1',
+        gpu: ref,
+        sharing: 'fifo',
+        saturationTolerance: 0,
+        memoryInterference: 0.75,
+        fitted: true,
+        measured,
+      }),
+    )
+    const neutral = mkdtempSync(join(tmpdir(), 'eclip-cal-neutral-'))
+    const src = JSON.parse(readFileSync('results/h100/eclip-fit/batch1/results.json', 'utf8')) as Results
+    const runs = src.runs.filter((r) => r.backend === 'gpu' && r.policy === 'eclip-fit' && r.mix === 'mix1')
+    assert.equal(runs.length, 1)
+    const primitives = loadPrimitives(h100, g)
+    assert.ok(primitives)
+    const prep = (dir: string) =>
+      prepareCases({
+        sets: [{ label: 'fit', runs }],
+        gpu: g,
+        profilesFor: (ws) => ws.map((w) => loadProfile(h100, g, w.model, w.batch, w.dtype)),
+        primitives,
+        planner: replanner(dir, primitives, () => {}),
+        requestsPerWindow: 40,
+        minWindowS: 0.1,
+        maxWindowS: 1,
+      })
+    const cases = await prep(old)
+    assert.equal(cases.length, 1)
+    assert.ok(cases[0]?.spec.plan.workers.some((w) => w.groups.length > 1))
+    await assert.rejects(
+      prep(neutral),
+      (e: Error) => e instanceof UserError && /differs from the one the run executed/.test(e.message),
     )
   })
 

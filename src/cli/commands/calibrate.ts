@@ -5,9 +5,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
+import { evaluatorInputsFromDir, simEvaluator } from '../../execute/sim/evaluator.ts'
 import { CALIBRATION, defaultPowerModel } from '../../execute/sim/index.ts'
 import {
   type PowerModel,
+  type Primitives,
   type Profile,
   parseFormat,
   type Results,
@@ -25,6 +27,7 @@ import {
   prepareCases,
   type RunSet,
 } from '../../measure/calibrate.ts'
+import type { Planner } from '../../measure/experiment.ts'
 import { makePlan } from '../../plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 
@@ -83,6 +86,28 @@ export function reportText(r: CalibrationReport, before: string): string {
   return lines.join('\n')
 }
 
+/**
+ * The planner that re-makes a GPU run's plan. eclip-fit's plan depends on the simulator that scored its candidates
+ * (eclip bench passes it the profile directory's calibrated inputs): it is re-made with the power.json and
+ * sim-calibration.json of `calibrationDir` — those in force when the runs were planned — else it is not the plan the
+ * run executed, and prepareCases refuses the run. The switch costs come from `primitives` (the profiles').
+ */
+export function replanner(
+  calibrationDir: string,
+  primitives: Primitives,
+  warn: (w: string) => void,
+): Planner {
+  let warned = false
+  return (gpu, mix, workers, profiles, o) => {
+    if (o.policy !== 'eclip-fit') return makePlan(gpu, mix, workers, profiles, o)
+    const ev = evaluatorInputsFromDir(calibrationDir, gpu)
+    if (!warned) for (const w of ev.warnings.filter((w) => !w.includes('primitives.json'))) warn(w)
+    warned = true
+    const inputs = { ...ev.inputs, primitives }
+    return makePlan(gpu, mix, workers, profiles, { ...o, evaluator: simEvaluator(inputs, workers, profiles) })
+  }
+}
+
 export function registerCalibrate(program: Command) {
   program
     .command('calibrate')
@@ -105,6 +130,10 @@ export function registerCalibrate(program: Command) {
       )
         .choices(['single-launch', 'all'] as const)
         .default('single-launch' as const),
+    )
+    .option(
+      '--plan-calibration <dir>',
+      "where the power.json and sim-calibration.json lie that eclip-fit's runs were planned with (its search scores candidates on the simulator; default: the profile directory, i.e. the calibration this run replaces)",
     )
     .option('--dry-run', 'print the fit, write nothing')
     .action(async (opts) => {
@@ -132,7 +161,10 @@ export function registerCalibrate(program: Command) {
         label: labelOf(f, taken),
         runs: readFile<Results>('results', f).runs,
       }))
-      const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner: makePlan, ...SIM })
+      const planner = replanner(opts.planCalibration ?? opts.profiles, primitives, (w) =>
+        process.stderr.write(`eclip calibrate: WARNING: eclip-fit's evaluator: ${w}\n`),
+      )
+      const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
       const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
       const scope = opts.fitOn as FitScope
       const report = calibrate({
