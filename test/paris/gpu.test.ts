@@ -15,7 +15,7 @@ import { compare, SCHEMES } from '../../src/paris/compare.ts'
 import { checkLayout, ParisGpu, plannedCaptures, requestsCsv, runMessage } from '../../src/paris/gpu.ts'
 import { kernelWise, kernelWiseWorkers } from '../../src/paris/kernelwise.ts'
 import { DEFAULT_PARIS, uniform } from '../../src/paris/partition.ts'
-import { loadScenario } from '../../src/paris/scenario.ts'
+import { type LoadedScenario, loadScenario } from '../../src/paris/scenario.ts'
 import { makeTrace } from '../../src/paris/sim.ts'
 import { eclip } from './run-paris.ts'
 
@@ -51,6 +51,23 @@ async function eclipOnFake(gpus: number, ...args: string[]): Promise<void> {
   }
 }
 
+/**
+ * compare() through the fake backend of a `gpus`-GPU machine (every GPU checked first when there are several) and in
+ * the simulator, with the same options; `pg` keeps its run counts and logs after closing.
+ */
+async function compareBoth(sc: LoadedScenario, opts: Parameters<typeof compare>[1], gpus = 1) {
+  const pg = await ParisGpu.start({ python: fakePython(gpus) })
+  let gpu: Awaited<ReturnType<typeof compare>>
+  let devices: Gpu[] = []
+  try {
+    if (gpus > 1) devices = await pg.useGpus(gpus, sc.gpu)
+    gpu = await compare(sc, { ...opts, backend: pg.run })
+  } finally {
+    await pg.close()
+  }
+  return { pg, devices, gpu, sim: await compare(sc, opts) }
+}
+
 describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtual time)', () => {
   it('gives the simulator’s numbers when every query takes exactly its estimate', async () => {
     const sc = loadScenario(scenario, { date: '2026-11-22' })
@@ -63,14 +80,7 @@ describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtua
       uniformSlices: [2, 3],
       schemes,
     }
-    const pg = await ParisGpu.start({ python: fakePython() })
-    let gpu: Awaited<ReturnType<typeof compare>>
-    try {
-      gpu = await compare(sc, { ...opts, backend: pg.run })
-    } finally {
-      await pg.close()
-    }
-    const sim = await compare(sc, opts)
+    const { pg, gpu, sim } = await compareBoth(sc, opts)
     assert.equal(gpu.results.length, schemes.length)
     assert.equal(
       pg.runs,
@@ -146,16 +156,8 @@ describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtua
       uniformSlices: [3],
       schemes,
     }
-    const pg = await ParisGpu.start({ python: fakePython(2) })
-    let gpu: Awaited<ReturnType<typeof compare>>
-    try {
-      const devices = await pg.useGpus(2, sc.gpu)
-      assert.equal(devices.length, 2)
-      gpu = await compare(sc, { ...opts, backend: pg.run })
-    } finally {
-      await pg.close()
-    }
-    const sim = await compare(sc, opts)
+    const { pg, devices, gpu, sim } = await compareBoth(sc, opts, 2)
+    assert.equal(devices.length, 2)
     assert.deepEqual(
       gpu.results.map((r) => [r.scheme, r.gpus, r.layout, r.sustainedQps]),
       sim.results.map((r) => [r.scheme, r.gpus, r.layout, r.sustainedQps]),
@@ -298,15 +300,7 @@ describe('eclip-kw through the GPU backend (fake backend)', () => {
       schemes: KW,
       kernelWise: kw,
     }
-    const pg = await ParisGpu.start({ python: fakePython(2) })
-    let gpu: Awaited<ReturnType<typeof compare>>
-    try {
-      await pg.useGpus(2, sc.gpu)
-      gpu = await compare(sc, { ...opts, backend: pg.run })
-    } finally {
-      await pg.close()
-    }
-    const sim = await compare(sc, opts)
+    const { pg, gpu, sim } = await compareBoth(sc, opts, 2)
     assert.deepEqual(
       gpu.results.map((r) => [r.scheme, r.sustainedQps]),
       sim.results.map((r) => [r.scheme, r.sustainedQps]),
