@@ -8,7 +8,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
 import type { Backend, RunResult } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
-import { checkSameGpu, simEvaluator } from '../../execute/sim/evaluator.ts'
+import { checkSameGpu, simPlanner } from '../../execute/sim/evaluator.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -36,7 +36,6 @@ import { type Planner, runExperiment } from '../../measure/experiment.ts'
 import { normalise } from '../../measure/metrics.ts'
 import { detailReport, textReport, writeFigures } from '../../measure/report.ts'
 import { PROFILES_HOME } from '../../paths.ts'
-import { makePlan } from '../../plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
 import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
@@ -306,28 +305,12 @@ export function registerBench(program: Command) {
       const inputs = resolveInputs(opts)
       // eclip-fit scores its candidate plans on the simulator with the same calibrated inputs (also for --backend gpu:
       // the plan is made on the host, then executed)
-      const planner: Planner = (gpu, mix, workers, profiles, o) =>
-        makePlan(
-          gpu,
-          mix,
-          workers,
-          profiles,
-          o.policy === 'eclip-fit'
-            ? {
-                ...o,
-                evaluator: simEvaluator(
-                  {
-                    gpu,
-                    primitives: inputs.primitives,
-                    power: inputs.power,
-                    calibration: inputs.calibration,
-                  },
-                  workers,
-                  profiles,
-                ),
-              }
-            : o,
-        )
+      const planner: Planner = simPlanner((gpu) => ({
+        gpu,
+        primitives: inputs.primitives,
+        power: inputs.power,
+        calibration: inputs.calibration,
+      }))
       const backend: Backend =
         backendName === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
       for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)

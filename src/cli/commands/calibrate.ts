@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { evaluatorInputsFromDir, simEvaluator } from '../../execute/sim/evaluator.ts'
+import { evaluatorInputsFromDir, simPlanner } from '../../execute/sim/evaluator.ts'
 import { CALIBRATION, defaultPowerModel } from '../../execute/sim/index.ts'
 import {
   type PowerModel,
@@ -28,7 +28,6 @@ import {
   type RunSet,
 } from '../../measure/calibrate.ts'
 import type { Planner } from '../../measure/experiment.ts'
-import { makePlan } from '../../plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 
 /**
@@ -98,14 +97,12 @@ export function replanner(
   warn: (w: string) => void,
 ): Planner {
   let warned = false
-  return (gpu, mix, workers, profiles, o) => {
-    if (o.policy !== 'eclip-fit') return makePlan(gpu, mix, workers, profiles, o)
+  return simPlanner((gpu) => {
     const ev = evaluatorInputsFromDir(calibrationDir, gpu)
     if (!warned) for (const w of ev.warnings.filter((w) => !w.includes('primitives.json'))) warn(w)
     warned = true
-    const inputs = { ...ev.inputs, primitives }
-    return makePlan(gpu, mix, workers, profiles, { ...o, evaluator: simEvaluator(inputs, workers, profiles) })
-  }
+    return { ...ev.inputs, primitives }
+  })
 }
 
 export function registerCalibrate(program: Command) {

@@ -8,6 +8,7 @@ import {
   type Gpu,
   type GpuRef,
   type Plan,
+  type Policy,
   type PowerModel,
   type Primitives,
   type Profile,
@@ -16,7 +17,7 @@ import {
   UserError,
   type WorkerSpec,
 } from '../../formats/index.ts'
-import type { FitScore, PlanEvaluator } from '../../plan/index.ts'
+import { type FitScore, makePlan, type PlanEvaluator } from '../../plan/index.ts'
 import { loadPrimitives } from '../../profile/store.ts'
 import { CALIBRATION, type Calibration, calibrationFrom } from './contention.ts'
 import { defaultPowerModel, defaultPrimitives } from './costs.ts'
@@ -163,4 +164,20 @@ export function defaultEvaluatorInputs(gpu: Gpu): { inputs: EvaluatorInputs; war
       `contention model not calibrated (${CALIBRATION.source}): candidates scored on neutral constants`,
     ],
   }
+}
+
+/**
+ * makePlan whose eclip-fit plans score their candidates on the simulator with `inputsFor(gpu)` (other policies need
+ * no evaluator): what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with — the same
+ * inputs give the same plan. The signature is measure/experiment.ts's Planner.
+ */
+export function simPlanner(inputsFor: (gpu: Gpu) => EvaluatorInputs) {
+  return (gpu: Gpu, mix: string, workers: WorkerSpec[], profiles: Profile[], o: { policy: Policy }) =>
+    makePlan(
+      gpu,
+      mix,
+      workers,
+      profiles,
+      o.policy === 'eclip-fit' ? { ...o, evaluator: simEvaluator(inputsFor(gpu), workers, profiles) } : o,
+    )
 }
