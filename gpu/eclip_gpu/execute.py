@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from .capture import Captured, _op_hook_mode, captured_node_count, graph_kernels, snap_groups, warm_up
-from .cuda import BackendError, driver
+from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
 from .partitions import destroy_partition, make_partition
 
@@ -61,6 +61,8 @@ class WorkerExec:
     built: object = None
     done: object = None
     events: list = field(default_factory=list)
+    # whole / graph mode: (CUgraphExec, CUstream, CUevent) handles the request path launches with, made once
+    launch: tuple | None = None
 
     def request(self):
         """Enqueues one request; returns the event that completes with it. Called from the worker's own thread (the
@@ -70,10 +72,23 @@ class WorkerExec:
         if self.done is None:
             self.done = torch.cuda.Event()
             self.events = [torch.cuda.Event() for _ in self.segments]
-        if self.mode in ("whole", "graph"):
-            torch.cuda.set_stream(self.origin)
-            self.segments[0][0].replay()
-            self.done.record(self.origin)
+            if self.mode in ("whole", "graph"):
+                self.done.record(self.origin)  # torch makes its cudaEvent_t at the first record
+                graph = self.segments[0][0]
+                self.launch = (graph.raw_cuda_graph_exec(), int(self.origin.cuda_stream), self.done.cuda_event)
+        if self.launch is not None:
+            # the instantiated graph straight to the driver, not CUDAGraph.replay(): replay wraps the same
+            # cudaGraphLaunch in a device guard, its RNG-state bookkeeping and a driver-version query — no GPU work
+            # (the profiler saw the same kernels either way), but host CPU on every request: 0.68–0.85× with the
+            # direct launch, requests alternating, on the H100 (gpu/scripts/launch-probe.py, results/h100/checks/)
+            graph_exec, stream, done = self.launch
+            d = driver()
+            err = d.cuGraphLaunch(graph_exec, stream)[0]
+            if err:
+                check((err,), f"{self.name}: cuGraphLaunch")
+            err = d.cuEventRecord(done, stream)[0]
+            if err:
+                check((err,), f"{self.name}: cuEventRecord")
             return self.done
         # stream mode: one graph per group, an event record + wait at every switch. kw-ioctl ("ioctl") re-makes a
         # partition at every switch: it creates a green context + stream for the next group's slices and destroys it
