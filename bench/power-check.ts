@@ -1,16 +1,15 @@
-// How well does the profile directory's power model (power.json: idle W + W per busy SM) predict the measured mean
-// power of GPU runs, per results file and policy — in particular a partitioned plan's power against its baseline's
+// How well does a power model (power.json of the profile directory, or --power FILE) predict the measured mean power
+// of GPU runs, per results file and policy — in particular a partitioned plan's power against its baseline's
 // (eclip-fit's search scores requests/J on it)? Re-simulates every GPU run with its plan and the directory's
 // calibrated constants, as `eclip calibrate` does (same windows; eclip-fit's runs re-planned with --plan-calibration,
-// the calibration they were planned with), and prints measured vs predicted mean power: "fit" on calibrate's points
-// (the simulator's busy SMs scaled to the measured request rates), "sim" on the simulator's own busy SMs and rates
-// (what eclip bench and eclip-fit's evaluator predict). Then, for comparison, a plan-independent form fitted by least
-// squares on the same runs: P = idle + c · A, A = Σ_w measured req/s_w × the SM·s one request needs with each kernel
-// at its right-size (tolerance τ) on the whole GPU (DESIGN §6's ideal-packing area). SIMULATED predictions only.
-//   node --import tsx bench/power-check.ts [--profiles profiles/h100] [--plan-calibration DIR] [--results a,b,...]
+// the calibration they were planned with), and prints measured vs predicted mean power: "rates" with the GPU's
+// measured request rates (eclip.power/2 only: what calibrate fits on), "sim" with the simulator's own rates and busy
+// SMs (what eclip bench and eclip-fit's evaluator predict). SIMULATED predictions only.
+//   node --import tsx bench/power-check.ts [--profiles profiles/h100] [--power FILE] [--plan-calibration DIR]
+//                                          [--results a,b,...]
 import { join } from 'node:path'
 import { replanner } from '../src/cli/commands/calibrate.ts'
-import { calibrationFrom } from '../src/execute/sim/index.ts'
+import { calibrationFrom, describePower, workSmUs } from '../src/execute/sim/index.ts'
 import {
   type PowerModel,
   type Profile,
@@ -20,7 +19,7 @@ import {
   type SimCalibration,
   type WorkerSpec,
 } from '../src/formats/index.ts'
-import { powerPoints, prepareCases, simulateCases } from '../src/measure/calibrate.ts'
+import { prepareCases, simulateCases } from '../src/measure/calibrate.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../src/profile/store.ts'
 
 const args = process.argv.slice(2)
@@ -61,12 +60,21 @@ const cases = await prepareCases({
   maxWindowS: 1,
 })
 const cal = calibrationFrom(readFile<SimCalibration>('sim-calibration', join(dir, 'sim-calibration.json')))
-const power = readFile<PowerModel>('power', join(dir, 'power.json'))
+const powerFile = arg('power', join(dir, 'power.json'))
+const power = readFile<PowerModel>('power', powerFile)
 const sim = simulateCases(cases, cal, power)
-const scaled = powerPoints(cases, sim, cal.saturationTolerance, true)
-const own = powerPoints(cases, sim, cal.saturationTolerance, false)
-if (scaled.length !== cases.length || own.length !== cases.length)
-  throw new Error('a run without power or SMs')
+// eclip.power/2 on the measured rates; eclip.power/1 needs busy SMs the GPU cannot observe: the simulator's stand in
+const onRates = (run: Run, profiles: Profile[]) =>
+  power.format === 'eclip.power/2'
+    ? power.idleW +
+      (power.wPerWorkSm *
+        workSmUs(
+          profiles,
+          run.workers.map((w) => w.throughputRps),
+          power.workTolerance,
+        )) /
+        1e6
+    : null
 
 interface Row {
   set: string
@@ -84,7 +92,7 @@ const rows: Row[] = cases.map((c, i) => ({
   sim: sim[i] as Run,
   kind: kindOf(c.gpu),
   measW: c.gpu.metrics.meanPowerW,
-  fitW: power.idleW + power.wPerBusySm * (scaled[i]?.busySms ?? 0),
+  fitW: onRates(c.gpu, c.spec.profiles) ?? (sim[i] as Run).metrics.meanPowerW,
   simW: (sim[i] as Run).metrics.meanPowerW,
 }))
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
@@ -100,10 +108,10 @@ const baseOf = (r: Row) =>
   rows.find((b) => b.set === r.set && b.run.mix === r.run.mix && b.kind === 'baseline')
 
 console.log(
-  `power model ${dir}/power.json: ${f1(power.idleW)} W + ${f3(power.wPerBusySm)} W per busy SM; contention ${cal.sharing}, tolerance ${cal.saturationTolerance}, γ ${cal.memoryInterference}; eclip-fit re-planned with ${planCal}`,
+  `power model ${powerFile}: ${describePower(power)}; contention ${cal.sharing}, tolerance ${cal.saturationTolerance}, γ ${cal.memoryInterference}; eclip-fit re-planned with ${planCal}`,
 )
 console.log(
-  '\nmeasured − predicted mean power (fit: busy SMs scaled to the measured rates; sim: the simulator alone)',
+  `\nmeasured − predicted mean power (rates: the model on the GPU's measured request rates${power.format === 'eclip.power/2' ? '' : ' — eclip.power/1 cannot, the simulator stands in'}; sim: the simulator alone)`,
 )
 const batches = [...new Set(rows.map((r) => r.run.batch))]
 const groups: [string, Row[]][] = [
@@ -113,11 +121,11 @@ const groups: [string, Row[]][] = [
 ]
 for (const [name, rs] of groups)
   console.log(
-    `${name.padEnd(20)} ${String(rs.length).padStart(3)} runs  fit: ${errors(rs.map((r) => ({ m: r.measW, p: r.fitW })))}  |  sim: ${errors(rs.map((r) => ({ m: r.measW, p: r.simW })))}`,
+    `${name.padEnd(20)} ${String(rs.length).padStart(3)} runs  rates: ${errors(rs.map((r) => ({ m: r.measW, p: r.fitW })))}  |  sim: ${errors(rs.map((r) => ({ m: r.measW, p: r.simW })))}`,
   )
 
 console.log(
-  '\nper file and policy: mean power W measured / fit / sim; power vs the same mix’s baseline measured / fit / sim; requests/J vs baseline measured / sim',
+  '\nper file and policy: mean power W measured / rates / sim; power vs the same mix’s baseline measured / rates / sim; requests/J vs baseline measured / sim',
 )
 for (const s of sets) {
   const rs = rows.filter((r) => r.set === s.label)
@@ -136,65 +144,5 @@ for (const s of sets) {
         line += `   req/J ${f3(mean(e.map((r) => r.run.metrics.energyEffVsBaseline as number)))} / ${f3(mean(e.map((r) => r.sim.metrics.energyEffVsBaseline as number)))}`
     }
     console.log(line)
-  }
-}
-
-// the plan-independent form, on measured rates
-const areaS = (p: Profile, tol: number) => {
-  const S = p.sizes.length
-  let a = 0
-  for (const k of p.kernels) {
-    const full = k.timesUs[S - 1] ?? 0
-    let d = p.sizes[S - 1] as number
-    for (let i = 0; i < S; i++)
-      if ((k.timesUs[i] ?? 0) <= full * (1 + tol)) {
-        d = p.sizes[i] as number
-        break
-      }
-    a += d * full
-  }
-  return a / 1e6
-}
-console.log(
-  '\nplan-independent form P = idle + c · A (A: measured req/s × right-size SM·s per request on the whole GPU), least squares over the same runs',
-)
-for (const tol of [0, 0.05, 0.1, 0.2]) {
-  const A = rows.map((r) =>
-    r.run.workers.reduce(
-      (a, w) =>
-        a +
-        w.throughputRps *
-          areaS(profileOf({ name: w.name, model: w.model, batch: w.batch, dtype: w.dtype }), tol),
-      0,
-    ),
-  )
-  const n = rows.length
-  const mx = mean(A)
-  const my = mean(rows.map((r) => r.measW))
-  let sxx = 0
-  let sxy = 0
-  rows.forEach((r, i) => {
-    sxx += ((A[i] as number) - mx) ** 2
-    sxy += ((A[i] as number) - mx) * (r.measW - my)
-  })
-  const c = sxy / sxx
-  const idle = my - c * mx
-  const pred = (i: number) => idle + c * (A[i] as number)
-  const err = (pick: (r: Row) => boolean) =>
-    errors(rows.flatMap((r, i) => (pick(r) ? [{ m: r.measW, p: pred(i) }] : [])))
-  console.log(
-    `τ ${tol}: ${f1(idle)} W + ${f3(c)} W per SM of area rate; all ${n} runs ${err(() => true)}; ${batches.map((b) => `batch ${b} ${err((r) => r.run.batch === b)}`).join('; ')}`,
-  )
-  for (const b of batches) {
-    const cells: string[] = []
-    for (const kind of [...new Set(rows.map((r) => r.kind))]) {
-      if (kind === 'solo' || kind === 'baseline') continue
-      const idx = rows.flatMap((r, i) => (r.run.batch === b && r.kind === kind && baseOf(r) ? [i] : []))
-      if (idx.length === 0) continue
-      const ratio = (p: (i: number) => number) =>
-        f3(mean(idx.map((i) => p(i) / p(rows.indexOf(baseOf(rows[i] as Row) as Row)))))
-      cells.push(`${kind} ${ratio((i) => (rows[i] as Row).measW)}/${ratio(pred)}`)
-    }
-    console.log(`   batch ${b}, power vs baseline measured/predicted: ${cells.join('  ')}`)
   }
 }

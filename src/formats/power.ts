@@ -1,27 +1,58 @@
-// Power model: the parameters the simulator turns busy SM-time into watts and joules with. The GPU backend fits them
-// to NVML energy-counter deltas over closed-loop runs (DESIGN §6); until then the built-in defaults are placeholders
-// and every result made with them says so (`fitted: false`).
+// Power model: the parameters the simulator turns a run into watts and joules with, fitted by `eclip calibrate` to
+// NVML energy-counter deltas over closed-loop GPU runs (DESIGN §6); the built-in defaults are placeholders and every
+// result made with them says so (`fitted: false`). Two forms, by `format`:
+// - eclip.power/2 (what calibrate writes): P = idleW + wPerWorkSm × work per second, where a request's work is the
+//   SM·s its kernels need at their right-sizes on the whole GPU (src/execute/sim/power.ts). It does not depend on the
+//   plan, only on which requests complete: measured on the H100 (profiles/h100/power-check.txt), partitioned plans
+//   drew 0.96–1.00× their baseline's power at batch 1 for the same requests — SMs a partition holds but does not
+//   use draw little, so energy follows the work done, not the SMs reserved.
+// - eclip.power/1: P = idleW + wPerBusySm × SMs executing a kernel. It predicted those plans at 0.66–0.82× and is
+//   kept readable only because eclip-fit plans were scored with it: `eclip calibrate --plan-calibration` re-makes
+//   them from the power.json they were planned with.
 import Type from 'typebox'
 import { GpuRef, Provenance } from './common.ts'
 
-export const PowerModel = Type.Object(
+const common = {
+  gpu: GpuRef,
+  /** Board power with no kernel running, W (clocks as during the runs, not deep idle). */
+  idleW: Type.Number({ minimum: 0 }),
+  /** Extra power per GB/s of DRAM traffic, W·s/GB; 0 while profiles carry no memory traffic. */
+  wPerMemGBs: Type.Number({ minimum: 0 }),
+  /** True only when the numbers were fitted to NVML measurements on `gpu`. */
+  fitted: Type.Boolean(),
+  /** Fit quality when fitted: relative RMS error of predicted vs measured energy over the fitting runs. */
+  fitRelRms: Type.Optional(Type.Number({ minimum: 0 })),
+  measured: Provenance,
+}
+
+export const WorkPowerModel = Type.Object(
   {
-    format: Type.Literal('eclip.power/1'),
-    gpu: GpuRef,
-    /** Board power with no kernel running, W (clocks as during the runs, not deep idle). */
-    idleW: Type.Number({ minimum: 0 }),
-    /** Extra power per SM that is executing a kernel, W: P = idleW + wPerBusySm · busy SMs + memory term. */
-    wPerBusySm: Type.Number({ minimum: 0 }),
-    /** Extra power per GB/s of DRAM traffic, W·s/GB; 0 while profiles carry no memory traffic. */
-    wPerMemGBs: Type.Number({ minimum: 0 }),
-    /** True only when the numbers were fitted to NVML measurements on `gpu`. */
-    fitted: Type.Boolean(),
-    /** Fit quality when fitted: relative RMS error of predicted vs measured energy over the fitting runs. */
-    fitRelRms: Type.Optional(Type.Number({ minimum: 0 })),
-    measured: Provenance,
+    format: Type.Literal('eclip.power/2'),
+    ...common,
+    /**
+     * W per SM of work rate (J per SM·s of work): P = idleW + wPerWorkSm × Σ over requests completed per second of
+     * their work, SM·s.
+     */
+    wPerWorkSm: Type.Number({ minimum: 0 }),
+    /** A kernel's right-size for its work: fewest profiled SMs within this fraction of its full-GPU time. */
+    workTolerance: Type.Number({ minimum: 0 }),
   },
   { additionalProperties: false },
 )
+export type WorkPowerModel = Type.Static<typeof WorkPowerModel>
+
+export const BusySmPowerModel = Type.Object(
+  {
+    format: Type.Literal('eclip.power/1'),
+    ...common,
+    /** Extra power per SM that is executing a kernel, W: P = idleW + wPerBusySm · busy SMs + memory term. */
+    wPerBusySm: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+)
+export type BusySmPowerModel = Type.Static<typeof BusySmPowerModel>
+
+export const PowerModel = Type.Union([WorkPowerModel, BusySmPowerModel])
 export type PowerModel = Type.Static<typeof PowerModel>
 
 /**

@@ -1,5 +1,5 @@
 // Calibrating the simulator against GPU measurements (issue #4): the contention constants (format
-// eclip.sim-calibration/1) and the power model (eclip.power/1), fitted to GPU runs of results files.
+// eclip.sim-calibration/1) and the power model (eclip.power/2), fitted to GPU runs of results files.
 //
 // Every GPU run is re-simulated with its exact plan: plans are deterministic, so the planner (makePlan in the CLI;
 // for eclip-fit with the simulator evaluator and calibration it was planned with) is asked again for the run's mix,
@@ -16,12 +16,14 @@
 // definition). By default only single-launch runs (solo, baseline, model-wise) choose the constants: kernel-wise runs
 // on the GPU are dominated by the executor's host side, which the contention model does not describe.
 //
-// Power: P = idle W + W per busy SM. The GPU cannot observe busy SMs, so each GPU run's busy SMs are estimated from
-// its re-simulation with the fitted constants (scaled to the measured request rates, powerPoints says how); the
-// measured mean power (NVML energy over the window / window) is regressed on them by least squares.
+// Power: P = idle W + W per SM of work rate (src/formats/power.ts). A GPU run's work rate needs no simulation: its
+// measured request rates × each request's work (SM·s at the kernels' right-sizes on the whole GPU). The measured mean
+// power (NVML energy over the window / window) is regressed on it by least squares, at each right-size tolerance of
+// WORK_TOLERANCES; the best R² wins.
 import type { RunResult, RunSpec } from '../execute/backend.ts'
 import type { Sharing } from '../execute/sim/contention.ts'
 import { type Calibration, simulate } from '../execute/sim/index.ts'
+import { energyJ, workSmUs } from '../execute/sim/power.ts'
 import {
   type Gpu,
   type GpuRef,
@@ -168,20 +170,32 @@ function simRun(spec: RunSpec, result: RunResult, gpu: Run): Run {
   })
 }
 
-/** A sim run's energy metrics under another power model (energy is linear in busy SM-time: no re-simulation). */
-export function withPower(run: Run, power: PowerModel, smCount: number): Run {
+/**
+ * A sim run's energy metrics under another power model, from what it recorded (busy SMs, requests per worker): energy
+ * is linear in both, no re-simulation needed.
+ */
+export function withPower(run: Run, power: PowerModel, spec: RunSpec): Run {
+  const windowUs = run.windowS * 1e6
   const util = run.metrics.meanSmUtilisation ?? 0
-  const meanPowerW = power.idleW + power.wPerBusySm * util * smCount
-  const energyJ = meanPowerW * run.windowS
+  const tol = power.format === 'eclip.power/2' ? power.workTolerance : 0
+  const energy = energyJ(power, {
+    windowUs,
+    smBusyUs: util * spec.gpu.smCount * windowUs,
+    workSmUs: workSmUs(
+      spec.profiles,
+      run.workers.map((w) => w.requests),
+      tol,
+    ),
+  })
   const requests = run.metrics.requests
   return {
     ...run,
     metrics: {
       ...run.metrics,
-      energyJ,
-      meanPowerW,
-      jPerRequest: requests > 0 ? energyJ / requests : null,
-      requestsPerJ: energyJ > 0 ? requests / energyJ : null,
+      energyJ: energy,
+      meanPowerW: energy / run.windowS,
+      jPerRequest: requests > 0 ? energy / requests : null,
+      requestsPerJ: energy > 0 ? requests / energy : null,
     },
   }
 }
@@ -344,10 +358,17 @@ export function bestPoint(
   return { point: best, objective: bestErr }
 }
 
-/** Least-squares fit of measured mean power against simulated busy SMs. */
+/**
+ * Right-size tolerances the power fit tries. On the H100 and H200 series R² rose from 0 to 20–30% and fell again
+ * beyond 100% (at ∞ every kernel's right-size is the smallest profiled size: work becomes time, R² ≈ 0.1).
+ */
+export const WORK_TOLERANCES = [0, 0.05, 0.1, 0.2, 0.3, 0.5, 1]
+
+/** Least-squares fit of measured mean power against measured work rate. */
 export interface PowerFit {
   idleW: number
-  wPerBusySm: number
+  wPerWorkSm: number
+  workTolerance: number
   /** Coefficient of determination over the fitting runs. */
   r2: number
   /** RMS of measured − predicted power, W. */
@@ -360,89 +381,43 @@ export interface PowerFit {
   points: number
   /** True when a bound (≥ 0) had to be imposed, so the fit is constrained, not the plain least squares. */
   clamped: boolean
+  /** R² at every tolerance tried (for the report). */
+  byTolerance: { workTolerance: number; r2: number }[]
 }
 
 export interface PowerPoint {
   id: string
-  busySms: number
+  /** SMs of work rate: Σ_w measured req/s × work per request (SM·s). */
+  workSms: number
   powerW: number
 }
 
-/**
- * SM·µs one request of each worker holds on its plan when nothing else runs: Σ over its kernels of the kernel's
- * demand (capped at its partition) × its solo time at its partition's size (the largest profiled size ≤ it). Used
- * only as weights between workers, so the simulator's finer accounting (gaps, scaling) does not matter here.
- */
-export function smUsPerRequest(spec: RunSpec, tolerance: number): number[] {
-  const part = new Map(spec.plan.pool.partitions.map((p) => [p.id, p.sms]))
-  return spec.plan.workers.map((pw, w) => {
-    const prof = spec.profiles[w] as Profile
-    const S = prof.sizes.length
-    let sum = 0
-    for (const g of pw.groups) {
-      const own = part.get(g.partition) ?? spec.gpu.smCount
-      let at = 0
-      for (let i = 0; i < S; i++) if ((prof.sizes[i] as number) <= own) at = i
-      for (let k = g.first; k <= g.last; k++) {
-        const t = prof.kernels[k]?.timesUs ?? []
-        const full = t[S - 1] ?? 0
-        let d = prof.sizes[S - 1] as number
-        for (let i = 0; i < S; i++)
-          if ((t[i] ?? 0) <= full * (1 + tolerance)) {
-            d = prof.sizes[i] as number
-            break
-          }
-        sum += Math.min(d, own) * (t[at] ?? 0)
-      }
-    }
-    return sum
+/** Each GPU run's measured power against its measured work rate at right-size tolerance `tolerance`. */
+export function workPoints(cases: readonly Case[], tolerance: number): PowerPoint[] {
+  return cases.flatMap((c) => {
+    if (!(c.gpu.metrics.meanPowerW > 0)) return []
+    const work = workSmUs(
+      c.spec.profiles,
+      c.gpu.workers.map((w) => w.throughputRps),
+      tolerance,
+    )
+    return [{ id: c.gpu.id, workSms: work / 1e6, powerW: c.gpu.metrics.meanPowerW }]
   })
 }
 
-/**
- * Pairs each GPU run's measured power with an estimate of its busy SMs: the re-simulation's busy SMs, scaled by how
- * much SM-time the GPU's measured request rates need against the simulated rates (Σ_w rps_w · SM·µs per request of
- * w, measured over simulated). Where the GPU ran fewer requests than the simulator (host-bound stream mode), its
- * SMs were busy correspondingly less; without the scaling those runs would pull the fit off. `scale: false` takes
- * the simulator's busy SMs as they are.
- */
-export function powerPoints(
-  cases: readonly Case[],
-  sim: readonly Run[],
-  tolerance: number,
-  scale = true,
-): PowerPoint[] {
-  return cases.flatMap((c, i) => {
-    const s = sim[i] as Run
-    const u = s.metrics.meanSmUtilisation
-    if (u === null || !(c.gpu.metrics.meanPowerW > 0)) return []
-    let f = 1
-    if (scale) {
-      const a = smUsPerRequest(c.spec, tolerance)
-      let measured = 0
-      let simulated = 0
-      a.forEach((aw, w) => {
-        measured += aw * (c.gpu.workers[w]?.throughputRps ?? 0)
-        simulated += aw * (s.workers[w]?.throughputRps ?? 0)
-      })
-      if (simulated > 0) f = measured / simulated
-    }
-    return [{ id: c.gpu.id, busySms: u * c.spec.gpu.smCount * f, powerW: c.gpu.metrics.meanPowerW }]
-  })
-}
-
-export function fitPower(points: readonly PowerPoint[]): PowerFit {
+/** P = idle + slope · work SMs by least squares over `points`; both kept ≥ 0. */
+export function fitLine(points: readonly PowerPoint[]): Omit<PowerFit, 'workTolerance' | 'byTolerance'> {
   if (points.length < 2) throw new UserError(`a power fit needs at least 2 GPU runs, got ${points.length}`)
   const n = points.length
-  const mx = points.reduce((a, p) => a + p.busySms, 0) / n
+  const mx = points.reduce((a, p) => a + p.workSms, 0) / n
   const my = points.reduce((a, p) => a + p.powerW, 0) / n
   let sxx = 0
   let sxy = 0
   for (const p of points) {
-    sxx += (p.busySms - mx) ** 2
-    sxy += (p.busySms - mx) * (p.powerW - my)
+    sxx += (p.workSms - mx) ** 2
+    sxy += (p.workSms - mx) * (p.powerW - my)
   }
-  if (sxx === 0) throw new UserError('a power fit needs runs with different busy SMs')
+  if (sxx === 0) throw new UserError('a power fit needs runs with different work rates')
   let slope = sxy / sxx
   let idle = my - slope * mx
   let clamped = false
@@ -454,18 +429,28 @@ export function fitPower(points: readonly PowerPoint[]): PowerFit {
   } else if (idle < 0) {
     idle = 0
     slope =
-      points.reduce((a, p) => a + p.busySms * p.powerW, 0) / points.reduce((a, p) => a + p.busySms ** 2, 0)
+      points.reduce((a, p) => a + p.workSms * p.powerW, 0) / points.reduce((a, p) => a + p.workSms ** 2, 0)
     clamped = true
   }
-  return { ...powerErrors(points, idle, slope), idleW: idle, wPerBusySm: slope, clamped }
+  return { ...powerErrors(points, idle, slope), idleW: idle, wPerWorkSm: slope, clamped }
 }
 
-/** How well P = idle + slope · busy SMs explains the points. */
+/** The power model over `cases`: a line at every tolerance of `tolerances`, the best R² kept. */
+export function fitPower(cases: readonly Case[], tolerances: readonly number[] = WORK_TOLERANCES): PowerFit {
+  const fits = tolerances.map((workTolerance) => ({
+    workTolerance,
+    ...fitLine(workPoints(cases, workTolerance)),
+  }))
+  const best = fits.reduce((a, f) => (f.r2 > a.r2 + 1e-12 ? f : a))
+  return { ...best, byTolerance: fits.map((f) => ({ workTolerance: f.workTolerance, r2: f.r2 })) }
+}
+
+/** How well P = idle + slope · work SMs explains the points. */
 export function powerErrors(
   points: readonly PowerPoint[],
   idleW: number,
-  wPerBusySm: number,
-): Omit<PowerFit, 'idleW' | 'wPerBusySm' | 'clamped'> {
+  wPerWorkSm: number,
+): Omit<PowerFit, 'idleW' | 'wPerWorkSm' | 'workTolerance' | 'clamped' | 'byTolerance'> {
   const n = points.length
   const my = points.reduce((a, p) => a + p.powerW, 0) / n
   let ssRes = 0
@@ -474,7 +459,7 @@ export function powerErrors(
   let maxAbsW = 0
   let maxRun = ''
   for (const p of points) {
-    const r = p.powerW - (idleW + wPerBusySm * p.busySms)
+    const r = p.powerW - (idleW + wPerWorkSm * p.workSms)
     ssRes += r * r
     ssTot += (p.powerW - my) ** 2
     rel += (r / p.powerW) ** 2
@@ -495,8 +480,7 @@ export function powerErrors(
 
 /** The sim runs of a grid point with energy from `power`, re-normalised per set (energyEffVsBaseline). */
 export function simWithPower(cases: readonly Case[], sim: readonly Run[], power: PowerModel): Run[] {
-  const smCount = (cases[0] as Case).spec.gpu.smCount
-  const out = sim.map((r) => withPower(structuredClone(r), power, smCount))
+  const out = sim.map((r, i) => withPower(structuredClone(r), power, (cases[i] as Case).spec))
   for (const set of new Set(cases.map((c) => c.set))) normalise(out.filter((_, i) => cases[i]?.set === set))
   return out
 }
@@ -510,14 +494,12 @@ export interface CalibrationReport {
   fitRelRms: number | null
   scope: FitScope
   power: PowerFit
-  /** The same fit with the simulator's busy SMs unscaled (for comparison in the report). */
-  powerUnscaled: PowerFit
   /** Per results set when there are several, per kind of run: fitted on the other sets, checked on this one. */
   heldOut: {
     checkOn: string
     runs: RunKind
     constants: ContentionConstants
-    power: { idleW: number; wPerBusySm: number }
+    power: PowerParams
     before: ErrorSummary
     after: ErrorSummary
   }[]
@@ -553,9 +535,28 @@ const sameConstants = (a: ContentionConstants, b: ContentionConstants) =>
   a.saturationTolerance === b.saturationTolerance &&
   a.memoryInterference === b.memoryInterference
 
+/** The numbers a power fit sets. */
+export interface PowerParams {
+  idleW: number
+  wPerWorkSm: number
+  workTolerance: number
+}
+const paramsOf = (f: PowerFit): PowerParams => ({
+  idleW: f.idleW,
+  wPerWorkSm: f.wPerWorkSm,
+  workTolerance: f.workTolerance,
+})
+
 /** A power model made of fitted numbers, for evaluating the sim's energy with them. */
-function powerOf(gpu: GpuRef, idleW: number, wPerBusySm: number): PowerModel {
-  return { ...neutralPower(gpu), idleW, wPerBusySm, fitted: true }
+function powerOf(gpu: GpuRef, p: PowerParams): PowerModel {
+  return {
+    format: 'eclip.power/2',
+    gpu: { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize },
+    ...p,
+    wPerMemGBs: 0,
+    fitted: true,
+    measured: { date: '-', method: 'fit in progress', tool: 'eclip calibrate' },
+  }
 }
 
 export function calibrate(o: CalibrateOptions): CalibrationReport {
@@ -578,23 +579,14 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   const fitOn = (sets: string[]) => {
     const pick = (c: Case) => sets.includes(c.set)
     const best = bestPoint(points, cases, (c) => pick(c) && scoped(c))
-    const tol = best.point.constants.saturationTolerance
-    const sub = cases.flatMap((c, i) => (pick(c) ? [i] : []))
-    const pp = (scale: boolean) =>
-      powerPoints(
-        sub.map((i) => cases[i] as Case),
-        sub.map((i) => best.point.sim[i] as Run),
-        tol,
-        scale,
-      )
-    return { ...best, power: fitPower(pp(true)), powerUnscaled: fitPower(pp(false)) }
+    return { ...best, power: fitPower(cases.filter(pick)) }
   }
   const labels = [...new Set(cases.map((c) => c.set))]
   const heldOut: CalibrationReport['heldOut'] = []
   if (labels.length > 1)
     for (const l of labels) {
       const fit = fitOn(labels.filter((x) => x !== l))
-      const sim = simWithPower(cases, fit.point.sim, powerOf(gpu, fit.power.idleW, fit.power.wPerBusySm))
+      const sim = simWithPower(cases, fit.point.sim, powerOf(gpu, paramsOf(fit.power)))
       for (const runs of RUN_KINDS) {
         const pick = (c: Case) => c.set === l && ofKind(runs)(c)
         const before = errorsOf(cases, beforeSim, pick)
@@ -604,18 +596,14 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
             checkOn: l,
             runs,
             constants: fit.point.constants,
-            power: { idleW: fit.power.idleW, wPerBusySm: fit.power.wPerBusySm },
+            power: paramsOf(fit.power),
             before,
             after,
           })
       }
     }
   const final = fitOn(labels)
-  const afterSim = simWithPower(
-    cases,
-    final.point.sim,
-    powerOf(gpu, final.power.idleW, final.power.wPerBusySm),
-  )
+  const afterSim = simWithPower(cases, final.point.sim, powerOf(gpu, paramsOf(final.power)))
   const rows: CalibrationReport['rows'] = []
   for (const set of [...labels, ...(labels.length > 1 ? ['all'] : [])])
     for (const runs of RUN_KINDS) {
@@ -630,7 +618,6 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
     fitRelRms: errorsOf(cases, afterSim, scoped)?.rpsRelRms ?? null,
     scope: o.scope,
     power: final.power,
-    powerUnscaled: final.powerUnscaled,
     heldOut,
     rows,
     cases: cases.length,

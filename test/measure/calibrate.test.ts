@@ -17,7 +17,14 @@ import {
   SimBackend,
 } from '../../src/execute/sim/index.ts'
 import { type Mix, type PowerModel, type Results, type Run, UserError } from '../../src/formats/index.ts'
-import { calibrate, fitPower, type PrepareOptions, prepareCases } from '../../src/measure/calibrate.ts'
+import {
+  type Case,
+  calibrate,
+  fitLine,
+  fitPower,
+  type PrepareOptions,
+  prepareCases,
+} from '../../src/measure/calibrate.ts'
 import { runExperiment } from '../../src/measure/experiment.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
@@ -39,7 +46,13 @@ const truth: Calibration = {
   fitted: true,
   source: 'test truth',
 }
-const truthPower: PowerModel = { ...defaultPowerModel(gpuRef), idleW: 80, wPerBusySm: 3, fitted: true }
+const truthPower: PowerModel = {
+  ...defaultPowerModel(gpuRef),
+  idleW: 80,
+  wPerWorkSm: 3,
+  workTolerance: 0.05,
+  fitted: true,
+}
 
 /** Simulated runs made with `cal` and `power`, relabelled as measured on the GPU. */
 async function measurements(cal: Calibration, power: PowerModel, mix: Mix[] = mixes): Promise<Run[]> {
@@ -96,7 +109,7 @@ describe('calibrate', () => {
     assert.equal(report.constants.memoryInterference, 0.5)
     assert.ok(report.objective < 1e-12, `objective ${report.objective}`)
     assert.ok(Math.abs(report.power.idleW - 80) < 1e-6, `idle ${report.power.idleW}`)
-    assert.ok(Math.abs(report.power.wPerBusySm - 3) < 1e-6, `W/SM ${report.power.wPerBusySm}`)
+    assert.ok(Math.abs(report.power.wPerWorkSm - 3) < 1e-6, `W/SM ${report.power.wPerWorkSm}`)
     assert.ok(report.power.r2 > 1 - 1e-9)
     assert.equal(report.power.clamped, false)
     // the defaults were not the truth: their error shows, the fit's is gone, in and out of sample
@@ -109,14 +122,54 @@ describe('calibrate', () => {
     for (const h of report.heldOut) assert.ok((h.after.objective ?? 1) < 1e-12, `held out ${h.checkOn}`)
   })
 
-  it('fits a power model by least squares and clamps rather than go negative', () => {
-    const pts = [0, 20, 60, 100].map((b, i) => ({ id: `r${i}`, busySms: b, powerW: 120 + 2.5 * b }))
-    const f = fitPower(pts)
-    assert.ok(Math.abs(f.idleW - 120) < 1e-9 && Math.abs(f.wPerBusySm - 2.5) < 1e-9)
-    const down = fitPower(pts.map((p) => ({ ...p, powerW: 500 - p.busySms })))
+  it('fits a power line by least squares and clamps rather than go negative', () => {
+    const pts = [0, 20, 60, 100].map((b, i) => ({ id: `r${i}`, workSms: b, powerW: 120 + 2.5 * b }))
+    const f = fitLine(pts)
+    assert.ok(Math.abs(f.idleW - 120) < 1e-9 && Math.abs(f.wPerWorkSm - 2.5) < 1e-9)
+    const down = fitLine(pts.map((p) => ({ ...p, powerW: 500 - p.workSms })))
     assert.equal(down.clamped, true)
-    assert.equal(down.wPerBusySm, 0)
-    assert.throws(() => fitPower(pts.slice(0, 1)), UserError)
+    assert.equal(down.wPerWorkSm, 0)
+    assert.throws(() => fitLine(pts.slice(0, 1)), UserError)
+  })
+
+  it('chooses the right-size tolerance whose work explains the measured power', () => {
+    // two kernels whose right-size moves with the tolerance (sizes 8 / 64 / 132 SMs): at 0 both need the whole
+    // GPU, at 10% the first needs 64 SMs and the second 8, at 30% both 8
+    const profile = {
+      sizes: [8, 64, 132],
+      kernels: [{ timesUs: [130, 108, 100] }, { timesUs: [52, 51, 50] }],
+    }
+    // a second worker whose work is 8 × 1000 SM·µs at every tolerance; the rates vary apart, so only the true
+    // tolerance's work explains the power of every run (with one worker, work ∝ rate at any tolerance)
+    const flat = { sizes: [8, 64, 132], kernels: [{ timesUs: [1000, 1000, 1000] }] }
+    const work = (rps: number, rps2: number) => rps * (64 * 100 + 8 * 50) + rps2 * 8 * 1000
+    const cases = [
+      [100, 900],
+      [300, 100],
+      [900, 500],
+      [2000, 50],
+    ].map(
+      ([rps = 0, rps2 = 0], i) =>
+        ({
+          set: 'h',
+          gpu: {
+            id: `r${i}`,
+            workers: [{ throughputRps: rps }, { throughputRps: rps2 }],
+            metrics: { meanPowerW: 60 + (4 * work(rps, rps2)) / 1e6 },
+          },
+          spec: { profiles: [profile, flat] },
+        }) as unknown as Case,
+    )
+    const f = fitPower(cases)
+    assert.equal(f.workTolerance, 0.1)
+    assert.ok(
+      Math.abs(f.idleW - 60) < 1e-6 && Math.abs(f.wPerWorkSm - 4) < 1e-6,
+      `${f.idleW} ${f.wPerWorkSm}`,
+    )
+    assert.deepEqual(
+      f.byTolerance.map((t) => t.workTolerance),
+      [0, 0.05, 0.1, 0.2, 0.3, 0.5, 1],
+    )
   })
 
   it('refuses results from another GPU than the profiles', async () => {

@@ -15,6 +15,7 @@ import {
   calibrationFrom,
   defaultPowerModel,
   defaultPrimitives,
+  describePower,
   SimBackend,
 } from '../../execute/sim/index.ts'
 import {
@@ -108,7 +109,7 @@ function resolveInputs(opts: {
   } else power = defaultPowerModel(gpuRef)
   if (!power.fitted)
     warnings.push(
-      `power model NOT fitted to NVML (placeholder: ${power.idleW} W idle + ${power.wPerBusySm} W per busy SM): simulated energy is indicative only`,
+      `power model NOT fitted to NVML (placeholder: ${describePower(power)}): simulated energy is indicative only`,
     )
   let calibration = CALIBRATION
   const dirCal = dir ? join(dir, 'sim-calibration.json') : undefined

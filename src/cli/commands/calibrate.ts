@@ -5,8 +5,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { evaluatorInputsFromDir, simPlanner } from '../../execute/sim/evaluator.ts'
-import { CALIBRATION, defaultPowerModel } from '../../execute/sim/index.ts'
+import { checkSameGpu, evaluatorInputsFromDir, simPlanner } from '../../execute/sim/evaluator.ts'
+import { CALIBRATION, defaultPowerModel, describePower } from '../../execute/sim/index.ts'
 import {
   type PowerModel,
   type Primitives,
@@ -52,17 +52,18 @@ function errCells(e: ErrorSummary): string {
   return `${f2(e.normTput).padStart(6)} ${f2(e.baselineVsSolo).padStart(6)} ${pct(e.rpsRel).padStart(5)} ${f2(e.normReqPerJ).padStart(6)} ${pct(e.reqPerJRel).padStart(5)}`
 }
 
-export function reportText(r: CalibrationReport, before: string): string {
+/** `keptFrom`: the file the contention constants were kept from (--keep-contention), not fitted. */
+export function reportText(r: CalibrationReport, before: string, keptFrom?: string): string {
   const c = r.constants
   const p = r.power
   const head =
     '                           ' + 'Δtput  Δbase  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  Δrps  ΔreqJ  ΔJrel'
   const lines = [
-    `contention constants (grid of ${r.points} points, fitted on ${r.scope === 'all' ? 'every GPU run' : 'single-launch GPU runs (solo, baseline, model-wise)'}): ` +
+    `contention constants (${keptFrom ? `kept from ${keptFrom}, not fitted` : `grid of ${r.points} points, fitted on ${r.scope === 'all' ? 'every GPU run' : 'single-launch GPU runs (solo, baseline, model-wise)'}`}): ` +
       `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference} (objective ${r.objective.toFixed(3)})`,
-    `power model: ${p.idleW.toFixed(1)} W idle + ${p.wPerBusySm.toFixed(3)} W per busy SM; R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W ` +
-      `(${pct(p.relRms)}), max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}), ${p.points} runs${p.clamped ? ', CLAMPED to ≥ 0' : ''}; ` +
-      `with the simulator's busy SMs unscaled: ${r.powerUnscaled.idleW.toFixed(1)} W + ${r.powerUnscaled.wPerBusySm.toFixed(3)} W/SM, R² ${r.powerUnscaled.r2.toFixed(3)}`,
+    `power model: ${p.idleW.toFixed(1)} W idle + ${p.wPerWorkSm.toFixed(3)} W per SM of work rate, right-sizes within ${p.workTolerance * 100}%; ` +
+      `R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W (${pct(p.relRms)}), max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}), ${p.points} runs${p.clamped ? ', CLAMPED to ≥ 0' : ''}; ` +
+      `R² by right-size tolerance: ${p.byTolerance.map((t) => `${t.workTolerance * 100}% ${t.r2.toFixed(3)}`).join(', ')}`,
     '',
     `errors, mean |sim − measured| (before: ${before}; after: the fit above):`,
     '  Δtput: normalised throughput (worker vs baseline, partitioned runs); Δbase: baseline worker vs its solo rate;',
@@ -79,7 +80,7 @@ export function reportText(r: CalibrationReport, before: string): string {
       lines.push(
         `${`${h.checkOn} ${h.runs}`.padEnd(27)}${errCells(h.before)}  |  ${errCells(h.after)}   ` +
           `(${h.constants.sharing}, tol ${h.constants.saturationTolerance}, γ ${h.constants.memoryInterference}; ` +
-          `${h.power.idleW.toFixed(0)} W + ${h.power.wPerBusySm.toFixed(2)} W/SM)`,
+          `${h.power.idleW.toFixed(0)} W + ${h.power.wPerWorkSm.toFixed(2)} W/SM of work at ${h.power.workTolerance * 100}%)`,
       )
   }
   return lines.join('\n')
@@ -132,6 +133,10 @@ export function registerCalibrate(program: Command) {
       '--plan-calibration <dir>',
       "where the power.json and sim-calibration.json lie that eclip-fit's runs were planned with (its search scores candidates on the simulator; default: the profile directory, i.e. the calibration this run replaces)",
     )
+    .option(
+      '--keep-contention',
+      "refit the power model alone: keep the profile directory's sim-calibration.json (its constants are the only grid point; minutes instead of the grid's half hour) and write power.json only",
+    )
     .option('--dry-run', 'print the fit, write nothing')
     .action(async (opts) => {
       const t0 = performance.now()
@@ -164,9 +169,23 @@ export function registerCalibrate(program: Command) {
       const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
       const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
       const scope = opts.fitOn as FitScope
+      let grid = DEFAULT_GRID
+      let kept: SimCalibration | undefined
+      if (opts.keepContention) {
+        const file = join(opts.profiles, 'sim-calibration.json')
+        if (!existsSync(file))
+          throw new UserError(`--keep-contention: ${file} does not exist; calibrate without it first`)
+        kept = readFile<SimCalibration>('sim-calibration', file)
+        checkSameGpu(file, kept.gpu, gpu)
+        grid = {
+          sharing: [kept.sharing],
+          saturationTolerance: [kept.saturationTolerance],
+          memoryInterference: [kept.memoryInterference],
+        }
+      }
       const report = calibrate({
         cases,
-        grid: DEFAULT_GRID,
+        grid,
         scope,
         before: CALIBRATION,
         beforePower: defaultPowerModel(gpuRef),
@@ -175,11 +194,11 @@ export function registerCalibrate(program: Command) {
             process.stderr.write(`eclip calibrate: ${done}/${total} grid points simulated\n`)
         },
       })
-      const before = `${CALIBRATION.sharing}, tol ${CALIBRATION.saturationTolerance}, γ ${CALIBRATION.memoryInterference} + placeholder ${defaultPowerModel(gpuRef).idleW} W + ${defaultPowerModel(gpuRef).wPerBusySm} W/SM`
+      const before = `${CALIBRATION.sharing}, tol ${CALIBRATION.saturationTolerance}, γ ${CALIBRATION.memoryInterference} + placeholder ${describePower(defaultPowerModel(gpuRef))}`
       console.log(
         `eclip calibrate: ${cases.length} GPU runs (${sets.map((s) => s.label).join(', ')}) on ${gpu.name}, each re-simulated with its plan at ${report.points} grid points\n`,
       )
-      console.log(reportText(report, before))
+      console.log(reportText(report, before, kept ? join(opts.profiles, 'sim-calibration.json') : undefined))
 
       const date = new Date().toISOString().slice(0, 10)
       const sources = files.join(', ')
@@ -220,15 +239,14 @@ export function registerCalibrate(program: Command) {
       const powerMeasured = {
         date,
         method:
-          'least squares of NVML mean power (energy-counter delta over the window / window) against busy SMs estimated by the simulator',
+          'least squares of NVML mean power (energy-counter delta over the window / window) against the measured work rate (Σ workers req/s × SM·s of work per request), best of right-size tolerances',
         tool: 'eclip calibrate',
         host: hostname(),
         gpu: gpu.name,
         notes:
-          `${p.points} GPU runs of ${sources}. The GPU cannot observe busy SMs: each run's busy SMs are those of its re-simulation (same plan, calibrated contention constants: ` +
-          `${c.sharing}, tolerance ${c.saturationTolerance}, γ ${c.memoryInterference}), scaled by the SM-time the measured request rates need over the simulated rates ` +
-          `(a host-bound run kept its SMs busy for fewer requests). R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W, max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}); ` +
-          `unscaled busy SMs gave R² ${report.powerUnscaled.r2.toFixed(3)}. No memory term: profiles carry no DRAM traffic. fitRelRms: relative RMS of predicted vs measured energy.`,
+          `${p.points} GPU runs of ${sources}. A request's work: Σ over its kernels of the fewest profiled SMs within ${p.workTolerance * 100}% of the kernel's full-GPU time × that time, whatever partition it ran on. ` +
+          `R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W, max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}); R² by tolerance: ${p.byTolerance.map((t) => `${t.workTolerance} ${t.r2.toFixed(3)}`).join(', ')}. ` +
+          'No memory term: profiles carry no DRAM traffic. fitRelRms: relative RMS of predicted vs measured energy.',
         r2: p.r2,
         rmsW: p.rmsW,
         maxAbsW: p.maxAbsW,
@@ -236,10 +254,11 @@ export function registerCalibrate(program: Command) {
         heldOut: heldOut.filter((h) => h.runs === 'all').map((h) => ({ checkOn: h.checkOn, power: h.power })),
       }
       const power: PowerModel = {
-        format: 'eclip.power/1',
+        format: 'eclip.power/2',
         gpu: gpuRef,
         idleW: p.idleW,
-        wPerBusySm: p.wPerBusySm,
+        wPerWorkSm: p.wPerWorkSm,
+        workTolerance: p.workTolerance,
         wPerMemGBs: 0,
         // a real fit: least squares over ≥ 3 runs, no bound imposed
         fitted: !p.clamped && p.points >= 3,
@@ -256,8 +275,11 @@ export function registerCalibrate(program: Command) {
       if (!existsSync(out)) mkdirSync(out, { recursive: true })
       const calFile = join(out, 'sim-calibration.json')
       const powerFile = join(out, 'power.json')
-      writeFileSync(calFile, `${JSON.stringify(calibration, null, 1)}\n`)
+      // --keep-contention: the constants were not fitted here, so sim-calibration.json is left as it is
+      if (!kept) writeFileSync(calFile, `${JSON.stringify(calibration, null, 1)}\n`)
       writeFileSync(powerFile, `${JSON.stringify(power, null, 1)}\n`)
-      console.log(`\nwrote ${calFile}, ${powerFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+      console.log(
+        `\nwrote ${kept ? '' : `${calFile}, `}${powerFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      )
     })
 }

@@ -1,7 +1,8 @@
 // The costs the simulator charges when no measured files are given: primitives (switch, partition creation, launches)
 // and the power model. Each default says where its number comes from; results made with them say so
 // (Run.inputs.primitives = 'defaults', Run.inputs.power = 'placeholder').
-import type { GpuRef, PowerModel, Primitives } from '../../formats/index.ts'
+import type { GpuRef, Primitives, WorkPowerModel } from '../../formats/index.ts'
+import { DEFAULT_TOLERANCE } from '../../plan/rightsize.ts'
 
 const cost = (us: number) => ({ medianUs: us, p95Us: us, samples: 1 })
 
@@ -29,16 +30,18 @@ export function defaultPrimitives(gpu: GpuRef): Primitives {
 }
 
 /**
- * Placeholder power model, NOT fitted to NVML: 100 W with no kernel running and 4.5 W per busy SM, so that all
- * 132 SMs busy reach ≈ 700 W, the H100 SXM board limit. No memory term (profiles carry no DRAM traffic yet).
- * Energy figures made with it are simulated and only their ratios between policies mean anything.
+ * Placeholder power model, NOT fitted to NVML: 100 W with no kernel running and 4.5 W per SM of work rate, so that
+ * work for all 132 SMs every second reaches ≈ 700 W, the H100 SXM board limit; right-sizes at 5% (the planner's
+ * default tolerance). No memory term (profiles carry no DRAM traffic yet). Energy figures made with it are simulated
+ * and only their ratios between policies mean anything.
  */
-export function defaultPowerModel(gpu: GpuRef): PowerModel {
+export function defaultPowerModel(gpu: GpuRef): WorkPowerModel {
   return {
-    format: 'eclip.power/1',
+    format: 'eclip.power/2',
     gpu,
     idleW: 100,
-    wPerBusySm: 4.5,
+    wPerWorkSm: 4.5,
+    workTolerance: DEFAULT_TOLERANCE,
     wPerMemGBs: 0,
     fitted: false,
     measured: {
@@ -46,7 +49,7 @@ export function defaultPowerModel(gpu: GpuRef): PowerModel {
       method: 'placeholder',
       tool: 'eclip sim',
       notes:
-        'not fitted to NVML: idle 100 W + 4.5 W per busy SM (≈700 W H100 SXM limit at 132 SMs); to be fitted',
+        'not fitted to NVML: idle 100 W + 4.5 W per SM of work rate (≈700 W H100 SXM limit at 132 SMs of work); to be fitted',
     },
   }
 }

@@ -19,6 +19,7 @@ import type { RunResult, RunSpec } from '../backend.ts'
 import { CALIBRATION, type Calibration, SliceSharing } from './contention.ts'
 import { EventHeap } from './heap.ts'
 import { mpsView } from './mps.ts'
+import { energyJ as energyOf, requestWorkSmUs } from './power.ts'
 import { exponential, rng } from './rng.ts'
 
 const KERNEL_READY = 0
@@ -169,6 +170,12 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const partSms = mps?.sms ?? pool.map((p) => p.slices.reduce((a, s) => a + (sliceSms[s] ?? 0), 0))
   const notes: string[] = mps ? [mps.note] : []
   const T = spec.plan.workers.map((_, w) => tables(spec, w, partSms, partIndex, cal, notes))
+  // eclip.power/2 charges each request completed in the window its work (src/execute/sim/power.ts)
+  const power = spec.power
+  const workPerRequest = spec.profiles.map((p) =>
+    power.format === 'eclip.power/2' ? requestWorkSmUs(p, power.workTolerance) : 0,
+  )
+  let workSmUs = 0
 
   const prim = spec.primitives
   const launchUs = prim.graphLaunch.medianUs
@@ -324,6 +331,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     o.arrivalUs.push(reqArrival[w] as number)
     o.startUs.push(reqStart[w] as number)
     o.endUs.push(t)
+    if (t > warmUs) workSmUs += workPerRequest[w] as number
     busyW[w] = 0
     if (spec.loop.kind === 'closed') beginRequest(w, t, t)
     else {
@@ -380,9 +388,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   }
   advance(endUs)
 
-  const power = spec.power
   const windowUs = endUs - warmUs
-  const energyJ = (power.idleW * windowUs + power.wPerBusySm * smBusyUs) * 1e-6
+  const energyJ = energyOf(power, { windowUs, smBusyUs, workSmUs })
   if (!power.fitted) notes.push('energy from a placeholder power model, not fitted to NVML')
   notes.push(
     cal.fitted
