@@ -219,13 +219,41 @@ describe('simulator', () => {
     for (const l of latencies(simulate(specOf(plan, [p], { prim, mode: 'graph' })), 0)) close(l, 15)
   })
 
-  it('integrates energy: idle power plus busy SM-time', () => {
+  it('integrates energy: idle power plus the work of the requests completed (eclip.power/2)', () => {
     const a = profileOf('a', [scaling(1000)])
     const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 0, 0]] }])
     const r = simulate(specOf(plan, [a], { warmupS: 0.001, windowS: 0.01 }))
-    // always running on all 132 SMs inside the window: (100 W + 4.5 W × 132) × 10 ms
+    // ten 1-ms requests in the window, each 132 SMs × 1 ms of work (it scales to the whole GPU):
+    // (100 W + 4.5 W × 132) × 10 ms, the same as its busy SM-time here
     close(r.energyJ, (100 + 4.5 * 132) * 0.01, 1e-9)
     close(r.smBusyUs ?? 0, 132 * 10_000, 1e-9)
+  })
+
+  it('charges a request its right-size work, not the SMs it held; eclip.power/1 charges busy SMs', () => {
+    // within 30% of its full-GPU time on 8 SMs, not within 1%: the contention model keeps it on all 132 SMs
+    // (demand tolerance 1%), the work form counts 8 SMs × 1 ms per request
+    const a = profileOf('a', [(s) => (s >= 132 ? 1000 : 1250)])
+    const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 0, 0]] }])
+    const spec = specOf(plan, [a], { warmupS: 0.001, windowS: 0.01 })
+    const work = simulate({
+      ...spec,
+      power: { ...spec.power, format: 'eclip.power/2', idleW: 50, wPerWorkSm: 4, workTolerance: 0.3 },
+    })
+    close(work.energyJ, (50 * 10_000 + 4 * 8 * 1000 * 10) * 1e-6, 1e-9)
+    const busy = simulate({
+      ...spec,
+      power: {
+        format: 'eclip.power/1',
+        gpu: spec.power.gpu,
+        idleW: 50,
+        wPerBusySm: 4,
+        wPerMemGBs: 0,
+        fitted: true,
+        measured: spec.power.measured,
+      },
+    })
+    close(busy.energyJ, (50 * 10_000 + 4 * (busy.smBusyUs ?? 0)) * 1e-6, 1e-9)
+    assert.ok((busy.smBusyUs ?? 0) > 131 * 10_000, `busy ${busy.smBusyUs}`)
   })
 
   it('open loop: Poisson arrivals at the given rate, reproducible from the seed', () => {
