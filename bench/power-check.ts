@@ -9,7 +9,7 @@
 //                                          [--results a,b,...]
 import { join } from 'node:path'
 import { replanner } from '../src/cli/commands/calibrate.ts'
-import { calibrationFrom, describePower, workSmUs } from '../src/execute/sim/index.ts'
+import { calibrationFrom, describePower } from '../src/execute/sim/index.ts'
 import {
   type PowerModel,
   type Profile,
@@ -19,7 +19,7 @@ import {
   type SimCalibration,
   type WorkerSpec,
 } from '../src/formats/index.ts'
-import { prepareCases, simulateCases } from '../src/measure/calibrate.ts'
+import { prepareCases, simulateCases, withPower } from '../src/measure/calibrate.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../src/profile/store.ts'
 
 const args = process.argv.slice(2)
@@ -63,18 +63,10 @@ const cal = calibrationFrom(readFile<SimCalibration>('sim-calibration', join(dir
 const powerFile = arg('power', join(dir, 'power.json'))
 const power = readFile<PowerModel>('power', powerFile)
 const sim = simulateCases(cases, cal, power)
-// eclip.power/2 on the measured rates; eclip.power/1 needs busy SMs the GPU cannot observe: the simulator's stand in
-const onRates = (run: Run, profiles: Profile[]) =>
-  power.format === 'eclip.power/2'
-    ? power.idleW +
-      (power.wPerWorkSm *
-        workSmUs(
-          profiles,
-          run.workers.map((w) => w.throughputRps),
-          power.workTolerance,
-        )) /
-        1e6
-    : null
+// eclip.power/2 on the measured request counts (calibrate's withPower, as the fit); eclip.power/1 needs busy SMs the
+// GPU cannot observe: the simulator's stand in
+const onRates = (c: (typeof cases)[number]) =>
+  power.format === 'eclip.power/2' ? withPower(c.gpu, power, c.spec).metrics.meanPowerW : null
 
 interface Row {
   set: string
@@ -92,7 +84,7 @@ const rows: Row[] = cases.map((c, i) => ({
   sim: sim[i] as Run,
   kind: kindOf(c.gpu),
   measW: c.gpu.metrics.meanPowerW,
-  fitW: onRates(c.gpu, c.spec.profiles) ?? (sim[i] as Run).metrics.meanPowerW,
+  fitW: onRates(c) ?? (sim[i] as Run).metrics.meanPowerW,
   simW: (sim[i] as Run).metrics.meanPowerW,
 }))
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length

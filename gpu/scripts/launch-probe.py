@@ -21,16 +21,7 @@ from eclip_gpu import zoo  # noqa: E402
 from eclip_gpu.cuda import check, driver  # noqa: E402
 from eclip_gpu.execute import prepare_worker  # noqa: E402
 from eclip_gpu.partitions import PartitionPool, read_layout  # noqa: E402
-
-
-def groups_of(n: int, parts: list[int]) -> list[dict]:
-    step = max(1, n // 7)
-    out, first, i = [], 0, 0
-    while first < n:
-        last = min(n - 1, first + step - 1)
-        out.append({"first": first, "last": last, "partition": parts[i % len(parts)]})
-        first, i = last + 1, i + 1
-    return out
+from tests_gpu.plans import alternating_groups  # noqa: E402
 
 
 def main() -> None:
@@ -53,7 +44,7 @@ def main() -> None:
         origin = torch.cuda.Stream()
         base = prepare_worker("w", built, "whole", None, parts, origin, None)
         n = base.kernels
-        kw = prepare_worker("w", built, "graph", groups_of(n, [0, 1, 2]), parts, origin, None, layout=pool.layout)
+        kw = prepare_worker("w", built, "graph", alternating_groups(n, [0, 1, 2]), parts, origin, None, layout=pool.layout)
         for mode, w in (("whole", base), ("graph", kw)):
             g = w.segments[0][0]
             w.request().synchronize()

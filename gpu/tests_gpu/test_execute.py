@@ -4,17 +4,7 @@ import pytest
 
 from eclip_gpu import zoo
 from eclip_gpu.execute import prepare_worker
-
-
-def _groups(n_kernels, parts):
-    """Alternating groups over `parts` ids, ~6 switches."""
-    step = max(1, n_kernels // 7)
-    groups, first, i = [], 0, 0
-    while first < n_kernels:
-        last = min(n_kernels - 1, first + step - 1)
-        groups.append({"first": first, "last": last, "partition": parts[i % len(parts)]})
-        first, i = last + 1, i + 1
-    return groups
+from tests_gpu.plans import alternating_groups
 
 
 @pytest.mark.parametrize("model", ["alexnet", "resnet152", "albert"])
@@ -27,7 +17,7 @@ def test_partitioned_outputs_equal_baseline(pool, model, mode):
     origin = torch.cuda.Stream()
     base = prepare_worker("w", built, "whole", None, parts, origin, None)
     n = base.kernels
-    run = prepare_worker("w", built, mode, _groups(n, [0, 1, 2]), parts, origin, None, layout=pool.layout)
+    run = prepare_worker("w", built, mode, alternating_groups(n, [0, 1, 2]), parts, origin, None, layout=pool.layout)
     base.request().synchronize()
     ref = base.output.clone()
     for _ in range(3):  # repeated requests: kw-ioctl's per-switch partitions must not break later ones
@@ -55,8 +45,8 @@ def test_workers_on_the_same_partitions_keep_their_own_pace(pool, mode):
         built = zoo.build(model, 1, "fp16")
         parts = {pid: pool.for_worker(p, name) for pid, p in shared.items()}
         n = prepare_worker(name, built, "whole", None, parts, torch.cuda.Stream(), None).kernels
-        workers.append(prepare_worker(name, built, mode, _groups(n, [0, 1]), parts, torch.cuda.Stream(), None,
-                                      layout=pool.layout))
+        workers.append(prepare_worker(name, built, mode, alternating_groups(n, [0, 1]), parts, torch.cuda.Stream(),
+                                      None, layout=pool.layout))
     raw = closed_loop(workers, 0.5, 2.0)
     rates = {w["name"]: len(w["endsNs"]) for w in raw["workers"]}
     for w in raw["workers"]:
