@@ -171,8 +171,8 @@ function simRun(spec: RunSpec, result: RunResult, gpu: Run): Run {
 }
 
 /**
- * A sim run's energy metrics under another power model, from what it recorded (busy SMs, requests per worker): energy
- * is linear in both, no re-simulation needed.
+ * A run's energy metrics under another power model, from what it recorded (busy SMs, requests per worker): energy is
+ * linear in both, no re-simulation needed. On a GPU run (no busy SMs) only eclip.power/2 means anything.
  */
 export function withPower(run: Run, power: PowerModel, spec: RunSpec): Run {
   const windowUs = run.windowS * 1e6
