@@ -5,14 +5,34 @@ import type { Dtype } from '../formats/common.ts'
 import type { Plan, PlanWorker } from '../formats/plan.ts'
 import type { ModelIO } from './io-specs.ts'
 import type { Datatype } from './kserve/datatypes.ts'
+import type { ShmRegion } from './shm/registry.ts'
 
 /** A tensor as raw little-endian bytes, row-major. */
 export interface RawTensor {
   name: string
   datatype: Datatype
   shape: number[]
+  /** The bytes; empty (NO_DATA) when the tensor lies in a client's shared-memory region (`shm`). */
   data: Buffer
+  /** Where the tensor lies in a client's registered region (shm/registry.ts): its bytes never pass through Node. */
+  shm?: ShmRef
 }
+
+/** `bytes` at `offset` of a registered region (offset from the region's start). */
+export interface ShmRef {
+  region: ShmRegion
+  offset: number
+  bytes: number
+}
+
+/** A requested output the backend writes into a client's region instead of returning it. */
+export interface ShmOutput {
+  name: string
+  shm: ShmRef
+}
+
+/** The data of a tensor that lies in shared memory (one shared empty buffer: nothing allocated per request). */
+export const NO_DATA = Buffer.alloc(0)
 
 /** One model the server serves: one worker of the plan. */
 export interface ServedModel {
@@ -45,6 +65,11 @@ export interface ExecRequest {
   partition?: string
   /** Aborted when no caller waits for the execution any more (timed out): a backend may drop it if not started. */
   signal?: AbortSignal
+  /**
+   * Outputs to write into clients' regions (one request's: executions with shared-memory tensors carry one request).
+   * The result's output then has `shm` set and no data.
+   */
+  shmOutputs?: ShmOutput[]
 }
 
 export interface ExecResult {
@@ -125,6 +150,14 @@ export interface Backend {
   waiting?(model: string): number
   /** The partitions executions are dispatched to and their state (paris-elsa). */
   partitions?(): PartitionStatus[]
+  /**
+   * Opens a client's shared-memory region once (the GPU backend maps a system region's file or opens a CUDA IPC
+   * handle), so executions can read inputs from it and write outputs into it; rejects with why not. Absent: the
+   * backend reads no tensor (the simulator), or takes none from shared memory.
+   */
+  openRegion?(region: ShmRegion): Promise<void>
+  /** Closes a region opened by openRegion (called once no accepted request uses it). */
+  closeRegion?(region: ShmRegion): Promise<void>
 }
 
 export class BackendCrashError extends Error {

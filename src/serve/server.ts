@@ -4,7 +4,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
-import type { Backend, ServedModel } from './backend.ts'
+import type { Backend, ServedModel, ShmOutput } from './backend.ts'
 import { registerDashboard } from './dashboard.ts'
 import { PLATFORM } from './io-specs.ts'
 import {
@@ -15,6 +15,7 @@ import {
 } from './kserve/routes.ts'
 import { type DecodedRequest, ProtocolError } from './kserve/tensors.ts'
 import { ServerMetrics } from './metrics.ts'
+import { type CudaRegionSpec, RegionRegistry, type SystemRegionSpec } from './shm/registry.ts'
 import { ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
 
 export const SERVER_NAME = 'eclip'
@@ -48,6 +49,8 @@ export class EclipServer implements InferenceService {
   readonly app: FastifyInstance
   readonly metrics: ServerMetrics
   readonly workers = new Map<string, ModelWorker>()
+  /** Clients' shared-memory regions (Triton's system and CUDA shared-memory extensions). */
+  readonly regions: RegionRegistry
   private readonly serviceModels: ServiceModel[]
   private draining = false
   private restarting = false
@@ -111,6 +114,7 @@ export class EclipServer implements InferenceService {
         },
       }
     })
+    this.regions = new RegionRegistry(backend, { log: (l) => this.app.log.warn(l) })
     this.unsubscribe = backend.onEvent((e) => {
       if (e.type === 'crash') this.onCrash(e.reason)
       else for (const w of this.workers.values()) w.pump()
@@ -136,7 +140,7 @@ export class EclipServer implements InferenceService {
     return {
       name: SERVER_NAME,
       version: SERVER_VERSION,
-      extensions: ['binary_tensor_data', 'model_configuration'],
+      extensions: ['binary_tensor_data', 'model_configuration', 'system_shared_memory', 'cuda_shared_memory'],
     }
   }
   live() {
@@ -175,10 +179,12 @@ export class EclipServer implements InferenceService {
         req.inputs,
         receivedAt,
         req.timeoutUs !== undefined ? req.timeoutUs / 1000 : undefined,
+        shmOutputsOf(req),
       )
     } catch (err) {
       if (err instanceof RequestFailure && err.status === 429)
         this.metrics.requestFailed(model.name, model.version, 'REJECTED')
+      else if (err instanceof ProtocolError && err.status === 400) this.invalid(model) // a region unregistered meanwhile
       throw err
     }
     return {
@@ -198,6 +204,28 @@ export class EclipServer implements InferenceService {
         ...(c.partition !== undefined ? { partition: c.partition } : {}),
       },
     }
+  }
+
+  shmRegions() {
+    return this.regions
+  }
+  registerSystemShm(name: string, spec: SystemRegionSpec) {
+    return this.regions.registerSystem(name, spec)
+  }
+  unregisterSystemShm(name?: string) {
+    return this.regions.unregister('system', name)
+  }
+  systemShmStatus(name?: string) {
+    return this.regions.status('system', name)
+  }
+  registerCudaShm(name: string, spec: CudaRegionSpec) {
+    return this.regions.registerCuda(name, spec)
+  }
+  unregisterCudaShm(name?: string) {
+    return this.regions.unregister('cuda', name)
+  }
+  cudaShmStatus(name?: string) {
+    return this.regions.status('cuda', name)
   }
 
   // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -268,4 +296,16 @@ export class EclipServer implements InferenceService {
       }
     }, delayMs)
   }
+}
+
+/** The requested outputs that go to shared memory, or undefined (nothing allocated for a request without any). */
+function shmOutputsOf(req: DecodedRequest): ShmOutput[] | undefined {
+  let out: ShmOutput[] | undefined
+  if (req.outputs)
+    for (const o of req.outputs)
+      if (o.shm) {
+        out ??= []
+        out.push({ name: o.name, shm: o.shm })
+      }
+  return out
 }

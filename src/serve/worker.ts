@@ -8,10 +8,12 @@ import {
   type ExecResult,
   type RawTensor,
   type ServedModel,
+  type ShmOutput,
   splitOutputs,
 } from './backend.ts'
 import { ProtocolError } from './kserve/tensors.ts'
 import type { FailureReason, ServerMetrics } from './metrics.ts'
+import type { ShmRegion } from './shm/registry.ts'
 
 export interface WorkerOptions {
   /** Requests that may wait; one more is refused with 429. */
@@ -53,6 +55,10 @@ interface Entry {
   timer?: NodeJS.Timeout
   /** The execution carrying it, once started. */
   execution?: Execution
+  /** Outputs to write into the client's shared-memory regions. */
+  shmOutputs?: ShmOutput[]
+  /** The shared-memory regions its tensors lie in: held (acquired) until it is answered. */
+  regions?: ShmRegion[]
   resolve: (c: Completion) => void
   reject: (e: ProtocolError) => void
 }
@@ -99,7 +105,13 @@ export class ModelWorker {
    * Accepts a request (throws a RequestFailure when the queue is full) and resolves with its result. The returned
    * promise always settles, by `timeoutMs` at the latest.
    */
-  submit(batch: number, inputs: RawTensor[], receivedAt: number, timeoutMs?: number): Promise<Completion> {
+  submit(
+    batch: number,
+    inputs: RawTensor[],
+    receivedAt: number,
+    timeoutMs?: number,
+    shmOutputs?: ShmOutput[],
+  ): Promise<Completion> {
     const deadlineMs = Math.min(this.options.timeoutMs, timeoutMs ?? Number.POSITIVE_INFINITY)
     if (this.waiting() >= this.options.queueSize)
       throw new RequestFailure(
@@ -119,6 +131,14 @@ export class ModelWorker {
       resolve: () => {},
       reject: () => {},
     }
+    // a region named by an accepted request stays open until the request is answered (unregistering it meanwhile
+    // only takes its name away): nothing accepted loses its tensors
+    const regions = shmRegions(inputs, shmOutputs)
+    if (regions) {
+      acquireAll(regions)
+      entry.regions = regions
+    }
+    if (shmOutputs && shmOutputs.length > 0) entry.shmOutputs = shmOutputs
     return new Promise<Completion>((resolve, reject) => {
       entry.resolve = resolve
       entry.reject = reject
@@ -173,6 +193,10 @@ export class ModelWorker {
     while (this.queue.length > 0 && taken.length < this.options.maxDynamicBatch) {
       const next = this.queue[0] as Entry
       if (taken.length > 0 && items + next.batch > this.model.batch) break
+      // a request with tensors in shared memory runs alone: its input lies in its client's region and its output
+      // goes to another, so merging it with others would mean gathering and scattering bytes through Node — the
+      // copies shared memory is there to avoid (clients that use it send full batches anyway)
+      if (taken.length > 0 && (next.regions || taken[0]?.regions)) break
       this.queue.shift()
       taken.push(next)
       items += next.batch
@@ -190,6 +214,7 @@ export class ModelWorker {
         requests: taken.length,
         inputs: concatInputs(taken.map((e) => e.inputs)),
         signal: execution.abort.signal,
+        ...(taken.length === 1 && taken[0]?.shmOutputs ? { shmOutputs: taken[0].shmOutputs } : {}),
       })
     } catch (err) {
       p = Promise.reject(err)
@@ -211,6 +236,7 @@ export class ModelWorker {
           if (e.settled) return
           e.settled = true
           clearTimeout(e.timer)
+          if (e.regions) releaseAll(e.regions)
           // the server's queue, then the backend's (a partition's queue, paris-elsa)
           const queueUs = (started - e.enqueuedAt) * 1000 + (r.waitedUs ?? 0)
           const totalUs = (this.now() - e.receivedAt) * 1000
@@ -252,6 +278,7 @@ export class ModelWorker {
     if (e.settled) return
     e.settled = true
     clearTimeout(e.timer)
+    if (e.regions) releaseAll(e.regions)
     this.metrics.requestFailed(this.model.name, this.model.version, failure.reason)
     e.reject(failure)
   }
@@ -262,4 +289,30 @@ export class ModelWorker {
     this.idleWaiters = []
     for (const r of w) r()
   }
+}
+
+/** The regions a request's tensors lie in (each once), or undefined when it has none: the common case allocates nothing. */
+function shmRegions(inputs: RawTensor[], outputs: ShmOutput[] | undefined): ShmRegion[] | undefined {
+  let out: ShmRegion[] | undefined
+  const add = (r: ShmRegion) => {
+    if (!out) out = [r]
+    else if (!out.includes(r)) out.push(r)
+  }
+  for (const t of inputs) if (t.shm) add(t.shm.region)
+  if (outputs) for (const o of outputs) add(o.shm.region)
+  return out
+}
+
+function acquireAll(regions: ShmRegion[]) {
+  let i = 0
+  try {
+    for (; i < regions.length; i++) (regions[i] as ShmRegion).acquire()
+  } catch (err) {
+    for (let j = 0; j < i; j++) (regions[j] as ShmRegion).release()
+    throw err
+  }
+}
+
+function releaseAll(regions: ShmRegion[]) {
+  for (const r of regions) r.release()
 }

@@ -3,6 +3,8 @@
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ModelIO } from '../io-specs.ts'
+import { registerShmRoutes, type ShmService } from '../shm/http.ts'
+import type { RegionLookup } from '../shm/registry.ts'
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse, ProtocolError } from './tensors.ts'
 
 export interface ServiceModel {
@@ -21,8 +23,8 @@ export interface InferOutcome {
   parameters: Record<string, unknown>
 }
 
-/** What the protocol layer needs from the server. */
-export interface InferenceService {
+/** What the protocol layer needs from the server (with Triton's shared-memory extensions: ShmService). */
+export interface InferenceService extends ShmService {
   metadata(): { name: string; version: string; extensions: string[] }
   live(): boolean
   ready(): boolean
@@ -32,6 +34,8 @@ export interface InferenceService {
   infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome>
   /** A request for a known model that failed validation (counted as a failure). */
   invalid(model: ServiceModel): void
+  /** The registered shared-memory regions requests may name (pass it to decodeInferRequest). */
+  shmRegions(): RegionLookup
 }
 
 const BINARY_HEADER = 'inference-header-content-length'
@@ -108,7 +112,7 @@ export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService
     const m = find(req.params as ModelParams)
     let decoded: DecodedRequest
     try {
-      decoded = decodeBody(req, m)
+      decoded = decodeBody(req, m, svc.shmRegions())
     } catch (err) {
       if (err instanceof ProtocolError && err.status < 500) svc.invalid(m)
       throw err
@@ -141,6 +145,7 @@ export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService
     app.get(`${base}/ready`, ready)
     app.post(`${base}/infer`, infer)
   }
+  registerShmRoutes(app, svc)
 }
 
 /** A readable body of `parts`, in order (each pushed as it is: no copy). */
@@ -154,7 +159,7 @@ export function bodyOf(parts: Buffer[]): Readable {
   })
 }
 
-function decodeBody(req: FastifyRequest, m: ServiceModel): DecodedRequest {
+function decodeBody(req: FastifyRequest, m: ServiceModel, regions: RegionLookup): DecodedRequest {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
   if (type !== '' && !ACCEPTED_TYPES.includes(type))
     throw new ProtocolError(
@@ -181,5 +186,5 @@ function decodeBody(req: FastifyRequest, m: ServiceModel): DecodedRequest {
   } catch (err) {
     throw new ProtocolError(400, `malformed JSON in the request body: ${(err as Error).message}`)
   }
-  return decodeInferRequest(json, m.io, m.maxBatch, binary)
+  return decodeInferRequest(json, m.io, m.maxBatch, binary, regions)
 }

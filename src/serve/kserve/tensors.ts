@@ -1,7 +1,8 @@
 // KServe v2 inference request/response bodies: validation of the JSON (and binary-extension) request against a
 // model's tensor specs, and encoding of the backend's outputs. Knows the protocol, not the backend.
-import type { RawTensor } from '../backend.ts'
+import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
 import type { ModelIO, TensorSpec } from '../io-specs.ts'
+import type { RegionLookup } from '../shm/registry.ts'
 import {
   type Datatype,
   decodeElements,
@@ -29,8 +30,11 @@ export interface DecodedRequest {
   /** Batch dimension shared by every input. */
   batch: number
   inputs: RawTensor[]
-  /** Outputs the client asked for (all when absent), with whether each should come back as binary data. */
-  outputs?: { name: string; binary: boolean }[]
+  /**
+   * Outputs the client asked for (all when absent), with whether each should come back as binary data, or be
+   * written into a client's shared-memory region (`shm`).
+   */
+  outputs?: { name: string; binary: boolean; shm?: ShmRef }[]
   /** `binary_data_output` request parameter: every output as binary unless an output says otherwise. */
   binaryOutputs: boolean
   /** Triton's `timeout` request parameter (µs): the request's own deadline, within the model's. */
@@ -58,12 +62,15 @@ function flatten(data: unknown[]): unknown[] {
 /**
  * Validates a request body (the JSON header of the binary extension, or the whole JSON body) for a model with
  * `io` tensors and up to `maxBatch` items. `binary` is what follows the JSON header in the binary extension.
+ * `regions`: the server's shared-memory regions, which inputs and requested outputs may name (Triton's
+ * shared_memory_region / _offset / _byte_size parameters); without it such a tensor is refused.
  */
 export function decodeInferRequest(
   body: unknown,
   io: ModelIO,
   maxBatch: number,
   binary?: Buffer,
+  regions?: RegionLookup,
 ): DecodedRequest {
   if (!isObject(body)) throw bad('the request body must be a JSON object')
   for (const k of Object.keys(body))
@@ -108,8 +115,22 @@ export function decodeInferRequest(
     if (t.parameters !== undefined && !isObject(t.parameters))
       throw bad(`input "${t.name}": "parameters" must be an object`)
     const binSize = (t.parameters as Record<string, unknown> | undefined)?.binary_data_size
+    const shmAt = shmParams(t.parameters as Record<string, unknown> | undefined, `input "${t.name}"`)
     let data: Buffer
-    if (binSize !== undefined) {
+    let shm: ShmRef | undefined
+    if (shmAt) {
+      // the bytes stay in the client's region: only where they lie is checked here (the backend reads them)
+      if (t.data !== undefined) throw bad(`input "${t.name}": has both "data" and "shared_memory_region"`)
+      if (binSize !== undefined)
+        throw bad(`input "${t.name}": has both "binary_data_size" and "shared_memory_region"`)
+      const need = count * ELEMENT_BYTES[dt]
+      if (shmAt.byteSize !== need)
+        throw bad(
+          `input "${t.name}": shared_memory_byte_size ${shmAt.byteSize} does not match shape [${shape}] of ${dt} (${need} bytes)`,
+        )
+      shm = regionRef(regions, shmAt, `input "${t.name}"`, dt)
+      data = NO_DATA
+    } else if (binSize !== undefined) {
       if (!Number.isInteger(binSize) || (binSize as number) < 0)
         throw bad(`input "${t.name}": "binary_data_size" must be a non-negative integer`)
       if (t.data !== undefined) throw bad(`input "${t.name}": has both "data" and "binary_data_size"`)
@@ -145,7 +166,9 @@ export function decodeInferRequest(
       }
       data = encodeElements(dt, flat as (number | boolean)[])
     }
-    inputs.push({ name: t.name, datatype: dt, shape, data })
+    inputs.push(
+      shm ? { name: t.name, datatype: dt, shape, data, shm } : { name: t.name, datatype: dt, shape, data },
+    )
   }
   if (binary && offset !== binary.length)
     throw bad(`the binary part has ${binary.length - offset} bytes no input's binary_data_size accounts for`)
@@ -166,6 +189,20 @@ export function decodeInferRequest(
       const b = (o.parameters as Record<string, unknown> | undefined)?.binary_data
       if (b !== undefined && typeof b !== 'boolean')
         throw bad(`outputs[${i}]: "binary_data" must be a boolean`)
+      const shmAt = shmParams(o.parameters as Record<string, unknown> | undefined, `output "${o.name}"`)
+      if (shmAt) {
+        const spec = io.outputs.find((s) => s.name === o.name) as TensorSpec
+        const need = tensorBytes(spec, batch as number)
+        if (need !== null && shmAt.byteSize < need)
+          throw bad(
+            `output "${o.name}": shared_memory_byte_size ${shmAt.byteSize} is too small to hold the output ([${batch}, ${spec.shape.slice(1)}] of ${spec.datatype}: ${need} bytes)`,
+          )
+        return {
+          name: o.name,
+          binary: false,
+          shm: regionRef(regions, shmAt, `output "${o.name}"`, spec.datatype),
+        }
+      }
       return { name: o.name, binary: b ?? parameters.binary_data_output === true }
     })
   }
@@ -178,6 +215,68 @@ export function decodeInferRequest(
     ...(timeout !== undefined ? { timeoutUs: timeout as number } : {}),
     parameters,
   }
+}
+
+/** A tensor's shared-memory parameters (Triton's), checked for form; undefined when it names no region. */
+function shmParams(
+  p: Record<string, unknown> | undefined,
+  what: string,
+): { region: string; offset: number; byteSize: number } | undefined {
+  if (!p) return undefined
+  const region = p.shared_memory_region
+  const size = p.shared_memory_byte_size
+  const offset = p.shared_memory_offset
+  if (region === undefined && size === undefined) {
+    if (offset !== undefined)
+      throw bad(
+        `${what}: "shared_memory_offset" without "shared_memory_region" and "shared_memory_byte_size"`,
+      )
+    return undefined
+  }
+  if (typeof region !== 'string' || region === '')
+    throw bad(
+      `${what}: "shared_memory_region" must name a registered region (with "shared_memory_byte_size")`,
+    )
+  if (!Number.isSafeInteger(size) || (size as number) < 0)
+    throw bad(
+      `${what}: "shared_memory_byte_size" must be a non-negative integer (with "shared_memory_region")`,
+    )
+  if (offset !== undefined && (!Number.isSafeInteger(offset) || (offset as number) < 0))
+    throw bad(`${what}: "shared_memory_offset" must be a non-negative integer`)
+  return { region, offset: (offset as number | undefined) ?? 0, byteSize: size as number }
+}
+
+/** Where a tensor lies in a registered region, after checking the region exists and holds it. */
+function regionRef(
+  regions: RegionLookup | undefined,
+  at: { region: string; offset: number; byteSize: number },
+  what: string,
+  dt: Datatype,
+): ShmRef {
+  if (!regions) throw bad(`${what}: this endpoint does not take tensors in shared memory`)
+  const r = regions.region(at.region)
+  if (!r) throw bad(`${what}: Unable to find shared memory region: '${at.region}'`)
+  if (at.offset + at.byteSize > r.byteSize)
+    throw bad(
+      `${what}: Invalid offset + byte size for shared memory region: '${at.region}' (offset ${at.offset} + byte_size ${at.byteSize} runs past its ${r.byteSize} bytes)`,
+    )
+  // a device copy of misaligned elements is a CUDA error that poisons the backend: refused here
+  if (r.kind === 'cuda' && at.offset % ELEMENT_BYTES[dt] !== 0)
+    throw bad(
+      `${what}: shared_memory_offset ${at.offset} in CUDA region '${at.region}' is not a multiple of ${dt}'s ${ELEMENT_BYTES[dt]} bytes`,
+    )
+  return { region: r, offset: at.offset, bytes: at.byteSize }
+}
+
+/** Bytes of `spec` at batch `n`, or null when a dimension besides the batch is variable. */
+function tensorBytes(spec: TensorSpec, n: number): number | null {
+  let count = n
+  for (let d = 1; d < spec.shape.length; d++) {
+    const x = spec.shape[d] as number
+    if (x < 0) return null
+    count *= x
+  }
+  return count * ELEMENT_BYTES[spec.datatype]
 }
 
 function checkDatatype(v: unknown, spec: TensorSpec, name: string): Datatype {
@@ -233,7 +332,15 @@ export function encodeInferResponse(
   for (const w of wanted) {
     const t = outputs.find((o) => o.name === w.name)
     if (!t) continue
-    if (w.binary) {
+    if (t.shm) {
+      // written into the client's region by the backend: the response says where, and carries no data
+      const p: Record<string, unknown> = {
+        shared_memory_region: t.shm.region.name,
+        shared_memory_byte_size: t.shm.bytes,
+      }
+      if (t.shm.offset !== 0) p.shared_memory_offset = t.shm.offset
+      out.push({ name: t.name, datatype: t.datatype, shape: t.shape, parameters: p })
+    } else if (w.binary) {
       out.push({
         name: t.name,
         datatype: t.datatype,
