@@ -107,7 +107,7 @@ class Captured:
 
 def warm_up(built, streams, iters: int = 2) -> None:
     """Runs the forward eagerly on every stream that will capture: cuBLAS/cuDNN set up per-stream state on first use,
-    and doing that inside a capture invalidates it (DESIGN §8)."""
+    and doing that inside a capture invalidates it (docs/design.md §8)."""
     import torch  # noqa: PLC0415
 
     with torch.inference_mode():

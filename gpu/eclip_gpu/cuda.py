@@ -2,7 +2,7 @@
 
 Every driver call goes through `check`, so a failure names the call and the CUDA error instead of returning a tuple
 with a silent error code. A CUDA error that poisons the context (illegal address, launch failure) is fatal: the caller
-must let the process die (DESIGN §8), never retry in-process.
+must let the process die (docs/design.md §8), never retry in-process.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import platform
 from functools import lru_cache
 
 # Green contexts need driver API 12.4+; torch's own GreenContext wrapper splits the whole device on every call, so
-# two contexts overlap (DESIGN §7) — we drive the driver API directly instead.
+# two contexts overlap (docs/design.md §7) — we drive the driver API directly instead.
 MIN_DRIVER_VERSION = 12040
 MIN_BINDINGS = "cuda-bindings>=12.4 (the `cuda.bindings.driver` module)"
 

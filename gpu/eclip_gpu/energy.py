@@ -1,5 +1,5 @@
 """GPU energy and power from NVML. The total-energy counter (mJ) is what a window's joules come from; it updates
-every ~20–100 ms, so only windows of seconds are meaningful (DESIGN §6)."""
+every ~20–100 ms, so only windows of seconds are meaningful (docs/design.md §6)."""
 
 from __future__ import annotations
 

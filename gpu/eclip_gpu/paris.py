@@ -7,7 +7,7 @@ the slice layout (1 … n regular slices anchored at slice 0, then the whole GPU
 with), one CUDA graph captured on that partition's green-context stream (the graph keeps the partition), replayed:
 the median of CUDA-event-timed replays after two untimed ones, as many as fit a small time budget per cell (at least
 5). The model is built once (at batch 1; other batches repeat its input) and warmed up eagerly on every partition
-stream before the first capture (DESIGN §8); each graph dies before the next is captured.
+stream before the first capture (docs/design.md §8); each graph dies before the next is captured.
 
 Open-loop replay (`ParisSession.run`, protocol `paris-run`): one green-context partition + stream per partition of the
 layout, one graph per (partition, model, batch) the trace needs, captured once and kept while later runs use the same
@@ -351,7 +351,7 @@ class ParisSession:
             for p in parts:
                 g, out = self.capture_graph(built, p.torch_stream)
                 us, n = _time_graph(torch, g, p.torch_stream, cell_s)
-                del g, out  # each graph dies before the next capture; all before the pool closes (DESIGN §8)
+                del g, out  # each graph dies before the next capture; all before the pool closes (docs/design.md §8)
                 row.append(round(us, 2))
                 reps.append(n)
             rows.append(row)
@@ -404,7 +404,7 @@ class ParisSession:
         if gone:
             self.kw.clear()  # kernel-wise graphs span several partitions: any of them may be among those going
             for p in gone:
-                p.graphs.clear()  # graphs first, then the pool and context they use (DESIGN §8)
+                p.graphs.clear()  # graphs first, then the pool and context they use (docs/design.md §8)
             gc.collect()
             self._sync(p.gpu for p in gone)
             for p in gone:
@@ -436,7 +436,7 @@ class ParisSession:
                 # the model's copy on this GPU: a graph reads weights and input on its own device only
                 built = self.built(model, batch, dtype, gpu)
                 with torch.cuda.device(gpu):
-                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (DESIGN §8)
+                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (docs/design.md §8)
                     warm_up(built, [p.partition.torch_stream for p in on], iters=1)
                     for p in on:
                         g, out = self.capture_graph(built, p.partition.torch_stream, p.pool)

@@ -9,7 +9,7 @@ ELSA: it tracks each partition's backlog and sends a partition one request at a 
   CUDA ordinal of this process);
 - each served model once per GPU (ParisSession.built: a copy on that device) and, on every partition, one CUDA graph
   per batch size of the model's mix (plus its `batch`), captured on the partition's stream so that the graph keeps
-  the partition (ParisSession.capture_graph), warmed up eagerly on every partition stream first (DESIGN §8). Graphs
+  the partition (ParisSession.capture_graph), warmed up eagerly on every partition stream first (docs/design.md §8). Graphs
   of one partition share that partition's memory pool: a partition runs one request at a time (the server sends one
   at a time; a lock per partition makes sure of it here too);
 - unlike paris.py's replay, whose graphs share one static input per (model, batch) and whose outputs nobody reads,
@@ -90,7 +90,7 @@ def load(serving, msg: dict, progress) -> dict:
     t0 = time.perf_counter()
     layout, _pool, energy = serving.resources()
     session = ParisSession(layout, energy)
-    serving.paris = session  # torn down by Serving.close: graphs, then partitions (DESIGN §8)
+    serving.paris = session  # torn down by Serving.close: graphs, then partitions (docs/design.md §8)
     # every partition once, before any capture (creating one costs ~1.8 ms: never on the request path)
     parts = session.use_partitions(partitions)
     gpus = sorted({p.gpu for p in parts})
@@ -114,7 +114,7 @@ def load(serving, msg: dict, progress) -> dict:
                 with torch.cuda.device(gpu):
                     # a static input of its own per partition: requests on different partitions run at once
                     mine = [at_batch(base, b) for _ in on]
-                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (DESIGN §8)
+                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (docs/design.md §8)
                     warm_up(mine[0], [p.partition.torch_stream for _, p in on], iters=1)
                     for (pid, p), built in zip(on, mine):
                         stream = p.partition.torch_stream

@@ -2,7 +2,7 @@
 
 The device's SMs are split ONCE into slices (`cuDevSmResourceSplitByCount` at the minimum partition size); every
 partition is a union of slices of that one split, built as one green context with its own stream. Partitions are
-created at start-up and reused: creating one costs ~1.8 ms (DESIGN §7), far too much for the request path.
+created at start-up and reused: creating one costs ~1.8 ms (docs/design.md §7), far too much for the request path.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class PartitionPool:
         return self.worker_partitions[key]
 
     def close(self) -> None:
-        # Streams and green contexts must outlive every graph that uses them (DESIGN §8): call only after graphs die.
+        # Streams and green contexts must outlive every graph that uses them (docs/design.md §8): call only after graphs die.
         d = driver()
         for p in [*self.worker_partitions.values(), *self.partitions.values()]:
             d.cuStreamDestroy(p.cu_stream)

@@ -2,7 +2,7 @@
 loop, measures energy, checks outputs against the baseline capture, and returns raw per-request times.
 
 Models are built once per (worker name, model, batch, dtype) and partitions once per slice set, then reused by
-later runs; graphs live only for their run. Teardown order matters (DESIGN §8): graphs die before partitions.
+later runs; graphs live only for their run. Teardown order matters (docs/design.md §8): graphs die before partitions.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class Runner:
         del workers, raw
         gc.collect()
         torch.cuda.synchronize()
-        # a run's green contexts (the pool's and every worker's own) die with its graphs (DESIGN §8): a context holds
+        # a run's green contexts (the pool's and every worker's own) die with its graphs (docs/design.md §8): a context holds
         # device memory of its own, and kept for the whole bench the per-worker ones pile up run after run (workers ×
         # partitions each). The next run makes its own, ~2 ms apiece.
         self.pool.close()

@@ -107,7 +107,7 @@ class ServedWorker:
 
 
 def is_fatal(text: str) -> bool:
-    """An error that poisons the CUDA context (DESIGN §8): the process must die and be restarted."""
+    """An error that poisons the CUDA context (docs/design.md §8): the process must die and be restarted."""
     return any(m in text for m in FATAL_MARKERS)
 
 
@@ -209,7 +209,7 @@ class Serving:
         for r in self.rings.values():
             r.close()
         self.rings.clear()
-        if self.paris is not None:  # after every worker thread has stopped: graphs, then partitions (DESIGN §8)
+        if self.paris is not None:  # after every worker thread has stopped: graphs, then partitions (docs/design.md §8)
             self.paris.close()
             self.paris = None
 

@@ -56,7 +56,7 @@ def _albert(batch: int, dtype: str):
     import torch  # noqa: PLC0415
     from transformers import AlbertConfig, AlbertModel  # noqa: PLC0415
 
-    # AlbertConfig() defaults to albert-xxlarge; the paper's albert is albert-base (DESIGN §8).
+    # AlbertConfig() defaults to albert-xxlarge; the paper's albert is albert-base (docs/design.md §8).
     config = AlbertConfig(
         vocab_size=30000,
         embedding_size=128,
@@ -108,7 +108,7 @@ def build(name: str, batch: int = 1, dtype: str = "fp16", input_shape: list[int]
     import torch  # noqa: PLC0415
 
     torch.manual_seed(seed)
-    # Kernel choice must be deterministic: a plan is made for one kernel sequence (fingerprint, DESIGN §8).
+    # Kernel choice must be deterministic: a plan is made for one kernel sequence (fingerprint, docs/design.md §8).
     torch.backends.cudnn.benchmark = False
     tdtype = _torch_dtype(dtype)
     if name in ZOO:

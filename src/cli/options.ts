@@ -13,7 +13,7 @@ import {
 } from '../formats/index.ts'
 import { PAPER_MIXES, PROFILES_HOME } from '../paths.ts'
 
-/** H100 is the reference GPU (DESIGN); profiles measured on another GPU are the next best thing, labelled as such. */
+/** H100 is the reference GPU (docs/design.md); profiles measured on another GPU are the next best thing, labelled as such. */
 const REFERENCE_PROFILES = join(PROFILES_HOME, 'h100')
 
 /** The default profile directory: profiles/h100, else another shipped profiles/<gpu>/, else none (synthetic). */

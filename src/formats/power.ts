@@ -1,5 +1,5 @@
 // Power model: the parameters the simulator turns a run into watts and joules with, fitted by `eclip calibrate` to
-// NVML energy-counter deltas over closed-loop GPU runs (DESIGN §6); the built-in defaults are placeholders and every
+// NVML energy-counter deltas over closed-loop GPU runs (docs/design.md §6); the built-in defaults are placeholders and every
 // result made with them says so (`fitted: false`). Two forms, by `format`:
 // - eclip.power/2 (what calibrate writes): P = idleW + wPerWorkSm × work per second, where a request's work is the
 //   SM·s its kernels need at their right-sizes on the whole GPU (src/execute/sim/power.ts). It does not depend on the

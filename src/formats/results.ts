@@ -1,5 +1,5 @@
 // Results: what one `eclip bench` writes, from either backend (the simulator or the GPU). One file holds many runs; a
-// run is one (mix, policy, mode, backend, batch) measured as DESIGN §6 says: closed (or open) loop, warm-up, a steady
+// run is one (mix, policy, mode, backend, batch) measured as docs/design.md §6 says: closed (or open) loop, warm-up, a steady
 // window, per-worker latency and throughput, energy over the window. Runs of the same experiment on the two backends
 // share a `key` (everything but the backend), so a simulated and a measured run can be shown side by side.
 // Raw per-request records are not in this file but in the request log it names (CSV: run, worker, request, arrival,
@@ -83,7 +83,7 @@ export const RunMetrics = Type.Object(
     jainFairness: NullableNum,
     /** Busy SM-time / (SMs × window); null where the backend cannot observe it. */
     meanSmUtilisation: NullableNum,
-    /** Ideal-packing bound (DESIGN §6): rounds (one request per worker) per second with every kernel at its right-size. */
+    /** Ideal-packing bound (docs/design.md §6): rounds (one request per worker) per second with every kernel at its right-size. */
     idealRoundsPerS: NullableNum,
     /** Rounds per second achieved: the throughput of the slowest worker (a round needs one request of each). */
     roundsPerS: NullableNum,

@@ -6,7 +6,7 @@ import { GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario
 import { MPS_POLICIES, POLICIES } from './plan.ts'
 
 /**
- * PARIS + ELSA (DESIGN §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the host at
+ * PARIS + ELSA (docs/design.md §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the host at
  * start-up from each model's load (rate, batch mix, SLO) and latency table, and ELSA sends each request to one of
  * them. Not a plan policy: there is no per-kernel plan, every request runs whole on one partition.
  */

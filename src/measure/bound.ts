@@ -1,9 +1,9 @@
-// The ideal-packing bound (DESIGN §6): with every kernel at its right-size, one round — one request of every worker —
+// The ideal-packing bound (docs/design.md §6): with every kernel at its right-size, one round — one request of every worker —
 // needs Σ_w Σ_k t_k·SM_k SM-seconds, so rounds per second ≤ SMs / that area, and no worker goes faster than alone.
 import type { Profile } from '../formats/index.ts'
 
 /**
- * Right-size of each kernel: the fewest profiled SMs whose time is within `tolerance` of the full-GPU time (DESIGN
+ * Right-size of each kernel: the fewest profiled SMs whose time is within `tolerance` of the full-GPU time (docs/design.md
  * §1; the same rule as the optimizer's src/plan/rightsize.ts). Returns the size index per kernel.
  */
 export function rightSizeIndices(profile: Profile, tolerance: number): number[] {
@@ -54,7 +54,7 @@ export function packingBound(profiles: readonly Profile[], smCount: number, tole
 /**
  * Rounds per second a run achieved: a round needs one request of every worker, so the rounds completed are the
  * requests of the worker with the fewest. It can exceed the bound when kernels run on fewer SMs than their
- * right-size (a kernel's SM-time is often smaller there, at a longer latency): the bound is DESIGN §6's yardstick,
+ * right-size (a kernel's SM-time is often smaller there, at a longer latency): the bound is docs/design.md §6's yardstick,
  * not a law.
  */
 export function achievedRoundsPerS(rps: readonly number[]): number {

@@ -5,13 +5,13 @@
 // for eclip-fit with the simulator evaluator and calibration it was planned with) is asked again for the run's mix,
 // workers and policy, and the plan is checked against what the run recorded (switches and kernels per request of
 // every worker). A re-simulation keeps the run's loop and seed but not its
-// 10-s window: the simulator has no counter noise to average out (DESIGN §6's ≥ 10 s is for NVML), only whole
+// 10-s window: the simulator has no counter noise to average out (docs/design.md §6's ≥ 10 s is for NVML), only whole
 // requests to count, so its window is sized to a number of requests of the run's slowest worker.
 //
 // Contention: a grid over the constants (sharing rule × demand tolerance × memory interference γ); each point
 // re-simulates every run once, and errors are taken per results file and kind of run from the same simulations, so
 // held-out errors (fit on some files, check on the others) cost nothing more. Throughput is compared normalised, as
-// DESIGN §6 says: a partitioned run's workers by their rate vs the same worker under baseline, a baseline run's
+// docs/design.md §6 says: a partitioned run's workers by their rate vs the same worker under baseline, a baseline run's
 // workers by their rate vs their solo rate (what the sharing rule and γ decide; a baseline's normVsBaseline is 1 by
 // definition). By default only single-launch runs (solo, baseline, model-wise) choose the constants: kernel-wise runs
 // on the GPU are dominated by the executor's host side, which the contention model does not describe.

@@ -1,6 +1,6 @@
 // From a backend's raw observations to the results format's runs: per-worker throughput and latency over the steady
 // window, energy per request, SM utilisation, the ideal-packing bound; then, across the runs of one experiment, the
-// ratios to baseline and to solo rates (DESIGN §6: comparisons are per worker and normalised).
+// ratios to baseline and to solo rates (docs/design.md §6: comparisons are per worker and normalised).
 import type { RunResult, RunSpec } from '../execute/backend.ts'
 import type { Run, WorkerResult } from '../formats/index.ts'
 import { achievedRoundsPerS, packingBound } from './bound.ts'

@@ -1,4 +1,4 @@
-// ELSA: elastic, SLO-aware dispatch of each arriving query to one partition (DESIGN §5).
+// ELSA: elastic, SLO-aware dispatch of each arriving query to one partition (docs/design.md §5).
 //
 // For every candidate partition ELSA estimates when the query would complete there: the partition's queued work
 // (what remains of the running query by its estimate, plus the estimates of the queries waiting in its FIFO) plus the

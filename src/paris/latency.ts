@@ -1,5 +1,5 @@
 // Latency tables for PARIS+ELSA: lookup between measured points, a synthetic generator shaped like the H100
-// measurements of DESIGN §7, and the converter from eclip profiles (one per batch size) to a table.
+// measurements of docs/design.md §7, and the converter from eclip profiles (one per batch size) to a table.
 import type { Gpu, GpuRef, LatencyTable, Profile } from '../formats/index.ts'
 import { partitionSizes, UserError } from '../formats/index.ts'
 import { rngFor } from './rng.ts'
@@ -15,7 +15,7 @@ export const gpuRef = (gpu: Gpu): GpuRef => ({
 
 /**
  * Latency in µs of one request of `batch` on `sms` SMs. Between table sizes it interpolates linearly in 1/SMs —
- * exact for the Amdahl shape latency = serial + parallel/SMs that the measured rows follow (DESIGN §7) — so a
+ * exact for the Amdahl shape latency = serial + parallel/SMs that the measured rows follow (docs/design.md §7) — so a
  * partition with the 12-SM remainder slice (8k+12 SMs) gets a sensible value. Between batch sizes it is linear in
  * the batch. Outside the table it extends the nearest segment, never below 5% of the nearest point.
  */
@@ -62,7 +62,7 @@ export interface LatencyShape {
   source: string
 }
 
-/** DESIGN §7: H100, fp16, batch 4, one CUDA graph, at 8/16/32/48/64/96/132 SMs (ms). */
+/** docs/design.md §7: H100, fp16, batch 4, one CUDA graph, at 8/16/32/48/64/96/132 SMs (ms). */
 const H100_B4_SIZES = [8, 16, 32, 48, 64, 96, 132]
 const H100_B4_MS: Record<string, number[]> = {
   resnet152: [15.6, 9.2, 5.7, 4.9, 4.3, 4.0, 3.8],
@@ -89,7 +89,7 @@ export function fitAmdahl(sizes: number[], ms: number[]): { serialMs: number; pa
   return { serialMs: Math.max(my - parallelMsSm * mx, 0.01), parallelMsSm }
 }
 
-/** The known shapes: fitted to DESIGN §7 where measured; albert (albert-base) is an unmeasured guess. */
+/** The known shapes: fitted to docs/design.md §7 where measured; albert (albert-base) is an unmeasured guess. */
 export function knownShape(model: string): LatencyShape | undefined {
   const row = H100_B4_MS[model]
   if (row)
@@ -97,7 +97,7 @@ export function knownShape(model: string): LatencyShape | undefined {
       ...fitAmdahl(H100_B4_SIZES, row),
       serialExp: 0.25,
       parallelExp: 0.85,
-      source: 'fitted to DESIGN §7 (H100 fp16 b4)',
+      source: 'fitted to docs/design.md §7 (H100 fp16 b4)',
     }
   if (model === 'albert')
     return {
@@ -105,7 +105,7 @@ export function knownShape(model: string): LatencyShape | undefined {
       parallelMsSm: 120,
       serialExp: 0.2,
       parallelExp: 0.9,
-      source: 'guessed (albert-base not in DESIGN §7)',
+      source: 'guessed (albert-base not in docs/design.md §7)',
     }
   return undefined
 }

@@ -1,15 +1,15 @@
 // PARIS: choose a heterogeneous set of partitions for each GPU of an inference server from each model's latency table,
-// batch-size mix, arrival rate and SLO. DESIGN §5; the paper (Kim, Choi, Rhu, DAC 2022) is only public to us as its
+// batch-size mix, arrival rate and SLO. docs/design.md §5; the paper (Kim, Choi, Rhu, DAC 2022) is only public to us as its
 // abstract, so the algorithm below is ours, built on the abstract's idea. README "PARIS + ELSA" says the same in prose.
 //
-// Partitions are unions of slices of one device-wide split (DESIGN §7): on H100 k regular 8-SM slices (k = 1..15)
+// Partitions are unions of slices of one device-wide split (docs/design.md §7): on H100 k regular 8-SM slices (k = 1..15)
 // plus a 12-SM remainder slice. Every partition can run every model (green contexts share memory, and the models of
 // a scenario fit in one GPU's memory several times over), so PARIS decides only sizes and counts; ELSA decides which
 // query runs where.
 //
 // The algorithm, per scenario and number of GPUs G:
 //  1. Query classes. A class is (model m, batch b) with rate λ_m·P_m(b).
-//  2. Knee of each class. latency(s) of a DNN request follows serial + parallel/s closely (DESIGN §7's rows fit it
+//  2. Knee of each class. latency(s) of a DNN request follows serial + parallel/s closely (docs/design.md §7's rows fit it
 //     within a few %), so the SM-time of one query, s·latency(s) = serial·s + parallel, always grows with s while its
 //     latency shrinks ever more slowly. The knee is the smallest size where more SMs buy less than `kneeElasticity`
 //     (η, default 0.7) relative latency per relative SM added, measured over a doubling of the size:

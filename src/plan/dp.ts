@@ -1,4 +1,4 @@
-// The exact dynamic program for one worker at fixed α (DESIGN §3: cross-checks the ILP and is the fast path):
+// The exact dynamic program for one worker at fixed α (docs/design.md §3: cross-checks the ILP and is the fast path):
 // state (unit, configuration, switches used), value = least Σ cost so far. With α fixed the objective separates
 // per worker (every worker's sum is scaled by the same 1 + α), so this is the whole problem for that worker.
 // `lambda` adds λ · (kernels in unit / K) · SMs to each unit's cost: the Lagrangian term the outer search

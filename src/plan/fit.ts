@@ -71,7 +71,7 @@ export const FIT_P95_SLACK = 0.02
 export const FIT_ENERGY_WEIGHT = 0.5
 /**
  * Used when no evaluator is given: every worker in its home, each unit on its fastest size there, a switch priced
- * at DESIGN §7's ≈1 µs — model-wise's partitions, with a switch only where a smaller run of the home is faster.
+ * at docs/design.md §7's ≈1 µs — model-wise's partitions, with a switch only where a smaller run of the home is faster.
  */
 export const FIT_DEFAULT = { lambda: Number.POSITIVE_INFINITY, mu: 0, switchCostUs: 1 }
 

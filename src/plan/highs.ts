@@ -1,6 +1,6 @@
 // The HiGHS MILP for one worker, and the worker thread that solves it under a watchdog (STACK.md).
 //
-// Model (ECLIP's per-worker formulation at a fixed multiplier, DESIGN §4), over the worker's units u and ladder
+// Model (ECLIP's per-worker formulation at a fixed multiplier, docs/design.md §4), over the worker's units u and ladder
 // configurations c:
 //   x[u,c] ∈ {0,1}, Σ_c x[u,c] = 1                      one partition per unit
 //   d[u,c] ≥ x[u,c] − x[u−1,c], d ≥ 0   (u ≥ 1)          the positive part of each change

@@ -1,4 +1,4 @@
-// makePlan: profiles + mix → plan (DESIGN §2), for every policy. The public entry point of the optimizer.
+// makePlan: profiles + mix → plan (docs/design.md §2), for every policy. The public entry point of the optimizer.
 import type { GpuRef } from '../formats/common.ts'
 import { UserError } from '../formats/errors.ts'
 import type { Gpu } from '../formats/gpu.ts'
@@ -169,7 +169,7 @@ export async function makePlan(
     ladders = layout.assigned.map((id) => [id])
     notes.push(...layout.notes)
     // MPS runs the model-wise plan with one process per worker: the sizes become thread-percentage caps (mps) or
-    // are ignored (mps-unlimited); the slices are never pinned (DESIGN §3: MPS limits how many SMs, never which)
+    // are ignored (mps-unlimited); the slices are never pinned (docs/design.md §3: MPS limits how many SMs, never which)
     if (opts.policy === 'mps')
       notes.push('MPS: each worker process capped at its partition size (active thread %), slices not pinned')
     if (opts.policy === 'mps-unlimited')

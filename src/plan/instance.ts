@@ -99,7 +99,7 @@ export function evaluate(w: WorkerInstance, choice: Int32Array): Assignment {
 }
 
 /**
- * The paper's objective for all workers: Σ_w Σ_k β_k (1 + α) with α = Σ_w CUAverage_w / SMs (DESIGN §4:
+ * The paper's objective for all workers: Σ_w Σ_k β_k (1 + α) with α = Σ_w CUAverage_w / SMs (docs/design.md §4:
  * CUOverlap_w = CUAverage_w + Σ_{w'≠w} CUAverage_{w'} is the same sum for every worker, so α is shared).
  */
 export function objective(assignments: readonly Assignment[], smCount: number) {

@@ -1,4 +1,4 @@
-// The outer search that makes ECLIP's objective linear (DESIGN §4).
+// The outer search that makes ECLIP's objective linear (docs/design.md §4).
 //
 // The objective is F = (1 + A/N) · S, with S = Σ_w Σ_k β_k (solo time at the chosen sizes), A = Σ_w CUAverage_w
 // (α = A/N is shared by all workers: see instance.ts) and N the GPU's SMs: a product, not linear. For a multiplier

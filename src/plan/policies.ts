@@ -1,4 +1,4 @@
-// The paper's comparison scenarios (DESIGN §4), made from the same profiles as ECLIP's plan.
+// The paper's comparison scenarios (docs/design.md §4), made from the same profiles as ECLIP's plan.
 import type { Gpu } from '../formats/gpu.ts'
 import { regularSlices } from '../formats/gpu.ts'
 import type { Partition } from '../formats/plan.ts'

@@ -1,4 +1,4 @@
-// Pool builder: the partitions allocated once at start-up (DESIGN §1 "pool") and, per worker, its ladder — the
+// Pool builder: the partitions allocated once at start-up (docs/design.md §1 "pool") and, per worker, its ladder — the
 // partitions the optimizer may put that worker's kernels on.
 //
 // Layout rules (ECLIP §4 generalised from 4 shader engines and 2 workers to n slices and k workers):
@@ -13,10 +13,10 @@
 //  3. Ladder lengths are profiled sizes only (L slices = L·sliceSize SMs must be a profiled size), spread
 //     geometrically from 1 slice to the longest window that still leaves one slice to every other worker
 //     (n - (k-1)); with one worker the ladder is every profiled size. Right-sizes crowd at the small end
-//     (many kernels fit in one slice, DESIGN §7), hence geometric rather than even steps.
+//     (many kernels fit in one slice, docs/design.md §7), hence geometric rather than even steps.
 //  4. At most `maxPartitions` distinct partitions (identical windows of different workers are one partition): the
 //     ladder is shortened until the pool fits. With fewer than k+1 allowed, every worker gets only the whole GPU.
-// Default cap 16: H100 showed no slowdown with 12 partitions busy at once (DESIGN §7), and a plan keeps at most one
+// Default cap 16: H100 showed no slowdown with 12 partitions busy at once (docs/design.md §7), and a plan keeps at most one
 // partition per worker busy at a time, so the cap bounds only start-up cost (≈1.8 ms per partition) and the
 // optimizer's size; 16 also lets a lone worker use all 16 profiled H100 sizes. ECLIP's MI50 needed 7 (8 queues).
 import type { Gpu } from '../formats/gpu.ts'

@@ -1,4 +1,4 @@
-// Right-sizing (DESIGN §1): the fewest SMs at which a kernel's solo time is within a tolerance of its full-GPU
+// Right-sizing (docs/design.md §1): the fewest SMs at which a kernel's solo time is within a tolerance of its full-GPU
 // time. ECLIP's "without noticeable slowdown" has no number in the paper; eclip uses a tolerance, 5% by default.
 
 export const DEFAULT_TOLERANCE = 0.05

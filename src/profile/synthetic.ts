@@ -2,13 +2,13 @@
 // the simulator and their tests can run with no GPU. Every file written here is marked `measured.method:
 // "synthetic"`; nothing in it was measured.
 //
-// Kernel model (why it looks like DESIGN §7): a kernel has `ctas` thread blocks, `occ` of which fit on one SM at
+// Kernel model (why it looks like docs/design.md §7): a kernel has `ctas` thread blocks, `occ` of which fit on one SM at
 // once, a time per wave and a small fixed cost (launch tail, prologue):
 //     t(s) = fixedUs + waveUs · ceil(ctas / (s · occ))
 // so a kernel with few CTAs fits in 8 SMs, one with many scales until one wave covers the partition, and a
 // "persistent" kernel sized to the full device (ctas = 132·occ, as cuBLAS split-K / persistent kernels are) needs
 // all 132 SMs. Per model, one multiplier on the CTA counts is calibrated (bisection) so that the whole request's
-// slowdown at one slice matches the 8-SM / 132-SM latency ratio of DESIGN §7's table, then all times are scaled to
+// slowdown at one slice matches the 8-SM / 132-SM latency ratio of docs/design.md §7's table, then all times are scaled to
 // its full-GPU latency. Intermediate sizes then follow from the kernel mix, not from the table.
 
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -20,11 +20,11 @@ import { type Kernel, type Profile, profileFileName } from '../formats/profile.t
 import { mulberry32 } from '../random.ts'
 
 export interface SyntheticModel {
-  /** Kernels per request (the real graphs' counts, DESIGN §7 where measured). */
+  /** Kernels per request (the real graphs' counts, docs/design.md §7 where measured). */
   kernels: number
-  /** Request latency in µs at batch 4, fp16, on the whole GPU (DESIGN §7). */
+  /** Request latency in µs at batch 4, fp16, on the whole GPU (docs/design.md §7). */
   fullUsB4: number
-  /** Request latency at one slice (8 SMs) over the whole GPU's, at batch 4 (DESIGN §7). */
+  /** Request latency at one slice (8 SMs) over the whole GPU's, at batch 4 (docs/design.md §7). */
   ratio8: number
   /** Kernel name stems, cycled through the request like the layers of the real model. */
   stems: readonly string[]
@@ -32,7 +32,7 @@ export interface SyntheticModel {
   persistentShare: number
 }
 
-// Latencies and 8-SM ratios from DESIGN §7 (H100, fp16, batch 4). albert-base is not in that table: its values are
+// Latencies and 8-SM ratios from docs/design.md §7 (H100, fp16, batch 4). albert-base is not in that table: its values are
 // a guess between alexnet and shufflenet's shape with transformer-like GEMM kernels; replace when measured.
 export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticModel>> = {
   albert: {
@@ -86,7 +86,7 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticModel>> = {
   },
 }
 
-/** The H100 SXM layout of DESIGN §7 (15 slices of 8 SMs + a 12-SM remainder), marked synthetic. */
+/** The H100 SXM layout of docs/design.md §7 (15 slices of 8 SMs + a 12-SM remainder), marked synthetic. */
 export function syntheticH100Gpu(): Gpu {
   const slices = Array.from({ length: 15 }, (_, id) => ({ id, sms: 8, remainder: false }))
   slices.push({ id: 15, sms: 12, remainder: true })
@@ -102,7 +102,7 @@ export function syntheticH100Gpu(): Gpu {
       date: new Date(0).toISOString(),
       method: 'synthetic',
       tool: 'eclip src/profile/synthetic.ts',
-      notes: 'the H100 layout recorded in DESIGN.md §7, not read off a device',
+      notes: 'the H100 layout recorded in docs/design.md §7, not read off a device',
     },
   }
 }
@@ -182,7 +182,7 @@ export function syntheticProfile(opts: SyntheticOptions): Profile {
     shapes.reduce((a, k) => a + kernelTime(k, mult, smCount, s), 0)
   const ratioAt = (mult: number) => requestAt(mult, slice) / requestAt(mult, smCount)
   // Calibrate the CTA multiplier (in log2) so the one-slice slowdown matches the model's; the ratio grows with it.
-  // Smaller batches scale less: the table is at batch 4, and b1 graphs scale visibly worse (DESIGN §7).
+  // Smaller batches scale less: the table is at batch 4, and b1 graphs scale visibly worse (docs/design.md §7).
   const target = 1 + (spec.ratio8 - 1) * Math.min(1.5, (0.55 + 0.45 * (batch / 4)) ** 0.5)
   let lo = -12
   let hi = 12
@@ -194,7 +194,7 @@ export function syntheticProfile(opts: SyntheticOptions): Profile {
   const mult = 2 ** ((lo + hi) / 2)
   // Whole-request latency: batch 4 from the table; other batches sublinear (b1 resnet152 2.99 ms vs 3.8 ms at b4).
   const fullUs = spec.fullUsB4 * (0.72 + 0.07 * batch)
-  const ratio = 0.89 + rand() * 0.06 // kernels explain 89–95% of the request (DESIGN §7)
+  const ratio = 0.89 + rand() * 0.06 // kernels explain 89–95% of the request (docs/design.md §7)
   const scale = (fullUs * ratio) / requestAt(mult, smCount)
   const round = (x: number) => Math.round(x * 1000) / 1000
 
@@ -232,7 +232,7 @@ export function syntheticProfile(opts: SyntheticOptions): Profile {
       date: new Date(0).toISOString(),
       method: 'synthetic',
       tool: 'eclip src/profile/synthetic.ts',
-      notes: `seeded generator (seed "${opts.seed ?? ''}"), shaped after DESIGN.md §7; not measured`,
+      notes: `seeded generator (seed "${opts.seed ?? ''}"), shaped after docs/design.md §7; not measured`,
     },
   }
 }

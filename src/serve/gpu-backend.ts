@@ -200,7 +200,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     )
   }
 
-  /** A fresh process with the models and plan of the last load (a crashed one is never reused: DESIGN §8). */
+  /** A fresh process with the models and plan of the last load (a crashed one is never reused: docs/design.md §8). */
   async restart(): Promise<void> {
     if (this.closed) throw new Error('the GPU backend is closed')
     this.ready = false

@@ -23,10 +23,10 @@ describe('latency tables', () => {
     assert.notDeepEqual(syntheticLatencyTable(gpu, 'resnet152', { seed: 4, date }).latencyUs, t.latencyUs)
   })
 
-  it('is shaped like DESIGN §7: falls with SMs with diminishing returns, rises sub-linearly with batch', () => {
+  it('is shaped like docs/design.md §7: falls with SMs with diminishing returns, rises sub-linearly with batch', () => {
     const t = syntheticLatencyTable(gpu, 'resnet152', { seed: 1, date, noise: 0 })
     const b4 = t.latencyUs[2] ?? []
-    // DESIGN §7 resnet152 b4: 15.6 ms at 8 SMs, 3.8 ms at 132
+    // docs/design.md §7 resnet152 b4: 15.6 ms at 8 SMs, 3.8 ms at 132
     assert.ok(Math.abs((b4[0] ?? 0) / 1000 - 15.6) < 1.5, `8 SMs: ${b4[0]}`)
     assert.ok(Math.abs((b4.at(-1) ?? 0) / 1000 - 3.8) < 0.6, `132 SMs: ${b4.at(-1)}`)
     for (const row of t.latencyUs) {
@@ -61,7 +61,7 @@ describe('latency tables', () => {
     assert.ok(Math.abs(latencyUs(t, 2, 16) - (1500 + 3000) / 2) < 1e-9)
   })
 
-  it('fits serial + parallel/SMs to DESIGN §7 rows', () => {
+  it('fits serial + parallel/SMs to docs/design.md §7 rows', () => {
     const f = fitAmdahl(
       [8, 16, 32, 64, 132],
       [1 + 80 / 8, 1 + 80 / 16, 1 + 80 / 32, 1 + 80 / 64, 1 + 80 / 132],

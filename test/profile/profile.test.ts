@@ -13,7 +13,7 @@ import {
 } from '../../src/profile/synthetic.ts'
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-profile-'))
-// DESIGN §7, H100 fp16 batch 4: request latency in ms at 8 and 132 SMs.
+// docs/design.md §7, H100 fp16 batch 4: request latency in ms at 8 and 132 SMs.
 const DESIGN_B4: Record<string, [number, number]> = {
   resnet152: [15.6, 3.8],
   resnext101: [16.5, 3.3],
@@ -40,7 +40,7 @@ describe('synthetic profiles', () => {
     assert.equal(a.kernels.length, SYNTHETIC_MODELS.resnet152?.kernels)
   })
 
-  it('look like DESIGN §7: latency within 15% at 8 and 132 SMs, kernels spread over sizes', () => {
+  it('look like docs/design.md §7: latency within 15% at 8 and 132 SMs, kernels spread over sizes', () => {
     for (const [model, [at8, full]] of Object.entries(DESIGN_B4)) {
       const p = syntheticProfile({ model, batch: 4 })
       const r8 = (p.requestUs[0] ?? 0) / 1000

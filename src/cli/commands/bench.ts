@@ -41,7 +41,7 @@ import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
 import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
 
-/** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (DESIGN §6). */
+/** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (docs/design.md §6). */
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
 
 interface Inputs {
@@ -97,7 +97,7 @@ function resolveInputs(opts: {
   else {
     primitives = defaultPrimitives(gpuRef)
     warnings.push(
-      'no primitives file: default costs (partition create 1.8 ms and switch 1 µs measured on H100, DESIGN §7; graph launch 2.5 µs assumed)',
+      'no primitives file: default costs (partition create 1.8 ms and switch 1 µs measured on H100, docs/design.md §7; graph launch 2.5 µs assumed)',
     )
   }
   let power: PowerModel
@@ -269,7 +269,7 @@ export function registerBench(program: Command) {
     )
     .option(
       '--primitives <file>',
-      'primitives file (default: the profile directory’s, else DESIGN §7 defaults)',
+      'primitives file (default: the profile directory’s, else docs/design.md §7 defaults)',
     )
     .option(
       '--power <file>',

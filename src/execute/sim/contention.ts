@@ -1,14 +1,14 @@
 // The simulator's contention model: how kernels of different workers that run at the same time share SMs.
 //
-// Slices are the shared resources (a partition is a set of slices, DESIGN §1). Each running kernel asks for its
+// Slices are the shared resources (a partition is a set of slices, docs/design.md §1). Each running kernel asks for its
 // *demand*: the fewest profiled SMs at which it already runs at (almost) its full-GPU speed — a kernel with a small
-// grid cannot use more. Kernels on disjoint partitions each get their whole partition (DESIGN §7: 12 partitions
+// grid cannot use more. Kernels on disjoint partitions each get their whole partition (docs/design.md §7: 12 partitions
 // busy at once, no slowdown), apart from the memory-interference term below. Where partitions overlap, the SMs of a
 // shared slice are divided by one of two rules (CALIBRATION.sharing):
 // - 'fifo' (default): in kernel start order, each kernel takes up to its demand of its slices' free SMs; a later
 //   kernel gets what is left, possibly nothing until an earlier one ends. That is how the block scheduler treats
 //   kernels of different streams on the same SMs (the first-launched kernel's thread blocks go first), and it is the
-//   head-of-line blocking that partitioning removes; it is also what DESIGN §7 measured: equal model-wise partitions
+//   head-of-line blocking that partitioning removes; it is also what docs/design.md §7 measured: equal model-wise partitions
 //   beat all-on-the-full-GPU by 8–12% req/s, which a fair-sharing model cannot reproduce.
 // - 'fair': max-min fair shares per slice (progressive filling: equal shares; a kernel that gets more than its
 //   demand keeps its demand and hands the surplus back to the others on those slices): an idealised,

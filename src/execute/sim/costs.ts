@@ -7,7 +7,7 @@ import { DEFAULT_TOLERANCE } from '../../plan/rightsize.ts'
 const cost = (us: number) => ({ medianUs: us, p95Us: us, samples: 1 })
 
 /**
- * DESIGN §7 (H100, driver 580, CUDA 13.0): green context + stream creation ≈ 1.8 ms and event record + cross-stream
+ * docs/design.md §7 (H100, driver 580, CUDA 13.0): green context + stream creation ≈ 1.8 ms and event record + cross-stream
  * wait ≈ 1 µs were measured. Graph and kernel launch costs were not: 2.5 µs and 2 µs are assumed (typical host cost of
  * cudaGraphLaunch / cuLaunchKernel) until `eclip` measures them into a primitives file.
  */
@@ -24,7 +24,7 @@ export function defaultPrimitives(gpu: GpuRef): Primitives {
       method: 'defaults',
       tool: 'eclip sim',
       notes:
-        'partitionCreate 1.8 ms and switchEventWait 1 µs measured on H100 (DESIGN §7); graphLaunch 2.5 µs and kernelLaunch 2 µs assumed, not measured',
+        'partitionCreate 1.8 ms and switchEventWait 1 µs measured on H100 (docs/design.md §7); graphLaunch 2.5 µs and kernelLaunch 2 µs assumed, not measured',
     },
   }
 }
