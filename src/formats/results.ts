@@ -60,10 +60,48 @@ export const WorkerResult = Type.Object(
     kernelsPerRequest: Type.Integer({ minimum: 0 }),
     /** Mean host CPU time to enqueue one request (requests completed in the window), µs; GPU runs only. */
     hostCpuUsPerRequest: Type.Optional(Type.Number({ minimum: 0 })),
+    /** The profile's request latency on the whole GPU, µs: the solo reference where no solo run was made. */
+    fullGpuUs: Type.Optional(Type.Number({ minimum: 0 })),
+    /** SM·µs of one request with every kernel at its right-size (the plan's tolerance): the STP bound's A_w. */
+    packedAreaSmUs: Type.Optional(Type.Number({ minimum: 0 })),
   },
   { additionalProperties: false },
 )
 export type WorkerResult = Type.Static<typeof WorkerResult>
+
+/**
+ * Multiprogram metrics of a mix run (Eyerman & Eeckhout, IEEE Micro 2008; src/measure/system.ts): STP, ANTT, total
+ * requests/s, the worst worker vs baseline, Jain's index over rate/solo, the per-worker mean beside them, the STP bound.
+ */
+export const SystemMetrics = Type.Object(
+  {
+    /** Where the solo rates came from: 'solo runs', 'profiles' (whole-GPU request latency) or both. */
+    soloFrom: Type.String(),
+    /** Σ_w rate_w / solo_w (weighted speedup). */
+    stp: Num,
+    /** stp / the same mix's baseline stp (same solo rates). */
+    stpVsBaseline: NullableNum,
+    /** Mean over workers of mean latency / solo latency (lower is better). */
+    antt: NullableNum,
+    anttVsBaseline: NullableNum,
+    /** Σ_w req/s (a sum over different models: dominated by the smallest). */
+    totalRps: Num,
+    totalRpsVsBaseline: NullableNum,
+    /** The worker with the lowest rate / its baseline rate, and that ratio. */
+    worstWorker: Type.Union([Type.String(), Type.Null()]),
+    worstVsBaseline: NullableNum,
+    /** Jain's index over rate / solo (1 = every worker the same share of its solo rate). */
+    jain: NullableNum,
+    /** Mean over workers of rate / baseline rate: beside the others, never alone. */
+    meanVsBaseline: NullableNum,
+    /** Upper bound on stp from the profiles (right-sized SM-time within the SMs, no worker above solo). */
+    stpBound: NullableNum,
+    /** stp / stpBound; above 1 the run beat the bound (it ignores intra-graph overlap and memory contention). */
+    stpVsBound: NullableNum,
+  },
+  { additionalProperties: false },
+)
+export type SystemMetrics = Type.Static<typeof SystemMetrics>
 
 export const RunMetrics = Type.Object(
   {
@@ -90,6 +128,8 @@ export const RunMetrics = Type.Object(
     /** roundsPerS / idealRoundsPerS: how much of the packing headroom the run realised. */
     vsIdeal: NullableNum,
     switchesPerRequest: Type.Integer({ minimum: 0 }),
+    /** Mix runs: the system metrics (absent in files written before them; null without solo references). */
+    system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
   },
   { additionalProperties: false },
 )

@@ -1,4 +1,12 @@
 // Metrics of the results format, computed the same way for every backend.
 export { achievedRoundsPerS, type PackingBound, packedArea, packingBound, rightSizes } from './bound.ts'
-export { buildRun, normalise, type RunContext, soloMixName } from './metrics.ts'
+export {
+  attachProfileRefs,
+  buildRun,
+  normalise,
+  profileRefs,
+  type RunContext,
+  soloMixName,
+} from './metrics.ts'
 export { jain, latencySummary, mean } from './stats.ts'
+export { antt, type StpBound, stp, stpBound, systemMetrics, worstWorker } from './system.ts'

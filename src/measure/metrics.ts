@@ -1,10 +1,12 @@
 // From a backend's raw observations to the results format's runs: per-worker throughput and latency over the steady
 // window, energy per request, SM utilisation, the ideal-packing bound; then, across the runs of one experiment, the
-// ratios to baseline and to solo rates (docs/design.md §6: comparisons are per worker and normalised).
+// ratios to baseline and to solo rates, and the system metrics of each mix run (STP, ANTT, worst worker, Jain, the STP
+// bound: src/measure/system.ts; docs/design.md §6).
 import type { RunResult, RunSpec } from '../execute/backend.ts'
-import type { Run, WorkerResult } from '../formats/index.ts'
-import { achievedRoundsPerS, packingBound } from './bound.ts'
+import type { Profile, Run, WorkerResult } from '../formats/index.ts'
+import { achievedRoundsPerS, packedArea, packingBound } from './bound.ts'
 import { jain, latencySummary, mean } from './stats.ts'
+import { type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
 
 export interface RunContext {
   backend: 'sim' | 'gpu'
@@ -23,6 +25,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
   const tolerance = spec.plan.params.tolerance
   const bound = packingBound(spec.profiles, spec.gpu.smCount, tolerance)
   const workers: WorkerResult[] = spec.plan.workers.map((pw, w) => {
+    const profile = spec.profiles[w]
     const obs = result.workers[w] ?? { arrivalUs: [], startUs: [], endUs: [] }
     const lat: number[] = []
     const cpu: number[] = []
@@ -47,6 +50,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       switchesPerRequest: pw.groups.length - 1,
       kernelsPerRequest: pw.kernels,
       ...(cpu.length > 0 ? { hostCpuUsPerRequest: cpu.reduce((x, y) => x + y, 0) / cpu.length } : {}),
+      ...(profile ? profileRefs(profile, tolerance) : {}),
     }
   })
   const requests = workers.reduce((a, w) => a + w.requests, 0)
@@ -95,6 +99,35 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
   }
 }
 
+/** What a worker's profile says for the system metrics: its whole-GPU request latency and right-sized SM·µs. */
+export function profileRefs(
+  profile: Profile,
+  tolerance: number,
+): { fullGpuUs: number; packedAreaSmUs: number } {
+  return {
+    fullGpuUs: profile.requestUs[profile.requestUs.length - 1] ?? 0,
+    packedAreaSmUs: packedArea(profile, tolerance),
+  }
+}
+
+/**
+ * Results written before the system metrics lack each worker's profile references: fills them from `profilesFor`
+ * (at right-size tolerance `tolerance`) where missing, so that normalise can compute them. Mutates and returns `runs`.
+ */
+export function attachProfileRefs(
+  runs: Run[],
+  profilesFor: (w: Pick<WorkerResult, 'model' | 'batch' | 'dtype'>) => Profile | null,
+  tolerance: number,
+): Run[] {
+  for (const r of runs)
+    for (const w of r.workers) {
+      if (w.fullGpuUs !== undefined && w.packedAreaSmUs !== undefined) continue
+      const p = profilesFor(w)
+      if (p) Object.assign(w, profileRefs(p, tolerance))
+    }
+  return runs
+}
+
 /**
  * Fills the ratios that need other runs: to the same worker under baseline (same mix, batch and backend), to the
  * worker's solo rate (its solo run on the same backend), Jain's fairness over the solo-normalised throughputs, and the
@@ -103,10 +136,34 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
 export function normalise(runs: Run[]): Run[] {
   const baselineOf = new Map<string, Run>()
   const soloOf = new Map<string, number>()
+  const soloLatOf = new Map<string, number>()
   for (const r of runs) {
     if (r.role === 'mix' && r.policy === 'baseline') baselineOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
-    if (r.role === 'solo' && r.workers[0]) soloOf.set(`${r.mix}|${r.backend}`, r.workers[0].throughputRps)
+    if (r.role === 'solo' && r.workers[0]) {
+      soloOf.set(`${r.mix}|${r.backend}`, r.workers[0].throughputRps)
+      const lat = r.workers[0].latencyUs?.mean
+      if (lat) soloLatOf.set(`${r.mix}|${r.backend}`, lat)
+    }
   }
+  // a worker's solo reference: its solo run on the same backend, else its profile's whole-GPU request latency
+  const soloRef = (w: WorkerResult, backend: string): SystemWorker['solo'] => {
+    const k = `${soloMixName(w.model, w.batch, w.dtype)}|${backend}`
+    const rps = soloOf.get(k)
+    const lat = soloLatOf.get(k)
+    if (rps && rps > 0 && lat) return { rps, latencyUs: lat, from: 'solo-run' satisfies SoloSource }
+    if (w.fullGpuUs && w.fullGpuUs > 0)
+      return { rps: 1e6 / w.fullGpuUs, latencyUs: w.fullGpuUs, from: 'profile' satisfies SoloSource }
+    return null
+  }
+  const systemWorkers = (r: Run, base: Run | undefined): SystemWorker[] =>
+    r.workers.map((w) => ({
+      name: w.name,
+      rps: w.throughputRps,
+      meanLatencyUs: w.latencyUs?.mean ?? null,
+      baselineRps: base?.workers.find((b) => b.name === w.name)?.throughputRps ?? null,
+      solo: soloRef(w, r.backend),
+      areaSmUs: w.packedAreaSmUs ?? null,
+    }))
   for (const r of runs) {
     const base = r.role === 'mix' ? baselineOf.get(`${r.mix}|${r.batch}|${r.backend}`) : undefined
     for (const w of r.workers) {
@@ -131,6 +188,18 @@ export function normalise(runs: Run[]): Run[] {
         ? (mean(norm) as number) * (base.metrics.meanPowerW / r.metrics.meanPowerW)
         : null
     r.metrics.jainFairness = solo ? jain(solo) : null
+    if (r.role === 'mix') {
+      // the baseline seen with the same solo references, its workers in this run's order
+      const baseWorkers = base
+        ? systemWorkers(r, base).map((w) => ({
+            ...w,
+            rps: w.baselineRps ?? 0,
+            meanLatencyUs: base.workers.find((b) => b.name === w.name)?.latencyUs?.mean ?? null,
+          }))
+        : null
+      const complete = base && r.workers.every((w) => base.workers.some((b) => b.name === w.name))
+      r.metrics.system = systemMetrics(systemWorkers(r, base), complete ? baseWorkers : null, r.gpu.smCount)
+    }
   }
   return runs
 }

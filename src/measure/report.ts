@@ -1,6 +1,8 @@
-// The report of an experiment: the paper's tables (normalised throughput, p95 and energy efficiency per mix and
-// policy, with means; switches per request — its Table I) as text, and its figures as SVG + PNG. When a results file
-// holds runs of both backends, each cell shows the measured value with the simulated one beside it.
+// The report of an experiment: first the system metrics (STP vs baseline and vs its bound, the worst worker, total
+// requests/s, ANTT, Jain: src/measure/system.ts), then the paper's tables (normalised throughput — the mean of
+// per-worker ratios, shown beside STP, never alone —, p95 and energy efficiency per mix and policy, with means;
+// switches per request — its Table I) as text, and its figures as SVG + PNG. When a results file holds runs of both
+// backends, each cell shows the measured value with the simulated one beside it.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Profile, Run } from '../formats/index.ts'
@@ -50,37 +52,167 @@ function axes(runs: Run[]) {
   }
 }
 
-function value(runs: Run[], mix: string, column: string, backend: string, metric: Metric): number | null {
-  const r = runs.find(
+type Getter = (r: Run) => number | null
+
+function runOf(runs: Run[], mix: string, column: string, backend: string): Run | undefined {
+  return runs.find(
     (x) => x.role === 'mix' && x.mix === mix && policyLabel(x) === column && x.backend === backend,
   )
-  return r ? r.metrics[metric] : null
+}
+
+function value(runs: Run[], mix: string, column: string, backend: string, get: Getter): number | null {
+  const r = runOf(runs, mix, column, backend)
+  return r ? get(r) : null
+}
+
+/** The measured backend where there is one, and the other (simulated) beside it. */
+function backendsOf(runs: Run[]) {
+  const { backends } = axes(runs)
+  const primary = backends.includes('gpu') ? 'gpu' : (backends[0] ?? 'sim')
+  return {
+    primary,
+    other: backends.find((b) => b !== primary),
+    label: backends.map((b) => (b === 'sim' ? 'simulated' : 'measured on GPU')).join(' vs '),
+  }
+}
+
+/**
+ * A table of one per-run value: rows = mixes (+ the mean over mixes where `meanRow`), columns = policy/mode; `note`
+ * adds text after the primary backend's value (the worst worker's name).
+ */
+function tableBy(
+  runs: Run[],
+  title: string,
+  get: Getter,
+  o: { fmt?: (v: number) => string; meanRow?: boolean; note?: (r: Run) => string } = {},
+): string {
+  const { mixes, columns } = axes(runs)
+  const { primary, other } = backendsOf(runs)
+  const fmt = (v: number | null) => (v === null ? '–' : (o.fmt ?? ((x: number) => x.toFixed(2)))(v))
+  const cell = (mix: string | null, col: string) => {
+    const at = (b: string) =>
+      mix === null
+        ? mean(mixes.map((m) => value(runs, m, col, b, get)).filter((v): v is number => v !== null))
+        : value(runs, mix, col, b, get)
+    const r = mix === null ? undefined : runOf(runs, mix, col, primary)
+    const v = `${fmt(at(primary))}${r && o.note ? o.note(r) : ''}`
+    return other ? `${v} (${other} ${fmt(at(other))})` : v
+  }
+  return gridTable(
+    title,
+    ['mix', ...columns],
+    [
+      ...mixes.map((m) => [m, ...columns.map((c) => cell(m, c))]),
+      ...(o.meanRow === false ? [] : [['mean', ...columns.map((c) => cell(null, c))]]),
+    ],
+  )
 }
 
 /** One table as text: rows = mixes + mean, columns = policy/mode. */
 export function table(runs: Run[], metric: Metric, title: string): string {
-  const { mixes, columns, backends } = axes(runs)
-  const primary = backends.includes('gpu') ? 'gpu' : (backends[0] ?? 'sim')
-  const other = backends.find((b) => b !== primary)
-  const fmt = (v: number | null) =>
-    v === null ? '–' : metric === 'switchesPerRequest' ? String(Math.round(v)) : v.toFixed(2)
-  const cell = (mix: string | null, col: string) => {
-    const get = (b: string) =>
-      mix === null
-        ? mean(mixes.map((m) => value(runs, m, col, b, metric)).filter((v): v is number => v !== null))
-        : value(runs, mix, col, b, metric)
-    const v = fmt(get(primary))
-    return other ? `${v} (${other} ${fmt(get(other))})` : v
+  const { label } = backendsOf(runs)
+  const isSwitch = metric === 'switchesPerRequest'
+  return tableBy(
+    runs,
+    `${title} — ${label}${isSwitch ? '' : ', arithmetic mean over mixes'}${
+      metric === 'throughputVsBaseline'
+        ? '; per run the mean of per-worker ratios, which rewards starving one model: read it beside STP'
+        : ''
+    }`,
+    (r) => r.metrics[metric],
+    isSwitch ? { fmt: (v) => String(Math.round(v)) } : {},
+  )
+}
+
+type SystemKey = Exclude<keyof NonNullable<Run['metrics']['system']>, 'soloFrom' | 'worstWorker'>
+const sys =
+  (k: SystemKey): Getter =>
+  (r) =>
+    r.metrics.system?.[k] ?? null
+
+/** The system metrics' figures: STP vs baseline and the worst worker. */
+export const SYSTEM_FIGURES: { get: Getter; title: string; file: string; y: string }[] = [
+  {
+    get: sys('stpVsBaseline'),
+    title: 'System throughput (STP = Σ rate/solo) vs baseline',
+    file: 'stp',
+    y: 'STP / baseline STP',
+  },
+  {
+    get: sys('worstVsBaseline'),
+    title: "Worst worker's throughput vs baseline",
+    file: 'worst-worker',
+    y: 'min over workers of throughput / baseline',
+  },
+]
+
+/**
+ * The system metrics (Eyerman & Eeckhout, IEEE Micro 2008): STP vs baseline, the worst worker, total requests/s,
+ * ANTT, Jain over rate/solo, and STP beside its bound (measured ÷ bound). Empty when no run has them.
+ */
+export function systemTables(runs: Run[]): string {
+  const mix = mixRuns(runs)
+  if (!mix.some((r) => r.metrics.system)) return ''
+  const { label, primary, other } = backendsOf(runs)
+  const solo = [...new Set(mix.flatMap((r) => (r.metrics.system ? [r.metrics.system.soloFrom] : [])))]
+  const head = (t: string) => `${t} — ${label}, arithmetic mean over mixes`
+  const soloNote = `solo rates from ${solo.join(' / ')}`
+  const f2 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(2))
+  const { mixes, columns } = axes(runs)
+  // the bound per mix (the same for every policy of a mix: profiles and solo rates)
+  const boundOf = (m: string) => {
+    const r = mix.find((x) => x.mix === m && x.backend === primary && x.metrics.system?.stpBound != null)
+    return r?.metrics.system?.stpBound ?? null
   }
-  const label = backends.map((b) => (b === 'sim' ? 'simulated' : 'measured on GPU')).join(' vs ')
-  return gridTable(
-    `${title} — ${label}${metric === 'switchesPerRequest' ? '' : ', arithmetic mean over mixes'}`,
-    ['mix', ...columns],
+  const above: string[] = []
+  const boundCell = (m: string, c: string) => {
+    const r = runOf(runs, m, c, primary)
+    const s = r?.metrics.system
+    if (!s) return '–'
+    const o = other ? runOf(runs, m, c, other)?.metrics.system : undefined
+    if (s.stpVsBound !== null && s.stpVsBound > 1) above.push(`${m} ${c}`)
+    return `${f2(s.stp)}${other ? ` (${other} ${f2(o?.stp)})` : ''} ${f2(s.stpVsBound)}${s.stpVsBound !== null && s.stpVsBound > 1 ? '!' : ''}`
+  }
+  const vsBound = (c: string) =>
+    mean(
+      mixes
+        .map((m) => runOf(runs, m, c, primary)?.metrics.system?.stpVsBound ?? null)
+        .filter((v): v is number => v !== null),
+    )
+  const boundTable = gridTable(
+    `STP${other ? ` (${other} beside it)` : ''} and ${primary === 'gpu' ? 'measured' : 'simulated'} ÷ bound — ${label}; ${soloNote}. Bound: max Σ x_w, x_w = rate/solo ≤ 1, ` +
+      'Σ x_w·solo_w·(right-sized SM·s per request) ≤ SMs; it ignores overlap inside a graph and memory contention, so a run can exceed it (!)',
+    ['mix', 'bound', ...columns],
     [
-      ...mixes.map((m) => [m, ...columns.map((c) => cell(m, c))]),
-      ['mean', ...columns.map((c) => cell(null, c))],
+      ...mixes.map((m) => [m, f2(boundOf(m)), ...columns.map((c) => boundCell(m, c))]),
+      ['mean ÷ bound', '', ...columns.map((c) => f2(vsBound(c)))],
     ],
   )
+  return [
+    tableBy(
+      runs,
+      head(`System throughput STP (Σ rate/solo) ÷ baseline's STP; ${soloNote}`),
+      sys('stpVsBaseline'),
+    ),
+    tableBy(runs, head("Worst worker: its throughput ÷ its baseline's (name)"), sys('worstVsBaseline'), {
+      note: (r) =>
+        r.policy !== 'baseline' && r.metrics.system?.worstWorker ? ` ${r.metrics.system.worstWorker}` : '',
+    }),
+    tableBy(
+      runs,
+      head('Total requests/s ÷ baseline (a sum over different models)'),
+      sys('totalRpsVsBaseline'),
+    ),
+    tableBy(
+      runs,
+      head(`ANTT (mean latency ÷ solo latency) ÷ baseline's, lower is better; ${soloNote}`),
+      sys('anttVsBaseline'),
+    ),
+    tableBy(runs, head(`Jain's fairness over rate/solo; ${soloNote}`), sys('jain'), {
+      fmt: (v) => v.toFixed(3),
+    }),
+    `${boundTable}${above.length > 0 ? `\nabove the bound: ${above.join(', ')} (the bound ignores intra-graph overlap and memory contention)` : ''}`,
+  ].join('\n\n')
 }
 
 /** A titled text table: the first column left-aligned, the others right-aligned, two spaces apart. */
@@ -121,7 +253,12 @@ export function hostCpuTable(runs: Run[]): string | null {
 
 export function textReport(runs: Run[]): string {
   const cpu = hostCpuTable(runs)
-  return [...TABLES.map((t) => table(runs, t.metric, t.title)), ...(cpu ? [cpu] : [])].join('\n\n')
+  const system = systemTables(runs)
+  return [
+    ...(system ? [system] : []),
+    ...TABLES.map((t) => table(runs, t.metric, t.title)),
+    ...(cpu ? [cpu] : []),
+  ].join('\n\n')
 }
 
 export interface FigureInputs {
@@ -153,13 +290,18 @@ export async function writeFigures(runs: Run[], dir: string, f: FigureInputs) {
     }
   }
   const { mixes, columns, backends } = axes(runs)
-  for (const t of TABLES) {
+  const hasSystem = runs.some((r) => r.metrics.system)
+  const figures = [
+    ...(hasSystem ? SYSTEM_FIGURES.map((t) => ({ ...t, metric: null })) : []),
+    ...TABLES.map((t) => ({ ...t, get: (r: Run) => r.metrics[t.metric] })),
+  ]
+  for (const t of figures) {
     const bars = []
     for (const b of backends) {
       for (const c of columns) {
         const vs: number[] = []
         for (const m of mixes) {
-          const v = value(runs, m, c, b, t.metric)
+          const v = value(runs, m, c, b, t.get)
           if (v === null) continue
           vs.push(v)
           bars.push({ mix: m, policy: c, value: v, backend: b })
@@ -208,6 +350,13 @@ export function detailReport(runs: Run[]): string {
         `${f(m.meanPowerW, 0)} W, Jain ${f(m.jainFairness, 3)}, SM utilisation ${f(m.meanSmUtilisation)}, ` +
         `rounds ${f(m.roundsPerS, 0)}/s vs ideal ${f(m.idealRoundsPerS, 0)}/s (${f(m.vsIdeal)})`,
     )
+    const y = m.system
+    if (y)
+      out.push(
+        `  system: STP ${f(y.stp)} (${f(y.stpVsBaseline)} of baseline's; bound ${f(y.stpBound)}, ${f(y.stpVsBound)} of it), ` +
+          `worst worker ${y.worstWorker ?? '–'} ${f(y.worstVsBaseline)}, total ${f(y.totalRps, 1)} req/s (${f(y.totalRpsVsBaseline)}), ` +
+          `ANTT ${f(y.antt)} (${f(y.anttVsBaseline)}), Jain ${f(y.jain, 3)} over rate/solo, mean of ratios ${f(y.meanVsBaseline)}; solo rates from ${y.soloFrom}`,
+      )
     const rows = [
       [
         'worker',

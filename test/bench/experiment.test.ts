@@ -142,6 +142,8 @@ describe('bench experiment on the simulator', () => {
       caption: 'simulated, synthetic profiles',
     })
     for (const f of [
+      'fig-stp',
+      'fig-worst-worker',
       'fig-throughput',
       'fig-p95',
       'fig-energy-efficiency',
@@ -154,7 +156,7 @@ describe('bench experiment on the simulator', () => {
       const png = readFileSync(join(dir, `${f}.png`))
       assert.equal(png.subarray(1, 4).toString(), 'PNG')
     }
-    assert.equal(files.length, 10)
+    assert.equal(files.length, 14)
   })
 })
 

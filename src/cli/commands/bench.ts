@@ -34,9 +34,10 @@ import {
   type WorkerSpec,
 } from '../../formats/index.ts'
 import { type Planner, runExperiment } from '../../measure/experiment.ts'
-import { normalise } from '../../measure/metrics.ts'
+import { attachProfileRefs, normalise } from '../../measure/metrics.ts'
 import { detailReport, textReport, writeFigures } from '../../measure/report.ts'
 import { PROFILES_HOME } from '../../paths.ts'
+import { DEFAULT_TOLERANCE } from '../../plan/rightsize.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
 import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
@@ -182,9 +183,8 @@ async function reportFrom(
   const gpus = [...new Set(runs.map((r) => r.gpu.name))]
   if (gpus.length > 1)
     throw new UserError(`--from: runs from several GPUs (${gpus.join(', ')}) cannot share a report`)
-  normalise(runs)
-  mkdirSync(opts.out, { recursive: true })
-  // right-size figures only where the profiles of that GPU are at hand
+  // right-size figures and the system metrics' profile references (runs recorded before them) only where the
+  // profiles of that GPU are at hand
   let profilesFor: Inputs['profilesFor'] | null = null
   try {
     const inputs = resolveInputs({ ...(opts.profiles ? { profiles: opts.profiles } : {}) })
@@ -192,6 +192,21 @@ async function reportFrom(
   } catch {
     profilesFor = null
   }
+  const pf = profilesFor
+  if (pf)
+    attachProfileRefs(
+      runs,
+      (w) => {
+        try {
+          return pf([{ name: w.model, model: w.model, batch: w.batch, dtype: w.dtype }])[0] ?? null
+        } catch {
+          return null
+        }
+      },
+      DEFAULT_TOLERANCE,
+    )
+  normalise(runs)
+  mkdirSync(opts.out, { recursive: true })
   const backends = [...new Set(runs.map((r) => r.backend))]
   const header = [
     `eclip bench --from ${files.join(', ')}: ${runs.length} runs (${backends.join(' + ')}) on ${gpus[0] ?? '?'}`,

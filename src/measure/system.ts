@@ -1,0 +1,178 @@
+// System-level metrics of a co-location run, as multiprogram workloads are judged (Eyerman & Eeckhout, "System-level
+// performance metrics for multiprogram workloads", IEEE Micro 28(3), 2008; docs/design.md §6):
+// - STP (system throughput, weighted speedup) = Σ_w rate_w / solo_rate_w: how many GPUs' worth of solo work the mix
+//   got done; compared to the baseline run's STP of the same mix;
+// - ANTT (average normalised turnaround time) = mean_w co-run latency_w / solo latency_w (lower is better);
+// - the worst worker: min_w rate_w / the same worker's rate under baseline, with its name;
+// - Jain's fairness index over rate_w / solo_rate_w;
+// - total requests/s and its ratio to baseline;
+// - the mean of per-worker ratios to baseline, kept beside them but never shown alone: it rewards starving one model
+//   to speed up another (a worker at 2× and one at 0.5× average 1.25 while STP falls).
+// Solo rates come from solo runs (one worker alone on the whole GPU, same backend) where the experiment made them,
+// else from the profile's whole-GPU request latency; `soloFrom` says which.
+//
+// The STP bound (docs/design.md §6): with every kernel at its right-size a request of worker w needs A_w SM·µs, so
+// max Σ_w x_w subject to 0 ≤ x_w ≤ 1 (no worker beats its solo rate) and Σ_w x_w·solo_w·A_w ≤ SMs. One constraint
+// and unit values: a fractional knapsack, filled greedily by the smallest solo_w·A_w. It ignores overlap inside a
+// graph and memory contention, so a run can land above it: it is a yardstick, not a law.
+import type { SystemMetrics } from '../formats/index.ts'
+import { jain, mean } from './stats.ts'
+
+/** Where a worker's solo rate came from. */
+export type SoloSource = 'solo-run' | 'profile'
+
+/** Σ_w rate_w / solo_w. Throws on a non-positive solo rate (a solo reference that ran nothing is an input error). */
+export function stp(rates: readonly number[], soloRates: readonly number[]): number {
+  if (rates.length !== soloRates.length)
+    throw new RangeError(`stp: ${rates.length} rates but ${soloRates.length} solo rates`)
+  let s = 0
+  rates.forEach((r, i) => {
+    const solo = soloRates[i] as number
+    if (!(solo > 0)) throw new RangeError(`stp: solo rate of worker ${i} is ${solo}, must be > 0`)
+    s += r / solo
+  })
+  return s
+}
+
+/** mean_w latency_w / solo latency_w; null with no worker. */
+export function antt(latencies: readonly number[], soloLatencies: readonly number[]): number | null {
+  if (latencies.length !== soloLatencies.length)
+    throw new RangeError(`antt: ${latencies.length} latencies but ${soloLatencies.length} solo latencies`)
+  return mean(
+    latencies.map((l, i) => {
+      const solo = soloLatencies[i] as number
+      if (!(solo > 0)) throw new RangeError(`antt: solo latency of worker ${i} is ${solo}, must be > 0`)
+      return l / solo
+    }),
+  )
+}
+
+/** The worker with the lowest rate relative to its rate under baseline; null when a baseline rate is missing. */
+export function worstWorker(
+  names: readonly string[],
+  rates: readonly number[],
+  baselineRates: readonly (number | null)[],
+): { worker: string; ratio: number } | null {
+  let worst: { worker: string; ratio: number } | null = null
+  for (const [i, r] of rates.entries()) {
+    const b = baselineRates[i]
+    if (b === null || b === undefined || !(b > 0)) return null
+    const ratio = r / b
+    if (!worst || ratio < worst.ratio) worst = { worker: names[i] ?? String(i), ratio }
+  }
+  return worst
+}
+
+export interface StpBound {
+  /** max Σ_w x_w. */
+  stp: number
+  /** x_w at the optimum (rate_w / solo_w), in worker order. */
+  shares: number[]
+}
+
+/**
+ * The STP upper bound: max Σ x_w, 0 ≤ x_w ≤ 1, Σ x_w·solo_w·A_w ≤ SMs. `soloRps` in requests/s, `areaSmUs` in SM·µs
+ * per request, `smCount` SMs (so SMs·1e6 SM·µs per second are available).
+ */
+export function stpBound(soloRps: readonly number[], areaSmUs: readonly number[], smCount: number): StpBound {
+  if (soloRps.length !== areaSmUs.length)
+    throw new RangeError(`stpBound: ${soloRps.length} solo rates but ${areaSmUs.length} areas`)
+  if (!(smCount > 0)) throw new RangeError(`stpBound: smCount ${smCount} must be > 0`)
+  // SM·µs per second worker w needs to run at its solo rate
+  const cost = soloRps.map((s, i) => {
+    const a = areaSmUs[i] as number
+    if (!(s > 0) || !(a >= 0)) throw new RangeError(`stpBound: worker ${i}: solo rate ${s}, area ${a}`)
+    return s * a
+  })
+  const shares = cost.map(() => 0)
+  let left = smCount * 1e6
+  for (const i of cost.map((_, i) => i).sort((a, b) => (cost[a] as number) - (cost[b] as number))) {
+    const c = cost[i] as number
+    const x = c === 0 ? 1 : Math.min(1, left / c)
+    shares[i] = x
+    left -= x * c
+    if (left <= 0) break
+  }
+  return { stp: shares.reduce((a, b) => a + b, 0), shares }
+}
+
+/** One worker of a run, as the system metrics see it. */
+export interface SystemWorker {
+  name: string
+  rps: number
+  /** Mean latency over the window, µs; null when no request completed. */
+  meanLatencyUs: number | null
+  /** The worker's rate under baseline (same mix, batch, backend); null without a baseline run. */
+  baselineRps: number | null
+  /** Solo reference: rate and mean latency alone on the whole GPU, and where they came from. */
+  solo: { rps: number; latencyUs: number; from: SoloSource } | null
+  /** Right-sized SM·µs per request (A_w); null when the profile is not at hand. */
+  areaSmUs: number | null
+}
+
+export function soloFromLabel(sources: readonly SoloSource[]): string {
+  const s = new Set(sources)
+  return s.size === 2 ? 'solo runs + profiles' : s.has('solo-run') ? 'solo runs' : 'profiles'
+}
+
+/**
+ * The system metrics of one run from its workers; `baseline` is the same mix's baseline run seen the same way (its
+ * workers in the same order, the same solo references), or null. Null when a worker has no solo reference.
+ */
+export function systemMetrics(
+  workers: readonly SystemWorker[],
+  baseline: readonly SystemWorker[] | null,
+  smCount: number,
+): SystemMetrics | null {
+  const solos = workers.map((w) => w.solo)
+  if (workers.length === 0 || solos.some((s) => s === null)) return null
+  const solo = solos as { rps: number; latencyUs: number; from: SoloSource }[]
+  const stpOf = (ws: readonly SystemWorker[]) =>
+    stp(
+      ws.map((w) => w.rps),
+      solo.map((s) => s.rps),
+    )
+  const anttOf = (ws: readonly SystemWorker[]) =>
+    ws.some((w) => w.meanLatencyUs === null)
+      ? null
+      : antt(
+          ws.map((w) => w.meanLatencyUs as number),
+          solo.map((s) => s.latencyUs),
+        )
+  const total = (ws: readonly SystemWorker[]) => ws.reduce((a, w) => a + w.rps, 0)
+  const value = stpOf(workers)
+  const a = anttOf(workers)
+  const sameBase = baseline !== null && baseline.length === workers.length
+  const baseStp = sameBase ? stpOf(baseline) : null
+  const baseAntt = sameBase ? anttOf(baseline) : null
+  const baseTotal = sameBase ? total(baseline) : null
+  const worst = worstWorker(
+    workers.map((w) => w.name),
+    workers.map((w) => w.rps),
+    workers.map((w) => w.baselineRps),
+  )
+  const ratios = workers.map((w) => (w.baselineRps && w.baselineRps > 0 ? w.rps / w.baselineRps : null))
+  const areas = workers.map((w) => w.areaSmUs)
+  const bound = areas.every((x) => x !== null)
+    ? stpBound(
+        solo.map((s) => s.rps),
+        areas as number[],
+        smCount,
+      ).stp
+    : null
+  return {
+    soloFrom: soloFromLabel(solo.map((s) => s.from)),
+    stp: value,
+    stpVsBaseline: baseStp && baseStp > 0 ? value / baseStp : null,
+    antt: a,
+    anttVsBaseline: a !== null && baseAntt ? a / baseAntt : null,
+    totalRps: total(workers),
+    totalRpsVsBaseline: baseTotal ? total(workers) / baseTotal : null,
+    worstWorker: worst?.worker ?? null,
+    worstVsBaseline: worst?.ratio ?? null,
+    jain: jain(workers.map((w, i) => w.rps / (solo[i] as { rps: number }).rps)),
+    meanVsBaseline: ratios.every((r) => r !== null) ? mean(ratios as number[]) : null,
+    stpBound: bound,
+    stpVsBound: bound ? value / bound : null,
+  }
+}

@@ -1,0 +1,193 @@
+// System-level metrics (src/measure/system.ts): hand-computed cases for every formula, the STP bound on toys small
+// enough to solve by hand, and their place in normalise (solo runs where made, else the profiles).
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { simulate } from '../../src/execute/sim/index.ts'
+import { runKey } from '../../src/formats/index.ts'
+import { buildRun, jain, normalise, soloMixName } from '../../src/measure/index.ts'
+import { systemTables } from '../../src/measure/report.ts'
+import {
+  antt,
+  type SystemWorker,
+  stp,
+  stpBound,
+  systemMetrics,
+  worstWorker,
+} from '../../src/measure/system.ts'
+import { ALL, planOf, profileOf, scaling, specOf } from '../sim/fixtures.ts'
+
+const close = (a: number | null | undefined, b: number, tol = 1e-9) =>
+  assert.ok(a !== null && a !== undefined && Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} ≠ ${b}`)
+
+const worker = (
+  name: string,
+  rps: number,
+  baselineRps: number | null,
+  soloRps: number,
+  areaSmUs: number | null = null,
+): SystemWorker => ({
+  name,
+  rps,
+  meanLatencyUs: 1e6 / rps,
+  baselineRps,
+  solo: { rps: soloRps, latencyUs: 1e6 / soloRps, from: 'solo-run' },
+  areaSmUs,
+})
+
+describe('system metrics (Eyerman & Eeckhout)', () => {
+  it('STP is the sum of rates over solo rates', () => {
+    close(stp([50, 30], [100, 60]), 1)
+    close(stp([100], [100]), 1)
+    assert.throws(() => stp([1], [0]), /solo rate/)
+    assert.throws(() => stp([1, 2], [1]), /2 rates but 1/)
+  })
+
+  it('a worker at 2× and one at 0.5× is no STP gain, though their mean ratio is 1.25', () => {
+    // a light model (solo 1,000 req/s, 100 under baseline) doubled; a heavy one (solo 100, 80 under baseline) halved
+    const base = [worker('light', 100, 100, 1000), worker('heavy', 80, 80, 100)]
+    const run = [worker('light', 200, 100, 1000), worker('heavy', 40, 80, 100)]
+    const m = systemMetrics(run, base, 132)
+    assert.ok(m)
+    close(m.meanVsBaseline, 1.25)
+    // STP 0.2 + 0.4 = 0.6 against 0.1 + 0.8 = 0.9
+    close(m.stp, 0.6)
+    close(m.stpVsBaseline, 0.6 / 0.9)
+    assert.ok((m.stpVsBaseline ?? 1) < 1)
+    assert.equal(m.worstWorker, 'heavy')
+    close(m.worstVsBaseline, 0.5)
+    close(m.totalRps, 240)
+    close(m.totalRpsVsBaseline, 240 / 180)
+    // ANTT: latency / solo latency = solo / rate: (5 + 2.5) / 2 vs (10 + 1.25) / 2
+    close(m.antt, 3.75)
+    close(m.anttVsBaseline, 3.75 / 5.625)
+    close(m.jain, jain([0.2, 0.4]) ?? 0)
+    assert.equal(m.soloFrom, 'solo runs')
+    // no areas: no bound
+    assert.equal(m.stpBound, null)
+    assert.equal(m.stpVsBound, null)
+  })
+
+  it("Jain's index: 1 for equal shares, 1/n when one worker gets everything", () => {
+    const m = systemMetrics([worker('a', 30, null, 60), worker('b', 5, null, 10)], null, 132)
+    close(m?.jain, 1)
+    close(jain([1, 0]), 0.5)
+    // without a baseline the ratios are null, STP is still defined
+    close(m?.stp, 1)
+    assert.equal(m?.stpVsBaseline, null)
+    assert.equal(m?.worstWorker, null)
+  })
+
+  it('ANTT is the mean slowdown vs solo', () => {
+    close(antt([2000, 500], [1000, 500]), 1.5)
+    assert.throws(() => antt([1], [0]), /solo latency/)
+  })
+
+  it('names the worst worker against baseline', () => {
+    assert.deepEqual(worstWorker(['a', 'b', 'c'], [90, 50, 30], [100, 50, 40]), { worker: 'c', ratio: 0.75 })
+    assert.equal(worstWorker(['a'], [1], [null]), null)
+  })
+
+  it('without a solo reference for every worker there are no system metrics', () => {
+    const w = { ...worker('a', 1, 1, 1), solo: null }
+    assert.equal(systemMetrics([w], null, 132), null)
+  })
+})
+
+describe('STP bound', () => {
+  it('fills the cheapest workers first on a two-worker toy', () => {
+    // worker a needs 1,000 req/s × 50,000 SM·µs = 50 SMs at its solo rate, b 100 × 800,000 = 80 SMs
+    const b100 = stpBound([1000, 100], [50_000, 800_000], 100)
+    // a fits whole (50 SMs), b gets the 50 left of its 80: x = 0.625
+    close(b100.stp, 1.625)
+    close(b100.shares[0], 1)
+    close(b100.shares[1], 0.625)
+    // on 132 SMs both fit: the bound is the number of workers
+    close(stpBound([1000, 100], [50_000, 800_000], 132).stp, 2)
+    // the order of the workers does not matter
+    close(stpBound([100, 1000], [800_000, 50_000], 100).stp, 1.625)
+  })
+
+  it('is the LP optimum: no feasible share vector does better', () => {
+    const solo = [300, 40, 900]
+    const area = [200_000, 2_000_000, 90_000]
+    const sms = 132
+    const bound = stpBound(solo, area, sms).stp
+    const cost = solo.map((s, i) => (s * (area[i] as number)) / 1e6)
+    for (let i = 0; i <= 20; i++)
+      for (let j = 0; j <= 20; j++)
+        for (let k = 0; k <= 20; k++) {
+          const x = [i / 20, j / 20, k / 20]
+          const used = x.reduce((a, v, n) => a + v * (cost[n] as number), 0)
+          if (used <= sms + 1e-9) assert.ok(i / 20 + j / 20 + k / 20 <= bound + 1e-9)
+        }
+  })
+
+  it('says when a run lands above it', () => {
+    const run = [worker('a', 1000, 1000, 1000, 100_000), worker('b', 100, 100, 100, 1_000_000)]
+    // costs 100 + 100 SMs on 132: bound 1 + 32/100
+    const m = systemMetrics(run, run, 132)
+    close(m?.stpBound, 1.32)
+    close(m?.stpVsBound, 2 / 1.32)
+    assert.ok((m?.stpVsBound ?? 0) > 1)
+    assert.throws(() => stpBound([1], [1], 0), /smCount/)
+  })
+})
+
+describe('system metrics in normalise', () => {
+  const a = profileOf('a', [scaling(100), scaling(50, 16)])
+  const LOW = [0, 1, 2, 3, 4, 5, 6, 7]
+  const HIGH = [8, 9, 10, 11, 12, 13, 14, 15]
+  const mk = (policy: 'baseline' | 'model-wise', pool: number[][], parts: [number, number]) => {
+    const plan = planOf(policy, pool, [
+      { profile: a, groups: [[0, 1, parts[0]]] },
+      { profile: a, groups: [[0, 1, parts[1]]] },
+    ])
+    const spec = specOf(plan, [a, a], { warmupS: 0.002, windowS: 0.05 })
+    return buildRun(spec, simulate(spec), { backend: 'sim' })
+  }
+  const solo = () => {
+    const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 1, 0]] }])
+    const spec = specOf(plan, [a], { warmupS: 0.002, windowS: 0.05 })
+    spec.role = 'solo'
+    spec.mix = soloMixName('a', 1, 'fp16')
+    spec.key = runKey(spec.mix, 'baseline', null, null)
+    return buildRun(spec, simulate(spec), { backend: 'sim' })
+  }
+
+  it('uses the solo runs where made and the profile otherwise, and says which', () => {
+    const base = mk('baseline', [ALL], [0, 0])
+    const mw = mk('model-wise', [LOW, HIGH], [0, 1])
+    const s = solo()
+    // each worker carries its profile's whole-GPU latency and right-sized area
+    close(mw.workers[0]?.fullGpuUs, a.requestUs[a.requestUs.length - 1] as number)
+    assert.ok((mw.workers[0]?.packedAreaSmUs ?? 0) > 0)
+    normalise([base, mw, s])
+    const m = mw.metrics.system
+    assert.ok(m)
+    assert.equal(m.soloFrom, 'solo runs')
+    const soloRps = s.workers[0]?.throughputRps ?? 0
+    close(
+      m.stp,
+      mw.workers.reduce((x, w) => x + w.throughputRps / soloRps, 0),
+    )
+    close(m.stpVsBaseline, m.stp / base.workers.reduce((x, w) => x + w.throughputRps / soloRps, 0))
+    close(m.meanVsBaseline, mw.metrics.throughputVsBaseline ?? 0)
+    close(base.metrics.system?.stpVsBaseline, 1)
+    close(base.metrics.system?.worstVsBaseline, 1)
+    assert.ok(m.stpBound !== null && m.stpBound > 0)
+    close(m.stpVsBound, m.stp / m.stpBound)
+    assert.equal(s.metrics.system, undefined)
+
+    // no solo run: the profile's whole-GPU request latency
+    const base2 = mk('baseline', [ALL], [0, 0])
+    const mw2 = mk('model-wise', [LOW, HIGH], [0, 1])
+    normalise([base2, mw2])
+    const full = a.requestUs[a.requestUs.length - 1] as number
+    assert.equal(mw2.metrics.system?.soloFrom, 'profiles')
+    close(
+      mw2.metrics.system?.stp,
+      mw2.workers.reduce((x, w) => x + (w.throughputRps * full) / 1e6, 0),
+    )
+    assert.match(systemTables([base2, mw2]), /STP.*profiles/)
+  })
+})
