@@ -18,6 +18,16 @@ Messages (header "type"):
                    worker's ring (shm.py)                -> output {id, shape, datatype, computeUs,
                                                            shm: {offset, bytes}}: the output in the ring's room
                                                            (or in the body if it did not fit), or error {id, ...}
+             shm-register {id, name, kind: system|cuda, bytes; system: key, path, offset; cuda: rawHandle (base64),
+                   deviceId}: a client's shared-memory region (regions.py), opened once; `name` is the server's id
+                   for this registration          -> shm-registered {id, name, note?} or error {id, ...}
+             shm-unregister {id, name}          -> shm-unregistered {id, name, closed}: closed now, or (closed
+                                                   false) once the requests holding it are done
+             infer {..., input?: {region, offset, bytes, range?}, output?: {region, offset, bytes}}: the input read
+                   from a registered region (no body), the output written into one
+                                                        -> output {id, shape, datatype, computeUs,
+                                                           output?: {region, offset, bytes}} (no body when the
+                                                           output went to a region), or error {id, ...}
              (policy paris-elsa, paris_serve.py: load carries partitions: [{id, gpu, slices, sms}] and each worker
              its batches; every worker is captured on every partition at each batch, and each infer names its
              partition: {..., partition}; the loaded workers add batches)
@@ -171,6 +181,10 @@ def serve() -> None:
         try:
             if kind == "infer":  # the hot path first
                 serving.infer(msg, body)
+            elif kind == "shm-register":
+                send({**serving.register_region(msg), "id": msg.get("id")})
+            elif kind == "shm-unregister":
+                send({**serving.unregister_region(msg), "id": msg.get("id")})
             elif kind == "power":
                 send({**serving.power(), "id": msg.get("id")})
             elif kind == "load":

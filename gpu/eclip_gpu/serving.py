@@ -13,6 +13,9 @@ Replies go through protocol.send, which holds a lock, so frames of different thr
 
 Tensors come and go in the frames' bodies, or, for a worker with a shared-memory ring (shm.py, mapped before `load`),
 in its ring: the input read in place, the output copied into the room the request names, the reply carrying offsets.
+Or in a client's registered region (regions.py: Triton's system and CUDA shared memory): an `infer` with
+`input: {region, offset, bytes}` reads the input there (in place from the mapping, or device-to-device), one with
+`output: {region, offset, bytes}` writes the output there, and the reply says where instead of carrying bytes.
 
 The byte/shape bookkeeping (`check_input`, `DATATYPE_BYTES`, `worker_mode`) needs no torch, so it is tested on CPU.
 """
@@ -31,6 +34,7 @@ from typing import Callable
 from .cuda import BackendError, pinned_empty
 from .paris_serve import worker_key
 from .protocol import FATAL_MARKERS
+from .regions import CudaRegion, Region, SystemRegion, open_region, pin_mapping
 from .shm import Ring, attach
 
 # KServe datatype -> (torch dtype attribute, element bytes). The server sends raw little-endian bytes of these.
@@ -73,6 +77,23 @@ def check_input(name: str, n: int, batch: int, item_shape: list[int], datatype: 
     return per_item
 
 
+NUMPY_OF = {"BOOL": "bool", "UINT8": "uint8", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
+            "FP16": "float16", "FP32": "float32", "FP64": "float64"}
+
+
+def check_range(name: str, body, datatype: str, value_range) -> None:
+    """Every element of a host input within [lo, hi] (token ids: an id past the vocabulary would fault the embedding
+    on the GPU, poisoning the process). The server checks JSON and binary inputs itself; inputs in a client's region
+    it never reads, so they are checked here."""
+    import numpy  # noqa: PLC0415
+
+    lo, hi = value_range
+    values = numpy.frombuffer(body, dtype=NUMPY_OF[datatype])
+    if values.size and (values.min() < lo or values.max() > hi):
+        bad = int(numpy.flatnonzero((values < lo) | (values > hi))[0])
+        raise BackendError(f"{name}: input element {bad}: {values[bad]} is outside [{lo}, {hi}]")
+
+
 def worker_mode(policy: str | None, groups: list[dict] | None) -> tuple[str, list[dict] | None]:
     """How a served worker is captured: baseline (or no plan) on an ordinary full-GPU stream; one group (model-wise,
     or any plan that gives the worker one partition) as the whole graph on that partition; else graph mode — one
@@ -93,6 +114,10 @@ class _Job:
     body: bytes
     ring: Ring | None = None
     shm: dict | None = None
+    # a client's region the input lies in / the output goes to: (region, offset, bytes); the input's value range
+    src: tuple | None = None
+    dst: tuple | None = None
+    value_range: list | None = None
 
 
 @dataclass
@@ -104,6 +129,9 @@ class ServedWorker:
     info: dict
     jobs: queue.Queue = field(default_factory=queue.Queue)
     thread: threading.Thread | None = None
+    # execute(n, datatype, body, src=, dst=, value_range=) reads a CUDA region's input and writes outputs into a
+    # region itself (the GPU execute); otherwise Serving hands it host bytes and copies its output into the region
+    direct: bool = False
 
 
 def is_fatal(text: str) -> bool:
@@ -115,13 +143,17 @@ class Serving:
     """The loaded workers of one backend process; `send(header, body)` writes one reply frame (thread-safe)."""
 
     def __init__(self, send: Callable[..., None], resources: Callable[[], tuple] | None = None,
-                 exit_fatal: Callable[[str], None] | None = None):
-        """`resources()` -> (slice layout, partition pool, Energy): the process's one pool (bench runs share it)."""
+                 exit_fatal: Callable[[str], None] | None = None, pin=pin_mapping, cuda_opener=None):
+        """`resources()` -> (slice layout, partition pool, Energy): the process's one pool (bench runs share it).
+        `pin` page-locks a system region's mapping, `cuda_opener` opens a CUDA region (regions.py; tests fake them)."""
         self.send = send
         self.resources = resources or _own_resources
         self.exit_fatal = exit_fatal or _exit_fatal
         self.workers: dict[str, ServedWorker] = {}
         self.rings: dict[str, Ring] = {}
+        self.regions: dict[str, Region] = {}
+        self.pin = pin
+        self.cuda_opener = cuda_opener
         self.energy_mj0 = None
         # paris-elsa (paris_serve.py): the session that owns the partitions and graphs, and NVML of every GPU
         self.paris = None
@@ -142,6 +174,37 @@ class Serving:
         self.rings.update(rings)
         return status
 
+    # ── clients' shared-memory regions (regions.py) ─────────────────────────────────────────────────────────
+    def register_region(self, msg: dict) -> dict:
+        """`shm-register`: opens the region once; the reply `shm-registered` (with a note if it is not page-locked)."""
+        name = msg.get("name")
+        if name in self.regions:
+            raise BackendError(f"region {name!r} is registered already")
+        region = open_region(msg, pin=self.pin, cuda_opener=self.cuda_opener)
+        self.regions[name] = region
+        note = getattr(region, "pin_note", None)
+        return {"type": "shm-registered", "name": name, **({"note": note} if note else {})}
+
+    def unregister_region(self, msg: dict) -> dict:
+        """`shm-unregister`: closes it now, or once the last request using it is done (never under a request)."""
+        name = msg.get("name")
+        region = self.regions.pop(name, None)
+        if region is None:
+            raise BackendError(f"no region {name!r}")
+        closed = region.unregister()
+        return {"type": "shm-unregistered", "name": name, "closed": closed}
+
+    def _region_span(self, ref, what: str) -> tuple:
+        """(region, offset, bytes) of an infer's `input`/`output`, the region held (acquired) for the request."""
+        if not isinstance(ref, dict):
+            raise BackendError(f"{what}: {ref!r} is not {{region, offset, bytes}}")
+        region = self.regions.get(ref.get("region"))
+        if region is None:
+            raise BackendError(f"{what}: no region {ref.get('region')!r}")
+        region.check(ref.get("offset"), ref.get("bytes"), what)
+        region.acquire()
+        return region, ref["offset"], ref["bytes"]
+
     def infer(self, msg: dict, body: bytes) -> None:
         """Queues one execution on its worker's thread; the reply (`output` or `error`, with the same id) comes later."""
         name = msg.get("name")
@@ -151,6 +214,7 @@ class Serving:
         shm = msg.get("shm")
         ring = self.rings.get(name) if shm is not None else None
         problem = None
+        src = dst = None
         if w is None:
             problem = f"no loaded worker {name!r}" + ("" if partition is None else f" on partition {partition!r}")
         elif shm is not None and ring is None:
@@ -160,10 +224,26 @@ class Serving:
                 body = ring.input(shm)
             except ValueError as e:
                 problem = f"{name}: {e}"
+        if problem is None and (msg.get("input") is not None or msg.get("output") is not None):
+            # held from here (frames are read in order: an unregister sent after this infer finds it held)
+            try:
+                if msg.get("input") is not None:
+                    src = self._region_span(msg["input"], f"{name}: input")
+                if msg.get("output") is not None:
+                    dst = self._region_span(msg["output"], f"{name}: output")
+                if isinstance(src and src[0], CudaRegion) or isinstance(dst and dst[0], CudaRegion):
+                    if not w.direct:
+                        raise BackendError(f"{name}: this worker cannot use CUDA shared memory")
+            except BackendError as e:
+                for held in (src, dst):
+                    if held is not None:
+                        held[0].release()
+                problem = str(e)
         if problem is not None:
             self.send({"type": "error", "id": msg.get("id"), "message": problem, "fatal": False})
             return
-        w.jobs.put(_Job(msg.get("id"), msg.get("n"), msg.get("dtype", ""), body, ring, shm))
+        value_range = (msg.get("input") or {}).get("range")
+        w.jobs.put(_Job(msg.get("id"), msg.get("n"), msg.get("dtype", ""), body, ring, shm, src, dst, value_range))
 
     def _run(self, w: ServedWorker) -> None:
         while True:
@@ -171,6 +251,9 @@ class Serving:
             if job is None:
                 return
             try:
+                if job.src is not None or job.dst is not None:
+                    self._run_regions(w, job)
+                    continue
                 shape, datatype, data, us = w.execute(job.n, job.datatype, job.body)
                 reply = {"type": "output", "id": job.id, "shape": shape, "datatype": datatype,
                          "computeUs": round(us, 1)}
@@ -189,6 +272,46 @@ class Serving:
                 if fatal:
                     self.exit_fatal(text)
                     return
+
+    def _run_regions(self, w: ServedWorker, job: _Job) -> None:
+        """One execution with its input and/or output in clients' regions; the regions are released when it is
+        done (an unregister that came meanwhile closes them then). Errors go to _run's handler."""
+        try:
+            body = job.body
+            src_dev = None
+            if job.src is not None:
+                region, offset, n = job.src
+                if isinstance(region, SystemRegion):
+                    body = region.host(offset, n)
+                    if job.value_range is not None:
+                        check_range(w.name, body, job.datatype, job.value_range)
+                else:
+                    src_dev = region.device(offset, n)
+            dst = None
+            if job.dst is not None:
+                region, offset, n = job.dst
+                dst = region.host(offset, n) if isinstance(region, SystemRegion) else region.device(offset, n)
+            if w.direct:
+                shape, datatype, data, us = w.execute(job.n, job.datatype, body, src=src_dev, dst=dst,
+                                                      value_range=job.value_range)
+            else:  # host bytes in, host bytes out (workers without a GPU: the tests' fakes)
+                shape, datatype, data, us = w.execute(job.n, job.datatype, body)
+                if dst is not None:
+                    out = memoryview(data).cast("B") if not isinstance(data, (bytes, bytearray)) else memoryview(data)
+                    if out.nbytes > len(dst):
+                        raise BackendError(f"{w.name}: the output is {out.nbytes} bytes, its region span {len(dst)}")
+                    dst[: out.nbytes] = out
+                    data = None
+            reply = {"type": "output", "id": job.id, "shape": shape, "datatype": datatype, "computeUs": round(us, 1)}
+            if job.dst is None:
+                self.send(reply, data if isinstance(data, bytes) else memoryview(data).tobytes())
+            else:
+                written = math.prod(shape) * DATATYPE_BYTES[datatype]
+                self.send({**reply, "output": {"region": job.dst[0].name, "offset": job.dst[1], "bytes": written}})
+        finally:
+            for held in (job.src, job.dst):
+                if held is not None:
+                    held[0].release()
 
     def power(self) -> dict:
         """NVML board power (a ~1-s average on H100) and energy since the load, J: summed over the server's GPUs
@@ -209,6 +332,9 @@ class Serving:
         for r in self.rings.values():
             r.close()
         self.rings.clear()
+        for region in self.regions.values():
+            region.unregister()
+        self.regions.clear()
         if self.paris is not None:  # after every worker thread has stopped: graphs, then partitions (docs/design.md §8)
             self.paris.close()
             self.paris = None
@@ -269,7 +395,7 @@ class Serving:
                 "kernels": execd.kernels,
                 "switches": execd.switches,
             }
-            self.add_worker(ServedWorker(name, _gpu_execute(torch, name, static, execd), info))
+            self.add_worker(ServedWorker(name, _gpu_execute(torch, name, static, execd), info, direct=True))
             loaded.append(info)
             progress(f"{name}: captured {execd.kernels} kernels ({mode}, {execd.switches} switches)")
         progress(f"loaded {len(loaded)} workers in {time.perf_counter() - t0:.1f} s")
@@ -296,19 +422,40 @@ def _gpu_execute(torch, name: str, static, execd):
     done = torch.cuda.Event(blocking=True)  # cudaEventBlockingSync: synchronize() sleeps rather than spins
     host = pinned_empty(torch, execd.output.shape, execd.output.dtype)
 
-    def execute(n: int, datatype: str, body):
-        check_input(name, n, batch, item_shape, datatype, len(body))
+    def execute(n: int, datatype: str, body, src=None, dst=None, value_range=None):
+        """`src`: the input as a uint8 device tensor (a CUDA region's bytes) instead of `body`; `dst`: a region's
+        span (host memoryview or uint8 device tensor) the output is copied into, instead of returned."""
         src_dtype = getattr(torch, DATATYPES[datatype][0])
-        x = _host_input(torch, body, src_dtype).reshape(n, *item_shape)
+        if src is not None:
+            check_input(name, n, batch, item_shape, datatype, src.numel())
+            x = src.view(src_dtype).reshape(n, *item_shape)
+        else:
+            check_input(name, n, batch, item_shape, datatype, len(body))
+            x = _host_input(torch, body, src_dtype).reshape(n, *item_shape)
         stream = execd.origin  # request() starts on it: the copies below are ordered before the replay
         torch.cuda.set_stream(stream)
-        # returns once the driver has staged the (pageable) input; the GPU converts the datatype if it differs
+        if src is not None and value_range is not None:  # on the GPU before the graph could index with it (a sync)
+            lo, hi = value_range
+            if bool(((x < lo) | (x > hi)).any()):
+                raise BackendError(f"{name}: an input element is outside [{lo}, {hi}]")
+        # device-to-device, or host-to-device: asynchronous from page-locked memory (rings, registered regions),
+        # staged by the driver from pageable memory; the GPU converts the datatype if it differs
         static[:n].copy_(x, non_blocking=True)
         if n < batch:
             static[n:].zero_()  # valid for every zoo input (token id 0, a black image); items are independent
         start.record(stream)
         execd.request()
         end.record(stream)
+        if dst is not None:  # straight into the client's region: no pinned buffer of ours, no copy back here
+            flat = execd.output[:n].reshape(-1).view(torch.uint8)
+            if flat.numel() > len(dst):
+                raise BackendError(f"{name}: the output is {flat.numel()} bytes, its region span {len(dst)}")
+            target = dst if isinstance(dst, torch.Tensor) else torch.frombuffer(dst, dtype=torch.uint8)
+            target[: flat.numel()].copy_(flat, non_blocking=True)
+            done.record(stream)
+            done.synchronize()  # the client may read it once answered
+            us = start.elapsed_time(end) * 1e3
+            return [n, *execd.output.shape[1:]], kserve_datatype(execd.output.dtype), None, us
         out = host[:n]
         out.copy_(execd.output[:n], non_blocking=True)  # pinned: a true async copy, on `stream` after the replay
         done.record(stream)
