@@ -1,0 +1,266 @@
+// The simulator checked against the GPU: the recorded H100 runs of results/h100/eclip-fit-v2 (baseline, model-wise,
+// eclip and eclip-fit at batch 1 and 8) re-simulated with the plans they executed (fixtures/h100-eclip-fit-v2-plans.json,
+// made by fixtures/make-h100-plans.ts and checked here against each run's switches and kernels), their seeds and loops,
+// and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on other
+// runs (results/h100/batch1, batch8, eclip-fit/batch1, eclip-fit/batch8): the test checks that its provenance does
+// not name eclip-fit-v2, so these runs are held out.
+//
+// What is compared, per run: STP relative to the same mix's baseline STP (the headline's ratio), STP with the
+// profiles' whole-GPU rates as both backends' solo rates (a weighted sum of raw req/s, the same weights on both sides),
+// and each worker's throughput relative to its baseline (normVsBaseline). Printed beside them, not held: STP with each
+// backend's own solo runs (the GPU's from results/h100/batch{1,8}: eclip-fit-v2 made none) — the simulator's solo rate
+// is its profile's whole-GPU latency, where the GPU's solo runs ran up to 15% faster at batch 1, so that STP mostly
+// measures the profiles' solo gap — and raw req/s per worker. TARGET: the issue's tolerances; GUARD: what the
+// simulator meets today. The numbers are in the test's diagnostics (node --test prints them).
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import type { RunSpec } from '../../src/execute/backend.ts'
+import { calibrationFrom, simulate } from '../../src/execute/sim/index.ts'
+import {
+  type Plan,
+  type PowerModel,
+  type Profile,
+  type Results,
+  type Run,
+  readFile,
+  type SimCalibration,
+  type WorkerSpec,
+} from '../../src/formats/index.ts'
+import { attachProfileRefs, buildRun, normalise, soloMixName } from '../../src/measure/metrics.ts'
+import { stp } from '../../src/measure/system.ts'
+import { makePlan } from '../../src/plan/index.ts'
+import { DEFAULT_TOLERANCE } from '../../src/plan/rightsize.ts'
+import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const PROFILES = join(ROOT, 'profiles/h100')
+const PLANS = join(import.meta.dirname, 'fixtures', 'h100-eclip-fit-v2-plans.json')
+/** The GPU's solo runs per batch (same GPU, profiles and 32 hardware queues; eclip-fit-v2 made none). */
+const SOLO = { 1: 'results/h100/batch1', 8: 'results/h100/batch8' } as const
+
+/**
+ * The issue's targets (#18: the simulator's STP within 8% of the GPU's, each worker within 15%), per run. The simulator
+ * does not meet them on every run yet: they are checked by a `todo` test, which lists the runs past them without
+ * failing CI.
+ */
+export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
+
+/**
+ * What the simulator meets today, held so that it cannot get worse unnoticed: each run's largest drift (the worst run
+ * measured, rounded up by about a point) and the mean over the 56 runs, which meets the targets. The re-simulation is
+ * deterministic (recorded plans and seeds), so these move only when the simulator, the calibration or the profiles do.
+ */
+export const GUARD = {
+  perRun: { stpVsBaseline: 0.13, stpCommon: 0.175, worker: 0.225 },
+  mean: { stpVsBaseline: 0.04, stpCommon: 0.06, worker: 0.07 },
+}
+
+const gpu = loadGpu(PROFILES)
+const primitives = loadPrimitives(PROFILES, gpu)
+const cache = new Map<string, Profile>()
+const profileOf = (w: Pick<WorkerSpec, 'model' | 'batch' | 'dtype'>) => {
+  const k = `${w.model}|${w.batch}|${w.dtype}`
+  const p = cache.get(k) ?? loadProfile(PROFILES, gpu, w.model, w.batch, w.dtype)
+  cache.set(k, p)
+  return p
+}
+
+/** The re-simulation window: 40 requests of the run's slowest worker at its measured rate, 0.1–1 s (as calibrate). */
+const windowOf = (r: Run) => {
+  const slowest = Math.min(...r.workers.map((w) => w.throughputRps))
+  return Math.min(1, Math.max(0.1, slowest > 0 ? 40 / slowest : 1))
+}
+
+function resimulate(r: Run, plan: Plan, power: PowerModel, cal: ReturnType<typeof calibrationFrom>): Run {
+  const workers = r.workers.map((w) => ({ name: w.name, model: w.model, batch: w.batch, dtype: w.dtype }))
+  const windowS = windowOf(r)
+  const spec: RunSpec = {
+    key: r.key,
+    role: r.role,
+    mix: r.mix,
+    mode: r.mode,
+    batch: r.batch,
+    gpu,
+    plan,
+    workers,
+    profiles: workers.map(profileOf),
+    loop: r.loop,
+    warmupS: windowS / 10,
+    windowS,
+    seed: r.seed,
+    primitives: primitives as NonNullable<typeof primitives>,
+    power,
+  }
+  const { stats: _s, ...result } = simulate(spec, { calibration: cal })
+  return buildRun(spec, result, { backend: 'sim' })
+}
+
+interface Drift {
+  run: string
+  /** |sim/gpu − 1| of STP, each backend with its own solo runs. */
+  stp: number
+  /** The same with the profiles' whole-GPU rates as the solo rates of both (a weighted sum of raw req/s). */
+  stpCommon: number
+  stpVsBaseline: number | null
+  /** Worst |sim/gpu − 1| of normVsBaseline over the run's workers, and that worker. */
+  worker: { name: string; err: number } | null
+  /** Worst |sim/gpu − 1| of raw req/s over the run's workers (reported, not held to a tolerance). */
+  rawRps: number
+}
+
+const rel = (s: number, g: number) => s / g - 1
+
+async function drifts(): Promise<{ rows: Drift[]; provenance: string }> {
+  const fixture = JSON.parse(readFileSync(PLANS, 'utf8')) as { sets: string[]; plans: Record<string, Plan> }
+  const calFile = readFile<SimCalibration>('sim-calibration', join(PROFILES, 'sim-calibration.json'))
+  const power = readFile<PowerModel>('power', join(PROFILES, 'power.json'))
+  const cal = calibrationFrom(calFile)
+  const provenance = `${calFile.measured.notes ?? ''} ${power.measured.notes ?? ''}`
+  const rows: Drift[] = []
+  for (const set of fixture.sets) {
+    const gpuRuns = readFile<Results>('results', join(ROOT, set, 'results.json')).runs.filter(
+      (r) => r.backend === 'gpu',
+    )
+    const batch = gpuRuns[0]?.batch as 1 | 8
+    const gpuSolos = readFile<Results>('results', join(ROOT, SOLO[batch], 'results.json')).runs.filter(
+      (r) => r.backend === 'gpu' && r.role === 'solo',
+    )
+    const sim = gpuRuns.map((r) => {
+      const plan = fixture.plans[`${set}|${r.id}`]
+      assert.ok(plan, `${set}: no plan for ${r.id} in ${PLANS}`)
+      plan.workers.forEach((pw, i) => {
+        const w = r.workers[i]
+        assert.ok(
+          w && pw.groups.length - 1 === w.switchesPerRequest && pw.kernels === w.kernelsPerRequest,
+          `${set} ${r.id}: the fixture's plan is not the one the run executed (worker ${pw.name})`,
+        )
+      })
+      return resimulate(r, plan, power, cal)
+    })
+    // the simulator's own solo runs of the same models: one worker alone on the whole GPU under baseline
+    const models = [...new Map(gpuRuns.flatMap((r) => r.workers).map((w) => [w.model, w])).values()]
+    const simSolos: Run[] = []
+    for (const w of models) {
+      const name = soloMixName(w.model, w.batch, w.dtype)
+      const ws: WorkerSpec[] = [{ name: `${w.model}#0`, model: w.model, batch: w.batch, dtype: w.dtype }]
+      const plan = await makePlan(gpu, name, ws, [profileOf(w)], { policy: 'baseline' })
+      const solo = gpuSolos.find((s) => s.mix === name)
+      assert.ok(solo, `${SOLO[batch]}: no GPU solo run ${name}`)
+      simSolos.push(resimulate(solo, plan, power, cal))
+    }
+    const gpuAll = normalise(
+      attachProfileRefs(
+        [...structuredClone(gpuRuns), ...structuredClone(gpuSolos)],
+        profileOf,
+        DEFAULT_TOLERANCE,
+      ),
+    )
+    const simAll = normalise([...sim, ...simSolos])
+    gpuRuns.forEach((r, i) => {
+      const g = gpuAll[i] as Run
+      const s = simAll[i] as Run
+      const gs = g.metrics.system
+      const ss = s.metrics.system
+      assert.ok(gs && ss && gs.soloFrom === 'solo runs' && ss.soloFrom === 'solo runs', `${r.id}: no STP`)
+      let worker: Drift['worker'] = null
+      let rawRps = 0
+      g.workers.forEach((gw, wi) => {
+        const sw = s.workers[wi]
+        assert.ok(sw)
+        rawRps = Math.max(rawRps, Math.abs(rel(sw.throughputRps, gw.throughputRps)))
+        if (gw.normVsBaseline === null || sw.normVsBaseline === null) return
+        const err = Math.abs(rel(sw.normVsBaseline, gw.normVsBaseline))
+        if (!worker || err > worker.err) worker = { name: gw.name, err }
+      })
+      const profileStp = (x: Run) =>
+        stp(
+          x.workers.map((w) => w.throughputRps),
+          x.workers.map((w) => 1e6 / (profileOf(w).requestUs.at(-1) as number)),
+        )
+      rows.push({
+        run: `${set.split('/').slice(-2).join('/')} ${r.mix} ${r.policy}${r.mode ? `/${r.mode}` : ''}`,
+        stp: Math.abs(rel(ss.stp, gs.stp)),
+        stpCommon: Math.abs(rel(profileStp(s), profileStp(g))),
+        stpVsBaseline:
+          gs.stpVsBaseline && ss.stpVsBaseline ? Math.abs(rel(ss.stpVsBaseline, gs.stpVsBaseline)) : null,
+        worker,
+        rawRps,
+      })
+    })
+  }
+  return { rows, provenance }
+}
+
+const pct = (x: number | null | undefined) =>
+  x === null || x === undefined ? '–' : `${(x * 100).toFixed(1)}%`
+
+type Key = 'stpVsBaseline' | 'stpCommon' | 'worker'
+const errOf = (r: Drift, k: Key): number | null => (k === 'worker' ? (r.worker?.err ?? null) : r[k])
+const KEYS: Key[] = ['stpVsBaseline', 'stpCommon', 'worker']
+const LABEL: Record<Key, string> = {
+  stpVsBaseline: 'STP ÷ baseline STP',
+  stpCommon: 'STP (profile solo rates for both)',
+  worker: "a worker's throughput ÷ baseline",
+}
+const past = (rows: Drift[], limits: Record<Key, number>) =>
+  rows.flatMap((r) =>
+    KEYS.flatMap((k) => {
+      const e = errOf(r, k)
+      return e !== null && e > limits[k]
+        ? [`${r.run}: ${LABEL[k]} off by ${pct(e)}${k === 'worker' ? ` (${r.worker?.name})` : ''}`]
+        : []
+    }),
+  )
+
+describe('the simulator against recorded H100 runs it was not calibrated on', () => {
+  // one re-simulation of the 56 runs for every check below
+  let memo: ReturnType<typeof drifts> | undefined
+  const result = () => {
+    memo ??= drifts()
+    return memo
+  }
+
+  it('re-simulates held-out runs with the plans they executed', async (t) => {
+    const { rows, provenance } = await result()
+    assert.ok(
+      provenance.includes('eclip-fit/batch8'),
+      'the calibration should name the runs it was fitted on',
+    )
+    assert.ok(!provenance.includes('eclip-fit-v2'), 'the calibration was fitted on the runs it is checked on')
+    assert.equal(rows.length, 56)
+    for (const r of rows)
+      t.diagnostic(
+        `${r.run.padEnd(40)} STP/base ${pct(r.stpVsBaseline).padStart(6)}  STP(profile solo) ${pct(r.stpCommon).padStart(6)}  ` +
+          `worker/base ${pct(r.worker?.err).padStart(6)} ${(r.worker?.name ?? '').padEnd(14)} STP(own solo) ${pct(r.stp).padStart(6)}  raw req/s ${pct(r.rawRps)}`,
+      )
+    const summary = (k: Key | 'stp' | 'rawRps') => {
+      const xs = rows
+        .map((r) => (k === 'stp' || k === 'rawRps' ? r[k] : errOf(r, k)))
+        .filter((v): v is number => v !== null)
+      return `max ${pct(Math.max(...xs))}, mean ${pct(xs.reduce((a, b) => a + b, 0) / xs.length)}`
+    }
+    t.diagnostic(
+      `${KEYS.map((k) => `${LABEL[k]}: ${summary(k)}`).join('; ')}; STP (own solo runs): ${summary('stp')}; raw req/s: ${summary('rawRps')}`,
+    )
+  })
+
+  it('does not drift past what it meets today (per run and on average)', async () => {
+    const { rows } = await result()
+    assert.deepEqual(past(rows, GUARD.perRun), [])
+    for (const k of KEYS) {
+      const xs = rows.map((r) => errOf(r, k)).filter((v): v is number => v !== null)
+      const m = xs.reduce((a, b) => a + b, 0) / xs.length
+      assert.ok(m <= GUARD.mean[k], `${LABEL[k]}: mean drift ${pct(m)} > ${pct(GUARD.mean[k])}`)
+      assert.ok(m <= TARGET[k], `${LABEL[k]}: mean drift ${pct(m)} past the issue's ${pct(TARGET[k])}`)
+    }
+  })
+
+  it("meets issue #18's per-run targets: STP within 8%, each worker within 15%", {
+    todo: 'not met on every run yet: the runs past them are listed',
+  }, async () => {
+    const { rows } = await result()
+    assert.deepEqual(past(rows, TARGET), [])
+  })
+})
