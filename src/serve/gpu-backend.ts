@@ -4,7 +4,9 @@
 // raw little-endian bytes the KServe layer already made (an FP32 input for an FP16 model is converted on the GPU);
 // outputs come back the same way, so nothing is re-encoded here. This file knows nothing of KServe's JSON.
 // Transport: each model's tensors go through a shared-memory ring in /dev/shm (shm-ring.ts) where there is one
-// (the frames carry offsets only), else in the frames' bodies through the pipe.
+// (the frames carry offsets only), else in the frames' bodies through the pipe. Tensors in a client's registered
+// region (Triton's shared memory, shm/registry.ts) go neither way: the backend opens each region once
+// (openRegion) and the infer frame only says where the input lies and where the output goes.
 
 import { join } from 'node:path'
 import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/backend.ts'
@@ -13,7 +15,9 @@ import type {
   InferShm,
   LoadedWorker,
   LoadWorker,
+  RegionSpan,
   ServePartition,
+  ShmRegisterMessage,
 } from '../execute/gpu/protocol.ts'
 import { UserError } from '../formats/errors.ts'
 import type { Plan } from '../formats/plan.ts'
@@ -23,11 +27,15 @@ import {
   BackendEvents,
   type ExecRequest,
   type ExecResult,
+  NO_DATA,
   type PowerReading,
   type RawTensor,
   type ServedModel,
+  type ShmOutput,
+  type ShmRef,
 } from './backend.ts'
 import { ELEMENT_BYTES } from './kserve/datatypes.ts'
+import type { ShmRegion } from './shm/registry.ts'
 import { RING_PREFIX, removeStaleRings, ShmRing, shmUnavailable } from './shm-ring.ts'
 
 export interface GpuServeOptions extends BackendProcessOptions {
@@ -82,6 +90,8 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   private closed = false
   /** Why the rings are not used (said once), or null. */
   private pipeReason: string | null = null
+  /** Clients' regions the backend holds open, by registration id: opened again in a restarted process. */
+  private regions = new Map<string, ShmRegion>()
 
   constructor(private readonly opts: GpuServeOptions = {}) {
     super()
@@ -134,6 +144,17 @@ export class GpuServeBackend extends BackendEvents implements Backend {
       dtype: input.datatype,
       ...(req.partition !== undefined ? { partition: req.partition } : {}),
     } as const
+    const out = req.shmOutputs?.[0]
+    if (input.shm || out) {
+      // a client's region: the frame says where; neither the ring nor the pipe carries the bytes it names
+      const range = l.model.io.inputs[0]?.range
+      const regionMsg = {
+        ...msg,
+        ...(input.shm ? { input: regionSpan(input.shm, range) } : {}),
+        ...(out ? { output: regionSpan(out.shm) } : {}),
+      }
+      return this.answer(l, proc.call(regionMsg, input.shm ? undefined : input.data, timeoutS), out)
+    }
     const ring = l.ring
     const outBytes = req.items * l.outItemBytes
     const span = ring?.alloc.alloc(ring.alloc.round(input.data.length) + outBytes)
@@ -182,15 +203,27 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     )
   }
 
-  private answer(l: Loaded, reply: Promise<{ header: FromBackend; body: Buffer }>): Promise<ExecResult> {
+  private answer(
+    l: Loaded,
+    reply: Promise<{ header: FromBackend; body: Buffer }>,
+    out?: ShmOutput,
+  ): Promise<ExecResult> {
     return reply.then(
       ({ header, body }) => {
         if (header.type !== 'output') throw new Error(`GPU backend answered ${header.type} to infer`)
-        return {
-          outputs: [{ name: l.outputName, datatype: header.datatype, shape: header.shape, data: body }],
-          simulated: false,
-          computeUs: header.computeUs,
-        }
+        const written = header.output
+        if (out && !written)
+          throw new Error(`GPU backend did not write ${l.model.name}'s output into its region`)
+        const tensor: RawTensor = written
+          ? {
+              name: l.outputName,
+              datatype: header.datatype,
+              shape: header.shape,
+              data: NO_DATA,
+              shm: { region: (out as ShmOutput).shm.region, offset: written.offset, bytes: written.bytes },
+            }
+          : { name: l.outputName, datatype: header.datatype, shape: header.shape, data: body }
+        return { outputs: [tensor], simulated: false, computeUs: header.computeUs }
       },
       (err: unknown) => {
         // the process died (or was killed as hung) under this request: the server answers 503 and restarts it
@@ -198,6 +231,48 @@ export class GpuServeBackend extends BackendEvents implements Backend {
         throw err
       },
     )
+  }
+
+  /** Opens a client's region in the backend process (once; again after a restart). */
+  async openRegion(region: ShmRegion): Promise<void> {
+    const proc = this.proc
+    if (!this.ready || !proc) throw new BackendCrashError('the GPU backend is not running; retry later')
+    await this.sendRegion(proc, region)
+    this.regions.set(region.id, region)
+  }
+
+  async closeRegion(region: ShmRegion): Promise<void> {
+    this.regions.delete(region.id)
+    const proc = this.proc
+    if (!proc || proc.exited) return // a dead process holds nothing; the next one never opens it
+    const { header } = await proc.call({ type: 'shm-unregister', name: region.id }, undefined, 30, false)
+    if (header.type !== 'shm-unregistered')
+      throw new Error(`GPU backend answered ${header.type} to shm-unregister`)
+  }
+
+  private async sendRegion(proc: BackendProcess, r: ShmRegion): Promise<void> {
+    const msg: Omit<ShmRegisterMessage, 'id'> = r.system
+      ? {
+          type: 'shm-register',
+          name: r.id,
+          kind: 'system',
+          bytes: r.byteSize,
+          key: r.system.key,
+          path: r.system.path,
+          offset: r.system.offset,
+        }
+      : {
+          type: 'shm-register',
+          name: r.id,
+          kind: 'cuda',
+          bytes: r.byteSize,
+          rawHandle: r.cuda?.rawHandle.toString('base64') ?? '',
+          deviceId: r.cuda?.deviceId ?? 0,
+        }
+    const { header } = await proc.call(msg, undefined, 60, false)
+    if (header.type !== 'shm-registered')
+      throw new Error(`GPU backend answered ${header.type} to shm-register`)
+    if (header.note) this.opts.log?.(`gpu: shared memory region '${r.name}': ${header.note}`)
   }
 
   /** A fresh process with the models and plan of the last load (a crashed one is never reused: docs/design.md §8). */
@@ -275,6 +350,13 @@ export class GpuServeBackend extends BackendEvents implements Backend {
       for (const r of rings.values()) r.close()
       throw new Error('the GPU backend was closed while loading')
     }
+    // clients' regions registered before a crash: opened again before any request can name them; one that cannot
+    // be (its client is gone) is refused to requests with why, until the client unregisters it
+    for (const r of [...this.regions.values()])
+      await this.sendRegion(proc, r).catch((err: unknown) => {
+        this.regions.delete(r.id)
+        r.broken = `shared memory region '${r.name}' could not be opened again after the backend restarted (${(err as Error).message}); unregister it and register it again`
+      })
     this.proc = proc
     this.energyBefore += this.energyThis
     this.energyThis = 0
@@ -428,4 +510,11 @@ function slotBytes(m: ServedModel): number | null {
   const widest = Math.max(...[input.datatype, ...(input.alsoAccepts ?? [])].map((d) => ELEMENT_BYTES[d]))
   const round = (b: number) => Math.ceil(b / 64) * 64
   return round(ni * widest) + round(no * ELEMENT_BYTES[output.datatype])
+}
+
+/** A region reference as the infer frame carries it. */
+function regionSpan(ref: ShmRef, range?: [number, number]): RegionSpan {
+  return range
+    ? { region: ref.region.id, offset: ref.offset, bytes: ref.bytes, range }
+    : { region: ref.region.id, offset: ref.offset, bytes: ref.bytes }
 }

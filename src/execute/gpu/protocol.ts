@@ -63,8 +63,43 @@ export interface InferShm {
   outBytes: number
 }
 /**
+ * A tensor in a client's registered shared-memory region (gpu/eclip_gpu/regions.py): `region` is the registration's
+ * id (ShmRegisterMessage.name), `offset` from the region's start; `range`: the input's allowed values (token ids),
+ * checked by the backend since the server never reads such an input.
+ */
+export interface RegionSpan {
+  region: string
+  offset: number
+  bytes: number
+  range?: [number, number]
+}
+/**
+ * serve: a client's shared-memory region, opened once by the backend (system: the file at `path`, checked by the
+ * server, mapped from `offset`; cuda: the base64 cudaIpcMemHandle_t on `deviceId`). `name` is unique per
+ * registration (the client's name may be registered again while the old region drains).
+ */
+export interface ShmRegisterMessage {
+  type: 'shm-register'
+  id: number
+  name: string
+  kind: 'system' | 'cuda'
+  bytes: number
+  key?: string
+  path?: string
+  offset?: number
+  rawHandle?: string
+  deviceId?: number
+}
+/** serve: closes a region now, or once the requests holding it are done. */
+export interface ShmUnregisterMessage {
+  type: 'shm-unregister'
+  id: number
+  name: string
+}
+/**
  * serve: one execution; the input's first `n` items as raw `dtype` bytes are the frame's body, or, with `shm`, in
- * the worker's ring (the frame has no body then).
+ * the worker's ring (the frame has no body then), or, with `input`, in a client's region. With `output`, the output
+ * is written into a client's region (the reply has no body then).
  */
 export interface InferMessage {
   type: 'infer'
@@ -73,6 +108,8 @@ export interface InferMessage {
   n: number
   dtype: TensorDatatype
   shm?: InferShm
+  input?: RegionSpan
+  output?: RegionSpan
   /** paris-elsa: the partition (id) the server's dispatcher chose; it runs the smallest captured batch ≥ n. */
   partition?: string
 }
@@ -135,6 +172,8 @@ export type ToBackend =
   | ParisTableMessage
   | ParisRunMessage
   | ParisGpusMessage
+  | ShmRegisterMessage
+  | ShmUnregisterMessage
   | { type: 'power'; id: number }
   | { type: 'shutdown' }
 
@@ -190,6 +229,22 @@ export interface OutputReply {
   datatype: TensorDatatype
   computeUs: number
   shm?: { offset: number; bytes: number }
+  /** The output went into the client's region the infer named (`bytes` written). */
+  output?: RegionSpan
+}
+export interface ShmRegisteredReply {
+  type: 'shm-registered'
+  id: number
+  name: string
+  /** e.g. the mapping could not be page-locked (copies then go through pageable memory). */
+  note?: string
+}
+export interface ShmUnregisteredReply {
+  type: 'shm-unregistered'
+  id: number
+  name: string
+  /** False: closed later, once the requests holding it are done. */
+  closed: boolean
 }
 export interface PowerReply {
   type: 'power'
@@ -268,11 +323,22 @@ export type FromBackend =
   | LatencyTableReply
   | ParisRunReply
   | ParisGpusReply
+  | ShmRegisteredReply
+  | ShmUnregisteredReply
   | ErrorReply
 
 /** Replies matched to their request by `id` (the others answer the one serial request in flight). */
-export function repliesById(m: FromBackend): m is OutputReply | PowerReply | (ErrorReply & { id: number }) {
-  return (m.type === 'output' || m.type === 'power' || m.type === 'error') && typeof m.id === 'number'
+export function repliesById(
+  m: FromBackend,
+): m is OutputReply | PowerReply | ShmRegisteredReply | ShmUnregisteredReply | (ErrorReply & { id: number }) {
+  return (
+    (m.type === 'output' ||
+      m.type === 'power' ||
+      m.type === 'error' ||
+      m.type === 'shm-registered' ||
+      m.type === 'shm-unregistered') &&
+    typeof m.id === 'number'
+  )
 }
 
 export function encodeFrame(header: object, body: Uint8Array = new Uint8Array()): Buffer {
