@@ -17,7 +17,7 @@ npx esbuild src/cli/main.ts --bundle --platform=node --format=esm --target=node2
   --outfile="$out/eclip.mjs" --external:@resvg/resvg-js --external:highs --external:playwright-core \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 # the TypeScript GPU tests, bundled the same way (node --test runs them there; ECLIP_HOME points at the checkout)
-npx esbuild test/gpu/serve-tritonclient.test.ts test/gpu/serve-paris.test.ts --bundle --platform=node --format=esm --target=node20 \
+npx esbuild test/gpu/serve-tritonclient.test.ts test/gpu/serve-paris.test.ts test/gpu/serve-shm-tritonclient.test.ts --bundle --platform=node --format=esm --target=node20 \
   --log-level=warning --outdir="$out" --out-extension:.js=.mjs --external:@resvg/resvg-js --external:highs \
   --external:playwright-core --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 cp src/plan/highs-worker.mjs "$out/"

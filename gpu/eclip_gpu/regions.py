@@ -203,6 +203,7 @@ def open_cuda_ipc(raw: bytes, device_id: int, nbytes: int):
     def rt(result, what):
         err = result[0]
         if int(err) != 0:
+            cudart.cudaGetLastError()  # not sticky: cleared, or torch's next launch check would report it
             raise BackendError(f"{what} failed: {cudart.cudaGetErrorName(err)[1].decode()}")
         return result[1] if len(result) > 1 else None
 
