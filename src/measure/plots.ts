@@ -2,8 +2,6 @@
 // SVG keeps its text as text, so it reads anywhere; PNG needs a font: resvg loads the system's fonts, and on a machine
 // without any the PNG is still written (shapes only) and the caller is told.
 import { existsSync, readdirSync } from 'node:fs'
-import * as vega from 'vega'
-import * as vl from 'vega-lite'
 import type { Run } from '../formats/index.ts'
 
 export const FONT = 'DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif'
@@ -20,6 +18,8 @@ const config = {
 }
 
 export async function toSvg(spec: Spec): Promise<string> {
+  // loaded here, not at start-up: vega is most of the CLI bundle and only figures need it
+  const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')])
   const compiled = vl.compile({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     config,

@@ -4,8 +4,7 @@
 // synthetic.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import * as vega from 'vega'
-import { compile, type TopLevelSpec } from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
 import { latencyTableFileName } from '../formats/index.ts'
 import { svgToPng } from '../measure/plots.ts'
 import { type Comparison, perGpu, SCHEMES } from './compare.ts'
@@ -346,6 +345,8 @@ function loadTable(cmp: Comparison): string[] {
 }
 
 async function svgOf(spec: TopLevelSpec): Promise<string> {
+  // loaded on first use, not at the CLI's start-up (vega is most of the bundle)
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')])
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' })
   return view.toSVG()
 }

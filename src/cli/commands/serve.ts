@@ -1,7 +1,6 @@
 import type { Command } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { UserError } from '../../formats/errors.ts'
-import { startServe } from '../../serve/index.ts'
 
 export function registerServe(program: Command) {
   program
@@ -35,6 +34,8 @@ export function registerServe(program: Command) {
         if (!Number.isInteger(port) || port < 0 || port > 65535)
           throw new UserError(`--port: "${opts.port}" is not a port number`)
       }
+      // the server (fastify, prom-client) loads only when serving, so other commands start faster
+      const { startServe } = await import('../../serve/index.ts')
       const running = await startServe({
         config: opts.config,
         ...(port !== undefined ? { port } : {}),
