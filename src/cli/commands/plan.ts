@@ -1,5 +1,6 @@
 // `eclip plan`: profiles + a mix → plan.json (the optimizer's lookup table), with a per-worker summary.
-import { existsSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { evaluatorInputsFromDir, simEvaluator } from '../../execute/sim/evaluator.ts'
 import { UserError } from '../../formats/errors.ts'
@@ -56,6 +57,26 @@ const num =
   }
 const int = (v: number) => Number.isInteger(v)
 
+/** Fails fast, before any solving, when `file` could not be written: its directory is missing or read-only, or it is a
+ * directory itself. */
+export function checkWritable(flag: string, file: string): void {
+  const dir = dirname(file)
+  let st: ReturnType<typeof statSync> | undefined
+  try {
+    st = statSync(dir)
+  } catch {
+    throw new UserError(`${flag} ${file}: directory ${dir} does not exist`)
+  }
+  if (!st.isDirectory()) throw new UserError(`${flag} ${file}: ${dir} is not a directory`)
+  if (existsSync(file) && statSync(file).isDirectory())
+    throw new UserError(`${flag} ${file}: is a directory, give a file name`)
+  try {
+    accessSync(existsSync(file) ? file : dir, constants.W_OK)
+  } catch {
+    throw new UserError(`${flag} ${file}: not writable (permission denied)`)
+  }
+}
+
 export function registerPlan(program: Command) {
   program
     .command('plan')
@@ -108,6 +129,7 @@ export function registerPlan(program: Command) {
     )
     .option('--out <file>', 'write the plan here')
     .action(async (o) => {
+      if (o.out) checkWritable('--out', o.out)
       const mix = resolveMix(o.mix, o.mixName)
       const workers = expandWorkers(mix, o.batch)
       const set = loadProfileSet(o.profiles, workers)
@@ -136,7 +158,11 @@ export function registerPlan(program: Command) {
             'raise --time-limit or --mip-gap, or use --solver dp\n',
         )
       if (o.out) {
-        writeFileSync(o.out, `${JSON.stringify(plan, null, 2)}\n`)
+        try {
+          writeFileSync(o.out, `${JSON.stringify(plan, null, 2)}\n`)
+        } catch (err) {
+          throw new UserError(`--out ${o.out}: could not write the plan: ${(err as Error).message}`)
+        }
         console.log(`wrote ${o.out}`)
       }
     })
