@@ -121,8 +121,9 @@ class SystemRegion(Region):
         try:
             self.view.release()
             self.mm.close()
-        except BufferError:  # a view of it still exists (shutdown mid-request): the process is ending anyway
+        except BufferError:  # a view of it is still alive somewhere: the mapping goes with the last of them
             pass
+        self.view = self.mm = None
 
 
 class CudaRegion(Region):

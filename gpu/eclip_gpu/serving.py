@@ -309,6 +309,8 @@ class Serving:
                 written = math.prod(shape) * DATATYPE_BYTES[datatype]
                 self.send({**reply, "output": {"region": job.dst[0].name, "offset": job.dst[1], "bytes": written}})
         finally:
+            # views of the regions go first: the last release may unmap or close a region (regions.py)
+            body = dst = src_dev = job.body = None  # noqa: F841
             for held in (job.src, job.dst):
                 if held is not None:
                     held[0].release()
