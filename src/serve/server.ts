@@ -6,6 +6,7 @@ import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
 import type { Backend, ServedModel, ShmOutput } from './backend.ts'
 import { registerDashboard } from './dashboard.ts'
+import { GrpcFrontEnd } from './grpc/server.ts'
 import { PLATFORM } from './io-specs.ts'
 import {
   type InferenceService,
@@ -52,6 +53,10 @@ export class EclipServer implements InferenceService {
   /** Clients' shared-memory regions (Triton's system and CUDA shared-memory extensions). */
   readonly regions: RegionRegistry
   private readonly serviceModels: ServiceModel[]
+  /** The gRPC front-end, when `listen` was given a gRPC port. */
+  private grpc: GrpcFrontEnd | undefined
+  /** host:port of the gRPC listener (undefined without one). */
+  grpcAddress: string | undefined
   private draining = false
   private restarting = false
   private closed = false
@@ -234,8 +239,26 @@ export class EclipServer implements InferenceService {
     await this.opts.backend.load(this.opts.models, this.opts.plan)
   }
 
-  async listen(port: number, host: string): Promise<string> {
-    return this.app.listen({ port, host })
+  /**
+   * Listens for HTTP on `host:port`, and for gRPC (KServe v2 GRPCInferenceService, docs/serve-grpc.md) on
+   * `grpcPort` of the same host when one is given (0: a free port; its address is then `grpcAddress`).
+   */
+  async listen(port: number, host: string, opts: { grpcPort?: number } = {}): Promise<string> {
+    const url = await this.app.listen({ port, host })
+    if (opts.grpcPort !== undefined) {
+      const grpc = new GrpcFrontEnd(this, {
+        maxMessageBytes: this.opts.maxBodyBytes ?? 64 * 1024 * 1024,
+        log: (err, msg) => this.app.log.error({ err }, msg),
+      })
+      try {
+        this.grpcAddress = await grpc.listen(opts.grpcPort, host)
+      } catch (err) {
+        await grpc.close(0)
+        throw Object.assign(err as Error, { grpcPort: opts.grpcPort })
+      }
+      this.grpc = grpc
+    }
+    return url
   }
 
   /** Stops taking requests, waits for every accepted one (up to `timeoutMs`), closes the backend. */
@@ -262,7 +285,7 @@ export class EclipServer implements InferenceService {
     this.draining = true
     clearTimeout(this.restartTimer)
     this.unsubscribe()
-    await this.app.close()
+    await Promise.all([this.app.close(), this.grpc?.close()])
     this.closed = true
     await this.opts.backend.close()
   }
