@@ -1,8 +1,8 @@
 // eclip-fit: kernel-wise partitioning that starts from model-wise's disjoint partitions instead of ECLIP's
 // overlapping ladders, and prices overlap by the SMs it takes from the other workers.
 //
-// Why. On the H100 (results/h100, 32 hardware queues) ECLIP's plans lost to model-wise in mix4, mix5 and mix6 at
-// batch 8, and the calibrated simulator predicts the same from those plans: the paper's objective,
+// Why. On the H100 (results/h100/README.md) ECLIP's plans lost to model-wise in several mixes at batch 8, and the
+// calibrated simulator predicts the same from those plans: the paper's objective,
 // time × (1 + mean SMs in use / all SMs), rewards small mean SMs but does not see *whose* SMs a partition takes, so
 // its plans run workers on large overlapping windows where a wide kernel of one worker holds the others' SMs (the
 // block scheduler serves the first launched kernel first: head-of-line blocking). Model-wise avoids that with
@@ -25,23 +25,10 @@
 // (model-wise's homes, nobody on the shared partition; p95 with 2% slack, never above max(1, start) + 2%).
 // Without an evaluator every worker stays home (FIT_DEFAULT).
 //
-// SIMULATED (H100 profiles and calibration — fitted to the 32-queue GPU series, power eclip.power/2 —, eclip bench
-// seed 1; results/sim/eclip-fit): means over the seven paper mixes, throughput / p95 / requests-per-J vs baseline,
-// batch 8: eclip-fit 1.219 / 0.997 / 1.263, model-wise 1.072 / 0.985 / 1.149, eclip 1.043 / 1.040 / 1.101 (above
-// model-wise in every mix); batch 1: 1.060 / 0.986 / 1.089, 1.008 / 0.985 / 1.030, 0.977 / 1.068 / 1.077 (above
-// model-wise in every mix; in mix1 and mix2 the search chose the baseline's own plan, λ 0 for every worker and μ 0).
-// Ablation (bench/fit-robustness.ts, mean throughput): (a) alone — homes, right-sizing inside — matches model-wise
-// (batch 8 1.071–1.073 vs 1.072); (b) alone — one λ ∈ {0, 0.5, 1, 2} for all workers and mixes — 1.003–1.056 at
-// batch 8, 0.996–1.015 at batch 1 (model-wise 1.009): the per-mix, per-worker choice (c) is what beats model-wise.
-// The simulated requests/J rest on idle W + W per SM of work rate (eclip.power/2), which no longer counts SMs a
-// partition holds but does not fill as power saved, and tracks the GPU in means over the mixes though not per run
-// (profiles/h100/power-check.txt, batch 1, on the plans of the calibration before: simulated / measured requests/J
-// vs baseline model-wise 1.032 / 1.029, eclip 1.076 / 1.056, eclip-fit 1.080 / 1.071; the busy-SM form simulated
-// 1.246 / 1.485 / 1.369). MEASURED on the H100 (plans of the calibration before, fitted on the 8-queue series;
-// results/h100/eclip-fit, 32 queues): batch 8 1.228 / 0.929 / 1.246, above model-wise in all seven mixes; batch 1
-// 1.071 / 0.956 / 1.071. Re-measured with plans from the eclip.power/2 calibration (results/h100/eclip-fit-v2):
-// batch 8 1.259 / 0.948 / 1.287, above model-wise in all seven mixes; batch 1 1.073 / 0.972 / 1.076, below
-// model-wise in mix1 and mix2.
+// What it achieves, simulated and measured, and the ablation showing that (c) is what beats model-wise (neither
+// homes alone nor one price for every mix does): results/sim/eclip-fit/README.md (bench/fit-robustness.ts re-runs
+// it) and results/h100/eclip-fit-v2/README.md. The simulated requests/J rest on the work-based power model
+// (eclip.power/2, src/execute/sim/power.ts), which does not count SMs a partition holds but does not fill as saved.
 import type { Gpu } from '../formats/gpu.ts'
 import { regularSlices } from '../formats/gpu.ts'
 import type { Partition } from '../formats/plan.ts'
