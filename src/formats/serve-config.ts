@@ -99,6 +99,11 @@ export const ServeConfig = Type.Object(
     format: Type.Optional(Type.Literal('eclip.serve/1')),
     host: Type.Optional(Type.String({ minLength: 1, default: '127.0.0.1' })),
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, default: 8000 })),
+    /**
+     * KServe v2 gRPC port (Triton's GRPCInferenceService) on the same host; null: no gRPC. Default 8001, or a free
+     * port when `port` is 0.
+     */
+    grpcPort: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()])),
     /** `sim`: no model runs, compute times from the profiles/plan, responses marked simulated. `gpu`: the GPU backend. */
     backend: Type.Optional(Type.Enum(['sim', 'gpu'])),
     policy: Type.Optional(ServePolicy),

@@ -17,6 +17,8 @@ import { SimBackend } from './sim-backend.ts'
 export interface ServeFlags {
   config: string
   port?: number
+  /** gRPC port (over the config's grpcPort); null: no gRPC. */
+  grpcPort?: number | null
   host?: string
   backend?: 'sim' | 'gpu'
   planner?: Planner
@@ -46,6 +48,8 @@ export const defaultPlanner: Planner = ({ gpu, workers, profiles, policy, mix, p
 export interface Running {
   server: EclipServer
   url: string
+  /** host:port of the KServe v2 gRPC listener; absent when gRPC is off. */
+  grpcAddress?: string
   config: ServeConfig
 }
 
@@ -112,15 +116,29 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
   }
   const port = flags.port ?? config.port ?? 8000
   const host = flags.host ?? config.host ?? '127.0.0.1'
+  // gRPC beside HTTP: 8001 by default, a free port when HTTP takes one (tests, several servers on one host)
+  const grpcPort =
+    flags.grpcPort !== undefined
+      ? flags.grpcPort
+      : config.grpcPort !== undefined
+        ? config.grpcPort
+        : port === 0
+          ? 0
+          : 8001
   let url: string
   try {
-    url = await server.listen(port, host)
+    url = await server.listen(port, host, grpcPort === null ? {} : { grpcPort })
   } catch (err) {
     await server.close()
     const code = (err as NodeJS.ErrnoException).code
+    const at = (err as { grpcPort?: number }).grpcPort
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
-      throw new UserError(`cannot listen on ${host}:${port} (${code})`)
+      throw new UserError(
+        at !== undefined
+          ? `cannot listen for gRPC on ${host}:${at} (${code}; --grpc-port or the config's grpcPort picks another, null turns gRPC off)`
+          : `cannot listen on ${host}:${port} (${code})`,
+      )
     throw err
   }
-  return { server, url, config }
+  return { server, url, ...(server.grpcAddress ? { grpcAddress: server.grpcAddress } : {}), config }
 }

@@ -6,11 +6,15 @@ export function registerServe(program: Command) {
   program
     .command('serve')
     .description(
-      'serve the configured models over KServe v2 HTTP (Triton protocol), with /metrics and a live dashboard',
+      'serve the configured models over KServe v2 HTTP and gRPC (Triton protocol), with /metrics and a live dashboard',
     )
     .requiredOption('--config <file>', 'serve config (YAML or JSON, format serve-config)')
     .option('--port <n>', 'port (overrides the config; 0 picks a free one)')
     .option('--host <host>', 'address to listen on (overrides the config)')
+    .option(
+      '--grpc-port <n|off>',
+      'KServe v2 gRPC port (overrides the config; default 8001, a free one with --port 0; off: no gRPC)',
+    )
     .addOption(
       new Option('--backend <kind>', 'sim: no model runs, modelled timings; gpu: the GPU backend').choices([
         'sim',
@@ -34,21 +38,29 @@ export function registerServe(program: Command) {
         if (!Number.isInteger(port) || port < 0 || port > 65535)
           throw new UserError(`--port: "${opts.port}" is not a port number`)
       }
+      let grpcPort: number | null | undefined
+      if (opts.grpcPort !== undefined) {
+        grpcPort = opts.grpcPort === 'off' ? null : Number(opts.grpcPort)
+        if (grpcPort !== null && (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535))
+          throw new UserError(`--grpc-port: "${opts.grpcPort}" is not a port number (or off)`)
+      }
       // the server (fastify, prom-client) loads only when serving, so other commands start faster
       const { startServe } = await import('../../serve/index.ts')
       const running = await startServe({
         config: opts.config,
         ...(port !== undefined ? { port } : {}),
+        ...(grpcPort !== undefined ? { grpcPort } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.backend ? { backend: opts.backend } : {}),
         ...(gpus !== undefined ? { gpus } : {}),
         logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
       })
-      const { server, url, config } = running
+      const { server, url, grpcAddress, config } = running
       const sim = server.opts.backend.kind === 'sim'
       console.log(
         `eclip serve: listening on ${url} (backend ${server.opts.backend.kind}, ${server.opts.models.length} models: ${server.opts.models.map((m) => m.name).join(', ')})`,
       )
+      if (grpcAddress) console.log(`eclip serve: gRPC (KServe v2 GRPCInferenceService) on ${grpcAddress}`)
       for (const n of server.opts.notes ?? []) console.log(`eclip serve: ${n}`)
       for (const p of server.opts.backend.partitions?.() ?? [])
         console.log(
