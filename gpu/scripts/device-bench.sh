@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `eclip bench --backend gpu` on the GPU machine, from the carried bundle (scripts/device-bundle.sh) and Node
-# (../shared/tools/device-node.sh). Usage there: OUT=... gpu/scripts/device-bench.sh NAME [bench options...]
+# (.device/node.xz, see scripts/device-bundle.sh). Usage there: OUT=... gpu/scripts/device-bench.sh NAME [bench options...]
 # Writes $OUT/NAME.tgz (results.json, requests.csv, report.txt, figures) and $OUT/NAME.log; exits with the bench's
 # status. ECLIP_SUBCOMMAND=serve-bench runs `eclip serve-bench` the same way (gpu/scripts/device-serve-bench.sh).
 set -uo pipefail

@@ -3,7 +3,7 @@
 #   on PYTHONPATH;
 # - the CLI bundle (.device/eclip.tar.xz, scripts/device-bundle.sh) unpacked afresh: the bundle carried this call
 #   wins over one an earlier call left there (ignored outputs stay on the machine);
-# - Node (.device/node.xz, ../shared/tools/device-node.sh) as /tmp/node.
+# - Node (.device/node.xz: an xz-compressed linux-x64 `node` binary, see scripts/device-bundle.sh) as /tmp/node.
 [ -d .whl ] && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
   .whl/*.whl 2>/dev/null
 export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 ECLIP_HOME=$PWD ECLIP_PYTHON=${ECLIP_PYTHON:-python3}
