@@ -41,6 +41,9 @@ export const ServeWorkerResult = Type.Object(
     normVsBaseline: NullableNum,
     /** p95 / the same worker's p95 under baseline; null without one. */
     p95VsBaseline: NullableNum,
+    /** serve-bench --bench: the same worker's closed-loop req/s in that `eclip bench` run, and this rate ÷ it. */
+    benchRps: Type.Optional(Num),
+    servedVsBench: Type.Optional(NullableNum),
   },
   { additionalProperties: false },
 )
@@ -72,6 +75,26 @@ export const ServeRunMetrics = Type.Object(
 )
 export type ServeRunMetrics = Type.Static<typeof ServeRunMetrics>
 
+/** How the clients sent requests (serve-bench --transport); absent in files written before there was a choice: http. */
+export const ServeTransport = Type.Enum(['http', 'grpc', 'shm', 'cuda-shm'])
+export type ServeTransport = Type.Static<typeof ServeTransport>
+
+/** The `eclip bench` run a served run is compared with (serve-bench --bench): same mix, policy and batch, closed loop. */
+export const ServeVsBench = Type.Object(
+  {
+    /** The bench file, as given, and the run's id in it. */
+    file: Type.String({ minLength: 1 }),
+    runId: Type.String({ minLength: 1 }),
+    /** Σ over workers of the bench's req/s, and the served Σ ÷ it (the mix in all). */
+    benchRps: Num,
+    servedVsBench: NullableNum,
+    /** The bench's mean over workers of req/s ÷ baseline, beside this run's metrics.throughputVsBaseline. */
+    benchThroughputVsBaseline: NullableNum,
+  },
+  { additionalProperties: false },
+)
+export type ServeVsBench = Type.Static<typeof ServeVsBench>
+
 export const ServeRun = Type.Object(
   {
     /** Unique in the file: `${mix}|${policy}|b${batch ?? 'mix'}|${backend}`. */
@@ -97,6 +120,8 @@ export const ServeRun = Type.Object(
     planSolver: Type.String(),
     workers: Type.Array(ServeWorkerResult, { minItems: 1 }),
     metrics: ServeRunMetrics,
+    transport: Type.Optional(ServeTransport),
+    bench: Type.Optional(ServeVsBench),
     notes: Type.Array(Type.String()),
   },
   { additionalProperties: false },

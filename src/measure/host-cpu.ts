@@ -24,13 +24,15 @@ export interface CpuSnapshot {
   backend: number | null
 }
 
-export function cpuSnapshot(pids: { clients?: number; backend?: number }): CpuSnapshot {
+/** `clients`: the clients' processes (their CPU is summed; null if none is readable). */
+export function cpuSnapshot(pids: { clients?: number | number[]; backend?: number }): CpuSnapshot {
+  const clients = [pids.clients ?? []].flat().map((p) => cpuS(String(p)))
   const u = process.cpuUsage()
   return {
     t: performance.now() / 1000,
     server: (u.user + u.system) / 1e6,
     eventLoop: cpuS(`${process.pid}/task/${process.pid}`),
-    clients: pids.clients ? cpuS(String(pids.clients)) : null,
+    clients: clients.some((c) => c !== null) ? clients.reduce<number>((a, c) => a + (c ?? 0), 0) : null,
     backend: pids.backend ? cpuS(String(pids.backend)) : null,
   }
 }

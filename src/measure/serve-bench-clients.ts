@@ -1,21 +1,18 @@
-// The client side of one `eclip serve-bench` run: closed-loop KServe v2 clients per model (binary tensors, full
-// batches), the warm-up, and the window's edges as /metrics readings. By default it runs in a child process of its
-// own (`eclip serve-bench-clients`, spoken to over Node's IPC channel), so that the server's event loop and heap are
-// the server's alone: with the clients in the server's process, the bench measured the clients' HTTP work, copies and
+// The client side of one `eclip serve-bench` run: closed-loop KServe v2 clients per model (full batches) over the
+// transport asked for (clients/load.ts: HTTP binary tensors, gRPC, system or CUDA shared memory), the warm-up, and
+// the window's edges as /metrics readings. By default it runs in a child process of its own (`eclip
+// serve-bench-clients`, spoken to over Node's IPC channel), so that the server's event loop and heap are the
+// server's alone: with the clients in the server's process, the bench measured the clients' HTTP work, copies and
 // garbage collection as the server's (92% busy on the H100 with mix3 at batch 8).
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { mulberry32 } from '../random.ts'
 import type { ModelIO } from '../serve/io-specs.ts'
-import { binaryInferBody, type InferAnswer, KserveClient } from '../serve/kserve/client.ts'
+import { KserveClient } from '../serve/kserve/client.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
+import { type Call, type LoadGen, openClients, type Transport } from './clients/index.ts'
 
-/** One answered request; times in ms from the clients' start (the warm-up's), as in the request log. */
-export interface Call extends InferAnswer {
-  startMs: number
-  endMs: number
-}
+export type { Call } from './clients/index.ts'
 
 export interface ClientSpec {
   url: string
@@ -28,6 +25,10 @@ export interface ClientSpec {
   inputDatatype?: Datatype
   /** Wait for the first energy reading in /metrics before starting (the GPU backend's first NVML poll). */
   waitForEnergy: boolean
+  /** How requests reach the server (default http). */
+  transport?: Transport
+  /** host:port of the server's gRPC listener (the grpc transport). */
+  grpcAddress?: string
 }
 
 /** A /metrics reading: its time (the midpoint of the request, ms on the calls' time base) and samples by name. */
@@ -42,8 +43,11 @@ export interface ClientOutcome {
   last: Scrape
 }
 
-/** What the clients report as they go: readiness seen, and the window's edges (the server measures between them). */
-export type ClientEvent = 'ready' | 'window-start' | 'window-end'
+/**
+ * What the clients report as they go: readiness seen, clients open (connections made, regions registered), and the
+ * window's edges (the server measures between them).
+ */
+export type ClientEvent = 'ready' | 'clients-open' | 'window-start' | 'window-end'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
@@ -60,16 +64,18 @@ export function parseMetrics(text: string): Map<string, { value: number; labels:
   return out
 }
 
-/** Waits for readiness, drives every model for warm-up + window, reads /metrics at the window's edges. */
+/**
+ * Waits for readiness, opens the clients, drives every model for warm-up + window, reads /metrics at the window's
+ * edges. `onHelper` learns the pids of processes doing the clients' work besides this one (the cuda-shm client).
+ */
 export async function driveClients(
   spec: ClientSpec,
   onEvent: (e: ClientEvent) => void = () => {},
+  onHelper: (pids: number[]) => void = () => {},
 ): Promise<ClientOutcome> {
   const { url } = spec
   const client = new KserveClient(url)
-  const calls: Call[][] = spec.models.map(() => [])
-  let stopping = false
-  let loops: Promise<void>[] = []
+  let load: LoadGen | null = null
   try {
     const deadline = performance.now() + 60_000
     while ((await client.get('/v2/health/ready')).status !== 200) {
@@ -85,21 +91,21 @@ export async function driveClients(
       await sleep(50)
     }
     onEvent('ready')
-    const bodies = spec.models.map((m, i) =>
-      binaryInferBody(m.io, m.batch, mulberry32(spec.seed * 1009 + i), spec.inputDatatype),
-    )
+    load = await openClients({
+      transport: spec.transport ?? 'http',
+      url,
+      ...(spec.grpcAddress ? { grpcAddress: spec.grpcAddress } : {}),
+      models: spec.models,
+      concurrency: spec.concurrency,
+      seed: spec.seed,
+      ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
+    })
+    if (load.pids.length > 0) onHelper(load.pids)
+    onEvent('clients-open')
     // times from here: the request log's and the window's time base (as eclip bench's: warm-up, then the window)
     const t0 = performance.now()
     const at = () => performance.now() - t0
-    loops = spec.models.flatMap((m, i) =>
-      Array.from({ length: spec.concurrency }, async () => {
-        while (!stopping) {
-          const startMs = at()
-          const a = await client.infer(m.name, bodies[i] as (typeof bodies)[number])
-          calls[i]?.push({ ...a, startMs, endMs: at() })
-        }
-      }),
-    )
+    load.start(at)
     // the window's edges are the /metrics readings (their midpoints), so energy and requests cover the same span
     const scrape = async (): Promise<Scrape> => {
       const before = at()
@@ -113,12 +119,10 @@ export async function driveClients(
     await sleep(spec.windowS * 1000 - (at() - first.atMs))
     const last = await scrape()
     onEvent('window-end')
-    stopping = true
-    await Promise.all(loops)
+    const calls = await load.stop()
     return { calls, first, last }
   } finally {
-    stopping = true
-    await Promise.all(loops)
+    await load?.close()
     client.close()
   }
 }
@@ -127,6 +131,7 @@ export async function driveClients(
 type ToClients = { type: 'start'; spec: ClientSpec }
 type FromClients =
   | { type: 'event'; event: ClientEvent }
+  | { type: 'helpers'; pids: number[] }
   | { type: 'done'; outcome: ClientOutcome }
   | { type: 'error'; message: string }
 
@@ -145,6 +150,8 @@ export class ClientProcess {
   private readonly exited: Promise<void>
   private settle: { resolve: (o: ClientOutcome) => void; reject: (e: Error) => void } | null = null
   private onEvent: (e: ClientEvent) => void = () => {}
+  /** Processes the clients started to do their work (the cuda-shm client), once they are open. */
+  helperPids: number[] = []
 
   /** Spawned early: the CLI's start-up (a second or so from the sources) overlaps the server's. */
   constructor() {
@@ -154,9 +161,10 @@ export class ClientProcess {
     })
     this.child.on('message', (m: FromClients) => {
       if (m.type === 'event') this.onEvent(m.event)
+      else if (m.type === 'helpers') this.helperPids = m.pids
       else if (m.type === 'done') this.settle?.resolve(m.outcome)
       else this.settle?.reject(new Error(`serve-bench clients: ${m.message}`))
-      if (m.type !== 'event') this.settle = null
+      if (m.type === 'done' || m.type === 'error') this.settle = null
     })
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
@@ -200,7 +208,11 @@ export function clientProcessMain(): void {
   process.on('disconnect', () => process.exit(0)) // the parent is gone (or has everything)
   const last = (m: FromClients) => process.send?.(m, undefined, {}, () => process.disconnect())
   process.once('message', (m: ToClients) => {
-    driveClients(m.spec, (event) => process.send?.({ type: 'event', event } satisfies FromClients)).then(
+    driveClients(
+      m.spec,
+      (event) => process.send?.({ type: 'event', event } satisfies FromClients),
+      (pids) => process.send?.({ type: 'helpers', pids } satisfies FromClients),
+    ).then(
       (outcome) => last({ type: 'done', outcome }),
       (err: unknown) => last({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
     )

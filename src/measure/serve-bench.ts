@@ -9,6 +9,7 @@ import { expandWorkers, serveRunId } from '../formats/index.ts'
 import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
+import { TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
 import { gridTable } from './report.ts'
 import {
@@ -42,6 +43,8 @@ export interface ServeBenchSpec {
   onWindow?: (edge: 'start' | 'end') => void
   /** Where the clients run: a child process of their own (default), or this process (sharing the server's loop). */
   clients?: 'process' | 'in-process'
+  /** How the clients send requests (default http): clients/load.ts. */
+  transport?: Transport
   /** Where the run's serve config is written. */
   configFile: string
   gpu?: GpuServeOptions
@@ -59,6 +62,7 @@ export interface ServeBenchOutcome {
 export const servedName = (worker: string) => worker.replace(/[^A-Za-z0-9_.-]/g, '-')
 
 export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOutcome> {
+  const transport = spec.transport ?? 'http'
   const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
   const config: ServeConfig = {
     format: 'eclip.serve/1',
@@ -101,6 +105,7 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     seed: spec.seed,
     ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
     waitForEnergy: spec.backend === 'gpu',
+    transport,
   }
   try {
     let startS = 0
@@ -108,8 +113,10 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     let elu = 0
     let cpu0: CpuSnapshot | undefined
     let cpu1: CpuSnapshot | undefined
+    // the clients' processes: their Node process, and the cuda-shm client's Python one
+    let helpers: number[] = []
     const pids = () => ({
-      ...(clients?.pid ? { clients: clients.pid } : {}),
+      clients: [...(clients?.pid ? [clients.pid] : []), ...(clients?.helperPids ?? helpers)],
       ...(spec.backend === 'gpu' ? { backend: (server.opts.backend as GpuServeBackend).process?.pid } : {}),
     })
     // the server's event loop between the window's edges (with the clients in their own process, the server's alone)
@@ -119,7 +126,7 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
         elu0 = performance.eventLoopUtilization()
         cpu0 = cpuSnapshot(pids())
         spec.onWindow?.('start')
-      } else if (elu0) {
+      } else if (e === 'window-end' && elu0) {
         elu = performance.eventLoopUtilization(elu0).utilization
         cpu1 = cpuSnapshot(pids())
         spec.onWindow?.('end')
@@ -127,7 +134,9 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     }
     const { calls, first, last } = clients
       ? await clients.run(clientSpec, onEvent)
-      : await driveClients(clientSpec, onEvent)
+      : await driveClients(clientSpec, onEvent, (p) => {
+          helpers = p
+        })
     const from = first.atMs
     const to = last.atMs
     const windowS = (to - from) / 1000
@@ -165,7 +174,7 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     const source = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
     const requests = results.reduce((a, w) => a + w.requests, 0)
     const simulated = server.opts.backend.kind === 'sim'
-    const notes = [...(server.opts.notes ?? [])]
+    const notes = [...(server.opts.notes ?? []), `clients: ${TRANSPORT_LABEL[transport]}`]
     if (simulated)
       notes.push(
         'SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled',
@@ -202,6 +211,7 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
       startS,
       planSolver: plan ? `${plan.solver.name} ${plan.solver.status}` : 'none',
       workers: results,
+      transport,
       metrics: {
         requests,
         errors: results.reduce((a, w) => a + w.errors, 0),
@@ -340,7 +350,7 @@ export function serveReport(
     const m = r.metrics
     out.push(
       '',
-      `${r.mix} ${r.policy} [${r.backend}${r.simulated ? ', SIMULATED' : ''}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
+      `${r.mix} ${r.policy} [${r.backend}${r.simulated ? ', SIMULATED' : ''}, ${r.transport ?? 'http'}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
         `${m.errors} errors (${m.errorsTotal} in the whole run), ${f(m.energyJ)} J (${m.energySource ?? 'no energy reading'}), ` +
         `${f(m.meanPowerW, 0)} W, ${f(m.requestsPerJ)} req/J, event loop ${f(m.eventLoopUtilisation * 100, 0)}% busy, ` +
         `concurrency ${r.concurrency}, start ${f(r.startS, 1)} s, plan ${r.planSolver}`,

@@ -102,7 +102,7 @@ describe('eclip serve-bench', () => {
     assert.ok(titles.length >= 6)
     assert.ok(titles.every((t) => t.includes('SIMULATED')))
     assert.match(r.stdout, /^mix1 +1\.00 +\d+\.\d\d$/m)
-    assert.match(readFileSync(join(out, 'report.txt'), 'utf8'), /mix1 eclip \[sim, SIMULATED\]/)
+    assert.match(readFileSync(join(out, 'report.txt'), 'utf8'), /mix1 eclip \[sim, SIMULATED, http\]/)
   })
 
   it('counts refused requests as errors (queue smaller than the clients in flight → 429)', async () => {

@@ -9,10 +9,19 @@ import {
   isMpsPolicy,
   POLICIES,
   parseFormat,
+  type Results,
+  readFile,
   type ServeResults,
   type ServeRun,
   UserError,
 } from '../../formats/index.ts'
+import {
+  cudaShmUnavailable,
+  TRANSPORT_LABEL,
+  TRANSPORTS,
+  type Transport,
+} from '../../measure/clients/index.ts'
+import { benchTables, compareWithBench, missingBenchRuns } from '../../measure/clients/vs-bench.ts'
 import { normaliseServeRuns, serveBenchRun, serveReport } from '../../measure/serve-bench.ts'
 import { clientProcessMain } from '../../measure/serve-bench-clients.ts'
 import { SERVER_VERSION } from '../../serve/server.ts'
@@ -70,6 +79,18 @@ export function registerServeBench(program: Command) {
         "send inputs that also accept it in this datatype (FP32 images for FP16 models: twice the bytes, converted by the backend); default: the model's own",
       ).choices(['FP32'] as const),
     )
+    .addOption(
+      new Option(
+        '--transport <how>',
+        'how the clients send requests: http (binary tensors), grpc (raw_input_contents), shm (system shared-memory regions), cuda-shm (CUDA shared-memory regions; a Python client, needs a GPU)',
+      )
+        .choices(TRANSPORTS)
+        .default('http' as Transport),
+    )
+    .option(
+      '--bench <file>',
+      'an eclip bench results.json (closed loop, same mixes, policies and batch; --backend gpu beside a GPU run): report served ÷ bench',
+    )
     .option('--seed <n>', 'random seed (input tensors)', num('seed', 0, true), 1)
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .action(async (opts) => {
@@ -97,6 +118,25 @@ export function registerServeBench(program: Command) {
         else if (opts.backend === 'gpu')
           throw new UserError('--backend gpu needs --profiles DIR (none shipped)')
         else warnings.push('SYNTHETIC PROFILES: none shipped; compute times are generated, not measured')
+      }
+      const transport = opts.transport as Transport
+      // what the bench file must hold, and whether the cuda-shm client can run, are known before any run starts
+      let bench: Results | undefined
+      if (opts.bench) {
+        bench = readFile<Results>('results', resolve(opts.bench))
+        const missing = missingBenchRuns(
+          bench,
+          opts.bench,
+          mixes.map((m) => m.name),
+          policies,
+          opts.batch ?? null,
+          opts.backend,
+        )
+        if (missing) throw new UserError(missing)
+      }
+      if (transport === 'cuda-shm') {
+        const why = cudaShmUnavailable()
+        if (why) throw new UserError(`--transport cuda-shm: the client needs a CUDA GPU here: ${why}`)
       }
       const simulated = opts.backend === 'sim'
       if (simulated)
@@ -132,6 +172,7 @@ export function registerServeBench(program: Command) {
                 seed: opts.seed,
                 ...(opts.queueSize ? { queueSize: opts.queueSize } : {}),
                 ...(opts.inputDatatype ? { inputDatatype: opts.inputDatatype } : {}),
+                transport,
                 configFile,
               })
               r.run.config = relative(out, configFile)
@@ -164,6 +205,7 @@ export function registerServeBench(program: Command) {
         closeSync(log)
       }
       normaliseServeRuns(runs)
+      if (bench && opts.bench) compareWithBench(runs, bench, opts.bench)
       const profileGpu = runs[0]?.gpu.name
       if (device && profileGpu && device.gpu !== profileGpu)
         warnings.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
@@ -180,7 +222,7 @@ export function registerServeBench(program: Command) {
           // the stack that ran the runs, with the settings that change results (hardware queues:
           // cudaDeviceMaxConnections), as `eclip bench` records them
           ...(device?.versions ?? {}),
-          notes: `server on loopback (KServe v2 HTTP, binary tensors${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}), ${opts.concurrency} closed-loop clients per model in a process of their own; profiles: ${profiles ?? 'synthetic'}`,
+          notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}; ${opts.concurrency} closed-loop clients per model in a process of their own; profiles: ${profiles ?? 'synthetic'}${opts.bench ? `; served ÷ bench against ${opts.bench}` : ''}`,
           backend: opts.backend,
           simulated,
           eclip: SERVER_VERSION,
@@ -199,12 +241,15 @@ export function registerServeBench(program: Command) {
       const header = [
         `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${opts.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
         `closed loop, ${opts.concurrency} clients per model, warm-up ${opts.warmup} s, window ${opts.duration} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
+        `transport ${transport}: ${TRANSPORT_LABEL[transport]}${opts.bench ? `; served ÷ bench against ${opts.bench}` : ''}`,
         ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
       ].join('\n')
-      const report = serveReport(runs, label, { mixes: mixes.map((m) => m.name), policies })
+      const axes = { mixes: mixes.map((m) => m.name), policies }
+      const report = serveReport(runs, label, axes)
+      const vsBench = bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''
       const reportFile = join(out, 'report.txt')
-      writeFileSync(reportFile, `${header}\n\n${report.tables}\n\n${report.detail}\n`)
-      console.log(`${header}\n\n${report.tables}\n`)
+      writeFileSync(reportFile, `${header}\n\n${report.tables}${vsBench}\n\n${report.detail}\n`)
+      console.log(`${header}\n\n${report.tables}${vsBench}\n`)
       console.log(
         `wrote ${resultsFile}, ${join(out, 'requests.csv')}, ${reportFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       )

@@ -165,6 +165,11 @@ export class KserveClient {
     return this.request('GET', path)
   }
 
+  /** POST `body` (JSON unless `headers` say otherwise) to `path`; status 0 with `error` when no answer came. */
+  post(path: string, body: Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+    return this.request('POST', path, body, headers)
+  }
+
   close() {
     this.agent.destroy()
   }

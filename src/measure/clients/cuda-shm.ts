@@ -1,0 +1,148 @@
+// serve-bench's `--transport cuda-shm`: Triton's CUDA shared-memory extension, driven by a Python client process
+// (gpu/eclip_gpu/loadgen_cuda_shm.py: device buffers and their IPC handles need CUDA, which Node has no binding
+// for). This side hands it the requests' inputs, tells it when the loops start and stop, and takes its calls back
+// on the clients' time base: both processes read CLOCK_MONOTONIC (Node's hrtime, Python's monotonic_ns).
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { GPU_PACKAGE_DIR } from '../../paths.ts'
+import { mulberry32 } from '../../random.ts'
+import type { Datatype } from '../../serve/kserve/datatypes.ts'
+import { type Call, type ClientModel, type LoadGen, requestTensors } from './load.ts'
+
+const MODULE = 'eclip_gpu.loadgen_cuda_shm'
+
+const python = () => process.env.ECLIP_PYTHON ?? 'python3'
+const pythonEnv = () => ({
+  ...process.env,
+  PYTHONPATH: [GPU_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(':'),
+  PYTHONUNBUFFERED: '1',
+})
+
+/** Whether the cuda-shm client can run here: null, or why not (no CUDA device, no cuda-bindings, no Python). */
+export function cudaShmUnavailable(): string | null {
+  const r = spawnSync(python(), ['-m', MODULE, '--check'], {
+    encoding: 'utf8',
+    env: pythonEnv(),
+    timeout: 60_000,
+  })
+  if (r.error) return `cannot run ${python()}: ${r.error.message}`
+  if (r.status === 0) return null
+  return (r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.status}`).slice(0, 300)
+}
+
+type FromPython =
+  | { type: 'ready' }
+  | { type: 'error'; message: string }
+  | {
+      type: 'calls'
+      calls: [number, number, number, boolean, boolean, number | null, number | null, string | null][][]
+    }
+
+export async function openCudaShmClients(spec: {
+  url: string
+  models: ClientModel[]
+  concurrency: number
+  seed: number
+  inputDatatype?: Datatype
+  deviceId?: number
+}): Promise<LoadGen> {
+  const child: ChildProcess = spawn(python(), ['-m', MODULE], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: pythonEnv(),
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  let failure: string | null = null
+  const waiting: ((m: FromPython | null) => void)[] = []
+  const queue: (FromPython | null)[] = []
+  const push = (m: FromPython | null) => {
+    const w = waiting.shift()
+    if (w) w(m)
+    else queue.push(m)
+  }
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    try {
+      push(JSON.parse(line) as FromPython)
+    } catch {
+      process.stderr.write(`cuda-shm client: ${line}\n`)
+    }
+  })
+  child.once('error', (err) => {
+    failure = `cannot start ${python()} -m ${MODULE}: ${err.message}`
+    push(null)
+  })
+  child.once('exit', (code, signal) => {
+    failure ??= `the cuda-shm client process exited (${signal ? `signal ${signal}` : `code ${code}`})`
+    push(null)
+  })
+  const next = async (): Promise<FromPython> => {
+    const m = queue.length > 0 ? queue.shift() : await new Promise<FromPython | null>((r) => waiting.push(r))
+    if (!m) throw new Error(failure ?? 'the cuda-shm client process ended')
+    if (m.type === 'error') throw new Error(`cuda-shm client: ${m.message}`)
+    return m
+  }
+  const send = (o: object) => child.stdin?.write(`${JSON.stringify(o)}\n`)
+  const close = async () => {
+    // end of input: the client stops, unregisters its regions and frees its buffers
+    child.stdin?.end()
+    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(killer)
+  }
+  try {
+    send({
+      url: spec.url,
+      deviceId: spec.deviceId ?? 0,
+      concurrency: spec.concurrency,
+      tag: String(process.pid),
+      models: spec.models.map((m, i) => {
+        const { inputs, outputs } = requestTensors(
+          m.io,
+          m.batch,
+          mulberry32(spec.seed * 1009 + i),
+          spec.inputDatatype,
+        )
+        return {
+          name: m.name,
+          inputs: inputs.map((t) => ({
+            name: t.name,
+            datatype: t.datatype,
+            shape: t.shape,
+            b64: t.data.toString('base64'),
+          })),
+          outputs,
+        }
+      }),
+    })
+    const ready = await next()
+    if (ready.type !== 'ready') throw new Error(`cuda-shm client: expected ready, got ${ready.type}`)
+  } catch (err) {
+    await close()
+    throw err
+  }
+  return {
+    pids: child.pid ? [child.pid] : [],
+    start(at) {
+      // the calls' time 0 on CLOCK_MONOTONIC, which the Python side reads too
+      const t0Ns = process.hrtime.bigint() - BigInt(Math.round(at() * 1e6))
+      send({ type: 'go', t0Ns: t0Ns.toString() })
+    },
+    async stop(): Promise<Call[][]> {
+      send({ type: 'stop' })
+      const m = await next()
+      if (m.type !== 'calls') throw new Error(`cuda-shm client: expected calls, got ${m.type}`)
+      return m.calls.map((cs) =>
+        cs.map(([startMs, endMs, status, ok, simulated, queueUs, computeUs, error]) => ({
+          startMs,
+          endMs,
+          status,
+          ok,
+          simulated,
+          queueUs,
+          computeUs,
+          error,
+        })),
+      )
+    },
+    close,
+  }
+}

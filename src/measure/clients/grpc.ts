@@ -1,0 +1,186 @@
+// serve-bench's `--transport grpc`: KServe v2's GRPCInferenceService (Triton's proto, src/serve/grpc/inference.proto)
+// through @grpc/grpc-js: ModelInfer with the inputs' bytes in raw_input_contents, the outputs read from
+// raw_output_contents. One channel (one HTTP/2 connection) per closed-loop client, as the HTTP transport has one
+// socket each. An answer's gRPC status is logged as the HTTP status Triton would give for it.
+import { join } from 'node:path'
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import { ECLIP_HOME } from '../../paths.ts'
+import { mulberry32 } from '../../random.ts'
+import type { InferAnswer } from '../../serve/kserve/client.ts'
+import type { Datatype } from '../../serve/kserve/datatypes.ts'
+import {
+  type ClientModel,
+  type InputTensor,
+  type LoadGen,
+  noAnswer,
+  type OutputSpec,
+  requestTensors,
+  slotLoadGen,
+} from './load.ts'
+
+/** The proto the server serves (the GRPC front-end's own file). */
+export const INFERENCE_PROTO = join(ECLIP_HOME, 'src', 'serve', 'grpc', 'inference.proto')
+
+/** gRPC status → the HTTP status that says the same (the request log has one status column). */
+export function httpStatusOf(code: grpc.status): number {
+  switch (code) {
+    case grpc.status.OK:
+      return 200
+    case grpc.status.INVALID_ARGUMENT:
+    case grpc.status.FAILED_PRECONDITION:
+    case grpc.status.OUT_OF_RANGE:
+      return 400
+    case grpc.status.NOT_FOUND:
+      return 404
+    case grpc.status.RESOURCE_EXHAUSTED:
+      return 429
+    case grpc.status.UNIMPLEMENTED:
+      return 501
+    case grpc.status.UNAVAILABLE:
+      return 503
+    case grpc.status.DEADLINE_EXCEEDED:
+    case grpc.status.CANCELLED:
+      return 0 // no answer, as the HTTP client counts a timeout or a reset
+    default:
+      return 500
+  }
+}
+
+/** InferParameter (a oneof) → its number, or null. */
+const paramNumber = (p: unknown): number | null => {
+  if (typeof p !== 'object' || p === null) return null
+  const v = p as Record<string, unknown>
+  for (const k of ['int64_param', 'uint64_param', 'double_param']) {
+    const x = v[k]
+    if (typeof x === 'number') return x
+    if (typeof x === 'string' && x !== '') return Number(x)
+  }
+  return null
+}
+
+/** The ModelInferRequest of one client (sent again and again). */
+export function grpcInferRequest(model: string, inputs: InputTensor[], outputs: OutputSpec[]) {
+  return {
+    model_name: model,
+    model_version: '',
+    inputs: inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
+    outputs: outputs.map((o) => ({ name: o.name })),
+    raw_input_contents: inputs.map((t) => t.data),
+  }
+}
+
+export interface GrpcInferResponse {
+  outputs?: { name?: string; datatype?: string; shape?: (number | string)[] }[]
+  raw_output_contents?: Buffer[]
+  parameters?: Record<string, unknown>
+}
+
+/**
+ * Checks a ModelInferResponse: every output asked for, with its datatype, shape and the bytes they need in
+ * raw_output_contents (in the outputs' order) — unless the server says it simulated.
+ */
+export function checkGrpcAnswer(res: GrpcInferResponse, outputs: OutputSpec[]): InferAnswer {
+  const p = res.parameters ?? {}
+  const sim = p.simulated as { bool_param?: unknown } | undefined
+  const simulated = sim?.bool_param === true
+  if (!simulated)
+    for (const o of outputs) {
+      const k = res.outputs?.findIndex((x) => x.name === o.name) ?? -1
+      const got = res.outputs?.[k]
+      if (!got) return noAnswer(200, `output "${o.name}" missing`)
+      const shape = (got.shape ?? []).map(Number)
+      if (got.datatype !== o.datatype || JSON.stringify(shape) !== JSON.stringify(o.shape))
+        return noAnswer(
+          200,
+          `output "${o.name}" is ${got.datatype} [${shape}], expected ${o.datatype} [${o.shape}]`,
+        )
+      const raw = res.raw_output_contents?.[k]
+      if (raw?.length !== o.bytes)
+        return noAnswer(200, `output "${o.name}": ${raw?.length ?? 'no'} raw bytes, expected ${o.bytes}`)
+    }
+  return {
+    status: 200,
+    ok: true,
+    simulated,
+    queueUs: paramNumber(p.queue_us),
+    computeUs: paramNumber(p.compute_us),
+    error: null,
+  }
+}
+
+type InferFn = (
+  req: object,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: GrpcInferResponse) => void,
+) => void
+type ServiceClient = grpc.Client & { ModelInfer: InferFn }
+
+/** The GRPCInferenceService client class, from the proto (a clear error where the file is missing). */
+export function grpcServiceClient(
+  protoPath = INFERENCE_PROTO,
+): new (
+  address: string,
+  creds: grpc.ChannelCredentials,
+  options?: grpc.ChannelOptions,
+) => ServiceClient {
+  let def: protoLoader.PackageDefinition
+  try {
+    def = protoLoader.loadSync(protoPath, { keepCase: true, longs: Number, enums: String, defaults: false })
+  } catch (err) {
+    throw new Error(`--transport grpc: cannot load the KServe proto ${protoPath}: ${(err as Error).message}`)
+  }
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    inference?: { GRPCInferenceService?: new (...a: unknown[]) => ServiceClient }
+  }
+  const Service = pkg.inference?.GRPCInferenceService
+  if (!Service) throw new Error(`${protoPath} defines no inference.GRPCInferenceService`)
+  return Service
+}
+
+export async function openGrpcClients(spec: {
+  /** host:port of the server's gRPC listener. */
+  address: string
+  models: ClientModel[]
+  concurrency: number
+  seed: number
+  inputDatatype?: Datatype
+  timeoutMs?: number
+  protoPath?: string
+}): Promise<LoadGen> {
+  const Service = grpcServiceClient(spec.protoPath)
+  const channels: ServiceClient[] = []
+  const timeoutMs = spec.timeoutMs ?? 60_000
+  const slots = spec.models.map((m, i) => {
+    const { inputs, outputs } = requestTensors(
+      m.io,
+      m.batch,
+      mulberry32(spec.seed * 1009 + i),
+      spec.inputDatatype,
+    )
+    const req = grpcInferRequest(m.name, inputs, outputs)
+    return Array.from({ length: spec.concurrency }, () => {
+      // a channel of its own (not grpc-js's shared subchannel): one connection per client
+      const c = new Service(spec.address, grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+        'grpc.max_receive_message_length': -1,
+        'grpc.max_send_message_length': -1,
+      })
+      channels.push(c)
+      return {
+        infer: () =>
+          new Promise<InferAnswer>((resolve) =>
+            c.ModelInfer(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+              if (err)
+                resolve(noAnswer(httpStatusOf(err.code), `gRPC ${grpc.status[err.code]}: ${err.details}`))
+              else resolve(checkGrpcAnswer(res ?? {}, outputs))
+            }),
+          ),
+      }
+    })
+  })
+  return slotLoadGen(slots, async () => {
+    for (const c of channels) c.close()
+  })
+}

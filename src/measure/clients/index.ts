@@ -1,0 +1,34 @@
+// Opens the clients of one serve-bench run over the transport asked for (load.ts says what each is).
+import type { Datatype } from '../../serve/kserve/datatypes.ts'
+import { openCudaShmClients } from './cuda-shm.ts'
+import { openGrpcClients } from './grpc.ts'
+import { openHttpClients } from './http.ts'
+import type { ClientModel, LoadGen, Transport } from './load.ts'
+import { openShmClients } from './shm.ts'
+
+export { cudaShmUnavailable } from './cuda-shm.ts'
+export * from './load.ts'
+
+export function openClients(spec: {
+  transport: Transport
+  /** The server's HTTP base URL. */
+  url: string
+  /** host:port of its gRPC listener (the grpc transport). */
+  grpcAddress?: string
+  models: ClientModel[]
+  concurrency: number
+  seed: number
+  inputDatatype?: Datatype
+}): Promise<LoadGen> {
+  switch (spec.transport) {
+    case 'http':
+      return Promise.resolve(openHttpClients(spec))
+    case 'shm':
+      return openShmClients(spec)
+    case 'cuda-shm':
+      return openCudaShmClients(spec)
+    case 'grpc':
+      if (!spec.grpcAddress) throw new Error('--transport grpc: the server has no gRPC listener')
+      return openGrpcClients({ ...spec, address: spec.grpcAddress })
+  }
+}

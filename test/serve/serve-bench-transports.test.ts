@@ -1,0 +1,200 @@
+// serve-bench's transports (src/measure/clients/) on the simulator: system shared memory end to end (regions made,
+// registered, named in every request, given back), gRPC once the server speaks it, the answers each transport
+// accepts, served ÷ bench against a small recorded `eclip bench` file, and the clear errors (unknown transport,
+// cuda-shm without a GPU, a bench file without the run asked for).
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { type Results, readFile, type ServeResults } from '../../src/formats/index.ts'
+import { requestTensors } from '../../src/measure/clients/index.ts'
+import { checkShmAnswer, shmInferRequest } from '../../src/measure/clients/shm.ts'
+import { serveBenchRun } from '../../src/measure/serve-bench.ts'
+import { zooIO } from '../../src/serve/io-specs.ts'
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+const BENCH = join(import.meta.dirname, 'fixtures', 'bench-mix1-sim.json')
+const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-sb-transports-'))
+const leftovers = () =>
+  existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((f) => f.startsWith('eclip-sb-')) : []
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bin, 'serve-bench', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  })
+
+describe('serve-bench --transport shm (system shared memory) on the simulator', () => {
+  it('registers a region per client, names it in every request, and gives every region and file back', async () => {
+    const before = leftovers()
+    const dir = tmp()
+    const { run, calls } = await serveBenchRun({
+      mix: { name: 'two', workers: [{ model: 'alexnet' }, { model: 'albert' }] },
+      policy: 'baseline',
+      backend: 'sim',
+      batch: 2,
+      concurrency: 2,
+      warmupS: 0.05,
+      windowS: 0.3,
+      seed: 1,
+      transport: 'shm',
+      configFile: join(dir, 'serve.json'),
+    })
+    assert.equal(run.transport, 'shm')
+    assert.ok(
+      run.notes.some((n) => /clients: .*system shared-memory regions/.test(n)),
+      run.notes.join('; '),
+    )
+    for (const w of run.workers) {
+      assert.ok(w.requests > 0, w.name)
+      assert.equal(w.errorsTotal, 0, run.notes.join('; '))
+      assert.ok((w.serverComputeUs ?? 0) > 0)
+    }
+    assert.equal(calls.length, 2)
+    assert.deepEqual(leftovers(), before, 'every client file is removed')
+  })
+
+  it('lays out a region (inputs, then outputs, aligned) and checks answers that name it', () => {
+    const io = zooIO('alexnet', 'fp16')
+    assert.ok(io)
+    const { inputs, outputs } = requestTensors(io, 2, () => 0.5)
+    const req = shmInferRequest('r', inputs, outputs)
+    assert.deepEqual(req.inputAt, [0])
+    assert.equal(req.outputAt[0], 2 * 3 * 224 * 224 * 2) // already a multiple of 64
+    assert.equal(req.byteSize, (req.outputAt[0] as number) + 4032) // 4000 bytes of logits, aligned
+    const head = JSON.parse(req.body.toString('utf8'))
+    assert.deepEqual(head.inputs[0].parameters, {
+      shared_memory_region: 'r',
+      shared_memory_byte_size: 2 * 3 * 224 * 224 * 2,
+      shared_memory_offset: 0,
+    })
+    assert.equal(head.inputs[0].data, undefined)
+    const answer = (o: object, status = 200) =>
+      checkShmAnswer(status, Buffer.from(JSON.stringify(o)), 'r', outputs, req.outputAt)
+    const logits = {
+      name: 'logits',
+      datatype: 'FP16',
+      shape: [2, 1000],
+      parameters: {
+        shared_memory_region: 'r',
+        shared_memory_byte_size: 4000,
+        shared_memory_offset: req.outputAt[0],
+      },
+    }
+    assert.equal(answer({ outputs: [logits], parameters: { queue_us: 1, compute_us: 2 } }).computeUs, 2)
+    assert.match(
+      answer({ outputs: [{ ...logits, parameters: { ...logits.parameters, shared_memory_region: 'x' } }] })
+        .error ?? '',
+      /answered in region x/,
+    )
+    assert.match(answer({ outputs: [] }).error ?? '', /output "logits" missing/)
+    assert.equal(answer({ outputs: [], parameters: { simulated: true } }).ok, true)
+    assert.equal(
+      answer({ error: "unknown shared memory region 'r'" }, 400).error,
+      "HTTP 400: unknown shared memory region 'r'",
+    )
+  })
+})
+
+describe('serve-bench --bench: served ÷ bench', () => {
+  it('divides each served rate by the bench run of the same mix, policy and batch, and the mix in all', () => {
+    const out = tmp()
+    const r = cli([
+      '--mix',
+      'mix1',
+      '--policies',
+      'eclip',
+      '--profiles',
+      'synthetic',
+      '--duration',
+      '0.3',
+      '--warmup',
+      '0.05',
+      '--bench',
+      BENCH,
+      '--out',
+      out,
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
+    const bench = readFile<Results>('results', BENCH)
+    for (const run of results.runs) {
+      assert.equal(run.transport, 'http')
+      const b = bench.runs.find((x) => x.mix === 'mix1' && x.policy === run.policy)
+      assert.ok(b && run.bench)
+      assert.equal(run.bench.runId, b.id)
+      assert.equal(run.bench.benchThroughputVsBaseline, b.metrics.throughputVsBaseline)
+      const benchTotal = b.workers.reduce((a, w) => a + w.throughputRps, 0)
+      const served = run.workers.reduce((a, w) => a + w.throughputRps, 0)
+      assert.ok(Math.abs((run.bench.servedVsBench as number) - served / benchTotal) < 1e-9)
+      for (const w of run.workers) {
+        const bw: { throughputRps: number } | undefined = b.workers.find((x) => x.name === w.name)
+        assert.equal(w.benchRps, bw?.throughputRps)
+        assert.ok(
+          Math.abs((w.servedVsBench as number) - w.throughputRps / (bw?.throughputRps as number)) < 1e-9,
+        )
+      }
+    }
+    assert.match(r.stdout, /Served ÷ bench: Σ served req\/s/)
+    assert.match(r.stdout, /Throughput vs baseline \(mean over workers\), served \(bench\)/)
+    assert.match(r.stdout, /^mix1 +1\.00 \(1\.00\) +\d\.\d\d \(0\.81\)$/m)
+    assert.match(r.stdout, /^transport http: /m)
+  })
+
+  it('refuses a bench file without the mix, policy or batch asked for, before any run', () => {
+    const r = cli([
+      '--mix',
+      'mix2',
+      '--policies',
+      'eclip',
+      '--profiles',
+      'synthetic',
+      '--bench',
+      BENCH,
+      '--out',
+      tmp(),
+    ])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /--bench .*bench-mix1-sim\.json: no closed-loop sim run at batch the mix's for mix2 baseline, mix2 eclip \(the file has mix1 baseline bmix sim, mix1 eclip bmix sim\)/,
+    )
+    const b = cli([
+      '--mix',
+      'mix1',
+      '--batch',
+      '8',
+      '--profiles',
+      'synthetic',
+      '--bench',
+      BENCH,
+      '--out',
+      tmp(),
+    ])
+    assert.match(b.stderr, /no closed-loop sim run at batch 8 for mix1 baseline, mix1 eclip/)
+  })
+})
+
+describe('serve-bench transport errors', () => {
+  it('an unknown transport is refused with the choices', () => {
+    const r = cli(['--transport', 'carrier-pigeon', '--out', tmp()])
+    assert.notEqual(r.status, 0)
+    assert.match(r.stderr, /--transport.*carrier-pigeon.*http, grpc, shm, cuda-shm/s)
+  })
+
+  it('cuda-shm without a GPU says so before any run', () => {
+    const python = existsSync(join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python'))
+      ? join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python')
+      : 'python3'
+    const r = cli(['--transport', 'cuda-shm', '--mix', 'mix1', '--profiles', 'synthetic', '--out', tmp()], {
+      ECLIP_PYTHON: python,
+    })
+    if (r.status === 0) return // a machine with a GPU: nothing to refuse
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /--transport cuda-shm: the client needs a CUDA GPU here: (cuda-bindings is not installed|no CUDA device)/,
+    )
+  })
+})
