@@ -14,6 +14,7 @@ from . import zoo
 from .cuda import BackendError, versions
 from .energy import Energy
 from .execute import closed_loop, prepare_worker
+from .identity import check_plan_gpu
 from .partitions import PartitionPool, read_layout
 
 MODE_OF_POLICY = {"baseline": "whole", "model-wise": "whole", "kw-ioctl": "ioctl"}
@@ -51,9 +52,7 @@ class Runner:
         plan = msg["plan"]
         policy = plan["policy"]
         mode = MODE_OF_POLICY.get(policy) or msg.get("mode") or "graph"
-        if plan["gpu"]["smCount"] != self.layout.sm_count or plan["gpu"]["name"] != self.layout.name:
-            raise BackendError(f"plan is for {plan['gpu']['name']} ({plan['gpu']['smCount']} SMs); this is "
-                               f"{self.layout.name} ({self.layout.sm_count} SMs)")
+        check_plan_gpu(plan["gpu"], self.layout)
         t0 = time.perf_counter()
         if policy in MPS_POLICIES:
             return self._run_mps(msg, plan, progress, t0)

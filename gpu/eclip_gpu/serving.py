@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .cuda import BackendError, pinned_empty
+from .identity import check_plan_gpu
 from .paris_serve import worker_key
 from .protocol import FATAL_MARKERS
 from .regions import CudaRegion, Region, SystemRegion, open_region, pin_mapping
@@ -358,9 +359,8 @@ class Serving:
         layout, pool, _ = self.resources()
         plan = msg.get("plan")
         policy = plan["policy"] if plan else None
-        if plan and (plan["gpu"]["smCount"] != layout.sm_count or plan["gpu"]["name"] != layout.name):
-            raise BackendError(f"plan is for {plan['gpu']['name']} ({plan['gpu']['smCount']} SMs); this is "
-                               f"{layout.name} ({layout.sm_count} SMs)")
+        if plan:
+            check_plan_gpu(plan["gpu"], layout)
         plan_workers = {w["name"]: w for w in plan["workers"]} if plan else {}
         t0 = time.perf_counter()
         # every partition of the plan once, before any capture (creating one costs ~1.8 ms: never on the request path)

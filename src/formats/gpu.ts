@@ -2,7 +2,9 @@
 // A slice is one group of ONE device-wide split at the device's minimum partition size; the split's leftover SMs
 // form one remainder slice that cannot be split again. Partitions are unions of slices of this one split.
 import Type from 'typebox'
+import type { GpuRef } from './common.ts'
 import { Provenance } from './common.ts'
+import { UserError } from './errors.ts'
 
 export const Slice = Type.Object(
   {
@@ -65,4 +67,88 @@ export function gpuConsistencyErrors(gpu: Gpu): string[] {
   })
   if (gpu.slices.filter((s) => s.remainder).length > 1) errors.push('/slices: more than one remainder slice')
   return errors
+}
+
+/**
+ * Which GPU a plan or profile was made for: the GpuRef fields plus, where the maker knew them, the slice layout (SMs
+ * per slice in id order), the compute capability and the driver. A plan's groups name slices and its partitions' SM
+ * counts: on another GPU they mean other hardware, so executors refuse it (checkMadeFor).
+ */
+export const GpuIdentity = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    smCount: Type.Integer({ minimum: 1 }),
+    sliceSize: Type.Integer({ minimum: 1 }),
+    computeCapability: Type.Optional(Type.String()),
+    slices: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
+    driver: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+)
+export type GpuIdentity = Type.Static<typeof GpuIdentity>
+
+/** The identity of a described GPU (what makePlan writes into a plan). */
+export function gpuIdentity(gpu: Gpu): GpuIdentity {
+  return {
+    name: gpu.name,
+    smCount: gpu.smCount,
+    sliceSize: gpu.sliceSize,
+    computeCapability: gpu.computeCapability,
+    slices: gpu.slices.map((s) => s.sms),
+    ...(gpu.measured.driver ? { driver: gpu.measured.driver } : {}),
+  }
+}
+
+const identityOf = (g: Gpu | GpuIdentity | GpuRef): GpuIdentity =>
+  'format' in g ? gpuIdentity(g) : (g as GpuIdentity)
+
+/** "NVIDIA H100 80GB HBM3, 132 SMs, slices 15×8+12, cc 9.0, driver 580.159.04": as much as is known. */
+export function describeGpu(g: Gpu | GpuIdentity | GpuRef): string {
+  const id = identityOf(g)
+  const parts = [id.name, `${id.smCount} SMs`]
+  if (id.slices) {
+    const regular = id.slices.filter((n) => n === id.sliceSize).length
+    const rest = id.slices.filter((n) => n !== id.sliceSize)
+    parts.push(`slices ${[`${regular}×${id.sliceSize}`, ...rest].join('+')}`)
+  } else parts.push(`slice ${id.sliceSize}`)
+  if (id.computeCapability) parts.push(`cc ${id.computeCapability}`)
+  if (id.driver) parts.push(`driver ${id.driver}`)
+  return parts.join(', ')
+}
+
+/**
+ * What differs between the GPU something was made for and this one, or undefined when they are the same GPU. Fields
+ * one side does not know are not compared; the driver never refuses (a driver update keeps the SM layout).
+ */
+export function gpuMismatch(
+  made: Gpu | GpuIdentity | GpuRef,
+  here: Gpu | GpuIdentity | GpuRef,
+): string | undefined {
+  const a = identityOf(made)
+  const b = identityOf(here)
+  if (a.name !== b.name) return 'name'
+  if (a.smCount !== b.smCount) return 'SM count'
+  if (a.sliceSize !== b.sliceSize) return 'slice size'
+  if (a.computeCapability && b.computeCapability && a.computeCapability !== b.computeCapability)
+    return 'compute capability'
+  if (a.slices && b.slices && a.slices.join(',') !== b.slices.join(',')) return 'slice layout'
+  return undefined
+}
+
+/**
+ * Refuses `what` (a plan, a profile) made for another GPU than `here`, saying which and what differs. `whose` says
+ * where `here` comes from when it is not the GPU itself ("the profile directory's").
+ */
+export function checkMadeFor(
+  what: string,
+  made: Gpu | GpuIdentity | GpuRef,
+  here: Gpu | GpuIdentity | GpuRef,
+  whose?: string,
+): void {
+  const diff = gpuMismatch(made, here)
+  if (diff)
+    throw new UserError(
+      `${what} was made for another GPU (${describeGpu(made)}), this is ${describeGpu(here)}` +
+        `${whose ? ` (${whose})` : ''}: ${diff} differs; re-profile and re-plan on this GPU`,
+    )
 }

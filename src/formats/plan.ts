@@ -1,7 +1,8 @@
 // Plan: the lookup table the executor (GPU or simulator) runs: the partition pool allocated once at start-up and, per
 // worker, its groups (kernel ranges → partition). Made by the optimizer from profiles and a mix.
 import Type from 'typebox'
-import { Dtype, GpuRef, ModelName } from './common.ts'
+import { Dtype, ModelName } from './common.ts'
+import { GpuIdentity } from './gpu.ts'
 
 export const POLICIES = [
   'baseline',
@@ -91,7 +92,8 @@ export const Plan = Type.Object(
   {
     format: Type.Literal('eclip.plan/1'),
     policy: Policy,
-    gpu: GpuRef,
+    /** The GPU the plan was made for; plans made before the slice layout and driver were recorded lack them. */
+    gpu: GpuIdentity,
     mix: Type.String({ minLength: 1 }),
     pool: Type.Object(
       { partitions: Type.Array(Partition, { minItems: 1 }) },

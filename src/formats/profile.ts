@@ -1,7 +1,8 @@
 // Profile: per (GPU, model, batch, dtype), the kernels of one request in launch order with each kernel's solo time
 // at every partition size, measured by the GPU backend (or generated, marked `measured.method: "synthetic"`).
 import Type from 'typebox'
-import { Dim3, Dtype, GpuRef, ModelName, Provenance } from './common.ts'
+import { Dim3, Dtype, ModelName, Provenance } from './common.ts'
+import { GpuIdentity } from './gpu.ts'
 
 export const Kernel = Type.Object(
   {
@@ -20,7 +21,8 @@ export type Kernel = Type.Static<typeof Kernel>
 export const Profile = Type.Object(
   {
     format: Type.Literal('eclip.profile/1'),
-    gpu: GpuRef,
+    /** The GPU measured on; the slice layout and driver where the profiler recorded them. */
+    gpu: GpuIdentity,
     model: ModelName,
     batch: Type.Integer({ minimum: 1 }),
     dtype: Dtype,

@@ -1,7 +1,7 @@
 // makePlan: profiles + mix → plan (docs/design.md §2), for every policy. The public entry point of the optimizer.
 import type { GpuRef } from '../formats/common.ts'
 import { UserError } from '../formats/errors.ts'
-import type { Gpu } from '../formats/gpu.ts'
+import { type Gpu, gpuIdentity } from '../formats/gpu.ts'
 import { parseFormat } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
 import {
@@ -359,7 +359,7 @@ function assemble(o: AssembleInput): Plan {
   const plan: Plan = {
     format: 'eclip.plan/1',
     policy: o.policy,
-    gpu: { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize },
+    gpu: gpuIdentity(gpu),
     mix: o.mixName,
     pool: { partitions: o.partitions },
     workers: planWorkers,

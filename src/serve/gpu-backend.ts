@@ -20,6 +20,7 @@ import type {
   ShmRegisterMessage,
 } from '../execute/gpu/protocol.ts'
 import { UserError } from '../formats/errors.ts'
+import { checkMadeFor } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
 import {
   type Backend,
@@ -308,6 +309,8 @@ export class GpuServeBackend extends BackendEvents implements Backend {
       throw err
     }
     try {
+      // the GPU is known from here on: a plan for another one is refused saying so (the backend checks it too)
+      if (this.plan && proc.gpu) checkMadeFor('the plan', this.plan.gpu, proc.gpu)
       const reply = await proc.request(
         {
           type: 'load',

@@ -2,7 +2,7 @@
 // (a given plan file, or the optimizer's), and each model's compute time for the simulator.
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { UserError } from '../formats/errors.ts'
-import type { Gpu } from '../formats/gpu.ts'
+import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import { readFile } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
 import type { Plan, Policy } from '../formats/plan.ts'
@@ -122,7 +122,7 @@ export async function resolveServeSetup(
   let plan: Plan
   if (config.plan) {
     plan = readFile<Plan>('plan', path(config.plan))
-    checkPlan(plan, workers, profiles, config.plan)
+    checkPlan(plan, workers, profiles, config.plan, gpu)
     notes.push(`plan from ${config.plan} (policy ${plan.policy})`)
   } else {
     if (!opts.planner)
@@ -136,7 +136,7 @@ export async function resolveServeSetup(
       ...(config.profiles ? { profilesDir: path(config.profiles) } : {}),
       note: (line) => notes.push(line),
     })
-    checkPlan(plan, workers, profiles, 'the optimizer')
+    checkPlan(plan, workers, profiles, 'the optimizer', gpu)
     notes.push(
       `plan made at start-up (policy ${plan.policy}, solver ${plan.solver.name} ${plan.solver.status})`,
     )
@@ -240,7 +240,9 @@ async function parisServeSetup(
 }
 
 /** A plan serves these workers only if it lists them in order, at their batch/dtype, for their kernel sequences. */
-function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], source: string) {
+function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], source: string, gpu: Gpu) {
+  // first: on another GPU every kernel sequence differs too, and the fingerprint message would hide why
+  checkMadeFor(`${source}: the plan`, plan.gpu, gpu, "the profile directory's GPU")
   if (plan.workers.length !== workers.length)
     throw new UserError(
       `${source}: the plan has ${plan.workers.length} workers, the serve config ${workers.length} models`,
