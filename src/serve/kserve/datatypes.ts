@@ -48,7 +48,25 @@ export function elementError(dt: Datatype, v: unknown): string | undefined {
     if (!Number.isInteger(v)) return `${v} is not an integer`
     if (v < range[0] || v > range[1]) return `${v} is out of range for ${dt}`
   }
+  // JSON.parse reads 1e400 as Infinity; and a finite number past a float type's largest would become infinity
+  if (!Number.isFinite(v)) return `${v} is not a finite number`
+  if (overflows(dt, v)) return `${v} is out of range for ${dt} (largest finite ±${FLOAT_MAX[dt]})`
   return undefined
+}
+
+const FLOAT_MAX: Partial<Record<Datatype, number>> = {
+  FP16: 65504,
+  BF16: 3.3895313892515355e38,
+  FP32: 3.4028234663852886e38,
+  FP64: Number.MAX_VALUE,
+}
+
+/** Whether a finite `v` rounds to infinity in `dt` (round to nearest even, as encodeElements writes it). */
+function overflows(dt: Datatype, v: number): boolean {
+  if (dt === 'FP16') return (toHalf(v) & 0x7c00) === 0x7c00
+  if (dt === 'FP32') return !Number.isFinite(Math.fround(v))
+  if (dt === 'BF16') return (bf16Bits(v) & 0x7f80) === 0x7f80
+  return false
 }
 
 function show(v: unknown): string {
@@ -58,6 +76,13 @@ function show(v: unknown): string {
 
 const f32 = new Float32Array(1)
 const u32 = new Uint32Array(f32.buffer)
+
+/** bfloat16 bits of a JS number: round to nearest even on the upper 16 bits of the FP32 pattern. */
+function bf16Bits(v: number): number {
+  f32[0] = v
+  const b = u32[0] ?? 0
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff
+}
 
 /** IEEE half from a JS number, round to nearest even. */
 export function toHalf(x: number): number {
@@ -131,13 +156,9 @@ export function encodeElements(dt: Datatype, values: readonly (number | boolean)
       case 'FP16':
         buf.writeUInt16LE(toHalf(v), i * 2)
         break
-      case 'BF16': {
-        // round to nearest even on the upper 16 bits of the FP32 pattern
-        f32[0] = v
-        const b = u32[0] ?? 0
-        buf.writeUInt16LE(((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff, i * 2)
+      case 'BF16':
+        buf.writeUInt16LE(bf16Bits(v), i * 2)
         break
-      }
       case 'FP32':
         buf.writeFloatLE(v, i * 4)
         break

@@ -46,16 +46,36 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** Flattens nested row-major arrays; `undefined` when an element is itself not allowed to be an array. */
-function flatten(data: unknown[]): unknown[] {
+/**
+ * Flattens nested row-major arrays without recursion: a body of a few KB can nest thousands of levels, which a
+ * recursive walk answers with a stack overflow. No array may sit deeper than the tensor's rank (`maxDepth`).
+ */
+function flatten(data: unknown[], maxDepth: number, name: string): unknown[] {
   if (!data.some(Array.isArray)) return data
   const out: unknown[] = []
-  const walk = (a: unknown[]) => {
-    for (const v of a)
-      if (Array.isArray(v)) walk(v)
-      else out.push(v)
+  const arrays: unknown[][] = [data]
+  const next: number[] = [0]
+  while (arrays.length > 0) {
+    const top = arrays.length - 1
+    const a = arrays[top] as unknown[]
+    const i = next[top] as number
+    if (i >= a.length) {
+      arrays.pop()
+      next.pop()
+      continue
+    }
+    next[top] = i + 1
+    const v = a[i]
+    if (!Array.isArray(v)) out.push(v)
+    else if (arrays.length >= maxDepth)
+      throw bad(
+        `input "${name}": "data" is nested deeper than ${maxDepth} level${maxDepth === 1 ? '' : 's'}, the tensor's rank`,
+      )
+    else {
+      arrays.push(v)
+      next.push(0)
+    }
   }
-  walk(data)
   return out
 }
 
@@ -152,7 +172,7 @@ export function decodeInferRequest(
       if (spec.range) checkRangeBinary(data, dt, spec, t.name)
     } else {
       if (!Array.isArray(t.data)) throw bad(`input "${t.name}": "data" must be an array`)
-      const flat = flatten(t.data)
+      const flat = flatten(t.data, shape.length, t.name)
       if (flat.length !== count)
         throw bad(`input "${t.name}": shape [${shape}] needs ${count} elements, "data" has ${flat.length}`)
       for (let j = 0; j < flat.length; j++) {
@@ -177,9 +197,12 @@ export function decodeInferRequest(
   let outputs: DecodedRequest['outputs']
   if (body.outputs !== undefined) {
     if (!Array.isArray(body.outputs)) throw bad('"outputs" must be an array')
+    const asked = new Set<string>()
     outputs = body.outputs.map((o, i) => {
       if (!isObject(o) || typeof o.name !== 'string')
         throw bad(`outputs[${i}] must be an object with a "name"`)
+      if (asked.has(o.name)) throw bad(`outputs[${i}]: output "${o.name}" is requested twice`)
+      asked.add(o.name)
       if (!io.outputs.some((s) => s.name === o.name))
         throw bad(
           `outputs[${i}]: the model has no output "${o.name}" (outputs: ${io.outputs.map((s) => s.name).join(', ')})`,
