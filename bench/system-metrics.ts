@@ -78,6 +78,10 @@ function rowsOf(runs: Run[], column: string): Row[] {
   })
 }
 
+/** Workers slower than under baseline, and all workers, over the rows. */
+const slowerOf = (rows: Row[]): [number, number] =>
+  rows.reduce<[number, number]>((a, r) => [a[0] + r.slower[0], a[1] + r.slower[1]], [0, 0])
+
 const HEADER = [
   'mix',
   'STP÷base',
@@ -100,7 +104,7 @@ function policyTable(series: string, column: string, rows: Row[]): string {
     .filter((r) => r.gpu?.worstVsBaseline !== null && r.gpu?.worstVsBaseline !== undefined)
     .sort((a, b) => (a.gpu?.worstVsBaseline ?? 0) - (b.gpu?.worstVsBaseline ?? 0))[0]
   const above = rows.filter((r) => (r.gpu?.stpVsBound ?? 0) > 1).map((r) => r.label)
-  const slower = rows.reduce((a, r) => [a[0] + r.slower[0], a[1] + r.slower[1]], [0, 0])
+  const slower = slowerOf(rows)
   const body = rows.map((r) => [
     r.label,
     f(r.gpu?.stpVsBaseline, 3),
@@ -180,7 +184,7 @@ for (const series of SERIES) {
           ),
         )
       : null
-    const slower = rows.reduce((a, r) => [a[0] + r.slower[0], a[1] + r.slower[1]], [0, 0])
+    const slower = slowerOf(rows)
     summary.push([
       series.replace('results/h100/', ''),
       c,

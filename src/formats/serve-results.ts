@@ -6,7 +6,7 @@
 import Type from 'typebox'
 import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
 import { Policy } from './plan.ts'
-import { BackendName, Latency } from './results.ts'
+import { BackendName, Latency, SystemMetrics } from './results.ts'
 
 const Num = Type.Number()
 const NullableNum = Type.Union([Type.Number(), Type.Null()])
@@ -41,6 +41,10 @@ export const ServeWorkerResult = Type.Object(
     normVsBaseline: NullableNum,
     /** p95 / the same worker's p95 under baseline; null without one. */
     p95VsBaseline: NullableNum,
+    /** The profile's request latency on the whole GPU, µs: the worker's solo reference (served runs have no solo run). */
+    fullGpuUs: Type.Optional(Type.Number({ minimum: 0 })),
+    /** SM·µs of one request with every kernel at its right-size: the STP bound's A_w. */
+    packedAreaSmUs: Type.Optional(Type.Number({ minimum: 0 })),
     /** serve-bench --bench: the same worker's closed-loop req/s in that `eclip bench` run, and this rate ÷ it. */
     benchRps: Type.Optional(Num),
     servedVsBench: Type.Optional(NullableNum),
@@ -70,6 +74,8 @@ export const ServeRunMetrics = Type.Object(
      * the backend, bounds the rate.
      */
     eventLoopUtilisation: Num,
+    /** STP, worst worker, Jain… as `eclip bench` (src/measure/system.ts), solo rates from the profiles; absent before. */
+    system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
   },
   { additionalProperties: false },
 )

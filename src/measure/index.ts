@@ -9,4 +9,12 @@ export {
   soloMixName,
 } from './metrics.ts'
 export { jain, latencySummary, mean } from './stats.ts'
-export { antt, type StpBound, stp, stpBound, systemMetrics, worstWorker } from './system.ts'
+export {
+  antt,
+  profileSystemMetrics,
+  type StpBound,
+  stp,
+  stpBound,
+  systemMetrics,
+  worstWorker,
+} from './system.ts'

@@ -176,3 +176,45 @@ export function systemMetrics(
     stpVsBound: bound ? value / bound : null,
   }
 }
+
+/** A worker as results files record it: what the system metrics need when its solo reference is its profile. */
+export interface ObservedWorker {
+  name: string
+  throughputRps: number
+  latencyUs: { mean: number } | null
+  /** The profile's whole-GPU request latency, µs, and right-sized SM·µs per request (absent: no profile at hand). */
+  fullGpuUs?: number
+  packedAreaSmUs?: number
+}
+
+/**
+ * The system metrics of a run whose workers have no solo runs (a served run): each worker's solo rate is its
+ * profile's whole-GPU request rate. `baseline`: the same mix's baseline run, or null.
+ */
+export function profileSystemMetrics(
+  workers: readonly ObservedWorker[],
+  baseline: readonly ObservedWorker[] | null,
+  smCount: number,
+): SystemMetrics | null {
+  const view = (ws: readonly ObservedWorker[], rpsOf: (w: ObservedWorker) => ObservedWorker | undefined) =>
+    ws.map((w): SystemWorker => {
+      const o = rpsOf(w)
+      return {
+        name: w.name,
+        rps: o?.throughputRps ?? 0,
+        meanLatencyUs: o?.latencyUs?.mean ?? null,
+        baselineRps: baseline?.find((b) => b.name === w.name)?.throughputRps ?? null,
+        solo:
+          w.fullGpuUs && w.fullGpuUs > 0
+            ? { rps: 1e6 / w.fullGpuUs, latencyUs: w.fullGpuUs, from: 'profile' }
+            : null,
+        areaSmUs: w.packedAreaSmUs ?? null,
+      }
+    })
+  const complete = baseline !== null && workers.every((w) => baseline.some((b) => b.name === w.name))
+  return systemMetrics(
+    view(workers, (w) => w),
+    complete ? view(workers, (w) => baseline.find((b) => b.name === w.name)) : null,
+    smCount,
+  )
+}

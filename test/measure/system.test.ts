@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { simulate } from '../../src/execute/sim/index.ts'
-import { runKey } from '../../src/formats/index.ts'
+import { runKey, type ServeRun, serveRunId } from '../../src/formats/index.ts'
 import { buildRun, jain, normalise, soloMixName } from '../../src/measure/index.ts'
 import { systemTables } from '../../src/measure/report.ts'
+import { normaliseServeRuns, serveReport } from '../../src/measure/serve-bench.ts'
 import {
   antt,
   type SystemWorker,
@@ -189,5 +190,78 @@ describe('system metrics in normalise', () => {
       mw2.workers.reduce((x, w) => x + (w.throughputRps * full) / 1e6, 0),
     )
     assert.match(systemTables([base2, mw2]), /STP.*profiles/)
+  })
+})
+
+describe('system metrics of served runs', () => {
+  const served = (policy: 'baseline' | 'eclip', rps: [number, number]): ServeRun => ({
+    id: serveRunId('m', policy, null, 'sim'),
+    mix: 'm',
+    policy,
+    backend: 'sim',
+    simulated: true,
+    batch: null,
+    gpu: { name: 'g', smCount: 132, sliceSize: 8 },
+    config: 'c.json',
+    concurrency: 1,
+    warmupS: 1,
+    windowS: 10,
+    startS: 0,
+    planSolver: 'none',
+    workers: rps.map((r, i) => ({
+      name: `w#${i}`,
+      served: `w-${i}`,
+      model: 'w',
+      batch: 1,
+      dtype: 'fp16' as const,
+      requests: r * 10,
+      items: r * 10,
+      throughputRps: r,
+      itemsPerS: r,
+      latencyUs: { p50: 1e6 / r, p95: 1e6 / r, p99: 1e6 / r, mean: 1e6 / r, min: 1, max: 1e7 },
+      errors: 0,
+      errorsTotal: 0,
+      errorStatuses: {},
+      serverQueueUs: null,
+      serverComputeUs: null,
+      normVsBaseline: null,
+      p95VsBaseline: null,
+      // solo 1,000 req/s (1 ms on the whole GPU), 50 SM·ms per request: 50 SMs at the solo rate
+      fullGpuUs: 1000,
+      packedAreaSmUs: 50_000,
+    })),
+    metrics: {
+      requests: 0,
+      errors: 0,
+      errorsTotal: 0,
+      energyJ: null,
+      energySource: null,
+      meanPowerW: null,
+      requestsPerJ: null,
+      throughputVsBaseline: null,
+      p95VsBaseline: null,
+      energyEffVsBaseline: null,
+      eventLoopUtilisation: 0,
+    },
+    notes: [],
+  })
+
+  it("takes each worker's solo rate from its profile and reports STP beside the per-worker mean", () => {
+    const base = served('baseline', [400, 400])
+    const ec = served('eclip', [800, 100])
+    normaliseServeRuns([base, ec])
+    const m = ec.metrics.system
+    assert.ok(m)
+    assert.equal(m.soloFrom, 'profiles')
+    // 0.8 + 0.1 against 0.4 + 0.4; the mean of ratios (2 and 0.25) says 1.125
+    close(m.stpVsBaseline, 0.9 / 0.8)
+    close(m.meanVsBaseline, 1.125)
+    close(m.worstVsBaseline, 0.25)
+    assert.equal(m.worstWorker, 'w#1')
+    // both fit in 132 SMs: bound 2
+    close(m.stpBound, 2)
+    const { tables } = serveReport([base, ec], 'SIMULATED')
+    assert.match(tables, /System throughput STP/)
+    assert.match(tables, /0\.25 w#1/)
   })
 })
