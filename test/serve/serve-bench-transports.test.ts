@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { type Results, readFile, type ServeResults } from '../../src/formats/index.ts'
+import { checkGrpcAnswer, grpcInferRequest, httpStatusOf } from '../../src/measure/clients/grpc.ts'
 import { requestTensors } from '../../src/measure/clients/index.ts'
 import { checkShmAnswer, shmInferRequest } from '../../src/measure/clients/shm.ts'
 import { serveBenchRun } from '../../src/measure/serve-bench.ts'
@@ -93,6 +94,66 @@ describe('serve-bench --transport shm (system shared memory) on the simulator', 
     assert.equal(
       answer({ error: "unknown shared memory region 'r'" }, 400).error,
       "HTTP 400: unknown shared memory region 'r'",
+    )
+  })
+})
+
+describe('serve-bench --transport grpc on the simulator', () => {
+  it('sends ModelInfer with raw_input_contents over a channel per client; every answer checked', async () => {
+    const dir = tmp()
+    const { run } = await serveBenchRun({
+      mix: { name: 'two', workers: [{ model: 'alexnet' }, { model: 'albert' }] },
+      policy: 'baseline',
+      backend: 'sim',
+      batch: null,
+      concurrency: 2,
+      warmupS: 0.05,
+      windowS: 0.3,
+      seed: 1,
+      transport: 'grpc',
+      configFile: join(dir, 'serve.json'),
+    })
+    assert.equal(run.transport, 'grpc')
+    assert.ok(
+      run.notes.some((n) => /clients: KServe v2 gRPC/.test(n)),
+      run.notes.join('; '),
+    )
+    for (const w of run.workers) {
+      assert.ok(w.requests > 0, w.name)
+      assert.equal(w.errorsTotal, 0, run.notes.join('; '))
+      assert.ok((w.serverComputeUs ?? 0) > 0, 'compute_us comes back as a response parameter')
+    }
+  })
+
+  it('builds the request from the same tensors and checks raw_output_contents against the outputs asked for', () => {
+    const io = zooIO('alexnet', 'fp16')
+    assert.ok(io)
+    const { inputs, outputs } = requestTensors(io, 2, () => 0.5)
+    const req = grpcInferRequest('alexnet-0', inputs, outputs)
+    assert.deepEqual(req.inputs, [{ name: 'input', datatype: 'FP16', shape: [2, 3, 224, 224] }])
+    assert.equal(req.raw_input_contents[0]?.length, 2 * 3 * 224 * 224 * 2)
+    const out = { name: 'logits', datatype: 'FP16', shape: ['2', 1000] } // int64 may come as a string
+    const ok = checkGrpcAnswer(
+      {
+        outputs: [out],
+        raw_output_contents: [Buffer.alloc(4000)],
+        parameters: { compute_us: { int64_param: 7 } },
+      },
+      outputs,
+    )
+    assert.deepEqual([ok.ok, ok.computeUs], [true, 7])
+    assert.match(
+      checkGrpcAnswer({ outputs: [out], raw_output_contents: [Buffer.alloc(10)] }, outputs).error ?? '',
+      /10 raw bytes, expected 4000/,
+    )
+    assert.match(checkGrpcAnswer({ outputs: [] }, outputs).error ?? '', /output "logits" missing/)
+    assert.equal(
+      checkGrpcAnswer({ parameters: { simulated: { bool_param: true } } }, outputs).simulated,
+      true,
+    )
+    assert.deepEqual(
+      [httpStatusOf(0), httpStatusOf(3), httpStatusOf(8), httpStatusOf(14)],
+      [200, 400, 429, 503],
     )
   })
 })
