@@ -1,10 +1,10 @@
 // The TypeScript side of the boundary with the Python GPU backend (the Python side is gpu/eclip_gpu/protocol.py).
 // Frames on dedicated pipes (fd 3: TS → Python, fd 4: Python → TS), never stdout:
 // [u32 total][u32 header length][JSON header][raw bytes], little-endian; total counts everything after itself.
-// Messages: bench's hello/run/shutdown; serve's load/infer/power; paris's paris-table/paris-run/paris-gpus
-// (gpu/eclip_gpu/protocol.py's docstring lists them all). hello/run/load/paris-* are answered one at a time, in
-// order; infer and power carry an `id` their reply echoes, so several can be in flight (infer replies of different
-// workers come back in any order).
+// Messages: bench's hello/run/shutdown; serve's load/infer/power/shm-register/shm-unregister; paris's
+// paris-table/paris-run/paris-gpus (gpu/eclip_gpu/protocol.py's docstring lists them all). hello/run/load/paris-* are
+// answered one at a time, in order; infer, power and shm-(un)register carry an `id` their reply echoes, so several can
+// be in flight (infer replies of different workers come back in any order).
 import type { Gpu, KSERVE_DATATYPES, LatencyTable, Plan } from '../../formats/index.ts'
 
 /** A KServe tensor datatype: tensors cross the boundary as raw little-endian bytes of one of these. */
