@@ -11,6 +11,7 @@ import { startServe } from '../serve/index.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
 import { TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
+import { servedProfileRefs } from './metrics.ts'
 import { gridTable } from './report.ts'
 import {
   type Call,
@@ -20,6 +21,7 @@ import {
   driveClients,
 } from './serve-bench-clients.ts'
 import { latencySummary, mean } from './stats.ts'
+import { profileSystemMetrics } from './system.ts'
 
 export type { Call } from './serve-bench-clients.ts'
 
@@ -169,6 +171,8 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
         serverComputeUs: means(ok.map((c) => c.computeUs)),
         normVsBaseline: null,
         p95VsBaseline: null,
+        // the solo reference and right-sized area of the system metrics (no solo runs here: the profile's)
+        ...servedProfileRefs(spec.profiles, server.opts.gpu, w, server.opts.plan?.params.tolerance),
       }
     })
     const e0 = first.metrics.get('nv_energy_consumption')
@@ -266,6 +270,7 @@ export function normaliseServeRuns(runs: ServeRun[]): ServeRun[] {
     const basePower = base?.metrics.meanPowerW
     r.metrics.energyEffVsBaseline =
       norm && power && basePower ? (mean(norm) as number) * (basePower / power) : null
+    r.metrics.system = profileSystemMetrics(r.workers, base?.workers ?? null, r.gpu.smCount)
   }
   return runs
 }
@@ -324,7 +329,46 @@ export function serveReport(
     )
   const perWorker = (v: (w: ServeWorkerResult) => number | null, digits: number) => (r: ServeRun) =>
     r.workers.map((w) => f(v(w), digits)).join(' / ')
+  // the system metrics first (src/measure/system.ts; solo rates from the profiles), the per-worker mean after them
+  const sys = (k: 'stpVsBaseline' | 'totalRpsVsBaseline' | 'jain' | 'stpVsBound', digits = 2) =>
+    [
+      (r: ServeRun) => f(r.metrics.system?.[k], digits),
+      (rs: ServeRun[]) =>
+        f(
+          mean(rs.flatMap((r) => (typeof r.metrics.system?.[k] === 'number' ? [r.metrics.system[k]] : []))),
+          digits,
+        ),
+    ] as const
+  const systemRows: [string, ReturnType<typeof sys>][] = [
+    [
+      'System throughput STP (Σ rate/solo, solo rates from the profiles) ÷ baseline STP',
+      sys('stpVsBaseline'),
+    ],
+    ['Total requests/s ÷ baseline (a sum over different models)', sys('totalRpsVsBaseline')],
+    ["Jain's fairness over rate/solo", sys('jain', 3)],
+    [
+      'STP ÷ its bound (right-sized SM-time within the SMs, no worker above solo; above 1: the bound ignores overlap and memory contention)',
+      sys('stpVsBound'),
+    ],
+  ]
+  const system = runs.some((r) => r.metrics.system)
+    ? systemRows.map(([title, [cell, avg]]) =>
+        grid(`${title}, arithmetic mean over mixes`, cell, ['mean', avg]),
+      )
+    : []
+  const worst = runs.some((r) => r.metrics.system)
+    ? [
+        grid("Worst worker: its sustained throughput ÷ its baseline's (name)", (r) =>
+          r.metrics.system?.worstVsBaseline != null
+            ? `${f(r.metrics.system.worstVsBaseline)}${r.policy !== 'baseline' ? ` ${r.metrics.system.worstWorker}` : ''}`
+            : '–',
+        ),
+      ]
+    : []
   const tables = [
+    ...system.slice(0, 1),
+    ...worst,
+    ...system.slice(1),
     ...RATIO_TABLES.map((t) =>
       grid(`${t.title}, arithmetic mean over mixes`, (r) => f(r.metrics[t.metric]), [
         'mean',
