@@ -450,9 +450,9 @@ def _gpu_execute(torch, name: str, static, execd):
         end.record(stream)
         if dst is not None:  # straight into the client's region: no pinned buffer of ours, no copy back here
             flat = execd.output[:n].reshape(-1).view(torch.uint8)
-            if flat.numel() > len(dst):
-                raise BackendError(f"{name}: the output is {flat.numel()} bytes, its region span {len(dst)}")
             target = dst if isinstance(dst, torch.Tensor) else torch.frombuffer(dst, dtype=torch.uint8)
+            if flat.numel() > target.numel():
+                raise BackendError(f"{name}: the output is {flat.numel()} bytes, its region span {target.numel()}")
             target[: flat.numel()].copy_(flat, non_blocking=True)
             done.record(stream)
             done.synchronize()  # the client may read it once answered
