@@ -185,3 +185,15 @@ def test_an_ipc_handle_of_nothing_is_refused_without_harm(served):
                            "deviceId": 0, "bytes": 64})
     assert "junk" not in s.regions
     assert _plain(s, "alexnet", "FP16", _bytes(_input("alexnet", BATCH)), "after-junk")
+
+
+def test_a_cuda_client_that_dies_with_its_region_registered_changes_nothing_for_the_others(served, tmp_path):
+    s, _ = served
+    client, handle = _cuda_client(tmp_path, bytes(64), 4096)
+    s.register_region({"name": "dying", "kind": "cuda", "rawHandle": handle, "deviceId": 0, "bytes": 4096})
+    client.kill()
+    client.wait(timeout=30)
+    # the backend goes on serving; the dead client's region is not touched, and can still be unregistered
+    assert _plain(s, "alexnet", "FP16", _bytes(_input("alexnet", BATCH)), "after-dead-client")
+    assert s.unregister_region({"name": "dying"})["closed"] is True
+    assert _plain(s, "albert", "INT64", _bytes(_input("albert", BATCH)), "after-dead-unregister")
