@@ -8,6 +8,13 @@ export const MixWorker = Type.Object(
     batch: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
     dtype: Type.Optional(Dtype),
     count: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
+    /** The worker's weight in the planner's objective, system throughput Σ weight · rate / solo rate (default 1). */
+    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * The worker's floor: its throughput under a partitioned plan ≥ minShare × its throughput under baseline
+     * co-location, as the simulator predicts both (default 0.9; 0 lets the planner starve it).
+     */
+    minShare: Type.Optional(Type.Number({ minimum: 0 })),
   },
   { additionalProperties: false },
 )
@@ -38,6 +45,10 @@ export interface WorkerSpec {
   model: string
   batch: number
   dtype: Dtype
+  /** STP weight (MixWorker.weight); absent: 1. */
+  weight?: number
+  /** Floor as a ratio to baseline (MixWorker.minShare); absent: the planner's default. */
+  minShare?: number
 }
 
 /** Expands counts and fills defaults; `batch` overrides every worker's batch when given (bench --batch). */
@@ -53,6 +64,8 @@ export function expandWorkers(mix: Mix, batch?: number): WorkerSpec[] {
         model: w.model,
         batch: batch ?? w.batch ?? 1,
         dtype: w.dtype ?? 'fp16',
+        ...(w.weight !== undefined ? { weight: w.weight } : {}),
+        ...(w.minShare !== undefined ? { minShare: w.minShare } : {}),
       })
     }
   }

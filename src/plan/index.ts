@@ -14,13 +14,18 @@ import {
   type SolverInfo,
 } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
+import { packedArea } from '../measure/bound.ts'
+import { stpBound } from '../measure/system.ts'
 import { solveWorkerDp } from './dp.ts'
 import {
+  DEFAULT_MIN_SHARE,
   FIT_DEFAULT,
   type FitMetrics,
+  type FitObjective,
   type FitScore,
   fitAssignment,
   fitLayout,
+  fitMetrics,
   fitSearch,
   scaleToLatency,
 } from './fit.ts'
@@ -31,7 +36,15 @@ import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import { DEFAULT_TOLERANCE } from './rightsize.ts'
 
-export { FIT_LAMBDAS, FIT_MUS, type FitScore, fitAssignment, fitLayout, fitMetrics } from './fit.ts'
+export {
+  DEFAULT_MIN_SHARE,
+  FIT_LAMBDAS,
+  FIT_MUS,
+  type FitScore,
+  fitAssignment,
+  fitLayout,
+  fitMetrics,
+} from './fit.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 export { DEFAULT_TOLERANCE, rightSizeIndex, rightSizes } from './rightsize.ts'
 
@@ -50,6 +63,8 @@ export type SolverChoice = 'dp' | 'highs'
  */
 export interface PlanEvaluator {
   evaluate(plan: Plan): Promise<FitScore>
+  /** Worker i of the mix alone on the whole GPU, requests/s (STP's solo rate); absent: from its profile. */
+  soloRps?(worker: number): Promise<number>
   /** What one partition switch costs the executor the evaluator models, µs. */
   switchCostUs: number
 }
@@ -58,8 +73,18 @@ export interface PlanOptions {
   policy: Policy
   /** eclip-fit: scores candidate plans; without it eclip-fit uses fixed prices (FIT_DEFAULT) and says so. */
   evaluator?: PlanEvaluator
-  /** eclip-fit: weight of requests/J next to throughput in the evaluator's score (FIT_ENERGY_WEIGHT). */
+  /** eclip-fit: weight of requests/J next to STP in the evaluator's score (FIT_ENERGY_WEIGHT). */
   fitEnergyWeight?: number
+  /** Floor of every worker whose spec has no minShare: rate under the plan ÷ under baseline (DEFAULT_MIN_SHARE). */
+  minShare?: number
+  /** A plan that misses a floor is returned with the shortfall in its notes instead of refused (UserError). */
+  acceptShortfall?: boolean
+  /**
+   * eclip with an evaluator: 'check' (default) simulates the paper's plan and says in its notes which worker misses
+   * its floor and by how much; 'repair' then moves the workers short of their floors to the whole GPU until the
+   * floors hold (refusing the plan if even that fails, unless acceptShortfall); 'off' skips the check.
+   */
+  eclipFloors?: 'off' | 'check' | 'repair'
   /** eclip-fit: fixed prices for every worker at model-wise's homes instead of the search (ablations). */
   fitPrices?: { lambda: number; mu: number }
   tolerance?: number
@@ -97,6 +122,78 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   num('time limit', o.timeLimitS, (v) => v > 0, '> 0 seconds')
   num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
   num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
+  num('min share', o.minShare, (v) => v >= 0, '≥ 0')
+  for (const w of workers) {
+    num(`worker ${w.name}: weight`, w.weight, (v) => v > 0, '> 0')
+    num(`worker ${w.name}: minShare`, w.minShare, (v) => v >= 0, '≥ 0')
+  }
+}
+
+/** STP's weights and the floors of a mix's workers (plan order), with the solo rates given. */
+function objectiveOf(workers: readonly WorkerSpec[], soloRps: number[], o: PlanOptions): FitObjective {
+  return {
+    soloRps,
+    weights: workers.map((w) => w.weight ?? 1),
+    floors: workers.map((w) => w.minShare ?? o.minShare ?? DEFAULT_MIN_SHARE),
+  }
+}
+
+/** Each worker alone on the whole GPU, requests/s: the evaluator's, else 1 / the profile's whole-GPU latency. */
+async function soloRates(evaluator: PlanEvaluator, profiles: readonly Profile[]): Promise<number[]> {
+  const out: number[] = []
+  for (const [i, p] of profiles.entries()) {
+    const r = evaluator.soloRps ? await evaluator.soloRps(i) : 0
+    out.push(r > 0 ? r : 1e6 / Math.max(1e-9, p.requestUs[p.requestUs.length - 1] ?? 0))
+  }
+  return out
+}
+
+/** Unweighted STP of the plan and of baseline as the evaluator saw them, and the mix's STP bound. */
+function stpInfo(
+  m: FitMetrics,
+  base: FitScore,
+  obj: FitObjective,
+  profiles: readonly Profile[],
+  N: number,
+  tol: number,
+) {
+  const plain = { ...obj, weights: obj.weights.map(() => 1) }
+  const value = fitMetrics(
+    { ...base, throughputRps: base.throughputRps.map((b, i) => b * (m.ratios[i] ?? 0)) },
+    base,
+    plain,
+  ).stp
+  const baseline = fitMetrics(base, base, plain).stp
+  const bound = stpBound(
+    obj.soloRps,
+    profiles.map((p) => packedArea(p, tol)),
+    N,
+  ).stp
+  return { value, baseline, bound }
+}
+
+/** The workers that miss their floors, each with its ratio to baseline, its floor and the shortfall; [] if none. */
+export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, obj: FitObjective): string[] {
+  return workers.flatMap((w, i) => {
+    const r = m.ratios[i] ?? 0
+    const f = obj.floors[i] ?? 0
+    return r + 1e-9 < f
+      ? [
+          `${w.name} (${w.model}) at ${r.toFixed(3)}× its baseline throughput, floor ${f.toFixed(2)}× (short by ${(f - r).toFixed(3)})`,
+        ]
+      : []
+  })
+}
+
+/** A plan short of its floors: refused with the workers and shortfalls named, or (acceptShortfall) a warning note. */
+function shortfallOrThrow(what: string, short: string[], o: PlanOptions, notes: string[]) {
+  if (short.length === 0) return
+  const msg = `${what} misses the throughput floor of ${short.length} worker(s) (simulated): ${short.join('; ')}`
+  if (!o.acceptShortfall)
+    throw new UserError(
+      `${msg}. Lower the worker's minShare in the mix file or serve config (0 accepts any rate), or plan with acceptShortfall`,
+    )
+  notes.push(`WARNING: ${msg}; accepted`)
 }
 
 /** Sizes every profile has, ascending (the whole GPU must be one). */
@@ -146,6 +243,8 @@ export async function makePlan(
   let assignments: Assignment[]
   let instances: WorkerInstance[]
   let solver: Omit<SolverInfo, 'solveMs'> = { name: 'none', status: 'not-needed', gap: 0 }
+  // eclip-fit: heuristic; gap 1 (nothing proven) unless the evaluator gave an STP bound
+  let fitSolver: Omit<SolverInfo, 'solveMs'> = { name: 'dp', status: 'heuristic', gap: 1 }
   const notes: string[] = []
   const instancesFor = () =>
     workers.map((w, i) => {
@@ -157,6 +256,35 @@ export async function makePlan(
         ladder.map((id) => (partitions[id] as Partition).sms),
       )
     })
+  const draft = (policy: Policy, ps: Partition[], ls: number[][], is: WorkerInstance[], a: Assignment[]) =>
+    assemble({
+      gpu,
+      mixName,
+      workers,
+      profiles,
+      policy,
+      partitions: ps,
+      ladders: ls,
+      instances: is,
+      assignments: a,
+      params,
+      solver,
+      notes: [],
+    })
+  /** Baseline co-location (every worker on the whole GPU, one group) as the evaluator sees it. */
+  const evaluateBaseline = (evaluator: PlanEvaluator) => {
+    const whole: Partition[] = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
+    const baseInst = workers.map((w, i) => buildInstance(w.name, profiles[i] as Profile, [0], [N]))
+    return evaluator.evaluate(
+      draft(
+        'baseline',
+        whole,
+        workers.map(() => [0]),
+        baseInst,
+        baseInst.map((w) => evaluate(w, new Int32Array(unitCount(w)))),
+      ),
+    )
+  }
 
   if (opts.policy === 'baseline') {
     partitions = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
@@ -178,33 +306,9 @@ export async function makePlan(
     assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
   } else if (opts.policy === 'eclip-fit') {
     const evaluator = opts.evaluator
-    const draft = (policy: Policy, ps: Partition[], ls: number[][], is: WorkerInstance[], a: Assignment[]) =>
-      assemble({
-        gpu,
-        mixName,
-        workers,
-        profiles,
-        policy,
-        partitions: ps,
-        ladders: ls,
-        instances: is,
-        assignments: a,
-        params,
-        solver,
-        notes: [],
-      })
     if (evaluator && !opts.fitPrices) {
-      const whole: Partition[] = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
-      const baseInst = workers.map((w, i) => buildInstance(w.name, profiles[i] as Profile, [0], [N]))
-      const baseline = await evaluator.evaluate(
-        draft(
-          'baseline',
-          whole,
-          workers.map(() => [0]),
-          baseInst,
-          baseInst.map((w) => evaluate(w, new Int32Array(unitCount(w)))),
-        ),
-      )
+      const baseline = await evaluateBaseline(evaluator)
+      const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
       const res = await fitSearch(gpu, profiles, {
         smCount: N,
         switchMax,
@@ -221,6 +325,7 @@ export async function makePlan(
             draft('eclip-fit', c.layout.partitions, c.layout.ladders, c.instances, c.assignments),
           ),
         baseline,
+        objective,
         models: workers.map((w) => w.model),
         ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
       })
@@ -231,9 +336,14 @@ export async function makePlan(
       notes.push(...res.layout.notes)
       const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
       const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
+      const stp = stpInfo(res.chosen, baseline, objective, profiles, N, tolerance)
+      const worst = workers[res.chosen.worst] as WorkerSpec
+      const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
       notes.push(
-        `homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+        `${res.fellBack ? "no candidate met the floors: the baseline's placement (every kernel on the whole GPU); " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}); evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
       )
+      shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, res.chosen, objective), opts, notes)
+      fitSolver = { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp }
     } else {
       const layout = fitLayout(gpu, profiles, modelWiseFactor, maxPartitions)
       partitions = layout.partitions
@@ -251,11 +361,11 @@ export async function makePlan(
       const l =
         d.lambda === Number.POSITIVE_INFINITY ? '∞ (every worker stays in its model-wise home)' : d.lambda
       notes.push(
-        `${opts.fitPrices ? 'fixed prices' : 'no contention model to choose prices'}: λ ${l} for every worker, μ ${d.mu}, ${d.switchCostUs} µs per switch`,
+        `${opts.fitPrices ? 'fixed prices' : 'no contention model to choose prices'}: λ ${l} for every worker, μ ${d.mu}, ${d.switchCostUs} µs per switch; heuristic, no bound reached (nothing simulated)`,
       )
     }
-    // exact per worker at its prices; the prices themselves are the search's local optimum (see the notes)
-    solver = { name: 'dp', status: 'optimal', gap: 0 }
+    // exact per worker at its prices, but the prices are a local search's (or fixed): never called optimal
+    solver = fitSolver
   } else {
     const pool = buildPool(gpu, workers.length, { maxPartitions, sizes })
     partitions = pool.partitions
@@ -264,14 +374,23 @@ export async function makePlan(
     if (opts.policy === 'kw-prealloc' || opts.policy === 'kw-ioctl') {
       assignments = instances.map((w, i) => rightSizedAssignment(w, profiles[i] as Profile, tolerance))
     } else {
-      const res = await solveEclip(instances, {
+      // per-worker weights scale the worker's terms of the paper's objective (all 1: the paper's own)
+      const wts = workers.map((w) => w.weight ?? 1)
+      const solveOn = instances.map((w, i) =>
+        wts[i] === 1 ? w : { ...w, cost: w.cost.map((x) => x * (wts[i] as number)) },
+      )
+      const res = await solveEclip(solveOn, {
         smCount: N,
         switchMax,
         mipGap,
         timeLimitS,
         solver: opts.solver ?? 'dp',
       })
-      assignments = res.assignments
+      assignments = res.assignments.map((a, i) => evaluate(instances[i] as WorkerInstance, a.choice))
+      if (wts.some((x) => x !== 1)) notes.push(`objective weighted per worker: ${wts.join(', ')}`)
+      const floorMode = opts.eclipFloors ?? 'check'
+      if (opts.evaluator && opts.policy === 'eclip' && floorMode !== 'off')
+        assignments = await eclipFloors(opts.evaluator, floorMode, assignments)
       solver = {
         name: res.solver,
         status: res.proven ? 'optimal' : 'time-limit',
@@ -288,6 +407,54 @@ export async function makePlan(
             : `NOT PROVEN OPTIMAL: the subproblems' bounds leave a relative gap of ${(res.gap * 100).toFixed(3)}% (> --mip-gap)`,
         )
     }
+  }
+
+  /**
+   * eclip's floors on the evaluator: the shortfall said in the notes ('check'), or the short workers moved to the
+   * whole GPU (the top of every ECLIP ladder) until the floors hold or everyone is there ('repair').
+   */
+  async function eclipFloors(evaluator: PlanEvaluator, mode: 'check' | 'repair', start: Assignment[]) {
+    const baseline = await evaluateBaseline(evaluator)
+    const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
+    let a = start
+    const metricsOf = async (as: Assignment[]) =>
+      fitMetrics(
+        await evaluator.evaluate(draft('eclip', partitions, ladders, instances, as)),
+        baseline,
+        objective,
+      )
+    let m = await metricsOf(a)
+    const moved: string[] = []
+    while (mode === 'repair' && m.shortfall > 0) {
+      const short = workers.flatMap((_, i) =>
+        (m.ratios[i] ?? 0) + 1e-9 < (objective.floors[i] ?? 0) ? [i] : [],
+      )
+      const atTop = (i: number) => {
+        const w = instances[i] as WorkerInstance
+        return (a[i] as Assignment).choice.every((c) => c === w.configs.length - 1)
+      }
+      const toMove = short.filter((i) => !atTop(i))
+      // every short worker already on the whole GPU: the others go there too (the baseline's placement), once
+      const next = toMove.length > 0 ? toMove : workers.map((_, i) => i).filter((i) => !atTop(i))
+      if (next.length === 0) break
+      a = a.map((x, i) => {
+        if (!next.includes(i)) return x
+        const w = instances[i] as WorkerInstance
+        return evaluate(w, new Int32Array(unitCount(w)).fill(w.configs.length - 1))
+      })
+      moved.push(...next.map((i) => (workers[i] as WorkerSpec).name))
+      m = await metricsOf(a)
+    }
+    const stp = stpInfo(m, baseline, objective, profiles, N, tolerance)
+    notes.push(
+      `floors checked on the evaluator: STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}` +
+        (moved.length > 0 ? `; repaired: ${moved.join(', ')} moved to the whole GPU` : ''),
+    )
+    const short = floorShortfalls(workers, m, objective)
+    if (mode === 'repair') shortfallOrThrow('the eclip plan', short, opts, notes)
+    else if (short.length > 0)
+      notes.push(`WARNING: the paper's plan misses ${short.length} floor(s) (simulated): ${short.join('; ')}`)
+    return a
   }
 
   return assemble({

@@ -69,7 +69,7 @@ export function simEvaluator(
   const turnS = profiles.reduce((a, p) => a + (p.requestUs[p.requestUs.length - 1] ?? 0), 0) / 1e6
   const windowS = inputs.windowS ?? Math.min(d.maxWindowS, Math.max(d.minWindowS, d.requests * turnS))
   const seed = inputs.seed ?? EVALUATOR_DEFAULTS.seed
-  const evaluate = async (plan: Plan): Promise<FitScore> => {
+  const run = (plan: Plan, ws: readonly WorkerSpec[], ps: readonly Profile[]): FitScore => {
     const r = simulate(
       {
         key: `${plan.mix}|${plan.policy}|candidate`,
@@ -79,8 +79,8 @@ export function simEvaluator(
         batch: null,
         gpu: inputs.gpu,
         plan,
-        workers: [...workers],
-        profiles: [...profiles],
+        workers: [...ws],
+        profiles: [...ps],
         loop: { kind: 'closed' },
         warmupS,
         windowS,
@@ -106,8 +106,22 @@ export function simEvaluator(
     }
     return { throughputRps, p95Us, powerW: r.energyJ / span }
   }
+  const evaluate = async (plan: Plan) => run(plan, workers, profiles)
+  // STP's solo rates: worker i alone on the whole GPU (a one-worker baseline plan), once per worker
+  const solos = new Map<number, number>()
+  const soloRps = async (i: number) => {
+    let r = solos.get(i)
+    if (r === undefined) {
+      const w = workers[i] as WorkerSpec
+      const p = profiles[i] as Profile
+      const plan = await makePlan(inputs.gpu, `${w.name}-solo`, [w], [p], { policy: 'baseline' })
+      r = run(plan, [w], [p]).throughputRps[0] ?? 0
+      solos.set(i, r)
+    }
+    return r
+  }
   // graph mode: a switch is a graph edge between partitions
-  return { evaluate, switchCostUs: inputs.primitives.switchGraphEdge?.medianUs ?? 0 }
+  return { evaluate, soloRps, switchCostUs: inputs.primitives.switchGraphEdge?.medianUs ?? 0 }
 }
 
 /**
@@ -167,9 +181,10 @@ export function defaultEvaluatorInputs(gpu: Gpu): { inputs: EvaluatorInputs; war
 }
 
 /**
- * makePlan whose eclip-fit plans score their candidates on the simulator with `inputsFor(gpu)` (other policies need
- * no evaluator): what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with — the same
- * inputs give the same plan. The signature is measure/experiment.ts's Planner.
+ * makePlan whose eclip-fit plans score their candidates on the simulator with `inputsFor(gpu)`, and whose eclip
+ * plans are checked against the workers' floors on it (said in the plan's notes; the plan stays the paper's); other
+ * policies need no evaluator: what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with —
+ * the same inputs give the same plan. The signature is measure/experiment.ts's Planner.
  */
 export function simPlanner(inputsFor: (gpu: Gpu) => EvaluatorInputs) {
   return (gpu: Gpu, mix: string, workers: WorkerSpec[], profiles: Profile[], o: { policy: Policy }) =>
@@ -178,6 +193,8 @@ export function simPlanner(inputsFor: (gpu: Gpu) => EvaluatorInputs) {
       mix,
       workers,
       profiles,
-      o.policy === 'eclip-fit' ? { ...o, evaluator: simEvaluator(inputsFor(gpu), workers, profiles) } : o,
+      o.policy === 'eclip-fit' || o.policy === 'eclip'
+        ? { ...o, evaluator: simEvaluator(inputsFor(gpu), workers, profiles) }
+        : o,
     )
 }
