@@ -77,11 +77,25 @@ export type PlanWorker = Type.Static<typeof PlanWorker>
 export const SolverInfo = Type.Object(
   {
     name: Type.Enum(['highs', 'dp', 'none']),
-    status: Type.Enum(['optimal', 'time-limit', 'infeasible', 'not-needed']),
-    /** Relative MIP gap of the returned plan; 0 when proven optimal. */
+    /** heuristic: a local search's plan (eclip-fit), optimal for nothing it can prove. */
+    status: Type.Enum(['optimal', 'time-limit', 'infeasible', 'not-needed', 'heuristic']),
+    /**
+     * Relative MIP gap of the returned plan; 0 when proven optimal. For a heuristic plan 1 − STP / STP bound (`stp`),
+     * or 1 where no bound was reached.
+     */
     gap: Type.Number({ minimum: 0 }),
     solveMs: Type.Number({ minimum: 0 }),
     objectiveUs: Type.Optional(Type.Number()),
+    /**
+     * System throughput (Σ rate / solo rate) the evaluator predicts for the plan and for baseline co-location, and
+     * the STP bound of the mix's profiles (docs/design.md §6), where the planner had an evaluator.
+     */
+    stp: Type.Optional(
+      Type.Object(
+        { value: Type.Number(), baseline: Type.Number(), bound: Type.Number() },
+        { additionalProperties: false },
+      ),
+    ),
     notes: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
