@@ -66,6 +66,10 @@ export const ServeModel = Type.Object(
     /** Batch the model is profiled, planned and run at: the most items one execution carries. */
     batch: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
     dtype: Type.Optional(Dtype),
+    /** Planner: weight in system throughput, Σ weight · rate / solo rate (default 1; as a mix file's `weight`). */
+    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /** Planner: least throughput under the plan ÷ under baseline co-location (default 0.9; as a mix's `minShare`). */
+    minShare: Type.Optional(Type.Number({ minimum: 0 })),
     /** Requests that may wait for this model; one more gets 429 with Retry-After. */
     queueSize: Type.Optional(Type.Integer({ minimum: 1, default: 64 })),
     /** From acceptance to answer; a request not answered by then gets 504. */

@@ -92,6 +92,8 @@ export async function resolveServeSetup(
     model: m.model,
     batch: m.batch ?? SERVE_DEFAULTS.batch,
     dtype: m.dtype ?? SERVE_DEFAULTS.dtype,
+    ...(m.weight !== undefined ? { weight: m.weight } : {}),
+    ...(m.minShare !== undefined ? { minShare: m.minShare } : {}),
   }))
   const ios = config.models.map((m, i) => modelIO(m, (workers[i] as WorkerSpec).dtype))
 
