@@ -60,7 +60,9 @@ const bad = (msg: string) => new ProtocolError(400, msg)
 /** An InferParameter's plain value (64-bit integers beyond 2^53 lose precision, as in any JSON client). */
 export function parameterValue(p: InferParameter): unknown {
   const k = p.parameter_choice
-  return k === undefined ? undefined : p[k]
+  if (k !== undefined) return p[k]
+  // a message built by hand (no oneof name): the one field that is set
+  return p.bool_param ?? p.int64_param ?? p.string_param ?? p.double_param ?? p.uint64_param
 }
 
 /** A parameter map as plain values (what the HTTP layer has in a JSON "parameters" object). */

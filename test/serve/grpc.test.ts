@@ -1,0 +1,504 @@
+// eclip serve's KServe v2 gRPC front-end (src/serve/grpc/) through a plain @grpc/grpc-js client (no Python): every
+// RPC, ModelInfer with raw and typed contents, requested outputs, outputs in shared memory, the errors with Triton's
+// gRPC codes, ModelStreamInfer, draining; and the message conversions on their own (convert.ts).
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { rmSync, writeFileSync } from 'node:fs'
+import { after, before, describe, it } from 'node:test'
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import {
+  grpcCode,
+  inferParameter,
+  kserveRequest,
+  type ModelInferRequest,
+  plainParameters,
+} from '../../src/serve/grpc/convert.ts'
+import { inferenceProtoPath, PROTO_OPTIONS } from '../../src/serve/grpc/server.ts'
+import { encodeElements } from '../../src/serve/kserve/datatypes.ts'
+import type { EclipServer } from '../../src/serve/server.ts'
+import { EchoBackend } from './grpc-echo-backend.ts'
+import { testServer } from './helpers.ts'
+
+const IMAGE = 3 * 224 * 224 * 2 // one FP16 image
+const LOGITS = 1000 * 2
+
+type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>
+function client(address: string): Client {
+  const def = protoLoader.loadSync(inferenceProtoPath(), PROTO_OPTIONS)
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    inference: { GRPCInferenceService: new (a: string, c: grpc.ChannelCredentials) => Client }
+  }
+  return new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure())
+}
+// biome-ignore lint/suspicious/noExplicitAny: the answers are proto-loader's plain objects
+function call(c: Client, method: string, req: unknown): Promise<any> {
+  return new Promise((resolve, reject) =>
+    c[method]?.(req, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res))),
+  )
+}
+/** Rejects with the error's gRPC code and message. */
+async function refused(p: Promise<unknown>, code: grpc.status, message: RegExp) {
+  await assert.rejects(p, (err: grpc.ServiceError) => {
+    assert.equal(grpc.status[err.code], grpc.status[code], err.details)
+    assert.match(err.details, message)
+    return true
+  })
+}
+
+const keys: string[] = []
+function shmObject(bytes: number): string {
+  const key = `/eclip-grpc-test-${process.pid}-${randomBytes(4).toString('hex')}`
+  writeFileSync(`/dev/shm${key}`, Buffer.alloc(bytes))
+  keys.push(key)
+  return key
+}
+
+describe('serve: gRPC front-end (grpc-js client)', () => {
+  let server: EclipServer
+  let c: Client
+  before(async () => {
+    server = await testServer(
+      [
+        { name: 'vgg19', model: 'vgg19', batch: 4 },
+        { name: 'albert', model: 'albert', batch: 2 },
+      ],
+      { backend: new EchoBackend() },
+    )
+    await server.listen(0, '127.0.0.1', { grpcPort: 0 })
+    c = client(server.grpcAddress as string)
+  })
+  after(async () => {
+    c?.close()
+    await server?.close()
+    for (const k of keys) rmSync(`/dev/shm${k}`, { force: true })
+  })
+
+  it('health, server and model metadata, model config', async () => {
+    assert.match(server.grpcAddress as string, /^127\.0\.0\.1:\d+$/)
+    assert.deepEqual(await call(c, 'ServerLive', {}), { live: true })
+    assert.deepEqual(await call(c, 'ServerReady', {}), { ready: true })
+    assert.deepEqual(await call(c, 'ModelReady', { name: 'vgg19' }), { ready: true })
+    assert.deepEqual(await call(c, 'ModelReady', { name: 'vgg19', version: '1' }), { ready: true })
+    assert.deepEqual(await call(c, 'ModelReady', { name: 'nope' }), { ready: false })
+    assert.deepEqual(await call(c, 'ModelReady', { name: 'vgg19', version: '2' }), { ready: false })
+    const meta = await call(c, 'ServerMetadata', {})
+    assert.equal(meta.name, 'eclip')
+    assert.ok(meta.extensions.includes('system_shared_memory'))
+    assert.deepEqual(await call(c, 'ModelMetadata', { name: 'albert' }), {
+      name: 'albert',
+      versions: ['1'],
+      platform: 'eclip_pytorch',
+      inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [-1, 128] }],
+      outputs: [{ name: 'last_hidden_state', datatype: 'FP16', shape: [-1, 128, 768] }],
+    })
+    const { config } = await call(c, 'ModelConfig', { name: 'vgg19', version: '1' })
+    assert.equal(config.name, 'vgg19')
+    assert.equal(config.max_batch_size, 4)
+    assert.deepEqual(config.input, [{ name: 'input', data_type: 'TYPE_FP16', dims: [3, 224, 224] }])
+    assert.deepEqual(config.output, [{ name: 'logits', data_type: 'TYPE_FP16', dims: [1000] }])
+    assert.equal(config.parameters.dtype.string_value, 'fp16')
+    assert.deepEqual(JSON.parse(config.parameters.dynamic_batching.string_value), {
+      max_requests: 4,
+      max_items: 4,
+    })
+    await refused(call(c, 'ModelMetadata', { name: 'nope' }), grpc.status.NOT_FOUND, /unknown model "nope"/)
+    await refused(
+      call(c, 'ModelConfig', { name: 'vgg19', version: '7' }),
+      grpc.status.NOT_FOUND,
+      /no version "7"/,
+    )
+  })
+
+  it('ModelInfer with raw_input_contents: the bytes come back in raw_output_contents', async () => {
+    const x = randomBytes(2 * IMAGE)
+    const res = await call(c, 'ModelInfer', {
+      model_name: 'vgg19',
+      id: 'r1',
+      parameters: { custom: { string_param: 'kept out' } },
+      inputs: [{ name: 'input', datatype: 'FP16', shape: [2, 3, 224, 224] }],
+      raw_input_contents: [x],
+    })
+    assert.equal(res.model_name, 'vgg19')
+    assert.equal(res.model_version, '1')
+    assert.equal(res.id, 'r1')
+    assert.deepEqual(res.outputs, [{ name: 'logits', datatype: 'FP16', shape: [2, 1000], parameters: {} }])
+    assert.equal(res.raw_output_contents.length, 1)
+    assert.ok(res.raw_output_contents[0].equals(x.subarray(0, 2 * LOGITS)))
+    assert.equal(res.parameters.batched_requests.int64_param, 1)
+    assert.equal(res.parameters.queue_us.parameter_choice, 'int64_param')
+  })
+
+  it('ModelInfer with typed contents (int64_contents) and a requested output', async () => {
+    const ids = Array.from({ length: 2 * 128 }, (_, i) => i % 3000)
+    const res = await call(c, 'ModelInfer', {
+      model_name: 'albert',
+      inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [2, 128], contents: { int64_contents: ids } }],
+      outputs: [{ name: 'last_hidden_state' }],
+    })
+    assert.deepEqual(res.outputs, [
+      { name: 'last_hidden_state', datatype: 'FP16', shape: [2, 128, 768], parameters: {} },
+    ])
+    const raw = res.raw_output_contents[0] as Buffer
+    assert.equal(raw.length, 2 * 128 * 768 * 2)
+    assert.ok(raw.subarray(0, 2 * 128 * 8).equals(encodeElements('INT64', ids)))
+  })
+
+  it('refuses bad requests with the HTTP layer’s messages and Triton’s codes', async () => {
+    const image = (n = 1) => ({
+      model_name: 'vgg19',
+      inputs: [{ name: 'input', datatype: 'FP16', shape: [n, 3, 224, 224] }],
+      raw_input_contents: [Buffer.alloc(n * IMAGE)],
+    })
+    await refused(
+      call(c, 'ModelInfer', { ...image(), model_name: 'nope' }),
+      grpc.status.NOT_FOUND,
+      /unknown model "nope"/,
+    )
+    await refused(
+      call(c, 'ModelInfer', { ...image(), model_version: '3' }),
+      grpc.status.NOT_FOUND,
+      /model "vgg19" has no version "3"/,
+    )
+    await refused(
+      call(c, 'ModelInfer', {
+        ...image(),
+        inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 225] }],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /input "input": shape \[1,3,224,225\] does not match \[-1,3,224,224\]/,
+    )
+    await refused(
+      call(c, 'ModelInfer', {
+        ...image(),
+        inputs: [{ name: 'input', datatype: 'INT8', shape: [1, 3, 224, 224] }],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /datatype INT8 is not accepted/,
+    )
+    await refused(
+      call(c, 'ModelInfer', { ...image(), raw_input_contents: [Buffer.alloc(IMAGE - 2)] }),
+      grpc.status.INVALID_ARGUMENT,
+      /binary_data_size \d+ does not match shape/,
+    )
+    await refused(
+      call(c, 'ModelInfer', { ...image(), raw_input_contents: [Buffer.alloc(IMAGE), Buffer.alloc(4)] }),
+      grpc.status.INVALID_ARGUMENT,
+      /raw_input_contents has 2 entries, but 1 input/,
+    )
+    await refused(
+      call(c, 'ModelInfer', { ...image(), raw_input_contents: [] }),
+      grpc.status.INVALID_ARGUMENT,
+      /input "input": no data/,
+    )
+    await refused(
+      call(c, 'ModelInfer', {
+        ...image(5),
+        inputs: [{ name: 'input', datatype: 'FP16', shape: [5, 3, 224, 224] }],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /batch dimension 5 is outside 1 … 4/,
+    )
+    await refused(
+      call(c, 'ModelInfer', { ...image(), outputs: [{ name: 'probabilities' }] }),
+      grpc.status.INVALID_ARGUMENT,
+      /the model has no output "probabilities"/,
+    )
+    await refused(
+      call(c, 'ModelInfer', {
+        model_name: 'albert',
+        inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [1, 128], contents: { fp32_contents: [1] } }],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /INT64 elements go in contents.int64_contents, not contents.fp32_contents/,
+    )
+    await refused(
+      call(c, 'ModelInfer', {
+        model_name: 'vgg19',
+        inputs: [
+          { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], contents: { fp32_contents: [1] } },
+        ],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /FP16 has no typed contents/,
+    )
+    await refused(
+      call(c, 'ModelInfer', {
+        model_name: 'albert',
+        inputs: [
+          { name: 'input_ids', datatype: 'INT64', shape: [1, 128], contents: { int64_contents: [1, 2] } },
+        ],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /shape \[1,128\] needs 128 elements, "data" has 2/,
+    )
+    // the server keeps serving
+    assert.equal((await call(c, 'ModelInfer', image())).outputs.length, 1)
+  })
+
+  it('system and CUDA shared memory: register, status, tensors in regions, errors, unregister', async () => {
+    const key = shmObject(IMAGE + LOGITS)
+    assert.deepEqual(
+      await call(c, 'SystemSharedMemoryRegister', { name: 'in', key, offset: 0, byte_size: IMAGE }),
+      {},
+    )
+    await call(c, 'SystemSharedMemoryRegister', { name: 'out', key, offset: IMAGE, byte_size: LOGITS })
+    assert.deepEqual(await call(c, 'SystemSharedMemoryStatus', { name: 'in' }), {
+      regions: { in: { name: 'in', key, offset: 0, byte_size: IMAGE } },
+    })
+    assert.deepEqual(Object.keys((await call(c, 'SystemSharedMemoryStatus', {})).regions).sort(), [
+      'in',
+      'out',
+    ])
+    await refused(
+      call(c, 'SystemSharedMemoryRegister', { name: 'in', key, byte_size: IMAGE }),
+      grpc.status.ALREADY_EXISTS,
+      /'in' already in manager/,
+    )
+    await refused(
+      call(c, 'SystemSharedMemoryRegister', { name: 'x', key: '/eclip-no-such-key', byte_size: 8 }),
+      grpc.status.INVALID_ARGUMENT,
+      /Unable to open shared memory region/,
+    )
+    await refused(
+      call(c, 'SystemSharedMemoryStatus', { name: 'nope' }),
+      grpc.status.NOT_FOUND,
+      /Unable to find system shared memory region: 'nope'/,
+    )
+    const region = (name: string, bytes: number) => ({
+      shared_memory_region: { string_param: name },
+      shared_memory_byte_size: { int64_param: bytes },
+    })
+    const res = await call(c, 'ModelInfer', {
+      model_name: 'vgg19',
+      inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], parameters: region('in', IMAGE) }],
+      outputs: [{ name: 'logits', parameters: region('out', LOGITS) }],
+    })
+    assert.deepEqual(res.outputs, [
+      {
+        name: 'logits',
+        datatype: 'FP16',
+        shape: [1, 1000],
+        parameters: {
+          shared_memory_region: { string_param: 'out', parameter_choice: 'string_param' },
+          shared_memory_byte_size: { int64_param: LOGITS, parameter_choice: 'int64_param' },
+        },
+      },
+    ])
+    assert.deepEqual(res.raw_output_contents, [Buffer.alloc(0)])
+    await refused(
+      call(c, 'ModelInfer', {
+        model_name: 'vgg19',
+        inputs: [
+          { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], parameters: region('gone', IMAGE) },
+        ],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /Unable to find shared memory region: 'gone'/,
+    )
+    await refused(
+      call(c, 'ModelInfer', {
+        model_name: 'vgg19',
+        inputs: [
+          { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], parameters: region('out', LOGITS) },
+        ],
+      }),
+      grpc.status.INVALID_ARGUMENT,
+      /shared_memory_byte_size 2000 does not match shape/,
+    )
+    await call(c, 'SystemSharedMemoryUnregister', { name: 'in' })
+    assert.deepEqual(Object.keys((await call(c, 'SystemSharedMemoryStatus', {})).regions), ['out'])
+    await call(c, 'SystemSharedMemoryUnregister', {})
+    assert.deepEqual(await call(c, 'SystemSharedMemoryStatus', {}), { regions: {} })
+
+    const handle = randomBytes(64)
+    await call(c, 'CudaSharedMemoryRegister', {
+      name: 'dev',
+      raw_handle: handle,
+      device_id: 0,
+      byte_size: IMAGE,
+    })
+    assert.deepEqual(await call(c, 'CudaSharedMemoryStatus', {}), {
+      regions: { dev: { name: 'dev', device_id: 0, byte_size: IMAGE } },
+    })
+    await refused(
+      call(c, 'CudaSharedMemoryRegister', { name: 'bad', raw_handle: randomBytes(10), byte_size: 8 }),
+      grpc.status.INVALID_ARGUMENT,
+      /64-byte cudaIpcMemHandle_t \(got 10 bytes\)/,
+    )
+    await refused(
+      call(c, 'SystemSharedMemoryUnregister', { name: 'dev' }),
+      grpc.status.INVALID_ARGUMENT,
+      /dev/,
+    )
+    await call(c, 'CudaSharedMemoryUnregister', { name: 'dev' })
+    assert.deepEqual(await call(c, 'CudaSharedMemoryStatus', {}), { regions: {} })
+  })
+
+  it('ModelStreamInfer answers each request on the stream, failures as error_message', async () => {
+    const stream = (c.ModelStreamInfer as () => grpc.ClientDuplexStream<unknown, Record<string, unknown>>)()
+    const answers: Record<string, unknown>[] = []
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('data', (d) => answers.push(d))
+      stream.on('end', resolve)
+      stream.on('error', reject)
+    })
+    const req = (id: string, model = 'vgg19') => ({
+      model_name: model,
+      id,
+      inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224] }],
+      raw_input_contents: [Buffer.alloc(IMAGE)],
+    })
+    stream.write(req('a'))
+    stream.write(req('b', 'nope'))
+    stream.write(req('c'))
+    stream.end()
+    await done
+    type Answer = { error_message?: string; infer_response: { id: string; raw_output_contents?: Buffer[] } }
+    const byId = new Map((answers as Answer[]).map((a) => [a.infer_response.id, a]))
+    assert.equal(answers.length, 3)
+    assert.equal(byId.get('a')?.error_message, undefined)
+    assert.equal(byId.get('a')?.infer_response.raw_output_contents?.length, 1)
+    assert.match(byId.get('b')?.error_message ?? '', /unknown model "nope"/)
+    assert.equal(byId.get('c')?.infer_response.raw_output_contents?.length, 1)
+  })
+})
+
+describe('serve: gRPC deadlines, timeouts, draining', () => {
+  it('a request past its timeout is DEADLINE_EXCEEDED; drain answers what was accepted, then stops', async () => {
+    const server = await testServer([{ name: 'vgg19', model: 'vgg19', batch: 1 }], {
+      backend: new EchoBackend(150),
+    })
+    await server.listen(0, '127.0.0.1', { grpcPort: 0 })
+    const c = client(server.grpcAddress as string)
+    const image = (extra: Record<string, unknown> = {}) => ({
+      model_name: 'vgg19',
+      inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224] }],
+      raw_input_contents: [Buffer.alloc(IMAGE)],
+      ...extra,
+    })
+    try {
+      await refused(
+        call(c, 'ModelInfer', image({ parameters: { timeout: { int64_param: 20_000 } } })),
+        grpc.status.DEADLINE_EXCEEDED,
+        /request timed out after 20 ms/,
+      )
+      const inFlight = call(c, 'ModelInfer', image({ id: 'last' }))
+      await new Promise((r) => setTimeout(r, 30))
+      const drained = server.drain(5000)
+      assert.equal((await inFlight).id, 'last')
+      assert.deepEqual(await drained, { answered: true })
+      await assert.rejects(
+        call(c, 'ServerLive', {}),
+        (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
+      )
+    } finally {
+      c.close()
+      await server.close()
+    }
+  })
+
+  it('a busy gRPC port is refused with its address; null/absent grpcPort starts no gRPC', async () => {
+    const a = await testServer([{ name: 'vgg19', model: 'vgg19' }])
+    const b = await testServer([{ name: 'vgg19', model: 'vgg19' }])
+    try {
+      await a.listen(0, '127.0.0.1', { grpcPort: 0 })
+      const port = Number((a.grpcAddress as string).split(':')[1])
+      await assert.rejects(
+        b.listen(0, '127.0.0.1', { grpcPort: port }),
+        (e: Error & { grpcPort?: number }) => {
+          assert.equal(e.grpcPort, port)
+          return true
+        },
+      )
+      const d = await testServer([{ name: 'vgg19', model: 'vgg19' }])
+      await d.listen(0, '127.0.0.1')
+      assert.equal(d.grpcAddress, undefined)
+      await d.close()
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+})
+
+describe('serve: gRPC message conversion', () => {
+  it('one raw input is passed as a view of the message; several are joined once', () => {
+    const msg = Buffer.from(randomBytes(64))
+    const one = kserveRequest({
+      inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 16] }],
+      raw_input_contents: [msg.subarray(8, 24)],
+    })
+    assert.equal(one.binary?.buffer, msg.buffer)
+    assert.equal(one.binary?.byteOffset, msg.byteOffset + 8)
+    const two = kserveRequest({
+      id: 'q',
+      inputs: [
+        { name: 'a', datatype: 'UINT8', shape: [1, 4] },
+        {
+          name: 's',
+          datatype: 'FP16',
+          shape: [1, 2],
+          parameters: { shared_memory_region: { string_param: 'r' } },
+        },
+        { name: 'b', datatype: 'UINT8', shape: [1, 2] },
+      ],
+      raw_input_contents: [msg.subarray(0, 4), msg.subarray(10, 12)],
+      outputs: [{ name: 'o' }],
+    })
+    assert.ok(two.binary?.equals(Buffer.concat([msg.subarray(0, 4), msg.subarray(10, 12)])))
+    assert.deepEqual(two.json, {
+      id: 'q',
+      inputs: [
+        { name: 'a', datatype: 'UINT8', shape: [1, 4], parameters: { binary_data_size: 4 } },
+        { name: 's', datatype: 'FP16', shape: [1, 2], parameters: { shared_memory_region: 'r' } },
+        { name: 'b', datatype: 'UINT8', shape: [1, 2], parameters: { binary_data_size: 2 } },
+      ],
+      parameters: { binary_data_output: true },
+      outputs: [{ name: 'o', parameters: { binary_data: true } }],
+    })
+  })
+
+  it('a gRPC deadline becomes the request timeout unless it has one; parameters both ways', () => {
+    const req: ModelInferRequest = { inputs: [], parameters: {} }
+    const t = kserveRequest(req, Date.now() + 2000).json.parameters as { timeout: number }
+    assert.ok(t.timeout > 1_900_000 && t.timeout <= 2_000_000, String(t.timeout))
+    const own = kserveRequest(
+      { inputs: [], parameters: { timeout: { int64_param: 5, parameter_choice: 'int64_param' } } },
+      Date.now() + 2000,
+    )
+    assert.equal((own.json.parameters as { timeout: number }).timeout, 5)
+    assert.deepEqual(
+      plainParameters({
+        a: { parameter_choice: 'bool_param', bool_param: true },
+        b: { parameter_choice: 'double_param', double_param: 0.5 },
+        c: { parameter_choice: 'uint64_param', uint64_param: 7 },
+      }),
+      { a: true, b: 0.5, c: 7 },
+    )
+    assert.deepEqual([true, 3, 2.5, 'x', { y: 1 }].map(inferParameter), [
+      { bool_param: true },
+      { int64_param: 3 },
+      { double_param: 2.5 },
+      { string_param: 'x' },
+      { string_param: '{"y":1}' },
+    ])
+  })
+
+  it('maps HTTP statuses to the gRPC codes Triton uses', () => {
+    assert.deepEqual(
+      [400, 404, 413, 429, 500, 501, 503, 504].map((s) => grpc.status[grpcCode(s)]),
+      [
+        'INVALID_ARGUMENT',
+        'NOT_FOUND',
+        'RESOURCE_EXHAUSTED',
+        'UNAVAILABLE',
+        'INTERNAL',
+        'UNIMPLEMENTED',
+        'UNAVAILABLE',
+        'DEADLINE_EXCEEDED',
+      ],
+    )
+    assert.equal(grpcCode(400, "shared memory region 'a' already in manager"), grpc.status.ALREADY_EXISTS)
+  })
+})
