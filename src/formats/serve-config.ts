@@ -119,6 +119,24 @@ export const ServeConfig = Type.Object(
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 })),
     /** How long SIGTERM waits for accepted requests before exiting anyway, ms. */
     drainTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, default: 30000 })),
+    /** What a slow or hostile HTTP client may hold (defaults: src/serve/server.ts HTTP_LIMITS). */
+    http: Type.Optional(
+      Type.Object(
+        {
+          /** Headers and body must arrive within this, ms, or the request is answered 408 (0: no limit). */
+          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, default: 30000 })),
+          /** Headers within this, ms (at most requestTimeoutMs). */
+          headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 10000 })),
+          /** An idle keep-alive connection is closed after this, ms. */
+          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 5000 })),
+          /** Connections open at once; more are closed at accept. */
+          maxConnections: Type.Optional(Type.Integer({ minimum: 1, default: 1024 })),
+          /** Requests per keep-alive connection before it is closed (0: no limit). */
+          maxRequestsPerSocket: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** The simulator's power model (W); its readings are reported as source="simulated". */
     simPower: Type.Optional(
       Type.Object(

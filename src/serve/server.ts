@@ -44,6 +44,29 @@ export interface ServerOptions {
   logger?: boolean | object
   /** First restart delay after a crash, ms; doubles per failed attempt up to 5 s. */
   restartDelayMs?: number
+  /** Timeouts and connection limits of the HTTP listener (HTTP_LIMITS where absent). */
+  http?: HttpLimits
+}
+
+/** What a slow or hostile client may hold: the serve config's `http` (src/formats/serve-config.ts). */
+export interface HttpLimits {
+  /** A request's headers and body must arrive within this, ms, or it is answered 408 and its connection closed. */
+  requestTimeoutMs?: number
+  /** Its headers within this, ms (at most requestTimeoutMs). */
+  headersTimeoutMs?: number
+  /** An idle keep-alive connection is closed after this, ms. */
+  keepAliveTimeoutMs?: number
+  /** Connections open at once; more are refused at accept (closed unanswered). */
+  maxConnections?: number
+  /** Requests one keep-alive connection may carry before it is closed; 0: no limit. */
+  maxRequestsPerSocket?: number
+}
+export const HTTP_LIMITS: Required<HttpLimits> = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+  maxRequestsPerSocket: 0,
 }
 
 export class EclipServer implements InferenceService {
@@ -65,13 +88,26 @@ export class EclipServer implements InferenceService {
 
   constructor(readonly opts: ServerOptions) {
     const { backend } = opts
+    const limits = { ...HTTP_LIMITS, ...opts.http }
+    const requestTimeout = limits.requestTimeoutMs
     this.app = Fastify({
       logger: opts.logger ?? false,
       bodyLimit: opts.maxBodyBytes ?? 64 * 1024 * 1024,
       // keep-alive clients (load generators, tritonclient) must not hold SIGTERM's close open
       forceCloseConnections: 'idle',
       return503OnClosing: false,
+      // a client that sends headers and half a body is answered 408 and cut off, not waited for for ever
+      requestTimeout,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      maxRequestsPerSocket: limits.maxRequestsPerSocket,
+      clientErrorHandler: answerClientError,
+      http: {
+        headersTimeout: Math.min(limits.headersTimeoutMs, requestTimeout || limits.headersTimeoutMs),
+        // Node looks for overdue requests this often (its default, 30 s, would let one live up to twice its timeout)
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor((requestTimeout || 4000) / 4))),
+      },
     })
+    this.app.server.maxConnections = limits.maxConnections
     this.metrics = new ServerMetrics({
       models: opts.models.map((m) => ({ name: m.name, version: m.version })),
       pending: (name) => this.workers.get(name)?.pending() ?? 0,
@@ -264,6 +300,7 @@ export class EclipServer implements InferenceService {
   /** Stops taking requests, waits for every accepted one (up to `timeoutMs`), closes the backend. */
   async drain(timeoutMs = 30_000): Promise<{ answered: boolean }> {
     this.draining = true
+    const deadline = performance.now() + timeoutMs
     const idle = Promise.all([...this.workers.values()].map((w) => w.idle()))
     let timer: NodeJS.Timeout | undefined
     const answered = await Promise.race([
@@ -276,16 +313,26 @@ export class EclipServer implements InferenceService {
     if (!answered)
       for (const w of this.workers.values())
         w.failAll(new RequestFailure(503, 'the server shut down before the request ran', 'REJECTED'))
-    await this.close()
+    // what is left of the budget (0.1-1 s) for the last responses to leave before connections are cut
+    await this.close(Math.max(100, Math.min(1000, deadline - performance.now())))
     return { answered }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the listener, every connection and the backend. A connection still inside a request (a client that sent
+   * half a body) would hold the listener's close open until its request timeout: after `graceMs` it is cut.
+   */
+  async close(graceMs = 1000): Promise<void> {
     if (this.closed) return
     this.draining = true
     clearTimeout(this.restartTimer)
     this.unsubscribe()
-    await Promise.all([this.app.close(), this.grpc?.close()])
+    const cut = setTimeout(() => this.app.server.closeAllConnections(), graceMs)
+    try {
+      await Promise.all([this.app.close(), this.grpc?.close()])
+    } finally {
+      clearTimeout(cut)
+    }
     this.closed = true
     await this.opts.backend.close()
   }
@@ -319,6 +366,26 @@ export class EclipServer implements InferenceService {
       }
     }, delayMs)
   }
+}
+
+/**
+ * Errors Node's HTTP parser raises before fastify sees a request (a body that did not arrive in time, headers too
+ * large, bytes that are not HTTP): answered in the server's one error shape, {"error": …}, and the connection closed.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: import('node:net').Socket) {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, text, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', "the request did not arrive in time (the server's requestTimeoutMs)"]
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'the request line and headers are too large']
+        : [400, 'Bad Request', 'the request is not valid HTTP/1.1']
+  const body = JSON.stringify({ error: message })
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    )
+  socket.destroy()
 }
 
 /** The requested outputs that go to shared memory, or undefined (nothing allocated for a request without any). */
