@@ -1,7 +1,65 @@
 #!/usr/bin/env bash
-# `eclip serve-bench --backend gpu` on the GPU machine: device-bench.sh with the other subcommand.
-# Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [serve-bench options...]
-# Writes $OUT/NAME.tgz (results.json, requests.csv, report.txt, configs/) and $OUT/NAME.log.
-# Each (mix, policy) starts a fresh server and Python backend (build + capture: tens of seconds): keep one call's
-# mixes × policies × (start + warm-up + window) inside the device tool's 10-minute limit.
-ECLIP_SUBCOMMAND=serve-bench exec "$(dirname "$0")/device-bench.sh" "$@"
+# Served ÷ bench on the GPU machine in ONE device call (issue #17 item 5), from the carried bundle (scripts/device-bundle.sh:
+# carry .device/eclip.tar.xz, .device/node.xz and .whl/, as for device-bench.sh):
+#   1. `eclip bench --backend gpu`, closed loop, graph mode, for MIXES × POLICIES at BATCH (the GPU's rate, no server);
+#   2. `eclip serve-bench --backend gpu --bench <that results.json>` once per transport in TRANSPORTS (http: binary
+#      tensors; grpc: raw_input_contents; shm: system shared-memory regions; cuda-shm: CUDA shared-memory regions
+#      from a Python client), same mixes, policies, batch, window.
+# Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...]
+#   env: MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
+#        LIMIT_S (560: a step that would not end by then is skipped, and each is cut there, so the tar comes back)
+#        EST_S (estimate per serve-bench step, s; default 45 per (mix, policy)) BENCH=0 (serve-bench alone, no ratio)
+# Writes $OUT/NAME.tgz (bench/ and one folder per transport: results.json, requests.csv, report.txt) and $OUT/NAME.log;
+# prints each transport's served ÷ bench tables and host CPU per request last.
+# Time: every (mix, policy) of every step starts a fresh server and Python backend (torch import, build, capture:
+# ~20-30 s on the H100) before its warm-up and window: with the defaults (1 mix × 2 policies) ≈ 1 min of bench and
+# ≈ 1-1.5 min per transport, ≈ 6 min in all.
+set -uo pipefail
+name=${1:?usage: device-serve-bench.sh NAME [serve-bench options...]}
+shift
+OUT=${OUT:-out}; mkdir -p "$OUT"
+mixes=${MIXES:-mix3}; policies=${POLICIES:-baseline,eclip-fit}; batch=${BATCH:-8}
+duration=${DURATION:-5}; warmup=${WARMUP:-2}; transports=${TRANSPORTS:-http,grpc,shm,cuda-shm}
+limit=${LIMIT_S:-560}
+runs=$(( $(tr ',' '\n' <<<"$mixes" | grep -c .) * ($(tr ',' '\n' <<<"$policies" | grep -vc '^baseline$') + 1) ))
+est=${EST_S:-$((45 * runs))}
+. "$(dirname "$0")/device-env.sh"
+dir=/tmp/$name
+rm -rf "$dir"; mkdir -p "$dir"
+log=$OUT/$name.log
+common=(--mix "$mixes" --policies "$policies" --batch "$batch" --duration "$duration" --warmup "$warmup")
+eclip() { left=$((limit - SECONDS)); timeout -k 10 $((left > 30 ? left : 30)) /tmp/node .device/eclip/eclip.mjs "$@"; }
+SECONDS=0
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.limit,temperature.gpu --format=csv >"$log" 2>&1
+bench=()
+if [ "${BENCH:-1}" != 0 ]; then
+  echo "== bench: $mixes / $policies / batch $batch (at ${SECONDS} s)" | tee -a "$log"
+  eclip bench --backend gpu "${common[@]}" --modes graph --no-solo --no-plots --no-sim-compare --out "$dir/bench" \
+    >>"$log" 2>&1
+  echo "== bench: exit $? at ${SECONDS} s" | tee -a "$log"
+  [ -f "$dir/bench/results.json" ] && bench=(--bench "$dir/bench/results.json")
+fi
+rc=0
+for t in ${transports//,/ }; do
+  if [ $((SECONDS + est)) -gt "$limit" ]; then
+    echo "skipped $t (${SECONDS} s in, estimate $est s, limit $limit s)" | tee -a "$log"; rc=1; continue
+  fi
+  echo "== serve-bench --transport $t (at ${SECONDS} s)" | tee -a "$log"
+  eclip serve-bench --backend gpu "${common[@]}" --transport "$t" "${bench[@]}" --out "$dir/$t" "$@" 2>&1 |
+    grep -v '^gpu: captured' >>"$log"
+  r=${PIPESTATUS[0]}
+  echo "== $t: exit $r at ${SECONDS} s" | tee -a "$log"
+  [ "$r" = 0 ] || rc=1
+done
+tar czf "$OUT/$name.tgz" -C /tmp "$name"
+for t in ${transports//,/ }; do
+  f=$dir/$t/report.txt
+  [ -f "$f" ] || continue
+  echo "==== $t"
+  grep -E '^WARNING' "$f" | grep -v SYNTHETIC
+  # the served ÷ bench tables (to the first blank line after each title) and each run's host CPU per request
+  awk '/^(Served ÷ bench|Throughput vs baseline \(mean over workers\), served)/{p=1} p&&/^$/{p=0} p' "$f"
+  grep -E '^[a-z0-9]+ [a-z-]+ \[|host CPU in the window' "$f" | sed -E 's/ requests in .*//; s/^ +note: host CPU in the window: /    host CPU: /'
+done
+echo "== done at ${SECONDS} s"
+exit "$rc"
