@@ -34,8 +34,9 @@ import {
   UserError,
   type WorkerSpec,
 } from '../formats/index.ts'
+import { DEFAULT_TOLERANCE } from '../plan/rightsize.ts'
 import type { Planner } from './experiment.ts'
-import { buildRun, normalise } from './metrics.ts'
+import { attachProfileRefs, buildRun, normalise } from './metrics.ts'
 import { mean } from './stats.ts'
 
 /** GPU runs of one results file: normalisation (baseline, solo) stays inside a file, as it does when measured. */
@@ -76,6 +77,14 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
   const plans = new Map<string, RunSpec['plan']>()
   for (const set of o.sets) {
     const gpuRuns = set.runs.filter((r) => r.backend === 'gpu')
+    // the system metrics of runs recorded before them: each worker's profile references, then the set normalised
+    // again (the ratios to baseline and solo come out as recorded)
+    attachProfileRefs(
+      gpuRuns,
+      (w) => o.profilesFor([{ name: w.model, model: w.model, batch: w.batch, dtype: w.dtype }])[0] ?? null,
+      DEFAULT_TOLERANCE,
+    )
+    normalise(gpuRuns)
     if (gpuRuns.length === 0)
       throw new UserError(`${set.label}: no GPU runs (backend "gpu"): nothing measured to calibrate against`)
     for (const r of gpuRuns) {
@@ -216,6 +225,11 @@ export interface ErrorSummary {
   normReqPerJ: number | null
   /** Mean |sim / measured − 1| of requests/J over every run. */
   reqPerJRel: number | null
+  /**
+   * Mean |sim / measured − 1| of STP ÷ the mix's baseline STP (src/measure/system.ts) over partitioned mix runs: the
+   * system throughput the headline quotes.
+   */
+  stpVsBaseline: number | null
   runs: number
   workerRuns: number
 }
@@ -229,6 +243,7 @@ export function compareRuns(gpu: readonly Run[], sim: readonly Run[]): ErrorSumm
   const rps: number[] = []
   const eff: number[] = []
   const rpj: number[] = []
+  const stp: number[] = []
   gpu.forEach((g, i) => {
     const s = sim[i] as Run
     g.workers.forEach((gw, wi) => {
@@ -243,6 +258,9 @@ export function compareRuns(gpu: readonly Run[], sim: readonly Run[]): ErrorSumm
     const ge = g.metrics.energyEffVsBaseline
     const se = s.metrics.energyEffVsBaseline
     if (isPartitioned(g) && ge !== null && se !== null) eff.push(Math.abs(se - ge))
+    const gs = g.metrics.system?.stpVsBaseline
+    const ss = s.metrics.system?.stpVsBaseline
+    if (isPartitioned(g) && gs && ss) stp.push(Math.abs(ss / gs - 1))
     const gj = g.metrics.requestsPerJ
     const sj = s.metrics.requestsPerJ
     if (gj !== null && sj !== null && gj > 0) rpj.push(Math.abs(sj / gj - 1))
@@ -255,6 +273,7 @@ export function compareRuns(gpu: readonly Run[], sim: readonly Run[]): ErrorSumm
     rpsRelRms: rps.length > 0 ? Math.sqrt(mean(rps.map((x) => x * x)) as number) : null,
     normReqPerJ: mean(eff),
     reqPerJRel: mean(rpj),
+    stpVsBaseline: mean(stp),
     runs: gpu.length,
     workerRuns: tput.length + base.length,
   }

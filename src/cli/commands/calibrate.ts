@@ -49,7 +49,7 @@ function labelOf(file: string, taken: Set<string>): string {
 }
 
 function errCells(e: ErrorSummary): string {
-  return `${f2(e.normTput).padStart(6)} ${f2(e.baselineVsSolo).padStart(6)} ${pct(e.rpsRel).padStart(5)} ${f2(e.normReqPerJ).padStart(6)} ${pct(e.reqPerJRel).padStart(5)}`
+  return `${f2(e.normTput).padStart(6)} ${f2(e.baselineVsSolo).padStart(6)} ${pct(e.stpVsBaseline).padStart(5)} ${pct(e.rpsRel).padStart(5)} ${f2(e.normReqPerJ).padStart(6)} ${pct(e.reqPerJRel).padStart(5)}`
 }
 
 /** `keptFrom`: the file the contention constants were kept from (--keep-contention), not fitted. */
@@ -57,7 +57,8 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
   const c = r.constants
   const p = r.power
   const head =
-    '                           ' + 'Δtput  Δbase  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  Δrps  ΔreqJ  ΔJrel'
+    '                           ' +
+    'Δtput  Δbase  ΔSTP  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  ΔSTP  Δrps  ΔreqJ  ΔJrel'
   const lines = [
     `contention constants (${keptFrom ? `kept from ${keptFrom}, not fitted` : `grid of ${r.points} points, fitted on ${r.scope === 'all' ? 'every GPU run' : 'single-launch GPU runs (solo, baseline, model-wise)'}`}): ` +
       `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference} (objective ${r.objective.toFixed(3)})`,
@@ -67,8 +68,9 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
     '',
     `errors, mean |sim − measured| (before: ${before}; after: the fit above):`,
     '  Δtput: normalised throughput (worker vs baseline, partitioned runs); Δbase: baseline worker vs its solo rate;',
+    "  ΔSTP: |sim/measured − 1| of STP ÷ the mix's baseline STP (system throughput, partitioned runs);",
     '  Δrps: |sim/measured − 1| of raw req/s; ΔreqJ: requests/J normalised to baseline; ΔJrel: |sim/measured − 1| of requests/J',
-    `${'set / runs'.padEnd(27)}${'before'.padEnd(38)}|  after`,
+    `${'set / runs'.padEnd(27)}${'before'.padEnd(44)}|  after`,
     head,
     ...r.rows.map(
       (row) => `${`${row.set} ${row.runs}`.padEnd(27)}${errCells(row.before)}  |  ${errCells(row.after)}`,
