@@ -142,6 +142,11 @@ export interface Backend {
   restart(): Promise<void>
   /** Latest power and energy, or undefined when the backend cannot read them. */
   power(): PowerReading | undefined
+  /**
+   * Why the backend is not answering although it is up (a hung process), or undefined while it answers. Backends
+   * that cannot hang apart from the server (the simulator) leave it out. The server is not ready meanwhile.
+   */
+  unresponsive?(): string | undefined
   close(): Promise<void>
   /**
    * Executions of `model` the backend holds and has not started (a backend that queues them itself, paris-elsa);

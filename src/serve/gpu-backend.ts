@@ -44,8 +44,10 @@ export interface GpuServeOptions extends BackendProcessOptions {
   loadTimeoutS?: number
   /** Seconds one execution may take before the backend counts as hung and is killed (→ crash, restart). */
   inferTimeoutS?: number
-  /** How often NVML power is read, ms. */
+  /** How often NVML power is read, ms: the reading is also the backend's ping (readiness). */
   powerPeriodMs?: number
+  /** A ping (power reading) unanswered this long, ms, makes the backend unresponsive: the server is not ready. */
+  pingTimeoutMs?: number
   /**
    * How tensors cross to the backend: `shm` (a ring per model in `shmDir`; refused at load if impossible), `pipe`
    * (in the frames), `auto` (shm where possible, else pipe, said once in the log). Default $ECLIP_SERVE_TRANSPORT
@@ -84,6 +86,8 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   private loaded = new Map<string, Loaded>()
   private powerTimer: NodeJS.Timeout | undefined
   private powerBusy = false
+  /** When the power reading in flight was asked for (performance.now()). */
+  private pingSentAt = 0
   private lastPower: PowerReading | undefined
   /** Energy of processes before this one (a restart starts NVML's count again), J. */
   private energyBefore = 0
@@ -290,6 +294,14 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     return this.lastPower
   }
 
+  unresponsive(): string | undefined {
+    if (!this.ready || !this.powerBusy) return undefined
+    const waited = performance.now() - this.pingSentAt
+    const limit = this.opts.pingTimeoutMs ?? 3000
+    if (waited <= limit) return undefined
+    return `the GPU backend has not answered a ping for ${(waited / 1000).toFixed(1)} s (limit ${(limit / 1000).toFixed(1)} s): it is hung or overloaded`
+  }
+
   async close(): Promise<void> {
     this.closed = true
     this.ready = false
@@ -434,6 +446,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     const poll = () => {
       if (this.powerBusy || proc !== this.proc) return
       this.powerBusy = true
+      this.pingSentAt = performance.now()
       // a slow NVML read must not take the backend down: only this reading is given up
       proc
         .call({ type: 'power' }, undefined, 10, false)

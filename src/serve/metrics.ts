@@ -77,6 +77,8 @@ export class ServerMetrics {
       pending: (model: string) => number
       power: () => PowerReading | undefined
       backendReady: () => boolean
+      /** Whether the server takes inference requests (what /v2/health/ready says); default backendReady. */
+      serverReady?: () => boolean
       simulated: boolean
       windowMs?: number
       /** The partitions requests are dispatched to (paris-elsa): which GPU, SMs, queue, what each has served. */
@@ -213,6 +215,14 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(opts.backendReady() ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'eclip_server_ready',
+      help: '1 when /v2/health/ready answers 200; 0 while starting, restarting, draining or the backend does not answer its ping',
+      registers,
+      collect() {
+        this.set((opts.serverReady ?? opts.backendReady)() ? 1 : 0)
       },
     })
     new Gauge({

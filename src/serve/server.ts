@@ -113,6 +113,7 @@ export class EclipServer implements InferenceService {
       pending: (name) => this.workers.get(name)?.pending() ?? 0,
       power: () => backend.power(),
       backendReady: () => backend.isReady(),
+      serverReady: () => this.ready(),
       simulated: backend.kind === 'sim',
       ...(backend.partitions ? { partitions: () => backend.partitions?.() ?? [] } : {}),
     })
@@ -188,7 +189,15 @@ export class EclipServer implements InferenceService {
     return !this.closed
   }
   ready() {
-    return !this.draining && !this.closed && this.opts.backend.isReady() && !this.restarting
+    return this.notReadyReason() === undefined
+  }
+  /** Why the server cannot take inference requests now, or undefined when it can. */
+  notReadyReason(): string | undefined {
+    if (this.closed) return 'the server is closed'
+    if (this.draining) return 'the server is shutting down'
+    if (this.restarting) return 'the backend is restarting after a crash'
+    if (!this.opts.backend.isReady()) return 'the backend is not ready (starting)'
+    return this.opts.backend.unresponsive?.()
   }
   models() {
     return this.serviceModels
@@ -208,7 +217,7 @@ export class EclipServer implements InferenceService {
         503,
         this.draining
           ? 'the server is shutting down'
-          : `the backend is not ready${this.restarting ? ' (restarting after a crash)' : ''}; retry later`,
+          : `${this.notReadyReason() ?? 'the backend is not ready'}; retry later`,
         'REJECTED',
         { 'retry-after': '1' },
       )

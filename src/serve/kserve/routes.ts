@@ -28,6 +28,8 @@ export interface InferenceService extends ShmService {
   metadata(): { name: string; version: string; extensions: string[] }
   live(): boolean
   ready(): boolean
+  /** Why the server is not ready (the body of a 503 /v2/health/ready), or undefined when it is. */
+  notReadyReason?(): string | undefined
   models(): ServiceModel[]
   modelReady(name: string): boolean
   /** Throws a ProtocolError (429/503/504/…) or resolves with the outputs. Failed-validation requests are reported through `invalid`. */
@@ -81,7 +83,10 @@ export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService
   }
 
   app.get('/v2/health/live', (_req, reply) => reply.code(svc.live() ? 200 : 503).send())
-  app.get('/v2/health/ready', (_req, reply) => reply.code(svc.ready() ? 200 : 503).send())
+  app.get('/v2/health/ready', (_req, reply) => {
+    if (svc.ready()) return reply.code(200).send()
+    return reply.code(503).send({ error: svc.notReadyReason?.() ?? 'the server is not ready' })
+  })
   app.get('/v2', () => svc.metadata())
 
   const metadata = (req: FastifyRequest) => {
