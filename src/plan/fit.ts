@@ -23,7 +23,7 @@
 // profile directory's calibrated contention model (src/execute/sim/evaluator.ts) — maximising system throughput
 // under a floor per worker (below: "The objective"), mean p95 never above max(1, the start's) + 2% (the start:
 // model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean throughput + ½ mean
-// requests/J, the figures below were made with it.
+// requests/J; the recorded results linked below were planned with it.
 // Without an evaluator every worker stays home (FIT_DEFAULT).
 //
 // What it achieves, simulated and measured, and the ablation showing that (c) is what beats model-wise (neither
