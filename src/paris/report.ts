@@ -178,6 +178,11 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
       ? '"0 (≥x% viol.)": even the lowest load tried violated more than the target.'
       : '"0 (≥x% viol.)": even the lowest load tried violated more than the target — some (model, batch) cannot ' +
         'meet its SLO on that layout at all.',
+    '',
+    // eclip bench's system metrics (src/measure/system.ts) need workers with solo rates; a query stream has none
+    'STP, ANTT, worst worker and Jain over rate/solo (as `eclip bench` reports them): N/A here — PARIS + ELSA serve one ' +
+      'open-loop stream of queries, not co-located workers with a solo rate each; the sustained load above is the ' +
+      "system's throughput.",
     ...(schemes.includes('uniform/least-loaded')
       ? [
           '',
