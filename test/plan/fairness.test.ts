@@ -3,7 +3,16 @@
 // heuristic. Toy evaluators keep every expectation checkable by hand.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { type Plan, type Profile, UserError, type WorkerSpec } from '../../src/formats/index.ts'
+import {
+  expandWorkers,
+  type MixFile,
+  type Plan,
+  type Profile,
+  parseFormat,
+  type ServeConfig,
+  UserError,
+  type WorkerSpec,
+} from '../../src/formats/index.ts'
 import { type FitCandidate, type FitScore, fitMetrics, fitSearch } from '../../src/plan/fit.ts'
 import { DEFAULT_MIN_SHARE, makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import { buildInstance } from '../../src/plan/instance.ts'
@@ -189,5 +198,58 @@ describe('makePlan: floors reported, plans labelled', () => {
     })
     assert.ok(repaired.workers[0]?.groups.every((g) => g.partition === 0))
     assert.doesNotMatch(repaired.solver.notes ?? '', /WARNING/)
+  })
+})
+
+describe('weights and floors in the mix file and the serve config', () => {
+  it('a mix worker carries weight and minShare to every worker it expands to; bad values name the field', () => {
+    const file = parseFormat<MixFile>(
+      'mix',
+      {
+        mixes: [
+          {
+            name: 'm',
+            workers: [{ model: 'vgg19', count: 2, weight: 2, minShare: 0.8 }, { model: 'albert' }],
+          },
+        ],
+      },
+      'test mix',
+    )
+    const ws = expandWorkers(file.mixes[0] as MixFile['mixes'][number])
+    assert.deepEqual(
+      ws.map((w) => [w.name, w.weight, w.minShare]),
+      [
+        ['vgg19#0', 2, 0.8],
+        ['vgg19#1', 2, 0.8],
+        ['albert#0', undefined, undefined],
+      ],
+    )
+    assert.throws(
+      () =>
+        parseFormat(
+          'mix',
+          { mixes: [{ name: 'm', workers: [{ model: 'vgg19', minShare: -0.1 }] }] },
+          'bad mix',
+        ),
+      /minShare/,
+    )
+  })
+
+  it('a served model may give weight and minShare', () => {
+    const c = parseFormat<ServeConfig>(
+      'serve-config',
+      { policy: 'eclip-fit', models: [{ model: 'alexnet', weight: 3, minShare: 0.95 }, { model: 'vgg19' }] },
+      'test config',
+    )
+    assert.equal(c.models[0]?.weight, 3)
+    assert.throws(
+      () =>
+        parseFormat(
+          'serve-config',
+          { policy: 'eclip-fit', models: [{ model: 'alexnet', weight: 0 }] },
+          'bad',
+        ),
+      /weight/,
+    )
   })
 })
