@@ -335,6 +335,18 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
     assert.deepEqual(await call(c, 'CudaSharedMemoryStatus', {}), { regions: {} })
   })
 
+  it('ModelStatistics: the counts GET …/stats has, where the server keeps statistics', async () => {
+    if (typeof (server as { modelStats?: unknown }).modelStats !== 'function')
+      return refused(call(c, 'ModelStatistics', {}), grpc.status.UNIMPLEMENTED, /keeps no statistics/)
+    const { model_stats } = await call(c, 'ModelStatistics', { name: 'vgg19' })
+    assert.equal(model_stats.length, 1)
+    assert.equal(model_stats[0].name, 'vgg19')
+    assert.ok(model_stats[0].inference_count >= 2, JSON.stringify(model_stats[0]))
+    assert.ok(model_stats[0].inference_stats.success.count >= 1)
+    assert.equal((await call(c, 'ModelStatistics', {})).model_stats.length, 2)
+    await refused(call(c, 'ModelStatistics', { name: 'nope' }), grpc.status.NOT_FOUND, /unknown model "nope"/)
+  })
+
   it('ModelStreamInfer answers each request on the stream, failures as error_message', async () => {
     const stream = (c.ModelStreamInfer as () => grpc.ClientDuplexStream<unknown, Record<string, unknown>>)()
     const answers: Record<string, unknown>[] = []

@@ -212,6 +212,12 @@ export class GrpcFrontEnd {
       ModelConfig: unary((r: Named) => ({ config: modelConfig(this.find(r.name, r.version)) })),
       ModelInfer: unary((r: ModelInferRequest, call) => this.infer(r, call.getDeadline())),
       ModelStreamInfer: (call: grpc.ServerDuplexStream<ModelInferRequest, unknown>) => this.stream(call),
+      // Triton's statistics extension, where the server keeps statistics (the same objects GET …/stats answers)
+      ModelStatistics: unary((r: Named) => {
+        const stats = (svc as { modelStats?: (name?: string) => Record<string, unknown>[] }).modelStats
+        if (!stats) throw new ProtocolError(501, 'this server keeps no statistics (no statistics extension)')
+        return { model_stats: stats.call(svc, r.name ? this.find(r.name, r.version).name : undefined) }
+      }),
 
       SystemSharedMemoryStatus: unary((r: { name?: string }) => ({
         regions: Object.fromEntries(
