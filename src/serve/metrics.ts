@@ -68,6 +68,8 @@ export class ServerMetrics {
   private readonly queueHist: Histogram<'model' | 'version'>
   private readonly computeHist: Histogram<'model' | 'version'>
   private readonly restarts: Counter
+  /** The same counts per model, kept as plain numbers for Triton's statistics extension (modelStats). */
+  private readonly tallies = new Map<string, Tally>()
   private readonly energy: Counter<'gpu_uuid' | 'source'>
   private energyReported = 0
 
@@ -89,6 +91,7 @@ export class ServerMetrics {
     const registers = [this.registry]
     const windowMs = opts.windowMs ?? 5000
     for (const m of opts.models) this.windows.set(m.name, new RollingWindow(windowMs))
+    for (const m of opts.models) this.tallies.set(m.name, newTally(m.name, m.version))
     const labels = ['model', 'version'] as const
     this.success = new Counter({
       name: 'nv_inference_request_success',
@@ -304,16 +307,65 @@ export class ServerMetrics {
     this.requestHist.observe(l, t.totalUs)
     this.queueHist.observe(l, t.queueUs)
     this.windows.get(model)?.add(this.now(), t.totalUs / 1000, items)
+    const tally = this.tallies.get(model)
+    if (tally) {
+      tally.success += 1
+      tally.items += items
+      tally.successUs += t.totalUs
+      tally.queueUs += t.queueUs
+      tally.computeUs += t.computeUs
+      tally.last = Date.now()
+    }
   }
 
   execution(model: string, version: string, computeUs: number) {
     this.execCount.inc({ model, version })
     this.computeHist.observe({ model, version }, computeUs)
+    const tally = this.tallies.get(model)
+    if (tally) tally.executions += 1
   }
 
   requestFailed(model: string, version: string, reason: FailureReason) {
     this.failure.inc({ model, version, reason })
     this.windows.get(model)?.fail(this.now())
+    const tally = this.tallies.get(model)
+    if (tally) {
+      tally.fail += 1
+      tally.last = Date.now()
+    }
+  }
+
+  /**
+   * Triton's statistics extension (GET /v2/models[/name[/versions/v]]/stats): one `model_stats` entry per model,
+   * from the counters above. Durations are cumulative ns. Successful requests count once in success, queue and the
+   * three compute phases; eclip times input, inference and output as one (compute_infer; the other two are 0 ns).
+   * Failed requests' durations are not kept (fail.ns is 0). batch_stats is left empty.
+   */
+  modelStats(name?: string): Record<string, unknown>[] {
+    const ns = (us: number) => Math.round(us * 1000)
+    const out: Record<string, unknown>[] = []
+    for (const t of this.tallies.values()) {
+      if (name !== undefined && t.name !== name) continue
+      out.push({
+        name: t.name,
+        version: t.version,
+        last_inference: t.last,
+        inference_count: t.items,
+        execution_count: t.executions,
+        inference_stats: {
+          success: { count: t.success, ns: ns(t.successUs) },
+          fail: { count: t.fail, ns: 0 },
+          queue: { count: t.success, ns: ns(t.queueUs) },
+          compute_input: { count: t.success, ns: 0 },
+          compute_infer: { count: t.success, ns: ns(t.computeUs) },
+          compute_output: { count: t.success, ns: 0 },
+          cache_hit: { count: 0, ns: 0 },
+          cache_miss: { count: 0, ns: 0 },
+        },
+        batch_stats: [],
+      })
+    }
+    return out
   }
 
   backendRestarted() {
@@ -336,3 +388,31 @@ export class ServerMetrics {
     return this.registry.contentType
   }
 }
+
+/** One model's counts for the statistics extension (ServerMetrics.modelStats). */
+interface Tally {
+  name: string
+  version: string
+  success: number
+  fail: number
+  /** Inferences: a request of batch n counts n. */
+  items: number
+  executions: number
+  successUs: number
+  queueUs: number
+  computeUs: number
+  /** ms since the epoch of the last request answered (0: none yet). */
+  last: number
+}
+const newTally = (name: string, version: string): Tally => ({
+  name,
+  version,
+  success: 0,
+  fail: 0,
+  items: 0,
+  executions: 0,
+  successUs: 0,
+  queueUs: 0,
+  computeUs: 0,
+  last: 0,
+})

@@ -182,7 +182,13 @@ export class EclipServer implements InferenceService {
     return {
       name: SERVER_NAME,
       version: SERVER_VERSION,
-      extensions: ['binary_tensor_data', 'model_configuration', 'system_shared_memory', 'cuda_shared_memory'],
+      extensions: [
+        'binary_tensor_data',
+        'model_configuration',
+        'system_shared_memory',
+        'cuda_shared_memory',
+        'statistics',
+      ],
     }
   }
   live() {
@@ -201,6 +207,9 @@ export class EclipServer implements InferenceService {
   }
   models() {
     return this.serviceModels
+  }
+  modelStats(name?: string) {
+    return this.metrics.modelStats(name)
   }
   modelReady(_name: string) {
     return this.ready()

@@ -31,6 +31,8 @@ export interface InferenceService extends ShmService {
   /** Why the server is not ready (the body of a 503 /v2/health/ready), or undefined when it is. */
   notReadyReason?(): string | undefined
   models(): ServiceModel[]
+  /** Triton's statistics extension: `model_stats` of every model, or of the one named. */
+  modelStats?(name?: string): Record<string, unknown>[]
   modelReady(name: string): boolean
   /** Throws a ProtocolError (429/503/504/…) or resolves with the outputs. Failed-validation requests are reported through `invalid`. */
   infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome>
@@ -144,7 +146,19 @@ export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService
     return reply.header('content-length', String(length)).send(bodyOf(parts))
   }
 
+  // Triton's statistics extension; registered before the :name routes' siblings ("stats" is not a model name here)
+  app.get('/v2/models/stats', (_req, reply) => {
+    if (!svc.modelStats) throw new ProtocolError(404, 'this server keeps no statistics')
+    return reply.send({ model_stats: svc.modelStats() })
+  })
+  const stats = (req: FastifyRequest, reply: FastifyReply) => {
+    const m = find(req.params as ModelParams)
+    if (!svc.modelStats) throw new ProtocolError(404, 'this server keeps no statistics')
+    return reply.send({ model_stats: svc.modelStats(m.name) })
+  }
+
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+    app.get(`${base}/stats`, stats)
     app.get(base, metadata)
     app.get(`${base}/config`, config)
     app.get(`${base}/ready`, ready)
