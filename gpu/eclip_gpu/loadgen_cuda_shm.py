@@ -267,8 +267,11 @@ def main(argv: list[str]) -> int:
 
     def send(obj):
         with out_lock:
-            sys.stdout.write(json.dumps(obj) + "\n")
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(json.dumps(obj) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:
+                pass  # the TS side is gone: nobody to tell
 
     lines = (json.loads(line) for line in sys.stdin if line.strip())
     try:

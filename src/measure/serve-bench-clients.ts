@@ -206,6 +206,8 @@ export function clientProcessMain(): void {
   if (!process.send)
     throw new Error('serve-bench-clients runs as the child of eclip serve-bench (IPC channel)')
   process.on('disconnect', () => process.exit(0)) // the parent is gone (or has everything)
+  // stopped by the parent (a failed run): exit through 'exit' handlers, which remove the shm clients' files
+  process.once('SIGTERM', () => process.exit(143))
   const last = (m: FromClients) => process.send?.(m, undefined, {}, () => process.disconnect())
   process.once('message', (m: ToClients) => {
     driveClients(
