@@ -27,11 +27,16 @@ registerServe(program)
 registerServeBench(program)
 registerValidate(program)
 
-try {
-  await program.parseAsync(process.argv)
-} catch (err) {
-  process.exitCode = exitCodeFor(err)
-}
+if (process.env.ECLIP_FRONTEND === '1') {
+  // a front-end process of `eclip serve --frontends N`: the server forks this CLI as its entry (src/serve/frontends)
+  const { runFrontend } = await import('../serve/frontends/frontend.ts')
+  await runFrontend()
+} else
+  try {
+    await program.parseAsync(process.argv)
+  } catch (err) {
+    process.exitCode = exitCodeFor(err)
+  }
 
 function exitCodeFor(err: unknown): number {
   // commander has already printed its own usage errors; its help/version exits are not failures

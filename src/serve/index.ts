@@ -7,6 +7,7 @@ import type { ServeConfig } from '../formats/serve-config.ts'
 import { makePlan } from '../plan/index.ts'
 import type { Backend } from './backend.ts'
 import { fixedComputeTimes } from './compute-time.ts'
+import { FrontendPool } from './frontends/engine.ts'
 import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
 import { GpuPartitions, ParisBackend, SimPartitions } from './paris-backend.ts'
 import { gpuProbe } from './paris-setup.ts'
@@ -27,6 +28,8 @@ export interface ServeFlags {
   gpu?: GpuServeOptions
   /** paris-elsa: how many GPUs of the host PARIS partitions (`--gpus`; over the config's `gpus`). */
   gpus?: number | 'all'
+  /** HTTP front-end processes in front of the engine (0: one process does everything); over the config's `frontends`, default 0. */
+  frontends?: number
 }
 
 /**
@@ -51,6 +54,8 @@ export interface Running {
   /** host:port of the KServe v2 gRPC listener; absent when gRPC is off. */
   grpcAddress?: string
   config: ServeConfig
+  /** The front-end processes, when there are any: drain and close through them (they close first). */
+  frontends?: FrontendPool
 }
 
 export async function startServe(flags: ServeFlags): Promise<Running> {
@@ -126,11 +131,16 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
         : port === 0
           ? 0
           : 8001
+  const count = flags.frontends ?? config.frontends ?? 0
+  const pool =
+    count >= 1
+      ? new FrontendPool(server, { count, port, host, ...(grpcPort !== null ? { grpcPort } : {}) })
+      : undefined
   let url: string
   try {
-    url = await server.listen(port, host, grpcPort === null ? {} : { grpcPort })
+    url = pool ? await pool.start() : await server.listen(port, host, grpcPort === null ? {} : { grpcPort })
   } catch (err) {
-    await server.close()
+    await (pool ? pool.close() : server.close())
     const code = (err as NodeJS.ErrnoException).code
     const at = (err as { grpcPort?: number }).grpcPort
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
@@ -141,5 +151,13 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
       )
     throw err
   }
-  return { server, url, ...(server.grpcAddress ? { grpcAddress: server.grpcAddress } : {}), config }
+  return {
+    server,
+    url,
+    ...((server.grpcAddress ?? pool?.grpcAddress)
+      ? { grpcAddress: server.grpcAddress ?? pool?.grpcAddress }
+      : {}),
+    config,
+    ...(pool ? { frontends: pool } : {}),
+  }
 }

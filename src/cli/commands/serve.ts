@@ -15,6 +15,10 @@ export function registerServe(program: Command) {
       '--grpc-port <n|off>',
       'KServe v2 gRPC port (overrides the config; default 8001, a free one with --port 0; off: no gRPC)',
     )
+    .option(
+      '--frontends <n>',
+      'HTTP front-end processes in front of the one engine (overrides the config; default: the cores but one, 0 below 3 cores; 0: one process)',
+    )
     .addOption(
       new Option('--backend <kind>', 'sim: no model runs, modelled timings; gpu: the GPU backend').choices([
         'sim',
@@ -44,6 +48,12 @@ export function registerServe(program: Command) {
         if (grpcPort !== null && (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535))
           throw new UserError(`--grpc-port: "${opts.grpcPort}" is not a port number (or off)`)
       }
+      let frontends: number | undefined
+      if (opts.frontends !== undefined) {
+        frontends = Number(opts.frontends)
+        if (!Number.isInteger(frontends) || frontends < 0 || frontends > 256)
+          throw new UserError(`--frontends: "${opts.frontends}" is not a process count (0 … 256)`)
+      }
       // the server (fastify, prom-client) loads only when serving, so other commands start faster
       const { startServe } = await import('../../serve/index.ts')
       const running = await startServe({
@@ -53,9 +63,10 @@ export function registerServe(program: Command) {
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.backend ? { backend: opts.backend } : {}),
         ...(gpus !== undefined ? { gpus } : {}),
+        frontends: frontends ?? (await frontendsOfConfig(opts.config)),
         logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
       })
-      const { server, url, grpcAddress, config } = running
+      const { server, url, grpcAddress, config, frontends: pool } = running
       const sim = server.opts.backend.kind === 'sim'
       console.log(
         `eclip serve: listening on ${url} (backend ${server.opts.backend.kind}, ${server.opts.models.length} models: ${server.opts.models.map((m) => m.name).join(', ')})`,
@@ -70,6 +81,10 @@ export function registerServe(program: Command) {
         console.log(
           'eclip serve: simulator backend: responses carry no outputs (parameters.simulated = true)',
         )
+      if (pool)
+        console.log(
+          `eclip serve: ${pool.opts.count} HTTP front-end processes (pids ${pool.pids().join(', ')}) in front of the engine (pid ${process.pid})`,
+        )
       console.log(`eclip serve: dashboard ${url}/dashboard/ · metrics ${url}/metrics`)
       await new Promise<void>((resolve) => {
         let stopping = false
@@ -77,7 +92,8 @@ export function registerServe(program: Command) {
           if (stopping) return
           stopping = true
           console.log(`eclip serve: ${signal}: draining accepted requests`)
-          server
+          // front-ends (if any) close first, finishing what they accepted; then the engine drains
+          ;(pool ?? server)
             .drain(config.drainTimeoutMs ?? 30_000)
             .then(({ answered }) => {
               console.log(
@@ -97,4 +113,13 @@ export function registerServe(program: Command) {
         process.once('SIGINT', () => stop('SIGINT'))
       })
     })
+}
+
+/** The config's `frontends`, else the default for this host (src/serve/frontends/engine.ts defaultFrontends). */
+async function frontendsOfConfig(file: string): Promise<number> {
+  const { readFile } = await import('../../formats/index.ts')
+  const { defaultFrontends } = await import('../../serve/frontends/engine.ts')
+  const { availableParallelism } = await import('node:os')
+  const config = readFile<{ frontends?: number }>('serve-config', file)
+  return config.frontends ?? defaultFrontends(availableParallelism())
 }

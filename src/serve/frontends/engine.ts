@@ -1,0 +1,472 @@
+// The engine side of `eclip serve --frontends N`: the primary process keeps the one EclipServer (model workers,
+// queues, dynamic batching, the plan, metrics, the backend and its restarts) and forks N front-end processes (Node
+// cluster workers, which share the listening port) that run the KServe HTTP routes against a proxy service. This
+// class answers their calls over the IPC channel, registers each front-end's staging file as a system shared-memory
+// region of its own (kept apart from clients' regions: clients never see or unregister them), pushes readiness and
+// the clients' region table to every front-end, forks a front-end again when one dies, and closes them first on
+// drain (they finish what they accepted; the engine then drains its workers).
+import cluster, { type Worker } from 'node:cluster'
+import { readdirSync, unlinkSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
+import type { Datatype } from '../kserve/datatypes.ts'
+import { type DecodedRequest, ProtocolError } from '../kserve/tensors.ts'
+import type { EclipServer } from '../server.ts'
+import { RegionRegistry, type ShmRegion } from '../shm/registry.ts'
+import {
+  asBuffer,
+  type RegionTable,
+  STAGING_PREFIX,
+  type ToEngine,
+  type ToFrontend,
+  type WireError,
+  type WireRef,
+  type WireRequest,
+  type WireTensor,
+} from './protocol.ts'
+
+export interface FrontendPoolOptions {
+  /** Front-end processes (≥ 1). */
+  count: number
+  port: number
+  host: string
+  /** gRPC port the front-ends listen on too (0: a free one); absent: no gRPC. */
+  grpcPort?: number
+  /** Bytes of each front-end's staging region (default STAGING_BYTES; 0: tensors cross the IPC channel). */
+  stagingBytes?: number
+  /** Where staging files go (a tmpfs; default /dev/shm). */
+  shmDir?: string
+  log?: (line: string) => void
+}
+
+/** Room for a few dozen batch-8 image requests in flight per front-end; a request that finds no room crosses the channel. */
+export const STAGING_BYTES = 128 * 2 ** 20
+
+interface Frontend {
+  index: number
+  worker: Worker
+  startedAt: number
+  region?: ShmRegion
+  stagingPath?: string
+  acked: number
+  listening?: (m: { address: string; grpcAddress?: string }) => void
+  failed?: (err: Error) => void
+}
+
+/** `eclip serve`'s default: one front-end per core but one (the engine's), none where that leaves fewer than 2. */
+export function defaultFrontends(cores: number): number {
+  return cores - 1 >= 2 ? cores - 1 : 0
+}
+
+export class FrontendPool {
+  private readonly staging: RegionRegistry
+  private readonly frontends = new Set<Frontend>()
+  private engineUrl = ''
+  private seq = 0
+  private closing = false
+  private stateTimer: NodeJS.Timeout | undefined
+  private lastState = ''
+  private ackWaiters: (() => void)[] = []
+  private respawnDelayMs = 100
+  private respawnTimers = new Set<NodeJS.Timeout>()
+  /** Front-ends forked again after dying (tests and logs). */
+  respawns = 0
+  /** host:port of the front-ends' gRPC listener, when they have one. */
+  grpcAddress: string | undefined
+
+  constructor(
+    readonly server: EclipServer,
+    readonly opts: FrontendPoolOptions,
+  ) {
+    if (!Number.isInteger(opts.count) || opts.count < 1)
+      throw new Error(`front-ends: ${opts.count} is not a count ≥ 1`)
+    this.staging = new RegionRegistry(server.opts.backend, {
+      ...(opts.shmDir ? { shmDir: opts.shmDir } : {}),
+      log: (l) => this.log(l),
+    })
+  }
+
+  /** The front-ends' process ids (CPU accounting). */
+  pids(): number[] {
+    return [...this.frontends].map((f) => f.worker.process.pid as number).filter((p) => p !== undefined)
+  }
+
+  /** Starts the engine's own listener and the front-ends; resolves with the URL clients use once every one listens. */
+  async start(): Promise<string> {
+    // routes the front-ends do not serve themselves (metrics, dashboard, unknown URLs) are forwarded here
+    this.engineUrl = await this.server.listen(0, '127.0.0.1')
+    removeStaleStaging(this.opts.shmDir ?? '/dev/shm')
+    // port 0: a free port chosen here. The cluster shares every worker's n-th listen on port 0 of an address as one
+    // socket across all workers of the process, so a second server in this process would join the first one's
+    if (this.opts.port === 0) this.opts.port = await freePort(this.opts.host)
+    if (this.opts.grpcPort === 0) this.opts.grpcPort = await freePort(this.opts.host)
+    let started: { address: string; grpcAddress?: string }[]
+    try {
+      started = await Promise.all(Array.from({ length: this.opts.count }, (_, i) => this.fork(i)))
+    } catch (err) {
+      await this.closeFrontends(2000)
+      throw err
+    }
+    this.grpcAddress = started[0]?.grpcAddress
+    this.stateTimer = setInterval(() => this.pushState(), 25)
+    this.stateTimer.unref()
+    return started[0]?.address as string
+  }
+
+  /** Closes the front-ends (each finishes the requests it accepted), then drains the engine as EclipServer.drain. */
+  async drain(timeoutMs = 30_000): Promise<{ answered: boolean }> {
+    const t0 = Date.now()
+    await this.closeFrontends(timeoutMs)
+    return this.server.drain(Math.max(0, timeoutMs - (Date.now() - t0)))
+  }
+
+  async close(): Promise<void> {
+    await this.closeFrontends(5000)
+    await this.server.close()
+  }
+
+  private fork(index: number): Promise<{ address: string; grpcAddress?: string }> {
+    const entry = frontendEntry()
+    cluster.setupPrimary({ exec: entry.exec, execArgv: entry.execArgv, args: [], serialization: 'advanced' })
+    const worker = cluster.fork({ ECLIP_FRONTEND: '1', ECLIP_FRONTEND_INDEX: String(index) })
+    const fe: Frontend = { index, worker, startedAt: Date.now(), acked: 0 }
+    this.frontends.add(fe)
+    const listening = new Promise<{ address: string; grpcAddress?: string }>((resolve, reject) => {
+      fe.listening = resolve
+      fe.failed = reject
+    })
+    worker.on('message', (m: ToEngine) => this.onMessage(fe, m))
+    worker.on('error', (err) => this.log(`front-end ${index}: ${err.message}`))
+    worker.on('exit', (code, signal) => {
+      fe.failed?.(new Error(`front-end ${index} exited (${signal ?? `code ${code}`}) before it listened`))
+      this.onExit(fe, code, signal)
+    })
+    return listening
+  }
+
+  private onExit(fe: Frontend, code: number | null, signal: string | null) {
+    this.frontends.delete(fe)
+    // its staging region: closed in the backend once no accepted request uses it, its file removed now (a mapping
+    // keeps the memory until then)
+    if (fe.region) void this.staging.unregister('system', fe.region.name)
+    if (fe.stagingPath) unlinkQuietly(fe.stagingPath)
+    this.releaseAcks()
+    if (this.closing) return
+    const quick = Date.now() - fe.startedAt < 2000
+    this.respawnDelayMs = quick ? Math.min(5000, this.respawnDelayMs * 2) : 100
+    this.log(
+      `front-end ${fe.index} (pid ${fe.worker.process.pid}) died (${signal ?? `code ${code}`}); forking it again in ${this.respawnDelayMs} ms`,
+    )
+    const t = setTimeout(() => {
+      this.respawnTimers.delete(t)
+      if (this.closing) return
+      this.respawns++
+      this.fork(fe.index).catch((err: Error) => this.log(`front-end ${fe.index}: ${err.message}`))
+    }, this.respawnDelayMs)
+    this.respawnTimers.add(t)
+  }
+
+  private async closeFrontends(timeoutMs: number): Promise<void> {
+    this.closing = true
+    clearInterval(this.stateTimer)
+    for (const t of this.respawnTimers) clearTimeout(t)
+    this.respawnTimers.clear()
+    const exits = [...this.frontends].map(
+      (fe) =>
+        new Promise<void>((resolve) => {
+          if (fe.worker.isDead()) return resolve()
+          fe.worker.once('exit', () => resolve())
+          this.send(fe, { t: 'close' })
+        }),
+    )
+    let timer: NodeJS.Timeout | undefined
+    const done = await Promise.race([
+      Promise.all(exits).then(() => true),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(false), timeoutMs)
+      }),
+    ])
+    clearTimeout(timer)
+    if (!done) {
+      for (const fe of this.frontends) fe.worker.process.kill('SIGKILL')
+      await Promise.all(exits)
+    }
+  }
+
+  private onMessage(fe: Frontend, m: ToEngine) {
+    switch (m.t) {
+      case 'hello':
+        return this.send(fe, {
+          t: 'init',
+          init: {
+            index: fe.index,
+            port: this.opts.port,
+            host: this.opts.host,
+            engineUrl: this.engineUrl,
+            metadata: this.server.metadata(),
+            models: this.server.models(),
+            fastify: fastifySettings(this.server.app.initialConfig as unknown as Record<string, unknown>),
+            server: {
+              headersTimeout: this.server.app.server.headersTimeout,
+              maxConnections: Number.isFinite(this.server.app.server.maxConnections)
+                ? Math.ceil(this.server.app.server.maxConnections / this.opts.count)
+                : undefined,
+            },
+            ...(this.opts.grpcPort !== undefined ? { grpcPort: this.opts.grpcPort } : {}),
+            logLevel: this.server.app.log.level,
+            stagingBytes: this.opts.stagingBytes ?? STAGING_BYTES,
+            shmDir: this.opts.shmDir ?? '/dev/shm',
+            state: { live: this.server.live(), ready: this.server.ready() },
+            regions: this.table(),
+          },
+        })
+      case 'staging':
+        return this.answer(fe, m.id, async () => {
+          const name = `frontend-${fe.index}-${fe.worker.process.pid}`
+          fe.stagingPath = join(this.opts.shmDir ?? '/dev/shm', m.key.replace(/^\//, ''))
+          await this.staging.registerSystem(name, { key: m.key, offset: 0, byteSize: m.byteSize })
+          fe.region = this.staging.region(name)
+          return name
+        })
+      case 'listening':
+        fe.listening?.(m)
+        fe.failed = undefined
+        return
+      case 'failed':
+        fe.failed?.(Object.assign(new Error(m.message), { code: m.code }))
+        return
+      case 'infer':
+        return this.answer(fe, m.id, () => this.infer(fe, m.model, m.req, m.receivedAtEpochMs))
+      case 'shm':
+        return this.answer(fe, m.id, async () => {
+          try {
+            const svc = this.server as unknown as Record<string, (...a: unknown[]) => Promise<void>>
+            await svc[m.method]?.(...reviveShmArgs(m.method, m.args))
+          } finally {
+            // every front-end knows the region (or that it is gone) before the client hears back
+            await this.broadcastRegions()
+          }
+        })
+      case 'invalid': {
+        const model = this.server.models().find((x) => x.name === m.model)
+        if (model) this.server.invalid(model)
+        return
+      }
+      case 'ack':
+        fe.acked = Math.max(fe.acked, m.seq)
+        return this.releaseAcks()
+    }
+  }
+
+  private async infer(fe: Frontend, name: string, w: WireRequest, receivedAtEpochMs: number) {
+    const model = this.server.models().find((x) => x.name === name)
+    if (!model) throw new ProtocolError(404, `unknown model "${name}"`)
+    let req: DecodedRequest
+    try {
+      req = this.decoded(fe, w)
+    } catch (err) {
+      if (err instanceof ProtocolError && err.status < 500) this.server.invalid(model)
+      throw err
+    }
+    const outcome = await this.server.infer(model, req, receivedAtEpochMs - performance.timeOrigin)
+    return {
+      outputs: outcome.outputs.map((t): WireTensor => {
+        const base = { name: t.name, datatype: t.datatype, shape: t.shape }
+        if (!t.shm) return { ...base, data: t.data }
+        const r = t.shm.region
+        return {
+          ...base,
+          shm: {
+            region: r.name,
+            ...(r === fe.region ? { staging: true as const } : {}),
+            offset: t.shm.offset,
+            bytes: t.shm.bytes,
+          },
+        }
+      }),
+      parameters: outcome.parameters,
+    }
+  }
+
+  /** The request as the server takes it: regions resolved by name (checked again: one may have gone meanwhile). */
+  private decoded(fe: Frontend, w: WireRequest): DecodedRequest {
+    const ref = (r: WireRef, what: string): ShmRef => {
+      const region = r.staging ? fe.region : this.server.regions.region(r.region)
+      if (!region || (r.staging && region.name !== r.region))
+        throw new ProtocolError(400, `${what}: Unable to find shared memory region: '${r.region}'`)
+      if (r.offset + r.bytes > region.byteSize)
+        throw new ProtocolError(
+          400,
+          `${what}: Invalid offset + byte size for shared memory region: '${r.region}' (offset ${r.offset} + byte_size ${r.bytes} runs past its ${region.byteSize} bytes)`,
+        )
+      return { region, offset: r.offset, bytes: r.bytes }
+    }
+    const inputs = w.inputs.map((t): RawTensor => {
+      const base = { name: t.name, datatype: t.datatype as Datatype, shape: t.shape }
+      if (t.shm) return { ...base, data: NO_DATA, shm: ref(t.shm, `input "${t.name}"`) }
+      return { ...base, data: t.data ? asBuffer(t.data) : NO_DATA }
+    })
+    return {
+      ...(w.id !== undefined ? { id: w.id } : {}),
+      batch: w.batch,
+      inputs,
+      ...(w.outputs
+        ? {
+            outputs: w.outputs.map((o) =>
+              o.shm
+                ? { name: o.name, binary: o.binary, shm: ref(o.shm, `output "${o.name}"`) }
+                : { name: o.name, binary: o.binary },
+            ),
+          }
+        : {}),
+      binaryOutputs: w.binaryOutputs,
+      ...(w.timeoutUs !== undefined ? { timeoutUs: w.timeoutUs } : {}),
+      parameters: w.parameters,
+    }
+  }
+
+  private answer(fe: Frontend, id: number, call: () => Promise<unknown>) {
+    call().then(
+      (value) => this.send(fe, { t: 'reply', id, ok: true, value }),
+      (err: unknown) => this.send(fe, { t: 'reply', id, ok: false, error: wireError(err) }),
+    )
+  }
+
+  private send(fe: Frontend, m: ToFrontend) {
+    if (!fe.worker.isConnected()) return
+    try {
+      fe.worker.send(m, undefined, () => {})
+    } catch {
+      // it died meanwhile: its exit handler takes care of it
+    }
+  }
+
+  private table(): RegionTable {
+    return {
+      seq: this.seq,
+      system: this.server.systemShmStatus(),
+      cuda: this.server.cudaShmStatus() as unknown as Record<string, unknown>[],
+      lookup: this.server.regions.all().map((r) => ({ name: r.name, kind: r.kind, byteSize: r.byteSize })),
+    }
+  }
+
+  /** Sends the clients' region table to every front-end and waits (up to 2 s) until each has it. */
+  private async broadcastRegions(): Promise<void> {
+    this.seq++
+    const table = this.table()
+    const seq = this.seq
+    for (const fe of this.frontends) this.send(fe, { t: 'regions', table })
+    const all = () => [...this.frontends].every((f) => f.acked >= seq || !f.worker.isConnected())
+    if (all()) return
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        const check = () => (all() ? resolve() : this.ackWaiters.push(check))
+        this.ackWaiters.push(check)
+      }),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, 2000)
+      }),
+    ])
+    clearTimeout(timer)
+  }
+
+  private releaseAcks() {
+    const w = this.ackWaiters
+    this.ackWaiters = []
+    for (const f of w) f()
+  }
+
+  private pushState() {
+    const state = { live: this.server.live(), ready: this.server.ready() }
+    const key = `${state.live}${state.ready}`
+    if (key === this.lastState) return
+    this.lastState = key
+    for (const fe of this.frontends) this.send(fe, { t: 'state', ...state })
+  }
+
+  private log(line: string) {
+    if (this.opts.log) this.opts.log(line)
+    else this.server.app.log.warn(line)
+  }
+}
+
+/** The shared-memory call's arguments as the server takes them (a CUDA handle comes over the channel as bytes). */
+function reviveShmArgs(method: string, args: unknown[]): unknown[] {
+  if (method !== 'registerCudaShm') return args
+  const [name, spec] = args as [string, { rawHandle: Uint8Array; deviceId: number; byteSize: number }]
+  return [name, { ...spec, rawHandle: spec.rawHandle ? asBuffer(spec.rawHandle) : spec.rawHandle }]
+}
+
+/** The server's limits and timeouts a front-end's fastify takes over (read one by one: others are deprecated to read). */
+const FASTIFY_KEYS = [
+  'bodyLimit',
+  'connectionTimeout',
+  'keepAliveTimeout',
+  'maxRequestsPerSocket',
+  'requestTimeout',
+  'handlerTimeout',
+  'pluginTimeout',
+  'http2SessionTimeout',
+]
+
+function fastifySettings(c: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k of FASTIFY_KEYS) if (c[k] !== undefined) out[k] = c[k]
+  return out
+}
+
+function wireError(err: unknown): WireError {
+  if (err instanceof ProtocolError) return { status: err.status, message: err.message, headers: err.headers }
+  return { message: err instanceof Error ? err.message : String(err) }
+}
+
+/**
+ * How to start a front-end: from the sources, its entry main.ts through tsx; from the CLI's bundle, the CLI itself
+ * (src/cli/main.ts runs a front-end when ECLIP_FRONTEND is set).
+ */
+function frontendEntry(): { exec: string; execArgv: string[] } {
+  const self = fileURLToPath(import.meta.url)
+  if (self.endsWith('.ts'))
+    return { exec: join(dirname(self), 'main.ts'), execArgv: ['--import', import.meta.resolve('tsx')] }
+  return { exec: process.argv[1] as string, execArgv: [] }
+}
+
+/** Staging files of engines that are gone (`eclip-frontend-<engine pid>-…`): removed. */
+function removeStaleStaging(dir: string) {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${STAGING_PREFIX}(\\d+)-`).exec(name)
+    if (!m || Number(m[1]) === process.pid) continue
+    try {
+      process.kill(Number(m[1]), 0)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') unlinkQuietly(join(dir, name))
+    }
+  }
+}
+
+/** A port free on `host` now (the OS's choice). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, host, () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+function unlinkQuietly(path: string) {
+  try {
+    unlinkSync(path)
+  } catch {}
+}

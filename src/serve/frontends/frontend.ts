@@ -1,0 +1,469 @@
+// One front-end process of `eclip serve --frontends N` (a Node cluster worker: the listening port is shared with the
+// other front-ends). It runs the KServe routes (kserve/routes.ts, as the single-process server does) against
+// FrontendService, which forwards to the engine over the IPC channel: bodies are parsed, validated and answered
+// here, on this process's core; queues, batching and the backend stay in the engine. A request's input bytes are
+// written into this front-end's staging region (a /dev/shm file the engine registered with the backend) and sent as
+// a region reference, like a client's shared-memory request; its outputs come back the same way and are read here.
+// Routes it does not serve (metrics, dashboard, anything unknown) are forwarded to the engine's own listener.
+import http from 'node:http'
+import { join } from 'node:path'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import type { RawTensor, ShmRef } from '../backend.ts'
+import { GrpcFrontEnd } from '../grpc/server.ts'
+import type { Datatype } from '../kserve/datatypes.ts'
+import { ELEMENT_BYTES } from '../kserve/datatypes.ts'
+import {
+  type InferenceService,
+  type InferOutcome,
+  registerKserveRoutes,
+  type ServiceModel,
+} from '../kserve/routes.ts'
+import { type DecodedRequest, ProtocolError } from '../kserve/tensors.ts'
+import type { CudaRegionSpec, RegionLookup, ShmRegion, SystemRegionSpec } from '../shm/registry.ts'
+import { type RingSpan, ShmRing } from '../shm-ring.ts'
+import {
+  asBuffer,
+  type FrontendInit,
+  type RegionTable,
+  type ShmMethod,
+  STAGING_PREFIX,
+  type ToEngine,
+  type ToFrontend,
+  type WireError,
+  type WireOutcome,
+  type WireRef,
+  type WireRequest,
+  type WireTensor,
+} from './protocol.ts'
+
+/**
+ * How long a staging span of a failed request stays out of use: a request that timed out (or failed) while its
+ * execution ran may still have its output written there by the backend (the GPU backend's own infer timeout).
+ */
+const QUARANTINE_MS = 30_000
+
+/** The IPC channel to the engine: calls by id, and the state it pushes. */
+class EngineLink {
+  private next = 0
+  private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+  state = { live: true, ready: false }
+  regions: RegionTable = { seq: 0, system: [], cuda: [], lookup: [] }
+  onClose: () => void = () => {}
+  private initWaiter: ((i: FrontendInit) => void) | undefined
+
+  constructor() {
+    process.on('message', (m: ToFrontend) => this.onMessage(m))
+  }
+
+  init(): Promise<FrontendInit> {
+    return new Promise((resolve) => {
+      this.initWaiter = resolve
+      this.send({ t: 'hello' })
+    })
+  }
+
+  send(m: ToEngine) {
+    if (process.connected) process.send?.(m, undefined, undefined, () => {})
+  }
+
+  call<T>(m: { t: 'infer' | 'shm' | 'staging' } & Record<string, unknown>): Promise<T> {
+    const id = ++this.next
+    return new Promise<T>((resolve, reject) => {
+      if (!process.connected) return reject(new ProtocolError(503, 'the server is shutting down'))
+      this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.send({ ...m, id } as ToEngine)
+    })
+  }
+
+  private onMessage(m: ToFrontend) {
+    switch (m.t) {
+      case 'init':
+        this.state = m.init.state
+        this.regions = m.init.regions
+        this.initWaiter?.(m.init)
+        return
+      case 'reply': {
+        const c = this.calls.get(m.id)
+        if (!c) return
+        this.calls.delete(m.id)
+        if (m.ok) c.resolve(m.value)
+        else c.reject(fromWire(m.error))
+        return
+      }
+      case 'state':
+        this.state = { live: m.live, ready: m.ready }
+        return
+      case 'regions':
+        if (m.table.seq >= this.regions.seq) this.regions = m.table
+        this.send({ t: 'ack', seq: m.table.seq })
+        return
+      case 'close':
+        this.onClose()
+    }
+  }
+}
+
+function fromWire(e: WireError): Error {
+  return e.status !== undefined
+    ? new ProtocolError(e.status, e.message, e.headers ?? {})
+    : new Error(e.message)
+}
+
+/** The InferenceService of a front-end: what the engine pushed, and calls to it. */
+export class FrontendService implements InferenceService {
+  /** The staging region's name at the engine, once registered. */
+  stagingName: string | undefined
+
+  constructor(
+    private readonly link: EngineLink,
+    private readonly init: FrontendInit,
+    private readonly ring: ShmRing | undefined,
+  ) {}
+
+  metadata() {
+    return this.init.metadata
+  }
+  live() {
+    return this.link.state.live
+  }
+  ready() {
+    return this.link.state.ready
+  }
+  models(): ServiceModel[] {
+    return this.init.models
+  }
+  modelReady(_name: string) {
+    return this.ready()
+  }
+  invalid(model: ServiceModel) {
+    this.link.send({ t: 'invalid', model: model.name })
+  }
+  shmRegions(): RegionLookup {
+    // what decodeInferRequest checks of a region (name, kind, size); the engine resolves the name again
+    return {
+      region: (name) => this.link.regions.lookup.find((r) => r.name === name) as ShmRegion | undefined,
+    }
+  }
+
+  async infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome> {
+    const staged = this.ring && this.stagingName ? await this.stage(model, req, this.ring) : undefined
+    const wire: WireRequest = {
+      ...(req.id !== undefined ? { id: req.id } : {}),
+      batch: req.batch,
+      inputs: staged?.inputs ?? req.inputs.map(wireTensor),
+      ...(staged?.outputs
+        ? { outputs: staged.outputs }
+        : req.outputs
+          ? { outputs: req.outputs.map((o) => ({ name: o.name, binary: o.binary, ...refOf(o.shm) })) }
+          : {}),
+      binaryOutputs: req.binaryOutputs,
+      ...(req.timeoutUs !== undefined ? { timeoutUs: req.timeoutUs } : {}),
+      parameters: req.parameters,
+    }
+    req.inputs = [] // the bytes are in the staging region or in `wire` now
+    let failed: Error | undefined
+    try {
+      const outcome = await this.link.call<WireOutcome>({
+        t: 'infer',
+        model: model.name,
+        req: wire,
+        receivedAtEpochMs: performance.timeOrigin + receivedAt,
+      })
+      const outputs = await Promise.all(outcome.outputs.map((t) => this.rawTensor(t)))
+      return { outputs, parameters: outcome.parameters }
+    } catch (err) {
+      failed = err as Error
+      throw err
+    } finally {
+      if (staged) {
+        const span = staged.span
+        const ring = this.ring as ShmRing
+        const unsafe =
+          failed && !(failed instanceof ProtocolError && failed.status !== 504 && failed.status !== 500)
+        if (unsafe) setTimeout(() => ring.alloc.release(span), QUARANTINE_MS).unref()
+        else ring.alloc.release(span)
+      }
+    }
+  }
+
+  /**
+   * Writes the request's input bytes into the staging region and says where its outputs go there; undefined when
+   * the request goes with its bytes instead: one the engine may merge with others (dynamic batching concatenates
+   * bytes; a request with tensors in shared memory runs alone), or one that finds no room.
+   */
+  private async stage(
+    model: ServiceModel,
+    req: DecodedRequest,
+    ring: ShmRing,
+  ): Promise<{ inputs: WireTensor[]; outputs?: WireRequest['outputs']; span: RingSpan } | undefined> {
+    const batching = model.config.dynamic_batching as { max_requests?: number } | undefined
+    const alone =
+      req.batch >= model.maxBatch ||
+      (batching?.max_requests ?? 1) <= 1 ||
+      req.inputs.some((t) => t.shm) ||
+      (req.outputs?.some((o) => o.shm) ?? false)
+    if (!alone) return undefined
+    const round = (b: number) => ring.alloc.round(b)
+    let bytes = 0
+    const inAt = req.inputs.map((t) => {
+      if (t.shm) return -1
+      const at = bytes
+      bytes += round(t.data.length)
+      return at
+    })
+    // outputs the client did not send to a region of its own, where their size is known
+    const wanted: { name: string; binary: boolean; shm?: ShmRef }[] =
+      req.outputs ?? model.io.outputs.map((o) => ({ name: o.name, binary: req.binaryOutputs }))
+    const outAt: { at: number; bytes: number }[] = []
+    let stageOutputs = true
+    for (const w of wanted) {
+      if (w.shm) continue
+      const spec = model.io.outputs.find((s) => s.name === w.name)
+      const n = spec ? outputBytes(spec.shape, spec.datatype, req.batch) : null
+      if (n === null) {
+        stageOutputs = false
+        break
+      }
+      outAt.push({ at: bytes, bytes: n })
+      bytes += round(n)
+    }
+    if (!stageOutputs)
+      bytes = inAt.reduce((a, at, i) => (at < 0 ? a : a + round(req.inputs[i]?.data.length ?? 0)), 0)
+    if (bytes === 0) return undefined
+    const span = ring.alloc.alloc(bytes)
+    if (!span) return undefined
+    const region = this.stagingName as string
+    try {
+      await Promise.all(
+        req.inputs.map((t, i) =>
+          (inAt[i] as number) < 0 ? undefined : ring.write(t.data, span.offset + (inAt[i] as number)),
+        ),
+      )
+    } catch {
+      ring.alloc.release(span)
+      return undefined
+    }
+    const inputs = req.inputs.map((t, i): WireTensor => {
+      const at = inAt[i] as number
+      if (at < 0) return wireTensor(t)
+      return {
+        name: t.name,
+        datatype: t.datatype,
+        shape: t.shape,
+        shm: { region, staging: true, offset: span.offset + at, bytes: t.data.length },
+      }
+    })
+    if (!stageOutputs)
+      return {
+        inputs,
+        ...(req.outputs
+          ? { outputs: req.outputs.map((o) => ({ name: o.name, binary: o.binary, ...refOf(o.shm) })) }
+          : {}),
+        span,
+      }
+    let k = 0
+    const outputs = wanted.map((w) => {
+      if (w.shm) return { name: w.name, binary: w.binary, ...refOf(w.shm) }
+      const o = outAt[k++] as { at: number; bytes: number }
+      return {
+        name: w.name,
+        binary: w.binary,
+        shm: { region, staging: true as const, offset: span.offset + o.at, bytes: o.bytes },
+      }
+    })
+    return { inputs, outputs, span }
+  }
+
+  /** An output as the routes encode it: bytes (read back from the staging region), or where a client's region holds it. */
+  private async rawTensor(t: WireTensor): Promise<RawTensor> {
+    const base = { name: t.name, datatype: t.datatype as Datatype, shape: t.shape }
+    if (t.shm?.staging) return { ...base, data: await (this.ring as ShmRing).read(t.shm.offset, t.shm.bytes) }
+    if (t.shm) {
+      const ref = { region: { name: t.shm.region } as ShmRegion, offset: t.shm.offset, bytes: t.shm.bytes }
+      return { ...base, data: Buffer.alloc(0), shm: ref }
+    }
+    return { ...base, data: t.data ? asBuffer(t.data) : Buffer.alloc(0) }
+  }
+
+  // ── shared memory: registrations go to the engine; status comes from the table it pushes ──────────────────────
+  private shm(method: ShmMethod, args: unknown[]): Promise<void> {
+    return this.link.call({ t: 'shm', method, args })
+  }
+  registerSystemShm(name: string, spec: SystemRegionSpec) {
+    return this.shm('registerSystemShm', [name, spec])
+  }
+  unregisterSystemShm(name?: string) {
+    return this.shm('unregisterSystemShm', name === undefined ? [] : [name])
+  }
+  registerCudaShm(name: string, spec: CudaRegionSpec) {
+    return this.shm('registerCudaShm', [name, spec])
+  }
+  unregisterCudaShm(name?: string) {
+    return this.shm('unregisterCudaShm', name === undefined ? [] : [name])
+  }
+  systemShmStatus(name?: string) {
+    return this.status('system', name) as RegionTable['system']
+  }
+  cudaShmStatus(name?: string) {
+    return this.status('cuda', name) as unknown as { name: string; device_id: number; byte_size: number }[]
+  }
+  private status(kind: 'system' | 'cuda', name?: string): Record<string, unknown>[] {
+    const t = this.link.regions
+    const list = (kind === 'system' ? t.system : t.cuda) as Record<string, unknown>[]
+    if (name === undefined || name === '') return list
+    const e = list.find((x) => x.name === name)
+    if (e) return [e]
+    // as the registry words it (shm/registry.ts status)
+    if (t.lookup.some((r) => r.name === name)) {
+      const is = kind === 'cuda' ? 'system shared memory' : 'CUDA shared memory'
+      const not = kind === 'cuda' ? 'CUDA shared memory' : 'system shared memory'
+      throw new ProtocolError(404, `The region named '${name}' is registered as ${is}, not ${not}`)
+    }
+    throw new ProtocolError(404, `Unable to find ${kind} shared memory region: '${name}'`)
+  }
+}
+
+function wireTensor(t: RawTensor): WireTensor {
+  const base = { name: t.name, datatype: t.datatype, shape: t.shape }
+  return t.shm ? { ...base, ...refOf(t.shm) } : { ...base, data: t.data }
+}
+
+function refOf(shm: ShmRef | undefined): { shm?: WireRef } {
+  return shm ? { shm: { region: shm.region.name, offset: shm.offset, bytes: shm.bytes } } : {}
+}
+
+/** Bytes of an output with model shape `shape` (batch first) at batch `n`; null when a dimension is variable. */
+function outputBytes(shape: number[], dt: Datatype, n: number): number | null {
+  let count = n
+  for (let d = 1; d < shape.length; d++) {
+    const x = shape[d] as number
+    if (x < 0) return null
+    count *= x
+  }
+  return count * ELEMENT_BYTES[dt]
+}
+
+/** Runs this process as a front-end until the engine closes it (or goes away). */
+export async function runFrontend(): Promise<void> {
+  if (!process.send) throw new Error('a front-end runs as a cluster worker of `eclip serve --frontends N`')
+  // the engine decides when to stop (a terminal's Ctrl-C reaches the whole process group); without it, nothing to do
+  process.on('SIGINT', () => {})
+  process.on('SIGTERM', () => {})
+  process.on('disconnect', () => process.exit(0))
+  const link = new EngineLink()
+  const init = await link.init()
+
+  let ring: ShmRing | undefined
+  if (init.stagingBytes > 0) {
+    const key = `${STAGING_PREFIX}${process.ppid}-${process.pid}`
+    try {
+      ring = ShmRing.create(join(init.shmDir, key), init.stagingBytes)
+    } catch (err) {
+      process.stderr.write(
+        `eclip serve: front-end ${init.index}: no staging region (${(err as Error).message}); tensors go over the IPC channel\n`,
+      )
+    }
+  }
+  const svc = new FrontendService(link, init, ring)
+  if (ring)
+    try {
+      svc.stagingName = await link.call<string>({
+        t: 'staging',
+        key: `/${ring.path.split('/').pop()}`,
+        byteSize: ring.capacity,
+      })
+    } catch (err) {
+      process.stderr.write(
+        `eclip serve: front-end ${init.index}: the engine did not register the staging region (${(err as Error).message}); tensors go over the IPC channel\n`,
+      )
+      ring.close()
+      ring = undefined
+    }
+
+  const level = init.logLevel
+  const app = Fastify({
+    ...(init.fastify as object),
+    logger: level === 'silent' || !level ? false : { level, stream: process.stderr },
+    forceCloseConnections: 'idle',
+    return503OnClosing: false,
+    ...(init.server.headersTimeout !== undefined
+      ? { http: { headersTimeout: init.server.headersTimeout } }
+      : {}),
+  })
+  if (init.server.maxConnections !== undefined) app.server.maxConnections = init.server.maxConnections
+  const bodyLimit = (init.fastify.bodyLimit as number | undefined) ?? 64 * 2 ** 20
+  const grpc =
+    init.grpcPort !== undefined
+      ? new GrpcFrontEnd(svc, {
+          maxMessageBytes: bodyLimit,
+          log: (err, msg) => app.log.error({ err }, msg),
+        })
+      : undefined
+  let draining = false
+  // as the single-process server (server.ts): new infer requests on open connections are refused while draining
+  app.addHook('onRequest', async (req, reply) => {
+    if (draining && req.url.startsWith('/v2/models/') && req.method === 'POST')
+      return reply
+        .code(503)
+        .header('connection', 'close')
+        .header('retry-after', '1')
+        .send({ error: 'the server is shutting down' })
+  })
+  registerKserveRoutes(app, svc, bodyLimit)
+  const upstream = forwarder(init.engineUrl)
+  app.all('/*', upstream.forward)
+  app.addHook('preClose', async () => upstream.closeAll())
+
+  link.onClose = () => {
+    if (draining) return
+    draining = true
+    Promise.all([app.close(), grpc?.close()])
+      .catch(() => {})
+      .finally(() => {
+        ring?.close()
+        process.exit(0)
+      })
+  }
+  try {
+    const address = await app.listen({ port: init.port, host: init.host })
+    const grpcAddress =
+      grpc && init.grpcPort !== undefined ? await grpc.listen(init.grpcPort, init.host) : undefined
+    link.send({ t: 'listening', address, ...(grpcAddress ? { grpcAddress } : {}) })
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    link.send({ t: 'failed', message: e.message, ...(e.code ? { code: e.code } : {}) })
+    ring?.close()
+    process.exit(1)
+  }
+}
+
+/** Forwards a request to the engine's listener as it came, and its answer back as it comes (streams included). */
+function forwarder(engineUrl: string) {
+  const agent = new http.Agent({ keepAlive: true })
+  const open = new Set<http.IncomingMessage>()
+  const forward = (req: FastifyRequest, reply: FastifyReply) => {
+    const headers = { ...req.headers }
+    delete headers.connection
+    const up = http.request(`${engineUrl}${req.url}`, { method: req.method, headers, agent }, (res) => {
+      open.add(res)
+      res.on('close', () => open.delete(res))
+      reply.code(res.statusCode ?? 502)
+      for (const [k, v] of Object.entries(res.headers))
+        if (v !== undefined && !['connection', 'keep-alive', 'transfer-encoding'].includes(k))
+          reply.header(k, v)
+      reply.send(res)
+    })
+    up.on('error', (err) => {
+      if (!reply.sent) reply.code(502).send({ error: `the server's engine did not answer: ${err.message}` })
+    })
+    const body = req.body
+    up.end(Buffer.isBuffer(body) ? body : undefined)
+  }
+  return {
+    forward,
+    closeAll: () => {
+      for (const r of open) r.destroy()
+      agent.destroy()
+    },
+  }
+}

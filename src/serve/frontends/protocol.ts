@@ -1,0 +1,107 @@
+// The messages between the engine (the primary process: workers, queues, dynamic batching, the plan, the backend)
+// and its HTTP front-end processes (Node cluster workers that parse, validate and answer the KServe requests), over
+// the cluster's IPC channel with `serialization: 'advanced'` (Buffers travel as bytes, not JSON). A request's tensor
+// bytes normally do not cross the channel at all: the front-end writes them into its staging region (a /dev/shm
+// file the engine registered with the backend like a client's system shared-memory region) and sends where they lie.
+import type { ServiceModel } from '../kserve/routes.ts'
+
+/** Where a tensor lies: a client's registered region, or (`staging`) the sending front-end's own region. */
+export interface WireRef {
+  region: string
+  staging?: true
+  offset: number
+  bytes: number
+}
+
+export interface WireTensor {
+  name: string
+  datatype: string
+  shape: number[]
+  /** The bytes, when they cross the channel (no staging region, or a request the engine may batch with others). */
+  data?: Uint8Array
+  shm?: WireRef
+}
+
+/** A decoded, validated infer request (kserve/tensors.ts DecodedRequest) with its regions named, not resolved. */
+export interface WireRequest {
+  id?: string
+  batch: number
+  inputs: WireTensor[]
+  outputs?: { name: string; binary: boolean; shm?: WireRef }[]
+  binaryOutputs: boolean
+  timeoutUs?: number
+  parameters: Record<string, unknown>
+}
+
+/** A failed call: a ProtocolError's status, message and headers (the same JSON error the client gets), or a bare message (500). */
+export interface WireError {
+  status?: number
+  message: string
+  headers?: Record<string, string>
+}
+
+/** Triton's status entries of both kinds, and what decodeInferRequest needs to check a request naming a region. */
+export interface RegionTable {
+  seq: number
+  system: { name: string; key: string; offset: number; byte_size: number }[]
+  cuda: Record<string, unknown>[]
+  lookup: { name: string; kind: 'system' | 'cuda'; byteSize: number }[]
+}
+
+export interface FrontendInit {
+  index: number
+  port: number
+  host: string
+  /** The engine's own HTTP listener (127.0.0.1): every route the front-end does not serve itself is forwarded there. */
+  engineUrl: string
+  metadata: { name: string; version: string; extensions: string[] }
+  models: ServiceModel[]
+  /** The engine's fastify settings (app.initialConfig): limits and timeouts as the single-process server has them. */
+  fastify: Record<string, unknown>
+  /** The engine's HTTP server settings fastify's options do not carry (headersTimeout; maxConnections, this front-end's share). */
+  server: { headersTimeout?: number; maxConnections?: number }
+  /** Listen for gRPC (KServe v2 GRPCInferenceService) on this port too (0: a free one, shared by every front-end). */
+  grpcPort?: number
+  logLevel: string
+  /** Bytes of the staging region to create (0: none; every tensor crosses the channel). */
+  stagingBytes: number
+  shmDir: string
+  state: { live: boolean; ready: boolean }
+  regions: RegionTable
+}
+
+/** The shared-memory calls a front-end forwards (InferenceService's, by name). */
+export type ShmMethod = 'registerSystemShm' | 'unregisterSystemShm' | 'registerCudaShm' | 'unregisterCudaShm'
+
+export type ToEngine =
+  | { t: 'hello' }
+  | { t: 'infer'; id: number; model: string; req: WireRequest; receivedAtEpochMs: number }
+  | { t: 'shm'; id: number; method: ShmMethod; args: unknown[] }
+  | { t: 'staging'; id: number; key: string; byteSize: number }
+  | { t: 'invalid'; model: string }
+  | { t: 'ack'; seq: number }
+  | { t: 'listening'; address: string; grpcAddress?: string }
+  /** It could not listen (the port is taken, …): the engine gives up starting. */
+  | { t: 'failed'; message: string; code?: string }
+
+export type ToFrontend =
+  | { t: 'init'; init: FrontendInit }
+  | { t: 'reply'; id: number; ok: true; value?: unknown }
+  | { t: 'reply'; id: number; ok: false; error: WireError }
+  | { t: 'state'; live: boolean; ready: boolean }
+  | { t: 'regions'; table: RegionTable }
+  | { t: 'close' }
+
+/** An infer call's answer: the outputs (bytes, a client's region, or the front-end's staging region) and parameters. */
+export interface WireOutcome {
+  outputs: WireTensor[]
+  parameters: Record<string, unknown>
+}
+
+/** The staging file name prefix in /dev/shm: `eclip-frontend-<engine pid>-<front-end pid>`. */
+export const STAGING_PREFIX = 'eclip-frontend-'
+
+/** A Buffer over a Uint8Array that came over the channel (no copy). */
+export function asBuffer(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+}
