@@ -1,7 +1,7 @@
 // The inference server: one ModelWorker per served model in front of one backend, the KServe routes, /metrics, the
 // dashboard, crash recovery (fail everything accepted with 503, restart the backend, not ready until it is back)
 // and draining shutdown.
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
 import type { Backend, ServedModel, ShmOutput } from './backend.ts'
@@ -101,6 +101,17 @@ export class EclipServer implements InferenceService {
       keepAliveTimeout: limits.keepAliveTimeoutMs,
       maxRequestsPerSocket: limits.maxRequestsPerSocket,
       clientErrorHandler: answerClientError,
+      // the router's own errors in the server's one error shape, never echoing the URL (it may be kilobytes long)
+      frameworkErrors: (err, _req, res) => {
+        const reply = res as unknown as FastifyReply
+        if (err.code === 'FST_ERR_MAX_PARAM_LENGTH')
+          return reply
+            .code(414)
+            .send({ error: 'a segment of the URL path is too long (model names are short)' })
+        if (err.code === 'FST_ERR_BAD_URL')
+          return reply.code(400).send({ error: 'the URL is not valid (bad percent-encoding)' })
+        return reply.code(err.statusCode ?? 400).send({ error: err.message })
+      },
       http: {
         headersTimeout: Math.min(limits.headersTimeoutMs, requestTimeout || limits.headersTimeoutMs),
         // Node looks for overdue requests this often (its default, 30 s, would let one live up to twice its timeout)

@@ -1,6 +1,7 @@
 // KServe v2 REST routes (Triton's HTTP protocol): health, server and model metadata, model readiness and infer, with
 // JSON tensors and the binary-tensor extension. Talks to the server through `InferenceService` only.
 import { Readable } from 'node:stream'
+import { gunzip, inflate, inflateRaw } from 'node:zlib'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ModelIO } from '../io-specs.ts'
 import { registerShmRoutes, type ShmService } from '../shm/http.ts'
@@ -61,7 +62,31 @@ interface ModelParams {
 export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService, bodyLimit: number) {
   // Bodies come in as bytes: the binary extension needs them, and JSON errors are reported our way.
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body))
+  // Content-Encoding gzip or deflate (as Triton accepts them): inflated off the event loop, to at most bodyLimit
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (req, body, done) => {
+    const enc = String(req.headers['content-encoding'] ?? '')
+      .trim()
+      .toLowerCase()
+    if (enc === '' || enc === 'identity') return done(null, body)
+    const method = enc === 'gzip' || enc === 'x-gzip' ? gunzip : enc === 'deflate' ? inflate : undefined
+    if (!method)
+      return done(new ProtocolError(415, `unsupported Content-Encoding "${enc}" (gzip, deflate or none)`))
+    const inflated = (raw: boolean) => (err: Error | null, out: Buffer) => {
+      if (!err) return done(null, out)
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+        return done(
+          new ProtocolError(
+            413,
+            `the decompressed request body is larger than the limit of ${bodyLimit} bytes`,
+          ),
+        )
+      // "deflate" is zlib-wrapped by the standard, raw by some clients: try the raw form once
+      if (enc === 'deflate' && !raw)
+        return inflateRaw(body as Buffer, { maxOutputLength: bodyLimit }, inflated(true))
+      done(new ProtocolError(400, `the request body is not valid ${enc} data (${err.message})`))
+    }
+    method(body as Buffer, { maxOutputLength: bodyLimit }, inflated(false))
+  })
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof ProtocolError)
@@ -72,9 +97,12 @@ export function registerKserveRoutes(app: FastifyInstance, svc: InferenceService
     if (status >= 500) reply.log.error({ err }, 'request failed')
     return reply.code(status).send({ error: err.message || 'internal error' })
   })
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` }),
-  )
+  app.setNotFoundHandler((req, reply) => {
+    // a URL of kilobytes is not echoed back whole
+    const path = req.url.split('?')[0] ?? ''
+    const shown = path.length > 120 ? `${path.slice(0, 120)}… (${path.length} characters)` : path
+    return reply.code(404).send({ error: `no route ${req.method} ${shown}` })
+  })
 
   const find = (p: ModelParams): ServiceModel => {
     const m = svc.models().find((x) => x.name === p.name)
