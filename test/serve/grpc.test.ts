@@ -2,8 +2,11 @@
 // RPC, ModelInfer with raw and typed contents, requested outputs, outputs in shared memory, the errors with Triton's
 // gRPC codes, ModelStreamInfer, draining; and the message conversions on their own (convert.ts).
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
@@ -418,8 +421,9 @@ describe('serve: gRPC deadlines, timeouts, draining', () => {
       const port = Number((a.grpcAddress as string).split(':')[1])
       await assert.rejects(
         b.listen(0, '127.0.0.1', { grpcPort: port }),
-        (e: Error & { grpcPort?: number }) => {
+        (e: NodeJS.ErrnoException & { grpcPort?: number }) => {
           assert.equal(e.grpcPort, port)
+          assert.equal(e.code, 'EADDRINUSE')
           return true
         },
       )
@@ -430,6 +434,33 @@ describe('serve: gRPC deadlines, timeouts, draining', () => {
     } finally {
       await a.close()
       await b.close()
+    }
+  })
+})
+
+describe('serve: the CLI and gRPC', () => {
+  it('--grpc-port: a busy port exits 2 naming it; a bad value exits 2', { timeout: 60_000 }, async () => {
+    const { createServer } = await import('node:net')
+    const blocker = createServer()
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+    const port = (blocker.address() as { port: number }).port
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-grpc-cli-'))
+    const config = join(dir, 'serve.yaml')
+    writeFileSync(config, 'policy: baseline\nmodels:\n  - model: alexnet\n')
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+    const serve = (...args: string[]) =>
+      spawnSync(process.execPath, [bin, 'serve', '--config', config, '--port', '0', ...args], {
+        encoding: 'utf8',
+      })
+    try {
+      const r = serve('--grpc-port', String(port))
+      assert.equal(r.status, 2, r.stderr)
+      assert.match(r.stderr, new RegExp(`cannot listen for gRPC on 127.0.0.1:${port} \\(EADDRINUSE`))
+      const bad = serve('--grpc-port', 'eight')
+      assert.equal(bad.status, 2, bad.stderr)
+      assert.match(bad.stderr, /--grpc-port: "eight" is not a port number \(or off\)/)
+    } finally {
+      blocker.close()
     }
   })
 })

@@ -100,9 +100,10 @@ export class GrpcFrontEnd {
     return new Promise((resolve, reject) =>
       this.server.bindAsync(`${h}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
         if (err) {
-          // grpc-js words a busy port as a plain error: say it the way the HTTP listener's is said
+          // grpc-js names the system's error (a busy port, …) only in its message: give it the code the HTTP
+          // listener's error has, so both are reported alike
           const e = err as NodeJS.ErrnoException
-          if (!e.code && /EADDRINUSE|address already in use/i.test(err.message)) e.code = 'EADDRINUSE'
+          e.code ??= /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL|ENOTFOUND)\b/.exec(err.message)?.[1]
           return reject(e)
         }
         this.address = `${h}:${bound}`
