@@ -42,7 +42,7 @@ describe('compressed bodies and the one error shape', { timeout: 60_000 }, () =>
     const r = await send(bomb, 'gzip')
     assert.equal(r.status, 413)
     assert.match(
-      (await r.json()).error,
+      ((await r.json()) as { error: string }).error,
       /decompressed request body is larger than the limit of 2097152 bytes/,
     )
   })
@@ -50,10 +50,10 @@ describe('compressed bodies and the one error shape', { timeout: 60_000 }, () =>
   it('bad compressed data is a 400, an unknown encoding a 415', async () => {
     const bad = await send(Buffer.from('not gzip at all'), 'gzip')
     assert.equal(bad.status, 400)
-    assert.match((await bad.json()).error, /not valid gzip data/)
+    assert.match(((await bad.json()) as { error: string }).error, /not valid gzip data/)
     const br = await send(json, 'br')
     assert.equal(br.status, 415)
-    assert.match((await br.json()).error, /unsupported Content-Encoding "br"/)
+    assert.match(((await br.json()) as { error: string }).error, /unsupported Content-Encoding "br"/)
   })
 
   it('the HTTP layer’s own errors have the {"error": …} shape and do not echo long URLs', async () => {
@@ -78,6 +78,6 @@ describe('compressed bodies and the one error shape', { timeout: 60_000 }, () =>
       headers: { 'content-type': 'application/json' },
     })
     assert.equal(big.status, 413)
-    assert.deepEqual(Object.keys(await big.json()), ['error'])
+    assert.deepEqual(Object.keys((await big.json()) as object), ['error'])
   })
 })

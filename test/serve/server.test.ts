@@ -25,7 +25,12 @@ describe('serve: KServe v2 endpoints', () => {
       // the list grows as extensions land: these must be in it
       const server = (await get(s, '/v2')).json()
       assert.deepEqual([server.name, server.version], ['eclip', '0.1.0'])
-      for (const e of ['binary_tensor_data', 'model_configuration', 'system_shared_memory', 'cuda_shared_memory'])
+      for (const e of [
+        'binary_tensor_data',
+        'model_configuration',
+        'system_shared_memory',
+        'cuda_shared_memory',
+      ])
         assert.ok(server.extensions.includes(e), e)
       const meta = (await get(s, '/v2/models/resnet152')).json()
       assert.deepEqual(meta, {
