@@ -292,7 +292,10 @@ class _FakeEnergy:
 
 
 class _Layout:
-    name, sm_count = "NVIDIA H100 80GB HBM3", 132
+    name, sm_count, min_size, compute_capability, n_slices = "NVIDIA H100 80GB HBM3", 132, 8, "9.0", 16
+
+    def slice_sms(self, i):
+        return 12 if i == 15 else 8
 
 
 def _runner():

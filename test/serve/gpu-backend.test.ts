@@ -254,7 +254,7 @@ describe('serve on the GPU backend process (fake captures)', () => {
       const p = backend.power()
       assert.equal(p?.source, 'nvml')
       assert.equal(p?.watts, 250)
-      assert.equal(p?.gpu, 'Fake H100')
+      assert.equal(p?.gpu, 'NVIDIA H100 80GB HBM3')
       const before = p?.energyJ ?? 0
       await post(s, '/v2/models/albert/infer', albertBody())
       await until(async () => (await get(s, '/v2/health/ready')).statusCode === 200)

@@ -59,7 +59,11 @@ class FakeEnergy:
 
 class FakeRunner:
     def __init__(self):
-        self.gpu = {"format": "eclip.gpu/1", "name": "Fake H100", "smCount": 132}
+        # the H100 layout synthetic profiles are made for (src/profile/synthetic.ts), as the real backend reports one
+        slices = [{"id": i, "sms": 8, "remainder": False} for i in range(15)] + [{"id": 15, "sms": 12, "remainder": True}]
+        self.gpu = {"format": "eclip.gpu/1", "name": "NVIDIA H100 80GB HBM3", "computeCapability": "9.0",
+                    "smCount": 132, "sliceSize": 8, "smCoscheduledAlignment": 8, "slices": slices,
+                    "measured": {"date": "1970-01-01T00:00:00Z", "method": "fake", "tool": "gpu_backend_fake.py"}}
         # as eclip_gpu.cuda.versions() reports the hardware queues the process was started with
         self.versions = {"torch": "fake",
                          "cudaDeviceMaxConnections": os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", "driver default (8)")}

@@ -166,7 +166,7 @@ describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.
     const w = run.workers[0]
     assert.ok(w && w.requests > 0)
     assert.equal(w.errorsTotal, 0, run.notes.join('; '))
-    assert.equal(device?.gpu, 'Fake H100')
+    assert.equal(device?.gpu, 'NVIDIA H100 80GB HBM3')
     assert.ok(
       run.notes.includes('tensors to and from the backend: alexnet-0 shared memory'),
       run.notes.join('; '),
@@ -224,7 +224,7 @@ describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.
     assert.equal(p.cudaDeviceMaxConnections, '32')
     assert.equal(p.torch, 'fake')
     assert.equal(p.backend, 'gpu')
-    assert.equal(p.gpu, 'Fake H100')
+    assert.equal(p.gpu, 'NVIDIA H100 80GB HBM3')
   })
 
   it('clients in the server’s process (as before) and FP32 images for an FP16 model: outputs checked', async () => {
