@@ -10,7 +10,8 @@ import type { Plan } from '../formats/plan.ts'
 import type { EclipServer } from './server.ts'
 
 const here = join(import.meta.dirname, 'dashboard')
-const uplotDir = dirname(createRequire(import.meta.url).resolve('uplot'))
+/** uPlot's files, found when a server registers the dashboard (not at import: `eclip --help` must not need them). */
+const uplotDir = () => dirname(createRequire(import.meta.url).resolve('uplot'))
 
 export interface PartitionMap {
   policy: string
@@ -72,16 +73,17 @@ export interface ParisMap {
 }
 
 export function registerDashboard(app: FastifyInstance, server: EclipServer, periodMs: number) {
+  const uplot = uplotDir()
   const files: Record<string, { type: string; body: Buffer }> = {
     'index.html': { type: 'text/html; charset=utf-8', body: readFileSync(join(here, 'index.html')) },
     'dashboard.js': {
       type: 'text/javascript; charset=utf-8',
       body: readFileSync(join(here, 'dashboard.js')),
     },
-    'uPlot.min.css': { type: 'text/css; charset=utf-8', body: readFileSync(join(uplotDir, 'uPlot.min.css')) },
+    'uPlot.min.css': { type: 'text/css; charset=utf-8', body: readFileSync(join(uplot, 'uPlot.min.css')) },
     'uPlot.iife.min.js': {
       type: 'text/javascript; charset=utf-8',
-      body: readFileSync(join(uplotDir, 'uPlot.iife.min.js')),
+      body: readFileSync(join(uplot, 'uPlot.iife.min.js')),
     },
   }
   const { opts } = server
