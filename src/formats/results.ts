@@ -167,6 +167,11 @@ export const Run = Type.Object(
     ),
     /** Plan solver status for this run, as the optimizer reported it. */
     planSolver: Type.Optional(Type.String()),
+    /**
+     * The plan this run executed, relative to the results file (eclip bench writes them under plans/): re-simulating
+     * the run (calibrate, the simulator checks) takes it as it ran, however the planner has changed since.
+     */
+    planFile: Type.Optional(Type.String({ minLength: 1 })),
     /** Backend wall time for the run, s. */
     wallS: Type.Number({ minimum: 0 }),
     notes: Type.Array(Type.String()),

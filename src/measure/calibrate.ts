@@ -27,6 +27,7 @@ import { energyJ, workSmUs } from '../execute/sim/power.ts'
 import {
   type Gpu,
   type GpuRef,
+  type Plan,
   type PowerModel,
   type Primitives,
   type Profile,
@@ -43,6 +44,8 @@ import { mean } from './stats.ts'
 export interface RunSet {
   label: string
   runs: Run[]
+  /** The plan a run executed as recorded with it (Run.planFile), where there is one; else it is made again. */
+  recordedPlan?: (run: Run) => Plan | undefined
 }
 
 /** One GPU run ready to be re-simulated. */
@@ -100,7 +103,7 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
       }))
       const profiles = o.profilesFor(workers)
       const planKey = `${r.mix}|${r.policy}|${workers.map((w) => `${w.name}:${w.model}:${w.batch}:${w.dtype}`).join(',')}`
-      let plan = plans.get(planKey)
+      let plan = set.recordedPlan?.(r) ?? plans.get(planKey)
       if (!plan) {
         plan = await o.planner(o.gpu, r.mix, workers, profiles, { policy: r.policy })
         plans.set(planKey, plan)
@@ -110,7 +113,7 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
         const w = r.workers[i]
         if (!w || pw.groups.length - 1 !== w.switchesPerRequest || pw.kernels !== w.kernelsPerRequest)
           throw new UserError(
-            `${set.label}: run ${r.id}: the plan made again from the profiles differs from the one the run executed ` +
+            `${set.label}: run ${r.id}: the plan ${set.recordedPlan?.(r) ? `recorded with it${r.planFile ? ` (${r.planFile})` : ''}` : 'made again from the profiles'} differs from the one the run executed ` +
               `(worker ${pw.name}: ${pw.groups.length - 1} switches / ${pw.kernels} kernels per request, recorded ${w?.switchesPerRequest} / ${w?.kernelsPerRequest}); were the runs made from other profiles?`,
           )
       })

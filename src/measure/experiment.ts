@@ -60,6 +60,11 @@ export interface ExperimentOptions {
   onProgress?: (done: number, total: number, label: string) => void
   /** Called after each run with its raw observations (the request log is written from here). */
   onResult?: (run: Run, result: RunResult) => void
+  /**
+   * Called once per plan made with its key (`mix|policy|b<batch>`; both modes execute it); returns where it was kept
+   * (relative to the results file), recorded in each run that executes it.
+   */
+  onPlan?: (plan: Plan, key: string) => string | undefined
   /** Called when a run fails with a user-facing error; without it, the first failure ends the experiment. */
   onRunError?: (label: string, err: Error) => void
   notes?: string[]
@@ -106,6 +111,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
   }
   const runs: Run[] = []
   const plans = new Map<string, Plan>()
+  const planFiles = new Map<Plan, string | undefined>()
   for (const [i, p] of pending.entries()) {
     o.onProgress?.(i, pending.length, p.label)
     const profiles = o.profilesFor(p.workers)
@@ -115,6 +121,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     if (!plan) {
       plan = await o.planner(o.gpu, p.mix, p.workers, profiles, { policy: p.policy })
       plans.set(planKey, plan)
+      planFiles.set(plan, o.onPlan?.(plan, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
     }
     const spec: RunSpec = {
       key: runKey(p.mix, p.policy, p.mode, o.batch),
@@ -149,6 +156,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       backend: o.backend.name,
       // no solve time here: everything in a run but wallS is a function of its inputs and seed
       planSolver: `${s.name} ${s.status}${s.gap > 0 ? ` gap ${(s.gap * 100).toFixed(2)}%` : ''}`,
+      planFile: planFiles.get(plan),
       notes: o.notes ?? [],
     })
     runs.push(run)

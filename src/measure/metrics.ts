@@ -15,6 +15,8 @@ export interface RunContext {
   backend: 'sim' | 'gpu'
   /** The plan's solver status line, when a plan was made. */
   planSolver?: string
+  /** Where the executed plan was written, relative to the results file (Run.planFile). */
+  planFile?: string
   notes?: string[]
 }
 
@@ -97,6 +99,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       power: result.energySource,
     },
     ...(ctx.planSolver ? { planSolver: ctx.planSolver } : {}),
+    ...(ctx.planFile ? { planFile: ctx.planFile } : {}),
     wallS: result.wallS,
     notes: [...(ctx.notes ?? []), ...result.notes],
   }

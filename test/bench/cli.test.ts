@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { type Results, readFile } from '../../src/formats/index.ts'
+import { type Plan, type Results, readFile } from '../../src/formats/index.ts'
 
 const eclip = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const bench = (args: string[]) => {
@@ -50,6 +50,13 @@ describe('eclip bench', () => {
     const rows = log.filter((l) => l.startsWith(`${eclip.id},alexnet#0,`)).map((l) => Number(l.split(',')[5]))
     const inWindow = rows.filter((e) => e > eclip.warmupS * 1e6 && e <= (eclip.warmupS + eclip.windowS) * 1e6)
     assert.equal(inWindow.length, eclip.workers[0]?.requests)
+    // every run names the plan it executed, kept beside results.json: the eclip plan's groups as recorded
+    for (const r of results.runs) assert.ok(r.planFile && existsSync(join(out, r.planFile)), r.id)
+    const plan = readFile<Plan>('plan', join(out, eclip.planFile as string))
+    assert.deepEqual(
+      plan.workers.map((w) => w.groups.length - 1),
+      eclip.workers.map((w) => w.switchesPerRequest),
+    )
   })
 
   it('simulates the MPS policies when named, labelled as an approximation', () => {
@@ -170,6 +177,9 @@ describe('eclip bench', () => {
     // the report re-normalises each backend on its own baseline
     assert.ok(Math.abs(Number(m[1]) - 0.9 * Number(m[2])) <= 0.011, row)
     assert.ok(existsSync(join(dir, 'report.txt')))
+    // the merged file names each executed plan from where it is written
+    const merged = readFile<Results>('results', join(dir, 'results.json'))
+    for (const run of merged.runs) assert.ok(run.planFile && existsSync(join(dir, run.planFile)), run.id)
   })
 
   it('takes a mix file and writes the figures', () => {

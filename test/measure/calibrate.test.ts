@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { replanner } from '../../src/cli/commands/calibrate.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -16,7 +15,14 @@ import {
   defaultPrimitives,
   SimBackend,
 } from '../../src/execute/sim/index.ts'
-import { type Mix, type PowerModel, type Results, type Run, UserError } from '../../src/formats/index.ts'
+import {
+  type Mix,
+  type Plan,
+  type PowerModel,
+  type Results,
+  type Run,
+  UserError,
+} from '../../src/formats/index.ts'
 import {
   type Case,
   calibrate,
@@ -25,7 +31,7 @@ import {
   type PrepareOptions,
   prepareCases,
 } from '../../src/measure/calibrate.ts'
-import { runExperiment } from '../../src/measure/experiment.ts'
+import { type Planner, runExperiment } from '../../src/measure/experiment.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { testPlanner } from '../bench/planner.ts'
@@ -195,61 +201,48 @@ describe('calibrate', () => {
     )
   })
 
-  it("re-makes an eclip-fit run's plan with the calibration it was planned with, and refuses it on another", async () => {
-    // results/h100/eclip-fit was planned on profiles/h100's calibration of commit e7c9489 (fitted on the 8-queue
-    // series): eclip-fit's search scored its candidates on it, so only the same constants give the same plan back
+  it("takes a run's recorded plan as it ran, and refuses one that is not the run's", async () => {
+    // eclip-fit's plans depend on the planner and the calibration its search scored candidates on: a plan made again
+    // later is not the one a run executed, so runs keep theirs (Run.planFile). Here: the plans of
+    // results/h100/eclip-fit-v2 as the sim-vs-gpu test keeps them (fixtures/h100-eclip-fit-v2-plans.json).
     const h100 = 'profiles/h100'
     const g = loadGpu(h100)
-    const ref = { name: g.name, smCount: g.smCount, sliceSize: g.sliceSize }
-    const measured = { date: '2026-11-22', method: 'test copy of e7c9489', tool: 'eclip calibrate' }
-    const old = mkdtempSync(join(tmpdir(), 'eclip-cal-old-'))
-    writeFileSync(
-      join(old, 'power.json'),
-      JSON.stringify({
-        format: 'eclip.power/1',
-        gpu: ref,
-        idleW: 49.08531169820583,
-        wPerBusySm: 3.0041996653238585,
-        wPerMemGBs: 0,
-        fitted: true,
-        measured,
-      }),
-    )
-    writeFileSync(
-      join(old, 'sim-calibration.json'),
-      JSON.stringify({
-        format: 'eclip.sim-calibration/1',
-        gpu: ref,
-        sharing: 'fifo',
-        saturationTolerance: 0,
-        memoryInterference: 0.75,
-        fitted: true,
-        measured,
-      }),
-    )
-    const neutral = mkdtempSync(join(tmpdir(), 'eclip-cal-neutral-'))
-    const src = JSON.parse(readFileSync('results/h100/eclip-fit/batch1/results.json', 'utf8')) as Results
-    const runs = src.runs.filter((r) => r.backend === 'gpu' && r.policy === 'eclip-fit' && r.mix === 'mix1')
+    const set = 'results/h100/eclip-fit-v2/batch1'
+    const fixture = JSON.parse(
+      readFileSync('test/measure/fixtures/h100-eclip-fit-v2-plans.json', 'utf8'),
+    ) as { plans: Record<string, Plan> }
+    const src = JSON.parse(readFileSync(join(set, 'results.json'), 'utf8')) as Results
+    const runs = src.runs.filter((r) => r.backend === 'gpu' && r.policy === 'eclip-fit' && r.mix === 'mix4')
     assert.equal(runs.length, 1)
     const primitives = loadPrimitives(h100, g)
     assert.ok(primitives)
-    const prep = (dir: string) =>
+    const neverPlan: Planner = async () => {
+      throw new Error('a run with a recorded plan is not planned again')
+    }
+    const prep = (recordedPlan: (r: Run) => Plan | undefined) =>
       prepareCases({
-        sets: [{ label: 'fit', runs }],
+        sets: [{ label: 'fit', runs, recordedPlan }],
         gpu: g,
         profilesFor: (ws) => ws.map((w) => loadProfile(h100, g, w.model, w.batch, w.dtype)),
         primitives,
-        planner: replanner(dir, primitives, () => {}),
+        planner: neverPlan,
         requestsPerWindow: 40,
         minWindowS: 0.1,
         maxWindowS: 1,
       })
-    const cases = await prep(old)
+    const cases = await prep((r) => fixture.plans[`${set}|${r.id}`])
     assert.equal(cases.length, 1)
+    assert.deepEqual(
+      cases[0]?.spec.plan.workers.map((w) => w.groups.length - 1),
+      runs[0]?.workers.map((w) => w.switchesPerRequest),
+    )
     assert.ok(cases[0]?.spec.plan.workers.some((w) => w.groups.length > 1))
+    // another run's plan (the paper's eclip on the same mix) is not the one this run executed
     await assert.rejects(
-      prep(neutral),
-      (e: Error) => e instanceof UserError && /differs from the one the run executed/.test(e.message),
+      prep(() => fixture.plans[`${set}|mix4|eclip|graph|b1|gpu`]),
+      (e: Error) =>
+        e instanceof UserError &&
+        /plan recorded with it.* differs from the one the run executed/.test(e.message),
     )
   })
 

@@ -3,7 +3,7 @@
 // shipped H100 profiles (profiles/h100/), or on synthetic profiles — loudly labelled — while those are not shipped.
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
 import type { Backend, RunResult } from '../../execute/backend.ts'
@@ -20,6 +20,7 @@ import {
 } from '../../execute/sim/index.ts'
 import {
   type Gpu,
+  type Plan,
   POLICIES,
   type PowerModel,
   type Primitives,
@@ -175,6 +176,8 @@ async function reportFrom(
       if (other && run.role === 'solo') continue
       if (other) throw new UserError(`${f}: run ${run.id} is also in ${other}`)
       seen.set(run.id, f)
+      // the executed plan stays where that bench call wrote it: its path from the merged file's directory
+      if (run.planFile) run.planFile = relative(opts.out, join(dirname(f), run.planFile))
       runs.push(run)
     }
     provenances.push(r.provenance)
@@ -373,6 +376,16 @@ export function registerBench(program: Command) {
               started = true
               bar.update(done, { label })
             } else if (done < total) process.stderr.write(`eclip bench: [${done + 1}/${total}] ${label}\n`)
+          },
+          // every plan executed, kept beside results.json (Run.planFile): the runs can be re-simulated as they ran
+          onPlan: (plan: Plan, key: string) => {
+            const file = join(
+              'plans',
+              `${key.replaceAll('|', '.').replace(/[^A-Za-z0-9_.-]/g, '_')}.plan.json`,
+            )
+            mkdirSync(join(opts.out, 'plans'), { recursive: true })
+            writeFileSync(join(opts.out, file), `${JSON.stringify(plan, null, 1)}\n`)
+            return file
           },
           onRunError: (label: string, err: Error) => {
             failures.push(`run ${label} FAILED: ${err.message}`)

@@ -8,11 +8,13 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import { checkSameGpu, evaluatorInputsFromDir, simPlanner } from '../../execute/sim/evaluator.ts'
 import { CALIBRATION, defaultPowerModel, describePower } from '../../execute/sim/index.ts'
 import {
+  type Plan,
   type PowerModel,
   type Primitives,
   type Profile,
   parseFormat,
   type Results,
+  type Run,
   readFile,
   type SimCalibration,
   UserError,
@@ -164,6 +166,9 @@ export function registerCalibrate(program: Command) {
       const sets: RunSet[] = files.map((f) => ({
         label: labelOf(f, taken),
         runs: readFile<Results>('results', f).runs,
+        // plans recorded beside the results (eclip bench writes them) are taken as they ran
+        recordedPlan: (r: Run) =>
+          r.planFile ? readFile<Plan>('plan', join(dirname(f), r.planFile)) : undefined,
       }))
       const planner = replanner(opts.planCalibration ?? opts.profiles, primitives, (w) =>
         process.stderr.write(`eclip calibrate: WARNING: eclip-fit's evaluator: ${w}\n`),
