@@ -24,13 +24,21 @@ export interface CpuSnapshot {
   backend: number | null
 }
 
-/** `clients`: the clients' processes (their CPU is summed; null if none is readable). */
-export function cpuSnapshot(pids: { clients?: number | number[]; backend?: number }): CpuSnapshot {
+/**
+ * `clients`: the clients' processes (their CPU is summed; null if none is readable); `frontends`: the server's
+ * front-end processes, counted as the server's.
+ */
+export function cpuSnapshot(pids: {
+  clients?: number | number[]
+  backend?: number
+  frontends?: number[]
+}): CpuSnapshot {
   const clients = [pids.clients ?? []].flat().map((p) => cpuS(String(p)))
+  const frontends = (pids.frontends ?? []).reduce((a, p) => a + (cpuS(String(p)) ?? 0), 0)
   const u = process.cpuUsage()
   return {
     t: performance.now() / 1000,
-    server: (u.user + u.system) / 1e6,
+    server: (u.user + u.system) / 1e6 + frontends,
     eventLoop: cpuS(`${process.pid}/task/${process.pid}`),
     clients: clients.some((c) => c !== null) ? clients.reduce<number>((a, c) => a + (c ?? 0), 0) : null,
     backend: pids.backend ? cpuS(String(pids.backend)) : null,

@@ -47,6 +47,8 @@ export interface ServeBenchSpec {
   clients?: 'process' | 'in-process'
   /** How the clients send requests (default http): clients/load.ts. */
   transport?: Transport
+  /** HTTP (and gRPC) front-end processes in front of the engine (serve --frontends); 0 or absent: none. */
+  frontends?: number
   /** Where the run's serve config is written. */
   configFile: string
   gpu?: GpuServeOptions
@@ -93,13 +95,14 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     running = await startServe({
       config: spec.configFile,
       logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
+      ...(spec.frontends ? { frontends: spec.frontends } : {}),
       gpu: { powerPeriodMs: 100, ...spec.gpu },
     })
   } catch (err) {
     await clients?.close()
     throw err
   }
-  const { server, url, grpcAddress } = running
+  const { server, url, grpcAddress, frontends: pool } = running
   const clientSpec: ClientSpec = {
     url,
     models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })),
@@ -121,6 +124,7 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     // the clients' processes: their Node process, and the cuda-shm client's Python one
     let helpers: number[] = []
     const pids = () => ({
+      ...(pool ? { frontends: pool.pids() } : {}),
       clients: [...(clients?.pid ? [clients.pid] : []), ...(clients?.helperPids ?? helpers)],
       ...(spec.backend === 'gpu' ? { backend: (server.opts.backend as GpuServeBackend).process?.pid } : {}),
     })
@@ -182,6 +186,10 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     const requests = results.reduce((a, w) => a + w.requests, 0)
     const simulated = server.opts.backend.kind === 'sim'
     const notes = [...(server.opts.notes ?? []), `clients: ${TRANSPORT_LABEL[transport]}`]
+    if (pool)
+      notes.push(
+        `${pool.opts.count} front-end processes in front of the engine: their CPU counts as the server's, the event loop is the engine's`,
+      )
     if (simulated)
       notes.push(
         'SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled',
@@ -241,8 +249,8 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     }
   } finally {
     await clients?.close()
-    // the whole server, the GPU backend's Python process included, is gone before the next run starts
-    await server.close()
+    // the whole server, the GPU backend's Python process and the front-ends included, is gone before the next run
+    await (pool ?? server).close()
   }
 }
 

@@ -12,6 +12,8 @@ import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
 import YAML from 'yaml'
 import type { Gpu } from '../../src/formats/gpu.ts'
 import { readFile } from '../../src/formats/index.ts'
@@ -19,6 +21,7 @@ import type { Profile } from '../../src/formats/profile.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 import { FrontendPool } from '../../src/serve/frontends/engine.ts'
 import { GpuServeBackend } from '../../src/serve/gpu-backend.ts'
+import { inferenceProtoPath, PROTO_OPTIONS } from '../../src/serve/grpc/server.ts'
 import { startServe } from '../../src/serve/index.ts'
 import { fromHalf, toHalf } from '../../src/serve/kserve/datatypes.ts'
 import { EclipServer } from '../../src/serve/server.ts'
@@ -125,9 +128,9 @@ describe('serve --frontends', () => {
     timeout: 60_000,
   }, async () => {
     const config = simConfig()
-    const one = await startServe({ config, port: 0, grpcPort: null })
+    const one = await startServe({ config, port: 0 })
     cleanup.push(() => one.server.close())
-    const two = await startServe({ config, port: 0, grpcPort: null, frontends: 2 })
+    const two = await startServe({ config, port: 0, frontends: 2 })
     cleanup.push(() => two.frontends?.close())
     assert.equal(two.frontends?.pids().length, 2)
     const albert = JSON.stringify({
@@ -181,6 +184,51 @@ describe('serve --frontends', () => {
             l.startsWith('nv_inference_request_failure{') || l.startsWith('nv_inference_request_success{'),
         )
     assert.deepEqual(await failures(two.url), await failures(one.url))
+    // gRPC: the front-ends listen on the gRPC port too and answer as the single process does
+    const def = protoLoader.loadSync(inferenceProtoPath(), PROTO_OPTIONS)
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      inference: { GRPCInferenceService: new (a: string, c: grpc.ChannelCredentials) => grpc.Client }
+    }
+    const rpc = (address: string | undefined, method: string, req: unknown) => {
+      const c = new pkg.inference.GRPCInferenceService(address as string, grpc.credentials.createInsecure())
+      return new Promise<unknown>((resolve) =>
+        (
+          c as unknown as Record<
+            string,
+            (r: unknown, cb: (e: grpc.ServiceError | null, r: unknown) => void) => void
+          >
+        )[method]?.(req, (err, res) => {
+          c.close()
+          resolve(err ? { code: err.code, details: err.details } : res)
+        }),
+      )
+    }
+    assert.ok(two.grpcAddress)
+    const infer = {
+      model_name: 'vgg19',
+      inputs: [{ name: 'input', datatype: 'FP16', shape: [4, 3, 224, 224] }],
+      raw_input_contents: [Buffer.alloc(4 * IMAGE)],
+    }
+    for (const [method, req] of [
+      ['ServerReady', {}],
+      ['ModelMetadata', { name: 'vgg19' }],
+      ['ModelMetadata', { name: 'nope' }],
+      ['ModelInfer', infer],
+      ['ModelInfer', { ...infer, raw_input_contents: [Buffer.alloc(10)] }],
+    ] as [string, unknown][]) {
+      const strip = (r: unknown) => {
+        const x = r as { parameters?: Record<string, unknown> }
+        for (const k of ['queue_us', 'compute_us', 'batched_requests']) delete x.parameters?.[k]
+        return x
+      }
+      assert.deepEqual(
+        strip(await rpc(two.grpcAddress, method, req)),
+        strip(await rpc(one.grpcAddress, method, req)),
+        method,
+      )
+    }
+    const answered = (await rpc(two.grpcAddress, 'ModelInfer', infer)) as { model_name?: string }
+    assert.equal(answered.model_name, 'vgg19')
   })
 
   it("input bytes go through the staging region to the backend and outputs come back; clients' regions pass through", {

@@ -88,6 +88,12 @@ export function registerServeBench(program: Command) {
         .default('http' as Transport),
     )
     .option(
+      '--frontends <n>',
+      'HTTP and gRPC front-end processes in front of the engine (eclip serve --frontends; default 0: one process serves)',
+      num('frontends', 0, true),
+      0,
+    )
+    .option(
       '--bench <file>',
       'an eclip bench results.json (closed loop, same mixes, policies and batch; --backend gpu beside a GPU run): report served ÷ bench',
     )
@@ -173,6 +179,7 @@ export function registerServeBench(program: Command) {
                 ...(opts.queueSize ? { queueSize: opts.queueSize } : {}),
                 ...(opts.inputDatatype ? { inputDatatype: opts.inputDatatype } : {}),
                 transport,
+                ...(opts.frontends > 0 ? { frontends: opts.frontends } : {}),
                 configFile,
               })
               r.run.config = relative(out, configFile)
@@ -222,7 +229,7 @@ export function registerServeBench(program: Command) {
           // the stack that ran the runs, with the settings that change results (hardware queues:
           // cudaDeviceMaxConnections), as `eclip bench` records them
           ...(device?.versions ?? {}),
-          notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}; ${opts.concurrency} closed-loop clients per model in a process of their own; profiles: ${profiles ?? 'synthetic'}${opts.bench ? `; served ÷ bench against ${opts.bench}` : ''}`,
+          notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}; ${opts.concurrency} closed-loop clients per model in a process of their own; ${opts.frontends > 0 ? `${opts.frontends} front-end processes` : 'no front-end processes'}; profiles: ${profiles ?? 'synthetic'}${opts.bench ? `; served ÷ bench against ${opts.bench}` : ''}`,
           backend: opts.backend,
           simulated,
           eclip: SERVER_VERSION,
