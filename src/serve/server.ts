@@ -20,6 +20,8 @@ import { type CudaRegionSpec, RegionRegistry, type SystemRegionSpec } from './sh
 import { ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
 
 export const SERVER_NAME = 'eclip'
+/** A request refused before its body is read keeps its connection only when the unread rest is at most this. */
+const EARLY_CLOSE_BYTES = 1024 * 1024
 export const SERVER_VERSION = '0.1.0'
 
 export interface ServerOptions {
@@ -180,6 +182,23 @@ export class EclipServer implements InferenceService {
           .header('connection', 'close')
           .header('retry-after', '1')
           .send({ error: 'the server is shutting down' })
+      // overload: a request for a model whose queue is full is refused before its body is read and parsed (the
+      // cost that made goodput collapse when clients ignore Retry-After); a large unread body closes the connection
+      if (req.method === 'POST' && req.url.endsWith('/infer')) {
+        const name = (req.params as { name?: string } | undefined)?.name
+        const w = name === undefined ? undefined : this.workers.get(name)
+        if (w?.full()) {
+          this.metrics.requestFailed(w.model.name, w.model.version, 'REJECTED')
+          if (Number(req.headers['content-length'] ?? 0) > EARLY_CLOSE_BYTES)
+            reply.header('connection', 'close')
+          return reply
+            .code(429)
+            .header('retry-after', '1')
+            .send({
+              error: `model "${w.model.name}": queue full (${w.options.queueSize} requests waiting); retry later`,
+            })
+        }
+      }
     })
     registerKserveRoutes(this.app, this, opts.maxBodyBytes ?? 64 * 1024 * 1024)
     this.app.get('/metrics', async (_req, reply) =>

@@ -96,6 +96,11 @@ export class ModelWorker {
     return n
   }
 
+  /** Whether a request submitted now would be refused with 429 (the server then refuses it before reading its body). */
+  full(): boolean {
+    return this.waiting() >= this.options.queueSize
+  }
+
   /** Requests waiting to start: in this queue, and in the backend's own queues where it keeps some (paris-elsa). */
   private waiting(): number {
     return this.queue.length + (this.backend.waiting?.(this.model.name) ?? 0)
