@@ -37,7 +37,8 @@
 // predicts it; docs/design.md §6), normalised to baseline's, subject to a floor per worker: rate_w under the plan
 // ≥ minShare_w × rate_w under baseline co-location (default DEFAULT_MIN_SHARE). Floors come first: a candidate that
 // misses one ranks below every candidate that meets them all, by its total shortfall. The baseline's placement
-// (every kernel on the whole GPU) meets any floor ≤ 1, so it is the fallback when the search ends short.
+// (every kernel on the whole GPU) meets any floor ≤ 1 at baseline's STP: the fallback when the search ends short of
+// a floor or below baseline.
 import type { Gpu } from '../formats/gpu.ts'
 import { regularSlices } from '../formats/gpu.ts'
 import type { Partition } from '../formats/plan.ts'
@@ -287,7 +288,7 @@ export interface FitSearchResult extends FitCandidate {
   /** Score of the chosen plan and of the start (model-wise homes, every worker at home), vs baseline. */
   chosen: FitMetrics
   homeOnly: FitMetrics
-  /** True when no candidate met the floors and the baseline's placement (all on the whole GPU) was taken. */
+  /** True when the baseline's placement (every kernel on the whole GPU) scored best and was taken. */
   fellBack: boolean
 }
 
@@ -319,8 +320,8 @@ export interface FitSearchOptions {
  * weighted STP + energyWeight × mean requests per joule, both normalised to baseline, for a candidate that meets
  * every floor; one that misses a floor ranks below all that meet them, by its total shortfall; one whose mean p95 is
  * above max(1, the start's) is rejected. Besides the start, λ 0 for every worker with μ 0 (close to the baseline's
- * placement) is tried first; if the search ends short of a floor, the baseline's placement itself is evaluated and
- * taken when it does better.
+ * placement) is tried first; at the end the baseline's placement itself is evaluated and taken when it scores
+ * higher (when no candidate met the floors, or none beat baseline's STP).
  */
 export async function fitSearch(
   gpu: Gpu,
@@ -453,8 +454,9 @@ export async function fitSearch(
     if (!changed) break
   }
   const c = candidate(st)
-  if (best.shortfall > 0) {
-    // the baseline's placement: every unit on the top of its ladder, the whole GPU
+  {
+    // the baseline's placement (every unit on the top of its ladder, the whole GPU) meets every floor ≤ 1 at
+    // baseline's STP: a plan is never chosen below it in the evaluator's eyes
     const whole = {
       ...c,
       assignments: c.instances.map((w) => {

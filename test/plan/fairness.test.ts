@@ -85,6 +85,39 @@ describe('eclip-fit: floors', () => {
   })
 })
 
+describe('eclip-fit: never below baseline in the evaluator’s eyes', () => {
+  it('takes the baseline placement when every searched plan scores below it, floors met or not', async () => {
+    // kernels that run faster on a partition than on the whole GPU (a library sized for fewer SMs) keep every
+    // searched plan off "everything on the whole GPU"; here every such plan costs both workers 5% or more, and the
+    // floors (0.9×) are met all the same
+    const odd = profiles.map((p) => ({
+      ...p,
+      kernels: p.kernels.map((k, i) =>
+        i % 4 === 0
+          ? { ...k, timesUs: k.timesUs.map((t, j) => (j < k.timesUs.length - 1 ? t * 0.5 : t)) }
+          : k,
+      ),
+    }))
+    const res = await fitSearch(gpu, odd, {
+      smCount: N,
+      switchMax: 14,
+      switchCostUs: 0,
+      factor: 1.1,
+      maxPartitions: 16,
+      instance: (w, ladder, sms) => buildInstance(`w${w}`, odd[w] as Profile, ladder, sms),
+      models: ['albert', 'vgg19'],
+      baseline: score([1, 1]),
+      score: async (c) => {
+        const s = [sharedOf(c, 0), sharedOf(c, 1)]
+        return s.every((x) => x === 1) ? score([1, 1]) : score(s.map((x) => 0.95 - 0.1 * x))
+      },
+    })
+    assert.equal(res.fellBack, true)
+    assert.equal(res.chosen.stpRatio, 1)
+    assert.deepEqual([sharedOf(res, 0), sharedOf(res, 1)], [1, 1])
+  })
+})
+
 describe('eclip-fit: weights', () => {
   it('a weight on the worker that loses changes the choice', async () => {
     // unweighted: +0.5 for worker 0 outweighs −0.4 for worker 1; weighted 2 on worker 1, −0.8 does not
