@@ -47,6 +47,11 @@ export interface ServeBenchSpec {
   clients?: 'process' | 'in-process'
   /** How the clients send requests (default http): clients/load.ts. */
   transport?: Transport
+  /**
+   * serveBenchRuns: several transports measured one after the other against the same server (one start-up, one
+   * plan, one backend: back to back); each transport gets its own clients, warm-up and window.
+   */
+  transports?: Transport[]
   /** HTTP (and gRPC) front-end processes in front of the engine (serve --frontends); 0 or absent: none. */
   frontends?: number
   /** Where the run's serve config is written. */
@@ -65,8 +70,23 @@ export interface ServeBenchOutcome {
 /** The KServe name a mix worker is served under: "albert#1" → "albert-1" (names are URL path segments). */
 export const servedName = (worker: string) => worker.replace(/[^A-Za-z0-9_.-]/g, '-')
 
+/** One transport's outcome of serveBenchRuns, or why its clients failed (the other transports still ran). */
+export type TransportOutcome = ServeBenchOutcome | { transport: Transport; error: Error }
+
+/** One served run with one transport (spec.transport, default http). */
 export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOutcome> {
-  const transport = spec.transport ?? 'http'
+  const [o] = await serveBenchRuns({ ...spec, transports: [spec.transport ?? 'http'] })
+  if (!o || 'error' in o) throw o?.error ?? new Error('serve-bench: no run')
+  return o
+}
+
+/**
+ * The server started once for (mix, policy), then each of spec.transports measured in turn with clients of its own
+ * (warm-up, window); the server, its backend and front-ends are closed at the end. A failure to start the server
+ * throws; a transport whose clients fail is returned with its error.
+ */
+export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOutcome[]> {
+  const transports = spec.transports ?? [spec.transport ?? 'http']
   const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
   const config: ServeConfig = {
     format: 'eclip.serve/1',
@@ -77,7 +97,7 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     ...(spec.profiles ? { profiles: spec.profiles } : {}),
     dashboard: false,
     // gRPC only where the clients use it (a free port, as HTTP's)
-    grpcPort: transport === 'grpc' ? 0 : null,
+    grpcPort: transports.includes('grpc') ? 0 : null,
     models: workers.map((w) => ({
       name: servedName(w.name),
       model: w.model,
@@ -88,8 +108,8 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
   }
   writeFileSync(spec.configFile, `${JSON.stringify(config, null, 1)}\n`)
   const started = performance.now()
-  // the clients' process starts now: its start-up overlaps the server's
-  const clients = spec.clients === 'in-process' ? null : new ClientProcess()
+  // the first clients' process starts now: its start-up overlaps the server's
+  let early = spec.clients === 'in-process' ? null : new ClientProcess()
   let running: Awaited<ReturnType<typeof startServe>>
   try {
     running = await startServe({
@@ -99,9 +119,44 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
       gpu: { powerPeriodMs: 100, ...spec.gpu },
     })
   } catch (err) {
-    await clients?.close()
+    await early?.close()
     throw err
   }
+  const { server, frontends: pool } = running
+  const out: TransportOutcome[] = []
+  try {
+    for (const [i, transport] of transports.entries()) {
+      const clients = early ?? (spec.clients === 'in-process' ? null : new ClientProcess())
+      early = null
+      try {
+        // the first transport's start counts from the server's; a later one's from its own clients'
+        out.push(
+          await measureTransport(spec, running, transport, clients, i === 0 ? started : performance.now()),
+        )
+      } catch (err) {
+        if (transports.length === 1) throw err
+        out.push({ transport, error: err as Error })
+      } finally {
+        await clients?.close()
+      }
+    }
+  } finally {
+    await early?.close()
+    // the whole server, the GPU backend's Python process and the front-ends included, is gone before the next run
+    await (pool ?? server).close()
+  }
+  return out
+}
+
+/** One transport's clients against the running server: warm-up, window, the run's numbers. */
+async function measureTransport(
+  spec: ServeBenchSpec,
+  running: Awaited<ReturnType<typeof startServe>>,
+  transport: Transport,
+  clients: ClientProcess | null,
+  started: number,
+): Promise<ServeBenchOutcome> {
+  const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
   const { server, url, grpcAddress, frontends: pool } = running
   const clientSpec: ClientSpec = {
     url,
@@ -115,142 +170,134 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
     transport,
     ...(grpcAddress ? { grpcAddress } : {}),
   }
-  try {
-    let startS = 0
-    let elu0: EventLoopUtilization | undefined
-    let elu = 0
-    let cpu0: CpuSnapshot | undefined
-    let cpu1: CpuSnapshot | undefined
-    // the clients' processes: their Node process, and the cuda-shm client's Python one
-    let helpers: number[] = []
-    const pids = () => ({
-      ...(pool ? { frontends: pool.pids() } : {}),
-      clients: [...(clients?.pid ? [clients.pid] : []), ...(clients?.helperPids ?? helpers)],
-      ...(spec.backend === 'gpu' ? { backend: (server.opts.backend as GpuServeBackend).process?.pid } : {}),
-    })
-    // the server's event loop between the window's edges (with the clients in their own process, the server's alone)
-    const onEvent = (e: ClientEvent) => {
-      if (e === 'ready') startS = (performance.now() - started) / 1000
-      else if (e === 'window-start') {
-        elu0 = performance.eventLoopUtilization()
-        cpu0 = cpuSnapshot(pids())
-        spec.onWindow?.('start')
-      } else if (e === 'window-end' && elu0) {
-        elu = performance.eventLoopUtilization(elu0).utilization
-        cpu1 = cpuSnapshot(pids())
-        spec.onWindow?.('end')
-      }
+  let startS = 0
+  let elu0: EventLoopUtilization | undefined
+  let elu = 0
+  let cpu0: CpuSnapshot | undefined
+  let cpu1: CpuSnapshot | undefined
+  // the clients' processes: their Node process, and the cuda-shm client's Python one
+  let helpers: number[] = []
+  const pids = () => ({
+    ...(pool ? { frontends: pool.pids() } : {}),
+    clients: [...(clients?.pid ? [clients.pid] : []), ...(clients?.helperPids ?? helpers)],
+    ...(spec.backend === 'gpu' ? { backend: (server.opts.backend as GpuServeBackend).process?.pid } : {}),
+  })
+  // the server's event loop between the window's edges (with the clients in their own process, the server's alone)
+  const onEvent = (e: ClientEvent) => {
+    if (e === 'ready') startS = (performance.now() - started) / 1000
+    else if (e === 'window-start') {
+      elu0 = performance.eventLoopUtilization()
+      cpu0 = cpuSnapshot(pids())
+      spec.onWindow?.('start')
+    } else if (e === 'window-end' && elu0) {
+      elu = performance.eventLoopUtilization(elu0).utilization
+      cpu1 = cpuSnapshot(pids())
+      spec.onWindow?.('end')
     }
-    const { calls, first, last } = clients
-      ? await clients.run(clientSpec, onEvent)
-      : await driveClients(clientSpec, onEvent, (p) => {
-          helpers = p
-        })
-    const from = first.atMs
-    const to = last.atMs
-    const windowS = (to - from) / 1000
-    const inWindow = (c: Call) => c.endMs > from && c.endMs <= to
-    const results: ServeWorkerResult[] = workers.map((w, i) => {
-      const all = calls[i] ?? []
-      const win = all.filter(inWindow)
-      const ok = win.filter((c) => c.ok)
-      const statuses: Record<string, number> = {}
-      for (const c of all) if (!c.ok) statuses[c.status] = (statuses[c.status] ?? 0) + 1
-      const means = (xs: (number | null)[]) => mean(xs.filter((x): x is number => x !== null))
-      return {
-        name: w.name,
-        served: servedName(w.name),
-        model: w.model,
-        batch: w.batch,
-        dtype: w.dtype,
-        requests: ok.length,
-        items: ok.length * w.batch,
-        throughputRps: ok.length / windowS,
-        itemsPerS: (ok.length * w.batch) / windowS,
-        latencyUs: ok.length > 0 ? latencySummary(ok.map((c) => (c.endMs - c.startMs) * 1000)) : null,
-        errors: win.length - ok.length,
-        errorsTotal: all.length - all.filter((c) => c.ok).length,
-        errorStatuses: statuses,
-        serverQueueUs: means(ok.map((c) => c.queueUs)),
-        serverComputeUs: means(ok.map((c) => c.computeUs)),
-        normVsBaseline: null,
-        p95VsBaseline: null,
-        // the solo reference and right-sized area of the system metrics (no solo runs here: the profile's)
-        ...servedProfileRefs(spec.profiles, server.opts.gpu, w, server.opts.plan?.params.tolerance),
-      }
-    })
-    const e0 = first.metrics.get('nv_energy_consumption')
-    const e1 = last.metrics.get('nv_energy_consumption')
-    const energyJ = e0 && e1 ? e1.value - e0.value : null
-    const source = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
-    const requests = results.reduce((a, w) => a + w.requests, 0)
-    const simulated = server.opts.backend.kind === 'sim'
-    const notes = [...(server.opts.notes ?? []), `clients: ${TRANSPORT_LABEL[transport]}`]
-    if (pool)
-      notes.push(
-        `${pool.opts.count} front-end processes in front of the engine: their CPU counts as the server's, the event loop is the engine's`,
-      )
-    if (simulated)
-      notes.push(
-        'SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled',
-      )
-    const firstErrors = new Map<string, string>()
-    calls.flat().forEach((c) => {
-      if (!c.ok && c.error && !firstErrors.has(String(c.status))) firstErrors.set(String(c.status), c.error)
-    })
-    for (const [s, e] of firstErrors) notes.push(`first error with status ${s}: ${e}`)
-    if (cpu0 && cpu1) notes.push(hostCpuNote(hostCpu(cpu0, cpu1, requests)))
-    const gpuProc = spec.backend === 'gpu' ? (server.opts.backend as GpuServeBackend).process : null
-    if (spec.backend === 'gpu') {
-      const t = (server.opts.backend as GpuServeBackend).transports()
-      notes.push(
-        `tensors to and from the backend: ${[...t].map(([n, how]) => `${n} ${how === 'shm' ? 'shared memory' : how}`).join(', ')}`,
-      )
-    }
-    const gpu = server.opts.gpu
-    const plan = server.opts.plan
-    const run: ServeRun = {
-      id: serveRunId(spec.mix.name, spec.policy, spec.batch, spec.backend),
-      mix: spec.mix.name,
-      policy: spec.policy,
-      backend: spec.backend,
-      simulated,
-      batch: spec.batch,
-      gpu: gpu
-        ? { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-        : { name: 'unknown', smCount: 1, sliceSize: 1 },
-      config: spec.configFile,
-      concurrency: spec.concurrency,
-      warmupS: from / 1000,
-      windowS,
-      startS,
-      planSolver: plan ? `${plan.solver.name} ${plan.solver.status}` : 'none',
-      workers: results,
-      transport,
-      metrics: {
-        requests,
-        errors: results.reduce((a, w) => a + w.errors, 0),
-        errorsTotal: results.reduce((a, w) => a + w.errorsTotal, 0),
-        energyJ,
-        energySource: energyJ === null ? null : (source ?? null),
-        meanPowerW: energyJ === null ? null : energyJ / windowS,
-        requestsPerJ: energyJ ? requests / energyJ : null,
-        throughputVsBaseline: null,
-        p95VsBaseline: null,
-        energyEffVsBaseline: null,
-        eventLoopUtilisation: elu,
-      },
-      notes,
-    }
+  }
+  const { calls, first, last } = clients
+    ? await clients.run(clientSpec, onEvent)
+    : await driveClients(clientSpec, onEvent, (p) => {
+        helpers = p
+      })
+  const from = first.atMs
+  const to = last.atMs
+  const windowS = (to - from) / 1000
+  const inWindow = (c: Call) => c.endMs > from && c.endMs <= to
+  const results: ServeWorkerResult[] = workers.map((w, i) => {
+    const all = calls[i] ?? []
+    const win = all.filter(inWindow)
+    const ok = win.filter((c) => c.ok)
+    const statuses: Record<string, number> = {}
+    for (const c of all) if (!c.ok) statuses[c.status] = (statuses[c.status] ?? 0) + 1
+    const means = (xs: (number | null)[]) => mean(xs.filter((x): x is number => x !== null))
     return {
-      run,
-      calls,
-      ...(gpuProc ? { device: { gpu: gpuProc.gpu?.name ?? 'unknown', versions: gpuProc.versions } } : {}),
+      name: w.name,
+      served: servedName(w.name),
+      model: w.model,
+      batch: w.batch,
+      dtype: w.dtype,
+      requests: ok.length,
+      items: ok.length * w.batch,
+      throughputRps: ok.length / windowS,
+      itemsPerS: (ok.length * w.batch) / windowS,
+      latencyUs: ok.length > 0 ? latencySummary(ok.map((c) => (c.endMs - c.startMs) * 1000)) : null,
+      errors: win.length - ok.length,
+      errorsTotal: all.length - all.filter((c) => c.ok).length,
+      errorStatuses: statuses,
+      serverQueueUs: means(ok.map((c) => c.queueUs)),
+      serverComputeUs: means(ok.map((c) => c.computeUs)),
+      normVsBaseline: null,
+      p95VsBaseline: null,
+      // the solo reference and right-sized area of the system metrics (no solo runs here: the profile's)
+      ...servedProfileRefs(spec.profiles, server.opts.gpu, w, server.opts.plan?.params.tolerance),
     }
-  } finally {
-    await clients?.close()
-    // the whole server, the GPU backend's Python process and the front-ends included, is gone before the next run
-    await (pool ?? server).close()
+  })
+  const e0 = first.metrics.get('nv_energy_consumption')
+  const e1 = last.metrics.get('nv_energy_consumption')
+  const energyJ = e0 && e1 ? e1.value - e0.value : null
+  const source = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
+  const requests = results.reduce((a, w) => a + w.requests, 0)
+  const simulated = server.opts.backend.kind === 'sim'
+  const notes = [...(server.opts.notes ?? []), `clients: ${TRANSPORT_LABEL[transport]}`]
+  if (pool)
+    notes.push(
+      `${pool.opts.count} front-end processes in front of the engine: their CPU counts as the server's, the event loop is the engine's`,
+    )
+  if (simulated)
+    notes.push('SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled')
+  const firstErrors = new Map<string, string>()
+  calls.flat().forEach((c) => {
+    if (!c.ok && c.error && !firstErrors.has(String(c.status))) firstErrors.set(String(c.status), c.error)
+  })
+  for (const [s, e] of firstErrors) notes.push(`first error with status ${s}: ${e}`)
+  if (cpu0 && cpu1) notes.push(hostCpuNote(hostCpu(cpu0, cpu1, requests)))
+  const gpuProc = spec.backend === 'gpu' ? (server.opts.backend as GpuServeBackend).process : null
+  if (spec.backend === 'gpu') {
+    const t = (server.opts.backend as GpuServeBackend).transports()
+    notes.push(
+      `tensors to and from the backend: ${[...t].map(([n, how]) => `${n} ${how === 'shm' ? 'shared memory' : how}`).join(', ')}`,
+    )
+  }
+  const gpu = server.opts.gpu
+  const plan = server.opts.plan
+  const run: ServeRun = {
+    id: serveRunId(spec.mix.name, spec.policy, spec.batch, spec.backend),
+    mix: spec.mix.name,
+    policy: spec.policy,
+    backend: spec.backend,
+    simulated,
+    batch: spec.batch,
+    gpu: gpu
+      ? { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+      : { name: 'unknown', smCount: 1, sliceSize: 1 },
+    config: spec.configFile,
+    concurrency: spec.concurrency,
+    warmupS: from / 1000,
+    windowS,
+    startS,
+    planSolver: plan ? `${plan.solver.name} ${plan.solver.status}` : 'none',
+    workers: results,
+    transport,
+    metrics: {
+      requests,
+      errors: results.reduce((a, w) => a + w.errors, 0),
+      errorsTotal: results.reduce((a, w) => a + w.errorsTotal, 0),
+      energyJ,
+      energySource: energyJ === null ? null : (source ?? null),
+      meanPowerW: energyJ === null ? null : energyJ / windowS,
+      requestsPerJ: energyJ ? requests / energyJ : null,
+      throughputVsBaseline: null,
+      p95VsBaseline: null,
+      energyEffVsBaseline: null,
+      eventLoopUtilisation: elu,
+    },
+    notes,
+  }
+  return {
+    run,
+    calls,
+    ...(gpuProc ? { device: { gpu: gpuProc.gpu?.name ?? 'unknown', versions: gpuProc.versions } } : {}),
   }
 }
 

@@ -4,7 +4,7 @@
 // cuda-shm without a GPU, a bench file without the run asked for).
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -279,11 +279,57 @@ describe('serve-bench --bench: served ÷ bench', () => {
   })
 })
 
+describe('serve-bench --transport http,grpc,shm: one server per mix and policy, a results directory per transport', () => {
+  it('measures each transport in turn against the same server', () => {
+    const out = tmp()
+    const r = cli([
+      '--mix',
+      'mix1',
+      '--policies',
+      'baseline,eclip',
+      '--profiles',
+      'synthetic',
+      '--transport',
+      'http,grpc,shm',
+      '--duration',
+      '0.3',
+      '--warmup',
+      '0.05',
+      '--out',
+      out,
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    // one server start-up per (mix, policy), whatever the transports
+    assert.equal((r.stderr.match(/eclip serve-bench: \[\d\/2\]/g) ?? []).length, 2, r.stderr)
+    for (const t of ['http', 'grpc', 'shm']) {
+      const results = readFile<ServeResults>('serve-results', join(out, t, 'results.json'))
+      assert.deepEqual(
+        results.runs.map((x) => [x.policy, x.transport]),
+        [
+          ['baseline', t],
+          ['eclip', t],
+        ],
+      )
+      for (const run of results.runs) {
+        assert.equal(run.metrics.errorsTotal, 0, `${t} ${run.policy}`)
+        assert.ok(run.metrics.requests > 0, `${t} ${run.policy}`)
+        assert.ok(existsSync(join(out, t, run.config)), run.config)
+      }
+      // ratios to the baseline measured over the same transport
+      assert.ok(results.runs.every((x) => x.metrics.throughputVsBaseline !== null))
+      assert.match(readFileSync(join(out, t, 'report.txt'), 'utf8'), new RegExp(`^transport ${t}: `, 'm'))
+    }
+  })
+})
+
 describe('serve-bench transport errors', () => {
   it('an unknown transport is refused with the choices', () => {
     const r = cli(['--transport', 'carrier-pigeon', '--out', tmp()])
     assert.notEqual(r.status, 0)
     assert.match(r.stderr, /--transport.*carrier-pigeon.*http, grpc, shm, cuda-shm/s)
+    const twice = cli(['--transport', 'shm,http,shm', '--out', tmp()])
+    assert.equal(twice.status, 2)
+    assert.match(twice.stderr, /--transport: "shm,http,shm" names a transport twice/)
   })
 
   it('cuda-shm without a GPU says so before any run', () => {

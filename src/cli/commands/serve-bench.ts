@@ -22,7 +22,12 @@ import {
   type Transport,
 } from '../../measure/clients/index.ts'
 import { benchTables, compareWithBench, missingBenchRuns } from '../../measure/clients/vs-bench.ts'
-import { normaliseServeRuns, serveBenchRun, serveReport } from '../../measure/serve-bench.ts'
+import {
+  normaliseServeRuns,
+  serveBenchRuns,
+  serveReport,
+  type TransportOutcome,
+} from '../../measure/serve-bench.ts'
 import { clientProcessMain } from '../../measure/serve-bench-clients.ts'
 import { SERVER_VERSION } from '../../serve/server.ts'
 import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
@@ -79,13 +84,10 @@ export function registerServeBench(program: Command) {
         "send inputs that also accept it in this datatype (FP32 images for FP16 models: twice the bytes, converted by the backend); default: the model's own",
       ).choices(['FP32'] as const),
     )
-    .addOption(
-      new Option(
-        '--transport <how>',
-        'how the clients send requests: http (binary tensors), grpc (raw_input_contents), shm (system shared-memory regions), cuda-shm (CUDA shared-memory regions; a Python client, needs a GPU)',
-      )
-        .choices(TRANSPORTS)
-        .default('http' as Transport),
+    .option(
+      '--transport <list>',
+      `how the clients send requests, comma-separated (${TRANSPORTS.join(', ')}): http (binary tensors), grpc (raw_input_contents), shm (system shared-memory regions), cuda-shm (CUDA shared-memory regions; a Python client, needs a GPU). Several: each measured in turn against the same server (one start-up per mix and policy), results in OUT/<transport>/`,
+      'http',
     )
     .option(
       '--frontends <n>',
@@ -125,7 +127,7 @@ export function registerServeBench(program: Command) {
           throw new UserError('--backend gpu needs --profiles DIR (none shipped)')
         else warnings.push('SYNTHETIC PROFILES: none shipped; compute times are generated, not measured')
       }
-      const transport = opts.transport as Transport
+      const transports = parseTransports(opts.transport)
       // what the bench file must hold, and whether the cuda-shm client can run, are known before any run starts
       let bench: Results | undefined
       if (opts.bench) {
@@ -140,7 +142,7 @@ export function registerServeBench(program: Command) {
         )
         if (missing) throw new UserError(missing)
       }
-      if (transport === 'cuda-shm') {
+      if (transports.includes('cuda-shm')) {
         const why = cudaShmUnavailable()
         if (why) throw new UserError(`--transport cuda-shm: the client needs a CUDA GPU here: ${why}`)
       }
@@ -151,22 +153,28 @@ export function registerServeBench(program: Command) {
         )
       const out = resolve(opts.out)
       mkdirSync(join(out, 'configs'), { recursive: true })
-      const log = openSync(join(out, 'requests.csv'), 'w')
-      writeSync(log, `${LOG_HEADER}\n`)
-      const runs: ServeRun[] = []
-      const failures: string[] = []
+      // one results directory per transport: OUT itself for one, OUT/<transport>/ for several
+      const perTransport = new Map(
+        transports.map((t) => {
+          const dir = transports.length === 1 ? out : join(out, t)
+          mkdirSync(dir, { recursive: true })
+          const log = openSync(join(dir, 'requests.csv'), 'w')
+          writeSync(log, `${LOG_HEADER}\n`)
+          return [t, { dir, log, runs: [] as ServeRun[], failures: [] as string[], warnings: [...warnings] }]
+        }),
+      )
       let device: { gpu: string; versions: Record<string, string> } | undefined
       const total = mixes.length * policies.length
+      let done = 0
       try {
         for (const mix of mixes)
           for (const policy of policies) {
             const label = `${mix.name} ${policy}`
-            process.stderr.write(
-              `eclip serve-bench: [${runs.length + failures.length + 1}/${total}] ${label}\n`,
-            )
+            process.stderr.write(`eclip serve-bench: [${++done}/${total}] ${label}\n`)
             const configFile = join(out, 'configs', `${mix.name}.${policy}.json`)
+            let outcomes: TransportOutcome[]
             try {
-              const r = await serveBenchRun({
+              outcomes = await serveBenchRuns({
                 mix,
                 policy,
                 backend: opts.backend,
@@ -178,15 +186,32 @@ export function registerServeBench(program: Command) {
                 seed: opts.seed,
                 ...(opts.queueSize ? { queueSize: opts.queueSize } : {}),
                 ...(opts.inputDatatype ? { inputDatatype: opts.inputDatatype } : {}),
-                transport,
+                transports,
                 ...(opts.frontends > 0 ? { frontends: opts.frontends } : {}),
                 configFile,
               })
-              r.run.config = relative(out, configFile)
-              runs.push(r.run)
+            } catch (err) {
+              // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend)
+              // must not lose the others; anything else is a bug and stops here
+              if (!(err instanceof UserError)) throw err
+              outcomes = transports.map((transport) => ({ transport, error: err as Error }))
+            }
+            for (const r of outcomes) {
+              const t = 'error' in r ? r.transport : (r.run.transport as Transport)
+              const st = perTransport.get(t)
+              if (!st) continue
+              if ('error' in r) {
+                st.failures.push(`run ${label} FAILED: ${r.error.message}`)
+                process.stderr.write(
+                  `eclip serve-bench: run ${label} (${t}) failed, going on: ${r.error.message}\n`,
+                )
+                continue
+              }
+              r.run.config = relative(st.dir, configFile)
+              st.runs.push(r.run)
               device ??= r.device
               if (r.run.metrics.eventLoopUtilisation > 0.9)
-                warnings.push(
+                st.warnings.push(
                   `${label}: the server's Node event loop was ${(r.run.metrics.eventLoopUtilisation * 100).toFixed(0)}% busy: the server process, not the backend, may bound this rate`,
                 )
               const rows: string[] = []
@@ -197,69 +222,79 @@ export function registerServeBench(program: Command) {
                     `${r.run.id},${name},${i},${c.startMs.toFixed(3)},${c.endMs.toFixed(3)},${c.status},${c.queueUs ?? ''},${c.computeUs ?? ''}`,
                   )
               })
-              if (rows.length > 0) writeSync(log, `${rows.join('\n')}\n`)
-            } catch (err) {
-              // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend)
-              // must not lose the others; anything else is a bug and stops here
-              if (!(err instanceof UserError)) throw err
-              failures.push(`run ${label} FAILED: ${(err as Error).message}`)
-              process.stderr.write(
-                `eclip serve-bench: run ${label} failed, going on: ${(err as Error).message}\n`,
-              )
+              if (rows.length > 0) writeSync(st.log, `${rows.join('\n')}\n`)
             }
           }
       } finally {
-        closeSync(log)
+        for (const st of perTransport.values()) closeSync(st.log)
       }
-      normaliseServeRuns(runs)
-      if (bench && opts.bench) compareWithBench(runs, bench, opts.bench)
-      const profileGpu = runs[0]?.gpu.name
-      if (device && profileGpu && device.gpu !== profileGpu)
-        warnings.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
-      const results: ServeResults = {
-        format: 'eclip.serve-results/1',
-        runs,
-        requestLog: 'requests.csv',
-        provenance: {
-          date: new Date().toISOString(),
-          method: simulated ? 'simulated' : 'measured',
-          tool: 'eclip serve-bench',
-          host: hostname(),
-          ...((device?.gpu ?? profileGpu) ? { gpu: device?.gpu ?? profileGpu } : {}),
-          // the stack that ran the runs, with the settings that change results (hardware queues:
-          // cudaDeviceMaxConnections), as `eclip bench` records them
-          ...(device?.versions ?? {}),
-          notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}; ${opts.concurrency} closed-loop clients per model in a process of their own; ${opts.frontends > 0 ? `${opts.frontends} front-end processes` : 'no front-end processes'}; profiles: ${profiles ?? 'synthetic'}${opts.bench ? `; served ÷ bench against ${opts.bench}` : ''}`,
-          backend: opts.backend,
-          simulated,
-          eclip: SERVER_VERSION,
-          node: process.version,
-          seed: opts.seed,
-          command: ['eclip', ...process.argv.slice(2)].join(' '),
-          warnings: [...warnings, ...failures],
-        },
+      let failed = false
+      for (const [transport, st] of perTransport) {
+        const { runs, failures, dir } = st
+        failed ||= failures.length > 0
+        normaliseServeRuns(runs)
+        if (bench && opts.bench) compareWithBench(runs, bench, opts.bench)
+        const profileGpu = runs[0]?.gpu.name
+        if (device && profileGpu && device.gpu !== profileGpu)
+          st.warnings.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
+        const results: ServeResults = {
+          format: 'eclip.serve-results/1',
+          runs,
+          requestLog: 'requests.csv',
+          provenance: {
+            date: new Date().toISOString(),
+            method: simulated ? 'simulated' : 'measured',
+            tool: 'eclip serve-bench',
+            host: hostname(),
+            ...((device?.gpu ?? profileGpu) ? { gpu: device?.gpu ?? profileGpu } : {}),
+            // the stack that ran the runs, with the settings that change results (hardware queues:
+            // cudaDeviceMaxConnections), as `eclip bench` records them
+            ...(device?.versions ?? {}),
+            notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${opts.inputDatatype ? `, inputs sent as ${opts.inputDatatype} where accepted` : ''}; ${opts.concurrency} closed-loop clients per model in a process of their own; ${opts.frontends > 0 ? `${opts.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${opts.bench ? `; served ÷ bench against ${opts.bench}` : ''}`,
+            backend: opts.backend,
+            simulated,
+            eclip: SERVER_VERSION,
+            node: process.version,
+            seed: opts.seed,
+            command: ['eclip', ...process.argv.slice(2)].join(' '),
+            warnings: [...st.warnings, ...failures],
+          },
+        }
+        parseFormat('serve-results', results, 'results.json (about to be written)')
+        const resultsFile = join(dir, 'results.json')
+        writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+        const label = simulated
+          ? 'SIMULATED (sim backend: no model ran)'
+          : `measured on ${device?.gpu ?? 'the GPU'} through the server`
+        const header = [
+          `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${opts.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
+          `closed loop, ${opts.concurrency} clients per model, warm-up ${opts.warmup} s, window ${opts.duration} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
+          `transport ${transport}: ${TRANSPORT_LABEL[transport]}${opts.bench ? `; served ÷ bench against ${opts.bench}` : ''}`,
+          ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
+        ].join('\n')
+        const axes = { mixes: mixes.map((m) => m.name), policies }
+        const report = serveReport(runs, label, axes)
+        const vsBench = bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''
+        const reportFile = join(dir, 'report.txt')
+        writeFileSync(reportFile, `${header}\n\n${report.tables}${vsBench}\n\n${report.detail}\n`)
+        console.log(`${header}\n\n${report.tables}${vsBench}\n`)
+        console.log(`wrote ${resultsFile}, ${join(dir, 'requests.csv')}, ${reportFile}`)
       }
-      parseFormat('serve-results', results, 'results.json (about to be written)')
-      const resultsFile = join(out, 'results.json')
-      writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
-      const label = simulated
-        ? 'SIMULATED (sim backend: no model ran)'
-        : `measured on ${device?.gpu ?? 'the GPU'} through the server`
-      const header = [
-        `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${opts.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
-        `closed loop, ${opts.concurrency} clients per model, warm-up ${opts.warmup} s, window ${opts.duration} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
-        `transport ${transport}: ${TRANSPORT_LABEL[transport]}${opts.bench ? `; served ÷ bench against ${opts.bench}` : ''}`,
-        ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
-      ].join('\n')
-      const axes = { mixes: mixes.map((m) => m.name), policies }
-      const report = serveReport(runs, label, axes)
-      const vsBench = bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''
-      const reportFile = join(out, 'report.txt')
-      writeFileSync(reportFile, `${header}\n\n${report.tables}${vsBench}\n\n${report.detail}\n`)
-      console.log(`${header}\n\n${report.tables}${vsBench}\n`)
-      console.log(
-        `wrote ${resultsFile}, ${join(out, 'requests.csv')}, ${reportFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-      )
-      if (failures.length > 0) process.exitCode = 1
+      console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+      if (failed) process.exitCode = 1
     })
+}
+
+/** --transport: one or several of TRANSPORTS, comma-separated, each once. */
+export function parseTransports(list: string): Transport[] {
+  const ts = list
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0)
+  if (ts.length === 0) throw new UserError(`--transport: none given (${TRANSPORTS.join(', ')})`)
+  for (const t of ts)
+    if (!(TRANSPORTS as readonly string[]).includes(t))
+      throw new UserError(`--transport: unknown transport "${t}" (${TRANSPORTS.join(', ')})`)
+  if (new Set(ts).size !== ts.length) throw new UserError(`--transport: "${list}" names a transport twice`)
+  return ts as Transport[]
 }
