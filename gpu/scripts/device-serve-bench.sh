@@ -2,18 +2,20 @@
 # Served ÷ bench on the GPU machine in ONE device call (issue #17 item 5), from the carried bundle (scripts/device-bundle.sh:
 # carry .device/eclip.tar.xz, .device/node.xz and .whl/, as for device-bench.sh):
 #   1. `eclip bench --backend gpu`, closed loop, graph mode, for MIXES × POLICIES at BATCH (the GPU's rate, no server);
-#   2. `eclip serve-bench --backend gpu --bench <that results.json>` once per transport in TRANSPORTS (http: binary
-#      tensors; grpc: raw_input_contents; shm: system shared-memory regions; cuda-shm: CUDA shared-memory regions
-#      from a Python client), same mixes, policies, batch, window.
+#   2. `eclip serve-bench --backend gpu --bench <that results.json> --transport TRANSPORTS`: one server per (mix,
+#      policy), each transport measured in turn against it (http: binary tensors; grpc: raw_input_contents; shm:
+#      system shared-memory regions; cuda-shm: CUDA shared-memory regions from a Python client), same mixes,
+#      policies, batch, window.
 # Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...]
 #   env: MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
 #        LIMIT_S (560: a step that would not end by then is skipped, and each is cut there, so the tar comes back)
-#        EST_S (estimate per serve-bench step, s; default 45 per (mix, policy)) BENCH=0 (serve-bench alone, no ratio)
-# Writes $OUT/NAME.tgz (bench/ and one folder per transport: results.json, requests.csv, report.txt) and $OUT/NAME.log;
+#        EST_S (estimate of the serve-bench step, s; default 30 + 10 per transport per (mix, policy)) BENCH=0
+#        (serve-bench alone, no ratio) FRONTENDS (serve-bench --frontends; default: serve-bench's)
+# Writes $OUT/NAME.tgz (bench/ and serve/<transport>/: results.json, requests.csv, report.txt) and $OUT/NAME.log;
 # prints each transport's served ÷ bench tables and host CPU per request last.
-# Time: every (mix, policy) of every step starts a fresh server and Python backend (torch import, build, capture:
-# ~20-30 s on the H100) before its warm-up and window: with the defaults (1 mix × 2 policies) ≈ 1 min of bench and
-# ≈ 1-1.5 min per transport, ≈ 6 min in all.
+# Time: every (mix, policy) starts a fresh server and Python backend (torch import, build, capture: ~20-30 s on the
+# H100), then each transport's warm-up and window: with the defaults (1 mix × 2 policies, 4 transports) ≈ 1 min of
+# bench and ≈ 2.5 min of serve-bench.
 set -uo pipefail
 name=${1:?usage: device-serve-bench.sh NAME [serve-bench options...]}
 shift
@@ -22,7 +24,7 @@ mixes=${MIXES:-mix3}; policies=${POLICIES:-baseline,eclip-fit}; batch=${BATCH:-8
 duration=${DURATION:-5}; warmup=${WARMUP:-2}; transports=${TRANSPORTS:-http,grpc,shm,cuda-shm}
 limit=${LIMIT_S:-560}
 runs=$(( $(tr ',' '\n' <<<"$mixes" | grep -c .) * ($(tr ',' '\n' <<<"$policies" | grep -vc '^baseline$') + 1) ))
-est=${EST_S:-$((45 * runs))}
+est=${EST_S:-$(((30 + 10 * $(tr ',' '\n' <<<"${TRANSPORTS:-http,grpc,shm,cuda-shm}" | grep -c .)) * runs))}
 . "$(dirname "$0")/device-env.sh"
 dir=/tmp/$name
 rm -rf "$dir"; mkdir -p "$dir"
@@ -40,20 +42,22 @@ if [ "${BENCH:-1}" != 0 ]; then
   [ -f "$dir/bench/results.json" ] && bench=(--bench "$dir/bench/results.json")
 fi
 rc=0
-for t in ${transports//,/ }; do
-  if [ $((SECONDS + est)) -gt "$limit" ]; then
-    echo "skipped $t (${SECONDS} s in, estimate $est s, limit $limit s)" | tee -a "$log"; rc=1; continue
-  fi
-  echo "== serve-bench --transport $t (at ${SECONDS} s)" | tee -a "$log"
-  eclip serve-bench --backend gpu "${common[@]}" --transport "$t" "${bench[@]}" --out "$dir/$t" "$@" 2>&1 |
+fe=()
+[ -n "${FRONTENDS:-}" ] && fe=(--frontends "$FRONTENDS")
+if [ $((SECONDS + est)) -gt "$limit" ]; then
+  echo "skipped serve-bench (${SECONDS} s in, estimate $est s, limit $limit s)" | tee -a "$log"; rc=1
+else
+  echo "== serve-bench --transport $transports ${fe[*]} (at ${SECONDS} s)" | tee -a "$log"
+  eclip serve-bench --backend gpu "${common[@]}" --transport "$transports" "${fe[@]}" "${bench[@]}" --out "$dir/serve" "$@" 2>&1 |
     grep -v '^gpu: captured' >>"$log"
   r=${PIPESTATUS[0]}
-  echo "== $t: exit $r at ${SECONDS} s" | tee -a "$log"
+  echo "== serve-bench: exit $r at ${SECONDS} s" | tee -a "$log"
   [ "$r" = 0 ] || rc=1
-done
+fi
 tar czf "$OUT/$name.tgz" -C /tmp "$name"
 for t in ${transports//,/ }; do
-  f=$dir/$t/report.txt
+  f=$dir/serve/$t/report.txt
+  [ -f "$f" ] || f=$dir/serve/report.txt
   [ -f "$f" ] || continue
   echo "==== $t"
   grep -E '^WARNING' "$f" | grep -v SYNTHETIC

@@ -76,7 +76,6 @@ describe('serve: tritonclient system shared memory works unchanged (simulator)',
       // the simulator runs no model: nothing is written, and the response says so
       assert.equal(out.simulated, true)
       assert.deepEqual(out.response_outputs, [])
-      assert.equal(out.as_numpy, false)
       assert.match(out.twice as string, /\[400\] shared memory region 'in\d+' already in manager/)
       assert.match(out.no_key as string, /\[400\] Unable to open shared memory region: '\/eclip_no_such_key'/)
       assert.match(out.past_end as string, /\[400\] failed to register shared memory region 'past': offset 8/)

@@ -38,7 +38,6 @@ try:
     resp = r.get_response()
     out["response_outputs"] = resp["outputs"]
     out["simulated"] = resp["parameters"].get("simulated")
-    out["as_numpy"] = r.as_numpy("logits") is not None
     if real:
         got = shm.get_contents_as_numpy(h_out, np.float16, [batch, 1000])
         ref_in = httpclient.InferInput("input", list(x.shape), "FP16")
