@@ -10,7 +10,9 @@ Messages (header "type"):
                    rings?: {name: {path, bytes}}}        -> progress {key: "load", message}*, then
                                                            loaded {workers: [{name, inputShape, inputDtype,
                                                            outputShape, outputDtype, fingerprint, mode, kernels,
-                                                           switches}], rings?: {name: true | why not}} or error
+                                                           switches}], rings?: {name: true | why not},
+                                                           pipelineDepth: executions per worker it overlaps}
+                                                           or error
              infer {name, id, n, dtype} + body: the input's first n items, raw little-endian `dtype` (KServe name)
                                                         -> output {id, shape, datatype, computeUs} + body: the
                                                            output's first n items, or error {id, ...}

@@ -23,6 +23,7 @@ The byte/shape bookkeeping (`check_input`, `DATATYPE_BYTES`, `worker_mode`) need
 from __future__ import annotations
 
 import math
+import os
 import queue
 import sys
 import threading
@@ -52,6 +53,12 @@ DATATYPES: dict[str, tuple[str, int]] = {
     "FP64": ("float64", 8),
 }
 DATATYPE_BYTES = {k: v[1] for k, v in DATATYPES.items()}
+
+# Executions a served worker keeps in flight on its stream (GpuExecute): 2 lets the next request's copy and launch
+# queue behind the running graph; ECLIP_PIPELINE_DEPTH=1 runs them one after another (for comparisons).
+PIPELINE_DEPTH = max(1, int(os.environ.get("ECLIP_PIPELINE_DEPTH", "2")))
+# The backend's GIL switch interval while serving (CPython's default is 5 ms); ECLIP_GIL_SWITCH_S overrides it.
+GIL_SWITCH_S = float(os.environ.get("ECLIP_GIL_SWITCH_S", "0.0002"))
 KSERVE_OF_TORCH = {v[0]: k for k, v in DATATYPES.items()}
 
 
@@ -119,6 +126,10 @@ class _Job:
     src: tuple | None = None
     dst: tuple | None = None
     value_range: list | None = None
+    # a pipelined execution's output room in the ring ({offset, bytes} for the reply), when it went there; the
+    # views its execution reads and writes, kept until it is answered
+    ring_out: dict | None = None
+    views: tuple | None = None
 
 
 @dataclass
@@ -133,6 +144,9 @@ class ServedWorker:
     # execute(n, datatype, body, src=, dst=, value_range=) reads a CUDA region's input and writes outputs into a
     # region itself (the GPU execute); otherwise Serving hands it host bytes and copies its output into the region
     direct: bool = False
+    # start/finish apart (GpuExecute): the worker keeps `pipeline.depth` executions in flight, a starter thread
+    # enqueueing and a finisher thread answering in order (Serving._run_pipelined)
+    pipeline: object = None
 
 
 def is_fatal(text: str) -> bool:
@@ -165,13 +179,21 @@ class Serving:
         """Starts a worker's request thread (load does this for captured workers; tests for fake ones)."""
         if w.name in self.workers:
             raise BackendError(f"worker {w.name!r} is loaded twice")
-        w.thread = threading.Thread(target=self._run, args=(w,), name=f"serve-{w.name}", daemon=True)
+        run = self._run if w.pipeline is None else self._run_pipelined
+        w.thread = threading.Thread(target=run, args=(w,), name=f"serve-{w.name}", daemon=True)
         self.workers[w.name] = w
         w.thread.start()
 
     def attach_rings(self, specs: dict | None) -> dict[str, object]:
-        """Maps the shared-memory rings of a `load` (before the workers are built); per name, True or why not."""
+        """Maps the shared-memory rings of a `load` (before the workers are built); per name, True or why not. Each
+        ring's mapping is page-locked where the driver can (copies to and from the GPU are then true DMA); where it
+        cannot (no GPU: the tests), the ring works from pageable memory."""
         rings, status = attach(specs)
+        for ring in rings.values():
+            try:
+                ring.unpin = self.pin(ring.mm)
+            except Exception:  # noqa: BLE001, S110 - pageable still works; the copies are staged by the driver
+                pass
         self.rings.update(rings)
         return status
 
@@ -316,6 +338,98 @@ class Serving:
                 if held is not None:
                     held[0].release()
 
+    def _run_pipelined(self, w: ServedWorker) -> None:
+        """The worker's starter: takes jobs in order and enqueues each on the GPU once a slot is free (at most
+        `pipeline.depth` in flight); its finisher thread answers them in the same order and frees their slots."""
+        slots = threading.Semaphore(w.pipeline.depth)
+        started: queue.Queue = queue.Queue()
+        finisher = threading.Thread(target=self._finish_loop, args=(w, started, slots), name=f"finish-{w.name}",
+                                    daemon=True)
+        finisher.start()
+        while True:
+            job = w.jobs.get()
+            if job is None:
+                started.put(None)
+                finisher.join(timeout=30)
+                return
+            slots.acquire()
+            try:
+                slot = self._start_job(w, job)
+            except Exception as e:  # noqa: BLE001 - answered like _run's failures
+                slots.release()
+                self._release(job)
+                if self._answer_error(w, job, e):
+                    started.put(None)
+                    return
+                continue
+            started.put((job, slot))
+
+    def _start_job(self, w: ServedWorker, job: _Job):
+        """Resolves where a job's input lies and its output goes (the frame, the ring, a client's region) and
+        enqueues it; the views it made stay on the job until it is answered."""
+        pipe = w.pipeline
+        body, src_dev, dst = job.body, None, None
+        if job.src is not None:
+            region, offset, n = job.src
+            if isinstance(region, SystemRegion):
+                body = region.host(offset, n)
+                if job.value_range is not None:
+                    check_range(w.name, body, job.datatype, job.value_range)
+            else:
+                src_dev = region.device(offset, n)
+        if job.dst is not None:
+            region, offset, n = job.dst
+            dst = region.host(offset, n) if isinstance(region, SystemRegion) else region.device(offset, n)
+        elif job.ring is not None and isinstance(job.n, int):
+            room = job.ring.output_room(job.shm, job.n * pipe.out_item_bytes)
+            if room is not None:
+                dst, job.ring_out = room
+        job.body, job.views = body, (src_dev, dst)
+        return pipe.start(job.n, job.datatype, body, src=src_dev, dst=dst, value_range=job.value_range)
+
+    def _finish_loop(self, w: ServedWorker, started: queue.Queue, slots: threading.Semaphore) -> None:
+        while True:
+            item = started.get()
+            if item is None:
+                return
+            job, slot = item
+            try:
+                shape, datatype, data, us = w.pipeline.finish(slot)
+                reply = {"type": "output", "id": job.id, "shape": shape, "datatype": datatype,
+                         "computeUs": round(us, 1)}
+                if job.dst is not None:
+                    written = math.prod(shape) * DATATYPE_BYTES[datatype]
+                    self.send({**reply, "output": {"region": job.dst[0].name, "offset": job.dst[1], "bytes": written}})
+                elif job.ring_out is not None:
+                    self.send({**reply, "shm": job.ring_out})
+                else:  # the slot's buffer is reused once freed below: the frame gets bytes of its own
+                    self.send(reply, memoryview(data).tobytes())
+            except Exception as e:  # noqa: BLE001 - every failure is answered; a poisoning one ends the process
+                if self._answer_error(w, job, e):
+                    return
+            finally:
+                self._release(job)
+                slots.release()
+
+    def _answer_error(self, w: ServedWorker, job: _Job, e: Exception) -> bool:
+        """Answers a failed job; True when the error poisoned the CUDA context (the process is then ending)."""
+        text = f"{type(e).__name__}: {e}"
+        fatal = is_fatal(text)
+        self.send({"type": "error", "id": job.id, "message": f"{w.name}: {text}", "fatal": fatal,
+                   "trace": traceback.format_exc(limit=6)})
+        if fatal:
+            self.exit_fatal(text)
+        return fatal
+
+    @staticmethod
+    def _release(job: _Job) -> None:
+        """Lets go of a job's views, then of the regions it held (the last release may unmap or close one)."""
+        job.body = job.views = None
+        for held in (job.src, job.dst):
+            if held is not None:
+                held[0].release()
+        job.src = job.dst = None
+
     def power(self) -> dict:
         """NVML board power (a ~1-s average on H100) and energy since the load, J: summed over the server's GPUs
         where it has several (paris-elsa)."""
@@ -353,6 +467,10 @@ class Serving:
         if self.workers:
             raise BackendError("this backend already has loaded workers; start a fresh process to load others")
         import torch  # noqa: PLC0415
+
+        # a thread that wakes (a frame read, an execution done) waits for the GIL at most this long, not 5 ms, while
+        # other threads run Python: replies and launches are not held up behind another worker's bookkeeping
+        sys.setswitchinterval(GIL_SWITCH_S)
 
         from . import zoo  # noqa: PLC0415
         from .execute import prepare_worker  # noqa: PLC0415
@@ -397,75 +515,172 @@ class Serving:
                 "kernels": execd.kernels,
                 "switches": execd.switches,
             }
-            self.add_worker(ServedWorker(name, _gpu_execute(torch, name, static, execd), info, direct=True))
+            pipe = GpuExecute(torch, name, static, execd, depth=PIPELINE_DEPTH)
+            self.add_worker(ServedWorker(name, pipe.execute, info, direct=True, pipeline=pipe))
             loaded.append(info)
             progress(f"{name}: captured {execd.kernels} kernels ({mode}, {execd.switches} switches)")
         progress(f"loaded {len(loaded)} workers in {time.perf_counter() - t0:.1f} s")
-        return {"type": "loaded", "workers": loaded}
+        return {"type": "loaded", "workers": loaded, "pipelineDepth": PIPELINE_DEPTH}
 
 
 def _gpu_execute(torch, name: str, static, execd):
-    """One execution of a captured worker, run on its own thread: bytes in, bytes out, device time measured with
-    CUDA events around the replay (input and output copies excluded).
+    """A synchronous execute of a captured graph (paris_serve's workers): GpuExecute with one slot, torch copies."""
+    return GpuExecute(torch, name, static, execd, depth=1, fast=False).execute
 
-    Host cost: the backend is one Python process whose threads share one GIL (and the host's cores with the server),
-    so an execution does no host work it can leave out. The input is read where it lies (the ring's mapping, or the
-    frame's buffer) with no copy of its own; its copy to the GPU is asynchronous on the worker's stream, so a change
-    of datatype (FP32 -> the model's FP16) happens on the GPU (a blocking copy_ converts on the CPU first). The output
-    comes back by an asynchronous copy into a pinned buffer of the worker's, allocated once, after which the thread
-    sleeps on a blocking-sync event (GIL released) instead of spinning in a synchronous copy while the graph replays.
-    The returned data is a view of that pinned buffer, valid until this execute runs again: Serving._run copies it into
-    the ring or the reply before its worker takes the next job (paris_serve: one thread per (model, partition), each
-    with executes of its own)."""
-    batch = int(static.shape[0])
-    item_shape = list(static.shape[1:])
-    start = torch.cuda.Event(enable_timing=True)
-    end = torch.cuda.Event(enable_timing=True)
-    done = torch.cuda.Event(blocking=True)  # cudaEventBlockingSync: synchronize() sleeps rather than spins
-    host = pinned_empty(torch, execd.output.shape, execd.output.dtype)
 
-    def execute(n: int, datatype: str, body, src=None, dst=None, value_range=None):
-        """`src`: the input as a uint8 device tensor (a CUDA region's bytes) instead of `body`; `dst`: a region's
-        span (host memoryview or uint8 device tensor) the output is copied into, instead of returned."""
-        src_dtype = getattr(torch, DATATYPES[datatype][0])
-        if src is not None:
-            check_input(name, n, batch, item_shape, datatype, src.numel())
-            x = src.view(src_dtype).reshape(n, *item_shape)
-        else:
-            check_input(name, n, batch, item_shape, datatype, len(body))
-            x = _host_input(torch, body, src_dtype).reshape(n, *item_shape)
-        stream = execd.origin  # request() starts on it: the copies below are ordered before the replay
-        torch.cuda.set_stream(stream)
+class GpuExecute:
+    """Executions of one captured worker, started and finished apart so that a worker keeps `depth` of them in flight
+    on its stream: the next request's input copy and launch are queued behind the running graph (stream order makes
+    that safe: the copy into the graph's static input runs after the graph that reads it), and the GPU never waits
+    for the host between two requests while any is queued. `start` enqueues one execution (input copy, zero padding,
+    the launch between two timing events, the output copy to where it goes, a completion event) and returns its slot;
+    `finish(slot)` sleeps on that event (GIL released) and returns (shape, datatype, data, µs). Slots are used in
+    turn and finished in order, so one is reused only after it was finished (Serving's finisher answers before it
+    frees the slot).
+
+    Host cost matters at thousands of requests per second in one Python process whose threads share one GIL: with
+    `fast`, copies, padding and events go straight to the driver (cuda-bindings calls release the GIL) instead of
+    torch's dispatcher; a request whose datatype differs from the model's (FP32 images for an FP16 model) goes
+    through torch, which converts on the GPU. Without `fast` (paris_serve: partitions on several GPUs) every copy is
+    torch's, on the worker's stream.
+
+    Outputs go to the request's destination when it has one (a client's region, the server's ring: a host view,
+    page-locked or not, or a device tensor), else into the slot's page-locked buffer of eclip's own, whose view
+    `finish` returns (valid until the slot is started again)."""
+
+    def __init__(self, torch, name: str, static, execd, depth: int = 2, fast: bool = True):
+        from .cuda import driver  # noqa: PLC0415
+
+        self.torch, self.name, self.static, self.execd = torch, name, static, execd
+        self.depth = depth
+        self.fast = fast
+        self.batch = int(static.shape[0])
+        self.item_shape = list(static.shape[1:])
+        self.in_datatype = kserve_datatype(static.dtype)
+        out = execd.output
+        self.out_shape = list(out.shape[1:])
+        self.out_datatype = kserve_datatype(out.dtype)
+        self.out_item_bytes = math.prod(self.out_shape) * out.element_size()
+        self.stream = execd.origin
+        self.d = driver() if fast else None
+        self.stream_handle = int(self.stream.cuda_stream)
+        self.static_ptr = static.data_ptr()
+        self.out_ptr = out.data_ptr()
+        self.slots = []
+        for _ in range(depth):
+            ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True),
+                  torch.cuda.Event(blocking=True))  # blocking: synchronize() sleeps rather than spins
+            for e in ev:
+                e.record(self.stream)  # torch makes its cudaEvent_t at the first record
+            host = pinned_empty(torch, out.shape, out.dtype).view(torch.uint8).reshape(-1)
+            self.slots.append(_Slot(*ev, host, host.numpy()))
+        self.stream.synchronize()
+        self.next = 0
+
+    def execute(self, n: int, datatype: str, body, src=None, dst=None, value_range=None):
+        """One execution, start to finish."""
+        return self.finish(self.start(n, datatype, body, src=src, dst=dst, value_range=value_range))
+
+    def start(self, n: int, datatype: str, body, src=None, dst=None, value_range=None):
+        """Enqueues one execution; returns its slot for `finish`. `src`: the input as a uint8 device tensor (a CUDA
+        region's bytes) instead of `body`; `dst`: where the output goes (host memoryview, or a uint8 device tensor)."""
+        torch = self.torch
+        slot = self.slots[self.next]
+        self.next = (self.next + 1) % self.depth
+        nbytes = src.numel() if src is not None else memoryview(body).nbytes
+        per_item = check_input(self.name, n, self.batch, self.item_shape, datatype, nbytes)
+        out_bytes = n * self.out_item_bytes
+        if dst is not None:
+            room = dst.numel() if isinstance(dst, torch.Tensor) else memoryview(dst).nbytes
+            if out_bytes > room:
+                raise BackendError(f"{self.name}: the output is {out_bytes} bytes, its region span {room}")
+        # the launch (execd.request: the driver's, or a torch replay on the current stream) starts on this stream
+        torch.cuda.set_stream(self.stream)
         if src is not None and value_range is not None:  # on the GPU before the graph could index with it (a sync)
             lo, hi = value_range
+            x = src.view(getattr(torch, DATATYPES[datatype][0]))
             if bool(((x < lo) | (x > hi)).any()):
-                raise BackendError(f"{name}: an input element is outside [{lo}, {hi}]")
-        # device-to-device, or host-to-device: asynchronous from page-locked memory (rings, registered regions),
-        # staged by the driver from pageable memory; the GPU converts the datatype if it differs
-        static[:n].copy_(x, non_blocking=True)
-        if n < batch:
-            static[n:].zero_()  # valid for every zoo input (token id 0, a black image); items are independent
-        start.record(stream)
-        execd.request()
-        end.record(stream)
-        if dst is not None:  # straight into the client's region: no pinned buffer of ours, no copy back here
-            flat = execd.output[:n].reshape(-1).view(torch.uint8)
-            target = dst if isinstance(dst, torch.Tensor) else torch.frombuffer(dst, dtype=torch.uint8)
-            if flat.numel() > target.numel():
-                raise BackendError(f"{name}: the output is {flat.numel()} bytes, its region span {target.numel()}")
-            target[: flat.numel()].copy_(flat, non_blocking=True)
-            done.record(stream)
-            done.synchronize()  # the client may read it once answered
-            us = start.elapsed_time(end) * 1e3
-            return [n, *execd.output.shape[1:]], kserve_datatype(execd.output.dtype), None, us
-        out = host[:n]
-        out.copy_(execd.output[:n], non_blocking=True)  # pinned: a true async copy, on `stream` after the replay
-        done.record(stream)
-        done.synchronize()  # the input's buffer is free from here on too (the copies above are done)
-        us = start.elapsed_time(end) * 1e3
-        return list(out.shape), kserve_datatype(out.dtype), out.view(torch.uint8).numpy(), us
+                raise BackendError(f"{self.name}: an input element is outside [{lo}, {hi}]")
+        d, h = self.d, self.stream_handle
+        if d is not None and datatype == self.in_datatype:
+            # same bytes as the static input's: one copy, asynchronous from page-locked memory (registered regions
+            # and rings) or device memory, staged by the driver from pageable memory; the rest of the batch zeroed
+            # (valid for every zoo input: token id 0, a black image; items are independent)
+            if src is not None:
+                _ok(d.cuMemcpyDtoDAsync(self.static_ptr, src.data_ptr(), nbytes, h), "cuMemcpyDtoDAsync")
+            elif nbytes:
+                _ok(d.cuMemcpyHtoDAsync(self.static_ptr, _host_address(body), nbytes, h), "cuMemcpyHtoDAsync")
+            if n < self.batch:
+                _ok(d.cuMemsetD8Async(self.static_ptr + nbytes, 0, (self.batch - n) * per_item, h), "cuMemsetD8Async")
+            _ok(d.cuEventRecord(slot.start.cuda_event, h), "cuEventRecord")
+            self.execd.request()
+            _ok(d.cuEventRecord(slot.end.cuda_event, h), "cuEventRecord")
+            if dst is None:
+                _ok(d.cuMemcpyDtoHAsync(slot.host_address, self.out_ptr, out_bytes, h), "cuMemcpyDtoHAsync")
+            elif isinstance(dst, torch.Tensor):
+                _ok(d.cuMemcpyDtoDAsync(dst.data_ptr(), self.out_ptr, out_bytes, h), "cuMemcpyDtoDAsync")
+            else:
+                _ok(d.cuMemcpyDtoHAsync(_host_address(dst), self.out_ptr, out_bytes, h), "cuMemcpyDtoHAsync")
+            _ok(d.cuEventRecord(slot.done.cuda_event, h), "cuEventRecord")
+        else:
+            src_dtype = getattr(torch, DATATYPES[datatype][0])
+            x = (src.view(src_dtype) if src is not None else _host_input(torch, body, src_dtype)).reshape(
+                n, *self.item_shape)
+            # host-to-device asynchronous from page-locked memory; the GPU converts the datatype if it differs
+            self.static[:n].copy_(x, non_blocking=True)
+            if n < self.batch:
+                self.static[n:].zero_()
+            slot.start.record(self.stream)
+            self.execd.request()
+            slot.end.record(self.stream)
+            flat = self.execd.output[:n].reshape(-1).view(torch.uint8)
+            if dst is None:
+                target = slot.host
+            else:
+                target = dst if isinstance(dst, torch.Tensor) else torch.frombuffer(dst, dtype=torch.uint8)
+            target[:out_bytes].copy_(flat, non_blocking=True)
+            slot.done.record(self.stream)
+        slot.n, slot.to_dst = n, dst is not None
+        return slot
 
-    return execute
+    def finish(self, slot):
+        """Waits for `slot`'s execution; (shape, datatype, data or None when it went to its destination, µs)."""
+        slot.done.synchronize()  # the input's source is free from here on too (the copies above are done)
+        us = slot.start.elapsed_time(slot.end) * 1e3
+        n = slot.n
+        data = None if slot.to_dst else slot.host_bytes[: n * self.out_item_bytes]
+        return [n, *self.out_shape], self.out_datatype, data, us
+
+
+@dataclass
+class _Slot:
+    start: object
+    end: object
+    done: object
+    host: object  # page-locked output buffer (a flat uint8 torch tensor)
+    host_bytes: object  # the same memory as a numpy array
+    n: int = 0
+    to_dst: bool = False
+
+    @property
+    def host_address(self) -> int:
+        return self.host_bytes.ctypes.data
+
+
+def _ok(result, what: str) -> None:
+    """A driver call's result: raises BackendError naming the call on any error (cuda.check, without its unpacking)."""
+    err = result[0] if isinstance(result, tuple) else result
+    if err:
+        from .cuda import check  # noqa: PLC0415
+
+        check((err,), what)
+
+
+def _host_address(buf) -> int:
+    """The address of a host buffer (bytes, bytearray, memoryview of a mapping), read-only ones included."""
+    import numpy  # noqa: PLC0415
+
+    return numpy.frombuffer(buf, dtype=numpy.uint8).ctypes.data
 
 
 def _host_input(torch, body, dtype):

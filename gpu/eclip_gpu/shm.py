@@ -37,6 +37,7 @@ class Ring:
         self.path = path
         self.nbytes = nbytes
         self.view = memoryview(self.mm)
+        self.unpin = None  # set where the backend page-locked the mapping (Serving.attach_rings)
 
     def _check(self, offset, n, what: str) -> None:
         if not (isinstance(offset, int) and isinstance(n, int) and 0 <= offset and 0 <= n
@@ -47,6 +48,15 @@ class Ring:
         """The request's input, in place (valid until the request is answered)."""
         self._check(shm.get("offset"), shm.get("bytes"), "input")
         return self.view[shm["offset"]: shm["offset"] + shm["bytes"]]
+
+    def output_room(self, shm: dict, nbytes: int) -> tuple[memoryview, dict] | None:
+        """Where an output of `nbytes` goes in the request's output room, written there in place (by a copy from the
+        GPU): (the span, the reply's `shm`), or None if it does not fit."""
+        offset, room = shm.get("outOffset"), shm.get("outBytes")
+        self._check(offset, room, "output room")
+        if nbytes > room:
+            return None
+        return self.view[offset: offset + nbytes], {"offset": offset, "bytes": nbytes}
 
     def put_output(self, shm: dict, data) -> dict | None:
         """Copies `data` into the request's output room; returns the reply's `shm`, or None if it does not fit."""
@@ -59,6 +69,9 @@ class Ring:
         return {"offset": offset, "bytes": src.nbytes}
 
     def close(self) -> None:
+        if self.unpin is not None:
+            self.unpin()  # before the unmap: the driver must not keep pages of a mapping that is gone
+            self.unpin = None
         try:
             self.view.release()
             self.mm.close()

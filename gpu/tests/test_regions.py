@@ -244,40 +244,6 @@ def test_cuda_regions_open_once_go_to_a_direct_worker_and_close_when_unregistere
 
 
 # ── the GPU execute's region paths, on the fake torch of test_serving_host_path (what it is asked to do) ────────
-def _fake_gpu(monkeypatch):
-    from eclip_gpu import serving
-    from test_serving_host_path import FakeTorch, T, _worker
-
-    monkeypatch.setattr(serving, "pinned_empty", lambda torch, shape, dtype: torch.empty(shape, dtype, pin_memory=True))
-    monkeypatch.setattr(T, "numel", lambda self: len(self.mem) // self.dtype.size, raising=False)
-    plain_reshape = T.reshape
-    monkeypatch.setattr(T, "reshape", lambda self, *shape: T(self.mem, self.dtype, self.torch)
-                        if shape == (-1,) else plain_reshape(self, *shape))
-    torch = FakeTorch()
-    torch.Tensor = T
-    static, execd = _worker(torch)  # batch 2, items of 4 FP16; the "graph" adds 1 to every byte
-    return torch, T, static, execd, serving._gpu_execute(torch, "m", static, execd)
 
 
-def test_the_gpu_execute_writes_the_output_straight_into_a_host_region(monkeypatch):
-    torch, _, _, _, execute = _fake_gpu(monkeypatch)
-    torch.log.clear()
-    region = memoryview(bytearray(64))  # the client's mapping
-    shape, datatype, data, us = execute(2, "FP16", memoryview(bytearray(range(16))), dst=region[8:40])
-    assert (shape, datatype, data, us) == ([2, 4], "FP16", None, 1500.0)
-    assert bytes(region[8:24]) == bytes(range(1, 17)) and bytes(region[24:40]) == bytes(16)
-    kinds = [e[0] for e in torch.log]
-    # after the replay one asynchronous copy into the region itself (not into the pinned buffer), then one wait
-    assert kinds[kinds.index("replay"):].count("copy_") == 1 and ("copy_", "", True) in torch.log
-    assert kinds.count("synchronize") == 1 and kinds.index("synchronize") > kinds.index("replay")
-    with pytest.raises(BackendError, match="the output is 16 bytes, its region span 8"):
-        execute(2, "FP16", memoryview(bytearray(range(16))), dst=region[0:8])
-
-
-def test_the_gpu_execute_reads_a_device_input_and_writes_a_device_output(monkeypatch):
-    torch, T, static, _, execute = _fake_gpu(monkeypatch)
-    device = T(memoryview(bytearray(range(16))), torch.uint8, torch)  # a CUDA region's bytes
-    out = T(memoryview(bytearray(16)), torch.uint8, torch)
-    shape, _, data, _ = execute(2, "FP16", None, src=device, dst=out)
-    assert data is None and shape == [2, 4] and bytes(out.mem) == bytes(range(1, 17))
-    assert bytes(static.mem) == bytes(range(16))  # copied device-to-device into the graph's input
+# The GPU execute's own copies into and out of regions (host or device): test_serving_host_path.py.

@@ -123,6 +123,28 @@ def test_infer_output_equals_the_eager_output(servings, how, n, model, dtype):
     assert err < 1e-2
 
 
+@pytest.mark.parametrize("how", ["whole", "graph"])
+def test_a_burst_in_flight_keeps_every_request_its_own_output(servings, how):
+    """Twelve requests of different inputs sent at once: the worker keeps two executions in flight (the next copy
+    and launch queued behind the running graph), and each answer is the eager output of its own input."""
+    import torch
+
+    from eclip_gpu.serving import PIPELINE_DEPTH
+
+    assert PIPELINE_DEPTH >= 2
+    serving, _ = servings[how]
+    xs = {f"burst-{how}-{i}": _input("alexnet", 1 + i % BATCH, seed=100 + i) for i in range(12)}
+    for rid, x in xs.items():
+        serving.infer({"type": "infer", "name": "alexnet", "id": rid, "n": x.shape[0], "dtype": "FP16"}, _bytes(x))
+    for rid, x in xs.items():
+        header, body = serving.send.wait(rid)
+        assert header["type"] == "output", header
+        got = torch.frombuffer(bytearray(body), dtype=torch.float16).reshape(header["shape"]).float()
+        ref = _eager("alexnet", "fp16", x)
+        err = ((got - ref).norm() / ref.norm()).item()
+        assert err < 1e-2, f"{rid}: rel err {err:.2e}"
+
+
 def test_fp32_input_to_an_fp16_model_is_converted(servings):
     serving, _ = servings["graph"]
     x = _input("alexnet", 1)

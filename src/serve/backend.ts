@@ -149,6 +149,11 @@ export interface Backend {
   unresponsive?(): string | undefined
   close(): Promise<void>
   /**
+   * Executions of one model the backend takes at once and overlaps (the GPU backend keeps the next one queued on
+   * the GPU behind the running one); a model's worker sends up to this many. Absent: one at a time.
+   */
+  executionsInFlight?(): number
+  /**
    * Executions of `model` the backend holds and has not started (a backend that queues them itself, paris-elsa);
    * the model's queue limit counts them. Absent: the backend holds none.
    */

@@ -84,6 +84,8 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   private models: ServedModel[] = []
   private plan: Plan | undefined
   private loaded = new Map<string, Loaded>()
+  /** Executions per model the backend overlaps (its `loaded` reply says; 1 until then). */
+  private depth = 1
   private powerTimer: NodeJS.Timeout | undefined
   private powerBusy = false
   /** When the power reading in flight was asked for (performance.now()). */
@@ -121,6 +123,10 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   /** The running process (tests: its pid, to check nothing outlives close). */
   get process(): BackendProcess | null {
     return this.proc
+  }
+
+  executionsInFlight(): number {
+    return this.depth
   }
 
   async load(models: ServedModel[], plan?: Plan): Promise<void> {
@@ -353,6 +359,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
       this.loaded = new Map(
         this.models.map((m) => [m.name, checkLoaded(m, reply.workers, rings.get(m.name))]),
       )
+      this.depth = Math.max(1, Math.floor(reply.pipelineDepth ?? 1))
     } catch (err) {
       // a model that failed to load: the process is gone (exited and reaped) before the failure is reported, so a
       // caller that gives up then leaves no process behind
@@ -403,8 +410,9 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     }
     const dir = this.opts.shmDir ?? '/dev/shm'
     // paris-elsa runs a model on several partitions at once: room for as many executions (up to 8; more go through
-    // the pipe, as any request that finds its ring full does)
-    const slots = this.opts.ringSlots ?? (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 2)
+    // the pipe, as any request that finds its ring full does); otherwise room for the executions the backend
+    // overlaps (its pipeline) with as many again, so a span freed late never sends the next one through the pipe
+    const slots = this.opts.ringSlots ?? (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 4)
     const sizes = new Map<string, number>()
     for (const m of this.models) {
       const bytes = slotBytes(m)

@@ -23,8 +23,8 @@ export interface WorkerOptions {
   /** Most requests merged into one execution (1: no dynamic batching); items never exceed the model's batch. */
   maxDynamicBatch: number
   /**
-   * Executions in flight at once (default 1: a model's executions run one after another). paris-elsa: unbounded,
-   * each request goes to the backend's dispatcher at once.
+   * Executions in flight at once (default: as many as the backend overlaps, else 1). paris-elsa: unbounded, each
+   * request goes to the backend's dispatcher at once.
    */
   concurrency?: number
 }
@@ -187,7 +187,7 @@ export class ModelWorker {
 
   /** Starts executions while the worker has room for one (`concurrency`) and the backend can take it. */
   pump() {
-    const concurrency = this.options.concurrency ?? 1
+    const concurrency = this.options.concurrency ?? this.backend.executionsInFlight?.() ?? 1
     while (this.executions.size < concurrency && this.queue.length > 0 && this.backend.isReady())
       this.startOne()
   }

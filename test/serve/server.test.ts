@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { describe, it } from 'node:test'
+import type { ExecRequest } from '../../src/serve/backend.ts'
+import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
+import { SimBackend } from '../../src/serve/sim-backend.ts'
 import { albertBody, CrashingBackend, get, post, testServer, visionBody } from './helpers.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -166,6 +169,37 @@ describe('serve: request path', () => {
       assert.equal(backend.executions, 6)
     } finally {
       await s.close()
+    }
+  })
+
+  it('sends a model as many executions at once as the backend overlaps, and no more', async () => {
+    /** The simulator, saying it overlaps `depth` executions per model, counting how many it holds at once. */
+    class Overlapping extends SimBackend {
+      now = 0
+      peak = 0
+      constructor(readonly depth: number) {
+        super(fixedComputeTimes(new Map([['albert', { us: 20_000, source: 'test' }]])))
+      }
+      executionsInFlight() {
+        return this.depth
+      }
+      override infer(req: ExecRequest) {
+        this.peak = Math.max(this.peak, ++this.now)
+        return super.infer(req).finally(() => this.now--)
+      }
+    }
+    for (const depth of [1, 2]) {
+      const backend = new Overlapping(depth)
+      const s = await testServer([{ name: 'albert', model: 'albert', maxDynamicBatch: 1 }], { backend })
+      try {
+        const res = await Promise.all(
+          [0, 1, 2, 3, 4].map(() => post(s, '/v2/models/albert/infer', albertBody())),
+        )
+        assert.deepEqual(new Set(res.map((r) => r.statusCode)), new Set([200]))
+        assert.equal(backend.peak, depth)
+      } finally {
+        await s.close()
+      }
     }
   })
 

@@ -217,6 +217,8 @@ export interface LoadedReply {
   workers: LoadedWorker[]
   /** Per ring of the load: true when mapped, else why not (that worker's tensors then go through the pipe). */
   rings?: Record<string, true | string>
+  /** Executions of one worker the backend overlaps on its stream (its pipeline depth); absent: one at a time. */
+  pipelineDepth?: number
 }
 /**
  * The output's first `n` items as raw `datatype` bytes: the body, or, with `shm`, at `shm.offset` of the worker's
