@@ -22,6 +22,7 @@ The byte/shape bookkeeping (`check_input`, `DATATYPE_BYTES`, `worker_mode`) need
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import queue
@@ -144,9 +145,15 @@ class ServedWorker:
     # execute(n, datatype, body, src=, dst=, value_range=) reads a CUDA region's input and writes outputs into a
     # region itself (the GPU execute); otherwise Serving hands it host bytes and copies its output into the region
     direct: bool = False
-    # start/finish apart (GpuExecute): the worker keeps `pipeline.depth` executions in flight, a starter thread
-    # enqueueing and a finisher thread answering in order (Serving._run_pipelined)
+    # start/finish apart (GpuExecute): the worker keeps `pipeline.depth` executions in flight, started where they
+    # arrive (the frame reader) or, when the pipeline is full, by the worker's thread once a slot frees; that thread
+    # answers them in order (Serving._submit, Serving._finish_loop)
     pipeline: object = None
+    pending: object = None  # jobs waiting for a slot, in arrival order (deque)
+    inflight: int = 0
+    started: object = None  # (job, slot) in start order, for the finisher (queue.Queue)
+    lock: object = None  # guards pending and inflight
+    start_lock: object = None  # one start at a time: slots and the stream are taken in start order
 
 
 def is_fatal(text: str) -> bool:
@@ -179,8 +186,12 @@ class Serving:
         """Starts a worker's request thread (load does this for captured workers; tests for fake ones)."""
         if w.name in self.workers:
             raise BackendError(f"worker {w.name!r} is loaded twice")
-        run = self._run if w.pipeline is None else self._run_pipelined
-        w.thread = threading.Thread(target=run, args=(w,), name=f"serve-{w.name}", daemon=True)
+        if w.pipeline is None:
+            w.thread = threading.Thread(target=self._run, args=(w,), name=f"serve-{w.name}", daemon=True)
+        else:
+            w.pending, w.started = collections.deque(), queue.Queue()
+            w.lock, w.start_lock = threading.Lock(), threading.Lock()
+            w.thread = threading.Thread(target=self._finish_loop, args=(w,), name=f"serve-{w.name}", daemon=True)
         self.workers[w.name] = w
         w.thread.start()
 
@@ -266,7 +277,11 @@ class Serving:
             self.send({"type": "error", "id": msg.get("id"), "message": problem, "fatal": False})
             return
         value_range = (msg.get("input") or {}).get("range")
-        w.jobs.put(_Job(msg.get("id"), msg.get("n"), msg.get("dtype", ""), body, ring, shm, src, dst, value_range))
+        job = _Job(msg.get("id"), msg.get("n"), msg.get("dtype", ""), body, ring, shm, src, dst, value_range)
+        if w.pipeline is None:
+            w.jobs.put(job)
+        else:
+            self._submit(w, job)
 
     def _run(self, w: ServedWorker) -> None:
         while True:
@@ -338,31 +353,39 @@ class Serving:
                 if held is not None:
                     held[0].release()
 
-    def _run_pipelined(self, w: ServedWorker) -> None:
-        """The worker's starter: takes jobs in order and enqueues each on the GPU once a slot is free (at most
-        `pipeline.depth` in flight); its finisher thread answers them in the same order and frees their slots."""
-        slots = threading.Semaphore(w.pipeline.depth)
-        started: queue.Queue = queue.Queue()
-        finisher = threading.Thread(target=self._finish_loop, args=(w, started, slots), name=f"finish-{w.name}",
-                                    daemon=True)
-        finisher.start()
-        while True:
-            job = w.jobs.get()
-            if job is None:
-                started.put(None)
-                finisher.join(timeout=30)
+    def _submit(self, w: ServedWorker, job: _Job) -> None:
+        """A pipelined worker's job: started here and now (on the frame reader's thread) when a slot is free and none
+        waits before it, else queued for the worker's thread to start once a slot frees."""
+        with w.lock:
+            if w.inflight < w.pipeline.depth and not w.pending:
+                w.inflight += 1
+            else:
+                w.pending.append(job)
                 return
-            slots.acquire()
+        self._start(w, job)
+
+    def _start(self, w: ServedWorker, job: _Job) -> None:
+        """Starts `job` (it holds a slot: counted in w.inflight) and hands it to the finisher; a job that fails to
+        start is answered at once and its slot goes to the next waiting one."""
+        while job is not None:
             try:
-                slot = self._start_job(w, job)
+                with w.start_lock:
+                    w.started.put((job, self._start_job(w, job)))
+                return
             except Exception as e:  # noqa: BLE001 - answered like _run's failures
-                slots.release()
                 self._release(job)
                 if self._answer_error(w, job, e):
-                    started.put(None)
                     return
-                continue
-            started.put((job, slot))
+            job = self._next_pending(w)
+
+    @staticmethod
+    def _next_pending(w: ServedWorker):
+        """Frees a slot: the next waiting job takes it (returned, to be started), else None."""
+        with w.lock:
+            if w.pending:
+                return w.pending.popleft()
+            w.inflight -= 1
+            return None
 
     def _start_job(self, w: ServedWorker, job: _Job):
         """Resolves where a job's input lies and its output goes (the frame, the ring, a client's region) and
@@ -387,29 +410,49 @@ class Serving:
         job.body, job.views = body, (src_dev, dst)
         return pipe.start(job.n, job.datatype, body, src=src_dev, dst=dst, value_range=job.value_range)
 
-    def _finish_loop(self, w: ServedWorker, started: queue.Queue, slots: threading.Semaphore) -> None:
+    def _finish_loop(self, w: ServedWorker) -> None:
+        """The worker's thread: answers its executions in start order, each once its GPU work is done, then starts
+        the next waiting job in the slot that freed. Closing (None): jobs that never got a slot are answered with an
+        error, those started are finished."""
         while True:
-            item = started.get()
+            item = w.started.get()
             if item is None:
+                with w.lock:
+                    left, w.pending = list(w.pending), collections.deque()
+                for job in left:
+                    self._release(job)
+                    self.send({"type": "error", "id": job.id, "message": f"{w.name}: the backend is closing",
+                               "fatal": False})
+                while True:
+                    try:
+                        item = w.started.get_nowait()
+                    except queue.Empty:
+                        return
+                    if item is not None and self._answer(w, *item):
+                        return
+            if self._answer(w, *item):
                 return
-            job, slot = item
-            try:
-                shape, datatype, data, us = w.pipeline.finish(slot)
-                reply = {"type": "output", "id": job.id, "shape": shape, "datatype": datatype,
-                         "computeUs": round(us, 1)}
-                if job.dst is not None:
-                    written = math.prod(shape) * DATATYPE_BYTES[datatype]
-                    self.send({**reply, "output": {"region": job.dst[0].name, "offset": job.dst[1], "bytes": written}})
-                elif job.ring_out is not None:
-                    self.send({**reply, "shm": job.ring_out})
-                else:  # the slot's buffer is reused once freed below: the frame gets bytes of its own
-                    self.send(reply, memoryview(data).tobytes())
-            except Exception as e:  # noqa: BLE001 - every failure is answered; a poisoning one ends the process
-                if self._answer_error(w, job, e):
-                    return
-            finally:
-                self._release(job)
-                slots.release()
+            nxt = self._next_pending(w)
+            if nxt is not None:
+                self._start(w, nxt)
+
+    def _answer(self, w: ServedWorker, job: _Job, slot) -> bool:
+        """Waits for a started job's execution and answers it; True when its error poisoned the CUDA context."""
+        try:
+            shape, datatype, data, us = w.pipeline.finish(slot)
+            reply = {"type": "output", "id": job.id, "shape": shape, "datatype": datatype, "computeUs": round(us, 1)}
+            if job.dst is not None:
+                written = math.prod(shape) * DATATYPE_BYTES[datatype]
+                self.send({**reply, "output": {"region": job.dst[0].name, "offset": job.dst[1], "bytes": written}})
+            elif job.ring_out is not None:
+                self.send({**reply, "shm": job.ring_out})
+            else:  # the slot's buffer is reused once freed: the frame gets bytes of its own
+                self.send(reply, memoryview(data).tobytes())
+            return False
+        except Exception as e:  # noqa: BLE001 - every failure is answered; a poisoning one ends the process
+            return self._answer_error(w, job, e)
+        finally:
+            self._release(job)
 
     def _answer_error(self, w: ServedWorker, job: _Job, e: Exception) -> bool:
         """Answers a failed job; True when the error poisoned the CUDA context (the process is then ending)."""
@@ -441,7 +484,7 @@ class Serving:
 
     def close(self) -> None:
         for w in self.workers.values():
-            w.jobs.put(None)
+            (w.jobs if w.pipeline is None else w.started).put(None)
         for w in self.workers.values():
             if w.thread is not None:
                 w.thread.join(timeout=30)
@@ -594,9 +637,8 @@ class GpuExecute:
             room = dst.numel() if isinstance(dst, torch.Tensor) else memoryview(dst).nbytes
             if out_bytes > room:
                 raise BackendError(f"{self.name}: the output is {out_bytes} bytes, its region span {room}")
-        # the launch (execd.request: the driver's, or a torch replay on the current stream) starts on this stream
-        torch.cuda.set_stream(self.stream)
         if src is not None and value_range is not None:  # on the GPU before the graph could index with it (a sync)
+            torch.cuda.set_stream(self.stream)
             lo, hi = value_range
             x = src.view(getattr(torch, DATATYPES[datatype][0]))
             if bool(((x < lo) | (x > hi)).any()):
@@ -623,6 +665,8 @@ class GpuExecute:
                 _ok(d.cuMemcpyDtoHAsync(_host_address(dst), self.out_ptr, out_bytes, h), "cuMemcpyDtoHAsync")
             _ok(d.cuEventRecord(slot.done.cuda_event, h), "cuEventRecord")
         else:
+            # torch's copies, and the launch (a torch replay, paris_serve), on the worker's stream
+            torch.cuda.set_stream(self.stream)
             src_dtype = getattr(torch, DATATYPES[datatype][0])
             x = (src.view(src_dtype) if src is not None else _host_input(torch, body, src_dtype)).reshape(
                 n, *self.item_shape)
@@ -645,8 +689,17 @@ class GpuExecute:
 
     def finish(self, slot):
         """Waits for `slot`'s execution; (shape, datatype, data or None when it went to its destination, µs)."""
-        slot.done.synchronize()  # the input's source is free from here on too (the copies above are done)
-        us = slot.start.elapsed_time(slot.end) * 1e3
+        # a blocking-sync event: the thread sleeps (GIL released) until the copies above are done, the input's
+        # source free from then on too
+        d = self.d
+        if d is not None:
+            _ok(d.cuEventSynchronize(slot.done.cuda_event), "cuEventSynchronize")
+            err, ms = d.cuEventElapsedTime(slot.start.cuda_event, slot.end.cuda_event)
+            _ok((err,), "cuEventElapsedTime")
+            us = ms * 1e3
+        else:
+            slot.done.synchronize()
+            us = slot.start.elapsed_time(slot.end) * 1e3
         n = slot.n
         data = None if slot.to_dst else slot.host_bytes[: n * self.out_item_bytes]
         return [n, *self.out_shape], self.out_datatype, data, us

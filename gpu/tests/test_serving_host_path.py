@@ -32,6 +32,7 @@ class FakeTorch:
     def __init__(self):
         self.log = []
         self.handles = 0
+        self.events = {}
         torch = self
 
         class Event:
@@ -39,6 +40,7 @@ class FakeTorch:
                 self.timing, self.blocking = enable_timing, blocking
                 torch.handles += 1
                 self.cuda_event = torch.handles
+                torch.events[self.cuda_event] = self
 
             def record(self, stream):
                 torch.log.append(("record", self.cuda_event))
@@ -154,6 +156,13 @@ class FakeDriver:
         self.log.append(("record", event))
         return (0,)
 
+    def cuEventSynchronize(self, event):
+        self.log.append(("synchronize", event, "driver"))
+        return (0,)
+
+    def cuEventElapsedTime(self, start, end):
+        return (0, 1.5)
+
 
 class _Stream:
     name, cuda_stream = "stream", 7
@@ -201,10 +210,10 @@ def test_fast_path_reads_the_input_in_place_and_copies_asynchronously(gpu):
     # no torch copy of the input: the driver copies from the ring's own bytes, pads the batch, launches between two
     # timing events, copies the output into the slot's pinned buffer, records completion; one wait, at the end
     assert "frombuffer" not in kinds and "copy_" not in kinds
-    assert kinds == ["set_stream", "HtoD", "memset", "record", "replay", "record", "DtoH", "record", "synchronize"]
+    assert kinds == ["HtoD", "memset", "record", "replay", "record", "DtoH", "record", "synchronize"]
     assert ("HtoD", 8) in torch.log and ("memset", 8) in torch.log and ("DtoH", 8) in torch.log
-    sync = torch.log[-1]
-    assert sync[2] is True and sync[3] is False  # a blocking-sync event, not a timing one
+    done = torch.events[torch.log[-1][1]]
+    assert done.blocking and not done.timing  # a blocking-sync event (the thread sleeps), not a timing one
     assert bytes(static.mem[8:]) == bytes(8)  # the rest of the batch zeroed
     span.release()
     ring.close()
@@ -345,3 +354,26 @@ def test_the_synchronous_execute_of_paris_workers_is_one_slot_of_torch_copies(gp
     _, _, data, _ = execute(2, "FP16", bytes(range(16)))
     assert bytes(data) == bytes(range(1, 17))
     assert not {"HtoD", "DtoH"} & {e[0] for e in torch.log}
+
+
+def test_closing_answers_the_jobs_still_waiting_for_a_slot(gpu, monkeypatch):
+    torch, make = gpu
+    ex, _, _ = make(depth=1)
+    gate = threading.Event()
+    plain = FakeDriver.cuEventSynchronize
+
+    def held(self, event):  # the GPU "runs" until the gate opens
+        gate.wait(5)
+        return plain(self, event)
+
+    monkeypatch.setattr(FakeDriver, "cuEventSynchronize", held)
+    s, replies, cond = _serving(torch, ex)
+    for i in range(3):
+        s.infer({"name": "m", "id": i, "n": 1, "dtype": "FP16"}, memoryview(bytearray(range(8))))
+    closer = threading.Thread(target=s.close)
+    closer.start()
+    gate.set()
+    closer.join(10)
+    assert sorted(replies) == [0, 1, 2]  # every accepted job answered: finished, or told the backend is closing
+    for header, _ in replies.values():
+        assert header["type"] == "output" or "the backend is closing" in header["message"], header
