@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .cuda import BackendError, pinned_empty
+from .fastcu import fastcu
 from .identity import check_plan_gpu
 from .paris_serve import worker_key
 from .protocol import FATAL_MARKERS
@@ -605,8 +606,14 @@ class GpuExecute:
         self.out_datatype = kserve_datatype(out.dtype)
         self.out_item_bytes = math.prod(self.out_shape) * out.element_size()
         self.stream = execd.origin
+        # the waits through cuda-bindings (GIL released), the enqueueing calls through fastcu (GIL held)
         self.d = driver() if fast else None
+        self.cu = fastcu() if fast else None
         self.stream_handle = int(self.stream.cuda_stream)
+        # whole and graph mode: one instantiated graph, launched straight from here (no event of execd's own)
+        self.graph_exec = None
+        if fast and getattr(execd, "mode", None) in ("whole", "graph"):
+            self.graph_exec = int(execd.segments[0][0].raw_cuda_graph_exec())
         self.static_ptr = static.data_ptr()
         self.out_ptr = out.data_ptr()
         self.slots = []
@@ -616,7 +623,7 @@ class GpuExecute:
             for e in ev:
                 e.record(self.stream)  # torch makes its cudaEvent_t at the first record
             host = pinned_empty(torch, out.shape, out.dtype).view(torch.uint8).reshape(-1)
-            self.slots.append(_Slot(*ev, host, host.numpy()))
+            self.slots.append(_Slot(*ev, host, host.numpy(), *(e.cuda_event for e in ev)))
         self.stream.synchronize()
         self.next = 0
 
@@ -643,27 +650,30 @@ class GpuExecute:
             x = src.view(getattr(torch, DATATYPES[datatype][0]))
             if bool(((x < lo) | (x > hi)).any()):
                 raise BackendError(f"{self.name}: an input element is outside [{lo}, {hi}]")
-        d, h = self.d, self.stream_handle
-        if d is not None and datatype == self.in_datatype:
+        cu, h = self.cu, self.stream_handle
+        if cu is not None and datatype == self.in_datatype:
             # same bytes as the static input's: one copy, asynchronous from page-locked memory (registered regions
             # and rings) or device memory, staged by the driver from pageable memory; the rest of the batch zeroed
             # (valid for every zoo input: token id 0, a black image; items are independent)
             if src is not None:
-                _ok(d.cuMemcpyDtoDAsync(self.static_ptr, src.data_ptr(), nbytes, h), "cuMemcpyDtoDAsync")
+                cu.dtod(self.static_ptr, src.data_ptr(), nbytes, h)
             elif nbytes:
-                _ok(d.cuMemcpyHtoDAsync(self.static_ptr, _host_address(body), nbytes, h), "cuMemcpyHtoDAsync")
+                cu.htod(self.static_ptr, _host_address(body), nbytes, h)
             if n < self.batch:
-                _ok(d.cuMemsetD8Async(self.static_ptr + nbytes, 0, (self.batch - n) * per_item, h), "cuMemsetD8Async")
-            _ok(d.cuEventRecord(slot.start.cuda_event, h), "cuEventRecord")
-            self.execd.request()
-            _ok(d.cuEventRecord(slot.end.cuda_event, h), "cuEventRecord")
-            if dst is None:
-                _ok(d.cuMemcpyDtoHAsync(slot.host_address, self.out_ptr, out_bytes, h), "cuMemcpyDtoHAsync")
-            elif isinstance(dst, torch.Tensor):
-                _ok(d.cuMemcpyDtoDAsync(dst.data_ptr(), self.out_ptr, out_bytes, h), "cuMemcpyDtoDAsync")
+                cu.memset8(self.static_ptr + nbytes, 0, (self.batch - n) * per_item, h)
+            cu.record(slot.start_handle, h)
+            if self.graph_exec is not None:
+                cu.launch(self.graph_exec, h)
             else:
-                _ok(d.cuMemcpyDtoHAsync(_host_address(dst), self.out_ptr, out_bytes, h), "cuMemcpyDtoHAsync")
-            _ok(d.cuEventRecord(slot.done.cuda_event, h), "cuEventRecord")
+                self.execd.request()
+            cu.record(slot.end_handle, h)
+            if dst is None:
+                cu.dtoh(slot.host_address, self.out_ptr, out_bytes, h)
+            elif isinstance(dst, torch.Tensor):
+                cu.dtod(dst.data_ptr(), self.out_ptr, out_bytes, h)
+            else:
+                cu.dtoh(_host_address(dst), self.out_ptr, out_bytes, h)
+            cu.record(slot.done_handle, h)
         else:
             # torch's copies, and the launch (a torch replay, paris_serve), on the worker's stream
             torch.cuda.set_stream(self.stream)
@@ -693,10 +703,8 @@ class GpuExecute:
         # source free from then on too
         d = self.d
         if d is not None:
-            _ok(d.cuEventSynchronize(slot.done.cuda_event), "cuEventSynchronize")
-            err, ms = d.cuEventElapsedTime(slot.start.cuda_event, slot.end.cuda_event)
-            _ok((err,), "cuEventElapsedTime")
-            us = ms * 1e3
+            _ok(d.cuEventSynchronize(slot.done_handle), "cuEventSynchronize")
+            us = self.cu.elapsed_ms(slot.start_handle, slot.end_handle) * 1e3
         else:
             slot.done.synchronize()
             us = slot.start.elapsed_time(slot.end) * 1e3
@@ -712,12 +720,15 @@ class _Slot:
     done: object
     host: object  # page-locked output buffer (a flat uint8 torch tensor)
     host_bytes: object  # the same memory as a numpy array
+    # the events' and the buffer's addresses, read once (the request path passes them to the driver)
+    start_handle: int = 0
+    end_handle: int = 0
+    done_handle: int = 0
     n: int = 0
     to_dst: bool = False
 
-    @property
-    def host_address(self) -> int:
-        return self.host_bytes.ctypes.data
+    def __post_init__(self):
+        self.host_address = self.host_bytes.ctypes.data
 
 
 def _ok(result, what: str) -> None:

@@ -127,41 +127,40 @@ class T:
 
 
 class FakeDriver:
-    """The driver calls GpuExecute makes, done at once on host memory (numpy arrays are the 'device')."""
+    """The driver calls GpuExecute makes, done at once on host memory (numpy arrays are the 'device'): the
+    enqueueing ones (fastcu's, GIL held) and the wait (cuda-bindings')."""
 
     def __init__(self, log):
         self.log = log
 
-    def cuMemcpyHtoDAsync(self, dst, src, n, stream):
+    def htod(self, dst, src, n, stream):
         self.log.append(("HtoD", n))
         ctypes.memmove(dst, src, n)
-        return (0,)
 
-    def cuMemcpyDtoDAsync(self, dst, src, n, stream):
+    def dtod(self, dst, src, n, stream):
         self.log.append(("DtoD", n))
         ctypes.memmove(dst, src, n)
-        return (0,)
 
-    def cuMemcpyDtoHAsync(self, dst, src, n, stream):
+    def dtoh(self, dst, src, n, stream):
         self.log.append(("DtoH", n))
         ctypes.memmove(dst, src, n)
-        return (0,)
 
-    def cuMemsetD8Async(self, dst, value, n, stream):
+    def memset8(self, dst, value, n, stream):
         self.log.append(("memset", n))
         ctypes.memset(dst, value, n)
-        return (0,)
 
-    def cuEventRecord(self, event, stream):
+    def record(self, event, stream):
         self.log.append(("record", event))
-        return (0,)
+
+    def launch(self, graph_exec, stream):
+        self.log.append(("launch", graph_exec))
+
+    def elapsed_ms(self, start, end):
+        return 1.5
 
     def cuEventSynchronize(self, event):
         self.log.append(("synchronize", event, "driver"))
         return (0,)
-
-    def cuEventElapsedTime(self, start, end):
-        return (0, 1.5)
 
 
 class _Stream:
@@ -177,7 +176,9 @@ def gpu(monkeypatch):
     'graph' adds 1 to every byte of the static input into the output."""
     torch = FakeTorch()
     monkeypatch.setattr(serving, "pinned_empty", lambda torch, shape, dtype: torch.empty(shape, dtype, pin_memory=True))
-    monkeypatch.setattr(cuda, "driver", lambda: FakeDriver(torch.log))
+    fake = FakeDriver(torch.log)
+    monkeypatch.setattr(cuda, "driver", lambda: fake)
+    monkeypatch.setattr(serving, "fastcu", lambda: fake)
 
     def make(depth=2, fast=True, batch=2, item=4):
         static = T(numpy.zeros(batch * item * 2, dtype=numpy.uint8), torch.float16, torch, [batch, item])
