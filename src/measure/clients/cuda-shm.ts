@@ -38,14 +38,43 @@ type FromPython =
       calls: [number, number, number, boolean, boolean, number | null, number | null, string | null][][]
     }
 
-export async function openCudaShmClients(spec: {
+interface CudaShmSpec {
   url: string
   models: ClientModel[]
   concurrency: number
   seed: number
   inputDatatype?: Datatype
   deviceId?: number
-}): Promise<LoadGen> {
+}
+
+/**
+ * One client process per model: a Python process's threads share one GIL, which one process driving every model's
+ * clients would make the load generator's bound, not the server's. Their calls are merged in model order.
+ */
+export async function openCudaShmClients(spec: CudaShmSpec): Promise<LoadGen> {
+  const opened = await Promise.allSettled(spec.models.map((_, i) => openProcess(spec, i)))
+  const ok = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
+  const failed = opened.find((o) => o.status === 'rejected')
+  if (failed) {
+    await Promise.all(ok.map((g) => g.close()))
+    throw failed.reason
+  }
+  return {
+    pids: ok.flatMap((g) => g.pids),
+    start(at) {
+      for (const g of ok) g.start(at)
+    },
+    async stop(): Promise<Call[][]> {
+      return (await Promise.all(ok.map((g) => g.stop()))).flat()
+    },
+    async close() {
+      await Promise.all(ok.map((g) => g.close()))
+    },
+  }
+}
+
+/** The client process of model `index` of the spec (its own regions, tagged apart from the other processes'). */
+async function openProcess(spec: CudaShmSpec, index: number): Promise<LoadGen> {
   const child: ChildProcess = spawn(python(), ['-m', MODULE], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: pythonEnv(),
@@ -93,12 +122,12 @@ export async function openCudaShmClients(spec: {
       url: spec.url,
       deviceId: spec.deviceId ?? 0,
       concurrency: spec.concurrency,
-      tag: String(process.pid),
-      models: spec.models.map((m, i) => {
+      tag: `${process.pid}-${index}`,
+      models: [spec.models[index] as ClientModel].map((m) => {
         const { inputs, outputs } = requestTensors(
           m.io,
           m.batch,
-          mulberry32(spec.seed * 1009 + i),
+          mulberry32(spec.seed * 1009 + index),
           spec.inputDatatype,
         )
         return {
