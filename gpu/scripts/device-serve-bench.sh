@@ -8,6 +8,7 @@
 #      policies, batch, window.
 # Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...]
 #   env: MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
+#        BENCH_DURATION, BENCH_WARMUP (the bench's window and warm-up; default DURATION, WARMUP)
 #        LIMIT_S (560: a step that would not end by then is skipped, and each is cut there, so the tar comes back)
 #        EST_S (estimate of the serve-bench step, s; default 30 + 10 per transport per (mix, policy)) BENCH=0
 #        (serve-bench alone, no ratio) FRONTENDS (serve-bench --frontends; default: serve-bench's)
@@ -29,14 +30,16 @@ est=${EST_S:-$(((30 + 10 * $(tr ',' '\n' <<<"${TRANSPORTS:-http,grpc,shm,cuda-sh
 dir=/tmp/$name
 rm -rf "$dir"; mkdir -p "$dir"
 log=$OUT/$name.log
-common=(--mix "$mixes" --policies "$policies" --batch "$batch" --duration "$duration" --warmup "$warmup")
+common=(--mix "$mixes" --policies "$policies" --batch "$batch")
+served=(--duration "$duration" --warmup "$warmup")
+benchw=(--duration "${BENCH_DURATION:-$duration}" --warmup "${BENCH_WARMUP:-$warmup}")
 eclip() { left=$((limit - SECONDS)); timeout -k 10 $((left > 30 ? left : 30)) /tmp/node .device/eclip/eclip.mjs "$@"; }
 SECONDS=0
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.limit,temperature.gpu --format=csv >"$log" 2>&1
 bench=()
 if [ "${BENCH:-1}" != 0 ]; then
   echo "== bench: $mixes / $policies / batch $batch (at ${SECONDS} s)" | tee -a "$log"
-  eclip bench --backend gpu "${common[@]}" --modes graph --no-solo --no-plots --no-sim-compare --out "$dir/bench" \
+  eclip bench --backend gpu "${common[@]}" "${benchw[@]}" --modes graph --no-solo --no-plots --no-sim-compare --out "$dir/bench" \
     >>"$log" 2>&1
   echo "== bench: exit $? at ${SECONDS} s" | tee -a "$log"
   [ -f "$dir/bench/results.json" ] && bench=(--bench "$dir/bench/results.json")
@@ -48,7 +51,7 @@ if [ $((SECONDS + est)) -gt "$limit" ]; then
   echo "skipped serve-bench (${SECONDS} s in, estimate $est s, limit $limit s)" | tee -a "$log"; rc=1
 else
   echo "== serve-bench --transport $transports ${fe[*]} (at ${SECONDS} s)" | tee -a "$log"
-  eclip serve-bench --backend gpu "${common[@]}" --transport "$transports" "${fe[@]}" "${bench[@]}" --out "$dir/serve" "$@" 2>&1 |
+  eclip serve-bench --backend gpu "${common[@]}" "${served[@]}" --transport "$transports" "${fe[@]}" "${bench[@]}" --out "$dir/serve" "$@" 2>&1 |
     grep -v '^gpu: captured' >>"$log"
   r=${PIPESTATUS[0]}
   echo "== serve-bench: exit $r at ${SECONDS} s" | tee -a "$log"
