@@ -113,14 +113,24 @@ class WorkerExec:
 
 
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
-                   expected_fingerprint: str | None, layout=None) -> WorkerExec:
-    """Captures a worker for `mode`. Refuses a plan made for another kernel sequence."""
+                   expected_fingerprint: str | None, layout=None, pool=None, warmed: set | None = None,
+                   dry_run: tuple | None = None) -> WorkerExec:
+    """Captures a worker for `mode`. Refuses a plan made for another kernel sequence.
+
+    Several captures of one worker (one per plan it serves under: serving.py) may share `pool` (a graph memory pool
+    handle: their intermediates then share memory — safe because a worker's graphs run one after another on its
+    stream and every output stays alive), `warmed` (ids of streams warmed up already; updated) and `dry_run` (the
+    (per_op, Captured) of op_kernel_starts, which depends on the model only)."""
     import torch  # noqa: PLC0415
 
     streams = {id(p.torch_stream): p.torch_stream for p in parts_by_id.values()}
     streams[id(origin)] = origin
-    warm_up(built, list(streams.values()), iters=1)
-    per_op, dry = op_kernel_starts(built, origin)
+    cold = [s for k, s in streams.items() if warmed is None or k not in warmed]
+    if cold:
+        warm_up(built, cold, iters=1)
+    if warmed is not None:
+        warmed.update(streams)
+    per_op, dry = dry_run or op_kernel_starts(built, origin)
     if expected_fingerprint and dry.fingerprint != expected_fingerprint:
         raise BackendError(
             f"{name}: the plan was made for kernel sequence {expected_fingerprint[:19]}…, this model captures "
@@ -131,7 +141,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
         part = parts_by_id[groups[0]["partition"]] if groups else None
         stream = part.torch_stream if part else origin
         g = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(g, stream=stream):
+        with torch.inference_mode(), torch.cuda.graph(g, stream=stream, pool=pool):
             out = built.forward()
         del dry
         return WorkerExec(name, "whole", [(g, part)], stream, out, expected_fingerprint or "", n, 0, built=built)
@@ -160,7 +170,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
                 torch.cuda.set_stream(target)
                 state["stream"] = target
 
-        with torch.inference_mode(), torch.cuda.graph(g, stream=origin):
+        with torch.inference_mode(), torch.cuda.graph(g, stream=origin, pool=pool):
             with _op_hook_mode(before):
                 out = built.forward()
             if state["stream"] is not origin:

@@ -13,6 +13,9 @@ Messages (header "type"):
                                                            switches}], rings?: {name: true | why not},
                                                            pipelineDepth: executions per worker it overlaps}
                                                            or error
+             (load may carry plans: [{key, plan}], the plan per set of active models: each worker is also captured
+             under every keyed plan that lists it, reported in its `plans` with its `memoryBytes`; an infer naming
+             `plan: key` runs that capture, none the default one)
              infer {name, id, n, dtype} + body: the input's first n items, raw little-endian `dtype` (KServe name)
                                                         -> output {id, shape, datatype, computeUs} + body: the
                                                            output's first n items, or error {id, ...}

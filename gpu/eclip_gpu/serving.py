@@ -132,6 +132,8 @@ class _Job:
     # views its execution reads and writes, kept until it is answered
     ring_out: dict | None = None
     views: tuple | None = None
+    # the plan (key) to run under: the one for the set of models active when the server sent it; None: the default
+    plan: str | None = None
 
 
 @dataclass
@@ -279,7 +281,13 @@ class Serving:
             return
         value_range = (msg.get("input") or {}).get("range")
         job = _Job(msg.get("id"), msg.get("n"), msg.get("dtype", ""), body, ring, shm, src, dst, value_range)
+        job.plan = msg.get("plan")
         if w.pipeline is None:
+            if job.plan is not None:
+                self._release(job)
+                self.send({"type": "error", "id": job.id, "message": f"{w.name}: no capture under plan {job.plan!r}",
+                           "fatal": False})
+                return
             w.jobs.put(job)
         else:
             self._submit(w, job)
@@ -409,7 +417,7 @@ class Serving:
             if room is not None:
                 dst, job.ring_out = room
         job.body, job.views = body, (src_dev, dst)
-        return pipe.start(job.n, job.datatype, body, src=src_dev, dst=dst, value_range=job.value_range)
+        return pipe.start(job.n, job.datatype, body, src=src_dev, dst=dst, value_range=job.value_range, plan=job.plan)
 
     def _finish_loop(self, w: ServedWorker) -> None:
         """The worker's thread: answers its executions in start order, each once its GPU work is done, then starts
@@ -502,8 +510,13 @@ class Serving:
 
     # ── loading (GPU) ───────────────────────────────────────────────────────────────────────────────────────
     def load(self, msg: dict, progress: Callable[[str], None] = lambda m: None) -> dict:
-        """Builds, partitions and captures every worker of `msg` ({plan, workers}); returns the `loaded` reply.
-        With `partitions` (policy paris-elsa): every model on every partition, paris_serve.py."""
+        """Builds, partitions and captures every worker of `msg` ({plan, plans?, workers}); returns the `loaded`
+        reply. With `partitions` (policy paris-elsa): every model on every partition, paris_serve.py.
+
+        `plan` is each worker's default capture (null: an ordinary full-GPU stream, as baseline). `plans` ([{key,
+        plan}], the plan per set of active models) adds a capture of every worker under every keyed plan that lists
+        it; an `infer` naming `plan: key` runs that capture. A worker's captures share its static input, its stream
+        and one graph memory pool, so each further plan costs little more than its own output tensor."""
         if msg.get("partitions") is not None:
             from .paris_serve import load as load_partitions  # noqa: PLC0415
 
@@ -517,37 +530,50 @@ class Serving:
         sys.setswitchinterval(GIL_SWITCH_S)
 
         from . import zoo  # noqa: PLC0415
-        from .execute import prepare_worker  # noqa: PLC0415
+        from .execute import op_kernel_starts, prepare_worker  # noqa: PLC0415
         layout, pool, _ = self.resources()
         plan = msg.get("plan")
-        policy = plan["policy"] if plan else None
-        if plan:
-            check_plan_gpu(plan["gpu"], layout)
-        plan_workers = {w["name"]: w for w in plan["workers"]} if plan else {}
+        keyed = msg.get("plans") or []
+        keys = [k.get("key") for k in keyed]
+        if any(not isinstance(k, str) or not k for k in keys) or len(set(keys)) != len(keys):
+            raise BackendError(f"plans: every plan needs a key of its own (got {keys})")
         t0 = time.perf_counter()
-        # every partition of the plan once, before any capture (creating one costs ~1.8 ms: never on the request path)
-        parts = {p["id"]: pool.create(p["slices"], p["id"]) for p in plan["pool"]["partitions"]} if plan else {}
+        # every partition of every plan once, before any capture (creating one costs ~1.8 ms: never on the request
+        # path); plans that share slices share the partition
+        parts_of: dict[str | None, dict] = {}
+        for key, p in [(None, plan), *((k["key"], k["plan"]) for k in keyed)]:
+            if p:
+                check_plan_gpu(p["gpu"], layout)
+                parts_of[key] = {q["id"]: pool.create(q["slices"], q["id"]) for q in p["pool"]["partitions"]}
         loaded = []
         for w in msg["workers"]:
             name = w["name"]
-            pw = plan_workers.get(name)
-            if plan and pw is None:
-                raise BackendError(f"worker {name!r} is not in the plan")
-            if pw and (pw["model"] != w["model"] or pw["batch"] != w["batch"] or pw["dtype"] != w["dtype"]):
-                raise BackendError(f"{name}: the plan has {pw['model']} batch {pw['batch']} {pw['dtype']}, the "
-                                   f"server {w['model']} batch {w['batch']} {w['dtype']}")
             model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
             built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
-            mode, groups = worker_mode(policy, [dict(g) for g in pw["groups"]] if pw else None)
             origin = torch.cuda.Stream()
-            # each worker its own stream on every partition: workers share SMs, never a queue
-            wparts = {pid: pool.for_worker(part, name) for pid, part in parts.items()}
-            execd = prepare_worker(name, built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
-                                   layout=layout)
+            graph_pool, warmed, dry = torch.cuda.graph_pool_handle(), set(), None
+            mem0 = torch.cuda.memory_reserved()
+
+            def capture(p, key):
+                nonlocal dry
+                pw = _plan_worker(p, w, key)
+                mode, groups = worker_mode(p["policy"] if p else None, [dict(g) for g in pw["groups"]] if pw else None)
+                # each worker its own stream on every partition: workers share SMs, never a queue
+                wparts = {pid: pool.for_worker(part, name) for pid, part in parts_of.get(key, {}).items()}
+                if dry is None:
+                    dry = op_kernel_starts(built, origin)
+                return prepare_worker(name, built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
+                                      layout=layout, pool=graph_pool, warmed=warmed, dry_run=dry)
+
+            execd = capture(plan, None)
+            variants = {k["key"]: capture(k["plan"], k["key"]) for k in keyed
+                        if any(pw["name"] == name for pw in k["plan"]["workers"])}
+            dry = None
             static = built.inputs[0]
+            for e in (execd, *variants.values()):
+                if not isinstance(e.output, torch.Tensor):
+                    raise BackendError(f"{name}: the model's output is {type(e.output).__name__}, not one tensor")
             out = execd.output
-            if not isinstance(out, torch.Tensor):
-                raise BackendError(f"{name}: the model's output is {type(out).__name__}, not one tensor")
             info = {
                 "name": name,
                 "inputShape": list(static.shape),
@@ -555,16 +581,35 @@ class Serving:
                 "outputShape": list(out.shape),
                 "outputDtype": kserve_datatype(out.dtype),
                 "fingerprint": execd.fingerprint,
-                "mode": mode,
+                "mode": execd.mode,
                 "kernels": execd.kernels,
                 "switches": execd.switches,
+                "plans": {k: {"mode": e.mode, "switches": e.switches} for k, e in variants.items()},
+                # the model's weights, its captures' memory pool and outputs (what torch reserved on the GPU for it)
+                "memoryBytes": torch.cuda.memory_reserved() - mem0,
             }
-            pipe = GpuExecute(torch, name, static, execd, depth=PIPELINE_DEPTH)
+            pipe = GpuExecute(torch, name, static, execd, depth=PIPELINE_DEPTH, variants=variants)
             self.add_worker(ServedWorker(name, pipe.execute, info, direct=True, pipeline=pipe))
             loaded.append(info)
-            progress(f"{name}: captured {execd.kernels} kernels ({mode}, {execd.switches} switches)")
+            progress(f"{name}: captured {execd.kernels} kernels ({execd.mode}, {execd.switches} switches)"
+                     + (f" and under {len(variants)} more plans" if variants else "")
+                     + f", {info['memoryBytes'] / 2**20:.0f} MiB")
         progress(f"loaded {len(loaded)} workers in {time.perf_counter() - t0:.1f} s")
         return {"type": "loaded", "workers": loaded, "pipelineDepth": PIPELINE_DEPTH}
+
+
+def _plan_worker(plan: dict | None, w: dict, key: str | None) -> dict | None:
+    """The plan's entry for served worker `w` (checked against what the server serves), or None without a plan."""
+    if not plan:
+        return None
+    pw = next((x for x in plan["workers"] if x["name"] == w["name"]), None)
+    where = f"plan {key!r}" if key else "the plan"
+    if pw is None:
+        raise BackendError(f"worker {w['name']!r} is not in {where}")
+    if pw["model"] != w["model"] or pw["batch"] != w["batch"] or pw["dtype"] != w["dtype"]:
+        raise BackendError(f"{w['name']}: {where} has {pw['model']} batch {pw['batch']} {pw['dtype']}, the "
+                           f"server {w['model']} batch {w['batch']} {w['dtype']}")
+    return pw
 
 
 def _gpu_execute(torch, name: str, static, execd):
@@ -592,7 +637,10 @@ class GpuExecute:
     page-locked or not, or a device tensor), else into the slot's page-locked buffer of eclip's own, whose view
     `finish` returns (valid until the slot is started again)."""
 
-    def __init__(self, torch, name: str, static, execd, depth: int = 2, fast: bool = True):
+    def __init__(self, torch, name: str, static, execd, depth: int = 2, fast: bool = True,
+                 variants: dict | None = None):
+        """`execd`: the default capture; `variants`: {plan key: capture} of the same model and static input (one
+        per plan it serves under), every one launched on the default's stream so that executions stay in order."""
         from .cuda import driver  # noqa: PLC0415
 
         self.torch, self.name, self.static, self.execd = torch, name, static, execd
@@ -610,12 +658,14 @@ class GpuExecute:
         self.d = driver() if fast else None
         self.cu = fastcu() if fast else None
         self.stream_handle = int(self.stream.cuda_stream)
-        # whole and graph mode: one instantiated graph, launched straight from here (no event of execd's own)
-        self.graph_exec = None
-        if fast and getattr(execd, "mode", None) in ("whole", "graph"):
-            self.graph_exec = int(execd.segments[0][0].raw_cuda_graph_exec())
         self.static_ptr = static.data_ptr()
-        self.out_ptr = out.data_ptr()
+        # per plan: (capture, its instantiated graph launched straight from here in whole and graph mode — no
+        # event of the capture's own; a graph keeps its partitions whatever stream launches it —, its output)
+        self.captures = {key: (e, self._graph_exec(e), e.output.data_ptr())
+                         for key, e in [(None, execd), *(variants or {}).items()]}
+        for e, _, _ in self.captures.values():
+            if list(e.output.shape[1:]) != self.out_shape or e.output.dtype != out.dtype:
+                raise BackendError(f"{name}: its captures under different plans give different outputs")
         self.slots = []
         for _ in range(depth):
             ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True),
@@ -627,14 +677,25 @@ class GpuExecute:
         self.stream.synchronize()
         self.next = 0
 
-    def execute(self, n: int, datatype: str, body, src=None, dst=None, value_range=None):
-        """One execution, start to finish."""
-        return self.finish(self.start(n, datatype, body, src=src, dst=dst, value_range=value_range))
+    def _graph_exec(self, execd):
+        if self.cu is None or getattr(execd, "mode", None) not in ("whole", "graph"):
+            return None
+        return int(execd.segments[0][0].raw_cuda_graph_exec())
 
-    def start(self, n: int, datatype: str, body, src=None, dst=None, value_range=None):
+    def execute(self, n: int, datatype: str, body, src=None, dst=None, value_range=None, plan=None):
+        """One execution, start to finish."""
+        return self.finish(self.start(n, datatype, body, src=src, dst=dst, value_range=value_range, plan=plan))
+
+    def start(self, n: int, datatype: str, body, src=None, dst=None, value_range=None, plan=None):
         """Enqueues one execution; returns its slot for `finish`. `src`: the input as a uint8 device tensor (a CUDA
-        region's bytes) instead of `body`; `dst`: where the output goes (host memoryview, or a uint8 device tensor)."""
+        region's bytes) instead of `body`; `dst`: where the output goes (host memoryview, or a uint8 device tensor);
+        `plan`: the key of the plan to run under (None: the default capture)."""
         torch = self.torch
+        capture = self.captures.get(plan)
+        if capture is None:
+            raise BackendError(f"{self.name}: no capture under plan {plan!r} (captured: "
+                               f"{sorted(k for k in self.captures if k is not None) or 'the default only'})")
+        execd, graph_exec, out_ptr = capture
         slot = self.slots[self.next]
         self.next = (self.next + 1) % self.depth
         nbytes = src.numel() if src is not None else memoryview(body).nbytes
@@ -662,17 +723,17 @@ class GpuExecute:
             if n < self.batch:
                 cu.memset8(self.static_ptr + nbytes, 0, (self.batch - n) * per_item, h)
             cu.record(slot.start_handle, h)
-            if self.graph_exec is not None:
-                cu.launch(self.graph_exec, h)
+            if graph_exec is not None:
+                cu.launch(graph_exec, h)
             else:
-                self.execd.request()
+                execd.request()
             cu.record(slot.end_handle, h)
             if dst is None:
-                cu.dtoh(slot.host_address, self.out_ptr, out_bytes, h)
+                cu.dtoh(slot.host_address, out_ptr, out_bytes, h)
             elif isinstance(dst, torch.Tensor):
-                cu.dtod(dst.data_ptr(), self.out_ptr, out_bytes, h)
+                cu.dtod(dst.data_ptr(), out_ptr, out_bytes, h)
             else:
-                cu.dtoh(_host_address(dst), self.out_ptr, out_bytes, h)
+                cu.dtoh(_host_address(dst), out_ptr, out_bytes, h)
             cu.record(slot.done_handle, h)
         else:
             # torch's copies, and the launch (a torch replay, paris_serve), on the worker's stream
@@ -685,9 +746,12 @@ class GpuExecute:
             if n < self.batch:
                 self.static[n:].zero_()
             slot.start.record(self.stream)
-            self.execd.request()
+            if graph_exec is not None:
+                self.cu.launch(graph_exec, self.stream_handle)
+            else:
+                execd.request()
             slot.end.record(self.stream)
-            flat = self.execd.output[:n].reshape(-1).view(torch.uint8)
+            flat = execd.output[:n].reshape(-1).view(torch.uint8)
             if dst is None:
                 target = slot.host
             else:

@@ -180,18 +180,24 @@ def gpu(monkeypatch):
     monkeypatch.setattr(cuda, "driver", lambda: fake)
     monkeypatch.setattr(serving, "fastcu", lambda: fake)
 
-    def make(depth=2, fast=True, batch=2, item=4):
+    def make(depth=2, fast=True, batch=2, item=4, plans=()):
         static = T(numpy.zeros(batch * item * 2, dtype=numpy.uint8), torch.float16, torch, [batch, item])
-        output = T(numpy.zeros(batch * item * 2, dtype=numpy.uint8), torch.float16, torch, [batch, item])
-        execd = type("Execd", (), {})()
-        execd.origin, execd.output = _Stream(), output
 
-        def request():
-            torch.log.append(("replay",))
-            output.mem[:] = ((static.mem.astype(numpy.uint16) + 1) % 256).astype(numpy.uint8)
+        def capture(add):  # a "graph" whose output is its input + `add`, byte by byte
+            output = T(numpy.zeros(batch * item * 2, dtype=numpy.uint8), torch.float16, torch, [batch, item])
+            execd = type("Execd", (), {})()
+            execd.origin, execd.output = _Stream(), output
 
-        execd.request = request
-        return GpuExecute(torch, "m", static, execd, depth=depth, fast=fast), static, execd
+            def request():
+                torch.log.append(("replay", add))
+                output.mem[:] = ((static.mem.astype(numpy.uint16) + add) % 256).astype(numpy.uint8)
+
+            execd.request = request
+            return execd
+
+        execd = capture(1)
+        variants = {key: capture(add) for key, add in plans}
+        return GpuExecute(torch, "m", static, execd, depth=depth, fast=fast, variants=variants), static, execd
 
     return torch, make
 
@@ -212,6 +218,7 @@ def test_fast_path_reads_the_input_in_place_and_copies_asynchronously(gpu):
     # timing events, copies the output into the slot's pinned buffer, records completion; one wait, at the end
     assert "frombuffer" not in kinds and "copy_" not in kinds
     assert kinds == ["HtoD", "memset", "record", "replay", "record", "DtoH", "record", "synchronize"]
+    assert ("replay", 1) in torch.log  # the default capture
     assert ("HtoD", 8) in torch.log and ("memset", 8) in torch.log and ("DtoH", 8) in torch.log
     done = torch.events[torch.log[-1][1]]
     assert done.blocking and not done.timing  # a blocking-sync event (the thread sleeps), not a timing one
@@ -378,3 +385,32 @@ def test_closing_answers_the_jobs_still_waiting_for_a_slot(gpu, monkeypatch):
     assert sorted(replies) == [0, 1, 2]  # every accepted job answered: finished, or told the backend is closing
     for header, _ in replies.values():
         assert header["type"] == "output" or "the backend is closing" in header["message"], header
+
+
+def test_each_execution_runs_the_capture_of_the_plan_it_names(gpu):
+    torch, make = gpu
+    ex, _, _ = make(plans=[("a+b", 2), ("a", 3)])
+    body = bytes(range(16))
+    assert bytes(ex.execute(2, "FP16", body)[2]) == bytes(range(1, 17))
+    assert bytes(ex.execute(2, "FP16", body, plan="a+b")[2]) == bytes(range(2, 18))
+    # in flight together under different plans: each keeps its own output
+    x, y = ex.start(2, "FP16", body, plan="a"), ex.start(2, "FP16", body)
+    assert bytes(ex.finish(x)[2]) == bytes(range(3, 19)) and bytes(ex.finish(y)[2]) == bytes(range(1, 17))
+    with pytest.raises(serving.BackendError, match=r"no capture under plan 'b' \(captured: \['a', 'a\+b'\]\)"):
+        ex.start(2, "FP16", body, plan="b")
+
+
+def test_serving_routes_an_infer_to_the_plan_it_names(gpu):
+    torch, make = gpu
+    ex, _, _ = make(plans=[("solo", 5)])
+    s, replies, cond = _serving(torch, ex)
+    try:
+        s.infer({"name": "m", "id": 1, "n": 1, "dtype": "FP16", "plan": "solo"}, memoryview(bytearray(range(8))))
+        s.infer({"name": "m", "id": 2, "n": 1, "dtype": "FP16", "plan": "nope"}, memoryview(bytearray(range(8))))
+        s.infer({"name": "m", "id": 3, "n": 1, "dtype": "FP16"}, memoryview(bytearray(range(8))))
+        with cond:
+            assert cond.wait_for(lambda: len(replies) == 3, 5)
+        assert replies[1][1] == bytes(range(5, 13)) and replies[3][1] == bytes(range(1, 9))
+        assert replies[2][0]["type"] == "error" and "no capture under plan 'nope'" in replies[2][0]["message"]
+    finally:
+        s.close()

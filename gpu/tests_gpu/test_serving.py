@@ -169,3 +169,42 @@ def test_power_reads_nvml(servings):
     first = serving.power()
     second = serving.power()
     assert first["powerW"] > 0 and second["energyJ"] >= first["energyJ"] >= 0
+
+
+def test_a_plan_per_active_set_each_capture_answers_as_the_eager_model(servings):
+    """One load with a plan table: the default capture (no plan: the whole GPU) and the graph-mode plan under a key,
+    for both workers, and a plan listing alexnet alone; an infer names the plan it runs under."""
+    import torch
+
+    _, loaded = servings["whole"]
+    kernels = {w["name"]: w["kernels"] for w in loaded["workers"]}
+    both = _graph_plan(_own_resources()[0], kernels)
+    solo = {**both, "workers": [w for w in both["workers"] if w["name"] == "alexnet"]}
+    serving = Serving(Replies())
+    try:
+        got = serving.load({"plan": None, "plans": [{"key": "alexnet+albert", "plan": both},
+                                                    {"key": "alexnet", "plan": solo}], "workers": _workers()})
+        info = {w["name"]: w for w in got["workers"]}
+        assert sorted(info["alexnet"]["plans"]) == ["alexnet", "alexnet+albert"]
+        assert sorted(info["albert"]["plans"]) == ["alexnet+albert"]
+        assert info["alexnet"]["plans"]["alexnet+albert"]["mode"] == "graph"
+        assert all(w["memoryBytes"] > 0 for w in got["workers"])
+        for model, plans in (("alexnet", [None, "alexnet+albert", "alexnet"]), ("albert", [None, "alexnet+albert"])):
+            x = _input(model, 1, seed=7)
+            ref = _eager(model, "fp16", x)
+            datatype = "INT64" if model == "albert" else "FP16"
+            for plan in plans:
+                rid = f"plans-{model}-{plan}"
+                msg = {"type": "infer", "name": model, "id": rid, "n": 1, "dtype": datatype}
+                serving.infer({**msg, **({"plan": plan} if plan else {})}, _bytes(x))
+                header, body = serving.send.wait(rid)
+                assert header["type"] == "output", header
+                out = torch.frombuffer(bytearray(body), dtype=torch.float16).reshape(header["shape"]).float()
+                err = ((out - ref).norm() / ref.norm()).item()
+                assert err < 1e-2, f"{model} under {plan}: rel err {err:.2e}"
+        serving.infer({"type": "infer", "name": "albert", "id": "none", "n": 1, "dtype": "INT64", "plan": "alexnet"},
+                      _bytes(_input("albert", 1)))
+        header, _ = serving.send.wait("none")
+        assert header["type"] == "error" and "no capture under plan 'alexnet'" in header["message"]
+    finally:
+        serving.close()

@@ -54,6 +54,11 @@ export interface LoadMessage {
   partitions?: ServePartition[]
   /** Shared-memory rings by worker name (src/serve/shm-ring.ts): files the backend maps, then unlinks. */
   rings?: Record<string, { path: string; bytes: number }>
+  /**
+   * The plan per set of active models: each worker is also captured under every plan that lists it (its
+   * captures share its static input, stream and memory pool), and an infer naming `plan` runs that capture.
+   */
+  plans?: { key: string; plan: Plan }[]
 }
 /** Where an infer's tensors lie in its worker's ring: the input, and room for the output. */
 export interface InferShm {
@@ -112,6 +117,8 @@ export interface InferMessage {
   output?: RegionSpan
   /** paris-elsa: the partition (id) the server's dispatcher chose; it runs the smallest captured batch ≥ n. */
   partition?: string
+  /** The key of a plan of the load's `plans` to run under; absent: the default capture. */
+  plan?: string
 }
 /** paris: one model's latency table measured at `batches` on every partition size of the slice layout. */
 export interface ParisTableMessage {
@@ -211,6 +218,10 @@ export interface LoadedWorker {
   switches?: number
   /** paris-elsa: the batch sizes captured on every partition. */
   batches?: number[]
+  /** Its captures under the load's keyed `plans`. */
+  plans?: Record<string, { mode: string; switches: number }>
+  /** GPU memory its model and captures took (what torch reserved for them), bytes. */
+  memoryBytes?: number
 }
 export interface LoadedReply {
   type: 'loaded'
