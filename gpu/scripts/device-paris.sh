@@ -41,10 +41,12 @@
 #   --repeats windows per probed load; every uniform size is searched on its own. A search from --start 0.5x (the
 #   default: half the simulator's sustained load for that scheme) takes about 6 probes (7–8 when the GPU is far
 #   from the simulator), each repeats × (WINDOW + ~1 s): with 3 repeats of 5 s about 110 s per search, so at most
-#   4 searches fit one call (LIMIT_S=560; the CLI prints its estimate first). Four GPU schemes with UNIFORM=24,32
-#   are 5 searches: run them as two calls (e.g. SCHEMES=uniform/least-loaded,paris/elsa, then
-#   SCHEMES=whole/least-loaded,paris/fifo), each with TABLES=results/h100/paris/latency so both bisect on the same
-#   tables; nothing is written until the GPU step ends, but every probe's line is in NAME.log.
+#   4 searches fit one call (LIMIT_S=520 leaves the simulator step and the tar their time; the CLI prints its
+#   estimate first). Four GPU schemes with UNIFORM=24,32 are 5 searches: run them as two calls (e.g.
+#   SCHEMES=uniform/least-loaded,paris/elsa, then SCHEMES=whole/least-loaded,paris/fifo), each with
+#   TABLES=results/h100/paris/latency so both bisect on the same tables, and an absolute --start in SEARCH (q/s) so
+#   every scheme of both calls probes the same lattice of loads on the same traces; nothing is written until the GPU
+#   step ends, but every probe's line is in NAME.log.
 # With --gpus 2, from the code and that H100 run: the same tables (GPU 0) and start ~70 s (+ ~30 s step 0);
 #   captures ≤ 1104 (each partition once per GPU; ~15–35 ms each, one GPU after the other) ~20–40 s; the same ≤ 24
 #   windows of 5 s (twice the queries each) ~110–150 s: total ≈ 4–6 min. --gpus 1,2 does both servers: ≤ 1680
