@@ -9,7 +9,11 @@
 #      whole GPU, best uniform of UNIFORM sizes, PARIS + FIFO, PARIS + ELSA (least-loaded for the first two);
 #   4. the simulator on the same measured tables at the same loads (CPU only: what it predicts for these runs).
 # Usage there: OUT=... gpu/scripts/device-paris.sh [NAME] [--gpus LIST]
-#   (env: SCENARIO RATES WINDOW UNIFORM SCHEMES PROFILES CELL_MS LIMIT_S MAX_CAPTURES; GPUS=LIST is the same as --gpus LIST;
+#   (env: SCENARIO RATES WINDOW UNIFORM SCHEMES PROFILES CELL_MS LIMIT_S MAX_CAPTURES TABLES SEARCH; GPUS=LIST is the same
+#   as --gpus LIST;
+#   TABLES=DIR: use those latency tables (e.g. results/h100/paris/latency) instead of measuring them in step 1;
+#   SEARCH='--bisect --repeats 3 ...': the sustained load by bisection instead of the fixed RATES in step 3 (and in
+#   step 4 the simulator's own bisection with the same options, into sim-same-search/); see "Bisection" below;
 #   SCHEMES=...,eclip-kw/fifo,eclip-kw/elsa with SCENARIO=examples/paris-kw.yaml adds eclip's kernel-wise plans, which
 #   need per-kernel profiles of this GPU for every (model, batch): profiles/h100 on an H100)
 # Writes $OUT/NAME.tgz (results.json/md, SVG plots, latency/, requests.csv.gz, sim-same-loads/) and $OUT/NAME.log;
@@ -33,6 +37,16 @@
 #   simulator at the same loads + tar                                               ~10 s
 #   total ≈ 5–7 min; LIMIT_S (default 500 s) cuts the GPU step so the tar and the table still come back.
 #   (measured on the H100 with the defaults: the GPU step took 201 s, 528 captures in 18 s.)
+# Bisection (SEARCH='--bisect ...', docs/paris.md): each scheme's crossing bracketed to --resolution (5%) with
+#   --repeats windows per probed load; every uniform size is searched on its own. A search from --start 0.5x (the
+#   default: half the simulator's sustained load for that scheme) takes about 6 probes (7–8 when the GPU is far
+#   from the simulator), each repeats × (WINDOW + ~1 s): with 3 repeats of 5 s about 110 s per search, so at most
+#   4 searches fit one call (LIMIT_S=520 leaves the simulator step and the tar their time; the CLI prints its
+#   estimate first). Four GPU schemes with UNIFORM=24,32 are 5 searches: run them as two calls (e.g.
+#   SCHEMES=uniform/least-loaded,paris/elsa, then SCHEMES=whole/least-loaded,paris/fifo), each with
+#   TABLES=results/h100/paris/latency so both bisect on the same tables, and an absolute --start in SEARCH (q/s) so
+#   every scheme of both calls probes the same lattice of loads on the same traces; nothing is written until the GPU
+#   step ends, but every probe's line is in NAME.log.
 # With --gpus 2, from the code and that H100 run: the same tables (GPU 0) and start ~70 s (+ ~30 s step 0);
 #   captures ≤ 1104 (each partition once per GPU; ~15–35 ms each, one GPU after the other) ~20–40 s; the same ≤ 24
 #   windows of 5 s (twice the queries each) ~110–150 s: total ≈ 4–6 min. --gpus 1,2 does both servers: ≤ 1680
@@ -55,6 +69,13 @@ rates=${RATES:-0.1x,0.4x,0.7x,1x}
 window=${WINDOW:-5}
 uniform=${UNIFORM:-16,24,32}
 schemes=${SCHEMES:-whole/least-loaded,uniform/least-loaded,paris/fifo,paris/elsa}
+tables=${TABLES:-}
+search=${SEARCH:-}
+if [ -n "$tables" ]; then table_args=(--tables "$tables"); else table_args=(--measure-tables --cell-ms "${CELL_MS:-100}"); fi
+# SEARCH is a list of options, split on spaces on purpose
+# shellcheck disable=SC2206
+if [ -n "$search" ]; then load_args=($search --window "$window"); sim_out=sim-same-search
+else load_args=(--rates "$rates" --window "$window"); sim_out=sim-same-loads; fi
 . "$(dirname "$0")/device-env.sh"
 dir=/tmp/$name
 rm -rf "$dir"
@@ -69,19 +90,20 @@ if [ "$gpus" != 1 ]; then
   echo "== step 0 (2-GPU test): exit ${PIPESTATUS[0]} at ${SECONDS} s" | tee -a "$OUT/$name.log"
 fi
 timeout -k 10 "${LIMIT_S:-500}" /tmp/node .device/eclip/eclip.mjs paris --backend gpu --models "$scenario" \
-  --gpus "$gpus" ${PROFILES:+--profiles "$PROFILES"} --measure-tables --cell-ms "${CELL_MS:-100}" --rates "$rates" --window "$window" \
+  --gpus "$gpus" ${PROFILES:+--profiles "$PROFILES"} "${table_args[@]}" "${load_args[@]}" \
   --uniform "$uniform" --schemes "$schemes" --max-captures "${MAX_CAPTURES:-1500}" --out "$dir" 2>&1 \
   | tee -a "$OUT/$name.log" | grep -v '^gpu: captured'
 rc=${PIPESTATUS[0]}
 echo "== GPU step: exit $rc at ${SECONDS} s" | tee -a "$OUT/$name.log"
-if ls "$dir"/latency/*.latency.json >/dev/null 2>&1; then
-  timeout 40 /tmp/node .device/eclip/eclip.mjs paris --models "$scenario" --tables "$dir/latency" --gpus "$gpus" \
-    ${PROFILES:+--profiles "$PROFILES"} --rates "$rates" --window "$window" --uniform "$uniform" --schemes "$schemes" --out "$dir/sim-same-loads" \
+simtables=${tables:-$dir/latency}
+if ls "$simtables"/*.latency.json >/dev/null 2>&1; then
+  timeout 60 /tmp/node .device/eclip/eclip.mjs paris --models "$scenario" --tables "$simtables" --gpus "$gpus" \
+    ${PROFILES:+--profiles "$PROFILES"} "${load_args[@]}" --uniform "$uniform" --schemes "$schemes" --out "$dir/$sim_out" \
     --quiet >/dev/null 2>>"$OUT/$name.log" || echo "simulator step failed" | tee -a "$OUT/$name.log"
 fi
 tar czf "$OUT/$name.tgz" -C /tmp "$name"
 echo "== done at ${SECONDS} s"
-for f in "$dir/sim-same-loads/results.md" "$dir/results.md"; do
+for f in "$dir/$sim_out/results.md" "$dir/results.md"; do
   [ -f "$f" ] || continue
   echo "== $f"
   # the sustained loads and (measured run only) every run

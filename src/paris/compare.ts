@@ -3,13 +3,25 @@
 // loads gives violation-rate and p99 curves. In the simulator (the default backend) the load is found by bisection
 // and everything is seeded: the same scenario, options and seed give the same numbers. On a GPU (src/paris/gpu.ts)
 // every run costs seconds of real time, so a fixed list of loads replaces the search (`rates`), each run a window
-// of `windowS` seconds of arrivals; the same traces are generated either way.
+// of `windowS` seconds of arrivals; the same traces are generated either way. `bisect` (bisect.ts) finds each
+// scheme's sustained load to a stated resolution instead, every probed load run several times on independent traces:
+// on a GPU each of those runs is one window, so its cost is probes × repeats × window.
 //
 // The eclip-kw schemes (kernelwise.ts) are a different kind of server: every GPU hosts one worker per model, each
 // running eclip's kernel-wise plans co-located with the others, and a query can only go to its model's workers. In
 // the simulator their service times are the co-located latencies of the kernel-level simulator (`kernelWise`); on a
 // GPU those are only the dispatcher's estimates, and each query replays its (model, batch) kernel-wise graph.
 import type { Gpu } from '../formats/index.ts'
+import {
+  type Bisection,
+  type BisectOutcome,
+  bisectSustained,
+  medianRun,
+  type PassRule,
+  type Probe,
+  type Spread,
+  spread,
+} from './bisect.ts'
 import { DEFAULT_ELSA } from './elsa.ts'
 import { type KernelWise, type KernelWisePlans, kernelWiseWorkers } from './kernelwise.ts'
 import {
@@ -150,10 +162,26 @@ export interface CompareOptions {
   windowS: number
   /** Partition sizes (in slices) the best-uniform scheme tries. Default UNIFORM_SLICES. */
   uniformSlices: number[]
-  /** Called after each (GPU count, scheme) with a one-line progress message. */
+  /**
+   * Each scheme's sustained load by bisection with repeats (bisect.ts) instead of the default search or `rates`;
+   * `start` gives the first load probed (a scale) per GPU count and scheme. No sweep runs: the probes are the sweep.
+   */
+  bisect?: BisectSettings
+  /** Runs are `windowS` seconds of arrivals (as with `rates`) rather than `queries` queries: a GPU's bisection. */
+  windowed?: boolean
+  /** Called after each (GPU count, scheme) with a one-line progress message (and, bisecting, after each probe). */
   progress?: (line: string) => void
   /** The co-located service times the eclip-kw schemes need (kernelwise.ts); required when one is compared. */
   kernelWise?: KernelWise
+}
+
+export interface BisectSettings {
+  resolution: number
+  repeats: number
+  pass: PassRule
+  start: (gpus: number, scheme: Scheme) => number
+  maxDoublings?: number
+  maxHalvings?: number
 }
 
 export const DEFAULT_COMPARE: Omit<CompareOptions, 'gpus' | 'seed'> = {
@@ -183,6 +211,40 @@ export interface SchemeResult {
   runs: number
   /** For schemes that choose among layouts: which one won. */
   choice?: string
+  /** With `bisect`: the bracket, the spread over the repeats at both of its ends and every probe. */
+  search?: SearchReport
+}
+
+/** A bisection's bracket in queries/s (scale × the scenario's total rate: the offered Poisson rate). */
+export interface BracketReport {
+  /** The highest load that passed, q/s; 0 when none did. */
+  lastPassQps: number
+  /** The lowest load above it that failed, q/s; null when none did. */
+  firstFailQps: number | null
+  outcome: BisectOutcome
+}
+
+/** What the repeats of one probed load saw. */
+export interface ProbeSpread {
+  violationRate: Spread
+  p99Ms: Spread
+  /** The offered load each trace realised over its measured window (Poisson: it varies around the nominal one). */
+  offeredQps: Spread
+}
+
+export interface SearchReport extends BracketReport {
+  method: 'bisect'
+  pass: PassRule
+  repeats: number
+  resolution: number
+  target: number
+  /** The repeats at the last pass and at the first fail (null where there is none). */
+  atLastPass: ProbeSpread | null
+  atFirstFail: ProbeSpread | null
+  /** Every probe in the order run: nominal q/s, verdict and each repeat's violation rate and p99. */
+  probes: { qps: number; pass: boolean; violationRate: number[]; p99Ms: number[] }[]
+  /** With several candidate layouts (best uniform, paris-tuned): each one's bracket. */
+  candidates?: (BracketReport & { choice: string; probes: number })[]
 }
 
 export interface SweepPoint {
@@ -196,6 +258,11 @@ export interface SweepPoint {
   p99Ms: number
   utilisation: number
   goodputQps: number
+  /** Bisecting: whether the probe passed, its repeats, and the least and most violations among them. */
+  pass?: boolean
+  repeats?: number
+  violationMin?: number
+  violationMax?: number
   /** GPU runs only: board power over the run and queries per joule. */
   powerW?: number | null
   queriesPerJ?: number | null
@@ -208,10 +275,12 @@ export interface Comparison {
   sweep: SweepPoint[]
   /** With eclip-kw schemes: their co-located service times. */
   kernelWise?: KernelWise
-  options: Omit<CompareOptions, 'progress' | 'schemes' | 'backend' | 'rates' | 'kernelWise'> & {
+  options: Omit<CompareOptions, 'progress' | 'schemes' | 'backend' | 'rates' | 'kernelWise' | 'bisect'> & {
     schemes: string[]
     /** With fixed loads: the queries/s tried at each GPU count. */
     rates?: { gpus: number; qps: number[] }[]
+    /** With bisection: its settings, and the first load (q/s) each scheme probed at each GPU count. */
+    bisect?: Omit<BisectSettings, 'start'> & { starts: { gpus: number; scheme: string; qps: number }[] }
   }
 }
 
@@ -304,28 +373,32 @@ export async function compare(
   const results: SchemeResult[] = []
   const sweep: SweepPoint[] = []
   const ratesTried: { gpus: number; qps: number[] }[] = []
+  const bis = o.bisect
+  const starts: { gpus: number; scheme: string; qps: number }[] = []
   for (const g of o.gpus) {
     const plan = paris(sc, g, o.paris)
     plans.push(plan)
     const totalSms = g * sc.gpu.smCount
     const rates = o.rates?.(g)
     if (rates) ratesTried.push({ gpus: g, qps: rates })
-    // with fixed loads a run is a window of real time: as many queries as arrive in it
+    // with fixed loads (or a GPU's bisection) a run is a window of real time: as many queries as arrive in it
     const queries = (scale: number) =>
-      rates ? Math.max(200, Math.round(scale * totalRate * o.windowS)) : o.queries
+      rates || o.windowed ? Math.max(200, Math.round(scale * totalRate * o.windowS)) : o.queries
     // every scheme and candidate starts its search at the same loads (g, 2g, …; or the fixed ones), and a trace
-    // depends on the load alone: each is made once per GPU count (runs only read it)
-    const traces = new Map<number, Trace>()
-    const traceAt = (scale: number) => {
-      const t = traces.get(scale) ?? makeTrace(sc.models, scale, queries(scale), o.seed, o.noise)
-      traces.set(scale, t)
+    // depends on the load (and the repeat) alone: each is made once per GPU count (runs only read it). A bisection's
+    // loads mostly differ between schemes: its traces are made afresh each run instead of kept
+    const traces = new Map<string, Trace>()
+    const traceAt = (scale: number, repeat: number) => {
+      const key = `${scale}#${repeat}`
+      const t = traces.get(key) ?? makeTrace(sc.models, scale, queries(scale), o.seed, o.noise, repeat)
+      if (!bis) traces.set(key, t)
       return t
     }
-    const run = ({ parts, serves }: Candidate, s: Scheme, scale: number) =>
+    const run = ({ parts, serves }: Candidate, s: Scheme, scale: number, repeat = 0) =>
       o.backend(
         sc.models,
         parts,
-        traceAt(scale),
+        traceAt(scale, repeat),
         {
           dispatch: s.dispatch,
           sloMargin: o.sloMargin,
@@ -337,8 +410,77 @@ export async function compare(
       )
     const layouts = new Map<Scheme, Candidate>()
     const tried = new Map<Scheme, SimMetrics[]>()
+    const bisected = new Map<Scheme, Bisection>()
     let best = 0
+    const gpuLabel = `${g} GPU${g > 1 ? 's' : ''}`
     for (const s of o.schemes) {
+      if (bis) {
+        const start = bis.start(g, s)
+        starts.push({ gpus: g, scheme: s.name, qps: start * totalRate })
+        const candidates = layoutsFor(sc, plan, g, s.layout, o.uniformSlices, o.kernelWise)
+        const brackets: NonNullable<SearchReport['candidates']> = []
+        let chosen: { candidate: Candidate; b: Bisection } | undefined
+        let runs = 0
+        for (const candidate of candidates) {
+          const name = `${gpuLabel}  ${s.name}${candidates.length > 1 ? ` (${candidate.choice})` : ''}`
+          const b = await bisectSustained(
+            (scale, repeat) => run(candidate, s, scale, repeat),
+            {
+              target: o.target,
+              resolution: bis.resolution,
+              repeats: bis.repeats,
+              pass: bis.pass,
+              start,
+              ...(bis.maxDoublings !== undefined ? { maxDoublings: bis.maxDoublings } : {}),
+              ...(bis.maxHalvings !== undefined ? { maxHalvings: bis.maxHalvings } : {}),
+            },
+            (p) => o.progress?.(`${name}: ${probeLine(p, totalRate)}`),
+          )
+          runs += b.probes.length * bis.repeats
+          brackets.push({
+            choice: candidate.choice ?? '',
+            ...bracketOf(b, totalRate),
+            probes: b.probes.length,
+          })
+          if (!chosen || betterBisection(b, chosen.b)) chosen = { candidate, b }
+        }
+        if (!chosen) continue
+        const { candidate, b } = chosen
+        bisected.set(s, b)
+        const lowest = b.probes.reduce((a, p) => (p.scale < a.scale ? p : a))
+        const search: SearchReport = {
+          method: 'bisect',
+          pass: bis.pass,
+          repeats: bis.repeats,
+          resolution: bis.resolution,
+          target: o.target,
+          ...bracketOf(b, totalRate),
+          atLastPass: b.lastPass ? probeSpread(b.lastPass) : null,
+          atFirstFail: b.firstFail ? probeSpread(b.firstFail) : null,
+          probes: b.probes.map((p) => ({
+            qps: p.scale * totalRate,
+            pass: p.pass,
+            violationRate: p.runs.map((m) => m.violationRate),
+            p99Ms: p.runs.map((m) => m.p99Ms),
+          })),
+          ...(brackets.length > 1 ? { candidates: brackets } : {}),
+        }
+        const res: SchemeResult = {
+          scheme: s.name,
+          gpus: g,
+          layout: perGpu(sc.gpu, g, candidate.parts),
+          sustainedQps: search.lastPassQps,
+          sustained: b.lastPass ? medianRun(b.lastPass) : null,
+          floorViolationRate: lowest.violationRate,
+          runs,
+          ...(candidate.choice ? { choice: candidate.choice } : {}),
+          search,
+        }
+        results.push(res)
+        best = Math.max(best, res.sustainedQps)
+        o.progress?.(`${gpuLabel}  ${s.name.padEnd(20)} ${bracketLine(search)} (${runs} runs)`)
+        continue
+      }
       let chosen: Candidate | undefined
       let r: Sustained | undefined
       let runs = 0
@@ -384,6 +526,25 @@ export async function compare(
       )
     }
     for (const s of o.schemes) {
+      const b = bisected.get(s)
+      if (b) {
+        // the probes are the sweep: the median repeat's run, at the nominal load, with the rule's statistic
+        for (const p of b.probes) {
+          const qps = p.scale * totalRate
+          const v = spread(p.runs.map((m) => m.violationRate))
+          sweep.push({
+            ...sweepPoint(s.name, g, best > 0 ? qps / best : 0, medianRun(p)),
+            offeredQps: qps,
+            violationRate: p.violationRate,
+            p99Ms: spread(p.runs.map((m) => m.p99Ms)).median,
+            pass: p.pass,
+            repeats: p.runs.length,
+            violationMin: v.min,
+            violationMax: v.max,
+          })
+        }
+        continue
+      }
       if (rates) {
         // the fixed loads are the sweep: no further runs
         for (const m of tried.get(s) ?? [])
@@ -398,7 +559,7 @@ export async function compare(
       }
     }
   }
-  const { progress: _p, backend: _b, rates: _r, kernelWise, schemes, ...rest } = o
+  const { progress: _p, backend: _b, rates: _r, bisect: _s, kernelWise, schemes, ...rest } = o
   return {
     plans,
     results,
@@ -408,8 +569,72 @@ export async function compare(
       ...rest,
       schemes: schemes.map((s) => s.name),
       ...(ratesTried.length ? { rates: ratesTried } : {}),
+      ...(bis
+        ? {
+            bisect: {
+              resolution: bis.resolution,
+              repeats: bis.repeats,
+              pass: bis.pass,
+              ...(bis.maxDoublings !== undefined ? { maxDoublings: bis.maxDoublings } : {}),
+              ...(bis.maxHalvings !== undefined ? { maxHalvings: bis.maxHalvings } : {}),
+              starts,
+            },
+          }
+        : {}),
     },
   }
+}
+
+/** A bisection's bracket in queries/s. */
+function bracketOf(b: Bisection, totalRate: number): BracketReport {
+  return {
+    lastPassQps: b.lastPass ? b.lastPass.scale * totalRate : 0,
+    firstFailQps: b.firstFail ? b.firstFail.scale * totalRate : null,
+    outcome: b.outcome,
+  }
+}
+
+function probeSpread(p: Probe): ProbeSpread {
+  return {
+    violationRate: spread(p.runs.map((m) => m.violationRate)),
+    p99Ms: spread(p.runs.map((m) => m.p99Ms)),
+    offeredQps: spread(p.runs.map((m) => m.offeredQps)),
+  }
+}
+
+const pct1 = (x: number) => `${(x * 100).toFixed(1)}%`
+
+/** "759 q/s: violations 0.8% (repeats 0.5–1.2%), p99 17.3 ms: pass". */
+function probeLine(p: Probe, totalRate: number): string {
+  const v = spread(p.runs.map((m) => m.violationRate))
+  const p99 = spread(p.runs.map((m) => m.p99Ms))
+  const reps = p.runs.length > 1 ? ` (repeats ${pct1(v.min)}–${pct1(v.max)})` : ''
+  return (
+    `${(p.scale * totalRate).toFixed(0)} q/s: violations ${pct1(p.violationRate)}${reps}, p99 ` +
+    `${p99.median.toFixed(1)} ms: ${p.pass ? 'pass' : 'fail'}`
+  )
+}
+
+/** "759 q/s sustained, crossing in [759, 797) q/s" and the outcomes that have no bracket. */
+export function bracketLine(r: BracketReport): string {
+  const lo = r.lastPassQps.toFixed(0)
+  if (r.outcome === 'fails-at-lowest')
+    return `fails even at the lowest load tried (${r.firstFailQps?.toFixed(0)} q/s)`
+  if (r.outcome === 'passes-at-highest') return `${lo} q/s sustained: passes at the highest load tried`
+  return `${lo.padStart(7)} q/s sustained, crossing in [${lo}, ${r.firstFailQps?.toFixed(0)}) q/s`
+}
+
+/**
+ * Whether candidate layout `a`'s bisection beats `b`'s: the higher last pass; at equal ones the lower statistic
+ * there; when neither passed, the fewer violations at the lowest load tried.
+ */
+function betterBisection(a: Bisection, b: Bisection): boolean {
+  const qa = a.lastPass?.scale ?? 0
+  const qb = b.lastPass?.scale ?? 0
+  if (qa !== qb) return qa > qb
+  if (a.lastPass && b.lastPass) return a.lastPass.violationRate < b.lastPass.violationRate
+  const low = (x: Bisection) => x.probes.reduce((m, p) => (p.scale < m.scale ? p : m)).violationRate
+  return low(a) < low(b)
 }
 
 /**

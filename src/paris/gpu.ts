@@ -142,7 +142,9 @@ export class ParisGpu {
     const msg = runMessage(models, partitions, trace, opts, this.opts)
     const n = trace.arrival.length
     const g = new Set(partitions.map((p) => p.gpu)).size
-    const key = `${opts.dispatch}|${layoutKey(partitions)}|${n}q|${trace.scale.toFixed(4)}${g > 1 ? `|${g}gpus` : ''}`
+    // a bisection's repeats of a load are traces of their own: the key tells them apart
+    const rep = trace.repeat ? `|r${trace.repeat}` : ''
+    const key = `${opts.dispatch}|${layoutKey(partitions)}|${n}q|${trace.scale.toFixed(4)}${rep}${g > 1 ? `|${g}gpus` : ''}`
     const reply = await this.proc.request({ ...msg, key }, (trace.arrival[n - 1] ?? 0) / 1e6 + 600)
     if (reply.type !== 'paris-result')
       throw new BackendCrash(`GPU backend answered ${reply.type} to paris-run`)

@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import type { TopLevelSpec } from 'vega-lite'
 import { latencyTableFileName } from '../formats/index.ts'
 import { svgToPng } from '../measure/plots.ts'
-import { type Comparison, perGpu, SCHEMES } from './compare.ts'
+import { above, verdict } from './bisect.ts'
+import { type BracketReport, type Comparison, perGpu, SCHEMES, type SchemeResult } from './compare.ts'
 import type { LoadedScenario } from './scenario.ts'
 
 export interface ReportMeta {
@@ -125,12 +126,15 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
   const cell = (s: string, g: number) => cmp.results.find((r) => r.scheme === s && r.gpus === g)
   const gpu = meta.backend === 'gpu'
   const rates = cmp.options.rates
+  const bis = cmp.options.bisect
   const methods = [...new Set(sc.models.map((m) => m.table.measured.method.split(':')[0]))].join(', ')
   const runs = rates
     ? `${cmp.options.windowS} s of arrivals per run (10% warm-up) at fixed loads: ${rates
         .map((r) => `${r.gpus} GPU${r.gpus > 1 ? 's' : ''}: ${r.qps.map(f0).join(', ')} q/s`)
         .join('; ')} (a load is not tried once a lower one violated > 50%)`
-    : `${cmp.options.queries} queries per run (10% warm-up)`
+    : cmp.options.windowed
+      ? `${cmp.options.windowS} s of arrivals per run (10% warm-up)`
+      : `${cmp.options.queries} queries per run (10% warm-up)`
   const lines: string[] = [
     `# PARIS + ELSA comparison: ${sc.name} — ${provenanceLabel(sc, meta)}`,
     '',
@@ -158,7 +162,11 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
       : `**These are simulator numbers.** Latency tables: ${methods}; no GPU ran these queries.`,
     '',
     `## Sustained throughput (queries/s with ≤ ${cmp.options.target * 100}% SLO violations${
-      rates ? ': the highest fixed load that met it' : ''
+      rates
+        ? ': the highest fixed load that met it'
+        : bis
+          ? `: the last load that passed, by bisection to ${pct(bis.resolution)}`
+          : ''
     })`,
     '',
     `| scheme | ${gpus.map((g) => `${g} GPU${g > 1 ? 's' : ''}`).join(' | ')} |`,
@@ -194,7 +202,9 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
         ]
       : []),
     '',
-    '## At the sustained load: p99 latency (ms) / SM utilisation',
+    bis
+      ? '## At the sustained load (the repeat with the median violation rate): p99 latency (ms) / SM utilisation'
+      : '## At the sustained load: p99 latency (ms) / SM utilisation',
     '',
     `| scheme | ${gpus.map((g) => `${g}`).join(' | ')} |`,
     `|---|${gpus.map(() => '---:').join('|')}|`,
@@ -209,6 +219,7 @@ export function resultsMarkdown(sc: LoadedScenario, cmp: Comparison, meta: Repor
     ),
     '',
     ...(rates ? loadTable(cmp) : []),
+    ...(bis ? [...bisectionMarkdown(cmp), ''] : []),
     '## PARIS partitions (SMs per partition, per GPU)',
     '',
     '| GPUs | planned load | PARIS (default parameters) | paris-tuned (chosen in the simulator) |',
@@ -347,6 +358,148 @@ function loadTable(cmp: Comparison): string[] {
         ]
       : []),
   ]
+}
+
+const pct2 = (x: number) => `${(x * 100).toFixed(2)}%`
+const q0 = (x: number | null) => (x === null ? '–' : x.toFixed(0))
+
+/** "[759, 797)", or the open ends of a search that found no pass or no fail. */
+function bracketCell(r: BracketReport): string {
+  if (r.outcome === 'fails-at-lowest') return `fails at the lowest load tried (${q0(r.firstFailQps)})`
+  if (r.outcome === 'passes-at-highest') return `passes at the highest load tried (${q0(r.lastPassQps)})`
+  return `[${q0(r.lastPassQps)}, ${q0(r.firstFailQps)})`
+}
+
+/** A ratio as a signed percentage: "+4.1%". */
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`
+
+/**
+ * One scheme against another by their brackets, in words (bisect.ts's verdict): beats or loses beyond the
+ * resolution, or ties, with the margin the brackets allow.
+ */
+export function verdictLine(
+  aName: string,
+  a: SchemeResult,
+  bName: string,
+  b: SchemeResult,
+  resolution: number,
+): string {
+  const sa = a.search
+  const sb = b.search
+  if (!sa || !sb) return `${aName} vs ${bName}: no bisection`
+  const at = `(${bracketCell(sa)} vs ${bracketCell(sb)} q/s)`
+  // the margin between the sustained loads that the brackets allow: [lo, hi)
+  const margin = (x: BracketReport, y: BracketReport) => {
+    const lo = y.firstFailQps !== null ? signed(x.lastPassQps / y.firstFailQps - 1) : 'less'
+    const hi =
+      x.firstFailQps !== null && y.lastPassQps > 0 ? signed(x.firstFailQps / y.lastPassQps - 1) : 'more'
+    return `${signed(x.lastPassQps / y.lastPassQps - 1)} (the brackets allow ${lo} to ${hi})`
+  }
+  const never = (x: BracketReport) => x.lastPassQps === 0
+  const v = verdict(sa, sb, resolution)
+  if (v === 'beats')
+    return never(sb)
+      ? `${aName} **beats** ${bName} ${at}: ${bName} passed at no load tried`
+      : `${aName} **beats** ${bName} ${at}: it passed at ${q0(sa.lastPassQps)} q/s, where ${bName} had already ` +
+          `failed at ${q0(sb.firstFailQps)}; sustained load ${margin(sa, sb)}`
+  if (v === 'loses')
+    return never(sa)
+      ? `${aName} **loses** to ${bName} ${at}: ${aName} passed at no load tried`
+      : `${aName} **loses** to ${bName} ${at}: ${bName} passed at ${q0(sb.lastPassQps)} q/s, where ${aName} had ` +
+          `already failed at ${q0(sa.firstFailQps)}; sustained load ${margin(sa, sb)}`
+  if (never(sa) && never(sb)) return `${aName} **ties** ${bName}: neither passed at any load tried ${at}`
+  const diff = `sustained load ${signed(sa.lastPassQps / sb.lastPassQps - 1)}`
+  if (above(sa, sb))
+    return (
+      `${aName} **ties** ${bName} ${at} at this resolution: it passed at ${q0(sa.lastPassQps)} q/s, where ` +
+      `${bName} had already failed at ${q0(sb.firstFailQps)}, but by less than the resolution (${diff})`
+    )
+  if (above(sb, sa))
+    return (
+      `${aName} **ties** ${bName} ${at} at this resolution: ${bName} passed at ${q0(sb.lastPassQps)} q/s, where ` +
+      `${aName} had already failed at ${q0(sa.firstFailQps)}, but by less than the resolution (${diff})`
+    )
+  return `${aName} **ties** ${bName} ${at}: the brackets overlap (${diff})`
+}
+
+/**
+ * With bisection: per GPU count and scheme the sustained load, its bracket, the spread over the repeats at both ends
+ * and the probes it took; then whether PARIS + ELSA (and paris-tuned, when run) beats the best uniform layout and
+ * each uniform size. results.md carries it, and `eclip paris --bisect` prints it.
+ */
+export function bisectionMarkdown(cmp: Comparison): string[] {
+  const bis = cmp.options.bisect
+  if (!bis) return []
+  const target = cmp.options.target
+  const rule =
+    bis.repeats === 1
+      ? 'its run violates'
+      : bis.pass === 'all'
+        ? `all ${bis.repeats} repeats violate`
+        : `the median of ${bis.repeats} repeats violates`
+  const sp = (x: { median: number; min: number; max: number } | undefined, f: (v: number) => string) =>
+    x ? (bis.repeats > 1 ? `${f(x.median)} [${f(x.min)}–${f(x.max)}]` : f(x.median)) : '–'
+  const lines = [
+    `## Sustained load by bisection (to ${pct(bis.resolution)}, ${bis.repeats} repeat${bis.repeats > 1 ? 's' : ''} per load)`,
+    '',
+    `A load passes when ${rule} at most ${pct(target)} ` +
+      'of its SLOs. The search doubles or halves from its start to a load that passes and one that fails, then ' +
+      `bisects (geometric mean) until first fail ≤ last pass × ${(1 + bis.resolution).toFixed(3)}: the crossing lies ` +
+      'in [last pass, first fail). Loads are the nominal offered rate (the Poisson rate of the traces); each repeat ' +
+      'is a trace of its own (the same ones for every scheme at the same load). Spread: median [min–max] over the ' +
+      'repeats.',
+    '',
+    '| GPUs | scheme | sustained q/s | crossing in, q/s | violations at last pass | p99 ms at last pass | violations at first fail | probes |',
+    '|---:|---|---:|---|---:|---:|---:|---:|',
+  ]
+  for (const r of cmp.results) {
+    const s = r.search
+    if (!s) continue
+    lines.push(
+      `| ${r.gpus} | ${r.scheme}${r.choice && s.candidates ? ` (${r.choice})` : ''} | ${q0(s.lastPassQps)} | ` +
+        `${bracketCell(s)} | ${sp(s.atLastPass?.violationRate, pct2)} | ${sp(s.atLastPass?.p99Ms, f1)} | ` +
+        `${sp(s.atFirstFail?.violationRate, pct2)} | ${s.probes.length} |`,
+    )
+  }
+  lines.push('')
+  for (const r of cmp.results) {
+    const c = r.search?.candidates
+    if (!c) continue
+    lines.push(
+      `${r.scheme} at ${r.gpus} GPU${r.gpus > 1 ? 's' : ''}, every layout tried (the best chosen with hindsight, ` +
+        `on the probes that score it): ${c.map((x) => `${x.choice}: ${bracketCell(x)}`).join('; ')}.`,
+      '',
+    )
+  }
+  const cell = (s: string, g: number) => cmp.results.find((r) => r.scheme === s && r.gpus === g)
+  const verdicts: string[] = []
+  for (const g of cmp.options.gpus) {
+    const uni = cell('uniform/least-loaded', g)
+    if (!uni?.search) continue
+    const gl = `${g} GPU${g > 1 ? 's' : ''}`
+    for (const [name, label] of [
+      ['paris/elsa', 'PARIS + ELSA'],
+      ['paris-tuned/elsa', 'PARIS-tuned + ELSA'],
+    ] as const) {
+      const a = cell(name, g)
+      if (!a?.search) continue
+      const best = `the best uniform layout (${uni.choice ?? '?'})`
+      verdicts.push(`- ${gl}: ${verdictLine(label, a, best, uni, bis.resolution)}.`)
+      for (const c of uni.search.candidates ?? []) {
+        const { lastPassQps, firstFailQps, outcome } = c
+        const one: SchemeResult = { ...uni, search: { ...uni.search, lastPassQps, firstFailQps, outcome } }
+        verdicts.push(`  - ${verdictLine(label, a, c.choice, one, bis.resolution)}.`)
+      }
+    }
+  }
+  if (verdicts.length)
+    lines.push(
+      `### Does PARIS + ELSA beat the uniform layouts? (beyond the ${pct(bis.resolution)} resolution)`,
+      '',
+      ...verdicts,
+      '',
+    )
+  return lines
 }
 
 async function svgOf(spec: TopLevelSpec): Promise<string> {

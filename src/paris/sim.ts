@@ -29,6 +29,8 @@ export const DISPATCHES: Dispatch[] = ['fifo', 'least-loaded', 'elsa']
 /** One open-loop query trace: parallel arrays, arrival times ascending (µs). */
 export interface Trace {
   scale: number
+  /** Which repeat of this load it is (makeTrace's `repeat`); absent for the first. */
+  repeat?: number
   arrival: Float64Array
   model: Int32Array
   /** Index into the model's `batches`. */
@@ -40,15 +42,24 @@ export interface Trace {
 /**
  * n queries with every model's Poisson rate multiplied by `scale`. Superposition: the merged stream is Poisson with
  * the summed rate and each arrival belongs to model m with probability λ_m/Λ; its batch is drawn from m's mix.
- * `noise` is the σ of the log-normal service-time factor (mean 1).
+ * `noise` is the σ of the log-normal service-time factor (mean 1). `repeat` > 0 draws an independent trace of the
+ * same load from its own stream of the seed (repeat 0 is the trace every earlier run used).
  */
-export function makeTrace(models: ModelLoad[], scale: number, n: number, seed: number, noise: number): Trace {
-  const rng = rngFor(seed, 'trace')
+export function makeTrace(
+  models: ModelLoad[],
+  scale: number,
+  n: number,
+  seed: number,
+  noise: number,
+  repeat = 0,
+): Trace {
+  const rng = rngFor(seed, repeat > 0 ? `trace#${repeat}` : 'trace')
   const total = models.reduce((a, m) => a + m.rate, 0) * scale
   const cumModel = cumulative(models.map((m) => m.rate))
   const cumBatch = models.map((m) => cumulative(m.probs))
   const t: Trace = {
     scale,
+    ...(repeat > 0 ? { repeat } : {}),
     arrival: new Float64Array(n),
     model: new Int32Array(n),
     batchIdx: new Int32Array(n),

@@ -105,6 +105,75 @@ describe('eclip paris --backend gpu (fake backend: the real dispatcher in virtua
     assert.equal(sim.sweep[0]?.powerW, undefined, 'simulated runs carry no power')
   })
 
+  it('bisects through the backend as in the simulator: one window per repeat of each probed load', async () => {
+    const sc = loadScenario(scenario, { date: '2026-11-22' })
+    const opts = {
+      gpus: [1],
+      seed: 4,
+      noise: 0,
+      windowS: 0.5,
+      windowed: true,
+      uniformSlices: [3],
+      schemes: schemes.filter((s) => s.name !== 'whole/least-loaded'),
+      bisect: { resolution: 0.1, repeats: 2, pass: 'median' as const, start: () => 0.5 },
+    }
+    const { pg, gpu, sim } = await compareBoth(sc, opts)
+    assert.equal(
+      pg.runs,
+      gpu.results.reduce((a, r) => a + r.runs, 0),
+    )
+    for (const [i, r] of gpu.results.entries()) {
+      assert.equal(r.runs, (r.search?.probes.length ?? 0) * 2)
+      assert.deepEqual(r.search, sim.results[i]?.search, r.scheme)
+    }
+    // a window per run: as many queries as arrive in 0.5 s at the probed load
+    const first = pg.logs[0]
+    assert.ok(first && Math.abs(first.trace.arrival.length - 0.5 * 900 * first.trace.scale) < 2)
+    // every run has its own key: the repeats of a load are told apart
+    assert.equal(new Set(pg.logs.map((l) => l.key)).size, pg.logs.length)
+    assert.ok(pg.logs.some((l) => /\|r1$/.test(l.key)))
+  })
+
+  it('bisects through the CLI on the GPU backend: from 0.5x the simulator, every run a window', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'eclip-paris-gpu-bisect-'))
+    await eclipOnFake(
+      1,
+      'paris',
+      '--backend',
+      'gpu',
+      '--models',
+      scenario,
+      '--schemes',
+      'paris/elsa',
+      '--bisect',
+      '--repeats',
+      '1',
+      '--resolution',
+      '20',
+      '--window',
+      '0.5',
+      '--out',
+      out,
+      '--quiet',
+    )
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'))
+    assert.equal(res.backend, 'gpu')
+    assert.equal(res.options.windowed, true)
+    const r = res.results[0]
+    assert.equal(r.search.method, 'bisect')
+    assert.equal(r.search.outcome, 'converged')
+    assert.ok(r.search.firstFailQps <= r.search.lastPassQps * 1.2 + 1e-9)
+    // the first probe is half what the simulator sustains on the same tables (its own search, before the GPU runs)
+    assert.equal(res.options.bisect.starts[0].qps, r.search.probes[0].qps)
+    assert.ok(r.sustained.gpu.energyJ > 0, 'the run at the sustained load carries the measured fields')
+    const csv = gunzipSync(readFileSync(join(out, 'requests.csv.gz')))
+      .toString()
+      .trim()
+      .split('\n')
+    const runs = new Set(csv.slice(1).map((l) => l.split(',')[0]))
+    assert.equal(runs.size, r.search.probes.length)
+  })
+
   it('writes measured tables, labelled results and the per-query log through the CLI', async () => {
     const out = mkdtempSync(join(tmpdir(), 'eclip-paris-gpu-'))
     await eclipOnFake(

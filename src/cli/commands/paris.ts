@@ -15,7 +15,15 @@ import {
   readFile,
   UserError,
 } from '../../formats/index.ts'
-import { compare, SCHEMES, type Scheme, UNIFORM_SLICES } from '../../paris/compare.ts'
+import { bisectionSteps, PASS_RULES, type PassRule } from '../../paris/bisect.ts'
+import {
+  type BisectSettings,
+  compare,
+  layoutsFor,
+  SCHEMES,
+  type Scheme,
+  UNIFORM_SLICES,
+} from '../../paris/compare.ts'
 import { ParisGpu, plannedCaptures, requestsCsv } from '../../paris/gpu.ts'
 import {
   type KernelWise,
@@ -24,8 +32,8 @@ import {
   missingProfilesMessage,
 } from '../../paris/kernelwise.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from '../../paris/latency.ts'
-import { DEFAULT_PARIS } from '../../paris/partition.ts'
-import { writeReport } from '../../paris/report.ts'
+import { DEFAULT_PARIS, paris } from '../../paris/partition.ts'
+import { bisectionMarkdown, writeReport } from '../../paris/report.ts'
 import { type LoadedScenario, loadScenario } from '../../paris/scenario.ts'
 import { simulate } from '../../paris/sim.ts'
 import { num } from '../options.ts'
@@ -51,6 +59,12 @@ const int = (name: string, min: number) => (v: string) => {
   return n
 }
 
+/**
+ * How far a bisection on the GPU may double or halve from its start (0.5x the simulator's sustained load by
+ * default: 8x above, 1/32 of it below); the simulator's are bisect.ts's defaults.
+ */
+export const GPU_BISECT_LIMITS = { maxDoublings: 4, maxHalvings: 4 }
+
 /** The schemes a GPU run compares by default: few layouts, since every one costs graph captures and windows. */
 export const GPU_SCHEMES = ['whole/least-loaded', 'uniform/least-loaded', 'paris/fifo', 'paris/elsa']
 
@@ -61,13 +75,79 @@ export interface RateSpec {
 }
 
 /** "200,400" (queries/s) or "0.5x,1x" (multiples of the simulator's best sustained load), mixed freely. */
-export function parseRates(text: string): RateSpec[] {
+export function parseRates(text: string, option = '--rates'): RateSpec[] {
   return text.split(',').map((part) => {
     const m = /^\s*(\d+(?:\.\d+)?)\s*(x?)\s*$/.exec(part)
     const value = Number(m?.[1])
-    if (!m || !(value > 0)) throw new UserError(`--rates: "${part}" is not a load (queries/s, or e.g. 0.5x)`)
+    if (!m || !(value > 0))
+      throw new UserError(`${option}: "${part}" is not a load (queries/s, or e.g. 0.5x)`)
     return { value, relative: m[2] === 'x' }
   })
+}
+
+/** A percentage option ("1", "0.5", "5%") as a fraction, within [min, max] percent (`max` itself excluded if `open`). */
+export function parsePercent(name: string, text: string, min: number, max: number, open = false): number {
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*%?\s*$/.exec(text)
+  const x = Number(m?.[1])
+  const inRange = x >= min && (open ? x < max : x <= max)
+  if (!m || !Number.isFinite(x) || !inRange)
+    throw new UserError(
+      `${name}: expected a percentage in [${min}, ${max}${open ? ')' : ']'} (e.g. ${name === '--target' ? '1' : '5'} ` +
+        `for ${name === '--target' ? '1' : '5'}%), got "${text}"`,
+    )
+  return x / 100
+}
+
+/** The bisection's settings from the command line, all checked: refused with the option's name when wrong. */
+export interface BisectCli {
+  resolution: number
+  repeats: number
+  pass: PassRule
+  /**
+   * q/s, or a multiple of each scheme's sustained load in the simulator's default search on the same tables;
+   * absent: the scenario's rates × the GPU count (the default search's start).
+   */
+  start?: RateSpec
+}
+
+/**
+ * --bisect and its options. `given` says which options the user gave; the bisection's own are refused without
+ * --bisect, and --bisect with --rates (fixed loads are the other way to search).
+ */
+export function parseBisect(
+  opts: {
+    bisect?: boolean
+    resolution?: string
+    repeats?: string
+    pass?: string
+    start?: string
+    rates?: string
+  },
+  gpuRun: boolean,
+): BisectCli | undefined {
+  const own = (['resolution', 'repeats', 'pass', 'start'] as const).filter((k) => opts[k] !== undefined)
+  if (!opts.bisect) {
+    if (own.length) throw new UserError(`--${own[0]} needs --bisect`)
+    return undefined
+  }
+  if (opts.rates !== undefined)
+    throw new UserError('--bisect and --rates are two ways to search the load: give one of them')
+  const repeats = Number(opts.repeats ?? '3')
+  if (!Number.isInteger(repeats) || repeats < 1 || repeats > 100)
+    throw new UserError(`--repeats: expected an integer in 1..100, got "${opts.repeats}"`)
+  const pass = (opts.pass ?? 'median') as PassRule
+  if (!PASS_RULES.includes(pass))
+    throw new UserError(`--pass: expected ${PASS_RULES.join(' or ')}, got "${opts.pass}"`)
+  const text = opts.start ?? (gpuRun ? '0.5x' : undefined)
+  const starts = text === undefined ? [] : parseRates(text, '--start')
+  if (text !== undefined && starts.length !== 1)
+    throw new UserError(`--start: one load (queries/s, or e.g. 0.5x), got "${opts.start}"`)
+  return {
+    resolution: parsePercent('--resolution', opts.resolution ?? '5', 0.1, 100),
+    repeats,
+    pass,
+    ...(starts[0] ? { start: starts[0] } : {}),
+  }
 }
 
 /** --uniform: partition sizes in SMs (multiples of the slice size) → slice counts. */
@@ -93,55 +173,117 @@ function resolveSchemes(list: string | undefined, defaults: Scheme[]): Scheme[] 
   })
 }
 
+/** What the simulator's default search sustains on the same tables: per GPU count and scheme, and the best. */
+interface SimulatorSustained {
+  /** The scheme's sustained q/s at g GPUs (0 when it sustains none of the loads tried). */
+  scheme: (g: number, name: string) => number
+  /** The highest of any scheme at g GPUs; PARIS's planned capacity where none sustains a load. */
+  best: (g: number) => number
+}
+
 /**
- * The fixed loads at each GPU count. Relative entries ("0.5x") are multiples of the highest load any of the schemes
- * sustains in the simulator on the same latency tables (a bisection search there costs seconds): a GPU run then
- * spends its few windows around where the interesting loads are, whatever the GPU.
+ * Runs the simulator's default search (bracketing, then bisection: seconds) on the scenario's latency tables, so that
+ * loads given as multiples ("0.5x") land around where the interesting loads are, whatever the GPU.
  */
-async function resolveRates(
-  spec: RateSpec[],
+async function simulatorSustained(
   sc: LoadedScenario,
   o: {
     gpus: number[]
     seed: number
+    target: number
     schemes: Scheme[]
     uniformSlices: number[]
     log: (l: string) => void
     kernelWise?: KernelWise
   },
-): Promise<(g: number) => number[]> {
+): Promise<SimulatorSustained> {
+  const sim = await compare(sc, {
+    gpus: o.gpus,
+    seed: o.seed,
+    target: o.target,
+    schemes: o.schemes,
+    uniformSlices: o.uniformSlices,
+    backend: simulate,
+    sweep: [],
+    ...(o.kernelWise ? { kernelWise: o.kernelWise } : {}),
+  })
+  const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
   const best = new Map<number, number>()
-  if (spec.some((r) => r.relative)) {
-    const sim = await compare(sc, {
-      gpus: o.gpus,
-      seed: o.seed,
-      schemes: o.schemes,
-      uniformSlices: o.uniformSlices,
-      backend: simulate,
-      sweep: [],
-      ...(o.kernelWise ? { kernelWise: o.kernelWise } : {}),
-    })
-    const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
-    for (const g of o.gpus) {
-      const top = sim.results.filter((r) => r.gpus === g).sort((a, b) => b.sustainedQps - a.sustainedQps)[0]
-      if (top && top.sustainedQps > 0) {
-        best.set(g, top.sustainedQps)
-        o.log(
-          `simulator, same tables: best ${top.sustainedQps.toFixed(0)} q/s at ${g} GPU(s) (${top.scheme})`,
-        )
-        continue
-      }
-      // some class misses its SLO everywhere: still run, around the load PARIS plans to fill the server with
-      const plan = sim.plans.find((p) => p.gpus === g)
-      const qps = plan && plan.plannedLoad > 0 ? totalRate / plan.plannedLoad : totalRate
-      best.set(g, qps)
-      o.log(
-        `simulator, same tables: no scheme keeps violations ≤ 1% at ${g} GPU(s); 1x = PARIS's planned capacity, ` +
-          `${qps.toFixed(0)} q/s`,
-      )
+  const within = `≤ ${+(o.target * 100).toFixed(3)}%`
+  for (const g of o.gpus) {
+    const top = sim.results.filter((r) => r.gpus === g).sort((a, b) => b.sustainedQps - a.sustainedQps)[0]
+    if (top && top.sustainedQps > 0) {
+      best.set(g, top.sustainedQps)
+      o.log(`simulator, same tables: best ${top.sustainedQps.toFixed(0)} q/s at ${g} GPU(s) (${top.scheme})`)
+      continue
     }
+    // some class misses its SLO everywhere: still run, around the load PARIS plans to fill the server with
+    const plan = sim.plans.find((p) => p.gpus === g)
+    const qps = plan && plan.plannedLoad > 0 ? totalRate / plan.plannedLoad : totalRate
+    best.set(g, qps)
+    o.log(
+      `simulator, same tables: no scheme keeps violations ${within} at ${g} GPU(s); 1x = PARIS's planned capacity, ` +
+        `${qps.toFixed(0)} q/s`,
+    )
   }
-  return (g) => spec.map((r) => Math.round(r.relative ? r.value * (best.get(g) ?? 0) : r.value))
+  return {
+    scheme: (g, name) => sim.results.find((r) => r.gpus === g && r.scheme === name)?.sustainedQps ?? 0,
+    best: (g) => best.get(g) ?? 0,
+  }
+}
+
+/** The fixed loads at each GPU count: relative entries ("0.5x") are multiples of the simulator's best. */
+function resolveRates(spec: RateSpec[], sim?: SimulatorSustained): (g: number) => number[] {
+  return (g) => spec.map((r) => Math.round(r.relative ? r.value * (sim?.best(g) ?? 0) : r.value))
+}
+
+/**
+ * The bisection's first load per GPU count and scheme, as a scale of the scenario's rates: q/s, or a multiple of the
+ * scheme's own sustained load in the simulator (of the best scheme's where it sustains none: a scheme the simulator
+ * finds hopeless halves down from there), or by default the scenario's rates × the GPU count.
+ */
+function resolveStart(
+  start: RateSpec | undefined,
+  totalRate: number,
+  sim: SimulatorSustained | undefined,
+): (g: number, s: Scheme) => number {
+  return (g, s) => {
+    if (!start) return g
+    if (!start.relative) return start.value / totalRate
+    const own = sim?.scheme(g, s.name) ?? 0
+    return (start.value * (own > 0 ? own : (sim?.best(g) ?? totalRate))) / totalRate
+  }
+}
+
+/**
+ * What a GPU bisection will cost, in words: every candidate layout (each uniform size is one) is searched on its own,
+ * each probe is `repeats` windows, and a window costs its arrivals plus about a second of set-up and drain.
+ */
+export function bisectionCost(
+  sc: LoadedScenario,
+  schemes: Scheme[],
+  gpus: number[],
+  uniformSlices: number[],
+  b: { resolution: number; repeats: number },
+  windowS: number,
+): { searches: number; probes: number; seconds: number; line: string } {
+  let searches = 0
+  for (const g of gpus) {
+    const plan = paris(sc, g, DEFAULT_PARIS)
+    for (const s of schemes)
+      searches += s.layout === 'eclip-kw' ? 1 : layoutsFor(sc, plan, g, s.layout, uniformSlices).length
+  }
+  const steps = bisectionSteps(2, b.resolution)
+  const probes = 2 + steps
+  const perWindow = windowS + 1
+  const seconds = searches * probes * b.repeats * perWindow
+  const line =
+    `bisection: ${searches} search${searches === 1 ? '' : 'es'} (one per scheme, one per size for the best uniform), ` +
+    `about ${probes} probes each (2 to bracket the crossing from a start within 2× of it, then ${steps} bisection steps) × ${b.repeats} ` +
+    `repeat${b.repeats === 1 ? '' : 's'} × (${windowS} s window + ~1 s) ≈ ${(seconds / 60).toFixed(1)} min, plus ` +
+    `${b.repeats * perWindow} s per search for each further doubling or halving (a layout that passes at no ` +
+    `load costs ${1 + GPU_BISECT_LIMITS.maxHalvings} probes)`
+  return { searches, probes, seconds, line }
 }
 
 export function registerParis(program: Command) {
@@ -175,7 +317,36 @@ export function registerParis(program: Command) {
       "fixed loads instead of the bisection search: queries/s, or multiples of the simulator's best sustained " +
         'load on the same tables (e.g. 0.25x,0.5x,0.75x,1x: the default with --backend gpu)',
     )
-    .option('--window <s>', 'with --rates: seconds of arrivals per run', num('window', 0.5), 5)
+    .option(
+      '--bisect',
+      "find each scheme's sustained load by bisection to --resolution, every probed load run --repeats times on " +
+        'independent traces (instead of the default search or --rates; on a GPU each run is one --window)',
+    )
+    .option('--target <pct>', 'SLO violations that still count as sustained, % of the queries (default 1)')
+    .option(
+      '--resolution <pct>',
+      'with --bisect: narrow the bracket [last pass, first fail) to this relative width, % (default 5)',
+    )
+    .option('--repeats <n>', 'with --bisect: runs per probed load, each on its own trace (default 3)')
+    .addOption(
+      new Option(
+        '--pass <rule>',
+        'with --bisect: a probed load passes when the median repeat is within --target, or all of them (default median)',
+      ).choices(PASS_RULES),
+    )
+    .option(
+      '--start <load>',
+      "with --bisect: the first load probed, q/s or a multiple of each scheme's sustained load in the simulator on " +
+        "the same tables (e.g. 0.5x: the default with --backend gpu; else the scenario's rates × the GPU count); " +
+        'the search doubles or halves from there to a bracket',
+    )
+    .option(
+      '--window <s>',
+      'with --rates, and --bisect on a GPU: seconds of arrivals per run (with --bisect on the simulator, given: runs ' +
+        'of that many seconds instead of --queries)',
+      num('window', 0.5),
+      5,
+    )
     .option(
       '--tables <dir>',
       "latency tables (<model>.<dtype>.latency.json) instead of the scenario's source",
@@ -211,8 +382,12 @@ export function registerParis(program: Command) {
     )
     .option('--png', 'also write PNG copies of the plots')
     .option('--quiet', 'no progress lines')
-    .action(async (opts) => {
+    .action(async (opts, cmd) => {
       const gpuRun = opts.backend === 'gpu'
+      const target = parsePercent('--target', opts.target ?? '1', 0, 100, true)
+      const bisect = parseBisect(opts, gpuRun)
+      // on the simulator a bisection runs --queries per trace, unless a window was asked for
+      const windowed = Boolean(bisect) && (gpuRun || cmd.getOptionValueSource('window') === 'cli')
       // measured runs never land on the recorded simulator results by default
       const out = opts.out ?? (gpuRun ? join('out', 'paris-gpu') : join('results', 'sim', 'paris'))
       const log = opts.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
@@ -244,7 +419,7 @@ export function registerParis(program: Command) {
       const uniformSlices = opts.uniform ? parseUniform(opts.uniform, sc.gpu) : UNIFORM_SLICES
       const rateSpec = opts.rates
         ? parseRates(opts.rates)
-        : gpuRun
+        : gpuRun && !bisect
           ? parseRates('0.25x,0.5x,0.75x,1x')
           : undefined
       let pg: ParisGpu | undefined
@@ -293,24 +468,39 @@ export function registerParis(program: Command) {
             )
           }
         }
-        const rates =
-          rateSpec &&
-          (await resolveRates(rateSpec, sc, {
-            gpus,
-            seed: opts.seed,
-            schemes,
-            uniformSlices,
-            log,
-            ...(kw ? { kernelWise: kw } : {}),
-          }))
+        const relative = Boolean(rateSpec?.some((r) => r.relative) || bisect?.start?.relative)
+        const sim = relative
+          ? await simulatorSustained(sc, {
+              gpus,
+              seed: opts.seed,
+              target,
+              schemes,
+              uniformSlices,
+              log,
+              ...(kw ? { kernelWise: kw } : {}),
+            })
+          : undefined
+        const rates = rateSpec && resolveRates(rateSpec, sim)
+        const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
+        const bisectSettings: BisectSettings | undefined = bisect && {
+          resolution: bisect.resolution,
+          repeats: bisect.repeats,
+          pass: bisect.pass,
+          start: resolveStart(bisect.start, totalRate, sim),
+          // a GPU probe is repeats × a window of real time: a shorter leash on how far the search may wander
+          ...(gpuRun ? GPU_BISECT_LIMITS : {}),
+        }
         if (pg) {
           const planned = plannedCaptures(sc, schemes, gpus, uniformSlices, DEFAULT_PARIS)
           const loads = gpus.map(
             (g) => `${gpus.length > 1 ? `${g} GPU${g > 1 ? 's' : ''}: ` : ''}${rates?.(g).join(', ')}`,
           )
           log(
-            `gpu: ${planned.layouts} layouts, at most ${planned.captures} graph captures; loads ${loads.join('; ')} q/s, ${opts.window} s each`,
+            `gpu: ${planned.layouts} layouts, at most ${planned.captures} graph captures; ${
+              bisect ? 'bisection' : `loads ${loads.join('; ')} q/s`
+            }, ${opts.window} s each`,
           )
+          if (bisect) log(`gpu: ${bisectionCost(sc, schemes, gpus, uniformSlices, bisect, opts.window).line}`)
           if (planned.captures > opts.maxCaptures)
             throw new UserError(
               `the comparison would capture up to ${planned.captures} graphs (> --max-captures ${opts.maxCaptures}): fewer schemes, --uniform sizes or batch sizes`,
@@ -322,9 +512,12 @@ export function registerParis(program: Command) {
           queries: opts.queries,
           schemes,
           uniformSlices,
+          target,
           windowS: opts.window,
+          windowed,
           ...(kw ? { kernelWise: kw } : {}),
           ...(rates ? { rates } : {}),
+          ...(bisectSettings ? { bisect: bisectSettings } : {}),
           ...(pg ? { backend: pg.run } : {}),
           progress: log,
         })
@@ -359,6 +552,7 @@ export function registerParis(program: Command) {
           writeFileSync(f, gzipSync(requestsCsv(pg.logs)))
           files.push(f)
         }
+        if (bisect) console.log(`${bisectionMarkdown(cmp).join('\n')}\n`)
         for (const f of files) console.log(f)
       } finally {
         await pg?.close()
