@@ -17,7 +17,7 @@ import type { Dtype } from '../formats/common.ts'
 import { fingerprint } from '../formats/fingerprint.ts'
 import { type Gpu, partitionSizes } from '../formats/gpu.ts'
 import { type Kernel, type Profile, profileFileName } from '../formats/profile.ts'
-import { mulberry32 } from '../random.ts'
+import { stringSeeded } from '../random.ts'
 
 export interface SyntheticModel {
   /** Kernels per request (the real graphs' counts, docs/design.md §7 where measured). */
@@ -107,15 +107,8 @@ export function syntheticH100Gpu(): Gpu {
   }
 }
 
-/** mulberry32 seeded from a string: small, fast, and identical on every platform. */
-export function seededRandom(seed: string): () => number {
-  let h = 1779033703 ^ seed.length
-  for (let i = 0; i < seed.length; i++) {
-    h = Math.imul(h ^ seed.charCodeAt(i), 3432918353)
-    h = (h << 13) | (h >>> 19)
-  }
-  return mulberry32(h)
-}
+/** mulberry32 seeded from a string: small, fast, and identical on every platform (src/random.ts). */
+export const seededRandom = stringSeeded
 
 interface KernelShape {
   /** log2 of the CTA count before the per-model multiplier; persistent kernels ignore the multiplier. */
