@@ -5,6 +5,7 @@
 // Raw per-request records are not in this file but in the request log it names (CSV: run, worker, request, arrival,
 // start, end in µs from the start of the run).
 import Type from 'typebox'
+import { Arrival } from './arrival.ts'
 import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
 import { Policy } from './plan.ts'
 
@@ -22,6 +23,14 @@ export const Loop = Type.Union([
       kind: Type.Literal('open'),
       /** Poisson arrival rate per worker, requests/s. */
       ratePerWorker: Type.Number({ exclusiveMinimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('arrivals'),
+      /** Each worker's source (plan order) as its mix or workload file gave it (src/formats/arrival.ts). */
+      sources: Type.Array(Arrival, { minItems: 1 }),
     },
     { additionalProperties: false },
   ),
