@@ -224,7 +224,9 @@ export function loadMixArrivals(mix: Mix, baseDir: string): Mix {
 
 /**
  * Every worker's schedule in one run (plan order): the closed loop, the bench's --rate (Poisson at that rate for every
- * worker), or each worker's own source. A closed loop from the start is marked `plain`.
+ * worker), or each worker's own source (its spec's, loaded; else the one the loop records, as a run re-simulated from
+ * a results file has it — a trace's times then are not at hand, and it is refused). A closed loop from the start is
+ * marked `plain`.
  */
 export function runSchedules(
   loop: Loop,
@@ -232,13 +234,15 @@ export function runSchedules(
   seed: number,
   horizonUs: number,
 ): (Schedule & { plain?: boolean })[] {
-  return workers.map((w) => {
+  if (loop.kind === 'arrivals' && loop.sources.length !== workers.length)
+    throw new Error(`${loop.sources.length} arrival sources for ${workers.length} workers`)
+  return workers.map((w, i) => {
     const source: LoadedArrival | undefined =
       loop.kind === 'closed'
         ? undefined
         : loop.kind === 'open'
           ? { kind: 'poisson', rate: loop.ratePerWorker }
-          : w.arrival
+          : (w.arrival ?? (loop.sources[i] as LoadedArrival))
     const s = scheduleOf(source, { seed, stream: w.name, horizonUs })
     return isPlainClosed(source) ? { ...s, plain: true } : s
   })

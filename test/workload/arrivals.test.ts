@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import type { LoadedArrival, Mix, WorkerSpec } from '../../src/formats/index.ts'
+import { arrivalRecord, type LoadedArrival, type Mix, type WorkerSpec } from '../../src/formats/index.ts'
 import {
   describeArrival,
   loadArrival,
@@ -71,11 +71,19 @@ describe('arrival schedules', () => {
 
   it('a worker’s arrivals do not change when other workers come or go', () => {
     const rt = worker('vgg19#0', { kind: 'poisson', rate: 50 })
-    const loop = { kind: 'arrivals' as const, sources: [] }
-    const alone = runSchedules(loop, [rt], 3, 5 * S)
-    const beside = runSchedules(loop, [worker('resnet152#0'), rt, worker('vgg19#1')], 3, 5 * S)
+    const loop = (ws: WorkerSpec[]) => ({
+      kind: 'arrivals' as const,
+      sources: ws.map((w) => arrivalRecord(w.arrival)),
+    })
+    const alone = runSchedules(loop([rt]), [rt], 3, 5 * S)
+    const ws = [worker('resnet152#0'), rt, worker('vgg19#1')]
+    const beside = runSchedules(loop(ws), ws, 3, 5 * S)
     assert.deepEqual(beside[1], alone[0])
     assert.deepEqual(beside[0], { kind: 'closed', periodsUs: [0, 5 * S], plain: true })
+    // a run re-simulated from its results has the recorded sources only (no loaded trace times): they are used
+    const bare = ws.map(({ arrival: _a, ...w }) => w)
+    assert.deepEqual(runSchedules(loop(ws), bare, 3, 5 * S), beside)
+    assert.throws(() => runSchedules(loop([rt]), ws, 3, S), /1 arrival sources for 3 workers/)
   })
 
   it('the bench’s --rate is Poisson at that rate for every worker; its closed loop is plain', () => {
