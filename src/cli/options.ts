@@ -62,7 +62,7 @@ function isWorkloadFile(file: string): boolean {
 export function readWorkloads(file: string): Workload[] {
   return readFile<WorkloadFile>('workload', file).workloads.map((w) => ({
     ...w,
-    workers: loadMixArrivals({ name: w.name, workers: w.workers }, dirname(file)).workers,
+    workers: loadMixArrivals({ name: w.name, workers: w.workers }, dirname(file), 'workload').workers,
   }))
 }
 

@@ -206,8 +206,11 @@ export function loadArrival(a: Arrival | undefined, baseDir: string, who: string
   return { ...a, file, timesUs }
 }
 
-/** A mix whose workers' trace sources are read (`baseDir`: the directory of the file that holds the mix). */
-export function loadMixArrivals(mix: Mix, baseDir: string): Mix {
+/**
+ * A mix whose workers' trace sources are read (`baseDir`: the directory of the file that holds the mix; `what`: what
+ * errors call it, a mix or a workload).
+ */
+export function loadMixArrivals(mix: Mix, baseDir: string, what: 'mix' | 'workload' = 'mix'): Mix {
   if (!mix.workers.some((w) => w.arrival?.kind === 'trace')) return mix
   return {
     ...mix,
@@ -215,7 +218,7 @@ export function loadMixArrivals(mix: Mix, baseDir: string): Mix {
       (w): MixWorker => ({
         ...w,
         ...(w.arrival
-          ? { arrival: loadArrival(w.arrival, baseDir, `mix ${mix.name}, model ${w.model}`) }
+          ? { arrival: loadArrival(w.arrival, baseDir, `${what} ${mix.name}, model ${w.model}`) }
           : {}),
       }),
     ),
