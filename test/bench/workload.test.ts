@@ -247,7 +247,7 @@ describe('eclip bench --workload', () => {
       r.stdout,
       /^small \(warm-up 0\.005 s, window 0\.03 s\): alexnet#0 realtime \(SLO 2 ms\), trace .*trace\.txt \(4 requests\), every 0\.01 s; shufflenet#0 best-effort, closed loop$/m,
     )
-    assert.match(r.stdout, /^other \(warm-up 0\.05 s, window 0\.02 s\): alexnet#0 best-effort, on\/off/m)
+    assert.match(r.stdout, /^other \(warm-up 0\.05 s, window 0\.02 s\): alexnet#0 on\/off/m)
     assert.match(r.stdout, /Real-time beside best-effort, DISB's metrics/)
     assert.match(r.stdout, /^small +eclip-rt /m)
     const results = readFile<Results>('results', join(out, 'results.json'))
@@ -301,6 +301,22 @@ describe('eclip bench --workload', () => {
       ['--workload', wrong],
       /vgg19#0 \(vgg19\): its SLO of 0\.2 ms cannot be met even alone on the whole GPU: 0\.\d+ ms predicted/,
     )
+  })
+
+  it('serve-bench refuses what it cannot serve yet: arrival sources, priorities, eclip-rt', () => {
+    const sb = (args: string[]) =>
+      spawnSync(process.execPath, [eclip, 'serve-bench', ...args, '--out', join(dir, 'sb')], {
+        encoding: 'utf8',
+      })
+    const a = sb(['--mix', file])
+    assert.equal(a.status, 2, a.stderr)
+    assert.match(
+      a.stderr,
+      /--mix: small, other give their workers' arrivals or priorities; serve-bench drives closed-loop clients only/,
+    )
+    const b = sb(['--mix', 'mix7', '--policies', 'eclip-rt'])
+    assert.equal(b.status, 2, b.stderr)
+    assert.match(b.stderr, /--policies: eclip-rt: not a serve policy yet/)
   })
 
   it('a mix file with arrival sources runs under --mix too, at the bench’s length', () => {

@@ -499,7 +499,7 @@ export function registerBench(program: Command) {
           const ws = expandWorkers(m, opts.batch)
             .map(
               (w) =>
-                `${w.name} ${w.priority === 'realtime' ? `realtime (SLO ${w.sloMs} ms)` : 'best-effort'}, ${describeArrival(w.arrival)}`,
+                `${w.name} ${w.priority === 'realtime' ? `realtime (SLO ${w.sloMs} ms), ` : w.priority === 'best-effort' ? 'best-effort, ' : ''}${describeArrival(w.arrival)}`,
             )
             .join('; ')
           return `${m.name}${l ? ` (warm-up ${l.warmupS} s, window ${l.windowS} s)` : ''}: ${ws}`
