@@ -6,6 +6,7 @@ import { hostname } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import {
+  hasLoadFields,
   isMpsPolicy,
   isPriorityPolicy,
   POLICIES,
@@ -106,6 +107,11 @@ export function registerServeBench(program: Command) {
     .action(async (opts) => {
       const t0 = performance.now()
       const mixes = resolveMixes(opts.mix)
+      const loaded = mixes.filter((m) => hasLoadFields(m.workers))
+      if (loaded.length > 0)
+        throw new UserError(
+          `--mix: ${loaded.map((m) => m.name).join(', ')} give their workers' arrivals or priorities; serve-bench drives closed-loop clients only (eclip bench runs them)`,
+        )
       const named = resolvePolicies(opts.policies, 'sim')
       const mps = named.filter(isMpsPolicy)
       if (mps.length > 0)
