@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { resolveMixes, resolveWorkloads } from '../../src/cli/options.ts'
 import type { Backend, RunResult, RunSpec } from '../../src/execute/backend.ts'
 import { CALIBRATION } from '../../src/execute/sim/contention.ts'
 import { simPlanner } from '../../src/execute/sim/evaluator.ts'
@@ -275,24 +276,11 @@ describe('eclip bench --workload', () => {
     }
     bad(['--workload', file, '--mix', 'mix7'], /--workload and --mix: give one/)
     bad(
-      ['--workload', 'nope'],
-      /--workload: no workload file or workload "nope" \(shipped in .*workloads: disb-A, disb-B, disb-C, disb-D, disb-E/,
-    )
-    bad(
       ['--workload', file, '--rate', '100'],
       /--rate: small, other give their workers' own arrivals or priorities; leave --rate out/,
     )
+    // a plan refused for a real-time SLO: no run started
     const wrong = join(dir, 'wrong.yaml')
-    writeFileSync(
-      wrong,
-      'format: eclip.workloads/1\nworkloads:\n  - { name: x, durationS: 1, workers: [ { model: alexnet, priority: realtime, sloMs: -1 } ] }\n',
-    )
-    bad(['--workload', wrong], /\/workloads\/0\/workers\/0\/sloMs: must be > 0 \(workload x, model alexnet\)/)
-    writeFileSync(
-      wrong,
-      'format: eclip.workloads/1\nworkloads:\n  - { name: x, durationS: 1, workers: [ { model: alexnet, arrival: { kind: trace, file: missing.txt } } ] }\n',
-    )
-    bad(['--workload', wrong], /workload x, model alexnet: trace .*missing\.txt: cannot read \(ENOENT\)/)
     writeFileSync(
       wrong,
       'format: eclip.workloads/1\nworkloads:\n  - { name: x, durationS: 1, workers: [ { model: vgg19, priority: realtime, sloMs: 0.2, arrival: { kind: uniform, rate: 10 } }, { model: alexnet } ] }\n',
@@ -300,6 +288,52 @@ describe('eclip bench --workload', () => {
     bad(
       ['--workload', wrong],
       /vgg19#0 \(vgg19\): its SLO of 0\.2 ms cannot be met even alone on the whole GPU: 0\.\d+ ms predicted/,
+    )
+  })
+
+  it('--workload names files or shipped workloads, and reads them whole before anything runs', () => {
+    assert.deepEqual(
+      resolveWorkloads('disb').map((w) => w.name),
+      ['disb-A', 'disb-B', 'disb-C', 'disb-D', 'disb-E'],
+    )
+    assert.deepEqual(
+      resolveWorkloads(`disb-C,${file}`).map((w) => [w.name, w.durationS]),
+      [
+        ['disb-C', 60],
+        ['small', 0.03],
+        ['other', 0.02],
+      ],
+    )
+    // the trace is read with the file, relative to it
+    const t = resolveWorkloads(file)[0]?.workers[0]?.arrival
+    assert.ok(t?.kind === 'trace' && 'timesUs' in t)
+    assert.deepEqual((t as { timesUs: number[] }).timesUs, [0, 2000, 2500, 7000])
+    assert.throws(
+      () => resolveWorkloads('nope'),
+      /--workload: no workload file or workload "nope" \(shipped in .*workloads: disb-A, disb-B, disb-C, disb-D, disb-E/,
+    )
+    assert.throws(() => resolveWorkloads('disb-A,disb'), /--workload: workload "disb-A" named twice/)
+    const wrong = join(dir, 'wrong2.yaml')
+    writeFileSync(
+      wrong,
+      'format: eclip.workloads/1\nworkloads:\n  - { name: x, durationS: 1, workers: [ { model: alexnet, priority: realtime, sloMs: -1 } ] }\n',
+    )
+    assert.throws(
+      () => resolveWorkloads(wrong),
+      /\/workloads\/0\/workers\/0\/sloMs: must be > 0 \(workload x, model alexnet\)/,
+    )
+    writeFileSync(
+      wrong,
+      'format: eclip.workloads/1\nworkloads:\n  - { name: x, durationS: 1, workers: [ { model: alexnet, arrival: { kind: trace, file: missing.txt } } ] }\n',
+    )
+    assert.throws(
+      () => resolveWorkloads(wrong),
+      /workload x, model alexnet: trace .*missing\.txt: cannot read \(ENOENT\)/,
+    )
+    // a workload file is a mix file too
+    assert.deepEqual(
+      resolveMixes(file).map((m) => m.name),
+      ['small', 'other'],
     )
   })
 
