@@ -9,7 +9,8 @@ starts and stops itself.
 - The workers: one child process each (subprocess + two pipes; the MPS variables are in its environment from the
   start, so they are set before CUDA initialises). A child connects (CUDA init), builds its model, captures one graph
   on an ordinary stream (the executor's whole mode), signals ready, runs the closed loop between the parent's start
-  and stop messages, and sends back its raw request times. The parent keeps the NVML energy counter and the window.
+  and stop messages (or, given a schedule, its arrivals and busy periods from the origin the start message names:
+  arrivals.py), and sends back its raw request times. The parent keeps the NVML energy counter and the window.
 - `mps` caps each process with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE (its model-wise partition: sms / smCount × 100,
   rounded up); `mps-unlimited` sets no cap.
 - A CUDA client that cannot reach the daemon silently runs *without* MPS (the driver falls back), so after the
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from .arrivals import LEAD_NS, sleep_until, run_schedule
 from .cuda import BackendError
 
 CONTROL = "nvidia-cuda-mps-control"
@@ -333,18 +335,23 @@ class ChildFailed(BackendError):
 
 def run_mps(workers: list[dict], percentages: list[int | None], warmup_s: float, window_s: float, energy=None,
             progress=lambda m: None, child_argv: list[str] | None = None, control_binary: str | None = None,
-            ready_timeout_s: float = 420) -> dict:
+            ready_timeout_s: float = 420, schedules: list[dict] | None = None) -> dict:
     """One closed-loop run with every worker in its own MPS client process. `workers`: {name, model, batch, dtype,
-    fingerprint}; `percentages`: each worker's active-thread cap, None for none. Returns closed_loop's raw shape
-    (windowStartNs, windowEndNs, energyJ, workers: [{name, startsNs, endsNs}]) plus `notes`. The daemon and the
-    children are gone when this returns or raises."""
+    fingerprint}; `percentages`: each worker's active-thread cap, None for none; `schedules`: each worker's arrivals
+    or busy periods (arrivals.py), None for the closed loop. Returns closed_loop's raw shape (windowStartNs,
+    windowEndNs, energyJ, workers: [{name, startsNs, endsNs}]) plus `notes`, and with schedules `originNs` and each
+    worker's `arrivalsNs`. The daemon and the children are gone when this returns or raises."""
+    if schedules is not None and len(schedules) != len(workers):
+        raise BackendError(f"{len(schedules)} arrival schedules for {len(workers)} workers")
     notes: list[str] = []
     procs: list[WorkerProcess] = []
     daemon = MpsDaemon(binary=control_binary)
     with daemon:
         progress(f"mps: control daemon up in {daemon.dir}")
         try:
-            for cfg, pct in zip(workers, percentages):
+            for i, (cfg, pct) in enumerate(zip(workers, percentages)):
+                if schedules is not None:
+                    cfg = {**cfg, "schedule": schedules[i]}
                 procs.append(WorkerProcess.spawn(cfg, daemon.env(pct), pct, child_argv))
             try:
                 connected = {p.name: p.expect("connected", 120)["pid"] for p in procs}
@@ -357,12 +364,21 @@ def run_mps(workers: list[dict], percentages: list[int | None], warmup_s: float,
                 p.expect("ready", ready_timeout_s)
             progress(f"mps: {len(procs)} worker processes captured, "
                      + ", ".join(f"{p.name} {'no cap' if p.percentage is None else f'{p.percentage}%'}" for p in procs))
+            # the schedules' time 0, a little ahead so that every child has the message before its first arrival
+            origin = time.monotonic_ns() + LEAD_NS
+            end = origin + int((warmup_s + window_s) * 1e9)
             for p in procs:
-                p.send({"type": "start"})
-            time.sleep(warmup_s)
+                p.send({"type": "start", "originNs": origin, "endNs": end})
+            if schedules is not None:
+                sleep_until(origin + int(warmup_s * 1e9), time.monotonic_ns)
+            else:
+                time.sleep(warmup_s)
             e0 = energy.read_mj() if energy else None
             w0 = time.monotonic_ns()
-            time.sleep(window_s)
+            if schedules is not None:
+                sleep_until(end, time.monotonic_ns)
+            else:
+                time.sleep(window_s)
             w1 = time.monotonic_ns()
             e1 = energy.read_mj() if energy else None
             for p in procs:
@@ -376,10 +392,12 @@ def run_mps(workers: list[dict], percentages: list[int | None], warmup_s: float,
         notes.append("MPS control daemon still running after quit + SIGTERM (pids "
                      f"{daemon.pids}); stop it with CUDA_MPS_PIPE_DIRECTORY=<its pipe dir> and `echo quit | {CONTROL}`")
     return {
+        **({"originNs": origin} if schedules is not None else {}),
         "windowStartNs": w0,
         "windowEndNs": w1,
         "energyJ": (e1 - e0) / 1e3 if energy else None,
-        "workers": [{"name": p.name, "startsNs": t["startsNs"], "endsNs": t["endsNs"]} for p, t in zip(procs, times)],
+        "workers": [{"name": p.name, "startsNs": t["startsNs"], "endsNs": t["endsNs"],
+                     **({"arrivalsNs": t["arrivalsNs"]} if "arrivalsNs" in t else {})} for p, t in zip(procs, times)],
         "notes": notes,
         # for the GPU test: the daemon's processes and pipe folder, to check that nothing of it is left
         "daemonPids": pids,
@@ -465,6 +483,14 @@ def _child(fd_in: int, fd_out: int) -> int:
             stop.set()
 
         threading.Thread(target=listen, daemon=True).start()
+        if cfg.get("schedule") is not None:
+            # arrivals or busy periods from the parent's origin (one clock for every process: CLOCK_MONOTONIC)
+            log = run_schedule(cfg["name"], w.request, cfg["schedule"], msg["originNs"], msg["endNs"], stop,
+                               clock=time.monotonic_ns)
+            torch.cuda.synchronize()
+            outbox.send({"type": "times", "startsNs": log.starts_ns, "endsNs": log.ends_ns,
+                         "arrivalsNs": log.arrivals_ns})
+            return 0
         starts: list[int] = []
         ends: list[int] = []
         while not stop.is_set():

@@ -4,8 +4,10 @@ Frames on dedicated pipes (fd 3: TS -> Python, fd 4: Python -> TS), never stdout
 the stream: [u32 total length][u32 header length][JSON header][raw bytes], little-endian; total = 4 + header + body.
 Messages (header "type"):
   TS -> Py   hello {}                                   -> ready {gpu, versions}
-  bench      run {key, plan, mode, warmupS, windowS, checkOutputs}
+  bench      run {key, plan, mode, warmupS, windowS, checkOutputs, arrivals?: [per plan worker {kind: open,
+                  arrivalsUs} | {kind: closed, periodsUs}] (arrivals.py; absent: the closed loop)}
                                                         -> progress {key, message}*, then result {key, ...} or error
+                                                           (with arrivals, each worker's arrivalUs)
   serve      load {plan|null, workers: [{name, model, batch, dtype, source?, inputShape?}],
                    rings?: {name: {path, bytes}}}        -> progress {key: "load", message}*, then
                                                            loaded {workers: [{name, inputShape, inputDtype,

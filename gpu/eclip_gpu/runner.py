@@ -1,5 +1,6 @@
 """Runs one bench run (a plan, a mode, a window) for the protocol: builds and captures the workers, runs the closed
-loop, measures energy, checks outputs against the baseline capture, and returns raw per-request times.
+loop (or each worker's schedule of arrivals and busy periods, arrivals.py), measures energy, checks outputs against
+the baseline capture, and returns raw per-request times.
 
 Models are built once per (worker name, model, batch, dtype) and partitions once per slice set, then reused by
 later runs; graphs live only for their run. Teardown order matters (docs/design.md §8): graphs die before partitions.
@@ -11,6 +12,7 @@ import gc
 import time
 
 from . import zoo
+from .arrivals import check_schedule, driven_loop, times_us
 from .cuda import BackendError, versions
 from .energy import Energy
 from .execute import closed_loop, prepare_worker
@@ -54,6 +56,16 @@ class Runner:
         mode = MODE_OF_POLICY.get(policy) or msg.get("mode") or "graph"
         check_plan_gpu(plan["gpu"], self.layout)
         t0 = time.perf_counter()
+        # each worker's schedule (plan order) where the run gives them; without: the paper's closed loop
+        schedules = msg.get("arrivals")
+        if schedules is not None:
+            if len(schedules) != len(plan["workers"]):
+                raise BackendError(f"{len(schedules)} arrival schedules for {len(plan['workers'])} plan workers")
+            try:
+                for w, s in zip(plan["workers"], schedules):
+                    check_schedule(s, w["name"])
+            except ValueError as e:
+                raise BackendError(str(e)) from None
         if policy in MPS_POLICIES:
             return self._run_mps(msg, plan, progress, t0)
         parts = {p["id"]: self.pool.create(p["slices"], p["id"]) for p in plan["pool"]["partitions"]}
@@ -77,11 +89,15 @@ class Runner:
         if msg.get("checkOutputs") and policy != "baseline":
             check = self._check_outputs(plan, workers, parts)
         clocks_before = self.energy.clocks()
-        raw = closed_loop(workers, float(msg.get("warmupS", 2)), float(msg.get("windowS", 10)), self.energy)
+        warmup, window = float(msg.get("warmupS", 2)), float(msg.get("windowS", 10))
+        if schedules is not None:
+            raw = driven_loop(workers, schedules, warmup, window, self.energy, synchronize=torch.cuda.synchronize)
+        else:
+            raw = closed_loop(workers, warmup, window, self.energy)
         clocks_after = self.energy.clocks()
         result = {
             "mode": mode,
-            **_times(raw),
+            **times_us(raw),
             "energyJ": raw["energyJ"],
             "wallS": round(time.perf_counter() - t0, 2),
             "clocks": {"before": clocks_before, "after": clocks_after},
@@ -118,7 +134,7 @@ class Runner:
         clocks_before = self.energy.clocks()
         try:
             raw = mps.run_mps(workers, percentages, float(msg.get("warmupS", 2)), float(msg.get("windowS", 10)),
-                              self.energy, progress)
+                              self.energy, progress, schedules=msg.get("arrivals"))
         except mps.MpsUnavailable as e:
             self.mps_unavailable = e.reason
             raise
@@ -131,7 +147,7 @@ class Runner:
         return {
             # each worker's request is one whole-mode graph on an ordinary stream, as model-wise captures it
             "mode": "whole",
-            **_times(raw),
+            **times_us(raw),
             "energyJ": raw["energyJ"],
             "wallS": round(time.perf_counter() - t0, 2),
             "clocks": {"before": clocks_before, "after": clocks_after},
@@ -160,20 +176,3 @@ class Runner:
         self.models.clear()
         gc.collect()
         self.torch.cuda.synchronize()
-
-
-def _times(raw: dict) -> dict:
-    """A closed loop's raw ns times as the protocol's µs, counted from the first request or the window's start."""
-    t_start = min((min(w["startsNs"]) for w in raw["workers"] if w["startsNs"]), default=raw["windowStartNs"])
-    base = min(t_start, raw["windowStartNs"])
-    return {
-        "workers": [
-            {"name": w["name"],
-             "startUs": [round((s - base) / 1e3, 1) for s in w["startsNs"]],
-             "endUs": [round((e - base) / 1e3, 1) for e in w["endsNs"]],
-             **({"cpuUs": [round(c / 1e3, 1) for c in w["cpuNs"]]} if "cpuNs" in w else {})}
-            for w in raw["workers"]
-        ],
-        "windowStartUs": round((raw["windowStartNs"] - base) / 1e3, 1),
-        "windowEndUs": round((raw["windowEndNs"] - base) / 1e3, 1),
-    }

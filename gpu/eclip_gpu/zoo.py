@@ -1,4 +1,5 @@
-"""The model zoo: the paper's seven models with random weights, plus user models. Nothing is downloaded.
+"""The model zoo: the paper's seven models and DISB's two more (inceptionv3, distilbert) with random weights, plus
+user models. Nothing is downloaded: every architecture is built from its code or its config.
 
 A model entry builds (module, example inputs) on the GPU at a batch size and dtype. User models are either a
 TorchScript file (`torchscript:/path/model.pt`, with `--input-shape`) or a factory `module.path:function` that
@@ -15,6 +16,10 @@ from .cuda import BackendError
 
 DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32"}
 ALBERT_SEQ = 128
+# DISB's models (issue #20): InceptionV3 takes 299×299 images; DistilBERT sequences as long as albert's
+INCEPTION_SIZE = 299
+DISTILBERT_SEQ = 128
+DISTILBERT_VOCAB = 30522
 
 
 @dataclass
@@ -71,6 +76,37 @@ def _albert(batch: int, dtype: str):
     return _FirstOutput(model), (ids,)
 
 
+def _inception(batch: int, dtype: str):
+    import torch  # noqa: PLC0415
+    import torchvision  # noqa: PLC0415
+
+    # no auxiliary classifier (eval never runs it). init_weights=False: PyTorch's default initialisation instead of
+    # torchvision's truncated normal (std 0.1), under which activations grow about 4× per convolution and overflow
+    # fp16 within the 94 of them; the kernels are the same either way.
+    model = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    x = torch.randn(batch, 3, INCEPTION_SIZE, INCEPTION_SIZE, dtype=_torch_dtype(dtype), device="cuda")
+    return model, (x,)
+
+
+def _distilbert(batch: int, dtype: str):
+    import torch  # noqa: PLC0415
+    from transformers import DistilBertConfig, DistilBertModel  # noqa: PLC0415
+
+    # distilbert-base-uncased's shape, written out (a config built here, nothing fetched): 6 layers, hidden 768, 12
+    # heads, feed-forward 3072
+    config = DistilBertConfig(
+        vocab_size=DISTILBERT_VOCAB,
+        max_position_embeddings=512,
+        n_layers=6,
+        n_heads=12,
+        dim=768,
+        hidden_dim=3072,
+    )
+    model = DistilBertModel(config)
+    ids = torch.randint(0, config.vocab_size, (batch, DISTILBERT_SEQ), device="cuda", dtype=torch.int64)
+    return _FirstOutput(model), (ids,)
+
+
 class _FirstOutput:
     """Wraps a Hugging Face model so forward returns a plain tensor (graph outputs must be tensors)."""
 
@@ -97,11 +133,17 @@ ZOO: dict[str, Callable[[int, str], tuple]] = {
     "shufflenet": _vision("shufflenet_v2_x1_0"),
     "alexnet": _vision("alexnet"),
     "vgg19": _vision("vgg19"),
+    "inceptionv3": _inception,
+    "distilbert": _distilbert,
 }
+# built from transformers: token ids in (not cast to the model's dtype), a hidden state out
+TRANSFORMERS = ("albert", "distilbert")
 
 # What a server needs to accept requests: per model, its input tensors (name, KServe datatype, shape without batch).
-INPUTS = {name: [("input", "FP16", [3, 224, 224])] for name in ZOO if name != "albert"}
+INPUTS = {name: [("input", "FP16", [3, 224, 224])] for name in ZOO if name not in TRANSFORMERS}
+INPUTS["inceptionv3"] = [("input", "FP16", [3, INCEPTION_SIZE, INCEPTION_SIZE])]
 INPUTS["albert"] = [("input_ids", "INT64", [ALBERT_SEQ])]
+INPUTS["distilbert"] = [("input_ids", "INT64", [DISTILBERT_SEQ])]
 
 
 def build(name: str, batch: int = 1, dtype: str = "fp16", input_shape: list[int] | None = None, seed: int = 0) -> Built:
@@ -129,9 +171,9 @@ def build(name: str, batch: int = 1, dtype: str = "fp16", input_shape: list[int]
     else:
         raise BackendError(f"unknown model {name!r}; known: {', '.join(sorted(ZOO))}, torchscript:<file>, <module>:<function>")
     model = model.to("cuda")
-    if name in ZOO and name != "albert":
+    if name in ZOO and name not in TRANSFORMERS:
         model = model.to(tdtype)
-    elif name == "albert":
+    elif name in TRANSFORMERS:
         model = model.to(dtype=tdtype)
     model.eval()
     return Built(name=name, model=model, inputs=inputs, batch=batch, dtype=dtype)

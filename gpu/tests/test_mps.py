@@ -77,6 +77,15 @@ if msg["type"] != "start":
     sys.exit(0)
 stop = threading.Event()
 threading.Thread(target=lambda: (inbox.recv(), stop.set()), daemon=True).start()
+if cfg.get("schedule") is not None:
+    # a schedule of arrivals or busy periods: the real loop (arrivals.py), each request 2 ms of sleep
+    from eclip_gpu.arrivals import run_schedule
+    class Done:
+        def synchronize(self):
+            time.sleep(0.002)
+    log = run_schedule(cfg["name"], Done, cfg["schedule"], msg["originNs"], msg["endNs"], stop, clock=time.monotonic_ns)
+    outbox.send({"type": "times", "startsNs": log.starts_ns, "endsNs": log.ends_ns, "arrivalsNs": log.arrivals_ns})
+    sys.exit(0)
 starts, ends = [], []
 while not stop.is_set():
     t0 = time.monotonic_ns(); time.sleep(0.002); starts.append(t0); ends.append(time.monotonic_ns())
@@ -250,6 +259,25 @@ def test_run_measures_every_worker_then_stops_the_daemon(fake):
     assert calls[0]["args"] == "-d" and calls[-1]["stdin"] == "quit"
     assert not any(_alive(p) for p in raw["daemonPids"])
     assert any(n.startswith("MPS server ") for n in raw["notes"])
+
+
+def test_run_with_schedules_sends_each_worker_its_own_and_the_origin(fake):
+    schedules = [{"kind": "open", "arrivalsUs": [0, 10_000, 20_000]}, {"kind": "closed", "periodsUs": [0, 15_000]}]
+    raw = run_mps([{"name": "a"}, {"name": "b"}], [49, None], 0.0, 0.05, child_argv=fake.child_argv,
+                  schedules=schedules)
+    origin = raw["originNs"]
+    a, b = raw["workers"]
+    # whatever the machine's speed: a's arrivals are its schedule's, in order, each started at or after it
+    got = [(x - origin) / 1000 for x in a["arrivalsNs"]]
+    assert got == [0, 10_000, 20_000][: len(got)]
+    assert all(s >= x for s, x in zip(a["startsNs"], a["arrivalsNs"]))
+    # b ran its closed loop inside its one busy period only
+    assert b["arrivalsNs"] == b["startsNs"]
+    assert all(origin <= s < origin + 15_000_000 for s in b["startsNs"])
+    assert not any(_alive(p) for p in raw["daemonPids"])
+    with pytest.raises(mps.BackendError, match="1 arrival schedules for 2 workers"):
+        run_mps([{"name": "a"}, {"name": "b"}], [None, None], 0, 0.01, child_argv=fake.child_argv,
+                schedules=schedules[:1])
 
 
 def test_daemon_is_stopped_when_a_worker_fails(fake, monkeypatch):

@@ -4,7 +4,7 @@ from eclip_gpu import zoo
 from eclip_gpu.capture import capture_one, warm_up
 
 
-@pytest.mark.parametrize("model", ["alexnet", "resnet152", "albert"])
+@pytest.mark.parametrize("model", ["alexnet", "resnet152", "albert", "inceptionv3", "distilbert"])
 def test_two_captures_give_one_fingerprint(pool, model):
     built = zoo.build(model, 1, "fp16")
     whole = pool.whole()
@@ -24,3 +24,17 @@ def test_unknown_model_lists_the_known_ones():
 
     with pytest.raises(BackendError, match="known: albert, alexnet"):
         zoo.build("resnet9000")
+
+
+@pytest.mark.parametrize("model, shape", [("inceptionv3", (2, 1000)), ("distilbert", (2, 128, 768))])
+def test_disb_models_give_finite_outputs_of_their_shape(pool, model, shape):
+    import torch
+
+    built = zoo.build(model, 2, "fp16")
+    whole = pool.whole()
+    warm_up(built, [whole.torch_stream])
+    cap = capture_one(built, whole.torch_stream)
+    cap.graphs[0].replay()
+    torch.cuda.synchronize()
+    assert tuple(cap.output.shape) == shape
+    assert torch.isfinite(cap.output).all()

@@ -1,17 +1,23 @@
 // What `eclip bench` and `eclip serve-bench` read from their command lines the same way: numeric options, --mix,
 // --policies and the default profile directory.
-import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import YAML from 'yaml'
 import {
+  ALL_POLICIES,
   isMpsPolicy,
   type Mix,
   type MixFile,
   POLICIES,
   type Policy,
+  PRIORITY_POLICIES,
   readFile,
   UserError,
+  type Workload,
+  type WorkloadFile,
 } from '../formats/index.ts'
-import { PAPER_MIXES, PROFILES_HOME } from '../paths.ts'
+import { PAPER_MIXES, PROFILES_HOME, WORKLOADS_HOME } from '../paths.ts'
+import { loadMixArrivals } from '../workload/arrivals.ts'
 
 /** H100 is the reference GPU (docs/design.md); profiles measured on another GPU are the next best thing, labelled as such. */
 const REFERENCE_PROFILES = join(PROFILES_HOME, 'h100')
@@ -41,11 +47,79 @@ export const num =
     return x
   }
 
+/** Whether a mix or workload file says it is a workload file (`format: eclip.workloads/1`); errors are readFile's. */
+function isWorkloadFile(file: string): boolean {
+  try {
+    const text = readFileSync(file, 'utf8')
+    const v = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text)
+    return (v as { format?: unknown } | null)?.format === 'eclip.workloads/1'
+  } catch {
+    return false
+  }
+}
+
+/** The workloads of a workload file, their trace sources read (relative to the file). */
+export function readWorkloads(file: string): Workload[] {
+  return readFile<WorkloadFile>('workload', file).workloads.map((w) => ({
+    ...w,
+    workers: loadMixArrivals({ name: w.name, workers: w.workers }, dirname(file), 'workload').workers,
+  }))
+}
+
+/** The mixes of a mix file, or of a workload file (a workload is a mix with a run length), traces read. */
+export function readMixes(file: string): Mix[] {
+  if (isWorkloadFile(file))
+    return readWorkloads(file).map((w) => ({
+      name: w.name,
+      ...(w.description !== undefined ? { description: w.description } : {}),
+      workers: w.workers,
+    }))
+  return readFile<MixFile>('mix', file).mixes.map((m) => loadMixArrivals(m, dirname(file)))
+}
+
+/**
+ * --workload: workload files, or names — a shipped file's stem (`disb`: workloads/disb.yaml, all its workloads) or
+ * one workload of a shipped file (`disb-A`) —, comma-separated.
+ */
+export function resolveWorkloads(arg: string): Workload[] {
+  const shipped = existsSync(WORKLOADS_HOME)
+    ? readdirSync(WORKLOADS_HOME)
+        .filter((f) => /\.ya?ml$/i.test(f))
+        .sort()
+        .map((f) => join(WORKLOADS_HOME, f))
+    : []
+  const out: Workload[] = []
+  for (const item of arg.split(',').map((x) => x.trim())) {
+    if (/\.(ya?ml|json)$/i.test(item) || existsSync(item)) {
+      if (!existsSync(item)) throw new UserError(`--workload ${item}: no such file`)
+      out.push(...readWorkloads(item))
+      continue
+    }
+    const file = shipped.find((f) => f.replace(/^.*\//, '').replace(/\.ya?ml$/i, '') === item)
+    if (file) {
+      out.push(...readWorkloads(file))
+      continue
+    }
+    const found = shipped.flatMap((f) => readWorkloads(f)).find((w) => w.name === item)
+    if (!found) {
+      const known = shipped.flatMap((f) => readWorkloads(f).map((w) => w.name))
+      throw new UserError(
+        `--workload: no workload file or workload "${item}" (shipped in ${WORKLOADS_HOME}: ${known.join(', ') || 'none'}; or give a file)`,
+      )
+    }
+    out.push(found)
+  }
+  const names = out.map((w) => w.name)
+  const twice = names.find((n, i) => names.indexOf(n) !== i)
+  if (twice) throw new UserError(`--workload: workload "${twice}" named twice`)
+  return out
+}
+
 /** --mix: "all" (the paper's seven), a mix file (every mix in it), or names from the paper's file, comma-separated. */
 export function resolveMixes(arg: string): Mix[] {
   if (/\.(ya?ml|json)$/i.test(arg) || existsSync(arg)) {
     if (!existsSync(arg)) throw new UserError(`--mix ${arg}: no such file`)
-    return readFile<MixFile>('mix', arg).mixes
+    return readMixes(arg)
   }
   const paper = readFile<MixFile>('mix', PAPER_MIXES).mixes
   if (arg === 'all') return paper
@@ -62,13 +136,21 @@ export function resolveMixes(arg: string): Mix[] {
 /**
  * --policies. "all" is every policy on the GPU; on the simulator it leaves out the MPS policies, whose simulation is
  * only an uncalibrated approximation (src/execute/sim/mps.ts): named explicitly, they are simulated all the same.
+ * The priority policies (eclip-rt) are in "all" where one of `mixes` has a real-time worker.
  */
-export function resolvePolicies(arg: string, backend: 'sim' | 'gpu' = 'sim'): Policy[] {
-  if (arg === 'all') return POLICIES.filter((p) => backend === 'gpu' || !isMpsPolicy(p))
+export function resolvePolicies(
+  arg: string,
+  backend: 'sim' | 'gpu' = 'sim',
+  mixes: readonly Mix[] = [],
+): Policy[] {
+  if (arg === 'all') {
+    const rt = mixes.some((m) => m.workers.some((w) => w.priority === 'realtime'))
+    return [...POLICIES.filter((p) => backend === 'gpu' || !isMpsPolicy(p)), ...(rt ? PRIORITY_POLICIES : [])]
+  }
   const out = arg.split(',').map((p) => p.trim())
   for (const p of out)
-    if (!(POLICIES as readonly string[]).includes(p))
-      throw new UserError(`--policies: unknown policy "${p}" (known: ${POLICIES.join(', ')}, or all)`)
+    if (!(ALL_POLICIES as readonly string[]).includes(p))
+      throw new UserError(`--policies: unknown policy "${p}" (known: ${ALL_POLICIES.join(', ')}, or all)`)
   // baseline is what every ratio is taken against: always run it
   if (!out.includes('baseline')) out.unshift('baseline')
   return out as Policy[]

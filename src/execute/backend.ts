@@ -17,7 +17,7 @@ import type {
 export interface RunSpec {
   /** `${mix}|${policy}|${mode}|b${batch}` (see runKey in the results format). */
   key: string
-  role: 'mix' | 'solo'
+  role: 'mix' | 'solo' | 'rt-alone'
   mix: string
   mode: Mode
   /** bench --batch, null when each worker keeps its mix's batch. */

@@ -8,7 +8,7 @@ import YAML from 'yaml'
 import { FormatError, UserError } from './errors.ts'
 import { Gpu, gpuConsistencyErrors } from './gpu.ts'
 import { LatencyTable, latencyTableConsistencyErrors } from './latency-table.ts'
-import { MixFile } from './mix.ts'
+import { MixFile, mixFileProblems, mixWhere } from './mix.ts'
 import { Scenario as ParisScenario } from './paris-scenario.ts'
 import { Plan, planConsistencyErrors } from './plan.ts'
 import { PowerModel, SimCalibration } from './power.ts'
@@ -17,19 +17,36 @@ import { Profile, profileConsistencyErrors } from './profile.ts'
 import { Results, resultsConsistencyErrors } from './results.ts'
 import { ServeConfig, serveConfigConsistencyErrors } from './serve-config.ts'
 import { ServeResults, serveResultsConsistencyErrors } from './serve-results.ts'
+import { WorkloadFile, workloadFileConsistencyErrors } from './workload.ts'
 
 interface FormatSpec<T> {
   schema: TSchema
   /** Cross-field rules JSON Schema cannot express; each entry "path: reason". */
   consistency?: (value: T) => string[]
+  /**
+   * Problems said better than the schema's errors (a union's: every branch complains); they replace the schema's
+   * problems at and under their paths. Run on the raw value, before and whether or not the schema check passes.
+   */
+  explain?: (value: unknown) => Problem[]
+  /** A label for a problem's path ("mix disb-A, model vgg19"), appended to its reason. */
+  where?: (value: unknown, path: string) => string | undefined
 }
+
+/** A problem of a file; `covers`: the schema's errors at and under this path are this problem's (explain only). */
+type Problem = { path: string; reason: string; covers?: string }
 
 // biome-ignore lint/suspicious/noExplicitAny: the registry holds specs of different value types
 export const FORMATS: Record<string, FormatSpec<any>> = {
   gpu: { schema: Gpu, consistency: gpuConsistencyErrors },
   profile: { schema: Profile, consistency: profileConsistencyErrors },
   primitives: { schema: Primitives },
-  mix: { schema: MixFile },
+  mix: { schema: MixFile, explain: (v) => mixFileProblems(v), where: (v, p) => mixWhere(v, p) },
+  workload: {
+    schema: WorkloadFile,
+    consistency: workloadFileConsistencyErrors,
+    explain: (v) => mixFileProblems(v, 'workloads'),
+    where: (v, p) => mixWhere(v, p, 'workloads'),
+  },
   plan: { schema: Plan, consistency: planConsistencyErrors },
   'latency-table': { schema: LatencyTable, consistency: latencyTableConsistencyErrors },
   'paris-scenario': { schema: ParisScenario },
@@ -55,26 +72,36 @@ function validator(name: string) {
 /** Validates an already-parsed value; `source` names the file (or message) in errors. */
 export function parseFormat<T>(name: string, value: unknown, source: string): T {
   const v = validator(name)
+  const spec = FORMATS[name]
+  const explained = spec?.explain?.(value) ?? []
+  const label = (ps: Problem[]) =>
+    ps.map((p) => {
+      const w = spec?.where?.(value, p.path)
+      return { path: p.path, reason: w ? `${p.reason} (${w})` : p.reason }
+    })
   if (!v.Check(value)) {
     const seen = new Set<string>()
-    const problems: { path: string; reason: string }[] = []
+    const problems: Problem[] = []
+    // the explained paths' own words replace the schema's there (an arrival union's errors name every branch)
+    const covered = (path: string) =>
+      explained.some((e) => e.covers !== undefined && (path === e.covers || path.startsWith(`${e.covers}/`)))
     for (const e of v.Errors(value)) {
       // anyOf/enum failures repeat once per branch; keep the first reason for a path
       if (seen.has(e.instancePath) || e.message === 'schema is false') continue
       seen.add(e.instancePath)
+      if (covered(e.instancePath)) continue
       problems.push({ path: e.instancePath, reason: describe(e) })
     }
-    throw new FormatError(source, problems)
+    throw new FormatError(source, label([...explained, ...problems]))
   }
-  const consistency = FORMATS[name]?.consistency?.(value)
-  if (consistency && consistency.length > 0)
-    throw new FormatError(
-      source,
-      consistency.map((c) => {
-        const i = c.indexOf(': ')
-        return { path: c.slice(0, i), reason: c.slice(i + 2) }
-      }),
-    )
+  const consistency = [
+    ...explained,
+    ...(spec?.consistency?.(value) ?? []).map((c) => {
+      const i = c.indexOf(': ')
+      return { path: c.slice(0, i), reason: c.slice(i + 2) }
+    }),
+  ]
+  if (consistency.length > 0) throw new FormatError(source, label(consistency))
   return value as T
 }
 
@@ -125,6 +152,7 @@ export function exportSchemas(): Record<string, object> {
   return out
 }
 
+export * from './arrival.ts'
 export * from './common.ts'
 export * from './errors.ts'
 export * from './gpu.ts'
@@ -137,3 +165,4 @@ export * from './profile.ts'
 export * from './results.ts'
 export * from './serve-config.ts'
 export * from './serve-results.ts'
+export * from './workload.ts'

@@ -1,5 +1,7 @@
-// Mix: which workers share the GPU. Written by people (YAML or JSON); one file may hold several mixes.
+// Mix: which workers share the GPU. Written by people (YAML or JSON); one file may hold several mixes. A worker may
+// also say when its requests come and how much its latency matters (src/formats/arrival.ts).
 import Type from 'typebox'
+import { type Arrival, LOAD_FIELDS, loadFieldProblems, type Priority } from './arrival.ts'
 import { Dtype, ModelName } from './common.ts'
 
 export const MixWorker = Type.Object(
@@ -15,6 +17,7 @@ export const MixWorker = Type.Object(
      * co-location, as the simulator predicts both (default 0.9; 0 lets the planner starve it).
      */
     minShare: Type.Optional(Type.Number({ minimum: 0 })),
+    ...LOAD_FIELDS,
   },
   { additionalProperties: false },
 )
@@ -49,7 +52,30 @@ export interface WorkerSpec {
   weight?: number
   /** Floor as a ratio to baseline (MixWorker.minShare); absent: the planner's default. */
   minShare?: number
+  /** realtime or best-effort (absent: best-effort). */
+  priority?: Priority
+  /** A real-time worker's latency objective, ms. */
+  sloMs?: number
+  /** When its requests come (absent: closed loop); a trace's times loaded (src/workload/arrivals.ts). */
+  arrival?: LoadedArrival
 }
+
+/** An arrival source ready to run: a trace carries its times, µs, read from its file. */
+export type LoadedArrival =
+  | Exclude<Arrival, { kind: 'trace' }>
+  | (Extract<Arrival, { kind: 'trace' }> & { timesUs: number[] })
+
+/** The source of a worker as a results file records it: a trace without its loaded times. */
+export function arrivalRecord(a: LoadedArrival | undefined): Arrival {
+  if (!a) return { kind: 'closed' }
+  if (a.kind !== 'trace') return a
+  const { timesUs: _t, ...rest } = a
+  return rest
+}
+
+/** Whether any worker of these says more than the paper's closed loop: an arrival source or a priority. */
+export const hasLoadFields = (workers: readonly (MixWorker | WorkerSpec)[]) =>
+  workers.some((w) => w.arrival !== undefined || w.priority !== undefined)
 
 /** Expands counts and fills defaults; `batch` overrides every worker's batch when given (bench --batch). */
 export function expandWorkers(mix: Mix, batch?: number): WorkerSpec[] {
@@ -66,8 +92,39 @@ export function expandWorkers(mix: Mix, batch?: number): WorkerSpec[] {
         dtype: w.dtype ?? 'fp16',
         ...(w.weight !== undefined ? { weight: w.weight } : {}),
         ...(w.minShare !== undefined ? { minShare: w.minShare } : {}),
+        ...(w.priority !== undefined ? { priority: w.priority } : {}),
+        ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
+        ...(w.arrival !== undefined ? { arrival: w.arrival as LoadedArrival } : {}),
       })
     }
   }
   return out
+}
+
+/** Load-field problems of every worker of every mix in a mix file (arrival sources, SLOs; src/formats/arrival.ts). */
+export function mixFileProblems(value: unknown, key = 'mixes'): { path: string; reason: string }[] {
+  const mixes = (value as Record<string, unknown> | null)?.[key]
+  if (!Array.isArray(mixes)) return []
+  return mixes.flatMap((m, i) => {
+    const ws = (m as { workers?: unknown } | null)?.workers
+    if (!Array.isArray(ws)) return []
+    return ws.flatMap((w, j) =>
+      w && typeof w === 'object' ? loadFieldProblems(w as MixWorker, `/${key}/${i}/workers/${j}`) : [],
+    )
+  })
+}
+
+/** "mix disb-A, worker vgg19" for a path inside a mix's worker, so that an error names the model, not an index. */
+export function mixWhere(value: unknown, path: string, key = 'mixes'): string | undefined {
+  const m = new RegExp(`^/${key}/(\\d+)(?:/workers/(\\d+))?`).exec(path)
+  if (!m) return undefined
+  const mix = ((value as Record<string, unknown> | null)?.[key] as unknown[] | undefined)?.[Number(m[1])] as
+    | { name?: unknown; workers?: unknown[] }
+    | undefined
+  const name = typeof mix?.name === 'string' ? mix.name : undefined
+  const w = m[2] === undefined ? undefined : (mix?.workers?.[Number(m[2])] as { model?: unknown } | undefined)
+  const model = typeof w?.model === 'string' ? w.model : undefined
+  const parts = [name ? `${key === 'mixes' ? 'mix' : 'workload'} ${name}` : '', model ? `model ${model}` : '']
+  const s = parts.filter(Boolean).join(', ')
+  return s || undefined
 }

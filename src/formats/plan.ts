@@ -1,6 +1,7 @@
 // Plan: the lookup table the executor (GPU or simulator) runs: the partition pool allocated once at start-up and, per
 // worker, its groups (kernel ranges → partition). Made by the optimizer from profiles and a mix.
 import Type from 'typebox'
+import { Priority } from './arrival.ts'
 import { Dtype, ModelName } from './common.ts'
 import { GpuIdentity } from './gpu.ts'
 
@@ -14,7 +15,18 @@ export const POLICIES = [
   'mps',
   'mps-unlimited',
 ] as const
-export const Policy = Type.Enum([...POLICIES])
+/**
+ * Policies that plan by priority: real-time workers' latency beside best-effort throughput (src/plan/realtime.ts).
+ * Not among POLICIES, the throughput policies that `all` compares on every mix: on a mix without real-time workers
+ * eclip-rt is the baseline placement under another name. `all` adds it where a mix has real-time workers.
+ */
+export const PRIORITY_POLICIES = ['eclip-rt'] as const
+export type ThroughputPolicy = (typeof POLICIES)[number]
+export const isPriorityPolicy = (p: string): p is (typeof PRIORITY_POLICIES)[number] =>
+  (PRIORITY_POLICIES as readonly string[]).includes(p)
+/** Every policy a plan may name. */
+export const ALL_POLICIES = [...POLICIES, ...PRIORITY_POLICIES] as const
+export const Policy = Type.Enum([...ALL_POLICIES])
 export type Policy = Type.Static<typeof Policy>
 
 /**
@@ -69,6 +81,9 @@ export const PlanWorker = Type.Object(
     /** Kernel-count-weighted mean SMs of the chosen partitions (the paper's CUAverage). */
     meanSms: Type.Number({ minimum: 0 }),
     alpha: Type.Number({ minimum: 0 }),
+    /** The worker's priority and SLO as its mix gave them (absent: best-effort, none). */
+    priority: Type.Optional(Priority),
+    sloMs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   },
   { additionalProperties: false },
 )

@@ -5,6 +5,7 @@
 // Raw per-request records are not in this file but in the request log it names (CSV: run, worker, request, arrival,
 // start, end in µs from the start of the run).
 import Type from 'typebox'
+import { Arrival, Priority } from './arrival.ts'
 import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
 import { Policy } from './plan.ts'
 
@@ -22,6 +23,14 @@ export const Loop = Type.Union([
       kind: Type.Literal('open'),
       /** Poisson arrival rate per worker, requests/s. */
       ratePerWorker: Type.Number({ exclusiveMinimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      kind: Type.Literal('arrivals'),
+      /** Each worker's source (plan order) as its mix or workload file gave it (src/formats/arrival.ts). */
+      sources: Type.Array(Arrival, { minItems: 1 }),
     },
     { additionalProperties: false },
   ),
@@ -64,6 +73,11 @@ export const WorkerResult = Type.Object(
     fullGpuUs: Type.Optional(Type.Number({ minimum: 0 })),
     /** SM·µs of one request with every kernel at its right-size (the plan's tolerance): the STP bound's A_w. */
     packedAreaSmUs: Type.Optional(Type.Number({ minimum: 0 })),
+    /** The worker's priority and SLO, where its mix gave them (src/formats/arrival.ts). */
+    priority: Type.Optional(Priority),
+    sloMs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /** Share of its requests in the window whose latency was within its SLO; null with no request. */
+    withinSlo: Type.Optional(NullableNum),
   },
   { additionalProperties: false },
 )
@@ -103,6 +117,36 @@ export const SystemMetrics = Type.Object(
 )
 export type SystemMetrics = Type.Static<typeof SystemMetrics>
 
+/**
+ * Real-time workers beside best-effort ones, as DISB (the benchmark published with REEF, OSDI 2022) reports them: the
+ * real-time requests' latency (mean and p99, all real-time workers' requests together, arrival to completion), its
+ * increase over the same real-time workers alone (the run of the mix without its best-effort workers: same
+ * arrivals, whole GPU), and the overall throughput, real-time and best-effort requests together.
+ */
+export const RealtimeMetrics = Type.Object(
+  {
+    /** Real-time requests completed in the window. */
+    requests: Type.Integer({ minimum: 0 }),
+    /** DISB's "RT latency": their mean latency, µs; null with no request. */
+    meanUs: NullableNum,
+    p99Us: NullableNum,
+    /** Share of them within their worker's SLO. */
+    withinSlo: NullableNum,
+    /** The same workers alone (null where that run was not made). */
+    aloneMeanUs: NullableNum,
+    aloneP99Us: NullableNum,
+    /** DISB's "RT latency increase": meanUs − aloneMeanUs, µs, and as a share of aloneMeanUs. */
+    increaseUs: NullableNum,
+    increasePct: NullableNum,
+    /** DISB's "overall throughput": requests/s completed in the window, every worker. */
+    overallRps: Num,
+    /** overallRps / the same mix's under baseline. */
+    overallVsBaseline: NullableNum,
+  },
+  { additionalProperties: false },
+)
+export type RealtimeMetrics = Type.Static<typeof RealtimeMetrics>
+
 export const RunMetrics = Type.Object(
   {
     requests: Type.Integer({ minimum: 0 }),
@@ -130,6 +174,8 @@ export const RunMetrics = Type.Object(
     switchesPerRequest: Type.Integer({ minimum: 0 }),
     /** Mix runs: the system metrics (absent in files written before them; null without solo references). */
     system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
+    /** Runs of a mix with real-time workers: DISB's metrics (RealtimeMetrics). */
+    realtime: Type.Optional(RealtimeMetrics),
   },
   { additionalProperties: false },
 )
@@ -141,8 +187,11 @@ export const Run = Type.Object(
     id: Type.String({ minLength: 1 }),
     /** Same for the sim and gpu runs of one experiment: `${mix}|${policy}|${mode ?? '-'}|b${batch}`. */
     key: Type.String({ minLength: 1 }),
-    /** 'mix': a co-location run; 'solo': one worker alone on the whole GPU, for normVsSolo. */
-    role: Type.Enum(['mix', 'solo']),
+    /**
+     * 'mix': a co-location run; 'solo': one worker alone on the whole GPU, for normVsSolo; 'rt-alone': a mix's
+     * real-time workers without its best-effort ones (baseline, same arrivals), for the real-time latency increase.
+     */
+    role: Type.Enum(['mix', 'solo', 'rt-alone']),
     mix: Type.String({ minLength: 1 }),
     policy: Policy,
     mode: Mode,

@@ -1,11 +1,15 @@
 // An experiment: mixes × policies (× modes) run back to back on one backend, plus one solo run per distinct worker
-// (alone on the whole GPU under baseline) for the solo-normalised throughput. Plans come from a planner passed in
-// (the optimizer's makePlan in the CLI, hand-made plans in tests).
+// (alone on the whole GPU under baseline) for the solo-normalised throughput, and, for a mix with real-time and
+// best-effort workers, one run of its real-time workers alone (baseline, the same arrivals) for the real-time latency
+// increase. Plans come from a planner passed in (the optimizer's makePlan in the CLI, hand-made plans in tests); every
+// plan is made before the first run, so a plan refused (a real-time SLO that cannot be met) starts nothing.
 import type { Backend, RunResult, RunSpec } from '../execute/backend.ts'
 import { UserError } from '../formats/errors.ts'
 import {
+  arrivalRecord,
   expandWorkers,
   type Gpu,
+  hasLoadFields,
   type Loop,
   type Mix,
   type Mode,
@@ -18,7 +22,7 @@ import {
   runKey,
   type WorkerSpec,
 } from '../formats/index.ts'
-import { buildRun, normalise, soloMixName } from './metrics.ts'
+import { buildRun, normalise, rtAloneMixName, soloMixName } from './metrics.ts'
 
 export type Planner = (
   gpu: Gpu,
@@ -30,7 +34,7 @@ export type Planner = (
 
 /** Policies whose plans have several groups per request run in both modes; the others have one launch either way. */
 export function modesOf(policy: Policy, modes: readonly ('stream' | 'graph')[]): Mode[] {
-  if (policy === 'baseline' || policy === 'model-wise') return [null]
+  if (policy === 'baseline' || policy === 'model-wise' || policy === 'eclip-rt') return [null]
   // MPS: one whole-request graph per worker process, like model-wise
   if (policy === 'mps' || policy === 'mps-unlimited') return [null]
   // kw-ioctl re-creates a partition at every switch: a stream-mode mechanism (nothing to capture into one graph)
@@ -51,9 +55,15 @@ export interface ExperimentOptions {
   power: PowerModel
   backend: Backend
   planner: Planner
+  /**
+   * The closed loop, or --rate's open loop for every worker. A mix whose workers give arrival sources or priorities
+   * runs them instead (Loop 'arrivals'); `loop` must then be closed.
+   */
   loop: Loop
   warmupS: number
   windowS: number
+  /** Per mix name, a run length of its own (a workload file's durationS / warmupS). */
+  runLength?: (mix: string) => { warmupS?: number; windowS?: number } | undefined
   seed: number
   solo: boolean
   /** Called before each run with its label; `done` runs finished so far out of `total`. */
@@ -72,11 +82,23 @@ export interface ExperimentOptions {
 
 interface Pending {
   label: string
-  role: 'mix' | 'solo'
+  role: 'mix' | 'solo' | 'rt-alone'
   mix: string
   policy: Policy
   mode: Mode
   workers: WorkerSpec[]
+  /** The mix this run belongs to (its run length). */
+  of: string
+}
+
+/** The loop a mix's runs record: its workers' own sources where it gives any, else the experiment's. */
+function loopOf(workers: readonly WorkerSpec[], loop: Loop, mix: string): Loop {
+  if (!hasLoadFields(workers)) return loop
+  if (loop.kind !== 'closed')
+    throw new UserError(
+      `mix ${mix}: its workers give their own arrivals; an open loop for every worker (--rate) would replace them`,
+    )
+  return { kind: 'arrivals', sources: workers.map((w) => arrivalRecord(w.arrival)) }
 }
 
 export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
@@ -89,15 +111,29 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
         const name = soloMixName(w.model, w.batch, w.dtype)
         if (soloSeen.has(name)) continue
         soloSeen.add(name)
+        // the closed loop on the whole GPU, whatever the worker's source or priority in the mix
+        const { arrival: _a, priority: _p, sloMs: _s, ...plain } = w
         pending.push({
           label: `${name} (solo)`,
           role: 'solo',
           mix: name,
           policy: 'baseline',
           mode: null,
-          workers: [{ ...w, name: `${w.model}#0` }],
+          workers: [{ ...plain, name: `${w.model}#0` }],
+          of: mix.name,
         })
       }
+    const rt = workers.filter((w) => w.priority === 'realtime')
+    if (rt.length > 0 && rt.length < workers.length)
+      pending.push({
+        label: `${mix.name} real-time workers alone`,
+        role: 'rt-alone',
+        mix: rtAloneMixName(mix.name),
+        policy: 'baseline',
+        mode: null,
+        workers: rt,
+        of: mix.name,
+      })
     for (const policy of o.policies)
       for (const mode of modesOf(policy, o.modes))
         pending.push({
@@ -107,22 +143,26 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
           policy,
           mode,
           workers,
+          of: mix.name,
         })
   }
   const runs: Run[] = []
   const plans = new Map<string, Plan>()
   const planFiles = new Map<Plan, string | undefined>()
+  // one plan per (mix, policy): both modes execute the same plan. All of them first: a refused plan starts no run.
+  for (const p of pending) {
+    const planKey = `${p.mix}|${p.policy}`
+    if (plans.has(planKey)) continue
+    loopOf(p.workers, o.loop, p.of)
+    const plan = await o.planner(o.gpu, p.mix, p.workers, o.profilesFor(p.workers), { policy: p.policy })
+    plans.set(planKey, plan)
+    planFiles.set(plan, o.onPlan?.(plan, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
+  }
   for (const [i, p] of pending.entries()) {
     o.onProgress?.(i, pending.length, p.label)
     const profiles = o.profilesFor(p.workers)
-    // one plan per (mix, policy): both modes execute the same plan
-    const planKey = `${p.mix}|${p.policy}`
-    let plan = plans.get(planKey)
-    if (!plan) {
-      plan = await o.planner(o.gpu, p.mix, p.workers, profiles, { policy: p.policy })
-      plans.set(planKey, plan)
-      planFiles.set(plan, o.onPlan?.(plan, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
-    }
+    const plan = plans.get(`${p.mix}|${p.policy}`) as Plan
+    const length = o.runLength?.(p.of)
     const spec: RunSpec = {
       key: runKey(p.mix, p.policy, p.mode, o.batch),
       role: p.role,
@@ -133,9 +173,9 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       plan,
       workers: p.workers,
       profiles,
-      loop: o.loop,
-      warmupS: o.warmupS,
-      windowS: o.windowS,
+      loop: loopOf(p.workers, o.loop, p.of),
+      warmupS: length?.warmupS ?? o.warmupS,
+      windowS: length?.windowS ?? o.windowS,
       seed: o.seed,
       primitives: o.primitives,
       power: o.power,

@@ -3,7 +3,7 @@
 // ratios to baseline and to solo rates, and the system metrics of each mix run (STP, ANTT, worst worker, Jain, the STP
 // bound: src/measure/system.ts; docs/design.md §6).
 import type { RunResult, RunSpec } from '../execute/backend.ts'
-import type { Dtype, Gpu, Profile, Run, WorkerResult } from '../formats/index.ts'
+import type { Dtype, Gpu, Profile, RealtimeMetrics, Run, WorkerResult } from '../formats/index.ts'
 import { DEFAULT_TOLERANCE } from '../plan/rightsize.ts'
 import { loadGpu, loadProfile } from '../profile/store.ts'
 import { syntheticProfile } from '../profile/synthetic.ts'
@@ -23,14 +23,21 @@ export interface RunContext {
 /** Name of the solo run of a worker (one worker alone on the whole GPU under baseline). */
 export const soloMixName = (model: string, batch: number, dtype: string) => `solo-${model}-b${batch}-${dtype}`
 
+/** Name of the run of a mix's real-time workers alone (baseline, the same arrivals). */
+export const rtAloneMixName = (mix: string) => `${mix}:rt-alone`
+
 export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run {
   const windowUs = result.windowEndUs - result.windowStartUs
   const windowS = windowUs / 1e6
   const inWindow = (e: number) => e > result.windowStartUs && e <= result.windowEndUs
   const tolerance = spec.plan.params.tolerance
   const bound = packingBound(spec.profiles, spec.gpu.smCount, tolerance)
+  // the real-time workers' latencies, all together (DISB's RT latency)
+  const rtLat: number[] = []
+  let rtWithin = 0
   const workers: WorkerResult[] = spec.plan.workers.map((pw, w) => {
     const profile = spec.profiles[w]
+    const ws = spec.workers[w]
     const obs = result.workers[w] ?? { arrivalUs: [], startUs: [], endUs: [] }
     const lat: number[] = []
     const cpu: number[] = []
@@ -40,6 +47,12 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       const c = obs.cpuUs?.[i]
       if (c !== undefined) cpu.push(c)
     })
+    const sloUs = ws?.sloMs !== undefined ? ws.sloMs * 1000 : undefined
+    const within = sloUs === undefined ? 0 : lat.filter((l) => l <= sloUs).length
+    if (ws?.priority === 'realtime') {
+      rtLat.push(...lat)
+      rtWithin += within
+    }
     return {
       name: pw.name,
       model: pw.model,
@@ -56,9 +69,28 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       kernelsPerRequest: pw.kernels,
       ...(cpu.length > 0 ? { hostCpuUsPerRequest: cpu.reduce((x, y) => x + y, 0) / cpu.length } : {}),
       ...(profile ? profileRefs(profile, tolerance) : {}),
+      ...(ws?.priority !== undefined ? { priority: ws.priority } : {}),
+      ...(ws?.sloMs !== undefined
+        ? { sloMs: ws.sloMs, withinSlo: lat.length > 0 ? within / lat.length : null }
+        : {}),
     }
   })
   const requests = workers.reduce((a, w) => a + w.requests, 0)
+  const rtSummary = rtLat.length > 0 ? latencySummary(rtLat) : null
+  const realtime: RealtimeMetrics | undefined = spec.workers.some((w) => w.priority === 'realtime')
+    ? {
+        requests: rtLat.length,
+        meanUs: rtSummary?.mean ?? null,
+        p99Us: rtSummary?.p99 ?? null,
+        withinSlo: rtLat.length > 0 ? rtWithin / rtLat.length : null,
+        aloneMeanUs: null,
+        aloneP99Us: null,
+        increaseUs: null,
+        increasePct: null,
+        overallRps: requests / windowS,
+        overallVsBaseline: null,
+      }
+    : undefined
   const energyJ = result.energyJ
   const rounds = achievedRoundsPerS(workers.map((w) => w.throughputRps))
   const synthetic = spec.profiles.some((p) => p.measured.method === 'synthetic')
@@ -92,6 +124,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       roundsPerS: rounds,
       vsIdeal: Number.isFinite(bound.idealRoundsPerS) ? rounds / bound.idealRoundsPerS : null,
       switchesPerRequest: workers.reduce((a, w) => a + w.switchesPerRequest, 0),
+      ...(realtime ? { realtime } : {}),
     },
     inputs: {
       profiles: synthetic ? 'synthetic' : 'measured',
@@ -163,10 +196,12 @@ export function attachProfileRefs(
  */
 export function normalise(runs: Run[]): Run[] {
   const baselineOf = new Map<string, Run>()
+  const aloneOf = new Map<string, Run>()
   const soloOf = new Map<string, number>()
   const soloLatOf = new Map<string, number>()
   for (const r of runs) {
     if (r.role === 'mix' && r.policy === 'baseline') baselineOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
+    if (r.role === 'rt-alone') aloneOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
     if (r.role === 'solo' && r.workers[0]) {
       soloOf.set(`${r.mix}|${r.backend}`, r.workers[0].throughputRps)
       const lat = r.workers[0].latencyUs?.mean
@@ -227,6 +262,21 @@ export function normalise(runs: Run[]): Run[] {
         : null
       const complete = base && r.workers.every((w) => base.workers.some((b) => b.name === w.name))
       r.metrics.system = systemMetrics(systemWorkers(r, base), complete ? baseWorkers : null, r.gpu.smCount)
+    }
+    const rt = r.metrics.realtime
+    if (rt && r.role === 'mix') {
+      // alone: the real-time workers' own run; a mix of real-time workers only is its own baseline
+      const alone =
+        aloneOf.get(`${rtAloneMixName(r.mix)}|${r.batch}|${r.backend}`) ??
+        (r.workers.every((w) => w.priority === 'realtime') ? base : undefined)
+      const a = alone?.metrics.realtime
+      rt.aloneMeanUs = a?.meanUs ?? null
+      rt.aloneP99Us = a?.p99Us ?? null
+      rt.increaseUs = rt.meanUs !== null && rt.aloneMeanUs !== null ? rt.meanUs - rt.aloneMeanUs : null
+      rt.increasePct =
+        rt.increaseUs !== null && rt.aloneMeanUs ? (rt.increaseUs / rt.aloneMeanUs) * 100 : null
+      const b = base?.metrics.realtime?.overallRps
+      rt.overallVsBaseline = b ? rt.overallRps / b : null
     }
   }
   return runs

@@ -251,10 +251,60 @@ export function hostCpuTable(runs: Run[]): string | null {
   )
 }
 
+/**
+ * Real-time workers beside best-effort ones, in DISB's terms (src/formats/results.ts RealtimeMetrics): per mix and
+ * policy, the real-time requests' mean latency, its increase over the real-time workers alone, their p99 and share
+ * within SLO, and the overall throughput (every worker's requests/s) with its ratio to baseline. Null without such runs.
+ */
+export function realtimeTable(runs: Run[]): string | null {
+  const rows = runs.filter((r) => r.role === 'mix' && r.metrics.realtime)
+  if (rows.length === 0) return null
+  const backends = order(rows.map((r) => r.backend))
+  const ms = (us: number | null | undefined) =>
+    us === null || us === undefined ? '–' : (us / 1000).toFixed(3)
+  const sign = (x: number) => (x >= 0 ? '+' : '−')
+  const body = rows.map((r) => {
+    const m = r.metrics.realtime as NonNullable<Run['metrics']['realtime']>
+    const inc =
+      m.increaseUs === null
+        ? '–'
+        : `${sign(m.increaseUs)}${ms(Math.abs(m.increaseUs))} ms ${sign(m.increasePct ?? 0)}${Math.abs(m.increasePct ?? 0).toFixed(1)}%`
+    return [
+      r.mix,
+      `${policyLabel(r)}${backends.length > 1 ? ` [${r.backend}]` : ''}`,
+      ms(m.meanUs),
+      ms(m.aloneMeanUs),
+      inc,
+      ms(m.p99Us),
+      m.withinSlo === null ? '–' : `${(m.withinSlo * 100).toFixed(1)}%`,
+      m.overallRps.toFixed(1),
+      m.overallVsBaseline === null ? '–' : m.overallVsBaseline.toFixed(2),
+    ]
+  })
+  const label = backends.map((b) => (b === 'sim' ? 'simulated' : 'measured on GPU')).join(' and ')
+  return gridTable(
+    `Real-time beside best-effort, DISB's metrics — ${label}: RT latency (mean of the real-time requests, arrival to completion), its increase over the real-time workers alone (same arrivals, whole GPU), RT p99, share within SLO, overall throughput (every request)`,
+    [
+      'mix',
+      'policy',
+      'RT mean ms',
+      'alone ms',
+      'increase',
+      'RT p99 ms',
+      'within SLO',
+      'overall req/s',
+      'vs baseline',
+    ],
+    body,
+  )
+}
+
 export function textReport(runs: Run[]): string {
   const cpu = hostCpuTable(runs)
   const system = systemTables(runs)
+  const rt = realtimeTable(runs)
   return [
+    ...(rt ? [rt] : []),
     ...(system ? [system] : []),
     ...TABLES.map((t) => table(runs, t.metric, t.title)),
     ...(cpu ? [cpu] : []),
@@ -345,7 +395,7 @@ export function detailReport(runs: Run[]): string {
     const m = r.metrics
     out.push(
       '',
-      `${r.mix} ${policyLabel(r)} [${r.backend}${r.role === 'solo' ? ', solo' : ''}]: ${m.requests} requests in ${r.windowS} s, ` +
+      `${r.mix} ${policyLabel(r)} [${r.backend}${r.role === 'mix' ? '' : `, ${r.role}`}]: ${m.requests} requests in ${r.windowS} s, ` +
         `${f(m.energyJ)} J (${r.inputs.power}), ${f(m.jPerRequest === null ? null : m.jPerRequest * 1000, 3)} mJ/request, ` +
         `${f(m.meanPowerW, 0)} W, Jain ${f(m.jainFairness, 3)}, SM utilisation ${f(m.meanSmUtilisation)}, ` +
         `rounds ${f(m.roundsPerS, 0)}/s vs ideal ${f(m.idealRoundsPerS, 0)}/s (${f(m.vsIdeal)})`,
@@ -356,6 +406,13 @@ export function detailReport(runs: Run[]): string {
         `  system: STP ${f(y.stp)} (${f(y.stpVsBaseline)} of baseline's; bound ${f(y.stpBound)}, ${f(y.stpVsBound)} of it), ` +
           `worst worker ${y.worstWorker ?? '–'} ${f(y.worstVsBaseline)}, total ${f(y.totalRps, 1)} req/s (${f(y.totalRpsVsBaseline)}), ` +
           `ANTT ${f(y.antt)} (${f(y.anttVsBaseline)}), Jain ${f(y.jain, 3)} over rate/solo, mean of ratios ${f(y.meanVsBaseline)}; solo rates from ${y.soloFrom}`,
+      )
+    const rt = m.realtime
+    if (rt)
+      out.push(
+        `  real-time: ${rt.requests} requests, mean ${f(rt.meanUs, 1)}, p99 ${f(rt.p99Us, 1)}, within SLO ${f(rt.withinSlo === null ? null : rt.withinSlo * 100, 1)}%; ` +
+          `alone mean ${f(rt.aloneMeanUs, 1)}, p99 ${f(rt.aloneP99Us, 1)}; increase ${f(rt.increaseUs, 1)} (${f(rt.increasePct, 1)}%); ` +
+          `overall ${f(rt.overallRps, 1)} req/s (${f(rt.overallVsBaseline)} of baseline's)`,
       )
     const rows = [
       [

@@ -4,7 +4,7 @@
 // the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
 import { writeFileSync } from 'node:fs'
 import type { EventLoopUtilization } from 'node:perf_hooks'
-import type { Mix, Policy, ServeConfig, ServeRun, ServeWorkerResult } from '../formats/index.ts'
+import type { Mix, ServeConfig, ServeRun, ServeWorkerResult, ThroughputPolicy } from '../formats/index.ts'
 import { expandWorkers, serveRunId } from '../formats/index.ts'
 import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
@@ -27,7 +27,8 @@ export type { Call } from './serve-bench-clients.ts'
 
 export interface ServeBenchSpec {
   mix: Mix
-  policy: Policy
+  /** A serve policy (the server plans by priority not yet: no eclip-rt). */
+  policy: ThroughputPolicy
   backend: 'sim' | 'gpu'
   /** Overrides every worker's batch; null keeps the mix's. */
   batch: number | null

@@ -1,4 +1,6 @@
 // makePlan: profiles + mix → plan (docs/design.md §2), for every policy. The public entry point of the optimizer.
+
+import { PRIORITIES } from '../formats/arrival.ts'
 import type { GpuRef } from '../formats/common.ts'
 import { UserError } from '../formats/errors.ts'
 import { type Gpu, gpuIdentity } from '../formats/gpu.ts'
@@ -34,6 +36,7 @@ import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstanc
 import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
+import { checkRealtime, DEFAULT_RT_FACTOR, rtLayout } from './realtime.ts'
 import { DEFAULT_TOLERANCE } from './rightsize.ts'
 
 export {
@@ -46,6 +49,7 @@ export {
   fitMetrics,
 } from './fit.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
+export { checkRealtime, DEFAULT_RT_FACTOR, isRealtime, predictedLatencyUs, rtLayout } from './realtime.ts'
 export { DEFAULT_TOLERANCE, rightSizeIndex, rightSizes } from './rightsize.ts'
 
 export const DEFAULT_SWITCH_MAX = 14
@@ -90,6 +94,8 @@ export interface PlanOptions {
   tolerance?: number
   switchMax?: number
   modelWiseFactor?: number
+  /** eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (DEFAULT_RT_FACTOR). */
+  rtFactor?: number
   timeLimitS?: number
   mipGap?: number
   maxPartitions?: number
@@ -119,6 +125,7 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   num('tolerance', o.tolerance, (v) => v >= 0, '≥ 0')
   num('switch-max', o.switchMax, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0')
   num('model-wise factor', o.modelWiseFactor, (v) => v >= 1, '≥ 1')
+  num('rt factor', o.rtFactor, (v) => v >= 1, '≥ 1')
   num('time limit', o.timeLimitS, (v) => v > 0, '> 0 seconds')
   num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
   num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
@@ -126,7 +133,16 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   for (const w of workers) {
     num(`worker ${w.name}: weight`, w.weight, (v) => v > 0, '> 0')
     num(`worker ${w.name}: minShare`, w.minShare, (v) => v >= 0, '≥ 0')
+    // a mix file's schema refuses these already; workers made in code (a serve config, tests) come here
+    if (w.priority !== undefined && !(PRIORITIES as readonly string[]).includes(w.priority))
+      throw new UserError(
+        `worker ${w.name} (${w.model}): unknown priority "${w.priority}" (known: ${PRIORITIES.join(', ')})`,
+      )
+    num(`worker ${w.name} (${w.model}): SLO`, w.sloMs, (v) => v > 0, '> 0 ms')
+    if (w.priority === 'realtime' && w.sloMs === undefined)
+      throw new UserError(`worker ${w.name} (${w.model}): a real-time worker needs its latency SLO (sloMs)`)
   }
+  checkRealtime(workers, profiles)
 }
 
 /** STP's weights and the floors of a mix's workers (plan order), with the solo rates given. */
@@ -234,7 +250,16 @@ export async function makePlan(
   const timeLimitS = opts.timeLimitS ?? DEFAULT_TIME_LIMIT_S
   const mipGap = opts.mipGap ?? DEFAULT_MIP_GAP
   const maxPartitions = opts.maxPartitions ?? DEFAULT_MAX_PARTITIONS
-  const params = { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions }
+  const rtFactor = opts.rtFactor ?? DEFAULT_RT_FACTOR
+  const params = {
+    tolerance,
+    switchMax,
+    modelWiseFactor,
+    timeLimitS,
+    mipGap,
+    maxPartitions,
+    ...(opts.policy === 'eclip-rt' ? { rtFactor } : {}),
+  }
   const sizes = commonSizes(gpu, profiles)
   const N = gpu.smCount
 
@@ -304,6 +329,36 @@ export async function makePlan(
       notes.push('MPS without limits: every worker process may use the whole GPU; partition sizes unused')
     instances = instancesFor()
     assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+  } else if (opts.policy === 'eclip-rt') {
+    const layout = rtLayout(gpu, workers, profiles, rtFactor)
+    partitions = layout.partitions
+    ladders = layout.assigned.map((id) => [id])
+    notes.push(...layout.notes)
+    // a partition of the best-effort workers holds the remainder slice: not a profiled size. Its times are taken at
+    // the largest profiled size below it (an upper bound); the simulator interpolates between sizes.
+    const profiled = (i: number, sms: number) => {
+      const sizes = (profiles[i] as Profile).sizes
+      return sizes.includes(sms) ? sms : Math.max(...sizes.filter((s) => s <= sms))
+    }
+    instances = workers.map((w, i) => {
+      const ladder = ladders[i] as number[]
+      const sms = ladder.map((id) => (partitions[id] as Partition).sms)
+      return buildInstance(
+        w.name,
+        profiles[i] as Profile,
+        ladder,
+        sms.map((s) => profiled(i, s)),
+      )
+    })
+    assignments = instances.map((w, i) => ({
+      ...evaluate(w, new Int32Array(unitCount(w))),
+      meanSms: (partitions[(ladders[i] as number[])[0] as number] as Partition).sms,
+    }))
+    const approx = [...new Set(partitions.filter((p) => p.sms !== profiled(0, p.sms)).map((p) => p.sms))]
+    if (approx.length > 0)
+      notes.push(
+        `${approx.join(', ')} SMs not a profiled size: predicted at ${approx.map((s) => profiled(0, s)).join(', ')}`,
+      )
   } else if (opts.policy === 'eclip-fit') {
     const evaluator = opts.evaluator
     if (evaluator && !opts.fitPrices) {
@@ -490,6 +545,7 @@ interface AssembleInput {
     timeLimitS: number
     mipGap: number
     maxPartitions: number
+    rtFactor?: number
   }
   solver: Omit<SolverInfo, 'solveMs'> & { solveMs?: number }
   notes: readonly string[]
@@ -520,9 +576,11 @@ function assemble(o: AssembleInput): Plan {
       soloFullUs: inst.fullUs,
       meanSms: a.meanSms,
       alpha,
+      ...(w.priority !== undefined ? { priority: w.priority } : {}),
+      ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
     }
   })
-  const { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions } = o.params
+  const { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions, rtFactor } = o.params
   const plan: Plan = {
     format: 'eclip.plan/1',
     policy: o.policy,
@@ -532,7 +590,15 @@ function assemble(o: AssembleInput): Plan {
     workers: planWorkers,
     repartitionAtSwitch: o.policy === 'kw-ioctl',
     // params allows extra fields: the pool cap is recorded next to the paper's parameters
-    params: { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions } as Plan['params'],
+    params: {
+      tolerance,
+      switchMax,
+      modelWiseFactor,
+      timeLimitS,
+      mipGap,
+      maxPartitions,
+      ...(rtFactor !== undefined ? { rtFactor } : {}),
+    } as Plan['params'],
     solver: {
       ...o.solver,
       solveMs: o.solver.solveMs ?? 0,

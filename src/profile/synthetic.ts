@@ -17,7 +17,7 @@ import type { Dtype } from '../formats/common.ts'
 import { fingerprint } from '../formats/fingerprint.ts'
 import { type Gpu, partitionSizes } from '../formats/gpu.ts'
 import { type Kernel, type Profile, profileFileName } from '../formats/profile.ts'
-import { mulberry32 } from '../random.ts'
+import { stringSeeded } from '../random.ts'
 
 export interface SyntheticModel {
   /** Kernels per request (the real graphs' counts, docs/design.md §7 where measured). */
@@ -84,6 +84,25 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticModel>> = {
     stems: ['conv2d_dw', 'bn_fw_inf', 'conv2d_1x1_gemm', 'channel_shuffle', 'relu_nhwc'],
     persistentShare: 0.03,
   },
+  // DISB's two models beyond the paper's (issue #20), not measured on any GPU yet: guesses to be replaced by their
+  // H100 profiles. inceptionv3 (torchvision inception_v3, 299×299 input): 94 convolutions, each with its batch norm
+  // and ReLU, plus pools and concatenations; about half resnet152's work, scaling between resnet152 and densenet201.
+  inceptionv3: {
+    kernels: 310,
+    fullUsB4: 2500,
+    ratio8: 3.5,
+    stems: ['conv2d_implicit_gemm', 'bn_fw_inf', 'relu_nhwc', 'conv2d_1x1_gemm', 'cat_copy', 'max_pool2d'],
+    persistentShare: 0.08,
+  },
+  // distilbert (transformers DistilBertModel, 6 layers, hidden 768, 12 heads, sequence 128): half of a 12-layer
+  // encoder like albert-base, so about half its kernels and latency, scaling like it.
+  distilbert: {
+    kernels: 120,
+    fullUsB4: 750,
+    ratio8: 5.0,
+    stems: ['gemm_f16_tn', 'add_bias', 'softmax_warp', 'bmm_f16_nn', 'layernorm_fwd', 'gelu'],
+    persistentShare: 0.14,
+  },
 }
 
 /** The H100 SXM layout of docs/design.md §7 (15 slices of 8 SMs + a 12-SM remainder), marked synthetic. */
@@ -107,15 +126,8 @@ export function syntheticH100Gpu(): Gpu {
   }
 }
 
-/** mulberry32 seeded from a string: small, fast, and identical on every platform. */
-export function seededRandom(seed: string): () => number {
-  let h = 1779033703 ^ seed.length
-  for (let i = 0; i < seed.length; i++) {
-    h = Math.imul(h ^ seed.charCodeAt(i), 3432918353)
-    h = (h << 13) | (h >>> 19)
-  }
-  return mulberry32(h)
-}
+/** mulberry32 seeded from a string: small, fast, and identical on every platform (src/random.ts). */
+export const seededRandom = stringSeeded
 
 interface KernelShape {
   /** log2 of the CTA count before the per-model multiplier; persistent kernels ignore the multiplier. */

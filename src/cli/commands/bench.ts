@@ -19,7 +19,10 @@ import {
   SimBackend,
 } from '../../execute/sim/index.ts'
 import {
+  expandWorkers,
   type Gpu,
+  hasLoadFields,
+  type Mix,
   type Plan,
   POLICIES,
   type PowerModel,
@@ -38,10 +41,12 @@ import { type Planner, runExperiment } from '../../measure/experiment.ts'
 import { attachProfileRefs, normalise } from '../../measure/metrics.ts'
 import { detailReport, textReport, writeFigures } from '../../measure/report.ts'
 import { PROFILES_HOME } from '../../paths.ts'
+import { DEFAULT_RT_FACTOR } from '../../plan/index.ts'
 import { DEFAULT_TOLERANCE } from '../../plan/rightsize.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
-import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
+import { describeArrival } from '../../workload/arrivals.ts'
+import { num, resolveMixes, resolvePolicies, resolveWorkloads, shippedProfiles } from '../options.ts'
 
 /** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (docs/design.md §6). */
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
@@ -260,8 +265,11 @@ export function registerBench(program: Command) {
     )
     .option(
       '--mix <name|file|all>',
-      'mix names from mixes/paper.yaml (comma-separated), a mix file, or all',
-      'all',
+      'mix names from mixes/paper.yaml (comma-separated), a mix or workload file, or all (default: all)',
+    )
+    .option(
+      '--workload <name|file>',
+      'workload files, or shipped ones by name (disb: workloads/disb.yaml; disb-A: one of its workloads), comma-separated: each runs its own length, and its real-time workers alone once more (instead of --mix)',
     )
     .option(
       '--policies <list|all>',
@@ -278,8 +286,13 @@ export function registerBench(program: Command) {
     .option('--batch <n>', "override every worker's batch", num('batch', 1, true))
     .option(
       '--rate <rps>',
-      'open loop: Poisson arrivals at this rate per worker (default: closed loop)',
+      "open loop: Poisson arrivals at this rate per worker (default: closed loop, or each worker's own arrivals)",
       num('rate', 1e-9),
+    )
+    .option(
+      '--rt-factor <f>',
+      `eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
+      num('rt-factor', 1),
     )
     .option(
       '--profiles <dir|synthetic>',
@@ -311,8 +324,20 @@ export function registerBench(program: Command) {
     .action(async (opts) => {
       const t0 = performance.now()
       if (opts.from) return reportFrom(opts.from.split(','), opts)
-      const mixes = resolveMixes(opts.mix)
-      const policies = resolvePolicies(opts.policies, opts.backend)
+      if (opts.workload && opts.mix)
+        throw new UserError('--workload and --mix: give one (a workload file is read by either)')
+      const workloads = opts.workload ? resolveWorkloads(opts.workload) : []
+      const mixes: Mix[] = opts.workload
+        ? workloads.map((w) => ({ name: w.name, workers: w.workers }))
+        : resolveMixes(opts.mix ?? 'all')
+      if (opts.rate) {
+        const own = mixes.filter((m) => hasLoadFields(m.workers))
+        if (own.length > 0)
+          throw new UserError(
+            `--rate: ${own.map((m) => m.name).join(', ')} give their workers' own arrivals or priorities; leave --rate out`,
+          )
+      }
+      const policies = resolvePolicies(opts.policies, opts.backend, mixes)
       const modes = opts.modes.split(',').map((m) => m.trim())
       for (const m of modes)
         if (m !== 'stream' && m !== 'graph')
@@ -321,15 +346,28 @@ export function registerBench(program: Command) {
       const d = DEFAULTS[backendName]
       const windowS = opts.duration ?? d.durationS
       const warmupS = opts.warmup ?? d.warmupS
+      // a workload's own run length, unless the command line gives one
+      const lengths = new Map(
+        workloads.map((w) => [
+          w.name,
+          {
+            windowS: opts.duration ?? w.durationS,
+            warmupS: opts.warmup ?? w.warmupS ?? d.warmupS,
+          },
+        ]),
+      )
       const inputs = resolveInputs(opts)
       // eclip-fit scores its candidate plans on the simulator with the same calibrated inputs (also for --backend gpu:
       // the plan is made on the host, then executed)
-      const planner: Planner = simPlanner((gpu) => ({
-        gpu,
-        primitives: inputs.primitives,
-        power: inputs.power,
-        calibration: inputs.calibration,
-      }))
+      const planner: Planner = simPlanner(
+        (gpu) => ({
+          gpu,
+          primitives: inputs.primitives,
+          power: inputs.power,
+          calibration: inputs.calibration,
+        }),
+        opts.rtFactor === undefined ? {} : { rtFactor: opts.rtFactor },
+      )
       const backend: Backend =
         backendName === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
       for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
@@ -367,6 +405,7 @@ export function registerBench(program: Command) {
           loop: opts.rate ? { kind: 'open' as const, ratePerWorker: opts.rate } : { kind: 'closed' as const },
           warmupS,
           windowS,
+          runLength: (mix: string) => lengths.get(mix),
           seed: opts.seed,
           solo: opts.solo,
           notes: inputs.warnings,
@@ -452,9 +491,23 @@ export function registerBench(program: Command) {
       parseFormat('results', results, 'results.json (about to be written)')
       const resultsFile = join(opts.out, 'results.json')
       writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+      // each mix that gives its workers' arrivals or priorities: one line per worker
+      const loads = mixes
+        .filter((m) => hasLoadFields(m.workers))
+        .map((m) => {
+          const l = lengths.get(m.name)
+          const ws = expandWorkers(m, opts.batch)
+            .map(
+              (w) =>
+                `${w.name} ${w.priority === 'realtime' ? `realtime (SLO ${w.sloMs} ms), ` : w.priority === 'best-effort' ? 'best-effort, ' : ''}${describeArrival(w.arrival)}`,
+            )
+            .join('; ')
+          return `${m.name}${l ? ` (warm-up ${l.warmupS} s, window ${l.windowS} s)` : ''}: ${ws}`
+        })
       const header = [
-        `eclip bench: ${mixes.length} mix(es) × ${policies.length} policies on the ${backendName === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
-        `${opts.rate ? `open loop, ${opts.rate} req/s per worker` : 'closed loop'}, warm-up ${warmupS} s, window ${windowS} s per run, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
+        `eclip bench: ${mixes.length} ${opts.workload ? 'workload' : 'mix'}(s) × ${policies.length} policies on the ${backendName === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
+        `${opts.rate ? `open loop, ${opts.rate} req/s per worker` : loads.length > 0 ? "each worker's own arrivals where its mix gives them, else closed loop" : 'closed loop'}, warm-up ${warmupS} s, window ${windowS} s per run${lengths.size > 0 ? ' (workloads: their own)' : ''}, seed ${opts.seed}${opts.batch ? `, batch ${opts.batch}` : ''}`,
+        ...loads,
         ...[...inputs.warnings, ...failures].map((w) => `WARNING: ${w}`),
       ].join('\n')
       const caption =

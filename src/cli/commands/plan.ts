@@ -4,20 +4,13 @@ import { dirname } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { evaluatorInputsFromDir, simEvaluator } from '../../execute/sim/evaluator.ts'
 import { UserError } from '../../formats/errors.ts'
-import {
-  expandWorkers,
-  type Mix,
-  type MixFile,
-  type Plan,
-  POLICIES,
-  type Policy,
-  readFile,
-} from '../../formats/index.ts'
+import { ALL_POLICIES, expandWorkers, type Mix, type Plan, type Policy } from '../../formats/index.ts'
 import { PAPER_MIXES } from '../../paths.ts'
 import {
   DEFAULT_MAX_PARTITIONS,
   DEFAULT_MIP_GAP,
   DEFAULT_MODEL_WISE_FACTOR,
+  DEFAULT_RT_FACTOR,
   DEFAULT_SWITCH_MAX,
   DEFAULT_TIME_LIMIT_S,
   DEFAULT_TOLERANCE,
@@ -26,6 +19,7 @@ import {
   type SolverChoice,
 } from '../../plan/index.ts'
 import { loadProfileSet } from '../../profile/store.ts'
+import { readMixes } from '../options.ts'
 
 export { PAPER_MIXES }
 
@@ -33,7 +27,8 @@ export { PAPER_MIXES }
 export function resolveMix(mix: string, mixName?: string): Mix {
   const isFile = /\.(ya?ml|json)$/i.test(mix) || existsSync(mix)
   const file = isFile ? mix : PAPER_MIXES
-  const mixes = readFile<MixFile>('mix', file).mixes
+  // a workload file's workloads are mixes too; trace sources are read relative to the file
+  const mixes = readMixes(file)
   const want = isFile ? mixName : mix
   if (want === undefined) {
     if (mixes.length === 1) return mixes[0] as Mix
@@ -85,7 +80,7 @@ export function registerPlan(program: Command) {
     .option('--mix-name <name>', 'which mix of a mix file that holds several')
     .requiredOption('--profiles <dir>', 'profile directory: gpu.json + one profile per (model, batch, dtype)')
     .addOption(
-      new Option('--policy <policy>', 'how kernels get partitions').choices(POLICIES).default('eclip'),
+      new Option('--policy <policy>', 'how kernels get partitions').choices(ALL_POLICIES).default('eclip'),
     )
     .option(
       '--switch-max <n>',
@@ -101,6 +96,11 @@ export function registerPlan(program: Command) {
       '--model-wise-factor <f>',
       `model-wise: latency target over the full-GPU latency (default ${DEFAULT_MODEL_WISE_FACTOR})`,
       num('--model-wise-factor', (v) => v >= 1, '≥ 1'),
+    )
+    .option(
+      '--rt-factor <f>',
+      `eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
+      num('--rt-factor', (v) => v >= 1, '≥ 1'),
     )
     .option(
       '--time-limit <s>',
@@ -147,6 +147,7 @@ export function registerPlan(program: Command) {
         ...(o.switchMax === undefined ? {} : { switchMax: o.switchMax }),
         ...(o.tolerance === undefined ? {} : { tolerance: o.tolerance }),
         ...(o.modelWiseFactor === undefined ? {} : { modelWiseFactor: o.modelWiseFactor }),
+        ...(o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
@@ -198,6 +199,12 @@ export function formatPlanSummary(plan: Plan): string {
     `${(w.predictedUs / w.soloFullUs).toFixed(3)}x`,
     w.meanSms.toFixed(1),
   ])
+  if (plan.workers.some((w) => w.priority !== undefined)) {
+    head.push('priority')
+    plan.workers.forEach((w, i) => {
+      rows[i]?.push(w.priority === 'realtime' ? `realtime, SLO ${w.sloMs} ms` : 'best-effort')
+    })
+  }
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const fmt = (r: string[]) =>
     r.map((c, i) => (i === 0 ? c.padEnd(width[i] ?? 0) : c.padStart(width[i] ?? 0))).join('  ')

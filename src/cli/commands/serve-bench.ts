@@ -6,13 +6,16 @@ import { hostname } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import {
+  hasLoadFields,
   isMpsPolicy,
+  isPriorityPolicy,
   POLICIES,
   parseFormat,
   type Results,
   readFile,
   type ServeResults,
   type ServeRun,
+  type ThroughputPolicy,
   UserError,
 } from '../../formats/index.ts'
 import {
@@ -104,12 +107,23 @@ export function registerServeBench(program: Command) {
     .action(async (opts) => {
       const t0 = performance.now()
       const mixes = resolveMixes(opts.mix)
-      const policies = resolvePolicies(opts.policies, 'sim')
-      const mps = policies.filter(isMpsPolicy)
+      const loaded = mixes.filter((m) => hasLoadFields(m.workers))
+      if (loaded.length > 0)
+        throw new UserError(
+          `--mix: ${loaded.map((m) => m.name).join(', ')} give their workers' arrivals or priorities; serve-bench drives closed-loop clients only (eclip bench runs them)`,
+        )
+      const named = resolvePolicies(opts.policies, 'sim')
+      const mps = named.filter(isMpsPolicy)
       if (mps.length > 0)
         throw new UserError(
           `--policies: ${mps.join(', ')}: the server runs every model in one backend process; MPS policies are eclip bench's only`,
         )
+      const rt = named.filter(isPriorityPolicy)
+      if (rt.length > 0)
+        throw new UserError(
+          `--policies: ${rt.join(', ')}: not a serve policy yet (the server takes no priorities)`,
+        )
+      const policies = named.filter((p): p is ThroughputPolicy => !isPriorityPolicy(p))
       const warnings: string[] = []
       let profiles: string | undefined
       if (opts.profiles === 'synthetic') {

@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream'
 import { UserError } from '../../formats/errors.ts'
 import type { Gpu } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
+import { runSchedules, type Schedule } from '../../workload/arrivals.ts'
 import type { Backend, RunResult, RunSpec } from '../backend.ts'
 import {
   encodeFrameHead,
@@ -314,6 +315,7 @@ export class GpuBackend implements Backend {
   }
 
   async run(spec: RunSpec): Promise<RunResult> {
+    const arrivals = arrivalsOf(spec)
     const reply = await this.proc.request(
       {
         type: 'run',
@@ -323,6 +325,7 @@ export class GpuBackend implements Backend {
         warmupS: spec.warmupS,
         windowS: spec.windowS,
         checkOutputs: this.opts.checkOutputs ?? true,
+        ...(arrivals ? { arrivals } : {}),
       },
       spec.warmupS + spec.windowS + (this.opts.slackS ?? 600),
     )
@@ -335,6 +338,21 @@ export class GpuBackend implements Backend {
   }
 }
 
+/**
+ * The schedules the executor runs (plan order): the simulator's, for the same seed (src/workload/arrivals.ts); none
+ * for the closed loop, which the executor runs as it always has.
+ */
+export function arrivalsOf(spec: RunSpec): Schedule[] | undefined {
+  if (spec.loop.kind === 'closed') return undefined
+  const horizonUs = (spec.warmupS + spec.windowS) * 1e6
+  const round = (xs: number[]) => xs.map((x) => Math.round(x * 10) / 10)
+  return runSchedules(spec.loop, spec.workers, spec.seed, horizonUs).map((s) =>
+    s.kind === 'open'
+      ? { kind: 'open', arrivalsUs: round(s.arrivalsUs) }
+      : { kind: 'closed', periodsUs: round(s.periodsUs) },
+  )
+}
+
 function toRunResult(r: RunReply): RunResult {
   if (r.energyJ === null) throw new BackendCrash('GPU backend returned no energy reading (NVML)')
   const notes = [...r.notes, `executed as ${r.mode}`]
@@ -344,7 +362,7 @@ function toRunResult(r: RunReply): RunResult {
     )
   return {
     workers: r.workers.map((w) => ({
-      arrivalUs: w.startUs,
+      arrivalUs: w.arrivalUs ?? w.startUs,
       startUs: w.startUs,
       endUs: w.endUs,
       ...(w.cpuUs ? { cpuUs: w.cpuUs } : {}),

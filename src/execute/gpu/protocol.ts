@@ -6,6 +6,7 @@
 // answered one at a time, in order; infer, power and shm-(un)register carry an `id` their reply echoes, so several can
 // be in flight (infer replies of different workers come back in any order).
 import type { Gpu, KSERVE_DATATYPES, LatencyTable, Plan } from '../../formats/index.ts'
+import type { Schedule } from '../../workload/arrivals.ts'
 
 /** A KServe tensor datatype: tensors cross the boundary as raw little-endian bytes of one of these. */
 export type TensorDatatype = (typeof KSERVE_DATATYPES)[number]
@@ -18,6 +19,11 @@ export interface RunMessage {
   warmupS: number
   windowS: number
   checkOutputs: boolean
+  /**
+   * Per plan worker, when its requests come (src/workload/arrivals.ts, gpu/eclip_gpu/arrivals.py), µs from the run's
+   * origin; absent: the paper's closed loop for every worker.
+   */
+  arrivals?: Schedule[]
 }
 
 /** One served worker to build and capture. */
@@ -186,6 +192,8 @@ export type ToBackend =
 
 export interface WorkerTimes {
   name: string
+  /** Open loop: each request's scheduled arrival (latency counts from it); absent for a closed loop (= startUs). */
+  arrivalUs?: number[]
   startUs: number[]
   endUs: number[]
   /** Host CPU time of the worker's thread spent enqueuing each request, µs (absent from MPS runs). */

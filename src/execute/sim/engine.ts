@@ -13,14 +13,18 @@
 // - GPU side: between two kernels of a request the GPU idles `gap` µs (the part of the profiled request latency the
 //   kernel times do not explain, spread evenly over its kernels); a switch adds `switchEventWait` in stream mode and
 //   `switchGraphEdge` in graph mode (0 when the primitives file has none).
-// Closed loop: a worker issues its next request when the previous one ends. Open loop: Poisson arrivals at a fixed
-// rate per worker, queued FIFO, one request in flight per worker; latency counts from arrival.
+// Arrivals (src/workload/arrivals.ts gives each worker's schedule): closed loop — a worker issues its next request
+// when the previous one ends, inside each of its busy periods (the paper's closed loop: one period, the whole run);
+// open loop — requests arrive at the schedule's times (Poisson, uniform, on/off, a trace), queued FIFO, one request
+// in flight per worker; latency counts from arrival.
+
+import { runSchedules } from '../../workload/arrivals.ts'
 import type { RunResult, RunSpec } from '../backend.ts'
 import { CALIBRATION, type Calibration, SliceSharing } from './contention.ts'
 import { EventHeap } from './heap.ts'
 import { mpsView } from './mps.ts'
 import { energyJ as energyOf, requestWorkSmUs } from './power.ts'
-import { exponential, rng } from './rng.ts'
+import { rng } from './rng.ts'
 
 const KERNEL_READY = 0
 const ARRIVAL = 1
@@ -222,7 +226,15 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   let smBusyUs = 0
   let kernels = 0
   let events = 0
-  const interArrivalUs = spec.loop.kind === 'open' ? 1e6 / spec.loop.ratePerWorker : 0
+  const schedules = runSchedules(spec.loop, spec.workers, spec.seed, endUs)
+  if (schedules.length !== W)
+    throw new Error(`run ${spec.key}: ${spec.workers.length} workers for a plan of ${W}`)
+  const open = schedules.map((s) => s.kind === 'open')
+  // open loop: each worker's arrival times and the next one to come; closed: its busy periods [start, end, …] and
+  // the one that started last
+  const times = schedules.map((s) => (s.kind === 'open' ? s.arrivalsUs : s.periodsUs))
+  const nextTime = new Int32Array(W)
+  const period = new Int32Array(W).fill(-1)
 
   const advance = (t: number) => {
     const dt = t - lastT
@@ -333,8 +345,11 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     o.endUs.push(t)
     if (t > warmUs) workSmUs += workPerRequest[w] as number
     busyW[w] = 0
-    if (spec.loop.kind === 'closed') beginRequest(w, t, t)
-    else {
+    if (!open[w]) {
+      // closed loop: the next request at once while the worker's latest busy period lasts
+      const p = period[w] as number
+      if (p >= 0 && t < ((times[w] as number[])[2 * p + 1] as number)) beginRequest(w, t, t)
+    } else {
       const q = queues[w] as number[]
       const h = qHead[w] as number
       if (h < q.length) {
@@ -344,11 +359,20 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     }
   }
 
-  // start: closed-loop workers begin at a seeded offset within the first 100 µs so they are not in lock-step;
-  // open-loop workers draw their first arrival
+  // start: closed-loop workers from the start begin at a seeded offset within the first 100 µs so they are not in
+  // lock-step; the others at their first busy period or arrival. An ARRIVAL event is a request's arrival (open loop)
+  // or a busy period's start (closed loop); each pushes the next.
   for (let w = 0; w < W; w++) {
-    if (spec.loop.kind === 'closed') heap.push(u() * 100, w * KINDS + ARRIVAL)
-    else heap.push(exponential(u, interArrivalUs), w * KINDS + ARRIVAL)
+    const s = schedules[w] as (typeof schedules)[number]
+    if (s.kind === 'closed' && s.plain) times[w] = [u() * 100, Number.POSITIVE_INFINITY]
+    const ts = times[w] as number[]
+    if (ts.length > 0) heap.push(ts[0] as number, w * KINDS + ARRIVAL)
+  }
+  const nextArrival = (w: number, step: number) => {
+    const i = (nextTime[w] as number) + step
+    nextTime[w] = i
+    const ts = times[w] as number[]
+    if (i < ts.length) heap.push(ts[i] as number, w * KINDS + ARRIVAL)
   }
 
   for (;;) {
@@ -373,11 +397,15 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     const ev = heap.pop()
     const w = (ev / KINDS) | 0
     if (ev % KINDS === KERNEL_READY) start(w)
-    else if (spec.loop.kind === 'closed') beginRequest(w, t, t)
-    else {
-      // open loop: queue the arrival, draw the next one, start at once if idle
+    else if (!open[w]) {
+      // closed loop: a busy period starts; the next one is due at its start
+      period[w] = (nextTime[w] as number) / 2
+      nextArrival(w, 2)
+      if (busyW[w] === 0) beginRequest(w, t, t)
+    } else {
+      // open loop: queue the arrival, schedule the next one, start at once if idle
       ;(queues[w] as number[]).push(t)
-      heap.push(t + exponential(u, interArrivalUs), w * KINDS + ARRIVAL)
+      nextArrival(w, 1)
       if (busyW[w] === 0) {
         const q = queues[w] as number[]
         const h = qHead[w] as number

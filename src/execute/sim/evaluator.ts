@@ -17,7 +17,7 @@ import {
   UserError,
   type WorkerSpec,
 } from '../../formats/index.ts'
-import { type FitScore, makePlan, type PlanEvaluator } from '../../plan/index.ts'
+import { type FitScore, makePlan, type PlanEvaluator, type PlanOptions } from '../../plan/index.ts'
 import { loadPrimitives } from '../../profile/store.ts'
 import { CALIBRATION, type Calibration, calibrationFrom } from './contention.ts'
 import { defaultPowerModel, defaultPrimitives } from './costs.ts'
@@ -186,7 +186,10 @@ export function defaultEvaluatorInputs(gpu: Gpu): { inputs: EvaluatorInputs; war
  * policies need no evaluator: what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with —
  * the same inputs give the same plan. The signature is measure/experiment.ts's Planner.
  */
-export function simPlanner(inputsFor: (gpu: Gpu) => EvaluatorInputs) {
+export function simPlanner(
+  inputsFor: (gpu: Gpu) => EvaluatorInputs,
+  extra: Omit<PlanOptions, 'policy' | 'evaluator'> = {},
+) {
   return (gpu: Gpu, mix: string, workers: WorkerSpec[], profiles: Profile[], o: { policy: Policy }) =>
     makePlan(
       gpu,
@@ -194,7 +197,7 @@ export function simPlanner(inputsFor: (gpu: Gpu) => EvaluatorInputs) {
       workers,
       profiles,
       o.policy === 'eclip-fit' || o.policy === 'eclip'
-        ? { ...o, evaluator: simEvaluator(inputsFor(gpu), workers, profiles) }
-        : o,
+        ? { ...extra, ...o, evaluator: simEvaluator(inputsFor(gpu), workers, profiles) }
+        : { ...extra, ...o },
     )
 }

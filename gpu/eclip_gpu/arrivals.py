@@ -1,0 +1,198 @@
+"""Requests issued at the times a bench run gives per worker, beyond the paper's closed loop (execute.closed_loop).
+
+The TypeScript side turns each worker's arrival source (closed, poisson, uniform, on/off, a trace: src/formats/arrival.ts)
+into a schedule (src/workload/arrivals.ts) and sends it in the run message, one per plan worker, µs from the run's
+origin — the same schedule the simulator runs, so a measured and a simulated run of one seed see the same arrivals:
+
+  {"kind": "closed", "periodsUs": [s0, e0, s1, e1, ...]}   a closed loop inside each busy period: a request starts
+                                                           only inside one; one in flight at a period's end completes
+  {"kind": "open", "arrivalsUs": [t0, t1, ...]}             a request arrives at each time (ascending)
+
+As in the simulator, a worker has one request in flight: an open-loop request that arrives while the previous one runs
+waits for it (in arrival order), and its latency counts from its arrival. One thread per worker keeps its schedule
+(sleeping until the next arrival or period, never spinning); a request issued late because the thread woke late is
+recorded with its scheduled arrival, so the lateness counts as queueing, never hidden.
+
+`run_schedule` is one worker's loop with its clock and waits injected (tested without a GPU, gpu/tests/test_arrivals.py);
+`driven_loop` runs the in-process workers (runner.py); MPS workers run `run_schedule` in their own processes (mps.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+# the origin lies this far after the call, so that every worker's thread is up before the first arrival
+LEAD_NS = 50_000_000
+
+
+@dataclass
+class ScheduleLog:
+    name: str
+    arrivals_ns: list = field(default_factory=list)
+    starts_ns: list = field(default_factory=list)
+    ends_ns: list = field(default_factory=list)
+    # host CPU time (this thread's) spent enqueuing each request, as execute.closed_loop records it
+    cpu_ns: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "arrivalsNs": self.arrivals_ns, "startsNs": self.starts_ns,
+                "endsNs": self.ends_ns, "cpuNs": self.cpu_ns}
+
+
+def check_schedule(s: dict, who: str = "worker") -> dict:
+    """A schedule as the protocol carries it, or ValueError naming what is wrong."""
+    kind = s.get("kind") if isinstance(s, dict) else None
+    if kind == "closed":
+        p = s.get("periodsUs")
+        if not isinstance(p, list) or len(p) % 2:
+            raise ValueError(f"{who}: a closed schedule needs periodsUs as start/end pairs")
+        if any(b < a for a, b in zip(p[::2], p[1::2])) or any(b < a for a, b in zip(p[1::2], p[2::2])):
+            raise ValueError(f"{who}: busy periods must be ascending and not overlap")
+        return s
+    if kind == "open":
+        a = s.get("arrivalsUs")
+        if not isinstance(a, list):
+            raise ValueError(f"{who}: an open schedule needs arrivalsUs")
+        if any(y < x for x, y in zip(a, a[1:])):
+            raise ValueError(f"{who}: arrival times must not decrease")
+        return s
+    raise ValueError(f"{who}: unknown schedule kind {kind!r} (closed, open)")
+
+
+def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, stop: threading.Event,
+                 clock=time.perf_counter_ns, wait=None, thread_clock=time.thread_time_ns) -> ScheduleLog:
+    """One worker's requests by its schedule, from `origin_ns` until `end_ns` (nothing starts at or after it; a
+    request in flight then completes) or `stop`. `issue()` enqueues one request and returns what completes with it
+    (an object with `synchronize()`); `wait(seconds)` sleeps, returning early once `stop` is set (default
+    stop.wait)."""
+    wait = wait or stop.wait
+    log = ScheduleLog(name)
+
+    def wait_until(t_ns: int) -> bool:
+        """Sleeps until t_ns (< end_ns); False when the run stopped first."""
+        while not stop.is_set():
+            now = clock()
+            if now >= t_ns:
+                return True
+            wait((t_ns - now) / 1e9)
+        return False
+
+    def one(arrival_ns: int | None) -> None:
+        """One request; a closed loop's arrives when it starts (arrival_ns None)."""
+        t0 = clock()
+        c0 = thread_clock()
+        done = issue()
+        c1 = thread_clock()
+        done.synchronize()
+        log.arrivals_ns.append(t0 if arrival_ns is None else arrival_ns)
+        log.starts_ns.append(t0)
+        log.ends_ns.append(clock())
+        log.cpu_ns.append(c1 - c0)
+
+    if schedule["kind"] == "open":
+        for a_us in schedule["arrivalsUs"]:
+            t = origin_ns + int(round(a_us * 1000))
+            if t >= end_ns or not wait_until(t):
+                break
+            # queued behind a request that ran past the end: nothing starts after it
+            if clock() >= end_ns:
+                break
+            one(t)
+        return log
+    p = schedule["periodsUs"]
+    for s_us, e_us in zip(p[::2], p[1::2]):
+        start = origin_ns + int(round(s_us * 1000))
+        stop_at = min(origin_ns + int(round(e_us * 1000)), end_ns)
+        if start >= end_ns or not wait_until(start):
+            break
+        while not stop.is_set() and clock() < stop_at:
+            one(None)
+    return log
+
+
+def driven_loop(workers: list, schedules: list[dict], warmup_s: float, duration_s: float, energy=None,
+                clock=time.perf_counter_ns, synchronize=None) -> dict:
+    """Every worker by its schedule (plan order), one thread each, for warm-up + window from an origin just ahead.
+    Returns execute.closed_loop's raw shape plus `originNs` (the schedules' time 0) and each worker's `arrivalsNs`.
+    `synchronize()` waits for the GPU at the end (default torch.cuda.synchronize)."""
+    if synchronize is None:
+        import torch  # noqa: PLC0415
+
+        synchronize = torch.cuda.synchronize
+    if len(schedules) != len(workers):
+        raise ValueError(f"{len(schedules)} schedules for {len(workers)} workers")
+    for w, s in zip(workers, schedules):
+        check_schedule(s, w.name)
+    stop = threading.Event()
+    origin = clock() + LEAD_NS
+    w0_planned = origin + int(warmup_s * 1e9)
+    end = w0_planned + int(duration_s * 1e9)
+    logs: list[ScheduleLog | None] = [None] * len(workers)
+    errors: list[BaseException] = []
+
+    def run(i: int, w, s: dict):
+        try:
+            logs[i] = run_schedule(w.name, w.request, s, origin, end, stop, clock=clock)
+        except BaseException as e:  # noqa: BLE001 - surfaced to the caller below
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(i, w, s), daemon=True)
+               for i, (w, s) in enumerate(zip(workers, schedules))]
+    for t in threads:
+        t.start()
+    sleep_until(w0_planned, clock)
+    e0 = energy.read_mj() if energy else None
+    w0 = clock()
+    sleep_until(end, clock)
+    w1 = clock()
+    e1 = energy.read_mj() if energy else None
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    synchronize()
+    if errors:
+        raise errors[0]
+    return {
+        "originNs": origin,
+        "windowStartNs": w0,
+        "windowEndNs": w1,
+        "energyJ": (e1 - e0) / 1e3 if energy else None,
+        "workers": [(lg or ScheduleLog(w.name)).as_dict() for w, lg in zip(workers, logs)],
+    }
+
+
+def sleep_until(t_ns: int, clock=time.perf_counter_ns) -> None:
+    while True:
+        left = t_ns - clock()
+        if left <= 0:
+            return
+        time.sleep(left / 1e9)
+
+
+def times_us(raw: dict) -> dict:
+    """A run's raw ns times as the protocol's µs. A driven run (with `originNs`) counts from its origin, so arrivals
+    line up with the schedules sent; a closed loop from its first request or the window's start."""
+    if "originNs" in raw:
+        base = raw["originNs"]
+    else:
+        t_start = min((min(w["startsNs"]) for w in raw["workers"] if w["startsNs"]), default=raw["windowStartNs"])
+        base = min(t_start, raw["windowStartNs"])
+
+    def us(xs):
+        return [round((x - base) / 1e3, 1) for x in xs]
+
+    return {
+        "workers": [
+            {"name": w["name"],
+             "startUs": us(w["startsNs"]),
+             "endUs": us(w["endsNs"]),
+             **({"arrivalUs": us(w["arrivalsNs"])} if w.get("arrivalsNs") is not None else {}),
+             **({"cpuUs": [round(c / 1e3, 1) for c in w["cpuNs"]]} if "cpuNs" in w else {})}
+            for w in raw["workers"]
+        ],
+        "windowStartUs": round((raw["windowStartNs"] - base) / 1e3, 1),
+        "windowEndUs": round((raw["windowEndNs"] - base) / 1e3, 1),
+    }

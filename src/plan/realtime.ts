@@ -1,0 +1,211 @@
+// Real-time workers beside best-effort ones (issue #20): what their SLOs and loads demand, checked for every policy
+// before anything is planned or run, and eclip-rt's partitions.
+//
+// The checks (any policy, any mix with a real-time worker): a real-time worker whose SLO its profile says it cannot
+// meet even alone on the whole GPU, and real-time demand — Σ over real-time workers of its request rate × its
+// latency alone on the whole GPU (a closed loop: its busy share) — above one GPU, are refused with the worker and the
+// shortfall named. An SLO ≤ 0 and an unknown priority name are refused by the mix file's schema (naming the field and
+// the model), and again here for workers made in code (`checkInputs` in index.ts).
+//
+// eclip-rt (a policy of its own, so that every other policy plans as it always did): each real-time worker gets a
+// dedicated partition — a run of regular slices nobody else uses — of the fewest slices whose predicted latency is
+// within its SLO and within `factor` × its latency alone on the whole GPU (the near-solo target; model-wise's factor
+// idea, default the same 1.1). The best-effort workers share everything else (the remainder slice included), each as
+// one group: inside that partition they run as baseline runs on the whole GPU. When the near-solo targets do not all
+// fit (leaving the best-effort workers at least one slice), the real-time worker that loses least gives up a slice,
+// down to what its SLO needs; what cannot meet the SLOs is refused, by how many slices.
+//
+// Predicted latency from a profile (no co-runner can touch a dedicated partition's SMs; memory bandwidth and L2 are
+// shared all the same): the request latency S at the partition's size, plus the mean queueing wait of the worker's
+// arrivals there — none for a closed loop or uniform arrivals below capacity, an M/D/1 queue's ρS / (2(1 − ρ)) for
+// Poisson arrivals (and traces, whose gaps are not known in advance), unbounded at ρ = rate × S ≥ 1.
+//
+// What this first form leaves for later (docs/workloads.md): the SMs kept for a real-time worker idle while it has
+// no request; best-effort work would take the whole GPU between real-time requests with the plan-per-active-set
+// switching of issue #19.
+import { UserError } from '../formats/errors.ts'
+import { type Gpu, regularSlices } from '../formats/gpu.ts'
+import type { WorkerSpec } from '../formats/mix.ts'
+import type { Partition } from '../formats/plan.ts'
+import type { Profile } from '../formats/profile.ts'
+import { describeArrival, type Load, loadOf } from '../workload/arrivals.ts'
+import { internPartition } from './pool.ts'
+
+/** eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (as model-wise's factor). */
+export const DEFAULT_RT_FACTOR = 1.1
+
+const ms = (us: number) => `${(us / 1000).toFixed(us < 10_000 ? 3 : 1)} ms`
+
+/** Mean latency (µs) of a worker whose request takes `serviceUs`, under `load`; Infinity past capacity. */
+export function predictedLatencyUs(serviceUs: number, load: Load): number {
+  if (load.closed) return serviceUs
+  const rho = (load.rps * serviceUs) / 1e6
+  if (rho >= 1) return Number.POSITIVE_INFINITY
+  if (load.process === 'uniform') return serviceUs
+  return serviceUs + (rho * serviceUs) / (2 * (1 - rho))
+}
+
+/** The share of one GPU's time a worker keeps busy at `serviceUs` a request: its rate × that, or a closed loop's busy share. */
+export function demandOf(serviceUs: number, load: Load): number {
+  return load.closed ? load.share : (load.rps * load.share * serviceUs) / 1e6
+}
+
+export const isRealtime = (w: WorkerSpec) => w.priority === 'realtime'
+
+/** The profile's request latency on the whole GPU, µs. */
+const fullUs = (p: Profile) => p.requestUs[p.requestUs.length - 1] as number
+
+/**
+ * Refuses real-time workers that cannot be served: real-time demand above the GPU, an SLO not met even alone on the
+ * whole GPU. Nothing to do for a mix without real-time workers.
+ */
+export function checkRealtime(workers: readonly WorkerSpec[], profiles: readonly Profile[]): void {
+  const rt = workers.flatMap((w, i) => (isRealtime(w) ? [i] : []))
+  if (rt.length === 0) return
+  const parts = rt.map((i) => {
+    const w = workers[i] as WorkerSpec
+    const p = profiles[i] as Profile
+    const load = loadOf(w.arrival)
+    const d = demandOf(fullUs(p), load)
+    const how = load.closed
+      ? `${describeArrival(w.arrival)}, busy ${(load.share * 100).toFixed(0)}% of the time`
+      : `${load.rps} req/s${load.share < 1 ? ` while on (${(load.share * 100).toFixed(0)}% of the time)` : ''} × ${ms(fullUs(p))}`
+    return { d, text: `${w.name} (${w.model}) ${how} = ${d.toFixed(2)}` }
+  })
+  const total = parts.reduce((a, x) => a + x.d, 0)
+  if (total > 1 + 1e-9)
+    throw new UserError(
+      `real-time demand is ${total.toFixed(2)} GPUs (each real-time worker's rate × its latency alone on the whole GPU, from its profile), ${((total - 1) * 100).toFixed(0)}% more than the GPU: ${parts.map((x) => x.text).join('; ')}`,
+    )
+  for (const i of rt) {
+    const w = workers[i] as WorkerSpec
+    const p = profiles[i] as Profile
+    const load = loadOf(w.arrival)
+    const s = fullUs(p)
+    const pred = predictedLatencyUs(s, load)
+    const slo = (w.sloMs as number) * 1000
+    if (pred === Number.POSITIVE_INFINITY)
+      throw new UserError(
+        `${w.name} (${w.model}): its SLO of ${w.sloMs} ms cannot be met even alone on the whole GPU: while busy its requests come at ${load.rps} req/s, more than the ${(1e6 / s).toFixed(1)} req/s it serves there (${ms(s)} a request, from its profile)`,
+      )
+    if (pred > slo)
+      throw new UserError(
+        `${w.name} (${w.model}): its SLO of ${w.sloMs} ms cannot be met even alone on the whole GPU: ${ms(pred)} predicted from its profile (${ms(s)} a request${pred > s ? ` + ${ms(pred - s)} queueing at ${load.rps} req/s` : ''}), ${ms(pred - slo)} (${(((pred - slo) / slo) * 100).toFixed(0)}%) over`,
+      )
+  }
+}
+
+export interface RtLayout {
+  partitions: Partition[]
+  /** Partition id per worker (plan order). */
+  assigned: number[]
+  notes: string[]
+}
+
+/**
+ * eclip-rt's partitions (see the top of this file): a dedicated run of regular slices per real-time worker, from the
+ * high end of the slice list, and the rest for the best-effort workers. Without real-time workers, or with one alone,
+ * every worker is on the whole GPU.
+ */
+export function rtLayout(
+  gpu: Gpu,
+  workers: readonly WorkerSpec[],
+  profiles: readonly Profile[],
+  factor: number = DEFAULT_RT_FACTOR,
+): RtLayout {
+  const reg = regularSlices(gpu)
+  const n = reg.length
+  const partitions: Partition[] = []
+  const byKey = new Map<string, number>()
+  const rt = workers.flatMap((w, i) => (isRealtime(w) ? [i] : []))
+  const be = workers.flatMap((w, i) => (isRealtime(w) ? [] : [i]))
+  if (rt.length === 0 || (rt.length === 1 && be.length === 0)) {
+    const whole = internPartition(partitions, byKey, gpu.slices)
+    return {
+      partitions,
+      assigned: workers.map(() => whole),
+      notes: [
+        rt.length === 0
+          ? 'no real-time workers: every worker on the whole GPU (the baseline placement)'
+          : 'one real-time worker alone: the whole GPU',
+      ],
+    }
+  }
+  const smsOf = (L: number) => reg.slice(0, L).reduce((a, s) => a + s.sms, 0)
+  const WHOLE = n + 1
+  const info = rt.map((i) => {
+    const w = workers[i] as WorkerSpec
+    const p = profiles[i] as Profile
+    const load = loadOf(w.arrival)
+    const at = (L: number) => {
+      const k = p.sizes.indexOf(L === WHOLE ? gpu.smCount : smsOf(L))
+      return k < 0 ? Number.POSITIVE_INFINITY : predictedLatencyUs(p.requestUs[k] as number, load)
+    }
+    const alone = at(WHOLE)
+    const slo = (w.sloMs as number) * 1000
+    const soft = Math.min(slo, factor * alone)
+    const first = (limit: number) => {
+      for (let L = 1; L <= n; L++) if (at(L) <= limit) return L
+      return WHOLE
+    }
+    return { i, w, at, alone, slo, need: first(soft), hard: first(slo) }
+  })
+  const avail = n - (be.length > 0 ? 1 : 0)
+  const len = info.map((x) => x.need)
+  const sum = () => len.reduce((a, b) => a + b, 0)
+  while (sum() > avail) {
+    let best = -1
+    let bestRatio = Number.POSITIVE_INFINITY
+    info.forEach((x, j) => {
+      const L = (len[j] as number) === WHOLE ? n : (len[j] as number) - 1
+      if (L < 1 || L < x.hard) return
+      const r = x.at(L) / x.alone
+      if (r < bestRatio) {
+        bestRatio = r
+        best = j
+      }
+    })
+    if (best < 0) break
+    len[best] = (len[best] as number) === WHOLE ? n : (len[best] as number) - 1
+  }
+  const others =
+    be.length > 0
+      ? 'the best-effort workers would get no SMs of their own'
+      : 'the other real-time workers would get none'
+  const whole = info.find((x) => x.hard === WHOLE)
+  if (whole)
+    throw new UserError(
+      `eclip-rt: ${whole.w.name} (${whole.w.model}) needs the whole GPU to meet its SLO of ${whole.w.sloMs} ms (${ms(whole.at(n))} predicted on ${smsOf(n)} SMs, ${ms(whole.alone)} on all ${gpu.smCount}), so ${others}: raise its SLO, or plan it with another policy`,
+    )
+  if (sum() > avail) {
+    const hard = info.reduce((a, x) => a + x.hard, 0)
+    const short = hard - avail
+    throw new UserError(
+      `eclip-rt: the real-time workers need ${hard} of the GPU's ${n} slices of ${gpu.sliceSize} SMs to meet their SLOs (${info.map((x) => `${x.w.name} (${x.w.model}) ${x.hard} for ${x.w.sloMs} ms`).join(', ')})${be.length > 0 ? ', and the best-effort workers need at least one' : ''}: ${short} slice(s) (${short * gpu.sliceSize} SMs) short`,
+    )
+  }
+  const assigned = new Array<number>(workers.length).fill(-1)
+  const notes: string[] = []
+  let next = n
+  info.forEach((x, j) => {
+    const L = len[j] as number
+    const slices = reg.slice(next - L, next)
+    next -= L
+    assigned[x.i] = internPartition(partitions, byKey, slices)
+    const lat = x.at(L)
+    notes.push(
+      `${x.w.name} (realtime): ${smsOf(L)} SMs of its own (slices ${slices[0]?.id}–${slices[slices.length - 1]?.id}), ${ms(lat)} predicted, ${(lat / x.alone).toFixed(2)}× its ${ms(x.alone)} alone on the whole GPU (SLO ${x.w.sloMs} ms${L < x.need ? `; its ${factor}× target did not fit beside the others` : ''})`,
+    )
+  })
+  const rest = [...reg.slice(0, next), ...gpu.slices.filter((s) => s.remainder)]
+  if (be.length > 0) {
+    const id = internPartition(partitions, byKey, rest)
+    for (const i of be) assigned[i] = id
+    const sms = rest.reduce((a, s) => a + s.sms, 0)
+    notes.push(`best-effort workers share the other ${sms} SMs (${rest.length} slice(s)), each as one group`)
+  } else if (rest.length > 0)
+    notes.push(
+      `${rest.length} slice(s) (${rest.reduce((a, s) => a + s.sms, 0)} SMs) unused: no best-effort workers`,
+    )
+  return { partitions, assigned, notes }
+}

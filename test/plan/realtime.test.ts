@@ -1,0 +1,290 @@
+// Real-time workers beside best-effort ones (src/plan/realtime.ts): the checks every policy makes before planning —
+// each refusal names the worker and by how much — and eclip-rt's dedicated partitions, sized from the profile, on
+// hand-made profiles whose latency at every size is known; then on the simulator, the real-time worker's latency.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { simulate } from '../../src/execute/sim/index.ts'
+import { arrivalRecord, type LoadedArrival, type Profile, type WorkerSpec } from '../../src/formats/index.ts'
+import {
+  checkRealtime,
+  DEFAULT_RT_FACTOR,
+  makePlan,
+  predictedLatencyUs,
+  rtLayout,
+} from '../../src/plan/index.ts'
+import { gpu, profileOf, scaling, specOf } from '../sim/fixtures.ts'
+
+/** One kernel of 100 µs on ≥ `sat` SMs, 100·sat/s µs below: 100 µs from 64 SMs up, 114.3 at 56, 200 at 32. */
+const prof = (model: string, sat = 64, base = 100) => profileOf(model, [scaling(base, sat)])
+const rt = (name: string, sloMs: number, arrival?: LoadedArrival): WorkerSpec => ({
+  name,
+  model: name.split('#')[0] as string,
+  batch: 1,
+  dtype: 'fp16',
+  priority: 'realtime',
+  sloMs,
+  ...(arrival ? { arrival } : {}),
+})
+const be = (name: string): WorkerSpec => ({
+  name,
+  model: name.split('#')[0] as string,
+  batch: 1,
+  dtype: 'fp16',
+  priority: 'best-effort',
+})
+const uniform = (rate: number): LoadedArrival => ({ kind: 'uniform', rate })
+const sliceIds = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
+
+describe('predicted latency of a real-time worker', () => {
+  it('closed loop and uniform arrivals: the request itself; Poisson: plus an M/D/1 wait; past capacity: unbounded', () => {
+    const closed = { closed: true, share: 1, rps: 0, process: 'closed' as const }
+    assert.equal(predictedLatencyUs(100, closed), 100)
+    assert.equal(predictedLatencyUs(100, { closed: false, share: 1, rps: 5000, process: 'uniform' }), 100)
+    // ρ = 0.5: 100 + 0.5·100 / (2·0.5) = 150
+    assert.equal(predictedLatencyUs(100, { closed: false, share: 1, rps: 5000, process: 'poisson' }), 150)
+    assert.equal(
+      predictedLatencyUs(100, { closed: false, share: 1, rps: 10_000, process: 'uniform' }),
+      Number.POSITIVE_INFINITY,
+    )
+  })
+})
+
+describe('real-time checks (every policy)', () => {
+  const refuse = (ws: WorkerSpec[], ps: Profile[], re: RegExp) =>
+    assert.throws(() => checkRealtime(ws, ps), re)
+
+  it('an SLO the profile cannot meet even alone on the whole GPU, by how much', () => {
+    refuse(
+      [rt('vgg19#0', 0.09, uniform(100))],
+      [prof('vgg19')],
+      /^UserError: vgg19#0 \(vgg19\): its SLO of 0\.09 ms cannot be met even alone on the whole GPU: 0\.100 ms predicted from its profile \(0\.100 ms a request\), 0\.010 ms \(11%\) over$/,
+    )
+  })
+
+  it('counts queueing: Poisson arrivals wait, and the wait is said', () => {
+    refuse(
+      [rt('vgg19#0', 0.14, { kind: 'poisson', rate: 5000 })],
+      [prof('vgg19')],
+      /0\.150 ms predicted from its profile \(0\.100 ms a request \+ 0\.050 ms queueing at 5000 req\/s\), 0\.010 ms \(7%\) over/,
+    )
+    // uniform arrivals at the same rate do not wait
+    checkRealtime([rt('vgg19#0', 0.14, uniform(5000))], [prof('vgg19')])
+  })
+
+  it('real-time demand above the GPU, each worker’s part named', () => {
+    refuse(
+      [
+        rt('vgg19#0', 5, uniform(6000)),
+        rt('resnet152#0', 5, { kind: 'poisson', rate: 6000 }),
+        be('alexnet#0'),
+      ],
+      [prof('vgg19'), prof('resnet152'), prof('alexnet')],
+      /^UserError: real-time demand is 1\.20 GPUs .*, 20% more than the GPU: vgg19#0 \(vgg19\) 6000 req\/s × 0\.100 ms = 0\.60; resnet152#0 \(resnet152\) 6000 req\/s × 0\.100 ms = 0\.60$/,
+    )
+    // two closed-loop real-time workers each keep the GPU busy all the time
+    refuse(
+      [rt('vgg19#0', 5), rt('resnet152#0', 5)],
+      [prof('vgg19'), prof('resnet152')],
+      /real-time demand is 2\.00 GPUs .*100% more than the GPU: vgg19#0 \(vgg19\) closed loop, busy 100% of the time = 1\.00/,
+    )
+  })
+
+  it('on/off: the mean demand may fit while the rate when busy does not', () => {
+    const a: LoadedArrival = {
+      kind: 'onoff',
+      on: { dist: 'fixed', meanS: 1 },
+      off: { dist: 'fixed', meanS: 3 },
+      whileOn: { kind: 'poisson', rate: 20_000 },
+    }
+    refuse(
+      [rt('vgg19#0', 5, a)],
+      [prof('vgg19')],
+      /vgg19#0 \(vgg19\): its SLO of 5 ms cannot be met even alone on the whole GPU: while busy its requests come at 20000 req\/s, more than the 10000\.0 req\/s it serves there/,
+    )
+  })
+
+  it('makePlan refuses them under any policy, and workers made in code with bad fields', async () => {
+    const ps = [prof('vgg19'), prof('resnet152')]
+    for (const policy of ['baseline', 'model-wise', 'eclip', 'eclip-rt'] as const)
+      await assert.rejects(
+        makePlan(gpu, 'm', [rt('vgg19#0', 0.05), be('resnet152#0')], ps, { policy }),
+        /vgg19#0 \(vgg19\): its SLO of 0\.05 ms cannot be met even alone/,
+      )
+    const bad = async (w: Partial<WorkerSpec>, re: RegExp) =>
+      assert.rejects(
+        makePlan(gpu, 'm', [{ ...rt('vgg19#0', 1), ...w }, be('resnet152#0')], ps, { policy: 'baseline' }),
+        re,
+      )
+    await bad({ sloMs: 0 }, /worker vgg19#0 \(vgg19\): SLO must be > 0 ms, got 0/)
+    await bad({ sloMs: -3 }, /worker vgg19#0 \(vgg19\): SLO must be > 0 ms, got -3/)
+    await bad(
+      { priority: 'urgent' as 'realtime' },
+      /worker vgg19#0 \(vgg19\): unknown priority "urgent" \(known: realtime, best-effort\)/,
+    )
+    const { sloMs: _s, ...noSlo } = rt('vgg19#0', 1)
+    await assert.rejects(
+      makePlan(gpu, 'm', [noSlo, be('resnet152#0')], ps, { policy: 'baseline' }),
+      /worker vgg19#0 \(vgg19\): a real-time worker needs its latency SLO \(sloMs\)/,
+    )
+    await assert.rejects(
+      makePlan(gpu, 'm', [rt('vgg19#0', 1), be('resnet152#0')], ps, { policy: 'eclip-rt', rtFactor: 0.9 }),
+      /rt factor must be ≥ 1, got 0\.9/,
+    )
+  })
+})
+
+describe('eclip-rt partitions', () => {
+  it('a real-time worker gets the fewest slices within its near-solo target, of its own; best-effort the rest', () => {
+    // 100 µs from 64 SMs up (alone: 100 µs): within 1.1× needs 64 SMs = slices 7–14; the others take slices 0–6 and
+    // the remainder
+    const l = rtLayout(
+      gpu,
+      [rt('vgg19#0', 1, uniform(100)), be('resnet152#0')],
+      [prof('vgg19'), prof('resnet152', 132)],
+    )
+    const [p0, p1] = l.assigned.map((id) => l.partitions[id])
+    assert.deepEqual(p0?.slices, sliceIds(7, 14))
+    assert.equal(p0?.sms, 64)
+    assert.deepEqual(p1?.slices, [...sliceIds(0, 6), 15])
+    assert.equal(p1?.sms, 68)
+    assert.match(
+      l.notes.join('; '),
+      /vgg19#0 \(realtime\): 64 SMs of its own \(slices 7–14\), 0\.100 ms predicted, 1\.00× its 0\.100 ms alone/,
+    )
+  })
+
+  it('the factor trades the real-time worker’s latency for the others’ SMs', () => {
+    // within 2×: 200 µs at 32 SMs
+    const l = rtLayout(gpu, [rt('vgg19#0', 1), be('resnet152#0')], [prof('vgg19'), prof('resnet152')], 2)
+    assert.equal(l.partitions[l.assigned[0] as number]?.sms, 32)
+    assert.equal(DEFAULT_RT_FACTOR, 1.1)
+  })
+
+  it('the SLO binds where it is tighter than the factor', () => {
+    // SLO 0.15 ms with factor 3: 150 µs needs 48 SMs (133 µs); 40 SMs give 160
+    const l = rtLayout(gpu, [rt('vgg19#0', 0.15), be('resnet152#0')], [prof('vgg19'), prof('resnet152')], 3)
+    assert.equal(l.partitions[l.assigned[0] as number]?.sms, 48)
+  })
+
+  it('targets that do not fit together: the worker that loses least gives up slices, down to its SLO', () => {
+    // two real-time workers of 64 SMs each: 8 + 8 slices > 14 with a best-effort one. The loss of a step is the same
+    // for both (56 SMs: 114 µs), so each gives up one
+    const ws = [rt('vgg19#0', 1), rt('densenet201#0', 1), be('resnet152#0')]
+    const l = rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201'), prof('resnet152')])
+    assert.deepEqual(
+      l.assigned.map((id) => l.partitions[id]?.sms),
+      [56, 56, 20],
+    )
+    assert.match(
+      l.notes.join('; '),
+      /vgg19#0 \(realtime\): 56 SMs .*1\.14× .*its 1\.1× target did not fit beside the others/,
+    )
+    // one that saturates at 48 SMs needs only 6 slices within its target: then both fit as they are
+    const m = rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201', 48), prof('resnet152')])
+    assert.deepEqual(
+      m.assigned.map((id) => m.partitions[id]?.sms),
+      [64, 48, 20],
+    )
+    // slices of their own: no two partitions share one
+    const seen = new Set<number>()
+    for (const p of l.partitions) for (const s of p.slices) assert.ok(!seen.has(s) && seen.add(s))
+  })
+
+  it('refuses when the SLOs need more slices than there are, by how many', () => {
+    // each needs 40 SMs (5 slices) for 160 µs: 3 × 5 = 15 of 15, and the best-effort worker one more
+    const ws = [rt('vgg19#0', 0.16), rt('densenet201#0', 0.16), rt('alexnet#0', 0.16), be('resnet152#0')]
+    assert.throws(
+      () => rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201'), prof('alexnet'), prof('resnet152')]),
+      /^UserError: eclip-rt: the real-time workers need 15 of the GPU's 15 slices of 8 SMs to meet their SLOs \(vgg19#0 \(vgg19\) 5 for 0\.16 ms, densenet201#0 \(densenet201\) 5 for 0\.16 ms, alexnet#0 \(alexnet\) 5 for 0\.16 ms\), and the best-effort workers need at least one: 1 slice\(s\) \(8 SMs\) short$/,
+    )
+  })
+
+  it('refuses a real-time worker that needs the whole GPU beside others', () => {
+    // saturating at 132: 110 µs at 120 SMs, 100 on all; an SLO of 0.105 ms needs all 132
+    assert.throws(
+      () => rtLayout(gpu, [rt('vgg19#0', 0.105), be('resnet152#0')], [prof('vgg19', 132), prof('resnet152')]),
+      /^UserError: eclip-rt: vgg19#0 \(vgg19\) needs the whole GPU to meet its SLO of 0\.105 ms \(0\.110 ms predicted on 120 SMs, 0\.100 ms on all 132\), so the best-effort workers would get no SMs of their own/,
+    )
+  })
+
+  it('without real-time workers, or one alone: the whole GPU', () => {
+    for (const ws of [[be('vgg19#0'), be('resnet152#0')], [rt('vgg19#0', 1)]]) {
+      const l = rtLayout(
+        gpu,
+        ws,
+        ws.map((w) => prof(w.model)),
+      )
+      assert.equal(l.partitions.length, 1)
+      assert.equal(l.partitions[0]?.sms, 132)
+    }
+  })
+})
+
+describe('makePlan eclip-rt', () => {
+  it('one group per worker on its partition; priorities, SLOs and the factor recorded', async () => {
+    const ws = [rt('vgg19#0', 1, uniform(100)), be('resnet152#0'), be('alexnet#0')]
+    const ps = [prof('vgg19'), prof('resnet152', 132), prof('alexnet', 16)]
+    const plan = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
+    assert.equal(plan.policy, 'eclip-rt')
+    assert.equal((plan.params as Record<string, unknown>).rtFactor, 1.1)
+    assert.deepEqual(
+      plan.workers.map((w) => [w.groups.length, w.priority, w.sloMs]),
+      [
+        [1, 'realtime', 1],
+        [1, 'best-effort', undefined],
+        [1, 'best-effort', undefined],
+      ],
+    )
+    const part = (i: number) =>
+      plan.pool.partitions.find((p) => p.id === plan.workers[i]?.groups[0]?.partition)
+    assert.equal(part(0)?.sms, 64)
+    assert.equal(part(1), part(2))
+    assert.equal(part(1)?.sms, 68)
+    // 68 SMs is not a profiled size: said, and the worker's mean SMs is the partition's
+    assert.match(plan.solver.notes ?? '', /68 SMs not a profiled size: predicted at 64/)
+    assert.equal(plan.workers[1]?.meanSms, 68)
+    // the other policies plan as they did: priorities recorded, nothing else changes
+    const base = await makePlan(gpu, 'm', ws, ps, { policy: 'baseline' })
+    assert.equal(base.pool.partitions.length, 1)
+    assert.equal(base.workers[0]?.priority, 'realtime')
+  })
+
+  it('on the simulator, the real-time worker keeps its solo latency beside best-effort work; under baseline it does not', async () => {
+    // one real-time worker of 10 kernels (100 µs each from 64 SMs up), 200 req/s; two best-effort workers whose
+    // kernels want the whole GPU, closed loop
+    const rtProf = profileOf(
+      'vgg19',
+      Array.from({ length: 10 }, () => scaling(100, 64)),
+    )
+    const beProf = (m: string) =>
+      profileOf(
+        m,
+        Array.from({ length: 20 }, () => scaling(50, 132)),
+      )
+    const ws = [rt('vgg19#0', 5, uniform(200)), be('resnet152#0'), be('densenet201#0')]
+    const ps = [rtProf, beProf('resnet152'), beProf('densenet201')]
+    const latency = async (policy: 'eclip-rt' | 'baseline') => {
+      const plan = await makePlan(gpu, 'm', ws, ps, { policy })
+      const spec = specOf(plan, ps, { windowS: 0.2, warmupS: 0.01 })
+      const r = simulate({
+        ...spec,
+        workers: ws,
+        loop: { kind: 'arrivals', sources: ws.map((w) => arrivalRecord(w.arrival)) },
+      })
+      const w = r.workers[0] as { arrivalUs: number[]; endUs: number[] }
+      const lat = w.endUs.map((e, i) => e - (w.arrivalUs[i] as number))
+      return {
+        mean: lat.reduce((a, b) => a + b, 0) / lat.length,
+        n: lat.length,
+        be: r.workers[1]?.endUs.length ?? 0,
+      }
+    }
+    const ours = await latency('eclip-rt')
+    const base = await latency('baseline')
+    assert.ok(ours.n >= 40 && base.n >= 40)
+    // alone: 10 × 100 µs; on its own 64 SMs nothing else runs
+    assert.ok(Math.abs(ours.mean - 1000) < 1, `eclip-rt ${ours.mean} µs`)
+    assert.ok(base.mean > 1.2 * ours.mean, `baseline ${base.mean} µs vs eclip-rt ${ours.mean} µs`)
+    assert.ok(ours.be > 0)
+  })
+})
