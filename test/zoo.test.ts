@@ -1,6 +1,5 @@
-// The zoo as both sides know it: every model zoo.py builds has its tensors in the TypeScript tables (the serve
-// layer's, src/serve/io-specs.ts, or the models added for DISB, src/zoo.ts) and a synthetic profile, with the
-// input shapes zoo.py declares.
+// The zoo as both sides know it: every model zoo.py builds has its tensors in the serve layer's table
+// (src/serve/io-specs.ts) and a synthetic profile, with the input shapes zoo.py declares.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -8,7 +7,6 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { SYNTHETIC_MODELS, syntheticProfile } from '../src/profile/synthetic.ts'
 import { zooIO } from '../src/serve/io-specs.ts'
-import { ADDED_ZOO_IO } from '../src/zoo.ts'
 
 const repo = join(import.meta.dirname, '..')
 const venvPython = join(repo, '.venv', 'bin', 'python')
@@ -32,8 +30,8 @@ describe('the zoo on both sides', () => {
     const py = pythonZoo()
     assert.ok('inceptionv3' in py && 'distilbert' in py)
     for (const [model, inputs] of Object.entries(py)) {
-      const io = zooIO(model, 'fp16') ?? ADDED_ZOO_IO[model]?.('fp16')
-      assert.ok(io, `${model}: no tensors in src/serve/io-specs.ts or src/zoo.ts`)
+      const io = zooIO(model, 'fp16')
+      assert.ok(io, `${model}: no tensors in src/serve/io-specs.ts`)
       assert.deepEqual(
         io.inputs.map((t) => [t.name, t.shape.slice(1)]),
         inputs.map(([name, , shape]) => [name, shape]),
@@ -44,15 +42,15 @@ describe('the zoo on both sides', () => {
   })
 
   it('the DISB models: inceptionv3 takes 299×299 images, distilbert token ids; fp32 images need no conversion', () => {
-    const inc = ADDED_ZOO_IO.inceptionv3?.('fp16')
+    const inc = zooIO('inceptionv3', 'fp16')
     assert.deepEqual(inc?.inputs[0], {
       name: 'input',
       datatype: 'FP16',
       alsoAccepts: ['FP32'],
       shape: [-1, 3, 299, 299],
     })
-    assert.deepEqual(ADDED_ZOO_IO.inceptionv3?.('fp32').inputs[0]?.alsoAccepts, undefined)
-    const bert = ADDED_ZOO_IO.distilbert?.('bf16')
+    assert.deepEqual(zooIO('inceptionv3', 'fp32')?.inputs[0]?.alsoAccepts, undefined)
+    const bert = zooIO('distilbert', 'bf16')
     assert.deepEqual(bert?.inputs[0]?.range, [0, 30521])
     assert.deepEqual(bert?.outputs[0], { name: 'last_hidden_state', datatype: 'BF16', shape: [-1, 128, 768] })
   })

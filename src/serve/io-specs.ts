@@ -25,8 +25,8 @@ export function kserveDatatype(dtype: Dtype): Datatype {
   return dtype === 'fp16' ? 'FP16' : dtype === 'bf16' ? 'BF16' : 'FP32'
 }
 
-/** ImageNet classifiers of torchvision: one image batch in, 1000 class logits out. */
-function vision(dtype: Dtype): ModelIO {
+/** ImageNet classifiers of torchvision: one image batch in (`size`² pixels), 1000 class logits out. */
+function vision(dtype: Dtype, size = 224): ModelIO {
   const dt = kserveDatatype(dtype)
   return {
     inputs: [
@@ -34,16 +34,29 @@ function vision(dtype: Dtype): ModelIO {
         name: 'input',
         datatype: dt,
         ...(dt === 'FP32' ? {} : { alsoAccepts: ['FP32' as const] }),
-        shape: [-1, 3, 224, 224],
+        shape: [-1, 3, size, size],
       },
     ],
     outputs: [{ name: 'logits', datatype: dt, shape: [-1, 1000] }],
   }
 }
 
+/** A transformer encoder: `seq` token ids below `vocab` in, its last hidden state out. */
+function encoder(dtype: Dtype, seq: number, vocab: number): ModelIO {
+  return {
+    inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [-1, seq], range: [0, vocab - 1] }],
+    outputs: [{ name: 'last_hidden_state', datatype: kserveDatatype(dtype), shape: [-1, seq, 768] }],
+  }
+}
+
 /** Sequence length and vocabulary of the zoo's albert-base. */
 export const ALBERT_SEQ = 128
 export const ALBERT_VOCAB = 30000
+/** InceptionV3's image side (torchvision's inception_v3 expects 299×299). */
+export const INCEPTION_SIZE = 299
+/** DistilBERT's sequence length and vocabulary (distilbert-base-uncased's). */
+export const DISTILBERT_SEQ = 128
+export const DISTILBERT_VOCAB = 30522
 
 const ZOO: Record<string, (dtype: Dtype) => ModelIO> = {
   alexnet: vision,
@@ -52,10 +65,9 @@ const ZOO: Record<string, (dtype: Dtype) => ModelIO> = {
   resnext101: vision,
   densenet201: vision,
   shufflenet: vision,
-  albert: (dtype) => ({
-    inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [-1, ALBERT_SEQ], range: [0, ALBERT_VOCAB - 1] }],
-    outputs: [{ name: 'last_hidden_state', datatype: kserveDatatype(dtype), shape: [-1, ALBERT_SEQ, 768] }],
-  }),
+  inceptionv3: (dtype) => vision(dtype, INCEPTION_SIZE),
+  albert: (dtype) => encoder(dtype, ALBERT_SEQ, ALBERT_VOCAB),
+  distilbert: (dtype) => encoder(dtype, DISTILBERT_SEQ, DISTILBERT_VOCAB),
 }
 
 export const ZOO_MODELS = Object.keys(ZOO)
