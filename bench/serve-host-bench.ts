@@ -8,7 +8,7 @@
 // Run: node --import tsx bench/serve-host-bench.ts [--duration 10] [--warmup 2] [--concurrency 2] [--sizes fp16,fp32]
 //      [--repeat 1] [--mix mix3] [--batch 8] [--transport http,grpc,shm] [--frontends 0]
 //      [--backend-transport auto|shm|pipe] [--cli CHECKOUT/bin/eclip.mjs[,CHECKOUT2/bin/eclip.mjs]] [--bundle]
-//      [--out out/serve-host-bench] [--prof DIR]
+//      [--out out/serve-host-bench] [--prof DIR] [--perf DIR] [--pin]
 // fp16: by default mix3 at batch 8 as on the H100 (vgg19/densenet201 send 2.4 MB of FP16 pixels, albert gets 1.5 MB
 // back); fp32: the images sent as FP32 (4.8 MB), the models' outputs unchanged. --mix mix7 --batch 1: 3×alexnet at
 // batch 1 (300-KB images), the mix where the host path's cost per request, not per byte, bounds the rate.
@@ -26,7 +26,7 @@
 // than measuring it: the server's process under `node --cpu-prof` (a .cpuprofile per run in DIR, for Chrome's
 // DevTools or speedscope) and the echo backend under `py-spy record` (raw collapsed stacks, every thread; py-spy from
 // the venv or PATH). Profilers cost CPU of their own: the rates of a profiled run are not the host path's.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import {
   chmodSync,
   cpSync,
@@ -60,6 +60,8 @@ const { values: args } = parseArgs({
     cli: { type: 'string' },
     out: { type: 'string', default: 'out/serve-host-bench' },
     prof: { type: 'string' },
+    perf: { type: 'string' },
+    pin: { type: 'boolean', default: false },
   },
 })
 const here = resolve(import.meta.dirname, '..')
@@ -80,7 +82,17 @@ const py =
   (existsSync(join(here, '.venv/bin/python')) ? join(here, '.venv/bin/python') : 'python3')
 const prof = args.prof ? resolve(args.prof) : undefined
 if (prof) mkdirSync(prof, { recursive: true })
-const pySpy = existsSync(join(here, '.venv/bin/py-spy')) ? join(here, '.venv/bin/py-spy') : 'py-spy'
+// --perf DIR: the whole run under `perf record -g` (CPU time, kernel included, every process of it; JavaScript
+// frames named through the server's /tmp/perf-PID.map): `perf report -i DIR/perf-N.data --pid PID` per process
+const perf = args.perf ? resolve(args.perf) : undefined
+if (perf) mkdirSync(perf, { recursive: true })
+// py-spy from the venv or PATH; without it --prof profiles the server only
+const pySpy = existsSync(join(here, '.venv/bin/py-spy'))
+  ? join(here, '.venv/bin/py-spy')
+  : spawnSync('py-spy', ['--version']).status === 0
+    ? 'py-spy'
+    : undefined
+if (prof && !pySpy) console.error('serve-host-bench: no py-spy (venv or PATH): the backend is not profiled')
 // tensors between the server and the backend: --backend-transport, or the old --transport auto|pipe
 const clientTransports = ['http', 'grpc', 'shm', 'cuda-shm']
 const given = (args.transport ?? 'http').split(',')
@@ -110,9 +122,9 @@ async function checkout(cliArg: string | undefined, i: number): Promise<Checkout
   const backend = `'${py}' '${join(root, 'bench', 'serve_echo_backend.py')}'`
   writeFileSync(
     python,
-    prof
+    prof && pySpy
       ? `#!/usr/bin/env bash\nexec '${pySpy}' record --threads --nonblocking -r 200 -f raw -o "${prof}/backend-$$.txt" -- ${backend}\n`
-      : `#!/usr/bin/env bash\nexec ${backend}\n`,
+      : `#!/usr/bin/env bash\nexec ${args.pin ? 'taskset -c 1 ' : ''}${backend}\n`,
   )
   chmodSync(python, 0o755)
   let cli = join(root, 'bin', 'eclip.mjs')
@@ -163,6 +175,63 @@ interface Row {
   eventLoopUsPerRequest: number | null
   errors: number
 }
+/**
+ * Runs one serve-bench to its end. --pin: the server (and its front-ends) stay on CPU 0 (taskset), the backend goes
+ * to CPU 1 (its wrapper), and the clients' process, forked by the server, is moved to CPU 1 once it shows up.
+ */
+function runServeBench(
+  cmd: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(cmd[0] as string, cmd.slice(1), { env })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => {
+      stdout += d
+    })
+    child.stderr.on('data', (d) => {
+      stderr += d
+    })
+    const pinned = new Set<number>()
+    const timer = args.pin
+      ? setInterval(() => {
+          for (const pid of descendants(child.pid as number))
+            if (!pinned.has(pid) && /serve-bench-clients/.test(cmdline(pid))) {
+              pinned.add(pid)
+              spawnSync('taskset', ['-a', '-p', '-c', '1', String(pid)])
+            }
+        }, 50)
+      : undefined
+    child.on('close', (status) => {
+      clearInterval(timer)
+      resolvePromise({ status, stdout, stderr })
+    })
+  })
+}
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+  } catch {
+    return ''
+  }
+}
+function descendants(pid: number): number[] {
+  const out: number[] = []
+  const walk = (p: number) => {
+    let kids: string[] = []
+    try {
+      kids = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+    } catch {}
+    for (const k of kids) {
+      out.push(Number(k))
+      walk(Number(k))
+    }
+  }
+  walk(pid)
+  return out
+}
+
 const rows: Row[] = []
 const round = (x: number, d = 1) => Number(x.toFixed(d))
 let runNo = 0
@@ -171,44 +240,46 @@ for (let rep = 1; rep <= Number(args.repeat); rep++)
     for (const transport of transports)
       for (const co of checkouts) {
         const runOut = join(dir, `run-${++runNo}`)
-        const r = spawnSync(
+        const node = [
           process.execPath,
-          [
-            ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
-            co.cli,
-            'serve-bench',
-            '--backend',
-            'gpu',
-            '--mix',
-            args.mix,
-            '--policies',
-            'baseline',
-            '--batch',
-            args.batch,
-            '--profiles',
-            join(dir, 'profiles'),
-            '--duration',
-            args.duration,
-            '--warmup',
-            args.warmup,
-            '--concurrency',
-            args.concurrency,
-            ...(transport !== 'http' ? ['--transport', transport] : []),
-            ...(Number(args.frontends) > 0 ? ['--frontends', args.frontends] : []),
-            ...(size === 'fp32' ? ['--input-datatype', 'FP32'] : []),
-            '--out',
-            runOut,
-          ],
-          {
-            encoding: 'utf8',
-            env: {
-              ...process.env,
-              ECLIP_PYTHON: co.python,
-              ECLIP_HOME: co.root,
-              ...(backendTransport ? { ECLIP_SERVE_TRANSPORT: backendTransport } : {}),
-            },
-          },
-        )
+          ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
+          ...(perf ? ['--perf-basic-prof-only-functions', '--interpreted-frames-native-stack'] : []),
+        ]
+        const cmd = [
+          ...(args.pin ? ['taskset', '-c', '0'] : []),
+          ...(perf
+            ? ['perf', 'record', '-F', '499', '-g', '-o', join(perf, `perf-${runNo}.data`), '--', ...node]
+            : node),
+          co.cli,
+          'serve-bench',
+          '--backend',
+          'gpu',
+          '--mix',
+          args.mix,
+          '--policies',
+          'baseline',
+          '--batch',
+          args.batch,
+          '--profiles',
+          join(dir, 'profiles'),
+          '--duration',
+          args.duration,
+          '--warmup',
+          args.warmup,
+          '--concurrency',
+          args.concurrency,
+          ...(transport !== 'http' ? ['--transport', transport] : []),
+          ...(Number(args.frontends) > 0 ? ['--frontends', args.frontends] : []),
+          ...(size === 'fp32' ? ['--input-datatype', 'FP32'] : []),
+          '--out',
+          runOut,
+        ]
+        const r = await runServeBench(cmd, {
+          ...process.env,
+          ECLIP_PYTHON: co.python,
+          ECLIP_HOME: co.root,
+          ...(backendTransport ? { ECLIP_SERVE_TRANSPORT: backendTransport } : {}),
+        })
         if (r.status !== 0) throw new Error(`serve-bench failed (${r.status}):\n${r.stderr}\n${r.stdout}`)
         const results = JSON.parse(readFileSync(join(runOut, 'results.json'), 'utf8'))
         const run = results.runs[0]
