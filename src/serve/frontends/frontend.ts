@@ -13,6 +13,7 @@ import { GrpcFrontEnd } from '../grpc/server.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ELEMENT_BYTES } from '../kserve/datatypes.ts'
 import {
+  type EarlyAnswer,
   type InferenceService,
   type InferOutcome,
   registerKserveRoutes,
@@ -401,15 +402,19 @@ export async function runFrontend(): Promise<void> {
       : undefined
   let draining = false
   // as the single-process server (server.ts): new infer requests on open connections are refused while draining
+  const early = (method: string, url: string): EarlyAnswer | undefined =>
+    draining && url.startsWith('/v2/models/') && method === 'POST'
+      ? {
+          status: 503,
+          headers: { connection: 'close', 'retry-after': '1' },
+          error: 'the server is shutting down',
+        }
+      : undefined
   app.addHook('onRequest', async (req, reply) => {
-    if (draining && req.url.startsWith('/v2/models/') && req.method === 'POST')
-      return reply
-        .code(503)
-        .header('connection', 'close')
-        .header('retry-after', '1')
-        .send({ error: 'the server is shutting down' })
+    const e = early(req.method, req.url)
+    if (e) return reply.code(e.status).headers(e.headers).send({ error: e.error })
   })
-  registerKserveRoutes(app, svc, bodyLimit)
+  registerKserveRoutes(app, svc, bodyLimit, { early })
   const upstream = forwarder(init.engineUrl)
   app.all('/*', upstream.forward)
   app.addHook('preClose', async () => upstream.closeAll())
