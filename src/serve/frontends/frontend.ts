@@ -446,7 +446,7 @@ export async function runFrontend(): Promise<void> {
 function forwarder(engineUrl: string) {
   const agent = new http.Agent({ keepAlive: true })
   const open = new Set<http.IncomingMessage>()
-  const forward = (req: FastifyRequest, reply: FastifyReply) => {
+  const forward = (req: FastifyRequest, reply: FastifyReply, retry = true) => {
     const headers = { ...req.headers }
     delete headers.connection
     const up = http.request(`${engineUrl}${req.url}`, { method: req.method, headers, agent }, (res) => {
@@ -458,7 +458,11 @@ function forwarder(engineUrl: string) {
           reply.header(k, v)
       reply.send(res)
     })
-    up.on('error', (err) => {
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      // a kept-alive connection the engine closed (its keepAliveTimeout) as this request went out on it: the engine
+      // never saw the request (its body is at hand): sent again once, on a fresh connection
+      if (retry && up.reusedSocket && err.code === 'ECONNRESET' && !reply.sent)
+        return forward(req, reply, false)
       if (!reply.sent) reply.code(502).send({ error: `the server's engine did not answer: ${err.message}` })
     })
     const body = req.body
