@@ -429,9 +429,23 @@ function wireError(err: unknown): WireError {
  */
 function frontendEntry(): { exec: string; execArgv: string[] } {
   const self = fileURLToPath(import.meta.url)
+  // the engine's profiling flags (node --cpu-prof, --perf-basic-prof, …): its front-ends are profiled alike
+  const prof: string[] = []
+  const argv = process.execArgv
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (!/^--(cpu-prof|heap-prof|perf-|interpreted-frames)/.test(a)) continue
+    prof.push(a)
+    // a flag that takes a value (--cpu-prof-dir DIR) keeps it
+    if (/^--(cpu|heap)-prof-(dir|name|interval)$/.test(a) && argv[i + 1] !== undefined)
+      prof.push(argv[++i] as string)
+  }
   if (self.endsWith('.ts'))
-    return { exec: join(dirname(self), 'main.ts'), execArgv: ['--import', import.meta.resolve('tsx')] }
-  return { exec: process.argv[1] as string, execArgv: [] }
+    return {
+      exec: join(dirname(self), 'main.ts'),
+      execArgv: ['--import', import.meta.resolve('tsx'), ...prof],
+    }
+  return { exec: process.argv[1] as string, execArgv: prof }
 }
 
 /** Staging files of engines that are gone (`eclip-frontend-<engine pid>-…`): removed. */
