@@ -9,6 +9,7 @@ import { registerDashboard } from './dashboard.ts'
 import { GrpcFrontEnd } from './grpc/server.ts'
 import { PLATFORM } from './io-specs.ts'
 import {
+  EARLY_CLOSE_BYTES,
   type EarlyAnswer,
   type InferenceService,
   type InferOutcome,
@@ -22,8 +23,6 @@ import { type CudaRegionSpec, RegionRegistry, type SystemRegionSpec } from './sh
 import { ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
 
 export const SERVER_NAME = 'eclip'
-/** A request refused before its body is read keeps its connection only when the unread rest is at most this. */
-const EARLY_CLOSE_BYTES = 1024 * 1024
 export const SERVER_VERSION = '0.1.0'
 
 export interface ServerOptions {
@@ -41,6 +40,8 @@ export interface ServerOptions {
   /** More of each model's configuration for `…/config` (paris-elsa: its load and SLO), by served name. */
   modelConfig?: Map<string, Record<string, unknown>>
   maxBodyBytes?: number
+  /** Largest JSON part of an infer request, bytes (default kserve/routes.ts MAX_JSON_BYTES; larger: 413). */
+  maxJsonBytes?: number
   dashboard?: boolean
   /** Dashboard push period, ms. */
   dashboardPeriodMs?: number
@@ -190,6 +191,7 @@ export class EclipServer implements InferenceService {
     })
     this.routes = registerKserveRoutes(this.app, this, opts.maxBodyBytes ?? 64 * 1024 * 1024, {
       early: (method, url, name, contentLength) => this.earlyAnswer(method, url, name, contentLength),
+      ...(opts.maxJsonBytes !== undefined ? { maxJsonBytes: opts.maxJsonBytes } : {}),
     })
     this.app.get('/metrics', async (_req, reply) =>
       reply.type(this.metrics.contentType).send(await this.metrics.text()),

@@ -244,6 +244,9 @@ export class FrontendPool {
             },
             ...(this.opts.grpcPort !== undefined ? { grpcPort: this.opts.grpcPort } : {}),
             logLevel: this.server.app.log.level,
+            ...(this.server.opts.maxJsonBytes !== undefined
+              ? { maxJsonBytes: this.server.opts.maxJsonBytes }
+              : {}),
             stagingBytes: this.opts.stagingBytes ?? STAGING_BYTES,
             shmDir: this.opts.shmDir ?? '/dev/shm',
             state: { live: this.server.live(), ready: this.server.ready() },

@@ -458,7 +458,10 @@ export async function runFrontend(): Promise<void> {
     const e = early(req.method, req.url)
     if (e) return reply.code(e.status).headers(e.headers).send({ error: e.error })
   })
-  registerKserveRoutes(app, svc, bodyLimit, { early })
+  registerKserveRoutes(app, svc, bodyLimit, {
+    early,
+    ...(init.maxJsonBytes !== undefined ? { maxJsonBytes: init.maxJsonBytes } : {}),
+  })
   const upstream = forwarder(init.engineUrl)
   app.all('/*', upstream.forward)
   app.addHook('preClose', async () => upstream.closeAll())

@@ -68,6 +68,8 @@ export interface FrontendInit {
   /** Listen for gRPC (KServe v2 GRPCInferenceService) on this port too (0: a free one, shared by every front-end). */
   grpcPort?: number
   logLevel: string
+  /** Largest JSON part of an infer request (the server's maxJsonBytes; absent: the routes' default). */
+  maxJsonBytes?: number
   /** Bytes of the staging region to create (0: none; every tensor crosses the channel). */
   stagingBytes: number
   shmDir: string

@@ -45,6 +45,10 @@ export interface InferenceService extends ShmService {
 }
 
 const BINARY_HEADER = 'inference-header-content-length'
+/** Default of the largest JSON part of an infer request (the serve config's maxJsonBytes). */
+export const MAX_JSON_BYTES = 8 * 1024 * 1024
+/** A request refused before its body is read keeps its connection only when the unread rest is at most this. */
+export const EARLY_CLOSE_BYTES = 1024 * 1024
 /** Binary responses up to this size are sent as one Buffer; larger ones as their parts (see infer). */
 export const CONCAT_BYTES = 64 * 1024
 const ACCEPTED_TYPES = [
@@ -79,6 +83,12 @@ export interface KserveRouteOptions {
   ) => EarlyAnswer | undefined
   /** Serve plain infer requests without fastify's request lifecycle (default true; see inferFastPath). */
   fastPath?: boolean
+  /**
+   * Largest JSON part of an infer request, bytes (default MAX_JSON_BYTES): the whole body, or the JSON header of the
+   * binary tensor extension. Parsing JSON holds the event loop (tens of ms per MB) and its tensors take several
+   * times their size in the heap: a larger one is refused 413, before its body is read where its size is stated.
+   */
+  maxJsonBytes?: number
 }
 
 /** What registerKserveRoutes leaves behind: how many infer requests took the fast path (tests). */
@@ -176,10 +186,19 @@ export function registerKserveRoutes(
     const m = find(req.params as ModelParams)
     return reply.code(svc.modelReady(m.name) ? 200 : 503).send()
   }
+  const maxJson = opts.maxJsonBytes ?? MAX_JSON_BYTES
+  // the JSON limit where the headers state the size: before the body is read
+  const jsonLimit = async (req: FastifyRequest, reply: FastifyReply) => {
+    const m = byName.get((req.params as ModelParams).name)
+    const refused = m && jsonTooLarge(req.headers, maxJson)
+    if (!refused || !m) return
+    svc.invalid(m)
+    return reply.code(refused.status).headers(refused.headers).send({ error: refused.error })
+  }
   const infer = async (req: FastifyRequest, reply: FastifyReply) => {
     const receivedAt = performance.now()
     const m = find(req.params as ModelParams)
-    const decoded = decodeFor(svc, m, req.headers, req.body)
+    const decoded = decodeFor(svc, m, req.headers, req.body, maxJson)
     // the body's bytes live on only in the request's input tensors, which the server lets go once the backend has
     // them (buffers that outlive two young-generation collections cost full collections to free)
     req.body = undefined
@@ -206,13 +225,13 @@ export function registerKserveRoutes(
     app.get(base, metadata)
     app.get(`${base}/config`, config)
     app.get(`${base}/ready`, ready)
-    app.post(`${base}/infer`, infer)
+    app.post(`${base}/infer`, { onRequest: jsonLimit }, infer)
   }
   registerShmRoutes(app, svc)
   const fastPath = { served: 0, enabled: false }
   if (opts.fastPath !== false && !logsRequests(app))
     fastPath.enabled = inferFastPath(app.server, (req, res) => {
-      const hit = fastInfer(req, res, svc, byName, bodyLimit, opts.early, (err) =>
+      const hit = fastInfer(req, res, svc, byName, { bodyLimit, maxJson }, opts.early, (err) =>
         app.log.error({ err }, 'request failed'),
       )
       if (hit) fastPath.served++
@@ -228,15 +247,41 @@ function logsRequests(app: FastifyInstance): boolean {
   return log.level !== undefined && log.level !== 'silent' && !['warn', 'error', 'fatal'].includes(log.level)
 }
 
+/**
+ * The refusal of a request whose headers state a JSON part larger than `limit` (the body without the binary tensor
+ * extension, unless it is compressed; the extension's JSON header), or undefined.
+ */
+function jsonTooLarge(headers: IncomingHttpHeaders, limit: number): EarlyAnswer | undefined {
+  const stated = headers[BINARY_HEADER]
+  const length = headers['content-length']
+  let n: number
+  if (typeof stated === 'string') n = /^\d+$/.test(stated) ? Number(stated) : 0
+  else {
+    const enc = headers['content-encoding']?.trim().toLowerCase()
+    if (length === undefined || (enc !== undefined && enc !== '' && enc !== 'identity')) return undefined
+    n = Number(length)
+  }
+  if (!(n > limit)) return undefined
+  return {
+    status: 413,
+    headers: Number(length ?? 0) > EARLY_CLOSE_BYTES ? { connection: 'close' } : {},
+    error: jsonLimitMessage(n, limit),
+  }
+}
+
+const jsonLimitMessage = (n: number, limit: number) =>
+  `the request's JSON is ${n} bytes, more than the limit of ${limit} (the server's maxJsonBytes): send tensors as binary data (the binary tensor extension, ${BINARY_HEADER}) or in shared memory`
+
 /** A request's decoded body, counted as INVALID for its model when the client got it wrong. */
 function decodeFor(
   svc: InferenceService,
   m: ServiceModel,
   headers: IncomingHttpHeaders,
   body: unknown,
+  maxJson: number,
 ): DecodedRequest {
   try {
-    return decodeBody(headers, body, m, svc.shmRegions())
+    return decodeBody(headers, body, m, svc.shmRegions(), maxJson)
   } catch (err) {
     if (err instanceof ProtocolError && err.status < 500) svc.invalid(m)
     throw err
@@ -308,7 +353,7 @@ function fastInfer(
   res: ServerResponse,
   svc: InferenceService,
   models: Map<string, ServiceModel>,
-  bodyLimit: number,
+  limits: { bodyLimit: number; maxJson: number },
   early: KserveRouteOptions['early'],
   logError: (err: unknown) => void,
 ): boolean {
@@ -329,7 +374,13 @@ function fastInfer(
   const length = h['content-length']
   if (length === undefined || h['transfer-encoding'] !== undefined) return false
   const n = Number(length)
-  if (!(n > 0 && n <= bodyLimit) || !/^\d+$/.test(length)) return false
+  if (!(n > 0 && n <= limits.bodyLimit) || !/^\d+$/.test(length)) return false
+  const tooLarge = jsonTooLarge(h, limits.maxJson)
+  if (tooLarge) {
+    svc.invalid(m)
+    writeJson(res, tooLarge.status, { error: tooLarge.error }, tooLarge.headers)
+    return true
+  }
   const enc = h['content-encoding']?.trim().toLowerCase()
   if (enc !== undefined && enc !== '' && enc !== 'identity') return false
   const type = h['content-type']
@@ -351,7 +402,7 @@ function fastInfer(
     chunks.length = 0
     let decoded: DecodedRequest
     try {
-      decoded = decodeFor(svc, m, h, body)
+      decoded = decodeFor(svc, m, h, body, limits.maxJson)
     } catch (err) {
       return writeError(res, err, logError)
     }
@@ -412,6 +463,7 @@ function decodeBody(
   body: unknown,
   m: ServiceModel,
   regions: RegionLookup,
+  maxJson: number,
 ): DecodedRequest {
   const type = (headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
   if (type !== '' && !ACCEPTED_TYPES.includes(type))
@@ -432,6 +484,8 @@ function decodeBody(
     jsonPart = body.subarray(0, n)
     binary = body.subarray(n)
   }
+  // (a compressed or chunked body's size is known only now)
+  if (jsonPart.length > maxJson) throw new ProtocolError(413, jsonLimitMessage(jsonPart.length, maxJson))
   let json: unknown
   try {
     json = JSON.parse(jsonPart.toString('utf8'))
