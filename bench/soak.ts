@@ -11,8 +11,8 @@
 //
 // node --import tsx bench/soak.ts [--duration 600] [--load 0.8] [--bad-fraction 0.2] [--workload text|image]
 //   [--capacity NAME=RATE,...] [--capacity-duration 8] [--settle S] [--gc-every S] [--max-slope MB/min]
-//   [--max-rss-slope MB/min] [--seed 1] [--client-idle-ms 4000] [--frontends N] [--cli PATH/bin/eclip.mjs]
-//   [--out DIR]
+//   [--max-rss-slope MB/min] [--queue-size N] [--seed 1] [--client-idle-ms 4000] [--frontends N]
+//   [--cli PATH/bin/eclip.mjs] [--out DIR]
 // --client-idle-ms: clients close a connection idle this long (0: never, leaving it to the server; serve-load.ts
 // sender says why that loses requests).
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -54,6 +54,7 @@ const { values: args } = parseArgs({
     'client-idle-ms': { type: 'string', default: '4000' },
     'gc-every': { type: 'string' },
     'max-rss-slope': { type: 'string' },
+    'queue-size': { type: 'string' },
     frontends: { type: 'string' },
     cli: { type: 'string' },
     out: { type: 'string' },
@@ -64,8 +65,12 @@ const durationS = Number(args.duration)
 const load = Number(args.load)
 const badFraction = Number(args['bad-fraction'])
 const seed = Number(args.seed)
-const w = WORKLOADS[args.workload as string]
-if (!w) throw new Error(`--workload: one of ${Object.keys(WORKLOADS).join(', ')}`)
+const base = WORKLOADS[args.workload as string]
+if (!base) throw new Error(`--workload: one of ${Object.keys(WORKLOADS).join(', ')}`)
+const w =
+  args['queue-size'] !== undefined
+    ? { ...base, models: base.models.map((m) => ({ ...m, queueSize: Number(args['queue-size']) })) }
+    : base
 if (!(durationS > 0) || !(load > 0) || !(badFraction >= 0 && badFraction < 1))
   throw new Error('--duration > 0, --load > 0, 0 <= --bad-fraction < 1')
 // the memory fits leave out the start, while V8's heap and the allocator grow to their working size
