@@ -12,7 +12,8 @@
 // node --import tsx bench/soak.ts [--duration 600] [--load 0.8] [--bad-fraction 0.2] [--workload text|image]
 //   [--capacity NAME=RATE,...] [--capacity-duration 8] [--settle S] [--gc-every S] [--max-slope MB/min]
 //   [--max-rss-slope MB/min] [--queue-size N] [--seed 1] [--client-idle-ms 4000] [--frontends N]
-//   [--cli PATH/bin/eclip.mjs] [--out DIR]
+//   [--scrape-every S] [--cli PATH/bin/eclip.mjs] [--out DIR]
+// --scrape-every: GET /metrics that often during the run, as a Prometheus would (default: only before and after).
 // --client-idle-ms: clients close a connection idle this long (0: never, leaving it to the server; serve-load.ts
 // sender says why that loses requests).
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -55,6 +56,7 @@ const { values: args } = parseArgs({
     'gc-every': { type: 'string' },
     'max-rss-slope': { type: 'string' },
     'queue-size': { type: 'string' },
+    'scrape-every': { type: 'string', default: '0' },
     frontends: { type: 'string' },
     cli: { type: 'string' },
     out: { type: 'string' },
@@ -76,6 +78,7 @@ if (!(durationS > 0) || !(load > 0) || !(badFraction >= 0 && badFraction < 1))
 // the memory fits leave out the start, while V8's heap and the allocator grow to their working size
 const settleS =
   args.settle !== undefined ? Number(args.settle) : Math.min(120, Math.max(15, durationS * 0.25))
+const scrapeS = Number(args['scrape-every'])
 const gcEveryS = args['gc-every'] !== undefined ? Number(args['gc-every']) : durationS >= 300 ? 10 : 5
 // bounds on the slopes after the start, MB/min: the live heap (after a full collection) is what a leak grows, and
 // it is steady enough to hold to a bound even in a short run (a loose one there: a few samples; a leak of 1 KB a
@@ -132,6 +135,7 @@ if (bads.length > 0) {
     pick: picker(weighted, rng(seed + 300)),
   })
 }
+if (scrapeS > 0) log(`/metrics scraped every ${scrapeS} s during the run`)
 log(
   `open loop for ${durationS} s: good ${fmt(goodRate)} req/s (${load} of capacity)` +
     (bads.length > 0 ? `, bad ${fmt((streams.at(-1) as { rate: number }).rate)} req/s` : '') +
@@ -142,7 +146,19 @@ const load0 = loadavg()
 const before = await server.metrics()
 const cpu0 = server.cpuS()
 const t0 = Date.now()
+// a Prometheus of sorts, if asked: /metrics every --scrape-every s during the run
+let scrapes = 0
+const scraper =
+  scrapeS > 0
+    ? setInterval(() => {
+        server.metrics().then(
+          () => scrapes++,
+          () => {},
+        )
+      }, scrapeS * 1000)
+    : undefined
 const run: RunStats = await openLoop(s, streams, { durationS, seed: seed + 400, kinds })
+clearInterval(scraper)
 const serverCpuS = server.cpuS() - cpu0
 const load1 = loadavg()
 const after = await server.metrics()
@@ -260,6 +276,8 @@ if (args.out) {
         })),
         lost,
         cutOff,
+        scrapeEveryS: scrapeS,
+        scrapes,
         loadAverage: { start: load0, end: load1 },
         cores: cpus().length,
         serverCpuS,
