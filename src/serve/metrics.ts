@@ -22,18 +22,22 @@ export interface ModelWindowStats {
   failuresPerS: number
 }
 
-/** Completions of the last `windowMs`, per model. */
-class RollingWindow {
+/** Recent requests of one model, for rates and p95 over the last `windowMs` (dashboard, /metrics). */
+export class RollingWindow {
   private done: { t: number; ms: number; items: number }[] = []
   private failed: number[] = []
   constructor(private readonly windowMs: number) {}
   add(t: number, ms: number, items: number) {
     this.done.push({ t, ms, items })
+    // pruned here too, not only when read: a server nobody scrapes must not keep every request it ever answered
+    if ((this.done[0]?.t ?? t) < t - 2 * this.windowMs) this.prune(t)
   }
   fail(t: number) {
     this.failed.push(t)
+    if ((this.failed[0] ?? t) < t - 2 * this.windowMs) this.prune(t)
   }
-  stats(now: number): ModelWindowStats {
+  /** Drops what is older than the window before `now`. */
+  private prune(now: number) {
     const from = now - this.windowMs
     let i = 0
     while (i < this.done.length && (this.done[i]?.t ?? 0) < from) i++
@@ -41,6 +45,13 @@ class RollingWindow {
     let j = 0
     while (j < this.failed.length && (this.failed[j] ?? 0) < from) j++
     if (j > 0) this.failed.splice(0, j)
+  }
+  /** Entries kept (tests: bounded without reads). */
+  size(): number {
+    return this.done.length + this.failed.length
+  }
+  stats(now: number): ModelWindowStats {
+    this.prune(now)
     const s = this.windowMs / 1000
     const lat = this.done.map((d) => d.ms).sort((a, b) => a - b)
     const p95 =
