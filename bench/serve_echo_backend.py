@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import time
-import types
 import zlib
 from pathlib import Path
 
@@ -55,9 +54,7 @@ class _Runner:
         pass
 
 
-_runner = types.ModuleType("eclip_gpu.runner")
-_runner.Runner = _Runner
-sys.modules["eclip_gpu.runner"] = _runner
+protocol.Runner = _Runner
 
 
 def echo_execute(name: str, batch: int, item_shape: list[int], out_item: list[int], out_dtype: str):

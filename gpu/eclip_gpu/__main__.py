@@ -17,6 +17,10 @@ import time
 from pathlib import Path
 
 
+# The package's own modules are imported inside each command, under main's ImportError handler: a machine without
+# fastjsonschema or cuda-bindings gets MISSING_PACKAGES's one line, not a traceback.
+
+
 def _models(spec: str) -> list[str]:
     from .zoo import ZOO  # noqa: PLC0415
 

@@ -22,6 +22,14 @@ class BackendError(RuntimeError):
     """A problem the user can act on (no GPU, old driver, bad partition): reported as one clear line."""
 
 
+FATAL_MARKERS = ("illegal memory access", "launch failure", "unspecified launch", "CUDA_ERROR_ILLEGAL", "misaligned")
+
+
+def is_fatal(text: str) -> bool:
+    """An error that poisons the CUDA context (docs/design.md §8): the process must die and be restarted."""
+    return any(m in text for m in FATAL_MARKERS)
+
+
 @lru_cache(maxsize=1)
 def driver():
     try:

@@ -3,6 +3,8 @@ every ~20–100 ms, so only windows of seconds are meaningful (docs/design.md §
 
 from __future__ import annotations
 
+from .cuda import pci_bus_id
+
 
 class Energy:
     """NVML readings of CUDA device `index` (an ordinal of this process, after CUDA_VISIBLE_DEVICES)."""
@@ -36,8 +38,6 @@ def _handle(pynvml, index: int):
     machine, so with CUDA_VISIBLE_DEVICES=1 (`--device 1`) NVML index 0 is another GPU. NVML index `index` only where
     the bus id cannot be read (then the two orders agree on a machine with one GPU, and usually otherwise)."""
     try:
-        from .cuda import pci_bus_id  # noqa: PLC0415
-
         return pynvml.nvmlDeviceGetHandleByPciBusId(pci_bus_id(index).encode()), "PCI bus id"
     except Exception:  # noqa: BLE001 - the fallback is said in matched_by (paris.py's notes carry it)
         return pynvml.nvmlDeviceGetHandleByIndex(index), "NVML index (PCI bus id unreadable)"

@@ -50,8 +50,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from . import zoo
 from .arrivals import LEAD_NS, sleep_until, run_schedule
 from .cuda import BackendError
+from .execute import prepare_worker
 
 CONTROL = "nvidia-cuda-mps-control"
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # gpu/, so a child can import eclip_gpu
@@ -591,9 +593,6 @@ def _child(fd_in: int, fd_out: int) -> int:
         torch.cuda.synchronize()
         outbox.send({"type": "connected", "pid": os.getpid()})
         stage = "capture"
-        from . import zoo  # noqa: PLC0415
-        from .execute import prepare_worker  # noqa: PLC0415
-
         built = zoo.build(cfg["model"], cfg["batch"], cfg["dtype"])
         origin = torch.cuda.Stream()
         # no fingerprint check: under an active-thread cap cuBLAS/cuDNN see fewer SMs and pick other kernels (an

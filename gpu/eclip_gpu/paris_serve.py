@@ -18,7 +18,7 @@ ELSA: it tracks each partition's backlog and sends a partition one request at a 
 
 A request of n items runs the graph of the smallest captured batch ≥ n: its bytes are copied into the first n items
 of that graph's static input, the rest zeroed, the graph replayed, and the output's first n items returned — the
-same execution as serving.py's (`_gpu_execute`). The server picks the same batch for ELSA's estimate (src/serve/
+same execution as serving.py's (`gpu_execute`). The server picks the same batch for ELSA's estimate (src/serve/
 paris-backend.ts `capturedBatch`). Each (model, partition) is a ServedWorker named "<model>@<partition>"
 (Serving.infer routes a request that names a partition there); the model's shared-memory ring is the model's, as
 without partitions. NVML power and energy are summed over the server's GPUs.
@@ -30,12 +30,10 @@ import threading
 import time
 from types import SimpleNamespace
 
+from .capture import warm_up
 from .cuda import BackendError
-
-
-def worker_key(name: str, partition: str) -> str:
-    """The ServedWorker of model `name` on partition `partition`."""
-    return f"{name}@{partition}"
+from .paris import ParisSession, at_batch
+from .serving import ServedWorker, gpu_execute, kserve_datatype, worker_key
 
 
 def captured_batches(worker: dict) -> list[int]:
@@ -70,11 +68,7 @@ def partitioned_execute(executes: dict, lock: threading.Lock):
 def load(serving, msg: dict, progress) -> dict:
     """Builds the partitions, captures every (partition, model, batch) graph and starts the workers; the `loaded`
     reply has one entry per served model (shapes at its largest captured batch)."""
-    import torch  # noqa: PLC0415
-
-    from .capture import warm_up  # noqa: PLC0415
-    from .paris import ParisSession, at_batch  # noqa: PLC0415
-    from .serving import ServedWorker, _gpu_execute, kserve_datatype  # noqa: PLC0415
+    import torch  # noqa: PLC0415 - torch only on the GPU machine, imported when a load needs it
 
     if serving.workers:
         raise BackendError("this backend already has loaded workers; start a fresh process to load others")
@@ -128,7 +122,7 @@ def load(serving, msg: dict, progress) -> dict:
                         # graph holds raw pointers to the model's weights and this input: they live with it
                         p.graphs[("serve", name, b)] = (g, out, built)
                         replay = SimpleNamespace(origin=stream, request=g.replay, output=out)
-                        executes.setdefault((name, pid), {})[b] = _gpu_execute(
+                        executes.setdefault((name, pid), {})[b] = gpu_execute(
                             torch, f"{worker_key(name, pid)} b{b}", built.inputs[0], replay)
                         graphs += 1
                         if b == batches[-1]:

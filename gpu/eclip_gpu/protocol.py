@@ -1,7 +1,5 @@
-"""The Python side of the TypeScript <-> GPU backend boundary (the TS side is src/execute/gpu/protocol.ts).
-
-Frames on dedicated pipes (fd 3: TS -> Python, fd 4: Python -> TS), never stdout, so a stray print cannot corrupt
-the stream: [u32 total length][u32 header length][JSON header][raw bytes], little-endian; total = 4 + header + body.
+"""The Python side of the TypeScript <-> GPU backend boundary (the TS side is src/execute/gpu/protocol.ts): the
+backend's request loop. Frames: frames.py.
 Messages (header "type"):
   TS -> Py   hello {}                                   -> ready {gpu, versions}
   bench      run {key, plan, mode, warmupS, windowS, checkOutputs, arrivals?: [per plan worker {kind: open,
@@ -68,113 +66,39 @@ loop at once.
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 import sys
-import threading
-import time
 import traceback
 
-IN_FD, OUT_FD = 3, 4
-
-
-def encode(header: dict, body: bytes = b"") -> bytes:
-    return b"".join(_frame_parts(header, body))
-
-
-def _frame_parts(header: dict, body=b"") -> list:
-    h = json.dumps(header, separators=(",", ":")).encode()
-    n = memoryview(body).nbytes
-    return [struct.pack("<II", 4 + len(h) + n, len(h)) + h, body] if n else [struct.pack("<II", 4 + len(h), len(h)) + h]
-
-
-def _read_exact(fd: int, n: int) -> bytes:
-    chunks = []
-    while n:
-        b = os.read(fd, n)
-        if not b:
-            raise EOFError
-        chunks.append(b)
-        n -= len(b)
-    return b"".join(chunks)
-
-
-def _read_into(fd: int, view: memoryview) -> None:
-    while view:
-        n = os.readv(fd, [view])
-        if not n:
-            raise EOFError
-        view = view[n:]
-
-
-def read_frame(fd: int = IN_FD) -> tuple[dict, memoryview]:
-    """One frame; the body is a view of the frame's one buffer (read in place, never copied; writable)."""
-    (total,) = struct.unpack("<I", _read_exact(fd, 4))
-    data = bytearray(total)
-    _read_into(fd, memoryview(data))
-    (hlen,) = struct.unpack_from("<I", data, 0)
-    return json.loads(data[4 : 4 + hlen]), memoryview(data)[4 + hlen :]
-
-
-_SEND_LOCK = threading.Lock()
-
-
-def bytes_view(data) -> memoryview:
-    """A flat byte view of any bytes-like object (a strided one is copied): frame bodies, and shm.py's outputs."""
-    v = memoryview(data)
-    return v.cast("B") if v.c_contiguous else memoryview(v.tobytes())
-
-
-def _write_all(fd: int, parts: list) -> None:
-    views = [bytes_view(p) for p in parts]
-    while views:
-        n = os.writev(fd, views)
-        while views and n >= len(views[0]):
-            n -= len(views[0])
-            views.pop(0)
-        if views and n:
-            views[0] = views[0][n:]
-
-
-def send(header: dict, body: bytes = b"", fd: int = OUT_FD) -> None:
-    """Writes one whole frame: its head, then the body as it is (one writev, not copied into a frame first).
-    Serving's worker threads reply concurrently: the lock keeps frames from interleaving."""
-    parts = _frame_parts(header, body)
-    with _SEND_LOCK:
-        _write_all(fd, parts)
-
-
-FATAL_MARKERS = ("illegal memory access", "launch failure", "unspecified launch", "CUDA_ERROR_ILLEGAL", "misaligned")
+from . import paris_serve
+from .cuda import is_fatal
+from .frames import read_frame, send
+from .paris import ParisSession
+from .runner import Runner
+from .serving import Serving
 
 
 def serve() -> None:
     """The backend loop: hello/run/load one at a time, in order; infer handed to the worker's thread (serving.py).
     Dies loudly (exit 3) on a poisoned CUDA context."""
-    from .serving import Serving  # noqa: PLC0415 - imports no torch itself
-
     runner = None
 
     def get_runner():
         nonlocal runner
         if runner is None:
-            from .runner import Runner  # noqa: PLC0415 - imports torch
-
-            runner = Runner()
+            runner = Runner()  # imports torch and initialises CUDA: only once a request needs the GPU
         return runner
 
     def resources():
         r = get_runner()
         return r.layout, r.pool, r.energy
 
-    serving = Serving(send, resources)
+    serving = Serving(send, resources, load_partitions=paris_serve.load)
     paris = None
 
     def get_paris():
         nonlocal paris
         if paris is None:
-            from .paris import ParisSession  # noqa: PLC0415 - imports torch
-
             r = get_runner()
             paris = ParisSession(r.layout, r.energy)
         return paris
@@ -227,7 +151,7 @@ def serve() -> None:
                 send({"type": "error", "message": f"unknown message type {kind!r}", "fatal": False})
         except Exception as e:  # noqa: BLE001 - every failure is reported to the TS side
             text = f"{type(e).__name__}: {e}"
-            fatal = any(m in text for m in FATAL_MARKERS)
+            fatal = is_fatal(text)
             err = {"type": "error", "key": msg.get("key"), "message": text, "fatal": fatal,
                    "trace": traceback.format_exc(limit=6)}
             if "id" in msg:  # infer/power: the TS side matches the error to its request
@@ -244,5 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    t0 = time.time()
     main()

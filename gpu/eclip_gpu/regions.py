@@ -25,7 +25,7 @@ import os
 import threading
 from typing import Callable
 
-from .cuda import BackendError
+from .cuda import BackendError, check, driver
 
 CUDA_IPC_HANDLE_BYTES = 64
 
@@ -174,8 +174,6 @@ def pin_mapping(mm: mmap.mmap) -> Callable[[], None]:
     """Page-locks a mapping with the driver (every context of the process: PORTABLE); returns the undo."""
     import ctypes  # noqa: PLC0415
 
-    from .cuda import check, driver  # noqa: PLC0415
-
     d = driver()
     holder = ctypes.c_char.from_buffer(mm)
     addr = ctypes.addressof(holder)
@@ -198,8 +196,6 @@ def open_cuda_ipc(raw: bytes, device_id: int, nbytes: int):
 
     import torch  # noqa: PLC0415
     from cuda.bindings import runtime as cudart  # noqa: PLC0415
-
-    from .cuda import check, driver  # noqa: PLC0415
 
     def rt(result, what):
         err = result[0]

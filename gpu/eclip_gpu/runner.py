@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import time
 
-from . import zoo
+from . import mps, zoo
 from .arrivals import check_schedule, driven_loop, times_us
 from .cuda import BackendError, versions
 from .energy import Energy
@@ -121,8 +121,6 @@ class Runner:
         its partition's share of the SMs (mps) or not at all. The closed loop, window and NVML energy are the same
         as in-process runs; this process only keeps time and reads NVML. No partitions, no output check (each
         worker runs the baseline's single-stream graph, just in another process)."""
-        from . import mps  # noqa: PLC0415
-
         # MPS that could not work here once, retry with a fresh daemon included (run_mps), will not on the next run
         # either: say so at once instead of paying for daemons and worker processes again for every remaining mix
         known = getattr(self, "mps_unavailable", None)

@@ -9,7 +9,7 @@ and answers with the first `n` items of the output.
 
 Each worker has its own thread and queue, so requests of different workers run concurrently on their partitions, as
 in the bench's closed loop; a worker's own requests run in order (the server sends one at a time per model anyway).
-Replies go through protocol.send, which holds a lock, so frames of different threads never interleave.
+Replies go through frames.send, which holds a lock, so frames of different threads never interleave.
 
 Tensors come and go in the frames' bodies, or, for a worker with a shared-memory ring (shm.py, mapped before `load`),
 in its ring: the input read in place, the output copied into the room the request names, the reply carrying offsets.
@@ -33,11 +33,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .cuda import BackendError, pinned_empty
+from . import zoo
+from .cuda import BackendError, check, driver, is_fatal, pinned_empty
+from .energy import Energy
+from .execute import op_kernel_starts, prepare_worker
 from .fastcu import fastcu
 from .identity import check_plan_gpu
-from .paris_serve import worker_key
-from .protocol import FATAL_MARKERS
+from .partitions import PartitionPool, read_layout
 from .regions import CudaRegion, Region, SystemRegion, open_region, pin_mapping
 from .shm import Ring, attach
 
@@ -159,19 +161,23 @@ class ServedWorker:
     start_lock: object = None  # one start at a time: slots and the stream are taken in start order
 
 
-def is_fatal(text: str) -> bool:
-    """An error that poisons the CUDA context (docs/design.md §8): the process must die and be restarted."""
-    return any(m in text for m in FATAL_MARKERS)
+def worker_key(name: str, partition: str) -> str:
+    """The ServedWorker of model `name` on partition `partition` (paris-elsa: paris_serve.py loads them)."""
+    return f"{name}@{partition}"
 
 
 class Serving:
     """The loaded workers of one backend process; `send(header, body)` writes one reply frame (thread-safe)."""
 
     def __init__(self, send: Callable[..., None], resources: Callable[[], tuple] | None = None,
-                 exit_fatal: Callable[[str], None] | None = None, pin=pin_mapping, cuda_opener=None):
+                 exit_fatal: Callable[[str], None] | None = None, pin=pin_mapping, cuda_opener=None,
+                 load_partitions: Callable[..., dict] | None = None):
         """`resources()` -> (slice layout, partition pool, Energy): the process's one pool (bench runs share it).
-        `pin` page-locks a system region's mapping, `cuda_opener` opens a CUDA region (regions.py; tests fake them)."""
+        `pin` page-locks a system region's mapping, `cuda_opener` opens a CUDA region (regions.py; tests fake them).
+        `load_partitions(serving, msg, progress)` loads a paris-elsa load (one with `partitions`): paris_serve.load,
+        which builds on this module, so it is handed in by the protocol loop rather than imported here."""
         self.send = send
+        self.load_partitions = load_partitions
         self.resources = resources or _own_resources
         self.exit_fatal = exit_fatal or _exit_fatal
         self.workers: dict[str, ServedWorker] = {}
@@ -518,9 +524,9 @@ class Serving:
         it; an `infer` naming `plan: key` runs that capture. A worker's captures share its static input, its stream
         and one graph memory pool, so each further plan costs little more than its own output tensor."""
         if msg.get("partitions") is not None:
-            from .paris_serve import load as load_partitions  # noqa: PLC0415
-
-            return load_partitions(self, msg, progress)
+            if self.load_partitions is None:
+                raise BackendError("a load with partitions (paris-elsa) needs Serving(load_partitions=...)")
+            return self.load_partitions(self, msg, progress)
         if self.workers:
             raise BackendError("this backend already has loaded workers; start a fresh process to load others")
         import torch  # noqa: PLC0415
@@ -529,8 +535,6 @@ class Serving:
         # other threads run Python: replies and launches are not held up behind another worker's bookkeeping
         sys.setswitchinterval(GIL_SWITCH_S)
 
-        from . import zoo  # noqa: PLC0415
-        from .execute import op_kernel_starts, prepare_worker  # noqa: PLC0415
         layout, pool, _ = self.resources()
         plan = msg.get("plan")
         keyed = msg.get("plans") or []
@@ -612,7 +616,7 @@ def _plan_worker(plan: dict | None, w: dict, key: str | None) -> dict | None:
     return pw
 
 
-def _gpu_execute(torch, name: str, static, execd):
+def gpu_execute(torch, name: str, static, execd):
     """A synchronous execute of a captured graph (paris_serve's workers): GpuExecute with one slot, torch copies."""
     return GpuExecute(torch, name, static, execd, depth=1, fast=False).execute
 
@@ -641,8 +645,6 @@ class GpuExecute:
                  variants: dict | None = None):
         """`execd`: the default capture; `variants`: {plan key: capture} of the same model and static input (one
         per plan it serves under), every one launched on the default's stream so that executions stay in order."""
-        from .cuda import driver  # noqa: PLC0415
-
         self.torch, self.name, self.static, self.execd = torch, name, static, execd
         self.depth = depth
         self.fast = fast
@@ -799,8 +801,6 @@ def _ok(result, what: str) -> None:
     """A driver call's result: raises BackendError naming the call on any error (cuda.check, without its unpacking)."""
     err = result[0] if isinstance(result, tuple) else result
     if err:
-        from .cuda import check  # noqa: PLC0415
-
         check((err,), what)
 
 
@@ -829,17 +829,12 @@ _OWN: list = []
 def _own_resources() -> tuple:
     """Layout, pool and NVML of a Serving used without the protocol's Runner (the GPU tests)."""
     if not _OWN:
-        from .energy import Energy  # noqa: PLC0415
-        from .partitions import PartitionPool, read_layout  # noqa: PLC0415
-
         layout = read_layout()
         _OWN.append((layout, PartitionPool(layout), Energy()))
     return _OWN[0]
 
 
 def _exit_fatal(text: str) -> None:
-    import os  # noqa: PLC0415
-
     sys.stderr.write(f"eclip_gpu: fatal CUDA error, exiting so the process can be restarted: {text}\n")
     sys.stderr.flush()
     os._exit(3)

@@ -13,7 +13,7 @@ import errno
 import mmap
 import os
 
-from .protocol import bytes_view
+from .frames import bytes_view
 
 
 class Ring:

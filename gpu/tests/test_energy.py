@@ -37,7 +37,7 @@ def nvml(monkeypatch):
 
 def test_the_handle_is_the_cuda_devices_by_pci_bus_id(nvml, monkeypatch):
     buses = {0: "0000:9B:00.0", 1: "0000:1B:00.0"}  # CUDA 1 is the lower bus: NVML would number it 0
-    monkeypatch.setattr(cuda, "pci_bus_id", lambda i: buses[i])
+    monkeypatch.setattr(energy, "pci_bus_id", lambda i: buses[i])
     e = energy.Energy(1)
     assert e.handle == ("pci", b"0000:1B:00.0")
     assert e.matched_by == "PCI bus id" and e.index == 1
@@ -47,7 +47,7 @@ def test_without_a_bus_id_it_falls_back_to_nvmls_index_and_says_so(nvml, monkeyp
     def no_driver(i):
         raise cuda.BackendError("no cuda-bindings")
 
-    monkeypatch.setattr(cuda, "pci_bus_id", no_driver)
+    monkeypatch.setattr(energy, "pci_bus_id", no_driver)
     e = energy.Energy(1)
     assert e.handle == ("nvml-index", 1)
     assert "NVML index" in e.matched_by

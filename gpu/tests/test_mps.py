@@ -528,7 +528,7 @@ def test_runner_mps_branch_answers_like_the_other_policies(fake, monkeypatch, po
 
 
 def test_runner_reports_mps_unavailable_as_a_plain_error(fake, monkeypatch, tmp_path):
-    from eclip_gpu.protocol import FATAL_MARKERS
+    from eclip_gpu.cuda import FATAL_MARKERS
 
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
     runner = _runner()

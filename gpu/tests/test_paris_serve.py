@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from eclip_gpu import paris_serve
 from eclip_gpu.cuda import BackendError
-from eclip_gpu.paris_serve import batch_for, captured_batches, partitioned_execute, worker_key
+from eclip_gpu.paris_serve import batch_for, captured_batches, partitioned_execute
+from eclip_gpu.serving import worker_key
 from eclip_gpu.serving import Serving, ServedWorker
 from test_serving import _Replies
 
@@ -121,7 +121,7 @@ def test_power_and_energy_are_summed_over_the_servers_gpus():
     assert s.power()["energyJ"] == 2.5
 
 
-def test_a_load_with_partitions_goes_to_paris_serve_and_close_tears_its_session_down(monkeypatch):
+def test_a_load_with_partitions_goes_to_paris_serve_and_close_tears_its_session_down():
     seen = []
 
     class _Session:
@@ -135,8 +135,7 @@ def test_a_load_with_partitions_goes_to_paris_serve_and_close_tears_its_session_
         serving.paris = _Session()
         return {"type": "loaded", "workers": []}
 
-    monkeypatch.setattr(paris_serve, "load", fake_load)
-    s = Serving(_Replies(), resources=lambda: None)
+    s = Serving(_Replies(), resources=lambda: None, load_partitions=fake_load)
     parts = [{"id": "g0p0", "gpu": 0, "slices": [0, 1], "sms": 16}]
     assert s.load({"type": "load", "plan": None, "workers": [], "partitions": parts}) == {"type": "loaded",
                                                                                             "workers": []}

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from eclip_gpu import protocol
+from eclip_gpu import frames
 from eclip_gpu.cuda import BackendError
-from eclip_gpu.protocol import encode, read_frame
+from eclip_gpu.frames import encode, read_frame
 from eclip_gpu.serving import DATATYPE_BYTES, Serving, ServedWorker, check_input, kserve_datatype, worker_mode
 
 
@@ -188,7 +188,7 @@ def test_concurrent_sends_never_interleave_frames():
 
     def writer(t):
         for i in range(per_thread):
-            protocol.send({"type": "output", "id": t * 100 + i}, bytes([t]) * size, fd=w)
+            frames.send({"type": "output", "id": t * 100 + i}, bytes([t]) * size, fd=w)
 
     ws = [threading.Thread(target=writer, args=(t,)) for t in range(n_threads)]
     for t in ws:

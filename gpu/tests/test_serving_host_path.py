@@ -14,7 +14,7 @@ import numpy
 import pytest
 
 from eclip_gpu import cuda, serving
-from eclip_gpu.serving import GpuExecute, Serving, ServedWorker, _gpu_execute
+from eclip_gpu.serving import GpuExecute, Serving, ServedWorker, gpu_execute
 from eclip_gpu.shm import Ring
 
 
@@ -178,6 +178,7 @@ def gpu(monkeypatch):
     monkeypatch.setattr(serving, "pinned_empty", lambda torch, shape, dtype: torch.empty(shape, dtype, pin_memory=True))
     fake = FakeDriver(torch.log)
     monkeypatch.setattr(cuda, "driver", lambda: fake)
+    monkeypatch.setattr(serving, "driver", lambda: fake)  # imported by name at the top of serving.py
     monkeypatch.setattr(serving, "fastcu", lambda: fake)
 
     def make(depth=2, fast=True, batch=2, item=4, plans=()):
@@ -357,7 +358,7 @@ def test_a_failed_start_is_answered_and_the_worker_goes_on(gpu):
 def test_the_synchronous_execute_of_paris_workers_is_one_slot_of_torch_copies(gpu, monkeypatch):
     torch, make = gpu
     _, static, execd = make()
-    execute = _gpu_execute(torch, "m", static, execd)
+    execute = gpu_execute(torch, "m", static, execd)
     torch.log.clear()
     _, _, data, _ = execute(2, "FP16", bytes(range(16)))
     assert bytes(data) == bytes(range(1, 17))

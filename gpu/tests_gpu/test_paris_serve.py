@@ -6,7 +6,7 @@
 
 import pytest
 
-from eclip_gpu import zoo
+from eclip_gpu import paris_serve, zoo
 from eclip_gpu.serving import Serving, _own_resources
 from test_serving import Replies, _bytes, _input
 
@@ -30,7 +30,7 @@ def _partitions():
 
 @pytest.fixture(scope="module")
 def served():
-    s = Serving(Replies())
+    s = Serving(Replies(), load_partitions=paris_serve.load)
     parts = _partitions()
     loaded = s.load({"type": "load", "plan": None, "workers": WORKERS, "partitions": parts}, progress=print)
     yield s, loaded, parts

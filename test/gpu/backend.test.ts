@@ -47,7 +47,7 @@ describe('GPU backend process', () => {
   })
 })
 
-/** A backend speaking the real frames (eclip_gpu.protocol on fds 3/4, no torch) with `handle`'s Python body. */
+/** A backend speaking the real frames (eclip_gpu.frames on fds 3/4, no torch) with `handle`'s Python body. */
 function framed(handle: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'eclip-fake-'))
   const py = join(dir, 'fake.py')
@@ -56,7 +56,7 @@ function framed(handle: string): string {
     [
       'import os, sys, time',
       `sys.path.insert(0, ${JSON.stringify(join(repo, 'gpu'))})`,
-      'from eclip_gpu.protocol import read_frame, send',
+      'from eclip_gpu.frames import read_frame, send',
       'held = []',
       'while True:',
       '    try:',

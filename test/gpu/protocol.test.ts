@@ -104,7 +104,7 @@ describe('GPU backend protocol: serve messages', () => {
   })
 
   it('round-trips load/infer/output frames through the Python side’s own encoder and decoder', () => {
-    // the Python backend's read_frame + send (gpu/eclip_gpu/protocol.py, no torch) echo every frame back
+    // the Python backend's read_frame + send (gpu/eclip_gpu/frames.py, no torch) echo every frame back
     const load: ToBackend = {
       type: 'load',
       plan: null,
@@ -120,7 +120,7 @@ describe('GPU backend protocol: serve messages', () => {
     const script = [
       'import sys',
       `sys.path.insert(0, ${JSON.stringify(join(repo, 'gpu'))})`,
-      'from eclip_gpu.protocol import read_frame, send',
+      'from eclip_gpu.frames import read_frame, send',
       'while True:',
       '    h, b = read_frame(0)',
       '    if h["type"] == "shutdown": break',

@@ -24,7 +24,7 @@ function fakeBackend(record: string): string {
     py,
     `import json, sys
 sys.path.insert(0, ${JSON.stringify(join(repo, 'gpu'))})
-from eclip_gpu.protocol import read_frame, send
+from eclip_gpu.frames import read_frame, send
 while True:
     try:
         m, body = read_frame()

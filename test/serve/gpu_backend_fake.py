@@ -22,7 +22,6 @@ import os
 import struct
 import sys
 import time
-import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gpu"))
@@ -74,9 +73,7 @@ class FakeRunner:
         pass
 
 
-fake_runner = types.ModuleType("eclip_gpu.runner")
-fake_runner.Runner = FakeRunner
-sys.modules["eclip_gpu.runner"] = fake_runner
+protocol.Runner = FakeRunner
 
 
 class FakeParisSession:
@@ -96,9 +93,7 @@ class FakeParisSession:
         pass
 
 
-fake_paris = types.ModuleType("eclip_gpu.paris")
-fake_paris.ParisSession = FakeParisSession
-sys.modules["eclip_gpu.paris"] = fake_paris
+protocol.ParisSession = FakeParisSession
 
 
 def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datatype_in: str, compute_us=123.4):

@@ -1,6 +1,6 @@
 import os
 
-from eclip_gpu.protocol import encode, read_frame
+from eclip_gpu.frames import encode, read_frame
 
 
 def test_frames_round_trip_through_a_pipe_with_a_body():
