@@ -1,74 +1,27 @@
-"""The Python side of the TypeScript <-> GPU backend boundary (the TS side is src/execute/gpu/protocol.ts): the
-backend's request loop. Frames: frames.py.
-Messages (header "type"):
-  TS -> Py   hello {}                                   -> ready {gpu, versions}
-  bench      run {key, plan, mode, warmupS, windowS, checkOutputs, arrivals?: [per plan worker {kind: open,
-                  arrivalsUs} | {kind: closed, periodsUs}] (arrivals.py; absent: the closed loop)}
-                                                        -> progress {key, message}*, then result {key, ...} or error
-                                                           (with arrivals, each worker's arrivalUs)
-  serve      load {plan|null, workers: [{name, model, batch, dtype, source?, inputShape?}],
-                   rings?: {name: {path, bytes}}}        -> progress {key: "load", message}*, then
-                                                           loaded {workers: [{name, inputShape, inputDtype,
-                                                           outputShape, outputDtype, fingerprint, mode, kernels,
-                                                           switches}], rings?: {name: true | why not},
-                                                           pipelineDepth: executions per worker it overlaps}
-                                                           or error
-             (load may carry plans: [{key, plan}], the plan per set of active models: each worker is also captured
-             under every keyed plan that lists it, reported in its `plans` with its `memoryBytes`; an infer naming
-             `plan: key` runs that capture, none the default one)
-             infer {name, id, n, dtype} + body: the input's first n items, raw little-endian `dtype` (KServe name)
-                                                        -> output {id, shape, datatype, computeUs} + body: the
-                                                           output's first n items, or error {id, ...}
-             infer {name, id, n, dtype, shm: {offset, bytes, outOffset, outBytes}}, no body: the input lies in the
-                   worker's ring (shm.py)                -> output {id, shape, datatype, computeUs,
-                                                           shm: {offset, bytes}}: the output in the ring's room
-                                                           (or in the body if it did not fit), or error {id, ...}
-             shm-register {id, name, kind: system|cuda, bytes; system: key, path, offset; cuda: rawHandle (base64),
-                   deviceId}: a client's shared-memory region (regions.py), opened once; `name` is the server's id
-                   for this registration          -> shm-registered {id, name, note?} or error {id, ...}
-             shm-unregister {id, name}          -> shm-unregistered {id, name, closed}: closed now, or (closed
-                                                   false) once the requests holding it are done
-             infer {..., input?: {region, offset, bytes, range?}, output?: {region, offset, bytes}}: the input read
-                   from a registered region (no body), the output written into one
-                                                        -> output {id, shape, datatype, computeUs,
-                                                           output?: {region, offset, bytes}} (no body when the
-                                                           output went to a region), or error {id, ...}
-             (policy paris-elsa, paris_serve.py: load carries partitions: [{id, gpu, slices, sms}] and each worker
-             its batches; every worker is captured on every partition at each batch, and each infer names its
-             partition: {..., partition}; the loaded workers add batches)
-             power {id}                                 -> power {id, powerW, energyJ} (NVML; J since the first call;
-                                                           summed over the GPUs of a paris-elsa load)
-  paris      paris-table {key, model, batches, dtype, cellMs}
-                                                        -> progress*, then latency-table {key, table, wallS} (one
-                                                           model's eclip.latency-table/1, measured: paris.py)
-             paris-run {key, partitions: [{id, slices, sms}], models: [{model, batches, sloUs}], dtype,
-                        estUs[partition][model][batchIdx], dispatch, sloMargin, dropAfterSlo, firstMeasured,
-                        trace: {arrivalUs, model, batchIdx}}
-                                                        -> progress*, then paris-result {key, releaseUs, startUs,
-                                                           endUs, partition, assigned, dropped, energyJ,
-                                                           energyFromUs, energyToUs, captures, captureS, graphs,
-                                                           wallS, clocks, notes} (per query, µs from the trace's
-                                                           origin) or error
-             paris-gpus {key, count}                    -> paris-gpus {key, deviceCount, gpus: [eclip.gpu/1 of GPUs
-                                                           0..min(count, deviceCount)-1, each read off its device]}
-             (a paris-run partition may carry gpu: the CUDA ordinal it is built on, default 0; the reply then adds
-             gpus: the server's GPUs, and energyPerGpuJ)
-             (eclip-kw: paris-run adds serves [model index per partition] and kernelWise {pool: [{id, slices, sms}],
-             plans[model][batchIdx]: {groups, fingerprint}}; its partitions are then dedicated workers, each a
-             kernel-wise graph per batch over the pool, built on every GPU the workers are on: paris.py)
-             shutdown {}                                -> (exit 0)
-  Py -> TS   error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the process exits 3
-             right after.
-Replies to hello/run/load/paris-* come in request order, one request at a time. infer replies come
-whenever their worker's thread finishes (workers run concurrently), matched by id; power is answered by the reading
-loop at once.
+"""The GPU backend's side of the TypeScript <-> Python boundary: its request loop, and the check of every request.
+
+The messages are defined once, as TypeBox schemas in src/execute/gpu/protocol.ts (which says who sends what and
+what answers it), exported to schemas/backend-protocol.schema.json; frames are frames.py's. Every request is checked
+against its type's schema before it is handled (fastjsonschema); `infer`, the hot path, first by a quick test that
+reads its fields and datatypes off the same schema and accepts only what the schema accepts (`_infer_ok`), anything
+else by the full validator. A request that breaks the schema is answered with an error naming the field, not handled.
+
+Replies to hello/run/load/paris-* come in request order, one request at a time. infer replies come whenever their
+worker's thread finishes (workers run concurrently), matched by id; power and shm-(un)register are answered by the
+reading loop at once. error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the
+process exits 3 right after.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
+from functools import lru_cache
+from pathlib import Path
+
+import fastjsonschema
 
 from . import paris_serve
 from .cuda import is_fatal
@@ -76,6 +29,112 @@ from .frames import read_frame, send
 from .paris import ParisSession
 from .runner import Runner
 from .serving import Serving
+
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "backend-protocol.schema.json"
+
+
+class ProtocolError(ValueError):
+    """A message that breaks the protocol's schema; the message names its type, the field and the reason."""
+
+
+@lru_cache(maxsize=1)
+def _definitions() -> dict:
+    if not SCHEMA.exists():
+        raise ProtocolError(f"no protocol schema at {SCHEMA} (run `eclip schemas`)")
+    return json.loads(SCHEMA.read_text())["definitions"]
+
+
+@lru_cache(maxsize=None)
+def _validator(kind: str, type_: str):
+    """The compiled check of one message type (`kind` request or reply), on first use: compiling costs ms each."""
+    schema = _definitions().get(f"{kind}.{type_}")
+    if schema is None:
+        raise ProtocolError(f"unknown {kind} type {type_!r}")
+    return fastjsonschema.compile(schema)
+
+
+def _field(name: str | None) -> str:
+    """fastjsonschema's "data.shm.offset" / "data[0]" as "shm.offset" / "[0]"; "" for the message itself."""
+    return (name or "data").removeprefix("data").removeprefix(".")
+
+
+def check(msg: object, kind: str = "request") -> dict:
+    """Checks a message against its type's schema; returns it, or raises ProtocolError naming the field."""
+    type_ = msg.get("type") if isinstance(msg, dict) else None
+    if not isinstance(type_, str):
+        raise ProtocolError(f"a {kind} without a type: {str(msg)[:80]}")
+    if kind == "request" and type_ == "infer":
+        _check_infer(msg)
+        return msg
+    try:
+        _validator(kind, type_)(msg)
+    except fastjsonschema.JsonSchemaValueException as e:
+        raise ProtocolError(f"{type_} {_why(e, kind)}") from None
+    return msg
+
+
+def _why(e: fastjsonschema.JsonSchemaValueException, kind: str) -> str:
+    """"request n: must be bigger than or equal to 1": the kind, the field (none for the message itself), the
+    reason."""
+    field = _field(e.name)
+    return f"{kind}{' ' + field if field else ''}: {e.message.removeprefix(e.name or '').strip()}"
+
+
+def check_request(msg: object) -> dict:
+    return check(msg, "request")
+
+
+@lru_cache(maxsize=1)
+def _infer_schema() -> tuple:
+    """What `_infer_ok` checks, read off request.infer: its fields, datatypes, and the fields of `shm` and of a
+    region span (`input`, `output`)."""
+    s = _definitions()["request.infer"]
+    props = s["properties"]
+    span_counts = tuple(k for k in props["input"]["required"] if k != "region")
+    return (frozenset(props), frozenset(props["dtype"]["enum"]), tuple(props["shm"]["required"]),
+            frozenset(props["input"]["properties"]), span_counts)
+
+
+def _check_infer(msg: dict) -> None:
+    """request.infer's schema on the hot path: a message `_infer_ok` accepts is valid; any other goes through the
+    full validator, which refuses it naming the field (or, should the quick test be too strict, accepts it)."""
+    if not _infer_ok(msg, *_infer_schema()):
+        try:
+            _validator("request", "infer")(msg)
+        except fastjsonschema.JsonSchemaValueException as e:
+            raise ProtocolError(f"infer {_why(e, 'request')}") from None
+
+
+def _infer_ok(msg: dict, fields, datatypes, shm_fields, span_fields, span_counts) -> bool:
+    """True only for an infer the schema accepts (never for one it refuses); what it does not recognise quickly it
+    leaves to the full validator. Costs a fraction of that validator's time on the messages the server sends."""
+    i, n = msg.get("id"), msg.get("n")
+    if not (type(i) is int and i >= 0 and type(n) is int and n >= 1 and type(msg.get("name")) is str
+            and msg.get("dtype") in datatypes and fields.issuperset(msg)):
+        return False
+    if len(msg) == 5:  # type, name, id, n, dtype: the body carries the input
+        return True
+    for key, value in msg.items():
+        if key == "shm":
+            if not (type(value) is dict and len(value) == len(shm_fields) and _counts(value, shm_fields)):
+                return False
+        elif key == "input" or key == "output":
+            # (a span with a range, a tokenizer's input, is left to the full validator)
+            if not (type(value) is dict and span_fields.issuperset(value) and "range" not in value
+                    and _counts(value, span_counts) and type(value.get("region")) is str):
+                return False
+        elif (key == "partition" or key == "plan") and type(value) is not str:
+            return False
+    return True
+
+
+def _counts(obj: dict, keys) -> bool:
+    """Every one of `keys` is in obj, an integer >= 0."""
+    for k in keys:
+        x = obj.get(k)
+        if type(x) is not int or x < 0:
+            return False
+    return True
 
 
 def serve() -> None:
@@ -111,8 +170,11 @@ def serve() -> None:
         kind = msg.get("type")
         try:
             if kind == "infer":  # the hot path first
+                _check_infer(msg)
                 serving.infer(msg, body)
-            elif kind == "shm-register":
+                continue
+            check_request(msg)
+            if kind == "shm-register":
                 send({**serving.register_region(msg), "id": msg.get("id")})
             elif kind == "shm-unregister":
                 send({**serving.unregister_region(msg), "id": msg.get("id")})
@@ -147,14 +209,13 @@ def serve() -> None:
                 if runner:
                     runner.close()
                 return
-            else:
-                send({"type": "error", "message": f"unknown message type {kind!r}", "fatal": False})
         except Exception as e:  # noqa: BLE001 - every failure is reported to the TS side
             text = f"{type(e).__name__}: {e}"
             fatal = is_fatal(text)
-            err = {"type": "error", "key": msg.get("key"), "message": text, "fatal": fatal,
-                   "trace": traceback.format_exc(limit=6)}
-            if "id" in msg:  # infer/power: the TS side matches the error to its request
+            err = {"type": "error", "key": msg.get("key"), "message": text, "fatal": fatal}
+            if not isinstance(e, ProtocolError):
+                err["trace"] = traceback.format_exc(limit=6)
+            if type(msg.get("id")) is int:  # infer, power, shm-(un)register: matched to its request by id
                 err["id"] = msg["id"]
             send(err)
             if fatal:

@@ -14,7 +14,7 @@
 // docstring says more). `useGpus` reads every GPU's layout first and checks it against the scenario's. With one GPU
 // the process may still be pinned to any device (`device`: CUDA_VISIBLE_DEVICES), as before.
 
-import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/backend.ts'
+import { BackendProcess, type BackendProcessOptions } from '../execute/gpu/client.ts'
 import type { ParisRunMessage, ParisRunReply } from '../execute/gpu/protocol.ts'
 import type { Gpu, LatencyTable } from '../formats/index.ts'
 import { parseFormat, UserError } from '../formats/index.ts'
@@ -88,9 +88,7 @@ export class ParisGpu {
    * is not `scenarioGpu` (the partitions' slice ids would mean other SMs there).
    */
   async useGpus(n: number, scenarioGpu: Gpu): Promise<Gpu[]> {
-    const reply = await this.proc.request({ type: 'paris-gpus', key: 'gpus', count: n }, 300)
-    if (reply.type !== 'paris-gpus')
-      throw new BackendCrash(`GPU backend answered ${reply.type} to paris-gpus`)
+    const reply = await this.proc.parisGpus('gpus', n, 300)
     if (reply.deviceCount < n) {
       const pinned =
         this.opts.device !== undefined
@@ -114,9 +112,8 @@ export class ParisGpu {
 
   /** One model's latency table at `batches` on every partition size of the GPU (measured). */
   async measureTable(model: string, batches: number[], cellMs = 100): Promise<LatencyTable> {
-    const reply = await this.proc.request(
+    const reply = await this.proc.parisTable(
       {
-        type: 'paris-table',
         key: model,
         model,
         batches,
@@ -125,8 +122,6 @@ export class ParisGpu {
       },
       900,
     )
-    if (reply.type !== 'latency-table')
-      throw new BackendCrash(`GPU backend answered ${reply.type} to paris-table`)
     return parseFormat<LatencyTable>('latency-table', reply.table, `${model}: measured latency table`)
   }
 
@@ -145,9 +140,7 @@ export class ParisGpu {
     // a bisection's repeats of a load are traces of their own: the key tells them apart
     const rep = trace.repeat ? `|r${trace.repeat}` : ''
     const key = `${opts.dispatch}|${layoutKey(partitions)}|${n}q|${trace.scale.toFixed(4)}${rep}${g > 1 ? `|${g}gpus` : ''}`
-    const reply = await this.proc.request({ ...msg, key }, (trace.arrival[n - 1] ?? 0) / 1e6 + 600)
-    if (reply.type !== 'paris-result')
-      throw new BackendCrash(`GPU backend answered ${reply.type} to paris-run`)
+    const reply = await this.proc.parisRun({ ...msg, key }, (trace.arrival[n - 1] ?? 0) / 1e6 + 600)
     this.runs++
     this.captures += reply.captures
     this.captureS += reply.captureS
@@ -190,7 +183,7 @@ export function runMessage(
   trace: Trace,
   opts: RunOptions,
   o: { dtype?: string; dropAfterSlo?: number } = {},
-): Omit<ParisRunMessage, 'key'> {
+): Omit<ParisRunMessage, 'type' | 'key'> {
   const n = trace.arrival.length
   const { serves, serviceUs, kernelWise: kw } = opts
   if (serves && !(serviceUs && kw))
@@ -198,7 +191,6 @@ export function runMessage(
   const est = (p: Partition, mi: number, bi: number, b: number, m: ModelLoad) =>
     serves && serviceUs ? (serviceUs[mi]?.[bi] ?? Number.NaN) : latencyUs(m.table, b, p.sms)
   return {
-    type: 'paris-run',
     partitions: partitions.map((p) => ({ id: p.id, gpu: p.gpu, slices: p.slices, sms: p.sms })),
     models: models.map((m) => ({ model: m.model, batches: m.batches, sloUs: m.sloUs })),
     dtype: o.dtype ?? 'fp16',

@@ -1,4 +1,4 @@
-// The server's backend API (backend.ts) on the Python GPU backend: one child process (src/execute/gpu/backend.ts's
+// The server's backend API (backend.ts) on the Python GPU backend: one child process (src/execute/gpu/client.ts's
 // BackendProcess: spawn, frames on fd 3/4, crash → exit, timeouts, no orphans) that builds, partitions and captures
 // every served model at `load` (gpu/eclip_gpu/serving.py) and replays a model's graph per `infer`. Inputs go as the
 // raw little-endian bytes the KServe layer already made (an FP32 input for an FP16 model is converted on the GPU);
@@ -9,12 +9,12 @@
 // (openRegion) and the infer frame only says where the input lies and where the output goes.
 
 import { join } from 'node:path'
-import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/backend.ts'
+import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/client.ts'
 import type {
-  FromBackend,
   InferShm,
   LoadedWorker,
   LoadWorker,
+  OutputReply,
   RegionSpan,
   ServePartition,
   ShmRegisterMessage,
@@ -149,12 +149,11 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     if (!input) return Promise.reject(new Error(`model "${req.model}": no input tensor`))
     const timeoutS = this.opts.inferTimeoutS ?? 30
     const msg = {
-      type: 'infer',
       name: req.model,
       n: req.items,
       dtype: input.datatype,
       ...(req.partition !== undefined ? { partition: req.partition } : {}),
-    } as const
+    }
     const out = req.shmOutputs?.[0]
     if (input.shm || out) {
       // a client's region: the frame says where; neither the ring nor the pipe carries the bytes it names
@@ -164,12 +163,12 @@ export class GpuServeBackend extends BackendEvents implements Backend {
         ...(input.shm ? { input: regionSpan(input.shm, range) } : {}),
         ...(out ? { output: regionSpan(out.shm) } : {}),
       }
-      return this.answer(l, proc.call(regionMsg, input.shm ? undefined : input.data, timeoutS), out)
+      return this.answer(l, proc.infer(regionMsg, input.shm ? undefined : input.data, timeoutS), out)
     }
     const ring = l.ring
     const outBytes = req.items * l.outItemBytes
     const span = ring?.alloc.alloc(ring.alloc.round(input.data.length) + outBytes)
-    if (!ring || !span) return this.answer(l, proc.call(msg, input.data, timeoutS))
+    if (!ring || !span) return this.answer(l, proc.infer(msg, input.data, timeoutS))
     // through the ring: the input written at the span's start, room for the output after it; the span is given
     // back only once the reply has come (and its output has been read): until then Python may be using it
     const shm: InferShm = {
@@ -181,7 +180,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     const reply = this.sendThroughRing(proc, ring, msg, input, shm, timeoutS)
     const model = req.model // (the closures below must not hold the request: its input is garbage once written)
     const withOutput = reply.then(async (r) => {
-      const out = r.header.type === 'output' ? r.header.shm : undefined
+      const out = r.header.shm
       if (!out) return r
       if (out.offset < shm.outOffset || out.offset + out.bytes > shm.outOffset + shm.outBytes)
         throw new Error(`GPU backend put ${model}'s output outside the room it was given`)
@@ -198,30 +197,29 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   private sendThroughRing(
     proc: BackendProcess,
     ring: ShmRing,
-    msg: { type: 'infer'; name: string; n: number; dtype: RawTensor['datatype']; partition?: string },
+    msg: { name: string; n: number; dtype: RawTensor['datatype']; partition?: string },
     input: RawTensor,
     shm: InferShm,
     timeoutS: number,
-  ): Promise<{ header: FromBackend; body: Buffer }> {
+  ): Promise<{ header: OutputReply; body: Buffer }> {
     return ring.write(input.data, shm.offset).then(
-      () => proc.call({ ...msg, shm }, undefined, timeoutS),
+      () => proc.infer({ ...msg, shm }, undefined, timeoutS),
       (err: unknown) => {
         this.opts.log?.(
           `gpu: ${msg.name}: shared-memory write failed, sent through the pipe: ${(err as Error).message}`,
         )
-        return proc.call(msg, input.data, timeoutS)
+        return proc.infer(msg, input.data, timeoutS)
       },
     )
   }
 
   private answer(
     l: Loaded,
-    reply: Promise<{ header: FromBackend; body: Buffer }>,
+    reply: Promise<{ header: OutputReply; body: Buffer }>,
     out?: ShmOutput,
   ): Promise<ExecResult> {
     return reply.then(
       ({ header, body }) => {
-        if (header.type !== 'output') throw new Error(`GPU backend answered ${header.type} to infer`)
         const written = header.output
         if (out && !written)
           throw new Error(`GPU backend did not write ${l.model.name}'s output into its region`)
@@ -256,15 +254,12 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     this.regions.delete(region.id)
     const proc = this.proc
     if (!proc || proc.exited) return // a dead process holds nothing; the next one never opens it
-    const { header } = await proc.call({ type: 'shm-unregister', name: region.id }, undefined, 30, false)
-    if (header.type !== 'shm-unregistered')
-      throw new Error(`GPU backend answered ${header.type} to shm-unregister`)
+    await proc.unregisterRegion(region.id, 30)
   }
 
   private async sendRegion(proc: BackendProcess, r: ShmRegion): Promise<void> {
-    const msg: Omit<ShmRegisterMessage, 'id'> = r.system
+    const msg: Omit<ShmRegisterMessage, 'type' | 'id'> = r.system
       ? {
-          type: 'shm-register',
           name: r.id,
           kind: 'system',
           bytes: r.byteSize,
@@ -273,16 +268,13 @@ export class GpuServeBackend extends BackendEvents implements Backend {
           offset: r.system.offset,
         }
       : {
-          type: 'shm-register',
           name: r.id,
           kind: 'cuda',
           bytes: r.byteSize,
           rawHandle: r.cuda?.rawHandle.toString('base64') ?? '',
           deviceId: r.cuda?.deviceId ?? 0,
         }
-    const { header } = await proc.call(msg, undefined, 60, false)
-    if (header.type !== 'shm-registered')
-      throw new Error(`GPU backend answered ${header.type} to shm-register`)
+    const header = await proc.registerRegion(msg, 60)
     if (header.note) this.opts.log?.(`gpu: shared memory region '${r.name}': ${header.note}`)
   }
 
@@ -329,9 +321,8 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     try {
       // the GPU is known from here on: a plan for another one is refused saying so (the backend checks it too)
       if (this.plan && proc.gpu) checkMadeFor('the plan', this.plan.gpu, proc.gpu)
-      const reply = await proc.request(
+      const reply = await proc.load(
         {
-          type: 'load',
           plan: this.plan ?? null,
           workers: this.models.map((m) => loadWorker(m)),
           ...(this.opts.partitions ? { partitions: this.opts.partitions } : {}),
@@ -345,7 +336,6 @@ export class GpuServeBackend extends BackendEvents implements Backend {
         },
         this.opts.loadTimeoutS ?? 900,
       )
-      if (reply.type !== 'loaded') throw new BackendCrash(`GPU backend answered ${reply.type} to load`)
       for (const [name, r] of rings) {
         r.unlink() // mapped by the backend (or refused): the name is not needed any more
         const status = reply.rings?.[name]
@@ -457,9 +447,9 @@ export class GpuServeBackend extends BackendEvents implements Backend {
       this.pingSentAt = performance.now()
       // a slow NVML read must not take the backend down: only this reading is given up
       proc
-        .call({ type: 'power' }, undefined, 10, false)
-        .then(({ header }) => {
-          if (header.type !== 'power' || proc !== this.proc) return
+        .power(10)
+        .then((header) => {
+          if (proc !== this.proc) return
           this.energyThis = header.energyJ
           this.lastPower = {
             watts: header.powerW,

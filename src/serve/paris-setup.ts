@@ -2,7 +2,7 @@
 // number on the simulator), each model's load and latency table (resolved exactly as `eclip paris` resolves a
 // scenario: src/paris/scenario.ts), PARIS's partitions over all those GPUs (src/paris/partition.ts), and the served
 // models with the batch sizes each is captured at.
-import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/backend.ts'
+import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/client.ts'
 import { UserError } from '../formats/errors.ts'
 import { type Gpu, gpuConsistencyErrors } from '../formats/gpu.ts'
 import { parseFormat } from '../formats/index.ts'
@@ -193,9 +193,7 @@ export function gpuProbe(opts: BackendProcessOptions): GpuProbe {
   return async (count) => {
     const proc = await BackendProcess.start(opts)
     try {
-      const reply = await proc.request({ type: 'paris-gpus', key: 'serve', count }, 300)
-      if (reply.type !== 'paris-gpus')
-        throw new BackendCrash(`GPU backend answered ${reply.type} to paris-gpus`)
+      const reply = await proc.parisGpus('serve', count, 300)
       return { deviceCount: reply.deviceCount, gpus: reply.gpus }
     } finally {
       await proc.close()

@@ -1,16 +1,21 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { encodeFrame, encodeFrameHead, FrameDecoder } from '../../src/execute/gpu/frames.ts'
 import {
-  encodeFrame,
-  encodeFrameHead,
-  FrameDecoder,
+  checkMessage,
   type FromBackend,
+  ProtocolError,
+  protocolSchema,
+  REPLIES,
+  REQUESTS,
   repliesById,
   type ToBackend,
 } from '../../src/execute/gpu/protocol.ts'
+import type { LatencyTable } from '../../src/formats/index.ts'
+import { ALL, gpu, planOf, profileOf } from '../sim/fixtures.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const venvPython = join(repo, '.venv', 'bin', 'python')
@@ -133,5 +138,270 @@ describe('GPU backend protocol: serve messages', () => {
     assert.deepEqual(frames[0]?.header, { echo: load, bodyLen: 0 })
     assert.deepEqual(frames[1]?.header, { echo: infer, bodyLen: 3000 })
     assert.deepEqual(frames[1]?.body, body)
+  })
+})
+
+const plan = planOf('eclip', [ALL], [{ profile: profileOf('alexnet', [() => 10]), groups: [[0, 0, 0]] }])
+const table: LatencyTable = JSON.parse(
+  readFileSync(join(repo, 'results/h100/paris/sim-same-loads/latency/alexnet.fp16.latency.json'), 'utf8'),
+)
+
+/** One message of every type (several where optional fields change what is checked). */
+const requests: ToBackend[] = [
+  { type: 'hello' },
+  {
+    type: 'run',
+    key: 'mix1|eclip|graph|b1',
+    plan,
+    mode: 'graph',
+    warmupS: 1,
+    windowS: 2,
+    checkOutputs: true,
+    arrivals: [{ kind: 'open', arrivalsUs: [0, 10.5] }],
+  },
+  {
+    type: 'load',
+    plan,
+    workers: [{ name: 'alexnet#0', model: 'alexnet', batch: 1, dtype: 'fp16', batches: [1] }],
+    rings: { 'alexnet#0': { path: '/dev/shm/eclip-ring-1', bytes: 4096 } },
+    plans: [{ key: 'alexnet', plan }],
+  },
+  {
+    type: 'load',
+    plan: null,
+    workers: [{ name: 'm', model: 'm', batch: 2, dtype: 'fp32', source: '/m.pt', inputShape: [3] }],
+    partitions: [{ id: 'g0p0', gpu: 0, slices: [0, 1], sms: 16 }],
+  },
+  { type: 'infer', name: 'alexnet#0', id: 1, n: 1, dtype: 'FP16' },
+  {
+    type: 'infer',
+    name: 'alexnet#0',
+    id: 2,
+    n: 1,
+    dtype: 'FP32',
+    shm: { offset: 0, bytes: 602112, outOffset: 602112, outBytes: 2000 },
+    partition: 'g0p0',
+    plan: 'alexnet',
+  },
+  {
+    type: 'infer',
+    name: 'albert',
+    id: 3,
+    n: 1,
+    dtype: 'INT64',
+    input: { region: 'r1', offset: 0, bytes: 1024, range: [0, 30000] },
+    output: { region: 'r1', offset: 1024, bytes: 4096 },
+  },
+  { type: 'power', id: 4 },
+  {
+    type: 'shm-register',
+    id: 5,
+    name: 'r1',
+    kind: 'system',
+    bytes: 8192,
+    key: '/k',
+    path: '/dev/shm/k',
+    offset: 0,
+  },
+  { type: 'shm-register', id: 6, name: 'r2', kind: 'cuda', bytes: 8192, rawHandle: 'AAAA', deviceId: 0 },
+  { type: 'shm-unregister', id: 7, name: 'r1' },
+  { type: 'paris-table', key: 'alexnet', model: 'alexnet', batches: [1, 2], dtype: 'fp16', cellMs: 100 },
+  { type: 'paris-gpus', key: 'gpus', count: 2 },
+  {
+    type: 'paris-run',
+    key: 'elsa|8+8',
+    partitions: [{ id: 'p0', gpu: 0, slices: [0], sms: 8 }],
+    models: [{ model: 'alexnet', batches: [1], sloUs: 5000 }],
+    dtype: 'fp16',
+    estUs: [[[100]]],
+    dispatch: 'elsa',
+    sloMargin: 0.5,
+    dropAfterSlo: 20,
+    firstMeasured: 0,
+    trace: { arrivalUs: [0, 50], model: [0, 0], batchIdx: [0, 0] },
+    serves: [0],
+    kernelWise: {
+      pool: [{ id: 0, slices: [0], sms: 8 }],
+      plans: [[{ groups: [{ first: 0, last: 0, partition: 0 }], fingerprint: 'f' }]],
+    },
+  },
+  { type: 'shutdown' },
+]
+
+const replies: FromBackend[] = [
+  { type: 'ready', gpu, versions: { torch: '2.9' } },
+  { type: 'progress', key: 'load', message: 'captured' },
+  {
+    type: 'result',
+    key: 'k',
+    mode: 'graph',
+    workers: [{ name: 'a', arrivalUs: [0], startUs: [1], endUs: [2], cpuUs: [0.5] }],
+    windowStartUs: 0,
+    windowEndUs: 2,
+    energyJ: null,
+    wallS: 1,
+    clocks: { before: {}, after: {} },
+    switches: [0],
+    notes: [],
+    outputCheck: [{ name: 'a', relErr: null, bitwise: true }],
+  },
+  {
+    type: 'loaded',
+    workers: [
+      {
+        name: 'a',
+        inputShape: [1, 3, 224, 224],
+        inputDtype: 'FP16',
+        outputShape: [1, 1000],
+        outputDtype: 'FP16',
+        fingerprint: 'f',
+        mode: 'graph',
+        kernels: 3,
+        switches: 0,
+        batches: [1],
+        plans: { k: { mode: 'graph', switches: 1 } },
+        memoryBytes: 1 << 20,
+      },
+    ],
+    rings: { a: true, b: 'no room' },
+    pipelineDepth: 2,
+  },
+  { type: 'output', id: 1, shape: [1, 1000], datatype: 'FP16', computeUs: 81.5 },
+  {
+    type: 'output',
+    id: 2,
+    shape: [1, 1000],
+    datatype: 'FP16',
+    computeUs: 81.5,
+    shm: { offset: 64, bytes: 2000 },
+  },
+  {
+    type: 'output',
+    id: 3,
+    shape: [1, 1000],
+    datatype: 'FP16',
+    computeUs: 81.5,
+    output: { region: 'r1', offset: 0, bytes: 2000 },
+  },
+  { type: 'power', id: 4, powerW: 300, energyJ: 12 },
+  { type: 'shm-registered', id: 5, name: 'r1', note: 'not page-locked' },
+  { type: 'shm-unregistered', id: 7, name: 'r1', closed: false },
+  { type: 'latency-table', key: 'alexnet', table, wallS: 3 },
+  {
+    type: 'paris-result',
+    key: 'k',
+    releaseUs: [0],
+    startUs: [1],
+    endUs: [2],
+    partition: [0],
+    assigned: [-1],
+    dropped: [0],
+    energyJ: 1,
+    energyPerGpuJ: [1],
+    gpus: [0],
+    energyFromUs: 0,
+    energyToUs: 2,
+    captures: 1,
+    captureS: 0.1,
+    graphs: 1,
+    wallS: 1,
+    clocks: null,
+    notes: [],
+  },
+  { type: 'paris-gpus', key: 'gpus', deviceCount: 1, gpus: [gpu] },
+  { type: 'error', message: 'x', fatal: false },
+  { type: 'error', key: null, id: 3, message: 'x', fatal: true, trace: 'Traceback' },
+]
+
+describe('GPU backend protocol: the messages’ schemas', () => {
+  it('has an example of every request and reply type, each valid', () => {
+    assert.deepEqual(new Set(requests.map((m) => m.type)), new Set(Object.keys(REQUESTS)))
+    assert.deepEqual(new Set(replies.map((m) => m.type)), new Set(Object.keys(REPLIES)))
+    for (const m of requests) assert.equal(checkMessage(m, false), m)
+    for (const m of replies) assert.equal(checkMessage(m, true), m)
+  })
+
+  it('refuses a message that breaks its schema, naming its type and the field', () => {
+    const refuses = (m: unknown, replies: boolean, why: RegExp) =>
+      assert.throws(
+        () => (replies ? checkMessage(m, true) : checkMessage(m, false)),
+        (e: unknown) => e instanceof ProtocolError && why.test(e.message),
+      )
+    refuses(
+      { type: 'output', id: 1, shape: [1], datatype: 'FP17', computeUs: 1 },
+      true,
+      /^output reply \/datatype: /,
+    )
+    refuses(
+      { type: 'output', id: 1, shape: [1], datatype: 'FP16' },
+      true,
+      /^output reply \/: missing field\(s\) "computeUs"/,
+    )
+    refuses({ type: 'loaded', workers: [{ name: 'a' }] }, true, /^loaded reply \/workers\/0: missing field/)
+    refuses({ type: 'ready', gpu: { name: 'Fake' }, versions: {} }, true, /^ready reply \/gpu: missing field/)
+    refuses(
+      { type: 'infer', name: 'a', id: 1, n: 1, dtype: 'FP16', shm: { offset: -1 } },
+      false,
+      /^infer request \/shm/,
+    )
+    refuses({ type: 'power', id: 1, extra: true }, false, /^power request \/extra: unknown field$/)
+    refuses({ type: 'nope' }, true, /^unknown reply type "nope"/)
+    refuses('not an object', false, /^unknown request type undefined/)
+  })
+
+  it('round-trips every message through the Python side, which checks each against the exported schema', () => {
+    // Python reads each frame, checks it (requests and replies alike) with eclip_gpu.protocol.check, and sends it
+    // back as it read it; a message it refuses comes back as {refused: why}
+    const script = [
+      'import sys',
+      `sys.path.insert(0, ${JSON.stringify(join(repo, 'gpu'))})`,
+      'from eclip_gpu.frames import read_frame, send',
+      'from eclip_gpu.protocol import ProtocolError, check',
+      'while True:',
+      '    try:',
+      '        h, b = read_frame(0)',
+      '    except EOFError:',
+      '        break',
+      '    try:',
+      '        send(check(h["message"], h["kind"]), b, fd=1)',
+      '    except ProtocolError as e:',
+      '        send({"refused": str(e)}, fd=1)',
+    ].join('\n')
+    const all = [
+      ...requests.map((message) => ({ kind: 'request', message })),
+      ...replies.map((message) => ({ kind: 'reply', message })),
+      { kind: 'request', message: { type: 'infer', name: 'a', id: 1, n: 0, dtype: 'FP16' } },
+      { kind: 'request', message: { type: 'load', plan: null, workers: [{ name: 'a' }] } },
+    ]
+    const r = spawnSync(python, ['-c', script], {
+      input: Buffer.concat(all.map((m, i) => encodeFrame(m, Buffer.from([i])))),
+      maxBuffer: 64 << 20,
+    })
+    assert.equal(r.status, 0, r.stderr?.toString())
+    const frames = new FrameDecoder().push(r.stdout)
+    assert.equal(frames.length, all.length)
+    for (const [i, { kind, message }] of all.slice(0, -2).entries()) {
+      const f = frames[i]
+      assert.deepEqual(f?.header, message, `${kind} ${message.type}`)
+      assert.deepEqual([...(f?.body ?? [])], [i])
+      if (kind === 'reply') checkMessage(f?.header, true)
+      else checkMessage(f?.header, false)
+    }
+    assert.deepEqual(
+      frames.slice(-2).map((f) => f.header),
+      [
+        { refused: 'infer request n: must be bigger than or equal to 1' },
+        { refused: "load request workers[0]: must contain ['batch', 'dtype', 'model'] properties" },
+      ],
+    )
+  })
+
+  it('keeps schemas/backend-protocol.schema.json in sync with the TypeScript messages', () => {
+    const committed = JSON.parse(readFileSync(join(repo, 'schemas', 'backend-protocol.schema.json'), 'utf8'))
+    assert.deepEqual(
+      committed,
+      protocolSchema(),
+      'schemas/backend-protocol.schema.json is stale: run npm run schemas',
+    )
   })
 })

@@ -25,13 +25,16 @@ function fakeBackend(record: string): string {
     `import json, sys
 sys.path.insert(0, ${JSON.stringify(join(repo, 'gpu'))})
 from eclip_gpu.frames import read_frame, send
+from eclip_gpu.protocol import check_request
+GPU = json.load(open(${JSON.stringify(join(repo, 'test', 'fixtures', 'h100.gpu.json'))}))
 while True:
     try:
         m, body = read_frame()
     except EOFError:
         break
+    check_request(m)
     if m["type"] == "hello":
-        send({"type": "ready", "gpu": {"name": "Fake"}, "versions": {}})
+        send({"type": "ready", "gpu": GPU, "versions": {}})
     elif m["type"] == "shutdown":
         break
     elif m["type"] == "run":

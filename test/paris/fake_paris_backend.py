@@ -1,5 +1,6 @@
 """A stand-in for the GPU backend in `eclip paris --backend gpu` tests (no GPU, no torch): the real frames
-(eclip_gpu.frames) and the real dispatcher (eclip_gpu.paris.Dispatcher) run in virtual time, every query's service
+(eclip_gpu.frames), every request checked against the protocol's schema (eclip_gpu.protocol), and the real
+dispatcher (eclip_gpu.paris.Dispatcher) run in virtual time, every query's service
 time exactly its latency-table estimate. So a comparison through it must give what the simulator gives with
 noise 0 — the TypeScript side's message, reply handling and metrics are then checked end to end.
 
@@ -16,6 +17,7 @@ sys.path.insert(0, sys.argv[1])
 
 from eclip_gpu.paris import Dispatcher, replay_virtual  # noqa: E402
 from eclip_gpu.frames import read_frame, send  # noqa: E402
+from eclip_gpu.protocol import ProtocolError, check_request  # noqa: E402
 
 gpu = json.load(open(sys.argv[2]))
 n_gpus = int(sys.argv[3]) if len(sys.argv) > 3 else 1
@@ -51,6 +53,11 @@ while True:
     except EOFError:
         break
     kind = m["type"]
+    try:
+        check_request(m)
+    except ProtocolError as e:
+        send({"type": "error", "key": m.get("key"), "message": f"ProtocolError: {e}", "fatal": False})
+        continue
     if kind == "hello":
         send({"type": "ready", "gpu": gpu, "versions": {"gpu": "fake"}})
     elif kind == "shutdown":

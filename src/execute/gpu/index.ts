@@ -1,13 +1,13 @@
 import type { Backend } from '../backend.ts'
 import { GpuBackend, type GpuBackendOptions } from './backend.ts'
 
+export { GpuBackend } from './backend.ts'
 export {
   BackendCrash,
   BackendProcess,
   type BackendProcessOptions,
   BackendReplyError,
-  GpuBackend,
-} from './backend.ts'
+} from './client.ts'
 
 export function createGpuBackend(opts: GpuBackendOptions = {}): Promise<Backend> {
   return GpuBackend.start({ log: (l) => process.stderr.write(`${l}\n`), ...opts })

@@ -1,352 +1,511 @@
-// The TypeScript side of the boundary with the Python GPU backend (the Python side is gpu/eclip_gpu/protocol.py).
-// Frames on dedicated pipes (fd 3: TS → Python, fd 4: Python → TS), never stdout:
-// [u32 total][u32 header length][JSON header][raw bytes], little-endian; total counts everything after itself.
-// Messages: bench's hello/run/shutdown; serve's load/infer/power/shm-register/shm-unregister; paris's
-// paris-table/paris-run/paris-gpus (gpu/eclip_gpu/protocol.py's docstring lists them all). hello/run/load/paris-* are
-// answered one at a time, in order; infer, power and shm-(un)register carry an `id` their reply echoes, so several can
-// be in flight (infer replies of different workers come back in any order).
-import type { Gpu, KSERVE_DATATYPES, LatencyTable, Plan } from '../../formats/index.ts'
-import type { Schedule } from '../../workload/arrivals.ts'
+// The messages of the boundary with the Python GPU backend, as TypeBox schemas (like every file format): the types
+// both sides speak, exported to schemas/backend-protocol.schema.json (`eclip schemas`), which the Python side
+// validates every request with (gpu/eclip_gpu/protocol.py). This side validates every reply (client.ts). Frames:
+// frames.ts. Requests allow no field the schema does not name (a typo is refused by Python, naming it); replies may
+// carry more (a newer backend's), the fields named here are checked.
+// Who sends what: bench's hello/run/shutdown; serve's load/infer/power/shm-register/shm-unregister; paris's
+// paris-table/paris-run/paris-gpus. hello/run/load/paris-* are answered one at a time, in order; infer, power and
+// shm-(un)register carry an `id` their reply echoes, so several can be in flight (infer replies of different workers
+// come back in any order). `progress` may precede a serial request's reply; `error` answers any request.
+import Type, { type TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import { Dtype, Gpu, KSERVE_DATATYPES, LatencyTable, ModelName, Plan } from '../../formats/index.ts'
 
 /** A KServe tensor datatype: tensors cross the boundary as raw little-endian bytes of one of these. */
-export type TensorDatatype = (typeof KSERVE_DATATYPES)[number]
+export const TensorDatatype = Type.Enum([...KSERVE_DATATYPES])
+export type TensorDatatype = Type.Static<typeof TensorDatatype>
 
-export interface RunMessage {
-  type: 'run'
-  key: string
-  plan: Plan
-  mode: 'stream' | 'graph' | null
-  warmupS: number
-  windowS: number
-  checkOutputs: boolean
-  /**
-   * Per plan worker, when its requests come (src/workload/arrivals.ts, gpu/eclip_gpu/arrivals.py), µs from the run's
-   * origin; absent: the paper's closed loop for every worker.
-   */
-  arrivals?: Schedule[]
-}
+const strict = { additionalProperties: false } as const
+const Id = Type.Integer({ minimum: 0 })
+const Count = Type.Integer({ minimum: 0 })
+const Key = Type.String()
+const Numbers = Type.Array(Type.Number())
+
+// ── requests (TS → Python) ──────────────────────────────────────────────────────────────────────────────────────
+
+export const HelloMessage = Type.Object({ type: Type.Literal('hello') }, strict)
+export type HelloMessage = Type.Static<typeof HelloMessage>
+
+/** A worker's arrivals (src/workload/arrivals.ts, gpu/eclip_gpu/arrivals.py), µs from the run's origin. */
+export const Schedule = Type.Union([
+  Type.Object({ kind: Type.Literal('closed'), periodsUs: Numbers }, strict),
+  Type.Object({ kind: Type.Literal('open'), arrivalsUs: Numbers }, strict),
+])
+
+/** bench: one run of a plan, closed loop or driven by `arrivals`. */
+export const RunMessage = Type.Object(
+  {
+    type: Type.Literal('run'),
+    key: Key,
+    plan: Plan,
+    mode: Type.Union([Type.Literal('stream'), Type.Literal('graph'), Type.Null()]),
+    warmupS: Type.Number({ minimum: 0 }),
+    windowS: Type.Number({ exclusiveMinimum: 0 }),
+    checkOutputs: Type.Boolean(),
+    /** Per plan worker, when its requests come; absent: the paper's closed loop for every worker. */
+    arrivals: Type.Optional(Type.Array(Schedule)),
+  },
+  strict,
+)
+export type RunMessage = Type.Static<typeof RunMessage>
 
 /** One served worker to build and capture. */
-export interface LoadWorker {
-  name: string
-  model: string
-  batch: number
-  dtype: string
-  /** User model: a TorchScript file, built with `inputShape` (without the batch dimension). */
-  source?: string
-  inputShape?: number[]
-  /** paris-elsa: the batch sizes to capture besides `batch` (the model's batch-size mix). */
-  batches?: number[]
-}
+export const LoadWorker = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    model: Type.String({ minLength: 1 }),
+    batch: Type.Integer({ minimum: 1 }),
+    dtype: Dtype,
+    /** User model: a TorchScript file, built with `inputShape` (without the batch dimension). */
+    source: Type.Optional(Type.String()),
+    inputShape: Type.Optional(Type.Array(Type.Integer())),
+    /** paris-elsa: the batch sizes to capture besides `batch` (the model's batch-size mix). */
+    batches: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }))),
+  },
+  strict,
+)
+export type LoadWorker = Type.Static<typeof LoadWorker>
+
 /**
- * A partition of a PARIS server (paris-elsa's load, paris-run): slice ids of GPU `gpu`'s one split (a CUDA ordinal of
- * the backend process).
+ * A partition of a PARIS server (paris-elsa's load, paris-run): slice ids of GPU `gpu`'s one split (a CUDA ordinal
+ * of the backend process).
  */
-export interface ServePartition {
-  id: string
-  gpu: number
-  slices: number[]
-  sms: number
-}
+export const ServePartition = Type.Object(
+  {
+    id: Type.String({ minLength: 1 }),
+    gpu: Count,
+    slices: Type.Array(Count, { minItems: 1 }),
+    /** SMs of its slices; eclip-kw's dedicated workers: the worker's mean busy SMs (what ELSA ranks by), not whole. */
+    sms: Type.Number({ exclusiveMinimum: 0 }),
+  },
+  strict,
+)
+export type ServePartition = Type.Static<typeof ServePartition>
+
 /**
  * serve: build, partition (the plan's pool, once) and capture every worker; no plan: each on the whole GPU. With
  * `partitions` (policy paris-elsa, gpu/eclip_gpu/paris_serve.py): every worker on every partition at each of its
  * batches, and each infer names its partition.
  */
-export interface LoadMessage {
-  type: 'load'
-  plan: Plan | null
-  workers: LoadWorker[]
-  partitions?: ServePartition[]
-  /** Shared-memory rings by worker name (src/serve/shm-ring.ts): files the backend maps, then unlinks. */
-  rings?: Record<string, { path: string; bytes: number }>
-  /**
-   * The plan per set of active models: each worker is also captured under every plan that lists it (its
-   * captures share its static input, stream and memory pool), and an infer naming `plan` runs that capture.
-   */
-  plans?: { key: string; plan: Plan }[]
-}
+export const LoadMessage = Type.Object(
+  {
+    type: Type.Literal('load'),
+    plan: Type.Union([Plan, Type.Null()]),
+    workers: Type.Array(LoadWorker),
+    partitions: Type.Optional(Type.Array(ServePartition)),
+    /** Shared-memory rings by worker name (src/serve/shm-ring.ts): files the backend maps, then unlinks. */
+    rings: Type.Optional(
+      Type.Record(
+        Type.String(),
+        Type.Object({ path: Type.String(), bytes: Type.Integer({ minimum: 1 }) }, strict),
+      ),
+    ),
+    /**
+     * The plan per set of active models: each worker is also captured under every plan that lists it (its captures
+     * share its static input, stream and memory pool), and an infer naming `plan` runs that capture.
+     */
+    plans: Type.Optional(Type.Array(Type.Object({ key: Type.String({ minLength: 1 }), plan: Plan }, strict))),
+  },
+  strict,
+)
+export type LoadMessage = Type.Static<typeof LoadMessage>
+
 /** Where an infer's tensors lie in its worker's ring: the input, and room for the output. */
-export interface InferShm {
-  offset: number
-  bytes: number
-  outOffset: number
-  outBytes: number
-}
+export const InferShm = Type.Object(
+  { offset: Count, bytes: Count, outOffset: Count, outBytes: Count },
+  strict,
+)
+export type InferShm = Type.Static<typeof InferShm>
+
 /**
  * A tensor in a client's registered shared-memory region (gpu/eclip_gpu/regions.py): `region` is the registration's
- * id (ShmRegisterMessage.name), `offset` from the region's start; `range`: the input's allowed values (token ids),
+ * id (shm-register's name), `offset` from the region's start; `range`: the input's allowed values (token ids),
  * checked by the backend since the server never reads such an input.
  */
-export interface RegionSpan {
-  region: string
-  offset: number
-  bytes: number
-  range?: [number, number]
-}
-/**
- * serve: a client's shared-memory region, opened once by the backend (system: the file at `path`, checked by the
- * server, mapped from `offset`; cuda: the base64 cudaIpcMemHandle_t on `deviceId`). `name` is unique per
- * registration (the client's name may be registered again while the old region drains).
- */
-export interface ShmRegisterMessage {
-  type: 'shm-register'
-  id: number
-  name: string
-  kind: 'system' | 'cuda'
-  bytes: number
-  key?: string
-  path?: string
-  offset?: number
-  rawHandle?: string
-  deviceId?: number
-}
-/** serve: closes a region now, or once the requests holding it are done. */
-export interface ShmUnregisterMessage {
-  type: 'shm-unregister'
-  id: number
-  name: string
-}
+export const RegionSpan = Type.Object(
+  {
+    region: Type.String(),
+    offset: Count,
+    bytes: Count,
+    range: Type.Optional(Type.Tuple([Type.Number(), Type.Number()])),
+  },
+  strict,
+)
+export type RegionSpan = Type.Static<typeof RegionSpan>
+
 /**
  * serve: one execution; the input's first `n` items as raw `dtype` bytes are the frame's body, or, with `shm`, in
  * the worker's ring (the frame has no body then), or, with `input`, in a client's region. With `output`, the output
  * is written into a client's region (the reply has no body then).
  */
-export interface InferMessage {
-  type: 'infer'
-  name: string
-  id: number
-  n: number
-  dtype: TensorDatatype
-  shm?: InferShm
-  input?: RegionSpan
-  output?: RegionSpan
-  /** paris-elsa: the partition (id) the server's dispatcher chose; it runs the smallest captured batch ≥ n. */
-  partition?: string
-  /** The key of a plan of the load's `plans` to run under; absent: the default capture. */
-  plan?: string
-}
+export const InferMessage = Type.Object(
+  {
+    type: Type.Literal('infer'),
+    name: Type.String(),
+    id: Id,
+    n: Type.Integer({ minimum: 1 }),
+    dtype: TensorDatatype,
+    shm: Type.Optional(InferShm),
+    input: Type.Optional(RegionSpan),
+    output: Type.Optional(RegionSpan),
+    /** paris-elsa: the partition (id) the server's dispatcher chose; it runs the smallest captured batch ≥ n. */
+    partition: Type.Optional(Type.String()),
+    /** The key of a plan of the load's `plans` to run under; absent: the default capture. */
+    plan: Type.Optional(Type.String()),
+  },
+  strict,
+)
+export type InferMessage = Type.Static<typeof InferMessage>
+
+/** serve: NVML board power and energy (summed over the GPUs of a paris-elsa load); also the backend's ping. */
+export const PowerMessage = Type.Object({ type: Type.Literal('power'), id: Id }, strict)
+export type PowerMessage = Type.Static<typeof PowerMessage>
+
+/**
+ * serve: a client's shared-memory region, opened once by the backend (system: the file at `path`, checked by the
+ * server, mapped from `offset`; cuda: the base64 cudaIpcMemHandle_t on `deviceId`). `name` is unique per
+ * registration (the client's name may be registered again while the old region drains).
+ */
+export const ShmRegisterMessage = Type.Object(
+  {
+    type: Type.Literal('shm-register'),
+    id: Id,
+    name: Type.String({ minLength: 1 }),
+    kind: Type.Enum(['system', 'cuda']),
+    bytes: Count,
+    key: Type.Optional(Type.String()),
+    path: Type.Optional(Type.String()),
+    offset: Type.Optional(Count),
+    rawHandle: Type.Optional(Type.String()),
+    deviceId: Type.Optional(Count),
+  },
+  strict,
+)
+export type ShmRegisterMessage = Type.Static<typeof ShmRegisterMessage>
+
+/** serve: closes a region now, or once the requests holding it are done. */
+export const ShmUnregisterMessage = Type.Object(
+  { type: Type.Literal('shm-unregister'), id: Id, name: Type.String({ minLength: 1 }) },
+  strict,
+)
+export type ShmUnregisterMessage = Type.Static<typeof ShmUnregisterMessage>
+
 /** paris: one model's latency table measured at `batches` on every partition size of the slice layout. */
-export interface ParisTableMessage {
-  type: 'paris-table'
-  key: string
-  model: string
-  batches: number[]
-  dtype: string
-  /** Time budget of the timed replays of one cell (batch × size), ms. */
-  cellMs: number
-}
+export const ParisTableMessage = Type.Object(
+  {
+    type: Type.Literal('paris-table'),
+    key: Key,
+    model: ModelName,
+    batches: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 }),
+    dtype: Type.String(),
+    /** Time budget of the timed replays of one cell (batch × size), ms. */
+    cellMs: Type.Number({ exclusiveMinimum: 0 }),
+  },
+  strict,
+)
+export type ParisTableMessage = Type.Static<typeof ParisTableMessage>
+
 /**
  * paris: the number of GPUs the backend process sees, and the slice layouts of the first `count` (each read off its
  * device), before a comparison puts partitions on them.
  */
-export interface ParisGpusMessage {
-  type: 'paris-gpus'
-  key: string
-  count: number
-}
-/** paris: replay one trace open-loop on these partitions with this dispatch (gpu/eclip_gpu/paris.py). */
-export interface ParisRunMessage {
-  type: 'paris-run'
-  key: string
-  /**
-   * The server's partitions: each on GPU `gpu` (a CUDA ordinal of the backend process; one process drives every GPU
-   * of the server, with one dispatcher over all the partitions), as slice ids of that GPU's one split.
-   */
-  partitions: ServePartition[]
-  models: { model: string; batches: number[]; sloUs: number }[]
-  dtype: string
-  /** estUs[partition][model][batchIdx]: the latency-table estimates ELSA and least-loaded dispatch on, µs. */
-  estUs: number[][][]
-  dispatch: 'fifo' | 'least-loaded' | 'elsa'
-  sloMargin: number
-  /** A query that has waited this many times its SLO when its partition reaches it is dropped unexecuted. */
-  dropAfterSlo: number
-  /** Index of the first measured query: the energy window starts at its release. */
-  firstMeasured: number
-  /** Arrival µs from the trace's origin (ascending), model index, batch index per query. */
-  trace: { arrivalUs: number[]; model: number[]; batchIdx: number[] }
-  /** eclip-kw: partition i is a dedicated worker of model serves[i] (src/paris/kernelwise.ts). */
-  serves?: number[]
-  /**
-   * eclip-kw: the pool every GPU of the server holds (green contexts) and, per model and batch index, the groups of
-   * its plan there (partition ids of that pool) with the kernel sequence they were planned for.
-   */
-  kernelWise?: {
-    pool: { id: number; slices: number[]; sms: number }[]
-    plans: { groups: { first: number; last: number; partition: number }[]; fingerprint: string }[][]
-  }
-}
-export type ToBackend =
-  | { type: 'hello' }
-  | RunMessage
-  | LoadMessage
-  | InferMessage
-  | ParisTableMessage
-  | ParisRunMessage
-  | ParisGpusMessage
-  | ShmRegisterMessage
-  | ShmUnregisterMessage
-  | { type: 'power'; id: number }
-  | { type: 'shutdown' }
+export const ParisGpusMessage = Type.Object(
+  { type: Type.Literal('paris-gpus'), key: Key, count: Type.Integer({ minimum: 1 }) },
+  strict,
+)
+export type ParisGpusMessage = Type.Static<typeof ParisGpusMessage>
 
-export interface WorkerTimes {
-  name: string
+/** paris: replay one trace open-loop on these partitions with this dispatch (gpu/eclip_gpu/paris.py). */
+export const ParisRunMessage = Type.Object(
+  {
+    type: Type.Literal('paris-run'),
+    key: Key,
+    /**
+     * The server's partitions: each on GPU `gpu` (a CUDA ordinal of the backend process; one process drives every
+     * GPU of the server, with one dispatcher over all the partitions), as slice ids of that GPU's one split.
+     */
+    partitions: Type.Array(ServePartition, { minItems: 1 }),
+    models: Type.Array(
+      Type.Object(
+        { model: ModelName, batches: Type.Array(Type.Integer({ minimum: 1 })), sloUs: Type.Number() },
+        strict,
+      ),
+    ),
+    dtype: Type.String(),
+    /** estUs[partition][model][batchIdx]: the latency-table estimates ELSA and least-loaded dispatch on, µs. */
+    estUs: Type.Array(Type.Array(Numbers)),
+    dispatch: Type.Enum(['fifo', 'least-loaded', 'elsa']),
+    sloMargin: Type.Number(),
+    /** A query that has waited this many times its SLO when its partition reaches it is dropped unexecuted. */
+    dropAfterSlo: Type.Number(),
+    /** Index of the first measured query: the energy window starts at its release. */
+    firstMeasured: Count,
+    /** Arrival µs from the trace's origin (ascending), model index, batch index per query. */
+    trace: Type.Object({ arrivalUs: Numbers, model: Type.Array(Count), batchIdx: Type.Array(Count) }, strict),
+    /** eclip-kw: partition i is a dedicated worker of model serves[i] (src/paris/kernelwise.ts). */
+    serves: Type.Optional(Type.Array(Count)),
+    /**
+     * eclip-kw: the pool every GPU of the server holds (green contexts) and, per model and batch index, the groups of
+     * its plan there (partition ids of that pool) with the kernel sequence they were planned for.
+     */
+    kernelWise: Type.Optional(
+      Type.Object(
+        {
+          pool: Type.Array(
+            Type.Object({ id: Count, slices: Type.Array(Count), sms: Type.Integer() }, strict),
+          ),
+          plans: Type.Array(
+            Type.Array(
+              Type.Object(
+                {
+                  groups: Type.Array(Type.Object({ first: Count, last: Count, partition: Count }, strict)),
+                  fingerprint: Type.String(),
+                },
+                strict,
+              ),
+            ),
+          ),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+)
+export type ParisRunMessage = Type.Static<typeof ParisRunMessage>
+
+export const ShutdownMessage = Type.Object({ type: Type.Literal('shutdown') }, strict)
+export type ShutdownMessage = Type.Static<typeof ShutdownMessage>
+
+/** Every request by its `type`. */
+export const REQUESTS = {
+  hello: HelloMessage,
+  run: RunMessage,
+  load: LoadMessage,
+  infer: InferMessage,
+  power: PowerMessage,
+  'shm-register': ShmRegisterMessage,
+  'shm-unregister': ShmUnregisterMessage,
+  'paris-table': ParisTableMessage,
+  'paris-gpus': ParisGpusMessage,
+  'paris-run': ParisRunMessage,
+  shutdown: ShutdownMessage,
+} as const
+export type ToBackend = {
+  [K in keyof typeof REQUESTS]: Type.Static<(typeof REQUESTS)[K]>
+}[keyof typeof REQUESTS]
+
+// ── replies (Python → TS) ───────────────────────────────────────────────────────────────────────────────────────
+
+/** hello's answer: the GPU (slice layout read off the device) and the backend's library versions. */
+export const ReadyReply = Type.Object({
+  type: Type.Literal('ready'),
+  gpu: Gpu,
+  versions: Type.Record(Type.String(), Type.String()),
+})
+export type ReadyReply = Type.Static<typeof ReadyReply>
+
+/** A serial request's progress, for the log. */
+export const ProgressReply = Type.Object({ type: Type.Literal('progress'), key: Key, message: Type.String() })
+export type ProgressReply = Type.Static<typeof ProgressReply>
+
+export const WorkerTimes = Type.Object({
+  name: Type.String(),
   /** Open loop: each request's scheduled arrival (latency counts from it); absent for a closed loop (= startUs). */
-  arrivalUs?: number[]
-  startUs: number[]
-  endUs: number[]
+  arrivalUs: Type.Optional(Numbers),
+  startUs: Numbers,
+  endUs: Numbers,
   /** Host CPU time of the worker's thread spent enqueuing each request, µs (absent from MPS runs). */
-  cpuUs?: number[]
-}
-export interface RunReply {
-  type: 'result'
-  key: string
-  mode: string
-  workers: WorkerTimes[]
-  windowStartUs: number
-  windowEndUs: number
-  energyJ: number | null
-  wallS: number
-  clocks: unknown
-  switches: number[]
-  notes: string[]
-  outputCheck?: { name: string; relErr: number | null; bitwise: boolean }[]
-}
+  cpuUs: Type.Optional(Numbers),
+})
+export type WorkerTimes = Type.Static<typeof WorkerTimes>
+
+/** run's answer: raw request times per worker, the measurement window and its NVML energy. */
+export const RunReply = Type.Object({
+  type: Type.Literal('result'),
+  key: Key,
+  mode: Type.String(),
+  workers: Type.Array(WorkerTimes),
+  windowStartUs: Type.Number(),
+  windowEndUs: Type.Number(),
+  energyJ: Type.Union([Type.Number(), Type.Null()]),
+  wallS: Type.Number(),
+  clocks: Type.Unknown(),
+  switches: Type.Array(Type.Number()),
+  notes: Type.Array(Type.String()),
+  outputCheck: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String(),
+        relErr: Type.Union([Type.Number(), Type.Null()]),
+        bitwise: Type.Boolean(),
+      }),
+    ),
+  ),
+})
+export type RunReply = Type.Static<typeof RunReply>
+
 /** One captured worker: its static input and output (batch dimension = the captured batch). */
-export interface LoadedWorker {
-  name: string
-  inputShape: number[]
-  inputDtype: TensorDatatype
-  outputShape: number[]
-  outputDtype: TensorDatatype
-  fingerprint: string
-  mode?: string
-  kernels?: number
-  switches?: number
+export const LoadedWorker = Type.Object({
+  name: Type.String(),
+  inputShape: Type.Array(Type.Integer()),
+  inputDtype: TensorDatatype,
+  outputShape: Type.Array(Type.Integer()),
+  outputDtype: TensorDatatype,
+  fingerprint: Type.String(),
+  mode: Type.Optional(Type.String()),
+  kernels: Type.Optional(Count),
+  switches: Type.Optional(Count),
   /** paris-elsa: the batch sizes captured on every partition. */
-  batches?: number[]
+  batches: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }))),
   /** Its captures under the load's keyed `plans`. */
-  plans?: Record<string, { mode: string; switches: number }>
+  plans: Type.Optional(Type.Record(Type.String(), Type.Object({ mode: Type.String(), switches: Count }))),
   /** GPU memory its model and captures took (what torch reserved for them), bytes. */
-  memoryBytes?: number
-}
-export interface LoadedReply {
-  type: 'loaded'
-  workers: LoadedWorker[]
+  memoryBytes: Type.Optional(Type.Integer()),
+})
+export type LoadedWorker = Type.Static<typeof LoadedWorker>
+
+export const LoadedReply = Type.Object({
+  type: Type.Literal('loaded'),
+  workers: Type.Array(LoadedWorker),
   /** Per ring of the load: true when mapped, else why not (that worker's tensors then go through the pipe). */
-  rings?: Record<string, true | string>
+  rings: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Literal(true), Type.String()]))),
   /** Executions of one worker the backend overlaps on its stream (its pipeline depth); absent: one at a time. */
-  pipelineDepth?: number
-}
+  pipelineDepth: Type.Optional(Type.Integer({ minimum: 1 })),
+})
+export type LoadedReply = Type.Static<typeof LoadedReply>
+
 /**
  * The output's first `n` items as raw `datatype` bytes: the body, or, with `shm`, at `shm.offset` of the worker's
  * ring (inside the request's `outOffset`/`outBytes`); computeUs is the replay's device time.
  */
-export interface OutputReply {
-  type: 'output'
-  id: number
-  shape: number[]
-  datatype: TensorDatatype
-  computeUs: number
-  shm?: { offset: number; bytes: number }
+export const OutputReply = Type.Object({
+  type: Type.Literal('output'),
+  id: Id,
+  shape: Type.Array(Type.Integer({ minimum: 0 })),
+  datatype: TensorDatatype,
+  computeUs: Type.Number(),
+  shm: Type.Optional(Type.Object({ offset: Count, bytes: Count })),
   /** The output went into the client's region the infer named (`bytes` written). */
-  output?: RegionSpan
-}
-export interface ShmRegisteredReply {
-  type: 'shm-registered'
-  id: number
-  name: string
-  /** e.g. the mapping could not be page-locked (copies then go through pageable memory). */
-  note?: string
-}
-export interface ShmUnregisteredReply {
-  type: 'shm-unregistered'
-  id: number
-  name: string
-  /** False: closed later, once the requests holding it are done. */
-  closed: boolean
-}
-export interface PowerReply {
-  type: 'power'
-  id: number
+  output: Type.Optional(RegionSpan),
+})
+export type OutputReply = Type.Static<typeof OutputReply>
+
+export const PowerReply = Type.Object({
+  type: Type.Literal('power'),
+  id: Id,
   /** NVML board power, W. */
-  powerW: number
+  powerW: Type.Number(),
   /** NVML energy since this process's first power reading, J. */
-  energyJ: number
-}
-export interface LatencyTableReply {
-  type: 'latency-table'
-  key: string
-  table: LatencyTable
-  wallS: number
-}
-/** Per query, µs from the trace's origin on the backend's host clock. */
-export interface ParisRunReply {
-  type: 'paris-result'
-  key: string
+  energyJ: Type.Number(),
+})
+export type PowerReply = Type.Static<typeof PowerReply>
+
+export const ShmRegisteredReply = Type.Object({
+  type: Type.Literal('shm-registered'),
+  id: Id,
+  name: Type.String(),
+  /** e.g. the mapping could not be page-locked (copies then go through pageable memory). */
+  note: Type.Optional(Type.String()),
+})
+export type ShmRegisteredReply = Type.Static<typeof ShmRegisteredReply>
+
+export const ShmUnregisteredReply = Type.Object({
+  type: Type.Literal('shm-unregistered'),
+  id: Id,
+  name: Type.String(),
+  /** False: closed later, once the requests holding it are done. */
+  closed: Type.Boolean(),
+})
+export type ShmUnregisteredReply = Type.Static<typeof ShmUnregisteredReply>
+
+/** paris-table's answer: one model's eclip.latency-table/1, measured. */
+export const LatencyTableReply = Type.Object({
+  type: Type.Literal('latency-table'),
+  key: Key,
+  table: LatencyTable,
+  wallS: Type.Number(),
+})
+export type LatencyTableReply = Type.Static<typeof LatencyTableReply>
+
+/** paris-run's answer: per query, µs from the trace's origin on the backend's host clock. */
+export const ParisRunReply = Type.Object({
+  type: Type.Literal('paris-result'),
+  key: Key,
   /** When the dispatcher released it (its trace arrival + the dispatcher's lag). */
-  releaseUs: number[]
+  releaseUs: Numbers,
   /** When its partition took it up (launched its graph or dropped it). */
-  startUs: number[]
+  startUs: Numbers,
   /** When its graph had completed (event synchronized); for a dropped query, startUs. */
-  endUs: number[]
+  endUs: Numbers,
   /** The partition (index into the message's partitions) that ran or dropped it. */
-  partition: number[]
+  partition: Type.Array(Type.Integer()),
   /** The dispatcher's choice at release: a partition index, or -1 for the central FIFO. */
-  assigned: number[]
+  assigned: Type.Array(Type.Integer()),
   /** 1 where the query was dropped unexecuted. */
-  dropped: number[]
+  dropped: Type.Array(Type.Integer()),
   /**
    * NVML energy from energyFromUs (first measured release) to energyToUs (last completion), J: summed over the
    * server's GPUs (`gpus`), and per GPU in energyPerGpuJ.
    */
-  energyJ: number | null
-  energyPerGpuJ?: number[] | null
+  energyJ: Type.Union([Type.Number(), Type.Null()]),
+  energyPerGpuJ: Type.Optional(Type.Union([Numbers, Type.Null()])),
   /** The server's GPUs: 0..the highest any partition is on. */
-  gpus?: number[]
-  energyFromUs: number
-  energyToUs: number
+  gpus: Type.Optional(Type.Array(Count)),
+  energyFromUs: Type.Number(),
+  energyToUs: Type.Number(),
   /** Graphs captured for this run (the rest were kept from earlier runs on the same slices) and their cost. */
-  captures: number
-  captureS: number
+  captures: Count,
+  captureS: Type.Number(),
   /** Graphs alive after this run. */
-  graphs: number
-  wallS: number
-  clocks: unknown
-  notes: string[]
-}
-export interface ParisGpusReply {
-  type: 'paris-gpus'
-  key: string
+  graphs: Count,
+  wallS: Type.Number(),
+  clocks: Type.Unknown(),
+  notes: Type.Array(Type.String()),
+})
+export type ParisRunReply = Type.Static<typeof ParisRunReply>
+
+export const ParisGpusReply = Type.Object({
+  type: Type.Literal('paris-gpus'),
+  key: Key,
   /** GPUs the backend process sees (after CUDA_VISIBLE_DEVICES). */
-  deviceCount: number
+  deviceCount: Count,
   /** eclip.gpu/1 of GPUs 0..min(count, deviceCount)-1. */
-  gpus: Gpu[]
-}
-export interface ErrorReply {
-  type: 'error'
-  key?: string
-  /** Set when the error answers an infer/power request. */
-  id?: number
-  message: string
-  /** The CUDA context is poisoned: the process exits 3 right after. */
-  fatal: boolean
-  trace?: string
-}
-export type FromBackend =
-  | { type: 'ready'; gpu: Gpu; versions: Record<string, string> }
-  | { type: 'progress'; key: string; message: string }
-  | RunReply
-  | LoadedReply
-  | OutputReply
-  | PowerReply
-  | LatencyTableReply
-  | ParisRunReply
-  | ParisGpusReply
-  | ShmRegisteredReply
-  | ShmUnregisteredReply
-  | ErrorReply
+  gpus: Type.Array(Gpu),
+})
+export type ParisGpusReply = Type.Static<typeof ParisGpusReply>
+
+/** Any request's failure; `fatal`: the CUDA context is poisoned, the process exits 3 right after. */
+export const ErrorReply = Type.Object({
+  type: Type.Literal('error'),
+  key: Type.Optional(Type.Union([Key, Type.Null()])),
+  /** Set when the error answers a request with an id (infer, power, shm-(un)register). */
+  id: Type.Optional(Type.Union([Id, Type.Null()])),
+  message: Type.String(),
+  fatal: Type.Boolean(),
+  trace: Type.Optional(Type.String()),
+})
+export type ErrorReply = Type.Static<typeof ErrorReply>
+
+/** Every reply by its `type`. */
+export const REPLIES = {
+  ready: ReadyReply,
+  progress: ProgressReply,
+  result: RunReply,
+  loaded: LoadedReply,
+  output: OutputReply,
+  power: PowerReply,
+  'shm-registered': ShmRegisteredReply,
+  'shm-unregistered': ShmUnregisteredReply,
+  'latency-table': LatencyTableReply,
+  'paris-result': ParisRunReply,
+  'paris-gpus': ParisGpusReply,
+  error: ErrorReply,
+} as const
+export type FromBackend = {
+  [K in keyof typeof REPLIES]: Type.Static<(typeof REPLIES)[K]>
+}[keyof typeof REPLIES]
+export type ReplyOf<K extends keyof typeof REPLIES> = Type.Static<(typeof REPLIES)[K]>
 
 /** Replies matched to their request by `id` (the others answer the one serial request in flight). */
 export function repliesById(
@@ -362,68 +521,69 @@ export function repliesById(
   )
 }
 
-export function encodeFrame(header: object, body: Uint8Array = new Uint8Array()): Buffer {
-  const head = encodeFrameHead(header, body.byteLength)
-  const out = Buffer.allocUnsafe(head.length + body.byteLength)
-  head.copy(out, 0)
-  Buffer.from(body.buffer, body.byteOffset, body.byteLength).copy(out, head.length)
-  return out
+/** A message that does not follow the protocol: names its type, the field and the reason. */
+export class ProtocolError extends Error {
+  override name = 'ProtocolError'
 }
 
-/**
- * The frame up to its body: [u32 total][u32 header length][JSON header], for a body of `bodyBytes` that is written
- * after it as it is (a large tensor is not copied into a frame buffer first).
- */
-export function encodeFrameHead(header: object, bodyBytes: number): Buffer {
-  const h = JSON.stringify(header)
-  const hlen = Buffer.byteLength(h, 'utf8')
-  const out = Buffer.allocUnsafe(8 + hlen)
-  out.writeUInt32LE(4 + hlen + bodyBytes, 0)
-  out.writeUInt32LE(hlen, 4)
-  out.write(h, 8, 'utf8')
-  return out
-}
-
-/**
- * Incremental decoder: feed it chunks as they arrive, get whole frames out. A frame's chunks are joined once, when
- * the last of them arrives (pipes deliver 64 KB at a time: joining on every chunk would copy a 1.5-MB frame ~24 times).
- */
-export class FrameDecoder {
-  /** Chunks of the frame being received (the first may start with the rest of a frame already decoded). */
-  private chunks: Buffer[] = []
-  private have = 0
-  /** Bytes the current frame needs in `chunks` (4 + total), once its length prefix has arrived. */
-  private need = 0
-
-  push(chunk: Buffer): { header: unknown; body: Buffer }[] {
-    const frames: { header: unknown; body: Buffer }[] = []
-    if (chunk.length > 0) {
-      this.chunks.push(chunk)
-      this.have += chunk.length
-    }
-    while (this.have >= 4) {
-      if (this.need === 0) {
-        const first = this.chunks[0] as Buffer
-        const prefix = first.length >= 4 ? first : this.join()
-        this.need = 4 + prefix.readUInt32LE(0)
-      }
-      if (this.have < this.need) break
-      const buf = this.join()
-      const total = this.need
-      const hlen = buf.readUInt32LE(4)
-      const header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8'))
-      frames.push({ header, body: buf.subarray(8 + hlen, total) })
-      const rest = buf.subarray(total)
-      this.chunks = rest.length > 0 ? [rest] : []
-      this.have = rest.length
-      this.need = 0
-    }
-    return frames
+type Checker = ReturnType<typeof Compile>
+const compiled = new Map<TSchema, Checker>()
+function checker(schema: TSchema): Checker {
+  let c = compiled.get(schema)
+  if (!c) {
+    c = Compile(schema)
+    compiled.set(schema, c)
   }
+  return c
+}
 
-  /** The chunks as one buffer (concatenated only when there are several). */
-  private join(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.have)]
-    return this.chunks[0] as Buffer
+/**
+ * Checks one message against its type's schema (`replies`: a reply, else a request); returns it typed, or throws
+ * ProtocolError naming the field ("output reply /shape/0: expected integer"). The schema's compiled check is all a
+ * valid message costs; errors are collected only for an invalid one.
+ */
+export function checkMessage(value: unknown, replies: true): FromBackend
+export function checkMessage(value: unknown, replies: false): ToBackend
+export function checkMessage(value: unknown, replies: boolean): FromBackend | ToBackend {
+  const table: Record<string, TSchema> = replies ? REPLIES : REQUESTS
+  const what = replies ? 'reply' : 'request'
+  const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined
+  const schema = typeof type === 'string' && Object.hasOwn(table, type) ? table[type] : undefined
+  if (!schema) throw new ProtocolError(`unknown ${what} type ${JSON.stringify(type) ?? 'undefined'}`)
+  const c = checker(schema)
+  if (c.Check(value)) return value as FromBackend & ToBackend
+  const e = c.Errors(value)[0]
+  const reason = e ? explain(e) : 'does not match its schema'
+  throw new ProtocolError(`${type} ${what} ${e?.instancePath || '/'}: ${reason}`)
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: typebox's error params differ per keyword
+function explain(e: { keyword: string; message: string; params: any }): string {
+  if (e.keyword === 'additionalProperties' && e.params?.additionalProperties)
+    return `unknown field(s) ${e.params.additionalProperties.map((p: string) => `"${p}"`).join(', ')}`
+  if (e.keyword === 'required' && e.params?.requiredProperties)
+    return `missing field(s) ${e.params.requiredProperties.map((p: string) => `"${p}"`).join(', ')}`
+  // a field the schema does not name is reported at its own path
+  if (e.message === 'schema is false') return 'unknown field'
+  return e.message
+}
+
+/**
+ * schemas/backend-protocol.schema.json: every message's schema under `definitions` ("request.<type>",
+ * "reply.<type>"), the document itself accepting any of them. The Python side validates a request with its type's
+ * definition.
+ */
+export function protocolSchema(): object {
+  const definitions: Record<string, unknown> = {}
+  for (const [t, s] of Object.entries(REQUESTS)) definitions[`request.${t}`] = s
+  for (const [t, s] of Object.entries(REPLIES)) definitions[`reply.${t}`] = s
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://eclip.dev/schemas/backend-protocol.schema.json',
+    title: 'eclip backend protocol',
+    description:
+      'The frame headers between eclip (TypeScript) and its GPU backend (Python): src/execute/gpu/protocol.ts',
+    definitions: JSON.parse(JSON.stringify(definitions)),
+    anyOf: Object.keys(definitions).map((k) => ({ $ref: `#/definitions/${k}` })),
   }
 }

@@ -7,7 +7,7 @@
 // either channel at all: the front-end writes them into its staging region (a /dev/shm file the engine registered
 // with the backend like a client's system shared-memory region) and sends where they lie.
 import type { Socket } from 'node:net'
-import { encodeFrameHead, FrameDecoder } from '../../execute/gpu/protocol.ts'
+import { encodeFrameHead, FrameDecoder } from '../../execute/gpu/frames.ts'
 import type { ServiceModel } from '../kserve/routes.ts'
 
 /** Where a tensor lies: a client's registered region, or (`staging`) the sending front-end's own region. */
@@ -117,7 +117,7 @@ export function asBuffer(u: Uint8Array): Buffer {
 export const CHANNEL_FD = 4
 
 /**
- * Length-prefixed frames on a socket, as between the server and the GPU backend (src/execute/gpu/protocol.ts):
+ * Length-prefixed frames on a socket, as between the server and the GPU backend (src/execute/gpu/frames.ts):
  * `[u32 total][u32 header length][JSON header][bytes]`. A message's tensors carry their bytes in the frame's body
  * (in order; each tensor's `data` replaced by its length, `dataBytes`), written after the header as they are.
  */

@@ -1,0 +1,70 @@
+// Frames of the boundary with the Python GPU backend (the Python side is gpu/eclip_gpu/frames.py): on dedicated pipes
+// (fd 3: TS → Python, fd 4: Python → TS), never stdout, [u32 total][u32 header length][JSON header][raw bytes],
+// little-endian; total counts everything after itself. The headers' messages are protocol.ts's; the server's
+// front-end sockets use the same frames (src/serve/frontends/protocol.ts).
+
+export function encodeFrame(header: object, body: Uint8Array = new Uint8Array()): Buffer {
+  const head = encodeFrameHead(header, body.byteLength)
+  const out = Buffer.allocUnsafe(head.length + body.byteLength)
+  head.copy(out, 0)
+  Buffer.from(body.buffer, body.byteOffset, body.byteLength).copy(out, head.length)
+  return out
+}
+
+/**
+ * The frame up to its body: [u32 total][u32 header length][JSON header], for a body of `bodyBytes` that is written
+ * after it as it is (a large tensor is not copied into a frame buffer first).
+ */
+export function encodeFrameHead(header: object, bodyBytes: number): Buffer {
+  const h = JSON.stringify(header)
+  const hlen = Buffer.byteLength(h, 'utf8')
+  const out = Buffer.allocUnsafe(8 + hlen)
+  out.writeUInt32LE(4 + hlen + bodyBytes, 0)
+  out.writeUInt32LE(hlen, 4)
+  out.write(h, 8, 'utf8')
+  return out
+}
+
+/**
+ * Incremental decoder: feed it chunks as they arrive, get whole frames out. A frame's chunks are joined once, when
+ * the last of them arrives (pipes deliver 64 KB at a time: joining on every chunk would copy a 1.5-MB frame ~24 times).
+ */
+export class FrameDecoder {
+  /** Chunks of the frame being received (the first may start with the rest of a frame already decoded). */
+  private chunks: Buffer[] = []
+  private have = 0
+  /** Bytes the current frame needs in `chunks` (4 + total), once its length prefix has arrived. */
+  private need = 0
+
+  push(chunk: Buffer): { header: unknown; body: Buffer }[] {
+    const frames: { header: unknown; body: Buffer }[] = []
+    if (chunk.length > 0) {
+      this.chunks.push(chunk)
+      this.have += chunk.length
+    }
+    while (this.have >= 4) {
+      if (this.need === 0) {
+        const first = this.chunks[0] as Buffer
+        const prefix = first.length >= 4 ? first : this.join()
+        this.need = 4 + prefix.readUInt32LE(0)
+      }
+      if (this.have < this.need) break
+      const buf = this.join()
+      const total = this.need
+      const hlen = buf.readUInt32LE(4)
+      const header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8'))
+      frames.push({ header, body: buf.subarray(8 + hlen, total) })
+      const rest = buf.subarray(total)
+      this.chunks = rest.length > 0 ? [rest] : []
+      this.have = rest.length
+      this.need = 0
+    }
+    return frames
+  }
+
+  /** The chunks as one buffer (concatenated only when there are several). */
+  private join(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.have)]
+    return this.chunks[0] as Buffer
+  }
+}
