@@ -16,7 +16,7 @@ import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { policyLabel } from '../src/measure/plots.ts'
 import { gridTable } from '../src/measure/report.ts'
 import { mean } from '../src/measure/stats.ts'
-import { DEFAULT_TOLERANCE } from '../src/plan/rightsize.ts'
+import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../src/profile/store.ts'
 
 const args = process.argv.slice(2)

@@ -35,7 +35,7 @@ import {
   UserError,
   type WorkerSpec,
 } from '../formats/index.ts'
-import { DEFAULT_TOLERANCE } from '../plan/rightsize.ts'
+import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import type { Planner } from './experiment.ts'
 import { attachProfileRefs, buildRun, normalise } from './metrics.ts'
 import { mean } from './stats.ts'

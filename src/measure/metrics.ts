@@ -4,7 +4,7 @@
 // bound: src/measure/system.ts; docs/design.md §6).
 import type { RunResult, RunSpec } from '../execute/backend.ts'
 import type { Dtype, Gpu, Profile, RealtimeMetrics, Run, WorkerResult } from '../formats/index.ts'
-import { DEFAULT_TOLERANCE } from '../plan/rightsize.ts'
+import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../profile/store.ts'
 import { syntheticProfile } from '../profile/synthetic.ts'
 import { achievedRoundsPerS, packedArea, packingBound } from './bound.ts'

@@ -18,6 +18,7 @@ import {
 import type { Profile } from '../formats/profile.ts'
 import { packedArea } from '../measure/bound.ts'
 import { stpBound } from '../measure/system.ts'
+import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { solveWorkerDp } from './dp.ts'
 import {
   DEFAULT_MIN_SHARE,
@@ -37,8 +38,8 @@ import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import { checkRealtime, DEFAULT_RT_FACTOR, rtLayout } from './realtime.ts'
-import { DEFAULT_TOLERANCE } from './rightsize.ts'
 
+export { DEFAULT_TOLERANCE, rightSizeIndex, rightSizes } from '../profile/rightsize.ts'
 export {
   DEFAULT_MIN_SHARE,
   FIT_LAMBDAS,
@@ -50,7 +51,6 @@ export {
 } from './fit.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 export { checkRealtime, DEFAULT_RT_FACTOR, isRealtime, predictedLatencyUs, rtLayout } from './realtime.ts'
-export { DEFAULT_TOLERANCE, rightSizeIndex, rightSizes } from './rightsize.ts'
 
 export const DEFAULT_SWITCH_MAX = 14
 export const DEFAULT_MODEL_WISE_FACTOR = 1.1
