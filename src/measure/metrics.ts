@@ -4,12 +4,12 @@
 // bound: src/measure/system.ts; docs/design.md §6).
 import type { RunResult, RunSpec } from '../execute/backend.ts'
 import type { Dtype, Gpu, Profile, RealtimeMetrics, Run, WorkerResult } from '../formats/index.ts'
+import { packedArea, packingBound } from '../profile/bound.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../profile/store.ts'
 import { syntheticProfile } from '../profile/synthetic.ts'
-import { achievedRoundsPerS, packedArea, packingBound } from './bound.ts'
 import { jain, latencySummary, mean } from './stats.ts'
-import { type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
+import { achievedRoundsPerS, type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
 
 export interface RunContext {
   backend: 'sim' | 'gpu'

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Profile, Run } from '../formats/index.ts'
-import { rightSizes } from './bound.ts'
+import { rightSizes } from '../profile/rightsize.ts'
 import { groupedBars, policyLabel, rightSizeSpec, svgToPng, systemFontsPresent, toSvg } from './plots.ts'
 import { mean } from './stats.ts'
 

@@ -16,8 +16,7 @@ import {
   type SolverInfo,
 } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
-import { packedArea } from '../measure/bound.ts'
-import { stpBound } from '../measure/system.ts'
+import { packedArea, stpBound } from '../profile/bound.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { solveWorkerDp } from './dp.ts'
 import {

@@ -3,7 +3,7 @@
 // overlapping partitions from its end of the slice list, each kernel on the smallest rung ≥ its right-size.
 // Not an optimizer: no switch budget, no objective.
 import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../../src/formats/index.ts'
-import { rightSizes } from '../../src/measure/index.ts'
+import { rightSizes } from '../../src/profile/rightsize.ts'
 
 export async function testPlanner(
   gpu: Gpu,
