@@ -18,13 +18,13 @@
 // open loop — requests arrive at the schedule's times (Poisson, uniform, on/off, a trace), queued FIFO, one request
 // in flight per worker; latency counts from arrival.
 
+import { mulberry32 as rng } from '../../random.ts'
 import { runSchedules } from '../../workload/arrivals.ts'
 import type { RunResult, RunSpec } from '../backend.ts'
 import { CALIBRATION, type Calibration, SliceSharing } from './contention.ts'
 import { EventHeap } from './heap.ts'
 import { mpsView } from './mps.ts'
 import { energyJ as energyOf, requestWorkSmUs } from './power.ts'
-import { rng } from './rng.ts'
 
 const KERNEL_READY = 0
 const ARRIVAL = 1
