@@ -1,4 +1,4 @@
-// Calibration (src/measure/calibrate.ts): the fit must recover constants that made the "measurements", and refuse
+// Calibration (src/calibrate/calibrate.ts): the fit must recover constants that made the "measurements", and refuse
 // inputs it cannot compare. The measurements here are simulator runs made with known constants and a known power
 // model, relabelled as GPU runs; re-simulated with the same windows and seeds they are reproduced exactly, so the
 // truth is the only grid point with zero error.
@@ -8,6 +8,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import {
+  type Case,
+  calibrate,
+  fitLine,
+  fitPower,
+  type PrepareOptions,
+  prepareCases,
+} from '../../src/calibrate/calibrate.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -23,14 +31,6 @@ import {
   type Run,
   UserError,
 } from '../../src/formats/index.ts'
-import {
-  type Case,
-  calibrate,
-  fitLine,
-  fitPower,
-  type PrepareOptions,
-  prepareCases,
-} from '../../src/measure/calibrate.ts'
 import { type Planner, runExperiment } from '../../src/measure/experiment.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'

@@ -35,10 +35,10 @@ import {
   UserError,
   type WorkerSpec,
 } from '../formats/index.ts'
+import type { Planner } from '../measure/experiment.ts'
+import { attachProfileRefs, buildRun, normalise } from '../measure/metrics.ts'
+import { mean } from '../measure/stats.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
-import type { Planner } from './experiment.ts'
-import { attachProfileRefs, buildRun, normalise } from './metrics.ts'
-import { mean } from './stats.ts'
 
 /** GPU runs of one results file: normalisation (baseline, solo) stays inside a file, as it does when measured. */
 export interface RunSet {
