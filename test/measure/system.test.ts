@@ -6,9 +6,9 @@ import { simulate } from '../../src/execute/sim/index.ts'
 import { runKey, type ServeRun, serveRunId } from '../../src/formats/index.ts'
 import { buildRun, jain, normalise, soloMixName } from '../../src/measure/index.ts'
 import { systemTables } from '../../src/measure/report.ts'
-import { normaliseServeRuns, serveReport } from '../../src/measure/serve-bench.ts'
 import { antt, type SystemWorker, stp, systemMetrics, worstWorker } from '../../src/measure/system.ts'
 import { stpBound } from '../../src/profile/bound.ts'
+import { normaliseServeRuns, serveReport } from '../../src/serve-bench/serve-bench.ts'
 import { ALL, planOf, profileOf, scaling, specOf } from '../sim/fixtures.ts'
 
 const close = (a: number | null | undefined, b: number, tol = 1e-9) =>

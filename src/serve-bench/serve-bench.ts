@@ -1,29 +1,29 @@
 // One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), driven
-// through KServe v2 HTTP by closed-loop clients in a process of their own (serve-bench-clients.ts); per-worker
+// through KServe v2 HTTP by closed-loop clients in a process of their own (client-process.ts); per-worker
 // throughput and client-side latency over a steady window, energy from the server's /metrics at the window's edges,
 // the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
 import { writeFileSync } from 'node:fs'
 import type { EventLoopUtilization } from 'node:perf_hooks'
 import type { Mix, ServeConfig, ServeRun, ServeWorkerResult, ThroughputPolicy } from '../formats/index.ts'
 import { expandWorkers, serveRunId } from '../formats/index.ts'
+import { servedProfileRefs } from '../measure/metrics.ts'
+import { gridTable } from '../measure/report.ts'
+import { latencySummary, mean } from '../measure/stats.ts'
+import { profileSystemMetrics } from '../measure/system.ts'
 import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
-import { TRANSPORT_LABEL, type Transport } from './clients/index.ts'
-import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
-import { servedProfileRefs } from './metrics.ts'
-import { gridTable } from './report.ts'
 import {
   type Call,
   type ClientEvent,
   ClientProcess,
   type ClientSpec,
   driveClients,
-} from './serve-bench-clients.ts'
-import { latencySummary, mean } from './stats.ts'
-import { profileSystemMetrics } from './system.ts'
+} from './client-process.ts'
+import { TRANSPORT_LABEL, type Transport } from './clients/index.ts'
+import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
 
-export type { Call } from './serve-bench-clients.ts'
+export type { Call } from './client-process.ts'
 
 export interface ServeBenchSpec {
   mix: Mix
