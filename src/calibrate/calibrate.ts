@@ -35,9 +35,9 @@ import {
   UserError,
   type WorkerSpec,
 } from '../formats/index.ts'
-import type { Planner } from '../measure/experiment.ts'
 import { attachProfileRefs, buildRun, normalise } from '../measure/metrics.ts'
 import { mean } from '../measure/stats.ts'
+import type { Planner } from '../plan/index.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 
 /** GPU runs of one results file: normalisation (baseline, solo) stays inside a file, as it does when measured. */

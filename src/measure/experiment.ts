@@ -22,15 +22,8 @@ import {
   runKey,
   type WorkerSpec,
 } from '../formats/index.ts'
+import type { Planner } from '../plan/index.ts'
 import { buildRun, normalise, rtAloneMixName, soloMixName } from './metrics.ts'
-
-export type Planner = (
-  gpu: Gpu,
-  mixName: string,
-  workers: WorkerSpec[],
-  profiles: Profile[],
-  opts: { policy: Policy },
-) => Promise<Plan>
 
 /** Policies whose plans have several groups per request run in both modes; the others have one launch either way. */
 export function modesOf(policy: Policy, modes: readonly ('stream' | 'graph')[]): Mode[] {

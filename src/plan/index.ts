@@ -60,6 +60,18 @@ export const DEFAULT_MIP_GAP = 1e-4
 export type SolverChoice = 'dp' | 'highs'
 
 /**
+ * makePlan for one policy, with the rest of its options fixed: what an experiment plans each (mix, policy) with
+ * (`simPlanner` in src/execute/sim/evaluator.ts, or a test's).
+ */
+export type Planner = (
+  gpu: Gpu,
+  mixName: string,
+  workers: WorkerSpec[],
+  profiles: Profile[],
+  opts: { policy: Policy },
+) => Promise<Plan>
+
+/**
  * How a whole candidate plan behaves when its workers run together (eclip-fit scores its candidates with it). The
  * CLI passes the simulator's calibrated contention model (src/execute/sim/evaluator.ts); the plan layer never
  * imports the executor.

@@ -31,7 +31,8 @@ import {
   type Run,
   UserError,
 } from '../../src/formats/index.ts'
-import { type Planner, runExperiment } from '../../src/measure/experiment.ts'
+import { runExperiment } from '../../src/measure/experiment.ts'
+import type { Planner } from '../../src/plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { testPlanner } from '../bench/planner.ts'

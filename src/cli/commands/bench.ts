@@ -37,11 +37,11 @@ import {
   UserError,
   type WorkerSpec,
 } from '../../formats/index.ts'
-import { type Planner, runExperiment } from '../../measure/experiment.ts'
+import { runExperiment } from '../../measure/experiment.ts'
 import { attachProfileRefs, normalise } from '../../measure/metrics.ts'
 import { detailReport, textReport, writeFigures } from '../../measure/report.ts'
 import { PROFILES_HOME } from '../../paths.ts'
-import { DEFAULT_RT_FACTOR } from '../../plan/index.ts'
+import { DEFAULT_RT_FACTOR, type Planner } from '../../plan/index.ts'
 import { DEFAULT_TOLERANCE } from '../../profile/rightsize.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'

@@ -29,7 +29,7 @@ import {
   UserError,
   type WorkerSpec,
 } from '../../formats/index.ts'
-import type { Planner } from '../../measure/experiment.ts'
+import type { Planner } from '../../plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 
 /**
