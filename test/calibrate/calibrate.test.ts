@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { runExperiment } from '../../src/bench/experiment.ts'
 import {
   type Case,
   calibrate,
@@ -31,7 +32,6 @@ import {
   type Run,
   UserError,
 } from '../../src/formats/index.ts'
-import { runExperiment } from '../../src/measure/experiment.ts'
 import type { Planner } from '../../src/plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'

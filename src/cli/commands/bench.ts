@@ -6,6 +6,7 @@ import { hostname } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
+import { runExperiment } from '../../bench/experiment.ts'
 import type { Backend, RunResult } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
 import { checkSameGpu, simPlanner } from '../../execute/sim/evaluator.ts'
@@ -37,7 +38,6 @@ import {
   UserError,
   type WorkerSpec,
 } from '../../formats/index.ts'
-import { runExperiment } from '../../measure/experiment.ts'
 import { attachProfileRefs, normalise } from '../../measure/metrics.ts'
 import { detailReport, textReport, writeFigures } from '../../measure/report.ts'
 import { PROFILES_HOME } from '../../paths.ts'

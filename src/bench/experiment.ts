@@ -22,8 +22,8 @@ import {
   runKey,
   type WorkerSpec,
 } from '../formats/index.ts'
+import { buildRun, normalise, rtAloneMixName, soloMixName } from '../measure/metrics.ts'
 import type { Planner } from '../plan/index.ts'
-import { buildRun, normalise, rtAloneMixName, soloMixName } from './metrics.ts'
 
 /** Policies whose plans have several groups per request run in both modes; the others have one launch either way. */
 export function modesOf(policy: Policy, modes: readonly ('stream' | 'graph')[]): Mode[] {
