@@ -7,7 +7,15 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Profile, Run } from '../formats/index.ts'
 import { rightSizes } from '../profile/rightsize.ts'
-import { groupedBars, policyLabel, rightSizeSpec, svgToPng, systemFontsPresent, toSvg } from './plots.ts'
+import {
+  groupedBars,
+  policyLabel,
+  rightSizeSpec,
+  svgToPng,
+  systemFontsPresent,
+  toSvg,
+} from '../report/plots.ts'
+import { gridTable } from '../report/tables.ts'
 import { mean } from './stats.ts'
 
 type Metric = 'throughputVsBaseline' | 'p95VsBaseline' | 'energyEffVsBaseline' | 'switchesPerRequest'
@@ -213,14 +221,6 @@ export function systemTables(runs: Run[]): string {
     }),
     `${boundTable}${above.length > 0 ? `\nabove the bound: ${above.join(', ')} (the bound ignores intra-graph overlap and memory contention)` : ''}`,
   ].join('\n\n')
-}
-
-/** A titled text table: the first column left-aligned, the others right-aligned, two spaces apart. */
-export function gridTable(title: string, header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
-  return [title, line(header), ...rows.map(line)].join('\n')
 }
 
 /** A worker's host CPU time per request as a share of its mean latency, %; null where not measured. */

@@ -2,8 +2,8 @@
 // mix, policy and batch (the GPU's rate without the server, ideally measured in the same device call): per worker,
 // for the mix in all (Σ req/s ÷ Σ req/s), and the policy's gain over baseline served beside the bench's.
 import type { Results, Run, ServeRun } from '../formats/index.ts'
-import { gridTable } from '../measure/report.ts'
 import { mean } from '../measure/stats.ts'
+import { gridTable } from '../report/tables.ts'
 
 /** The bench's run for a served (mix, policy, batch): closed loop, mix role, the served backend; graph mode first. */
 export function findBenchRun(
