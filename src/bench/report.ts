@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Profile, Run } from '../formats/index.ts'
+import { mean } from '../measure/stats.ts'
 import { rightSizes } from '../profile/rightsize.ts'
 import {
   groupedBars,
@@ -16,7 +17,6 @@ import {
   toSvg,
 } from '../report/plots.ts'
 import { gridTable } from '../report/tables.ts'
-import { mean } from './stats.ts'
 
 type Metric = 'throughputVsBaseline' | 'p95VsBaseline' | 'energyEffVsBaseline' | 'switchesPerRequest'
 
