@@ -3,11 +3,8 @@
 // ratios to baseline and to solo rates, and the system metrics of each mix run (STP, ANTT, worst worker, Jain, the STP
 // bound: src/measure/system.ts; docs/design.md §6).
 import type { RunResult, RunSpec } from '../execute/backend.ts'
-import type { Dtype, Gpu, Profile, RealtimeMetrics, Run, WorkerResult } from '../formats/index.ts'
+import type { Profile, RealtimeMetrics, Run, WorkerResult } from '../formats/index.ts'
 import { packedArea, packingBound } from '../profile/bound.ts'
-import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
-import { loadGpu, loadProfile } from '../profile/store.ts'
-import { syntheticProfile } from '../profile/synthetic.ts'
 import { jain, latencySummary, mean } from './stats.ts'
 import { achievedRoundsPerS, type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
 
@@ -146,28 +143,6 @@ export function profileRefs(
   return {
     fullGpuUs: profile.requestUs[profile.requestUs.length - 1] ?? 0,
     packedAreaSmUs: packedArea(profile, tolerance),
-  }
-}
-
-/**
- * A served worker's profile references (serve-bench: the server resolved its profiles itself): from the profile
- * directory, else the synthetic profile the simulator serves; none when neither is at hand (no system metrics then).
- */
-export function servedProfileRefs(
-  dir: string | undefined,
-  gpu: Gpu | undefined,
-  w: { model: string; batch: number; dtype: Dtype },
-  tolerance: number = DEFAULT_TOLERANCE,
-): { fullGpuUs: number; packedAreaSmUs: number } | Record<string, never> {
-  try {
-    const p = dir
-      ? loadProfile(dir, loadGpu(dir), w.model, w.batch, w.dtype)
-      : gpu
-        ? syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
-        : null
-    return p ? profileRefs(p, tolerance) : {}
-  } catch {
-    return {}
   }
 }
 

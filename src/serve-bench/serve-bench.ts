@@ -4,11 +4,22 @@
 // the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
 import { writeFileSync } from 'node:fs'
 import type { EventLoopUtilization } from 'node:perf_hooks'
-import type { Mix, ServeConfig, ServeRun, ServeWorkerResult, ThroughputPolicy } from '../formats/index.ts'
+import type {
+  Dtype,
+  Gpu,
+  Mix,
+  ServeConfig,
+  ServeRun,
+  ServeWorkerResult,
+  ThroughputPolicy,
+} from '../formats/index.ts'
 import { expandWorkers, serveRunId } from '../formats/index.ts'
-import { servedProfileRefs } from '../measure/metrics.ts'
+import { profileRefs } from '../measure/metrics.ts'
 import { latencySummary, mean } from '../measure/stats.ts'
 import { profileSystemMetrics } from '../measure/system.ts'
+import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
+import { loadGpu, loadProfile } from '../profile/store.ts'
+import { syntheticProfile } from '../profile/synthetic.ts'
 import { gridTable } from '../report/tables.ts'
 import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
@@ -508,4 +519,26 @@ export function serveReport(
     for (const n of r.notes) out.push(`  note: ${n}`)
   }
   return { tables, detail: out.join('\n') }
+}
+
+/**
+ * A served worker's profile references (serve-bench: the server resolved its profiles itself): from the profile
+ * directory, else the synthetic profile the simulator serves; none when neither is at hand (no system metrics then).
+ */
+function servedProfileRefs(
+  dir: string | undefined,
+  gpu: Gpu | undefined,
+  w: { model: string; batch: number; dtype: Dtype },
+  tolerance: number = DEFAULT_TOLERANCE,
+): { fullGpuUs: number; packedAreaSmUs: number } | Record<string, never> {
+  try {
+    const p = dir
+      ? loadProfile(dir, loadGpu(dir), w.model, w.batch, w.dtype)
+      : gpu
+        ? syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
+        : null
+    return p ? profileRefs(p, tolerance) : {}
+  } catch {
+    return {}
+  }
 }
