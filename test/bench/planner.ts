@@ -26,7 +26,7 @@ export async function testPlanner(
     const n = p.kernels.length
     let groups: { first: number; last: number; partition: number }[]
     if (opts.policy === 'baseline') groups = [{ first: 0, last: n - 1, partition: 0 }]
-    // MPS runs the model-wise plan (src/plan/index.ts)
+    // MPS runs the model-wise plan (src/plan/make-plan.ts)
     else if (opts.policy === 'model-wise' || opts.policy === 'mps' || opts.policy === 'mps-unlimited')
       groups = [{ first: 0, last: n - 1, partition: add(regular.slice(wi * per, (wi + 1) * per)) }]
     else {
