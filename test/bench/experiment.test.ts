@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { handPlanner } from '../../bench/hand-planner.ts'
 import { type ExperimentOptions, runExperiment } from '../../src/bench/experiment.ts'
 import { table, textReport, writeFigures } from '../../src/bench/report.ts'
 import type { Backend } from '../../src/execute/backend.ts'
@@ -11,7 +12,6 @@ import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/exec
 import { type Mix, POLICIES, parseFormat, type Results, type Run } from '../../src/formats/index.ts'
 import { normalise } from '../../src/measure/metrics.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
-import { testPlanner } from './planner.ts'
 
 const gpu = syntheticH100Gpu()
 const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
@@ -37,7 +37,7 @@ const experiment = (
     primitives: defaultPrimitives(gpuRef),
     power: defaultPowerModel(gpuRef),
     backend,
-    planner: testPlanner,
+    planner: handPlanner,
     loop: rate ? { kind: 'open', ratePerWorker: rate } : { kind: 'closed' },
     warmupS: 0.005,
     windowS: 0.05,

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { handPlanner } from '../../bench/hand-planner.ts'
 import { runExperiment } from '../../src/bench/experiment.ts'
 import {
   type Case,
@@ -35,7 +36,6 @@ import {
 import type { Planner } from '../../src/plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
-import { testPlanner } from '../bench/planner.ts'
 
 const gpu = syntheticH100Gpu()
 const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
@@ -73,7 +73,7 @@ async function measurements(cal: Calibration, power: PowerModel, mix: Mix[] = mi
     primitives: defaultPrimitives(gpuRef),
     power,
     backend: new SimBackend(cal),
-    planner: testPlanner,
+    planner: handPlanner,
     loop: { kind: 'closed' },
     warmupS: WINDOW_S / 10,
     windowS: WINDOW_S,
@@ -89,7 +89,7 @@ const prepare = (sets: PrepareOptions['sets']) =>
     gpu,
     profilesFor,
     primitives: defaultPrimitives(gpuRef),
-    planner: testPlanner,
+    planner: handPlanner,
     // the measurements' own window, so a re-simulation at the true constants reproduces them exactly
     requestsPerWindow: 1,
     minWindowS: WINDOW_S,

@@ -1,11 +1,12 @@
-// A stand-in planner for the bench tests, so they do not depend on the optimizer's solve times: baseline = every
-// worker on the whole GPU; model-wise (and mps) = equal disjoint partitions; kernel-wise policies = each worker a ladder of
-// overlapping partitions from its end of the slice list, each kernel on the smallest rung ≥ its right-size.
+// A stand-in planner for the bench tests and bench/sim-bench.ts, so they do not depend on the optimizer's solve
+// times: baseline = every worker on the whole GPU; model-wise (and mps) = equal disjoint partitions; kernel-wise
+// policies = each worker a ladder of overlapping partitions from its end of the slice list, each kernel on the
+// smallest rung ≥ its right-size.
 // Not an optimizer: no switch budget, no objective.
-import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../../src/formats/index.ts'
-import { rightSizes } from '../../src/profile/rightsize.ts'
+import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../src/formats/index.ts'
+import { rightSizes } from '../src/profile/rightsize.ts'
 
-export async function testPlanner(
+export async function handPlanner(
   gpu: Gpu,
   mix: string,
   workers: WorkerSpec[],
