@@ -3,7 +3,7 @@
 // best-effort workers, one run of its real-time workers alone (baseline, the same arrivals) for the real-time latency
 // increase. Plans come from a planner passed in (the optimizer's makePlan in the CLI, hand-made plans in tests); every
 // plan is made before the first run, so a plan refused (a real-time SLO that cannot be met) starts nothing.
-import type { Backend, RunResult, RunSpec } from '../execute/backend.ts'
+import type { ExecuteBackend, RunResult, RunSpec } from '../execute/backend.ts'
 import { UserError } from '../formats/errors.ts'
 import {
   arrivalRecord,
@@ -46,7 +46,7 @@ export interface ExperimentOptions {
   profilesFor: (workers: WorkerSpec[]) => Profile[]
   primitives: Primitives
   power: PowerModel
-  backend: Backend
+  backend: ExecuteBackend
   planner: Planner
   /**
    * The closed loop, or --rate's open loop for every worker. A mix whose workers give arrival sources or priorities

@@ -62,7 +62,8 @@ export interface RunResult {
   notes: string[]
 }
 
-export interface Backend {
+/** What `eclip bench` runs an experiment's runs on (the simulator or the GPU); `eclip serve`'s is ServeBackend. */
+export interface ExecuteBackend {
   readonly name: BackendName
   /** The executing stack's versions and settings (driver, cuda, torch, python, cudaDeviceMaxConnections…), where
    * there is one: the GPU backend's, as its process reported them at start-up. */

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import { handPlanner } from '../../bench/hand-planner.ts'
 import { type ExperimentOptions, runExperiment } from '../../src/bench/experiment.ts'
 import { table, textReport, writeFigures } from '../../src/bench/report.ts'
-import type { Backend } from '../../src/execute/backend.ts'
+import type { ExecuteBackend } from '../../src/execute/backend.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
 import { type Mix, POLICIES, parseFormat, type Results, type Run } from '../../src/formats/index.ts'
 import { normalise } from '../../src/measure/metrics.ts'
@@ -23,7 +23,7 @@ const mixes: Mix[] = [
 const experiment = (
   seed: number,
   rate?: number,
-  backend: Backend = new SimBackend(),
+  backend: ExecuteBackend = new SimBackend(),
   extra: Partial<ExperimentOptions> = {},
 ) =>
   runExperiment({
@@ -164,7 +164,7 @@ describe('simulated vs measured', () => {
   it('shows GPU and simulator runs of the same experiment side by side, each normalised on its own backend', async () => {
     // a stand-in "GPU" backend: the simulator with every kernel 20% slower than profiled
     const sim = new SimBackend()
-    const fakeGpu: Backend = {
+    const fakeGpu: ExecuteBackend = {
       name: 'gpu',
       run: (spec) =>
         sim.run({

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test'
 import { type ExperimentOptions, runExperiment } from '../../src/bench/experiment.ts'
 import { realtimeTable, textReport } from '../../src/bench/report.ts'
 import { resolveMixes, resolveWorkloads } from '../../src/cli/options.ts'
-import type { Backend, RunResult, RunSpec } from '../../src/execute/backend.ts'
+import type { ExecuteBackend, RunResult, RunSpec } from '../../src/execute/backend.ts'
 import { CALIBRATION } from '../../src/execute/sim/contention.ts'
 import { simPlanner } from '../../src/execute/sim/evaluator.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
@@ -56,7 +56,7 @@ const experiment = (extra: Partial<ExperimentOptions> = {}) =>
   })
 
 /** A backend that records what it was asked to run, and runs it on the simulator. */
-class Recording implements Backend {
+class Recording implements ExecuteBackend {
   readonly name = 'sim' as const
   readonly specs: RunSpec[] = []
   readonly results: RunResult[] = []

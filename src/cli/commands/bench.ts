@@ -8,7 +8,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
 import { runExperiment } from '../../bench/experiment.ts'
 import { detailReport, textReport, writeFigures } from '../../bench/report.ts'
-import type { Backend, RunResult } from '../../execute/backend.ts'
+import type { ExecuteBackend, RunResult } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
 import { checkSameGpu, simPlanner } from '../../execute/sim/evaluator.ts'
 import {
@@ -368,7 +368,7 @@ export function registerBench(program: Command) {
         }),
         opts.rtFactor === undefined ? {} : { rtFactor: opts.rtFactor },
       )
-      const backend: Backend =
+      const backend: ExecuteBackend =
         backendName === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
       for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 

@@ -9,7 +9,7 @@ import { UserError } from '../../formats/errors.ts'
 import type { Gpu } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
 import { runSchedules, type Schedule } from '../../workload/arrivals.ts'
-import type { Backend, RunResult, RunSpec } from '../backend.ts'
+import type { ExecuteBackend, RunResult, RunSpec } from '../backend.ts'
 import {
   encodeFrameHead,
   FrameDecoder,
@@ -290,7 +290,7 @@ export interface GpuBackendOptions extends BackendProcessOptions {
 }
 
 /** `eclip bench --backend gpu`: one run at a time through the backend process; restarted by the caller after a crash. */
-export class GpuBackend implements Backend {
+export class GpuBackend implements ExecuteBackend {
   readonly name = 'gpu' as const
 
   private constructor(
