@@ -129,7 +129,7 @@ export type BackendEvent =
  *   routes nothing to the backend until it resolves.
  * - `power()` returns the latest NVML reading (`source: 'nvml'`), polled by the backend, never blocking.
  */
-export interface Backend {
+export interface ServeBackend {
   readonly kind: 'sim' | 'gpu'
   /** Loads (captures, partitions) every model; resolves when they can execute. */
   load(models: ServedModel[], plan?: Plan): Promise<void>

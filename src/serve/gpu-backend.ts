@@ -23,7 +23,6 @@ import { UserError } from '../formats/errors.ts'
 import { checkMadeFor } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
 import {
-  type Backend,
   BackendCrashError,
   BackendEvents,
   type ExecRequest,
@@ -31,6 +30,7 @@ import {
   NO_DATA,
   type PowerReading,
   type RawTensor,
+  type ServeBackend,
   type ServedModel,
   type ShmOutput,
   type ShmRef,
@@ -78,7 +78,7 @@ interface Loaded {
 
 let ringSeq = 0
 
-export class GpuServeBackend extends BackendEvents implements Backend {
+export class GpuServeBackend extends BackendEvents implements ServeBackend {
   readonly kind = 'gpu' as const
   private proc: BackendProcess | null = null
   private models: ServedModel[] = []

@@ -5,7 +5,7 @@ import { UserError } from '../formats/errors.ts'
 import { readFile } from '../formats/index.ts'
 import type { ServeConfig } from '../formats/serve-config.ts'
 import { makePlan } from '../plan/index.ts'
-import type { Backend } from './backend.ts'
+import type { ServeBackend } from './backend.ts'
 import { fixedComputeTimes } from './compute-time.ts'
 import { FrontendPool } from './frontends/engine.ts'
 import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
@@ -13,7 +13,7 @@ import { GpuPartitions, ParisBackend, SimPartitions } from './paris-backend.ts'
 import { gpuProbe } from './paris-setup.ts'
 import { EclipServer } from './server.ts'
 import { type Planner, resolveServeSetup } from './setup.ts'
-import { SimBackend } from './sim-backend.ts'
+import { SimServeBackend } from './sim-backend.ts'
 
 export interface ServeFlags {
   config: string
@@ -75,7 +75,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
       ...(kind === 'gpu' ? { probe: gpuProbe(gpuOpts) } : {}),
     },
   )
-  const backend: Backend = setup.paris
+  const backend: ServeBackend = setup.paris
     ? // paris-elsa: ELSA dispatches every request to one of PARIS's partitions, on the GPU or the simulator
       new ParisBackend(
         setup.paris.partitions,
@@ -95,7 +95,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
       // no model runs, responses are marked simulated
       kind === 'gpu'
       ? new GpuServeBackend(gpuOpts)
-      : new SimBackend(
+      : new SimServeBackend(
           fixedComputeTimes(setup.computeTimes),
           config.simPower ?? { idleW: 100, maxW: 700 },
           'sim',

@@ -4,7 +4,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
-import type { Backend, ServedModel, ShmOutput } from './backend.ts'
+import type { ServeBackend, ServedModel, ShmOutput } from './backend.ts'
 import { registerDashboard } from './dashboard.ts'
 import { GrpcFrontEnd } from './grpc/server.ts'
 import { PLATFORM } from './io-specs.ts'
@@ -29,7 +29,7 @@ export interface ServerOptions {
   models: ServedModel[]
   /** Queue/timeout/batching per served model name. */
   workerOptions: Map<string, WorkerOptions>
-  backend: Backend
+  backend: ServeBackend
   plan?: Plan
   /** The GPU layout the plan is for (slice sizes on the dashboard). */
   gpu?: Gpu

@@ -2,7 +2,7 @@
 // and returns no outputs, marked `simulated`. Power is a model too: idle power plus a share of the dynamic range
 // proportional to the SMs busy workers hold — labelled `simulated`, never presented as a measurement.
 import type { Plan } from '../formats/plan.ts'
-import type { Backend, ExecRequest, ExecResult, PowerReading, ServedModel } from './backend.ts'
+import type { ExecRequest, ExecResult, PowerReading, ServeBackend, ServedModel } from './backend.ts'
 import { BackendCrashError, BackendEvents } from './backend.ts'
 import type { ComputeTimeModel } from './compute-time.ts'
 
@@ -61,7 +61,7 @@ export class SimEnergy {
   }
 }
 
-export class SimBackend extends BackendEvents implements Backend {
+export class SimServeBackend extends BackendEvents implements ServeBackend {
   readonly kind = 'sim' as const
   private models = new Map<string, ServedModel>()
   private smShare = new Map<string, number>()

@@ -2,11 +2,11 @@
 // requests into one execution up to the model's batch (dynamic batching), and answers every caller exactly once:
 // with its outputs, a timeout, or the backend's failure.
 import {
-  type Backend,
   BackendCrashError,
   concatInputs,
   type ExecResult,
   type RawTensor,
+  type ServeBackend,
   type ServedModel,
   type ShmOutput,
   splitOutputs,
@@ -43,7 +43,7 @@ export interface Completion {
 /** One execution in flight: its requests, and the signal that tells the backend nobody waits for it any more. */
 interface Execution {
   entries: Entry[]
-  /** Made only for a backend that reads it (`Backend.dropsAbandoned`): one per execution costs the event loop. */
+  /** Made only for a backend that reads it (`ServeBackend.dropsAbandoned`): one per execution costs the event loop. */
   abort?: AbortController
 }
 
@@ -85,7 +85,7 @@ export class ModelWorker {
   constructor(
     readonly model: ServedModel,
     readonly options: WorkerOptions,
-    private readonly backend: Backend,
+    private readonly backend: ServeBackend,
     private readonly metrics: ServerMetrics,
     private readonly now: () => number = () => performance.now(),
   ) {}

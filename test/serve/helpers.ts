@@ -9,18 +9,18 @@ import type { WorkerSpec } from '../../src/formats/mix.ts'
 import type { Plan } from '../../src/formats/plan.ts'
 import type { Profile } from '../../src/formats/profile.ts'
 import type {
-  Backend,
   BackendEvent,
   ExecRequest,
   ExecResult,
   PowerReading,
+  ServeBackend,
   ServedModel,
 } from '../../src/serve/backend.ts'
 import { BackendCrashError } from '../../src/serve/backend.ts'
 import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
 import { EclipServer, type ServerOptions } from '../../src/serve/server.ts'
-import { SimBackend } from '../../src/serve/sim-backend.ts'
+import { SimServeBackend } from '../../src/serve/sim-backend.ts'
 import type { WorkerOptions } from '../../src/serve/worker.ts'
 
 export interface TestModel {
@@ -57,11 +57,11 @@ export function servedModels(models: TestModel[]): {
 /** An EclipServer over the simulator (or `backend`), loaded, not listening. */
 export async function testServer(
   models: TestModel[],
-  extra: Partial<ServerOptions> & { backend?: Backend } = {},
+  extra: Partial<ServerOptions> & { backend?: ServeBackend } = {},
 ): Promise<EclipServer> {
   const { models: served, opts } = servedModels(models)
   const times = new Map(models.map((m) => [m.name, { us: m.computeUs ?? 1000, source: 'test' }]))
-  const backend = extra.backend ?? new SimBackend(fixedComputeTimes(times))
+  const backend = extra.backend ?? new SimServeBackend(fixedComputeTimes(times))
   const server = new EclipServer({
     models: served,
     workerOptions: opts,
@@ -104,7 +104,7 @@ export function albertBody(n = 1, token = 7): Record<string, unknown> {
  * A backend that executes like the simulator but crashes on demand: `crash()` kills it (every execution in flight
  * never settles, as with a dead process), and restarts succeed after `restartMs` (or fail `failRestarts` times first).
  */
-export class CrashingBackend implements Backend {
+export class CrashingBackend implements ServeBackend {
   readonly kind = 'sim' as const
   private ready = false
   private listeners = new Set<(e: BackendEvent) => void>()

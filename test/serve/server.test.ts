@@ -4,7 +4,7 @@ import net from 'node:net'
 import { describe, it } from 'node:test'
 import type { ExecRequest } from '../../src/serve/backend.ts'
 import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
-import { SimBackend } from '../../src/serve/sim-backend.ts'
+import { SimServeBackend } from '../../src/serve/sim-backend.ts'
 import { albertBody, CrashingBackend, get, post, testServer, visionBody } from './helpers.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -174,7 +174,7 @@ describe('serve: request path', () => {
 
   it('sends a model as many executions at once as the backend overlaps, and no more', async () => {
     /** The simulator, saying it overlaps `depth` executions per model, counting how many it holds at once. */
-    class Overlapping extends SimBackend {
+    class Overlapping extends SimServeBackend {
       now = 0
       peak = 0
       constructor(readonly depth: number) {
