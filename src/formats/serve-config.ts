@@ -134,7 +134,7 @@ export const ServeConfig = Type.Object(
           /** Headers within this, ms (at most requestTimeoutMs). */
           headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 10000 })),
           /** An idle keep-alive connection is closed after this, ms. */
-          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 5000 })),
+          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 75000 })),
           /** Connections open at once; more are closed at accept. */
           maxConnections: Type.Optional(Type.Integer({ minimum: 1, default: 1024 })),
           /** Requests per keep-alive connection before it is closed (0: no limit). */

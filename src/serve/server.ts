@@ -9,11 +9,11 @@ import { registerDashboard } from './dashboard.ts'
 import { GrpcFrontEnd } from './grpc/server.ts'
 import { PLATFORM } from './io-specs.ts'
 import {
-  EARLY_CLOSE_BYTES,
   type EarlyAnswer,
   type InferenceService,
   type InferOutcome,
   type KserveRoutes,
+  queueFullAnswer,
   registerKserveRoutes,
   type ServiceModel,
 } from './kserve/routes.ts'
@@ -59,7 +59,10 @@ export interface HttpLimits {
   requestTimeoutMs?: number
   /** Its headers within this, ms (at most requestTimeoutMs). */
   headersTimeoutMs?: number
-  /** An idle keep-alive connection is closed after this, ms. */
+  /**
+   * An idle keep-alive connection is closed after this, ms. Longer than clients keep theirs idle (Node's http.Agent
+   * has no limit, load balancers 60 s), so the server seldom closes a connection as a request goes out on it.
+   */
   keepAliveTimeoutMs?: number
   /** Connections open at once; more are refused at accept (closed unanswered). */
   maxConnections?: number
@@ -69,7 +72,7 @@ export interface HttpLimits {
 export const HTTP_LIMITS: Required<HttpLimits> = {
   requestTimeoutMs: 30_000,
   headersTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 75_000,
   maxConnections: 1024,
   maxRequestsPerSocket: 0,
 }
@@ -92,14 +95,17 @@ export class EclipServer implements InferenceService {
   private readonly unsubscribe: () => void
   /** The KServe routes (how many infer requests took their fast path). */
   readonly routes: KserveRoutes
+  /** Largest request body, bytes (the serve config's maxBodyBytes). */
+  readonly bodyLimit: number
 
   constructor(readonly opts: ServerOptions) {
     const { backend } = opts
+    this.bodyLimit = opts.maxBodyBytes ?? 64 * 1024 * 1024
     const limits = { ...HTTP_LIMITS, ...opts.http }
     const requestTimeout = limits.requestTimeoutMs
     this.app = Fastify({
       logger: opts.logger ?? false,
-      bodyLimit: opts.maxBodyBytes ?? 64 * 1024 * 1024,
+      bodyLimit: this.bodyLimit,
       // keep-alive clients (load generators, tritonclient) must not hold SIGTERM's close open
       forceCloseConnections: 'idle',
       return503OnClosing: false,
@@ -189,7 +195,7 @@ export class EclipServer implements InferenceService {
       )
       if (early) return reply.code(early.status).headers(early.headers).send({ error: early.error })
     })
-    this.routes = registerKserveRoutes(this.app, this, opts.maxBodyBytes ?? 64 * 1024 * 1024, {
+    this.routes = registerKserveRoutes(this.app, this, this.bodyLimit, {
       early: (method, url, name, contentLength) => this.earlyAnswer(method, url, name, contentLength),
       ...(opts.maxJsonBytes !== undefined ? { maxJsonBytes: opts.maxJsonBytes } : {}),
     })
@@ -220,15 +226,21 @@ export class EclipServer implements InferenceService {
     if (!url.endsWith('/infer') || name === undefined) return undefined
     const w = this.workers.get(name)
     if (!w?.full()) return undefined
-    this.metrics.requestFailed(w.model.name, w.model.version, 'REJECTED')
-    return {
-      status: 429,
-      headers: {
-        ...(Number(contentLength ?? 0) > EARLY_CLOSE_BYTES ? { connection: 'close' } : {}),
-        'retry-after': '1',
-      },
-      error: `model "${w.model.name}": queue full (${w.options.queueSize} requests waiting); retry later`,
-    }
+    this.rejectedEarly(w.model.name)
+    return queueFullAnswer(w.model.name, w.options.queueSize, contentLength, this.bodyLimit)
+  }
+
+  /** A request refused before its body was read because its model's queue was full (here or by a front-end). */
+  rejectedEarly(name: string) {
+    const w = this.workers.get(name)
+    if (w) this.metrics.requestFailed(w.model.name, w.model.version, 'REJECTED')
+  }
+
+  /** Names and queue sizes of the models whose queue is full now (front-ends refuse their requests early). */
+  fullQueues(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [name, w] of this.workers) if (w.full()) out[name] = w.options.queueSize
+    return out
   }
 
   // ── InferenceService ──────────────────────────────────────────────────────────────────────────────────────
@@ -355,7 +367,7 @@ export class EclipServer implements InferenceService {
     const url = await this.app.listen({ port, host })
     if (opts.grpcPort !== undefined) {
       const grpc = new GrpcFrontEnd(this, {
-        maxMessageBytes: this.opts.maxBodyBytes ?? 64 * 1024 * 1024,
+        maxMessageBytes: this.bodyLimit,
         log: (err, msg) => this.app.log.error({ err }, msg),
       })
       try {

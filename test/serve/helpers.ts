@@ -2,6 +2,7 @@
 // purpose, a baseline plan built from profiles (for configs that give a plan file), and a "python" that runs a
 // stand-in GPU backend.
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Gpu } from '../../src/formats/gpu.ts'
@@ -229,4 +230,33 @@ export function backendPython(
   )
   chmodSync(f, 0o755)
   return f
+}
+
+/**
+ * Sends the request line and headers of a POST to `path` stating a body of `bytes`, and a few bytes of it, never the
+ * rest; resolves with what came back within 2 s (an answer sent before the body is read).
+ */
+export function unreadBody(
+  url: URL,
+  path: string,
+  bytes: number,
+  type = 'application/json',
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(url.port), url.hostname, () =>
+      sock.write(
+        `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${type}\r\ncontent-length: ${bytes}\r\n\r\n{"inputs": [`,
+      ),
+    )
+    let got = ''
+    sock.on('data', (d) => {
+      got += d.toString()
+    })
+    sock.on('close', () => resolve(got))
+    sock.on('error', reject)
+    setTimeout(() => {
+      sock.destroy()
+      resolve(got)
+    }, 2000)
+  })
 }

@@ -47,8 +47,6 @@ export interface InferenceService extends ShmService {
 const BINARY_HEADER = 'inference-header-content-length'
 /** Default of the largest JSON part of an infer request (the serve config's maxJsonBytes). */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024
-/** A request refused before its body is read keeps its connection only when the unread rest is at most this. */
-export const EARLY_CLOSE_BYTES = 1024 * 1024
 /** Binary responses up to this size are sent as one Buffer; larger ones as their parts (see infer). */
 export const CONCAT_BYTES = 64 * 1024
 const ACCEPTED_TYPES = [
@@ -68,6 +66,33 @@ export interface EarlyAnswer {
   status: number
   headers: Record<string, string>
   error: string
+}
+
+/**
+ * The headers of an answer sent before the request's body is read. Clients write their whole body before they read
+ * (Python's http.client, tritonclient): a connection closed under a body still arriving is reset, and the client gets
+ * a broken pipe instead of the answer. So a body within the server's body limit is read and dropped once the answer
+ * is sent (Node does it on a kept-alive connection; dropping costs no parsing), and only a larger one closes it.
+ */
+export function unreadBodyHeaders(
+  contentLength: string | undefined,
+  bodyLimit: number,
+): Record<string, string> {
+  return Number(contentLength ?? 0) > bodyLimit ? { connection: 'close' } : {}
+}
+
+/** The refusal of a request for a model whose queue is full, before its body is read (the engine's and a front-end's). */
+export function queueFullAnswer(
+  model: string,
+  queueSize: number,
+  contentLength: string | undefined,
+  bodyLimit: number,
+): EarlyAnswer {
+  return {
+    status: 429,
+    headers: { ...unreadBodyHeaders(contentLength, bodyLimit), 'retry-after': '1' },
+    error: `model "${model}": queue full (${queueSize} requests waiting); retry later`,
+  }
 }
 
 export interface KserveRouteOptions {
@@ -190,7 +215,7 @@ export function registerKserveRoutes(
   // the JSON limit where the headers state the size: before the body is read
   const jsonLimit = async (req: FastifyRequest, reply: FastifyReply) => {
     const m = byName.get((req.params as ModelParams).name)
-    const refused = m && jsonTooLarge(req.headers, maxJson)
+    const refused = m && jsonTooLarge(req.headers, maxJson, bodyLimit)
     if (!refused || !m) return
     svc.invalid(m)
     return reply.code(refused.status).headers(refused.headers).send({ error: refused.error })
@@ -251,7 +276,11 @@ function logsRequests(app: FastifyInstance): boolean {
  * The refusal of a request whose headers state a JSON part larger than `limit` (the body without the binary tensor
  * extension, unless it is compressed; the extension's JSON header), or undefined.
  */
-function jsonTooLarge(headers: IncomingHttpHeaders, limit: number): EarlyAnswer | undefined {
+function jsonTooLarge(
+  headers: IncomingHttpHeaders,
+  limit: number,
+  bodyLimit: number,
+): EarlyAnswer | undefined {
   const stated = headers[BINARY_HEADER]
   const length = headers['content-length']
   let n: number
@@ -264,7 +293,7 @@ function jsonTooLarge(headers: IncomingHttpHeaders, limit: number): EarlyAnswer 
   if (!(n > limit)) return undefined
   return {
     status: 413,
-    headers: Number(length ?? 0) > EARLY_CLOSE_BYTES ? { connection: 'close' } : {},
+    headers: unreadBodyHeaders(length, bodyLimit),
     error: jsonLimitMessage(n, limit),
   }
 }
@@ -375,7 +404,7 @@ function fastInfer(
   if (length === undefined || h['transfer-encoding'] !== undefined) return false
   const n = Number(length)
   if (!(n > 0 && n <= limits.bodyLimit) || !/^\d+$/.test(length)) return false
-  const tooLarge = jsonTooLarge(h, limits.maxJson)
+  const tooLarge = jsonTooLarge(h, limits.maxJson, limits.bodyLimit)
   if (tooLarge) {
     svc.invalid(m)
     writeJson(res, tooLarge.status, { error: tooLarge.error }, tooLarge.headers)
