@@ -40,7 +40,13 @@ class _Energy:
 
 class _Runner:
     def __init__(self):
-        self.gpu = {"format": "eclip.gpu/1", "name": "echo (no GPU)", "smCount": 132}
+        # the H100 layout synthetic profiles are made for (src/profile/synthetic.ts): the server checks the plan
+        # against the GPU the backend reports, as it does on a GPU
+        slices = [{"id": i, "sms": 8, "remainder": False} for i in range(15)] + [{"id": 15, "sms": 12, "remainder": True}]
+        self.gpu = {"format": "eclip.gpu/1", "name": "NVIDIA H100 80GB HBM3", "computeCapability": "9.0",
+                    "smCount": 132, "sliceSize": 8, "smCoscheduledAlignment": 8, "slices": slices,
+                    "measured": {"date": "1970-01-01T00:00:00Z", "method": "echo (no GPU)",
+                                 "tool": "bench/serve_echo_backend.py"}}
         self.versions = {"backend": "echo"}
         self.layout = self.pool = None
         self.energy = _Energy()

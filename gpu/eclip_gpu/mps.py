@@ -13,10 +13,21 @@ starts and stops itself.
   arrivals.py), and sends back its raw request times. The parent keeps the NVML energy counter and the window.
 - `mps` caps each process with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE (its model-wise partition: sms / smCount × 100,
   rounded up); `mps-unlimited` sets no cap.
+- Hardware work queues: the clients of one MPS server share one pool of connections, and each owns the ones it
+  asked for (CUDA_DEVICE_MAX_CONNECTIONS); once the pool is spent, the next client's context creation fails (the
+  runtime reports it as "out of memory"). The backend runs with 32 queues, which a client would inherit and which
+  spend the pool after a few clients: so each client asks for its share of a budget (`client_connections`), never
+  more than the backend runs with. (A worker process runs one stream: it has no other streams to keep apart.)
 - A CUDA client that cannot reach the daemon silently runs *without* MPS (the driver falls back), so after the
   children connect the parent asks the daemon for its server's clients and refuses a run whose workers are not
-  among them. Anything that keeps MPS from working raises MpsUnavailable with the reason: the bench records that
-  run as failed, says why, and goes on with the other policies.
+  among them. Anything that keeps MPS from working raises MpsUnavailable with the reason (and the tails of the
+  daemon's and the server's logs: the server logs why a client was refused). A run that fails so is tried once
+  more with a fresh daemon (stopped, then started again in new folders), its clients at MPS's default of 2
+  connections; if that fails too the bench records the run as failed, says why, and goes on with the other
+  policies.
+- A daemon whose backend was killed (SIGKILL runs no atexit) is stopped by the next MPS run on this machine: each
+  daemon's folder names the process that started it (`owner`), and a folder whose owner is gone is reaped
+  (`reap_orphans`) — with the documented `quit` on that folder's pipe, never by process name.
 
 Request times are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns), one clock for every process on the machine.
 This module imports no torch at module level: the parent side (daemon, processes) is tested without a GPU.
@@ -44,14 +55,24 @@ from .cuda import BackendError
 
 CONTROL = "nvidia-cuda-mps-control"
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # gpu/, so a child can import eclip_gpu
+OWNER = "owner"  # in a daemon's folder: "<pid> <start time>" of the process that started it
+
+# The connections (hardware work queues) the clients of one MPS server may ask for together. NVIDIA documents 60
+# clients per server at MPS's default of 2 connections each, and that a client asking for more leaves room for
+# fewer; the budget stays below that pool, with room for whatever the server keeps for itself.
+CONNECTION_BUDGET = 96
+MPS_DEFAULT_CONNECTIONS = 2
+DRIVER_DEFAULT_CONNECTIONS = 8  # without CUDA_DEVICE_MAX_CONNECTIONS
 
 
 class MpsUnavailable(BackendError):
-    """MPS cannot run here (no control binary, the daemon does not start, a worker cannot become its client)."""
+    """MPS cannot run here (no control binary, the daemon does not start, a worker cannot become its client).
+    `retry`: whether a fresh daemon might do better (not when the control program is missing)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, retry: bool = True):
         super().__init__(f"MPS unavailable on this machine, policy skipped: {reason}")
         self.reason = reason
+        self.retry = retry
 
 
 def thread_percentage(sms: int, sm_count: int) -> int:
@@ -61,6 +82,28 @@ def thread_percentage(sms: int, sm_count: int) -> int:
         raise ValueError(f"thread_percentage: need sms > 0 and sm_count > 0, got {sms}, {sm_count}")
     # integer arithmetic: 64 / 132 * 100 must round to 49, not to 48.99999 + 1
     return max(1, min(100, math.ceil(sms * 100 / sm_count)))
+
+
+def client_connections(n_clients: int, asked: int | str | None, budget: int = CONNECTION_BUDGET) -> int:
+    """CUDA_DEVICE_MAX_CONNECTIONS for each of `n_clients` clients of one MPS server: what the backend runs with
+    (`asked`; the driver's default when unset or unreadable), cut to an equal share of `budget`, at least 1."""
+    try:
+        want = int(asked) if asked is not None else DRIVER_DEFAULT_CONNECTIONS
+    except ValueError:
+        want = DRIVER_DEFAULT_CONNECTIONS
+    if want <= 0:
+        want = DRIVER_DEFAULT_CONNECTIONS
+    return max(1, min(want, budget // max(1, n_clients)))
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22): with the pid, who it is even
+    after the pid was reused. None if it is gone (or not Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2:].split()[19]
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -126,16 +169,34 @@ class MpsDaemon:
         return subprocess.run([self.binary], input=command + "\n", env=self.env(), capture_output=True,
                               text=True, timeout=timeout_s, check=False)
 
+    def client_env(self, percentage: int | None, connections: int | None = None) -> dict:
+        """The environment of a worker process: env(percentage), its share of the server's connections, and no
+        CUDA_VISIBLE_DEVICES: the server sees the daemon's devices already, renumbered from 0, and a client that
+        applied an index again would look for a device the server does not have (NVIDIA's MPS documentation)."""
+        env = self.env(percentage)
+        if connections is not None:
+            env["CUDA_DEVICE_MAX_CONNECTIONS"] = str(int(connections))
+        env.pop("CUDA_VISIBLE_DEVICES", None)
+        return env
+
     def log_tail(self) -> str:
-        return _tail(self.log_dir / "control.log") if self.log_dir else ""
+        """The ends of the daemon's log and of its server's: the server's says why it refused a client, the daemon's
+        only that the client came ("Server already exists" is the normal line for a second client)."""
+        if not self.log_dir:
+            return ""
+        tails = [(name, _tail(self.log_dir / name, 1000)) for name in ("control.log", "server.log")]
+        return " | ".join(f"{name}: {t}" for name, t in tails if t)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> MpsDaemon:
         found = self.binary or shutil.which(CONTROL, path=self.base_env.get("PATH"))
         if not found:
-            raise MpsUnavailable(f"{CONTROL} not found on PATH (MPS ships with the NVIDIA driver's CUDA utilities)")
+            raise MpsUnavailable(f"{CONTROL} not found on PATH (MPS ships with the NVIDIA driver's CUDA utilities)",
+                                 retry=False)
         self.binary = found
         self.dir = Path(tempfile.mkdtemp(prefix="eclip-mps-"))
+        # who started this daemon: should we die without stopping it, the next MPS run reaps it (reap_orphans)
+        (self.dir / OWNER).write_text(f"{os.getpid()} {_start_time(os.getpid()) or '?'}\n")
         self.pipe_dir = self.dir / "pipe"
         self.log_dir = self.dir / "log"
         self.pipe_dir.mkdir()
@@ -244,6 +305,43 @@ class MpsDaemon:
         self.stop()
 
 
+def _owner_alive(owner: list[str]) -> bool:
+    """Whether the process an owner file names ("<pid> <start time>") still runs: the same pid started at the same
+    time (a reused pid is somebody else). An owner file we cannot read counts as alive: not ours to judge."""
+    try:
+        pid = int(owner[0])
+    except (IndexError, ValueError):
+        return True
+    if not _pid_alive(pid):
+        return False
+    started = owner[1] if len(owner) > 1 else "?"
+    return started == "?" or _start_time(pid) in (None, started)
+
+
+def reap_orphans(binary: str | None = None, base: str | Path | None = None, timeout_s: float = 20) -> list[str]:
+    """Stops the daemons that backends killed before they could stop them left behind, and removes their folders:
+    every eclip-mps-* folder in the temporary directory whose owner process is gone. Returns the folders reaped.
+    A folder whose owner still runs (another backend, running now) or that names no owner is left alone, and
+    nothing is sent anywhere but to that folder's own pipe, as its own daemon's stop would."""
+    found = binary or shutil.which(CONTROL)
+    if not found:
+        return []  # without the control program no daemon can be running, nor be asked to quit
+    reaped = []
+    for d in sorted(Path(base or tempfile.gettempdir()).glob("eclip-mps-*")):
+        try:
+            owner = (d / OWNER).read_text().split()
+        except OSError:
+            continue
+        if _owner_alive(owner):
+            continue
+        orphan = MpsDaemon(binary=found)
+        orphan.dir, orphan.pipe_dir, orphan.log_dir = d, d / "pipe", d / "log"
+        orphan.started = True  # so stop() sends quit to its pipe and waits for its processes
+        orphan.stop(timeout_s)
+        reaped.append(str(d))
+    return reaped
+
+
 # --- worker processes ------------------------------------------------------------------------------------------
 
 CHILD_ARGV = [sys.executable, "-m", "eclip_gpu.mps", "child"]
@@ -340,10 +438,44 @@ def run_mps(workers: list[dict], percentages: list[int | None], warmup_s: float,
     fingerprint}; `percentages`: each worker's active-thread cap, None for none; `schedules`: each worker's arrivals
     or busy periods (arrivals.py), None for the closed loop. Returns closed_loop's raw shape (windowStartNs,
     windowEndNs, energyJ, workers: [{name, startsNs, endsNs}]) plus `notes`, and with schedules `originNs` and each
-    worker's `arrivalsNs`. The daemon and the children are gone when this returns or raises."""
+    worker's `arrivalsNs`. The daemon and the children are gone when this returns or raises.
+
+    Daemons that killed backends left are stopped first (reap_orphans). A run MPS refuses (MpsUnavailable, but for
+    a missing control program) is tried once more with a fresh daemon — the first one stopped, new folders — and
+    its clients at MPS's default connections; a second refusal raises, naming both reasons."""
     if schedules is not None and len(schedules) != len(workers):
         raise BackendError(f"{len(schedules)} arrival schedules for {len(workers)} workers")
-    notes: list[str] = []
+    for d in reap_orphans(control_binary):
+        progress(f"mps: stopped the MPS daemon a killed backend left in {d}")
+    asked = os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS")
+    connections = client_connections(len(workers), asked)
+    args = (workers, percentages, warmup_s, window_s, energy, progress, child_argv, control_binary, ready_timeout_s,
+            schedules)
+    try:
+        return _run_once(*args, connections, asked)
+    except MpsUnavailable as e:
+        if not e.retry:
+            raise
+        first = e.reason
+    progress(f"mps: {first}; trying once more with a fresh daemon")
+    try:
+        raw = _run_once(*args, min(connections, MPS_DEFAULT_CONNECTIONS), asked)
+    except MpsUnavailable as e:
+        raise MpsUnavailable(f"{e.reason} (at the retry with a fresh daemon; the first try: {first})",
+                             retry=False) from e
+    raw["notes"].insert(0, f"the first try failed ({first}); measured at the retry, with a fresh MPS daemon")
+    return raw
+
+
+def _run_once(workers, percentages, warmup_s, window_s, energy, progress, child_argv, control_binary,
+              ready_timeout_s, schedules, connections: int, asked: str | None) -> dict:
+    """run_mps's one try: a daemon of its own, the workers as its clients at `connections` each, the window."""
+    notes: list[str] = [f"MPS clients: CUDA_DEVICE_MAX_CONNECTIONS {connections} each "
+                        f"(the backend's: {asked or f'driver default, {DRIVER_DEFAULT_CONNECTIONS}'}; "
+                        f"{len(workers)} clients share one server's pool of connections)"]
+    limit = os.environ.get("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT")
+    if limit:
+        notes.append(f"CUDA_MPS_PINNED_DEVICE_MEM_LIMIT={limit} from the environment caps each client's memory")
     procs: list[WorkerProcess] = []
     daemon = MpsDaemon(binary=control_binary)
     with daemon:
@@ -352,13 +484,13 @@ def run_mps(workers: list[dict], percentages: list[int | None], warmup_s: float,
             for i, (cfg, pct) in enumerate(zip(workers, percentages)):
                 if schedules is not None:
                     cfg = {**cfg, "schedule": schedules[i]}
-                procs.append(WorkerProcess.spawn(cfg, daemon.env(pct), pct, child_argv))
+                procs.append(WorkerProcess.spawn(cfg, daemon.client_env(pct, connections), pct, child_argv))
             try:
                 connected = {p.name: p.expect("connected", 120)["pid"] for p in procs}
             except ChildFailed as e:
                 log = daemon.log_tail()
                 raise MpsUnavailable(f"worker {e.name} could not start CUDA under MPS: {e.message}"
-                                     + (f" (MPS control log: {log})" if log else "")) from e
+                                     + (f" (MPS logs: {log})" if log else "")) from e
             _check_clients(daemon, connected, notes)
             for p in procs:
                 p.expect("ready", ready_timeout_s)
@@ -434,7 +566,7 @@ def _check_clients(daemon: MpsDaemon, connected: dict[str, int], notes: list[str
     if not servers:
         log = daemon.log_tail()
         raise MpsUnavailable("no MPS server was started for the workers: they would run without MPS"
-                             + (f" (MPS control log: {log})" if log else ""))
+                             + (f" (MPS logs: {log})" if log else ""))
     missing = [f"{n} (pid {pid})" for n, pid in connected.items() if pid not in clients]
     if missing:
         raise MpsUnavailable(f"not clients of our MPS server (pids {clients}): {', '.join(missing)}; "

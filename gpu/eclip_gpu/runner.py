@@ -123,11 +123,12 @@ class Runner:
         worker runs the baseline's single-stream graph, just in another process)."""
         from . import mps  # noqa: PLC0415
 
-        # MPS that could not work here once will not on the next run either: say so at once instead of paying for
-        # a daemon start and worker processes again for every remaining mix
+        # MPS that could not work here once, retry with a fresh daemon included (run_mps), will not on the next run
+        # either: say so at once instead of paying for daemons and worker processes again for every remaining mix
         known = getattr(self, "mps_unavailable", None)
         if known:
-            raise mps.MpsUnavailable(f"{known} (found at an earlier run, not retried)")
+            raise mps.MpsUnavailable(f"{known} (found at an earlier run; MPS not tried again in this backend)",
+                                     retry=False)
         policy = plan["policy"]
         percentages = mps.plan_percentages(plan)
         workers = [{k: w[k] for k in ("name", "model", "batch", "dtype", "fingerprint")} for w in plan["workers"]]

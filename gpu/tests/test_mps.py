@@ -7,7 +7,9 @@ import json
 import os
 import signal
 import stat
+import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -22,13 +24,14 @@ from eclip_gpu.mps import MpsDaemon, MpsUnavailable, plan_percentages, run_mps, 
 # environment) and writes its pid file into the pipe folder; `quit` kills that daemon and removes the pid file;
 # get_server_list / get_client_list answer like the real one (server: the stand-in daemon itself, once a client
 # came; clients: pids the fake workers wrote to <pipe>/clients). FAKE_MPS_FAIL=1 makes `-d` fail as a broken installation would.
+# Each record also keeps the CUDA_VISIBLE_DEVICES the call saw ("cvd").
 FAKE_CONTROL = r"""#!/bin/bash
 pipe="${CUDA_MPS_PIPE_DIRECTORY:-/tmp/nvidia-mps}"
 pidfile="$pipe/nvidia-cuda-mps-control.pid"
 input=""
 if [ "$1" != "-d" ]; then input="$(cat)"; fi
-printf '{"args":"%s","pipe":"%s","log":"%s","stdin":"%s"}\n' "$*" "$CUDA_MPS_PIPE_DIRECTORY" \
-  "$CUDA_MPS_LOG_DIRECTORY" "$(echo $input)" >> "$FAKE_MPS_RECORD"
+printf '{"args":"%s","pipe":"%s","log":"%s","stdin":"%s","cvd":"%s"}\n' "$*" "$CUDA_MPS_PIPE_DIRECTORY" \
+  "$CUDA_MPS_LOG_DIRECTORY" "$(echo $input)" "$CUDA_VISIBLE_DEVICES" >> "$FAKE_MPS_RECORD"
 if [ "$1" = "-d" ]; then
   if [ "$FAKE_MPS_FAIL" = "1" ]; then echo "An instance of this daemon is already running" >&2; exit 1; fi
   mkdir -p "$pipe"
@@ -50,20 +53,42 @@ exit 0
 """
 
 # A fake worker process speaking run_mps's protocol, without torch. FAKE_CHILD: ok | fail-capture | no-client |
-# fail-connect. It writes its MPS environment to $FAKE_CHILD_ENV/<name>.json.
+# fail-connect | fail-connect-once (only the first worker process that ever starts in this test fails). It writes its
+# CUDA_* environment to $FAKE_CHILD_ENV/<name>.json (the last try's, at a retry). FAKE_MPS_POOL=N stands for the
+# server's pool of connections: each client takes its CUDA_DEVICE_MAX_CONNECTIONS (8 unset) from it, and one that
+# finds too few left fails to connect as a real client does ("out of memory"), the server logging why.
 FAKE_CHILD = r"""
-import json, os, sys, threading, time
+import fcntl, json, os, sys, threading, time
 from multiprocessing.connection import Connection
 inbox = Connection(int(sys.argv[1]), writable=False)
 outbox = Connection(int(sys.argv[2]), readable=False)
 cfg = inbox.recv()
 mode = os.environ.get("FAKE_CHILD", "ok")
 pipe = os.environ["CUDA_MPS_PIPE_DIRECTORY"]
-with open(os.path.join(os.environ["FAKE_CHILD_ENV"], cfg["name"] + ".json"), "w") as f:
-    json.dump({k: v for k, v in os.environ.items() if k.startswith("CUDA_MPS")}, f)
-if mode == "fail-connect":
-    outbox.send({"type": "error", "stage": "connect", "message": "RuntimeError: MPS client failed to connect"})
+envdir = os.environ["FAKE_CHILD_ENV"]
+with open(os.path.join(envdir, cfg["name"] + ".json"), "w") as f:
+    json.dump({k: v for k, v in os.environ.items() if k.startswith("CUDA_")}, f)
+def refuse(message):
+    outbox.send({"type": "error", "stage": "connect", "message": message})
     sys.exit(1)
+if mode == "fail-connect":
+    refuse("RuntimeError: MPS client failed to connect")
+if mode == "fail-connect-once":
+    marker = os.path.join(envdir, "failed-once")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        refuse("RuntimeError: MPS client failed to connect")
+if os.environ.get("FAKE_MPS_POOL"):
+    want = int(os.environ.get("CUDA_DEVICE_MAX_CONNECTIONS", "8"))
+    with open(os.path.join(pipe, "connections"), "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        used = sum(int(x) for x in f.read().split())
+        if used + want > int(os.environ["FAKE_MPS_POOL"]):
+            with open(os.path.join(os.environ["CUDA_MPS_LOG_DIRECTORY"], "server.log"), "a") as log:
+                log.write(f"Client {os.getpid()} asked for {want} connections, {used} of the pool in use: refused\n")
+            refuse("RuntimeError: CUDA error: out of memory")
+        f.write(f"{want}\n")
 if mode != "no-client":
     with open(os.path.join(pipe, "clients"), "a") as f:
         f.write(f"{os.getpid()}\n")
@@ -116,6 +141,10 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.delenv("FAKE_MPS_SERVER_PID", raising=False)
     monkeypatch.delenv("CUDA_MPS_PIPE_DIRECTORY", raising=False)
     monkeypatch.delenv("CUDA_MPS_LOG_DIRECTORY", raising=False)
+    monkeypatch.delenv("FAKE_MPS_POOL", raising=False)
+    monkeypatch.delenv("FAKE_CHILD", raising=False)
+    # daemons' folders (and the orphans reap_orphans looks for) in this test's own temporary directory
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     child = tmp_path / "fake_child.py"
     child.write_text(textwrap.dedent(FAKE_CHILD))
     envdir = tmp_path / "child-env"
@@ -303,6 +332,135 @@ def test_a_worker_that_cannot_use_mps_skips_the_policy(fake, monkeypatch, mode, 
     assert _records(fake.record)[-1]["stdin"] == "quit"
 
 
+def test_client_connections_share_the_budget():
+    assert mps.client_connections(3, "32") == 32  # 3 x 32 fit the budget: the backend's own value
+    assert mps.client_connections(4, "32") == 24
+    assert mps.client_connections(8, "32") == 12
+    assert mps.client_connections(4, None) == mps.DRIVER_DEFAULT_CONNECTIONS  # unset: the driver's default
+    assert mps.client_connections(2, "4") == 4  # never more than the backend asked for
+    assert mps.client_connections(4, "many") == mps.DRIVER_DEFAULT_CONNECTIONS
+    assert mps.client_connections(500, "32") == 1
+    for n in range(1, 97):
+        assert n * mps.client_connections(n, "32") <= mps.CONNECTION_BUDGET
+
+
+def test_four_workers_fit_the_servers_pool_of_connections(fake, monkeypatch):
+    # the H100 failure: four clients that each inherit the backend's 32 queues spend the server's pool, and the last
+    # one to connect fails with "out of memory"; three fit
+    monkeypatch.setenv("FAKE_MPS_POOL", "120")
+    monkeypatch.setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    workers = [{"name": f"shufflenet#{i}"} for i in range(4)]
+    raw = run_mps(workers, [25, 25, 25, 25], 0.02, 0.1, child_argv=fake.child_argv)
+    assert [w["name"] for w in raw["workers"]] == [w["name"] for w in workers]
+    envs = [json.loads((fake.envdir / f"shufflenet#{i}.json").read_text()) for i in range(4)]
+    assert [e["CUDA_DEVICE_MAX_CONNECTIONS"] for e in envs] == ["24"] * 4
+    # the daemon (so its server) sees the backend's devices; a client applying the index again would not find it
+    assert all("CUDA_VISIBLE_DEVICES" not in e for e in envs)
+    first = _records(fake.record)[0]
+    assert first["args"] == "-d" and first["cvd"] == "1"
+    assert any("CUDA_DEVICE_MAX_CONNECTIONS 24 each" in n and "the backend's: 32" in n for n in raw["notes"])
+    assert not any("retry" in n for n in raw["notes"])  # it worked at the first try
+    assert sum(1 for c in _records(fake.record) if c["args"] == "-d") == 1
+
+
+def test_the_pool_refuses_a_client_as_on_the_gpu(fake, monkeypatch):
+    # the fake pool itself: at the inherited 32 a fourth client does not fit (what the test above guards against),
+    # and the reason comes with the server's log, not only the daemon's
+    monkeypatch.setenv("FAKE_MPS_POOL", "120")
+    monkeypatch.setattr(mps, "client_connections", lambda n, asked, budget=0: 32)
+    monkeypatch.setattr(mps, "MPS_DEFAULT_CONNECTIONS", 32)  # the retry too
+    with pytest.raises(MpsUnavailable) as e:
+        run_mps([{"name": f"s#{i}"} for i in range(4)], [None] * 4, 0, 0.1, child_argv=fake.child_argv)
+    assert "out of memory" in str(e.value)
+    assert "server.log: Client" in str(e.value) and "refused" in str(e.value)
+    assert "control.log: daemon started" in str(e.value)
+
+
+def test_a_refused_run_is_retried_once_with_a_fresh_daemon(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_CHILD", "fail-connect-once")
+    monkeypatch.setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32")
+    said = []
+    raw = run_mps([{"name": "a"}, {"name": "b"}], [49, None], 0.02, 0.1, child_argv=fake.child_argv,
+                  progress=said.append)
+    assert [w["name"] for w in raw["workers"]] == ["a", "b"] and all(len(w["startsNs"]) > 5 for w in raw["workers"])
+    calls = _records(fake.record)
+    starts = [i for i, c in enumerate(calls) if c["args"] == "-d"]
+    quits = [i for i, c in enumerate(calls) if c["stdin"] == "quit"]
+    assert len(starts) == 2 and len(quits) == 2
+    first, second = calls[starts[0]]["pipe"], calls[starts[1]]["pipe"]
+    assert first != second  # fresh folders
+    # the first daemon was stopped before the second started, each told to quit on its own pipe
+    assert starts[0] < quits[0] < starts[1] < quits[1]
+    assert calls[quits[0]]["pipe"] == first and calls[quits[1]]["pipe"] == second
+    assert not Path(first).exists() and not Path(second).exists()
+    assert not any(_alive(p) for p in raw["daemonPids"])
+    assert raw["notes"][0].startswith("the first try failed (worker ") and "fresh MPS daemon" in raw["notes"][0]
+    assert any("trying once more with a fresh daemon" in m for m in said)
+    # at the retry the clients ask for MPS's default connections
+    assert json.loads((fake.envdir / "a.json").read_text())["CUDA_DEVICE_MAX_CONNECTIONS"] == "2"
+
+
+def test_a_second_refusal_gives_up_with_both_reasons(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_CHILD", "no-client")
+    with pytest.raises(MpsUnavailable) as e:
+        run_mps([{"name": "a"}], [None], 0, 0.1, child_argv=fake.child_argv)
+    assert "at the retry with a fresh daemon" in str(e.value) and "the first try: " in str(e.value)
+    assert str(e.value).count("would run without MPS") == 2
+    assert not e.value.retry
+    calls = _records(fake.record)
+    assert [c["args"] for c in calls].count("-d") == 2 and [c["stdin"] for c in calls].count("quit") == 2
+    assert not any(Path(c["pipe"]).exists() for c in calls)
+
+
+def test_a_worker_that_fails_for_another_reason_is_not_retried(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_CHILD", "fail-capture")
+    with pytest.raises(mps.ChildFailed):
+        run_mps([{"name": "a"}], [None], 0, 0.1, child_argv=fake.child_argv)
+    assert [c["args"] for c in _records(fake.record)].count("-d") == 1
+
+
+# A backend that starts a daemon and is then killed (SIGKILL: no finally, no atexit), as the TypeScript side kills a
+# backend that hangs. Prints the daemon's folder and pid first.
+KILLED_BACKEND = r"""
+import os, signal, sys
+from eclip_gpu.mps import MpsDaemon
+d = MpsDaemon().start()
+print(d.dir, int((d.pipe_dir / "nvidia-cuda-mps-control.pid").read_text()), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_daemon_a_killed_backend_left_is_stopped_by_the_next_run(fake):
+    gpu_dir = Path(mps.__file__).resolve().parents[1]
+    env = {**os.environ, "TMPDIR": str(fake.tmp), "PYTHONPATH": str(gpu_dir)}
+    out = subprocess.run([sys.executable, "-c", KILLED_BACKEND], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    folder, pid = out.stdout.split()
+    pid = int(pid)
+    assert Path(folder).parent == fake.tmp and _alive(pid)  # left behind
+    with MpsDaemon() as ours:  # a daemon whose owner (this process) runs: not an orphan
+        ours_pid = int((ours.pipe_dir / "nvidia-cuda-mps-control.pid").read_text())
+        said = []
+        raw = run_mps([{"name": "a"}], [None], 0, 0.05, child_argv=fake.child_argv, progress=said.append)
+        time.sleep(0.1)
+        assert not _alive(pid) and not Path(folder).exists()
+        assert any(f"a killed backend left in {folder}" in m for m in said)
+        assert _alive(ours_pid) and ours.pipe_dir.exists()
+        assert raw["workers"][0]["startsNs"]
+    quits = [c for c in _records(fake.record) if c["stdin"] == "quit"]
+    assert quits[0]["pipe"] == str(Path(folder) / "pipe")  # told to quit on its own pipe, as its stop would
+
+
+def test_an_owner_file_names_the_process_and_when_it_started(fake):
+    with MpsDaemon() as d:
+        pid, started = (d.dir / mps.OWNER).read_text().split()
+        assert int(pid) == os.getpid() and started == mps._start_time(os.getpid())
+        assert mps._owner_alive([pid, started])
+        assert not mps._owner_alive([pid, str(int(started) + 1)])  # the pid reused by a later process
+        assert mps.reap_orphans() == []
+
+
 def test_module_imports_no_torch():
     assert "torch" not in sys.modules or not hasattr(mps, "torch")
 
@@ -382,5 +540,5 @@ def test_runner_reports_mps_unavailable_as_a_plain_error(fake, monkeypatch, tmp_
     monkeypatch.setenv("PATH", f"{fake.tmp / 'bin'}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(MpsUnavailable) as again:
         runner.run({"plan": _plan("mps-unlimited"), "warmupS": 0, "windowS": 0.1}, progress=lambda m: None)
-    assert "not found on PATH" in str(again.value) and "not retried" in str(again.value)
+    assert "not found on PATH" in str(again.value) and "not tried again" in str(again.value)
     assert not _records(fake.record)

@@ -117,6 +117,12 @@ export const ServeConfig = Type.Object(
     plan: Type.Optional(Type.String({ minLength: 1 })),
     /** Largest request body accepted, bytes (a larger one gets 413). */
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 })),
+    /**
+     * Largest JSON part of an infer request, bytes: the whole body of a JSON request, or the JSON header of the
+     * binary tensor extension (a larger one gets 413 with a hint to send tensors as binary data or in shared memory;
+     * parsing it would hold every other request up, tens of ms per MB).
+     */
+    maxJsonBytes: Type.Optional(Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024 })),
     /** How long SIGTERM waits for accepted requests before exiting anyway, ms. */
     drainTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, default: 30000 })),
     /** What a slow or hostile HTTP client may hold (defaults: src/serve/server.ts HTTP_LIMITS). */

@@ -70,12 +70,12 @@ export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostC
   }
 }
 
-/** One line for a run's notes (parsed back by bench/serve-host-bench.ts: keep its shape). */
+/** One line for a run's notes (parsed back by bench/serve-host-bench.ts: keep its shape); µs resolution per request. */
 export function hostCpuNote(h: HostCpu): string {
   const f = (x: number | null, d = 2) => (x === null ? 'n/a' : x.toFixed(d))
   return (
-    `host CPU in the window: server ${f(h.cores.server)} cores (event loop ${f(h.cores.eventLoop)}), ` +
-    `clients ${f(h.cores.clients)}, backend ${f(h.cores.backend)}; per request: server ${f(h.msPerRequest.server)} ms ` +
-    `(event loop ${f(h.msPerRequest.eventLoop)} ms)`
+    `host CPU in the window: server ${f(h.cores.server, 3)} cores (event loop ${f(h.cores.eventLoop, 3)}), ` +
+    `clients ${f(h.cores.clients, 3)}, backend ${f(h.cores.backend, 3)}; per request: server ` +
+    `${f(h.msPerRequest.server, 3)} ms (event loop ${f(h.msPerRequest.eventLoop, 3)} ms)`
   )
 }

@@ -152,6 +152,11 @@ export interface Backend {
    * Executions of one model the backend takes at once and overlaps (the GPU backend keeps the next one queued on
    * the GPU behind the running one); a model's worker sends up to this many. Absent: one at a time.
    */
+  /**
+   * Whether the backend may drop an execution nobody waits for any more (ExecRequest.signal: paris-elsa's queued
+   * ones); only then does a worker make the signal.
+   */
+  readonly dropsAbandoned?: boolean
   executionsInFlight?(): number
   /**
    * Executions of `model` the backend holds and has not started (a backend that queues them itself, paris-elsa);

@@ -110,6 +110,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     notes: setup.notes,
     ...(setup.modelConfig ? { modelConfig: setup.modelConfig } : {}),
     maxBodyBytes: config.maxBodyBytes ?? 64 * 1024 * 1024,
+    ...(config.maxJsonBytes !== undefined ? { maxJsonBytes: config.maxJsonBytes } : {}),
     ...(config.http ? { http: config.http } : {}),
     dashboard: config.dashboard ?? true,
     logger: flags.logger ?? false,

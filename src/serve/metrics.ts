@@ -1,6 +1,6 @@
 // Prometheus metrics (prom-client, one registry per server), named like Triton's where Triton has one, plus the
 // rolling per-model window the dashboard and the throughput gauges read.
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, Gauge, type Metric, Registry } from 'prom-client'
 import type { PartitionStatus, PowerReading } from './backend.ts'
 
 export type FailureReason = 'REJECTED' | 'TIMEOUT' | 'BACKEND' | 'INVALID' | 'OTHER'
@@ -22,18 +22,22 @@ export interface ModelWindowStats {
   failuresPerS: number
 }
 
-/** Completions of the last `windowMs`, per model. */
-class RollingWindow {
+/** Recent requests of one model, for rates and p95 over the last `windowMs` (dashboard, /metrics). */
+export class RollingWindow {
   private done: { t: number; ms: number; items: number }[] = []
   private failed: number[] = []
   constructor(private readonly windowMs: number) {}
   add(t: number, ms: number, items: number) {
     this.done.push({ t, ms, items })
+    // pruned here too, not only when read: a server nobody scrapes must not keep every request it ever answered
+    if ((this.done[0]?.t ?? t) < t - 2 * this.windowMs) this.prune(t)
   }
   fail(t: number) {
     this.failed.push(t)
+    if ((this.failed[0] ?? t) < t - 2 * this.windowMs) this.prune(t)
   }
-  stats(now: number): ModelWindowStats {
+  /** Drops what is older than the window before `now`. */
+  private prune(now: number) {
     const from = now - this.windowMs
     let i = 0
     while (i < this.done.length && (this.done[i]?.t ?? 0) < from) i++
@@ -41,6 +45,13 @@ class RollingWindow {
     let j = 0
     while (j < this.failed.length && (this.failed[j] ?? 0) < from) j++
     if (j > 0) this.failed.splice(0, j)
+  }
+  /** Entries kept (tests: bounded without reads). */
+  size(): number {
+    return this.done.length + this.failed.length
+  }
+  stats(now: number): ModelWindowStats {
+    this.prune(now)
     const s = this.windowMs / 1000
     const lat = this.done.map((d) => d.ms).sort((a, b) => a - b)
     const p95 =
@@ -54,19 +65,157 @@ class RollingWindow {
   }
 }
 
+/** One label set's value of a PlainCounter: updated in place (`add`), no label hashing per update. */
+interface CounterCell {
+  labels: Record<string, string>
+  value: number
+  touched: boolean
+}
+
+/**
+ * A counter whose label sets are fixed ahead (a served model's), kept as plain numbers and exported through
+ * prom-client's registry exactly as prom-client's Counter is (a label set appears once first updated, in that order).
+ * prom-client's inc hashes the label object on every call; a request updates a dozen of these.
+ */
+class PlainCounter {
+  readonly type = 'counter'
+  readonly aggregator = 'sum'
+  private readonly order: CounterCell[] = []
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    registers: Registry[],
+  ) {
+    for (const r of registers) r.registerMetric(this as unknown as Metric)
+  }
+
+  cell(labels: Record<string, string>): CounterCell {
+    return { labels, value: 0, touched: false }
+  }
+
+  add(c: CounterCell, v = 1) {
+    if (!c.touched) {
+      c.touched = true
+      this.order.push(c)
+    }
+    c.value += v
+  }
+
+  async get() {
+    return {
+      help: this.help,
+      name: this.name,
+      type: this.type,
+      values: this.order.map((c) => ({ value: c.value, labels: c.labels })),
+      aggregator: this.aggregator,
+    }
+  }
+}
+
+/** One label set of a PlainHistogram: counts per bucket (not cumulative), sum and count. */
+interface HistogramCell {
+  labels: Record<string, string>
+  counts: number[]
+  sum: number
+  count: number
+  touched: boolean
+}
+
+/** A histogram over fixed label sets, as PlainCounter is to prom-client's Counter (the same exported lines). */
+class PlainHistogram {
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  private readonly order: HistogramCell[] = []
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: number[],
+    registers: Registry[],
+  ) {
+    for (const r of registers) r.registerMetric(this as unknown as Metric)
+  }
+
+  cell(labels: Record<string, string>): HistogramCell {
+    return { labels, counts: this.bounds.map(() => 0), sum: 0, count: 0, touched: false }
+  }
+
+  observe(c: HistogramCell, v: number) {
+    if (!Number.isFinite(v)) return
+    if (!c.touched) {
+      c.touched = true
+      this.order.push(c)
+    }
+    const b = this.bounds
+    for (let i = 0; i < b.length; i++)
+      if (v <= (b[i] as number)) {
+        c.counts[i] = (c.counts[i] as number) + 1
+        break
+      }
+    c.sum += v
+    c.count += 1
+  }
+
+  /** prom-client Histogram's export: cumulative buckets (`le` then the label set), +Inf, _sum, _count. */
+  async getForPromString() {
+    const values: Record<string, unknown>[] = []
+    const bucket = `${this.name}_bucket`
+    for (const c of this.order) {
+      let acc = 0
+      this.bounds.forEach((le, i) => {
+        acc += c.counts[i] as number
+        values.push({ labels: { le }, sharedLabels: c.labels, value: acc, metricName: bucket })
+      })
+      values.push({ labels: { le: '+Inf' }, sharedLabels: c.labels, value: c.count, metricName: bucket })
+      values.push({ labels: {}, sharedLabels: c.labels, value: c.sum, metricName: `${this.name}_sum` })
+      values.push({ labels: {}, sharedLabels: c.labels, value: c.count, metricName: `${this.name}_count` })
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
+  }
+
+  async get() {
+    const data = await this.getForPromString()
+    return {
+      ...data,
+      values: data.values.map((v) => ({
+        ...v,
+        labels: { ...(v.sharedLabels as object), ...(v.labels as object) },
+      })),
+    }
+  }
+}
+
+/** A served model's cells of every per-model metric (bound once: a request's updates hash nothing). */
+interface ModelCells {
+  success: CounterCell
+  inferCount: CounterCell
+  execCount: CounterCell
+  requestUs: CounterCell
+  queueUs: CounterCell
+  computeUs: CounterCell
+  requestHist: HistogramCell
+  queueHist: HistogramCell
+  computeHist: HistogramCell
+  failure: Map<FailureReason, CounterCell>
+  window: RollingWindow
+  tally: Tally
+}
+
 export class ServerMetrics {
   readonly registry = new Registry()
   private readonly windows = new Map<string, RollingWindow>()
-  private readonly success: Counter<'model' | 'version'>
-  private readonly failure: Counter<'model' | 'version' | 'reason'>
-  private readonly inferCount: Counter<'model' | 'version'>
-  private readonly execCount: Counter<'model' | 'version'>
-  private readonly requestUs: Counter<'model' | 'version'>
-  private readonly queueUs: Counter<'model' | 'version'>
-  private readonly computeUs: Counter<'model' | 'version'>
-  private readonly requestHist: Histogram<'model' | 'version'>
-  private readonly queueHist: Histogram<'model' | 'version'>
-  private readonly computeHist: Histogram<'model' | 'version'>
+  private readonly success: PlainCounter
+  private readonly failure: PlainCounter
+  private readonly inferCount: PlainCounter
+  private readonly execCount: PlainCounter
+  private readonly requestUs: PlainCounter
+  private readonly queueUs: PlainCounter
+  private readonly computeUs: PlainCounter
+  private readonly requestHist: PlainHistogram
+  private readonly queueHist: PlainHistogram
+  private readonly computeHist: PlainHistogram
+  private readonly cells = new Map<string, ModelCells>()
   private readonly restarts: Counter
   /** The same counts per model, kept as plain numbers for Triton's statistics extension (modelStats). */
   private readonly tallies = new Map<string, Tally>()
@@ -93,48 +242,41 @@ export class ServerMetrics {
     for (const m of opts.models) this.windows.set(m.name, new RollingWindow(windowMs))
     for (const m of opts.models) this.tallies.set(m.name, newTally(m.name, m.version))
     const labels = ['model', 'version'] as const
-    this.success = new Counter({
-      name: 'nv_inference_request_success',
-      help: 'Number of successful inference requests, all batch sizes',
-      labelNames: labels,
+    this.success = new PlainCounter(
+      'nv_inference_request_success',
+      'Number of successful inference requests, all batch sizes',
       registers,
-    })
-    this.failure = new Counter({
-      name: 'nv_inference_request_failure',
-      help: 'Number of failed inference requests, all batch sizes (reason: REJECTED queue full or backend not ready, TIMEOUT, BACKEND crash/error, INVALID request)',
-      labelNames: [...labels, 'reason'],
+    )
+    this.failure = new PlainCounter(
+      'nv_inference_request_failure',
+      'Number of failed inference requests, all batch sizes (reason: REJECTED queue full or backend not ready, TIMEOUT, BACKEND crash/error, INVALID request)',
       registers,
-    })
-    this.inferCount = new Counter({
-      name: 'nv_inference_count',
-      help: 'Number of inferences performed (a request of batch n counts n)',
-      labelNames: labels,
+    )
+    this.inferCount = new PlainCounter(
+      'nv_inference_count',
+      'Number of inferences performed (a request of batch n counts n)',
       registers,
-    })
-    this.execCount = new Counter({
-      name: 'nv_inference_exec_count',
-      help: 'Number of model executions performed (dynamic batching merges requests into one execution)',
-      labelNames: labels,
+    )
+    this.execCount = new PlainCounter(
+      'nv_inference_exec_count',
+      'Number of model executions performed (dynamic batching merges requests into one execution)',
       registers,
-    })
-    this.requestUs = new Counter({
-      name: 'nv_inference_request_duration_us',
-      help: 'Cumulative end-to-end inference request handling time (includes cached requests)',
-      labelNames: labels,
+    )
+    this.requestUs = new PlainCounter(
+      'nv_inference_request_duration_us',
+      'Cumulative end-to-end inference request handling time (includes cached requests)',
       registers,
-    })
-    this.queueUs = new Counter({
-      name: 'nv_inference_queue_duration_us',
-      help: 'Cumulative time requests spend waiting in the scheduling queue',
-      labelNames: labels,
+    )
+    this.queueUs = new PlainCounter(
+      'nv_inference_queue_duration_us',
+      'Cumulative time requests spend waiting in the scheduling queue',
       registers,
-    })
-    this.computeUs = new Counter({
-      name: 'nv_inference_compute_infer_duration_us',
-      help: 'Cumulative compute inference duration in microseconds (modelled when eclip_backend_simulated is 1)',
-      labelNames: labels,
+    )
+    this.computeUs = new PlainCounter(
+      'nv_inference_compute_infer_duration_us',
+      'Cumulative compute inference duration in microseconds (modelled when eclip_backend_simulated is 1)',
       registers,
-    })
+    )
     new Gauge({
       name: 'nv_inference_pending_request_count',
       help: 'Instantaneous number of pending requests awaiting execution per model',
@@ -144,27 +286,24 @@ export class ServerMetrics {
         for (const m of opts.models) this.set({ model: m.name, version: m.version }, opts.pending(m.name))
       },
     })
-    this.requestHist = new Histogram({
-      name: 'eclip_inference_request_duration_histogram_us',
-      help: 'End-to-end request latency in microseconds (successful requests)',
-      labelNames: labels,
-      buckets: BUCKETS_US,
+    this.requestHist = new PlainHistogram(
+      'eclip_inference_request_duration_histogram_us',
+      'End-to-end request latency in microseconds (successful requests)',
+      BUCKETS_US,
       registers,
-    })
-    this.queueHist = new Histogram({
-      name: 'eclip_inference_queue_duration_histogram_us',
-      help: 'Queue time in microseconds (successful requests)',
-      labelNames: labels,
-      buckets: BUCKETS_US,
+    )
+    this.queueHist = new PlainHistogram(
+      'eclip_inference_queue_duration_histogram_us',
+      'Queue time in microseconds (successful requests)',
+      BUCKETS_US,
       registers,
-    })
-    this.computeHist = new Histogram({
-      name: 'eclip_inference_compute_duration_histogram_us',
-      help: 'Compute time per execution in microseconds (modelled when eclip_backend_simulated is 1)',
-      labelNames: labels,
-      buckets: BUCKETS_US,
+    )
+    this.computeHist = new PlainHistogram(
+      'eclip_inference_compute_duration_histogram_us',
+      'Compute time per execution in microseconds (modelled when eclip_backend_simulated is 1)',
+      BUCKETS_US,
       registers,
-    })
+    )
     const windows = this.windows
     const nowFn = this.now
     const self = this
@@ -239,6 +378,48 @@ export class ServerMetrics {
       registers,
     })
     if (opts.partitions) this.partitionMetrics(opts.partitions, registers)
+    for (const m of opts.models) {
+      const l = { model: m.name, version: m.version }
+      this.cells.set(m.name, {
+        success: this.success.cell(l),
+        inferCount: this.inferCount.cell(l),
+        execCount: this.execCount.cell(l),
+        requestUs: this.requestUs.cell(l),
+        queueUs: this.queueUs.cell(l),
+        computeUs: this.computeUs.cell(l),
+        requestHist: this.requestHist.cell(l),
+        queueHist: this.queueHist.cell(l),
+        computeHist: this.computeHist.cell(l),
+        failure: new Map(),
+        window: this.windows.get(m.name) as RollingWindow,
+        tally: this.tallies.get(m.name) as Tally,
+      })
+    }
+  }
+
+  /** A model's cells: those of a served model, or made on first use for a name not served (as prom-client would). */
+  private cellsOf(model: string, version: string): ModelCells {
+    let c = this.cells.get(model)
+    if (c) return c
+    const l = { model, version }
+    const window = this.windows.get(model) ?? new RollingWindow(5000)
+    const tally = this.tallies.get(model) ?? newTally(model, version)
+    c = {
+      success: this.success.cell(l),
+      inferCount: this.inferCount.cell(l),
+      execCount: this.execCount.cell(l),
+      requestUs: this.requestUs.cell(l),
+      queueUs: this.queueUs.cell(l),
+      computeUs: this.computeUs.cell(l),
+      requestHist: this.requestHist.cell(l),
+      queueHist: this.queueHist.cell(l),
+      computeHist: this.computeHist.cell(l),
+      failure: new Map(),
+      window,
+      tally,
+    }
+    this.cells.set(model, c)
+    return c
   }
 
   /** paris-elsa: every partition of every GPU, its size, its queue and the executions of each model it has run. */
@@ -298,41 +479,42 @@ export class ServerMetrics {
     items: number,
     t: { queueUs: number; computeUs: number; totalUs: number },
   ) {
-    const l = { model, version }
-    this.success.inc(l)
-    this.inferCount.inc(l, items)
-    this.requestUs.inc(l, t.totalUs)
-    this.queueUs.inc(l, t.queueUs)
-    this.computeUs.inc(l, t.computeUs)
-    this.requestHist.observe(l, t.totalUs)
-    this.queueHist.observe(l, t.queueUs)
-    this.windows.get(model)?.add(this.now(), t.totalUs / 1000, items)
-    const tally = this.tallies.get(model)
-    if (tally) {
-      tally.success += 1
-      tally.items += items
-      tally.successUs += t.totalUs
-      tally.queueUs += t.queueUs
-      tally.computeUs += t.computeUs
-      tally.last = Date.now()
-    }
+    const c = this.cellsOf(model, version)
+    this.success.add(c.success)
+    this.inferCount.add(c.inferCount, items)
+    this.requestUs.add(c.requestUs, t.totalUs)
+    this.queueUs.add(c.queueUs, t.queueUs)
+    this.computeUs.add(c.computeUs, t.computeUs)
+    this.requestHist.observe(c.requestHist, t.totalUs)
+    this.queueHist.observe(c.queueHist, t.queueUs)
+    c.window.add(this.now(), t.totalUs / 1000, items)
+    const tally = c.tally
+    tally.success += 1
+    tally.items += items
+    tally.successUs += t.totalUs
+    tally.queueUs += t.queueUs
+    tally.computeUs += t.computeUs
+    tally.last = Date.now()
   }
 
   execution(model: string, version: string, computeUs: number) {
-    this.execCount.inc({ model, version })
-    this.computeHist.observe({ model, version }, computeUs)
-    const tally = this.tallies.get(model)
-    if (tally) tally.executions += 1
+    const c = this.cellsOf(model, version)
+    this.execCount.add(c.execCount)
+    this.computeHist.observe(c.computeHist, computeUs)
+    c.tally.executions += 1
   }
 
   requestFailed(model: string, version: string, reason: FailureReason) {
-    this.failure.inc({ model, version, reason })
-    this.windows.get(model)?.fail(this.now())
-    const tally = this.tallies.get(model)
-    if (tally) {
-      tally.fail += 1
-      tally.last = Date.now()
+    const c = this.cellsOf(model, version)
+    let cell = c.failure.get(reason)
+    if (!cell) {
+      cell = this.failure.cell({ model, version, reason })
+      c.failure.set(reason, cell)
     }
+    this.failure.add(cell)
+    c.window.fail(this.now())
+    c.tally.fail += 1
+    c.tally.last = Date.now()
   }
 
   /**

@@ -76,6 +76,7 @@ interface Job {
 }
 
 export class ParisBackend extends BackendEvents implements Backend {
+  readonly dropsAbandoned = true
   readonly kind: 'sim' | 'gpu'
   private readonly byName: Map<string, number>
   /** est[model][batchIdx][partition], µs: the latency table at that captured batch on that partition's SMs. */

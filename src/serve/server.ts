@@ -9,8 +9,11 @@ import { registerDashboard } from './dashboard.ts'
 import { GrpcFrontEnd } from './grpc/server.ts'
 import { PLATFORM } from './io-specs.ts'
 import {
+  EARLY_CLOSE_BYTES,
+  type EarlyAnswer,
   type InferenceService,
   type InferOutcome,
+  type KserveRoutes,
   registerKserveRoutes,
   type ServiceModel,
 } from './kserve/routes.ts'
@@ -20,8 +23,6 @@ import { type CudaRegionSpec, RegionRegistry, type SystemRegionSpec } from './sh
 import { ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
 
 export const SERVER_NAME = 'eclip'
-/** A request refused before its body is read keeps its connection only when the unread rest is at most this. */
-const EARLY_CLOSE_BYTES = 1024 * 1024
 export const SERVER_VERSION = '0.1.0'
 
 export interface ServerOptions {
@@ -39,6 +40,8 @@ export interface ServerOptions {
   /** More of each model's configuration for `…/config` (paris-elsa: its load and SLO), by served name. */
   modelConfig?: Map<string, Record<string, unknown>>
   maxBodyBytes?: number
+  /** Largest JSON part of an infer request, bytes (default kserve/routes.ts MAX_JSON_BYTES; larger: 413). */
+  maxJsonBytes?: number
   dashboard?: boolean
   /** Dashboard push period, ms. */
   dashboardPeriodMs?: number
@@ -87,6 +90,8 @@ export class EclipServer implements InferenceService {
   private closed = false
   private restartTimer: NodeJS.Timeout | undefined
   private readonly unsubscribe: () => void
+  /** The KServe routes (how many infer requests took their fast path). */
+  readonly routes: KserveRoutes
 
   constructor(readonly opts: ServerOptions) {
     const { backend } = opts
@@ -176,35 +181,54 @@ export class EclipServer implements InferenceService {
     })
 
     this.app.addHook('onRequest', async (req, reply) => {
-      if (this.draining && req.url.startsWith('/v2/models/') && req.method === 'POST')
-        return reply
-          .code(503)
-          .header('connection', 'close')
-          .header('retry-after', '1')
-          .send({ error: 'the server is shutting down' })
-      // overload: a request for a model whose queue is full is refused before its body is read and parsed (the
-      // cost that made goodput collapse when clients ignore Retry-After); a large unread body closes the connection
-      if (req.method === 'POST' && req.url.endsWith('/infer')) {
-        const name = (req.params as { name?: string } | undefined)?.name
-        const w = name === undefined ? undefined : this.workers.get(name)
-        if (w?.full()) {
-          this.metrics.requestFailed(w.model.name, w.model.version, 'REJECTED')
-          if (Number(req.headers['content-length'] ?? 0) > EARLY_CLOSE_BYTES)
-            reply.header('connection', 'close')
-          return reply
-            .code(429)
-            .header('retry-after', '1')
-            .send({
-              error: `model "${w.model.name}": queue full (${w.options.queueSize} requests waiting); retry later`,
-            })
-        }
-      }
+      const early = this.earlyAnswer(
+        req.method,
+        req.url,
+        (req.params as { name?: string } | undefined)?.name,
+        req.headers['content-length'],
+      )
+      if (early) return reply.code(early.status).headers(early.headers).send({ error: early.error })
     })
-    registerKserveRoutes(this.app, this, opts.maxBodyBytes ?? 64 * 1024 * 1024)
+    this.routes = registerKserveRoutes(this.app, this, opts.maxBodyBytes ?? 64 * 1024 * 1024, {
+      early: (method, url, name, contentLength) => this.earlyAnswer(method, url, name, contentLength),
+      ...(opts.maxJsonBytes !== undefined ? { maxJsonBytes: opts.maxJsonBytes } : {}),
+    })
     this.app.get('/metrics', async (_req, reply) =>
       reply.type(this.metrics.contentType).send(await this.metrics.text()),
     )
     if (opts.dashboard !== false) registerDashboard(this.app, this, opts.dashboardPeriodMs ?? 500)
+  }
+
+  /**
+   * A request answered before its body is read, or undefined: while draining every POST to a model; a request for
+   * a model whose queue is full (overload: the cost of reading and parsing bodies that would be refused anyway made
+   * goodput collapse when clients ignore Retry-After), whose connection is closed when a large body is left unread.
+   */
+  private earlyAnswer(
+    method: string,
+    url: string,
+    name: string | undefined,
+    contentLength: string | undefined,
+  ): EarlyAnswer | undefined {
+    if (method !== 'POST') return undefined
+    if (this.draining && url.startsWith('/v2/models/'))
+      return {
+        status: 503,
+        headers: { connection: 'close', 'retry-after': '1' },
+        error: 'the server is shutting down',
+      }
+    if (!url.endsWith('/infer') || name === undefined) return undefined
+    const w = this.workers.get(name)
+    if (!w?.full()) return undefined
+    this.metrics.requestFailed(w.model.name, w.model.version, 'REJECTED')
+    return {
+      status: 429,
+      headers: {
+        ...(Number(contentLength ?? 0) > EARLY_CLOSE_BYTES ? { connection: 'close' } : {}),
+        'retry-after': '1',
+      },
+      error: `model "${w.model.name}": queue full (${w.options.queueSize} requests waiting); retry later`,
+    }
   }
 
   // ── InferenceService ──────────────────────────────────────────────────────────────────────────────────────

@@ -43,7 +43,8 @@ export interface Completion {
 /** One execution in flight: its requests, and the signal that tells the backend nobody waits for it any more. */
 interface Execution {
   entries: Entry[]
-  abort: AbortController
+  /** Made only for a backend that reads it (`Backend.dropsAbandoned`): one per execution costs the event loop. */
+  abort?: AbortController
 }
 
 interface Entry {
@@ -152,7 +153,7 @@ export class ModelWorker {
         if (queued >= 0) this.queue.splice(queued, 1)
         // its execution not wanted by anyone any more: a backend that has not started it may drop it
         const x = entry.execution
-        if (x?.entries.every((e) => e.settled || e === entry)) x.abort.abort()
+        if (x?.entries.every((e) => e.settled || e === entry)) x.abort?.abort()
         this.fail(
           entry,
           new RequestFailure(
@@ -172,7 +173,7 @@ export class ModelWorker {
   failAll(failure: RequestFailure) {
     this.generation++
     const all = [...[...this.executions].flatMap((x) => x.entries), ...this.queue]
-    for (const x of this.executions) x.abort.abort()
+    for (const x of this.executions) x.abort?.abort()
     this.executions.clear()
     this.queue = []
     for (const e of all) this.fail(e, failure)
@@ -206,7 +207,10 @@ export class ModelWorker {
       taken.push(next)
       items += next.batch
     }
-    const execution: Execution = { entries: taken, abort: new AbortController() }
+    const execution: Execution = {
+      entries: taken,
+      ...(this.backend.dropsAbandoned ? { abort: new AbortController() } : {}),
+    }
     for (const e of taken) e.execution = execution
     this.executions.add(execution)
     const generation = this.generation
@@ -218,7 +222,7 @@ export class ModelWorker {
         items,
         requests: taken.length,
         inputs: concatInputs(taken.map((e) => e.inputs)),
-        signal: execution.abort.signal,
+        ...(execution.abort ? { signal: execution.abort.signal } : {}),
         ...(taken.length === 1 && taken[0]?.shmOutputs ? { shmOutputs: taken[0].shmOutputs } : {}),
       })
     } catch (err) {

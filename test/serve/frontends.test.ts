@@ -248,7 +248,7 @@ describe('serve --frontends', () => {
       assert.equal(out.length, n * LOGITS, a.body.subarray(0, 400).toString())
       return Array.from({ length: n }, (_, i) => fromHalf(out.readUInt16LE(i * LOGITS)))
     }
-    // a full batch: staged; batch 1 (the engine may batch it with others): its bytes cross the IPC channel
+    // a full batch: staged; batch 1 (the engine may batch it with others): its bytes cross the infer channel
     for (const [n, firsts] of [
       [4, [0.5, 2, -1, 3]],
       [1, [1.5]],

@@ -1,6 +1,7 @@
 // Bad requests, table-driven through fastify inject(): each gets its 4xx with a clear {"error": "…"} message, and the
 // server keeps serving afterwards.
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import type { EclipServer } from '../../src/serve/server.ts'
 import { albertBody, testServer, visionBody } from './helpers.ts'
@@ -733,6 +734,52 @@ describe('serve: bad requests get a 4xx with a clear message', () => {
       assert.match(body.error, c.error)
     })
   }
+
+  it('answers each of them alike over a socket, where plain infer requests skip fastify (the fast path)', async () => {
+    const url = new URL(await server.listen(0, '127.0.0.1'))
+    const before = server.routes.fastPath.served
+    assert.ok(server.routes.fastPath.enabled)
+    for (const c of CASES) {
+      const payload =
+        c.body === undefined || typeof c.body === 'string' || Buffer.isBuffer(c.body)
+          ? (c.body as string | Buffer | undefined)
+          : JSON.stringify(c.body)
+      const headers = {
+        ...(typeof c.body === 'object' && !Buffer.isBuffer(c.body)
+          ? { 'content-type': 'application/json' }
+          : {}),
+        ...c.headers,
+      }
+      const req = { method: c.method ?? 'POST', url: c.url ?? ALBERT, headers }
+      const injected = await server.app.inject({ ...req, ...(payload !== undefined ? { payload } : {}) })
+      const sent = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        const r = http.request(
+          { host: url.hostname, port: url.port, method: req.method, path: req.url, headers },
+          (res) => {
+            let body = ''
+            res.on('data', (d) => {
+              body += d
+            })
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }),
+            )
+          },
+        )
+        r.on('error', reject)
+        r.end(payload)
+      })
+      assert.deepEqual(
+        sent,
+        {
+          status: injected.statusCode,
+          type: String(injected.headers['content-type']),
+          body: injected.body,
+        },
+        c.name,
+      )
+    }
+    assert.ok(server.routes.fastPath.served - before >= 30, `${server.routes.fastPath.served - before} fast`)
+  })
 
   it('keeps serving after all of them', async () => {
     const live = await server.app.inject({ method: 'GET', url: '/v2/health/ready' })

@@ -7,16 +7,22 @@
 // drain (they finish what they accepted; the engine then drains its workers).
 import cluster, { type Worker } from 'node:cluster'
 import { readdirSync, unlinkSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer, Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
+import type { ServiceModel } from '../kserve/routes.ts'
 import { type DecodedRequest, ProtocolError } from '../kserve/tensors.ts'
 import type { EclipServer } from '../server.ts'
 import { RegionRegistry, type ShmRegion } from '../shm/registry.ts'
 import {
   asBuffer,
+  attachData,
+  CHANNEL_FD,
+  detachData,
+  FrameChannel,
+  type FramedToEngine,
   type RegionTable,
   STAGING_PREFIX,
   type ToEngine,
@@ -47,6 +53,8 @@ export const STAGING_BYTES = 128 * 2 ** 20
 interface Frontend {
   index: number
   worker: Worker
+  /** Its infer calls and their replies (protocol.ts FrameChannel). */
+  channel?: FrameChannel
   startedAt: number
   region?: ShmRegion
   stagingPath?: string
@@ -76,10 +84,14 @@ export class FrontendPool {
   /** host:port of the front-ends' gRPC listener, when they have one. */
   grpcAddress: string | undefined
 
+  /** The served models by name. */
+  private readonly models: Map<string, ServiceModel>
+
   constructor(
     readonly server: EclipServer,
     readonly opts: FrontendPoolOptions,
   ) {
+    this.models = new Map(server.models().map((m) => [m.name, m]))
     if (!Number.isInteger(opts.count) || opts.count < 1)
       throw new Error(`front-ends: ${opts.count} is not a count ≥ 1`)
     this.staging = new RegionRegistry(server.opts.backend, {
@@ -129,9 +141,24 @@ export class FrontendPool {
 
   private fork(index: number): Promise<{ address: string; grpcAddress?: string }> {
     const entry = frontendEntry()
-    cluster.setupPrimary({ exec: entry.exec, execArgv: entry.execArgv, args: [], serialization: 'advanced' })
-    const worker = cluster.fork({ ECLIP_FRONTEND: '1', ECLIP_FRONTEND_INDEX: String(index) })
+    // fd CHANNEL_FD of the front-end: a socket pair for its infer calls, beside the cluster's IPC channel (fd 3)
+    const stdio = ['inherit', 'inherit', 'inherit', 'ipc', 'pipe']
+    cluster.setupPrimary({
+      exec: entry.exec,
+      execArgv: entry.execArgv,
+      args: [],
+      serialization: 'advanced',
+      stdio,
+    })
+    const worker = cluster.fork({
+      ECLIP_FRONTEND: '1',
+      ECLIP_FRONTEND_INDEX: String(index),
+      ECLIP_FRONTEND_CHANNEL: String(CHANNEL_FD),
+    })
     const fe: Frontend = { index, worker, startedAt: Date.now(), acked: 0 }
+    const end = worker.process.stdio?.[CHANNEL_FD]
+    if (end instanceof Socket)
+      fe.channel = new FrameChannel(end, (header, body) => this.onFrame(fe, header as FramedToEngine, body))
     this.frontends.add(fe)
     const listening = new Promise<{ address: string; grpcAddress?: string }>((resolve, reject) => {
       fe.listening = resolve
@@ -148,6 +175,7 @@ export class FrontendPool {
 
   private onExit(fe: Frontend, code: number | null, signal: string | null) {
     this.frontends.delete(fe)
+    fe.channel?.close()
     // its staging region: closed in the backend once no accepted request uses it, its file removed now (a mapping
     // keeps the memory until then)
     if (fe.region) void this.staging.unregister('system', fe.region.name)
@@ -216,6 +244,9 @@ export class FrontendPool {
             },
             ...(this.opts.grpcPort !== undefined ? { grpcPort: this.opts.grpcPort } : {}),
             logLevel: this.server.app.log.level,
+            ...(this.server.opts.maxJsonBytes !== undefined
+              ? { maxJsonBytes: this.server.opts.maxJsonBytes }
+              : {}),
             stagingBytes: this.opts.stagingBytes ?? STAGING_BYTES,
             shmDir: this.opts.shmDir ?? '/dev/shm',
             state: { live: this.server.live(), ready: this.server.ready() },
@@ -250,7 +281,7 @@ export class FrontendPool {
           }
         })
       case 'invalid': {
-        const model = this.server.models().find((x) => x.name === m.model)
+        const model = this.models.get(m.model)
         if (model) this.server.invalid(model)
         return
       }
@@ -260,8 +291,31 @@ export class FrontendPool {
     }
   }
 
-  private async infer(fe: Frontend, name: string, w: WireRequest, receivedAtEpochMs: number) {
-    const model = this.server.models().find((x) => x.name === name)
+  /** A frame on a front-end's channel: an infer call (answered on the channel) or a failed validation. */
+  private onFrame(fe: Frontend, m: FramedToEngine, body: Buffer) {
+    if (m.t === 'invalid') return this.onMessage(fe, m)
+    if (m.t !== 'infer') return
+    const { tensors } = attachData(m.req.inputs, body, 0)
+    const req: WireRequest = { ...m.req, inputs: tensors }
+    const id = m.id
+    const channel = fe.channel as FrameChannel
+    this.infer(fe, m.model, req, m.receivedAtEpochMs).then(
+      (value) => {
+        const parts: Uint8Array[] = []
+        const outputs = detachData(value.outputs, parts)
+        channel.send({ t: 'reply', id, ok: true, value: { outputs, parameters: value.parameters } }, parts)
+      },
+      (err: unknown) => channel.send({ t: 'reply', id, ok: false, error: wireError(err) }),
+    )
+  }
+
+  private async infer(
+    fe: Frontend,
+    name: string,
+    w: WireRequest,
+    receivedAtEpochMs: number,
+  ): Promise<{ outputs: WireTensor[]; parameters: Record<string, unknown> }> {
+    const model = this.models.get(name)
     if (!model) throw new ProtocolError(404, `unknown model "${name}"`)
     let req: DecodedRequest
     try {
@@ -429,9 +483,23 @@ function wireError(err: unknown): WireError {
  */
 function frontendEntry(): { exec: string; execArgv: string[] } {
   const self = fileURLToPath(import.meta.url)
+  // the engine's profiling flags (node --cpu-prof, --perf-basic-prof, …): its front-ends are profiled alike
+  const prof: string[] = []
+  const argv = process.execArgv
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (!/^--(cpu-prof|heap-prof|perf-|interpreted-frames)/.test(a)) continue
+    prof.push(a)
+    // a flag that takes a value (--cpu-prof-dir DIR) keeps it
+    if (/^--(cpu|heap)-prof-(dir|name|interval)$/.test(a) && argv[i + 1] !== undefined)
+      prof.push(argv[++i] as string)
+  }
   if (self.endsWith('.ts'))
-    return { exec: join(dirname(self), 'main.ts'), execArgv: ['--import', import.meta.resolve('tsx')] }
-  return { exec: process.argv[1] as string, execArgv: [] }
+    return {
+      exec: join(dirname(self), 'main.ts'),
+      execArgv: ['--import', import.meta.resolve('tsx'), ...prof],
+    }
+  return { exec: process.argv[1] as string, execArgv: prof }
 }
 
 /** Staging files of engines that are gone (`eclip-frontend-<engine pid>-…`): removed. */

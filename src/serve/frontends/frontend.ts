@@ -6,6 +6,7 @@
 // a region reference, like a client's shared-memory request; its outputs come back the same way and are read here.
 // Routes it does not serve (metrics, dashboard, anything unknown) are forwarded to the engine's own listener.
 import http from 'node:http'
+import { Socket } from 'node:net'
 import { join } from 'node:path'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import type { RawTensor, ShmRef } from '../backend.ts'
@@ -13,6 +14,7 @@ import { GrpcFrontEnd } from '../grpc/server.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ELEMENT_BYTES } from '../kserve/datatypes.ts'
 import {
+  type EarlyAnswer,
   type InferenceService,
   type InferOutcome,
   registerKserveRoutes,
@@ -23,6 +25,11 @@ import type { CudaRegionSpec, RegionLookup, ShmRegion, SystemRegionSpec } from '
 import { type RingSpan, ShmRing } from '../shm-ring.ts'
 import {
   asBuffer,
+  attachData,
+  CHANNEL_FD,
+  detachData,
+  FrameChannel,
+  type FramedReply,
   type FrontendInit,
   type RegionTable,
   type ShmMethod,
@@ -42,7 +49,10 @@ import {
  */
 const QUARANTINE_MS = 30_000
 
-/** The IPC channel to the engine: calls by id, and the state it pushes. */
+/**
+ * The channels to the engine: calls by id (infer calls on the frame channel where the engine gave one, the rest over
+ * the IPC channel), and the state it pushes.
+ */
 class EngineLink {
   private next = 0
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
@@ -50,9 +60,49 @@ class EngineLink {
   regions: RegionTable = { seq: 0, system: [], cuda: [], lookup: [] }
   onClose: () => void = () => {}
   private initWaiter: ((i: FrontendInit) => void) | undefined
+  /** Infer calls and their replies (a socket pair the engine made at fd CHANNEL_FD), when there is one. */
+  private readonly channel: FrameChannel | undefined
 
   constructor() {
     process.on('message', (m: ToFrontend) => this.onMessage(m))
+    if (process.env.ECLIP_FRONTEND_CHANNEL === String(CHANNEL_FD))
+      this.channel = new FrameChannel(
+        new Socket({ fd: CHANNEL_FD, readable: true, writable: true }),
+        (header, body) => this.onFrame(header as FramedReply, body),
+      )
+  }
+
+  /** An infer call: on the frame channel (its inputs' bytes in the frame's body), else over IPC. */
+  infer(model: string, req: WireRequest, receivedAtEpochMs: number): Promise<WireOutcome> {
+    const channel = this.channel
+    if (!channel) return this.call<WireOutcome>({ t: 'infer', model, req, receivedAtEpochMs })
+    const id = ++this.next
+    return new Promise<WireOutcome>((resolve, reject) => {
+      const parts: Uint8Array[] = []
+      const framed = { ...req, inputs: detachData(req.inputs, parts) }
+      this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      if (!channel.send({ t: 'infer', id, model, req: framed, receivedAtEpochMs }, parts)) {
+        this.calls.delete(id)
+        reject(new ProtocolError(503, 'the server is shutting down'))
+      }
+    })
+  }
+
+  /** A reply on the frame channel: its outputs' bytes are views of the frame's body. */
+  private onFrame(m: FramedReply, body: Buffer) {
+    if (m.t !== 'reply') return
+    const c = this.calls.get(m.id)
+    if (!c) return
+    this.calls.delete(m.id)
+    if (!m.ok) return c.reject(fromWire(m.error))
+    const { tensors } = attachData(m.value.outputs, body, 0)
+    c.resolve({ outputs: tensors, parameters: m.value.parameters })
+  }
+
+  /** Tells the engine a request for `model` failed validation here (counted as INVALID). */
+  invalid(model: string) {
+    if (this.channel?.send({ t: 'invalid', model })) return
+    this.send({ t: 'invalid', model })
   }
 
   init(): Promise<FrontendInit> {
@@ -136,7 +186,7 @@ export class FrontendService implements InferenceService {
     return this.ready()
   }
   invalid(model: ServiceModel) {
-    this.link.send({ t: 'invalid', model: model.name })
+    this.link.invalid(model.name)
   }
   shmRegions(): RegionLookup {
     // what decodeInferRequest checks of a region (name, kind, size); the engine resolves the name again
@@ -163,12 +213,7 @@ export class FrontendService implements InferenceService {
     req.inputs = [] // the bytes are in the staging region or in `wire` now
     let failed: Error | undefined
     try {
-      const outcome = await this.link.call<WireOutcome>({
-        t: 'infer',
-        model: model.name,
-        req: wire,
-        receivedAtEpochMs: performance.timeOrigin + receivedAt,
-      })
+      const outcome = await this.link.infer(model.name, wire, performance.timeOrigin + receivedAt)
       const outputs = await Promise.all(outcome.outputs.map((t) => this.rawTensor(t)))
       return { outputs, parameters: outcome.parameters }
     } catch (err) {
@@ -401,15 +446,22 @@ export async function runFrontend(): Promise<void> {
       : undefined
   let draining = false
   // as the single-process server (server.ts): new infer requests on open connections are refused while draining
+  const early = (method: string, url: string): EarlyAnswer | undefined =>
+    draining && url.startsWith('/v2/models/') && method === 'POST'
+      ? {
+          status: 503,
+          headers: { connection: 'close', 'retry-after': '1' },
+          error: 'the server is shutting down',
+        }
+      : undefined
   app.addHook('onRequest', async (req, reply) => {
-    if (draining && req.url.startsWith('/v2/models/') && req.method === 'POST')
-      return reply
-        .code(503)
-        .header('connection', 'close')
-        .header('retry-after', '1')
-        .send({ error: 'the server is shutting down' })
+    const e = early(req.method, req.url)
+    if (e) return reply.code(e.status).headers(e.headers).send({ error: e.error })
   })
-  registerKserveRoutes(app, svc, bodyLimit)
+  registerKserveRoutes(app, svc, bodyLimit, {
+    early,
+    ...(init.maxJsonBytes !== undefined ? { maxJsonBytes: init.maxJsonBytes } : {}),
+  })
   const upstream = forwarder(init.engineUrl)
   app.all('/*', upstream.forward)
   app.addHook('preClose', async () => upstream.closeAll())
@@ -441,7 +493,7 @@ export async function runFrontend(): Promise<void> {
 function forwarder(engineUrl: string) {
   const agent = new http.Agent({ keepAlive: true })
   const open = new Set<http.IncomingMessage>()
-  const forward = (req: FastifyRequest, reply: FastifyReply) => {
+  const forward = (req: FastifyRequest, reply: FastifyReply, retry = true) => {
     const headers = { ...req.headers }
     delete headers.connection
     const up = http.request(`${engineUrl}${req.url}`, { method: req.method, headers, agent }, (res) => {
@@ -453,7 +505,11 @@ function forwarder(engineUrl: string) {
           reply.header(k, v)
       reply.send(res)
     })
-    up.on('error', (err) => {
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      // a kept-alive connection the engine closed (its keepAliveTimeout) as this request went out on it: the engine
+      // never saw the request (its body is at hand): sent again once, on a fresh connection
+      if (retry && up.reusedSocket && err.code === 'ECONNRESET' && !reply.sent)
+        return forward(req, reply, false)
       if (!reply.sent) reply.code(502).send({ error: `the server's engine did not answer: ${err.message}` })
     })
     const body = req.body

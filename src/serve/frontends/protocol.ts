@@ -1,8 +1,13 @@
 // The messages between the engine (the primary process: workers, queues, dynamic batching, the plan, the backend)
-// and its HTTP front-end processes (Node cluster workers that parse, validate and answer the KServe requests), over
-// the cluster's IPC channel with `serialization: 'advanced'` (Buffers travel as bytes, not JSON). A request's tensor
-// bytes normally do not cross the channel at all: the front-end writes them into its staging region (a /dev/shm
-// file the engine registered with the backend like a client's system shared-memory region) and sends where they lie.
+// and its HTTP front-end processes (Node cluster workers that parse, validate and answer the KServe requests). Infer
+// calls and their replies, one pair per request, go on a channel of their own (FrameChannel: a socket pair at fd
+// CHANNEL_FD of the front-end, the GPU backend's framing: a JSON header and the tensors' bytes after it, no copy);
+// everything else (start-up, shared-memory calls, state and region tables, close) over the cluster's IPC channel with
+// `serialization: 'advanced'` (Buffers travel as bytes, not JSON). A request's tensor bytes normally do not cross
+// either channel at all: the front-end writes them into its staging region (a /dev/shm file the engine registered
+// with the backend like a client's system shared-memory region) and sends where they lie.
+import type { Socket } from 'node:net'
+import { encodeFrameHead, FrameDecoder } from '../../execute/gpu/protocol.ts'
 import type { ServiceModel } from '../kserve/routes.ts'
 
 /** Where a tensor lies: a client's registered region, or (`staging`) the sending front-end's own region. */
@@ -63,6 +68,8 @@ export interface FrontendInit {
   /** Listen for gRPC (KServe v2 GRPCInferenceService) on this port too (0: a free one, shared by every front-end). */
   grpcPort?: number
   logLevel: string
+  /** Largest JSON part of an infer request (the server's maxJsonBytes; absent: the routes' default). */
+  maxJsonBytes?: number
   /** Bytes of the staging region to create (0: none; every tensor crosses the channel). */
   stagingBytes: number
   shmDir: string
@@ -104,4 +111,99 @@ export const STAGING_PREFIX = 'eclip-frontend-'
 /** A Buffer over a Uint8Array that came over the channel (no copy). */
 export function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+}
+
+/** The front-end's fd of its infer channel (the engine's end is the worker process's stdio[CHANNEL_FD]). */
+export const CHANNEL_FD = 4
+
+/**
+ * Length-prefixed frames on a socket, as between the server and the GPU backend (src/execute/gpu/protocol.ts):
+ * `[u32 total][u32 header length][JSON header][bytes]`. A message's tensors carry their bytes in the frame's body
+ * (in order; each tensor's `data` replaced by its length, `dataBytes`), written after the header as they are.
+ */
+export class FrameChannel {
+  private readonly decoder = new FrameDecoder()
+
+  constructor(
+    private readonly socket: Socket,
+    onFrame: (header: unknown, body: Buffer) => void,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      for (const f of this.decoder.push(chunk)) onFrame(f.header, f.body)
+    })
+    // a peer that is gone: its process's exit (or the IPC channel's disconnect) says so
+    socket.on('error', () => {})
+  }
+
+  /** Sends `header` with `parts` (tensors' bytes) as its body; false when the socket is gone. */
+  send(header: object, parts?: Uint8Array[]): boolean {
+    const s = this.socket
+    if (s.destroyed || !s.writable) return false
+    if (!parts || parts.length === 0) {
+      s.write(encodeFrameHead(header, 0))
+      return true
+    }
+    let n = 0
+    for (const p of parts) n += p.byteLength
+    s.cork()
+    s.write(encodeFrameHead(header, n))
+    for (const p of parts) s.write(p)
+    s.uncork()
+    return true
+  }
+
+  close() {
+    this.socket.destroy()
+  }
+}
+
+/** Frames from a front-end on its channel: infer calls (inputs' bytes in the body) and failed validations. */
+export type FramedToEngine =
+  | {
+      t: 'infer'
+      id: number
+      model: string
+      req: Omit<WireRequest, 'inputs'> & { inputs: FramedTensor[] }
+      receivedAtEpochMs: number
+    }
+  | { t: 'invalid'; model: string }
+
+/** Frames to a front-end on its channel: the replies to its infer calls (outputs' bytes in the body). */
+export type FramedReply =
+  | {
+      t: 'reply'
+      id: number
+      ok: true
+      value: { outputs: FramedTensor[]; parameters: Record<string, unknown> }
+    }
+  | { t: 'reply'; id: number; ok: false; error: WireError }
+
+/** A tensor as a frame's header carries it: its bytes (when it has any) moved to the frame's body. */
+export type FramedTensor = Omit<WireTensor, 'data'> & { dataBytes?: number }
+
+/** `tensors` with their bytes taken out into `parts`, for a frame (FrameChannel). */
+export function detachData(tensors: WireTensor[], parts: Uint8Array[]): FramedTensor[] {
+  return tensors.map((t) => {
+    if (!t.data) return t
+    const { data, ...rest } = t
+    parts.push(data)
+    return { ...rest, dataBytes: data.byteLength }
+  })
+}
+
+/** Tensors of a frame's header with their bytes put back (views of `body` from `at`); returns where the next start. */
+export function attachData(
+  tensors: FramedTensor[],
+  body: Buffer,
+  at: number,
+): { tensors: WireTensor[]; at: number } {
+  let off = at
+  const out = tensors.map((t): WireTensor => {
+    if (t.dataBytes === undefined) return t
+    const { dataBytes, ...rest } = t
+    const data = body.subarray(off, off + dataBytes)
+    off += dataBytes
+    return { ...rest, data }
+  })
+  return { tensors: out, at: off }
 }

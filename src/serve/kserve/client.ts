@@ -179,6 +179,7 @@ export class KserveClient {
     path: string,
     body?: Buffer,
     headers: Record<string, string> = {},
+    retry = true,
   ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer; error: string }> {
     return new Promise((resolve) => {
       const none = (error: string) => resolve({ status: 0, headers: {}, body: Buffer.alloc(0), error })
@@ -206,7 +207,13 @@ export class KserveClient {
         },
       )
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)))
-      req.on('error', (e) => none(e.message))
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // a kept-alive connection the server closed (its keepAliveTimeout) just as this request went out on it: the
+        // request never reached the server; sent again once, on a fresh connection
+        if (retry && req.reusedSocket && e.code === 'ECONNRESET')
+          return resolve(this.request(method, path, body, headers, false))
+        none(e.message)
+      })
       req.end(body)
     })
   }
