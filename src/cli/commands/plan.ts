@@ -3,8 +3,8 @@ import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node
 import { dirname } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { evaluatorInputsFromDir, simEvaluator } from '../../execute/sim/evaluator.ts'
-import { UserError } from '../../formats/errors.ts'
 import { defaultTableThreads, type PlanExtra, threadedSimPlanner } from '../../execute/sim/table-threads.ts'
+import { UserError } from '../../formats/errors.ts'
 import {
   ALL_POLICIES,
   expandWorkers,
@@ -260,7 +260,9 @@ export function formatTableSummary(t: PlanTable): string {
   const p = t.planning
   const lines = [
     `plan table (${t.policy}; a worker alone: baseline) for ${t.mix} on ${t.gpu.name}: ${t.workers.length} worker(s), ${t.plans.length} plans${t.complete ? ' (every subset)' : ''}, ${t.union.partitions.length} partitions in all` +
-      (p ? `; ${(p.wallMs / 1000).toFixed(1)} s on ${p.threads} thread(s), ${p.planned} planned, ${p.reused} reused` : ''),
+      (p
+        ? `; ${(p.wallMs / 1000).toFixed(1)} s on ${p.threads} thread(s), ${p.planned} planned, ${p.reused} reused`
+        : ''),
   ]
   const rows = t.plans.map((e) => {
     const s = e.plan.solver

@@ -18,7 +18,7 @@ import type { LiveSpec } from '../backend.ts'
 
 export type { LiveObservations, LiveSpec } from '../backend.ts'
 
-/** The smallest hold time is 0 (active only while queued or in flight); the bench's default, and why: docs/plan.md. */
+/** The smallest hold time is 0 (active only while queued or in flight); the bench's default, and why: docs/live.md. */
 export const DEFAULT_HOLD_MS = 5
 
 export interface LiveLayout {
