@@ -4,26 +4,39 @@
 // increase. Plans come from a planner passed in (the optimizer's makePlan in the CLI, hand-made plans in tests); every
 // plan is made before the first run, so a plan refused (a real-time SLO that cannot be met) starts nothing.
 import type { ExecuteBackend, RunResult, RunSpec } from '../execute/backend.ts'
+import { DEFAULT_HOLD_MS } from '../execute/sim/live.ts'
 import { UserError } from '../formats/errors.ts'
 import {
   arrivalRecord,
   expandWorkers,
   type Gpu,
   hasLoadFields,
+  isTablePolicy,
   type Loop,
   type Mix,
   type Mode,
   type Plan,
+  type PlanTable,
   type Policy,
   type PowerModel,
   type Primitives,
   type Profile,
+  planKey as planKeyOf,
   type Run,
   runKey,
   type WorkerSpec,
 } from '../formats/index.ts'
-import { buildRun, normalise, rtAloneMixName, soloMixName } from '../measure/metrics.ts'
+import { buildRun, normalise, rtAloneMixName, setAloneMixName, soloMixName } from '../measure/metrics.ts'
 import type { Planner } from '../plan/index.ts'
+
+/** eclip-live: the plan table of a mix's workers; `reuse`: plans already made for the mix (the whole set's). */
+export type TablePlanner = (
+  gpu: Gpu,
+  mixName: string,
+  workers: WorkerSpec[],
+  profiles: Profile[],
+  reuse: Plan[],
+) => Promise<PlanTable>
 
 /** Policies whose plans have several groups per request run in both modes; the others have one launch either way. */
 export function modesOf(policy: Policy, modes: readonly ('stream' | 'graph')[]): Mode[] {
@@ -68,6 +81,12 @@ export interface ExperimentOptions {
    * (relative to the results file), recorded in each run that executes it.
    */
   onPlan?: (plan: Plan, key: string) => string | undefined
+  /** eclip-live: makes each mix's plan table (required when the policies include eclip-live). */
+  tablePlanner?: TablePlanner
+  /** eclip-live: how long a worker stays active after its last request, µs (default DEFAULT_HOLD_MS). */
+  holdUs?: number
+  /** Called once per plan table made, like onPlan; returns where it was kept. */
+  onTable?: (table: PlanTable, key: string) => string | undefined
   /** Called when a run fails with a user-facing error; without it, the first failure ends the experiment. */
   onRunError?: (label: string, err: Error) => void
   notes?: string[]
@@ -75,13 +94,15 @@ export interface ExperimentOptions {
 
 interface Pending {
   label: string
-  role: 'mix' | 'solo' | 'rt-alone'
+  role: 'mix' | 'solo' | 'rt-alone' | 'set-alone'
   mix: string
   policy: Policy
   mode: Mode
   workers: WorkerSpec[]
   /** The mix this run belongs to (its run length). */
   of: string
+  /** set-alone: the table's plan it holds. */
+  plan?: Plan
 }
 
 /** The loop a mix's runs record: its workers' own sources where it gives any, else the experiment's. */
@@ -142,19 +163,69 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
   const runs: Run[] = []
   const plans = new Map<string, Plan>()
   const planFiles = new Map<Plan, string | undefined>()
+  const tables = new Map<string, PlanTable>()
   // one plan per (mix, policy): both modes execute the same plan. All of them first: a refused plan starts no run.
-  for (const p of pending) {
+  // Tables last, so that they take the plans of their whole sets made under their policy already.
+  const order = [
+    ...pending.filter((p) => !isTablePolicy(p.policy)),
+    ...pending.filter((p) => isTablePolicy(p.policy)),
+  ]
+  for (const p of order) {
     const planKey = `${p.mix}|${p.policy}`
     if (plans.has(planKey)) continue
     loopOf(p.workers, o.loop, p.of)
-    const plan = await o.planner(o.gpu, p.mix, p.workers, o.profilesFor(p.workers), { policy: p.policy })
+    const profiles = o.profilesFor(p.workers)
+    if (isTablePolicy(p.policy)) {
+      if (!o.tablePlanner) throw new UserError(`${p.policy}: no table planner given`)
+      const reuse = [...plans.entries()].flatMap(([k, v]) => (k.startsWith(`${p.mix}|`) ? [v] : []))
+      const table = await o.tablePlanner(o.gpu, p.mix, p.workers, profiles, reuse)
+      const full = table.plans.find((e) => e.key === planKeyOf(p.workers.map((w) => w.name)))
+      if (!full) throw new Error(`table of ${p.mix}: no plan for the whole set`)
+      tables.set(p.mix, table)
+      plans.set(planKey, full.plan)
+      planFiles.set(full.plan, o.onTable?.(table, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
+      continue
+    }
+    const plan = await o.planner(o.gpu, p.mix, p.workers, profiles, { policy: p.policy })
     plans.set(planKey, plan)
     planFiles.set(plan, o.onPlan?.(plan, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
+  }
+  // eclip-live: after each table-following run, each set of its table held (its workers alone, closed loop, under its
+  // plan), once per mode where the plan has several groups, once where it has one
+  const held = new Set<string>()
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const p = pending[i] as Pending
+    const table = isTablePolicy(p.policy) && p.role === 'mix' ? tables.get(p.mix) : undefined
+    if (!table) continue
+    const extra: Pending[] = []
+    for (const e of table.plans) {
+      const mode = e.plan.workers.some((w) => w.groups.length > 1) ? p.mode : null
+      const name = setAloneMixName(p.mix, e.key)
+      if (held.has(`${name}|${mode}`)) continue
+      held.add(`${name}|${mode}`)
+      extra.push({
+        label: `${p.mix} ${e.key} held${mode ? `/${mode}` : ''}`,
+        role: 'set-alone',
+        mix: name,
+        policy: e.plan.policy,
+        mode,
+        // the set's workers in a closed loop, whatever their sources in the mix
+        workers: e.plan.workers.map((pw) => {
+          const w = p.workers.find((x) => x.name === pw.name) as WorkerSpec
+          const { arrival: _arr, priority: _p, sloMs: _s, ...plain } = w
+          return plain
+        }),
+        of: p.of,
+        plan: e.plan,
+      })
+    }
+    pending.splice(i + 1, 0, ...extra)
   }
   for (const [i, p] of pending.entries()) {
     o.onProgress?.(i, pending.length, p.label)
     const profiles = o.profilesFor(p.workers)
-    const plan = plans.get(`${p.mix}|${p.policy}`) as Plan
+    const plan = p.plan ?? (plans.get(`${p.mix}|${p.policy}`) as Plan)
+    const table = p.role === 'mix' && isTablePolicy(p.policy) ? tables.get(p.mix) : undefined
     const length = o.runLength?.(p.of)
     const spec: RunSpec = {
       key: runKey(p.mix, p.policy, p.mode, o.batch),
@@ -166,12 +237,13 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       plan,
       workers: p.workers,
       profiles,
-      loop: loopOf(p.workers, o.loop, p.of),
+      loop: p.role === 'set-alone' ? { kind: 'closed' } : loopOf(p.workers, o.loop, p.of),
       warmupS: length?.warmupS ?? o.warmupS,
       windowS: length?.windowS ?? o.windowS,
       seed: o.seed,
       primitives: o.primitives,
       power: o.power,
+      ...(table ? { live: { table, holdUs: o.holdUs ?? DEFAULT_HOLD_MS * 1000 } } : {}),
     }
     let result: RunResult
     try {
@@ -188,7 +260,9 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     const run = buildRun(spec, result, {
       backend: o.backend.name,
       // no solve time here: everything in a run but wallS is a function of its inputs and seed
-      planSolver: `${s.name} ${s.status}${s.gap > 0 ? ` gap ${(s.gap * 100).toFixed(2)}%` : ''}`,
+      planSolver: table
+        ? `table of ${table.plans.length} plans (${table.policy}; baseline alone), ${table.union.partitions.length} partitions in all`
+        : `${s.name} ${s.status}${s.gap > 0 ? ` gap ${(s.gap * 100).toFixed(2)}%` : ''}`,
       planFile: planFiles.get(plan),
       notes: o.notes ?? [],
     })

@@ -299,11 +299,84 @@ export function realtimeTable(runs: Run[]): string | null {
   )
 }
 
+/**
+ * eclip-live against the static plans of the same mix (issue #19): per mix that has a table-following run, every
+ * policy's total requests, STP (and vs baseline), the active-set switches and each worker's p99; the best static plan
+ * (highest STP but baseline's) marked. Then, per table-following run, each active set: its share of the window and,
+ * per worker, how fast its requests ran under the set's plan against that plan held (the set-alone runs). Null
+ * without such runs.
+ */
+export function liveTables(runs: Run[]): string | null {
+  const lives = runs.filter((r) => r.role === 'mix' && r.metrics.live)
+  if (lives.length === 0) return null
+  const f = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? '–' : v.toFixed(d))
+  const out: string[] = []
+  for (const mix of order(lives.map((r) => r.mix)))
+    for (const backend of order(lives.filter((r) => r.mix === mix).map((r) => r.backend))) {
+      const all = runs.filter((r) => r.role === 'mix' && r.mix === mix && r.backend === backend)
+      const statics = all.filter((r) => !r.metrics.live && r.policy !== 'baseline')
+      const best = statics.reduce<Run | undefined>(
+        (b, r) => ((r.metrics.system?.stp ?? -1) > (b?.metrics.system?.stp ?? -1) ? r : b),
+        undefined,
+      )
+      const names = order(all.flatMap((r) => r.workers.map((w) => w.name)))
+      const rows = all.map((r) => {
+        const y = r.metrics.system
+        return [
+          `${policyLabel(r)}${r === best ? ' (best static)' : ''}`,
+          String(r.metrics.requests),
+          f(y?.stp, 3),
+          f(y?.stpVsBaseline, 3),
+          f(y?.totalRpsVsBaseline, 3),
+          r.metrics.live ? `${r.metrics.live.switches} (${f(r.metrics.live.switchesPerS, 0)}/s)` : '–',
+          ...names.map((n) =>
+            f((r.workers.find((w) => w.name === n)?.latencyUs?.p99 ?? null) as number | null, 0),
+          ),
+        ]
+      })
+      out.push(
+        gridTable(
+          `Following the active set (eclip-live) vs static plans — ${mix}, ${backend === 'sim' ? 'SIMULATED' : 'measured on GPU'}: requests in the window, STP (Σ rate / solo rate) and vs baseline, total req/s vs baseline, active-set switches, p99 µs per worker`,
+          [
+            'policy',
+            'requests',
+            'STP',
+            'vs base',
+            'req/s vs base',
+            'switches',
+            ...names.map((n) => `p99 ${n}`),
+          ],
+          rows,
+        ),
+      )
+      for (const r of lives.filter((x) => x.mix === mix && x.backend === backend)) {
+        const lv = r.metrics.live as NonNullable<Run['metrics']['live']>
+        const body = lv.sets.map((set) => [
+          set.key === '' ? '(none active)' : `${set.key}${set.ranUnder ? ` → ${set.ranUnder}` : ''}`,
+          `${(set.share * 100).toFixed(1)}%`,
+          set.workers.map((w) => `${w.name} ${w.requests}`).join(', ') || '–',
+          set.workers.map((w) => `${f(w.serviceUs, 0)}/${f(w.heldServiceUs, 0)}`).join(', ') || '–',
+          f(set.speedVsHeld, 3),
+        ])
+        out.push(
+          gridTable(
+            `Active sets of ${mix} ${policyLabel(r)} (hold ${lv.holdMs} ms; table of ${lv.tablePlans} ${lv.tablePolicy} plans, ${lv.unionPartitions} partitions in all; ${lv.planChanges} requests ran under another plan than their previous one): share of the window, requests per worker under the set's plan, mean request µs here/held (the set's plan with its workers alone, closed loop), the slowest worker's speed vs held`,
+            ['active set', 'time', 'requests', 'µs here/held', 'speed vs held'],
+            body,
+          ),
+        )
+      }
+    }
+  return out.join('\n\n')
+}
+
 export function textReport(runs: Run[]): string {
   const cpu = hostCpuTable(runs)
   const system = systemTables(runs)
   const rt = realtimeTable(runs)
+  const live = liveTables(runs)
   return [
+    ...(live ? [live] : []),
     ...(rt ? [rt] : []),
     ...(system ? [system] : []),
     ...TABLES.map((t) => table(runs, t.metric, t.title)),
@@ -406,6 +479,14 @@ export function detailReport(runs: Run[]): string {
         `  system: STP ${f(y.stp)} (${f(y.stpVsBaseline)} of baseline's; bound ${f(y.stpBound)}, ${f(y.stpVsBound)} of it), ` +
           `worst worker ${y.worstWorker ?? '–'} ${f(y.worstVsBaseline)}, total ${f(y.totalRps, 1)} req/s (${f(y.totalRpsVsBaseline)}), ` +
           `ANTT ${f(y.antt)} (${f(y.anttVsBaseline)}), Jain ${f(y.jain, 3)} over rate/solo, mean of ratios ${f(y.meanVsBaseline)}; solo rates from ${y.soloFrom}`,
+      )
+    const lv = m.live
+    if (lv)
+      out.push(
+        `  live: hold ${lv.holdMs} ms, ${lv.switches} active-set switches (${f(lv.switchesPerS, 0)}/s), ${lv.planChanges} plan changes; ` +
+          lv.sets
+            .map((x) => `${x.key || '(none)'} ${f(x.share * 100, 1)}% speed vs held ${f(x.speedVsHeld, 3)}`)
+            .join('; '),
       )
     const rt = m.realtime
     if (rt)

@@ -9,6 +9,7 @@ import type { WorkerSpec } from '../formats/mix.ts'
 import {
   type Group,
   isMpsPolicy,
+  isTablePolicy,
   type Partition,
   type Plan,
   type PlanWorker,
@@ -104,6 +105,10 @@ const sameGpu = (a: GpuRef, b: GpuRef) =>
   a.name === b.name && a.smCount === b.smCount && a.sliceSize === b.sliceSize
 
 function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly Profile[], o: PlanOptions) {
+  if (isTablePolicy(o.policy))
+    throw new UserError(
+      `${o.policy} follows a table of plans, one per set of active workers, not one plan: make one with \`eclip plan --table\``,
+    )
   if (workers.length === 0) throw new UserError('a plan needs at least one worker')
   if (profiles.length !== workers.length)
     throw new UserError(`${workers.length} workers but ${profiles.length} profiles`)

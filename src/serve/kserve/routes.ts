@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ModelIO } from '../io-specs.ts'
 import { registerShmRoutes, type ShmService } from '../shm/http.ts'
 import type { RegionLookup } from '../shm/registry.ts'
+import { type RepositoryService, registerRepositoryRoutes } from './repository.ts'
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse, ProtocolError } from './tensors.ts'
 
 export interface ServiceModel {
@@ -26,13 +27,16 @@ export interface InferOutcome {
 }
 
 /** What the protocol layer needs from the server (with Triton's shared-memory extensions: ShmService). */
-export interface InferenceService extends ShmService {
+export interface InferenceService extends ShmService, RepositoryService {
   metadata(): { name: string; version: string; extensions: string[] }
   live(): boolean
   ready(): boolean
   /** Why the server is not ready (the body of a 503 /v2/health/ready), or undefined when it is. */
   notReadyReason?(): string | undefined
+  /** The served models; a new array whenever the set changes (the routes look names up again then). */
   models(): ServiceModel[]
+  /** Why a model of the repository that is not served cannot be asked (not loaded, failed to load), or undefined. */
+  unavailableReason?(name: string): string | undefined
   /** Triton's statistics extension: `model_stats` of every model, or of the one named. */
   modelStats?(name?: string): Record<string, unknown>[]
   modelReady(name: string): boolean
@@ -172,10 +176,22 @@ export function registerKserveRoutes(
     return reply.code(404).send({ error: `no route ${req.method} ${shown}` })
   })
 
-  const byName = new Map(svc.models().map((m) => [m.name, m]))
+  // the served models by name, built again when the service's list changes (a model loaded or unloaded)
+  let listed = svc.models()
+  let named = new Map(listed.map((m) => [m.name, m]))
+  const byName = {
+    get(name: string): ServiceModel | undefined {
+      const now = svc.models()
+      if (now !== listed) {
+        listed = now
+        named = new Map(now.map((m) => [m.name, m]))
+      }
+      return named.get(name)
+    },
+  }
   const find = (p: ModelParams): ServiceModel => {
     const m = byName.get(p.name)
-    if (!m) throw new ProtocolError(404, `unknown model "${p.name}"`)
+    if (!m) throw new ProtocolError(404, svc.unavailableReason?.(p.name) ?? `unknown model "${p.name}"`)
     if (p.version !== undefined && p.version !== m.version)
       throw new ProtocolError(404, `model "${p.name}" has no version "${p.version}" (versions: ${m.version})`)
     return m
@@ -253,6 +269,7 @@ export function registerKserveRoutes(
     app.post(`${base}/infer`, { onRequest: jsonLimit }, infer)
   }
   registerShmRoutes(app, svc)
+  registerRepositoryRoutes(app, svc)
   const fastPath = { served: 0, enabled: false }
   if (opts.fastPath !== false && !logsRequests(app))
     fastPath.enabled = inferFastPath(app.server, (req, res) => {
@@ -381,7 +398,7 @@ function fastInfer(
   req: IncomingMessage,
   res: ServerResponse,
   svc: InferenceService,
-  models: Map<string, ServiceModel>,
+  models: { get(name: string): ServiceModel | undefined },
   limits: { bodyLimit: number; maxJson: number },
   early: KserveRouteOptions['early'],
   logError: (err: unknown) => void,
