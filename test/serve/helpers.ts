@@ -1,6 +1,7 @@
 // Shared pieces of the serve tests: servers over the simulator with chosen compute times, a backend that crashes on
 // purpose, a baseline plan built from profiles (for configs that give a plan file), and a "python" that runs a
 // stand-in GPU backend.
+import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -232,22 +233,10 @@ export function backendPython(
   return f
 }
 
-/**
- * Sends the request line and headers of a POST to `path` stating a body of `bytes`, and a few bytes of it, never the
- * rest; resolves with what came back within 2 s (an answer sent before the body is read).
- */
-export function unreadBody(
-  url: URL,
-  path: string,
-  bytes: number,
-  type = 'application/json',
-): Promise<string> {
+/** Sends `head` (request line and headers) and `first` bytes of the body, never the rest; what came back in 2 s. */
+export function partialRequest(url: URL, head: string, first: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(Number(url.port), url.hostname, () =>
-      sock.write(
-        `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${type}\r\ncontent-length: ${bytes}\r\n\r\n{"inputs": [`,
-      ),
-    )
+    const sock = net.connect(Number(url.port), url.hostname, () => sock.write(`${head}\r\n\r\n${first}`))
     let got = ''
     sock.on('data', (d) => {
       got += d.toString()
@@ -258,5 +247,32 @@ export function unreadBody(
       sock.destroy()
       resolve(got)
     }, 2000)
+  })
+}
+
+/** A POST to `path` whose headers state a body of `bytes`, of which only a few bytes come (an answer sent before it). */
+export const unreadBody = (url: URL, path: string, bytes: number, type = 'application/json') =>
+  partialRequest(
+    url,
+    `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${type}\r\ncontent-length: ${bytes}`,
+    '{"inputs": [',
+  )
+
+/** Runs a Python check script to its end: exit status and what it printed. */
+export function runScript(
+  python: string,
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(python, args)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d
+    })
+    child.on('exit', (status) => resolve({ status, stdout, stderr }))
   })
 }

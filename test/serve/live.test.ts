@@ -1,7 +1,7 @@
 // eclip-live in `eclip serve` (issue #19, docs/live.md): the active set and the plan each execution runs under, the
 // metrics, and Triton's model repository API (explicit model control) with its bad inputs, on the simulator.
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,7 +12,7 @@ import type { ExecRequest } from '../../src/serve/backend.ts'
 import { type Running, startServe } from '../../src/serve/index.ts'
 import { ActiveSetScheduler } from '../../src/serve/live.ts'
 import type { SimServeBackend } from '../../src/serve/sim-backend.ts'
-import { get, post, visionBody } from './helpers.ts'
+import { get, post, runScript, visionBody } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
@@ -322,21 +322,10 @@ describe('serve eclip-live: tritonclient model control', () => {
       { model: 'shufflenet', loaded: false },
     ])
     try {
-      const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(python as string, [
-          join(import.meta.dirname, 'repository_tritonclient_check.py'),
-          run.url.replace('http://', ''),
-        ])
-        let stdout = ''
-        let stderr = ''
-        child.stdout.on('data', (d: Buffer) => {
-          stdout += d
-        })
-        child.stderr.on('data', (d: Buffer) => {
-          stderr += d
-        })
-        child.on('exit', (status) => resolve({ status, stdout, stderr }))
-      })
+      const r = await runScript(python as string, [
+        join(import.meta.dirname, 'repository_tritonclient_check.py'),
+        run.url.replace('http://', ''),
+      ])
       assert.equal(r.status, 0, r.stderr)
       const out = JSON.parse(r.stdout)
       const states = (i: { name: string; state: string }[]) => i.map((e) => `${e.name}:${e.state}`)
