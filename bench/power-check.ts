@@ -8,6 +8,7 @@
 //   node --import tsx bench/power-check.ts [--profiles profiles/h100] [--power FILE] [--plan-calibration DIR]
 //                                          [--results a,b,...]
 import { join } from 'node:path'
+import { prepareCases, simulateCases, withPower } from '../src/calibrate/calibrate.ts'
 import { replanner } from '../src/cli/commands/calibrate.ts'
 import { calibrationFrom, describePower } from '../src/execute/sim/index.ts'
 import {
@@ -19,7 +20,6 @@ import {
   type SimCalibration,
   type WorkerSpec,
 } from '../src/formats/index.ts'
-import { prepareCases, simulateCases, withPower } from '../src/measure/calibrate.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../src/profile/store.ts'
 
 const args = process.argv.slice(2)

@@ -17,7 +17,7 @@ const { values: args } = parseArgs({
 })
 const root = resolve(args.root ?? join(import.meta.dirname, '..'))
 const { EclipServer } = await import(join(root, 'src/serve/server.ts'))
-const { SimBackend } = await import(join(root, 'src/serve/sim-backend.ts'))
+const { SimServeBackend } = await import(join(root, 'src/serve/sim-backend.ts'))
 const { fixedComputeTimes } = await import(join(root, 'src/serve/compute-time.ts'))
 const { zooIO } = await import(join(root, 'src/serve/io-specs.ts'))
 
@@ -34,7 +34,7 @@ const server = new EclipServer({
     },
   ],
   workerOptions: new Map([['resnet152', { queueSize: 64, timeoutMs: 60_000, maxDynamicBatch: 1 }]]),
-  backend: new SimBackend(fixedComputeTimes(times)),
+  backend: new SimServeBackend(fixedComputeTimes(times)),
   computeSources: times,
   maxBodyBytes: 64 * 1024 * 1024,
   dashboard: false,

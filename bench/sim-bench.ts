@@ -14,7 +14,7 @@ import { type Plan, type Profile, runKey } from '../src/formats/index.ts'
 import { makePlan } from '../src/plan/index.ts'
 import { loadProfileSet } from '../src/profile/store.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../src/profile/synthetic.ts'
-import { testPlanner } from '../test/bench/planner.ts'
+import { handPlanner } from './hand-planner.ts'
 
 const simSeconds = Number(process.argv[2] ?? 2)
 const gpu = syntheticH100Gpu()
@@ -22,8 +22,8 @@ const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize 
 const models = ['albert', 'densenet201', 'vgg19']
 const profiles = models.map((model) => syntheticProfile({ model, batch: 1 }))
 const workers = models.map((model) => ({ name: `${model}#0`, model, batch: 1, dtype: 'fp16' as const }))
-// the tests' stand-in planner: hand-made plans, so the number does not depend on the optimizer
-const plan = (policy: 'baseline' | 'kw-prealloc') => testPlanner(gpu, 'mix3', workers, profiles, { policy })
+// the stand-in planner the tests use too: hand-made plans, so the number does not depend on the optimizer
+const plan = (policy: 'baseline' | 'kw-prealloc') => handPlanner(gpu, 'mix3', workers, profiles, { policy })
 
 function spec(p: Plan, profs: Profile[], mode: 'stream' | 'graph' | null): RunSpec {
   return {

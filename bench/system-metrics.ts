@@ -13,11 +13,11 @@ import { join } from 'node:path'
 import type { Profile, Results, Run, SystemMetrics } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
-import { policyLabel } from '../src/measure/plots.ts'
-import { gridTable } from '../src/measure/report.ts'
 import { mean } from '../src/measure/stats.ts'
-import { DEFAULT_TOLERANCE } from '../src/plan/rightsize.ts'
+import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../src/profile/store.ts'
+import { policyLabel } from '../src/report/plots.ts'
+import { gridTable } from '../src/report/tables.ts'
 
 const args = process.argv.slice(2)
 const outIdx = args.indexOf('--out')

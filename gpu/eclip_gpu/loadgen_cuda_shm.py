@@ -1,6 +1,6 @@
 """serve-bench's `--transport cuda-shm` client: Triton's CUDA shared-memory extension as a client uses it.
 
-Run by src/measure/clients/cuda-shm.ts as `python -m eclip_gpu.loadgen_cuda_shm` (standard library and cuda-bindings
+Run by src/serve-bench/clients/cuda-shm.ts as `python -m eclip_gpu.loadgen_cuda_shm` (standard library and cuda-bindings
 only: no torch, no tritonclient). Each closed-loop client (one thread, one keep-alive HTTP connection) owns one device
 buffer holding its request's inputs and room for its outputs, registered once by its cudaIpcMemHandle_t
 (POST /v2/cudasharedmemory/region/{name}/register). Its infer requests are small JSON bodies whose inputs and
@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.parse
 
-REGION_ALIGN = 64  # as src/measure/clients/shm.ts lays regions out
+REGION_ALIGN = 64  # as src/serve-bench/clients/shm.ts lays regions out
 IPC_HANDLE_BYTES = 64
 
 

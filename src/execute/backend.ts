@@ -8,6 +8,7 @@ import type {
   Loop,
   Mode,
   Plan,
+  PlanTable,
   PowerModel,
   Primitives,
   Profile,
@@ -17,7 +18,7 @@ import type {
 export interface RunSpec {
   /** `${mix}|${policy}|${mode}|b${batch}` (see runKey in the results format). */
   key: string
-  role: 'mix' | 'solo' | 'rt-alone'
+  role: 'mix' | 'solo' | 'rt-alone' | 'set-alone'
   mix: string
   mode: Mode
   /** bench --batch, null when each worker keeps its mix's batch. */
@@ -34,6 +35,34 @@ export interface RunSpec {
   primitives: Primitives
   /** The simulator's power model; the GPU backend reads NVML instead. */
   power: PowerModel
+  /**
+   * eclip-live: follow a plan table — each request runs under the plan of the set of workers active when it starts
+   * (`plan` is then the table's plan of the whole set). Absent: every request under `plan`.
+   */
+  live?: LiveSpec
+}
+
+/** What a run needs to follow a table: the table and how long a worker stays active after its last request. */
+export interface LiveSpec {
+  table: PlanTable
+  /** A worker is active while it has a request queued or in flight, and for this long after its last one ends. */
+  holdUs: number
+}
+
+/** What a table-following run observed, besides every request's times. */
+export interface LiveObservations {
+  holdUs: number
+  /** Keys of the plans requests ran under (requestPlans index into it). */
+  keys: string[]
+  /** Per worker, per completed request (endUs's order): the index in `keys` of the plan it ran under. */
+  requestPlans: number[][]
+  /** Per active set (its key; '' when no worker is active): µs inside the window the active set was that set. */
+  setTimeUs: Record<string, number>
+  /** Changes of the active set inside the window, and over the whole run (warm-up included). */
+  switches: number
+  switchesTotal: number
+  /** Active sets that had no plan of their own, with the superset whose plan they ran under. */
+  fallbacks: Record<string, string>
 }
 
 /** Per worker, every request that completed during the run (warm-up included), µs from the run's start. */
@@ -60,9 +89,12 @@ export interface RunResult {
   kernels: number | null
   wallS: number
   notes: string[]
+  /** A table-following run's active sets, switches and the plan each request ran under. */
+  live?: LiveObservations
 }
 
-export interface Backend {
+/** What `eclip bench` runs an experiment's runs on (the simulator or the GPU); `eclip serve`'s is ServeBackend. */
+export interface ExecuteBackend {
   readonly name: BackendName
   /** The executing stack's versions and settings (driver, cuda, torch, python, cudaDeviceMaxConnections…), where
    * there is one: the GPU backend's, as its process reported them at start-up. */

@@ -11,6 +11,7 @@ import { LatencyTable, latencyTableConsistencyErrors } from './latency-table.ts'
 import { MixFile, mixFileProblems, mixWhere } from './mix.ts'
 import { Scenario as ParisScenario } from './paris-scenario.ts'
 import { Plan, planConsistencyErrors } from './plan.ts'
+import { PlanTable, planTableConsistencyErrors } from './plan-table.ts'
 import { PowerModel, SimCalibration } from './power.ts'
 import { Primitives } from './primitives.ts'
 import { Profile, profileConsistencyErrors } from './profile.ts'
@@ -48,6 +49,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
     where: (v, p) => mixWhere(v, p, 'workloads'),
   },
   plan: { schema: Plan, consistency: planConsistencyErrors },
+  'plan-table': { schema: PlanTable, consistency: planTableConsistencyErrors },
   'latency-table': { schema: LatencyTable, consistency: latencyTableConsistencyErrors },
   'paris-scenario': { schema: ParisScenario },
   power: { schema: PowerModel },
@@ -159,6 +161,7 @@ export * from './gpu.ts'
 export * from './latency-table.ts'
 export * from './mix.ts'
 export * from './plan.ts'
+export * from './plan-table.ts'
 export * from './power.ts'
 export * from './primitives.ts'
 export * from './profile.ts'

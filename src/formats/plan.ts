@@ -24,8 +24,16 @@ export const PRIORITY_POLICIES = ['eclip-rt'] as const
 export type ThroughputPolicy = (typeof POLICIES)[number]
 export const isPriorityPolicy = (p: string): p is (typeof PRIORITY_POLICIES)[number] =>
   (PRIORITY_POLICIES as readonly string[]).includes(p)
-/** Every policy a plan may name. */
-export const ALL_POLICIES = [...POLICIES, ...PRIORITY_POLICIES] as const
+/**
+ * Policies that follow a plan table (src/formats/plan-table.ts) rather than one plan: eclip-live runs each request
+ * under the plan of the set of workers active when it starts. No plan is made under this name (its table's plans are
+ * eclip-fit's, and baseline's for a worker alone); runs and results carry it.
+ */
+export const TABLE_POLICIES = ['eclip-live'] as const
+export const isTablePolicy = (p: string): p is (typeof TABLE_POLICIES)[number] =>
+  (TABLE_POLICIES as readonly string[]).includes(p)
+/** Every policy a plan or a run may name. */
+export const ALL_POLICIES = [...POLICIES, ...PRIORITY_POLICIES, ...TABLE_POLICIES] as const
 export const Policy = Type.Enum([...ALL_POLICIES])
 export type Policy = Type.Static<typeof Policy>
 

@@ -147,6 +147,62 @@ export const RealtimeMetrics = Type.Object(
 )
 export type RealtimeMetrics = Type.Static<typeof RealtimeMetrics>
 
+/**
+ * A run that followed a plan table (eclip-live, issue #19): how the set of active workers changed, and per set the
+ * time spent in it and how fast each worker's requests ran under its plan against the same plan held — that set's
+ * workers alone, each in a closed loop, its run beside this one (role 'set-alone').
+ */
+export const LiveSetMetrics = Type.Object(
+  {
+    /** The set's key (its workers' names, sorted, joined by '+'); '' while no worker is active. */
+    key: Type.String(),
+    /** Time in the window the active set was this set, s, and its share of the window. */
+    timeS: Num,
+    share: Num,
+    /** The plan the set ran under when it has none of its own (a table that does not plan every subset). */
+    ranUnder: Type.Optional(Type.String()),
+    workers: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1 }),
+          /** Requests that completed in the window and ran under this set's plan. */
+          requests: Type.Integer({ minimum: 0 }),
+          /** Their mean time from start to end (no queueing), µs. */
+          serviceUs: NullableNum,
+          /** The same worker's mean request time under the same plan, held (the set-alone run); null without one. */
+          heldServiceUs: NullableNum,
+          /** heldServiceUs / serviceUs: ≥ 1 when its requests ran at least as fast as when the set was held. */
+          speedVsHeld: NullableNum,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /** The lowest speedVsHeld of the set's workers with requests; null if none. */
+    speedVsHeld: NullableNum,
+  },
+  { additionalProperties: false },
+)
+export type LiveSetMetrics = Type.Static<typeof LiveSetMetrics>
+
+export const LiveMetrics = Type.Object(
+  {
+    /** A worker stays active this long after its last request, ms. */
+    holdMs: Num,
+    /** The table followed: its plans, the partitions of their union, its policy. */
+    tablePlans: Type.Integer({ minimum: 1 }),
+    unionPartitions: Type.Integer({ minimum: 1 }),
+    tablePolicy: Policy,
+    /** Changes of the active set inside the window, and per second. */
+    switches: Type.Integer({ minimum: 0 }),
+    switchesPerS: Num,
+    /** Requests in the window that ran under another plan than their worker's previous request. */
+    planChanges: Type.Integer({ minimum: 0 }),
+    sets: Type.Array(LiveSetMetrics),
+  },
+  { additionalProperties: false },
+)
+export type LiveMetrics = Type.Static<typeof LiveMetrics>
+
 export const RunMetrics = Type.Object(
   {
     requests: Type.Integer({ minimum: 0 }),
@@ -176,6 +232,8 @@ export const RunMetrics = Type.Object(
     system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
     /** Runs of a mix with real-time workers: DISB's metrics (RealtimeMetrics). */
     realtime: Type.Optional(RealtimeMetrics),
+    /** eclip-live runs: the active sets followed (LiveMetrics). */
+    live: Type.Optional(LiveMetrics),
   },
   { additionalProperties: false },
 )
@@ -189,9 +247,10 @@ export const Run = Type.Object(
     key: Type.String({ minLength: 1 }),
     /**
      * 'mix': a co-location run; 'solo': one worker alone on the whole GPU, for normVsSolo; 'rt-alone': a mix's
-     * real-time workers without its best-effort ones (baseline, same arrivals), for the real-time latency increase.
+     * real-time workers without its best-effort ones (baseline, same arrivals), for the real-time latency increase;
+     * 'set-alone': one set of an eclip-live run's table held — its workers alone, closed loop, under its plan.
      */
-    role: Type.Enum(['mix', 'solo', 'rt-alone']),
+    role: Type.Enum(['mix', 'solo', 'rt-alone', 'set-alone']),
     mix: Type.String({ minLength: 1 }),
     policy: Policy,
     mode: Mode,

@@ -3,7 +3,7 @@
 import Type from 'typebox'
 import { Dtype, ModelName } from './common.ts'
 import { GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario.ts'
-import { MPS_POLICIES, POLICIES } from './plan.ts'
+import { MPS_POLICIES, POLICIES, TABLE_POLICIES } from './plan.ts'
 
 /**
  * PARIS + ELSA (docs/design.md §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the host at
@@ -14,10 +14,11 @@ export const PARIS_ELSA = 'paris-elsa'
 
 /**
  * The server runs every worker in one backend process: MPS's one process per worker is a bench policy only. Besides
- * the optimizer's policies, paris-elsa.
+ * the optimizer's policies, eclip-live (a plan per set of active models, docs/live.md) and paris-elsa.
  */
 export const SERVE_POLICIES = [
   ...POLICIES.filter((p) => !(MPS_POLICIES as readonly string[]).includes(p)),
+  ...TABLE_POLICIES,
   PARIS_ELSA,
 ] as const
 const ServePolicy = Type.Enum([...SERVE_POLICIES])
@@ -93,6 +94,11 @@ export const ServeModel = Type.Object(
     batches: Type.Optional(MODEL_LOAD_FIELDS.batches),
     /** paris-elsa: this model's latency-table file (relative to the config); default: from `latency`. */
     latencyTable: MODEL_LOAD_FIELDS.latencyTable,
+    /**
+     * eclip-live: false keeps the model in the repository without loading it at start-up; `POST
+     * /v2/repository/models/{name}/load` loads it (docs/live.md). Default true.
+     */
+    loaded: Type.Optional(Type.Boolean({ default: true })),
   },
   { additionalProperties: false },
 )
@@ -134,7 +140,7 @@ export const ServeConfig = Type.Object(
           /** Headers within this, ms (at most requestTimeoutMs). */
           headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 10000 })),
           /** An idle keep-alive connection is closed after this, ms. */
-          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 5000 })),
+          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 75000 })),
           /** Connections open at once; more are closed at accept. */
           maxConnections: Type.Optional(Type.Integer({ minimum: 1, default: 1024 })),
           /** Requests per keep-alive connection before it is closed (0: no limit). */
@@ -151,6 +157,20 @@ export const ServeConfig = Type.Object(
       ),
     ),
     dashboard: Type.Optional(Type.Boolean({ default: true })),
+    /** eclip-live: how the plan per set of active models is made and followed (docs/live.md). */
+    live: Type.Optional(
+      Type.Object(
+        {
+          /** A model stays in the active set this long after its last request was answered, ms (default 50). */
+          holdMs: Type.Optional(Type.Number({ minimum: 0, maximum: 60000, default: 50 })),
+          /** The policy of the table's plans of two or more models (default eclip-fit); a model alone: baseline. */
+          tablePolicy: Type.Optional(
+            Type.Enum([...POLICIES.filter((p) => !(MPS_POLICIES as readonly string[]).includes(p))]),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /**
      * HTTP front-end processes that parse and answer requests in front of the one engine (queues, batching, plan,
      * backend); 0: one process does everything. `eclip serve`'s default: the cores but one, 0 below 3 cores.
@@ -201,6 +221,21 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
       )
   })
   if (c.simPower && c.simPower.maxW < c.simPower.idleW) errors.push('/simPower/maxW: below idleW')
+  const live = (TABLE_POLICIES as readonly string[]).includes(c.policy ?? '')
+  if (!live && c.live !== undefined)
+    errors.push(`/live: only the eclip-live policy uses it (this config has policy ${c.policy ?? 'eclip'})`)
+  c.models.forEach((m, i) => {
+    if (m.loaded === false && !live)
+      errors.push(
+        `/models/${i}/loaded: models are loaded and unloaded while serving under policy eclip-live only (this config has ${c.policy ?? 'eclip'})`,
+      )
+  })
+  if (live && c.models.every((m) => m.loaded === false))
+    errors.push('/models: at least one model is loaded at start-up (loaded: false on every one)')
+  if (live && c.plan !== undefined)
+    errors.push(
+      '/plan: eclip-live makes its plan table at start-up (a plan per set of active models), not from a plan',
+    )
   if (c.policy === PARIS_ELSA) errors.push(...parisConsistencyErrors(c))
   else {
     // paris-elsa's fields elsewhere would be silently ignored: say so instead

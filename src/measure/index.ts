@@ -1,5 +1,4 @@
 // Metrics of the results format, computed the same way for every backend.
-export { achievedRoundsPerS, type PackingBound, packedArea, packingBound, rightSizes } from './bound.ts'
 export {
   attachProfileRefs,
   buildRun,
@@ -10,11 +9,10 @@ export {
 } from './metrics.ts'
 export { jain, latencySummary, mean } from './stats.ts'
 export {
+  achievedRoundsPerS,
   antt,
   profileSystemMetrics,
-  type StpBound,
   stp,
-  stpBound,
   systemMetrics,
   worstWorker,
 } from './system.ts'

@@ -3,13 +3,18 @@
 // ratios to baseline and to solo rates, and the system metrics of each mix run (STP, ANTT, worst worker, Jain, the STP
 // bound: src/measure/system.ts; docs/design.md §6).
 import type { RunResult, RunSpec } from '../execute/backend.ts'
-import type { Dtype, Gpu, Profile, RealtimeMetrics, Run, WorkerResult } from '../formats/index.ts'
-import { DEFAULT_TOLERANCE } from '../plan/rightsize.ts'
-import { loadGpu, loadProfile } from '../profile/store.ts'
-import { syntheticProfile } from '../profile/synthetic.ts'
-import { achievedRoundsPerS, packedArea, packingBound } from './bound.ts'
+import {
+  keyNames,
+  type LiveMetrics,
+  type LiveSetMetrics,
+  type Profile,
+  type RealtimeMetrics,
+  type Run,
+  type WorkerResult,
+} from '../formats/index.ts'
+import { packedArea, packingBound } from '../profile/bound.ts'
 import { jain, latencySummary, mean } from './stats.ts'
-import { type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
+import { achievedRoundsPerS, type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
 
 export interface RunContext {
   backend: 'sim' | 'gpu'
@@ -25,6 +30,76 @@ export const soloMixName = (model: string, batch: number, dtype: string) => `sol
 
 /** Name of the run of a mix's real-time workers alone (baseline, the same arrivals). */
 export const rtAloneMixName = (mix: string) => `${mix}:rt-alone`
+
+/** Name of the run of one set of an eclip-live table held (its workers alone, closed loop, under its plan). */
+export const setAloneMixName = (mix: string, key: string) => `${mix}[${key}]`
+
+/**
+ * What a table-following run observed, per active set: its time in the window and, for each of its workers, the
+ * requests that ran under its plan and completed in the window (the held reference is filled by normalise).
+ */
+function liveMetrics(
+  spec: RunSpec,
+  result: RunResult,
+  inWindow: (e: number) => boolean,
+  windowS: number,
+): LiveMetrics | undefined {
+  const live = result.live
+  const table = spec.live?.table
+  if (!live || !table) return undefined
+  const names = spec.workers.map((w) => w.name)
+  const fallbackOf = new Map(Object.entries(live.fallbacks))
+  const keys = new Set([...Object.keys(live.setTimeUs), ...live.keys])
+  let planChanges = 0
+  result.workers.forEach((w, wi) => {
+    const plans = live.requestPlans[wi] ?? []
+    w.endUs.forEach((e, i) => {
+      if (i > 0 && inWindow(e) && plans[i] !== plans[i - 1]) planChanges++
+    })
+  })
+  const sets: LiveSetMetrics[] = [...keys]
+    .sort((a, b) => keyNames(a).length - keyNames(b).length || (a < b ? -1 : a > b ? 1 : 0))
+    .map((key) => {
+      const idx = live.keys.indexOf(key)
+      const members = key === '' ? [] : keyNames(key)
+      const timeS = (live.setTimeUs[key] ?? 0) / 1e6
+      const workers = members.map((name) => {
+        const wi = names.indexOf(name)
+        const w = result.workers[wi]
+        const plans = live.requestPlans[wi] ?? []
+        const service: number[] = []
+        w?.endUs.forEach((e, i) => {
+          if (idx >= 0 && plans[i] === idx && inWindow(e)) service.push(e - (w.startUs[i] ?? e))
+        })
+        return {
+          name,
+          requests: service.length,
+          serviceUs: service.length > 0 ? mean(service) : null,
+          heldServiceUs: null,
+          speedVsHeld: null,
+        }
+      })
+      const ranUnder = fallbackOf.get(key)
+      return {
+        key,
+        timeS,
+        share: windowS > 0 ? timeS / windowS : 0,
+        ...(ranUnder !== undefined ? { ranUnder } : {}),
+        workers,
+        speedVsHeld: null,
+      }
+    })
+  return {
+    holdMs: live.holdUs / 1000,
+    tablePlans: table.plans.length,
+    unionPartitions: table.union.partitions.length,
+    tablePolicy: table.policy,
+    switches: live.switches,
+    switchesPerS: windowS > 0 ? live.switches / windowS : 0,
+    planChanges,
+    sets,
+  }
+}
 
 export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run {
   const windowUs = result.windowEndUs - result.windowStartUs
@@ -91,6 +166,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
         overallVsBaseline: null,
       }
     : undefined
+  const live = liveMetrics(spec, result, inWindow, windowS)
   const energyJ = result.energyJ
   const rounds = achievedRoundsPerS(workers.map((w) => w.throughputRps))
   const synthetic = spec.profiles.some((p) => p.measured.method === 'synthetic')
@@ -99,7 +175,8 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
     key: spec.key,
     role: spec.role,
     mix: spec.mix,
-    policy: spec.plan.policy,
+    // a table-following run executes many plans: it is eclip-live's, whatever policy made them
+    policy: spec.live ? 'eclip-live' : spec.plan.policy,
     mode: spec.mode,
     backend: ctx.backend,
     batch: spec.batch,
@@ -125,6 +202,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       vsIdeal: Number.isFinite(bound.idealRoundsPerS) ? rounds / bound.idealRoundsPerS : null,
       switchesPerRequest: workers.reduce((a, w) => a + w.switchesPerRequest, 0),
       ...(realtime ? { realtime } : {}),
+      ...(live ? { live } : {}),
     },
     inputs: {
       profiles: synthetic ? 'synthetic' : 'measured',
@@ -146,28 +224,6 @@ export function profileRefs(
   return {
     fullGpuUs: profile.requestUs[profile.requestUs.length - 1] ?? 0,
     packedAreaSmUs: packedArea(profile, tolerance),
-  }
-}
-
-/**
- * A served worker's profile references (serve-bench: the server resolved its profiles itself): from the profile
- * directory, else the synthetic profile the simulator serves; none when neither is at hand (no system metrics then).
- */
-export function servedProfileRefs(
-  dir: string | undefined,
-  gpu: Gpu | undefined,
-  w: { model: string; batch: number; dtype: Dtype },
-  tolerance: number = DEFAULT_TOLERANCE,
-): { fullGpuUs: number; packedAreaSmUs: number } | Record<string, never> {
-  try {
-    const p = dir
-      ? loadProfile(dir, loadGpu(dir), w.model, w.batch, w.dtype)
-      : gpu
-        ? syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
-        : null
-    return p ? profileRefs(p, tolerance) : {}
-  } catch {
-    return {}
   }
 }
 
@@ -197,11 +253,13 @@ export function attachProfileRefs(
 export function normalise(runs: Run[]): Run[] {
   const baselineOf = new Map<string, Run>()
   const aloneOf = new Map<string, Run>()
+  const heldOf = new Map<string, Run>()
   const soloOf = new Map<string, number>()
   const soloLatOf = new Map<string, number>()
   for (const r of runs) {
     if (r.role === 'mix' && r.policy === 'baseline') baselineOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
     if (r.role === 'rt-alone') aloneOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
+    if (r.role === 'set-alone') heldOf.set(`${r.mix}|${r.batch}|${r.backend}|${r.mode}`, r)
     if (r.role === 'solo' && r.workers[0]) {
       soloOf.set(`${r.mix}|${r.backend}`, r.workers[0].throughputRps)
       const lat = r.workers[0].latencyUs?.mean
@@ -263,6 +321,22 @@ export function normalise(runs: Run[]): Run[] {
       const complete = base && r.workers.every((w) => base.workers.some((b) => b.name === w.name))
       r.metrics.system = systemMetrics(systemWorkers(r, base), complete ? baseWorkers : null, r.gpu.smCount)
     }
+    const lv = r.metrics.live
+    if (lv && r.role === 'mix')
+      for (const set of lv.sets) {
+        // the held run of the set's own plan (or of the superset's it ran under): this run's mode, or none (one group)
+        const k = `${setAloneMixName(r.mix, set.ranUnder ?? set.key)}|${r.batch}|${r.backend}`
+        const held = heldOf.get(`${k}|${r.mode}`) ?? heldOf.get(`${k}|null`)
+        for (const w of set.workers) {
+          const hw = held?.workers.find((x) => x.name === w.name)
+          w.heldServiceUs = hw?.latencyUs?.mean ?? null
+          w.speedVsHeld = w.heldServiceUs !== null && w.serviceUs ? w.heldServiceUs / w.serviceUs : null
+        }
+        const speeds = set.workers.flatMap((w) =>
+          w.requests > 0 && w.speedVsHeld !== null ? [w.speedVsHeld] : [],
+        )
+        set.speedVsHeld = speeds.length > 0 ? Math.min(...speeds) : null
+      }
     const rt = r.metrics.realtime
     if (rt && r.role === 'mix') {
       // alone: the real-time workers' own run; a mix of real-time workers only is its own baseline

@@ -10,12 +10,9 @@
 //   to speed up another (a worker at 2× and one at 0.5× average 1.25 while STP falls).
 // Solo rates come from solo runs (one worker alone on the whole GPU, same backend) where the experiment made them,
 // else from the profile's whole-GPU request latency; `soloFrom` says which.
-//
-// The STP bound (docs/design.md §6): with every kernel at its right-size a request of worker w needs A_w SM·µs, so
-// max Σ_w x_w subject to 0 ≤ x_w ≤ 1 (no worker beats its solo rate) and Σ_w x_w·solo_w·A_w ≤ SMs. One constraint
-// and unit values: a fractional knapsack, filled greedily by the smallest solo_w·A_w. It ignores overlap inside a
-// graph and memory contention, so a run can land above it: it is a yardstick, not a law.
+// The STP bound a run is compared with is src/profile/bound.ts's.
 import type { SystemMetrics } from '../formats/index.ts'
+import { stpBound } from '../profile/bound.ts'
 import { jain, mean } from './stats.ts'
 
 /** Where a worker's solo rate came from. */
@@ -63,37 +60,14 @@ export function worstWorker(
   return worst
 }
 
-export interface StpBound {
-  /** max Σ_w x_w. */
-  stp: number
-  /** x_w at the optimum (rate_w / solo_w), in worker order. */
-  shares: number[]
-}
-
 /**
- * The STP upper bound: max Σ x_w, 0 ≤ x_w ≤ 1, Σ x_w·solo_w·A_w ≤ SMs. `soloRps` in requests/s, `areaSmUs` in SM·µs
- * per request, `smCount` SMs (so SMs·1e6 SM·µs per second are available).
+ * Rounds per second a run achieved: a round needs one request of every worker, so the rounds completed are the
+ * requests of the worker with the fewest. It can exceed the bound when kernels run on fewer SMs than their
+ * right-size (a kernel's SM-time is often smaller there, at a longer latency): the bound is docs/design.md §6's yardstick,
+ * not a law.
  */
-export function stpBound(soloRps: readonly number[], areaSmUs: readonly number[], smCount: number): StpBound {
-  if (soloRps.length !== areaSmUs.length)
-    throw new RangeError(`stpBound: ${soloRps.length} solo rates but ${areaSmUs.length} areas`)
-  if (!(smCount > 0)) throw new RangeError(`stpBound: smCount ${smCount} must be > 0`)
-  // SM·µs per second worker w needs to run at its solo rate
-  const cost = soloRps.map((s, i) => {
-    const a = areaSmUs[i] as number
-    if (!(s > 0) || !(a >= 0)) throw new RangeError(`stpBound: worker ${i}: solo rate ${s}, area ${a}`)
-    return s * a
-  })
-  const shares = cost.map(() => 0)
-  let left = smCount * 1e6
-  for (const i of cost.map((_, i) => i).sort((a, b) => (cost[a] as number) - (cost[b] as number))) {
-    const c = cost[i] as number
-    const x = c === 0 ? 1 : Math.min(1, left / c)
-    shares[i] = x
-    left -= x * c
-    if (left <= 0) break
-  }
-  return { stp: shares.reduce((a, b) => a + b, 0), shares }
+export function achievedRoundsPerS(rps: readonly number[]): number {
+  return rps.length > 0 ? Math.min(...rps) : 0
 }
 
 /** One worker of a run, as the system metrics see it. */

@@ -2,7 +2,7 @@
 // measurements of docs/design.md §7, and the converter from eclip profiles (one per batch size) to a table.
 import type { Gpu, GpuRef, LatencyTable, Profile } from '../formats/index.ts'
 import { partitionSizes, UserError } from '../formats/index.ts'
-import { rngFor } from './rng.ts'
+import { rngFor } from '../random.ts'
 
 /** The batch sizes a generated table covers (1–32, powers of two; lookup interpolates between them). */
 export const DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32]

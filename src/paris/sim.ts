@@ -17,10 +17,10 @@
 // choose among the arriving query's model's workers only.
 
 import { EventHeap } from '../execute/sim/heap.ts'
+import { rngFor } from '../random.ts'
 import { DEFAULT_ELSA, earliestChoose, elsaChoose, estimatedFinish, type PartitionBacklog } from './elsa.ts'
 import { latencyUs } from './latency.ts'
 import type { Partition } from './partition.ts'
-import { rngFor } from './rng.ts'
 import type { ModelLoad } from './scenario.ts'
 
 export type Dispatch = 'fifo' | 'least-loaded' | 'elsa'

@@ -3,9 +3,9 @@ import type { Gpu } from '../formats/gpu.ts'
 import { regularSlices } from '../formats/gpu.ts'
 import type { Partition } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
+import { rightSizeIndex } from '../profile/rightsize.ts'
 import { type Assignment, evaluate, unitCount, type WorkerInstance } from './instance.ts'
 import { internPartition } from './pool.ts'
-import { rightSizeIndex } from './rightsize.ts'
 
 /**
  * kw-prealloc / kw-ioctl: every kernel on its right-size, no switch budget. The right-size is taken over the

@@ -204,7 +204,7 @@ export function syntheticProfile(opts: SyntheticOptions): Profile {
     else hi = mid
   }
   const mult = 2 ** ((lo + hi) / 2)
-  // Whole-request latency: batch 4 from the table; other batches sublinear (b1 resnet152 2.99 ms vs 3.8 ms at b4).
+  // Whole-request latency: batch 4 from the table; other batches sublinear.
   const fullUs = spec.fullUsB4 * (0.72 + 0.07 * batch)
   const ratio = 0.89 + rand() * 0.06 // kernels explain 89–95% of the request (docs/design.md §7)
   const scale = (fullUs * ratio) / requestAt(mult, smCount)

@@ -3,6 +3,7 @@
 // KServe layer (kserve/) knows nothing of how a backend runs a model. Like Triton's server ↔ backend split.
 import type { Dtype } from '../formats/common.ts'
 import type { Plan, PlanWorker } from '../formats/plan.ts'
+import type { PlanTable } from '../formats/plan-table.ts'
 import type { ModelIO } from './io-specs.ts'
 import type { Datatype } from './kserve/datatypes.ts'
 import type { ShmRegion } from './shm/registry.ts'
@@ -63,6 +64,8 @@ export interface ExecRequest {
   inputs: RawTensor[]
   /** The partition (id) to run on, for a backend whose caller dispatches (paris-elsa's GPU backend). */
   partition?: string
+  /** eclip-live: the key of the loaded table's plan to run under (the active set's); absent: the load's `plan`. */
+  plan?: string
   /** Aborted when no caller waits for the execution any more (timed out): a backend may drop it if not started. */
   signal?: AbortSignal
   /**
@@ -129,10 +132,19 @@ export type BackendEvent =
  *   routes nothing to the backend until it resolves.
  * - `power()` returns the latest NVML reading (`source: 'nvml'`), polled by the backend, never blocking.
  */
-export interface Backend {
+export interface ServeBackend {
   readonly kind: 'sim' | 'gpu'
-  /** Loads (captures, partitions) every model; resolves when they can execute. */
-  load(models: ServedModel[], plan?: Plan): Promise<void>
+  /**
+   * Loads (captures, partitions) every model; resolves when they can execute. With `table` (eclip-live), each model
+   * is also made ready to run under every plan of the table that lists it, and an execution may name one (`plan`).
+   */
+  load(models: ServedModel[], plan?: Plan, table?: PlanTable): Promise<void>
+  /**
+   * Changes the served set while the others keep executing (a model loaded or unloaded through the repository API):
+   * `models`, `plan` and `table` replace the last load's; models not in it are gone once their executions end. Absent:
+   * the backend cannot (the GPU backend loads its process once), and the server refuses model control saying so.
+   */
+  swap?(models: ServedModel[], plan: Plan | undefined, table: PlanTable | undefined): Promise<void>
   /** Executes one batch. Rejects with BackendCrashError when the backend dies meanwhile (it may also never settle: the server does not rely on it). */
   infer(req: ExecRequest): Promise<ExecResult>
   isReady(): boolean

@@ -2,6 +2,7 @@
 // plan gives it, or the plan's prediction. Never invented: a model with neither has no compute time.
 import { UserError } from '../formats/errors.ts'
 import type { Plan, PlanWorker } from '../formats/plan.ts'
+import type { PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
 
 export interface ComputeTime {
@@ -12,8 +13,23 @@ export interface ComputeTime {
 }
 
 export interface ComputeTimeModel {
-  /** Modelled time of one execution of served model `name`. */
-  executionTime(name: string): ComputeTime
+  /** Modelled time of one execution of served model `name`, under the table's plan `plan` where one is named. */
+  executionTime(name: string, plan?: string): ComputeTime
+}
+
+/** The key of a model's compute time under one plan of a table (eclip-live) in a times map. */
+export const planTimeKey = (name: string, plan: string) => `${name}\u0000${plan}`
+
+/** Each model's compute time under every plan of `table` that lists it (keys: planTimeKey). */
+export function tableComputeTimes(
+  table: PlanTable,
+  profiles: ReadonlyMap<string, Profile>,
+): Map<string, ComputeTime> {
+  const out = new Map<string, ComputeTime>()
+  for (const e of table.plans)
+    for (const pw of e.plan.workers)
+      out.set(planTimeKey(pw.name, e.key), workerComputeTime(e.plan, pw, profiles.get(pw.name)))
+  return out
 }
 
 /** Request latency of a profile at `sms` SMs: the measured point, or linear between the two nearest sizes. */
@@ -56,8 +72,8 @@ export function workerComputeTime(plan: Plan, worker: PlanWorker, profile?: Prof
 /** A ComputeTimeModel from fixed per-model times (resolved once at start-up). */
 export function fixedComputeTimes(times: Map<string, ComputeTime>): ComputeTimeModel {
   return {
-    executionTime(name) {
-      const t = times.get(name)
+    executionTime(name, plan) {
+      const t = (plan !== undefined ? times.get(planTimeKey(name, plan)) : undefined) ?? times.get(name)
       if (!t) throw new UserError(`no compute time for model "${name}" (no profile or plan covers it)`)
       return t
     },

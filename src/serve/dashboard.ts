@@ -120,7 +120,7 @@ export function registerDashboard(app: FastifyInstance, server: EclipServer, per
     simulated: opts.backend.kind === 'sim',
     notes: opts.notes ?? [],
     periodMs,
-    models: opts.models.map((m) => ({
+    models: server.servedModels().map((m) => ({
       name: m.name,
       model: m.model,
       batch: m.batch,
@@ -140,11 +140,12 @@ export function registerDashboard(app: FastifyInstance, server: EclipServer, per
       t: Date.now(),
       ready: server.ready(),
       models: Object.fromEntries(
-        opts.models.map((m) => [
-          m.name,
-          { ...stats[m.name], pending: server.workers.get(m.name)?.pending() ?? 0 },
-        ]),
+        server
+          .servedModels()
+          .map((m) => [m.name, { ...stats[m.name], pending: server.workers.get(m.name)?.pending() ?? 0 }]),
       ),
+      // eclip-live: the active set and the plan in force
+      ...(opts.live ? { live: server.scheduler.status() } : {}),
       power: power ?? null,
       // paris-elsa: each partition's queue and what it has served, per model
       ...(opts.backend.partitions

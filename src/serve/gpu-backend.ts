@@ -22,8 +22,8 @@ import type {
 import { UserError } from '../formats/errors.ts'
 import { checkMadeFor } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
+import type { PlanTable } from '../formats/plan-table.ts'
 import {
-  type Backend,
   BackendCrashError,
   BackendEvents,
   type ExecRequest,
@@ -31,6 +31,7 @@ import {
   NO_DATA,
   type PowerReading,
   type RawTensor,
+  type ServeBackend,
   type ServedModel,
   type ShmOutput,
   type ShmRef,
@@ -78,11 +79,13 @@ interface Loaded {
 
 let ringSeq = 0
 
-export class GpuServeBackend extends BackendEvents implements Backend {
+export class GpuServeBackend extends BackendEvents implements ServeBackend {
   readonly kind = 'gpu' as const
   private proc: BackendProcess | null = null
   private models: ServedModel[] = []
   private plan: Plan | undefined
+  /** eclip-live: the table every model is also captured under (each plan that lists it), sent with `load`. */
+  private table: PlanTable | undefined
   private loaded = new Map<string, Loaded>()
   /** Executions per model the backend overlaps (its `loaded` reply says; 1 until then). */
   private depth = 1
@@ -129,7 +132,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
     return this.depth
   }
 
-  async load(models: ServedModel[], plan?: Plan): Promise<void> {
+  async load(models: ServedModel[], plan?: Plan, table?: PlanTable): Promise<void> {
     for (const m of models)
       if (m.io.inputs.length !== 1 || m.io.outputs.length !== 1)
         throw new UserError(
@@ -137,6 +140,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
         )
     this.models = models
     this.plan = plan
+    this.table = table
     await this.start()
   }
 
@@ -153,6 +157,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
       n: req.items,
       dtype: input.datatype,
       ...(req.partition !== undefined ? { partition: req.partition } : {}),
+      ...(req.plan !== undefined ? { plan: req.plan } : {}),
     }
     const out = req.shmOutputs?.[0]
     if (input.shm || out) {
@@ -197,7 +202,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
   private sendThroughRing(
     proc: BackendProcess,
     ring: ShmRing,
-    msg: { name: string; n: number; dtype: RawTensor['datatype']; partition?: string },
+    msg: { name: string; n: number; dtype: RawTensor['datatype']; partition?: string; plan?: string },
     input: RawTensor,
     shm: InferShm,
     timeoutS: number,
@@ -324,6 +329,7 @@ export class GpuServeBackend extends BackendEvents implements Backend {
       const reply = await proc.load(
         {
           plan: this.plan ?? null,
+          ...(this.table ? { plans: this.table.plans.map((e) => ({ key: e.key, plan: e.plan })) } : {}),
           workers: this.models.map((m) => loadWorker(m)),
           ...(this.opts.partitions ? { partitions: this.opts.partitions } : {}),
           ...(rings.size > 0
@@ -347,8 +353,14 @@ export class GpuServeBackend extends BackendEvents implements Backend {
         rings.delete(name)
       }
       this.loaded = new Map(
-        this.models.map((m) => [m.name, checkLoaded(m, reply.workers, rings.get(m.name))]),
+        this.models.map((m) => [m.name, checkLoaded(m, reply.workers, rings.get(m.name), this.table)]),
       )
+      if (this.table) {
+        const bytes = reply.workers.reduce((a, w) => a + (w.memoryBytes ?? 0), 0)
+        this.opts.log?.(
+          `gpu: ${this.table.plans.length} plans of the table captured; models and captures hold ${(bytes / 2 ** 20).toFixed(0)} MiB of GPU memory in all`,
+        )
+      }
       this.depth = Math.max(1, Math.floor(reply.pipelineDepth ?? 1))
     } catch (err) {
       // a model that failed to load: the process is gone (exited and reaped) before the failure is reported, so a
@@ -485,9 +497,20 @@ function loadWorker(m: ServedModel): LoadWorker {
  * The captured tensors must be what the server promises its clients (io-specs): input and output shapes with the
  * model's batch first, the output's datatype. A mismatch is refused at load, not discovered in a response.
  */
-function checkLoaded(m: ServedModel, workers: LoadedWorker[], ring?: ShmRing): Loaded {
+function checkLoaded(m: ServedModel, workers: LoadedWorker[], ring?: ShmRing, table?: PlanTable): Loaded {
   const w = workers.find((x) => x.name === m.name)
   if (!w) throw new BackendCrash(`GPU backend did not load model "${m.name}"`)
+  // eclip-live: an execution may name any plan of the table that lists the model; each must have been captured
+  const missing = (table?.plans ?? []).filter(
+    (e) => e.plan.workers.some((pw) => pw.name === m.name) && !w.plans?.[e.key],
+  )
+  if (missing.length > 0)
+    throw new BackendCrash(
+      `GPU backend did not capture model "${m.name}" under ${missing.length} plans of the table (${missing
+        .slice(0, 3)
+        .map((e) => e.key)
+        .join(', ')}${missing.length > 3 ? ', …' : ''})`,
+    )
   const input = m.io.inputs[0]
   const output = m.io.outputs[0]
   if (!input || !output) throw new UserError(`model "${m.name}" has no input or output tensor`)

@@ -1,11 +1,21 @@
 // `eclip serve`: reads the config, resolves models/profiles/plan, starts the backend and the HTTP server, and drains
 // on SIGTERM/SIGINT. The CLI command is a thin wrapper around `startServe`.
+
+import { dirname, resolve } from 'node:path'
 import { defaultEvaluatorInputs, evaluatorInputsFromDir, simEvaluator } from '../execute/sim/evaluator.ts'
+import {
+  defaultTableThreads,
+  type ThreadedPlanner,
+  threadedSimPlanner,
+} from '../execute/sim/table-threads.ts'
 import { UserError } from '../formats/errors.ts'
 import { readFile } from '../formats/index.ts'
+import { isTablePolicy } from '../formats/plan.ts'
 import type { ServeConfig } from '../formats/serve-config.ts'
 import { makePlan } from '../plan/index.ts'
-import type { Backend } from './backend.ts'
+import { loadGpu } from '../profile/store.ts'
+import { syntheticH100Gpu } from '../profile/synthetic.ts'
+import type { ServeBackend } from './backend.ts'
 import { fixedComputeTimes } from './compute-time.ts'
 import { FrontendPool } from './frontends/engine.ts'
 import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
@@ -13,7 +23,7 @@ import { GpuPartitions, ParisBackend, SimPartitions } from './paris-backend.ts'
 import { gpuProbe } from './paris-setup.ts'
 import { EclipServer } from './server.ts'
 import { type Planner, resolveServeSetup } from './setup.ts'
-import { SimBackend } from './sim-backend.ts'
+import { SimServeBackend } from './sim-backend.ts'
 
 export interface ServeFlags {
   config: string
@@ -48,6 +58,19 @@ export const defaultPlanner: Planner = ({ gpu, workers, profiles, policy, mix, p
   })
 }
 
+/**
+ * eclip-live with an eclip-fit table and no planner given: a threaded simulator-scored planner over the profile
+ * directory's calibration (as `eclip plan --table` plans), else undefined (the config's planner, in this thread).
+ */
+function liveThreads(config: ServeConfig, flags: ServeFlags): ThreadedPlanner | undefined {
+  if (!config.policy || !isTablePolicy(config.policy) || flags.planner) return undefined
+  if ((config.live?.tablePolicy ?? 'eclip-fit') !== 'eclip-fit') return undefined
+  const dir = config.profiles ? resolve(dirname(resolve(flags.config)), config.profiles) : undefined
+  const gpu = dir ? loadGpu(dir) : syntheticH100Gpu()
+  const ev = dir ? evaluatorInputsFromDir(dir, gpu) : defaultEvaluatorInputs(gpu)
+  return threadedSimPlanner(ev.inputs, {}, Math.min(4, defaultTableThreads()))
+}
+
 export interface Running {
   server: EclipServer
   url: string
@@ -65,17 +88,28 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     ...flags.gpu,
     log: flags.gpu?.log ?? ((l) => process.stderr.write(`${l}\n`)),
   }
-  const setup = await resolveServeSetup(
-    { ...config, backend: kind },
-    {
-      configFile: flags.config,
-      planner: flags.planner ?? defaultPlanner,
-      ...(flags.gpus !== undefined ? { gpus: flags.gpus } : {}),
-      // paris-elsa on the GPU: how many GPUs the backend sees and their layouts, before PARIS partitions them
-      ...(kind === 'gpu' ? { probe: gpuProbe(gpuOpts) } : {}),
-    },
-  )
-  const backend: Backend = setup.paris
+  // eclip-live: the table's subsets planned on worker threads (eclip-fit scores candidates on the simulator: a load
+  // while serving must not hold the event loop for seconds)
+  const threaded = liveThreads(config, flags)
+  let setup: Awaited<ReturnType<typeof resolveServeSetup>>
+  try {
+    setup = await resolveServeSetup(
+      { ...config, backend: kind },
+      {
+        configFile: flags.config,
+        planner: flags.planner ?? defaultPlanner,
+        ...(threaded ? { tablePlanner: threaded.planner } : {}),
+        ...(flags.gpus !== undefined ? { gpus: flags.gpus } : {}),
+        // paris-elsa on the GPU: how many GPUs the backend sees and their layouts, before PARIS partitions them
+        ...(kind === 'gpu' ? { probe: gpuProbe(gpuOpts) } : {}),
+      },
+    )
+  } catch (err) {
+    await threaded?.close()
+    throw err
+  }
+
+  const backend: ServeBackend = setup.paris
     ? // paris-elsa: ELSA dispatches every request to one of PARIS's partitions, on the GPU or the simulator
       new ParisBackend(
         setup.paris.partitions,
@@ -95,7 +129,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
       // no model runs, responses are marked simulated
       kind === 'gpu'
       ? new GpuServeBackend(gpuOpts)
-      : new SimBackend(
+      : new SimServeBackend(
           fixedComputeTimes(setup.computeTimes),
           config.simPower ?? { idleW: 100, maxW: 700 },
           'sim',
@@ -114,6 +148,15 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     ...(config.http ? { http: config.http } : {}),
     dashboard: config.dashboard ?? true,
     logger: flags.logger ?? false,
+    ...(setup.live ? { live: setup.live } : {}),
+    computeTimes: setup.computeTimes,
+    ...(threaded ? { onClose: threaded.close } : {}),
+    ...((flags.frontends ?? config.frontends ?? 0) >= 1
+      ? {
+          modelControlRefused:
+            'loading and unloading models needs one process (--frontends 0): front-end processes keep the model list they started with',
+        }
+      : {}),
   })
   try {
     await server.load()

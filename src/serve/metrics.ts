@@ -2,6 +2,7 @@
 // rolling per-model window the dashboard and the throughput gauges read.
 import { Counter, Gauge, type Metric, Registry } from 'prom-client'
 import type { PartitionStatus, PowerReading } from './backend.ts'
+import type { SchedulerStatus } from './scheduling.ts'
 
 export type FailureReason = 'REJECTED' | 'TIMEOUT' | 'BACKEND' | 'INVALID' | 'OTHER'
 
@@ -221,6 +222,8 @@ export class ServerMetrics {
   private readonly tallies = new Map<string, Tally>()
   private readonly energy: Counter<'gpu_uuid' | 'source'>
   private energyReported = 0
+  private readonly modelList: { name: string; version: string }[] = []
+  private readonly windowMs: number
 
   constructor(
     opts: {
@@ -239,8 +242,12 @@ export class ServerMetrics {
   ) {
     const registers = [this.registry]
     const windowMs = opts.windowMs ?? 5000
-    for (const m of opts.models) this.windows.set(m.name, new RollingWindow(windowMs))
-    for (const m of opts.models) this.tallies.set(m.name, newTally(m.name, m.version))
+    this.windowMs = windowMs
+    // the served models: a load or unload (eclip-live) changes the list the gauges below walk
+    const models = this.modelList
+    models.push(...opts.models)
+    for (const m of models) this.windows.set(m.name, new RollingWindow(windowMs))
+    for (const m of models) this.tallies.set(m.name, newTally(m.name, m.version))
     const labels = ['model', 'version'] as const
     this.success = new PlainCounter(
       'nv_inference_request_success',
@@ -283,7 +290,7 @@ export class ServerMetrics {
       labelNames: labels,
       registers,
       collect() {
-        for (const m of opts.models) this.set({ model: m.name, version: m.version }, opts.pending(m.name))
+        for (const m of models) this.set({ model: m.name, version: m.version }, opts.pending(m.name))
       },
     })
     this.requestHist = new PlainHistogram(
@@ -313,7 +320,7 @@ export class ServerMetrics {
       labelNames: labels,
       registers,
       collect() {
-        for (const m of opts.models)
+        for (const m of models)
           this.set({ model: m.name, version: m.version }, windows.get(m.name)?.stats(nowFn()).rps ?? 0)
       },
     })
@@ -323,7 +330,7 @@ export class ServerMetrics {
       labelNames: labels,
       registers,
       collect() {
-        for (const m of opts.models) {
+        for (const m of models) {
           const p = windows.get(m.name)?.stats(nowFn()).p95Ms
           this.set({ model: m.name, version: m.version }, p == null ? Number.NaN : p * 1000)
         }
@@ -378,7 +385,7 @@ export class ServerMetrics {
       registers,
     })
     if (opts.partitions) this.partitionMetrics(opts.partitions, registers)
-    for (const m of opts.models) {
+    for (const m of models) {
       const l = { model: m.name, version: m.version }
       this.cells.set(m.name, {
         success: this.success.cell(l),
@@ -395,6 +402,73 @@ export class ServerMetrics {
         tally: this.tallies.get(m.name) as Tally,
       })
     }
+  }
+
+  /** A model loaded while serving (eclip-live): its gauges, rates and statistics from now on. */
+  addModel(name: string, version: string) {
+    if (!this.modelList.some((m) => m.name === name)) this.modelList.push({ name, version })
+    if (!this.windows.has(name)) this.windows.set(name, new RollingWindow(this.windowMs))
+    if (!this.tallies.has(name)) this.tallies.set(name, newTally(name, version))
+    this.cellsOf(name, version)
+  }
+
+  /** A model unloaded: no longer in the per-model gauges (its counters keep what it did). */
+  removeModel(name: string) {
+    const i = this.modelList.findIndex((m) => m.name === name)
+    if (i >= 0) this.modelList.splice(i, 1)
+  }
+
+  /** eclip-live: the active set, the plan in force and the switches (src/serve/scheduling.ts), at every scrape. */
+  schedulerMetrics(status: () => SchedulerStatus, models: () => string[]) {
+    const registers = [this.registry]
+    const reported = { set: 0, plan: 0 }
+    let setChanges: Counter | undefined
+    let planSwitches: Counter | undefined
+    new Gauge({
+      name: 'eclip_model_active',
+      help: 'eclip-live: 1 while a model is in the active set (requests queued or in flight, or one answered within the hold time)',
+      labelNames: ['model'] as const,
+      registers,
+      collect() {
+        const s = status()
+        this.reset()
+        for (const m of models()) this.set({ model: m }, s.active.includes(m) ? 1 : 0)
+        // the counters are exported after this gauge: advance them to the scheduler's counts now
+        if (s.setChanges > reported.set) setChanges?.inc(s.setChanges - reported.set)
+        if (s.planSwitches > reported.plan) planSwitches?.inc(s.planSwitches - reported.plan)
+        reported.set = Math.max(reported.set, s.setChanges)
+        reported.plan = Math.max(reported.plan, s.planSwitches)
+      },
+    })
+    new Gauge({
+      name: 'eclip_plan_in_force',
+      help: 'eclip-live: 1 for the plan (its key: the active models, sorted, joined by +) executions start under now',
+      labelNames: ['plan'] as const,
+      registers,
+      collect() {
+        const s = status()
+        this.reset()
+        if (s.plan !== null) this.set({ plan: s.plan }, 1)
+      },
+    })
+    new Gauge({
+      name: 'eclip_plan_table_plans',
+      help: 'eclip-live: plans in the table (one per set of models that can be active together)',
+      registers,
+      collect() {
+        this.set(status().plans)
+      },
+    })
+    setChanges = new Counter({
+      name: 'eclip_active_set_changes_total',
+      help: 'eclip-live: changes of the set of active models',
+      registers,
+    })
+    planSwitches = new Counter({
+      name: 'eclip_plan_switches_total',
+      help: 'eclip-live: changes of the plan executions start under',
+      registers,
+    })
   }
 
   /** A model's cells: those of a served model, or made on first use for a name not served (as prom-client would). */

@@ -16,13 +16,13 @@ import type { Gpu } from '../formats/gpu.ts'
 import type { LatencyTable } from '../formats/latency-table.ts'
 import { latencyUs } from '../paris/latency.ts'
 import {
-  type Backend,
   BackendCrashError,
   BackendEvents,
   type ExecRequest,
   type ExecResult,
   type PartitionStatus,
   type PowerReading,
+  type ServeBackend,
   type ServedModel,
 } from './backend.ts'
 import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
@@ -75,7 +75,7 @@ interface Job {
   startedAt: number
 }
 
-export class ParisBackend extends BackendEvents implements Backend {
+export class ParisBackend extends BackendEvents implements ServeBackend {
   readonly dropsAbandoned = true
   readonly kind: 'sim' | 'gpu'
   private readonly byName: Map<string, number>

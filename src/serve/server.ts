@@ -4,21 +4,26 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
-import type { Backend, ServedModel, ShmOutput } from './backend.ts'
+import type { ServeBackend, ServedModel, ShmOutput } from './backend.ts'
+import type { ComputeTime } from './compute-time.ts'
 import { registerDashboard } from './dashboard.ts'
 import { GrpcFrontEnd } from './grpc/server.ts'
 import { PLATFORM } from './io-specs.ts'
 import {
-  EARLY_CLOSE_BYTES,
   type EarlyAnswer,
   type InferenceService,
   type InferOutcome,
   type KserveRoutes,
+  queueFullAnswer,
   registerKserveRoutes,
   type ServiceModel,
 } from './kserve/routes.ts'
 import { type DecodedRequest, ProtocolError } from './kserve/tensors.ts'
+import { ActiveSetScheduler } from './live.ts'
 import { ServerMetrics } from './metrics.ts'
+import { ModelRepository } from './repository.ts'
+import { OnePlan, type PlanScheduler } from './scheduling.ts'
+import type { LiveSetup } from './setup.ts'
 import { type CudaRegionSpec, RegionRegistry, type SystemRegionSpec } from './shm/registry.ts'
 import { ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
 
@@ -29,7 +34,7 @@ export interface ServerOptions {
   models: ServedModel[]
   /** Queue/timeout/batching per served model name. */
   workerOptions: Map<string, WorkerOptions>
-  backend: Backend
+  backend: ServeBackend
   plan?: Plan
   /** The GPU layout the plan is for (slice sizes on the dashboard). */
   gpu?: Gpu
@@ -51,6 +56,14 @@ export interface ServerOptions {
   restartDelayMs?: number
   /** Timeouts and connection limits of the HTTP listener (HTTP_LIMITS where absent). */
   http?: HttpLimits
+  /** eclip-live: the plan table followed per active set, and the repository models are loaded from. */
+  live?: LiveSetup
+  /** The compute times the simulator reads, changed as models are loaded and unloaded (eclip-live). */
+  computeTimes?: Map<string, ComputeTime>
+  /** Why loading and unloading models is refused (front-end processes keep the model list they started with). */
+  modelControlRefused?: string
+  /** Called once the server is closed (e.g. to stop planning threads). */
+  onClose?: () => Promise<void>
 }
 
 /** What a slow or hostile client may hold: the serve config's `http` (src/formats/serve-config.ts). */
@@ -59,7 +72,10 @@ export interface HttpLimits {
   requestTimeoutMs?: number
   /** Its headers within this, ms (at most requestTimeoutMs). */
   headersTimeoutMs?: number
-  /** An idle keep-alive connection is closed after this, ms. */
+  /**
+   * An idle keep-alive connection is closed after this, ms. Longer than clients keep theirs idle (Node's http.Agent
+   * has no limit, load balancers 60 s), so the server seldom closes a connection as a request goes out on it.
+   */
   keepAliveTimeoutMs?: number
   /** Connections open at once; more are refused at accept (closed unanswered). */
   maxConnections?: number
@@ -69,7 +85,7 @@ export interface HttpLimits {
 export const HTTP_LIMITS: Required<HttpLimits> = {
   requestTimeoutMs: 30_000,
   headersTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 75_000,
   maxConnections: 1024,
   maxRequestsPerSocket: 0,
 }
@@ -80,7 +96,15 @@ export class EclipServer implements InferenceService {
   readonly workers = new Map<string, ModelWorker>()
   /** Clients' shared-memory regions (Triton's system and CUDA shared-memory extensions). */
   readonly regions: RegionRegistry
-  private readonly serviceModels: ServiceModel[]
+  private serviceModels: ServiceModel[]
+  /** Which plan each execution runs under (scheduling.ts): one plan, or the active set's (eclip-live). */
+  readonly scheduler: PlanScheduler
+  /** eclip-live: the repository models are loaded from and unloaded to. */
+  readonly repository: ModelRepository | undefined
+  /** Models being unloaded: new requests for them are refused. */
+  private readonly closing = new Set<string>()
+  private served: ServedModel[]
+  private plan: Plan | undefined
   /** The gRPC front-end, when `listen` was given a gRPC port. */
   private grpc: GrpcFrontEnd | undefined
   /** host:port of the gRPC listener (undefined without one). */
@@ -92,14 +116,17 @@ export class EclipServer implements InferenceService {
   private readonly unsubscribe: () => void
   /** The KServe routes (how many infer requests took their fast path). */
   readonly routes: KserveRoutes
+  /** Largest request body, bytes (the serve config's maxBodyBytes). */
+  readonly bodyLimit: number
 
   constructor(readonly opts: ServerOptions) {
     const { backend } = opts
+    this.bodyLimit = opts.maxBodyBytes ?? 64 * 1024 * 1024
     const limits = { ...HTTP_LIMITS, ...opts.http }
     const requestTimeout = limits.requestTimeoutMs
     this.app = Fastify({
       logger: opts.logger ?? false,
-      bodyLimit: opts.maxBodyBytes ?? 64 * 1024 * 1024,
+      bodyLimit: this.bodyLimit,
       // keep-alive clients (load generators, tritonclient) must not hold SIGTERM's close open
       forceCloseConnections: 'idle',
       return503OnClosing: false,
@@ -135,46 +162,54 @@ export class EclipServer implements InferenceService {
       simulated: backend.kind === 'sim',
       ...(backend.partitions ? { partitions: () => backend.partitions?.() ?? [] } : {}),
     })
+    const live = opts.live
+    const scheduler = live ? new ActiveSetScheduler(live.table, live.holdMs) : new OnePlan()
+    this.scheduler = scheduler
+    this.served = [...opts.models]
+    this.plan = opts.plan
     for (const m of opts.models) {
       const wo = opts.workerOptions.get(m.name)
       if (!wo) throw new Error(`no worker options for model ${m.name}`)
-      this.workers.set(m.name, new ModelWorker(m, wo, backend, this.metrics))
+      this.workers.set(m.name, new ModelWorker(m, wo, backend, this.metrics, undefined, this.scheduler))
     }
-    this.serviceModels = opts.models.map((m) => {
-      const wo = opts.workerOptions.get(m.name) as WorkerOptions
-      const ct = opts.computeSources?.get(m.name)
-      return {
-        name: m.name,
-        version: m.version,
-        platform: PLATFORM,
-        maxBatch: m.batch,
-        io: m.io,
-        config: {
-          model: m.model,
-          dtype: m.dtype,
-          backend: backend.kind,
-          simulated: backend.kind === 'sim',
-          queue_size: wo.queueSize,
-          timeout_ms: wo.timeoutMs,
-          dynamic_batching: { max_requests: wo.maxDynamicBatch, max_items: m.batch },
-          ...(ct ? { compute_us: ct.us, compute_source: ct.source } : {}),
-          ...(m.worker
-            ? {
-                plan: {
-                  policy: opts.plan?.policy,
-                  partitions: m.worker.partitions,
-                  groups: m.worker.groups.length,
-                  switches: m.worker.switches,
-                  predicted_us: m.worker.predictedUs,
-                  mean_sms: m.worker.meanSms,
-                },
-              }
-            : {}),
-          ...opts.modelConfig?.get(m.name),
-        },
-      }
-    })
+    this.serviceModels = opts.models.map((m) => this.serviceModel(m))
+    if (live)
+      this.metrics.schedulerMetrics(
+        () => this.scheduler.status(),
+        () => this.served.map((m) => m.name),
+      )
+    this.repository =
+      live && scheduler instanceof ActiveSetScheduler
+        ? new ModelRepository(live, {
+            backend,
+            gpu: opts.gpu ?? (live.table.plans[0]?.plan.gpu as unknown as Gpu),
+            scheduler,
+            computeTimes: opts.computeTimes ?? new Map(),
+            served: () => this.served,
+            add: (r, models, plan) => {
+              this.opts.workerOptions.set(r.model.name, r.options)
+              this.metrics.addModel(r.model.name, r.model.version)
+              const served = models.find((m) => m.name === r.model.name) ?? r.model
+              this.workers.set(
+                r.model.name,
+                new ModelWorker(served, r.options, backend, this.metrics, undefined, this.scheduler),
+              )
+              this.setServed(models, plan)
+            },
+            closeModel: (name) => this.closing.add(name),
+            idle: (name) => this.workers.get(name)?.idle() ?? Promise.resolve(),
+            remove: (name, models, plan) => {
+              this.workers.delete(name)
+              this.closing.delete(name)
+              this.metrics.removeModel(name)
+              this.setServed(models, plan)
+            },
+            ...(opts.modelControlRefused ? { refused: opts.modelControlRefused } : {}),
+            log: (line) => this.app.log.info(line),
+          })
+        : undefined
     this.regions = new RegionRegistry(backend, { log: (l) => this.app.log.warn(l) })
+
     this.unsubscribe = backend.onEvent((e) => {
       if (e.type === 'crash') this.onCrash(e.reason)
       else for (const w of this.workers.values()) w.pump()
@@ -189,7 +224,7 @@ export class EclipServer implements InferenceService {
       )
       if (early) return reply.code(early.status).headers(early.headers).send({ error: early.error })
     })
-    this.routes = registerKserveRoutes(this.app, this, opts.maxBodyBytes ?? 64 * 1024 * 1024, {
+    this.routes = registerKserveRoutes(this.app, this, this.bodyLimit, {
       early: (method, url, name, contentLength) => this.earlyAnswer(method, url, name, contentLength),
       ...(opts.maxJsonBytes !== undefined ? { maxJsonBytes: opts.maxJsonBytes } : {}),
     })
@@ -220,18 +255,97 @@ export class EclipServer implements InferenceService {
     if (!url.endsWith('/infer') || name === undefined) return undefined
     const w = this.workers.get(name)
     if (!w?.full()) return undefined
-    this.metrics.requestFailed(w.model.name, w.model.version, 'REJECTED')
+    this.rejectedEarly(w.model.name)
+    return queueFullAnswer(w.model.name, w.options.queueSize, contentLength, this.bodyLimit)
+  }
+
+  /** A request refused before its body was read because its model's queue was full (here or by a front-end). */
+  rejectedEarly(name: string) {
+    const w = this.workers.get(name)
+    if (w) this.metrics.requestFailed(w.model.name, w.model.version, 'REJECTED')
+  }
+
+  /** Names and queue sizes of the models whose queue is full now (front-ends refuse their requests early). */
+  fullQueues(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const [name, w] of this.workers) if (w.full()) out[name] = w.options.queueSize
+    return out
+  }
+
+  /** A served model as the KServe layer lists it: metadata, and its configuration for `…/config`. */
+  private serviceModel(m: ServedModel): ServiceModel {
+    const backend = this.opts.backend
+    const wo = this.opts.workerOptions.get(m.name) as WorkerOptions
+    const ct = this.opts.computeSources?.get(m.name)
     return {
-      status: 429,
-      headers: {
-        ...(Number(contentLength ?? 0) > EARLY_CLOSE_BYTES ? { connection: 'close' } : {}),
-        'retry-after': '1',
+      name: m.name,
+      version: m.version,
+      platform: PLATFORM,
+      maxBatch: m.batch,
+      io: m.io,
+      config: {
+        model: m.model,
+        dtype: m.dtype,
+        backend: backend.kind,
+        simulated: backend.kind === 'sim',
+        queue_size: wo.queueSize,
+        timeout_ms: wo.timeoutMs,
+        dynamic_batching: { max_requests: wo.maxDynamicBatch, max_items: m.batch },
+        ...(ct ? { compute_us: ct.us, compute_source: ct.source } : {}),
+        ...(m.worker
+          ? {
+              plan: {
+                policy: this.plan?.policy,
+                partitions: m.worker.partitions,
+                groups: m.worker.groups.length,
+                switches: m.worker.switches,
+                predicted_us: m.worker.predictedUs,
+                mean_sms: m.worker.meanSms,
+                // eclip-live: this is its plan with every served model active; each set has its own (docs/live.md)
+                ...(this.opts.live ? { table: 'eclip-live: a plan per set of active models' } : {}),
+              },
+            }
+          : {}),
+        ...this.opts.modelConfig?.get(m.name),
       },
-      error: `model "${w.model.name}": queue full (${w.options.queueSize} requests waiting); retry later`,
     }
   }
 
+  /** The served set after a load or unload: a new list (the KServe layer looks names up again). */
+  private setServed(models: ServedModel[], plan: Plan) {
+    this.served = models
+    this.plan = plan
+    this.serviceModels = models.map((m) => this.serviceModel(m))
+  }
+
+  /** The models served now. */
+  servedModels(): ServedModel[] {
+    return this.served
+  }
+
+  /** The whole served set's plan now (eclip-live: the plan with every served model active). */
+  currentPlan(): Plan | undefined {
+    return this.plan
+  }
+
   // ── InferenceService ──────────────────────────────────────────────────────────────────────────────────────
+  repositoryIndex() {
+    return (
+      this.repository?.index() ??
+      this.served.map((m) => ({ name: m.name, version: m.version, state: 'READY' as const, reason: '' }))
+    )
+  }
+  unavailableReason(name: string) {
+    return this.repository?.unavailable(name)
+  }
+  loadModel(name: string) {
+    if (!this.repository) return Promise.reject(noModelControl())
+    return this.repository.load(name)
+  }
+  unloadModel(name: string) {
+    if (!this.repository) return Promise.reject(noModelControl())
+    return this.repository.unload(name)
+  }
   metadata() {
     return {
       name: SERVER_NAME,
@@ -242,6 +356,7 @@ export class EclipServer implements InferenceService {
         'system_shared_memory',
         'cuda_shared_memory',
         'statistics',
+        ...(this.repository ? ['model_repository'] : []),
       ],
     }
   }
@@ -273,7 +388,16 @@ export class EclipServer implements InferenceService {
   }
   async infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome> {
     const worker = this.workers.get(model.name)
-    if (!worker) throw new ProtocolError(404, `unknown model "${model.name}"`)
+    if (!worker)
+      throw new ProtocolError(404, this.unavailableReason(model.name) ?? `unknown model "${model.name}"`)
+    if (this.closing.has(model.name)) {
+      this.metrics.requestFailed(model.name, model.version, 'REJECTED')
+      throw new RequestFailure(
+        503,
+        `model "${model.name}" is being unloaded: it takes no new requests (those it accepted are being answered)`,
+        'REJECTED',
+      )
+    }
     if (!this.ready()) {
       this.metrics.requestFailed(model.name, model.version, 'REJECTED')
       throw new RequestFailure(
@@ -344,7 +468,7 @@ export class EclipServer implements InferenceService {
   // ── lifecycle ─────────────────────────────────────────────────────────────────────────────────────────────
   /** Loads the backend's models. */
   async load(): Promise<void> {
-    await this.opts.backend.load(this.opts.models, this.opts.plan)
+    await this.opts.backend.load(this.opts.models, this.opts.plan, this.opts.live?.table)
   }
 
   /**
@@ -355,7 +479,7 @@ export class EclipServer implements InferenceService {
     const url = await this.app.listen({ port, host })
     if (opts.grpcPort !== undefined) {
       const grpc = new GrpcFrontEnd(this, {
-        maxMessageBytes: this.opts.maxBodyBytes ?? 64 * 1024 * 1024,
+        maxMessageBytes: this.bodyLimit,
         log: (err, msg) => this.app.log.error({ err }, msg),
       })
       try {
@@ -406,7 +530,9 @@ export class EclipServer implements InferenceService {
       clearTimeout(cut)
     }
     this.closed = true
+    this.scheduler.close()
     await this.opts.backend.close()
+    await this.opts.onClose?.()
   }
 
   private onCrash(reason: string) {
@@ -458,6 +584,13 @@ function answerClientError(err: NodeJS.ErrnoException, socket: import('node:net'
       `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     )
   socket.destroy()
+}
+
+function noModelControl() {
+  return new ProtocolError(
+    400,
+    'model control is not available: this server serves a fixed set of models (policy eclip-live loads and unloads them, docs/live.md)',
+  )
 }
 
 /** The requested outputs that go to shared memory, or undefined (nothing allocated for a request without any). */

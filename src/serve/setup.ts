@@ -5,14 +5,17 @@ import { UserError } from '../formats/errors.ts'
 import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import { readFile } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
-import type { Plan, Policy } from '../formats/plan.ts'
+import { isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
+import { lookupPlan, PLAN_TABLE_FULL_MAX, type PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
-import { loadProfileSet } from '../profile/store.ts'
+import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
+import { loadGpu, loadProfile, loadProfileSet } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import type { ServedModel } from './backend.ts'
-import { type ComputeTime, workerComputeTime } from './compute-time.ts'
+import { type ComputeTime, tableComputeTimes, workerComputeTime } from './compute-time.ts'
 import { type ModelIO, ZOO_MODELS, zooIO } from './io-specs.ts'
+import { DEFAULT_SERVE_HOLD_MS } from './live.ts'
 import type { ParisModel } from './paris-backend.ts'
 import { type GpuProbe, type ParisServe, resolveParisSetup } from './paris-setup.ts'
 import type { WorkerOptions } from './worker.ts'
@@ -30,6 +33,29 @@ export type Planner = (args: {
   note?: (line: string) => void
 }) => Promise<Plan> | Plan
 
+/** eclip-live: what the server needs to follow a plan table and to load and unload models while serving. */
+export interface LiveSetup {
+  table: PlanTable
+  holdMs: number
+  /** Plans the table's subsets (the policy's plans of two or more models), off the event loop where it can. */
+  planner: SubsetPlanner
+  tablePolicy: Policy
+  /** The profile and worker spec of every loaded model (a load adds one, an unload removes it). */
+  specs: Map<string, { spec: WorkerSpec; profile: Profile }>
+  /** Resolves a model of the repository (the serve config's models) to load it: refused naming what is missing. */
+  resolve(name: string): RepositoryModel
+  /** Every model of the repository, in the config's order. */
+  repository: string[]
+}
+
+/** A model of the repository made ready to load: everything but its plans. */
+export interface RepositoryModel {
+  model: ServedModel
+  options: WorkerOptions
+  spec: WorkerSpec
+  profile: Profile
+}
+
 export interface ServeSetup {
   models: ServedModel[]
   workerOptions: Map<string, WorkerOptions>
@@ -44,6 +70,8 @@ export interface ServeSetup {
   computeTimes: Map<string, ComputeTime>
   /** What a user should know about where the numbers come from. */
   notes: string[]
+  /** eclip-live: the plan table and what model control needs. */
+  live?: LiveSetup
 }
 
 export const SERVE_DEFAULTS = { queueSize: 64, timeoutMs: 10_000, batch: 1, dtype: 'fp16' as const }
@@ -74,6 +102,8 @@ export async function resolveServeSetup(
   opts: {
     configFile: string
     planner?: Planner
+    /** eclip-live: plans the table's subsets (default: `planner`, one subset after another). */
+    tablePlanner?: SubsetPlanner
     /** paris-elsa: `--gpus`, over the config's `gpus`. */
     gpus?: number | 'all'
     /** paris-elsa on the GPU backend: its devices (how many, their layouts). */
@@ -85,6 +115,8 @@ export async function resolveServeSetup(
   const backend = config.backend ?? 'sim'
   if (config.policy === PARIS_ELSA) return parisServeSetup(config, { ...opts, backend, path })
   if (opts.gpus !== undefined) throw new UserError(`--gpus: only the ${PARIS_ELSA} policy uses it`)
+  if (config.policy !== undefined && isTablePolicy(config.policy))
+    return liveServeSetup(config, { ...opts, backend, path })
   const notes: string[] = []
 
   const workers: WorkerSpec[] = config.models.map((m) => ({
@@ -266,4 +298,164 @@ function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], sourc
     throw new UserError(
       `${source}: the plan is for ${plan.gpu.name}, the profiles for ${profiles[0]?.gpu.name}`,
     )
+}
+
+/** A serve config model's worker spec (its served name, batch, dtype, planning fields). */
+function workerSpecOf(m: ServeModel): WorkerSpec {
+  return {
+    name: m.name ?? m.model,
+    model: m.model,
+    batch: m.batch ?? SERVE_DEFAULTS.batch,
+    dtype: m.dtype ?? SERVE_DEFAULTS.dtype,
+    ...(m.weight !== undefined ? { weight: m.weight } : {}),
+    ...(m.minShare !== undefined ? { minShare: m.minShare } : {}),
+  }
+}
+
+/**
+ * eclip-live: the models loaded at start-up (every model but those with `loaded: false`), the plan table over them
+ * (src/plan/table.ts: every subset up to 6 models, a model alone on the whole GPU) and each model's compute time
+ * under each plan that lists it. The other models of the config stay in the repository: their profiles are read
+ * only when they are loaded, so a missing one is said then, naming the file.
+ */
+async function liveServeSetup(
+  config: ServeConfig,
+  o: {
+    configFile: string
+    planner?: Planner
+    tablePlanner?: SubsetPlanner
+    backend: 'sim' | 'gpu'
+    path: (p: string) => string
+  },
+): Promise<ServeSetup> {
+  const notes: string[] = []
+  const profilesDir = config.profiles ? o.path(config.profiles) : undefined
+  if (!profilesDir && o.backend !== 'sim')
+    throw new UserError('the GPU backend needs "profiles" (a profile directory) in the serve config')
+  // the GPU of every profile: the directory's gpu.json, or the synthetic H100 the simulator stands in with
+  const gpu = profilesDir ? loadGpu(profilesDir) : syntheticH100Gpu()
+  if (!profilesDir)
+    notes.push('synthetic H100 profiles (no "profiles" directory given): nothing in them was measured')
+  const byName = new Map(config.models.map((m) => [m.name ?? m.model, m]))
+  const resolveModel = (name: string): RepositoryModel => {
+    const m = byName.get(name)
+    if (!m)
+      throw new UserError(
+        `no model "${name}" in the repository (the serve config's models: ${[...byName.keys()].join(', ')})`,
+      )
+    const spec = workerSpecOf(m)
+    let profile: Profile
+    if (profilesDir) {
+      try {
+        profile = loadProfile(profilesDir, gpu, spec.model, spec.batch, spec.dtype)
+      } catch (err) {
+        if (err instanceof UserError) throw new UserError(`model "${name}": ${err.message}`)
+        throw err
+      }
+    } else {
+      if (!SYNTHETIC_MODELS[spec.model])
+        throw new UserError(
+          `model "${name}": no profile directory given and "${spec.model}" has no synthetic profile; set "profiles" in the serve config`,
+        )
+      profile = syntheticProfile({ model: spec.model, batch: spec.batch, dtype: spec.dtype, gpu })
+    }
+    return {
+      model: {
+        name,
+        model: spec.model,
+        version: '1',
+        batch: spec.batch,
+        dtype: spec.dtype,
+        io: modelIO(m, spec.dtype),
+        ...(m.source ? { source: o.path(m.source) } : {}),
+      },
+      options: {
+        queueSize: m.queueSize ?? SERVE_DEFAULTS.queueSize,
+        timeoutMs: m.timeoutMs ?? SERVE_DEFAULTS.timeoutMs,
+        maxDynamicBatch: m.maxDynamicBatch ?? spec.batch,
+      },
+      spec,
+      profile,
+    }
+  }
+  const tablePolicy = (config.live?.tablePolicy ?? 'eclip-fit') as Policy
+  const planner: SubsetPlanner =
+    o.tablePlanner ??
+    (async (g, mix, workers, profiles, po) => {
+      if (!o.planner) throw new UserError('no optimizer available to make the plan table')
+      return o.planner({
+        gpu: g,
+        workers,
+        profiles,
+        policy: po.policy,
+        mix,
+        ...(profilesDir ? { profilesDir } : {}),
+        note: (line) => notes.push(line),
+      })
+    })
+  const loaded = config.models.filter((m) => m.loaded !== false).map((m) => resolveModel(m.name ?? m.model))
+  const specs = new Map(loaded.map((r) => [r.spec.name, { spec: r.spec, profile: r.profile }]))
+  const table = await makeServeTable(gpu, specs, { policy: tablePolicy, planner })
+  const full = lookupPlan(table, specs.keys())?.plan as Plan
+  const computeTimes = liveComputeTimes(table, specs)
+  notes.push(
+    `eclip-live: a plan table of ${table.plans.length} plans (${tablePolicy}; a model alone on the whole GPU), ${table.union.partitions.length} partitions in all; hold ${config.live?.holdMs ?? DEFAULT_SERVE_HOLD_MS} ms`,
+  )
+  const models = loaded.map((r) => {
+    const pw = full.workers.find((w) => w.name === r.model.name)
+    return { ...r.model, ...(pw ? { worker: pw } : {}) }
+  })
+  return {
+    models,
+    workerOptions: new Map(loaded.map((r) => [r.model.name, r.options])),
+    profiles: new Map(loaded.map((r) => [r.model.name, r.profile])),
+    plan: full,
+    gpu,
+    computeTimes,
+    notes,
+    live: {
+      table,
+      holdMs: config.live?.holdMs ?? DEFAULT_SERVE_HOLD_MS,
+      planner,
+      tablePolicy,
+      specs,
+      resolve: resolveModel,
+      repository: [...byName.keys()],
+    },
+  }
+}
+
+/** The plan table of the loaded models (in the given order); `reuse`: plans of an earlier table still valid. */
+export function makeServeTable(
+  gpu: Gpu,
+  specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
+  o: { policy: Policy; planner: SubsetPlanner; reuse?: readonly Plan[] },
+): Promise<PlanTable> {
+  const entries = [...specs.values()]
+  return makePlanTable(
+    gpu,
+    `serve:${[...specs.keys()].join('+')}`,
+    entries.map((e) => e.spec),
+    entries.map((e) => e.profile),
+    {
+      policy: o.policy,
+      planner: o.planner,
+      ...(o.reuse ? { reuse: o.reuse } : {}),
+      ...(entries.length > PLAN_TABLE_FULL_MAX ? { subsets: [] } : {}),
+      concurrency: 4,
+    },
+  )
+}
+
+/** Each model's compute time under the whole set's plan (by name) and under every plan of the table. */
+export function liveComputeTimes(
+  table: PlanTable,
+  specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
+): Map<string, ComputeTime> {
+  const profiles = new Map([...specs].map(([n, s]) => [n, s.profile]))
+  const out = tableComputeTimes(table, profiles)
+  const full = lookupPlan(table, specs.keys())?.plan
+  if (full)
+    for (const pw of full.workers) out.set(pw.name, workerComputeTime(full, pw, profiles.get(pw.name)))
+  return out
 }

@@ -2,7 +2,8 @@
 // and returns no outputs, marked `simulated`. Power is a model too: idle power plus a share of the dynamic range
 // proportional to the SMs busy workers hold — labelled `simulated`, never presented as a measurement.
 import type { Plan } from '../formats/plan.ts'
-import type { Backend, ExecRequest, ExecResult, PowerReading, ServedModel } from './backend.ts'
+import type { PlanTable } from '../formats/plan-table.ts'
+import type { ExecRequest, ExecResult, PowerReading, ServeBackend, ServedModel } from './backend.ts'
 import { BackendCrashError, BackendEvents } from './backend.ts'
 import type { ComputeTimeModel } from './compute-time.ts'
 
@@ -61,7 +62,7 @@ export class SimEnergy {
   }
 }
 
-export class SimBackend extends BackendEvents implements Backend {
+export class SimServeBackend extends BackendEvents implements ServeBackend {
   readonly kind = 'sim' as const
   private models = new Map<string, ServedModel>()
   private smShare = new Map<string, number>()
@@ -79,21 +80,35 @@ export class SimBackend extends BackendEvents implements Backend {
     super()
   }
 
-  async load(models: ServedModel[], plan?: Plan): Promise<void> {
-    this.models = new Map(models.map((m) => [m.name, m]))
-    const smCount = plan?.gpu.smCount
-    for (const m of models) {
-      this.times.executionTime(m.name) // fails now, not on the first request, when a model has no time
-      this.smShare.set(m.name, m.worker && smCount ? Math.min(1, m.worker.meanSms / smCount) : 1)
-    }
+  async load(models: ServedModel[], plan?: Plan, table?: PlanTable): Promise<void> {
+    this.take(models, plan, table)
     this.ready = true
     this.emit({ type: 'ready' })
+  }
+
+  /** A new served set at once: executions running keep their modelled end; the next ones take the new times. */
+  async swap(models: ServedModel[], plan: Plan | undefined, table: PlanTable | undefined): Promise<void> {
+    this.take(models, plan, table)
+  }
+
+  private take(models: ServedModel[], plan?: Plan, table?: PlanTable) {
+    const smCount = plan?.gpu.smCount
+    for (const m of models) {
+      // fails now, not on the first request, when a model has no time (under any plan of the table)
+      this.times.executionTime(m.name)
+      for (const e of table?.plans ?? [])
+        if (e.plan.workers.some((w) => w.name === m.name)) this.times.executionTime(m.name, e.key)
+    }
+    this.models = new Map(models.map((m) => [m.name, m]))
+    this.smShare.clear()
+    for (const m of models)
+      this.smShare.set(m.name, m.worker && smCount ? Math.min(1, m.worker.meanSms / smCount) : 1)
   }
 
   infer(req: ExecRequest): Promise<ExecResult> {
     if (!this.ready) return Promise.reject(new BackendCrashError('the simulator is not loaded'))
     if (!this.models.has(req.model)) return Promise.reject(new Error(`model "${req.model}" is not loaded`))
-    const { us } = this.times.executionTime(req.model)
+    const { us } = this.times.executionTime(req.model, req.plan)
     const now = performance.now()
     const end = simStart(now, this.virtualEnd.get(req.model)) + us / 1000
     this.virtualEnd.set(req.model, end)

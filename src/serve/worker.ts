@@ -2,17 +2,18 @@
 // requests into one execution up to the model's batch (dynamic batching), and answers every caller exactly once:
 // with its outputs, a timeout, or the backend's failure.
 import {
-  type Backend,
   BackendCrashError,
   concatInputs,
   type ExecResult,
   type RawTensor,
+  type ServeBackend,
   type ServedModel,
   type ShmOutput,
   splitOutputs,
 } from './backend.ts'
 import { ProtocolError } from './kserve/tensors.ts'
 import type { FailureReason, ServerMetrics } from './metrics.ts'
+import type { PlanScheduler } from './scheduling.ts'
 import type { ShmRegion } from './shm/registry.ts'
 
 export interface WorkerOptions {
@@ -43,7 +44,7 @@ export interface Completion {
 /** One execution in flight: its requests, and the signal that tells the backend nobody waits for it any more. */
 interface Execution {
   entries: Entry[]
-  /** Made only for a backend that reads it (`Backend.dropsAbandoned`): one per execution costs the event loop. */
+  /** Made only for a backend that reads it (`ServeBackend.dropsAbandoned`): one per execution costs the event loop. */
   abort?: AbortController
 }
 
@@ -85,9 +86,11 @@ export class ModelWorker {
   constructor(
     readonly model: ServedModel,
     readonly options: WorkerOptions,
-    private readonly backend: Backend,
+    private readonly backend: ServeBackend,
     private readonly metrics: ServerMetrics,
     private readonly now: () => number = () => performance.now(),
+    /** Told of every request accepted and answered; names the plan each execution runs under (scheduling.ts). */
+    private readonly scheduler?: PlanScheduler,
   ) {}
 
   /** Requests accepted and not yet answered (queued + executing). */
@@ -165,6 +168,7 @@ export class ModelWorker {
         this.notifyIdle()
       }, deadlineMs)
       this.queue.push(entry)
+      this.scheduler?.accepted(this.model.name)
       this.pump()
     })
   }
@@ -215,10 +219,12 @@ export class ModelWorker {
     this.executions.add(execution)
     const generation = this.generation
     const started = this.now()
+    const plan = this.scheduler?.planFor(this.model.name)
     let p: Promise<ExecResult>
     try {
       p = this.backend.infer({
         model: this.model.name,
+        ...(plan !== undefined ? { plan } : {}),
         items,
         requests: taken.length,
         inputs: concatInputs(taken.map((e) => e.inputs)),
@@ -246,6 +252,7 @@ export class ModelWorker {
           e.settled = true
           clearTimeout(e.timer)
           if (e.regions) releaseAll(e.regions)
+          this.scheduler?.answered(this.model.name)
           // the server's queue, then the backend's (a partition's queue, paris-elsa)
           const queueUs = (started - e.enqueuedAt) * 1000 + (r.waitedUs ?? 0)
           const totalUs = (this.now() - e.receivedAt) * 1000
@@ -288,6 +295,7 @@ export class ModelWorker {
     e.settled = true
     clearTimeout(e.timer)
     if (e.regions) releaseAll(e.regions)
+    this.scheduler?.answered(this.model.name)
     this.metrics.requestFailed(this.model.name, this.model.version, failure.reason)
     e.reject(failure)
   }

@@ -12,7 +12,7 @@ import type { Arrival, Period, TraceArrival, WhileOn } from '../formats/arrival.
 import { UserError } from '../formats/errors.ts'
 import type { LoadedArrival, Mix, MixWorker, WorkerSpec } from '../formats/mix.ts'
 import type { Loop } from '../formats/results.ts'
-import { stringSeeded } from '../random.ts'
+import { exponential, stringSeeded } from '../random.ts'
 
 /**
  * One worker's requests in one run, µs from the run's start. closed: a closed loop inside each period
@@ -20,9 +20,6 @@ import { stringSeeded } from '../random.ts'
  * open: a request arrives at each time (ascending); they queue for the worker's one request in flight.
  */
 export type Schedule = { kind: 'closed'; periodsUs: number[] } | { kind: 'open'; arrivalsUs: number[] }
-
-/** Exponential draw with the given mean, from a uniform source. */
-const exponential = (u: () => number, mean: number) => -Math.log(1 - u()) * mean
 
 /** True for the paper's closed loop from the start: no source, or `closed`. */
 export const isPlainClosed = (a: Arrival | LoadedArrival | undefined) =>

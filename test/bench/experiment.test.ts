@@ -4,14 +4,15 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import type { Backend } from '../../src/execute/backend.ts'
+import { handPlanner } from '../../bench/hand-planner.ts'
+import { type ExperimentOptions, runExperiment } from '../../src/bench/experiment.ts'
+import { table, textReport, writeFigures } from '../../src/bench/report.ts'
+import type { ExecuteBackend } from '../../src/execute/backend.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
 import { type Mix, POLICIES, parseFormat, type Results, type Run } from '../../src/formats/index.ts'
-import { type ExperimentOptions, runExperiment } from '../../src/measure/experiment.ts'
 import { normalise } from '../../src/measure/metrics.ts'
-import { table, textReport, writeFigures } from '../../src/measure/report.ts'
+import { makePlanTable } from '../../src/plan/table.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
-import { testPlanner } from './planner.ts'
 
 const gpu = syntheticH100Gpu()
 const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
@@ -23,7 +24,7 @@ const mixes: Mix[] = [
 const experiment = (
   seed: number,
   rate?: number,
-  backend: Backend = new SimBackend(),
+  backend: ExecuteBackend = new SimBackend(),
   extra: Partial<ExperimentOptions> = {},
 ) =>
   runExperiment({
@@ -37,7 +38,7 @@ const experiment = (
     primitives: defaultPrimitives(gpuRef),
     power: defaultPowerModel(gpuRef),
     backend,
-    planner: testPlanner,
+    planner: handPlanner,
     loop: rate ? { kind: 'open', ratePerWorker: rate } : { kind: 'closed' },
     warmupS: 0.005,
     windowS: 0.05,
@@ -160,11 +161,89 @@ describe('bench experiment on the simulator', () => {
   })
 })
 
+describe('eclip-live in the bench: a plan table followed, each of its sets held', () => {
+  const onoff = {
+    kind: 'onoff',
+    on: { dist: 'exponential', meanS: 0.004 },
+    off: { dist: 'exponential', meanS: 0.004 },
+  }
+  const live = () =>
+    runExperiment({
+      mixes: [
+        {
+          name: 'trio',
+          workers: [
+            { model: 'alexnet', arrival: onoff },
+            { model: 'vgg19', arrival: onoff },
+            { model: 'shufflenet', arrival: onoff },
+          ],
+        } as Mix,
+      ],
+      policies: ['baseline', 'eclip-fit', 'eclip-live'],
+      modes: ['graph'],
+      batch: null,
+      gpu,
+      profilesFor: (ws) =>
+        ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
+      primitives: defaultPrimitives(gpuRef),
+      power: defaultPowerModel(gpuRef),
+      backend: new SimBackend(),
+      planner: handPlanner,
+      tablePlanner: (g, mix, workers, profiles, reuse) =>
+        makePlanTable(g, mix, workers, profiles, { policy: 'eclip-fit', planner: handPlanner, reuse }),
+      holdUs: 1000,
+      loop: { kind: 'closed' },
+      warmupS: 0.005,
+      windowS: 0.1,
+      seed: 3,
+      solo: true,
+    }).then(normalise)
+
+  it('runs every set of the table alone, closed loop, under its plan, and compares each active set to it', async () => {
+    const runs = await live()
+    const held = runs.filter((r) => r.role === 'set-alone')
+    // 7 subsets of three workers, each once
+    assert.deepEqual(held.map((r) => r.mix).sort(), [
+      'trio[alexnet#0+shufflenet#0+vgg19#0]',
+      'trio[alexnet#0+shufflenet#0]',
+      'trio[alexnet#0+vgg19#0]',
+      'trio[alexnet#0]',
+      'trio[shufflenet#0+vgg19#0]',
+      'trio[shufflenet#0]',
+      'trio[vgg19#0]',
+    ])
+    for (const r of held) assert.equal(r.loop.kind, 'closed', r.mix)
+    const lr = runs.find((r) => r.role === 'mix' && r.policy === 'eclip-live')
+    const lv = lr?.metrics.live
+    assert.ok(lr && lv, 'the table-following run has live metrics')
+    assert.equal(lv.tablePlans, 7)
+    assert.ok(lv.switches > 0, 'on/off sources change the active set')
+    // the sets' time adds up to the window
+    close(
+      lv.sets.reduce((a, s) => a + s.timeS, 0),
+      lr.windowS,
+    )
+    const withRequests = lv.sets.filter((s) => s.workers.some((w) => w.requests > 0))
+    assert.ok(withRequests.length >= 3, 'several active sets served requests')
+    for (const s of withRequests) {
+      assert.ok(s.speedVsHeld !== null && s.speedVsHeld > 0, s.key)
+      for (const w of s.workers)
+        if (w.requests > 0) assert.ok(w.heldServiceUs !== null && w.heldServiceUs > 0, `${s.key} ${w.name}`)
+    }
+    // a worker alone runs its alone plan: as fast as held (no other worker to share with)
+    const alone = lv.sets.find((s) => s.key === 'vgg19#0' && (s.workers[0]?.requests ?? 0) > 0)
+    if (alone) assert.ok(Math.abs((alone.speedVsHeld ?? 0) - 1) < 0.02, `vgg19 alone ${alone.speedVsHeld}`)
+    const t = textReport(runs)
+    assert.match(t, /Following the active set \(eclip-live\) vs static plans — trio, SIMULATED/)
+    assert.match(t, /Active sets of trio eclip-live\/graph/)
+  })
+})
+
 describe('simulated vs measured', () => {
   it('shows GPU and simulator runs of the same experiment side by side, each normalised on its own backend', async () => {
     // a stand-in "GPU" backend: the simulator with every kernel 20% slower than profiled
     const sim = new SimBackend()
-    const fakeGpu: Backend = {
+    const fakeGpu: ExecuteBackend = {
       name: 'gpu',
       run: (spec) =>
         sim.run({

@@ -7,14 +7,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { type ExperimentOptions, runExperiment } from '../../src/bench/experiment.ts'
+import { realtimeTable, textReport } from '../../src/bench/report.ts'
 import { resolveMixes, resolveWorkloads } from '../../src/cli/options.ts'
-import type { Backend, RunResult, RunSpec } from '../../src/execute/backend.ts'
+import type { ExecuteBackend, RunResult, RunSpec } from '../../src/execute/backend.ts'
 import { CALIBRATION } from '../../src/execute/sim/contention.ts'
 import { simPlanner } from '../../src/execute/sim/evaluator.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
 import { type Mix, parseFormat, type Results, type Run, readFile } from '../../src/formats/index.ts'
-import { type ExperimentOptions, runExperiment } from '../../src/measure/experiment.ts'
-import { realtimeTable, textReport } from '../../src/measure/report.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 
 const gpu = syntheticH100Gpu()
@@ -56,7 +56,7 @@ const experiment = (extra: Partial<ExperimentOptions> = {}) =>
   })
 
 /** A backend that records what it was asked to run, and runs it on the simulator. */
-class Recording implements Backend {
+class Recording implements ExecuteBackend {
   readonly name = 'sim' as const
   readonly specs: RunSpec[] = []
   readonly results: RunResult[] = []

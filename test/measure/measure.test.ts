@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { hostCpuShare, hostCpuTable } from '../../src/bench/report.ts'
 import { simulate } from '../../src/execute/sim/index.ts'
 import { runKey } from '../../src/formats/index.ts'
-import {
-  buildRun,
-  jain,
-  latencySummary,
-  normalise,
-  packingBound,
-  rightSizes,
-  soloMixName,
-} from '../../src/measure/index.ts'
-import { hostCpuShare, hostCpuTable } from '../../src/measure/report.ts'
+import { buildRun, jain, latencySummary, normalise, soloMixName } from '../../src/measure/index.ts'
+import { packingBound } from '../../src/profile/bound.ts'
+import { rightSizes } from '../../src/profile/rightsize.ts'
 import { ALL, planOf, profileOf, scaling, specOf } from '../sim/fixtures.ts'
 
 const close = (a: number | null, b: number, tol = 1e-9) =>

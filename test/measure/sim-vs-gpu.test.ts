@@ -31,7 +31,7 @@ import {
 import { attachProfileRefs, buildRun, normalise, soloMixName } from '../../src/measure/metrics.ts'
 import { stp } from '../../src/measure/system.ts'
 import { makePlan } from '../../src/plan/index.ts'
-import { DEFAULT_TOLERANCE } from '../../src/plan/rightsize.ts'
+import { DEFAULT_TOLERANCE } from '../../src/profile/rightsize.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')

@@ -2,19 +2,13 @@
 // enough to solve by hand, and their place in normalise (solo runs where made, else the profiles).
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { systemTables } from '../../src/bench/report.ts'
 import { simulate } from '../../src/execute/sim/index.ts'
 import { runKey, type ServeRun, serveRunId } from '../../src/formats/index.ts'
 import { buildRun, jain, normalise, soloMixName } from '../../src/measure/index.ts'
-import { systemTables } from '../../src/measure/report.ts'
-import { normaliseServeRuns, serveReport } from '../../src/measure/serve-bench.ts'
-import {
-  antt,
-  type SystemWorker,
-  stp,
-  stpBound,
-  systemMetrics,
-  worstWorker,
-} from '../../src/measure/system.ts'
+import { antt, type SystemWorker, stp, systemMetrics, worstWorker } from '../../src/measure/system.ts'
+import { stpBound } from '../../src/profile/bound.ts'
+import { normaliseServeRuns, serveReport } from '../../src/serve-bench/serve-bench.ts'
 import { ALL, planOf, profileOf, scaling, specOf } from '../sim/fixtures.ts'
 
 const close = (a: number | null | undefined, b: number, tol = 1e-9) =>

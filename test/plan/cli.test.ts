@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
-import { type Plan, readFile } from '../../src/formats/index.ts'
+import { type Plan, type PlanTable, readFile } from '../../src/formats/index.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
@@ -71,6 +71,45 @@ describe('eclip plan', () => {
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
       assert.match(r.stderr, msg)
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace')
+    }
+  })
+
+  it('--table writes a plan per subset (a valid plan-table file) and refuses what a table cannot be', () => {
+    const file = join(out, 'mix4.table.json')
+    const r = eclip(
+      'plan',
+      '--table',
+      '--mix',
+      'mix4',
+      '--profiles',
+      dir,
+      '--policy',
+      'model-wise',
+      '--threads',
+      '1',
+      '--out',
+      file,
+    )
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(
+      r.stdout,
+      /plan table \(model-wise; a worker alone: baseline\) for mix4 .*: 3 worker\(s\), 7 plans \(every subset\)/,
+    )
+    const t = readFile<PlanTable>('plan-table', file)
+    assert.equal(t.plans.length, 7)
+    const v = eclip('validate', 'plan-table', file)
+    assert.equal(v.status, 0, v.stderr)
+    for (const [args, msg] of [
+      [
+        ['--policy', 'eclip-live'],
+        /--policy eclip-live: it follows a table of plans; write one with --table/,
+      ],
+      [['--table', '--subsets', 'alexnet#0+vgg19#2'], /a table of 3 workers \(≤ 6\) plans every subset/],
+      [['--threads', '2'], /--subsets and --threads are for --table/],
+    ] as const) {
+      const x = eclip('plan', '--mix', 'mix4', '--profiles', dir, '--policy', 'model-wise', ...args)
+      assert.equal(x.status, 2, x.stderr)
+      assert.match(x.stderr, msg)
     }
   })
 })

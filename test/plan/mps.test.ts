@@ -3,6 +3,7 @@
 // them out on the simulator only.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { modesOf } from '../../src/bench/experiment.ts'
 import { resolvePolicies } from '../../src/cli/options.ts'
 import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
 import {
@@ -14,7 +15,6 @@ import {
   planConsistencyErrors,
   type WorkerSpec,
 } from '../../src/formats/index.ts'
-import { modesOf } from '../../src/measure/experiment.ts'
 import { makePlan } from '../../src/plan/index.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { latencies, planOf, profileOf, scaling, specOf } from '../sim/fixtures.ts'

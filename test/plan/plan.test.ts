@@ -4,7 +4,7 @@ import { type Plan, type Profile, parseFormat, UserError, type WorkerSpec } from
 import { makePlan } from '../../src/plan/index.ts'
 import { buildInstance, evaluate, objective } from '../../src/plan/instance.ts'
 import { buildPool } from '../../src/plan/pool.ts'
-import { rightSizeIndex } from '../../src/plan/rightsize.ts'
+import { rightSizeIndex } from '../../src/profile/rightsize.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { randomProfile, seededRandom } from './helpers.ts'
 

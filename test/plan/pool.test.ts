@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { type Gpu, partitionSizes, readFile, regularSlices } from '../../src/formats/index.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from '../../src/plan/pool.ts'
-import { rightSizeIndex, rightSizes } from '../../src/plan/rightsize.ts'
+import { rightSizeIndex, rightSizes } from '../../src/profile/rightsize.ts'
 
 const gpu = readFile<Gpu>('gpu', join(import.meta.dirname, '..', 'fixtures', 'h100.gpu.json'))
 const n = regularSlices(gpu).length

@@ -25,7 +25,7 @@ import { inferenceProtoPath, PROTO_OPTIONS } from '../../src/serve/grpc/server.t
 import { startServe } from '../../src/serve/index.ts'
 import { fromHalf, toHalf } from '../../src/serve/kserve/datatypes.ts'
 import { EclipServer } from '../../src/serve/server.ts'
-import { backendPython, baselinePlan, servedModels } from './helpers.ts'
+import { albertBody, backendPython, baselinePlan, servedModels, testServer, unreadBody } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const IMAGE = 3 * 224 * 224 * 2
@@ -326,6 +326,36 @@ describe('serve --frontends', () => {
     const { body, headers } = images(4, [7, 8, 9, 10])
     const again = await request(url, 'POST', '/v2/models/vgg19/infer', body, headers)
     assert.deepEqual(firstOf(again, 4), [7, 8, 9, 10])
+  })
+
+  it('a front-end refuses a request for a full queue before reading its body, counted as REJECTED', {
+    timeout: 60_000,
+  }, async () => {
+    const server = await testServer([
+      { name: 'albert', model: 'albert', computeUs: 2_000_000, queueSize: 1, maxDynamicBatch: 1 },
+    ])
+    const pool = new FrontendPool(server, { count: 1, port: 0, host: '127.0.0.1' })
+    cleanup.push(() => pool.close())
+    const url = await pool.start()
+    const body = JSON.stringify(albertBody())
+    const accepted = [0, 1].map(() => request(url, 'POST', '/v2/models/albert/infer', body, json))
+    // one executing, one queued: full; the front-end hears of it within the engine's state period
+    const t0 = Date.now()
+    while (server.workers.get('albert')?.pending() !== 2 && Date.now() - t0 < 10_000)
+      await new Promise((r) => setTimeout(r, 10))
+    await new Promise((r) => setTimeout(r, 200))
+    // headers promising 8 MB, then a body that never comes: the answer must not wait for it
+    const answer = await unreadBody(new URL(url), '/v2/models/albert/infer', 8 * 2 ** 20)
+    assert.match(answer, /^HTTP\/1\.1 429/)
+    assert.match(answer, /retry-after: 1/i)
+    assert.match(answer, /queue full \(1 requests waiting\)/)
+    assert.doesNotMatch(answer, /connection: close/i)
+    assert.deepEqual(
+      (await Promise.all(accepted)).map((a) => a.status),
+      [200, 200],
+    )
+    const metrics = (await request(url, 'GET', '/metrics')).body.toString()
+    assert.match(metrics, /nv_inference_request_failure\{[^}]*model="albert"[^}]*reason="REJECTED"[^}]*\} 1/)
   })
 
   it('a killed front-end is forked again and the server keeps serving', { timeout: 60_000 }, async () => {

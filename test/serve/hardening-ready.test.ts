@@ -8,7 +8,7 @@ import { describe, it } from 'node:test'
 import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
 import { GpuServeBackend } from '../../src/serve/gpu-backend.ts'
 import { EclipServer } from '../../src/serve/server.ts'
-import { SimBackend } from '../../src/serve/sim-backend.ts'
+import { SimServeBackend } from '../../src/serve/sim-backend.ts'
 import { backendPython, get, post, servedModels, testServer, visionBody } from './helpers.ts'
 
 const MODELS = [{ name: 'vgg19', model: 'vgg19' }]
@@ -25,7 +25,7 @@ async function until(cond: () => Promise<boolean>, ms: number) {
 
 describe('readiness', { timeout: 60_000 }, () => {
   it('a backend that says it is unresponsive: 503 with the reason, gauge 0, inference refused with 503', async () => {
-    class Hanging extends SimBackend {
+    class Hanging extends SimServeBackend {
       why: string | undefined
       unresponsive() {
         return this.why

@@ -1,7 +1,9 @@
 // Shared pieces of the serve tests: servers over the simulator with chosen compute times, a backend that crashes on
 // purpose, a baseline plan built from profiles (for configs that give a plan file), and a "python" that runs a
 // stand-in GPU backend.
+import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Gpu } from '../../src/formats/gpu.ts'
@@ -9,18 +11,18 @@ import type { WorkerSpec } from '../../src/formats/mix.ts'
 import type { Plan } from '../../src/formats/plan.ts'
 import type { Profile } from '../../src/formats/profile.ts'
 import type {
-  Backend,
   BackendEvent,
   ExecRequest,
   ExecResult,
   PowerReading,
+  ServeBackend,
   ServedModel,
 } from '../../src/serve/backend.ts'
 import { BackendCrashError } from '../../src/serve/backend.ts'
 import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
 import { EclipServer, type ServerOptions } from '../../src/serve/server.ts'
-import { SimBackend } from '../../src/serve/sim-backend.ts'
+import { SimServeBackend } from '../../src/serve/sim-backend.ts'
 import type { WorkerOptions } from '../../src/serve/worker.ts'
 
 export interface TestModel {
@@ -57,11 +59,11 @@ export function servedModels(models: TestModel[]): {
 /** An EclipServer over the simulator (or `backend`), loaded, not listening. */
 export async function testServer(
   models: TestModel[],
-  extra: Partial<ServerOptions> & { backend?: Backend } = {},
+  extra: Partial<ServerOptions> & { backend?: ServeBackend } = {},
 ): Promise<EclipServer> {
   const { models: served, opts } = servedModels(models)
   const times = new Map(models.map((m) => [m.name, { us: m.computeUs ?? 1000, source: 'test' }]))
-  const backend = extra.backend ?? new SimBackend(fixedComputeTimes(times))
+  const backend = extra.backend ?? new SimServeBackend(fixedComputeTimes(times))
   const server = new EclipServer({
     models: served,
     workerOptions: opts,
@@ -104,7 +106,7 @@ export function albertBody(n = 1, token = 7): Record<string, unknown> {
  * A backend that executes like the simulator but crashes on demand: `crash()` kills it (every execution in flight
  * never settles, as with a dead process), and restarts succeed after `restartMs` (or fail `failRestarts` times first).
  */
-export class CrashingBackend implements Backend {
+export class CrashingBackend implements ServeBackend {
   readonly kind = 'sim' as const
   private ready = false
   private listeners = new Set<(e: BackendEvent) => void>()
@@ -229,4 +231,48 @@ export function backendPython(
   )
   chmodSync(f, 0o755)
   return f
+}
+
+/** Sends `head` (request line and headers) and `first` bytes of the body, never the rest; what came back in 2 s. */
+export function partialRequest(url: URL, head: string, first: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(Number(url.port), url.hostname, () => sock.write(`${head}\r\n\r\n${first}`))
+    let got = ''
+    sock.on('data', (d) => {
+      got += d.toString()
+    })
+    sock.on('close', () => resolve(got))
+    sock.on('error', reject)
+    setTimeout(() => {
+      sock.destroy()
+      resolve(got)
+    }, 2000)
+  })
+}
+
+/** A POST to `path` whose headers state a body of `bytes`, of which only a few bytes come (an answer sent before it). */
+export const unreadBody = (url: URL, path: string, bytes: number, type = 'application/json') =>
+  partialRequest(
+    url,
+    `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: ${type}\r\ncontent-length: ${bytes}`,
+    '{"inputs": [',
+  )
+
+/** Runs a Python check script to its end: exit status and what it printed. */
+export function runScript(
+  python: string,
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(python, args)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d
+    })
+    child.on('exit', (status) => resolve({ status, stdout, stderr }))
+  })
 }

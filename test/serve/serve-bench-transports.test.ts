@@ -1,4 +1,4 @@
-// serve-bench's transports (src/measure/clients/) on the simulator: system shared memory end to end (regions made,
+// serve-bench's transports (src/serve-bench/clients/) on the simulator: system shared memory end to end (regions made,
 // registered, named in every request, given back), gRPC once the server speaks it, the answers each transport
 // accepts, served ÷ bench against a small recorded `eclip bench` file, and the clear errors (unknown transport,
 // cuda-shm without a GPU, a bench file without the run asked for).
@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { type Results, readFile, type ServeResults } from '../../src/formats/index.ts'
-import { checkGrpcAnswer, grpcInferRequest, httpStatusOf } from '../../src/measure/clients/grpc.ts'
-import { requestTensors } from '../../src/measure/clients/index.ts'
-import { checkShmAnswer, shmInferRequest } from '../../src/measure/clients/shm.ts'
-import { serveBenchRun } from '../../src/measure/serve-bench.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
+import { checkGrpcAnswer, grpcInferRequest, httpStatusOf } from '../../src/serve-bench/clients/grpc.ts'
+import { requestTensors } from '../../src/serve-bench/clients/index.ts'
+import { checkShmAnswer, shmInferRequest } from '../../src/serve-bench/clients/shm.ts'
+import { serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const BENCH = join(import.meta.dirname, 'fixtures', 'bench-mix1-sim.json')

@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { readFile, type ServeConfig, type ServeResults } from '../../src/formats/index.ts'
-import { serveBenchRun } from '../../src/measure/serve-bench.ts'
-import { ClientProcess } from '../../src/measure/serve-bench-clients.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
 import { binaryInferBody, checkInferAnswer } from '../../src/serve/kserve/client.ts'
+import { ClientProcess } from '../../src/serve-bench/client-process.ts'
+import { serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
 import { backendPython } from './helpers.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { rmSync, writeFileSync } from 'node:fs'
 import { after, describe, it } from 'node:test'
-import type { Backend } from '../../src/serve/backend.ts'
+import type { ServeBackend } from '../../src/serve/backend.ts'
 import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
 import type { EclipServer } from '../../src/serve/server.ts'
 import type { ShmRegion } from '../../src/serve/shm/registry.ts'
-import { SimBackend } from '../../src/serve/sim-backend.ts'
+import { SimServeBackend } from '../../src/serve/sim-backend.ts'
 import { get, post, testServer } from './helpers.ts'
 
 const IMAGE = 3 * 224 * 224 * 2 // one FP16 image
@@ -29,7 +29,7 @@ after(() => {
 })
 
 /** The simulator, recording what it is asked to open and close (as the GPU backend would map and unmap). */
-class RecordingSim extends SimBackend {
+class RecordingSim extends SimServeBackend {
   events: string[] = []
   async openRegion(r: ShmRegion) {
     this.events.push(`open ${r.name}`)
@@ -209,7 +209,7 @@ describe('serve: system shared memory (simulator)', () => {
   it('unregistering a region a queued request uses: the request is served, the region closed after it', async () => {
     const backend = new RecordingSim(fixedComputeTimes(new Map([['vgg19', { us: 150_000, source: 'test' }]])))
     const s = await testServer([{ name: 'vgg19', model: 'vgg19', computeUs: 150_000, maxDynamicBatch: 1 }], {
-      backend: backend as Backend,
+      backend: backend as ServeBackend,
     })
     try {
       const key = shmObject(IMAGE)

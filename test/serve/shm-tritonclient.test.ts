@@ -3,13 +3,14 @@
 // errors Triton's clients see, a client that dies with its region registered, unregister all. Skipped with a reason
 // when no Python with tritonclient is found (TRITONCLIENT_PYTHON names one; else .venv/bin/python, python3).
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import { startServe } from '../../src/serve/index.ts'
+import { runScript } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const candidates = [process.env.TRITONCLIENT_PYTHON, join(root, '.venv', 'bin', 'python'), 'python3'].filter(
@@ -27,31 +28,20 @@ const skip = python
 const BATCH = 4
 
 /** Runs shm_tritonclient_check.py against `url`; its one JSON line. */
-function runCheck(
+async function runCheck(
   py: string,
   url: string,
   batch: number,
   extra: string[] = [],
 ): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(py, [
-      join(import.meta.dirname, 'shm_tritonclient_check.py'),
-      url.replace('http://', ''),
-      String(batch),
-      ...extra,
-    ])
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d
-    })
-    child.on('exit', (status: number | null) =>
-      status === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`exit ${status}: ${stderr}`)),
-    )
-  })
+  const r = await runScript(py, [
+    join(import.meta.dirname, 'shm_tritonclient_check.py'),
+    url.replace('http://', ''),
+    String(batch),
+    ...extra,
+  ])
+  if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stderr}`)
+  return JSON.parse(r.stdout)
 }
 
 describe('serve: tritonclient system shared memory works unchanged (simulator)', () => {

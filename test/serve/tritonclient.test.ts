@@ -2,13 +2,14 @@
 // config, infer with JSON and binary tensors, errors. Skipped with a reason when no Python with tritonclient is found
 // (TRITONCLIENT_PYTHON names one; else .venv/bin/python, python3).
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import { startServe } from '../../src/serve/index.ts'
+import { runScript } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const candidates = [process.env.TRITONCLIENT_PYTHON, join(root, '.venv', 'bin', 'python'), 'python3'].filter(
@@ -37,21 +38,10 @@ describe('serve: tritonclient works unchanged', () => {
     )
     const { server, url } = await startServe({ config, port: 0 })
     try {
-      const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(python as string, [
-          join(import.meta.dirname, 'tritonclient_check.py'),
-          url.replace('http://', ''),
-        ])
-        let stdout = ''
-        let stderr = ''
-        child.stdout.on('data', (d: Buffer) => {
-          stdout += d
-        })
-        child.stderr.on('data', (d: Buffer) => {
-          stderr += d
-        })
-        child.on('exit', (status: number | null) => resolve({ status, stdout, stderr }))
-      })
+      const r = await runScript(python as string, [
+        join(import.meta.dirname, 'tritonclient_check.py'),
+        url.replace('http://', ''),
+      ])
       assert.equal(r.status, 0, r.stderr)
       const out = JSON.parse(r.stdout)
       assert.deepEqual(

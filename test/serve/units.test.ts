@@ -11,7 +11,7 @@ import { zooIO } from '../../src/serve/io-specs.ts'
 import { decodeElements, encodeElements, fromHalf, toHalf } from '../../src/serve/kserve/datatypes.ts'
 import { bodyOf } from '../../src/serve/kserve/routes.ts'
 import { decodeInferRequest } from '../../src/serve/kserve/tensors.ts'
-import { SimBackend } from '../../src/serve/sim-backend.ts'
+import { SimServeBackend } from '../../src/serve/sim-backend.ts'
 import { baselinePlan, servedModels } from './helpers.ts'
 
 describe('serve units: tensors', () => {
@@ -149,7 +149,7 @@ describe('serve units: simulator', () => {
     assert.ok(m)
     // a worker holding half the GPU, busy back to back
     m.worker = { meanSms: 66 } as NonNullable<typeof m.worker>
-    const sim = new SimBackend(fixedComputeTimes(new Map([['a', { us: 50_000, source: 't' }]])), {
+    const sim = new SimServeBackend(fixedComputeTimes(new Map([['a', { us: 50_000, source: 't' }]])), {
       idleW: 100,
       maxW: 700,
     })
@@ -173,7 +173,7 @@ describe('serve units: simulator', () => {
 describe('serve units: simulator throughput', () => {
   it('keeps the modelled rate for sub-millisecond executions despite coarse timers', async () => {
     const { models } = servedModels([{ name: 'a', model: 'alexnet' }])
-    const sim = new SimBackend(fixedComputeTimes(new Map([['a', { us: 200, source: 't' }]])))
+    const sim = new SimServeBackend(fixedComputeTimes(new Map([['a', { us: 200, source: 't' }]])))
     await sim.load(models)
     const t0 = performance.now()
     let n = 0

@@ -6,7 +6,9 @@ import { hostname } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import cliProgress from 'cli-progress'
-import type { Backend, RunResult } from '../../execute/backend.ts'
+import { runExperiment, type TablePlanner } from '../../bench/experiment.ts'
+import { detailReport, textReport, writeFigures } from '../../bench/report.ts'
+import type { ExecuteBackend, RunResult } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
 import { checkSameGpu, simPlanner } from '../../execute/sim/evaluator.ts'
 import {
@@ -18,12 +20,17 @@ import {
   describePower,
   SimBackend,
 } from '../../execute/sim/index.ts'
+import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
+import { defaultTableThreads, threadedSimPlanner } from '../../execute/sim/table-threads.ts'
 import {
   expandWorkers,
   type Gpu,
   hasLoadFields,
+  isMpsPolicy,
+  isTablePolicy,
   type Mix,
   type Plan,
+  type PlanTable,
   POLICIES,
   type PowerModel,
   type Primitives,
@@ -37,12 +44,11 @@ import {
   UserError,
   type WorkerSpec,
 } from '../../formats/index.ts'
-import { type Planner, runExperiment } from '../../measure/experiment.ts'
 import { attachProfileRefs, normalise } from '../../measure/metrics.ts'
-import { detailReport, textReport, writeFigures } from '../../measure/report.ts'
 import { PROFILES_HOME } from '../../paths.ts'
-import { DEFAULT_RT_FACTOR } from '../../plan/index.ts'
-import { DEFAULT_TOLERANCE } from '../../plan/rightsize.ts'
+import { DEFAULT_RT_FACTOR, type Planner } from '../../plan/index.ts'
+import { makePlanTable } from '../../plan/table.ts'
+import { DEFAULT_TOLERANCE } from '../../profile/rightsize.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../../profile/synthetic.ts'
 import { describeArrival } from '../../workload/arrivals.ts'
@@ -273,7 +279,7 @@ export function registerBench(program: Command) {
     )
     .option(
       '--policies <list|all>',
-      `comma-separated (${POLICIES.join(', ')}) or all (on the simulator, all but the mps ones)`,
+      `comma-separated (${POLICIES.join(', ')}, eclip-rt, eclip-live) or all (on the simulator, all but the mps ones; eclip-live only when named)`,
       'all',
     )
     .option('--modes <list>', 'execution modes for multi-group plans: stream, graph or both', 'stream,graph')
@@ -310,6 +316,24 @@ export function registerBench(program: Command) {
       '--calibration <file>',
       'simulator contention constants (eclip.sim-calibration/1; default: the profile directory’s sim-calibration.json, else unfitted defaults)',
     )
+    .option(
+      '--hold-ms <ms>',
+      `eclip-live: a worker stays in the active set this long after its last request (default ${DEFAULT_HOLD_MS})`,
+      num('hold-ms', 0),
+    )
+    .addOption(
+      new Option(
+        '--table-policy <policy>',
+        "eclip-live: the policy of its table's plans of two or more workers",
+      )
+        .choices(POLICIES.filter((p) => !isMpsPolicy(p)))
+        .default('eclip-fit' as const),
+    )
+    .option(
+      '--table-threads <n>',
+      `eclip-live: worker threads planning a table's subsets (default ${defaultTableThreads()}: one per core, at most 8)`,
+      num('table-threads', 1, true),
+    )
     .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option('--no-plots', 'skip the figures')
@@ -338,6 +362,13 @@ export function registerBench(program: Command) {
           )
       }
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
+      const live = policies.filter(isTablePolicy)
+      if (live.length > 0 && opts.backend === 'gpu')
+        throw new UserError(
+          `${live.join(', ')} on the GPU: the runner does not yet capture each worker under every plan of a table and switch between them (docs/live.md); run it on the simulator (--backend sim)`,
+        )
+      if (live.length === 0 && (opts.holdMs !== undefined || opts.tableThreads !== undefined))
+        throw new UserError('--hold-ms and --table-threads are for eclip-live: add it to --policies')
       const modes = opts.modes.split(',').map((m) => m.trim())
       for (const m of modes)
         if (m !== 'stream' && m !== 'graph')
@@ -368,7 +399,31 @@ export function registerBench(program: Command) {
         }),
         opts.rtFactor === undefined ? {} : { rtFactor: opts.rtFactor },
       )
-      const backend: Backend =
+      // eclip-live: each mix's plan table, its subsets planned on worker threads as the simulator-scored planner
+      const threaded =
+        live.length > 0
+          ? threadedSimPlanner(
+              {
+                gpu: inputs.gpu,
+                primitives: inputs.primitives,
+                power: inputs.power,
+                calibration: inputs.calibration,
+              },
+              opts.rtFactor === undefined ? {} : { rtFactor: opts.rtFactor },
+              opts.tableThreads ?? defaultTableThreads(),
+            )
+          : undefined
+      if (threaded?.note) inputs.warnings.push(threaded.note)
+      const tablePlanner: TablePlanner | undefined = threaded
+        ? (gpu, mix, workers, profiles, reuse) =>
+            makePlanTable(gpu, mix, workers, profiles, {
+              policy: opts.tablePolicy,
+              planner: threaded.planner,
+              reuse,
+              concurrency: threaded.threads,
+            })
+        : undefined
+      const backend: ExecuteBackend =
         backendName === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
       for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 
@@ -402,6 +457,21 @@ export function registerBench(program: Command) {
           power: inputs.power,
           backend,
           planner,
+          ...(tablePlanner ? { tablePlanner } : {}),
+          ...(opts.holdMs !== undefined ? { holdUs: opts.holdMs * 1000 } : {}),
+          onTable: (table: PlanTable, key: string) => {
+            const file = join(
+              'plans',
+              `${key.replaceAll('|', '.').replace(/[^A-Za-z0-9_.-]/g, '_')}.table.json`,
+            )
+            mkdirSync(join(opts.out, 'plans'), { recursive: true })
+            writeFileSync(join(opts.out, file), `${JSON.stringify(table, null, 1)}\n`)
+            const p = table.planning
+            process.stderr.write(
+              `eclip bench: plan table of ${table.mix}: ${table.plans.length} plans (${p?.planned ?? '?'} planned, ${p?.reused ?? 0} reused) in ${((p?.wallMs ?? 0) / 1000).toFixed(1)} s on ${p?.threads ?? 1} thread(s), ${table.union.partitions.length} partitions in all\n`,
+            )
+            return file
+          },
           loop: opts.rate ? { kind: 'open' as const, ratePerWorker: opts.rate } : { kind: 'closed' as const },
           warmupS,
           windowS,
@@ -462,6 +532,7 @@ export function registerBench(program: Command) {
         bar?.stop()
         closeSync(log)
         await backend.close()
+        await threaded?.close()
       }
 
       const results: Results = {

@@ -1,10 +1,19 @@
 // `eclip calibrate`: fits the simulator's contention constants and power model to GPU runs (results files written
 // by `eclip bench --backend gpu`) and writes them into the profile directory, where `eclip bench` picks them up
-// (sim-calibration.json, power.json). The method is in src/measure/calibrate.ts.
+// (sim-calibration.json, power.json). The method is in src/calibrate/calibrate.ts.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
+import {
+  type CalibrationReport,
+  calibrate,
+  DEFAULT_GRID,
+  type ErrorSummary,
+  type FitScope,
+  prepareCases,
+  type RunSet,
+} from '../../calibrate/calibrate.ts'
 import { checkSameGpu, evaluatorInputsFromDir, simPlanner } from '../../execute/sim/evaluator.ts'
 import { CALIBRATION, defaultPowerModel, describePower } from '../../execute/sim/index.ts'
 import {
@@ -20,16 +29,7 @@ import {
   UserError,
   type WorkerSpec,
 } from '../../formats/index.ts'
-import {
-  type CalibrationReport,
-  calibrate,
-  DEFAULT_GRID,
-  type ErrorSummary,
-  type FitScope,
-  prepareCases,
-  type RunSet,
-} from '../../measure/calibrate.ts'
-import type { Planner } from '../../measure/experiment.ts'
+import type { Planner } from '../../plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../profile/store.ts'
 
 /**

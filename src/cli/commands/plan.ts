@@ -3,8 +3,21 @@ import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node
 import { dirname } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { evaluatorInputsFromDir, simEvaluator } from '../../execute/sim/evaluator.ts'
+import { defaultTableThreads, type PlanExtra, threadedSimPlanner } from '../../execute/sim/table-threads.ts'
 import { UserError } from '../../formats/errors.ts'
-import { ALL_POLICIES, expandWorkers, type Mix, type Plan, type Policy } from '../../formats/index.ts'
+import {
+  ALL_POLICIES,
+  expandWorkers,
+  type Gpu,
+  isTablePolicy,
+  keyNames,
+  type Mix,
+  type Plan,
+  type PlanTable,
+  type Policy,
+  type Profile,
+  type WorkerSpec,
+} from '../../formats/index.ts'
 import { PAPER_MIXES } from '../../paths.ts'
 import {
   DEFAULT_MAX_PARTITIONS,
@@ -18,6 +31,7 @@ import {
   type PlanEvaluator,
   type SolverChoice,
 } from '../../plan/index.ts'
+import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import { readMixes } from '../options.ts'
 
@@ -80,7 +94,23 @@ export function registerPlan(program: Command) {
     .option('--mix-name <name>', 'which mix of a mix file that holds several')
     .requiredOption('--profiles <dir>', 'profile directory: gpu.json + one profile per (model, batch, dtype)')
     .addOption(
-      new Option('--policy <policy>', 'how kernels get partitions').choices(ALL_POLICIES).default('eclip'),
+      new Option(
+        '--policy <policy>',
+        'how kernels get partitions (default eclip; with --table, eclip-fit: the policy of its plans of two or more workers)',
+      ).choices(ALL_POLICIES),
+    )
+    .option(
+      '--table',
+      'write a plan table (eclip.plan-table/1): a plan per set of workers that can be active together, every subset up to 6 workers',
+    )
+    .option(
+      '--subsets <list>',
+      "--table above 6 workers: the subsets to plan besides the whole set, ';'-separated, each worker names joined by '+' (albert#0+vgg19#2;…)",
+    )
+    .option(
+      '--threads <n>',
+      `--table: worker threads planning subsets (default ${defaultTableThreads()}: one per core, at most 8)`,
+      num('--threads', (v) => int(v) && v >= 1, 'an integer ≥ 1'),
     )
     .option(
       '--switch-max <n>',
@@ -130,19 +160,17 @@ export function registerPlan(program: Command) {
     .option('--out <file>', 'write the plan here')
     .action(async (o) => {
       if (o.out) checkWritable('--out', o.out)
+      const policy = (o.policy ?? (o.table ? 'eclip-fit' : 'eclip')) as Policy
+      if (isTablePolicy(policy))
+        throw new UserError(
+          `--policy ${policy}: it follows a table of plans; write one with --table (its plans' policy: --policy, default eclip-fit)`,
+        )
+      if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
+        throw new UserError('--subsets and --threads are for --table')
       const mix = resolveMix(o.mix, o.mixName)
       const workers = expandWorkers(mix, o.batch)
       const set = loadProfileSet(o.profiles, workers)
-      // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
-      let evaluator: PlanEvaluator | undefined
-      if (o.policy === 'eclip-fit') {
-        const ev = evaluatorInputsFromDir(o.profiles, set.gpu)
-        for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
-        evaluator = simEvaluator(ev.inputs, workers, set.profiles)
-      }
-      const plan = await makePlan(set.gpu, mix.name, workers, set.profiles, {
-        policy: o.policy as Policy,
-        ...(evaluator ? { evaluator } : {}),
+      const extra = {
         solver: o.solver as SolverChoice,
         ...(o.switchMax === undefined ? {} : { switchMax: o.switchMax }),
         ...(o.tolerance === undefined ? {} : { tolerance: o.tolerance }),
@@ -151,6 +179,19 @@ export function registerPlan(program: Command) {
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
+      }
+      if (o.table) return writeTable(o, mix.name, workers, set, policy, extra)
+      // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
+      let evaluator: PlanEvaluator | undefined
+      if (policy === 'eclip-fit') {
+        const ev = evaluatorInputsFromDir(o.profiles, set.gpu)
+        for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
+        evaluator = simEvaluator(ev.inputs, workers, set.profiles)
+      }
+      const plan = await makePlan(set.gpu, mix.name, workers, set.profiles, {
+        policy,
+        ...(evaluator ? { evaluator } : {}),
+        ...extra,
       })
       process.stdout.write(formatPlanSummary(plan))
       if (plan.solver.status === 'time-limit')
@@ -167,6 +208,79 @@ export function registerPlan(program: Command) {
         console.log(`wrote ${o.out}`)
       }
     })
+}
+
+/** --table: every subset's plan (threads: src/execute/sim/table-threads.ts), a summary per plan, the file. */
+async function writeTable(
+  o: { out?: string; subsets?: string; threads?: number; profiles: string },
+  mixName: string,
+  workers: WorkerSpec[],
+  set: { gpu: Gpu; profiles: Profile[] },
+  policy: Policy,
+  extra: PlanExtra,
+) {
+  const ev = evaluatorInputsFromDir(o.profiles, set.gpu)
+  // the evaluator's inputs matter only to the policies that score or check plans on the simulator
+  if (policy === 'eclip-fit' || policy === 'eclip')
+    for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
+  const subsets =
+    o.subsets === undefined
+      ? undefined
+      : o.subsets
+          .split(';')
+          .map((x) => x.trim())
+          .filter((x) => x !== '')
+          .map(keyNames)
+  const threaded = threadedSimPlanner(ev.inputs, extra, o.threads ?? defaultTableThreads())
+  if (threaded.note) process.stderr.write(`eclip plan: ${threaded.note}\n`)
+  let table: PlanTable
+  try {
+    table = await makePlanTable(set.gpu, mixName, workers, set.profiles, {
+      policy,
+      planner: threaded.planner,
+      ...(subsets ? { subsets } : {}),
+      concurrency: threaded.threads,
+    })
+  } finally {
+    await threaded.close()
+  }
+  process.stdout.write(formatTableSummary(table))
+  if (o.out) {
+    try {
+      writeFileSync(o.out, `${JSON.stringify(table, null, 1)}\n`)
+    } catch (err) {
+      throw new UserError(`--out ${o.out}: could not write the table: ${(err as Error).message}`)
+    }
+    console.log(`wrote ${o.out}`)
+  }
+}
+
+/** One line per plan of a table: key, policy, partitions, switches per worker, the evaluator's STP vs baseline. */
+export function formatTableSummary(t: PlanTable): string {
+  const p = t.planning
+  const lines = [
+    `plan table (${t.policy}; a worker alone: baseline) for ${t.mix} on ${t.gpu.name}: ${t.workers.length} worker(s), ${t.plans.length} plans${t.complete ? ' (every subset)' : ''}, ${t.union.partitions.length} partitions in all` +
+      (p
+        ? `; ${(p.wallMs / 1000).toFixed(1)} s on ${p.threads} thread(s), ${p.planned} planned, ${p.reused} reused`
+        : ''),
+  ]
+  const rows = t.plans.map((e) => {
+    const s = e.plan.solver
+    return [
+      e.key,
+      e.plan.policy,
+      String(e.plan.pool.partitions.length),
+      e.plan.workers.map((w) => w.switches).join('/'),
+      s.stp ? (s.stp.value / s.stp.baseline).toFixed(3) : '–',
+      (s.solveMs / 1000).toFixed(1),
+    ]
+  })
+  const head = ['key', 'policy', 'partitions', 'switches', 'STP/base (sim)', 'plan s']
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const fmt = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(width[i] ?? 0) : c.padStart(width[i] ?? 0))).join('  ')
+  lines.push(fmt(head), ...rows.map(fmt))
+  return `${lines.join('\n')}\n`
 }
 
 export function formatPlanSummary(plan: Plan): string {

@@ -18,21 +18,21 @@ import {
   type ThroughputPolicy,
   UserError,
 } from '../../formats/index.ts'
+import { SERVER_VERSION } from '../../serve/server.ts'
+import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import {
   cudaShmUnavailable,
   TRANSPORT_LABEL,
   TRANSPORTS,
   type Transport,
-} from '../../measure/clients/index.ts'
-import { benchTables, compareWithBench, missingBenchRuns } from '../../measure/clients/vs-bench.ts'
+} from '../../serve-bench/clients/index.ts'
 import {
   normaliseServeRuns,
   serveBenchRuns,
   serveReport,
   type TransportOutcome,
-} from '../../measure/serve-bench.ts'
-import { clientProcessMain } from '../../measure/serve-bench-clients.ts'
-import { SERVER_VERSION } from '../../serve/server.ts'
+} from '../../serve-bench/serve-bench.ts'
+import { benchTables, compareWithBench, missingBenchRuns } from '../../serve-bench/vs-bench.ts'
 import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
 
 /** The request log: times in ms from the clients' start of each run; queue/compute from the response (µs). */

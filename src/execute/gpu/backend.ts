@@ -1,7 +1,7 @@
 // `eclip bench --backend gpu`'s executor: runs go to the GPU backend one at a time through its client (client.ts).
 import type { Gpu } from '../../formats/index.ts'
 import { runSchedules, type Schedule } from '../../workload/arrivals.ts'
-import type { Backend, RunResult, RunSpec } from '../backend.ts'
+import type { ExecuteBackend, RunResult, RunSpec } from '../backend.ts'
 import { BackendCrash, BackendProcess, type BackendProcessOptions } from './client.ts'
 import type { RunReply } from './protocol.ts'
 export interface GpuBackendOptions extends BackendProcessOptions {
@@ -12,7 +12,7 @@ export interface GpuBackendOptions extends BackendProcessOptions {
 }
 
 /** `eclip bench --backend gpu`: one run at a time through the backend process; restarted by the caller after a crash. */
-export class GpuBackend implements Backend {
+export class GpuBackend implements ExecuteBackend {
   readonly name = 'gpu' as const
 
   private constructor(

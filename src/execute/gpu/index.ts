@@ -1,4 +1,4 @@
-import type { Backend } from '../backend.ts'
+import type { ExecuteBackend } from '../backend.ts'
 import { GpuBackend, type GpuBackendOptions } from './backend.ts'
 
 export { GpuBackend } from './backend.ts'
@@ -9,6 +9,6 @@ export {
   BackendReplyError,
 } from './client.ts'
 
-export function createGpuBackend(opts: GpuBackendOptions = {}): Promise<Backend> {
+export function createGpuBackend(opts: GpuBackendOptions = {}): Promise<ExecuteBackend> {
   return GpuBackend.start({ log: (l) => process.stderr.write(`${l}\n`), ...opts })
 }

@@ -2,7 +2,7 @@
 // and the power model. Each default says where its number comes from; results made with them say so
 // (Run.inputs.primitives = 'defaults', Run.inputs.power = 'placeholder').
 import type { GpuRef, Primitives, WorkPowerModel } from '../../formats/index.ts'
-import { DEFAULT_TOLERANCE } from '../../plan/rightsize.ts'
+import { DEFAULT_TOLERANCE } from '../../profile/rightsize.ts'
 
 const cost = (us: number) => ({ medianUs: us, p95Us: us, samples: 1 })
 

@@ -18,17 +18,21 @@
 // open loop — requests arrive at the schedule's times (Poisson, uniform, on/off, a trace), queued FIFO, one request
 // in flight per worker; latency counts from arrival.
 
+import { type Plan, type PlanWorker, type Profile, planKey } from '../../formats/index.ts'
+import { mulberry32 as rng } from '../../random.ts'
 import { runSchedules } from '../../workload/arrivals.ts'
 import type { RunResult, RunSpec } from '../backend.ts'
 import { CALIBRATION, type Calibration, SliceSharing } from './contention.ts'
 import { EventHeap } from './heap.ts'
+import { liveLayout } from './live.ts'
 import { mpsView } from './mps.ts'
 import { energyJ as energyOf, requestWorkSmUs } from './power.ts'
-import { rng } from './rng.ts'
 
 const KERNEL_READY = 0
 const ARRIVAL = 1
-const KINDS = 2
+/** eclip-live: a worker's hold time after its last request has run out (ignored if it has had another since). */
+const HOLD_END = 2
+const KINDS = 3
 
 /** A worker's kernels, flattened for the hot loop. */
 interface WorkerTables {
@@ -76,23 +80,22 @@ function rateAt(t: WorkerTables, k: number, x: number): number {
 }
 
 function tables(
-  spec: RunSpec,
-  w: number,
+  runKey: string,
+  pw: PlanWorker | undefined,
+  prof: Profile | undefined,
   partSms: number[],
   partIndex: Map<number, number>,
   cal: Calibration,
   notes: string[],
 ) {
-  const pw = spec.plan.workers[w]
-  const prof = spec.profiles[w]
-  if (!pw || !prof) throw new Error(`run ${spec.key}: no plan worker or profile #${w}`)
+  if (!pw || !prof) throw new Error(`run ${runKey}: no plan worker or profile`)
   if (pw.fingerprint !== prof.fingerprint)
     throw new Error(
-      `run ${spec.key}: worker ${pw.name}: the plan was made for another kernel sequence (fingerprint)`,
+      `run ${runKey}: worker ${pw.name}: the plan was made for another kernel sequence (fingerprint)`,
     )
   const n = prof.kernels.length
   if (pw.kernels !== n)
-    throw new Error(`run ${spec.key}: worker ${pw.name}: plan has ${pw.kernels} kernels, profile ${n}`)
+    throw new Error(`run ${runKey}: worker ${pw.name}: plan has ${pw.kernels} kernels, profile ${n}`)
   const S = prof.sizes.length
   const sizes = Float64Array.from(prof.sizes)
   const rates = new Float64Array(n * S)
@@ -103,7 +106,7 @@ function tables(
   let fullSum = 0
   pw.groups.forEach((g, gi) => {
     const p = partIndex.get(g.partition)
-    if (p === undefined) throw new Error(`run ${spec.key}: no partition ${g.partition} in the pool`)
+    if (p === undefined) throw new Error(`run ${runKey}: no partition ${g.partition} in the pool`)
     for (let k = g.first; k <= g.last; k++) {
       part[k] = p
       group[k] = gi
@@ -132,7 +135,7 @@ function tables(
     if (req > 0 && sum > req) scale[i] = req / sum
   }
   const minScale = Math.min(...scale)
-  if (minScale < 1)
+  if (minScale < 1 && !notes.some((x) => x.startsWith(`${pw.name}: kernel times add up`)))
     notes.push(
       `${pw.name}: kernel times add up to more than the measured request; scaled by ${minScale.toFixed(2)}–${Math.max(...scale).toFixed(2)} per size to match it`,
     )
@@ -166,14 +169,56 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const cal = opts.calibration ?? CALIBRATION
   const W = spec.plan.workers.length
   const sliceSms = spec.gpu.slices.map((s) => s.sms)
-  const pool = spec.plan.pool.partitions
+  // eclip-live: the table's plans on one pool (their union); each request takes its worker's tables under the plan
+  // of the set active when it starts (src/execute/sim/live.ts)
+  const live = spec.live ? liveLayout(spec.key, spec.live, spec.workers, spec.profiles) : undefined
+  const pool = live ? live.pool : spec.plan.pool.partitions
   const partIndex = new Map(pool.map((p, i) => [p.id, i]))
   // MPS policies: SM caps without slice pinning (src/execute/sim/mps.ts)
-  const mps = mpsView(spec.plan, sliceSms)
+  const mps = live ? undefined : mpsView(spec.plan, sliceSms)
   const partMask = mps?.mask ?? pool.map((p) => p.slices.reduce((m, s) => m | (1 << s), 0))
   const partSms = mps?.sms ?? pool.map((p) => p.slices.reduce((a, s) => a + (sliceSms[s] ?? 0), 0))
   const notes: string[] = mps ? [mps.note] : []
-  const T = spec.plan.workers.map((_, w) => tables(spec, w, partSms, partIndex, cal, notes))
+  const T = spec.plan.workers.map((pw, w) =>
+    live
+      ? (undefined as unknown as WorkerTables)
+      : tables(spec.key, pw, spec.profiles[w], partSms, partIndex, cal, notes),
+  )
+  // eclip-live: per worker, its tables under each plan that lists it (made on first use); the plan key of each
+  // request in flight and of each completed one
+  const liveTables: Map<string, WorkerTables>[] = spec.plan.workers.map(() => new Map())
+  const livePlanOf = (w: number, key: string, plan: Plan): WorkerTables => {
+    const lt = liveTables[w] as Map<string, WorkerTables>
+    let t = lt.get(key)
+    if (!t) {
+      const L = live as NonNullable<typeof live>
+      const pi = (L.workerIndex.get(key) as number[])[w] as number
+      t = tables(
+        spec.key,
+        plan.workers[pi],
+        spec.profiles[w],
+        partSms,
+        L.partIndex.get(key) as Map<number, number>,
+        cal,
+        notes,
+      )
+      lt.set(key, t)
+    }
+    return t
+  }
+  const liveKeys: string[] = []
+  const liveKeyIndex = new Map<string, number>()
+  const reqPlan = new Int32Array(W).fill(-1)
+  const requestPlans: number[][] = spec.plan.workers.map(() => [])
+  const holdUs = spec.live?.holdUs ?? 0
+  const active = new Uint8Array(W)
+  const lastEnd = new Float64Array(W).fill(Number.NEGATIVE_INFINITY)
+  let activeMask = 0
+  let setMask = -1 // the active set since the last time step (-1: none yet)
+  const setTimeUs = new Map<number, number>()
+  let setSwitches = 0
+  let setSwitchesTotal = 0
+  const fallbacks: Record<string, string> = {}
   // eclip.power/2 charges each request completed in the window its work (src/execute/sim/power.ts)
   const power = spec.power
   const workPerRequest = spec.profiles.map((p) =>
@@ -239,6 +284,19 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const advance = (t: number) => {
     const dt = t - lastT
     if (dt <= 0) return
+    if (live) {
+      // the active set of (lastT, t): changes at one instant that cancel out (a closed loop's next request) are none
+      if (activeMask !== setMask) {
+        if (setMask >= 0) {
+          setSwitchesTotal++
+          if (lastT >= warmUs && lastT < endUs) setSwitches++
+        }
+        setMask = activeMask
+      }
+      const a = Math.max(lastT, warmUs)
+      const b = Math.min(t, endUs)
+      if (b > a) setTimeUs.set(setMask, (setTimeUs.get(setMask) ?? 0) + (b - a))
+    }
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
       remaining[w] = (remaining[w] as number) - (rate[w] as number) * dt
@@ -315,6 +373,23 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
 
   const beginRequest = (w: number, t: number, arrival: number) => {
     busyW[w] = 1
+    if (live) {
+      if (!active[w]) {
+        active[w] = 1
+        activeMask |= 1 << w
+      }
+      // the plan of the set active now (this worker included) for the whole request
+      const r = live.resolve(activeMask)
+      if (!r.exact) fallbacks[r.setKey] = r.key
+      let idx = liveKeyIndex.get(r.key)
+      if (idx === undefined) {
+        idx = liveKeys.length
+        liveKeys.push(r.key)
+        liveKeyIndex.set(r.key, idx)
+      }
+      reqPlan[w] = idx
+      T[w] = livePlanOf(w, r.key, r.plan)
+    }
     reqStart[w] = t
     reqArrival[w] = arrival
     kNext[w] = 0
@@ -343,6 +418,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     o.arrivalUs.push(reqArrival[w] as number)
     o.startUs.push(reqStart[w] as number)
     o.endUs.push(t)
+    if (live) (requestPlans[w] as number[]).push(reqPlan[w] as number)
     if (t > warmUs) workSmUs += workPerRequest[w] as number
     busyW[w] = 0
     if (!open[w]) {
@@ -357,6 +433,17 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
         beginRequest(w, t, q[h] as number)
       }
     }
+    if (live && busyW[w] === 0) {
+      // nothing queued: active for the hold time yet
+      lastEnd[w] = t
+      if (holdUs > 0) heap.push(t + holdUs, w * KINDS + HOLD_END)
+      else inactive(w)
+    }
+  }
+
+  const inactive = (w: number) => {
+    active[w] = 0
+    activeMask &= ~(1 << w)
   }
 
   // start: closed-loop workers from the start begin at a seeded offset within the first 100 µs so they are not in
@@ -396,8 +483,12 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     }
     const ev = heap.pop()
     const w = (ev / KINDS) | 0
-    if (ev % KINDS === KERNEL_READY) start(w)
-    else if (!open[w]) {
+    const kind = ev % KINDS
+    if (kind === KERNEL_READY) start(w)
+    else if (kind === HOLD_END) {
+      // only the hold of the worker's latest request, and only while it has had none since
+      if (busyW[w] === 0 && (lastEnd[w] as number) + holdUs <= t + 1e-6) inactive(w)
+    } else if (!open[w]) {
       // closed loop: a busy period starts; the next one is due at its start
       period[w] = (nextTime[w] as number) / 2
       nextArrival(w, 2)
@@ -436,6 +527,24 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     kernels,
     wallS: (performance.now() - wall0) / 1000,
     notes,
+    ...(live
+      ? {
+          live: {
+            holdUs,
+            keys: liveKeys,
+            requestPlans,
+            setTimeUs: Object.fromEntries(
+              [...setTimeUs].map(([mk, us]) => [
+                planKey(spec.workers.filter((_, i) => (mk >> i) & 1).map((x) => x.name)),
+                us,
+              ]),
+            ),
+            switches: setSwitches,
+            switchesTotal: setSwitchesTotal,
+            fallbacks,
+          },
+        }
+      : {}),
     stats: { kernels, events },
   }
 }

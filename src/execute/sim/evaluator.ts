@@ -184,7 +184,7 @@ export function defaultEvaluatorInputs(gpu: Gpu): { inputs: EvaluatorInputs; war
  * makePlan whose eclip-fit plans score their candidates on the simulator with `inputsFor(gpu)`, and whose eclip
  * plans are checked against the workers' floors on it (said in the plan's notes; the plan stays the paper's); other
  * policies need no evaluator: what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with —
- * the same inputs give the same plan. The signature is measure/experiment.ts's Planner.
+ * the same inputs give the same plan. Its signature is plan/'s Planner.
  */
 export function simPlanner(
   inputsFor: (gpu: Gpu) => EvaluatorInputs,

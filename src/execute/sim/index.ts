@@ -1,5 +1,5 @@
-// The simulator as a Backend: what `eclip bench` uses when there is no GPU (or with --backend sim).
-import type { Backend, RunResult, RunSpec } from '../backend.ts'
+// The simulator as a ExecuteBackend: what `eclip bench` uses when there is no GPU (or with --backend sim).
+import type { ExecuteBackend, RunResult, RunSpec } from '../backend.ts'
 import type { Calibration } from './contention.ts'
 import { simulate } from './engine.ts'
 
@@ -8,7 +8,7 @@ export { defaultPowerModel, defaultPrimitives } from './costs.ts'
 export { type SimStats, simulate } from './engine.ts'
 export { describePower, energyJ, requestWorkSmUs, workSmUs } from './power.ts'
 
-export class SimBackend implements Backend {
+export class SimBackend implements ExecuteBackend {
   readonly name = 'sim' as const
   constructor(private readonly calibration?: Calibration) {}
 

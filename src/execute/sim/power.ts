@@ -1,7 +1,7 @@
 // Energy under a power model (src/formats/power.ts): the one definition the simulator's engine, `eclip calibrate`'s
 // fit and bench/power-check.ts share, so a fitted model predicts what it was fitted on.
 import type { PowerModel, Profile } from '../../formats/index.ts'
-import { rightSizeIndex } from '../../plan/rightsize.ts'
+import { rightSizeIndex } from '../../profile/rightsize.ts'
 
 type Kernels = Pick<Profile, 'sizes' | 'kernels'>
 

@@ -163,6 +163,12 @@ function onSnapshot(s, charts) {
     names.map((n) => s.models[n]?.p95Ms ?? null),
   )
   if (s.partitions) updateParisMap(s.partitions)
+  // eclip-live: the models active now, the plan executions start under, how often the set has changed
+  if (s.live) {
+    $('live-wrap').hidden = false
+    $('live').textContent =
+      `${s.live.active.join(' + ') || 'none'} · plan ${s.live.plan ?? '–'} · ${s.live.setChanges} changes, ${s.live.planSwitches} plan switches`
+  }
   if (s.power) {
     const tag = s.power.source === 'simulated' ? ' (modelled)' : ''
     $('power').textContent = `${fmt(s.power.watts, 0)} W${tag}`

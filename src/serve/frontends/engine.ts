@@ -21,6 +21,7 @@ import {
   attachData,
   CHANNEL_FD,
   detachData,
+  type EngineState,
   FrameChannel,
   type FramedToEngine,
   type RegionTable,
@@ -249,7 +250,7 @@ export class FrontendPool {
               : {}),
             stagingBytes: this.opts.stagingBytes ?? STAGING_BYTES,
             shmDir: this.opts.shmDir ?? '/dev/shm',
-            state: { live: this.server.live(), ready: this.server.ready() },
+            state: this.engineState(),
             regions: this.table(),
           },
         })
@@ -285,6 +286,8 @@ export class FrontendPool {
         if (model) this.server.invalid(model)
         return
       }
+      case 'rejected':
+        return this.server.rejectedEarly(m.model)
       case 'ack':
         fe.acked = Math.max(fe.acked, m.seq)
         return this.releaseAcks()
@@ -293,7 +296,7 @@ export class FrontendPool {
 
   /** A frame on a front-end's channel: an infer call (answered on the channel) or a failed validation. */
   private onFrame(fe: Frontend, m: FramedToEngine, body: Buffer) {
-    if (m.t === 'invalid') return this.onMessage(fe, m)
+    if (m.t === 'invalid' || m.t === 'rejected') return this.onMessage(fe, m)
     if (m.t !== 'infer') return
     const { tensors } = attachData(m.req.inputs, body, 0)
     const req: WireRequest = { ...m.req, inputs: tensors }
@@ -433,9 +436,14 @@ export class FrontendPool {
     for (const f of w) f()
   }
 
+  private engineState(): EngineState {
+    return { live: this.server.live(), ready: this.server.ready(), full: this.server.fullQueues() }
+  }
+
+  /** Sends the state to every front-end when it changed (checked every 25 ms: a queue's fullness may lag that much). */
   private pushState() {
-    const state = { live: this.server.live(), ready: this.server.ready() }
-    const key = `${state.live}${state.ready}`
+    const state = this.engineState()
+    const key = `${state.live}${state.ready}${Object.keys(state.full).join('\n')}`
     if (key === this.lastState) return
     this.lastState = key
     for (const fe of this.frontends) this.send(fe, { t: 'state', ...state })

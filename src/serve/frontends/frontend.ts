@@ -17,6 +17,7 @@ import {
   type EarlyAnswer,
   type InferenceService,
   type InferOutcome,
+  queueFullAnswer,
   registerKserveRoutes,
   type ServiceModel,
 } from '../kserve/routes.ts'
@@ -28,6 +29,7 @@ import {
   attachData,
   CHANNEL_FD,
   detachData,
+  type EngineState,
   FrameChannel,
   type FramedReply,
   type FrontendInit,
@@ -56,7 +58,7 @@ const QUARANTINE_MS = 30_000
 class EngineLink {
   private next = 0
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
-  state = { live: true, ready: false }
+  state: EngineState = { live: true, ready: false, full: {} }
   regions: RegionTable = { seq: 0, system: [], cuda: [], lookup: [] }
   onClose: () => void = () => {}
   private initWaiter: ((i: FrontendInit) => void) | undefined
@@ -105,6 +107,12 @@ class EngineLink {
     this.send({ t: 'invalid', model })
   }
 
+  /** Tells the engine a request for `model` was refused here, its queue full (counted as REJECTED). */
+  rejected(model: string) {
+    if (this.channel?.send({ t: 'rejected', model })) return
+    this.send({ t: 'rejected', model })
+  }
+
   init(): Promise<FrontendInit> {
     return new Promise((resolve) => {
       this.initWaiter = resolve
@@ -141,7 +149,7 @@ class EngineLink {
         return
       }
       case 'state':
-        this.state = { live: m.live, ready: m.ready }
+        this.state = { live: m.live, ready: m.ready, full: m.full }
         return
       case 'regions':
         if (m.table.seq >= this.regions.seq) this.regions = m.table
@@ -445,17 +453,33 @@ export async function runFrontend(): Promise<void> {
         })
       : undefined
   let draining = false
-  // as the single-process server (server.ts): new infer requests on open connections are refused while draining
-  const early = (method: string, url: string): EarlyAnswer | undefined =>
-    draining && url.startsWith('/v2/models/') && method === 'POST'
-      ? {
-          status: 503,
-          headers: { connection: 'close', 'retry-after': '1' },
-          error: 'the server is shutting down',
-        }
-      : undefined
+  // as the single-process server (server.ts): new infer requests on open connections are refused while draining, and
+  // an infer request for a model whose queue the engine last said is full, before its body is read
+  const early = (
+    method: string,
+    url: string,
+    name?: string,
+    contentLength?: string,
+  ): EarlyAnswer | undefined => {
+    if (method !== 'POST') return undefined
+    if (draining && url.startsWith('/v2/models/'))
+      return {
+        status: 503,
+        headers: { connection: 'close', 'retry-after': '1' },
+        error: 'the server is shutting down',
+      }
+    const queueSize = name === undefined ? undefined : link.state.full[name]
+    if (queueSize === undefined || name === undefined || !url.endsWith('/infer')) return undefined
+    link.rejected(name)
+    return queueFullAnswer(name, queueSize, contentLength, bodyLimit)
+  }
   app.addHook('onRequest', async (req, reply) => {
-    const e = early(req.method, req.url)
+    const e = early(
+      req.method,
+      req.url,
+      (req.params as { name?: string } | undefined)?.name,
+      req.headers['content-length'],
+    )
     if (e) return reply.code(e.status).headers(e.headers).send({ error: e.error })
   })
   registerKserveRoutes(app, svc, bodyLimit, {

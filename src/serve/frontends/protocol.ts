@@ -53,6 +53,13 @@ export interface RegionTable {
   lookup: { name: string; kind: 'system' | 'cuda'; byteSize: number }[]
 }
 
+/** What the engine pushes whenever it changes: health, and the models whose queue is full (name → queue size). */
+export interface EngineState {
+  live: boolean
+  ready: boolean
+  full: Record<string, number>
+}
+
 export interface FrontendInit {
   index: number
   port: number
@@ -73,7 +80,7 @@ export interface FrontendInit {
   /** Bytes of the staging region to create (0: none; every tensor crosses the channel). */
   stagingBytes: number
   shmDir: string
-  state: { live: boolean; ready: boolean }
+  state: EngineState
   regions: RegionTable
 }
 
@@ -86,6 +93,8 @@ export type ToEngine =
   | { t: 'shm'; id: number; method: ShmMethod; args: unknown[] }
   | { t: 'staging'; id: number; key: string; byteSize: number }
   | { t: 'invalid'; model: string }
+  /** A request for `model` refused here before its body was read: its queue was full (counted as REJECTED). */
+  | { t: 'rejected'; model: string }
   | { t: 'ack'; seq: number }
   | { t: 'listening'; address: string; grpcAddress?: string }
   /** It could not listen (the port is taken, …): the engine gives up starting. */
@@ -95,7 +104,7 @@ export type ToFrontend =
   | { t: 'init'; init: FrontendInit }
   | { t: 'reply'; id: number; ok: true; value?: unknown }
   | { t: 'reply'; id: number; ok: false; error: WireError }
-  | { t: 'state'; live: boolean; ready: boolean }
+  | ({ t: 'state' } & EngineState)
   | { t: 'regions'; table: RegionTable }
   | { t: 'close' }
 
@@ -157,7 +166,7 @@ export class FrameChannel {
   }
 }
 
-/** Frames from a front-end on its channel: infer calls (inputs' bytes in the body) and failed validations. */
+/** Frames from a front-end on its channel: infer calls (inputs' bytes in the body), failed validations, early refusals. */
 export type FramedToEngine =
   | {
       t: 'infer'
@@ -167,6 +176,7 @@ export type FramedToEngine =
       receivedAtEpochMs: number
     }
   | { t: 'invalid'; model: string }
+  | { t: 'rejected'; model: string }
 
 /** Frames to a front-end on its channel: the replies to its infer calls (outputs' bytes in the body). */
 export type FramedReply =

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ModelIO } from '../io-specs.ts'
 import { registerShmRoutes, type ShmService } from '../shm/http.ts'
 import type { RegionLookup } from '../shm/registry.ts'
+import { type RepositoryService, registerRepositoryRoutes } from './repository.ts'
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse, ProtocolError } from './tensors.ts'
 
 export interface ServiceModel {
@@ -26,13 +27,16 @@ export interface InferOutcome {
 }
 
 /** What the protocol layer needs from the server (with Triton's shared-memory extensions: ShmService). */
-export interface InferenceService extends ShmService {
+export interface InferenceService extends ShmService, RepositoryService {
   metadata(): { name: string; version: string; extensions: string[] }
   live(): boolean
   ready(): boolean
   /** Why the server is not ready (the body of a 503 /v2/health/ready), or undefined when it is. */
   notReadyReason?(): string | undefined
+  /** The served models; a new array whenever the set changes (the routes look names up again then). */
   models(): ServiceModel[]
+  /** Why a model of the repository that is not served cannot be asked (not loaded, failed to load), or undefined. */
+  unavailableReason?(name: string): string | undefined
   /** Triton's statistics extension: `model_stats` of every model, or of the one named. */
   modelStats?(name?: string): Record<string, unknown>[]
   modelReady(name: string): boolean
@@ -47,8 +51,6 @@ export interface InferenceService extends ShmService {
 const BINARY_HEADER = 'inference-header-content-length'
 /** Default of the largest JSON part of an infer request (the serve config's maxJsonBytes). */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024
-/** A request refused before its body is read keeps its connection only when the unread rest is at most this. */
-export const EARLY_CLOSE_BYTES = 1024 * 1024
 /** Binary responses up to this size are sent as one Buffer; larger ones as their parts (see infer). */
 export const CONCAT_BYTES = 64 * 1024
 const ACCEPTED_TYPES = [
@@ -68,6 +70,33 @@ export interface EarlyAnswer {
   status: number
   headers: Record<string, string>
   error: string
+}
+
+/**
+ * The headers of an answer sent before the request's body is read. Clients write their whole body before they read
+ * (Python's http.client, tritonclient): a connection closed under a body still arriving is reset, and the client gets
+ * a broken pipe instead of the answer. So a body within the server's body limit is read and dropped once the answer
+ * is sent (Node does it on a kept-alive connection; dropping costs no parsing), and only a larger one closes it.
+ */
+export function unreadBodyHeaders(
+  contentLength: string | undefined,
+  bodyLimit: number,
+): Record<string, string> {
+  return Number(contentLength ?? 0) > bodyLimit ? { connection: 'close' } : {}
+}
+
+/** The refusal of a request for a model whose queue is full, before its body is read (the engine's and a front-end's). */
+export function queueFullAnswer(
+  model: string,
+  queueSize: number,
+  contentLength: string | undefined,
+  bodyLimit: number,
+): EarlyAnswer {
+  return {
+    status: 429,
+    headers: { ...unreadBodyHeaders(contentLength, bodyLimit), 'retry-after': '1' },
+    error: `model "${model}": queue full (${queueSize} requests waiting); retry later`,
+  }
 }
 
 export interface KserveRouteOptions {
@@ -147,10 +176,22 @@ export function registerKserveRoutes(
     return reply.code(404).send({ error: `no route ${req.method} ${shown}` })
   })
 
-  const byName = new Map(svc.models().map((m) => [m.name, m]))
+  // the served models by name, built again when the service's list changes (a model loaded or unloaded)
+  let listed = svc.models()
+  let named = new Map(listed.map((m) => [m.name, m]))
+  const byName = {
+    get(name: string): ServiceModel | undefined {
+      const now = svc.models()
+      if (now !== listed) {
+        listed = now
+        named = new Map(now.map((m) => [m.name, m]))
+      }
+      return named.get(name)
+    },
+  }
   const find = (p: ModelParams): ServiceModel => {
     const m = byName.get(p.name)
-    if (!m) throw new ProtocolError(404, `unknown model "${p.name}"`)
+    if (!m) throw new ProtocolError(404, svc.unavailableReason?.(p.name) ?? `unknown model "${p.name}"`)
     if (p.version !== undefined && p.version !== m.version)
       throw new ProtocolError(404, `model "${p.name}" has no version "${p.version}" (versions: ${m.version})`)
     return m
@@ -190,7 +231,7 @@ export function registerKserveRoutes(
   // the JSON limit where the headers state the size: before the body is read
   const jsonLimit = async (req: FastifyRequest, reply: FastifyReply) => {
     const m = byName.get((req.params as ModelParams).name)
-    const refused = m && jsonTooLarge(req.headers, maxJson)
+    const refused = m && jsonTooLarge(req.headers, maxJson, bodyLimit)
     if (!refused || !m) return
     svc.invalid(m)
     return reply.code(refused.status).headers(refused.headers).send({ error: refused.error })
@@ -228,6 +269,7 @@ export function registerKserveRoutes(
     app.post(`${base}/infer`, { onRequest: jsonLimit }, infer)
   }
   registerShmRoutes(app, svc)
+  registerRepositoryRoutes(app, svc)
   const fastPath = { served: 0, enabled: false }
   if (opts.fastPath !== false && !logsRequests(app))
     fastPath.enabled = inferFastPath(app.server, (req, res) => {
@@ -251,7 +293,11 @@ function logsRequests(app: FastifyInstance): boolean {
  * The refusal of a request whose headers state a JSON part larger than `limit` (the body without the binary tensor
  * extension, unless it is compressed; the extension's JSON header), or undefined.
  */
-function jsonTooLarge(headers: IncomingHttpHeaders, limit: number): EarlyAnswer | undefined {
+function jsonTooLarge(
+  headers: IncomingHttpHeaders,
+  limit: number,
+  bodyLimit: number,
+): EarlyAnswer | undefined {
   const stated = headers[BINARY_HEADER]
   const length = headers['content-length']
   let n: number
@@ -264,7 +310,7 @@ function jsonTooLarge(headers: IncomingHttpHeaders, limit: number): EarlyAnswer 
   if (!(n > limit)) return undefined
   return {
     status: 413,
-    headers: Number(length ?? 0) > EARLY_CLOSE_BYTES ? { connection: 'close' } : {},
+    headers: unreadBodyHeaders(length, bodyLimit),
     error: jsonLimitMessage(n, limit),
   }
 }
@@ -352,7 +398,7 @@ function fastInfer(
   req: IncomingMessage,
   res: ServerResponse,
   svc: InferenceService,
-  models: Map<string, ServiceModel>,
+  models: { get(name: string): ServiceModel | undefined },
   limits: { bodyLimit: number; maxJson: number },
   early: KserveRouteOptions['early'],
   logError: (err: unknown) => void,
@@ -375,7 +421,7 @@ function fastInfer(
   if (length === undefined || h['transfer-encoding'] !== undefined) return false
   const n = Number(length)
   if (!(n > 0 && n <= limits.bodyLimit) || !/^\d+$/.test(length)) return false
-  const tooLarge = jsonTooLarge(h, limits.maxJson)
+  const tooLarge = jsonTooLarge(h, limits.maxJson, limits.bodyLimit)
   if (tooLarge) {
     svc.invalid(m)
     writeJson(res, tooLarge.status, { error: tooLarge.error }, tooLarge.headers)

@@ -35,7 +35,7 @@ export interface CudaRegionSpec {
   byteSize: number
 }
 
-/** What the registry needs from the backend (Backend implements it: see backend.ts openRegion/closeRegion). */
+/** What the registry needs from the backend (ServeBackend implements it: see backend.ts openRegion/closeRegion). */
 export interface RegionHost {
   readonly kind: 'sim' | 'gpu'
   /** Opens the region once (maps the file, opens the IPC handle); rejects with why not. Absent: nothing to open. */

@@ -1,0 +1,274 @@
+// An experiment: mixes × policies (× modes) run back to back on one backend, plus one solo run per distinct worker
+// (alone on the whole GPU under baseline) for the solo-normalised throughput, and, for a mix with real-time and
+// best-effort workers, one run of its real-time workers alone (baseline, the same arrivals) for the real-time latency
+// increase. Plans come from a planner passed in (the optimizer's makePlan in the CLI, hand-made plans in tests); every
+// plan is made before the first run, so a plan refused (a real-time SLO that cannot be met) starts nothing.
+import type { ExecuteBackend, RunResult, RunSpec } from '../execute/backend.ts'
+import { DEFAULT_HOLD_MS } from '../execute/sim/live.ts'
+import { UserError } from '../formats/errors.ts'
+import {
+  arrivalRecord,
+  expandWorkers,
+  type Gpu,
+  hasLoadFields,
+  isTablePolicy,
+  type Loop,
+  type Mix,
+  type Mode,
+  type Plan,
+  type PlanTable,
+  type Policy,
+  type PowerModel,
+  type Primitives,
+  type Profile,
+  planKey as planKeyOf,
+  type Run,
+  runKey,
+  type WorkerSpec,
+} from '../formats/index.ts'
+import { buildRun, normalise, rtAloneMixName, setAloneMixName, soloMixName } from '../measure/metrics.ts'
+import type { Planner } from '../plan/index.ts'
+
+/** eclip-live: the plan table of a mix's workers; `reuse`: plans already made for the mix (the whole set's). */
+export type TablePlanner = (
+  gpu: Gpu,
+  mixName: string,
+  workers: WorkerSpec[],
+  profiles: Profile[],
+  reuse: Plan[],
+) => Promise<PlanTable>
+
+/** Policies whose plans have several groups per request run in both modes; the others have one launch either way. */
+export function modesOf(policy: Policy, modes: readonly ('stream' | 'graph')[]): Mode[] {
+  if (policy === 'baseline' || policy === 'model-wise' || policy === 'eclip-rt') return [null]
+  // MPS: one whole-request graph per worker process, like model-wise
+  if (policy === 'mps' || policy === 'mps-unlimited') return [null]
+  // kw-ioctl re-creates a partition at every switch: a stream-mode mechanism (nothing to capture into one graph)
+  if (policy === 'kw-ioctl') return ['stream']
+  return [...modes]
+}
+
+export interface ExperimentOptions {
+  mixes: Mix[]
+  policies: Policy[]
+  modes: ('stream' | 'graph')[]
+  /** Overrides every worker's batch (bench --batch); null keeps the mix's. */
+  batch: number | null
+  gpu: Gpu
+  /** Profiles of the given workers, same order. */
+  profilesFor: (workers: WorkerSpec[]) => Profile[]
+  primitives: Primitives
+  power: PowerModel
+  backend: ExecuteBackend
+  planner: Planner
+  /**
+   * The closed loop, or --rate's open loop for every worker. A mix whose workers give arrival sources or priorities
+   * runs them instead (Loop 'arrivals'); `loop` must then be closed.
+   */
+  loop: Loop
+  warmupS: number
+  windowS: number
+  /** Per mix name, a run length of its own (a workload file's durationS / warmupS). */
+  runLength?: (mix: string) => { warmupS?: number; windowS?: number } | undefined
+  seed: number
+  solo: boolean
+  /** Called before each run with its label; `done` runs finished so far out of `total`. */
+  onProgress?: (done: number, total: number, label: string) => void
+  /** Called after each run with its raw observations (the request log is written from here). */
+  onResult?: (run: Run, result: RunResult) => void
+  /**
+   * Called once per plan made with its key (`mix|policy|b<batch>`; both modes execute it); returns where it was kept
+   * (relative to the results file), recorded in each run that executes it.
+   */
+  onPlan?: (plan: Plan, key: string) => string | undefined
+  /** eclip-live: makes each mix's plan table (required when the policies include eclip-live). */
+  tablePlanner?: TablePlanner
+  /** eclip-live: how long a worker stays active after its last request, µs (default DEFAULT_HOLD_MS). */
+  holdUs?: number
+  /** Called once per plan table made, like onPlan; returns where it was kept. */
+  onTable?: (table: PlanTable, key: string) => string | undefined
+  /** Called when a run fails with a user-facing error; without it, the first failure ends the experiment. */
+  onRunError?: (label: string, err: Error) => void
+  notes?: string[]
+}
+
+interface Pending {
+  label: string
+  role: 'mix' | 'solo' | 'rt-alone' | 'set-alone'
+  mix: string
+  policy: Policy
+  mode: Mode
+  workers: WorkerSpec[]
+  /** The mix this run belongs to (its run length). */
+  of: string
+  /** set-alone: the table's plan it holds. */
+  plan?: Plan
+}
+
+/** The loop a mix's runs record: its workers' own sources where it gives any, else the experiment's. */
+function loopOf(workers: readonly WorkerSpec[], loop: Loop, mix: string): Loop {
+  if (!hasLoadFields(workers)) return loop
+  if (loop.kind !== 'closed')
+    throw new UserError(
+      `mix ${mix}: its workers give their own arrivals; an open loop for every worker (--rate) would replace them`,
+    )
+  return { kind: 'arrivals', sources: workers.map((w) => arrivalRecord(w.arrival)) }
+}
+
+export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
+  const pending: Pending[] = []
+  const soloSeen = new Set<string>()
+  for (const mix of o.mixes) {
+    const workers = expandWorkers(mix, o.batch ?? undefined)
+    if (o.solo)
+      for (const w of workers) {
+        const name = soloMixName(w.model, w.batch, w.dtype)
+        if (soloSeen.has(name)) continue
+        soloSeen.add(name)
+        // the closed loop on the whole GPU, whatever the worker's source or priority in the mix
+        const { arrival: _a, priority: _p, sloMs: _s, ...plain } = w
+        pending.push({
+          label: `${name} (solo)`,
+          role: 'solo',
+          mix: name,
+          policy: 'baseline',
+          mode: null,
+          workers: [{ ...plain, name: `${w.model}#0` }],
+          of: mix.name,
+        })
+      }
+    const rt = workers.filter((w) => w.priority === 'realtime')
+    if (rt.length > 0 && rt.length < workers.length)
+      pending.push({
+        label: `${mix.name} real-time workers alone`,
+        role: 'rt-alone',
+        mix: rtAloneMixName(mix.name),
+        policy: 'baseline',
+        mode: null,
+        workers: rt,
+        of: mix.name,
+      })
+    for (const policy of o.policies)
+      for (const mode of modesOf(policy, o.modes))
+        pending.push({
+          label: `${mix.name} ${policy}${mode ? `/${mode}` : ''}`,
+          role: 'mix',
+          mix: mix.name,
+          policy,
+          mode,
+          workers,
+          of: mix.name,
+        })
+  }
+  const runs: Run[] = []
+  const plans = new Map<string, Plan>()
+  const planFiles = new Map<Plan, string | undefined>()
+  const tables = new Map<string, PlanTable>()
+  // one plan per (mix, policy): both modes execute the same plan. All of them first: a refused plan starts no run.
+  // Tables last, so that they take the plans of their whole sets made under their policy already.
+  const order = [
+    ...pending.filter((p) => !isTablePolicy(p.policy)),
+    ...pending.filter((p) => isTablePolicy(p.policy)),
+  ]
+  for (const p of order) {
+    const planKey = `${p.mix}|${p.policy}`
+    if (plans.has(planKey)) continue
+    loopOf(p.workers, o.loop, p.of)
+    const profiles = o.profilesFor(p.workers)
+    if (isTablePolicy(p.policy)) {
+      if (!o.tablePlanner) throw new UserError(`${p.policy}: no table planner given`)
+      const reuse = [...plans.entries()].flatMap(([k, v]) => (k.startsWith(`${p.mix}|`) ? [v] : []))
+      const table = await o.tablePlanner(o.gpu, p.mix, p.workers, profiles, reuse)
+      const full = table.plans.find((e) => e.key === planKeyOf(p.workers.map((w) => w.name)))
+      if (!full) throw new Error(`table of ${p.mix}: no plan for the whole set`)
+      tables.set(p.mix, table)
+      plans.set(planKey, full.plan)
+      planFiles.set(full.plan, o.onTable?.(table, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
+      continue
+    }
+    const plan = await o.planner(o.gpu, p.mix, p.workers, profiles, { policy: p.policy })
+    plans.set(planKey, plan)
+    planFiles.set(plan, o.onPlan?.(plan, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
+  }
+  // eclip-live: after each table-following run, each set of its table held (its workers alone, closed loop, under its
+  // plan), once per mode where the plan has several groups, once where it has one
+  const held = new Set<string>()
+  for (let i = pending.length - 1; i >= 0; i--) {
+    const p = pending[i] as Pending
+    const table = isTablePolicy(p.policy) && p.role === 'mix' ? tables.get(p.mix) : undefined
+    if (!table) continue
+    const extra: Pending[] = []
+    for (const e of table.plans) {
+      const mode = e.plan.workers.some((w) => w.groups.length > 1) ? p.mode : null
+      const name = setAloneMixName(p.mix, e.key)
+      if (held.has(`${name}|${mode}`)) continue
+      held.add(`${name}|${mode}`)
+      extra.push({
+        label: `${p.mix} ${e.key} held${mode ? `/${mode}` : ''}`,
+        role: 'set-alone',
+        mix: name,
+        policy: e.plan.policy,
+        mode,
+        // the set's workers in a closed loop, whatever their sources in the mix
+        workers: e.plan.workers.map((pw) => {
+          const w = p.workers.find((x) => x.name === pw.name) as WorkerSpec
+          const { arrival: _arr, priority: _p, sloMs: _s, ...plain } = w
+          return plain
+        }),
+        of: p.of,
+        plan: e.plan,
+      })
+    }
+    pending.splice(i + 1, 0, ...extra)
+  }
+  for (const [i, p] of pending.entries()) {
+    o.onProgress?.(i, pending.length, p.label)
+    const profiles = o.profilesFor(p.workers)
+    const plan = p.plan ?? (plans.get(`${p.mix}|${p.policy}`) as Plan)
+    const table = p.role === 'mix' && isTablePolicy(p.policy) ? tables.get(p.mix) : undefined
+    const length = o.runLength?.(p.of)
+    const spec: RunSpec = {
+      key: runKey(p.mix, p.policy, p.mode, o.batch),
+      role: p.role,
+      mix: p.mix,
+      mode: p.mode,
+      batch: o.batch,
+      gpu: o.gpu,
+      plan,
+      workers: p.workers,
+      profiles,
+      loop: p.role === 'set-alone' ? { kind: 'closed' } : loopOf(p.workers, o.loop, p.of),
+      warmupS: length?.warmupS ?? o.warmupS,
+      windowS: length?.windowS ?? o.windowS,
+      seed: o.seed,
+      primitives: o.primitives,
+      power: o.power,
+      ...(table ? { live: { table, holdUs: o.holdUs ?? DEFAULT_HOLD_MS * 1000 } } : {}),
+    }
+    let result: RunResult
+    try {
+      result = await o.backend.run(spec)
+    } catch (err) {
+      // One failed run (a CUDA error, an out-of-memory partition, a hung backend) must not lose the others: it is
+      // reported and recorded, the backend restarted if it died, and the experiment goes on.
+      if (!(err instanceof UserError) || !o.onRunError) throw err
+      o.onRunError(p.label, err)
+      await o.backend.recover?.()
+      continue
+    }
+    const s = plan.solver
+    const run = buildRun(spec, result, {
+      backend: o.backend.name,
+      // no solve time here: everything in a run but wallS is a function of its inputs and seed
+      planSolver: table
+        ? `table of ${table.plans.length} plans (${table.policy}; baseline alone), ${table.union.partitions.length} partitions in all`
+        : `${s.name} ${s.status}${s.gap > 0 ? ` gap ${(s.gap * 100).toFixed(2)}%` : ''}`,
+      planFile: planFiles.get(plan),
+      notes: o.notes ?? [],
+    })
+    runs.push(run)
+    o.onResult?.(run, result)
+  }
+  o.onProgress?.(pending.length, pending.length, 'done')
+  return normalise(runs)
+}

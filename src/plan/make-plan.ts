@@ -1,0 +1,697 @@
+// makePlan: profiles + mix → plan (docs/design.md §2), for every policy. The public entry point of the optimizer.
+
+import { PRIORITIES } from '../formats/arrival.ts'
+import type { GpuRef } from '../formats/common.ts'
+import { UserError } from '../formats/errors.ts'
+import { type Gpu, gpuIdentity } from '../formats/gpu.ts'
+import { parseFormat } from '../formats/index.ts'
+import type { WorkerSpec } from '../formats/mix.ts'
+import {
+  type Group,
+  isMpsPolicy,
+  isTablePolicy,
+  type Partition,
+  type Plan,
+  type PlanWorker,
+  type Policy,
+  type SolverInfo,
+} from '../formats/plan.ts'
+import type { Profile } from '../formats/profile.ts'
+import { packedArea, stpBound } from '../profile/bound.ts'
+import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
+import { solveWorkerDp } from './dp.ts'
+import {
+  DEFAULT_MIN_SHARE,
+  FIT_DEFAULT,
+  type FitMetrics,
+  type FitObjective,
+  type FitScore,
+  fitAssignment,
+  fitLayout,
+  fitMetrics,
+  fitSearch,
+  scaleToLatency,
+} from './fit.ts'
+import { HighsRunner } from './highs.ts'
+import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstance } from './instance.ts'
+import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
+import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
+import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
+import { checkRealtime, DEFAULT_RT_FACTOR, rtLayout } from './realtime.ts'
+
+export const DEFAULT_SWITCH_MAX = 14
+export const DEFAULT_MODEL_WISE_FACTOR = 1.1
+export const DEFAULT_TIME_LIMIT_S = 60
+export const DEFAULT_MIP_GAP = 1e-4
+
+/** Which solver answers ECLIP's subproblems: the exact DP (default, fast) or HiGHS (the MILP). */
+export type SolverChoice = 'dp' | 'highs'
+
+/**
+ * makePlan for one policy, with the rest of its options fixed: what an experiment plans each (mix, policy) with
+ * (`simPlanner` in src/execute/sim/evaluator.ts, or a test's).
+ */
+export type Planner = (
+  gpu: Gpu,
+  mixName: string,
+  workers: WorkerSpec[],
+  profiles: Profile[],
+  opts: { policy: Policy },
+) => Promise<Plan>
+
+/**
+ * How a whole candidate plan behaves when its workers run together (eclip-fit scores its candidates with it). The
+ * CLI passes the simulator's calibrated contention model (src/execute/sim/evaluator.ts); the plan layer never
+ * imports the executor.
+ */
+export interface PlanEvaluator {
+  evaluate(plan: Plan): Promise<FitScore>
+  /** Worker i of the mix alone on the whole GPU, requests/s (STP's solo rate); absent: from its profile. */
+  soloRps?(worker: number): Promise<number>
+  /** What one partition switch costs the executor the evaluator models, µs. */
+  switchCostUs: number
+}
+
+export interface PlanOptions {
+  policy: Policy
+  /** eclip-fit: scores candidate plans; without it eclip-fit uses fixed prices (FIT_DEFAULT) and says so. */
+  evaluator?: PlanEvaluator
+  /** eclip-fit: weight of requests/J next to STP in the evaluator's score (FIT_ENERGY_WEIGHT). */
+  fitEnergyWeight?: number
+  /** Floor of every worker whose spec has no minShare: rate under the plan ÷ under baseline (DEFAULT_MIN_SHARE). */
+  minShare?: number
+  /** A plan that misses a floor is returned with the shortfall in its notes instead of refused (UserError). */
+  acceptShortfall?: boolean
+  /**
+   * eclip with an evaluator: 'check' (default) simulates the paper's plan and says in its notes which worker misses
+   * its floor and by how much; 'repair' then moves the workers short of their floors to the whole GPU until the
+   * floors hold (refusing the plan if even that fails, unless acceptShortfall); 'off' skips the check.
+   */
+  eclipFloors?: 'off' | 'check' | 'repair'
+  /** eclip-fit: fixed prices for every worker at model-wise's homes instead of the search (ablations). */
+  fitPrices?: { lambda: number; mu: number }
+  tolerance?: number
+  switchMax?: number
+  modelWiseFactor?: number
+  /** eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (DEFAULT_RT_FACTOR). */
+  rtFactor?: number
+  timeLimitS?: number
+  mipGap?: number
+  maxPartitions?: number
+  solver?: SolverChoice
+}
+
+const sameGpu = (a: GpuRef, b: GpuRef) =>
+  a.name === b.name && a.smCount === b.smCount && a.sliceSize === b.sliceSize
+
+function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly Profile[], o: PlanOptions) {
+  if (isTablePolicy(o.policy))
+    throw new UserError(
+      `${o.policy} follows a table of plans, one per set of active workers, not one plan: make one with \`eclip plan --table\``,
+    )
+  if (workers.length === 0) throw new UserError('a plan needs at least one worker')
+  if (profiles.length !== workers.length)
+    throw new UserError(`${workers.length} workers but ${profiles.length} profiles`)
+  workers.forEach((w, i) => {
+    const p = profiles[i] as Profile
+    if (p.model !== w.model || p.batch !== w.batch || p.dtype !== w.dtype)
+      throw new UserError(
+        `worker ${w.name} (${w.model} b${w.batch} ${w.dtype}) was given the profile of ${p.model} b${p.batch} ${p.dtype}`,
+      )
+    if (!sameGpu(p.gpu, gpu))
+      throw new UserError(`profile of ${p.model} b${p.batch} was made on ${p.gpu.name}, not on ${gpu.name}`)
+  })
+  const num = (name: string, v: number | undefined, ok: (v: number) => boolean, what: string) => {
+    if (v !== undefined && !(Number.isFinite(v) && ok(v)))
+      throw new UserError(`${name} must be ${what}, got ${v}`)
+  }
+  num('tolerance', o.tolerance, (v) => v >= 0, '≥ 0')
+  num('switch-max', o.switchMax, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0')
+  num('model-wise factor', o.modelWiseFactor, (v) => v >= 1, '≥ 1')
+  num('rt factor', o.rtFactor, (v) => v >= 1, '≥ 1')
+  num('time limit', o.timeLimitS, (v) => v > 0, '> 0 seconds')
+  num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
+  num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
+  num('min share', o.minShare, (v) => v >= 0, '≥ 0')
+  for (const w of workers) {
+    num(`worker ${w.name}: weight`, w.weight, (v) => v > 0, '> 0')
+    num(`worker ${w.name}: minShare`, w.minShare, (v) => v >= 0, '≥ 0')
+    // a mix file's schema refuses these already; workers made in code (a serve config, tests) come here
+    if (w.priority !== undefined && !(PRIORITIES as readonly string[]).includes(w.priority))
+      throw new UserError(
+        `worker ${w.name} (${w.model}): unknown priority "${w.priority}" (known: ${PRIORITIES.join(', ')})`,
+      )
+    num(`worker ${w.name} (${w.model}): SLO`, w.sloMs, (v) => v > 0, '> 0 ms')
+    if (w.priority === 'realtime' && w.sloMs === undefined)
+      throw new UserError(`worker ${w.name} (${w.model}): a real-time worker needs its latency SLO (sloMs)`)
+  }
+  checkRealtime(workers, profiles)
+}
+
+/** STP's weights and the floors of a mix's workers (plan order), with the solo rates given. */
+function objectiveOf(workers: readonly WorkerSpec[], soloRps: number[], o: PlanOptions): FitObjective {
+  return {
+    soloRps,
+    weights: workers.map((w) => w.weight ?? 1),
+    floors: workers.map((w) => w.minShare ?? o.minShare ?? DEFAULT_MIN_SHARE),
+  }
+}
+
+/** Each worker alone on the whole GPU, requests/s: the evaluator's, else 1 / the profile's whole-GPU latency. */
+async function soloRates(evaluator: PlanEvaluator, profiles: readonly Profile[]): Promise<number[]> {
+  const out: number[] = []
+  for (const [i, p] of profiles.entries()) {
+    const r = evaluator.soloRps ? await evaluator.soloRps(i) : 0
+    out.push(r > 0 ? r : 1e6 / Math.max(1e-9, p.requestUs[p.requestUs.length - 1] ?? 0))
+  }
+  return out
+}
+
+/** Unweighted STP of the plan and of baseline as the evaluator saw them, and the mix's STP bound. */
+function stpInfo(
+  m: FitMetrics,
+  base: FitScore,
+  obj: FitObjective,
+  profiles: readonly Profile[],
+  N: number,
+  tol: number,
+) {
+  const plain = { ...obj, weights: obj.weights.map(() => 1) }
+  const value = fitMetrics(
+    { ...base, throughputRps: base.throughputRps.map((b, i) => b * (m.ratios[i] ?? 0)) },
+    base,
+    plain,
+  ).stp
+  const baseline = fitMetrics(base, base, plain).stp
+  const bound = stpBound(
+    obj.soloRps,
+    profiles.map((p) => packedArea(p, tol)),
+    N,
+  ).stp
+  return { value, baseline, bound }
+}
+
+/** The workers that miss their floors, each with its ratio to baseline, its floor and the shortfall; [] if none. */
+export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, obj: FitObjective): string[] {
+  return workers.flatMap((w, i) => {
+    const r = m.ratios[i] ?? 0
+    const f = obj.floors[i] ?? 0
+    return r + 1e-9 < f
+      ? [
+          `${w.name} (${w.model}) at ${r.toFixed(3)}× its baseline throughput, floor ${f.toFixed(2)}× (short by ${(f - r).toFixed(3)})`,
+        ]
+      : []
+  })
+}
+
+/** A plan short of its floors: refused with the workers and shortfalls named, or (acceptShortfall) a warning note. */
+function shortfallOrThrow(what: string, short: string[], o: PlanOptions, notes: string[]) {
+  if (short.length === 0) return
+  const msg = `${what} misses the throughput floor of ${short.length} worker(s) (simulated): ${short.join('; ')}`
+  if (!o.acceptShortfall)
+    throw new UserError(
+      `${msg}. Lower the worker's minShare in the mix file or serve config (0 accepts any rate), or plan with acceptShortfall`,
+    )
+  notes.push(`WARNING: ${msg}; accepted`)
+}
+
+/** Sizes every profile has, ascending (the whole GPU must be one). */
+function commonSizes(gpu: Gpu, profiles: readonly Profile[]): number[] {
+  const first = profiles[0] as Profile
+  const sizes = first.sizes.filter((s) => profiles.every((p) => p.sizes.includes(s)))
+  if (!sizes.includes(gpu.smCount))
+    throw new UserError(`not every profile has the whole GPU (${gpu.smCount} SMs)`)
+  return sizes
+}
+
+function groupsOf(w: WorkerInstance, choice: Int32Array): Group[] {
+  const groups: Group[] = []
+  const U = unitCount(w)
+  for (let u = 0; u < U; u++) {
+    const partition = w.configs[choice[u] as number] as number
+    const first = w.unitFirst[u] as number
+    const last = (u + 1 < U ? (w.unitFirst[u + 1] as number) : w.kernels) - 1
+    const g = groups[groups.length - 1]
+    if (g && g.partition === partition) g.last = last
+    else groups.push({ first, last, partition })
+  }
+  return groups
+}
+
+export async function makePlan(
+  gpu: Gpu,
+  mixName: string,
+  workers: WorkerSpec[],
+  profiles: Profile[],
+  opts: PlanOptions,
+): Promise<Plan> {
+  checkInputs(gpu, workers, profiles, opts)
+  const t0 = performance.now()
+  const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE
+  const switchMax = opts.switchMax ?? DEFAULT_SWITCH_MAX
+  const modelWiseFactor = opts.modelWiseFactor ?? DEFAULT_MODEL_WISE_FACTOR
+  const timeLimitS = opts.timeLimitS ?? DEFAULT_TIME_LIMIT_S
+  const mipGap = opts.mipGap ?? DEFAULT_MIP_GAP
+  const maxPartitions = opts.maxPartitions ?? DEFAULT_MAX_PARTITIONS
+  const rtFactor = opts.rtFactor ?? DEFAULT_RT_FACTOR
+  const params = {
+    tolerance,
+    switchMax,
+    modelWiseFactor,
+    timeLimitS,
+    mipGap,
+    maxPartitions,
+    ...(opts.policy === 'eclip-rt' ? { rtFactor } : {}),
+  }
+  const sizes = commonSizes(gpu, profiles)
+  const N = gpu.smCount
+
+  let partitions: Partition[]
+  let ladders: number[][]
+  let assignments: Assignment[]
+  let instances: WorkerInstance[]
+  let solver: Omit<SolverInfo, 'solveMs'> = { name: 'none', status: 'not-needed', gap: 0 }
+  // eclip-fit: heuristic; gap 1 (nothing proven) unless the evaluator gave an STP bound
+  let fitSolver: Omit<SolverInfo, 'solveMs'> = { name: 'dp', status: 'heuristic', gap: 1 }
+  const notes: string[] = []
+  const instancesFor = () =>
+    workers.map((w, i) => {
+      const ladder = ladders[i] as number[]
+      return buildInstance(
+        w.name,
+        profiles[i] as Profile,
+        ladder,
+        ladder.map((id) => (partitions[id] as Partition).sms),
+      )
+    })
+  const draft = (policy: Policy, ps: Partition[], ls: number[][], is: WorkerInstance[], a: Assignment[]) =>
+    assemble({
+      gpu,
+      mixName,
+      workers,
+      profiles,
+      policy,
+      partitions: ps,
+      ladders: ls,
+      instances: is,
+      assignments: a,
+      params,
+      solver,
+      notes: [],
+    })
+  /** Baseline co-location (every worker on the whole GPU, one group) as the evaluator sees it. */
+  const evaluateBaseline = (evaluator: PlanEvaluator) => {
+    const whole: Partition[] = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
+    const baseInst = workers.map((w, i) => buildInstance(w.name, profiles[i] as Profile, [0], [N]))
+    return evaluator.evaluate(
+      draft(
+        'baseline',
+        whole,
+        workers.map(() => [0]),
+        baseInst,
+        baseInst.map((w) => evaluate(w, new Int32Array(unitCount(w)))),
+      ),
+    )
+  }
+
+  if (opts.policy === 'baseline') {
+    partitions = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
+    ladders = workers.map(() => [0])
+    instances = instancesFor()
+    assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+  } else if (opts.policy === 'model-wise' || isMpsPolicy(opts.policy)) {
+    const layout = modelWiseLayout(gpu, profiles, modelWiseFactor)
+    partitions = layout.partitions
+    ladders = layout.assigned.map((id) => [id])
+    notes.push(...layout.notes)
+    // MPS runs the model-wise plan with one process per worker: the sizes become thread-percentage caps (mps) or
+    // are ignored (mps-unlimited); the slices are never pinned (docs/design.md §3: MPS limits how many SMs, never which)
+    if (opts.policy === 'mps')
+      notes.push('MPS: each worker process capped at its partition size (active thread %), slices not pinned')
+    if (opts.policy === 'mps-unlimited')
+      notes.push('MPS without limits: every worker process may use the whole GPU; partition sizes unused')
+    instances = instancesFor()
+    assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+  } else if (opts.policy === 'eclip-rt') {
+    const layout = rtLayout(gpu, workers, profiles, rtFactor)
+    partitions = layout.partitions
+    ladders = layout.assigned.map((id) => [id])
+    notes.push(...layout.notes)
+    // a partition of the best-effort workers holds the remainder slice: not a profiled size. Its times are taken at
+    // the largest profiled size below it (an upper bound); the simulator interpolates between sizes.
+    const profiled = (i: number, sms: number) => {
+      const sizes = (profiles[i] as Profile).sizes
+      return sizes.includes(sms) ? sms : Math.max(...sizes.filter((s) => s <= sms))
+    }
+    instances = workers.map((w, i) => {
+      const ladder = ladders[i] as number[]
+      const sms = ladder.map((id) => (partitions[id] as Partition).sms)
+      return buildInstance(
+        w.name,
+        profiles[i] as Profile,
+        ladder,
+        sms.map((s) => profiled(i, s)),
+      )
+    })
+    assignments = instances.map((w, i) => ({
+      ...evaluate(w, new Int32Array(unitCount(w))),
+      meanSms: (partitions[(ladders[i] as number[])[0] as number] as Partition).sms,
+    }))
+    const approx = [...new Set(partitions.filter((p) => p.sms !== profiled(0, p.sms)).map((p) => p.sms))]
+    if (approx.length > 0)
+      notes.push(
+        `${approx.join(', ')} SMs not a profiled size: predicted at ${approx.map((s) => profiled(0, s)).join(', ')}`,
+      )
+  } else if (opts.policy === 'eclip-fit') {
+    const evaluator = opts.evaluator
+    if (evaluator && !opts.fitPrices) {
+      const baseline = await evaluateBaseline(evaluator)
+      const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
+      const res = await fitSearch(gpu, profiles, {
+        smCount: N,
+        switchMax,
+        factor: modelWiseFactor,
+        maxPartitions,
+        instance: (i, ladder, sms) =>
+          scaleToLatency(
+            buildInstance((workers[i] as WorkerSpec).name, profiles[i] as Profile, ladder, sms),
+            profiles[i] as Profile,
+          ),
+        switchCostUs: evaluator.switchCostUs,
+        score: (c) =>
+          evaluator.evaluate(
+            draft('eclip-fit', c.layout.partitions, c.layout.ladders, c.instances, c.assignments),
+          ),
+        baseline,
+        objective,
+        models: workers.map((w) => w.model),
+        ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
+      })
+      partitions = res.layout.partitions
+      ladders = res.layout.ladders
+      instances = res.instances
+      assignments = res.assignments
+      notes.push(...res.layout.notes)
+      const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
+      const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
+      const stp = stpInfo(res.chosen, baseline, objective, profiles, N, tolerance)
+      const worst = workers[res.chosen.worst] as WorkerSpec
+      const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
+      notes.push(
+        `${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}); evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      )
+      shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, res.chosen, objective), opts, notes)
+      fitSolver = { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp }
+    } else {
+      const layout = fitLayout(gpu, profiles, modelWiseFactor, maxPartitions)
+      partitions = layout.partitions
+      ladders = layout.ladders
+      notes.push(...layout.notes)
+      instances = instancesFor().map((w, i) => scaleToLatency(w, profiles[i] as Profile))
+      const d = {
+        ...FIT_DEFAULT,
+        ...opts.fitPrices,
+        switchCostUs: evaluator?.switchCostUs ?? FIT_DEFAULT.switchCostUs,
+      }
+      assignments = instances.map((w, i) =>
+        fitAssignment(w, layout.overlapSms[i] as number[], N, d.lambda, d.mu, switchMax, d.switchCostUs),
+      )
+      const l =
+        d.lambda === Number.POSITIVE_INFINITY ? '∞ (every worker stays in its model-wise home)' : d.lambda
+      notes.push(
+        `${opts.fitPrices ? 'fixed prices' : 'no contention model to choose prices'}: λ ${l} for every worker, μ ${d.mu}, ${d.switchCostUs} µs per switch; heuristic, no bound reached (nothing simulated)`,
+      )
+    }
+    // exact per worker at its prices, but the prices are a local search's (or fixed): never called optimal
+    solver = fitSolver
+  } else {
+    const pool = buildPool(gpu, workers.length, { maxPartitions, sizes })
+    partitions = pool.partitions
+    ladders = pool.ladders
+    instances = instancesFor()
+    if (opts.policy === 'kw-prealloc' || opts.policy === 'kw-ioctl') {
+      assignments = instances.map((w, i) => rightSizedAssignment(w, profiles[i] as Profile, tolerance))
+    } else {
+      // per-worker weights scale the worker's terms of the paper's objective (all 1: the paper's own)
+      const wts = workers.map((w) => w.weight ?? 1)
+      const solveOn = instances.map((w, i) =>
+        wts[i] === 1 ? w : { ...w, cost: w.cost.map((x) => x * (wts[i] as number)) },
+      )
+      const res = await solveEclip(solveOn, {
+        smCount: N,
+        switchMax,
+        mipGap,
+        timeLimitS,
+        solver: opts.solver ?? 'dp',
+      })
+      assignments = res.assignments.map((a, i) => evaluate(instances[i] as WorkerInstance, a.choice))
+      if (wts.some((x) => x !== 1)) notes.push(`objective weighted per worker: ${wts.join(', ')}`)
+      const floorMode = opts.eclipFloors ?? 'check'
+      if (opts.evaluator && opts.policy === 'eclip' && floorMode !== 'off')
+        assignments = await eclipFloors(opts.evaluator, floorMode, assignments)
+      solver = {
+        name: res.solver,
+        status: res.proven ? 'optimal' : 'time-limit',
+        gap: res.gap,
+        objectiveUs: res.value,
+      }
+      notes.push(
+        `outer search over the mean-SM multiplier: ${res.oracleCalls} subproblem solves, lower bound ${res.lowerBound.toFixed(3)} µs`,
+      )
+      if (!res.proven)
+        notes.push(
+          res.timedOut
+            ? `NOT PROVEN OPTIMAL: stopped at the ${timeLimitS}s time limit with a relative gap of ${(res.gap * 100).toFixed(3)}%`
+            : `NOT PROVEN OPTIMAL: the subproblems' bounds leave a relative gap of ${(res.gap * 100).toFixed(3)}% (> --mip-gap)`,
+        )
+    }
+  }
+
+  /**
+   * eclip's floors on the evaluator: the shortfall said in the notes ('check'), or the short workers moved to the
+   * whole GPU (the top of every ECLIP ladder) until the floors hold or everyone is there ('repair').
+   */
+  async function eclipFloors(evaluator: PlanEvaluator, mode: 'check' | 'repair', start: Assignment[]) {
+    const baseline = await evaluateBaseline(evaluator)
+    const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
+    let a = start
+    const metricsOf = async (as: Assignment[]) =>
+      fitMetrics(
+        await evaluator.evaluate(draft('eclip', partitions, ladders, instances, as)),
+        baseline,
+        objective,
+      )
+    let m = await metricsOf(a)
+    const moved: string[] = []
+    while (mode === 'repair' && m.shortfall > 0) {
+      const short = workers.flatMap((_, i) =>
+        (m.ratios[i] ?? 0) + 1e-9 < (objective.floors[i] ?? 0) ? [i] : [],
+      )
+      const atTop = (i: number) => {
+        const w = instances[i] as WorkerInstance
+        return (a[i] as Assignment).choice.every((c) => c === w.configs.length - 1)
+      }
+      const toMove = short.filter((i) => !atTop(i))
+      // every short worker already on the whole GPU: the others go there too (the baseline's placement), once
+      const next = toMove.length > 0 ? toMove : workers.map((_, i) => i).filter((i) => !atTop(i))
+      if (next.length === 0) break
+      a = a.map((x, i) => {
+        if (!next.includes(i)) return x
+        const w = instances[i] as WorkerInstance
+        return evaluate(w, new Int32Array(unitCount(w)).fill(w.configs.length - 1))
+      })
+      moved.push(...next.map((i) => (workers[i] as WorkerSpec).name))
+      m = await metricsOf(a)
+    }
+    const stp = stpInfo(m, baseline, objective, profiles, N, tolerance)
+    notes.push(
+      `floors checked on the evaluator: STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}` +
+        (moved.length > 0 ? `; repaired: ${moved.join(', ')} moved to the whole GPU` : ''),
+    )
+    const short = floorShortfalls(workers, m, objective)
+    if (mode === 'repair') shortfallOrThrow('the eclip plan', short, opts, notes)
+    else if (short.length > 0)
+      notes.push(`WARNING: the paper's plan misses ${short.length} floor(s) (simulated): ${short.join('; ')}`)
+    return a
+  }
+
+  return assemble({
+    gpu,
+    mixName,
+    policy: opts.policy,
+    workers,
+    profiles,
+    partitions,
+    ladders,
+    instances,
+    assignments,
+    params,
+    solver: { ...solver, solveMs: performance.now() - t0 },
+    notes,
+  })
+}
+
+interface AssembleInput {
+  gpu: Gpu
+  mixName: string
+  policy: Policy
+  workers: readonly WorkerSpec[]
+  profiles: readonly Profile[]
+  partitions: Partition[]
+  ladders: number[][]
+  instances: readonly WorkerInstance[]
+  assignments: readonly Assignment[]
+  params: {
+    tolerance: number
+    switchMax: number
+    modelWiseFactor: number
+    timeLimitS: number
+    mipGap: number
+    maxPartitions: number
+    rtFactor?: number
+  }
+  solver: Omit<SolverInfo, 'solveMs'> & { solveMs?: number }
+  notes: readonly string[]
+}
+
+/** The plan of given assignments (validated against the plan format). */
+function assemble(o: AssembleInput): Plan {
+  const { gpu, workers, profiles, instances, assignments, ladders, notes } = o
+  const N = gpu.smCount
+  const A = assignments.reduce((a, x) => a + x.meanSms, 0)
+  const alpha = A / N
+  const planWorkers: PlanWorker[] = workers.map((w, i) => {
+    const inst = instances[i] as WorkerInstance
+    const a = assignments[i] as Assignment
+    const groups = groupsOf(inst, a.choice)
+    return {
+      name: w.name,
+      model: w.model,
+      batch: w.batch,
+      dtype: w.dtype,
+      fingerprint: (profiles[i] as Profile).fingerprint,
+      kernels: inst.kernels,
+      partitions: [...(ladders[i] as number[])],
+      groups,
+      switches: groups.length - 1,
+      soloUs: a.soloUs,
+      predictedUs: (1 + alpha) * a.soloUs,
+      soloFullUs: inst.fullUs,
+      meanSms: a.meanSms,
+      alpha,
+      ...(w.priority !== undefined ? { priority: w.priority } : {}),
+      ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
+    }
+  })
+  const { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions, rtFactor } = o.params
+  const plan: Plan = {
+    format: 'eclip.plan/1',
+    policy: o.policy,
+    gpu: gpuIdentity(gpu),
+    mix: o.mixName,
+    pool: { partitions: o.partitions },
+    workers: planWorkers,
+    repartitionAtSwitch: o.policy === 'kw-ioctl',
+    // params allows extra fields: the pool cap is recorded next to the paper's parameters
+    params: {
+      tolerance,
+      switchMax,
+      modelWiseFactor,
+      timeLimitS,
+      mipGap,
+      maxPartitions,
+      ...(rtFactor !== undefined ? { rtFactor } : {}),
+    } as Plan['params'],
+    solver: {
+      ...o.solver,
+      solveMs: o.solver.solveMs ?? 0,
+      ...(notes.length > 0 ? { notes: notes.join('; ') } : {}),
+    },
+    createdAt: new Date().toISOString(),
+  }
+  return parseFormat<Plan>('plan', plan, `plan for ${o.mixName}`)
+}
+
+export interface EclipSolveOptions {
+  smCount: number
+  switchMax: number
+  mipGap: number
+  timeLimitS: number
+  solver: SolverChoice
+}
+
+export type EclipSolveResult = OuterResult & { solver: 'dp' | 'highs' }
+
+/** ECLIP's optimizer over prepared worker instances (exported for tests and the benchmark). */
+export async function solveEclip(
+  instances: WorkerInstance[],
+  o: EclipSolveOptions,
+): Promise<EclipSolveResult> {
+  const deadlineMs = performance.now() + o.timeLimitS * 1000
+  const minA = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+  let runner: HighsRunner | undefined
+  // Workers with the same profile and ladder sizes (mix1's two alberts, mix7's three alexnets) have the same
+  // subproblem: solve it once per λ and share the answer (a configuration index means the same size for both).
+  const twinOf = instances.map((w, i) => instances.findIndex((v, j) => j <= i && sameSubproblem(v, w)))
+  const solveShared = async (
+    solve: (w: WorkerInstance, i: number) => Promise<{ a: Assignment; bound: number }>,
+  ) => {
+    const memo = new Map<number, { a: Assignment; bound: number }>()
+    const out: Assignment[] = []
+    let bound = 0
+    for (const [i, w] of instances.entries()) {
+      const t = twinOf[i] as number
+      let r = memo.get(t)
+      if (!r) {
+        r = await solve(w, i)
+        memo.set(t, r)
+      }
+      out.push(t === i ? r.a : evaluate(w, r.a.choice))
+      bound += r.bound
+    }
+    return { assignments: out, bound }
+  }
+  const dpOracle = (lambda: number): Promise<OracleResult> =>
+    solveShared(async (w) => {
+      const r = solveWorkerDp(w, o.switchMax, lambda)
+      return { a: r.assignment, bound: r.value }
+    })
+  const highsOracle = (lambda: number, deadline: number): Promise<OracleResult> =>
+    solveShared(async (w, i) => {
+      runner ??= new HighsRunner()
+      const left = Math.max(0.05, (deadline - performance.now()) / 1000)
+      // a tenth of the plan's gap per subproblem, so the outer search's bounds can close within the plan's gap
+      const r = await runner.solve(w, o.switchMax, lambda, left, o.mipGap / 10)
+      // no incumbent in time: the worker's smallest-partition plan is feasible (0 switches)
+      return { a: r.assignment ?? (minA[i] as Assignment), bound: r.bound }
+    })
+  try {
+    const res = await outerSearch(o.solver === 'highs' ? highsOracle : dpOracle, {
+      smCount: o.smCount,
+      mipGap: o.mipGap,
+      deadlineMs,
+      minA,
+    })
+    return { ...res, solver: o.solver }
+  } finally {
+    runner?.close()
+  }
+}
+
+const sameArray = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** Same costs, units and ladder sizes: the DP and the MILP see the same problem. */
+function sameSubproblem(a: WorkerInstance, b: WorkerInstance): boolean {
+  return (
+    a === b ||
+    (a.kernels === b.kernels &&
+      sameArray(a.sms, b.sms) &&
+      sameArray(a.unitFirst, b.unitFirst) &&
+      sameArray(a.weight, b.weight) &&
+      sameArray(a.cost, b.cost))
+  )
+}

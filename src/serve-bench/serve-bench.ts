@@ -1,0 +1,544 @@
+// One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), driven
+// through KServe v2 HTTP by closed-loop clients in a process of their own (client-process.ts); per-worker
+// throughput and client-side latency over a steady window, energy from the server's /metrics at the window's edges,
+// the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
+import { writeFileSync } from 'node:fs'
+import type { EventLoopUtilization } from 'node:perf_hooks'
+import type {
+  Dtype,
+  Gpu,
+  Mix,
+  ServeConfig,
+  ServeRun,
+  ServeWorkerResult,
+  ThroughputPolicy,
+} from '../formats/index.ts'
+import { expandWorkers, serveRunId } from '../formats/index.ts'
+import { profileRefs } from '../measure/metrics.ts'
+import { latencySummary, mean } from '../measure/stats.ts'
+import { profileSystemMetrics } from '../measure/system.ts'
+import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
+import { loadGpu, loadProfile } from '../profile/store.ts'
+import { syntheticProfile } from '../profile/synthetic.ts'
+import { gridTable } from '../report/tables.ts'
+import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
+import { startServe } from '../serve/index.ts'
+import type { Datatype } from '../serve/kserve/datatypes.ts'
+import {
+  type Call,
+  type ClientEvent,
+  ClientProcess,
+  type ClientSpec,
+  driveClients,
+} from './client-process.ts'
+import { TRANSPORT_LABEL, type Transport } from './clients/index.ts'
+import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
+
+export type { Call } from './client-process.ts'
+
+export interface ServeBenchSpec {
+  mix: Mix
+  /** A serve policy (the server plans by priority not yet: no eclip-rt). */
+  policy: ThroughputPolicy
+  backend: 'sim' | 'gpu'
+  /** Overrides every worker's batch; null keeps the mix's. */
+  batch: number | null
+  /** Profile directory (absolute); undefined: the simulator's synthetic profiles. */
+  profiles?: string
+  concurrency: number
+  warmupS: number
+  windowS: number
+  seed: number
+  /** The serve config's per-model queueSize (default: serve's). */
+  queueSize?: number
+  /** Inputs that also accept this datatype are sent in it (FP32 images for FP16 models); default: their own. */
+  inputDatatype?: Datatype
+  /** Called at the window's edges (benchmarks of the host path read CPU counters there). */
+  onWindow?: (edge: 'start' | 'end') => void
+  /** Where the clients run: a child process of their own (default), or this process (sharing the server's loop). */
+  clients?: 'process' | 'in-process'
+  /** How the clients send requests (default http): clients/load.ts. */
+  transport?: Transport
+  /**
+   * serveBenchRuns: several transports measured one after the other against the same server (one start-up, one
+   * plan, one backend: back to back); each transport gets its own clients, warm-up and window.
+   */
+  transports?: Transport[]
+  /** HTTP (and gRPC) front-end processes in front of the engine (serve --frontends); 0 or absent: none. */
+  frontends?: number
+  /** Where the run's serve config is written. */
+  configFile: string
+  gpu?: GpuServeOptions
+}
+
+export interface ServeBenchOutcome {
+  run: ServeRun
+  /** Every request of the run (warm-up and drain included), per worker in mix order. */
+  calls: Call[][]
+  /** What the GPU backend reported about itself (device name, driver, CUDA, torch); absent on the simulator. */
+  device?: { gpu: string; versions: Record<string, string> }
+}
+
+/** The KServe name a mix worker is served under: "albert#1" → "albert-1" (names are URL path segments). */
+export const servedName = (worker: string) => worker.replace(/[^A-Za-z0-9_.-]/g, '-')
+
+/** One transport's outcome of serveBenchRuns, or why its clients failed (the other transports still ran). */
+export type TransportOutcome = ServeBenchOutcome | { transport: Transport; error: Error }
+
+/** One served run with one transport (spec.transport, default http). */
+export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOutcome> {
+  const [o] = await serveBenchRuns({ ...spec, transports: [spec.transport ?? 'http'] })
+  if (!o || 'error' in o) throw o?.error ?? new Error('serve-bench: no run')
+  return o
+}
+
+/**
+ * The server started once for (mix, policy), then each of spec.transports measured in turn with clients of its own
+ * (warm-up, window); the server, its backend and front-ends are closed at the end. A failure to start the server
+ * throws; a transport whose clients fail is returned with its error.
+ */
+export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOutcome[]> {
+  const transports = spec.transports ?? [spec.transport ?? 'http']
+  const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
+  const config: ServeConfig = {
+    format: 'eclip.serve/1',
+    host: '127.0.0.1',
+    port: 0,
+    backend: spec.backend,
+    policy: spec.policy,
+    ...(spec.profiles ? { profiles: spec.profiles } : {}),
+    dashboard: false,
+    // gRPC only where the clients use it (a free port, as HTTP's)
+    grpcPort: transports.includes('grpc') ? 0 : null,
+    models: workers.map((w) => ({
+      name: servedName(w.name),
+      model: w.model,
+      batch: w.batch,
+      dtype: w.dtype,
+      ...(spec.queueSize ? { queueSize: spec.queueSize } : {}),
+    })),
+  }
+  writeFileSync(spec.configFile, `${JSON.stringify(config, null, 1)}\n`)
+  const started = performance.now()
+  // the first clients' process starts now: its start-up overlaps the server's
+  let early = spec.clients === 'in-process' ? null : new ClientProcess()
+  let running: Awaited<ReturnType<typeof startServe>>
+  try {
+    running = await startServe({
+      config: spec.configFile,
+      logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
+      ...(spec.frontends ? { frontends: spec.frontends } : {}),
+      gpu: { powerPeriodMs: 100, ...spec.gpu },
+    })
+  } catch (err) {
+    await early?.close()
+    throw err
+  }
+  const { server, frontends: pool } = running
+  const out: TransportOutcome[] = []
+  try {
+    for (const [i, transport] of transports.entries()) {
+      const clients = early ?? (spec.clients === 'in-process' ? null : new ClientProcess())
+      early = null
+      try {
+        // the first transport's start counts from the server's; a later one's from its own clients'
+        out.push(
+          await measureTransport(spec, running, transport, clients, i === 0 ? started : performance.now()),
+        )
+      } catch (err) {
+        if (transports.length === 1) throw err
+        out.push({ transport, error: err as Error })
+      } finally {
+        await clients?.close()
+      }
+    }
+  } finally {
+    await early?.close()
+    // the whole server, the GPU backend's Python process and the front-ends included, is gone before the next run
+    await (pool ?? server).close()
+  }
+  return out
+}
+
+/** One transport's clients against the running server: warm-up, window, the run's numbers. */
+async function measureTransport(
+  spec: ServeBenchSpec,
+  running: Awaited<ReturnType<typeof startServe>>,
+  transport: Transport,
+  clients: ClientProcess | null,
+  started: number,
+): Promise<ServeBenchOutcome> {
+  const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
+  const { server, url, grpcAddress, frontends: pool } = running
+  const clientSpec: ClientSpec = {
+    url,
+    models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })),
+    concurrency: spec.concurrency,
+    warmupS: spec.warmupS,
+    windowS: spec.windowS,
+    seed: spec.seed,
+    ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
+    waitForEnergy: spec.backend === 'gpu',
+    transport,
+    ...(grpcAddress ? { grpcAddress } : {}),
+  }
+  let startS = 0
+  let elu0: EventLoopUtilization | undefined
+  let elu = 0
+  let cpu0: CpuSnapshot | undefined
+  let cpu1: CpuSnapshot | undefined
+  // the clients' processes: their Node process, and the cuda-shm client's Python one
+  let helpers: number[] = []
+  const pids = () => ({
+    ...(pool ? { frontends: pool.pids() } : {}),
+    clients: [...(clients?.pid ? [clients.pid] : []), ...(clients?.helperPids ?? helpers)],
+    ...(spec.backend === 'gpu' ? { backend: (server.opts.backend as GpuServeBackend).process?.pid } : {}),
+  })
+  // the server's event loop between the window's edges (with the clients in their own process, the server's alone)
+  const onEvent = (e: ClientEvent) => {
+    if (e === 'ready') startS = (performance.now() - started) / 1000
+    else if (e === 'window-start') {
+      elu0 = performance.eventLoopUtilization()
+      cpu0 = cpuSnapshot(pids())
+      spec.onWindow?.('start')
+    } else if (e === 'window-end' && elu0) {
+      elu = performance.eventLoopUtilization(elu0).utilization
+      cpu1 = cpuSnapshot(pids())
+      spec.onWindow?.('end')
+    }
+  }
+  const { calls, first, last } = clients
+    ? await clients.run(clientSpec, onEvent)
+    : await driveClients(clientSpec, onEvent, (p) => {
+        helpers = p
+      })
+  const from = first.atMs
+  const to = last.atMs
+  const windowS = (to - from) / 1000
+  const inWindow = (c: Call) => c.endMs > from && c.endMs <= to
+  const results: ServeWorkerResult[] = workers.map((w, i) => {
+    const all = calls[i] ?? []
+    const win = all.filter(inWindow)
+    const ok = win.filter((c) => c.ok)
+    const statuses: Record<string, number> = {}
+    for (const c of all) if (!c.ok) statuses[c.status] = (statuses[c.status] ?? 0) + 1
+    const means = (xs: (number | null)[]) => mean(xs.filter((x): x is number => x !== null))
+    return {
+      name: w.name,
+      served: servedName(w.name),
+      model: w.model,
+      batch: w.batch,
+      dtype: w.dtype,
+      requests: ok.length,
+      items: ok.length * w.batch,
+      throughputRps: ok.length / windowS,
+      itemsPerS: (ok.length * w.batch) / windowS,
+      latencyUs: ok.length > 0 ? latencySummary(ok.map((c) => (c.endMs - c.startMs) * 1000)) : null,
+      errors: win.length - ok.length,
+      errorsTotal: all.length - all.filter((c) => c.ok).length,
+      errorStatuses: statuses,
+      serverQueueUs: means(ok.map((c) => c.queueUs)),
+      serverComputeUs: means(ok.map((c) => c.computeUs)),
+      normVsBaseline: null,
+      p95VsBaseline: null,
+      // the solo reference and right-sized area of the system metrics (no solo runs here: the profile's)
+      ...servedProfileRefs(spec.profiles, server.opts.gpu, w, server.opts.plan?.params.tolerance),
+    }
+  })
+  const e0 = first.metrics.get('nv_energy_consumption')
+  const e1 = last.metrics.get('nv_energy_consumption')
+  const energyJ = e0 && e1 ? e1.value - e0.value : null
+  const source = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
+  const requests = results.reduce((a, w) => a + w.requests, 0)
+  const simulated = server.opts.backend.kind === 'sim'
+  const notes = [...(server.opts.notes ?? []), `clients: ${TRANSPORT_LABEL[transport]}`]
+  if (pool)
+    notes.push(
+      `${pool.opts.count} front-end processes in front of the engine: their CPU counts as the server's, the event loop is the engine's`,
+    )
+  if (simulated)
+    notes.push('SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled')
+  const firstErrors = new Map<string, string>()
+  calls.flat().forEach((c) => {
+    if (!c.ok && c.error && !firstErrors.has(String(c.status))) firstErrors.set(String(c.status), c.error)
+  })
+  for (const [s, e] of firstErrors) notes.push(`first error with status ${s}: ${e}`)
+  if (cpu0 && cpu1) notes.push(hostCpuNote(hostCpu(cpu0, cpu1, requests)))
+  const gpuProc = spec.backend === 'gpu' ? (server.opts.backend as GpuServeBackend).process : null
+  if (spec.backend === 'gpu') {
+    const t = (server.opts.backend as GpuServeBackend).transports()
+    notes.push(
+      `tensors to and from the backend: ${[...t].map(([n, how]) => `${n} ${how === 'shm' ? 'shared memory' : how}`).join(', ')}`,
+    )
+  }
+  const gpu = server.opts.gpu
+  const plan = server.opts.plan
+  const run: ServeRun = {
+    id: serveRunId(spec.mix.name, spec.policy, spec.batch, spec.backend),
+    mix: spec.mix.name,
+    policy: spec.policy,
+    backend: spec.backend,
+    simulated,
+    batch: spec.batch,
+    gpu: gpu
+      ? { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+      : { name: 'unknown', smCount: 1, sliceSize: 1 },
+    config: spec.configFile,
+    concurrency: spec.concurrency,
+    warmupS: from / 1000,
+    windowS,
+    startS,
+    planSolver: plan ? `${plan.solver.name} ${plan.solver.status}` : 'none',
+    workers: results,
+    transport,
+    metrics: {
+      requests,
+      errors: results.reduce((a, w) => a + w.errors, 0),
+      errorsTotal: results.reduce((a, w) => a + w.errorsTotal, 0),
+      energyJ,
+      energySource: energyJ === null ? null : (source ?? null),
+      meanPowerW: energyJ === null ? null : energyJ / windowS,
+      requestsPerJ: energyJ ? requests / energyJ : null,
+      throughputVsBaseline: null,
+      p95VsBaseline: null,
+      energyEffVsBaseline: null,
+      eventLoopUtilisation: elu,
+    },
+    notes,
+  }
+  return {
+    run,
+    calls,
+    ...(gpuProc ? { device: { gpu: gpuProc.gpu?.name ?? 'unknown', versions: gpuProc.versions } } : {}),
+  }
+}
+
+/**
+ * Ratios to the same worker under baseline (same mix, batch and backend), and their means per run; each worker's
+ * requests/J ratio as `eclip bench` takes it (its throughput ratio × baseline power / this power). Mutates `runs`.
+ */
+export function normaliseServeRuns(runs: ServeRun[]): ServeRun[] {
+  const baseline = new Map<string, ServeRun>()
+  for (const r of runs) if (r.policy === 'baseline') baseline.set(`${r.mix}|${r.batch}|${r.backend}`, r)
+  for (const r of runs) {
+    const base = baseline.get(`${r.mix}|${r.batch}|${r.backend}`)
+    for (const w of r.workers) {
+      const bw = base?.workers.find((b) => b.name === w.name)
+      w.normVsBaseline = bw && bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
+      w.p95VsBaseline =
+        bw?.latencyUs && w.latencyUs && bw.latencyUs.p95 > 0 ? w.latencyUs.p95 / bw.latencyUs.p95 : null
+    }
+    const all = <T>(xs: (T | null)[]): T[] | null => (xs.every((x) => x !== null) ? (xs as T[]) : null)
+    const norm = all(r.workers.map((w) => w.normVsBaseline))
+    const p95 = all(r.workers.map((w) => w.p95VsBaseline))
+    r.metrics.throughputVsBaseline = norm ? mean(norm) : null
+    r.metrics.p95VsBaseline = p95 ? mean(p95) : null
+    const power = r.metrics.meanPowerW
+    const basePower = base?.metrics.meanPowerW
+    r.metrics.energyEffVsBaseline =
+      norm && power && basePower ? (mean(norm) as number) * (basePower / power) : null
+    r.metrics.system = profileSystemMetrics(r.workers, base?.workers ?? null, r.gpu.smCount)
+  }
+  return runs
+}
+
+type RatioMetric = 'throughputVsBaseline' | 'p95VsBaseline' | 'energyEffVsBaseline'
+
+const RATIO_TABLES: { metric: RatioMetric; title: string }[] = [
+  {
+    metric: 'throughputVsBaseline',
+    title: 'Normalised sustained throughput (mean over workers of req/s ÷ baseline)',
+  },
+  { metric: 'p95VsBaseline', title: 'Normalised p95 latency (mean over workers of p95 ÷ baseline)' },
+  {
+    metric: 'energyEffVsBaseline',
+    title: 'Normalised energy efficiency (requests/J ÷ baseline, mean over workers)',
+  },
+]
+
+/**
+ * The report: ratio tables (mix × policy, a means row), per-worker throughput and p95, errors; then every run in
+ * detail. `label` says what the numbers are ("SIMULATED …" or "measured on …") and heads every table.
+ */
+export function serveReport(
+  runs: ServeRun[],
+  label: string,
+  /** The rows and columns (a run that failed shows as –); default: those of `runs`. */
+  axes: { mixes: string[]; policies: string[] } = {
+    mixes: [...new Set(runs.map((r) => r.mix))],
+    policies: [...new Set(runs.map((r) => r.policy))],
+  },
+): { tables: string; detail: string } {
+  const { mixes, policies } = axes
+  const find = (mix: string, policy: string) => runs.find((r) => r.mix === mix && r.policy === policy)
+  const f = (v: number | null | undefined, digits = 2) =>
+    v === null || v === undefined ? '–' : v.toFixed(digits)
+  const grid = (
+    title: string,
+    cell: (r: ServeRun) => string,
+    summary?: [string, (rs: ServeRun[]) => string],
+  ) =>
+    gridTable(
+      `${title} — ${label}`,
+      ['mix', ...policies],
+      [
+        ...mixes.map((m) => [
+          m,
+          ...policies.map((p) => {
+            const r = find(m, p)
+            return r ? cell(r) : '–'
+          }),
+        ]),
+        ...(summary
+          ? [[summary[0], ...policies.map((p) => summary[1](runs.filter((r) => r.policy === p)))]]
+          : []),
+      ],
+    )
+  const perWorker = (v: (w: ServeWorkerResult) => number | null, digits: number) => (r: ServeRun) =>
+    r.workers.map((w) => f(v(w), digits)).join(' / ')
+  // the system metrics first (src/measure/system.ts; solo rates from the profiles), the per-worker mean after them
+  const sys = (k: 'stpVsBaseline' | 'totalRpsVsBaseline' | 'jain' | 'stpVsBound', digits = 2) =>
+    [
+      (r: ServeRun) => f(r.metrics.system?.[k], digits),
+      (rs: ServeRun[]) =>
+        f(
+          mean(rs.flatMap((r) => (typeof r.metrics.system?.[k] === 'number' ? [r.metrics.system[k]] : []))),
+          digits,
+        ),
+    ] as const
+  const systemRows: [string, ReturnType<typeof sys>][] = [
+    [
+      'System throughput STP (Σ rate/solo, solo rates from the profiles) ÷ baseline STP',
+      sys('stpVsBaseline'),
+    ],
+    ['Total requests/s ÷ baseline (a sum over different models)', sys('totalRpsVsBaseline')],
+    ["Jain's fairness over rate/solo", sys('jain', 3)],
+    [
+      'STP ÷ its bound (right-sized SM-time within the SMs, no worker above solo; above 1: the bound ignores overlap and memory contention)',
+      sys('stpVsBound'),
+    ],
+  ]
+  const system = runs.some((r) => r.metrics.system)
+    ? systemRows.map(([title, [cell, avg]]) =>
+        grid(`${title}, arithmetic mean over mixes`, cell, ['mean', avg]),
+      )
+    : []
+  const worst = runs.some((r) => r.metrics.system)
+    ? [
+        grid("Worst worker: its sustained throughput ÷ its baseline's (name)", (r) =>
+          r.metrics.system?.worstVsBaseline != null
+            ? `${f(r.metrics.system.worstVsBaseline)}${r.policy !== 'baseline' ? ` ${r.metrics.system.worstWorker}` : ''}`
+            : '–',
+        ),
+      ]
+    : []
+  const tables = [
+    ...system.slice(0, 1),
+    ...worst,
+    ...system.slice(1),
+    ...RATIO_TABLES.map((t) =>
+      grid(`${t.title}, arithmetic mean over mixes`, (r) => f(r.metrics[t.metric]), [
+        'mean',
+        (rs) => f(mean(rs.map((r) => r.metrics[t.metric]).filter((v): v is number => v !== null))),
+      ]),
+    ),
+    grid(
+      'Sustained throughput per worker, requests/s (workers in mix order)',
+      perWorker((w) => w.throughputRps, 1),
+    ),
+    grid(
+      'p95 latency per worker, ms (client-side; workers in mix order)',
+      perWorker((w) => (w.latencyUs ? w.latencyUs.p95 / 1000 : null), 2),
+    ),
+    grid(
+      'Errors in the window (all workers; non-200 or malformed answers)',
+      (r) => String(r.metrics.errors),
+      ['total', (rs) => String(rs.reduce((a, r) => a + r.metrics.errors, 0))],
+    ),
+  ].join('\n\n')
+
+  const out: string[] = [
+    `Runs in detail (latencies in µs, client-side; server queue/compute from the responses) — ${label}`,
+  ]
+  for (const r of runs) {
+    const m = r.metrics
+    out.push(
+      '',
+      `${r.mix} ${r.policy} [${r.backend}${r.simulated ? ', SIMULATED' : ''}, ${r.transport ?? 'http'}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
+        `${m.errors} errors (${m.errorsTotal} in the whole run), ${f(m.energyJ)} J (${m.energySource ?? 'no energy reading'}), ` +
+        `${f(m.meanPowerW, 0)} W, ${f(m.requestsPerJ)} req/J, event loop ${f(m.eventLoopUtilisation * 100, 0)}% busy, ` +
+        `concurrency ${r.concurrency}, start ${f(r.startS, 1)} s, plan ${r.planSolver}`,
+    )
+    const rows = [
+      [
+        'worker',
+        'served',
+        'requests',
+        'req/s',
+        'items/s',
+        'p50',
+        'p95',
+        'p99',
+        'mean',
+        'queue',
+        'compute',
+        'errors',
+        'thr/base',
+        'p95/base',
+      ],
+      ...r.workers.map((w) => [
+        w.name,
+        w.served,
+        String(w.requests),
+        f(w.throughputRps, 1),
+        f(w.itemsPerS, 1),
+        f(w.latencyUs?.p50, 0),
+        f(w.latencyUs?.p95, 0),
+        f(w.latencyUs?.p99, 0),
+        f(w.latencyUs?.mean, 0),
+        f(w.serverQueueUs, 0),
+        f(w.serverComputeUs, 0),
+        `${w.errors}${
+          Object.keys(w.errorStatuses).length
+            ? ` (${Object.entries(w.errorStatuses)
+                .map(([s, n]) => `${s}: ${n}`)
+                .join(', ')})`
+            : ''
+        }`,
+        f(w.normVsBaseline),
+        f(w.p95VsBaseline),
+      ]),
+    ]
+    out.push(
+      gridTable('', rows[0] as string[], rows.slice(1))
+        .split('\n')
+        .slice(1)
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    )
+    for (const n of r.notes) out.push(`  note: ${n}`)
+  }
+  return { tables, detail: out.join('\n') }
+}
+
+/**
+ * A served worker's profile references (serve-bench: the server resolved its profiles itself): from the profile
+ * directory, else the synthetic profile the simulator serves; none when neither is at hand (no system metrics then).
+ */
+function servedProfileRefs(
+  dir: string | undefined,
+  gpu: Gpu | undefined,
+  w: { model: string; batch: number; dtype: Dtype },
+  tolerance: number = DEFAULT_TOLERANCE,
+): { fullGpuUs: number; packedAreaSmUs: number } | Record<string, never> {
+  try {
+    const p = dir
+      ? loadProfile(dir, loadGpu(dir), w.model, w.batch, w.dtype)
+      : gpu
+        ? syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
+        : null
+    return p ? profileRefs(p, tolerance) : {}
+  } catch {
+    return {}
+  }
+}

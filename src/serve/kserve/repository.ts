@@ -1,0 +1,67 @@
+// Triton's model repository extension (explicit model control), as tritonclient calls it: `POST /v2/repository/index`
+// (body empty or {"ready": bool}) answers [{name, version, state, reason}]; `POST /v2/repository/models/{name}/load`
+// and `/unload` (bodies {"parameters": {…}}, read and not needed) answer 200 with an empty body once the model is
+// served, or gone, and {"error": …} with 400 otherwise. What loading and unloading do is the service's business.
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ProtocolError } from './tensors.ts'
+
+/** One model of the repository as the index lists it (Triton's states: READY, UNAVAILABLE, LOADING, UNLOADING). */
+export interface RepositoryEntry {
+  name: string
+  version: string
+  state: 'READY' | 'UNAVAILABLE' | 'LOADING' | 'UNLOADING'
+  /** Why it is not ready (not loaded, the error of its last load, unloaded). */
+  reason: string
+}
+
+export interface RepositoryService {
+  /** Every model of the repository; absent: this server has no repository (the index is then its served models). */
+  repositoryIndex?(): RepositoryEntry[]
+  /** Loads a model; resolves once it is served. Rejects with a ProtocolError saying what is missing or wrong. */
+  loadModel?(name: string): Promise<void>
+  /** Unloads a model once its accepted requests are answered; rejects with a ProtocolError otherwise. */
+  unloadModel?(name: string): Promise<void>
+  models(): { name: string; version: string }[]
+}
+
+/** The request's JSON object, or {} for an empty body; a body that is not a JSON object is refused. */
+function jsonObject(req: FastifyRequest, what: string): Record<string, unknown> {
+  const body = req.body
+  if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) return {}
+  let json: unknown
+  try {
+    json = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : String(body))
+  } catch {
+    throw new ProtocolError(400, `${what}: the body is not JSON`)
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new ProtocolError(400, `${what}: the body must be a JSON object`)
+  return json as Record<string, unknown>
+}
+
+export function registerRepositoryRoutes(app: FastifyInstance, svc: RepositoryService) {
+  app.post('/v2/repository/index', async (req, reply) => {
+    const body = jsonObject(req, 'repository index')
+    if (body.ready !== undefined && typeof body.ready !== 'boolean')
+      throw new ProtocolError(400, 'repository index: "ready" must be true or false')
+    const all: RepositoryEntry[] =
+      svc.repositoryIndex?.() ??
+      svc.models().map((m) => ({ name: m.name, version: m.version, state: 'READY', reason: '' }))
+    return reply.send(body.ready === true ? all.filter((e) => e.state === 'READY') : all)
+  })
+  const control =
+    (op: 'load' | 'unload') => async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
+      const name = (req.params as { name: string }).name
+      jsonObject(req, `${op} of model "${name}"`)
+      const run = op === 'load' ? svc.loadModel?.bind(svc) : svc.unloadModel?.bind(svc)
+      if (!run)
+        throw new ProtocolError(
+          400,
+          `model control is not available: this server serves a fixed set of models (policy eclip-live loads and unloads them, docs/live.md)`,
+        )
+      await run(name)
+      return reply.code(200).send()
+    }
+  app.post('/v2/repository/models/:name/load', control('load'))
+  app.post('/v2/repository/models/:name/unload', control('unload'))
+}

@@ -1,0 +1,266 @@
+// Calibration (src/calibrate/calibrate.ts): the fit must recover constants that made the "measurements", and refuse
+// inputs it cannot compare. The measurements here are simulator runs made with known constants and a known power
+// model, relabelled as GPU runs; re-simulated with the same windows and seeds they are reproduced exactly, so the
+// truth is the only grid point with zero error.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { handPlanner } from '../../bench/hand-planner.ts'
+import { runExperiment } from '../../src/bench/experiment.ts'
+import {
+  type Case,
+  calibrate,
+  fitLine,
+  fitPower,
+  type PrepareOptions,
+  prepareCases,
+} from '../../src/calibrate/calibrate.ts'
+import {
+  CALIBRATION,
+  type Calibration,
+  defaultPowerModel,
+  defaultPrimitives,
+  SimBackend,
+} from '../../src/execute/sim/index.ts'
+import {
+  type Mix,
+  type Plan,
+  type PowerModel,
+  type Results,
+  type Run,
+  UserError,
+} from '../../src/formats/index.ts'
+import type { Planner } from '../../src/plan/index.ts'
+import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
+import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+
+const gpu = syntheticH100Gpu()
+const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+const profilesFor = (ws: { model: string; batch: number; dtype: 'fp16' | 'bf16' | 'fp32' }[]) =>
+  ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu }))
+const WINDOW_S = 0.04
+const mixes: Mix[] = [
+  { name: 'mix7', workers: [{ model: 'alexnet', count: 3 }] },
+  { name: 'mix5', workers: [{ model: 'resnext101' }, { model: 'shufflenet' }] },
+]
+const truth: Calibration = {
+  sharing: 'fair',
+  saturationTolerance: 0.05,
+  memoryInterference: 0.5,
+  fitted: true,
+  source: 'test truth',
+}
+const truthPower: PowerModel = {
+  ...defaultPowerModel(gpuRef),
+  idleW: 80,
+  wPerWorkSm: 3,
+  workTolerance: 0.05,
+  fitted: true,
+}
+
+/** Simulated runs made with `cal` and `power`, relabelled as measured on the GPU. */
+async function measurements(cal: Calibration, power: PowerModel, mix: Mix[] = mixes): Promise<Run[]> {
+  const runs = await runExperiment({
+    mixes: mix,
+    policies: ['baseline', 'model-wise', 'kw-prealloc'],
+    modes: ['stream', 'graph'],
+    batch: null,
+    gpu,
+    profilesFor,
+    primitives: defaultPrimitives(gpuRef),
+    power,
+    backend: new SimBackend(cal),
+    planner: handPlanner,
+    loop: { kind: 'closed' },
+    warmupS: WINDOW_S / 10,
+    windowS: WINDOW_S,
+    seed: 3,
+    solo: true,
+  })
+  return runs.map((r) => ({ ...r, backend: 'gpu', id: `${r.key}|gpu` }))
+}
+
+const prepare = (sets: PrepareOptions['sets']) =>
+  prepareCases({
+    sets,
+    gpu,
+    profilesFor,
+    primitives: defaultPrimitives(gpuRef),
+    planner: handPlanner,
+    // the measurements' own window, so a re-simulation at the true constants reproduces them exactly
+    requestsPerWindow: 1,
+    minWindowS: WINDOW_S,
+    maxWindowS: WINDOW_S,
+  })
+
+describe('calibrate', () => {
+  it('recovers the contention constants and the power model that made the measurements', async () => {
+    const runs = await measurements(truth, truthPower)
+    const cases = await prepare([
+      { label: 'a', runs: runs.filter((r) => r.mix.includes('alexnet') || r.mix === 'mix7') },
+      { label: 'b', runs: runs.filter((r) => !(r.mix.includes('alexnet') || r.mix === 'mix7')) },
+    ])
+    const report = calibrate({
+      cases,
+      grid: { sharing: ['fifo', 'fair'], saturationTolerance: [0.01, 0.05], memoryInterference: [0, 0.5, 1] },
+      scope: 'all',
+      before: CALIBRATION,
+      beforePower: defaultPowerModel(gpuRef),
+    })
+    // sharing rule and γ must come back exactly; the synthetic kernels' demand is the same at every tolerance of
+    // the grid (they scale cleanly up to a knee), so there any tolerance reproduces the runs: zero objective says so
+    assert.equal(report.constants.sharing, 'fair')
+    assert.equal(report.constants.memoryInterference, 0.5)
+    assert.ok(report.objective < 1e-12, `objective ${report.objective}`)
+    assert.ok(Math.abs(report.power.idleW - 80) < 1e-6, `idle ${report.power.idleW}`)
+    assert.ok(Math.abs(report.power.wPerWorkSm - 3) < 1e-6, `W/SM ${report.power.wPerWorkSm}`)
+    assert.ok(report.power.r2 > 1 - 1e-9)
+    assert.equal(report.power.clamped, false)
+    // the defaults were not the truth: their error shows, the fit's is gone, in and out of sample
+    const all = report.rows.find((r) => r.set === 'all' && r.runs === 'all')
+    assert.ok(all)
+    assert.ok((all.before.objective ?? 0) > 0.01, `before ${all.before.objective}`)
+    assert.ok((all.after.objective ?? 1) < 1e-12)
+    assert.ok((all.after.reqPerJRel ?? 1) < 1e-9, `req/J after ${all.after.reqPerJRel}`)
+    assert.equal(report.heldOut.length, 2 * 3)
+    for (const h of report.heldOut) assert.ok((h.after.objective ?? 1) < 1e-12, `held out ${h.checkOn}`)
+  })
+
+  it('fits a power line by least squares and clamps rather than go negative', () => {
+    const pts = [0, 20, 60, 100].map((b, i) => ({ id: `r${i}`, workSms: b, powerW: 120 + 2.5 * b }))
+    const f = fitLine(pts)
+    assert.ok(Math.abs(f.idleW - 120) < 1e-9 && Math.abs(f.wPerWorkSm - 2.5) < 1e-9)
+    const down = fitLine(pts.map((p) => ({ ...p, powerW: 500 - p.workSms })))
+    assert.equal(down.clamped, true)
+    assert.equal(down.wPerWorkSm, 0)
+    assert.throws(() => fitLine(pts.slice(0, 1)), UserError)
+  })
+
+  it('chooses the right-size tolerance whose work explains the measured power', () => {
+    // two kernels whose right-size moves with the tolerance (sizes 8 / 64 / 132 SMs): at 0 both need the whole
+    // GPU, at 10% the first needs 64 SMs and the second 8, at 30% both 8
+    const profile = {
+      sizes: [8, 64, 132],
+      kernels: [{ timesUs: [130, 108, 100] }, { timesUs: [52, 51, 50] }],
+    }
+    // a second worker whose work is 8 × 1000 SM·µs at every tolerance; the rates vary apart, so only the true
+    // tolerance's work explains the power of every run (with one worker, work ∝ rate at any tolerance)
+    const flat = { sizes: [8, 64, 132], kernels: [{ timesUs: [1000, 1000, 1000] }] }
+    const work = (rps: number, rps2: number) => rps * (64 * 100 + 8 * 50) + rps2 * 8 * 1000
+    const cases = [
+      [100, 900],
+      [300, 100],
+      [900, 500],
+      [2000, 50],
+    ].map(
+      ([rps = 0, rps2 = 0], i) =>
+        ({
+          set: 'h',
+          gpu: {
+            id: `r${i}`,
+            workers: [{ throughputRps: rps }, { throughputRps: rps2 }],
+            metrics: { meanPowerW: 60 + (4 * work(rps, rps2)) / 1e6 },
+          },
+          spec: { profiles: [profile, flat] },
+        }) as unknown as Case,
+    )
+    const f = fitPower(cases)
+    assert.equal(f.workTolerance, 0.1)
+    assert.ok(
+      Math.abs(f.idleW - 60) < 1e-6 && Math.abs(f.wPerWorkSm - 4) < 1e-6,
+      `${f.idleW} ${f.wPerWorkSm}`,
+    )
+    assert.deepEqual(
+      f.byTolerance.map((t) => t.workTolerance),
+      [0, 0.05, 0.1, 0.2, 0.3, 0.5, 1],
+    )
+  })
+
+  it('refuses results from another GPU than the profiles', async () => {
+    const runs = (await measurements(truth, truthPower, mixes.slice(0, 1))).map((r) => ({
+      ...r,
+      gpu: { ...r.gpu, name: 'NVIDIA A100-SXM4-80GB', smCount: 108 },
+    }))
+    await assert.rejects(
+      prepare([{ label: 'other', runs }]),
+      (e: Error) => e instanceof UserError && /measured on NVIDIA A100.*profiles are from/.test(e.message),
+    )
+  })
+
+  it('refuses results with no GPU runs', async () => {
+    const runs = (await measurements(truth, truthPower, mixes.slice(0, 1))).map((r) => ({
+      ...r,
+      backend: 'sim' as const,
+      id: `${r.key}|sim`,
+    }))
+    await assert.rejects(
+      prepare([{ label: 'simonly', runs }]),
+      (e: Error) => e instanceof UserError && /no GPU runs/.test(e.message),
+    )
+  })
+
+  it("takes a run's recorded plan as it ran, and refuses one that is not the run's", async () => {
+    // eclip-fit's plans depend on the planner and the calibration its search scored candidates on: a plan made again
+    // later is not the one a run executed, so runs keep theirs (Run.planFile). Here: the plans of
+    // results/h100/eclip-fit-v2 as the sim-vs-gpu test keeps them (fixtures/h100-eclip-fit-v2-plans.json).
+    const h100 = 'profiles/h100'
+    const g = loadGpu(h100)
+    const set = 'results/h100/eclip-fit-v2/batch1'
+    const fixture = JSON.parse(
+      readFileSync('test/measure/fixtures/h100-eclip-fit-v2-plans.json', 'utf8'),
+    ) as { plans: Record<string, Plan> }
+    const src = JSON.parse(readFileSync(join(set, 'results.json'), 'utf8')) as Results
+    const runs = src.runs.filter((r) => r.backend === 'gpu' && r.policy === 'eclip-fit' && r.mix === 'mix4')
+    assert.equal(runs.length, 1)
+    const primitives = loadPrimitives(h100, g)
+    assert.ok(primitives)
+    const neverPlan: Planner = async () => {
+      throw new Error('a run with a recorded plan is not planned again')
+    }
+    const prep = (recordedPlan: (r: Run) => Plan | undefined) =>
+      prepareCases({
+        sets: [{ label: 'fit', runs, recordedPlan }],
+        gpu: g,
+        profilesFor: (ws) => ws.map((w) => loadProfile(h100, g, w.model, w.batch, w.dtype)),
+        primitives,
+        planner: neverPlan,
+        requestsPerWindow: 40,
+        minWindowS: 0.1,
+        maxWindowS: 1,
+      })
+    const cases = await prep((r) => fixture.plans[`${set}|${r.id}`])
+    assert.equal(cases.length, 1)
+    assert.deepEqual(
+      cases[0]?.spec.plan.workers.map((w) => w.groups.length - 1),
+      runs[0]?.workers.map((w) => w.switchesPerRequest),
+    )
+    assert.ok(cases[0]?.spec.plan.workers.some((w) => w.groups.length > 1))
+    // another run's plan (the paper's eclip on the same mix) is not the one this run executed
+    await assert.rejects(
+      prep(() => fixture.plans[`${set}|mix4|eclip|graph|b1|gpu`]),
+      (e: Error) =>
+        e instanceof UserError &&
+        /plan recorded with it.* differs from the one the run executed/.test(e.message),
+    )
+  })
+
+  it('the CLI says so in one line (exit 2) for a results file with no GPU runs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-cal-'))
+    const file = join(dir, 'results.json')
+    const src = JSON.parse(readFileSync('results/h200/batch8/results.json', 'utf8'))
+    src.runs = src.runs.filter((r: Run) => r.backend === 'sim')
+    writeFileSync(file, JSON.stringify(src))
+    const r = spawnSync(
+      'node',
+      ['bin/eclip.mjs', 'calibrate', '--results', file, '--profiles', 'profiles/h200'],
+      {
+        encoding: 'utf8',
+      },
+    )
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /no GPU runs/)
+  })
+})

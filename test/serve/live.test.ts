@@ -1,0 +1,341 @@
+// eclip-live in `eclip serve` (issue #19, docs/live.md): the active set and the plan each execution runs under, the
+// metrics, and Triton's model repository API (explicit model control) with its bad inputs, on the simulator.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import YAML from 'yaml'
+import type { PlanTable } from '../../src/formats/plan-table.ts'
+import type { ExecRequest } from '../../src/serve/backend.ts'
+import { type Running, startServe } from '../../src/serve/index.ts'
+import { ActiveSetScheduler } from '../../src/serve/live.ts'
+import type { SimServeBackend } from '../../src/serve/sim-backend.ts'
+import { get, post, runScript, visionBody } from './helpers.ts'
+
+const root = join(import.meta.dirname, '..', '..')
+
+/** A server over the simulator under eclip-live with the real H100 profiles (model-wise table: fast to plan). */
+async function liveServer(
+  models: Record<string, unknown>[],
+  live: Record<string, unknown> = { holdMs: 20, tablePolicy: 'model-wise' },
+): Promise<{ run: Running; plans: (string | undefined)[]; backend: SimServeBackend }> {
+  const dir = mkdtempSync(join(tmpdir(), 'eclip-live-'))
+  const config = join(dir, 'serve.yaml')
+  writeFileSync(
+    config,
+    YAML.stringify({
+      policy: 'eclip-live',
+      backend: 'sim',
+      profiles: join(root, 'profiles', 'h100'),
+      frontends: 0,
+      dashboard: false,
+      live,
+      models,
+    }),
+  )
+  const run = await startServe({ config, port: 0, grpcPort: null })
+  const backend = run.server.opts.backend as SimServeBackend
+  const plans: (string | undefined)[] = []
+  const infer = backend.infer.bind(backend)
+  backend.infer = (req: ExecRequest) => {
+    plans.push(req.plan)
+    return infer(req)
+  }
+  return { run, plans, backend }
+}
+
+/** POST /v2/repository/index with an empty body, as tritonclient sends it. */
+const indexOf = (server: Running['server']) =>
+  server.app.inject({ method: 'POST', url: '/v2/repository/index', payload: '' })
+const index = async (run: Running) =>
+  JSON.parse((await indexOf(run.server)).body) as {
+    name: string
+    state: string
+    reason: string
+  }[]
+
+describe('serve eclip-live: the active set chooses the plan', () => {
+  it('the scheduler: a model is active while queued or in flight and for the hold time after', () => {
+    let t = 0
+    const table = {
+      workers: [{ name: 'a' }, { name: 'b' }],
+      plans: [{ key: 'a' }, { key: 'b' }, { key: 'a+b' }],
+    } as unknown as PlanTable
+    const s = new ActiveSetScheduler(table, 10, () => t)
+    s.accepted('a')
+    assert.equal(s.planFor('a'), 'a')
+    s.accepted('b')
+    assert.equal(s.planFor('b'), 'a+b')
+    s.answered('a')
+    t = 5
+    // within the hold: a is still active
+    assert.deepEqual(s.status().active, ['a', 'b'])
+    assert.equal(s.planFor('b'), 'a+b')
+    t = 11
+    assert.deepEqual(s.status().active, ['b'])
+    assert.equal(s.planFor('b'), 'b')
+    s.answered('b')
+    t = 30
+    const st = s.status()
+    assert.deepEqual(st.active, [])
+    // {a} → {a,b} → {b} → {}: 4 changes of the set (from the empty set at start); plans a → a+b → b: 2 switches
+    assert.equal(st.setChanges, 4)
+    assert.equal(st.planSwitches, 2)
+    assert.equal(st.plan, 'b', 'the plan in force stays until a request comes')
+    s.close()
+  })
+
+  it("runs a model alone under its alone plan, two at once under the pair's, and shows it in /metrics", async () => {
+    const { run, plans } = await liveServer([{ model: 'alexnet' }, { model: 'vgg19' }])
+    try {
+      const s = run.server
+      const alone = await post(s, '/v2/models/vgg19/infer', visionBody())
+      assert.equal(alone.statusCode, 200, alone.body)
+      assert.deepEqual(plans, ['vgg19'])
+      const aloneUs = JSON.parse(alone.body).parameters.compute_us as number
+      // both queued at once: the second to start sees both active
+      const both = await Promise.all([
+        post(s, '/v2/models/alexnet/infer', visionBody()),
+        post(s, '/v2/models/vgg19/infer', visionBody()),
+      ])
+      for (const r of both) assert.equal(r.statusCode, 200, r.body)
+      assert.ok(plans.includes('alexnet+vgg19'), plans.join(','))
+      const vggPair = both[1] ? (JSON.parse(both[1].body).parameters.compute_us as number) : 0
+      // alone on the whole GPU it runs faster than in its model-wise partition beside alexnet
+      assert.ok(aloneUs < vggPair, `alone ${aloneUs} µs, beside alexnet ${vggPair} µs`)
+      const m = (await get(s, '/metrics')).body
+      assert.match(m, /eclip_plan_table_plans 3/)
+      assert.match(m, /eclip_plan_in_force\{plan="[a-z0-9+]+"\} 1/)
+      const switches = Number(/eclip_active_set_changes_total (\d+)/.exec(m)?.[1])
+      assert.ok(switches >= 2, m)
+      assert.match(m, /eclip_model_active\{model="alexnet"\} [01]/)
+      const meta = JSON.parse((await get(s, '/v2')).body)
+      assert.ok(meta.extensions.includes('model_repository'))
+    } finally {
+      await run.server.close()
+    }
+  })
+})
+
+describe('serve eclip-live: model repository (explicit model control)', () => {
+  const models = [
+    { model: 'alexnet' },
+    { model: 'vgg19' },
+    { model: 'shufflenet', loaded: false },
+    // no profile of alexnet at batch 3 in profiles/h100
+    { name: 'alexnet3', model: 'alexnet', batch: 3, loaded: false },
+  ]
+
+  it('lists the repository, loads a model (the table grows), unloads one (it shrinks)', async () => {
+    const { run, plans } = await liveServer(models)
+    try {
+      const s = run.server
+      assert.deepEqual(
+        (await index(run)).map((e) => `${e.name}:${e.state}`),
+        ['alexnet:READY', 'vgg19:READY', 'shufflenet:UNAVAILABLE', 'alexnet3:UNAVAILABLE'],
+      )
+      const before = await post(s, '/v2/models/shufflenet/infer', visionBody())
+      assert.equal(before.statusCode, 404)
+      assert.match(before.body, /not loaded.*\/v2\/repository\/models\/shufflenet\/load/)
+      const load = await post(s, '/v2/repository/models/shufflenet/load', {})
+      assert.equal(load.statusCode, 200, load.body)
+      assert.equal(s.repository?.index().find((e) => e.name === 'shufflenet')?.state, 'READY')
+      const r = await post(s, '/v2/models/shufflenet/infer', visionBody())
+      assert.equal(r.statusCode, 200, r.body)
+      assert.equal(plans.at(-1), 'shufflenet')
+      assert.match((await get(s, '/metrics')).body, /eclip_plan_table_plans 7/)
+      // ready-only index
+      const ready = JSON.parse((await post(s, '/v2/repository/index', { ready: true })).body) as {
+        name: string
+      }[]
+      assert.deepEqual(
+        ready.map((e) => e.name),
+        ['alexnet', 'vgg19', 'shufflenet'],
+      )
+      const un = await post(s, '/v2/repository/models/vgg19/unload', {
+        parameters: { unload_dependents: false },
+      })
+      assert.equal(un.statusCode, 200, un.body)
+      assert.match((await get(s, '/metrics')).body, /eclip_plan_table_plans 3/)
+      assert.equal((await post(s, '/v2/models/vgg19/infer', visionBody())).statusCode, 404)
+      assert.equal((await get(s, '/v2/models/vgg19')).statusCode, 404)
+      assert.equal((await post(s, '/v2/models/alexnet/infer', visionBody())).statusCode, 200)
+    } finally {
+      await run.server.close()
+    }
+  })
+
+  it('refuses an unknown model, a model without a profile, unloading twice, naming what is missing', async () => {
+    const { run } = await liveServer(models)
+    try {
+      const s = run.server
+      const unknown = await post(s, '/v2/repository/models/bert/load', {})
+      assert.equal(unknown.statusCode, 400)
+      assert.match(
+        unknown.body,
+        /no model \\"bert\\" in the repository.*alexnet, vgg19, shufflenet, alexnet3/,
+      )
+      const noProfile = await post(s, '/v2/repository/models/alexnet3/load', {})
+      assert.equal(noProfile.statusCode, 400)
+      assert.match(
+        noProfile.body,
+        /alexnet3.*no profile for model alexnet, batch 3, fp16 \(expected file alexnet\.b3\.fp16\.json\)/,
+      )
+      const entry = (await index(run)).find((e) => e.name === 'alexnet3')
+      assert.equal(entry?.state, 'UNAVAILABLE')
+      assert.match(entry?.reason ?? '', /last load failed: .*alexnet\.b3\.fp16\.json/)
+      // the others keep serving
+      assert.equal((await post(s, '/v2/models/alexnet/infer', visionBody())).statusCode, 200)
+      assert.equal((await post(s, '/v2/repository/models/vgg19/unload', {})).statusCode, 200)
+      const twice = await post(s, '/v2/repository/models/vgg19/unload', {})
+      assert.equal(twice.statusCode, 400)
+      assert.match(twice.body, /model \\"vgg19\\" is not loaded \(unloaded\)/)
+      const last = await post(s, '/v2/repository/models/alexnet/unload', {})
+      assert.equal(last.statusCode, 400)
+      assert.match(last.body, /only model loaded/)
+    } finally {
+      await run.server.close()
+    }
+  })
+
+  it('answers the requests a model accepted before it goes, and refuses new ones meanwhile (no hang)', async () => {
+    const { run } = await liveServer(models)
+    try {
+      const s = run.server
+      const accepted = Array.from({ length: 12 }, () => post(s, '/v2/models/vgg19/infer', visionBody()))
+      // let them be accepted (parsed and queued) before the unload comes
+      await new Promise((r) => setTimeout(r, 5))
+      const unload = post(s, '/v2/repository/models/vgg19/unload', {})
+      await new Promise((r) => setImmediate(r))
+      const during = await post(s, '/v2/models/vgg19/infer', visionBody())
+      assert.equal(during.statusCode, 503)
+      assert.match(during.body, /vgg19.*is being unloaded/)
+      const again = await post(s, '/v2/repository/models/vgg19/unload', {})
+      assert.equal(again.statusCode, 400)
+      assert.match(again.body, /being unloaded already/)
+      for (const r of await Promise.all(accepted)) assert.equal(r.statusCode, 200, r.body)
+      assert.equal((await unload).statusCode, 200)
+      assert.equal(s.repository?.index().find((e) => e.name === 'vgg19')?.state, 'UNAVAILABLE')
+    } finally {
+      await run.server.close()
+    }
+  })
+
+  it('a load that fails half way (the backend refuses the new set) leaves the table and the served set', async () => {
+    const { run, backend } = await liveServer(models)
+    try {
+      const s = run.server
+      const table = s.opts.live?.table
+      const swap = backend.swap.bind(backend)
+      backend.swap = async () => {
+        throw new Error('injected: capture failed')
+      }
+      const r = await post(s, '/v2/repository/models/shufflenet/load', {})
+      assert.equal(r.statusCode, 500)
+      assert.match(r.body, /load of \\"shufflenet\\" failed: injected: capture failed/)
+      assert.equal(s.opts.live?.table, table, 'the table is the one before')
+      assert.deepEqual(
+        s.models().map((m) => m.name),
+        ['alexnet', 'vgg19'],
+      )
+      assert.equal(s.repository?.index().find((e) => e.name === 'shufflenet')?.state, 'UNAVAILABLE')
+      for (const m of ['alexnet', 'vgg19'])
+        assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
+      backend.swap = swap
+      assert.equal((await post(s, '/v2/repository/models/shufflenet/load', {})).statusCode, 200)
+    } finally {
+      await run.server.close()
+    }
+  })
+
+  it('a burst of loads and unloads runs in order and ends consistent', async () => {
+    const { run } = await liveServer(models)
+    try {
+      const s = run.server
+      const ops: [string, string][] = [
+        ['load', 'shufflenet'],
+        ['unload', 'vgg19'],
+        ['load', 'vgg19'],
+        ['unload', 'shufflenet'],
+        ['load', 'shufflenet'],
+        ['unload', 'alexnet'],
+        ['load', 'alexnet'],
+      ]
+      const traffic = Array.from({ length: 20 }, () => post(s, '/v2/models/alexnet/infer', visionBody()))
+      const res = await Promise.all(ops.map(([op, m]) => post(s, `/v2/repository/models/${m}/${op}`, {})))
+      // the second unload of vgg19 while it is still being unloaded would be refused; here each runs in turn
+      for (const [i, r] of res.entries()) assert.equal(r.statusCode, 200, `${ops[i]?.join(' ')}: ${r.body}`)
+      // alexnet's requests were answered: served, or refused while it was unloaded, never left hanging
+      for (const r of await Promise.all(traffic)) assert.ok([200, 404, 503].includes(r.statusCode), r.body)
+      const served = s.models().map((m) => m.name)
+      assert.deepEqual(served, ['alexnet', 'vgg19', 'shufflenet'])
+      const table = s.opts.live?.table as PlanTable
+      assert.deepEqual(
+        table.workers.map((w) => w.name),
+        served,
+      )
+      assert.equal(table.plans.length, 7)
+      assert.deepEqual(
+        (await index(run)).filter((e) => e.state === 'READY').map((e) => e.name),
+        ['alexnet', 'vgg19', 'shufflenet'],
+      )
+      for (const m of served)
+        assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
+    } finally {
+      await run.server.close()
+    }
+  })
+
+  it('refuses model control under another policy, saying which one does it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-live-'))
+    const config = join(dir, 'serve.yaml')
+    writeFileSync(
+      config,
+      YAML.stringify({ policy: 'baseline', frontends: 0, dashboard: false, models: [{ model: 'alexnet' }] }),
+    )
+    const run = await startServe({ config, port: 0, grpcPort: null })
+    try {
+      const r = await post(run.server, '/v2/repository/models/alexnet/unload', {})
+      assert.equal(r.statusCode, 400)
+      assert.match(r.body, /policy eclip-live loads and unloads/)
+      const i = JSON.parse((await indexOf(run.server)).body)
+      assert.deepEqual(i, [{ name: 'alexnet', version: '1', state: 'READY', reason: '' }])
+    } finally {
+      await run.server.close()
+    }
+  })
+})
+
+describe('serve eclip-live: tritonclient model control', () => {
+  const python = [join(root, '.venv', 'bin', 'python'), 'python3'].find(
+    (p) => spawnSync(p, ['-c', 'import tritonclient.http'], { stdio: 'ignore' }).status === 0,
+  )
+  it('get_model_repository_index, load_model, unload_model and their errors', {
+    skip: python ? false : 'no Python with tritonclient[http]',
+    timeout: 60_000,
+  }, async () => {
+    const { run } = await liveServer([
+      { model: 'alexnet' },
+      { model: 'vgg19' },
+      { model: 'shufflenet', loaded: false },
+    ])
+    try {
+      const r = await runScript(python as string, [
+        join(import.meta.dirname, 'repository_tritonclient_check.py'),
+        run.url.replace('http://', ''),
+      ])
+      assert.equal(r.status, 0, r.stderr)
+      const out = JSON.parse(r.stdout)
+      const states = (i: { name: string; state: string }[]) => i.map((e) => `${e.name}:${e.state}`)
+      assert.deepEqual(states(out.index0), ['alexnet:READY', 'vgg19:READY', 'shufflenet:UNAVAILABLE'])
+      assert.deepEqual([out.shufflenet_ready, out.vgg19_ready], [true, false])
+      assert.deepEqual(states(out.index1), ['alexnet:READY', 'vgg19:UNAVAILABLE', 'shufflenet:READY'])
+      assert.match(out.errors.unknown, /no model "bert" in the repository/)
+      assert.match(out.errors.twice, /model "vgg19" is not loaded/)
+    } finally {
+      await run.server.close()
+    }
+  })
+})
