@@ -9,7 +9,7 @@
 //                                          [--results a,b,...]
 import { join } from 'node:path'
 import { prepareCases, simulateCases, withPower } from '../src/calibrate/calibrate.ts'
-import { replanner } from '../src/cli/commands/calibrate.ts'
+import { replanner } from '../src/calibrate/run.ts'
 import { calibrationFrom, describePower } from '../src/execute/sim/index.ts'
 import {
   type PowerModel,

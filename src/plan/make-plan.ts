@@ -8,7 +8,6 @@ import { parseFormat } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
 import {
   type Group,
-  isMpsPolicy,
   isTablePolicy,
   type Partition,
   type Plan,
@@ -238,6 +237,370 @@ function groupsOf(w: WorkerInstance, choice: Int32Array): Group[] {
   return groups
 }
 
+/** makePlan's inputs and resolved parameters, as every policy's planner sees them. */
+interface PolicyContext {
+  gpu: Gpu
+  mixName: string
+  workers: WorkerSpec[]
+  profiles: Profile[]
+  opts: PlanOptions
+  params: AssembleInput['params']
+  /** partition sizes every profile has */
+  sizes: number[]
+  /** notes for the plan: a planner pushes its own */
+  notes: string[]
+}
+
+/** What a policy's planner decides; `solver` defaults to none (nothing solved). */
+interface PolicyLayout {
+  partitions: Partition[]
+  ladders: number[][]
+  instances: WorkerInstance[]
+  assignments: Assignment[]
+  solver?: Omit<SolverInfo, 'solveMs'>
+}
+
+type PolicyPlanner = (c: PolicyContext) => PolicyLayout | Promise<PolicyLayout>
+
+const NO_SOLVER: Omit<SolverInfo, 'solveMs'> = { name: 'none', status: 'not-needed', gap: 0 }
+
+/** Each worker's instance on its ladder of partitions, at the partitions' sizes. */
+function instancesOn(c: PolicyContext, partitions: Partition[], ladders: number[][]): WorkerInstance[] {
+  return c.workers.map((w, i) => {
+    const ladder = ladders[i] as number[]
+    return buildInstance(
+      w.name,
+      c.profiles[i] as Profile,
+      ladder,
+      ladder.map((id) => (partitions[id] as Partition).sms),
+    )
+  })
+}
+
+/** Every worker at the bottom of its ladder (its one partition, for the single-partition policies). */
+const bottom = (instances: WorkerInstance[]) =>
+  instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
+
+/** A plan of candidate assignments, for the evaluator to score. */
+function draft(
+  c: PolicyContext,
+  policy: Policy,
+  partitions: Partition[],
+  ladders: number[][],
+  instances: WorkerInstance[],
+  assignments: Assignment[],
+): Plan {
+  const { gpu, mixName, workers, profiles, params } = c
+  return assemble({
+    gpu,
+    mixName,
+    workers,
+    profiles,
+    policy,
+    partitions,
+    ladders,
+    instances,
+    assignments,
+    params,
+    solver: NO_SOLVER,
+    notes: [],
+  })
+}
+
+/** Baseline co-location (every worker on the whole GPU, one group) as the evaluator sees it. */
+function evaluateBaseline(c: PolicyContext, evaluator: PlanEvaluator) {
+  const { gpu, workers, profiles } = c
+  const N = gpu.smCount
+  const whole: Partition[] = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
+  const baseInst = workers.map((w, i) => buildInstance(w.name, profiles[i] as Profile, [0], [N]))
+  return evaluator.evaluate(
+    draft(
+      c,
+      'baseline',
+      whole,
+      workers.map(() => [0]),
+      baseInst,
+      bottom(baseInst),
+    ),
+  )
+}
+
+/** baseline: every worker on the whole GPU. */
+const planBaseline: PolicyPlanner = (c) => {
+  const partitions = [{ id: 0, slices: c.gpu.slices.map((s) => s.id), sms: c.gpu.smCount }]
+  const ladders = c.workers.map(() => [0])
+  const instances = instancesOn(c, partitions, ladders)
+  return { partitions, ladders, instances, assignments: bottom(instances) }
+}
+
+/** model-wise, mps, mps-unlimited: one right-sized partition per worker. */
+const planModelWise: PolicyPlanner = (c) => {
+  const layout = modelWiseLayout(c.gpu, c.profiles, c.params.modelWiseFactor)
+  const partitions = layout.partitions
+  const ladders = layout.assigned.map((id) => [id])
+  c.notes.push(...layout.notes)
+  // MPS runs the model-wise plan with one process per worker: the sizes become thread-percentage caps (mps) or
+  // are ignored (mps-unlimited); the slices are never pinned (docs/design.md §3: MPS limits how many SMs, never which)
+  if (c.opts.policy === 'mps')
+    c.notes.push('MPS: each worker process capped at its partition size (active thread %), slices not pinned')
+  if (c.opts.policy === 'mps-unlimited')
+    c.notes.push('MPS without limits: every worker process may use the whole GPU; partition sizes unused')
+  const instances = instancesOn(c, partitions, ladders)
+  return { partitions, ladders, instances, assignments: bottom(instances) }
+}
+
+/** eclip-rt: real-time workers their own partitions, the best-effort ones the rest (src/plan/realtime.ts). */
+const planRealtime: PolicyPlanner = (c) => {
+  const { workers, profiles } = c
+  const layout = rtLayout(c.gpu, workers, profiles, c.params.rtFactor ?? DEFAULT_RT_FACTOR)
+  const partitions = layout.partitions
+  const ladders = layout.assigned.map((id) => [id])
+  c.notes.push(...layout.notes)
+  // a partition of the best-effort workers holds the remainder slice: not a profiled size. Its times are taken at
+  // the largest profiled size below it (an upper bound); the simulator interpolates between sizes.
+  const profiled = (i: number, sms: number) => {
+    const sizes = (profiles[i] as Profile).sizes
+    return sizes.includes(sms) ? sms : Math.max(...sizes.filter((s) => s <= sms))
+  }
+  const instances = workers.map((w, i) => {
+    const ladder = ladders[i] as number[]
+    const sms = ladder.map((id) => (partitions[id] as Partition).sms)
+    return buildInstance(
+      w.name,
+      profiles[i] as Profile,
+      ladder,
+      sms.map((s) => profiled(i, s)),
+    )
+  })
+  const assignments = instances.map((w, i) => ({
+    ...evaluate(w, new Int32Array(unitCount(w))),
+    meanSms: (partitions[(ladders[i] as number[])[0] as number] as Partition).sms,
+  }))
+  const approx = [...new Set(partitions.filter((p) => p.sms !== profiled(0, p.sms)).map((p) => p.sms))]
+  if (approx.length > 0)
+    c.notes.push(
+      `${approx.join(', ')} SMs not a profiled size: predicted at ${approx.map((s) => profiled(0, s)).join(', ')}`,
+    )
+  return { partitions, ladders, instances, assignments }
+}
+
+/** eclip-fit: model-wise homes plus priced overlap, searched on the evaluator (else at fixed prices). */
+const planFit: PolicyPlanner = async (c) => {
+  const { gpu, workers, profiles, opts, notes } = c
+  const { switchMax, modelWiseFactor, maxPartitions, tolerance } = c.params
+  const N = gpu.smCount
+  const evaluator = opts.evaluator
+  if (evaluator && !opts.fitPrices) {
+    const baseline = await evaluateBaseline(c, evaluator)
+    const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
+    const res = await fitSearch(gpu, profiles, {
+      smCount: N,
+      switchMax,
+      factor: modelWiseFactor,
+      maxPartitions,
+      instance: (i, ladder, sms) =>
+        scaleToLatency(
+          buildInstance((workers[i] as WorkerSpec).name, profiles[i] as Profile, ladder, sms),
+          profiles[i] as Profile,
+        ),
+      switchCostUs: evaluator.switchCostUs,
+      score: (cand) =>
+        evaluator.evaluate(
+          draft(
+            c,
+            'eclip-fit',
+            cand.layout.partitions,
+            cand.layout.ladders,
+            cand.instances,
+            cand.assignments,
+          ),
+        ),
+      baseline,
+      objective,
+      models: workers.map((w) => w.model),
+      ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
+    })
+    notes.push(...res.layout.notes)
+    const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
+    const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
+    const stp = stpInfo(res.chosen, baseline, objective, profiles, N, tolerance)
+    const worst = workers[res.chosen.worst] as WorkerSpec
+    const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
+    notes.push(
+      `${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}); evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+    )
+    shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, res.chosen, objective), opts, notes)
+    // exact per worker at its prices, but the prices are a local search's: never called optimal
+    return {
+      partitions: res.layout.partitions,
+      ladders: res.layout.ladders,
+      instances: res.instances,
+      assignments: res.assignments,
+      solver: { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp },
+    }
+  }
+  const layout = fitLayout(gpu, profiles, modelWiseFactor, maxPartitions)
+  const partitions = layout.partitions
+  const ladders = layout.ladders
+  notes.push(...layout.notes)
+  const instances = instancesOn(c, partitions, ladders).map((w, i) =>
+    scaleToLatency(w, profiles[i] as Profile),
+  )
+  const d = {
+    ...FIT_DEFAULT,
+    ...opts.fitPrices,
+    switchCostUs: evaluator?.switchCostUs ?? FIT_DEFAULT.switchCostUs,
+  }
+  const assignments = instances.map((w, i) =>
+    fitAssignment(w, layout.overlapSms[i] as number[], N, d.lambda, d.mu, switchMax, d.switchCostUs),
+  )
+  const l = d.lambda === Number.POSITIVE_INFINITY ? '∞ (every worker stays in its model-wise home)' : d.lambda
+  notes.push(
+    `${opts.fitPrices ? 'fixed prices' : 'no contention model to choose prices'}: λ ${l} for every worker, μ ${d.mu}, ${d.switchCostUs} µs per switch; heuristic, no bound reached (nothing simulated)`,
+  )
+  // gap 1: nothing proven (no evaluator gave an STP bound)
+  return { partitions, ladders, instances, assignments, solver: { name: 'dp', status: 'heuristic', gap: 1 } }
+}
+
+/** The pool of partitions the kernel-wise policies choose from, and each worker's instance on it. */
+function onPool(c: PolicyContext) {
+  const pool = buildPool(c.gpu, c.workers.length, { maxPartitions: c.params.maxPartitions, sizes: c.sizes })
+  return {
+    partitions: pool.partitions,
+    ladders: pool.ladders,
+    instances: instancesOn(c, pool.partitions, pool.ladders),
+  }
+}
+
+/** kw-prealloc, kw-ioctl: every kernel on its right-sized partition. */
+const planRightSized: PolicyPlanner = (c) => {
+  const pool = onPool(c)
+  const assignments = pool.instances.map((w, i) =>
+    rightSizedAssignment(w, c.profiles[i] as Profile, c.params.tolerance),
+  )
+  return { ...pool, assignments }
+}
+
+/** eclip: the paper's solve over the pool (DP or HiGHS), its floors then checked (or repaired) on the evaluator. */
+const planEclip: PolicyPlanner = async (c) => {
+  const { workers, opts, notes } = c
+  const { switchMax, mipGap, timeLimitS } = c.params
+  const { partitions, ladders, instances } = onPool(c)
+  // per-worker weights scale the worker's terms of the paper's objective (all 1: the paper's own)
+  const wts = workers.map((w) => w.weight ?? 1)
+  const solveOn = instances.map((w, i) =>
+    wts[i] === 1 ? w : { ...w, cost: w.cost.map((x) => x * (wts[i] as number)) },
+  )
+  const res = await solveEclip(solveOn, {
+    smCount: c.gpu.smCount,
+    switchMax,
+    mipGap,
+    timeLimitS,
+    solver: opts.solver ?? 'dp',
+  })
+  let assignments = res.assignments.map((a, i) => evaluate(instances[i] as WorkerInstance, a.choice))
+  if (wts.some((x) => x !== 1)) notes.push(`objective weighted per worker: ${wts.join(', ')}`)
+  const floorMode = opts.eclipFloors ?? 'check'
+  if (opts.evaluator && opts.policy === 'eclip' && floorMode !== 'off')
+    assignments = await eclipFloors(c, opts.evaluator, floorMode, {
+      partitions,
+      ladders,
+      instances,
+      assignments,
+    })
+  notes.push(
+    `outer search over the mean-SM multiplier: ${res.oracleCalls} subproblem solves, lower bound ${res.lowerBound.toFixed(3)} µs`,
+  )
+  if (!res.proven)
+    notes.push(
+      res.timedOut
+        ? `NOT PROVEN OPTIMAL: stopped at the ${timeLimitS}s time limit with a relative gap of ${(res.gap * 100).toFixed(3)}%`
+        : `NOT PROVEN OPTIMAL: the subproblems' bounds leave a relative gap of ${(res.gap * 100).toFixed(3)}% (> --mip-gap)`,
+    )
+  return {
+    partitions,
+    ladders,
+    instances,
+    assignments,
+    solver: {
+      name: res.solver,
+      status: res.proven ? 'optimal' : 'time-limit',
+      gap: res.gap,
+      objectiveUs: res.value,
+    },
+  }
+}
+
+/**
+ * eclip's floors on the evaluator: the shortfall said in the notes ('check'), or the short workers moved to the
+ * whole GPU (the top of every ECLIP ladder) until the floors hold or everyone is there ('repair').
+ */
+async function eclipFloors(
+  c: PolicyContext,
+  evaluator: PlanEvaluator,
+  mode: 'check' | 'repair',
+  start: Required<Omit<PolicyLayout, 'solver'>>,
+): Promise<Assignment[]> {
+  const { workers, profiles, opts, notes } = c
+  const { partitions, ladders, instances } = start
+  const baseline = await evaluateBaseline(c, evaluator)
+  const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
+  let a = start.assignments
+  const metricsOf = async (as: Assignment[]) =>
+    fitMetrics(
+      await evaluator.evaluate(draft(c, 'eclip', partitions, ladders, instances, as)),
+      baseline,
+      objective,
+    )
+  let m = await metricsOf(a)
+  const moved: string[] = []
+  while (mode === 'repair' && m.shortfall > 0) {
+    const short = workers.flatMap((_, i) =>
+      (m.ratios[i] ?? 0) + 1e-9 < (objective.floors[i] ?? 0) ? [i] : [],
+    )
+    const atTop = (i: number) => {
+      const w = instances[i] as WorkerInstance
+      return (a[i] as Assignment).choice.every((x) => x === w.configs.length - 1)
+    }
+    const toMove = short.filter((i) => !atTop(i))
+    // every short worker already on the whole GPU: the others go there too (the baseline's placement), once
+    const next = toMove.length > 0 ? toMove : workers.map((_, i) => i).filter((i) => !atTop(i))
+    if (next.length === 0) break
+    a = a.map((x, i) => {
+      if (!next.includes(i)) return x
+      const w = instances[i] as WorkerInstance
+      return evaluate(w, new Int32Array(unitCount(w)).fill(w.configs.length - 1))
+    })
+    moved.push(...next.map((i) => (workers[i] as WorkerSpec).name))
+    m = await metricsOf(a)
+  }
+  const stp = stpInfo(m, baseline, objective, profiles, c.gpu.smCount, c.params.tolerance)
+  notes.push(
+    `floors checked on the evaluator: STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}` +
+      (moved.length > 0 ? `; repaired: ${moved.join(', ')} moved to the whole GPU` : ''),
+  )
+  const short = floorShortfalls(workers, m, objective)
+  if (mode === 'repair') shortfallOrThrow('the eclip plan', short, opts, notes)
+  else if (short.length > 0)
+    notes.push(`WARNING: the paper's plan misses ${short.length} floor(s) (simulated): ${short.join('; ')}`)
+  return a
+}
+
+/**
+ * The policies, one planner per family. Table policies (eclip-live) make no single plan: checkInputs refuses them.
+ */
+const POLICY_PLANNERS: Record<Exclude<Policy, 'eclip-live'>, PolicyPlanner> = {
+  baseline: planBaseline,
+  'model-wise': planModelWise,
+  mps: planModelWise,
+  'mps-unlimited': planModelWise,
+  'eclip-rt': planRealtime,
+  'eclip-fit': planFit,
+  'kw-prealloc': planRightSized,
+  'kw-ioctl': planRightSized,
+  eclip: planEclip,
+}
+
 export async function makePlan(
   gpu: Gpu,
   mixName: string,
@@ -247,274 +610,28 @@ export async function makePlan(
 ): Promise<Plan> {
   checkInputs(gpu, workers, profiles, opts)
   const t0 = performance.now()
-  const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE
-  const switchMax = opts.switchMax ?? DEFAULT_SWITCH_MAX
-  const modelWiseFactor = opts.modelWiseFactor ?? DEFAULT_MODEL_WISE_FACTOR
-  const timeLimitS = opts.timeLimitS ?? DEFAULT_TIME_LIMIT_S
-  const mipGap = opts.mipGap ?? DEFAULT_MIP_GAP
-  const maxPartitions = opts.maxPartitions ?? DEFAULT_MAX_PARTITIONS
-  const rtFactor = opts.rtFactor ?? DEFAULT_RT_FACTOR
   const params = {
-    tolerance,
-    switchMax,
-    modelWiseFactor,
-    timeLimitS,
-    mipGap,
-    maxPartitions,
-    ...(opts.policy === 'eclip-rt' ? { rtFactor } : {}),
+    tolerance: opts.tolerance ?? DEFAULT_TOLERANCE,
+    switchMax: opts.switchMax ?? DEFAULT_SWITCH_MAX,
+    modelWiseFactor: opts.modelWiseFactor ?? DEFAULT_MODEL_WISE_FACTOR,
+    timeLimitS: opts.timeLimitS ?? DEFAULT_TIME_LIMIT_S,
+    mipGap: opts.mipGap ?? DEFAULT_MIP_GAP,
+    maxPartitions: opts.maxPartitions ?? DEFAULT_MAX_PARTITIONS,
+    ...(opts.policy === 'eclip-rt' ? { rtFactor: opts.rtFactor ?? DEFAULT_RT_FACTOR } : {}),
   }
-  const sizes = commonSizes(gpu, profiles)
-  const N = gpu.smCount
-
-  let partitions: Partition[]
-  let ladders: number[][]
-  let assignments: Assignment[]
-  let instances: WorkerInstance[]
-  let solver: Omit<SolverInfo, 'solveMs'> = { name: 'none', status: 'not-needed', gap: 0 }
-  // eclip-fit: heuristic; gap 1 (nothing proven) unless the evaluator gave an STP bound
-  let fitSolver: Omit<SolverInfo, 'solveMs'> = { name: 'dp', status: 'heuristic', gap: 1 }
   const notes: string[] = []
-  const instancesFor = () =>
-    workers.map((w, i) => {
-      const ladder = ladders[i] as number[]
-      return buildInstance(
-        w.name,
-        profiles[i] as Profile,
-        ladder,
-        ladder.map((id) => (partitions[id] as Partition).sms),
-      )
-    })
-  const draft = (policy: Policy, ps: Partition[], ls: number[][], is: WorkerInstance[], a: Assignment[]) =>
-    assemble({
-      gpu,
-      mixName,
-      workers,
-      profiles,
-      policy,
-      partitions: ps,
-      ladders: ls,
-      instances: is,
-      assignments: a,
-      params,
-      solver,
-      notes: [],
-    })
-  /** Baseline co-location (every worker on the whole GPU, one group) as the evaluator sees it. */
-  const evaluateBaseline = (evaluator: PlanEvaluator) => {
-    const whole: Partition[] = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
-    const baseInst = workers.map((w, i) => buildInstance(w.name, profiles[i] as Profile, [0], [N]))
-    return evaluator.evaluate(
-      draft(
-        'baseline',
-        whole,
-        workers.map(() => [0]),
-        baseInst,
-        baseInst.map((w) => evaluate(w, new Int32Array(unitCount(w)))),
-      ),
-    )
+  const ctx: PolicyContext = {
+    gpu,
+    mixName,
+    workers,
+    profiles,
+    opts,
+    params,
+    sizes: commonSizes(gpu, profiles),
+    notes,
   }
-
-  if (opts.policy === 'baseline') {
-    partitions = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
-    ladders = workers.map(() => [0])
-    instances = instancesFor()
-    assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
-  } else if (opts.policy === 'model-wise' || isMpsPolicy(opts.policy)) {
-    const layout = modelWiseLayout(gpu, profiles, modelWiseFactor)
-    partitions = layout.partitions
-    ladders = layout.assigned.map((id) => [id])
-    notes.push(...layout.notes)
-    // MPS runs the model-wise plan with one process per worker: the sizes become thread-percentage caps (mps) or
-    // are ignored (mps-unlimited); the slices are never pinned (docs/design.md §3: MPS limits how many SMs, never which)
-    if (opts.policy === 'mps')
-      notes.push('MPS: each worker process capped at its partition size (active thread %), slices not pinned')
-    if (opts.policy === 'mps-unlimited')
-      notes.push('MPS without limits: every worker process may use the whole GPU; partition sizes unused')
-    instances = instancesFor()
-    assignments = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
-  } else if (opts.policy === 'eclip-rt') {
-    const layout = rtLayout(gpu, workers, profiles, rtFactor)
-    partitions = layout.partitions
-    ladders = layout.assigned.map((id) => [id])
-    notes.push(...layout.notes)
-    // a partition of the best-effort workers holds the remainder slice: not a profiled size. Its times are taken at
-    // the largest profiled size below it (an upper bound); the simulator interpolates between sizes.
-    const profiled = (i: number, sms: number) => {
-      const sizes = (profiles[i] as Profile).sizes
-      return sizes.includes(sms) ? sms : Math.max(...sizes.filter((s) => s <= sms))
-    }
-    instances = workers.map((w, i) => {
-      const ladder = ladders[i] as number[]
-      const sms = ladder.map((id) => (partitions[id] as Partition).sms)
-      return buildInstance(
-        w.name,
-        profiles[i] as Profile,
-        ladder,
-        sms.map((s) => profiled(i, s)),
-      )
-    })
-    assignments = instances.map((w, i) => ({
-      ...evaluate(w, new Int32Array(unitCount(w))),
-      meanSms: (partitions[(ladders[i] as number[])[0] as number] as Partition).sms,
-    }))
-    const approx = [...new Set(partitions.filter((p) => p.sms !== profiled(0, p.sms)).map((p) => p.sms))]
-    if (approx.length > 0)
-      notes.push(
-        `${approx.join(', ')} SMs not a profiled size: predicted at ${approx.map((s) => profiled(0, s)).join(', ')}`,
-      )
-  } else if (opts.policy === 'eclip-fit') {
-    const evaluator = opts.evaluator
-    if (evaluator && !opts.fitPrices) {
-      const baseline = await evaluateBaseline(evaluator)
-      const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
-      const res = await fitSearch(gpu, profiles, {
-        smCount: N,
-        switchMax,
-        factor: modelWiseFactor,
-        maxPartitions,
-        instance: (i, ladder, sms) =>
-          scaleToLatency(
-            buildInstance((workers[i] as WorkerSpec).name, profiles[i] as Profile, ladder, sms),
-            profiles[i] as Profile,
-          ),
-        switchCostUs: evaluator.switchCostUs,
-        score: (c) =>
-          evaluator.evaluate(
-            draft('eclip-fit', c.layout.partitions, c.layout.ladders, c.instances, c.assignments),
-          ),
-        baseline,
-        objective,
-        models: workers.map((w) => w.model),
-        ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
-      })
-      partitions = res.layout.partitions
-      ladders = res.layout.ladders
-      instances = res.instances
-      assignments = res.assignments
-      notes.push(...res.layout.notes)
-      const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
-      const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
-      const stp = stpInfo(res.chosen, baseline, objective, profiles, N, tolerance)
-      const worst = workers[res.chosen.worst] as WorkerSpec
-      const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
-      notes.push(
-        `${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}); evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
-      )
-      shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, res.chosen, objective), opts, notes)
-      fitSolver = { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp }
-    } else {
-      const layout = fitLayout(gpu, profiles, modelWiseFactor, maxPartitions)
-      partitions = layout.partitions
-      ladders = layout.ladders
-      notes.push(...layout.notes)
-      instances = instancesFor().map((w, i) => scaleToLatency(w, profiles[i] as Profile))
-      const d = {
-        ...FIT_DEFAULT,
-        ...opts.fitPrices,
-        switchCostUs: evaluator?.switchCostUs ?? FIT_DEFAULT.switchCostUs,
-      }
-      assignments = instances.map((w, i) =>
-        fitAssignment(w, layout.overlapSms[i] as number[], N, d.lambda, d.mu, switchMax, d.switchCostUs),
-      )
-      const l =
-        d.lambda === Number.POSITIVE_INFINITY ? '∞ (every worker stays in its model-wise home)' : d.lambda
-      notes.push(
-        `${opts.fitPrices ? 'fixed prices' : 'no contention model to choose prices'}: λ ${l} for every worker, μ ${d.mu}, ${d.switchCostUs} µs per switch; heuristic, no bound reached (nothing simulated)`,
-      )
-    }
-    // exact per worker at its prices, but the prices are a local search's (or fixed): never called optimal
-    solver = fitSolver
-  } else {
-    const pool = buildPool(gpu, workers.length, { maxPartitions, sizes })
-    partitions = pool.partitions
-    ladders = pool.ladders
-    instances = instancesFor()
-    if (opts.policy === 'kw-prealloc' || opts.policy === 'kw-ioctl') {
-      assignments = instances.map((w, i) => rightSizedAssignment(w, profiles[i] as Profile, tolerance))
-    } else {
-      // per-worker weights scale the worker's terms of the paper's objective (all 1: the paper's own)
-      const wts = workers.map((w) => w.weight ?? 1)
-      const solveOn = instances.map((w, i) =>
-        wts[i] === 1 ? w : { ...w, cost: w.cost.map((x) => x * (wts[i] as number)) },
-      )
-      const res = await solveEclip(solveOn, {
-        smCount: N,
-        switchMax,
-        mipGap,
-        timeLimitS,
-        solver: opts.solver ?? 'dp',
-      })
-      assignments = res.assignments.map((a, i) => evaluate(instances[i] as WorkerInstance, a.choice))
-      if (wts.some((x) => x !== 1)) notes.push(`objective weighted per worker: ${wts.join(', ')}`)
-      const floorMode = opts.eclipFloors ?? 'check'
-      if (opts.evaluator && opts.policy === 'eclip' && floorMode !== 'off')
-        assignments = await eclipFloors(opts.evaluator, floorMode, assignments)
-      solver = {
-        name: res.solver,
-        status: res.proven ? 'optimal' : 'time-limit',
-        gap: res.gap,
-        objectiveUs: res.value,
-      }
-      notes.push(
-        `outer search over the mean-SM multiplier: ${res.oracleCalls} subproblem solves, lower bound ${res.lowerBound.toFixed(3)} µs`,
-      )
-      if (!res.proven)
-        notes.push(
-          res.timedOut
-            ? `NOT PROVEN OPTIMAL: stopped at the ${timeLimitS}s time limit with a relative gap of ${(res.gap * 100).toFixed(3)}%`
-            : `NOT PROVEN OPTIMAL: the subproblems' bounds leave a relative gap of ${(res.gap * 100).toFixed(3)}% (> --mip-gap)`,
-        )
-    }
-  }
-
-  /**
-   * eclip's floors on the evaluator: the shortfall said in the notes ('check'), or the short workers moved to the
-   * whole GPU (the top of every ECLIP ladder) until the floors hold or everyone is there ('repair').
-   */
-  async function eclipFloors(evaluator: PlanEvaluator, mode: 'check' | 'repair', start: Assignment[]) {
-    const baseline = await evaluateBaseline(evaluator)
-    const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
-    let a = start
-    const metricsOf = async (as: Assignment[]) =>
-      fitMetrics(
-        await evaluator.evaluate(draft('eclip', partitions, ladders, instances, as)),
-        baseline,
-        objective,
-      )
-    let m = await metricsOf(a)
-    const moved: string[] = []
-    while (mode === 'repair' && m.shortfall > 0) {
-      const short = workers.flatMap((_, i) =>
-        (m.ratios[i] ?? 0) + 1e-9 < (objective.floors[i] ?? 0) ? [i] : [],
-      )
-      const atTop = (i: number) => {
-        const w = instances[i] as WorkerInstance
-        return (a[i] as Assignment).choice.every((c) => c === w.configs.length - 1)
-      }
-      const toMove = short.filter((i) => !atTop(i))
-      // every short worker already on the whole GPU: the others go there too (the baseline's placement), once
-      const next = toMove.length > 0 ? toMove : workers.map((_, i) => i).filter((i) => !atTop(i))
-      if (next.length === 0) break
-      a = a.map((x, i) => {
-        if (!next.includes(i)) return x
-        const w = instances[i] as WorkerInstance
-        return evaluate(w, new Int32Array(unitCount(w)).fill(w.configs.length - 1))
-      })
-      moved.push(...next.map((i) => (workers[i] as WorkerSpec).name))
-      m = await metricsOf(a)
-    }
-    const stp = stpInfo(m, baseline, objective, profiles, N, tolerance)
-    notes.push(
-      `floors checked on the evaluator: STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}` +
-        (moved.length > 0 ? `; repaired: ${moved.join(', ')} moved to the whole GPU` : ''),
-    )
-    const short = floorShortfalls(workers, m, objective)
-    if (mode === 'repair') shortfallOrThrow('the eclip plan', short, opts, notes)
-    else if (short.length > 0)
-      notes.push(`WARNING: the paper's plan misses ${short.length} floor(s) (simulated): ${short.join('; ')}`)
-    return a
-  }
-
+  const planner = POLICY_PLANNERS[opts.policy as Exclude<Policy, 'eclip-live'>]
+  const { partitions, ladders, instances, assignments, solver = NO_SOLVER } = await planner(ctx)
   return assemble({
     gpu,
     mixName,

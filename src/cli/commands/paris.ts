@@ -3,40 +3,27 @@
 // all driven by one backend process with one dispatcher): latency tables measured on its first GPU
 // (--measure-tables) and every run a trace replayed open-loop on green-context partitions (src/paris/gpu.ts).
 // `eclip paris-table`: a latency table from profiles, a synthetic one, or measured on the GPU.
+// The application of `eclip paris` is src/paris/run.ts.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { gzipSync } from 'node:zlib'
 import { type Command, Option } from '@commander-js/extra-typings'
-import {
-  type Gpu,
-  type LatencyTable,
-  latencyTableFileName,
-  type Profile,
-  readFile,
-  UserError,
-} from '../../formats/index.ts'
-import { bisectionSteps, PASS_RULES, type PassRule } from '../../paris/bisect.ts'
-import {
-  type BisectSettings,
-  compare,
-  layoutsFor,
-  SCHEMES,
-  type Scheme,
-  UNIFORM_SLICES,
-} from '../../paris/compare.ts'
-import { ParisGpu, plannedCaptures, requestsCsv } from '../../paris/gpu.ts'
-import {
-  type KernelWise,
-  kernelWise,
-  missingProfiles,
-  missingProfilesMessage,
-} from '../../paris/kernelwise.ts'
+import { type Gpu, latencyTableFileName, type Profile, readFile, UserError } from '../../formats/index.ts'
+import { PASS_RULES, type PassRule } from '../../paris/bisect.ts'
+import { SCHEMES, type Scheme } from '../../paris/compare.ts'
+import { ParisGpu } from '../../paris/gpu.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from '../../paris/latency.ts'
-import { DEFAULT_PARIS, paris } from '../../paris/partition.ts'
-import { bisectionMarkdown, writeReport } from '../../paris/report.ts'
-import { type LoadedScenario, loadScenario } from '../../paris/scenario.ts'
-import { simulate } from '../../paris/sim.ts'
+import {
+  type BisectCli,
+  GPU_BISECT_LIMITS,
+  parseUniform,
+  type RateSpec,
+  runParis,
+  writeTable,
+} from '../../paris/run.ts'
 import { num } from '../options.ts'
+
+// moved to the application (src/paris/run.ts); re-exported where tests and callers find them
+export { type BisectCli, GPU_BISECT_LIMITS, parseUniform, type RateSpec }
 
 /** "1..8", "1,2,4,8", "4" → sorted distinct GPU counts. */
 export function parseGpuList(text: string): number[] {
@@ -59,20 +46,8 @@ const int = (name: string, min: number) => (v: string) => {
   return n
 }
 
-/**
- * How far a bisection on the GPU may double or halve from its start (0.5x the simulator's sustained load by
- * default: 8x above, 1/32 of it below); the simulator's are bisect.ts's defaults.
- */
-export const GPU_BISECT_LIMITS = { maxDoublings: 4, maxHalvings: 4 }
-
 /** The schemes a GPU run compares by default: few layouts, since every one costs graph captures and windows. */
 export const GPU_SCHEMES = ['whole/least-loaded', 'uniform/least-loaded', 'paris/fifo', 'paris/elsa']
-
-/** One --rates entry: queries/s, or a multiple of the simulator's best sustained load ("0.5x"). */
-export interface RateSpec {
-  value: number
-  relative: boolean
-}
 
 /** "200,400" (queries/s) or "0.5x,1x" (multiples of the simulator's best sustained load), mixed freely. */
 export function parseRates(text: string, option = '--rates'): RateSpec[] {
@@ -96,18 +71,6 @@ export function parsePercent(name: string, text: string, min: number, max: numbe
         `for ${name === '--target' ? '1' : '5'}%), got "${text}"`,
     )
   return x / 100
-}
-
-/** The bisection's settings from the command line, all checked: refused with the option's name when wrong. */
-export interface BisectCli {
-  resolution: number
-  repeats: number
-  pass: PassRule
-  /**
-   * q/s, or a multiple of each scheme's sustained load in the simulator's default search on the same tables;
-   * absent: the scenario's rates × the GPU count (the default search's start).
-   */
-  start?: RateSpec
 }
 
 /**
@@ -150,20 +113,6 @@ export function parseBisect(
   }
 }
 
-/** --uniform: partition sizes in SMs (multiples of the slice size) → slice counts. */
-export function parseUniform(text: string, gpu: Gpu): number[] {
-  return text.split(',').map((part) => {
-    const sms = Number(part.trim())
-    const k = sms / gpu.sliceSize
-    const regular = gpu.slices.filter((s) => !s.remainder).length
-    if (!Number.isInteger(k) || k < 1 || k > regular)
-      throw new UserError(
-        `--uniform: ${part.trim()} SMs is not 1..${regular} slices of ${gpu.sliceSize} SMs on ${gpu.name}`,
-      )
-    return k
-  })
-}
-
 function resolveSchemes(list: string | undefined, defaults: Scheme[]): Scheme[] {
   if (!list) return defaults
   return list.split(',').map((n) => {
@@ -171,119 +120,6 @@ function resolveSchemes(list: string | undefined, defaults: Scheme[]): Scheme[] 
     if (!s) throw new UserError(`--schemes: unknown "${n}"; known: ${SCHEMES.map((x) => x.name).join(', ')}`)
     return s
   })
-}
-
-/** What the simulator's default search sustains on the same tables: per GPU count and scheme, and the best. */
-interface SimulatorSustained {
-  /** The scheme's sustained q/s at g GPUs (0 when it sustains none of the loads tried). */
-  scheme: (g: number, name: string) => number
-  /** The highest of any scheme at g GPUs; PARIS's planned capacity where none sustains a load. */
-  best: (g: number) => number
-}
-
-/**
- * Runs the simulator's default search (bracketing, then bisection: seconds) on the scenario's latency tables, so that
- * loads given as multiples ("0.5x") land around where the interesting loads are, whatever the GPU.
- */
-async function simulatorSustained(
-  sc: LoadedScenario,
-  o: {
-    gpus: number[]
-    seed: number
-    target: number
-    schemes: Scheme[]
-    uniformSlices: number[]
-    log: (l: string) => void
-    kernelWise?: KernelWise
-  },
-): Promise<SimulatorSustained> {
-  const sim = await compare(sc, {
-    gpus: o.gpus,
-    seed: o.seed,
-    target: o.target,
-    schemes: o.schemes,
-    uniformSlices: o.uniformSlices,
-    backend: simulate,
-    sweep: [],
-    ...(o.kernelWise ? { kernelWise: o.kernelWise } : {}),
-  })
-  const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
-  const best = new Map<number, number>()
-  const within = `≤ ${+(o.target * 100).toFixed(3)}%`
-  for (const g of o.gpus) {
-    const top = sim.results.filter((r) => r.gpus === g).sort((a, b) => b.sustainedQps - a.sustainedQps)[0]
-    if (top && top.sustainedQps > 0) {
-      best.set(g, top.sustainedQps)
-      o.log(`simulator, same tables: best ${top.sustainedQps.toFixed(0)} q/s at ${g} GPU(s) (${top.scheme})`)
-      continue
-    }
-    // some class misses its SLO everywhere: still run, around the load PARIS plans to fill the server with
-    const plan = sim.plans.find((p) => p.gpus === g)
-    const qps = plan && plan.plannedLoad > 0 ? totalRate / plan.plannedLoad : totalRate
-    best.set(g, qps)
-    o.log(
-      `simulator, same tables: no scheme keeps violations ${within} at ${g} GPU(s); 1x = PARIS's planned capacity, ` +
-        `${qps.toFixed(0)} q/s`,
-    )
-  }
-  return {
-    scheme: (g, name) => sim.results.find((r) => r.gpus === g && r.scheme === name)?.sustainedQps ?? 0,
-    best: (g) => best.get(g) ?? 0,
-  }
-}
-
-/** The fixed loads at each GPU count: relative entries ("0.5x") are multiples of the simulator's best. */
-function resolveRates(spec: RateSpec[], sim?: SimulatorSustained): (g: number) => number[] {
-  return (g) => spec.map((r) => Math.round(r.relative ? r.value * (sim?.best(g) ?? 0) : r.value))
-}
-
-/**
- * The bisection's first load per GPU count and scheme, as a scale of the scenario's rates: q/s, or a multiple of the
- * scheme's own sustained load in the simulator (of the best scheme's where it sustains none: a scheme the simulator
- * finds hopeless halves down from there), or by default the scenario's rates × the GPU count.
- */
-function resolveStart(
-  start: RateSpec | undefined,
-  totalRate: number,
-  sim: SimulatorSustained | undefined,
-): (g: number, s: Scheme) => number {
-  return (g, s) => {
-    if (!start) return g
-    if (!start.relative) return start.value / totalRate
-    const own = sim?.scheme(g, s.name) ?? 0
-    return (start.value * (own > 0 ? own : (sim?.best(g) ?? totalRate))) / totalRate
-  }
-}
-
-/**
- * What a GPU bisection will cost, in words: every candidate layout (each uniform size is one) is searched on its own,
- * each probe is `repeats` windows, and a window costs its arrivals plus about a second of set-up and drain.
- */
-export function bisectionCost(
-  sc: LoadedScenario,
-  schemes: Scheme[],
-  gpus: number[],
-  uniformSlices: number[],
-  b: { resolution: number; repeats: number },
-  windowS: number,
-): { searches: number; probes: number; seconds: number; line: string } {
-  let searches = 0
-  for (const g of gpus) {
-    const plan = paris(sc, g, DEFAULT_PARIS)
-    for (const s of schemes)
-      searches += s.layout === 'eclip-kw' ? 1 : layoutsFor(sc, plan, g, s.layout, uniformSlices).length
-  }
-  const steps = bisectionSteps(2, b.resolution)
-  const probes = 2 + steps
-  const perWindow = windowS + 1
-  const seconds = searches * probes * b.repeats * perWindow
-  const line =
-    `bisection: ${searches} search${searches === 1 ? '' : 'es'} (one per scheme, one per size for the best uniform), ` +
-    `about ${probes} probes each (2 to bracket the crossing from a start within 2× of it, then ${steps} bisection steps) × ${b.repeats} ` +
-    `repeat${b.repeats === 1 ? '' : 's'} × (${windowS} s window + ~1 s) ≈ ${(seconds / 60).toFixed(1)} min, plus ` +
-    `${b.repeats * perWindow} s per search for each further doubling or halving (a layout that passes at no ` +
-    `load costs ${1 + GPU_BISECT_LIMITS.maxHalvings} probes)`
-  return { searches, probes, seconds, line }
 }
 
 export function registerParis(program: Command) {
@@ -390,15 +226,9 @@ export function registerParis(program: Command) {
       const windowed = Boolean(bisect) && (gpuRun || cmd.getOptionValueSource('window') === 'cli')
       // measured runs never land on the recorded simulator results by default
       const out = opts.out ?? (gpuRun ? join('out', 'paris-gpu') : join('results', 'sim', 'paris'))
-      const log = opts.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
       const gpus = parseGpuList(opts.gpus ?? (gpuRun ? '1' : '1..8'))
       const defaults = gpuRun ? SCHEMES.filter((s) => GPU_SCHEMES.includes(s.name)) : SCHEMES
-      let schemes = resolveSchemes(opts.schemes, defaults)
-      const kwNames = () =>
-        schemes
-          .filter((s) => s.layout === 'eclip-kw')
-          .map((s) => s.name)
-          .join(', ')
+      const schemes = resolveSchemes(opts.schemes, defaults)
       // the server's GPUs: 0..most-1 of those the backend sees (checked once it is up)
       const most = Math.max(...gpus)
       if (gpuRun) {
@@ -411,157 +241,36 @@ export function registerParis(program: Command) {
         if (ph)
           throw new UserError(`--schemes: ${ph.name} is a placeholder (${ph.placeholder}); not run on a GPU`)
       } else if (opts.measureTables) throw new UserError('--measure-tables needs --backend gpu')
-      const date = new Date().toISOString().slice(0, 10)
-      const command = ['eclip', ...process.argv.slice(2)].join(' ')
-      const load = (latencyDir?: string) =>
-        loadScenario(opts.models, { seed: opts.seed, date, ...(latencyDir ? { latencyDir } : {}) })
-      let sc = load(opts.tables)
-      const uniformSlices = opts.uniform ? parseUniform(opts.uniform, sc.gpu) : UNIFORM_SLICES
-      const rateSpec = opts.rates
+      const rates = opts.rates
         ? parseRates(opts.rates)
         : gpuRun && !bisect
           ? parseRates('0.25x,0.5x,0.75x,1x')
           : undefined
-      let pg: ParisGpu | undefined
-      try {
-        if (gpuRun) {
-          pg = await ParisGpu.start({
-            log,
-            dtype: sc.models[0]?.table.dtype ?? 'fp16',
-            ...(opts.device !== undefined ? { device: opts.device } : {}),
-          })
-          // every GPU of the largest server: there, and of the scenario's layout (tables are measured on GPU 0;
-          // all GPUs of a host are one kind, which this checks)
-          const devices = await pg.useGpus(most, sc.gpu)
-          if (most > 1)
-            log(`gpu: ${devices.length} GPUs: ${devices.map((d, i) => `${i}: ${d.name}`).join(', ')}`)
-          if (opts.measureTables) {
-            const dir = join(out, 'latency')
-            mkdirSync(dir, { recursive: true })
-            for (const m of sc.models) {
-              const t0 = Date.now()
-              const table = await pg.measureTable(m.model, m.batches, opts.cellMs)
-              // written at once: a comparison that fails later keeps the tables
-              writeTable(join(dir, latencyTableFileName(m.model, table.dtype)), table)
-              log(
-                `latency table ${m.model}: batches ${m.batches.join(',')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-              )
-            }
-            sc = load(dir)
-          }
-        }
-        let kw: KernelWise | undefined
-        if (kwNames()) {
-          const missing = missingProfiles(sc, opts.profiles)
-          if (missing.length) {
-            const why = missingProfilesMessage(missing, opts.profiles)
-            if (opts.schemes) throw new UserError(`--schemes: ${kwNames()}: ${why}`)
-            log(`skipping ${kwNames()}: ${why}`)
-            schemes = schemes.filter((s) => s.layout !== 'eclip-kw')
-          } else {
-            const t0 = Date.now()
-            kw = await kernelWise(sc, opts.profiles, { seed: opts.seed })
-            for (const n of kw.notes) log(`eclip-kw: ${n}`)
-            log(
-              `eclip-kw: co-located latencies from ${kw.combinations} eclip plans run closed-loop in the ` +
-                `kernel-level simulator (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
-            )
-          }
-        }
-        const relative = Boolean(rateSpec?.some((r) => r.relative) || bisect?.start?.relative)
-        const sim = relative
-          ? await simulatorSustained(sc, {
-              gpus,
-              seed: opts.seed,
-              target,
-              schemes,
-              uniformSlices,
-              log,
-              ...(kw ? { kernelWise: kw } : {}),
-            })
-          : undefined
-        const rates = rateSpec && resolveRates(rateSpec, sim)
-        const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
-        const bisectSettings: BisectSettings | undefined = bisect && {
-          resolution: bisect.resolution,
-          repeats: bisect.repeats,
-          pass: bisect.pass,
-          start: resolveStart(bisect.start, totalRate, sim),
-          // a GPU probe is repeats × a window of real time: a shorter leash on how far the search may wander
-          ...(gpuRun ? GPU_BISECT_LIMITS : {}),
-        }
-        if (pg) {
-          const planned = plannedCaptures(sc, schemes, gpus, uniformSlices, DEFAULT_PARIS)
-          const loads = gpus.map(
-            (g) => `${gpus.length > 1 ? `${g} GPU${g > 1 ? 's' : ''}: ` : ''}${rates?.(g).join(', ')}`,
-          )
-          log(
-            `gpu: ${planned.layouts} layouts, at most ${planned.captures} graph captures; ${
-              bisect ? 'bisection' : `loads ${loads.join('; ')} q/s`
-            }, ${opts.window} s each`,
-          )
-          if (bisect) log(`gpu: ${bisectionCost(sc, schemes, gpus, uniformSlices, bisect, opts.window).line}`)
-          if (planned.captures > opts.maxCaptures)
-            throw new UserError(
-              `the comparison would capture up to ${planned.captures} graphs (> --max-captures ${opts.maxCaptures}): fewer schemes, --uniform sizes or batch sizes`,
-            )
-        }
-        const cmp = await compare(sc, {
-          gpus,
-          seed: opts.seed,
-          queries: opts.queries,
-          schemes,
-          uniformSlices,
-          target,
-          windowS: opts.window,
-          windowed,
-          ...(kw ? { kernelWise: kw } : {}),
-          ...(rates ? { rates } : {}),
-          ...(bisectSettings ? { bisect: bisectSettings } : {}),
-          ...(pg ? { backend: pg.run } : {}),
-          progress: log,
-        })
-        const files = await writeReport(
-          out,
-          sc,
-          cmp,
-          {
-            scenarioFile: opts.models,
-            date,
-            command,
-            backend: opts.backend,
-            ...(pg
-              ? {
-                  gpu: {
-                    name: pg.gpu.name,
-                    count: most,
-                    names: pg.devices.slice(0, most).map((d) => d.name),
-                    versions: pg.versions,
-                    captures: pg.captures,
-                    captureS: pg.captureS,
-                    runs: pg.runs,
-                    notes: [...pg.notes],
-                  },
-                }
-              : {}),
-          },
-          { png: Boolean(opts.png) },
-        )
-        if (pg) {
-          const f = join(out, 'requests.csv.gz')
-          writeFileSync(f, gzipSync(requestsCsv(pg.logs)))
-          files.push(f)
-        }
-        if (bisect) console.log(`${bisectionMarkdown(cmp).join('\n')}\n`)
-        for (const f of files) console.log(f)
-      } finally {
-        await pg?.close()
-      }
+      await runParis({
+        models: opts.models,
+        backend: opts.backend,
+        gpus,
+        out,
+        seed: opts.seed,
+        queries: opts.queries,
+        schemes,
+        schemesGiven: opts.schemes !== undefined,
+        ...(rates ? { rates } : {}),
+        ...(bisect ? { bisect } : {}),
+        target,
+        windowS: opts.window,
+        windowed,
+        ...(opts.tables !== undefined ? { tables: opts.tables } : {}),
+        measureTables: Boolean(opts.measureTables),
+        cellMs: opts.cellMs,
+        ...(opts.uniform !== undefined ? { uniform: opts.uniform } : {}),
+        profiles: opts.profiles,
+        maxCaptures: opts.maxCaptures,
+        ...(opts.device !== undefined ? { device: opts.device } : {}),
+        png: Boolean(opts.png),
+        quiet: Boolean(opts.quiet),
+      })
     })
-}
-
-function writeTable(file: string, table: LatencyTable) {
-  writeFileSync(file, `${JSON.stringify(table, null, 1)}\n`)
 }
 
 /**

@@ -1,0 +1,284 @@
+// `eclip calibrate`'s application: reads the GPU runs' results files and the profile directory, fits the simulator's
+// contention constants and power model (the method is in calibrate.ts), prints the report and writes
+// sim-calibration.json and power.json. The CLI (src/cli/commands/calibrate.ts) parses flags and calls runCalibrate.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { basename, dirname, join } from 'node:path'
+import { checkSameGpu, evaluatorInputsFromDir, simPlanner } from '../execute/sim/evaluator.ts'
+import { CALIBRATION, defaultPowerModel, describePower } from '../execute/sim/index.ts'
+import {
+  type Plan,
+  type PowerModel,
+  type Primitives,
+  type Profile,
+  parseFormat,
+  type Results,
+  type Run,
+  readFile,
+  type SimCalibration,
+  UserError,
+  type WorkerSpec,
+} from '../formats/index.ts'
+import type { Planner } from '../plan/index.ts'
+import { loadGpu, loadPrimitives, loadProfile } from '../profile/store.ts'
+import {
+  type CalibrationReport,
+  calibrate,
+  DEFAULT_GRID,
+  type ErrorSummary,
+  type FitScope,
+  prepareCases,
+  type RunSet,
+} from './calibrate.ts'
+
+/**
+ * Re-simulation windows: the simulator has no counter noise to average out, only whole requests to count: ≥ 40
+ * requests of the slowest worker, 0.1–1 s.
+ */
+const SIM = { requestsPerWindow: 40, minWindowS: 0.1, maxWindowS: 1 }
+
+const f2 = (x: number | null) => (x === null ? '–' : x.toFixed(3))
+const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(0)}%`)
+
+/** A set's label: the results file's directory name (batch1/results.json → batch1), else the file name. */
+function labelOf(file: string, taken: Set<string>): string {
+  const base = basename(file) === 'results.json' ? basename(dirname(file)) : basename(file)
+  let l = base
+  for (let i = 2; taken.has(l); i++) l = `${base}#${i}`
+  taken.add(l)
+  return l
+}
+
+function errCells(e: ErrorSummary): string {
+  return `${f2(e.normTput).padStart(6)} ${f2(e.baselineVsSolo).padStart(6)} ${pct(e.stpVsBaseline).padStart(5)} ${pct(e.rpsRel).padStart(5)} ${f2(e.normReqPerJ).padStart(6)} ${pct(e.reqPerJRel).padStart(5)}`
+}
+
+/** `keptFrom`: the file the contention constants were kept from (--keep-contention), not fitted. */
+export function reportText(r: CalibrationReport, before: string, keptFrom?: string): string {
+  const c = r.constants
+  const p = r.power
+  const head =
+    '                           ' +
+    'Δtput  Δbase  ΔSTP  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  ΔSTP  Δrps  ΔreqJ  ΔJrel'
+  const lines = [
+    `contention constants (${keptFrom ? `kept from ${keptFrom}, not fitted` : `grid of ${r.points} points, fitted on ${r.scope === 'all' ? 'every GPU run' : 'single-launch GPU runs (solo, baseline, model-wise)'}`}): ` +
+      `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference} (objective ${r.objective.toFixed(3)})`,
+    `power model: ${p.idleW.toFixed(1)} W idle + ${p.wPerWorkSm.toFixed(3)} W per SM of work rate, right-sizes within ${p.workTolerance * 100}%; ` +
+      `R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W (${pct(p.relRms)}), max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}), ${p.points} runs${p.clamped ? ', CLAMPED to ≥ 0' : ''}; ` +
+      `R² by right-size tolerance: ${p.byTolerance.map((t) => `${t.workTolerance * 100}% ${t.r2.toFixed(3)}`).join(', ')}`,
+    '',
+    `errors, mean |sim − measured| (before: ${before}; after: the fit above):`,
+    '  Δtput: normalised throughput (worker vs baseline, partitioned runs); Δbase: baseline worker vs its solo rate;',
+    "  ΔSTP: |sim/measured − 1| of STP ÷ the mix's baseline STP (system throughput, partitioned runs);",
+    '  Δrps: |sim/measured − 1| of raw req/s; ΔreqJ: requests/J normalised to baseline; ΔJrel: |sim/measured − 1| of requests/J',
+    `${'set / runs'.padEnd(27)}${'before'.padEnd(44)}|  after`,
+    head,
+    ...r.rows.map(
+      (row) => `${`${row.set} ${row.runs}`.padEnd(27)}${errCells(row.before)}  |  ${errCells(row.after)}`,
+    ),
+  ]
+  if (r.heldOut.length > 0) {
+    lines.push('', 'held out (fitted on the other sets, checked on this one):', head)
+    for (const h of r.heldOut)
+      lines.push(
+        `${`${h.checkOn} ${h.runs}`.padEnd(27)}${errCells(h.before)}  |  ${errCells(h.after)}   ` +
+          `(${h.constants.sharing}, tol ${h.constants.saturationTolerance}, γ ${h.constants.memoryInterference}; ` +
+          `${h.power.idleW.toFixed(0)} W + ${h.power.wPerWorkSm.toFixed(2)} W/SM of work at ${h.power.workTolerance * 100}%)`,
+      )
+  }
+  return lines.join('\n')
+}
+
+/**
+ * The planner that re-makes a GPU run's plan. eclip-fit's plan depends on the simulator that scored its candidates
+ * (eclip bench passes it the profile directory's calibrated inputs): it is re-made with the power.json and
+ * sim-calibration.json of `calibrationDir` — those in force when the runs were planned — else it is not the plan the
+ * run executed, and prepareCases refuses the run. The switch costs come from `primitives` (the profiles').
+ */
+export function replanner(
+  calibrationDir: string,
+  primitives: Primitives,
+  warn: (w: string) => void,
+): Planner {
+  let warned = false
+  return simPlanner((gpu) => {
+    const ev = evaluatorInputsFromDir(calibrationDir, gpu)
+    if (!warned) for (const w of ev.warnings.filter((w) => !w.includes('primitives.json'))) warn(w)
+    warned = true
+    return { ...ev.inputs, primitives }
+  })
+}
+
+/** `eclip calibrate`'s options, as the flags give them. */
+export interface RunCalibrateOptions {
+  /** results files with GPU runs */
+  results: string[]
+  /** the profile directory the runs were planned from */
+  profiles: string
+  /** where to write power.json and sim-calibration.json (default: the profile directory) */
+  out?: string
+  fitOn: FitScope
+  /** where the calibration lies that eclip-fit's runs were planned with (default: the profile directory) */
+  planCalibration?: string
+  /** refit the power model alone, keeping the profile directory's sim-calibration.json */
+  keepContention?: boolean
+  /** print the fit, write nothing */
+  dryRun?: boolean
+}
+
+/** What a calibration made; `written` lists the files written (none on a dry run). */
+export interface RunCalibrateResult {
+  report: CalibrationReport
+  calibration: SimCalibration
+  power: PowerModel
+  written: string[]
+}
+
+/** Fits, prints the report (stdout, progress on stderr) and, unless dry-running, writes the files. */
+export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrateResult> {
+  const t0 = performance.now()
+  const files = o.results
+  const gpu = loadGpu(o.profiles)
+  const primitives = loadPrimitives(o.profiles, gpu)
+  if (!primitives)
+    throw new UserError(
+      `${o.profiles}: no primitives.json; the runs were simulated with measured costs, calibrate with the same`,
+    )
+  const cache = new Map<string, Profile>()
+  const profilesFor = (ws: WorkerSpec[]) =>
+    ws.map((w) => {
+      const k = `${w.model}|${w.batch}|${w.dtype}`
+      let p = cache.get(k)
+      if (!p) {
+        p = loadProfile(o.profiles, gpu, w.model, w.batch, w.dtype)
+        cache.set(k, p)
+      }
+      return p
+    })
+  const taken = new Set<string>()
+  const sets: RunSet[] = files.map((f) => ({
+    label: labelOf(f, taken),
+    runs: readFile<Results>('results', f).runs,
+    // plans recorded beside the results (eclip bench writes them) are taken as they ran
+    recordedPlan: (r: Run) => (r.planFile ? readFile<Plan>('plan', join(dirname(f), r.planFile)) : undefined),
+  }))
+  const planner = replanner(o.planCalibration ?? o.profiles, primitives, (w) =>
+    process.stderr.write(`eclip calibrate: WARNING: eclip-fit's evaluator: ${w}\n`),
+  )
+  const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
+  const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  const scope = o.fitOn
+  let grid = DEFAULT_GRID
+  let kept: SimCalibration | undefined
+  if (o.keepContention) {
+    const file = join(o.profiles, 'sim-calibration.json')
+    if (!existsSync(file))
+      throw new UserError(`--keep-contention: ${file} does not exist; calibrate without it first`)
+    kept = readFile<SimCalibration>('sim-calibration', file)
+    checkSameGpu(file, kept.gpu, gpu)
+    grid = {
+      sharing: [kept.sharing],
+      saturationTolerance: [kept.saturationTolerance],
+      memoryInterference: [kept.memoryInterference],
+    }
+  }
+  const report = calibrate({
+    cases,
+    grid,
+    scope,
+    before: CALIBRATION,
+    beforePower: defaultPowerModel(gpuRef),
+    onPoint: (done, total) => {
+      if (done % 10 === 0 || done === total)
+        process.stderr.write(`eclip calibrate: ${done}/${total} grid points simulated\n`)
+    },
+  })
+  const before = `${CALIBRATION.sharing}, tol ${CALIBRATION.saturationTolerance}, γ ${CALIBRATION.memoryInterference} + placeholder ${describePower(defaultPowerModel(gpuRef))}`
+  console.log(
+    `eclip calibrate: ${cases.length} GPU runs (${sets.map((s) => s.label).join(', ')}) on ${gpu.name}, each re-simulated with its plan at ${report.points} grid points\n`,
+  )
+  console.log(reportText(report, before, kept ? join(o.profiles, 'sim-calibration.json') : undefined))
+
+  const date = new Date().toISOString().slice(0, 10)
+  const sources = files.join(', ')
+  const heldOut = report.heldOut.map((h) => ({
+    checkOn: h.checkOn,
+    runs: h.runs,
+    constants: h.constants,
+    power: h.power,
+    normTputBefore: h.before.normTput,
+    normTputAfter: h.after.normTput,
+    normReqPerJBefore: h.before.normReqPerJ,
+    normReqPerJAfter: h.after.normReqPerJ,
+  }))
+  const c = report.constants
+  // extra provenance fields (fit quality, held-out checks) ride along: Provenance allows them
+  const calMeasured = {
+    date,
+    method: `grid search (${report.points} points) minimising mean |sim − measured| of normalised throughput over ${scope === 'all' ? 'every GPU run' : 'the single-launch GPU runs (solo, baseline, model-wise)'}`,
+    tool: 'eclip calibrate',
+    host: hostname(),
+    gpu: gpu.name,
+    notes:
+      `GPU runs of ${sources}, each re-simulated with its plan (made again by makePlan from ${o.profiles}, checked against the switches and kernels the run recorded) ` +
+      `in windows long enough for ${SIM.requestsPerWindow} requests of the slowest worker (${SIM.minWindowS}–${SIM.maxWindowS} s); objective: per worker, |Δ normVsBaseline| on partitioned runs and |Δ normVsSolo| on baseline runs, pooled (${report.objective.toFixed(3)}). ` +
+      'fitRelRms: RMS of sim/measured − 1 of raw req/s over the fitting runs.',
+    objective: report.objective,
+    heldOut,
+  }
+  const calibration: SimCalibration = {
+    format: 'eclip.sim-calibration/1',
+    gpu: gpuRef,
+    ...c,
+    fitted: true,
+    ...(report.fitRelRms !== null ? { fitRelRms: report.fitRelRms } : {}),
+    measured: calMeasured,
+  }
+  const p = report.power
+  const powerMeasured = {
+    date,
+    method:
+      'least squares of NVML mean power (energy-counter delta over the window / window) against the measured work rate (Σ workers req/s × SM·s of work per request), best of right-size tolerances',
+    tool: 'eclip calibrate',
+    host: hostname(),
+    gpu: gpu.name,
+    notes:
+      `${p.points} GPU runs of ${sources}. A request's work: Σ over its kernels of the fewest profiled SMs within ${p.workTolerance * 100}% of the kernel's full-GPU time × that time, whatever partition it ran on. ` +
+      `R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W, max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}); R² by tolerance: ${p.byTolerance.map((t) => `${t.workTolerance} ${t.r2.toFixed(3)}`).join(', ')}. ` +
+      'No memory term: profiles carry no DRAM traffic. fitRelRms: relative RMS of predicted vs measured energy.',
+    r2: p.r2,
+    rmsW: p.rmsW,
+    maxAbsW: p.maxAbsW,
+    points: p.points,
+    heldOut: heldOut.filter((h) => h.runs === 'all').map((h) => ({ checkOn: h.checkOn, power: h.power })),
+  }
+  const power: PowerModel = {
+    format: 'eclip.power/2',
+    gpu: gpuRef,
+    idleW: p.idleW,
+    wPerWorkSm: p.wPerWorkSm,
+    workTolerance: p.workTolerance,
+    wPerMemGBs: 0,
+    // a real fit: least squares over ≥ 3 runs, no bound imposed
+    fitted: !p.clamped && p.points >= 3,
+    fitRelRms: p.relRms,
+    measured: powerMeasured,
+  }
+  parseFormat('sim-calibration', calibration, 'sim-calibration.json (about to be written)')
+  parseFormat('power', power, 'power.json (about to be written)')
+  if (o.dryRun) {
+    console.log(`\n--dry-run: nothing written (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+    return { report, calibration, power, written: [] }
+  }
+  const out = o.out ?? o.profiles
+  if (!existsSync(out)) mkdirSync(out, { recursive: true })
+  const calFile = join(out, 'sim-calibration.json')
+  const powerFile = join(out, 'power.json')
+  // --keep-contention: the constants were not fitted here, so sim-calibration.json is left as it is
+  if (!kept) writeFileSync(calFile, `${JSON.stringify(calibration, null, 1)}\n`)
+  writeFileSync(powerFile, `${JSON.stringify(power, null, 1)}\n`)
+  console.log(
+    `\nwrote ${kept ? '' : `${calFile}, `}${powerFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  )
+  return { report, calibration, power, written: kept ? [powerFile] : [calFile, powerFile] }
+}

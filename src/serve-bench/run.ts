@@ -1,0 +1,247 @@
+// `eclip serve-bench`'s application: for each (mix, policy) a serve config of the mix's workers, `eclip serve` started
+// in this process on a loopback port, closed-loop KServe v2 clients per model, a steady window; writes results.json
+// (eclip.serve-results/1), requests.csv and report.txt per transport. The CLI (src/cli/commands/serve-bench.ts) parses
+// flags and calls runServeBench.
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join, relative, resolve } from 'node:path'
+import {
+  hasLoadFields,
+  isMpsPolicy,
+  isPriorityPolicy,
+  type Mix,
+  type Policy,
+  parseFormat,
+  type Results,
+  readFile,
+  type ServeResults,
+  type ServeRun,
+  type ThroughputPolicy,
+  UserError,
+} from '../formats/index.ts'
+import { SERVER_VERSION } from '../serve/server.ts'
+import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
+import { normaliseServeRuns, serveBenchRuns, serveReport, type TransportOutcome } from './serve-bench.ts'
+import { benchTables, compareWithBench, missingBenchRuns } from './vs-bench.ts'
+
+/** The request log: times in ms from the clients' start of each run; queue/compute from the response (µs). */
+const LOG_HEADER = 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us'
+
+/** `eclip serve-bench`'s options, the flags resolved (mixes read, policy names checked, transports parsed). */
+export interface RunServeBenchOptions {
+  mixes: Mix[]
+  policies: Policy[]
+  backend: 'sim' | 'gpu'
+  /** override every worker's batch */
+  batch?: number
+  /** a profile directory (with the warning of a fallback), synthetic, or none: no profiles shipped */
+  profiles: { dir: string; warning?: string } | 'synthetic' | undefined
+  /** steady window and warm-up per run, s */
+  duration: number
+  warmup: number
+  /** closed-loop clients per model */
+  concurrency: number
+  queueSize?: number
+  inputDatatype?: 'FP32'
+  transports: Transport[]
+  /** front-end processes in front of the engine; 0: one process serves */
+  frontends: number
+  /** an eclip bench results.json to compare with */
+  bench?: string
+  seed: number
+  /** output directory */
+  out: string
+}
+
+/**
+ * Runs every (mix, policy), prints each transport's report and writes its files. `failed`: some run failed (the
+ * others were measured all the same); the CLI exits 1.
+ */
+export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: boolean }> {
+  const t0 = performance.now()
+  const { mixes, transports } = o
+  const loaded = mixes.filter((m) => hasLoadFields(m.workers))
+  if (loaded.length > 0)
+    throw new UserError(
+      `--mix: ${loaded.map((m) => m.name).join(', ')} give their workers' arrivals or priorities; serve-bench drives closed-loop clients only (eclip bench runs them)`,
+    )
+  const named = o.policies
+  const mps = named.filter(isMpsPolicy)
+  if (mps.length > 0)
+    throw new UserError(
+      `--policies: ${mps.join(', ')}: the server runs every model in one backend process; MPS policies are eclip bench's only`,
+    )
+  const rt = named.filter(isPriorityPolicy)
+  if (rt.length > 0)
+    throw new UserError(
+      `--policies: ${rt.join(', ')}: not a serve policy yet (the server takes no priorities)`,
+    )
+  const policies = named.filter((p): p is ThroughputPolicy => !isPriorityPolicy(p))
+  const warnings: string[] = []
+  let profiles: string | undefined
+  if (o.profiles === 'synthetic') {
+    if (o.backend === 'gpu')
+      throw new UserError('--profiles synthetic: the GPU backend needs measured profiles')
+    warnings.push(
+      'SYNTHETIC PROFILES (--profiles synthetic): compute times are generated, not measured (src/profile/synthetic.ts)',
+    )
+  } else if (o.profiles) {
+    if (o.profiles.warning) warnings.push(o.profiles.warning)
+    profiles = o.profiles.dir
+  } else if (o.backend === 'gpu') throw new UserError('--backend gpu needs --profiles DIR (none shipped)')
+  else warnings.push('SYNTHETIC PROFILES: none shipped; compute times are generated, not measured')
+  // what the bench file must hold, and whether the cuda-shm client can run, are known before any run starts
+  let bench: Results | undefined
+  if (o.bench) {
+    bench = readFile<Results>('results', resolve(o.bench))
+    const missing = missingBenchRuns(
+      bench,
+      o.bench,
+      mixes.map((m) => m.name),
+      policies,
+      o.batch ?? null,
+      o.backend,
+    )
+    if (missing) throw new UserError(missing)
+  }
+  if (transports.includes('cuda-shm')) {
+    const why = cudaShmUnavailable()
+    if (why) throw new UserError(`--transport cuda-shm: the client needs a CUDA GPU here: ${why}`)
+  }
+  const simulated = o.backend === 'sim'
+  if (simulated)
+    warnings.push(
+      "SIMULATED: the sim backend runs no model; its responses carry no outputs and its compute times and power are modelled, each model at its plan's time with no contention between models (unlike eclip bench's simulator) — these numbers measure the server path, not a GPU or a policy",
+    )
+  const out = resolve(o.out)
+  mkdirSync(join(out, 'configs'), { recursive: true })
+  // one results directory per transport: OUT itself for one, OUT/<transport>/ for several
+  const perTransport = new Map(
+    transports.map((t) => {
+      const dir = transports.length === 1 ? out : join(out, t)
+      mkdirSync(dir, { recursive: true })
+      const log = openSync(join(dir, 'requests.csv'), 'w')
+      writeSync(log, `${LOG_HEADER}\n`)
+      return [t, { dir, log, runs: [] as ServeRun[], failures: [] as string[], warnings: [...warnings] }]
+    }),
+  )
+  let device: { gpu: string; versions: Record<string, string> } | undefined
+  const total = mixes.length * policies.length
+  let done = 0
+  try {
+    for (const mix of mixes)
+      for (const policy of policies) {
+        const label = `${mix.name} ${policy}`
+        process.stderr.write(`eclip serve-bench: [${++done}/${total}] ${label}\n`)
+        const configFile = join(out, 'configs', `${mix.name}.${policy}.json`)
+        let outcomes: TransportOutcome[]
+        try {
+          outcomes = await serveBenchRuns({
+            mix,
+            policy,
+            backend: o.backend,
+            batch: o.batch ?? null,
+            ...(profiles ? { profiles } : {}),
+            concurrency: o.concurrency,
+            warmupS: o.warmup,
+            windowS: o.duration,
+            seed: o.seed,
+            ...(o.queueSize ? { queueSize: o.queueSize } : {}),
+            ...(o.inputDatatype ? { inputDatatype: o.inputDatatype } : {}),
+            transports,
+            ...(o.frontends > 0 ? { frontends: o.frontends } : {}),
+            configFile,
+          })
+        } catch (err) {
+          // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend)
+          // must not lose the others; anything else is a bug and stops here
+          if (!(err instanceof UserError)) throw err
+          outcomes = transports.map((transport) => ({ transport, error: err as Error }))
+        }
+        for (const r of outcomes) {
+          const t = 'error' in r ? r.transport : (r.run.transport as Transport)
+          const st = perTransport.get(t)
+          if (!st) continue
+          if ('error' in r) {
+            st.failures.push(`run ${label} FAILED: ${r.error.message}`)
+            process.stderr.write(
+              `eclip serve-bench: run ${label} (${t}) failed, going on: ${r.error.message}\n`,
+            )
+            continue
+          }
+          r.run.config = relative(st.dir, configFile)
+          st.runs.push(r.run)
+          device ??= r.device
+          if (r.run.metrics.eventLoopUtilisation > 0.9)
+            st.warnings.push(
+              `${label}: the server's Node event loop was ${(r.run.metrics.eventLoopUtilisation * 100).toFixed(0)}% busy: the server process, not the backend, may bound this rate`,
+            )
+          const rows: string[] = []
+          r.calls.forEach((cs, wi) => {
+            const name = r.run.workers[wi]?.name ?? String(wi)
+            for (const [i, c] of cs.entries())
+              rows.push(
+                `${r.run.id},${name},${i},${c.startMs.toFixed(3)},${c.endMs.toFixed(3)},${c.status},${c.queueUs ?? ''},${c.computeUs ?? ''}`,
+              )
+          })
+          if (rows.length > 0) writeSync(st.log, `${rows.join('\n')}\n`)
+        }
+      }
+  } finally {
+    for (const st of perTransport.values()) closeSync(st.log)
+  }
+  let failed = false
+  for (const [transport, st] of perTransport) {
+    const { runs, failures, dir } = st
+    failed ||= failures.length > 0
+    normaliseServeRuns(runs)
+    if (bench && o.bench) compareWithBench(runs, bench, o.bench)
+    const profileGpu = runs[0]?.gpu.name
+    if (device && profileGpu && device.gpu !== profileGpu)
+      st.warnings.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
+    const results: ServeResults = {
+      format: 'eclip.serve-results/1',
+      runs,
+      requestLog: 'requests.csv',
+      provenance: {
+        date: new Date().toISOString(),
+        method: simulated ? 'simulated' : 'measured',
+        tool: 'eclip serve-bench',
+        host: hostname(),
+        ...((device?.gpu ?? profileGpu) ? { gpu: device?.gpu ?? profileGpu } : {}),
+        // the stack that ran the runs, with the settings that change results (hardware queues:
+        // cudaDeviceMaxConnections), as `eclip bench` records them
+        ...(device?.versions ?? {}),
+        notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.inputDatatype ? `, inputs sent as ${o.inputDatatype} where accepted` : ''}; ${o.concurrency} closed-loop clients per model in a process of their own; ${o.frontends > 0 ? `${o.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
+        backend: o.backend,
+        simulated,
+        eclip: SERVER_VERSION,
+        node: process.version,
+        seed: o.seed,
+        command: ['eclip', ...process.argv.slice(2)].join(' '),
+        warnings: [...st.warnings, ...failures],
+      },
+    }
+    parseFormat('serve-results', results, 'results.json (about to be written)')
+    const resultsFile = join(dir, 'results.json')
+    writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+    const label = simulated
+      ? 'SIMULATED (sim backend: no model ran)'
+      : `measured on ${device?.gpu ?? 'the GPU'} through the server`
+    const header = [
+      `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${o.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
+      `closed loop, ${o.concurrency} clients per model, warm-up ${o.warmup} s, window ${o.duration} s per run, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
+      `transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
+      ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
+    ].join('\n')
+    const axes = { mixes: mixes.map((m) => m.name), policies }
+    const report = serveReport(runs, label, axes)
+    const vsBench = bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''
+    const reportFile = join(dir, 'report.txt')
+    writeFileSync(reportFile, `${header}\n\n${report.tables}${vsBench}\n\n${report.detail}\n`)
+    console.log(`${header}\n\n${report.tables}${vsBench}\n`)
+    console.log(`wrote ${resultsFile}, ${join(dir, 'requests.csv')}, ${reportFile}`)
+  }
+  console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  return { failed }
+}
