@@ -1,13 +1,14 @@
 // Triton's statistics extension through tritonclient.http's get_inference_statistics: every model, one model, one
 // version, an unknown model; GET /v2 lists "statistics". Skipped with a reason without a Python with tritonclient.
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import { startServe } from '../../src/serve/index.ts'
+import { runScript } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const candidates = [process.env.TRITONCLIENT_PYTHON, join(root, '.venv', 'bin', 'python'), 'python3'].filter(
@@ -43,21 +44,10 @@ describe('serve: statistics extension', () => {
     const { server, url } = await startServe({ config, port: 0 })
     try {
       // the client runs beside the server, which answers it from this process's event loop: never spawnSync
-      const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(python as string, [
-          join(import.meta.dirname, 'hardening_stats_check.py'),
-          url.slice(7),
-        ])
-        let stdout = ''
-        let stderr = ''
-        child.stdout.on('data', (d: Buffer) => {
-          stdout += d
-        })
-        child.stderr.on('data', (d: Buffer) => {
-          stderr += d
-        })
-        child.on('exit', (status) => resolve({ status, stdout, stderr }))
-      })
+      const r = await runScript(python as string, [
+        join(import.meta.dirname, 'hardening_stats_check.py'),
+        url.slice(7),
+      ])
       assert.equal(r.status, 0, r.stderr)
       const out = JSON.parse(r.stdout) as {
         every: { model_stats: Stat[] }
