@@ -145,7 +145,7 @@ export interface ServeBackend {
    * the backend cannot (the GPU backend loads its process once), and the server refuses model control saying so.
    */
   swap?(models: ServedModel[], plan: Plan | undefined, table: PlanTable | undefined): Promise<void>
-  /** Executes one batch. Rejects with BackendCrashError when the backend dies meanwhile (it may also never settle: the server does not rely on it). */
+  /** Executes one batch. Rejects with BackendUnavailableError when the backend dies meanwhile (it may also never settle: the server does not rely on it). */
   infer(req: ExecRequest): Promise<ExecResult>
   isReady(): boolean
   /** Subscribes to crash/ready events; returns the unsubscribe function. */
@@ -187,8 +187,12 @@ export interface ServeBackend {
   closeRegion?(region: ShmRegion): Promise<void>
 }
 
-export class BackendCrashError extends Error {
-  override name = 'BackendCrashError'
+/**
+ * The serve backend cannot execute now (not loaded, restarting after a crash, closed): the request is answered 503
+ * with Retry-After. A process's own crash is execute/gpu's BackendCrash, which the GPU adapter turns into this.
+ */
+export class BackendUnavailableError extends Error {
+  override name = 'BackendUnavailableError'
 }
 
 /** Concatenates the same-named inputs of several requests along dimension 0. */

@@ -24,8 +24,8 @@ import { checkMadeFor } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
 import type { PlanTable } from '../formats/plan-table.ts'
 import {
-  BackendCrashError,
   BackendEvents,
+  BackendUnavailableError,
   type ExecRequest,
   type ExecResult,
   NO_DATA,
@@ -146,7 +146,8 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
 
   infer(req: ExecRequest): Promise<ExecResult> {
     const proc = this.proc
-    if (!this.ready || !proc) return Promise.reject(new BackendCrashError('the GPU backend is not running'))
+    if (!this.ready || !proc)
+      return Promise.reject(new BackendUnavailableError('the GPU backend is not running'))
     const l = this.loaded.get(req.model)
     if (!l) return Promise.reject(new Error(`model "${req.model}" is not loaded`))
     const input = req.inputs[0]
@@ -241,7 +242,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
       },
       (err: unknown) => {
         // the process died (or was killed as hung) under this request: the server answers 503 and restarts it
-        if (err instanceof BackendCrash) throw new BackendCrashError(err.message)
+        if (err instanceof BackendCrash) throw new BackendUnavailableError(err.message)
         throw err
       },
     )
@@ -250,7 +251,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
   /** Opens a client's region in the backend process (once; again after a restart). */
   async openRegion(region: ShmRegion): Promise<void> {
     const proc = this.proc
-    if (!this.ready || !proc) throw new BackendCrashError('the GPU backend is not running; retry later')
+    if (!this.ready || !proc) throw new BackendUnavailableError('the GPU backend is not running; retry later')
     await this.sendRegion(proc, region)
     this.regions.set(region.id, region)
   }

@@ -16,8 +16,8 @@ import type { Gpu } from '../formats/gpu.ts'
 import type { LatencyTable } from '../formats/latency-table.ts'
 import { latencyUs } from '../paris/latency.ts'
 import {
-  BackendCrashError,
   BackendEvents,
+  BackendUnavailableError,
   type ExecRequest,
   type ExecResult,
   type PartitionStatus,
@@ -115,7 +115,7 @@ export class ParisBackend extends BackendEvents implements ServeBackend {
     this.unsubscribe = executor.onCrash((reason) => {
       if (!this.ready) return
       this.ready = false
-      this.dispatcher.reset(new BackendCrashError(reason))
+      this.dispatcher.reset(new BackendUnavailableError(reason))
       this.emit({ type: 'crash', reason })
     })
   }
@@ -129,7 +129,7 @@ export class ParisBackend extends BackendEvents implements ServeBackend {
   }
 
   infer(req: ExecRequest): Promise<ExecResult> {
-    if (!this.ready) return Promise.reject(new BackendCrashError('the backend is not ready'))
+    if (!this.ready) return Promise.reject(new BackendUnavailableError('the backend is not ready'))
     const mi = this.byName.get(req.model)
     if (mi === undefined) return Promise.reject(new Error(`model "${req.model}" is not loaded`))
     const m = this.models[mi] as ParisModel
@@ -189,7 +189,7 @@ export class ParisBackend extends BackendEvents implements ServeBackend {
 
   async restart(): Promise<void> {
     this.ready = false
-    this.dispatcher.reset(new BackendCrashError('the backend is restarting'))
+    this.dispatcher.reset(new BackendUnavailableError('the backend is restarting'))
     this.waitingByModel.fill(0)
     await this.executor.restart()
     this.ready = true
@@ -203,7 +203,7 @@ export class ParisBackend extends BackendEvents implements ServeBackend {
   async close(): Promise<void> {
     this.ready = false
     this.unsubscribe()
-    this.dispatcher.reset(new BackendCrashError('the backend is closed'))
+    this.dispatcher.reset(new BackendUnavailableError('the backend is closed'))
     await this.executor.close()
   }
 
@@ -287,7 +287,7 @@ export class SimPartitions implements PartitionExecutor {
   private abortAll(why: string) {
     for (const e of this.timers) {
       clearTimeout(e.timer)
-      e.reject(new BackendCrashError(`simulator ${why}`))
+      e.reject(new BackendUnavailableError(`simulator ${why}`))
     }
     this.timers.clear()
     this.energy.integrate()

@@ -4,7 +4,7 @@
 import type { Plan } from '../formats/plan.ts'
 import type { PlanTable } from '../formats/plan-table.ts'
 import type { ExecRequest, ExecResult, PowerReading, ServeBackend, ServedModel } from './backend.ts'
-import { BackendCrashError, BackendEvents } from './backend.ts'
+import { BackendEvents, BackendUnavailableError } from './backend.ts'
 import type { ComputeTimeModel } from './compute-time.ts'
 
 export interface SimPowerModel {
@@ -106,7 +106,7 @@ export class SimServeBackend extends BackendEvents implements ServeBackend {
   }
 
   infer(req: ExecRequest): Promise<ExecResult> {
-    if (!this.ready) return Promise.reject(new BackendCrashError('the simulator is not loaded'))
+    if (!this.ready) return Promise.reject(new BackendUnavailableError('the simulator is not loaded'))
     if (!this.models.has(req.model)) return Promise.reject(new Error(`model "${req.model}" is not loaded`))
     const { us } = this.times.executionTime(req.model, req.plan)
     const now = performance.now()
@@ -157,12 +157,12 @@ export class SimServeBackend extends BackendEvents implements ServeBackend {
   private abortAll(why: string) {
     for (const e of this.timers) {
       clearTimeout(e.timer)
-      e.reject(new BackendCrashError(`simulator ${why}`))
+      e.reject(new BackendUnavailableError(`simulator ${why}`))
     }
     this.timers.clear()
     for (const e of this.immediates) {
       clearImmediate(e.immediate)
-      e.reject(new BackendCrashError(`simulator ${why}`))
+      e.reject(new BackendUnavailableError(`simulator ${why}`))
     }
     this.immediates.clear()
     this.energy.integrate()

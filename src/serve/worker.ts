@@ -2,7 +2,7 @@
 // requests into one execution up to the model's batch (dynamic batching), and answers every caller exactly once:
 // with its outputs, a timeout, or the backend's failure.
 import {
-  BackendCrashError,
+  BackendUnavailableError,
   concatInputs,
   type ExecResult,
   type RawTensor,
@@ -273,7 +273,7 @@ export class ModelWorker {
       },
       (err: unknown) => {
         if (generation !== this.generation) return
-        const crash = err instanceof BackendCrashError
+        const crash = err instanceof BackendUnavailableError
         const failure = new RequestFailure(
           crash ? 503 : 500,
           `model "${this.model.name}": backend ${crash ? 'crashed' : 'failed'}: ${err instanceof Error ? err.message : String(err)}`,

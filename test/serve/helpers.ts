@@ -18,7 +18,7 @@ import type {
   ServeBackend,
   ServedModel,
 } from '../../src/serve/backend.ts'
-import { BackendCrashError } from '../../src/serve/backend.ts'
+import { BackendUnavailableError } from '../../src/serve/backend.ts'
 import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
 import { EclipServer, type ServerOptions } from '../../src/serve/server.ts'
@@ -124,7 +124,7 @@ export class CrashingBackend implements ServeBackend {
     this.ready = true
   }
   infer(req: ExecRequest): Promise<ExecResult> {
-    if (!this.ready) return Promise.reject(new BackendCrashError('dead'))
+    if (!this.ready) return Promise.reject(new BackendUnavailableError('dead'))
     this.executions++
     return new Promise((resolve) => {
       const t = setTimeout(() => {

@@ -10,7 +10,7 @@
 // is answered — as Triton defers the unmap of a region with requests in flight. Nothing accepted is lost.
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
-import { BackendCrashError } from '../backend.ts'
+import { BackendUnavailableError } from '../backend.ts'
 import { ProtocolError } from '../kserve/tensors.ts'
 import { RING_PREFIX } from '../shm-ring.ts'
 
@@ -252,7 +252,8 @@ export class RegionRegistry implements RegionLookup {
       if (err instanceof ProtocolError) throw err
       const message = `failed to register shared memory region '${r.name}': ${(err as Error).message}`
       // the backend is restarting: the client may try again, its request was fine
-      if (err instanceof BackendCrashError) throw new ProtocolError(503, message, { 'retry-after': '1' })
+      if (err instanceof BackendUnavailableError)
+        throw new ProtocolError(503, message, { 'retry-after': '1' })
       throw bad(message)
     }
     r.opened = true
