@@ -24,6 +24,7 @@ import {
   goodKinds,
   goodPicker,
   openLoop,
+  parseCapacity,
   pctMs,
   ServerUnderTest,
   sender,
@@ -79,14 +80,7 @@ const measureCapacity = () => {
 }
 let capacity: Map<string, number>
 if (args.capacity) {
-  capacity = new Map(
-    args.capacity.split(',').map((p) => {
-      const [name, rate] = p.split('=')
-      if (!name || !(Number(rate) > 0)) throw new Error(`--capacity: NAME=RATE[,NAME=RATE], got "${p}"`)
-      return [name, Number(rate)]
-    }),
-  )
-  for (const m of w.models) if (!capacity.has(m.name)) throw new Error(`--capacity: no rate for ${m.name}`)
+  capacity = parseCapacity(args.capacity, w.models)
 } else capacity = await measureCapacity()
 let total = [...capacity.values()].reduce((a, b) => a + b, 0)
 log(

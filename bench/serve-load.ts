@@ -23,6 +23,7 @@ import { createHistogram, type RecordableHistogram } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import YAML from 'yaml'
+import { mulberry32 } from '../src/random.ts'
 import { type ModelIO, zooIO } from '../src/serve/io-specs.ts'
 import { type Datatype, ELEMENT_BYTES, encodeElements } from '../src/serve/kserve/datatypes.ts'
 
@@ -152,17 +153,8 @@ export interface RequestKind {
   body: Buffer
 }
 
-/** mulberry32: a small seeded generator, so the same seed sends the same requests at the same times. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The same seed sends the same requests at the same times (the project's one seeded generator). */
+export const rng: (seed: number) => () => number = mulberry32
 
 function ioOf(m: ServedSpec): ModelIO {
   const io = zooIO(m.model, 'fp16')
@@ -989,4 +981,17 @@ export function pctMs(h: RecordableHistogram, p: number): number {
 
 export function fmt(x: number, digits = 1): string {
   return Number.isFinite(x) ? x.toFixed(digits) : 'n/a'
+}
+
+/** `--capacity NAME=RATE[,NAME=RATE]`: each served model's capacity, req/s (every model must have one). */
+export function parseCapacity(spec: string, models: readonly { name: string }[]): Map<string, number> {
+  const capacity = new Map(
+    spec.split(',').map((p) => {
+      const [name, rate] = p.split('=')
+      if (!name || !(Number(rate) > 0)) throw new Error(`--capacity: NAME=RATE[,NAME=RATE], got "${p}"`)
+      return [name, Number(rate)] as [string, number]
+    }),
+  )
+  for (const m of models) if (!capacity.has(m.name)) throw new Error(`--capacity: no rate for ${m.name}`)
+  return capacity
 }

@@ -30,6 +30,7 @@ import {
   metricSum,
   openLoop,
   type ProbeSample,
+  parseCapacity,
   pctMs,
   picker,
   type RequestKind,
@@ -105,14 +106,7 @@ if (w.models.some((m) => m.encodings.shm) && server.shm.size === 0)
 
 let capacity: Map<string, number>
 if (args.capacity) {
-  capacity = new Map(
-    args.capacity.split(',').map((p) => {
-      const [name, rate] = p.split('=')
-      if (!name || !(Number(rate) > 0)) throw new Error(`--capacity: NAME=RATE[,NAME=RATE], got "${p}"`)
-      return [name, Number(rate)]
-    }),
-  )
-  for (const m of w.models) if (!capacity.has(m.name)) throw new Error(`--capacity: no rate for ${m.name}`)
+  capacity = parseCapacity(args.capacity, w.models)
   log(`capacity given: ${[...capacity].map(([n, r]) => `${n} ${fmt(r)}/s`).join(', ')}`)
 } else {
   const capS = Number(args['capacity-duration'])
