@@ -166,6 +166,24 @@ def worker_key(name: str, partition: str) -> str:
     return f"{name}@{partition}"
 
 
+
+def _region_views(w: ServedWorker, job: _Job):
+    """A job's input (host bytes, or a device view of a client's CUDA region) and where its output goes (a host or
+    device view of a client's region, or None: the frame or the ring); a system region's input is range-checked."""
+    body, src_dev, dst = job.body, None, None
+    if job.src is not None:
+        region, offset, n = job.src
+        if isinstance(region, SystemRegion):
+            body = region.host(offset, n)
+            if job.value_range is not None:
+                check_range(w.name, body, job.datatype, job.value_range)
+        else:
+            src_dev = region.device(offset, n)
+    if job.dst is not None:
+        region, offset, n = job.dst
+        dst = region.host(offset, n) if isinstance(region, SystemRegion) else region.device(offset, n)
+    return body, src_dev, dst
+
 class Serving:
     """The loaded workers of one backend process; `send(header, body)` writes one reply frame (thread-safe)."""
 
@@ -330,20 +348,7 @@ class Serving:
         """One execution with its input and/or output in clients' regions; the regions are released when it is
         done (an unregister that came meanwhile closes them then). Errors go to _run's handler."""
         try:
-            body = job.body
-            src_dev = None
-            if job.src is not None:
-                region, offset, n = job.src
-                if isinstance(region, SystemRegion):
-                    body = region.host(offset, n)
-                    if job.value_range is not None:
-                        check_range(w.name, body, job.datatype, job.value_range)
-                else:
-                    src_dev = region.device(offset, n)
-            dst = None
-            if job.dst is not None:
-                region, offset, n = job.dst
-                dst = region.host(offset, n) if isinstance(region, SystemRegion) else region.device(offset, n)
+            body, src_dev, dst = _region_views(w, job)
             if w.direct:
                 shape, datatype, data, us = w.execute(job.n, job.datatype, body, src=src_dev, dst=dst,
                                                       value_range=job.value_range)
@@ -406,19 +411,8 @@ class Serving:
         """Resolves where a job's input lies and its output goes (the frame, the ring, a client's region) and
         enqueues it; the views it made stay on the job until it is answered."""
         pipe = w.pipeline
-        body, src_dev, dst = job.body, None, None
-        if job.src is not None:
-            region, offset, n = job.src
-            if isinstance(region, SystemRegion):
-                body = region.host(offset, n)
-                if job.value_range is not None:
-                    check_range(w.name, body, job.datatype, job.value_range)
-            else:
-                src_dev = region.device(offset, n)
-        if job.dst is not None:
-            region, offset, n = job.dst
-            dst = region.host(offset, n) if isinstance(region, SystemRegion) else region.device(offset, n)
-        elif job.ring is not None and isinstance(job.n, int):
+        body, src_dev, dst = _region_views(w, job)
+        if job.dst is None and job.ring is not None and isinstance(job.n, int):
             room = job.ring.output_room(job.shm, job.n * pipe.out_item_bytes)
             if room is not None:
                 dst, job.ring_out = room
