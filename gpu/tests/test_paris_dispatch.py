@@ -1,4 +1,4 @@
-"""The GPU backend's dispatcher (eclip_gpu.paris) against the simulator's rules (src/paris/sim.ts + elsa.ts).
+"""The GPU backend's dispatcher (eclip_gpu.paris_dispatch) against the simulator's rules (src/paris/sim.ts + elsa.ts).
 
 test/fixtures/paris-dispatch.json is written and checked by test/paris/dispatch-fixture.test.ts: one trace on one
 heterogeneous layout and, per policy, the partition that served each query in the simulator and when it completed.
@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from eclip_gpu.paris import DISPATCHES, Dispatcher, earliest_choose, elsa_choose, estimated_finish, replay_virtual
+from eclip_gpu.paris_dispatch import (
+    DISPATCHES,
+    Dispatcher,
+    earliest_choose,
+    elsa_choose,
+    estimated_finish,
+    replay_virtual,
+)
 
 FIXTURE = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "paris-dispatch.json"
 

@@ -1,4 +1,4 @@
-"""The real-time replay loop of eclip_gpu.paris (`_replay`) over partitions of two GPUs, without a GPU.
+"""The real-time replay loop of eclip_gpu.paris_replay (`replay`) over partitions of two GPUs, without a GPU.
 
 A stand-in for torch.cuda keeps what CUDA keeps per host thread — the current device, and a current stream per
 device — and its graphs check where they are launched: like torch's CUDAGraph.replay, on the current stream of the
@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from eclip_gpu.paris import Dispatcher, _replay
+from eclip_gpu.paris_dispatch import Dispatcher
+from eclip_gpu.paris_replay import replay
 
 
 class _Stream:
@@ -129,7 +130,7 @@ def _setup(dispatch: str, n=240, rate=1500.0):
 def test_one_dispatcher_over_the_partitions_of_two_gpus(dispatch):
     torch, streams, graphs, disp, arrival, qm = _setup(dispatch)
     energies = [_Energy(0, 100), _Energy(1, 300)]
-    r = _replay(torch, disp, streams, graphs, arrival, qm, [1e9, 1e9], 24, energies)
+    r = replay(torch, disp, streams, graphs, arrival, qm, [1e9, 1e9], 24, energies)
     n = len(arrival)
     assert r["dropped"] == [0] * n
     assert all(p in range(4) for p in r["ran_on"]), "every query ran on some partition"
@@ -150,10 +151,10 @@ def test_one_dispatcher_over_the_partitions_of_two_gpus(dispatch):
 
 def test_a_single_energy_reader_still_works_as_before():
     torch, streams, graphs, disp, arrival, qm = _setup("elsa", n=60, rate=800.0)
-    r = _replay(torch, disp, streams, graphs, arrival, qm, [1e9, 1e9], 6, _Energy(0, 250))
+    r = replay(torch, disp, streams, graphs, arrival, qm, [1e9, 1e9], 6, _Energy(0, 250))
     assert r["energyJ"] == pytest.approx(0.25) and r["energyPerGpuJ"] == pytest.approx([0.25])
     torch, streams, graphs, disp, arrival, qm = _setup("elsa", n=60, rate=800.0)
-    r = _replay(torch, disp, streams, graphs, arrival, qm, [1e9, 1e9], 6, None)
+    r = replay(torch, disp, streams, graphs, arrival, qm, [1e9, 1e9], 6, None)
     assert r["energyJ"] is None and r["energyPerGpuJ"] is None
 
 
@@ -163,4 +164,4 @@ def test_a_replay_launched_on_another_stream_fails_the_run():
     torch, streams, graphs, disp, arrival, qm = _setup("elsa", n=40, rate=500.0)
     torch.cuda.set_stream = lambda stream: None
     with pytest.raises(AssertionError, match="launched on None"):
-        _replay(torch, disp, streams, graphs, arrival, qm, [1e9, 1e9], 4, None)
+        replay(torch, disp, streams, graphs, arrival, qm, [1e9, 1e9], 4, None)

@@ -1,9 +1,9 @@
 // The dispatch rules exist twice: in the simulator (src/paris/sim.ts + elsa.ts) and in the GPU backend's real-time
-// dispatcher (gpu/eclip_gpu/paris.py, Dispatcher). test/fixtures/paris-dispatch.json pins one small case — a trace,
-// a heterogeneous layout, the estimates — and what the simulator does with it under each policy (which partition
-// served every query, and when it completed). This test checks the simulator still does exactly that; the Python
-// test (gpu/tests/test_paris_dispatch.py) replays the same case through Dispatcher in virtual time and must agree
-// query for query. Regenerate after a deliberate change to the rules:
+// dispatcher (gpu/eclip_gpu/paris_dispatch.py, Dispatcher). test/fixtures/paris-dispatch.json pins one small case — a
+// trace, a heterogeneous layout, the estimates — and what the simulator does with it under each policy (which partition
+// served every query, and when it completed). This test checks the simulator still does exactly that; the Python test
+// (gpu/tests/test_paris_dispatch.py) replays the same case through Dispatcher in virtual time and must agree query for
+// query. Regenerate after a deliberate change to the rules:
 //   UPDATE_FIXTURES=1 node --import tsx --test <this file> && npx biome format --write test/fixtures/paris-dispatch.json
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'

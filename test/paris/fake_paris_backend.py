@@ -1,6 +1,6 @@
 """A stand-in for the GPU backend in `eclip paris --backend gpu` tests (no GPU, no torch): the real frames
 (eclip_gpu.frames), every request checked against the protocol's schema (eclip_gpu.protocol), and the real
-dispatcher (eclip_gpu.paris.Dispatcher) run in virtual time, every query's service
+dispatcher (eclip_gpu.paris_dispatch.Dispatcher) run in virtual time, every query's service
 time exactly its latency-table estimate. So a comparison through it must give what the simulator gives with
 noise 0 — the TypeScript side's message, reply handling and metrics are then checked end to end.
 
@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, sys.argv[1])
 
-from eclip_gpu.paris import Dispatcher, replay_virtual  # noqa: E402
+from eclip_gpu.paris_dispatch import Dispatcher, replay_virtual  # noqa: E402
 from eclip_gpu.frames import read_frame, send  # noqa: E402
 from eclip_gpu.protocol import ProtocolError, check_request  # noqa: E402
 
