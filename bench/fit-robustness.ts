@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Calibration } from '../src/execute/sim/contention.ts'
-import { evaluatorInputsFromDir, simEvaluator } from '../src/execute/sim/evaluator.ts'
+import { simEvaluator } from '../src/execute/sim/evaluator.ts'
+import { simInputs } from '../src/execute/sim/inputs.ts'
 import { expandWorkers, type MixFile, type Policy, readFile } from '../src/formats/index.ts'
 import { fitMetrics, makePlan } from '../src/plan/index.ts'
 import { loadProfileSet } from '../src/profile/store.ts'
@@ -51,7 +52,7 @@ const add = (key: string, m: { thr: number; p95: number; reqPerJ: number }) => {
 for (const mix of mixes) {
   const workers = expandWorkers(mix, batch)
   const { gpu, profiles } = loadProfileSet(dir, workers)
-  const { inputs } = evaluatorInputsFromDir(dir, gpu)
+  const { inputs } = simInputs(gpu, { dir })
   const evaluator = simEvaluator(inputs, workers, profiles)
   const plan = (policy: Policy) =>
     makePlan(gpu, mix.name, workers, profiles, policy === 'eclip-fit' ? { policy, evaluator } : { policy })

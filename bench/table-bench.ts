@@ -3,7 +3,7 @@
 // calibrated simulator as `eclip plan --table` and `eclip bench --policies eclip-live` make it.
 //   node --import tsx bench/table-bench.ts [--models albert,densenet201,vgg19] [--threads 1] [--policy eclip-fit]
 //     [--batch 1] [--profiles profiles/h100]
-import { evaluatorInputsFromDir } from '../src/execute/sim/evaluator.ts'
+import { simInputs } from '../src/execute/sim/inputs.ts'
 import { threadedSimPlanner } from '../src/execute/sim/table-threads.ts'
 import { keyNames, type Policy, type WorkerSpec } from '../src/formats/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../src/plan/table.ts'
@@ -27,7 +27,7 @@ const workers: WorkerSpec[] = models.map((model, i) => ({
   dtype: 'fp16',
 }))
 const set = loadProfileSet(dir, workers)
-const ev = evaluatorInputsFromDir(dir, set.gpu)
+const ev = simInputs(set.gpu, { dir })
 const threaded = threadedSimPlanner(ev.inputs, {}, threads)
 // each subset's plan time, by its number of workers (in the thread that planned it: the plan's own solve time)
 const bySize = new Map<number, number[]>()

@@ -1,41 +1,30 @@
 // `eclip bench`'s application: runs an experiment (mixes × policies × modes) on the simulator or the GPU and writes
 // results.json, the raw request log, a text report and the figures; or (reportFrom) the report and figures of
 // existing results files. The CLI (src/cli/commands/bench.ts) parses flags and calls runBench or reportFrom.
-import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import cliProgress from 'cli-progress'
 import type { ExecuteBackend, RunResult } from '../execute/backend.ts'
 import { createGpuBackend } from '../execute/gpu/index.ts'
-import { checkSameGpu, simPlanner } from '../execute/sim/evaluator.ts'
-import {
-  CALIBRATION,
-  type Calibration,
-  calibrationFrom,
-  defaultPowerModel,
-  defaultPrimitives,
-  describePower,
-  SimBackend,
-} from '../execute/sim/index.ts'
+import { simPlanner } from '../execute/sim/evaluator.ts'
+import { SimBackend } from '../execute/sim/index.ts'
+import { type SimInputs, simInputs } from '../execute/sim/inputs.ts'
 import { defaultTableThreads, threadedSimPlanner } from '../execute/sim/table-threads.ts'
 import {
   expandWorkers,
-  type Gpu,
   hasLoadFields,
   isTablePolicy,
   type Mix,
   type Plan,
   type PlanTable,
   type Policy,
-  type PowerModel,
-  type Primitives,
   type Profile,
   parseFormat,
   REQUEST_LOG_HEADER,
   type Results,
   type Run,
   readFile,
-  type SimCalibration,
   UserError,
   type WorkerSpec,
   type Workload,
@@ -45,7 +34,7 @@ import { PROFILES_HOME } from '../paths.ts'
 import type { Planner } from '../plan/index.ts'
 import { makePlanTable } from '../plan/table.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
-import { loadGpu, loadPrimitives, loadProfile } from '../profile/store.ts'
+import { loadGpu, memoProfiles, type ProfilesFor, profilesIn } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import { describeArrival } from '../workload/arrivals.ts'
 import { runExperiment, type TablePlanner } from './experiment.ts'
@@ -54,84 +43,51 @@ import { detailReport, textReport, writeFigures } from './report.ts'
 /** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (docs/design.md §6). */
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
 
-interface Inputs {
-  gpu: Gpu
-  profilesFor: (w: WorkerSpec[]) => Profile[]
-  primitives: Primitives
-  power: PowerModel
-  calibration: Calibration
+interface Inputs extends SimInputs {
+  profilesFor: ProfilesFor
   warnings: string[]
   source: string
 }
 
-/** Where profiles, primitives and the power model come from; every fallback is a warning carried into the results. */
+/**
+ * Where profiles, primitives, the power model and the contention constants come from: the profile directory chosen
+ * (else synthetic profiles), the files named instead; every fallback is a warning carried into the results.
+ */
 function resolveInputs(opts: {
   profiles: ProfilesChoice
   primitives?: string
   power?: string
   calibration?: string
 }): Inputs {
-  const warnings: string[] = []
-  let gpu: Gpu
-  let profilesFor: Inputs['profilesFor']
-  let dirPrimitives: Primitives | undefined
-  let source: string
   const chosen = opts.profiles === 'synthetic' ? undefined : opts.profiles
-  if (chosen?.warning) warnings.push(chosen.warning)
+  const warnings = chosen?.warning ? [chosen.warning] : []
   const dir = chosen?.dir
-  if (dir) {
-    gpu = loadGpu(dir)
-    profilesFor = memoProfiles((w) => loadProfile(dir, gpu, w.model, w.batch, w.dtype))
-    dirPrimitives = loadPrimitives(dir, gpu)
-    source = `profiles from ${dir}`
-  } else {
-    gpu = syntheticH100Gpu()
+  const gpu = dir ? loadGpu(dir) : syntheticH100Gpu()
+  if (!dir)
     warnings.push(
       `SYNTHETIC PROFILES: ${opts.profiles === 'synthetic' ? 'asked for with --profiles synthetic' : `no profiles shipped in ${PROFILES_HOME}`}, so every kernel time is generated (src/profile/synthetic.ts), not measured; these results say nothing about a real GPU`,
     )
-    profilesFor = memoProfiles((w) => {
-      if (!SYNTHETIC_MODELS[w.model])
-        throw new UserError(
-          `no synthetic profile for model "${w.model}" (known: ${Object.keys(SYNTHETIC_MODELS).join(', ')}); pass --profiles DIR`,
-        )
-      return syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
-    })
-    source = 'SYNTHETIC profiles'
+  const profilesFor = dir
+    ? profilesIn(dir, gpu)
+    : memoProfiles((w) => {
+        if (!SYNTHETIC_MODELS[w.model])
+          throw new UserError(
+            `no synthetic profile for model "${w.model}" (known: ${Object.keys(SYNTHETIC_MODELS).join(', ')}); pass --profiles DIR`,
+          )
+        return syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
+      })
+  const sim = simInputs(gpu, {
+    ...(dir ? { dir } : {}),
+    ...(opts.primitives ? { primitives: opts.primitives } : {}),
+    ...(opts.power ? { power: opts.power } : {}),
+    ...(opts.calibration ? { calibration: opts.calibration } : {}),
+  })
+  return {
+    ...sim.inputs,
+    profilesFor,
+    warnings: [...warnings, ...sim.warnings],
+    source: dir ? `profiles from ${dir}` : 'SYNTHETIC profiles',
   }
-  const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-  let primitives: Primitives
-  if (opts.primitives) {
-    primitives = readFile<Primitives>('primitives', opts.primitives)
-    checkSameGpu(opts.primitives, primitives.gpu, gpu)
-  } else if (dirPrimitives) primitives = dirPrimitives
-  else {
-    primitives = defaultPrimitives(gpuRef)
-    warnings.push(
-      'no primitives file: default costs (partition create 1.8 ms and switch 1 µs measured on H100, docs/design.md §7; graph launch 2.5 µs assumed)',
-    )
-  }
-  let power: PowerModel
-  const dirPower = dir ? join(dir, 'power.json') : undefined
-  const powerFile = opts.power ?? (dirPower && existsSync(dirPower) ? dirPower : undefined)
-  if (powerFile) {
-    power = readFile<PowerModel>('power', powerFile)
-    checkSameGpu(powerFile, power.gpu, gpu)
-  } else power = defaultPowerModel(gpuRef)
-  if (!power.fitted)
-    warnings.push(
-      `power model NOT fitted to NVML (placeholder: ${describePower(power)}): simulated energy is indicative only`,
-    )
-  let calibration = CALIBRATION
-  const dirCal = dir ? join(dir, 'sim-calibration.json') : undefined
-  const calFile = opts.calibration ?? (dirCal && existsSync(dirCal) ? dirCal : undefined)
-  if (calFile) {
-    const c = readFile<SimCalibration>('sim-calibration', calFile)
-    checkSameGpu(calFile, c.gpu, gpu)
-    calibration = calibrationFrom(c)
-  }
-  if (!calibration.fitted)
-    warnings.push(`simulator contention model not calibrated against GPU runs (${calibration.source})`)
-  return { gpu, profilesFor, primitives, power, calibration, warnings, source }
 }
 
 /** Workers of a mix as its runs recorded them. */
@@ -243,21 +199,6 @@ export async function reportFrom(
   }
   const written = await writeReport(runs, opts.out, header, opts.plots ? { caption, profilesFor } : null)
   console.log(`wrote ${written.join(', ')}`)
-}
-
-/** One profile per (model, batch, dtype), loaded or generated once however many runs ask for it. */
-function memoProfiles(make: (w: WorkerSpec) => Profile): Inputs['profilesFor'] {
-  const cache = new Map<string, Profile>()
-  return (ws) =>
-    ws.map((w) => {
-      const k = `${w.model}|${w.batch}|${w.dtype}`
-      let p = cache.get(k)
-      if (!p) {
-        p = make(w)
-        cache.set(k, p)
-      }
-      return p
-    })
 }
 
 /**

@@ -4,23 +4,22 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
-import { checkSameGpu, evaluatorInputsFromDir, simPlanner } from '../execute/sim/evaluator.ts'
+import { simPlanner } from '../execute/sim/evaluator.ts'
 import { CALIBRATION, defaultPowerModel, describePower } from '../execute/sim/index.ts'
+import { simInputs } from '../execute/sim/inputs.ts'
 import {
   type Plan,
   type PowerModel,
   type Primitives,
-  type Profile,
   parseFormat,
   type Results,
   type Run,
   readFile,
   type SimCalibration,
   UserError,
-  type WorkerSpec,
 } from '../formats/index.ts'
 import type { Planner } from '../plan/index.ts'
-import { loadGpu, loadPrimitives, loadProfile } from '../profile/store.ts'
+import { checkSameGpu, loadGpu, loadPrimitives, profilesIn } from '../profile/store.ts'
 import {
   type CalibrationReport,
   calibrate,
@@ -102,7 +101,7 @@ export function replanner(
 ): Planner {
   let warned = false
   return simPlanner((gpu) => {
-    const ev = evaluatorInputsFromDir(calibrationDir, gpu)
+    const ev = simInputs(gpu, { dir: calibrationDir })
     if (!warned) for (const w of ev.warnings.filter((w) => !w.includes('primitives.json'))) warn(w)
     warned = true
     return { ...ev.inputs, primitives }
@@ -144,17 +143,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     throw new UserError(
       `${o.profiles}: no primitives.json; the runs were simulated with measured costs, calibrate with the same`,
     )
-  const cache = new Map<string, Profile>()
-  const profilesFor = (ws: WorkerSpec[]) =>
-    ws.map((w) => {
-      const k = `${w.model}|${w.batch}|${w.dtype}`
-      let p = cache.get(k)
-      if (!p) {
-        p = loadProfile(o.profiles, gpu, w.model, w.batch, w.dtype)
-        cache.set(k, p)
-      }
-      return p
-    })
+  const profilesFor = profilesIn(o.profiles, gpu)
   const taken = new Set<string>()
   const sets: RunSet[] = files.map((f) => ({
     label: labelOf(f, taken),

@@ -29,7 +29,8 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RunResult } from '../execute/backend.ts'
 import { simulate as simulateKernels } from '../execute/sim/engine.ts'
-import { type EvaluatorInputs, evaluatorInputsFromDir } from '../execute/sim/evaluator.ts'
+import type { EvaluatorInputs } from '../execute/sim/evaluator.ts'
+import { simInputs } from '../execute/sim/inputs.ts'
 import {
   type Plan,
   type Partition as PlanPartition,
@@ -75,7 +76,7 @@ export interface KernelWiseOptions {
   /** Closed-loop window per batch combination, s. Default 1. */
   windowS?: number
   warmupS?: number
-  /** The kernel-level simulator's inputs; default: from the profile directory (evaluatorInputsFromDir). */
+  /** The kernel-level simulator's inputs; default: from the profile directory (simInputs). */
   inputs?: EvaluatorInputs
   /** Reads one profile; default: `<dir>/<model>.b<batch>.<dtype>.json`. */
   readProfile?: (model: string, batch: number) => Profile
@@ -124,7 +125,7 @@ export async function kernelWise(
   const notes: string[] = []
   let inputs = opts.inputs
   if (!inputs) {
-    const r = evaluatorInputsFromDir(dir, sc.gpu)
+    const r = simInputs(sc.gpu, { dir })
     inputs = r.inputs
     notes.push(...r.warnings)
   }

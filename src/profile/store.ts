@@ -1,6 +1,7 @@
-// A profile directory: `gpu.json` (the device layout), optional `primitives.json`, and one profile per
-// (model, batch, dtype) named by `profileFileName()`. This module is the one place that reads such a directory; it
-// refuses anything that would silently mix GPUs or plan one graph with another's profile.
+// A profile directory: `gpu.json` (the device layout), optional `primitives.json`, `power.json` and
+// `sim-calibration.json`, and one profile per (model, batch, dtype) named by `profileFileName()`. This module is the
+// one place that reads such a directory; it refuses anything that would silently mix GPUs or plan one graph with
+// another's profile. What the simulator makes of a missing file is src/execute/sim/inputs.ts's.
 import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Dtype, GpuRef } from '../formats/common.ts'
@@ -8,6 +9,7 @@ import { UserError } from '../formats/errors.ts'
 import type { Gpu } from '../formats/gpu.ts'
 import { readFile } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
+import type { PowerModel, SimCalibration } from '../formats/power.ts'
 import type { Primitives } from '../formats/primitives.ts'
 import { type Profile, profileFileName } from '../formats/profile.ts'
 
@@ -74,19 +76,84 @@ export function loadProfile(dir: string, gpu: Gpu, model: string, batch: number,
   return p
 }
 
+/** Workers' profiles, one per (model, batch, dtype) made once however many workers and calls ask for it. */
+export type ProfilesFor = (workers: readonly WorkerSpec[]) => Profile[]
+
+/** A ProfilesFor that makes each distinct profile with `make` (read from a directory, or generated) once. */
+export function memoProfiles(make: (w: WorkerSpec) => Profile): ProfilesFor {
+  const cache = new Map<string, Profile>()
+  return (ws) =>
+    ws.map((w) => {
+      const key = profileFileName(w.model, w.batch, w.dtype)
+      let p = cache.get(key)
+      if (!p) {
+        p = make(w)
+        cache.set(key, p)
+      }
+      return p
+    })
+}
+
+/** The profiles of `dir` (made on `gpu`, its gpu.json), each read once. */
+export const profilesIn = (dir: string, gpu: Gpu): ProfilesFor =>
+  memoProfiles((w) => loadProfile(dir, gpu, w.model, w.batch, w.dtype))
+
 /** Loads the GPU and the profile of every worker (each distinct profile read once), plus primitives if present. */
 export function loadProfileSet(dir: string, workers: readonly WorkerSpec[]): ProfileSet {
   const gpu = loadGpu(dir)
-  const cache = new Map<string, Profile>()
-  const profiles = workers.map((w) => {
-    const key = profileFileName(w.model, w.batch, w.dtype)
-    let p = cache.get(key)
-    if (!p) {
-      p = loadProfile(dir, gpu, w.model, w.batch, w.dtype)
-      cache.set(key, p)
-    }
-    return p
-  })
+  const profiles = profilesIn(dir, gpu)(workers)
   const primitives = loadPrimitives(dir, gpu)
   return { dir, gpu, profiles, ...(primitives ? { primitives } : {}) }
+}
+
+/**
+ * A costs, power or calibration file made on another GPU than the profiles' would mix GPUs in one comparison (eclip
+ * plan's evaluator inputs and eclip bench's check alike).
+ */
+export function checkSameGpu(file: string, ref: GpuRef, gpu: Gpu) {
+  if (!sameGpu(ref, gpu))
+    throw new UserError(
+      `${file}: made on ${ref.name} (${ref.smCount} SMs), but the profiles are from ${gpu.name}`,
+    )
+}
+
+/** Where the simulator's files come from: a profile directory, and files named on the command line instead. */
+export interface SimFileSources {
+  dir?: string
+  primitives?: string
+  power?: string
+  calibration?: string
+}
+
+/** The simulator's files as read: each absent where neither a named file nor the directory has one. */
+export interface SimFiles {
+  primitives?: Primitives
+  power?: PowerModel
+  calibration?: SimCalibration
+}
+
+/** Reads the simulator's files for `gpu`: each named file, else the directory's when it has one; all for `gpu`. */
+export function loadSimFiles(gpu: Gpu, from: SimFileSources): SimFiles {
+  const { dir } = from
+  const named = <T extends { gpu: GpuRef }>(format: string, file: string): T => {
+    const v = readFile<T>(format, file)
+    checkSameGpu(file, v.gpu, gpu)
+    return v
+  }
+  const inDir = (name: string) => {
+    const file = dir ? join(dir, name) : undefined
+    return file && existsSync(file) ? file : undefined
+  }
+  const primitives = from.primitives
+    ? named<Primitives>('primitives', from.primitives)
+    : dir
+      ? loadPrimitives(dir, gpu)
+      : undefined
+  const powerFile = from.power ?? inDir('power.json')
+  const calibrationFile = from.calibration ?? inDir('sim-calibration.json')
+  return {
+    ...(primitives ? { primitives } : {}),
+    ...(powerFile ? { power: named<PowerModel>('power', powerFile) } : {}),
+    ...(calibrationFile ? { calibration: named<SimCalibration>('sim-calibration', calibrationFile) } : {}),
+  }
 }

@@ -2,7 +2,8 @@
 // on SIGTERM/SIGINT. The CLI command is a thin wrapper around `startServe`.
 
 import { dirname, resolve } from 'node:path'
-import { defaultEvaluatorInputs, evaluatorInputsFromDir, simEvaluator } from '../execute/sim/evaluator.ts'
+import { simEvaluator } from '../execute/sim/evaluator.ts'
+import { simInputs } from '../execute/sim/inputs.ts'
 import {
   defaultTableThreads,
   type ThreadedPlanner,
@@ -50,7 +51,7 @@ export interface ServeFlags {
  */
 export const defaultPlanner: Planner = ({ gpu, workers, profiles, policy, mix, profilesDir, note }) => {
   if (policy !== 'eclip-fit') return makePlan(gpu, mix, workers, profiles, { policy })
-  const ev = profilesDir ? evaluatorInputsFromDir(profilesDir, gpu) : defaultEvaluatorInputs(gpu)
+  const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
   for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
   return makePlan(gpu, mix, workers, profiles, {
     policy,
@@ -67,7 +68,7 @@ function liveThreads(config: ServeConfig, flags: ServeFlags): ThreadedPlanner | 
   if ((config.live?.tablePolicy ?? 'eclip-fit') !== 'eclip-fit') return undefined
   const dir = config.profiles ? resolve(dirname(resolve(flags.config)), config.profiles) : undefined
   const gpu = dir ? loadGpu(dir) : syntheticH100Gpu()
-  const ev = dir ? evaluatorInputsFromDir(dir, gpu) : defaultEvaluatorInputs(gpu)
+  const ev = simInputs(gpu, dir ? { dir } : {})
   return threadedSimPlanner(ev.inputs, {}, Math.min(4, defaultTableThreads()))
 }
 

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { evaluatorInputsFromDir, simPlanner } from '../../src/execute/sim/evaluator.ts'
+import { simPlanner } from '../../src/execute/sim/evaluator.ts'
+import { simInputs } from '../../src/execute/sim/inputs.ts'
 import {
   type Gpu,
   type Plan,
@@ -74,7 +75,7 @@ describe('plan table', () => {
   it('plans every subset of three models with eclip-fit on the simulator: 7 plans, keyed by the sorted names', async () => {
     const workers = workersOf(['vgg19', 'alexnet', 'shufflenet'])
     const set = loadProfileSet(H100, workers)
-    const ev = evaluatorInputsFromDir(H100, set.gpu)
+    const ev = simInputs(set.gpu, { dir: H100 })
     const t = await makePlanTable(set.gpu, 'trio', workers, set.profiles, {
       policy: 'eclip-fit',
       planner: simPlanner(() => ev.inputs),

@@ -2,7 +2,8 @@
 import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { evaluatorInputsFromDir, simEvaluator } from '../../execute/sim/evaluator.ts'
+import { simEvaluator } from '../../execute/sim/evaluator.ts'
+import { simInputs } from '../../execute/sim/inputs.ts'
 import { defaultTableThreads, type PlanExtra, threadedSimPlanner } from '../../execute/sim/table-threads.ts'
 import { UserError } from '../../formats/errors.ts'
 import {
@@ -184,7 +185,7 @@ export function registerPlan(program: Command) {
       // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
       let evaluator: PlanEvaluator | undefined
       if (policy === 'eclip-fit') {
-        const ev = evaluatorInputsFromDir(o.profiles, set.gpu)
+        const ev = simInputs(set.gpu, { dir: o.profiles })
         for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
         evaluator = simEvaluator(ev.inputs, workers, set.profiles)
       }
@@ -219,7 +220,7 @@ async function writeTable(
   policy: Policy,
   extra: PlanExtra,
 ) {
-  const ev = evaluatorInputsFromDir(o.profiles, set.gpu)
+  const ev = simInputs(set.gpu, { dir: o.profiles })
   // the evaluator's inputs matter only to the policies that score or check plans on the simulator
   if (policy === 'eclip-fit' || policy === 'eclip')
     for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)

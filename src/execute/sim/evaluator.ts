@@ -2,26 +2,10 @@
 // loop of the plan in graph mode on the calibrated contention model, reduced to what the planner compares: each
 // worker's throughput and p95, and the mean power. Its seed is not the bench's default (1), so that a plan is not
 // chosen on the very request sequence `eclip bench` then reports.
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
-import {
-  type Gpu,
-  type GpuRef,
-  type Plan,
-  type Policy,
-  type PowerModel,
-  type Primitives,
-  type Profile,
-  readFile,
-  type SimCalibration,
-  UserError,
-  type WorkerSpec,
-} from '../../formats/index.ts'
+import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../../formats/index.ts'
 import { type FitScore, makePlan, type PlanEvaluator, type PlanOptions } from '../../plan/index.ts'
-import { loadPrimitives } from '../../profile/store.ts'
-import { CALIBRATION, type Calibration, calibrationFrom } from './contention.ts'
-import { defaultPowerModel, defaultPrimitives } from './costs.ts'
 import { simulate } from './engine.ts'
+import type { SimInputs } from './inputs.ts'
 
 /**
  * Window: long enough for `requests` requests of every worker even if the workers took turns on the whole GPU
@@ -29,26 +13,12 @@ import { simulate } from './engine.ts'
  */
 export const EVALUATOR_DEFAULTS = { warmupS: 0.05, requests: 40, minWindowS: 0.1, maxWindowS: 0.5, seed: 101 }
 
-export interface EvaluatorInputs {
-  gpu: Gpu
-  primitives: Primitives
-  power: PowerModel
-  calibration: Calibration
+/** The simulator's inputs (inputs.ts: from a profile directory, else defaults), and the evaluation's run length. */
+export interface EvaluatorInputs extends SimInputs {
   warmupS?: number
   /** A fixed window instead of the one sized from the profiles. */
   windowS?: number
   seed?: number
-}
-
-/**
- * A costs, power or calibration file made on another GPU than the profiles' would mix GPUs in one comparison (eclip
- * plan's evaluator inputs and eclip bench's check alike).
- */
-export function checkSameGpu(file: string, ref: GpuRef, gpu: Gpu) {
-  if (ref.name !== gpu.name || ref.smCount !== gpu.smCount || ref.sliceSize !== gpu.sliceSize)
-    throw new UserError(
-      `${file}: made on ${ref.name} (${ref.smCount} SMs), but the profiles are from ${gpu.name}`,
-    )
 }
 
 /** p95 as the results use it (nearest rank); NaN with no request. */
@@ -122,62 +92,6 @@ export function simEvaluator(
   }
   // graph mode: a switch is a graph edge between partitions
   return { evaluate, soloRps, switchCostUs: inputs.primitives.switchGraphEdge?.medianUs ?? 0 }
-}
-
-/**
- * The evaluator's inputs from a profile directory (`eclip plan`): its primitives.json, power.json and
- * sim-calibration.json, each else the simulator's defaults, with a warning per default (`eclip bench` resolves its
- * own, with its --primitives/--power/--calibration overrides).
- */
-export function evaluatorInputsFromDir(
-  dir: string,
-  gpu: Gpu,
-): { inputs: EvaluatorInputs; warnings: string[] } {
-  const warnings: string[] = []
-  const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-  let primitives = loadPrimitives(dir, gpu)
-  if (!primitives) {
-    primitives = defaultPrimitives(ref)
-    warnings.push(`no ${join(dir, 'primitives.json')}: default switch and launch costs`)
-  }
-  const powerFile = join(dir, 'power.json')
-  const power = existsSync(powerFile) ? readFile<PowerModel>('power', powerFile) : defaultPowerModel(ref)
-  checkSameGpu(powerFile, power.gpu, gpu)
-  if (!power.fitted)
-    warnings.push('power model not fitted to NVML: requests/J in the score are indicative only')
-  const calFile = join(dir, 'sim-calibration.json')
-  let calibration = CALIBRATION
-  if (existsSync(calFile)) {
-    const c = readFile<SimCalibration>('sim-calibration', calFile)
-    checkSameGpu(calFile, c.gpu, gpu)
-    calibration = calibrationFrom(c)
-  }
-  if (!calibration.fitted)
-    warnings.push(
-      `contention model not calibrated (${calibration.source}): candidates scored on neutral constants`,
-    )
-  return { inputs: { gpu, primitives, power, calibration }, warnings }
-}
-
-/**
- * The evaluator's inputs without a profile directory (`eclip serve` on synthetic profiles): the simulator's defaults,
- * each said in a warning, as evaluatorInputsFromDir says them when a directory lacks a file.
- */
-export function defaultEvaluatorInputs(gpu: Gpu): { inputs: EvaluatorInputs; warnings: string[] } {
-  const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-  return {
-    inputs: {
-      gpu,
-      primitives: defaultPrimitives(ref),
-      power: defaultPowerModel(ref),
-      calibration: CALIBRATION,
-    },
-    warnings: [
-      'no profile directory: default switch and launch costs',
-      'power model not fitted to NVML: requests/J in the score are indicative only',
-      `contention model not calibrated (${CALIBRATION.source}): candidates scored on neutral constants`,
-    ],
-  }
 }
 
 /**

@@ -1,0 +1,50 @@
+// The simulator's inputs from a profile directory (src/execute/sim/inputs.ts over src/profile/store.ts's reader):
+// the directory's files, a named file in place of the directory's, the defaults with a warning each, and a file made
+// on another GPU refused.
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { CALIBRATION } from '../../src/execute/sim/contention.ts'
+import { simInputs } from '../../src/execute/sim/inputs.ts'
+import { loadGpu } from '../../src/profile/store.ts'
+import { syntheticH100Gpu } from '../../src/profile/synthetic.ts'
+
+const H100 = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
+
+describe('simInputs', () => {
+  it("takes a profile directory's primitives, power model and calibration, with no warning", () => {
+    const gpu = loadGpu(H100)
+    const { inputs, warnings } = simInputs(gpu, { dir: H100 })
+    assert.equal(inputs.primitives.gpu.name, gpu.name)
+    assert.ok(inputs.power.fitted)
+    assert.ok(inputs.calibration.fitted)
+    assert.deepEqual(warnings, [])
+  })
+
+  it('falls back to the defaults without a directory, saying so once per input', () => {
+    const { inputs, warnings } = simInputs(syntheticH100Gpu())
+    assert.equal(inputs.calibration, CALIBRATION)
+    assert.equal(warnings.length, 3)
+    assert.match(warnings[0] ?? '', /^no primitives file: default switch and launch costs/)
+    assert.match(warnings[1] ?? '', /power model not fitted to NVML/)
+    assert.match(warnings[2] ?? '', /contention model not calibrated/)
+  })
+
+  it("reads a named file instead of the directory's, and refuses one made on another GPU", () => {
+    const gpu = loadGpu(H100)
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-inputs-'))
+    const other = join(dir, 'sim-calibration.json')
+    const own = simInputs(gpu, { dir: H100 }).inputs.calibration
+    const cal = JSON.parse(readFileSync(join(H100, 'sim-calibration.json'), 'utf8'))
+    writeFileSync(other, JSON.stringify({ ...cal, memoryInterference: cal.memoryInterference + 0.5 }))
+    const named = simInputs(gpu, { dir: H100, calibration: other }).inputs.calibration
+    assert.equal(named.memoryInterference, own.memoryInterference + 0.5)
+    writeFileSync(other, JSON.stringify({ ...cal, gpu: { ...cal.gpu, name: 'NVIDIA H200' } }))
+    assert.throws(
+      () => simInputs(gpu, { dir: H100, calibration: other }),
+      /made on NVIDIA H200 .* but the profiles are from NVIDIA H100/,
+    )
+  })
+})
