@@ -1,15 +1,25 @@
 // `eclip paris`'s application: plans PARIS partitions for a scenario and compares PARIS+ELSA with homogeneous layouts
 // over 1..N GPUs, in the request-level simulator or on this machine's GPUs (latency tables measured on its first GPU
 // with --measure-tables; every run a trace replayed open-loop on green-context partitions, src/paris/gpu.ts); writes
-// the tables, plots and (GPU) the request log. The CLI (src/cli/commands/paris.ts) parses flags and calls runParis.
+// the tables, plots and (GPU) the request log; and `eclip paris-table`'s: one latency table from profiles or
+// synthetic, or tables measured on the GPU. The CLI (src/cli/commands/paris.ts) parses flags and calls runParis or
+// runParisTable.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { type Gpu, type LatencyTable, latencyTableFileName, UserError } from '../formats/index.ts'
+import {
+  type Gpu,
+  type LatencyTable,
+  latencyTableFileName,
+  type Profile,
+  readFile,
+  UserError,
+} from '../formats/index.ts'
 import { bisectionSteps, type PassRule } from './bisect.ts'
 import { type BisectSettings, compare, layoutsFor, type Scheme, UNIFORM_SLICES } from './compare.ts'
 import { ParisGpu, plannedCaptures, requestsCsv } from './gpu.ts'
 import { type KernelWise, kernelWise, missingProfiles, missingProfilesMessage } from './kernelwise.ts'
+import { latencyTableFromProfiles, syntheticLatencyTable } from './latency.ts'
 import { DEFAULT_PARIS, paris } from './partition.ts'
 import { bisectionMarkdown, writeReport } from './report.ts'
 import { type LoadedScenario, loadScenario } from './scenario.ts'
@@ -168,6 +178,65 @@ export function bisectionCost(
 /** A latency table as a file. */
 export function writeTable(file: string, table: LatencyTable) {
   writeFileSync(file, `${JSON.stringify(table, null, 1)}\n`)
+}
+
+/** `eclip paris-table`'s options, the flags parsed: a table from profile files or synthetic, or measured tables. */
+export interface RunParisTableOptions {
+  /** profile files of one model at several batch sizes */
+  profiles: string[]
+  /** a synthetic table for this model on the layout of the `gpu` file instead */
+  synthetic?: string
+  gpu?: string
+  seed: number
+  /** the table's file (default: stdout) */
+  out?: string
+  /** measure tables on this machine's GPU instead, one file per model in `out` */
+  measure?: {
+    models: string[]
+    batches: number[]
+    dtype: string
+    cellMs: number
+    device?: number
+    out: string
+  }
+}
+
+/** Writes the latency table (or, measuring, the tables) and prints the files written. */
+export async function runParisTable(o: RunParisTableOptions): Promise<void> {
+  if (o.measure) return measureTables(o.measure)
+  let table: LatencyTable
+  if (o.synthetic) {
+    if (!o.gpu) throw new UserError('--synthetic needs --gpu <file>')
+    table = syntheticLatencyTable(readFile<Gpu>('gpu', o.gpu), o.synthetic, { seed: o.seed })
+  } else {
+    if (o.profiles.length === 0)
+      throw new UserError('give profile files, or --synthetic <model> --gpu <file>, or --backend gpu')
+    table = latencyTableFromProfiles(o.profiles.map((f) => readFile<Profile>('profile', f)))
+  }
+  if (o.out) {
+    writeTable(o.out, table)
+    console.log(o.out)
+  } else process.stdout.write(`${JSON.stringify(table, null, 1)}\n`)
+}
+
+/** Latency tables measured on one GPU of this machine, a file per model in `m.out`. */
+async function measureTables(m: NonNullable<RunParisTableOptions['measure']>): Promise<void> {
+  const pg = await ParisGpu.start({
+    dtype: m.dtype,
+    log: (l) => process.stderr.write(`${l}\n`),
+    ...(m.device !== undefined ? { device: m.device } : {}),
+  })
+  try {
+    mkdirSync(m.out, { recursive: true })
+    for (const model of m.models) {
+      const table = await pg.measureTable(model, m.batches, m.cellMs)
+      const f = join(m.out, latencyTableFileName(model, table.dtype))
+      writeTable(f, table)
+      console.log(f)
+    }
+  } finally {
+    await pg.close()
+  }
 }
 
 /** `eclip paris`'s options, the flags parsed and checked against each other. */

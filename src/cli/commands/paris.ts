@@ -3,22 +3,20 @@
 // all driven by one backend process with one dispatcher): latency tables measured on its first GPU
 // (--measure-tables) and every run a trace replayed open-loop on green-context partitions (src/paris/gpu.ts).
 // `eclip paris-table`: a latency table from profiles, a synthetic one, or measured on the GPU.
-// The application of `eclip paris` is src/paris/run.ts.
-import { mkdirSync, writeFileSync } from 'node:fs'
+// The application of both is src/paris/run.ts (runParis, runParisTable).
 import { join } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { type Gpu, latencyTableFileName, type Profile, readFile, UserError } from '../../formats/index.ts'
+import { UserError } from '../../formats/index.ts'
 import { PASS_RULES, type PassRule } from '../../paris/bisect.ts'
 import { SCHEMES, type Scheme } from '../../paris/compare.ts'
-import { ParisGpu } from '../../paris/gpu.ts'
-import { latencyTableFromProfiles, syntheticLatencyTable } from '../../paris/latency.ts'
 import {
   type BisectCli,
   GPU_BISECT_LIMITS,
   parseUniform,
   type RateSpec,
+  type RunParisTableOptions,
   runParis,
-  writeTable,
+  runParisTable,
 } from '../../paris/run.ts'
 import { num } from '../options.ts'
 
@@ -298,41 +296,26 @@ export function registerParisTable(program: Command) {
     .option('--device <n>', 'with --backend gpu: which GPU (CUDA_VISIBLE_DEVICES)', int('--device', 0))
     .option('--out <file>', 'output file (default: stdout); with --backend gpu: a directory (required)')
     .action(async (profiles, opts) => {
+      let measure: RunParisTableOptions['measure']
       if (opts.backend === 'gpu') {
         if (!opts.models || !opts.out)
           throw new UserError('--backend gpu needs --models <list> and --out <dir>')
-        const batches = opts.batches.split(',').map((b) => int('--batches', 1)(b.trim()))
-        const pg = await ParisGpu.start({
+        measure = {
+          models: opts.models.split(',').map((m) => m.trim()),
+          batches: opts.batches.split(',').map((b) => int('--batches', 1)(b.trim())),
           dtype: opts.dtype,
-          log: (l) => process.stderr.write(`${l}\n`),
+          cellMs: opts.cellMs,
           ...(opts.device !== undefined ? { device: opts.device } : {}),
-        })
-        try {
-          mkdirSync(opts.out, { recursive: true })
-          for (const model of opts.models.split(',').map((m) => m.trim())) {
-            const table = await pg.measureTable(model, batches, opts.cellMs)
-            const f = join(opts.out, latencyTableFileName(model, table.dtype))
-            writeTable(f, table)
-            console.log(f)
-          }
-        } finally {
-          await pg.close()
+          out: opts.out,
         }
-        return
       }
-      let table: ReturnType<typeof latencyTableFromProfiles>
-      if (opts.synthetic) {
-        if (!opts.gpu) throw new UserError('--synthetic needs --gpu <file>')
-        table = syntheticLatencyTable(readFile<Gpu>('gpu', opts.gpu), opts.synthetic, { seed: opts.seed })
-      } else {
-        if (profiles.length === 0)
-          throw new UserError('give profile files, or --synthetic <model> --gpu <file>, or --backend gpu')
-        table = latencyTableFromProfiles(profiles.map((f) => readFile<Profile>('profile', f)))
-      }
-      const text = `${JSON.stringify(table, null, 1)}\n`
-      if (opts.out) {
-        writeFileSync(opts.out, text)
-        console.log(opts.out)
-      } else process.stdout.write(text)
+      await runParisTable({
+        profiles,
+        ...(opts.synthetic !== undefined ? { synthetic: opts.synthetic } : {}),
+        ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}),
+        seed: opts.seed,
+        ...(opts.out !== undefined ? { out: opts.out } : {}),
+        ...(measure ? { measure } : {}),
+      })
     })
 }
