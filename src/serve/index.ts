@@ -20,10 +20,10 @@ import type { ServeBackend } from './backend.ts'
 import { fixedComputeTimes } from './compute-time.ts'
 import { FrontendPool } from './frontends/engine.ts'
 import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
-import { GpuPartitions, ParisBackend, SimPartitions } from './paris-backend.ts'
-import { gpuProbe } from './paris-setup.ts'
+import { resolveServeSetup } from './policies.ts'
+import type { ExecutorChoice } from './scheduling.ts'
 import { EclipServer } from './server.ts'
-import { type Planner, resolveServeSetup } from './setup.ts'
+import type { Planner } from './setup.ts'
 import { SimServeBackend } from './sim-backend.ts'
 
 export interface ServeFlags {
@@ -101,8 +101,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
         planner: flags.planner ?? defaultPlanner,
         ...(threaded ? { tablePlanner: threaded.planner } : {}),
         ...(flags.gpus !== undefined ? { gpus: flags.gpus } : {}),
-        // paris-elsa on the GPU: how many GPUs the backend sees and their layouts, before PARIS partitions them
-        ...(kind === 'gpu' ? { probe: gpuProbe(gpuOpts) } : {}),
+        gpuOptions: gpuOpts,
       },
     )
   } catch (err) {
@@ -110,31 +109,19 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     throw err
   }
 
-  const backend: ServeBackend = setup.paris
-    ? // paris-elsa: ELSA dispatches every request to one of PARIS's partitions, on the GPU or the simulator
-      new ParisBackend(
-        setup.paris.partitions,
-        setup.paris.models,
-        kind === 'gpu'
-          ? new GpuPartitions(setup.paris.partitions, gpuOpts)
-          : new SimPartitions(
-              setup.paris.partitions,
-              setup.paris.models,
-              setup.paris.gpu,
-              setup.paris.gpus,
-              config.simPower ?? { idleW: 100, maxW: 700 },
-            ),
-        setup.paris.sloMargin !== undefined ? { sloMargin: setup.paris.sloMargin } : {},
-      )
-    : // gpu: the Python backend builds, partitions and captures every model at load and returns real outputs; sim:
-      // no model runs, responses are marked simulated
-      kind === 'gpu'
+  const executor: ExecutorChoice = {
+    kind,
+    gpu: gpuOpts,
+    simPower: config.simPower ?? { idleW: 100, maxW: 700 },
+  }
+  // a policy that chooses partitions brings its backend (paris-elsa); otherwise gpu: the Python backend builds,
+  // partitions and captures every model at load and returns real outputs; sim: no model runs, responses are marked
+  // simulated
+  const backend: ServeBackend =
+    setup.scheduling?.backend(executor) ??
+    (kind === 'gpu'
       ? new GpuServeBackend(gpuOpts)
-      : new SimServeBackend(
-          fixedComputeTimes(setup.computeTimes),
-          config.simPower ?? { idleW: 100, maxW: 700 },
-          'sim',
-        )
+      : new SimServeBackend(fixedComputeTimes(setup.computeTimes), executor.simPower, 'sim'))
   const server = new EclipServer({
     models: setup.models,
     workerOptions: setup.workerOptions,

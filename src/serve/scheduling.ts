@@ -1,8 +1,13 @@
-// The scheduling seam of `eclip serve` (issue #23 item 3): what answers "which plan does this execution run under".
-// A model's worker tells it when a request is accepted and when one is answered, and asks it, when an execution
-// starts, for the plan key to send with it; the KServe layer, the queues and the backend adapters know nothing of how
-// it decides. Two implementations: one plan for the whole served set (every policy of `makePlan`), and a plan per set
-// of active models (eclip-live, src/serve/live.ts).
+// The scheduling seam of `eclip serve` (issue #23 item 3): what answers "which plan or partition does this execution
+// run under, and when". A model's worker tells it when a request is accepted and when one is answered, and asks it,
+// when an execution starts, for the plan key to send with it; the KServe layer, the queues and the backend adapters
+// know nothing of how it decides. Implementations: one plan for the whole served set (every policy of `makePlan`), a
+// plan per set of active models (eclip-live, src/serve/live.ts), and PARIS's partitions with ELSA choosing one per
+// request and holding the backlogs (paris-elsa, src/serve/paris-elsa.ts), a ServeScheduling that brings the backend
+// the server drives.
+import type { ServeConfig } from '../formats/serve-config.ts'
+import type { ServeBackend } from './backend.ts'
+import type { GpuServeOptions } from './gpu-backend.ts'
 
 /** What /metrics and the dashboard show of the scheduler. */
 export interface SchedulerStatus {
@@ -26,6 +31,22 @@ export interface PlanScheduler {
   planFor(model: string): string | undefined
   status(): SchedulerStatus
   close(): void
+}
+
+/** The executor `eclip serve` chose (--backend), and what a policy's backend needs to drive it. */
+export interface ExecutorChoice {
+  kind: 'sim' | 'gpu'
+  gpu: GpuServeOptions
+  simPower: NonNullable<ServeConfig['simPower']>
+}
+
+/**
+ * A policy that chooses each request's partition and when it starts, not only a plan (paris-elsa): it brings the
+ * backend the server drives, in front of the executor chosen; the server's workers and queues see a ServeBackend.
+ */
+export interface ServeScheduling {
+  readonly policy: string
+  backend(executor: ExecutorChoice): ServeBackend
 }
 
 /** One plan for every execution (the plan the backend was loaded with): nothing to decide. */

@@ -1,5 +1,7 @@
 // From a serve config to what the server runs: the served models with their tensors, each one's profile, the plan
-// (a given plan file, or the optimizer's), and each model's compute time for the simulator.
+// (a given plan file, or the optimizer's; eclip-live: a plan table), and each model's compute time for the simulator.
+// The set-up every policy shares is here; paris-elsa's own is src/serve/paris-elsa.ts, and src/serve/policies.ts
+// picks a policy's.
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { UserError } from '../formats/errors.ts'
 import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
@@ -14,10 +16,11 @@ import { loadGpu, loadProfile, loadProfileSet } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import type { ServedModel } from './backend.ts'
 import { type ComputeTime, tableComputeTimes, workerComputeTime } from './compute-time.ts'
+import type { GpuServeOptions } from './gpu-backend.ts'
 import { type ModelIO, ZOO_MODELS, zooIO } from './io-specs.ts'
 import { DEFAULT_SERVE_HOLD_MS } from './live.ts'
-import type { ParisModel } from './paris-backend.ts'
-import { type GpuProbe, type ParisServe, resolveParisSetup } from './paris-setup.ts'
+import type { GpuProbe } from './paris-setup.ts'
+import type { ServeScheduling } from './scheduling.ts'
 import type { WorkerOptions } from './worker.ts'
 
 /** Makes a plan for `workers` (names are the served names) from their profiles. */
@@ -60,10 +63,10 @@ export interface ServeSetup {
   models: ServedModel[]
   workerOptions: Map<string, WorkerOptions>
   profiles: Map<string, Profile>
-  /** The optimizer's (or a given) plan; absent under paris-elsa, whose partitions are `paris`'s. */
+  /** The optimizer's (or a given) plan; absent under paris-elsa, whose partitions are its scheduling's. */
   plan?: Plan
-  /** paris-elsa: the host's GPUs, PARIS's partitions over them, each model's load and latency table. */
-  paris?: ParisServe
+  /** A policy that chooses each request's partition and brings its own backend (paris-elsa). */
+  scheduling?: ServeScheduling
   /** More of each model's `…/config`, by served name (paris-elsa: its load, SLO and captured batches). */
   modelConfig?: Map<string, Record<string, unknown>>
   gpu: Gpu
@@ -97,23 +100,30 @@ export function modelIO(m: ServeModel, dtype: ServeModel['dtype'] & string): Mod
   return io
 }
 
-export async function resolveServeSetup(
-  config: ServeConfig,
-  opts: {
-    configFile: string
-    planner?: Planner
-    /** eclip-live: plans the table's subsets (default: `planner`, one subset after another). */
-    tablePlanner?: SubsetPlanner
-    /** paris-elsa: `--gpus`, over the config's `gpus`. */
-    gpus?: number | 'all'
-    /** paris-elsa on the GPU backend: its devices (how many, their layouts). */
-    probe?: GpuProbe
-  },
-): Promise<ServeSetup> {
-  const base = dirname(resolve(opts.configFile))
-  const path = (p: string) => (isAbsolute(p) ? p : resolve(base, p))
+/** What `eclip serve` hands a policy's set-up besides the config. */
+export interface ServeSetupOptions {
+  configFile: string
+  planner?: Planner
+  /** eclip-live: plans the table's subsets (default: `planner`, one subset after another). */
+  tablePlanner?: SubsetPlanner
+  /** paris-elsa: `--gpus`, over the config's `gpus`. */
+  gpus?: number | 'all'
+  /** The GPU backend's options, for a set-up that asks the GPU backend first (paris-elsa: its devices). */
+  gpuOptions?: GpuServeOptions
+  /** paris-elsa on the GPU backend: its devices (how many, their layouts); default: asked with `gpuOptions`. */
+  probe?: GpuProbe
+}
+
+/** A path the serve config names, absolute (relative ones are relative to the config file). */
+export function configPath(configFile: string): (p: string) => string {
+  const base = dirname(resolve(configFile))
+  return (p) => (isAbsolute(p) ? p : resolve(base, p))
+}
+
+/** The set-up of the policies that run under plans: one plan (every policy of makePlan), or eclip-live's table. */
+export async function planServeSetup(config: ServeConfig, opts: ServeSetupOptions): Promise<ServeSetup> {
+  const path = configPath(opts.configFile)
   const backend = config.backend ?? 'sim'
-  if (config.policy === PARIS_ELSA) return parisServeSetup(config, { ...opts, backend, path })
   if (opts.gpus !== undefined) throw new UserError(`--gpus: only the ${PARIS_ELSA} policy uses it`)
   if (config.policy !== undefined && isTablePolicy(config.policy))
     return liveServeSetup(config, { ...opts, backend, path })
@@ -203,74 +213,6 @@ export async function resolveServeSetup(
     if (pw) computeTimes.set(w.name, workerComputeTime(plan, pw, profile))
   })
   return { models, workerOptions, profiles: profileByName, plan, gpu, computeTimes, notes }
-}
-
-/**
- * paris-elsa: PARIS's partitions over the host's GPUs (paris-setup.ts); every model is captured at each batch of its
- * mix, and its worker hands each request to ELSA at once (no dynamic batching; the backlogs are the partitions').
- */
-async function parisServeSetup(
-  config: ServeConfig,
-  o: {
-    configFile: string
-    gpus?: number | 'all'
-    probe?: GpuProbe
-    backend: 'sim' | 'gpu'
-    path: (p: string) => string
-  },
-): Promise<ServeSetup> {
-  const { paris, notes } = await resolveParisSetup(config, {
-    configFile: o.configFile,
-    backend: o.backend,
-    path: o.path,
-    ...(o.gpus !== undefined ? { gpus: o.gpus } : {}),
-    ...(o.probe ? { probe: o.probe } : {}),
-  })
-  const models: ServedModel[] = []
-  const workerOptions = new Map<string, WorkerOptions>()
-  const modelConfig = new Map<string, Record<string, unknown>>()
-  config.models.forEach((m, i) => {
-    const dtype = m.dtype ?? SERVE_DEFAULTS.dtype
-    const pm = paris.models[i] as ParisModel
-    modelConfig.set(pm.name, {
-      paris: {
-        slo_ms: m.sloMs,
-        rate: m.rate,
-        batch_mix: m.batches,
-        captured_batches: pm.captured,
-        latency_table: pm.table.measured.method,
-        partitions: paris.partitions.length,
-        gpus: paris.gpus,
-      },
-    })
-    const batch = pm.captured.at(-1) as number
-    models.push({
-      name: pm.name,
-      model: m.model,
-      version: '1',
-      batch,
-      dtype,
-      io: modelIO(m, dtype),
-      batches: pm.captured,
-    })
-    workerOptions.set(pm.name, {
-      queueSize: m.queueSize ?? SERVE_DEFAULTS.queueSize,
-      timeoutMs: m.timeoutMs ?? SERVE_DEFAULTS.timeoutMs,
-      maxDynamicBatch: 1,
-      // every request goes to the dispatcher at once: it holds the backlogs ELSA decides on
-      concurrency: Number.POSITIVE_INFINITY,
-    })
-  })
-  return {
-    models,
-    workerOptions,
-    profiles: new Map(),
-    paris,
-    modelConfig,
-    gpu: paris.gpu,
-    computeTimes: new Map(),
-    notes,
-  }
 }
 
 /** A plan serves these workers only if it lists them in order, at their batch/dtype, for their kernel sequences. */

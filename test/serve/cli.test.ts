@@ -13,7 +13,7 @@ import type { Profile } from '../../src/formats/profile.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 import { startServe } from '../../src/serve/index.ts'
-import { resolveServeSetup } from '../../src/serve/setup.ts'
+import { resolveServeSetup } from '../../src/serve/policies.ts'
 import { baselinePlan } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')

@@ -13,7 +13,7 @@ import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import { makePlan } from '../../src/plan/index.ts'
 import { loadProfileSet } from '../../src/profile/store.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
-import { resolveServeSetup } from '../../src/serve/setup.ts'
+import { resolveServeSetup } from '../../src/serve/policies.ts'
 
 const h100 = readFile<Gpu>('gpu', join(import.meta.dirname, '..', 'fixtures', 'h100.gpu.json'))
 const h200: Gpu = {

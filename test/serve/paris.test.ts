@@ -31,8 +31,9 @@ import {
   SimPartitions,
 } from '../../src/serve/paris-backend.ts'
 import { ElsaDispatcher } from '../../src/serve/paris-dispatch.ts'
+import { ParisElsa } from '../../src/serve/paris-elsa.ts'
+import { resolveServeSetup } from '../../src/serve/policies.ts'
 import { EclipServer } from '../../src/serve/server.ts'
-import { resolveServeSetup } from '../../src/serve/setup.ts'
 import { albertBody, backendPython, get, post } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -193,8 +194,8 @@ function elsaSequence(
 /** The server startServe builds for a paris-elsa config on the sim backend, with the dispatcher on clock `now`. */
 async function parisServer(config: string, now?: () => number): Promise<EclipServer> {
   const setup = await resolveServeSetup(readFile<ServeConfig>('serve-config', config), { configFile: config })
-  const p = setup.paris
-  assert.ok(p)
+  assert.ok(setup.scheduling instanceof ParisElsa)
+  const p = setup.scheduling.paris
   const backend = new ParisBackend(
     p.partitions,
     p.models,
@@ -385,8 +386,8 @@ describe('serve paris-elsa on the sim backend (HTTP)', () => {
     const setup = await resolveServeSetup(readFile<ServeConfig>('serve-config', config), {
       configFile: config,
     })
-    assert.ok(setup.paris)
-    const p = setup.paris
+    assert.ok(setup.scheduling instanceof ParisElsa)
+    const p = setup.scheduling.paris
     // the simulator's partitions, with a crash on demand
     const sim = new SimPartitions(p.partitions, p.models, p.gpu, p.gpus)
     const listeners = new Set<(reason: string) => void>()
