@@ -243,7 +243,7 @@ export interface RunBenchOptions {
 /** Runs the experiment, prints the report (progress and warnings on stderr) and writes the files. */
 export async function runBench(o: RunBenchOptions): Promise<void> {
   const t0 = performance.now()
-  const { mixes, workloads, policies } = o
+  const { mixes, policies } = o
   if (o.rate) {
     const own = mixes.filter((m) => hasLoadFields(m.workers))
     if (own.length > 0)
@@ -258,67 +258,119 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
     )
   if (live.length === 0 && (o.holdMs !== undefined || o.tableThreads !== undefined))
     throw new UserError('--hold-ms and --table-threads are for eclip-live: add it to --policies')
-  const modes = o.modes
-  for (const m of modes)
+  for (const m of o.modes)
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
-  const backendName = o.backend
-  const d = DEFAULTS[backendName]
-  const windowS = o.duration ?? d.durationS
-  const warmupS = o.warmup ?? d.warmupS
-  // a workload's own run length, unless the command line gives one
-  const lengths = new Map(
-    workloads.map((w) => [
-      w.name,
-      {
-        windowS: o.duration ?? w.durationS,
-        warmupS: o.warmup ?? w.warmupS ?? d.warmupS,
-      },
-    ]),
-  )
+  const lengths = runLengths(o)
   const inputs = resolveInputs(o)
-  // eclip-fit scores its candidate plans on the simulator with the same calibrated inputs (also for --backend gpu:
-  // the plan is made on the host, then executed)
-  const planner: Planner = simPlanner(
-    (gpu) => ({
-      gpu,
-      primitives: inputs.primitives,
-      power: inputs.power,
-      calibration: inputs.calibration,
-    }),
-    o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor },
-  )
-  // eclip-live: each mix's plan table, its subsets planned on worker threads as the simulator-scored planner
-  const threaded =
-    live.length > 0
-      ? threadedSimPlanner(
-          {
-            gpu: inputs.gpu,
-            primitives: inputs.primitives,
-            power: inputs.power,
-            calibration: inputs.calibration,
-          },
-          o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor },
-          o.tableThreads ?? defaultTableThreads(),
-        )
-      : undefined
-  if (threaded?.note) inputs.warnings.push(threaded.note)
-  const tablePlanner: TablePlanner | undefined = threaded
-    ? (gpu, mix, workers, profiles, reuse) =>
-        makePlanTable(gpu, mix, workers, profiles, {
-          policy: o.tablePolicy,
-          planner: threaded.planner,
-          reuse,
-          concurrency: threaded.threads,
-        })
-    : undefined
+  const planners = benchPlanners(o, inputs, live.length > 0)
   const backend: ExecuteBackend =
-    backendName === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
+    o.backend === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
   for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 
   mkdirSync(o.out, { recursive: true })
   const logFile = join(o.out, 'requests.csv')
   const log = openSync(logFile, 'w')
   writeSync(log, `${REQUEST_LOG_HEADER}\n`)
+  const failures: string[] = []
+  let runs: Results['runs']
+  try {
+    runs = await runAll(o, { inputs, planners, backend, lengths, log, failures })
+  } finally {
+    closeSync(log)
+    await backend.close()
+    await planners.threaded?.close()
+  }
+
+  const results = resultsOf(o, inputs, runs, backend, failures)
+  parseFormat('results', results, 'results.json (about to be written)')
+  const resultsFile = join(o.out, 'results.json')
+  writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+  const caption =
+    o.backend === 'sim'
+      ? `simulated, ${runs.some((r) => r.inputs.profiles === 'synthetic') ? 'SYNTHETIC profiles' : `${inputs.gpu.name} profiles`}`
+      : `measured on ${inputs.gpu.name}`
+  const written = [
+    resultsFile,
+    logFile,
+    ...(await writeReport(
+      runs,
+      o.out,
+      benchHeader(o, inputs, lengths, failures),
+      o.plots ? { caption, profilesFor: inputs.profilesFor } : null,
+    )),
+  ]
+  console.log(`wrote ${written.join(', ')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+}
+
+/** A run's warm-up and window: the command line's, else a workload's own, else the backend's default. */
+interface RunLength {
+  warmupS: number
+  windowS: number
+}
+
+/** Each workload's own run length, unless the command line gives one. */
+function runLengths(o: RunBenchOptions): Map<string, RunLength> {
+  const d = DEFAULTS[o.backend]
+  return new Map(
+    o.workloads.map((w) => [
+      w.name,
+      { windowS: o.duration ?? w.durationS, warmupS: o.warmup ?? w.warmupS ?? d.warmupS },
+    ]),
+  )
+}
+
+/** The planners of a bench call: every policy's, and eclip-live's plan tables (on worker threads). */
+interface BenchPlanners {
+  planner: Planner
+  tablePlanner?: TablePlanner
+  threaded?: ReturnType<typeof threadedSimPlanner>
+}
+
+/**
+ * eclip-fit scores its candidate plans on the simulator with the same calibrated inputs (also for --backend gpu: the
+ * plan is made on the host, then executed); eclip-live's tables plan their subsets on worker threads as the
+ * simulator-scored planner.
+ */
+function benchPlanners(o: RunBenchOptions, inputs: Inputs, live: boolean): BenchPlanners {
+  const sim = {
+    gpu: inputs.gpu,
+    primitives: inputs.primitives,
+    power: inputs.power,
+    calibration: inputs.calibration,
+  }
+  const extra = o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }
+  const planner: Planner = simPlanner((gpu) => ({ ...sim, gpu }), extra)
+  if (!live) return { planner }
+  const threaded = threadedSimPlanner(sim, extra, o.tableThreads ?? defaultTableThreads())
+  if (threaded.note) inputs.warnings.push(threaded.note)
+  const tablePlanner: TablePlanner = (gpu, mix, workers, profiles, reuse) =>
+    makePlanTable(gpu, mix, workers, profiles, {
+      policy: o.tablePolicy,
+      planner: threaded.planner,
+      reuse,
+      concurrency: threaded.threads,
+    })
+  return { planner, tablePlanner, threaded }
+}
+
+/** A file name under plans/ for a run's key. */
+const planFileName = (key: string, kind: 'plan' | 'table') =>
+  join('plans', `${key.replaceAll('|', '.').replace(/[^A-Za-z0-9_.-]/g, '_')}.${kind}.json`)
+
+/** The experiment's runs (and, GPU with simCompare, the same on the simulator), a progress bar on a terminal. */
+async function runAll(
+  o: RunBenchOptions,
+  c: {
+    inputs: Inputs
+    planners: BenchPlanners
+    backend: ExecuteBackend
+    lengths: Map<string, RunLength>
+    log: number
+    failures: string[]
+  },
+): Promise<Results['runs']> {
+  const { inputs, planners, lengths } = c
+  const d = DEFAULTS[o.backend]
   const bar =
     process.stderr.isTTY === true
       ? new cliProgress.SingleBar(
@@ -331,24 +383,22 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
         )
       : undefined
   let started = false
-  let runs: Results['runs']
-  const failures: string[] = []
   try {
     const experiment = {
-      mixes,
-      policies,
-      modes: modes as ('stream' | 'graph')[],
+      mixes: o.mixes,
+      policies: o.policies,
+      modes: o.modes as ('stream' | 'graph')[],
       batch: o.batch ?? null,
       gpu: inputs.gpu,
       profilesFor: inputs.profilesFor,
       primitives: inputs.primitives,
       power: inputs.power,
-      backend,
-      planner,
-      ...(tablePlanner ? { tablePlanner } : {}),
+      backend: c.backend,
+      planner: planners.planner,
+      ...(planners.tablePlanner ? { tablePlanner: planners.tablePlanner } : {}),
       ...(o.holdMs !== undefined ? { holdUs: o.holdMs * 1000 } : {}),
       onTable: (table: PlanTable, key: string) => {
-        const file = join('plans', `${key.replaceAll('|', '.').replace(/[^A-Za-z0-9_.-]/g, '_')}.table.json`)
+        const file = planFileName(key, 'table')
         mkdirSync(join(o.out, 'plans'), { recursive: true })
         writeFileSync(join(o.out, file), `${JSON.stringify(table, null, 1)}\n`)
         const p = table.planning
@@ -358,8 +408,8 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
         return file
       },
       loop: o.rate ? { kind: 'open' as const, ratePerWorker: o.rate } : { kind: 'closed' as const },
-      warmupS,
-      windowS,
+      warmupS: o.warmup ?? d.warmupS,
+      windowS: o.duration ?? d.durationS,
       runLength: (mix: string) => lengths.get(mix),
       seed: o.seed,
       solo: o.solo,
@@ -373,57 +423,65 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
       },
       // every plan executed, kept beside results.json (Run.planFile): the runs can be re-simulated as they ran
       onPlan: (plan: Plan, key: string) => {
-        const file = join('plans', `${key.replaceAll('|', '.').replace(/[^A-Za-z0-9_.-]/g, '_')}.plan.json`)
+        const file = planFileName(key, 'plan')
         mkdirSync(join(o.out, 'plans'), { recursive: true })
         writeFileSync(join(o.out, file), `${JSON.stringify(plan, null, 1)}\n`)
         return file
       },
       onRunError: (label: string, err: Error) => {
-        failures.push(`run ${label} FAILED: ${err.message}`)
+        c.failures.push(`run ${label} FAILED: ${err.message}`)
         process.stderr.write(`eclip bench: run ${label} failed, going on: ${err.message}\n`)
       },
-      onResult: (run: Results['runs'][number], result: RunResult) => {
-        const rows: string[] = []
-        result.workers.forEach((w, wi) => {
-          const name = run.workers[wi]?.name ?? String(wi)
-          for (let i = 0; i < w.endUs.length; i++)
-            rows.push(
-              `${run.id},${name},${i},${(w.arrivalUs[i] ?? 0).toFixed(3)},${(w.startUs[i] ?? 0).toFixed(3)},${(w.endUs[i] ?? 0).toFixed(3)}`,
-            )
-        })
-        if (rows.length > 0) writeSync(log, `${rows.join('\n')}\n`)
-      },
+      onResult: (run: Results['runs'][number], result: RunResult) => logRequests(c.log, run, result),
     }
-    runs = await runExperiment(experiment)
-    if (backendName === 'gpu' && o.simCompare) {
-      // the same experiment on the simulator, so the report shows measured and simulated side by side (runs
-      // share their key); the simulator keeps its own short default window
-      started = false
-      bar?.stop()
-      runs = normalise([
-        ...runs,
-        ...(await runExperiment({
-          ...experiment,
-          backend: new SimBackend(inputs.calibration),
-          warmupS: DEFAULTS.sim.warmupS,
-          windowS: DEFAULTS.sim.durationS,
-        })),
-      ])
-    }
+    const runs = await runExperiment(experiment)
+    if (o.backend !== 'gpu' || !o.simCompare) return runs
+    // the same experiment on the simulator, so the report shows measured and simulated side by side (runs share
+    // their key); the simulator keeps its own short default window
+    started = false
+    bar?.stop()
+    return normalise([
+      ...runs,
+      ...(await runExperiment({
+        ...experiment,
+        backend: new SimBackend(inputs.calibration),
+        warmupS: DEFAULTS.sim.warmupS,
+        windowS: DEFAULTS.sim.durationS,
+      })),
+    ])
   } finally {
     bar?.stop()
-    closeSync(log)
-    await backend.close()
-    await threaded?.close()
   }
+}
 
-  const results: Results = {
+/** Appends a run's requests to the request log (requests.csv): one row per request of every worker. */
+function logRequests(log: number, run: Results['runs'][number], result: RunResult) {
+  const rows: string[] = []
+  result.workers.forEach((w, wi) => {
+    const name = run.workers[wi]?.name ?? String(wi)
+    for (let i = 0; i < w.endUs.length; i++)
+      rows.push(
+        `${run.id},${name},${i},${(w.arrivalUs[i] ?? 0).toFixed(3)},${(w.startUs[i] ?? 0).toFixed(3)},${(w.endUs[i] ?? 0).toFixed(3)}`,
+      )
+  })
+  if (rows.length > 0) writeSync(log, `${rows.join('\n')}\n`)
+}
+
+/** results.json: the runs with where their inputs came from and what ran them. */
+function resultsOf(
+  o: RunBenchOptions,
+  inputs: Inputs,
+  runs: Results['runs'],
+  backend: ExecuteBackend,
+  failures: string[],
+): Results {
+  return {
     format: 'eclip.results/1',
     runs,
     requestLog: 'requests.csv',
     provenance: {
       date: new Date().toISOString(),
-      method: backendName === 'sim' ? 'simulated' : 'measured',
+      method: o.backend === 'sim' ? 'simulated' : 'measured',
       tool: 'eclip bench',
       host: hostname(),
       gpu: inputs.gpu.name,
@@ -441,9 +499,17 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
       warnings: [...inputs.warnings, ...failures],
     },
   }
-  parseFormat('results', results, 'results.json (about to be written)')
-  const resultsFile = join(o.out, 'results.json')
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+}
+
+/** The report's header: what ran, on what, how long; each mix's own arrivals; the warnings. */
+function benchHeader(
+  o: RunBenchOptions,
+  inputs: Inputs,
+  lengths: Map<string, RunLength>,
+  failures: string[],
+): string {
+  const d = DEFAULTS[o.backend]
+  const { mixes, workloads, policies } = o
   // each mix that gives its workers' arrivals or priorities: one line per worker
   const loads = mixes
     .filter((m) => hasLoadFields(m.workers))
@@ -457,25 +523,10 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
         .join('; ')
       return `${m.name}${l ? ` (warm-up ${l.warmupS} s, window ${l.windowS} s)` : ''}: ${ws}`
     })
-  const header = [
-    `eclip bench: ${mixes.length} ${workloads.length > 0 ? 'workload' : 'mix'}(s) × ${policies.length} policies on the ${backendName === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
-    `${o.rate ? `open loop, ${o.rate} req/s per worker` : loads.length > 0 ? "each worker's own arrivals where its mix gives them, else closed loop" : 'closed loop'}, warm-up ${warmupS} s, window ${windowS} s per run${lengths.size > 0 ? ' (workloads: their own)' : ''}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
+  return [
+    `eclip bench: ${mixes.length} ${workloads.length > 0 ? 'workload' : 'mix'}(s) × ${policies.length} policies on the ${o.backend === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
+    `${o.rate ? `open loop, ${o.rate} req/s per worker` : loads.length > 0 ? "each worker's own arrivals where its mix gives them, else closed loop" : 'closed loop'}, warm-up ${o.warmup ?? d.warmupS} s, window ${o.duration ?? d.durationS} s per run${lengths.size > 0 ? ' (workloads: their own)' : ''}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
     ...loads,
     ...[...inputs.warnings, ...failures].map((w) => `WARNING: ${w}`),
   ].join('\n')
-  const caption =
-    backendName === 'sim'
-      ? `simulated, ${runs.some((r) => r.inputs.profiles === 'synthetic') ? 'SYNTHETIC profiles' : `${inputs.gpu.name} profiles`}`
-      : `measured on ${inputs.gpu.name}`
-  const written = [
-    resultsFile,
-    logFile,
-    ...(await writeReport(
-      runs,
-      o.out,
-      header,
-      o.plots ? { caption, profilesFor: inputs.profilesFor } : null,
-    )),
-  ]
-  console.log(`wrote ${written.join(', ')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 }
