@@ -275,156 +275,218 @@ export interface RunParisOptions {
 
 /** Runs the comparison, writes its report and prints the files written (progress on stderr unless quiet). */
 export async function runParis(o: RunParisOptions): Promise<void> {
-  const gpuRun = o.backend === 'gpu'
-  const { gpus, target, bisect, windowed, out } = o
-  const rateSpec = o.rates
   const log = o.quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`)
-  let schemes = o.schemes
-  const kwNames = () =>
-    schemes
-      .filter((s) => s.layout === 'eclip-kw')
-      .map((s) => s.name)
-      .join(', ')
-  // the server's GPUs: 0..most-1 of those the backend sees (checked once it is up)
-  const most = Math.max(...gpus)
   const date = new Date().toISOString().slice(0, 10)
-  const command = ['eclip', ...process.argv.slice(2)].join(' ')
   const load = (latencyDir?: string) =>
     loadScenario(o.models, { seed: o.seed, date, ...(latencyDir ? { latencyDir } : {}) })
   let sc = load(o.tables)
   const uniformSlices = o.uniform ? parseUniform(o.uniform, sc.gpu) : UNIFORM_SLICES
   let pg: ParisGpu | undefined
   try {
-    if (gpuRun) {
-      pg = await ParisGpu.start({
-        log,
-        dtype: sc.models[0]?.table.dtype ?? 'fp16',
-        ...(o.device !== undefined ? { device: o.device } : {}),
-      })
-      // every GPU of the largest server: there, and of the scenario's layout (tables are measured on GPU 0;
-      // all GPUs of a host are one kind, which this checks)
-      const devices = await pg.useGpus(most, sc.gpu)
-      if (most > 1) log(`gpu: ${devices.length} GPUs: ${devices.map((d, i) => `${i}: ${d.name}`).join(', ')}`)
-      if (o.measureTables) {
-        const dir = join(out, 'latency')
-        mkdirSync(dir, { recursive: true })
-        for (const m of sc.models) {
-          const t0 = Date.now()
-          const table = await pg.measureTable(m.model, m.batches, o.cellMs)
-          // written at once: a comparison that fails later keeps the tables
-          writeTable(join(dir, latencyTableFileName(m.model, table.dtype)), table)
-          log(
-            `latency table ${m.model}: batches ${m.batches.join(',')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-          )
-        }
-        sc = load(dir)
-      }
+    if (o.backend === 'gpu') {
+      pg = await startGpu(o, sc, log)
+      if (o.measureTables) sc = load(await measureScenarioTables(o, sc, pg, log))
     }
-    let kw: KernelWise | undefined
-    if (kwNames()) {
-      const missing = missingProfiles(sc, o.profiles)
-      if (missing.length) {
-        const why = missingProfilesMessage(missing, o.profiles)
-        if (o.schemesGiven) throw new UserError(`--schemes: ${kwNames()}: ${why}`)
-        log(`skipping ${kwNames()}: ${why}`)
-        schemes = schemes.filter((s) => s.layout !== 'eclip-kw')
-      } else {
-        const t0 = Date.now()
-        kw = await kernelWise(sc, o.profiles, { seed: o.seed })
-        for (const n of kw.notes) log(`eclip-kw: ${n}`)
-        log(
-          `eclip-kw: co-located latencies from ${kw.combinations} eclip plans run closed-loop in the ` +
-            `kernel-level simulator (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
-        )
-      }
-    }
-    const relative = Boolean(rateSpec?.some((r) => r.relative) || bisect?.start?.relative)
-    const sim = relative
-      ? await simulatorSustained(sc, {
-          gpus,
-          seed: o.seed,
-          target,
-          schemes,
-          uniformSlices,
-          log,
-          ...(kw ? { kernelWise: kw } : {}),
-        })
-      : undefined
-    const rates = rateSpec && resolveRates(rateSpec, sim)
-    const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
-    const bisectSettings: BisectSettings | undefined = bisect && {
-      resolution: bisect.resolution,
-      repeats: bisect.repeats,
-      pass: bisect.pass,
-      start: resolveStart(bisect.start, totalRate, sim),
-      // a GPU probe is repeats × a window of real time: a shorter leash on how far the search may wander
-      ...(gpuRun ? GPU_BISECT_LIMITS : {}),
-    }
-    if (pg) {
-      const planned = plannedCaptures(sc, schemes, gpus, uniformSlices, DEFAULT_PARIS)
-      const loads = gpus.map(
-        (g) => `${gpus.length > 1 ? `${g} GPU${g > 1 ? 's' : ''}: ` : ''}${rates?.(g).join(', ')}`,
-      )
-      log(
-        `gpu: ${planned.layouts} layouts, at most ${planned.captures} graph captures; ${
-          bisect ? 'bisection' : `loads ${loads.join('; ')} q/s`
-        }, ${o.windowS} s each`,
-      )
-      if (bisect) log(`gpu: ${bisectionCost(sc, schemes, gpus, uniformSlices, bisect, o.windowS).line}`)
-      if (planned.captures > o.maxCaptures)
-        throw new UserError(
-          `the comparison would capture up to ${planned.captures} graphs (> --max-captures ${o.maxCaptures}): fewer schemes, --uniform sizes or batch sizes`,
-        )
-    }
+    const { schemes, kw } = await withKernelWise(o, sc, log)
+    const { rates, bisectSettings } = await resolveLoads(o, sc, schemes, uniformSlices, log, kw)
+    if (pg) checkGpuPlan(o, sc, schemes, uniformSlices, rates, log)
     const cmp = await compare(sc, {
-      gpus,
+      gpus: o.gpus,
       seed: o.seed,
       queries: o.queries,
       schemes,
       uniformSlices,
-      target,
+      target: o.target,
       windowS: o.windowS,
-      windowed,
+      windowed: o.windowed,
       ...(kw ? { kernelWise: kw } : {}),
       ...(rates ? { rates } : {}),
       ...(bisectSettings ? { bisect: bisectSettings } : {}),
       ...(pg ? { backend: pg.run } : {}),
       progress: log,
     })
-    const files = await writeReport(
-      out,
-      sc,
-      cmp,
-      {
-        scenarioFile: o.models,
-        date,
-        command,
-        backend: o.backend,
-        ...(pg
-          ? {
-              gpu: {
-                name: pg.gpu.name,
-                count: most,
-                names: pg.devices.slice(0, most).map((d) => d.name),
-                versions: pg.versions,
-                captures: pg.captures,
-                captureS: pg.captureS,
-                runs: pg.runs,
-                notes: [...pg.notes],
-              },
-            }
-          : {}),
-      },
-      { png: Boolean(o.png) },
-    )
-    if (pg) {
-      const f = join(out, 'requests.csv.gz')
-      writeFileSync(f, gzipSync(requestsCsv(pg.logs)))
-      files.push(f)
-    }
-    if (bisect) console.log(`${bisectionMarkdown(cmp).join('\n')}\n`)
+    const files = await writeParisOutputs(o, sc, cmp, pg, date)
+    if (o.bisect) console.log(`${bisectionMarkdown(cmp).join('\n')}\n`)
     for (const f of files) console.log(f)
   } finally {
     await pg?.close()
   }
+}
+
+/**
+ * The GPU backend, with every GPU of the largest server in use: there, and of the scenario's layout (tables are
+ * measured on GPU 0; all GPUs of a host are one kind, which this checks). The server's GPUs are 0..most-1 of those
+ * the backend sees.
+ */
+async function startGpu(o: RunParisOptions, sc: LoadedScenario, log: (l: string) => void): Promise<ParisGpu> {
+  const most = Math.max(...o.gpus)
+  const pg = await ParisGpu.start({
+    log,
+    dtype: sc.models[0]?.table.dtype ?? 'fp16',
+    ...(o.device !== undefined ? { device: o.device } : {}),
+  })
+  try {
+    const devices = await pg.useGpus(most, sc.gpu)
+    if (most > 1) log(`gpu: ${devices.length} GPUs: ${devices.map((d, i) => `${i}: ${d.name}`).join(', ')}`)
+  } catch (err) {
+    await pg.close()
+    throw err
+  }
+  return pg
+}
+
+/** --measure-tables: every model's latency table measured on the GPU into <out>/latency; returns that directory. */
+async function measureScenarioTables(
+  o: RunParisOptions,
+  sc: LoadedScenario,
+  pg: ParisGpu,
+  log: (l: string) => void,
+): Promise<string> {
+  const dir = join(o.out, 'latency')
+  mkdirSync(dir, { recursive: true })
+  for (const m of sc.models) {
+    const t0 = Date.now()
+    const table = await pg.measureTable(m.model, m.batches, o.cellMs)
+    // written at once: a comparison that fails later keeps the tables
+    writeTable(join(dir, latencyTableFileName(m.model, table.dtype)), table)
+    log(
+      `latency table ${m.model}: batches ${m.batches.join(',')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    )
+  }
+  return dir
+}
+
+/**
+ * eclip-kw's co-located latencies when a scheme uses it and its profiles are there; without its profiles it is
+ * refused where --schemes named it, else left out with a line that says so.
+ */
+async function withKernelWise(
+  o: RunParisOptions,
+  sc: LoadedScenario,
+  log: (l: string) => void,
+): Promise<{ schemes: Scheme[]; kw?: KernelWise }> {
+  const names = o.schemes
+    .filter((s) => s.layout === 'eclip-kw')
+    .map((s) => s.name)
+    .join(', ')
+  if (!names) return { schemes: o.schemes }
+  const missing = missingProfiles(sc, o.profiles)
+  if (missing.length) {
+    const why = missingProfilesMessage(missing, o.profiles)
+    if (o.schemesGiven) throw new UserError(`--schemes: ${names}: ${why}`)
+    log(`skipping ${names}: ${why}`)
+    return { schemes: o.schemes.filter((s) => s.layout !== 'eclip-kw') }
+  }
+  const t0 = Date.now()
+  const kw = await kernelWise(sc, o.profiles, { seed: o.seed })
+  for (const n of kw.notes) log(`eclip-kw: ${n}`)
+  log(
+    `eclip-kw: co-located latencies from ${kw.combinations} eclip plans run closed-loop in the ` +
+      `kernel-level simulator (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  )
+  return { schemes: o.schemes, kw }
+}
+
+/** The fixed loads or the bisection's settings, loads given as multiples resolved on the simulator's search. */
+async function resolveLoads(
+  o: RunParisOptions,
+  sc: LoadedScenario,
+  schemes: Scheme[],
+  uniformSlices: number[],
+  log: (l: string) => void,
+  kw?: KernelWise,
+): Promise<{ rates?: (g: number) => number[]; bisectSettings?: BisectSettings }> {
+  const { bisect } = o
+  const relative = Boolean(o.rates?.some((r) => r.relative) || bisect?.start?.relative)
+  const sim = relative
+    ? await simulatorSustained(sc, {
+        gpus: o.gpus,
+        seed: o.seed,
+        target: o.target,
+        schemes,
+        uniformSlices,
+        log,
+        ...(kw ? { kernelWise: kw } : {}),
+      })
+    : undefined
+  const rates = o.rates && resolveRates(o.rates, sim)
+  const totalRate = sc.models.reduce((a, m) => a + m.rate, 0)
+  const bisectSettings: BisectSettings | undefined = bisect && {
+    resolution: bisect.resolution,
+    repeats: bisect.repeats,
+    pass: bisect.pass,
+    start: resolveStart(bisect.start, totalRate, sim),
+    // a GPU probe is repeats × a window of real time: a shorter leash on how far the search may wander
+    ...(o.backend === 'gpu' ? GPU_BISECT_LIMITS : {}),
+  }
+  return { ...(rates ? { rates } : {}), ...(bisectSettings ? { bisectSettings } : {}) }
+}
+
+/** On the GPU: what the comparison will capture and run, said before it starts; refused past --max-captures. */
+function checkGpuPlan(
+  o: RunParisOptions,
+  sc: LoadedScenario,
+  schemes: Scheme[],
+  uniformSlices: number[],
+  rates: ((g: number) => number[]) | undefined,
+  log: (l: string) => void,
+) {
+  const { gpus, bisect } = o
+  const planned = plannedCaptures(sc, schemes, gpus, uniformSlices, DEFAULT_PARIS)
+  const loads = gpus.map(
+    (g) => `${gpus.length > 1 ? `${g} GPU${g > 1 ? 's' : ''}: ` : ''}${rates?.(g).join(', ')}`,
+  )
+  log(
+    `gpu: ${planned.layouts} layouts, at most ${planned.captures} graph captures; ${
+      bisect ? 'bisection' : `loads ${loads.join('; ')} q/s`
+    }, ${o.windowS} s each`,
+  )
+  if (bisect) log(`gpu: ${bisectionCost(sc, schemes, gpus, uniformSlices, bisect, o.windowS).line}`)
+  if (planned.captures > o.maxCaptures)
+    throw new UserError(
+      `the comparison would capture up to ${planned.captures} graphs (> --max-captures ${o.maxCaptures}): fewer schemes, --uniform sizes or batch sizes`,
+    )
+}
+
+/** The report, tables and plots, and (GPU) the request log; returns the files written. */
+async function writeParisOutputs(
+  o: RunParisOptions,
+  sc: LoadedScenario,
+  cmp: Awaited<ReturnType<typeof compare>>,
+  pg: ParisGpu | undefined,
+  date: string,
+): Promise<string[]> {
+  const most = Math.max(...o.gpus)
+  const files = await writeReport(
+    o.out,
+    sc,
+    cmp,
+    {
+      scenarioFile: o.models,
+      date,
+      command: ['eclip', ...process.argv.slice(2)].join(' '),
+      backend: o.backend,
+      ...(pg
+        ? {
+            gpu: {
+              name: pg.gpu.name,
+              count: most,
+              names: pg.devices.slice(0, most).map((d) => d.name),
+              versions: pg.versions,
+              captures: pg.captures,
+              captureS: pg.captureS,
+              runs: pg.runs,
+              notes: [...pg.notes],
+            },
+          }
+        : {}),
+    },
+    { png: Boolean(o.png) },
+  )
+  if (pg) {
+    const f = join(o.out, 'requests.csv.gz')
+    writeFileSync(f, gzipSync(requestsCsv(pg.logs)))
+    files.push(f)
+  }
+  return files
 }
