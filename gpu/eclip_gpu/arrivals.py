@@ -62,11 +62,12 @@ def check_schedule(s: dict, who: str = "worker") -> dict:
 
 
 def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, stop: threading.Event,
-                 clock=time.perf_counter_ns, wait=None, thread_clock=time.thread_time_ns) -> ScheduleLog:
+                 clock=time.perf_counter_ns, wait=None, thread_clock=time.thread_time_ns, ended=None) -> ScheduleLog:
     """One worker's requests by its schedule, from `origin_ns` until `end_ns` (nothing starts at or after it; a
     request in flight then completes) or `stop`. `issue()` enqueues one request and returns what completes with it
     (an object with `synchronize()`); `wait(seconds)` sleeps, returning early once `stop` is set (default
-    stop.wait)."""
+    stop.wait). `ended(t_ns, next_due)`, where given, hears of each request's end and whether the next one starts at
+    once (queued, or a closed loop's period goes on): eclip-live's active set (live.py)."""
     wait = wait or stop.wait
     log = ScheduleLog(name)
 
@@ -79,27 +80,32 @@ def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, 
             wait((t_ns - now) / 1e9)
         return False
 
-    def one(arrival_ns: int | None) -> None:
-        """One request; a closed loop's arrives when it starts (arrival_ns None)."""
+    def one(arrival_ns: int | None) -> int:
+        """One request; a closed loop's arrives when it starts (arrival_ns None). Returns its end."""
         t0 = clock()
         c0 = thread_clock()
         done = issue()
         c1 = thread_clock()
         done.synchronize()
+        t1 = clock()
         log.arrivals_ns.append(t0 if arrival_ns is None else arrival_ns)
         log.starts_ns.append(t0)
-        log.ends_ns.append(clock())
+        log.ends_ns.append(t1)
         log.cpu_ns.append(c1 - c0)
+        return t1
 
     if schedule["kind"] == "open":
-        for a_us in schedule["arrivalsUs"]:
-            t = origin_ns + int(round(a_us * 1000))
+        times = [origin_ns + int(round(a_us * 1000)) for a_us in schedule["arrivalsUs"]]
+        for k, t in enumerate(times):
             if t >= end_ns or not wait_until(t):
                 break
             # queued behind a request that ran past the end: nothing starts after it
             if clock() >= end_ns:
                 break
-            one(t)
+            t1 = one(t)
+            if ended:
+                nxt = times[k + 1] if k + 1 < len(times) else None
+                ended(t1, nxt is not None and nxt <= t1 < end_ns and not stop.is_set())
         return log
     p = schedule["periodsUs"]
     for s_us, e_us in zip(p[::2], p[1::2]):
@@ -108,7 +114,9 @@ def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, 
         if start >= end_ns or not wait_until(start):
             break
         while not stop.is_set() and clock() < stop_at:
-            one(None)
+            t1 = one(None)
+            if ended:
+                ended(t1, t1 < stop_at and not stop.is_set())
     return log
 
 
@@ -116,7 +124,8 @@ def driven_loop(workers: list, schedules: list[dict], warmup_s: float, duration_
                 clock=time.perf_counter_ns, synchronize=None) -> dict:
     """Every worker by its schedule (plan order), one thread each, for warm-up + window from an origin just ahead.
     Returns execute.closed_loop's raw shape plus `originNs` (the schedules' time 0) and each worker's `arrivalsNs`.
-    `synchronize()` waits for the GPU at the end (default torch.cuda.synchronize)."""
+    A worker with an `ended(t_ns, next_due)` method hears of each request's end (live.LiveWorker). `synchronize()`
+    waits for the GPU at the end (default torch.cuda.synchronize)."""
     if synchronize is None:
         import torch  # noqa: PLC0415
 
@@ -134,7 +143,8 @@ def driven_loop(workers: list, schedules: list[dict], warmup_s: float, duration_
 
     def run(i: int, w, s: dict):
         try:
-            logs[i] = run_schedule(w.name, w.request, s, origin, end, stop, clock=clock)
+            logs[i] = run_schedule(w.name, w.request, s, origin, end, stop, clock=clock,
+                                   ended=getattr(w, "ended", None))
         except BaseException as e:  # noqa: BLE001 - surfaced to the caller below
             errors.append(e)
             stop.set()
@@ -157,6 +167,7 @@ def driven_loop(workers: list, schedules: list[dict], warmup_s: float, duration_
         raise errors[0]
     return {
         "originNs": origin,
+        "endNs": end,
         "windowStartNs": w0,
         "windowEndNs": w1,
         "energyJ": (e1 - e0) / 1e3 if energy else None,

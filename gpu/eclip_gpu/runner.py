@@ -2,6 +2,10 @@
 loop (or each worker's schedule of arrivals and busy periods, arrivals.py), measures energy, checks outputs against
 the baseline capture, and returns raw per-request times.
 
+A run with `live` (eclip-live, issue #19) follows a plan table: every partition of the table's plans is created once,
+each worker is captured under every plan that lists it (one graph memory pool, static input and dry capture per
+worker, as serving.py does), and each request runs the capture of the plan of the set active when it starts (live.py).
+
 Models are built once per (worker name, model, batch, dtype) and partitions once per slice set, then reused by
 later runs; graphs live only for their run. Teardown order matters (docs/design.md §8): graphs die before partitions.
 """
@@ -15,8 +19,9 @@ from . import mps, zoo
 from .arrivals import check_schedule, driven_loop, times_us
 from .cuda import BackendError, versions
 from .energy import Energy
-from .execute import closed_loop, prepare_worker
+from .execute import closed_loop, op_kernel_starts, prepare_worker
 from .identity import check_plan_gpu
+from .live import ActiveSet, LiveWorker, check_sets
 from .partitions import PartitionPool, read_layout
 
 MODE_OF_POLICY = {"baseline": "whole", "model-wise": "whole", "kw-ioctl": "ioctl"}
@@ -68,6 +73,10 @@ class Runner:
                 raise BackendError(str(e)) from None
         if policy in MPS_POLICIES:
             return self._run_mps(msg, plan, progress, t0)
+        if msg.get("live") is not None:
+            if schedules is None:
+                raise BackendError("a run that follows a plan table (live) needs every worker's arrivals")
+            return self._run_live(msg, plan, mode, schedules, progress, t0)
         parts = {p["id"]: self.pool.create(p["slices"], p["id"]) for p in plan["pool"]["partitions"]}
         workers = []
         notes = []
@@ -87,7 +96,7 @@ class Runner:
         progress(f"captured {len(workers)} workers ({mode}) in {time.perf_counter() - t0:.1f} s")
         check = None
         if msg.get("checkOutputs") and policy != "baseline":
-            check = self._check_outputs(plan, workers, parts)
+            check = self._check_outputs([(w["name"], w, e) for w, e in zip(plan["workers"], workers)])
         clocks_before = self.energy.clocks()
         warmup, window = float(msg.get("warmupS", 2)), float(msg.get("windowS", 10))
         if schedules is not None:
@@ -107,6 +116,11 @@ class Runner:
         if check is not None:
             result["outputCheck"] = check
         del workers, raw
+        self._release()
+        return result
+
+    def _release(self) -> None:
+        torch = self.torch
         gc.collect()
         torch.cuda.synchronize()
         # a run's green contexts (the pool's and every worker's own) die with its graphs (docs/design.md §8): a context holds
@@ -114,6 +128,91 @@ class Runner:
         # partitions each). The next run makes its own, ~2 ms apiece.
         self.pool.close()
         torch.cuda.empty_cache()
+
+    def _run_live(self, msg: dict, plan: dict, mode: str, schedules: list, progress, t0: float) -> dict:
+        """A run that follows a plan table: `live` = {holdUs, plans: [{key, plan}], sets: plan key per mask over the
+        plan's workers}. Each worker is captured under every plan that lists it; each request runs the capture of
+        the plan of the set active when it starts. The reply adds `live`: per worker per request the mask of the set
+        it started under, each set's µs in the window (by mask) and the set's changes."""
+        live = msg["live"]
+        names = [w["name"] for w in plan["workers"]]
+        entries = live["plans"]
+        listed = {e["key"]: {pw["name"] for pw in e["plan"]["workers"]} for e in entries}
+        if len(listed) != len(entries):
+            raise BackendError(f"live.plans: every plan needs a key of its own (got {[e['key'] for e in entries]})")
+        try:
+            check_sets(live["sets"], names, listed)
+        except ValueError as e:
+            raise BackendError(str(e)) from None
+        # every partition of every plan once, before any capture (shared slice sets share the partition)
+        parts_of = {}
+        for e in entries:
+            check_plan_gpu(e["plan"]["gpu"], self.layout)
+            parts_of[e["key"]] = {q["id"]: self.pool.create(q["slices"], q["id"])
+                                  for q in e["plan"]["pool"]["partitions"]}
+        torch = self.torch
+        captures: list[dict] = []
+        notes = []
+        for w in plan["workers"]:
+            name = w["name"]
+            built, origin = self._built(w), self._origin(name)
+            graph_pool, warmed, dry = torch.cuda.graph_pool_handle(), set(), None
+            mine = {}
+            for e in entries:
+                pw = next((x for x in e["plan"]["workers"] if x["name"] == name), None)
+                if pw is None:
+                    continue
+                if (pw["model"], pw["batch"], pw["dtype"]) != (w["model"], w["batch"], w["dtype"]):
+                    raise BackendError(f"{name}: plan {e['key']!r} has {pw['model']} batch {pw['batch']} "
+                                       f"{pw['dtype']}, the run {w['model']} batch {w['batch']} {w['dtype']}")
+                p = e["plan"]
+                pmode = MODE_OF_POLICY.get(p["policy"]) or msg.get("mode") or "graph"
+                groups = None if p["policy"] == "baseline" else [dict(g) for g in pw["groups"]]
+                wparts = {pid: self.pool.for_worker(part, name) for pid, part in parts_of[e["key"]].items()}
+                if dry is None:
+                    dry = op_kernel_starts(built, origin)
+                execd = prepare_worker(name, built, pmode, groups, wparts, origin, pw["fingerprint"],
+                                       layout=self.layout, pool=graph_pool, warmed=warmed, dry_run=dry)
+                if execd.moved_boundaries:
+                    notes.append(f"{name} under {e['key']}: {execd.moved_boundaries} group boundaries moved to op "
+                                 "starts")
+                mine[e["key"]] = execd
+            captures.append(mine)
+        progress(f"captured {len(captures)} workers under {len(entries)} plans of a table "
+                 f"({sum(len(c) for c in captures)} captures) in {time.perf_counter() - t0:.1f} s")
+        check = None
+        if msg.get("checkOutputs"):
+            check = self._check_outputs([(f"{w['name']} under {k}", w, e)
+                                         for w, mine in zip(plan["workers"], captures)
+                                         for k, e in mine.items()
+                                         if next(x for x in entries if x["key"] == k)["plan"]["policy"] != "baseline"])
+        active = ActiveSet(len(names), int(round(float(live["holdUs"]) * 1000)))
+        workers = [LiveWorker(i, name, mine, live["sets"], active) for i, (name, mine) in enumerate(zip(names, captures))]
+        clocks_before = self.energy.clocks()
+        warmup, window = float(msg.get("warmupS", 2)), float(msg.get("windowS", 10))
+        raw = driven_loop(workers, schedules, warmup, window, self.energy, synchronize=torch.cuda.synchronize)
+        clocks_after = self.energy.clocks()
+        full = live["sets"][(1 << len(names)) - 1]
+        summary = active.summary(raw["originNs"], raw["windowStartNs"], raw["windowEndNs"], raw["endNs"])
+        result = {
+            "mode": mode,
+            **times_us(raw),
+            "energyJ": raw["energyJ"],
+            "wallS": round(time.perf_counter() - t0, 2),
+            "clocks": {"before": clocks_before, "after": clocks_after},
+            # the partition switches per request under the whole set's plan
+            "switches": [mine[full].switches if full in mine else 0 for mine in captures],
+            "notes": notes,
+            "live": {
+                # every request begun completes (run_schedule waits for each): one mask per logged request
+                "requestSets": [m[: len(w["endsNs"])] for m, w in zip(active.masks, raw["workers"])],
+                **summary,
+            },
+        }
+        if check is not None:
+            result["outputCheck"] = check
+        del workers, captures, raw
+        self._release()
         return result
 
     def _run_mps(self, msg: dict, plan: dict, progress, t0: float) -> dict:
@@ -156,18 +255,19 @@ class Runner:
                       "outputs not checked: each worker runs the baseline's single-stream graph in its own process"],
         }
 
-    def _check_outputs(self, plan: dict, workers: list, parts: dict) -> list[dict]:
-        """Each worker's output after one request equals its baseline capture's (relative error, bitwise flag)."""
+    def _check_outputs(self, captured: list[tuple]) -> list[dict]:
+        """Each capture's output after one request equals its worker's baseline capture's (relative error, bitwise
+        flag); `captured`: (what to call it, plan worker, capture)."""
         torch = self.torch
         out = []
-        for w, execd in zip(plan["workers"], workers):
-            base = prepare_worker(w["name"], self._built(w), "whole", None, parts, self._origin(w["name"]), None)
+        for label, w, execd in captured:
+            base = prepare_worker(w["name"], self._built(w), "whole", None, {}, self._origin(w["name"]), None)
             base.request().synchronize()
             ref = base.output.float().clone()
             execd.request().synchronize()
             got = execd.output.float()
             err = ((got - ref).norm() / ref.norm().clamp_min(1e-30)).item() if torch.isfinite(ref).all() else None
-            out.append({"name": w["name"], "relErr": err, "bitwise": bool(torch.equal(got, ref))})
+            out.append({"name": label, "relErr": err, "bitwise": bool(torch.equal(got, ref))})
             del base
         return out
 

@@ -252,10 +252,6 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
       )
   }
   const live = policies.filter(isTablePolicy)
-  if (live.length > 0 && o.backend === 'gpu')
-    throw new UserError(
-      `${live.join(', ')} on the GPU: the runner does not yet capture each worker under every plan of a table and switch between them (docs/live.md); run it on the simulator (--backend sim)`,
-    )
   if (live.length === 0 && (o.holdMs !== undefined || o.tableThreads !== undefined))
     throw new UserError('--hold-ms and --table-threads are for eclip-live: add it to --policies')
   for (const m of o.modes)

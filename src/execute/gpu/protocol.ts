@@ -32,6 +32,25 @@ export const Schedule = Type.Union([
   Type.Object({ kind: Type.Literal('open'), arrivalsUs: Numbers }, strict),
 ])
 
+/**
+ * eclip-live: the plan table a run follows (gpu/eclip_gpu/live.py). Sets are bit masks over the run plan's workers
+ * (bit i: worker i); `sets[mask]` is the key of the plan that set runs under (its own, or a planned superset's: the
+ * TypeScript side resolves them, src/formats/plan-table.ts lookupPlan), `sets[0]` (none active) is ''.
+ */
+export const RunLive = Type.Object(
+  {
+    /** A worker is active while it has a request queued or in flight, and this long after its last one ends. */
+    holdUs: Type.Number({ minimum: 0 }),
+    /** The plans `sets` names, each worker captured under every one that lists it. */
+    plans: Type.Array(Type.Object({ key: Type.String({ minLength: 1 }), plan: Plan }, strict), {
+      minItems: 1,
+    }),
+    sets: Type.Array(Type.String(), { minItems: 2 }),
+  },
+  strict,
+)
+export type RunLive = Type.Static<typeof RunLive>
+
 /** bench: one run of a plan, closed loop or driven by `arrivals`. */
 export const RunMessage = Type.Object(
   {
@@ -44,6 +63,8 @@ export const RunMessage = Type.Object(
     checkOutputs: Type.Boolean(),
     /** Per plan worker, when its requests come; absent: the paper's closed loop for every worker. */
     arrivals: Type.Optional(Type.Array(Schedule)),
+    /** Follow a plan table (eclip-live): each request under the plan of the set active when it starts. */
+    live: Type.Optional(RunLive),
   },
   strict,
 )
@@ -341,6 +362,18 @@ export const RunReply = Type.Object({
         bitwise: Type.Boolean(),
       }),
     ),
+  ),
+  /** A run with `live`: what the active set was (masks as in RunLive's `sets`). */
+  live: Type.Optional(
+    Type.Object({
+      /** Per worker, per completed request (endUs's order): the mask of the set active when it started. */
+      requestSets: Type.Array(Type.Array(Type.Integer({ minimum: 1 }))),
+      /** Per mask: µs inside the window the active set was that set. */
+      setTimeUs: Numbers,
+      /** Changes of the active set inside the window, and over the whole run. */
+      switches: Count,
+      switchesTotal: Count,
+    }),
   ),
 })
 export type RunReply = Type.Static<typeof RunReply>
