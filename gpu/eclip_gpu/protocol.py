@@ -25,7 +25,7 @@ import fastjsonschema
 
 from . import paris_serve
 from .cuda import is_fatal
-from .frames import read_frame, send
+from .frames import FrameReader, flush, send
 from .paris import ParisSession
 from .runner import Runner
 from .serving import Serving
@@ -161,11 +161,13 @@ def serve() -> None:
             r = get_runner()
             paris = ParisSession(r.layout, r.energy)
         return paris
+    frames = FrameReader()
     while True:
         try:
-            msg, body = read_frame()
+            msg, body = frames.next()
         except EOFError:
             serving.close()
+            flush()
             return
         kind = msg.get("type")
         try:
@@ -208,6 +210,7 @@ def serve() -> None:
                     paris.close()
                 if runner:
                     runner.close()
+                flush()
                 return
         except Exception as e:  # noqa: BLE001 - every failure is reported to the TS side
             text = f"{type(e).__name__}: {e}"
@@ -219,6 +222,7 @@ def serve() -> None:
                 err["id"] = msg["id"]
             send(err)
             if fatal:
+                flush()
                 sys.stderr.write(f"eclip_gpu: fatal CUDA error, exiting so the process can be restarted: {text}\n")
                 sys.stderr.flush()
                 os._exit(3)

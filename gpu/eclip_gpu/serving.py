@@ -9,7 +9,7 @@ and answers with the first `n` items of the output.
 
 Each worker has its own thread and queue, so requests of different workers run concurrently on their partitions, as
 in the bench's closed loop; a worker's own requests run in order (the server sends one at a time per model anyway).
-Replies go through frames.send, which holds a lock, so frames of different threads never interleave.
+Replies go through frames.send, which queues them in order, so frames of different threads never interleave.
 
 Tensors come and go in the frames' bodies, or, for a worker with a shared-memory ring (shm.py, mapped before `load`),
 in its ring: the input read in place, the output copied into the room the request names, the reply carrying offsets.
@@ -38,6 +38,7 @@ from .cuda import BackendError, check, driver, is_fatal, pinned_empty
 from .energy import Energy
 from .execute import op_kernel_starts, prepare_worker
 from .fastcu import fastcu
+from .frames import flush as flush_frames
 from .identity import check_plan_gpu
 from .partitions import PartitionPool, read_layout
 from .regions import CudaRegion, Region, SystemRegion, open_region, pin_mapping
@@ -829,6 +830,7 @@ def _own_resources() -> tuple:
 
 
 def _exit_fatal(text: str) -> None:
+    flush_frames()  # the error answering the request goes out before the process does
     sys.stderr.write(f"eclip_gpu: fatal CUDA error, exiting so the process can be restarted: {text}\n")
     sys.stderr.flush()
     os._exit(3)

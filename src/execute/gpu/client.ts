@@ -10,7 +10,7 @@ import type { Readable, Writable } from 'node:stream'
 import { UserError } from '../../formats/errors.ts'
 import type { Gpu } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
-import { encodeFrameHead, FrameDecoder } from './frames.ts'
+import { FrameDecoder, FrameWriter } from './frames.ts'
 import {
   checkMessage,
   type FromBackend,
@@ -60,6 +60,8 @@ export class BackendProcess {
   exited: Error | null = null
   private child!: ChildProcess
   private toChild!: Writable
+  /** Frames to the process, those of one event-loop turn in one write. */
+  private writer!: FrameWriter
   private waiting: Waiter | null = null
   private byId = new Map<number, Waiter>()
   private nextId = 1
@@ -99,6 +101,7 @@ export class BackendProcess {
     })
     this.child = child
     this.toChild = child.stdio[3] as Writable
+    this.writer = new FrameWriter(this.toChild)
     const decoder = new FrameDecoder()
     ;(child.stdio[4] as Readable).on('data', (chunk: Buffer) => {
       for (const f of decoder.push(chunk)) this.receive(f.header, f.body)
@@ -272,21 +275,18 @@ export class BackendProcess {
     })
   }
 
+  /** Frames sent to the current process and the writes that carried them (several frames of a turn share one). */
+  framesSent(): { frames: number; writes: number } {
+    return { frames: this.writer.frames, writes: this.writer.flushes }
+  }
+
   /** Requests sent and not yet answered. */
   inFlight(): number {
     return this.byId.size + (this.waiting ? 1 : 0)
   }
 
   private send(msg: ToBackend, body?: Uint8Array) {
-    if (!body || body.byteLength === 0) {
-      this.toChild.write(encodeFrameHead(msg, 0))
-      return
-    }
-    // the body as it is, after its head (one writev): a tensor is not copied into a frame buffer first
-    this.toChild.cork()
-    this.toChild.write(encodeFrameHead(msg, body.byteLength))
-    this.toChild.write(body)
-    this.toChild.uncork()
+    this.writer.write(msg, body)
   }
 
   /** Asks the backend to exit; kills it if it has not after `graceMs`. */

@@ -1,7 +1,9 @@
 // Frames of the boundary with the Python GPU backend (the Python side is gpu/eclip_gpu/frames.py): on dedicated pipes
 // (fd 3: TS → Python, fd 4: Python → TS), never stdout, [u32 total][u32 header length][JSON header][raw bytes],
 // little-endian; total counts everything after itself. The headers' messages are protocol.ts's; the server's
-// front-end sockets use the same frames (src/serve/frontends/protocol.ts).
+// front-end sockets use the same frames (src/serve/frontends/protocol.ts). FrameWriter coalesces the frames one
+// event-loop turn produces into one write; FrameDecoder takes any number of frames out of one read.
+import type { Writable } from 'node:stream'
 
 export function encodeFrame(header: object, body: Uint8Array = new Uint8Array()): Buffer {
   const head = encodeFrameHead(header, body.byteLength)
@@ -66,5 +68,48 @@ export class FrameDecoder {
   private join(): Buffer {
     if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.have)]
     return this.chunks[0] as Buffer
+  }
+}
+
+/**
+ * Writes frames on a stream, coalesced: the frames written in one turn of the event loop (every completion of a
+ * read from the backend, every request of a read from a front-end) leave in one writev, at the end of that turn
+ * (setImmediate: after the I/O callbacks of this loop iteration and their promise reactions). Nothing waits for
+ * more frames to come: a frame alone leaves as soon as the turn that made it ends. A body is written as it is,
+ * after its head (a tensor is not copied into a frame buffer).
+ */
+export class FrameWriter {
+  private corked = false
+  /** Writes and writevs issued (each is one system call or fewer): tests and diagnostics. */
+  flushes = 0
+  frames = 0
+
+  constructor(private readonly stream: Writable) {}
+
+  write(header: object, body?: Uint8Array | Uint8Array[]): void {
+    const s = this.stream
+    if (!this.corked) {
+      this.corked = true
+      s.cork()
+      setImmediate(this.flush)
+    }
+    this.frames++
+    if (!body || (Array.isArray(body) ? body.length === 0 : body.byteLength === 0)) {
+      s.write(encodeFrameHead(header, 0))
+      return
+    }
+    const parts = Array.isArray(body) ? body : [body]
+    let n = 0
+    for (const p of parts) n += p.byteLength
+    s.write(encodeFrameHead(header, n))
+    for (const p of parts) s.write(p)
+  }
+
+  /** Sends what was written in this turn now (the end of the turn does it otherwise). */
+  readonly flush = (): void => {
+    if (!this.corked) return
+    this.corked = false
+    this.flushes++
+    this.stream.uncork()
   }
 }

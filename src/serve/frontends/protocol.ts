@@ -7,7 +7,7 @@
 // either channel at all: the front-end writes them into its staging region (a /dev/shm file the engine registered
 // with the backend like a client's system shared-memory region) and sends where they lie.
 import type { Socket } from 'node:net'
-import { encodeFrameHead, FrameDecoder } from '../../execute/gpu/frames.ts'
+import { FrameDecoder, FrameWriter } from '../../execute/gpu/frames.ts'
 import type { ServiceModel } from '../kserve/routes.ts'
 
 /** Where a tensor lies: a client's registered region, or (`staging`) the sending front-end's own region. */
@@ -132,11 +132,13 @@ export const CHANNEL_FD = 4
  */
 export class FrameChannel {
   private readonly decoder = new FrameDecoder()
+  private readonly writer: FrameWriter
 
   constructor(
     private readonly socket: Socket,
     onFrame: (header: unknown, body: Buffer) => void,
   ) {
+    this.writer = new FrameWriter(socket)
     socket.on('data', (chunk: Buffer) => {
       for (const f of this.decoder.push(chunk)) onFrame(f.header, f.body)
     })
@@ -144,20 +146,14 @@ export class FrameChannel {
     socket.on('error', () => {})
   }
 
-  /** Sends `header` with `parts` (tensors' bytes) as its body; false when the socket is gone. */
+  /**
+   * Sends `header` with `parts` (tensors' bytes) as its body, in one write with the other frames of this event-loop
+   * turn (FrameWriter); false when the socket is gone.
+   */
   send(header: object, parts?: Uint8Array[]): boolean {
     const s = this.socket
     if (s.destroyed || !s.writable) return false
-    if (!parts || parts.length === 0) {
-      s.write(encodeFrameHead(header, 0))
-      return true
-    }
-    let n = 0
-    for (const p of parts) n += p.byteLength
-    s.cork()
-    s.write(encodeFrameHead(header, n))
-    for (const p of parts) s.write(p)
-    s.uncork()
+    this.writer.write(header, parts)
     return true
   }
 
