@@ -7,11 +7,16 @@ buffer holding its request's inputs and room for its outputs, registered once by
 requested outputs name the region; after each answer the outputs are copied back to the host, as a real client
 would read them. Regions are unregistered and buffers freed at the end and on failure.
 
-Spoken to in JSON lines. stdin: the spec first ({url, deviceId, concurrency, tag, models: [{name, inputs: [{name,
-datatype, shape, b64}], outputs: [{name, datatype, shape, bytes}]}]}), then {"type": "go", "t0Ns": CLOCK_MONOTONIC ns
-of the calls' time 0}, then {"type": "stop"}; end of input stops and cleans up. stdout: {"type": "ready"} once every
-region is registered, {"type": "calls", "calls": [per model: [[startMs, endMs, status, ok, simulated, queueUs,
-computeUs, error], ...]]} after stop, {"type": "error", "message"} on failure (exit 1).
+Spoken to in JSON lines. stdin: the spec first ({url, deviceId, concurrency (slots), tag, models: [{name, plan?,
+inputs: [{name, datatype, shape, b64}], outputs: [{name, datatype, shape, bytes}]}]}), then {"type": "go", "t0Ns":
+CLOCK_MONOTONIC ns of the calls' time 0}, then {"type": "stop"}; end of input stops and cleans up. stdout:
+{"type": "ready"} once every region is registered, {"type": "calls", "calls": [per model: [[startMs, endMs, status,
+ok, simulated, queueUs, computeUs, error, scheduledMs], ...]]} after stop, {"type": "error", "message"} on failure
+(exit 1).
+A model's `plan` says when its requests go out, as src/serve-bench/clients/load.ts's SendPlan: absent or
+{"kind": "closed", "periodsMs"?}: each slot sends again as soon as it is answered (inside the periods when given);
+{"kind": "open", "atMs": [...]}: one request at each time, a free slot taking the next time in order (one that passed
+while every slot was busy is sent at once, late; scheduledMs records its time).
 `--check` prints the first GPU's name, or why there is none (exit 2).
 """
 
@@ -180,9 +185,12 @@ class Slot:
             self.conn.close()
             return 0, str(e).encode()
 
-    def loop(self, at, stop: threading.Event):
+    def loop(self, at, stop: threading.Event, plan: "SendPlan"):
         self.dev.bind_thread()
         while not stop.is_set():
+            scheduled = plan.next(at, stop)
+            if scheduled is False:
+                return
             start = at()
             status, body = self.post(self.path, self.body)
             if status == 0:
@@ -192,7 +200,39 @@ class Slot:
             if ok:  # the outputs, where a client reads them
                 for buf, o, off in zip(self.outputs, self.model["outputs"], self.output_at, strict=True):
                     self.dev.to_host(buf, self.ptr + off, o["bytes"])
-            self.calls.append([start, at(), status, ok, sim, q, c, err])
+            self.calls.append([start, at(), status, ok, sim, q, c, err, scheduled])
+
+
+class SendPlan:
+    """When one model's requests go out, shared by its slots' threads: `next` waits for a slot's next send and returns
+    its scheduled time (None in a closed loop), or False when the slot is done."""
+
+    def __init__(self, plan: dict | None):
+        self.kind = (plan or {}).get("kind", "closed")
+        self.times = list((plan or {}).get("atMs" if self.kind == "open" else "periodsMs") or [])
+        self.closed_always = self.kind == "closed" and not (plan or {}).get("periodsMs")
+        self.i = 0
+        self.lock = threading.Lock()
+
+    def next(self, at, stop: threading.Event):
+        if self.closed_always:
+            return None
+        if self.kind == "open":
+            with self.lock:
+                if self.i >= len(self.times):
+                    return False
+                t = self.times[self.i]
+                self.i += 1
+            if stop.wait(max(0.0, (t - at()) / 1000)):
+                return False
+            return t
+        # closed inside periods [start, end): wait for the one in force or next
+        p = 0
+        while p < len(self.times) and at() >= self.times[p + 1]:
+            p += 2
+        if p >= len(self.times) or stop.wait(max(0.0, (self.times[p] - at()) / 1000)):
+            return False
+        return None
 
 
 def run(spec: dict, lines, send, dev_factory=CudaDevice) -> None:
@@ -237,7 +277,9 @@ def run(spec: dict, lines, send, dev_factory=CudaDevice) -> None:
             return (time.monotonic_ns() - t0) / 1e6
 
         stop = threading.Event()
-        threads = [threading.Thread(target=s.loop, args=(at, stop), daemon=True) for ss in slots for s in ss]
+        plans = [SendPlan(m.get("plan")) for m in spec["models"]]
+        threads = [threading.Thread(target=s.loop, args=(at, stop, plans[i]), daemon=True)
+                   for i, ss in enumerate(slots) for s in ss]
         for t in threads:
             t.start()
         next(lines, None)  # "stop", or the end of input

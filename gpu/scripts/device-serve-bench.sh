@@ -6,8 +6,12 @@
 #      policy), each transport measured in turn against it (http: binary tensors; grpc: raw_input_contents; shm:
 #      system shared-memory regions; cuda-shm: CUDA shared-memory regions from a Python client), same mixes,
 #      policies, batch, window.
+# With WORKLOADS (workload files or names, as --workload takes them: disb-A,disb-B; disb) the workloads' arrivals are
+# sent open loop (docs/serve-bench.md#arrivals), at batch 1 as the workloads say (BATCH is not used), and step 1 is a
+# SIMULATED `eclip bench --workload` of the same workloads, seed and window (a GPU bench of 60-s workloads does not fit
+# a device call): its latency, SLO attainment and DISB metrics sit beside the served ones.
 # Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...]
-#   env: MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
+#   env: WORKLOADS (none: MIXES) MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
 #        BENCH_DURATION, BENCH_WARMUP (the bench's window and warm-up; default DURATION, WARMUP)
 #        LIMIT_S (560: a step that would not end by then is skipped, and each is cut there, so the tar comes back)
 #        EST_S (estimate of the serve-bench step, s; default 30 + 10 per transport per (mix, policy)) BENCH=0
@@ -16,21 +20,26 @@
 # prints each transport's served ÷ bench tables and host CPU per request last.
 # Time: every (mix, policy) starts a fresh server and Python backend (torch import, build, capture: ~20-30 s on the
 # H100), then each transport's warm-up and window: with the defaults (1 mix × 2 policies, 4 transports) ≈ 1 min of
-# bench and ≈ 2.5 min of serve-bench.
+# bench and ≈ 2.5 min of serve-bench. WORKLOADS=disb-A,disb-B POLICIES=baseline,model-wise TRANSPORTS=http,grpc
+# DURATION=20: a simulated bench in under a minute, then four servers with two transports each.
 set -uo pipefail
 name=${1:?usage: device-serve-bench.sh NAME [serve-bench options...]}
 shift
 OUT=${OUT:-out}; mkdir -p "$OUT"
 mixes=${MIXES:-mix3}; policies=${POLICIES:-baseline,eclip-fit}; batch=${BATCH:-8}
+workloads=${WORKLOADS:-}
 duration=${DURATION:-5}; warmup=${WARMUP:-2}; transports=${TRANSPORTS:-http,grpc,shm,cuda-shm}
 limit=${LIMIT_S:-560}
-runs=$(( $(tr ',' '\n' <<<"$mixes" | grep -c .) * ($(tr ',' '\n' <<<"$policies" | grep -vc '^baseline$') + 1) ))
-est=${EST_S:-$(((30 + 10 * $(tr ',' '\n' <<<"${TRANSPORTS:-http,grpc,shm,cuda-shm}" | grep -c .)) * runs))}
+# a workload file or `disb` counts as five workloads in the estimate
+count=$(tr ',' '\n' <<<"${workloads:-$mixes}" | awk 'NF { n += ($0 ~ /^disb$|\.ya?ml$/) ? 5 : 1 } END { print n }')
+runs=$((count * ($(tr ',' '\n' <<<"$policies" | grep -vc '^baseline$') + 1)))
+est=${EST_S:-$(((30 + (${duration%.*} + ${warmup%.*} + 3) * $(tr ',' '\n' <<<"$transports" | grep -c .)) * runs))}
 . "$(dirname "$0")/device-env.sh"
 dir=/tmp/$name
 rm -rf "$dir"; mkdir -p "$dir"
 log=$OUT/$name.log
 common=(--mix "$mixes" --policies "$policies" --batch "$batch")
+[ -n "$workloads" ] && common=(--workload "$workloads" --policies "$policies")
 served=(--duration "$duration" --warmup "$warmup")
 benchw=(--duration "${BENCH_DURATION:-$duration}" --warmup "${BENCH_WARMUP:-$warmup}")
 eclip() { left=$((limit - SECONDS)); timeout -k 10 $((left > 30 ? left : 30)) /tmp/node .device/eclip/eclip.mjs "$@"; }
@@ -38,9 +47,14 @@ SECONDS=0
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.limit,temperature.gpu --format=csv >"$log" 2>&1
 bench=()
 if [ "${BENCH:-1}" != 0 ]; then
-  echo "== bench: $mixes / $policies / batch $batch (at ${SECONDS} s)" | tee -a "$log"
-  eclip bench --backend gpu "${common[@]}" "${benchw[@]}" --modes graph --no-solo --no-plots --no-sim-compare --out "$dir/bench" \
-    >>"$log" 2>&1
+  if [ -n "$workloads" ]; then
+    echo "== bench (SIMULATED): $workloads / $policies (at ${SECONDS} s)" | tee -a "$log"
+    eclip bench "${common[@]}" "${benchw[@]}" --modes graph --no-solo --no-plots --out "$dir/bench" >>"$log" 2>&1
+  else
+    echo "== bench: $mixes / $policies / batch $batch (at ${SECONDS} s)" | tee -a "$log"
+    eclip bench --backend gpu "${common[@]}" "${benchw[@]}" --modes graph --no-solo --no-plots --no-sim-compare \
+      --out "$dir/bench" >>"$log" 2>&1
+  fi
   echo "== bench: exit $? at ${SECONDS} s" | tee -a "$log"
   [ -f "$dir/bench/results.json" ] && bench=(--bench "$dir/bench/results.json")
 fi
@@ -65,8 +79,8 @@ for t in ${transports//,/ }; do
   echo "==== $t"
   grep -E '^WARNING' "$f" | grep -v SYNTHETIC
   # the served ÷ bench tables (to the first blank line after each title) and each run's host CPU per request
-  awk '/^(Served ÷ bench|Throughput vs baseline \(mean over workers\), served)/{p=1} p&&/^$/{p=0} p' "$f"
-  grep -E '^[a-z0-9]+ [a-z-]+ \[|host CPU in the window' "$f" | sed -E 's/ requests in .*//; s/^ +note: host CPU in the window: /    host CPU: /'
+  awk '/^(Served ÷ bench|Throughput vs baseline \(mean over workers\), served|Real-time requests|Per worker: offered)/{p=1} p&&/^$/{p=0} p' "$f"
+  grep -E '^[A-Za-z0-9_.-]+ [a-z-]+ \[|host CPU in the window' "$f" | sed -E 's/ requests in .*//; s/^ +note: host CPU in the window: /    host CPU: /'
 done
 echo "== done at ${SECONDS} s"
 exit "$rc"

@@ -6,6 +6,7 @@ import base64
 import ctypes
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from eclip_gpu import loadgen_cuda_shm as lg
@@ -141,8 +142,8 @@ def test_a_whole_run_registers_loops_reads_outputs_and_gives_everything_back():
 
     orig = lg.Slot.loop
 
-    def loop(self, at, stop):
-        orig(self, at, stop)
+    def loop(self, at, stop, plan):
+        orig(self, at, stop, plan)
         outputs.append(bytes(self.outputs[0]))
 
     outputs = []
@@ -156,13 +157,37 @@ def test_a_whole_run_registers_loops_reads_outputs_and_gives_everything_back():
     calls = sent[1]["calls"]
     assert sent[1]["type"] == "calls" and len(calls) == 1
     assert len(calls[0]) > 4
-    start, end, status, ok, sim, q, c, err = calls[0][0]
-    assert (status, ok, sim, q, c, err) == (200, True, False, 5, 7, None) and end >= start
+    start, end, status, ok, sim, q, c, err, scheduled = calls[0][0]
+    assert (status, ok, sim, q, c, err, scheduled) == (200, True, False, 5, 7, None, None) and end >= start
     assert outputs == [data[:4000], data[:4000]], "each client read its outputs back"
     registered = [p for p in log if p.endswith("/register")]
     assert registered == [f"/v2/cudasharedmemory/region/eclip-sb-t-0-{j}/register" for j in range(2)]
     assert regions == {}, "every region unregistered"
     assert len(devices[0].freed) == 2, "every buffer freed"
+
+
+def test_an_open_loop_plan_hands_out_each_time_once_in_order_and_waits_for_it():
+    plan = lg.SendPlan({"kind": "open", "atMs": [0, 0, 30, 60]})
+    stop = threading.Event()
+    t0 = time.monotonic()
+
+    def at():
+        return (time.monotonic() - t0) * 1000
+
+    got = [plan.next(at, stop) for _ in range(4)]
+    assert got == [0, 0, 30, 60]
+    assert at() >= 60, "the slot waited for the last time"
+    assert plan.next(at, stop) is False, "no time left"
+    # a stop cuts a wait short
+    later = lg.SendPlan({"kind": "open", "atMs": [at() + 10_000]})
+    stop.set()
+    assert later.next(at, stop) is False
+    # closed inside periods: a slot waits for the next period and is done after the last
+    periods = lg.SendPlan({"kind": "closed", "periodsMs": [at() + 20, at() + 40]})
+    assert periods.next(at, threading.Event()) is None
+    time.sleep(0.05)
+    assert periods.next(at, threading.Event()) is False
+    assert lg.SendPlan(None).next(at, stop) is None, "the closed loop, as before"
 
 
 def test_a_refused_registration_is_one_clear_error_and_cleans_up():

@@ -1,15 +1,40 @@
 // Serve results: what one `eclip serve-bench` writes. A run is one (mix, policy) served by `eclip serve` (in process,
-// loopback) and driven through its KServe v2 HTTP API by closed-loop clients, `concurrency` per model: warm-up, then
-// a steady window in which every completed request is counted, with its client-side latency (HTTP request to full
-// response). Energy is the server's own `nv_energy_consumption` counter (/metrics) at the window's edges: NVML on the
+// loopback) and driven through its KServe v2 API by closed-loop clients, `concurrency` per model, or — where the mix
+// gives arrival sources (`loop`) — open-loop clients sending at each worker's scheduled times: warm-up, then a steady
+// window in which every completed request is counted, with its client-side latency (request to full response; for an
+// open-loop request, from its scheduled time). Energy is the server's own `nv_energy_consumption` counter (/metrics) at the window's edges: NVML on the
 // GPU backend, a power model on the simulator. On the simulator no model runs: every run says `simulated: true`.
 import Type from 'typebox'
+import { Arrival, Priority } from './arrival.ts'
 import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
 import { Policy } from './plan.ts'
-import { BackendName, Latency, SystemMetrics } from './results.ts'
+import { BackendName, Latency, Loop, RealtimeMetrics, SystemMetrics } from './results.ts'
 
 const Num = Type.Number()
 const NullableNum = Type.Union([Type.Number(), Type.Null()])
+const Count = Type.Integer({ minimum: 0 })
+
+/**
+ * An open-loop worker's sending: its schedule against what went out. Counted over the requests scheduled inside the
+ * window; none is dropped silently — each was answered (200, an error, a 429 refusal), or is counted unsent.
+ */
+export const ServeOpenLoop = Type.Object(
+  {
+    /** Requests scheduled inside the window, and that ÷ the window: the offered rate. */
+    scheduled: Count,
+    offeredRps: Num,
+    /** Of those: sent, sent more than 1 ms after their scheduled time (every slot busy, or the client's timer late), never sent (every slot busy until the run ended). */
+    sent: Count,
+    late: Count,
+    unsent: Count,
+    /** Answered 429 (the server's queue full). */
+    refused: Count,
+    /** Send time − scheduled time over the sent ones, µs; null with none. */
+    sendLagUs: Type.Union([Latency, Type.Null()]),
+  },
+  { additionalProperties: false },
+)
+export type ServeOpenLoop = Type.Static<typeof ServeOpenLoop>
 
 export const ServeWorkerResult = Type.Object(
   {
@@ -26,7 +51,10 @@ export const ServeWorkerResult = Type.Object(
     items: Type.Integer({ minimum: 0 }),
     throughputRps: Num,
     itemsPerS: Num,
-    /** Client-side, µs; null when no request completed inside the window. */
+    /**
+     * Client-side, µs; null when no request completed inside the window. An open-loop worker's: from each request's
+     * scheduled time (not its send: waiting for a free slot counts), over its requests scheduled inside the window.
+     */
     latencyUs: Type.Union([Latency, Type.Null()]),
     /** Requests answered otherwise (non-200, a malformed 200, no answer) inside the window. */
     errors: Type.Integer({ minimum: 0 }),
@@ -45,9 +73,23 @@ export const ServeWorkerResult = Type.Object(
     fullGpuUs: Type.Optional(Type.Number({ minimum: 0 })),
     /** SM·µs of one request with every kernel at its right-size: the STP bound's A_w. */
     packedAreaSmUs: Type.Optional(Type.Number({ minimum: 0 })),
-    /** serve-bench --bench: the same worker's closed-loop req/s in that `eclip bench` run, and this rate ÷ it. */
+    /** serve-bench --bench: the same worker's req/s in that `eclip bench` run, and this rate ÷ it. */
     benchRps: Type.Optional(Num),
     servedVsBench: Type.Optional(NullableNum),
+    /** The bench's p99 latency (µs) and share within SLO for the same worker, where it has them. */
+    benchP99Us: Type.Optional(NullableNum),
+    benchWithinSlo: Type.Optional(NullableNum),
+    /** The worker's source, priority and SLO, where its mix gives them (src/formats/arrival.ts). */
+    arrival: Type.Optional(Arrival),
+    priority: Type.Optional(Priority),
+    sloMs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * Share of its requests within its SLO: answered 200 within sloMs; an open-loop worker's over its requests
+     * scheduled inside the window (errors and unsent ones count as misses); null with none.
+     */
+    withinSlo: Type.Optional(NullableNum),
+    /** An open-loop worker's schedule against its sending. */
+    open: Type.Optional(ServeOpenLoop),
   },
   { additionalProperties: false },
 )
@@ -76,6 +118,8 @@ export const ServeRunMetrics = Type.Object(
     eventLoopUtilisation: Num,
     /** STP, worst worker, Jain… as `eclip bench` (src/measure/system.ts), solo rates from the profiles; absent before. */
     system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
+    /** Where the mix has real-time workers: DISB's metrics as `eclip bench` takes them (no alone run here: null). */
+    realtime: Type.Optional(RealtimeMetrics),
   },
   { additionalProperties: false },
 )
@@ -85,7 +129,10 @@ export type ServeRunMetrics = Type.Static<typeof ServeRunMetrics>
 export const ServeTransport = Type.Enum(['http', 'grpc', 'shm', 'cuda-shm'])
 export type ServeTransport = Type.Static<typeof ServeTransport>
 
-/** The `eclip bench` run a served run is compared with (serve-bench --bench): same mix, policy and batch, closed loop. */
+/**
+ * The `eclip bench` run a served run is compared with (serve-bench --bench): same mix, policy and batch, and the same
+ * loop (closed; or the workers' arrival sources, whose times are the same for the same seed).
+ */
 export const ServeVsBench = Type.Object(
   {
     /** The bench file, as given, and the run's id in it. */
@@ -96,6 +143,11 @@ export const ServeVsBench = Type.Object(
     servedVsBench: NullableNum,
     /** The bench's mean over workers of req/s ÷ baseline, beside this run's metrics.throughputVsBaseline. */
     benchThroughputVsBaseline: NullableNum,
+    /** The bench run's backend and seed (an arrival run may be set beside a simulated bench of the same seed). */
+    backend: Type.Optional(BackendName),
+    seed: Type.Optional(Type.Integer()),
+    /** The bench run's real-time metrics, where the mix has real-time workers. */
+    realtime: Type.Optional(RealtimeMetrics),
   },
   { additionalProperties: false },
 )
@@ -118,6 +170,10 @@ export const ServeRun = Type.Object(
     config: Type.String({ minLength: 1 }),
     /** Closed-loop clients per model, each with one request in flight. */
     concurrency: Type.Integer({ minimum: 1 }),
+    /** How requests came: absent or closed, the closed loop; arrivals, each worker's source; open, --rate for every worker. */
+    loop: Type.Optional(Loop),
+    /** Requests an open-loop worker may have outstanding (its clients' slots); set where some worker is open loop. */
+    maxOutstanding: Type.Optional(Type.Integer({ minimum: 1 })),
     /** From the clients' start (the request log's time 0) to the window's; the window is (warmupS, warmupS + windowS]. */
     warmupS: Type.Number({ minimum: 0 }),
     windowS: Type.Number({ exclusiveMinimum: 0 }),

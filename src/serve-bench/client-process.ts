@@ -1,5 +1,5 @@
-// The client side of one `eclip serve-bench` run: closed-loop KServe v2 clients per model (full batches) over the
-// transport asked for (clients/load.ts: HTTP binary tensors, gRPC, system or CUDA shared memory), the warm-up, and
+// The client side of one `eclip serve-bench` run: KServe v2 clients per model (full batches; closed loop, or open
+// loop at the times of the model's arrival schedule) over the transport asked for (clients/load.ts: HTTP binary tensors, gRPC, system or CUDA shared memory), the warm-up, and
 // the window's edges as /metrics readings. By default it runs in a child process of its own (`eclip
 // serve-bench-clients`, spoken to over Node's IPC channel), so that the server's event loop and heap are the
 // server's alone: with the clients in the server's process, the bench measured the clients' HTTP work, copies and
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { ModelIO } from '../serve/io-specs.ts'
 import { KserveClient } from '../serve/kserve/client.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
-import { type Call, type LoadGen, openClients, type Transport } from './clients/index.ts'
+import { type Call, type LoadGen, openClients, type SendPlan, type Transport } from './clients/index.ts'
 
 export type { Call } from './clients/index.ts'
 
@@ -18,7 +18,12 @@ export interface ClientSpec {
   url: string
   /** The served models, in mix order. */
   models: { name: string; io: ModelIO; batch: number }[]
+  /** Closed-loop clients per model. */
   concurrency: number
+  /** When each model's requests go out (clients/load.ts), in mix order; absent: every model closed loop. */
+  plans?: SendPlan[]
+  /** Requests an open-loop model may have outstanding. */
+  maxOutstanding?: number
   warmupS: number
   windowS: number
   seed: number
@@ -97,6 +102,8 @@ export async function driveClients(
       ...(spec.grpcAddress ? { grpcAddress: spec.grpcAddress } : {}),
       models: spec.models,
       concurrency: spec.concurrency,
+      ...(spec.plans ? { plans: spec.plans } : {}),
+      ...(spec.maxOutstanding ? { maxOutstanding: spec.maxOutstanding } : {}),
       seed: spec.seed,
       ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
     })

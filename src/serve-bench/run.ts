@@ -1,11 +1,13 @@
 // `eclip serve-bench`'s application: for each (mix, policy) a serve config of the mix's workers, `eclip serve` started
-// in this process on a loopback port, closed-loop KServe v2 clients per model, a steady window; writes results.json
+// in this process on a loopback port, KServe v2 clients per model (closed loop, or open loop at the workers' arrival
+// times where the mix or workload gives sources), a steady window; writes results.json
 // (eclip.serve-results/1), requests.csv and report.txt per transport. The CLI (src/cli/commands/serve-bench.ts) parses
 // flags and calls runServeBench.
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import {
+  expandWorkers,
   hasLoadFields,
   isMpsPolicy,
   isPriorityPolicy,
@@ -18,14 +20,26 @@ import {
   type ServeRun,
   type ThroughputPolicy,
   UserError,
+  type Workload,
 } from '../formats/index.ts'
 import { SERVER_VERSION } from '../serve/server.ts'
+import { loopOfWorkers } from '../workload/arrivals.ts'
+import { arrivalTables } from './arrivals-report.ts'
 import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
-import { normaliseServeRuns, serveBenchRuns, serveReport, type TransportOutcome } from './serve-bench.ts'
-import { benchTables, compareWithBench, missingBenchRuns } from './vs-bench.ts'
+import {
+  DEFAULT_MAX_OUTSTANDING,
+  normaliseServeRuns,
+  serveBenchRuns,
+  serveReport,
+  type TransportOutcome,
+} from './serve-bench.ts'
+import { benchTables, compareWithBench, loopKey, missingBenchRuns } from './vs-bench.ts'
 
-/** The request log: times in ms from the clients' start of each run; queue/compute from the response (µs). */
-const LOG_HEADER = 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us'
+/**
+ * The request log: times in ms from the clients' start of each run; queue/compute from the response (µs);
+ * scheduled_ms an open-loop request's scheduled time (empty in a closed loop).
+ */
+const LOG_HEADER = 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us,scheduled_ms'
 
 /** `eclip serve-bench`'s options, the flags resolved (mixes read, policy names checked, transports parsed). */
 export interface RunServeBenchOptions {
@@ -36,11 +50,17 @@ export interface RunServeBenchOptions {
   batch?: number
   /** a profile directory (with the warning of a fallback), synthetic, or none: no profiles shipped */
   profiles: { dir: string; warning?: string } | 'synthetic' | undefined
-  /** steady window and warm-up per run, s */
-  duration: number
-  warmup: number
+  /** the workloads the mixes came from (--workload), each with its own run length; none with --mix */
+  workloads?: Workload[]
+  /** steady window and warm-up per run, s (default 10 and 2, or a workload's own) */
+  duration?: number
+  warmup?: number
   /** closed-loop clients per model */
   concurrency: number
+  /** open loop at this rate (req/s, Poisson) for every worker of mixes that give no sources */
+  rate?: number
+  /** requests an open-loop worker may have outstanding */
+  maxOutstanding?: number
   queueSize?: number
   inputDatatype?: 'FP32'
   transports: Transport[]
@@ -60,11 +80,25 @@ export interface RunServeBenchOptions {
 export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: boolean }> {
   const t0 = performance.now()
   const { mixes, transports } = o
-  const loaded = mixes.filter((m) => hasLoadFields(m.workers))
-  if (loaded.length > 0)
-    throw new UserError(
-      `--mix: ${loaded.map((m) => m.name).join(', ')} give their workers' arrivals or priorities; serve-bench drives closed-loop clients only (eclip bench runs them)`,
-    )
+  // a workload's own run length unless the command line gives one (as eclip bench)
+  const lengthOf = (mix: string) => {
+    const w = o.workloads?.find((x) => x.name === mix)
+    return { windowS: o.duration ?? w?.durationS ?? 10, warmupS: o.warmup ?? w?.warmupS ?? 2 }
+  }
+  // --rate beside a mix's own sources is refused before anything starts
+  for (const m of mixes) loopOfWorkers(expandWorkers(m, o.batch), o.rate, `mix ${m.name}`)
+  const arrivals = o.rate !== undefined || mixes.some((m) => hasLoadFields(m.workers))
+  const maxOutstanding = o.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
+  const loopWords =
+    o.rate !== undefined
+      ? `open loop, Poisson ${o.rate} req/s per worker (at most ${maxOutstanding} outstanding each; latency from the scheduled time)`
+      : arrivals
+        ? `each worker's own arrivals where its mix gives them (open loop: at most ${maxOutstanding} outstanding per worker, latency from the scheduled time), else closed loop, ${o.concurrency} clients per model`
+        : `closed loop, ${o.concurrency} clients per model`
+  const lengths =
+    o.workloads && o.workloads.length > 0 && (o.duration === undefined || o.warmup === undefined)
+      ? 'run length: each workload its own'
+      : `warm-up ${o.warmup ?? 2} s, window ${o.duration ?? 10} s per run`
   const named = o.policies
   const mps = named.filter(isMpsPolicy)
   if (mps.length > 0)
@@ -97,7 +131,10 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     const missing = missingBenchRuns(
       bench,
       o.bench,
-      mixes.map((m) => m.name),
+      mixes.map((m) => ({
+        name: m.name,
+        loop: loopKey(loopOfWorkers(expandWorkers(m, o.batch), o.rate, `mix ${m.name}`)),
+      })),
       policies,
       o.batch ?? null,
       o.backend,
@@ -143,8 +180,9 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
             batch: o.batch ?? null,
             ...(profiles ? { profiles } : {}),
             concurrency: o.concurrency,
-            warmupS: o.warmup,
-            windowS: o.duration,
+            ...(o.rate !== undefined ? { rate: o.rate } : {}),
+            ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),
+            ...lengthOf(mix.name),
             seed: o.seed,
             ...(o.queueSize ? { queueSize: o.queueSize } : {}),
             ...(o.inputDatatype ? { inputDatatype: o.inputDatatype } : {}),
@@ -181,7 +219,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
             const name = r.run.workers[wi]?.name ?? String(wi)
             for (const [i, c] of cs.entries())
               rows.push(
-                `${r.run.id},${name},${i},${c.startMs.toFixed(3)},${c.endMs.toFixed(3)},${c.status},${c.queueUs ?? ''},${c.computeUs ?? ''}`,
+                `${r.run.id},${name},${i},${c.startMs.toFixed(3)},${c.endMs.toFixed(3)},${c.status},${c.queueUs ?? ''},${c.computeUs ?? ''},${c.scheduledMs?.toFixed(3) ?? ''}`,
               )
           })
           if (rows.length > 0) writeSync(st.log, `${rows.join('\n')}\n`)
@@ -195,7 +233,20 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     const { runs, failures, dir } = st
     failed ||= failures.length > 0
     normaliseServeRuns(runs)
-    if (bench && o.bench) compareWithBench(runs, bench, o.bench)
+    if (bench && o.bench) {
+      compareWithBench(runs, bench, o.bench)
+      // arrivals are the same times only for the same seed; a bench on another backend is said so
+      for (const r of runs) {
+        if (r.bench?.seed !== undefined && r.bench.seed !== o.seed)
+          st.warnings.push(
+            `${r.mix} ${r.policy}: the bench run ${r.bench.runId} used seed ${r.bench.seed}, this run ${o.seed}: other arrival times`,
+          )
+        if (r.bench?.backend !== undefined && r.bench.backend !== r.backend)
+          st.warnings.push(
+            `${r.mix} ${r.policy}: beside the ${r.bench.backend} bench run ${r.bench.runId} (the file has no ${r.backend} run of these arrivals)`,
+          )
+      }
+    }
     const profileGpu = runs[0]?.gpu.name
     if (device && profileGpu && device.gpu !== profileGpu)
       st.warnings.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
@@ -212,7 +263,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
         // the stack that ran the runs, with the settings that change results (hardware queues:
         // cudaDeviceMaxConnections), as `eclip bench` records them
         ...(device?.versions ?? {}),
-        notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.inputDatatype ? `, inputs sent as ${o.inputDatatype} where accepted` : ''}; ${o.concurrency} closed-loop clients per model in a process of their own; ${o.frontends > 0 ? `${o.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
+        notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.inputDatatype ? `, inputs sent as ${o.inputDatatype} where accepted` : ''}; ${loopWords}, the clients in a process of their own; ${o.frontends > 0 ? `${o.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
         backend: o.backend,
         simulated,
         eclip: SERVER_VERSION,
@@ -230,13 +281,14 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       : `measured on ${device?.gpu ?? 'the GPU'} through the server`
     const header = [
       `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${o.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
-      `closed loop, ${o.concurrency} clients per model, warm-up ${o.warmup} s, window ${o.duration} s per run, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
+      `${loopWords}, ${lengths}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
       `transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
       ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
     ].join('\n')
     const axes = { mixes: mixes.map((m) => m.name), policies }
     const report = serveReport(runs, label, axes)
-    const vsBench = bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''
+    const loads = arrivalTables(runs, `${label}, ${transport}`)
+    const vsBench = `${loads ? `\n\n${loads}` : ''}${bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''}`
     const reportFile = join(dir, 'report.txt')
     writeFileSync(reportFile, `${header}\n\n${report.tables}${vsBench}\n\n${report.detail}\n`)
     console.log(`${header}\n\n${report.tables}${vsBench}\n`)

@@ -1,6 +1,7 @@
 // One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), driven
-// through KServe v2 HTTP by closed-loop clients in a process of their own (client-process.ts); per-worker
-// throughput and client-side latency over a steady window, energy from the server's /metrics at the window's edges,
+// through KServe v2 by clients in a process of their own (client-process.ts): closed loop, or at each worker's
+// scheduled arrival times where the mix gives sources (open-loop.ts); per-worker throughput and client-side latency
+// over a steady window, energy from the server's /metrics at the window's edges,
 // the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
 import { writeFileSync } from 'node:fs'
 import type { EventLoopUtilization } from 'node:perf_hooks'
@@ -24,6 +25,7 @@ import { gridTable } from '../report/tables.ts'
 import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
+import { loopOfWorkers } from '../workload/arrivals.ts'
 import {
   type Call,
   type ClientEvent,
@@ -33,6 +35,7 @@ import {
 } from './client-process.ts'
 import { TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
+import { sendPlans, servedRealtime, workerArrivals } from './open-loop.ts'
 
 export type { Call } from './client-process.ts'
 
@@ -45,9 +48,15 @@ export interface ServeBenchSpec {
   batch: number | null
   /** Profile directory (absolute); undefined: the simulator's synthetic profiles. */
   profiles?: string
+  /** Closed-loop clients per model (a worker whose source is a closed loop, or every worker without sources). */
   concurrency: number
+  /** Open loop at this rate (req/s, Poisson) for every worker of a mix that gives no sources (bench's --rate). */
+  rate?: number
+  /** Requests an open-loop worker may have outstanding (default DEFAULT_MAX_OUTSTANDING). */
+  maxOutstanding?: number
   warmupS: number
   windowS: number
+  /** Input tensors' and arrival schedules' seed (the bench's --seed: the same times). */
   seed: number
   /** The serve config's per-model queueSize (default: serve's). */
   queueSize?: number
@@ -78,6 +87,9 @@ export interface ServeBenchOutcome {
   /** What the GPU backend reported about itself (device name, driver, CUDA, torch); absent on the simulator. */
   device?: { gpu: string; versions: Record<string, string> }
 }
+
+/** Requests an open-loop worker may have outstanding unless told (its clients' connections or regions). */
+export const DEFAULT_MAX_OUTSTANDING = 16
 
 /** The KServe name a mix worker is served under: "albert#1" → "albert-1" (names are URL path segments). */
 export const servedName = (worker: string) => worker.replace(/[^A-Za-z0-9_.-]/g, '-')
@@ -170,10 +182,14 @@ async function measureTransport(
 ): Promise<ServeBenchOutcome> {
   const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
   const { server, url, grpcAddress, frontends: pool } = running
+  const loop = loopOfWorkers(workers, spec.rate, `mix ${spec.mix.name}`)
+  const plans = sendPlans(loop, workers, spec.seed, spec.warmupS + spec.windowS)
+  const maxOutstanding = spec.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   const clientSpec: ClientSpec = {
     url,
     models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })),
     concurrency: spec.concurrency,
+    ...(plans ? { plans, maxOutstanding } : {}),
     warmupS: spec.warmupS,
     windowS: spec.windowS,
     seed: spec.seed,
@@ -216,6 +232,7 @@ async function measureTransport(
   const to = last.atMs
   const windowS = (to - from) / 1000
   const inWindow = (c: Call) => c.endMs > from && c.endMs <= to
+  const arrivals = workers.map((w, i) => workerArrivals(w, plans?.[i], calls[i] ?? [], from, to))
   const results: ServeWorkerResult[] = workers.map((w, i) => {
     const all = calls[i] ?? []
     const win = all.filter(inWindow)
@@ -243,8 +260,11 @@ async function measureTransport(
       p95VsBaseline: null,
       // the solo reference and right-sized area of the system metrics (no solo runs here: the profile's)
       ...servedProfileRefs(spec.profiles, server.opts.gpu, w, server.opts.plan?.params.tolerance),
+      // source, priority, SLO; an open loop's latency from the scheduled times and its sending
+      ...(plans || w.priority !== undefined ? arrivals[i]?.fields : {}),
     }
   })
+  const realtime = servedRealtime(workers, arrivals, results, windowS)
   const e0 = first.metrics.get('nv_energy_consumption')
   const e1 = last.metrics.get('nv_energy_consumption')
   const energyJ = e0 && e1 ? e1.value - e0.value : null
@@ -285,6 +305,8 @@ async function measureTransport(
       : { name: 'unknown', smCount: 1, sliceSize: 1 },
     config: spec.configFile,
     concurrency: spec.concurrency,
+    ...(loop.kind !== 'closed' ? { loop } : {}),
+    ...(plans?.some((p) => p.kind === 'open') ? { maxOutstanding } : {}),
     warmupS: from / 1000,
     windowS,
     startS,
@@ -303,6 +325,7 @@ async function measureTransport(
       p95VsBaseline: null,
       energyEffVsBaseline: null,
       eventLoopUtilisation: elu,
+      ...(realtime ? { realtime } : {}),
     },
     notes,
   }
@@ -338,6 +361,9 @@ export function normaliseServeRuns(runs: ServeRun[]): ServeRun[] {
     r.metrics.energyEffVsBaseline =
       norm && power && basePower ? (mean(norm) as number) * (basePower / power) : null
     r.metrics.system = profileSystemMetrics(r.workers, base?.workers ?? null, r.gpu.smCount)
+    const rt = r.metrics.realtime
+    const baseRps = base?.metrics.realtime?.overallRps
+    if (rt) rt.overallVsBaseline = baseRps ? rt.overallRps / baseRps : null
   }
   return runs
 }

@@ -1,53 +1,70 @@
-// "served ÷ bench" (serve-bench --bench FILE): each served run against the closed-loop `eclip bench` run of the same
-// mix, policy and batch (the GPU's rate without the server, ideally measured in the same device call): per worker,
-// for the mix in all (Σ req/s ÷ Σ req/s), and the policy's gain over baseline served beside the bench's.
-import type { Results, Run, ServeRun } from '../formats/index.ts'
+// "served ÷ bench" (serve-bench --bench FILE): each served run against the `eclip bench` run of the same mix, policy,
+// batch and loop (the GPU's rate without the server, ideally measured in the same device call): per worker, for the
+// mix in all (Σ req/s ÷ Σ req/s), and the policy's gain over baseline served beside the bench's. A run with arrival
+// sources is set beside the bench's run of the same sources (the same seed gives the same times), on the served
+// backend or else the simulator's: its latency, SLO attainment and real-time metrics beside the served ones.
+import type { Loop, Results, Run, ServeRun } from '../formats/index.ts'
 import { mean } from '../measure/stats.ts'
 import { gridTable } from '../report/tables.ts'
 
-/** The bench's run for a served (mix, policy, batch): closed loop, mix role, the served backend; graph mode first. */
+/** The loop a served run (or a mix about to be served) is compared on: closed, arrivals, or open at a rate. */
+export type LoopKey = 'closed' | 'arrivals' | `open ${number}`
+export const loopKey = (l: Loop | undefined): LoopKey =>
+  !l || l.kind === 'closed' ? 'closed' : l.kind === 'open' ? `open ${l.ratePerWorker}` : 'arrivals'
+
+/**
+ * The bench's run for a served (mix, policy, batch, loop): mix role, the served backend — or, for arrivals or an open
+ * loop, a simulated run where the file has no run on it —; graph mode first.
+ */
 export function findBenchRun(
   bench: Results,
-  want: { mix: string; policy: string; batch: number | null; backend: string },
+  want: { mix: string; policy: string; batch: number | null; backend: string; loop?: Loop | LoopKey },
 ): Run | undefined {
-  const same = bench.runs.filter(
-    (r) =>
-      r.role === 'mix' &&
-      r.loop.kind === 'closed' &&
-      r.mix === want.mix &&
-      r.policy === want.policy &&
-      r.batch === want.batch &&
-      r.backend === want.backend,
-  )
-  // the server replays one graph per request: graph mode is the like-for-like run where the bench has several
-  return same.find((r) => r.mode === 'graph') ?? same.find((r) => r.mode === null) ?? same[0]
+  const key = typeof want.loop === 'string' ? want.loop : loopKey(want.loop)
+  const on = (backend: string) => {
+    const same = bench.runs.filter(
+      (r) =>
+        r.role === 'mix' &&
+        loopKey(r.loop) === key &&
+        r.mix === want.mix &&
+        r.policy === want.policy &&
+        r.batch === want.batch &&
+        r.backend === backend,
+    )
+    // the server replays one graph per request: graph mode is the like-for-like run where the bench has several
+    return same.find((r) => r.mode === 'graph') ?? same.find((r) => r.mode === null) ?? same[0]
+  }
+  return on(want.backend) ?? (key !== 'closed' ? on('sim') : undefined)
 }
 
 /** A clear error for every (mix, policy) the bench file cannot answer for; null when it has them all. */
 export function missingBenchRuns(
   bench: Results,
   file: string,
-  mixes: string[],
+  mixes: { name: string; loop: LoopKey }[],
   policies: string[],
   batch: number | null,
   backend: string,
 ): string | null {
   const missing = mixes.flatMap((mix) =>
     policies
-      .filter((policy) => !findBenchRun(bench, { mix, policy, batch, backend }))
-      .map((p) => `${mix} ${p}`),
+      .filter((policy) => !findBenchRun(bench, { mix: mix.name, policy, batch, backend, loop: mix.loop }))
+      .map((p) => ({ loop: mix.loop, what: `${mix.name} ${p}` })),
   )
   if (missing.length === 0) return null
+  const words = (k: LoopKey) =>
+    k === 'closed' ? 'closed-loop' : k === 'arrivals' ? "workers' own arrivals" : `${k} req/s`
+  const loops = [...new Set(missing.map((m) => m.loop))]
   const has = [
     ...new Set(
       bench.runs
-        .filter((r) => r.role === 'mix' && r.loop.kind === 'closed')
+        .filter((r) => r.role === 'mix' && loops.includes(loopKey(r.loop)))
         .map((r) => `${r.mix} ${r.policy} b${r.batch ?? 'mix'} ${r.backend}`),
     ),
   ]
   return (
-    `--bench ${file}: no closed-loop ${backend} run at batch ${batch ?? "the mix's"} for ${missing.join(', ')} ` +
-    `(the file has ${has.length > 0 ? has.join(', ') : 'no closed-loop mix runs'}); run eclip bench with the same --mix, --policies and --batch`
+    `--bench ${file}: no ${loops.map(words).join(' or ')} ${backend} run${loops.some((k) => k !== 'closed') ? ' (nor a simulated one)' : ''} at batch ${batch ?? "the mix's"} for ${missing.map((m) => m.what).join(', ')} ` +
+    `(the file has ${has.length > 0 ? has.join(', ') : `no ${loops.map(words).join(' or ')} mix runs`}); run eclip bench with the same --mix or --workload, --policies, --batch and --rate`
   )
 }
 
@@ -56,11 +73,16 @@ export function compareWithBench(runs: ServeRun[], bench: Results, file: string)
   for (const r of runs) {
     const b = findBenchRun(bench, r)
     if (!b) continue
+    const loaded = loopKey(r.loop) !== 'closed'
     for (const w of r.workers) {
       const bw = b.workers.find((x) => x.name === w.name)
       if (!bw) continue
       w.benchRps = bw.throughputRps
       w.servedVsBench = bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
+      if (loaded) {
+        w.benchP99Us = bw.latencyUs?.p99 ?? null
+        if (bw.withinSlo !== undefined) w.benchWithinSlo = bw.withinSlo
+      }
     }
     const benchRps = b.workers.reduce((a, w) => a + w.throughputRps, 0)
     const served = r.workers.reduce((a, w) => a + w.throughputRps, 0)
@@ -70,6 +92,8 @@ export function compareWithBench(runs: ServeRun[], bench: Results, file: string)
       benchRps,
       servedVsBench: benchRps > 0 ? served / benchRps : null,
       benchThroughputVsBaseline: b.metrics.throughputVsBaseline,
+      ...(loaded ? { backend: b.backend, seed: b.seed } : {}),
+      ...(b.metrics.realtime ? { realtime: b.metrics.realtime } : {}),
     }
   }
   return runs
@@ -118,7 +142,7 @@ export function benchTables(
     )
   return [
     grid(
-      'Served ÷ bench: Σ served req/s ÷ Σ the closed-loop eclip bench req/s of the same mix, policy and batch',
+      'Served ÷ bench: Σ served req/s ÷ Σ the eclip bench req/s of the same mix, policy, batch and loop',
       (r) => f(r.bench?.servedVsBench),
       (r) => r.bench?.servedVsBench ?? null,
     ),

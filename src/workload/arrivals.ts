@@ -10,7 +10,14 @@ import { readFileSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import type { Arrival, Period, TraceArrival, WhileOn } from '../formats/arrival.ts'
 import { UserError } from '../formats/errors.ts'
-import type { LoadedArrival, Mix, MixWorker, WorkerSpec } from '../formats/mix.ts'
+import {
+  arrivalRecord,
+  hasLoadFields,
+  type LoadedArrival,
+  type Mix,
+  type MixWorker,
+  type WorkerSpec,
+} from '../formats/mix.ts'
 import type { Loop } from '../formats/results.ts'
 import { exponential, stringSeeded } from '../random.ts'
 
@@ -246,4 +253,20 @@ export function runSchedules(
     const s = scheduleOf(source, { seed, stream: w.name, horizonUs })
     return isPlainClosed(source) ? { ...s, plain: true } : s
   })
+}
+
+/**
+ * The loop a run of these workers records: their own sources where they give any (or priorities: a worker without a
+ * source is a closed loop among them), else an open loop at `rate` per worker (bench's and serve-bench's --rate), else
+ * the closed loop. Both at once is refused (`who`: the mix, for the message).
+ */
+export function loopOfWorkers(workers: readonly WorkerSpec[], rate: number | undefined, who: string): Loop {
+  if (hasLoadFields(workers)) {
+    if (rate !== undefined)
+      throw new UserError(
+        `${who}: its workers give their own arrivals; an open loop for every worker (--rate) would replace them`,
+      )
+    return { kind: 'arrivals', sources: workers.map((w) => arrivalRecord(w.arrival)) }
+  }
+  return rate !== undefined ? { kind: 'open', ratePerWorker: rate } : { kind: 'closed' }
 }

@@ -78,7 +78,7 @@ describe('eclip serve-bench', () => {
 
     // the request log holds every request; those that ended inside the window are exactly the ones counted
     const log = readFileSync(join(out, 'requests.csv'), 'utf8').trim().split('\n')
-    assert.equal(log[0], 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us')
+    assert.equal(log[0], 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us,scheduled_ms')
     const rows = log.slice(1).map((l) => l.split(','))
     for (const run of results.runs) {
       const from = run.warmupS * 1000

@@ -1,14 +1,16 @@
 // `eclip serve-bench`: the paper's mixes measured through the server rather than on the executor: for each (mix,
-// policy) a serve config of the mix's workers, `eclip serve` started in this process on a loopback port, closed-loop
-// KServe v2 clients per model, a steady window; results.json (eclip.serve-results/1), requests.csv and report.txt.
+// policy) a serve config of the mix's workers, `eclip serve` started in this process on a loopback port, KServe v2
+// clients per model (closed loop, or open loop at each worker's arrival times: --workload, a mix with sources, --rate),
+// a steady window; results.json (eclip.serve-results/1), requests.csv and report.txt.
 // The application is src/serve-bench/run.ts.
 import { resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { isMpsPolicy, POLICIES, UserError } from '../../formats/index.ts'
+import { isMpsPolicy, type Mix, POLICIES, UserError } from '../../formats/index.ts'
 import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import { TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
-import { num, resolveMixes, resolvePolicies, shippedProfiles } from '../options.ts'
+import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
+import { num, resolveMixes, resolvePolicies, resolveWorkloads, shippedProfiles } from '../options.ts'
 
 export function registerServeBench(program: Command) {
   // the closed-loop clients of one run, in a process of their own (spawned by serveBenchRun; IPC channel)
@@ -20,8 +22,11 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--mix <name|file|all>',
-      'mix names from mixes/paper.yaml (comma-separated), a mix file, or all',
-      'all',
+      'mix names from mixes/paper.yaml (comma-separated), a mix or workload file, or all (default: all)',
+    )
+    .option(
+      '--workload <name|file>',
+      "workload files, or shipped ones by name (disb: workloads/disb.yaml; disb-A: one of its workloads), comma-separated, as eclip bench takes them: each worker's arrivals sent open loop at their scheduled times, each workload its own run length (instead of --mix)",
     )
     .option(
       '--policies <list|all>',
@@ -40,13 +45,27 @@ export function registerServeBench(program: Command) {
       '--profiles <dir|synthetic>',
       'profile directory (default: profiles/h100, else another shipped profiles/<gpu>; synthetic: sim only)',
     )
-    .option('--duration <s>', 'steady window per run, s', num('duration', 0.001), 10)
-    .option('--warmup <s>', 'warm-up per run, s', num('warmup', 0), 2)
+    .option(
+      '--duration <s>',
+      "steady window per run, s (default 10, or a workload's own)",
+      num('duration', 0.001),
+    )
+    .option('--warmup <s>', "warm-up per run, s (default 2, or a workload's own)", num('warmup', 0))
     .option(
       '--concurrency <n>',
       'closed-loop clients per model, one request in flight each (2: the next request always waits in the queue)',
       num('concurrency', 1, true),
       2,
+    )
+    .option(
+      '--rate <rps>',
+      'open loop: Poisson arrivals at this rate per worker, for mixes that give no sources (as eclip bench --rate)',
+      num('rate', 1e-9),
+    )
+    .option(
+      '--max-outstanding <n>',
+      `open loop: requests a worker may have outstanding (its connections or regions); a request due while all are busy goes out late, counted (default ${DEFAULT_MAX_OUTSTANDING})`,
+      num('max-outstanding', 1, true),
     )
     .option(
       '--queue-size <n>',
@@ -74,12 +93,24 @@ export function registerServeBench(program: Command) {
       '--bench <file>',
       'an eclip bench results.json (closed loop, same mixes, policies and batch; --backend gpu beside a GPU run): report served ÷ bench',
     )
-    .option('--seed <n>', 'random seed (input tensors)', num('seed', 0, true), 1)
+    .option(
+      '--seed <n>',
+      "random seed (input tensors, open-loop arrivals: eclip bench's --seed gives the same times)",
+      num('seed', 0, true),
+      1,
+    )
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .action(async (opts) => {
+      if (opts.workload && opts.mix)
+        throw new UserError('--workload and --mix: give one (a workload file is read by either)')
+      const workloads = opts.workload ? resolveWorkloads(opts.workload) : []
+      const mixes: Mix[] = opts.workload
+        ? workloads.map((w) => ({ name: w.name, workers: w.workers }))
+        : resolveMixes(opts.mix ?? 'all')
       const { failed } = await runServeBench({
         ...opts,
-        mixes: resolveMixes(opts.mix),
+        mixes,
+        workloads,
         policies: resolvePolicies(opts.policies, 'sim'),
         profiles:
           opts.profiles === 'synthetic'

@@ -7,7 +7,14 @@ import { createInterface } from 'node:readline'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
 import { mulberry32 } from '../../random.ts'
 import type { Datatype } from '../../serve/kserve/datatypes.ts'
-import { type Call, type ClientModel, type LoadGen, requestTensors } from './load.ts'
+import {
+  type Call,
+  type ClientModel,
+  type LoadGen,
+  requestTensors,
+  type SlotCounts,
+  slotCount,
+} from './load.ts'
 
 const MODULE = 'eclip_gpu.loadgen_cuda_shm'
 
@@ -35,13 +42,22 @@ type FromPython =
   | { type: 'error'; message: string }
   | {
       type: 'calls'
-      calls: [number, number, number, boolean, boolean, number | null, number | null, string | null][][]
+      calls: [
+        number,
+        number,
+        number,
+        boolean,
+        boolean,
+        number | null,
+        number | null,
+        string | null,
+        (number | null)?,
+      ][][]
     }
 
-interface CudaShmSpec {
+interface CudaShmSpec extends SlotCounts {
   url: string
   models: ClientModel[]
-  concurrency: number
   seed: number
   inputDatatype?: Datatype
   deviceId?: number
@@ -121,7 +137,7 @@ async function openProcess(spec: CudaShmSpec, index: number): Promise<LoadGen> {
     send({
       url: spec.url,
       deviceId: spec.deviceId ?? 0,
-      concurrency: spec.concurrency,
+      concurrency: slotCount(spec, index),
       tag: `${process.pid}-${index}`,
       models: [spec.models[index] as ClientModel].map((m) => {
         const { inputs, outputs } = requestTensors(
@@ -130,8 +146,11 @@ async function openProcess(spec: CudaShmSpec, index: number): Promise<LoadGen> {
           mulberry32(spec.seed * 1009 + index),
           spec.inputDatatype,
         )
+        const plan = spec.plans?.[index]
         return {
           name: m.name,
+          // when its requests go out (load.ts's SendPlan); absent: closed loop
+          ...(plan ? { plan } : {}),
           inputs: inputs.map((t) => ({
             name: t.name,
             datatype: t.datatype,
@@ -160,7 +179,7 @@ async function openProcess(spec: CudaShmSpec, index: number): Promise<LoadGen> {
       const m = await next()
       if (m.type !== 'calls') throw new Error(`cuda-shm client: expected calls, got ${m.type}`)
       return m.calls.map((cs) =>
-        cs.map(([startMs, endMs, status, ok, simulated, queueUs, computeUs, error]) => ({
+        cs.map(([startMs, endMs, status, ok, simulated, queueUs, computeUs, error, scheduledMs]) => ({
           startMs,
           endMs,
           status,
@@ -169,6 +188,7 @@ async function openProcess(spec: CudaShmSpec, index: number): Promise<LoadGen> {
           queueUs,
           computeUs,
           error,
+          ...(typeof scheduledMs === 'number' ? { scheduledMs } : {}),
         })),
       )
     },

@@ -1,7 +1,7 @@
 // serve-bench's `--transport grpc`: KServe v2's GRPCInferenceService (Triton's proto, src/serve/grpc/inference.proto)
 // through @grpc/grpc-js: ModelInfer with the inputs' bytes in raw_input_contents, the outputs read from
-// raw_output_contents. One channel (one HTTP/2 connection) per closed-loop client, as the HTTP transport has one
-// socket each. An answer's gRPC status is logged as the HTTP status Triton would give for it.
+// raw_output_contents. One channel (one HTTP/2 connection) per slot (a closed-loop client, or one request an open
+// loop may have outstanding), as the HTTP transport has one socket each. An answer's gRPC status is logged as the HTTP status Triton would give for it.
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
@@ -16,6 +16,8 @@ import {
   noAnswer,
   type OutputSpec,
   requestTensors,
+  type SlotCounts,
+  slotCount,
   slotLoadGen,
 } from './load.ts'
 
@@ -139,16 +141,17 @@ export function grpcServiceClient(
   return Service
 }
 
-export async function openGrpcClients(spec: {
-  /** host:port of the server's gRPC listener. */
-  address: string
-  models: ClientModel[]
-  concurrency: number
-  seed: number
-  inputDatatype?: Datatype
-  timeoutMs?: number
-  protoPath?: string
-}): Promise<LoadGen> {
+export async function openGrpcClients(
+  spec: SlotCounts & {
+    /** host:port of the server's gRPC listener. */
+    address: string
+    models: ClientModel[]
+    seed: number
+    inputDatatype?: Datatype
+    timeoutMs?: number
+    protoPath?: string
+  },
+): Promise<LoadGen> {
   const Service = grpcServiceClient(spec.protoPath)
   const channels: ServiceClient[] = []
   const timeoutMs = spec.timeoutMs ?? 60_000
@@ -160,7 +163,7 @@ export async function openGrpcClients(spec: {
       spec.inputDatatype,
     )
     const req = grpcInferRequest(m.name, inputs, outputs)
-    return Array.from({ length: spec.concurrency }, () => {
+    return Array.from({ length: slotCount(spec, i) }, () => {
       // a channel of its own (not grpc-js's shared subchannel): one connection per client
       const c = new Service(spec.address, grpc.credentials.createInsecure(), {
         'grpc.use_local_subchannel_pool': 1,
@@ -180,7 +183,11 @@ export async function openGrpcClients(spec: {
       }
     })
   })
-  return slotLoadGen(slots, async () => {
-    for (const c of channels) c.close()
-  })
+  return slotLoadGen(
+    slots,
+    async () => {
+      for (const c of channels) c.close()
+    },
+    spec.plans,
+  )
 }

@@ -3,23 +3,24 @@ import type { Datatype } from '../../serve/kserve/datatypes.ts'
 import { openCudaShmClients } from './cuda-shm.ts'
 import { openGrpcClients } from './grpc.ts'
 import { openHttpClients } from './http.ts'
-import type { ClientModel, LoadGen, Transport } from './load.ts'
+import type { ClientModel, LoadGen, SlotCounts, Transport } from './load.ts'
 import { openShmClients } from './shm.ts'
 
 export { cudaShmUnavailable } from './cuda-shm.ts'
 export * from './load.ts'
 
-export function openClients(spec: {
-  transport: Transport
-  /** The server's HTTP base URL. */
-  url: string
-  /** host:port of its gRPC listener (the grpc transport). */
-  grpcAddress?: string
-  models: ClientModel[]
-  concurrency: number
-  seed: number
-  inputDatatype?: Datatype
-}): Promise<LoadGen> {
+export function openClients(
+  spec: SlotCounts & {
+    transport: Transport
+    /** The server's HTTP base URL. */
+    url: string
+    /** host:port of its gRPC listener (the grpc transport). */
+    grpcAddress?: string
+    models: ClientModel[]
+    seed: number
+    inputDatatype?: Datatype
+  },
+): Promise<LoadGen> {
   switch (spec.transport) {
     case 'http':
       return Promise.resolve(openHttpClients(spec))

@@ -1,8 +1,10 @@
-// How serve-bench's closed-loop clients reach the server (`--transport`): the same KServe v2 / Triton protocol over
-// HTTP with binary tensors, gRPC with raw_input_contents, HTTP naming system shared-memory regions, or HTTP naming
-// CUDA shared-memory regions (a Python client process: device buffers need CUDA). Each transport opens its slots
-// (one per closed-loop client: its connection, its region) before the loops start, and gives them back at the end
-// and on failure. A slot's call is timed on the clients' time base, as the request log wants it.
+// How serve-bench's clients reach the server (`--transport`): the same KServe v2 / Triton protocol over HTTP with
+// binary tensors, gRPC with raw_input_contents, HTTP naming system shared-memory regions, or HTTP naming CUDA
+// shared-memory regions (a Python client process: device buffers need CUDA). Each transport opens its slots (one per
+// request a model may have outstanding: its connection, its region) before the loops start, and gives them back at
+// the end and on failure. When a model's requests go out is its send plan: closed-loop clients (the default), or an
+// open loop at the times of its arrival schedule (src/workload/arrivals.ts). A slot's call is timed on the clients'
+// time base, as the request log wants it.
 import type { ModelIO } from '../../serve/io-specs.ts'
 import { binaryInferBody, type InferAnswer } from '../../serve/kserve/client.ts'
 import { type Datatype, ELEMENT_BYTES } from '../../serve/kserve/datatypes.ts'
@@ -19,11 +21,36 @@ export const TRANSPORT_LABEL: Record<Transport, string> = {
     'KServe v2 HTTP naming CUDA shared-memory regions (one device buffer per client, a Python client process)',
 }
 
-/** One answered request; times in ms from the clients' start (the warm-up's), as in the request log. */
+/**
+ * One answered request; times in ms from the clients' start (the warm-up's), as in the request log. `scheduledMs`:
+ * an open-loop request's time in its schedule (its latency counts from there, not from when it could be sent).
+ */
 export interface Call extends InferAnswer {
   startMs: number
   endMs: number
+  scheduledMs?: number
 }
+
+/**
+ * When one model's requests go out, ms on the clients' time base. closed: each of the model's clients sends its next
+ * request as soon as the last is answered, only inside the periods [periodsMs[2i], periodsMs[2i+1]) when given (an
+ * on/off source); open: one request at each time of `atMs` (ascending), whatever the answers, as long as the model
+ * has a free slot — a request whose time comes while every slot is busy goes out when one frees, late.
+ */
+export type SendPlan = { kind: 'closed'; periodsMs?: number[] } | { kind: 'open'; atMs: number[] }
+
+/** What sets how many slots each transport opens per model: its send plan, the clients or the outstanding bound. */
+export interface SlotCounts {
+  concurrency: number
+  /** Per model, in mix order; absent: every model closed loop. */
+  plans?: SendPlan[]
+  /** Requests an open-loop model may have outstanding (its slots). */
+  maxOutstanding?: number
+}
+
+/** Slots of model `i`: `concurrency` closed-loop clients, or `maxOutstanding` for an open loop. */
+export const slotCount = (s: SlotCounts, i: number): number =>
+  s.plans?.[i]?.kind === 'open' ? (s.maxOutstanding ?? s.concurrency) : s.concurrency
 
 /** A served model as the clients see it. */
 export interface ClientModel {
@@ -75,7 +102,7 @@ export function requestTensors(
   return { inputs, outputs }
 }
 
-/** A closed-loop client: one request in flight at a time. */
+/** One client connection (or region): one request in flight at a time. */
 export interface Slot {
   infer(): Promise<InferAnswer>
 }
@@ -92,32 +119,83 @@ export interface LoadGen {
   readonly pids: number[]
 }
 
-/** A LoadGen from slots per model run by this process's event loop. */
-export function slotLoadGen(slots: Slot[][], release: () => Promise<void>): LoadGen {
+/**
+ * A LoadGen from slots per model run by this process's event loop, each model as its send plan says (closed loop
+ * when there is none). An open-loop model's slots take its scheduled times in order: a free slot takes the next one
+ * and waits for it; a time that passed while every slot was busy is sent at once. Times not taken by the stop are
+ * not sent (the caller counts them from the schedule).
+ */
+export function slotLoadGen(slots: Slot[][], release: () => Promise<void>, plans?: SendPlan[]): LoadGen {
   const calls: Call[][] = slots.map(() => [])
   let stopping = false
+  // waits that the stop cuts short; a timer may fire up to a millisecond early (libuv's loop time is cached), so the
+  // rest is waited out on the next turns of the loop: a request never goes out before its time
+  const waiting = new Map<NodeJS.Timeout, () => void>()
+  const until = async (at: () => number, ms: number) => {
+    if (ms - at() > 0)
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          waiting.delete(t)
+          r()
+        }, ms - at())
+        waiting.set(t, r)
+      })
+    while (!stopping && ms - at() > 0) await new Promise((r) => setImmediate(r))
+  }
+  const wake = () => {
+    for (const [t, r] of waiting) {
+      clearTimeout(t)
+      r()
+    }
+    waiting.clear()
+  }
   let loops: Promise<void>[] = []
   let closed = false
+  const closedLoop = (i: number, slot: Slot, at: () => number, periods?: number[]) => async () => {
+    let p = 0 // the period in force or next
+    while (!stopping) {
+      if (periods) {
+        while (p < periods.length && at() >= (periods[p + 1] as number)) p += 2
+        if (p >= periods.length) return
+        await until(at, periods[p] as number)
+        if (stopping) return
+      }
+      const startMs = at()
+      const a = await slot.infer()
+      calls[i]?.push({ ...a, startMs, endMs: at() })
+    }
+  }
+  const openLoop = (i: number, ss: Slot[], at: () => number, atMs: number[]) => {
+    let next = 0
+    return ss.map(async (slot) => {
+      while (!stopping && next < atMs.length) {
+        const scheduledMs = atMs[next++] as number
+        await until(at, scheduledMs)
+        if (stopping) return
+        const startMs = at()
+        const a = await slot.infer()
+        calls[i]?.push({ ...a, startMs, endMs: at(), scheduledMs })
+      }
+    })
+  }
   return {
     pids: [],
     start(at) {
-      loops = slots.flatMap((ss, i) =>
-        ss.map(async (slot) => {
-          while (!stopping) {
-            const startMs = at()
-            const a = await slot.infer()
-            calls[i]?.push({ ...a, startMs, endMs: at() })
-          }
-        }),
-      )
+      loops = slots.flatMap((ss, i) => {
+        const plan = plans?.[i]
+        if (plan?.kind === 'open') return openLoop(i, ss, at, plan.atMs)
+        return ss.map((slot) => closedLoop(i, slot, at, plan?.periodsMs)())
+      })
     },
     async stop() {
       stopping = true
+      wake()
       await Promise.all(loops)
       return calls
     },
     async close() {
       stopping = true
+      wake()
       await Promise.all(loops)
       if (closed) return
       closed = true

@@ -1,5 +1,6 @@
-// serve-bench's `--transport shm`: Triton's system shared-memory extension as a client uses it. Each closed-loop
-// client makes one /dev/shm file holding its request's inputs and room for the outputs, registers it once as a region
+// serve-bench's `--transport shm`: Triton's system shared-memory extension as a client uses it. Each slot (a
+// closed-loop client, or one request an open loop may have outstanding) makes one /dev/shm file holding its
+// request's inputs and room for the outputs, registers it once as a region
 // (POST /v2/systemsharedmemory/region/{name}/register), then sends small JSON infer requests whose inputs and
 // requested outputs name the region, and reads the outputs from the file after each answer. The regions are
 // unregistered and the files removed at the end, on failure, and (the files) when the process exits.
@@ -15,6 +16,8 @@ import {
   type OutputSpec,
   requestTensors,
   type Slot,
+  type SlotCounts,
+  slotCount,
   slotLoadGen,
 } from './load.ts'
 
@@ -114,10 +117,9 @@ export function checkShmAnswer(
   return { status, ok: true, simulated, queueUs: num(p.queue_us), computeUs: num(p.compute_us), error: null }
 }
 
-export interface ShmClientSpec {
+export interface ShmClientSpec extends SlotCounts {
   url: string
   models: ClientModel[]
-  concurrency: number
   seed: number
   inputDatatype?: Datatype
   /** Where shm_open's objects live (default /dev/shm). */
@@ -163,7 +165,7 @@ export async function openShmClients(spec: ShmClientSpec): Promise<LoadGen> {
         spec.inputDatatype,
       )
       const mine: Slot[] = []
-      for (let j = 0; j < spec.concurrency; j++) {
+      for (let j = 0; j < slotCount(spec, i); j++) {
         const name = `eclip-sb-${process.pid}-${i}-${j}`
         const req = shmInferRequest(name, inputs, outputs)
         const path = join(dir, name)
@@ -197,7 +199,7 @@ export async function openShmClients(spec: ShmClientSpec): Promise<LoadGen> {
       }
       slots.push(mine)
     }
-    return slotLoadGen(slots, release)
+    return slotLoadGen(slots, release, spec.plans)
   } catch (err) {
     await release()
     throw err
