@@ -24,10 +24,17 @@ from .fingerprint import fingerprint
 from .partitions import destroy_partition, make_partition
 
 
-def op_kernel_starts(built, stream) -> tuple[list[int], Captured]:
-    """Dry capture on `stream`: for every op (in dispatch order) the number of kernels launched before it."""
+def op_kernel_starts(built, stream, warmed: set | None = None) -> tuple[list[int], Captured]:
+    """Dry capture on `stream`: for every op (in dispatch order) the number of kernels launched before it.
+
+    The stream is warmed up first unless its id is in `warmed` (updated): a cold stream's first cuDNN/cuBLAS call
+    allocates inside the capture and invalidates it."""
     import torch  # noqa: PLC0415
 
+    if warmed is None or id(stream) not in warmed:
+        warm_up(built, [stream], iters=1)
+        if warmed is not None:
+            warmed.add(id(stream))
     d = driver()
     cu = d.CUstream(int(stream.cuda_stream))
     counts: list[int] = []
@@ -130,7 +137,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
         warm_up(built, cold, iters=1)
     if warmed is not None:
         warmed.update(streams)
-    per_op, dry = dry_run or op_kernel_starts(built, origin)
+    per_op, dry = dry_run or op_kernel_starts(built, origin, warmed={id(origin)})
     if expected_fingerprint and dry.fingerprint != expected_fingerprint:
         raise BackendError(
             f"{name}: the plan was made for kernel sequence {expected_fingerprint[:19]}…, this model captures "

@@ -170,7 +170,7 @@ class Runner:
                 groups = None if p["policy"] == "baseline" else [dict(g) for g in pw["groups"]]
                 wparts = {pid: self.pool.for_worker(part, name) for pid, part in parts_of[e["key"]].items()}
                 if dry is None:
-                    dry = op_kernel_starts(built, origin)
+                    dry = op_kernel_starts(built, origin, warmed)
                 execd = prepare_worker(name, built, pmode, groups, wparts, origin, pw["fingerprint"],
                                        layout=self.layout, pool=graph_pool, warmed=warmed, dry_run=dry)
                 if execd.moved_boundaries:

@@ -560,7 +560,7 @@ class Serving:
                 # each worker its own stream on every partition: workers share SMs, never a queue
                 wparts = {pid: pool.for_worker(part, name) for pid, part in parts_of.get(key, {}).items()}
                 if dry is None:
-                    dry = op_kernel_starts(built, origin)
+                    dry = op_kernel_starts(built, origin, warmed)
                 return prepare_worker(name, built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
                                       layout=layout, pool=graph_pool, warmed=warmed, dry_run=dry)
 
