@@ -212,7 +212,7 @@ def _runner(monkeypatch):
     monkeypatch.setattr(r, "_built", lambda w: None)
     monkeypatch.setattr(r, "_check_outputs", lambda captured: [{"name": c[0]} for c in captured])
     monkeypatch.setattr(runner_mod, "prepare_worker", prepare)
-    monkeypatch.setattr(runner_mod, "op_kernel_starts", lambda built, origin: ([], None))
+    monkeypatch.setattr(runner_mod, "op_kernel_starts", lambda built, origin, warmed=None: ([], None))
     return r, made
 
 
