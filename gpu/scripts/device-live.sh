@@ -14,7 +14,7 @@
 # Usage there: OUT=... gpu/scripts/device-live.sh NAME
 #   env: BATCHES ("8 1"), MIX (examples/onoff.yaml), WARMUP_S (1), WINDOW_S (4), HOLD_MS (5), SEED (1),
 #        BUDGET_S (480 s from the start: a batch with under 120 s of it left is skipped, a bench running past it stopped),
-#        SERVE (0), MODELS (albert,densenet201,vgg19)
+#        SERVE (0), MODELS (albert,densenet201,vgg19), PROFILES (profiles/h100: the profile directory of this GPU)
 # Writes $OUT/NAME.log (the tests and what ran or was skipped).
 set -uo pipefail
 name=${1:?usage: device-live.sh NAME}
@@ -33,7 +33,7 @@ for b in ${BATCHES:-8 1}; do
   run=$name-b$b
   echo "== bench batch $b (${left} s left) -> $run.tgz" | tee -a "$log"
   timeout -s INT "$left" /tmp/node .device/eclip/eclip.mjs bench --backend gpu --mix "${MIX:-examples/onoff.yaml}" \
-    --policies baseline,eclip-fit,eclip-live --modes graph --batch "$b" --profiles profiles/h100 \
+    --policies baseline,eclip-fit,eclip-live --modes graph --batch "$b" --profiles "${PROFILES:-profiles/h100}" \
     --warmup "${WARMUP_S:-1}" --duration "${WINDOW_S:-4}" --hold-ms "${HOLD_MS:-5}" --seed "${SEED:-1}" \
     --no-plots --out "/tmp/$run" >"$OUT/$run.log" 2>&1
   echo "bench batch $b exit $? at ${SECONDS} s" | tee -a "$log"
@@ -43,7 +43,7 @@ if [ "${SERVE:-0}" = 1 ]; then
   models=${MODELS:-albert,densenet201,vgg19}
   cfg=/tmp/$name.serve.yaml
   {
-    echo "format: eclip.serve/1"; echo "backend: gpu"; echo "policy: eclip-live"; echo "profiles: $PWD/profiles/h100"
+    echo "format: eclip.serve/1"; echo "backend: gpu"; echo "policy: eclip-live"; echo "profiles: $PWD/${PROFILES:-profiles/h100}"
     echo "frontends: 0"; echo "live: { holdMs: ${HOLD_MS:-5} }"; echo "models:"
     for m in ${models//,/ }; do echo "  - { model: $m }"; done
   } >"$cfg"
