@@ -6,7 +6,7 @@ import type { Plan, PlanWorker } from '../formats/plan.ts'
 import type { PlanTable } from '../formats/plan-table.ts'
 import type { ModelIO } from './io-specs.ts'
 import type { Datatype } from './kserve/datatypes.ts'
-import type { ShmRegion } from './shm/registry.ts'
+import type { ShmRegion } from './shm/region.ts'
 
 /** A tensor as raw little-endian bytes, row-major. */
 export interface RawTensor {

@@ -37,7 +37,7 @@ import {
   type ShmRef,
 } from './backend.ts'
 import { ELEMENT_BYTES } from './kserve/datatypes.ts'
-import type { ShmRegion } from './shm/registry.ts'
+import type { ShmRegion } from './shm/region.ts'
 import { RING_PREFIX, removeStaleRings, ShmRing, shmUnavailable } from './shm-ring.ts'
 
 export interface GpuServeOptions extends BackendProcessOptions {

@@ -9,6 +9,7 @@ import type { ComputeTime } from './compute-time.ts'
 import { registerDashboard } from './dashboard.ts'
 import { GrpcFrontEnd } from './grpc/server.ts'
 import { PLATFORM } from './io-specs.ts'
+import { ProtocolError } from './kserve/errors.ts'
 import {
   type EarlyAnswer,
   type InferenceService,
@@ -18,13 +19,14 @@ import {
   registerKserveRoutes,
   type ServiceModel,
 } from './kserve/routes.ts'
-import { type DecodedRequest, ProtocolError } from './kserve/tensors.ts'
+import type { DecodedRequest } from './kserve/tensors.ts'
 import { ActiveSetScheduler } from './live.ts'
 import { ServerMetrics } from './metrics.ts'
 import { ModelRepository } from './repository.ts'
 import { OnePlan, type PlanScheduler } from './scheduling.ts'
 import type { LiveSetup } from './setup.ts'
-import { type CudaRegionSpec, RegionRegistry, type SystemRegionSpec } from './shm/registry.ts'
+import type { CudaRegionSpec, SystemRegionSpec } from './shm/region.ts'
+import { RegionRegistry } from './shm/registry.ts'
 import { ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
 
 export const SERVER_NAME = 'eclip'

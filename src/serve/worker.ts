@@ -11,10 +11,10 @@ import {
   type ShmOutput,
   splitOutputs,
 } from './backend.ts'
-import { ProtocolError } from './kserve/tensors.ts'
+import { ProtocolError } from './kserve/errors.ts'
 import type { FailureReason, ServerMetrics } from './metrics.ts'
 import type { PlanScheduler } from './scheduling.ts'
-import type { ShmRegion } from './shm/registry.ts'
+import type { ShmRegion } from './shm/region.ts'
 
 export interface WorkerOptions {
   /** Requests that may wait; one more is refused with 429. */

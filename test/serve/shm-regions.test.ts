@@ -10,7 +10,7 @@ import { after, describe, it } from 'node:test'
 import type { ServeBackend } from '../../src/serve/backend.ts'
 import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
 import type { EclipServer } from '../../src/serve/server.ts'
-import type { ShmRegion } from '../../src/serve/shm/registry.ts'
+import type { ShmRegion } from '../../src/serve/shm/region.ts'
 import { SimServeBackend } from '../../src/serve/sim-backend.ts'
 import { get, post, testServer } from './helpers.ts'
 

@@ -12,10 +12,12 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
+import { ProtocolError } from '../kserve/errors.ts'
 import type { ServiceModel } from '../kserve/routes.ts'
-import { type DecodedRequest, ProtocolError } from '../kserve/tensors.ts'
+import type { DecodedRequest } from '../kserve/tensors.ts'
 import type { EclipServer } from '../server.ts'
-import { RegionRegistry, type ShmRegion } from '../shm/registry.ts'
+import type { ShmRegion } from '../shm/region.ts'
+import { RegionRegistry } from '../shm/registry.ts'
 import {
   asBuffer,
   attachData,

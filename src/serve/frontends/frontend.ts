@@ -13,6 +13,7 @@ import type { RawTensor, ShmRef } from '../backend.ts'
 import { GrpcFrontEnd } from '../grpc/server.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ELEMENT_BYTES } from '../kserve/datatypes.ts'
+import { ProtocolError } from '../kserve/errors.ts'
 import {
   type EarlyAnswer,
   type InferenceService,
@@ -21,8 +22,8 @@ import {
   registerKserveRoutes,
   type ServiceModel,
 } from '../kserve/routes.ts'
-import { type DecodedRequest, ProtocolError } from '../kserve/tensors.ts'
-import type { CudaRegionSpec, RegionLookup, ShmRegion, SystemRegionSpec } from '../shm/registry.ts'
+import type { DecodedRequest } from '../kserve/tensors.ts'
+import type { CudaRegionSpec, RegionLookup, ShmRegion, SystemRegionSpec } from '../shm/region.ts'
 import { type RingSpan, ShmRing } from '../shm-ring.ts'
 import {
   asBuffer,

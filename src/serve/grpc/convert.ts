@@ -5,8 +5,9 @@
 // 64-bit integers as JS numbers, bytes as Buffer, repeated fields always arrays, maps always objects).
 import * as grpc from '@grpc/grpc-js'
 import { type Datatype, encodeElements, isDatatype } from '../kserve/datatypes.ts'
+import { ProtocolError } from '../kserve/errors.ts'
 import type { InferOutcome, ServiceModel } from '../kserve/routes.ts'
-import { type DecodedRequest, encodeInferResponse, ProtocolError } from '../kserve/tensors.ts'
+import { type DecodedRequest, encodeInferResponse } from '../kserve/tensors.ts'
 
 /** An InferParameter as proto-loader gives it (oneofs: the name of the field that is set). */
 export interface InferParameter {

@@ -7,8 +7,9 @@ import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { ECLIP_HOME } from '../../paths.ts'
+import { ProtocolError } from '../kserve/errors.ts'
 import type { InferenceService, ServiceModel } from '../kserve/routes.ts'
-import { type DecodedRequest, decodeInferRequest, ProtocolError } from '../kserve/tensors.ts'
+import { type DecodedRequest, decodeInferRequest } from '../kserve/tensors.ts'
 import {
   grpcCode,
   inferResponse,

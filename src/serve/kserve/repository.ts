@@ -3,7 +3,7 @@
 // and `/unload` (bodies {"parameters": {…}}, read and not needed) answer 200 with an empty body once the model is
 // served, or gone, and {"error": …} with 400 otherwise. What loading and unloading do is the service's business.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { ProtocolError } from './tensors.ts'
+import { ProtocolError } from './errors.ts'
 
 /** One model of the repository as the index lists it (Triton's states: READY, UNAVAILABLE, LOADING, UNLOADING). */
 export interface RepositoryEntry {

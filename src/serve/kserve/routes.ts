@@ -6,9 +6,10 @@ import { gunzip, inflate, inflateRaw } from 'node:zlib'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ModelIO } from '../io-specs.ts'
 import { registerShmRoutes, type ShmService } from '../shm/http.ts'
-import type { RegionLookup } from '../shm/registry.ts'
+import type { RegionLookup } from '../shm/region.ts'
+import { ProtocolError } from './errors.ts'
 import { type RepositoryService, registerRepositoryRoutes } from './repository.ts'
-import { type DecodedRequest, decodeInferRequest, encodeInferResponse, ProtocolError } from './tensors.ts'
+import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './tensors.ts'
 
 export interface ServiceModel {
   name: string

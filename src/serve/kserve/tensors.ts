@@ -2,7 +2,7 @@
 // model's tensor specs, and encoding of the backend's outputs. Knows the protocol, not the backend.
 import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
 import type { ModelIO, TensorSpec } from '../io-specs.ts'
-import type { RegionLookup } from '../shm/registry.ts'
+import type { RegionLookup } from '../shm/region.ts'
 import {
   type Datatype,
   decodeElements,
@@ -11,17 +11,7 @@ import {
   encodeElements,
   isDatatype,
 } from './datatypes.ts'
-
-/** A request the client got wrong (4xx) or the server cannot serve now (5xx); `error` goes back as JSON. */
-export class ProtocolError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message)
-  }
-}
+import { ProtocolError } from './errors.ts'
 
 const bad = (msg: string) => new ProtocolError(400, msg)
 

@@ -5,8 +5,8 @@
 //   POST /v2/{system,cuda}sharedmemory[/region/{name}]/unregister (no name: every region of that kind)
 // Success is 200 (status: a JSON array); failures {"error": …} with 400 (404: status of a region not registered).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { ProtocolError } from '../kserve/tensors.ts'
-import type { CudaRegionSpec, SystemRegionSpec } from './registry.ts'
+import { ProtocolError } from '../kserve/errors.ts'
+import type { CudaRegionSpec, SystemRegionSpec } from './region.ts'
 
 /** What the routes need from the server (InferenceService's shared-memory part). */
 export interface ShmService {
