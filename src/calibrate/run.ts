@@ -26,6 +26,7 @@ import {
   DEFAULT_GRID,
   type ErrorSummary,
   type FitScope,
+  type Grid,
   prepareCases,
   type RunSet,
 } from './calibrate.ts'
@@ -74,6 +75,30 @@ export function perRunText(r: CalibrationReport): string {
     }
   }
   return lines.join('\n')
+}
+
+/**
+ * `sharing=fifo;tolerance=0,0.01;gamma=0,0.5`: the axes given replace the default grid's, the others stay (the full
+ * grid re-simulates every run 90 times).
+ */
+export function parseGrid(spec: string): Grid {
+  const grid: Grid = { ...DEFAULT_GRID }
+  for (const part of spec.split(';').filter((p) => p.trim() !== '')) {
+    const [key, list = ''] = part.split('=').map((x) => x.trim())
+    const values = list.split(',').map((x) => x.trim())
+    if (key === 'sharing') {
+      if (values.some((v) => v !== 'fifo' && v !== 'fair'))
+        throw new UserError(`--grid: sharing is fifo and/or fair, got "${list}"`)
+      grid.sharing = values as Grid['sharing']
+    } else if (key === 'tolerance' || key === 'gamma') {
+      const nums = values.map(Number)
+      if (values.length === 0 || nums.some((n, i) => values[i] === '' || !Number.isFinite(n) || n < 0))
+        throw new UserError(`--grid: ${key} wants numbers ≥ 0, got "${list}"`)
+      if (key === 'tolerance') grid.saturationTolerance = nums
+      else grid.memoryInterference = nums
+    } else throw new UserError(`--grid: unknown axis "${key}" (sharing, tolerance, gamma)`)
+  }
+  return grid
 }
 
 /**
@@ -169,6 +194,8 @@ export interface RunCalibrateOptions {
   dryRun?: boolean
   /** the calibration to compare against (a directory's sim-calibration.json and power.json); default the neutral constants */
   before?: string
+  /** a smaller grid: any of the default grid's axes narrowed (parseGrid) */
+  grid?: string
   /** also print the held-out sets' mix runs one by one */
   perRun?: boolean
 }
@@ -205,7 +232,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
   const scope = o.fitOn
-  let grid = DEFAULT_GRID
+  let grid = o.grid ? parseGrid(o.grid) : DEFAULT_GRID
   let kept: SimCalibration | undefined
   if (o.keepContention) {
     const file = join(o.profiles, 'sim-calibration.json')

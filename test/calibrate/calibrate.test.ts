@@ -13,12 +13,13 @@ import { runExperiment } from '../../src/bench/experiment.ts'
 import {
   type Case,
   calibrate,
+  DEFAULT_GRID,
   fitLine,
   fitPower,
   type PrepareOptions,
   prepareCases,
 } from '../../src/calibrate/calibrate.ts'
-import { recordedPlanReader } from '../../src/calibrate/run.ts'
+import { parseGrid, recordedPlanReader } from '../../src/calibrate/run.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -280,6 +281,15 @@ describe('calibrate', () => {
     assert.equal(warnings.length, 1)
     assert.match(warnings[0] ?? '', /recorded plans not found.*made again/)
     assert.deepEqual(read(run('plans/kept.plan.json')), plan)
+  })
+
+  it('narrows the grid to the axes given and refuses what is not one', () => {
+    const g = parseGrid('sharing=fifo; gamma=0,0.25')
+    assert.deepEqual(g.sharing, ['fifo'])
+    assert.deepEqual(g.memoryInterference, [0, 0.25])
+    assert.deepEqual(g.saturationTolerance, DEFAULT_GRID.saturationTolerance)
+    for (const bad of ['sharing=mps', 'gamma=', 'gamma=-1', 'tolerance=x', 'beta=1'])
+      assert.throws(() => parseGrid(bad), UserError, bad)
   })
 
   it('the CLI says so in one line (exit 2) for a results file with no GPU runs', () => {

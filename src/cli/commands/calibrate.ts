@@ -39,6 +39,10 @@ export function registerCalibrate(program: Command) {
       '--before <dir>',
       "the calibration the errors' before column is simulated with: a directory's sim-calibration.json and power.json (default: the neutral constants and placeholder power)",
     )
+    .option(
+      '--grid <axes>',
+      'a smaller grid, e.g. "sharing=fifo;tolerance=0.01;gamma=0,0.25,0.5": the axes given replace the default ones',
+    )
     .option('--per-run', "also print the held-out sets' mix runs one by one (STP and STP ÷ baseline)")
     .option('--dry-run', 'print the fit, write nothing')
     .action(async (opts) => {
