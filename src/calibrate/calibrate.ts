@@ -233,6 +233,8 @@ export interface ErrorSummary {
    * system throughput the headline quotes.
    */
   stpVsBaseline: number | null
+  /** Mean |sim / measured − 1| of STP itself over every mix run, baseline included. */
+  stp: number | null
   runs: number
   workerRuns: number
 }
@@ -247,6 +249,7 @@ export function compareRuns(gpu: readonly Run[], sim: readonly Run[]): ErrorSumm
   const eff: number[] = []
   const rpj: number[] = []
   const stp: number[] = []
+  const stpAbs: number[] = []
   gpu.forEach((g, i) => {
     const s = sim[i] as Run
     g.workers.forEach((gw, wi) => {
@@ -264,6 +267,9 @@ export function compareRuns(gpu: readonly Run[], sim: readonly Run[]): ErrorSumm
     const gs = g.metrics.system?.stpVsBaseline
     const ss = s.metrics.system?.stpVsBaseline
     if (isPartitioned(g) && gs && ss) stp.push(Math.abs(ss / gs - 1))
+    const ga = g.metrics.system?.stp
+    const sa = s.metrics.system?.stp
+    if (g.role === 'mix' && ga && sa) stpAbs.push(Math.abs(sa / ga - 1))
     const gj = g.metrics.requestsPerJ
     const sj = s.metrics.requestsPerJ
     if (gj !== null && sj !== null && gj > 0) rpj.push(Math.abs(sj / gj - 1))
@@ -277,6 +283,7 @@ export function compareRuns(gpu: readonly Run[], sim: readonly Run[]): ErrorSumm
     normReqPerJ: mean(eff),
     reqPerJRel: mean(rpj),
     stpVsBaseline: mean(stp),
+    stp: mean(stpAbs),
     runs: gpu.length,
     workerRuns: tput.length + base.length,
   }
@@ -507,6 +514,45 @@ export function simWithPower(cases: readonly Case[], sim: readonly Run[], power:
   return out
 }
 
+/** One mix run's STP and STP ÷ its baseline's: measured, simulated before and after a fit. */
+export interface RunStp {
+  id: string
+  policy: string
+  stp: { gpu: number; before: number | null; after: number | null }
+  /** null on baseline runs (1 by definition) and where a run has no baseline. */
+  stpVsBaseline: { gpu: number; before: number | null; after: number | null } | null
+}
+
+/** The mix runs among `cases` that `pick` selects, side by side with two simulations of them (in case order). */
+export function runStps(
+  cases: readonly Case[],
+  before: readonly Run[],
+  after: readonly Run[],
+  pick: (c: Case) => boolean,
+): RunStp[] {
+  return cases.flatMap((c, i) => {
+    const g = c.gpu.metrics.system
+    if (!pick(c) || c.gpu.role !== 'mix' || !g) return []
+    const b = before[i]?.metrics.system ?? null
+    const a = after[i]?.metrics.system ?? null
+    return [
+      {
+        id: c.gpu.id,
+        policy: c.gpu.policy,
+        stp: { gpu: g.stp, before: b?.stp ?? null, after: a?.stp ?? null },
+        stpVsBaseline:
+          isPartitioned(c.gpu) && g.stpVsBaseline !== null
+            ? {
+                gpu: g.stpVsBaseline,
+                before: b?.stpVsBaseline ?? null,
+                after: a?.stpVsBaseline ?? null,
+              }
+            : null,
+      },
+    ]
+  })
+}
+
 /** What `calibrate` found: the fitted constants and power model, and errors before / after, in and out of sample. */
 export interface CalibrationReport {
   constants: ContentionConstants
@@ -524,6 +570,8 @@ export interface CalibrationReport {
     power: PowerParams
     before: ErrorSummary
     after: ErrorSummary
+    /** Every mix run of the set (with runs 'all' only; else empty): STP measured, before, after the held-out fit. */
+    perRun: RunStp[]
   }[]
   /** In-sample, per set and per kind of run: before (defaults + placeholder power) and after (the final fit). */
   rows: {
@@ -621,6 +669,7 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
             power: paramsOf(fit.power),
             before,
             after,
+            perRun: runs === 'all' ? runStps(cases, beforeSim, sim, pick) : [],
           })
       }
     }

@@ -26,6 +26,7 @@ import {
   DEFAULT_GRID,
   type ErrorSummary,
   type FitScope,
+  type Grid,
   prepareCases,
   type RunSet,
 } from './calibrate.ts'
@@ -49,7 +50,75 @@ function labelOf(file: string, taken: Set<string>): string {
 }
 
 function errCells(e: ErrorSummary): string {
-  return `${f2(e.normTput).padStart(6)} ${f2(e.baselineVsSolo).padStart(6)} ${pct(e.stpVsBaseline).padStart(5)} ${pct(e.rpsRel).padStart(5)} ${f2(e.normReqPerJ).padStart(6)} ${pct(e.reqPerJRel).padStart(5)}`
+  return `${f2(e.normTput).padStart(6)} ${f2(e.baselineVsSolo).padStart(6)} ${pct(e.stp).padStart(5)} ${pct(e.stpVsBaseline).padStart(5)} ${pct(e.rpsRel).padStart(5)} ${f2(e.normReqPerJ).padStart(6)} ${pct(e.reqPerJRel).padStart(5)}`
+}
+
+const signed = (sim: number | null, gpu: number) =>
+  sim === null ? '–' : `${sim / gpu - 1 >= 0 ? '+' : '−'}${(Math.abs(sim / gpu - 1) * 100).toFixed(1)}%`
+
+/** The held-out sets' mix runs one by one: STP and STP ÷ baseline, measured, before and after (signed errors). */
+export function perRunText(r: CalibrationReport): string {
+  const lines = [
+    'held out, per mix run: STP measured / simulated before (error) / after (error); STP ÷ baseline the same way',
+  ]
+  for (const h of r.heldOut.filter((x) => x.runs === 'all')) {
+    lines.push(`${h.checkOn}:`)
+    for (const p of h.perRun) {
+      const s = p.stp
+      const v = p.stpVsBaseline
+      lines.push(
+        `  ${p.id.padEnd(34)} STP ${s.gpu.toFixed(3)} / ${f2(s.before)} (${signed(s.before, s.gpu)}) / ${f2(s.after)} (${signed(s.after, s.gpu)})` +
+          (v
+            ? `   ÷ baseline ${v.gpu.toFixed(3)} / ${f2(v.before)} (${signed(v.before, v.gpu)}) / ${f2(v.after)} (${signed(v.after, v.gpu)})`
+            : ''),
+      )
+    }
+  }
+  return lines.join('\n')
+}
+
+/**
+ * `sharing=fifo;tolerance=0,0.01;gamma=0,0.5`: the axes given replace the default grid's, the others stay (the full
+ * grid re-simulates every run 90 times).
+ */
+export function parseGrid(spec: string): Grid {
+  const grid: Grid = { ...DEFAULT_GRID }
+  for (const part of spec.split(';').filter((p) => p.trim() !== '')) {
+    const [key, list = ''] = part.split('=').map((x) => x.trim())
+    const values = list.split(',').map((x) => x.trim())
+    if (key === 'sharing') {
+      if (values.some((v) => v !== 'fifo' && v !== 'fair'))
+        throw new UserError(`--grid: sharing is fifo and/or fair, got "${list}"`)
+      grid.sharing = values as Grid['sharing']
+    } else if (key === 'tolerance' || key === 'gamma') {
+      const nums = values.map(Number)
+      if (values.length === 0 || nums.some((n, i) => values[i] === '' || !Number.isFinite(n) || n < 0))
+        throw new UserError(`--grid: ${key} wants numbers ≥ 0, got "${list}"`)
+      if (key === 'tolerance') grid.saturationTolerance = nums
+      else grid.memoryInterference = nums
+    } else throw new UserError(`--grid: unknown axis "${key}" (sharing, tolerance, gamma)`)
+  }
+  return grid
+}
+
+/**
+ * A run's recorded plan (Run.planFile, beside its results file), or undefined where the file is not there (results
+ * kept without their plans directory): the plan is then made again, and prepareCases checks it against the run.
+ */
+export function recordedPlanReader(
+  resultsFile: string,
+  warn: (w: string) => void,
+): (r: Run) => Plan | undefined {
+  const warned = new Set<string>()
+  return (r) => {
+    if (!r.planFile) return undefined
+    const file = join(dirname(resultsFile), r.planFile)
+    if (existsSync(file)) return readFile<Plan>('plan', file)
+    if (!warned.has(resultsFile))
+      warn(`${resultsFile}: recorded plans not found (e.g. ${file}): plans made again from the profiles`)
+    warned.add(resultsFile)
+    return undefined
+  }
 }
 
 /** `keptFrom`: the file the contention constants were kept from (--keep-contention), not fitted. */
@@ -58,7 +127,7 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
   const p = r.power
   const head =
     '                           ' +
-    'Δtput  Δbase  ΔSTP  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  ΔSTP  Δrps  ΔreqJ  ΔJrel'
+    'Δtput  Δbase  |STP| ΔSTP  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  |STP| ΔSTP  Δrps  ΔreqJ  ΔJrel'
   const lines = [
     `contention constants (${keptFrom ? `kept from ${keptFrom}, not fitted` : `grid of ${r.points} points, fitted on ${r.scope === 'all' ? 'every GPU run' : 'single-launch GPU runs (solo, baseline, model-wise)'}`}): ` +
       `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference} (objective ${r.objective.toFixed(3)})`,
@@ -68,9 +137,9 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
     '',
     `errors, mean |sim − measured| (before: ${before}; after: the fit above):`,
     '  Δtput: normalised throughput (worker vs baseline, partitioned runs); Δbase: baseline worker vs its solo rate;',
-    "  ΔSTP: |sim/measured − 1| of STP ÷ the mix's baseline STP (system throughput, partitioned runs);",
+    "  |STP|: |sim/measured − 1| of STP (every mix run); ΔSTP: the same of STP ÷ the mix's baseline STP (partitioned runs);",
     '  Δrps: |sim/measured − 1| of raw req/s; ΔreqJ: requests/J normalised to baseline; ΔJrel: |sim/measured − 1| of requests/J',
-    `${'set / runs'.padEnd(27)}${'before'.padEnd(44)}|  after`,
+    `${'set / runs'.padEnd(27)}${'before'.padEnd(50)}|  after`,
     head,
     ...r.rows.map(
       (row) => `${`${row.set} ${row.runs}`.padEnd(27)}${errCells(row.before)}  |  ${errCells(row.after)}`,
@@ -123,6 +192,12 @@ export interface RunCalibrateOptions {
   keepContention?: boolean
   /** print the fit, write nothing */
   dryRun?: boolean
+  /** the calibration to compare against (a directory's sim-calibration.json and power.json); default the neutral constants */
+  before?: string
+  /** a smaller grid: any of the default grid's axes narrowed (parseGrid) */
+  grid?: string
+  /** also print the held-out sets' mix runs one by one */
+  perRun?: boolean
 }
 
 /** What a calibration made; `written` lists the files written (none on a dry run). */
@@ -149,7 +224,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     label: labelOf(f, taken),
     runs: readFile<Results>('results', f).runs,
     // plans recorded beside the results (eclip bench writes them) are taken as they ran
-    recordedPlan: (r: Run) => (r.planFile ? readFile<Plan>('plan', join(dirname(f), r.planFile)) : undefined),
+    recordedPlan: recordedPlanReader(f, (w) => process.stderr.write(`eclip calibrate: WARNING: ${w}\n`)),
   }))
   const planner = replanner(o.planCalibration ?? o.profiles, primitives, (w) =>
     process.stderr.write(`eclip calibrate: WARNING: eclip-fit's evaluator: ${w}\n`),
@@ -157,7 +232,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
   const scope = o.fitOn
-  let grid = DEFAULT_GRID
+  let grid = o.grid ? parseGrid(o.grid) : DEFAULT_GRID
   let kept: SimCalibration | undefined
   if (o.keepContention) {
     const file = join(o.profiles, 'sim-calibration.json')
@@ -171,22 +246,27 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
       memoryInterference: [kept.memoryInterference],
     }
   }
+  // before: the calibration a directory holds (e.g. the one this fit would replace), else the neutral defaults
+  const beforeInputs = o.before ? simInputs(gpu, { dir: o.before }).inputs : null
+  const beforeCal = beforeInputs?.calibration ?? CALIBRATION
+  const beforePower = beforeInputs?.power ?? defaultPowerModel(gpuRef)
   const report = calibrate({
     cases,
     grid,
     scope,
-    before: CALIBRATION,
-    beforePower: defaultPowerModel(gpuRef),
+    before: beforeCal,
+    beforePower,
     onPoint: (done, total) => {
       if (done % 10 === 0 || done === total)
         process.stderr.write(`eclip calibrate: ${done}/${total} grid points simulated\n`)
     },
   })
-  const before = `${CALIBRATION.sharing}, tol ${CALIBRATION.saturationTolerance}, γ ${CALIBRATION.memoryInterference} + placeholder ${describePower(defaultPowerModel(gpuRef))}`
+  const before = `${o.before ? `${o.before}: ` : ''}${beforeCal.sharing}, tol ${beforeCal.saturationTolerance}, γ ${beforeCal.memoryInterference} + ${o.before ? '' : 'placeholder '}${describePower(beforePower)}`
   console.log(
     `eclip calibrate: ${cases.length} GPU runs (${sets.map((s) => s.label).join(', ')}) on ${gpu.name}, each re-simulated with its plan at ${report.points} grid points\n`,
   )
   console.log(reportText(report, before, kept ? join(o.profiles, 'sim-calibration.json') : undefined))
+  if (o.perRun && report.heldOut.length > 0) console.log(`\n${perRunText(report)}`)
 
   const date = new Date().toISOString().slice(0, 10)
   const sources = files.join(', ')

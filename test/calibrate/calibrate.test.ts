@@ -4,7 +4,7 @@
 // truth is the only grid point with zero error.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -13,11 +13,13 @@ import { runExperiment } from '../../src/bench/experiment.ts'
 import {
   type Case,
   calibrate,
+  DEFAULT_GRID,
   fitLine,
   fitPower,
   type PrepareOptions,
   prepareCases,
 } from '../../src/calibrate/calibrate.ts'
+import { parseGrid, recordedPlanReader } from '../../src/calibrate/run.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -125,8 +127,22 @@ describe('calibrate', () => {
     assert.ok((all.before.objective ?? 0) > 0.01, `before ${all.before.objective}`)
     assert.ok((all.after.objective ?? 1) < 1e-12)
     assert.ok((all.after.reqPerJRel ?? 1) < 1e-9, `req/J after ${all.after.reqPerJRel}`)
+    assert.ok((all.before.stp ?? 0) > 0.001, `STP before ${all.before.stp}`)
+    assert.ok((all.after.stp ?? 1) < 1e-9, `STP after ${all.after.stp}`)
     assert.equal(report.heldOut.length, 2 * 3)
     for (const h of report.heldOut) assert.ok((h.after.objective ?? 1) < 1e-12, `held out ${h.checkOn}`)
+    // per run, held out: every mix run of the set, its STP reproduced after the fit
+    for (const h of report.heldOut.filter((x) => x.runs === 'all')) {
+      const mixRuns = cases.filter((c) => c.set === h.checkOn && c.gpu.role === 'mix')
+      assert.deepEqual(
+        h.perRun.map((p) => p.id),
+        mixRuns.map((c) => c.gpu.id),
+      )
+      for (const p of h.perRun) {
+        assert.ok(Math.abs((p.stp.after ?? 0) - p.stp.gpu) < 1e-9, `${p.id} STP after`)
+        assert.equal(p.stpVsBaseline === null, p.policy === 'baseline', p.id)
+      }
+    }
   })
 
   it('fits a power line by least squares and clamps rather than go negative', () => {
@@ -245,6 +261,35 @@ describe('calibrate', () => {
         e instanceof UserError &&
         /plan recorded with it.* differs from the one the run executed/.test(e.message),
     )
+  })
+
+  it('makes a plan again where the recorded plan file is missing, and reads it where it is there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-cal-'))
+    const file = join(dir, 'results.json')
+    const fixture = JSON.parse(
+      readFileSync('test/measure/fixtures/h100-eclip-fit-v2-plans.json', 'utf8'),
+    ) as { plans: Record<string, Plan> }
+    const plan = Object.values(fixture.plans)[0] as Plan
+    mkdirSync(join(dir, 'plans'))
+    writeFileSync(join(dir, 'plans', 'kept.plan.json'), JSON.stringify(plan))
+    const warnings: string[] = []
+    const read = recordedPlanReader(file, (w) => warnings.push(w))
+    const run = (planFile: string | null) => ({ planFile }) as Run
+    assert.equal(read(run('plans/gone.plan.json')), undefined)
+    assert.equal(read(run('plans/gone2.plan.json')), undefined)
+    assert.equal(read(run(null)), undefined)
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0] ?? '', /recorded plans not found.*made again/)
+    assert.deepEqual(read(run('plans/kept.plan.json')), plan)
+  })
+
+  it('narrows the grid to the axes given and refuses what is not one', () => {
+    const g = parseGrid('sharing=fifo; gamma=0,0.25')
+    assert.deepEqual(g.sharing, ['fifo'])
+    assert.deepEqual(g.memoryInterference, [0, 0.25])
+    assert.deepEqual(g.saturationTolerance, DEFAULT_GRID.saturationTolerance)
+    for (const bad of ['sharing=mps', 'gamma=', 'gamma=-1', 'tolerance=x', 'beta=1'])
+      assert.throws(() => parseGrid(bad), UserError, bad)
   })
 
   it('the CLI says so in one line (exit 2) for a results file with no GPU runs', () => {

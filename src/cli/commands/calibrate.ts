@@ -35,6 +35,15 @@ export function registerCalibrate(program: Command) {
       '--keep-contention',
       "refit the power model alone: keep the profile directory's sim-calibration.json (its constants are the only grid point; minutes instead of the grid's half hour) and write power.json only",
     )
+    .option(
+      '--before <dir>',
+      "the calibration the errors' before column is simulated with: a directory's sim-calibration.json and power.json (default: the neutral constants and placeholder power)",
+    )
+    .option(
+      '--grid <axes>',
+      'a smaller grid, e.g. "sharing=fifo;tolerance=0.01;gamma=0,0.25,0.5": the axes given replace the default ones',
+    )
+    .option('--per-run', "also print the held-out sets' mix runs one by one (STP and STP ÷ baseline)")
     .option('--dry-run', 'print the fit, write nothing')
     .action(async (opts) => {
       await runCalibrate({ ...opts, results: opts.results.split(',').map((s) => s.trim()) })
