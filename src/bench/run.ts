@@ -252,8 +252,11 @@ export interface RunBenchOptions {
   simCompare: boolean
 }
 
-/** Runs the experiment, prints the report (progress and warnings on stderr) and writes the files. */
-export async function runBench(o: RunBenchOptions): Promise<void> {
+/**
+ * Runs the experiment, prints the report (progress and warnings on stderr) and writes the files. `failed`: on the
+ * GPU, every run failed (the report holds only simulated runs, if any); the CLI exits 1.
+ */
+export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }> {
   const t0 = performance.now()
   const { mixes, policies } = o
   if (o.rate) {
@@ -315,6 +318,12 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
     )),
   ]
   console.log(`wrote ${written.join(', ')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  const failed = o.backend === 'gpu' && failures.length > 0 && !runs.some((r) => r.backend === 'gpu')
+  if (failed)
+    process.stderr.write(
+      `eclip bench: every GPU run failed (${failures.length}); nothing was measured — the first: ${failures[0]}\n`,
+    )
+  return { failed }
 }
 
 /** A run's warm-up and window: the command line's, else a workload's own, else the backend's default. */

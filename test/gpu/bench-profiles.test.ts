@@ -1,6 +1,7 @@
 // `eclip bench --backend gpu` picks its profiles by the GPU the backend reports, against a stand-in backend
 // (test/gpu/fake_run_backend.py) that reports the shipped H200's gpu.json or an unknown GPU: without --profiles the
-// shipped directory made on that GPU; none made on it, or --profiles of another GPU, refused once before any run.
+// shipped directory made on that GPU; none made on it, or --profiles of another GPU, refused once before any run;
+// every run refused by the backend: exit 1.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -107,5 +108,16 @@ describe('eclip bench --backend gpu: the profiles of the GPU the backend reports
     assert.equal(r.status, 0, r.stderr)
     const results = readFile<Results>('results', join(s.out, 'results.json'))
     assert.match(results.provenance.notes ?? '', /profiles from .*profiles\/h200;/)
+  })
+
+  it('exits 1 when the backend refuses every run (the report is still written)', () => {
+    const s = setup(h200, { FAKE_RUN_ERROR: 'BackendError: refused on purpose' })
+    const r = bench(s)
+    assert.equal(r.status, 1, r.stderr)
+    assert.match(r.stderr, /every GPU run failed \(\d+\); nothing was measured/)
+    assert.ok(runsSent(s).length > 0)
+    const results = readFile<Results>('results', join(s.out, 'results.json'))
+    assert.equal(results.runs.length, 0)
+    assert.ok(results.provenance.warnings.some((w) => /FAILED: .*refused on purpose/.test(w)))
   })
 })

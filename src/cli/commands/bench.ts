@@ -108,6 +108,7 @@ export function registerBench(program: Command) {
         : resolveMixes(opts.mix ?? 'all')
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
       const modes = opts.modes.split(',').map((m) => m.trim())
-      await runBench({ ...opts, mixes, workloads, policies, modes, profiles })
+      const { failed } = await runBench({ ...opts, mixes, workloads, policies, modes, profiles })
+      if (failed) process.exitCode = 1
     })
 }
