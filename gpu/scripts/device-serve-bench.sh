@@ -11,7 +11,7 @@
 # SIMULATED `eclip bench --workload` of the same workloads, seed and window (a GPU bench of 60-s workloads does not fit
 # a device call): its latency, SLO attainment and DISB metrics sit beside the served ones.
 # Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...]
-#   env: PROFILES (the bench's default: profiles/h100) WORKLOADS (none: MIXES) MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
+#   env: PROFILES (default: the shipped profiles/<gpu> made on this GPU) WORKLOADS (none: MIXES) MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
 #        BENCH_DURATION, BENCH_WARMUP (the bench's window and warm-up; default DURATION, WARMUP)
 #        LIMIT_S (560: a step that would not end by then is skipped, and each is cut there, so the tar comes back)
 #        EST_S (estimate of the serve-bench step, s; default 30 + 10 per transport per (mix, policy)) BENCH=0

@@ -11,6 +11,7 @@ import { simPlanner } from '../execute/sim/evaluator.ts'
 import { SimBackend } from '../execute/sim/index.ts'
 import { type SimInputs, simInputs } from '../execute/sim/inputs.ts'
 import { defaultTableThreads, threadedSimPlanner } from '../execute/sim/table-threads.ts'
+import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import {
   expandWorkers,
   hasLoadFields,
@@ -34,6 +35,7 @@ import { PROFILES_HOME } from '../paths.ts'
 import type { Planner } from '../plan/index.ts'
 import { makePlanTable } from '../plan/table.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
+import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
 import { loadGpu, memoProfiles, type ProfilesFor, profilesIn } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import { describeArrival } from '../workload/arrivals.ts'
@@ -55,11 +57,16 @@ interface Inputs extends SimInputs {
  */
 function resolveInputs(opts: {
   profiles: ProfilesChoice
+  /** the GPU the backend reports (--backend gpu): the default is the shipped directory made on it */
+  device?: Gpu
   primitives?: string
   power?: string
   calibration?: string
 }): Inputs {
-  const chosen = opts.profiles === 'synthetic' ? undefined : opts.profiles
+  const chosen =
+    opts.profiles === 'synthetic'
+      ? undefined
+      : (opts.profiles ?? (opts.device ? shippedProfilesFor(opts.device) : shippedProfiles()))
   const warnings = chosen?.warning ? [chosen.warning] : []
   const dir = chosen?.dir
   const gpu = dir ? loadGpu(dir) : syntheticH100Gpu()
@@ -67,6 +74,8 @@ function resolveInputs(opts: {
     warnings.push(
       `SYNTHETIC PROFILES: ${opts.profiles === 'synthetic' ? 'asked for with --profiles synthetic' : `no profiles shipped in ${PROFILES_HOME}`}, so every kernel time is generated (src/profile/synthetic.ts), not measured; these results say nothing about a real GPU`,
     )
+  // a plan from another GPU's profiles is refused by the backend: say so once, before any run, not run after run
+  if (opts.device) checkMadeFor(dir ? `the profiles in ${dir}` : 'the synthetic profiles', gpu, opts.device)
   const profilesFor = dir
     ? profilesIn(dir, gpu)
     : memoProfiles((w) => {
@@ -86,7 +95,9 @@ function resolveInputs(opts: {
     ...sim.inputs,
     profilesFor,
     warnings: [...warnings, ...sim.warnings],
-    source: dir ? `profiles from ${dir}` : 'SYNTHETIC profiles',
+    source: dir
+      ? `profiles from ${dir}${opts.device && !opts.profiles ? ` (the shipped directory for ${opts.device.name}, the GPU the backend reports)` : ''}`
+      : 'SYNTHETIC profiles',
   }
 }
 
@@ -202,8 +213,9 @@ export async function reportFrom(
 }
 
 /**
- * A profile directory (with the warning of a fallback to a GPU other than the H100), synthetic profiles asked for,
- * or none: no profiles shipped (synthetic profiles, with a warning that says so).
+ * A profile directory (--profiles DIR), synthetic profiles asked for, or none given: the shipped directory for the GPU
+ * the backend reports (--backend gpu), else the reference GPU's or another shipped one (src/profile/shipped.ts), else
+ * synthetic profiles with a warning that says so.
  */
 export type ProfilesChoice = { dir: string; warning?: string } | 'synthetic' | undefined
 
@@ -240,8 +252,11 @@ export interface RunBenchOptions {
   simCompare: boolean
 }
 
-/** Runs the experiment, prints the report (progress and warnings on stderr) and writes the files. */
-export async function runBench(o: RunBenchOptions): Promise<void> {
+/**
+ * Runs the experiment, prints the report (progress and warnings on stderr) and writes the files. `failed`: on the
+ * GPU, every run failed (the report holds only simulated runs, if any); the CLI exits 1.
+ */
+export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }> {
   const t0 = performance.now()
   const { mixes, policies } = o
   if (o.rate) {
@@ -257,10 +272,17 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
   for (const m of o.modes)
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
   const lengths = runLengths(o)
-  const inputs = resolveInputs(o)
+  // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
+  const gpu = o.backend === 'gpu' ? await createGpuBackend() : undefined
+  let inputs: Inputs
+  try {
+    inputs = resolveInputs({ ...o, ...(gpu ? { device: gpu.gpu } : {}) })
+  } catch (err) {
+    await gpu?.close()
+    throw err
+  }
   const planners = benchPlanners(o, inputs, live.length > 0)
-  const backend: ExecuteBackend =
-    o.backend === 'gpu' ? await createGpuBackend() : new SimBackend(inputs.calibration)
+  const backend: ExecuteBackend = gpu ?? new SimBackend(inputs.calibration)
   for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 
   mkdirSync(o.out, { recursive: true })
@@ -296,6 +318,12 @@ export async function runBench(o: RunBenchOptions): Promise<void> {
     )),
   ]
   console.log(`wrote ${written.join(', ')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  const failed = o.backend === 'gpu' && failures.length > 0 && !runs.some((r) => r.backend === 'gpu')
+  if (failed)
+    process.stderr.write(
+      `eclip bench: every GPU run failed (${failures.length}); nothing was measured — the first: ${failures[0]}\n`,
+    )
+  return { failed }
 }
 
 /** A run's warm-up and window: the command line's, else a workload's own, else the backend's default. */

@@ -1,5 +1,5 @@
 // What `eclip bench` and `eclip serve-bench` read from their command lines the same way: numeric options, --mix,
-// --policies and the default profile directory.
+// --workload and --policies.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import YAML from 'yaml'
@@ -16,26 +16,8 @@ import {
   type Workload,
   type WorkloadFile,
 } from '../formats/index.ts'
-import { PAPER_MIXES, PROFILES_HOME, WORKLOADS_HOME } from '../paths.ts'
+import { PAPER_MIXES, WORKLOADS_HOME } from '../paths.ts'
 import { loadMixArrivals } from '../workload/arrivals.ts'
-
-/** H100 is the reference GPU (docs/design.md); profiles measured on another GPU are the next best thing, labelled as such. */
-const REFERENCE_PROFILES = join(PROFILES_HOME, 'h100')
-
-/** The default profile directory: profiles/h100, else another shipped profiles/<gpu>/, else none (synthetic). */
-export function shippedProfiles(): { dir: string; warning?: string } | undefined {
-  if (existsSync(join(REFERENCE_PROFILES, 'gpu.json'))) return { dir: REFERENCE_PROFILES }
-  if (!existsSync(PROFILES_HOME)) return undefined
-  const other = readdirSync(PROFILES_HOME)
-    .sort()
-    .map((d) => join(PROFILES_HOME, d))
-    .find((d) => existsSync(join(d, 'gpu.json')))
-  if (!other) return undefined
-  return {
-    dir: other,
-    warning: `no H100 profiles (${REFERENCE_PROFILES}); simulating with the profiles measured in ${other} — results are for that GPU, not an H100`,
-  }
-}
 
 /** A commander parser for a number option ≥ `min`. */
 export const num =

@@ -27,7 +27,8 @@ function requireDir(dir: string) {
     throw new UserError(`${dir}: not a directory (expected a profile directory)`)
 }
 
-const sameGpu = (a: GpuRef, b: GpuRef) =>
+/** Whether two GPU references are the same GPU: name, SM count and slice size (checkSameGpu's test). */
+export const sameGpu = (a: GpuRef, b: GpuRef) =>
   a.name === b.name && a.smCount === b.smCount && a.sliceSize === b.sliceSize
 const describeGpu = (g: GpuRef) => `${g.name}, ${g.smCount} SMs, slice ${g.sliceSize}`
 

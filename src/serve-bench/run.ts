@@ -6,6 +6,8 @@
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, relative, resolve } from 'node:path'
+import { BackendProcess, type BackendProcessOptions } from '../execute/gpu/client.ts'
+import { checkMadeFor } from '../formats/gpu.ts'
 import {
   expandWorkers,
   hasLoadFields,
@@ -22,6 +24,8 @@ import {
   UserError,
   type Workload,
 } from '../formats/index.ts'
+import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
+import { loadGpu } from '../profile/store.ts'
 import { SERVER_VERSION } from '../serve/server.ts'
 import { loopOfWorkers } from '../workload/arrivals.ts'
 import { arrivalTables } from './arrivals-report.ts'
@@ -48,8 +52,13 @@ export interface RunServeBenchOptions {
   backend: 'sim' | 'gpu'
   /** override every worker's batch */
   batch?: number
-  /** a profile directory (with the warning of a fallback), synthetic, or none: no profiles shipped */
+  /**
+   * a profile directory, synthetic, or none given: the shipped directory made on the GPU the backend reports (gpu),
+   * else the reference GPU's or another shipped one (src/profile/shipped.ts), else synthetic
+   */
   profiles: { dir: string; warning?: string } | 'synthetic' | undefined
+  /** the GPU backend's process options (the Python; tests give a stand-in) */
+  gpu?: BackendProcessOptions
   /** the workloads the mixes came from (--workload), each with its own run length; none with --mix */
   workloads?: Workload[]
   /** steady window and warm-up per run, s (default 10 and 2, or a workload's own) */
@@ -112,18 +121,23 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     )
   const policies = named.filter((p): p is ThroughputPolicy => !isPriorityPolicy(p))
   const warnings: string[] = []
-  let profiles: string | undefined
-  if (o.profiles === 'synthetic') {
-    if (o.backend === 'gpu')
-      throw new UserError('--profiles synthetic: the GPU backend needs measured profiles')
+  if (o.profiles === 'synthetic' && o.backend === 'gpu')
+    throw new UserError('--profiles synthetic: the GPU backend needs measured profiles')
+  // on the GPU, the GPU the backend reports picks the default profiles and must be theirs: said once, before any run
+  const here = o.backend === 'gpu' ? await BackendProcess.probe(o.gpu ?? {}) : undefined
+  const chosen =
+    o.profiles === 'synthetic'
+      ? undefined
+      : (o.profiles ?? (here ? shippedProfilesFor(here) : shippedProfiles()))
+  const profiles = chosen?.dir
+  if (chosen?.warning) warnings.push(chosen.warning)
+  if (here && profiles) checkMadeFor(`the profiles in ${profiles}`, loadGpu(profiles), here)
+  if (o.profiles === 'synthetic')
     warnings.push(
       'SYNTHETIC PROFILES (--profiles synthetic): compute times are generated, not measured (src/profile/synthetic.ts)',
     )
-  } else if (o.profiles) {
-    if (o.profiles.warning) warnings.push(o.profiles.warning)
-    profiles = o.profiles.dir
-  } else if (o.backend === 'gpu') throw new UserError('--backend gpu needs --profiles DIR (none shipped)')
-  else warnings.push('SYNTHETIC PROFILES: none shipped; compute times are generated, not measured')
+  else if (!profiles)
+    warnings.push('SYNTHETIC PROFILES: none shipped; compute times are generated, not measured')
   // what the bench file must hold, and whether the cuda-shm client can run, are known before any run starts
   let bench: Results | undefined
   if (o.bench) {
@@ -188,6 +202,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
             ...(o.inputDatatype ? { inputDatatype: o.inputDatatype } : {}),
             transports,
             ...(o.frontends > 0 ? { frontends: o.frontends } : {}),
+            ...(o.gpu ? { gpu: o.gpu } : {}),
             configFile,
           })
         } catch (err) {

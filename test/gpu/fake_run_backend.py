@@ -3,9 +3,13 @@ over the real frames and request checks, appending each run message to the file 
 takes 100 µs of virtual time: a closed loop's back to back inside its busy periods, an open one's from its arrival
 (queued behind the one before). A run with `live` replays those requests through the backend's own active set
 (eclip_gpu.live.ActiveSet, in time order on a virtual clock), so the reply says which set each request started in,
-each set's time in the window and the switches, as the real runner would."""
+each set's time in the window and the switches, as the real runner would.
+
+FAKE_GPU_JSON names the gpu.json it reports at hello (default: the H100 fixture); FAKE_RUN_ERROR makes every run
+answer that error instead, as the real backend refuses a plan it cannot run."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +20,7 @@ from eclip_gpu.frames import read_frame, send  # noqa: E402
 from eclip_gpu.live import ActiveSet  # noqa: E402
 from eclip_gpu.protocol import check_request  # noqa: E402
 
-GPU = json.loads((REPO / "test" / "fixtures" / "h100.gpu.json").read_text())
+GPU = json.loads(Path(os.environ.get("FAKE_GPU_JSON", REPO / "test" / "fixtures" / "h100.gpu.json")).read_text())
 SERVICE = 100.0
 
 
@@ -75,6 +79,9 @@ def main():
         elif m["type"] == "run":
             with open(record, "a") as f:
                 f.write(json.dumps(m) + "\n")
+            if os.environ.get("FAKE_RUN_ERROR"):
+                send({"type": "error", "key": m["key"], "message": os.environ["FAKE_RUN_ERROR"], "fatal": False})
+                continue
             w0, w1 = m["warmupS"] * 1e6, (m["warmupS"] + m["windowS"]) * 1e6
             names = [w["name"] for w in m["plan"]["workers"]]
             schedules = m.get("arrivals") or [None] * len(names)

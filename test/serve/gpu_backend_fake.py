@@ -10,6 +10,7 @@ process behaves normally once the file is consumed):
   FAKE_LOAD_FAIL_FILE  next load answers an error
   FAKE_DELAY_MS     every infer takes this long
   FAKE_NO_RINGS     (set) the backend refuses the server's shared-memory rings: tensors go through the pipe
+  FAKE_GPU_NAME     the GPU it reports at hello is named so (the H100's layout under another name)
 An input whose first element is 13 gets a non-fatal error (the process goes on).
 
 paris-elsa (a load with `partitions`): every model is "captured" on every partition, one worker per (model,
@@ -60,7 +61,9 @@ class FakeRunner:
     def __init__(self):
         # the H100 layout synthetic profiles are made for (src/profile/synthetic.ts), as the real backend reports one
         slices = [{"id": i, "sms": 8, "remainder": False} for i in range(15)] + [{"id": 15, "sms": 12, "remainder": True}]
-        self.gpu = {"format": "eclip.gpu/1", "name": "NVIDIA H100 80GB HBM3", "computeCapability": "9.0",
+        # FAKE_GPU_NAME: another GPU of the same layout (an H200), to test what is picked or refused by the GPU's name
+        self.gpu = {"format": "eclip.gpu/1", "name": os.environ.get("FAKE_GPU_NAME", "NVIDIA H100 80GB HBM3"),
+                    "computeCapability": "9.0",
                     "smCount": 132, "sliceSize": 8, "smCoscheduledAlignment": 8, "slices": slices,
                     "measured": {"date": "1970-01-01T00:00:00Z", "method": "fake", "tool": "gpu_backend_fake.py"}}
         # as eclip_gpu.cuda.versions() reports the hardware queues the process was started with

@@ -253,6 +253,51 @@ describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.
   })
 })
 
+describe('eclip serve-bench --backend gpu: the profiles of the GPU the backend reports (fake backend)', () => {
+  const repo = join(import.meta.dirname, '..', '..')
+  /** serve-bench of a one-model mix on the fake backend, which reports its GPU under `gpuName`. */
+  const serveBench = (gpuName: string, extra: string[] = []) => {
+    const dir = tmp()
+    const mix = join(dir, 'mix.yaml')
+    writeFileSync(mix, 'format: eclip.mixes/1\nmixes:\n  - { name: one, workers: [ { model: alexnet } ] }\n')
+    const out = join(dir, 'out')
+    const python = backendPython({ dir, env: { FAKE_GPU_NAME: gpuName } })
+    const args = ['serve-bench', '--backend', 'gpu', '--mix', mix, '--policies', 'baseline']
+    args.push('--duration', '0.2', '--warmup', '0.05', ...extra, '--out', out)
+    const r = spawnSync(process.execPath, [bin, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ECLIP_PYTHON: python },
+    })
+    return { r, out }
+  }
+
+  it('without --profiles, on an H200, serves from the shipped profiles/h200', () => {
+    const { r, out } = serveBench('NVIDIA H200')
+    assert.equal(r.status, 0, r.stderr)
+    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
+    assert.match(results.provenance.notes ?? '', /profiles: .*profiles\/h200($|;)/)
+    assert.equal(results.provenance.gpu, 'NVIDIA H200')
+    assert.equal(results.runs.length, 1)
+    assert.deepEqual(results.provenance.warnings, [])
+  })
+
+  it('refuses a GPU no shipped directory was made on, before any run', () => {
+    const { r } = serveBench('NVIDIA H20')
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /the GPU backend runs on NVIDIA H20, 132 SMs/)
+    assert.match(r.stderr, /profiles\/h200 \(NVIDIA H200, 132 SMs/)
+    assert.match(r.stderr, /eclip\.mjs profile /)
+    assert.doesNotMatch(r.stderr, /\[1\/1\]/)
+  })
+
+  it('an explicit --profiles of another GPU is refused once, before any run', () => {
+    const { r } = serveBench('NVIDIA H200', ['--profiles', join(repo, 'profiles', 'h100')])
+    assert.equal(r.status, 2, r.stderr)
+    assert.equal((r.stderr.match(/made for another GPU/g) ?? []).length, 1, r.stderr)
+    assert.doesNotMatch(r.stderr, /\[1\/1\]/)
+  })
+})
+
 describe('the clients’ process', () => {
   it('a client process that dies mid-run fails the run with a clear error, not a hang', async () => {
     const clients = new ClientProcess()

@@ -1,6 +1,7 @@
 // `eclip bench`: runs an experiment (mixes × policies × modes) on the simulator or the GPU and writes results.json,
 // the raw request log, a text report and the figures. With no flags: the seven paper mixes × every policy on the
-// shipped H100 profiles (profiles/h100/), or on synthetic profiles — loudly labelled — while those are not shipped.
+// shipped H100 profiles (profiles/h100/), or on synthetic profiles — loudly labelled — while those are not shipped;
+// on the GPU, the shipped profiles made on the GPU the backend reports.
 // The application is src/bench/run.ts.
 import { type Command, Option } from '@commander-js/extra-typings'
 import { type ProfilesChoice, reportFrom, runBench } from '../../bench/run.ts'
@@ -8,11 +9,11 @@ import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { isMpsPolicy, type Mix, POLICIES, UserError } from '../../formats/index.ts'
 import { DEFAULT_RT_FACTOR } from '../../plan/index.ts'
-import { num, resolveMixes, resolvePolicies, resolveWorkloads, shippedProfiles } from '../options.ts'
+import { num, resolveMixes, resolvePolicies, resolveWorkloads } from '../options.ts'
 
-/** --profiles: a directory, synthetic, or (not given) the shipped ones if any. */
+/** --profiles: a directory, synthetic, or (not given) the shipped ones for the backend's GPU (runBench picks). */
 const profilesChoice = (arg: string | undefined): ProfilesChoice =>
-  arg === 'synthetic' ? 'synthetic' : arg !== undefined ? { dir: arg } : shippedProfiles()
+  arg === 'synthetic' ? 'synthetic' : arg !== undefined ? { dir: arg } : undefined
 
 export function registerBench(program: Command) {
   program
@@ -53,7 +54,7 @@ export function registerBench(program: Command) {
     )
     .option(
       '--profiles <dir|synthetic>',
-      'profile directory (default: profiles/h100, else another shipped profiles/<gpu>, else synthetic profiles)',
+      "profile directory (default: with --backend gpu, the shipped profiles/<gpu> made on the backend's GPU, refused if none; on the simulator profiles/h100, else another shipped profiles/<gpu>, else synthetic profiles)",
     )
     .option(
       '--primitives <file>',
@@ -107,6 +108,7 @@ export function registerBench(program: Command) {
         : resolveMixes(opts.mix ?? 'all')
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
       const modes = opts.modes.split(',').map((m) => m.trim())
-      await runBench({ ...opts, mixes, workloads, policies, modes, profiles })
+      const { failed } = await runBench({ ...opts, mixes, workloads, policies, modes, profiles })
+      if (failed) process.exitCode = 1
     })
 }

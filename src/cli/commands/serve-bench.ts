@@ -10,7 +10,7 @@ import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import { TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
-import { num, resolveMixes, resolvePolicies, resolveWorkloads, shippedProfiles } from '../options.ts'
+import { num, resolveMixes, resolvePolicies, resolveWorkloads } from '../options.ts'
 
 export function registerServeBench(program: Command) {
   // the closed-loop clients of one run, in a process of their own (spawned by serveBenchRun; IPC channel)
@@ -43,7 +43,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--profiles <dir|synthetic>',
-      'profile directory (default: profiles/h100, else another shipped profiles/<gpu>; synthetic: sim only)',
+      "profile directory (default: with --backend gpu, the shipped profiles/<gpu> made on the backend's GPU, refused if none; on the simulator profiles/h100, else another shipped profiles/<gpu>; synthetic: sim only)",
     )
     .option(
       '--duration <s>',
@@ -112,12 +112,13 @@ export function registerServeBench(program: Command) {
         mixes,
         workloads,
         policies: resolvePolicies(opts.policies, 'sim'),
+        // not given: the shipped directory for the backend's GPU, or on the simulator the reference one (runServeBench)
         profiles:
           opts.profiles === 'synthetic'
             ? 'synthetic'
             : opts.profiles
               ? { dir: resolve(opts.profiles) }
-              : shippedProfiles(),
+              : undefined,
         transports: parseTransports(opts.transport),
       })
       if (failed) process.exitCode = 1

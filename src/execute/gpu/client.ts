@@ -85,6 +85,16 @@ export class BackendProcess {
     }
   }
 
+  /**
+   * The GPU a backend reports when it comes up (its `ready`), the process shut down again: for a caller that must
+   * know the GPU before it starts its own backends (serve-bench picks the profiles of this GPU).
+   */
+  static async probe(opts: BackendProcessOptions = {}): Promise<Gpu> {
+    const p = await BackendProcess.start(opts)
+    await p.close()
+    return p.gpu
+  }
+
   get pid(): number | undefined {
     return this.child.pid
   }

@@ -1,4 +1,3 @@
-import type { ExecuteBackend } from '../backend.ts'
 import { GpuBackend, type GpuBackendOptions } from './backend.ts'
 
 export { GpuBackend } from './backend.ts'
@@ -9,6 +8,6 @@ export {
   BackendReplyError,
 } from './client.ts'
 
-export function createGpuBackend(opts: GpuBackendOptions = {}): Promise<ExecuteBackend> {
+export function createGpuBackend(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
   return GpuBackend.start({ log: (l) => process.stderr.write(`${l}\n`), ...opts })
 }
