@@ -115,6 +115,18 @@ export function resolveMixes(arg: string): Mix[] {
   })
 }
 
+/** --workload or --mix (one of them; --mix "all" when neither): the mixes to run and the workloads they came from. */
+export function resolveMixesOrWorkloads(opts: { workload?: string; mix?: string }): {
+  mixes: Mix[]
+  workloads: Workload[]
+} {
+  if (opts.workload && opts.mix)
+    throw new UserError('--workload and --mix: give one (a workload file is read by either)')
+  if (!opts.workload) return { mixes: resolveMixes(opts.mix ?? 'all'), workloads: [] }
+  const workloads = resolveWorkloads(opts.workload)
+  return { mixes: workloads.map((w) => ({ name: w.name, workers: w.workers })), workloads }
+}
+
 /**
  * --policies. "all" is every policy on the GPU; on the simulator it leaves out the MPS policies, whose simulation is
  * only an uncalibrated approximation (src/execute/sim/mps.ts): named explicitly, they are simulated all the same.

@@ -7,9 +7,9 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import { type ProfilesChoice, reportFrom, runBench } from '../../bench/run.ts'
 import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
-import { isMpsPolicy, type Mix, POLICIES, UserError } from '../../formats/index.ts'
+import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
 import { DEFAULT_RT_FACTOR } from '../../plan/index.ts'
-import { num, resolveMixes, resolvePolicies, resolveWorkloads } from '../options.ts'
+import { num, resolveMixesOrWorkloads, resolvePolicies } from '../options.ts'
 
 /** --profiles: a directory, synthetic, or (not given) the shipped ones for the backend's GPU (runBench picks). */
 const profilesChoice = (arg: string | undefined): ProfilesChoice =>
@@ -100,12 +100,7 @@ export function registerBench(program: Command) {
     .action(async (opts) => {
       const profiles = profilesChoice(opts.profiles)
       if (opts.from) return reportFrom(opts.from.split(','), { ...opts, profiles })
-      if (opts.workload && opts.mix)
-        throw new UserError('--workload and --mix: give one (a workload file is read by either)')
-      const workloads = opts.workload ? resolveWorkloads(opts.workload) : []
-      const mixes: Mix[] = opts.workload
-        ? workloads.map((w) => ({ name: w.name, workers: w.workers }))
-        : resolveMixes(opts.mix ?? 'all')
+      const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
       const modes = opts.modes.split(',').map((m) => m.trim())
       const { failed } = await runBench({ ...opts, mixes, workloads, policies, modes, profiles })

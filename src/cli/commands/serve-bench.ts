@@ -5,12 +5,12 @@
 // The application is src/serve-bench/run.ts.
 import { resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { isMpsPolicy, type Mix, POLICIES, UserError } from '../../formats/index.ts'
+import { isMpsPolicy, POLICIES, UserError } from '../../formats/index.ts'
 import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import { TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
-import { num, resolveMixes, resolvePolicies, resolveWorkloads } from '../options.ts'
+import { num, resolveMixesOrWorkloads, resolvePolicies } from '../options.ts'
 
 export function registerServeBench(program: Command) {
   // the closed-loop clients of one run, in a process of their own (spawned by serveBenchRun; IPC channel)
@@ -101,12 +101,7 @@ export function registerServeBench(program: Command) {
     )
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .action(async (opts) => {
-      if (opts.workload && opts.mix)
-        throw new UserError('--workload and --mix: give one (a workload file is read by either)')
-      const workloads = opts.workload ? resolveWorkloads(opts.workload) : []
-      const mixes: Mix[] = opts.workload
-        ? workloads.map((w) => ({ name: w.name, workers: w.workers }))
-        : resolveMixes(opts.mix ?? 'all')
+      const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       const { failed } = await runServeBench({
         ...opts,
         mixes,
