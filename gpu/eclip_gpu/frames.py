@@ -162,6 +162,18 @@ def _write_all(fd: int, parts: list) -> None:
             views[0] = views[0][n:]
 
 
+# A writer that takes one whole frame (bytes) for OUT_FD instead of this module's queue: the native request path
+# (hotpath.py), which writes its own replies on that pipe too and keeps every frame whole.
+_WRITER = None
+
+
+def use_writer(write) -> None:
+    """From now on the frames for OUT_FD go through `write(frame_bytes)` (None: this module's own writes again)."""
+    global _WRITER
+    flush()
+    _WRITER = write
+
+
 def send(header: dict, body: bytes = b"", fd: int = OUT_FD) -> None:
     """Sends one whole frame: its head, then the body as it is (not copied into a frame first). Serving's worker
     threads reply concurrently: frames queue in order and never interleave. A thread that finds another one writing
@@ -169,6 +181,9 @@ def send(header: dict, body: bytes = b"", fd: int = OUT_FD) -> None:
     body must not change after the call); otherwise it writes, then whatever was queued meanwhile, until none is
     left. A write that fails raises in the thread writing (the frames it had taken are lost with the pipe)."""
     parts = _frame_parts(header, body)
+    if _WRITER is not None and fd == OUT_FD:
+        _WRITER(b"".join(bytes_view(p) for p in parts))
+        return
     out = _out(fd)
     with out.lock:
         out.pending.extend(parts)

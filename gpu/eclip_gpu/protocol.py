@@ -152,7 +152,7 @@ def serve() -> None:
         r = get_runner()
         return r.layout, r.pool, r.energy
 
-    serving = Serving(send, resources, load_partitions=paris_serve.load)
+    serving = Serving(send, resources, load_partitions=paris_serve.load, native=True)
     paris = None
 
     def get_paris():

@@ -42,6 +42,8 @@ class Region:
         self.closing = False
         self.closed = False
         self._lock = threading.Lock()
+        # (hotpath.HotPath, slot) once the native request path counts this region's requests as well
+        self.native = None
 
     def check(self, offset, n, what: str) -> None:
         if not (isinstance(offset, int) and isinstance(n, int) and 0 <= offset and 0 <= n
@@ -58,7 +60,7 @@ class Region:
         with self._lock:
             self.users -= 1
             last = self.users == 0 and self.closing
-        if last:
+        if last and self._native_idle():
             self._close_once()
 
     def unregister(self) -> bool:
@@ -66,9 +68,21 @@ class Region:
         with self._lock:
             self.closing = True
             idle = self.users == 0
-        if idle:
+        # the native path's count is marked closing in any case: it takes no new request from here on
+        native_idle = self.native is None or self.native[0].close_region(self.native[1])
+        if idle and native_idle:
             self._close_once()
-        return idle
+        return idle and native_idle
+
+    def native_drained(self) -> None:
+        """The native path's last request of this closing region is done: closed if Python holds it no more."""
+        with self._lock:
+            last = self.closing and self.users == 0
+        if last:
+            self._close_once()
+
+    def _native_idle(self) -> bool:
+        return self.native is None or self.native[0].region_users(self.native[1]) == 0
 
     def _close_once(self) -> None:
         with self._lock:
@@ -76,6 +90,8 @@ class Region:
                 return
             self.closed = True
         self._close()
+        if self.native is not None:
+            self.native[0].free_region(self.native[1])
 
     def _close(self) -> None:
         raise NotImplementedError

@@ -23,6 +23,7 @@ The byte/shape bookkeeping (`check_input`, `DATATYPE_BYTES`, `worker_mode`) need
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import os
 import queue
@@ -33,11 +34,12 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import zoo
+from . import hotpath, zoo
 from .cuda import BackendError, check, driver, is_fatal, pinned_empty
 from .energy import Energy
 from .execute import op_kernel_starts, prepare_worker
 from .fastcu import fastcu
+from .frames import OUT_FD, use_writer
 from .frames import flush as flush_frames
 from .identity import check_plan_gpu
 from .partitions import PartitionPool, read_layout
@@ -160,6 +162,26 @@ class ServedWorker:
     started: object = None  # (job, slot) in start order, for the finisher (queue.Queue)
     lock: object = None  # guards pending and inflight
     start_lock: object = None  # one start at a time: slots and the stream are taken in start order
+    # the native request path's worker (NativeWorker), where it serves this one: infers it can take go there
+    native: object = None
+
+
+@dataclass
+class NativeWorker:
+    """A worker on the native request path (hotpath.py): its handle, the index of each plan's capture (None: the
+    default), and what an input must be for C to take it (anything else goes through GpuExecute)."""
+
+    handle: int
+    plans: dict
+    datatype: str
+    batch: int
+    in_item: int
+    out_item: int
+
+
+def _within(offset, n, size: int) -> bool:
+    """[offset, offset + n) is a span of a buffer of `size` bytes (both whole numbers)."""
+    return type(offset) is int and type(n) is int and 0 <= offset and 0 <= n and offset + n <= size
 
 
 def worker_key(name: str, partition: str) -> str:
@@ -190,11 +212,13 @@ class Serving:
 
     def __init__(self, send: Callable[..., None], resources: Callable[[], tuple] | None = None,
                  exit_fatal: Callable[[str], None] | None = None, pin=pin_mapping, cuda_opener=None,
-                 load_partitions: Callable[..., dict] | None = None):
+                 load_partitions: Callable[..., dict] | None = None, native: bool = False):
         """`resources()` -> (slice layout, partition pool, Energy): the process's one pool (bench runs share it).
         `pin` page-locks a system region's mapping, `cuda_opener` opens a CUDA region (regions.py; tests fake them).
         `load_partitions(serving, msg, progress)` loads a paris-elsa load (one with `partitions`): paris_serve.load,
-        which builds on this module, so it is handed in by the protocol loop rather than imported here."""
+        which builds on this module, so it is handed in by the protocol loop rather than imported here.
+        `native`: a load starts the native request path on the process's reply pipe (the protocol loop's Serving);
+        others (the GPU tests) start it themselves on a pipe of theirs (start_hotpath), or serve in Python."""
         self.send = send
         self.load_partitions = load_partitions
         self.resources = resources or _own_resources
@@ -208,6 +232,9 @@ class Serving:
         # paris-elsa (paris_serve.py): the session that owns the partitions and graphs, and NVML of every GPU
         self.paris = None
         self.energies: list | None = None
+        # the native request path (hotpath.py), once a load started it; else why not (None: not tried yet)
+        self.hotpath = None
+        self.hotpath_note: str | None = None if native else "python"
 
     # ── requests ────────────────────────────────────────────────────────────────────────────────────────────
     def add_worker(self, w: ServedWorker) -> None:
@@ -229,6 +256,7 @@ class Serving:
         cannot (no GPU: the tests), the ring works from pageable memory."""
         rings, status = attach(specs)
         for ring in rings.values():
+            ring.address = hotpath.host_address(ring.mm)  # where the native path reads and writes it
             try:
                 ring.unpin = self.pin(ring.mm)
             except Exception:  # noqa: BLE001, S110 - pageable still works; the copies are staged by the driver
@@ -244,6 +272,8 @@ class Serving:
             raise BackendError(f"region {name!r} is registered already")
         region = open_region(msg, pin=self.pin, cuda_opener=self.cuda_opener)
         self.regions[name] = region
+        if self.hotpath is not None:
+            self._native_region(region)
         note = getattr(region, "pin_note", None)
         return {"type": "shm-registered", "name": name, **({"note": note} if note else {})}
 
@@ -273,6 +303,8 @@ class Serving:
         # paris-elsa: the server names the partition; the model's worker there (the ring stays the model's)
         partition = msg.get("partition")
         w = self.workers.get(name if partition is None else worker_key(name, partition))
+        if w is not None and w.native is not None and self._infer_native(w, msg):
+            return
         shm = msg.get("shm")
         ring = self.rings.get(name) if shm is not None else None
         problem = None
@@ -316,6 +348,110 @@ class Serving:
             w.jobs.put(job)
         else:
             self._submit(w, job)
+
+    # ── the native request path (hotpath.py) ───────────────────────────────────────────────────────────────
+    def start_hotpath(self, ctx: int | None = None, out_fd: int = OUT_FD, libcuda: str | None = None,
+                      route_frames: bool = True) -> str:
+        """Starts the native request path once (the first GPU load does); says which path serves and, if Python's,
+        why. With `route_frames` every frame of this process's reply pipe is then written through it."""
+        if self.hotpath is not None:
+            return "native"
+        if self.hotpath_note is not None:
+            return self.hotpath_note
+        try:
+            if not hotpath.enabled():
+                raise hotpath.NativeUnavailable("ECLIP_NATIVE=0")
+            lib = hotpath.build()
+            if ctx is None:
+                ctx = int(check(driver().cuCtxGetCurrent(), "cuCtxGetCurrent"))
+            self.hotpath = hotpath.HotPath(lib, ctx, out_fd, libcuda)
+        except (hotpath.NativeUnavailable, OSError, BackendError) as e:
+            self.hotpath_note = f"python ({e})"
+            return self.hotpath_note
+        if route_frames:
+            use_writer(self.hotpath.write)
+        for region in self.regions.values():
+            self._native_region(region)
+        return "native"
+
+    def _native_region(self, region: Region) -> None:
+        """Counts a client's region on the native path as well, with the address C reads or writes it at."""
+        region.native_addr = (hotpath.host_address(region.view) if isinstance(region, SystemRegion)
+                              else region.tensor.data_ptr())
+        self.hotpath.add_region(region)
+
+    def native_worker(self, name: str, pipe: GpuExecute) -> NativeWorker | None:
+        """Puts a captured worker on the native path when every capture of it is one graph launch (whole and graph
+        mode, driver calls straight from the host: GpuExecute's `fast`); None otherwise."""
+        if self.hotpath is None or pipe.cu is None or any(g is None for _, g, _ in pipe.captures.values()):
+            return None
+        keys = list(pipe.captures)
+        in_item = math.prod(pipe.item_shape) * pipe.static.element_size()
+        tail = "".join(f",{d}" for d in pipe.out_shape) + f'],"datatype":"{pipe.out_datatype}","computeUs":'
+        handle = self.hotpath.add_worker(
+            name, pipe.stream_handle, pipe.static_ptr, pipe.batch, in_item, pipe.out_item_bytes,
+            [pipe.captures[k][1] for k in keys], [pipe.captures[k][2] for k in keys], tail, pipe.depth)
+        pipe.enqueue_lock = self.hotpath.enqueue_lock(handle)
+        return NativeWorker(handle, {k: i for i, k in enumerate(keys)}, pipe.in_datatype, pipe.batch, in_item,
+                            pipe.out_item_bytes)
+
+    def _infer_native(self, w: ServedWorker, msg: dict) -> bool:
+        """Submits an infer to the native path when it can take it: the model's own datatype, the input in the
+        worker's ring or a client's region (their memory outlives the request; a frame's body does not), a plan it
+        was captured under. False leaves the infer to the Python path, which also says what is wrong with a bad one."""
+        nat: NativeWorker = w.native
+        plan = nat.plans.get(msg.get("plan"), -1)
+        n = msg.get("n")
+        if plan < 0 or msg.get("dtype") != nat.datatype or type(n) is not int or not 1 <= n <= nat.batch:
+            return False
+        nbytes, out_bytes = n * nat.in_item, n * nat.out_item
+        inp, out, shm = msg.get("input"), msg.get("output"), msg.get("shm")
+        ring = self.rings.get(msg.get("name")) if shm is not None else None
+        src_region = dst_region = -1
+        if inp is not None:
+            region = self._native_span(inp, nbytes, exact=True)
+            if region is None:
+                return False
+            if inp.get("range") is not None:
+                if not isinstance(region, SystemRegion):
+                    return False  # checked on the GPU, by torch
+                try:
+                    check_range(w.name, region.host(inp["offset"], nbytes), msg["dtype"], inp["range"])
+                except BackendError:
+                    return False
+            src_kind = hotpath.SRC_HOST if isinstance(region, SystemRegion) else hotpath.SRC_DEVICE
+            src, src_region = region.native_addr + inp["offset"], region.native[1]
+        elif ring is not None and shm.get("bytes") == nbytes and _within(shm.get("offset"), nbytes, ring.nbytes):
+            src_kind, src = hotpath.SRC_HOST, ring.address + shm["offset"]
+        else:
+            return False
+        reply_offset = 0
+        if out is not None:
+            region = self._native_span(out, out_bytes, exact=False)
+            if region is None:
+                return False
+            dst_kind = hotpath.DST_REGION_HOST if isinstance(region, SystemRegion) else hotpath.DST_REGION_DEVICE
+            dst, dst_region, reply_offset = region.native_addr + out["offset"], region.native[1], out["offset"]
+        elif ring is not None and _within(shm.get("outOffset"), shm.get("outBytes"), ring.nbytes) \
+                and out_bytes <= shm["outBytes"]:
+            dst_kind, dst, reply_offset = hotpath.DST_RING, ring.address + shm["outOffset"], shm["outOffset"]
+        else:
+            dst_kind, dst = hotpath.DST_FRAME, 0
+        if not self.hotpath.submit(nat.handle, msg["id"], n, plan, src_kind, src_region, src, nbytes, dst_kind,
+                                   dst_region, dst, reply_offset):
+            self.send({"type": "error", "id": msg["id"], "message": f"{w.name}: the worker is closing",
+                       "fatal": False})
+        return True
+
+    def _native_span(self, ref, need: int, exact: bool) -> Region | None:
+        """The registered region an `input`/`output` span names, when the native path can use it as it stands."""
+        region = self.regions.get(ref.get("region")) if isinstance(ref, dict) else None
+        if region is None or region.native is None or region.closing:
+            return None
+        size = ref.get("bytes")
+        if not _within(ref.get("offset"), size, region.nbytes) or (size != need if exact else size < need):
+            return None
+        return region
 
     def _run(self, w: ServedWorker) -> None:
         while True:
@@ -494,6 +630,10 @@ class Serving:
 
     def close(self) -> None:
         for w in self.workers.values():
+            if w.native is not None:
+                self.hotpath.close_worker(w.native.handle)
+                w.native = None
+        for w in self.workers.values():
             (w.jobs if w.pipeline is None else w.started).put(None)
         for w in self.workers.values():
             if w.thread is not None:
@@ -505,6 +645,8 @@ class Serving:
         for region in self.regions.values():
             region.unregister()
         self.regions.clear()
+        if self.hotpath is not None:
+            self.hotpath.close()
         if self.paris is not None:  # after every worker thread has stopped: graphs, then partitions (docs/design.md §8)
             self.paris.close()
             self.paris = None
@@ -531,6 +673,7 @@ class Serving:
         sys.setswitchinterval(GIL_SWITCH_S)
 
         layout, pool, _ = self.resources()
+        path = self.start_hotpath()
         plan = msg.get("plan")
         keyed = msg.get("plans") or []
         keys = [k.get("key") for k in keyed]
@@ -588,13 +731,16 @@ class Serving:
                 "memoryBytes": torch.cuda.memory_reserved() - mem0,
             }
             pipe = GpuExecute(torch, name, static, execd, depth=PIPELINE_DEPTH, variants=variants)
-            self.add_worker(ServedWorker(name, pipe.execute, info, direct=True, pipeline=pipe))
+            native = self.native_worker(name, pipe)
+            info["requestPath"] = "native" if native is not None else (
+                "python" if self.hotpath is None else "python (not one graph launch per request)")
+            self.add_worker(ServedWorker(name, pipe.execute, info, direct=True, pipeline=pipe, native=native))
             loaded.append(info)
             progress(f"{name}: captured {execd.kernels} kernels ({execd.mode}, {execd.switches} switches)"
                      + (f" and under {len(variants)} more plans" if variants else "")
                      + f", {info['memoryBytes'] / 2**20:.0f} MiB")
         progress(f"loaded {len(loaded)} workers in {time.perf_counter() - t0:.1f} s")
-        return {"type": "loaded", "workers": loaded, "pipelineDepth": PIPELINE_DEPTH}
+        return {"type": "loaded", "workers": loaded, "pipelineDepth": PIPELINE_DEPTH, "requestPath": path}
 
 
 def _plan_worker(plan: dict | None, w: dict, key: str | None) -> dict | None:
@@ -673,6 +819,8 @@ class GpuExecute:
             self.slots.append(_Slot(*ev, host, host.numpy(), *(e.cuda_event for e in ev)))
         self.stream.synchronize()
         self.next = 0
+        # held while an execution is enqueued, where the native path enqueues on the same stream (Serving.native_worker)
+        self.enqueue_lock = contextlib.nullcontext()
 
     def _graph_exec(self, execd):
         if self.cu is None or getattr(execd, "mode", None) not in ("whole", "graph"):
@@ -709,52 +857,53 @@ class GpuExecute:
             if bool(((x < lo) | (x > hi)).any()):
                 raise BackendError(f"{self.name}: an input element is outside [{lo}, {hi}]")
         cu, h = self.cu, self.stream_handle
-        if cu is not None and datatype == self.in_datatype:
-            # same bytes as the static input's: one copy, asynchronous from page-locked memory (registered regions
-            # and rings) or device memory, staged by the driver from pageable memory; the rest of the batch zeroed
-            # (valid for every zoo input: token id 0, a black image; items are independent)
-            if src is not None:
-                cu.dtod(self.static_ptr, src.data_ptr(), nbytes, h)
-            elif nbytes:
-                cu.htod(self.static_ptr, _host_address(body), nbytes, h)
-            if n < self.batch:
-                cu.memset8(self.static_ptr + nbytes, 0, (self.batch - n) * per_item, h)
-            cu.record(slot.start_handle, h)
-            if graph_exec is not None:
-                cu.launch(graph_exec, h)
+        with self.enqueue_lock:
+            if cu is not None and datatype == self.in_datatype:
+                # same bytes as the static input's: one copy, asynchronous from page-locked memory (registered regions
+                # and rings) or device memory, staged by the driver from pageable memory; the rest of the batch zeroed
+                # (valid for every zoo input: token id 0, a black image; items are independent)
+                if src is not None:
+                    cu.dtod(self.static_ptr, src.data_ptr(), nbytes, h)
+                elif nbytes:
+                    cu.htod(self.static_ptr, _host_address(body), nbytes, h)
+                if n < self.batch:
+                    cu.memset8(self.static_ptr + nbytes, 0, (self.batch - n) * per_item, h)
+                cu.record(slot.start_handle, h)
+                if graph_exec is not None:
+                    cu.launch(graph_exec, h)
+                else:
+                    execd.request()
+                cu.record(slot.end_handle, h)
+                if dst is None:
+                    cu.dtoh(slot.host_address, out_ptr, out_bytes, h)
+                elif isinstance(dst, torch.Tensor):
+                    cu.dtod(dst.data_ptr(), out_ptr, out_bytes, h)
+                else:
+                    cu.dtoh(_host_address(dst), out_ptr, out_bytes, h)
+                cu.record(slot.done_handle, h)
             else:
-                execd.request()
-            cu.record(slot.end_handle, h)
-            if dst is None:
-                cu.dtoh(slot.host_address, out_ptr, out_bytes, h)
-            elif isinstance(dst, torch.Tensor):
-                cu.dtod(dst.data_ptr(), out_ptr, out_bytes, h)
-            else:
-                cu.dtoh(_host_address(dst), out_ptr, out_bytes, h)
-            cu.record(slot.done_handle, h)
-        else:
-            # torch's copies, and the launch (a torch replay, paris_serve), on the worker's stream
-            torch.cuda.set_stream(self.stream)
-            src_dtype = getattr(torch, DATATYPES[datatype][0])
-            x = (src.view(src_dtype) if src is not None else _host_input(torch, body, src_dtype)).reshape(
-                n, *self.item_shape)
-            # host-to-device asynchronous from page-locked memory; the GPU converts the datatype if it differs
-            self.static[:n].copy_(x, non_blocking=True)
-            if n < self.batch:
-                self.static[n:].zero_()
-            slot.start.record(self.stream)
-            if graph_exec is not None:
-                self.cu.launch(graph_exec, self.stream_handle)
-            else:
-                execd.request()
-            slot.end.record(self.stream)
-            flat = execd.output[:n].reshape(-1).view(torch.uint8)
-            if dst is None:
-                target = slot.host
-            else:
-                target = dst if isinstance(dst, torch.Tensor) else torch.frombuffer(dst, dtype=torch.uint8)
-            target[:out_bytes].copy_(flat, non_blocking=True)
-            slot.done.record(self.stream)
+                # torch's copies, and the launch (a torch replay, paris_serve), on the worker's stream
+                torch.cuda.set_stream(self.stream)
+                src_dtype = getattr(torch, DATATYPES[datatype][0])
+                x = (src.view(src_dtype) if src is not None else _host_input(torch, body, src_dtype)).reshape(
+                    n, *self.item_shape)
+                # host-to-device asynchronous from page-locked memory; the GPU converts the datatype if it differs
+                self.static[:n].copy_(x, non_blocking=True)
+                if n < self.batch:
+                    self.static[n:].zero_()
+                slot.start.record(self.stream)
+                if graph_exec is not None:
+                    self.cu.launch(graph_exec, self.stream_handle)
+                else:
+                    execd.request()
+                slot.end.record(self.stream)
+                flat = execd.output[:n].reshape(-1).view(torch.uint8)
+                if dst is None:
+                    target = slot.host
+                else:
+                    target = dst if isinstance(dst, torch.Tensor) else torch.frombuffer(dst, dtype=torch.uint8)
+                target[:out_bytes].copy_(flat, non_blocking=True)
+                slot.done.record(self.stream)
         slot.n, slot.to_dst = n, dst is not None
         return slot
 

@@ -363,6 +363,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
         )
       }
       this.depth = Math.max(1, Math.floor(reply.pipelineDepth ?? 1))
+      if (reply.requestPath) this.opts.log?.(`gpu: request path: ${reply.requestPath}`)
     } catch (err) {
       // a model that failed to load: the process is gone (exited and reaped) before the failure is reported, so a
       // caller that gives up then leaves no process behind

@@ -395,6 +395,8 @@ export const LoadedWorker = Type.Object({
   plans: Type.Optional(Type.Record(Type.String(), Type.Object({ mode: Type.String(), switches: Count }))),
   /** GPU memory its model and captures took (what torch reserved for them), bytes. */
   memoryBytes: Type.Optional(Type.Integer()),
+  /** Who runs its requests: "native" (the backend's C request path) or "python …" (why not native). */
+  requestPath: Type.Optional(Type.String()),
 })
 export type LoadedWorker = Type.Static<typeof LoadedWorker>
 
@@ -405,6 +407,8 @@ export const LoadedReply = Type.Object({
   rings: Type.Optional(Type.Record(Type.String(), Type.Union([Type.Literal(true), Type.String()]))),
   /** Executions of one worker the backend overlaps on its stream (its pipeline depth); absent: one at a time. */
   pipelineDepth: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** The backend's request path: "native" (C, gpu/eclip_gpu/native/hotpath.c) or "python (why not native)". */
+  requestPath: Type.Optional(Type.String()),
 })
 export type LoadedReply = Type.Static<typeof LoadedReply>
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The native request path on the GPU machine (issue #17), in ONE device call, from the carried bundle
+# (scripts/device-bundle.sh: carry .device/eclip.tar.xz, .device/node.xz and .whl/, as for device-bench.sh):
+#   1. the GPU tests of the native path (gpu/tests_gpu/test_hotpath.py) and of the Python path it falls back to
+#      (test_regions.py);
+#   2. the backend alone (gpu/scripts/backend-rate.py: no server, inputs and outputs in a system region), Python
+#      path and native path alternated REPEATS times on the same mix: req/s and process CPU per request;
+#   3. served: `eclip bench --backend gpu` of MIX × POLICIES at BATCH once, then `eclip serve-bench --backend gpu
+#      --transport TRANSPORTS --bench <it>` with ECLIP_NATIVE=0 and with the native path, back to back: served ÷ bench
+#      and host CPU per request, each way.
+# Usage there: OUT=... gpu/scripts/device-hotpath.sh NAME
+#   env: MIX (mix7) MODELS (the mix's models for step 2: alexnet,alexnet,alexnet) BATCH (1) POLICIES
+#        (baseline,eclip-fit) TRANSPORTS (shm) DURATION (4) WARMUP (1) REPEATS (2) TESTS (1) STEPS ("1 2 3")
+#        LIMIT_S (560: a step that would not end by then is skipped)
+# Writes $OUT/NAME.log, $OUT/NAME-rate.json (step 2, one line per run) and $OUT/NAME.tgz (step 3's bench and serve
+# directories); prints a short table last.
+set -uo pipefail
+name=${1:?usage: device-hotpath.sh NAME}
+OUT=${OUT:-out}; mkdir -p "$OUT"
+log=$OUT/$name.log
+. "$(dirname "$0")/device-env.sh"
+mix=${MIX:-mix7}; models=${MODELS:-alexnet,alexnet,alexnet}; batch=${BATCH:-1}
+policies=${POLICIES:-baseline,eclip-fit}; transports=${TRANSPORTS:-shm}
+limit=${LIMIT_S:-560}; steps=" ${STEPS:-1 2 3} "
+dir=/tmp/$name; rm -rf "$dir"; mkdir -p "$dir"
+SECONDS=0
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.limit,temperature.gpu --format=csv >"$log" 2>&1
+left() { echo $((limit - SECONDS)); }
+if [[ $steps == *" 1 "* ]]; then
+  echo "== 1. GPU tests (at ${SECONDS} s)" | tee -a "$log"
+  timeout -k 5 "$(( $(left) > 200 ? 200 : $(left) ))" python3 -m pytest -q -x gpu/tests_gpu/test_hotpath.py \
+    gpu/tests_gpu/test_regions.py >>"$log" 2>&1
+  echo "pytest exit $? at ${SECONDS} s" | tee -a "$log"
+fi
+: >"$OUT/$name-rate.json"
+if [[ $steps == *" 2 "* ]]; then
+  echo "== 2. the backend alone, $models batch $batch (at ${SECONDS} s)" | tee -a "$log"
+  for i in $(seq "${REPEATS:-2}"); do
+    for path in python native; do
+      [ "$(left)" -lt 40 ] && { echo "skipped the rest of step 2" | tee -a "$log"; break 2; }
+      timeout -k 5 60 python3 gpu/scripts/backend-rate.py --models "$models" --batch "$batch" --path "$path" \
+        --warmup 1 --window 4 --json "$dir/rate.json" 2>>"$log" | tee -a "$log"
+      [ -f "$dir/rate.json" ] && { cat "$dir/rate.json"; echo; } >>"$OUT/$name-rate.json" && rm -f "$dir/rate.json"
+    done
+  done
+fi
+if [[ $steps == *" 3 "* ]]; then
+  eclip() { timeout -k 10 "$(( $(left) > 30 ? $(left) : 30 ))" /tmp/node .device/eclip/eclip.mjs "$@"; }
+  echo "== 3. bench $mix / $policies / batch $batch (at ${SECONDS} s)" | tee -a "$log"
+  eclip bench --backend gpu --mix "$mix" --policies "$policies" --batch "$batch" --modes graph \
+    --duration "${DURATION:-4}" --warmup "${WARMUP:-1}" --no-solo --no-plots --no-sim-compare --out "$dir/bench" \
+    >>"$log" 2>&1
+  echo "bench exit $? at ${SECONDS} s" | tee -a "$log"
+  for native in 0 1; do
+    [ "$(left)" -lt 100 ] && { echo "skipped serve-bench ECLIP_NATIVE=$native ($(left) s left)" | tee -a "$log"; continue; }
+    echo "== serve-bench ECLIP_NATIVE=$native --transport $transports (at ${SECONDS} s)" | tee -a "$log"
+    ECLIP_NATIVE=$native eclip serve-bench --backend gpu --mix "$mix" --policies "$policies" --batch "$batch" \
+      --duration "${DURATION:-4}" --warmup "${WARMUP:-1}" --transport "$transports" --bench "$dir/bench/results.json" \
+      --out "$dir/serve-native$native" 2>&1 | grep -v '^gpu: captured' >>"$log"
+    echo "serve-bench exit ${PIPESTATUS[0]} at ${SECONDS} s" | tee -a "$log"
+  done
+  tar czf "$OUT/$name.tgz" -C /tmp "$name"
+fi
+echo "==== summary"
+grep -E '^(python|native) path' "$log"
+for native in 0 1; do
+  for t in ${transports//,/ }; do
+    f=$dir/serve-native$native/$t/report.txt
+    [ -f "$f" ] || f=$dir/serve-native$native/report.txt
+    [ -f "$f" ] || continue
+    echo "-- ECLIP_NATIVE=$native $t"
+    awk '/^Served ÷ bench/{p=1} p&&/^$/{p=0} p' "$f"
+    grep -E 'host CPU in the window' "$f" | sed -E 's/^ +note: host CPU in the window: /    host CPU: /'
+  done
+done
+grep -E 'passed|failed' "$log" | tail -2
+echo "== done at ${SECONDS} s"
