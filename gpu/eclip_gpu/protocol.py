@@ -161,7 +161,7 @@ def serve() -> None:
             r = get_runner()
             paris = ParisSession(r.layout, r.energy)
         return paris
-    frames = FrameReader()
+    frames = FrameReader(spin_s=float(os.environ.get("ECLIP_SPIN_US", "0")) / 1e6)
     while True:
         try:
             msg, body = frames.next()

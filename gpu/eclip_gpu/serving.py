@@ -363,6 +363,7 @@ class Serving:
                 raise hotpath.NativeUnavailable("ECLIP_NATIVE=0")
             lib = hotpath.build()
             if ctx is None:
+                self.resources()  # CUDA initialised, its context current on this thread
                 ctx = int(check(driver().cuCtxGetCurrent(), "cuCtxGetCurrent"))
             self.hotpath = hotpath.HotPath(lib, ctx, out_fd, libcuda)
         except (hotpath.NativeUnavailable, OSError, BackendError) as e:

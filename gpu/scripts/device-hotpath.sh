@@ -6,16 +6,19 @@
 #   2. the backend alone (gpu/scripts/backend-rate.py: no server, inputs and outputs in a system region), Python
 #      path and native path alternated REPEATS times on the same mix: req/s and process CPU per request;
 #   3. served: `eclip bench --backend gpu` of MIX × POLICIES at BATCH once, then `eclip serve-bench --backend gpu
-#      --transport TRANSPORTS --bench <it>` with ECLIP_NATIVE=0 and with the native path, back to back: served ÷ bench
-#      and host CPU per request, each way.
-# Usage there: OUT=... gpu/scripts/device-hotpath.sh NAME
+#      --transport TRANSPORTS --bench <it> [serve-bench options]` once per leg of LEGS, back to back: served ÷ bench
+#      and host CPU per request, each way. A leg is NAME:VAR=VALUE[,VAR=VALUE…][:OPTION,VALUE,…], the environment of
+#      its server and serve-bench options of its own (default: python:ECLIP_NATIVE=0 native:ECLIP_NATIVE=1).
+# Usage there: OUT=... gpu/scripts/device-hotpath.sh NAME [serve-bench options...]
 #   env: MIX (mix7) MODELS (the mix's models for step 2: alexnet,alexnet,alexnet) BATCH (1) POLICIES
-#        (baseline,eclip-fit) TRANSPORTS (shm) DURATION (4) WARMUP (1) REPEATS (2) TESTS (1) STEPS ("1 2 3")
+#        (baseline,eclip-fit) TRANSPORTS (shm) DURATION (4) WARMUP (1) REPEATS (2) STEPS ("1 2 3") LEGS
 #        LIMIT_S (560: a step that would not end by then is skipped)
 # Writes $OUT/NAME.log, $OUT/NAME-rate.json (step 2, one line per run) and $OUT/NAME.tgz (step 3's bench and serve
 # directories); prints a short table last.
 set -uo pipefail
-name=${1:?usage: device-hotpath.sh NAME}
+name=${1:?usage: device-hotpath.sh NAME [serve-bench options...]}
+shift
+legs=${LEGS:-python:ECLIP_NATIVE=0 native:ECLIP_NATIVE=1}
 OUT=${OUT:-out}; mkdir -p "$OUT"
 log=$OUT/$name.log
 . "$(dirname "$0")/device-env.sh"
@@ -51,24 +54,26 @@ if [[ $steps == *" 3 "* ]]; then
     --duration "${DURATION:-4}" --warmup "${WARMUP:-1}" --no-solo --no-plots --no-sim-compare --out "$dir/bench" \
     >>"$log" 2>&1
   echo "bench exit $? at ${SECONDS} s" | tee -a "$log"
-  for native in 0 1; do
-    [ "$(left)" -lt 100 ] && { echo "skipped serve-bench ECLIP_NATIVE=$native ($(left) s left)" | tee -a "$log"; continue; }
-    echo "== serve-bench ECLIP_NATIVE=$native --transport $transports (at ${SECONDS} s)" | tee -a "$log"
-    ECLIP_NATIVE=$native eclip serve-bench --backend gpu --mix "$mix" --policies "$policies" --batch "$batch" \
+  for leg in $legs; do
+    IFS=: read -r lname lenv lopts <<<"$leg"
+    [ "$(left)" -lt 100 ] && { echo "skipped serve-bench leg $lname ($(left) s left)" | tee -a "$log"; continue; }
+    echo "== serve-bench leg $lname ($lenv) --transport $transports $* (at ${SECONDS} s)" | tee -a "$log"
+    (export ${lenv//,/ }; eclip serve-bench --backend gpu --mix "$mix" --policies "$policies" --batch "$batch" \
       --duration "${DURATION:-4}" --warmup "${WARMUP:-1}" --transport "$transports" --bench "$dir/bench/results.json" \
-      --out "$dir/serve-native$native" 2>&1 | grep -v '^gpu: captured' >>"$log"
-    echo "serve-bench exit ${PIPESTATUS[0]} at ${SECONDS} s" | tee -a "$log"
+      --out "$dir/serve-$lname" "$@" ${lopts//,/ } 2>&1 | grep -v '^gpu: captured' >>"$log"
+    echo "serve-bench exit ${PIPESTATUS[0]} at ${SECONDS} s" | tee -a "$log")
   done
   tar czf "$OUT/$name.tgz" -C /tmp "$name"
 fi
 echo "==== summary"
 grep -E '^(python|native) path' "$log"
-for native in 0 1; do
+for leg in $legs; do
+  lname=${leg%%:*}
   for t in ${transports//,/ }; do
-    f=$dir/serve-native$native/$t/report.txt
-    [ -f "$f" ] || f=$dir/serve-native$native/report.txt
+    f=$dir/serve-$lname/$t/report.txt
+    [ -f "$f" ] || f=$dir/serve-$lname/report.txt
     [ -f "$f" ] || continue
-    echo "-- ECLIP_NATIVE=$native $t"
+    echo "-- leg $lname ($t)"
     awk '/^Served ÷ bench/{p=1} p&&/^$/{p=0} p' "$f"
     grep -E 'host CPU in the window' "$f" | sed -E 's/^ +note: host CPU in the window: /    host CPU: /'
   done
