@@ -106,3 +106,18 @@ def test_sends_of_threads_racing_leave_whole_frames_in_order_and_flush_waits_for
     for t in range(n_threads):  # each thread's frames in the order it sent them, each body its own
         mine = [(h["id"], bytes(b)) for h, b in got if h["id"] // 1000 == t]
         assert mine == [(t * 1000 + i, bytes([t, i % 256])) for i in range(per_thread)]
+
+
+def test_a_spinning_reader_reads_what_comes_while_it_polls_and_sleeps_after():
+    r, w = os.pipe()
+    try:
+        reader = FrameReader(r, spin_s=0.05)
+        threading.Timer(0.01, lambda: os.write(w, encode({"type": "a"}))).start()
+        t0 = time.perf_counter()
+        assert reader.next()[0] == {"type": "a"}  # came while it polled
+        assert time.perf_counter() - t0 < 0.04
+        threading.Timer(0.15, lambda: os.write(w, encode({"type": "b"}))).start()
+        assert reader.next()[0] == {"type": "b"}  # came after the spin: the blocking read still gets it
+    finally:
+        os.close(r)
+        os.close(w)
