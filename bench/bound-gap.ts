@@ -14,7 +14,7 @@ import { readFile } from '../src/formats/index.ts'
 import { stp } from '../src/measure/system.ts'
 import { packedArea, stpBound } from '../src/profile/bound.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
-import { loadGpu, loadPrimitives, loadProfile } from '../src/profile/store.ts'
+import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
 import { policyLabel } from '../src/report/plots.ts'
 import { gridTable } from '../src/report/tables.ts'
 
@@ -57,13 +57,9 @@ export async function boundGap(
   const gpu = loadGpu(profilesDir)
   const primitives = loadPrimitives(profilesDir, gpu)
   if (!primitives) throw new Error(`${profilesDir}: no primitives.json`)
-  const cache = new Map<string, Profile>()
-  const profileOf = (w: Pick<WorkerSpec, 'model' | 'batch' | 'dtype'>) => {
-    const k = `${w.model}|${w.batch}|${w.dtype}`
-    const p = cache.get(k) ?? loadProfile(profilesDir, gpu, w.model, w.batch, w.dtype)
-    cache.set(k, p)
-    return p
-  }
+  const profilesFor = profilesIn(profilesDir, gpu)
+  const profileOf = (w: Pick<WorkerSpec, 'model' | 'batch' | 'dtype'>) =>
+    profilesFor([{ name: w.model, model: w.model, batch: w.batch, dtype: w.dtype }])[0] as Profile
   const warn = (w: string) => process.stderr.write(`${w}\n`)
   const cases: Case[] = await prepareCases({
     sets: files.map((f) => ({
@@ -72,7 +68,7 @@ export async function boundGap(
       recordedPlan: recordedPlanReader(f, warn),
     })),
     gpu,
-    profilesFor: (ws) => ws.map(profileOf),
+    profilesFor,
     primitives,
     planner: replanner(profilesDir, primitives, warn),
     requestsPerWindow: window.requests,

@@ -36,7 +36,7 @@ import { attachProfileRefs, buildRun, normalise, soloMixName } from '../../src/m
 import { stp } from '../../src/measure/system.ts'
 import { makePlan } from '../../src/plan/index.ts'
 import { DEFAULT_TOLERANCE } from '../../src/profile/rightsize.ts'
-import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
+import { loadGpu, loadPrimitives, profilesIn } from '../../src/profile/store.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const PROFILES = join(ROOT, 'profiles/h100')
@@ -68,13 +68,9 @@ export const GUARD = {
 
 const gpu = loadGpu(PROFILES)
 const primitives = loadPrimitives(PROFILES, gpu)
-const cache = new Map<string, Profile>()
-const profileOf = (w: Pick<WorkerSpec, 'model' | 'batch' | 'dtype'>) => {
-  const k = `${w.model}|${w.batch}|${w.dtype}`
-  const p = cache.get(k) ?? loadProfile(PROFILES, gpu, w.model, w.batch, w.dtype)
-  cache.set(k, p)
-  return p
-}
+const profilesFor = profilesIn(PROFILES, gpu)
+const profileOf = (w: Pick<WorkerSpec, 'model' | 'batch' | 'dtype'>) =>
+  profilesFor([{ name: w.model, model: w.model, batch: w.batch, dtype: w.dtype }])[0] as Profile
 
 /** The re-simulation window: 40 requests of the run's slowest worker at its measured rate, 0.1–1 s (as calibrate). */
 const windowOf = (r: Run) => {
