@@ -1,0 +1,75 @@
+// bench/series-summary.ts, which the results READMEs' figures come from: on recorded series it gives the figures their
+// READMEs state, finds the extremes and the repeats' spread, recomputes files without system metrics from the
+// profiles, and refuses runs it cannot compare.
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { extremeOf, meanOf, onlyPolicy, recomputed, spread, summarise } from '../../bench/series-summary.ts'
+import { type Results, type Run, readFile } from '../../src/formats/index.ts'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const runsOf = (dir: string) => readFile<Results>('results', join(ROOT, dir, 'results.json')).runs
+const r3 = (x: number | null | undefined) =>
+  x === null || x === undefined ? null : Math.round(x * 1000) / 1000
+const r2 = (x: number | null | undefined) =>
+  x === null || x === undefined ? null : Math.round(x * 100) / 100
+
+describe('series-summary', () => {
+  it("gives the H200 floors series' batch-8 figures as its README states them", () => {
+    const s = summarise(runsOf('results/h200/eclip-fit-floors/batch8'))
+    assert.equal(s.policy, 'eclip-fit/graph')
+    assert.equal(s.rows.length, 7)
+    assert.equal(r3(meanOf(s.rows, 'stpVsBaseline')), 1.056)
+    assert.equal(extremeOf(s.rows, 'stpVsBaseline')?.mix, 'mix5')
+    const worst = extremeOf(s.rows, 'worstVsBaseline')
+    assert.deepEqual([worst?.mix, worst?.worstWorker, r2(worst?.worstVsBaseline)], ['mix3', 'vgg19#0', 0.94])
+    assert.equal(r3(meanOf(s.rows, 'totalRpsVsBaseline')), 1.039)
+    assert.equal(r3(meanOf(s.rows, 'meanVsBaseline')), 1.077)
+    assert.equal(r3(meanOf(s.rows, 'energyEffVsBaseline')), 1.043)
+    assert.equal(r2(meanOf(s.rows, 'stpVsBound')), 0.86)
+    assert.equal(r2(meanOf(s.rows, 'baselineVsBound')), 0.82)
+    assert.deepEqual(
+      s.rows.map((r) => r2(r.boundVsBaseline)),
+      [1.28, 1.39, 1.48, 1.2, 1.2, 1.25, 0.91],
+    )
+    const p95 = s.rows.reduce((a, r) => (r.worstP95.ratio > a.worstP95.ratio ? r : a))
+    assert.deepEqual([p95.mix, r2(p95.worstP95.ratio)], ['mix7', 1.11])
+    assert.ok(s.rows.every((r) => r.belowFloor.length === 0))
+  })
+
+  it("measures the spread between the H100 floors series' two repeats, mix by mix", () => {
+    const a = summarise(runsOf('results/h100/eclip-fit-floors/batch8'))
+    const b = summarise(runsOf('results/h100/eclip-fit-floors/batch8-repeat'))
+    const s = spread(a, b)
+    assert.deepEqual(
+      s.map((x) => x.mix),
+      ['mix1', 'mix2', 'mix3', 'mix4', 'mix5', 'mix6', 'mix7'],
+    )
+    for (const x of s) {
+      const ra = a.rows.find((r) => r.mix === x.mix)
+      const rb = b.rows.find((r) => r.mix === x.mix)
+      assert.equal(x.ratioDiff, Math.abs((ra?.stpVsBaseline ?? 0) - (rb?.stpVsBaseline ?? 0)))
+    }
+    // a summary against itself has no spread
+    assert.ok(spread(a, a).every((x) => x.ratioDiff === 0 && x.policyStpDiff === 0))
+  })
+
+  it('recomputes a series recorded without system metrics from the profiles', () => {
+    const runs = runsOf('results/h100/eclip-fit-v2/batch8')
+    assert.throws(() => summarise(runs, 'eclip-fit/graph'), /system metrics: not recorded/)
+    const s = summarise(recomputed(runs, join(ROOT, 'profiles/h100')), 'eclip-fit/graph')
+    const worst = extremeOf(s.rows, 'worstVsBaseline')
+    // the unfloored planner's starved worker (results/h100/eclip-fit-v2/README.md)
+    assert.deepEqual([worst?.mix, worst?.worstWorker, r2(worst?.worstVsBaseline)], ['mix3', 'vgg19#0', 0.53])
+    assert.ok(s.rows.some((r) => r.belowFloor.includes('vgg19#0')))
+  })
+
+  it('refuses runs it cannot compare, naming what is missing', () => {
+    const runs = runsOf('results/h100/eclip-fit-v2/batch8')
+    assert.throws(() => onlyPolicy(runs), /3 policies besides baseline/)
+    const floors = runsOf('results/h100/eclip-fit-floors/batch8')
+    const noBase: Run[] = floors.filter((r) => !(r.mix === 'mix4' && r.policy === 'baseline'))
+    assert.throws(() => summarise(noBase), /mix4 b8: baseline's GPU run: not recorded/)
+    assert.throws(() => summarise(floors, 'eclip/graph'), /no GPU mix run of eclip\/graph/)
+  })
+})
