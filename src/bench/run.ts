@@ -32,7 +32,7 @@ import {
 } from '../formats/index.ts'
 import { attachProfileRefs, normalise } from '../measure/metrics.ts'
 import { PROFILES_HOME } from '../paths.ts'
-import type { Planner } from '../plan/index.ts'
+import type { Planner, RtMechanism } from '../plan/index.ts'
 import { makePlanTable } from '../plan/table.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
@@ -235,6 +235,9 @@ export interface RunBenchOptions {
   batch?: number
   /** open loop: Poisson arrivals per worker, req/s */
   rate?: number
+  /** eclip-rt: its mechanism, the priority mechanism's reserved SMs, the partition mechanism's factor */
+  rtMechanism?: RtMechanism
+  rtReserveSms?: number
   rtFactor?: number
   profiles: ProfilesChoice
   /** primitives, power model and contention constants files (default: the profile directory's) */
@@ -362,7 +365,11 @@ function benchPlanners(o: RunBenchOptions, inputs: Inputs, live: boolean): Bench
     power: inputs.power,
     calibration: inputs.calibration,
   }
-  const extra = o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }
+  const extra = {
+    ...(o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }),
+    ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
+    ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
+  }
   const planner: Planner = simPlanner((gpu) => ({ ...sim, gpu }), extra)
   if (!live) return { planner }
   const threaded = threadedSimPlanner(sim, extra, o.tableThreads ?? defaultTableThreads())

@@ -8,7 +8,7 @@ import { type ProfilesChoice, reportFrom, runBench } from '../../bench/run.ts'
 import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
-import { DEFAULT_RT_FACTOR } from '../../plan/index.ts'
+import { DEFAULT_RT_FACTOR, DEFAULT_RT_MECHANISM, RT_MECHANISMS } from '../../plan/index.ts'
 import { num, resolveMixesOrWorkloads, resolvePolicies } from '../options.ts'
 
 /** --profiles: a directory, synthetic, or (not given) the shipped ones for the backend's GPU (runBench picks). */
@@ -47,9 +47,20 @@ export function registerBench(program: Command) {
       "open loop: Poisson arrivals at this rate per worker (default: closed loop, or each worker's own arrivals)",
       num('rate', 1e-9),
     )
+    .addOption(
+      new Option(
+        '--rt-mechanism <m>',
+        `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU) or partition (partitions of their own) (default ${DEFAULT_RT_MECHANISM})`,
+      ).choices(RT_MECHANISMS),
+    )
+    .option(
+      '--rt-reserve-sms <n>',
+      "eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default 0)",
+      num('rt-reserve-sms', 0, true),
+    )
     .option(
       '--rt-factor <f>',
-      `eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
+      `eclip-rt's partition mechanism: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
       num('rt-factor', 1),
     )
     .option(

@@ -25,11 +25,13 @@ import {
   DEFAULT_MIP_GAP,
   DEFAULT_MODEL_WISE_FACTOR,
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_MECHANISM,
   DEFAULT_SWITCH_MAX,
   DEFAULT_TIME_LIMIT_S,
   DEFAULT_TOLERANCE,
   makePlan,
   type PlanEvaluator,
+  RT_MECHANISMS,
   type SolverChoice,
 } from '../../plan/index.ts'
 import { makePlanTable } from '../../plan/table.ts'
@@ -130,8 +132,19 @@ export function registerPlan(program: Command) {
     )
     .option(
       '--rt-factor <f>',
-      `eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
+      `eclip-rt's partition mechanism: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
       num('--rt-factor', (v) => v >= 1, '≥ 1'),
+    )
+    .addOption(
+      new Option(
+        '--rt-mechanism <m>',
+        `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU) or partition (partitions of their own) (default ${DEFAULT_RT_MECHANISM})`,
+      ).choices(RT_MECHANISMS),
+    )
+    .option(
+      '--rt-reserve-sms <n>',
+      "eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default 0)",
+      num('--rt-reserve-sms', (v) => int(v) && v >= 0, 'an integer ≥ 0'),
     )
     .option(
       '--time-limit <s>',
@@ -177,6 +190,8 @@ export function registerPlan(program: Command) {
         ...(o.tolerance === undefined ? {} : { tolerance: o.tolerance }),
         ...(o.modelWiseFactor === undefined ? {} : { modelWiseFactor: o.modelWiseFactor }),
         ...(o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }),
+        ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
+        ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
