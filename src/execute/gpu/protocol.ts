@@ -395,6 +395,8 @@ export const LoadedWorker = Type.Object({
   plans: Type.Optional(Type.Record(Type.String(), Type.Object({ mode: Type.String(), switches: Count }))),
   /** GPU memory its model and captures took (what torch reserved for them), bytes. */
   memoryBytes: Type.Optional(Type.Integer()),
+  /** The priority of its streams (the plan worker's streamPriority; normal without one). */
+  streamPriority: Type.Optional(Type.Enum(['normal', 'high'])),
 })
 export type LoadedWorker = Type.Static<typeof LoadedWorker>
 
