@@ -253,6 +253,8 @@ export interface RunBenchOptions {
   plots: boolean
   /** with the GPU backend: also simulate every run for the side-by-side columns */
   simCompare: boolean
+  /** with the GPU backend: check partitioned workers' outputs against their baseline captures (default true) */
+  checkOutputs?: boolean
 }
 
 /**
@@ -276,7 +278,10 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
   const lengths = runLengths(o)
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
-  const gpu = o.backend === 'gpu' ? await createGpuBackend() : undefined
+  const gpu =
+    o.backend === 'gpu'
+      ? await createGpuBackend(o.checkOutputs === false ? { checkOutputs: false } : {})
+      : undefined
   let inputs: Inputs
   try {
     inputs = resolveInputs({ ...o, ...(gpu ? { device: gpu.gpu } : {}) })

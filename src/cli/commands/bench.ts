@@ -101,6 +101,10 @@ export function registerBench(program: Command) {
       '--no-sim-compare',
       'with --backend gpu: do not also simulate every run for the side-by-side columns',
     )
+    .option(
+      '--no-check-outputs',
+      "with --backend gpu: do not check each partitioned worker's output against its baseline capture before a run (saves a capture per worker and run)",
+    )
     .action(async (opts) => {
       const profiles = profilesChoice(opts.profiles)
       if (opts.from) return reportFrom(opts.from.split(','), { ...opts, profiles })

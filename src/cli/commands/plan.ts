@@ -299,15 +299,25 @@ export function formatTableSummary(t: PlanTable): string {
   return `${lines.join('\n')}\n`
 }
 
+/** Slice ids as runs: [0, 1, 2, 5, 7, 8] → "0-2,5,7-8" (a partition need not be one run: eclip-rt's best-effort one). */
+export function sliceRuns(slices: readonly number[]): string {
+  const runs: string[] = []
+  const sorted = [...slices].sort((a, b) => a - b)
+  for (let i = 0; i < sorted.length; ) {
+    let j = i
+    while (j + 1 < sorted.length && (sorted[j + 1] as number) === (sorted[j] as number) + 1) j++
+    runs.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`)
+    i = j + 1
+  }
+  return runs.join(',')
+}
+
 export function formatPlanSummary(plan: Plan): string {
   const lines = [
     `plan ${plan.policy} for ${plan.mix} on ${plan.gpu.name}: ${plan.workers.length} worker(s), pool of ${plan.pool.partitions.length} partition(s)` +
       (plan.repartitionAtSwitch ? ', re-created at every switch' : ''),
   ]
-  const pool = plan.pool.partitions.map((p) => {
-    const sl = p.slices.length === 1 ? `${p.slices[0]}` : `${p.slices[0]}-${p.slices[p.slices.length - 1]}`
-    return `${p.id}:${p.sms}SM[${sl}]`
-  })
+  const pool = plan.pool.partitions.map((p) => `${p.id}:${p.sms}SM[${sliceRuns(p.slices)}]`)
   lines.push(`pool (id:SMs[slices]): ${pool.join(' ')}`)
   const head = [
     'worker',
