@@ -741,17 +741,7 @@ function assemble(o: AssembleInput): Plan {
       ...(o.highPriority?.[i] ? { streamPriority: 'high' as const } : {}),
     }
   })
-  const {
-    tolerance,
-    switchMax,
-    modelWiseFactor,
-    timeLimitS,
-    mipGap,
-    maxPartitions,
-    rtFactor,
-    rtMechanism,
-    rtReserveSms,
-  } = o.params
+  const { rtFactor, rtMechanism, rtReserveSms, ...paper } = o.params
   const plan: Plan = {
     format: 'eclip.plan/1',
     policy: o.policy,
@@ -760,14 +750,9 @@ function assemble(o: AssembleInput): Plan {
     pool: { partitions: o.partitions },
     workers: planWorkers,
     repartitionAtSwitch: o.policy === 'kw-ioctl',
-    // params allows extra fields: the pool cap is recorded next to the paper's parameters
+    // params allows extra fields: the pool cap and eclip-rt's options are recorded next to the paper's parameters
     params: {
-      tolerance,
-      switchMax,
-      modelWiseFactor,
-      timeLimitS,
-      mipGap,
-      maxPartitions,
+      ...paper,
       ...(rtFactor !== undefined ? { rtFactor } : {}),
       ...(rtMechanism !== undefined ? { rtMechanism } : {}),
       ...(rtReserveSms !== undefined ? { rtReserveSms } : {}),
