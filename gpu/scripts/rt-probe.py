@@ -24,7 +24,7 @@ rate; solo runs first, each BE model alone) against baseline's, and the worst BE
 
     python3 gpu/scripts/rt-probe.py [--cases A,C] [--window 2.5] [--warmup 0.5] [--rt-sms 112] [--reserve 16,32]
         [--candidates ...] [--no-solo] [--budget-s 170] [--out DIR]       (GPU machine; writes DIR/rt-probe.json)
-About 2 minutes with the defaults; no run starts after --budget-s.
+Sized for about 2 minutes with the defaults; no run starts after --budget-s.
 """
 
 from __future__ import annotations
