@@ -3,6 +3,10 @@
 The device's SMs are split ONCE into slices (`cuDevSmResourceSplitByCount` at the minimum partition size); every
 partition is a union of slices of that one split, built as one green context with its own stream. Partitions are
 created at start-up and reused: creating one costs ~1.8 ms (docs/design.md §7), far too much for the request path.
+
+Streams have a priority (`STREAM_PRIORITIES`): `normal`, CUDA's default and its lowest, and `high`, the device's
+highest, whose pending thread blocks the block scheduler dispatches before those of normal streams (a real-time
+worker's, plan field `streamPriority`; issue #20). Running blocks are never preempted.
 """
 
 from __future__ import annotations
@@ -11,6 +15,40 @@ import time
 from dataclasses import dataclass, field
 
 from .cuda import BackendError, check, device, driver, versions
+
+
+# a stream's priority by name: `normal` is CUDA's default (the least), `high` the device's greatest
+STREAM_PRIORITIES = ("normal", "high")
+
+
+def priority_value(level: str) -> int:
+    """The CUDA stream priority of `level` (lower numbers are served first): 0, CUDA's default, for normal streams;
+    the device's greatest for high ones (asked through the runtime API, which makes the device's primary context
+    current on this thread where it is not yet)."""
+    if level not in STREAM_PRIORITIES:
+        raise BackendError(f"unknown stream priority {level!r} (known: {', '.join(STREAM_PRIORITIES)})")
+    if level == "normal":
+        return 0
+    from cuda.bindings import runtime  # noqa: PLC0415
+
+    err, _least, greatest = runtime.cudaDeviceGetStreamPriorityRange()
+    if int(err) != 0:
+        raise BackendError(f"cudaDeviceGetStreamPriorityRange failed: {err}")
+    return int(greatest)
+
+
+def ordinary_stream(level: str = "normal", device_index: int = 0):
+    """A full-GPU stream (no green context) at `level`: torch's own for normal ones (as before priorities), one made
+    with cuStreamCreateWithPriority for high ones (torch clamps its priorities to a range of its own). Made once per
+    worker and kept: not for the request path."""
+    import torch  # noqa: PLC0415
+
+    if level == "normal":
+        return torch.cuda.Stream(device=device_index)
+    d = driver()
+    s = check(d.cuStreamCreateWithPriority(d.CUstream_flags.CU_STREAM_NON_BLOCKING, priority_value(level)),
+              "cuStreamCreateWithPriority")
+    return torch.cuda.ExternalStream(int(s), device=device_index)
 
 
 @dataclass
@@ -22,6 +60,8 @@ class Partition:
     cu_stream: object
     torch_stream: object = None
     create_ms: float = 0.0
+    # the stream's priority (STREAM_PRIORITIES)
+    priority: str = "normal"
 
 
 @dataclass
@@ -138,14 +178,15 @@ class PartitionPool:
             raise BackendError(f"no partition with slices {list(key)} in the pool (pools are built at start-up)")
         return self.partitions[key]
 
-    def for_worker(self, part: Partition, worker: str) -> Partition:
-        """`part`'s slices as a green context and stream of `worker`'s own. Workers share SMs, never a queue: with one
-        stream per partition their groups queued in one FIFO (stream mode), and with one context per partition their
-        graphs' nodes ran in lockstep too (graph mode: on an H200, co-located workers completed requests at one common
-        rate or simple ratios of it, e.g. 396/198/405 req/s, where baseline gave 352/117/1167)."""
-        key = (part.slices, worker)
+    def for_worker(self, part: Partition, worker: str, priority: str = "normal") -> Partition:
+        """`part`'s slices as a green context and stream of `worker`'s own, its stream at `priority`. Workers share
+        SMs, never a queue: with one stream per partition their groups queued in one FIFO (stream mode), and with one
+        context per partition their graphs' nodes ran in lockstep too (graph mode: on an H200, co-located workers
+        completed requests at one common rate or simple ratios of it, e.g. 396/198/405 req/s, where baseline gave
+        352/117/1167)."""
+        key = (part.slices, worker, priority)
         if key not in self.worker_partitions:
-            self.worker_partitions[key] = make_partition(self.layout, part.slices, part.id)
+            self.worker_partitions[key] = make_partition(self.layout, part.slices, part.id, priority)
         return self.worker_partitions[key]
 
     def close(self) -> None:
@@ -158,9 +199,9 @@ class PartitionPool:
         self.partitions.clear()
 
 
-def make_partition(layout: SliceLayout, slices: tuple[int, ...], pid: int = 0) -> Partition:
-    """One green context over the union of `slices` (+ its non-blocking stream) on the layout's device. Not for the
-    request path."""
+def make_partition(layout: SliceLayout, slices: tuple[int, ...], pid: int = 0, priority: str = "normal") -> Partition:
+    """One green context over the union of `slices` (+ its non-blocking stream at `priority`) on the layout's device.
+    Not for the request path."""
     import torch  # noqa: PLC0415
 
     d = driver()
@@ -169,7 +210,8 @@ def make_partition(layout: SliceLayout, slices: tuple[int, ...], pid: int = 0) -
     desc = check(d.cuDevResourceGenerateDesc(resources, len(resources)), f"cuDevResourceGenerateDesc{list(slices)}")
     ctx = check(d.cuGreenCtxCreate(desc, device(layout.device), d.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM),
                 "cuGreenCtxCreate")
-    stream = check(d.cuGreenCtxStreamCreate(ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING, 0), "cuGreenCtxStreamCreate")
+    stream = check(d.cuGreenCtxStreamCreate(ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING, priority_value(priority)),
+                   "cuGreenCtxStreamCreate")
     ms = (time.perf_counter() - t0) * 1e3
     sms = sum(layout.slice_sms(i) for i in slices)
     got = check(d.cuGreenCtxGetDevResource(ctx, d.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM), "cuGreenCtxGetDevResource")
@@ -178,7 +220,8 @@ def make_partition(layout: SliceLayout, slices: tuple[int, ...], pid: int = 0) -
     # the stream's device, said explicitly: ExternalStream defaults to the current device, and torch switches to the
     # stream's device (and takes its current stream there) whenever the stream is entered or replayed on
     ts = torch.cuda.ExternalStream(int(stream), device=layout.device)
-    return Partition(id=pid, slices=slices, sms=sms, green_ctx=ctx, cu_stream=stream, torch_stream=ts, create_ms=ms)
+    return Partition(id=pid, slices=slices, sms=sms, green_ctx=ctx, cu_stream=stream, torch_stream=ts, create_ms=ms,
+                     priority=priority)
 
 
 def destroy_partition(p: Partition) -> None:

@@ -8,6 +8,10 @@ worker, as serving.py does), and each request runs the capture of the plan of th
 
 Models are built once per (worker name, model, batch, dtype) and partitions once per slice set, then reused by
 later runs; graphs live only for their run. Teardown order matters (docs/design.md §8): graphs die before partitions.
+
+A plan worker with `streamPriority: high` (eclip-rt's priority mechanism) gets every stream it runs on at high
+priority: its own ordinary stream, which launches its graph, and its green contexts' streams its kernels were captured
+on — whether a graph's kernels take the launch stream's priority or the capture stream's, both are high.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from .energy import Energy
 from .execute import closed_loop, op_kernel_starts, prepare_worker
 from .identity import check_plan_gpu
 from .live import ActiveSet, LiveWorker, check_sets
-from .partitions import PartitionPool, read_layout
+from .partitions import PartitionPool, ordinary_stream, read_layout
 
 MODE_OF_POLICY = {"baseline": "whole", "model-wise": "whole", "kw-ioctl": "ioctl"}
 # NVIDIA MPS (issue #8, mps.py): every worker its own process under an MPS daemon of ours, not in this process
@@ -48,11 +52,13 @@ class Runner:
             self.models[key] = zoo.build(w["model"], w["batch"], w["dtype"])
         return self.models[key]
 
-    def _origin(self, name: str):
-        # each worker its own ordinary (full-GPU) stream: where baseline runs and where requests start and end
-        if name not in self.origins:
-            self.origins[name] = self.torch.cuda.Stream()
-        return self.origins[name]
+    def _origin(self, name: str, priority: str = "normal"):
+        # each worker its own ordinary (full-GPU) stream per priority: where baseline runs and where requests start
+        # and end
+        key = name if priority == "normal" else (name, priority)
+        if key not in self.origins:
+            self.origins[key] = self.torch.cuda.Stream() if priority == "normal" else ordinary_stream(priority)
+        return self.origins[key]
 
     def run(self, msg: dict, progress) -> dict:
         torch = self.torch
@@ -86,9 +92,11 @@ class Runner:
             wmode = mode
             if policy == "baseline":
                 groups = None
-            # the plan's partitions, each with a stream of this worker's own (workers share SMs, never a queue)
-            wparts = {pid: self.pool.for_worker(part, w["name"]) for pid, part in parts.items()}
-            execd = prepare_worker(w["name"], built, wmode, groups, wparts, self._origin(w["name"]),
+            # the plan's partitions, each with a stream of this worker's own (workers share SMs, never a queue), at
+            # the worker's priority
+            level = w.get("streamPriority", "normal")
+            wparts = {pid: self.pool.for_worker(part, w["name"], level) for pid, part in parts.items()}
+            execd = prepare_worker(w["name"], built, wmode, groups, wparts, self._origin(w["name"], level),
                                    w["fingerprint"], layout=self.layout)
             if execd.moved_boundaries:
                 notes.append(f"{w['name']}: {execd.moved_boundaries} group boundaries moved to op starts")

@@ -42,7 +42,7 @@ from .fastcu import fastcu
 from .frames import OUT_FD, use_writer
 from .frames import flush as flush_frames
 from .identity import check_plan_gpu
-from .partitions import PartitionPool, read_layout
+from .partitions import PartitionPool, ordinary_stream, read_layout
 from .regions import CudaRegion, Region, SystemRegion, open_region, pin_mapping
 from .shm import Ring, attach
 
@@ -693,7 +693,10 @@ class Serving:
             name = w["name"]
             model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
             built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
-            origin = torch.cuda.Stream()
+            # the default plan's stream priority for every capture of the worker (eclip-rt's priority mechanism: its
+            # launch stream and its partitions' streams at high priority; runner.py says why both)
+            level = (_plan_worker(plan, w, None) or {}).get("streamPriority", "normal")
+            origin = ordinary_stream(level)
             graph_pool, warmed, dry = torch.cuda.graph_pool_handle(), set(), None
             mem0 = torch.cuda.memory_reserved()
 
@@ -702,7 +705,7 @@ class Serving:
                 pw = _plan_worker(p, w, key)
                 mode, groups = worker_mode(p["policy"] if p else None, [dict(g) for g in pw["groups"]] if pw else None)
                 # each worker its own stream on every partition: workers share SMs, never a queue
-                wparts = {pid: pool.for_worker(part, name) for pid, part in parts_of.get(key, {}).items()}
+                wparts = {pid: pool.for_worker(part, name, level) for pid, part in parts_of.get(key, {}).items()}
                 if dry is None:
                     dry = op_kernel_starts(built, origin, warmed)
                 return prepare_worker(name, built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
@@ -725,6 +728,7 @@ class Serving:
                 "outputDtype": kserve_datatype(out.dtype),
                 "fingerprint": execd.fingerprint,
                 "mode": execd.mode,
+                "streamPriority": level,
                 "kernels": execd.kernels,
                 "switches": execd.switches,
                 "plans": {k: {"mode": e.mode, "switches": e.switches} for k, e in variants.items()},

@@ -1,6 +1,7 @@
 """The runner's choice of loop without a GPU: with `arrivals` in the run message each worker keeps its schedule
 (arrivals.py) and the reply carries its requests' arrival times; without, the closed loop as always; a schedule per
-plan worker or the run is refused. The model, partitions and graphs are fakes (no torch)."""
+plan worker or the run is refused; a plan worker's stream priority reaches every stream it runs on. The model,
+partitions and graphs are fakes (no torch)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,14 @@ class _Energy:
 
 
 class _Pool:
+    def __init__(self):
+        self.made = []
+
     def create(self, slices, pid):
         return ("part", pid)
 
-    def for_worker(self, part, name):
+    def for_worker(self, part, name, priority="normal"):
+        self.made.append((name, part, priority))
         return part
 
     def close(self):
@@ -55,10 +60,17 @@ class _Exec:
 def _runner(monkeypatch, loops: list):
     r = object.__new__(Runner)
     r.layout, r.energy, r.pool, r.models, r.origins = _Layout(), _Energy(), _Pool(), {}, {}
-    cuda = types.SimpleNamespace(synchronize=lambda: None, empty_cache=lambda: None, Stream=lambda: None)
+    cuda = types.SimpleNamespace(synchronize=lambda: None, empty_cache=lambda: None, Stream=lambda: ("stream", "normal"))
     r.torch = types.SimpleNamespace(cuda=cuda)
     monkeypatch.setattr(r, "_built", lambda w: None)
-    monkeypatch.setattr(runner_mod, "prepare_worker", lambda name, *a, **k: _Exec(name))
+    r.prepared = []
+
+    def prepare(name, built, mode, groups, parts, origin, *a, **k):
+        r.prepared.append((name, origin))
+        return _Exec(name)
+
+    monkeypatch.setattr(runner_mod, "prepare_worker", prepare)
+    monkeypatch.setattr(runner_mod, "ordinary_stream", lambda level="normal": ("stream", level))
     real_driven = runner_mod.driven_loop
 
     def driven(*a, **k):
@@ -116,3 +128,16 @@ def test_bad_arrivals_are_refused_before_anything_runs(monkeypatch, arrivals, wh
         _runner(monkeypatch, loops).run({"plan": _plan(), "warmupS": 0, "windowS": 0.01, "arrivals": arrivals},
                                         progress=lambda m: None)
     assert loops == []
+
+
+def test_a_high_priority_worker_gets_every_stream_high(monkeypatch):
+    """eclip-rt's priority mechanism: the plan's real-time worker launches from a high-priority stream of its own and
+    its partition streams are high too; the others stay normal; its origin is kept apart from a normal one."""
+    plan = _plan()
+    plan["policy"] = "eclip-rt"
+    plan["workers"][0]["streamPriority"] = "high"
+    r = _runner(monkeypatch, [])
+    r.run({"plan": plan, "warmupS": 0, "windowS": 0.01}, progress=lambda m: None)
+    assert r.pool.made == [("vgg19#0", ("part", 0), "high"), ("resnet152#0", ("part", 0), "normal")]
+    assert r.prepared == [("vgg19#0", ("stream", "high")), ("resnet152#0", ("stream", "normal"))]
+    assert r.origins == {("vgg19#0", "high"): ("stream", "high"), "resnet152#0": ("stream", "normal")}

@@ -37,3 +37,25 @@ def test_partition_that_is_not_a_union_of_slices_is_refused(pool):
 
     with pytest.raises(BackendError, match="not a union of slices"):
         pool.create([pool.layout.n_slices + 3])
+
+
+def test_streams_take_the_priority_asked_for(pool):
+    """A worker's green-context stream and its ordinary stream at `high` get the device's greatest priority; at
+    `normal`, CUDA's default (eclip-rt's priority mechanism, runner.py)."""
+    from cuda.bindings import runtime
+
+    from eclip_gpu.cuda import check, driver
+    from eclip_gpu.partitions import ordinary_stream, priority_value
+
+    d = driver()
+    _, least, greatest = runtime.cudaDeviceGetStreamPriorityRange()
+    assert greatest < least, "this GPU has no stream priorities"
+    assert priority_value("high") == greatest and priority_value("normal") == 0
+    whole = pool.whole()
+    hi = pool.for_worker(whole, "rt-test", "high")
+    lo = pool.for_worker(whole, "rt-test", "normal")
+    assert hi is not lo and hi.priority == "high"
+    assert check(d.cuStreamGetPriority(hi.cu_stream), "cuStreamGetPriority") == greatest
+    assert check(d.cuStreamGetPriority(lo.cu_stream), "cuStreamGetPriority") == 0
+    s = ordinary_stream("high")
+    assert check(d.cuStreamGetPriority(d.CUstream(int(s.cuda_stream))), "cuStreamGetPriority") == greatest

@@ -32,7 +32,7 @@ import {
 } from '../formats/index.ts'
 import { attachProfileRefs, normalise } from '../measure/metrics.ts'
 import { PROFILES_HOME } from '../paths.ts'
-import type { Planner } from '../plan/index.ts'
+import type { Planner, RtMechanism } from '../plan/index.ts'
 import { makePlanTable } from '../plan/table.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
@@ -235,6 +235,9 @@ export interface RunBenchOptions {
   batch?: number
   /** open loop: Poisson arrivals per worker, req/s */
   rate?: number
+  /** eclip-rt: its mechanism, the priority mechanism's reserved SMs, the partition mechanism's factor */
+  rtMechanism?: RtMechanism
+  rtReserveSms?: number
   rtFactor?: number
   profiles: ProfilesChoice
   /** primitives, power model and contention constants files (default: the profile directory's) */
@@ -250,6 +253,8 @@ export interface RunBenchOptions {
   plots: boolean
   /** with the GPU backend: also simulate every run for the side-by-side columns */
   simCompare: boolean
+  /** with the GPU backend: check partitioned workers' outputs against their baseline captures (default true) */
+  checkOutputs?: boolean
 }
 
 /**
@@ -273,7 +278,10 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
   const lengths = runLengths(o)
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
-  const gpu = o.backend === 'gpu' ? await createGpuBackend() : undefined
+  const gpu =
+    o.backend === 'gpu'
+      ? await createGpuBackend(o.checkOutputs === false ? { checkOutputs: false } : {})
+      : undefined
   let inputs: Inputs
   try {
     inputs = resolveInputs({ ...o, ...(gpu ? { device: gpu.gpu } : {}) })
@@ -362,7 +370,11 @@ function benchPlanners(o: RunBenchOptions, inputs: Inputs, live: boolean): Bench
     power: inputs.power,
     calibration: inputs.calibration,
   }
-  const extra = o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }
+  const extra = {
+    ...(o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }),
+    ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
+    ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
+  }
   const planner: Planner = simPlanner((gpu) => ({ ...sim, gpu }), extra)
   if (!live) return { planner }
   const threaded = threadedSimPlanner(sim, extra, o.tableThreads ?? defaultTableThreads())

@@ -1,7 +1,8 @@
 // What `eclip bench` and `eclip serve-bench` read from their command lines the same way: numeric options, --mix,
-// --workload and --policies.
+// --workload, --policies and eclip-rt's options.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { Option } from '@commander-js/extra-typings'
 import YAML from 'yaml'
 import {
   ALL_POLICIES,
@@ -17,6 +18,7 @@ import {
   type WorkloadFile,
 } from '../formats/index.ts'
 import { PAPER_MIXES, WORKLOADS_HOME } from '../paths.ts'
+import { DEFAULT_RT_FACTOR, DEFAULT_RT_MECHANISM, RT_MECHANISMS, type RtMechanism } from '../plan/index.ts'
 import { loadMixArrivals } from '../workload/arrivals.ts'
 
 /** A commander parser for a number option ≥ `min`. */
@@ -148,4 +150,34 @@ export function resolvePolicies(
   // baseline is what every ratio is taken against: always run it
   if (!out.includes('baseline')) out.unshift('baseline')
   return out as Policy[]
+}
+
+/** eclip-rt's options, the same on bench and serve-bench (`eclip plan` has its own, with its own number parser). */
+export const rtMechanismOption = () =>
+  new Option(
+    '--rt-mechanism <m>',
+    `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU) or partition (partitions of their own) (default ${DEFAULT_RT_MECHANISM})`,
+  ).choices(RT_MECHANISMS)
+export const rtReserveOption = () =>
+  new Option(
+    '--rt-reserve-sms <n>',
+    "eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default 0)",
+  ).argParser(num('rt-reserve-sms', 0, true))
+export const rtFactorOption = () =>
+  new Option(
+    '--rt-factor <f>',
+    `eclip-rt's partition mechanism: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
+  ).argParser(num('rt-factor', 1))
+
+/** The eclip-rt flags given, as makePlan's options. */
+export function rtPlanOptions(o: { rtMechanism?: RtMechanism; rtReserveSms?: number; rtFactor?: number }): {
+  rtMechanism?: RtMechanism
+  rtReserveSms?: number
+  rtFactor?: number
+} {
+  return {
+    ...(o.rtMechanism !== undefined ? { rtMechanism: o.rtMechanism } : {}),
+    ...(o.rtReserveSms !== undefined ? { rtReserveSms: o.rtReserveSms } : {}),
+    ...(o.rtFactor !== undefined ? { rtFactor: o.rtFactor } : {}),
+  }
 }

@@ -16,7 +16,7 @@ import { PowerModel, SimCalibration } from './power.ts'
 import { Primitives } from './primitives.ts'
 import { Profile, profileConsistencyErrors } from './profile.ts'
 import { Results, resultsConsistencyErrors } from './results.ts'
-import { ServeConfig, serveConfigConsistencyErrors } from './serve-config.ts'
+import { ServeConfig, serveConfigConsistencyErrors, serveConfigWhere } from './serve-config.ts'
 import { ServeResults, serveResultsConsistencyErrors } from './serve-results.ts'
 import { WorkloadFile, workloadFileConsistencyErrors } from './workload.ts'
 
@@ -55,7 +55,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   power: { schema: PowerModel },
   'sim-calibration': { schema: SimCalibration },
   results: { schema: Results, consistency: resultsConsistencyErrors },
-  'serve-config': { schema: ServeConfig, consistency: serveConfigConsistencyErrors },
+  'serve-config': { schema: ServeConfig, consistency: serveConfigConsistencyErrors, where: serveConfigWhere },
   'serve-results': { schema: ServeResults, consistency: serveResultsConsistencyErrors },
 }
 

@@ -92,6 +92,11 @@ export const PlanWorker = Type.Object(
     /** The worker's priority and SLO as its mix gave them (absent: best-effort, none). */
     priority: Type.Optional(Priority),
     sloMs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * The CUDA priority of the worker's streams (absent: normal, CUDA's default): `high` for a real-time worker under
+     * eclip-rt's priority mechanism, whose thread blocks the GPU then dispatches before normal streams' waiting ones.
+     */
+    streamPriority: Type.Optional(Type.Enum(['normal', 'high'])),
   },
   { additionalProperties: false },
 )

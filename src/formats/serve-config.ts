@@ -1,9 +1,10 @@
 // Serve config: what `eclip serve` serves and how. Written by people (YAML or JSON). Relative paths are relative to
 // the config file.
 import Type from 'typebox'
+import { Priority } from './arrival.ts'
 import { Dtype, ModelName } from './common.ts'
 import { GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario.ts'
-import { MPS_POLICIES, POLICIES, TABLE_POLICIES } from './plan.ts'
+import { MPS_POLICIES, POLICIES, PRIORITY_POLICIES, TABLE_POLICIES } from './plan.ts'
 
 /**
  * PARIS + ELSA (docs/design.md §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the host at
@@ -14,10 +15,12 @@ export const PARIS_ELSA = 'paris-elsa'
 
 /**
  * The server runs every worker in one backend process: MPS's one process per worker is a bench policy only. Besides
- * the optimizer's policies, eclip-live (a plan per set of active models, docs/live.md) and paris-elsa.
+ * the optimizer's policies, eclip-rt (real-time models beside best-effort ones, docs/workloads.md), eclip-live (a
+ * plan per set of active models, docs/live.md) and paris-elsa.
  */
 export const SERVE_POLICIES = [
   ...POLICIES.filter((p) => !(MPS_POLICIES as readonly string[]).includes(p)),
+  ...PRIORITY_POLICIES,
   ...TABLE_POLICIES,
   PARIS_ELSA,
 ] as const
@@ -26,6 +29,8 @@ export type ServePolicy = Type.Static<typeof ServePolicy>
 
 /** The per-model load of the paris-elsa policy (scenario files' fields, src/formats/paris-scenario.ts). */
 const PARIS_MODEL_FIELDS = ['rate', 'sloMs', 'batches', 'latencyTable'] as const
+/** The paris-elsa fields a real-time model of a plan policy also takes: its SLO and its expected rate. */
+const REALTIME_MODEL_FIELDS: readonly string[] = ['rate', 'sloMs']
 /** The server-wide fields of the paris-elsa policy. */
 const PARIS_FIELDS = ['gpus', 'gpu', 'latency', 'paris'] as const
 
@@ -83,9 +88,20 @@ export const ServeModel = Type.Object(
     inputs: Type.Optional(Type.Array(ServeTensor, { minItems: 1 })),
     /** User models: output tensors, shapes without the batch dimension. */
     outputs: Type.Optional(Type.Array(ServeTensor, { minItems: 1 })),
-    /** paris-elsa: expected arrival rate, requests/s (PARIS sizes the partitions by it). */
+    /**
+     * Plan policies: realtime (a latency SLO, `sloMs`, the plan keeps; eclip-rt serves it first) or best-effort (the
+     * default: what is left), as a mix file's workers say it (docs/workloads.md).
+     */
+    priority: Type.Optional(Priority),
+    /**
+     * Expected arrival rate, requests/s. paris-elsa: PARIS sizes the partitions by it. A real-time model: the planner
+     * checks its demand and queueing (Poisson arrivals at this rate); without it the model counts as always busy.
+     */
     rate: Type.Optional(MODEL_LOAD_FIELDS.rate),
-    /** paris-elsa: latency objective per request (arrival to answer), ms (ELSA dispatches by it). */
+    /**
+     * Latency objective per request (arrival to answer), ms. paris-elsa: ELSA dispatches by it. A real-time model:
+     * required; the plan is refused where the model cannot meet it.
+     */
     sloMs: Type.Optional(MODEL_LOAD_FIELDS.sloMs),
     /**
      * paris-elsa: the batch-size mix (batch size → weight). Each size is captured as a graph on every partition; a
@@ -157,6 +173,20 @@ export const ServeConfig = Type.Object(
       ),
     ),
     dashboard: Type.Optional(Type.Boolean({ default: true })),
+    /** eclip-rt: how real-time models are kept near their latency alone (docs/workloads.md, `eclip bench --rt-*`). */
+    realtime: Type.Optional(
+      Type.Object(
+        {
+          /** priority (default: high-priority streams on the whole GPU) or partition (partitions of their own). */
+          mechanism: Type.Optional(Type.Enum(['priority', 'partition'])),
+          /** priority: SMs, whole slices, no best-effort work runs on (default 0). */
+          reserveSms: Type.Optional(Type.Integer({ minimum: 0 })),
+          /** partition: a real-time model's latency target over its latency alone on the whole GPU (default 1.1). */
+          factor: Type.Optional(Type.Number({ minimum: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** eclip-live: how the plan per set of active models is made and followed (docs/live.md). */
     live: Type.Optional(
       Type.Object(
@@ -236,6 +266,8 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
     errors.push(
       '/plan: eclip-live makes its plan table at start-up (a plan per set of active models), not from a plan',
     )
+  if (c.policy !== 'eclip-rt' && c.realtime !== undefined)
+    errors.push(`/realtime: only the eclip-rt policy uses it (this config has policy ${c.policy ?? 'eclip'})`)
   if (c.policy === PARIS_ELSA) errors.push(...parisConsistencyErrors(c))
   else {
     // paris-elsa's fields elsewhere would be silently ignored: say so instead
@@ -244,9 +276,19 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
       if (c[f] !== undefined)
         errors.push(`/${f}: only the ${PARIS_ELSA} policy uses it (this config has ${policy})`)
     c.models.forEach((m, i) => {
-      for (const f of PARIS_MODEL_FIELDS)
-        if (m[f] !== undefined)
-          errors.push(`/models/${i}/${f}: only the ${PARIS_ELSA} policy uses it (this config has ${policy})`)
+      const rt = m.priority === 'realtime'
+      for (const f of PARIS_MODEL_FIELDS) {
+        if (m[f] === undefined || (rt && REALTIME_MODEL_FIELDS.includes(f))) continue
+        errors.push(
+          `/models/${i}/${f}: only the ${PARIS_ELSA} policy uses it (this config has ${policy})${REALTIME_MODEL_FIELDS.includes(f) ? ', or a real-time model (priority: realtime): best-effort work takes what is left' : ''}`,
+        )
+      }
+      if (rt && m.sloMs === undefined)
+        errors.push(`/models/${i}: missing field(s) "sloMs": a real-time model needs its latency SLO`)
+      if (m.priority !== undefined && live)
+        errors.push(
+          `/models/${i}/priority: eclip-live's plans per set of active models take no priorities; serve real-time models under eclip-rt`,
+        )
     })
   }
   return errors
@@ -266,6 +308,10 @@ function parisConsistencyErrors(c: ServeConfig): string[] {
   const dtype = c.models[0]?.dtype ?? 'fp16'
   c.models.forEach((m, i) => {
     const at = `/models/${i}`
+    if (m.priority !== undefined)
+      errors.push(
+        `${at}/priority: ${PARIS_ELSA} dispatches every model by its sloMs; priorities are the plan policies' (eclip-rt)`,
+      )
     for (const f of ['rate', 'sloMs', 'batches'] as const)
       if (m[f] === undefined) errors.push(`${at}/${f}: the ${PARIS_ELSA} policy needs ${why[f]}`)
     if (m.batches) {
@@ -298,4 +344,15 @@ function parisConsistencyErrors(c: ServeConfig): string[] {
       )
   })
   return errors
+}
+
+/** The model a serve config's error path points into ("model vgg19"), for the error's reason. */
+export function serveConfigWhere(value: unknown, path: string): string | undefined {
+  const m = /^\/models\/(\d+)/.exec(path)
+  if (!m) return undefined
+  const models = (value as { models?: unknown[] } | null)?.models
+  const model = models?.[Number(m[1])] as { name?: unknown; model?: unknown } | undefined
+  const name =
+    typeof model?.name === 'string' ? model.name : typeof model?.model === 'string' ? model.model : undefined
+  return name ? `model ${name}` : undefined
 }

@@ -26,4 +26,14 @@ export {
   solveEclip,
 } from './make-plan.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
-export { checkRealtime, DEFAULT_RT_FACTOR, isRealtime, predictedLatencyUs, rtLayout } from './realtime.ts'
+export {
+  checkRealtime,
+  DEFAULT_RT_FACTOR,
+  DEFAULT_RT_MECHANISM,
+  isRealtime,
+  predictedLatencyUs,
+  RT_MECHANISMS,
+  type RtMechanism,
+  type RtOptions,
+  rtLayout,
+} from './realtime.ts'

@@ -36,7 +36,14 @@ import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstanc
 import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
-import { checkRealtime, DEFAULT_RT_FACTOR, rtLayout } from './realtime.ts'
+import {
+  checkRealtime,
+  DEFAULT_RT_FACTOR,
+  DEFAULT_RT_MECHANISM,
+  RT_MECHANISMS,
+  type RtMechanism,
+  rtLayout,
+} from './realtime.ts'
 
 export const DEFAULT_SWITCH_MAX = 14
 export const DEFAULT_MODEL_WISE_FACTOR = 1.1
@@ -94,6 +101,10 @@ export interface PlanOptions {
   modelWiseFactor?: number
   /** eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (DEFAULT_RT_FACTOR). */
   rtFactor?: number
+  /** eclip-rt: how real-time workers are kept near their latency alone (DEFAULT_RT_MECHANISM, src/plan/realtime.ts). */
+  rtMechanism?: RtMechanism
+  /** eclip-rt's priority mechanism: SMs (whole slices) no best-effort work runs on (default 0). */
+  rtReserveSms?: number
   timeLimitS?: number
   mipGap?: number
   maxPartitions?: number
@@ -128,6 +139,14 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   num('switch-max', o.switchMax, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0')
   num('model-wise factor', o.modelWiseFactor, (v) => v >= 1, '≥ 1')
   num('rt factor', o.rtFactor, (v) => v >= 1, '≥ 1')
+  num('rt reserve', o.rtReserveSms, (v) => Number.isInteger(v) && v >= 0, 'a whole number of SMs ≥ 0')
+  if (o.rtMechanism !== undefined && !(RT_MECHANISMS as readonly string[]).includes(o.rtMechanism))
+    throw new UserError(`unknown eclip-rt mechanism "${o.rtMechanism}" (known: ${RT_MECHANISMS.join(', ')})`)
+  const mech = o.rtMechanism ?? DEFAULT_RT_MECHANISM
+  if (o.policy === 'eclip-rt' && o.rtFactor !== undefined && mech !== 'partition')
+    throw new UserError(
+      `the rt factor (${o.rtFactor}) sizes eclip-rt's partitions: it is the partition mechanism's (this plan's is ${mech})`,
+    )
   num('time limit', o.timeLimitS, (v) => v > 0, '> 0 seconds')
   num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
   num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
@@ -258,6 +277,8 @@ interface PolicyLayout {
   instances: WorkerInstance[]
   assignments: Assignment[]
   solver?: Omit<SolverInfo, 'solveMs'>
+  /** Per worker, whether its streams run at high priority (eclip-rt's priority mechanism); absent: none does. */
+  highPriority?: boolean[]
 }
 
 type PolicyPlanner = (c: PolicyContext) => PolicyLayout | Promise<PolicyLayout>
@@ -349,10 +370,17 @@ const planModelWise: PolicyPlanner = (c) => {
   return { partitions, ladders, instances, assignments: bottom(instances) }
 }
 
-/** eclip-rt: real-time workers their own partitions, the best-effort ones the rest (src/plan/realtime.ts). */
+/**
+ * eclip-rt: real-time workers at high priority on the whole GPU, or on partitions of their own, the best-effort ones
+ * on what is left (src/plan/realtime.ts).
+ */
 const planRealtime: PolicyPlanner = (c) => {
   const { workers, profiles } = c
-  const layout = rtLayout(c.gpu, workers, profiles, c.params.rtFactor ?? DEFAULT_RT_FACTOR)
+  const layout = rtLayout(c.gpu, workers, profiles, {
+    mechanism: c.params.rtMechanism ?? DEFAULT_RT_MECHANISM,
+    ...(c.params.rtFactor !== undefined ? { factor: c.params.rtFactor } : {}),
+    ...(c.params.rtReserveSms !== undefined ? { reserveSms: c.params.rtReserveSms } : {}),
+  })
   const partitions = layout.partitions
   const ladders = layout.assigned.map((id) => [id])
   c.notes.push(...layout.notes)
@@ -381,7 +409,7 @@ const planRealtime: PolicyPlanner = (c) => {
     c.notes.push(
       `${approx.join(', ')} SMs not a profiled size: predicted at ${approx.map((s) => profiled(0, s)).join(', ')}`,
     )
-  return { partitions, ladders, instances, assignments }
+  return { partitions, ladders, instances, assignments, highPriority: layout.highPriority }
 }
 
 /** eclip-fit: model-wise homes plus priced overlap, searched on the evaluator (else at fixed prices). */
@@ -539,7 +567,7 @@ async function eclipFloors(
   c: PolicyContext,
   evaluator: PlanEvaluator,
   mode: 'check' | 'repair',
-  start: Required<Omit<PolicyLayout, 'solver'>>,
+  start: Required<Omit<PolicyLayout, 'solver' | 'highPriority'>>,
 ): Promise<Assignment[]> {
   const { workers, profiles, opts, notes } = c
   const { partitions, ladders, instances } = start
@@ -617,7 +645,7 @@ export async function makePlan(
     timeLimitS: opts.timeLimitS ?? DEFAULT_TIME_LIMIT_S,
     mipGap: opts.mipGap ?? DEFAULT_MIP_GAP,
     maxPartitions: opts.maxPartitions ?? DEFAULT_MAX_PARTITIONS,
-    ...(opts.policy === 'eclip-rt' ? { rtFactor: opts.rtFactor ?? DEFAULT_RT_FACTOR } : {}),
+    ...(opts.policy === 'eclip-rt' ? rtParams(opts) : {}),
   }
   const notes: string[] = []
   const ctx: PolicyContext = {
@@ -631,7 +659,7 @@ export async function makePlan(
     notes,
   }
   const planner = POLICY_PLANNERS[opts.policy as Exclude<Policy, 'eclip-live'>]
-  const { partitions, ladders, instances, assignments, solver = NO_SOLVER } = await planner(ctx)
+  const { partitions, ladders, instances, assignments, solver = NO_SOLVER, highPriority } = await planner(ctx)
   return assemble({
     gpu,
     mixName,
@@ -645,7 +673,16 @@ export async function makePlan(
     params,
     solver: { ...solver, solveMs: performance.now() - t0 },
     notes,
+    ...(highPriority ? { highPriority } : {}),
   })
+}
+
+/** eclip-rt's parameters as the plan records them: its mechanism and that mechanism's own. */
+function rtParams(o: PlanOptions): { rtMechanism: RtMechanism; rtFactor?: number; rtReserveSms?: number } {
+  const rtMechanism = o.rtMechanism ?? DEFAULT_RT_MECHANISM
+  return rtMechanism === 'partition'
+    ? { rtMechanism, rtFactor: o.rtFactor ?? DEFAULT_RT_FACTOR }
+    : { rtMechanism, rtReserveSms: o.rtReserveSms ?? 0 }
 }
 
 interface AssembleInput {
@@ -666,9 +703,12 @@ interface AssembleInput {
     mipGap: number
     maxPartitions: number
     rtFactor?: number
+    rtMechanism?: RtMechanism
+    rtReserveSms?: number
   }
   solver: Omit<SolverInfo, 'solveMs'> & { solveMs?: number }
   notes: readonly string[]
+  highPriority?: readonly boolean[]
 }
 
 /** The plan of given assignments (validated against the plan format). */
@@ -698,9 +738,10 @@ function assemble(o: AssembleInput): Plan {
       alpha,
       ...(w.priority !== undefined ? { priority: w.priority } : {}),
       ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
+      ...(o.highPriority?.[i] ? { streamPriority: 'high' as const } : {}),
     }
   })
-  const { tolerance, switchMax, modelWiseFactor, timeLimitS, mipGap, maxPartitions, rtFactor } = o.params
+  const { rtFactor, rtMechanism, rtReserveSms, ...paper } = o.params
   const plan: Plan = {
     format: 'eclip.plan/1',
     policy: o.policy,
@@ -709,15 +750,12 @@ function assemble(o: AssembleInput): Plan {
     pool: { partitions: o.partitions },
     workers: planWorkers,
     repartitionAtSwitch: o.policy === 'kw-ioctl',
-    // params allows extra fields: the pool cap is recorded next to the paper's parameters
+    // params allows extra fields: the pool cap and eclip-rt's options are recorded next to the paper's parameters
     params: {
-      tolerance,
-      switchMax,
-      modelWiseFactor,
-      timeLimitS,
-      mipGap,
-      maxPartitions,
+      ...paper,
       ...(rtFactor !== undefined ? { rtFactor } : {}),
+      ...(rtMechanism !== undefined ? { rtMechanism } : {}),
+      ...(rtReserveSms !== undefined ? { rtReserveSms } : {}),
     } as Plan['params'],
     solver: {
       ...o.solver,

@@ -7,22 +7,27 @@
 // shortfall named. An SLO ≤ 0 and an unknown priority name are refused by the mix file's schema (naming the field and
 // the model), and again here for workers made in code (`checkInputs` in index.ts).
 //
-// eclip-rt (a policy of its own, so that every other policy plans as it always did): each real-time worker gets a
-// dedicated partition — a run of regular slices nobody else uses — of the fewest slices whose predicted latency is
-// within its SLO and within `factor` × its latency alone on the whole GPU (the near-solo target; model-wise's factor
-// idea, default the same 1.1). The best-effort workers share everything else (the remainder slice included), each as
-// one group: inside that partition they run as baseline runs on the whole GPU. When the near-solo targets do not all
-// fit (leaving the best-effort workers at least one slice), the real-time worker that loses least gives up a slice,
-// down to what its SLO needs; what cannot meet the SLOs is refused, by how many slices.
+// eclip-rt (a policy of its own, so that every other policy plans as it always did) has two mechanisms (`mechanism`):
+// - priority (the default): every real-time worker on the whole GPU, its streams at high priority — the block
+//   scheduler dispatches its kernels' thread blocks before any best-effort block waiting; running blocks are not
+//   preempted — and the best-effort workers at normal priority on the whole GPU, or on all but the top `reserveSms`
+//   (whole slices) kept free for the real-time work to start on at once. Nothing idles while no real-time request
+//   is in flight.
+// - partition: each real-time worker gets a dedicated partition — a run of regular slices nobody else uses — of the
+//   fewest slices whose predicted latency is within its SLO and within `factor` × its latency alone on the whole GPU
+//   (the near-solo target; model-wise's factor idea, default the same 1.1). The best-effort workers share everything
+//   else (the remainder slice included), each as one group: inside that partition they run as baseline runs on the
+//   whole GPU. When the near-solo targets do not all fit (leaving the best-effort workers at least one slice), the
+//   real-time worker that loses least gives up a slice, down to what its SLO needs; what cannot meet the SLOs is
+//   refused, by how many slices. Its SMs idle while its worker has no request.
 //
 // Predicted latency from a profile (no co-runner can touch a dedicated partition's SMs; memory bandwidth and L2 are
 // shared all the same): the request latency S at the partition's size, plus the mean queueing wait of the worker's
 // arrivals there — none for a closed loop or uniform arrivals below capacity, an M/D/1 queue's ρS / (2(1 − ρ)) for
 // Poisson arrivals (and traces, whose gaps are not known in advance), unbounded at ρ = rate × S ≥ 1.
 //
-// What this first form leaves for later (docs/workloads.md): the SMs kept for a real-time worker idle while it has
-// no request; best-effort work would take the whole GPU between real-time requests with the plan-per-active-set
-// switching of issue #19.
+// Which mechanism keeps real-time latency nearest its solo latency at what cost in throughput is measured, not
+// assumed: gpu/scripts/rt-probe.py runs both beside baseline and the other candidates (docs/workloads.md).
 import { UserError } from '../formats/errors.ts'
 import { type Gpu, regularSlices } from '../formats/gpu.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
@@ -33,6 +38,19 @@ import { internPartition } from './pool.ts'
 
 /** eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (as model-wise's factor). */
 export const DEFAULT_RT_FACTOR = 1.1
+
+/** How eclip-rt keeps real-time workers near their latency alone (the top of this file). */
+export const RT_MECHANISMS = ['priority', 'partition'] as const
+export type RtMechanism = (typeof RT_MECHANISMS)[number]
+export const DEFAULT_RT_MECHANISM: RtMechanism = 'priority'
+
+export interface RtOptions {
+  mechanism?: RtMechanism
+  /** partition: the near-solo target, × latency alone (DEFAULT_RT_FACTOR) */
+  factor?: number
+  /** priority: SMs (whole slices, the top ones) no best-effort work runs on; default 0 */
+  reserveSms?: number
+}
 
 const ms = (us: number) => `${(us / 1000).toFixed(us < 10_000 ? 3 : 1)} ms`
 
@@ -99,31 +117,42 @@ export interface RtLayout {
   partitions: Partition[]
   /** Partition id per worker (plan order). */
   assigned: number[]
+  /** Per worker (plan order), whether its streams run at high priority (the priority mechanism's real-time ones). */
+  highPriority: boolean[]
   notes: string[]
 }
 
 /**
- * eclip-rt's partitions (see the top of this file): a dedicated run of regular slices per real-time worker, from the
- * high end of the slice list, and the rest for the best-effort workers. Without real-time workers, or with one alone,
- * every worker is on the whole GPU.
+ * eclip-rt's layout (see the top of this file) by its mechanism. Without real-time workers, or with one alone, every
+ * worker is on the whole GPU at normal priority.
  */
 export function rtLayout(
   gpu: Gpu,
   workers: readonly WorkerSpec[],
   profiles: readonly Profile[],
-  factor: number = DEFAULT_RT_FACTOR,
+  o: RtOptions = {},
 ): RtLayout {
-  const reg = regularSlices(gpu)
-  const n = reg.length
-  const partitions: Partition[] = []
-  const byKey = new Map<string, number>()
+  const mechanism = o.mechanism ?? DEFAULT_RT_MECHANISM
+  if (!(RT_MECHANISMS as readonly string[]).includes(mechanism))
+    throw new UserError(`eclip-rt: unknown mechanism "${mechanism}" (known: ${RT_MECHANISMS.join(', ')})`)
+  if (o.reserveSms !== undefined && mechanism !== 'priority')
+    throw new UserError(
+      `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; the ${mechanism} mechanism gives each real-time worker its own partition`,
+    )
+  const reserveSms = o.reserveSms ?? 0
+  if (!Number.isInteger(reserveSms) || reserveSms < 0 || reserveSms % gpu.sliceSize !== 0)
+    throw new UserError(
+      `eclip-rt: reserved SMs must be a whole number of the GPU's ${gpu.sliceSize}-SM slices (0, ${gpu.sliceSize}, ${2 * gpu.sliceSize}, …), got ${reserveSms}`,
+    )
   const rt = workers.flatMap((w, i) => (isRealtime(w) ? [i] : []))
   const be = workers.flatMap((w, i) => (isRealtime(w) ? [] : [i]))
   if (rt.length === 0 || (rt.length === 1 && be.length === 0)) {
-    const whole = internPartition(partitions, byKey, gpu.slices)
+    const partitions: Partition[] = []
+    const whole = internPartition(partitions, new Map(), gpu.slices)
     return {
       partitions,
       assigned: workers.map(() => whole),
+      highPriority: workers.map(() => false),
       notes: [
         rt.length === 0
           ? 'no real-time workers: every worker on the whole GPU (the baseline placement)'
@@ -131,6 +160,58 @@ export function rtLayout(
       ],
     }
   }
+  return mechanism === 'priority'
+    ? priorityLayout(gpu, workers, rt, be, reserveSms)
+    : partitionLayout(gpu, workers, profiles, rt, be, o.factor ?? DEFAULT_RT_FACTOR)
+}
+
+/** The priority mechanism: real-time workers high on the whole GPU, best-effort ones normal on all but the reserve. */
+function priorityLayout(
+  gpu: Gpu,
+  workers: readonly WorkerSpec[],
+  rt: number[],
+  be: number[],
+  reserveSms: number,
+): RtLayout {
+  const reg = regularSlices(gpu)
+  const n = reg.length
+  const k = reserveSms / gpu.sliceSize
+  if (be.length > 0 && k > n - 1)
+    throw new UserError(
+      `eclip-rt: reserving ${reserveSms} SMs leaves the best-effort workers no slice of their own: at most ${(n - 1) * gpu.sliceSize} of the GPU's ${gpu.smCount} SMs can be reserved`,
+    )
+  const partitions: Partition[] = []
+  const byKey = new Map<string, number>()
+  const whole = internPartition(partitions, byKey, gpu.slices)
+  const rest = k > 0 ? [...reg.slice(0, n - k), ...gpu.slices.filter((s) => s.remainder)] : gpu.slices
+  const beId = internPartition(partitions, byKey, rest)
+  const assigned = workers.map((w) => (isRealtime(w) ? whole : beId))
+  const notes = [
+    `${rt.map((i) => (workers[i] as WorkerSpec).name).join(', ')} (realtime): the whole GPU, streams at high priority (their thread blocks are dispatched before best-effort ones; running blocks are not preempted)`,
+  ]
+  if (be.length > 0)
+    notes.push(
+      k > 0
+        ? `best-effort workers share ${partitions[beId]?.sms} SMs at normal priority, each as one group; the top ${reserveSms} SMs (slices ${reg[n - k]?.id}–${reg[n - 1]?.id}) run real-time work only`
+        : 'best-effort workers share the whole GPU at normal priority, each as one group',
+    )
+  else if (k > 0) notes.push(`no best-effort workers: nothing to keep off the ${reserveSms} reserved SMs`)
+  return { partitions, assigned, highPriority: workers.map((w) => isRealtime(w)), notes }
+}
+
+/** The partition mechanism: a dedicated run of regular slices per real-time worker from the high end, the rest shared. */
+function partitionLayout(
+  gpu: Gpu,
+  workers: readonly WorkerSpec[],
+  profiles: readonly Profile[],
+  rt: number[],
+  be: number[],
+  factor: number,
+): RtLayout {
+  const reg = regularSlices(gpu)
+  const n = reg.length
+  const partitions: Partition[] = []
+  const byKey = new Map<string, number>()
   const smsOf = (L: number) => reg.slice(0, L).reduce((a, s) => a + s.sms, 0)
   const WHOLE = n + 1
   const info = rt.map((i) => {
@@ -207,5 +288,5 @@ export function rtLayout(
     notes.push(
       `${rest.length} slice(s) (${rest.reduce((a, s) => a + s.sms, 0)} SMs) unused: no best-effort workers`,
     )
-  return { partitions, assigned, notes }
+  return { partitions, assigned, highPriority: workers.map(() => false), notes }
 }

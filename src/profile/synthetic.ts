@@ -84,8 +84,8 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticModel>> = {
     stems: ['conv2d_dw', 'bn_fw_inf', 'conv2d_1x1_gemm', 'channel_shuffle', 'relu_nhwc'],
     persistentShare: 0.03,
   },
-  // DISB's two models beyond the paper's (issue #20), not measured on any GPU yet: guesses to be replaced by their
-  // H100 profiles. inceptionv3 (torchvision inception_v3, 299×299 input): 94 convolutions, each with its batch norm
+  // DISB's two models beyond the paper's (issue #20): guesses made before they were profiled (profiles/h100 holds
+  // their measured profiles), kept as synthetic stand-ins like the others. inceptionv3 (torchvision inception_v3, 299×299 input): 94 convolutions, each with its batch norm
   // and ReLU, plus pools and concatenations; about half resnet152's work, scaling between resnet152 and densenet201.
   inceptionv3: {
     kernels: 310,

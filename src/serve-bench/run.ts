@@ -12,15 +12,14 @@ import {
   expandWorkers,
   hasLoadFields,
   isMpsPolicy,
-  isPriorityPolicy,
   type Mix,
   type Policy,
   parseFormat,
   type Results,
   readFile,
+  type ServeConfig,
   type ServeResults,
   type ServeRun,
-  type ThroughputPolicy,
   UserError,
   type Workload,
 } from '../formats/index.ts'
@@ -33,6 +32,7 @@ import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/i
 import {
   DEFAULT_MAX_OUTSTANDING,
   normaliseServeRuns,
+  type ServeBenchPolicy,
   serveBenchRuns,
   serveReport,
   type TransportOutcome,
@@ -77,6 +77,8 @@ export interface RunServeBenchOptions {
   frontends: number
   /** an eclip bench results.json to compare with */
   bench?: string
+  /** eclip-rt's options (bench's --rt-mechanism, --rt-reserve-sms, --rt-factor) for its serve configs */
+  realtime?: ServeConfig['realtime']
   seed: number
   /** output directory */
   out: string
@@ -114,12 +116,8 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     throw new UserError(
       `--policies: ${mps.join(', ')}: the server runs every model in one backend process; MPS policies are eclip bench's only`,
     )
-  const rt = named.filter(isPriorityPolicy)
-  if (rt.length > 0)
-    throw new UserError(
-      `--policies: ${rt.join(', ')}: not a serve policy yet (the server takes no priorities)`,
-    )
-  const policies = named.filter((p): p is ThroughputPolicy => !isPriorityPolicy(p))
+  // every other policy is a serve policy, eclip-rt's priorities included (the serve config carries them)
+  const policies = named as ServeBenchPolicy[]
   const warnings: string[] = []
   if (o.profiles === 'synthetic' && o.backend === 'gpu')
     throw new UserError('--profiles synthetic: the GPU backend needs measured profiles')
@@ -203,6 +201,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
             transports,
             ...(o.frontends > 0 ? { frontends: o.frontends } : {}),
             ...(o.gpu ? { gpu: o.gpu } : {}),
+            ...(o.realtime && policy === 'eclip-rt' ? { realtime: o.realtime } : {}),
             configFile,
           })
         } catch (err) {

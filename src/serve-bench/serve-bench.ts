@@ -9,10 +9,11 @@ import type {
   Dtype,
   Gpu,
   Mix,
+  Policy,
   ServeConfig,
   ServeRun,
   ServeWorkerResult,
-  ThroughputPolicy,
+  WorkerSpec,
 } from '../formats/index.ts'
 import { expandWorkers, serveRunId } from '../formats/index.ts'
 import { profileRefs } from '../measure/metrics.ts'
@@ -25,7 +26,7 @@ import { gridTable } from '../report/tables.ts'
 import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
-import { loopOfWorkers } from '../workload/arrivals.ts'
+import { loadOf, loopOfWorkers } from '../workload/arrivals.ts'
 import {
   type Call,
   type ClientEvent,
@@ -39,10 +40,15 @@ import { sendPlans, servedRealtime, workerArrivals } from './open-loop.ts'
 
 export type { Call } from './client-process.ts'
 
+/** The policies serve-bench serves: every plan policy but the MPS ones (one process per worker), which bench runs. */
+export type ServeBenchPolicy = Exclude<Policy, 'mps' | 'mps-unlimited'>
+
 export interface ServeBenchSpec {
   mix: Mix
-  /** A serve policy (the server plans by priority not yet: no eclip-rt). */
-  policy: ThroughputPolicy
+  /** A serve policy; eclip-rt's real-time models go into the config with their priority, SLO and rate. */
+  policy: ServeBenchPolicy
+  /** eclip-rt's options for the config's `realtime` (mechanism, reserved SMs, factor). */
+  realtime?: ServeConfig['realtime']
   backend: 'sim' | 'gpu'
   /** Overrides every worker's batch; null keeps the mix's. */
   batch: number | null
@@ -97,6 +103,23 @@ export const servedName = (worker: string) => worker.replace(/[^A-Za-z0-9_.-]/g,
 /** One transport's outcome of serveBenchRuns, or why its clients failed (the other transports still ran). */
 export type TransportOutcome = ServeBenchOutcome | { transport: Transport; error: Error }
 
+/**
+ * A mix worker's priority as a serve config model says it: its priority, a real-time worker's SLO, and the mean rate
+ * of an open-loop real-time source as the model's expected `rate` (the planner assumes Poisson arrivals at it); a
+ * closed-loop one gives none (always busy, as the bench's planner counts it).
+ */
+export function priorityFields(
+  w: WorkerSpec,
+): Pick<ServeConfig['models'][number], 'priority' | 'sloMs' | 'rate'> {
+  if (w.priority !== 'realtime') return w.priority !== undefined ? { priority: w.priority } : {}
+  const load = loadOf(w.arrival)
+  return {
+    priority: 'realtime',
+    ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
+    ...(!load.closed && load.rps > 0 ? { rate: load.rps * load.share } : {}),
+  }
+}
+
 /** One served run with one transport (spec.transport, default http). */
 export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOutcome> {
   const [o] = await serveBenchRuns({ ...spec, transports: [spec.transport ?? 'http'] })
@@ -122,12 +145,14 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
     dashboard: false,
     // gRPC only where the clients use it (a free port, as HTTP's)
     grpcPort: transports.includes('grpc') ? 0 : null,
+    ...(spec.realtime && spec.policy === 'eclip-rt' ? { realtime: spec.realtime } : {}),
     models: workers.map((w) => ({
       name: servedName(w.name),
       model: w.model,
       batch: w.batch,
       dtype: w.dtype,
       ...(spec.queueSize ? { queueSize: spec.queueSize } : {}),
+      ...priorityFields(w),
     })),
   }
   writeFileSync(spec.configFile, `${JSON.stringify(config, null, 1)}\n`)

@@ -49,8 +49,17 @@ export interface ServeFlags {
  * directory (as `eclip plan` and `eclip bench` pass it); without that evaluator every worker would stay in its
  * model-wise home.
  */
-export const defaultPlanner: Planner = ({ gpu, workers, profiles, policy, mix, profilesDir, note }) => {
-  if (policy !== 'eclip-fit') return makePlan(gpu, mix, workers, profiles, { policy })
+export const defaultPlanner: Planner = ({
+  gpu,
+  workers,
+  profiles,
+  policy,
+  mix,
+  profilesDir,
+  note,
+  realtime,
+}) => {
+  if (policy !== 'eclip-fit') return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
   const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
   for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
   return makePlan(gpu, mix, workers, profiles, {

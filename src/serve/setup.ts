@@ -11,6 +11,7 @@ import { isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
 import { lookupPlan, PLAN_TABLE_FULL_MAX, type PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
+import type { PlanOptions } from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import { loadGpu, loadProfile, loadProfileSet } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
@@ -34,7 +35,23 @@ export type Planner = (args: {
   profilesDir?: string
   /** Says something a user should know about the plan (start-up notes, the dashboard). */
   note?: (line: string) => void
+  /** eclip-rt: the config's `realtime` (mechanism, reserved SMs, factor) as the optimizer's options. */
+  realtime?: RealtimeOptions
 }) => Promise<Plan> | Plan
+
+/** eclip-rt's options of a serve config, as makePlan names them. */
+export type RealtimeOptions = Pick<PlanOptions, 'rtMechanism' | 'rtReserveSms' | 'rtFactor'>
+
+/** The serve config's `realtime` as makePlan's options (empty without one). */
+export function realtimeOptions(config: ServeConfig): RealtimeOptions {
+  const r = config.realtime
+  if (!r) return {}
+  return {
+    ...(r.mechanism !== undefined ? { rtMechanism: r.mechanism } : {}),
+    ...(r.reserveSms !== undefined ? { rtReserveSms: r.reserveSms } : {}),
+    ...(r.factor !== undefined ? { rtFactor: r.factor } : {}),
+  }
+}
 
 /** eclip-live: what the server needs to follow a plan table and to load and unload models while serving. */
 export interface LiveSetup {
@@ -129,14 +146,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
     return liveServeSetup(config, { ...opts, backend, path })
   const notes: string[] = []
 
-  const workers: WorkerSpec[] = config.models.map((m) => ({
-    name: m.name ?? m.model,
-    model: m.model,
-    batch: m.batch ?? SERVE_DEFAULTS.batch,
-    dtype: m.dtype ?? SERVE_DEFAULTS.dtype,
-    ...(m.weight !== undefined ? { weight: m.weight } : {}),
-    ...(m.minShare !== undefined ? { minShare: m.minShare } : {}),
-  }))
+  const workers: WorkerSpec[] = config.models.map(workerSpecOf)
   const ios = config.models.map((m, i) => modelIO(m, (workers[i] as WorkerSpec).dtype))
 
   // profiles: the given directory, or (simulator only) synthetic stand-ins
@@ -179,6 +189,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
       mix: `serve:${workers.map((w) => w.name).join('+')}`,
       ...(config.profiles ? { profilesDir: path(config.profiles) } : {}),
       note: (line) => notes.push(line),
+      ...(config.policy === 'eclip-rt' ? { realtime: realtimeOptions(config) } : {}),
     })
     checkPlan(plan, workers, profiles, 'the optimizer', gpu)
     notes.push(
@@ -212,7 +223,27 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
     profileByName.set(w.name, profile)
     if (pw) computeTimes.set(w.name, workerComputeTime(plan, pw, profile))
   })
-  return { models, workerOptions, profiles: profileByName, plan, gpu, computeTimes, notes }
+  // a model's priority and SLO, and its streams' priority where the plan gives one, in its `…/config`
+  const modelConfig = new Map<string, Record<string, unknown>>()
+  for (const [i, w] of workers.entries()) {
+    const pw = plan.workers[i]
+    if (w.priority === undefined && pw?.streamPriority === undefined) continue
+    modelConfig.set(w.name, {
+      ...(w.priority !== undefined ? { priority: w.priority } : {}),
+      ...(w.sloMs !== undefined ? { slo_ms: w.sloMs } : {}),
+      ...(pw?.streamPriority !== undefined ? { stream_priority: pw.streamPriority } : {}),
+    })
+  }
+  return {
+    models,
+    workerOptions,
+    profiles: profileByName,
+    plan,
+    gpu,
+    computeTimes,
+    notes,
+    ...(modelConfig.size > 0 ? { modelConfig } : {}),
+  }
 }
 
 /** A plan serves these workers only if it lists them in order, at their batch/dtype, for their kernel sequences. */
@@ -242,8 +273,13 @@ function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], sourc
     )
 }
 
-/** A serve config model's worker spec (its served name, batch, dtype, planning fields). */
+/**
+ * A serve config model's worker spec (its served name, batch, dtype, planning fields). A real-time model's expected
+ * `rate` is Poisson arrivals at that rate for the planner's checks (the server cannot know how clients send); without
+ * one it counts as a closed loop, always busy.
+ */
 function workerSpecOf(m: ServeModel): WorkerSpec {
+  const rt = m.priority === 'realtime'
   return {
     name: m.name ?? m.model,
     model: m.model,
@@ -251,6 +287,9 @@ function workerSpecOf(m: ServeModel): WorkerSpec {
     dtype: m.dtype ?? SERVE_DEFAULTS.dtype,
     ...(m.weight !== undefined ? { weight: m.weight } : {}),
     ...(m.minShare !== undefined ? { minShare: m.minShare } : {}),
+    ...(m.priority !== undefined ? { priority: m.priority } : {}),
+    ...(rt && m.sloMs !== undefined ? { sloMs: m.sloMs } : {}),
+    ...(rt && m.rate !== undefined ? { arrival: { kind: 'poisson' as const, rate: m.rate } } : {}),
   }
 }
 

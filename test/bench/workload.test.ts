@@ -3,7 +3,7 @@
 // lengths, and `eclip bench --workload` end to end on the simulator — with each bad input refused before any run.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -337,14 +337,61 @@ describe('eclip bench --workload', () => {
     )
   })
 
-  it('serve-bench refuses what it cannot serve yet: eclip-rt (arrivals it sends: test/serve/serve-bench-arrivals)', () => {
+  it('serve-bench serves eclip-rt: its configs carry the priorities, SLOs, rates and the rt options (arrivals it sends: test/serve/serve-bench-arrivals)', () => {
+    const out = join(dir, 'sb')
     const b = spawnSync(
       process.execPath,
-      [eclip, 'serve-bench', '--mix', 'mix7', '--policies', 'eclip-rt', '--out', join(dir, 'sb')],
+      [
+        eclip,
+        'serve-bench',
+        '--workload',
+        'disb-A',
+        '--policies',
+        'eclip-rt',
+        '--rt-reserve-sms',
+        '16',
+        '--duration',
+        '0.3',
+        '--warmup',
+        '0.05',
+        '--out',
+        out,
+      ],
       { encoding: 'utf8' },
     )
-    assert.equal(b.status, 2, b.stderr)
-    assert.match(b.stderr, /--policies: eclip-rt: not a serve policy yet/)
+    assert.equal(b.status, 0, b.stderr)
+    const cfg = JSON.parse(readFileSync(join(out, 'configs', 'disb-A.eclip-rt.json'), 'utf8'))
+    assert.deepEqual(cfg.realtime, { reserveSms: 16 })
+    assert.deepEqual(
+      cfg.models.map((m: Record<string, unknown>) => [m.name, m.priority, m.sloMs, m.rate]),
+      [
+        ['vgg19-0', 'realtime', 10, 100],
+        ['resnet152-0', 'best-effort', undefined, undefined],
+      ],
+    )
+    assert.match(b.stdout, /^disb-A +eclip-rt /m)
+    // the rt options without eclip-rt say so
+    const no = spawnSync(
+      process.execPath,
+      [
+        eclip,
+        'serve-bench',
+        '--mix',
+        'mix7',
+        '--policies',
+        'baseline',
+        '--rt-reserve-sms',
+        '8',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.equal(no.status, 2, no.stderr)
+    assert.match(
+      no.stderr,
+      /--rt-mechanism, --rt-reserve-sms and --rt-factor are for eclip-rt: add it to --policies/,
+    )
   })
 
   it('a mix file with arrival sources runs under --mix too, at the bench’s length', () => {

@@ -110,6 +110,17 @@ describe('eclip bench --backend gpu: the profiles of the GPU the backend reports
     assert.match(results.provenance.notes ?? '', /profiles from .*profiles\/h200;/)
   })
 
+  it('--no-check-outputs: the run messages ask for no output check; by default they do', () => {
+    const on = setup(h200)
+    assert.equal(bench(on).status, 0)
+    const off = setup(h200)
+    assert.equal(bench(off, ['--no-check-outputs']).status, 0)
+    const checks = (s: ReturnType<typeof setup>) =>
+      (runsSent(s) as unknown as { checkOutputs: boolean }[]).map((m) => m.checkOutputs)
+    assert.ok(checks(on).length > 0 && checks(on).every((c) => c === true))
+    assert.ok(checks(off).length > 0 && checks(off).every((c) => c === false))
+  })
+
   it('exits 1 when the backend refuses every run (the report is still written)', () => {
     const s = setup(h200, { FAKE_RUN_ERROR: 'BackendError: refused on purpose' })
     const r = bench(s)

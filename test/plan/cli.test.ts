@@ -33,6 +33,47 @@ describe('eclip plan', () => {
     for (const w of plan.workers) assert.ok(w.switches <= 5)
   })
 
+  it('eclip-rt with its options: the mechanism and reserve in the plan, the pool printed as slice runs', () => {
+    const file = join(out, 'rt.json')
+    const r = eclip(
+      'plan',
+      '--mix',
+      join(import.meta.dirname, '..', '..', 'workloads', 'disb.yaml'),
+      '--mix-name',
+      'disb-A',
+      '--profiles',
+      join(import.meta.dirname, '..', '..', 'profiles', 'h100'),
+      '--policy',
+      'eclip-rt',
+      '--rt-reserve-sms',
+      '16',
+      '--out',
+      file,
+    )
+    assert.equal(r.status, 0, r.stderr)
+    // the best-effort partition: slices 0–12 and the remainder (15), not one run
+    assert.match(r.stdout, /pool \(id:SMs\[slices\]\): 0:132SM\[0-15\] 1:116SM\[0-12,15\]/)
+    assert.match(r.stdout, /vgg19#0 .*realtime, SLO 10 ms/)
+    const plan = readFile<Plan>('plan', file)
+    assert.deepEqual(
+      plan.workers.map((w) => w.streamPriority),
+      ['high', undefined],
+    )
+    const bad = eclip(
+      'plan',
+      '--mix',
+      'mix7',
+      '--profiles',
+      dir,
+      '--policy',
+      'eclip-rt',
+      '--rt-mechanism',
+      'mps',
+    )
+    assert.equal(bad.status, 2)
+    assert.match(bad.stderr, /--rt-mechanism.*mps.*priority, partition/)
+  })
+
   it('warns on stderr when the time limit stops the solver before it proves the plan', () => {
     const r = eclip('plan', '--mix', 'mix4', '--profiles', dir, '--time-limit', '0.000001')
     assert.equal(r.status, 0, r.stderr)

@@ -10,6 +10,7 @@ import {
   DEFAULT_RT_FACTOR,
   makePlan,
   predictedLatencyUs,
+  type RtMechanism,
   rtLayout,
 } from '../../src/plan/index.ts'
 import { gpu, profileOf, scaling, specOf } from '../sim/fixtures.ts'
@@ -133,7 +134,9 @@ describe('real-time checks (every policy)', () => {
   })
 })
 
-describe('eclip-rt partitions', () => {
+const PART = { mechanism: 'partition' } as const
+
+describe('eclip-rt partitions (the partition mechanism)', () => {
   it('a real-time worker gets the fewest slices within its near-solo target, of its own; best-effort the rest', () => {
     // 100 µs from 64 SMs up (alone: 100 µs): within 1.1× needs 64 SMs = slices 7–14; the others take slices 0–6 and
     // the remainder
@@ -141,6 +144,7 @@ describe('eclip-rt partitions', () => {
       gpu,
       [rt('vgg19#0', 1, uniform(100)), be('resnet152#0')],
       [prof('vgg19'), prof('resnet152', 132)],
+      PART,
     )
     const [p0, p1] = l.assigned.map((id) => l.partitions[id])
     assert.deepEqual(p0?.slices, sliceIds(7, 14))
@@ -155,14 +159,20 @@ describe('eclip-rt partitions', () => {
 
   it('the factor trades the real-time worker’s latency for the others’ SMs', () => {
     // within 2×: 200 µs at 32 SMs
-    const l = rtLayout(gpu, [rt('vgg19#0', 1), be('resnet152#0')], [prof('vgg19'), prof('resnet152')], 2)
+    const l = rtLayout(gpu, [rt('vgg19#0', 1), be('resnet152#0')], [prof('vgg19'), prof('resnet152')], {
+      ...PART,
+      factor: 2,
+    })
     assert.equal(l.partitions[l.assigned[0] as number]?.sms, 32)
     assert.equal(DEFAULT_RT_FACTOR, 1.1)
   })
 
   it('the SLO binds where it is tighter than the factor', () => {
     // SLO 0.15 ms with factor 3: 150 µs needs 48 SMs (133 µs); 40 SMs give 160
-    const l = rtLayout(gpu, [rt('vgg19#0', 0.15), be('resnet152#0')], [prof('vgg19'), prof('resnet152')], 3)
+    const l = rtLayout(gpu, [rt('vgg19#0', 0.15), be('resnet152#0')], [prof('vgg19'), prof('resnet152')], {
+      ...PART,
+      factor: 3,
+    })
     assert.equal(l.partitions[l.assigned[0] as number]?.sms, 48)
   })
 
@@ -170,7 +180,7 @@ describe('eclip-rt partitions', () => {
     // two real-time workers of 64 SMs each: 8 + 8 slices > 14 with a best-effort one. The loss of a step is the same
     // for both (56 SMs: 114 µs), so each gives up one
     const ws = [rt('vgg19#0', 1), rt('densenet201#0', 1), be('resnet152#0')]
-    const l = rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201'), prof('resnet152')])
+    const l = rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201'), prof('resnet152')], PART)
     assert.deepEqual(
       l.assigned.map((id) => l.partitions[id]?.sms),
       [56, 56, 20],
@@ -180,7 +190,7 @@ describe('eclip-rt partitions', () => {
       /vgg19#0 \(realtime\): 56 SMs .*1\.14× .*its 1\.1× target did not fit beside the others/,
     )
     // one that saturates at 48 SMs needs only 6 slices within its target: then both fit as they are
-    const m = rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201', 48), prof('resnet152')])
+    const m = rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201', 48), prof('resnet152')], PART)
     assert.deepEqual(
       m.assigned.map((id) => m.partitions[id]?.sms),
       [64, 48, 20],
@@ -194,7 +204,7 @@ describe('eclip-rt partitions', () => {
     // each needs 40 SMs (5 slices) for 160 µs: 3 × 5 = 15 of 15, and the best-effort worker one more
     const ws = [rt('vgg19#0', 0.16), rt('densenet201#0', 0.16), rt('alexnet#0', 0.16), be('resnet152#0')]
     assert.throws(
-      () => rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201'), prof('alexnet'), prof('resnet152')]),
+      () => rtLayout(gpu, ws, [prof('vgg19'), prof('densenet201'), prof('alexnet'), prof('resnet152')], PART),
       /^UserError: eclip-rt: the real-time workers need 15 of the GPU's 15 slices of 8 SMs to meet their SLOs \(vgg19#0 \(vgg19\) 5 for 0\.16 ms, densenet201#0 \(densenet201\) 5 for 0\.16 ms, alexnet#0 \(alexnet\) 5 for 0\.16 ms\), and the best-effort workers need at least one: 1 slice\(s\) \(8 SMs\) short$/,
     )
   })
@@ -202,21 +212,81 @@ describe('eclip-rt partitions', () => {
   it('refuses a real-time worker that needs the whole GPU beside others', () => {
     // saturating at 132: 110 µs at 120 SMs, 100 on all; an SLO of 0.105 ms needs all 132
     assert.throws(
-      () => rtLayout(gpu, [rt('vgg19#0', 0.105), be('resnet152#0')], [prof('vgg19', 132), prof('resnet152')]),
+      () =>
+        rtLayout(
+          gpu,
+          [rt('vgg19#0', 0.105), be('resnet152#0')],
+          [prof('vgg19', 132), prof('resnet152')],
+          PART,
+        ),
       /^UserError: eclip-rt: vgg19#0 \(vgg19\) needs the whole GPU to meet its SLO of 0\.105 ms \(0\.110 ms predicted on 120 SMs, 0\.100 ms on all 132\), so the best-effort workers would get no SMs of their own/,
     )
   })
 
-  it('without real-time workers, or one alone: the whole GPU', () => {
-    for (const ws of [[be('vgg19#0'), be('resnet152#0')], [rt('vgg19#0', 1)]]) {
-      const l = rtLayout(
-        gpu,
-        ws,
-        ws.map((w) => prof(w.model)),
-      )
-      assert.equal(l.partitions.length, 1)
-      assert.equal(l.partitions[0]?.sms, 132)
-    }
+  it('without real-time workers, or one alone: the whole GPU, at normal priority (either mechanism)', () => {
+    for (const mechanism of ['partition', 'priority'] as const)
+      for (const ws of [[be('vgg19#0'), be('resnet152#0')], [rt('vgg19#0', 1)]]) {
+        const l = rtLayout(
+          gpu,
+          ws,
+          ws.map((w) => prof(w.model)),
+          { mechanism },
+        )
+        assert.equal(l.partitions.length, 1)
+        assert.equal(l.partitions[0]?.sms, 132)
+        assert.deepEqual(
+          l.highPriority,
+          ws.map(() => false),
+        )
+      }
+  })
+})
+
+describe('eclip-rt priorities (the priority mechanism, the default)', () => {
+  const ws = [rt('vgg19#0', 1, uniform(100)), be('resnet152#0'), rt('densenet201#0', 1, uniform(50))]
+  const ps = [prof('vgg19'), prof('resnet152'), prof('densenet201')]
+
+  it('real-time workers high on the whole GPU, best-effort ones normal on it too', () => {
+    const l = rtLayout(gpu, ws, ps)
+    assert.equal(l.partitions.length, 1)
+    assert.equal(l.partitions[0]?.sms, 132)
+    assert.deepEqual(l.highPriority, [true, false, true])
+    assert.match(
+      l.notes.join('; '),
+      /vgg19#0, densenet201#0 \(realtime\): the whole GPU, streams at high priority/,
+    )
+    assert.match(l.notes.join('; '), /best-effort workers share the whole GPU at normal priority/)
+  })
+
+  it('reserved SMs: the top slices kept off the best-effort workers, the real-time ones still on the whole GPU', () => {
+    const l = rtLayout(gpu, ws, ps, { reserveSms: 16 })
+    const [rt0, be0] = l.assigned.map((id) => l.partitions[id])
+    assert.equal(rt0?.sms, 132)
+    assert.deepEqual(be0?.slices, [...sliceIds(0, 12), 15])
+    assert.equal(be0?.sms, 116)
+    assert.match(
+      l.notes.join('; '),
+      /best-effort workers share 116 SMs .*the top 16 SMs \(slices 13–14\) run real-time work only/,
+    )
+  })
+
+  it('refuses a reserve that is not whole slices, one that leaves best-effort work nothing, and mixed options', () => {
+    assert.throws(
+      () => rtLayout(gpu, ws, ps, { reserveSms: 12 }),
+      /reserved SMs must be a whole number of the GPU's 8-SM slices \(0, 8, 16, …\), got 12/,
+    )
+    assert.throws(
+      () => rtLayout(gpu, ws, ps, { reserveSms: 120 }),
+      /reserving 120 SMs leaves the best-effort workers no slice of their own: at most 112 of the GPU's 132 SMs can be reserved/,
+    )
+    assert.throws(
+      () => rtLayout(gpu, ws, ps, { mechanism: 'partition', reserveSms: 16 }),
+      /reserved SMs \(16\) are the priority mechanism's; the partition mechanism gives each real-time worker its own partition/,
+    )
+    assert.throws(
+      () => rtLayout(gpu, ws, ps, { mechanism: 'slices' as 'priority' }),
+      /unknown mechanism "slices" \(known: priority, partition\)/,
+    )
   })
 })
 
@@ -224,9 +294,11 @@ describe('makePlan eclip-rt', () => {
   it('one group per worker on its partition; priorities, SLOs and the factor recorded', async () => {
     const ws = [rt('vgg19#0', 1, uniform(100)), be('resnet152#0'), be('alexnet#0')]
     const ps = [prof('vgg19'), prof('resnet152', 132), prof('alexnet', 16)]
-    const plan = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
+    const plan = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'partition' })
     assert.equal(plan.policy, 'eclip-rt')
     assert.equal((plan.params as Record<string, unknown>).rtFactor, 1.1)
+    assert.equal((plan.params as Record<string, unknown>).rtMechanism, 'partition')
+    assert.ok(plan.workers.every((w) => w.streamPriority === undefined))
     assert.deepEqual(
       plan.workers.map((w) => [w.groups.length, w.priority, w.sloMs]),
       [
@@ -249,6 +321,37 @@ describe('makePlan eclip-rt', () => {
     assert.equal(base.workers[0]?.priority, 'realtime')
   })
 
+  it('the priority mechanism: the real-time worker high, the plan records its mechanism and reserve', async () => {
+    const ws = [rt('vgg19#0', 1, uniform(100)), be('resnet152#0')]
+    const ps = [prof('vgg19'), prof('resnet152', 132)]
+    const plan = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtReserveSms: 8 })
+    const params = plan.params as Record<string, unknown>
+    assert.deepEqual([params.rtMechanism, params.rtReserveSms, params.rtFactor], ['priority', 8, undefined])
+    assert.deepEqual(
+      plan.workers.map((w) => w.streamPriority),
+      ['high', undefined],
+    )
+    const part = (i: number) =>
+      plan.pool.partitions.find((p) => p.id === plan.workers[i]?.groups[0]?.partition)
+    assert.deepEqual([part(0)?.sms, part(1)?.sms], [132, 124])
+    // the partition mechanism's factor is refused beside another mechanism, and every option is checked
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtFactor: 1.2 }),
+      /the rt factor \(1\.2\) sizes eclip-rt's partitions: it is the partition mechanism's \(this plan's is priority\)/,
+    )
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtReserveSms: -8 }),
+      /rt reserve must be a whole number of SMs ≥ 0, got -8/,
+    )
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'mps' as 'priority' }),
+      /unknown eclip-rt mechanism "mps" \(known: priority, partition\)/,
+    )
+    // other policies take no priorities from it
+    const base = await makePlan(gpu, 'm', ws, ps, { policy: 'baseline' })
+    assert.ok(base.workers.every((w) => w.streamPriority === undefined))
+  })
+
   it('on the simulator, the real-time worker keeps its solo latency beside best-effort work; under baseline it does not', async () => {
     // one real-time worker of 10 kernels (100 µs each from 64 SMs up), 200 req/s; two best-effort workers whose
     // kernels want the whole GPU, closed loop
@@ -263,8 +366,8 @@ describe('makePlan eclip-rt', () => {
       )
     const ws = [rt('vgg19#0', 5, uniform(200)), be('resnet152#0'), be('densenet201#0')]
     const ps = [rtProf, beProf('resnet152'), beProf('densenet201')]
-    const latency = async (policy: 'eclip-rt' | 'baseline') => {
-      const plan = await makePlan(gpu, 'm', ws, ps, { policy })
+    const latency = async (policy: 'eclip-rt' | 'baseline', rtMechanism: RtMechanism = 'partition') => {
+      const plan = await makePlan(gpu, 'm', ws, ps, { policy, rtMechanism })
       const spec = specOf(plan, ps, { windowS: 0.2, warmupS: 0.01 })
       const r = simulate({
         ...spec,
@@ -276,7 +379,7 @@ describe('makePlan eclip-rt', () => {
       return {
         mean: lat.reduce((a, b) => a + b, 0) / lat.length,
         n: lat.length,
-        be: r.workers[1]?.endUs.length ?? 0,
+        be: (r.workers[1]?.endUs.length ?? 0) + (r.workers[2]?.endUs.length ?? 0),
       }
     }
     const ours = await latency('eclip-rt')
@@ -286,5 +389,10 @@ describe('makePlan eclip-rt', () => {
     assert.ok(Math.abs(ours.mean - 1000) < 1, `eclip-rt ${ours.mean} µs`)
     assert.ok(base.mean > 1.2 * ours.mean, `baseline ${base.mean} µs vs eclip-rt ${ours.mean} µs`)
     assert.ok(ours.be > 0)
+    // the priority mechanism: its kernels take their 64 SMs before the best-effort ones on the whole GPU (no memory
+    // interference in the neutral calibration), and the best-effort workers have all 132 SMs between its requests
+    const prio = await latency('eclip-rt', 'priority')
+    assert.ok(Math.abs(prio.mean - 1000) < 1, `priority ${prio.mean} µs`)
+    assert.ok(prio.be > 1.5 * ours.be, `best-effort requests: priority ${prio.be}, partition ${ours.be}`)
   })
 })

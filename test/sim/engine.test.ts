@@ -29,7 +29,7 @@ describe('event heap', () => {
 
 describe('slice sharing', () => {
   const sms = gpu.slices.map((s) => s.sms)
-  const run = (masks: number[], demands: number[], sharing: 'fair' | 'fifo' = 'fair') => {
+  const run = (masks: number[], demands: number[], sharing: 'fair' | 'fifo' = 'fair', nHigh = 0) => {
     const n = masks.length
     const s = new SliceSharing(sms, n, sharing)
     const x = new Float64Array(n)
@@ -41,6 +41,7 @@ describe('slice sharing', () => {
       Float64Array.from(partSms),
       Float64Array.from(demands),
       x,
+      nHigh,
     )
     return { x: [...x], overlap }
   }
@@ -72,6 +73,19 @@ describe('slice sharing', () => {
     assert.deepEqual(run([maskOf(ALL), maskOf(LOW)], [132, 64], 'fifo').x, [132, 0])
     // a small kernel first leaves the rest to a big one
     assert.deepEqual(run([maskOf(ALL), maskOf(ALL)], [8, 132], 'fifo').x, [8, 124])
+  })
+  it('high-priority kernels (the first nHigh) take their demand first, under either rule', () => {
+    // fifo: the high kernel is first in the list, so it comes first as any earlier kernel would
+    assert.deepEqual(run([maskOf(ALL), maskOf(ALL)], [100, 132], 'fifo', 1).x, [100, 32])
+    // fair: without priority 66 each; with it the high kernel takes its 100, the other gets what is left
+    assert.deepEqual(run([maskOf(ALL), maskOf(ALL)], [100, 132], 'fair').x, [66, 66])
+    assert.deepEqual(
+      run([maskOf(ALL), maskOf(ALL), maskOf(ALL)], [100, 132, 132], 'fair', 1).x,
+      [100, 16, 16],
+    )
+    // a high kernel on part of the GPU leaves the others its slices' rest and the slices it cannot use
+    const r = run([maskOf(LOW), maskOf(ALL)], [64, 132], 'fair', 1)
+    assert.deepEqual(r.x, [64, 68])
   })
   it('hands a small kernel’s surplus to the others (max-min fair)', () => {
     const r = run([maskOf(ALL), maskOf(ALL), maskOf(ALL)], [8, 132, 132])

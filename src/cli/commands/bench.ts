@@ -8,8 +8,14 @@ import { type ProfilesChoice, reportFrom, runBench } from '../../bench/run.ts'
 import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
-import { DEFAULT_RT_FACTOR } from '../../plan/index.ts'
-import { num, resolveMixesOrWorkloads, resolvePolicies } from '../options.ts'
+import {
+  num,
+  resolveMixesOrWorkloads,
+  resolvePolicies,
+  rtFactorOption,
+  rtMechanismOption,
+  rtReserveOption,
+} from '../options.ts'
 
 /** --profiles: a directory, synthetic, or (not given) the shipped ones for the backend's GPU (runBench picks). */
 const profilesChoice = (arg: string | undefined): ProfilesChoice =>
@@ -47,11 +53,9 @@ export function registerBench(program: Command) {
       "open loop: Poisson arrivals at this rate per worker (default: closed loop, or each worker's own arrivals)",
       num('rate', 1e-9),
     )
-    .option(
-      '--rt-factor <f>',
-      `eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
-      num('rt-factor', 1),
-    )
+    .addOption(rtMechanismOption())
+    .addOption(rtReserveOption())
+    .addOption(rtFactorOption())
     .option(
       '--profiles <dir|synthetic>',
       "profile directory (default: with --backend gpu, the shipped profiles/<gpu> made on the backend's GPU, refused if none; on the simulator profiles/h100, else another shipped profiles/<gpu>, else synthetic profiles)",
@@ -96,6 +100,10 @@ export function registerBench(program: Command) {
     .option(
       '--no-sim-compare',
       'with --backend gpu: do not also simulate every run for the side-by-side columns',
+    )
+    .option(
+      '--no-check-outputs',
+      "with --backend gpu: do not check each partitioned worker's output against its baseline capture before a run (saves a capture per worker and run)",
     )
     .action(async (opts) => {
       const profiles = profilesChoice(opts.profiles)

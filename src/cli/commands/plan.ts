@@ -25,11 +25,13 @@ import {
   DEFAULT_MIP_GAP,
   DEFAULT_MODEL_WISE_FACTOR,
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_MECHANISM,
   DEFAULT_SWITCH_MAX,
   DEFAULT_TIME_LIMIT_S,
   DEFAULT_TOLERANCE,
   makePlan,
   type PlanEvaluator,
+  RT_MECHANISMS,
   type SolverChoice,
 } from '../../plan/index.ts'
 import { makePlanTable } from '../../plan/table.ts'
@@ -130,8 +132,19 @@ export function registerPlan(program: Command) {
     )
     .option(
       '--rt-factor <f>',
-      `eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
+      `eclip-rt's partition mechanism: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
       num('--rt-factor', (v) => v >= 1, '≥ 1'),
+    )
+    .addOption(
+      new Option(
+        '--rt-mechanism <m>',
+        `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU) or partition (partitions of their own) (default ${DEFAULT_RT_MECHANISM})`,
+      ).choices(RT_MECHANISMS),
+    )
+    .option(
+      '--rt-reserve-sms <n>',
+      "eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default 0)",
+      num('--rt-reserve-sms', (v) => int(v) && v >= 0, 'an integer ≥ 0'),
     )
     .option(
       '--time-limit <s>',
@@ -177,6 +190,8 @@ export function registerPlan(program: Command) {
         ...(o.tolerance === undefined ? {} : { tolerance: o.tolerance }),
         ...(o.modelWiseFactor === undefined ? {} : { modelWiseFactor: o.modelWiseFactor }),
         ...(o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }),
+        ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
+        ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
@@ -284,15 +299,25 @@ export function formatTableSummary(t: PlanTable): string {
   return `${lines.join('\n')}\n`
 }
 
+/** Slice ids as runs: [0, 1, 2, 5, 7, 8] → "0-2,5,7-8" (a partition need not be one run: eclip-rt's best-effort one). */
+export function sliceRuns(slices: readonly number[]): string {
+  const runs: string[] = []
+  const sorted = [...slices].sort((a, b) => a - b)
+  for (let i = 0; i < sorted.length; ) {
+    let j = i
+    while (j + 1 < sorted.length && (sorted[j + 1] as number) === (sorted[j] as number) + 1) j++
+    runs.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`)
+    i = j + 1
+  }
+  return runs.join(',')
+}
+
 export function formatPlanSummary(plan: Plan): string {
   const lines = [
     `plan ${plan.policy} for ${plan.mix} on ${plan.gpu.name}: ${plan.workers.length} worker(s), pool of ${plan.pool.partitions.length} partition(s)` +
       (plan.repartitionAtSwitch ? ', re-created at every switch' : ''),
   ]
-  const pool = plan.pool.partitions.map((p) => {
-    const sl = p.slices.length === 1 ? `${p.slices[0]}` : `${p.slices[0]}-${p.slices[p.slices.length - 1]}`
-    return `${p.id}:${p.sms}SM[${sl}]`
-  })
+  const pool = plan.pool.partitions.map((p) => `${p.id}:${p.sms}SM[${sliceRuns(p.slices)}]`)
   lines.push(`pool (id:SMs[slices]): ${pool.join(' ')}`)
   const head = [
     'worker',

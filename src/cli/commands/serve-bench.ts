@@ -10,7 +10,15 @@ import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import { TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
-import { num, resolveMixesOrWorkloads, resolvePolicies } from '../options.ts'
+import {
+  num,
+  resolveMixesOrWorkloads,
+  resolvePolicies,
+  rtFactorOption,
+  rtMechanismOption,
+  rtPlanOptions,
+  rtReserveOption,
+} from '../options.ts'
 
 export function registerServeBench(program: Command) {
   // the closed-loop clients of one run, in a process of their own (spawned by serveBenchRun; IPC channel)
@@ -30,7 +38,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--policies <list|all>',
-      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}; not the MPS ones), or all`,
+      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}, eclip-rt; not the MPS ones), or all (eclip-rt where a mix has real-time workers)`,
       'baseline,eclip',
     )
     .addOption(
@@ -99,14 +107,32 @@ export function registerServeBench(program: Command) {
       num('seed', 0, true),
       1,
     )
+    .addOption(rtMechanismOption())
+    .addOption(rtReserveOption())
+    .addOption(rtFactorOption())
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .action(async (opts) => {
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
+      const rt = rtPlanOptions(opts)
+      const policies = resolvePolicies(opts.policies, 'sim', mixes)
+      if (Object.keys(rt).length > 0 && !policies.includes('eclip-rt'))
+        throw new UserError(
+          '--rt-mechanism, --rt-reserve-sms and --rt-factor are for eclip-rt: add it to --policies',
+        )
       const { failed } = await runServeBench({
         ...opts,
         mixes,
         workloads,
-        policies: resolvePolicies(opts.policies, 'sim'),
+        policies,
+        ...(Object.keys(rt).length > 0
+          ? {
+              realtime: {
+                ...(rt.rtMechanism !== undefined ? { mechanism: rt.rtMechanism } : {}),
+                ...(rt.rtReserveSms !== undefined ? { reserveSms: rt.rtReserveSms } : {}),
+                ...(rt.rtFactor !== undefined ? { factor: rt.rtFactor } : {}),
+              },
+            }
+          : {}),
         // not given: the shipped directory for the backend's GPU, or on the simulator the reference one (runServeBench)
         profiles:
           opts.profiles === 'synthetic'

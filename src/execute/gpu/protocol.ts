@@ -397,6 +397,8 @@ export const LoadedWorker = Type.Object({
   memoryBytes: Type.Optional(Type.Integer()),
   /** Who runs its requests: "native" (the backend's C request path) or "python …" (why not native). */
   requestPath: Type.Optional(Type.String()),
+  /** The priority of its streams (the plan worker's streamPriority; normal without one). */
+  streamPriority: Type.Optional(Type.Enum(['normal', 'high'])),
 })
 export type LoadedWorker = Type.Static<typeof LoadedWorker>
 

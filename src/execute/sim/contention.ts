@@ -13,6 +13,8 @@
 // - 'fair': max-min fair shares per slice (progressive filling: equal shares; a kernel that gets more than its
 //   demand keeps its demand and hands the surplus back to the others on those slices): an idealised,
 //   work-conserving scheduler, an optimistic bound for the unpartitioned baseline.
+// Kernels of high-priority streams (the first `nHigh` of the running list) take their demand first, in start order,
+// under either rule; the rule divides what they leave among the others.
 // A kernel's effective SMs is the sum of what it got; it progresses at the rate its profile gives at that many SMs
 // (1 / solo time, linear in rate between profiled sizes, proportional to SMs below the smallest), or at its
 // uncontended rate on its partition once it gets its whole demand.
@@ -94,7 +96,8 @@ export class SliceSharing {
   /**
    * Fills x[w] (effective SMs) for the m running workers listed in `running`; `mask[w]` is the slice bitmask of the
    * partition its kernel runs on, `partSms[w]` that partition's SMs, `demand[w]` the kernel's demand (≤ partSms).
-   * Returns true when the partitions overlap (shared slices), false on the disjoint fast path (x = partSms).
+   * The first `nHigh` of `running` are high-priority kernels: served first, in their order. Returns true when the
+   * partitions overlap (shared slices), false on the disjoint fast path (x = partSms).
    */
   allocate(
     running: Int32Array,
@@ -103,6 +106,7 @@ export class SliceSharing {
     partSms: Float64Array,
     demand: Float64Array,
     x: Float64Array,
+    nHigh = 0,
   ): boolean {
     let acc = 0
     let overlap = false
@@ -122,7 +126,7 @@ export class SliceSharing {
       return false
     }
     if (this.sharing === 'fifo') {
-      // `running` is in kernel start order: each kernel takes up to its demand from its slices' free SMs
+      // `running` is in (priority, kernel start) order: each kernel takes up to its demand from its slices' free SMs
       const { free } = this
       for (let b = acc; b !== 0; b &= b - 1) {
         const s = 31 - Math.clz32(b & -b)
@@ -151,7 +155,7 @@ export class SliceSharing {
       }
       return true
     }
-    if (same) {
+    if (same && nHigh === 0) {
       // one shared partition (baseline: the whole GPU): water-filling on a single resource, the same answer as the
       // progressive filling below, without going slice by slice
       const { active } = this
@@ -193,6 +197,21 @@ export class SliceSharing {
       const w = running[i] as number
       x[w] = 0
       active[w] = 1
+    }
+    // high-priority kernels first, each up to its demand, in order; the fair shares divide what they leave
+    for (let i = 0; i < nHigh; i++) {
+      const w = running[i] as number
+      let want = demand[w] as number
+      let got = 0
+      for (let b = mask[w] as number; b !== 0 && want > 1e-9; b &= b - 1) {
+        const s = 31 - Math.clz32(b & -b)
+        const take = Math.min(free[s] as number, want)
+        free[s] = (free[s] as number) - take
+        got += take
+        want -= take
+      }
+      x[w] = got
+      active[w] = 0
     }
     for (let round = 0; round < 8; round++) {
       for (let b = acc; b !== 0; b &= b - 1) users[31 - Math.clz32(b & -b)] = 0

@@ -17,6 +17,9 @@
 // when the previous one ends, inside each of its busy periods (the paper's closed loop: one period, the whole run);
 // open loop — requests arrive at the schedule's times (Poisson, uniform, on/off, a trace), queued FIFO, one request
 // in flight per worker; latency counts from arrival.
+// Stream priorities (plan worker `streamPriority: high`, eclip-rt's priority mechanism): a high-priority worker's
+// running kernel is served before every normal one when SMs are divided (contention.ts), as the block scheduler
+// dispatches a high-priority stream's waiting blocks first; the memory-interference term applies to it all the same.
 
 import { type Plan, type PlanWorker, type Profile, planKey } from '../../formats/index.ts'
 import { mulberry32 as rng } from '../../random.ts'
@@ -255,9 +258,12 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     startUs: [] as number[],
     endUs: [] as number[],
   }))
-  // running kernels (one per worker at most)
+  // running kernels (one per worker at most): the high-priority workers' first (nHigh of them), each part in start
+  // order
   const running = new Int32Array(W)
   let m = 0
+  let nHigh = 0
+  const high = Uint8Array.from(spec.plan.workers, (pw) => (pw.streamPriority === 'high' ? 1 : 0))
   const mask = new Int32Array(W)
   const pSms = new Float64Array(W)
   const dem = new Float64Array(W)
@@ -308,7 +314,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   }
 
   const reallocate = () => {
-    sharing.allocate(running, m, mask, pSms, dem, x)
+    sharing.allocate(running, m, mask, pSms, dem, x, nHigh)
     busyNow = 0
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
@@ -367,7 +373,11 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     pSms[w] = partSms[p] as number
     dem[w] = tw.demand[k] as number
     remaining[w] = 1
-    running[m++] = w
+    if (high[w] === 1) {
+      for (let j = m; j > nHigh; j--) running[j] = running[j - 1] as number
+      running[nHigh++] = w
+      m++
+    } else running[m++] = w
     reallocate()
   }
 
@@ -400,9 +410,10 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
 
   const finish = (i: number, t: number) => {
     const w = running[i] as number
-    // keep `running` in start order: first-come-first-served sharing hands out SMs in that order
+    // keep `running` in (priority, start) order: first-come-first-served sharing hands out SMs in that order
     for (let j = i + 1; j < m; j++) running[j - 1] = running[j] as number
     m--
+    if (high[w] === 1) nHigh--
     kernels++
     const tw = T[w] as WorkerTables
     const k = kNext[w] as number

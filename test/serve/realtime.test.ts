@@ -1,0 +1,185 @@
+// Priorities and SLOs in the serve config (issue #20): a real-time model's `priority`, `sloMs` and expected `rate`,
+// eclip-rt's `realtime` options, honoured by the plan `eclip serve` makes (the real-time model's streams high, or its
+// own partition) and shown in its `…/config`; bad input refused as a mix file's is — naming the model, and at plan
+// time by how much — before anything starts.
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import YAML from 'yaml'
+import { readFile } from '../../src/formats/index.ts'
+import type { ServeConfig } from '../../src/formats/serve-config.ts'
+import { PROFILES_HOME } from '../../src/paths.ts'
+import { defaultPlanner, startServe } from '../../src/serve/index.ts'
+import { resolveServeSetup } from '../../src/serve/policies.ts'
+import { get } from './helpers.ts'
+
+const H100 = join(PROFILES_HOME, 'h100')
+const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-serve-rt-'))
+
+/** A serve config file: DISB A's two models on the shipped H100 profiles, with `extra` and per-model overrides. */
+function config(
+  extra: Record<string, unknown> = {},
+  rt: Record<string, unknown> = {},
+  be: Record<string, unknown> = {},
+) {
+  const file = join(tmp(), 'serve.yaml')
+  writeFileSync(
+    file,
+    YAML.stringify({
+      backend: 'sim',
+      policy: 'eclip-rt',
+      profiles: H100,
+      models: [
+        { model: 'vgg19', priority: 'realtime', sloMs: 10, rate: 100, ...rt },
+        { model: 'resnet152', priority: 'best-effort', ...be },
+      ],
+      ...extra,
+    }),
+  )
+  return file
+}
+
+const setupOf = (file: string) =>
+  resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
+    configFile: file,
+    planner: defaultPlanner,
+  })
+
+describe('eclip serve with priorities (eclip-rt)', () => {
+  it('the real-time model runs at high priority on the whole GPU, and its config says so', async () => {
+    const file = config()
+    const setup = await setupOf(file)
+    assert.equal(setup.plan?.policy, 'eclip-rt')
+    assert.deepEqual(
+      setup.plan?.workers.map((w) => [w.name, w.priority, w.sloMs, w.streamPriority]),
+      [
+        ['vgg19', 'realtime', 10, 'high'],
+        ['resnet152', 'best-effort', undefined, undefined],
+      ],
+    )
+    assert.deepEqual(
+      setup.plan?.pool.partitions.map((p) => p.sms),
+      [132],
+    )
+    const run = await startServe({ config: file, port: 0, grpcPort: null })
+    try {
+      const c = (await get(run.server, '/v2/models/vgg19/config')).json() as Record<string, unknown>
+      assert.deepEqual([c.priority, c.slo_ms, c.stream_priority], ['realtime', 10, 'high'])
+      const b = (await get(run.server, '/v2/models/resnet152/config')).json() as Record<string, unknown>
+      assert.equal(b.priority, 'best-effort')
+    } finally {
+      await run.server.close()
+    }
+  })
+
+  it('the config’s realtime options: a reserve, or partitions of their own', async () => {
+    const reserved = await setupOf(config({ realtime: { reserveSms: 16 } }))
+    const sms = (s: typeof reserved, i: number) =>
+      s.plan?.pool.partitions.find((p) => p.id === s.plan?.workers[i]?.groups[0]?.partition)?.sms
+    assert.deepEqual([sms(reserved, 0), sms(reserved, 1)], [132, 116])
+    const own = await setupOf(config({ realtime: { mechanism: 'partition', factor: 1.5 } }))
+    const params = own.plan?.params as Record<string, unknown>
+    assert.deepEqual([params.rtMechanism, params.rtFactor], ['partition', 1.5])
+    assert.ok((sms(own, 0) as number) < 132 && (sms(own, 0) as number) + (sms(own, 1) as number) === 132)
+    assert.equal(own.plan?.workers[0]?.streamPriority, undefined)
+  })
+
+  it('other plan policies take the priorities as facts: checked, recorded, nothing high', async () => {
+    const setup = await setupOf(config({ policy: 'baseline' }))
+    assert.equal(setup.plan?.workers[0]?.priority, 'realtime')
+    assert.equal(setup.plan?.workers[0]?.streamPriority, undefined)
+  })
+})
+
+describe('bad priorities in a serve config are refused, naming the model', () => {
+  const refused = async (file: string, re: RegExp) =>
+    assert.rejects(startServe({ config: file, port: 0, grpcPort: null }), (e: Error) => {
+      assert.match(e.message, re)
+      return true
+    })
+
+  it('when the config is read: the fields, as a mix file’s', async () => {
+    // a field set to undefined is left out of the YAML
+    await refused(
+      config({}, { sloMs: undefined }),
+      /\/models\/0: missing field\(s\) "sloMs": a real-time model needs its latency SLO \(model vgg19\)/,
+    )
+    await refused(config({}, { sloMs: 0 }), /\/models\/0\/sloMs: .*0.* \(model vgg19\)/)
+    await refused(config({}, { sloMs: -5 }), /\/models\/0\/sloMs: .* \(model vgg19\)/)
+    await refused(
+      config({}, { priority: 'urgent' }),
+      /\/models\/0\/priority: must be one of "realtime", "best-effort" \(model vgg19\)/,
+    )
+    await refused(
+      config({}, {}, { sloMs: 5 }),
+      /\/models\/1\/sloMs: only the paris-elsa policy uses it \(this config has policy eclip-rt\), or a real-time model \(priority: realtime\): best-effort work takes what is left \(model resnet152\)/,
+    )
+    await refused(
+      config({}, {}, { rate: 50 }),
+      /\/models\/1\/rate: only the paris-elsa policy uses it .*\(model resnet152\)/,
+    )
+    await refused(
+      config({ policy: 'baseline', realtime: { reserveSms: 8 } }),
+      /\/realtime: only the eclip-rt policy uses it \(this config has policy baseline\)/,
+    )
+    await refused(
+      config({ realtime: { mechanism: 'mps' } }),
+      /\/realtime\/mechanism: must be one of "priority", "partition"/,
+    )
+    await refused(
+      config({ policy: 'eclip-live' }),
+      /\/models\/0\/priority: eclip-live's plans per set of active models take no priorities; serve real-time models under eclip-rt \(model vgg19\)/,
+    )
+  })
+
+  it('when the plan is made: an SLO not met alone, demand above the GPU, a bad reserve — by how much', async () => {
+    await refused(
+      config({}, { sloMs: 0.5 }),
+      /vgg19 \(vgg19\): its SLO of 0\.5 ms cannot be met even alone on the whole GPU: \d\.\d{3} ms predicted from its profile \(\d\.\d{3} ms a request \+ \d\.\d{3} ms queueing at 100 req\/s\), \d\.\d{3} ms \(\d+%\) over/,
+    )
+    await refused(
+      config({}, { rate: 5000, sloMs: 1000 }),
+      /real-time demand is \d\.\d\d GPUs .*, \d+% more than the GPU: vgg19 \(vgg19\) 5000 req\/s × \d\.\d{3} ms = \d\.\d\d/,
+    )
+    // without a rate a real-time model counts as always busy: two of them are two GPUs
+    const two = join(tmp(), 'serve.yaml')
+    writeFileSync(
+      two,
+      YAML.stringify({
+        policy: 'eclip-rt',
+        profiles: H100,
+        models: [
+          { model: 'vgg19', priority: 'realtime', sloMs: 10 },
+          { model: 'resnet152', priority: 'realtime', sloMs: 10 },
+        ],
+      }),
+    )
+    await refused(
+      two,
+      /real-time demand is 2\.00 GPUs .*vgg19 \(vgg19\) closed loop, busy 100% of the time = 1\.00/,
+    )
+    await refused(
+      config({ realtime: { reserveSms: 12 } }),
+      /eclip-rt: reserved SMs must be a whole number of the GPU's 8-SM slices \(0, 8, 16, …\), got 12/,
+    )
+    await refused(
+      config({ realtime: { factor: 1.2 } }),
+      /the rt factor \(1\.2\) sizes eclip-rt's partitions: it is the partition mechanism's \(this plan's is priority\)/,
+    )
+  })
+
+  it('nothing starts half way: a GPU config refused at plan time never starts its backend', async () => {
+    // a backend that cannot start would fail with its own message: the plan's refusal comes first
+    await assert.rejects(
+      startServe({
+        config: config({ backend: 'gpu' }, { sloMs: 0.5 }),
+        port: 0,
+        grpcPort: null,
+        gpu: { python: join(tmp(), 'no-such-python') },
+      }),
+      /vgg19 \(vgg19\): its SLO of 0\.5 ms cannot be met even alone on the whole GPU/,
+    )
+  })
+})
