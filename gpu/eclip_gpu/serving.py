@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import zoo
@@ -200,6 +200,8 @@ class Serving:
         self.resources = resources or _own_resources
         self.exit_fatal = exit_fatal or _exit_fatal
         self.workers: dict[str, ServedWorker] = {}
+        # per loaded worker, what capturing it under one more plan needs (build_worker; model_control.py)
+        self.sources: dict[str, CaptureSource] = {}
         self.rings: dict[str, Ring] = {}
         self.regions: dict[str, Region] = {}
         self.pin = pin
@@ -524,77 +526,121 @@ class Serving:
             return self.load_partitions(self, msg, progress)
         if self.workers:
             raise BackendError("this backend already has loaded workers; start a fresh process to load others")
-        import torch  # noqa: PLC0415
 
         # a thread that wakes (a frame read, an execution done) waits for the GIL at most this long, not 5 ms, while
         # other threads run Python: replies and launches are not held up behind another worker's bookkeeping
         sys.setswitchinterval(GIL_SWITCH_S)
 
-        layout, pool, _ = self.resources()
         plan = msg.get("plan")
         keyed = msg.get("plans") or []
-        keys = [k.get("key") for k in keyed]
-        if any(not isinstance(k, str) or not k for k in keys) or len(set(keys)) != len(keys):
-            raise BackendError(f"plans: every plan needs a key of its own (got {keys})")
         t0 = time.perf_counter()
         # every partition of every plan once, before any capture (creating one costs ~1.8 ms: never on the request
         # path); plans that share slices share the partition
-        parts_of: dict[str | None, dict] = {}
-        for key, p in [(None, plan), *((k["key"], k["plan"]) for k in keyed)]:
-            if p:
-                check_plan_gpu(p["gpu"], layout)
-                parts_of[key] = {q["id"]: pool.create(q["slices"], q["id"]) for q in p["pool"]["partitions"]}
+        parts_of = self.plan_partitions([{"key": None, "plan": plan}, *keyed])
         loaded = []
         for w in msg["workers"]:
-            name = w["name"]
-            model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
-            built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
-            origin = torch.cuda.Stream()
-            graph_pool, warmed, dry = torch.cuda.graph_pool_handle(), set(), None
-            mem0 = torch.cuda.memory_reserved()
-
-            def capture(p, key):
-                nonlocal dry
-                pw = _plan_worker(p, w, key)
-                mode, groups = worker_mode(p["policy"] if p else None, [dict(g) for g in pw["groups"]] if pw else None)
-                # each worker its own stream on every partition: workers share SMs, never a queue
-                wparts = {pid: pool.for_worker(part, name) for pid, part in parts_of.get(key, {}).items()}
-                if dry is None:
-                    dry = op_kernel_starts(built, origin, warmed)
-                return prepare_worker(name, built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
-                                      layout=layout, pool=graph_pool, warmed=warmed, dry_run=dry)
-
-            execd = capture(plan, None)
-            variants = {k["key"]: capture(k["plan"], k["key"]) for k in keyed
-                        if any(pw["name"] == name for pw in k["plan"]["workers"])}
-            dry = None
-            static = built.inputs[0]
-            for e in (execd, *variants.values()):
-                if not isinstance(e.output, torch.Tensor):
-                    raise BackendError(f"{name}: the model's output is {type(e.output).__name__}, not one tensor")
-            out = execd.output
-            info = {
-                "name": name,
-                "inputShape": list(static.shape),
-                "inputDtype": kserve_datatype(static.dtype),
-                "outputShape": list(out.shape),
-                "outputDtype": kserve_datatype(out.dtype),
-                "fingerprint": execd.fingerprint,
-                "mode": execd.mode,
-                "kernels": execd.kernels,
-                "switches": execd.switches,
-                "plans": {k: {"mode": e.mode, "switches": e.switches} for k, e in variants.items()},
-                # the model's weights, its captures' memory pool and outputs (what torch reserved on the GPU for it)
-                "memoryBytes": torch.cuda.memory_reserved() - mem0,
-            }
-            pipe = GpuExecute(torch, name, static, execd, depth=PIPELINE_DEPTH, variants=variants)
-            self.add_worker(ServedWorker(name, pipe.execute, info, direct=True, pipeline=pipe))
+            info, pipe = self.build_worker(w, plan, keyed, parts_of)
+            self.add_worker(ServedWorker(w["name"], pipe.execute, info, direct=True, pipeline=pipe))
             loaded.append(info)
-            progress(f"{name}: captured {execd.kernels} kernels ({execd.mode}, {execd.switches} switches)"
-                     + (f" and under {len(variants)} more plans" if variants else "")
+            progress(f"{w['name']}: captured {info['kernels']} kernels ({info['mode']}, {info['switches']} switches)"
+                     + (f" and under {len(info['plans'])} plans" if info["plans"] else "")
                      + f", {info['memoryBytes'] / 2**20:.0f} MiB")
         progress(f"loaded {len(loaded)} workers in {time.perf_counter() - t0:.1f} s")
         return {"type": "loaded", "workers": loaded, "pipelineDepth": PIPELINE_DEPTH}
+
+    def plan_partitions(self, keyed: list[dict]) -> dict:
+        """{key: {partition id: Partition}} of every plan of `keyed` ([{key, plan}]; a null plan has none), each checked
+        against this GPU; a partition the process's pool lacks is created now (never on the request path)."""
+        layout, pool, _ = self.resources()
+        keys = [k["key"] for k in keyed if k["key"] is not None]
+        if any(not isinstance(k, str) or not k for k in keys) or len(set(keys)) != len(keys):
+            raise BackendError(f"plans: every plan needs a key of its own (got {keys})")
+        parts_of: dict[str | None, dict] = {}
+        for k in keyed:
+            p = k["plan"]
+            if p:
+                check_plan_gpu(p["gpu"], layout)
+                parts_of[k["key"]] = {q["id"]: pool.create(q["slices"], q["id"]) for q in p["pool"]["partitions"]}
+        return parts_of
+
+    def build_worker(self, w: dict, plan: dict | None, keyed: list[dict], parts_of: dict,
+                     quiet: bool = False) -> tuple[dict, "GpuExecute"]:
+        """Builds one served worker (`w`: a load's worker entry) and captures it under `plan` (its default capture)
+        and under every plan of `keyed` that lists it; returns its `loaded` entry and its GpuExecute, its thread not
+        started. Keeps what capturing it under further plans needs (self.sources; model control, model_control.py).
+        `quiet`: the process's other workers are serving meanwhile (execute.graph_capture)."""
+        import torch  # noqa: PLC0415
+
+        name = w["name"]
+        mem0 = torch.cuda.memory_reserved()
+        model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
+        built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
+        src = CaptureSource(w, built, torch.cuda.Stream(), torch.cuda.graph_pool_handle())
+        variants = {k["key"]: src.capture(self, k["plan"], k["key"], parts_of.get(k["key"], {}), quiet)
+                    for k in keyed if any(pw["name"] == name for pw in k["plan"]["workers"])}
+        # the default plan is often one of the keyed ones (the whole set's): its capture serves both
+        same = next((k["key"] for k in keyed if k["key"] in variants and k["plan"] == plan), None)
+        execd = variants[same] if same is not None else src.capture(self, plan, None, parts_of.get(None, {}), quiet)
+        static = built.inputs[0]
+        for e in (execd, *variants.values()):
+            if not isinstance(e.output, torch.Tensor):
+                raise BackendError(f"{name}: the model's output is {type(e.output).__name__}, not one tensor")
+        out = execd.output
+        info = {
+            "name": name,
+            "inputShape": list(static.shape),
+            "inputDtype": kserve_datatype(static.dtype),
+            "outputShape": list(out.shape),
+            "outputDtype": kserve_datatype(out.dtype),
+            "fingerprint": execd.fingerprint,
+            "mode": execd.mode,
+            "kernels": execd.kernels,
+            "switches": execd.switches,
+            "plans": {k: {"mode": e.mode, "switches": e.switches} for k, e in variants.items()},
+            # the model's weights, its captures' memory pool and outputs (what torch reserved on the GPU for it)
+            "memoryBytes": torch.cuda.memory_reserved() - mem0,
+        }
+        pipe = GpuExecute(torch, name, static, execd, depth=PIPELINE_DEPTH, variants=variants)
+        self.sources[name] = src
+        return info, pipe
+
+    def stop_worker(self, w: ServedWorker, timeout: float = 30.0) -> None:
+        """Stops one worker's thread, as close() stops them all (model control: `w` is out of self.workers already,
+        so no job comes to it any more): a plain worker runs the jobs queued before it stops; a pipelined one
+        finishes those started and answers any still waiting with an error."""
+        (w.jobs if w.pipeline is None else w.started).put(None)
+        if w.thread is not None:
+            w.thread.join(timeout)
+
+
+@dataclass
+class CaptureSource:
+    """One served worker's model and what capturing it under a plan needs: the load's worker entry, the built model,
+    its stream, the graph memory pool all its captures share, the streams warmed up already and its dry run (kernel
+    starts per op, without the dry graph). Kept per worker (Serving.sources), so that a worker that is serving can be
+    captured under a plan made after it was loaded (model_control.py)."""
+
+    spec: dict
+    built: object
+    origin: object
+    graph_pool: object
+    warmed: set = field(default_factory=set)
+    dry: tuple | None = None
+
+    def capture(self, serving: "Serving", plan: dict | None, key: str | None, parts: dict, quiet: bool = False):
+        """The worker captured under `plan` (None: an ordinary full-GPU stream) on `parts` ({partition id:
+        Partition}: the plan's, Serving.plan_partitions), on partitions of the worker's own."""
+        layout, pool, _ = serving.resources()
+        name = self.spec["name"]
+        pw = _plan_worker(plan, self.spec, key)
+        mode, groups = worker_mode(plan["policy"] if plan else None, [dict(g) for g in pw["groups"]] if pw else None)
+        # each worker its own stream on every partition: workers share SMs, never a queue
+        wparts = {pid: pool.for_worker(part, name) for pid, part in parts.items()}
+        if self.dry is None:
+            per_op, dry = op_kernel_starts(self.built, self.origin, self.warmed, quiet=quiet)
+            self.dry = (per_op, replace(dry, graphs=[], output=None))
+        return prepare_worker(name, self.built, mode, groups, wparts, self.origin, pw["fingerprint"] if pw else None,
+                              layout=layout, pool=self.graph_pool, warmed=self.warmed, dry_run=self.dry, quiet=quiet)
 
 
 def _plan_worker(plan: dict | None, w: dict, key: str | None) -> dict | None:

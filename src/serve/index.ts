@@ -139,12 +139,6 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     ...(setup.live ? { live: setup.live } : {}),
     computeTimes: setup.computeTimes,
     ...(threaded ? { onClose: threaded.close } : {}),
-    ...((flags.frontends ?? config.frontends ?? 0) >= 1
-      ? {
-          modelControlRefused:
-            'loading and unloading models needs one process (--frontends 0): front-end processes keep the model list they started with',
-        }
-      : {}),
   })
   try {
     await server.load()

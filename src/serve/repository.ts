@@ -29,12 +29,12 @@ export interface RepositoryHost {
   add(r: RepositoryModel, models: ServedModel[], plan: Plan): void
   /** Refuses new requests for `name` (it is being unloaded). */
   closeModel(name: string): void
+  /** Takes requests for `name` again (its unload failed). */
+  reopenModel(name: string): void
   /** Resolves once every accepted request of `name` is answered. */
   idle(name: string): Promise<void>
   /** Stops serving `name`. */
   remove(name: string, models: ServedModel[], plan: Plan): void
-  /** Why model control is refused (front-end processes keep the list they started with), or undefined. */
-  refused?: string
   log?(line: string): void
 }
 
@@ -94,7 +94,6 @@ export class ModelRepository {
   }
 
   private checkControl(name: string) {
-    if (this.host.refused) throw new ProtocolError(400, this.host.refused)
     if (!this.host.backend.swap)
       throw new ProtocolError(
         400,
@@ -162,22 +161,31 @@ export class ModelRepository {
       throw new ProtocolError(400, `model "${name}" is the only model loaded; the server serves at least one`)
     this.state.set(name, { state: 'UNLOADING', reason: 'being unloaded' })
     this.host.closeModel(name)
-    await this.host.idle(name)
-    const specs = new Map([...this.live.specs].filter(([n]) => n !== name))
-    // every set without it was planned already: the sub-table is the old table's plans, nothing to search
-    const table = await this.plan(specs, `unload of "${name}"`)
-    const full = lookupPlan(table, specs.keys())?.plan as Plan
-    const models = this.host
-      .served()
-      .filter((m) => m.name !== name)
-      .map((m) => {
-        const pw = full.workers.find((w) => w.name === m.name)
-        return { ...m, ...(pw ? { worker: pw } : {}) }
-      })
-    await this.apply(models, full, table, specs)
-    this.host.remove(name, models, full)
+    try {
+      await this.host.idle(name)
+      const specs = new Map([...this.live.specs].filter(([n]) => n !== name))
+      // up to 6 models every set without it was planned already: the sub-table is the old table's plans
+      const table = await this.plan(specs, `unload of "${name}"`)
+      const full = lookupPlan(table, specs.keys())?.plan as Plan
+      const models = this.host
+        .served()
+        .filter((m) => m.name !== name)
+        .map((m) => {
+          const pw = full.workers.find((w) => w.name === m.name)
+          return { ...m, ...(pw ? { worker: pw } : {}) }
+        })
+      await this.apply(models, full, table, specs, name)
+      this.host.remove(name, models, full)
+    } catch (err) {
+      // it stays: served again, its plans as they were
+      this.host.reopenModel(name)
+      this.state.set(name, { state: 'READY', reason: '' })
+      throw err instanceof ProtocolError
+        ? err
+        : new ProtocolError(500, `unload of "${name}" failed: ${(err as Error).message}`)
+    }
     this.state.set(name, { state: 'UNAVAILABLE', reason: 'unloaded' })
-    this.host.log?.(`eclip-live: unloaded ${name}; table of ${table.plans.length} plans`)
+    this.host.log?.(`eclip-live: unloaded ${name}; table of ${this.live.table.plans.length} plans`)
   }
 
   /** The table of `specs`, taking every plan of the current table that is still valid. */
@@ -197,22 +205,30 @@ export class ModelRepository {
     })
   }
 
-  /** Hands the backend the new set; only when it took it do the table, the times and the scheduler change. */
+  /**
+   * Hands the backend the new set; only when it took it do the table, the times and the scheduler change — but for
+   * an unload (`unloading`), whose table the scheduler follows from before: no execution sent meanwhile names a plan
+   * of the model going, whose captures the backend then retires.
+   */
   private async apply(
     models: ServedModel[],
     full: Plan,
     table: PlanTable,
     specs: LiveSetup['specs'],
+    unloading?: string,
   ): Promise<void> {
     const times = this.host.computeTimes
     const old = new Map(times)
+    const oldTable = this.host.scheduler.currentTable()
     // the simulator checks every model's time under every plan when it takes the set: the new ones first
     for (const [k, v] of liveComputeTimes(table, specs)) times.set(k, v)
+    if (unloading) this.host.scheduler.setTable(table)
     try {
       await this.host.backend.swap?.(models, full, table)
     } catch (err) {
       times.clear()
       for (const [k, v] of old) times.set(k, v)
+      if (unloading) this.host.scheduler.setTable(oldTable)
       throw err
     }
     const now = liveComputeTimes(table, specs)
