@@ -210,6 +210,11 @@ export class EclipServer implements InferenceService {
             log: (line) => this.app.log.info(line),
           })
         : undefined
+    // a table above 6 models: the sets traffic shows are planned on demand
+    if (this.repository && scheduler instanceof ActiveSetScheduler) {
+      const repository = this.repository
+      scheduler.onUnplanned = (names) => repository.planShown(names)
+    }
     this.regions = new RegionRegistry(backend, { log: (l) => this.app.log.warn(l) })
 
     this.unsubscribe = backend.onEvent((e) => {

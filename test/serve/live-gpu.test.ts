@@ -206,6 +206,33 @@ describe('serve eclip-live on the GPU backend: model control (fake captures)', (
     }
   })
 
+  it('above 6 models, a set traffic shows is planned and the loaded models captured under it', async () => {
+    const seven = ['albert', 'alexnet', 'densenet201', 'resnet152', 'resnext101', 'shufflenet', 'vgg19']
+    const { run, backend } = await gpuLive({}, { models: seven.map((model) => ({ model })) })
+    try {
+      const s = run.server
+      const pair = () =>
+        Promise.all(['alexnet', 'vgg19'].map((m) => post(s, `/v2/models/${m}/infer`, visionBody())))
+      const deadline = performance.now() + 20_000
+      while (!s.opts.live?.table.plans.some((e) => e.key === 'alexnet+vgg19')) {
+        assert.ok(performance.now() < deadline, 'alexnet+vgg19 was not planned')
+        for (const r of await pair()) assert.equal(r.statusCode, 200, r.body)
+      }
+      // the fake refuses an execution under a plan it was not captured under: these ran under the pair's
+      const named: (string | undefined)[] = []
+      const infer = backend.infer.bind(backend)
+      backend.infer = (req) => {
+        named.push(req.plan)
+        return infer(req)
+      }
+      for (let i = 0; i < 5; i++) for (const r of await pair()) assert.equal(r.statusCode, 200, r.body)
+      assert.ok(named.includes('alexnet+vgg19'), named.join(', '))
+      assert.deepEqual([...backend.transports().keys()].sort(), [...seven].sort())
+    } finally {
+      await close(run)
+    }
+  })
+
   it('model control through HTTP front-end processes', { timeout: 60_000 }, async () => {
     const { run } = await gpuLive({}, { frontends: 2 })
     try {

@@ -87,6 +87,40 @@ describe('serve eclip-live: the active set chooses the plan', () => {
     s.close()
   })
 
+  it('above 6 models: tells of a set without a plan of its own once it has been active the hold time', () => {
+    let t = 0
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+    const table = {
+      workers: names.map((name) => ({ name })),
+      plans: [{ key: names.join('+') }],
+    } as unknown as PlanTable
+    const s = new ActiveSetScheduler(table, 10, () => t)
+    const told: string[] = []
+    s.onUnplanned = (set) => told.push(set.join('+'))
+    s.accepted('a')
+    s.accepted('b')
+    t = 5
+    assert.equal(s.planFor('a'), names.join('+'), 'under the whole set until it is planned')
+    assert.deepEqual(told, [])
+    t = 11
+    s.planFor('b')
+    assert.deepEqual(told, ['a+b'])
+    t = 40
+    s.answered('a')
+    s.answered('b')
+    s.accepted('c')
+    t = 45
+    s.planFor('c')
+    assert.deepEqual(told, ['a+b'], 'a+b told once; b+c and c not active long enough yet')
+    s.setTable({ ...table, plans: [...table.plans, { key: 'a+b' }] } as unknown as PlanTable)
+    s.answered('c')
+    t = 100
+    s.accepted('a')
+    s.accepted('b')
+    assert.equal(s.planFor('a'), 'a+b', 'planned: its own plan from now on')
+    s.close()
+  })
+
   it("runs a model alone under its alone plan, two at once under the pair's, and shows it in /metrics", async () => {
     const { run, plans } = await liveServer([{ model: 'alexnet' }, { model: 'vgg19' }])
     try {
@@ -113,6 +147,51 @@ describe('serve eclip-live: the active set chooses the plan', () => {
       assert.match(m, /eclip_model_active\{model="alexnet"\} [01]/)
       const meta = JSON.parse((await get(s, '/v2')).body)
       assert.ok(meta.extensions.includes('model_repository'))
+    } finally {
+      await run.server.close()
+    }
+  })
+})
+
+describe('serve eclip-live: above 6 models, the sets traffic shows planned on demand', () => {
+  const seven = ['albert', 'alexnet', 'densenet201', 'resnet152', 'resnext101', 'shufflenet', 'vgg19']
+
+  it('starts with the whole set, plans a pair once it is active together, then runs it under its own plan', async () => {
+    const { run, plans } = await liveServer(
+      seven.map((model) => ({ model })),
+      { holdMs: 20, tablePolicy: 'model-wise', maxPlans: 4 },
+    )
+    try {
+      const s = run.server
+      const whole = [...seven].sort().join('+')
+      assert.equal(s.opts.live?.table.plans.length, 1)
+      assert.equal(s.opts.live?.table.complete, false)
+      const pair = () =>
+        Promise.all(['alexnet', 'vgg19'].map((m) => post(s, `/v2/models/${m}/infer`, visionBody())))
+      for (const r of await pair()) assert.equal(r.statusCode, 200, r.body)
+      assert.ok(plans.includes(whole), 'a set without a plan runs under the whole set’s')
+      // the pair keeps being active together: it is planned in the background, then followed
+      const deadline = performance.now() + 20_000
+      while (!s.opts.live?.table.plans.some((e) => e.key === 'alexnet+vgg19')) {
+        assert.ok(performance.now() < deadline, 'alexnet+vgg19 was not planned')
+        for (const r of await pair()) assert.equal(r.statusCode, 200, r.body)
+      }
+      plans.length = 0
+      await pair()
+      assert.ok(plans.includes('alexnet+vgg19'), plans.join(', '))
+      const keys = (s.opts.live?.table.plans ?? []).map((e) => e.key)
+      // only the whole set and sets this traffic showed (alexnet or vgg19 alone between two pairs, the pair)
+      for (const k of keys) assert.ok([whole, 'alexnet+vgg19', 'alexnet', 'vgg19'].includes(k), k)
+      assert.match((await get(s, '/metrics')).body, new RegExp(`eclip_plan_table_plans ${keys.length}`))
+      // a third model joins: planned too, until the table holds live.maxPlans plans
+      for (let i = 0; i < 30 && (s.opts.live?.table.plans.length ?? 0) < 4; i++) {
+        await Promise.all(
+          ['alexnet', 'vgg19', 'shufflenet'].map((m) => post(s, `/v2/models/${m}/infer`, visionBody())),
+        )
+        await new Promise((r) => setTimeout(r, 30))
+      }
+      await new Promise((r) => setTimeout(r, 200))
+      assert.ok((s.opts.live?.table.plans.length ?? 0) <= 4)
     } finally {
       await run.server.close()
     }
