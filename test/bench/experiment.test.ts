@@ -239,6 +239,67 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
   })
 })
 
+describe('eclip-live in the bench above 6 workers: the sets traffic shows planned on demand', () => {
+  it('plans the sets a first run shows, follows each from its first showing plus the planning, holds each', async () => {
+    // seven on/off workers: a table of the whole set only; the on/off periods show a handful of sets
+    const onoff = {
+      kind: 'onoff',
+      on: { dist: 'exponential', meanS: 0.003 },
+      off: { dist: 'exponential', meanS: 0.009 },
+    }
+    const models = ['alexnet', 'vgg19', 'shufflenet', 'resnet152', 'resnext101', 'densenet201', 'albert']
+    const subsetsAsked: number[] = []
+    const runs = await runExperiment({
+      mixes: [{ name: 'seven', workers: models.map((model) => ({ model, arrival: onoff })) } as Mix],
+      policies: ['eclip-live'],
+      modes: ['graph'],
+      batch: null,
+      gpu,
+      profilesFor: (ws) =>
+        ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
+      primitives: defaultPrimitives(gpuRef),
+      power: defaultPowerModel(gpuRef),
+      backend: new SimBackend(),
+      planner: handPlanner,
+      tablePlanner: (g, mix, workers, profiles, reuse, subsets) => {
+        subsetsAsked.push(subsets?.length ?? 0)
+        return makePlanTable(g, mix, workers, profiles, {
+          policy: 'eclip-fit',
+          planner: handPlanner,
+          reuse,
+          ...(subsets ? { subsets } : {}),
+        })
+      },
+      holdUs: 500,
+      loop: { kind: 'closed' },
+      warmupS: 0.005,
+      windowS: 0.1,
+      seed: 5,
+      solo: false,
+    })
+    // the table at planning time (the whole set), then once with the sets the first run showed
+    assert.equal(subsetsAsked.length, 2)
+    assert.equal(subsetsAsked[0], 0)
+    const asked = subsetsAsked[1] as number
+    assert.ok(asked >= 3, `${asked} sets planned on demand`)
+    const lr = runs.find((r) => r.role === 'mix')
+    const lv = lr?.metrics.live
+    assert.ok(lr && lv)
+    assert.equal(lv.tablePlans, 1 + asked)
+    assert.ok(
+      lr.notes.some((n) => /sets traffic showed planned on demand/.test(n)),
+      lr.notes.join('\n'),
+    )
+    // requests ran under plans of sets, not only the whole set's; every set planned is held
+    const ownPlans = lv.sets.filter(
+      (s) => s.workers.length < models.length && s.workers.some((w) => w.requests > 0),
+    )
+    assert.ok(ownPlans.length > 0)
+    const held = runs.filter((r) => r.role === 'set-alone')
+    assert.equal(held.length, 1 + asked)
+  })
+})
+
 describe('simulated vs measured', () => {
   it('shows GPU and simulator runs of the same experiment side by side, each normalised on its own backend', async () => {
     // a stand-in "GPU" backend: the simulator with every kernel 20% slower than profiled
