@@ -228,7 +228,12 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
     for (const s of withRequests) {
       assert.ok(s.speedVsHeld !== null && s.speedVsHeld > 0, s.key)
       for (const w of s.workers)
-        if (w.requests > 0) assert.ok(w.heldServiceUs !== null && w.heldServiceUs > 0, `${s.key} ${w.name}`)
+        if (w.requests > 0) {
+          assert.ok(w.heldServiceUs !== null && w.heldServiceUs > 0, `${s.key} ${w.name}`)
+          // p99 of the requests under the set's plan against the held run's
+          assert.ok(w.p99ServiceUs && w.heldP99Us && w.p99VsHeld, `${s.key} ${w.name} p99`)
+          close(w.p99VsHeld, w.p99ServiceUs / w.heldP99Us)
+        }
     }
     // a worker alone runs its alone plan: as fast as held (no other worker to share with)
     const alone = lv.sets.find((s) => s.key === 'vgg19#0' && (s.workers[0]?.requests ?? 0) > 0)
@@ -236,6 +241,7 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
     const t = textReport(runs)
     assert.match(t, /Following the active set \(eclip-live\) vs static plans — trio, SIMULATED/)
     assert.match(t, /Active sets of trio eclip-live\/graph/)
+    assert.match(t, /p99 here\/held/)
   })
 })
 
