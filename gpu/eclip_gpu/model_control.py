@@ -207,8 +207,9 @@ class ModelControl:
                            f"{time.perf_counter() - t0:.1f} s")
             staged = self._capture_loaded(keyed, parts, skip=name)
         except BaseException:
-            # half way: nothing of it is in place; what it made goes (the ring too)
+            # half way: nothing of it is in place; what it made goes (its model, captures and ring)
             worker = staged = None
+            self.serving.sources.pop(name, None)
             dropped = self.serving.rings.pop(name, None)
             if dropped is not None:
                 dropped.close()

@@ -618,13 +618,16 @@ class CaptureSource:
     """One served worker's model and what capturing it under a plan needs: the load's worker entry, the built model,
     its stream, the graph memory pool all its captures share, the streams warmed up already and its dry run (kernel
     starts per op, without the dry graph). Kept per worker (Serving.sources), so that a worker that is serving can be
-    captured under a plan made after it was loaded (model_control.py)."""
+    captured under a plan made after it was loaded (model_control.py).
+
+    Streams are warmed per thread: cuBLAS and cuDNN keep their handles per thread, and a thread's first call on a
+    stream sets up state that must not happen inside a capture; model control captures on a thread of its own."""
 
     spec: dict
     built: object
     origin: object
     graph_pool: object
-    warmed: set = field(default_factory=set)
+    warmed_by: dict = field(default_factory=dict)  # thread id -> ids of the streams it has warmed up
     dry: tuple | None = None
 
     def capture(self, serving: "Serving", plan: dict | None, key: str | None, parts: dict, quiet: bool = False):
@@ -636,11 +639,12 @@ class CaptureSource:
         mode, groups = worker_mode(plan["policy"] if plan else None, [dict(g) for g in pw["groups"]] if pw else None)
         # each worker its own stream on every partition: workers share SMs, never a queue
         wparts = {pid: pool.for_worker(part, name) for pid, part in parts.items()}
+        warmed = self.warmed_by.setdefault(threading.get_ident(), set())
         if self.dry is None:
-            per_op, dry = op_kernel_starts(self.built, self.origin, self.warmed, quiet=quiet)
+            per_op, dry = op_kernel_starts(self.built, self.origin, warmed, quiet=quiet)
             self.dry = (per_op, replace(dry, graphs=[], output=None))
         return prepare_worker(name, self.built, mode, groups, wparts, self.origin, pw["fingerprint"] if pw else None,
-                              layout=layout, pool=self.graph_pool, warmed=self.warmed, dry_run=self.dry, quiet=quiet)
+                              layout=layout, pool=self.graph_pool, warmed=warmed, dry_run=self.dry, quiet=quiet)
 
 
 def _plan_worker(plan: dict | None, w: dict, key: str | None) -> dict | None:
