@@ -109,6 +109,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     throw err
   }
 
+  if (threaded?.note) setup.notes.push(`eclip-live: ${threaded.note}`)
   const executor: ExecutorChoice = {
     kind,
     gpu: gpuOpts,
