@@ -38,6 +38,18 @@ def _lists(plan: dict, name: str) -> bool:
     return any(pw["name"] == name for pw in plan["workers"])
 
 
+def _taken(q: queue.Queue) -> list:
+    """Everything in `q` now but the stop marker (None), taken out."""
+    items = []
+    while True:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            return items
+        if item is not None:
+            items.append(item)
+
+
 class GpuCaptor:
     """Builds and captures on the GPU: partitions from the process's pool (Serving.plan_partitions), a new worker by
     Serving.build_worker, a loaded one by its CaptureSource; its captures live in its GpuExecute."""
@@ -116,11 +128,7 @@ class ModelControl:
         """Lets the request in progress end (those queued behind it are not run) and stops the thread."""
         if self.thread is None:
             return
-        while True:
-            try:
-                msg = self.requests.get_nowait()
-            except queue.Empty:
-                break
+        for msg in _taken(self.requests):
             self._error(msg, BackendError("the backend is closing"))
         self.requests.put(None)
         self.thread.join(timeout)
@@ -270,25 +278,12 @@ class ModelControl:
     def _sweep(self, w: ServedWorker) -> int:
         """Jobs left with a worker whose thread has stopped (sent after it was taken out, or past the drain's
         limit): each answered with an error naming the worker, none left hanging."""
-        left = []
         if w.pipeline is None:
-            while True:
-                try:
-                    job = w.jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is not None:
-                    left.append(job)
+            left = _taken(w.jobs)
         else:
             with w.lock:
                 left, w.pending = list(w.pending), type(w.pending)()
-            while True:
-                try:
-                    item = w.started.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    left.append(item[0])
+            left += [job for job, _ in _taken(w.started)]
         for job in left:
             Serving._release(job)
             self.send({"type": "error", "id": job.id, "message": f"{w.name}: the worker was unloaded",

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from tests_gpu.plans import alternating_groups
+from tests_gpu.replies import Replies
 
 from eclip_gpu import zoo
 from eclip_gpu.model_control import ModelControl
@@ -16,24 +17,6 @@ from eclip_gpu.serving import Serving, _own_resources
 
 BATCH = 2
 DATATYPE = {"alexnet": "FP16", "albert": "INT64"}
-
-
-class Replies:
-    def __init__(self):
-        self.frames = {}
-        self.cond = threading.Condition()
-
-    def __call__(self, header, body=b""):
-        with self.cond:
-            if header.get("type") == "progress":
-                return
-            self.frames[header.get("id")] = (header, bytes(body))
-            self.cond.notify_all()
-
-    def wait(self, id_, timeout=120):
-        with self.cond:
-            assert self.cond.wait_for(lambda: id_ in self.frames, timeout), f"no reply to {id_}"
-            return self.frames.pop(id_)
 
 
 def _worker(name):

@@ -1,6 +1,7 @@
 // Shared pieces of the serve tests: servers over the simulator with chosen compute times, a backend that crashes on
 // purpose, a baseline plan built from profiles (for configs that give a plan file), and a "python" that runs a
-// stand-in GPU backend.
+// stand-in GPU backend, and eclip-live's burst of model control.
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -275,4 +276,37 @@ export function runScript(
     })
     child.on('exit', (status) => resolve({ status, stdout, stderr }))
   })
+}
+
+/**
+ * eclip-live's burst of model control (docs/live.md): seven loads and unloads sent at once, with alexnet's requests
+ * going on. Each must answer 200 (they run one after another), alexnet's requests are each answered (served, or
+ * refused while it is unloaded: never left hanging), and the server ends serving alexnet, vgg19 and shufflenet under
+ * a table of every set of them, each model answering. Returns the served names.
+ */
+export async function controlBurst(s: EclipServer): Promise<string[]> {
+  const ops: [string, string][] = [
+    ['load', 'shufflenet'],
+    ['unload', 'vgg19'],
+    ['load', 'vgg19'],
+    ['unload', 'shufflenet'],
+    ['load', 'shufflenet'],
+    ['unload', 'alexnet'],
+    ['load', 'alexnet'],
+  ]
+  const traffic = Array.from({ length: 20 }, () => post(s, '/v2/models/alexnet/infer', visionBody()))
+  const res = await Promise.all(ops.map(([op, m]) => post(s, `/v2/repository/models/${m}/${op}`, {})))
+  for (const [i, r] of res.entries()) assert.equal(r.statusCode, 200, `${ops[i]?.join(' ')}: ${r.body}`)
+  for (const r of await Promise.all(traffic)) assert.ok([200, 404, 503].includes(r.statusCode), r.body)
+  const served = s.models().map((m) => m.name)
+  assert.deepEqual(served, ['alexnet', 'vgg19', 'shufflenet'])
+  const table = s.opts.live?.table
+  assert.deepEqual(
+    table?.workers.map((w) => w.name),
+    served,
+  )
+  assert.equal(table?.plans.length, 7)
+  for (const m of served)
+    assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
+  return served
 }

@@ -12,7 +12,7 @@ import type { ExecRequest } from '../../src/serve/backend.ts'
 import { type Running, startServe } from '../../src/serve/index.ts'
 import { ActiveSetScheduler } from '../../src/serve/live.ts'
 import type { SimServeBackend } from '../../src/serve/sim-backend.ts'
-import { get, post, runScript, visionBody } from './helpers.ts'
+import { controlBurst, get, post, runScript, visionBody } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
@@ -332,36 +332,11 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
   it('a burst of loads and unloads runs in order and ends consistent', async () => {
     const { run } = await liveServer(models)
     try {
-      const s = run.server
-      const ops: [string, string][] = [
-        ['load', 'shufflenet'],
-        ['unload', 'vgg19'],
-        ['load', 'vgg19'],
-        ['unload', 'shufflenet'],
-        ['load', 'shufflenet'],
-        ['unload', 'alexnet'],
-        ['load', 'alexnet'],
-      ]
-      const traffic = Array.from({ length: 20 }, () => post(s, '/v2/models/alexnet/infer', visionBody()))
-      const res = await Promise.all(ops.map(([op, m]) => post(s, `/v2/repository/models/${m}/${op}`, {})))
-      // the second unload of vgg19 while it is still being unloaded would be refused; here each runs in turn
-      for (const [i, r] of res.entries()) assert.equal(r.statusCode, 200, `${ops[i]?.join(' ')}: ${r.body}`)
-      // alexnet's requests were answered: served, or refused while it was unloaded, never left hanging
-      for (const r of await Promise.all(traffic)) assert.ok([200, 404, 503].includes(r.statusCode), r.body)
-      const served = s.models().map((m) => m.name)
-      assert.deepEqual(served, ['alexnet', 'vgg19', 'shufflenet'])
-      const table = s.opts.live?.table as PlanTable
-      assert.deepEqual(
-        table.workers.map((w) => w.name),
-        served,
-      )
-      assert.equal(table.plans.length, 7)
+      const served = await controlBurst(run.server)
       assert.deepEqual(
         (await index(run)).filter((e) => e.state === 'READY').map((e) => e.name),
-        ['alexnet', 'vgg19', 'shufflenet'],
+        served,
       )
-      for (const m of served)
-        assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
     } finally {
       await run.server.close()
     }
