@@ -161,6 +161,37 @@ describe('bench experiment on the simulator', () => {
   })
 })
 
+/** eclip-live's tables over the hand planner (eclip-fit), and above 6 workers the subsets asked for. */
+const tables: NonNullable<ExperimentOptions['tablePlanner']> = (g, mix, workers, profiles, reuse, subsets) =>
+  makePlanTable(g, mix, workers, profiles, {
+    policy: 'eclip-fit',
+    planner: handPlanner,
+    reuse,
+    ...(subsets ? { subsets } : {}),
+  })
+
+/** An eclip-live experiment of one mix on the simulator (graph mode, synthetic profiles, 0.1-s window). */
+const liveExperiment = (mix: Mix, extra: Partial<ExperimentOptions>): ExperimentOptions => ({
+  mixes: [mix],
+  policies: ['eclip-live'],
+  modes: ['graph'],
+  batch: null,
+  gpu,
+  profilesFor: (ws) =>
+    ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
+  primitives: defaultPrimitives(gpuRef),
+  power: defaultPowerModel(gpuRef),
+  backend: new SimBackend(),
+  planner: handPlanner,
+  tablePlanner: tables,
+  loop: { kind: 'closed' },
+  warmupS: 0.005,
+  windowS: 0.1,
+  seed: 1,
+  solo: false,
+  ...extra,
+})
+
 describe('eclip-live in the bench: a plan table followed, each of its sets held', () => {
   const onoff = {
     kind: 'onoff',
@@ -168,8 +199,8 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
     off: { dist: 'exponential', meanS: 0.004 },
   }
   const live = () =>
-    runExperiment({
-      mixes: [
+    runExperiment(
+      liveExperiment(
         {
           name: 'trio',
           workers: [
@@ -178,26 +209,9 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
             { model: 'shufflenet', arrival: onoff },
           ],
         } as Mix,
-      ],
-      policies: ['baseline', 'eclip-fit', 'eclip-live'],
-      modes: ['graph'],
-      batch: null,
-      gpu,
-      profilesFor: (ws) =>
-        ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
-      primitives: defaultPrimitives(gpuRef),
-      power: defaultPowerModel(gpuRef),
-      backend: new SimBackend(),
-      planner: handPlanner,
-      tablePlanner: (g, mix, workers, profiles, reuse) =>
-        makePlanTable(g, mix, workers, profiles, { policy: 'eclip-fit', planner: handPlanner, reuse }),
-      holdUs: 1000,
-      loop: { kind: 'closed' },
-      warmupS: 0.005,
-      windowS: 0.1,
-      seed: 3,
-      solo: true,
-    }).then(normalise)
+        { policies: ['baseline', 'eclip-fit', 'eclip-live'], holdUs: 1000, seed: 3, solo: true },
+      ),
+    ).then(normalise)
 
   it('runs every set of the table alone, closed loop, under its plan, and compares each active set to it', async () => {
     const runs = await live()
@@ -255,34 +269,18 @@ describe('eclip-live in the bench above 6 workers: the sets traffic shows planne
     }
     const models = ['alexnet', 'vgg19', 'shufflenet', 'resnet152', 'resnext101', 'densenet201', 'albert']
     const subsetsAsked: number[] = []
-    const runs = await runExperiment({
-      mixes: [{ name: 'seven', workers: models.map((model) => ({ model, arrival: onoff })) } as Mix],
-      policies: ['eclip-live'],
-      modes: ['graph'],
-      batch: null,
-      gpu,
-      profilesFor: (ws) =>
-        ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
-      primitives: defaultPrimitives(gpuRef),
-      power: defaultPowerModel(gpuRef),
-      backend: new SimBackend(),
-      planner: handPlanner,
-      tablePlanner: (g, mix, workers, profiles, reuse, subsets) => {
-        subsetsAsked.push(subsets?.length ?? 0)
-        return makePlanTable(g, mix, workers, profiles, {
-          policy: 'eclip-fit',
-          planner: handPlanner,
-          reuse,
-          ...(subsets ? { subsets } : {}),
-        })
-      },
-      holdUs: 500,
-      loop: { kind: 'closed' },
-      warmupS: 0.005,
-      windowS: 0.1,
-      seed: 5,
-      solo: false,
-    })
+    const runs = await runExperiment(
+      liveExperiment({ name: 'seven', workers: models.map((model) => ({ model, arrival: onoff })) } as Mix, {
+        policies: ['eclip-live'],
+        holdUs: 500,
+        seed: 5,
+        solo: false,
+        tablePlanner: (g, mix, workers, profiles, reuse, subsets) => {
+          subsetsAsked.push(subsets?.length ?? 0)
+          return tables(g, mix, workers, profiles, reuse, subsets)
+        },
+      }),
+    )
     // the table at planning time (the whole set), then once with the sets the first run showed
     assert.equal(subsetsAsked.length, 2)
     assert.equal(subsetsAsked[0], 0)

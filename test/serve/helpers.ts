@@ -1,6 +1,6 @@
 // Shared pieces of the serve tests: servers over the simulator with chosen compute times, a backend that crashes on
 // purpose, a baseline plan built from profiles (for configs that give a plan file), and a "python" that runs a
-// stand-in GPU backend, and eclip-live's burst of model control.
+// stand-in GPU backend, and eclip-live's model control scenarios.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
@@ -309,4 +309,25 @@ export async function controlBurst(s: EclipServer): Promise<string[]> {
   for (const m of served)
     assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
   return served
+}
+
+/**
+ * eclip-live: vgg19 unloaded with `n` of its requests accepted: a request meanwhile is refused at once (503, not
+ * queued), a second unload is refused (400, being unloaded already), every accepted request is answered 200, then
+ * the unload answers 200.
+ */
+export async function unloadWithRequestsQueued(s: EclipServer, n: number): Promise<void> {
+  const accepted = Array.from({ length: n }, () => post(s, '/v2/models/vgg19/infer', visionBody()))
+  // let them be accepted (parsed and queued) before the unload comes
+  await new Promise((r) => setTimeout(r, 5))
+  const unload = post(s, '/v2/repository/models/vgg19/unload', {})
+  await new Promise((r) => setImmediate(r))
+  const during = await post(s, '/v2/models/vgg19/infer', visionBody())
+  assert.equal(during.statusCode, 503)
+  assert.match(during.body, /vgg19.*is being unloaded/)
+  const again = await post(s, '/v2/repository/models/vgg19/unload', {})
+  assert.equal(again.statusCode, 400)
+  assert.match(again.body, /being unloaded already/)
+  for (const r of await Promise.all(accepted)) assert.equal(r.statusCode, 200, r.body)
+  assert.equal((await unload).statusCode, 200)
 }

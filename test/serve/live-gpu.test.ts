@@ -11,7 +11,7 @@ import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import type { GpuServeBackend } from '../../src/serve/gpu-backend.ts'
 import { type Running, startServe } from '../../src/serve/index.ts'
-import { backendPython, controlBurst, get, post, visionBody } from './helpers.ts'
+import { backendPython, controlBurst, get, post, unloadWithRequestsQueued, visionBody } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
@@ -159,18 +159,7 @@ describe('serve eclip-live on the GPU backend: model control (fake captures)', (
       assert.equal((await load).statusCode, 200)
       assert.ok(served < 700, `5 requests took ${served.toFixed(0)} ms during the load`)
       // unloading with requests queued: every accepted one is answered; new ones are refused at once
-      const accepted = Array.from({ length: 10 }, () => post(s, '/v2/models/vgg19/infer', visionBody()))
-      await sleep(5)
-      const unload = post(s, '/v2/repository/models/vgg19/unload', {})
-      await new Promise((r) => setImmediate(r))
-      const during = await post(s, '/v2/models/vgg19/infer', visionBody())
-      assert.equal(during.statusCode, 503)
-      assert.match(during.body, /vgg19.*is being unloaded/)
-      const again = await post(s, '/v2/repository/models/vgg19/unload', {})
-      assert.equal(again.statusCode, 400)
-      assert.match(again.body, /being unloaded already/)
-      for (const r of await Promise.all(accepted)) assert.equal(r.statusCode, 200, r.body)
-      assert.equal((await unload).statusCode, 200)
+      await unloadWithRequestsQueued(s, 10)
     } finally {
       await close(run)
     }

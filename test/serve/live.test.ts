@@ -12,7 +12,7 @@ import type { ExecRequest } from '../../src/serve/backend.ts'
 import { type Running, startServe } from '../../src/serve/index.ts'
 import { ActiveSetScheduler } from '../../src/serve/live.ts'
 import type { SimServeBackend } from '../../src/serve/sim-backend.ts'
-import { controlBurst, get, post, runScript, visionBody } from './helpers.ts'
+import { controlBurst, get, post, runScript, unloadWithRequestsQueued, visionBody } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
@@ -283,19 +283,7 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
     const { run } = await liveServer(models)
     try {
       const s = run.server
-      const accepted = Array.from({ length: 12 }, () => post(s, '/v2/models/vgg19/infer', visionBody()))
-      // let them be accepted (parsed and queued) before the unload comes
-      await new Promise((r) => setTimeout(r, 5))
-      const unload = post(s, '/v2/repository/models/vgg19/unload', {})
-      await new Promise((r) => setImmediate(r))
-      const during = await post(s, '/v2/models/vgg19/infer', visionBody())
-      assert.equal(during.statusCode, 503)
-      assert.match(during.body, /vgg19.*is being unloaded/)
-      const again = await post(s, '/v2/repository/models/vgg19/unload', {})
-      assert.equal(again.statusCode, 400)
-      assert.match(again.body, /being unloaded already/)
-      for (const r of await Promise.all(accepted)) assert.equal(r.statusCode, 200, r.body)
-      assert.equal((await unload).statusCode, 200)
+      await unloadWithRequestsQueued(s, 12)
       assert.equal(s.repository?.index().find((e) => e.name === 'vgg19')?.state, 'UNAVAILABLE')
     } finally {
       await run.server.close()
