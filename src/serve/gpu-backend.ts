@@ -163,15 +163,36 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     const next = new Set(models.map((m) => m.name))
     for (const name of [...this.loaded.keys()].filter((n) => !next.has(n))) {
       const r = await proc.unloadModel(name, timeoutS)
-      this.loaded.get(name)?.ring?.close()
-      this.loaded.delete(name)
-      this.models = this.models.filter((m) => m.name !== name)
+      this.dropLoaded(name)
       for (const [w, keys] of Object.entries(r.retired))
         for (const k of keys) this.loaded.get(w)?.keys.delete(k)
     }
-    for (const m of models.filter((x) => !this.loaded.has(x.name)))
-      await this.loadOne(proc, m, table, timeoutS)
-    // plans some loaded model has no capture under yet
+    const added: string[] = []
+    try {
+      for (const m of models.filter((x) => !this.loaded.has(x.name))) {
+        await this.loadOne(proc, m, table, timeoutS)
+        added.push(m.name)
+      }
+      await this.addPlans(proc, table, timeoutS)
+    } catch (err) {
+      // a later step failed: the models this swap loaded go again, so the served set stays as it was
+      for (const name of added) {
+        await proc.unloadModel(name, timeoutS).catch(() => {})
+        this.dropLoaded(name)
+      }
+      throw err
+    }
+    for (const m of models) {
+      const l = this.loaded.get(m.name)
+      if (l) l.model = m
+    }
+    this.models = models
+    this.plan = plan
+    this.table = table
+  }
+
+  /** The table's plans some loaded model has no capture under yet (a table grown on demand), captured; then checked. */
+  private async addPlans(proc: BackendProcess, table: PlanTable, timeoutS: number) {
     const fresh = table.plans.filter((e) =>
       e.plan.workers.some((pw) => !this.loaded.get(pw.name)?.keys.has(e.key)),
     )
@@ -190,13 +211,13 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
       for (const pw of e.plan.workers)
         if (!this.loaded.get(pw.name)?.keys.has(e.key))
           throw new BackendCrash(`GPU backend did not capture model "${pw.name}" under plan ${e.key}`)
-    for (const m of models) {
-      const l = this.loaded.get(m.name)
-      if (l) l.model = m
-    }
-    this.models = models
-    this.plan = plan
-    this.table = table
+  }
+
+  /** A model the process no longer serves: its ring closed, out of this adapter's set. */
+  private dropLoaded(name: string) {
+    this.loaded.get(name)?.ring?.close()
+    this.loaded.delete(name)
+    this.models = this.models.filter((m) => m.name !== name)
   }
 
   /** One model loaded into the running process (model control), with its ring where tensors go through rings. */

@@ -317,6 +317,29 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
     }
   })
 
+  it('an unload that fails in the backend serves the model again, its plans as they were', async () => {
+    const { run, backend } = await liveServer(models)
+    try {
+      const s = run.server
+      const table = s.opts.live?.table
+      const swap = backend.swap.bind(backend)
+      backend.swap = async () => {
+        throw new Error('injected: the backend refused')
+      }
+      const r = await post(s, '/v2/repository/models/vgg19/unload', {})
+      assert.equal(r.statusCode, 500)
+      assert.match(r.body, /unload of \\"vgg19\\" failed: injected: the backend refused/)
+      assert.equal(s.opts.live?.table, table)
+      assert.equal(s.scheduler.status().plans, 3, 'the scheduler follows the table with vgg19 again')
+      assert.equal(s.repository?.index().find((e) => e.name === 'vgg19')?.state, 'READY')
+      assert.equal((await post(s, '/v2/models/vgg19/infer', visionBody())).statusCode, 200)
+      backend.swap = swap
+      assert.equal((await post(s, '/v2/repository/models/vgg19/unload', {})).statusCode, 200)
+    } finally {
+      await run.server.close()
+    }
+  })
+
   it('a burst of loads and unloads runs in order and ends consistent', async () => {
     const { run } = await liveServer(models)
     try {
