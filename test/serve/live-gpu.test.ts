@@ -145,19 +145,19 @@ describe('serve eclip-live on the GPU backend: model control (fake captures)', (
   })
 
   it('the others keep serving while a load captures, and a model being unloaded answers what it accepted', async () => {
-    const { run } = await gpuLive({ FAKE_CONTROL_DELAY_MS: '150', FAKE_DELAY_MS: '20' })
+    const { run } = await gpuLive({ FAKE_CONTROL_DELAY_MS: '300', FAKE_DELAY_MS: '20' })
     try {
       const s = run.server
       const load = post(s, '/v2/repository/models/shufflenet/load', {})
       await sleep(100)
-      // shufflenet is captured under four plans, the others under three more: over 1 s of captures; alexnet's
+      // shufflenet is captured under four plans, the others under four more: over 2 s of captures; alexnet's
       // requests meanwhile take their execution time, not the load's
       const t0 = performance.now()
       for (let i = 0; i < 5; i++)
         assert.equal((await post(s, '/v2/models/alexnet/infer', visionBody())).statusCode, 200)
       const served = performance.now() - t0
       assert.equal((await load).statusCode, 200)
-      assert.ok(served < 700, `5 requests took ${served.toFixed(0)} ms during the load`)
+      assert.ok(served < 1000, `5 requests took ${served.toFixed(0)} ms during the load`)
       // unloading with requests queued: every accepted one is answered; new ones are refused at once
       await unloadWithRequestsQueued(s, 10)
     } finally {
