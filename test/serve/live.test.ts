@@ -46,6 +46,17 @@ async function liveServer(
   return { run, plans, backend }
 }
 
+/** Makes the backend refuse every change of its served set with `why`; returns what puts it back. */
+function refuseSwaps(backend: SimServeBackend, why: string): () => void {
+  const swap = backend.swap.bind(backend)
+  backend.swap = async () => {
+    throw new Error(why)
+  }
+  return () => {
+    backend.swap = swap
+  }
+}
+
 /** POST /v2/repository/index with an empty body, as tritonclient sends it. */
 const indexOf = (server: Running['server']) =>
   server.app.inject({ method: 'POST', url: '/v2/repository/index', payload: '' })
@@ -295,10 +306,7 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
     try {
       const s = run.server
       const table = s.opts.live?.table
-      const swap = backend.swap.bind(backend)
-      backend.swap = async () => {
-        throw new Error('injected: capture failed')
-      }
+      const restore = refuseSwaps(backend, 'injected: capture failed')
       const r = await post(s, '/v2/repository/models/shufflenet/load', {})
       assert.equal(r.statusCode, 500)
       assert.match(r.body, /load of \\"shufflenet\\" failed: injected: capture failed/)
@@ -310,7 +318,7 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
       assert.equal(s.repository?.index().find((e) => e.name === 'shufflenet')?.state, 'UNAVAILABLE')
       for (const m of ['alexnet', 'vgg19'])
         assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
-      backend.swap = swap
+      restore()
       assert.equal((await post(s, '/v2/repository/models/shufflenet/load', {})).statusCode, 200)
     } finally {
       await run.server.close()
@@ -322,10 +330,7 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
     try {
       const s = run.server
       const table = s.opts.live?.table
-      const swap = backend.swap.bind(backend)
-      backend.swap = async () => {
-        throw new Error('injected: the backend refused')
-      }
+      const restore = refuseSwaps(backend, 'injected: the backend refused')
       const r = await post(s, '/v2/repository/models/vgg19/unload', {})
       assert.equal(r.statusCode, 500)
       assert.match(r.body, /unload of \\"vgg19\\" failed: injected: the backend refused/)
@@ -333,7 +338,7 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
       assert.equal(s.scheduler.status().plans, 3, 'the scheduler follows the table with vgg19 again')
       assert.equal(s.repository?.index().find((e) => e.name === 'vgg19')?.state, 'READY')
       assert.equal((await post(s, '/v2/models/vgg19/infer', visionBody())).statusCode, 200)
-      backend.swap = swap
+      restore()
       assert.equal((await post(s, '/v2/repository/models/vgg19/unload', {})).statusCode, 200)
     } finally {
       await run.server.close()
