@@ -20,6 +20,11 @@ npx esbuild src/cli/main.ts --bundle --platform=node --format=esm --target=node2
 npx esbuild test/gpu/serve-tritonclient.test.ts test/gpu/serve-paris.test.ts test/gpu/serve-shm-tritonclient.test.ts --bundle --platform=node --format=esm --target=node20 \
   --log-level=warning --outdir="$out" --out-extension:.js=.mjs --external:@resvg/resvg-js --external:highs \
   --external:playwright-core --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
+# the plan table's planning threads (src/execute/sim/table-threads.ts): bundled too, so a device bundle plans on
+# worker threads without tsx (eclip serve's loads and unloads plan while the others serve)
+npx esbuild src/execute/sim/table-worker.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
+  --outfile="$out/table-worker.bundle.mjs" --external:@resvg/resvg-js --external:highs --external:playwright-core \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 cp src/plan/highs-worker.mjs "$out/"
 cp -r node_modules/highs node_modules/uplot "$out/node_modules/"
 cp -r src/serve/dashboard "$out/dashboard"

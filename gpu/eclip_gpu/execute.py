@@ -14,6 +14,7 @@ Switches happen between PyTorch ops (a TorchDispatchMode hook), so group boundar
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,11 +25,33 @@ from .fingerprint import fingerprint
 from .partitions import destroy_partition, make_partition
 
 
-def op_kernel_starts(built, stream, warmed: set | None = None) -> tuple[list[int], Captured]:
+@contextlib.contextmanager
+def graph_capture(g, stream, pool=None, quiet: bool = False):
+    """torch.cuda.graph(g, stream=, pool=), or, `quiet`, the same capture for a process whose other threads are serving
+    (model control, model_control.py): in thread-local mode, so the other threads' driver calls neither fail nor
+    invalidate it, and without torch.cuda.graph's device-wide synchronize, garbage collection and cache release,
+    which would hold up those threads (the collection holds the GIL); only the capturing stream's earlier work is
+    waited for."""
+    import torch  # noqa: PLC0415
+
+    if not quiet:
+        with torch.cuda.graph(g, stream=stream, pool=pool):
+            yield
+        return
+    stream.synchronize()
+    with torch.cuda.stream(stream):
+        g.capture_begin(*(() if pool is None else (pool,)), capture_error_mode="thread_local")
+        try:
+            yield
+        finally:
+            g.capture_end()
+
+
+def op_kernel_starts(built, stream, warmed: set | None = None, quiet: bool = False) -> tuple[list[int], Captured]:
     """Dry capture on `stream`: for every op (in dispatch order) the number of kernels launched before it.
 
     The stream is warmed up first unless its id is in `warmed` (updated): a cold stream's first cuDNN/cuBLAS call
-    allocates inside the capture and invalidates it."""
+    allocates inside the capture and invalidates it. `quiet`: captured while other threads serve (graph_capture)."""
     import torch  # noqa: PLC0415
 
     if warmed is None or id(stream) not in warmed:
@@ -39,7 +62,7 @@ def op_kernel_starts(built, stream, warmed: set | None = None) -> tuple[list[int
     cu = d.CUstream(int(stream.cuda_stream))
     counts: list[int] = []
     g = torch.cuda.CUDAGraph(keep_graph=True)
-    with torch.inference_mode(), torch.cuda.graph(g, stream=stream), _op_hook_mode(
+    with torch.inference_mode(), graph_capture(g, stream, quiet=quiet), _op_hook_mode(
         lambda i: counts.append(captured_node_count(cu))
     ):
         out = built.forward()
@@ -121,13 +144,14 @@ class WorkerExec:
 
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
                    expected_fingerprint: str | None, layout=None, pool=None, warmed: set | None = None,
-                   dry_run: tuple | None = None) -> WorkerExec:
+                   dry_run: tuple | None = None, quiet: bool = False) -> WorkerExec:
     """Captures a worker for `mode`. Refuses a plan made for another kernel sequence.
 
     Several captures of one worker (one per plan it serves under: serving.py) may share `pool` (a graph memory pool
     handle: their intermediates then share memory — safe because a worker's graphs run one after another on its
     stream and every output stays alive), `warmed` (ids of streams warmed up already; updated) and `dry_run` (the
-    (per_op, Captured) of op_kernel_starts, which depends on the model only)."""
+    (per_op, Captured) of op_kernel_starts, which depends on the model only; its graphs are not needed). `quiet`: the
+    process's other workers are serving meanwhile (graph_capture; whole and graph modes, the ones serving uses)."""
     import torch  # noqa: PLC0415
 
     streams = {id(p.torch_stream): p.torch_stream for p in parts_by_id.values()}
@@ -137,7 +161,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
         warm_up(built, cold, iters=1)
     if warmed is not None:
         warmed.update(streams)
-    per_op, dry = dry_run or op_kernel_starts(built, origin, warmed={id(origin)})
+    per_op, dry = dry_run or op_kernel_starts(built, origin, warmed={id(origin)}, quiet=quiet)
     if expected_fingerprint and dry.fingerprint != expected_fingerprint:
         raise BackendError(
             f"{name}: the plan was made for kernel sequence {expected_fingerprint[:19]}…, this model captures "
@@ -148,7 +172,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
         part = parts_by_id[groups[0]["partition"]] if groups else None
         stream = part.torch_stream if part else origin
         g = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), torch.cuda.graph(g, stream=stream, pool=pool):
+        with torch.inference_mode(), graph_capture(g, stream, pool, quiet):
             out = built.forward()
         del dry
         return WorkerExec(name, "whole", [(g, part)], stream, out, expected_fingerprint or "", n, 0, built=built)
@@ -177,7 +201,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
                 torch.cuda.set_stream(target)
                 state["stream"] = target
 
-        with torch.inference_mode(), torch.cuda.graph(g, stream=origin, pool=pool):
+        with torch.inference_mode(), graph_capture(g, origin, pool, quiet):
             with _op_hook_mode(before):
                 out = built.forward()
             if state["stream"] is not origin:

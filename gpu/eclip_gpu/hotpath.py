@@ -76,11 +76,11 @@ class HotPath:
         self._lib.hp_write.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self._lib.hp_region_add.argtypes = [ctypes.c_char_p]
         self._lib.hp_worker_add.restype = vp
-        self._lib.hp_worker_add.argtypes = [ctypes.c_char_p, vp, u64, ctypes.c_uint32, u64, u64, c,
-                                            ctypes.POINTER(vp), ctypes.POINTER(u64), ctypes.c_char_p, c]
+        self._lib.hp_worker_add.argtypes = [ctypes.c_char_p, vp, u64, ctypes.c_uint32, u64, u64, ctypes.c_char_p, c]
         self._lib.hp_worker_close.argtypes = [vp]
         self._lib.hp_worker_busy.argtypes = [vp]
-        self._fast.hp_submit.argtypes = [vp, u64, ctypes.c_uint32, c, c, c, u64, u64, c, c, u64, u64]
+        self._lib.hp_worker_waiting.argtypes = [vp]
+        self._fast.hp_submit.argtypes = [vp, u64, ctypes.c_uint32, vp, u64, c, c, u64, u64, c, c, u64, u64]
         self._fast.hp_worker_lock.argtypes = [vp]
         self._fast.hp_worker_unlock.argtypes = [vp]
         self._fast.hp_region_close.argtypes = [c]
@@ -129,21 +129,20 @@ class HotPath:
 
     # ── workers ─────────────────────────────────────────────────────────────────────────────────────────────
     def add_worker(self, name: str, stream: int, static_ptr: int, batch: int, in_item: int, out_item: int,
-                   graphs: list[int], outs: list[int], shape_tail: str, depth: int) -> int:
-        """A worker (its handle for `submit`): one graph and output per plan it is captured under, index = plan."""
-        n = len(graphs)
-        handle = self._lib.hp_worker_add(
-            json.dumps(name)[1:-1].encode(), stream, static_ptr, batch, in_item, out_item, n,
-            (ctypes.c_void_p * n)(*graphs), (ctypes.c_uint64 * n)(*outs), shape_tail.encode(), depth)
+                   shape_tail: str, depth: int) -> int:
+        """A worker (its handle for `submit`) whose executions run on `stream`, reading `static_ptr`."""
+        handle = self._lib.hp_worker_add(json.dumps(name)[1:-1].encode(), stream, static_ptr, batch, in_item, out_item,
+                                         shape_tail.encode(), depth)
         if not handle:
             raise NativeUnavailable(self._lib.hp_error().decode())
         return handle
 
-    def submit(self, worker: int, id_: int, n: int, plan: int, src_kind: int, src_region: int, src: int,
+    def submit(self, worker: int, id_: int, n: int, graph: int, out: int, src_kind: int, src_region: int, src: int,
                nbytes: int, dst_kind: int, dst_region: int, dst: int, reply_offset: int) -> bool:
-        """Starts or queues one execution; False when the worker is closing."""
-        return self._fast.hp_submit(worker, id_, n, plan, src_kind, src_region, src, nbytes, dst_kind, dst_region,
-                                    dst, reply_offset) == 0
+        """Starts or queues one execution of the capture `graph` (its output at `out`); False when the worker is
+        closing."""
+        return self._fast.hp_submit(worker, id_, n, graph, out, src_kind, src_region, src, nbytes, dst_kind,
+                                    dst_region, dst, reply_offset) == 0
 
     def enqueue_lock(self, worker: int) -> "_EnqueueLock":
         """Held while Python enqueues an execution of this worker on its stream (GpuExecute.start)."""
@@ -152,6 +151,10 @@ class HotPath:
     def busy(self, worker: int) -> int:
         """Requests submitted to the worker and not yet answered."""
         return self._lib.hp_worker_busy(worker)
+
+    def waiting(self, worker: int) -> int:
+        """Requests submitted to the worker and not started yet."""
+        return self._lib.hp_worker_waiting(worker)
 
     def close_worker(self, worker: int) -> None:
         """Waiting requests answered with an error, started ones finished; the worker freed."""

@@ -8,7 +8,8 @@ else by the full validator. A request that breaks the schema is answered with an
 
 Replies to hello/run/load/paris-* come in request order, one request at a time. infer replies come whenever their
 worker's thread finishes (workers run concurrently), matched by id; power and shm-(un)register are answered by the
-reading loop at once. error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the
+reading loop at once; load-model, unload-model and add-plans (model_control.py) by a thread of their own, one after
+another, matched by id, while the reading loop goes on. error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the
 process exits 3 right after.
 """
 
@@ -26,6 +27,7 @@ import fastjsonschema
 from . import paris_serve
 from .cuda import is_fatal
 from .frames import FrameReader, flush, send
+from .model_control import ModelControl
 from .paris import ParisSession
 from .runner import Runner
 from .serving import Serving
@@ -153,6 +155,7 @@ def serve() -> None:
         return r.layout, r.pool, r.energy
 
     serving = Serving(send, resources, load_partitions=paris_serve.load, native=True)
+    control = ModelControl(serving, send)
     paris = None
 
     def get_paris():
@@ -166,6 +169,7 @@ def serve() -> None:
         try:
             msg, body = frames.next()
         except EOFError:
+            control.close()
             serving.close()
             flush()
             return
@@ -182,6 +186,9 @@ def serve() -> None:
                 send({**serving.unregister_region(msg), "id": msg.get("id")})
             elif kind == "power":
                 send({**serving.power(), "id": msg.get("id")})
+            elif kind in ("load-model", "unload-model", "add-plans"):
+                get_runner()
+                control.submit(msg)
             elif kind == "load":
                 get_runner()
                 rings = serving.attach_rings(msg.get("rings")) if msg.get("rings") else None
@@ -205,6 +212,7 @@ def serve() -> None:
                 else:
                     send({"type": "paris-result", "key": key, **get_paris().run(msg, say)})
             elif kind == "shutdown":
+                control.close()
                 serving.close()
                 if paris:
                     paris.close()

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import hotpath, zoo
@@ -168,8 +168,9 @@ class ServedWorker:
 
 @dataclass
 class NativeWorker:
-    """A worker on the native request path (hotpath.py): its handle, the index of each plan's capture (None: the
-    default), and what an input must be for C to take it (anything else goes through GpuExecute)."""
+    """A worker on the native request path (hotpath.py): its handle, each plan's capture as (graph exec, output
+    address) by plan key (None: the default), and what an input must be for C to take it (anything else goes through
+    GpuExecute)."""
 
     handle: int
     plans: dict
@@ -224,6 +225,8 @@ class Serving:
         self.resources = resources or _own_resources
         self.exit_fatal = exit_fatal or _exit_fatal
         self.workers: dict[str, ServedWorker] = {}
+        # per loaded worker, what capturing it under one more plan needs (build_worker; model_control.py)
+        self.sources: dict[str, CaptureSource] = {}
         self.rings: dict[str, Ring] = {}
         self.regions: dict[str, Region] = {}
         self.pin = pin
@@ -386,24 +389,22 @@ class Serving:
         mode, driver calls straight from the host: GpuExecute's `fast`); None otherwise."""
         if self.hotpath is None or pipe.cu is None or any(g is None for _, g, _ in pipe.captures.values()):
             return None
-        keys = list(pipe.captures)
         in_item = math.prod(pipe.item_shape) * pipe.static.element_size()
         tail = "".join(f",{d}" for d in pipe.out_shape) + f'],"datatype":"{pipe.out_datatype}","computeUs":'
-        handle = self.hotpath.add_worker(
-            name, pipe.stream_handle, pipe.static_ptr, pipe.batch, in_item, pipe.out_item_bytes,
-            [pipe.captures[k][1] for k in keys], [pipe.captures[k][2] for k in keys], tail, pipe.depth)
+        handle = self.hotpath.add_worker(name, pipe.stream_handle, pipe.static_ptr, pipe.batch, in_item,
+                                         pipe.out_item_bytes, tail, pipe.depth)
         pipe.enqueue_lock = self.hotpath.enqueue_lock(handle)
-        return NativeWorker(handle, {k: i for i, k in enumerate(keys)}, pipe.in_datatype, pipe.batch, in_item,
-                            pipe.out_item_bytes)
+        return NativeWorker(handle, {k: (g, out) for k, (_, g, out) in pipe.captures.items()}, pipe.in_datatype,
+                            pipe.batch, in_item, pipe.out_item_bytes)
 
     def _infer_native(self, w: ServedWorker, msg: dict) -> bool:
         """Submits an infer to the native path when it can take it: the model's own datatype, the input in the
         worker's ring or a client's region (their memory outlives the request; a frame's body does not), a plan it
         was captured under. False leaves the infer to the Python path, which also says what is wrong with a bad one."""
         nat: NativeWorker = w.native
-        plan = nat.plans.get(msg.get("plan"), -1)
+        capture = nat.plans.get(msg.get("plan"))
         n = msg.get("n")
-        if plan < 0 or msg.get("dtype") != nat.datatype or type(n) is not int or not 1 <= n <= nat.batch:
+        if capture is None or msg.get("dtype") != nat.datatype or type(n) is not int or not 1 <= n <= nat.batch:
             return False
         nbytes, out_bytes = n * nat.in_item, n * nat.out_item
         inp, out, shm = msg.get("input"), msg.get("output"), msg.get("shm")
@@ -438,7 +439,7 @@ class Serving:
             dst_kind, dst, reply_offset = hotpath.DST_RING, ring.address + shm["outOffset"], shm["outOffset"]
         else:
             dst_kind, dst = hotpath.DST_FRAME, 0
-        if not self.hotpath.submit(nat.handle, msg["id"], n, plan, src_kind, src_region, src, nbytes, dst_kind,
+        if not self.hotpath.submit(nat.handle, msg["id"], n, *capture, src_kind, src_region, src, nbytes, dst_kind,
                                    dst_region, dst, reply_offset):
             self.send({"type": "error", "id": msg["id"], "message": f"{w.name}: the worker is closing",
                        "fatal": False})
@@ -667,85 +668,141 @@ class Serving:
             return self.load_partitions(self, msg, progress)
         if self.workers:
             raise BackendError("this backend already has loaded workers; start a fresh process to load others")
-        import torch  # noqa: PLC0415
 
         # a thread that wakes (a frame read, an execution done) waits for the GIL at most this long, not 5 ms, while
         # other threads run Python: replies and launches are not held up behind another worker's bookkeeping
         sys.setswitchinterval(GIL_SWITCH_S)
 
-        layout, pool, _ = self.resources()
         path = self.start_hotpath()
         plan = msg.get("plan")
         keyed = msg.get("plans") or []
-        keys = [k.get("key") for k in keyed]
-        if any(not isinstance(k, str) or not k for k in keys) or len(set(keys)) != len(keys):
-            raise BackendError(f"plans: every plan needs a key of its own (got {keys})")
         t0 = time.perf_counter()
         # every partition of every plan once, before any capture (creating one costs ~1.8 ms: never on the request
         # path); plans that share slices share the partition
-        parts_of: dict[str | None, dict] = {}
-        for key, p in [(None, plan), *((k["key"], k["plan"]) for k in keyed)]:
-            if p:
-                check_plan_gpu(p["gpu"], layout)
-                parts_of[key] = {q["id"]: pool.create(q["slices"], q["id"]) for q in p["pool"]["partitions"]}
+        parts_of = self.plan_partitions([{"key": None, "plan": plan}, *keyed])
         loaded = []
         for w in msg["workers"]:
-            name = w["name"]
-            model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
-            built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
-            # the default plan's stream priority for every capture of the worker (eclip-rt's priority mechanism: its
-            # launch stream and its partitions' streams at high priority; runner.py says why both)
-            level = (_plan_worker(plan, w, None) or {}).get("streamPriority", "normal")
-            origin = ordinary_stream(level)
-            graph_pool, warmed, dry = torch.cuda.graph_pool_handle(), set(), None
-            mem0 = torch.cuda.memory_reserved()
-
-            def capture(p, key):
-                nonlocal dry
-                pw = _plan_worker(p, w, key)
-                mode, groups = worker_mode(p["policy"] if p else None, [dict(g) for g in pw["groups"]] if pw else None)
-                # each worker its own stream on every partition: workers share SMs, never a queue
-                wparts = {pid: pool.for_worker(part, name, level) for pid, part in parts_of.get(key, {}).items()}
-                if dry is None:
-                    dry = op_kernel_starts(built, origin, warmed)
-                return prepare_worker(name, built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
-                                      layout=layout, pool=graph_pool, warmed=warmed, dry_run=dry)
-
-            execd = capture(plan, None)
-            variants = {k["key"]: capture(k["plan"], k["key"]) for k in keyed
-                        if any(pw["name"] == name for pw in k["plan"]["workers"])}
-            dry = None
-            static = built.inputs[0]
-            for e in (execd, *variants.values()):
-                if not isinstance(e.output, torch.Tensor):
-                    raise BackendError(f"{name}: the model's output is {type(e.output).__name__}, not one tensor")
-            out = execd.output
-            info = {
-                "name": name,
-                "inputShape": list(static.shape),
-                "inputDtype": kserve_datatype(static.dtype),
-                "outputShape": list(out.shape),
-                "outputDtype": kserve_datatype(out.dtype),
-                "fingerprint": execd.fingerprint,
-                "mode": execd.mode,
-                "streamPriority": level,
-                "kernels": execd.kernels,
-                "switches": execd.switches,
-                "plans": {k: {"mode": e.mode, "switches": e.switches} for k, e in variants.items()},
-                # the model's weights, its captures' memory pool and outputs (what torch reserved on the GPU for it)
-                "memoryBytes": torch.cuda.memory_reserved() - mem0,
-            }
-            pipe = GpuExecute(torch, name, static, execd, depth=PIPELINE_DEPTH, variants=variants)
-            native = self.native_worker(name, pipe)
-            info["requestPath"] = "native" if native is not None else (
-                "python" if self.hotpath is None else "python (not one graph launch per request)")
-            self.add_worker(ServedWorker(name, pipe.execute, info, direct=True, pipeline=pipe, native=native))
+            info, pipe = self.build_worker(w, plan, keyed, parts_of)
+            self.add_worker(self.served_worker(info, pipe))
             loaded.append(info)
-            progress(f"{name}: captured {execd.kernels} kernels ({execd.mode}, {execd.switches} switches)"
-                     + (f" and under {len(variants)} more plans" if variants else "")
+            progress(f"{w['name']}: captured {info['kernels']} kernels ({info['mode']}, {info['switches']} switches)"
+                     + (f" and under {len(info['plans'])} plans" if info["plans"] else "")
                      + f", {info['memoryBytes'] / 2**20:.0f} MiB")
         progress(f"loaded {len(loaded)} workers in {time.perf_counter() - t0:.1f} s")
         return {"type": "loaded", "workers": loaded, "pipelineDepth": PIPELINE_DEPTH, "requestPath": path}
+
+    def plan_partitions(self, keyed: list[dict]) -> dict:
+        """{key: {partition id: Partition}} of every plan of `keyed` ([{key, plan}]; a null plan has none), each checked
+        against this GPU; a partition the process's pool lacks is created now (never on the request path)."""
+        layout, pool, _ = self.resources()
+        keys = [k["key"] for k in keyed if k["key"] is not None]
+        if any(not isinstance(k, str) or not k for k in keys) or len(set(keys)) != len(keys):
+            raise BackendError(f"plans: every plan needs a key of its own (got {keys})")
+        parts_of: dict[str | None, dict] = {}
+        for k in keyed:
+            p = k["plan"]
+            if p:
+                check_plan_gpu(p["gpu"], layout)
+                parts_of[k["key"]] = {q["id"]: pool.create(q["slices"], q["id"]) for q in p["pool"]["partitions"]}
+        return parts_of
+
+    def build_worker(self, w: dict, plan: dict | None, keyed: list[dict], parts_of: dict,
+                     quiet: bool = False) -> tuple[dict, "GpuExecute"]:
+        """Builds one served worker (`w`: a load's worker entry) and captures it under `plan` (its default capture)
+        and under every plan of `keyed` that lists it; returns its `loaded` entry and its GpuExecute, its thread not
+        started. Keeps what capturing it under further plans needs (self.sources; model control, model_control.py).
+        `quiet`: the process's other workers are serving meanwhile (execute.graph_capture)."""
+        import torch  # noqa: PLC0415
+
+        name = w["name"]
+        mem0 = torch.cuda.memory_reserved()
+        model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
+        built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
+        # the default plan's stream priority for every capture of the worker (eclip-rt's priority mechanism: its
+        # launch stream and its partitions' streams at high priority; runner.py says why both)
+        level = (_plan_worker(plan, w, None) or {}).get("streamPriority", "normal")
+        src = CaptureSource(w, built, ordinary_stream(level), torch.cuda.graph_pool_handle(), level)
+        variants = {k["key"]: src.capture(self, k["plan"], k["key"], parts_of.get(k["key"], {}), quiet)
+                    for k in keyed if any(pw["name"] == name for pw in k["plan"]["workers"])}
+        # the default plan is often one of the keyed ones (the whole set's): its capture serves both
+        same = next((k["key"] for k in keyed if k["key"] in variants and k["plan"] == plan), None)
+        execd = variants[same] if same is not None else src.capture(self, plan, None, parts_of.get(None, {}), quiet)
+        static = built.inputs[0]
+        for e in (execd, *variants.values()):
+            if not isinstance(e.output, torch.Tensor):
+                raise BackendError(f"{name}: the model's output is {type(e.output).__name__}, not one tensor")
+        out = execd.output
+        info = {
+            "name": name,
+            "inputShape": list(static.shape),
+            "inputDtype": kserve_datatype(static.dtype),
+            "outputShape": list(out.shape),
+            "outputDtype": kserve_datatype(out.dtype),
+            "fingerprint": execd.fingerprint,
+            "mode": execd.mode,
+            "streamPriority": level,
+            "kernels": execd.kernels,
+            "switches": execd.switches,
+            "plans": {k: {"mode": e.mode, "switches": e.switches} for k, e in variants.items()},
+            # the model's weights, its captures' memory pool and outputs (what torch reserved on the GPU for it)
+            "memoryBytes": torch.cuda.memory_reserved() - mem0,
+        }
+        pipe = GpuExecute(torch, name, static, execd, depth=PIPELINE_DEPTH, variants=variants)
+        self.sources[name] = src
+        return info, pipe
+
+    def served_worker(self, info: dict, pipe: GpuExecute) -> ServedWorker:
+        """A built worker (build_worker's) ready for add_worker, on the native request path where it can be."""
+        native = self.native_worker(info["name"], pipe)
+        info["requestPath"] = "native" if native is not None else (
+            "python" if self.hotpath is None else "python (not one graph launch per request)")
+        return ServedWorker(info["name"], pipe.execute, info, direct=True, pipeline=pipe, native=native)
+
+    def stop_worker(self, w: ServedWorker, timeout: float = 30.0) -> None:
+        """Stops one worker's thread, as close() stops them all (model control: `w` is out of self.workers already,
+        so no job comes to it any more): a plain worker runs the jobs queued before it stops; a pipelined one
+        finishes those started and answers any still waiting with an error (on the native path too)."""
+        if w.native is not None:
+            self.hotpath.close_worker(w.native.handle)
+            w.native = None
+        (w.jobs if w.pipeline is None else w.started).put(None)
+        if w.thread is not None:
+            w.thread.join(timeout)
+
+
+@dataclass
+class CaptureSource:
+    """One served worker's model and what capturing it under a plan needs: the load's worker entry, the built model,
+    its stream, the graph memory pool all its captures share, the streams warmed up already and its dry run (kernel
+    starts per op, without the dry graph). Kept per worker (Serving.sources), so that a worker that is serving can be
+    captured under a plan made after it was loaded (model_control.py).
+
+    Streams are warmed per thread: cuBLAS and cuDNN keep their handles per thread, and a thread's first call on a
+    stream sets up state that must not happen inside a capture; model control captures on a thread of its own."""
+
+    spec: dict
+    built: object
+    origin: object
+    graph_pool: object
+    level: str = "normal"  # its streams' priority (eclip-rt)
+    warmed_by: dict = field(default_factory=dict)  # thread id -> ids of the streams it has warmed up
+    dry: tuple | None = None
+
+    def capture(self, serving: "Serving", plan: dict | None, key: str | None, parts: dict, quiet: bool = False):
+        """The worker captured under `plan` (None: an ordinary full-GPU stream) on `parts` ({partition id:
+        Partition}: the plan's, Serving.plan_partitions), on partitions of the worker's own."""
+        layout, pool, _ = serving.resources()
+        name = self.spec["name"]
+        pw = _plan_worker(plan, self.spec, key)
+        mode, groups = worker_mode(plan["policy"] if plan else None, [dict(g) for g in pw["groups"]] if pw else None)
+        # each worker its own stream on every partition: workers share SMs, never a queue
+        wparts = {pid: pool.for_worker(part, name, self.level) for pid, part in parts.items()}
+        warmed = self.warmed_by.setdefault(threading.get_ident(), set())
+        if self.dry is None:
+            per_op, dry = op_kernel_starts(self.built, self.origin, warmed, quiet=quiet)
+            self.dry = (per_op, replace(dry, graphs=[], output=None))
+        return prepare_worker(name, self.built, mode, groups, wparts, self.origin, pw["fingerprint"] if pw else None,
+                              layout=layout, pool=self.graph_pool, warmed=warmed, dry_run=self.dry, quiet=quiet)
 
 
 def _plan_worker(plan: dict | None, w: dict, key: str | None) -> dict | None:

@@ -79,17 +79,17 @@ class Backend:
         for name in workers:
             dev = Device(self.fake, plans, delay_us)
             handle = self.serving.hotpath.add_worker(
-                name, dev.stream, ctypes.addressof(dev.static), BATCH, IN_ITEM, OUT_ITEM, dev.graphs,
-                [ctypes.addressof(o) for o in dev.outs], f',{OUT_ITEM}],"datatype":"UINT8","computeUs":', depth)
+                name, dev.stream, ctypes.addressof(dev.static), BATCH, IN_ITEM, OUT_ITEM,
+                f',{OUT_ITEM}],"datatype":"UINT8","computeUs":', depth)
             keys = [None] + [f"p{i}" for i in range(1, plans)]
+            captures = {k: (g, ctypes.addressof(o)) for k, g, o in zip(keys, dev.graphs, dev.outs)}
 
             def execute(n, datatype, body, name=name):  # the Python path of a request C does not take
                 self.fallbacks.append((name, n, datatype))
                 return [n, OUT_ITEM], "UINT8", bytes(n * OUT_ITEM), 1.0
 
             w = ServedWorker(name, execute, {"name": name},
-                             native=NativeWorker(handle, {k: i for i, k in enumerate(keys)}, "UINT8", BATCH, IN_ITEM,
-                                                 OUT_ITEM))
+                             native=NativeWorker(handle, captures, "UINT8", BATCH, IN_ITEM, OUT_ITEM))
             self.serving.add_worker(w)
             self.devices[name] = dev
         self.files = []

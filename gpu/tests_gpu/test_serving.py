@@ -2,31 +2,14 @@
 graph mode — answer `infer` with the model's eager output for the same input, for a full and a padded batch, and for
 an FP32 input to an FP16 model."""
 
-import threading
-
 import pytest
+from tests_gpu.replies import Replies
 
 from eclip_gpu import zoo
 from eclip_gpu.serving import Serving, _own_resources
 
 BATCH = 2
 MODELS = [("alexnet", "fp16"), ("albert", "fp16")]
-
-
-class Replies:
-    def __init__(self):
-        self.frames = {}
-        self.cond = threading.Condition()
-
-    def __call__(self, header, body=b""):
-        with self.cond:
-            self.frames[header.get("id")] = (header, bytes(body))  # a copy: the sender may reuse its buffer
-            self.cond.notify_all()
-
-    def wait(self, id_, timeout=60):
-        with self.cond:
-            assert self.cond.wait_for(lambda: id_ in self.frames, timeout), f"no reply to {id_}"
-            return self.frames.pop(id_)
 
 
 def _workers():

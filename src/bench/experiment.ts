@@ -12,9 +12,11 @@ import {
   type Gpu,
   hasLoadFields,
   isTablePolicy,
+  keyNames,
   type Loop,
   type Mix,
   type Mode,
+  PLAN_TABLE_FULL_MAX,
   type Plan,
   type PlanTable,
   type Policy,
@@ -29,14 +31,21 @@ import {
 import { buildRun, normalise, rtAloneMixName, setAloneMixName, soloMixName } from '../measure/metrics.ts'
 import type { Planner } from '../plan/index.ts'
 
-/** eclip-live: the plan table of a mix's workers; `reuse`: plans already made for the mix (the whole set's). */
+/**
+ * eclip-live: the plan table of a mix's workers; `reuse`: plans already made for the mix (the whole set's, or a
+ * table's); `subsets`: above 6 workers, the sets to plan besides the whole set (default none).
+ */
 export type TablePlanner = (
   gpu: Gpu,
   mixName: string,
   workers: WorkerSpec[],
   profiles: Profile[],
   reuse: Plan[],
+  subsets?: string[][],
 ) => Promise<PlanTable>
+
+/** Above 6 workers, the most plans a bench's table takes on demand (as `eclip serve`'s default live.maxPlans). */
+export const ON_DEMAND_MAX_PLANS = 64
 
 /** Policies whose plans have several groups per request run in both modes; the others have one launch either way. */
 export function modesOf(policy: Policy, modes: readonly ('stream' | 'graph')[]): Mode[] {
@@ -103,6 +112,76 @@ interface Pending {
   of: string
   /** set-alone: the table's plan it holds. */
   plan?: Plan
+}
+
+/** The held runs of a table's sets not held yet (`held`, updated): a table-following run's references. */
+function heldRuns(p: Pending, table: PlanTable, held: Set<string>): Pending[] {
+  const extra: Pending[] = []
+  for (const e of table.plans) {
+    const mode = e.plan.workers.some((w) => w.groups.length > 1) ? p.mode : null
+    const name = setAloneMixName(p.mix, e.key)
+    if (held.has(`${name}|${mode}`)) continue
+    held.add(`${name}|${mode}`)
+    extra.push({
+      label: `${p.mix} ${e.key} held${mode ? `/${mode}` : ''}`,
+      role: 'set-alone',
+      mix: name,
+      policy: e.plan.policy,
+      mode,
+      // the set's workers in a closed loop, whatever their sources in the mix
+      workers: e.plan.workers.map((pw) => {
+        const w = p.workers.find((x) => x.name === pw.name) as WorkerSpec
+        const { arrival: _arr, priority: _p, sloMs: _s, ...plain } = w
+        return plain
+      }),
+      of: p.of,
+      plan: e.plan,
+    })
+  }
+  return extra
+}
+
+/**
+ * eclip-live above 6 workers on the simulator: the sets traffic shows, planned on demand as `eclip serve` plans them
+ * (src/serve/repository.ts). A first run under the table as planned (the whole set's plan and any reused) shows which
+ * sets are active for the hold time or longer in the window and when each first was; those are planned (up to
+ * ON_DEMAND_MAX_PLANS plans in all, first shown first), and the run is made again with each usable from its first
+ * showing plus the planning's wall time (their planning in the background) — the run that is recorded.
+ */
+async function onDemand(
+  o: ExperimentOptions,
+  spec: RunSpec,
+  p: Pending,
+): Promise<{ spec: RunSpec; table: PlanTable; note: string } | undefined> {
+  const live = spec.live as NonNullable<RunSpec['live']>
+  const table = live.table
+  const first = await o.backend.run(spec)
+  const seen = first.live
+  if (!seen || !o.tablePlanner) return undefined
+  const planned = new Set(table.plans.map((e) => e.key))
+  const firstUs = seen.setFirstUs ?? {}
+  const shown = Object.entries(seen.setTimeUs)
+    .filter(([k, us]) => k !== '' && !planned.has(k) && us >= live.holdUs)
+    .sort(([a], [b]) => (firstUs[a] ?? 0) - (firstUs[b] ?? 0) || a.localeCompare(b))
+    .slice(0, Math.max(0, ON_DEMAND_MAX_PLANS - table.plans.length))
+    .map(([k]) => k)
+  if (shown.length === 0) return undefined
+  const t0 = performance.now()
+  const grown = await o.tablePlanner(
+    o.gpu,
+    p.mix,
+    p.workers,
+    spec.profiles,
+    table.plans.map((e) => e.plan),
+    shown.map((k) => keyNames(k)),
+  )
+  const wallUs = (performance.now() - t0) * 1000
+  const availableUs = Object.fromEntries(shown.map((k) => [k, (firstUs[k] ?? 0) + wallUs]))
+  return {
+    spec: { ...spec, live: { ...live, table: grown, availableUs } },
+    table: grown,
+    note: `eclip-live above ${PLAN_TABLE_FULL_MAX} workers: ${shown.length} sets traffic showed planned on demand in ${(wallUs / 1e6).toFixed(2)} s, each used from its first showing + that (a first run found them)`,
+  }
 }
 
 /** The loop a mix's runs record: its workers' own sources where it gives any, else the experiment's. */
@@ -196,38 +275,15 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
   for (let i = pending.length - 1; i >= 0; i--) {
     const p = pending[i] as Pending
     const table = isTablePolicy(p.policy) && p.role === 'mix' ? tables.get(p.mix) : undefined
-    if (!table) continue
-    const extra: Pending[] = []
-    for (const e of table.plans) {
-      const mode = e.plan.workers.some((w) => w.groups.length > 1) ? p.mode : null
-      const name = setAloneMixName(p.mix, e.key)
-      if (held.has(`${name}|${mode}`)) continue
-      held.add(`${name}|${mode}`)
-      extra.push({
-        label: `${p.mix} ${e.key} held${mode ? `/${mode}` : ''}`,
-        role: 'set-alone',
-        mix: name,
-        policy: e.plan.policy,
-        mode,
-        // the set's workers in a closed loop, whatever their sources in the mix
-        workers: e.plan.workers.map((pw) => {
-          const w = p.workers.find((x) => x.name === pw.name) as WorkerSpec
-          const { arrival: _arr, priority: _p, sloMs: _s, ...plain } = w
-          return plain
-        }),
-        of: p.of,
-        plan: e.plan,
-      })
-    }
-    pending.splice(i + 1, 0, ...extra)
+    if (table) pending.splice(i + 1, 0, ...heldRuns(p, table, held))
   }
   for (const [i, p] of pending.entries()) {
     o.onProgress?.(i, pending.length, p.label)
     const profiles = o.profilesFor(p.workers)
     const plan = p.plan ?? (plans.get(`${p.mix}|${p.policy}`) as Plan)
-    const table = p.role === 'mix' && isTablePolicy(p.policy) ? tables.get(p.mix) : undefined
+    let table = p.role === 'mix' && isTablePolicy(p.policy) ? tables.get(p.mix) : undefined
     const length = o.runLength?.(p.of)
-    const spec: RunSpec = {
+    let spec: RunSpec = {
       key: runKey(p.mix, p.policy, p.mode, o.batch),
       role: p.role,
       mix: p.mix,
@@ -247,7 +303,17 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     }
     let result: RunResult
     try {
+      // above 6 workers on the simulator: the sets this run's traffic shows, planned on demand
+      const grown =
+        table && !table.complete && o.backend.name === 'sim' ? await onDemand(o, spec, p) : undefined
+      if (grown) {
+        spec = grown.spec
+        table = grown.table
+        o.onTable?.(table, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}|on-demand`)
+        pending.splice(i + 1, 0, ...heldRuns(p, table, held))
+      }
       result = await o.backend.run(spec)
+      if (grown) result = { ...result, notes: [...result.notes, grown.note] }
     } catch (err) {
       // One failed run (a CUDA error, an out-of-memory partition, a hung backend) must not lose the others: it is
       // reported and recorded, the backend restarted if it died, and the experiment goes on.

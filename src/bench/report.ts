@@ -5,7 +5,7 @@
 // backends, each cell shows the measured value with the simulated one beside it.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Profile, Run } from '../formats/index.ts'
+import type { LiveSetMetrics, Profile, Run } from '../formats/index.ts'
 import { mean } from '../measure/stats.ts'
 import { rightSizes } from '../profile/rightsize.ts'
 import {
@@ -357,17 +357,36 @@ export function liveTables(runs: Run[]): string | null {
           set.workers.map((w) => `${w.name} ${w.requests}`).join(', ') || '–',
           set.workers.map((w) => `${f(w.serviceUs, 0)}/${f(w.heldServiceUs, 0)}`).join(', ') || '–',
           f(set.speedVsHeld, 3),
+          set.workers
+            .filter((w) => w.requests > 0)
+            .map((w) => `${f(w.p99ServiceUs ?? null, 0)}/${f(w.heldP99Us ?? null, 0)}`)
+            .join(', ') || '–',
+          f(worstP99(set), 3),
         ])
         out.push(
           gridTable(
-            `Active sets of ${mix} ${policyLabel(r)} (hold ${lv.holdMs} ms; table of ${lv.tablePlans} ${lv.tablePolicy} plans, ${lv.unionPartitions} partitions in all; ${lv.planChanges} requests ran under another plan than their previous one): share of the window, requests per worker under the set's plan, mean request µs here/held (the set's plan with its workers alone, closed loop), the slowest worker's speed vs held`,
-            ['active set', 'time', 'requests', 'µs here/held', 'speed vs held'],
+            `Active sets of ${mix} ${policyLabel(r)} (hold ${lv.holdMs} ms; table of ${lv.tablePlans} ${lv.tablePolicy} plans, ${lv.unionPartitions} partitions in all; ${lv.planChanges} requests ran under another plan than their previous one): share of the window, requests per worker under the set's plan, mean request µs here/held (the set's plan with its workers alone, closed loop), the slowest worker's speed vs held, p99 request µs here/held of the workers with requests, and the largest p99 here ÷ held`,
+            [
+              'active set',
+              'time',
+              'requests',
+              'µs here/held',
+              'speed vs held',
+              'p99 here/held',
+              'p99 ÷ held',
+            ],
             body,
           ),
         )
       }
     }
   return out.join('\n\n')
+}
+
+/** The largest p99 here ÷ held of a set's workers with requests (the one switching moved most); null if none. */
+function worstP99(set: LiveSetMetrics): number | null {
+  const xs = set.workers.flatMap((w) => (w.requests > 0 && w.p99VsHeld != null ? [w.p99VsHeld] : []))
+  return xs.length > 0 ? Math.max(...xs) : null
 }
 
 export function textReport(runs: Run[]): string {

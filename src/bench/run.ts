@@ -379,11 +379,12 @@ function benchPlanners(o: RunBenchOptions, inputs: Inputs, live: boolean): Bench
   if (!live) return { planner }
   const threaded = threadedSimPlanner(sim, extra, o.tableThreads ?? defaultTableThreads())
   if (threaded.note) inputs.warnings.push(threaded.note)
-  const tablePlanner: TablePlanner = (gpu, mix, workers, profiles, reuse) =>
+  const tablePlanner: TablePlanner = (gpu, mix, workers, profiles, reuse, subsets) =>
     makePlanTable(gpu, mix, workers, profiles, {
       policy: o.tablePolicy,
       planner: threaded.planner,
       reuse,
+      ...(subsets ? { subsets } : {}),
       concurrency: threaded.threads,
     })
   return { planner, tablePlanner, threaded }

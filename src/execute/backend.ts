@@ -47,6 +47,12 @@ export interface LiveSpec {
   table: PlanTable
   /** A worker is active while it has a request queued or in flight, and for this long after its last one ends. */
   holdUs: number
+  /**
+   * Plans planned on demand (a table above 6 workers grown by the sets traffic showed): from when, µs of the run, a
+   * set may run under each; before, under its smallest superset planned by then. Absent keys: from the start. The
+   * simulator's only: the GPU runner follows a table planned before the run.
+   */
+  availableUs?: Record<string, number>
 }
 
 /** What a table-following run observed, besides every request's times. */
@@ -63,6 +69,8 @@ export interface LiveObservations {
   switchesTotal: number
   /** Active sets that had no plan of their own, with the superset whose plan they ran under. */
   fallbacks: Record<string, string>
+  /** Per active set (its key), when it was first the active set, µs from the run's start (the simulator's only). */
+  setFirstUs?: Record<string, number>
 }
 
 /** Per worker, every request that completed during the run (warm-up included), µs from the run's start. */

@@ -173,6 +173,11 @@ export const LiveSetMetrics = Type.Object(
           heldServiceUs: NullableNum,
           /** heldServiceUs / serviceUs: ≥ 1 when its requests ran at least as fast as when the set was held. */
           speedVsHeld: NullableNum,
+          /** The 99th percentile of those request times, µs, and the held run's (the worker's latency p99 there). */
+          p99ServiceUs: Type.Optional(NullableNum),
+          heldP99Us: Type.Optional(NullableNum),
+          /** p99ServiceUs / heldP99Us: ≤ 1.1 when switching moved its p99 by at most 10% against the set held. */
+          p99VsHeld: Type.Optional(NullableNum),
         },
         { additionalProperties: false },
       ),

@@ -197,6 +197,11 @@ export const ServeConfig = Type.Object(
           tablePolicy: Type.Optional(
             Type.Enum([...POLICIES.filter((p) => !(MPS_POLICIES as readonly string[]).includes(p))]),
           ),
+          /**
+           * Above 6 loaded models, the most plans the table holds (default 64): the whole set's, then a plan for each
+           * set of active models traffic shows, planned on demand in the background until there are this many.
+           */
+          maxPlans: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, default: 64 })),
         },
         { additionalProperties: false },
       ),

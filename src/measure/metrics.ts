@@ -77,6 +77,9 @@ function liveMetrics(
           serviceUs: service.length > 0 ? mean(service) : null,
           heldServiceUs: null,
           speedVsHeld: null,
+          p99ServiceUs: service.length > 0 ? latencySummary(service).p99 : null,
+          heldP99Us: null,
+          p99VsHeld: null,
         }
       })
       const ranUnder = fallbackOf.get(key)
@@ -331,6 +334,8 @@ export function normalise(runs: Run[]): Run[] {
           const hw = held?.workers.find((x) => x.name === w.name)
           w.heldServiceUs = hw?.latencyUs?.mean ?? null
           w.speedVsHeld = w.heldServiceUs !== null && w.serviceUs ? w.heldServiceUs / w.serviceUs : null
+          w.heldP99Us = hw?.latencyUs?.p99 ?? null
+          w.p99VsHeld = w.heldP99Us && w.p99ServiceUs != null ? w.p99ServiceUs / w.heldP99Us : null
         }
         const speeds = set.workers.flatMap((w) =>
           w.requests > 0 && w.speedVsHeld !== null ? [w.speedVsHeld] : [],

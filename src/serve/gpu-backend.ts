@@ -7,6 +7,9 @@
 // (the frames carry offsets only), else in the frames' bodies through the pipe. Tensors in a client's registered
 // region (Triton's shared memory, shm/registry.ts) go neither way: the backend opens each region once
 // (openRegion) and the infer frame only says where the input lies and where the output goes.
+// Under eclip-live the served set changes while serving (`swap`, gpu/eclip_gpu/model_control.py): a model loaded is
+// built and captured in the running process while the others serve, one unloaded finishes what it holds and goes,
+// and a table grown on demand has the loaded models captured under its new plans.
 
 import { join } from 'node:path'
 import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/client.ts'
@@ -70,6 +73,8 @@ export interface GpuServeOptions extends BackendProcessOptions {
 interface Loaded {
   model: ServedModel
   worker: LoadedWorker
+  /** eclip-live: the keys of the plans it is captured under (an execution may name only these). */
+  keys: Set<string>
   outputName: string
   /** Output bytes per item (the captured output's shape and datatype). */
   outItemBytes: number
@@ -133,15 +138,133 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
   }
 
   async load(models: ServedModel[], plan?: Plan, table?: PlanTable): Promise<void> {
-    for (const m of models)
-      if (m.io.inputs.length !== 1 || m.io.outputs.length !== 1)
-        throw new UserError(
-          `model "${m.name}": the GPU backend serves models with one input and one output tensor (it has ${m.io.inputs.length} and ${m.io.outputs.length})`,
-        )
+    checkOneTensor(models)
     this.models = models
     this.plan = plan
     this.table = table
     await this.start()
+  }
+
+  /**
+   * eclip-live's model control: the served set becomes `models` and the table `table` while the others keep serving.
+   * Models gone are unloaded (each finishes what it holds first: the server sends an unload once the model's
+   * accepted requests are answered, and follows a table without it from before), models new are loaded (built and
+   * captured under the table's plans that list them, the loaded ones under those plans too), and plans of the table
+   * some loaded model is not captured under yet are added (a table grown on demand). One step that fails leaves the
+   * process as it was before that step (a load half way drops what it made) and this adapter's set with it.
+   */
+  async swap(models: ServedModel[], plan: Plan | undefined, table: PlanTable | undefined): Promise<void> {
+    const proc = this.proc
+    if (!this.ready || !proc) throw new BackendUnavailableError('the GPU backend is not running; retry later')
+    if (!table)
+      throw new UserError('the GPU backend changes its served set only under eclip-live (a plan table)')
+    checkOneTensor(models)
+    const timeoutS = this.opts.loadTimeoutS ?? 900
+    const next = new Set(models.map((m) => m.name))
+    for (const name of [...this.loaded.keys()].filter((n) => !next.has(n))) {
+      const r = await proc.unloadModel(name, timeoutS)
+      this.dropLoaded(name)
+      for (const [w, keys] of Object.entries(r.retired))
+        for (const k of keys) this.loaded.get(w)?.keys.delete(k)
+    }
+    const added: string[] = []
+    try {
+      for (const m of models.filter((x) => !this.loaded.has(x.name))) {
+        await this.loadOne(proc, m, table, timeoutS)
+        added.push(m.name)
+      }
+      await this.addPlans(proc, table, timeoutS)
+    } catch (err) {
+      // a later step failed: the models this swap loaded go again, so the served set stays as it was
+      for (const name of added) {
+        await proc.unloadModel(name, timeoutS).catch(() => {})
+        this.dropLoaded(name)
+      }
+      throw err
+    }
+    for (const m of models) {
+      const l = this.loaded.get(m.name)
+      if (l) l.model = m
+    }
+    this.models = models
+    this.plan = plan
+    this.table = table
+  }
+
+  /** The table's plans some loaded model has no capture under yet (a table grown on demand), captured; then checked. */
+  private async addPlans(proc: BackendProcess, table: PlanTable, timeoutS: number) {
+    const fresh = table.plans.filter((e) =>
+      e.plan.workers.some((pw) => !this.loaded.get(pw.name)?.keys.has(e.key)),
+    )
+    if (fresh.length > 0) {
+      const r = await proc.addPlans(
+        fresh.map((e) => ({ key: e.key, plan: e.plan })),
+        timeoutS,
+      )
+      for (const [w, keys] of Object.entries(r.captured))
+        for (const k of keys) this.loaded.get(w)?.keys.add(k)
+      this.opts.log?.(
+        `gpu: ${fresh.length} plans added (${Object.values(r.captured).flat().length} captures, ${r.partitionsCreated} partitions created)`,
+      )
+    }
+    for (const e of table.plans)
+      for (const pw of e.plan.workers)
+        if (!this.loaded.get(pw.name)?.keys.has(e.key))
+          throw new BackendCrash(`GPU backend did not capture model "${pw.name}" under plan ${e.key}`)
+  }
+
+  /** A model the process no longer serves: its ring closed, out of this adapter's set. */
+  private dropLoaded(name: string) {
+    this.loaded.get(name)?.ring?.close()
+    this.loaded.delete(name)
+    this.models = this.models.filter((m) => m.name !== name)
+  }
+
+  /** One model loaded into the running process (model control), with its ring where tensors go through rings. */
+  private async loadOne(proc: BackendProcess, m: ServedModel, table: PlanTable, timeoutS: number) {
+    const plans = table.plans
+      .filter((e) => e.plan.workers.some((pw) => pw.name === m.name))
+      .map((e) => ({ key: e.key, plan: e.plan }))
+    const ring = this.createRings([m], false).get(m.name)
+    let r: Awaited<ReturnType<BackendProcess['loadModel']>>
+    try {
+      r = await proc.loadModel(
+        {
+          worker: loadWorker(m),
+          plans,
+          ...(ring ? { ring: { path: ring.path, bytes: ring.capacity } } : {}),
+        },
+        timeoutS,
+      )
+    } catch (err) {
+      ring?.close()
+      throw err
+    }
+    ring?.unlink()
+    let mapped = ring
+    if (ring && r.ring !== true) {
+      this.opts.log?.(
+        `gpu: ${m.name}: tensors go through the pipe (the backend could not map ${ring.path}: ${r.ring ?? 'it did not say'})`,
+      )
+      ring.close()
+      mapped = undefined
+    }
+    if (mapped) proc.onExit(() => mapped.close())
+    let l: Loaded
+    try {
+      l = checkLoaded(m, [r.worker], mapped, table)
+    } catch (err) {
+      // captured as something else than what the server serves: it goes again, the set stays as it was
+      mapped?.close()
+      await proc.unloadModel(m.name, timeoutS).catch(() => {})
+      throw err
+    }
+    this.loaded.set(m.name, l)
+    this.models = [...this.models, m]
+    for (const [w, keys] of Object.entries(r.captured)) for (const k of keys) this.loaded.get(w)?.keys.add(k)
+    this.opts.log?.(
+      `gpu: ${m.name} loaded: captured under ${plans.length} plans, the loaded models under ${Object.values(r.captured).flat().length} more, ${r.partitionsCreated} partitions created, ${((r.worker.memoryBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`,
+    )
   }
 
   infer(req: ExecRequest): Promise<ExecResult> {
@@ -316,7 +439,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
   }
 
   private async start(): Promise<void> {
-    const rings = this.createRings()
+    const rings = this.createRings(this.models, true)
     let proc: BackendProcess
     try {
       proc = await BackendProcess.start(this.opts)
@@ -403,11 +526,14 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     return t
   }
 
-  /** A ring per model whose tensors have a known largest size, where shared memory can be had (see `transport`). */
-  private createRings(): Map<string, ShmRing> {
+  /**
+   * A ring per model of `models` whose tensors have a known largest size, where shared memory can be had (see
+   * `transport`); `all`: these are every served model (a start), so why none is used is said anew.
+   */
+  private createRings(models: ServedModel[], all: boolean): Map<string, ShmRing> {
     const rings = new Map<string, ShmRing>()
     const transport = this.transport()
-    this.pipeReason = null
+    if (all) this.pipeReason = null
     if (transport === 'pipe') {
       this.pipeReason = 'transport pipe'
       return rings
@@ -418,7 +544,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     // overlaps (its pipeline) with as many again, so a span freed late never sends the next one through the pipe
     const slots = this.opts.ringSlots ?? (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 4)
     const sizes = new Map<string, number>()
-    for (const m of this.models) {
+    for (const m of models) {
       const bytes = slotBytes(m)
       if (bytes !== null) sizes.set(m.name, slots * bytes)
     }
@@ -483,6 +609,15 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
   }
 }
 
+/** The GPU backend serves models of one input and one output tensor. */
+function checkOneTensor(models: ServedModel[]) {
+  for (const m of models)
+    if (m.io.inputs.length !== 1 || m.io.outputs.length !== 1)
+      throw new UserError(
+        `model "${m.name}": the GPU backend serves models with one input and one output tensor (it has ${m.io.inputs.length} and ${m.io.outputs.length})`,
+      )
+}
+
 function loadWorker(m: ServedModel): LoadWorker {
   const input = m.io.inputs[0]
   return {
@@ -530,7 +665,14 @@ function checkLoaded(m: ServedModel, workers: LoadedWorker[], ring?: ShmRing, ta
     problems.push(`output ${output.name} captured as ${w.outputDtype}, served as ${output.datatype}`)
   if (problems.length) throw new UserError(`model "${m.name}": ${problems.join('; ')}`)
   const outItemBytes = w.outputShape.slice(1).reduce((a, b) => a * b, 1) * ELEMENT_BYTES[w.outputDtype]
-  return { model: m, worker: w, outputName: output.name, outItemBytes, ...(ring ? { ring } : {}) }
+  return {
+    model: m,
+    worker: w,
+    keys: new Set(Object.keys(w.plans ?? {})),
+    outputName: output.name,
+    outItemBytes,
+    ...(ring ? { ring } : {}),
+  }
 }
 
 /**

@@ -118,6 +118,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     throw err
   }
 
+  if (threaded?.note) setup.notes.push(`eclip-live: ${threaded.note}`)
   const executor: ExecutorChoice = {
     kind,
     gpu: gpuOpts,
@@ -148,12 +149,6 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
     ...(setup.live ? { live: setup.live } : {}),
     computeTimes: setup.computeTimes,
     ...(threaded ? { onClose: threaded.close } : {}),
-    ...((flags.frontends ?? config.frontends ?? 0) >= 1
-      ? {
-          modelControlRefused:
-            'loading and unloading models needs one process (--frontends 0): front-end processes keep the model list they started with',
-        }
-      : {}),
   })
   try {
     await server.load()

@@ -4,11 +4,13 @@
 // serves it; an unload refuses new requests for the model, waits until its accepted ones are answered, then removes it
 // and keeps the table's plans of the sets without it. Calls run one after another, in the order they came: a burst
 // of loads and unloads ends in the state the last of them asks for. A call that fails leaves the served set, the
-// table and the backend as they were.
+// table and the backend as they were. Above 6 models the table plans the whole set and, on demand, each set of
+// active models traffic shows (the scheduler says which: `planShown`), in the background, one after another with
+// the loads and unloads, up to `live.maxPlans` plans.
 import { UserError } from '../formats/errors.ts'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
-import { lookupPlan, type PlanTable } from '../formats/plan-table.ts'
+import { lookupPlan, type PlanTable, planKey } from '../formats/plan-table.ts'
 import type { ServeBackend, ServedModel } from './backend.ts'
 import type { ComputeTime } from './compute-time.ts'
 import { ProtocolError } from './kserve/errors.ts'
@@ -29,18 +31,20 @@ export interface RepositoryHost {
   add(r: RepositoryModel, models: ServedModel[], plan: Plan): void
   /** Refuses new requests for `name` (it is being unloaded). */
   closeModel(name: string): void
+  /** Takes requests for `name` again (its unload failed). */
+  reopenModel(name: string): void
   /** Resolves once every accepted request of `name` is answered. */
   idle(name: string): Promise<void>
   /** Stops serving `name`. */
   remove(name: string, models: ServedModel[], plan: Plan): void
-  /** Why model control is refused (front-end processes keep the list they started with), or undefined. */
-  refused?: string
   log?(line: string): void
 }
 
 export class ModelRepository {
   private readonly state = new Map<string, { state: RepositoryEntry['state']; reason: string }>()
   private chain: Promise<unknown> = Promise.resolve()
+  /** Sets traffic showed that were planned or asked for since the served set last changed (planShown). */
+  private readonly shown = new Set<string>()
 
   constructor(
     private readonly live: LiveSetup,
@@ -87,6 +91,41 @@ export class ModelRepository {
     return this.serialised(() => this.doUnload(name))
   }
 
+  /**
+   * A set of active models the table (above 6 models) has no plan of its own for, shown by traffic: planned in the
+   * background and, once the backend is ready to run it, followed; meanwhile it runs under its smallest planned
+   * superset's plan. Each set once (per served set), up to `live.maxPlans` plans; a failure is logged.
+   */
+  planShown(names: string[]): void {
+    const key = planKey(names)
+    if (this.shown.has(key)) return
+    this.shown.add(key)
+    this.serialised(() => this.doPlanShown(names)).catch((err: unknown) =>
+      this.host.log?.(`eclip-live: planning the set ${key} failed: ${(err as Error).message}`),
+    )
+  }
+
+  private async doPlanShown(names: string[]) {
+    const key = planKey(names)
+    const table = this.live.table
+    // planned meanwhile, or a model of it unloaded
+    if (table.plans.some((e) => e.key === key) || !names.every((n) => this.live.specs.has(n))) return
+    if (table.plans.length >= this.live.maxPlans) {
+      this.host.log?.(
+        `eclip-live: the set ${key} runs under a superset's plan: the table holds ${table.plans.length} plans (live.maxPlans)`,
+      )
+      return
+    }
+    const t0 = performance.now()
+    const specs = this.live.specs
+    const next = await this.plan(specs, `the set ${key}`, [names])
+    const full = lookupPlan(next, specs.keys())?.plan as Plan
+    await this.apply(this.host.served(), full, next, specs)
+    this.host.log?.(
+      `eclip-live: planned the set ${key} in ${((performance.now() - t0) / 1000).toFixed(2)} s; table of ${next.plans.length} plans`,
+    )
+  }
+
   private serialised(op: () => Promise<void>): Promise<void> {
     const run = this.chain.then(op, op)
     this.chain = run.catch(() => {})
@@ -94,7 +133,6 @@ export class ModelRepository {
   }
 
   private checkControl(name: string) {
-    if (this.host.refused) throw new ProtocolError(400, this.host.refused)
     if (!this.host.backend.swap)
       throw new ProtocolError(
         400,
@@ -162,33 +200,44 @@ export class ModelRepository {
       throw new ProtocolError(400, `model "${name}" is the only model loaded; the server serves at least one`)
     this.state.set(name, { state: 'UNLOADING', reason: 'being unloaded' })
     this.host.closeModel(name)
-    await this.host.idle(name)
-    const specs = new Map([...this.live.specs].filter(([n]) => n !== name))
-    // every set without it was planned already: the sub-table is the old table's plans, nothing to search
-    const table = await this.plan(specs, `unload of "${name}"`)
-    const full = lookupPlan(table, specs.keys())?.plan as Plan
-    const models = this.host
-      .served()
-      .filter((m) => m.name !== name)
-      .map((m) => {
-        const pw = full.workers.find((w) => w.name === m.name)
-        return { ...m, ...(pw ? { worker: pw } : {}) }
-      })
-    await this.apply(models, full, table, specs)
-    this.host.remove(name, models, full)
+    try {
+      await this.host.idle(name)
+      const specs = new Map([...this.live.specs].filter(([n]) => n !== name))
+      // up to 6 models every set without it was planned already: the sub-table is the old table's plans
+      const table = await this.plan(specs, `unload of "${name}"`)
+      const full = lookupPlan(table, specs.keys())?.plan as Plan
+      const models = this.host
+        .served()
+        .filter((m) => m.name !== name)
+        .map((m) => {
+          const pw = full.workers.find((w) => w.name === m.name)
+          return { ...m, ...(pw ? { worker: pw } : {}) }
+        })
+      await this.apply(models, full, table, specs, name)
+      this.host.remove(name, models, full)
+    } catch (err) {
+      // it stays: served again, its plans as they were
+      this.host.reopenModel(name)
+      this.state.set(name, { state: 'READY', reason: '' })
+      throw err instanceof ProtocolError
+        ? err
+        : new ProtocolError(500, `unload of "${name}" failed: ${(err as Error).message}`)
+    }
     this.state.set(name, { state: 'UNAVAILABLE', reason: 'unloaded' })
-    this.host.log?.(`eclip-live: unloaded ${name}; table of ${table.plans.length} plans`)
+    this.host.log?.(`eclip-live: unloaded ${name}; table of ${this.live.table.plans.length} plans`)
   }
 
-  /** The table of `specs`, taking every plan of the current table that is still valid. */
+  /** The table of `specs`, taking every plan of the current table that is still valid; above 6 models, and `subsets`. */
   private plan(
     specs: Map<string, { spec: RepositoryModel['spec']; profile: RepositoryModel['profile'] }>,
     what: string,
+    subsets?: string[][],
   ): Promise<PlanTable> {
     return makeServeTable(this.host.gpu, specs, {
       policy: this.live.tablePolicy,
       planner: this.live.planner,
       reuse: this.live.table.plans.map((e) => e.plan),
+      ...(subsets ? { subsets } : {}),
     }).catch((err: unknown) => {
       throw new ProtocolError(
         err instanceof UserError ? 400 : 500,
@@ -197,27 +246,36 @@ export class ModelRepository {
     })
   }
 
-  /** Hands the backend the new set; only when it took it do the table, the times and the scheduler change. */
+  /**
+   * Hands the backend the new set; only when it took it do the table, the times and the scheduler change — but for
+   * an unload (`unloading`), whose table the scheduler follows from before: no execution sent meanwhile names a plan
+   * of the model going, whose captures the backend then retires.
+   */
   private async apply(
     models: ServedModel[],
     full: Plan,
     table: PlanTable,
     specs: LiveSetup['specs'],
+    unloading?: string,
   ): Promise<void> {
     const times = this.host.computeTimes
     const old = new Map(times)
+    const oldTable = this.host.scheduler.currentTable()
     // the simulator checks every model's time under every plan when it takes the set: the new ones first
     for (const [k, v] of liveComputeTimes(table, specs)) times.set(k, v)
+    if (unloading) this.host.scheduler.setTable(table)
     try {
       await this.host.backend.swap?.(models, full, table)
     } catch (err) {
       times.clear()
       for (const [k, v] of old) times.set(k, v)
+      if (unloading) this.host.scheduler.setTable(oldTable)
       throw err
     }
     const now = liveComputeTimes(table, specs)
     times.clear()
     for (const [k, v] of now) times.set(k, v)
+    if (specs !== this.live.specs) this.shown.clear()
     this.live.table = table
     this.live.specs = specs
     this.host.scheduler.setTable(table)

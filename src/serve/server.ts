@@ -62,8 +62,6 @@ export interface ServerOptions {
   live?: LiveSetup
   /** The compute times the simulator reads, changed as models are loaded and unloaded (eclip-live). */
   computeTimes?: Map<string, ComputeTime>
-  /** Why loading and unloading models is refused (front-end processes keep the model list they started with). */
-  modelControlRefused?: string
   /** Called once the server is closed (e.g. to stop planning threads). */
   onClose?: () => Promise<void>
 }
@@ -105,6 +103,8 @@ export class EclipServer implements InferenceService {
   readonly repository: ModelRepository | undefined
   /** Models being unloaded: new requests for them are refused. */
   private readonly closing = new Set<string>()
+  /** Told after a model is loaded or unloaded, before the call is answered (front-end processes: the model list). */
+  private readonly modelListeners = new Set<() => Promise<void>>()
   private served: ServedModel[]
   private plan: Plan | undefined
   /** The gRPC front-end, when `listen` was given a gRPC port. */
@@ -199,6 +199,7 @@ export class EclipServer implements InferenceService {
               this.setServed(models, plan)
             },
             closeModel: (name) => this.closing.add(name),
+            reopenModel: (name) => this.closing.delete(name),
             idle: (name) => this.workers.get(name)?.idle() ?? Promise.resolve(),
             remove: (name, models, plan) => {
               this.workers.delete(name)
@@ -206,10 +207,14 @@ export class EclipServer implements InferenceService {
               this.metrics.removeModel(name)
               this.setServed(models, plan)
             },
-            ...(opts.modelControlRefused ? { refused: opts.modelControlRefused } : {}),
             log: (line) => this.app.log.info(line),
           })
         : undefined
+    // a table above 6 models: the sets traffic shows are planned on demand
+    if (this.repository && scheduler instanceof ActiveSetScheduler) {
+      const repository = this.repository
+      scheduler.onUnplanned = (names) => repository.planShown(names)
+    }
     this.regions = new RegionRegistry(backend, { log: (l) => this.app.log.warn(l) })
 
     this.unsubscribe = backend.onEvent((e) => {
@@ -342,11 +347,19 @@ export class EclipServer implements InferenceService {
   }
   loadModel(name: string) {
     if (!this.repository) return Promise.reject(noModelControl())
-    return this.repository.load(name)
+    return this.repository.load(name).then(() => this.modelsChanged())
   }
   unloadModel(name: string) {
     if (!this.repository) return Promise.reject(noModelControl())
-    return this.repository.unload(name)
+    return this.repository.unload(name).then(() => this.modelsChanged())
+  }
+  /** Calls `listener` after each load or unload, and answers the call once it has resolved; returns the unsubscribe. */
+  onModelsChanged(listener: () => Promise<void>): () => void {
+    this.modelListeners.add(listener)
+    return () => this.modelListeners.delete(listener)
+  }
+  private async modelsChanged() {
+    await Promise.all([...this.modelListeners].map((l) => l()))
   }
   metadata() {
     return {

@@ -66,7 +66,12 @@ export interface LiveSetup {
   resolve(name: string): RepositoryModel
   /** Every model of the repository, in the config's order. */
   repository: string[]
+  /** Above 6 loaded models, the most plans the table takes on demand (serve config `live.maxPlans`). */
+  maxPlans: number
 }
+
+/** Above 6 models, a table holds at most this many plans by default (serve config `live.maxPlans`). */
+export const DEFAULT_MAX_PLANS = 64
 
 /** A model of the repository made ready to load: everything but its plans. */
 export interface RepositoryModel {
@@ -380,7 +385,10 @@ async function liveServeSetup(
   const full = lookupPlan(table, specs.keys())?.plan as Plan
   const computeTimes = liveComputeTimes(table, specs)
   notes.push(
-    `eclip-live: a plan table of ${table.plans.length} plans (${tablePolicy}; a model alone on the whole GPU), ${table.union.partitions.length} partitions in all; hold ${config.live?.holdMs ?? DEFAULT_SERVE_HOLD_MS} ms`,
+    `eclip-live: a plan table of ${table.plans.length} plans (${tablePolicy}; a model alone on the whole GPU), ${table.union.partitions.length} partitions in all; hold ${config.live?.holdMs ?? DEFAULT_SERVE_HOLD_MS} ms` +
+      (table.complete
+        ? ''
+        : `; above ${PLAN_TABLE_FULL_MAX} models the sets traffic shows are planned on demand, up to ${config.live?.maxPlans ?? DEFAULT_MAX_PLANS} plans`),
   )
   const models = loaded.map((r) => {
     const pw = full.workers.find((w) => w.name === r.model.name)
@@ -402,15 +410,19 @@ async function liveServeSetup(
       specs,
       resolve: resolveModel,
       repository: [...byName.keys()],
+      maxPlans: config.live?.maxPlans ?? DEFAULT_MAX_PLANS,
     },
   }
 }
 
-/** The plan table of the loaded models (in the given order); `reuse`: plans of an earlier table still valid. */
+/**
+ * The plan table of the loaded models (in the given order); `reuse`: plans of an earlier table still valid. Up to 6
+ * models every set is planned; above, the whole set and `subsets` (sets traffic showed), besides those reused.
+ */
 export function makeServeTable(
   gpu: Gpu,
   specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
-  o: { policy: Policy; planner: SubsetPlanner; reuse?: readonly Plan[] },
+  o: { policy: Policy; planner: SubsetPlanner; reuse?: readonly Plan[]; subsets?: string[][] },
 ): Promise<PlanTable> {
   const entries = [...specs.values()]
   return makePlanTable(
@@ -422,7 +434,7 @@ export function makeServeTable(
       policy: o.policy,
       planner: o.planner,
       ...(o.reuse ? { reuse: o.reuse } : {}),
-      ...(entries.length > PLAN_TABLE_FULL_MAX ? { subsets: [] } : {}),
+      ...(entries.length > PLAN_TABLE_FULL_MAX ? { subsets: o.subsets ?? [] } : {}),
       concurrency: 4,
     },
   )

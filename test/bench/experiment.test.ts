@@ -161,6 +161,37 @@ describe('bench experiment on the simulator', () => {
   })
 })
 
+/** eclip-live's tables over the hand planner (eclip-fit), and above 6 workers the subsets asked for. */
+const tables: NonNullable<ExperimentOptions['tablePlanner']> = (g, mix, workers, profiles, reuse, subsets) =>
+  makePlanTable(g, mix, workers, profiles, {
+    policy: 'eclip-fit',
+    planner: handPlanner,
+    reuse,
+    ...(subsets ? { subsets } : {}),
+  })
+
+/** An eclip-live experiment of one mix on the simulator (graph mode, synthetic profiles, 0.1-s window). */
+const liveExperiment = (mix: Mix, extra: Partial<ExperimentOptions>): ExperimentOptions => ({
+  mixes: [mix],
+  policies: ['eclip-live'],
+  modes: ['graph'],
+  batch: null,
+  gpu,
+  profilesFor: (ws) =>
+    ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
+  primitives: defaultPrimitives(gpuRef),
+  power: defaultPowerModel(gpuRef),
+  backend: new SimBackend(),
+  planner: handPlanner,
+  tablePlanner: tables,
+  loop: { kind: 'closed' },
+  warmupS: 0.005,
+  windowS: 0.1,
+  seed: 1,
+  solo: false,
+  ...extra,
+})
+
 describe('eclip-live in the bench: a plan table followed, each of its sets held', () => {
   const onoff = {
     kind: 'onoff',
@@ -168,8 +199,8 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
     off: { dist: 'exponential', meanS: 0.004 },
   }
   const live = () =>
-    runExperiment({
-      mixes: [
+    runExperiment(
+      liveExperiment(
         {
           name: 'trio',
           workers: [
@@ -178,26 +209,9 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
             { model: 'shufflenet', arrival: onoff },
           ],
         } as Mix,
-      ],
-      policies: ['baseline', 'eclip-fit', 'eclip-live'],
-      modes: ['graph'],
-      batch: null,
-      gpu,
-      profilesFor: (ws) =>
-        ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
-      primitives: defaultPrimitives(gpuRef),
-      power: defaultPowerModel(gpuRef),
-      backend: new SimBackend(),
-      planner: handPlanner,
-      tablePlanner: (g, mix, workers, profiles, reuse) =>
-        makePlanTable(g, mix, workers, profiles, { policy: 'eclip-fit', planner: handPlanner, reuse }),
-      holdUs: 1000,
-      loop: { kind: 'closed' },
-      warmupS: 0.005,
-      windowS: 0.1,
-      seed: 3,
-      solo: true,
-    }).then(normalise)
+        { policies: ['baseline', 'eclip-fit', 'eclip-live'], holdUs: 1000, seed: 3, solo: true },
+      ),
+    ).then(normalise)
 
   it('runs every set of the table alone, closed loop, under its plan, and compares each active set to it', async () => {
     const runs = await live()
@@ -228,7 +242,12 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
     for (const s of withRequests) {
       assert.ok(s.speedVsHeld !== null && s.speedVsHeld > 0, s.key)
       for (const w of s.workers)
-        if (w.requests > 0) assert.ok(w.heldServiceUs !== null && w.heldServiceUs > 0, `${s.key} ${w.name}`)
+        if (w.requests > 0) {
+          assert.ok(w.heldServiceUs !== null && w.heldServiceUs > 0, `${s.key} ${w.name}`)
+          // p99 of the requests under the set's plan against the held run's
+          assert.ok(w.p99ServiceUs && w.heldP99Us && w.p99VsHeld, `${s.key} ${w.name} p99`)
+          close(w.p99VsHeld, w.p99ServiceUs / w.heldP99Us)
+        }
     }
     // a worker alone runs its alone plan: as fast as held (no other worker to share with)
     const alone = lv.sets.find((s) => s.key === 'vgg19#0' && (s.workers[0]?.requests ?? 0) > 0)
@@ -236,6 +255,52 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
     const t = textReport(runs)
     assert.match(t, /Following the active set \(eclip-live\) vs static plans — trio, SIMULATED/)
     assert.match(t, /Active sets of trio eclip-live\/graph/)
+    assert.match(t, /p99 here\/held/)
+  })
+})
+
+describe('eclip-live in the bench above 6 workers: the sets traffic shows planned on demand', () => {
+  it('plans the sets a first run shows, follows each from its first showing plus the planning, holds each', async () => {
+    // seven on/off workers: a table of the whole set only; the on/off periods show a handful of sets
+    const onoff = {
+      kind: 'onoff',
+      on: { dist: 'exponential', meanS: 0.003 },
+      off: { dist: 'exponential', meanS: 0.009 },
+    }
+    const models = ['alexnet', 'vgg19', 'shufflenet', 'resnet152', 'resnext101', 'densenet201', 'albert']
+    const subsetsAsked: number[] = []
+    const runs = await runExperiment(
+      liveExperiment({ name: 'seven', workers: models.map((model) => ({ model, arrival: onoff })) } as Mix, {
+        policies: ['eclip-live'],
+        holdUs: 500,
+        seed: 5,
+        solo: false,
+        tablePlanner: (g, mix, workers, profiles, reuse, subsets) => {
+          subsetsAsked.push(subsets?.length ?? 0)
+          return tables(g, mix, workers, profiles, reuse, subsets)
+        },
+      }),
+    )
+    // the table at planning time (the whole set), then once with the sets the first run showed
+    assert.equal(subsetsAsked.length, 2)
+    assert.equal(subsetsAsked[0], 0)
+    const asked = subsetsAsked[1] as number
+    assert.ok(asked >= 3, `${asked} sets planned on demand`)
+    const lr = runs.find((r) => r.role === 'mix')
+    const lv = lr?.metrics.live
+    assert.ok(lr && lv)
+    assert.equal(lv.tablePlans, 1 + asked)
+    assert.ok(
+      lr.notes.some((n) => /sets traffic showed planned on demand/.test(n)),
+      lr.notes.join('\n'),
+    )
+    // requests ran under plans of sets, not only the whole set's; every set planned is held
+    const ownPlans = lv.sets.filter(
+      (s) => s.workers.length < models.length && s.workers.some((w) => w.requests > 0),
+    )
+    assert.ok(ownPlans.length > 0)
+    const held = runs.filter((r) => r.role === 'set-alone')
+    assert.equal(held.length, 1 + asked)
   })
 })
 

@@ -13,6 +13,12 @@ process behaves normally once the file is consumed):
   FAKE_GPU_NAME     the GPU it reports at hello is named so (the H100's layout under another name)
 An input whose first element is 13 gets a non-fatal error (the process goes on).
 
+eclip-live (a load with `plans`): each worker is a pipelined one whose executions name the plans it was "captured"
+under (gpu/tests/fake_capture.py), and model control (load-model, unload-model, add-plans) is the real
+ModelControl with fake captures:
+  FAKE_CONTROL_FAIL_FILE  next model control: the first capture of an already loaded worker fails (a load half way)
+  FAKE_CONTROL_DELAY_MS   every capture of model control takes this long (the others serve meanwhile)
+
 paris-elsa (a load with `partitions`): every model is "captured" on every partition, one worker per (model,
 partition) named "<model>@<partition>" as paris_serve.py names them, so the real Serving.infer routes a request that
 names its partition; the reply's computeUs is 100 + the partition's index in the load, so a test can tell which
@@ -26,8 +32,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gpu"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "gpu" / "tests"))
+
+from fake_capture import FakeCaptor, FakePipe  # noqa: E402
 
 from eclip_gpu import protocol, serving  # noqa: E402
+from eclip_gpu.model_control import ModelControl  # noqa: E402
 
 FMT = {"FP16": "e", "FP32": "f", "INT64": "q"}
 OUT_ITEM = {"albert": [128, 768]}
@@ -124,20 +134,38 @@ def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datat
     return execute
 
 
+def fake_worker(w: dict):
+    """A worker entry's fake execute, output bytes per item and `loaded` entry."""
+    model, batch = w["model"], w["batch"]
+    item = [128] if model == "albert" else [3, 224, 224]
+    dt_in = "INT64" if model == "albert" else "FP16"
+    out_item = OUT_ITEM.get(model, [1000])
+    info = {"name": w["name"], "inputShape": [batch, *item], "inputDtype": dt_in,
+            "outputShape": [batch, *out_item], "outputDtype": "FP16",
+            "fingerprint": "fake", "mode": "whole", "kernels": 1, "switches": 0}
+    out_item_bytes = 2
+    for d in out_item:
+        out_item_bytes *= d
+    return fake_execute(w["name"], model, batch, item, dt_in), out_item_bytes, info
+
+
 def fake_load(self, msg, progress=lambda m: None):
     if consume("FAKE_LOAD_FAIL_FILE"):
         raise serving.BackendError("capture failed on purpose")
     loaded = []
     partitions = msg.get("partitions")
+    keyed = msg.get("plans")
     for w in msg["workers"]:
+        execute, out_item_bytes, info = fake_worker(w)
         model, batch = w["model"], w["batch"]
-        item = [128] if model == "albert" else [3, 224, 224]
-        dt_in = "INT64" if model == "albert" else "FP16"
-        info = {"name": w["name"], "inputShape": [batch, *item], "inputDtype": dt_in,
-                "outputShape": [batch, *OUT_ITEM.get(model, [1000])], "outputDtype": "FP16",
-                "fingerprint": "fake", "mode": "whole", "kernels": 1, "switches": 0}
-        if partitions is None:
-            self.add_worker(serving.ServedWorker(w["name"], fake_execute(w["name"], model, batch, item, dt_in), info))
+        item, dt_in = info["inputShape"][1:], info["inputDtype"]
+        if keyed is not None:
+            keys = [k["key"] for k in keyed if any(pw["name"] == w["name"] for pw in k["plan"]["workers"])]
+            info = {**info, "plans": {k: {"mode": "whole", "switches": 0} for k in keys}}
+            pipe = FakePipe(w["name"], execute, out_item_bytes, keys)
+            self.add_worker(serving.ServedWorker(w["name"], pipe.execute, info, pipeline=pipe))
+        elif partitions is None:
+            self.add_worker(serving.ServedWorker(w["name"], execute, info))
         else:
             for i, p in enumerate(partitions):
                 key = f"{w['name']}@{p['id']}"
@@ -149,6 +177,19 @@ def fake_load(self, msg, progress=lambda m: None):
 
 
 serving.Serving.load = fake_load
+
+
+def fake_control(serving_, send):
+    """The real ModelControl over FakeCaptor: FAKE_CONTROL_FAIL_FILE fails the first capture of a loaded worker of the
+    next request that makes one."""
+    def fail(worker, key):
+        return worker in serving_.workers and consume("FAKE_CONTROL_FAIL_FILE")
+
+    delay = float(os.environ.get("FAKE_CONTROL_DELAY_MS", "0")) / 1e3
+    return ModelControl(serving_, send, captor=FakeCaptor(serving_, fake_worker, fail=fail, delay_s=delay))
+
+
+protocol.ModelControl = fake_control
 if os.environ.get("FAKE_NO_RINGS"):
     serving.Serving.attach_rings = lambda self, specs: {n: "refused on purpose" for n in (specs or {})}
 

@@ -1,6 +1,7 @@
 // Shared pieces of the serve tests: servers over the simulator with chosen compute times, a backend that crashes on
 // purpose, a baseline plan built from profiles (for configs that give a plan file), and a "python" that runs a
-// stand-in GPU backend.
+// stand-in GPU backend, and eclip-live's model control scenarios.
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -275,4 +276,58 @@ export function runScript(
     })
     child.on('exit', (status) => resolve({ status, stdout, stderr }))
   })
+}
+
+/**
+ * eclip-live's burst of model control (docs/live.md): seven loads and unloads sent at once, with alexnet's requests
+ * going on. Each must answer 200 (they run one after another), alexnet's requests are each answered (served, or
+ * refused while it is unloaded: never left hanging), and the server ends serving alexnet, vgg19 and shufflenet under
+ * a table of every set of them, each model answering. Returns the served names.
+ */
+export async function controlBurst(s: EclipServer): Promise<string[]> {
+  const ops: [string, string][] = [
+    ['load', 'shufflenet'],
+    ['unload', 'vgg19'],
+    ['load', 'vgg19'],
+    ['unload', 'shufflenet'],
+    ['load', 'shufflenet'],
+    ['unload', 'alexnet'],
+    ['load', 'alexnet'],
+  ]
+  const traffic = Array.from({ length: 20 }, () => post(s, '/v2/models/alexnet/infer', visionBody()))
+  const res = await Promise.all(ops.map(([op, m]) => post(s, `/v2/repository/models/${m}/${op}`, {})))
+  for (const [i, r] of res.entries()) assert.equal(r.statusCode, 200, `${ops[i]?.join(' ')}: ${r.body}`)
+  for (const r of await Promise.all(traffic)) assert.ok([200, 404, 503].includes(r.statusCode), r.body)
+  const served = s.models().map((m) => m.name)
+  assert.deepEqual(served, ['alexnet', 'vgg19', 'shufflenet'])
+  const table = s.opts.live?.table
+  assert.deepEqual(
+    table?.workers.map((w) => w.name),
+    served,
+  )
+  assert.equal(table?.plans.length, 7)
+  for (const m of served)
+    assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
+  return served
+}
+
+/**
+ * eclip-live: vgg19 unloaded with `n` of its requests accepted: a request meanwhile is refused at once (503, not
+ * queued), a second unload is refused (400, being unloaded already), every accepted request is answered 200, then
+ * the unload answers 200.
+ */
+export async function unloadWithRequestsQueued(s: EclipServer, n: number): Promise<void> {
+  const accepted = Array.from({ length: n }, () => post(s, '/v2/models/vgg19/infer', visionBody()))
+  // let them be accepted (parsed and queued) before the unload comes
+  await new Promise((r) => setTimeout(r, 5))
+  const unload = post(s, '/v2/repository/models/vgg19/unload', {})
+  await new Promise((r) => setImmediate(r))
+  const during = await post(s, '/v2/models/vgg19/infer', visionBody())
+  assert.equal(during.statusCode, 503)
+  assert.match(during.body, /vgg19.*is being unloaded/)
+  const again = await post(s, '/v2/repository/models/vgg19/unload', {})
+  assert.equal(again.statusCode, 400)
+  assert.match(again.body, /being unloaded already/)
+  for (const r of await Promise.all(accepted)) assert.equal(r.statusCode, 200, r.body)
+  assert.equal((await unload).statusCode, 200)
 }

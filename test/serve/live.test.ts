@@ -12,7 +12,7 @@ import type { ExecRequest } from '../../src/serve/backend.ts'
 import { type Running, startServe } from '../../src/serve/index.ts'
 import { ActiveSetScheduler } from '../../src/serve/live.ts'
 import type { SimServeBackend } from '../../src/serve/sim-backend.ts'
-import { get, post, runScript, visionBody } from './helpers.ts'
+import { controlBurst, get, post, runScript, unloadWithRequestsQueued, visionBody } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
@@ -44,6 +44,17 @@ async function liveServer(
     return infer(req)
   }
   return { run, plans, backend }
+}
+
+/** Makes the backend refuse every change of its served set with `why`; returns what puts it back. */
+function refuseSwaps(backend: SimServeBackend, why: string): () => void {
+  const swap = backend.swap.bind(backend)
+  backend.swap = async () => {
+    throw new Error(why)
+  }
+  return () => {
+    backend.swap = swap
+  }
 }
 
 /** POST /v2/repository/index with an empty body, as tritonclient sends it. */
@@ -87,6 +98,40 @@ describe('serve eclip-live: the active set chooses the plan', () => {
     s.close()
   })
 
+  it('above 6 models: tells of a set without a plan of its own once it has been active the hold time', () => {
+    let t = 0
+    const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+    const table = {
+      workers: names.map((name) => ({ name })),
+      plans: [{ key: names.join('+') }],
+    } as unknown as PlanTable
+    const s = new ActiveSetScheduler(table, 10, () => t)
+    const told: string[] = []
+    s.onUnplanned = (set) => told.push(set.join('+'))
+    s.accepted('a')
+    s.accepted('b')
+    t = 5
+    assert.equal(s.planFor('a'), names.join('+'), 'under the whole set until it is planned')
+    assert.deepEqual(told, [])
+    t = 11
+    s.planFor('b')
+    assert.deepEqual(told, ['a+b'])
+    t = 40
+    s.answered('a')
+    s.answered('b')
+    s.accepted('c')
+    t = 45
+    s.planFor('c')
+    assert.deepEqual(told, ['a+b'], 'a+b told once; b+c and c not active long enough yet')
+    s.setTable({ ...table, plans: [...table.plans, { key: 'a+b' }] } as unknown as PlanTable)
+    s.answered('c')
+    t = 100
+    s.accepted('a')
+    s.accepted('b')
+    assert.equal(s.planFor('a'), 'a+b', 'planned: its own plan from now on')
+    s.close()
+  })
+
   it("runs a model alone under its alone plan, two at once under the pair's, and shows it in /metrics", async () => {
     const { run, plans } = await liveServer([{ model: 'alexnet' }, { model: 'vgg19' }])
     try {
@@ -113,6 +158,51 @@ describe('serve eclip-live: the active set chooses the plan', () => {
       assert.match(m, /eclip_model_active\{model="alexnet"\} [01]/)
       const meta = JSON.parse((await get(s, '/v2')).body)
       assert.ok(meta.extensions.includes('model_repository'))
+    } finally {
+      await run.server.close()
+    }
+  })
+})
+
+describe('serve eclip-live: above 6 models, the sets traffic shows planned on demand', () => {
+  const seven = ['albert', 'alexnet', 'densenet201', 'resnet152', 'resnext101', 'shufflenet', 'vgg19']
+
+  it('starts with the whole set, plans a pair once it is active together, then runs it under its own plan', async () => {
+    const { run, plans } = await liveServer(
+      seven.map((model) => ({ model })),
+      { holdMs: 20, tablePolicy: 'model-wise', maxPlans: 4 },
+    )
+    try {
+      const s = run.server
+      const whole = [...seven].sort().join('+')
+      assert.equal(s.opts.live?.table.plans.length, 1)
+      assert.equal(s.opts.live?.table.complete, false)
+      const pair = () =>
+        Promise.all(['alexnet', 'vgg19'].map((m) => post(s, `/v2/models/${m}/infer`, visionBody())))
+      for (const r of await pair()) assert.equal(r.statusCode, 200, r.body)
+      assert.ok(plans.includes(whole), 'a set without a plan runs under the whole set’s')
+      // the pair keeps being active together: it is planned in the background, then followed
+      const deadline = performance.now() + 20_000
+      while (!s.opts.live?.table.plans.some((e) => e.key === 'alexnet+vgg19')) {
+        assert.ok(performance.now() < deadline, 'alexnet+vgg19 was not planned')
+        for (const r of await pair()) assert.equal(r.statusCode, 200, r.body)
+      }
+      plans.length = 0
+      await pair()
+      assert.ok(plans.includes('alexnet+vgg19'), plans.join(', '))
+      const keys = (s.opts.live?.table.plans ?? []).map((e) => e.key)
+      // only the whole set and sets this traffic showed (alexnet or vgg19 alone between two pairs, the pair)
+      for (const k of keys) assert.ok([whole, 'alexnet+vgg19', 'alexnet', 'vgg19'].includes(k), k)
+      assert.match((await get(s, '/metrics')).body, new RegExp(`eclip_plan_table_plans ${keys.length}`))
+      // a third model joins: planned too, until the table holds live.maxPlans plans
+      for (let i = 0; i < 30 && (s.opts.live?.table.plans.length ?? 0) < 4; i++) {
+        await Promise.all(
+          ['alexnet', 'vgg19', 'shufflenet'].map((m) => post(s, `/v2/models/${m}/infer`, visionBody())),
+        )
+        await new Promise((r) => setTimeout(r, 30))
+      }
+      await new Promise((r) => setTimeout(r, 200))
+      assert.ok((s.opts.live?.table.plans.length ?? 0) <= 4)
     } finally {
       await run.server.close()
     }
@@ -204,19 +294,7 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
     const { run } = await liveServer(models)
     try {
       const s = run.server
-      const accepted = Array.from({ length: 12 }, () => post(s, '/v2/models/vgg19/infer', visionBody()))
-      // let them be accepted (parsed and queued) before the unload comes
-      await new Promise((r) => setTimeout(r, 5))
-      const unload = post(s, '/v2/repository/models/vgg19/unload', {})
-      await new Promise((r) => setImmediate(r))
-      const during = await post(s, '/v2/models/vgg19/infer', visionBody())
-      assert.equal(during.statusCode, 503)
-      assert.match(during.body, /vgg19.*is being unloaded/)
-      const again = await post(s, '/v2/repository/models/vgg19/unload', {})
-      assert.equal(again.statusCode, 400)
-      assert.match(again.body, /being unloaded already/)
-      for (const r of await Promise.all(accepted)) assert.equal(r.statusCode, 200, r.body)
-      assert.equal((await unload).statusCode, 200)
+      await unloadWithRequestsQueued(s, 12)
       assert.equal(s.repository?.index().find((e) => e.name === 'vgg19')?.state, 'UNAVAILABLE')
     } finally {
       await run.server.close()
@@ -228,10 +306,7 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
     try {
       const s = run.server
       const table = s.opts.live?.table
-      const swap = backend.swap.bind(backend)
-      backend.swap = async () => {
-        throw new Error('injected: capture failed')
-      }
+      const restore = refuseSwaps(backend, 'injected: capture failed')
       const r = await post(s, '/v2/repository/models/shufflenet/load', {})
       assert.equal(r.statusCode, 500)
       assert.match(r.body, /load of \\"shufflenet\\" failed: injected: capture failed/)
@@ -243,8 +318,28 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
       assert.equal(s.repository?.index().find((e) => e.name === 'shufflenet')?.state, 'UNAVAILABLE')
       for (const m of ['alexnet', 'vgg19'])
         assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
-      backend.swap = swap
+      restore()
       assert.equal((await post(s, '/v2/repository/models/shufflenet/load', {})).statusCode, 200)
+    } finally {
+      await run.server.close()
+    }
+  })
+
+  it('an unload that fails in the backend serves the model again, its plans as they were', async () => {
+    const { run, backend } = await liveServer(models)
+    try {
+      const s = run.server
+      const table = s.opts.live?.table
+      const restore = refuseSwaps(backend, 'injected: the backend refused')
+      const r = await post(s, '/v2/repository/models/vgg19/unload', {})
+      assert.equal(r.statusCode, 500)
+      assert.match(r.body, /unload of \\"vgg19\\" failed: injected: the backend refused/)
+      assert.equal(s.opts.live?.table, table)
+      assert.equal(s.scheduler.status().plans, 3, 'the scheduler follows the table with vgg19 again')
+      assert.equal(s.repository?.index().find((e) => e.name === 'vgg19')?.state, 'READY')
+      assert.equal((await post(s, '/v2/models/vgg19/infer', visionBody())).statusCode, 200)
+      restore()
+      assert.equal((await post(s, '/v2/repository/models/vgg19/unload', {})).statusCode, 200)
     } finally {
       await run.server.close()
     }
@@ -253,36 +348,11 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
   it('a burst of loads and unloads runs in order and ends consistent', async () => {
     const { run } = await liveServer(models)
     try {
-      const s = run.server
-      const ops: [string, string][] = [
-        ['load', 'shufflenet'],
-        ['unload', 'vgg19'],
-        ['load', 'vgg19'],
-        ['unload', 'shufflenet'],
-        ['load', 'shufflenet'],
-        ['unload', 'alexnet'],
-        ['load', 'alexnet'],
-      ]
-      const traffic = Array.from({ length: 20 }, () => post(s, '/v2/models/alexnet/infer', visionBody()))
-      const res = await Promise.all(ops.map(([op, m]) => post(s, `/v2/repository/models/${m}/${op}`, {})))
-      // the second unload of vgg19 while it is still being unloaded would be refused; here each runs in turn
-      for (const [i, r] of res.entries()) assert.equal(r.statusCode, 200, `${ops[i]?.join(' ')}: ${r.body}`)
-      // alexnet's requests were answered: served, or refused while it was unloaded, never left hanging
-      for (const r of await Promise.all(traffic)) assert.ok([200, 404, 503].includes(r.statusCode), r.body)
-      const served = s.models().map((m) => m.name)
-      assert.deepEqual(served, ['alexnet', 'vgg19', 'shufflenet'])
-      const table = s.opts.live?.table as PlanTable
-      assert.deepEqual(
-        table.workers.map((w) => w.name),
-        served,
-      )
-      assert.equal(table.plans.length, 7)
+      const served = await controlBurst(run.server)
       assert.deepEqual(
         (await index(run)).filter((e) => e.state === 'READY').map((e) => e.name),
-        ['alexnet', 'vgg19', 'shufflenet'],
+        served,
       )
-      for (const m of served)
-        assert.equal((await post(s, `/v2/models/${m}/infer`, visionBody())).statusCode, 200, m)
     } finally {
       await run.server.close()
     }

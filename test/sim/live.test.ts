@@ -78,7 +78,13 @@ const onoff = (onUs: number, offUs: number, start: 'on' | 'off'): LoadedArrival 
  */
 function run(
   holdUs: number,
-  o: { a?: Profile; b?: Profile; table?: PlanTable; sources?: LoadedArrival[] } = {},
+  o: {
+    a?: Profile
+    b?: Profile
+    table?: PlanTable
+    sources?: LoadedArrival[]
+    availableUs?: Record<string, number>
+  } = {},
 ) {
   const a = o.a ?? profileOf('a', [flat(100)])
   const b = o.b ?? profileOf('b', [flat(100)])
@@ -91,7 +97,7 @@ function run(
     ...base,
     workers: base.workers.map((w, i) => ({ ...w, arrival: sources[i] as LoadedArrival })),
     loop: { kind: 'arrivals', sources: sources.map(arrivalRecord) },
-    live: { table, holdUs },
+    live: { table, holdUs, ...(o.availableUs ? { availableUs: o.availableUs } : {}) },
   }
   return simulate(spec)
 }
@@ -164,6 +170,29 @@ describe('simulator: following a plan table (eclip-live)', () => {
     const h = held.workers[0] as { startUs: number[]; endUs: number[] }
     const last = h.endUs.length - 1
     assert.ok(Math.abs((h.endUs[last] as number) - (h.startUs[last] as number) - (100 * 132) / 56) < 1e-6)
+  })
+
+  it('a plan planned on demand is followed from when it is ready, its superset’s before', () => {
+    // a alone's plan ready at 500 µs: a's first 5 requests run under the whole set's plan, the rest under its own
+    const r = run(0, { availableUs: { [A]: 500 } })
+    const [a] = planned(r)
+    const first = (a as (readonly [number, string])[]).slice(0, 7)
+    assert.deepEqual(first, [
+      ...[0, 100, 200, 300, 400].map((s) => [s, `${A}+${B}`] as const),
+      [500, A],
+      [600, A],
+    ])
+    assert.deepEqual(r.live?.fallbacks, { [A]: `${A}+${B}` })
+    // when each set was first active
+    assert.deepEqual(r.live?.setFirstUs, { [A]: 0, '': 1000, [B]: 1550, [`${A}+${B}`]: 2000 })
+    assert.throws(
+      () => run(0, { availableUs: { [`${A}+${B}`]: 10 } }),
+      /whole set's plan must be there from the start/,
+    )
+    assert.throws(
+      () => run(0, { availableUs: { 'x#9': 10 } }),
+      /names x#9, which the plan table does not plan/,
+    )
   })
 
   it('refuses a table for other workers, a table missing a subset, and a negative hold time', () => {

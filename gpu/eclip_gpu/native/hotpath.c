@@ -268,7 +268,8 @@ enum { DST_FRAME = 0, DST_RING = 1, DST_REGION_HOST = 2, DST_REGION_DEVICE = 3 }
 typedef struct {
   uint64_t id;
   uint32_t n;
-  int plan;
+  CUgraphExec graph; /* the capture it runs under (its plan's), and that capture's output */
+  CUdeviceptr out;
   int src_kind, src_region;
   uint64_t src;
   uint64_t nbytes;
@@ -288,9 +289,6 @@ typedef struct {
   CUdeviceptr static_ptr;
   uint32_t batch;
   uint64_t in_item, out_item;
-  int nplans;
-  CUgraphExec *graphs;
-  CUdeviceptr *outs;
   char *shape_tail; /* after "shape":[n : the rest of the shape, the datatype and "computeUs": */
   int depth, next, inflight;
   Slot *slots;
@@ -352,10 +350,10 @@ static CUresult start(Worker *w, Slot *s, const char **failed) {
   if (j->n < w->batch) /* the rest of the captured batch zeroed: token id 0, a black image */
     TRY(cu.memset8(w->static_ptr + j->nbytes, 0, (w->batch - j->n) * w->in_item, h), "cuMemsetD8Async");
   TRY(cu.event_record(s->start, h), "cuEventRecord");
-  TRY(cu.graph_launch(w->graphs[j->plan], h), "cuGraphLaunch");
+  TRY(cu.graph_launch(j->graph, h), "cuGraphLaunch");
   TRY(cu.event_record(s->end, h), "cuEventRecord");
   uint64_t out_bytes = j->n * w->out_item;
-  CUdeviceptr out = w->outs[j->plan];
+  CUdeviceptr out = j->out;
   if (j->dst_kind == DST_FRAME)
     TRY(cu.dtoh(s->host, out, out_bytes, h), "cuMemcpyDtoHAsync");
   else if (j->dst_kind == DST_REGION_DEVICE)
@@ -442,11 +440,10 @@ static void *finisher(void *arg) {
   return NULL;
 }
 
-/* A captured worker: its stream, static input (batch × in_item bytes), each plan's graph and output, `depth`
+/* A captured worker: its stream, static input (batch × in_item bytes), out_item bytes of output per item, `depth`
  * executions in flight. NULL on failure (hp_error). */
 void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_t batch, uint64_t in_item,
-                    uint64_t out_item, int nplans, void **graphs, uint64_t *outs, const char *shape_tail,
-                    int depth) {
+                    uint64_t out_item, const char *shape_tail, int depth) {
   Worker *w = calloc(1, sizeof *w);
   if (w == NULL) return NULL;
   w->name = strdup(name);
@@ -455,11 +452,6 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
   w->batch = batch;
   w->in_item = in_item;
   w->out_item = out_item;
-  w->nplans = nplans;
-  w->graphs = malloc(sizeof(void *) * (size_t)nplans);
-  w->outs = malloc(sizeof(uint64_t) * (size_t)nplans);
-  memcpy(w->graphs, graphs, sizeof(void *) * (size_t)nplans);
-  memcpy(w->outs, outs, sizeof(uint64_t) * (size_t)nplans);
   w->shape_tail = strdup(shape_tail);
   w->depth = depth;
   w->slots = calloc((size_t)depth, sizeof(Slot));
@@ -485,12 +477,13 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
   return w;
 }
 
-/* One request (the frame reader's thread): started now when a slot is free and none waits, else queued. The regions
- * it names (slots, or -1) are held until it is answered. 0, or -1 when the worker is closing (not queued). */
-int hp_submit(void *handle, uint64_t id, uint32_t n, int plan, int src_kind, int src_region, uint64_t src,
-              uint64_t nbytes, int dst_kind, int dst_region, uint64_t dst, uint64_t reply_offset) {
+/* One request (the frame reader's thread) under the capture `graph` (writing `out`): started now when a slot is
+ * free and none waits, else queued. The regions it names (slots, or -1) are held until it is answered. 0, or -1 when
+ * the worker is closing (not queued). */
+int hp_submit(void *handle, uint64_t id, uint32_t n, void *graph, uint64_t out, int src_kind, int src_region,
+              uint64_t src, uint64_t nbytes, int dst_kind, int dst_region, uint64_t dst, uint64_t reply_offset) {
   Worker *w = handle;
-  Job j = {id, n, plan, src_kind, src_region, src, nbytes, dst_kind, dst_region, dst, reply_offset};
+  Job j = {id, n, graph, out, src_kind, src_region, src, nbytes, dst_kind, dst_region, dst, reply_offset};
   pthread_mutex_lock(&w->mu);
   if (w->stopping) {
     pthread_mutex_unlock(&w->mu);
@@ -521,6 +514,16 @@ int hp_submit(void *handle, uint64_t id, uint32_t n, int plan, int src_kind, int
 void hp_worker_lock(void *handle) { pthread_mutex_lock(&((Worker *)handle)->mu); }
 void hp_worker_unlock(void *handle) { pthread_mutex_unlock(&((Worker *)handle)->mu); }
 
+/* Requests submitted and not started yet: they hold their captures (model control retires a capture only once
+ * none waits). */
+int hp_worker_waiting(void *handle) {
+  Worker *w = handle;
+  pthread_mutex_lock(&w->mu);
+  int n = (int)w->pcount;
+  pthread_mutex_unlock(&w->mu);
+  return n;
+}
+
 /* Requests submitted and not yet answered. */
 int hp_worker_busy(void *handle) {
   Worker *w = handle;
@@ -548,8 +551,6 @@ void hp_worker_close(void *handle) {
   pthread_cond_destroy(&w->cv);
   free(w->slots);
   free(w->pending);
-  free(w->graphs);
-  free(w->outs);
   free(w->shape_tail);
   free(w->name);
   free(w);

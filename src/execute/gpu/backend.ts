@@ -93,6 +93,10 @@ export function arrivalsOf(spec: RunSpec): Schedule[] | undefined {
  */
 export function liveOf(spec: RunSpec): { message: RunLive; layout: LiveLayout } | undefined {
   if (!spec.live) return undefined
+  if (spec.live.availableUs && Object.keys(spec.live.availableUs).length > 0)
+    throw new UserError(
+      `run ${spec.key}: the GPU runner follows a plan table planned before the run (no plans planned on demand)`,
+    )
   const n = spec.workers.length
   if (n > GPU_LIVE_MAX_WORKERS)
     throw new UserError(

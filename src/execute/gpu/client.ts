@@ -15,7 +15,9 @@ import {
   checkMessage,
   type FromBackend,
   type InferMessage,
+  type KeyedPlan,
   type LoadMessage,
+  type LoadModelMessage,
   type ParisRunMessage,
   type ParisTableMessage,
   type ProtocolError,
@@ -155,6 +157,31 @@ export class BackendProcess {
   }
 
   /**
+   * serve, eclip-live: one more worker built and captured while the others serve (model_control.py); past `timeoutS`
+   * the backend counts as hung and is killed.
+   */
+  async loadModel(msg: Fields<LoadModelMessage>, timeoutS: number): Promise<ReplyOf<'model-loaded'>> {
+    const id = this.nextId++
+    return (
+      await this.call(id, { type: 'load-model', id, ...msg }, undefined, timeoutS, true, 'model-loaded')
+    ).header
+  }
+
+  /** serve, eclip-live: a worker finishes what it holds and goes. */
+  async unloadModel(name: string, timeoutS: number): Promise<ReplyOf<'model-unloaded'>> {
+    const id = this.nextId++
+    const m = { type: 'unload-model', id, name } as const
+    return (await this.call(id, m, undefined, timeoutS, true, 'model-unloaded')).header
+  }
+
+  /** serve, eclip-live: the loaded workers captured under plans made since they were loaded. */
+  async addPlans(plans: KeyedPlan[], timeoutS: number): Promise<ReplyOf<'plans-added'>> {
+    const id = this.nextId++
+    const m = { type: 'add-plans', id, plans } as const
+    return (await this.call(id, m, undefined, timeoutS, true, 'plans-added')).header
+  }
+
+  /**
    * serve: one execution, `body` the input's bytes unless the message says where they lie; any number in flight.
    * Past `timeoutS` the backend counts as hung and is killed.
    */
@@ -247,12 +274,21 @@ export class BackendProcess {
   }
 
   /**
-   * A request matched by id (infer, power, shm-(un)register): any number may be in flight. An error reply rejects
+   * A request matched by id (infer, power, shm-(un)register, model control): any number may be in flight. An error reply rejects
    * with BackendReplyError (BackendCrash when fatal), a reply of another type than `answer` with BackendReplyError;
    * the process dying rejects with BackendCrash. Past `timeoutS` the backend counts as hung and is killed, unless
    * `killOnTimeout` is false (then only this call fails).
    */
-  private call<K extends 'output' | 'power' | 'shm-registered' | 'shm-unregistered'>(
+  private call<
+    K extends
+      | 'output'
+      | 'power'
+      | 'shm-registered'
+      | 'shm-unregistered'
+      | 'model-loaded'
+      | 'model-unloaded'
+      | 'plans-added',
+  >(
     id: number,
     msg: ToBackend,
     body: Uint8Array | undefined,

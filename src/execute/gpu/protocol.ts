@@ -3,10 +3,12 @@
 // validates every request with (gpu/eclip_gpu/protocol.py). This side validates every reply (client.ts). Frames:
 // frames.ts. Requests allow no field the schema does not name (a typo is refused by Python, naming it); replies may
 // carry more (a newer backend's), the fields named here are checked.
-// Who sends what: bench's hello/run/shutdown; serve's load/infer/power/shm-register/shm-unregister; paris's
-// paris-table/paris-run/paris-gpus. hello/run/load/paris-* are answered one at a time, in order; infer, power and
-// shm-(un)register carry an `id` their reply echoes, so several can be in flight (infer replies of different workers
-// come back in any order). `progress` may precede a serial request's reply; `error` answers any request.
+// Who sends what: bench's hello/run/shutdown; serve's load/infer/power/shm-register/shm-unregister and, under
+// eclip-live, load-model/unload-model/add-plans; paris's paris-table/paris-run/paris-gpus. hello/run/load/paris-* are
+// answered one at a time, in order; infer, power, shm-(un)register and the model-control requests carry an `id` their
+// reply echoes, so several can be in flight (infer replies of different workers come back in any order; model
+// control runs one request at a time, in order, while infers go on). `progress` may precede a reply; `error` answers
+// any request.
 import Type, { type TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { Dtype, Gpu, KSERVE_DATATYPES, LatencyTable, ModelName, Plan } from '../../formats/index.ts'
@@ -32,6 +34,10 @@ export const Schedule = Type.Union([
   Type.Object({ kind: Type.Literal('open'), arrivalsUs: Numbers }, strict),
 ])
 
+/** A plan of a plan table with its key (the names of the set of workers it is for: src/formats/plan-table.ts). */
+export const KeyedPlan = Type.Object({ key: Type.String({ minLength: 1 }), plan: Plan }, strict)
+export type KeyedPlan = Type.Static<typeof KeyedPlan>
+
 /**
  * eclip-live: the plan table a run follows (gpu/eclip_gpu/live.py). Sets are bit masks over the run plan's workers
  * (bit i: worker i); `sets[mask]` is the key of the plan that set runs under (its own, or a planned superset's: the
@@ -42,9 +48,7 @@ export const RunLive = Type.Object(
     /** A worker is active while it has a request queued or in flight, and this long after its last one ends. */
     holdUs: Type.Number({ minimum: 0 }),
     /** The plans `sets` names, each worker captured under every one that lists it. */
-    plans: Type.Array(Type.Object({ key: Type.String({ minLength: 1 }), plan: Plan }, strict), {
-      minItems: 1,
-    }),
+    plans: Type.Array(KeyedPlan, { minItems: 1 }),
     sets: Type.Array(Type.String(), { minItems: 2 }),
   },
   strict,
@@ -103,6 +107,9 @@ export const ServePartition = Type.Object(
 )
 export type ServePartition = Type.Static<typeof ServePartition>
 
+/** A worker's shared-memory ring (src/serve/shm-ring.ts): a file the backend maps, then unlinks. */
+export const RingSpec = Type.Object({ path: Type.String(), bytes: Type.Integer({ minimum: 1 }) }, strict)
+
 /**
  * serve: build, partition (the plan's pool, once) and capture every worker; no plan: each on the whole GPU. With
  * `partitions` (policy paris-elsa, gpu/eclip_gpu/paris_serve.py): every worker on every partition at each of its
@@ -115,21 +122,53 @@ export const LoadMessage = Type.Object(
     workers: Type.Array(LoadWorker),
     partitions: Type.Optional(Type.Array(ServePartition)),
     /** Shared-memory rings by worker name (src/serve/shm-ring.ts): files the backend maps, then unlinks. */
-    rings: Type.Optional(
-      Type.Record(
-        Type.String(),
-        Type.Object({ path: Type.String(), bytes: Type.Integer({ minimum: 1 }) }, strict),
-      ),
-    ),
+    rings: Type.Optional(Type.Record(Type.String(), RingSpec)),
     /**
      * The plan per set of active models: each worker is also captured under every plan that lists it (its captures
      * share its static input, stream and memory pool), and an infer naming `plan` runs that capture.
      */
-    plans: Type.Optional(Type.Array(Type.Object({ key: Type.String({ minLength: 1 }), plan: Plan }, strict))),
+    plans: Type.Optional(Type.Array(KeyedPlan)),
   },
   strict,
 )
 export type LoadMessage = Type.Static<typeof LoadMessage>
+
+/**
+ * serve, eclip-live (model control, gpu/eclip_gpu/model_control.py): one more worker, built and captured while the
+ * others serve. Partitions the plans need and the process lacks are created first; the worker is captured under
+ * every plan that lists it (its default capture: the plan of most workers), every loaded worker under each plan that
+ * lists it and is new to it; only then are they all put in place. A load that fails leaves everything as it was.
+ */
+export const LoadModelMessage = Type.Object(
+  {
+    type: Type.Literal('load-model'),
+    id: Id,
+    worker: LoadWorker,
+    /** The table's plans that list the worker (and any other plan new to the loaded workers). */
+    plans: Type.Array(KeyedPlan, { minItems: 1 }),
+    ring: Type.Optional(RingSpec),
+  },
+  strict,
+)
+export type LoadModelMessage = Type.Static<typeof LoadModelMessage>
+
+/**
+ * serve, eclip-live: a worker goes. From this request on an infer naming it is refused; those it holds are finished
+ * and answered, then its thread stops and its model, captures and ring are freed. The others' captures under plans
+ * that listed it are retired (the server follows a table without it from before it sends this).
+ */
+export const UnloadModelMessage = Type.Object(
+  { type: Type.Literal('unload-model'), id: Id, name: Type.String({ minLength: 1 }) },
+  strict,
+)
+export type UnloadModelMessage = Type.Static<typeof UnloadModelMessage>
+
+/** serve, eclip-live: every loaded worker captured under each of these plans that lists it (a table grown on demand). */
+export const AddPlansMessage = Type.Object(
+  { type: Type.Literal('add-plans'), id: Id, plans: Type.Array(KeyedPlan, { minItems: 1 }) },
+  strict,
+)
+export type AddPlansMessage = Type.Static<typeof AddPlansMessage>
 
 /** Where an infer's tensors lie in its worker's ring: the input, and room for the output. */
 export const InferShm = Type.Object(
@@ -303,6 +342,9 @@ export const REQUESTS = {
   hello: HelloMessage,
   run: RunMessage,
   load: LoadMessage,
+  'load-model': LoadModelMessage,
+  'unload-model': UnloadModelMessage,
+  'add-plans': AddPlansMessage,
   infer: InferMessage,
   power: PowerMessage,
   'shm-register': ShmRegisterMessage,
@@ -414,6 +456,42 @@ export const LoadedReply = Type.Object({
 })
 export type LoadedReply = Type.Static<typeof LoadedReply>
 
+/** Plan keys per loaded worker: the captures a model-control request put in place, or retired. */
+const KeysByWorker = Type.Record(Type.String(), Type.Array(Type.String()))
+
+/** load-model's answer: the new worker as `loaded` lists one, and the loaded workers' captures under its plans. */
+export const ModelLoadedReply = Type.Object({
+  type: Type.Literal('model-loaded'),
+  id: Id,
+  worker: LoadedWorker,
+  captured: KeysByWorker,
+  /** Partitions the plans needed that the process lacked. */
+  partitionsCreated: Count,
+  /** The ring, when the request gave one: true when mapped, else why not (its tensors then go through the pipe). */
+  ring: Type.Optional(Type.Union([Type.Literal(true), Type.String()])),
+})
+export type ModelLoadedReply = Type.Static<typeof ModelLoadedReply>
+
+/** unload-model's answer, once the worker's thread has stopped. */
+export const ModelUnloadedReply = Type.Object({
+  type: Type.Literal('model-unloaded'),
+  id: Id,
+  name: Type.String(),
+  /** The other workers' captures under plans that listed it, retired. */
+  retired: KeysByWorker,
+  /** Infers that reached it after it was taken out, answered with an error (the server sends none). */
+  refused: Count,
+})
+export type ModelUnloadedReply = Type.Static<typeof ModelUnloadedReply>
+
+export const PlansAddedReply = Type.Object({
+  type: Type.Literal('plans-added'),
+  id: Id,
+  captured: KeysByWorker,
+  partitionsCreated: Count,
+})
+export type PlansAddedReply = Type.Static<typeof PlansAddedReply>
+
 /**
  * The output's first `n` items as raw `datatype` bytes: the body, or, with `shm`, at `shm.offset` of the worker's
  * ring (inside the request's `outOffset`/`outBytes`); computeUs is the replay's device time.
@@ -518,7 +596,7 @@ export type ParisGpusReply = Type.Static<typeof ParisGpusReply>
 export const ErrorReply = Type.Object({
   type: Type.Literal('error'),
   key: Type.Optional(Type.Union([Key, Type.Null()])),
-  /** Set when the error answers a request with an id (infer, power, shm-(un)register). */
+  /** Set when the error answers a request with an id (infer, power, shm-(un)register, model control). */
   id: Type.Optional(Type.Union([Id, Type.Null()])),
   message: Type.String(),
   fatal: Type.Boolean(),
@@ -532,6 +610,9 @@ export const REPLIES = {
   progress: ProgressReply,
   result: RunReply,
   loaded: LoadedReply,
+  'model-loaded': ModelLoadedReply,
+  'model-unloaded': ModelUnloadedReply,
+  'plans-added': PlansAddedReply,
   output: OutputReply,
   power: PowerReply,
   'shm-registered': ShmRegisteredReply,
@@ -549,16 +630,28 @@ export type ReplyOf<K extends keyof typeof REPLIES> = Type.Static<(typeof REPLIE
 /** Replies matched to their request by `id` (the others answer the one serial request in flight). */
 export function repliesById(
   m: FromBackend,
-): m is OutputReply | PowerReply | ShmRegisteredReply | ShmUnregisteredReply | (ErrorReply & { id: number }) {
-  return (
-    (m.type === 'output' ||
-      m.type === 'power' ||
-      m.type === 'error' ||
-      m.type === 'shm-registered' ||
-      m.type === 'shm-unregistered') &&
-    typeof m.id === 'number'
-  )
+): m is
+  | OutputReply
+  | PowerReply
+  | ShmRegisteredReply
+  | ShmUnregisteredReply
+  | ModelLoadedReply
+  | ModelUnloadedReply
+  | PlansAddedReply
+  | (ErrorReply & { id: number }) {
+  return BY_ID.has(m.type) && typeof (m as { id?: unknown }).id === 'number'
 }
+
+const BY_ID = new Set<string>([
+  'output',
+  'power',
+  'error',
+  'shm-registered',
+  'shm-unregistered',
+  'model-loaded',
+  'model-unloaded',
+  'plans-added',
+])
 
 /** A message that does not follow the protocol: names its type, the field and the reason. */
 export class ProtocolError extends Error {

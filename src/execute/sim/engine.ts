@@ -209,6 +209,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     }
     return t
   }
+  const setName = (mk: number) => planKey(spec.workers.filter((_, i) => (mk >> i) & 1).map((x) => x.name))
   const liveKeys: string[] = []
   const liveKeyIndex = new Map<string, number>()
   const reqPlan = new Int32Array(W).fill(-1)
@@ -219,6 +220,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   let activeMask = 0
   let setMask = -1 // the active set since the last time step (-1: none yet)
   const setTimeUs = new Map<number, number>()
+  const setFirstUs = new Map<number, number>()
   let setSwitches = 0
   let setSwitchesTotal = 0
   const fallbacks: Record<string, string> = {}
@@ -298,6 +300,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
           if (lastT >= warmUs && lastT < endUs) setSwitches++
         }
         setMask = activeMask
+        if (!setFirstUs.has(setMask)) setFirstUs.set(setMask, lastT)
       }
       const a = Math.max(lastT, warmUs)
       const b = Math.min(t, endUs)
@@ -389,7 +392,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
         activeMask |= 1 << w
       }
       // the plan of the set active now (this worker included) for the whole request
-      const r = live.resolve(activeMask)
+      const r = live.resolve(activeMask, t)
       if (!r.exact) fallbacks[r.setKey] = r.key
       let idx = liveKeyIndex.get(r.key)
       if (idx === undefined) {
@@ -544,12 +547,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
             holdUs,
             keys: liveKeys,
             requestPlans,
-            setTimeUs: Object.fromEntries(
-              [...setTimeUs].map(([mk, us]) => [
-                planKey(spec.workers.filter((_, i) => (mk >> i) & 1).map((x) => x.name)),
-                us,
-              ]),
-            ),
+            setTimeUs: Object.fromEntries([...setTimeUs].map(([mk, us]) => [setName(mk), us])),
+            setFirstUs: Object.fromEntries([...setFirstUs].map(([mk, us]) => [setName(mk), us])),
             switches: setSwitches,
             switchesTotal: setSwitchesTotal,
             fallbacks,

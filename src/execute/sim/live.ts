@@ -1,7 +1,8 @@
 // The simulator's side of eclip-live (issue #19): a run that follows a plan table (src/formats/plan-table.ts). Checks
 // that the table is for exactly the run's workers, lays every plan's partitions onto the table's union pool (one
 // partition per slice set: what the GPU backend creates once), and resolves a set of active workers to the plan it
-// runs under — its own, or, in a table that does not plan every subset, the smallest planned superset's.
+// runs under — its own, or, in a table that does not plan every subset, the smallest planned superset's; a plan
+// planned on demand (`availableUs`) only from when it was ready.
 import {
   isMpsPolicy,
   lookupPlan,
@@ -28,8 +29,11 @@ export interface LiveLayout {
   partIndex: Map<string, Map<number, number>>
   /** Run worker i's index in each plan's workers (by key), -1 where the plan does not list it. */
   workerIndex: Map<string, number[]>
-  /** The plan (key, plan, own or a superset's) of the active set given as a bit mask over the run's workers. */
-  resolve(mask: number): { key: string; plan: Plan; exact: boolean; setKey: string }
+  /**
+   * The plan (key, plan, own or a superset's) of the active set given as a bit mask over the run's workers, at µs
+   * `atUs` of the run (a plan planned on demand is there from its availableUs on; default: the run's end).
+   */
+  resolve(mask: number, atUs?: number): { key: string; plan: Plan; exact: boolean; setKey: string }
 }
 
 const sliceKey = (slices: readonly number[]) => [...new Set(slices)].sort((a, b) => a - b).join(',')
@@ -86,17 +90,38 @@ export function liveLayout(
       runNames.map((n) => e.plan.workers.findIndex((pw) => pw.name === n)),
     )
   }
+  // plans planned on demand: the times they become usable, and the table as it stood from each of them on
+  const available = live.availableUs ?? {}
+  const keys = new Set(table.plans.map((e) => e.key))
+  const full = planKey(runNames)
+  for (const [k, us] of Object.entries(available)) {
+    if (!keys.has(k))
+      throw new UserError(`run ${runKey}: availableUs names ${k}, which the plan table does not plan`)
+    if (!(Number.isFinite(us) && us >= 0))
+      throw new UserError(`run ${runKey}: plan ${k} is available at ${us} µs`)
+    if (k === full && us > 0)
+      throw new UserError(`run ${runKey}: the whole set's plan must be there from the start`)
+  }
+  const times = [...new Set(Object.values(available))].sort((a, b) => a - b)
+  const epochs = [0, ...times].map((t) => ({
+    ...table,
+    plans: table.plans.filter((e) => (available[e.key] ?? 0) <= t),
+  }))
   const memo = new Map<number, ReturnType<LiveLayout['resolve']>>()
-  const resolve = (mask: number) => {
-    let r = memo.get(mask)
+  const resolve = (mask: number, atUs = Number.POSITIVE_INFINITY) => {
+    // the last epoch that has begun by atUs (times ascending)
+    let epoch = 0
+    while (epoch < times.length && (times[epoch] as number) <= atUs) epoch++
+    const id = epoch * 2 ** 31 + mask
+    let r = memo.get(id)
     if (!r) {
       const names = runNames.filter((_, i) => (mask >> i) & 1)
       const setKey = planKey(names)
-      const found = lookupPlan(table, names)
+      const found = lookupPlan(epochs[epoch] as PlanTable, names)
       // a valid table always plans its whole set, which contains every active set
       if (!found) throw new Error(`run ${runKey}: no plan in the table for ${setKey}`)
       r = { ...found, setKey }
-      memo.set(mask, r)
+      memo.set(id, r)
     }
     return r
   }

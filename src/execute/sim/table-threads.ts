@@ -1,8 +1,8 @@
 // A plan table's subsets planned on worker threads (src/plan/table.ts takes any SubsetPlanner): eclip-fit scores tens
 // of candidate plans per subset on the simulator, all of it CPU in one thread, and the subsets are independent, so
 // n threads plan a table about n times as fast while there are at least n subsets left. Each thread runs the sources
-// through tsx (table-worker.mjs), also under the bundle; where they are not at hand (a device bundle), or with one
-// thread, subsets are planned in this thread, one after another.
+// through tsx (table-worker.mjs), also under the bundle, or the bundled worker beside a device bundle; where neither
+// is at hand, or with one thread, subsets are planned in this thread, one after another.
 import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -32,14 +32,23 @@ export function defaultTableThreads(): number {
   return Math.max(1, Math.min(8, availableParallelism()))
 }
 
-/** Where the thread's bootstrap and its TypeScript entry are, or undefined when they are not at hand. */
-function workerFiles(): { boot: URL; entry: URL } | undefined {
+/**
+ * The thread's module: under a bundled CLI, the bundled worker beside it (scripts/device-bundle.sh makes one: no
+ * tsx needed); else the bootstrap and the TypeScript entry it runs through tsx. Undefined when neither is at hand.
+ */
+function workerFiles(): { file: URL; entry?: URL } | undefined {
   const fromSrc = import.meta.url.endsWith('.ts')
+  if (!fromSrc) {
+    const bundled = new URL('./table-worker.bundle.mjs', import.meta.url)
+    if (existsSync(fileURLToPath(bundled))) return { file: bundled }
+  }
   const boot = new URL('./table-worker.mjs', import.meta.url)
   const entry = fromSrc
     ? new URL('./table-worker.ts', import.meta.url)
     : new URL('../src/execute/sim/table-worker.ts', import.meta.url)
-  return existsSync(fileURLToPath(boot)) && existsSync(fileURLToPath(entry)) ? { boot, entry } : undefined
+  return existsSync(fileURLToPath(boot)) && existsSync(fileURLToPath(entry))
+    ? { file: boot, entry }
+    : undefined
 }
 
 export interface ThreadedPlanner {
@@ -75,7 +84,7 @@ export function threadedSimPlanner(
   const waiting: ((w: Worker) => void)[] = []
   let nextId = 0
   const spawn = () => {
-    const t = new Worker(files.boot, { workerData: { entry: files.entry.href } })
+    const t = new Worker(files.file, files.entry ? { workerData: { entry: files.entry.href } } : {})
     all.push(t)
     return t
   }

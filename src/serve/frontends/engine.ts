@@ -3,8 +3,10 @@
 // cluster workers, which share the listening port) that run the KServe HTTP routes against a proxy service. This
 // class answers their calls over the IPC channel, registers each front-end's staging file as a system shared-memory
 // region of its own (kept apart from clients' regions: clients never see or unregister them), pushes readiness and
-// the clients' region table to every front-end, forks a front-end again when one dies, and closes them first on
-// drain (they finish what they accepted; the engine then drains its workers).
+// the clients' region table to every front-end, and the served models after a model is loaded or unloaded (every
+// front-end has them before the call is answered; the repository's calls themselves are forwarded here, to the
+// engine's listener), forks a front-end again when one dies, and closes them first on drain (they finish what they
+// accepted; the engine then drains its workers).
 import cluster, { type Worker } from 'node:cluster'
 import { readdirSync, unlinkSync } from 'node:fs'
 import { createServer, Socket } from 'node:net'
@@ -88,13 +90,16 @@ export class FrontendPool {
   grpcAddress: string | undefined
 
   /** The served models by name. */
-  private readonly models: Map<string, ServiceModel>
+  private models: Map<string, ServiceModel>
+  private readonly unsubscribe: () => void
 
   constructor(
     readonly server: EclipServer,
     readonly opts: FrontendPoolOptions,
   ) {
     this.models = new Map(server.models().map((m) => [m.name, m]))
+    // eclip-live: a model loaded or unloaded is known to every front-end before the call is answered
+    this.unsubscribe = server.onModelsChanged(() => this.broadcastModels())
     if (!Number.isInteger(opts.count) || opts.count < 1)
       throw new Error(`front-ends: ${opts.count} is not a count ≥ 1`)
     this.staging = new RegionRegistry(server.opts.backend, {
@@ -140,6 +145,15 @@ export class FrontendPool {
   async close(): Promise<void> {
     await this.closeFrontends(5000)
     await this.server.close()
+  }
+
+  /** The served models to every front-end (after a load or unload), waiting (up to 2 s) until each has them. */
+  private async broadcastModels(): Promise<void> {
+    const models = this.server.models()
+    this.models = new Map(models.map((m) => [m.name, m]))
+    const seq = ++this.seq
+    for (const fe of this.frontends) this.send(fe, { t: 'models', seq, models })
+    await this.acked(seq)
   }
 
   private fork(index: number): Promise<{ address: string; grpcAddress?: string }> {
@@ -201,6 +215,7 @@ export class FrontendPool {
 
   private async closeFrontends(timeoutMs: number): Promise<void> {
     this.closing = true
+    this.unsubscribe()
     clearInterval(this.stateTimer)
     for (const t of this.respawnTimers) clearTimeout(t)
     this.respawnTimers.clear()
@@ -417,6 +432,11 @@ export class FrontendPool {
     const table = this.table()
     const seq = this.seq
     for (const fe of this.frontends) this.send(fe, { t: 'regions', table })
+    await this.acked(seq)
+  }
+
+  /** Waits (up to 2 s) until every front-end has acknowledged message `seq` (or is gone). */
+  private async acked(seq: number): Promise<void> {
     const all = () => [...this.frontends].every((f) => f.acked >= seq || !f.worker.isConnected())
     if (all()) return
     let timer: NodeJS.Timeout | undefined
@@ -439,13 +459,23 @@ export class FrontendPool {
   }
 
   private engineState(): EngineState {
-    return { live: this.server.live(), ready: this.server.ready(), full: this.server.fullQueues() }
+    const unavailable: Record<string, string> = {}
+    for (const e of this.server.repository?.index() ?? []) {
+      const why = e.state === 'READY' ? undefined : this.server.unavailableReason(e.name)
+      if (why) unavailable[e.name] = why
+    }
+    return {
+      live: this.server.live(),
+      ready: this.server.ready(),
+      full: this.server.fullQueues(),
+      ...(Object.keys(unavailable).length > 0 ? { unavailable } : {}),
+    }
   }
 
   /** Sends the state to every front-end when it changed (checked every 25 ms: a queue's fullness may lag that much). */
   private pushState() {
     const state = this.engineState()
-    const key = `${state.live}${state.ready}${Object.keys(state.full).join('\n')}`
+    const key = `${state.live}${state.ready}${Object.keys(state.full).join('\n')}${JSON.stringify(state.unavailable ?? {})}`
     if (key === this.lastState) return
     this.lastState = key
     for (const fe of this.frontends) this.send(fe, { t: 'state', ...state })

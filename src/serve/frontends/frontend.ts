@@ -4,7 +4,8 @@
 // here, on this process's core; queues, batching and the backend stay in the engine. A request's input bytes are
 // written into this front-end's staging region (a /dev/shm file the engine registered with the backend) and sent as
 // a region reference, like a client's shared-memory request; its outputs come back the same way and are read here.
-// Routes it does not serve (metrics, dashboard, anything unknown) are forwarded to the engine's own listener.
+// Routes it does not serve (metrics, dashboard, the model repository's, anything unknown) are forwarded to the engine's
+// own listener; the engine pushes the served models after a model is loaded or unloaded there.
 import http from 'node:http'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
@@ -61,6 +62,8 @@ class EngineLink {
   private readonly calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
   state: EngineState = { live: true, ready: false, full: {} }
   regions: RegionTable = { seq: 0, system: [], cuda: [], lookup: [] }
+  /** The served models: init's, then each list the engine pushes after a load or unload. */
+  models: ServiceModel[] = []
   onClose: () => void = () => {}
   private initWaiter: ((i: FrontendInit) => void) | undefined
   /** Infer calls and their replies (a socket pair the engine made at fd CHANNEL_FD), when there is one. */
@@ -139,6 +142,7 @@ class EngineLink {
       case 'init':
         this.state = m.init.state
         this.regions = m.init.regions
+        this.models = m.init.models
         this.initWaiter?.(m.init)
         return
       case 'reply': {
@@ -150,7 +154,16 @@ class EngineLink {
         return
       }
       case 'state':
-        this.state = { live: m.live, ready: m.ready, full: m.full }
+        this.state = {
+          live: m.live,
+          ready: m.ready,
+          full: m.full,
+          ...(m.unavailable ? { unavailable: m.unavailable } : {}),
+        }
+        return
+      case 'models':
+        this.models = m.models
+        this.send({ t: 'ack', seq: m.seq })
         return
       case 'regions':
         if (m.table.seq >= this.regions.seq) this.regions = m.table
@@ -189,7 +202,10 @@ export class FrontendService implements InferenceService {
     return this.link.state.ready
   }
   models(): ServiceModel[] {
-    return this.init.models
+    return this.link.models
+  }
+  unavailableReason(name: string) {
+    return this.link.state.unavailable?.[name]
   }
   modelReady(_name: string) {
     return this.ready()
@@ -485,6 +501,8 @@ export async function runFrontend(): Promise<void> {
   })
   registerKserveRoutes(app, svc, bodyLimit, {
     early,
+    // the model repository's calls go to the engine (forwarded below), which pushes the served models after each
+    repository: false,
     ...(init.maxJsonBytes !== undefined ? { maxJsonBytes: init.maxJsonBytes } : {}),
   })
   const upstream = forwarder(init.engineUrl)

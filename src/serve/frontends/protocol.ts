@@ -53,11 +53,15 @@ export interface RegionTable {
   lookup: { name: string; kind: 'system' | 'cuda'; byteSize: number }[]
 }
 
-/** What the engine pushes whenever it changes: health, and the models whose queue is full (name → queue size). */
+/**
+ * What the engine pushes whenever it changes: health, the models whose queue is full (name → queue size), and
+ * (eclip-live) why each model of the repository that is not served cannot be asked (name → reason).
+ */
 export interface EngineState {
   live: boolean
   ready: boolean
   full: Record<string, number>
+  unavailable?: Record<string, string>
 }
 
 export interface FrontendInit {
@@ -106,6 +110,8 @@ export type ToFrontend =
   | { t: 'reply'; id: number; ok: false; error: WireError }
   | ({ t: 'state' } & EngineState)
   | { t: 'regions'; table: RegionTable }
+  /** The served models after a load or unload (eclip-live); acknowledged with `ack` and this seq. */
+  | { t: 'models'; seq: number; models: ServiceModel[] }
   | { t: 'close' }
 
 /** An infer call's answer: the outputs (bytes, a client's region, or the front-end's staging region) and parameters. */

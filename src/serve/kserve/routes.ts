@@ -111,6 +111,8 @@ export interface KserveRouteOptions {
     name: string | undefined,
     contentLength: string | undefined,
   ) => EarlyAnswer | undefined
+  /** Whether the model repository's routes are served here (default true; a front-end forwards them to the engine). */
+  repository?: boolean
   /** Serve plain infer requests without fastify's request lifecycle (default true; see inferFastPath). */
   fastPath?: boolean
   /**
@@ -270,7 +272,7 @@ export function registerKserveRoutes(
     app.post(`${base}/infer`, { onRequest: jsonLimit }, infer)
   }
   registerShmRoutes(app, svc)
-  registerRepositoryRoutes(app, svc)
+  if (opts.repository !== false) registerRepositoryRoutes(app, svc)
   const fastPath = { served: 0, enabled: false }
   if (opts.fastPath !== false && !logsRequests(app))
     fastPath.enabled = inferFastPath(app.server, (req, res) => {
