@@ -18,7 +18,13 @@ import {
   type WorkloadFile,
 } from '../formats/index.ts'
 import { PAPER_MIXES, WORKLOADS_HOME } from '../paths.ts'
-import { DEFAULT_RT_FACTOR, DEFAULT_RT_MECHANISM, RT_MECHANISMS, type RtMechanism } from '../plan/index.ts'
+import {
+  DEFAULT_RT_FACTOR,
+  DEFAULT_RT_MECHANISM,
+  DEFAULT_RT_RESERVE_SMS,
+  RT_MECHANISMS,
+  type RtMechanism,
+} from '../plan/index.ts'
 import { loadMixArrivals } from '../workload/arrivals.ts'
 
 /** A commander parser for a number option ≥ `min`. */
@@ -161,7 +167,7 @@ export const rtMechanismOption = () =>
 export const rtReserveOption = () =>
   new Option(
     '--rt-reserve-sms <n>',
-    "eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default 0)",
+    `eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default ${DEFAULT_RT_RESERVE_SMS})`,
   ).argParser(num('rt-reserve-sms', 0, true))
 export const rtFactorOption = () =>
   new Option(

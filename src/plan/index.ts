@@ -30,6 +30,7 @@ export {
   checkRealtime,
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_MECHANISM,
+  DEFAULT_RT_RESERVE_SMS,
   isRealtime,
   predictedLatencyUs,
   RT_MECHANISMS,

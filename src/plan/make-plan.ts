@@ -40,6 +40,7 @@ import {
   checkRealtime,
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_MECHANISM,
+  DEFAULT_RT_RESERVE_SMS,
   RT_MECHANISMS,
   type RtMechanism,
   rtLayout,
@@ -682,7 +683,7 @@ function rtParams(o: PlanOptions): { rtMechanism: RtMechanism; rtFactor?: number
   const rtMechanism = o.rtMechanism ?? DEFAULT_RT_MECHANISM
   return rtMechanism === 'partition'
     ? { rtMechanism, rtFactor: o.rtFactor ?? DEFAULT_RT_FACTOR }
-    : { rtMechanism, rtReserveSms: o.rtReserveSms ?? 0 }
+    : { rtMechanism, rtReserveSms: o.rtReserveSms ?? DEFAULT_RT_RESERVE_SMS }
 }
 
 interface AssembleInput {

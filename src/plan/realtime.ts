@@ -39,6 +39,10 @@ import { internPartition } from './pool.ts'
 /** eclip-rt: a real-time worker's latency target over its latency alone on the whole GPU (as model-wise's factor). */
 export const DEFAULT_RT_FACTOR = 1.1
 
+/** eclip-rt's priority mechanism: SMs kept free of best-effort work. Chosen by measurement on an H100 among 0, 16 and
+ *  32 (results/h100/rt-probe): the lowest real-time latency that kept overall throughput ≥ 0.9× baseline's. */
+export const DEFAULT_RT_RESERVE_SMS = 16
+
 /** How eclip-rt keeps real-time workers near their latency alone (the top of this file). */
 export const RT_MECHANISMS = ['priority', 'partition'] as const
 export type RtMechanism = (typeof RT_MECHANISMS)[number]
@@ -139,7 +143,7 @@ export function rtLayout(
     throw new UserError(
       `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; the ${mechanism} mechanism gives each real-time worker its own partition`,
     )
-  const reserveSms = o.reserveSms ?? 0
+  const reserveSms = o.reserveSms ?? DEFAULT_RT_RESERVE_SMS
   if (!Number.isInteger(reserveSms) || reserveSms < 0 || reserveSms % gpu.sliceSize !== 0)
     throw new UserError(
       `eclip-rt: reserved SMs must be a whole number of the GPU's ${gpu.sliceSize}-SM slices (0, ${gpu.sliceSize}, ${2 * gpu.sliceSize}, …), got ${reserveSms}`,

@@ -8,6 +8,7 @@ import { arrivalRecord, type LoadedArrival, type Profile, type WorkerSpec } from
 import {
   checkRealtime,
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_RESERVE_SMS,
   makePlan,
   predictedLatencyUs,
   type RtMechanism,
@@ -246,8 +247,8 @@ describe('eclip-rt priorities (the priority mechanism, the default)', () => {
   const ws = [rt('vgg19#0', 1, uniform(100)), be('resnet152#0'), rt('densenet201#0', 1, uniform(50))]
   const ps = [prof('vgg19'), prof('resnet152'), prof('densenet201')]
 
-  it('real-time workers high on the whole GPU, best-effort ones normal on it too', () => {
-    const l = rtLayout(gpu, ws, ps)
+  it('with no SMs reserved, real-time workers high on the whole GPU, best-effort ones normal on it too', () => {
+    const l = rtLayout(gpu, ws, ps, { reserveSms: 0 })
     assert.equal(l.partitions.length, 1)
     assert.equal(l.partitions[0]?.sms, 132)
     assert.deepEqual(l.highPriority, [true, false, true])
@@ -256,6 +257,16 @@ describe('eclip-rt priorities (the priority mechanism, the default)', () => {
       /vgg19#0, densenet201#0 \(realtime\): the whole GPU, streams at high priority/,
     )
     assert.match(l.notes.join('; '), /best-effort workers share the whole GPU at normal priority/)
+  })
+
+  it('by default the top 16 SMs are kept off the best-effort workers (the measured choice)', () => {
+    const l = rtLayout(gpu, ws, ps)
+    assert.equal(DEFAULT_RT_RESERVE_SMS, 16)
+    assert.deepEqual(
+      l.assigned.map((id) => l.partitions[id]?.sms),
+      [132, 116, 132],
+    )
+    assert.deepEqual(l.highPriority, [true, false, true])
   })
 
   it('reserved SMs: the top slices kept off the best-effort workers, the real-time ones still on the whole GPU', () => {

@@ -59,9 +59,10 @@ describe('eclip serve with priorities (eclip-rt)', () => {
         ['resnet152', 'best-effort', undefined, undefined],
       ],
     )
+    // the whole GPU for the real-time model; the best-effort one off the 16 SMs reserved by default
     assert.deepEqual(
       setup.plan?.pool.partitions.map((p) => p.sms),
-      [132],
+      [132, 116],
     )
     const run = await startServe({ config: file, port: 0, grpcPort: null })
     try {

@@ -25,6 +25,7 @@ import {
   DEFAULT_MIP_GAP,
   DEFAULT_MODEL_WISE_FACTOR,
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_RESERVE_SMS,
   DEFAULT_RT_MECHANISM,
   DEFAULT_SWITCH_MAX,
   DEFAULT_TIME_LIMIT_S,
@@ -143,7 +144,7 @@ export function registerPlan(program: Command) {
     )
     .option(
       '--rt-reserve-sms <n>',
-      "eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default 0)",
+      `eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default ${DEFAULT_RT_RESERVE_SMS})`,
       num('--rt-reserve-sms', (v) => int(v) && v >= 0, 'an integer ≥ 0'),
     )
     .option(
