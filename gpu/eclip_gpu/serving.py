@@ -785,6 +785,7 @@ class CaptureSource:
     origin: object
     graph_pool: object
     level: str = "normal"  # its streams' priority (eclip-rt)
+    capture_stream: object = None  # quiet captures' own (capture)
     warmed_by: dict = field(default_factory=dict)  # thread id -> ids of the streams it has warmed up
     dry: tuple | None = None
 
@@ -795,14 +796,24 @@ class CaptureSource:
         name = self.spec["name"]
         pw = _plan_worker(plan, self.spec, key)
         mode, groups = worker_mode(plan["policy"] if plan else None, [dict(g) for g in pw["groups"]] if pw else None)
-        # each worker its own stream on every partition: workers share SMs, never a queue
-        wparts = {pid: pool.for_worker(part, name, self.level) for pid, part in parts.items()}
+        # each worker its own stream on every partition: workers share SMs, never a queue. While the process serves
+        # (quiet), the capture runs on streams of its own that no request is launched on: work another thread enqueues
+        # on a stream being captured (this worker's requests, on its stream) would join the capture and break it
+        owner, origin = name, self.origin
+        if quiet:
+            if self.capture_stream is None:
+                self.capture_stream = ordinary_stream(self.level)
+            owner, origin = f"{name}:capture", self.capture_stream
+        wparts = {pid: pool.for_worker(part, owner, self.level) for pid, part in parts.items()}
         warmed = self.warmed_by.setdefault(threading.get_ident(), set())
         if self.dry is None:
             per_op, dry = op_kernel_starts(self.built, self.origin, warmed, quiet=quiet)
             self.dry = (per_op, replace(dry, graphs=[], output=None))
-        return prepare_worker(name, self.built, mode, groups, wparts, self.origin, pw["fingerprint"] if pw else None,
-                              layout=layout, pool=self.graph_pool, warmed=warmed, dry_run=self.dry, quiet=quiet)
+        execd = prepare_worker(name, self.built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
+                               layout=layout, pool=self.graph_pool, warmed=warmed, dry_run=self.dry, quiet=quiet)
+        if quiet:
+            execd.origin = self.origin  # its requests are launched on the worker's own stream (a graph keeps its SMs)
+        return execd
 
 
 def _plan_worker(plan: dict | None, w: dict, key: str | None) -> dict | None:
