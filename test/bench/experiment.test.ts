@@ -8,14 +8,13 @@ import { handPlanner } from '../../bench/hand-planner.ts'
 import { type ExperimentOptions, runExperiment } from '../../src/bench/experiment.ts'
 import { table, textReport, writeFigures } from '../../src/bench/report.ts'
 import type { ExecuteBackend } from '../../src/execute/backend.ts'
-import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
+import { SimBackend } from '../../src/execute/sim/index.ts'
 import { type Mix, POLICIES, parseFormat, type Results, type Run } from '../../src/formats/index.ts'
 import { normalise } from '../../src/measure/metrics.ts'
 import { makePlanTable } from '../../src/plan/table.ts'
-import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { syntheticProfile } from '../../src/profile/synthetic.ts'
+import { gpu, simExperiment } from './sim-experiment.ts'
 
-const gpu = syntheticH100Gpu()
-const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
 const mixes: Mix[] = [
   { name: 'mix7', workers: [{ model: 'alexnet', count: 3 }] },
   { name: 'mix5', workers: [{ model: 'resnext101' }, { model: 'shufflenet' }] },
@@ -27,25 +26,21 @@ const experiment = (
   backend: ExecuteBackend = new SimBackend(),
   extra: Partial<ExperimentOptions> = {},
 ) =>
-  runExperiment({
-    mixes,
-    policies: [...POLICIES],
-    modes: ['stream', 'graph'],
-    batch: null,
-    gpu,
-    profilesFor: (ws) =>
-      ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
-    primitives: defaultPrimitives(gpuRef),
-    power: defaultPowerModel(gpuRef),
-    backend,
-    planner: handPlanner,
-    loop: rate ? { kind: 'open', ratePerWorker: rate } : { kind: 'closed' },
-    warmupS: 0.005,
-    windowS: 0.05,
-    seed,
-    solo: true,
-    ...extra,
-  })
+  runExperiment(
+    simExperiment({
+      mixes,
+      policies: [...POLICIES],
+      modes: ['stream', 'graph'],
+      backend,
+      planner: handPlanner,
+      loop: rate ? { kind: 'open', ratePerWorker: rate } : { kind: 'closed' },
+      warmupS: 0.005,
+      windowS: 0.05,
+      seed,
+      solo: true,
+      ...extra,
+    }),
+  )
 
 const close = (a: number | null | undefined, b: number) =>
   assert.ok(
@@ -171,26 +166,18 @@ const tables: NonNullable<ExperimentOptions['tablePlanner']> = (g, mix, workers,
   })
 
 /** An eclip-live experiment of one mix on the simulator (graph mode, synthetic profiles, 0.1-s window). */
-const liveExperiment = (mix: Mix, extra: Partial<ExperimentOptions>): ExperimentOptions => ({
-  mixes: [mix],
-  policies: ['eclip-live'],
-  modes: ['graph'],
-  batch: null,
-  gpu,
-  profilesFor: (ws) =>
-    ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
-  primitives: defaultPrimitives(gpuRef),
-  power: defaultPowerModel(gpuRef),
-  backend: new SimBackend(),
-  planner: handPlanner,
-  tablePlanner: tables,
-  loop: { kind: 'closed' },
-  warmupS: 0.005,
-  windowS: 0.1,
-  seed: 1,
-  solo: false,
-  ...extra,
-})
+const liveExperiment = (mix: Mix, extra: Partial<ExperimentOptions>): ExperimentOptions =>
+  simExperiment({
+    mixes: [mix],
+    policies: ['eclip-live'],
+    planner: handPlanner,
+    tablePlanner: tables,
+    warmupS: 0.005,
+    windowS: 0.1,
+    seed: 1,
+    solo: false,
+    ...extra,
+  })
 
 describe('eclip-live in the bench: a plan table followed, each of its sets held', () => {
   const onoff = {

@@ -15,10 +15,8 @@ import { CALIBRATION } from '../../src/execute/sim/contention.ts'
 import { simPlanner } from '../../src/execute/sim/evaluator.ts'
 import { defaultPowerModel, defaultPrimitives, SimBackend } from '../../src/execute/sim/index.ts'
 import { type Mix, parseFormat, type Results, type Run, readFile } from '../../src/formats/index.ts'
-import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { gpuRef, simExperiment } from './sim-experiment.ts'
 
-const gpu = syntheticH100Gpu()
-const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
 const mix: Mix = {
   name: 'rt-mix',
   workers: [
@@ -35,25 +33,18 @@ const planner = simPlanner((g) => ({
 }))
 
 const experiment = (extra: Partial<ExperimentOptions> = {}) =>
-  runExperiment({
-    mixes: [mix],
-    policies: ['baseline', 'eclip-rt'],
-    modes: ['graph'],
-    batch: null,
-    gpu,
-    profilesFor: (ws) =>
-      ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
-    primitives: defaultPrimitives(gpuRef),
-    power: defaultPowerModel(gpuRef),
-    backend: new SimBackend(),
-    planner,
-    loop: { kind: 'closed' },
-    warmupS: 0.01,
-    windowS: 0.2,
-    seed: 4,
-    solo: true,
-    ...extra,
-  })
+  runExperiment(
+    simExperiment({
+      mixes: [mix],
+      policies: ['baseline', 'eclip-rt'],
+      planner,
+      warmupS: 0.01,
+      windowS: 0.2,
+      seed: 4,
+      solo: true,
+      ...extra,
+    }),
+  )
 
 /** A backend that records what it was asked to run, and runs it on the simulator. */
 class Recording implements ExecuteBackend {

@@ -19,12 +19,11 @@ import { defaultPowerModel, defaultPrimitives } from '../../src/execute/sim/inde
 import { expandWorkers, type Mix, planKey, type Run } from '../../src/formats/index.ts'
 import { normalise } from '../../src/measure/metrics.ts'
 import { makePlanTable } from '../../src/plan/table.ts'
-import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { syntheticProfile } from '../../src/profile/synthetic.ts'
+import { gpu, gpuRef, simExperiment } from '../bench/sim-experiment.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const venvPython = join(repo, '.venv', 'bin', 'python')
-const gpu = syntheticH100Gpu()
-const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
 
 function fakePython(record: string): string {
   const f = join(mkdtempSync(join(tmpdir(), 'eclip-fake-')), 'python')
@@ -59,27 +58,21 @@ async function experiment(record: string, captured: RunSpec[]): Promise<Run[]> {
   }
   try {
     return normalise(
-      await runExperiment({
-        mixes: [mix],
-        policies: ['baseline', 'eclip-fit', 'eclip-live'],
-        modes: ['graph'],
-        batch: null,
-        gpu,
-        profilesFor: (ws) =>
-          ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })),
-        primitives: defaultPrimitives(gpuRef),
-        power: defaultPowerModel(gpuRef),
-        backend,
-        planner: handPlanner,
-        tablePlanner: (g, m, workers, profiles, reuse) =>
-          makePlanTable(g, m, workers, profiles, { policy: 'eclip-fit', planner: handPlanner, reuse }),
-        holdUs: 500,
-        loop: { kind: 'closed' },
-        warmupS: 0.005,
-        windowS: 0.05,
-        seed: 4,
-        solo: true,
-      }),
+      await runExperiment(
+        simExperiment({
+          mixes: [mix],
+          policies: ['baseline', 'eclip-fit', 'eclip-live'],
+          backend,
+          planner: handPlanner,
+          tablePlanner: (g, m, workers, profiles, reuse) =>
+            makePlanTable(g, m, workers, profiles, { policy: 'eclip-fit', planner: handPlanner, reuse }),
+          holdUs: 500,
+          warmupS: 0.005,
+          windowS: 0.05,
+          seed: 4,
+          solo: true,
+        }),
+      ),
     )
   } finally {
     await backend.close()
