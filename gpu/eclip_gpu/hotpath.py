@@ -174,8 +174,3 @@ class _EnqueueLock:
 
     def __exit__(self, *exc):
         self._lib.hp_worker_unlock(self._worker)
-
-
-def host_address(buf) -> int:
-    """The address of a writable host buffer (a mapping's view)."""
-    return ctypes.addressof(ctypes.c_char.from_buffer(buf))

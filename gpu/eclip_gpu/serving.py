@@ -259,7 +259,7 @@ class Serving:
         cannot (no GPU: the tests), the ring works from pageable memory."""
         rings, status = attach(specs)
         for ring in rings.values():
-            ring.address = hotpath.host_address(ring.mm)  # where the native path reads and writes it
+            ring.address = _host_address(ring.mm)  # where the native path reads and writes it
             try:
                 ring.unpin = self.pin(ring.mm)
             except Exception:  # noqa: BLE001, S110 - pageable still works; the copies are staged by the driver
@@ -380,7 +380,7 @@ class Serving:
 
     def _native_region(self, region: Region) -> None:
         """Counts a client's region on the native path as well, with the address C reads or writes it at."""
-        region.native_addr = (hotpath.host_address(region.view) if isinstance(region, SystemRegion)
+        region.native_addr = (_host_address(region.view) if isinstance(region, SystemRegion)
                               else region.tensor.data_ptr())
         self.hotpath.add_region(region)
 
