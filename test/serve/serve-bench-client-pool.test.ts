@@ -4,7 +4,7 @@
 // in order), and a client process that dies failing the run with its name, not a hang.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -15,7 +15,7 @@ import { clientUnits, defaultClientProcesses, splitClients } from '../../src/ser
 import type { Call, Transport } from '../../src/serve-bench/clients/index.ts'
 import { cpuSnapshot } from '../../src/serve-bench/host-cpu.ts'
 import { type ServeBenchSpec, serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
-import { testServer } from './helpers.ts'
+import { testServer, withCudaShmFake } from './helpers.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-sb-pool-'))
@@ -130,25 +130,6 @@ describe('splitting a run’s clients over client processes', () => {
   })
 })
 
-/** Runs `f` with the cuda-shm client's Python on host memory (cuda_shm_client_fake.py) as $ECLIP_PYTHON. */
-async function withCudaShmFake<T>(f: () => Promise<T>): Promise<T> {
-  const venv = join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python')
-  const python = join(tmp(), 'python')
-  writeFileSync(
-    python,
-    `#!/usr/bin/env bash\nshift 2\nexec '${existsSync(venv) ? venv : 'python3'}' '${join(import.meta.dirname, 'cuda_shm_client_fake.py')}' "$@"\n`,
-  )
-  chmodSync(python, 0o755)
-  const saved = process.env.ECLIP_PYTHON
-  process.env.ECLIP_PYTHON = python
-  try {
-    return await f()
-  } finally {
-    if (saved === undefined) delete process.env.ECLIP_PYTHON
-    else process.env.ECLIP_PYTHON = saved
-  }
-}
-
 /** A served run of three alexnets on the simulator, its clients in `n` processes. */
 const run = (n: number, transport: Transport = 'http', extra: Partial<ServeBenchSpec> = {}) =>
   serveBenchRun({
@@ -255,13 +236,19 @@ describe('serve-bench --client-processes on the simulator', () => {
   })
 })
 
+/** A listening server of two alexnets on the simulator, and its models as the clients see them. */
+async function twoAlexnets() {
+  const server = await testServer([
+    { name: 'alexnet-0', model: 'alexnet', computeUs: 500 },
+    { name: 'alexnet-1', model: 'alexnet', computeUs: 500 },
+  ])
+  const url = await server.listen(0, '127.0.0.1')
+  return { server, url, models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })) }
+}
+
 describe('the client processes’ host CPU', () => {
   it('counts every client process and its helpers', async () => {
-    const server = await testServer([
-      { name: 'alexnet-0', model: 'alexnet', computeUs: 500 },
-      { name: 'alexnet-1', model: 'alexnet', computeUs: 500 },
-    ])
-    const url = await server.listen(0, '127.0.0.1')
+    const { server, url, models } = await twoAlexnets()
     // the client processes take $ECLIP_PYTHON (the cuda-shm client's) from the environment they start in
     await withCudaShmFake(async () => {
       const pool = new ClientPool(2)
@@ -270,7 +257,7 @@ describe('the client processes’ host CPU', () => {
         const { shares } = await pool.run(
           {
             url,
-            models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })),
+            models,
             concurrency: 1,
             warmupS: 0.05,
             windowS: 0.2,
@@ -303,11 +290,7 @@ describe('the client processes’ host CPU', () => {
 
 describe('a client process that fails', () => {
   it('dying in the window fails the run, naming it, at once', async () => {
-    const server = await testServer([
-      { name: 'alexnet-0', model: 'alexnet', computeUs: 500 },
-      { name: 'alexnet-1', model: 'alexnet', computeUs: 500 },
-    ])
-    const url = await server.listen(0, '127.0.0.1')
+    const { server, url, models } = await twoAlexnets()
     const pool = new ClientPool(2)
     try {
       const t0 = performance.now()
@@ -315,7 +298,7 @@ describe('a client process that fails', () => {
       const running = pool.run(
         {
           url,
-          models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })),
+          models,
           concurrency: 2,
           warmupS: 0.05,
           windowS: 30,
@@ -366,28 +349,11 @@ describe('a client process that fails', () => {
 describe('eclip serve-bench --client-processes', () => {
   it('says how many processes drove the load, in the provenance and each run', () => {
     const out = tmp()
-    const r = spawnSync(
-      process.execPath,
-      [
-        bin,
-        'serve-bench',
-        '--mix',
-        'mix7',
-        '--policies',
-        'baseline',
-        '--profiles',
-        'synthetic',
-        '--client-processes',
-        '2',
-        '--duration',
-        '0.3',
-        '--warmup',
-        '0.05',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8' },
-    )
+    const args =
+      '--mix mix7 --policies baseline --profiles synthetic --client-processes 2 --duration 0.3 --warmup 0.05'
+    const r = spawnSync(process.execPath, [bin, 'serve-bench', ...args.split(' '), '--out', out], {
+      encoding: 'utf8',
+    })
     assert.equal(r.status, 0, r.stderr)
     const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
     assert.match(
