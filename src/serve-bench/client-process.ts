@@ -1,145 +1,36 @@
-// The client side of one `eclip serve-bench` run: KServe v2 clients per model (full batches; closed loop, or open
-// loop at the times of the model's arrival schedule) over the transport asked for (clients/load.ts: HTTP binary tensors, gRPC, system or CUDA shared memory), the warm-up, and
-// the window's edges as /metrics readings. By default it runs in a child process of its own (`eclip
-// serve-bench-clients`, spoken to over Node's IPC channel), so that the server's event loop and heap are the
-// server's alone: with the clients in the server's process, the bench measured the clients' HTTP work, copies and
-// garbage collection as the server's (92% busy on the H100 with mix3 at batch 8).
+// One client process of a serve-bench run (`eclip serve-bench-clients`, spoken to over Node's IPC channel): its share
+// of the run's clients (client-driver.ts), driven phase by phase by the parent — open, go (the run's time base), stop
+// — so that several processes start together and stop after the same window (client-pool.ts). The clients live
+// outside the server's process so that the server's event loop and heap are the server's alone: with the clients in
+// the server's process, the bench measured the clients' HTTP work, copies and garbage collection as the server's
+// (92% busy on the H100 with mix3 at batch 8).
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ModelIO } from '../serve/io-specs.ts'
-import { KserveClient } from '../serve/kserve/client.ts'
-import type { Datatype } from '../serve/kserve/datatypes.ts'
-import { type Call, type LoadGen, openClients, type SendPlan, type Transport } from './clients/index.ts'
+import {
+  type ClientEvent,
+  type ClientSpec,
+  openShare,
+  type Scrape,
+  timeBase,
+  windowEdges,
+} from './client-driver.ts'
+import type { Call, LoadGen } from './clients/index.ts'
 
-export type { Call } from './clients/index.ts'
-
-export interface ClientSpec {
-  url: string
-  /** The served models, in mix order. */
-  models: { name: string; io: ModelIO; batch: number }[]
-  /** Closed-loop clients per model. */
-  concurrency: number
-  /** When each model's requests go out (clients/load.ts), in mix order; absent: every model closed loop. */
-  plans?: SendPlan[]
-  /** Requests an open-loop model may have outstanding. */
-  maxOutstanding?: number
-  warmupS: number
-  windowS: number
-  seed: number
-  inputDatatype?: Datatype
-  /** Wait for the first energy reading in /metrics before starting (the GPU backend's first NVML poll). */
-  waitForEnergy: boolean
-  /** How requests reach the server (default http). */
-  transport?: Transport
-  /** host:port of the server's gRPC listener (the grpc transport). */
-  grpcAddress?: string
-}
-
-/** A /metrics reading: its time (the midpoint of the request, ms on the calls' time base) and samples by name. */
-export interface Scrape {
-  atMs: number
-  metrics: Map<string, { value: number; labels: string }>
-}
-
-export interface ClientOutcome {
+/** What one process hands back: its calls per model in mix order, and the window's edges if it read them. */
+export interface ShareOutcome {
   calls: Call[][]
-  first: Scrape
-  last: Scrape
+  edges?: { first: Scrape; last: Scrape }
 }
 
-/**
- * What the clients report as they go: readiness seen, clients open (connections made, regions registered), and the
- * window's edges (the server measures between them).
- */
-export type ClientEvent = 'ready' | 'clients-open' | 'window-start' | 'window-end'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
-
-/** Sums of Prometheus samples per metric name, with the labels of the first sample. */
-export function parseMetrics(text: string): Map<string, { value: number; labels: string }> {
-  const out = new Map<string, { value: number; labels: string }>()
-  for (const line of text.split('\n')) {
-    const m = /^([A-Za-z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
-    if (!m) continue
-    const value = Number(m[3])
-    const prev = out.get(m[1] as string)
-    out.set(m[1] as string, { value: (prev?.value ?? 0) + value, labels: prev?.labels ?? m[2] ?? '' })
-  }
-  return out
-}
-
-/**
- * Waits for readiness, opens the clients, drives every model for warm-up + window, reads /metrics at the window's
- * edges. `onHelper` learns the pids of processes doing the clients' work besides this one (the cuda-shm client).
- */
-export async function driveClients(
-  spec: ClientSpec,
-  onEvent: (e: ClientEvent) => void = () => {},
-  onHelper: (pids: number[]) => void = () => {},
-): Promise<ClientOutcome> {
-  const { url } = spec
-  const client = new KserveClient(url)
-  let load: LoadGen | null = null
-  try {
-    const deadline = performance.now() + 60_000
-    while ((await client.get('/v2/health/ready')).status !== 200) {
-      if (performance.now() > deadline) throw new Error(`${url}: not ready after 60 s`)
-      await sleep(50)
-    }
-    // the window's energy is the difference of two /metrics readings, and the GPU backend's first NVML reading
-    // comes with its first power poll, which can land after readiness (it did on a loaded CI core)
-    const hasEnergy = async () =>
-      parseMetrics((await client.get('/metrics')).body.toString('utf8')).has('nv_energy_consumption')
-    while (spec.waitForEnergy && !(await hasEnergy())) {
-      if (performance.now() > deadline) throw new Error(`${url}: no GPU energy reading after 60 s`)
-      await sleep(50)
-    }
-    onEvent('ready')
-    load = await openClients({
-      transport: spec.transport ?? 'http',
-      url,
-      ...(spec.grpcAddress ? { grpcAddress: spec.grpcAddress } : {}),
-      models: spec.models,
-      concurrency: spec.concurrency,
-      ...(spec.plans ? { plans: spec.plans } : {}),
-      ...(spec.maxOutstanding ? { maxOutstanding: spec.maxOutstanding } : {}),
-      seed: spec.seed,
-      ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
-    })
-    if (load.pids.length > 0) onHelper(load.pids)
-    onEvent('clients-open')
-    // times from here: the request log's and the window's time base (as eclip bench's: warm-up, then the window)
-    const t0 = performance.now()
-    const at = () => performance.now() - t0
-    load.start(at)
-    // the window's edges are the /metrics readings (their midpoints), so energy and requests cover the same span
-    const scrape = async (): Promise<Scrape> => {
-      const before = at()
-      const r = await client.get('/metrics')
-      if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`)
-      return { atMs: (before + at()) / 2, metrics: parseMetrics(r.body.toString('utf8')) }
-    }
-    await sleep(spec.warmupS * 1000)
-    const first = await scrape()
-    onEvent('window-start')
-    await sleep(spec.windowS * 1000 - (at() - first.atMs))
-    const last = await scrape()
-    onEvent('window-end')
-    const calls = await load.stop()
-    return { calls, first, last }
-  } finally {
-    await load?.close()
-    client.close()
-  }
-}
-
-// ── the child process ───────────────────────────────────────────────────────────────────────────────────────────
-type ToClients = { type: 'start'; spec: ClientSpec }
+type ToClients =
+  | { type: 'open'; spec: ClientSpec; scrapes: boolean }
+  | { type: 'go'; t0Ns: string }
+  | { type: 'stop' }
 type FromClients =
   | { type: 'event'; event: ClientEvent }
   | { type: 'helpers'; pids: number[] }
-  | { type: 'done'; outcome: ClientOutcome }
+  | { type: 'done'; outcome: ShareOutcome }
   | { type: 'error'; message: string }
 
 /** The CLI that can run `serve-bench-clients`: this bundle (on the GPU machine), or bin/eclip.mjs from the sources. */
@@ -149,62 +40,93 @@ function cliEntry(): string {
 }
 
 /**
- * Runs `driveClients` in a child process (`eclip serve-bench-clients`). Rejects if the clients fail or the child
- * dies; the child is gone when this settles (and dies with its parent: the IPC channel closing ends it).
+ * The parent's handle on one client process. `failed` rejects, naming the process, when the clients fail or the
+ * process dies before it handed its calls back; the process is gone once close() settles (and dies with its parent:
+ * the IPC channel closing ends it).
  */
 export class ClientProcess {
   private readonly child: ChildProcess
   private readonly exited: Promise<void>
-  private settle: { resolve: (o: ClientOutcome) => void; reject: (e: Error) => void } | null = null
+  private done = false
+  private opened: () => void = () => {}
+  private finished: (o: ShareOutcome) => void = () => {}
   private onEvent: (e: ClientEvent) => void = () => {}
+  private fail: (e: Error) => void = () => {}
+  readonly failed: Promise<never>
+  /** How errors name it (the pool sets its number and models). */
+  label = 'the serve-bench client process'
   /** Processes the clients started to do their work (the cuda-shm client), once they are open. */
   helperPids: number[] = []
 
   /** Spawned early: the CLI's start-up (a second or so from the sources) overlaps the server's. */
   constructor() {
+    this.failed = new Promise<never>((_, reject) => {
+      this.fail = reject
+    })
+    this.failed.catch(() => {}) // a failure is seen through the operation it cuts short
     this.child = spawn(process.execPath, [cliEntry(), 'serve-bench-clients'], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced', // Maps and typed arrays as they are
     })
     this.child.on('message', (m: FromClients) => {
-      if (m.type === 'event') this.onEvent(m.event)
-      else if (m.type === 'helpers') this.helperPids = m.pids
-      else if (m.type === 'done') this.settle?.resolve(m.outcome)
-      else this.settle?.reject(new Error(`serve-bench clients: ${m.message}`))
-      if (m.type === 'done' || m.type === 'error') this.settle = null
+      if (m.type === 'event') {
+        if (m.event === 'clients-open') this.opened()
+        this.onEvent(m.event)
+      } else if (m.type === 'helpers') this.helperPids = m.pids
+      else if (m.type === 'done') {
+        this.done = true
+        this.finished(m.outcome)
+      } else this.fail(new Error(`${this.label}: ${m.message}`))
     })
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
-        this.settle?.reject(
-          new Error(
-            `the serve-bench client process exited (${signal ? `signal ${signal}` : `code ${code}`}) before it finished`,
-          ),
-        )
-        this.settle = null
+        if (!this.done)
+          this.fail(
+            new Error(
+              `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}) before it finished`,
+            ),
+          )
         resolve()
       }),
     )
-    this.child.on('error', (err) => {
-      this.settle?.reject(new Error(`cannot start the serve-bench client process: ${err.message}`))
-      this.settle = null
-    })
+    this.child.on('error', (err) => this.fail(new Error(`cannot start ${this.label}: ${err.message}`)))
   }
 
   get pid(): number | undefined {
     return this.child.pid
   }
 
-  run(spec: ClientSpec, onEvent: (e: ClientEvent) => void): Promise<ClientOutcome> {
+  /** Waits for the server, opens this process's clients; `scrapes`: it reads the window's edges (one per run). */
+  open(spec: ClientSpec, scrapes: boolean, onEvent: (e: ClientEvent) => void): Promise<void> {
     this.onEvent = onEvent
-    return new Promise((resolve, reject) => {
-      this.settle = { resolve, reject }
-      this.child.send({ type: 'start', spec } satisfies ToClients)
+    const opened = new Promise<void>((resolve) => {
+      this.opened = resolve
     })
+    this.send({ type: 'open', spec, scrapes })
+    return Promise.race([opened, this.failed])
+  }
+
+  /** Starts the loops on the run's time base: ms from `t0Ns` on CLOCK_MONOTONIC. */
+  go(t0Ns: bigint): void {
+    this.send({ type: 'go', t0Ns: t0Ns.toString() })
+  }
+
+  /** Stops the loops (each request in flight finishes) and takes the calls back. */
+  stop(): Promise<ShareOutcome> {
+    const finished = new Promise<ShareOutcome>((resolve) => {
+      this.finished = resolve
+    })
+    this.send({ type: 'stop' })
+    return Promise.race([finished, this.failed])
   }
 
   async close(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill()
     await this.exited
+  }
+
+  private send(m: ToClients): void {
+    if (this.child.connected) this.child.send(m)
   }
 }
 
@@ -215,15 +137,39 @@ export function clientProcessMain(): void {
   process.on('disconnect', () => process.exit(0)) // the parent is gone (or has everything)
   // stopped by the parent (a failed run): exit through 'exit' handlers, which remove the shm clients' files
   process.once('SIGTERM', () => process.exit(143))
+  const say = (m: FromClients) => process.send?.(m)
   const last = (m: FromClients) => process.send?.(m, undefined, {}, () => process.disconnect())
-  process.once('message', (m: ToClients) => {
-    driveClients(
-      m.spec,
-      (event) => process.send?.({ type: 'event', event } satisfies FromClients),
-      (pids) => process.send?.({ type: 'helpers', pids } satisfies FromClients),
-    ).then(
-      (outcome) => last({ type: 'done', outcome }),
-      (err: unknown) => last({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
-    )
+  const onEvent = (event: ClientEvent) => say({ type: 'event', event })
+  let load: LoadGen | null = null
+  let spec: ClientSpec | null = null
+  let scrapes = false
+  let edges: ShareOutcome['edges']
+  const fail = async (err: unknown) => {
+    await load?.close().catch(() => {})
+    last({ type: 'error', message: err instanceof Error ? err.message : String(err) })
+  }
+  process.on('message', (m: ToClients) => {
+    if (m.type === 'open') {
+      spec = m.spec
+      scrapes = m.scrapes
+      openShare(m.spec, m.scrapes, onEvent, (pids) => say({ type: 'helpers', pids })).then((l) => {
+        load = l
+      }, fail)
+    } else if (m.type === 'go' && load && spec) {
+      const at = timeBase(BigInt(m.t0Ns))
+      load.start(at)
+      if (scrapes)
+        windowEdges(spec, at, onEvent).then((e) => {
+          edges = e
+        }, fail)
+    } else if (m.type === 'stop' && load) {
+      const l = load
+      l.stop()
+        .then(async (calls) => {
+          await l.close()
+          last({ type: 'done', outcome: { calls, ...(edges ? { edges } : {}) } })
+        })
+        .catch(fail)
+    }
   })
 }

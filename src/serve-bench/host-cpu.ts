@@ -1,5 +1,5 @@
 // Host CPU of the processes of a served run (Linux, from /proc): this process (the server) and its event-loop thread,
-// the clients' process, the backend's. Read at a window's edges, it says what the host path costs per request —
+// the clients' processes (every client process and its helpers, summed), the backend's. Read at a window's edges, it says what the host path costs per request —
 // where the server's time goes when the event loop, not the GPU, bounds the rate.
 import { readFileSync } from 'node:fs'
 
@@ -25,8 +25,9 @@ export interface CpuSnapshot {
 }
 
 /**
- * `clients`: the clients' processes (their CPU is summed; null if none is readable); `frontends`: the server's
- * front-end processes, counted as the server's.
+ * `clients`: the clients' processes, every client process of the run and their helpers (the cuda-shm client's Python
+ * processes): their CPU is summed, null if none is readable; `frontends`: the server's front-end processes, counted
+ * as the server's.
  */
 export function cpuSnapshot(pids: {
   clients?: number | number[]

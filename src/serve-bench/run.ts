@@ -4,7 +4,7 @@
 // (eclip.serve-results/1), requests.csv and report.txt per transport. The CLI (src/cli/commands/serve-bench.ts) parses
 // flags and calls runServeBench.
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
-import { hostname } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { BackendProcess, type BackendProcessOptions } from '../execute/gpu/client.ts'
 import { checkMadeFor } from '../formats/gpu.ts'
@@ -28,6 +28,7 @@ import { loadGpu } from '../profile/store.ts'
 import { SERVER_VERSION } from '../serve/server.ts'
 import { loopOfWorkers } from '../workload/arrivals.ts'
 import { arrivalTables } from './arrivals-report.ts'
+import { defaultClientProcesses } from './client-shares.ts'
 import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import {
   DEFAULT_MAX_OUTSTANDING,
@@ -75,6 +76,8 @@ export interface RunServeBenchOptions {
   transports: Transport[]
   /** front-end processes in front of the engine; 0: one process serves */
   frontends: number
+  /** client processes the clients split over (at most one per client); absent: from the host's cores and the mix */
+  clientProcesses?: number
   /** an eclip bench results.json to compare with */
   bench?: string
   /** eclip-rt's options (bench's --rt-mechanism, --rt-reserve-sms, --rt-factor) for its serve configs */
@@ -200,6 +203,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
             ...(o.inputDatatype ? { inputDatatype: o.inputDatatype } : {}),
             transports,
             ...(o.frontends > 0 ? { frontends: o.frontends } : {}),
+            ...(o.clientProcesses !== undefined ? { clientProcesses: o.clientProcesses } : {}),
             ...(o.gpu ? { gpu: o.gpu } : {}),
             ...(o.realtime && policy === 'eclip-rt' ? { realtime: o.realtime } : {}),
             configFile,
@@ -242,6 +246,12 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
   } finally {
     for (const st of perTransport.values()) closeSync(st.log)
   }
+  // how many processes the clients split over (each run's notes say how many it used, and each one's share)
+  const cores = availableParallelism()
+  const clientWords =
+    o.clientProcesses !== undefined
+      ? `the clients in up to ${o.clientProcesses} processes of their own (--client-processes; at most one per client)`
+      : `the clients in up to ${defaultClientProcesses(Number.MAX_SAFE_INTEGER, cores)} processes of their own (a quarter of the host's ${cores} cores; at most one per client)`
   let failed = false
   for (const [transport, st] of perTransport) {
     const { runs, failures, dir } = st
@@ -277,7 +287,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
         // the stack that ran the runs, with the settings that change results (hardware queues:
         // cudaDeviceMaxConnections), as `eclip bench` records them
         ...(device?.versions ?? {}),
-        notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.inputDatatype ? `, inputs sent as ${o.inputDatatype} where accepted` : ''}; ${loopWords}, the clients in a process of their own; ${o.frontends > 0 ? `${o.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
+        notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.inputDatatype ? `, inputs sent as ${o.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}; ${o.frontends > 0 ? `${o.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
         backend: o.backend,
         simulated,
         eclip: SERVER_VERSION,

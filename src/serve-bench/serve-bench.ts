@@ -1,9 +1,10 @@
 // One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), driven
-// through KServe v2 by clients in a process of their own (client-process.ts): closed loop, or at each worker's
+// through KServe v2 by clients in processes of their own (client-pool.ts): closed loop, or at each worker's
 // scheduled arrival times where the mix gives sources (open-loop.ts); per-worker throughput and client-side latency
 // over a steady window, energy from the server's /metrics at the window's edges,
 // the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
 import { writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import type { EventLoopUtilization } from 'node:perf_hooks'
 import type {
   Dtype,
@@ -27,18 +28,14 @@ import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
 import { loadOf, loopOfWorkers } from '../workload/arrivals.ts'
-import {
-  type Call,
-  type ClientEvent,
-  ClientProcess,
-  type ClientSpec,
-  driveClients,
-} from './client-process.ts'
-import { TRANSPORT_LABEL, type Transport } from './clients/index.ts'
+import { type ClientEvent, type ClientSpec, driveClients } from './client-driver.ts'
+import { ClientPool, describeShares } from './client-pool.ts'
+import { clientUnits, defaultClientProcesses } from './client-shares.ts'
+import { type Call, type SendPlan, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
 import { sendPlans, servedRealtime, workerArrivals } from './open-loop.ts'
 
-export type { Call } from './client-process.ts'
+export type { Call } from './clients/index.ts'
 
 /** The policies serve-bench serves: every plan policy but the MPS ones (one process per worker), which bench runs. */
 export type ServeBenchPolicy = Exclude<Policy, 'mps' | 'mps-unlimited'>
@@ -70,8 +67,13 @@ export interface ServeBenchSpec {
   inputDatatype?: Datatype
   /** Called at the window's edges (benchmarks of the host path read CPU counters there). */
   onWindow?: (edge: 'start' | 'end') => void
-  /** Where the clients run: a child process of their own (default), or this process (sharing the server's loop). */
+  /** Where the clients run: child processes of their own (default), or this process (sharing the server's loop). */
   clients?: 'process' | 'in-process'
+  /**
+   * Client processes the clients split over (client-shares.ts; at most one per closed-loop client or open-loop
+   * model); absent: defaultClientProcesses, from the host's cores and the mix's clients.
+   */
+  clientProcesses?: number
   /** How the clients send requests (default http): clients/load.ts. */
   transport?: Transport
   /**
@@ -157,8 +159,21 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
   }
   writeFileSync(spec.configFile, `${JSON.stringify(config, null, 1)}\n`)
   const started = performance.now()
-  // the first clients' process starts now: its start-up overlaps the server's
-  let early = spec.clients === 'in-process' ? null : new ClientProcess()
+  // when each worker's requests go out, and so how many client processes its clients can use
+  const loop = loopOfWorkers(workers, spec.rate, `mix ${spec.mix.name}`)
+  const plans = sendPlans(loop, workers, spec.seed, spec.warmupS + spec.windowS)
+  const maxOutstanding = spec.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
+  const units = clientUnits(
+    { concurrency: spec.concurrency, ...(plans ? { plans, maxOutstanding } : {}) },
+    workers.length,
+  )
+  const processes = Math.min(
+    units,
+    spec.clientProcesses ?? defaultClientProcesses(units, availableParallelism()),
+  )
+  const newClients = () => (spec.clients === 'in-process' ? null : new ClientPool(processes))
+  // the first clients' processes start now: their start-up overlaps the server's
+  let early = newClients()
   let running: Awaited<ReturnType<typeof startServe>>
   try {
     running = await startServe({
@@ -171,16 +186,23 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
     await early?.close()
     throw err
   }
-  const { server, frontends: pool } = running
+  const { server, frontends } = running
   const out: TransportOutcome[] = []
   try {
     for (const [i, transport] of transports.entries()) {
-      const clients = early ?? (spec.clients === 'in-process' ? null : new ClientProcess())
+      const clients = early ?? newClients()
       early = null
       try {
         // the first transport's start counts from the server's; a later one's from its own clients'
         out.push(
-          await measureTransport(spec, running, transport, clients, i === 0 ? started : performance.now()),
+          await measureTransport(
+            spec,
+            running,
+            transport,
+            clients,
+            plans,
+            i === 0 ? started : performance.now(),
+          ),
         )
       } catch (err) {
         if (transports.length === 1) throw err
@@ -192,7 +214,7 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
   } finally {
     await early?.close()
     // the whole server, the GPU backend's Python process and the front-ends included, is gone before the next run
-    await (pool ?? server).close()
+    await (frontends ?? server).close()
   }
   return out
 }
@@ -202,13 +224,13 @@ async function measureTransport(
   spec: ServeBenchSpec,
   running: Awaited<ReturnType<typeof startServe>>,
   transport: Transport,
-  clients: ClientProcess | null,
+  clients: ClientPool | null,
+  plans: SendPlan[] | undefined,
   started: number,
 ): Promise<ServeBenchOutcome> {
   const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
-  const { server, url, grpcAddress, frontends: pool } = running
+  const { server, url, grpcAddress, frontends } = running
   const loop = loopOfWorkers(workers, spec.rate, `mix ${spec.mix.name}`)
-  const plans = sendPlans(loop, workers, spec.seed, spec.warmupS + spec.windowS)
   const maxOutstanding = spec.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   const clientSpec: ClientSpec = {
     url,
@@ -228,11 +250,11 @@ async function measureTransport(
   let elu = 0
   let cpu0: CpuSnapshot | undefined
   let cpu1: CpuSnapshot | undefined
-  // the clients' processes: their Node process, and the cuda-shm client's Python one
+  // the clients' processes: their Node processes, and the cuda-shm client's Python ones
   let helpers: number[] = []
   const pids = () => ({
-    ...(pool ? { frontends: pool.pids() } : {}),
-    clients: [...(clients?.pid ? [clients.pid] : []), ...(clients?.helperPids ?? helpers)],
+    ...(frontends ? { frontends: frontends.pids() } : {}),
+    clients: clients ? clients.pids() : helpers,
     ...(spec.backend === 'gpu' ? { backend: (server.opts.backend as GpuServeBackend).process?.pid } : {}),
   })
   // the server's event loop between the window's edges (with the clients in their own process, the server's alone)
@@ -248,11 +270,14 @@ async function measureTransport(
       spec.onWindow?.('end')
     }
   }
-  const { calls, first, last } = clients
+  const { calls, first, last, shares } = clients
     ? await clients.run(clientSpec, onEvent)
-    : await driveClients(clientSpec, onEvent, (p) => {
-        helpers = p
-      })
+    : {
+        ...(await driveClients(clientSpec, onEvent, (p) => {
+          helpers = p
+        })),
+        shares: null,
+      }
   const from = first.atMs
   const to = last.atMs
   const windowS = (to - from) / 1000
@@ -296,10 +321,19 @@ async function measureTransport(
   const source = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
   const requests = results.reduce((a, w) => a + w.requests, 0)
   const simulated = server.opts.backend.kind === 'sim'
-  const notes = [...(server.opts.notes ?? []), `clients: ${TRANSPORT_LABEL[transport]}`]
-  if (pool)
+  const notes = [
+    ...(server.opts.notes ?? []),
+    `clients: ${TRANSPORT_LABEL[transport]}`,
+    shares
+      ? describeShares(
+          shares,
+          clientSpec.models.map((m) => m.name),
+        )
+      : "the clients in the server's process",
+  ]
+  if (frontends)
     notes.push(
-      `${pool.opts.count} front-end processes in front of the engine: their CPU counts as the server's, the event loop is the engine's`,
+      `${frontends.opts.count} front-end processes in front of the engine: their CPU counts as the server's, the event loop is the engine's`,
     )
   if (simulated)
     notes.push('SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled')

@@ -234,6 +234,29 @@ export function backendPython(
   return f
 }
 
+/**
+ * Runs `f` with $ECLIP_PYTHON set to a "python" that runs serve-bench's real cuda-shm client with host memory in place
+ * of device buffers (cuda_shm_client_fake.py; `-m eclip_gpu.loadgen_cuda_shm` dropped, its other arguments kept).
+ * Processes started inside `f` inherit it.
+ */
+export async function withCudaShmFake<T>(f: () => Promise<T>): Promise<T> {
+  const venv = join(root, '.venv', 'bin', 'python')
+  const python = join(mkdtempSync(join(tmpdir(), 'eclip-cudashm-')), 'python')
+  writeFileSync(
+    python,
+    `#!/usr/bin/env bash\nshift 2\nexec '${existsSync(venv) ? venv : 'python3'}' '${join(import.meta.dirname, 'cuda_shm_client_fake.py')}' "$@"\n`,
+  )
+  chmodSync(python, 0o755)
+  const saved = process.env.ECLIP_PYTHON
+  process.env.ECLIP_PYTHON = python
+  try {
+    return await f()
+  } finally {
+    if (saved === undefined) delete process.env.ECLIP_PYTHON
+    else process.env.ECLIP_PYTHON = saved
+  }
+}
+
 /** Sends `head` (request line and headers) and `first` bytes of the body, never the rest; what came back in 2 s. */
 export function partialRequest(url: URL, head: string, first: string): Promise<string> {
   return new Promise((resolve, reject) => {

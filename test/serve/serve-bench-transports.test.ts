@@ -4,7 +4,7 @@
 // cuda-shm without a GPU, a bench file without the run asked for).
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -14,6 +14,7 @@ import { checkGrpcAnswer, grpcInferRequest, httpStatusOf } from '../../src/serve
 import { requestTensors } from '../../src/serve-bench/clients/index.ts'
 import { checkShmAnswer, shmInferRequest } from '../../src/serve-bench/clients/shm.ts'
 import { serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
+import { withCudaShmFake } from './helpers.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const BENCH = join(import.meta.dirname, 'fixtures', 'bench-mix1-sim.json')
@@ -160,19 +161,8 @@ describe('serve-bench --transport grpc on the simulator', () => {
 
 describe('serve-bench --transport cuda-shm, its Python client on host memory (no GPU)', () => {
   it('registers a CUDA region per client, runs the loops on the clients’ time base and reports every call', async () => {
-    const dir = tmp()
-    const venv = join(import.meta.dirname, '..', '..', '.venv', 'bin', 'python')
-    // a "python" that runs the real client with host memory in place of device buffers
-    const python = join(dir, 'python')
-    writeFileSync(
-      python,
-      `#!/usr/bin/env bash\nshift 2\nexec '${existsSync(venv) ? venv : 'python3'}' '${join(import.meta.dirname, 'cuda_shm_client_fake.py')}' "$@"\n`,
-    )
-    chmodSync(python, 0o755)
-    const saved = process.env.ECLIP_PYTHON
-    process.env.ECLIP_PYTHON = python
-    try {
-      const { run, calls } = await serveBenchRun({
+    const { run, calls } = await withCudaShmFake(() =>
+      serveBenchRun({
         mix: { name: 'one', workers: [{ model: 'alexnet' }] },
         policy: 'baseline',
         backend: 'sim',
@@ -182,21 +172,18 @@ describe('serve-bench --transport cuda-shm, its Python client on host memory (no
         windowS: 0.4,
         seed: 1,
         transport: 'cuda-shm',
-        configFile: join(dir, 'serve.json'),
-      })
-      assert.equal(run.transport, 'cuda-shm')
-      const w = run.workers[0]
-      assert.ok(w && w.requests > 0, run.notes.join('; '))
-      assert.equal(w.errorsTotal, 0, run.notes.join('; '))
-      assert.ok((w.serverComputeUs ?? 0) > 0)
-      // the Python side's times are on the window's time base: the window's requests are among them, none from before
-      const all = calls[0] ?? []
-      assert.ok(all.every((c) => c.startMs >= 0 && c.endMs >= c.startMs))
-      assert.ok(all.some((c) => c.endMs > run.warmupS * 1000 + run.windowS * 500))
-    } finally {
-      if (saved === undefined) delete process.env.ECLIP_PYTHON
-      else process.env.ECLIP_PYTHON = saved
-    }
+        configFile: join(tmp(), 'serve.json'),
+      }),
+    )
+    assert.equal(run.transport, 'cuda-shm')
+    const w = run.workers[0]
+    assert.ok(w && w.requests > 0, run.notes.join('; '))
+    assert.equal(w.errorsTotal, 0, run.notes.join('; '))
+    assert.ok((w.serverComputeUs ?? 0) > 0)
+    // the Python side's times are on the window's time base: the window's requests are among them, none from before
+    const all = calls[0] ?? []
+    assert.ok(all.every((c) => c.startMs >= 0 && c.endMs >= c.startMs))
+    assert.ok(all.some((c) => c.endMs > run.warmupS * 1000 + run.windowS * 500))
   })
 })
 

@@ -21,7 +21,7 @@ import {
 } from '../options.ts'
 
 export function registerServeBench(program: Command) {
-  // the closed-loop clients of one run, in a process of their own (spawned by serveBenchRun; IPC channel)
+  // the clients of one run, or a share of them, in a process of their own (spawned by serve-bench; IPC channel)
   program.command('serve-bench-clients', { hidden: true }).action(() => clientProcessMain())
   program
     .command('serve-bench')
@@ -96,6 +96,11 @@ export function registerServeBench(program: Command) {
       'HTTP and gRPC front-end processes in front of the engine (eclip serve --frontends; default 0: one process serves)',
       num('frontends', 0, true),
       0,
+    )
+    .option(
+      '--client-processes <n>',
+      "processes the clients split over: by model, then a closed-loop model's clients over several; an open-loop model's schedule stays in one (default: a quarter of the host's cores, at most one per client; 1: one process drives every model)",
+      num('client-processes', 1, true),
     )
     .option(
       '--bench <file>',

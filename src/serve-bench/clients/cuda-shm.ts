@@ -64,11 +64,13 @@ interface CudaShmSpec extends SlotCounts {
 }
 
 /**
- * One client process per model: a Python process's threads share one GIL, which one process driving every model's
- * clients would make the load generator's bound, not the server's. Their calls are merged in model order.
+ * One client process per model this process drives (its share: none for a model another client process drives): a
+ * Python process's threads share one GIL, which one process driving every model's clients would make the load
+ * generator's bound, not the server's. Their calls are merged in model order.
  */
 export async function openCudaShmClients(spec: CudaShmSpec): Promise<LoadGen> {
-  const opened = await Promise.allSettled(spec.models.map((_, i) => openProcess(spec, i)))
+  const mine = spec.models.flatMap((_, i) => (slotCount(spec, i) > 0 ? [i] : []))
+  const opened = await Promise.allSettled(mine.map((i) => openProcess(spec, i)))
   const ok = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
   const failed = opened.find((o) => o.status === 'rejected')
   if (failed) {
@@ -81,7 +83,10 @@ export async function openCudaShmClients(spec: CudaShmSpec): Promise<LoadGen> {
       for (const g of ok) g.start(at)
     },
     async stop(): Promise<Call[][]> {
-      return (await Promise.all(ok.map((g) => g.stop()))).flat()
+      const calls: Call[][] = spec.models.map(() => [])
+      const got = await Promise.all(ok.map((g) => g.stop()))
+      for (const [k, i] of mine.entries()) calls[i] = got[k]?.[0] ?? []
+      return calls
     },
     async close() {
       await Promise.all(ok.map((g) => g.close()))

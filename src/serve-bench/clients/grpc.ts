@@ -156,6 +156,7 @@ export async function openGrpcClients(
   const channels: ServiceClient[] = []
   const timeoutMs = spec.timeoutMs ?? 60_000
   const slots = spec.models.map((m, i) => {
+    if (slotCount(spec, i) === 0) return [] // another client process drives it
     const { inputs, outputs } = requestTensors(
       m.io,
       m.batch,

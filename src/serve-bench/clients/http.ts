@@ -15,6 +15,7 @@ export function openHttpClients(
 ): LoadGen {
   const client = new KserveClient(spec.url)
   const slots = spec.models.map((m, i) => {
+    if (slotCount(spec, i) === 0) return [] // another client process drives it
     const body = binaryInferBody(m.io, m.batch, mulberry32(spec.seed * 1009 + i), spec.inputDatatype)
     return Array.from({ length: slotCount(spec, i) }, () => ({ infer: () => client.infer(m.name, body) }))
   })

@@ -46,11 +46,16 @@ export interface SlotCounts {
   plans?: SendPlan[]
   /** Requests an open-loop model may have outstanding (its slots). */
   maxOutstanding?: number
+  /**
+   * This process's share of the run's slots, per model in mix order (client-shares.ts): 0 for a model another
+   * client process drives; absent: every slot of every model.
+   */
+  share?: number[]
 }
 
-/** Slots of model `i`: `concurrency` closed-loop clients, or `maxOutstanding` for an open loop. */
+/** Slots of model `i`: its share, else `concurrency` closed-loop clients, or `maxOutstanding` for an open loop. */
 export const slotCount = (s: SlotCounts, i: number): number =>
-  s.plans?.[i]?.kind === 'open' ? (s.maxOutstanding ?? s.concurrency) : s.concurrency
+  s.share?.[i] ?? (s.plans?.[i]?.kind === 'open' ? (s.maxOutstanding ?? s.concurrency) : s.concurrency)
 
 /** A served model as the clients see it. */
 export interface ClientModel {

@@ -1,0 +1,174 @@
+// One process's part of a serve-bench run's clients: KServe v2 clients per model (full batches; closed loop, or open
+// loop at the times of the model's arrival schedule) over the transport asked for (clients/: HTTP binary tensors,
+// gRPC, system or CUDA shared memory), each model with the slots of this process's share; the warm-up, and the
+// window's edges as /metrics readings (read by one process of the run). Its phases — open, start on the run's time
+// base, the window's edges, stop — are driven in a client process (client-process.ts, several as one:
+// client-pool.ts), or all at once in the server's own process (driveClients).
+
+import type { ModelIO } from '../serve/io-specs.ts'
+import { KserveClient } from '../serve/kserve/client.ts'
+import type { Datatype } from '../serve/kserve/datatypes.ts'
+import { type Call, type LoadGen, openClients, type SendPlan, type Transport } from './clients/index.ts'
+
+export interface ClientSpec {
+  url: string
+  /** The served models, in mix order. */
+  models: { name: string; io: ModelIO; batch: number }[]
+  /** Closed-loop clients per model. */
+  concurrency: number
+  /** When each model's requests go out (clients/load.ts), in mix order; absent: every model closed loop. */
+  plans?: SendPlan[]
+  /** Requests an open-loop model may have outstanding. */
+  maxOutstanding?: number
+  /** This process's slots per model (client-shares.ts); absent: all of them. */
+  share?: number[]
+  warmupS: number
+  windowS: number
+  seed: number
+  inputDatatype?: Datatype
+  /** Wait for the first energy reading in /metrics before starting (the GPU backend's first NVML poll). */
+  waitForEnergy: boolean
+  /** How requests reach the server (default http). */
+  transport?: Transport
+  /** host:port of the server's gRPC listener (the grpc transport). */
+  grpcAddress?: string
+}
+
+/** A /metrics reading: its time (the midpoint of the request, ms on the calls' time base) and samples by name. */
+export interface Scrape {
+  atMs: number
+  metrics: Map<string, { value: number; labels: string }>
+}
+
+export interface ClientOutcome {
+  calls: Call[][]
+  first: Scrape
+  last: Scrape
+}
+
+/**
+ * What the clients report as they go: readiness seen, clients open (connections made, regions registered), and the
+ * window's edges (the server measures between them).
+ */
+export type ClientEvent = 'ready' | 'clients-open' | 'window-start' | 'window-end'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+
+/** Sums of Prometheus samples per metric name, with the labels of the first sample. */
+export function parseMetrics(text: string): Map<string, { value: number; labels: string }> {
+  const out = new Map<string, { value: number; labels: string }>()
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line)
+    if (!m) continue
+    const value = Number(m[3])
+    const prev = out.get(m[1] as string)
+    out.set(m[1] as string, { value: (prev?.value ?? 0) + value, labels: prev?.labels ?? m[2] ?? '' })
+  }
+  return out
+}
+
+/**
+ * The run's time base: ms since `t0Ns` on CLOCK_MONOTONIC (process.hrtime's clock, and performance.now()'s, the same
+ * in every process of the host: the cuda-shm client's Python reads it too), so that the calls and the window's edges
+ * of several client processes compare.
+ */
+export function timeBase(t0Ns: bigint): () => number {
+  const offset = performance.now() - Number(process.hrtime.bigint() - t0Ns) / 1e6
+  return () => performance.now() - offset
+}
+
+/**
+ * Waits for readiness (and, where this process reads the window's edges on the GPU, the first energy reading), then
+ * opens this process's clients. `onHelper` learns the pids of processes doing the clients' work besides this one
+ * (the cuda-shm client).
+ */
+export async function openShare(
+  spec: ClientSpec,
+  scrapes: boolean,
+  onEvent: (e: ClientEvent) => void,
+  onHelper: (pids: number[]) => void,
+): Promise<LoadGen> {
+  const { url } = spec
+  const client = new KserveClient(url)
+  try {
+    const deadline = performance.now() + 60_000
+    while ((await client.get('/v2/health/ready')).status !== 200) {
+      if (performance.now() > deadline) throw new Error(`${url}: not ready after 60 s`)
+      await sleep(50)
+    }
+    // the window's energy is the difference of two /metrics readings, and the GPU backend's first NVML reading
+    // comes with its first power poll, which can land after readiness (it did on a loaded CI core)
+    const hasEnergy = async () =>
+      parseMetrics((await client.get('/metrics')).body.toString('utf8')).has('nv_energy_consumption')
+    while (scrapes && spec.waitForEnergy && !(await hasEnergy())) {
+      if (performance.now() > deadline) throw new Error(`${url}: no GPU energy reading after 60 s`)
+      await sleep(50)
+    }
+  } finally {
+    client.close()
+  }
+  onEvent('ready')
+  const load = await openClients({
+    transport: spec.transport ?? 'http',
+    url,
+    ...(spec.grpcAddress ? { grpcAddress: spec.grpcAddress } : {}),
+    models: spec.models,
+    concurrency: spec.concurrency,
+    ...(spec.plans ? { plans: spec.plans } : {}),
+    ...(spec.maxOutstanding ? { maxOutstanding: spec.maxOutstanding } : {}),
+    ...(spec.share ? { share: spec.share } : {}),
+    seed: spec.seed,
+    ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
+  })
+  if (load.pids.length > 0) onHelper(load.pids)
+  onEvent('clients-open')
+  return load
+}
+
+/**
+ * The warm-up from the time base's 0, then the window's edges: /metrics read at each (their midpoints are the
+ * edges), so energy and requests cover the same span.
+ */
+export async function windowEdges(
+  spec: Pick<ClientSpec, 'url' | 'warmupS' | 'windowS'>,
+  at: () => number,
+  onEvent: (e: ClientEvent) => void,
+): Promise<{ first: Scrape; last: Scrape }> {
+  const client = new KserveClient(spec.url)
+  try {
+    const scrape = async (): Promise<Scrape> => {
+      const before = at()
+      const r = await client.get('/metrics')
+      if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`)
+      return { atMs: (before + at()) / 2, metrics: parseMetrics(r.body.toString('utf8')) }
+    }
+    await sleep(spec.warmupS * 1000 - at())
+    const first = await scrape()
+    onEvent('window-start')
+    await sleep(spec.windowS * 1000 - (at() - first.atMs))
+    const last = await scrape()
+    onEvent('window-end')
+    return { first, last }
+  } finally {
+    client.close()
+  }
+}
+
+/** Every phase in this process, for every model (the clients in the server's own process). */
+export async function driveClients(
+  spec: ClientSpec,
+  onEvent: (e: ClientEvent) => void = () => {},
+  onHelper: (pids: number[]) => void = () => {},
+): Promise<ClientOutcome> {
+  let load: LoadGen | null = null
+  try {
+    load = await openShare(spec, true, onEvent, onHelper)
+    // times from here: the request log's and the window's time base (as eclip bench's: warm-up, then the window)
+    const at = timeBase(process.hrtime.bigint())
+    load.start(at)
+    const edges = await windowEdges(spec, at, onEvent)
+    return { calls: await load.stop(), ...edges }
+  } finally {
+    await load?.close()
+  }
+}

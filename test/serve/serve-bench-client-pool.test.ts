@@ -1,0 +1,375 @@
+// serve-bench's clients over several processes (--client-processes): how a run's clients split (by model, then a
+// closed-loop model's clients; an open-loop schedule whole), runs on the simulator with one and several processes
+// over every transport (no errors, every model served, the window's calls on one time base, each model's merged log
+// in order), and a client process that dies failing the run with its name, not a hang.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { readFile, type ServeResults } from '../../src/formats/index.ts'
+import { timeBase } from '../../src/serve-bench/client-driver.ts'
+import { ClientPool, describeShares, mergeCalls } from '../../src/serve-bench/client-pool.ts'
+import { clientUnits, defaultClientProcesses, splitClients } from '../../src/serve-bench/client-shares.ts'
+import type { Call, Transport } from '../../src/serve-bench/clients/index.ts'
+import { cpuSnapshot } from '../../src/serve-bench/host-cpu.ts'
+import { type ServeBenchSpec, serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
+import { testServer, withCudaShmFake } from './helpers.ts'
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-sb-pool-'))
+const leftovers = () =>
+  existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((f) => f.startsWith('eclip-sb-')) : []
+
+describe('splitting a run’s clients over client processes', () => {
+  const closed = { concurrency: 4 }
+  it('deals whole models while there are no more processes than models', () => {
+    assert.deepEqual(splitClients(closed, 3, 1), [[4, 4, 4]])
+    assert.deepEqual(splitClients(closed, 3, 2), [
+      [4, 0, 4],
+      [0, 4, 0],
+    ])
+    assert.deepEqual(splitClients(closed, 3, 3), [
+      [4, 0, 0],
+      [0, 4, 0],
+      [0, 0, 4],
+    ])
+  })
+
+  it('splits a closed-loop model’s clients when there are more processes than models', () => {
+    assert.deepEqual(splitClients(closed, 3, 4), [
+      [2, 0, 0],
+      [2, 0, 0],
+      [0, 4, 0],
+      [0, 0, 4],
+    ])
+    assert.deepEqual(splitClients({ concurrency: 3 }, 3, 5), [
+      [2, 0, 0],
+      [1, 0, 0],
+      [0, 2, 0],
+      [0, 1, 0],
+      [0, 0, 3],
+    ])
+    // never more processes than clients: one client each at most
+    assert.deepEqual(splitClients({ concurrency: 2 }, 2, 9), [
+      [1, 0],
+      [1, 0],
+      [0, 1],
+      [0, 1],
+    ])
+  })
+
+  it('keeps an open-loop model’s schedule in one process, with all its slots', () => {
+    const s = {
+      concurrency: 2,
+      maxOutstanding: 16,
+      plans: [{ kind: 'open' as const, atMs: [1, 2] }, { kind: 'closed' as const }],
+    }
+    assert.equal(clientUnits(s, 2), 3)
+    assert.deepEqual(splitClients(s, 2, 8), [
+      [16, 0],
+      [0, 1],
+      [0, 1],
+    ])
+    // every slot of every model is in exactly one share
+    for (let n = 1; n <= 6; n++) {
+      const shares = splitClients(s, 2, n)
+      assert.deepEqual(
+        [0, 1].map((i) => shares.reduce((a, sh) => a + (sh[i] as number), 0)),
+        [16, 2],
+      )
+      assert.ok(
+        shares.every((sh) => sh.some((k) => k > 0)),
+        `n=${n}: no idle process`,
+      )
+    }
+  })
+
+  it('defaults to a quarter of the cores, at least one, at most one per client', () => {
+    assert.equal(defaultClientProcesses(12, 16), 4)
+    assert.equal(defaultClientProcesses(12, 2), 1)
+    assert.equal(defaultClientProcesses(2, 64), 2)
+  })
+
+  it('times every process on one base: ms from an instant on CLOCK_MONOTONIC', () => {
+    const at = timeBase(process.hrtime.bigint() - 5_000_000n) // 5 ms ago
+    const t = at()
+    assert.ok(t >= 5 && t < 1000, String(t))
+  })
+
+  it('merges each model’s calls from every process in the order they ended, and says who drove what', () => {
+    const call = (endMs: number): Call => ({
+      startMs: endMs - 1,
+      endMs,
+      status: 200,
+      ok: true,
+      simulated: true,
+      queueUs: null,
+      computeUs: null,
+      error: null,
+    })
+    const merged = mergeCalls(
+      [{ calls: [[call(1), call(4)], []] }, { calls: [[call(2), call(3)], [call(5)]] }],
+      2,
+    )
+    assert.deepEqual(
+      merged.map((cs) => cs.map((c) => c.endMs)),
+      [[1, 2, 3, 4], [5]],
+    )
+    assert.equal(
+      describeShares(
+        [
+          [2, 0],
+          [0, 2],
+        ],
+        ['a', 'b'],
+      ),
+      "2 client processes drove the load (a ×2 | b ×2; ×: closed-loop clients or open-loop slots; the first read /metrics at the window's edges)",
+    )
+  })
+})
+
+/** A served run of three alexnets on the simulator, its clients in `n` processes. */
+const run = (n: number, transport: Transport = 'http', extra: Partial<ServeBenchSpec> = {}) =>
+  serveBenchRun({
+    mix: { name: 'three', workers: [{ model: 'alexnet' }, { model: 'alexnet' }, { model: 'alexnet' }] },
+    policy: 'baseline',
+    backend: 'sim',
+    batch: 1,
+    concurrency: 2,
+    warmupS: 0.1,
+    windowS: 0.4,
+    seed: 1,
+    transport,
+    clientProcesses: n,
+    configFile: join(tmp(), 'serve.json'),
+    ...extra,
+  })
+
+/** What every run must show: no errors, every model served, one time base, each model's log in order. */
+function checkRun(r: Awaited<ReturnType<typeof run>>, processes: number) {
+  const { run: sr, calls } = r
+  const notes = sr.notes.join('; ')
+  assert.ok(
+    sr.notes.some((x) =>
+      x.startsWith(`${processes} client process${processes === 1 ? '' : 'es'} drove the load (`),
+    ),
+    notes,
+  )
+  assert.equal(sr.metrics.errorsTotal, 0, notes)
+  const from = sr.warmupS * 1000
+  const to = from + sr.windowS * 1000
+  for (const [i, w] of sr.workers.entries()) {
+    const cs = calls[i] ?? []
+    assert.ok(w.requests > 0, `${w.name}: ${notes}`)
+    // counted: exactly the calls that ended in the window
+    assert.equal(cs.filter((c) => c.ok && c.endMs > from && c.endMs <= to).length, w.requests)
+    // one time base: every process's first requests went out at its start, none before, none long after the end
+    assert.ok(
+      cs.every((c) => c.startMs >= 0 && c.endMs >= c.startMs),
+      w.name,
+    )
+    assert.ok(Math.min(...cs.map((c) => c.startMs)) < from, `${w.name} started in the warm-up`)
+    assert.ok(Math.max(...cs.map((c) => c.endMs)) < to + 1000, `${w.name} stopped after the window`)
+    // the merged log in the order requests ended: each client's requests in its own order
+    assert.ok(
+      cs.every((c, k) => k === 0 || c.endMs >= (cs[k - 1] as Call).endMs),
+      `${w.name}: end times monotone`,
+    )
+  }
+}
+
+describe('serve-bench --client-processes on the simulator', () => {
+  it('one process drives every model, as before', async () => {
+    const r = await run(1)
+    checkRun(r, 1)
+    assert.ok(
+      r.run.notes.includes(
+        "1 client process drove the load (alexnet-0 ×2, alexnet-1 ×2, alexnet-2 ×2; ×: closed-loop clients or open-loop slots; the first read /metrics at the window's edges)",
+      ),
+      r.run.notes.join('; '),
+    )
+  })
+
+  it('four processes: a model each, one split over two; the host CPU of all of them counted', async () => {
+    const r = await run(4)
+    checkRun(r, 4)
+    assert.ok(
+      r.run.notes.some((x) =>
+        x.startsWith(
+          '4 client processes drove the load (alexnet-0 ×1 | alexnet-0 ×1 | alexnet-1 ×2 | alexnet-2 ×2;',
+        ),
+      ),
+      r.run.notes.join('; '),
+    )
+    if (process.platform === 'linux')
+      assert.ok(
+        r.run.notes.some((n) => /^host CPU in the window: .*clients (0\.\d*[1-9]\d*|[1-9][\d.]*),/.test(n)),
+        r.run.notes.join('; '),
+      )
+  })
+
+  it('more processes than clients: one per client', async () => {
+    checkRun(await run(9, 'http', { concurrency: 1 }), 3)
+  })
+
+  it('system shared memory and gRPC split the same way; every region given back', async () => {
+    const before = leftovers()
+    checkRun(await run(4, 'shm'), 4)
+    assert.deepEqual(leftovers(), before, 'every client file is removed')
+    checkRun(await run(4, 'grpc'), 4)
+  })
+
+  it('cuda-shm: a Python client per model and process (its client on host memory, no GPU)', async () => {
+    checkRun(await withCudaShmFake(() => run(4, 'cuda-shm')), 4)
+  })
+
+  it('open loop: each model’s schedule in one process, latency from the scheduled times', async () => {
+    const r = await run(4, 'http', { rate: 200 })
+    // three open-loop models: three processes, whatever was asked
+    checkRun(r, 3)
+    for (const w of r.run.workers) {
+      assert.ok(w.open && w.open.scheduled > 0 && w.open.sent > 0, w.name)
+      assert.equal(w.open.unsent, 0, w.name)
+    }
+  })
+})
+
+/** A listening server of two alexnets on the simulator, and its models as the clients see them. */
+async function twoAlexnets() {
+  const server = await testServer([
+    { name: 'alexnet-0', model: 'alexnet', computeUs: 500 },
+    { name: 'alexnet-1', model: 'alexnet', computeUs: 500 },
+  ])
+  const url = await server.listen(0, '127.0.0.1')
+  return { server, url, models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })) }
+}
+
+describe('the client processes’ host CPU', () => {
+  it('counts every client process and its helpers', async () => {
+    const { server, url, models } = await twoAlexnets()
+    // the client processes take $ECLIP_PYTHON (the cuda-shm client's) from the environment they start in
+    await withCudaShmFake(async () => {
+      const pool = new ClientPool(2)
+      try {
+        let seen: number[] = []
+        const { shares } = await pool.run(
+          {
+            url,
+            models,
+            concurrency: 1,
+            warmupS: 0.05,
+            windowS: 0.2,
+            seed: 1,
+            waitForEnergy: false,
+            transport: 'cuda-shm',
+          },
+          (e) => {
+            if (e === 'window-start') seen = pool.pids()
+          },
+        )
+        assert.deepEqual(shares, [
+          [1, 0],
+          [0, 1],
+        ])
+        // two client processes, each with the Python client of its model
+        assert.equal(new Set(seen).size, 4, String(seen))
+        if (process.platform === 'linux') {
+          const all = cpuSnapshot({ clients: seen }).clients as number
+          const one = cpuSnapshot({ clients: seen.slice(0, 1) }).clients as number
+          assert.ok(all > one, `${all} > ${one}`)
+        }
+      } finally {
+        await pool.close()
+        await server.close()
+      }
+    })
+  })
+})
+
+describe('a client process that fails', () => {
+  it('dying in the window fails the run, naming it, at once', async () => {
+    const { server, url, models } = await twoAlexnets()
+    const pool = new ClientPool(2)
+    try {
+      const t0 = performance.now()
+      const pids = pool.pids()
+      const running = pool.run(
+        {
+          url,
+          models,
+          concurrency: 2,
+          warmupS: 0.05,
+          windowS: 30,
+          seed: 1,
+          waitForEnergy: false,
+        },
+        (e) => {
+          if (e === 'window-start') process.kill(pids[1] as number, 'SIGKILL')
+        },
+      )
+      await assert.rejects(
+        running,
+        new RegExp(
+          `^Error: serve-bench client process 2 of 2 \\(pid ${pids[1]}: alexnet-1 ×2\\) exited \\(signal SIGKILL\\) before it finished$`,
+        ),
+      )
+      assert.ok(performance.now() - t0 < 15_000, 'no wait for the window')
+    } finally {
+      await pool.close()
+      await server.close()
+    }
+  })
+
+  it('dying before the server is up fails the run, naming it', async () => {
+    const pool = new ClientPool(1)
+    const [pid] = pool.pids()
+    const running = pool.run(
+      {
+        url: 'http://127.0.0.1:9', // nothing listens: the clients wait for readiness
+        models: [],
+        concurrency: 1,
+        warmupS: 0,
+        windowS: 1,
+        seed: 1,
+        waitForEnergy: false,
+      },
+      () => {},
+    )
+    setTimeout(() => process.kill(pid as number, 'SIGKILL'), 300)
+    await assert.rejects(
+      running,
+      /serve-bench client process 1 of 1 \(pid \d+: no model\) exited \(signal SIGKILL\) before it finished/,
+    )
+    await pool.close()
+  })
+})
+
+describe('eclip serve-bench --client-processes', () => {
+  it('says how many processes drove the load, in the provenance and each run', () => {
+    const out = tmp()
+    const args =
+      '--mix mix7 --policies baseline --profiles synthetic --client-processes 2 --duration 0.3 --warmup 0.05'
+    const r = spawnSync(process.execPath, [bin, 'serve-bench', ...args.split(' '), '--out', out], {
+      encoding: 'utf8',
+    })
+    assert.equal(r.status, 0, r.stderr)
+    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
+    assert.match(
+      results.provenance.notes ?? '',
+      /the clients in up to 2 processes of their own \(--client-processes/,
+    )
+    const [only] = results.runs
+    assert.ok(only && only.metrics.errorsTotal === 0 && only.workers.every((w) => w.requests > 0))
+    assert.match(
+      readFileSync(join(out, 'report.txt'), 'utf8'),
+      /note: 2 client processes drove the load \(alexnet-0 ×2, alexnet-2 ×2 \| alexnet-1 ×2;/,
+    )
+    const bad = spawnSync(process.execPath, [bin, 'serve-bench', '--client-processes', '0', '--out', out], {
+      encoding: 'utf8',
+    })
+    assert.equal(bad.status, 2, bad.stderr)
+    assert.match(bad.stderr, /--client-processes/)
+  })
+})
