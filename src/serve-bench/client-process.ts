@@ -80,13 +80,16 @@ export class ClientProcess {
     })
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
-        if (!this.done)
-          this.fail(
-            new Error(
-              `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}) before it finished`,
-            ),
-          )
-        resolve()
+        // a turn later: an error message the process sent just before it exited is seen first, and names the cause
+        setImmediate(() => {
+          if (!this.done)
+            this.fail(
+              new Error(
+                `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}) before it finished`,
+              ),
+            )
+          resolve()
+        })
       }),
     )
     this.child.on('error', (err) => this.fail(new Error(`cannot start ${this.label}: ${err.message}`)))
@@ -145,8 +148,11 @@ export function clientProcessMain(): void {
   let scrapes = false
   let edges: ShareOutcome['edges']
   const fail = async (err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err)
+    // on stderr too: the parent may see this process exit before the message (its error then names the exit only)
+    process.stderr.write(`eclip serve-bench-clients: ${message}\n`)
     await load?.close().catch(() => {})
-    last({ type: 'error', message: err instanceof Error ? err.message : String(err) })
+    last({ type: 'error', message })
   }
   process.on('message', (m: ToClients) => {
     if (m.type === 'open') {
