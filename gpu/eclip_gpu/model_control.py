@@ -24,7 +24,6 @@ What captures and builds is a `captor` (GpuCaptor here; tests hand in one withou
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -59,13 +58,8 @@ class GpuCaptor:
         self.serving = serving
 
     def partitions(self, keyed: list[dict]) -> tuple[dict, int]:
-        """{key: {partition id: Partition}} of the plans, and how many partitions had to be created for them. The
-        first step of every load and add-plans: refused here unless captures while serving are turned on."""
-        if os.environ.get("ECLIP_GPU_MODEL_CONTROL") != "1":
-            raise BackendError(
-                "loading a model into a GPU backend that is serving is turned off: its captures while the other models "
-                "serve failed on an H100 (docs/live.md, 'On the GPU backend'); restart the server with the model in "
-                "its config, or set ECLIP_GPU_MODEL_CONTROL=1 to try it")
+        """{key: {partition id: Partition}} of the plans, and how many partitions had to be created for them (the
+        first step of every load and add-plans)."""
         pool = self.serving.resources()[1]
         before = len(pool.partitions)
         parts = self.serving.plan_partitions(keyed)

@@ -42,7 +42,7 @@ cfg=/tmp/$name.serve.yaml
   echo "  - { model: $load, batch: $batch, loaded: false }"
 } >"$cfg"
 port=8124
-ECLIP_GPU_MODEL_CONTROL=1 /tmp/node .device/eclip/eclip.mjs serve --config "$cfg" --port $port --grpc-port off >"/tmp/$name.serve.log" 2>&1 &
+/tmp/node .device/eclip/eclip.mjs serve --config "$cfg" --port $port --grpc-port off >"/tmp/$name.serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do curl -sf "localhost:$port/v2/health/ready" >/dev/null && break; sleep 0.5; done
 echo "server ready at ${SECONDS} s" | tee -a "$log"

@@ -201,11 +201,3 @@ def test_a_burst_of_loads_and_unloads_runs_in_order_and_ends_consistent(rig):
     order = [h["id"] for h, _ in rig.replies.frames if h.get("id") in ids]
     assert order == ids
 
-
-def test_the_gpu_backend_refuses_loads_while_serving_unless_turned_on(monkeypatch):
-    from eclip_gpu.cuda import BackendError
-    from eclip_gpu.model_control import GpuCaptor
-
-    monkeypatch.delenv("ECLIP_GPU_MODEL_CONTROL", raising=False)
-    with pytest.raises(BackendError, match="turned off: its captures while the other models serve failed"):
-        GpuCaptor(serving=None).partitions([])
