@@ -2,7 +2,8 @@
 # eclip-live's model control and on/off benches on the GPU machine (issue #19) in ONE device call of at most ~7 min on
 # an H100, from the carried bundle (scripts/device-bundle.sh: carry .device/eclip.tar.xz, .device/node.xz and .whl/):
 #   1. the GPU tests of model control (gpu/tests_gpu/test_model_control.py: a load while alexnet serves, one that
-#      fails half way, an unknown model, an unload with executions in flight, a load again);
+#      fails half way, an unknown model, an unload with executions in flight, a load again) and of the partitions
+#      (test_partitions.py: SMs per slice, priorities, a plan's slice sets and a serving worker's capture streams);
 #   2. a load while two models serve at full rate, once per ARM: `eclip serve --backend gpu` under eclip-live (FRONTENDS
 #      HTTP front-end processes) with ON loaded at BATCH and LOAD in the repository; gpu/scripts/live-control-probe.py
 #      drives ON with CLIENTS closed-loop clients each, loads LOAD after BEFORE s (through a front-end), drives it
@@ -34,7 +35,7 @@ on=${ON:-albert,densenet201}; load=${LOAD:-vgg19}; batch=${BATCH:-8}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.limit --format=csv >"$log" 2>&1
 
 echo "== pytest model control (at ${SECONDS} s)" | tee -a "$log"
-timeout 150 python3 -m pytest -q -s gpu/tests_gpu/test_model_control.py >>"$log" 2>&1
+timeout 150 python3 -m pytest -q -s gpu/tests_gpu/test_model_control.py gpu/tests_gpu/test_partitions.py >>"$log" 2>&1
 tests=$?
 echo "pytest exit $tests at ${SECONDS} s" | tee -a "$log"
 
