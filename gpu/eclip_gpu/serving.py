@@ -682,8 +682,8 @@ class Serving:
         plan = msg.get("plan")
         keyed = msg.get("plans") or []
         t0 = time.perf_counter()
-        # every partition of every plan once, before any capture (creating one costs ~1.8 ms: never on the request
-        # path); plans that share slices share the partition
+        # every partition of every plan once, checked before any capture; plans that share slices share the partition.
+        # The green contexts kernels run in are the workers' own, made as they are captured (never on the request path)
         parts_of = self.plan_partitions([{"key": None, "plan": plan}, *keyed])
         loaded = []
         for w in msg["workers"]:
