@@ -11,18 +11,18 @@
 #      after the load, the unload's accepted and answered requests, and, from /metrics, /proc and the server log, the
 #      load's steps against the others' rate, GPU time per request and the host's busy cores. Arms: `before`
 #      (ECLIP_LEAN_LOAD=0: green contexts as before this change) and `lean` (the default);
-#   3. with BENCH_MIN_S of the budget left, `eclip bench --backend gpu --policies baseline,eclip-fit,eclip-live` at
-#      BENCH_BATCH over the on/off mixes of MIXES in one call (their solo runs shared; each mix's sets held): per
-#      mix STP, requests and the per-set tables (speed and p99 against each set held, p99 by the set a request
-#      started in and by the set it ended in), cut at the budget.
+#   3. per on/off mix of MIXES, with BENCH_MIN_S of the budget left, `eclip bench --backend gpu --policies
+#      baseline,eclip-fit,eclip-live` at BENCH_BATCH (solo runs, each set of the table held): STP, requests and the
+#      per-set tables (speed and p99 against each set held, p99 by the set a request started in and by the set it
+#      ended in); a bench still running at the budget is stopped (and writes nothing).
 # Usage there: OUT=... gpu/scripts/device-live-control.sh NAME
 #   env: PROFILES (profiles/h100: this GPU's profile directory), ON (albert,densenet201), LOAD (vgg19), BATCH (8),
 #        FRONTENDS (4), CLIENTS (4), BEFORE (3), AFTER (2), HOLD_MS (50), ARMS ("before lean"), BUDGET_S (450: the
-#        whole call), BENCH_MIN_S (150), MIXES ("examples/onoff.yaml examples/onoff-long.yaml"), BENCH_BATCH (1),
+#        whole call), BENCH_MIN_S (130), MIXES ("examples/onoff-long.yaml examples/onoff.yaml"), BENCH_BATCH (1),
 #        WARMUP_S (1), WINDOW_S (4)
 # Writes $OUT/NAME.log (tests, server log lines, probe tables), $OUT/NAME-probe.tgz (per arm: probe.json with every
-# request and sample, probe.txt, the server's log), $OUT/NAME-bench.log and NAME-bench.tgz (results.json,
-# report.txt, requests.csv, plans); prints a short table last.
+# request and sample, probe.txt, the server's log), $OUT/NAME-bench.tgz (per mix: results.json, report.txt,
+# requests.csv, plans, the bench's log); prints a short table last.
 set -uo pipefail
 name=${1:?usage: device-live-control.sh NAME}
 OUT=${OUT:-out}; mkdir -p "$OUT"
@@ -35,7 +35,9 @@ on=${ON:-albert,densenet201}; load=${LOAD:-vgg19}; batch=${BATCH:-8}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.limit --format=csv >"$log" 2>&1
 
 echo "== pytest model control (at ${SECONDS} s)" | tee -a "$log"
-timeout 150 python3 -m pytest -q -s gpu/tests_gpu/test_model_control.py gpu/tests_gpu/test_partitions.py >>"$log" 2>&1
+timeout 150 python3 -m pytest -q -s gpu/tests_gpu/test_model_control.py \
+  "gpu/tests_gpu/test_partitions.py::test_a_plans_slices_make_no_green_context_and_a_capture_stream_reuses_the_workers" \
+  >>"$log" 2>&1
 tests=$?
 echo "pytest exit $tests at ${SECONDS} s" | tee -a "$log"
 
@@ -54,17 +56,24 @@ probe_arm() {
   ECLIP_LEAN_LOAD=$lean /tmp/node .device/eclip/eclip.mjs serve --config "$cfg" --port "$port" --grpc-port off \
     >"$slog" 2>&1 &
   local pid=$!
-  for _ in $(seq 300); do curl -sf "localhost:$port/v2/health/ready" >/dev/null && break; sleep 0.5; done
+  for _ in $(seq 300); do
+    curl -sf "localhost:$port/v2/health/ready" >/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break  # the server ended (its log says why)
+    sleep 0.5
+  done
   # the backend process (python3 -m eclip_gpu backend), a child of the engine: its CPU is sampled beside the host's
+  if ! curl -sf "localhost:$port/v2/health/ready" >/dev/null; then
+    echo "server did not start (at ${SECONDS} s): $(tail -3 "$slog" | tr '\n' ' ')" | tee -a "$log"
+  fi
   local bpid
   bpid=$(pgrep -P "$pid" -f eclip_gpu | head -1)
-  echo "server ready at ${SECONDS} s (engine $pid, backend ${bpid:-?})" | tee -a "$log"
+  echo "engine $pid, backend ${bpid:-none} (at ${SECONDS} s)" | tee -a "$log"
   timeout 100 python3 gpu/scripts/live-control-probe.py "http://127.0.0.1:$port" --on "$on" --load "$load" \
     --batch "$batch" --clients "${CLIENTS:-4}" --before "${BEFORE:-3}" --after "${AFTER:-2}" --out "$dir" \
     --server-log "$slog" --pids "engine=$pid${bpid:+,backend=$bpid}" >>"$log" 2>&1
   local rc=$?
   curl -s "localhost:$port/metrics" | grep -E '^eclip_(plan|active_set)' >>"$log"
-  kill -TERM "$pid"; wait "$pid"
+  kill -TERM "$pid" 2>/dev/null; wait "$pid"
   grep -E 'gpu: .*(loaded|unloaded|plans added|captured under|load phases|green contexts)|eclip-live|error' "$slog" \
     | tail -20 >>"$log"
   mkdir -p "$dir" && cp "$slog" "$dir/serve.log"
@@ -79,34 +88,29 @@ for arm in $arms; do
 done
 tar czf "$OUT/$name-probe.tgz" -C /tmp $(for a in $arms; do echo "$name-probe-$a"; done)
 
-# the on/off mixes in one file, one bench: their solo runs are made once
-mixf=/tmp/$name-onoff.yaml
-{
-  echo "format: eclip.mixes/1"; echo "mixes:"
-  for f in ${MIXES:-examples/onoff.yaml examples/onoff-long.yaml}; do sed -n '/^mixes:/,$p' "$f" | tail -n +2; done
-} >"$mixf"
-left=$((budget - SECONDS))
-if [ "$left" -ge "${BENCH_MIN_S:-150}" ]; then
-  echo "== bench batch ${BENCH_BATCH:-1}: ${MIXES:-examples/onoff.yaml examples/onoff-long.yaml} (${left} s left)" \
-    | tee -a "$log"
-  timeout -s INT $((left - 10)) /tmp/node .device/eclip/eclip.mjs bench --backend gpu --mix "$mixf" \
+# one bench per on/off mix (a bench cut at the budget writes nothing; each that ends keeps its report)
+benches=""
+for f in ${MIXES:-examples/onoff-long.yaml examples/onoff.yaml}; do
+  b=$name-bench-$(basename "$f" .yaml)
+  left=$((budget - SECONDS))
+  if [ "$left" -lt "${BENCH_MIN_S:-130}" ]; then echo "== bench $f skipped: ${left} s of the budget left" | tee -a "$log"; continue; fi
+  echo "== bench batch ${BENCH_BATCH:-1}: $f (${left} s left)" | tee -a "$log"
+  timeout -s INT $((left - 10)) /tmp/node .device/eclip/eclip.mjs bench --backend gpu --mix "$f" \
     --policies baseline,eclip-fit,eclip-live --modes graph --batch "${BENCH_BATCH:-1}" --profiles "$profiles" \
-    --warmup "${WARMUP_S:-1}" --duration "${WINDOW_S:-4}" --no-plots --no-sim-compare --out "/tmp/$name-bench" \
-    >"$OUT/$name-bench.log" 2>&1
-  echo "bench exit $? at ${SECONDS} s" | tee -a "$log"
-  cp "$mixf" "/tmp/$name-bench/" 2>/dev/null
-  tar czf "$OUT/$name-bench.tgz" -C /tmp "$name-bench"
-else
-  echo "== bench skipped: ${left} s of the budget left" | tee -a "$log"
-fi
+    --warmup "${WARMUP_S:-1}" --duration "${WINDOW_S:-4}" --no-plots --no-sim-compare --out "/tmp/$b" >"/tmp/$b.log" 2>&1
+  echo "bench $f exit $? at ${SECONDS} s" | tee -a "$log"
+  mkdir -p "/tmp/$b" && cp "/tmp/$b.log" "/tmp/$b/bench.log"
+  benches="$benches $b"
+done
+[ -n "$benches" ] && tar czf "$OUT/$name-bench.tgz" -C /tmp $benches
 
 echo "done at ${SECONDS} s" | tee -a "$log"
 echo
-rep=/tmp/$name-bench/report.txt
-if [ -f "$rep" ]; then
+for b in $benches; do
   # per mix: the policies' STP and requests, then the measured eclip-live run's active sets against each set held
-  awk '/^Following the active set|^Active sets of/ {p=1} p && /^$/ {p=0; print ""} p' "$rep" | cut -c1-330 | head -60
-fi
+  [ -f "/tmp/$b/report.txt" ] && awk '/^Following the active set|^Active sets of/ {p=1} p && /^$/ {p=0; print ""} p' \
+    "/tmp/$b/report.txt" | cut -c1-330 | head -30
+done
 echo "GPU tests: pytest exit $tests"
 for arm in $arms; do
   echo "-- load while serving, arm $arm"
