@@ -24,7 +24,6 @@ What captures and builds is a `captor` (GpuCaptor here; tests hand in one withou
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -59,24 +58,27 @@ class GpuCaptor:
         self.serving = serving
 
     def partitions(self, keyed: list[dict]) -> tuple[dict, int]:
-        """{key: {partition id: Partition}} of the plans, and how many partitions had to be created for them. The
-        first step of every load and add-plans: refused here unless captures while serving are turned on."""
-        if os.environ.get("ECLIP_GPU_MODEL_CONTROL") != "1":
-            raise BackendError(
-                "loading a model into a GPU backend that is serving is turned off: its captures while the other models "
-                "serve failed on an H100 (docs/live.md, 'On the GPU backend'); restart the server with the model in "
-                "its config, or set ECLIP_GPU_MODEL_CONTROL=1 to try it")
-        pool = self.serving.resources()[1]
-        before = len(pool.partitions)
+        """{key: {partition id: Partition or SliceSet}} of the plans, and how many green contexts that made (the
+        first step of every load and add-plans)."""
+        before = self.made()[0]
         parts = self.serving.plan_partitions(keyed)
-        return parts, len(pool.partitions) - before
+        return parts, self.made(before)[0]
+
+    def made(self, since: int = 0) -> tuple[int, float, float]:
+        """Green contexts the process made after its first `since`: (how many, total ms, the longest ms)."""
+        return self.serving.resources()[1].made(since)
 
     def build(self, spec: dict, keyed: list[dict], parts: dict, default: dict) -> tuple[ServedWorker, dict]:
         info, pipe = self.serving.build_worker(spec, default["plan"], keyed, parts, quiet=True)
         return self.serving.served_worker(info, pipe), info
 
+    def built_s(self, name: str) -> float:
+        """How long building `name`'s model took (the rest of its build was capturing it)."""
+        src = self.serving.sources.get(name)
+        return src.built_s if src is not None else 0.0
+
     def capture(self, w: ServedWorker, key: str, plan: dict, parts: dict):
-        cap = self.serving.sources[w.name].capture(self.serving, plan, key, parts, quiet=True)
+        cap = self.serving.sources[w.name].capture(self.serving, plan, key, parts, quiet=True, busy=True)
         if list(cap.output.shape[1:]) != w.pipeline.out_shape:
             raise BackendError(f"{w.name}: its capture under plan {key!r} gives another output")
         return cap
@@ -107,6 +109,29 @@ class GpuCaptor:
         self.serving.sources.pop(w.name, None)
         if w.pipeline is not None:
             w.pipeline.captures.clear()
+
+
+class _Phases:
+    """The steps of one load, each as its span in s from the load's start: "name a–b, …"."""
+
+    def __init__(self, t0: float):
+        self.t0, self.last, self.spans = t0, t0, []
+
+    def end(self, name: str) -> None:
+        """The step since the last one ended, ending now."""
+        now = time.perf_counter()
+        self.spans.append((name, self.last - self.t0, now - self.t0))
+        self.last = now
+
+    def split(self, first: str, first_s: float, then: str) -> None:
+        """The step since the last one, ending now, as two: `first` its first `first_s` s, `then` the rest."""
+        now = time.perf_counter()
+        mid = min(self.last + max(first_s, 0.0), now)
+        self.spans += [(first, self.last - self.t0, mid - self.t0), (then, mid - self.t0, now - self.t0)]
+        self.last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{n} {a:.2f}–{b:.2f}" for n, a, b in self.spans)
 
 
 class ModelControl:
@@ -214,17 +239,22 @@ class ModelControl:
             raise BackendError(f"{name}: none of the {len(keyed)} plans of its load lists it")
         self._check_plans(keyed, new=name)
         self._settle_retired()
-        parts, created = self.captor.partitions(keyed)
+        made0 = self.captor.made()[0]
+        phases = _Phases(t0)
+        parts, _ = self.captor.partitions(keyed)
         ring = None
         if msg.get("ring") is not None:
             ring = self.serving.attach_rings({name: msg["ring"]}).get(name)
+        phases.end("partitions and ring")
         worker = staged = None
         try:
             default = max(mine, key=lambda k: len(k["plan"]["workers"]))
             worker, info = self.captor.build(spec, mine, parts, default)
+            phases.split("model built", self.captor.built_s(name), f"captured under {len(mine)} plans")
             self._progress(f"load-model {name}", f"{name}: built and captured under {len(mine)} plans in "
                            f"{time.perf_counter() - t0:.1f} s")
             staged = self._capture_loaded(keyed, parts, skip=name)
+            phases.end(f"{len(staged)} captures of the loaded models")
         except BaseException:
             # half way: nothing of it is in place; what it made goes (its model, captures and ring)
             worker = staged = None
@@ -235,8 +265,13 @@ class ModelControl:
             raise
         captured = self._install(staged)
         self.serving.add_worker(worker)
+        phases.end("serving")
+        created, ms, longest = self.captor.made(made0)
         self._progress(f"load-model {name}", f"{name}: serving after {time.perf_counter() - t0:.1f} s; "
-                       f"{len(staged)} captures of the loaded workers under its plans, {created} partitions created")
+                       f"{len(staged)} captures of the loaded workers under its plans, {created} green contexts made "
+                       f"({ms:.0f} ms in all, the longest {longest:.1f} ms)")
+        # each step's span, for lining a load up with the others' rates (gpu/scripts/live-control-probe.py)
+        self._progress(f"load-model {name}", f"{name}: load phases (s from its start): {phases}")
         return {"type": "model-loaded", "worker": info, "captured": captured, "partitionsCreated": created,
                 **({"ring": ring} if ring is not None else {})}
 
@@ -271,9 +306,11 @@ class ModelControl:
         keyed = msg["plans"]
         self._check_plans(keyed)
         self._settle_retired()
-        parts, created = self.captor.partitions(keyed)
+        made0 = self.captor.made()[0]
+        parts, _ = self.captor.partitions(keyed)
         staged = self._capture_loaded(keyed, parts)
-        return {"type": "plans-added", "captured": self._install(staged), "partitionsCreated": created}
+        return {"type": "plans-added", "captured": self._install(staged),
+                "partitionsCreated": self.captor.made(made0)[0]}
 
     # ── draining ────────────────────────────────────────────────────────────────────────────────────────────
     def _drain(self, w: ServedWorker) -> None:

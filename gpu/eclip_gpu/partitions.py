@@ -12,7 +12,7 @@ worker's, plan field `streamPriority`; issue #20). Running blocks are never pree
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .cuda import BackendError, check, device, driver, versions
 
@@ -150,24 +150,60 @@ def read_layout(index: int = 0) -> SliceLayout:
 
 
 @dataclass
+class SliceSet:
+    """A plan's partition as a slice set only, no green context of its own (PartitionPool.declare): what
+    `for_worker` and `capture_partition` make a worker's green contexts from."""
+
+    id: int
+    slices: tuple[int, ...]
+    sms: int
+
+
+@dataclass
 class PartitionPool:
-    """Green-context partitions created once; `get(slices)` returns the one for a slice set."""
+    """Green-context partitions created once; `get(slices)` returns the one for a slice set. Counts the green contexts
+    it has made and how long each took (`made`: a load while others serve reports them)."""
 
     layout: SliceLayout
     partitions: dict[tuple[int, ...], Partition] = field(default_factory=dict)
     worker_partitions: dict[tuple, Partition] = field(default_factory=dict)
+    # a serving worker's capture streams, each in the green context of its partition there (capture_partition)
+    capture_partitions: dict[tuple, Partition] = field(default_factory=dict)
+    create_ms: list = field(default_factory=list)
 
-    def create(self, slices, pid: int | None = None) -> Partition:
+    def _key(self, slices) -> tuple[int, ...]:
         key = tuple(sorted(set(int(s) for s in slices)))
-        if key in self.partitions:
-            return self.partitions[key]
         if not key or key[0] < 0 or key[-1] >= self.layout.n_slices:
             raise BackendError(
                 f"partition {list(slices)} is not a union of slices 0..{self.layout.n_slices - 1} of this GPU's split"
             )
-        part = make_partition(self.layout, key, pid if pid is not None else len(self.partitions))
+        return key
+
+    def _make(self, slices: tuple[int, ...], pid: int, priority: str = "normal") -> Partition:
+        part = make_partition(self.layout, slices, pid, priority)
+        self.create_ms.append(part.create_ms)
+        return part
+
+    def made(self, since: int = 0) -> tuple[int, float, float]:
+        """Green contexts made after the first `since`: (how many, total ms, the longest ms)."""
+        ms = self.create_ms[since:]
+        return len(ms), sum(ms), max(ms, default=0.0)
+
+    def create(self, slices, pid: int | None = None) -> Partition:
+        key = self._key(slices)
+        if key in self.partitions:
+            return self.partitions[key]
+        part = self._make(key, pid if pid is not None else len(self.partitions))
         self.partitions[key] = part
         return part
+
+    def declare(self, slices, pid: int) -> Partition | SliceSet:
+        """A plan's partition where only workers' own green contexts will run kernels (serving): the pool's partition
+        if it has one already, else the slice set alone — no green context made for it."""
+        key = self._key(slices)
+        if key in self.partitions:
+            return self.partitions[key]
+        return SliceSet(pid, key, sum(self.layout.slice_sms(i) for i in key))
 
     def whole(self) -> Partition:
         return self.create(range(self.layout.n_slices))
@@ -186,15 +222,35 @@ class PartitionPool:
         352/117/1167)."""
         key = (part.slices, worker, priority)
         if key not in self.worker_partitions:
-            self.worker_partitions[key] = make_partition(self.layout, part.slices, part.id, priority)
+            self.worker_partitions[key] = self._make(part.slices, part.id, priority)
         return self.worker_partitions[key]
+
+    def capture_partition(self, part, worker: str, priority: str = "normal") -> Partition:
+        """`worker`'s own partition of `part`'s slices (for_worker: its green context, made if it has none) with a
+        second stream of its own: where a worker that is serving is captured under another plan, on a stream none of
+        its requests is launched on, its kernels in the green context its other captures use (already set up, its
+        kernels loaded there; no context made for the capture where the worker has one)."""
+        key = (part.slices, worker, priority)
+        if key not in self.capture_partitions:
+            own = self.for_worker(part, worker, priority)
+            d = driver()
+            stream = check(d.cuGreenCtxStreamCreate(own.green_ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING,
+                                                    priority_value(priority)), "cuGreenCtxStreamCreate")
+            import torch  # noqa: PLC0415
+
+            ts = torch.cuda.ExternalStream(int(stream), device=self.layout.device)
+            self.capture_partitions[key] = replace(own, cu_stream=stream, torch_stream=ts, create_ms=0.0)
+        return self.capture_partitions[key]
 
     def close(self) -> None:
         # Streams and green contexts must outlive every graph that uses them (docs/design.md §8): call only after graphs die.
         d = driver()
+        for p in self.capture_partitions.values():
+            d.cuStreamDestroy(p.cu_stream)  # its green context is its worker partition's, destroyed below
         for p in [*self.worker_partitions.values(), *self.partitions.values()]:
             d.cuStreamDestroy(p.cu_stream)
             d.cuGreenCtxDestroy(p.green_ctx)
+        self.capture_partitions.clear()
         self.worker_partitions.clear()
         self.partitions.clear()
 

@@ -66,6 +66,11 @@ DATATYPE_BYTES = {k: v[1] for k, v in DATATYPES.items()}
 PIPELINE_DEPTH = max(1, int(os.environ.get("ECLIP_PIPELINE_DEPTH", "2")))
 # The backend's GIL switch interval while serving (CPython's default is 5 ms); ECLIP_GIL_SWITCH_S overrides it.
 GIL_SWITCH_S = float(os.environ.get("ECLIP_GIL_SWITCH_S", "0.0002"))
+# Green contexts only where kernels run: a plan's partitions are slice sets (each worker makes its own green context of
+# them), and a worker that is serving is captured under a new plan on a second stream of its own green contexts, not
+# in new ones. ECLIP_LEAN_LOAD=0 makes them as before (a context per plan partition, and per serving worker's
+# capture), for comparisons (gpu/scripts/device-live-control.sh).
+LEAN_LOAD = os.environ.get("ECLIP_LEAN_LOAD", "1") != "0"
 KSERVE_OF_TORCH = {v[0]: k for k, v in DATATYPES.items()}
 
 
@@ -677,8 +682,8 @@ class Serving:
         plan = msg.get("plan")
         keyed = msg.get("plans") or []
         t0 = time.perf_counter()
-        # every partition of every plan once, before any capture (creating one costs ~1.8 ms: never on the request
-        # path); plans that share slices share the partition
+        # every partition of every plan once, checked before any capture; plans that share slices share the partition.
+        # The green contexts kernels run in are the workers' own, made as they are captured (never on the request path)
         parts_of = self.plan_partitions([{"key": None, "plan": plan}, *keyed])
         loaded = []
         for w in msg["workers"]:
@@ -692,8 +697,10 @@ class Serving:
         return {"type": "loaded", "workers": loaded, "pipelineDepth": PIPELINE_DEPTH, "requestPath": path}
 
     def plan_partitions(self, keyed: list[dict]) -> dict:
-        """{key: {partition id: Partition}} of every plan of `keyed` ([{key, plan}]; a null plan has none), each checked
-        against this GPU; a partition the process's pool lacks is created now (never on the request path)."""
+        """{key: {partition id: Partition or SliceSet}} of every plan of `keyed` ([{key, plan}]; a null plan has
+        none), each checked against this GPU. Kernels run in the workers' own green contexts of these slices
+        (CaptureSource.capture, made there, never on the request path), so a partition the pool lacks is only named
+        (PartitionPool.declare; LEAN_LOAD=0: created)."""
         layout, pool, _ = self.resources()
         keys = [k["key"] for k in keyed if k["key"] is not None]
         if any(not isinstance(k, str) or not k for k in keys) or len(set(keys)) != len(keys):
@@ -703,7 +710,8 @@ class Serving:
             p = k["plan"]
             if p:
                 check_plan_gpu(p["gpu"], layout)
-                parts_of[k["key"]] = {q["id"]: pool.create(q["slices"], q["id"]) for q in p["pool"]["partitions"]}
+                make = pool.declare if LEAN_LOAD else pool.create
+                parts_of[k["key"]] = {q["id"]: make(q["slices"], q["id"]) for q in p["pool"]["partitions"]}
         return parts_of
 
     def build_worker(self, w: dict, plan: dict | None, keyed: list[dict], parts_of: dict,
@@ -717,11 +725,13 @@ class Serving:
         name = w["name"]
         mem0 = torch.cuda.memory_reserved()
         model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
+        t0 = time.perf_counter()
         built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
+        built_s = time.perf_counter() - t0
         # the default plan's stream priority for every capture of the worker (eclip-rt's priority mechanism: its
         # launch stream and its partitions' streams at high priority; runner.py says why both)
         level = (_plan_worker(plan, w, None) or {}).get("streamPriority", "normal")
-        src = CaptureSource(w, built, ordinary_stream(level), torch.cuda.graph_pool_handle(), level)
+        src = CaptureSource(w, built, ordinary_stream(level), torch.cuda.graph_pool_handle(), level, built_s=built_s)
         variants = {k["key"]: src.capture(self, k["plan"], k["key"], parts_of.get(k["key"], {}), quiet)
                     for k in keyed if any(pw["name"] == name for pw in k["plan"]["workers"])}
         # the default plan is often one of the keyed ones (the whole set's): its capture serves both
@@ -785,33 +795,41 @@ class CaptureSource:
     origin: object
     graph_pool: object
     level: str = "normal"  # its streams' priority (eclip-rt)
-    capture_stream: object = None  # quiet captures' own (capture)
+    capture_stream: object = None  # the captures' own while the worker serves (capture)
     warmed_by: dict = field(default_factory=dict)  # thread id -> ids of the streams it has warmed up
     dry: tuple | None = None
+    built_s: float = 0.0  # how long building the model took (a load's phases, model_control.py)
 
-    def capture(self, serving: "Serving", plan: dict | None, key: str | None, parts: dict, quiet: bool = False):
+    def capture(self, serving: "Serving", plan: dict | None, key: str | None, parts: dict, quiet: bool = False,
+                busy: bool = False):
         """The worker captured under `plan` (None: an ordinary full-GPU stream) on `parts` ({partition id:
-        Partition}: the plan's, Serving.plan_partitions), on partitions of the worker's own."""
+        Partition}: the plan's, Serving.plan_partitions), on partitions of the worker's own. `quiet`: other workers
+        serve meanwhile (execute.graph_capture); `busy`: this worker serves too."""
         layout, pool, _ = serving.resources()
         name = self.spec["name"]
         pw = _plan_worker(plan, self.spec, key)
         mode, groups = worker_mode(plan["policy"] if plan else None, [dict(g) for g in pw["groups"]] if pw else None)
-        # each worker its own stream on every partition: workers share SMs, never a queue. While the process serves
-        # (quiet), the capture runs on streams of its own that no request is launched on: work another thread enqueues
-        # on a stream being captured (this worker's requests, on its stream) would join the capture and break it
-        owner, origin = name, self.origin
-        if quiet:
+        # each worker its own stream on every partition: workers share SMs, never a queue. While the worker serves,
+        # the capture runs on streams of its own that no request is launched on: work another thread enqueues on a
+        # stream being captured (this worker's requests, on its stream) would join the capture and break it. Those
+        # streams are second streams of the worker's own green contexts (LEAN_LOAD=0: contexts of their own, and
+        # for any capture while others serve, as before)
+        if quiet and (busy or not LEAN_LOAD):
             if self.capture_stream is None:
                 self.capture_stream = ordinary_stream(self.level)
-            owner, origin = f"{name}:capture", self.capture_stream
-        wparts = {pid: pool.for_worker(part, owner, self.level) for pid, part in parts.items()}
+            origin = self.capture_stream
+            wparts = {pid: (pool.capture_partition(part, name, self.level) if LEAN_LOAD
+                            else pool.for_worker(part, f"{name}:capture", self.level)) for pid, part in parts.items()}
+        else:
+            origin = self.origin
+            wparts = {pid: pool.for_worker(part, name, self.level) for pid, part in parts.items()}
         warmed = self.warmed_by.setdefault(threading.get_ident(), set())
         if self.dry is None:
             per_op, dry = op_kernel_starts(self.built, self.origin, warmed, quiet=quiet)
             self.dry = (per_op, replace(dry, graphs=[], output=None))
         execd = prepare_worker(name, self.built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
                                layout=layout, pool=self.graph_pool, warmed=warmed, dry_run=self.dry, quiet=quiet)
-        if quiet:
+        if origin is not self.origin:
             execd.origin = self.origin  # its requests are launched on the worker's own stream (a graph keeps its SMs)
         return execd
 

@@ -59,6 +59,13 @@ class FakeCaptor(GpuCaptor):
                 self.slice_sets.add(tuple(sorted(q["slices"])))
         return {k["key"]: {} for k in keyed}, len(self.slice_sets) - before
 
+    def made(self, since=0):
+        """A "green context" per slice set seen, each made in no time."""
+        return len(self.slice_sets) - since, 0.0, 0.0
+
+    def built_s(self, name):
+        return 0.0
+
     def build(self, spec, keyed, parts, default):
         execute, out_item_bytes, info = self.make(spec)
         keys = [k["key"] for k in keyed]

@@ -3,15 +3,23 @@ pipelines, replies by id) with workers that "capture" instantly (fake_capture.py
 add-plans do to the served set and to every worker's captures, the bad requests, a load that fails half way, a burst
 of them, and the requests of a model being unloaded. The real captures: gpu/tests_gpu/test_model_control.py."""
 
+import importlib.util
 import itertools
 import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from fake_capture import FakeCaptor, FakePipe
 
 from eclip_gpu.model_control import ModelControl
+
+# the probe that reads a load's steps off the server log (gpu/scripts/live-control-probe.py)
+_spec = importlib.util.spec_from_file_location(
+    "live_control_probe", Path(__file__).resolve().parents[1] / "scripts" / "live-control-probe.py")
+probe = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(probe)
 from eclip_gpu.serving import Serving, ServedWorker
 
 
@@ -105,6 +113,26 @@ def test_a_load_captures_the_new_worker_and_the_loaded_ones_under_its_plans(rig)
     # add-plans: every loaded worker under a plan new to it
     reply = rig.replies.by_id(rig.request("add-plans", plans=[{**plan("a", "b"), "key": "a+b*"}]))
     assert reply["type"] == "plans-added" and reply["captured"] == {"a": ["a+b*"], "b": ["a+b*"]}
+
+
+def test_a_load_reports_its_steps_in_order_for_the_probe_to_line_up():
+    # the captor takes 50 ms a capture: b under its two plans, then a under the pair's
+    r = Rig(capture_s=0.05)
+    r.serve("a", ["a"])
+    try:
+        reply = r.replies.by_id(r.request("load-model", worker={"name": "b"}, plans=[plan("b"), plan("a", "b")]))
+        assert reply["type"] == "model-loaded", reply
+        lines = [h["message"] for h, _ in r.replies.frames if h.get("type") == "progress"]
+        assert any(re.search(r"serving after .* 2 green contexts made \(0 ms in all", x) for x in lines), lines
+        steps = probe.parse_phases("\n".join(f"gpu: {x}" for x in lines), "b")
+        assert [n for n, _, _ in steps] == ["partitions and ring", "model built", "captured under 2 plans",
+                                            "1 captures of the loaded models", "serving"]
+        # one after another from 0, each as long as its captures
+        assert steps[0][1] == 0.0
+        assert all(abs(a[2] - b[1]) < 0.011 for a, b in zip(steps, steps[1:]))
+        assert steps[2][2] - steps[2][1] >= 0.09 and steps[3][2] - steps[3][1] >= 0.045
+    finally:
+        r.close()
 
 
 def test_the_others_keep_serving_while_a_load_captures():
@@ -201,11 +229,3 @@ def test_a_burst_of_loads_and_unloads_runs_in_order_and_ends_consistent(rig):
     order = [h["id"] for h, _ in rig.replies.frames if h.get("id") in ids]
     assert order == ids
 
-
-def test_the_gpu_backend_refuses_loads_while_serving_unless_turned_on(monkeypatch):
-    from eclip_gpu.cuda import BackendError
-    from eclip_gpu.model_control import GpuCaptor
-
-    monkeypatch.delenv("ECLIP_GPU_MODEL_CONTROL", raising=False)
-    with pytest.raises(BackendError, match="turned off: its captures while the other models serve failed"):
-        GpuCaptor(serving=None).partitions([])

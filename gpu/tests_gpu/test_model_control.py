@@ -4,7 +4,6 @@ model; alexnet's requests during the load are all answered right; a load that fa
 for another kernel sequence of alexnet) leaves every capture and the served set as they were; an unload answers what
 the worker holds, retires the pair's plan, and the model loads again."""
 
-import os
 import threading
 import time
 
@@ -15,9 +14,6 @@ from tests_gpu.replies import Replies
 from eclip_gpu import zoo
 from eclip_gpu.model_control import ModelControl
 from eclip_gpu.serving import Serving, _own_resources
-
-# the feature these tests try is off by default on the GPU backend (model_control.GpuCaptor.partitions)
-os.environ["ECLIP_GPU_MODEL_CONTROL"] = "1"
 
 BATCH = 2
 DATATYPE = {"alexnet": "FP16", "albert": "INT64"}

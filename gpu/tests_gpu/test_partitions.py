@@ -59,3 +59,25 @@ def test_streams_take_the_priority_asked_for(pool):
     assert check(d.cuStreamGetPriority(lo.cu_stream), "cuStreamGetPriority") == 0
     s = ordinary_stream("high")
     assert check(d.cuStreamGetPriority(d.CUstream(int(s.cuda_stream))), "cuStreamGetPriority") == greatest
+
+
+def test_a_plans_slices_make_no_green_context_and_a_capture_stream_reuses_the_workers(pool):
+    """Serving's plan partitions are slice sets (`declare`: no green context), each worker makes its own of them
+    (for_worker), and a serving worker's capture stream is a second stream of that green context (capture_partition),
+    its kernels on the same SMs; the pool counts the contexts it made."""
+    from eclip_gpu.partitions import SliceSet
+
+    n0 = pool.made()[0]
+    s = pool.declare([1, 2], 7)
+    assert isinstance(s, SliceSet) and (s.id, s.slices) == (7, (1, 2))
+    assert s.sms == pool.layout.slice_sms(1) + pool.layout.slice_sms(2)
+    assert pool.made(n0)[0] == 0
+    own = pool.for_worker(s, "w-test")
+    assert pool.made(n0)[0] == 1 and pool.made(n0)[1] > 0
+    cap = pool.capture_partition(s, "w-test")
+    assert cap.green_ctx is own.green_ctx and int(cap.cu_stream) != int(own.cu_stream)
+    assert pool.capture_partition(s, "w-test") is cap and pool.made(n0)[0] == 1
+    assert smid_probe(cap) == smid_probe(own)
+    # a worker without a context of those slices gets one, and its capture stream in it
+    pool.capture_partition(s, "w-test-2")
+    assert pool.made(n0)[0] == 2

@@ -361,19 +361,26 @@ export function liveTables(runs: Run[]): string | null {
             .filter((w) => w.requests > 0)
             .map((w) => `${f(w.p99ServiceUs ?? null, 0)}/${f(w.heldP99Us ?? null, 0)}`)
             .join(', ') || '–',
-          f(worstP99(set), 3),
+          f(worstP99(set, 'started'), 3),
+          set.workers
+            .filter((w) => (w.endedRequests ?? 0) > 0)
+            .map((w) => `${w.endedRequests}: ${f(w.p99EndedUs ?? null, 0)}/${f(w.heldP99Us ?? null, 0)}`)
+            .join(', ') || '–',
+          f(worstP99(set, 'ended'), 3),
         ])
         out.push(
           gridTable(
-            `Active sets of ${mix} ${policyLabel(r)} (hold ${lv.holdMs} ms; table of ${lv.tablePlans} ${lv.tablePolicy} plans, ${lv.unionPartitions} partitions in all; ${lv.planChanges} requests ran under another plan than their previous one): share of the window, requests per worker under the set's plan, mean request µs here/held (the set's plan with its workers alone, closed loop), the slowest worker's speed vs held, p99 request µs here/held of the workers with requests, and the largest p99 here ÷ held`,
+            `Active sets of ${mix} ${policyLabel(r)} (hold ${lv.holdMs} ms; table of ${lv.tablePlans} ${lv.tablePolicy} plans, ${lv.unionPartitions} partitions in all; ${lv.planChanges} requests ran under another plan than their previous one): share of the window, requests per worker under the set's plan, mean request µs here/held (the set's plan with its workers alone, closed loop), the slowest worker's speed vs held; p99 request µs here/held of the requests that started in the set (under its plan) and the largest ÷ held; then the same for the requests that ended while it was the active set (a request a switch overtook counts in the new set: the issue's reading), with their count`,
             [
               'active set',
               'time',
               'requests',
               'µs here/held',
               'speed vs held',
-              'p99 here/held',
-              'p99 ÷ held',
+              'p99 started here/held',
+              '÷ held',
+              'ended here: n: p99/held',
+              '÷ held',
             ],
             body,
           ),
@@ -383,9 +390,15 @@ export function liveTables(runs: Run[]): string | null {
   return out.join('\n\n')
 }
 
-/** The largest p99 here ÷ held of a set's workers with requests (the one switching moved most); null if none. */
-function worstP99(set: LiveSetMetrics): number | null {
-  const xs = set.workers.flatMap((w) => (w.requests > 0 && w.p99VsHeld != null ? [w.p99VsHeld] : []))
+/**
+ * The largest p99 here ÷ held of a set's workers with requests (the one switching moved most), the requests counted in
+ * the set they started in or in the set active when they ended; null if none.
+ */
+function worstP99(set: LiveSetMetrics, by: 'started' | 'ended'): number | null {
+  const xs = set.workers.flatMap((w) => {
+    const r = by === 'started' ? w.p99VsHeld : w.p99EndedVsHeld
+    return (by === 'started' ? w.requests : (w.endedRequests ?? 0)) > 0 && r != null ? [r] : []
+  })
   return xs.length > 0 ? Math.max(...xs) : null
 }
 

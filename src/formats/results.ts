@@ -178,6 +178,14 @@ export const LiveSetMetrics = Type.Object(
           heldP99Us: Type.Optional(NullableNum),
           /** p99ServiceUs / heldP99Us: ≤ 1.1 when switching moved its p99 by at most 10% against the set held. */
           p99VsHeld: Type.Optional(NullableNum),
+          /**
+           * The same p99 with each request counted in the set active when it completed (whatever plan it started
+           * under: a request a switch overtook counts in the new set), its requests, and it ÷ heldP99Us: the issue's
+           * "against a run held in the new set". The fields above count requests in the set they started in.
+           */
+          endedRequests: Type.Optional(Type.Integer({ minimum: 0 })),
+          p99EndedUs: Type.Optional(NullableNum),
+          p99EndedVsHeld: Type.Optional(NullableNum),
         },
         { additionalProperties: false },
       ),

@@ -13,6 +13,7 @@ import {
   type WorkerResult,
 } from '../formats/index.ts'
 import { packedArea, packingBound } from '../profile/bound.ts'
+import { activeSetTimeline } from './active-set.ts'
 import { jain, latencySummary, mean } from './stats.ts'
 import { achievedRoundsPerS, type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
 
@@ -49,7 +50,20 @@ function liveMetrics(
   if (!live || !table) return undefined
   const names = spec.workers.map((w) => w.name)
   const fallbackOf = new Map(Object.entries(live.fallbacks))
-  const keys = new Set([...Object.keys(live.setTimeUs), ...live.keys])
+  // each request in the window also by the set active when it completed (the run gives the set it started in)
+  const timeline = activeSetTimeline(result.workers, names, live.holdUs)
+  const ended = new Map<string, number[]>() // `${set key}|${worker}` -> request times
+  result.workers.forEach((w, wi) => {
+    w.endUs.forEach((e, i) => {
+      if (!inWindow(e)) return
+      const k = `${timeline.at(e)}|${names[wi]}`
+      const xs = ended.get(k) ?? []
+      xs.push(e - (w.startUs[i] ?? e))
+      ended.set(k, xs)
+    })
+  })
+  const endedKeys = [...ended.keys()].map((k) => k.slice(0, k.lastIndexOf('|')))
+  const keys = new Set([...Object.keys(live.setTimeUs), ...live.keys, ...endedKeys])
   let planChanges = 0
   result.workers.forEach((w, wi) => {
     const plans = live.requestPlans[wi] ?? []
@@ -71,6 +85,7 @@ function liveMetrics(
         w?.endUs.forEach((e, i) => {
           if (idx >= 0 && plans[i] === idx && inWindow(e)) service.push(e - (w.startUs[i] ?? e))
         })
+        const atEnd = ended.get(`${key}|${name}`) ?? []
         return {
           name,
           requests: service.length,
@@ -80,6 +95,9 @@ function liveMetrics(
           p99ServiceUs: service.length > 0 ? latencySummary(service).p99 : null,
           heldP99Us: null,
           p99VsHeld: null,
+          endedRequests: atEnd.length,
+          p99EndedUs: atEnd.length > 0 ? latencySummary(atEnd).p99 : null,
+          p99EndedVsHeld: null,
         }
       })
       const ranUnder = fallbackOf.get(key)
@@ -336,6 +354,8 @@ export function normalise(runs: Run[]): Run[] {
           w.speedVsHeld = w.heldServiceUs !== null && w.serviceUs ? w.heldServiceUs / w.serviceUs : null
           w.heldP99Us = hw?.latencyUs?.p99 ?? null
           w.p99VsHeld = w.heldP99Us && w.p99ServiceUs != null ? w.p99ServiceUs / w.heldP99Us : null
+          if (w.endedRequests !== undefined)
+            w.p99EndedVsHeld = w.heldP99Us && w.p99EndedUs != null ? w.p99EndedUs / w.heldP99Us : null
         }
         const speeds = set.workers.flatMap((w) =>
           w.requests > 0 && w.speedVsHeld !== null ? [w.speedVsHeld] : [],

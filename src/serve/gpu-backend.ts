@@ -204,7 +204,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
       for (const [w, keys] of Object.entries(r.captured))
         for (const k of keys) this.loaded.get(w)?.keys.add(k)
       this.opts.log?.(
-        `gpu: ${fresh.length} plans added (${Object.values(r.captured).flat().length} captures, ${r.partitionsCreated} partitions created)`,
+        `gpu: ${fresh.length} plans added (${Object.values(r.captured).flat().length} captures, ${r.partitionsCreated} green contexts made)`,
       )
     }
     for (const e of table.plans)
@@ -263,7 +263,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     this.models = [...this.models, m]
     for (const [w, keys] of Object.entries(r.captured)) for (const k of keys) this.loaded.get(w)?.keys.add(k)
     this.opts.log?.(
-      `gpu: ${m.name} loaded: captured under ${plans.length} plans, the loaded models under ${Object.values(r.captured).flat().length} more, ${r.partitionsCreated} partitions created, ${((r.worker.memoryBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`,
+      `gpu: ${m.name} loaded: captured under ${plans.length} plans, the loaded models under ${Object.values(r.captured).flat().length} more, ${r.partitionsCreated} green contexts made, ${((r.worker.memoryBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`,
     )
   }
 

@@ -236,13 +236,37 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
           close(w.p99VsHeld, w.p99ServiceUs / w.heldP99Us)
         }
     }
+    // every request in the window counted once in the set it started in and once in the set it ended in
+    for (const w of lr.workers) {
+      const mine = lv.sets.flatMap((s) => s.workers.filter((x) => x.name === w.name))
+      let byStart = 0
+      let byEnd = 0
+      for (const x of mine) {
+        byStart += x.requests
+        byEnd += x.endedRequests ?? 0
+      }
+      assert.equal(byStart, w.requests, `${w.name} by start`)
+      assert.equal(byEnd, w.requests, `${w.name} by end`)
+    }
+    // a switch overtakes some requests: they end in another set than they started in
+    assert.ok(
+      lv.sets.some((s) => s.workers.some((x) => (x.endedRequests ?? 0) !== x.requests)),
+      'some request ended in another set',
+    )
+    for (const s of lv.sets)
+      for (const w of s.workers)
+        if ((w.endedRequests ?? 0) > 0) {
+          assert.ok(w.p99EndedUs && w.heldP99Us, `${s.key} ${w.name} p99 by end`)
+          close(w.p99EndedVsHeld, w.p99EndedUs / w.heldP99Us)
+        }
     // a worker alone runs its alone plan: as fast as held (no other worker to share with)
     const alone = lv.sets.find((s) => s.key === 'vgg19#0' && (s.workers[0]?.requests ?? 0) > 0)
     if (alone) assert.ok(Math.abs((alone.speedVsHeld ?? 0) - 1) < 0.02, `vgg19 alone ${alone.speedVsHeld}`)
     const t = textReport(runs)
     assert.match(t, /Following the active set \(eclip-live\) vs static plans — trio, SIMULATED/)
     assert.match(t, /Active sets of trio eclip-live\/graph/)
-    assert.match(t, /p99 here\/held/)
+    assert.match(t, /p99 started here\/held/)
+    assert.match(t, /ended here: n: p99\/held/)
   })
 })
 

@@ -98,7 +98,15 @@ describe('plan table', () => {
         names,
         workers.map((w) => w.name).filter((n) => names.includes(n)),
       )
-      if (names.length > 1) assert.equal(e.plan.policy, 'eclip-fit')
+      if (names.length > 1) {
+        assert.equal(e.plan.policy, 'eclip-fit')
+        // never predicted below the baseline's placement of the same set (eclip-fit falls back to it)
+        const stp = e.plan.solver.stp
+        assert.ok(
+          stp && stp.value >= stp.baseline * (1 - 1e-9),
+          `${e.key}: STP ${stp?.value} < ${stp?.baseline}`,
+        )
+      }
     }
     checkPools(t, set.gpu)
     // a valid file of its format, as `eclip validate plan-table` checks it

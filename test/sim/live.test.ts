@@ -14,6 +14,7 @@ import {
   planKey,
   unionPool,
 } from '../../src/formats/index.ts'
+import { activeSetTimeline } from '../../src/measure/active-set.ts'
 import { ALL, gpu, planOf, profileOf, scaling, specOf } from './fixtures.ts'
 
 const flat = (us: number) => () => us
@@ -170,6 +171,32 @@ describe('simulator: following a plan table (eclip-live)', () => {
     const h = held.workers[0] as { startUs: number[]; endUs: number[] }
     const last = h.endUs.length - 1
     assert.ok(Math.abs((h.endUs[last] as number) - (h.startUs[last] as number) - (100 * 132) / 56) < 1e-6)
+  })
+
+  it('the active set rebuilt from the requests (measure/active-set.ts) gives the run’s set times and each end’s set', () => {
+    for (const hold of [0, 200, 600]) {
+      const r = run(hold)
+      const live = r.live as NonNullable<typeof r.live>
+      const t = activeSetTimeline(r.workers, [A, B], hold)
+      const rebuilt = t.timeIn(r.windowStartUs, r.windowEndUs)
+      for (const k of new Set([...Object.keys(rebuilt), ...Object.keys(live.setTimeUs)]))
+        assert.ok(
+          Math.abs((rebuilt[k] ?? 0) - (live.setTimeUs[k] ?? 0)) < 1e-6,
+          `hold ${hold}, set '${k}': ${rebuilt[k]} rebuilt, ${live.setTimeUs[k]} run`,
+        )
+    }
+    // a's request of [2000, 2100) started beside b's last one ([1950, 2050)); it ends with a alone (hold 0) or,
+    // b held until 2250, beside b (hold 200)
+    const endOf = (hold: number) => {
+      const r = run(hold)
+      const a = r.workers[0] as { startUs: number[]; endUs: number[] }
+      const i = a.startUs.findIndex((s) => Math.abs(s - 2000) < 1e-6)
+      return activeSetTimeline(r.workers, [A, B], hold).at(a.endUs[i] as number)
+    }
+    assert.equal(endOf(0), A)
+    assert.equal(endOf(200), `${A}+${B}`)
+    // nothing active between a's first busy period and b's
+    assert.equal(activeSetTimeline(run(0).workers, [A, B], 0).at(1200), '')
   })
 
   it('a plan planned on demand is followed from when it is ready, its superset’s before', () => {

@@ -465,7 +465,7 @@ export const ModelLoadedReply = Type.Object({
   id: Id,
   worker: LoadedWorker,
   captured: KeysByWorker,
-  /** Partitions the plans needed that the process lacked. */
+  /** Green contexts (partitions) the load made: the workers' own of slice sets they had none of. */
   partitionsCreated: Count,
   /** The ring, when the request gave one: true when mapped, else why not (its tensors then go through the pipe). */
   ring: Type.Optional(Type.Union([Type.Literal(true), Type.String()])),
@@ -488,6 +488,7 @@ export const PlansAddedReply = Type.Object({
   type: Type.Literal('plans-added'),
   id: Id,
   captured: KeysByWorker,
+  /** Green contexts (partitions) the captures made, as load-model's. */
   partitionsCreated: Count,
 })
 export type PlansAddedReply = Type.Static<typeof PlansAddedReply>
