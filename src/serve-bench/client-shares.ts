@@ -12,14 +12,11 @@ export function clientUnits(s: SlotCounts, models: number): number {
 }
 
 /**
- * The default count: a quarter of the host's cores, at least one, never more than there are clients to split. The
- * rest of the host serves the run being measured (the server's event loop and front-ends, the backend's threads, the
- * cuda-shm client's Python helpers); a quarter gives the load generator a core per process when several are needed
- * (a 16-core host: 4) and keeps one process, today's set-up, on small hosts and CI.
+ * The default count: one process drives every model. Measured on a 16-core H100 host (results/h100/serve-sweep/),
+ * four processes served less than one (their wake-ups and connections cost the server's event loop, which bounds
+ * small-model mixes), so several are for hosts where the one client process is shown to be the bound.
  */
-export function defaultClientProcesses(units: number, cores: number): number {
-  return Math.max(1, Math.min(units, Math.floor(cores / 4)))
-}
+export const DEFAULT_CLIENT_PROCESSES = 1
 
 /**
  * Each process's share: slots per model in mix order (0 where another process drives the model), for at most `n`

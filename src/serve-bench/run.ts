@@ -4,7 +4,7 @@
 // (eclip.serve-results/1), requests.csv and report.txt per transport. The CLI (src/cli/commands/serve-bench.ts) parses
 // flags and calls runServeBench.
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
-import { availableParallelism, hostname } from 'node:os'
+import { hostname } from 'node:os'
 import { join, relative, resolve } from 'node:path'
 import { BackendProcess, type BackendProcessOptions } from '../execute/gpu/client.ts'
 import { checkMadeFor } from '../formats/gpu.ts'
@@ -28,7 +28,7 @@ import { loadGpu } from '../profile/store.ts'
 import { SERVER_VERSION } from '../serve/server.ts'
 import { loopOfWorkers } from '../workload/arrivals.ts'
 import { arrivalTables } from './arrivals-report.ts'
-import { defaultClientProcesses } from './client-shares.ts'
+import { DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import {
   DEFAULT_MAX_OUTSTANDING,
@@ -247,11 +247,11 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     for (const st of perTransport.values()) closeSync(st.log)
   }
   // how many processes the clients split over (each run's notes say how many it used, and each one's share)
-  const cores = availableParallelism()
+  const n = o.clientProcesses ?? DEFAULT_CLIENT_PROCESSES
   const clientWords =
-    o.clientProcesses !== undefined
-      ? `the clients in up to ${o.clientProcesses} processes of their own (--client-processes; at most one per client)`
-      : `the clients in up to ${defaultClientProcesses(Number.MAX_SAFE_INTEGER, cores)} processes of their own (a quarter of the host's ${cores} cores; at most one per client)`
+    n === 1
+      ? 'the clients in one process of their own'
+      : `the clients in up to ${n} processes of their own (--client-processes; at most one per client)`
   let failed = false
   for (const [transport, st] of perTransport) {
     const { runs, failures, dir } = st

@@ -4,7 +4,6 @@
 // over a steady window, energy from the server's /metrics at the window's edges,
 // the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
 import { writeFileSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
 import type { EventLoopUtilization } from 'node:perf_hooks'
 import type {
   Dtype,
@@ -30,7 +29,7 @@ import type { Datatype } from '../serve/kserve/datatypes.ts'
 import { loadOf, loopOfWorkers } from '../workload/arrivals.ts'
 import { type ClientEvent, type ClientSpec, driveClients } from './client-driver.ts'
 import { ClientPool, describeShares } from './client-pool.ts'
-import { clientUnits, defaultClientProcesses } from './client-shares.ts'
+import { clientUnits, DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import { type Call, type SendPlan, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
 import { sendPlans, servedRealtime, workerArrivals } from './open-loop.ts'
@@ -71,7 +70,7 @@ export interface ServeBenchSpec {
   clients?: 'process' | 'in-process'
   /**
    * Client processes the clients split over (client-shares.ts; at most one per closed-loop client or open-loop
-   * model); absent: defaultClientProcesses, from the host's cores and the mix's clients.
+   * model); absent: DEFAULT_CLIENT_PROCESSES (one).
    */
   clientProcesses?: number
   /** How the clients send requests (default http): clients/load.ts. */
@@ -167,10 +166,7 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
     { concurrency: spec.concurrency, ...(plans ? { plans, maxOutstanding } : {}) },
     workers.length,
   )
-  const processes = Math.min(
-    units,
-    spec.clientProcesses ?? defaultClientProcesses(units, availableParallelism()),
-  )
+  const processes = Math.min(units, spec.clientProcesses ?? DEFAULT_CLIENT_PROCESSES)
   const newClients = () => (spec.clients === 'in-process' ? null : new ClientPool(processes))
   // the first clients' processes start now: their start-up overlaps the server's
   let early = newClients()

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test'
 import { readFile, type ServeResults } from '../../src/formats/index.ts'
 import { timeBase } from '../../src/serve-bench/client-driver.ts'
 import { ClientPool, describeShares, mergeCalls } from '../../src/serve-bench/client-pool.ts'
-import { clientUnits, defaultClientProcesses, splitClients } from '../../src/serve-bench/client-shares.ts'
+import { clientUnits, DEFAULT_CLIENT_PROCESSES, splitClients } from '../../src/serve-bench/client-shares.ts'
 import type { Call, Transport } from '../../src/serve-bench/clients/index.ts'
 import { cpuSnapshot } from '../../src/serve-bench/host-cpu.ts'
 import { type ServeBenchSpec, serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
@@ -86,10 +86,8 @@ describe('splitting a run’s clients over client processes', () => {
     }
   })
 
-  it('defaults to a quarter of the cores, at least one, at most one per client', () => {
-    assert.equal(defaultClientProcesses(12, 16), 4)
-    assert.equal(defaultClientProcesses(12, 2), 1)
-    assert.equal(defaultClientProcesses(2, 64), 2)
+  it('defaults to one process driving every model', () => {
+    assert.equal(DEFAULT_CLIENT_PROCESSES, 1)
   })
 
   it('times every process on one base: ms from an instant on CLOCK_MONOTONIC', () => {

@@ -99,7 +99,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--client-processes <n>',
-      "processes the clients split over: by model, then a closed-loop model's clients over several; an open-loop model's schedule stays in one (default: a quarter of the host's cores, at most one per client; 1: one process drives every model)",
+      "processes the clients split over: by model, then a closed-loop model's clients over several; an open-loop model's schedule stays in one (default 1: one process drives every model; more only where that process is shown to be the bound)",
       num('client-processes', 1, true),
     )
     .option(
