@@ -71,6 +71,23 @@ export interface PrepareOptions {
   maxWindowS: number
 }
 
+/** A GPU run as the simulator replays it: its key, loop and seed, with `plan`, `workers` and `profiles`, in a window. */
+export function replaySpec(
+  r: Run,
+  o: Pick<RunSpec, 'gpu' | 'plan' | 'workers' | 'profiles' | 'primitives' | 'power' | 'warmupS' | 'windowS'>,
+): RunSpec {
+  return {
+    key: r.key,
+    role: r.role,
+    mix: r.mix,
+    mode: r.mode,
+    batch: r.batch,
+    loop: r.loop,
+    seed: r.seed,
+    ...o,
+  }
+}
+
 const sameGpu = (a: GpuRef, b: GpuRef) =>
   a.name === b.name && a.smCount === b.smCount && a.sliceSize === b.sliceSize
 
@@ -125,24 +142,17 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
       cases.push({
         set: set.label,
         gpu: r,
-        spec: {
-          key: r.key,
-          role: r.role,
-          mix: r.mix,
-          mode: r.mode,
-          batch: r.batch,
+        spec: replaySpec(r, {
           gpu: o.gpu,
           plan,
           workers,
           profiles,
-          loop: r.loop,
           warmupS: windowS / 10,
           windowS,
-          seed: r.seed,
           primitives: o.primitives,
           // replaced per simulation; the contention fit does not look at energy
           power: neutralPower(o.gpu),
-        },
+        }),
       })
     }
   }

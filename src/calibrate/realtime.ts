@@ -7,7 +7,6 @@
 // - priorityDrainUs then, on their eclip-rt runs (the only runs with high-priority streams).
 // The contention constants are left as they are: `eclip calibrate` fits them on closed-loop runs.
 import { dirname, join } from 'node:path'
-import type { RunSpec } from '../execute/backend.ts'
 import { type Calibration, simulate } from '../execute/sim/index.ts'
 import {
   type Gpu,
@@ -24,6 +23,7 @@ import {
 } from '../formats/index.ts'
 import { buildRun, normalise } from '../measure/metrics.ts'
 import { checkSameGpu, loadGpu, loadPrimitives, profilesIn } from '../profile/store.ts'
+import { replaySpec } from './calibrate.ts'
 
 export interface RealtimeInputs {
   gpu: Gpu
@@ -91,23 +91,16 @@ export function resimulateRealtime(runs: readonly Run[], inputs: RealtimeInputs,
         throw new Error(`run ${r.id}: its plan does not match the run (worker ${pw.name})`)
     })
     const workers = workersOf(r)
-    const spec: RunSpec = {
-      key: r.key,
-      role: r.role,
-      mix: r.mix,
-      mode: r.mode,
-      batch: r.batch,
+    const spec = replaySpec(r, {
       gpu: inputs.gpu,
       plan,
       workers,
       profiles: inputs.profilesFor(workers),
-      loop: r.loop,
       warmupS: r.warmupS,
       windowS: r.windowS,
-      seed: r.seed,
       primitives: inputs.primitives,
       power: inputs.power,
-    }
+    })
     const { stats: _s, ...result } = simulate(spec, { calibration: cal })
     return buildRun(spec, result, { backend: 'sim' })
   })

@@ -133,7 +133,7 @@ describe('simulator', () => {
     for (const l of latencies(r, 1)) close(l, (30 * 132) / 68)
   })
 
-  it('shares the whole GPU first-come-first-served (fifo) or evenly (fair)', () => {
+  it('shares the whole GPU first-come-first-served (fifo, with or without block residency) or evenly (fair)', () => {
     // both kernels want all 132 SMs; A's takes 1000 µs alone, B's 100 µs
     const a = profileOf('a', [scaling(1000)])
     const b = profileOf('b', [scaling(100)])
@@ -153,6 +153,13 @@ describe('simulator', () => {
     const fair = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fair' } })
     for (const l of latencies(fair, 0).slice(2)) close(l, 2000)
     for (const l of latencies(fair, 1).slice(2)) close(l, 200)
+    // block residency (fifo): the fixtures' kernels have one block of 128 threads, 1/16 of an SM's thread slots; × ρ 4
+    // they hold a quarter of the SMs and run side by side; × ρ 16 they hold them whole and take turns, as without ρ
+    const side = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo', residency: 4 } })
+    for (const l of latencies(side, 0).slice(2)) close(l, 1000)
+    for (const l of latencies(side, 1).slice(2)) close(l, 100)
+    const whole = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo', residency: 16 } })
+    for (const w of [0, 1]) for (const l of latencies(whole, w).slice(2)) close(l, 1100)
   })
 
   it('halves the speed of two saturating kernels sharing the whole GPU', () => {
@@ -192,27 +199,6 @@ describe('simulator', () => {
     for (const l of latencies(r, 0).slice(2)) close(l, 1000)
     // the big kernel's profile is linear in SMs, so at 124 SMs it takes 1000·132/124 µs
     for (const l of latencies(r, 1).slice(2)) close(l, (1000 * 132) / 124)
-  })
-
-  it('block residency: kernels whose blocks leave room on their SMs run side by side (fifo)', () => {
-    // the fixtures' kernels have one block of 128 threads: 1/16 of an SM's thread slots; × ρ 4 a quarter of the SMs
-    const a = profileOf('a', [scaling(1000)])
-    const b = profileOf('b', [scaling(100)])
-    const plan = planOf(
-      'baseline',
-      [ALL],
-      [
-        { profile: a, groups: [[0, 0, 0]] },
-        { profile: b, groups: [[0, 0, 0]] },
-      ],
-    )
-    const spec = specOf(plan, [a, b], { windowS: 0.05 })
-    const side = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo', residency: 4 } })
-    for (const l of latencies(side, 0).slice(2)) close(l, 1000)
-    for (const l of latencies(side, 1).slice(2)) close(l, 100)
-    // ρ 16: the blocks hold their SMs whole, as without residency: the kernels take turns (1100 µs each)
-    const whole = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo', residency: 16 } })
-    for (const w of [0, 1]) for (const l of latencies(whole, w).slice(2)) close(l, 1100)
   })
 
   it("real-time: a high-priority kernel waits the drain for best-effort SMs; an idle worker's request the issue delay", () => {
