@@ -9,13 +9,15 @@
 # With WORKLOADS (workload files or names, as --workload takes them: disb-A,disb-B; disb) the workloads' arrivals are
 # sent open loop (docs/serve-bench.md#arrivals), at batch 1 as the workloads say (BATCH is not used), and step 1 is a
 # SIMULATED `eclip bench --workload` of the same workloads, seed and window (a GPU bench of 60-s workloads does not fit
-# a device call): its latency, SLO attainment and DISB metrics sit beside the served ones.
+# a device call): its latency, SLO attainment and DISB metrics sit beside the served ones. ALONE (workload files or
+# names: examples/disb-alone.yaml's disb-A-alone,disb-E-alone) serves the real-time workers alone as well, under
+# baseline only, after the workloads (serve/ → serve-alone/): what DISB's RT latency increase is taken against, served.
 # Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...]
 #   env: PROFILES (default: the shipped profiles/<gpu> made on this GPU) WORKLOADS (none: MIXES) MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
 #        BENCH_DURATION, BENCH_WARMUP (the bench's window and warm-up; default DURATION, WARMUP)
 #        LIMIT_S (560: a step that would not end by then is skipped, and each is cut there, so the tar comes back)
 #        EST_S (estimate of the serve-bench step, s; default 30 + 10 per transport per (mix, policy)) BENCH=0
-#        (serve-bench alone, no ratio) FRONTENDS (serve-bench --frontends; default: serve-bench's)
+#        (serve-bench alone, no ratio) FRONTENDS (serve-bench --frontends; default: serve-bench's) ALONE (none)
 # Writes $OUT/NAME.tgz (bench/ and serve/<transport>/: results.json, requests.csv, report.txt) and $OUT/NAME.log;
 # prints each transport's served ÷ bench tables and host CPU per request last.
 # Time: every (mix, policy) starts a fresh server and Python backend (torch import, build, capture: ~20-30 s on the
@@ -72,16 +74,34 @@ else
   echo "== serve-bench: exit $r at ${SECONDS} s" | tee -a "$log"
   [ "$r" = 0 ] || rc=1
 fi
+if [ -n "${ALONE:-}" ]; then
+  n_alone=$(tr ',' '\n' <<<"$ALONE" | awk 'NF { n += ($0 ~ /\.ya?ml$/) ? 4 : 1 } END { print n }')
+  est_alone=$(((30 + (${duration%.*} + ${warmup%.*} + 3) * $(tr ',' '\n' <<<"$transports" | grep -c .)) * n_alone))
+  if [ $((SECONDS + est_alone)) -gt "$limit" ]; then
+    echo "skipped serve-bench of $ALONE (${SECONDS} s in, estimate $est_alone s, limit $limit s)" | tee -a "$log"; rc=1
+  else
+    echo "== serve-bench alone: $ALONE / baseline (at ${SECONDS} s)" | tee -a "$log"
+    alone=(--workload "$ALONE" --policies baseline)
+    [ -n "${PROFILES:-}" ] && alone+=(--profiles "$PROFILES")
+    eclip serve-bench --backend gpu "${alone[@]}" "${served[@]}" --transport "$transports" "${fe[@]}" --out "$dir/serve-alone" "$@" 2>&1 |
+      grep -v '^gpu: captured' >>"$log"
+    r=${PIPESTATUS[0]}
+    echo "== serve-bench alone: exit $r at ${SECONDS} s" | tee -a "$log"
+    [ "$r" = 0 ] || rc=1
+  fi
+fi
 tar czf "$OUT/$name.tgz" -C /tmp "$name"
-for t in ${transports//,/ }; do
-  f=$dir/serve/$t/report.txt
-  [ -f "$f" ] || f=$dir/serve/report.txt
-  [ -f "$f" ] || continue
-  echo "==== $t"
-  grep -E '^WARNING' "$f" | grep -v SYNTHETIC
-  # the served ÷ bench tables (to the first blank line after each title) and each run's host CPU per request
-  awk '/^(Served ÷ bench|Throughput vs baseline \(mean over workers\), served|Real-time requests|Per worker: offered)/{p=1} p&&/^$/{p=0} p' "$f"
-  grep -E '^[A-Za-z0-9_.-]+ [a-z-]+ \[|host CPU in the window' "$f" | sed -E 's/ requests in .*//; s/^ +note: host CPU in the window: /    host CPU: /'
+for part in serve serve-alone; do
+  for t in ${transports//,/ }; do
+    f=$dir/$part/$t/report.txt
+    [ -f "$f" ] || f=$dir/$part/report.txt
+    [ -f "$f" ] || continue
+    echo "==== $part $t"
+    grep -E '^WARNING' "$f" | grep -v SYNTHETIC
+    # the served ÷ bench tables (to the first blank line after each title) and each run's host CPU per request
+    awk '/^(Served ÷ bench|Throughput vs baseline \(mean over workers\), served|Real-time requests|Per worker: offered)/{p=1} p&&/^$/{p=0} p' "$f"
+    grep -E '^[A-Za-z0-9_.-]+ [a-z-]+ \[|host CPU in the window' "$f" | sed -E 's/ requests in .*//; s/^ +note: host CPU in the window: /    host CPU: /'
+  done
 done
 echo "== done at ${SECONDS} s"
 exit "$rc"

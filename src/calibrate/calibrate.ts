@@ -71,6 +71,23 @@ export interface PrepareOptions {
   maxWindowS: number
 }
 
+/** A GPU run as the simulator replays it: its key, loop and seed, with `plan`, `workers` and `profiles`, in a window. */
+export function replaySpec(
+  r: Run,
+  o: Pick<RunSpec, 'gpu' | 'plan' | 'workers' | 'profiles' | 'primitives' | 'power' | 'warmupS' | 'windowS'>,
+): RunSpec {
+  return {
+    key: r.key,
+    role: r.role,
+    mix: r.mix,
+    mode: r.mode,
+    batch: r.batch,
+    loop: r.loop,
+    seed: r.seed,
+    ...o,
+  }
+}
+
 const sameGpu = (a: GpuRef, b: GpuRef) =>
   a.name === b.name && a.smCount === b.smCount && a.sliceSize === b.sliceSize
 
@@ -125,24 +142,17 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
       cases.push({
         set: set.label,
         gpu: r,
-        spec: {
-          key: r.key,
-          role: r.role,
-          mix: r.mix,
-          mode: r.mode,
-          batch: r.batch,
+        spec: replaySpec(r, {
           gpu: o.gpu,
           plan,
           workers,
           profiles,
-          loop: r.loop,
           warmupS: windowS / 10,
           windowS,
-          seed: r.seed,
           primitives: o.primitives,
           // replaced per simulation; the contention fit does not look at energy
           power: neutralPower(o.gpu),
-        },
+        }),
       })
     }
   }
@@ -319,12 +329,16 @@ export interface ContentionConstants {
   sharing: Sharing
   saturationTolerance: number
   memoryInterference: number
+  /** block residency ρ (contention.ts); absent: none */
+  residency?: number
 }
 
 export interface Grid {
   sharing: Sharing[]
   saturationTolerance: number[]
   memoryInterference: number[]
+  /** ρ values; null: no residency (each SM a kernel's alone, as before ρ existed) */
+  residency: (number | null)[]
 }
 
 /** Default search grid: both rules, demand tolerances 0–20%, γ 0–2 (γ = 1: all other SMs busy halves a rate). */
@@ -332,6 +346,7 @@ export const DEFAULT_GRID: Grid = {
   sharing: ['fifo', 'fair'],
   saturationTolerance: [0, 0.01, 0.05, 0.1, 0.2],
   memoryInterference: [0, 0.1, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2],
+  residency: [null],
 }
 
 export interface GridPoint {
@@ -355,15 +370,25 @@ export function searchGrid(
   const gpu = (cases[0] as Case).spec.gpu
   const power = neutralPower(gpu)
   const points: GridPoint[] = []
-  const total = grid.sharing.length * grid.saturationTolerance.length * grid.memoryInterference.length
+  const total =
+    grid.sharing.length *
+    grid.saturationTolerance.length *
+    grid.memoryInterference.length *
+    grid.residency.length
   for (const sharing of grid.sharing)
     for (const saturationTolerance of grid.saturationTolerance)
-      for (const memoryInterference of grid.memoryInterference) {
-        const constants = { sharing, saturationTolerance, memoryInterference }
-        const sim = simulateCases(cases, asCalibration(constants, 'grid search', false), power)
-        points.push({ constants, sim })
-        onPoint?.(points.length, total)
-      }
+      for (const memoryInterference of grid.memoryInterference)
+        for (const residency of grid.residency) {
+          const constants: ContentionConstants = {
+            sharing,
+            saturationTolerance,
+            memoryInterference,
+            ...(residency !== null ? { residency } : {}),
+          }
+          const sim = simulateCases(cases, asCalibration(constants, 'grid search', false), power)
+          points.push({ constants, sim })
+          onPoint?.(points.length, total)
+        }
   return points
 }
 
@@ -603,7 +628,8 @@ export interface CalibrateOptions {
 const sameConstants = (a: ContentionConstants, b: ContentionConstants) =>
   a.sharing === b.sharing &&
   a.saturationTolerance === b.saturationTolerance &&
-  a.memoryInterference === b.memoryInterference
+  a.memoryInterference === b.memoryInterference &&
+  a.residency === b.residency
 
 /** The numbers a power fit sets. */
 export interface PowerParams {
@@ -638,6 +664,7 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
     sharing: o.before.sharing,
     saturationTolerance: o.before.saturationTolerance,
     memoryInterference: o.before.memoryInterference,
+    ...(o.before.residency !== undefined ? { residency: o.before.residency } : {}),
   }
   const beforeSim = simWithPower(
     cases,

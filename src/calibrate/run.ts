@@ -90,13 +90,18 @@ export function parseGrid(spec: string): Grid {
       if (values.some((v) => v !== 'fifo' && v !== 'fair'))
         throw new UserError(`--grid: sharing is fifo and/or fair, got "${list}"`)
       grid.sharing = values as Grid['sharing']
+    } else if (key === 'residency') {
+      const nums = values.map((v) => (v === 'none' ? null : Number(v)))
+      if (nums.some((n, i) => values[i] === '' || (n !== null && !(Number.isFinite(n) && n > 0))))
+        throw new UserError(`--grid: residency wants none and/or numbers > 0, got "${list}"`)
+      grid.residency = nums
     } else if (key === 'tolerance' || key === 'gamma') {
       const nums = values.map(Number)
       if (values.length === 0 || nums.some((n, i) => values[i] === '' || !Number.isFinite(n) || n < 0))
         throw new UserError(`--grid: ${key} wants numbers ≥ 0, got "${list}"`)
       if (key === 'tolerance') grid.saturationTolerance = nums
       else grid.memoryInterference = nums
-    } else throw new UserError(`--grid: unknown axis "${key}" (sharing, tolerance, gamma)`)
+    } else throw new UserError(`--grid: unknown axis "${key}" (sharing, tolerance, gamma, residency)`)
   }
   return grid
 }
@@ -130,7 +135,7 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
     'Δtput  Δbase  |STP| ΔSTP  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  |STP| ΔSTP  Δrps  ΔreqJ  ΔJrel'
   const lines = [
     `contention constants (${keptFrom ? `kept from ${keptFrom}, not fitted` : `grid of ${r.points} points, fitted on ${r.scope === 'all' ? 'every GPU run' : 'single-launch GPU runs (solo, baseline, model-wise)'}`}): ` +
-      `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference} (objective ${r.objective.toFixed(3)})`,
+      `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference}${c.residency !== undefined ? `, residency ρ ${c.residency}` : ''} (objective ${r.objective.toFixed(3)})`,
     `power model: ${p.idleW.toFixed(1)} W idle + ${p.wPerWorkSm.toFixed(3)} W per SM of work rate, right-sizes within ${p.workTolerance * 100}%; ` +
       `R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W (${pct(p.relRms)}), max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}), ${p.points} runs${p.clamped ? ', CLAMPED to ≥ 0' : ''}; ` +
       `R² by right-size tolerance: ${p.byTolerance.map((t) => `${t.workTolerance * 100}% ${t.r2.toFixed(3)}`).join(', ')}`,
@@ -150,7 +155,7 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
     for (const h of r.heldOut)
       lines.push(
         `${`${h.checkOn} ${h.runs}`.padEnd(27)}${errCells(h.before)}  |  ${errCells(h.after)}   ` +
-          `(${h.constants.sharing}, tol ${h.constants.saturationTolerance}, γ ${h.constants.memoryInterference}; ` +
+          `(${h.constants.sharing}, tol ${h.constants.saturationTolerance}, γ ${h.constants.memoryInterference}${h.constants.residency !== undefined ? `, ρ ${h.constants.residency}` : ''}; ` +
           `${h.power.idleW.toFixed(0)} W + ${h.power.wPerWorkSm.toFixed(2)} W/SM of work at ${h.power.workTolerance * 100}%)`,
       )
   }
@@ -244,8 +249,14 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
       sharing: [kept.sharing],
       saturationTolerance: [kept.saturationTolerance],
       memoryInterference: [kept.memoryInterference],
+      residency: [kept.residency ?? null],
     }
   }
+  // the real-time constants are fitted apart (docs/calibrate.md): a new file keeps those of the one it replaces
+  const calFileNow = join(o.profiles, 'sim-calibration.json')
+  const realtime = existsSync(calFileNow)
+    ? readFile<SimCalibration>('sim-calibration', calFileNow).realtime
+    : undefined
   // before: the calibration a directory holds (e.g. the one this fit would replace), else the neutral defaults
   const beforeInputs = o.before ? simInputs(gpu, { dir: o.before }).inputs : null
   const beforeCal = beforeInputs?.calibration ?? CALIBRATION
@@ -302,6 +313,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     fitted: true,
     ...(report.fitRelRms !== null ? { fitRelRms: report.fitRelRms } : {}),
     measured: calMeasured,
+    ...(realtime ? { realtime } : {}),
   }
   const p = report.power
   const powerMeasured = {

@@ -69,7 +69,7 @@ export function readMixes(file: string): Mix[] {
 
 /**
  * --workload: workload files, or names — a shipped file's stem (`disb`: workloads/disb.yaml, all its workloads) or
- * one workload of a shipped file (`disb-A`) —, comma-separated.
+ * one workload of a shipped file (`disb-A`) —, or one workload of a file (`FILE.yaml:NAME`), comma-separated.
  */
 export function resolveWorkloads(arg: string): Workload[] {
   const shipped = existsSync(WORKLOADS_HOME)
@@ -80,6 +80,19 @@ export function resolveWorkloads(arg: string): Workload[] {
     : []
   const out: Workload[] = []
   for (const item of arg.split(',').map((x) => x.trim())) {
+    const one = /^(.+\.(?:ya?ml|json)):([^:/]+)$/i.exec(item)
+    if (one && !existsSync(item)) {
+      const [, file = '', name = ''] = one
+      if (!existsSync(file)) throw new UserError(`--workload ${item}: no such file ${file}`)
+      const all = readWorkloads(file)
+      const found = all.find((w) => w.name === name)
+      if (!found)
+        throw new UserError(
+          `--workload ${item}: no workload "${name}" in ${file} (it has: ${all.map((w) => w.name).join(', ')})`,
+        )
+      out.push(found)
+      continue
+    }
     if (/\.(ya?ml|json)$/i.test(item) || existsSync(item)) {
       if (!existsSync(item)) throw new UserError(`--workload ${item}: no such file`)
       out.push(...readWorkloads(item))

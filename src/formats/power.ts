@@ -69,10 +69,28 @@ export const SimCalibration = Type.Object(
     saturationTolerance: Type.Number({ minimum: 0 }),
     /** γ: rate ÷ (1 + γ · other running kernels' busy SMs / SM count); memory/L2 interference. */
     memoryInterference: Type.Number({ minimum: 0 }),
+    /** ρ: a kernel holds its thread slots' share of its SMs × this (at most all) under 'fifo'; absent: all of them. */
+    residency: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     fitted: Type.Boolean(),
     /** Fit quality when fitted: relative RMS error of simulated vs measured throughput over the fitting runs. */
     fitRelRms: Type.Optional(Type.Number({ minimum: 0 })),
     measured: Provenance,
+    /**
+     * Real-time work (open-loop arrivals, stream priorities), fitted apart from the constants above on runs that
+     * have it; `eclip calibrate` keeps it as it is. Absent: no delays.
+     */
+    realtime: Type.Optional(
+      Type.Object(
+        {
+          /** µs from an open-loop request's arrival at an idle worker to its issue (the host thread's wake-up). */
+          openLoopIssueUs: Type.Number({ minimum: 0 }),
+          /** µs a high-priority kernel waits for the SMs that running normal-priority kernels hold. */
+          priorityDrainUs: Type.Number({ minimum: 0 }),
+          measured: Provenance,
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

@@ -282,6 +282,26 @@ describe('eclip bench --workload', () => {
     )
   })
 
+  it("examples/disb-alone.yaml: each DISB workload's real-time workers, as disb.yaml has them, alone", () => {
+    const disb = resolveWorkloads('disb')
+    const alone = resolveWorkloads('examples/disb-alone.yaml')
+    assert.deepEqual(
+      alone.map((w) => w.name),
+      ['disb-A-alone', 'disb-B-alone', 'disb-D-alone', 'disb-E-alone'],
+    )
+    for (const a of alone) {
+      const w = disb.find((d) => d.name === a.name.replace(/-alone$/, ''))
+      assert.ok(w)
+      assert.deepEqual(
+        a.workers,
+        w.workers.filter((x) => x.priority === 'realtime'),
+      )
+    }
+    // C's real-time worker is A's
+    const c = disb.find((d) => d.name === 'disb-C')?.workers.filter((x) => x.priority === 'realtime')
+    assert.deepEqual(c, alone[0]?.workers)
+  })
+
   it('--workload names files or shipped workloads, and reads them whole before anything runs', () => {
     assert.deepEqual(
       resolveWorkloads('disb').map((w) => w.name),
@@ -304,6 +324,16 @@ describe('eclip bench --workload', () => {
       /--workload: no workload file or workload "nope" \(shipped in .*workloads: disb-A, disb-B, disb-C, disb-D, disb-E/,
     )
     assert.throws(() => resolveWorkloads('disb-A,disb'), /--workload: workload "disb-A" named twice/)
+    // one workload of a file: FILE:NAME
+    assert.deepEqual(
+      resolveWorkloads(`${file}:other,disb-A`).map((w) => w.name),
+      ['other', 'disb-A'],
+    )
+    assert.throws(
+      () => resolveWorkloads(`${file}:nope`),
+      /--workload .*:nope: no workload "nope" in .* \(it has: small, other\)/,
+    )
+    assert.throws(() => resolveWorkloads(`${dir}/missing.yaml:x`), /no such file .*missing\.yaml/)
     const wrong = join(dir, 'wrong2.yaml')
     writeFileSync(
       wrong,

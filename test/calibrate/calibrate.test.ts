@@ -19,7 +19,7 @@ import {
   type PrepareOptions,
   prepareCases,
 } from '../../src/calibrate/calibrate.ts'
-import { parseGrid, recordedPlanReader } from '../../src/calibrate/run.ts'
+import { parseGrid, recordedPlanReader, runCalibrate } from '../../src/calibrate/run.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -33,6 +33,8 @@ import {
   type PowerModel,
   type Results,
   type Run,
+  readFile,
+  type SimCalibration,
   UserError,
 } from '../../src/formats/index.ts'
 import type { Planner } from '../../src/plan/index.ts'
@@ -107,7 +109,12 @@ describe('calibrate', () => {
     ])
     const report = calibrate({
       cases,
-      grid: { sharing: ['fifo', 'fair'], saturationTolerance: [0.01, 0.05], memoryInterference: [0, 0.5, 1] },
+      grid: {
+        sharing: ['fifo', 'fair'],
+        saturationTolerance: [0.01, 0.05],
+        memoryInterference: [0, 0.5, 1],
+        residency: [null],
+      },
       scope: 'all',
       before: CALIBRATION,
       beforePower: defaultPowerModel(gpuRef),
@@ -288,8 +295,35 @@ describe('calibrate', () => {
     assert.deepEqual(g.sharing, ['fifo'])
     assert.deepEqual(g.memoryInterference, [0, 0.25])
     assert.deepEqual(g.saturationTolerance, DEFAULT_GRID.saturationTolerance)
-    for (const bad of ['sharing=mps', 'gamma=', 'gamma=-1', 'tolerance=x', 'beta=1'])
+    assert.deepEqual(parseGrid('residency=none,4').residency, [null, 4])
+    for (const bad of [
+      'sharing=mps',
+      'gamma=',
+      'gamma=-1',
+      'tolerance=x',
+      'beta=1',
+      'residency=0',
+      'residency=x',
+    ])
       assert.throws(() => parseGrid(bad), UserError, bad)
+  })
+
+  it('writes a new contention fit beside the real-time constants it does not fit', async () => {
+    // the DISB runs' recorded plans, one grid point: the real-time block of the file it replaces is kept as it was
+    const out = mkdtempSync(join(tmpdir(), 'eclip-cal-rt-'))
+    const before = readFile<SimCalibration>('sim-calibration', 'profiles/h100/sim-calibration.json')
+    assert.ok(before.realtime)
+    const r = await runCalibrate({
+      results: ['results/h100/disb/gpu-bench/results.json'],
+      profiles: 'profiles/h100',
+      out,
+      fitOn: 'single-launch',
+      grid: 'sharing=fifo;tolerance=0.01;gamma=0.25',
+    })
+    const written = readFile<SimCalibration>('sim-calibration', join(out, 'sim-calibration.json'))
+    assert.deepEqual(r.written, [join(out, 'sim-calibration.json'), join(out, 'power.json')])
+    assert.equal(written.memoryInterference, 0.25)
+    assert.deepEqual(written.realtime, before.realtime)
   })
 
   it('the CLI says so in one line (exit 2) for a results file with no GPU runs', () => {

@@ -20,7 +20,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import type { RunSpec } from '../../src/execute/backend.ts'
+import { replaySpec } from '../../src/calibrate/calibrate.ts'
 import { calibrationFrom, simulate } from '../../src/execute/sim/index.ts'
 import {
   type Plan,
@@ -81,23 +81,16 @@ const windowOf = (r: Run) => {
 function resimulate(r: Run, plan: Plan, power: PowerModel, cal: ReturnType<typeof calibrationFrom>): Run {
   const workers = r.workers.map((w) => ({ name: w.name, model: w.model, batch: w.batch, dtype: w.dtype }))
   const windowS = windowOf(r)
-  const spec: RunSpec = {
-    key: r.key,
-    role: r.role,
-    mix: r.mix,
-    mode: r.mode,
-    batch: r.batch,
+  const spec = replaySpec(r, {
     gpu,
     plan,
     workers,
     profiles: workers.map(profileOf),
-    loop: r.loop,
     warmupS: windowS / 10,
     windowS,
-    seed: r.seed,
     primitives: primitives as NonNullable<typeof primitives>,
     power,
-  }
+  })
   const { stats: _s, ...result } = simulate(spec, { calibration: cal })
   return buildRun(spec, result, { backend: 'sim' })
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { SliceSharing } from '../../src/execute/sim/contention.ts'
 import { EventHeap } from '../../src/execute/sim/heap.ts'
 import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
+import { arrivalRecord, type WorkerSpec } from '../../src/formats/index.ts'
 import { ALL, gpu, latencies, planOf, primitives, profileOf, scaling, specOf } from './fixtures.ts'
 
 const close = (a: number, b: number, tol = 1e-6) =>
@@ -132,7 +133,7 @@ describe('simulator', () => {
     for (const l of latencies(r, 1)) close(l, (30 * 132) / 68)
   })
 
-  it('shares the whole GPU first-come-first-served (fifo) or evenly (fair)', () => {
+  it('shares the whole GPU first-come-first-served (fifo, with or without block residency) or evenly (fair)', () => {
     // both kernels want all 132 SMs; A's takes 1000 µs alone, B's 100 µs
     const a = profileOf('a', [scaling(1000)])
     const b = profileOf('b', [scaling(100)])
@@ -152,6 +153,13 @@ describe('simulator', () => {
     const fair = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fair' } })
     for (const l of latencies(fair, 0).slice(2)) close(l, 2000)
     for (const l of latencies(fair, 1).slice(2)) close(l, 200)
+    // block residency (fifo): the fixtures' kernels have one block of 128 threads, 1/16 of an SM's thread slots; × ρ 4
+    // they hold a quarter of the SMs and run side by side; × ρ 16 they hold them whole and take turns, as without ρ
+    const side = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo', residency: 4 } })
+    for (const l of latencies(side, 0).slice(2)) close(l, 1000)
+    for (const l of latencies(side, 1).slice(2)) close(l, 100)
+    const whole = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo', residency: 16 } })
+    for (const w of [0, 1]) for (const l of latencies(whole, w).slice(2)) close(l, 1100)
   })
 
   it('halves the speed of two saturating kernels sharing the whole GPU', () => {
@@ -191,6 +199,84 @@ describe('simulator', () => {
     for (const l of latencies(r, 0).slice(2)) close(l, 1000)
     // the big kernel's profile is linear in SMs, so at 124 SMs it takes 1000·132/124 µs
     for (const l of latencies(r, 1).slice(2)) close(l, (1000 * 132) / 124)
+  })
+
+  it("real-time: a high-priority kernel waits the drain for best-effort SMs; an idle worker's request the issue delay", () => {
+    // a best-effort closed loop always holds its SMs (1000-µs kernels wanting them all); the real-time worker's
+    // 100-µs kernel arrives every 2 ms (uniform), at high priority
+    const be = profileOf('be', [scaling(1000)])
+    const rt = profileOf('rt', [scaling(100)])
+    const workers: WorkerSpec[] = [
+      {
+        name: 'rt#0',
+        model: 'rt',
+        batch: 1,
+        dtype: 'fp16',
+        priority: 'realtime',
+        sloMs: 10,
+        arrival: { kind: 'uniform', rate: 500 },
+      },
+      { name: 'be#1', model: 'be', batch: 1, dtype: 'fp16', priority: 'best-effort' },
+    ]
+    const loop = { kind: 'arrivals' as const, sources: workers.map((w) => arrivalRecord(w.arrival)) }
+    const rtMean = (bePartition: number[], c: { drain: number; issue: number }) => {
+      const plan = planOf(
+        'eclip-rt',
+        [ALL, bePartition],
+        [
+          { profile: rt, groups: [[0, 0, 0]] },
+          { profile: be, groups: [[0, 0, 1]] },
+        ],
+      )
+      ;(plan.workers[0] as (typeof plan.workers)[number]).streamPriority = 'high'
+      const spec = { ...specOf(plan, [rt, be], { loop, windowS: 0.05, warmupS: 0.005 }), workers }
+      const r = simulate(spec, {
+        calibration: { ...CALIBRATION, realtime: { priorityDrainUs: c.drain, openLoopIssueUs: c.issue } },
+      })
+      // the first arrives at 0, before the best-effort worker's first kernel
+      const lat = latencies(r, 0).slice(1)
+      assert.ok(lat.length >= 20 && (r.workers[1]?.endUs.length ?? 0) > 20)
+      return lat
+    }
+    // no drain: its demand at once
+    for (const l of rtMean(ALL, { drain: 0, issue: 0 })) close(l, 100)
+    // a request whose drain a best-effort kernel's end cuts short (its SMs go to the earlier kernel) is faster: most
+    // are not, and none is slower
+    const drained = (lat: number[], us: number) => {
+      const exact = lat.filter((l) => Math.abs(l - us) < 1e-6).length
+      assert.ok(exact >= 0.8 * lat.length, `${exact} of ${lat.length} at ${us} µs: ${lat.join(', ')}`)
+      for (const l of lat) assert.ok(l >= 100 - 1e-6 && l <= us + 1e-6, `${l} µs`)
+    }
+    // 20 µs of drain with every SM held: nothing for 20 µs, then all of them
+    drained(rtMean(ALL, { drain: 20, issue: 0 }), 120)
+    // slices 14–15 (20 SMs) kept from best-effort work: those at once, the rest after the drain
+    drained(rtMean(ALL.slice(0, 14), { drain: 20, issue: 0 }), 20 + 100 * (1 - (20 * 20) / (132 * 100)))
+    // the issue delay comes before the kernel, for every request of an idle open-loop worker
+    for (const l of rtMean(ALL, { drain: 0, issue: 50 })) close(l, 150)
+  })
+
+  it('the issue delay: only for a request that finds its worker idle, never for a closed loop', () => {
+    const a = profileOf('a', [flat(100)])
+    const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 0, 0]] }])
+    const cal = { ...CALIBRATION, realtime: { priorityDrainUs: 0, openLoopIssueUs: 50 } }
+    const closed = simulate(specOf(plan, [a], { windowS: 0.01 }), { calibration: cal })
+    for (const l of latencies(closed, 0)) close(l, 100)
+    // a request every 50 µs: the first waits for the issue, the others queue behind it and go at once
+    const w: WorkerSpec = {
+      name: 'a#0',
+      model: 'a',
+      batch: 1,
+      dtype: 'fp16',
+      arrival: { kind: 'uniform', rate: 20_000 },
+    }
+    const loop = { kind: 'arrivals' as const, sources: [arrivalRecord(w.arrival)] }
+    const busy = simulate(
+      { ...specOf(plan, [a], { loop, windowS: 0.01 }), workers: [w] },
+      { calibration: cal },
+    )
+    const ends = busy.workers[0]?.endUs ?? []
+    close(ends[0] as number, 150)
+    for (let i = 1; i < ends.length; i++) close((ends[i] as number) - (ends[i - 1] as number), 100)
   })
 
   it('charges switches: event wait in stream mode, nothing in graph mode, a partition per switch for kw-ioctl', () => {

@@ -33,7 +33,7 @@ export function registerBench(program: Command) {
     )
     .option(
       '--workload <name|file>',
-      'workload files, or shipped ones by name (disb: workloads/disb.yaml; disb-A: one of its workloads), comma-separated: each runs its own length, and its real-time workers alone once more (instead of --mix)',
+      'workload files, or shipped ones by name (disb: workloads/disb.yaml; disb-A: one of its workloads), or FILE.yaml:NAME (one workload of a file), comma-separated: each runs its own length, and its real-time workers alone once more (instead of --mix)',
     )
     .option(
       '--policies <list|all>',

@@ -34,7 +34,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--workload <name|file>',
-      "workload files, or shipped ones by name (disb: workloads/disb.yaml; disb-A: one of its workloads), comma-separated, as eclip bench takes them: each worker's arrivals sent open loop at their scheduled times, each workload its own run length (instead of --mix)",
+      "workload files, or shipped ones by name (disb: workloads/disb.yaml; disb-A: one of its workloads), or FILE.yaml:NAME, comma-separated, as eclip bench takes them: each worker's arrivals sent open loop at their scheduled times, each workload its own run length (instead of --mix)",
     )
     .option(
       '--policies <list|all>',

@@ -46,8 +46,30 @@ export interface Calibration {
    * SM count). 0 = disjoint partitions never slow each other.
    */
   memoryInterference: number
+  /**
+   * Block residency ρ (absent: none): under 'fifo' sharing a kernel takes, of its SMs, only the share of their
+   * resources its blocks hold — its thread slots at its demand × ρ (registers and shared memory hold more than
+   * threads say), at most all — and leaves the rest to the next kernel.
+   */
+  residency?: number
+  /** Real-time work: the host's and the block scheduler's delays (absent: none). */
+  realtime?: RealtimeCalibration
   fitted: boolean
   source: string
+}
+
+/**
+ * Constants of real-time work, fitted to GPU runs with open-loop arrivals and stream priorities (DISB):
+ * - openLoopIssueUs: from an open-loop request's arrival at an idle worker to its issue — the worker's thread sleeps
+ *   until the arrival, wakes late and enqueues slowly from cold caches; a request that arrived while the previous one
+ *   ran is issued at its end without that delay (the thread did not sleep).
+ * - priorityDrainUs: how long a high-priority kernel waits for the SMs that running normal-priority kernels hold —
+ *   the block scheduler dispatches its blocks first but preempts none, so it takes those SMs only as their blocks
+ *   end; until then it runs on what is free (the reserved SMs, idle ones), as a normal kernel launched then would.
+ */
+export interface RealtimeCalibration {
+  openLoopIssueUs: number
+  priorityDrainUs: number
 }
 
 /** A calibration file (format eclip.sim-calibration/1) as the simulator's constants. */
@@ -56,6 +78,15 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     sharing: c.sharing,
     saturationTolerance: c.saturationTolerance,
     memoryInterference: c.memoryInterference,
+    ...(c.residency !== undefined ? { residency: c.residency } : {}),
+    ...(c.realtime
+      ? {
+          realtime: {
+            openLoopIssueUs: c.realtime.openLoopIssueUs,
+            priorityDrainUs: c.realtime.priorityDrainUs,
+          },
+        }
+      : {}),
     fitted: c.fitted,
     source: `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})`,
   }
@@ -107,6 +138,7 @@ export class SliceSharing {
     demand: Float64Array,
     x: Float64Array,
     nHigh = 0,
+    occ?: Float64Array,
   ): boolean {
     let acc = 0
     let overlap = false
@@ -139,7 +171,8 @@ export class SliceSharing {
         let later = 0
         for (let j = i + 1; j < m; j++) later |= mask[running[j] as number] as number
         const mw = mask[w] as number
-        let want = demand[w] as number
+        const o = occ ? (occ[w] as number) : 1
+        let want = (demand[w] as number) * o
         let got = 0
         for (let pass = 0; pass < 2; pass++) {
           for (let b = pass === 0 ? mw & ~later : mw & later; b !== 0 && want > 1e-9; b &= b - 1) {
@@ -151,7 +184,7 @@ export class SliceSharing {
             want -= take
           }
         }
-        x[w] = got
+        x[w] = got / o
       }
       return true
     }

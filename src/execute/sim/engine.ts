@@ -20,6 +20,10 @@
 // Stream priorities (plan worker `streamPriority: high`, eclip-rt's priority mechanism): a high-priority worker's
 // running kernel is served before every normal one when SMs are divided (contention.ts), as the block scheduler
 // dispatches a high-priority stream's waiting blocks first; the memory-interference term applies to it all the same.
+// The scheduler preempts no running block, so for the calibration's `priorityDrainUs` after it starts a high-priority
+// kernel takes its place in start order, as a normal one would (what is free: reserved SMs, idle ones), and only then
+// moves ahead of the normal kernels. An open-loop request that arrives at an idle worker is issued
+// `openLoopIssueUs` later (the host thread's wake-up); one queued behind another is issued at its end.
 
 import { type Plan, type PlanWorker, type Profile, planKey } from '../../formats/index.ts'
 import { mulberry32 as rng } from '../../random.ts'
@@ -35,7 +39,9 @@ const KERNEL_READY = 0
 const ARRIVAL = 1
 /** eclip-live: a worker's hold time after its last request has run out (ignored if it has had another since). */
 const HOLD_END = 2
-const KINDS = 3
+/** A high-priority kernel's drain has ended: it moves ahead of the normal kernels. */
+const DRAIN_END = 3
+const KINDS = 4
 
 /** A worker's kernels, flattened for the hot loop. */
 interface WorkerTables {
@@ -49,6 +55,8 @@ interface WorkerTables {
   demand: Float64Array
   /** uncontended rate on the kernel's own partition */
   ownRate: Float64Array
+  /** share of an SM's thread slots the kernel's blocks take at its demand (1: the SMs are its alone) */
+  occ: Float64Array
   /** group index of each kernel */
   group: Int32Array
   groups: number
@@ -106,6 +114,7 @@ function tables(
   const demand = new Float64Array(n)
   const ownRate = new Float64Array(n)
   const group = new Int32Array(n)
+  const occ = new Float64Array(n).fill(1)
   let fullSum = 0
   pw.groups.forEach((g, gi) => {
     const p = partIndex.get(g.partition)
@@ -122,6 +131,7 @@ function tables(
     part,
     demand,
     ownRate,
+    occ,
     group,
     groups: pw.groups.length,
     gapUs: 0,
@@ -160,6 +170,13 @@ function tables(
     const own = partSms[part[k] as number] as number
     demand[k] = Math.min(d, own)
     ownRate[k] = rateAt(t, k, own)
+    const rho = cal.residency
+    if (rho) {
+      const kk = prof.kernels[k] as Profile['kernels'][number]
+      const blocks = kk.grid[0] * kk.grid[1] * kk.grid[2]
+      const threads = kk.block[0] * kk.block[1] * kk.block[2]
+      occ[k] = Math.min(1, (rho * Math.ceil(blocks / (demand[k] as number)) * threads) / 2048)
+    }
   }
   const reqFull = prof.requestUs[S - 1] ?? fullSum
   t.gapUs = Math.max(0, reqFull - fullSum) / n
@@ -260,15 +277,21 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     startUs: [] as number[],
     endUs: [] as number[],
   }))
-  // running kernels (one per worker at most): the high-priority workers' first (nHigh of them), each part in start
-  // order
+  // running kernels (one per worker at most): the high-priority kernels past their drain first (nHigh of them), each
+  // part in start order
   const running = new Int32Array(W)
   let m = 0
   let nHigh = 0
   const high = Uint8Array.from(spec.plan.workers, (pw) => (pw.streamPriority === 'high' ? 1 : 0))
+  const drainUs = cal.realtime?.priorityDrainUs ?? 0
+  const issueUs = cal.realtime?.openLoopIssueUs ?? 0
+  // per worker: its running kernel is among the first nHigh; when its drain ends (-1: none pending)
+  const ahead = new Uint8Array(W)
+  const drainEnd = new Float64Array(W).fill(-1)
   const mask = new Int32Array(W)
   const pSms = new Float64Array(W)
   const dem = new Float64Array(W)
+  const occW = new Float64Array(W).fill(1)
   const x = new Float64Array(W)
   const rate = new Float64Array(W)
   const remaining = new Float64Array(W)
@@ -317,7 +340,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   }
 
   const reallocate = () => {
-    sharing.allocate(running, m, mask, pSms, dem, x, nHigh)
+    sharing.allocate(running, m, mask, pSms, dem, x, nHigh, occW)
     busyNow = 0
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
@@ -327,7 +350,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
       const d = dem[w] as number
       const r = xw >= d - 1e-9 ? (tw.ownRate[k] as number) : rateAt(tw, k, xw)
       rate[w] = r
-      const b = Math.min(xw, d)
+      const b = Math.min(xw, d) * (occW[w] as number)
       busy[w] = b
       busyNow += b
     }
@@ -375,16 +398,30 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     mask[w] = partMask[p] as number
     pSms[w] = partSms[p] as number
     dem[w] = tw.demand[k] as number
+    occW[w] = tw.occ[k] as number
     remaining[w] = 1
-    if (high[w] === 1) {
-      for (let j = m; j > nHigh; j--) running[j] = running[j - 1] as number
-      running[nHigh++] = w
-      m++
-    } else running[m++] = w
+    let normal = false
+    for (let j = nHigh; j < m && !normal; j++) normal = high[running[j] as number] === 0
+    if (high[w] === 1 && drainUs > 0 && normal) {
+      // running blocks are not preempted: in start order until its drain ends
+      running[m++] = w
+      drainEnd[w] = lastT + drainUs
+      heap.push(lastT + drainUs, w * KINDS + DRAIN_END)
+    } else if (high[w] === 1) promote(w, m++)
+    else running[m++] = w
     reallocate()
   }
 
-  const beginRequest = (w: number, t: number, arrival: number) => {
+  /** Moves worker w's kernel, at index i of `running` (m counts it), to the end of the high-priority kernels. */
+  const promote = (w: number, i: number) => {
+    for (let j = i; j > nHigh; j--) running[j] = running[j - 1] as number
+    running[nHigh++] = w
+    ahead[w] = 1
+    drainEnd[w] = -1
+  }
+
+  /** A request of worker w starts at t (its host thread issues it `delay` later), counted from `arrival`. */
+  const beginRequest = (w: number, t: number, arrival: number, delay = 0) => {
     busyW[w] = 1
     if (live) {
       if (!active[w]) {
@@ -406,7 +443,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     reqStart[w] = t
     reqArrival[w] = arrival
     kNext[w] = 0
-    hostT[w] = t
+    hostT[w] = t + delay
     hostGroup[w] = -1
     schedule(w, t, t)
   }
@@ -416,7 +453,9 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     // keep `running` in (priority, start) order: first-come-first-served sharing hands out SMs in that order
     for (let j = i + 1; j < m; j++) running[j - 1] = running[j] as number
     m--
-    if (high[w] === 1) nHigh--
+    if (ahead[w] === 1) nHigh--
+    ahead[w] = 0
+    drainEnd[w] = -1
     kernels++
     const tw = T[w] as WorkerTables
     const k = kNext[w] as number
@@ -499,7 +538,17 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     const w = (ev / KINDS) | 0
     const kind = ev % KINDS
     if (kind === KERNEL_READY) start(w)
-    else if (kind === HOLD_END) {
+    else if (kind === DRAIN_END) {
+      // only the drain of the kernel running now (one that ended before it leaves no pending drain)
+      if (ahead[w] === 0 && Math.abs((drainEnd[w] as number) - t) < 1e-6) {
+        let i = nHigh
+        while (i < m && running[i] !== w) i++
+        if (i < m) {
+          promote(w, i)
+          reallocate()
+        }
+      }
+    } else if (kind === HOLD_END) {
       // only the hold of the worker's latest request, and only while it has had none since
       if (busyW[w] === 0 && (lastEnd[w] as number) + holdUs <= t + 1e-6) inactive(w)
     } else if (!open[w]) {
@@ -515,7 +564,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
         const q = queues[w] as number[]
         const h = qHead[w] as number
         qHead[w] = h + 1
-        beginRequest(w, t, q[h] as number)
+        // the worker was idle: its thread wakes up to issue it
+        beginRequest(w, t, q[h] as number, issueUs)
       }
     }
   }

@@ -1,0 +1,135 @@
+// The simulator checked against the GPU on DISB (issue #20: "the same in the simulator within 10%"): the H100's
+// recorded DISB A–E runs (results/h100/disb/gpu-bench: baseline, model-wise, eclip-rt and each workload's real-time
+// workers alone, 3-s windows) re-simulated with the plans they executed, their seeds, arrivals and windows, and the
+// shipped calibration (profiles/h100). Its real-time constants (the open-loop issue delay, the priority drain) were
+// fitted on workloads A and C (bench/realtime-fit.ts): the test checks that their provenance names no other, so B, D
+// and E are held out. Compared per run: DISB's RT latency (the real-time requests' mean) and overall throughput ÷
+// baseline's. TARGET: the issue's 10%; GUARD: what the simulator meets today, per policy (the worst run, rounded up by
+// about a point), so that it cannot get worse unnoticed. Baseline and model-wise in C–E are far from the target: the
+// simulator under-rates how much work the GPU overlaps with 6–10 workers (results/h100/disb/README.md says how much).
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import {
+  loadRealtimeSet,
+  type RealtimeDrift,
+  realtimeDrift,
+  resimulateRealtime,
+} from '../../src/calibrate/realtime.ts'
+import { calibrationFrom } from '../../src/execute/sim/index.ts'
+import type { Run } from '../../src/formats/index.ts'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const SET = join(ROOT, 'results/h100/disb/gpu-bench/results.json')
+/** The workloads the real-time constants were fitted on; the others are held out. */
+const FIT = ['disb-A', 'disb-C']
+const HELD_OUT = ['disb-B', 'disb-D', 'disb-E']
+
+/** Issue #20's tolerance: |sim ÷ GPU − 1| of the RT mean latency and of overall req/s ÷ baseline's. */
+export const TARGET = { rtMean: 0.1, overallVsBaseline: 0.1 }
+
+/** What the simulator meets today, per run, by what ran ('alone': the real-time workers alone). */
+export const GUARD: Record<string, { rtMean: number; overallVsBaseline: number }> = {
+  alone: { rtMean: 0.08, overallVsBaseline: 0 },
+  baseline: { rtMean: 0.4, overallVsBaseline: 0 },
+  'model-wise': { rtMean: 0.16, overallVsBaseline: 0.13 },
+  'eclip-rt': { rtMean: 0.13, overallVsBaseline: 0.04 },
+}
+
+const kindOf = (d: RealtimeDrift) => (d.role === 'rt-alone' ? 'alone' : d.policy)
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`
+const nameOf = (d: RealtimeDrift) => `${d.workload} ${kindOf(d)}`
+
+/** Each run past `limits` (by what ran), named with the metric and by how much. */
+function past(drift: readonly RealtimeDrift[], limits: (d: RealtimeDrift) => typeof TARGET): string[] {
+  return drift.flatMap((d) => {
+    const l = limits(d)
+    const out: string[] = []
+    if (Math.abs(d.rtMean) > l.rtMean) out.push(`${nameOf(d)}: RT mean off by ${pct(d.rtMean)}`)
+    if (d.overallVsBaseline !== null && Math.abs(d.overallVsBaseline) > l.overallVsBaseline)
+      out.push(`${nameOf(d)}: overall ÷ baseline off by ${pct(d.overallVsBaseline)}`)
+    return out
+  })
+}
+
+const guardOf = (d: RealtimeDrift) => {
+  const g = GUARD[kindOf(d)]
+  assert.ok(g, `no guard for ${kindOf(d)}`)
+  return g
+}
+
+/** The guard per run, and eclip-rt's mean over the held-out workloads held to the target. */
+function violations(drift: readonly RealtimeDrift[]): string[] {
+  const held = drift.filter(
+    (d) => d.policy === 'eclip-rt' && d.role === 'mix' && HELD_OUT.includes(d.workload),
+  )
+  const mean = held.reduce((a, d) => a + Math.abs(d.rtMean), 0) / held.length
+  return [
+    ...past(drift, guardOf),
+    ...(mean > TARGET.rtMean
+      ? [`eclip-rt held out: mean RT mean drift ${pct(mean)} > ${pct(TARGET.rtMean)}`]
+      : []),
+  ]
+}
+
+describe('the simulator against the H100 on DISB A–E (real-time beside best-effort)', () => {
+  // one re-simulation of the 20 runs for every check below
+  let memo: { runs: Run[]; sim: Run[]; drift: RealtimeDrift[]; method: string } | undefined
+  const result = () => {
+    if (!memo) {
+      const { runs, inputs, calibration } = loadRealtimeSet(SET, join(ROOT, 'profiles/h100'))
+      const sim = resimulateRealtime(runs, inputs, calibrationFrom(calibration))
+      memo = {
+        runs,
+        sim,
+        drift: realtimeDrift(runs, sim),
+        method: calibration.realtime?.measured.method ?? '',
+      }
+    }
+    return memo
+  }
+
+  it('re-simulates every GPU run, with real-time constants fitted on A and C only', (t) => {
+    const { drift, method } = result()
+    assert.equal(drift.length, 20)
+    assert.ok(method.includes(`of ${FIT.join(', ')},`), `the real-time constants' provenance: ${method}`)
+    for (const w of HELD_OUT) assert.ok(!method.includes(w), `fitted on ${w}, which is held out`)
+    for (const d of drift)
+      t.diagnostic(
+        `${nameOf(d).padEnd(22)} ${FIT.includes(d.workload) ? 'fit ' : 'test'}  RT mean ${(d.gpu.rtMeanUs / 1000).toFixed(3)} → ${(d.sim.rtMeanUs / 1000).toFixed(3)} ms (${pct(d.rtMean)})` +
+          `${d.overallVsBaseline === null ? '' : `  overall ÷ baseline ${d.gpu.overallVsBaseline?.toFixed(2)} → ${d.sim.overallVsBaseline?.toFixed(2)}`}`,
+      )
+  })
+
+  it('does not drift past what it meets today (per run; eclip-rt held out within the target on average)', () => {
+    assert.deepEqual(violations(result().drift), [])
+  })
+
+  it('fails when a run drifts past the guard', () => {
+    const { runs, sim } = result()
+    const i = runs.findIndex((r) => r.mix === 'disb-D' && r.policy === 'eclip-rt')
+    const moved = structuredClone(runs)
+    const rt = moved[i]?.metrics.realtime
+    assert.ok(rt?.meanUs)
+    // the GPU's RT mean a third lower: the simulator's is then past eclip-rt's guard, and the held-out mean past 10%
+    rt.meanUs *= 2 / 3
+    const found = violations(realtimeDrift(moved, sim))
+    assert.ok(
+      found.some((v) => v.startsWith('disb-D eclip-rt: RT mean off by')),
+      found.join('\n'),
+    )
+    assert.ok(
+      found.some((v) => v.startsWith('eclip-rt held out: mean RT mean drift')),
+      found.join('\n'),
+    )
+  })
+
+  it("meets issue #20's target on every run: RT mean and overall ÷ baseline within 10%", {
+    todo: 'not met on every run yet: baseline and model-wise in C–E, eclip-rt in D (the runs past it are listed)',
+  }, () => {
+    assert.deepEqual(
+      past(result().drift, () => TARGET),
+      [],
+    )
+  })
+})
