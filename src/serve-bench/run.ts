@@ -180,6 +180,86 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
   let device: { gpu: string; versions: Record<string, string> } | undefined
   const total = mixes.length * policies.length
   let done = 0
+  // how many processes the clients split over (each run's notes say how many it used, and each one's share)
+  const n = o.clientProcesses ?? DEFAULT_CLIENT_PROCESSES
+  const clientWords =
+    n === 1
+      ? 'the clients in one process of their own'
+      : `the clients in up to ${n} processes of their own (--client-processes; at most one per client)`
+  // Each transport's results.json and report.txt: rewritten after every (mix, policy) as `partial` (a run cut short
+  // by a time limit keeps the runs it finished), then once more at the end, printed.
+  const writeResults = (partial: boolean) => {
+    for (const [transport, st] of perTransport) {
+      const { runs, failures, dir } = st
+      const warned = [...st.warnings]
+      if (partial)
+        warned.unshift(
+          `PARTIAL: ${done} of ${total} (mix, policy) runs finished; serve-bench had not ended when this was written`,
+        )
+      normaliseServeRuns(runs)
+      if (bench && o.bench) {
+        compareWithBench(runs, bench, o.bench)
+        // arrivals are the same times only for the same seed; a bench on another backend is said so
+        for (const r of runs) {
+          if (r.bench?.seed !== undefined && r.bench.seed !== o.seed)
+            warned.push(
+              `${r.mix} ${r.policy}: the bench run ${r.bench.runId} used seed ${r.bench.seed}, this run ${o.seed}: other arrival times`,
+            )
+          if (r.bench?.backend !== undefined && r.bench.backend !== r.backend)
+            warned.push(
+              `${r.mix} ${r.policy}: beside the ${r.bench.backend} bench run ${r.bench.runId} (the file has no ${r.backend} run of these arrivals)`,
+            )
+        }
+      }
+      const profileGpu = runs[0]?.gpu.name
+      if (device && profileGpu && device.gpu !== profileGpu)
+        warned.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
+      const results: ServeResults = {
+        format: 'eclip.serve-results/1',
+        runs,
+        requestLog: 'requests.csv',
+        provenance: {
+          date: new Date().toISOString(),
+          method: simulated ? 'simulated' : 'measured',
+          tool: 'eclip serve-bench',
+          host: hostname(),
+          ...((device?.gpu ?? profileGpu) ? { gpu: device?.gpu ?? profileGpu } : {}),
+          // the stack that ran the runs, with the settings that change results (hardware queues:
+          // cudaDeviceMaxConnections), as `eclip bench` records them
+          ...(device?.versions ?? {}),
+          notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.inputDatatype ? `, inputs sent as ${o.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}; ${o.frontends > 0 ? `${o.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
+          backend: o.backend,
+          simulated,
+          eclip: SERVER_VERSION,
+          node: process.version,
+          seed: o.seed,
+          command: ['eclip', ...process.argv.slice(2)].join(' '),
+          warnings: [...warned, ...failures],
+        },
+      }
+      parseFormat('serve-results', results, 'results.json (about to be written)')
+      const resultsFile = join(dir, 'results.json')
+      writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+      const label = simulated
+        ? 'SIMULATED (sim backend: no model ran)'
+        : `measured on ${device?.gpu ?? 'the GPU'} through the server`
+      const header = [
+        `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${o.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
+        `${loopWords}, ${lengths}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
+        `transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
+        ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
+      ].join('\n')
+      const axes = { mixes: mixes.map((m) => m.name), policies }
+      const report = serveReport(runs, label, axes)
+      const loads = arrivalTables(runs, `${label}, ${transport}`)
+      const vsBench = `${loads ? `\n\n${loads}` : ''}${bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''}`
+      const reportFile = join(dir, 'report.txt')
+      writeFileSync(reportFile, `${header}\n\n${report.tables}${vsBench}\n\n${report.detail}\n`)
+      if (partial) continue
+      console.log(`${header}\n\n${report.tables}${vsBench}\n`)
+      console.log(`wrote ${resultsFile}, ${join(dir, 'requests.csv')}, ${reportFile}`)
+    }
+  }
   try {
     for (const mix of mixes)
       for (const policy of policies) {
@@ -242,82 +322,13 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
           })
           if (rows.length > 0) writeSync(st.log, `${rows.join('\n')}\n`)
         }
+        if (done < total) writeResults(true)
       }
   } finally {
     for (const st of perTransport.values()) closeSync(st.log)
   }
-  // how many processes the clients split over (each run's notes say how many it used, and each one's share)
-  const n = o.clientProcesses ?? DEFAULT_CLIENT_PROCESSES
-  const clientWords =
-    n === 1
-      ? 'the clients in one process of their own'
-      : `the clients in up to ${n} processes of their own (--client-processes; at most one per client)`
-  let failed = false
-  for (const [transport, st] of perTransport) {
-    const { runs, failures, dir } = st
-    failed ||= failures.length > 0
-    normaliseServeRuns(runs)
-    if (bench && o.bench) {
-      compareWithBench(runs, bench, o.bench)
-      // arrivals are the same times only for the same seed; a bench on another backend is said so
-      for (const r of runs) {
-        if (r.bench?.seed !== undefined && r.bench.seed !== o.seed)
-          st.warnings.push(
-            `${r.mix} ${r.policy}: the bench run ${r.bench.runId} used seed ${r.bench.seed}, this run ${o.seed}: other arrival times`,
-          )
-        if (r.bench?.backend !== undefined && r.bench.backend !== r.backend)
-          st.warnings.push(
-            `${r.mix} ${r.policy}: beside the ${r.bench.backend} bench run ${r.bench.runId} (the file has no ${r.backend} run of these arrivals)`,
-          )
-      }
-    }
-    const profileGpu = runs[0]?.gpu.name
-    if (device && profileGpu && device.gpu !== profileGpu)
-      st.warnings.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
-    const results: ServeResults = {
-      format: 'eclip.serve-results/1',
-      runs,
-      requestLog: 'requests.csv',
-      provenance: {
-        date: new Date().toISOString(),
-        method: simulated ? 'simulated' : 'measured',
-        tool: 'eclip serve-bench',
-        host: hostname(),
-        ...((device?.gpu ?? profileGpu) ? { gpu: device?.gpu ?? profileGpu } : {}),
-        // the stack that ran the runs, with the settings that change results (hardware queues:
-        // cudaDeviceMaxConnections), as `eclip bench` records them
-        ...(device?.versions ?? {}),
-        notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.inputDatatype ? `, inputs sent as ${o.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}; ${o.frontends > 0 ? `${o.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
-        backend: o.backend,
-        simulated,
-        eclip: SERVER_VERSION,
-        node: process.version,
-        seed: o.seed,
-        command: ['eclip', ...process.argv.slice(2)].join(' '),
-        warnings: [...st.warnings, ...failures],
-      },
-    }
-    parseFormat('serve-results', results, 'results.json (about to be written)')
-    const resultsFile = join(dir, 'results.json')
-    writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
-    const label = simulated
-      ? 'SIMULATED (sim backend: no model ran)'
-      : `measured on ${device?.gpu ?? 'the GPU'} through the server`
-    const header = [
-      `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${o.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
-      `${loopWords}, ${lengths}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
-      `transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
-      ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
-    ].join('\n')
-    const axes = { mixes: mixes.map((m) => m.name), policies }
-    const report = serveReport(runs, label, axes)
-    const loads = arrivalTables(runs, `${label}, ${transport}`)
-    const vsBench = `${loads ? `\n\n${loads}` : ''}${bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''}`
-    const reportFile = join(dir, 'report.txt')
-    writeFileSync(reportFile, `${header}\n\n${report.tables}${vsBench}\n\n${report.detail}\n`)
-    console.log(`${header}\n\n${report.tables}${vsBench}\n`)
-    console.log(`wrote ${resultsFile}, ${join(dir, 'requests.csv')}, ${reportFile}`)
-  }
+  const failed = [...perTransport.values()].some((st) => st.failures.length > 0)
+  writeResults(false)
   console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   return { failed }
 }

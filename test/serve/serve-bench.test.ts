@@ -1,7 +1,7 @@
 // `eclip serve-bench` on the simulator: the CLI end to end (results file, request log, report, baseline ratios, the
 // SIMULATED label), errors counted when the server refuses (429), and the client's checks of an infer answer.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +17,41 @@ const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-serve-bench-'))
 
 describe('eclip serve-bench', () => {
+  it('keeps the runs it finished when it is stopped before the end (a time limit), marked PARTIAL', async () => {
+    const out = tmp()
+    const args = ['serve-bench', '--mix', 'mix7', '--policies', 'eclip', '--profiles', 'synthetic']
+    const child = spawn(process.execPath, [
+      bin,
+      ...args,
+      '--duration',
+      '0.3',
+      '--warmup',
+      '0.1',
+      '--out',
+      out,
+    ])
+    let stderr = ''
+    // stopped as `timeout` stops it, once the second (mix, policy) has started
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString()
+        if (stderr.includes('[2/2]') && child.exitCode === null) child.kill('SIGKILL')
+      })
+      child.on('exit', () => resolve())
+    })
+    assert.ok(stderr.includes('[2/2]'), stderr)
+    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
+    assert.deepEqual(
+      results.runs.map((x) => x.id),
+      ['mix7|baseline|bmix|sim'],
+    )
+    assert.ok(
+      results.provenance.warnings.some((w) => w.startsWith('PARTIAL: 1 of 2 (mix, policy) runs finished')),
+      results.provenance.warnings.join('\n'),
+    )
+    assert.match(readFileSync(join(out, 'report.txt'), 'utf8'), /WARNING: PARTIAL: 1 of 2/)
+  })
+
   it('serves a mix per policy, counts every request of the window and says SIMULATED', () => {
     const out = tmp()
     const r = spawnSync(
@@ -44,6 +79,7 @@ describe('eclip serve-bench', () => {
     assert.equal(results.provenance.simulated, true)
     assert.equal(results.provenance.method, 'simulated')
     assert.ok(results.provenance.warnings.some((w) => w.startsWith('SIMULATED')))
+    assert.ok(!results.provenance.warnings.some((w) => w.startsWith('PARTIAL')))
     // baseline is always run: the ratios' reference
     assert.deepEqual(
       results.runs.map((x) => x.id),
