@@ -91,7 +91,7 @@ describe('serve units: tensors', () => {
     // a backend that answered more rows than the request has: the request gets its own rows only
     const [first] = splitOutputs([out], [1])
     assert.deepEqual(first?.[0]?.shape, [1, 2])
-    assert.deepEqual(decodeElements('FP32', (first?.[0] as RawTensor).data), [1, 2])
+    assert.deepEqual(decodeElements('FP32', ((first as RawTensor[])[0] as RawTensor).data), [1, 2])
   })
 })
 
