@@ -209,6 +209,9 @@ export function concatInputs(perRequest: RawTensor[][]): RawTensor[] {
 
 /** Splits outputs of a batched execution back into per-request outputs by their batch sizes. */
 export function splitOutputs(outputs: RawTensor[], batches: number[]): RawTensor[][] {
+  // one request (every execution at batch 1, every one with shared memory): its outputs as they came when they
+  // already carry its batch (no copies of the tensors' descriptions per request)
+  if (batches.length === 1 && outputs.every((t) => t.shape[0] === batches[0])) return [outputs]
   const items = batches.reduce((a, b) => a + b, 0)
   const out: RawTensor[][] = batches.map(() => [])
   for (const t of outputs) {

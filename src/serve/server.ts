@@ -439,23 +439,19 @@ export class EclipServer implements InferenceService {
       else if (err instanceof ProtocolError && err.status === 400) this.invalid(model) // a region unregistered meanwhile
       throw err
     }
-    return {
-      outputs: c.outputs,
-      parameters: {
-        // only the simulator says so: a response of the GPU backend carries real outputs and measured times
-        ...(c.simulated
-          ? {
-              simulated: true,
-              note: 'simulator backend: no model ran, there are no outputs; timings are modelled',
-            }
-          : {}),
-        queue_us: Math.round(c.queueUs),
-        compute_us: Math.round(c.computeUs),
-        batched_requests: c.batchedWith,
-        // paris-elsa: the partition ELSA sent it to
-        ...(c.partition !== undefined ? { partition: c.partition } : {}),
-      },
+    // (built by assignment, in the order clients see: no object spreads per request)
+    const parameters: Record<string, unknown> = {}
+    // only the simulator says so: a response of the GPU backend carries real outputs and measured times
+    if (c.simulated) {
+      parameters.simulated = true
+      parameters.note = 'simulator backend: no model ran, there are no outputs; timings are modelled'
     }
+    parameters.queue_us = Math.round(c.queueUs)
+    parameters.compute_us = Math.round(c.computeUs)
+    parameters.batched_requests = c.batchedWith
+    // paris-elsa: the partition ELSA sent it to
+    if (c.partition !== undefined) parameters.partition = c.partition
+    return { outputs: c.outputs, parameters }
   }
 
   shmRegions() {

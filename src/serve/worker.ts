@@ -236,40 +236,22 @@ export class ModelWorker {
     }
     // the backend has the inputs now: the entries need not keep them (a large tensor is freed as soon as it is sent)
     for (const e of taken) e.inputs = []
+    // the execution leaves the worker once its requests are answered; then the next one may start (no .finally: one
+    // promise less per execution on the event loop)
+    const done = () => {
+      if (generation !== this.generation) return
+      this.executions.delete(execution)
+      this.notifyIdle()
+      this.pump()
+    }
     p.then(
       (r) => {
         if (generation !== this.generation) return // answered already (crash/shutdown)
-        this.metrics.execution(this.model.name, this.model.version, r.computeUs)
-        const parts =
-          r.outputs.length > 0
-            ? splitOutputs(
-                r.outputs,
-                taken.map((e) => e.batch),
-              )
-            : []
-        taken.forEach((e, i) => {
-          if (e.settled) return
-          e.settled = true
-          clearTimeout(e.timer)
-          if (e.regions) releaseAll(e.regions)
-          this.scheduler?.answered(this.model.name)
-          // the server's queue, then the backend's (a partition's queue, paris-elsa)
-          const queueUs = (started - e.enqueuedAt) * 1000 + (r.waitedUs ?? 0)
-          const totalUs = (this.now() - e.receivedAt) * 1000
-          this.metrics.requestOk(this.model.name, this.model.version, e.batch, {
-            queueUs,
-            computeUs: r.computeUs,
-            totalUs,
-          })
-          e.resolve({
-            outputs: parts[i] ?? [],
-            simulated: r.simulated,
-            queueUs,
-            computeUs: r.computeUs,
-            batchedWith: taken.length,
-            ...(r.partition !== undefined ? { partition: r.partition } : {}),
-          })
-        })
+        try {
+          this.answer(taken, r, started)
+        } finally {
+          done()
+        }
       },
       (err: unknown) => {
         if (generation !== this.generation) return
@@ -281,12 +263,43 @@ export class ModelWorker {
           crash ? { 'retry-after': '1' } : {},
         )
         for (const e of taken) this.fail(e, failure)
+        done()
       },
-    ).finally(() => {
-      if (generation !== this.generation) return
-      this.executions.delete(execution)
-      this.notifyIdle()
-      this.pump()
+    )
+  }
+
+  /** Answers the requests of an execution that succeeded: metrics, their share of the outputs, their callers. */
+  private answer(taken: Entry[], r: ExecResult, started: number) {
+    this.metrics.execution(this.model.name, this.model.version, r.computeUs)
+    const parts =
+      r.outputs.length > 0
+        ? splitOutputs(
+            r.outputs,
+            taken.map((e) => e.batch),
+          )
+        : []
+    taken.forEach((e, i) => {
+      if (e.settled) return
+      e.settled = true
+      clearTimeout(e.timer)
+      if (e.regions) releaseAll(e.regions)
+      this.scheduler?.answered(this.model.name)
+      // the server's queue, then the backend's (a partition's queue, paris-elsa)
+      const queueUs = (started - e.enqueuedAt) * 1000 + (r.waitedUs ?? 0)
+      const totalUs = (this.now() - e.receivedAt) * 1000
+      this.metrics.requestOk(this.model.name, this.model.version, e.batch, {
+        queueUs,
+        computeUs: r.computeUs,
+        totalUs,
+      })
+      e.resolve({
+        outputs: parts[i] ?? [],
+        simulated: r.simulated,
+        queueUs,
+        computeUs: r.computeUs,
+        batchedWith: taken.length,
+        ...(r.partition !== undefined ? { partition: r.partition } : {}),
+      })
     })
   }
 

@@ -188,7 +188,7 @@ export function inferResponse(
 ): ModelInferResponse {
   const enc = encodeInferResponse(
     { model_name: m.name, model_version: m.version, parameters: outcome.parameters },
-    { ...req, inputs: [] },
+    req,
     outcome.outputs,
   )
   const outputs: ModelInferResponse['outputs'] = []

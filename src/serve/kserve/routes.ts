@@ -347,11 +347,12 @@ async function answerInfer(
   decoded: DecodedRequest,
   receivedAt: number,
 ): Promise<InferAnswer> {
-  const { inputs: _, ...answer } = decoded
+  // what the answer needs of the request (not its inputs: they are the server's, and may be large)
+  const asked = { id: decoded.id, outputs: decoded.outputs, binaryOutputs: decoded.binaryOutputs }
   const outcome = await svc.infer(m, decoded, receivedAt)
   const enc = encodeInferResponse(
     { model_name: m.name, model_version: m.version, parameters: outcome.parameters },
-    { ...answer, inputs: [] },
+    asked,
     outcome.outputs,
   )
   if (!enc.binary) return { json: enc.json }

@@ -336,7 +336,7 @@ export interface EncodedResponse {
 /** Builds the response body: outputs as JSON data, or as binary data where the request asked for it. */
 export function encodeInferResponse(
   head: { model_name: string; model_version: string; id?: string; parameters: Record<string, unknown> },
-  req: DecodedRequest,
+  req: Pick<DecodedRequest, 'id' | 'outputs' | 'binaryOutputs'>,
   outputs: RawTensor[],
 ): EncodedResponse {
   const wanted = req.outputs ?? outputs.map((o) => ({ name: o.name, binary: req.binaryOutputs }))
