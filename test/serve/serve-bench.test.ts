@@ -19,7 +19,8 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-serve-bench-'))
 describe('eclip serve-bench', () => {
   it('keeps the runs it finished when it is stopped before the end (a time limit), marked PARTIAL', async () => {
     const out = tmp()
-    const args = 'serve-bench --mix mix7 --policies eclip --profiles synthetic --duration 0.3 --warmup 0.1'.split(' ')
+    const args =
+      'serve-bench --mix mix7 --policies eclip --profiles synthetic --duration 0.3 --warmup 0.1'.split(' ')
     const child = spawn(process.execPath, [bin, ...args, '--out', out])
     let stderr = ''
     // stopped as `timeout` stops it, once the second (mix, policy) has started
