@@ -339,28 +339,36 @@ def test_closing_answers_waiting_requests_and_finishes_started_ones(backend):
 def test_python_frames_and_native_replies_share_the_pipe_whole(backend):
     b = backend(delay_us=100)
     b.region("r1", 1 << 16)
-    stop = threading.Event()
+    chatter_frames = 2000
 
     def chatter():
-        i = 0
-        while not stop.is_set():
+        for i in range(chatter_frames):
             b.serving.send({"type": "progress", "key": "x", "message": "p" * (i % 300)}, bytes(i % 5000))
-            i += 1
 
-    t = threading.Thread(target=chatter)
+    seen, progress, other = set(), [0], []
+
+    def read():
+        # the pipe is read all along, as the server does (a full pipe blocks its writers), until every frame is in
+        while len(seen) < 200 or progress[0] < chatter_frames:
+            h, _ = b.reader.next()
+            if h["type"] == "output":
+                seen.add(h["id"])
+            elif h["type"] == "progress":
+                progress[0] += 1
+            else:
+                other.append(h)
+
+    r = threading.Thread(target=read, daemon=True)  # daemon: a failed run must not hang the test process
+    t = threading.Thread(target=chatter, daemon=True)
+    r.start()
     t.start()
     for i in range(200):
         b.serving.infer({"type": "infer", "name": "m", "id": i, "n": 1, "dtype": "UINT8",
                          "input": {"region": "r1", "offset": 0, "bytes": IN_ITEM}}, b"")
-    seen = set()
-    while len(seen) < 200:
-        h, _ = b.reader.next()
-        if h["type"] == "output":
-            seen.add(h["id"])
-        else:
-            assert h["type"] == "progress"
-    stop.set()
-    t.join()
+    t.join(timeout=30)
+    r.join(timeout=30)
+    assert not r.is_alive(), f"{len(seen)} of 200 answers and {progress[0]} of {chatter_frames} other frames read"
+    assert other == [] and seen == set(range(200))
 
 
 def test_a_poisoning_cuda_error_is_answered_then_ends_the_process(libs, tmp_path):
