@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { connect as http2Connect } from 'node:http2'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -17,6 +18,7 @@ import {
   type ModelInferRequest,
   plainParameters,
 } from '../../src/serve/grpc/convert.ts'
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/serve/grpc/flow-control.ts'
 import { inferenceProtoPath, PROTO_OPTIONS } from '../../src/serve/grpc/server.ts'
 import { encodeElements } from '../../src/serve/kserve/datatypes.ts'
 import type { EclipServer } from '../../src/serve/server.ts'
@@ -75,6 +77,32 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
     c?.close()
     await server?.close()
     for (const k of keys) rmSync(`/dev/shm${k}`, { force: true })
+  })
+
+  it('opens its HTTP/2 windows wide: a large request is not sent 64 KiB per round trip', async () => {
+    const session = http2Connect(`http://${server.grpcAddress}`)
+    try {
+      const settings = await new Promise<{ initialWindowSize?: number }>((resolve, reject) => {
+        session.once('remoteSettings', resolve)
+        session.once('error', reject)
+      })
+      assert.equal(
+        settings.initialWindowSize,
+        STREAM_WINDOW_BYTES,
+        'the stream window in the server SETTINGS',
+      )
+      // the connection window comes in a WINDOW_UPDATE of its own, right after the SETTINGS
+      const deadline = Date.now() + 2000
+      while ((session.state.remoteWindowSize ?? 0) < CONNECTION_WINDOW_BYTES && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 5))
+      assert.equal(
+        session.state.remoteWindowSize,
+        CONNECTION_WINDOW_BYTES,
+        'the connection window the server opened',
+      )
+    } finally {
+      session.close()
+    }
   })
 
   it('health, server and model metadata, model config', async () => {

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { ECLIP_HOME } from '../../paths.ts'
 import { mulberry32 } from '../../random.ts'
+import { STREAM_WINDOW_BYTES } from '../../serve/grpc/flow-control.ts'
 import type { InferAnswer } from '../../serve/kserve/client.ts'
 import type { Datatype } from '../../serve/kserve/datatypes.ts'
 import {
@@ -170,6 +171,8 @@ export async function openGrpcClients(
         'grpc.use_local_subchannel_pool': 1,
         'grpc.max_receive_message_length': -1,
         'grpc.max_send_message_length': -1,
+        // replies arrive without a WINDOW_UPDATE round trip per 64 KiB (the server widens its side: flow-control.ts)
+        'grpc-node.flow_control_window': STREAM_WINDOW_BYTES,
       })
       channels.push(c)
       return {

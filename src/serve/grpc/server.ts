@@ -17,6 +17,7 @@ import {
   type ModelInferRequest,
   type ModelInferResponse,
 } from './convert.ts'
+import { widenConnectionWindow, widenStreamWindow } from './flow-control.ts'
 
 /** proto-loader's options: field names as in the proto, 64-bit integers as JS numbers, bytes as Buffers. */
 export const PROTO_OPTIONS: protoLoader.Options = {
@@ -80,6 +81,8 @@ export class GrpcFrontEnd {
   private closing = false
   /** host:port it listens on, once listening. */
   address: string | undefined
+  /** Whether the HTTP/2 windows were widened (flow-control.ts); false: grpc-js's 64-KiB defaults, warned at listen. */
+  private windows: boolean
 
   constructor(
     private readonly svc: InferenceService,
@@ -93,6 +96,7 @@ export class GrpcFrontEnd {
       'grpc.enable_channelz': 0,
     })
     this.server.addService(inferenceService(), this.handlers())
+    this.windows = widenStreamWindow(this.server)
   }
 
   /** Binds `host:port` (0: a free port) without TLS; resolves with the address it listens on. */
@@ -108,6 +112,12 @@ export class GrpcFrontEnd {
           return reject(e)
         }
         this.address = `${h}:${bound}`
+        this.windows = widenConnectionWindow(this.server) && this.windows
+        if (!this.windows)
+          this.opts.log?.(
+            new Error('grpc-js internals changed'),
+            'gRPC: HTTP/2 windows left at 64 KiB (large requests arrive in bursts, one round trip each)',
+          )
         resolve(this.address)
       }),
     )
