@@ -149,7 +149,8 @@ let fe: Worker | undefined
 let feCount = () => Promise.resolve(0)
 if (args.via === 'frontend') {
   const { FrontendPool } = await import(`${root}/src/serve/frontends/engine.ts`)
-  const { FrameChannel } = await import(`${root}/src/serve/frontends/protocol.ts`)
+  // the checkout's own frames: compact headers where its protocol has them (inferHeader), objects before
+  const { FrameChannel, inferHeader, frontendFrame } = await import(`${root}/src/serve/frontends/protocol.ts`)
   const pool = new FrontendPool(server, { count: 1, port: 0, host: '127.0.0.1', stagingBytes: 0 })
   const path = join(tmpdir(), `eclip-engine-bench-${process.pid}.sock`)
   rmSync(path, { force: true })
@@ -227,7 +228,8 @@ async function frontEnd(): Promise<void> {
       at: number
     }[]
   }
-  const { FrameChannel } = await import(`${root}/src/serve/frontends/protocol.ts`)
+  // the checkout's own frames: compact headers where its protocol has them (inferHeader), objects before
+  const { FrameChannel, inferHeader, frontendFrame } = await import(`${root}/src/serve/frontends/protocol.ts`)
   const sock = connect(path)
   await new Promise((r) => sock.once('connect', r))
   let answered = 0
@@ -257,9 +259,12 @@ async function frontEnd(): Promise<void> {
       binaryOutputs: true,
       parameters: {},
     }
-    ch.send({ t: 'infer', id, model, req, receivedAtEpochMs: performance.timeOrigin + performance.now() })
+    const now = performance.timeOrigin + performance.now()
+    if (inferHeader) ch.send(inferHeader(id, model, req, now, []))
+    else ch.send({ t: 'infer', id, model, req, receivedAtEpochMs: now })
   }
-  const ch = new FrameChannel(sock, (h: { id: number; ok: boolean }) => {
+  const ch = new FrameChannel(sock, (header: unknown, body: Buffer) => {
+    const h = (frontendFrame ? frontendFrame(header, body) : header) as { id: number; ok: boolean }
     const k = bySlot.get(h.id) as number
     bySlot.delete(h.id)
     if (h.ok) answered++
