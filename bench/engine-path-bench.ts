@@ -149,8 +149,7 @@ let fe: Worker | undefined
 let feCount = () => Promise.resolve(0)
 if (args.via === 'frontend') {
   const { FrontendPool } = await import(`${root}/src/serve/frontends/engine.ts`)
-  // the checkout's own frames: compact headers where its protocol has them (inferHeader), objects before
-  const { FrameChannel, inferHeader, frontendFrame } = await import(`${root}/src/serve/frontends/protocol.ts`)
+  const { FrameChannel } = await import(`${root}/src/serve/frontends/protocol.ts`)
   const pool = new FrontendPool(server, { count: 1, port: 0, host: '127.0.0.1', stagingBytes: 0 })
   const path = join(tmpdir(), `eclip-engine-bench-${process.pid}.sock`)
   rmSync(path, { force: true })

@@ -339,12 +339,10 @@ export class FrontendPool {
       if (err instanceof ProtocolError && err.status < 500) this.server.invalid(model)
       return Promise.reject(err)
     }
-    return this.server
-      .infer(model, req, receivedAtEpochMs - performance.timeOrigin)
-      .then((outcome) => ({
-        outputs: wireOutputs(outcome.outputs, fe.region),
-        parameters: outcome.parameters,
-      }))
+    return this.server.infer(model, req, receivedAtEpochMs - performance.timeOrigin).then((outcome) => ({
+      outputs: wireOutputs(outcome.outputs, fe.region),
+      parameters: outcome.parameters,
+    }))
   }
 
   /** The request as the server takes it: regions resolved by name (checked again: one may have gone meanwhile). */
