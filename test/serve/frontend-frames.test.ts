@@ -3,7 +3,6 @@
 // and FrameDecoder): every field of a request and an answer comes back as it was sent, bytes included, and frames
 // the other side does not know are ignored, not misread.
 import assert from 'node:assert/strict'
-import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
 import { FrameDecoder, FrameWriter } from '../../src/execute/gpu/frames.ts'
 import {
@@ -15,23 +14,14 @@ import {
   type WireOutcome,
   type WireRequest,
 } from '../../src/serve/frontends/protocol.ts'
+import { recorder } from './helpers.ts'
 
 /** `header` and `parts` sent as one frame and read back: what the other side's decoder is given. */
 async function roundTrip(header: object, parts: Uint8Array[]): Promise<{ header: unknown; body: Buffer }> {
-  const chunks: Buffer[] = []
-  const stream = new Writable({
-    write(c: Buffer, _e, cb) {
-      chunks.push(c)
-      cb()
-    },
-    writev(cs, cb) {
-      for (const c of cs) chunks.push(c.chunk as Buffer)
-      cb()
-    },
-  })
+  const { stream, writes } = recorder()
   new FrameWriter(stream).write(header, parts)
   await new Promise((r) => setImmediate(r))
-  const frames = new FrameDecoder().push(Buffer.concat(chunks))
+  const frames = new FrameDecoder().push(Buffer.concat(writes))
   assert.equal(frames.length, 1)
   return frames[0] as { header: unknown; body: Buffer }
 }
