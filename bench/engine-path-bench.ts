@@ -11,9 +11,11 @@
 // into FrontendPool's handler, replies back the same way), from a worker thread playing the front-end; the engine's
 // CPU is then its main thread's alone (/proc/PID/task/PID), the event loop.
 // Run: node --import tsx bench/engine-path-bench.ts [--via direct|frontend] [--root CHECKOUT] [--models alexnet,alexnet,alexnet]
-//      [--concurrency 4] [--duration 5] [--warmup 1] [--backend echo|instant]
+//      [--concurrency 4] [--duration 5] [--warmup 1] [--backend echo|instant] [--service-us 0]
 // --backend instant: bench/instant_backend.py answers every infer at once (no Serving, no threads), so the server's
 // event loop is what saturates, as on the GPU machine at batch 1 with small models.
+// --service-us S: the echo backend's requests take S µs of service each (ECLIP_ECHO_SERVICE_US), replies spread out
+// at a GPU's pace rather than coalesced.
 // --root: measure another checkout's server and Python backend (A/B: run both in turn, same flags).
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
@@ -34,9 +36,11 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '1' },
     backend: { type: 'string', default: 'echo' },
     via: { type: 'string', default: 'direct' },
+    'service-us': { type: 'string', default: '0' },
   },
 })
 const root = resolve(args.root)
+process.env.ECLIP_ECHO_SERVICE_US = args['service-us']
 // the modules of the checkout measured (typed as this one's)
 const { EclipServer } = (await import(
   `${root}/src/serve/server.ts`
@@ -223,7 +227,8 @@ async function frontEnd(): Promise<void> {
       at: number
     }[]
   }
-  const { FrameChannel } = await import(`${root}/src/serve/frontends/protocol.ts`)
+  // the checkout's own frames: compact headers where its protocol has them (inferHeader), objects before
+  const { FrameChannel, inferHeader, frontendFrame } = await import(`${root}/src/serve/frontends/protocol.ts`)
   const sock = connect(path)
   await new Promise((r) => sock.once('connect', r))
   let answered = 0
@@ -253,9 +258,12 @@ async function frontEnd(): Promise<void> {
       binaryOutputs: true,
       parameters: {},
     }
-    ch.send({ t: 'infer', id, model, req, receivedAtEpochMs: performance.timeOrigin + performance.now() })
+    const now = performance.timeOrigin + performance.now()
+    if (inferHeader) ch.send(inferHeader(id, model, req, now, []))
+    else ch.send({ t: 'infer', id, model, req, receivedAtEpochMs: now })
   }
-  const ch = new FrameChannel(sock, (h: { id: number; ok: boolean }) => {
+  const ch = new FrameChannel(sock, (header: unknown, body: Buffer) => {
+    const h = (frontendFrame ? frontendFrame(header, body) : header) as { id: number; ok: boolean }
     const k = bySlot.get(h.id) as number
     bySlot.delete(h.id)
     if (h.ok) answered++

@@ -8,7 +8,7 @@
 // Run: node --import tsx bench/serve-host-bench.ts [--duration 10] [--warmup 2] [--concurrency 2] [--sizes fp16,fp32]
 //      [--repeat 1] [--mix mix3] [--batch 8] [--transport http,grpc,shm] [--frontends 0]
 //      [--backend-transport auto|shm|pipe] [--cli CHECKOUT/bin/eclip.mjs[,CHECKOUT2/bin/eclip.mjs]] [--bundle]
-//      [--out out/serve-host-bench] [--prof DIR] [--perf DIR] [--pin]
+//      [--out out/serve-host-bench] [--prof DIR] [--perf DIR] [--pin] [--service-us 0]
 // fp16: by default mix3 at batch 8 as on the H100 (vgg19/densenet201 send 2.4 MB of FP16 pixels, albert gets 1.5 MB
 // back); fp32: the images sent as FP32 (4.8 MB), the models' outputs unchanged. --mix mix7 --batch 1: 3×alexnet at
 // batch 1 (300-KB images), the mix where the host path's cost per request, not per byte, bounds the rate.
@@ -26,6 +26,8 @@
 // than measuring it: the server's process under `node --cpu-prof` (a .cpuprofile per run in DIR, for Chrome's
 // DevTools or speedscope) and the echo backend under `py-spy record` (raw collapsed stacks, every thread; py-spy from
 // the venv or PATH). Profilers cost CPU of their own: the rates of a profiled run are not the host path's.
+// --service-us S: each model's requests take S µs of service in the echo backend (ECLIP_ECHO_SERVICE_US), two in
+// flight per model as on the GPU, so replies come spread out at a GPU's pace rather than all at once.
 import { spawn, spawnSync } from 'node:child_process'
 import {
   chmodSync,
@@ -62,6 +64,7 @@ const { values: args } = parseArgs({
     prof: { type: 'string' },
     perf: { type: 'string' },
     pin: { type: 'boolean', default: false },
+    'service-us': { type: 'string', default: '0' },
   },
 })
 const here = resolve(import.meta.dirname, '..')
@@ -119,12 +122,14 @@ async function checkout(cliArg: string | undefined, i: number): Promise<Checkout
   // the backend's "python": the echo stand-in, whatever arguments the server passes; under --prof it runs as
   // py-spy's child (it inherits fds 3/4 as they are), each start its own file
   const python = join(d, 'python')
-  const backend = `'${py}' '${join(root, 'bench', 'serve_echo_backend.py')}'`
+  // (this checkout's echo script, on the measured checkout's Python package: every checkout paced alike)
+  const backend = `'${py}' '${join(here, 'bench', 'serve_echo_backend.py')}'`
+  const env = `export ECLIP_ECHO_GPU='${join(root, 'gpu')}'\n`
   writeFileSync(
     python,
     prof && pySpy
-      ? `#!/usr/bin/env bash\nexec '${pySpy}' record --threads --nonblocking -r 200 -f raw -o "${prof}/backend-$$.txt" -- ${backend}\n`
-      : `#!/usr/bin/env bash\nexec ${args.pin ? 'taskset -c 1 ' : ''}${backend}\n`,
+      ? `#!/usr/bin/env bash\n${env}exec '${pySpy}' record --threads --nonblocking -r 200 -f raw -o "${prof}/backend-$$.txt" -- ${backend}\n`
+      : `#!/usr/bin/env bash\n${env}exec ${args.pin ? 'taskset -c 1 ' : ''}${backend}\n`,
   )
   chmodSync(python, 0o755)
   let cli = join(root, 'bin', 'eclip.mjs')
@@ -170,6 +175,9 @@ interface Row {
   hostCpu: string | null
   serverCpuMsPerRequest: number | null
   eventLoopCpuMsPerRequest: number | null
+  /** The event loop's read and write system calls per request (checkouts whose serve-bench reports them). */
+  eventLoopReadsPerRequest: number | null
+  eventLoopWritesPerRequest: number | null
   /** Server CPU and event-loop CPU per request, µs, from the cores and rates (more digits than the note's ms). */
   serverCpuUsPerRequest: number | null
   eventLoopUsPerRequest: number | null
@@ -278,6 +286,7 @@ for (let rep = 1; rep <= Number(args.repeat); rep++)
           ...process.env,
           ECLIP_PYTHON: co.python,
           ECLIP_HOME: co.root,
+          ECLIP_ECHO_SERVICE_US: args['service-us'],
           ...(backendTransport ? { ECLIP_SERVE_TRANSPORT: backendTransport } : {}),
         })
         if (r.status !== 0) throw new Error(`serve-bench failed (${r.status}):\n${r.stderr}\n${r.stdout}`)
@@ -322,7 +331,9 @@ for (let rep = 1; rep <= Number(args.repeat); rep++)
           eventLoopUtilisation: round(run.metrics.eventLoopUtilisation, 3),
           hostCpu: cpu,
           serverCpuMsPerRequest: num(/per request: server ([\d.]+) ms/),
-          eventLoopCpuMsPerRequest: num(/per request: server [\d.]+ ms \(event loop ([\d.]+) ms\)/),
+          eventLoopCpuMsPerRequest: num(/per request: server [\d.]+ ms \(event loop ([\d.]+) ms[,)]/),
+          eventLoopReadsPerRequest: num(/([\d.]+) reads and [\d.]+ writes\)/),
+          eventLoopWritesPerRequest: num(/[\d.]+ reads and ([\d.]+) writes\)/),
           serverCpuUsPerRequest: perReq(num(/server ([\d.]+) cores/)),
           eventLoopUsPerRequest: perReq(num(/cores \(event loop ([\d.]+)\)/)),
           errors: run.metrics.errorsTotal,
@@ -344,8 +355,15 @@ for (const size of args.sizes.split(','))
     const base = of(checkouts[0] as Checkout)
     for (const co of checkouts) {
       const mine = of(co)
-      const pick = (k: 'serverCpuUsPerRequest' | 'eventLoopUsPerRequest' | 'totalReqPerS') =>
-        mine.map((r) => r[k]).filter((x): x is number => x !== null)
+      const pick = (
+        k:
+          | 'serverCpuUsPerRequest'
+          | 'eventLoopUsPerRequest'
+          | 'totalReqPerS'
+          | 'eventLoopReadsPerRequest'
+          | 'eventLoopWritesPerRequest',
+      ) => mine.map((r) => r[k]).filter((x): x is number => x !== null)
+      const med = (xs: number[]) => (xs.length ? round(median(xs), 2) : null)
       const ratio = (k: 'serverCpuUsPerRequest' | 'eventLoopUsPerRequest' | 'totalReqPerS') => {
         const rs = mine
           .map((r, i) => {
@@ -364,6 +382,8 @@ for (const size of args.sizes.split(','))
         serverUsPerReq: round(median(pick('serverCpuUsPerRequest')), 0),
         eventLoopUsPerReq: round(median(pick('eventLoopUsPerRequest')), 0),
         reqPerS: round(median(pick('totalReqPerS'))),
+        eventLoopReadsPerReq: med(pick('eventLoopReadsPerRequest')),
+        eventLoopWritesPerReq: med(pick('eventLoopWritesPerRequest')),
         ...(checkouts.length > 1
           ? {
               serverRatio: ratio('serverCpuUsPerRequest'),

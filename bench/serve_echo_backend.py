@@ -8,6 +8,11 @@ bytes are the input's bytes repeated, with a compute time of 0 (a user model, `s
 is its input, byte for byte). So the host path — HTTP, the server, the Node <->
 Python transport — is measured at its own pace; nothing about a GPU or a policy is. Numbers taken with it are host
 numbers and must be labelled so.
+
+ECLIP_ECHO_SERVICE_US=S makes each worker answer at a GPU's pace instead of at once: a request takes S µs of service
+after the previous one of its worker ends (or after it arrives, if the worker was idle), and the server is told to
+keep two executions per model in flight (the GPU backend's pipeline depth), so replies come spread out as a GPU's
+do and do not coalesce in bursts no GPU would make.
 """
 
 import math
@@ -17,7 +22,8 @@ import time
 import zlib
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
+# the package of this checkout, or ECLIP_ECHO_GPU's (serve-host-bench's --cli: another checkout's backend, this echo)
+sys.path.insert(0, os.environ.get("ECLIP_ECHO_GPU") or str(Path(__file__).resolve().parents[1] / "gpu"))
 
 from eclip_gpu import protocol, serving  # noqa: E402
 
@@ -57,22 +63,35 @@ class _Runner:
 protocol.Runner = _Runner
 
 
+SERVICE_S = float(os.environ.get("ECLIP_ECHO_SERVICE_US", "0")) / 1e6
+
+
 def echo_execute(name: str, batch: int, item_shape: list[int], out_item: list[int], out_dtype: str):
     out_per_item = math.prod(out_item) * serving.DATATYPE_BYTES[out_dtype]
     sink = []
+    # when this worker's last request ends (its service paced on a deadline: sleep overshoots do not add up)
+    ends = [0.0]
 
     def execute(n, datatype, body):
+        began = time.monotonic()
         serving.check_input(name, n, batch, item_shape, datatype, len(body))
         sink[:] = [zlib.adler32(body)]  # every input byte read once
         want = n * out_per_item
         head = bytes(body[: min(len(body), want)])
         data = (head * (want // len(head) + 1))[:want]
-        return [n, *out_item], out_dtype, data, 0.0
+        if SERVICE_S > 0:
+            end = max(began, ends[0]) + SERVICE_S
+            ends[0] = end
+            wait = end - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        return [n, *out_item], out_dtype, data, SERVICE_S * 1e6
 
     return execute
 
 
 def echo_load(self, msg, progress=lambda m: None):
+    sys.setswitchinterval(serving.GIL_SWITCH_S)  # as the GPU backend's load does: woken threads wait less for the GIL
     loaded = []
     for w in msg["workers"]:
         model, batch = w["model"], w["batch"]
@@ -89,7 +108,7 @@ def echo_load(self, msg, progress=lambda m: None):
                                              info))
         loaded.append(info)
         progress(f"{w['name']}: echo worker (no model runs)")
-    return {"type": "loaded", "workers": loaded}
+    return {"type": "loaded", "workers": loaded, **({"pipelineDepth": 2} if SERVICE_S > 0 else {})}
 
 
 serving.Serving.load = echo_load

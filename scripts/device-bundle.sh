@@ -5,7 +5,8 @@
 # none, with --no-plots); `eclip bench --from` here makes the PNG copies.
 # The bundle is also packed as .device/eclip.tar.xz (~3 MB instead of 12): the tree that travels is capped at 64 MiB
 # and the repository's recorded results fill half of it. With a Node binary compressed as .device/node.xz (xz of the official linux-x64 `node`)
-# beside it, carry `.device/node.xz` and `.device/eclip.tar.xz` (the gpu/scripts/device-*.sh unpack both) and run there:
+# beside it, carry `.device/node.xz` and `.device/eclip.tar.xz` (the gpu/scripts/device-*.sh unpack both; and
+# .device/before.tar.xz, made with BEFORE=<commit>, for before/after legs) and run there:
 #   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))"; chmod +x /tmp/node
 #   ECLIP_HOME=$PWD /tmp/node .device/eclip/eclip.mjs bench --backend gpu ...
 #   ECLIP_HOME=$PWD /tmp/node --test .device/eclip/*.test.mjs
@@ -30,3 +31,14 @@ cp -r node_modules/highs node_modules/uplot "$out/node_modules/"
 cp -r src/serve/dashboard "$out/dashboard"
 tar -cJf .device/eclip.tar.xz -C .device eclip
 du -sh "$out" .device/eclip.tar.xz
+# BEFORE=<commit>: that commit's CLI bundled the same way (its own device-bundle.sh, on this checkout's
+# node_modules) as .device/before.tar.xz, unpacked there to .device/before/: before/after legs in one device call
+if [ -n "${BEFORE:-}" ]; then
+  tree=$(mktemp -d)
+  git archive "$BEFORE" | tar -x -C "$tree"
+  ln -s "$PWD/node_modules" "$tree/node_modules"
+  (cd "$tree" && bash scripts/device-bundle.sh >/dev/null)
+  tar -cJf .device/before.tar.xz -C "$tree/.device" --transform 's,^eclip,before,' eclip
+  rm -rf "$tree"
+  du -sh .device/before.tar.xz
+fi

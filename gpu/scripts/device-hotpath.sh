@@ -8,7 +8,9 @@
 #   3. served: `eclip bench --backend gpu` of MIX × POLICIES at BATCH once, then `eclip serve-bench --backend gpu
 #      --transport TRANSPORTS --bench <it> [serve-bench options]` once per leg of LEGS, back to back: served ÷ bench
 #      and host CPU per request, each way. A leg is NAME:VAR=VALUE[,VAR=VALUE…][:OPTION,VALUE,…], the environment of
-#      its server and serve-bench options of its own (default: python:ECLIP_NATIVE=0 native:ECLIP_NATIVE=1).
+#      its server and serve-bench options of its own (default: python:ECLIP_NATIVE=0 native:ECLIP_NATIVE=1). A leg
+#      with CLI=PATH runs that CLI bundle (before/after: BEFORE=<commit> scripts/device-bundle.sh packs a second one
+#      as .device/before.tar.xz, unpacked to .device/before/eclip.mjs), else .device/eclip/eclip.mjs.
 # Usage there: OUT=... gpu/scripts/device-hotpath.sh NAME [serve-bench options...]
 #   env: MIX (mix7) MODELS (the mix's models for step 2: alexnet,alexnet,alexnet) BATCH (1) POLICIES
 #        (baseline,eclip-fit) TRANSPORTS (shm) DURATION (4) WARMUP (1) REPEATS (2) STEPS ("1 2 3") LEGS
@@ -48,7 +50,7 @@ if [[ $steps == *" 2 "* ]]; then
   done
 fi
 if [[ $steps == *" 3 "* ]]; then
-  eclip() { timeout -k 10 "$(( $(left) > 30 ? $(left) : 30 ))" /tmp/node .device/eclip/eclip.mjs "$@"; }
+  eclip() { timeout -k 10 "$(( $(left) > 30 ? $(left) : 30 ))" /tmp/node "${CLI:-.device/eclip/eclip.mjs}" "$@"; }
   echo "== 3. bench $mix / $policies / batch $batch (at ${SECONDS} s)" | tee -a "$log"
   eclip bench --backend gpu --mix "$mix" --policies "$policies" --batch "$batch" --modes graph \
     --duration "${DURATION:-4}" --warmup "${WARMUP:-1}" --no-solo --no-plots --no-sim-compare --out "$dir/bench" \

@@ -14,12 +14,26 @@ function cpuS(path: string): number | null {
   }
 }
 
+/** Read and write system calls of /proc/<path>/io (a thread's own under <pid>/task/<tid>); null where unreadable. */
+function syscalls(path: string): { reads: number; writes: number } | null {
+  try {
+    const io = readFileSync(`/proc/${path}/io`, 'utf8')
+    const n = (k: string) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(io)?.[1] ?? Number.NaN)
+    const r = { reads: n('syscr'), writes: n('syscw') }
+    return Number.isNaN(r.reads + r.writes) ? null : r
+  } catch {
+    return null
+  }
+}
+
 export interface CpuSnapshot {
   t: number
   /** This process, all threads (libuv's pool, V8's GC helpers), s. */
   server: number
   /** This process's main thread: the event loop, s. */
   eventLoop: number | null
+  /** The event loop's read and write system calls so far (each wake-up reads; each flush writes). */
+  eventLoopSyscalls: { reads: number; writes: number } | null
   clients: number | null
   backend: number | null
 }
@@ -41,6 +55,7 @@ export function cpuSnapshot(pids: {
     t: performance.now() / 1000,
     server: (u.user + u.system) / 1e6 + frontends,
     eventLoop: cpuS(`${process.pid}/task/${process.pid}`),
+    eventLoopSyscalls: syscalls(`${process.pid}/task/${process.pid}`),
     clients: clients.some((c) => c !== null) ? clients.reduce<number>((a, c) => a + (c ?? 0), 0) : null,
     backend: pids.backend ? cpuS(String(pids.backend)) : null,
   }
@@ -51,6 +66,8 @@ export interface HostCpu {
   cores: { server: number; eventLoop: number | null; clients: number | null; backend: number | null }
   /** CPU ms per request answered in the span. */
   msPerRequest: { server: number; eventLoop: number | null }
+  /** The event loop's read and write system calls per request answered in the span. */
+  syscallsPerRequest: { reads: number; writes: number } | null
 }
 
 export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostCpu {
@@ -68,6 +85,13 @@ export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostC
       backend: be === null ? null : be / s,
     },
     msPerRequest: { server: per(b.server - a.server) ?? 0, eventLoop: per(el) },
+    syscallsPerRequest:
+      a.eventLoopSyscalls && b.eventLoopSyscalls && requests > 0
+        ? {
+            reads: (b.eventLoopSyscalls.reads - a.eventLoopSyscalls.reads) / requests,
+            writes: (b.eventLoopSyscalls.writes - a.eventLoopSyscalls.writes) / requests,
+          }
+        : null,
   }
 }
 
@@ -77,6 +101,9 @@ export function hostCpuNote(h: HostCpu): string {
   return (
     `host CPU in the window: server ${f(h.cores.server, 3)} cores (event loop ${f(h.cores.eventLoop, 3)}), ` +
     `clients ${f(h.cores.clients, 3)}, backend ${f(h.cores.backend, 3)}; per request: server ` +
-    `${f(h.msPerRequest.server, 3)} ms (event loop ${f(h.msPerRequest.eventLoop, 3)} ms)`
+    `${f(h.msPerRequest.server, 3)} ms (event loop ${f(h.msPerRequest.eventLoop, 3)} ms` +
+    (h.syscallsPerRequest
+      ? `, ${f(h.syscallsPerRequest.reads)} reads and ${f(h.syscallsPerRequest.writes)} writes)`
+      : ')')
   )
 }

@@ -14,6 +14,7 @@
 import { join } from 'node:path'
 import { BackendCrash, BackendProcess, type BackendProcessOptions } from '../execute/gpu/client.ts'
 import type {
+  InferMessage,
   InferShm,
   LoadedWorker,
   LoadWorker,
@@ -276,23 +277,16 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     const input = req.inputs[0]
     if (!input) return Promise.reject(new Error(`model "${req.model}": no input tensor`))
     const timeoutS = this.opts.inferTimeoutS ?? 30
-    const msg = {
-      name: req.model,
-      n: req.items,
-      dtype: input.datatype,
-      ...(req.partition !== undefined ? { partition: req.partition } : {}),
-      ...(req.plan !== undefined ? { plan: req.plan } : {}),
-    }
+    // (built by assignment: no object spreads per request)
+    const msg: Omit<InferMessage, 'type' | 'id'> = { name: req.model, n: req.items, dtype: input.datatype }
+    if (req.partition !== undefined) msg.partition = req.partition
+    if (req.plan !== undefined) msg.plan = req.plan
     const out = req.shmOutputs?.[0]
     if (input.shm || out) {
       // a client's region: the frame says where; neither the ring nor the pipe carries the bytes it names
-      const range = l.model.io.inputs[0]?.range
-      const regionMsg = {
-        ...msg,
-        ...(input.shm ? { input: regionSpan(input.shm, range) } : {}),
-        ...(out ? { output: regionSpan(out.shm) } : {}),
-      }
-      return this.answer(l, proc.infer(regionMsg, input.shm ? undefined : input.data, timeoutS), out)
+      if (input.shm) msg.input = regionSpan(input.shm, l.model.io.inputs[0]?.range)
+      if (out) msg.output = regionSpan(out.shm)
+      return this.answer(l, proc.infer(msg, input.shm ? undefined : input.data, timeoutS), out)
     }
     const ring = l.ring
     const outBytes = req.items * l.outItemBytes

@@ -27,7 +27,7 @@ import { OnePlan, type PlanScheduler } from './scheduling.ts'
 import type { LiveSetup } from './setup.ts'
 import type { CudaRegionSpec, SystemRegionSpec } from './shm/region.ts'
 import { RegionRegistry } from './shm/registry.ts'
-import { ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
+import { type Completion, ModelWorker, RequestFailure, type WorkerOptions } from './worker.ts'
 
 export const SERVER_NAME = 'eclip'
 export const SERVER_VERSION = '0.1.0'
@@ -401,32 +401,36 @@ export class EclipServer implements InferenceService {
   invalid(model: ServiceModel) {
     this.metrics.requestFailed(model.name, model.version, 'INVALID')
   }
-  async infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome> {
+  /**
+   * Accepts a request for its model's queue and answers with its outputs and parameters. A promise chain rather than
+   * an async function: two microtask hops fewer per request on the event loop every request crosses.
+   */
+  infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome> {
     const worker = this.workers.get(model.name)
-    if (!worker)
-      throw new ProtocolError(404, this.unavailableReason(model.name) ?? `unknown model "${model.name}"`)
-    if (this.closing.has(model.name)) {
-      this.metrics.requestFailed(model.name, model.version, 'REJECTED')
-      throw new RequestFailure(
-        503,
-        `model "${model.name}" is being unloaded: it takes no new requests (those it accepted are being answered)`,
-        'REJECTED',
-      )
-    }
-    if (!this.ready()) {
-      this.metrics.requestFailed(model.name, model.version, 'REJECTED')
-      throw new RequestFailure(
-        503,
-        this.draining
-          ? 'the server is shutting down'
-          : `${this.notReadyReason() ?? 'the backend is not ready'}; retry later`,
-        'REJECTED',
-        { 'retry-after': '1' },
-      )
-    }
-    let c: Awaited<ReturnType<ModelWorker['submit']>>
+    let accepted: Promise<Completion>
     try {
-      c = await worker.submit(
+      if (!worker)
+        throw new ProtocolError(404, this.unavailableReason(model.name) ?? `unknown model "${model.name}"`)
+      if (this.closing.has(model.name)) {
+        this.metrics.requestFailed(model.name, model.version, 'REJECTED')
+        throw new RequestFailure(
+          503,
+          `model "${model.name}" is being unloaded: it takes no new requests (those it accepted are being answered)`,
+          'REJECTED',
+        )
+      }
+      if (!this.ready()) {
+        this.metrics.requestFailed(model.name, model.version, 'REJECTED')
+        throw new RequestFailure(
+          503,
+          this.draining
+            ? 'the server is shutting down'
+            : `${this.notReadyReason() ?? 'the backend is not ready'}; retry later`,
+          'REJECTED',
+          { 'retry-after': '1' },
+        )
+      }
+      accepted = worker.submit(
         req.batch,
         req.inputs,
         receivedAt,
@@ -434,24 +438,20 @@ export class EclipServer implements InferenceService {
         shmOutputsOf(req),
       )
     } catch (err) {
-      if (err instanceof RequestFailure && err.status === 429)
-        this.metrics.requestFailed(model.name, model.version, 'REJECTED')
-      else if (err instanceof ProtocolError && err.status === 400) this.invalid(model) // a region unregistered meanwhile
+      if (worker) this.refused(model, err)
+      return Promise.reject(err)
+    }
+    return accepted.then(outcome, (err: unknown) => {
+      this.refused(model, err)
       throw err
-    }
-    // (built by assignment, in the order clients see: no object spreads per request)
-    const parameters: Record<string, unknown> = {}
-    // only the simulator says so: a response of the GPU backend carries real outputs and measured times
-    if (c.simulated) {
-      parameters.simulated = true
-      parameters.note = 'simulator backend: no model ran, there are no outputs; timings are modelled'
-    }
-    parameters.queue_us = Math.round(c.queueUs)
-    parameters.compute_us = Math.round(c.computeUs)
-    parameters.batched_requests = c.batchedWith
-    // paris-elsa: the partition ELSA sent it to
-    if (c.partition !== undefined) parameters.partition = c.partition
-    return { outputs: c.outputs, parameters }
+    })
+  }
+
+  /** Counts a request the worker refused (a full queue) or could not take (a region unregistered meanwhile). */
+  private refused(model: ServiceModel, err: unknown) {
+    if (err instanceof RequestFailure && err.status === 429)
+      this.metrics.requestFailed(model.name, model.version, 'REJECTED')
+    else if (err instanceof ProtocolError && err.status === 400) this.invalid(model)
   }
 
   shmRegions() {
@@ -602,6 +602,23 @@ function noModelControl() {
     400,
     'model control is not available: this server serves a fixed set of models (policy eclip-live loads and unloads them, docs/live.md)',
   )
+}
+
+/** A completed request as the KServe layer answers it: its outputs and parameters, in the order clients see. */
+function outcome(c: Completion): InferOutcome {
+  // (built by assignment: no object spreads per request)
+  const parameters: Record<string, unknown> = {}
+  // only the simulator says so: a response of the GPU backend carries real outputs and measured times
+  if (c.simulated) {
+    parameters.simulated = true
+    parameters.note = 'simulator backend: no model ran, there are no outputs; timings are modelled'
+  }
+  parameters.queue_us = Math.round(c.queueUs)
+  parameters.compute_us = Math.round(c.computeUs)
+  parameters.batched_requests = c.batchedWith
+  // paris-elsa: the partition ELSA sent it to
+  if (c.partition !== undefined) parameters.partition = c.partition
+  return { outputs: c.outputs, parameters }
 }
 
 /** The requested outputs that go to shared memory, or undefined (nothing allocated for a request without any). */

@@ -8,29 +8,13 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
 import { FrameDecoder, FrameWriter } from '../../src/execute/gpu/frames.ts'
 import { BackendUnavailableError, type ExecRequest } from '../../src/serve/backend.ts'
 import { GpuServeBackend } from '../../src/serve/gpu-backend.ts'
 import { fromHalf } from '../../src/serve/kserve/datatypes.ts'
-import { backendPython, servedModels } from './helpers.ts'
+import { backendPython, recorder, servedModels } from './helpers.ts'
 
-/** A stream that records each write it is asked for (a writev counts once) and what it carried. */
-function recorder() {
-  const writes: Buffer[] = []
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      writes.push(chunk)
-      cb()
-    },
-    writev(chunks, cb) {
-      writes.push(Buffer.concat(chunks.map((c) => c.chunk as Buffer)))
-      cb()
-    },
-  })
-  return { stream, writes }
-}
 const turn = () => new Promise((r) => setImmediate(r))
 
 describe('FrameWriter: the frames of one event-loop turn in one write', () => {

@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import type { Gpu } from '../../src/formats/gpu.ts'
 import type { WorkerSpec } from '../../src/formats/mix.ts'
 import type { Plan } from '../../src/formats/plan.ts'
@@ -353,4 +354,20 @@ export async function unloadWithRequestsQueued(s: EclipServer, n: number): Promi
   assert.match(again.body, /being unloaded already/)
   for (const r of await Promise.all(accepted)) assert.equal(r.statusCode, 200, r.body)
   assert.equal((await unload).statusCode, 200)
+}
+
+/** A stream that records each write it is asked for (a writev counts once, its chunks joined) and what it carried. */
+export function recorder() {
+  const writes: Buffer[] = []
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      writes.push(chunk)
+      cb()
+    },
+    writev(chunks, cb) {
+      writes.push(Buffer.concat(chunks.map((c) => c.chunk as Buffer)))
+      cb()
+    },
+  })
+  return { stream, writes }
 }

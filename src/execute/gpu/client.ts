@@ -53,6 +53,9 @@ type Fields<T> = Omit<T, 'type' | 'id'>
 interface Waiter {
   resolve: (m: FromBackend, body: Buffer) => void
   reject: (e: Error) => void
+  /** An infer's deadline (performance.now(), ms) and limit, checked by the sweep rather than a timer of its own. */
+  deadline?: number
+  timeoutS?: number
 }
 
 export class BackendProcess {
@@ -68,6 +71,9 @@ export class BackendProcess {
   private byId = new Map<number, Waiter>()
   private nextId = 1
   private exitListeners = new Set<(err: Error) => void>()
+  /** Looks for infers past their deadline (one timer for all of them, not one per request), and how often, ms. */
+  private sweeper: NodeJS.Timeout | undefined
+  private sweepMs = Number.POSITIVE_INFINITY
   private readonly onParentExit = () => this.child.kill('SIGKILL')
 
   private constructor(private readonly opts: BackendProcessOptions) {
@@ -185,9 +191,61 @@ export class BackendProcess {
    * serve: one execution, `body` the input's bytes unless the message says where they lie; any number in flight.
    * Past `timeoutS` the backend counts as hung and is killed.
    */
-  infer(msg: Fields<InferMessage>, body: Uint8Array | undefined, timeoutS: number) {
+  infer(
+    msg: Fields<InferMessage>,
+    body: Uint8Array | undefined,
+    timeoutS: number,
+  ): Promise<{ header: ReplyOf<'output'>; body: Buffer }> {
+    if (this.exited) return Promise.reject(this.exited)
     const id = this.nextId++
-    return this.call(id, { type: 'infer', id, ...msg }, body, timeoutS, true, 'output')
+    // thousands a second: no timer each (setting and clearing one per request costs the event loop); the sweep
+    // finds one that is overdue within an eighth of its limit
+    return new Promise((resolve, reject) => {
+      this.byId.set(id, {
+        resolve: (m, b) => {
+          if (m.type === 'output') resolve({ header: m, body: b })
+          else reject(new BackendReplyError(`GPU backend answered ${m.type} to infer`))
+        },
+        reject,
+        deadline: performance.now() + timeoutS * 1000,
+        timeoutS,
+      })
+      this.watch(timeoutS)
+      this.send({ type: 'infer', id, ...msg }, body)
+    })
+  }
+
+  /** Makes sure infers in flight are checked at least every eighth of `timeoutS` (10 ms to 1 s). */
+  private watch(timeoutS: number) {
+    const ms = Math.max(10, Math.min(1000, (timeoutS * 1000) / 8))
+    if (this.sweeper && ms >= this.sweepMs) return
+    clearInterval(this.sweeper)
+    this.sweepMs = ms
+    this.sweeper = setInterval(() => this.sweep(), ms)
+    this.sweeper.unref()
+  }
+
+  /** An infer past its deadline: the backend is hung, killed (its exit fails every other request in flight). */
+  private sweep() {
+    const now = performance.now()
+    let waiting = false
+    for (const [id, w] of this.byId) {
+      if (w.deadline === undefined) continue
+      if (w.deadline > now) {
+        waiting = true
+        continue
+      }
+      this.byId.delete(id)
+      w.reject(this.killHung('infer', w.timeoutS ?? 0))
+      return
+    }
+    if (!waiting) this.stopSweep()
+  }
+
+  private stopSweep() {
+    clearInterval(this.sweeper)
+    this.sweeper = undefined
+    this.sweepMs = Number.POSITIVE_INFINITY
   }
 
   /** serve: NVML power and energy (also the backend's ping); a slow reading fails alone, nothing is killed. */
@@ -281,7 +339,6 @@ export class BackendProcess {
    */
   private call<
     K extends
-      | 'output'
       | 'power'
       | 'shm-registered'
       | 'shm-unregistered'
@@ -414,6 +471,7 @@ export class BackendProcess {
   private fail(err: Error) {
     if (this.exited) return
     this.exited = err
+    this.stopSweep()
     const w = this.waiting
     this.waiting = null
     w?.reject(err)

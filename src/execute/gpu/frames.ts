@@ -27,6 +27,9 @@ export function encodeFrameHead(header: object, bodyBytes: number): Buffer {
   return out
 }
 
+/** The body of a frame that has none (one shared empty buffer). */
+const NO_BODY = Buffer.alloc(0)
+
 /**
  * Incremental decoder: feed it chunks as they arrive, get whole frames out. A frame's chunks are joined once, when
  * the last of them arrives (pipes deliver 64 KB at a time: joining on every chunk would copy a 1.5-MB frame ~24 times).
@@ -54,11 +57,17 @@ export class FrameDecoder {
       const buf = this.join()
       const total = this.need
       const hlen = buf.readUInt32LE(4)
-      const header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8'))
-      frames.push({ header, body: buf.subarray(8 + hlen, total) })
-      const rest = buf.subarray(total)
-      this.chunks = rest.length > 0 ? [rest] : []
-      this.have = rest.length
+      // (no views made that are not needed: a frame without a body, a read that ends with the frame)
+      const header = JSON.parse(buf.toString('utf8', 8, 8 + hlen))
+      frames.push({ header, body: 8 + hlen < total ? buf.subarray(8 + hlen, total) : NO_BODY })
+      if (total < buf.length) {
+        const rest = buf.subarray(total)
+        this.chunks = [rest]
+        this.have = rest.length
+      } else {
+        this.chunks = []
+        this.have = 0
+      }
       this.need = 0
     }
     return frames

@@ -22,17 +22,18 @@ import type { ShmRegion } from '../shm/region.ts'
 import { RegionRegistry } from '../shm/registry.ts'
 import {
   asBuffer,
-  attachData,
   CHANNEL_FD,
-  detachData,
   type EngineState,
+  engineFrame,
   FrameChannel,
-  type FramedToEngine,
+  failedHeader,
   type RegionTable,
+  replyHeader,
   STAGING_PREFIX,
   type ToEngine,
   type ToFrontend,
   type WireError,
+  type WireOutcome,
   type WireRef,
   type WireRequest,
   type WireTensor,
@@ -175,7 +176,7 @@ export class FrontendPool {
     const fe: Frontend = { index, worker, startedAt: Date.now(), acked: 0 }
     const end = worker.process.stdio?.[CHANNEL_FD]
     if (end instanceof Socket)
-      fe.channel = new FrameChannel(end, (header, body) => this.onFrame(fe, header as FramedToEngine, body))
+      fe.channel = new FrameChannel(end, (header, body) => this.onFrame(fe, header, body))
     this.frontends.add(fe)
     const listening = new Promise<{ address: string; grpcAddress?: string }>((resolve, reject) => {
       fe.listening = resolve
@@ -312,93 +313,80 @@ export class FrontendPool {
   }
 
   /** A frame on a front-end's channel: an infer call (answered on the channel) or a failed validation. */
-  private onFrame(fe: Frontend, m: FramedToEngine, body: Buffer) {
-    if (m.t === 'invalid' || m.t === 'rejected') return this.onMessage(fe, m)
-    if (m.t !== 'infer') return
-    const { tensors } = attachData(m.req.inputs, body, 0)
-    const req: WireRequest = { ...m.req, inputs: tensors }
+  private onFrame(fe: Frontend, header: unknown, body: Buffer) {
+    const m = engineFrame(header, body)
+    if (!m) return
+    if (m.t !== 'infer') return this.onMessage(fe, m)
     const id = m.id
     const channel = fe.channel as FrameChannel
-    this.infer(fe, m.model, req, m.receivedAtEpochMs).then(
+    this.infer(fe, m.model, m.req, m.receivedAtEpochMs).then(
       (value) => {
         const parts: Uint8Array[] = []
-        const outputs = detachData(value.outputs, parts)
-        channel.send({ t: 'reply', id, ok: true, value: { outputs, parameters: value.parameters } }, parts)
+        channel.send(replyHeader(id, value, parts), parts)
       },
-      (err: unknown) => channel.send({ t: 'reply', id, ok: false, error: wireError(err) }),
+      (err: unknown) => channel.send(failedHeader(id, wireError(err))),
     )
   }
 
-  private async infer(
-    fe: Frontend,
-    name: string,
-    w: WireRequest,
-    receivedAtEpochMs: number,
-  ): Promise<{ outputs: WireTensor[]; parameters: Record<string, unknown> }> {
+  /** An infer call of a front-end: answered with its outputs as they cross back (a promise chain, no async hops). */
+  private infer(fe: Frontend, name: string, w: WireRequest, receivedAtEpochMs: number): Promise<WireOutcome> {
     const model = this.models.get(name)
-    if (!model) throw new ProtocolError(404, `unknown model "${name}"`)
+    if (!model) return Promise.reject(new ProtocolError(404, `unknown model "${name}"`))
     let req: DecodedRequest
     try {
       req = this.decoded(fe, w)
     } catch (err) {
       if (err instanceof ProtocolError && err.status < 500) this.server.invalid(model)
-      throw err
+      return Promise.reject(err)
     }
-    const outcome = await this.server.infer(model, req, receivedAtEpochMs - performance.timeOrigin)
-    return {
-      outputs: outcome.outputs.map((t): WireTensor => {
-        const base = { name: t.name, datatype: t.datatype, shape: t.shape }
-        if (!t.shm) return { ...base, data: t.data }
-        const r = t.shm.region
-        return {
-          ...base,
-          shm: {
-            region: r.name,
-            ...(r === fe.region ? { staging: true as const } : {}),
-            offset: t.shm.offset,
-            bytes: t.shm.bytes,
-          },
-        }
-      }),
+    return this.server.infer(model, req, receivedAtEpochMs - performance.timeOrigin).then((outcome) => ({
+      outputs: wireOutputs(outcome.outputs, fe.region),
       parameters: outcome.parameters,
-    }
+    }))
   }
 
   /** The request as the server takes it: regions resolved by name (checked again: one may have gone meanwhile). */
   private decoded(fe: Frontend, w: WireRequest): DecodedRequest {
-    const ref = (r: WireRef, what: string): ShmRef => {
-      const region = r.staging ? fe.region : this.server.regions.region(r.region)
-      if (!region || (r.staging && region.name !== r.region))
-        throw new ProtocolError(400, `${what}: Unable to find shared memory region: '${r.region}'`)
-      if (r.offset + r.bytes > region.byteSize)
-        throw new ProtocolError(
-          400,
-          `${what}: Invalid offset + byte size for shared memory region: '${r.region}' (offset ${r.offset} + byte_size ${r.bytes} runs past its ${region.byteSize} bytes)`,
-        )
-      return { region, offset: r.offset, bytes: r.bytes }
+    const inputs: RawTensor[] = new Array(w.inputs.length)
+    for (let i = 0; i < inputs.length; i++) {
+      const t = w.inputs[i] as WireTensor
+      const raw: RawTensor = {
+        name: t.name,
+        datatype: t.datatype as Datatype,
+        shape: t.shape,
+        data: t.data ? asBuffer(t.data) : NO_DATA,
+      }
+      if (t.shm) raw.shm = this.ref(fe, t.shm, 'input', t.name)
+      inputs[i] = raw
     }
-    const inputs = w.inputs.map((t): RawTensor => {
-      const base = { name: t.name, datatype: t.datatype as Datatype, shape: t.shape }
-      if (t.shm) return { ...base, data: NO_DATA, shm: ref(t.shm, `input "${t.name}"`) }
-      return { ...base, data: t.data ? asBuffer(t.data) : NO_DATA }
-    })
-    return {
-      ...(w.id !== undefined ? { id: w.id } : {}),
+    const req: DecodedRequest = {
       batch: w.batch,
       inputs,
-      ...(w.outputs
-        ? {
-            outputs: w.outputs.map((o) =>
-              o.shm
-                ? { name: o.name, binary: o.binary, shm: ref(o.shm, `output "${o.name}"`) }
-                : { name: o.name, binary: o.binary },
-            ),
-          }
-        : {}),
       binaryOutputs: w.binaryOutputs,
-      ...(w.timeoutUs !== undefined ? { timeoutUs: w.timeoutUs } : {}),
       parameters: w.parameters,
     }
+    if (w.id !== undefined) req.id = w.id
+    if (w.outputs)
+      req.outputs = w.outputs.map((o) =>
+        o.shm
+          ? { name: o.name, binary: o.binary, shm: this.ref(fe, o.shm, 'output', o.name) }
+          : { name: o.name, binary: o.binary },
+      )
+    if (w.timeoutUs !== undefined) req.timeoutUs = w.timeoutUs
+    return req
+  }
+
+  /** A tensor's region reference resolved: the sending front-end's staging region, or a client's by name. */
+  private ref(fe: Frontend, r: WireRef, kind: 'input' | 'output', name: string): ShmRef {
+    const region = r.staging ? fe.region : this.server.regions.region(r.region)
+    if (!region || (r.staging && region.name !== r.region))
+      throw new ProtocolError(400, `${kind} "${name}": Unable to find shared memory region: '${r.region}'`)
+    if (r.offset + r.bytes > region.byteSize)
+      throw new ProtocolError(
+        400,
+        `${kind} "${name}": Invalid offset + byte size for shared memory region: '${r.region}' (offset ${r.offset} + byte_size ${r.bytes} runs past its ${region.byteSize} bytes)`,
+      )
+    return { region, offset: r.offset, bytes: r.bytes }
   }
 
   private answer(fe: Frontend, id: number, call: () => Promise<unknown>) {
@@ -485,6 +473,17 @@ export class FrontendPool {
     if (this.opts.log) this.opts.log(line)
     else this.server.app.log.warn(line)
   }
+}
+
+/** The outputs as they cross back: bytes, or where they lie (`staging` in the front-end's own region). */
+function wireOutputs(outputs: RawTensor[], staging: ShmRegion | undefined): WireTensor[] {
+  return outputs.map((t): WireTensor => {
+    const r = t.shm
+    if (!r) return { name: t.name, datatype: t.datatype, shape: t.shape, data: t.data }
+    const shm: WireRef = { region: r.region.name, offset: r.offset, bytes: r.bytes }
+    if (r.region === staging) shm.staging = true
+    return { name: t.name, datatype: t.datatype, shape: t.shape, shm }
+  })
 }
 
 /** The shared-memory call's arguments as the server takes them (a CUDA handle comes over the channel as bytes). */

@@ -28,13 +28,12 @@ import type { CudaRegionSpec, RegionLookup, ShmRegion, SystemRegionSpec } from '
 import { type RingSpan, ShmRing } from '../shm-ring.ts'
 import {
   asBuffer,
-  attachData,
   CHANNEL_FD,
-  detachData,
   type EngineState,
   FrameChannel,
-  type FramedReply,
   type FrontendInit,
+  frontendFrame,
+  inferHeader,
   type RegionTable,
   type ShmMethod,
   STAGING_PREFIX,
@@ -74,7 +73,7 @@ class EngineLink {
     if (process.env.ECLIP_FRONTEND_CHANNEL === String(CHANNEL_FD))
       this.channel = new FrameChannel(
         new Socket({ fd: CHANNEL_FD, readable: true, writable: true }),
-        (header, body) => this.onFrame(header as FramedReply, body),
+        (header, body) => this.onFrame(header, body),
       )
   }
 
@@ -85,9 +84,9 @@ class EngineLink {
     const id = ++this.next
     return new Promise<WireOutcome>((resolve, reject) => {
       const parts: Uint8Array[] = []
-      const framed = { ...req, inputs: detachData(req.inputs, parts) }
+      const header = inferHeader(id, model, req, receivedAtEpochMs, parts)
       this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject })
-      if (!channel.send({ t: 'infer', id, model, req: framed, receivedAtEpochMs }, parts)) {
+      if (!channel.send(header, parts)) {
         this.calls.delete(id)
         reject(new ProtocolError(503, 'the server is shutting down'))
       }
@@ -95,14 +94,14 @@ class EngineLink {
   }
 
   /** A reply on the frame channel: its outputs' bytes are views of the frame's body. */
-  private onFrame(m: FramedReply, body: Buffer) {
-    if (m.t !== 'reply') return
+  private onFrame(header: unknown, body: Buffer) {
+    const m = frontendFrame(header, body)
+    if (!m) return
     const c = this.calls.get(m.id)
     if (!c) return
     this.calls.delete(m.id)
-    if (!m.ok) return c.reject(fromWire(m.error))
-    const { tensors } = attachData(m.value.outputs, body, 0)
-    c.resolve({ outputs: tensors, parameters: m.value.parameters })
+    if (m.ok) c.resolve(m.value)
+    else c.reject(fromWire(m.error))
   }
 
   /** Tells the engine a request for `model` failed validation here (counted as INVALID). */
