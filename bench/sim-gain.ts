@@ -20,9 +20,8 @@ import {
   type Run,
   readFile,
   type SimCalibration,
-  type WorkerSpec,
 } from '../src/formats/index.ts'
-import { loadGpu, loadPrimitives, loadProfile } from '../src/profile/store.ts'
+import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
 
 const PROFILES = 'profiles/h100'
 /** The series, each a list of results directories: the calibration's first, then the held-out ones. */
@@ -55,14 +54,7 @@ export async function loadCases(): Promise<Case[]> {
   const gpu = loadGpu(PROFILES)
   const primitives = loadPrimitives(PROFILES, gpu)
   if (!primitives) throw new Error(`${PROFILES}: no primitives.json`)
-  const cache = new Map<string, Profile>()
-  const profilesFor = (ws: WorkerSpec[]) =>
-    ws.map((w) => {
-      const k = `${w.model}|${w.batch}|${w.dtype}`
-      const p = cache.get(k) ?? loadProfile(PROFILES, gpu, w.model, w.batch, w.dtype)
-      cache.set(k, p)
-      return p
-    })
+  const profilesFor = profilesIn(PROFILES, gpu)
   const fixture = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { plans: Record<string, Plan> }
   const sets = SERIES.flatMap((s) => s.sets).map((set) => {
     const file = join(set, 'results.json')
