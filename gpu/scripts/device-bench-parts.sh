@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Several `device-bench.sh` parts in one device call, each written as its own NAME.tgz as soon as it ends, so a call
 # cut at its time limit loses at most the part in flight. A part starts only if its estimate still fits:
-#   OUT=... LIMIT_S=570 [ELAPSED=s already spent in this call] gpu/scripts/device-bench-parts.sh NAME:MIXES:EST_S ... \
-#     -- [bench options for every part]
+#   OUT=... LIMIT_S=570 [ELAPSED=s already spent in this call] gpu/scripts/device-bench-parts.sh NAME:MIXES:EST_S[:BATCH] \
+#     ... -- [bench options for every part]
+# (BATCH, where given, adds `--batch BATCH` to that part alone.)
 # Prints "skipped NAME" for each part that did not fit (run it in the next call). Each part leaves 2 files in $OUT
 # (NAME.tgz, NAME.log) and the device tool brings back 8: at most 4 parts a call.
 set -uo pipefail
@@ -12,9 +13,10 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do parts+=("$1"); shift; done
 limit=${LIMIT_S:-570}
 SECONDS=${ELAPSED:-0}
 for p in "${parts[@]}"; do
-  IFS=: read -r name mixes est <<<"$p"
+  IFS=: read -r name mixes est batch <<<"$p"
   if [ $((SECONDS + est)) -gt "$limit" ]; then echo "skipped $name (${SECONDS} s in, estimate $est s)"; continue; fi
-  echo "== $name: $mixes (at ${SECONDS} s)"
-  "$(dirname "$0")/device-bench.sh" "$name" --mix "$mixes" "$@" | grep -E '^eclip bench: (run .* failed|WARNING)|wrote' 
+  echo "== $name: $mixes${batch:+, batch $batch} (at ${SECONDS} s)"
+  "$(dirname "$0")/device-bench.sh" "$name" --mix "$mixes" "$@" ${batch:+--batch "$batch"} |
+    grep -E '^eclip bench: (run .* failed|WARNING)|wrote' 
 done
 echo "done at ${SECONDS} s"

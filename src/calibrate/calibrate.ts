@@ -320,9 +320,14 @@ export function errorsOf(
 export const isSingleLaunch = (r: Run) =>
   r.role === 'solo' || r.policy === 'baseline' || r.policy === 'model-wise'
 
-/** Which GPU runs the contention constants are chosen on. */
-export type FitScope = 'all' | 'single-launch'
-export const inScope = (scope: FitScope) => (c: Case) => scope === 'all' || isSingleLaunch(c.gpu)
+/**
+ * Which GPU runs the contention constants are chosen on: every one, the single-launch ones, or those and every run
+ * in graph mode (one launch per request too, its partitions joined by graph edges: no host cost per group, but the
+ * footprint and the edges' cost show).
+ */
+export type FitScope = 'all' | 'single-launch' | 'graph'
+export const inScope = (scope: FitScope) => (c: Case) =>
+  scope === 'all' || isSingleLaunch(c.gpu) || (scope === 'graph' && c.gpu.mode === 'graph')
 
 /** The constants a grid point sets. */
 export interface ContentionConstants {
@@ -331,6 +336,10 @@ export interface ContentionConstants {
   memoryInterference: number
   /** block residency ρ (contention.ts); absent: none */
   residency?: number
+  /** footprint ρ_f (contention.ts); absent: a kernel takes its demand */
+  footprint?: number
+  /** µs of a graph edge between partitions; absent: the primitives file's */
+  switchGraphEdgeUs?: number
 }
 
 export interface Grid {
@@ -339,6 +348,10 @@ export interface Grid {
   memoryInterference: number[]
   /** ρ values; null: no residency (each SM a kernel's alone, as before ρ existed) */
   residency: (number | null)[]
+  /** ρ_f values; null: no footprint (a kernel takes its demand) */
+  footprint: (number | null)[]
+  /** graph-edge µs; null: the primitives file's */
+  switchGraphEdgeUs: (number | null)[]
 }
 
 /** Default search grid: both rules, demand tolerances 0–20%, γ 0–2 (γ = 1: all other SMs busy halves a rate). */
@@ -347,6 +360,8 @@ export const DEFAULT_GRID: Grid = {
   saturationTolerance: [0, 0.01, 0.05, 0.1, 0.2],
   memoryInterference: [0, 0.1, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2],
   residency: [null],
+  footprint: [null],
+  switchGraphEdgeUs: [null],
 }
 
 export interface GridPoint {
@@ -374,21 +389,27 @@ export function searchGrid(
     grid.sharing.length *
     grid.saturationTolerance.length *
     grid.memoryInterference.length *
-    grid.residency.length
+    grid.residency.length *
+    grid.footprint.length *
+    grid.switchGraphEdgeUs.length
   for (const sharing of grid.sharing)
     for (const saturationTolerance of grid.saturationTolerance)
       for (const memoryInterference of grid.memoryInterference)
-        for (const residency of grid.residency) {
-          const constants: ContentionConstants = {
-            sharing,
-            saturationTolerance,
-            memoryInterference,
-            ...(residency !== null ? { residency } : {}),
-          }
-          const sim = simulateCases(cases, asCalibration(constants, 'grid search', false), power)
-          points.push({ constants, sim })
-          onPoint?.(points.length, total)
-        }
+        for (const residency of grid.residency)
+          for (const footprint of grid.footprint)
+            for (const switchGraphEdgeUs of grid.switchGraphEdgeUs) {
+              const constants: ContentionConstants = {
+                sharing,
+                saturationTolerance,
+                memoryInterference,
+                ...(residency !== null ? { residency } : {}),
+                ...(footprint !== null ? { footprint } : {}),
+                ...(switchGraphEdgeUs !== null ? { switchGraphEdgeUs } : {}),
+              }
+              const sim = simulateCases(cases, asCalibration(constants, 'grid search', false), power)
+              points.push({ constants, sim })
+              onPoint?.(points.length, total)
+            }
   return points
 }
 
@@ -629,7 +650,9 @@ const sameConstants = (a: ContentionConstants, b: ContentionConstants) =>
   a.sharing === b.sharing &&
   a.saturationTolerance === b.saturationTolerance &&
   a.memoryInterference === b.memoryInterference &&
-  a.residency === b.residency
+  a.residency === b.residency &&
+  a.footprint === b.footprint &&
+  a.switchGraphEdgeUs === b.switchGraphEdgeUs
 
 /** The numbers a power fit sets. */
 export interface PowerParams {
@@ -665,6 +688,8 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
     saturationTolerance: o.before.saturationTolerance,
     memoryInterference: o.before.memoryInterference,
     ...(o.before.residency !== undefined ? { residency: o.before.residency } : {}),
+    ...(o.before.footprint !== undefined ? { footprint: o.before.footprint } : {}),
+    ...(o.before.switchGraphEdgeUs !== undefined ? { switchGraphEdgeUs: o.before.switchGraphEdgeUs } : {}),
   }
   const beforeSim = simWithPower(
     cases,

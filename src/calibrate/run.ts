@@ -22,6 +22,7 @@ import type { Planner } from '../plan/index.ts'
 import { checkSameGpu, loadGpu, loadPrimitives, profilesIn } from '../profile/store.ts'
 import {
   type CalibrationReport,
+  type ContentionConstants,
   calibrate,
   DEFAULT_GRID,
   type ErrorSummary,
@@ -39,6 +40,13 @@ const SIM = { requestsPerWindow: 40, minWindowS: 0.1, maxWindowS: 1 }
 
 const f2 = (x: number | null) => (x === null ? '–' : x.toFixed(3))
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(0)}%`)
+
+/** The runs a fit scope chooses the constants on, in words. */
+const SCOPE_TEXT: Record<FitScope, string> = {
+  all: 'every GPU run',
+  'single-launch': 'the single-launch GPU runs (solo, baseline, model-wise)',
+  graph: 'the single-launch GPU runs and every run in graph mode',
+}
 
 /** A set's label: the results file's directory name (batch1/results.json → batch1), else the file name. */
 function labelOf(file: string, taken: Set<string>): string {
@@ -95,13 +103,24 @@ export function parseGrid(spec: string): Grid {
       if (nums.some((n, i) => values[i] === '' || (n !== null && !(Number.isFinite(n) && n > 0))))
         throw new UserError(`--grid: residency wants none and/or numbers > 0, got "${list}"`)
       grid.residency = nums
+    } else if (key === 'footprint' || key === 'switch') {
+      const nums = values.map((v) => (v === 'none' ? null : Number(v)))
+      if (nums.some((n, i) => values[i] === '' || (n !== null && !(Number.isFinite(n) && n >= 0))))
+        throw new UserError(`--grid: ${key} wants none and/or numbers ≥ 0, got "${list}"`)
+      if (key === 'footprint') {
+        if (nums.some((n) => n === 0)) throw new UserError('--grid: a footprint of 0 takes nothing; say none')
+        grid.footprint = nums
+      } else grid.switchGraphEdgeUs = nums
     } else if (key === 'tolerance' || key === 'gamma') {
       const nums = values.map(Number)
       if (values.length === 0 || nums.some((n, i) => values[i] === '' || !Number.isFinite(n) || n < 0))
         throw new UserError(`--grid: ${key} wants numbers ≥ 0, got "${list}"`)
       if (key === 'tolerance') grid.saturationTolerance = nums
       else grid.memoryInterference = nums
-    } else throw new UserError(`--grid: unknown axis "${key}" (sharing, tolerance, gamma, residency)`)
+    } else
+      throw new UserError(
+        `--grid: unknown axis "${key}" (sharing, tolerance, gamma, residency, footprint, switch)`,
+      )
   }
   return grid
 }
@@ -126,6 +145,15 @@ export function recordedPlanReader(
   }
 }
 
+/** The optional constants a fit set, as the report names them (empty where none is). */
+function extraConstants(c: ContentionConstants): string {
+  return (
+    (c.residency !== undefined ? `, residency ρ ${c.residency}` : '') +
+    (c.footprint !== undefined ? `, footprint ρ_f ${c.footprint}` : '') +
+    (c.switchGraphEdgeUs !== undefined ? `, graph edge ${c.switchGraphEdgeUs} µs` : '')
+  )
+}
+
 /** `keptFrom`: the file the contention constants were kept from (--keep-contention), not fitted. */
 export function reportText(r: CalibrationReport, before: string, keptFrom?: string): string {
   const c = r.constants
@@ -134,8 +162,8 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
     '                           ' +
     'Δtput  Δbase  |STP| ΔSTP  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  |STP| ΔSTP  Δrps  ΔreqJ  ΔJrel'
   const lines = [
-    `contention constants (${keptFrom ? `kept from ${keptFrom}, not fitted` : `grid of ${r.points} points, fitted on ${r.scope === 'all' ? 'every GPU run' : 'single-launch GPU runs (solo, baseline, model-wise)'}`}): ` +
-      `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference}${c.residency !== undefined ? `, residency ρ ${c.residency}` : ''} (objective ${r.objective.toFixed(3)})`,
+    `contention constants (${keptFrom ? `kept from ${keptFrom}, not fitted` : `grid of ${r.points} points, fitted on ${SCOPE_TEXT[r.scope]}`}): ` +
+      `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference}${extraConstants(c)} (objective ${r.objective.toFixed(3)})`,
     `power model: ${p.idleW.toFixed(1)} W idle + ${p.wPerWorkSm.toFixed(3)} W per SM of work rate, right-sizes within ${p.workTolerance * 100}%; ` +
       `R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W (${pct(p.relRms)}), max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}), ${p.points} runs${p.clamped ? ', CLAMPED to ≥ 0' : ''}; ` +
       `R² by right-size tolerance: ${p.byTolerance.map((t) => `${t.workTolerance * 100}% ${t.r2.toFixed(3)}`).join(', ')}`,
@@ -155,7 +183,7 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
     for (const h of r.heldOut)
       lines.push(
         `${`${h.checkOn} ${h.runs}`.padEnd(27)}${errCells(h.before)}  |  ${errCells(h.after)}   ` +
-          `(${h.constants.sharing}, tol ${h.constants.saturationTolerance}, γ ${h.constants.memoryInterference}${h.constants.residency !== undefined ? `, ρ ${h.constants.residency}` : ''}; ` +
+          `(${h.constants.sharing}, tol ${h.constants.saturationTolerance}, γ ${h.constants.memoryInterference}${extraConstants(h.constants)}; ` +
           `${h.power.idleW.toFixed(0)} W + ${h.power.wPerWorkSm.toFixed(2)} W/SM of work at ${h.power.workTolerance * 100}%)`,
       )
   }
@@ -250,6 +278,8 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
       saturationTolerance: [kept.saturationTolerance],
       memoryInterference: [kept.memoryInterference],
       residency: [kept.residency ?? null],
+      footprint: [kept.footprint ?? null],
+      switchGraphEdgeUs: [kept.switchGraphEdgeUs ?? null],
     }
   }
   // the real-time constants are fitted apart (docs/calibrate.md): a new file keeps those of the one it replaces
@@ -295,7 +325,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   // extra provenance fields (fit quality, held-out checks) ride along: Provenance allows them
   const calMeasured = {
     date,
-    method: `grid search (${report.points} points) minimising mean |sim − measured| of normalised throughput over ${scope === 'all' ? 'every GPU run' : 'the single-launch GPU runs (solo, baseline, model-wise)'}`,
+    method: `grid search (${report.points} points) minimising mean |sim − measured| of normalised throughput over ${SCOPE_TEXT[scope]}`,
     tool: 'eclip calibrate',
     host: hostname(),
     gpu: gpu.name,

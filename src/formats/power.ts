@@ -71,6 +71,13 @@ export const SimCalibration = Type.Object(
     memoryInterference: Type.Number({ minimum: 0 }),
     /** ρ: a kernel holds its thread slots' share of its SMs × this (at most all) under 'fifo'; absent: all of them. */
     residency: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * ρ_f: under 'fifo' a kernel takes what its resident blocks fill (blocks × threads × ρ_f ÷ 2048 SMs), at least
+     * its demand, at most its partition; absent: its demand.
+     */
+    footprint: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /** µs a graph edge between partitions costs in a whole request; absent: the primitives file's switchGraphEdge. */
+    switchGraphEdgeUs: Type.Optional(Type.Number({ minimum: 0 })),
     fitted: Type.Boolean(),
     /** Fit quality when fitted: relative RMS error of simulated vs measured throughput over the fitting runs. */
     fitRelRms: Type.Optional(Type.Number({ minimum: 0 })),

@@ -114,6 +114,8 @@ describe('calibrate', () => {
         saturationTolerance: [0.01, 0.05],
         memoryInterference: [0, 0.5, 1],
         residency: [null],
+        footprint: [null],
+        switchGraphEdgeUs: [null],
       },
       scope: 'all',
       before: CALIBRATION,
@@ -150,6 +152,40 @@ describe('calibrate', () => {
         assert.equal(p.stpVsBaseline === null, p.policy === 'baseline', p.id)
       }
     }
+  })
+
+  it('recovers a footprint and a graph edge cost from graph-mode runs', async () => {
+    // measurements made with a footprint and a graph edge far from the primitives': the graph scope sees both (the
+    // kernel-wise graph runs switch partitions), and only the true pair reproduces them
+    const fp: Calibration = { ...truth, sharing: 'fifo', footprint: 8, switchGraphEdgeUs: 6 }
+    const runs = await measurements(fp, truthPower)
+    const cases = await prepare([{ label: 'a', runs: runs.filter((r) => r.mode !== 'stream') }])
+    const report = calibrate({
+      cases,
+      grid: {
+        sharing: ['fifo'],
+        saturationTolerance: [0.05],
+        memoryInterference: [0.5],
+        residency: [null],
+        footprint: [null, 4, 8],
+        switchGraphEdgeUs: [null, 6],
+      },
+      scope: 'graph',
+      before: CALIBRATION,
+      beforePower: defaultPowerModel(gpuRef),
+    })
+    assert.equal(report.constants.footprint, 8)
+    assert.equal(report.constants.switchGraphEdgeUs, 6)
+    assert.ok(report.objective < 1e-12, `objective ${report.objective}`)
+    // and the fit is not blind to them: the point without them reproduces the runs worse
+    const none = calibrate({
+      cases,
+      grid: { ...DEFAULT_GRID, sharing: ['fifo'], saturationTolerance: [0.05], memoryInterference: [0.5] },
+      scope: 'graph',
+      before: CALIBRATION,
+      beforePower: defaultPowerModel(gpuRef),
+    })
+    assert.ok(none.objective > 1e-3, `objective without them ${none.objective}`)
   })
 
   it('fits a power line by least squares and clamps rather than go negative', () => {
@@ -296,6 +332,8 @@ describe('calibrate', () => {
     assert.deepEqual(g.memoryInterference, [0, 0.25])
     assert.deepEqual(g.saturationTolerance, DEFAULT_GRID.saturationTolerance)
     assert.deepEqual(parseGrid('residency=none,4').residency, [null, 4])
+    assert.deepEqual(parseGrid('footprint=none,4').footprint, [null, 4])
+    assert.deepEqual(parseGrid('switch=none,0,3').switchGraphEdgeUs, [null, 0, 3])
     for (const bad of [
       'sharing=mps',
       'gamma=',
@@ -304,6 +342,10 @@ describe('calibrate', () => {
       'beta=1',
       'residency=0',
       'residency=x',
+      'footprint=0',
+      'footprint=-2',
+      'switch=x',
+      'switch=-1',
     ])
       assert.throws(() => parseGrid(bad), UserError, bad)
   })

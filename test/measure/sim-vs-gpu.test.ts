@@ -1,7 +1,8 @@
 // The simulator checked against the GPU: recorded H100 runs re-simulated with the plans they executed, their seeds and
 // loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
-// other runs (results/h100/batch1, batch8, eclip-fit/batch1, eclip-fit/batch8): the test checks that its provenance
-// names neither series below, so these runs are held out. Two series:
+// other runs — the contention constants (footprint and graph-edge cost included) on results/h100/batch1 and batch8,
+// the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
+// neither series below, so these runs are held out. Two series:
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -42,7 +43,12 @@ const ROOT = join(import.meta.dirname, '..', '..')
 const PROFILES = join(ROOT, 'profiles/h100')
 const PLANS = join(import.meta.dirname, 'fixtures', 'h100-eclip-fit-v2-plans.json')
 /** The series whose runs recorded the plans they executed (Run.planFile, beside results.json). */
-const RECORDED = ['results/h100/eclip-fit-floors/batch8', 'results/h100/eclip-fit-floors/batch8-repeat']
+const RECORDED = [
+  'results/h100/eclip-fit-floors/batch8',
+  'results/h100/eclip-fit-floors/batch8-repeat',
+  'results/h100/eclip-fit-floors/batch1',
+  'results/h100/eclip-fit-floors/more-batch8',
+]
 /** The series names (a set's parent folder) the calibration must not have been fitted on. */
 const SERIES = ['eclip-fit-v2', 'eclip-fit-floors']
 /** The GPU's solo runs per batch (same GPU, profiles and 32 hardware queues; neither series made any). */
@@ -59,11 +65,13 @@ export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
  * What the simulator meets today, held so that it cannot get worse unnoticed: each run's largest drift (the worst run
  * measured, rounded up by about a point) and the mean over each series' runs, which meets the targets. The
  * re-simulation is deterministic (recorded plans and seeds), so these move only when the simulator, the calibration
- * or the profiles do.
+ * or the profiles do. With the footprint (src/execute/sim/contention.ts) the ratios to baseline and the workers
+ * tightened; STP itself with the profiles' solo rates loosened by half a point (the simulator now sits below the GPU
+ * there, whose solo runs beat the profiles' whole-GPU latency by up to 15%: results/vm/sim-gain/README.md).
  */
 export const GUARD = {
-  perRun: { stpVsBaseline: 0.13, stpCommon: 0.175, worker: 0.225 },
-  mean: { stpVsBaseline: 0.04, stpCommon: 0.06, worker: 0.07 },
+  perRun: { stpVsBaseline: 0.115, stpCommon: 0.18, worker: 0.16 },
+  mean: { stpVsBaseline: 0.03, stpCommon: 0.065, worker: 0.055 },
 }
 
 const gpu = loadGpu(PROFILES)
@@ -269,7 +277,7 @@ const meansPast = (rows: Drift[]) =>
 const violations = (rows: Drift[]) => [...past(rows, GUARD.perRun), ...meansPast(rows)]
 
 describe('the simulator against recorded H100 runs it was not calibrated on', () => {
-  // one re-simulation of the 84 runs for every check below
+  // one re-simulation of the 110 runs for every check below
   let memo: ReturnType<typeof resimulateAll> | undefined
   const result = async () => {
     memo ??= resimulateAll()
@@ -280,12 +288,12 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
   it('re-simulates held-out runs with the plans they executed', async (t) => {
     const { rows, provenance } = await result()
     assert.ok(
-      provenance.includes('eclip-fit/batch8'),
+      provenance.includes('results/h100/batch8/results.json'),
       'the calibration should name the runs it was fitted on',
     )
     for (const s of SERIES)
       assert.ok(!provenance.includes(s), `the calibration was fitted on ${s}, which it is checked on`)
-    assert.equal(rows.length, 84)
+    assert.equal(rows.length, 110)
     for (const r of rows)
       t.diagnostic(
         `${r.run.padEnd(46)} STP/base ${pct(r.stpVsBaseline).padStart(6)}  STP(profile solo) ${pct(r.stpCommon).padStart(6)}  ` +

@@ -162,6 +162,62 @@ describe('simulator', () => {
     for (const w of [0, 1]) for (const l of latencies(whole, w).slice(2)) close(l, 1100)
   })
 
+  it('with a footprint, a kernel holds the SMs its blocks fill, beyond its demand, unless a partition confines it', () => {
+    // one kernel as fast on 64 SMs as on 132, with 2048 blocks of 128 threads: they fill 128 SMs' thread slots (× ρ_f)
+    const a = profileOf('a', [scaling(1000, 64)])
+    ;(a.kernels[0] as { grid: [number, number, number] }).grid = [2048, 1, 1]
+    const on = (pool: number[][], parts: [number, number]) =>
+      specOf(
+        planOf(
+          'baseline',
+          pool,
+          parts.map((p) => ({ profile: a, groups: [[0, 0, p] as [number, number, number]] })),
+        ),
+        [a, a],
+        { windowS: 0.05 },
+      )
+    const lat = (spec: ReturnType<typeof on>, footprint?: number) => {
+      const r = simulate(spec, {
+        calibration: { ...CALIBRATION, sharing: 'fifo', ...(footprint ? { footprint } : {}) },
+      })
+      return [0, 1].flatMap((w) => latencies(r, w).slice(2))
+    }
+    const whole = on([ALL], [0, 0])
+    // by demand alone the two kernels fit side by side on the whole GPU: each at full speed
+    for (const l of lat(whole)) close(l, 1000)
+    // by footprint the first holds all 132 SMs: they take turns
+    for (const l of lat(whole, 2)) close(l, 2000)
+    for (const l of lat(whole, 0.5)) close(l, 1000) // 32 SMs' worth of blocks: its demand of 64 is what it takes
+    // on disjoint partitions of 64 and 68 SMs the footprint is confined: side by side again
+    for (const l of lat(on([LOW, HIGH], [0, 1]), 2)) close(l, 1000)
+  })
+
+  it("charges the calibration's graph edge for a switch in graph mode, else the primitives'", () => {
+    const a = profileOf('a', [scaling(100), scaling(100)])
+    // two groups (on the same partition, so only the edge costs): 100 + edge + 100 µs
+    const plan = planOf(
+      'eclip',
+      [ALL],
+      [
+        {
+          profile: a,
+          groups: [
+            [0, 0, 0],
+            [1, 1, 0],
+          ],
+        },
+      ],
+    )
+    const spec = specOf(plan, [a], { windowS: 0.02, mode: 'graph' })
+    const withPrims = {
+      ...spec,
+      primitives: { ...spec.primitives, switchGraphEdge: { medianUs: 2, p95Us: 2, samples: 1 } },
+    }
+    const at = (cal: typeof CALIBRATION) => latencies(simulate(withPrims, { calibration: cal }), 0).slice(2)
+    for (const l of at(CALIBRATION)) close(l, 202)
+    for (const l of at({ ...CALIBRATION, switchGraphEdgeUs: 7 })) close(l, 207)
+  })
+
   it('halves the speed of two saturating kernels sharing the whole GPU', () => {
     const a = profileOf('a', [scaling(1000)])
     const plan = planOf(

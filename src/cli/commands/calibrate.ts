@@ -22,9 +22,9 @@ export function registerCalibrate(program: Command) {
     .addOption(
       new Option(
         '--fit-on <runs>',
-        'GPU runs the contention constants are chosen on: single-launch (solo, baseline, model-wise: no host cost per group) or all',
+        'GPU runs the contention constants are chosen on: single-launch (solo, baseline, model-wise: no host cost per group), graph (those and every graph-mode run) or all',
       )
-        .choices(['single-launch', 'all'] as const)
+        .choices(['single-launch', 'graph', 'all'] as const)
         .default('single-launch' as const),
     )
     .option(
@@ -41,7 +41,7 @@ export function registerCalibrate(program: Command) {
     )
     .option(
       '--grid <axes>',
-      'a smaller grid, e.g. "sharing=fifo;tolerance=0.01;gamma=0,0.25,0.5": the axes given replace the default ones',
+      'a smaller grid, e.g. "sharing=fifo;tolerance=0.01;gamma=0,0.25,0.5;footprint=none,4;switch=none,3": the axes given replace the default ones',
     )
     .option('--per-run', "also print the held-out sets' mix runs one by one (STP and STP ÷ baseline)")
     .option('--dry-run', 'print the fit, write nothing')

@@ -10,6 +10,11 @@
 //   kernels of different streams on the same SMs (the first-launched kernel's thread blocks go first), and it is the
 //   head-of-line blocking that partitioning removes; it is also what docs/design.md §7 measured: equal model-wise partitions
 //   beat all-on-the-full-GPU by 8–12% req/s, which a fair-sharing model cannot reproduce.
+//   With a footprint constant (CALIBRATION.footprint) a kernel takes not its demand but what its resident blocks
+//   fill, at least its demand: the block scheduler spreads a grid over every SM of its partition, so a kernel with
+//   many blocks that would be as fast on 48 SMs (memory-bound elementwise work, say) holds all 132 of the whole GPU
+//   for its time. Confining it to a partition of 48 leaves the other 84 to the other workers — a gain of partitioning
+//   the demand alone does not see (the recorded H100 runs: results/vm/sim-gain/).
 // - 'fair': max-min fair shares per slice (progressive filling: equal shares; a kernel that gets more than its
 //   demand keeps its demand and hands the surplus back to the others on those slices): an idealised,
 //   work-conserving scheduler, an optimistic bound for the unpartitioned baseline.
@@ -24,7 +29,7 @@
 // through CALIBRATION, whose constants are to be fitted against GPU measurements of the same runs (issue #5 writes
 // results with the same `key`); until then they are neutral and results are labelled simulated.
 
-import type { SimCalibration } from '../../formats/index.ts'
+import type { Primitives, SimCalibration } from '../../formats/index.ts'
 
 /**
  * How the SMs of a slice are divided among the running kernels that may use it:
@@ -52,6 +57,18 @@ export interface Calibration {
    * threads say), at most all — and leaves the rest to the next kernel.
    */
   residency?: number
+  /**
+   * Footprint ρ_f (absent: none): under 'fifo' sharing a kernel takes of its partition's free SMs what its resident
+   * blocks fill — blocks × threads × ρ_f ÷ 2048 SM-equivalents, at least its demand, at most its partition — not
+   * only its demand: the block scheduler spreads a grid over every SM it may use, so a kernel that would be as fast
+   * on fewer SMs still keeps the others from the kernels launched after it. A partition confines that footprint.
+   */
+  footprint?: number
+  /**
+   * A graph edge between partitions inside a request's CUDA graph, µs, fitted to whole requests (absent: the
+   * primitives file's micro-benchmark `switchGraphEdge`).
+   */
+  switchGraphEdgeUs?: number
   /** Real-time work: the host's and the block scheduler's delays (absent: none). */
   realtime?: RealtimeCalibration
   fitted: boolean
@@ -79,6 +96,8 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     saturationTolerance: c.saturationTolerance,
     memoryInterference: c.memoryInterference,
     ...(c.residency !== undefined ? { residency: c.residency } : {}),
+    ...(c.footprint !== undefined ? { footprint: c.footprint } : {}),
+    ...(c.switchGraphEdgeUs !== undefined ? { switchGraphEdgeUs: c.switchGraphEdgeUs } : {}),
     ...(c.realtime
       ? {
           realtime: {
@@ -90,6 +109,11 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     fitted: c.fitted,
     source: `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})`,
   }
+}
+
+/** µs a switch between partitions costs inside a CUDA graph: the calibration's fit, else the primitives' measurement. */
+export function graphEdgeUs(prim: Primitives, cal: Pick<Calibration, 'switchGraphEdgeUs'>): number {
+  return cal.switchGraphEdgeUs ?? prim.switchGraphEdge?.medianUs ?? 0
 }
 
 export const CALIBRATION: Calibration = {
@@ -139,6 +163,7 @@ export class SliceSharing {
     x: Float64Array,
     nHigh = 0,
     occ?: Float64Array,
+    take?: Float64Array,
   ): boolean {
     let acc = 0
     let overlap = false
@@ -172,7 +197,7 @@ export class SliceSharing {
         for (let j = i + 1; j < m; j++) later |= mask[running[j] as number] as number
         const mw = mask[w] as number
         const o = occ ? (occ[w] as number) : 1
-        let want = (demand[w] as number) * o
+        let want = take ? (take[w] as number) : (demand[w] as number) * o
         let got = 0
         for (let pass = 0; pass < 2; pass++) {
           for (let b = pass === 0 ? mw & ~later : mw & later; b !== 0 && want > 1e-9; b &= b - 1) {

@@ -12,7 +12,8 @@
 //   request in graph mode and for single-group plans (baseline, model-wise). A group cannot start before its launch.
 // - GPU side: between two kernels of a request the GPU idles `gap` µs (the part of the profiled request latency the
 //   kernel times do not explain, spread evenly over its kernels); a switch adds `switchEventWait` in stream mode and
-//   `switchGraphEdge` in graph mode (0 when the primitives file has none).
+//   a graph edge between partitions in graph mode: the calibration's `switchGraphEdgeUs` where it has one (fitted to
+//   whole requests), else the primitives file's `switchGraphEdge` (a micro-benchmark), else 0.
 // Arrivals (src/workload/arrivals.ts gives each worker's schedule): closed loop — a worker issues its next request
 // when the previous one ends, inside each of its busy periods (the paper's closed loop: one period, the whole run);
 // open loop — requests arrive at the schedule's times (Poisson, uniform, on/off, a trace), queued FIFO, one request
@@ -29,7 +30,7 @@ import { type Plan, type PlanWorker, type Profile, planKey } from '../../formats
 import { mulberry32 as rng } from '../../random.ts'
 import { runSchedules } from '../../workload/arrivals.ts'
 import type { RunResult, RunSpec } from '../backend.ts'
-import { CALIBRATION, type Calibration, SliceSharing } from './contention.ts'
+import { CALIBRATION, type Calibration, graphEdgeUs, SliceSharing } from './contention.ts'
 import { EventHeap } from './heap.ts'
 import { liveLayout } from './live.ts'
 import { mpsView } from './mps.ts'
@@ -57,6 +58,11 @@ interface WorkerTables {
   ownRate: Float64Array
   /** share of an SM's thread slots the kernel's blocks take at its demand (1: the SMs are its alone) */
   occ: Float64Array
+  /**
+   * SMs (in SM-equivalents of their resources) the kernel takes of its partition's free SMs under fifo sharing: its
+   * demand × occ, or with a footprint constant what its resident blocks fill (contention.ts)
+   */
+  take: Float64Array
   /** group index of each kernel */
   group: Int32Array
   groups: number
@@ -71,6 +77,27 @@ export interface SimStats {
   kernels: number
   events: number
 }
+
+/**
+ * The SMs a kernel's resident blocks fill, in SM-equivalents: blocks × threads per block × ρ ÷ an SM's thread slots
+ * (ρ, the calibration's footprint: registers and shared memory hold more of an SM than threads say).
+ */
+function footprintSms(k: Pick<Profile['kernels'][number], 'grid' | 'block'>, rho: number): number {
+  const blocks = k.grid[0] * k.grid[1] * k.grid[2]
+  const threads = k.block[0] * k.block[1] * k.block[2]
+  return (rho * blocks * threads) / SM_THREADS
+}
+
+/** A kernel's demand: the fewest profiled SMs (`sizes`) at which it takes ≤ (1 + tolerance) × its full-GPU time. */
+function demandSms(timesUs: ArrayLike<number>, sizes: ArrayLike<number>, tolerance: number): number {
+  const S = sizes.length
+  const full = timesUs[S - 1] as number
+  for (let i = 0; i < S; i++) if ((timesUs[i] as number) <= full * (1 + tolerance)) return sizes[i] as number
+  return sizes[S - 1] as number
+}
+
+/** Thread slots per SM (compute capability 8.0–9.0). */
+const SM_THREADS = 2048
 
 /** Rate of kernel k at x effective SMs: linear in rate between profiled sizes, ∝ SMs below the smallest. */
 function rateAt(t: WorkerTables, k: number, x: number): number {
@@ -115,6 +142,7 @@ function tables(
   const ownRate = new Float64Array(n)
   const group = new Int32Array(n)
   const occ = new Float64Array(n).fill(1)
+  const take = new Float64Array(n)
   let fullSum = 0
   pw.groups.forEach((g, gi) => {
     const p = partIndex.get(g.partition)
@@ -132,6 +160,7 @@ function tables(
     demand,
     ownRate,
     occ,
+    take,
     group,
     groups: pw.groups.length,
     gapUs: 0,
@@ -159,14 +188,8 @@ function tables(
       times[i] = Math.max(raw[i] as number, 1e-3) * (scale[i] as number)
       rates[k * S + i] = 1 / (times[i] as number)
     }
-    const full = times[S - 1] as number
-    fullSum += full
-    let d = sizes[S - 1] as number
-    for (let i = 0; i < S; i++)
-      if ((times[i] as number) <= full * (1 + cal.saturationTolerance)) {
-        d = sizes[i] as number
-        break
-      }
+    fullSum += times[S - 1] as number
+    const d = demandSms(times, sizes, cal.saturationTolerance)
     const own = partSms[part[k] as number] as number
     demand[k] = Math.min(d, own)
     ownRate[k] = rateAt(t, k, own)
@@ -175,8 +198,14 @@ function tables(
       const kk = prof.kernels[k] as Profile['kernels'][number]
       const blocks = kk.grid[0] * kk.grid[1] * kk.grid[2]
       const threads = kk.block[0] * kk.block[1] * kk.block[2]
-      occ[k] = Math.min(1, (rho * Math.ceil(blocks / (demand[k] as number)) * threads) / 2048)
+      occ[k] = Math.min(1, (rho * Math.ceil(blocks / (demand[k] as number)) * threads) / SM_THREADS)
     }
+    take[k] = (demand[k] as number) * (occ[k] as number)
+    if (cal.footprint)
+      take[k] = Math.max(
+        take[k] as number,
+        Math.min(own, footprintSms(prof.kernels[k] as Profile['kernels'][number], cal.footprint)),
+      )
   }
   const reqFull = prof.requestUs[S - 1] ?? fullSum
   t.gapUs = Math.max(0, reqFull - fullSum) / n
@@ -253,8 +282,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const createUs = prim.partitionCreate.medianUs
   // graph mode: one launch per request; single-group plans launch one graph either way
   const stream = spec.mode !== 'graph'
-  // stream mode: event record + wait; graph mode: a graph edge between partitions (free unless measured otherwise)
-  const switchUs = stream ? prim.switchEventWait.medianUs : (prim.switchGraphEdge?.medianUs ?? 0)
+  // stream mode: event record + wait; graph mode: a graph edge between partitions (the calibration's, else measured, else free)
+  const switchUs = stream ? prim.switchEventWait.medianUs : graphEdgeUs(prim, cal)
   const ioctl = spec.plan.repartitionAtSwitch
 
   const warmUs = spec.warmupS * 1e6
@@ -292,6 +321,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const pSms = new Float64Array(W)
   const dem = new Float64Array(W)
   const occW = new Float64Array(W).fill(1)
+  const takeW = new Float64Array(W)
   const x = new Float64Array(W)
   const rate = new Float64Array(W)
   const remaining = new Float64Array(W)
@@ -340,7 +370,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   }
 
   const reallocate = () => {
-    sharing.allocate(running, m, mask, pSms, dem, x, nHigh, occW)
+    sharing.allocate(running, m, mask, pSms, dem, x, nHigh, occW, takeW)
     busyNow = 0
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
@@ -399,6 +429,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     pSms[w] = partSms[p] as number
     dem[w] = tw.demand[k] as number
     occW[w] = tw.occ[k] as number
+    takeW[w] = tw.take[k] as number
     remaining[w] = 1
     let normal = false
     for (let j = nHigh; j < m && !normal; j++) normal = high[running[j] as number] === 0

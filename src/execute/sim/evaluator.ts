@@ -4,6 +4,7 @@
 // chosen on the very request sequence `eclip bench` then reports.
 import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../../formats/index.ts'
 import { type FitScore, makePlan, type PlanEvaluator, type PlanOptions } from '../../plan/index.ts'
+import { graphEdgeUs } from './contention.ts'
 import { simulate } from './engine.ts'
 import type { SimInputs } from './inputs.ts'
 
@@ -91,7 +92,7 @@ export function simEvaluator(
     return r
   }
   // graph mode: a switch is a graph edge between partitions
-  return { evaluate, soloRps, switchCostUs: inputs.primitives.switchGraphEdge?.medianUs ?? 0 }
+  return { evaluate, soloRps, switchCostUs: graphEdgeUs(inputs.primitives, inputs.calibration) }
 }
 
 /**
