@@ -157,7 +157,11 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       'SYNTHETIC PROFILES (--profiles synthetic): compute times are generated, not measured (src/profile/synthetic.ts)',
     )
   else if (!profiles)
-    warnings.push('SYNTHETIC PROFILES: none shipped; compute times are generated, not measured')
+    warnings.push(
+      ext
+        ? 'no profiles shipped: no solo references, so no STP (--profiles DIR gives them)'
+        : 'SYNTHETIC PROFILES: none shipped; compute times are generated, not measured',
+    )
   // what the bench file must hold, and whether the cuda-shm client can run, are known before any run starts
   let bench: Results | undefined
   if (o.bench) {
