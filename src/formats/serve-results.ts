@@ -4,6 +4,8 @@
 // window in which every completed request is counted, with its client-side latency (request to full response; for an
 // open-loop request, from its scheduled time). Energy is the server's own `nv_energy_consumption` counter (/metrics) at the window's edges: NVML on the
 // GPU backend, a power model on the simulator. On the simulator no model runs: every run says `simulated: true`.
+// With --url serve-bench starts nothing: the same clients measure a server already running (Triton, another eclip
+// serve), the run named by its label in place of a policy (`external`).
 import Type from 'typebox'
 import { Arrival, Priority } from './arrival.ts'
 import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
@@ -102,7 +104,8 @@ export const ServeRunMetrics = Type.Object(
     errorsTotal: Type.Integer({ minimum: 0 }),
     /** nv_energy_consumption delta over the window, J; null when the server reported no energy. */
     energyJ: NullableNum,
-    energySource: Type.Union([Type.Enum(['nvml', 'simulated']), Type.Null()]),
+    /** server: another server's counter, its source not stated in its labels (Triton's: DCGM). */
+    energySource: Type.Union([Type.Enum(['nvml', 'simulated', 'server']), Type.Null()]),
     meanPowerW: NullableNum,
     requestsPerJ: NullableNum,
     /** Mean over workers of normVsBaseline; null without a baseline. */
@@ -112,10 +115,10 @@ export const ServeRunMetrics = Type.Object(
     /** Each worker's requests/J normalised to baseline, averaged (as `eclip bench`); null without a baseline. */
     energyEffVsBaseline: NullableNum,
     /**
-     * Busy share of the Node event loop over the window (server and clients share it): near 1, the host process, not
-     * the backend, bounds the rate.
+     * Busy share of the server's Node event loop over the window: near 1, the host process, not the backend, bounds
+     * the rate. null: the server is not serve-bench's process (an external one).
      */
-    eventLoopUtilisation: Num,
+    eventLoopUtilisation: NullableNum,
     /** STP, worst worker, Jain… as `eclip bench` (src/measure/system.ts), solo rates from the profiles; absent before. */
     system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
     /** Where the mix has real-time workers: DISB's metrics as `eclip bench` takes them (no alone run here: null). */
@@ -128,6 +131,34 @@ export type ServeRunMetrics = Type.Static<typeof ServeRunMetrics>
 /** How the clients sent requests (serve-bench --transport); absent in files written before there was a choice: http. */
 export const ServeTransport = Type.Enum(['http', 'grpc', 'shm', 'cuda-shm'])
 export type ServeTransport = Type.Static<typeof ServeTransport>
+
+/**
+ * Where a run was served: `eclip serve` started by serve-bench on the simulator or the GPU backend, or a server
+ * already running that serve-bench only sent to (external: --url).
+ */
+export const ServeBackendName = Type.Enum(['sim', 'gpu', 'external'])
+export type ServeBackendName = Type.Static<typeof ServeBackendName>
+
+/** serve-bench --url: the server measured, which serve-bench did not start; its plan, policy and backend are its own. */
+export const ServeExternal = Type.Object(
+  {
+    /** The name the run goes by in place of a policy (--label): in its id, the tables' columns. */
+    label: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:+-]+$' }),
+    /** Its KServe v2 HTTP base URL; host:port of its gRPC listener where the grpc transport ran; its metrics URL. */
+    url: Type.String({ minLength: 1 }),
+    grpcUrl: Type.Optional(Type.String({ minLength: 1 })),
+    metricsUrl: Type.Optional(Type.String({ minLength: 1 })),
+    /** Its server metadata (GET /v2). */
+    server: Type.Object(
+      { name: Type.String(), version: Type.String(), extensions: Type.Array(Type.String()) },
+      { additionalProperties: false },
+    ),
+    /** The processes whose CPU counts as the server's (--server-pids); absent: its CPU was not measured. */
+    serverPids: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }))),
+  },
+  { additionalProperties: false },
+)
+export type ServeExternal = Type.Static<typeof ServeExternal>
 
 /**
  * The `eclip bench` run a served run is compared with (serve-bench --bench): same mix, policy and batch, and the same
@@ -143,8 +174,13 @@ export const ServeVsBench = Type.Object(
     servedVsBench: NullableNum,
     /** The bench's mean over workers of req/s ÷ baseline, beside this run's metrics.throughputVsBaseline. */
     benchThroughputVsBaseline: NullableNum,
-    /** The bench run's backend and seed (an arrival run may be set beside a simulated bench of the same seed). */
+    /**
+     * The bench run's backend and seed (an arrival run may be set beside a simulated bench of the same seed; an
+     * external server's run beside the GPU's, else the simulator's).
+     */
     backend: Type.Optional(BackendName),
+    /** The bench run's policy, where it is not the run's own (an external server's: --bench-policy). */
+    policy: Type.Optional(Policy),
     seed: Type.Optional(Type.Integer()),
     /** The bench run's real-time metrics, where the mix has real-time workers. */
     realtime: Type.Optional(RealtimeMetrics),
@@ -155,19 +191,23 @@ export type ServeVsBench = Type.Static<typeof ServeVsBench>
 
 export const ServeRun = Type.Object(
   {
-    /** Unique in the file: `${mix}|${policy}|b${batch ?? 'mix'}|${backend}`. */
+    /** Unique in the file: `${mix}|${policy or external label}|b${batch ?? 'mix'}|${backend}`. */
     id: Type.String({ minLength: 1 }),
     mix: Type.String({ minLength: 1 }),
-    policy: Policy,
-    backend: BackendName,
-    /** True on the simulator: no model ran, responses had no outputs, compute times and power were modelled. */
+    /** The serve policy; null for an external server (its scheduling is its own: `external.label` names the run). */
+    policy: Type.Union([Policy, Type.Null()]),
+    backend: ServeBackendName,
+    /**
+     * True on the simulator: no model ran, responses had no outputs, compute times and power were modelled. An
+     * external server's run: its answers said so (an eclip serve on the simulator).
+     */
     simulated: Type.Boolean(),
     /** Batch override (serve-bench --batch), null when each worker kept its mix's batch. */
     batch: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
-    /** The GPU of the profiles the plan was made from. */
+    /** The GPU of the profiles the plan was made from (an external server's run: its solo references). */
     gpu: GpuRef,
-    /** The serve config the run used, relative to the results file. */
-    config: Type.String({ minLength: 1 }),
+    /** The serve config the run used, relative to the results file; absent for an external server. */
+    config: Type.Optional(Type.String({ minLength: 1 })),
     /** Closed-loop clients per model, each with one request in flight. */
     concurrency: Type.Integer({ minimum: 1 }),
     /** How requests came: absent or closed, the closed loop; arrivals, each worker's source; open, --rate for every worker. */
@@ -177,12 +217,14 @@ export const ServeRun = Type.Object(
     /** From the clients' start (the request log's time 0) to the window's; the window is (warmupS, warmupS + windowS]. */
     warmupS: Type.Number({ minimum: 0 }),
     windowS: Type.Number({ exclusiveMinimum: 0 }),
-    /** From startServe to ready (plan, backend start, capture), s. */
+    /** From startServe to ready (plan, backend start, capture), s; an external server's run: the clients' start. */
     startS: Type.Number({ minimum: 0 }),
     planSolver: Type.String(),
     workers: Type.Array(ServeWorkerResult, { minItems: 1 }),
     metrics: ServeRunMetrics,
     transport: Type.Optional(ServeTransport),
+    /** The server measured, where serve-bench did not start it (--url). */
+    external: Type.Optional(ServeExternal),
     bench: Type.Optional(ServeVsBench),
     notes: Type.Array(Type.String()),
   },
@@ -200,7 +242,7 @@ export const ServeResults = Type.Object(
     provenance: Type.Intersect([
       Provenance,
       CommandProvenance,
-      Type.Object({ backend: BackendName, simulated: Type.Boolean() }),
+      Type.Object({ backend: ServeBackendName, simulated: Type.Boolean() }),
     ]),
   },
   { additionalProperties: false },
@@ -211,15 +253,24 @@ export function serveRunId(mix: string, policy: string, batch: number | null, ba
   return `${mix}|${policy}|b${batch ?? 'mix'}|${backend}`
 }
 
+/** The name a run goes by in tables and its id: its policy, or an external server's label. */
+export const serveRunName = (r: Pick<ServeRun, 'policy' | 'external'>): string =>
+  r.external?.label ?? r.policy ?? 'external'
+
 export function serveResultsConsistencyErrors(r: ServeResults): string[] {
   const errors: string[] = []
   const ids = new Set<string>()
   r.runs.forEach((run, i) => {
     if (ids.has(run.id)) errors.push(`/runs/${i}/id: duplicate run id ${run.id}`)
     ids.add(run.id)
-    if (run.id !== serveRunId(run.mix, run.policy, run.batch, run.backend))
-      errors.push(`/runs/${i}/id: expected "${serveRunId(run.mix, run.policy, run.batch, run.backend)}"`)
-    if (run.simulated !== (run.backend === 'sim'))
+    const id = serveRunId(run.mix, serveRunName(run), run.batch, run.backend)
+    if (run.id !== id) errors.push(`/runs/${i}/id: expected "${id}"`)
+    const external = run.backend === 'external'
+    if (external !== (run.policy === null) || external !== (run.external !== undefined))
+      errors.push(
+        `/runs/${i}: an external server's run (backend external) has policy null and an "external" field; any other has a policy and none`,
+      )
+    if (!external && run.simulated !== (run.backend === 'sim'))
       errors.push(
         `/runs/${i}/simulated: a ${run.backend} run is ${run.backend === 'sim' ? '' : 'not '}simulated`,
       )

@@ -1,7 +1,7 @@
 // serve-bench's tables for runs with arrival sources: DISB's real-time metrics per (mix, policy), and each worker's
 // offered against served rate, latency from the scheduled time, SLO attainment and what was not sent on time — with
 // the `eclip bench` run of the same workload and seed beside them where --bench gives one.
-import type { ServeRun } from '../formats/index.ts'
+import { type ServeRun, serveRunName } from '../formats/index.ts'
 import { gridTable } from '../report/tables.ts'
 import { describeArrival } from '../workload/arrivals.ts'
 
@@ -36,7 +36,7 @@ export function arrivalTables(runs: readonly ServeRun[], label: string): string 
           const b = r.bench?.realtime
           return [
             r.mix,
-            r.policy,
+            serveRunName(r),
             ms(m?.meanUs),
             ms(m?.p99Us),
             pct(m?.withinSlo),
@@ -70,7 +70,7 @@ export function arrivalTables(runs: readonly ServeRun[], label: string): string 
       loaded.flatMap((r) =>
         r.workers.map((w) => [
           r.mix,
-          r.policy,
+          serveRunName(r),
           `${w.name}${w.priority === 'realtime' ? ' (RT)' : ''}`,
           r.loop?.kind === 'open' ? `poisson ${r.loop.ratePerWorker} req/s` : describeArrival(w.arrival),
           w.open ? f(w.open.offeredRps, 1) : 'closed',

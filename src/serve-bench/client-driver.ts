@@ -26,8 +26,13 @@ export interface ClientSpec {
   windowS: number
   seed: number
   inputDatatype?: Datatype
-  /** Wait for the first energy reading in /metrics before starting (the GPU backend's first NVML poll). */
+  /** Wait for the first energy reading in the server's /metrics before starting (the GPU backend's first NVML poll). */
   waitForEnergy: boolean
+  /**
+   * Where the Prometheus text is read at the window's edges (energy): absent, the server's own `/metrics`; null, none
+   * is read (the edges are times only).
+   */
+  metricsUrl?: string | null
   /** How requests reach the server (default http). */
   transport?: Transport
   /** host:port of the server's gRPC listener (the grpc transport). */
@@ -66,6 +71,18 @@ export function parseMetrics(text: string): Map<string, { value: number; labels:
   }
   return out
 }
+
+/** GETs a metrics URL (a full one: another server's may be on a port of its own, as Triton's :8002/metrics). */
+async function getMetrics(client: KserveClient, url: string): Promise<string> {
+  const u = new URL(url)
+  const r = await client.get(`${u.pathname}${u.search}`)
+  if (r.status !== 200) throw new Error(`${url} answered ${r.status || r.error}`)
+  return r.body.toString('utf8')
+}
+
+/** The URL the window's edges read, or null for none. */
+const metricsOf = (spec: Pick<ClientSpec, 'url' | 'metricsUrl'>): string | null =>
+  spec.metricsUrl === undefined ? `${spec.url.replace(/\/$/, '')}/metrics` : spec.metricsUrl
 
 /**
  * The run's time base: ms since `t0Ns` on CLOCK_MONOTONIC (process.hrtime's clock, and performance.now()'s, the same
@@ -127,20 +144,20 @@ export async function openShare(
 
 /**
  * The warm-up from the time base's 0, then the window's edges: /metrics read at each (their midpoints are the
- * edges), so energy and requests cover the same span.
+ * edges), so energy and requests cover the same span; with no metrics URL, the edges are their times.
  */
 export async function windowEdges(
-  spec: Pick<ClientSpec, 'url' | 'warmupS' | 'windowS'>,
+  spec: Pick<ClientSpec, 'url' | 'metricsUrl' | 'warmupS' | 'windowS'>,
   at: () => number,
   onEvent: (e: ClientEvent) => void,
 ): Promise<{ first: Scrape; last: Scrape }> {
-  const client = new KserveClient(spec.url)
+  const metrics = metricsOf(spec)
+  const client = metrics === null ? null : new KserveClient(new URL(metrics).origin)
   try {
     const scrape = async (): Promise<Scrape> => {
       const before = at()
-      const r = await client.get('/metrics')
-      if (r.status !== 200) throw new Error(`/metrics answered ${r.status}`)
-      return { atMs: (before + at()) / 2, metrics: parseMetrics(r.body.toString('utf8')) }
+      const text = client && metrics !== null ? await getMetrics(client, metrics) : ''
+      return { atMs: (before + at()) / 2, metrics: parseMetrics(text) }
     }
     await sleep(spec.warmupS * 1000 - at())
     const first = await scrape()
@@ -150,7 +167,7 @@ export async function windowEdges(
     onEvent('window-end')
     return { first, last }
   } finally {
-    client.close()
+    client?.close()
   }
 }
 

@@ -1,5 +1,6 @@
 // Host CPU of the processes of a served run (Linux, from /proc): this process (the server) and its event-loop thread,
-// the clients' processes (every client process and its helpers, summed), the backend's. Read at a window's edges, it says what the host path costs per request —
+// or another server's processes (serve-bench --url --server-pids), the clients' processes (every client process and
+// its helpers, summed), the backend's. Read at a window's edges, it says what the host path costs per request —
 // where the server's time goes when the event loop, not the GPU, bounds the rate.
 import { readFileSync } from 'node:fs'
 
@@ -28,9 +29,12 @@ function syscalls(path: string): { reads: number; writes: number } | null {
 
 export interface CpuSnapshot {
   t: number
-  /** This process, all threads (libuv's pool, V8's GC helpers), s. */
-  server: number
-  /** This process's main thread: the event loop, s. */
+  /**
+   * The server: this process, all threads (libuv's pool, V8's GC helpers), and its front-ends; or another server's
+   * processes; null where not measured. s.
+   */
+  server: number | null
+  /** This process's main thread: the event loop, s (null when the server is another's). */
   eventLoop: number | null
   /** The event loop's read and write system calls so far (each wake-up reads; each flush writes). */
   eventLoopSyscalls: { reads: number; writes: number } | null
@@ -38,34 +42,55 @@ export interface CpuSnapshot {
   backend: number | null
 }
 
+/** Summed CPU seconds of `pids`, null if none is readable. */
+function sumCpuS(pids: readonly number[]): number | null {
+  const s = pids.map((p) => cpuS(String(p)))
+  return s.some((c) => c !== null) ? s.reduce<number>((a, c) => a + (c ?? 0), 0) : null
+}
+
+/** Whether process `pid` is one this host's /proc can read (serve-bench --server-pids is checked with it). */
+export const readableProcess = (pid: number): boolean => cpuS(String(pid)) !== null
+
 /**
  * `clients`: the clients' processes, every client process of the run and their helpers (the cuda-shm client's Python
  * processes): their CPU is summed, null if none is readable; `frontends`: the server's front-end processes, counted
- * as the server's.
+ * as the server's. `server`: absent, the server is this process (and its front-ends); else another server's
+ * processes, summed, or null: not measured.
  */
 export function cpuSnapshot(pids: {
   clients?: number | number[]
   backend?: number
   frontends?: number[]
+  server?: number[] | null
 }): CpuSnapshot {
-  const clients = [pids.clients ?? []].flat().map((p) => cpuS(String(p)))
-  const frontends = (pids.frontends ?? []).reduce((a, p) => a + (cpuS(String(p)) ?? 0), 0)
+  const t = performance.now() / 1000
+  const clients = sumCpuS([pids.clients ?? []].flat())
+  const backend = pids.backend ? cpuS(String(pids.backend)) : null
+  if (pids.server !== undefined)
+    return {
+      t,
+      server: pids.server ? sumCpuS(pids.server) : null,
+      eventLoop: null,
+      eventLoopSyscalls: null,
+      clients,
+      backend,
+    }
   const u = process.cpuUsage()
   return {
-    t: performance.now() / 1000,
-    server: (u.user + u.system) / 1e6 + frontends,
+    t,
+    server: (u.user + u.system) / 1e6 + (sumCpuS(pids.frontends ?? []) ?? 0),
     eventLoop: cpuS(`${process.pid}/task/${process.pid}`),
     eventLoopSyscalls: syscalls(`${process.pid}/task/${process.pid}`),
-    clients: clients.some((c) => c !== null) ? clients.reduce<number>((a, c) => a + (c ?? 0), 0) : null,
-    backend: pids.backend ? cpuS(String(pids.backend)) : null,
+    clients,
+    backend,
   }
 }
 
 export interface HostCpu {
-  /** Cores busy on average over the span. */
-  cores: { server: number; eventLoop: number | null; clients: number | null; backend: number | null }
+  /** Cores busy on average over the span (null: not measured). */
+  cores: { server: number | null; eventLoop: number | null; clients: number | null; backend: number | null }
   /** CPU ms per request answered in the span. */
-  msPerRequest: { server: number; eventLoop: number | null }
+  msPerRequest: { server: number | null; eventLoop: number | null }
   /** The event loop's read and write system calls per request answered in the span. */
   syscallsPerRequest: { reads: number; writes: number } | null
 }
@@ -74,17 +99,18 @@ export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostC
   const s = b.t - a.t
   const d = (x: number | null, y: number | null) => (x === null || y === null ? null : y - x)
   const per = (x: number | null) => (x === null || requests === 0 ? null : (x * 1000) / requests)
+  const sv = d(a.server, b.server)
   const el = d(a.eventLoop, b.eventLoop)
   const cl = d(a.clients, b.clients)
   const be = d(a.backend, b.backend)
   return {
     cores: {
-      server: (b.server - a.server) / s,
+      server: sv === null ? null : sv / s,
       eventLoop: el === null ? null : el / s,
       clients: cl === null ? null : cl / s,
       backend: be === null ? null : be / s,
     },
-    msPerRequest: { server: per(b.server - a.server) ?? 0, eventLoop: per(el) },
+    msPerRequest: { server: sv === null ? null : (per(sv) ?? 0), eventLoop: per(el) },
     syscallsPerRequest:
       a.eventLoopSyscalls && b.eventLoopSyscalls && requests > 0
         ? {
@@ -95,9 +121,14 @@ export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostC
   }
 }
 
-/** One line for a run's notes (parsed back by bench/serve-host-bench.ts: keep its shape); µs resolution per request. */
+/**
+ * One line for a run's notes (parsed back by bench/serve-host-bench.ts: keep its shape); µs resolution per request.
+ * A server whose CPU was not read (another server's, no --server-pids) says so.
+ */
 export function hostCpuNote(h: HostCpu): string {
   const f = (x: number | null, d = 2) => (x === null ? 'n/a' : x.toFixed(d))
+  if (h.cores.server === null)
+    return `host CPU in the window: server not measured, clients ${f(h.cores.clients, 3)}`
   return (
     `host CPU in the window: server ${f(h.cores.server, 3)} cores (event loop ${f(h.cores.eventLoop, 3)}), ` +
     `clients ${f(h.cores.clients, 3)}, backend ${f(h.cores.backend, 3)}; per request: server ` +

@@ -1,8 +1,8 @@
 // `eclip serve-bench`'s application: for each (mix, policy) a serve config of the mix's workers, `eclip serve` started
-// in this process on a loopback port, KServe v2 clients per model (closed loop, or open loop at the workers' arrival
-// times where the mix or workload gives sources), a steady window; writes results.json
-// (eclip.serve-results/1), requests.csv and report.txt per transport. The CLI (src/cli/commands/serve-bench.ts) parses
-// flags and calls runServeBench.
+// in this process on a loopback port — or, with an external server (--url), that server as it runs, per mix —, KServe
+// v2 clients per model (closed loop, or open loop at the workers' arrival times where the mix or workload gives
+// sources), a steady window; writes results.json (eclip.serve-results/1), requests.csv and report.txt per transport.
+// The CLI (src/cli/commands/serve-bench.ts) parses flags and calls runServeBench.
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, relative, resolve } from 'node:path'
@@ -20,6 +20,7 @@ import {
   type ServeConfig,
   type ServeResults,
   type ServeRun,
+  serveRunName,
   UserError,
   type Workload,
 } from '../formats/index.ts'
@@ -30,7 +31,9 @@ import { loopOfWorkers } from '../workload/arrivals.ts'
 import { arrivalTables } from './arrivals-report.ts'
 import { DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
+import { connectExternal, type ExternalOptions, externalRuns, externalTarget } from './external.ts'
 import {
+  type ClientsSpec,
   DEFAULT_MAX_OUTSTANDING,
   normaliseServeRuns,
   type ServeBenchPolicy,
@@ -47,10 +50,25 @@ import { benchTables, compareWithBench, loopKey, missingBenchRuns } from './vs-b
 const LOG_HEADER = 'run,worker,request,start_ms,end_ms,status,queue_us,compute_us,scheduled_ms'
 
 /** `eclip serve-bench`'s options, the flags resolved (mixes read, policy names checked, transports parsed). */
-export interface RunServeBenchOptions {
-  mixes: Mix[]
+export type RunServeBenchOptions = CommonOptions & (EclipServeOptions | { external: ExternalOptions })
+
+/** The runs of `eclip serve` started here, per (mix, policy). */
+export interface EclipServeOptions {
   policies: Policy[]
   backend: 'sim' | 'gpu'
+  /** the GPU backend's process options (the Python; tests give a stand-in) */
+  gpu?: BackendProcessOptions
+  queueSize?: number
+  inputDatatype?: 'FP32'
+  /** front-end processes in front of the engine; 0: one process serves */
+  frontends: number
+  /** eclip-rt's options (bench's --rt-mechanism, --rt-reserve-sms, --rt-factor) for its serve configs */
+  realtime?: ServeConfig['realtime']
+}
+
+/** What every serve-bench sets, whichever server it measures. */
+interface CommonOptions {
+  mixes: Mix[]
   /** override every worker's batch */
   batch?: number
   /**
@@ -58,8 +76,6 @@ export interface RunServeBenchOptions {
    * else the reference GPU's or another shipped one (src/profile/shipped.ts), else synthetic
    */
   profiles: { dir: string; warning?: string } | 'synthetic' | undefined
-  /** the GPU backend's process options (the Python; tests give a stand-in) */
-  gpu?: BackendProcessOptions
   /** the workloads the mixes came from (--workload), each with its own run length; none with --mix */
   workloads?: Workload[]
   /** steady window and warm-up per run, s (default 10 and 2, or a workload's own) */
@@ -71,17 +87,11 @@ export interface RunServeBenchOptions {
   rate?: number
   /** requests an open-loop worker may have outstanding */
   maxOutstanding?: number
-  queueSize?: number
-  inputDatatype?: 'FP32'
   transports: Transport[]
-  /** front-end processes in front of the engine; 0: one process serves */
-  frontends: number
   /** client processes the clients split over (at most one per client); absent: from the host's cores and the mix */
   clientProcesses?: number
   /** an eclip bench results.json to compare with */
   bench?: string
-  /** eclip-rt's options (bench's --rt-mechanism, --rt-reserve-sms, --rt-factor) for its serve configs */
-  realtime?: ServeConfig['realtime']
   seed: number
   /** output directory */
   out: string
@@ -113,7 +123,11 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     o.workloads && o.workloads.length > 0 && (o.duration === undefined || o.warmup === undefined)
       ? 'run length: each workload its own'
       : `warm-up ${o.warmup ?? 2} s, window ${o.duration ?? 10} s per run`
-  const named = o.policies
+  // eclip serve started here per (mix, policy), or an external server (--url) per mix, its runs named by its label
+  const eclip = 'external' in o ? undefined : o
+  const ext = 'external' in o ? o.external : undefined
+  const backend = eclip?.backend ?? 'external'
+  const named = eclip?.policies ?? []
   const mps = named.filter(isMpsPolicy)
   if (mps.length > 0)
     throw new UserError(
@@ -121,11 +135,16 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     )
   // every other policy is a serve policy, eclip-rt's priorities included (the serve config carries them)
   const policies = named as ServeBenchPolicy[]
+  const runNames: string[] = ext ? [ext.label] : policies
   const warnings: string[] = []
-  if (o.profiles === 'synthetic' && o.backend === 'gpu')
-    throw new UserError('--profiles synthetic: the GPU backend needs measured profiles')
+  if (o.profiles === 'synthetic' && backend !== 'sim')
+    throw new UserError(
+      ext
+        ? "--profiles synthetic: another server's solo references (STP) come from measured profiles: give a directory, or none for the shipped one"
+        : '--profiles synthetic: the GPU backend needs measured profiles',
+    )
   // on the GPU, the GPU the backend reports picks the default profiles and must be theirs: said once, before any run
-  const here = o.backend === 'gpu' ? await BackendProcess.probe(o.gpu ?? {}) : undefined
+  const here = eclip?.backend === 'gpu' ? await BackendProcess.probe(eclip.gpu ?? {}) : undefined
   const chosen =
     o.profiles === 'synthetic'
       ? undefined
@@ -138,7 +157,11 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       'SYNTHETIC PROFILES (--profiles synthetic): compute times are generated, not measured (src/profile/synthetic.ts)',
     )
   else if (!profiles)
-    warnings.push('SYNTHETIC PROFILES: none shipped; compute times are generated, not measured')
+    warnings.push(
+      ext
+        ? 'no profiles shipped: no solo references, so no STP (--profiles DIR gives them)'
+        : 'SYNTHETIC PROFILES: none shipped; compute times are generated, not measured',
+    )
   // what the bench file must hold, and whether the cuda-shm client can run, are known before any run starts
   let bench: Results | undefined
   if (o.bench) {
@@ -150,9 +173,9 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
         name: m.name,
         loop: loopKey(loopOfWorkers(expandWorkers(m, o.batch), o.rate, `mix ${m.name}`)),
       })),
-      policies,
+      ext ? [ext.benchPolicy ?? 'baseline'] : policies,
       o.batch ?? null,
-      o.backend,
+      backend,
     )
     if (missing) throw new UserError(missing)
   }
@@ -160,13 +183,17 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     const why = cudaShmUnavailable()
     if (why) throw new UserError(`--transport cuda-shm: the client needs a CUDA GPU here: ${why}`)
   }
-  const simulated = o.backend === 'sim'
-  if (simulated)
+  // the external server, checked before any client starts: reachable, ready, every mix's models at the batch
+  const server = ext ? await connectExternal(ext, mixes, o.batch, transports) : undefined
+  if (server) warnings.push(...server.warnings)
+  // an external server is simulated when its answers say so (an eclip serve on the simulator): known after the runs
+  const isSimulated = (runs: ServeRun[]) => (ext ? runs.some((r) => r.simulated) : backend === 'sim')
+  if (backend === 'sim')
     warnings.push(
       "SIMULATED: the sim backend runs no model; its responses carry no outputs and its compute times and power are modelled, each model at its plan's time with no contention between models (unlike eclip bench's simulator) — these numbers measure the server path, not a GPU or a policy",
     )
   const out = resolve(o.out)
-  mkdirSync(join(out, 'configs'), { recursive: true })
+  mkdirSync(eclip ? join(out, 'configs') : out, { recursive: true })
   // one results directory per transport: OUT itself for one, OUT/<transport>/ for several
   const perTransport = new Map(
     transports.map((t) => {
@@ -178,7 +205,10 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     }),
   )
   let device: { gpu: string; versions: Record<string, string> } | undefined
-  const total = mixes.length * policies.length
+  const serverWords = server
+    ? `external server ${server.external.url} (${server.external.server.name} ${server.external.server.version}), not started by serve-bench`
+    : 'server on loopback'
+  const total = mixes.length * runNames.length
   let done = 0
   // how many processes the clients split over (each run's notes say how many it used, and each one's share)
   const n = o.clientProcesses ?? DEFAULT_CLIENT_PROCESSES
@@ -198,20 +228,28 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
         )
       normaliseServeRuns(runs)
       if (bench && o.bench) {
-        compareWithBench(runs, bench, o.bench)
-        // arrivals are the same times only for the same seed; a bench on another backend is said so
+        compareWithBench(runs, bench, o.bench, ext?.benchPolicy)
+        // arrivals are the same times only for the same seed; a bench on another backend is said so (an external
+        // server's run is set beside the GPU's bench run, else the simulator's)
         for (const r of runs) {
           if (r.bench?.seed !== undefined && r.bench.seed !== o.seed)
             warned.push(
-              `${r.mix} ${r.policy}: the bench run ${r.bench.runId} used seed ${r.bench.seed}, this run ${o.seed}: other arrival times`,
+              `${r.mix} ${serveRunName(r)}: the bench run ${r.bench.runId} used seed ${r.bench.seed}, this run ${o.seed}: other arrival times`,
             )
-          if (r.bench?.backend !== undefined && r.bench.backend !== r.backend)
+          const want = r.external ? 'gpu' : r.backend
+          if (r.bench?.backend !== undefined && r.bench.backend !== want)
             warned.push(
-              `${r.mix} ${r.policy}: beside the ${r.bench.backend} bench run ${r.bench.runId} (the file has no ${r.backend} run of these arrivals)`,
+              `${r.mix} ${serveRunName(r)}: beside the ${r.bench.backend} bench run ${r.bench.runId} (the file has no ${want} run of ${r.external ? 'it' : 'these arrivals'})`,
             )
         }
       }
-      const profileGpu = runs[0]?.gpu.name
+      const simulated = isSimulated(runs)
+      if (ext && simulated)
+        warned.unshift(
+          "SIMULATED: the external server's answers say it runs no model (an eclip serve on the simulator) — these numbers measure the server path, not a GPU",
+        )
+      // the GPU of the plans' profiles; an external server's GPU is not known here
+      const profileGpu = ext ? undefined : runs[0]?.gpu.name
       if (device && profileGpu && device.gpu !== profileGpu)
         warned.push(`the plans were made from ${profileGpu} profiles but ran on ${device.gpu}`)
       const results: ServeResults = {
@@ -227,8 +265,8 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
           // the stack that ran the runs, with the settings that change results (hardware queues:
           // cudaDeviceMaxConnections), as `eclip bench` records them
           ...(device?.versions ?? {}),
-          notes: `server on loopback; transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.inputDatatype ? `, inputs sent as ${o.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}; ${o.frontends > 0 ? `${o.frontends} front-end processes` : 'no front-end processes'}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per mix and policy` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
-          backend: o.backend,
+          notes: `${serverWords}; transport ${transport}: ${TRANSPORT_LABEL[transport]}${eclip?.inputDatatype ? `, inputs sent as ${eclip.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}${eclip ? `; ${eclip.frontends > 0 ? `${eclip.frontends} front-end processes` : 'no front-end processes'}` : ''}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per ${ext ? 'mix' : 'mix and policy'}` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}${ext ? `'s ${ext.benchPolicy ?? 'baseline'} runs` : ''}` : ''}`,
+          backend,
           simulated,
           eclip: SERVER_VERSION,
           node: process.version,
@@ -241,15 +279,19 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       const resultsFile = join(dir, 'results.json')
       writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
       const label = simulated
-        ? 'SIMULATED (sim backend: no model ran)'
-        : `measured on ${device?.gpu ?? 'the GPU'} through the server`
+        ? `SIMULATED (${ext ? 'the server says so' : 'sim backend'}: no model ran)`
+        : server
+          ? `measured through ${server.external.server.name} at ${server.external.url}`
+          : `measured on ${device?.gpu ?? 'the GPU'} through the server`
       const header = [
-        `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${o.backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
+        server
+          ? `eclip serve-bench: ${mixes.length} mix(es) through the external server ${server.external.url} (${server.external.server.name} ${server.external.server.version}${simulated ? ', SIMULATED' : ''}) as "${server.external.label}", solo references: ${profiles ?? 'none'}`
+          : `eclip serve-bench: ${mixes.length} mix(es) × ${policies.length} policies through eclip serve (${backend} backend${simulated ? ', SIMULATED' : ''}), profiles: ${profiles ?? 'synthetic'}`,
         `${loopWords}, ${lengths}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
         `transport ${transport}: ${TRANSPORT_LABEL[transport]}${o.bench ? `; served ÷ bench against ${o.bench}` : ''}`,
         ...results.provenance.warnings.map((w) => `WARNING: ${w}`),
       ].join('\n')
-      const axes = { mixes: mixes.map((m) => m.name), policies }
+      const axes = { mixes: mixes.map((m) => m.name), policies: runNames }
       const report = serveReport(runs, label, axes)
       const loads = arrivalTables(runs, `${label}, ${transport}`)
       const vsBench = `${loads ? `\n\n${loads}` : ''}${bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''}`
@@ -260,38 +302,47 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       console.log(`wrote ${resultsFile}, ${join(dir, 'requests.csv')}, ${reportFile}`)
     }
   }
+  // one (mix, policy) of eclip serve started here, or one mix against the external server
+  const measure = (clients: ClientsSpec, name: string): Promise<TransportOutcome[]> => {
+    if (server) return externalRuns(clients, externalTarget(server, clients.mix, profiles), transports)
+    const e = eclip as EclipServeOptions
+    const policy = name as ServeBenchPolicy
+    return serveBenchRuns({
+      ...clients,
+      policy,
+      backend: e.backend,
+      ...(e.queueSize ? { queueSize: e.queueSize } : {}),
+      ...(e.inputDatatype ? { inputDatatype: e.inputDatatype } : {}),
+      ...(e.frontends > 0 ? { frontends: e.frontends } : {}),
+      ...(e.gpu ? { gpu: e.gpu } : {}),
+      ...(e.realtime && policy === 'eclip-rt' ? { realtime: e.realtime } : {}),
+      configFile: join(out, 'configs', `${clients.mix.name}.${policy}.json`),
+    })
+  }
   try {
     for (const mix of mixes)
-      for (const policy of policies) {
-        const label = `${mix.name} ${policy}`
+      for (const name of runNames) {
+        const label = `${mix.name} ${name}`
         process.stderr.write(`eclip serve-bench: [${++done}/${total}] ${label}\n`)
-        const configFile = join(out, 'configs', `${mix.name}.${policy}.json`)
+        const clients: ClientsSpec = {
+          mix,
+          batch: o.batch ?? null,
+          ...(profiles ? { profiles } : {}),
+          concurrency: o.concurrency,
+          ...(o.rate !== undefined ? { rate: o.rate } : {}),
+          ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),
+          ...lengthOf(mix.name),
+          seed: o.seed,
+          transports,
+          ...(o.clientProcesses !== undefined ? { clientProcesses: o.clientProcesses } : {}),
+        }
         let outcomes: TransportOutcome[]
         try {
-          outcomes = await serveBenchRuns({
-            mix,
-            policy,
-            backend: o.backend,
-            batch: o.batch ?? null,
-            ...(profiles ? { profiles } : {}),
-            concurrency: o.concurrency,
-            ...(o.rate !== undefined ? { rate: o.rate } : {}),
-            ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),
-            ...lengthOf(mix.name),
-            seed: o.seed,
-            ...(o.queueSize ? { queueSize: o.queueSize } : {}),
-            ...(o.inputDatatype ? { inputDatatype: o.inputDatatype } : {}),
-            transports,
-            ...(o.frontends > 0 ? { frontends: o.frontends } : {}),
-            ...(o.clientProcesses !== undefined ? { clientProcesses: o.clientProcesses } : {}),
-            ...(o.gpu ? { gpu: o.gpu } : {}),
-            ...(o.realtime && policy === 'eclip-rt' ? { realtime: o.realtime } : {}),
-            configFile,
-          })
+          outcomes = await measure(clients, name)
         } catch (err) {
           // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend)
-          // must not lose the others; anything else is a bug and stops here
-          if (!(err instanceof UserError)) throw err
+          // must not lose the others; anything else is a bug and stops here — but another server failing is its own
+          if (!(err instanceof UserError) && !server) throw err
           outcomes = transports.map((transport) => ({ transport, error: err as Error }))
         }
         for (const r of outcomes) {
@@ -305,12 +356,13 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
             )
             continue
           }
-          r.run.config = relative(st.dir, configFile)
+          if (r.run.config) r.run.config = relative(st.dir, r.run.config)
           st.runs.push(r.run)
           device ??= r.device
-          if (r.run.metrics.eventLoopUtilisation > 0.9)
+          const elu = r.run.metrics.eventLoopUtilisation
+          if (elu !== null && elu > 0.9)
             st.warnings.push(
-              `${label}: the server's Node event loop was ${(r.run.metrics.eventLoopUtilisation * 100).toFixed(0)}% busy: the server process, not the backend, may bound this rate`,
+              `${label}: the server's Node event loop was ${(elu * 100).toFixed(0)}% busy: the server process, not the backend, may bound this rate`,
             )
           const rows: string[] = []
           r.calls.forEach((cs, wi) => {

@@ -1,8 +1,9 @@
-// One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), driven
-// through KServe v2 by clients in processes of their own (client-pool.ts): closed loop, or at each worker's
-// scheduled arrival times where the mix gives sources (open-loop.ts); per-worker throughput and client-side latency
-// over a steady window, energy from the server's /metrics at the window's edges,
-// the server's event-loop utilisation in the window. Then the ratios to the mix's baseline run.
+// One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), or by a
+// server already running (--url, external.ts), driven through KServe v2 by clients in processes of their own
+// (client-pool.ts): closed loop, or at each worker's scheduled arrival times where the mix gives sources
+// (open-loop.ts); per-worker throughput and client-side latency over a steady window, energy from the server's
+// /metrics at the window's edges, the server's event-loop utilisation and host CPU in the window. Then the ratios to
+// the mix's baseline run.
 import { writeFileSync } from 'node:fs'
 import type { EventLoopUtilization } from 'node:perf_hooks'
 import type {
@@ -15,7 +16,7 @@ import type {
   ServeWorkerResult,
   WorkerSpec,
 } from '../formats/index.ts'
-import { expandWorkers, serveRunId } from '../formats/index.ts'
+import { expandWorkers, serveRunId, serveRunName } from '../formats/index.ts'
 import { profileRefs } from '../measure/metrics.ts'
 import { latencySummary, mean } from '../measure/stats.ts'
 import { profileSystemMetrics } from '../measure/system.ts'
@@ -30,7 +31,13 @@ import { loadOf, loopOfWorkers } from '../workload/arrivals.ts'
 import { type ClientEvent, type ClientSpec, driveClients } from './client-driver.ts'
 import { ClientPool, describeShares } from './client-pool.ts'
 import { clientUnits, DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
-import { type Call, type SendPlan, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
+import {
+  type Call,
+  type ClientModel,
+  type SendPlan,
+  TRANSPORT_LABEL,
+  type Transport,
+} from './clients/index.ts'
 import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
 import { sendPlans, servedRealtime, workerArrivals } from './open-loop.ts'
 
@@ -39,16 +46,12 @@ export type { Call } from './clients/index.ts'
 /** The policies serve-bench serves: every plan policy but the MPS ones (one process per worker), which bench runs. */
 export type ServeBenchPolicy = Exclude<Policy, 'mps' | 'mps-unlimited'>
 
-export interface ServeBenchSpec {
+/** What a run's clients need, whichever server they measure: the mix, its load, the window, the clients' processes. */
+export interface ClientsSpec {
   mix: Mix
-  /** A serve policy; eclip-rt's real-time models go into the config with their priority, SLO and rate. */
-  policy: ServeBenchPolicy
-  /** eclip-rt's options for the config's `realtime` (mechanism, reserved SMs, factor). */
-  realtime?: ServeConfig['realtime']
-  backend: 'sim' | 'gpu'
   /** Overrides every worker's batch; null keeps the mix's. */
   batch: number | null
-  /** Profile directory (absolute); undefined: the simulator's synthetic profiles. */
+  /** Profile directory (absolute): the workers' solo references; undefined: the simulator's synthetic profiles. */
   profiles?: string
   /** Closed-loop clients per model (a worker whose source is a closed loop, or every worker without sources). */
   concurrency: number
@@ -60,8 +63,6 @@ export interface ServeBenchSpec {
   windowS: number
   /** Input tensors' and arrival schedules' seed (the bench's --seed: the same times). */
   seed: number
-  /** The serve config's per-model queueSize (default: serve's). */
-  queueSize?: number
   /** Inputs that also accept this datatype are sent in it (FP32 images for FP16 models); default: their own. */
   inputDatatype?: Datatype
   /** Called at the window's edges (benchmarks of the host path read CPU counters there). */
@@ -76,15 +77,57 @@ export interface ServeBenchSpec {
   /** How the clients send requests (default http): clients/load.ts. */
   transport?: Transport
   /**
-   * serveBenchRuns: several transports measured one after the other against the same server (one start-up, one
-   * plan, one backend: back to back); each transport gets its own clients, warm-up and window.
+   * Several transports measured one after the other against the same server (one start-up, one plan, one backend:
+   * back to back); each transport gets its own clients, warm-up and window.
    */
   transports?: Transport[]
+}
+
+/** A run of `eclip serve` started here for (mix, policy). */
+export interface ServeBenchSpec extends ClientsSpec {
+  /** A serve policy; eclip-rt's real-time models go into the config with their priority, SLO and rate. */
+  policy: ServeBenchPolicy
+  /** eclip-rt's options for the config's `realtime` (mechanism, reserved SMs, factor). */
+  realtime?: ServeConfig['realtime']
+  backend: 'sim' | 'gpu'
+  /** The serve config's per-model queueSize (default: serve's). */
+  queueSize?: number
   /** HTTP (and gRPC) front-end processes in front of the engine (serve --frontends); 0 or absent: none. */
   frontends?: number
   /** Where the run's serve config is written. */
   configFile: string
   gpu?: GpuServeOptions
+}
+
+/**
+ * The server a run's clients measure, as measureTransport needs it: `eclip serve` started here (serveBenchRuns), or
+ * one already running that serve-bench only sends to (--url: external.ts). The measuring is the same for both.
+ */
+export interface ServedTarget {
+  url: string
+  /** host:port of its gRPC listener (the grpc transport). */
+  grpcAddress?: string
+  /** Where the window's edges read energy (ClientSpec's): absent, the server's own /metrics; null, none. */
+  metricsUrl?: string | null
+  /** Each mix worker's served model as the clients send to it, in mix order. */
+  models: ClientModel[]
+  /** Wait for the first energy reading before starting (the GPU backend's first NVML poll). */
+  waitForEnergy: boolean
+  /** The run's fields that say what served it. */
+  run: Pick<ServeRun, 'policy' | 'backend' | 'gpu' | 'planSolver'> &
+    Partial<Pick<ServeRun, 'config' | 'external'>>
+  /** The server's processes for the host-CPU reading (cpuSnapshot's; the clients' are added). */
+  cpuPids(): Omit<Parameters<typeof cpuSnapshot>[0], 'clients'>
+  /** The server's event loop is this process's: its utilisation in the window is read. */
+  ownEventLoop: boolean
+  /** Whether the run is simulated (another server's: its answers say so). */
+  simulated(calls: Call[][]): boolean
+  /** A worker's solo references (the system metrics'), or none. */
+  refs(w: WorkerSpec): { fullGpuUs: number; packedAreaSmUs: number } | Record<string, never>
+  /** Notes on the server, taken after the window (the GPU backend's tensor paths are known then). */
+  notes(): string[]
+  /** What the GPU backend reported about itself; absent for any other server. */
+  device?: ServeBenchOutcome['device']
 }
 
 export interface ServeBenchOutcome {
@@ -128,6 +171,27 @@ export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOut
   return o
 }
 
+/** The clients of one (mix, server): when each worker's requests go out, and how to make their processes. */
+export interface ClientSetup {
+  plans: SendPlan[] | undefined
+  /** A pool of as many client processes as the run can use, or null for clients in this process. */
+  newClients(): ClientPool | null
+}
+
+export function clientSetup(spec: ClientsSpec): ClientSetup {
+  const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
+  // when each worker's requests go out, and so how many client processes its clients can use
+  const loop = loopOfWorkers(workers, spec.rate, `mix ${spec.mix.name}`)
+  const plans = sendPlans(loop, workers, spec.seed, spec.warmupS + spec.windowS)
+  const maxOutstanding = spec.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
+  const units = clientUnits(
+    { concurrency: spec.concurrency, ...(plans ? { plans, maxOutstanding } : {}) },
+    workers.length,
+  )
+  const processes = Math.min(units, spec.clientProcesses ?? DEFAULT_CLIENT_PROCESSES)
+  return { plans, newClients: () => (spec.clients === 'in-process' ? null : new ClientPool(processes)) }
+}
+
 /**
  * The server started once for (mix, policy), then each of spec.transports measured in turn with clients of its own
  * (warm-up, window); the server, its backend and front-ends are closed at the end. A failure to start the server
@@ -158,18 +222,9 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
   }
   writeFileSync(spec.configFile, `${JSON.stringify(config, null, 1)}\n`)
   const started = performance.now()
-  // when each worker's requests go out, and so how many client processes its clients can use
-  const loop = loopOfWorkers(workers, spec.rate, `mix ${spec.mix.name}`)
-  const plans = sendPlans(loop, workers, spec.seed, spec.warmupS + spec.windowS)
-  const maxOutstanding = spec.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
-  const units = clientUnits(
-    { concurrency: spec.concurrency, ...(plans ? { plans, maxOutstanding } : {}) },
-    workers.length,
-  )
-  const processes = Math.min(units, spec.clientProcesses ?? DEFAULT_CLIENT_PROCESSES)
-  const newClients = () => (spec.clients === 'in-process' ? null : new ClientPool(processes))
+  const setup = clientSetup(spec)
   // the first clients' processes start now: their start-up overlaps the server's
-  let early = newClients()
+  const early = setup.newClients()
   let running: Awaited<ReturnType<typeof startServe>>
   try {
     running = await startServe({
@@ -183,20 +238,90 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
     throw err
   }
   const { server, frontends } = running
+  try {
+    return await measureTransports(spec, servedHere(spec, running), transports, setup, started, early)
+  } finally {
+    // the whole server, the GPU backend's Python process and the front-ends included, is gone before the next run
+    await (frontends ?? server).close()
+  }
+}
+
+/** `eclip serve` started here, as the clients measure it. */
+function servedHere(spec: ServeBenchSpec, running: Awaited<ReturnType<typeof startServe>>): ServedTarget {
+  const { server, url, grpcAddress, frontends } = running
+  const gpuBackend = spec.backend === 'gpu' ? (server.opts.backend as GpuServeBackend) : null
+  const gpu = server.opts.gpu
+  const plan = server.opts.plan
+  const proc = gpuBackend?.process
+  return {
+    url,
+    ...(grpcAddress ? { grpcAddress } : {}),
+    models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })),
+    waitForEnergy: spec.backend === 'gpu',
+    run: {
+      policy: spec.policy,
+      backend: spec.backend,
+      gpu: gpu
+        ? { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+        : { name: 'unknown', smCount: 1, sliceSize: 1 },
+      planSolver: plan ? `${plan.solver.name} ${plan.solver.status}` : 'none',
+      config: spec.configFile,
+    },
+    cpuPids: () => ({
+      ...(frontends ? { frontends: frontends.pids() } : {}),
+      ...(gpuBackend?.process?.pid ? { backend: gpuBackend.process.pid } : {}),
+    }),
+    ownEventLoop: true,
+    simulated: () => server.opts.backend.kind === 'sim',
+    refs: (w) => servedProfileRefs(spec.profiles, gpu, w, plan?.params.tolerance),
+    notes: () => [
+      ...(server.opts.notes ?? []),
+      ...(frontends
+        ? [
+            `${frontends.opts.count} front-end processes in front of the engine: their CPU counts as the server's, the event loop is the engine's`,
+          ]
+        : []),
+      ...(server.opts.backend.kind === 'sim'
+        ? ['SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled']
+        : []),
+      ...(gpuBackend
+        ? [
+            `tensors to and from the backend: ${[...gpuBackend.transports()].map(([n, how]) => `${n} ${how === 'shm' ? 'shared memory' : how}`).join(', ')}`,
+          ]
+        : []),
+    ],
+    ...(proc ? { device: { gpu: proc.gpu?.name ?? 'unknown', versions: proc.versions } } : {}),
+  }
+}
+
+/**
+ * Each of `transports` measured in turn against one running server, with clients of their own (`early`: the first
+ * transport's, started before the server was up); a transport whose clients fail is returned with its error (one
+ * alone throws it).
+ */
+export async function measureTransports(
+  spec: ClientsSpec,
+  target: ServedTarget,
+  transports: Transport[],
+  setup: ClientSetup,
+  started: number,
+  early: ClientPool | null = setup.newClients(),
+): Promise<TransportOutcome[]> {
   const out: TransportOutcome[] = []
+  let first: ClientPool | null = early
   try {
     for (const [i, transport] of transports.entries()) {
-      const clients = early ?? newClients()
-      early = null
+      const clients = first ?? setup.newClients()
+      first = null
       try {
         // the first transport's start counts from the server's; a later one's from its own clients'
         out.push(
           await measureTransport(
             spec,
-            running,
+            target,
             transport,
             clients,
-            plans,
+            setup.plans,
             i === 0 ? started : performance.now(),
           ),
         )
@@ -208,60 +333,54 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
       }
     }
   } finally {
-    await early?.close()
-    // the whole server, the GPU backend's Python process and the front-ends included, is gone before the next run
-    await (frontends ?? server).close()
+    await first?.close()
   }
   return out
 }
 
 /** One transport's clients against the running server: warm-up, window, the run's numbers. */
 async function measureTransport(
-  spec: ServeBenchSpec,
-  running: Awaited<ReturnType<typeof startServe>>,
+  spec: ClientsSpec,
+  target: ServedTarget,
   transport: Transport,
   clients: ClientPool | null,
   plans: SendPlan[] | undefined,
   started: number,
 ): Promise<ServeBenchOutcome> {
   const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
-  const { server, url, grpcAddress, frontends } = running
   const loop = loopOfWorkers(workers, spec.rate, `mix ${spec.mix.name}`)
   const maxOutstanding = spec.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   const clientSpec: ClientSpec = {
-    url,
-    models: server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch })),
+    url: target.url,
+    models: target.models,
     concurrency: spec.concurrency,
     ...(plans ? { plans, maxOutstanding } : {}),
     warmupS: spec.warmupS,
     windowS: spec.windowS,
     seed: spec.seed,
     ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
-    waitForEnergy: spec.backend === 'gpu',
+    waitForEnergy: target.waitForEnergy,
+    ...(target.metricsUrl !== undefined ? { metricsUrl: target.metricsUrl } : {}),
     transport,
-    ...(grpcAddress ? { grpcAddress } : {}),
+    ...(target.grpcAddress ? { grpcAddress: target.grpcAddress } : {}),
   }
   let startS = 0
   let elu0: EventLoopUtilization | undefined
-  let elu = 0
+  let elu: number | null = null
   let cpu0: CpuSnapshot | undefined
   let cpu1: CpuSnapshot | undefined
   // the clients' processes: their Node processes, and the cuda-shm client's Python ones
   let helpers: number[] = []
-  const pids = () => ({
-    ...(frontends ? { frontends: frontends.pids() } : {}),
-    clients: clients ? clients.pids() : helpers,
-    ...(spec.backend === 'gpu' ? { backend: (server.opts.backend as GpuServeBackend).process?.pid } : {}),
-  })
+  const pids = () => ({ ...target.cpuPids(), clients: clients ? clients.pids() : helpers })
   // the server's event loop between the window's edges (with the clients in their own process, the server's alone)
   const onEvent = (e: ClientEvent) => {
     if (e === 'ready') startS = (performance.now() - started) / 1000
     else if (e === 'window-start') {
-      elu0 = performance.eventLoopUtilization()
+      if (target.ownEventLoop) elu0 = performance.eventLoopUtilization()
       cpu0 = cpuSnapshot(pids())
       spec.onWindow?.('start')
-    } else if (e === 'window-end' && elu0) {
-      elu = performance.eventLoopUtilization(elu0).utilization
+    } else if (e === 'window-end') {
+      if (elu0) elu = performance.eventLoopUtilization(elu0).utilization
       cpu1 = cpuSnapshot(pids())
       spec.onWindow?.('end')
     }
@@ -288,7 +407,7 @@ async function measureTransport(
     const means = (xs: (number | null)[]) => mean(xs.filter((x): x is number => x !== null))
     return {
       name: w.name,
-      served: servedName(w.name),
+      served: target.models[i]?.name ?? servedName(w.name),
       model: w.model,
       batch: w.batch,
       dtype: w.dtype,
@@ -305,7 +424,7 @@ async function measureTransport(
       normVsBaseline: null,
       p95VsBaseline: null,
       // the solo reference and right-sized area of the system metrics (no solo runs here: the profile's)
-      ...servedProfileRefs(spec.profiles, server.opts.gpu, w, server.opts.plan?.params.tolerance),
+      ...target.refs(w),
       // source, priority, SLO; an open loop's latency from the scheduled times and its sending
       ...(plans || w.priority !== undefined ? arrivals[i]?.fields : {}),
     }
@@ -314,11 +433,12 @@ async function measureTransport(
   const e0 = first.metrics.get('nv_energy_consumption')
   const e1 = last.metrics.get('nv_energy_consumption')
   const energyJ = e0 && e1 ? e1.value - e0.value : null
-  const source = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
+  const labelled = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
+  // another server's counter without eclip's source label (Triton's) is its own reading, source unstated
+  const source = labelled ?? (target.run.backend === 'external' ? 'server' : undefined)
   const requests = results.reduce((a, w) => a + w.requests, 0)
-  const simulated = server.opts.backend.kind === 'sim'
   const notes = [
-    ...(server.opts.notes ?? []),
+    ...target.notes(),
     `clients: ${TRANSPORT_LABEL[transport]}`,
     shares
       ? describeShares(
@@ -327,47 +447,32 @@ async function measureTransport(
         )
       : "the clients in the server's process",
   ]
-  if (frontends)
-    notes.push(
-      `${frontends.opts.count} front-end processes in front of the engine: their CPU counts as the server's, the event loop is the engine's`,
-    )
-  if (simulated)
-    notes.push('SIMULATED: no model ran; responses carried no outputs; compute times and power are modelled')
   const firstErrors = new Map<string, string>()
   calls.flat().forEach((c) => {
     if (!c.ok && c.error && !firstErrors.has(String(c.status))) firstErrors.set(String(c.status), c.error)
   })
   for (const [s, e] of firstErrors) notes.push(`first error with status ${s}: ${e}`)
   if (cpu0 && cpu1) notes.push(hostCpuNote(hostCpu(cpu0, cpu1, requests)))
-  const gpuProc = spec.backend === 'gpu' ? (server.opts.backend as GpuServeBackend).process : null
-  if (spec.backend === 'gpu') {
-    const t = (server.opts.backend as GpuServeBackend).transports()
-    notes.push(
-      `tensors to and from the backend: ${[...t].map(([n, how]) => `${n} ${how === 'shm' ? 'shared memory' : how}`).join(', ')}`,
-    )
-  }
-  const gpu = server.opts.gpu
-  const plan = server.opts.plan
+  const { policy, backend, gpu, planSolver, config, external } = target.run
   const run: ServeRun = {
-    id: serveRunId(spec.mix.name, spec.policy, spec.batch, spec.backend),
+    id: serveRunId(spec.mix.name, serveRunName(target.run), spec.batch, backend),
     mix: spec.mix.name,
-    policy: spec.policy,
-    backend: spec.backend,
-    simulated,
+    policy,
+    backend,
+    simulated: target.simulated(calls),
     batch: spec.batch,
-    gpu: gpu
-      ? { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-      : { name: 'unknown', smCount: 1, sliceSize: 1 },
-    config: spec.configFile,
+    gpu,
+    ...(config ? { config } : {}),
     concurrency: spec.concurrency,
     ...(loop.kind !== 'closed' ? { loop } : {}),
     ...(plans?.some((p) => p.kind === 'open') ? { maxOutstanding } : {}),
     warmupS: from / 1000,
     windowS,
     startS,
-    planSolver: plan ? `${plan.solver.name} ${plan.solver.status}` : 'none',
+    planSolver,
     workers: results,
     transport,
+    ...(external ? { external } : {}),
     metrics: {
       requests,
       errors: results.reduce((a, w) => a + w.errors, 0),
@@ -384,11 +489,7 @@ async function measureTransport(
     },
     notes,
   }
-  return {
-    run,
-    calls,
-    ...(gpuProc ? { device: { gpu: gpuProc.gpu?.name ?? 'unknown', versions: gpuProc.versions } } : {}),
-  }
+  return { run, calls, ...(target.device ? { device: target.device } : {}) }
 }
 
 /**
@@ -447,11 +548,11 @@ export function serveReport(
   /** The rows and columns (a run that failed shows as –); default: those of `runs`. */
   axes: { mixes: string[]; policies: string[] } = {
     mixes: [...new Set(runs.map((r) => r.mix))],
-    policies: [...new Set(runs.map((r) => r.policy))],
+    policies: [...new Set(runs.map(serveRunName))],
   },
 ): { tables: string; detail: string } {
   const { mixes, policies } = axes
-  const find = (mix: string, policy: string) => runs.find((r) => r.mix === mix && r.policy === policy)
+  const find = (mix: string, policy: string) => runs.find((r) => r.mix === mix && serveRunName(r) === policy)
   const f = (v: number | null | undefined, digits = 2) =>
     v === null || v === undefined ? '–' : v.toFixed(digits)
   const grid = (
@@ -471,15 +572,19 @@ export function serveReport(
           }),
         ]),
         ...(summary
-          ? [[summary[0], ...policies.map((p) => summary[1](runs.filter((r) => r.policy === p)))]]
+          ? [[summary[0], ...policies.map((p) => summary[1](runs.filter((r) => serveRunName(r) === p)))]]
           : []),
       ],
     )
   const perWorker = (v: (w: ServeWorkerResult) => number | null, digits: number) => (r: ServeRun) =>
     r.workers.map((w) => f(v(w), digits)).join(' / ')
-  // the system metrics first (src/measure/system.ts; solo rates from the profiles), the per-worker mean after them
-  const sys = (k: 'stpVsBaseline' | 'totalRpsVsBaseline' | 'jain' | 'stpVsBound', digits = 2) =>
+  // the system metrics first (src/measure/system.ts; solo rates from the profiles), the per-worker mean after them;
+  // a table none of whose runs has a value (ratios to a baseline an external server's runs do not have) is left out
+  type SysKey = 'stp' | 'stpVsBaseline' | 'totalRpsVsBaseline' | 'jain' | 'stpVsBound'
+  const has = (v: (r: ServeRun) => number | null | undefined) => runs.some((r) => typeof v(r) === 'number')
+  const sys = (k: SysKey, digits = 2) =>
     [
+      k,
       (r: ServeRun) => f(r.metrics.system?.[k], digits),
       (rs: ServeRun[]) =>
         f(
@@ -488,6 +593,7 @@ export function serveReport(
         ),
     ] as const
   const systemRows: [string, ReturnType<typeof sys>][] = [
+    ['System throughput STP (Σ rate/solo, solo rates from the profiles)', sys('stp')],
     [
       'System throughput STP (Σ rate/solo, solo rates from the profiles) ÷ baseline STP',
       sys('stpVsBaseline'),
@@ -499,12 +605,10 @@ export function serveReport(
       sys('stpVsBound'),
     ],
   ]
-  const system = runs.some((r) => r.metrics.system)
-    ? systemRows.map(([title, [cell, avg]]) =>
-        grid(`${title}, arithmetic mean over mixes`, cell, ['mean', avg]),
-      )
-    : []
-  const worst = runs.some((r) => r.metrics.system)
+  const system = systemRows
+    .filter(([, [k]]) => has((r) => r.metrics.system?.[k]))
+    .map(([title, [, cell, avg]]) => grid(`${title}, arithmetic mean over mixes`, cell, ['mean', avg]))
+  const worst = has((r) => r.metrics.system?.worstVsBaseline)
     ? [
         grid("Worst worker: its sustained throughput ÷ its baseline's (name)", (r) =>
           r.metrics.system?.worstVsBaseline != null
@@ -514,10 +618,10 @@ export function serveReport(
       ]
     : []
   const tables = [
-    ...system.slice(0, 1),
+    ...system.slice(0, 2),
     ...worst,
-    ...system.slice(1),
-    ...RATIO_TABLES.map((t) =>
+    ...system.slice(2),
+    ...RATIO_TABLES.filter((t) => has((r) => r.metrics[t.metric])).map((t) =>
       grid(`${t.title}, arithmetic mean over mixes`, (r) => f(r.metrics[t.metric]), [
         'mean',
         (rs) => f(mean(rs.map((r) => r.metrics[t.metric]).filter((v): v is number => v !== null))),
@@ -545,9 +649,9 @@ export function serveReport(
     const m = r.metrics
     out.push(
       '',
-      `${r.mix} ${r.policy} [${r.backend}${r.simulated ? ', SIMULATED' : ''}, ${r.transport ?? 'http'}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
+      `${r.mix} ${serveRunName(r)} [${r.backend}${r.simulated ? ', SIMULATED' : ''}, ${r.transport ?? 'http'}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
         `${m.errors} errors (${m.errorsTotal} in the whole run), ${f(m.energyJ)} J (${m.energySource ?? 'no energy reading'}), ` +
-        `${f(m.meanPowerW, 0)} W, ${f(m.requestsPerJ)} req/J, event loop ${f(m.eventLoopUtilisation * 100, 0)}% busy, ` +
+        `${f(m.meanPowerW, 0)} W, ${f(m.requestsPerJ)} req/J, event loop ${m.eventLoopUtilisation === null ? 'not measured (not this process)' : `${f(m.eventLoopUtilisation * 100, 0)}% busy`}, ` +
         `concurrency ${r.concurrency}, start ${f(r.startS, 1)} s, plan ${r.planSolver}`,
     )
     const rows = [
@@ -606,7 +710,7 @@ export function serveReport(
  * A served worker's profile references (serve-bench: the server resolved its profiles itself): from the profile
  * directory, else the synthetic profile the simulator serves; none when neither is at hand (no system metrics then).
  */
-function servedProfileRefs(
+export function servedProfileRefs(
   dir: string | undefined,
   gpu: Gpu | undefined,
   w: { model: string; batch: number; dtype: Dtype },

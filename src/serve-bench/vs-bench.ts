@@ -2,8 +2,17 @@
 // batch and loop (the GPU's rate without the server, ideally measured in the same device call): per worker, for the
 // mix in all (Σ req/s ÷ Σ req/s), and the policy's gain over baseline served beside the bench's. A run with arrival
 // sources is set beside the bench's run of the same sources (the same seed gives the same times), on the served
-// backend or else the simulator's: its latency, SLO attainment and real-time metrics beside the served ones.
-import type { Loop, Results, Run, ServeRun } from '../formats/index.ts'
+// backend or else the simulator's: its latency, SLO attainment and real-time metrics beside the served ones. An
+// external server's run (--url) is set beside the bench's run of --bench-policy (baseline), on the GPU or else the
+// simulator.
+import {
+  type Loop,
+  type Policy,
+  type Results,
+  type Run,
+  type ServeRun,
+  serveRunName,
+} from '../formats/index.ts'
 import { mean } from '../measure/stats.ts'
 import { gridTable } from '../report/tables.ts'
 
@@ -14,7 +23,8 @@ export const loopKey = (l: Loop | undefined): LoopKey =>
 
 /**
  * The bench's run for a served (mix, policy, batch, loop): mix role, the served backend — or, for arrivals or an open
- * loop, a simulated run where the file has no run on it —; graph mode first.
+ * loop, a simulated run where the file has no run on it; for an external server, the GPU's, else the simulator's —;
+ * graph mode first.
  */
 export function findBenchRun(
   bench: Results,
@@ -34,8 +44,12 @@ export function findBenchRun(
     // the server replays one graph per request: graph mode is the like-for-like run where the bench has several
     return same.find((r) => r.mode === 'graph') ?? same.find((r) => r.mode === null) ?? same[0]
   }
+  if (want.backend === 'external') return on('gpu') ?? on('sim')
   return on(want.backend) ?? (key !== 'closed' ? on('sim') : undefined)
 }
+
+/** What a served run is compared with: its own policy, or an external server's --bench-policy. */
+const benchWant = (r: ServeRun, benchPolicy: Policy) => ({ ...r, policy: r.policy ?? benchPolicy })
 
 /** A clear error for every (mix, policy) the bench file cannot answer for; null when it has them all. */
 export function missingBenchRuns(
@@ -55,6 +69,7 @@ export function missingBenchRuns(
   const words = (k: LoopKey) =>
     k === 'closed' ? 'closed-loop' : k === 'arrivals' ? "workers' own arrivals" : `${k} req/s`
   const loops = [...new Set(missing.map((m) => m.loop))]
+  const on = backend === 'external' ? 'gpu (nor sim)' : backend
   const has = [
     ...new Set(
       bench.runs
@@ -63,15 +78,23 @@ export function missingBenchRuns(
     ),
   ]
   return (
-    `--bench ${file}: no ${loops.map(words).join(' or ')} ${backend} run${loops.some((k) => k !== 'closed') ? ' (nor a simulated one)' : ''} at batch ${batch ?? "the mix's"} for ${missing.map((m) => m.what).join(', ')} ` +
+    `--bench ${file}: no ${loops.map(words).join(' or ')} ${on} run${loops.some((k) => k !== 'closed') ? ' (nor a simulated one)' : ''} at batch ${batch ?? "the mix's"} for ${missing.map((m) => m.what).join(', ')} ` +
     `(the file has ${has.length > 0 ? has.join(', ') : `no ${loops.map(words).join(' or ')} mix runs`}); run eclip bench with the same --mix or --workload, --policies, --batch and --rate`
   )
 }
 
-/** Sets each run's and worker's served ÷ bench from `bench` (runs it lacks stay without). Mutates `runs`. */
-export function compareWithBench(runs: ServeRun[], bench: Results, file: string): ServeRun[] {
+/**
+ * Sets each run's and worker's served ÷ bench from `bench` (runs it lacks stay without); an external server's runs
+ * against the bench's `benchPolicy` runs. Mutates `runs`.
+ */
+export function compareWithBench(
+  runs: ServeRun[],
+  bench: Results,
+  file: string,
+  benchPolicy: Policy = 'baseline',
+): ServeRun[] {
   for (const r of runs) {
-    const b = findBenchRun(bench, r)
+    const b = findBenchRun(bench, benchWant(r, benchPolicy))
     if (!b) continue
     const loaded = loopKey(r.loop) !== 'closed'
     for (const w of r.workers) {
@@ -92,7 +115,9 @@ export function compareWithBench(runs: ServeRun[], bench: Results, file: string)
       benchRps,
       servedVsBench: benchRps > 0 ? served / benchRps : null,
       benchThroughputVsBaseline: b.metrics.throughputVsBaseline,
-      ...(loaded ? { backend: b.backend, seed: b.seed } : {}),
+      ...(loaded || r.external ? { backend: b.backend } : {}),
+      ...(loaded ? { seed: b.seed } : {}),
+      ...(r.policy === null ? { policy: b.policy } : {}),
       ...(b.metrics.realtime ? { realtime: b.metrics.realtime } : {}),
     }
   }
@@ -108,7 +133,9 @@ export function benchTables(
   const { mixes, policies } = axes
   const f = (v: number | null | undefined, digits = 2) =>
     v === null || v === undefined ? '–' : v.toFixed(digits)
-  const find = (m: string, p: string) => runs.find((r) => r.mix === m && r.policy === p)
+  const find = (m: string, p: string) => runs.find((r) => r.mix === m && serveRunName(r) === p)
+  // the bench policy an external server's runs are set beside
+  const external = runs.find((r) => r.external && r.bench?.policy)?.bench?.policy
   const grid = (title: string, cell: (r: ServeRun) => string, meanOf?: (r: ServeRun) => number | null) =>
     gridTable(
       `${title} — ${label}`,
@@ -129,7 +156,7 @@ export function benchTables(
                   f(
                     mean(
                       runs
-                        .filter((r) => r.policy === p && r.bench)
+                        .filter((r) => serveRunName(r) === p && r.bench)
                         .map(meanOf)
                         .filter((v): v is number => v !== null),
                     ),
@@ -142,7 +169,7 @@ export function benchTables(
     )
   return [
     grid(
-      'Served ÷ bench: Σ served req/s ÷ Σ the eclip bench req/s of the same mix, policy, batch and loop',
+      `Served ÷ bench: Σ served req/s ÷ Σ the eclip bench req/s of the same mix, policy${external ? ` (an external server's: the bench's ${external})` : ''}, batch and loop`,
       (r) => f(r.bench?.servedVsBench),
       (r) => r.bench?.servedVsBench ?? null,
     ),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -14,6 +14,7 @@ import {
   parseFormat,
   partitionSizes,
   readFile,
+  type ServeResults,
 } from '../../src/formats/index.ts'
 
 const fixture = (f: string) => join(import.meta.dirname, '..', 'fixtures', f)
@@ -97,5 +98,43 @@ describe('formats', () => {
     assert.equal(r.status, 2)
     assert.match(r.stderr, /\/mixes\/0\/workers\/0\/batch: must be >= 1/)
     assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/)
+  })
+
+  it('serve-results: the files recorded before --url still read; an external run goes by its label, not a policy', () => {
+    const root = join(import.meta.dirname, '..', '..', 'results')
+    const files = (readdirSync(root, { recursive: true }) as string[])
+      .filter((f) => f.endsWith('results.json'))
+      .map((f) => join(root, f))
+      .filter((f) => readFileSync(f, 'utf8').includes('"eclip.serve-results/1"'))
+    assert.ok(files.length > 0)
+    for (const f of files) readFile<ServeResults>('serve-results', f)
+    const results = readFile<ServeResults>('serve-results', files[0] as string)
+    const run = results.runs[0]
+    assert.ok(run)
+    const external = {
+      label: 'triton',
+      url: 'http://127.0.0.1:8000',
+      server: { name: 'triton', version: '2.59.0', extensions: [] },
+    }
+    const as = (r: object) => ({ ...results, runs: [{ ...run, ...r }] })
+    const id = `${run.mix}|triton|b${run.batch ?? 'mix'}|external`
+    parseFormat(
+      'serve-results',
+      as({ id, policy: null, backend: 'external', simulated: false, external }),
+      'x',
+    )
+    assert.throws(
+      () => parseFormat('serve-results', as({ id, backend: 'external', simulated: false, external }), 'x'),
+      /an external server's run \(backend external\) has policy null and an "external" field/,
+    )
+    assert.throws(
+      () =>
+        parseFormat(
+          'serve-results',
+          as({ policy: null, backend: 'external', simulated: false, external }),
+          'x',
+        ),
+      new RegExp(`/runs/0/id: expected "${id.replace(/\|/g, '\\|')}"`),
+    )
   })
 })

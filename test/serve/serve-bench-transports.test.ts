@@ -300,7 +300,7 @@ describe('serve-bench --transport http,grpc,shm: one server per mix and policy, 
       for (const run of results.runs) {
         assert.equal(run.metrics.errorsTotal, 0, `${t} ${run.policy}`)
         assert.ok(run.metrics.requests > 0, `${t} ${run.policy}`)
-        assert.ok(existsSync(join(out, t, run.config)), run.config)
+        assert.ok(run.config && existsSync(join(out, t, run.config)), run.config)
       }
       // ratios to the baseline measured over the same transport
       assert.ok(results.runs.every((x) => x.metrics.throughputVsBaseline !== null))

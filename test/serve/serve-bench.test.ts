@@ -88,6 +88,7 @@ describe('eclip serve-bench', () => {
         ['densenet201#0', 'densenet201-0'],
       ],
     )
+    assert.ok(base.config)
     const config = readFile<ServeConfig>('serve-config', join(out, base.config))
     assert.deepEqual(
       config.models.map((m) => m.name),
@@ -276,7 +277,7 @@ describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.
     const w = run.workers[0]
     assert.ok(w && w.requests > 0)
     assert.equal(w.errorsTotal, 0, run.notes.join('; '))
-    assert.ok(run.metrics.eventLoopUtilisation > 0)
+    assert.ok((run.metrics.eventLoopUtilisation ?? 0) > 0)
   })
 })
 

@@ -1,13 +1,15 @@
 // `eclip serve-bench`: the paper's mixes measured through the server rather than on the executor: for each (mix,
 // policy) a serve config of the mix's workers, `eclip serve` started in this process on a loopback port, KServe v2
 // clients per model (closed loop, or open loop at each worker's arrival times: --workload, a mix with sources, --rate),
-// a steady window; results.json (eclip.serve-results/1), requests.csv and report.txt.
+// a steady window; results.json (eclip.serve-results/1), requests.csv and report.txt. With --url the same clients
+// measure a KServe v2 server already running (Triton, another eclip serve): nothing is started, per mix.
 // The application is src/serve-bench/run.ts.
 import { resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { isMpsPolicy, POLICIES, UserError } from '../../formats/index.ts'
+import { ALL_POLICIES, isMpsPolicy, POLICIES, type Policy, UserError } from '../../formats/index.ts'
 import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import { TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
+import type { ExternalOptions } from '../../serve-bench/external.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
 import {
@@ -38,11 +40,29 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--policies <list|all>',
-      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}, eclip-rt; not the MPS ones), or all (eclip-rt where a mix has real-time workers)`,
-      'baseline,eclip',
+      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}, eclip-rt; not the MPS ones), or all (eclip-rt where a mix has real-time workers) (default: baseline,eclip)`,
     )
-    .addOption(
-      new Option('--backend <name>', 'sim or gpu').choices(['sim', 'gpu'] as const).default('sim' as const),
+    .addOption(new Option('--backend <name>', 'sim or gpu (default: sim)').choices(['sim', 'gpu'] as const))
+    .option(
+      '--url <url>',
+      "measure a KServe v2 server already running there (http://host:port: Triton, another eclip serve) instead of starting eclip serve: each mix worker sent to its served name (albert#1 → albert-1), its tensors from the server's model metadata; not with --policies, --backend, --frontends, --queue-size, --input-datatype, --rt-*",
+    )
+    .option(
+      '--grpc-url <host:port>',
+      "with --url: the server's gRPC listener, for --transport grpc (Triton's: 8001)",
+    )
+    .option(
+      '--metrics-url <url>',
+      "with --url: the server's Prometheus metrics (Triton's http://host:8002/metrics), read at the window's edges for energy (nv_energy_consumption); absent: no energy",
+    )
+    .option('--label <name>', 'with --url: the name its runs go by in place of a policy (default: external)')
+    .option(
+      '--server-pids <list>',
+      "with --url: the server's process ids on this host, comma-separated, whose CPU counts as the server's (absent: not measured)",
+    )
+    .option(
+      '--bench-policy <policy>',
+      "with --url and --bench: the bench's policy its runs are set beside (default: baseline)",
     )
     .option(
       '--batch <n>',
@@ -95,7 +115,6 @@ export function registerServeBench(program: Command) {
       '--frontends <n>',
       'HTTP and gRPC front-end processes in front of the engine (eclip serve --frontends; default 0: one process serves)',
       num('frontends', 0, true),
-      0,
     )
     .option(
       '--client-processes <n>',
@@ -119,16 +138,36 @@ export function registerServeBench(program: Command) {
     .action(async (opts) => {
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       const rt = rtPlanOptions(opts)
-      const policies = resolvePolicies(opts.policies, 'sim', mixes)
+      // not given: the shipped directory for the backend's GPU, or on the simulator the reference one (runServeBench)
+      const profiles =
+        opts.profiles === 'synthetic'
+          ? ('synthetic' as const)
+          : opts.profiles
+            ? { dir: resolve(opts.profiles) }
+            : undefined
+      const common = {
+        ...opts,
+        mixes,
+        workloads,
+        profiles,
+        transports: parseTransports(opts.transport),
+      }
+      const external = externalOptions(opts)
+      if (external) {
+        const { failed } = await runServeBench({ ...common, external })
+        if (failed) process.exitCode = 1
+        return
+      }
+      const policies = resolvePolicies(opts.policies ?? 'baseline,eclip', 'sim', mixes)
       if (Object.keys(rt).length > 0 && !policies.includes('eclip-rt'))
         throw new UserError(
           '--rt-mechanism, --rt-reserve-sms and --rt-factor are for eclip-rt: add it to --policies',
         )
       const { failed } = await runServeBench({
-        ...opts,
-        mixes,
-        workloads,
+        ...common,
         policies,
+        backend: opts.backend ?? 'sim',
+        frontends: opts.frontends ?? 0,
         ...(Object.keys(rt).length > 0
           ? {
               realtime: {
@@ -138,17 +177,72 @@ export function registerServeBench(program: Command) {
               },
             }
           : {}),
-        // not given: the shipped directory for the backend's GPU, or on the simulator the reference one (runServeBench)
-        profiles:
-          opts.profiles === 'synthetic'
-            ? 'synthetic'
-            : opts.profiles
-              ? { dir: resolve(opts.profiles) }
-              : undefined,
-        transports: parseTransports(opts.transport),
       })
       if (failed) process.exitCode = 1
     })
+}
+
+/** The flags that set up the eclip serve serve-bench starts, refused with --url; and --url's own, refused without. */
+const SERVE_FLAGS = [
+  ['policies', '--policies'],
+  ['backend', '--backend'],
+  ['frontends', '--frontends'],
+  ['queueSize', '--queue-size'],
+  ['inputDatatype', '--input-datatype'],
+  ['rtMechanism', '--rt-mechanism'],
+  ['rtReserveSms', '--rt-reserve-sms'],
+  ['rtFactor', '--rt-factor'],
+] as const
+const URL_FLAGS = [
+  ['grpcUrl', '--grpc-url'],
+  ['metricsUrl', '--metrics-url'],
+  ['label', '--label'],
+  ['serverPids', '--server-pids'],
+  ['benchPolicy', '--bench-policy'],
+] as const
+
+/** --url and its flags as runServeBench takes them; undefined without --url. Combinations that cannot be are refused. */
+export function externalOptions(
+  opts: {
+    url?: string
+    grpcUrl?: string
+    metricsUrl?: string
+    label?: string
+    serverPids?: string
+    benchPolicy?: string
+    bench?: string
+  } & Record<string, unknown>,
+): ExternalOptions | undefined {
+  const given = (flags: readonly (readonly [string, string])[]) =>
+    flags.filter(([k]) => opts[k] !== undefined).map(([, f]) => f)
+  if (opts.url === undefined) {
+    const stray = given(URL_FLAGS)
+    if (stray.length > 0)
+      throw new UserError(`${stray.join(', ')}: only with --url (a server already running)`)
+    return undefined
+  }
+  const refused = given(SERVE_FLAGS)
+  if (refused.length > 0)
+    throw new UserError(
+      `${refused.join(', ')} with --url: serve-bench starts no server there; the server at ${opts.url} runs as it was started (give its own options to it)`,
+    )
+  if (opts.benchPolicy !== undefined && !opts.bench)
+    throw new UserError('--bench-policy: only with --bench (the bench run an external server is set beside)')
+  if (opts.benchPolicy !== undefined && !(ALL_POLICIES as readonly string[]).includes(opts.benchPolicy))
+    throw new UserError(
+      `--bench-policy: unknown policy "${opts.benchPolicy}" (known: ${ALL_POLICIES.join(', ')})`,
+    )
+  const pids = opts.serverPids?.split(',').map((p) => p.trim())
+  if (pids?.some((p) => !/^[1-9]\d*$/.test(p)))
+    throw new UserError(`--server-pids ${opts.serverPids}: process ids, comma-separated`)
+  return {
+    url: opts.url,
+    ...(opts.grpcUrl !== undefined ? { grpcUrl: opts.grpcUrl } : {}),
+    ...(opts.metricsUrl !== undefined ? { metricsUrl: opts.metricsUrl } : {}),
+    label: opts.label ?? 'external',
+    ...(pids ? { serverPids: pids.map(Number) } : {}),
+    ...(opts.benchPolicy !== undefined ? { benchPolicy: opts.benchPolicy as Policy } : {}),
+  }
 }
 
 /** --transport: one or several of TRANSPORTS, comma-separated, each once. */
