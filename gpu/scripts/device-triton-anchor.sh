@@ -43,7 +43,7 @@ start_triton() {
   (cd gpu && python3 -m anchor.triton_repo --config "$1" --out "$repo" --instances "$instances") >>"$log" 2>&1 || return 1
   PYTHONPATH=$PWD/gpu:$site:${PYTHONPATH:-} "$T/bin/tritonserver" --model-repository="$repo" \
     --backend-directory="$T/backends" --http-port 8000 --grpc-port 8001 --metrics-port 8002 \
-    --allow-gpu-metrics=true >"$dir/triton-$2.log" 2>&1 &
+    --allow-gpu-metrics=true --metrics-interval-ms=100 >"$dir/triton-$2.log" 2>&1 &
   triton_pid=$!
   for _ in $(seq 240); do
     python3 -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/v2/health/ready', timeout=1)" 2>/dev/null && { echo "triton ready after ${SECONDS} s" >>"$log"; return 0; }
