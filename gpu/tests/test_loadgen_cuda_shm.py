@@ -40,6 +40,7 @@ def test_answer_check():
 
     assert check({"outputs": [good], "parameters": {"queue_us": 3, "compute_us": 9}}) == (True, False, 3, 9, None)
     assert check({"outputs": [], "parameters": {"simulated": True}})[:2] == (True, True)
+    assert check({"outputs": [{**good, "parameters": {}}]})[0] is True  # Triton names no region for it
     assert check({"outputs": []})[4] == 'output "logits" missing'
     assert "another region" in check({"outputs": [{**good, "parameters": {"shared_memory_region": "x"}}]})[4]
     assert "expected FP16" in check({"outputs": [{**good, "datatype": "FP32"}]})[4]
