@@ -26,7 +26,6 @@ SECONDS=0
 eclip() { left=$((limit - SECONDS)); timeout -k 10 $((left > 30 ? left : 30)) /tmp/node .device/eclip/eclip.mjs "$@"; }
 mkdir -p /tmp/triton && tar -xJf .device/triton.tar.xz -C /tmp/triton
 T=/tmp/triton/pytriton/tritonserver
-chmod +x "$T/bin/tritonserver" "$T/backends/python/triton_python_backend_stub"  # bundles made before the wheel's modes were kept
 site=$(python3 -c "import os,torch;print(os.path.dirname(os.path.dirname(torch.__file__)))")
 triton_pid=
 stop_triton() {
