@@ -14,9 +14,8 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-from anchor.triton_repo import outputs_of
+from anchor.triton_repo import inputs_of, outputs_of
 from eclip_gpu import zoo
-from eclip_gpu.zoo import INPUTS
 
 
 def infer_binary(url: str, model: str, inputs: list[tuple[str, str, list[int], bytes]], output: str) -> bytes:
@@ -45,8 +44,7 @@ def check(url: str, m: dict, atol: float) -> tuple[bool, str]:
 
     built = zoo.build(m["model"], int(m.get("batch", 1)), m.get("dtype", "fp16"))
     x = built.inputs[0]
-    (name, datatype, _), = INPUTS[m["model"]]
-    datatype = "INT64" if datatype == "INT64" else {"fp16": "FP16", "bf16": "BF16", "fp32": "FP32"}[built.dtype]
+    name, datatype, _ = inputs_of(m["model"], built.dtype)[0]
     with torch.inference_mode():
         want = built.forward().float().cpu()
     out_name = outputs_of(m["model"], built.dtype)[0][0]

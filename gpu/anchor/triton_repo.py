@@ -37,6 +37,11 @@ def outputs_of(model: str, dtype: str) -> list[tuple[str, str, list[int]]]:
     return [("logits", dt, [1000])]
 
 
+def inputs_of(model: str, dtype: str) -> list[tuple[str, str, list[int]]]:
+    """The zoo model's input tensors as eclip serve takes them: images in the model's precision, token ids as they are."""
+    return [(n, dt if dt == "INT64" else DTYPE_DATATYPE[dtype], shape) for n, dt, shape in INPUTS[model]]
+
+
 def _tensor(name: str, datatype: str, dims: list[int]) -> str:
     return f'  {{ name: "{name}" data_type: {TRITON_TYPES[datatype]} dims: [ {", ".join(map(str, dims))} ] }}'
 
@@ -51,8 +56,6 @@ def model_config(m: dict, instances: int = 1) -> str:
         raise RepoError(f"model {name!r}: dtype {dtype!r} (known: {', '.join(DTYPE_DATATYPE)})")
     if batch < 1 or instances < 1:
         raise RepoError(f"model {name!r}: batch {batch} and instances {instances} must be at least 1")
-    # image inputs in the model's precision, token ids as they are (zoo.INPUTS says FP16 for the images)
-    ins = [(n, dt if dt == "INT64" else DTYPE_DATATYPE[dtype], shape) for n, dt, shape in INPUTS[model]]
     # where model.py imports eclip_gpu from: this checkout's gpu/ (Triton's stub does not start in it)
     params = {"zoo_model": model, "batch": str(batch), "dtype": dtype, "eclip_gpu_path": str(GPU_DIR)}
     return "\n".join([
@@ -60,7 +63,7 @@ def model_config(m: dict, instances: int = 1) -> str:
         'backend: "python"',
         f"max_batch_size: {batch}",
         "input [",
-        ",\n".join(_tensor(*t) for t in ins),
+        ",\n".join(_tensor(*t) for t in inputs_of(model, dtype)),
         "]",
         "output [",
         ",\n".join(_tensor(*t) for t in outputs_of(model, dtype)),
