@@ -73,7 +73,7 @@ export function parseMetrics(text: string): Map<string, { value: number; labels:
 }
 
 /** GETs a metrics URL (a full one: another server's may be on a port of its own, as Triton's :8002/metrics). */
-async function getMetrics(client: KserveClient, url: string): Promise<string> {
+export async function getMetrics(client: KserveClient, url: string): Promise<string> {
   const u = new URL(url)
   const r = await client.get(`${u.pathname}${u.search}`)
   if (r.status !== 200) throw new Error(`${url} answered ${r.status || r.error}`)

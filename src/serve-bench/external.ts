@@ -16,7 +16,7 @@ import { loadGpu } from '../profile/store.ts'
 import type { ModelIO, TensorSpec } from '../serve/io-specs.ts'
 import { KserveClient } from '../serve/kserve/client.ts'
 import { DATATYPES, isDatatype } from '../serve/kserve/datatypes.ts'
-import { parseMetrics } from './client-driver.ts'
+import { getMetrics, parseMetrics } from './client-driver.ts'
 import type { ClientModel, Transport } from './clients/index.ts'
 import { readableProcess } from './host-cpu.ts'
 import {
@@ -267,9 +267,13 @@ export async function connectExternal(
       const mu = httpUrl('--metrics-url', o.metricsUrl)
       const mc = new KserveClient(mu.origin, TIMEOUT_MS)
       try {
-        const r = await mc.get(`${mu.pathname}${mu.search}`)
-        if (r.status !== 200) throw new UserError(`--metrics-url ${o.metricsUrl}: answered ${said(r)}`)
-        if (!parseMetrics(r.body.toString('utf8')).has('nv_energy_consumption'))
+        let text: string
+        try {
+          text = await getMetrics(mc, o.metricsUrl)
+        } catch (e) {
+          throw new UserError(`--metrics-url ${(e as Error).message}`)
+        }
+        if (!parseMetrics(text).has('nv_energy_consumption'))
           warnings.push(
             `--metrics-url ${o.metricsUrl} has no nv_energy_consumption: no energy (Triton: GPU metrics off, or no GPU it sees)`,
           )
