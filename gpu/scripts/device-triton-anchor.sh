@@ -82,7 +82,9 @@ if [[ $steps == *,serve,* ]]; then
     eclip serve-bench --backend gpu --policies "$policies" "${common[@]}" --out "$dir/serve-eclip/$mix" 2>&1 |
       grep -v '^gpu: captured' >>"$log"
     echo "== $mix: Triton (at ${SECONDS} s)" | tee -a "$log"
-    cfg=$(config_of "$mix")
+    # the config eclip serve just ran (the same names and batch), else one written for it
+    cfg=$(ls "$dir/serve-eclip/$mix/configs/"*.json 2>/dev/null | head -1)
+    [ -n "$cfg" ] || cfg=$(config_of "$mix")
     if [ -n "$cfg" ] && start_triton "$cfg" "$mix"; then
       pids=$(pgrep -d, -f 'tritonserver|triton_python_backend_stub')
       eclip serve-bench --url http://127.0.0.1:8000 --grpc-url 127.0.0.1:8001 --metrics-url http://127.0.0.1:8002/metrics \
