@@ -96,7 +96,6 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
   const kind = flags.backend ?? config.backend ?? 'sim'
   const gpuOpts: GpuServeOptions = {
     ...flags.gpu,
-    busyPoll: flags.gpu?.busyPoll ?? process.env.ECLIP_BUSY_POLL === '1',
     log: flags.gpu?.log ?? ((l) => process.stderr.write(`${l}\n`)),
   }
   // eclip-live: the table's subsets planned on worker threads (eclip-fit scores candidates on the simulator: a load

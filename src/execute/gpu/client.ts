@@ -10,7 +10,6 @@ import type { Readable, Writable } from 'node:stream'
 import { UserError } from '../../formats/errors.ts'
 import type { Gpu } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
-import { BusyPoll } from './busy-poll.ts'
 import { FrameDecoder, FrameWriter } from './frames.ts'
 import {
   checkMessage,
@@ -46,8 +45,6 @@ export interface BackendProcessOptions {
   startTimeoutS?: number
   /** Extra environment, e.g. CUDA_VISIBLE_DEVICES: one backend process per GPU (`eclip paris --device`). */
   env?: Record<string, string>
-  /** Keep the event loop polling, never asleep, while infers are in flight (busy-poll.ts): serve's `--busy-poll`. */
-  busyPoll?: boolean
 }
 
 /** A request's fields as its caller gives them: the type is the method's, the id the process's to assign. */
@@ -78,10 +75,8 @@ export class BackendProcess {
   private sweeper: NodeJS.Timeout | undefined
   private sweepMs = Number.POSITIVE_INFINITY
   private readonly onParentExit = () => this.child.kill('SIGKILL')
-  private readonly poll: BusyPoll | undefined
 
   private constructor(private readonly opts: BackendProcessOptions) {
-    if (opts.busyPoll) this.poll = new BusyPoll(() => this.byId.size > 0 && !this.exited)
     this.spawnChild()
     process.once('exit', this.onParentExit)
   }
@@ -216,7 +211,6 @@ export class BackendProcess {
         timeoutS,
       })
       this.watch(timeoutS)
-      this.poll?.kick()
       this.send({ type: 'infer', id, ...msg }, body)
     })
   }

@@ -10,7 +10,6 @@ import http from 'node:http'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
-import { BusyPoll } from '../../execute/gpu/busy-poll.ts'
 import type { RawTensor, ShmRef } from '../backend.ts'
 import { GrpcFrontEnd } from '../grpc/server.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
@@ -68,9 +67,6 @@ class EngineLink {
   private initWaiter: ((i: FrontendInit) => void) | undefined
   /** Infer calls and their replies (a socket pair the engine made at fd CHANNEL_FD), when there is one. */
   private readonly channel: FrameChannel | undefined
-  /** The engine's answers polled for, the loop never asleep, while calls are out (the serve option busyPoll). */
-  private readonly poll =
-    process.env.ECLIP_BUSY_POLL === '1' ? new BusyPoll(() => this.calls.size > 0) : undefined
 
   constructor() {
     process.on('message', (m: ToFrontend) => this.onMessage(m))
@@ -90,7 +86,6 @@ class EngineLink {
       const parts: Uint8Array[] = []
       const header = inferHeader(id, model, req, receivedAtEpochMs, parts)
       this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject })
-      this.poll?.kick()
       if (!channel.send(header, parts)) {
         this.calls.delete(id)
         reject(new ProtocolError(503, 'the server is shutting down'))
