@@ -223,7 +223,7 @@ export function setsText(
         s.key === '' ? '(none active)' : s.key,
         `${f(s.share * 100, 1)}% / ${f(there ? there.share * 100 : null, 1)}%`,
         each((w) => `${w.requests}/${w.baselineRequests ?? '–'}`),
-        each((w) => `${f(w.serviceUs, 0)}/${f(w.baselineServiceUs, 0)}`),
+        each((w) => `${f(w.serviceUs, 0)}/${f(w.baselineServiceUs, 0)}/${f(w.heldServiceUs, 0)}`),
         each((w, x) => `${f(w.speedVsBaseline)} ± ${f(x?.meanHalf95)}`),
         each((_, x) => f(x?.medianVsBaseline)),
         f(s.speedVsBaseline),
@@ -232,12 +232,12 @@ export function setsText(
     })
     out.push(
       gridTable(
-        `${label}: ${r.mix} ${policyLabel(r)} b${r.batch ?? 'mix'} [${r.backend}], seed ${r.seed}, ${+r.windowS.toFixed(3)}-s window, hold ${lv.holdMs} ms: STP ÷ baseline ${f(y?.stpVsBaseline)}, total req/s ÷ baseline ${f(y?.totalRpsVsBaseline)}; ${c ? `its ${c.requests} requests' sets rebuilt from the log: ${c.elsewhere} in another set than the run reported` : 'not in the log'}. Per set: share of the window here / under baseline; per worker requests here/baseline's, mean request µs here/baseline's, speed vs baseline (baseline's mean ÷ here) ± half a 95% interval, the medians' ratio; the slowest worker's speed vs baseline, and vs held`,
+        `${label}: ${r.mix} ${policyLabel(r)} b${r.batch ?? 'mix'} [${r.backend}], seed ${r.seed}, ${+r.windowS.toFixed(3)}-s window, hold ${lv.holdMs} ms: STP ÷ baseline ${f(y?.stpVsBaseline)}, total req/s ÷ baseline ${f(y?.totalRpsVsBaseline)}; ${c ? `its ${c.requests} requests' sets rebuilt from the log: ${c.elsewhere} in another set than the run reported` : 'not in the log'}. Per set: share of the window here / under baseline; per worker requests here/baseline's, mean request µs here/baseline's/held (the set's plan alone, closed loop), speed vs baseline (baseline's mean ÷ here) ± half a 95% interval, the medians' ratio; the slowest worker's speed vs baseline, and vs held`,
         [
           'active set',
           'time',
           'requests',
-          'µs here/baseline',
+          'µs here/baseline/held',
           'vs baseline ± 95%',
           'median vs baseline',
           'slowest',
