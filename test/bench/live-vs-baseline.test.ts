@@ -136,7 +136,7 @@ describe('live-vs-baseline', () => {
       /h:2: not a number: "x"/,
     )
     const s = spreadOf([1, 3])
-    assert.deepEqual([s?.mean, s?.min, s?.max, r3(s?.sd)], [2, 1, 3, 1.414])
+    assert.deepEqual([s?.mean, s?.min, s?.max, r3(s?.sd)], [2, 1, 3, r3(Math.SQRT2)])
     assert.equal(spreadOf([]), null)
   })
 })
