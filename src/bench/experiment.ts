@@ -331,6 +331,10 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
         : `${s.name} ${s.status}${s.gap > 0 ? ` gap ${(s.gap * 100).toFixed(2)}%` : ''}`,
       planFile: planFiles.get(plan),
       notes: o.notes ?? [],
+      // baseline in the traffic an eclip-live run of this mix gets too: its active sets, eclip-live's reference
+      ...(p.role === 'mix' && p.policy === 'baseline' && !table && tables.has(p.mix)
+        ? { activeSetsHoldUs: o.holdUs ?? DEFAULT_HOLD_MS * 1000 }
+        : {}),
     })
     runs.push(run)
     o.onResult?.(run, result)

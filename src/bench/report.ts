@@ -351,12 +351,22 @@ export function liveTables(runs: Run[]): string | null {
       )
       for (const r of lives.filter((x) => x.mix === mix && x.backend === backend)) {
         const lv = r.metrics.live as NonNullable<Run['metrics']['live']>
+        // beside held, baseline's requests in the same set of the same traffic, where baseline ran in this bench
+        const base = lv.sets.some((set) => set.speedVsBaseline !== undefined)
         const body = lv.sets.map((set) => [
           set.key === '' ? '(none active)' : `${set.key}${set.ranUnder ? ` → ${set.ranUnder}` : ''}`,
           `${(set.share * 100).toFixed(1)}%`,
           set.workers.map((w) => `${w.name} ${w.requests}`).join(', ') || '–',
           set.workers.map((w) => `${f(w.serviceUs, 0)}/${f(w.heldServiceUs, 0)}`).join(', ') || '–',
           f(set.speedVsHeld, 3),
+          ...(base
+            ? [
+                set.workers
+                  .map((w) => `${w.baselineRequests ?? 0}: ${f(w.serviceUs, 0)}/${f(w.baselineServiceUs, 0)}`)
+                  .join(', ') || '–',
+                f(set.speedVsBaseline, 3),
+              ]
+            : []),
           set.workers
             .filter((w) => w.requests > 0)
             .map((w) => `${f(w.p99ServiceUs ?? null, 0)}/${f(w.heldP99Us ?? null, 0)}`)
@@ -370,13 +380,14 @@ export function liveTables(runs: Run[]): string | null {
         ])
         out.push(
           gridTable(
-            `Active sets of ${mix} ${policyLabel(r)} (hold ${lv.holdMs} ms; table of ${lv.tablePlans} ${lv.tablePolicy} plans, ${lv.unionPartitions} partitions in all; ${lv.planChanges} requests ran under another plan than their previous one): share of the window, requests per worker under the set's plan, mean request µs here/held (the set's plan with its workers alone, closed loop), the slowest worker's speed vs held; p99 request µs here/held of the requests that started in the set (under its plan) and the largest ÷ held; then the same for the requests that ended while it was the active set (a request a switch overtook counts in the new set: the issue's reading), with their count`,
+            `Active sets of ${mix} ${policyLabel(r)} (hold ${lv.holdMs} ms; table of ${lv.tablePlans} ${lv.tablePolicy} plans, ${lv.unionPartitions} partitions in all; ${lv.planChanges} requests ran under another plan than their previous one): share of the window, requests per worker under the set's plan, mean request µs here/held (the set's plan with its workers alone, closed loop), the slowest worker's speed vs held;${base ? " baseline's requests that started while the same set was active in the same traffic, mean request µs here/baseline there, the slowest worker's speed vs baseline in the same set;" : ''} p99 request µs here/held of the requests that started in the set (under its plan) and the largest ÷ held; then the same for the requests that ended while it was the active set (a request a switch overtook counts in the new set: the issue's reading), with their count`,
             [
               'active set',
               'time',
               'requests',
               'µs here/held',
               'speed vs held',
+              ...(base ? ['baseline n: µs here/there', 'vs baseline in the same set'] : []),
               'p99 started here/held',
               '÷ held',
               'ended here: n: p99/held',
@@ -517,7 +528,21 @@ export function detailReport(runs: Run[]): string {
       out.push(
         `  live: hold ${lv.holdMs} ms, ${lv.switches} active-set switches (${f(lv.switchesPerS, 0)}/s), ${lv.planChanges} plan changes; ` +
           lv.sets
-            .map((x) => `${x.key || '(none)'} ${f(x.share * 100, 1)}% speed vs held ${f(x.speedVsHeld, 3)}`)
+            .map(
+              (x) =>
+                `${x.key || '(none)'} ${f(x.share * 100, 1)}% speed vs held ${f(x.speedVsHeld, 3)}${x.speedVsBaseline !== undefined ? ` vs baseline ${f(x.speedVsBaseline, 3)}` : ''}`,
+            )
+            .join('; '),
+      )
+    const as = m.activeSets
+    if (as)
+      out.push(
+        `  active sets of its traffic (hold ${as.holdMs} ms, eclip-live's reference): ` +
+          as.sets
+            .map(
+              (x) =>
+                `${x.key || '(none)'} ${f(x.share * 100, 1)}% ${x.workers.map((w) => `${w.name} ${w.requests} × ${f(w.serviceUs, 0)} µs`).join(', ') || '–'}`,
+            )
             .join('; '),
       )
     const rt = m.realtime

@@ -186,16 +186,64 @@ export const LiveSetMetrics = Type.Object(
           endedRequests: Type.Optional(Type.Integer({ minimum: 0 })),
           p99EndedUs: Type.Optional(NullableNum),
           p99EndedVsHeld: Type.Optional(NullableNum),
+          /**
+           * Where baseline ran the same traffic in the same bench (its run's activeSets): the same worker's requests
+           * and mean request time under baseline while exactly this set was active, and baselineServiceUs /
+           * serviceUs (≥ 1 when its requests ran at least as fast as baseline's in the same set). Absent without
+           * such a baseline run; null where either side had no request in the set.
+           */
+          baselineRequests: Type.Optional(Type.Integer({ minimum: 0 })),
+          baselineServiceUs: Type.Optional(NullableNum),
+          speedVsBaseline: Type.Optional(NullableNum),
         },
         { additionalProperties: false },
       ),
     ),
     /** The lowest speedVsHeld of the set's workers with requests; null if none. */
     speedVsHeld: NullableNum,
+    /** The lowest speedVsBaseline of the set's workers (absent without baseline's activeSets; null if none). */
+    speedVsBaseline: Type.Optional(NullableNum),
   },
   { additionalProperties: false },
 )
 export type LiveSetMetrics = Type.Static<typeof LiveSetMetrics>
+
+/**
+ * A run that follows no table, of a mix an eclip-live run of the same bench follows a table for: the active sets of
+ * its own traffic by eclip-live's rule (src/measure/active-set.ts, the same hold) — per set its time in the window and
+ * each worker's requests that started while it was the active set. eclip-live's sets are held against them
+ * (LiveSetMetrics' speedVsBaseline): the set is a property of the traffic, which every policy gets the same.
+ */
+export const ActiveSetMetrics = Type.Object(
+  {
+    holdMs: Num,
+    sets: Type.Array(
+      Type.Object(
+        {
+          /** As LiveSetMetrics' key: the workers' names, sorted, joined by '+'; '' while none is active. */
+          key: Type.String(),
+          timeS: Num,
+          share: Num,
+          workers: Type.Array(
+            Type.Object(
+              {
+                name: Type.String({ minLength: 1 }),
+                /** Requests that started while this set was active and completed in the window. */
+                requests: Type.Integer({ minimum: 0 }),
+                /** Their mean time from start to end (no queueing), µs; null without one. */
+                serviceUs: NullableNum,
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+export type ActiveSetMetrics = Type.Static<typeof ActiveSetMetrics>
 
 export const LiveMetrics = Type.Object(
   {
@@ -247,6 +295,8 @@ export const RunMetrics = Type.Object(
     realtime: Type.Optional(RealtimeMetrics),
     /** eclip-live runs: the active sets followed (LiveMetrics). */
     live: Type.Optional(LiveMetrics),
+    /** Baseline's run of a mix an eclip-live run follows a table for: the active sets of its traffic. */
+    activeSets: Type.Optional(ActiveSetMetrics),
   },
   { additionalProperties: false },
 )

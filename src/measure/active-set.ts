@@ -4,8 +4,11 @@
 // match the run's own. The run reports each request's set at its start; this gives the set at any other instant (the
 // set in force when a request completed: the "new set" a switch moved it into). Requests that had not completed when
 // the run ended are not in the observations: their worker's activity at the run's very end is missed.
+// A run that follows no table (baseline) got the same traffic: activeSetMetrics gives its requests by the set active
+// when each started, as a table-following run reports its own, so that the two can be compared set by set.
 import type { WorkerRequests } from '../execute/backend.ts'
-import { planKey } from '../formats/index.ts'
+import { type ActiveSetMetrics, keyNames, planKey } from '../formats/index.ts'
+import { mean } from './stats.ts'
 
 export interface ActiveSetTimeline {
   /** The key of the set active at `tUs` ('' when none): workers whose [activity start, end + hold) holds tUs. */
@@ -75,4 +78,66 @@ export function activeSetTimeline(
       return out
     },
   }
+}
+
+/**
+ * The request times (start to end, µs) of the requests that completed in (windowStartUs, windowEndUs], by the set
+ * `timeline` gives at their start and their worker: keyed `${set key}|${worker name}`.
+ */
+export function requestsBySet(
+  workers: readonly WorkerRequests[],
+  names: readonly string[],
+  timeline: ActiveSetTimeline,
+  windowStartUs: number,
+  windowEndUs: number,
+): Map<string, number[]> {
+  const service = new Map<string, number[]>()
+  workers.forEach((w, wi) => {
+    w.endUs.forEach((e, i) => {
+      if (!(e > windowStartUs && e <= windowEndUs)) return
+      const s = w.startUs[i] ?? e
+      const k = `${timeline.at(s)}|${names[wi]}`
+      const xs = service.get(k) ?? []
+      xs.push(e - s)
+      service.set(k, xs)
+    })
+  })
+  return service
+}
+
+/**
+ * The active sets of a run's traffic by the rule above (hold `holdUs`): per set, its time in the window
+ * (windowStartUs, windowEndUs] and each of its workers' requests that started while it was the active set and
+ * completed in the window, with their mean request time (start to end). Sets in order of size, then key.
+ */
+export function activeSetMetrics(
+  workers: readonly WorkerRequests[],
+  names: readonly string[],
+  holdUs: number,
+  windowStartUs: number,
+  windowEndUs: number,
+): ActiveSetMetrics {
+  const timeline = activeSetTimeline(workers, names, holdUs)
+  const service = requestsBySet(workers, names, timeline, windowStartUs, windowEndUs)
+  const timeUs = timeline.timeIn(windowStartUs, windowEndUs)
+  const windowS = (windowEndUs - windowStartUs) / 1e6
+  const keys = new Set([
+    ...Object.keys(timeUs),
+    ...[...service.keys()].map((k) => k.slice(0, k.lastIndexOf('|'))),
+  ])
+  const sets = [...keys]
+    .sort((a, b) => keyNames(a).length - keyNames(b).length || (a < b ? -1 : a > b ? 1 : 0))
+    .map((key) => {
+      const timeS = (timeUs[key] ?? 0) / 1e6
+      return {
+        key,
+        timeS,
+        share: windowS > 0 ? timeS / windowS : 0,
+        workers: (key === '' ? [] : keyNames(key)).map((name) => {
+          const xs = service.get(`${key}|${name}`) ?? []
+          return { name, requests: xs.length, serviceUs: xs.length > 0 ? mean(xs) : null }
+        }),
+      }
+    })
+  return { holdMs: holdUs / 1000, sets }
 }

@@ -4,6 +4,7 @@
 // bound: src/measure/system.ts; docs/design.md §6).
 import type { RunResult, RunSpec } from '../execute/backend.ts'
 import {
+  type ActiveSetMetrics,
   keyNames,
   type LiveMetrics,
   type LiveSetMetrics,
@@ -13,7 +14,7 @@ import {
   type WorkerResult,
 } from '../formats/index.ts'
 import { packedArea, packingBound } from '../profile/bound.ts'
-import { activeSetTimeline } from './active-set.ts'
+import { activeSetMetrics, activeSetTimeline } from './active-set.ts'
 import { jain, latencySummary, mean } from './stats.ts'
 import { achievedRoundsPerS, type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
 
@@ -24,6 +25,11 @@ export interface RunContext {
   /** Where the executed plan was written, relative to the results file (Run.planFile). */
   planFile?: string
   notes?: string[]
+  /**
+   * A run that follows no table, of a mix an eclip-live run of the same bench follows one for: the hold, µs, to
+   * rebuild its traffic's active sets with (RunMetrics.activeSets), which eclip-live's sets are held against.
+   */
+  activeSetsHoldUs?: number
 }
 
 /** Name of the solo run of a worker (one worker alone on the whole GPU under baseline). */
@@ -188,6 +194,16 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       }
     : undefined
   const live = liveMetrics(spec, result, inWindow, windowS)
+  const activeSets =
+    !spec.live && ctx.activeSetsHoldUs !== undefined
+      ? activeSetMetrics(
+          result.workers,
+          spec.workers.map((w) => w.name),
+          ctx.activeSetsHoldUs,
+          result.windowStartUs,
+          result.windowEndUs,
+        )
+      : undefined
   const energyJ = result.energyJ
   const rounds = achievedRoundsPerS(workers.map((w) => w.throughputRps))
   const synthetic = spec.profiles.some((p) => p.measured.method === 'synthetic')
@@ -224,6 +240,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       switchesPerRequest: workers.reduce((a, w) => a + w.switchesPerRequest, 0),
       ...(realtime ? { realtime } : {}),
       ...(live ? { live } : {}),
+      ...(activeSets ? { activeSets } : {}),
     },
     inputs: {
       profiles: synthetic ? 'synthetic' : 'measured',
@@ -264,6 +281,34 @@ export function attachProfileRefs(
       if (p) Object.assign(w, profileRefs(p, tolerance))
     }
   return runs
+}
+
+/**
+ * An eclip-live set against baseline's requests in the same set of the same traffic (its run's activeSets, rebuilt with
+ * the same hold): each worker's mean request time there over its own here, and the lowest of them. Absent without
+ * baseline's sets.
+ */
+function vsBaseline(set: LiveSetMetrics, traffic: ActiveSetMetrics | undefined, holdMs: number) {
+  if (!traffic || traffic.holdMs !== holdMs) {
+    delete set.speedVsBaseline
+    for (const w of set.workers) {
+      delete w.baselineRequests
+      delete w.baselineServiceUs
+      delete w.speedVsBaseline
+    }
+    return
+  }
+  const there = traffic.sets.find((x) => x.key === set.key)
+  for (const w of set.workers) {
+    const bw = there?.workers.find((x) => x.name === w.name)
+    w.baselineRequests = bw?.requests ?? 0
+    w.baselineServiceUs = bw?.serviceUs ?? null
+    w.speedVsBaseline = w.baselineServiceUs !== null && w.serviceUs ? w.baselineServiceUs / w.serviceUs : null
+  }
+  const speeds = set.workers.flatMap((w) =>
+    w.requests > 0 && w.speedVsBaseline != null ? [w.speedVsBaseline] : [],
+  )
+  set.speedVsBaseline = speeds.length > 0 ? Math.min(...speeds) : null
 }
 
 /**
@@ -361,6 +406,7 @@ export function normalise(runs: Run[]): Run[] {
           w.requests > 0 && w.speedVsHeld !== null ? [w.speedVsHeld] : [],
         )
         set.speedVsHeld = speeds.length > 0 ? Math.min(...speeds) : null
+        vsBaseline(set, base?.metrics.activeSets, lv.holdMs)
       }
     const rt = r.metrics.realtime
     if (rt && r.role === 'mix') {

@@ -268,6 +268,63 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
     assert.match(t, /p99 started here\/held/)
     assert.match(t, /ended here: n: p99\/held/)
   })
+
+  it("holds each active set against baseline's requests in the same set of the same traffic", async () => {
+    const runs = await live()
+    const base = runs.find((r) => r.role === 'mix' && r.policy === 'baseline')
+    const lr = runs.find((r) => r.role === 'mix' && r.policy === 'eclip-live')
+    const traffic = base?.metrics.activeSets
+    assert.ok(base && lr && traffic, "baseline's run has the active sets of its traffic")
+    // only baseline's: the static plan's run and the held runs have none
+    assert.ok(runs.every((r) => r === base || r.metrics.activeSets === undefined))
+    assert.equal(traffic.holdMs, 1)
+    close(
+      traffic.sets.reduce((a, s) => a + s.timeS, 0),
+      base.windowS,
+    )
+    // every request of baseline's window in exactly one set
+    for (const w of base.workers)
+      assert.equal(
+        traffic.sets.reduce((a, s) => a + (s.workers.find((x) => x.name === w.name)?.requests ?? 0), 0),
+        w.requests,
+        w.name,
+      )
+    const lv = lr.metrics.live as NonNullable<Run['metrics']['live']>
+    let compared = 0
+    for (const s of lv.sets)
+      for (const w of s.workers) {
+        const bw: { requests: number; serviceUs: number | null } | undefined = traffic.sets
+          .find((x) => x.key === s.key)
+          ?.workers.find((x) => x.name === w.name)
+        assert.equal(w.baselineRequests, bw?.requests ?? 0, `${s.key} ${w.name}`)
+        if (w.requests > 0 && bw?.serviceUs) {
+          close(w.speedVsBaseline, bw.serviceUs / (w.serviceUs as number))
+          compared++
+        } else assert.equal(w.speedVsBaseline, null)
+      }
+    assert.ok(compared >= 3, `${compared} workers' sets compared`)
+    // a worker alone runs baseline's placement on the whole GPU, as under baseline in the same stretch of traffic
+    for (const s of lv.sets.filter((x) => x.workers.length === 1 && x.speedVsBaseline != null))
+      assert.ok(Math.abs((s.speedVsBaseline as number) - 1) < 0.05, `${s.key} ${s.speedVsBaseline}`)
+    const t = textReport(runs)
+    assert.match(t, /baseline n: µs here\/there +vs baseline in the same set/)
+    // without baseline in the bench, no such column
+    const alone = await runExperiment(
+      liveExperiment(
+        {
+          name: 'duo',
+          workers: [
+            { model: 'alexnet', arrival: onoff },
+            { model: 'vgg19', arrival: onoff },
+          ],
+        } as Mix,
+        { policies: ['eclip-live'], holdUs: 1000, seed: 3, solo: false },
+      ),
+    )
+    const only = alone.find((r) => r.role === 'mix')?.metrics.live
+    assert.ok(only?.sets.every((s) => s.speedVsBaseline === undefined))
+    assert.doesNotMatch(textReport(alone), /vs baseline in the same set/)
+  })
 })
 
 describe('eclip-live in the bench above 6 workers: the sets traffic shows planned on demand', () => {

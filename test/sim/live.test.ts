@@ -2,7 +2,7 @@
 // stays active for the hold time after its last request, set changes are counted, and bad tables are refused.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { RunSpec } from '../../src/execute/backend.ts'
+import type { RunResult, RunSpec, WorkerRequests } from '../../src/execute/backend.ts'
 import { simulate } from '../../src/execute/sim/index.ts'
 import {
   arrivalRecord,
@@ -14,7 +14,8 @@ import {
   planKey,
   unionPool,
 } from '../../src/formats/index.ts'
-import { activeSetTimeline } from '../../src/measure/active-set.ts'
+import { activeSetMetrics, activeSetTimeline } from '../../src/measure/active-set.ts'
+import { buildRun, normalise } from '../../src/measure/metrics.ts'
 import { ALL, gpu, planOf, profileOf, scaling, specOf } from './fixtures.ts'
 
 const flat = (us: number) => () => us
@@ -246,5 +247,119 @@ describe('simulator: following a plan table (eclip-live)', () => {
       /no plan for the subset b#1/,
     )
     assert.throws(() => run(-1), /hold time must be ≥ 0/)
+  })
+})
+
+/** Requests of one worker from [start, end) pairs, each arriving as it starts (a closed loop). */
+const requests = (...xs: [number, number][]): WorkerRequests => ({
+  arrivalUs: xs.map(([s]) => s),
+  startUs: xs.map(([s]) => s),
+  endUs: xs.map(([, e]) => e),
+})
+
+/** A run's raw result with the window (0, 1000] µs. */
+const resultOf = (workers: WorkerRequests[], live?: RunResult['live']): RunResult => ({
+  workers,
+  windowStartUs: 0,
+  windowEndUs: 1000,
+  energyJ: 1,
+  energySource: 'placeholder',
+  smBusyUs: null,
+  kernels: null,
+  wallS: 0,
+  notes: [],
+  ...(live ? { live } : {}),
+})
+
+describe('the active sets of a run that follows no table (baseline), against eclip-live in the same set', () => {
+  // a: [0,100) [100,200) [200,300); b: [250,450). Hold 20 µs: a active [0,320), b [250,470): a alone [0,250),
+  // a+b [250,320), b alone [320,470), none after.
+  const base = [requests([0, 100], [100, 200], [200, 300]), requests([250, 450])]
+
+  it("gives each set's time and each worker's requests by the set active when they started", () => {
+    const m = activeSetMetrics(base, [A, B], 20, 0, 1000)
+    assert.equal(m.holdMs, 0.02)
+    assert.deepEqual(
+      m.sets.map((x) => [x.key, Math.round(x.timeS * 1e6), x.workers.map((w) => [w.requests, w.serviceUs])]),
+      [
+        ['', 530, []],
+        [A, 250, [[3, 100]]],
+        [B, 150, [[0, null]]],
+        [
+          `${A}+${B}`,
+          70,
+          [
+            [0, null],
+            [1, 200],
+          ],
+        ],
+      ],
+    )
+    // the window counts requests that end inside it; the shares add up to 1
+    const late = activeSetMetrics(base, [A, B], 20, 150, 1000)
+    assert.deepEqual(late.sets.find((x) => x.key === A)?.workers[0], { name: A, requests: 2, serviceUs: 100 })
+    assert.ok(Math.abs(m.sets.reduce((t, x) => t + x.share, 0) - 1) < 1e-12)
+    // a request queued before it starts makes its worker active from its arrival: b arrives at 230
+    const queued = { ...requests([250, 450]), arrivalUs: [230] }
+    const q = activeSetMetrics([base[0] as WorkerRequests, queued], [A, B], 20, 0, 1000)
+    assert.equal(Math.round((q.sets.find((x) => x.key === `${A}+${B}`)?.timeS ?? 0) * 1e6), 90)
+    // hold 100 µs: a stays active until 400, so a+b lasts [250, 400)
+    const h = activeSetMetrics(base, [A, B], 100, 0, 1000)
+    assert.equal(Math.round((h.sets.find((x) => x.key === `${A}+${B}`)?.timeS ?? 0) * 1e6), 150)
+  })
+
+  it('holds each eclip-live set against baseline in the same set: its mean request time there over here', () => {
+    const a = profileOf('a', [flat(100)])
+    const b = profileOf('b', [flat(100)])
+    const table = tableOf(a, b)
+    const full = table.plans.find((e) => e.key === planKey([A, B]))?.plan as Plan
+    const spec = { ...specOf(full, [a, b], { windowS: 0.001 }), mix: 't' }
+    const baseSpec: RunSpec = { ...spec, key: 't|baseline|-|bmix', plan: { ...full, policy: 'baseline' } }
+    const baseRun = buildRun(baseSpec, resultOf(base), { backend: 'sim', activeSetsHoldUs: 20 })
+    // eclip-live in the same traffic: a's requests take 80 µs alone, b's 150 beside a
+    const liveOf = (holdUs: number) =>
+      buildRun(
+        { ...spec, live: { table, holdUs } },
+        resultOf([requests([0, 80], [80, 160], [160, 240], [240, 320]), requests([250, 400])], {
+          holdUs,
+          keys: [A, `${A}+${B}`],
+          requestPlans: [[0, 0, 0, 0], [1]],
+          setTimeUs: { [A]: 250, [`${A}+${B}`]: 90, [B]: 80, '': 580 },
+          switches: 3,
+          switchesTotal: 3,
+          fallbacks: {},
+        }),
+        { backend: 'sim' },
+      )
+    const liveRun = liveOf(20)
+    normalise([baseRun, liveRun])
+    assert.ok(baseRun.metrics.activeSets, "baseline's run has its traffic's sets")
+    const sets = liveRun.metrics.live?.sets ?? []
+    const alone = sets.find((x) => x.key === A)
+    assert.deepEqual(
+      [alone?.workers[0]?.baselineRequests, alone?.workers[0]?.baselineServiceUs, alone?.speedVsBaseline],
+      [3, 100, 100 / 80],
+    )
+    const both = sets.find((x) => x.key === `${A}+${B}`)
+    // a has no request there on either side (null); b's 150 µs against baseline's 200
+    assert.deepEqual(
+      both?.workers.map((w) => [w.name, w.requests, w.baselineRequests, w.speedVsBaseline]),
+      [
+        [A, 0, 0, null],
+        [B, 1, 1, 200 / 150],
+      ],
+    )
+    assert.equal(both?.speedVsBaseline, 200 / 150)
+    // another hold than baseline's sets were rebuilt with, or no baseline sets: no comparison
+    const other = liveOf(50)
+    normalise([baseRun, other])
+    assert.ok(other.metrics.live?.sets.every((x) => x.speedVsBaseline === undefined))
+    const plain = buildRun(baseSpec, resultOf(base), { backend: 'sim' })
+    assert.equal(plain.metrics.activeSets, undefined)
+    normalise([plain, liveRun])
+    assert.ok(liveRun.metrics.live?.sets.every((x) => x.speedVsBaseline === undefined))
+    assert.ok(
+      liveRun.metrics.live?.sets.every((x) => x.workers.every((w) => w.speedVsBaseline === undefined)),
+    )
   })
 })
