@@ -109,7 +109,13 @@ export function spreadLines(
       const m = mean(rs.map(totalRps)) as number
       const parts = [
         ...(rs.some((r) => typeof r.bench?.servedVsBench === 'number')
-          ? [say('served ÷ bench', spread(rs, (r) => r.bench?.servedVsBench), (x) => x.toFixed(2))]
+          ? [
+              say(
+                'served ÷ bench',
+                spread(rs, (r) => r.bench?.servedVsBench),
+                (x) => x.toFixed(2),
+              ),
+            ]
           : []),
         say('Σ req/s', rps, (x) => (m > 0 ? `${((x / m) * 100).toFixed(1)}%` : '–')),
       ]

@@ -33,6 +33,7 @@ import { arrivalTables } from './arrivals-report.ts'
 import { DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import { connectExternal, type ExternalOptions, externalRuns, externalTarget } from './external.ts'
+import { spreadLines, windowWords } from './repeats.ts'
 import {
   type ClientsSpec,
   DEFAULT_MAX_OUTSTANDING,
@@ -42,7 +43,6 @@ import {
   serveReport,
   type TransportOutcome,
 } from './serve-bench.ts'
-import { spreadLines, windowWords } from './repeats.ts'
 import { benchTables, compareWithBench, loopKey, missingBenchRuns } from './vs-bench.ts'
 
 /**
@@ -134,7 +134,8 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
   const lengths =
     (o.workloads && o.workloads.length > 0 && (o.duration === undefined || o.warmup === undefined)
       ? 'run length: each workload its own'
-      : `warm-up ${o.warmup ?? 2} s, window ${o.duration ?? 10} s per run`) + (repeatWords ? `; ${repeatWords}` : '')
+      : `warm-up ${o.warmup ?? 2} s, window ${o.duration ?? 10} s per run`) +
+    (repeatWords ? `; ${repeatWords}` : '')
   // eclip serve started here per (mix, policy), or an external server (--url) per mix, its runs named by its label
   const eclip = 'external' in o ? undefined : o
   const ext = 'external' in o ? o.external : undefined

@@ -474,7 +474,10 @@ async function measureTransport(
     const e0 = first.metrics.get('nv_energy_consumption')
     const e1 = last.metrics.get('nv_energy_consumption')
     const energyJ = e0 && e1 ? e1.value - e0.value : null
-    const labelled = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
+    const labelled = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as
+      | 'nvml'
+      | 'simulated'
+      | undefined
     // another server's counter without eclip's source label (Triton's) is its own reading, source unstated
     const source = labelled ?? (target.run.backend === 'external' ? 'server' : undefined)
     const requests = results.reduce((a, w) => a + w.requests, 0)
@@ -621,10 +624,10 @@ export function serveReport(
     (v: (r: ServeRun) => number | null | undefined, digits = 2) =>
     (rs: ServeRun[]) =>
       summaryCell(rs.map(v), digits)
-  const meanRow = (v: (r: ServeRun) => number | null | undefined, digits = 2): [string, (rs: ServeRun[]) => string] => [
-    'mean',
-    (rs) => f(meanOverArms(rs, v), digits),
-  ]
+  const meanRow = (
+    v: (r: ServeRun) => number | null | undefined,
+    digits = 2,
+  ): [string, (rs: ServeRun[]) => string] => ['mean', (rs) => f(meanOverArms(rs, v), digits)]
   // a worker's value in each cell: its mean over the arm's windows
   const perWorker = (v: (w: ServeWorkerResult) => number | null, digits: number) => (rs: ServeRun[]) =>
     (rs[0]?.workers ?? [])

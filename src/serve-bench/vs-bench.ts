@@ -174,7 +174,13 @@ export function benchTables(
       ],
     )
   const worker = (rs: ServeRun[], i: number) =>
-    f(mean(rs.flatMap((r) => (typeof r.workers[i]?.servedVsBench === 'number' ? [r.workers[i].servedVsBench] : []))))
+    f(
+      mean(
+        rs.flatMap((r) =>
+          typeof r.workers[i]?.servedVsBench === 'number' ? [r.workers[i].servedVsBench] : [],
+        ),
+      ),
+    )
   return [
     grid(
       `Served ÷ bench: Σ served req/s ÷ Σ the eclip bench req/s of the same mix, policy${external ? ` (an external server's: the bench's ${external})` : ''}, batch and loop${rep ? '; mean over windows [min–max]' : ''}`,
