@@ -1,21 +1,20 @@
 // serve-bench --repeats and --server-starts on the simulator: several windows per (mix, policy, transport), back to
 // back after one warm-up, each a run of its own in results.json (its server start and window), its ratios to
 // baseline's window of the same server start and index; the report's cells as mean [min–max] and a spread line per
-// arm (within a server, between server starts); the flags' bad values refused; --url measures windows of a server it
-// did not start and refuses to start fresh ones. The summaries themselves (repeats.ts) on runs made up here.
+// arm (within a server, between server starts); the flags' bad values refused, --server-starts with --url (whose
+// windows serve-bench-url.test.ts measures). The summaries themselves (repeats.ts) on runs made up here.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
-import YAML from 'yaml'
+import { describe, it } from 'node:test'
 import { readFile, type ServeResults, type ServeRun } from '../../src/formats/index.ts'
-import { type Running, startServe } from '../../src/serve/index.ts'
 import { hostCpu, hostCpuNote, hostCpuPerRequest } from '../../src/serve-bench/host-cpu.ts'
 import { meanOverArms, spread, summaryCell } from '../../src/serve-bench/repeats.ts'
 import { normaliseServeRuns } from '../../src/serve-bench/serve-bench.ts'
 import { runScript } from './helpers.ts'
+import { servedRun } from './served-runs.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const BENCH = join(import.meta.dirname, 'fixtures', 'bench-mix1-sim.json')
@@ -176,104 +175,10 @@ describe('eclip serve-bench --repeats on the simulator', () => {
   })
 })
 
-describe('serve-bench --url --repeats: windows of a server it did not start', () => {
-  let running: Running
-  let dir: string
-  before(async () => {
-    dir = tmp()
-    const config = join(dir, 'serve.yaml')
-    writeFileSync(
-      config,
-      YAML.stringify({
-        policy: 'baseline',
-        models: [0, 1, 2].map((i) => ({ name: `alexnet-${i}`, model: 'alexnet' })),
-      }),
-    )
-    running = await startServe({ config, port: 0, grpcPort: null, frontends: 0 })
-  })
-  after(async () => {
-    await running?.server.close()
-  })
-
-  it('measures three windows of it, each a run under its label', async () => {
-    const out = join(dir, 'out')
-    const r = await serveBench([
-      ...['--url', running.url, '--label', 'there', '--mix', 'mix7', '--repeats', '3', ...SHORT],
-      ...['--out', out],
-    ])
-    assert.equal(r.status, 0, r.stderr)
-    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
-    assert.deepEqual(
-      results.runs.map((x) => x.id),
-      [1, 2, 3].map((k) => `mix7|there|bmix|external|s1w${k}`),
-    )
-    assert.ok(results.runs.every((x) => x.workers.every((w) => w.requests > 0)))
-    assert.match(
-      results.provenance.notes ?? '',
-      /3 windows back to back after one warm-up per server start, 1 server \(external\)/,
-    )
-    assert.match(
-      r.stdout,
-      /\nmix7 there: 1 server start, 3 windows; Σ req\/s within a server \d+\.\d%, between servers not measured/,
-    )
-  })
-})
-
 describe('summaries over an arm’s windows (repeats.ts)', () => {
-  /** A run made up for the summaries: its mix, policy, window and Σ req/s over one worker. */
-  const made = (policy: 'baseline' | 'eclip', server: number, window: number, rps: number): ServeRun =>
-    ({
-      id: `m|${policy}|bmix|sim|s${server}w${window}`,
-      mix: 'm',
-      policy,
-      backend: 'sim',
-      simulated: true,
-      batch: null,
-      gpu: { name: 'g', smCount: 132, sliceSize: 8 },
-      concurrency: 1,
-      warmupS: 1,
-      windowS: 1,
-      startS: 1,
-      planSolver: 'none',
-      workers: [
-        {
-          name: 'a#0',
-          served: 'a-0',
-          model: 'alexnet',
-          batch: 1,
-          dtype: 'fp16',
-          requests: rps,
-          items: rps,
-          throughputRps: rps,
-          itemsPerS: rps,
-          latencyUs: null,
-          errors: 0,
-          errorsTotal: 0,
-          errorStatuses: {},
-          serverQueueUs: null,
-          serverComputeUs: null,
-          normVsBaseline: null,
-          p95VsBaseline: null,
-          fullGpuUs: 1000,
-          packedAreaSmUs: 1000 * 132,
-        },
-      ],
-      metrics: {
-        requests: rps,
-        errors: 0,
-        errorsTotal: 0,
-        energyJ: null,
-        energySource: null,
-        meanPowerW: null,
-        requestsPerJ: null,
-        throughputVsBaseline: null,
-        p95VsBaseline: null,
-        energyEffVsBaseline: null,
-        eventLoopUtilisation: null,
-      },
-      repeat: { server, window },
-      notes: [],
-    }) as ServeRun
+  /** A run made up for the summaries: a policy's window of a server start, one worker at `rps`. */
+  const made = (policy: 'baseline' | 'eclip', server: number, window: number, rps: number) =>
+    servedRun(policy, [rps], { server, window })
 
   it('a cell: one value as before; several: mean [min–max] over those that have one', () => {
     assert.equal(summaryCell([0.5]), '0.50')
@@ -291,7 +196,7 @@ describe('summaries over an arm’s windows (repeats.ts)', () => {
       made('baseline', 2, 1, 130),
       made('baseline', 2, 2, 134),
     ]
-    const rps = (r: ServeRun) => r.metrics.requests
+    const rps = (r: ServeRun) => r.workers[0]?.throughputRps
     assert.deepEqual(spread(runs, rps), { within: 10, between: 27, starts: 2, windows: 4 })
     assert.deepEqual(spread(runs.slice(0, 2), rps), { within: 10, between: null, starts: 1, windows: 2 })
     assert.deepEqual(spread([runs[0], runs[2]] as ServeRun[], rps), {
