@@ -1,9 +1,9 @@
 // One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), or by a
 // server already running (--url, external.ts), driven through KServe v2 by clients in processes of their own
 // (client-pool.ts): closed loop, or at each worker's scheduled arrival times where the mix gives sources
-// (open-loop.ts); per-worker throughput and client-side latency over a steady window, energy from the server's
-// /metrics at the window's edges, the server's event-loop utilisation and host CPU in the window. Then the ratios to
-// the mix's baseline run.
+// (open-loop.ts); per-worker throughput and client-side latency over a steady window (or several back to back,
+// --repeats: each a run of its own), energy from the server's /metrics at the window's edges, the server's event-loop
+// utilisation and host CPU in the window. Then the ratios to the mix's baseline run, and the report.
 import { writeFileSync } from 'node:fs'
 import type { EventLoopUtilization } from 'node:perf_hooks'
 import type {
