@@ -13,8 +13,11 @@
 #      as .device/before.tar.xz, unpacked to .device/before/eclip.mjs), else .device/eclip/eclip.mjs.
 # Usage there: OUT=... gpu/scripts/device-hotpath.sh NAME [serve-bench options...]
 #   env: MIX (mix7) MODELS (the mix's models for step 2: alexnet,alexnet,alexnet) BATCH (1) POLICIES
-#        (baseline,eclip-fit) TRANSPORTS (shm) DURATION (4) WARMUP (1) REPEATS (2) STEPS ("1 2 3") LEGS
-#        LIMIT_S (560: a step that would not end by then is skipped)
+#        (baseline,eclip-fit) TRANSPORTS (shm) DURATION (4) WARMUP (1) REPEATS (2: step 2's alternations) STEPS
+#        ("1 2 3") LEGS SERVE_REPEATS (1: step 3's serve-bench --repeats, windows back to back per server start)
+#        SERVER_STARTS (1: serve-bench --server-starts, fresh servers per policy in each leg)
+#        LIMIT_S (560: a step that would not end by then is skipped; a leg when less than its estimate is left: per
+#        policy and server start 25 s of start-up, then per transport its warm-up, windows and 2 s)
 # Writes $OUT/NAME.log, $OUT/NAME-rate.json (step 2, one line per run) and $OUT/NAME.tgz (step 3's bench and serve
 # directories); prints a short table last.
 set -uo pipefail
@@ -56,12 +59,20 @@ if [[ $steps == *" 3 "* ]]; then
     --duration "${DURATION:-4}" --warmup "${WARMUP:-1}" --no-solo --no-plots --no-sim-compare --out "$dir/bench" \
     >>"$log" 2>&1
   echo "bench exit $? at ${SECONDS} s" | tee -a "$log"
+  sb=(--duration "${DURATION:-4}" --warmup "${WARMUP:-1}")
+  sb_repeats=${SERVE_REPEATS:-1}; sb_starts=${SERVER_STARTS:-1}
+  [ "$sb_repeats" != 1 ] && sb+=(--repeats "$sb_repeats")
+  [ "$sb_starts" != 1 ] && sb+=(--server-starts "$sb_starts")
+  per_start=$((25 + ($(cut -d. -f1 <<<"${WARMUP:-1}") + $(cut -d. -f1 <<<"${DURATION:-4}") * sb_repeats + 2) * \
+    $(tr ',' '\n' <<<"$transports" | grep -c .)))
+  leg_est=$((per_start * sb_starts * $(tr ',' '\n' <<<"$policies" | grep -c .)))
+  [ "$leg_est" -lt 100 ] && leg_est=100
   for leg in $legs; do
     IFS=: read -r lname lenv lopts <<<"$leg"
-    [ "$(left)" -lt 100 ] && { echo "skipped serve-bench leg $lname ($(left) s left)" | tee -a "$log"; continue; }
+    [ "$(left)" -lt "$leg_est" ] && { echo "skipped serve-bench leg $lname ($(left) s left, estimate $leg_est s)" | tee -a "$log"; continue; }
     echo "== serve-bench leg $lname ($lenv) --transport $transports $* (at ${SECONDS} s)" | tee -a "$log"
     (export ${lenv//,/ }; eclip serve-bench --backend gpu --mix "$mix" --policies "$policies" --batch "$batch" \
-      --duration "${DURATION:-4}" --warmup "${WARMUP:-1}" --transport "$transports" --bench "$dir/bench/results.json" \
+      "${sb[@]}" --transport "$transports" --bench "$dir/bench/results.json" \
       --out "$dir/serve-$lname" "$@" ${lopts//,/ } 2>&1 | grep -v '^gpu: captured' >>"$log"
     echo "serve-bench exit ${PIPESTATUS[0]} at ${SECONDS} s" | tee -a "$log")
   done
@@ -76,8 +87,9 @@ for leg in $legs; do
     [ -f "$f" ] || f=$dir/serve-$lname/report.txt
     [ -f "$f" ] || continue
     echo "-- leg $lname ($t)"
-    awk '/^Served ÷ bench/{p=1} p&&/^$/{p=0} p' "$f"
-    grep -E 'host CPU in the window' "$f" | sed -E 's/^ +note: host CPU in the window: /    host CPU: /'
+    awk '/^(Served ÷ bench|Spread over the repeats|Server CPU per request)/{p=1} p&&/^$/{p=0} p' "$f"
+    grep -q '^Spread over the repeats' "$f" ||
+      grep -E 'host CPU in the window' "$f" | sed -E 's/^ +note: host CPU in the window: /    host CPU: /'
   done
 done
 grep -E 'passed|failed' "$log" | tail -2

@@ -14,15 +14,19 @@
 # baseline only, after the workloads (serve/ → serve-alone/): what DISB's RT latency increase is taken against, served.
 # Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...]
 #   env: PROFILES (default: the shipped profiles/<gpu> made on this GPU) WORKLOADS (none: MIXES) MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
+#        REPEATS (1: serve-bench --repeats, windows back to back per server start) SERVER_STARTS (1: serve-bench
+#        --server-starts, fresh servers per (mix, policy)); both also for ALONE's runs
 #        BENCH_DURATION, BENCH_WARMUP (the bench's window and warm-up; default DURATION, WARMUP)
 #        LIMIT_S (560: a step that would not end by then is skipped, and each is cut there, so the tar comes back)
-#        EST_S (estimate of the serve-bench step, s; default 30 + 10 per transport per (mix, policy)) BENCH=0
-#        (serve-bench alone, no ratio) FRONTENDS (serve-bench --frontends; default: serve-bench's) ALONE (none)
+#        EST_S (estimate of the serve-bench step, s; default per (mix, policy) and server start 25 s of start-up
+#        plus, per transport, its warm-up, REPEATS windows and 2 s: fitted to the serve-bench steps of
+#        results/h100/serve-sweep/*/device.log) BENCH=0 (serve-bench alone, no ratio) FRONTENDS (serve-bench
+#        --frontends; default: serve-bench's) ALONE (none)
 # Writes $OUT/NAME.tgz (bench/ and serve/<transport>/: results.json, requests.csv, report.txt) and $OUT/NAME.log;
 # prints each transport's served ÷ bench tables and host CPU per request last.
-# Time: every (mix, policy) starts a fresh server and Python backend (torch import, build, capture: ~20-30 s on the
-# H100), then each transport's warm-up and window: with the defaults (1 mix × 2 policies, 4 transports) ≈ 1 min of
-# bench and ≈ 2.5 min of serve-bench. WORKLOADS=disb-A,disb-B POLICIES=baseline,model-wise TRANSPORTS=http,grpc
+# Time: every (mix, policy) — every server start of it with SERVER_STARTS — starts a fresh server and Python backend
+# (torch import, build, capture: ~15-30 s on the H100), then each transport's warm-up and REPEATS windows: with the
+# defaults (1 mix × 2 policies, 4 transports) ≈ 1 min of bench and ≈ 2.5 min of serve-bench. WORKLOADS=disb-A,disb-B POLICIES=baseline,model-wise TRANSPORTS=http,grpc
 # DURATION=20: a simulated bench in under a minute, then four servers with two transports each.
 set -uo pipefail
 name=${1:?usage: device-serve-bench.sh NAME [serve-bench options...]}
@@ -32,10 +36,13 @@ mixes=${MIXES:-mix3}; policies=${POLICIES:-baseline,eclip-fit}; batch=${BATCH:-8
 workloads=${WORKLOADS:-}
 duration=${DURATION:-5}; warmup=${WARMUP:-2}; transports=${TRANSPORTS:-http,grpc,shm,cuda-shm}
 limit=${LIMIT_S:-560}
+repeats=${REPEATS:-1}; starts=${SERVER_STARTS:-1}
 # a workload file or `disb` counts as five workloads in the estimate
 count=$(tr ',' '\n' <<<"${workloads:-$mixes}" | awk 'NF { n += ($0 ~ /^disb$|\.ya?ml$/) ? 5 : 1 } END { print n }')
 runs=$((count * ($(tr ',' '\n' <<<"$policies" | grep -vc '^baseline$') + 1)))
-est=${EST_S:-$(((30 + (${duration%.*} + ${warmup%.*} + 3) * $(tr ',' '\n' <<<"$transports" | grep -c .)) * runs))}
+# seconds of one server start: its start-up, then per transport a warm-up, the windows and the clients' start and stop
+per_start=$((25 + (${warmup%.*} + ${duration%.*} * repeats + 2) * $(tr ',' '\n' <<<"$transports" | grep -c .)))
+est=${EST_S:-$((per_start * starts * runs))}
 . "$(dirname "$0")/device-env.sh"
 dir=/tmp/$name
 rm -rf "$dir"; mkdir -p "$dir"
@@ -44,6 +51,8 @@ common=(--mix "$mixes" --policies "$policies" --batch "$batch")
 [ -n "$workloads" ] && common=(--workload "$workloads" --policies "$policies")
 [ -n "${PROFILES:-}" ] && common+=(--profiles "$PROFILES")
 served=(--duration "$duration" --warmup "$warmup")
+[ "$repeats" != 1 ] && served+=(--repeats "$repeats")
+[ "$starts" != 1 ] && served+=(--server-starts "$starts")
 benchw=(--duration "${BENCH_DURATION:-$duration}" --warmup "${BENCH_WARMUP:-$warmup}")
 eclip() { left=$((limit - SECONDS)); timeout -k 10 $((left > 30 ? left : 30)) /tmp/node .device/eclip/eclip.mjs "$@"; }
 SECONDS=0
@@ -76,7 +85,7 @@ else
 fi
 if [ -n "${ALONE:-}" ]; then
   n_alone=$(tr ',' '\n' <<<"$ALONE" | awk 'NF { n += ($0 ~ /\.ya?ml$/) ? 4 : 1 } END { print n }')
-  est_alone=$(((30 + (${duration%.*} + ${warmup%.*} + 3) * $(tr ',' '\n' <<<"$transports" | grep -c .)) * n_alone))
+  est_alone=$((per_start * starts * n_alone))
   if [ $((SECONDS + est_alone)) -gt "$limit" ]; then
     echo "skipped serve-bench of $ALONE (${SECONDS} s in, estimate $est_alone s, limit $limit s)" | tee -a "$log"; rc=1
   else
@@ -98,9 +107,14 @@ for part in serve serve-alone; do
     [ -f "$f" ] || continue
     echo "==== $part $t"
     grep -E '^WARNING' "$f" | grep -v SYNTHETIC
-    # the served ÷ bench tables (to the first blank line after each title) and each run's host CPU per request
-    awk '/^(Served ÷ bench|Throughput vs baseline \(mean over workers\), served|Real-time requests|Per worker: offered)/{p=1} p&&/^$/{p=0} p' "$f"
-    grep -E '^[A-Za-z0-9_.-]+ [a-z-]+ \[|host CPU in the window' "$f" | sed -E 's/ requests in .*//; s/^ +note: host CPU in the window: /    host CPU: /'
+    # the served ÷ bench tables (to the first blank line after each title) and each run's host CPU per request; with
+    # repeats, the STP ratio, worst worker and host-CPU tables (mean [min–max] over the windows) and the spread lines
+    awk '/^(Served ÷ bench|Throughput vs baseline \(mean over workers\), served|Real-time requests|Per worker: offered|Spread over the repeats)/{p=1} p&&/^$/{p=0} p' "$f"
+    if [ "$repeats" = 1 ] && [ "$starts" = 1 ]; then
+      grep -E '^[A-Za-z0-9_.-]+ [a-z-]+ \[|host CPU in the window' "$f" | sed -E 's/ requests in .*//; s/^ +note: host CPU in the window: /    host CPU: /'
+    else
+      awk '/^(System throughput STP .* ÷ baseline STP|Worst worker|Server CPU per request)/{p=1} p&&/^$/{p=0} p' "$f"
+    fi
   done
 done
 echo "== done at ${SECONDS} s"

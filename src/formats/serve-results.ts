@@ -189,9 +189,22 @@ export const ServeVsBench = Type.Object(
 )
 export type ServeVsBench = Type.Static<typeof ServeVsBench>
 
+/**
+ * serve-bench --repeats / --server-starts: which window of which server start a run is, both counted from 1. The
+ * windows of one server start run back to back after its one warm-up; each server start is a fresh `eclip serve`.
+ */
+export const ServeRepeat = Type.Object(
+  { server: Type.Integer({ minimum: 1 }), window: Type.Integer({ minimum: 1 }) },
+  { additionalProperties: false },
+)
+export type ServeRepeat = Type.Static<typeof ServeRepeat>
+
 export const ServeRun = Type.Object(
   {
-    /** Unique in the file: `${mix}|${policy or external label}|b${batch ?? 'mix'}|${backend}`. */
+    /**
+     * Unique in the file: `${mix}|${policy or external label}|b${batch ?? 'mix'}|${backend}`, and `|s${server}w${window}`
+     * where the run is one window of several (`repeat`).
+     */
     id: Type.String({ minLength: 1 }),
     mix: Type.String({ minLength: 1 }),
     /** The serve policy; null for an external server (its scheduling is its own: `external.label` names the run). */
@@ -226,6 +239,8 @@ export const ServeRun = Type.Object(
     /** The server measured, where serve-bench did not start it (--url). */
     external: Type.Optional(ServeExternal),
     bench: Type.Optional(ServeVsBench),
+    /** Which window of which server start (serve-bench --repeats, --server-starts); absent: the one window of one. */
+    repeat: Type.Optional(ServeRepeat),
     notes: Type.Array(Type.String()),
   },
   { additionalProperties: false },
@@ -249,8 +264,14 @@ export const ServeResults = Type.Object(
 )
 export type ServeResults = Type.Static<typeof ServeResults>
 
-export function serveRunId(mix: string, policy: string, batch: number | null, backend: string): string {
-  return `${mix}|${policy}|b${batch ?? 'mix'}|${backend}`
+export function serveRunId(
+  mix: string,
+  policy: string,
+  batch: number | null,
+  backend: string,
+  repeat?: ServeRepeat,
+): string {
+  return `${mix}|${policy}|b${batch ?? 'mix'}|${backend}${repeat ? `|s${repeat.server}w${repeat.window}` : ''}`
 }
 
 /** The name a run goes by in tables and its id: its policy, or an external server's label. */
@@ -263,7 +284,7 @@ export function serveResultsConsistencyErrors(r: ServeResults): string[] {
   r.runs.forEach((run, i) => {
     if (ids.has(run.id)) errors.push(`/runs/${i}/id: duplicate run id ${run.id}`)
     ids.add(run.id)
-    const id = serveRunId(run.mix, serveRunName(run), run.batch, run.backend)
+    const id = serveRunId(run.mix, serveRunName(run), run.batch, run.backend, run.repeat)
     if (run.id !== id) errors.push(`/runs/${i}/id: expected "${id}"`)
     const external = run.backend === 'external'
     if (external !== (run.policy === null) || external !== (run.external !== undefined))

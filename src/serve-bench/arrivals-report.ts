@@ -4,11 +4,14 @@
 import { type ServeRun, serveRunName } from '../formats/index.ts'
 import { gridTable } from '../report/tables.ts'
 import { describeArrival } from '../workload/arrivals.ts'
+import { windowWords } from './repeats.ts'
 
 const f = (v: number | null | undefined, digits = 2) =>
   v === null || v === undefined ? '–' : v.toFixed(digits)
 const ms = (us: number | null | undefined) => f(us == null ? null : us / 1000, 2)
 const pct = (x: number | null | undefined) => (x == null ? '–' : `${(x * 100).toFixed(1)}%`)
+/** A row's policy (or label), and its window where it is one of several (--repeats, --server-starts). */
+const armWords = (r: ServeRun) => `${serveRunName(r)}${r.repeat ? ` (${windowWords(r)})` : ''}`
 
 /** The tables, '' when no run has arrival sources. `label` says what the numbers are, as serveReport's. */
 export function arrivalTables(runs: readonly ServeRun[], label: string): string {
@@ -36,7 +39,7 @@ export function arrivalTables(runs: readonly ServeRun[], label: string): string 
           const b = r.bench?.realtime
           return [
             r.mix,
-            serveRunName(r),
+            armWords(r),
             ms(m?.meanUs),
             ms(m?.p99Us),
             pct(m?.withinSlo),
@@ -70,7 +73,7 @@ export function arrivalTables(runs: readonly ServeRun[], label: string): string 
       loaded.flatMap((r) =>
         r.workers.map((w) => [
           r.mix,
-          serveRunName(r),
+          armWords(r),
           `${w.name}${w.priority === 'realtime' ? ' (RT)' : ''}`,
           r.loop?.kind === 'open' ? `poisson ${r.loop.ratePerWorker} req/s` : describeArrival(w.arrival),
           w.open ? f(w.open.offeredRps, 1) : 'closed',

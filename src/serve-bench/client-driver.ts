@@ -1,7 +1,7 @@
 // One process's part of a serve-bench run's clients: KServe v2 clients per model (full batches; closed loop, or open
 // loop at the times of the model's arrival schedule) over the transport asked for (clients/: HTTP binary tensors,
 // gRPC, system or CUDA shared memory), each model with the slots of this process's share; the warm-up, and the
-// window's edges as /metrics readings (read by one process of the run). Its phases — open, start on the run's time
+// windows' edges as /metrics readings (read by one process of the run; several windows back to back: --repeats). Its phases — open, start on the run's time
 // base, the window's edges, stop — are driven in a client process (client-process.ts, several as one:
 // client-pool.ts), or all at once in the server's own process (driveClients).
 
@@ -24,6 +24,8 @@ export interface ClientSpec {
   share?: number[]
   warmupS: number
   windowS: number
+  /** Windows back to back after the one warm-up, each windowS long (serve-bench --repeats); absent: one. */
+  windows?: number
   seed: number
   inputDatatype?: Datatype
   /** Wait for the first energy reading in the server's /metrics before starting (the GPU backend's first NVML poll). */
@@ -47,15 +49,16 @@ export interface Scrape {
 
 export interface ClientOutcome {
   calls: Call[][]
-  first: Scrape
-  last: Scrape
+  /** The windows' edges in time order: windows + 1 readings, window k between edges k and k + 1. */
+  edges: Scrape[]
 }
 
 /**
  * What the clients report as they go: readiness seen, clients open (connections made, regions registered), and the
- * window's edges (the server measures between them).
+ * windows' edges (the server measures between them): the first window's start, each edge between two windows
+ * back to back (one's end, the next one's start), the last window's end.
  */
-export type ClientEvent = 'ready' | 'clients-open' | 'window-start' | 'window-end'
+export type ClientEvent = 'ready' | 'clients-open' | 'window-start' | 'window-edge' | 'window-end'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
@@ -143,16 +146,18 @@ export async function openShare(
 }
 
 /**
- * The warm-up from the time base's 0, then the window's edges: /metrics read at each (their midpoints are the
- * edges), so energy and requests cover the same span; with no metrics URL, the edges are their times.
+ * The warm-up from the time base's 0, then the windows' edges, back to back: /metrics read at each (their midpoints
+ * are the edges), so energy and requests cover the same span; with no metrics URL, the edges are their times. Each
+ * window is timed from its own start edge, so a slow reading does not shorten the next.
  */
 export async function windowEdges(
-  spec: Pick<ClientSpec, 'url' | 'metricsUrl' | 'warmupS' | 'windowS'>,
+  spec: Pick<ClientSpec, 'url' | 'metricsUrl' | 'warmupS' | 'windowS' | 'windows'>,
   at: () => number,
   onEvent: (e: ClientEvent) => void,
-): Promise<{ first: Scrape; last: Scrape }> {
+): Promise<Scrape[]> {
   const metrics = metricsOf(spec)
   const client = metrics === null ? null : new KserveClient(new URL(metrics).origin)
+  const windows = spec.windows ?? 1
   try {
     const scrape = async (): Promise<Scrape> => {
       const before = at()
@@ -160,12 +165,14 @@ export async function windowEdges(
       return { atMs: (before + at()) / 2, metrics: parseMetrics(text) }
     }
     await sleep(spec.warmupS * 1000 - at())
-    const first = await scrape()
+    const edges = [await scrape()]
     onEvent('window-start')
-    await sleep(spec.windowS * 1000 - (at() - first.atMs))
-    const last = await scrape()
-    onEvent('window-end')
-    return { first, last }
+    for (let k = 1; k <= windows; k++) {
+      await sleep(spec.windowS * 1000 - (at() - (edges[k - 1] as Scrape).atMs))
+      edges.push(await scrape())
+      onEvent(k === windows ? 'window-end' : 'window-edge')
+    }
+    return edges
   } finally {
     client?.close()
   }
@@ -184,7 +191,7 @@ export async function driveClients(
     const at = timeBase(process.hrtime.bigint())
     load.start(at)
     const edges = await windowEdges(spec, at, onEvent)
-    return { calls: await load.stop(), ...edges }
+    return { calls: await load.stop(), edges }
   } finally {
     await load?.close()
   }

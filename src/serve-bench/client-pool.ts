@@ -82,7 +82,7 @@ export class ClientPool {
     const outcomes = await guard(Promise.all(used.map((p) => p.stop())))
     const edges = outcomes[0]?.edges
     if (!edges) throw new Error(`${used[0]?.label}: no /metrics readings at the window's edges`)
-    return { calls: mergeCalls(outcomes, spec.models.length), ...edges, shares }
+    return { calls: mergeCalls(outcomes, spec.models.length), edges, shares }
   }
 
   async close(): Promise<void> {

@@ -17,10 +17,10 @@ import {
 } from './client-driver.ts'
 import type { Call, LoadGen } from './clients/index.ts'
 
-/** What one process hands back: its calls per model in mix order, and the window's edges if it read them. */
+/** What one process hands back: its calls per model in mix order, and the windows' edges if it read them. */
 export interface ShareOutcome {
   calls: Call[][]
-  edges?: { first: Scrape; last: Scrape }
+  edges?: Scrape[]
 }
 
 type ToClients =
@@ -99,7 +99,7 @@ export class ClientProcess {
     return this.child.pid
   }
 
-  /** Waits for the server, opens this process's clients; `scrapes`: it reads the window's edges (one per run). */
+  /** Waits for the server, opens this process's clients; `scrapes`: it reads the windows' edges (one per run). */
   open(spec: ClientSpec, scrapes: boolean, onEvent: (e: ClientEvent) => void): Promise<void> {
     this.onEvent = onEvent
     const opened = new Promise<void>((resolve) => {

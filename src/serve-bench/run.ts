@@ -1,7 +1,8 @@
 // `eclip serve-bench`'s application: for each (mix, policy) a serve config of the mix's workers, `eclip serve` started
-// in this process on a loopback port — or, with an external server (--url), that server as it runs, per mix —, KServe
-// v2 clients per model (closed loop, or open loop at the workers' arrival times where the mix or workload gives
-// sources), a steady window; writes results.json (eclip.serve-results/1), requests.csv and report.txt per transport.
+// in this process on a loopback port (--server-starts: that many fresh starts, one after the other) — or, with an
+// external server (--url), that server as it runs, per mix —, KServe v2 clients per model (closed loop, or open loop
+// at the workers' arrival times where the mix or workload gives sources), a steady window (--repeats: several back to
+// back, each a run of its own); writes results.json (eclip.serve-results/1), requests.csv and report.txt per transport.
 // The CLI (src/cli/commands/serve-bench.ts) parses flags and calls runServeBench.
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
@@ -32,6 +33,7 @@ import { arrivalTables } from './arrivals-report.ts'
 import { DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import { connectExternal, type ExternalOptions, externalRuns, externalTarget } from './external.ts'
+import { spreadLines, windowWords } from './repeats.ts'
 import {
   type ClientsSpec,
   DEFAULT_MAX_OUTSTANDING,
@@ -64,6 +66,8 @@ export interface EclipServeOptions {
   frontends: number
   /** eclip-rt's options (bench's --rt-mechanism, --rt-reserve-sms, --rt-factor) for its serve configs */
   realtime?: ServeConfig['realtime']
+  /** fresh server starts per (mix, policy), one after the other, each measured --repeats windows (default 1) */
+  serverStarts?: number
 }
 
 /** What every serve-bench sets, whichever server it measures. */
@@ -81,6 +85,8 @@ interface CommonOptions {
   /** steady window and warm-up per run, s (default 10 and 2, or a workload's own) */
   duration?: number
   warmup?: number
+  /** windows back to back after one warm-up per server start, each a run of its own (default 1) */
+  repeats?: number
   /** closed-loop clients per model */
   concurrency: number
   /** open loop at this rate (req/s, Poisson) for every worker of mixes that give no sources */
@@ -119,10 +125,17 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       : arrivals
         ? `each worker's own arrivals where its mix gives them (open loop: at most ${maxOutstanding} outstanding per worker, latency from the scheduled time), else closed loop, ${o.concurrency} clients per model`
         : `closed loop, ${o.concurrency} clients per model`
+  const repeats = o.repeats ?? 1
+  const starts = ('external' in o ? undefined : o.serverStarts) ?? 1
+  const repeatWords =
+    repeats > 1 || starts > 1
+      ? `${repeats} window${repeats === 1 ? '' : 's'} back to back after one warm-up per server start, ${starts} ${'external' in o ? 'server (external)' : `fresh server start${starts === 1 ? '' : 's'} per (mix, policy)`}`
+      : ''
   const lengths =
-    o.workloads && o.workloads.length > 0 && (o.duration === undefined || o.warmup === undefined)
+    (o.workloads && o.workloads.length > 0 && (o.duration === undefined || o.warmup === undefined)
       ? 'run length: each workload its own'
-      : `warm-up ${o.warmup ?? 2} s, window ${o.duration ?? 10} s per run`
+      : `warm-up ${o.warmup ?? 2} s, window ${o.duration ?? 10} s per run`) +
+    (repeatWords ? `; ${repeatWords}` : '')
   // eclip serve started here per (mix, policy), or an external server (--url) per mix, its runs named by its label
   const eclip = 'external' in o ? undefined : o
   const ext = 'external' in o ? o.external : undefined
@@ -208,7 +221,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
   const serverWords = server
     ? `external server ${server.external.url} (${server.external.server.name} ${server.external.server.version}), not started by serve-bench`
     : 'server on loopback'
-  const total = mixes.length * runNames.length
+  const total = mixes.length * runNames.length * starts
   let done = 0
   // how many processes the clients split over (each run's notes say how many it used, and each one's share)
   const n = o.clientProcesses ?? DEFAULT_CLIENT_PROCESSES
@@ -224,7 +237,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       const warned = [...st.warnings]
       if (partial)
         warned.unshift(
-          `PARTIAL: ${done} of ${total} (mix, policy) runs finished; serve-bench had not ended when this was written`,
+          `PARTIAL: ${done} of ${total} (mix, policy${starts > 1 ? ', server start' : ''}) runs finished; serve-bench had not ended when this was written`,
         )
       normaliseServeRuns(runs)
       if (bench && o.bench) {
@@ -265,7 +278,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
           // the stack that ran the runs, with the settings that change results (hardware queues:
           // cudaDeviceMaxConnections), as `eclip bench` records them
           ...(device?.versions ?? {}),
-          notes: `${serverWords}; transport ${transport}: ${TRANSPORT_LABEL[transport]}${eclip?.inputDatatype ? `, inputs sent as ${eclip.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}${eclip ? `; ${eclip.frontends > 0 ? `${eclip.frontends} front-end processes` : 'no front-end processes'}` : ''}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per ${ext ? 'mix' : 'mix and policy'}` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}${ext ? `'s ${ext.benchPolicy ?? 'baseline'} runs` : ''}` : ''}`,
+          notes: `${serverWords}; transport ${transport}: ${TRANSPORT_LABEL[transport]}${eclip?.inputDatatype ? `, inputs sent as ${eclip.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}${repeatWords ? `; ${repeatWords}, each window a run of its own (repeat: its server start and window), its requests logged under its server start's first window` : ''}${eclip ? `; ${eclip.frontends > 0 ? `${eclip.frontends} front-end processes` : 'no front-end processes'}` : ''}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per ${ext ? 'mix' : 'mix and policy'}` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}${ext ? `'s ${ext.benchPolicy ?? 'baseline'} runs` : ''}` : ''}`,
           backend,
           simulated,
           eclip: SERVER_VERSION,
@@ -294,7 +307,8 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       const axes = { mixes: mixes.map((m) => m.name), policies: runNames }
       const report = serveReport(runs, label, axes)
       const loads = arrivalTables(runs, `${label}, ${transport}`)
-      const vsBench = `${loads ? `\n\n${loads}` : ''}${bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''}`
+      const spreads = spreadLines(runs, `${label}, ${transport}`, axes)
+      const vsBench = `${loads ? `\n\n${loads}` : ''}${bench ? `\n\n${benchTables(runs, `${label}, ${transport}`, axes)}` : ''}${spreads ? `\n\n${spreads}` : ''}`
       const reportFile = join(dir, 'report.txt')
       writeFileSync(reportFile, `${header}\n\n${report.tables}${vsBench}\n\n${report.detail}\n`)
       if (partial) continue
@@ -320,62 +334,72 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
     })
   }
   try {
+    // per mix, each server start measures every policy in turn: a policy's windows and its baseline's are as close
+    // in time as the starts allow
     for (const mix of mixes)
-      for (const name of runNames) {
-        const label = `${mix.name} ${name}`
-        process.stderr.write(`eclip serve-bench: [${++done}/${total}] ${label}\n`)
-        const clients: ClientsSpec = {
-          mix,
-          batch: o.batch ?? null,
-          ...(profiles ? { profiles } : {}),
-          concurrency: o.concurrency,
-          ...(o.rate !== undefined ? { rate: o.rate } : {}),
-          ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),
-          ...lengthOf(mix.name),
-          seed: o.seed,
-          transports,
-          ...(o.clientProcesses !== undefined ? { clientProcesses: o.clientProcesses } : {}),
-        }
-        let outcomes: TransportOutcome[]
-        try {
-          outcomes = await measure(clients, name)
-        } catch (err) {
-          // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend)
-          // must not lose the others; anything else is a bug and stops here — but another server failing is its own
-          if (!(err instanceof UserError) && !server) throw err
-          outcomes = transports.map((transport) => ({ transport, error: err as Error }))
-        }
-        for (const r of outcomes) {
-          const t = 'error' in r ? r.transport : (r.run.transport as Transport)
-          const st = perTransport.get(t)
-          if (!st) continue
-          if ('error' in r) {
-            st.failures.push(`run ${label} FAILED: ${r.error.message}`)
-            process.stderr.write(
-              `eclip serve-bench: run ${label} (${t}) failed, going on: ${r.error.message}\n`,
-            )
-            continue
+      for (let start = 1; start <= starts; start++)
+        for (const name of runNames) {
+          const label = `${mix.name} ${name}${starts > 1 ? ` (server start ${start} of ${starts})` : ''}`
+          process.stderr.write(`eclip serve-bench: [${++done}/${total}] ${label}\n`)
+          const clients: ClientsSpec = {
+            mix,
+            batch: o.batch ?? null,
+            ...(profiles ? { profiles } : {}),
+            concurrency: o.concurrency,
+            ...(o.rate !== undefined ? { rate: o.rate } : {}),
+            ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),
+            ...lengthOf(mix.name),
+            ...(repeats > 1 ? { windows: repeats } : {}),
+            ...(starts > 1 ? { serverStart: { index: start, of: starts } } : {}),
+            seed: o.seed,
+            transports,
+            ...(o.clientProcesses !== undefined ? { clientProcesses: o.clientProcesses } : {}),
           }
-          if (r.run.config) r.run.config = relative(st.dir, r.run.config)
-          st.runs.push(r.run)
-          device ??= r.device
-          const elu = r.run.metrics.eventLoopUtilisation
-          if (elu !== null && elu > 0.9)
-            st.warnings.push(
-              `${label}: the server's Node event loop was ${(elu * 100).toFixed(0)}% busy: the server process, not the backend, may bound this rate`,
-            )
-          const rows: string[] = []
-          r.calls.forEach((cs, wi) => {
-            const name = r.run.workers[wi]?.name ?? String(wi)
-            for (const [i, c] of cs.entries())
-              rows.push(
-                `${r.run.id},${name},${i},${c.startMs.toFixed(3)},${c.endMs.toFixed(3)},${c.status},${c.queueUs ?? ''},${c.computeUs ?? ''},${c.scheduledMs?.toFixed(3) ?? ''}`,
+          let outcomes: TransportOutcome[]
+          try {
+            outcomes = await measure(clients, name)
+          } catch (err) {
+            // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend)
+            // must not lose the others; anything else is a bug and stops here — but another server failing is its own
+            if (!(err instanceof UserError) && !server) throw err
+            outcomes = transports.map((transport) => ({ transport, error: err as Error }))
+          }
+          for (const r of outcomes) {
+            const t = 'error' in r ? r.transport : (r.runs[0]?.transport as Transport)
+            const st = perTransport.get(t)
+            if (!st) continue
+            if ('error' in r) {
+              st.failures.push(`run ${label} FAILED: ${r.error.message}`)
+              process.stderr.write(
+                `eclip serve-bench: run ${label} (${t}) failed, going on: ${r.error.message}\n`,
               )
-          })
-          if (rows.length > 0) writeSync(st.log, `${rows.join('\n')}\n`)
+              continue
+            }
+            device ??= r.device
+            for (const run of r.runs) {
+              if (run.config) run.config = relative(st.dir, run.config)
+              st.runs.push(run)
+              const elu = run.metrics.eventLoopUtilisation
+              if (elu !== null && elu > 0.9)
+                st.warnings.push(
+                  `${mix.name} ${name}${run.repeat ? ` (${windowWords(run)})` : ''}: the server's Node event loop was ${(elu * 100).toFixed(0)}% busy: the server process, not the backend, may bound this rate`,
+                )
+            }
+            // every request of the server start once, under its first window's run id
+            const id = r.runs[0]?.id
+            const names = r.runs[0]?.workers ?? []
+            const rows: string[] = []
+            r.calls.forEach((cs, wi) => {
+              const name = names[wi]?.name ?? String(wi)
+              for (const [i, c] of cs.entries())
+                rows.push(
+                  `${id},${name},${i},${c.startMs.toFixed(3)},${c.endMs.toFixed(3)},${c.status},${c.queueUs ?? ''},${c.computeUs ?? ''},${c.scheduledMs?.toFixed(3) ?? ''}`,
+                )
+            })
+            if (rows.length > 0) writeSync(st.log, `${rows.join('\n')}\n`)
+          }
+          if (done < total) writeResults(true)
         }
-        if (done < total) writeResults(true)
-      }
   } finally {
     for (const st of perTransport.values()) closeSync(st.log)
   }

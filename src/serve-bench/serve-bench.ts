@@ -1,9 +1,9 @@
 // One served run of `eclip serve-bench`: a mix's workers served by `eclip serve` in this process (loopback), or by a
 // server already running (--url, external.ts), driven through KServe v2 by clients in processes of their own
 // (client-pool.ts): closed loop, or at each worker's scheduled arrival times where the mix gives sources
-// (open-loop.ts); per-worker throughput and client-side latency over a steady window, energy from the server's
-// /metrics at the window's edges, the server's event-loop utilisation and host CPU in the window. Then the ratios to
-// the mix's baseline run.
+// (open-loop.ts); per-worker throughput and client-side latency over a steady window (or several back to back,
+// --repeats: each a run of its own), energy from the server's /metrics at the window's edges, the server's event-loop
+// utilisation and host CPU in the window. Then the ratios to the mix's baseline run, and the report.
 import { writeFileSync } from 'node:fs'
 import type { EventLoopUtilization } from 'node:perf_hooks'
 import type {
@@ -28,7 +28,7 @@ import type { GpuServeBackend, GpuServeOptions } from '../serve/gpu-backend.ts'
 import { startServe } from '../serve/index.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
 import { loadOf, loopOfWorkers } from '../workload/arrivals.ts'
-import { type ClientEvent, type ClientSpec, driveClients } from './client-driver.ts'
+import { type ClientEvent, type ClientSpec, driveClients, type Scrape } from './client-driver.ts'
 import { ClientPool, describeShares } from './client-pool.ts'
 import { clientUnits, DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import {
@@ -40,6 +40,15 @@ import {
 } from './clients/index.ts'
 import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
 import { sendPlans, servedRealtime, workerArrivals } from './open-loop.ts'
+import {
+  armRuns,
+  hostCpuTables,
+  meanOverArms,
+  repeated,
+  repeatNote,
+  summaryCell,
+  windowWords,
+} from './repeats.ts'
 
 export type { Call } from './clients/index.ts'
 
@@ -61,6 +70,10 @@ export interface ClientsSpec {
   maxOutstanding?: number
   warmupS: number
   windowS: number
+  /** Windows back to back after the one warm-up (--repeats), each windowS long and a run of its own; absent: one. */
+  windows?: number
+  /** Which fresh server start of the (mix, policy) this is, and of how many (--server-starts); absent: the only one. */
+  serverStart?: { index: number; of: number }
   /** Input tensors' and arrival schedules' seed (the bench's --seed: the same times). */
   seed: number
   /** Inputs that also accept this datatype are sent in it (FP32 images for FP16 models); default: their own. */
@@ -131,8 +144,9 @@ export interface ServedTarget {
 }
 
 export interface ServeBenchOutcome {
-  run: ServeRun
-  /** Every request of the run (warm-up and drain included), per worker in mix order. */
+  /** One run per window, in time order (one unless spec.windows). */
+  runs: ServeRun[]
+  /** Every request of the clients (warm-up, every window and the drain), per worker in mix order. */
   calls: Call[][]
   /** What the GPU backend reported about itself (device name, driver, CUDA, torch); absent on the simulator. */
   device?: { gpu: string; versions: Record<string, string> }
@@ -164,11 +178,15 @@ export function priorityFields(
   }
 }
 
-/** One served run with one transport (spec.transport, default http). */
-export async function serveBenchRun(spec: ServeBenchSpec): Promise<ServeBenchOutcome> {
+/** One served run with one transport (spec.transport, default http): its first window's run. */
+export async function serveBenchRun(
+  spec: ServeBenchSpec,
+): Promise<Omit<ServeBenchOutcome, 'runs'> & { run: ServeRun }> {
   const [o] = await serveBenchRuns({ ...spec, transports: [spec.transport ?? 'http'] })
   if (!o || 'error' in o) throw o?.error ?? new Error('serve-bench: no run')
-  return o
+  const [run] = o.runs
+  if (!run) throw new Error('serve-bench: no window')
+  return { run, calls: o.calls, ...(o.device ? { device: o.device } : {}) }
 }
 
 /** The clients of one (mix, server): when each worker's requests go out, and how to make their processes. */
@@ -182,7 +200,7 @@ export function clientSetup(spec: ClientsSpec): ClientSetup {
   const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
   // when each worker's requests go out, and so how many client processes its clients can use
   const loop = loopOfWorkers(workers, spec.rate, `mix ${spec.mix.name}`)
-  const plans = sendPlans(loop, workers, spec.seed, spec.warmupS + spec.windowS)
+  const plans = sendPlans(loop, workers, spec.seed, spec.warmupS + (spec.windows ?? 1) * spec.windowS)
   const maxOutstanding = spec.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   const units = clientUnits(
     { concurrency: spec.concurrency, ...(plans ? { plans, maxOutstanding } : {}) },
@@ -338,7 +356,10 @@ export async function measureTransports(
   return out
 }
 
-/** One transport's clients against the running server: warm-up, window, the run's numbers. */
+/**
+ * One transport's clients against the running server: warm-up, then spec.windows windows back to back (default
+ * one), each window's numbers a run of its own.
+ */
 async function measureTransport(
   spec: ClientsSpec,
   target: ServedTarget,
@@ -350,6 +371,7 @@ async function measureTransport(
   const workers = expandWorkers(spec.mix, spec.batch ?? undefined)
   const loop = loopOfWorkers(workers, spec.rate, `mix ${spec.mix.name}`)
   const maxOutstanding = spec.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
+  const windows = spec.windows ?? 1
   const clientSpec: ClientSpec = {
     url: target.url,
     models: target.models,
@@ -357,6 +379,7 @@ async function measureTransport(
     ...(plans ? { plans, maxOutstanding } : {}),
     warmupS: spec.warmupS,
     windowS: spec.windowS,
+    ...(windows > 1 ? { windows } : {}),
     seed: spec.seed,
     ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
     waitForEnergy: target.waitForEnergy,
@@ -365,27 +388,22 @@ async function measureTransport(
     ...(target.grpcAddress ? { grpcAddress: target.grpcAddress } : {}),
   }
   let startS = 0
-  let elu0: EventLoopUtilization | undefined
-  let elu: number | null = null
-  let cpu0: CpuSnapshot | undefined
-  let cpu1: CpuSnapshot | undefined
+  // the server's event loop and the host's CPU at each edge of the windows (with the clients in their own process,
+  // the event loop is the server's alone)
+  const elus: EventLoopUtilization[] = []
+  const cpus: CpuSnapshot[] = []
   // the clients' processes: their Node processes, and the cuda-shm client's Python ones
   let helpers: number[] = []
   const pids = () => ({ ...target.cpuPids(), clients: clients ? clients.pids() : helpers })
-  // the server's event loop between the window's edges (with the clients in their own process, the server's alone)
   const onEvent = (e: ClientEvent) => {
     if (e === 'ready') startS = (performance.now() - started) / 1000
-    else if (e === 'window-start') {
-      if (target.ownEventLoop) elu0 = performance.eventLoopUtilization()
-      cpu0 = cpuSnapshot(pids())
-      spec.onWindow?.('start')
-    } else if (e === 'window-end') {
-      if (elu0) elu = performance.eventLoopUtilization(elu0).utilization
-      cpu1 = cpuSnapshot(pids())
-      spec.onWindow?.('end')
+    else if (e === 'window-start' || e === 'window-edge' || e === 'window-end') {
+      if (target.ownEventLoop) elus.push(performance.eventLoopUtilization())
+      cpus.push(cpuSnapshot(pids()))
+      if (e !== 'window-edge') spec.onWindow?.(e === 'window-start' ? 'start' : 'end')
     }
   }
-  const { calls, first, last, shares } = clients
+  const { calls, edges, shares } = clients
     ? await clients.run(clientSpec, onEvent)
     : {
         ...(await driveClients(clientSpec, onEvent, (p) => {
@@ -393,50 +411,7 @@ async function measureTransport(
         })),
         shares: null,
       }
-  const from = first.atMs
-  const to = last.atMs
-  const windowS = (to - from) / 1000
-  const inWindow = (c: Call) => c.endMs > from && c.endMs <= to
-  const arrivals = workers.map((w, i) => workerArrivals(w, plans?.[i], calls[i] ?? [], from, to))
-  const results: ServeWorkerResult[] = workers.map((w, i) => {
-    const all = calls[i] ?? []
-    const win = all.filter(inWindow)
-    const ok = win.filter((c) => c.ok)
-    const statuses: Record<string, number> = {}
-    for (const c of all) if (!c.ok) statuses[c.status] = (statuses[c.status] ?? 0) + 1
-    const means = (xs: (number | null)[]) => mean(xs.filter((x): x is number => x !== null))
-    return {
-      name: w.name,
-      served: target.models[i]?.name ?? servedName(w.name),
-      model: w.model,
-      batch: w.batch,
-      dtype: w.dtype,
-      requests: ok.length,
-      items: ok.length * w.batch,
-      throughputRps: ok.length / windowS,
-      itemsPerS: (ok.length * w.batch) / windowS,
-      latencyUs: ok.length > 0 ? latencySummary(ok.map((c) => (c.endMs - c.startMs) * 1000)) : null,
-      errors: win.length - ok.length,
-      errorsTotal: all.length - all.filter((c) => c.ok).length,
-      errorStatuses: statuses,
-      serverQueueUs: means(ok.map((c) => c.queueUs)),
-      serverComputeUs: means(ok.map((c) => c.computeUs)),
-      normVsBaseline: null,
-      p95VsBaseline: null,
-      // the solo reference and right-sized area of the system metrics (no solo runs here: the profile's)
-      ...target.refs(w),
-      // source, priority, SLO; an open loop's latency from the scheduled times and its sending
-      ...(plans || w.priority !== undefined ? arrivals[i]?.fields : {}),
-    }
-  })
-  const realtime = servedRealtime(workers, arrivals, results, windowS)
-  const e0 = first.metrics.get('nv_energy_consumption')
-  const e1 = last.metrics.get('nv_energy_consumption')
-  const energyJ = e0 && e1 ? e1.value - e0.value : null
-  const labelled = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as 'nvml' | 'simulated' | undefined
-  // another server's counter without eclip's source label (Triton's) is its own reading, source unstated
-  const source = labelled ?? (target.run.backend === 'external' ? 'server' : undefined)
-  const requests = results.reduce((a, w) => a + w.requests, 0)
+  // what every window's run notes alike, taken after the last (the GPU backend's tensor paths are known then)
   const notes = [
     ...target.notes(),
     `clients: ${TRANSPORT_LABEL[transport]}`,
@@ -452,55 +427,123 @@ async function measureTransport(
     if (!c.ok && c.error && !firstErrors.has(String(c.status))) firstErrors.set(String(c.status), c.error)
   })
   for (const [s, e] of firstErrors) notes.push(`first error with status ${s}: ${e}`)
-  if (cpu0 && cpu1) notes.push(hostCpuNote(hostCpu(cpu0, cpu1, requests)))
+  const simulated = target.simulated(calls)
   const { policy, backend, gpu, planSolver, config, external } = target.run
-  const run: ServeRun = {
-    id: serveRunId(spec.mix.name, serveRunName(target.run), spec.batch, backend),
-    mix: spec.mix.name,
-    policy,
-    backend,
-    simulated: target.simulated(calls),
-    batch: spec.batch,
-    gpu,
-    ...(config ? { config } : {}),
-    concurrency: spec.concurrency,
-    ...(loop.kind !== 'closed' ? { loop } : {}),
-    ...(plans?.some((p) => p.kind === 'open') ? { maxOutstanding } : {}),
-    warmupS: from / 1000,
-    windowS,
-    startS,
-    planSolver,
-    workers: results,
-    transport,
-    ...(external ? { external } : {}),
-    metrics: {
-      requests,
-      errors: results.reduce((a, w) => a + w.errors, 0),
-      errorsTotal: results.reduce((a, w) => a + w.errorsTotal, 0),
-      energyJ,
-      energySource: energyJ === null ? null : (source ?? null),
-      meanPowerW: energyJ === null ? null : energyJ / windowS,
-      requestsPerJ: energyJ ? requests / energyJ : null,
-      throughputVsBaseline: null,
-      p95VsBaseline: null,
-      energyEffVsBaseline: null,
-      eventLoopUtilisation: elu,
-      ...(realtime ? { realtime } : {}),
-    },
-    notes,
+  const server = spec.serverStart ?? { index: 1, of: 1 }
+  const repeated = windows > 1 || server.of > 1
+  const windowRun = (k: number): ServeRun => {
+    const first = edges[k] as Scrape
+    const last = edges[k + 1] as Scrape
+    const from = first.atMs
+    const to = last.atMs
+    const windowS = (to - from) / 1000
+    const inWindow = (c: Call) => c.endMs > from && c.endMs <= to
+    const arrivals = workers.map((w, i) => workerArrivals(w, plans?.[i], calls[i] ?? [], from, to))
+    const results: ServeWorkerResult[] = workers.map((w, i) => {
+      const all = calls[i] ?? []
+      const win = all.filter(inWindow)
+      const ok = win.filter((c) => c.ok)
+      const statuses: Record<string, number> = {}
+      for (const c of all) if (!c.ok) statuses[c.status] = (statuses[c.status] ?? 0) + 1
+      const means = (xs: (number | null)[]) => mean(xs.filter((x): x is number => x !== null))
+      return {
+        name: w.name,
+        served: target.models[i]?.name ?? servedName(w.name),
+        model: w.model,
+        batch: w.batch,
+        dtype: w.dtype,
+        requests: ok.length,
+        items: ok.length * w.batch,
+        throughputRps: ok.length / windowS,
+        itemsPerS: (ok.length * w.batch) / windowS,
+        latencyUs: ok.length > 0 ? latencySummary(ok.map((c) => (c.endMs - c.startMs) * 1000)) : null,
+        errors: win.length - ok.length,
+        errorsTotal: all.length - all.filter((c) => c.ok).length,
+        errorStatuses: statuses,
+        serverQueueUs: means(ok.map((c) => c.queueUs)),
+        serverComputeUs: means(ok.map((c) => c.computeUs)),
+        normVsBaseline: null,
+        p95VsBaseline: null,
+        // the solo reference and right-sized area of the system metrics (no solo runs here: the profile's)
+        ...target.refs(w),
+        // source, priority, SLO; an open loop's latency from the scheduled times and its sending
+        ...(plans || w.priority !== undefined ? arrivals[i]?.fields : {}),
+      }
+    })
+    const realtime = servedRealtime(workers, arrivals, results, windowS)
+    const e0 = first.metrics.get('nv_energy_consumption')
+    const e1 = last.metrics.get('nv_energy_consumption')
+    const energyJ = e0 && e1 ? e1.value - e0.value : null
+    const labelled = /source="(nvml|simulated)"/.exec(e1?.labels ?? '')?.[1] as
+      | 'nvml'
+      | 'simulated'
+      | undefined
+    // another server's counter without eclip's source label (Triton's) is its own reading, source unstated
+    const source = labelled ?? (target.run.backend === 'external' ? 'server' : undefined)
+    const requests = results.reduce((a, w) => a + w.requests, 0)
+    const elu0 = elus[k]
+    const elu1 = elus[k + 1]
+    const elu = elu0 && elu1 ? performance.eventLoopUtilization(elu1, elu0).utilization : null
+    const cpu0 = cpus[k]
+    const cpu1 = cpus[k + 1]
+    const repeat = repeated ? { server: server.index, window: k + 1 } : undefined
+    return {
+      id: serveRunId(spec.mix.name, serveRunName(target.run), spec.batch, backend, repeat),
+      mix: spec.mix.name,
+      policy,
+      backend,
+      simulated,
+      batch: spec.batch,
+      gpu,
+      ...(config ? { config } : {}),
+      concurrency: spec.concurrency,
+      ...(loop.kind !== 'closed' ? { loop } : {}),
+      ...(plans?.some((p) => p.kind === 'open') ? { maxOutstanding } : {}),
+      warmupS: from / 1000,
+      windowS,
+      startS,
+      planSolver,
+      workers: results,
+      transport,
+      ...(external ? { external } : {}),
+      metrics: {
+        requests,
+        errors: results.reduce((a, w) => a + w.errors, 0),
+        errorsTotal: results.reduce((a, w) => a + w.errorsTotal, 0),
+        energyJ,
+        energySource: energyJ === null ? null : (source ?? null),
+        meanPowerW: energyJ === null ? null : energyJ / windowS,
+        requestsPerJ: energyJ ? requests / energyJ : null,
+        throughputVsBaseline: null,
+        p95VsBaseline: null,
+        energyEffVsBaseline: null,
+        eventLoopUtilisation: elu,
+        ...(realtime ? { realtime } : {}),
+      },
+      ...(repeat ? { repeat } : {}),
+      notes: [
+        ...notes,
+        ...(cpu0 && cpu1 ? [hostCpuNote(hostCpu(cpu0, cpu1, requests))] : []),
+        ...(repeat ? [repeatNote(repeat, windows, server.of)] : []),
+      ],
+    }
   }
-  return { run, calls, ...(target.device ? { device: target.device } : {}) }
+  const runs = Array.from({ length: edges.length - 1 }, (_, k) => windowRun(k))
+  return { runs, calls, ...(target.device ? { device: target.device } : {}) }
 }
 
 /**
- * Ratios to the same worker under baseline (same mix, batch and backend), and their means per run; each worker's
- * requests/J ratio as `eclip bench` takes it (its throughput ratio × baseline power / this power). Mutates `runs`.
+ * Ratios to the same worker under baseline (same mix, batch and backend; with repeats, baseline's window of the same
+ * server start and index), and their means per run; each worker's requests/J ratio as `eclip bench` takes it (its
+ * throughput ratio × baseline power / this power). Mutates `runs`.
  */
 export function normaliseServeRuns(runs: ServeRun[]): ServeRun[] {
+  const key = (r: ServeRun) =>
+    `${r.mix}|${r.batch}|${r.backend}${r.repeat ? `|${r.repeat.server}|${r.repeat.window}` : ''}`
   const baseline = new Map<string, ServeRun>()
-  for (const r of runs) if (r.policy === 'baseline') baseline.set(`${r.mix}|${r.batch}|${r.backend}`, r)
+  for (const r of runs) if (r.policy === 'baseline') baseline.set(key(r), r)
   for (const r of runs) {
-    const base = baseline.get(`${r.mix}|${r.batch}|${r.backend}`)
+    const base = baseline.get(key(r))
     for (const w of r.workers) {
       const bw = base?.workers.find((b) => b.name === w.name)
       w.normVsBaseline = bw && bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
@@ -552,12 +595,13 @@ export function serveReport(
   },
 ): { tables: string; detail: string } {
   const { mixes, policies } = axes
-  const find = (mix: string, policy: string) => runs.find((r) => r.mix === mix && serveRunName(r) === policy)
   const f = (v: number | null | undefined, digits = 2) =>
     v === null || v === undefined ? '–' : v.toFixed(digits)
+  // each cell summarises an arm's runs: one window's value as is; several windows' mean [min–max] (repeats.ts)
+  const rep = repeated(runs)
   const grid = (
     title: string,
-    cell: (r: ServeRun) => string,
+    cell: (rs: ServeRun[]) => string,
     summary?: [string, (rs: ServeRun[]) => string],
   ) =>
     gridTable(
@@ -567,8 +611,8 @@ export function serveReport(
         ...mixes.map((m) => [
           m,
           ...policies.map((p) => {
-            const r = find(m, p)
-            return r ? cell(r) : '–'
+            const rs = armRuns(runs, m, p)
+            return rs.length > 0 ? cell(rs) : '–'
           }),
         ]),
         ...(summary
@@ -576,70 +620,101 @@ export function serveReport(
           : []),
       ],
     )
-  const perWorker = (v: (w: ServeWorkerResult) => number | null, digits: number) => (r: ServeRun) =>
-    r.workers.map((w) => f(v(w), digits)).join(' / ')
+  const value =
+    (v: (r: ServeRun) => number | null | undefined, digits = 2) =>
+    (rs: ServeRun[]) =>
+      summaryCell(rs.map(v), digits)
+  const meanRow = (
+    v: (r: ServeRun) => number | null | undefined,
+    digits = 2,
+  ): [string, (rs: ServeRun[]) => string] => ['mean', (rs) => f(meanOverArms(rs, v), digits)]
+  // a worker's value in each cell: its mean over the arm's windows
+  const perWorker = (v: (w: ServeWorkerResult) => number | null, digits: number) => (rs: ServeRun[]) =>
+    (rs[0]?.workers ?? [])
+      .map((_, i) =>
+        f(
+          mean(
+            rs.flatMap((r) => {
+              const w = r.workers[i]
+              const x = w ? v(w) : null
+              return x === null ? [] : [x]
+            }),
+          ),
+          digits,
+        ),
+      )
+      .join(' / ')
+  // with repeats, what a ratio cell is: each window against baseline's window of the same server start and index
+  const ratios = rep
+    ? "; each window's ratio to baseline's window of the same server start and index, the mean of those per-window ratios [min–max]"
+    : ''
+  const windows = rep ? '; mean over windows [min–max]' : ''
   // the system metrics first (src/measure/system.ts; solo rates from the profiles), the per-worker mean after them;
   // a table none of whose runs has a value (ratios to a baseline an external server's runs do not have) is left out
   type SysKey = 'stp' | 'stpVsBaseline' | 'totalRpsVsBaseline' | 'jain' | 'stpVsBound'
   const has = (v: (r: ServeRun) => number | null | undefined) => runs.some((r) => typeof v(r) === 'number')
-  const sys = (k: SysKey, digits = 2) =>
-    [
-      k,
-      (r: ServeRun) => f(r.metrics.system?.[k], digits),
-      (rs: ServeRun[]) =>
-        f(
-          mean(rs.flatMap((r) => (typeof r.metrics.system?.[k] === 'number' ? [r.metrics.system[k]] : []))),
-          digits,
-        ),
-    ] as const
-  const systemRows: [string, ReturnType<typeof sys>][] = [
-    ['System throughput STP (Σ rate/solo, solo rates from the profiles)', sys('stp')],
+  const systemRows: [string, SysKey, number, string][] = [
+    ['System throughput STP (Σ rate/solo, solo rates from the profiles)', 'stp', 2, windows],
     [
       'System throughput STP (Σ rate/solo, solo rates from the profiles) ÷ baseline STP',
-      sys('stpVsBaseline'),
+      'stpVsBaseline',
+      2,
+      ratios,
     ],
-    ['Total requests/s ÷ baseline (a sum over different models)', sys('totalRpsVsBaseline')],
-    ["Jain's fairness over rate/solo", sys('jain', 3)],
+    ['Total requests/s ÷ baseline (a sum over different models)', 'totalRpsVsBaseline', 2, ratios],
+    ["Jain's fairness over rate/solo", 'jain', 3, windows],
     [
       'STP ÷ its bound (right-sized SM-time within the SMs, no worker above solo; above 1: the bound ignores overlap and memory contention)',
-      sys('stpVsBound'),
+      'stpVsBound',
+      2,
+      windows,
     ],
   ]
   const system = systemRows
-    .filter(([, [k]]) => has((r) => r.metrics.system?.[k]))
-    .map(([title, [, cell, avg]]) => grid(`${title}, arithmetic mean over mixes`, cell, ['mean', avg]))
-  const worst = has((r) => r.metrics.system?.worstVsBaseline)
+    .filter(([, k]) => has((r) => r.metrics.system?.[k]))
+    .map(([title, k, digits, how]) => {
+      const v = (r: ServeRun) => r.metrics.system?.[k]
+      return grid(`${title}, arithmetic mean over mixes${how}`, value(v, digits), meanRow(v, digits))
+    })
+  const worstOf = (r: ServeRun) => r.metrics.system?.worstVsBaseline
+  const worst = has(worstOf)
     ? [
-        grid("Worst worker: its sustained throughput ÷ its baseline's (name)", (r) =>
-          r.metrics.system?.worstVsBaseline != null
-            ? `${f(r.metrics.system.worstVsBaseline)}${r.policy !== 'baseline' ? ` ${r.metrics.system.worstWorker}` : ''}`
-            : '–',
-        ),
+        grid(`Worst worker: its sustained throughput ÷ its baseline's (name)${ratios}`, (rs) => {
+          if (!rs.some((r) => typeof worstOf(r) === 'number')) return '–'
+          // the worker that was worst, in each window where it was (several: each named once)
+          const names = new Set(
+            rs.flatMap((r) =>
+              r.policy !== 'baseline' && typeof worstOf(r) === 'number'
+                ? [r.metrics.system?.worstWorker]
+                : [],
+            ),
+          )
+          return `${summaryCell(rs.map(worstOf))}${names.size > 0 ? ` ${[...names].join(', ')}` : ''}`
+        }),
       ]
     : []
   const tables = [
     ...system.slice(0, 2),
     ...worst,
     ...system.slice(2),
-    ...RATIO_TABLES.filter((t) => has((r) => r.metrics[t.metric])).map((t) =>
-      grid(`${t.title}, arithmetic mean over mixes`, (r) => f(r.metrics[t.metric]), [
-        'mean',
-        (rs) => f(mean(rs.map((r) => r.metrics[t.metric]).filter((v): v is number => v !== null))),
-      ]),
-    ),
+    ...RATIO_TABLES.filter((t) => has((r) => r.metrics[t.metric])).map((t) => {
+      const v = (r: ServeRun) => r.metrics[t.metric]
+      return grid(`${t.title}, arithmetic mean over mixes${ratios}`, value(v), meanRow(v))
+    }),
     grid(
-      'Sustained throughput per worker, requests/s (workers in mix order)',
+      `Sustained throughput per worker, requests/s (workers in mix order${rep ? '; mean over windows' : ''})`,
       perWorker((w) => w.throughputRps, 1),
     ),
     grid(
-      'p95 latency per worker, ms (client-side; workers in mix order)',
+      `p95 latency per worker, ms (client-side; workers in mix order${rep ? '; mean over windows' : ''})`,
       perWorker((w) => (w.latencyUs ? w.latencyUs.p95 / 1000 : null), 2),
     ),
     grid(
-      'Errors in the window (all workers; non-200 or malformed answers)',
-      (r) => String(r.metrics.errors),
+      `Errors in the ${rep ? 'windows (all workers, summed over the windows' : 'window (all workers'}; non-200 or malformed answers)`,
+      (rs) => String(rs.reduce((a, r) => a + r.metrics.errors, 0)),
       ['total', (rs) => String(rs.reduce((a, r) => a + r.metrics.errors, 0))],
     ),
+    ...(rep ? [hostCpuTables(runs, label, axes)] : []),
   ].join('\n\n')
 
   const out: string[] = [
@@ -649,7 +724,7 @@ export function serveReport(
     const m = r.metrics
     out.push(
       '',
-      `${r.mix} ${serveRunName(r)} [${r.backend}${r.simulated ? ', SIMULATED' : ''}, ${r.transport ?? 'http'}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
+      `${r.mix} ${serveRunName(r)} [${r.backend}${r.simulated ? ', SIMULATED' : ''}, ${r.transport ?? 'http'}${r.repeat ? `, ${windowWords(r)}` : ''}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
         `${m.errors} errors (${m.errorsTotal} in the whole run), ${f(m.energyJ)} J (${m.energySource ?? 'no energy reading'}), ` +
         `${f(m.meanPowerW, 0)} W, ${f(m.requestsPerJ)} req/J, event loop ${m.eventLoopUtilisation === null ? 'not measured (not this process)' : `${f(m.eventLoopUtilisation * 100, 0)}% busy`}, ` +
         `concurrency ${r.concurrency}, start ${f(r.startS, 1)} s, plan ${r.planSolver}`,

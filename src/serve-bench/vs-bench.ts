@@ -15,6 +15,7 @@ import {
 } from '../formats/index.ts'
 import { mean } from '../measure/stats.ts'
 import { gridTable } from '../report/tables.ts'
+import { armRuns, meanOverArms, repeated, summaryCell } from './repeats.ts'
 
 /** The loop a served run (or a mix about to be served) is compared on: closed, arrivals, or open at a rate. */
 export type LoopKey = 'closed' | 'arrivals' | `open ${number}`
@@ -124,7 +125,10 @@ export function compareWithBench(
   return runs
 }
 
-/** The served ÷ bench tables (mix × policy), for runs that have a bench run. */
+/**
+ * The served ÷ bench tables (mix × policy), for runs that have a bench run; an arm of several windows shows their
+ * mean with [min–max] beside it, each window against the same bench run.
+ */
 export function benchTables(
   runs: ServeRun[],
   label: string,
@@ -133,10 +137,14 @@ export function benchTables(
   const { mixes, policies } = axes
   const f = (v: number | null | undefined, digits = 2) =>
     v === null || v === undefined ? '–' : v.toFixed(digits)
-  const find = (m: string, p: string) => runs.find((r) => r.mix === m && serveRunName(r) === p)
+  const rep = repeated(runs)
   // the bench policy an external server's runs are set beside
   const external = runs.find((r) => r.external && r.bench?.policy)?.bench?.policy
-  const grid = (title: string, cell: (r: ServeRun) => string, meanOf?: (r: ServeRun) => number | null) =>
+  const grid = (
+    title: string,
+    cell: (rs: ServeRun[]) => string,
+    meanOf?: (r: ServeRun) => number | null | undefined,
+  ) =>
     gridTable(
       `${title} — ${label}`,
       ['mix', ...policies],
@@ -144,8 +152,8 @@ export function benchTables(
         ...mixes.map((m) => [
           m,
           ...policies.map((p) => {
-            const r = find(m, p)
-            return r?.bench ? cell(r) : '–'
+            const rs = armRuns(runs, m, p).filter((r) => r.bench)
+            return rs.length > 0 ? cell(rs) : '–'
           }),
         ]),
         ...(meanOf
@@ -154,11 +162,9 @@ export function benchTables(
                 'mean',
                 ...policies.map((p) =>
                   f(
-                    mean(
-                      runs
-                        .filter((r) => serveRunName(r) === p && r.bench)
-                        .map(meanOf)
-                        .filter((v): v is number => v !== null),
+                    meanOverArms(
+                      runs.filter((r) => serveRunName(r) === p && r.bench),
+                      meanOf,
                     ),
                   ),
                 ),
@@ -167,18 +173,27 @@ export function benchTables(
           : []),
       ],
     )
+  const worker = (rs: ServeRun[], i: number) =>
+    f(
+      mean(
+        rs.flatMap((r) =>
+          typeof r.workers[i]?.servedVsBench === 'number' ? [r.workers[i].servedVsBench] : [],
+        ),
+      ),
+    )
   return [
     grid(
-      `Served ÷ bench: Σ served req/s ÷ Σ the eclip bench req/s of the same mix, policy${external ? ` (an external server's: the bench's ${external})` : ''}, batch and loop`,
-      (r) => f(r.bench?.servedVsBench),
-      (r) => r.bench?.servedVsBench ?? null,
+      `Served ÷ bench: Σ served req/s ÷ Σ the eclip bench req/s of the same mix, policy${external ? ` (an external server's: the bench's ${external})` : ''}, batch and loop${rep ? '; mean over windows [min–max]' : ''}`,
+      (rs) => summaryCell(rs.map((r) => r.bench?.servedVsBench)),
+      (r) => r.bench?.servedVsBench,
     ),
-    grid('Served ÷ bench per worker (workers in mix order)', (r) =>
-      r.workers.map((w) => f(w.servedVsBench)).join(' / '),
+    grid(`Served ÷ bench per worker (workers in mix order${rep ? '; mean over windows' : ''})`, (rs) =>
+      (rs[0]?.workers ?? []).map((_, i) => worker(rs, i)).join(' / '),
     ),
     grid(
-      'Throughput vs baseline (mean over workers), served (bench)',
-      (r) => `${f(r.metrics.throughputVsBaseline)} (${f(r.bench?.benchThroughputVsBaseline)})`,
+      `Throughput vs baseline (mean over workers), served (bench)${rep ? "; served: each window against baseline's window of the same server start and index, the mean of those ratios [min–max]" : ''}`,
+      (rs) =>
+        `${summaryCell(rs.map((r) => r.metrics.throughputVsBaseline))} (${f(rs[0]?.bench?.benchThroughputVsBaseline)})`,
     ),
   ].join('\n\n')
 }

@@ -4,11 +4,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { systemTables } from '../../src/bench/report.ts'
 import { simulate } from '../../src/execute/sim/index.ts'
-import { runKey, type ServeRun, serveRunId } from '../../src/formats/index.ts'
+import { runKey } from '../../src/formats/index.ts'
 import { buildRun, jain, normalise, soloMixName } from '../../src/measure/index.ts'
 import { antt, type SystemWorker, stp, systemMetrics, worstWorker } from '../../src/measure/system.ts'
 import { stpBound } from '../../src/profile/bound.ts'
 import { normaliseServeRuns, serveReport } from '../../src/serve-bench/serve-bench.ts'
+import { servedRun } from '../serve/served-runs.ts'
 import { ALL, planOf, profileOf, scaling, specOf } from '../sim/fixtures.ts'
 
 const close = (a: number | null | undefined, b: number, tol = 1e-9) =>
@@ -188,57 +189,7 @@ describe('system metrics in normalise', () => {
 })
 
 describe('system metrics of served runs', () => {
-  const served = (policy: 'baseline' | 'eclip', rps: [number, number]): ServeRun => ({
-    id: serveRunId('m', policy, null, 'sim'),
-    mix: 'm',
-    policy,
-    backend: 'sim',
-    simulated: true,
-    batch: null,
-    gpu: { name: 'g', smCount: 132, sliceSize: 8 },
-    config: 'c.json',
-    concurrency: 1,
-    warmupS: 1,
-    windowS: 10,
-    startS: 0,
-    planSolver: 'none',
-    workers: rps.map((r, i) => ({
-      name: `w#${i}`,
-      served: `w-${i}`,
-      model: 'w',
-      batch: 1,
-      dtype: 'fp16' as const,
-      requests: r * 10,
-      items: r * 10,
-      throughputRps: r,
-      itemsPerS: r,
-      latencyUs: { p50: 1e6 / r, p95: 1e6 / r, p99: 1e6 / r, mean: 1e6 / r, min: 1, max: 1e7 },
-      errors: 0,
-      errorsTotal: 0,
-      errorStatuses: {},
-      serverQueueUs: null,
-      serverComputeUs: null,
-      normVsBaseline: null,
-      p95VsBaseline: null,
-      // solo 1,000 req/s (1 ms on the whole GPU), 50 SM·ms per request: 50 SMs at the solo rate
-      fullGpuUs: 1000,
-      packedAreaSmUs: 50_000,
-    })),
-    metrics: {
-      requests: 0,
-      errors: 0,
-      errorsTotal: 0,
-      energyJ: null,
-      energySource: null,
-      meanPowerW: null,
-      requestsPerJ: null,
-      throughputVsBaseline: null,
-      p95VsBaseline: null,
-      energyEffVsBaseline: null,
-      eventLoopUtilisation: 0,
-    },
-    notes: [],
-  })
+  const served = (policy: 'baseline' | 'eclip', rps: [number, number]) => servedRun(policy, rps)
 
   it("takes each worker's solo rate from its profile and reports STP beside the per-worker mean", () => {
     const base = served('baseline', [400, 400])

@@ -1,8 +1,9 @@
 // serve-bench --url: the same clients against a KServe v2 server already running — here `eclip serve` on the
 // simulator, started in this process on a free port — over HTTP, system shared memory and gRPC; the results labelled
 // in place of a policy, the server's CPU read for the pids given, energy from its metrics URL, served ÷ bench against
-// the bench's baseline; and the clear errors before any client starts (no server, a model missing, a batch its
-// config refuses, flags that set up a server serve-bench does not start). Triton's metadata shapes: ioFromMetadata.
+// the bench's baseline, several windows of it (--repeats); and the clear errors before any client starts (no server,
+// a model missing, a batch its config refuses, flags that set up a server serve-bench does not start). Triton's
+// metadata shapes: ioFromMetadata.
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -113,6 +114,29 @@ describe('serve-bench --url: a server already running, measured by the same clie
     }
     assert.match(ok.stdout, /Sustained throughput per worker, requests\/s .*\nmix +sim-eclip/)
     assert.match(ok.stdout, /Served ÷ bench: .*the bench's baseline/)
+  })
+
+  it('--repeats 3: three windows of it back to back, each a run under its label', async () => {
+    const out = join(dir, 'repeats')
+    const r = await serveBench([
+      ...['--url', running.url, '--label', 'there', '--mix', 'mix1', '--repeats', '3'],
+      ...['--duration', '0.3', '--warmup', '0.1', '--out', out],
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
+    assert.deepEqual(
+      results.runs.map((x) => x.id),
+      [1, 2, 3].map((k) => `mix1|there|bmix|external|s1w${k}`),
+    )
+    assert.ok(results.runs.every((x) => x.workers.every((w) => w.requests > 0)))
+    assert.match(
+      results.provenance.notes ?? '',
+      /3 windows back to back after one warm-up per server start, 1 server \(external\)/,
+    )
+    assert.match(
+      r.stdout,
+      /\nmix1 there: 1 server start, 3 windows; Σ req\/s within a server \d+\.\d%, between servers not measured/,
+    )
   })
 
   it('says the server CPU is not measured without --server-pids, and reads no energy without --metrics-url', async () => {

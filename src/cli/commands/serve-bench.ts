@@ -45,7 +45,7 @@ export function registerServeBench(program: Command) {
     .addOption(new Option('--backend <name>', 'sim or gpu (default: sim)').choices(['sim', 'gpu'] as const))
     .option(
       '--url <url>',
-      "measure a KServe v2 server already running there (http://host:port: Triton, another eclip serve) instead of starting eclip serve: each mix worker sent to its served name (albert#1 → albert-1), its tensors from the server's model metadata; not with --policies, --backend, --frontends, --queue-size, --input-datatype, --rt-*",
+      "measure a KServe v2 server already running there (http://host:port: Triton, another eclip serve) instead of starting eclip serve: each mix worker sent to its served name (albert#1 → albert-1), its tensors from the server's model metadata; not with --policies, --backend, --frontends, --queue-size, --input-datatype, --rt-*, --server-starts",
     )
     .option(
       '--grpc-url <host:port>',
@@ -79,6 +79,16 @@ export function registerServeBench(program: Command) {
       num('duration', 0.001),
     )
     .option('--warmup <s>', "warm-up per run, s (default 2, or a workload's own)", num('warmup', 0))
+    .option(
+      '--repeats <n>',
+      'windows per (mix, policy, transport), back to back after the one warm-up, each --duration long and a run of its own in results.json; the report gives the mean over them with [min–max] (default 1)',
+      num('repeats', 1, true),
+    )
+    .option(
+      '--server-starts <n>',
+      'fresh eclip serve starts per (mix, policy), one after the other, each measured --repeats windows: the spread between server starts beside the spread within one (default 1; not with --url)',
+      num('server-starts', 1, true),
+    )
     .option(
       '--concurrency <n>',
       'closed-loop clients per model, one request in flight each (2: the next request always waits in the queue)',
@@ -221,6 +231,10 @@ export function externalOptions(
       throw new UserError(`${stray.join(', ')}: only with --url (a server already running)`)
     return undefined
   }
+  if (opts.serverStarts !== undefined)
+    throw new UserError(
+      `--server-starts with --url: serve-bench starts no server there, so it cannot start a fresh one per repeat; --repeats measures several windows of the server at ${opts.url} (restart it yourself between serve-benches to see the spread between starts)`,
+    )
   const refused = given(SERVE_FLAGS)
   if (refused.length > 0)
     throw new UserError(
