@@ -86,11 +86,11 @@ export function perRunText(r: CalibrationReport): string {
 }
 
 /**
- * `sharing=fifo;tolerance=0,0.01;gamma=0,0.5`: the axes given replace the default grid's, the others stay (the full
- * grid re-simulates every run 90 times).
+ * `sharing=fifo;tolerance=0,0.01;gamma=0,0.5`: the axes given replace `base`'s (the default grid's: the full grid
+ * re-simulates every run 90 times), the others stay.
  */
-export function parseGrid(spec: string): Grid {
-  const grid: Grid = { ...DEFAULT_GRID }
+export function parseGrid(spec: string, base: Grid = DEFAULT_GRID): Grid {
+  const grid: Grid = { ...base }
   for (const part of spec.split(';').filter((p) => p.trim() !== '')) {
     const [key, list = ''] = part.split('=').map((x) => x.trim())
     const values = list.split(',').map((x) => x.trim())
