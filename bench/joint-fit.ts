@@ -104,7 +104,12 @@ const label = (c: Calibration) =>
  * Baseline runs (every model on the whole GPU) by batch and number of workers: simulated ÷ measured STP, both with
  * the profiles' whole-GPU rates as solo rates (so a weighted sum of raw req/s, the same weights on both sides).
  */
-function baselineByWorkers(gpu: readonly Run[], sim: readonly Run[], into: Map<string, number[]>) {
+function baselineByWorkers(
+  what: string,
+  gpu: readonly Run[],
+  sim: readonly Run[],
+  into: Map<string, number[]>,
+) {
   gpu.forEach((g, i) => {
     if (g.policy !== 'baseline' || g.role !== 'mix') return
     const s = sim[i] as Run
@@ -118,7 +123,7 @@ function baselineByWorkers(gpu: readonly Run[], sim: readonly Run[], into: Map<s
         g.workers.map((w) => w.throughputRps),
         solo,
       )
-    const key = `batch ${g.batch}, ${g.workers.length} workers`
+    const key = `${what} batch ${g.workers[0]?.batch}, ${g.workers.length} workers`
     into.set(key, [...(into.get(key) ?? []), ratio])
   })
 }
@@ -135,11 +140,12 @@ const score = (cal: Calibration): Scored => {
   const byWorkers = new Map<string, number[]>()
   const disb = fitSeries.flatMap((s) => {
     const sim = resimulateRealtime(s.runs, s.inputs, cal)
-    baselineByWorkers(s.runs, sim, byWorkers)
+    baselineByWorkers('DISB', s.runs, sim, byWorkers)
     return realtimeDrift(s.runs, sim)
   })
   const closed = closedObjective(cal)
   baselineByWorkers(
+    'closed loop',
     closedCases.map((c) => c.gpu),
     closed.sim,
     byWorkers,
