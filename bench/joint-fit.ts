@@ -18,7 +18,7 @@ import {
   asCalibration,
   type Case,
   errorsOf,
-  type Grid,
+  gridAt,
   gridPoints,
   simulateCases,
 } from '../src/calibrate/calibrate.ts'
@@ -58,15 +58,7 @@ const checkSeries = list(o.check).map(load)
 const file = (fitSeries[0] ?? load(list(o.disb)[0] as string)).calibration
 const shipped: Calibration = calibrationFrom(file)
 // the grid's axes default to the directory's constants: --grid widens the ones it names
-const base: Grid = {
-  sharing: [shipped.sharing],
-  saturationTolerance: [shipped.saturationTolerance],
-  memoryInterference: [shipped.memoryInterference],
-  residency: [shipped.residency ?? null],
-  footprint: [shipped.footprint ?? null],
-  switchGraphEdgeUs: [shipped.switchGraphEdgeUs ?? null],
-}
-const points = gridPoints(parseGrid(o.grid, base))
+const points = gridPoints(parseGrid(o.grid, gridAt(shipped)))
 const power = readFile<PowerModel>('power', join(o.profiles, 'power.json'))
 
 const t0 = performance.now()

@@ -376,6 +376,16 @@ export const asCalibration = (c: ContentionConstants, source: string, fitted: bo
   source,
 })
 
+/** The grid of one point: a calibration's constants (none where it has none). */
+export const gridAt = (c: ContentionConstants): Grid => ({
+  sharing: [c.sharing],
+  saturationTolerance: [c.saturationTolerance],
+  memoryInterference: [c.memoryInterference],
+  residency: [c.residency ?? null],
+  footprint: [c.footprint ?? null],
+  switchGraphEdgeUs: [c.switchGraphEdgeUs ?? null],
+})
+
 /** Every point of a grid, in the order the axes are listed (sharing outermost). */
 export function gridPoints(grid: Grid): ContentionConstants[] {
   const points: ContentionConstants[] = []

@@ -28,6 +28,7 @@ import {
   type ErrorSummary,
   type FitScope,
   type Grid,
+  gridAt,
   prepareCases,
   type RunSet,
 } from './calibrate.ts'
@@ -273,14 +274,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
       throw new UserError(`--keep-contention: ${file} does not exist; calibrate without it first`)
     kept = readFile<SimCalibration>('sim-calibration', file)
     checkSameGpu(file, kept.gpu, gpu)
-    grid = {
-      sharing: [kept.sharing],
-      saturationTolerance: [kept.saturationTolerance],
-      memoryInterference: [kept.memoryInterference],
-      residency: [kept.residency ?? null],
-      footprint: [kept.footprint ?? null],
-      switchGraphEdgeUs: [kept.switchGraphEdgeUs ?? null],
-    }
+    grid = gridAt(kept)
   }
   // the real-time constants are fitted apart (docs/calibrate.md): a new file keeps those of the one it replaces
   const calFileNow = join(o.profiles, 'sim-calibration.json')

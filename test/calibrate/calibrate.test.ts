@@ -16,6 +16,7 @@ import {
   DEFAULT_GRID,
   fitLine,
   fitPower,
+  gridAt,
   gridPoints,
   type PrepareOptions,
   prepareCases,
@@ -335,15 +336,13 @@ describe('calibrate', () => {
     assert.deepEqual(parseGrid('residency=none,4').residency, [null, 4])
     assert.deepEqual(parseGrid('footprint=none,4').footprint, [null, 4])
     assert.deepEqual(parseGrid('switch=none,0,3').switchGraphEdgeUs, [null, 0, 3])
-    // over another grid: the axes not given stay that grid's; every point of the product, the last axis fastest
-    const one = {
-      ...DEFAULT_GRID,
-      sharing: ['fifo' as const],
-      saturationTolerance: [0.01],
-      memoryInterference: [0.5],
-    }
+    // over a calibration's one point: the axes not given stay its constants; every point of the product, the last
+    // axis fastest
+    const one = gridAt({ sharing: 'fifo', saturationTolerance: 0.01, memoryInterference: 0.5, footprint: 2 })
     const narrowed = parseGrid('residency=none,4;gamma=0.35,0.5', one)
     assert.deepEqual(narrowed.saturationTolerance, [0.01])
+    assert.deepEqual(narrowed.footprint, [2])
+    assert.deepEqual(narrowed.switchGraphEdgeUs, [null])
     assert.deepEqual(
       gridPoints(narrowed).map((p) => [p.memoryInterference, p.residency ?? null]),
       [
