@@ -376,41 +376,49 @@ export const asCalibration = (c: ContentionConstants, source: string, fitted: bo
   source,
 })
 
-/** Simulates every case at every grid point. `onPoint` reports progress. */
-export function searchGrid(
-  cases: readonly Case[],
-  grid: Grid,
-  onPoint?: (done: number, total: number) => void,
-): GridPoint[] {
-  const gpu = (cases[0] as Case).spec.gpu
-  const power = neutralPower(gpu)
-  const points: GridPoint[] = []
-  const total =
-    grid.sharing.length *
-    grid.saturationTolerance.length *
-    grid.memoryInterference.length *
-    grid.residency.length *
-    grid.footprint.length *
-    grid.switchGraphEdgeUs.length
+/** The grid of one point: a calibration's constants (none where it has none). */
+export const gridAt = (c: ContentionConstants): Grid => ({
+  sharing: [c.sharing],
+  saturationTolerance: [c.saturationTolerance],
+  memoryInterference: [c.memoryInterference],
+  residency: [c.residency ?? null],
+  footprint: [c.footprint ?? null],
+  switchGraphEdgeUs: [c.switchGraphEdgeUs ?? null],
+})
+
+/** Every point of a grid, in the order the axes are listed (sharing outermost). */
+export function gridPoints(grid: Grid): ContentionConstants[] {
+  const points: ContentionConstants[] = []
   for (const sharing of grid.sharing)
     for (const saturationTolerance of grid.saturationTolerance)
       for (const memoryInterference of grid.memoryInterference)
         for (const residency of grid.residency)
           for (const footprint of grid.footprint)
-            for (const switchGraphEdgeUs of grid.switchGraphEdgeUs) {
-              const constants: ContentionConstants = {
+            for (const switchGraphEdgeUs of grid.switchGraphEdgeUs)
+              points.push({
                 sharing,
                 saturationTolerance,
                 memoryInterference,
                 ...(residency !== null ? { residency } : {}),
                 ...(footprint !== null ? { footprint } : {}),
                 ...(switchGraphEdgeUs !== null ? { switchGraphEdgeUs } : {}),
-              }
-              const sim = simulateCases(cases, asCalibration(constants, 'grid search', false), power)
-              points.push({ constants, sim })
-              onPoint?.(points.length, total)
-            }
+              })
   return points
+}
+
+/** Simulates every case at every grid point. `onPoint` reports progress. */
+export function searchGrid(
+  cases: readonly Case[],
+  grid: Grid,
+  onPoint?: (done: number, total: number) => void,
+): GridPoint[] {
+  const power = neutralPower((cases[0] as Case).spec.gpu)
+  const all = gridPoints(grid)
+  return all.map((constants, i) => {
+    const sim = simulateCases(cases, asCalibration(constants, 'grid search', false), power)
+    onPoint?.(i + 1, all.length)
+    return { constants, sim }
+  })
 }
 
 /** The grid point with the least objective over the cases `pick` selects (pooled worker-runs). */

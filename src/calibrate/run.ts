@@ -28,6 +28,7 @@ import {
   type ErrorSummary,
   type FitScope,
   type Grid,
+  gridAt,
   prepareCases,
   type RunSet,
 } from './calibrate.ts'
@@ -86,11 +87,11 @@ export function perRunText(r: CalibrationReport): string {
 }
 
 /**
- * `sharing=fifo;tolerance=0,0.01;gamma=0,0.5`: the axes given replace the default grid's, the others stay (the full
- * grid re-simulates every run 90 times).
+ * `sharing=fifo;tolerance=0,0.01;gamma=0,0.5`: the axes given replace `base`'s (the default grid's: the full grid
+ * re-simulates every run 90 times), the others stay.
  */
-export function parseGrid(spec: string): Grid {
-  const grid: Grid = { ...DEFAULT_GRID }
+export function parseGrid(spec: string, base: Grid = DEFAULT_GRID): Grid {
+  const grid: Grid = { ...base }
   for (const part of spec.split(';').filter((p) => p.trim() !== '')) {
     const [key, list = ''] = part.split('=').map((x) => x.trim())
     const values = list.split(',').map((x) => x.trim())
@@ -273,14 +274,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
       throw new UserError(`--keep-contention: ${file} does not exist; calibrate without it first`)
     kept = readFile<SimCalibration>('sim-calibration', file)
     checkSameGpu(file, kept.gpu, gpu)
-    grid = {
-      sharing: [kept.sharing],
-      saturationTolerance: [kept.saturationTolerance],
-      memoryInterference: [kept.memoryInterference],
-      residency: [kept.residency ?? null],
-      footprint: [kept.footprint ?? null],
-      switchGraphEdgeUs: [kept.switchGraphEdgeUs ?? null],
-    }
+    grid = gridAt(kept)
   }
   // the real-time constants are fitted apart (docs/calibrate.md): a new file keeps those of the one it replaces
   const calFileNow = join(o.profiles, 'sim-calibration.json')

@@ -16,6 +16,8 @@ import {
   DEFAULT_GRID,
   fitLine,
   fitPower,
+  gridAt,
+  gridPoints,
   type PrepareOptions,
   prepareCases,
 } from '../../src/calibrate/calibrate.ts'
@@ -334,6 +336,22 @@ describe('calibrate', () => {
     assert.deepEqual(parseGrid('residency=none,4').residency, [null, 4])
     assert.deepEqual(parseGrid('footprint=none,4').footprint, [null, 4])
     assert.deepEqual(parseGrid('switch=none,0,3').switchGraphEdgeUs, [null, 0, 3])
+    // over a calibration's one point: the axes not given stay its constants; every point of the product, the last
+    // axis fastest
+    const one = gridAt({ sharing: 'fifo', saturationTolerance: 0.01, memoryInterference: 0.5, footprint: 2 })
+    const narrowed = parseGrid('residency=none,4;gamma=0.35,0.5', one)
+    assert.deepEqual(narrowed.saturationTolerance, [0.01])
+    assert.deepEqual(narrowed.footprint, [2])
+    assert.deepEqual(narrowed.switchGraphEdgeUs, [null])
+    assert.deepEqual(
+      gridPoints(narrowed).map((p) => [p.memoryInterference, p.residency ?? null]),
+      [
+        [0.35, null],
+        [0.35, 4],
+        [0.5, null],
+        [0.5, 4],
+      ],
+    )
     for (const bad of [
       'sharing=mps',
       'gamma=',
