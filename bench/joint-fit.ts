@@ -11,7 +11,8 @@
 // eclip-fit-floors (bench/sim-gain.ts's errors, what test/measure/sim-vs-gpu.test.ts holds).
 //   node --import tsx bench/joint-fit.ts [--grid 'residency=none,4,8;gamma=0.35,0.5'] [--slack 0.05]
 //     [--disb results/h100/disb/gpu-bench] [--check results/h100/disb/mps,…] [--extra JSON]
-// --extra merges constants into every point (engine experiments: results/h100/disb/sim-variants.patch).
+// --extra merges constants into every point (engine experiments: results/h100/disb/sim-fit/sim-variants.patch).
+// The closed-loop series are bench/sim-gain.ts's (H100): --profiles must be the directory they were planned from.
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
@@ -49,14 +50,20 @@ const { values: o } = parseArgs({
 })
 const slack = Number(o.slack)
 if (!(slack >= 0)) throw new Error(`--slack wants a number ≥ 0, got "${o.slack}"`)
-const extra = JSON.parse(o.extra) as Partial<Calibration>
+const extra = (() => {
+  try {
+    return JSON.parse(o.extra) as Partial<Calibration>
+  } catch (e) {
+    throw new Error(`--extra wants a JSON object of constants: ${(e as Error).message}`)
+  }
+})()
 const list = (s: string) => s.split(',').filter((x) => x !== '')
 
 const load = (dir: string) => ({ dir, ...loadRealtimeSet(join(dir, 'results.json'), o.profiles) })
 const fitSeries = list(o.disb).map(load)
 const checkSeries = list(o.check).map(load)
-const file = (fitSeries[0] ?? load(list(o.disb)[0] as string)).calibration
-const shipped: Calibration = calibrationFrom(file)
+if (fitSeries.length === 0) throw new Error('--disb names no results directory to fit on')
+const shipped: Calibration = calibrationFrom((fitSeries[0] as (typeof fitSeries)[number]).calibration)
 // the grid's axes default to the directory's constants: --grid widens the ones it names
 const points = gridPoints(parseGrid(o.grid, gridAt(shipped)))
 const power = readFile<PowerModel>('power', join(o.profiles, 'power.json'))
