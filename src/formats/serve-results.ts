@@ -119,6 +119,8 @@ export const ServeRunMetrics = Type.Object(
      * the rate. null: the server is not serve-bench's process (an external one).
      */
     eventLoopUtilisation: NullableNum,
+    /** The server's and its event loop's CPU ms per request answered in the window (Linux /proc); absent before. */
+    hostCpuMsPerRequest: Type.Optional(Type.Object({ server: NullableNum, eventLoop: NullableNum })),
     /** STP, worst worker, Jain… as `eclip bench` (src/measure/system.ts), solo rates from the profiles; absent before. */
     system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
     /** Where the mix has real-time workers: DISB's metrics as `eclip bench` takes them (no alone run here: null). */

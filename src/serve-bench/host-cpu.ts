@@ -138,17 +138,3 @@ export function hostCpuNote(h: HostCpu): string {
       : ')')
   )
 }
-
-/**
- * The server's and its event loop's CPU per request (ms) read back from a run's notes (hostCpuNote's line), for the
- * report's tables over repeated windows; null where no note says it (not Linux, another server not measured).
- */
-export function hostCpuPerRequest(
-  notes: readonly string[],
-): { serverMs: number | null; eventLoopMs: number | null } | null {
-  const note = notes.find((n) => n.startsWith('host CPU in the window: server ') && n.includes('per request'))
-  const m = note ? /per request: server (\S+) ms \(event loop (\S+) ms/.exec(note) : null
-  if (!m) return null
-  const num = (s: string | undefined) => (s === undefined || s === 'n/a' ? null : Number(s))
-  return { serverMs: num(m[1]), eventLoopMs: num(m[2]) }
-}

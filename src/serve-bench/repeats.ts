@@ -8,7 +8,6 @@ import type { ServeRepeat, ServeRun } from '../formats/index.ts'
 import { serveRunName } from '../formats/index.ts'
 import { mean } from '../measure/stats.ts'
 import { gridTable } from '../report/tables.ts'
-import { hostCpuPerRequest } from './host-cpu.ts'
 
 const f = (v: number | null | undefined, digits = 2) =>
   v === null || v === undefined ? '–' : v.toFixed(digits)
@@ -136,7 +135,7 @@ export function hostCpuTables(
   axes: { mixes: string[]; policies: string[] },
 ): string {
   if (!repeated(runs)) return ''
-  const per = (r: ServeRun) => hostCpuPerRequest(r.notes)
+  const per = (r: ServeRun) => r.metrics.hostCpuMsPerRequest
   const table = (title: string, value: (r: ServeRun) => number | null | undefined) =>
     gridTable(
       `${title} — ${label}`,
@@ -166,11 +165,11 @@ export function hostCpuTables(
   return [
     table(
       'Server CPU per request in the window, ms (the server process and its front-ends; mean over windows [min–max])',
-      (r) => per(r)?.serverMs,
+      (r) => per(r)?.server,
     ),
     table(
       "Server's event-loop CPU per request in the window, ms (mean over windows [min–max])",
-      (r) => per(r)?.eventLoopMs,
+      (r) => per(r)?.eventLoop,
     ),
   ].join('\n\n')
 }

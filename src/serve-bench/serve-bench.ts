@@ -486,6 +486,7 @@ async function measureTransport(
     const elu = elu0 && elu1 ? performance.eventLoopUtilization(elu1, elu0).utilization : null
     const cpu0 = cpus[k]
     const cpu1 = cpus[k + 1]
+    const cpu = cpu0 && cpu1 ? hostCpu(cpu0, cpu1, requests) : null
     const repeat = repeated ? { server: server.index, window: k + 1 } : undefined
     return {
       id: serveRunId(spec.mix.name, serveRunName(target.run), spec.batch, backend, repeat),
@@ -518,12 +519,13 @@ async function measureTransport(
         p95VsBaseline: null,
         energyEffVsBaseline: null,
         eventLoopUtilisation: elu,
+        ...(cpu ? { hostCpuMsPerRequest: cpu.msPerRequest } : {}),
         ...(realtime ? { realtime } : {}),
       },
       ...(repeat ? { repeat } : {}),
       notes: [
         ...notes,
-        ...(cpu0 && cpu1 ? [hostCpuNote(hostCpu(cpu0, cpu1, requests))] : []),
+        ...(cpu ? [hostCpuNote(cpu)] : []),
         ...(repeat ? [repeatNote(repeat, windows, server.of)] : []),
       ],
     }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { readFile, type ServeResults, type ServeRun } from '../../src/formats/index.ts'
-import { hostCpu, hostCpuNote, hostCpuPerRequest } from '../../src/serve-bench/host-cpu.ts'
+import { hostCpu } from '../../src/serve-bench/host-cpu.ts'
 import { meanOverArms, spread, summaryCell } from '../../src/serve-bench/repeats.ts'
 import { normaliseServeRuns } from '../../src/serve-bench/serve-bench.ts'
 import { runScript } from './helpers.ts'
@@ -225,13 +225,12 @@ describe('summaries over an arm’s windows (repeats.ts)', () => {
     assert.equal(runs[3]?.metrics.system?.worstVsBaseline, 0.75)
   })
 
-  it('reads server and event-loop CPU per request back from the host-CPU note', () => {
+  it('takes server and event-loop CPU per request from a window’s snapshots', () => {
     const a = { t: 0, server: 1, eventLoop: 0.5, eventLoopSyscalls: null, clients: 0, backend: null }
     const b = { t: 1, server: 1.2, eventLoop: 0.6, eventLoopSyscalls: null, clients: 0.1, backend: null }
-    const note = hostCpuNote(hostCpu(a, b, 1000))
-    assert.deepEqual(hostCpuPerRequest(['other', note]), { serverMs: 0.2, eventLoopMs: 0.1 })
-    const external = hostCpuNote(hostCpu({ ...a, server: null }, { ...b, server: null }, 1000))
-    assert.equal(hostCpuPerRequest([external]), null)
-    assert.equal(hostCpuPerRequest([]), null)
+    const per = hostCpu(a, b, 1000).msPerRequest
+    assert.ok(Math.abs((per.server ?? 0) - 0.2) < 1e-9 && Math.abs((per.eventLoop ?? 0) - 0.1) < 1e-9)
+    const external = hostCpu({ ...a, server: null }, { ...b, server: null }, 1000).msPerRequest
+    assert.equal(external.server, null)
   })
 })
