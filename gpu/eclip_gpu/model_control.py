@@ -30,6 +30,7 @@ import time
 import traceback
 from typing import Callable
 
+from . import gcpause
 from .cuda import BackendError, is_fatal
 from .serving import Serving, ServedWorker
 
@@ -178,6 +179,8 @@ class ModelControl:
                 return
             try:
                 reply = handlers[msg["type"]](msg)
+                if msg["type"] == "load-model":
+                    gcpause.settle()
             except Exception as e:  # noqa: BLE001 - every failure is answered; a poisoning one ends the process
                 if self._error(msg, e):
                     return

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import fastjsonschema
 
-from . import paris_serve
+from . import gcpause, paris_serve
 from .cuda import is_fatal
 from .frames import FrameReader, flush, send
 from .model_control import ModelControl
@@ -165,12 +165,19 @@ def serve() -> None:
             paris = ParisSession(r.layout, r.energy)
         return paris
     frames = FrameReader(spin_s=float(os.environ.get("ECLIP_SPIN_US", "0")) / 1e6)
+    pauses = gcpause.recorder_from_env()
+
+    def gc_report() -> None:
+        if pauses is not None:
+            pauses.dump(os.environ["ECLIP_GC_STATS"])
+
     while True:
         try:
             msg, body = frames.next()
         except EOFError:
             control.close()
             serving.close()
+            gc_report()
             flush()
             return
         kind = msg.get("type")
@@ -193,6 +200,7 @@ def serve() -> None:
                 get_runner()
                 rings = serving.attach_rings(msg.get("rings")) if msg.get("rings") else None
                 reply = serving.load(msg, progress=lambda m: send({"type": "progress", "key": "load", "message": m}))
+                gcpause.settle()  # what the load made lives as long as the process: out of the collector's way
                 send({**reply, "rings": rings} if rings is not None else reply)
             elif kind == "hello":
                 r = get_runner()
@@ -218,6 +226,7 @@ def serve() -> None:
                     paris.close()
                 if runner:
                     runner.close()
+                gc_report()
                 flush()
                 return
         except Exception as e:  # noqa: BLE001 - every failure is reported to the TS side
