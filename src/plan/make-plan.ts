@@ -536,6 +536,12 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   const { gpu, workers, profiles, opts, notes } = c
   const t0 = performance.now()
   const baseline = await evaluateBaseline(c, t.evaluator)
+  // every ratio is taken against baseline's rates: a worker it saw finish nothing makes them all meaningless
+  const idle = workers.filter((_, i) => !((baseline.throughputRps[i] ?? 0) > 0))
+  if (idle.length > 0)
+    throw new UserError(
+      `tuning: baseline co-location finished no request of ${idle.map((w) => w.name).join(', ')} in its ${t.on.windowS}-s window on the ${t.on.backend} backend: lengthen the tuning window (--tune-window)`,
+    )
   const objective = objectiveOf(workers, await soloRates(t.evaluator, profiles), opts)
   const tuned = await fitTune(res, {
     measure: (cand) => t.evaluator.evaluate(candidatePlan(c, cand)),

@@ -189,6 +189,21 @@ describe('eclip bench --tune', () => {
       ],
       [[...bench, '--policies', 'eclip-fit', '--tune-window', '1'], /--tune-window is for --tune/],
       [[...plan, '--policy', 'eclip-fit', '--backend', 'gpu'], /--backend is for --tune/],
+      [
+        [
+          ...plan,
+          '--batch',
+          '8',
+          '--policy',
+          'eclip-fit',
+          '--tune',
+          '--tune-window',
+          '0.0001',
+          '--tune-warmup',
+          '0',
+        ],
+        /baseline co-location finished no request of alexnet#0, alexnet#1, alexnet#2 in its 0.0001-s window .*--tune-window/,
+      ],
     ]
     for (const [args, want] of cases) {
       const r = eclip([...args, '--out', join(tmp(), args[0] === 'plan' ? 'p.json' : 'b')])
