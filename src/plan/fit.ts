@@ -24,7 +24,8 @@
 // under a floor per worker (below: "The objective"), mean p95 never above max(1, the start's) + 2% (the start:
 // model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean throughput + ½ mean
 // requests/J; the recorded results linked below were planned with it.
-// Without an evaluator every worker stays home (FIT_DEFAULT).
+// Without an evaluator every worker stays home (FIT_DEFAULT). Tuned (tune.ts), the search goes on from its best
+// candidates on the backend that will run the plan, where the simulator under-rates the gain.
 //
 // What it achieves, simulated and measured, and the ablation showing that (c) is what beats model-wise (neither
 // homes alone nor one price for every mix does): results/sim/eclip-fit/README.md (bench/fit-robustness.ts re-runs
@@ -386,8 +387,12 @@ export class FitSpace {
 
   /** The plan a state makes, as a key: its homes and every worker's choice of partition per unit. */
   key(st: FitState): string {
-    const c = this.candidate(st)
-    return `${st.lengths.join(',')}|${c.assignments.map((a) => a.choice.join(',')).join('|')}`
+    return FitSpace.keyOf(this.candidate(st))
+  }
+
+  /** A candidate's key, as `key` gives a state's. */
+  static keyOf(c: FitCandidate): string {
+    return `${c.layout.homeLengths.join(',')}|${c.assignments.map((a) => a.choice.join(',')).join('|')}`
   }
 
   /** The baseline's placement on a state's layout: every unit on the top of its ladder, the whole GPU. */

@@ -72,8 +72,8 @@ export type Planner = (
 
 /**
  * How a whole candidate plan behaves when its workers run together (eclip-fit scores its candidates with it). The
- * CLI passes the simulator's calibrated contention model (src/execute/sim/evaluator.ts); the plan layer never
- * imports the executor.
+ * CLI passes the simulator's calibrated contention model (src/execute/sim/evaluator.ts), and to tune, a backend's
+ * runs (src/execute/measured-evaluator.ts); the plan layer never imports the executor.
  */
 export interface PlanEvaluator {
   evaluate(plan: Plan): Promise<FitScore>

@@ -25,6 +25,7 @@ import {
   type FitObjective,
   type FitScore,
   type FitSearchResult,
+  FitSpace,
   type FitState,
   fitMetrics,
   fitValue,
@@ -75,9 +76,10 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     }
     return m
   }
-  // the seeds: the baseline's placement (its key is no state's), the homes, the simulator's best
+  // the seeds: the baseline's placement, the homes, the simulator's best (a state that makes one of the plans
+  // measured already is not measured again)
   const whole = space.wholeGpu(space.start)
-  const wholeM = await measure('whole-gpu', whole)
+  const wholeM = await measure(FitSpace.keyOf(whole), whole)
   const homeKey = space.key(space.start)
   const homeOnly = await measure(homeKey, space.candidate(space.start))
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
