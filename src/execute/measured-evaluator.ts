@@ -20,8 +20,8 @@ import { fitScoreOf } from './sim/evaluator.ts'
 import type { SimInputs } from './sim/inputs.ts'
 
 /**
- * Per backend: a tuning run's warm-up and window, s. The GPU's: a window whose STP repeats within a fraction of a
- * percent, after a warm-up that brings the clocks up from idle; the simulator's: the bench's own short defaults.
+ * Per backend: a tuning run's warm-up and window, s. The GPU's: a window whose STP repeats within the tuning's
+ * margin, after a warm-up that brings the clocks up from idle (docs/plan.md); the simulator's: the bench's defaults.
  */
 export const MEASURED_DEFAULTS = {
   gpu: { warmupS: 0.5, windowS: 1 },

@@ -3,8 +3,8 @@
 //
 // Why. The simulator under-rates the gain the GPU gives (results/h100/eclip-fit-floors/README.md), so a search scored
 // on it alone stops near the baseline's placement, and checks floors on predictions. Measuring every candidate is too
-// dear: a GPU evaluation costs ~1–3 s (capturing the workers' graphs, warm-up, window) where a simulated one costs tens
-// of ms, and the search scores 30–80 candidates per mix.
+// dear: a GPU evaluation (capturing the workers' graphs, warm-up, window) costs seconds where a simulated one costs
+// milliseconds, and the search scores tens of candidates per mix (docs/plan.md: the budget's numbers).
 //
 // What. (1) The simulator's search (fit.ts) runs as without tuning. (2) On the measuring evaluator: baseline
 // co-location (planFit measures it), the baseline's placement (every kernel on the whole GPU), model-wise's homes and
@@ -12,8 +12,7 @@
 // coordinate search goes on with measurements (first improvement): the current state's unmeasured neighbours are
 // measured most promising first, by the simulator's value (cheap, memoised), and the search moves to the first that
 // beats the best measured plan by more than `margin`, until `evaluations` measurements are spent or no neighbour does.
-// A short window's STP varies by a fraction of a percent between repeats; the margin keeps moves from being made on
-// noise. Floors and the p95 cap are checked on measured rates against the measured baseline, ranked as the simulator's
+// A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors and the p95 cap are checked on measured rates against the measured baseline, ranked as the simulator's
 // search ranks them (fitValue): a plan with a worker measured under its floor ranks below every plan that meets them.
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw.
