@@ -12,8 +12,9 @@
 // coordinate search goes on with measurements (first improvement): the current state's unmeasured neighbours are
 // measured most promising first, by the simulator's value (cheap, memoised), and the search moves to the first that
 // beats the best measured plan by more than `margin`, until `evaluations` measurements are spent or no neighbour does.
-// A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors and the p95 cap are checked on measured rates against the measured baseline, ranked as the simulator's
-// search ranks them (fitValue): a plan with a worker measured under its floor ranks below every plan that meets them.
+// A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors and the p95
+// cap are checked on measured rates against the measured baseline, ranked as the simulator's search ranks them
+// (fitValue): a plan with a worker measured under its floor ranks below every plan that meets them.
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw.
 import {
