@@ -336,6 +336,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
         ? { activeSetsHoldUs: o.holdUs ?? DEFAULT_HOLD_MS * 1000 }
         : {}),
     })
+    // a tuned plan's tuning (cost, what it measured) goes with every run of it
+    if (!table && plan.solver.tuning) run.tuning = plan.solver.tuning
     runs.push(run)
     o.onResult?.(run, result)
   }

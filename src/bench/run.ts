@@ -7,6 +7,12 @@ import { dirname, join, relative } from 'node:path'
 import cliProgress from 'cli-progress'
 import type { ExecuteBackend, RunResult } from '../execute/backend.ts'
 import { createGpuBackend } from '../execute/gpu/index.ts'
+import {
+  MEASURED_DEFAULTS,
+  type MeasuredEvaluator,
+  type TuneChoice,
+  tuningOn,
+} from '../execute/measured-evaluator.ts'
 import { simPlanner } from '../execute/sim/evaluator.ts'
 import { SimBackend } from '../execute/sim/index.ts'
 import { type SimInputs, simInputs } from '../execute/sim/inputs.ts'
@@ -255,6 +261,8 @@ export interface RunBenchOptions {
   simCompare: boolean
   /** with the GPU backend: check partitioned workers' outputs against their baseline captures (default true) */
   checkOutputs?: boolean
+  /** eclip-fit's plans tuned on the backend before the runs (src/plan/tune.ts) */
+  tune?: TuneChoice
 }
 
 /**
@@ -276,6 +284,10 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     throw new UserError('--hold-ms and --table-threads are for eclip-live: add it to --policies')
   for (const m of o.modes)
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
+  if (o.tune && !policies.includes('eclip-fit'))
+    throw new UserError(
+      `--tune tunes eclip-fit's plans, the one policy that searches over candidate plans: add eclip-fit to --policies (${policies.join(', ')})`,
+    )
   const lengths = runLengths(o)
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
   const gpu =
@@ -289,15 +301,15 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     await gpu?.close()
     throw err
   }
-  const planners = benchPlanners(o, inputs, live.length > 0)
   const backend: ExecuteBackend = gpu ?? new SimBackend(inputs.calibration)
+  const failures: string[] = []
+  const planners = benchPlanners(o, inputs, live.length > 0, backend, failures)
   for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 
   mkdirSync(o.out, { recursive: true })
   const logFile = join(o.out, 'requests.csv')
   const log = openSync(logFile, 'w')
   writeSync(log, `${REQUEST_LOG_HEADER}\n`)
-  const failures: string[] = []
   let runs: Results['runs']
   try {
     runs = await runAll(o, { inputs, planners, backend, lengths, log, failures })
@@ -360,22 +372,35 @@ interface BenchPlanners {
 
 /**
  * eclip-fit scores its candidate plans on the simulator with the same calibrated inputs (also for --backend gpu: the
- * plan is made on the host, then executed); eclip-live's tables plan their subsets on worker threads as the
- * simulator-scored planner.
+ * plan is made on the host, then executed), and with --tune goes on measuring them on `backend`; eclip-live's tables
+ * plan their subsets on worker threads as the simulator-scored planner (never tuned).
  */
-function benchPlanners(o: RunBenchOptions, inputs: Inputs, live: boolean): BenchPlanners {
+function benchPlanners(
+  o: RunBenchOptions,
+  inputs: Inputs,
+  live: boolean,
+  backend: ExecuteBackend,
+  failures: string[],
+): BenchPlanners {
   const sim = {
     gpu: inputs.gpu,
     primitives: inputs.primitives,
     power: inputs.power,
     calibration: inputs.calibration,
   }
+  const made: MeasuredEvaluator[] = []
   const extra = {
     ...(o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }),
     ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
     ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
   }
-  const planner: Planner = simPlanner((gpu) => ({ ...sim, gpu }), extra)
+  const planner: Planner = o.tune
+    ? tunedOnce(
+        simPlanner((gpu) => ({ ...sim, gpu }), extra, tuningOn(backend, sim, o.tune, made)),
+        made,
+        failures,
+      )
+    : simPlanner((gpu) => ({ ...sim, gpu }), extra)
   if (!live) return { planner }
   const threaded = threadedSimPlanner(sim, extra, o.tableThreads ?? defaultTableThreads())
   if (threaded.note) inputs.warnings.push(threaded.note)
@@ -388,6 +413,36 @@ function benchPlanners(o: RunBenchOptions, inputs: Inputs, live: boolean): Bench
       concurrency: threaded.threads,
     })
   return { planner, tablePlanner, threaded }
+}
+
+/**
+ * A tuning planner that plans each (mix, policy) once: the simulated twin of a GPU bench runs the plans tuned on the
+ * GPU, not plans tuned again. Says on stderr what each tuning cost and measured; a run that failed in it is a warning.
+ */
+function tunedOnce(planner: Planner, made: MeasuredEvaluator[], failures: string[]): Planner {
+  const plans = new Map<string, Promise<Plan>>()
+  return (gpu, mix, workers, profiles, opts) => {
+    const key = JSON.stringify([mix, opts.policy, workers])
+    let plan = plans.get(key)
+    if (!plan) {
+      const before = made.length
+      plan = planner(gpu, mix, workers, profiles, opts).then((p) => {
+        for (const ev of made.slice(before))
+          for (const f of ev.failures) {
+            failures.push(`tuning run ${f} FAILED (scored as no throughput)`)
+            process.stderr.write(`eclip bench: WARNING: tuning run ${f} failed, scored as no throughput\n`)
+          }
+        const t = p.solver.tuning
+        if (t)
+          process.stderr.write(
+            `eclip bench: ${mix} ${p.policy} tuned on ${t.backend}: ${t.evaluations} runs in ${t.seconds.toFixed(1)} s, ${t.moves} moves kept; in tuning STP ${t.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${t.worstWorker} ${t.worstVsBaseline.toFixed(3)}×${t.fellBack ? " (the baseline's placement)" : ''}\n`,
+          )
+        return p
+      })
+      plans.set(key, plan)
+    }
+    return plan
+  }
 }
 
 /** A file name under plans/ for a run's key. */
@@ -564,6 +619,13 @@ function benchHeader(
     `eclip bench: ${mixes.length} ${workloads.length > 0 ? 'workload' : 'mix'}(s) × ${policies.length} policies on the ${o.backend === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
     `${o.rate ? `open loop, ${o.rate} req/s per worker` : loads.length > 0 ? "each worker's own arrivals where its mix gives them, else closed loop" : 'closed loop'}, warm-up ${o.warmup ?? d.warmupS} s, window ${o.duration ?? d.durationS} s per run${lengths.size > 0 ? ' (workloads: their own)' : ''}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
     ...loads,
+    ...(o.tune ? [tuneLine(o.backend, o.tune)] : []),
     ...[...inputs.warnings, ...failures].map((w) => `WARNING: ${w}`),
   ].join('\n')
+}
+
+/** The header's line on --tune: where eclip-fit's plans were tuned, on what budget. */
+function tuneLine(backend: 'sim' | 'gpu', t: TuneChoice): string {
+  const d = MEASURED_DEFAULTS[backend]
+  return `eclip-fit's plans TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
 }

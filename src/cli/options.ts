@@ -1,9 +1,10 @@
 // What `eclip bench` and `eclip serve-bench` read from their command lines the same way: numeric options, --mix,
-// --workload, --policies and eclip-rt's options.
+// --workload, --policies and eclip-rt's options; and --tune with its budget, the same on `eclip bench` and `eclip plan`.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { Option } from '@commander-js/extra-typings'
 import YAML from 'yaml'
+import { MEASURED_DEFAULTS, type TuneChoice } from '../execute/measured-evaluator.ts'
 import {
   ALL_POLICIES,
   isMpsPolicy,
@@ -24,6 +25,7 @@ import {
   DEFAULT_RT_RESERVE_SMS,
   RT_MECHANISMS,
   type RtMechanism,
+  TUNE_DEFAULTS,
 } from '../plan/index.ts'
 import { loadMixArrivals } from '../workload/arrivals.ts'
 
@@ -198,5 +200,78 @@ export function rtPlanOptions(o: { rtMechanism?: RtMechanism; rtReserveSms?: num
     ...(o.rtMechanism !== undefined ? { rtMechanism: o.rtMechanism } : {}),
     ...(o.rtReserveSms !== undefined ? { rtReserveSms: o.rtReserveSms } : {}),
     ...(o.rtFactor !== undefined ? { rtFactor: o.rtFactor } : {}),
+  }
+}
+
+/** A commander parser for a number option > 0. */
+const positive = (name: string) => (v: string) => {
+  const x = Number(v)
+  if (v.trim() === '' || !Number.isFinite(x) || x <= 0)
+    throw new UserError(`--${name}: expected a number > 0, got "${v}"`)
+  return x
+}
+
+const { gpu: gpuTune, sim: simTune } = MEASURED_DEFAULTS
+
+/** --tune and its budget (src/plan/tune.ts, docs/plan.md), the same on bench and plan. */
+export const tuneOption = () =>
+  new Option(
+    '--tune',
+    "eclip-fit: after the simulator's search, measure its best candidates on the backend and continue the search on measurements",
+  )
+export const tuneCandidatesOption = () =>
+  new Option(
+    '--tune-candidates <k>',
+    `--tune: the simulator's best distinct candidates measured, besides the baseline's placement and model-wise homes (default ${TUNE_DEFAULTS.candidates})`,
+  ).argParser(num('tune-candidates', 1, true))
+export const tuneEvaluationsOption = () =>
+  new Option(
+    '--tune-evaluations <n>',
+    `--tune: measurements the coordinate search continues with from the best measured candidate, at most (default ${TUNE_DEFAULTS.evaluations})`,
+  ).argParser(num('tune-evaluations', 0, true))
+export const tuneWindowOption = () =>
+  new Option(
+    '--tune-window <s>',
+    `--tune: each measured candidate's window, s (default: gpu ${gpuTune.windowS}, sim ${simTune.windowS})`,
+  ).argParser(positive('tune-window'))
+export const tuneWarmupOption = () =>
+  new Option(
+    '--tune-warmup <s>',
+    `--tune: each measured candidate's warm-up, s (default: gpu ${gpuTune.warmupS}, sim ${simTune.warmupS})`,
+  ).argParser(num('tune-warmup', 0))
+export const tuneMarginOption = () =>
+  new Option(
+    '--tune-margin <m>',
+    `--tune: STP ratio (vs baseline) a move must gain over the best measured plan to be kept: measurement noise (default ${TUNE_DEFAULTS.margin})`,
+  ).argParser(num('tune-margin', 0))
+
+/** The tuning the flags ask for, or none; a --tune-* flag without --tune is refused, naming it. */
+export function resolveTune(o: {
+  tune?: boolean
+  tuneCandidates?: number
+  tuneEvaluations?: number
+  tuneWindow?: number
+  tuneWarmup?: number
+  tuneMargin?: number
+}): TuneChoice | undefined {
+  if (!o.tune) {
+    const given = (
+      [
+        ['--tune-candidates', o.tuneCandidates],
+        ['--tune-evaluations', o.tuneEvaluations],
+        ['--tune-window', o.tuneWindow],
+        ['--tune-warmup', o.tuneWarmup],
+        ['--tune-margin', o.tuneMargin],
+      ] as const
+    ).find(([, v]) => v !== undefined)
+    if (given) throw new UserError(`${given[0]} is for --tune: add --tune, or leave it out`)
+    return undefined
+  }
+  return {
+    candidates: o.tuneCandidates ?? TUNE_DEFAULTS.candidates,
+    evaluations: o.tuneEvaluations ?? TUNE_DEFAULTS.evaluations,
+    margin: o.tuneMargin ?? TUNE_DEFAULTS.margin,
+    ...(o.tuneWindow !== undefined ? { windowS: o.tuneWindow } : {}),
+    ...(o.tuneWarmup !== undefined ? { warmupS: o.tuneWarmup } : {}),
   }
 }

@@ -40,6 +40,8 @@ export interface RunSpec {
    * (`plan` is then the table's plan of the whole set). Absent: every request under `plan`.
    */
   live?: LiveSpec
+  /** Check partitioned workers' outputs against their baseline captures first (absent: the backend's setting). */
+  checkOutputs?: boolean
 }
 
 /** What a run needs to follow a table: the table and how long a worker stays active after its last request. */

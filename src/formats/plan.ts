@@ -102,6 +102,41 @@ export const PlanWorker = Type.Object(
 )
 export type PlanWorker = Type.Static<typeof PlanWorker>
 
+/**
+ * eclip-fit tuned on the backend that runs it (src/plan/tune.ts): where and how long its candidates were measured,
+ * what the tuning cost, and what the chosen plan measured in its tuning window against baseline's (a noisy sample,
+ * the best of several: the plan's own run is its number).
+ */
+export const Tuning = Type.Object(
+  {
+    backend: Type.Enum(['sim', 'gpu']),
+    /** The GPU the backend ran (the simulator: the profiles' GPU). */
+    gpu: Type.String({ minLength: 1 }),
+    warmupS: Type.Number({ minimum: 0 }),
+    windowS: Type.Number({ exclusiveMinimum: 0 }),
+    /** The simulator's best distinct candidates measured (besides the baseline's placement and model-wise homes). */
+    candidates: Type.Integer({ minimum: 1 }),
+    /** Measurements the coordinate search continued with, at most. */
+    budget: Type.Integer({ minimum: 0 }),
+    /** STP ratio a move had to gain over the best measured plan to be kept. */
+    margin: Type.Number({ minimum: 0 }),
+    /** Runs on the backend, baseline co-location included. */
+    evaluations: Type.Integer({ minimum: 1 }),
+    /** Wall time of the tuning (the measured runs and the simulator's guidance between them), s. */
+    seconds: Type.Number({ minimum: 0 }),
+    /** Moves the measured coordinate search kept. */
+    moves: Type.Integer({ minimum: 0 }),
+    stpVsBaseline: Type.Number(),
+    worstWorker: Type.String(),
+    worstVsBaseline: Type.Number(),
+    floorsMet: Type.Boolean(),
+    /** The baseline's placement (every kernel on the whole GPU) measured best and was taken. */
+    fellBack: Type.Boolean(),
+  },
+  { additionalProperties: false },
+)
+export type Tuning = Type.Static<typeof Tuning>
+
 export const SolverInfo = Type.Object(
   {
     name: Type.Enum(['highs', 'dp', 'none']),
@@ -115,8 +150,9 @@ export const SolverInfo = Type.Object(
     solveMs: Type.Number({ minimum: 0 }),
     objectiveUs: Type.Optional(Type.Number()),
     /**
-     * System throughput (Σ rate / solo rate) the evaluator predicts for the plan and for baseline co-location, and
-     * the STP bound of the mix's profiles (docs/design.md §6), where the planner had an evaluator.
+     * System throughput (Σ rate / solo rate) the evaluator predicts for the plan and for baseline co-location (a tuned
+     * plan: as its tuning measured them), and the STP bound of the mix's profiles (docs/design.md §6), where the
+     * planner had an evaluator.
      */
     stp: Type.Optional(
       Type.Object(
@@ -124,6 +160,8 @@ export const SolverInfo = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** eclip-fit tuned on a backend: where, at what cost, what it measured. */
+    tuning: Type.Optional(Tuning),
     notes: Type.Optional(Type.String()),
   },
   { additionalProperties: false },

@@ -7,7 +7,7 @@
 import Type from 'typebox'
 import { Arrival, Priority } from './arrival.ts'
 import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
-import { Policy } from './plan.ts'
+import { Policy, Tuning } from './plan.ts'
 
 /** stream: each group its own launch + an event wait per switch (ECLIP-faithful); graph: one graph per request. */
 export const Mode = Type.Union([Type.Literal('stream'), Type.Literal('graph'), Type.Null()])
@@ -343,6 +343,11 @@ export const Run = Type.Object(
      * the run (calibrate, the simulator checks) takes it as it ran, however the planner has changed since.
      */
     planFile: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * The executed plan was tuned on a backend (eclip-fit, bench --tune): its tuning's cost and measured numbers, as
+     * the plan records them (every run of the plan repeats them: both modes, the simulated twin).
+     */
+    tuning: Type.Optional(Tuning),
     /** Backend wall time for the run, s. */
     wallS: Type.Number({ minimum: 0 }),
     notes: Type.Array(Type.String()),

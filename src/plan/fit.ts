@@ -24,7 +24,8 @@
 // under a floor per worker (below: "The objective"), mean p95 never above max(1, the start's) + 2% (the start:
 // model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean throughput + ½ mean
 // requests/J; the recorded results linked below were planned with it.
-// Without an evaluator every worker stays home (FIT_DEFAULT).
+// Without an evaluator every worker stays home (FIT_DEFAULT). Tuned (tune.ts), the search goes on from its best
+// candidates on the backend that will run the plan, where the simulator under-rates the gain.
 //
 // What it achieves, simulated and measured, and the ablation showing that (c) is what beats model-wise (neither
 // homes alone nor one price for every mix does): results/sim/eclip-fit/README.md (bench/fit-robustness.ts re-runs
@@ -281,6 +282,184 @@ export interface FitCandidate {
   assignments: Assignment[]
 }
 
+/** A point of the search: the homes' lengths in slices, each worker's overlap price λ, the SM-time price μ. */
+export interface FitState {
+  lengths: number[]
+  lambdas: number[]
+  mu: number
+}
+
+/** What the search space needs to turn a state into a candidate plan. */
+export interface FitSpaceOptions {
+  smCount: number
+  switchMax: number
+  /** What one switch costs the executor, µs (the DP charges it). */
+  switchCostUs: number
+  factor: number
+  maxPartitions: number
+  /** A worker's instance on a ladder (partition ids, their SMs). */
+  instance: (w: number, ladder: readonly number[], sms: readonly number[]) => WorkerInstance
+  /** Workers' models (plan order): workers of one model also move together. */
+  models: readonly string[]
+}
+
+/**
+ * eclip-fit's search space over one mix: each state's candidate plan (layouts and per-worker DPs memoised), the
+ * plan's identity (states whose λ's or μ change nothing are the same plan), and the coordinate search's moves. Both
+ * the search on the simulator and its measured continuation (tune.ts) walk it.
+ */
+export class FitSpace {
+  /** Model-wise's homes, every worker at home (λ = ∞), μ 0. */
+  readonly start: FitState
+  /** The homes are disjoint runs of regular slices: the moves may resize them. */
+  readonly disjoint: boolean
+  private readonly layouts = new Map<string, { layout: FitLayout; instances: WorkerInstance[] }>()
+  private readonly memoA = new Map<string, Assignment>()
+  private readonly moveSets: number[][]
+  private readonly reg: ReturnType<typeof regularSlices>
+
+  constructor(
+    private readonly gpu: Gpu,
+    private readonly profiles: readonly Profile[],
+    private readonly o: FitSpaceOptions,
+  ) {
+    const start = this.layoutOf(undefined)
+    this.start = {
+      lengths: start.layout.homeLengths,
+      lambdas: profiles.map(() => Number.POSITIVE_INFINITY),
+      mu: 0,
+    }
+    this.disjoint = start.layout.disjoint
+    const k = profiles.length
+    // moves: every worker at once, the workers of each model that has several, then each worker alone
+    this.moveSets = [profiles.map((_, i) => i)]
+    for (const model of new Set(o.models)) {
+      const ws = o.models.flatMap((m, i) => (m === model ? [i] : []))
+      if (ws.length > 1 && ws.length < k) this.moveSets.push(ws)
+    }
+    if (k > 1) for (let w = 0; w < k; w++) this.moveSets.push([w])
+    this.reg = regularSlices(gpu)
+  }
+
+  private layoutOf(lengths: readonly number[] | undefined) {
+    const key = lengths ? lengths.join(',') : 'model-wise'
+    let l = this.layouts.get(key)
+    if (!l) {
+      const layout = fitLayout(this.gpu, this.profiles, this.o.factor, this.o.maxPartitions, lengths)
+      const instances = layout.ladders.map((ladder, w) =>
+        this.o.instance(
+          w,
+          ladder,
+          ladder.map((id) => (layout.partitions[id] as Partition).sms),
+        ),
+      )
+      l = { layout, instances }
+      this.layouts.set(key, l)
+      if (lengths === undefined) this.layouts.set(layout.homeLengths.join(','), l)
+    }
+    return l
+  }
+
+  private assign(lk: string, l: ReturnType<FitSpace['layoutOf']>, w: number, lambda: number, mu: number) {
+    // a worker's DP depends only on its own ladder and overlaps, but those change with every home: key by layout
+    const key = `${lk}|${w}|${lambda}|${mu}`
+    let a = this.memoA.get(key)
+    if (!a) {
+      a = fitAssignment(
+        l.instances[w] as WorkerInstance,
+        l.layout.overlapSms[w] as number[],
+        this.o.smCount,
+        lambda,
+        mu,
+        this.o.switchMax,
+        this.o.switchCostUs,
+      )
+      this.memoA.set(key, a)
+    }
+    return a
+  }
+
+  candidate(st: FitState): FitCandidate {
+    const l = this.layoutOf(st.lengths)
+    const lk = st.lengths.join(',')
+    return { ...l, assignments: st.lambdas.map((x, w) => this.assign(lk, l, w, x, st.mu)) }
+  }
+
+  /** The plan a state makes, as a key: its homes and every worker's choice of partition per unit. */
+  key(st: FitState): string {
+    return FitSpace.keyOf(this.candidate(st))
+  }
+
+  /** A candidate's key, as `key` gives a state's. */
+  static keyOf(c: FitCandidate): string {
+    return `${c.layout.homeLengths.join(',')}|${c.assignments.map((a) => a.choice.join(',')).join('|')}`
+  }
+
+  /** The baseline's placement on a state's layout: every unit on the top of its ladder, the whole GPU. */
+  wholeGpu(st: FitState): FitCandidate {
+    const c = this.candidate(st)
+    return {
+      ...c,
+      assignments: c.instances.map((w) => {
+        const C = w.configs.length
+        return evaluate(w, new Int32Array(unitCount(w)).fill(C - 1))
+      }),
+    }
+  }
+
+  /**
+   * The moves of one round from the state `at()` returns when each is made: every λ for each move set, every μ, then
+   * one slice from one home to another (or a free slice into one). Read lazily, so a search that takes a move
+   * continues the round from there.
+   */
+  *moves(at: () => FitState): Generator<FitState> {
+    for (const move of this.moveSets)
+      for (const l of FIT_LAMBDAS) {
+        const st = at()
+        if (move.every((w) => st.lambdas[w] === l)) continue
+        yield { ...st, lambdas: st.lambdas.map((x, i) => (move.includes(i) ? l : x)) }
+      }
+    for (const mu of FIT_MUS) {
+      const st = at()
+      if (mu !== st.mu) yield { ...st, mu }
+    }
+    if (!this.disjoint) return
+    const k = this.profiles.length
+    const free = this.reg.length - at().lengths.reduce((a, b) => a + b, 0)
+    for (let to = 0; to < k; to++)
+      for (let from = -1; from < k; from++) {
+        if (from === to || (from < 0 && free <= 0)) continue
+        const lengths = at().lengths.map((L, i) => L + (i === to ? 1 : 0) - (i === from ? 1 : 0))
+        if (lengths.every((L) => this.profiled(L))) yield { ...at(), lengths }
+      }
+  }
+
+  /** A home of L slices is a run of the first L regular slices' size: only lengths every profile has a size for. */
+  private profiled(L: number): boolean {
+    const sms = this.reg.slice(0, L).reduce((a, s) => a + s.sms, 0)
+    return L >= 1 && L <= this.reg.length && this.profiles.every((p) => p.sizes.includes(sms))
+  }
+}
+
+/**
+ * How the search ranks a candidate: floors first (every feasible score is > 0 > every infeasible one, by its total
+ * shortfall), then STP (+ energyWeight × requests per joule), both vs baseline; a mean p95 above `p95Cap` is rejected.
+ */
+export function fitValue(m: FitMetrics, p95Cap: number, energyWeight: number): number {
+  return m.p95 > p95Cap
+    ? Number.NEGATIVE_INFINITY
+    : m.shortfall > 0
+      ? -1 - m.shortfall
+      : m.stpRatio + energyWeight * m.reqPerJ
+}
+
+/** One distinct candidate plan a search evaluated: its state, its plan's key, what the evaluator made of it. */
+export interface FitSeen {
+  state: FitState
+  key: string
+  metrics: FitMetrics
+}
+
 export interface FitSearchResult extends FitCandidate {
   lambdas: number[]
   mu: number
@@ -290,22 +469,22 @@ export interface FitSearchResult extends FitCandidate {
   homeOnly: FitMetrics
   /** True when the baseline's placement (every kernel on the whole GPU) scored best and was taken. */
   fellBack: boolean
+  /** The state the search ended at (the chosen plan's, unless it fell back). */
+  state: FitState
+  /** Every distinct candidate it evaluated, in order (the baseline's placement not among them). */
+  seen: FitSeen[]
+  /** Its space, memoised DPs and all: what a measured continuation walks (tune.ts). */
+  space: FitSpace
+  /** How the search ranked what its evaluator said (fitValue with the start's p95 cap). */
+  value: (m: FitMetrics) => number
+  /** Its evaluator's metrics of a state, memoised with the search's own evaluations (a new one joins `seen`). */
+  metricsOf: (st: FitState) => Promise<FitMetrics>
 }
 
-export interface FitSearchOptions {
-  smCount: number
-  switchMax: number
-  /** What one switch costs the executor, µs (the DP charges it). */
-  switchCostUs: number
-  factor: number
-  maxPartitions: number
-  /** A worker's instance on a ladder (partition ids, their SMs). */
-  instance: (w: number, ladder: readonly number[], sms: readonly number[]) => WorkerInstance
+export interface FitSearchOptions extends FitSpaceOptions {
   /** The evaluator's view of a candidate. */
   score: (c: FitCandidate) => Promise<FitScore>
   baseline: FitScore
-  /** Workers' models (plan order): workers of one model also move together. */
-  models: readonly string[]
   /** Weight of requests per joule against STP in the score (FIT_ENERGY_WEIGHT). */
   energyWeight?: number
   /** STP's solo rates and weights, the floors; without it: solo = baseline rates, weights 1, no floors. */
@@ -328,100 +507,28 @@ export async function fitSearch(
   profiles: readonly Profile[],
   o: FitSearchOptions,
 ): Promise<FitSearchResult> {
-  const k = profiles.length
-  const layouts = new Map<string, { layout: FitLayout; instances: WorkerInstance[] }>()
-  const layoutOf = (lengths: readonly number[] | undefined) => {
-    const key = lengths ? lengths.join(',') : 'model-wise'
-    let l = layouts.get(key)
-    if (!l) {
-      const layout = fitLayout(gpu, profiles, o.factor, o.maxPartitions, lengths)
-      const instances = layout.ladders.map((ladder, w) =>
-        o.instance(
-          w,
-          ladder,
-          ladder.map((id) => (layout.partitions[id] as Partition).sms),
-        ),
-      )
-      l = { layout, instances }
-      layouts.set(key, l)
-      if (lengths === undefined) layouts.set(layout.homeLengths.join(','), l)
-    }
-    return l
-  }
-  const memoA = new Map<string, Assignment>()
-  const assign = (lk: string, l: ReturnType<typeof layoutOf>, w: number, lambda: number, mu: number) => {
-    // a worker's DP depends only on its own ladder and overlaps, but those change with every home: key by layout
-    const key = `${lk}|${w}|${lambda}|${mu}`
-    let a = memoA.get(key)
-    if (!a) {
-      a = fitAssignment(
-        l.instances[w] as WorkerInstance,
-        l.layout.overlapSms[w] as number[],
-        o.smCount,
-        lambda,
-        mu,
-        o.switchMax,
-        o.switchCostUs,
-      )
-      memoA.set(key, a)
-    }
-    return a
-  }
+  const space = new FitSpace(gpu, profiles, o)
   const memoS = new Map<string, FitMetrics>()
+  const seen: FitSeen[] = []
   let evaluations = 0
-  interface State {
-    lengths: number[]
-    lambdas: number[]
-    mu: number
-  }
-  const candidate = (st: State): FitCandidate => {
-    const l = layoutOf(st.lengths)
-    const lk = st.lengths.join(',')
-    return { ...l, assignments: st.lambdas.map((x, w) => assign(lk, l, w, x, st.mu)) }
-  }
-  const metricsOf = async (st: State) => {
-    const c = candidate(st)
-    // candidates whose λ's or μ change nothing are the same plan
-    const key = `${st.lengths.join(',')}|${c.assignments.map((a) => a.choice.join(',')).join('|')}`
+  const ew = o.energyWeight ?? FIT_ENERGY_WEIGHT
+  const metricsOf = async (st: FitState) => {
+    const key = space.key(st)
     let m = memoS.get(key)
     if (!m) {
       evaluations++
-      m = fitMetrics(await o.score(c), o.baseline, o.objective)
+      m = fitMetrics(await o.score(space.candidate(st)), o.baseline, o.objective)
       memoS.set(key, m)
+      seen.push({ state: st, key, metrics: m })
     }
     return m
   }
-  const start = layoutOf(undefined)
-  let st: State = {
-    lengths: start.layout.homeLengths,
-    lambdas: profiles.map(() => Number.POSITIVE_INFINITY),
-    mu: 0,
-  }
+  let st = space.start
   const homeOnly = await metricsOf(st)
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
-  const ew = o.energyWeight ?? FIT_ENERGY_WEIGHT
-  // floors first (every feasible score is > 0 > every infeasible one), then STP; p95 capped as before
-  const value = (m: FitMetrics) =>
-    m.p95 > p95Cap
-      ? Number.NEGATIVE_INFINITY
-      : m.shortfall > 0
-        ? -1 - m.shortfall
-        : m.stpRatio + ew * m.reqPerJ
-  // moves: every worker at once, the workers of each model that has several, then each worker alone
-  const moves: number[][] = [profiles.map((_, i) => i)]
-  for (const model of new Set(o.models)) {
-    const ws = o.models.flatMap((m, i) => (m === model ? [i] : []))
-    if (ws.length > 1 && ws.length < k) moves.push(ws)
-  }
-  if (k > 1) for (let w = 0; w < k; w++) moves.push([w])
-  const reg = regularSlices(gpu)
-  // a home of L slices is a run of the first L regular slices' size: only lengths every profile has a size for
-  const profiled = (L: number) => {
-    const sms = reg.slice(0, L).reduce((a, s) => a + s.sms, 0)
-    return L >= 1 && L <= reg.length && profiles.every((p) => p.sizes.includes(sms))
-  }
+  const value = (m: FitMetrics) => fitValue(m, p95Cap, ew)
   let best = homeOnly
-  const tryState = async (cand: State) => {
+  const tryState = async (cand: FitState) => {
     const m = await metricsOf(cand)
     if (value(m) > value(best) + 1e-9) {
       best = m
@@ -434,48 +541,25 @@ export async function fitSearch(
   await tryState({ ...st, lambdas: profiles.map(() => 0), mu: 0 })
   for (let round = 0; round < 4; round++) {
     let changed = false
-    for (const move of moves)
-      for (const l of FIT_LAMBDAS) {
-        if (move.every((w) => st.lambdas[w] === l)) continue
-        if (await tryState({ ...st, lambdas: st.lambdas.map((x, i) => (move.includes(i) ? l : x)) }))
-          changed = true
-      }
-    for (const mu of FIT_MUS) if (mu !== st.mu && (await tryState({ ...st, mu }))) changed = true
-    if (start.layout.disjoint) {
-      // one slice from one home to another, or a free slice into one
-      const free = reg.length - st.lengths.reduce((a, b) => a + b, 0)
-      for (let to = 0; to < k; to++)
-        for (let from = -1; from < k; from++) {
-          if (from === to || (from < 0 && free <= 0)) continue
-          const lengths = st.lengths.map((L, i) => L + (i === to ? 1 : 0) - (i === from ? 1 : 0))
-          if (lengths.every(profiled) && (await tryState({ ...st, lengths }))) changed = true
-        }
-    }
+    for (const cand of space.moves(() => st)) if (await tryState(cand)) changed = true
     if (!changed) break
   }
-  const c = candidate(st)
-  {
-    // the baseline's placement (every unit on the top of its ladder, the whole GPU) meets every floor ≤ 1 at
-    // baseline's STP: a plan is never chosen below it in the evaluator's eyes
-    const whole = {
-      ...c,
-      assignments: c.instances.map((w) => {
-        const C = w.configs.length
-        return evaluate(w, new Int32Array(unitCount(w)).fill(C - 1))
-      }),
+  const c = space.candidate(st)
+  const done = () => ({ lambdas: st.lambdas, mu: st.mu, homeOnly, state: st, seen, space, value, metricsOf })
+  // the baseline's placement (every unit on the top of its ladder, the whole GPU) meets every floor ≤ 1 at
+  // baseline's STP: a plan is never chosen below it in the evaluator's eyes
+  const whole = space.wholeGpu(st)
+  evaluations++
+  const m = fitMetrics(await o.score(whole), o.baseline, o.objective)
+  if (value(m) > value(best))
+    return {
+      ...whole,
+      ...done(),
+      lambdas: st.lambdas.map(() => 0),
+      mu: 0,
+      evaluations,
+      chosen: m,
+      fellBack: true,
     }
-    evaluations++
-    const m = fitMetrics(await o.score(whole), o.baseline, o.objective)
-    if (value(m) > value(best))
-      return {
-        ...whole,
-        lambdas: st.lambdas.map(() => 0),
-        mu: 0,
-        evaluations,
-        chosen: m,
-        homeOnly,
-        fellBack: true,
-      }
-  }
-  return { ...c, lambdas: st.lambdas, mu: st.mu, evaluations, chosen: best, homeOnly, fellBack: false }
+  return { ...c, ...done(), evaluations, chosen: best, fellBack: false }
 }

@@ -18,10 +18,12 @@ export {
   type EclipSolveOptions,
   type EclipSolveResult,
   floorShortfalls,
+  type MeasuredOn,
   makePlan,
   type PlanEvaluator,
   type Planner,
   type PlanOptions,
+  type PlanTuning,
   type SolverChoice,
   solveEclip,
 } from './make-plan.ts'
@@ -38,3 +40,4 @@ export {
   type RtOptions,
   rtLayout,
 } from './realtime.ts'
+export { TUNE_DEFAULTS } from './tune.ts'

@@ -14,6 +14,7 @@ import {
   type PlanWorker,
   type Policy,
   type SolverInfo,
+  type Tuning,
 } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import { packedArea, stpBound } from '../profile/bound.ts'
@@ -22,9 +23,11 @@ import { solveWorkerDp } from './dp.ts'
 import {
   DEFAULT_MIN_SHARE,
   FIT_DEFAULT,
+  type FitCandidate,
   type FitMetrics,
   type FitObjective,
   type FitScore,
+  type FitSearchResult,
   fitAssignment,
   fitLayout,
   fitMetrics,
@@ -45,6 +48,7 @@ import {
   type RtMechanism,
   rtLayout,
 } from './realtime.ts'
+import { fitTune } from './tune.ts'
 
 export const DEFAULT_SWITCH_MAX = 14
 export const DEFAULT_MODEL_WISE_FACTOR = 1.1
@@ -68,8 +72,8 @@ export type Planner = (
 
 /**
  * How a whole candidate plan behaves when its workers run together (eclip-fit scores its candidates with it). The
- * CLI passes the simulator's calibrated contention model (src/execute/sim/evaluator.ts); the plan layer never
- * imports the executor.
+ * CLI passes the simulator's calibrated contention model (src/execute/sim/evaluator.ts), and to tune, a backend's
+ * runs (src/execute/measured-evaluator.ts); the plan layer never imports the executor.
  */
 export interface PlanEvaluator {
   evaluate(plan: Plan): Promise<FitScore>
@@ -79,10 +83,36 @@ export interface PlanEvaluator {
   switchCostUs: number
 }
 
+/** Where a tuning evaluator measures, for the plan's record (Tuning in the plan format). */
+export interface MeasuredOn {
+  backend: 'sim' | 'gpu'
+  /** The GPU the backend runs (the simulator: the profiles'). */
+  gpu: string
+  warmupS: number
+  windowS: number
+}
+
+/**
+ * eclip-fit tuned on the backend that will run the plan (src/plan/tune.ts): a measuring evaluator, where it measures,
+ * and the budget (TUNE_DEFAULTS).
+ */
+export interface PlanTuning {
+  evaluator: PlanEvaluator
+  on: MeasuredOn
+  /** The simulator's best distinct candidates measured, ≥ 1. */
+  candidates: number
+  /** Measurements the coordinate search continues with, ≥ 0. */
+  evaluations: number
+  /** STP ratio a move must gain over the best measured plan to be kept, ≥ 0. */
+  margin: number
+}
+
 export interface PlanOptions {
   policy: Policy
   /** eclip-fit: scores candidate plans; without it eclip-fit uses fixed prices (FIT_DEFAULT) and says so. */
   evaluator?: PlanEvaluator
+  /** eclip-fit: after the search on `evaluator`, its best candidates measured and the search continued on them. */
+  tune?: PlanTuning
   /** eclip-fit: weight of requests/J next to STP in the evaluator's score (FIT_ENERGY_WEIGHT). */
   fitEnergyWeight?: number
   /** Floor of every worker whose spec has no minShare: rate under the plan ÷ under baseline (DEFAULT_MIN_SHARE). */
@@ -152,6 +182,17 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
   num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
   num('min share', o.minShare, (v) => v >= 0, '≥ 0')
+  if (o.tune) {
+    if (o.policy !== 'eclip-fit')
+      throw new UserError(`tuning: only eclip-fit searches over candidate plans, not ${o.policy}`)
+    if (!o.evaluator || o.fitPrices)
+      throw new UserError('tuning continues the search on an evaluator: give one, and no fixed prices')
+    num('tune candidates', o.tune.candidates, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
+    num('tune evaluations', o.tune.evaluations, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0')
+    num('tune margin', o.tune.margin, (v) => v >= 0, '≥ 0')
+    num('tune window', o.tune.on.windowS, (v) => v > 0, '> 0 seconds')
+    num('tune warm-up', o.tune.on.warmupS, (v) => v >= 0, '≥ 0 seconds')
+  }
   for (const w of workers) {
     num(`worker ${w.name}: weight`, w.weight, (v) => v > 0, '> 0')
     num(`worker ${w.name}: minShare`, w.minShare, (v) => v >= 0, '≥ 0')
@@ -224,9 +265,9 @@ export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, o
 }
 
 /** A plan short of its floors: refused with the workers and shortfalls named, or (acceptShortfall) a warning note. */
-function shortfallOrThrow(what: string, short: string[], o: PlanOptions, notes: string[]) {
+function shortfallOrThrow(what: string, short: string[], o: PlanOptions, notes: string[], how = 'simulated') {
   if (short.length === 0) return
-  const msg = `${what} misses the throughput floor of ${short.length} worker(s) (simulated): ${short.join('; ')}`
+  const msg = `${what} misses the throughput floor of ${short.length} worker(s) (${how}): ${short.join('; ')}`
   if (!o.acceptShortfall)
     throw new UserError(
       `${msg}. Lower the worker's minShare in the mix file or serve config (0 accepts any rate), or plan with acceptShortfall`,
@@ -433,17 +474,7 @@ const planFit: PolicyPlanner = async (c) => {
           profiles[i] as Profile,
         ),
       switchCostUs: evaluator.switchCostUs,
-      score: (cand) =>
-        evaluator.evaluate(
-          draft(
-            c,
-            'eclip-fit',
-            cand.layout.partitions,
-            cand.layout.ladders,
-            cand.instances,
-            cand.assignments,
-          ),
-        ),
+      score: (cand) => evaluator.evaluate(candidatePlan(c, cand)),
       baseline,
       objective,
       models: workers.map((w) => w.model),
@@ -456,8 +487,10 @@ const planFit: PolicyPlanner = async (c) => {
     const worst = workers[res.chosen.worst] as WorkerSpec
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
     notes.push(
-      `${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}); evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}); evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
     )
+    // tuned: the floors are checked on what the backend measured instead
+    if (opts.tune) return tuneFit(c, opts.tune, res)
     shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, res.chosen, objective), opts, notes)
     // exact per worker at its prices, but the prices are a local search's: never called optimal
     return {
@@ -489,6 +522,73 @@ const planFit: PolicyPlanner = async (c) => {
   )
   // gap 1: nothing proven (no evaluator gave an STP bound)
   return { partitions, ladders, instances, assignments, solver: { name: 'dp', status: 'heuristic', gap: 1 } }
+}
+
+/** An eclip-fit candidate as a plan, for an evaluator to score. */
+const candidatePlan = (c: PolicyContext, cand: FitCandidate) =>
+  draft(c, 'eclip-fit', cand.layout.partitions, cand.layout.ladders, cand.instances, cand.assignments)
+
+/**
+ * eclip-fit's search continued on the measuring evaluator (src/plan/tune.ts): baseline co-location measured, STP's
+ * solo rates the evaluator's (else the profiles', as the bench reports them), the floors checked on the measurements.
+ */
+async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): Promise<PolicyLayout> {
+  const { gpu, workers, profiles, opts, notes } = c
+  const t0 = performance.now()
+  const baseline = await evaluateBaseline(c, t.evaluator)
+  // every ratio is taken against baseline's rates: a worker it saw finish nothing makes them all meaningless
+  const idle = workers.filter((_, i) => !((baseline.throughputRps[i] ?? 0) > 0))
+  if (idle.length > 0)
+    throw new UserError(
+      `tuning: baseline co-location finished no request of ${idle.map((w) => w.name).join(', ')} in its ${t.on.windowS}-s window on the ${t.on.backend} backend: lengthen the tuning window (--tune-window)`,
+    )
+  const objective = objectiveOf(workers, await soloRates(t.evaluator, profiles), opts)
+  const tuned = await fitTune(res, {
+    measure: (cand) => t.evaluator.evaluate(candidatePlan(c, cand)),
+    baseline,
+    objective,
+    candidates: t.candidates,
+    evaluations: t.evaluations,
+    margin: t.margin,
+    ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
+  })
+  const seconds = (performance.now() - t0) / 1000
+  const stp = stpInfo(tuned.chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
+  const worst = workers[tuned.chosen.worst] as WorkerSpec
+  const worstRatio = tuned.chosen.ratios[tuned.chosen.worst] ?? 0
+  const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
+  const tuning: Tuning = {
+    ...t.on,
+    candidates: t.candidates,
+    budget: t.evaluations,
+    margin: t.margin,
+    evaluations: 1 + tuned.measured,
+    seconds: Math.round(seconds * 100) / 100,
+    moves: tuned.moves,
+    stpVsBaseline: stp.value / stp.baseline,
+    worstWorker: worst.name,
+    worstVsBaseline: worstRatio,
+    floorsMet: tuned.chosen.shortfall === 0,
+    fellBack: tuned.fellBack,
+  }
+  const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
+  notes.push(
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}); heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+  )
+  shortfallOrThrow(
+    'the tuned eclip-fit plan',
+    floorShortfalls(workers, tuned.chosen, objective),
+    opts,
+    notes,
+    `measured on ${t.on.backend}`,
+  )
+  return {
+    partitions: tuned.layout.partitions,
+    ladders: tuned.layout.ladders,
+    instances: tuned.instances,
+    assignments: tuned.assignments,
+    solver: { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp, tuning },
+  }
 }
 
 /** The pool of partitions the kernel-wise policies choose from, and each worker's instance on it. */

@@ -12,9 +12,16 @@ import {
   num,
   resolveMixesOrWorkloads,
   resolvePolicies,
+  resolveTune,
   rtFactorOption,
   rtMechanismOption,
   rtReserveOption,
+  tuneCandidatesOption,
+  tuneEvaluationsOption,
+  tuneMarginOption,
+  tuneOption,
+  tuneWarmupOption,
+  tuneWindowOption,
 } from '../options.ts'
 
 /** --profiles: a directory, synthetic, or (not given) the shipped ones for the backend's GPU (runBench picks). */
@@ -90,6 +97,12 @@ export function registerBench(program: Command) {
       `eclip-live: worker threads planning a table's subsets (default ${defaultTableThreads()}: one per core, at most 8)`,
       num('table-threads', 1, true),
     )
+    .addOption(tuneOption())
+    .addOption(tuneCandidatesOption())
+    .addOption(tuneEvaluationsOption())
+    .addOption(tuneWindowOption())
+    .addOption(tuneWarmupOption())
+    .addOption(tuneMarginOption())
     .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option('--no-plots', 'skip the figures')
@@ -111,7 +124,17 @@ export function registerBench(program: Command) {
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
       const modes = opts.modes.split(',').map((m) => m.trim())
-      const { failed } = await runBench({ ...opts, mixes, workloads, policies, modes, profiles })
+      const tune = resolveTune(opts)
+      const { tune: _t, ...rest } = opts
+      const { failed } = await runBench({
+        ...rest,
+        mixes,
+        workloads,
+        policies,
+        modes,
+        profiles,
+        ...(tune ? { tune } : {}),
+      })
       if (failed) process.exitCode = 1
     })
 }

@@ -2,10 +2,15 @@
 import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
+import type { ExecuteBackend } from '../../execute/backend.ts'
+import { createGpuBackend } from '../../execute/gpu/index.ts'
+import { type MeasuredEvaluator, tuningOn } from '../../execute/measured-evaluator.ts'
 import { simEvaluator } from '../../execute/sim/evaluator.ts'
+import { SimBackend } from '../../execute/sim/index.ts'
 import { simInputs } from '../../execute/sim/inputs.ts'
 import { defaultTableThreads, type PlanExtra, threadedSimPlanner } from '../../execute/sim/table-threads.ts'
 import { UserError } from '../../formats/errors.ts'
+import { checkMadeFor } from '../../formats/gpu.ts'
 import {
   ALL_POLICIES,
   expandWorkers,
@@ -37,7 +42,16 @@ import {
 } from '../../plan/index.ts'
 import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
-import { readMixes } from '../options.ts'
+import {
+  readMixes,
+  resolveTune,
+  tuneCandidatesOption,
+  tuneEvaluationsOption,
+  tuneMarginOption,
+  tuneOption,
+  tuneWarmupOption,
+  tuneWindowOption,
+} from '../options.ts'
 
 export { PAPER_MIXES }
 
@@ -172,10 +186,31 @@ export function registerPlan(program: Command) {
         .choices(['dp', 'highs'] as const)
         .default('dp' as const),
     )
+    .addOption(tuneOption())
+    .addOption(tuneCandidatesOption())
+    .addOption(tuneEvaluationsOption())
+    .addOption(tuneWindowOption())
+    .addOption(tuneWarmupOption())
+    .addOption(tuneMarginOption())
+    .addOption(
+      new Option(
+        '--backend <name>',
+        "--tune: the backend eclip-fit's candidates are measured on: sim (default) or gpu (starts the GPU backend)",
+      ).choices(['sim', 'gpu'] as const),
+    )
     .option('--out <file>', 'write the plan here')
     .action(async (o) => {
       if (o.out) checkWritable('--out', o.out)
       const policy = (o.policy ?? (o.table ? 'eclip-fit' : 'eclip')) as Policy
+      const tune = resolveTune(o)
+      if (o.backend !== undefined && !tune)
+        throw new UserError('--backend is for --tune: the backend the candidates are measured on')
+      if (tune && (o.table || policy !== 'eclip-fit'))
+        throw new UserError(
+          o.table
+            ? "--tune tunes one eclip-fit plan, not a table's"
+            : `--tune: only eclip-fit searches over candidate plans; --policy ${policy} has no search to tune`,
+        )
       if (isTablePolicy(policy))
         throw new UserError(
           `--policy ${policy}: it follows a table of plans; write one with --table (its plans' policy: --policy, default eclip-fit)`,
@@ -200,16 +235,34 @@ export function registerPlan(program: Command) {
       if (o.table) return writeTable(o, mix.name, workers, set, policy, extra)
       // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
       let evaluator: PlanEvaluator | undefined
-      if (policy === 'eclip-fit') {
-        const ev = simInputs(set.gpu, { dir: o.profiles })
+      const ev = policy === 'eclip-fit' ? simInputs(set.gpu, { dir: o.profiles }) : undefined
+      if (ev) {
         for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
         evaluator = simEvaluator(ev.inputs, workers, set.profiles)
       }
-      const plan = await makePlan(set.gpu, mix.name, workers, set.profiles, {
-        policy,
-        ...(evaluator ? { evaluator } : {}),
-        ...extra,
-      })
+      // --tune: then measured on a backend started for it (the GPU's must be the profiles')
+      let backend: ExecuteBackend | undefined
+      const made: MeasuredEvaluator[] = []
+      let plan: Plan
+      try {
+        if (tune && ev) {
+          const gpu = o.backend === 'gpu' ? await createGpuBackend({ checkOutputs: false }) : undefined
+          backend = gpu ?? new SimBackend(ev.inputs.calibration)
+          if (gpu) checkMadeFor(`the profiles in ${o.profiles}`, set.gpu, gpu.gpu)
+        }
+        plan = await makePlan(set.gpu, mix.name, workers, set.profiles, {
+          policy,
+          ...(evaluator ? { evaluator } : {}),
+          ...(tune && ev && backend
+            ? { tune: tuningOn(backend, ev.inputs, tune, made)(set.gpu, workers, set.profiles) }
+            : {}),
+          ...extra,
+        })
+      } finally {
+        await backend?.close()
+      }
+      for (const f of made.flatMap((m) => m.failures))
+        process.stderr.write(`eclip plan: WARNING: tuning run ${f} failed, scored as no throughput\n`)
       process.stdout.write(formatPlanSummary(plan))
       if (plan.solver.status === 'time-limit')
         process.stderr.write(

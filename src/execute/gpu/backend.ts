@@ -52,7 +52,7 @@ export class GpuBackend implements ExecuteBackend {
         mode: spec.mode,
         warmupS: spec.warmupS,
         windowS: spec.windowS,
-        checkOutputs: this.opts.checkOutputs ?? true,
+        checkOutputs: spec.checkOutputs ?? this.opts.checkOutputs ?? true,
         ...(arrivals ? { arrivals } : {}),
         ...(live ? { live: live.message } : {}),
       },

@@ -3,7 +3,14 @@
 // worker's throughput and p95, and the mean power. Its seed is not the bench's default (1), so that a plan is not
 // chosen on the very request sequence `eclip bench` then reports.
 import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../../formats/index.ts'
-import { type FitScore, makePlan, type PlanEvaluator, type PlanOptions } from '../../plan/index.ts'
+import {
+  type FitScore,
+  makePlan,
+  type PlanEvaluator,
+  type PlanOptions,
+  type PlanTuning,
+} from '../../plan/index.ts'
+import type { RunResult } from '../backend.ts'
 import { graphEdgeUs } from './contention.ts'
 import { simulate } from './engine.ts'
 import type { SimInputs } from './inputs.ts'
@@ -27,6 +34,29 @@ function p95(xs: number[]): number {
   if (xs.length === 0) return Number.NaN
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)] as number
+}
+
+/**
+ * A run reduced to what the planner compares: each worker's throughput — closed loop, 1 / its mean latency over the
+ * requests that end inside the window, which does not jump by a whole request at the window's edges the way a count
+ * of completions does (a few % over a short window) —, its p95, and the mean power over the window.
+ */
+export function fitScoreOf(
+  r: Pick<RunResult, 'workers' | 'windowStartUs' | 'windowEndUs' | 'energyJ'>,
+): FitScore {
+  const span = (r.windowEndUs - r.windowStartUs) / 1e6
+  const throughputRps: number[] = []
+  const p95Us: number[] = []
+  for (const w of r.workers) {
+    const lat: number[] = []
+    w.endUs.forEach((e, i) => {
+      if (e > r.windowStartUs && e <= r.windowEndUs) lat.push(e - (w.arrivalUs[i] ?? 0))
+    })
+    const sum = lat.reduce((a, x) => a + x, 0)
+    throughputRps.push(sum > 0 ? (lat.length * 1e6) / sum : 0)
+    p95Us.push(p95(lat))
+  }
+  return { throughputRps, p95Us, powerW: span > 0 ? r.energyJ / span : 0 }
 }
 
 /** An evaluator for the workers and profiles of one mix (plan order). */
@@ -61,21 +91,7 @@ export function simEvaluator(
       },
       { calibration: inputs.calibration },
     )
-    const span = (r.windowEndUs - r.windowStartUs) / 1e6
-    const throughputRps: number[] = []
-    const p95Us: number[] = []
-    for (const w of r.workers) {
-      const lat: number[] = []
-      w.endUs.forEach((e, i) => {
-        if (e > r.windowStartUs && e <= r.windowEndUs) lat.push(e - (w.arrivalUs[i] ?? 0))
-      })
-      // closed loop: a worker's rate is 1 / its mean latency, which does not jump by a whole request at the window's
-      // edges the way a count of completions does (a few % over a short window)
-      const sum = lat.reduce((a, x) => a + x, 0)
-      throughputRps.push(sum > 0 ? (lat.length * 1e6) / sum : 0)
-      p95Us.push(p95(lat))
-    }
-    return { throughputRps, p95Us, powerW: r.energyJ / span }
+    return fitScoreOf(r)
   }
   const evaluate = async (plan: Plan) => run(plan, workers, profiles)
   // STP's solo rates: worker i alone on the whole GPU (a one-worker baseline plan), once per worker
@@ -99,11 +115,13 @@ export function simEvaluator(
  * makePlan whose eclip-fit plans score their candidates on the simulator with `inputsFor(gpu)`, and whose eclip
  * plans are checked against the workers' floors on it (said in the plan's notes; the plan stays the paper's); other
  * policies need no evaluator: what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with —
- * the same inputs give the same plan. Its signature is plan/'s Planner.
+ * the same inputs give the same plan. Given `tuneFor`, eclip-fit's search then goes on on the backend it measures
+ * (src/plan/tune.ts). Its signature is plan/'s Planner.
  */
 export function simPlanner(
   inputsFor: (gpu: Gpu) => EvaluatorInputs,
-  extra: Omit<PlanOptions, 'policy' | 'evaluator'> = {},
+  extra: Omit<PlanOptions, 'policy' | 'evaluator' | 'tune'> = {},
+  tuneFor?: (gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]) => PlanTuning,
 ) {
   return (gpu: Gpu, mix: string, workers: WorkerSpec[], profiles: Profile[], o: { policy: Policy }) =>
     makePlan(
@@ -112,7 +130,12 @@ export function simPlanner(
       workers,
       profiles,
       o.policy === 'eclip-fit' || o.policy === 'eclip'
-        ? { ...extra, ...o, evaluator: simEvaluator(inputsFor(gpu), workers, profiles) }
+        ? {
+            ...extra,
+            ...o,
+            evaluator: simEvaluator(inputsFor(gpu), workers, profiles),
+            ...(tuneFor && o.policy === 'eclip-fit' ? { tune: tuneFor(gpu, workers, profiles) } : {}),
+          }
         : { ...extra, ...o },
     )
 }

@@ -1,0 +1,147 @@
+// eclip-fit tuned on the backend that will run its plan: the simulator's search first, then its best candidates
+// measured and the coordinate search continued on measurements, within a budget.
+//
+// Why. The simulator under-rates the gain the GPU gives (results/h100/eclip-fit-floors/README.md), so a search scored
+// on it alone stops near the baseline's placement, and checks floors on predictions. Measuring every candidate is too
+// dear: a GPU evaluation (capturing the workers' graphs, warm-up, window) costs seconds where a simulated one costs
+// milliseconds, and the search scores tens of candidates per mix (docs/plan.md: the budget's numbers).
+//
+// What. (1) The simulator's search (fit.ts) runs as without tuning. (2) On the measuring evaluator: baseline
+// co-location (planFit measures it), the baseline's placement (every kernel on the whole GPU), model-wise's homes and
+// the `candidates` best distinct candidates the simulator saw, by its value. (3) From the best measured state, the
+// coordinate search goes on with measurements (first improvement): the current state's unmeasured neighbours are
+// measured most promising first, by the simulator's value (cheap, memoised), and the search moves to the first that
+// beats the best measured plan by more than `margin`, until `evaluations` measurements are spent or no neighbour does.
+// A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors and the p95
+// cap are checked on measured rates against the measured baseline, ranked as the simulator's search ranks them
+// (fitValue): a plan with a worker measured under its floor ranks below every plan that meets them.
+// The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
+// run's (the bench measures it afresh), and its tuning record says what the tuning window saw.
+import {
+  FIT_ENERGY_WEIGHT,
+  FIT_P95_SLACK,
+  type FitCandidate,
+  type FitMetrics,
+  type FitObjective,
+  type FitScore,
+  type FitSearchResult,
+  FitSpace,
+  type FitState,
+  fitMetrics,
+  fitValue,
+} from './fit.ts'
+
+/** The budget's defaults: the simulator's best candidates measured, further measurements, the STP margin. */
+export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01 }
+
+export interface TuneOptions {
+  /** The measuring evaluator's view of a candidate. */
+  measure: (c: FitCandidate) => Promise<FitScore>
+  /** Baseline co-location as the measuring evaluator saw it. */
+  baseline: FitScore
+  objective: FitObjective
+  /** The simulator's best distinct candidates to measure (besides the baseline's placement and the homes). */
+  candidates: number
+  /** Measurements the coordinate search may continue with. */
+  evaluations: number
+  /** STP ratio a move must gain over the best measured plan to be kept. */
+  margin: number
+  energyWeight?: number
+}
+
+export interface TuneResult extends FitCandidate {
+  lambdas: number[]
+  mu: number
+  /** The chosen plan and model-wise's homes, as measured. */
+  chosen: FitMetrics
+  homeOnly: FitMetrics
+  /** The baseline's placement measured best and was taken. */
+  fellBack: boolean
+  /** Candidates measured (baseline co-location not among them): the seeds, then the search's. */
+  measured: number
+  seeds: number
+  /** Moves the measured search kept. */
+  moves: number
+}
+
+/** Continues `search` (the simulator's) on the measuring evaluator, within the budget (header). */
+export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<TuneResult> {
+  const { space } = search
+  const memo = new Map<string, FitMetrics>()
+  const measure = async (key: string, c: FitCandidate) => {
+    let m = memo.get(key)
+    if (!m) {
+      m = fitMetrics(await o.measure(c), o.baseline, o.objective)
+      memo.set(key, m)
+    }
+    return m
+  }
+  // the seeds: the baseline's placement, the homes, the simulator's best (a state that makes one of the plans
+  // measured already is not measured again)
+  const whole = space.wholeGpu(space.start)
+  const wholeM = await measure(FitSpace.keyOf(whole), whole)
+  const homeKey = space.key(space.start)
+  const homeOnly = await measure(homeKey, space.candidate(space.start))
+  const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
+  const value = (m: FitMetrics) => fitValue(m, p95Cap, o.energyWeight ?? FIT_ENERGY_WEIGHT)
+  const bySim = search.seen
+    .filter((s) => s.key !== homeKey)
+    .map((s, i) => ({ s, v: search.value(s.metrics), i }))
+    .sort((a, b) => b.v - a.v || a.i - b.i)
+    .slice(0, o.candidates)
+  let from = { state: space.start, m: homeOnly }
+  for (const { s } of bySim) {
+    const m = await measure(s.key, space.candidate(s.state))
+    if (value(m) > value(from.m)) from = { state: s.state, m }
+  }
+  const seeds = memo.size
+  // the best measured plan: the best state, unless the baseline's placement measured higher
+  let best: { state?: FitState; m: FitMetrics } = value(wholeM) > value(from.m) ? { m: wholeM } : from
+  let spent = 0
+  let moves = 0
+  while (spent < o.evaluations) {
+    const at = from.state
+    const next = new Map<string, FitState>()
+    for (const st of space.moves(() => at)) {
+      const key = space.key(st)
+      if (!memo.has(key) && !next.has(key)) next.set(key, st)
+    }
+    // most promising first in the simulator's eyes (ties: the search's own order)
+    const ranked: { key: string; st: FitState; v: number; i: number }[] = []
+    for (const [key, st] of next)
+      ranked.push({ key, st, v: search.value(await search.metricsOf(st)), i: ranked.length })
+    ranked.sort((a, b) => b.v - a.v || a.i - b.i)
+    let moved = false
+    for (const r of ranked) {
+      if (spent >= o.evaluations) break
+      spent++
+      const m = await measure(r.key, space.candidate(r.st))
+      if (value(m) > value(best.m) + o.margin) {
+        from = { state: r.st, m }
+        best = from
+        moves++
+        moved = true
+        break
+      }
+    }
+    if (!moved) break
+  }
+  const common = { homeOnly, measured: memo.size, seeds, moves }
+  if (!best.state)
+    return {
+      ...whole,
+      ...common,
+      lambdas: space.start.lambdas.map(() => 0),
+      mu: 0,
+      chosen: best.m,
+      fellBack: true,
+    }
+  return {
+    ...space.candidate(best.state),
+    ...common,
+    lambdas: best.state.lambdas,
+    mu: best.state.mu,
+    chosen: best.m,
+    fellBack: false,
+  }
+}

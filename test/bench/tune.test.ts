@@ -1,0 +1,214 @@
+// `eclip bench --tune` and `eclip plan --tune` end to end: on the simulator backend (what CI runs), and on the GPU
+// backend's client against a stand-in backend speaking the real frames (test/gpu/fake_run_backend.py): the tuning
+// runs before the measured ones, its record in the plan and in results.json, and bad flags refused by name.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { type Plan, type Results, readFile } from '../../src/formats/index.ts'
+
+const repo = join(import.meta.dirname, '..', '..')
+const bin = join(repo, 'bin', 'eclip.mjs')
+const profiles = join(repo, 'profiles', 'h100')
+const eclip = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env })
+const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-tune-'))
+
+/** A stand-in GPU backend that appends every run message to `record` (test/gpu/fake_run_backend.py). */
+function fakePython(record: string): string {
+  const f = join(tmp(), 'python')
+  const venv = join(repo, '.venv', 'bin', 'python')
+  writeFileSync(
+    f,
+    `#!/usr/bin/env bash\nexec '${existsSync(venv) ? venv : 'python3'}' '${join(repo, 'test', 'gpu', 'fake_run_backend.py')}' '${record}'\n`,
+  )
+  chmodSync(f, 0o755)
+  return f
+}
+const sent = (record: string) =>
+  readFileSync(record, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { key: string; checkOutputs: boolean; warmupS: number; windowS: number })
+
+const bench = [
+  'bench',
+  '--mix',
+  'mix7',
+  '--batch',
+  '8',
+  '--profiles',
+  profiles,
+  '--modes',
+  'graph',
+  '--no-plots',
+]
+const budget = ['--tune', '--tune-candidates', '2', '--tune-evaluations', '2']
+
+describe('eclip bench --tune', () => {
+  it('tunes eclip-fit on the simulator backend before the runs and records the tuning', () => {
+    const out = tmp()
+    const r = eclip([
+      ...bench,
+      '--policies',
+      'eclip-fit',
+      ...budget,
+      '--duration',
+      '0.1',
+      '--no-solo',
+      '--out',
+      out,
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stderr, /mix7 eclip-fit tuned on sim: 7 runs in/)
+    assert.match(r.stdout, /eclip-fit's plans TUNED on the simulator backend before the runs/)
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    const fit = results.runs.find((x) => x.policy === 'eclip-fit')
+    const t = fit?.tuning
+    // baseline co-location, the baseline's placement, model-wise homes, the simulator's 2 best, 2 more
+    assert.ok(t && t.evaluations === 7 && t.backend === 'sim' && t.seconds >= 0, JSON.stringify(t))
+    assert.equal(results.runs.find((x) => x.policy === 'baseline')?.tuning, undefined)
+    // the plan the run executed carries the same record and says it was tuned
+    const plan = readFile<Plan>('plan', join(out, fit?.planFile as string))
+    assert.deepEqual(plan.solver.tuning, t)
+    assert.match(plan.solver.notes ?? '', /TUNED on the simulator backend/)
+  })
+
+  it('on the GPU backend: the tuning runs first, without output checks; the measured runs are fresh', () => {
+    const out = tmp()
+    const record = join(tmp(), 'runs.jsonl')
+    const env = { ...process.env, ECLIP_PYTHON: fakePython(record) }
+    const args = [...bench, '--backend', 'gpu', '--policies', 'baseline,eclip-fit', ...budget]
+    const r = eclip(
+      [
+        ...args,
+        '--tune-window',
+        '0.05',
+        '--tune-warmup',
+        '0.01',
+        '--duration',
+        '0.1',
+        '--warmup',
+        '0.02',
+        '--no-solo',
+        '--no-sim-compare',
+        '--out',
+        out,
+      ],
+      env,
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const msgs = sent(record)
+    const tuning = msgs.filter((m) => /\|tune\d+$/.test(m.key))
+    assert.equal(tuning.length, 7)
+    assert.ok(tuning.every((m) => m.checkOutputs === false && m.warmupS === 0.01 && m.windowS === 0.05))
+    // then the bench's own runs, each its own window
+    assert.deepEqual(
+      msgs.slice(7).map((m) => [m.key, m.windowS]),
+      [
+        ['mix7|baseline|-|b8', 0.1],
+        ['mix7|eclip-fit|graph|b8', 0.1],
+      ],
+    )
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    const t = results.runs.find((x) => x.policy === 'eclip-fit')?.tuning
+    assert.ok(t && t.backend === 'gpu' && t.gpu === 'NVIDIA H100 80GB HBM3' && t.evaluations === 7)
+  })
+
+  it('eclip plan --tune --backend gpu: starts the backend for the tuning, says so in the plan', () => {
+    const record = join(tmp(), 'runs.jsonl')
+    const file = join(tmp(), 'plan.json')
+    const env = { ...process.env, ECLIP_PYTHON: fakePython(record) }
+    const r = eclip(
+      [
+        'plan',
+        '--mix',
+        'mix7',
+        '--batch',
+        '8',
+        '--profiles',
+        profiles,
+        '--policy',
+        'eclip-fit',
+        '--tune',
+        '--backend',
+        'gpu',
+        '--tune-candidates',
+        '1',
+        '--tune-evaluations',
+        '1',
+        '--tune-window',
+        '0.05',
+        '--out',
+        file,
+      ],
+      env,
+    )
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(sent(record).length, 1 + 2 + 1 + 1)
+    const plan = readFile<Plan>('plan', file)
+    assert.equal(plan.solver.tuning?.backend, 'gpu')
+    assert.match(
+      plan.solver.notes ?? '',
+      /TUNED on the GPU backend \(NVIDIA H100 80GB HBM3, 0\.5 s warm-up \+ 0\.05 s window per run\): 5 runs/,
+    )
+  })
+
+  it('refuses bad tuning flags, naming the flag', () => {
+    const plan = ['plan', '--mix', 'mix7', '--profiles', profiles]
+    const cases: [string[], RegExp][] = [
+      [
+        [...bench, '--policies', 'baseline,eclip', '--tune'],
+        /--tune tunes eclip-fit's plans.*add eclip-fit to --policies/,
+      ],
+      [
+        [...plan, '--policy', 'eclip', '--tune'],
+        /--tune: only eclip-fit searches .* --policy eclip has no search/,
+      ],
+      [
+        [...plan, '--policy', 'eclip-fit', '--tune', '--table'],
+        /--tune tunes one eclip-fit plan, not a table's/,
+      ],
+      [
+        [...plan, '--policy', 'eclip-fit', '--tune', '--tune-candidates', '0'],
+        /--tune-candidates: expected an integer ≥ 1, got "0"/,
+      ],
+      [
+        [...plan, '--policy', 'eclip-fit', '--tune', '--tune-evaluations', '-1'],
+        /--tune-evaluations: expected an integer ≥ 0/,
+      ],
+      [
+        [...bench, '--policies', 'eclip-fit', '--tune', '--tune-window', '0'],
+        /--tune-window: expected a number > 0, got "0"/,
+      ],
+      [
+        [...bench, '--policies', 'eclip-fit', '--tune', '--tune-margin', '-0.1'],
+        /--tune-margin: expected a number ≥ 0/,
+      ],
+      [[...bench, '--policies', 'eclip-fit', '--tune-window', '1'], /--tune-window is for --tune/],
+      [[...plan, '--policy', 'eclip-fit', '--backend', 'gpu'], /--backend is for --tune/],
+      [
+        [
+          ...plan,
+          '--batch',
+          '8',
+          '--policy',
+          'eclip-fit',
+          '--tune',
+          '--tune-window',
+          '0.0001',
+          '--tune-warmup',
+          '0',
+        ],
+        /baseline co-location finished no request of alexnet#0, alexnet#1, alexnet#2 in its 0.0001-s window .*--tune-window/,
+      ],
+    ]
+    for (const [args, want] of cases) {
+      const r = eclip([...args, '--out', join(tmp(), args[0] === 'plan' ? 'p.json' : 'b')])
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, want, args.join(' '))
+    }
+  })
+})
