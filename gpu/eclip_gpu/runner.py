@@ -134,7 +134,7 @@ class Runner:
         # torch keeps a cuBLAS workspace per stream it ran a matrix product on, for the process's life (empty_cache
         # does not free them), and every run makes new green-context streams: a bench of many runs (eclip-fit tuned
         # on the GPU: tens per mix) ran out of device memory that way. The run's graphs are gone: free them.
-        clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+        clear = getattr(getattr(torch, "_C", None), "_cuda_clearCublasWorkspaces", None)
         if clear is not None:
             clear()
         # a run's green contexts (the pool's and every worker's own) die with its graphs (docs/design.md §8): a context holds
