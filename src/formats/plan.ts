@@ -189,6 +189,8 @@ export const Plan = Type.Object(
         modelWiseFactor: Type.Number({ minimum: 1 }),
         timeLimitS: Type.Number({ minimum: 0 }),
         mipGap: Type.Number({ minimum: 0 }),
+        /** eclip-fit: the guard it was planned under, total requests/s ÷ baseline's (absent: none). */
+        minTotalShare: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
       },
       { additionalProperties: true },
     ),

@@ -40,6 +40,13 @@
 // misses one ranks below every candidate that meets them all, by its total shortfall. The baseline's placement
 // (every kernel on the whole GPU) meets any floor ≤ 1 at baseline's STP: the fallback when the search ends short of
 // a floor or below baseline.
+//
+// Total requests (issue #19). STP may rise while the sum of requests falls: a plan that trades some of a fast
+// model's rate (many requests each worth little STP) for a slow one's. An optional guard, minTotal, counts like a
+// floor — Σ_w rate_w under the plan ≥ minTotal × Σ_w rate_w under baseline, its shortfall added to the floors' —
+// so such a trade ranks below every plan that keeps the total. eclip-live's set plans take it by default
+// (src/plan/table.ts); a static plan only when its mix asks. Baseline's placement, the reference, always meets it:
+// above 1 the guard asks for a margin over baseline's requests, or baseline's placement.
 import type { Gpu } from '../formats/gpu.ts'
 import { regularSlices } from '../formats/gpu.ts'
 import type { Partition } from '../formats/plan.ts'
@@ -232,12 +239,15 @@ export interface FitObjective {
   weights: readonly number[]
   /** Each worker's floor: least rate under the plan ÷ rate under baseline. */
   floors: readonly number[]
+  /** Least Σ rate under the plan ÷ Σ rate under baseline (total requests/s); absent: no guard. */
+  minTotal?: number
 }
 
 /**
  * How a candidate compares with baseline: the bench's normalised means (src/measure/metrics.ts), and, against
- * `obj`, weighted STP and its ratio to baseline's, each worker's throughput ratio, the worst worker and the floors'
- * total shortfall Σ max(0, floor − ratio). Without `obj`: solo = the baseline rates, weights 1, no floors.
+ * `obj`, weighted STP and its ratio to baseline's, each worker's throughput ratio, the worst worker, total requests/s
+ * as a ratio to baseline's, and the floors' total shortfall Σ max(0, floor − ratio) + max(0, minTotal − total ratio).
+ * Without `obj`: solo = the baseline rates, weights 1, no floors.
  */
 export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   const n = s.throughputRps.length
@@ -246,6 +256,8 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   let stp = 0
   let baseStp = 0
   let shortfall = 0
+  let sum = 0
+  let baseSum = 0
   const ratios: number[] = []
   let worst = -1
   for (let i = 0; i < n; i++) {
@@ -255,6 +267,8 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
     ratios.push(ratio)
     if (worst < 0 || ratio < (ratios[worst] as number)) worst = i
     thr += ratio
+    sum += r
+    baseSum += b
     const bp = base.p95Us[i] as number
     const p = s.p95Us[i] as number
     p95 += bp > 0 && Number.isFinite(p) ? p / bp : Number.POSITIVE_INFINITY
@@ -270,9 +284,13 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   p95 /= n
   const reqPerJ = s.powerW > 0 ? (thr * base.powerW) / s.powerW : 0
   const stpRatio = baseStp > 0 ? stp / baseStp : 0
+  const totalRatio = baseSum > 0 ? sum / baseSum : 0
+  let totalShortfall = Math.max(0, (obj?.minTotal ?? 0) - totalRatio)
   // a shortfall within rounding of the evaluator's arithmetic is none
   if (shortfall < 1e-9) shortfall = 0
-  return { thr, p95, reqPerJ, stp, stpRatio, ratios, worst, shortfall }
+  if (totalShortfall < 1e-9) totalShortfall = 0
+  shortfall += totalShortfall
+  return { thr, p95, reqPerJ, stp, stpRatio, ratios, worst, totalRatio, totalShortfall, shortfall }
 }
 export type FitMetrics = ReturnType<typeof fitMetrics>
 
@@ -443,14 +461,24 @@ export class FitSpace {
 
 /**
  * How the search ranks a candidate: floors first (every feasible score is > 0 > every infeasible one, by its total
- * shortfall), then STP (+ energyWeight × requests per joule), both vs baseline; a mean p95 above `p95Cap` is rejected.
+ * shortfall, the guard on total requests/s counted with them), then STP (+ energyWeight × requests per joule), both
+ * vs baseline; a mean p95 above `p95Cap` is rejected. Not `guarded`: as if there were no guard (minTotal).
  */
-export function fitValue(m: FitMetrics, p95Cap: number, energyWeight: number): number {
+export function fitValue(m: FitMetrics, p95Cap: number, energyWeight: number, guarded = true): number {
+  const short = guarded ? m.shortfall : m.shortfall - m.totalShortfall
   return m.p95 > p95Cap
     ? Number.NEGATIVE_INFINITY
-    : m.shortfall > 0
-      ? -1 - m.shortfall
+    : short > 0
+      ? -1 - short
       : m.stpRatio + energyWeight * m.reqPerJ
+}
+
+/**
+ * The metrics of the baseline's placement, the reference of the guard on total requests/s: it meets the guard at any
+ * minTotal by definition, whatever the evaluator's noise says (its shortfall dropped; the floors' kept).
+ */
+export function guardReference(m: FitMetrics): FitMetrics {
+  return { ...m, shortfall: m.shortfall - m.totalShortfall, totalShortfall: 0 }
 }
 
 /** One distinct candidate plan a search evaluated: its state, its plan's key, what the evaluator made of it. */
@@ -500,7 +528,9 @@ export interface FitSearchOptions extends FitSpaceOptions {
  * every floor; one that misses a floor ranks below all that meet them, by its total shortfall; one whose mean p95 is
  * above max(1, the start's) is rejected. Besides the start, λ 0 for every worker with μ 0 (close to the baseline's
  * placement) is tried first; at the end the baseline's placement itself is evaluated and taken when it scores
- * higher (when no candidate met the floors, or none beat baseline's STP).
+ * higher (when no candidate met the floors, or none beat baseline's STP). With a guard on total requests/s
+ * (objective.minTotal, counted with the floors) a second search runs from the start without it, and the best
+ * candidate either scored under the guard is taken; the baseline's placement, its reference, always meets it.
  */
 export async function fitSearch(
   gpu: Gpu,
@@ -523,34 +553,52 @@ export async function fitSearch(
     }
     return m
   }
-  let st = space.start
-  const homeOnly = await metricsOf(st)
+  const homeOnly = await metricsOf(space.start)
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
   const value = (m: FitMetrics) => fitValue(m, p95Cap, ew)
-  let best = homeOnly
-  const tryState = async (cand: FitState) => {
-    const m = await metricsOf(cand)
-    if (value(m) > value(best) + 1e-9) {
-      best = m
-      st = cand
-      return true
+  // one coordinate search from the start, ranking with the guard on total requests/s or as if there were none
+  const climb = async (guarded: boolean) => {
+    const rank = (m: FitMetrics) => fitValue(m, p95Cap, ew, guarded)
+    let at = space.start
+    let best = homeOnly
+    const tryState = async (cand: FitState) => {
+      const m = await metricsOf(cand)
+      if (rank(m) > rank(best) + 1e-9) {
+        best = m
+        at = cand
+        return true
+      }
+      return false
     }
-    return false
+    // a second start: everything may use the shared partition at no price (near the baseline's placement)
+    await tryState({ ...at, lambdas: profiles.map(() => 0), mu: 0 })
+    for (let round = 0; round < 4; round++) {
+      let changed = false
+      for (const cand of space.moves(() => at)) if (await tryState(cand)) changed = true
+      if (!changed) break
+    }
+    return { at, best }
   }
-  // a second start: everything may use the shared partition at no price (near the baseline's placement)
-  await tryState({ ...st, lambdas: profiles.map(() => 0), mu: 0 })
-  for (let round = 0; round < 4; round++) {
-    let changed = false
-    for (const cand of space.moves(() => st)) if (await tryState(cand)) changed = true
-    if (!changed) break
+  let { at: st, best } = await climb(true)
+  if (o.objective?.minTotal !== undefined) {
+    // the guarded climb stops where every step costs requests; the climb without the guard walks elsewhere and may
+    // pass plans that keep the total at a higher STP: the best candidate of both under the guard is taken (`seen`
+    // holds every candidate either scored; none of the guarded climb's beats its end)
+    await climb(false)
+    for (const x of seen)
+      if (value(x.metrics) > value(best) + 1e-9) {
+        best = x.metrics
+        st = x.state
+      }
   }
   const c = space.candidate(st)
   const done = () => ({ lambdas: st.lambdas, mu: st.mu, homeOnly, state: st, seen, space, value, metricsOf })
   // the baseline's placement (every unit on the top of its ladder, the whole GPU) meets every floor ≤ 1 at
-  // baseline's STP: a plan is never chosen below it in the evaluator's eyes
+  // baseline's STP: a plan is never chosen below it in the evaluator's eyes. It is what minTotal measures against,
+  // so it meets that guard at any value (above 1 the guard asks a plan for more requests than baseline, or baseline)
   const whole = space.wholeGpu(st)
   evaluations++
-  const m = fitMetrics(await o.score(whole), o.baseline, o.objective)
+  const m = guardReference(fitMetrics(await o.score(whole), o.baseline, o.objective))
   if (value(m) > value(best))
     return {
       ...whole,

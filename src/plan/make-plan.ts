@@ -54,6 +54,8 @@ export const DEFAULT_SWITCH_MAX = 14
 export const DEFAULT_MODEL_WISE_FACTOR = 1.1
 export const DEFAULT_TIME_LIMIT_S = 60
 export const DEFAULT_MIP_GAP = 1e-4
+/** eclip-fit's minTotalShare is a ratio to baseline's total requests/s: above this it is taken for a mistake. */
+export const MAX_MIN_TOTAL_SHARE = 2
 
 /** Which solver answers ECLIP's subproblems: the exact DP (default, fast) or HiGHS (the MILP). */
 export type SolverChoice = 'dp' | 'highs'
@@ -67,7 +69,7 @@ export type Planner = (
   mixName: string,
   workers: WorkerSpec[],
   profiles: Profile[],
-  opts: { policy: Policy },
+  opts: Pick<PlanOptions, 'policy' | 'minTotalShare'>,
 ) => Promise<Plan>
 
 /**
@@ -117,6 +119,11 @@ export interface PlanOptions {
   fitEnergyWeight?: number
   /** Floor of every worker whose spec has no minShare: rate under the plan ÷ under baseline (DEFAULT_MIN_SHARE). */
   minShare?: number
+  /**
+   * eclip-fit: least total requests/s under the plan ÷ under baseline co-location, kept like a floor (src/plan/fit.ts;
+   * baseline's placement always meets it); absent: none. eclip-live's set plans get DEFAULT_SET_MIN_TOTAL_SHARE.
+   */
+  minTotalShare?: number
   /** A plan that misses a floor is returned with the shortfall in its notes instead of refused (UserError). */
   acceptShortfall?: boolean
   /**
@@ -193,6 +200,12 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
     num('tune window', o.tune.on.windowS, (v) => v > 0, '> 0 seconds')
     num('tune warm-up', o.tune.on.warmupS, (v) => v >= 0, '≥ 0 seconds')
   }
+  num(
+    'minTotalShare',
+    o.minTotalShare,
+    (v) => v >= 0 && v <= MAX_MIN_TOTAL_SHARE,
+    `in [0, ${MAX_MIN_TOTAL_SHARE}] (a ratio to baseline's total requests/s, not a percentage)`,
+  )
   for (const w of workers) {
     num(`worker ${w.name}: weight`, w.weight, (v) => v > 0, '> 0')
     num(`worker ${w.name}: minShare`, w.minShare, (v) => v >= 0, '≥ 0')
@@ -214,6 +227,8 @@ function objectiveOf(workers: readonly WorkerSpec[], soloRps: number[], o: PlanO
     soloRps,
     weights: workers.map((w) => w.weight ?? 1),
     floors: workers.map((w) => w.minShare ?? o.minShare ?? DEFAULT_MIN_SHARE),
+    // eclip-fit's guard: the other policies search nothing it could steer
+    ...(o.policy === 'eclip-fit' && o.minTotalShare !== undefined ? { minTotal: o.minTotalShare } : {}),
   }
 }
 
@@ -251,9 +266,12 @@ function stpInfo(
   return { value, baseline, bound }
 }
 
-/** The workers that miss their floors, each with its ratio to baseline, its floor and the shortfall; [] if none. */
+/**
+ * The workers that miss their floors, each with its ratio to baseline, its floor and the shortfall, then the total
+ * requests/s if short of minTotal; [] if none.
+ */
 export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, obj: FitObjective): string[] {
-  return workers.flatMap((w, i) => {
+  const short = workers.flatMap((w, i) => {
     const r = m.ratios[i] ?? 0
     const f = obj.floors[i] ?? 0
     return r + 1e-9 < f
@@ -262,15 +280,21 @@ export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, o
         ]
       : []
   })
+  // as fitMetrics counts it (baseline's placement, the guard's reference, is never short)
+  if (m.totalShortfall > 0)
+    short.push(
+      `total requests/s at ${m.totalRatio.toFixed(3)}× baseline's, minTotalShare ${obj.minTotal} (short by ${m.totalShortfall.toFixed(3)})`,
+    )
+  return short
 }
 
 /** A plan short of its floors: refused with the workers and shortfalls named, or (acceptShortfall) a warning note. */
 function shortfallOrThrow(what: string, short: string[], o: PlanOptions, notes: string[], how = 'simulated') {
   if (short.length === 0) return
-  const msg = `${what} misses the throughput floor of ${short.length} worker(s) (${how}): ${short.join('; ')}`
+  const msg = `${what} misses ${short.length} throughput floor(s) (${how}): ${short.join('; ')}`
   if (!o.acceptShortfall)
     throw new UserError(
-      `${msg}. Lower the worker's minShare in the mix file or serve config (0 accepts any rate), or plan with acceptShortfall`,
+      `${msg}. Lower the worker's minShare (or the minTotalShare) in the mix file or serve config (0 accepts any rate), or plan with acceptShortfall`,
     )
   notes.push(`WARNING: ${msg}; accepted`)
 }
@@ -487,7 +511,7 @@ const planFit: PolicyPlanner = async (c) => {
     const worst = workers[res.chosen.worst] as WorkerSpec
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
     notes.push(
-      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}); evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}${objective.minTotal !== undefined ? `, total requests/s ≥ ${objective.minTotal}× baseline's` : ''}); total requests/s ${res.chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
     )
     // tuned: the floors are checked on what the backend measured instead
     if (opts.tune) return tuneFit(c, opts.tune, res)
@@ -747,6 +771,10 @@ export async function makePlan(
     mipGap: opts.mipGap ?? DEFAULT_MIP_GAP,
     maxPartitions: opts.maxPartitions ?? DEFAULT_MAX_PARTITIONS,
     ...(opts.policy === 'eclip-rt' ? rtParams(opts) : {}),
+    // recorded: a plan table takes a plan made for its set only when it was made under the same guard
+    ...(opts.policy === 'eclip-fit' && opts.minTotalShare !== undefined
+      ? { minTotalShare: opts.minTotalShare }
+      : {}),
   }
   const notes: string[] = []
   const ctx: PolicyContext = {
@@ -806,6 +834,7 @@ interface AssembleInput {
     rtFactor?: number
     rtMechanism?: RtMechanism
     rtReserveSms?: number
+    minTotalShare?: number
   }
   solver: Omit<SolverInfo, 'solveMs'> & { solveMs?: number }
   notes: readonly string[]
@@ -851,7 +880,8 @@ function assemble(o: AssembleInput): Plan {
     pool: { partitions: o.partitions },
     workers: planWorkers,
     repartitionAtSwitch: o.policy === 'kw-ioctl',
-    // params allows extra fields: the pool cap and eclip-rt's options are recorded next to the paper's parameters
+    // params allows extra fields: the pool cap, eclip-rt's options and eclip-fit's minTotalShare are recorded next to
+    // the paper's parameters
     params: {
       ...paper,
       ...(rtFactor !== undefined ? { rtFactor } : {}),

@@ -175,7 +175,7 @@ describe('makePlan: floors reported, plans labelled', () => {
     })
     assert.match(
       plan.solver.notes ?? '',
-      /WARNING: the eclip-fit plan misses the throughput floor of 1 worker/,
+      /WARNING: the eclip-fit plan misses 1 throughput floor\(s\) \(simulated\): vgg19#0/,
     )
   })
 
