@@ -11,6 +11,12 @@
 // densenet201#2} are one plan under two names), plans handed in (`reuse`: the static plan of the whole set that the
 // bench makes anyway), and, above PLAN_TABLE_FULL_MAX workers, every subset nobody asked for (`PlanTableBuilder`
 // plans one on demand, once, however many ask at the same time).
+//
+// Total requests. A set's plan runs while that set is active, so what it trades decides the live run: eclip-fit
+// maximises STP, and a plan may raise STP by trading some of a fast model's rate (many cheap requests) for a slow
+// one's, serving fewer requests than baseline would in that set. Every subset of two or more is therefore planned
+// with a guard on the total (PlanOptions.minTotalShare, DEFAULT_SET_MIN_TOTAL_SHARE unless the mix or the serve
+// config says otherwise), and a plan handed in is taken only when it was made under the same guard.
 
 import { UserError } from '../formats/errors.ts'
 import type { Gpu } from '../formats/gpu.ts'
@@ -32,14 +38,25 @@ import {
 import type { Profile } from '../formats/profile.ts'
 import { makePlan } from './index.ts'
 
-/** Plans one subset of two or more workers (plan order: the table's) under `policy`; `mixName` names the plan. */
+/**
+ * Plans one subset of two or more workers (plan order: the table's) under `policy` and the guard on total requests/s
+ * (PlanOptions.minTotalShare); `mixName` names the plan.
+ */
 export type SubsetPlanner = (
   gpu: Gpu,
   mixName: string,
   workers: WorkerSpec[],
   profiles: Profile[],
-  o: { policy: Policy },
+  o: { policy: Policy; minTotalShare?: number },
 ) => Promise<Plan>
+
+/**
+ * The least total requests/s of a set's plan ÷ baseline's in that set, as the planner's evaluator predicts both,
+ * when the mix or serve config gives none (PlanOptions.minTotalShare). Above 1: the evaluator's short closed loops
+ * predict a set's total a little above what a live run of the plan gets, so plans just at 1 lose requests there; a
+ * plan that cannot keep the margin gives way to baseline's placement (results/sim/live/guard/).
+ */
+export const DEFAULT_SET_MIN_TOTAL_SHARE = 1.01
 
 export interface PlanTableOptions {
   /** The policy of every subset of two or more workers (eclip-fit in eclip-live). */
@@ -54,6 +71,8 @@ export interface PlanTableOptions {
   reuse?: readonly Plan[]
   /** Subset plans in flight at once (useful when the planner runs them on worker threads); default 1. */
   concurrency?: number
+  /** Every subset plan's guard on total requests/s (PlanOptions.minTotalShare); default DEFAULT_SET_MIN_TOTAL_SHARE. */
+  minTotalShare?: number
 }
 
 /** What makes two subsets' plans the same up to names: each worker's model and planning fields, in order. */
@@ -95,6 +114,7 @@ export class PlanTableBuilder {
   private reused = 0
   private readonly index: Map<string, number>
   private readonly t0 = performance.now()
+  private readonly minTotalShare: number
 
   constructor(
     readonly gpu: Gpu,
@@ -106,6 +126,7 @@ export class PlanTableBuilder {
     if (workers.length === 0) throw new UserError('a plan table needs at least one worker')
     if (profiles.length !== workers.length)
       throw new UserError(`${workers.length} workers but ${profiles.length} profiles`)
+    this.minTotalShare = options.minTotalShare ?? DEFAULT_SET_MIN_TOTAL_SHARE
     this.index = new Map(workers.map((w, i) => [w.name, i]))
     workers.forEach((w, i) => {
       if (w.name.includes(PLAN_KEY_SEPARATOR))
@@ -117,6 +138,9 @@ export class PlanTableBuilder {
     for (const plan of options.reuse ?? []) {
       const names = plan.workers.map((w) => w.name)
       if (plan.policy !== options.policy || !names.every((n) => this.index.has(n))) continue
+      // a plan of two or more made without this table's guard on total requests/s is planned again
+      if (names.length > 1 && plan.policy === 'eclip-fit' && plan.params.minTotalShare !== this.minTotalShare)
+        continue
       const key = planKey(names)
       // a plan lists its workers in the table's order, as the planner would have
       const order = names.map((n) => this.index.get(n) as number)
@@ -175,7 +199,10 @@ export class PlanTableBuilder {
       this.reused++
       return { key, plan: renamed(await p, ws, mix) }
     }
-    p = this.options.planner(this.gpu, mix, ws, profiles, { policy: this.options.policy })
+    p = this.options.planner(this.gpu, mix, ws, profiles, {
+      policy: this.options.policy,
+      minTotalShare: this.minTotalShare,
+    })
     this.bySignature.set(sig, p)
     p.catch(() => this.bySignature.delete(sig))
     this.planned++

@@ -34,6 +34,12 @@ describe('plan tables on worker threads', () => {
       const here = await simPlanner(() => inputs)(gpu, 't', workers, profiles, { policy: 'eclip-fit' })
       const strip = (p: typeof here) => ({ ...p, createdAt: '', solver: { ...p.solver, solveMs: 0 } })
       assert.deepEqual(strip(there), strip(here))
+      // a table's guard on total requests/s reaches the thread's planner
+      const guarded = await threaded.planner(gpu, 't', workers, profiles, {
+        policy: 'eclip-fit',
+        minTotalShare: 1.01,
+      })
+      assert.equal(guarded.params.minTotalShare, 1.01)
     } finally {
       await threaded.close()
     }

@@ -2,7 +2,7 @@
 // loop of the plan in graph mode on the calibrated contention model, reduced to what the planner compares: each
 // worker's throughput and p95, and the mean power. Its seed is not the bench's default (1), so that a plan is not
 // chosen on the very request sequence `eclip bench` then reports.
-import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../../formats/index.ts'
+import type { Gpu, Plan, Profile, WorkerSpec } from '../../formats/index.ts'
 import {
   type FitScore,
   makePlan,
@@ -123,7 +123,13 @@ export function simPlanner(
   extra: Omit<PlanOptions, 'policy' | 'evaluator' | 'tune'> = {},
   tuneFor?: (gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]) => PlanTuning,
 ) {
-  return (gpu: Gpu, mix: string, workers: WorkerSpec[], profiles: Profile[], o: { policy: Policy }) =>
+  return (
+    gpu: Gpu,
+    mix: string,
+    workers: WorkerSpec[],
+    profiles: Profile[],
+    o: Pick<PlanOptions, 'policy' | 'minTotalShare'>,
+  ) =>
     makePlan(
       gpu,
       mix,

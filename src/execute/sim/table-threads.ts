@@ -24,6 +24,7 @@ export interface PlanJob {
   workers: WorkerSpec[]
   profiles: Profile[]
   policy: Policy
+  minTotalShare?: number
 }
 export type PlanJobReply = { id: number; plan: Plan } | { id: number; error: string; user: boolean }
 
@@ -119,7 +120,17 @@ export function threadedSimPlanner(
         }
         w.on('message', onMsg)
         w.once('error', onErr)
-        const job: PlanJob = { id, inputs, extra, gpu, mix, workers, profiles, policy: o.policy }
+        const job: PlanJob = {
+          id,
+          inputs,
+          extra,
+          gpu,
+          mix,
+          workers,
+          profiles,
+          policy: o.policy,
+          ...(o.minTotalShare !== undefined ? { minTotalShare: o.minTotalShare } : {}),
+        }
         w.postMessage(job)
       })
     } finally {

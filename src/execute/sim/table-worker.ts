@@ -12,6 +12,7 @@ port.on('message', async (job: PlanJob) => {
   try {
     const plan = await simPlanner(() => job.inputs, job.extra)(job.gpu, job.mix, job.workers, job.profiles, {
       policy: job.policy,
+      ...(job.minTotalShare !== undefined ? { minTotalShare: job.minTotalShare } : {}),
     })
     reply = { id: job.id, plan }
   } catch (err) {
