@@ -33,7 +33,8 @@ import type { Planner } from '../plan/index.ts'
 
 /**
  * eclip-live: the plan table of a mix's workers; `reuse`: plans already made for the mix (the whole set's, or a
- * table's); `subsets`: above 6 workers, the sets to plan besides the whole set (default none).
+ * table's); `subsets`: above 6 workers, the sets to plan besides the whole set (default none); `minTotalShare`: the
+ * mix's guard on total requests/s for every set's plan (default: the table's, DEFAULT_SET_MIN_TOTAL_SHARE).
  */
 export type TablePlanner = (
   gpu: Gpu,
@@ -42,6 +43,7 @@ export type TablePlanner = (
   profiles: Profile[],
   reuse: Plan[],
   subsets?: string[][],
+  minTotalShare?: number,
 ) => Promise<PlanTable>
 
 /** Above 6 workers, the most plans a bench's table takes on demand (as `eclip serve`'s default live.maxPlans). */
@@ -174,6 +176,7 @@ async function onDemand(
     spec.profiles,
     table.plans.map((e) => e.plan),
     shown.map((k) => keyNames(k)),
+    o.mixes.find((m) => m.name === p.of)?.minTotalShare,
   )
   const wallUs = (performance.now() - t0) * 1000
   const availableUs = Object.fromEntries(shown.map((k) => [k, (firstUs[k] ?? 0) + wallUs]))
@@ -249,6 +252,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     ...pending.filter((p) => !isTablePolicy(p.policy)),
     ...pending.filter((p) => isTablePolicy(p.policy)),
   ]
+  // a mix's guard on total requests/s (Mix.minTotalShare): its static plans', and its table's for every set
+  const guard = (of: string) => o.mixes.find((m) => m.name === of)?.minTotalShare
   for (const p of order) {
     const planKey = `${p.mix}|${p.policy}`
     if (plans.has(planKey)) continue
@@ -257,7 +262,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     if (isTablePolicy(p.policy)) {
       if (!o.tablePlanner) throw new UserError(`${p.policy}: no table planner given`)
       const reuse = [...plans.entries()].flatMap(([k, v]) => (k.startsWith(`${p.mix}|`) ? [v] : []))
-      const table = await o.tablePlanner(o.gpu, p.mix, p.workers, profiles, reuse)
+      const table = await o.tablePlanner(o.gpu, p.mix, p.workers, profiles, reuse, undefined, guard(p.of))
       const full = table.plans.find((e) => e.key === planKeyOf(p.workers.map((w) => w.name)))
       if (!full) throw new Error(`table of ${p.mix}: no plan for the whole set`)
       tables.set(p.mix, table)
@@ -265,7 +270,11 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       planFiles.set(full.plan, o.onTable?.(table, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
       continue
     }
-    const plan = await o.planner(o.gpu, p.mix, p.workers, profiles, { policy: p.policy })
+    const share = guard(p.of)
+    const plan = await o.planner(o.gpu, p.mix, p.workers, profiles, {
+      policy: p.policy,
+      ...(share !== undefined ? { minTotalShare: share } : {}),
+    })
     plans.set(planKey, plan)
     planFiles.set(plan, o.onPlan?.(plan, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
   }

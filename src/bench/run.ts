@@ -404,12 +404,13 @@ function benchPlanners(
   if (!live) return { planner }
   const threaded = threadedSimPlanner(sim, extra, o.tableThreads ?? defaultTableThreads())
   if (threaded.note) inputs.warnings.push(threaded.note)
-  const tablePlanner: TablePlanner = (gpu, mix, workers, profiles, reuse, subsets) =>
+  const tablePlanner: TablePlanner = (gpu, mix, workers, profiles, reuse, subsets, minTotalShare) =>
     makePlanTable(gpu, mix, workers, profiles, {
       policy: o.tablePolicy,
       planner: threaded.planner,
       reuse,
       ...(subsets ? { subsets } : {}),
+      ...(minTotalShare !== undefined ? { minTotalShare } : {}),
       concurrency: threaded.threads,
     })
   return { planner, tablePlanner, threaded }

@@ -27,6 +27,13 @@ export const Mix = Type.Object(
   {
     name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }),
     description: Type.Optional(Type.String()),
+    /**
+     * eclip-fit: the mix's total requests/s under a plan ≥ minTotalShare × under baseline co-location, as the
+     * simulator predicts both, kept like a worker's floor (docs/plan.md); baseline's placement always meets it, so
+     * above 1 it asks for a margin over baseline's requests. Absent: none on the mix's static plan, 1.01 on
+     * eclip-live's plans per set of active workers (src/plan/table.ts DEFAULT_SET_MIN_TOTAL_SHARE).
+     */
+    minTotalShare: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
     workers: Type.Array(MixWorker, { minItems: 1 }),
   },
   { additionalProperties: false },

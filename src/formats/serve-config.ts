@@ -202,6 +202,11 @@ export const ServeConfig = Type.Object(
            * set of active models traffic shows, planned on demand in the background until there are this many.
            */
           maxPlans: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, default: 64 })),
+          /**
+           * eclip-fit's plans of two or more models keep the set's total requests/s ≥ this × baseline's in that set,
+           * as the simulator predicts both (as a mix's `minTotalShare`; default 1.01, src/plan/table.ts).
+           */
+          minTotalShare: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
         },
         { additionalProperties: false },
       ),
@@ -259,6 +264,10 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   const live = (TABLE_POLICIES as readonly string[]).includes(c.policy ?? '')
   if (!live && c.live !== undefined)
     errors.push(`/live: only the eclip-live policy uses it (this config has policy ${c.policy ?? 'eclip'})`)
+  if (c.live?.minTotalShare !== undefined && (c.live.tablePolicy ?? 'eclip-fit') !== 'eclip-fit')
+    errors.push(
+      `/live/minTotalShare: only eclip-fit's plans keep it (this config's live.tablePolicy is ${c.live.tablePolicy})`,
+    )
   c.models.forEach((m, i) => {
     if (m.loaded === false && !live)
       errors.push(

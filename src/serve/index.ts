@@ -58,6 +58,7 @@ export const defaultPlanner: Planner = ({
   profilesDir,
   note,
   realtime,
+  minTotalShare,
 }) => {
   if (policy !== 'eclip-fit') return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
   const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
@@ -65,6 +66,7 @@ export const defaultPlanner: Planner = ({
   return makePlan(gpu, mix, workers, profiles, {
     policy,
     evaluator: simEvaluator(ev.inputs, workers, profiles),
+    ...(minTotalShare !== undefined ? { minTotalShare } : {}),
   })
 }
 

@@ -238,6 +238,7 @@ export class ModelRepository {
       planner: this.live.planner,
       reuse: this.live.table.plans.map((e) => e.plan),
       ...(subsets ? { subsets } : {}),
+      ...(this.live.minTotalShare !== undefined ? { minTotalShare: this.live.minTotalShare } : {}),
     }).catch((err: unknown) => {
       throw new ProtocolError(
         err instanceof UserError ? 400 : 500,

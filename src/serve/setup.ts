@@ -37,6 +37,8 @@ export type Planner = (args: {
   note?: (line: string) => void
   /** eclip-rt: the config's `realtime` (mechanism, reserved SMs, factor) as the optimizer's options. */
   realtime?: RealtimeOptions
+  /** eclip-fit: the guard on total requests/s (PlanOptions.minTotalShare) a plan table asks of a set's plan. */
+  minTotalShare?: number
 }) => Promise<Plan> | Plan
 
 /** eclip-rt's options of a serve config, as makePlan names them. */
@@ -68,6 +70,8 @@ export interface LiveSetup {
   repository: string[]
   /** Above 6 loaded models, the most plans the table takes on demand (serve config `live.maxPlans`). */
   maxPlans: number
+  /** The set plans' guard on total requests/s (serve config `live.minTotalShare`; absent: the table's default). */
+  minTotalShare?: number
 }
 
 /** Above 6 models, a table holds at most this many plans by default (serve config `live.maxPlans`). */
@@ -375,13 +379,19 @@ async function liveServeSetup(
         profiles,
         policy: po.policy,
         mix,
+        ...(po.minTotalShare !== undefined ? { minTotalShare: po.minTotalShare } : {}),
         ...(profilesDir ? { profilesDir } : {}),
         note: (line) => notes.push(line),
       })
     })
   const loaded = config.models.filter((m) => m.loaded !== false).map((m) => resolveModel(m.name ?? m.model))
   const specs = new Map(loaded.map((r) => [r.spec.name, { spec: r.spec, profile: r.profile }]))
-  const table = await makeServeTable(gpu, specs, { policy: tablePolicy, planner })
+  const minTotalShare = config.live?.minTotalShare
+  const table = await makeServeTable(gpu, specs, {
+    policy: tablePolicy,
+    planner,
+    ...(minTotalShare !== undefined ? { minTotalShare } : {}),
+  })
   const full = lookupPlan(table, specs.keys())?.plan as Plan
   const computeTimes = liveComputeTimes(table, specs)
   notes.push(
@@ -411,6 +421,7 @@ async function liveServeSetup(
       resolve: resolveModel,
       repository: [...byName.keys()],
       maxPlans: config.live?.maxPlans ?? DEFAULT_MAX_PLANS,
+      ...(minTotalShare !== undefined ? { minTotalShare } : {}),
     },
   }
 }
@@ -422,7 +433,13 @@ async function liveServeSetup(
 export function makeServeTable(
   gpu: Gpu,
   specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
-  o: { policy: Policy; planner: SubsetPlanner; reuse?: readonly Plan[]; subsets?: string[][] },
+  o: {
+    policy: Policy
+    planner: SubsetPlanner
+    reuse?: readonly Plan[]
+    subsets?: string[][]
+    minTotalShare?: number
+  },
 ): Promise<PlanTable> {
   const entries = [...specs.values()]
   return makePlanTable(
@@ -435,6 +452,7 @@ export function makeServeTable(
       planner: o.planner,
       ...(o.reuse ? { reuse: o.reuse } : {}),
       ...(entries.length > PLAN_TABLE_FULL_MAX ? { subsets: o.subsets ?? [] } : {}),
+      ...(o.minTotalShare !== undefined ? { minTotalShare: o.minTotalShare } : {}),
       concurrency: 4,
     },
   )

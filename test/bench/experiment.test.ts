@@ -327,6 +327,39 @@ describe('eclip-live in the bench: a plan table followed, each of its sets held'
   })
 })
 
+describe('a mix’s minTotalShare in the bench', () => {
+  it('reaches the mix’s static plans and its table; absent, neither gets one', async () => {
+    const got: { share?: number; statics: (number | undefined)[]; tables: (number | undefined)[] }[] = []
+    for (const share of [undefined, 1.02]) {
+      const g: (typeof got)[number] = { statics: [], tables: [] }
+      if (share !== undefined) g.share = share
+      got.push(g)
+      const mix = {
+        name: 'duo',
+        ...(share !== undefined ? { minTotalShare: share } : {}),
+        workers: [{ model: 'alexnet' }, { model: 'vgg19' }],
+      } as Mix
+      await runExperiment(
+        liveExperiment(mix, {
+          policies: ['eclip-fit', 'eclip-live'],
+          planner: (gpu_, m, w, p, o) => {
+            g.statics.push(o.minTotalShare)
+            return handPlanner(gpu_, m, w, p, o)
+          },
+          tablePlanner: (gpu_, m, w, p, reuse, subsets, minTotalShare) => {
+            g.tables.push(minTotalShare)
+            return tables(gpu_, m, w, p, reuse, subsets)
+          },
+        }),
+      )
+    }
+    assert.deepEqual(got, [
+      { statics: [undefined], tables: [undefined] },
+      { share: 1.02, statics: [1.02], tables: [1.02] },
+    ])
+  })
+})
+
 describe('eclip-live in the bench above 6 workers: the sets traffic shows planned on demand', () => {
   it('plans the sets a first run shows, follows each from its first showing plus the planning, holds each', async () => {
     // seven on/off workers: a table of the whole set only; the on/off periods show a handful of sets

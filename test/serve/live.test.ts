@@ -8,9 +8,11 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import type { PlanTable } from '../../src/formats/plan-table.ts'
+import { makePlan } from '../../src/plan/index.ts'
 import type { ExecRequest } from '../../src/serve/backend.ts'
 import { type Running, startServe } from '../../src/serve/index.ts'
 import { ActiveSetScheduler } from '../../src/serve/live.ts'
+import type { Planner } from '../../src/serve/setup.ts'
 import type { SimServeBackend } from '../../src/serve/sim-backend.ts'
 import { controlBurst, get, post, runScript, unloadWithRequestsQueued, visionBody } from './helpers.ts'
 
@@ -372,6 +374,48 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
       assert.match(r.body, /policy eclip-live loads and unloads/)
       const i = JSON.parse((await indexOf(run.server)).body)
       assert.deepEqual(i, [{ name: 'alexnet', version: '1', state: 'READY', reason: '' }])
+    } finally {
+      await run.server.close()
+    }
+  })
+})
+
+describe('serve eclip-live: live.minTotalShare', () => {
+  it('reaches every set plan of the table at start-up and of the table a load makes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-live-'))
+    const config = join(dir, 'serve.yaml')
+    writeFileSync(
+      config,
+      YAML.stringify({
+        policy: 'eclip-live',
+        backend: 'sim',
+        profiles: join(root, 'profiles', 'h100'),
+        frontends: 0,
+        dashboard: false,
+        live: { holdMs: 20, minTotalShare: 1.02 },
+        models: [{ model: 'alexnet' }, { model: 'vgg19' }, { model: 'shufflenet', loaded: false }],
+      }),
+    )
+    // eclip-fit's search is not what is tested: its plans at fixed prices (no evaluator), each call's guard recorded
+    const seen: [string, number | undefined][] = []
+    const planner: Planner = (a) => {
+      seen.push([a.workers.map((w) => w.name).join('+'), a.minTotalShare])
+      return makePlan(a.gpu, a.mix, a.workers, a.profiles, {
+        policy: a.policy,
+        ...(a.minTotalShare !== undefined ? { minTotalShare: a.minTotalShare } : {}),
+      })
+    }
+    const run = await startServe({ config, port: 0, grpcPort: null, planner })
+    try {
+      assert.deepEqual(seen, [['alexnet+vgg19', 1.02]])
+      const load = await post(run.server, '/v2/repository/models/shufflenet/load', {})
+      assert.equal(load.statusCode, 200, load.body)
+      // the pair is taken from the table before (made under the same guard); the new sets planned with it
+      assert.deepEqual(seen.slice(1).sort(), [
+        ['alexnet+shufflenet', 1.02],
+        ['alexnet+vgg19+shufflenet', 1.02],
+        ['vgg19+shufflenet', 1.02],
+      ])
     } finally {
       await run.server.close()
     }

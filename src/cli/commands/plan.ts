@@ -231,6 +231,8 @@ export function registerPlan(program: Command) {
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
+        // the mix's guard on total requests/s: its eclip-fit plan's, and with --table every set's
+        ...(mix.minTotalShare === undefined ? {} : { minTotalShare: mix.minTotalShare }),
       }
       if (o.table) return writeTable(o, mix.name, workers, set, policy, extra)
       // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
@@ -309,6 +311,7 @@ async function writeTable(
       policy,
       planner: threaded.planner,
       ...(subsets ? { subsets } : {}),
+      ...(extra.minTotalShare !== undefined ? { minTotalShare: extra.minTotalShare } : {}),
       concurrency: threaded.threads,
     })
   } finally {
