@@ -423,7 +423,7 @@ function benchPlanners(
 function tunedOnce(planner: Planner, made: MeasuredEvaluator[], failures: string[]): Planner {
   const plans = new Map<string, Promise<Plan>>()
   return (gpu, mix, workers, profiles, opts) => {
-    const key = JSON.stringify([mix, opts.policy, workers])
+    const key = JSON.stringify([mix, opts.policy, opts.minTotalShare ?? null, workers])
     let plan = plans.get(key)
     if (!plan) {
       const before = made.length

@@ -129,6 +129,7 @@ export const Tuning = Type.Object(
     stpVsBaseline: Type.Number(),
     worstWorker: Type.String(),
     worstVsBaseline: Type.Number(),
+    /** Every worker's floor met, and the guard on total requests/s where the plan has one (params.minTotalShare). */
     floorsMet: Type.Boolean(),
     /** The baseline's placement (every kernel on the whole GPU) measured best and was taken. */
     fellBack: Type.Boolean(),

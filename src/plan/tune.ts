@@ -12,9 +12,11 @@
 // coordinate search goes on with measurements (first improvement): the current state's unmeasured neighbours are
 // measured most promising first, by the simulator's value (cheap, memoised), and the search moves to the first that
 // beats the best measured plan by more than `margin`, until `evaluations` measurements are spent or no neighbour does.
-// A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors and the p95
-// cap are checked on measured rates against the measured baseline, ranked as the simulator's search ranks them
-// (fitValue): a plan with a worker measured under its floor ranks below every plan that meets them.
+// A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors, the guard on
+// total requests/s (objective.minTotal) and the p95 cap are checked on measured rates against the measured baseline,
+// ranked as the simulator's search ranks them (fitValue): a plan with a worker measured under its floor, or measured
+// short of the total, ranks below every plan that meets them. The baseline's placement, the guard's reference, meets
+// the guard whatever its window measured.
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw.
 import {
@@ -29,6 +31,7 @@ import {
   type FitState,
   fitMetrics,
   fitValue,
+  guardReference,
 } from './fit.ts'
 
 /** The budget's defaults: the simulator's best candidates measured, further measurements, the STP margin. */
@@ -67,19 +70,23 @@ export interface TuneResult extends FitCandidate {
 /** Continues `search` (the simulator's) on the measuring evaluator, within the budget (header). */
 export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<TuneResult> {
   const { space } = search
+  const whole = space.wholeGpu(space.start)
+  const wholeKey = FitSpace.keyOf(whole)
   const memo = new Map<string, FitMetrics>()
   const measure = async (key: string, c: FitCandidate) => {
     let m = memo.get(key)
     if (!m) {
       m = fitMetrics(await o.measure(c), o.baseline, o.objective)
+      // the baseline's placement is what the guard on total requests/s measures against: it meets it (a window's
+      // noise aside), under any state that makes it
+      if (key === wholeKey) m = guardReference(m)
       memo.set(key, m)
     }
     return m
   }
   // the seeds: the baseline's placement, the homes, the simulator's best (a state that makes one of the plans
   // measured already is not measured again)
-  const whole = space.wholeGpu(space.start)
-  const wholeM = await measure(FitSpace.keyOf(whole), whole)
+  const wholeM = await measure(wholeKey, whole)
   const homeKey = space.key(space.start)
   const homeOnly = await measure(homeKey, space.candidate(space.start))
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK

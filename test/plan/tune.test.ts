@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { ExecuteBackend, RunResult, RunSpec } from '../../src/execute/backend.ts'
 import { type MeasuredEvaluator, measuredEvaluator } from '../../src/execute/measured-evaluator.ts'
-import { simEvaluator, simPlanner } from '../../src/execute/sim/evaluator.ts'
+import { fitScoreOf, simEvaluator, simPlanner } from '../../src/execute/sim/evaluator.ts'
 import { graphEdgeUs, SimBackend } from '../../src/execute/sim/index.ts'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { expandWorkers, type MixFile, type Plan, readFile } from '../../src/formats/index.ts'
@@ -64,9 +64,11 @@ function tuned(
   m: Mix,
   backend: ExecuteBackend,
   budget: { candidates: number; evaluations: number; margin?: number },
+  extra: { minTotalShare?: number; minShare?: number } = {},
 ) {
   const evaluator = evaluatorOn(backend, m)
   return makePlan(m.gpu, m.name, m.workers, m.profiles, {
+    ...extra,
     policy: 'eclip-fit',
     evaluator: simEvaluator(m.inputs, m.workers, m.profiles),
     tune: {
@@ -193,6 +195,60 @@ describe('eclip-fit tuned on a backend', () => {
     const t = short.solver.tuning
     assert.ok(t?.fellBack && t.floorsMet && t.worstVsBaseline >= 0.9, JSON.stringify(t))
     assert.match(short.solver.notes ?? '', /the baseline's placement .* measured best/)
+  })
+
+  it('checks the guard on total requests/s on the measured rates: a plan measured short of it ranks as under a floor', async () => {
+    const m = mixOf('mix1', 8)
+    // on this "GPU" every partitioned plan runs as baseline co-location did with both alberts (many requests, each
+    // worth little STP) at 0.93 of their rates and densenet201 (few requests, each worth much) faster, so that the
+    // total comes to 0.993 of baseline's: every floor (0.9) met, STP up, total requests down. The baseline's placement,
+    // its window as noisy as the p95 cap lets it be, at 0.985 of baseline co-location's rates: further short of the
+    // total than any partitioned plan, but the guard's reference
+    const standIn = () => {
+      let base: RunResult | undefined
+      let partitioned: number[] = []
+      return new Counting(m, (spec, r) => {
+        if (spec.plan.policy === 'baseline') {
+          base = r
+          const [a0, a1, d] = fitScoreOf(r).throughputRps as [number, number, number]
+          partitioned = [0.93, 0.93, (0.993 * (a0 + a1 + d) - 0.93 * (a0 + a1)) / d]
+        }
+        if (spec.plan.policy !== 'eclip-fit' || !base) return r
+        const factor = wholeGpu(spec.plan) ? [0.985, 0.985, 0.985] : partitioned
+        // the same requests ending at the same times, each worker's latencies divided by its factor: its rate is
+        // exactly factor × baseline's
+        return {
+          ...base,
+          workers: base.workers.map((w, i) => ({
+            ...w,
+            arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
+          })),
+        }
+      })
+    }
+    const total = (p: Plan) =>
+      Number(/total requests\/s ([\d.]+)× baseline's; heuristic/.exec(p.solver.notes ?? '')?.[1])
+    // without the guard a partitioned plan wins on STP, fewer requests served than baseline's
+    const free = await tuned(m, standIn(), { candidates: 3, evaluations: 2 })
+    assert.equal(wholeGpu(free), false)
+    assert.ok((free.solver.tuning?.stpVsBaseline ?? 0) > 1.03, JSON.stringify(free.solver.tuning))
+    assert.equal(total(free), 0.993, 'unguarded: fewer requests than baseline')
+    assert.ok(free.solver.tuning?.floorsMet)
+    // guarded at 1: every partitioned plan measured short of it ranks below the baseline's placement, which meets it
+    // by definition, however much more STP they measured
+    const kept = await tuned(m, standIn(), { candidates: 3, evaluations: 2 }, { minTotalShare: 1 })
+    assert.equal(wholeGpu(kept), true)
+    const t = kept.solver.tuning
+    assert.ok(t?.fellBack && t.floorsMet, JSON.stringify(t))
+    assert.equal(kept.params.minTotalShare, 1)
+    assert.match(
+      kept.solver.notes ?? '',
+      /the baseline's placement .* measured best; .*floors met \(0\.9×, total requests\/s ≥ 1× baseline's\)/,
+    )
+    // as when the alberts' floors are what their measured rates miss, with no guard
+    const floors = await tuned(m, standIn(), { candidates: 3, evaluations: 2 }, { minShare: 0.95 })
+    assert.equal(wholeGpu(floors), true)
+    assert.ok(floors.solver.tuning?.fellBack)
   })
 
   it('refuses tuning where there is no search, and a budget out of range, naming it', async () => {
