@@ -7,56 +7,24 @@ import {
   expandWorkers,
   type MixFile,
   type Plan,
-  type Profile,
   parseFormat,
   type ServeConfig,
   UserError,
-  type WorkerSpec,
 } from '../../src/formats/index.ts'
-import { type FitCandidate, type FitScore, fitMetrics, fitSearch } from '../../src/plan/fit.ts'
+import { type FitObjective, fitMetrics } from '../../src/plan/fit.ts'
 import { DEFAULT_MIN_SHARE, makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
-import { buildInstance } from '../../src/plan/instance.ts'
-import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { gpu, prof, score, sharedOf, spec, toyFitSearch } from './toy-fit.ts'
 
-const gpu = syntheticH100Gpu()
-const N = gpu.smCount
-const spec = (model: string, extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
-  name: `${model}#0`,
-  model,
-  batch: 1,
-  dtype: 'fp16',
-  ...extra,
-})
-const prof = (model: string, kernels: number) => syntheticProfile({ model, batch: 1, kernels })
 const profiles = [prof('albert', 80), prof('vgg19', 40)]
-const score = (thr: number[]): FitScore => ({ throughputRps: thr, p95Us: thr.map(() => 1), powerW: 100 })
-
-/** Share of worker w's units on the top of its ladder (the whole GPU, shared). */
-const sharedOf = (c: FitCandidate, w: number) => {
-  const a = c.assignments[w]
-  const C = c.layout.ladders[w]?.length as number
-  return a ? [...a.choice].filter((x) => x === C - 1).length / a.choice.length : 0
-}
 
 /**
  * Worker 0 gains `gain` per unit of its own use of the shared partition; worker 1 loses `loss` per unit of it.
  * Baseline and solo rates are 1: every rate is a ratio to both.
  */
-const toy = (gain: number, loss: number, objective?: Parameters<typeof fitSearch>[2]['objective']) =>
-  fitSearch(gpu, profiles, {
-    smCount: N,
-    switchMax: 14,
-    switchCostUs: 0,
-    factor: 1.1,
-    maxPartitions: 16,
-    instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
-    models: ['albert', 'vgg19'],
-    baseline: score([1, 1]),
-    ...(objective ? { objective } : {}),
-    score: async (c) => {
-      const s0 = sharedOf(c, 0)
-      return score([1 + gain * s0, 1 - loss * s0 - 0.05 * sharedOf(c, 1)])
-    },
+const toy = (gain: number, loss: number, objective?: FitObjective) =>
+  toyFitSearch(profiles, score([1, 1]), objective, (c) => {
+    const s0 = sharedOf(c, 0)
+    return score([1 + gain * s0, 1 - loss * s0 - 0.05 * sharedOf(c, 1)])
   })
 
 describe('eclip-fit: floors', () => {
@@ -98,19 +66,9 @@ describe('eclip-fit: never below baseline in the evaluator’s eyes', () => {
           : k,
       ),
     }))
-    const res = await fitSearch(gpu, odd, {
-      smCount: N,
-      switchMax: 14,
-      switchCostUs: 0,
-      factor: 1.1,
-      maxPartitions: 16,
-      instance: (w, ladder, sms) => buildInstance(`w${w}`, odd[w] as Profile, ladder, sms),
-      models: ['albert', 'vgg19'],
-      baseline: score([1, 1]),
-      score: async (c) => {
-        const s = [sharedOf(c, 0), sharedOf(c, 1)]
-        return s.every((x) => x === 1) ? score([1, 1]) : score(s.map((x) => 0.95 - 0.1 * x))
-      },
+    const res = await toyFitSearch(odd, score([1, 1]), undefined, (c) => {
+      const s = [sharedOf(c, 0), sharedOf(c, 1)]
+      return s.every((x) => x === 1) ? score([1, 1]) : score(s.map((x) => 0.95 - 0.1 * x))
     })
     assert.equal(res.fellBack, true)
     assert.equal(res.chosen.stpRatio, 1)

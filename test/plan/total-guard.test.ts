@@ -9,40 +9,20 @@ import {
   FormatError,
   type MixFile,
   type Plan,
-  type Profile,
   parseFormat,
   type ServeConfig,
-  type WorkerSpec,
 } from '../../src/formats/index.ts'
-import { type FitCandidate, type FitScore, fitMetrics, fitSearch } from '../../src/plan/fit.ts'
+import { type FitCandidate, type FitScore, fitMetrics } from '../../src/plan/fit.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
-import { buildInstance } from '../../src/plan/instance.ts'
 import { DEFAULT_SET_MIN_TOTAL_SHARE, makePlanTable, type SubsetPlanner } from '../../src/plan/table.ts'
-import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { syntheticProfile } from '../../src/profile/synthetic.ts'
+import { gpu, prof, score, sharedOf, spec, toyFitSearch } from './toy-fit.ts'
 
-const gpu = syntheticH100Gpu()
-const N = gpu.smCount
-const spec = (model: string, extra: Partial<WorkerSpec> = {}): WorkerSpec => ({
-  name: `${model}#0`,
-  model,
-  batch: 1,
-  dtype: 'fp16',
-  ...extra,
-})
-const prof = (model: string, kernels: number) => syntheticProfile({ model, batch: 1, kernels })
 // worker 0 slow (few requests, each worth much STP), worker 1 fast (many requests, each worth little)
 const profiles = [prof('densenet201', 80), prof('vgg19', 40)]
-const score = (thr: number[]): FitScore => ({ throughputRps: thr, p95Us: thr.map(() => 1), powerW: 100 })
 const [B0, B1] = [100, 1000]
 const BASE = [B0, B1]
 const SOLO = [200, 1500]
-
-/** Share of worker w's units on the top of its ladder (the whole GPU, shared). */
-const sharedOf = (c: FitCandidate, w: number) => {
-  const a = c.assignments[w]
-  const C = c.layout.ladders[w]?.length as number
-  return a ? [...a.choice].filter((x) => x === C - 1).length / a.choice.length : 0
-}
 
 /**
  * Worker 0 gains 50% of its rate per unit of its own use of the shared partition and costs worker 1 10% by it
@@ -56,27 +36,16 @@ const rates = (c: FitCandidate) => {
   return [B0 * (1 + 0.5 * s0), B1 * (1 - 0.1 * s0 + 0.02 * s1)]
 }
 const search = (minTotal?: number, scored?: FitScore[]) =>
-  fitSearch(gpu, profiles, {
-    smCount: N,
-    switchMax: 14,
-    switchCostUs: 0,
-    factor: 1.1,
-    maxPartitions: 16,
-    instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
-    models: ['densenet201', 'vgg19'],
-    baseline: score(BASE),
-    objective: {
-      soloRps: SOLO,
-      weights: [1, 1],
-      floors: [0.9, 0.9],
-      ...(minTotal !== undefined ? { minTotal } : {}),
-    },
-    score: async (c) => {
+  toyFitSearch(
+    profiles,
+    score(BASE),
+    { soloRps: SOLO, weights: [1, 1], floors: [0.9, 0.9], ...(minTotal !== undefined ? { minTotal } : {}) },
+    (c) => {
       const s = score(rates(c))
       scored?.push(s)
       return s
     },
-  })
+  )
 
 describe('eclip-fit: the guard on total requests/s', () => {
   it('fitMetrics: total requests/s against baseline’s, its shortfall counted with the floors’', () => {
@@ -117,23 +86,17 @@ describe('eclip-fit: the guard on total requests/s', () => {
     // slices on, lost at one: the guarded climb stays at the start, the climb without the guard walks on
     let start: number | undefined
     const byHome = (minTotal?: number) =>
-      fitSearch(gpu, profiles, {
-        smCount: N,
-        switchMax: 14,
-        switchCostUs: 0,
-        factor: 1.1,
-        maxPartitions: 16,
-        instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
-        models: ['densenet201', 'vgg19'],
-        baseline: score(BASE),
-        objective: { soloRps: SOLO, weights: [1, 1], floors: [0.9, 0.9], ...(minTotal ? { minTotal } : {}) },
-        score: async (c) => {
+      toyFitSearch(
+        profiles,
+        score(BASE),
+        { soloRps: SOLO, weights: [1, 1], floors: [0.9, 0.9], ...(minTotal ? { minTotal } : {}) },
+        (c) => {
           if (sharedOf(c, 0) === 1 && sharedOf(c, 1) === 1) return score(BASE)
           start ??= c.layout.homeLengths[0] as number
           const d = (c.layout.homeLengths[0] as number) - start
           return score([B0 * (1 + 0.1 * d), B1 * (1 - 0.005 * d - (d === 1 ? 0.05 : 0))])
         },
-      })
+      )
     const free = await byHome()
     const s = start as number
     assert.ok(
