@@ -13,13 +13,13 @@ import {
   fitAssignment,
   fitLayout,
   fitMetrics,
-  fitSearch,
   scaleToLatency,
 } from '../../src/plan/fit.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import { buildInstance } from '../../src/plan/instance.ts'
 import { modelWiseLayout } from '../../src/plan/policies.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { sharedOf, toyFitSearch } from './toy-fit.ts'
 
 const gpu = syntheticH100Gpu()
 const N = gpu.smCount
@@ -171,35 +171,21 @@ describe('eclip-fit search', () => {
    * p95 mirrors throughput, and worker 0's use of the shared partition raises the others' p95 by `p95Penalty`.
    */
   const toySearch = async (p95Penalty: number) => {
-    const { workers, profiles } = mix()
-    const res = await fitSearch(gpu, profiles, {
-      smCount: N,
-      switchMax: 14,
-      switchCostUs: 0,
-      factor: 1.1,
-      maxPartitions: 16,
-      instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
-      models: workers.map((w) => w.model),
-      baseline: score([1, 1, 1], [1, 1, 1]),
-      score: async (c) => {
-        const shared = c.assignments.map((a, w) => {
-          const C = c.layout.ladders[w]?.length as number
-          return [...a.choice].filter((x) => x === C - 1).length / a.choice.length
-        })
-        const homes = c.layout.homeLengths.join(',')
-        const moved = homes === fitLayout(gpu, profiles, 1.1, 16).homeLengths.join(',') ? 0 : 0.5
-        const thr = [
-          1 + (shared[0] as number),
-          1 - 0.2 * (shared[1] as number) - moved,
-          1 - 0.2 * (shared[2] as number),
-        ]
-        return score(
-          thr,
-          thr.map((t, w) => (w === 0 ? 1 / t : (1 / t) * (1 + p95Penalty * (shared[0] as number)))),
-        )
-      },
+    const { profiles } = mix()
+    return toyFitSearch(profiles, score([1, 1, 1], [1, 1, 1]), undefined, (c) => {
+      const shared = [0, 1, 2].map((w) => sharedOf(c, w))
+      const homes = c.layout.homeLengths.join(',')
+      const moved = homes === fitLayout(gpu, profiles, 1.1, 16).homeLengths.join(',') ? 0 : 0.5
+      const thr = [
+        1 + (shared[0] as number),
+        1 - 0.2 * (shared[1] as number) - moved,
+        1 - 0.2 * (shared[2] as number),
+      ]
+      return score(
+        thr,
+        thr.map((t, w) => (w === 0 ? 1 / t : (1 / t) * (1 + p95Penalty * (shared[0] as number)))),
+      )
     })
-    return res
   }
 
   it('keeps the worker that gains on the shared partition off its home, the others at home', async () => {

@@ -18,13 +18,9 @@ import { controlBurst, get, post, runScript, unloadWithRequestsQueued, visionBod
 
 const root = join(import.meta.dirname, '..', '..')
 
-/** A server over the simulator under eclip-live with the real H100 profiles (model-wise table: fast to plan). */
-async function liveServer(
-  models: Record<string, unknown>[],
-  live: Record<string, unknown> = { holdMs: 20, tablePolicy: 'model-wise' },
-): Promise<{ run: Running; plans: (string | undefined)[]; backend: SimServeBackend }> {
-  const dir = mkdtempSync(join(tmpdir(), 'eclip-live-'))
-  const config = join(dir, 'serve.yaml')
+/** A serve config file: eclip-live on the simulator with the real H100 profiles, no front-ends, no dashboard. */
+function liveConfig(models: Record<string, unknown>[], live: Record<string, unknown>): string {
+  const config = join(mkdtempSync(join(tmpdir(), 'eclip-live-')), 'serve.yaml')
   writeFileSync(
     config,
     YAML.stringify({
@@ -37,7 +33,15 @@ async function liveServer(
       models,
     }),
   )
-  const run = await startServe({ config, port: 0, grpcPort: null })
+  return config
+}
+
+/** A server over the simulator under eclip-live with the real H100 profiles (model-wise table: fast to plan). */
+async function liveServer(
+  models: Record<string, unknown>[],
+  live: Record<string, unknown> = { holdMs: 20, tablePolicy: 'model-wise' },
+): Promise<{ run: Running; plans: (string | undefined)[]; backend: SimServeBackend }> {
+  const run = await startServe({ config: liveConfig(models, live), port: 0, grpcPort: null })
   const backend = run.server.opts.backend as SimServeBackend
   const plans: (string | undefined)[] = []
   const infer = backend.infer.bind(backend)
@@ -382,19 +386,12 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
 
 describe('serve eclip-live: live.minTotalShare', () => {
   it('reaches every set plan of the table at start-up and of the table a load makes', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'eclip-live-'))
-    const config = join(dir, 'serve.yaml')
-    writeFileSync(
-      config,
-      YAML.stringify({
-        policy: 'eclip-live',
-        backend: 'sim',
-        profiles: join(root, 'profiles', 'h100'),
-        frontends: 0,
-        dashboard: false,
-        live: { holdMs: 20, minTotalShare: 1.02 },
-        models: [{ model: 'alexnet' }, { model: 'vgg19' }, { model: 'shufflenet', loaded: false }],
-      }),
+    const config = liveConfig(
+      [{ model: 'alexnet' }, { model: 'vgg19' }, { model: 'shufflenet', loaded: false }],
+      {
+        holdMs: 20,
+        minTotalShare: 1.02,
+      },
     )
     // eclip-fit's search is not what is tested: its plans at fixed prices (no evaluator), each call's guard recorded
     const seen: [string, number | undefined][] = []
