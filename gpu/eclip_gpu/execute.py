@@ -142,10 +142,19 @@ class WorkerExec:
         return self.done
 
 
+def on_every_sm(groups: list[dict] | None, parts_by_id: dict, layout) -> bool:
+    """Every group of the worker sits on a partition of all the GPU's SMs (`layout`: the device's split; None: unknown,
+    never)."""
+    if not groups or layout is None:
+        return False
+    return all(parts_by_id[g["partition"]].sms >= layout.sm_count for g in groups)
+
+
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
                    expected_fingerprint: str | None, layout=None, pool=None, warmed: set | None = None,
                    dry_run: tuple | None = None, quiet: bool = False) -> WorkerExec:
-    """Captures a worker for `mode`. Refuses a plan made for another kernel sequence.
+    """Captures a worker for `mode`. Refuses a plan made for another kernel sequence. A worker whose every group is on
+    all the GPU's SMs (on_every_sm) is captured as baseline's: whole mode on `origin`.
 
     Several captures of one worker (one per plan it serves under: serving.py) may share `pool` (a graph memory pool
     handle: their intermediates then share memory — safe because a worker's graphs run one after another on its
@@ -154,6 +163,10 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     process's other workers are serving meanwhile (graph_capture; whole and graph modes, the ones serving uses)."""
     import torch  # noqa: PLC0415
 
+    if mode in ("whole", "graph") and on_every_sm(groups, parts_by_id, layout):
+        # the baseline's placement (eclip-fit's fallback, a set plan that keeps a model on the whole GPU): run it as
+        # baseline runs it, one graph on the worker's ordinary stream, with no green context and no fork/join edges
+        mode, groups = "whole", None
     streams = {id(p.torch_stream): p.torch_stream for p in parts_by_id.values()}
     streams[id(origin)] = origin
     cold = [s for k, s in streams.items() if warmed is None or k not in warmed]

@@ -29,3 +29,19 @@ def test_a_group_swallowed_by_snapping_disappears_and_coverage_stays_whole():
     assert out[0]["first"] == 0 and out[-1]["last"] == 9
     assert all(a["last"] + 1 == b["first"] for a, b in zip(out, out[1:]))
     assert moved == 1
+
+
+def test_a_worker_on_every_sm_is_placed_as_baseline_places_it():
+    from types import SimpleNamespace
+
+    from eclip_gpu.execute import on_every_sm
+
+    layout = SimpleNamespace(sm_count=132)
+    parts = {0: SimpleNamespace(sms=132), 1: SimpleNamespace(sms=64)}
+    on_whole = [{"first": 0, "last": 9, "partition": 0}]
+    assert on_every_sm(on_whole, parts, layout)
+    assert on_every_sm(on_whole * 2, parts, layout)
+    # one group on fewer SMs, no groups (baseline itself) or no layout: captured as the mode says
+    assert not on_every_sm([*on_whole, {"first": 10, "last": 11, "partition": 1}], parts, layout)
+    assert not on_every_sm(None, parts, layout)
+    assert not on_every_sm(on_whole, parts, None)
