@@ -284,9 +284,9 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     throw new UserError('--hold-ms and --table-threads are for eclip-live: add it to --policies')
   for (const m of o.modes)
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
-  if (o.tune && !policies.includes('eclip-fit'))
+  if (o.tune && !policies.includes('eclip-fit') && !(live.length > 0 && o.tablePolicy === 'eclip-fit'))
     throw new UserError(
-      `--tune tunes eclip-fit's plans, the one policy that searches over candidate plans: add eclip-fit to --policies (${policies.join(', ')})`,
+      `--tune tunes eclip-fit's plans (its own, and eclip-live's set plans), the one policy that searches over candidate plans: add eclip-fit or eclip-live to --policies (${policies.join(', ')})`,
     )
   const lengths = runLengths(o)
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
@@ -372,8 +372,10 @@ interface BenchPlanners {
 
 /**
  * eclip-fit scores its candidate plans on the simulator with the same calibrated inputs (also for --backend gpu: the
- * plan is made on the host, then executed), and with --tune goes on measuring them on `backend`; eclip-live's tables
- * plan their subsets on worker threads as the simulator-scored planner (never tuned).
+ * plan is made on the host, then executed), and with --tune goes on measuring them on `backend`. eclip-live's tables
+ * plan their subsets on worker threads as the simulator-scored planner; with --tune, one subset after another with the
+ * tuning planner, so every set plan's guard on total requests is checked on measured rates (one backend: one run at a
+ * time).
  */
 function benchPlanners(
   o: RunBenchOptions,
@@ -407,11 +409,11 @@ function benchPlanners(
   const tablePlanner: TablePlanner = (gpu, mix, workers, profiles, reuse, subsets, minTotalShare) =>
     makePlanTable(gpu, mix, workers, profiles, {
       policy: o.tablePolicy,
-      planner: threaded.planner,
+      planner: o.tune ? planner : threaded.planner,
       reuse,
       ...(subsets ? { subsets } : {}),
       ...(minTotalShare !== undefined ? { minTotalShare } : {}),
-      concurrency: threaded.threads,
+      concurrency: o.tune ? 1 : threaded.threads,
     })
   return { planner, tablePlanner, threaded }
 }
@@ -620,13 +622,13 @@ function benchHeader(
     `eclip bench: ${mixes.length} ${workloads.length > 0 ? 'workload' : 'mix'}(s) × ${policies.length} policies on the ${o.backend === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
     `${o.rate ? `open loop, ${o.rate} req/s per worker` : loads.length > 0 ? "each worker's own arrivals where its mix gives them, else closed loop" : 'closed loop'}, warm-up ${o.warmup ?? d.warmupS} s, window ${o.duration ?? d.durationS} s per run${lengths.size > 0 ? ' (workloads: their own)' : ''}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
     ...loads,
-    ...(o.tune ? [tuneLine(o.backend, o.tune)] : []),
+    ...(o.tune ? [tuneLine(o.backend, o.tune, policies.some(isTablePolicy))] : []),
     ...[...inputs.warnings, ...failures].map((w) => `WARNING: ${w}`),
   ].join('\n')
 }
 
-/** The header's line on --tune: where eclip-fit's plans were tuned, on what budget. */
-function tuneLine(backend: 'sim' | 'gpu', t: TuneChoice): string {
+/** The header's line on --tune: where eclip-fit's plans (and eclip-live's set plans) were tuned, on what budget. */
+function tuneLine(backend: 'sim' | 'gpu', t: TuneChoice, live: boolean): string {
   const d = MEASURED_DEFAULTS[backend]
-  return `eclip-fit's plans TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
+  return `eclip-fit's plans${live ? " and eclip-live's set plans of two or more workers" : ''} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
 }

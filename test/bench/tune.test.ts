@@ -76,6 +76,53 @@ describe('eclip bench --tune', () => {
     assert.match(plan.solver.notes ?? '', /TUNED on the simulator backend/)
   })
 
+  it("tunes eclip-live's set plans of two or more workers too, each against its own set's baseline", () => {
+    const out = tmp()
+    const r = eclip([
+      'bench',
+      '--mix',
+      join(repo, 'examples', 'onoff-long.yaml'),
+      '--batch',
+      '1',
+      '--profiles',
+      profiles,
+      '--modes',
+      'graph',
+      '--no-plots',
+      '--policies',
+      'eclip-live',
+      ...budget,
+      '--duration',
+      '0.5',
+      '--warmup',
+      '0.05',
+      '--no-solo',
+      '--out',
+      out,
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(
+      r.stdout,
+      /eclip-fit's plans and eclip-live's set plans of two or more workers TUNED on the simulator/,
+    )
+    // the three pairs and the whole set, each tuned once (a lone model takes the baseline's placement, untuned)
+    const tuned = [...r.stderr.matchAll(/onoff-long-mix3\[([^\]]+)\] eclip-fit tuned on sim: 7 runs/g)].map(
+      (m) => m[1],
+    )
+    assert.equal(tuned.length, 4, r.stderr)
+    assert.equal(new Set(tuned).size, 4)
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    const run = results.runs.find((x) => x.policy === 'eclip-live')
+    const table = JSON.parse(readFileSync(join(out, run?.planFile as string), 'utf8')) as {
+      plans: { key: string; plan: Plan }[]
+    }
+    for (const { key, plan } of table.plans) {
+      const many = key.includes('+')
+      assert.equal(plan.solver.tuning !== undefined, many, key)
+      if (many) assert.equal(plan.params.minTotalShare, 1.01, key)
+    }
+  })
+
   it('on the GPU backend: the tuning runs first, without output checks; the measured runs are fresh', () => {
     const out = tmp()
     const record = join(tmp(), 'runs.jsonl')
@@ -161,7 +208,7 @@ describe('eclip bench --tune', () => {
     const cases: [string[], RegExp][] = [
       [
         [...bench, '--policies', 'baseline,eclip', '--tune'],
-        /--tune tunes eclip-fit's plans.*add eclip-fit to --policies/,
+        /--tune tunes eclip-fit's plans.*add eclip-fit or eclip-live to --policies/,
       ],
       [
         [...plan, '--policy', 'eclip', '--tune'],
