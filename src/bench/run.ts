@@ -39,7 +39,7 @@ import {
 import { attachProfileRefs, normalise } from '../measure/metrics.ts'
 import { PROFILES_HOME } from '../paths.ts'
 import type { Planner, RtMechanism } from '../plan/index.ts'
-import { makePlanTable } from '../plan/table.ts'
+import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
 import { loadGpu, memoProfiles, type ProfilesFor, profilesIn } from '../profile/store.ts'
@@ -404,18 +404,22 @@ function benchPlanners(
       )
     : simPlanner((gpu) => ({ ...sim, gpu }), extra)
   if (!live) return { planner }
+  const tableOn =
+    (subsetPlanner: SubsetPlanner, concurrency: number): TablePlanner =>
+    (gpu, mix, workers, profiles, reuse, subsets, minTotalShare) =>
+      makePlanTable(gpu, mix, workers, profiles, {
+        policy: o.tablePolicy,
+        planner: subsetPlanner,
+        reuse,
+        ...(subsets ? { subsets } : {}),
+        ...(minTotalShare !== undefined ? { minTotalShare } : {}),
+        concurrency,
+      })
+  // tuned: the subsets one after another with the tuning planner (one backend, one run at a time)
+  if (o.tune) return { planner, tablePlanner: tableOn(planner, 1) }
   const threaded = threadedSimPlanner(sim, extra, o.tableThreads ?? defaultTableThreads())
   if (threaded.note) inputs.warnings.push(threaded.note)
-  const tablePlanner: TablePlanner = (gpu, mix, workers, profiles, reuse, subsets, minTotalShare) =>
-    makePlanTable(gpu, mix, workers, profiles, {
-      policy: o.tablePolicy,
-      planner: o.tune ? planner : threaded.planner,
-      reuse,
-      ...(subsets ? { subsets } : {}),
-      ...(minTotalShare !== undefined ? { minTotalShare } : {}),
-      concurrency: o.tune ? 1 : threaded.threads,
-    })
-  return { planner, tablePlanner, threaded }
+  return { planner, tablePlanner: tableOn(threaded.planner, threaded.threads), threaded }
 }
 
 /**

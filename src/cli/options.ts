@@ -217,7 +217,7 @@ const { gpu: gpuTune, sim: simTune } = MEASURED_DEFAULTS
 export const tuneOption = () =>
   new Option(
     '--tune',
-    "eclip-fit: after the simulator's search, measure its best candidates on the backend and continue the search on measurements",
+    "eclip-fit (and, in eclip bench, eclip-live's set plans): after the simulator's search, measure its best candidates on the backend and continue the search on measurements",
   )
 export const tuneCandidatesOption = () =>
   new Option(

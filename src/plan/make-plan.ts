@@ -288,6 +288,10 @@ export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, o
   return short
 }
 
+/** The objective's floors and guard on total requests/s, as a plan's notes give them: "0.9×, total requests/s ≥ …". */
+const floorsText = (obj: FitObjective) =>
+  `${[...new Set(obj.floors)].map((x) => `${x}×`).join('/')}${obj.minTotal !== undefined ? `, total requests/s ≥ ${obj.minTotal}× baseline's` : ''}`
+
 /** A plan short of its floors: refused with the workers and shortfalls named, or (acceptShortfall) a warning note. */
 function shortfallOrThrow(what: string, short: string[], o: PlanOptions, notes: string[], how = 'simulated') {
   if (short.length === 0) return
@@ -511,7 +515,7 @@ const planFit: PolicyPlanner = async (c) => {
     const worst = workers[res.chosen.worst] as WorkerSpec
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
     notes.push(
-      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}${objective.minTotal !== undefined ? `, total requests/s ≥ ${objective.minTotal}× baseline's` : ''}); total requests/s ${res.chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${res.chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
     )
     // tuned: the floors are checked on what the backend measured instead
     if (opts.tune) return tuneFit(c, opts.tune, res)
@@ -597,7 +601,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${[...new Set(objective.floors)].map((x) => `${x}×`).join('/')}${objective.minTotal !== undefined ? `, total requests/s ≥ ${objective.minTotal}× baseline's` : ''}), total requests/s ${tuned.chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}), total requests/s ${tuned.chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
   shortfallOrThrow(
     'the tuned eclip-fit plan',

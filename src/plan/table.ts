@@ -36,19 +36,13 @@ import {
   unionPool,
 } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
-import { makePlan } from './index.ts'
+import { makePlan, type Planner } from './index.ts'
 
 /**
  * Plans one subset of two or more workers (plan order: the table's) under `policy` and the guard on total requests/s
- * (PlanOptions.minTotalShare); `mixName` names the plan.
+ * (PlanOptions.minTotalShare); `mixName` names the plan. Any Planner is one.
  */
-export type SubsetPlanner = (
-  gpu: Gpu,
-  mixName: string,
-  workers: WorkerSpec[],
-  profiles: Profile[],
-  o: { policy: Policy; minTotalShare?: number },
-) => Promise<Plan>
+export type SubsetPlanner = Planner
 
 /**
  * The least total requests/s of a set's plan ÷ baseline's in that set, as the planner's evaluator predicts both,
