@@ -6,8 +6,8 @@ captures it (whole graph on its ordinary stream) runs closed loops while the pro
   graphs     those, and the same model captured in graph mode over them (a worker's captures under other plans)
 
 and again fresh at the end (after the contexts are destroyed). Per arm: host CPU per request (the launching thread's
-CPU time to enqueue, as the bench records it), mean request µs, requests/s. eclip-live's lone sets measured 0.3–0.7%
-slower than baseline's in the same traffic with more enqueue CPU per request (results/h100/live-control/).
+CPU time to enqueue, as the bench records it), mean request µs, requests/s. Why: eclip-live's lone sets ran a little
+slower than baseline's in the same traffic, with more enqueue CPU per request (results/h100/live-control/).
 
     python3 gpu/scripts/launch-cpu-probe.py [--model vgg19:8] [--contexts 32] [--window 2] [--reps 2] [--out F.jsonl]
 """
