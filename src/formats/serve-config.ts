@@ -207,6 +207,12 @@ export const ServeConfig = Type.Object(
            * as the simulator predicts both (as a mix's `minTotalShare`; default 1.01, src/plan/table.ts).
            */
           minTotalShare: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+          /**
+           * A ready plan table (eclip.plan-table/1, relative to this file): `eclip plan --table`'s, or `eclip bench
+           * --tune`'s with its set plans tuned on the GPU. Its workers are matched to these models by model, batch
+           * and dtype, in order; its plans serve as they are, and only sets it has no plan for are planned here.
+           */
+          table: Type.Optional(Type.String({ minLength: 1 })),
         },
         { additionalProperties: false },
       ),
@@ -278,7 +284,7 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
     errors.push('/models: at least one model is loaded at start-up (loaded: false on every one)')
   if (live && c.plan !== undefined)
     errors.push(
-      '/plan: eclip-live makes its plan table at start-up (a plan per set of active models), not from a plan',
+      '/plan: eclip-live follows a plan table (a plan per set of active models: made at start-up, or live.table), not a plan',
     )
   if (c.policy !== 'eclip-rt' && c.realtime !== undefined)
     errors.push(`/realtime: only the eclip-rt policy uses it (this config has policy ${c.policy ?? 'eclip'})`)

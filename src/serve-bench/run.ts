@@ -68,6 +68,8 @@ export interface EclipServeOptions {
   realtime?: ServeConfig['realtime']
   /** fresh server starts per (mix, policy), one after the other, each measured --repeats windows (default 1) */
   serverStarts?: number
+  /** eclip-live's serve config `live` (a ready plan table, the hold) */
+  live?: ServeConfig['live']
 }
 
 /** What every serve-bench sets, whichever server it measures. */
@@ -330,6 +332,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       ...(e.frontends > 0 ? { frontends: e.frontends } : {}),
       ...(e.gpu ? { gpu: e.gpu } : {}),
       ...(e.realtime && policy === 'eclip-rt' ? { realtime: e.realtime } : {}),
+      ...(e.live && policy === 'eclip-live' ? { live: e.live } : {}),
       configFile: join(out, 'configs', `${clients.mix.name}.${policy}.json`),
     })
   }

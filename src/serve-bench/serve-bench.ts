@@ -102,6 +102,8 @@ export interface ServeBenchSpec extends ClientsSpec {
   policy: ServeBenchPolicy
   /** eclip-rt's options for the config's `realtime` (mechanism, reserved SMs, factor). */
   realtime?: ServeConfig['realtime']
+  /** eclip-live's options for the config's `live` (a ready plan table, the hold). */
+  live?: ServeConfig['live']
   backend: 'sim' | 'gpu'
   /** The serve config's per-model queueSize (default: serve's). */
   queueSize?: number
@@ -229,6 +231,7 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
     // gRPC only where the clients use it (a free port, as HTTP's)
     grpcPort: transports.includes('grpc') ? 0 : null,
     ...(spec.realtime && spec.policy === 'eclip-rt' ? { realtime: spec.realtime } : {}),
+    ...(spec.live && spec.policy === 'eclip-live' ? { live: spec.live } : {}),
     models: workers.map((w) => ({
       name: servedName(w.name),
       model: w.model,

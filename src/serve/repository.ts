@@ -236,7 +236,7 @@ export class ModelRepository {
     return makeServeTable(this.host.gpu, specs, {
       policy: this.live.tablePolicy,
       planner: this.live.planner,
-      reuse: this.live.table.plans.map((e) => e.plan),
+      reuse: [...this.live.table.plans.map((e) => e.plan), ...(this.live.given ?? [])],
       ...(subsets ? { subsets } : {}),
       ...(this.live.minTotalShare !== undefined ? { minTotalShare: this.live.minTotalShare } : {}),
     }).catch((err: unknown) => {

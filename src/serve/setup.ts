@@ -20,6 +20,7 @@ import { type ComputeTime, tableComputeTimes, workerComputeTime } from './comput
 import type { GpuServeOptions } from './gpu-backend.ts'
 import { type ModelIO, ZOO_MODELS, zooIO } from './io-specs.ts'
 import { DEFAULT_SERVE_HOLD_MS } from './live.ts'
+import { type GivenTable, readGivenTable } from './live-table.ts'
 import type { GpuProbe } from './paris-setup.ts'
 import type { ServeScheduling } from './scheduling.ts'
 import type { WorkerOptions } from './worker.ts'
@@ -72,6 +73,23 @@ export interface LiveSetup {
   maxPlans: number
   /** The set plans' guard on total requests/s (serve config `live.minTotalShare`; absent: the table's default). */
   minTotalShare?: number
+  /** The plans of the serve config's `live.table` (served names): taken as they are whenever the table is made again. */
+  given?: Plan[]
+}
+
+/** What the start-up log says of a `live.table`: which of its plans serve as they are, which sets were planned here. */
+function givenTableNote(file: string, given: GivenTable, table: PlanTable): string {
+  const kept = new Set<Plan>(given.plans)
+  const taken = table.plans.filter((e) => kept.has(e.plan)).length
+  const multi = table.plans.filter((e) => e.plan.workers.length > 1)
+  const here = multi.filter((e) => !kept.has(e.plan)).map((e) => e.key)
+  return (
+    `eclip-live: plans from ${file} (${[...given.names].map(([a, b]) => `${a} → ${b}`).join(', ')}): ${taken} taken as they are` +
+    (here.length > 0
+      ? `; planned here: ${here.join(', ')}`
+      : '; every set of two or more models from the file') +
+    (given.dropped.length > 0 ? `; not served: ${given.dropped.join('; ')}` : '')
+  )
 }
 
 /** Above 6 models, a table holds at most this many plans by default (serve config `live.maxPlans`). */
@@ -368,7 +386,6 @@ async function liveServeSetup(
       profile,
     }
   }
-  const tablePolicy = (config.live?.tablePolicy ?? 'eclip-fit') as Policy
   const planner: SubsetPlanner =
     o.tablePlanner ??
     (async (g, mix, workers, profiles, po) => {
@@ -386,12 +403,36 @@ async function liveServeSetup(
     })
   const loaded = config.models.filter((m) => m.loaded !== false).map((m) => resolveModel(m.name ?? m.model))
   const specs = new Map(loaded.map((r) => [r.spec.name, { spec: r.spec, profile: r.profile }]))
-  const minTotalShare = config.live?.minTotalShare
+  const given = config.live?.table
+    ? readGivenTable(
+        o.path(config.live.table),
+        gpu,
+        config.models.map((m) => {
+          const s = workerSpecOf(m)
+          const fp = specs.get(s.name)?.profile.fingerprint
+          return {
+            name: s.name,
+            model: s.model,
+            batch: s.batch,
+            dtype: s.dtype,
+            ...(fp ? { fingerprint: fp } : {}),
+          }
+        }),
+        {
+          ...(config.live.tablePolicy ? { policy: config.live.tablePolicy as Policy } : {}),
+          ...(config.live.minTotalShare !== undefined ? { minTotalShare: config.live.minTotalShare } : {}),
+        },
+      )
+    : undefined
+  const tablePolicy = (config.live?.tablePolicy ?? given?.policy ?? 'eclip-fit') as Policy
+  const minTotalShare = config.live?.minTotalShare ?? given?.minTotalShare
   const table = await makeServeTable(gpu, specs, {
     policy: tablePolicy,
     planner,
+    ...(given ? { reuse: given.plans } : {}),
     ...(minTotalShare !== undefined ? { minTotalShare } : {}),
   })
+  if (given && config.live?.table) notes.push(givenTableNote(config.live.table, given, table))
   const full = lookupPlan(table, specs.keys())?.plan as Plan
   const computeTimes = liveComputeTimes(table, specs)
   notes.push(
@@ -422,6 +463,7 @@ async function liveServeSetup(
       repository: [...byName.keys()],
       maxPlans: config.live?.maxPlans ?? DEFAULT_MAX_PLANS,
       ...(minTotalShare !== undefined ? { minTotalShare } : {}),
+      ...(given ? { given: given.plans } : {}),
     },
   }
 }

@@ -7,6 +7,7 @@
 import { resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { ALL_POLICIES, isMpsPolicy, POLICIES, type Policy, UserError } from '../../formats/index.ts'
+import { DEFAULT_SERVE_HOLD_MS } from '../../serve/live.ts'
 import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import { TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
 import type { ExternalOptions } from '../../serve-bench/external.ts'
@@ -40,7 +41,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--policies <list|all>',
-      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}, eclip-rt; not the MPS ones), or all (eclip-rt where a mix has real-time workers) (default: baseline,eclip)`,
+      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}, eclip-rt, eclip-live; not the MPS ones), or all (eclip-rt where a mix has real-time workers) (default: baseline,eclip)`,
     )
     .addOption(new Option('--backend <name>', 'sim or gpu (default: sim)').choices(['sim', 'gpu'] as const))
     .option(
@@ -141,6 +142,15 @@ export function registerServeBench(program: Command) {
       num('seed', 0, true),
       1,
     )
+    .option(
+      '--table <file>',
+      "eclip-live: serve this plan table (eclip.plan-table/1: eclip bench --tune's, tuned on the GPU, or eclip plan --table's) as the serve config's live.table, instead of planning one at start-up",
+    )
+    .option(
+      '--hold-ms <ms>',
+      `eclip-live: a model stays in the active set this long after its last request was answered (serve's live.holdMs; default ${DEFAULT_SERVE_HOLD_MS})`,
+      num('hold-ms', 0),
+    )
     .addOption(rtMechanismOption())
     .addOption(rtReserveOption())
     .addOption(rtFactorOption())
@@ -173,11 +183,21 @@ export function registerServeBench(program: Command) {
         throw new UserError(
           '--rt-mechanism, --rt-reserve-sms and --rt-factor are for eclip-rt: add it to --policies',
         )
+      if ((opts.table !== undefined || opts.holdMs !== undefined) && !policies.includes('eclip-live'))
+        throw new UserError('--table and --hold-ms are for eclip-live: add it to --policies')
       const { failed } = await runServeBench({
         ...common,
         policies,
         backend: opts.backend ?? 'sim',
         frontends: opts.frontends ?? 0,
+        ...(opts.table !== undefined || opts.holdMs !== undefined
+          ? {
+              live: {
+                ...(opts.table !== undefined ? { table: resolve(opts.table) } : {}),
+                ...(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {}),
+              },
+            }
+          : {}),
         ...(Object.keys(rt).length > 0
           ? {
               realtime: {
@@ -202,6 +222,8 @@ const SERVE_FLAGS = [
   ['rtMechanism', '--rt-mechanism'],
   ['rtReserveSms', '--rt-reserve-sms'],
   ['rtFactor', '--rt-factor'],
+  ['table', '--table'],
+  ['holdMs', '--hold-ms'],
 ] as const
 const URL_FLAGS = [
   ['grpcUrl', '--grpc-url'],
