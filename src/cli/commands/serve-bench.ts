@@ -46,7 +46,7 @@ export function registerServeBench(program: Command) {
     .addOption(new Option('--backend <name>', 'sim or gpu (default: sim)').choices(['sim', 'gpu'] as const))
     .option(
       '--url <url>',
-      "measure a KServe v2 server already running there (http://host:port: Triton, another eclip serve) instead of starting eclip serve: each mix worker sent to its served name (albert#1 → albert-1), its tensors from the server's model metadata; not with --policies, --backend, --frontends, --queue-size, --input-datatype, --rt-*, --server-starts",
+      "measure a KServe v2 server already running there (http://host:port: Triton, another eclip serve) instead of starting eclip serve: each mix worker sent to its served name (albert#1 → albert-1), its tensors from the server's model metadata; not with --policies, --backend, --frontends, --queue-size, --input-datatype, --rt-*, --server-starts, --table, --hold-ms",
     )
     .option(
       '--grpc-url <host:port>',

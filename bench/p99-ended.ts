@@ -1,0 +1,57 @@
+// The switching target's floor: each policy's p99 by the set a request ended in, against eclip-live's held p99 of
+// that set, for every policy of a bench — baseline's too, which never switches plans. The bench reports eclip-live's
+// (p99EndedVsHeld); the same rule applied to baseline's requests in the same traffic says how far a policy that does
+// not switch at all sits from a steady held run. Same rule as the bench (measure/metrics.ts: the set at a request's
+// end by measure/active-set.ts with the run's hold; latencySummary's p99). Reads a recorded bench directory.
+//   node --import tsx bench/p99-ended.ts DIR...
+import { join } from 'node:path'
+import type { WorkerRequests } from '../src/execute/backend.ts'
+import { type Results, readFile } from '../src/formats/index.ts'
+import { activeSetTimeline } from '../src/measure/active-set.ts'
+import { latencySummary } from '../src/measure/stats.ts'
+import { readRequestLog } from './live-vs-baseline.ts'
+
+for (const dir of process.argv.slice(2)) {
+  const results = readFile<Results>('results', join(dir, 'results.json'))
+  const log = readRequestLog(dir)
+  const live = results.runs.find((r) => r.role === 'mix' && r.metrics.live)
+  if (!live?.metrics.live) throw new Error(`${dir}: no eclip-live run`)
+  const holdUs = live.metrics.live.holdMs * 1000
+  const held = new Map<string, number>()
+  for (const s of live.metrics.live.sets)
+    for (const w of s.workers) if (w.heldP99Us) held.set(`${s.key}|${w.name}`, w.heldP99Us)
+  console.log(
+    `${dir}: p99 by the set a request ended in ÷ eclip-live's held p99 of that set, the three largest`,
+  )
+  for (const run of results.runs.filter((r) => r.role === 'mix' && r.mix === live.mix)) {
+    const ws = log.get(run.id)
+    if (!ws) continue
+    const names = run.workers.map((w) => w.name)
+    const reqs: WorkerRequests[] = names.map((n) => ws.get(n) ?? { arrivalUs: [], startUs: [], endUs: [] })
+    const timeline = activeSetTimeline(reqs, names, holdUs)
+    const w0 = run.warmupS * 1e6
+    const w1 = w0 + run.windowS * 1e6
+    const ended = new Map<string, number[]>()
+    reqs.forEach((w, wi) => {
+      w.endUs.forEach((e, i) => {
+        if (!(e > w0 && e <= w1)) return
+        const k = `${timeline.at(e)}|${names[wi]}`
+        ended.set(k, [...(ended.get(k) ?? []), e - (w.startUs[i] ?? e)])
+      })
+    })
+    const rows = [...ended]
+      .filter(([k]) => held.has(k))
+      .map(([k, xs]) => ({
+        k,
+        n: xs.length,
+        v: (latencySummary(xs).p99 as number) / (held.get(k) as number),
+      }))
+      .sort((a, b) => b.v - a.v)
+    console.log(
+      `  ${run.policy.padEnd(10)} ${rows
+        .slice(0, 3)
+        .map((r) => `${r.k} (${r.n} requests) ${r.v.toFixed(3)}`)
+        .join('; ')}`,
+    )
+  }
+}
