@@ -12,7 +12,7 @@ import { type Results, type Run, readFile } from '../src/formats/index.ts'
 import { activeSetTimeline, requestsBySet } from '../src/measure/active-set.ts'
 import { mean } from '../src/measure/stats.ts'
 import { gridTable } from '../src/report/tables.ts'
-import { readRequestLog } from './live-vs-baseline.ts'
+import { readRequestLog, relSe } from './live-vs-baseline.ts'
 
 const args = process.argv.slice(2)
 const opt = (flag: string, dflt: string) => {
@@ -44,13 +44,6 @@ function setsOf(dir: string): { run: Run; times: Map<string, number[]> } {
     start + run.windowS * 1e6,
   )
   return { run, times }
-}
-
-const relSe = (xs: number[]) => {
-  const m = mean(xs)
-  if (m === null || xs.length < 2 || m === 0) return null
-  const v = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)
-  return Math.sqrt(v / xs.length) / m
 }
 
 const [a, b] = [setsOf(args[0] as string), setsOf(args[1] as string)]

@@ -125,7 +125,7 @@ function median(xs: number[]): number | null {
 }
 
 /** Relative standard error of the mean of xs; null under two values. */
-function relSe(xs: number[]): number | null {
+export function relSe(xs: number[]): number | null {
   const m = mean(xs)
   if (m === null || xs.length < 2 || m === 0) return null
   const v = xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)
