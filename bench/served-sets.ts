@@ -28,13 +28,15 @@ interface Req {
   end: number
   compute: number
 }
-// per policy, per worker: its requests (a server start's windows are logged under its first window's run id)
+// per policy (and server start), per worker: its requests
 const byPolicy = new Map<string, Map<string, Req[]>>()
 for (const line of text.split('\n').slice(1)) {
   if (!line) continue
   const [run, worker, , start, end, status, , compute] = line.split(',')
   if (status !== '200' || !run || !worker) continue
-  const policy = run.split('|')[1] as string
+  // a column per policy and server start (each start's windows are logged under its first window's run id: …|s2w1)
+  const serverStart = /\|s(\d+)w\d+$/.exec(run)?.[1]
+  const policy = `${run.split('|')[1] as string}${serverStart && serverStart !== '1' ? ` (server ${serverStart})` : ''}`
   const ws = byPolicy.get(policy) ?? new Map<string, Req[]>()
   byPolicy.set(policy, ws)
   const xs = ws.get(worker) ?? []
@@ -42,8 +44,9 @@ for (const line of text.split('\n').slice(1)) {
   xs.push({ start: Number(start) * 1000, end: Number(end) * 1000, compute: Number(compute) })
 }
 const results = readFile<ServeResults>('serve-results', join(dir, 'results.json'))
+// the windows of one server start (every start's lie at the same times from its own origin)
 const windows = results.runs
-  .filter((r) => r.policy === 'baseline')
+  .filter((r) => r.policy === 'baseline' && /\|s1w\d+$/.test(r.id))
   .map((r) => [r.warmupS * 1e6, (r.warmupS + r.windowS) * 1e6] as const)
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN)
 windows.forEach(([w0, w1], k) => {
