@@ -7,7 +7,7 @@
 import { join } from 'node:path'
 import type { WorkerRequests } from '../src/execute/backend.ts'
 import { type Results, readFile } from '../src/formats/index.ts'
-import { activeSetTimeline } from '../src/measure/active-set.ts'
+import { activeSetTimeline, requestsBySet } from '../src/measure/active-set.ts'
 import { latencySummary } from '../src/measure/stats.ts'
 import { readRequestLog } from './live-vs-baseline.ts'
 
@@ -31,14 +31,7 @@ for (const dir of process.argv.slice(2)) {
     const timeline = activeSetTimeline(reqs, names, holdUs)
     const w0 = run.warmupS * 1e6
     const w1 = w0 + run.windowS * 1e6
-    const ended = new Map<string, number[]>()
-    reqs.forEach((w, wi) => {
-      w.endUs.forEach((e, i) => {
-        if (!(e > w0 && e <= w1)) return
-        const k = `${timeline.at(e)}|${names[wi]}`
-        ended.set(k, [...(ended.get(k) ?? []), e - (w.startUs[i] ?? e)])
-      })
-    })
+    const ended = requestsBySet(reqs, names, timeline, w0, w1, 'end')
     const rows = [...ended]
       .filter(([k]) => held.has(k))
       .map(([k, xs]) => ({

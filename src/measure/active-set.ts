@@ -82,7 +82,8 @@ export function activeSetTimeline(
 
 /**
  * The request times (start to end, µs) of the requests that completed in (windowStartUs, windowEndUs], by the set
- * `timeline` gives at their start and their worker: keyed `${set key}|${worker name}`.
+ * `timeline` gives at their start (or, `at: 'end'`, at their end: the set a switch moved them into) and their
+ * worker: keyed `${set key}|${worker name}`.
  */
 export function requestsBySet(
   workers: readonly WorkerRequests[],
@@ -90,13 +91,14 @@ export function requestsBySet(
   timeline: ActiveSetTimeline,
   windowStartUs: number,
   windowEndUs: number,
+  at: 'start' | 'end' = 'start',
 ): Map<string, number[]> {
   const service = new Map<string, number[]>()
   workers.forEach((w, wi) => {
     w.endUs.forEach((e, i) => {
       if (!(e > windowStartUs && e <= windowEndUs)) return
       const s = w.startUs[i] ?? e
-      const k = `${timeline.at(s)}|${names[wi]}`
+      const k = `${timeline.at(at === 'start' ? s : e)}|${names[wi]}`
       const xs = service.get(k) ?? []
       xs.push(e - s)
       service.set(k, xs)

@@ -14,7 +14,7 @@ import {
   type WorkerResult,
 } from '../formats/index.ts'
 import { packedArea, packingBound } from '../profile/bound.ts'
-import { activeSetMetrics, activeSetTimeline } from './active-set.ts'
+import { activeSetMetrics, activeSetTimeline, requestsBySet } from './active-set.ts'
 import { jain, latencySummary, mean } from './stats.ts'
 import { achievedRoundsPerS, type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
 
@@ -58,16 +58,15 @@ function liveMetrics(
   const fallbackOf = new Map(Object.entries(live.fallbacks))
   // each request in the window also by the set active when it completed (the run gives the set it started in)
   const timeline = activeSetTimeline(result.workers, names, live.holdUs)
-  const ended = new Map<string, number[]>() // `${set key}|${worker}` -> request times
-  result.workers.forEach((w, wi) => {
-    w.endUs.forEach((e, i) => {
-      if (!inWindow(e)) return
-      const k = `${timeline.at(e)}|${names[wi]}`
-      const xs = ended.get(k) ?? []
-      xs.push(e - (w.startUs[i] ?? e))
-      ended.set(k, xs)
-    })
-  })
+  // `${set key}|${worker}` -> request times
+  const ended = requestsBySet(
+    result.workers,
+    names,
+    timeline,
+    result.windowStartUs,
+    result.windowEndUs,
+    'end',
+  )
   const endedKeys = [...ended.keys()].map((k) => k.slice(0, k.lastIndexOf('|')))
   const keys = new Set([...Object.keys(live.setTimeUs), ...live.keys, ...endedKeys])
   let planChanges = 0

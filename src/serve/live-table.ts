@@ -113,3 +113,18 @@ export function readGivenTable(
     dropped,
   }
 }
+
+/** What the start-up log says of a `live.table`: which of its plans serve as they are, which sets were planned here. */
+export function givenTableNote(file: string, given: GivenTable, table: PlanTable): string {
+  const kept = new Set<Plan>(given.plans)
+  const taken = table.plans.filter((e) => kept.has(e.plan)).length
+  const multi = table.plans.filter((e) => e.plan.workers.length > 1)
+  const here = multi.filter((e) => !kept.has(e.plan)).map((e) => e.key)
+  return (
+    `eclip-live: plans from ${file} (${[...given.names].map(([a, b]) => `${a} → ${b}`).join(', ')}): ${taken} taken as they are` +
+    (here.length > 0
+      ? `; planned here: ${here.join(', ')}`
+      : '; every set of two or more models from the file') +
+    (given.dropped.length > 0 ? `; not served: ${given.dropped.join('; ')}` : '')
+  )
+}

@@ -20,7 +20,7 @@ import { type ComputeTime, tableComputeTimes, workerComputeTime } from './comput
 import type { GpuServeOptions } from './gpu-backend.ts'
 import { type ModelIO, ZOO_MODELS, zooIO } from './io-specs.ts'
 import { DEFAULT_SERVE_HOLD_MS } from './live.ts'
-import { type GivenTable, readGivenTable } from './live-table.ts'
+import { givenTableNote, readGivenTable } from './live-table.ts'
 import type { GpuProbe } from './paris-setup.ts'
 import type { ServeScheduling } from './scheduling.ts'
 import type { WorkerOptions } from './worker.ts'
@@ -75,21 +75,6 @@ export interface LiveSetup {
   minTotalShare?: number
   /** The plans of the serve config's `live.table` (served names): taken as they are whenever the table is made again. */
   given?: Plan[]
-}
-
-/** What the start-up log says of a `live.table`: which of its plans serve as they are, which sets were planned here. */
-function givenTableNote(file: string, given: GivenTable, table: PlanTable): string {
-  const kept = new Set<Plan>(given.plans)
-  const taken = table.plans.filter((e) => kept.has(e.plan)).length
-  const multi = table.plans.filter((e) => e.plan.workers.length > 1)
-  const here = multi.filter((e) => !kept.has(e.plan)).map((e) => e.key)
-  return (
-    `eclip-live: plans from ${file} (${[...given.names].map(([a, b]) => `${a} → ${b}`).join(', ')}): ${taken} taken as they are` +
-    (here.length > 0
-      ? `; planned here: ${here.join(', ')}`
-      : '; every set of two or more models from the file') +
-    (given.dropped.length > 0 ? `; not served: ${given.dropped.join('; ')}` : '')
-  )
 }
 
 /** Above 6 models, a table holds at most this many plans by default (serve config `live.maxPlans`). */
