@@ -144,6 +144,10 @@ class _Job:
     views: tuple | None = None
     # the plan (key) to run under: the one for the set of models active when the server sent it; None: the default
     plan: str | None = None
+    # a pipelined job queued behind its worker's executions in flight: when it was queued, then how long it waited
+    # (µs, answered as waitedUs: the server counts it in the request's queue time)
+    queued_at: float | None = None
+    waited_us: float = 0.0
 
 
 @dataclass
@@ -524,6 +528,7 @@ class Serving:
             if w.inflight < w.pipeline.depth and not w.pending:
                 w.inflight += 1
             else:
+                job.queued_at = time.perf_counter()
                 w.pending.append(job)
                 return
         self._start(w, job)
@@ -555,6 +560,8 @@ class Serving:
         """Resolves where a job's input lies and its output goes (the frame, the ring, a client's region) and
         enqueues it; the views it made stay on the job until it is answered."""
         pipe = w.pipeline
+        if job.queued_at is not None:
+            job.waited_us = (time.perf_counter() - job.queued_at) * 1e6
         body, src_dev, dst = _region_views(w, job)
         if job.dst is None and job.ring is not None and isinstance(job.n, int):
             room = job.ring.output_room(job.shm, job.n * pipe.out_item_bytes)
@@ -594,6 +601,8 @@ class Serving:
         try:
             shape, datatype, data, us = w.pipeline.finish(slot)
             reply = {"type": "output", "id": job.id, "shape": shape, "datatype": datatype, "computeUs": round(us, 1)}
+            if job.waited_us >= 1.0:
+                reply["waitedUs"] = round(job.waited_us, 1)
             if job.dst is not None:
                 written = math.prod(shape) * DATATYPE_BYTES[datatype]
                 self.send({**reply, "output": {"region": job.dst[0].name, "offset": job.dst[1], "bytes": written}})

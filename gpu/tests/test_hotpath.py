@@ -218,6 +218,20 @@ def test_many_requests_of_several_workers_are_answered_each_once_in_order_per_wo
         assert bytes(region.view[32768 + i * OUT_ITEM:32768 + (i + 1) * OUT_ITEM]) == expected(data, 1), i
 
 
+def test_a_request_queued_behind_the_executions_in_flight_says_how_long_it_waited(backend):
+    b = backend(delay_us=20_000, depth=1)
+    b.region("r1")
+    for i in range(3):
+        b.serving.infer({"type": "infer", "name": "m", "id": i, "n": 1, "dtype": "UINT8",
+                         "input": {"region": "r1", "offset": 0, "bytes": IN_ITEM}}, b"")
+    got = {h["id"]: h for h, _ in b.replies(3)}
+    assert got[0].get("waitedUs", 0) < 5_000  # started at once
+    # each waited for the executions before it (20 ms each) to end before it was started
+    assert got[1]["waitedUs"] >= 15_000
+    assert got[2]["waitedUs"] >= 35_000
+    assert all(h["type"] == "output" for h in got.values())
+
+
 def test_a_plan_key_picks_its_capture_and_an_unknown_one_goes_to_python(backend):
     b = backend(plans=2)
     b.region("r1")

@@ -9,6 +9,7 @@ output never leaks into a reply that outlives its slot. The numbers themselves: 
 import ctypes
 import mmap
 import threading
+import time
 
 import numpy
 import pytest
@@ -312,6 +313,25 @@ def test_a_pipelined_worker_answers_in_order_with_outputs_of_their_own(gpu):
             elif e[0] == "synchronize":
                 inflight -= 1
         assert peak <= 2
+    finally:
+        s.close()
+
+
+def test_a_job_queued_behind_the_pipeline_says_how_long_it_waited(gpu):
+    torch, make = gpu
+    ex, _, _ = make(depth=1)
+    gate, finish = threading.Event(), ex.finish
+    ex.finish = lambda slot: (gate.wait(5), finish(slot))[1]  # the first execution ends when the test says
+    s, replies, cond = _serving(torch, ex)
+    try:
+        for i in range(2):
+            s.infer({"name": "m", "id": i, "n": 2, "dtype": "FP16"}, memoryview(bytearray(range(16))))
+        time.sleep(0.05)
+        gate.set()
+        with cond:
+            assert cond.wait_for(lambda: len(replies) == 2, 5)
+        assert "waitedUs" not in replies[0][0]  # started at once
+        assert replies[1][0]["waitedUs"] >= 40_000  # queued until the first ended
     finally:
         s.close()
 

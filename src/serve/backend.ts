@@ -84,7 +84,10 @@ export interface ExecResult {
   computeUs: number
   /** The partition (id) that ran it, where the backend chose one per execution (paris-elsa). */
   partition?: string
-  /** How long the backend held it before it started (its partition's queue, paris-elsa), µs. */
+  /**
+   * How long the backend held it before it started, µs: its partition's queue (paris-elsa), or behind its model's
+   * executions in flight (the GPU backend, for executions sent ahead).
+   */
   waitedUs?: number
 }
 
@@ -170,6 +173,12 @@ export interface ServeBackend {
    */
   readonly dropsAbandoned?: boolean
   executionsInFlight?(): number
+  /**
+   * Executions of one model a worker may send beyond executionsInFlight: the backend queues them and starts each the
+   * moment one of the model's executions ends, with no round trip through the server between them. A worker sends
+   * them only for requests that run alone (shared memory, or a model that does not batch). Absent: none.
+   */
+  executionsAhead?(): number
   /**
    * Executions of `model` the backend holds and has not started (a backend that queues them itself, paris-elsa);
    * the model's queue limit counts them. Absent: the backend holds none.

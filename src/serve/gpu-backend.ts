@@ -61,8 +61,14 @@ export interface GpuServeOptions extends BackendProcessOptions {
   transport?: 'auto' | 'shm' | 'pipe'
   /** Where the rings' files go (a tmpfs); default /dev/shm. */
   shmDir?: string
-  /** Each ring holds this many executions of the model's largest tensors (default 2). */
+  /** Each ring holds this many executions of the model's largest tensors (default 4, and one per execution sent ahead). */
   ringSlots?: number
+  /**
+   * Executions of a model sent to the backend beyond those it overlaps, for requests that run alone (ServeBackend.
+   * executionsAhead): the backend starts each the moment one of the model's executions ends, without a round trip
+   * through the server. Default $ECLIP_SERVE_AHEAD, else DEFAULT_AHEAD.
+   */
+  ahead?: number
   /**
    * paris-elsa: the server's partitions over the host's GPUs. Every model is captured on every partition at each of
    * its `batches` (gpu/eclip_gpu/paris_serve.py) and each infer names its partition (ExecRequest.partition).
@@ -109,8 +115,12 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
   /** Clients' regions the backend holds open, by registration id: opened again in a restarted process. */
   private regions = new Map<string, ShmRegion>()
 
+  /** Executions per model sent ahead of a free slot (GpuServeOptions.ahead). */
+  private readonly ahead: number
+
   constructor(private readonly opts: GpuServeOptions = {}) {
     super()
+    this.ahead = opts.ahead ?? aheadFromEnv()
   }
 
   /** Each ring's size, how often it wrapped and the spans it holds now (tests, diagnostics). */
@@ -136,6 +146,10 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
 
   executionsInFlight(): number {
     return this.depth
+  }
+
+  executionsAhead(): number {
+    return this.ahead
   }
 
   async load(models: ServedModel[], plan?: Plan, table?: PlanTable): Promise<void> {
@@ -355,7 +369,9 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
               shm: { region: (out as ShmOutput).shm.region, offset: written.offset, bytes: written.bytes },
             }
           : { name: l.outputName, datatype: header.datatype, shape: header.shape, data: body }
-        return { outputs: [tensor], simulated: false, computeUs: header.computeUs }
+        const r: ExecResult = { outputs: [tensor], simulated: false, computeUs: header.computeUs }
+        if (header.waitedUs) r.waitedUs = header.waitedUs
+        return r
       },
       (err: unknown) => {
         // the process died (or was killed as hung) under this request: the server answers 503 and restarts it
@@ -536,7 +552,9 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     // paris-elsa runs a model on several partitions at once: room for as many executions (up to 8; more go through
     // the pipe, as any request that finds its ring full does); otherwise room for the executions the backend
     // overlaps (its pipeline) with as many again, so a span freed late never sends the next one through the pipe
-    const slots = this.opts.ringSlots ?? (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 4)
+    const slots =
+      this.opts.ringSlots ??
+      (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 4 + this.ahead)
     const sizes = new Map<string, number>()
     for (const m of models) {
       const bytes = slotBytes(m)
@@ -692,4 +710,20 @@ function regionSpan(ref: ShmRef, range?: [number, number]): RegionSpan {
   return range
     ? { region: ref.region.id, offset: ref.offset, bytes: ref.bytes, range }
     : { region: ref.region.id, offset: ref.offset, bytes: ref.bytes }
+}
+
+/**
+ * Executions per model sent ahead by default: as many as the backend overlaps (its pipeline depth), so that a model
+ * whose requests keep coming always has its next executions waiting in the backend (docs/serve.md#backends).
+ */
+export const DEFAULT_AHEAD = 2
+
+/** $ECLIP_SERVE_AHEAD: executions per model sent ahead (a count ≥ 0); DEFAULT_AHEAD when unset. */
+function aheadFromEnv(): number {
+  const raw = process.env.ECLIP_SERVE_AHEAD
+  if (raw === undefined || raw === '') return DEFAULT_AHEAD
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 64)
+    throw new UserError(`ECLIP_SERVE_AHEAD: "${raw}" is not a count of executions (an integer 0 … 64)`)
+  return n
 }

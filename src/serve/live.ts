@@ -13,6 +13,7 @@ import type { PlanScheduler, SchedulerStatus } from './scheduling.ts'
 export const DEFAULT_SERVE_HOLD_MS = 50
 
 export class ActiveSetScheduler implements PlanScheduler {
+  readonly switchesPlans = true
   private readonly pending = new Map<string, number>()
   private readonly lastAnswered = new Map<string, number>()
   private readonly timers = new Map<string, NodeJS.Timeout>()

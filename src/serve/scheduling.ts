@@ -29,6 +29,11 @@ export interface PlanScheduler {
   answered(model: string): void
   /** The plan key the execution of `model` starting now runs under; undefined: the backend's one plan. */
   planFor(model: string): string | undefined
+  /**
+   * True when the plan changes while serving (eclip-live): a worker then sends no execution ahead of a free slot, so
+   * that each runs under the plan of the set active when it starts.
+   */
+  readonly switchesPlans?: boolean
   status(): SchedulerStatus
   close(): void
 }

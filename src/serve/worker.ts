@@ -190,11 +190,30 @@ export class ModelWorker {
     return new Promise((r) => this.idleWaiters.push(r))
   }
 
-  /** Starts executions while the worker has room for one (`concurrency`) and the backend can take it. */
+  /**
+   * Starts executions while the worker has room for one (`concurrency`, and the backend's executions sent ahead for
+   * one that would run alone anyway) and the backend can take it.
+   */
   pump() {
     const concurrency = this.options.concurrency ?? this.backend.executionsInFlight?.() ?? 1
-    while (this.executions.size < concurrency && this.queue.length > 0 && this.backend.isReady())
+    const ahead =
+      this.options.concurrency === undefined && !this.scheduler?.switchesPlans
+        ? (this.backend.executionsAhead?.() ?? 0)
+        : 0
+    while (this.queue.length > 0 && this.backend.isReady()) {
+      const room = concurrency + (ahead > 0 && this.runsAlone(this.queue[0] as Entry) ? ahead : 0)
+      if (this.executions.size >= room) break
       this.startOne()
+    }
+  }
+
+  /**
+   * Whether the request at the head of the queue would run in an execution of its own now or later: it names shared
+   * memory, or the model does not batch. Only such requests go ahead to the backend (sending one that could batch with
+   * later arrivals before a slot is free would make smaller batches).
+   */
+  private runsAlone(head: Entry): boolean {
+    return this.options.maxDynamicBatch <= 1 || head.regions !== undefined
   }
 
   private startOne() {

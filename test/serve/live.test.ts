@@ -104,6 +104,31 @@ describe('serve eclip-live: the active set chooses the plan', () => {
     s.close()
   })
 
+  it('sends no execution ahead of a free slot: each starts under the plan of the set active then', async () => {
+    const { run, backend } = await liveServer([{ model: 'alexnet', name: 'a', maxDynamicBatch: 1 }])
+    // a backend that overlaps one execution and would take two more ahead
+    let now = 0
+    let peak = 0
+    const infer = backend.infer.bind(backend)
+    Object.assign(backend, {
+      executionsInFlight: () => 1,
+      executionsAhead: () => 2,
+      infer: (req: ExecRequest) => {
+        peak = Math.max(peak, ++now)
+        return infer(req).finally(() => now--)
+      },
+    })
+    try {
+      const res = await Promise.all(
+        [0, 1, 2, 3].map(() => post(run.server, '/v2/models/a/infer', visionBody())),
+      )
+      assert.deepEqual(new Set(res.map((r) => r.statusCode)), new Set([200]))
+      assert.equal(peak, 1)
+    } finally {
+      await run.server.close()
+    }
+  })
+
   it('above 6 models: tells of a set without a plan of its own once it has been active the hold time', () => {
     let t = 0
     const names = ['a', 'b', 'c', 'd', 'e', 'f', 'g']

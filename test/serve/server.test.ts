@@ -202,6 +202,51 @@ describe('serve: request path', () => {
     }
   })
 
+  it('sends executions ahead of a free slot only for requests that run alone, and never under eclip-live', async () => {
+    /** A backend that overlaps 2 executions per model and takes 2 more ahead, counting how many it holds at once. */
+    class Ahead extends SimServeBackend {
+      now = 0
+      peak = 0
+      constructor() {
+        super(fixedComputeTimes(new Map([['albert', { us: 20_000, source: 'test' }]])))
+      }
+      executionsInFlight() {
+        return 2
+      }
+      executionsAhead() {
+        return 2
+      }
+      override infer(req: ExecRequest) {
+        this.peak = Math.max(this.peak, ++this.now)
+        return super.infer(req).finally(() => this.now--)
+      }
+    }
+    const burst = async (s: Awaited<ReturnType<typeof testServer>>, name: string) => {
+      const res = await Promise.all(
+        [0, 1, 2, 3, 4, 5].map(() => post(s, `/v2/models/${name}/infer`, albertBody())),
+      )
+      assert.deepEqual(new Set(res.map((r) => r.statusCode)), new Set([200]))
+    }
+    // a model that does not batch: 2 overlapped + 2 ahead
+    let backend = new Ahead()
+    let s = await testServer([{ name: 'albert', model: 'albert', maxDynamicBatch: 1 }], { backend })
+    try {
+      await burst(s, 'albert')
+      assert.equal(backend.peak, 4)
+    } finally {
+      await s.close()
+    }
+    // a model that batches dynamically: its requests wait in the server's queue for a free slot, to batch
+    backend = new Ahead()
+    s = await testServer([{ name: 'albert', model: 'albert', batch: 8, maxDynamicBatch: 8 }], { backend })
+    try {
+      await burst(s, 'albert')
+      assert.ok(backend.peak <= 2, `peak ${backend.peak}`)
+    } finally {
+      await s.close()
+    }
+  })
+
   it('answers 429 with Retry-After when the queue is full, and still answers every accepted request', async () => {
     const s = await testServer([
       { name: 'albert', model: 'albert', computeUs: 100_000, queueSize: 2, maxDynamicBatch: 1 },

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef int CUresult;
@@ -275,12 +276,14 @@ typedef struct {
   uint64_t nbytes;
   int dst_kind, dst_region;
   uint64_t dst, reply_offset;
+  uint64_t submitted_ns; /* when hp_submit took it: its wait for a slot is reported with its answer */
 } Job;
 
 typedef struct {
   CUevent start, end, done;
   void *host; /* page-locked room for an output answered in the frame */
   Job job;
+  double waited_us; /* from hp_submit to its start: queued here behind the worker's executions in flight */
 } Slot;
 
 typedef struct {
@@ -364,10 +367,17 @@ static CUresult start(Worker *w, Slot *s, const char **failed) {
   return 0;
 }
 
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 /* Takes the next slot for `j` and starts it (w->mu held); a start that fails is answered here. */
 static void start_next(Worker *w, const Job *j) {
   Slot *s = &w->slots[w->next];
   s->job = *j;
+  s->waited_us = (double)(now_ns() - j->submitted_ns) / 1e3;
   const char *failed = "";
   CUresult r = start(w, s, &failed);
   if (r != 0) {
@@ -394,6 +404,7 @@ static void answer(Worker *w, Slot *s) {
   char head[1024];
   int n = snprintf(head, sizeof head, "{\"type\":\"output\",\"id\":%llu,\"shape\":[%u%s%.1f",
                    (unsigned long long)j->id, j->n, w->shape_tail, (double)ms * 1e3);
+  if (s->waited_us >= 1.0) n += snprintf(head + n, sizeof head - n, ",\"waitedUs\":%.1f", s->waited_us);
   if (j->dst_kind == DST_FRAME)
     n += snprintf(head + n, sizeof head - n, "}");
   else if (j->dst_kind == DST_RING)
@@ -483,7 +494,7 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
 int hp_submit(void *handle, uint64_t id, uint32_t n, void *graph, uint64_t out, int src_kind, int src_region,
               uint64_t src, uint64_t nbytes, int dst_kind, int dst_region, uint64_t dst, uint64_t reply_offset) {
   Worker *w = handle;
-  Job j = {id, n, graph, out, src_kind, src_region, src, nbytes, dst_kind, dst_region, dst, reply_offset};
+  Job j = {id, n, graph, out, src_kind, src_region, src, nbytes, dst_kind, dst_region, dst, reply_offset, now_ns()};
   pthread_mutex_lock(&w->mu);
   if (w->stopping) {
     pthread_mutex_unlock(&w->mu);

@@ -495,7 +495,8 @@ export type PlansAddedReply = Type.Static<typeof PlansAddedReply>
 
 /**
  * The output's first `n` items as raw `datatype` bytes: the body, or, with `shm`, at `shm.offset` of the worker's
- * ring (inside the request's `outOffset`/`outBytes`); computeUs is the replay's device time.
+ * ring (inside the request's `outOffset`/`outBytes`); computeUs is the replay's device time, waitedUs (absent: none)
+ * how long the execution waited in the backend for its model's executions in flight before it was started.
  */
 export const OutputReply = Type.Object({
   type: Type.Literal('output'),
@@ -503,6 +504,7 @@ export const OutputReply = Type.Object({
   shape: Type.Array(Type.Integer({ minimum: 0 })),
   datatype: TensorDatatype,
   computeUs: Type.Number(),
+  waitedUs: Type.Optional(Type.Number({ minimum: 0 })),
   shm: Type.Optional(Type.Object({ offset: Count, bytes: Count })),
   /** The output went into the client's region the infer named (`bytes` written). */
   output: Type.Optional(RegionSpan),
