@@ -4,6 +4,8 @@
 # environment. Legs alternate as given, so a drift of the machine within the call falls on both settings.
 # Usage there: OUT=... LEGS="a0:ECLIP_SERVE_AHEAD=0 a2:ECLIP_SERVE_AHEAD=2 a0:ECLIP_SERVE_AHEAD=0" \
 #   gpu/scripts/device-serve-legs.sh [more serve-bench options...]
+# A leg is NAME[:VAR=value,…[:--option,value,…]]: its environment, then serve-bench options of its own (commas for
+# spaces), e.g. c6::--concurrency,6.
 #   env: as device-serve-bench.sh (MIXES, POLICIES, BATCH, TRANSPORTS, DURATION, WARMUP, PROFILES), and BUDGET_S (540:
 #        a leg that would start with less than 100 s left is skipped). Leg i is named NAME-i (the first: NAME).
 # Writes $OUT/legs.tgz (per leg: the serve results.json per transport as NAME-i-TRANSPORT.json, the bench's
@@ -16,7 +18,8 @@ budget=${BUDGET_S:-540}
 rm -rf /tmp/legs-*
 i=0
 for leg in $legs; do
-  name=${leg%%:*}; envs=${leg#*:}; [ "$envs" = "$leg" ] && envs=
+  IFS=: read -r name envs opts <<<"$leg"
+  read -ra own <<<"${opts//,/ }"
   tag=legs-$name; [ $i -gt 0 ] && tag=legs-$name-$i
   left=$((budget - SECONDS))
   if [ $left -lt 100 ]; then echo "skipped $tag: ${left} s left" | tee -a "$work/skipped.txt"; i=$((i + 1)); continue; fi
@@ -24,7 +27,7 @@ for leg in $legs; do
   if [ $i -gt 0 ]; then extra=(--bench /tmp/legs-first/bench/results.json); fi
   # shellcheck disable=SC2086 # VAR=value pairs, comma-separated
   env ${envs//,/ } OUT="$work" LIMIT_S=$left BENCH=$([ $i -eq 0 ] && echo 1 || echo 0) \
-    gpu/scripts/device-serve-bench.sh "$tag" "${extra[@]}" "$@" >"$work/$tag.out" 2>&1
+    gpu/scripts/device-serve-bench.sh "$tag" "${extra[@]}" "$@" "${own[@]}" >"$work/$tag.out" 2>&1
   [ $i -eq 0 ] && ln -sfn "/tmp/$tag" /tmp/legs-first
   for t in shm cuda-shm http grpc; do
     [ -f "/tmp/$tag/serve/$t/results.json" ] && cp "/tmp/$tag/serve/$t/results.json" "$work/r/${tag#legs-}-$t.json"
