@@ -83,6 +83,12 @@ export interface ExperimentOptions {
   runLength?: (mix: string) => { warmupS?: number; windowS?: number } | undefined
   seed: number
   solo: boolean
+  /**
+   * Runs each mix's baseline again after its other policies (role 'baseline-after'): the ratios to baseline are then
+   * taken against the mean of the two, so that a machine that drifts while the runs go on does not favour the
+   * policies run first (measure/metrics.ts normalise).
+   */
+  bracket?: boolean
   /** Called before each run with its label; `done` runs finished so far out of `total`. */
   onProgress?: (done: number, total: number, label: string) => void
   /** Called after each run with its raw observations (the request log is written from here). */
@@ -105,7 +111,7 @@ export interface ExperimentOptions {
 
 interface Pending {
   label: string
-  role: 'mix' | 'solo' | 'rt-alone' | 'set-alone'
+  role: 'mix' | 'solo' | 'rt-alone' | 'set-alone' | 'baseline-after'
   mix: string
   policy: Policy
   mode: Mode
@@ -241,6 +247,16 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
           workers,
           of: mix.name,
         })
+    if (o.bracket && o.policies.includes('baseline') && o.policies.some((p) => p !== 'baseline'))
+      pending.push({
+        label: `${mix.name} baseline again`,
+        role: 'baseline-after',
+        mix: mix.name,
+        policy: 'baseline',
+        mode: null,
+        workers,
+        of: mix.name,
+      })
   }
   const runs: Run[] = []
   const plans = new Map<string, Plan>()
@@ -293,7 +309,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     let table = p.role === 'mix' && isTablePolicy(p.policy) ? tables.get(p.mix) : undefined
     const length = o.runLength?.(p.of)
     let spec: RunSpec = {
-      key: runKey(p.mix, p.policy, p.mode, o.batch),
+      key: `${runKey(p.mix, p.policy, p.mode, o.batch)}${p.role === 'baseline-after' ? '|after' : ''}`,
       role: p.role,
       mix: p.mix,
       mode: p.mode,

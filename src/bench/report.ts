@@ -413,14 +413,56 @@ function worstP99(set: LiveSetMetrics, by: 'started' | 'ended'): number | null {
   return xs.length > 0 ? Math.max(...xs) : null
 }
 
+/**
+ * bench --bracket: each mix's baseline run again after its other policies, against the first — how far the machine
+ * drifted while they ran — and the note that every ratio is against the mean of the two. Null without such runs.
+ */
+export function bracketTable(runs: Run[]): string | null {
+  const after = runs.filter((r) => r.role === 'baseline-after')
+  if (after.length === 0) return null
+  const total = (r: Run) => r.workers.reduce((a, w) => a + w.throughputRps, 0)
+  const stp = (r: Run) => r.metrics.system?.stp ?? null
+  const f = (v: number | null) => (v === null ? '–' : v.toFixed(3))
+  const rows = after.flatMap((a) => {
+    const b = runs.find(
+      (r) =>
+        r.role === 'mix' &&
+        r.policy === 'baseline' &&
+        r.mix === a.mix &&
+        r.batch === a.batch &&
+        r.backend === a.backend,
+    )
+    if (!b) return []
+    const sb = stp(b)
+    const sa = stp(a)
+    return [
+      [
+        a.mix,
+        a.backend,
+        total(b).toFixed(1),
+        total(a).toFixed(1),
+        f(total(a) / total(b)),
+        f(sb !== null && sa !== null && sb > 0 ? sa / sb : null),
+      ],
+    ]
+  })
+  return gridTable(
+    "Baseline run again after each mix's other policies (--bracket): every ratio to baseline in this report is against the mean of the two runs; the second ÷ the first is how far the machine drifted meanwhile",
+    ['mix', 'backend', 'req/s before', 'req/s after', 'after ÷ before', 'STP after ÷ before'],
+    rows,
+  )
+}
+
 export function textReport(runs: Run[]): string {
   const cpu = hostCpuTable(runs)
+  const bracket = bracketTable(runs)
   const system = systemTables(runs)
   const rt = realtimeTable(runs)
   const live = liveTables(runs)
   return [
     ...(live ? [live] : []),
     ...(rt ? [rt] : []),
+    ...(bracket ? [bracket] : []),
     ...(system ? [system] : []),
     ...TABLES.map((t) => table(runs, t.metric, t.title)),
     ...(cpu ? [cpu] : []),

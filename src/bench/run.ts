@@ -256,6 +256,8 @@ export interface RunBenchOptions {
   tableThreads?: number
   out: string
   solo: boolean
+  /** each mix's baseline run again after its other policies, ratios against the mean of the two (ExperimentOptions) */
+  bracket?: boolean
   plots: boolean
   /** with the GPU backend: also simulate every run for the side-by-side columns */
   simCompare: boolean
@@ -512,6 +514,7 @@ async function runAll(
       runLength: (mix: string) => lengths.get(mix),
       seed: o.seed,
       solo: o.solo,
+      ...(o.bracket ? { bracket: true } : {}),
       notes: inputs.warnings,
       onProgress: (done: number, total: number, label: string) => {
         if (bar) {

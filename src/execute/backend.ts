@@ -18,7 +18,7 @@ import type {
 export interface RunSpec {
   /** `${mix}|${policy}|${mode}|b${batch}` (see runKey in the results format). */
   key: string
-  role: 'mix' | 'solo' | 'rt-alone' | 'set-alone'
+  role: 'mix' | 'solo' | 'rt-alone' | 'set-alone' | 'baseline-after'
   mix: string
   mode: Mode
   /** bench --batch, null when each worker keeps its mix's batch. */

@@ -311,9 +311,12 @@ export const Run = Type.Object(
     /**
      * 'mix': a co-location run; 'solo': one worker alone on the whole GPU, for normVsSolo; 'rt-alone': a mix's
      * real-time workers without its best-effort ones (baseline, same arrivals), for the real-time latency increase;
-     * 'set-alone': one set of an eclip-live run's table held — its workers alone, closed loop, under its plan.
+     * 'set-alone': one set of an eclip-live run's table held — its workers alone, closed loop, under its plan;
+     * 'baseline-after': the mix's baseline run again, after its other policies (bench --bracket): the mix's ratios to
+     * baseline are then taken against the mean of the two baseline runs, and the second against the first says how
+     * far the machine drifted while the others ran.
      */
-    role: Type.Enum(['mix', 'solo', 'rt-alone', 'set-alone']),
+    role: Type.Enum(['mix', 'solo', 'rt-alone', 'set-alone', 'baseline-after']),
     mix: Type.String({ minLength: 1 }),
     policy: Policy,
     mode: Mode,

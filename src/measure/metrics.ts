@@ -317,12 +317,14 @@ function vsBaseline(set: LiveSetMetrics, traffic: ActiveSetMetrics | undefined, 
  */
 export function normalise(runs: Run[]): Run[] {
   const baselineOf = new Map<string, Run>()
+  const afterOf = new Map<string, Run>()
   const aloneOf = new Map<string, Run>()
   const heldOf = new Map<string, Run>()
   const soloOf = new Map<string, number>()
   const soloLatOf = new Map<string, number>()
   for (const r of runs) {
     if (r.role === 'mix' && r.policy === 'baseline') baselineOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
+    if (r.role === 'baseline-after') afterOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
     if (r.role === 'rt-alone') aloneOf.set(`${r.mix}|${r.batch}|${r.backend}`, r)
     if (r.role === 'set-alone') heldOf.set(`${r.mix}|${r.batch}|${r.backend}|${r.mode}`, r)
     if (r.role === 'solo' && r.workers[0]) {
@@ -350,8 +352,18 @@ export function normalise(runs: Run[]): Run[] {
       solo: soloRef(w, r.backend),
       areaSmUs: w.packedAreaSmUs ?? null,
     }))
+  // what a mix's runs are taken against: its baseline run, or the mean of it and its baseline run again (--bracket)
+  const referenceOf = new Map<string, Run>()
+  for (const [k, before] of baselineOf) {
+    const after = afterOf.get(k)
+    referenceOf.set(k, after ? bracketReference(before, after) : before)
+  }
   for (const r of runs) {
-    const base = r.role === 'mix' ? baselineOf.get(`${r.mix}|${r.batch}|${r.backend}`) : undefined
+    const inMix = r.role === 'mix' || r.role === 'baseline-after'
+    const k = `${r.mix}|${r.batch}|${r.backend}`
+    const base = inMix ? referenceOf.get(k) : undefined
+    // eclip-live's active sets are compared with the first baseline run's, made in the same traffic
+    const trafficBase = inMix ? baselineOf.get(k) : undefined
     for (const w of r.workers) {
       const solo = soloOf.get(`${soloMixName(w.model, w.batch, w.dtype)}|${r.backend}`)
       w.soloRps = solo ?? null
@@ -374,7 +386,7 @@ export function normalise(runs: Run[]): Run[] {
         ? (mean(norm) as number) * (base.metrics.meanPowerW / r.metrics.meanPowerW)
         : null
     r.metrics.jainFairness = solo ? jain(solo) : null
-    if (r.role === 'mix') {
+    if (inMix) {
       // the baseline seen with the same solo references, its workers in this run's order
       const baseWorkers = base
         ? systemWorkers(r, base).map((w) => ({
@@ -405,7 +417,7 @@ export function normalise(runs: Run[]): Run[] {
           w.requests > 0 && w.speedVsHeld !== null ? [w.speedVsHeld] : [],
         )
         set.speedVsHeld = speeds.length > 0 ? Math.min(...speeds) : null
-        vsBaseline(set, base?.metrics.activeSets, lv.holdMs)
+        vsBaseline(set, trafficBase?.metrics.activeSets, lv.holdMs)
       }
     const rt = r.metrics.realtime
     if (rt && r.role === 'mix') {
@@ -424,4 +436,31 @@ export function normalise(runs: Run[]): Run[] {
     }
   }
   return runs
+}
+
+/**
+ * A mix's baseline as two runs of it give it, one before its other policies and one after (bench --bracket): each
+ * worker's throughput, p95 and mean latency, and the mean power, averaged; everything else the first run's. Ratios
+ * taken against it are free of a drift that is linear in time over the runs between the two.
+ */
+function bracketReference(before: Run, after: Run): Run {
+  const avg = (a: number, b: number | undefined) => (b === undefined ? a : (a + b) / 2)
+  const workers = before.workers.map((w) => {
+    const a = after.workers.find((x) => x.name === w.name)
+    if (!a) return w
+    const latencyUs =
+      w.latencyUs && a.latencyUs
+        ? {
+            ...w.latencyUs,
+            p95: avg(w.latencyUs.p95, a.latencyUs.p95),
+            mean: avg(w.latencyUs.mean, a.latencyUs.mean),
+          }
+        : w.latencyUs
+    return { ...w, throughputRps: avg(w.throughputRps, a.throughputRps), latencyUs }
+  })
+  return {
+    ...before,
+    workers,
+    metrics: { ...before.metrics, meanPowerW: avg(before.metrics.meanPowerW, after.metrics.meanPowerW) },
+  }
 }

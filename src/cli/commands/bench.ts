@@ -105,6 +105,10 @@ export function registerBench(program: Command) {
     .addOption(tuneMarginOption())
     .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
+    .option(
+      '--bracket',
+      "run each mix's baseline again after its other policies and take every ratio against the mean of the two (a machine that drifts over the runs then favours no policy); the report says how far the second baseline is from the first",
+    )
     .option('--no-plots', 'skip the figures')
     .option(
       '--from <files>',
