@@ -13,17 +13,17 @@ const repo = join(import.meta.dirname, '..', '..')
 const eclip = (args: string[]) =>
   spawnSync(process.execPath, [join(repo, 'bin', 'eclip.mjs'), ...args], { encoding: 'utf8' })
 
-describe('eclip bench --bracket', () => {
-  const out = mkdtempSync(join(tmpdir(), 'eclip-bracket-'))
-  const r = eclip([
+/** A short simulated bench of baseline and eclip-fit in graph mode into `out`, with `extra` flags. */
+const bench = (out: string, mixes: string, extra: string[] = []) =>
+  eclip([
     'bench',
     '--mix',
-    'mix3,mix7',
+    mixes,
     '--policies',
     'baseline,eclip-fit',
     '--modes',
     'graph',
-    '--bracket',
+    ...extra,
     '--no-plots',
     '--no-solo',
     '--duration',
@@ -31,6 +31,10 @@ describe('eclip bench --bracket', () => {
     '--out',
     out,
   ])
+
+describe('eclip bench --bracket', () => {
+  const out = mkdtempSync(join(tmpdir(), 'eclip-bracket-'))
+  const r = bench(out, 'mix3,mix7', ['--bracket'])
 
   it('runs each mix’s baseline again after its other policies and says how far it moved', () => {
     assert.equal(r.status, 0, r.stderr)
@@ -83,21 +87,7 @@ describe('eclip bench --bracket', () => {
 
   it('without --bracket runs each baseline once, the ratios against it', () => {
     const plain = mkdtempSync(join(tmpdir(), 'eclip-bracket-'))
-    const p = eclip([
-      'bench',
-      '--mix',
-      'mix3',
-      '--policies',
-      'baseline,eclip-fit',
-      '--modes',
-      'graph',
-      '--no-plots',
-      '--no-solo',
-      '--duration',
-      '0.2',
-      '--out',
-      plain,
-    ])
+    const p = bench(plain, 'mix3')
     assert.equal(p.status, 0, p.stderr)
     const results = readFile<Results>('results', join(plain, 'results.json'))
     assert.ok(results.runs.every((x) => x.role === 'mix'))
