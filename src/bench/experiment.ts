@@ -357,7 +357,10 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       planFile: planFiles.get(plan),
       notes: o.notes ?? [],
       // baseline in the traffic an eclip-live run of this mix gets too: its active sets, eclip-live's reference
-      ...(p.role === 'mix' && p.policy === 'baseline' && !table && tables.has(p.mix)
+      ...((p.role === 'mix' || p.role === 'baseline-after') &&
+      p.policy === 'baseline' &&
+      !table &&
+      tables.has(p.mix)
         ? { activeSetsHoldUs: o.holdUs ?? DEFAULT_HOLD_MS * 1000 }
         : {}),
     })

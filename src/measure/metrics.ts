@@ -354,16 +354,18 @@ export function normalise(runs: Run[]): Run[] {
     }))
   // what a mix's runs are taken against: its baseline run, or the mean of it and its baseline run again (--bracket)
   const referenceOf = new Map<string, Run>()
+  const trafficOf = new Map<string, ActiveSetMetrics | undefined>()
   for (const [k, before] of baselineOf) {
     const after = afterOf.get(k)
     referenceOf.set(k, after ? bracketReference(before, after) : before)
+    trafficOf.set(k, bracketSets(before.metrics.activeSets, after?.metrics.activeSets))
   }
   for (const r of runs) {
     const inMix = r.role === 'mix' || r.role === 'baseline-after'
     const k = `${r.mix}|${r.batch}|${r.backend}`
     const base = inMix ? referenceOf.get(k) : undefined
-    // eclip-live's active sets are compared with the first baseline run's, made in the same traffic
-    const trafficBase = inMix ? baselineOf.get(k) : undefined
+    // eclip-live's active sets against baseline's in the same traffic: its run's, or with --bracket both runs' mean
+    const trafficSets = inMix ? trafficOf.get(k) : undefined
     for (const w of r.workers) {
       const solo = soloOf.get(`${soloMixName(w.model, w.batch, w.dtype)}|${r.backend}`)
       w.soloRps = solo ?? null
@@ -417,7 +419,7 @@ export function normalise(runs: Run[]): Run[] {
           w.requests > 0 && w.speedVsHeld !== null ? [w.speedVsHeld] : [],
         )
         set.speedVsHeld = speeds.length > 0 ? Math.min(...speeds) : null
-        vsBaseline(set, trafficBase?.metrics.activeSets, lv.holdMs)
+        vsBaseline(set, trafficSets, lv.holdMs)
       }
     const rt = r.metrics.realtime
     if (rt && r.role === 'mix') {
@@ -463,4 +465,32 @@ function bracketReference(before: Run, after: Run): Run {
     workers,
     metrics: { ...before.metrics, meanPowerW: avg(before.metrics.meanPowerW, after.metrics.meanPowerW) },
   }
+}
+
+/**
+ * Baseline's active sets in the traffic an eclip-live run got, from its two runs (bench --bracket): per set and
+ * worker the mean of the two runs' mean request times (each where it has one) and their requests summed; one run's
+ * sets as they are without the other, or when the two were rebuilt with different holds.
+ */
+function bracketSets(
+  before: ActiveSetMetrics | undefined,
+  after: ActiveSetMetrics | undefined,
+): ActiveSetMetrics | undefined {
+  if (!before || !after || before.holdMs !== after.holdMs) return before
+  const sets = before.sets.map((s) => {
+    const a = after.sets.find((x) => x.key === s.key)
+    return {
+      ...s,
+      workers: s.workers.map((w) => {
+        const aw = a?.workers.find((x) => x.name === w.name)
+        const us = [w.serviceUs, aw?.serviceUs ?? null].filter((v): v is number => v !== null)
+        return {
+          ...w,
+          requests: w.requests + (aw?.requests ?? 0),
+          serviceUs: us.length > 0 ? us.reduce((x, y) => x + y, 0) / us.length : null,
+        }
+      }),
+    }
+  })
+  return { ...before, sets }
 }

@@ -85,6 +85,48 @@ describe('eclip bench --bracket', () => {
     )
   })
 
+  it('eclip-live: compares each active set with the mean of the two baseline runs in the same traffic', () => {
+    const live = mkdtempSync(join(tmpdir(), 'eclip-bracket-'))
+    const l = eclip([
+      'bench',
+      '--mix',
+      join(repo, 'examples', 'onoff.yaml'),
+      '--policies',
+      'baseline,eclip-live',
+      '--modes',
+      'graph',
+      '--bracket',
+      '--no-plots',
+      '--no-solo',
+      '--out',
+      live,
+    ])
+    assert.equal(l.status, 0, l.stderr)
+    const runs = readFile<Results>('results', join(live, 'results.json')).runs
+    const after = runs.find((x) => x.role === 'baseline-after') as Run
+    const before = runs.find((x) => x.role === 'mix' && x.policy === 'baseline') as Run
+    const lv = runs.find((x) => x.policy === 'eclip-live' && x.role === 'mix') as Run
+    assert.ok(
+      after.metrics.activeSets && before.metrics.activeSets,
+      'both baseline runs rebuild their active sets',
+    )
+    // the second baseline run 20% slower in every set: the reference is the mean of the two
+    for (const set of after.metrics.activeSets?.sets ?? [])
+      for (const w of set.workers) if (w.serviceUs !== null) w.serviceUs *= 1.2
+    normalise(runs)
+    let checked = 0
+    for (const set of lv.metrics.live?.sets ?? [])
+      for (const w of set.workers) {
+        const b = before.metrics.activeSets?.sets
+          .find((x) => x.key === set.key)
+          ?.workers.find((x) => x.name === w.name)
+        if (!b?.serviceUs || w.baselineServiceUs == null) continue
+        assert.ok(Math.abs(w.baselineServiceUs - 1.1 * b.serviceUs) < 1e-6, `${set.key} ${w.name}`)
+        checked++
+      }
+    assert.ok(checked >= 3, `${checked} workers compared`)
+  })
+
   it('without --bracket runs each baseline once, the ratios against it', () => {
     const plain = mkdtempSync(join(tmpdir(), 'eclip-bracket-'))
     const p = bench(plain, 'mix3')
