@@ -66,7 +66,7 @@ export interface GpuServeOptions extends BackendProcessOptions {
   /**
    * Executions of a model sent to the backend beyond those it overlaps, for requests that run alone (ServeBackend.
    * executionsAhead): the backend starts each the moment one of the model's executions ends, without a round trip
-   * through the server. Default $ECLIP_SERVE_AHEAD, else DEFAULT_AHEAD.
+   * through the server. Default $ECLIP_SERVE_AHEAD, else DEFAULT_AHEAD; at most MAX_AHEAD.
    */
   ahead?: number
   /**
@@ -120,7 +120,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
 
   constructor(private readonly opts: GpuServeOptions = {}) {
     super()
-    this.ahead = opts.ahead ?? aheadFromEnv()
+    this.ahead = Math.min(MAX_AHEAD, opts.ahead ?? aheadFromEnv())
   }
 
   /** Each ring's size, how often it wrapped and the spans it holds now (tests, diagnostics). */
@@ -551,7 +551,8 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     const dir = this.opts.shmDir ?? '/dev/shm'
     // paris-elsa runs a model on several partitions at once: room for as many executions (up to 8; more go through
     // the pipe, as any request that finds its ring full does); otherwise room for the executions the backend
-    // overlaps (its pipeline) with as many again, so a span freed late never sends the next one through the pipe
+    // overlaps (its pipeline) with as many again, so a span freed late never sends the next one through the pipe, and
+    // one more per execution sent ahead
     const slots =
       this.opts.ringSlots ??
       (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 4 + this.ahead)
@@ -713,17 +714,21 @@ function regionSpan(ref: ShmRef, range?: [number, number]): RegionSpan {
 }
 
 /**
- * Executions per model sent ahead by default: as many as the backend overlaps (its pipeline depth), so that a model
- * whose requests keep coming always has its next executions waiting in the backend (docs/serve.md#backends).
+ * Executions per model sent ahead by default: as many as the backend overlaps by default (ECLIP_PIPELINE_DEPTH's
+ * default), so that a model whose requests keep coming has its next executions waiting in the backend
+ * (docs/serve.md#backends). MAX_AHEAD bounds the setting (each one is a ring slot more per model).
  */
 export const DEFAULT_AHEAD = 2
+export const MAX_AHEAD = 8
 
 /** $ECLIP_SERVE_AHEAD: executions per model sent ahead (a count ≥ 0); DEFAULT_AHEAD when unset. */
 function aheadFromEnv(): number {
   const raw = process.env.ECLIP_SERVE_AHEAD
   if (raw === undefined || raw === '') return DEFAULT_AHEAD
   const n = Number(raw)
-  if (!Number.isInteger(n) || n < 0 || n > 64)
-    throw new UserError(`ECLIP_SERVE_AHEAD: "${raw}" is not a count of executions (an integer 0 … 64)`)
+  if (!Number.isInteger(n) || n < 0 || n > MAX_AHEAD)
+    throw new UserError(
+      `ECLIP_SERVE_AHEAD: "${raw}" is not a count of executions (an integer 0 … ${MAX_AHEAD})`,
+    )
   return n
 }

@@ -105,9 +105,17 @@ export class ModelWorker {
     return this.waiting() >= this.options.queueSize
   }
 
-  /** Requests waiting to start: in this queue, and in the backend's own queues where it keeps some (paris-elsa). */
+  /**
+   * Requests waiting to start: in this queue, in the backend's own queues where it keeps some (paris-elsa), and the
+   * executions sent ahead of a free slot (they wait in the backend), so that sending ahead does not raise the limit.
+   */
   private waiting(): number {
-    return this.queue.length + (this.backend.waiting?.(this.model.name) ?? 0)
+    const overlap = this.options.concurrency ?? this.backend.executionsInFlight?.() ?? 1
+    return (
+      this.queue.length +
+      (this.backend.waiting?.(this.model.name) ?? 0) +
+      Math.max(0, this.executions.size - overlap)
+    )
   }
 
   /**

@@ -236,12 +236,45 @@ describe('serve: request path', () => {
     } finally {
       await s.close()
     }
+    // the executions sent ahead count against the queue limit: overlapped + queueSize accepted, the rest refused
+    backend = new Ahead()
+    s = await testServer([{ name: 'albert', model: 'albert', maxDynamicBatch: 1, queueSize: 2 }], { backend })
+    try {
+      const res = await Promise.all(
+        [0, 1, 2, 3, 4, 5].map(() => post(s, '/v2/models/albert/infer', albertBody())),
+      )
+      assert.deepEqual(res.map((r) => r.statusCode).sort(), [200, 200, 200, 200, 429, 429])
+    } finally {
+      await s.close()
+    }
     // a model that batches dynamically: its requests wait in the server's queue for a free slot, to batch
     backend = new Ahead()
     s = await testServer([{ name: 'albert', model: 'albert', batch: 8, maxDynamicBatch: 8 }], { backend })
     try {
       await burst(s, 'albert')
       assert.ok(backend.peak <= 2, `peak ${backend.peak}`)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("counts the time an execution waited in the backend in the request's queue time", async () => {
+    /** A backend that says each execution waited 5 ms behind the model's executions in flight. */
+    class Waited extends SimServeBackend {
+      constructor() {
+        super(fixedComputeTimes(new Map([['albert', { us: 1_000, source: 'test' }]])))
+      }
+      override infer(req: ExecRequest) {
+        return super.infer(req).then((r) => ({ ...r, waitedUs: 5_000 }))
+      }
+    }
+    const s = await testServer([{ name: 'albert', model: 'albert', maxDynamicBatch: 1 }], {
+      backend: new Waited(),
+    })
+    try {
+      const res = await post(s, '/v2/models/albert/infer', albertBody())
+      assert.equal(res.statusCode, 200)
+      assert.ok(res.json().parameters.queue_us >= 5_000, JSON.stringify(res.json().parameters))
     } finally {
       await s.close()
     }
