@@ -315,10 +315,11 @@ export function errorsOf(
 
 /**
  * Runs whose plan is one launch per request with no switch (solo, baseline, model-wise): there the GPU's executor
- * adds no host cost per group, so they show SM sharing alone — what the contention constants describe.
+ * adds no host cost per group, so they show SM sharing alone — what the contention constants describe. A mix's
+ * baseline run again (bench --bracket) is left out: one mix counts once.
  */
 export const isSingleLaunch = (r: Run) =>
-  r.role === 'solo' || r.policy === 'baseline' || r.policy === 'model-wise'
+  r.role !== 'baseline-after' && (r.role === 'solo' || r.policy === 'baseline' || r.policy === 'model-wise')
 
 /**
  * Which GPU runs the contention constants are chosen on: every one, the single-launch ones, or those and every run

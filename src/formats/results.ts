@@ -306,7 +306,10 @@ export const Run = Type.Object(
   {
     /** Unique in the file: `${key}|${backend}`. */
     id: Type.String({ minLength: 1 }),
-    /** Same for the sim and gpu runs of one experiment: `${mix}|${policy}|${mode ?? '-'}|b${batch}`. */
+    /**
+     * Same for the sim and gpu runs of one experiment: `${mix}|${policy}|${mode ?? '-'}|b${batch}`, and `|after` for
+     * a 'baseline-after' run.
+     */
     key: Type.String({ minLength: 1 }),
     /**
      * 'mix': a co-location run; 'solo': one worker alone on the whole GPU, for normVsSolo; 'rt-alone': a mix's

@@ -355,10 +355,16 @@ export function normalise(runs: Run[]): Run[] {
   // what a mix's runs are taken against: its baseline run, or the mean of it and its baseline run again (--bracket)
   const referenceOf = new Map<string, Run>()
   const trafficOf = new Map<string, ActiveSetMetrics | undefined>()
-  for (const [k, before] of baselineOf) {
+  // (either run alone where the other failed)
+  for (const k of new Set([...baselineOf.keys(), ...afterOf.keys()])) {
+    const before = baselineOf.get(k)
     const after = afterOf.get(k)
-    referenceOf.set(k, after ? bracketReference(before, after) : before)
-    trafficOf.set(k, bracketSets(before.metrics.activeSets, after?.metrics.activeSets))
+    const only = (before ?? after) as Run
+    referenceOf.set(k, before && after ? bracketReference(before, after) : only)
+    trafficOf.set(
+      k,
+      bracketSets(only.metrics.activeSets, before && after ? after.metrics.activeSets : undefined),
+    )
   }
   for (const r of runs) {
     const inMix = r.role === 'mix' || r.role === 'baseline-after'
@@ -442,8 +448,9 @@ export function normalise(runs: Run[]): Run[] {
 
 /**
  * A mix's baseline as two runs of it give it, one before its other policies and one after (bench --bracket): each
- * worker's throughput, p95 and mean latency, and the mean power, averaged; everything else the first run's. Ratios
- * taken against it are free of a drift that is linear in time over the runs between the two.
+ * worker's throughput, p95 and mean latency, the mean power and the real-time metrics' overall rate averaged;
+ * everything else the first run's. Ratios taken against it are free of a drift that is linear in time over the runs
+ * between the two.
  */
 function bracketReference(before: Run, after: Run): Run {
   const avg = (a: number, b: number | undefined) => (b === undefined ? a : (a + b) / 2)
@@ -460,10 +467,16 @@ function bracketReference(before: Run, after: Run): Run {
         : w.latencyUs
     return { ...w, throughputRps: avg(w.throughputRps, a.throughputRps), latencyUs }
   })
+  const rt = before.metrics.realtime
+  const rtAfter = after.metrics.realtime
   return {
     ...before,
     workers,
-    metrics: { ...before.metrics, meanPowerW: avg(before.metrics.meanPowerW, after.metrics.meanPowerW) },
+    metrics: {
+      ...before.metrics,
+      meanPowerW: avg(before.metrics.meanPowerW, after.metrics.meanPowerW),
+      ...(rt ? { realtime: { ...rt, overallRps: avg(rt.overallRps, rtAfter?.overallRps) } } : {}),
+    },
   }
 }
 
