@@ -3,7 +3,8 @@
 // baseline's served beside the bench's, the worst worker against its served baseline, mean client latency, the
 // server's queue and compute µs per request, and the engine's event loop per request. Then the mean and range of
 // served ÷ bench per group of files (the part of a file name before the first '-', e.g. a0 / a2) and transport (the
-// name's ending: shm, cuda-shm). Nothing runs here.
+// name's ending: shm, cuda-shm, http, grpc). STP ÷ baseline and the worst worker as serve-bench recorded them (against
+// the baseline of the same mix, window and server start). Nothing runs here.
 //   node --import tsx bench/serve-legs.ts FILE...
 import { basename, dirname } from 'node:path'
 import { readFile, type ServeResults } from '../src/formats/index.ts'
@@ -18,14 +19,13 @@ const f0 = (x: number) => x.toFixed(0)
 for (const file of files) {
   const r = readFile<ServeResults>('serve-results', file)
   const name = `${basename(dirname(file))}/${basename(file, '.json')}`
-  const base = r.runs.find((x) => x.policy === 'baseline')
   for (const run of r.runs) {
     const n = run.workers.length
     const mean = (f: (w: (typeof run.workers)[number]) => number) =>
       run.workers.reduce((a, w) => a + f(w), 0) / n
     const sys = run.metrics.system
-    const stpRatio =
-      base && run !== base && sys && base.metrics.system ? sys.stp / base.metrics.system.stp : null
+    // against the baseline of the same mix, window and server start, as serve-bench normalised them
+    const isBase = run.policy === 'baseline'
     const vs = run.bench?.servedVsBench ?? null
     rows.push([
       name,
@@ -33,8 +33,8 @@ for (const file of files) {
       f0(sys?.totalRps ?? 0),
       f3(vs),
       f3(sys?.stp),
-      run === base ? '' : `${f3(stpRatio)}`,
-      run === base ? '' : `${sys?.worstWorker ?? '?'} ${f3(sys?.worstVsBaseline)}`,
+      isBase ? '' : f3(sys?.stpVsBaseline),
+      isBase ? '' : `${sys?.worstWorker ?? '?'} ${f3(sys?.worstVsBaseline)}`,
       f0(mean((w) => w.latencyUs?.mean ?? 0)),
       f0(mean((w) => w.serverQueueUs ?? 0)),
       f0(mean((w) => w.serverComputeUs ?? 0)),
@@ -42,7 +42,7 @@ for (const file of files) {
     ])
     const group = basename(file).split('-')[0] as string
     const stem = basename(file, '.json')
-    const transport = stem.endsWith('cuda-shm') ? 'cuda-shm' : stem.endsWith('shm') ? 'shm' : 'one'
+    const transport = ['cuda-shm', 'shm', 'http', 'grpc'].find((t) => stem.endsWith(t)) ?? 'one'
     const key = `${group} ${transport}`
     const g = groups.get(key) ?? new Map<string, number[]>()
     if (vs != null) g.set(run.policy ?? '?', [...(g.get(run.policy ?? '?') ?? []), vs])

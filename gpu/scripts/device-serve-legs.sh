@@ -29,6 +29,10 @@ for leg in $legs; do
   env ${envs//,/ } OUT="$work" LIMIT_S=$left BENCH=$([ $i -eq 0 ] && echo 1 || echo 0) \
     gpu/scripts/device-serve-bench.sh "$tag" "${extra[@]}" "$@" "${own[@]}" >"$work/$tag.out" 2>&1
   [ $i -eq 0 ] && ln -sfn "/tmp/$tag" /tmp/legs-first
+  if [ ! -f /tmp/legs-first/bench/results.json ]; then
+    echo "the first leg made no bench (its log: $tag.log): no later leg has one to be divided by" | tee -a "$work/skipped.txt"
+    break
+  fi
   for t in shm cuda-shm http grpc; do
     [ -f "/tmp/$tag/serve/$t/results.json" ] && cp "/tmp/$tag/serve/$t/results.json" "$work/r/${tag#legs-}-$t.json"
   done
