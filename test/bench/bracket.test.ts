@@ -85,6 +85,21 @@ describe('eclip bench --bracket', () => {
     )
   })
 
+  it('takes the ratios against the one baseline run there is when the other failed', () => {
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    const runs = structuredClone(results.runs).filter(
+      (x) => x.mix === 'mix3' && !(x.role === 'mix' && x.policy === 'baseline'),
+    )
+    const after = runs.find((x) => x.role === 'baseline-after') as Run
+    const fit = runs.find((x) => x.policy === 'eclip-fit') as Run
+    normalise(runs)
+    for (const w of fit.workers) {
+      const b = after.workers.find((x) => x.name === w.name)?.throughputRps as number
+      assert.ok(Math.abs((w.normVsBaseline as number) - w.throughputRps / b) < 1e-9, w.name)
+    }
+    assert.ok(fit.metrics.system?.stpVsBaseline != null)
+  })
+
   it('eclip-live: compares each active set with the mean of the two baseline runs in the same traffic', () => {
     const live = mkdtempSync(join(tmpdir(), 'eclip-bracket-'))
     const l = eclip([
