@@ -714,6 +714,22 @@ export function serveReport(
       `p95 latency per worker, ms (client-side; workers in mix order${rep ? '; mean over windows' : ''})`,
       perWorker((w) => (w.latencyUs ? w.latencyUs.p95 / 1000 : null), 2),
     ),
+    ...(has((r) => timeSplit(r)?.rest)
+      ? [
+          grid(
+            `Where a request's time goes, µs (mean over workers${rep ? ' and windows' : ''}): at the client = queued (in the server, and in the backend behind its model's executions) + on the GPU (its execution's device time) + the rest (HTTP both ways, the server's and the clients' event loops, the hops to and from the backend, the GPU work of the model's execution ahead of it on the stream)`,
+            (rs) => {
+              const xs = rs.flatMap((r) => {
+                const t = timeSplit(r)
+                return t ? [t] : []
+              })
+              if (xs.length === 0) return '–'
+              const m = (k: keyof TimeSplit) => f(mean(xs.map((x) => x[k])), 0)
+              return `${m('latency')} = ${m('queue')} + ${m('compute')} + ${m('rest')}`
+            },
+          ),
+        ]
+      : []),
     grid(
       `Errors in the ${rep ? 'windows (all workers, summed over the windows' : 'window (all workers'}; non-200 or malformed answers)`,
       (rs) => String(rs.reduce((a, r) => a + r.metrics.errors, 0)),
@@ -784,6 +800,35 @@ export function serveReport(
     for (const n of r.notes) out.push(`  note: ${n}`)
   }
   return { tables, detail: out.join('\n') }
+}
+
+interface TimeSplit {
+  latency: number
+  queue: number
+  compute: number
+  rest: number
+}
+
+/**
+ * A run's mean request time at the client split into the server's queue time, the execution's device time and the
+ * rest, each the mean over its workers; null where a worker lacks the server's times (an external server that does
+ * not report them).
+ */
+function timeSplit(r: ServeRun): TimeSplit | null {
+  const ws = r.workers.filter((w) => w.requests > 0)
+  if (ws.length === 0) return null
+  const parts = ws.map((w) =>
+    w.latencyUs && w.serverQueueUs != null && w.serverComputeUs != null
+      ? { latency: w.latencyUs.mean, queue: w.serverQueueUs, compute: w.serverComputeUs }
+      : null,
+  )
+  if (parts.some((p) => p === null)) return null
+  const ps = parts as { latency: number; queue: number; compute: number }[]
+  const avg = (k: 'latency' | 'queue' | 'compute') => ps.reduce((a, p) => a + p[k], 0) / ps.length
+  const latency = avg('latency')
+  const queue = avg('queue')
+  const compute = avg('compute')
+  return { latency, queue, compute, rest: latency - queue - compute }
 }
 
 /**

@@ -130,6 +130,12 @@ describe('eclip serve-bench', () => {
     assert.ok(titles.length >= 6)
     assert.ok(titles.every((t) => t.includes('SIMULATED')))
     assert.match(r.stdout, /^mix1 +1\.00 +\d+\.\d\d$/m)
+    // a request's time at the client, split: the queue and the device time the server reported, and the rest
+    const split = r.stdout.slice(r.stdout.indexOf("Where a request's time goes"))
+    const m = /^mix1 +(\d+) = (\d+) \+ (\d+) \+ (-?\d+)/m.exec(split)
+    assert.ok(m, split.slice(0, 400))
+    const [latency, queue, compute, rest] = m.slice(1).map(Number) as [number, number, number, number]
+    assert.ok(Math.abs(latency - queue - compute - rest) <= 2 && compute > 0 && latency >= compute)
     assert.match(readFileSync(join(out, 'report.txt'), 'utf8'), /mix1 eclip \[sim, SIMULATED, http\]/)
   })
 
