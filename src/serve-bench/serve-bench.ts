@@ -816,18 +816,13 @@ interface TimeSplit {
  */
 function timeSplit(r: ServeRun): TimeSplit | null {
   const ws = r.workers.filter((w) => w.requests > 0)
-  if (ws.length === 0) return null
-  const parts = ws.map((w) =>
-    w.latencyUs && w.serverQueueUs != null && w.serverComputeUs != null
-      ? { latency: w.latencyUs.mean, queue: w.serverQueueUs, compute: w.serverComputeUs }
-      : null,
-  )
-  if (parts.some((p) => p === null)) return null
-  const ps = parts as { latency: number; queue: number; compute: number }[]
-  const avg = (k: 'latency' | 'queue' | 'compute') => ps.reduce((a, p) => a + p[k], 0) / ps.length
-  const latency = avg('latency')
-  const queue = avg('queue')
-  const compute = avg('compute')
+  if (ws.length === 0 || ws.some((w) => !w.latencyUs || w.serverQueueUs == null || w.serverComputeUs == null))
+    return null
+  const m = (v: (w: ServeWorkerResult) => number | null | undefined) =>
+    mean(ws.map((w) => v(w) ?? 0)) as number
+  const latency = m((w) => w.latencyUs?.mean)
+  const queue = m((w) => w.serverQueueUs)
+  const compute = m((w) => w.serverComputeUs)
   return { latency, queue, compute, rest: latency - queue - compute }
 }
 

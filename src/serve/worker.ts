@@ -110,12 +110,16 @@ export class ModelWorker {
    * executions sent ahead of a free slot (they wait in the backend), so that sending ahead does not raise the limit.
    */
   private waiting(): number {
-    const overlap = this.options.concurrency ?? this.backend.executionsInFlight?.() ?? 1
     return (
       this.queue.length +
       (this.backend.waiting?.(this.model.name) ?? 0) +
-      Math.max(0, this.executions.size - overlap)
+      Math.max(0, this.executions.size - this.overlap())
     )
+  }
+
+  /** Executions in flight at once (`concurrency`, default: as many as the backend overlaps, else 1). */
+  private overlap(): number {
+    return this.options.concurrency ?? this.backend.executionsInFlight?.() ?? 1
   }
 
   /**
@@ -203,7 +207,7 @@ export class ModelWorker {
    * one that would run alone anyway) and the backend can take it.
    */
   pump() {
-    const concurrency = this.options.concurrency ?? this.backend.executionsInFlight?.() ?? 1
+    const concurrency = this.overlap()
     const ahead =
       this.options.concurrency === undefined && !this.scheduler?.switchesPlans
         ? (this.backend.executionsAhead?.() ?? 0)
