@@ -37,7 +37,7 @@ if [ -n "${BEFORE:-}" ]; then
   tree=$(mktemp -d)
   git archive "$BEFORE" | tar -x -C "$tree"
   ln -s "$PWD/node_modules" "$tree/node_modules"
-  (cd "$tree" && bash scripts/device-bundle.sh >/dev/null)
+  (cd "$tree" && env -u BEFORE bash scripts/device-bundle.sh >/dev/null)
   tar -cJf .device/before.tar.xz -C "$tree/.device" --transform 's,^eclip,before,' eclip
   rm -rf "$tree"
   du -sh .device/before.tar.xz

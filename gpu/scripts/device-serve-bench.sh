@@ -21,7 +21,9 @@
 #        EST_S (estimate of the serve-bench step, s; default per (mix, policy) and server start 25 s of start-up
 #        plus, per transport, its warm-up, REPEATS windows and 2 s: fitted to the serve-bench steps of
 #        results/h100/serve-sweep/*/device.log) BENCH=0 (serve-bench alone, no ratio) FRONTENDS (serve-bench
-#        --frontends; default: serve-bench's) ALONE (none)
+#        --frontends; default: serve-bench's) ALONE (none) CLI (the CLI bundle that runs every step; default
+#        .device/eclip/eclip.mjs; .device/before/eclip.mjs is BEFORE=<commit> scripts/device-bundle.sh's, for legs
+#        of two commits: device-serve-legs.sh's LEGS="old:CLI=.device/before/eclip.mjs new")
 # Writes $OUT/NAME.tgz (bench/ and serve/<transport>/: results.json, requests.csv, report.txt) and $OUT/NAME.log;
 # prints each transport's served ÷ bench tables and host CPU per request last.
 # Time: every (mix, policy) — every server start of it with SERVER_STARTS — starts a fresh server and Python backend
@@ -54,7 +56,8 @@ served=(--duration "$duration" --warmup "$warmup")
 [ "$repeats" != 1 ] && served+=(--repeats "$repeats")
 [ "$starts" != 1 ] && served+=(--server-starts "$starts")
 benchw=(--duration "${BENCH_DURATION:-$duration}" --warmup "${BENCH_WARMUP:-$warmup}")
-eclip() { left=$((limit - SECONDS)); timeout -k 10 $((left > 30 ? left : 30)) /tmp/node .device/eclip/eclip.mjs "$@"; }
+cli=${CLI:-.device/eclip/eclip.mjs}
+eclip() { left=$((limit - SECONDS)); timeout -k 10 $((left > 30 ? left : 30)) /tmp/node "$cli" "$@"; }
 SECONDS=0
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.limit,temperature.gpu --format=csv >"$log" 2>&1
 bench=()

@@ -9,8 +9,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { type Results, readFile, type ServeResults } from '../../src/formats/index.ts'
+import { inferenceService } from '../../src/serve/grpc/server.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
-import { checkGrpcAnswer, grpcInferRequest, httpStatusOf } from '../../src/serve-bench/clients/grpc.ts'
+import {
+  checkGrpcAnswer,
+  grpcInferRequest,
+  grpcServiceClient,
+  httpStatusOf,
+  serializedInferRequest,
+} from '../../src/serve-bench/clients/grpc.ts'
 import { requestTensors } from '../../src/serve-bench/clients/index.ts'
 import { checkShmAnswer, shmInferRequest } from '../../src/serve-bench/clients/shm.ts'
 import { serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
@@ -135,6 +142,20 @@ describe('serve-bench --transport grpc on the simulator', () => {
     const req = grpcInferRequest('alexnet-0', inputs, outputs)
     assert.deepEqual(req.inputs, [{ name: 'input', datatype: 'FP16', shape: [2, 3, 224, 224] }])
     assert.equal(req.raw_input_contents[0]?.length, 2 * 3 * 224 * 224 * 2)
+    // made once and sent as it is: the server's own decoder reads back the same request, bytes and all
+    const bytes = serializedInferRequest(grpcServiceClient(), req)
+    const back = inferenceService().ModelInfer?.requestDeserialize(bytes) as typeof req
+    assert.equal(back.model_name, 'alexnet-0')
+    assert.deepEqual(
+      back.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+      req.inputs,
+    )
+    assert.deepEqual(back.outputs[0]?.name, 'logits')
+    assert.ok(
+      Buffer.from(back.raw_input_contents[0] as Uint8Array).equals(
+        Buffer.from(inputs[0]?.data as Uint8Array),
+      ),
+    )
     const out = { name: 'logits', datatype: 'FP16', shape: ['2', 1000] } // int64 may come as a string
     const ok = checkGrpcAnswer(
       {
