@@ -108,6 +108,7 @@ export function compareWithBench(
         if (bw.withinSlo !== undefined) w.benchWithinSlo = bw.withinSlo
       }
     }
+    if (!loaded) r.notes.push(...clientBoundNotes(r))
     const benchRps = b.workers.reduce((a, w) => a + w.throughputRps, 0)
     const served = r.workers.reduce((a, w) => a + w.throughputRps, 0)
     r.bench = {
@@ -123,6 +124,29 @@ export function compareWithBench(
     }
   }
   return runs
+}
+
+/** Below this share of its bench rate a closed-loop worker is checked for a load too thin to measure the server. */
+const SHORT_OF_BENCH = 0.9
+/** Its requests' time queued in the server under this share of their time at the client: the server was waiting. */
+const QUEUED_SHARE = 0.1
+
+/**
+ * A note per closed-loop worker held short of its bench rate outside the server's queue: served under 0.9 of it
+ * while its requests spent under a tenth of their time queued in the server. The model's GPU work then waits for
+ * requests (Little's law: rate = requests in flight ÷ time per request) while they are in the clients, the protocol,
+ * the front-ends or the hops: more clients per model (--concurrency) raise the rate where the host has cores to
+ * spare; where it has none, the host path itself is the bound.
+ */
+export function clientBoundNotes(r: ServeRun): string[] {
+  return r.workers.flatMap((w) => {
+    const latency = w.latencyUs?.mean
+    if (typeof w.servedVsBench !== 'number' || w.servedVsBench >= SHORT_OF_BENCH) return []
+    if (w.serverQueueUs == null || !latency || w.serverQueueUs >= QUEUED_SHARE * latency) return []
+    return [
+      `${w.name}: ${w.servedVsBench.toFixed(2)} of its bench rate, its requests queued in the server ${w.serverQueueUs.toFixed(0)} µs of their ${latency.toFixed(0)} µs at the client: the GPU waited for requests that were in the clients, the protocol, the front-ends or the hops; with host cores to spare (the host-CPU note) more than ${r.concurrency} clients per model (--concurrency) raise it, without them the host path is the bound`,
+    ]
+  })
 }
 
 /**
