@@ -121,7 +121,7 @@ type ServiceClass = {
 
 /**
  * One client's ModelInferRequest as protobuf bytes, made once: the load generator sends the same tensors again and
- * again (as Triton's perf_analyzer does), so encoding 1.2 MB of images per request would measure the client's
+ * again (as Triton's perf_analyzer does), so encoding megabytes of images per request would measure the client's
  * protobuf encoder, on the cores the server uses, not the server. The server still receives and decodes every byte.
  */
 export function serializedInferRequest(Service: ServiceClass, req: object): Buffer {
