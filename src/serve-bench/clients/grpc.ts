@@ -112,10 +112,9 @@ export function checkGrpcAnswer(res: GrpcInferResponse, outputs: OutputSpec[]): 
   }
 }
 
-type ServiceClient = grpc.Client
 /** The client class's ModelInfer method: its path and its (de)serializers, from the proto. */
 type ServiceClass = {
-  new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions): ServiceClient
+  new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions): grpc.Client
   service: { ModelInfer: grpc.MethodDefinition<object, GrpcInferResponse> }
 }
 
@@ -156,7 +155,7 @@ export async function openGrpcClients(
   },
 ): Promise<LoadGen> {
   const Service = grpcServiceClient(spec.protoPath)
-  const channels: ServiceClient[] = []
+  const channels: grpc.Client[] = []
   const timeoutMs = spec.timeoutMs ?? 60_000
   const slots = spec.models.map((m, i) => {
     if (slotCount(spec, i) === 0) return [] // another client process drives it
