@@ -17,6 +17,12 @@ Candidates (RT: the real-time worker; BE: the best-effort ones):
   switch       RT on its partition as `partition`; each BE request runs on the whole GPU when no RT request is in
                flight at its start, on the rest when one is (a plan per active set, as eclip-live switches)
   prio-hold    prio, and BE starts no request while an RT request is in flight
+  gate-N       RT's graph on a high-priority ordinary stream between two stream writes that raise and lower a word in
+               device memory; every BE graph captured with a stream wait on that word (== 0) before its first op and
+               then every N graph nodes: while an RT request runs, BE work stops at its next gate on the GPU itself,
+               with no host in the way and nothing to preempt (--gates)
+  gate-tT      gate-N with N per BE model such that its gates are about T µs of its solo request apart (its kernels
+               × T ÷ its solo latency; --gate-us, needs the solo runs)
 prio-launch against prio-stream says whether a graph's kernels take the priority of the stream it is launched on or
 of the one it was captured on. The table printed last gives, per case and candidate, RT mean and p99 against alone,
 RT's host wait (start − arrival), overall req/s (DISB's overall throughput) against baseline, BE STP (Σ rate / solo
@@ -43,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eclip_gpu import zoo  # noqa: E402
 from eclip_gpu.arrivals import driven_loop  # noqa: E402
+from eclip_gpu.capture import _op_hook_mode, captured_node_count  # noqa: E402
 from eclip_gpu.cuda import check, driver, versions  # noqa: E402
 from eclip_gpu.execute import op_kernel_starts, prepare_worker  # noqa: E402
 from eclip_gpu.partitions import PartitionPool, ordinary_stream, read_layout  # noqa: E402
@@ -81,6 +88,48 @@ class RtActivity:
         with self.cv:
             while self.n > 0:
                 self.cv.wait(0.05)
+
+
+class Gate:
+    """One int32 word in device memory: RT requests set it to 1 while they run (stream writes around the graph), BE
+    graphs wait for it to be 0 at their gates (stream waits captured into the graph)."""
+
+    def __init__(self, torch):
+        self.word = torch.zeros(1, dtype=torch.int32, device="cuda")
+        self.ptr = driver().CUdeviceptr(self.word.data_ptr())
+
+
+def stream_op(d, name: str):
+    """cuStreamWaitValue32 / cuStreamWriteValue32 under the name these bindings give it."""
+    return getattr(d, name, None) or getattr(d, f"{name}_v2")
+
+
+class GatedRt:
+    """A real-time worker's requests under gate-N: write 1, the graph, write 0, the completion event, on one stream."""
+
+    def __init__(self, name, graph, stream, gate: Gate, rt_state):
+        import torch  # noqa: PLC0415
+
+        self.name, self.graph, self.gate, self.rt_state = name, graph, gate, rt_state
+        self.stream = int(stream.cuda_stream)
+        self.done = torch.cuda.Event()
+        self.done.record(stream)
+        self.d = driver()
+        self.write = stream_op(self.d, "cuStreamWriteValue32")
+        self.flags = self.d.CUstreamWriteValue_flags.CU_STREAM_WRITE_VALUE_DEFAULT
+
+    def request(self):
+        self.rt_state.begin()
+        s = self.d.CUstream(self.stream)
+        check(self.write(s, self.gate.ptr, 1, self.flags), f"{self.name}: raise the gate")
+        check(self.d.cuGraphLaunch(self.graph, self.stream), f"{self.name}: cuGraphLaunch")
+        check(self.write(s, self.gate.ptr, 0, self.flags), f"{self.name}: lower the gate")
+        check(self.d.cuEventRecord(self.done.cuda_event, self.stream), f"{self.name}: cuEventRecord")
+        return self
+
+    def synchronize(self):
+        self.done.synchronize()
+        self.rt_state.end()
 
 
 class Requests:
@@ -150,6 +199,43 @@ class Worker:
     def graph(self, execd):
         return execd.segments[0][0].raw_cuda_graph_exec()
 
+    def gated(self, gate: Gate, every: int):
+        """The whole request as one graph on the ordinary normal stream, as baseline's, with a wait on `gate` == 0
+        captured before the first op and then before the first op at least `every` nodes after the last wait.
+        Returns (graph exec, gates); checks once that its output equals the ungated graph's."""
+        key = ("gated", every)
+        if key in self.captures:
+            return self.captures[key]
+        torch, d = self.torch, driver()
+        stream = self.origins["normal"]
+        cu = d.CUstream(int(stream.cuda_stream))
+        wait = stream_op(d, "cuStreamWaitValue32")
+        eq = d.CUstreamWaitValue_flags.CU_STREAM_WAIT_VALUE_EQ
+        state = {"last": None, "gates": 0}
+
+        def before(_op: int):
+            n = captured_node_count(cu)
+            if state["last"] is None or n - state["last"] >= every:
+                check(wait(cu, gate.ptr, 0, eq), f"{self.name}: cuStreamWaitValue32 in capture")
+                state["last"] = captured_node_count(cu)
+                state["gates"] += 1
+
+        g = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(g, stream=stream):
+            with _op_hook_mode(before):
+                out = self.built.forward()
+        plain = self.whole("normal")
+        with torch.inference_mode():
+            g.replay()
+            plain.segments[0][0].replay()
+            torch.cuda.synchronize()
+            same = torch.equal(out, plain.output)
+        if not same:
+            raise RuntimeError(f"{self.name}: the gated graph's output differs from the ungated graph's")
+        self.captures[key] = (g, out, g.raw_cuda_graph_exec(), state["gates"])
+        log(f"{self.name}: gated every {every} nodes: {state['gates']} gates, output equal to the ungated graph's")
+        return self.captures[key]
+
 
 def schedules_for(n_be: int, horizon_s: float, rt: bool = True) -> list[dict]:
     period_us = 1e6 / RT_RATE
@@ -194,6 +280,8 @@ def main() -> None:
     ap.add_argument("--solo-window", type=float, default=1.5)
     ap.add_argument("--rt-sms", type=int, default=112, help="partition/switch: RT's own SMs (multiple of the slice)")
     ap.add_argument("--reserve", default="16,32", help="prio-rN: SMs kept free of BE work (multiples of the slice)")
+    ap.add_argument("--gates", default="1,8", help="gate-N: a BE gate every N graph nodes")
+    ap.add_argument("--gate-us", default="", help="gate-tT: BE gates about T µs of solo GPU time apart")
     ap.add_argument("--candidates", default="", help="comma-separated subset (default: all)")
     ap.add_argument("--no-solo", action="store_true", help="skip the BE solo runs (no STP)")
     ap.add_argument("--budget-s", type=float, default=170,
@@ -217,7 +305,9 @@ def main() -> None:
     for r in reserves:
         keep = n_reg - r // size
         be_part[r] = pool.create([*range(0, keep), *([n_reg] if layout.remainder_sms else [])])
-    cands = BASE + [f"prio-r{r}" for r in reserves] + LAST
+    gates = [int(x) for x in a.gates.split(",") if x]
+    cands = BASE + [f"prio-r{r}" for r in reserves] + LAST + [f"gate-{n}" for n in gates]
+    cands += [f"gate-t{t}" for t in a.gate_us.split(",") if t]
     if a.candidates:
         want = a.candidates.split(",")
         unknown = [c for c in want if c not in cands]
@@ -228,6 +318,7 @@ def main() -> None:
         f"{rest.sms}; BE with reserves {', '.join(f'{r}: {p.sms} SMs' for r, p in be_part.items())}")
 
     workers: dict[str, Worker] = {}
+    gate = Gate(torch)
 
     def worker(name: str, model: str) -> Worker:
         if name not in workers:
@@ -259,7 +350,7 @@ def main() -> None:
                     continue
                 t = time.perf_counter()
                 state = RtActivity()
-                reqs = build_candidate(cand, rt, bes, state, whole, rt_part, rest, be_part)
+                reqs = build_candidate(cand, rt, bes, state, whole, rt_part, rest, be_part, gate, results["solo"])
                 sched = schedules_for(len(reqs) - 1, horizon)
                 got[cand] = measure(reqs, sched, a.warmup, a.window, torch)
                 r0 = got[cand]["workers"][0]
@@ -288,7 +379,7 @@ def main() -> None:
     os._exit(rc)
 
 
-def build_candidate(cand, rt: Worker, bes: list[Worker], state, whole, rt_part, rest, be_part) -> list[Requests]:
+def build_candidate(cand, rt: Worker, bes: list[Worker], state, whole, rt_part, rest, be_part, gate, solo) -> list:
     """The workers' requests under one candidate (RT first)."""
     def rt_req(execd, level):
         return Requests(rt.name, [rt.graph(execd)], rt.origins[level], state, is_rt=True)
@@ -317,6 +408,16 @@ def build_candidate(cand, rt: Worker, bes: list[Worker], state, whole, rt_part, 
         return [rt_req(rt.on(whole, "high"), "high"), *be_on(be_part[int(cand[len("prio-r"):])])]
     if cand == "prio-hold":
         return [rt_req(rt.on(whole, "high"), "high"), *be_on(whole, hold=True)]
+    if cand.startswith("gate-"):
+        arg = cand[len("gate-"):]
+        out = [GatedRt(rt.name, rt.graph(rt.whole("high")), rt.origins["high"], gate, state)]
+        for b in bes:
+            if arg.startswith("t"):
+                every = max(1, round(float(arg[1:]) * b.kernels * solo[b.name] / 1e6))
+            else:
+                every = int(arg)
+            out.append(Requests(b.name, [b.gated(gate, every)[2]], b.origins["normal"], state))
+        return out
     if cand == "switch":
         out = [rt_req(rt.on(rt_part, "normal"), "normal")]
         for b in bes:
