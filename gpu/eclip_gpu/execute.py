@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from .capture import Captured, _op_hook_mode, captured_node_count, graph_kernels, snap_groups, warm_up
 from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
+from .gate import check_gate, gate_word, wait_points
 from .partitions import destroy_partition, make_partition
 
 
@@ -152,7 +153,7 @@ def on_every_sm(groups: list[dict] | None, parts_by_id: dict, layout) -> bool:
 
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
                    expected_fingerprint: str | None, layout=None, pool=None, warmed: set | None = None,
-                   dry_run: tuple | None = None, quiet: bool = False) -> WorkerExec:
+                   dry_run: tuple | None = None, quiet: bool = False, gate: dict | None = None) -> WorkerExec:
     """Captures a worker for `mode`. Refuses a plan made for another kernel sequence. A worker whose every group is on
     all the GPU's SMs (on_every_sm) is captured as baseline's: whole mode on `origin`.
 
@@ -160,7 +161,8 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     handle: their intermediates then share memory — safe because a worker's graphs run one after another on its
     stream and every output stays alive), `warmed` (ids of streams warmed up already; updated) and `dry_run` (the
     (per_op, Captured) of op_kernel_starts, which depends on the model only; its graphs are not needed). `quiet`: the
-    process's other workers are serving meanwhile (graph_capture; whole and graph modes, the ones serving uses)."""
+    process's other workers are serving meanwhile (graph_capture; whole and graph modes, the ones serving uses).
+    `gate`: the plan worker's part in eclip-rt's gate mechanism (gate.py), captured into its graph (whole mode)."""
     import torch  # noqa: PLC0415
 
     if mode in ("whole", "graph") and on_every_sm(groups, parts_by_id, layout):
@@ -181,12 +183,26 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
             f"{dry.fingerprint[:19]}… ({len(dry.kernels)} kernels): re-profile and re-plan"
         )
     n = len(dry.kernels)
+    gate = check_gate(name, gate)
+    if gate is not None and mode != "whole":
+        raise BackendError(f"{name}: a gate (eclip-rt's gate mechanism) needs the worker on the whole GPU, not {mode} mode")
     if mode == "whole":
         part = parts_by_id[groups[0]["partition"]] if groups else None
         stream = part.torch_stream if part else origin
         g = torch.cuda.CUDAGraph()
         with torch.inference_mode(), graph_capture(g, stream, pool, quiet):
-            out = built.forward()
+            if gate is None:
+                out = built.forward()
+            elif gate["role"] == "raise":
+                word = gate_word()
+                word.raise_()
+                out = built.forward()
+                word.lower()
+            else:
+                word, cu = gate_word(), driver().CUstream(int(stream.cuda_stream))
+                ops = wait_points(per_op, gate["atKernels"])
+                with _op_hook_mode(lambda op: word.wait(cu) if op in ops else None):
+                    out = built.forward()
         del dry
         return WorkerExec(name, "whole", [(g, part)], stream, out, expected_fingerprint or "", n, 0, built=built)
     snapped, moved = snap_groups(groups, dry.op_starts)

@@ -9,6 +9,8 @@ worker, as serving.py does), and each request runs the capture of the plan of th
 Models are built once per (worker name, model, batch, dtype) and partitions once per slice set, then reused by
 later runs; graphs live only for their run. Teardown order matters (docs/design.md §8): graphs die before partitions.
 
+A plan worker with a `gate` (eclip-rt's gate mechanism) has it captured into its graph (gate.py).
+
 A plan worker with `streamPriority: high` (eclip-rt's priority mechanism) gets every stream it runs on at high
 priority: its own ordinary stream, which launches its graph, and its green contexts' streams its kernels were captured
 on — whether a graph's kernels take the launch stream's priority or the capture stream's, both are high.
@@ -24,6 +26,7 @@ from .arrivals import check_schedule, driven_loop, times_us
 from .cuda import BackendError, versions
 from .energy import Energy
 from .execute import closed_loop, op_kernel_starts, prepare_worker
+from .gate import gate_word
 from .identity import check_plan_gpu
 from .live import ActiveSet, LiveWorker, check_sets
 from .partitions import PartitionPool, ordinary_stream, read_layout
@@ -97,7 +100,7 @@ class Runner:
             level = w.get("streamPriority", "normal")
             wparts = {pid: self.pool.for_worker(part, w["name"], level) for pid, part in parts.items()}
             execd = prepare_worker(w["name"], built, wmode, groups, wparts, self._origin(w["name"], level),
-                                   w["fingerprint"], layout=self.layout)
+                                   w["fingerprint"], layout=self.layout, gate=w.get("gate"))
             if execd.moved_boundaries:
                 notes.append(f"{w['name']}: {execd.moved_boundaries} group boundaries moved to op starts")
             workers.append(execd)
@@ -112,6 +115,9 @@ class Runner:
         else:
             raw = closed_loop(workers, warmup, window, self.energy)
         clocks_after = self.energy.clocks()
+        if any(w.get("gate") for w in plan["workers"]) and gate_word().value() != 0:
+            # every real-time request raised and lowered the gate: anything else would hold best-effort work forever
+            raise BackendError(f"the gate word is {gate_word().value()} after the run, not 0")
         result = {
             "mode": mode,
             **times_us(raw),

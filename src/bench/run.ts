@@ -245,6 +245,7 @@ export interface RunBenchOptions {
   rtMechanism?: RtMechanism
   rtReserveSms?: number
   rtFactor?: number
+  rtGateUs?: number
   profiles: ProfilesChoice
   /** primitives, power model and contention constants files (default: the profile directory's) */
   primitives?: string
@@ -397,6 +398,7 @@ function benchPlanners(
     ...(o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }),
     ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
     ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
+    ...(o.rtGateUs === undefined ? {} : { rtGateUs: o.rtGateUs }),
   }
   const planner: Planner = o.tune
     ? tunedOnce(

@@ -21,6 +21,7 @@ import {
 import { PAPER_MIXES, WORKLOADS_HOME } from '../paths.ts'
 import {
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_GATE_US,
   DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
   RT_MECHANISMS,
@@ -177,13 +178,18 @@ export function resolvePolicies(
 export const rtMechanismOption = () =>
   new Option(
     '--rt-mechanism <m>',
-    `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU) or partition (partitions of their own) (default ${DEFAULT_RT_MECHANISM})`,
+    `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU), partition (partitions of their own) or gate (experimental: priority, and best-effort work pauses between ops while a real-time request runs; the GPU backend runs it only with ECLIP_EXPERIMENTAL_GATE=1) (default ${DEFAULT_RT_MECHANISM})`,
   ).choices(RT_MECHANISMS)
 export const rtReserveOption = () =>
   new Option(
     '--rt-reserve-sms <n>',
     `eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default ${DEFAULT_RT_RESERVE_SMS})`,
   ).argParser(num('rt-reserve-sms', 0, true))
+export const rtGateOption = () =>
+  new Option(
+    '--rt-gate-us <us>',
+    `eclip-rt's gate mechanism: µs of a best-effort worker's kernels between two of its gates (default ${DEFAULT_RT_GATE_US})`,
+  ).argParser(positive('rt-gate-us'))
 export const rtFactorOption = () =>
   new Option(
     '--rt-factor <f>',
@@ -191,15 +197,22 @@ export const rtFactorOption = () =>
   ).argParser(num('rt-factor', 1))
 
 /** The eclip-rt flags given, as makePlan's options. */
-export function rtPlanOptions(o: { rtMechanism?: RtMechanism; rtReserveSms?: number; rtFactor?: number }): {
+export function rtPlanOptions(o: {
   rtMechanism?: RtMechanism
   rtReserveSms?: number
   rtFactor?: number
+  rtGateUs?: number
+}): {
+  rtMechanism?: RtMechanism
+  rtReserveSms?: number
+  rtFactor?: number
+  rtGateUs?: number
 } {
   return {
     ...(o.rtMechanism !== undefined ? { rtMechanism: o.rtMechanism } : {}),
     ...(o.rtReserveSms !== undefined ? { rtReserveSms: o.rtReserveSms } : {}),
     ...(o.rtFactor !== undefined ? { rtFactor: o.rtFactor } : {}),
+    ...(o.rtGateUs !== undefined ? { rtGateUs: o.rtGateUs } : {}),
   }
 }
 

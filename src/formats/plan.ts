@@ -97,6 +97,20 @@ export const PlanWorker = Type.Object(
      * eclip-rt's priority mechanism, whose thread blocks the GPU then dispatches before normal streams' waiting ones.
      */
     streamPriority: Type.Optional(Type.Enum(['normal', 'high'])),
+    /**
+     * eclip-rt's gate mechanism (src/plan/realtime.ts): `raise` — a real-time worker holds the gate shut while each of
+     * its requests runs on the GPU; `wait` — a best-effort worker's graph waits, before each kernel in `atKernels`
+     * (indices, each an op's first kernel), until no real-time request holds it.
+     */
+    gate: Type.Optional(
+      Type.Object(
+        {
+          role: Type.Enum(['raise', 'wait']),
+          atKernels: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), { uniqueItems: true })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

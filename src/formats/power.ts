@@ -93,6 +93,8 @@ export const SimCalibration = Type.Object(
           openLoopIssueUs: Type.Number({ minimum: 0 }),
           /** µs a high-priority kernel waits for the SMs that running normal-priority kernels hold. */
           priorityDrainUs: Type.Number({ minimum: 0 }),
+          /** µs a best-effort graph's gate (eclip-rt's gate mechanism: a stream wait on memory) adds as it passes (absent: 0). */
+          gateWaitUs: Type.Optional(Type.Number({ minimum: 0 })),
           measured: Provenance,
         },
         { additionalProperties: false },

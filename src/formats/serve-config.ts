@@ -177,12 +177,18 @@ export const ServeConfig = Type.Object(
     realtime: Type.Optional(
       Type.Object(
         {
-          /** priority (default: high-priority streams on the whole GPU) or partition (partitions of their own). */
-          mechanism: Type.Optional(Type.Enum(['priority', 'partition'])),
+          /**
+           * priority (default: high-priority streams on the whole GPU), partition (partitions of their own) or gate
+           * (experimental: priority, and best-effort models stop at their next gate while a real-time request runs;
+           * the GPU backend runs it only with ECLIP_EXPERIMENTAL_GATE=1).
+           */
+          mechanism: Type.Optional(Type.Enum(['priority', 'partition', 'gate'])),
           /** priority: SMs, whole slices, no best-effort work runs on (default 0). */
           reserveSms: Type.Optional(Type.Integer({ minimum: 0 })),
           /** partition: a real-time model's latency target over its latency alone on the whole GPU (default 1.1). */
           factor: Type.Optional(Type.Number({ minimum: 1 })),
+          /** gate: µs of a best-effort model's kernels between two of its gates (default 40). */
+          gateUs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
         },
         { additionalProperties: false },
       ),

@@ -31,8 +31,10 @@ export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 export {
   checkRealtime,
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_GATE_US,
   DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
+  gatePositions,
   isRealtime,
   predictedLatencyUs,
   RT_MECHANISMS,

@@ -42,8 +42,10 @@ import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import {
   checkRealtime,
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_GATE_US,
   DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
+  type PlanGate,
   RT_MECHANISMS,
   type RtMechanism,
   rtLayout,
@@ -143,6 +145,8 @@ export interface PlanOptions {
   rtMechanism?: RtMechanism
   /** eclip-rt's priority mechanism: SMs (whole slices) no best-effort work runs on (default 0). */
   rtReserveSms?: number
+  /** eclip-rt's gate mechanism: µs of a best-effort worker's kernels between its gates (DEFAULT_RT_GATE_US). */
+  rtGateUs?: number
   timeLimitS?: number
   mipGap?: number
   maxPartitions?: number
@@ -178,12 +182,17 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   num('model-wise factor', o.modelWiseFactor, (v) => v >= 1, '≥ 1')
   num('rt factor', o.rtFactor, (v) => v >= 1, '≥ 1')
   num('rt reserve', o.rtReserveSms, (v) => Number.isInteger(v) && v >= 0, 'a whole number of SMs ≥ 0')
+  num('rt gate spacing', o.rtGateUs, (v) => v > 0, '> 0 µs')
   if (o.rtMechanism !== undefined && !(RT_MECHANISMS as readonly string[]).includes(o.rtMechanism))
     throw new UserError(`unknown eclip-rt mechanism "${o.rtMechanism}" (known: ${RT_MECHANISMS.join(', ')})`)
   const mech = o.rtMechanism ?? DEFAULT_RT_MECHANISM
   if (o.policy === 'eclip-rt' && o.rtFactor !== undefined && mech !== 'partition')
     throw new UserError(
       `the rt factor (${o.rtFactor}) sizes eclip-rt's partitions: it is the partition mechanism's (this plan's is ${mech})`,
+    )
+  if (o.policy === 'eclip-rt' && o.rtGateUs !== undefined && mech !== 'gate')
+    throw new UserError(
+      `the rt gate spacing (${o.rtGateUs} µs) is eclip-rt's gate mechanism's (this plan's is ${mech})`,
     )
   num('time limit', o.timeLimitS, (v) => v > 0, '> 0 seconds')
   num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
@@ -349,6 +358,8 @@ interface PolicyLayout {
   solver?: Omit<SolverInfo, 'solveMs'>
   /** Per worker, whether its streams run at high priority (eclip-rt's priority mechanism); absent: none does. */
   highPriority?: boolean[]
+  /** Per worker, its part in eclip-rt's gate mechanism; absent: no gates. */
+  gates?: (PlanGate | undefined)[]
 }
 
 type PolicyPlanner = (c: PolicyContext) => PolicyLayout | Promise<PolicyLayout>
@@ -450,6 +461,7 @@ const planRealtime: PolicyPlanner = (c) => {
     mechanism: c.params.rtMechanism ?? DEFAULT_RT_MECHANISM,
     ...(c.params.rtFactor !== undefined ? { factor: c.params.rtFactor } : {}),
     ...(c.params.rtReserveSms !== undefined ? { reserveSms: c.params.rtReserveSms } : {}),
+    ...(c.params.rtGateUs !== undefined ? { gateUs: c.params.rtGateUs } : {}),
   })
   const partitions = layout.partitions
   const ladders = layout.assigned.map((id) => [id])
@@ -479,7 +491,14 @@ const planRealtime: PolicyPlanner = (c) => {
     c.notes.push(
       `${approx.join(', ')} SMs not a profiled size: predicted at ${approx.map((s) => profiled(0, s)).join(', ')}`,
     )
-  return { partitions, ladders, instances, assignments, highPriority: layout.highPriority }
+  return {
+    partitions,
+    ladders,
+    instances,
+    assignments,
+    highPriority: layout.highPriority,
+    ...(layout.gates ? { gates: layout.gates } : {}),
+  }
 }
 
 /** eclip-fit: model-wise homes plus priced overlap, searched on the evaluator (else at fixed prices). */
@@ -696,7 +715,7 @@ async function eclipFloors(
   c: PolicyContext,
   evaluator: PlanEvaluator,
   mode: 'check' | 'repair',
-  start: Required<Omit<PolicyLayout, 'solver' | 'highPriority'>>,
+  start: Required<Omit<PolicyLayout, 'solver' | 'highPriority' | 'gates'>>,
 ): Promise<Assignment[]> {
   const { workers, profiles, opts, notes } = c
   const { partitions, ladders, instances } = start
@@ -792,7 +811,15 @@ export async function makePlan(
     notes,
   }
   const planner = POLICY_PLANNERS[opts.policy as Exclude<Policy, 'eclip-live'>]
-  const { partitions, ladders, instances, assignments, solver = NO_SOLVER, highPriority } = await planner(ctx)
+  const {
+    partitions,
+    ladders,
+    instances,
+    assignments,
+    solver = NO_SOLVER,
+    highPriority,
+    gates,
+  } = await planner(ctx)
   return assemble({
     gpu,
     mixName,
@@ -807,15 +834,21 @@ export async function makePlan(
     solver: { ...solver, solveMs: performance.now() - t0 },
     notes,
     ...(highPriority ? { highPriority } : {}),
+    ...(gates ? { gates } : {}),
   })
 }
 
 /** eclip-rt's parameters as the plan records them: its mechanism and that mechanism's own. */
-function rtParams(o: PlanOptions): { rtMechanism: RtMechanism; rtFactor?: number; rtReserveSms?: number } {
+function rtParams(o: PlanOptions): {
+  rtMechanism: RtMechanism
+  rtFactor?: number
+  rtReserveSms?: number
+  rtGateUs?: number
+} {
   const rtMechanism = o.rtMechanism ?? DEFAULT_RT_MECHANISM
-  return rtMechanism === 'partition'
-    ? { rtMechanism, rtFactor: o.rtFactor ?? DEFAULT_RT_FACTOR }
-    : { rtMechanism, rtReserveSms: o.rtReserveSms ?? DEFAULT_RT_RESERVE_SMS }
+  if (rtMechanism === 'partition') return { rtMechanism, rtFactor: o.rtFactor ?? DEFAULT_RT_FACTOR }
+  if (rtMechanism === 'gate') return { rtMechanism, rtGateUs: o.rtGateUs ?? DEFAULT_RT_GATE_US }
+  return { rtMechanism, rtReserveSms: o.rtReserveSms ?? DEFAULT_RT_RESERVE_SMS }
 }
 
 interface AssembleInput {
@@ -838,11 +871,13 @@ interface AssembleInput {
     rtFactor?: number
     rtMechanism?: RtMechanism
     rtReserveSms?: number
+    rtGateUs?: number
     minTotalShare?: number
   }
   solver: Omit<SolverInfo, 'solveMs'> & { solveMs?: number }
   notes: readonly string[]
   highPriority?: readonly boolean[]
+  gates?: readonly (PlanGate | undefined)[]
 }
 
 /** The plan of given assignments (validated against the plan format). */
@@ -873,9 +908,10 @@ function assemble(o: AssembleInput): Plan {
       ...(w.priority !== undefined ? { priority: w.priority } : {}),
       ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
       ...(o.highPriority?.[i] ? { streamPriority: 'high' as const } : {}),
+      ...(o.gates?.[i] ? { gate: o.gates[i] } : {}),
     }
   })
-  const { rtFactor, rtMechanism, rtReserveSms, ...paper } = o.params
+  const { rtFactor, rtMechanism, rtReserveSms, rtGateUs, ...paper } = o.params
   const plan: Plan = {
     format: 'eclip.plan/1',
     policy: o.policy,
@@ -891,6 +927,7 @@ function assemble(o: AssembleInput): Plan {
       ...(rtFactor !== undefined ? { rtFactor } : {}),
       ...(rtMechanism !== undefined ? { rtMechanism } : {}),
       ...(rtReserveSms !== undefined ? { rtReserveSms } : {}),
+      ...(rtGateUs !== undefined ? { rtGateUs } : {}),
     } as Plan['params'],
     solver: {
       ...o.solver,

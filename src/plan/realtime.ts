@@ -7,12 +7,20 @@
 // shortfall named. An SLO ≤ 0 and an unknown priority name are refused by the mix file's schema (naming the field and
 // the model), and again here for workers made in code (`checkInputs` in index.ts).
 //
-// eclip-rt (a policy of its own, so that every other policy plans as it always did) has two mechanisms (`mechanism`):
+// eclip-rt (a policy of its own, so that every other policy plans as it always did) has three mechanisms (`mechanism`):
 // - priority (the default): every real-time worker on the whole GPU, its streams at high priority — the block
 //   scheduler dispatches its kernels' thread blocks before any best-effort block waiting; running blocks are not
 //   preempted — and the best-effort workers at normal priority on the whole GPU, or on all but the top `reserveSms`
 //   (whole slices) kept free for the real-time work to start on at once. Nothing idles while no real-time request
 //   is in flight.
+// - gate (experimental: the GPU backend runs it only with ECLIP_EXPERIMENTAL_GATE=1, having hung in one workload; see
+//   docs/workloads.md): as priority (no reserve), and the best-effort workers stop while a real-time request runs. Each real-time
+//   request holds a word in device memory raised while it runs (an atomic add before its first kernel and after its
+//   last, inside its graph); each best-effort graph waits on that word (a stream wait inside the graph) before its
+//   first kernel and then every `gateUs` µs or so of its work, at op starts. What runs on the GPU when a real-time
+//   request arrives finishes its current stretch of ≤ ~gateUs and then leaves the GPU to it: a preemption at op
+//   boundaries made by the GPU itself, no host round trip. It costs the best-effort workers the real-time busy time
+//   (they no longer overlap it) and each gate's wait.
 // - partition: each real-time worker gets a dedicated partition — a run of regular slices nobody else uses — of the
 //   fewest slices whose predicted latency is within its SLO and within `factor` × its latency alone on the whole GPU
 //   (the near-solo target; model-wise's factor idea, default the same 1.1). The best-effort workers share everything
@@ -31,7 +39,7 @@
 import { UserError } from '../formats/errors.ts'
 import { type Gpu, regularSlices } from '../formats/gpu.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
-import type { Partition } from '../formats/plan.ts'
+import type { Partition, PlanWorker } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import { describeArrival, type Load, loadOf } from '../workload/arrivals.ts'
 import { internPartition } from './pool.ts'
@@ -44,12 +52,19 @@ export const DEFAULT_RT_FACTOR = 1.1
 export const DEFAULT_RT_RESERVE_SMS = 16
 
 /** How eclip-rt keeps real-time workers near their latency alone (the top of this file). */
-export const RT_MECHANISMS = ['priority', 'partition'] as const
+export const RT_MECHANISMS = ['priority', 'partition', 'gate'] as const
 export type RtMechanism = (typeof RT_MECHANISMS)[number]
 export const DEFAULT_RT_MECHANISM: RtMechanism = 'priority'
 
+/** eclip-rt's gate mechanism: a best-effort worker's gates about this many µs of its kernels (whole GPU) apart. Chosen
+ *  by measurement on an H100 among gates at every op, every 4 and 16 graph nodes, and 10, 20 and 40 µs apart
+ *  (results/h100/rt-gate). */
+export const DEFAULT_RT_GATE_US = 40
+
 export interface RtOptions {
   mechanism?: RtMechanism
+  /** gate: µs of a best-effort worker's kernels between two of its gates (DEFAULT_RT_GATE_US) */
+  gateUs?: number
   /** partition: the near-solo target, × latency alone (DEFAULT_RT_FACTOR) */
   factor?: number
   /** priority: SMs (whole slices, the top ones) no best-effort work runs on; default 0 */
@@ -123,7 +138,30 @@ export interface RtLayout {
   assigned: number[]
   /** Per worker (plan order), whether its streams run at high priority (the priority mechanism's real-time ones). */
   highPriority: boolean[]
+  /** Per worker (plan order), its part in the gate mechanism; absent under the others. */
+  gates?: (PlanGate | undefined)[]
   notes: string[]
+}
+
+export type PlanGate = NonNullable<PlanWorker['gate']>
+
+/**
+ * Where a best-effort worker's graph waits on the gate: before its first kernel, then at the first op start at least
+ * `gateUs` µs of kernel time (its profile, on the whole GPU) after the last gate. Kernel indices, ascending.
+ */
+export function gatePositions(p: Profile, gateUs: number): number[] {
+  const whole = p.sizes.length - 1
+  const starts = p.opStarts ? new Set(p.opStarts) : undefined
+  const at = [0]
+  let since = 0
+  p.kernels.forEach((k, i) => {
+    if (i > 0 && since >= gateUs && (!starts || starts.has(i))) {
+      at.push(i)
+      since = 0
+    }
+    since += k.timesUs[whole] as number
+  })
+  return at
 }
 
 /**
@@ -141,9 +179,18 @@ export function rtLayout(
     throw new UserError(`eclip-rt: unknown mechanism "${mechanism}" (known: ${RT_MECHANISMS.join(', ')})`)
   if (o.reserveSms !== undefined && mechanism !== 'priority')
     throw new UserError(
-      `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; the ${mechanism} mechanism gives each real-time worker its own partition`,
+      mechanism === 'partition'
+        ? `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; the partition mechanism gives each real-time worker its own partition`
+        : `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; the gate mechanism keeps best-effort work off the whole GPU while a real-time request runs`,
     )
-  const reserveSms = o.reserveSms ?? DEFAULT_RT_RESERVE_SMS
+  if (o.gateUs !== undefined && mechanism !== 'gate')
+    throw new UserError(
+      `eclip-rt: the gate spacing (${o.gateUs} µs) is the gate mechanism's, not the ${mechanism} one's`,
+    )
+  const gateUs = o.gateUs ?? DEFAULT_RT_GATE_US
+  if (!(Number.isFinite(gateUs) && gateUs > 0))
+    throw new UserError(`eclip-rt: the gate spacing must be a number of µs > 0, got ${gateUs}`)
+  const reserveSms = mechanism === 'priority' ? (o.reserveSms ?? DEFAULT_RT_RESERVE_SMS) : 0
   if (!Number.isInteger(reserveSms) || reserveSms < 0 || reserveSms % gpu.sliceSize !== 0)
     throw new UserError(
       `eclip-rt: reserved SMs must be a whole number of the GPU's ${gpu.sliceSize}-SM slices (0, ${gpu.sliceSize}, ${2 * gpu.sliceSize}, …), got ${reserveSms}`,
@@ -164,9 +211,32 @@ export function rtLayout(
       ],
     }
   }
+  if (mechanism === 'gate') return gateLayout(gpu, workers, profiles, rt, be, gateUs)
   return mechanism === 'priority'
     ? priorityLayout(gpu, workers, rt, be, reserveSms)
     : partitionLayout(gpu, workers, profiles, rt, be, o.factor ?? DEFAULT_RT_FACTOR)
+}
+
+/** The gate mechanism: the priority mechanism with no reserve, real-time workers raising the gate, the others waiting. */
+function gateLayout(
+  gpu: Gpu,
+  workers: readonly WorkerSpec[],
+  profiles: readonly Profile[],
+  rt: number[],
+  be: number[],
+  gateUs: number,
+): RtLayout {
+  const layout = priorityLayout(gpu, workers, rt, be, 0)
+  const gates = workers.map((w, i): PlanGate | undefined =>
+    isRealtime(w)
+      ? { role: 'raise' }
+      : { role: 'wait', atKernels: gatePositions(profiles[i] as Profile, gateUs) },
+  )
+  if (be.length > 0)
+    layout.notes.push(
+      `(experimental) best-effort workers stop while a real-time request runs: their graphs wait on the real-time requests at op starts about ${gateUs} µs of work apart (${be.map((i) => `${(workers[i] as WorkerSpec).name} ${(gates[i]?.atKernels ?? []).length}`).join(', ')} gates a request)`,
+    )
+  return { ...layout, gates }
 }
 
 /** The priority mechanism: real-time workers high on the whole GPU, best-effort ones normal on all but the reserve. */

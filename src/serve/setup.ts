@@ -43,7 +43,7 @@ export type Planner = (args: {
 }) => Promise<Plan> | Plan
 
 /** eclip-rt's options of a serve config, as makePlan names them. */
-export type RealtimeOptions = Pick<PlanOptions, 'rtMechanism' | 'rtReserveSms' | 'rtFactor'>
+export type RealtimeOptions = Pick<PlanOptions, 'rtMechanism' | 'rtReserveSms' | 'rtFactor' | 'rtGateUs'>
 
 /** The serve config's `realtime` as makePlan's options (empty without one). */
 export function realtimeOptions(config: ServeConfig): RealtimeOptions {
@@ -53,6 +53,7 @@ export function realtimeOptions(config: ServeConfig): RealtimeOptions {
     ...(r.mechanism !== undefined ? { rtMechanism: r.mechanism } : {}),
     ...(r.reserveSms !== undefined ? { rtReserveSms: r.reserveSms } : {}),
     ...(r.factor !== undefined ? { rtFactor: r.factor } : {}),
+    ...(r.gateUs !== undefined ? { rtGateUs: r.gateUs } : {}),
   }
 }
 

@@ -3,12 +3,14 @@
 // hand-made profiles whose latency at every size is known; then on the simulator, the real-time worker's latency.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { simulate } from '../../src/execute/sim/index.ts'
+import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
 import { arrivalRecord, type LoadedArrival, type Profile, type WorkerSpec } from '../../src/formats/index.ts'
 import {
   checkRealtime,
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_GATE_US,
   DEFAULT_RT_RESERVE_SMS,
+  gatePositions,
   makePlan,
   predictedLatencyUs,
   type RtMechanism,
@@ -296,7 +298,7 @@ describe('eclip-rt priorities (the priority mechanism, the default)', () => {
     )
     assert.throws(
       () => rtLayout(gpu, ws, ps, { mechanism: 'slices' as 'priority' }),
-      /unknown mechanism "slices" \(known: priority, partition\)/,
+      /unknown mechanism "slices" \(known: priority, partition, gate\)/,
     )
   })
 })
@@ -356,7 +358,7 @@ describe('makePlan eclip-rt', () => {
     )
     await assert.rejects(
       makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'mps' as 'priority' }),
-      /unknown eclip-rt mechanism "mps" \(known: priority, partition\)/,
+      /unknown eclip-rt mechanism "mps" \(known: priority, partition, gate\)/,
     )
     // other policies take no priorities from it
     const base = await makePlan(gpu, 'm', ws, ps, { policy: 'baseline' })
@@ -405,5 +407,146 @@ describe('makePlan eclip-rt', () => {
     const prio = await latency('eclip-rt', 'priority')
     assert.ok(Math.abs(prio.mean - 1000) < 1, `priority ${prio.mean} µs`)
     assert.ok(prio.be > 1.5 * ours.be, `best-effort requests: priority ${prio.be}, partition ${ours.be}`)
+  })
+})
+
+describe('eclip-rt gates (the gate mechanism)', () => {
+  const ws = [rt('vgg19#0', 1, uniform(100)), be('resnet152#0'), rt('densenet201#0', 1, uniform(50))]
+  // resnet152: 12 kernels of 10 µs on the whole GPU, ops starting at every third kernel
+  const beProf = {
+    ...profileOf(
+      'resnet152',
+      Array.from({ length: 12 }, () => scaling(10, 132)),
+    ),
+    opStarts: [0, 3, 6, 9],
+  }
+  const ps = [prof('vgg19'), beProf, prof('densenet201')]
+
+  it('a best-effort worker waits before its first kernel, then at the first op start ≥ the spacing after the last', () => {
+    assert.deepEqual(gatePositions(beProf, 25), [0, 3, 6, 9])
+    assert.deepEqual(gatePositions(beProf, 40), [0, 6])
+    assert.deepEqual(gatePositions(beProf, 1000), [0])
+    // without op starts, any kernel
+    const { opStarts: _o, ...noOps } = beProf
+    assert.deepEqual(gatePositions(noOps, 25), [0, 3, 6, 9])
+    assert.deepEqual(gatePositions(noOps, 15), [0, 2, 4, 6, 8, 10])
+  })
+
+  it('every worker on the whole GPU, the real-time ones high and raising, the best-effort ones waiting', () => {
+    const l = rtLayout(gpu, ws, ps, { mechanism: 'gate', gateUs: 25 })
+    assert.equal(l.partitions.length, 1)
+    assert.equal(l.partitions[0]?.sms, 132)
+    assert.deepEqual(l.highPriority, [true, false, true])
+    assert.deepEqual(l.gates, [
+      { role: 'raise' },
+      { role: 'wait', atKernels: [0, 3, 6, 9] },
+      { role: 'raise' },
+    ])
+    assert.match(
+      l.notes.join('; '),
+      /\(experimental\) best-effort workers stop while a real-time request runs: .* 25 µs of work apart \(resnet152#0 4 gates a request\)/,
+    )
+    assert.equal(DEFAULT_RT_GATE_US, 40)
+    assert.deepEqual(rtLayout(gpu, ws, ps, { mechanism: 'gate' }).gates?.[1], {
+      role: 'wait',
+      atKernels: [0, 6],
+    })
+  })
+
+  it('refuses a spacing for another mechanism, a reserve beside gates, and a spacing ≤ 0', () => {
+    assert.throws(
+      () => rtLayout(gpu, ws, ps, { gateUs: 40 }),
+      /the gate spacing \(40 µs\) is the gate mechanism's, not the priority one's/,
+    )
+    assert.throws(
+      () => rtLayout(gpu, ws, ps, { mechanism: 'gate', reserveSms: 16 }),
+      /reserved SMs \(16\) are the priority mechanism's; the gate mechanism keeps best-effort work off the whole GPU while a real-time request runs/,
+    )
+    assert.throws(
+      () => rtLayout(gpu, ws, ps, { mechanism: 'gate', gateUs: 0 }),
+      /the gate spacing must be a number of µs > 0, got 0/,
+    )
+  })
+
+  it('makePlan records the mechanism, the spacing and each worker’s gate; other mechanisms have none', async () => {
+    const plan = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'gate', rtGateUs: 25 })
+    const params = plan.params as Record<string, unknown>
+    assert.deepEqual([params.rtMechanism, params.rtGateUs, params.rtReserveSms], ['gate', 25, undefined])
+    assert.deepEqual(
+      plan.workers.map((w) => [w.streamPriority, w.gate?.role, w.gate?.atKernels]),
+      [
+        ['high', 'raise', undefined],
+        [undefined, 'wait', [0, 3, 6, 9]],
+        ['high', 'raise', undefined],
+      ],
+    )
+    const prio = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
+    assert.ok(prio.workers.every((w) => w.gate === undefined))
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtGateUs: 25 }),
+      /the rt gate spacing \(25 µs\) is eclip-rt's gate mechanism's \(this plan's is priority\)/,
+    )
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'gate', rtGateUs: -1 }),
+      /rt gate spacing must be > 0 µs, got -1/,
+    )
+  })
+
+  it('on the simulator, best-effort work parks at its gates while a real-time request runs', async () => {
+    // the real-time worker: 10 kernels of 100 µs from 64 SMs up, 200 req/s; two best-effort workers of 50-µs
+    // kernels that want the whole GPU; a drain so long that priority alone gives the real-time kernels nothing
+    const rtProf = profileOf(
+      'vgg19',
+      Array.from({ length: 10 }, () => scaling(100, 64)),
+    )
+    const beP = (m: string) =>
+      profileOf(
+        m,
+        Array.from({ length: 20 }, () => scaling(50, 132)),
+      )
+    const ws2 = [rt('vgg19#0', 5, uniform(200)), be('resnet152#0'), be('densenet201#0')]
+    const ps2 = [rtProf, beP('resnet152'), beP('densenet201')]
+    const run = async (rtMechanism: RtMechanism, gateWaitUs = 0, bes = 2) => {
+      const ws = ws2.slice(0, 1 + bes)
+      const ps = ps2.slice(0, 1 + bes)
+      const plan = await makePlan(gpu, 'm', ws, ps, {
+        policy: 'eclip-rt',
+        rtMechanism,
+        ...(rtMechanism === 'priority' ? { rtReserveSms: 0 } : {}),
+      })
+      const spec = specOf(plan, ps, { windowS: 0.2, warmupS: 0.01 })
+      const r = simulate(
+        {
+          ...spec,
+          workers: ws,
+          loop: { kind: 'arrivals', sources: ws.map((w) => arrivalRecord(w.arrival)) },
+        },
+        {
+          calibration: { ...CALIBRATION, realtime: { openLoopIssueUs: 0, priorityDrainUs: 1e9, gateWaitUs } },
+        },
+      )
+      const w = r.workers[0] as { arrivalUs: number[]; endUs: number[] }
+      const lat = w.endUs.map((e, i) => e - (w.arrivalUs[i] as number))
+      return {
+        mean: lat.reduce((a, b) => a + b, 0) / lat.length,
+        n: lat.length,
+        be: (r.workers[1]?.endUs.length ?? 0) + (r.workers[2]?.endUs.length ?? 0),
+      }
+    }
+    const prio = await run('priority')
+    const gate = await run('gate')
+    assert.ok(gate.n >= 40 && prio.n >= 40)
+    // alone: 10 × 100 µs; with gates only what the best-effort workers have running at its arrival runs beside it:
+    // the rest of one kernel each (50 µs alone, 100 while the two share the GPU)
+    assert.ok(gate.mean < 1100, `gate ${gate.mean} µs`)
+    assert.ok(prio.mean > 1.2 * gate.mean, `priority ${prio.mean} µs vs gate ${gate.mean} µs`)
+    assert.ok(gate.be > 0 && gate.be < prio.be, `best-effort requests: gate ${gate.be}, priority ${prio.be}`)
+    // what each gate costs a best-effort worker (alone beside the real-time one: two would fill each other's gaps)
+    const free = await run('gate', 0, 1)
+    const costly = await run('gate', 20, 1)
+    assert.ok(
+      costly.be < 0.8 * free.be,
+      `best-effort requests with 20-µs gates ${costly.be}, free ones ${free.be}`,
+    )
   })
 })

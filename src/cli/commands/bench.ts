@@ -14,6 +14,7 @@ import {
   resolvePolicies,
   resolveTune,
   rtFactorOption,
+  rtGateOption,
   rtMechanismOption,
   rtReserveOption,
   tuneCandidatesOption,
@@ -63,6 +64,7 @@ export function registerBench(program: Command) {
     .addOption(rtMechanismOption())
     .addOption(rtReserveOption())
     .addOption(rtFactorOption())
+    .addOption(rtGateOption())
     .option(
       '--profiles <dir|synthetic>',
       "profile directory (default: with --backend gpu, the shipped profiles/<gpu> made on the backend's GPU, refused if none; on the simulator profiles/h100, else another shipped profiles/<gpu>, else synthetic profiles)",

@@ -30,6 +30,7 @@ import {
   DEFAULT_MIP_GAP,
   DEFAULT_MODEL_WISE_FACTOR,
   DEFAULT_RT_FACTOR,
+  DEFAULT_RT_GATE_US,
   DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
   DEFAULT_SWITCH_MAX,
@@ -153,13 +154,18 @@ export function registerPlan(program: Command) {
     .addOption(
       new Option(
         '--rt-mechanism <m>',
-        `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU) or partition (partitions of their own) (default ${DEFAULT_RT_MECHANISM})`,
+        `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU), partition (partitions of their own) or gate (experimental: priority, and best-effort work pauses between ops while a real-time request runs; the GPU backend runs it only with ECLIP_EXPERIMENTAL_GATE=1) (default ${DEFAULT_RT_MECHANISM})`,
       ).choices(RT_MECHANISMS),
     )
     .option(
       '--rt-reserve-sms <n>',
       `eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default ${DEFAULT_RT_RESERVE_SMS})`,
       num('--rt-reserve-sms', (v) => int(v) && v >= 0, 'an integer ≥ 0'),
+    )
+    .option(
+      '--rt-gate-us <us>',
+      `eclip-rt's gate mechanism: µs of a best-effort worker's kernels between two of its gates (default ${DEFAULT_RT_GATE_US})`,
+      num('--rt-gate-us', (v) => v > 0, '> 0'),
     )
     .option(
       '--time-limit <s>',
@@ -228,6 +234,7 @@ export function registerPlan(program: Command) {
         ...(o.rtFactor === undefined ? {} : { rtFactor: o.rtFactor }),
         ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
         ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
+        ...(o.rtGateUs === undefined ? {} : { rtGateUs: o.rtGateUs }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),

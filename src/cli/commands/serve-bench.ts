@@ -18,6 +18,7 @@ import {
   resolveMixesOrWorkloads,
   resolvePolicies,
   rtFactorOption,
+  rtGateOption,
   rtMechanismOption,
   rtPlanOptions,
   rtReserveOption,
@@ -154,6 +155,7 @@ export function registerServeBench(program: Command) {
     .addOption(rtMechanismOption())
     .addOption(rtReserveOption())
     .addOption(rtFactorOption())
+    .addOption(rtGateOption())
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .action(async (opts) => {
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
@@ -181,7 +183,7 @@ export function registerServeBench(program: Command) {
       const policies = resolvePolicies(opts.policies ?? 'baseline,eclip', 'sim', mixes)
       if (Object.keys(rt).length > 0 && !policies.includes('eclip-rt'))
         throw new UserError(
-          '--rt-mechanism, --rt-reserve-sms and --rt-factor are for eclip-rt: add it to --policies',
+          '--rt-mechanism, --rt-reserve-sms, --rt-factor and --rt-gate-us are for eclip-rt: add it to --policies',
         )
       if ((opts.table !== undefined || opts.holdMs !== undefined) && !policies.includes('eclip-live'))
         throw new UserError('--table and --hold-ms are for eclip-live: add it to --policies')
@@ -204,6 +206,7 @@ export function registerServeBench(program: Command) {
                 ...(rt.rtMechanism !== undefined ? { mechanism: rt.rtMechanism } : {}),
                 ...(rt.rtReserveSms !== undefined ? { reserveSms: rt.rtReserveSms } : {}),
                 ...(rt.rtFactor !== undefined ? { factor: rt.rtFactor } : {}),
+                ...(rt.rtGateUs !== undefined ? { gateUs: rt.rtGateUs } : {}),
               },
             }
           : {}),
@@ -222,6 +225,7 @@ const SERVE_FLAGS = [
   ['rtMechanism', '--rt-mechanism'],
   ['rtReserveSms', '--rt-reserve-sms'],
   ['rtFactor', '--rt-factor'],
+  ['rtGateUs', '--rt-gate-us'],
   ['table', '--table'],
   ['holdMs', '--hold-ms'],
 ] as const

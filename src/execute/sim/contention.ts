@@ -83,10 +83,13 @@ export interface Calibration {
  * - priorityDrainUs: how long a high-priority kernel waits for the SMs that running normal-priority kernels hold —
  *   the block scheduler dispatches its blocks first but preempts none, so it takes those SMs only as their blocks
  *   end; until then it runs on what is free (the reserved SMs, idle ones), as a normal kernel launched then would.
+ * - gateWaitUs: what one gate of eclip-rt's gate mechanism (a stream wait on memory inside a best-effort graph) adds
+ *   to that graph as it passes it open (absent: 0).
  */
 export interface RealtimeCalibration {
   openLoopIssueUs: number
   priorityDrainUs: number
+  gateWaitUs?: number
 }
 
 /** A calibration file (format eclip.sim-calibration/1) as the simulator's constants. */
@@ -103,6 +106,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
           realtime: {
             openLoopIssueUs: c.realtime.openLoopIssueUs,
             priorityDrainUs: c.realtime.priorityDrainUs,
+            ...(c.realtime.gateWaitUs !== undefined ? { gateWaitUs: c.realtime.gateWaitUs } : {}),
           },
         }
       : {}),

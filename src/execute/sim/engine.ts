@@ -25,6 +25,9 @@
 // kernel takes its place in start order, as a normal one would (what is free: reserved SMs, idle ones), and only then
 // moves ahead of the normal kernels. An open-loop request that arrives at an idle worker is issued
 // `openLoopIssueUs` later (the host thread's wake-up); one queued behind another is issued at its end.
+// Gates (plan worker `gate`, eclip-rt's gate mechanism): a `raise` worker's request holds the gate from its first
+// kernel's start to its last one's end; a `wait` worker reaching a kernel of its `atKernels` while any such request
+// runs parks there until none does, and passing a gate costs it the calibration's `gateWaitUs`.
 
 import { type Plan, type PlanWorker, type Profile, planKey } from '../../formats/index.ts'
 import { mulberry32 as rng } from '../../random.ts'
@@ -317,6 +320,20 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   // per worker: its running kernel is among the first nHigh; when its drain ends (-1: none pending)
   const ahead = new Uint8Array(W)
   const drainEnd = new Float64Array(W).fill(-1)
+  // gates: per worker 1 raise, 2 wait (0 none; eclip-live's tables carry none), the waiters' gated kernels, the
+  // requests holding the gate now, and the waiters parked at a gate with the time their kernel was ready
+  const gateRole = Uint8Array.from(spec.plan.workers, (pw) =>
+    live || !pw.gate ? 0 : pw.gate.role === 'raise' ? 1 : 2,
+  )
+  const gatedAt = spec.plan.workers.map((pw, w) => {
+    const at = new Uint8Array(gateRole[w] === 2 ? (T[w] as WorkerTables).n : 0)
+    for (const k of pw.gate?.atKernels ?? []) if (k < at.length) at[k] = 1
+    return at
+  })
+  const gateWaitUs = cal.realtime?.gateWaitUs ?? 0
+  let raised = 0
+  const parked: number[] = []
+  const parkedReady = new Float64Array(W)
   const mask = new Int32Array(W)
   const pSms = new Float64Array(W)
   const dem = new Float64Array(W)
@@ -401,7 +418,15 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   }
 
   /** Kernel kNext[w] can start on the GPU at gpuReady, once the host has launched its group. */
-  const schedule = (w: number, gpuReady: number, now: number) => {
+  const schedule = (w: number, gpuReady: number, now: number, passed = false) => {
+    if (!passed && gateRole[w] === 2 && (gatedAt[w] as Uint8Array)[kNext[w] as number] === 1) {
+      if (raised > 0) {
+        parked.push(w)
+        parkedReady[w] = gpuReady
+        return
+      }
+      gpuReady += gateWaitUs
+    }
     const tw = T[w] as WorkerTables
     const g = tw.group[kNext[w] as number] as number
     if ((hostGroup[w] as number) < g) {
@@ -431,6 +456,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     occW[w] = tw.occ[k] as number
     takeW[w] = tw.take[k] as number
     remaining[w] = 1
+    if (gateRole[w] === 1 && k === 0) raised++
     let normal = false
     for (let j = nHigh; j < m && !normal; j++) normal = high[running[j] as number] === 0
     if (high[w] === 1 && drainUs > 0 && normal) {
@@ -505,6 +531,11 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     if (live) (requestPlans[w] as number[]).push(reqPlan[w] as number)
     if (t > warmUs) workSmUs += workPerRequest[w] as number
     busyW[w] = 0
+    if (gateRole[w] === 1 && --raised === 0) {
+      // the gate opens: every parked waiter passes it now (or when its kernel is ready)
+      for (const p of parked.splice(0))
+        schedule(p, Math.max(parkedReady[p] as number, t) + gateWaitUs, t, true)
+    }
     if (!open[w]) {
       // closed loop: the next request at once while the worker's latest busy period lasts
       const p = period[w] as number
