@@ -41,7 +41,11 @@ console.log(
 )
 console.log(
   `fitted on ${fitOn.join(', ')}: openLoopIssueUs ${fit.openLoopIssueUs} (their alone runs' mean |RT mean error| ${(fit.aloneErr * 100).toFixed(1)}%), ` +
-    `priorityDrainUs ${fit.priorityDrainUs} (their eclip-rt runs' ${(fit.priorityErr * 100).toFixed(1)}%) in ${((performance.now() - t0) / 1000).toFixed(0)} s:\n${driftText(after, fitOn)}`,
+    `priorityDrainUs ${fit.priorityDrainUs} (their eclip-rt runs' ${(fit.priorityErr * 100).toFixed(1)}%)` +
+    (fit.gateWaitUs !== undefined
+      ? `, gateWaitUs ${fit.gateWaitUs} (their gated runs' mean |overall ÷ baseline error| ${((fit.gateErr ?? 0) * 100).toFixed(1)}%)`
+      : '') +
+    ` in ${((performance.now() - t0) / 1000).toFixed(0)} s:\n${driftText(after, fitOn)}`,
 )
 if (o.write) {
   const next: SimCalibration = {
@@ -49,9 +53,10 @@ if (o.write) {
     realtime: {
       openLoopIssueUs: fit.openLoopIssueUs,
       priorityDrainUs: fit.priorityDrainUs,
+      ...(fit.gateWaitUs !== undefined ? { gateWaitUs: fit.gateWaitUs } : {}),
       measured: {
         date: new Date().toISOString().slice(0, 10),
-        method: `grid search: openLoopIssueUs on the rt-alone runs, then priorityDrainUs on the eclip-rt runs, of ${fitOn.join(', ')}, each minimising mean |sim ÷ measured − 1| of the RT mean latency`,
+        method: `grid search: openLoopIssueUs on the rt-alone runs, then priorityDrainUs on the eclip-rt runs, of ${fitOn.join(', ')}, each minimising mean |sim ÷ measured − 1| of the RT mean latency${fit.gateWaitUs !== undefined ? "; then gateWaitUs on the gated eclip-rt runs' overall throughput ÷ baseline's" : ''}`,
         tool: 'bench/realtime-fit.ts',
         host: hostname(),
         gpu: inputs.gpu.name,

@@ -4,7 +4,9 @@
 // RealtimeCalibration) on some workloads and reports the others held out:
 // - openLoopIssueUs on the fitting workloads' rt-alone runs (the real-time workers alone on the whole GPU: no
 //   contention, so the gap between the simulated and the measured mean is the host's alone);
-// - priorityDrainUs then, on their eclip-rt runs (the only runs with high-priority streams).
+// - priorityDrainUs then, on their eclip-rt runs (the only runs with high-priority streams);
+// - gateWaitUs last, where those runs have gates (eclip-rt's gate mechanism), on their overall throughput ÷
+//   baseline's (what a gate costs is best-effort work, not real-time latency).
 // The contention constants are left as they are: `eclip calibrate` fits them on closed-loop runs.
 import { dirname, join } from 'node:path'
 import { type Calibration, simulate } from '../execute/sim/index.ts'
@@ -155,6 +157,10 @@ const meanAbs = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + Math.abs(
 export interface RealtimeFit {
   openLoopIssueUs: number
   priorityDrainUs: number
+  /** Fitted only where the fitting eclip-rt runs have gates. */
+  gateWaitUs?: number
+  /** Mean |overall ÷ baseline error| of the fitting gated runs at the fit. */
+  gateErr?: number
   /** Mean |RT mean error| of the fitting workloads' rt-alone runs, then of their eclip-rt runs, at the fit. */
   aloneErr: number
   priorityErr: number
@@ -163,6 +169,7 @@ export interface RealtimeFit {
 /** Grids of the fit (µs). */
 export const ISSUE_GRID = Array.from({ length: 41 }, (_, i) => i * 5)
 export const DRAIN_GRID = [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10]
+export const GATE_GRID = [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8]
 
 /**
  * Fits the real-time constants on the GPU runs of `fitOn` workloads (over `contention`'s other constants): the issue
@@ -180,14 +187,23 @@ export function fitRealtime(
   const alone = of((r) => r.role === 'rt-alone')
   if (alone.length === 0)
     throw new Error(`no rt-alone GPU runs of ${fitOn.join(', ')} to fit the issue delay on`)
-  const at = (issue: number, drain: number): Calibration => ({
+  const at = (issue: number, drain: number, gate?: number): Calibration => ({
     ...contention,
-    realtime: { openLoopIssueUs: issue, priorityDrainUs: drain },
+    realtime: {
+      openLoopIssueUs: issue,
+      priorityDrainUs: drain,
+      ...(gate !== undefined ? { gateWaitUs: gate } : {}),
+    },
   })
   // the eclip-rt runs are compared with their alone runs and baselines: simulate those beside them
-  const errOf = (runs: readonly Run[], pick: (r: Run) => boolean, cal: Calibration) => {
+  const errOf = (
+    runs: readonly Run[],
+    pick: (r: Run) => boolean,
+    cal: Calibration,
+    metric: (d: RealtimeDrift) => number = (d) => d.rtMean,
+  ) => {
     const drift = realtimeDrift(runs, resimulateRealtime(runs, inputs, cal))
-    return meanAbs(drift.filter((_, i) => pick(runs[i] as Run)).map((d) => d.rtMean))
+    return meanAbs(drift.filter((_, i) => pick(runs[i] as Run)).map(metric))
   }
   const best = (grid: readonly number[], score: (v: number) => number) => {
     let v0 = grid[0] as number
@@ -208,11 +224,24 @@ export function fitRealtime(
   const drain = best(DRAIN_GRID, (v) =>
     errOf(withPriority, (r) => r.policy === 'eclip-rt', at(issue.value, v)),
   )
+  const gated = (r: Run) => r.policy === 'eclip-rt' && inputs.planOf(r).workers.some((w) => w.gate)
+  if (!withPriority.some(gated))
+    return {
+      openLoopIssueUs: issue.value,
+      priorityDrainUs: drain.value,
+      aloneErr: issue.err,
+      priorityErr: drain.err,
+    }
+  const gate = best(GATE_GRID, (v) =>
+    errOf(withPriority, gated, at(issue.value, drain.value, v), (d) => d.overallVsBaseline ?? 0),
+  )
   return {
     openLoopIssueUs: issue.value,
     priorityDrainUs: drain.value,
+    gateWaitUs: gate.value,
     aloneErr: issue.err,
     priorityErr: drain.err,
+    gateErr: gate.err,
   }
 }
 
