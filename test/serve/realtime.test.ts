@@ -85,6 +85,15 @@ describe('eclip serve with priorities (eclip-rt)', () => {
     assert.deepEqual([params.rtMechanism, params.rtFactor], ['partition', 1.5])
     assert.ok((sms(own, 0) as number) < 132 && (sms(own, 0) as number) + (sms(own, 1) as number) === 132)
     assert.equal(own.plan?.workers[0]?.streamPriority, undefined)
+    // the experimental gate mechanism: the real-time model raises, the best-effort one waits at op starts
+    const gated = await setupOf(config({ realtime: { mechanism: 'gate', gateUs: 25 } }))
+    const gp = gated.plan?.params as Record<string, unknown>
+    assert.deepEqual([gp.rtMechanism, gp.rtGateUs], ['gate', 25])
+    assert.deepEqual([sms(gated, 0), sms(gated, 1)], [132, 132])
+    assert.deepEqual(gated.plan?.workers[0]?.gate, { role: 'raise' })
+    const at = gated.plan?.workers[1]?.gate?.atKernels ?? []
+    assert.equal(gated.plan?.workers[1]?.gate?.role, 'wait')
+    assert.ok(at[0] === 0 && at.length > 10, `resnet152's gates: ${at.length}`)
   })
 
   it('other plan policies take the priorities as facts: checked, recorded, nothing high', async () => {
