@@ -110,28 +110,10 @@ def test_bad_gates_are_refused(runner):
 
 
 def test_an_eclip_rt_gate_run_serves_both_workers(runner):
-    import torch
-
-    from eclip_gpu.execute import op_kernel_starts
     from eclip_gpu.gate import gate_word
+    from tests_gpu.plans import realtime_run
 
-    layout = runner.layout
-    gpu = {"name": layout.name, "smCount": layout.sm_count, "sliceSize": layout.min_size}
-    whole = {"id": 0, "slices": list(range(layout.n_slices)), "sms": layout.sm_count}
-    workers = []
-    for model, rt in (("alexnet", True), ("shufflenet", False)):
-        w = {"name": f"{model}#0", "model": model, "batch": 1, "dtype": "fp16"}
-        _, dry = op_kernel_starts(runner._built(w), torch.cuda.Stream())
-        n = len(dry.kernels)
-        gate = {"role": "raise"} if rt else {"role": "wait", "atKernels": sorted({0, *dry.op_starts[::8]})}
-        workers.append({**w, "fingerprint": dry.fingerprint, "priority": "realtime" if rt else "best-effort",
-                        "groups": [{"first": 0, "last": n - 1, "partition": 0}], "gate": gate,
-                        **({"streamPriority": "high", "sloMs": 10} if rt else {})})
-    plan = {"policy": "eclip-rt", "gpu": gpu, "pool": {"partitions": [whole]}, "workers": workers}
-    arrivals = [{"kind": "open", "arrivalsUs": [i * 5000.0 for i in range(200)]},
-                {"kind": "closed", "periodsUs": [0, 1.0e6]}]
-    out = runner.run({"type": "run", "key": "rt|eclip-rt|-|b1", "plan": plan, "mode": None, "warmupS": 0.1,
-                      "windowS": 0.6, "checkOutputs": True, "arrivals": arrivals}, progress=print)
+    out = runner.run(realtime_run(runner, gates=True), progress=print)
     rt, be = out["workers"]
     assert len(rt["endUs"]) > 100 and len(be["endUs"]) > 100
     for c in out["outputCheck"]:

@@ -17,27 +17,12 @@ def runner():
 
 
 def test_an_eclip_rt_priority_run_gives_the_real_time_worker_high_streams(runner):
-    import torch
     from cuda.bindings import runtime
 
     from eclip_gpu.cuda import check, driver
-    from eclip_gpu.execute import op_kernel_starts
+    from tests_gpu.plans import realtime_run
 
-    layout = runner.layout
-    gpu = {"name": layout.name, "smCount": layout.sm_count, "sliceSize": layout.min_size}
-    whole = {"id": 0, "slices": list(range(layout.n_slices)), "sms": layout.sm_count}
-    workers = []
-    for model, prio in (("alexnet", "high"), ("shufflenet", None)):
-        w = {"name": f"{model}#0", "model": model, "batch": 1, "dtype": "fp16"}
-        _, dry = op_kernel_starts(runner._built(w), torch.cuda.Stream())
-        workers.append({**w, "fingerprint": dry.fingerprint, "priority": "realtime" if prio else "best-effort",
-                        "groups": [{"first": 0, "last": len(dry.kernels) - 1, "partition": 0}],
-                        **({"streamPriority": prio, "sloMs": 10} if prio else {})})
-    plan = {"policy": "eclip-rt", "gpu": gpu, "pool": {"partitions": [whole]}, "workers": workers}
-    arrivals = [{"kind": "open", "arrivalsUs": [i * 5000.0 for i in range(200)]},
-                {"kind": "closed", "periodsUs": [0, 1.0e6]}]
-    out = runner.run({"type": "run", "key": "rt|eclip-rt|-|b1", "plan": plan, "mode": None, "warmupS": 0.1,
-                      "windowS": 0.6, "checkOutputs": True, "arrivals": arrivals}, progress=print)
+    out = runner.run(realtime_run(runner), progress=print)
     rt, be = out["workers"]
     # the real-time worker served its arrivals (uniform every 5 ms: ~140 by the end of warm-up + window)
     assert len(rt["endUs"]) > 100 and len(be["endUs"]) > 100

@@ -39,6 +39,42 @@ const be = (name: string): WorkerSpec => ({
 const uniform = (rate: number): LoadedArrival => ({ kind: 'uniform', rate })
 const sliceIds = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
+/** For the simulator's checks: a real-time model of 10 kernels of 100 µs from 64 SMs up, best-effort ones of 20
+ *  kernels of 50 µs that want the whole GPU. */
+const rtSimProf = () =>
+  profileOf(
+    'vgg19',
+    Array.from({ length: 10 }, () => scaling(100, 64)),
+  )
+const beSimProf = (m: string) =>
+  profileOf(
+    m,
+    Array.from({ length: 20 }, () => scaling(50, 132)),
+  )
+
+/** The plan `opts` makes for `ws`, simulated on their arrivals for 0.2 s: the first (real-time) worker's mean latency
+ *  from arrival and request count, and the requests the others completed. */
+async function simulated(
+  ws: WorkerSpec[],
+  ps: Profile[],
+  opts: Parameters<typeof makePlan>[4],
+  calibration?: Parameters<typeof simulate>[1],
+) {
+  const plan = await makePlan(gpu, 'm', ws, ps, opts)
+  const spec = specOf(plan, ps, { windowS: 0.2, warmupS: 0.01 })
+  const r = simulate(
+    { ...spec, workers: ws, loop: { kind: 'arrivals', sources: ws.map((w) => arrivalRecord(w.arrival)) } },
+    calibration,
+  )
+  const w = r.workers[0] as { arrivalUs: number[]; endUs: number[] }
+  const lat = w.endUs.map((e, i) => e - (w.arrivalUs[i] as number))
+  return {
+    mean: lat.reduce((a, b) => a + b, 0) / lat.length,
+    n: lat.length,
+    be: r.workers.slice(1).reduce((a, x) => a + x.endUs.length, 0),
+  }
+}
+
 describe('predicted latency of a real-time worker', () => {
   it('closed loop and uniform arrivals: the request itself; Poisson: plus an M/D/1 wait; past capacity: unbounded', () => {
     const closed = { closed: true, share: 1, rps: 0, process: 'closed' as const }
@@ -366,35 +402,11 @@ describe('makePlan eclip-rt', () => {
   })
 
   it('on the simulator, the real-time worker keeps its solo latency beside best-effort work; under baseline it does not', async () => {
-    // one real-time worker of 10 kernels (100 µs each from 64 SMs up), 200 req/s; two best-effort workers whose
-    // kernels want the whole GPU, closed loop
-    const rtProf = profileOf(
-      'vgg19',
-      Array.from({ length: 10 }, () => scaling(100, 64)),
-    )
-    const beProf = (m: string) =>
-      profileOf(
-        m,
-        Array.from({ length: 20 }, () => scaling(50, 132)),
-      )
+    // one real-time worker at 200 req/s, two closed-loop best-effort workers
     const ws = [rt('vgg19#0', 5, uniform(200)), be('resnet152#0'), be('densenet201#0')]
-    const ps = [rtProf, beProf('resnet152'), beProf('densenet201')]
-    const latency = async (policy: 'eclip-rt' | 'baseline', rtMechanism: RtMechanism = 'partition') => {
-      const plan = await makePlan(gpu, 'm', ws, ps, { policy, rtMechanism })
-      const spec = specOf(plan, ps, { windowS: 0.2, warmupS: 0.01 })
-      const r = simulate({
-        ...spec,
-        workers: ws,
-        loop: { kind: 'arrivals', sources: ws.map((w) => arrivalRecord(w.arrival)) },
-      })
-      const w = r.workers[0] as { arrivalUs: number[]; endUs: number[] }
-      const lat = w.endUs.map((e, i) => e - (w.arrivalUs[i] as number))
-      return {
-        mean: lat.reduce((a, b) => a + b, 0) / lat.length,
-        n: lat.length,
-        be: (r.workers[1]?.endUs.length ?? 0) + (r.workers[2]?.endUs.length ?? 0),
-      }
-    }
+    const ps = [rtSimProf(), beSimProf('resnet152'), beSimProf('densenet201')]
+    const latency = (policy: 'eclip-rt' | 'baseline', rtMechanism: RtMechanism = 'partition') =>
+      simulated(ws, ps, { policy, rtMechanism })
     const ours = await latency('eclip-rt')
     const base = await latency('baseline')
     assert.ok(ours.n >= 40 && base.n >= 40)
@@ -493,46 +505,19 @@ describe('eclip-rt gates (the gate mechanism)', () => {
   })
 
   it('on the simulator, best-effort work parks at its gates while a real-time request runs', async () => {
-    // the real-time worker: 10 kernels of 100 µs from 64 SMs up, 200 req/s; two best-effort workers of 50-µs
-    // kernels that want the whole GPU; a drain so long that priority alone gives the real-time kernels nothing
-    const rtProf = profileOf(
-      'vgg19',
-      Array.from({ length: 10 }, () => scaling(100, 64)),
-    )
-    const beP = (m: string) =>
-      profileOf(
-        m,
-        Array.from({ length: 20 }, () => scaling(50, 132)),
-      )
-    const ws2 = [rt('vgg19#0', 5, uniform(200)), be('resnet152#0'), be('densenet201#0')]
-    const ps2 = [rtProf, beP('resnet152'), beP('densenet201')]
-    const run = async (rtMechanism: RtMechanism, gateWaitUs = 0, bes = 2) => {
-      const ws = ws2.slice(0, 1 + bes)
-      const ps = ps2.slice(0, 1 + bes)
-      const plan = await makePlan(gpu, 'm', ws, ps, {
-        policy: 'eclip-rt',
-        rtMechanism,
-        ...(rtMechanism === 'priority' ? { rtReserveSms: 0 } : {}),
-      })
-      const spec = specOf(plan, ps, { windowS: 0.2, warmupS: 0.01 })
-      const r = simulate(
-        {
-          ...spec,
-          workers: ws,
-          loop: { kind: 'arrivals', sources: ws.map((w) => arrivalRecord(w.arrival)) },
-        },
+    // the real-time worker at 200 req/s beside best-effort workers of 50-µs kernels; a drain so long that priority
+    // alone gives the real-time kernels nothing
+    const ws = [rt('vgg19#0', 5, uniform(200)), be('resnet152#0'), be('densenet201#0')]
+    const ps = [rtSimProf(), beSimProf('resnet152'), beSimProf('densenet201')]
+    const run = (rtMechanism: RtMechanism, gateWaitUs = 0, bes = 2) =>
+      simulated(
+        ws.slice(0, 1 + bes),
+        ps.slice(0, 1 + bes),
+        { policy: 'eclip-rt', rtMechanism, ...(rtMechanism === 'priority' ? { rtReserveSms: 0 } : {}) },
         {
           calibration: { ...CALIBRATION, realtime: { openLoopIssueUs: 0, priorityDrainUs: 1e9, gateWaitUs } },
         },
       )
-      const w = r.workers[0] as { arrivalUs: number[]; endUs: number[] }
-      const lat = w.endUs.map((e, i) => e - (w.arrivalUs[i] as number))
-      return {
-        mean: lat.reduce((a, b) => a + b, 0) / lat.length,
-        n: lat.length,
-        be: (r.workers[1]?.endUs.length ?? 0) + (r.workers[2]?.endUs.length ?? 0),
-      }
-    }
     const prio = await run('priority')
     const gate = await run('gate')
     assert.ok(gate.n >= 40 && prio.n >= 40)
