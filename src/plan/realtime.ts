@@ -14,12 +14,12 @@
 //   (whole slices) kept free for the real-time work to start on at once. Nothing idles while no real-time request
 //   is in flight.
 // - gate (experimental: the GPU backend runs it only with ECLIP_EXPERIMENTAL_GATE=1, having hung in one workload; see
-//   docs/workloads.md): as priority (no reserve), and the best-effort workers stop while a real-time request runs. Each real-time
-//   request holds a word in device memory raised while it runs (an atomic add before its first kernel and after its
-//   last, inside its graph); each best-effort graph waits on that word (a stream wait inside the graph) before its
-//   first kernel and then every `gateUs` µs or so of its work, at op starts. What runs on the GPU when a real-time
-//   request arrives finishes its current stretch of ≤ ~gateUs and then leaves the GPU to it: a preemption at op
-//   boundaries made by the GPU itself, no host round trip. It costs the best-effort workers the real-time busy time
+//   docs/workloads.md): as priority (no reserve), and the best-effort workers stop while a real-time request runs.
+//   Each real-time request holds a word in device memory raised while it runs (an atomic add before its first kernel
+//   and after its last, inside its graph); each best-effort graph waits on that word (a stream wait inside the graph)
+//   before its first kernel and then every `gateUs` µs or so of its work, at op starts. What runs on the GPU when a
+//   real-time request arrives finishes its current stretch of ≤ ~gateUs and then leaves the GPU to it: a preemption
+//   at op boundaries made by the GPU itself, no host round trip. It costs the best-effort workers the real-time busy time
 //   (they no longer overlap it) and each gate's wait.
 // - partition: each real-time worker gets a dedicated partition — a run of regular slices nobody else uses — of the
 //   fewest slices whose predicted latency is within its SLO and within `factor` × its latency alone on the whole GPU
