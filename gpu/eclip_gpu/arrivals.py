@@ -19,12 +19,18 @@ recorded with its scheduled arrival, so the lateness counts as queueing, never h
 
 from __future__ import annotations
 
+import faulthandler
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 
+from .cuda import BackendError
+
 # the origin lies this far after the call, so that every worker's thread is up before the first arrival
 LEAD_NS = 50_000_000
+# how long a run waits, after its end, for each worker's last request before it calls the GPU's work stuck
+DRAIN_S = 60.0
 
 
 @dataclass
@@ -120,12 +126,31 @@ def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, 
     return log
 
 
+def join_or_stuck(threads: list, names: list[str], timeout_s: float) -> None:
+    """Joins every worker thread; one whose request has not completed `timeout_s` after the run's end means GPU work
+    that will not complete (a plan with gates can hold best-effort work for good: gate.py): rather than wait forever
+    on the device, every thread's stack goes to stderr and a fatal BackendError names the workers, so that the backend
+    exits and is restarted (protocol.serve, cuda.is_fatal)."""
+    deadline = time.monotonic() + timeout_s
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [n for t, n in zip(threads, names) if t.is_alive()]
+    if stuck:
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        raise BackendError(
+            f"GPU work is stuck: {', '.join(stuck)} still waiting for a request {timeout_s:g} s after the run's end "
+            "(a plan with gates can hold best-effort work for good: docs/workloads.md, the eclip-rt policy); the "
+            "backend exits to be restarted"
+        )
+
+
 def driven_loop(workers: list, schedules: list[dict], warmup_s: float, duration_s: float, energy=None,
-                clock=time.perf_counter_ns, synchronize=None) -> dict:
+                clock=time.perf_counter_ns, synchronize=None, drain_s: float = DRAIN_S) -> dict:
     """Every worker by its schedule (plan order), one thread each, for warm-up + window from an origin just ahead.
     Returns execute.closed_loop's raw shape plus `originNs` (the schedules' time 0) and each worker's `arrivalsNs`.
     A worker with an `ended(t_ns, next_due)` method hears of each request's end (live.LiveWorker). `synchronize()`
-    waits for the GPU at the end (default torch.cuda.synchronize)."""
+    waits for the GPU at the end (default torch.cuda.synchronize), once every worker's last request has completed
+    (join_or_stuck: at most `drain_s` after the end)."""
     if synchronize is None:
         import torch  # noqa: PLC0415
 
@@ -160,8 +185,7 @@ def driven_loop(workers: list, schedules: list[dict], warmup_s: float, duration_
     w1 = clock()
     e1 = energy.read_mj() if energy else None
     stop.set()
-    for t in threads:
-        t.join(timeout=60)
+    join_or_stuck(threads, [w.name for w in workers], drain_s)
     synchronize()
     if errors:
         raise errors[0]

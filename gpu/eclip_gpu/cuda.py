@@ -22,7 +22,8 @@ class BackendError(RuntimeError):
     """A problem the user can act on (no GPU, old driver, bad partition): reported as one clear line."""
 
 
-FATAL_MARKERS = ("illegal memory access", "launch failure", "unspecified launch", "CUDA_ERROR_ILLEGAL", "misaligned")
+FATAL_MARKERS = ("illegal memory access", "launch failure", "unspecified launch", "CUDA_ERROR_ILLEGAL", "misaligned",
+                 "GPU work is stuck")
 
 
 def is_fatal(text: str) -> bool:

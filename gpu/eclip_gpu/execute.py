@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from .arrivals import DRAIN_S, join_or_stuck
 from .capture import Captured, _op_hook_mode, captured_node_count, graph_kernels, snap_groups, warm_up
 from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
@@ -320,8 +321,7 @@ def closed_loop(workers: list[WorkerExec], warmup_s: float, duration_s: float, e
     w1 = time.perf_counter_ns()
     e1 = energy.read_mj() if energy else None
     stop.set()
-    for t in threads:
-        t.join(timeout=60)
+    join_or_stuck(threads, [w.name for w in workers], DRAIN_S)
     torch.cuda.synchronize()
     if errors:
         raise errors[0]

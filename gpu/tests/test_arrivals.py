@@ -162,3 +162,32 @@ def test_driven_loop_refuses_a_schedule_per_worker_mismatch():
     with pytest.raises(ValueError, match="b#0: an open schedule needs arrivalsUs"):
         driven_loop([FakeWorker("a#0"), FakeWorker("b#0")], [{"kind": "closed", "periodsUs": []}, {"kind": "open"}],
                     0, 0.01, synchronize=lambda: None)
+
+
+def test_a_request_that_never_completes_is_called_stuck_and_fatal():
+    # a worker whose request's completion never comes (GPU work held for good): the run does not wait on the device
+    # forever, it names the worker in an error that makes the backend exit and be restarted
+    from eclip_gpu.cuda import BackendError, is_fatal
+
+    never = threading.Event()
+
+    class Held(FakeWorker):
+        def request(self):
+            self.requests += 1
+
+            class Done:
+                def synchronize(self):
+                    never.wait()
+
+            return Done()
+
+    synced = []
+    try:
+        with pytest.raises(BackendError, match=r"GPU work is stuck: held#0 still waiting for a request 0\.2 s") as e:
+            driven_loop([FakeWorker("a#0"), Held("held#0")],
+                        [{"kind": "closed", "periodsUs": [0, 1e6]}, {"kind": "closed", "periodsUs": [0, 1e6]}],
+                        0.0, 0.1, synchronize=lambda: synced.append(1), drain_s=0.2)
+        assert is_fatal(str(e.value))
+        assert synced == []  # the device is not waited on
+    finally:
+        never.set()
