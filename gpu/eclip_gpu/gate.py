@@ -4,14 +4,16 @@ while a real-time request runs.
 One int32 word in device memory per process counts the real-time requests running. A real-time worker's graph adds 1
 before its first kernel and takes it back after its last (a one-thread atomicAdd kernel of its own, captured into the
 graph: several real-time workers may overlap); a best-effort worker's graph waits, before each kernel its plan names
-(op starts some tens of µs of work apart), until the word is 0 — a stream memory wait (cuStreamWaitValue32) captured as a graph node,
-which the GPU's front end holds, so no host thread takes part. What a best-effort worker has running when a real-time
-request starts ends its stretch and stops at the next gate: preemption at op boundaries, without preempting a kernel.
+(op starts some tens of µs of work apart), until the word is 0 — a stream memory wait (cuStreamWaitValue32) captured
+as a graph node, which the GPU's front end holds, so no host thread takes part. What a best-effort worker has running
+when a real-time request starts ends its stretch and stops at the next gate: preemption at op boundaries, without
+preempting a kernel.
 
 Experimental: a process with gates has hung (every worker waiting, nothing running) in one of the DISB workloads
 (results/h100/rt-gate), and why is not settled: the suspect is a stream held at a gate holding work of a real-time
 stream that shares its hardware queue, which CUDA does not see (the driver documents stream memory waits as able to
-deadlock that way). The backend runs gates only when ECLIP_EXPERIMENTAL_GATE=1 (check_gate).
+deadlock that way). The backend runs gates only when ECLIP_EXPERIMENTAL_GATE=1 (check_gate); a bench run whose work
+stays held fails after a while instead of waiting for good (arrivals.join_or_stuck).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ def _compile_add(d):
 
     dev = check(d.cuCtxGetDevice(), "cuCtxGetDevice")
     attr = d.CUdevice_attribute
-    major = check(d.cuDeviceGetAttribute(attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev), "cuDeviceGetAttribute")
-    minor = check(d.cuDeviceGetAttribute(attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev), "cuDeviceGetAttribute")
+    major, minor = (check(d.cuDeviceGetAttribute(a, dev), "cuDeviceGetAttribute")
+                    for a in (attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
+                              attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR))
 
     def ok(res, what):
         err, *rest = res
