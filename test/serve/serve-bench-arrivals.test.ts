@@ -143,8 +143,10 @@ describe('serve-bench open loop: requests at their scheduled times', () => {
     assert.ok(w?.latencyUs && w.open)
     // the report's latency is the one from the scheduled time: its max is the last answer's end − 100 ms …
     assert.ok(Math.abs(w.latencyUs.max - Math.max(...fromScheduled)) < 1, `${w.latencyUs.max}`)
-    // … which the latency from the send would miss by the whole queue in front of it
-    assert.ok(w.latencyUs.max > 3 * Math.max(...fromSend), `${w.latencyUs.max} vs ${Math.max(...fromSend)}`)
+    // … which the latency from the send would miss by the whole queue in front of it (against the median send: one
+    // request slowed by a busy host, seen once in CI, is not what this is about)
+    const medianSend = [...fromSend].sort((a, b) => a - b)[fromSend.length >> 1] as number
+    assert.ok(w.latencyUs.max > 3 * medianSend, `${w.latencyUs.max} vs ${medianSend}`)
     assert.ok(w.latencyUs.mean > 2 * (fromSend.reduce((a, b) => a + b, 0) / fromSend.length))
     assert.ok(w.open.late >= 10, `${w.open.late} of 12 sent late`)
     assert.equal(w.open.scheduled, 12)
