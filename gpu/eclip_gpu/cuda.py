@@ -31,6 +31,12 @@ def is_fatal(text: str) -> bool:
     return any(m in text for m in FATAL_MARKERS)
 
 
+def stream_mem_op(d, name: str):
+    """A stream memory operation (cuStreamWaitValue32, cuStreamWriteValue32, …) of driver module `d`, under the name
+    these bindings give it (plain, or the _v2 the CUDA headers map it to)."""
+    return getattr(d, name, None) or getattr(d, f"{name}_v2")
+
+
 @lru_cache(maxsize=1)
 def driver():
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from .cuda import BackendError, check, driver
+from .cuda import BackendError, check, driver, stream_mem_op
 
 ROLES = ("raise", "wait")
 _WORD = None
@@ -66,7 +66,7 @@ class GateWord:
         self.word = torch.zeros(1, dtype=torch.int32, device="cuda")
         d = self._d = driver()
         self._ptr = d.CUdeviceptr(self.word.data_ptr())
-        self._wait = getattr(d, "cuStreamWaitValue32", None) or d.cuStreamWaitValue32_v2
+        self._wait = stream_mem_op(d, "cuStreamWaitValue32")
         self._eq = d.CUstreamWaitValue_flags.CU_STREAM_WAIT_VALUE_EQ
         self._module, self._add = _compile_add(d)
         # the kernel's arguments, kept alive: cuLaunchKernel reads them through these addresses

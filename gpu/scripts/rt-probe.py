@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from eclip_gpu import zoo  # noqa: E402
 from eclip_gpu.arrivals import driven_loop  # noqa: E402
 from eclip_gpu.capture import _op_hook_mode, captured_node_count  # noqa: E402
-from eclip_gpu.cuda import check, driver, versions  # noqa: E402
+from eclip_gpu.cuda import check, driver, stream_mem_op, versions  # noqa: E402
 from eclip_gpu.execute import op_kernel_starts, prepare_worker  # noqa: E402
 from eclip_gpu.partitions import PartitionPool, ordinary_stream, read_layout  # noqa: E402
 
@@ -99,11 +99,6 @@ class Gate:
         self.ptr = driver().CUdeviceptr(self.word.data_ptr())
 
 
-def stream_op(d, name: str):
-    """cuStreamWaitValue32 / cuStreamWriteValue32 under the name these bindings give it."""
-    return getattr(d, name, None) or getattr(d, f"{name}_v2")
-
-
 class GatedRt:
     """A real-time worker's requests under gate-N: write 1, the graph, write 0, the completion event, on one stream."""
 
@@ -115,7 +110,7 @@ class GatedRt:
         self.done = torch.cuda.Event()
         self.done.record(stream)
         self.d = driver()
-        self.write = stream_op(self.d, "cuStreamWriteValue32")
+        self.write = stream_mem_op(self.d, "cuStreamWriteValue32")
         self.flags = self.d.CUstreamWriteValue_flags.CU_STREAM_WRITE_VALUE_DEFAULT
 
     def request(self):
@@ -209,7 +204,7 @@ class Worker:
         torch, d = self.torch, driver()
         stream = self.origins["normal"]
         cu = d.CUstream(int(stream.cuda_stream))
-        wait = stream_op(d, "cuStreamWaitValue32")
+        wait = stream_mem_op(d, "cuStreamWaitValue32")
         eq = d.CUstreamWaitValue_flags.CU_STREAM_WAIT_VALUE_EQ
         state = {"last": None, "gates": 0}
 

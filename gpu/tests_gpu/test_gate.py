@@ -22,6 +22,8 @@ def runner():
 
 
 def _captures(runner, model, gate):
+    """The model's plain capture and its capture with `gate` (a plan worker's gate, or a function of the model's
+    kernel count that makes one)."""
     import torch
 
     from eclip_gpu.execute import op_kernel_starts, prepare_worker
@@ -30,6 +32,8 @@ def _captures(runner, model, gate):
     built = runner._built(w)
     stream = torch.cuda.Stream()
     dry = op_kernel_starts(built, stream)
+    if callable(gate):
+        gate = gate(len(dry[1].kernels))
     plain = prepare_worker(w["name"], built, "whole", None, {}, stream, None, dry_run=dry)
     gated = prepare_worker(w["name"], built, "whole", None, {}, stream, None, dry_run=dry, gate=gate)
     return dry, plain, gated
@@ -41,9 +45,7 @@ def test_a_waiting_graph_holds_at_its_gate_until_the_word_is_lowered(runner):
     from eclip_gpu.gate import gate_word
 
     word = gate_word()
-    dry, plain, gated = _captures(runner, "shufflenet", None)
-    n = len(dry[1].kernels)
-    _, plain, gated = _captures(runner, "shufflenet", {"role": "wait", "atKernels": [0, n // 3, 2 * n // 3]})
+    _, plain, gated = _captures(runner, "shufflenet", lambda n: {"role": "wait", "atKernels": [0, n // 3, 2 * n // 3]})
     side = torch.cuda.Stream()
     with torch.cuda.stream(side):
         word.word.fill_(1)
