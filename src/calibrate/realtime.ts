@@ -224,8 +224,12 @@ export function fitRealtime(
   const drain = best(DRAIN_GRID, (v) =>
     errOf(withPriority, (r) => r.policy === 'eclip-rt', at(issue.value, v)),
   )
-  const gated = (r: Run) => r.policy === 'eclip-rt' && inputs.planOf(r).workers.some((w) => w.gate)
-  if (!withPriority.some(gated))
+  // the runs whose plans have gates, read once (the grid below asks for every value)
+  const gatedRuns = new Set(
+    withPriority.filter((r) => r.policy === 'eclip-rt' && inputs.planOf(r).workers.some((w) => w.gate)),
+  )
+  const gated = (r: Run) => gatedRuns.has(r)
+  if (gatedRuns.size === 0)
     return {
       openLoopIssueUs: issue.value,
       priorityDrainUs: drain.value,
