@@ -126,19 +126,43 @@ def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, 
     return log
 
 
-def join_or_stuck(threads: list, names: list[str], timeout_s: float) -> None:
+def stuck_state(workers: list) -> str:
+    """What the device says of stuck work, without waiting on it: each worker's stream (work queued, or idle) where
+    the worker can tell (execute.WorkerExec.pending), and the gate word where the process has one (gate.py)."""
+    from .gate import word_state  # noqa: PLC0415 - gate.py needs the GPU only once a word exists
+
+    parts = []
+    for w in workers:
+        pending = getattr(w, "pending", None)
+        state = pending() if pending else None
+        if state is not None:
+            parts.append(f"{w.name} {'has work queued' if state else 'is idle'}")
+    word = word_state()
+    if word:
+        parts.append(word)
+    return "; ".join(parts)
+
+
+def join_or_stuck(threads: list, names: list[str], timeout_s: float, state=None) -> None:
     """Joins every worker thread; one whose request has not completed `timeout_s` after the run's end means GPU work
     that will not complete (a plan with gates can hold best-effort work for good: gate.py): rather than wait forever
-    on the device, every thread's stack goes to stderr and a fatal BackendError names the workers, so that the backend
-    exits and is restarted (protocol.serve, cuda.is_fatal)."""
+    on the device, every thread's stack goes to stderr and a fatal BackendError names the workers (and what `state()`
+    says of the device: stuck_state), so that the backend exits and is restarted (protocol.serve, cuda.is_fatal)."""
     deadline = time.monotonic() + timeout_s
     for t in threads:
         t.join(timeout=max(0.0, deadline - time.monotonic()))
     stuck = [n for t, n in zip(threads, names) if t.is_alive()]
     if stuck:
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        said = ""
+        if state is not None:
+            try:
+                said = state()
+            except Exception as e:  # noqa: BLE001 - the error below matters more than this detail
+                said = f"device state unreadable: {e}"
         raise BackendError(
             f"GPU work is stuck: {', '.join(stuck)} still waiting for a request {timeout_s:g} s after the run's end "
+            f"{'(' + said + ') ' if said else ''}"
             "(a plan with gates can hold best-effort work for good: docs/workloads.md, the eclip-rt policy); the "
             "backend exits to be restarted"
         )
@@ -185,7 +209,7 @@ def driven_loop(workers: list, schedules: list[dict], warmup_s: float, duration_
     w1 = clock()
     e1 = energy.read_mj() if energy else None
     stop.set()
-    join_or_stuck(threads, [w.name for w in workers], drain_s)
+    join_or_stuck(threads, [w.name for w in workers], drain_s, lambda: stuck_state(workers))
     synchronize()
     if errors:
         raise errors[0]

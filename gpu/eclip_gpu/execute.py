@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .arrivals import DRAIN_S, join_or_stuck
+from .arrivals import DRAIN_S, join_or_stuck, stuck_state
 from .capture import Captured, _op_hook_mode, captured_node_count, graph_kernels, snap_groups, warm_up
 from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
@@ -95,6 +95,14 @@ class WorkerExec:
     events: list = field(default_factory=list)
     # whole / graph mode: (CUgraphExec, CUstream, CUevent) handles the request path launches with, made once
     launch: tuple | None = None
+
+    def pending(self) -> bool | None:
+        """Whether the worker's launch stream still has work queued (cuStreamQuery: no waiting); None before its first
+        request or in stream mode."""
+        if self.launch is None:
+            return None
+        d = driver()
+        return d.cuStreamQuery(d.CUstream(self.launch[1]))[0] == d.CUresult.CUDA_ERROR_NOT_READY
 
     def request(self):
         """Enqueues one request; returns the event that completes with it. Called from the worker's own thread (the
@@ -187,6 +195,9 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     gate = check_gate(name, gate)
     if gate is not None and mode != "whole":
         raise BackendError(f"{name}: a gate (eclip-rt's gate mechanism) needs the worker on the whole GPU, not {mode} mode")
+    # the word before the capture: made inside it, its zeroing would be captured into this graph and run again at
+    # each of its requests, wiping the other real-time requests' counts
+    word = gate_word() if gate is not None else None
     if mode == "whole":
         part = parts_by_id[groups[0]["partition"]] if groups else None
         stream = part.torch_stream if part else origin
@@ -195,12 +206,11 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
             if gate is None:
                 out = built.forward()
             elif gate["role"] == "raise":
-                word = gate_word()
                 word.raise_()
                 out = built.forward()
                 word.lower()
             else:
-                word, cu = gate_word(), driver().CUstream(int(stream.cuda_stream))
+                cu = driver().CUstream(int(stream.cuda_stream))
                 ops = wait_points(per_op, gate["atKernels"])
                 with _op_hook_mode(lambda op: word.wait(cu) if op in ops else None):
                     out = built.forward()
@@ -321,7 +331,7 @@ def closed_loop(workers: list[WorkerExec], warmup_s: float, duration_s: float, e
     w1 = time.perf_counter_ns()
     e1 = energy.read_mj() if energy else None
     stop.set()
-    join_or_stuck(threads, [w.name for w in workers], DRAIN_S)
+    join_or_stuck(threads, [w.name for w in workers], DRAIN_S, lambda: stuck_state(workers))
     torch.cuda.synchronize()
     if errors:
         raise errors[0]

@@ -9,22 +9,22 @@ as a graph node, which the GPU's front end holds, so no host thread takes part. 
 when a real-time request starts ends its stretch and stops at the next gate: preemption at op boundaries, without
 preempting a kernel.
 
-Experimental: a process with gates has hung (every worker waiting, nothing running) in one of the DISB workloads
-(results/h100/rt-gate), and why is not settled: the suspect is a stream held at a gate holding work of a real-time
-stream that shares its hardware queue, which CUDA does not see (the driver documents stream memory waits as able to
-deadlock that way). The backend runs gates only when ECLIP_EXPERIMENTAL_GATE=1 (check_gate); a bench run whose work
-stays held fails after a while instead of waiting for good (arrivals.join_or_stuck).
+The count must stay exact: a word left above or below 0 holds every best-effort worker for good. So the word is made
+before any capture (a word made inside one would have its zeroing captured into that graph, run at each launch), and a
+bench run whose work stays held fails after a while instead of waiting for good (arrivals.join_or_stuck, which says
+the word's value).
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
+import threading
 
 from .cuda import BackendError, check, driver, stream_mem_op
 
 ROLES = ("raise", "wait")
 _WORD = None
+_MADE = threading.Lock()
 
 # one atomic add on the word, of our own: the count must stay exact when real-time graphs raise at the same instant,
 # whatever torch's kernels guarantee (compiled once per process with NVRTC)
@@ -63,6 +63,9 @@ class GateWord:
     def __init__(self):
         import torch  # noqa: PLC0415
 
+        if torch.cuda.is_current_stream_capturing():
+            # its allocation and zeroing would become nodes of the graph being captured (run at each of its launches)
+            raise BackendError("gate: the gate word must be made before a graph capture, not during one")
         self.word = torch.zeros(1, dtype=torch.int32, device="cuda")
         d = self._d = driver()
         self._ptr = d.CUdeviceptr(self.word.data_ptr())
@@ -102,11 +105,32 @@ class GateWord:
         return int(self.word.item())
 
 
-def gate_word() -> GateWord:
-    """The process's gate word, made on first use (every gated graph of the process shares it)."""
-    global _WORD
+def word_state(timeout_s: float = 2.0) -> str | None:
+    """The process's gate word as a line for a stuck run's error, None where the process has none. Read by a copy on
+    a stream of its own, never waited on past `timeout_s`: where the copy does not complete, its queue is held too."""
     if _WORD is None:
-        _WORD = GateWord()
+        return None
+    import time  # noqa: PLC0415
+
+    d = driver()
+    host = (ctypes.c_int32 * 1)(-1)
+    stream = check(d.cuStreamCreate(d.CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate (gate word)")
+    check(d.cuMemcpyDtoHAsync(ctypes.addressof(host), _WORD._ptr, 4, stream), "cuMemcpyDtoHAsync (gate word)")
+    deadline = time.monotonic() + timeout_s
+    while d.cuStreamQuery(stream)[0] == d.CUresult.CUDA_ERROR_NOT_READY:
+        if time.monotonic() > deadline:
+            return f"gate word unread: its copy did not complete in {timeout_s:g} s"
+        time.sleep(0.01)
+    return f"gate word {host[0]}"
+
+
+def gate_word() -> GateWord:
+    """The process's gate word, made on first use (every gated graph of the process shares it: one word, whichever
+    thread captures first)."""
+    global _WORD
+    with _MADE:
+        if _WORD is None:
+            _WORD = GateWord()
     return _WORD
 
 
@@ -114,12 +138,6 @@ def check_gate(name: str, gate: dict | None) -> dict | None:
     """A plan worker's `gate` as the executor needs it, or BackendError naming what is wrong."""
     if gate is None:
         return None
-    if os.environ.get("ECLIP_EXPERIMENTAL_GATE") != "1":
-        raise BackendError(
-            f"{name}: the plan uses eclip-rt's gate mechanism, which is experimental: it has hung the GPU's work in "
-            "one DISB workload (docs/workloads.md, the eclip-rt policy); set ECLIP_EXPERIMENTAL_GATE=1 for "
-            "the backend to run it anyway"
-        )
     role = gate.get("role") if isinstance(gate, dict) else None
     if role not in ROLES:
         raise BackendError(f"{name}: gate role {role!r} (known: {', '.join(ROLES)})")

@@ -181,9 +181,13 @@ def test_a_request_that_never_completes_is_called_stuck_and_fatal():
 
             return Done()
 
+        def pending(self):
+            return True
+
     synced = []
     try:
-        with pytest.raises(BackendError, match=r"GPU work is stuck: held#0 still waiting for a request 0\.2 s") as e:
+        with pytest.raises(BackendError, match=r"GPU work is stuck: held#0 still waiting for a request 0\.2 s after "
+                           r"the run's end \(held#0 has work queued\)") as e:
             driven_loop([FakeWorker("a#0"), Held("held#0")],
                         [{"kind": "closed", "periodsUs": [0, 1e6]}, {"kind": "closed", "periodsUs": [0, 1e6]}],
                         0.0, 0.1, synchronize=lambda: synced.append(1), drain_s=0.2)

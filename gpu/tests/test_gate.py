@@ -18,15 +18,7 @@ def test_each_gate_waits_before_the_first_op_at_or_after_its_kernel():
     assert wait_points(per_op, []) == set()
 
 
-def test_gates_run_only_when_asked_for(monkeypatch):
-    monkeypatch.delenv("ECLIP_EXPERIMENTAL_GATE", raising=False)
-    with pytest.raises(BackendError, match="w: the plan uses eclip-rt's gate mechanism, which is experimental"):
-        check_gate("w", {"role": "raise"})
-    assert check_gate("w", None) is None
-
-
-def test_a_plan_gate_is_checked(monkeypatch):
-    monkeypatch.setenv("ECLIP_EXPERIMENTAL_GATE", "1")
+def test_a_plan_gate_is_checked():
     assert check_gate("w", None) is None
     assert check_gate("w", {"role": "raise"}) == {"role": "raise"}
     assert check_gate("w", {"role": "wait", "atKernels": [0, 4]})["atKernels"] == [0, 4]
