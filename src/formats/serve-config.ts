@@ -178,9 +178,8 @@ export const ServeConfig = Type.Object(
       Type.Object(
         {
           /**
-           * priority (default: high-priority streams on the whole GPU), partition (partitions of their own) or gate
-           * (experimental: priority, and best-effort models stop at their next gate while a real-time request runs;
-           * the GPU backend runs it only with ECLIP_EXPERIMENTAL_GATE=1).
+           * gate (default: high-priority streams on the whole GPU, and best-effort models stop at their next gate
+           * while a real-time request runs), priority (the same without gates) or partition (partitions of their own).
            */
           mechanism: Type.Optional(Type.Enum(['priority', 'partition', 'gate'])),
           /** priority: SMs, whole slices, no best-effort work runs on (default 0). */

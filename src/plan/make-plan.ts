@@ -43,12 +43,12 @@ import {
   checkRealtime,
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
-  DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
   type PlanGate,
   RT_MECHANISMS,
   type RtMechanism,
   rtLayout,
+  rtMechanismOf,
 } from './realtime.ts'
 import { fitTune } from './tune.ts'
 
@@ -185,7 +185,7 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   num('rt gate spacing', o.rtGateUs, (v) => v > 0, '> 0 µs')
   if (o.rtMechanism !== undefined && !(RT_MECHANISMS as readonly string[]).includes(o.rtMechanism))
     throw new UserError(`unknown eclip-rt mechanism "${o.rtMechanism}" (known: ${RT_MECHANISMS.join(', ')})`)
-  const mech = o.rtMechanism ?? DEFAULT_RT_MECHANISM
+  const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
   if (o.policy === 'eclip-rt' && o.rtFactor !== undefined && mech !== 'partition')
     throw new UserError(
       `the rt factor (${o.rtFactor}) sizes eclip-rt's partitions: it is the partition mechanism's (this plan's is ${mech})`,
@@ -458,7 +458,11 @@ const planModelWise: PolicyPlanner = (c) => {
 const planRealtime: PolicyPlanner = (c) => {
   const { workers, profiles } = c
   const layout = rtLayout(c.gpu, workers, profiles, {
-    mechanism: c.params.rtMechanism ?? DEFAULT_RT_MECHANISM,
+    mechanism: rtMechanismOf({
+      mechanism: c.params.rtMechanism,
+      reserveSms: c.params.rtReserveSms,
+      factor: c.params.rtFactor,
+    }),
     ...(c.params.rtFactor !== undefined ? { factor: c.params.rtFactor } : {}),
     ...(c.params.rtReserveSms !== undefined ? { reserveSms: c.params.rtReserveSms } : {}),
     ...(c.params.rtGateUs !== undefined ? { gateUs: c.params.rtGateUs } : {}),
@@ -845,7 +849,11 @@ function rtParams(o: PlanOptions): {
   rtReserveSms?: number
   rtGateUs?: number
 } {
-  const rtMechanism = o.rtMechanism ?? DEFAULT_RT_MECHANISM
+  const rtMechanism = rtMechanismOf({
+    mechanism: o.rtMechanism,
+    reserveSms: o.rtReserveSms,
+    factor: o.rtFactor,
+  })
   if (rtMechanism === 'partition') return { rtMechanism, rtFactor: o.rtFactor ?? DEFAULT_RT_FACTOR }
   if (rtMechanism === 'gate') return { rtMechanism, rtGateUs: o.rtGateUs ?? DEFAULT_RT_GATE_US }
   return { rtMechanism, rtReserveSms: o.rtReserveSms ?? DEFAULT_RT_RESERVE_SMS }

@@ -8,19 +8,20 @@
 // the model), and again here for workers made in code (`checkInputs` in index.ts).
 //
 // eclip-rt (a policy of its own, so that every other policy plans as it always did) has three mechanisms (`mechanism`):
-// - priority (the default): every real-time worker on the whole GPU, its streams at high priority — the block
+// - priority: every real-time worker on the whole GPU, its streams at high priority — the block
 //   scheduler dispatches its kernels' thread blocks before any best-effort block waiting; running blocks are not
 //   preempted — and the best-effort workers at normal priority on the whole GPU, or on all but the top `reserveSms`
 //   (whole slices) kept free for the real-time work to start on at once. Nothing idles while no real-time request
 //   is in flight.
-// - gate (experimental: the GPU backend runs it only with ECLIP_EXPERIMENTAL_GATE=1, having hung in one workload; see
-//   docs/workloads.md): as priority (no reserve), and the best-effort workers stop while a real-time request runs.
+// - gate (the default; docs/workloads.md): as priority (no reserve), and the best-effort workers stop while a real-time
+//   request runs.
 //   Each real-time request holds a word in device memory raised while it runs (an atomic add before its first kernel
 //   and after its last, inside its graph); each best-effort graph waits on that word (a stream wait inside the graph)
 //   before its first kernel and then every `gateUs` µs or so of its work, at op starts. What runs on the GPU when a
 //   real-time request arrives finishes its current stretch of ≤ ~gateUs and then leaves the GPU to it: a preemption
 //   at op boundaries made by the GPU itself, no host round trip. It costs the best-effort workers the real-time busy time
-//   (they no longer overlap it) and each gate's wait.
+//   (they no longer overlap it) and each gate's wait. The only mechanism measured to keep real-time latency within a
+//   few % of alone on DISB (results/h100/rt-gate).
 // - partition: each real-time worker gets a dedicated partition — a run of regular slices nobody else uses — of the
 //   fewest slices whose predicted latency is within its SLO and within `factor` × its latency alone on the whole GPU
 //   (the near-solo target; model-wise's factor idea, default the same 1.1). The best-effort workers share everything
@@ -54,12 +55,25 @@ export const DEFAULT_RT_RESERVE_SMS = 16
 /** How eclip-rt keeps real-time workers near their latency alone (the top of this file). */
 export const RT_MECHANISMS = ['priority', 'partition', 'gate'] as const
 export type RtMechanism = (typeof RT_MECHANISMS)[number]
-export const DEFAULT_RT_MECHANISM: RtMechanism = 'priority'
+export const DEFAULT_RT_MECHANISM: RtMechanism = 'gate'
 
 /** eclip-rt's gate mechanism: a best-effort worker's gates about this many µs of its kernels (whole GPU) apart. Chosen
  *  by measurement on an H100 among gates at every op, every 4 and 16 graph nodes, and 10, 20 and 40 µs apart
  *  (results/h100/rt-gate). */
 export const DEFAULT_RT_GATE_US = 40
+
+/** The mechanism an eclip-rt plan uses: the one asked for, else the one whose own option was given (a reserve: priority;
+ *  a factor: partition), else the default. */
+export function rtMechanismOf(o: {
+  mechanism?: RtMechanism
+  reserveSms?: number
+  factor?: number
+}): RtMechanism {
+  if (o.mechanism !== undefined) return o.mechanism
+  if (o.reserveSms !== undefined) return 'priority'
+  if (o.factor !== undefined) return 'partition'
+  return DEFAULT_RT_MECHANISM
+}
 
 export interface RtOptions {
   mechanism?: RtMechanism
@@ -174,7 +188,7 @@ export function rtLayout(
   profiles: readonly Profile[],
   o: RtOptions = {},
 ): RtLayout {
-  const mechanism = o.mechanism ?? DEFAULT_RT_MECHANISM
+  const mechanism = rtMechanismOf(o)
   if (!(RT_MECHANISMS as readonly string[]).includes(mechanism))
     throw new UserError(`eclip-rt: unknown mechanism "${mechanism}" (known: ${RT_MECHANISMS.join(', ')})`)
   if (o.reserveSms !== undefined && mechanism !== 'priority')
@@ -234,7 +248,7 @@ function gateLayout(
   )
   if (be.length > 0)
     layout.notes.push(
-      `(experimental) best-effort workers stop while a real-time request runs: their graphs wait on the real-time requests at op starts about ${gateUs} µs of work apart (${be.map((i) => `${(workers[i] as WorkerSpec).name} ${(gates[i]?.atKernels ?? []).length}`).join(', ')} gates a request)`,
+      `best-effort workers stop while a real-time request runs: their graphs wait on the real-time requests at op starts about ${gateUs} µs of work apart (${be.map((i) => `${(workers[i] as WorkerSpec).name} ${(gates[i]?.atKernels ?? []).length}`).join(', ')} gates a request)`,
     )
   return { ...layout, gates }
 }

@@ -281,7 +281,7 @@ describe('eclip-rt partitions (the partition mechanism)', () => {
   })
 })
 
-describe('eclip-rt priorities (the priority mechanism, the default)', () => {
+describe('eclip-rt priorities (the priority mechanism)', () => {
   const ws = [rt('vgg19#0', 1, uniform(100)), be('resnet152#0'), rt('densenet201#0', 1, uniform(50))]
   const ps = [prof('vgg19'), prof('resnet152'), prof('densenet201')]
 
@@ -298,7 +298,7 @@ describe('eclip-rt priorities (the priority mechanism, the default)', () => {
   })
 
   it('by default the top 16 SMs are kept off the best-effort workers (the measured choice)', () => {
-    const l = rtLayout(gpu, ws, ps)
+    const l = rtLayout(gpu, ws, ps, { mechanism: 'priority' })
     assert.equal(DEFAULT_RT_RESERVE_SMS, 16)
     assert.deepEqual(
       l.assigned.map((id) => l.partitions[id]?.sms),
@@ -385,7 +385,7 @@ describe('makePlan eclip-rt', () => {
     assert.deepEqual([part(0)?.sms, part(1)?.sms], [132, 124])
     // the partition mechanism's factor is refused beside another mechanism, and every option is checked
     await assert.rejects(
-      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtFactor: 1.2 }),
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'priority', rtFactor: 1.2 }),
       /the rt factor \(1\.2\) sizes eclip-rt's partitions: it is the partition mechanism's \(this plan's is priority\)/,
     )
     await assert.rejects(
@@ -456,18 +456,22 @@ describe('eclip-rt gates (the gate mechanism)', () => {
     ])
     assert.match(
       l.notes.join('; '),
-      /\(experimental\) best-effort workers stop while a real-time request runs: .* 25 µs of work apart \(resnet152#0 4 gates a request\)/,
+      /best-effort workers stop while a real-time request runs: .* 25 µs of work apart \(resnet152#0 4 gates a request\)/,
     )
     assert.equal(DEFAULT_RT_GATE_US, 40)
-    assert.deepEqual(rtLayout(gpu, ws, ps, { mechanism: 'gate' }).gates?.[1], {
+    // the default mechanism, 40 µs apart by default
+    assert.deepEqual(rtLayout(gpu, ws, ps).gates?.[1], {
       role: 'wait',
       atKernels: [0, 6],
     })
+    // a reserve asks for the priority mechanism, a factor for the partition one: no gates
+    assert.equal(rtLayout(gpu, ws, ps, { reserveSms: 0 }).gates, undefined)
+    assert.equal(rtLayout(gpu, ws, ps, { factor: 1.2 }).gates, undefined)
   })
 
   it('refuses a spacing for another mechanism, a reserve beside gates, and a spacing ≤ 0', () => {
     assert.throws(
-      () => rtLayout(gpu, ws, ps, { gateUs: 40 }),
+      () => rtLayout(gpu, ws, ps, { mechanism: 'priority', gateUs: 40 }),
       /the gate spacing \(40 µs\) is the gate mechanism's, not the priority one's/,
     )
     assert.throws(
@@ -492,10 +496,16 @@ describe('eclip-rt gates (the gate mechanism)', () => {
         ['high', 'raise', undefined],
       ],
     )
-    const prio = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
+    const byDefault = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
+    assert.equal((byDefault.params as Record<string, unknown>).rtMechanism, 'gate')
+    assert.deepEqual(
+      byDefault.workers.map((w) => w.gate?.role),
+      ['raise', 'wait', 'raise'],
+    )
+    const prio = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'priority' })
     assert.ok(prio.workers.every((w) => w.gate === undefined))
     await assert.rejects(
-      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtGateUs: 25 }),
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'priority', rtGateUs: 25 }),
       /the rt gate spacing \(25 µs\) is eclip-rt's gate mechanism's \(this plan's is priority\)/,
     )
     await assert.rejects(

@@ -59,10 +59,14 @@ describe('eclip serve with priorities (eclip-rt)', () => {
         ['resnet152', 'best-effort', undefined, undefined],
       ],
     )
-    // the whole GPU for the real-time model; the best-effort one off the 16 SMs reserved by default
+    // the default mechanism: both on the whole GPU, the best-effort one waiting at gates while the real-time one runs
     assert.deepEqual(
       setup.plan?.pool.partitions.map((p) => p.sms),
-      [132, 116],
+      [132],
+    )
+    assert.deepEqual(
+      setup.plan?.workers.map((w) => w.gate?.role),
+      ['raise', 'wait'],
     )
     const run = await startServe({ config: file, port: 0, grpcPort: null })
     try {
@@ -75,7 +79,7 @@ describe('eclip serve with priorities (eclip-rt)', () => {
     }
   })
 
-  it('the config’s realtime options: a reserve, or partitions of their own', async () => {
+  it('the config’s realtime options: a reserve, partitions of their own, a gate spacing', async () => {
     const reserved = await setupOf(config({ realtime: { reserveSms: 16 } }))
     const sms = (s: typeof reserved, i: number) =>
       s.plan?.pool.partitions.find((p) => p.id === s.plan?.workers[i]?.groups[0]?.partition)?.sms
@@ -85,7 +89,7 @@ describe('eclip serve with priorities (eclip-rt)', () => {
     assert.deepEqual([params.rtMechanism, params.rtFactor], ['partition', 1.5])
     assert.ok((sms(own, 0) as number) < 132 && (sms(own, 0) as number) + (sms(own, 1) as number) === 132)
     assert.equal(own.plan?.workers[0]?.streamPriority, undefined)
-    // the experimental gate mechanism: the real-time model raises, the best-effort one waits at op starts
+    // the gate mechanism with its spacing: the real-time model raises, the best-effort one waits at op starts
     const gated = await setupOf(config({ realtime: { mechanism: 'gate', gateUs: 25 } }))
     const gp = gated.plan?.params as Record<string, unknown>
     assert.deepEqual([gp.rtMechanism, gp.rtGateUs], ['gate', 25])
@@ -175,7 +179,7 @@ describe('bad priorities in a serve config are refused, naming the model', () =>
       /eclip-rt: reserved SMs must be a whole number of the GPU's 8-SM slices \(0, 8, 16, …\), got 12/,
     )
     await refused(
-      config({ realtime: { factor: 1.2 } }),
+      config({ realtime: { mechanism: 'priority', factor: 1.2 } }),
       /the rt factor \(1\.2\) sizes eclip-rt's partitions: it is the partition mechanism's \(this plan's is priority\)/,
     )
   })

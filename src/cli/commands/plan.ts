@@ -154,7 +154,7 @@ export function registerPlan(program: Command) {
     .addOption(
       new Option(
         '--rt-mechanism <m>',
-        `eclip-rt: how real-time workers keep their latency — priority (high-priority streams on the whole GPU), partition (partitions of their own) or gate (experimental: priority, and best-effort work pauses between ops while a real-time request runs; the GPU backend runs it only with ECLIP_EXPERIMENTAL_GATE=1) (default ${DEFAULT_RT_MECHANISM})`,
+        `eclip-rt: how real-time workers keep their latency — gate (high-priority streams on the whole GPU, and best-effort work pauses between ops while a real-time request runs), priority (the same without pauses) or partition (partitions of their own) (default ${DEFAULT_RT_MECHANISM})`,
       ).choices(RT_MECHANISMS),
     )
     .option(
