@@ -121,6 +121,7 @@ def word_state(timeout_s: float = 2.0) -> str | None:
         if time.monotonic() > deadline:
             return f"gate word unread: its copy did not complete in {timeout_s:g} s"
         time.sleep(0.01)
+    d.cuStreamDestroy(stream)
     return f"gate word {host[0]}"
 
 

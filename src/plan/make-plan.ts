@@ -458,11 +458,7 @@ const planModelWise: PolicyPlanner = (c) => {
 const planRealtime: PolicyPlanner = (c) => {
   const { workers, profiles } = c
   const layout = rtLayout(c.gpu, workers, profiles, {
-    mechanism: rtMechanismOf({
-      mechanism: c.params.rtMechanism,
-      reserveSms: c.params.rtReserveSms,
-      factor: c.params.rtFactor,
-    }),
+    ...(c.params.rtMechanism !== undefined ? { mechanism: c.params.rtMechanism } : {}),
     ...(c.params.rtFactor !== undefined ? { factor: c.params.rtFactor } : {}),
     ...(c.params.rtReserveSms !== undefined ? { reserveSms: c.params.rtReserveSms } : {}),
     ...(c.params.rtGateUs !== undefined ? { gateUs: c.params.rtGateUs } : {}),
