@@ -246,10 +246,23 @@ function gateLayout(
       ? { role: 'raise' }
       : { role: 'wait', atKernels: gatePositions(profiles[i] as Profile, gateUs) },
   )
-  if (be.length > 0)
+  if (be.length > 0) {
     layout.notes.push(
       `best-effort workers stop while a real-time request runs: their graphs wait on the real-time requests at op starts about ${gateUs} µs of work apart (${be.map((i) => `${(workers[i] as WorkerSpec).name} ${(gates[i]?.atKernels ?? []).length}`).join(', ')} gates a request)`,
     )
+    // what the best-effort work gives up: the time real-time requests run (at most their summed demand; less where
+    // they overlap each other)
+    const busy = Math.min(
+      1,
+      rt.reduce(
+        (a, i) => a + demandOf(fullUs(profiles[i] as Profile), loadOf((workers[i] as WorkerSpec).arrival)),
+        0,
+      ),
+    )
+    layout.notes.push(
+      `the real-time workers keep the GPU busy up to ${(busy * 100).toFixed(1)}% of the time (rate × latency alone, from their profiles), which the best-effort work no longer shares: expect its throughput down by up to that share against the priority mechanism (--rt-mechanism priority), which lets it run beside them at the cost of real-time latency`,
+    )
+  }
   return { ...layout, gates }
 }
 

@@ -458,6 +458,8 @@ describe('eclip-rt gates (the gate mechanism)', () => {
       l.notes.join('; '),
       /best-effort workers stop while a real-time request runs: .* 25 µs of work apart \(resnet152#0 4 gates a request\)/,
     )
+    // what that costs them: 100 req/s × 100 µs + 50 req/s × 100 µs of real-time work a second
+    assert.match(l.notes.join('; '), /the real-time workers keep the GPU busy up to 1\.5% of the time/)
     assert.equal(DEFAULT_RT_GATE_US, 40)
     // the default mechanism, 40 µs apart by default
     assert.deepEqual(rtLayout(gpu, ws, ps).gates?.[1], {
