@@ -31,14 +31,12 @@ import {
   DEFAULT_MODEL_WISE_FACTOR,
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
-  DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
   DEFAULT_SWITCH_MAX,
   DEFAULT_TIME_LIMIT_S,
   DEFAULT_TOLERANCE,
   makePlan,
   type PlanEvaluator,
-  RT_MECHANISMS,
   type SolverChoice,
 } from '../../plan/index.ts'
 import { makePlanTable } from '../../plan/table.ts'
@@ -46,6 +44,7 @@ import { loadProfileSet } from '../../profile/store.ts'
 import {
   readMixes,
   resolveTune,
+  rtMechanismOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
   tuneMarginOption,
@@ -151,12 +150,7 @@ export function registerPlan(program: Command) {
       `eclip-rt's partition mechanism: a real-time worker's latency target over its latency alone on the whole GPU (default ${DEFAULT_RT_FACTOR})`,
       num('--rt-factor', (v) => v >= 1, '≥ 1'),
     )
-    .addOption(
-      new Option(
-        '--rt-mechanism <m>',
-        `eclip-rt: how real-time workers keep their latency — gate (high-priority streams on the whole GPU, and best-effort work pauses between ops while a real-time request runs), priority (the same without pauses) or partition (partitions of their own) (default ${DEFAULT_RT_MECHANISM})`,
-      ).choices(RT_MECHANISMS),
-    )
+    .addOption(rtMechanismOption())
     .option(
       '--rt-reserve-sms <n>',
       `eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default ${DEFAULT_RT_RESERVE_SMS})`,
