@@ -115,9 +115,9 @@ class Runner:
         else:
             raw = closed_loop(workers, warmup, window, self.energy)
         clocks_after = self.energy.clocks()
-        if any(w.get("gate") for w in plan["workers"]) and gate_word().value() != 0:
+        if any(w.get("gate") for w in plan["workers"]) and (left := gate_word().value()) != 0:
             # every real-time request raised and lowered the gate: anything else would hold best-effort work forever
-            raise BackendError(f"the gate word is {gate_word().value()} after the run, not 0")
+            raise BackendError(f"the gate word is {left} after the run, not 0")
         result = {
             "mode": mode,
             **times_us(raw),
