@@ -36,6 +36,16 @@ def validate(name: str, value: object, source: str = "<value>") -> object:
     return value
 
 
+def read_json(name: str, path: str | Path) -> dict:
+    """A file of format `name`, validated."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise FormatError(f"{path}: cannot read {name}: {e}") from None
+    validate(name, value, str(path))
+    return value
+
+
 def write_json(name: str, value: dict, path: str | Path) -> Path:
     """Validates, then writes with one kernel per line so profiles stay readable and diff well."""
     validate(name, value, str(path))

@@ -3,7 +3,10 @@
 Method: for each partition size (1 … n regular slices, then the whole GPU) the request is captured as one CUDA graph
 on that partition's stream (a graph captured on a green stream keeps its partition), replayed `repeats` times under
 torch.profiler (CUDA activity records, no CPU launch gaps inside a graph), and each kernel's time is the median over
-the replays. The request latency at each size is the median of CUDA-event-timed replays without the profiler.
+the replays. The request latency at each size is the median of CUDA-event-timed replays, timed before torch.profiler
+first runs in the process: once it has run, CUPTI stays attached (PyTorch leaves it so where CUDA graphs are used) and
+every later graph launch of the process is slower, so latencies timed after it describe the profiler, not the model
+(docs/profile.md). `retime_profile` re-times an existing profile's request latencies the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from .cuda import BackendError, versions
 from .partitions import PartitionPool
 
 
+LATENCY_METHOD = (
+    "request latency = median of {iters} CUDA-event-timed replays, timed before the profiler ran in the process"
+)
+
+
 def ladder(pool: PartitionPool) -> list:
     """Partitions of 1 … n regular slices (anchored at slice 0) and the whole GPU."""
     n_reg = len(pool.layout.groups)
@@ -30,10 +38,17 @@ def ladder(pool: PartitionPool) -> list:
     return parts
 
 
+# Whether torch.profiler has run in this process (request latencies are no longer clean after it: the top of this file).
+_profiler_ran = False
+
+
 def kernel_times_us(graph, stream, repeats: int) -> tuple[list[list[float]], list]:
     """Replays the graph `repeats` times under the profiler; returns per replay the kernel durations in order."""
     import torch  # noqa: PLC0415
     from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415
+
+    global _profiler_ran
+    _profiler_ran = True
 
     with torch.cuda.stream(stream):
         for _ in range(3):
@@ -62,6 +77,12 @@ def kernel_times_us(graph, stream, repeats: int) -> tuple[list[list[float]], lis
 
 
 def request_latency_us(graph, stream, iters: int) -> float:
+    """Median of `iters` CUDA-event-timed replays of the graph, each waited for; refused once the profiler has run."""
+    if _profiler_ran:
+        raise BackendError(
+            "request latencies must be timed before torch.profiler runs in this process: after it CUPTI stays "
+            "attached and every graph launch is slower (docs/profile.md)"
+        )
     import torch  # noqa: PLC0415
 
     times = []
@@ -78,19 +99,43 @@ def request_latency_us(graph, stream, iters: int) -> float:
     return statistics.median(times)
 
 
+def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: int = 30) -> tuple[list[float], str]:
+    """The request latency at every size of the ladder (one capture at a time, freed after), and the kernel sequence's
+    fingerprint on the whole GPU (the last size). To be called before the profiler runs in this process."""
+    import torch  # noqa: PLC0415
+
+    built = zoo.build(name, batch, dtype)
+    warm_up(built, [p.torch_stream for p in parts], iters=1)
+    out: list[float] = []
+    fp = ""
+    for p in parts:
+        cap = capture_one(built, p.torch_stream, track_ops=False)
+        out.append(request_latency_us(cap.graphs[0], p.torch_stream, iters))
+        fp = cap.fingerprint
+        del cap
+        torch.cuda.synchronize()
+    del built
+    torch.cuda.empty_cache()
+    return out, fp
+
+
 def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype: str, repeats: int = 10,
-                  latency_iters: int = 30, log=print) -> dict:
-    """One profile in the profile format (schemas/profile.schema.json)."""
+                  latency_iters: int = 30, request_us: list[float] | None = None, log=print) -> dict:
+    """One profile in the profile format (schemas/profile.schema.json). `request_us`: the request latency per size,
+    timed before any profiling in this process (request_latencies_us); timed here first when not given."""
     import torch  # noqa: PLC0415
 
     t0 = time.perf_counter()
+    if request_us is None:
+        request_us = request_latencies_us(parts, name, batch, dtype, latency_iters)[0]
+    if len(request_us) != len(parts):
+        raise BackendError(f"{name}: {len(request_us)} request latencies for {len(parts)} partition sizes")
     built = zoo.build(name, batch, dtype)
     warm_up(built, [p.torch_stream for p in parts], iters=1)
     whole = parts[-1]
     ref = capture_one(built, whole.torch_stream)
     n = len(ref.kernels)
     times_by_size: list[list[float]] = []
-    request_us: list[float] = []
     mismatches = []
     order_mismatches = 0
     for p in parts:
@@ -105,7 +150,6 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             1 for (_, grid, _), k in zip(seen, cap.kernels) if isinstance(grid, list) and tuple(grid) != tuple(k.grid)
         )
         times_by_size.append([statistics.median(r[i] for r in per_replay) for i in range(n)])
-        request_us.append(request_latency_us(cap.graphs[0], p.torch_stream, latency_iters))
         if cap is not ref:
             del cap
         torch.cuda.synchronize()
@@ -133,8 +177,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         "measured": {
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "method": "graph captured on each partition's green-context stream, replayed under torch.profiler "
-            f"(CUDA activities), median of {repeats} replays per kernel; request latency = median of {latency_iters} "
-            "CUDA-event-timed replays",
+            f"(CUDA activities), median of {repeats} replays per kernel; {LATENCY_METHOD.format(iters=latency_iters)}",
             "tool": "eclip_gpu",
             **v,
             "notes": f"profiled in {time.perf_counter() - t0:.1f} s"
@@ -147,3 +190,32 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
     torch.cuda.empty_cache()
     return prof
 
+
+def retime_profile(parts: list, prof: dict, iters: int = 30) -> dict:
+    """`prof` with its request latencies (and kernel-sum ratios) timed again on this GPU as profile_model now times
+    them; its kernels and their times are kept. Refused when the ladder's sizes or the model's kernel sequence are not
+    the profile's (profile it again then). To be called before the profiler runs in this process."""
+    name = f"{prof['model']} b{prof['batch']} {prof['dtype']}"
+    sizes = [p.sms for p in parts]
+    if sizes != prof["sizes"]:
+        raise BackendError(f"{name}: the profile's partition sizes {prof['sizes']} are not this GPU's ladder {sizes}")
+    request_us, fp = request_latencies_us(parts, prof["model"], prof["batch"], prof["dtype"], iters)
+    if fp != prof["fingerprint"]:
+        raise BackendError(
+            f"{name}: this build's kernel sequence ({fp}) is not the profile's ({prof['fingerprint']}): profile it again"
+        )
+    sums = [sum(k["timesUs"][s] for k in prof["kernels"]) for s in range(len(sizes))]
+    m = prof["measured"]
+    method = m["method"].split("; request latency =")[0]
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        **prof,
+        "requestUs": [round(x, 3) for x in request_us],
+        "kernelSumRatio": [round(sums[s] / request_us[s], 4) for s in range(len(sizes))],
+        "measured": {
+            **m,
+            **versions(),
+            "method": f"{method}; {LATENCY_METHOD.format(iters=iters)}",
+            "notes": f"{m.get('notes', '')}; request latencies re-timed {when} (eclip profile --retime)".lstrip("; "),
+        },
+    }

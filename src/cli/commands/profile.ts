@@ -1,5 +1,7 @@
 // `eclip profile`: runs the GPU backend's profiler (python -m eclip_gpu profile) on this machine's GPU and checks
-// what it wrote against the TypeScript formats.
+// what it wrote against the TypeScript formats. `--retime` times the request latencies of profiles already in --out
+// again (python -m eclip_gpu retime), their kernels kept: for profiles whose latencies were timed after the profiler
+// had run in the process (docs/profile.md).
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -22,13 +24,17 @@ export function registerProfile(program: Command) {
     .option('--dtype <dtype>', 'fp16, bf16 or fp32', 'fp16')
     .option('--repeats <n>', 'graph replays per partition size (median per kernel)', '10')
     .option('--probe', "record each slice's SM ids with an %smid kernel (GPU description)")
+    .option(
+      '--retime',
+      'time the request latencies of the profiles in --out again, kernels kept (--models and --batch pick them; default all)',
+    )
     .requiredOption('--out <dir>', 'profile directory to write (e.g. profiles/h100)')
     .option(
       '--python <path>',
       'Python with torch + cuda-bindings + nvidia-ml-py',
       process.env.ECLIP_PYTHON ?? 'python3',
     )
-    .action((opts) => {
+    .action((opts, cmd) => {
       const env = {
         ...process.env,
         PYTHONPATH: [GPU_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(':'),
@@ -38,6 +44,24 @@ export function registerProfile(program: Command) {
         const r = spawnSync(opts.python, ['-m', 'eclip_gpu', ...args], { stdio: 'inherit', env })
         if (r.error) throw new UserError(`cannot run ${opts.python}: ${r.error.message}`)
         if (r.status !== 0) throw new UserError(`the GPU profiler failed (exit ${r.status ?? r.signal})`)
+      }
+      const given = (o: 'models' | 'batch') => cmd.getOptionValueSource(o) !== 'default'
+      if (opts.retime) {
+        py([
+          'retime',
+          '--profiles',
+          opts.out,
+          '--models',
+          given('models') ? opts.models : 'all',
+          '--batch',
+          given('batch') ? opts.batch : 'all',
+          '--dtype',
+          opts.dtype,
+        ])
+        const profiles = readdirSync(opts.out).filter((f) => /\.b\d+\.\w+\.json$/.test(f))
+        for (const f of profiles) readFile('profile', join(opts.out, f))
+        console.log(`${opts.out}: request latencies re-timed; ${profiles.length} profiles, all valid`)
+        return
       }
       if (opts.probe) py(['describe', '--probe', '--out', opts.out])
       py([

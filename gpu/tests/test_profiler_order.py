@@ -1,0 +1,78 @@
+"""The profiler times request latencies before torch.profiler runs in the process (profiler.py): after it, CUPTI stays
+attached and graph launches are slower. No GPU: the timing and profiling calls are replaced by recorders."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+import eclip_gpu.__main__ as cli
+import eclip_gpu.formats as formats
+import eclip_gpu.partitions as partitions
+import eclip_gpu.profiler as profiler
+from eclip_gpu.cuda import BackendError
+
+
+@pytest.fixture
+def clean_profiler(monkeypatch):
+    monkeypatch.setattr(profiler, "_profiler_ran", False)
+
+
+def test_a_latency_timed_after_the_profiler_is_refused(clean_profiler, monkeypatch):
+    monkeypatch.setattr(profiler, "_profiler_ran", True)
+    with pytest.raises(BackendError, match="before torch.profiler runs"):
+        profiler.request_latency_us(graph=None, stream=None, iters=1)
+
+
+def test_profile_times_every_models_latencies_before_profiling_any(clean_profiler, monkeypatch, tmp_path):
+    calls = []
+    parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
+
+    def latencies(ps, name, batch, dtype, iters=30):
+        calls.append(("time", name, batch))
+        return [100.0 * len(calls), 50.0], "sha256:x"
+
+    def profile(pool, ps, name, batch, dtype, repeats=10, request_us=None, **_):
+        calls.append(("profile", name, batch))
+        assert request_us is not None, "profile_model must get the latencies timed before it"
+        return {"kernels": [], "requestUs": request_us, "sizes": [8, 132], "kernelSumRatio": [1, 1]}
+
+    monkeypatch.setattr(profiler, "request_latencies_us", latencies)
+    monkeypatch.setattr(profiler, "profile_model", profile)
+    monkeypatch.setattr(profiler, "ladder", lambda pool: parts)
+    monkeypatch.setattr(partitions, "read_layout", lambda: SimpleNamespace(describe=lambda: {}))
+    monkeypatch.setattr(partitions, "PartitionPool", lambda layout: object())
+    monkeypatch.setattr(formats, "write_json", lambda name, value, path: path)
+    (tmp_path / "gpu.json").write_text("{}")
+    args = SimpleNamespace(out=str(tmp_path), no_primitives=True, batch="1,8", models="alexnet,vgg19", dtype="fp16",
+                           repeats=10)
+    cli.cmd_profile(args)
+    kinds = [c[0] for c in calls]
+    assert kinds == ["time"] * 4 + ["profile"] * 4
+    assert [c[1:] for c in calls[:4]] == [c[1:] for c in calls[4:]]
+
+
+def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_profiler, monkeypatch):
+    prof = {
+        "model": "alexnet", "batch": 1, "dtype": "fp16", "fingerprint": "sha256:a", "sizes": [8, 132],
+        "kernels": [{"timesUs": [30.0, 10.0]}, {"timesUs": [50.0, 20.0]}],
+        "requestUs": [120.0, 45.0], "kernelSumRatio": [0.6667, 0.6667],
+        "measured": {"date": "d", "method": "graph captured …; request latency = median of 30 CUDA-event-timed "
+                     "replays", "tool": "eclip_gpu", "notes": "profiled in 1 s"},
+    }
+    parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a"))
+    monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
+    new = profiler.retime_profile(parts, prof)
+    assert new["kernels"] == prof["kernels"]
+    assert new["requestUs"] == [100.0, 40.0]
+    assert new["kernelSumRatio"] == [0.8, 0.75]
+    assert new["measured"]["method"].startswith("graph captured …; request latency = median of 30")
+    assert "before the profiler ran" in new["measured"]["method"]
+    assert "re-timed" in new["measured"]["notes"]
+    json.dumps(new)
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:b"))
+    with pytest.raises(BackendError, match="not the profile's"):
+        profiler.retime_profile(parts, prof)
+    with pytest.raises(BackendError, match="not this GPU's ladder"):
+        profiler.retime_profile([SimpleNamespace(sms=8)], prof)
