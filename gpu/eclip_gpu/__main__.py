@@ -83,33 +83,44 @@ def cmd_profile(args) -> None:
 
 
 def cmd_retime(args) -> None:
+    import re  # noqa: PLC0415
+
     from .cuda import BackendError  # noqa: PLC0415
     from .formats import read_json, write_json  # noqa: PLC0415
     from .partitions import PartitionPool, read_layout  # noqa: PLC0415
     from .profiler import ladder, retime_profile  # noqa: PLC0415
 
     d = Path(args.profiles)
-    models = None if args.models == "all" else set(args.models.split(","))
-    batches = None if args.batch == "all" else {int(b) for b in str(args.batch).split(",")}
-    files = sorted(
-        f for f in d.glob(f"*.b*.{args.dtype}.json")
-        if (models is None or f.name.split(".b")[0] in models)
-        and (batches is None or int(f.name.rsplit(".", 2)[0].rsplit(".b", 1)[1]) in batches)
-    )
-    if not files:
-        raise BackendError(f"no {args.dtype} profiles in {d} for models {args.models}, batch {args.batch}")
-    parts = ladder(PartitionPool(read_layout()))
-    for i, f in enumerate(files, 1):
+    name = re.compile(rf"^(.+)\.b(\d+)\.{re.escape(args.dtype)}\.json$")
+    found = {(m.group(1), int(m.group(2))): f for f in sorted(d.glob("*.json")) if (m := name.match(f.name))}
+    models = None if args.models == "all" else args.models.split(",")
+    if args.batch != "all" and not all(b.isdigit() for b in str(args.batch).split(",")):
+        raise BackendError(f"--batch: batch sizes or all, got {args.batch!r}")
+    batches = None if args.batch == "all" else [int(b) for b in str(args.batch).split(",")]
+    todo = {k: f for k, f in found.items() if (models is None or k[0] in models) and (batches is None or k[1] in batches)}
+    missing = [f"{m} b{b}" for m in (models or []) for b in (batches or sorted({k[1] for k in found}))
+               if (m, b) not in found]
+    if missing or not todo:
+        raise BackendError(
+            f"no {args.dtype} profile in {d} for {', '.join(missing) or f'models {args.models}, batch {args.batch}'}"
+        )
+    layout = read_layout()
+    parts = ladder(PartitionPool(layout))
+    # every profile timed (and checked) before any is written: a refusal leaves the directory as it was
+    done = []
+    for i, f in enumerate(sorted(todo.values()), 1):
         old = read_json("profile", f)
-        new = retime_profile(parts, old)
-        write_json("profile", new, f)
+        new = retime_profile(parts, layout.ref(), old)
+        done.append((f, new))
         print(
-            f"[{i}/{len(files)}] {f.name}: request on {new['sizes'][-1]} SMs {old['requestUs'][-1]:.0f} -> "
+            f"[{i}/{len(todo)}] {f.name}: request on {new['sizes'][-1]} SMs {old['requestUs'][-1]:.0f} -> "
             f"{new['requestUs'][-1]:.0f} µs, on {new['sizes'][0]} SMs {old['requestUs'][0]:.0f} -> "
             f"{new['requestUs'][0]:.0f} µs",
             file=sys.stderr,
             flush=True,
         )
+    for f, new in done:
+        write_json("profile", new, f)
 
 
 def cmd_backend(args) -> None:

@@ -191,11 +191,14 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
     return prof
 
 
-def retime_profile(parts: list, prof: dict, iters: int = 30) -> dict:
-    """`prof` with its request latencies (and kernel-sum ratios) timed again on this GPU as profile_model now times
-    them; its kernels and their times are kept. Refused when the ladder's sizes or the model's kernel sequence are not
-    the profile's (profile it again then). To be called before the profiler runs in this process."""
+def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
+    """`prof` with its request latencies (and kernel-sum ratios) timed again on this GPU (`gpu`: its GpuRef) as
+    profile_model now times them; its kernels, their times and the versions they were measured with are kept. Refused
+    when the profile is another GPU's, or the ladder's sizes or the model's kernel sequence are not the profile's
+    (profile it again then). To be called before the profiler runs in this process."""
     name = f"{prof['model']} b{prof['batch']} {prof['dtype']}"
+    if prof["gpu"] != gpu:
+        raise BackendError(f"{name}: the profile is of {prof['gpu']['name']}, this is {gpu['name']}")
     sizes = [p.sms for p in parts]
     if sizes != prof["sizes"]:
         raise BackendError(f"{name}: the profile's partition sizes {prof['sizes']} are not this GPU's ladder {sizes}")
@@ -208,14 +211,16 @@ def retime_profile(parts: list, prof: dict, iters: int = 30) -> dict:
     m = prof["measured"]
     method = m["method"].split("; request latency =")[0]
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    v = versions()
+    with_ = ", ".join(f"{k} {v[k]}" for k in ("torch", "cuda", "driver") if k in v)
     return {
         **prof,
         "requestUs": [round(x, 3) for x in request_us],
         "kernelSumRatio": [round(sums[s] / request_us[s], 4) for s in range(len(sizes))],
         "measured": {
             **m,
-            **versions(),
             "method": f"{method}; {LATENCY_METHOD.format(iters=iters)}",
-            "notes": f"{m.get('notes', '')}; request latencies re-timed {when} (eclip profile --retime)".lstrip("; "),
+            "notes": f"{m.get('notes', '')}; request latencies re-timed {when} with {with_} (eclip profile --retime)"
+            .lstrip("; "),
         },
     }

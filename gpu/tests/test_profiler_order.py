@@ -63,16 +63,57 @@ def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_prof
     parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
     monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a"))
     monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
-    new = profiler.retime_profile(parts, prof)
+    gpu = {"name": "NVIDIA H100 80GB HBM3", "smCount": 132, "sliceSize": 8}
+    prof["gpu"] = gpu
+    new = profiler.retime_profile(parts, gpu, prof)
     assert new["kernels"] == prof["kernels"]
     assert new["requestUs"] == [100.0, 40.0]
     assert new["kernelSumRatio"] == [0.8, 0.75]
     assert new["measured"]["method"].startswith("graph captured …; request latency = median of 30")
     assert "before the profiler ran" in new["measured"]["method"]
-    assert "re-timed" in new["measured"]["notes"]
+    assert "re-timed" in new["measured"]["notes"] and "with torch t" in new["measured"]["notes"]
+    assert "torch" not in new["measured"], "the versions the kernels were measured with are kept"
     json.dumps(new)
+    with pytest.raises(BackendError, match="the profile is of NVIDIA H100 80GB HBM3, this is NVIDIA H200"):
+        profiler.retime_profile(parts, {**gpu, "name": "NVIDIA H200"}, prof)
     monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:b"))
     with pytest.raises(BackendError, match="not the profile's"):
-        profiler.retime_profile(parts, prof)
+        profiler.retime_profile(parts, gpu, prof)
     with pytest.raises(BackendError, match="not this GPU's ladder"):
-        profiler.retime_profile([SimpleNamespace(sms=8)], prof)
+        profiler.retime_profile([SimpleNamespace(sms=8)], gpu, prof)
+
+
+def test_retime_picks_profiles_by_name_and_writes_none_when_one_is_refused(clean_profiler, monkeypatch, tmp_path):
+    for f in ("a.b1.fp16.json", "a.b8.fp16.json", "b.c.b1.fp16.json", "a.b1.fp32.json", "x.bak.fp16.json"):
+        (tmp_path / f).write_text("{}")
+    layout = SimpleNamespace(ref=lambda: {})
+    monkeypatch.setattr(partitions, "read_layout", lambda: layout)
+    monkeypatch.setattr(partitions, "PartitionPool", lambda layout: object())
+    monkeypatch.setattr(profiler, "ladder", lambda pool: [])
+    monkeypatch.setattr(formats, "read_json", lambda name, f: {"file": f.name, "sizes": [8], "requestUs": [1.0]})
+    written, seen = [], []
+    monkeypatch.setattr(formats, "write_json", lambda name, value, path: written.append(path.name))
+
+    def retime(parts, gpu, prof):
+        seen.append(prof["file"])
+        if prof["file"] == refuse:
+            raise BackendError("refused")
+        return prof
+
+    monkeypatch.setattr(profiler, "retime_profile", retime)
+    args = SimpleNamespace(profiles=str(tmp_path), models="all", batch="all", dtype="fp16")
+    refuse = None
+    cli.cmd_retime(args)
+    assert sorted(written) == ["a.b1.fp16.json", "a.b8.fp16.json", "b.c.b1.fp16.json"]
+    written.clear(), seen.clear()
+    cli.cmd_retime(SimpleNamespace(**{**vars(args), "models": "b.c", "batch": "1"}))
+    assert written == ["b.c.b1.fp16.json"]
+    written.clear()
+    refuse = "a.b8.fp16.json"
+    with pytest.raises(BackendError, match="refused"):
+        cli.cmd_retime(args)
+    assert written == [], "nothing is written when one profile is refused"
+    with pytest.raises(BackendError, match="no fp16 profile .* for c b1"):
+        cli.cmd_retime(SimpleNamespace(**{**vars(args), "models": "a,c", "batch": "1"}))
+    with pytest.raises(BackendError, match="--batch"):
+        cli.cmd_retime(SimpleNamespace(**{**vars(args), "batch": "x"}))

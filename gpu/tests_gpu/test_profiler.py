@@ -1,7 +1,7 @@
 """A profile's request latency is the model's, not the profiler's: `python -m eclip_gpu profile` in its own process (its
 torch.profiler must not touch this one), its whole-GPU request latency against back-to-back replays of the same
-graph timed here. Timed after the profiler had run in the process, the latency of a model of ~1,000 kernels came out
-tens of per cent above them (profiler.py)."""
+graph timed here. Timed after the profiler had run in the process, a model of many kernels came out well above them
+(profiler.py)."""
 
 import json
 import os

@@ -43,10 +43,19 @@ export function registerProfile(program: Command) {
       const py = (args: string[]) => {
         const r = spawnSync(opts.python, ['-m', 'eclip_gpu', ...args], { stdio: 'inherit', env })
         if (r.error) throw new UserError(`cannot run ${opts.python}: ${r.error.message}`)
-        if (r.status !== 0) throw new UserError(`the GPU profiler failed (exit ${r.status ?? r.signal})`)
+        if (r.status !== 0)
+          throw new UserError(
+            `the GPU profiler failed${opts.retime ? ' to re-time the profiles' : ''} (exit ${r.status ?? r.signal})`,
+          )
       }
-      const given = (o: 'models' | 'batch') => cmd.getOptionValueSource(o) !== 'default'
+      const given = (o: 'models' | 'batch' | 'repeats' | 'probe') =>
+        cmd.getOptionValueSource(o) !== undefined && cmd.getOptionValueSource(o) !== 'default'
       if (opts.retime) {
+        const other = (['repeats', 'probe'] as const).filter(given)
+        if (other.length > 0)
+          throw new UserError(
+            `--retime times request latencies only, keeping the profiles' kernels: ${other.map((o) => `--${o}`).join(' and ')} cannot go with it`,
+          )
         py([
           'retime',
           '--profiles',
@@ -60,7 +69,7 @@ export function registerProfile(program: Command) {
         ])
         const profiles = readdirSync(opts.out).filter((f) => /\.b\d+\.\w+\.json$/.test(f))
         for (const f of profiles) readFile('profile', join(opts.out, f))
-        console.log(`${opts.out}: request latencies re-timed; ${profiles.length} profiles, all valid`)
+        console.log(`${opts.out}: request latencies re-timed; its ${profiles.length} profiles all valid`)
         return
       }
       if (opts.probe) py(['describe', '--probe', '--out', opts.out])

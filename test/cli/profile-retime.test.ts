@@ -1,0 +1,35 @@
+// `eclip profile --retime` re-times request latencies only: the options that concern kernels are refused before the
+// GPU backend starts, naming them; the backend's own refusal is reported as a failed re-time.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+const eclip = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
+
+describe('eclip profile --retime', () => {
+  let dir = ''
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'eclip-retime-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  for (const opt of [['--repeats', '3'], ['--probe']]) {
+    it(`refuses ${opt[0]}, which concerns the kernels it keeps`, () => {
+      const r = eclip('profile', '--retime', ...opt, '--out', dir)
+      assert.equal(r.status, 2, r.stderr)
+      assert.match(r.stderr, new RegExp(`--retime times request latencies only.*${opt[0]} cannot go with it`))
+    })
+  }
+
+  it('says the re-time failed when the backend refuses (here: a Python that exits 1)', () => {
+    const py = join(dir, 'python')
+    writeFileSync(py, '#!/bin/sh\nexit 1\n', { mode: 0o755 })
+    const r = eclip('profile', '--retime', '--out', dir, '--python', py)
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /the GPU profiler failed to re-time the profiles \(exit 1\)/)
+  })
+})
