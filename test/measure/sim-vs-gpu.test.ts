@@ -66,12 +66,13 @@ export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
  * measured, rounded up by about a point) and the mean over each series' runs, which meets the targets. The
  * re-simulation is deterministic (recorded plans and seeds), so these move only when the simulator, the calibration
  * or the profiles do. With the footprint (src/execute/sim/contention.ts) the ratios to baseline and the workers
- * tightened; STP itself with the profiles' solo rates loosened by half a point (the simulator now sits below the GPU
- * there, whose solo runs beat the profiles' whole-GPU latency by up to 15%: results/vm/sim-gain/README.md).
+ * tightened; STP itself with the profiles' solo rates loosened by half a point. With the profiles' request latencies
+ * timed again without the profiler attached (docs/profile.md; they had been above the GPU's solo runs by up to ~20%)
+ * the ratio to baseline and the workers loosened by about a point in one run each and half a point on average.
  */
 export const GUARD = {
-  perRun: { stpVsBaseline: 0.115, stpCommon: 0.18, worker: 0.16 },
-  mean: { stpVsBaseline: 0.03, stpCommon: 0.065, worker: 0.055 },
+  perRun: { stpVsBaseline: 0.125, stpCommon: 0.18, worker: 0.17 },
+  mean: { stpVsBaseline: 0.03, stpCommon: 0.065, worker: 0.06 },
 }
 
 const gpu = loadGpu(PROFILES)

@@ -188,9 +188,10 @@ describe('eclip-fit tuned on a backend', () => {
     const kept = await tuned(m, gpu(1), { candidates: 3, evaluations: 2 })
     assert.equal(wholeGpu(kept), false)
     assert.ok((kept.solver.tuning?.stpVsBaseline ?? 0) > 1.3)
-    // worker 0 at 0.85 of its rate, under its floor of 0.9 in every partitioned plan: only the baseline's placement
-    // meets the floors, however much more STP the others measured
-    const short = await tuned(m, gpu(0.85), { candidates: 3, evaluations: 2 })
+    // worker 0 at 0.7 of its rate, under its floor of 0.9 in every partitioned plan (the simulator puts it at most a
+    // few per cent above baseline's rate in them): only the baseline's placement meets the floors, however much more
+    // STP the others measured
+    const short = await tuned(m, gpu(0.7), { candidates: 3, evaluations: 2 })
     assert.equal(wholeGpu(short), true)
     const t = short.solver.tuning
     assert.ok(t?.fellBack && t.floorsMet && t.worstVsBaseline >= 0.9, JSON.stringify(t))
