@@ -48,8 +48,10 @@ export function registerProfile(program: Command) {
             `the GPU profiler failed${opts.retime ? ' to re-time the profiles' : ''} (exit ${r.status ?? r.signal})`,
           )
       }
-      const given = (o: 'models' | 'batch' | 'repeats' | 'probe') =>
-        cmd.getOptionValueSource(o) !== undefined && cmd.getOptionValueSource(o) !== 'default'
+      const given = (o: 'models' | 'batch' | 'repeats' | 'probe') => {
+        const source = cmd.getOptionValueSource(o)
+        return source !== undefined && source !== 'default'
+      }
       if (opts.retime) {
         const other = (['repeats', 'probe'] as const).filter(given)
         if (other.length > 0)
@@ -67,9 +69,9 @@ export function registerProfile(program: Command) {
           '--dtype',
           opts.dtype,
         ])
-        const profiles = readdirSync(opts.out).filter((f) => /\.b\d+\.\w+\.json$/.test(f))
-        for (const f of profiles) readFile('profile', join(opts.out, f))
-        console.log(`${opts.out}: request latencies re-timed; its ${profiles.length} profiles all valid`)
+        console.log(
+          `${opts.out}: request latencies re-timed; its ${checkProfiles(opts.out)} profiles all valid`,
+        )
         return
       }
       if (opts.probe) py(['describe', '--probe', '--out', opts.out])
@@ -88,8 +90,13 @@ export function registerProfile(program: Command) {
       ])
       readFile('gpu', join(opts.out, 'gpu.json'))
       readFile('primitives', join(opts.out, 'primitives.json'))
-      const profiles = readdirSync(opts.out).filter((f) => /\.b\d+\.\w+\.json$/.test(f))
-      for (const f of profiles) readFile('profile', join(opts.out, f))
-      console.log(`${opts.out}: gpu.json, primitives.json and ${profiles.length} profiles, all valid`)
+      console.log(`${opts.out}: gpu.json, primitives.json and ${checkProfiles(opts.out)} profiles, all valid`)
     })
+}
+
+/** Reads every profile file of `dir` against the profile format (throws naming the first bad one); their number. */
+function checkProfiles(dir: string): number {
+  const profiles = readdirSync(dir).filter((f) => /\.b\d+\.\w+\.json$/.test(f))
+  for (const f of profiles) readFile('profile', join(dir, f))
+  return profiles.length
 }
