@@ -61,6 +61,10 @@ export interface ClientOutcome {
 export type ClientEvent = 'ready' | 'clients-open' | 'window-start' | 'window-edge' | 'window-end'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+/** Sleeps until `at()` reaches `ms`: a timer may fire a fraction of a millisecond early against the monotonic clock. */
+async function sleepUntil(ms: number, at: () => number): Promise<void> {
+  while (at() < ms) await sleep(Math.max(1, ms - at()))
+}
 
 /** Sums of Prometheus samples per metric name, with the labels of the first sample. */
 export function parseMetrics(text: string): Map<string, { value: number; labels: string }> {
@@ -164,11 +168,11 @@ export async function windowEdges(
       const text = client && metrics !== null ? await getMetrics(client, metrics) : ''
       return { atMs: (before + at()) / 2, metrics: parseMetrics(text) }
     }
-    await sleep(spec.warmupS * 1000 - at())
+    await sleepUntil(spec.warmupS * 1000, at)
     const edges = [await scrape()]
     onEvent('window-start')
     for (let k = 1; k <= windows; k++) {
-      await sleep(spec.windowS * 1000 - (at() - (edges[k - 1] as Scrape).atMs))
+      await sleepUntil((edges[k - 1] as Scrape).atMs + spec.windowS * 1000, at)
       edges.push(await scrape())
       onEvent(k === windows ? 'window-end' : 'window-edge')
     }
