@@ -519,14 +519,10 @@ export async function writeFigures(runs: Run[], dir: string, f: FigureInputs) {
       }
     }
     const isSwitch = t.metric === 'switchesPerRequest'
-    const spec = groupedBars(
-      `${t.title} (${f.caption})`,
-      t.y,
-      isSwitch ? bars.filter((x) => x.value > 0) : bars,
-      {
-        ...(isSwitch ? { log: true } : { rule: 1 }),
-      },
-    )
+    const spec = groupedBars(t.title, t.y, isSwitch ? bars.filter((x) => x.value > 0) : bars, {
+      ...(isSwitch ? { log: true } : { rule: 1 }),
+      subtitle: f.caption,
+    })
     await save(isSwitch ? 'table1-switches' : `fig-${t.file}`, spec)
   }
   const seen = new Set<string>()

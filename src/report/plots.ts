@@ -74,12 +74,15 @@ interface Bar {
   backend: string
 }
 
-/** Grouped bars per mix (and a "mean" group), one bar per policy: the paper's Figs. 4–6. */
+/**
+ * Grouped bars per mix (and a "mean" group), one bar per policy: the paper's Figs. 4–6. `opts.subtitle` goes on a
+ * line of its own under the title (where the numbers come from), so that a long caption does not widen the figure.
+ */
 export function groupedBars(
   title: string,
   yTitle: string,
   bars: Bar[],
-  opts: { log?: boolean; rule?: number } = {},
+  opts: { log?: boolean; rule?: number; subtitle?: string } = {},
 ): Spec {
   const backends = [...new Set(bars.map((b) => b.backend))]
   const mixes = [...new Set(bars.map((b) => b.mix))]
@@ -144,14 +147,15 @@ export function groupedBars(
       encoding: { y: { datum: opts.rule } },
     })
   const body: Spec = { width: Math.max(360, mixes.length * policies.length * 14), height: 240, layer }
+  const heading = opts.subtitle ? { text: title, subtitle: opts.subtitle } : title
   if (backends.length > 1)
     return {
-      title,
+      title: heading,
       data: { values: shown },
       facet: { row: { field: 'backend', type: 'nominal', title: null } },
       spec: body,
     }
-  return { title, data: { values: shown }, ...body }
+  return { title: heading, data: { values: shown }, ...body }
 }
 
 /** Per-kernel right-sizes of one model (the paper's Fig. 3): kernel index → fewest SMs within the tolerance. */

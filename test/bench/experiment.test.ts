@@ -149,6 +149,8 @@ describe('bench experiment on the simulator', () => {
       const svg = readFileSync(join(dir, `${f}.svg`), 'utf8')
       assert.match(svg, /^<svg/)
       assert.match(svg, /<text/)
+      // where the numbers come from, on every figure of runs (a line under the title, not part of it)
+      if (!f.startsWith('fig3')) assert.match(svg, />simulated, synthetic profiles</)
       const png = readFileSync(join(dir, `${f}.png`))
       assert.equal(png.subarray(1, 4).toString(), 'PNG')
     }
