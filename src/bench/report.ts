@@ -3,10 +3,12 @@
 // per-worker ratios, shown beside STP, never alone —, p95 and energy efficiency per mix and policy, with means;
 // switches per request — its Table I) as text, and its figures as SVG + PNG. When a results file holds runs of both
 // backends, each cell shows the measured value with the simulated one beside it.
+
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { LiveSetMetrics, Profile, Run } from '../formats/index.ts'
 import { mean } from '../measure/stats.ts'
+import { DEFAULT_MIN_SHARE } from '../plan/fit.ts'
 import { rightSizes } from '../profile/rightsize.ts'
 import {
   groupedBars,
@@ -196,6 +198,38 @@ export function systemTables(runs: Run[]): string {
       ['mean ÷ bound', '', ...columns.map((c) => f2(vsBound(c)))],
     ],
   )
+  // the floored bound: every worker kept at ≥ the default floor of its share under the mix's baseline run
+  const flooredOf = (m: string) =>
+    mix.find((x) => x.mix === m && x.backend === primary && x.metrics.system?.stpBoundFloored != null)
+      ?.metrics.system?.stpBoundFloored ?? null
+  const vsFloored = (m: string, c: string) =>
+    runOf(runs, m, c, primary)?.metrics.system?.stpVsBoundFloored ?? null
+  const flooredTable = mixes.some((m) => flooredOf(m) !== null)
+    ? gridTable(
+        `${primary === 'gpu' ? 'Measured' : 'Simulated'} STP ÷ the floored bound — ${label}; ${soloNote}. Floored bound: the bound above with ` +
+          `every x_w ≥ ${DEFAULT_MIN_SHARE} × its value under the mix's baseline run (the planner's default floor): what a plan that starves no model could reach`,
+        ['mix', 'plain bound', 'floored bound', ...columns],
+        [
+          ...mixes.map((m) => [
+            m,
+            f2(boundOf(m)),
+            f2(flooredOf(m)),
+            ...columns.map((c) => {
+              const v = vsFloored(m, c)
+              return v === null ? '–' : `${f2(v)}${v > 1 ? '!' : ''}`
+            }),
+          ]),
+          [
+            'mean',
+            '',
+            '',
+            ...columns.map((c) =>
+              f2(mean(mixes.map((m) => vsFloored(m, c)).filter((v): v is number => v !== null))),
+            ),
+          ],
+        ],
+      )
+    : null
   return [
     tableBy(
       runs,
@@ -220,6 +254,7 @@ export function systemTables(runs: Run[]): string {
       fmt: (v) => v.toFixed(3),
     }),
     `${boundTable}${above.length > 0 ? `\nabove the bound: ${above.join(', ')} (the bound ignores intra-graph overlap and memory contention)` : ''}`,
+    ...(flooredTable ? [flooredTable] : []),
   ].join('\n\n')
 }
 

@@ -167,11 +167,17 @@ export const SolverInfo = Type.Object(
     /**
      * System throughput (Σ rate / solo rate) the evaluator predicts for the plan and for baseline co-location (a tuned
      * plan: as its tuning measured them), and the STP bound of the mix's profiles (docs/design.md §6), where the
-     * planner had an evaluator.
+     * planner had an evaluator; `floored`: the same bound with every worker at its floor of its baseline rate at least
+     * (null where the floors alone need more than the SMs; absent in plans made before it).
      */
     stp: Type.Optional(
       Type.Object(
-        { value: Type.Number(), baseline: Type.Number(), bound: Type.Number() },
+        {
+          value: Type.Number(),
+          baseline: Type.Number(),
+          bound: Type.Number(),
+          floored: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+        },
         { additionalProperties: false },
       ),
     ),

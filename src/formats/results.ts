@@ -112,6 +112,13 @@ export const SystemMetrics = Type.Object(
     stpBound: NullableNum,
     /** stp / stpBound; above 1 the run beat the bound (it ignores intra-graph overlap and memory contention). */
     stpVsBound: NullableNum,
+    /**
+     * The same bound with every worker kept at ≥ the planner's default floor (0.9) of its rate under the mix's baseline
+     * run: the yardstick for floored plans; null without a baseline run, or where the floors alone exceed the SMs.
+     * Absent in results recorded before it.
+     */
+    stpBoundFloored: Type.Optional(NullableNum),
+    stpVsBoundFloored: Type.Optional(NullableNum),
   },
   { additionalProperties: false },
 )

@@ -10,8 +10,10 @@
 //   to speed up another (a worker at 2× and one at 0.5× average 1.25 while STP falls).
 // Solo rates come from solo runs (one worker alone on the whole GPU, same backend) where the experiment made them,
 // else from the profile's whole-GPU request latency; `soloFrom` says which.
-// The STP bound a run is compared with is src/profile/bound.ts's.
+// The STP bounds a run is compared with are src/profile/bound.ts's: the plain one, and the floored one that keeps
+// every worker at ≥ the planner's default floor (DEFAULT_MIN_SHARE) of its rate under the same mix's baseline run.
 import type { SystemMetrics } from '../formats/index.ts'
+import { DEFAULT_MIN_SHARE } from '../plan/fit.ts'
 import { stpBound } from '../profile/bound.ts'
 import { jain, mean } from './stats.ts'
 
@@ -127,13 +129,23 @@ export function systemMetrics(
   )
   const ratios = workers.map((w) => (w.baselineRps && w.baselineRps > 0 ? w.rps / w.baselineRps : null))
   const areas = workers.map((w) => w.areaSmUs)
-  const bound = areas.every((x) => x !== null)
+  const hasAreas = areas.every((x) => x !== null)
+  const bound = hasAreas
     ? stpBound(
         solo.map((s) => s.rps),
         areas as number[],
         smCount,
       ).stp
     : null
+  const floored =
+    hasAreas && sameBase
+      ? (stpBound(
+          solo.map((s) => s.rps),
+          areas as number[],
+          smCount,
+          baseline.map((b, i) => (DEFAULT_MIN_SHARE * b.rps) / (solo[i] as { rps: number }).rps),
+        )?.stp ?? null)
+      : null
   return {
     soloFrom: soloFromLabel(solo.map((s) => s.from)),
     stp: value,
@@ -148,6 +160,8 @@ export function systemMetrics(
     meanVsBaseline: ratios.every((r) => r !== null) ? mean(ratios as number[]) : null,
     stpBound: bound,
     stpVsBound: bound ? value / bound : null,
+    stpBoundFloored: floored,
+    stpVsBoundFloored: floored ? value / floored : null,
   }
 }
 

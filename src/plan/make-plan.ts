@@ -267,13 +267,24 @@ function stpInfo(
     plain,
   ).stp
   const baseline = fitMetrics(base, base, plain).stp
-  const bound = stpBound(
-    obj.soloRps,
-    profiles.map((p) => packedArea(p, tol)),
-    N,
-  ).stp
-  return { value, baseline, bound }
+  const areas = profiles.map((p) => packedArea(p, tol))
+  const bound = stpBound(obj.soloRps, areas, N).stp
+  // the same with every worker at its floor of its (evaluated) baseline rate at least: the yardstick of a floored plan
+  const floored =
+    stpBound(
+      obj.soloRps,
+      areas,
+      N,
+      obj.soloRps.map((s, i) => ((obj.floors[i] ?? 0) * (base.throughputRps[i] ?? 0)) / s),
+    )?.stp ?? null
+  return { value, baseline, bound, floored }
 }
+
+/** A plan note's floored bound: ", 0.912 of the floored bound 1.402 (every worker at its floor at least)". */
+const flooredText = (stp: { value: number; floored: number | null }) =>
+  stp.floored === null
+    ? ', no floored bound (the floors alone need more than the SMs at right-sizes)'
+    : `, ${(stp.value / stp.floored).toFixed(3)} of the floored bound ${stp.floored.toFixed(3)} (every worker at its floor at least)`
 
 /**
  * The workers that miss their floors, each with its ratio to baseline, its floor and the shortfall, then the total
@@ -534,7 +545,7 @@ const planFit: PolicyPlanner = async (c) => {
     const worst = workers[res.chosen.worst] as WorkerSpec
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
     notes.push(
-      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${res.chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${res.chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
     )
     // tuned: the floors are checked on what the backend measured instead
     if (opts.tune) return tuneFit(c, opts.tune, res)
@@ -752,7 +763,7 @@ async function eclipFloors(
   }
   const stp = stpInfo(m, baseline, objective, profiles, c.gpu.smCount, c.params.tolerance)
   notes.push(
-    `floors checked on the evaluator: STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}` +
+    `floors checked on the evaluator: STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}` +
       (moved.length > 0 ? `; repaired: ${moved.join(', ')} moved to the whole GPU` : ''),
   )
   const short = floorShortfalls(workers, m, objective)

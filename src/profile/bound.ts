@@ -5,7 +5,12 @@
 // - The STP bound: a request of worker w needs A_w SM·µs, so max Σ_w x_w subject to 0 ≤ x_w ≤ 1 (no worker beats its
 //   solo rate) and Σ_w x_w·solo_w·A_w ≤ SMs. One constraint and unit values: a fractional knapsack, filled greedily by
 //   the smallest solo_w·A_w. It ignores overlap inside a graph and memory contention, so a run can land above it: it
-//   is a yardstick, not a law.
+//   is a yardstick, not a law. Left alone it starves the workers whose requests need the most SM-time (their x_w is
+//   0), so it is no yardstick for a plan that must keep every worker above a floor.
+// - The floored STP bound: the same with x_w ≥ m_w, every worker's floor as a share of its solo rate (a plan's floor
+//   of 0.9 × its rate under baseline: m_w = 0.9 × baseline rate_w ÷ solo_w). The floors take their SM-time first,
+//   what is left is filled greedily as above; still a fractional knapsack, still optimal. Where the floors alone need
+//   more than the SMs, no floored plan fits the yardstick and there is no floored bound (null).
 import type { Profile } from '../formats/index.ts'
 import { rightSizeIndex } from './rightsize.ts'
 
@@ -48,12 +53,27 @@ export interface StpBound {
 }
 
 /**
- * The STP upper bound: max Σ x_w, 0 ≤ x_w ≤ 1, Σ x_w·solo_w·A_w ≤ SMs. `soloRps` in requests/s, `areaSmUs` in SM·µs
- * per request, `smCount` SMs (so SMs·1e6 SM·µs per second are available).
+ * The STP upper bound: max Σ x_w, m_w ≤ x_w ≤ 1, Σ x_w·solo_w·A_w ≤ SMs. `soloRps` in requests/s, `areaSmUs` in SM·µs
+ * per request, `smCount` SMs (so SMs·1e6 SM·µs per second are available); `minShares` (absent: 0 for every worker)
+ * the floored bound's m_w, each capped at 1. Null only with floors whose SM-time alone exceeds the SMs.
  */
-export function stpBound(soloRps: readonly number[], areaSmUs: readonly number[], smCount: number): StpBound {
+export function stpBound(soloRps: readonly number[], areaSmUs: readonly number[], smCount: number): StpBound
+export function stpBound(
+  soloRps: readonly number[],
+  areaSmUs: readonly number[],
+  smCount: number,
+  minShares: readonly number[],
+): StpBound | null
+export function stpBound(
+  soloRps: readonly number[],
+  areaSmUs: readonly number[],
+  smCount: number,
+  minShares?: readonly number[],
+): StpBound | null {
   if (soloRps.length !== areaSmUs.length)
     throw new RangeError(`stpBound: ${soloRps.length} solo rates but ${areaSmUs.length} areas`)
+  if (minShares && minShares.length !== soloRps.length)
+    throw new RangeError(`stpBound: ${soloRps.length} solo rates but ${minShares.length} floors`)
   if (!(smCount > 0)) throw new RangeError(`stpBound: smCount ${smCount} must be > 0`)
   // SM·µs per second worker w needs to run at its solo rate
   const cost = soloRps.map((s, i) => {
@@ -61,14 +81,20 @@ export function stpBound(soloRps: readonly number[], areaSmUs: readonly number[]
     if (!(s > 0) || !(a >= 0)) throw new RangeError(`stpBound: worker ${i}: solo rate ${s}, area ${a}`)
     return s * a
   })
-  const shares = cost.map(() => 0)
-  let left = smCount * 1e6
+  const shares = cost.map((_, i) => {
+    const m = minShares?.[i] ?? 0
+    if (!(m >= 0)) throw new RangeError(`stpBound: worker ${i}: floor ${m} must be ≥ 0`)
+    return Math.min(1, m)
+  })
+  let left = smCount * 1e6 - shares.reduce((a, x, i) => a + x * (cost[i] as number), 0)
+  // the floors' own SM-time past the SMs (beyond rounding): nothing that keeps them fits
+  if (left < -1e-9 * smCount * 1e6) return null
   for (const i of cost.map((_, i) => i).sort((a, b) => (cost[a] as number) - (cost[b] as number))) {
     const c = cost[i] as number
-    const x = c === 0 ? 1 : Math.min(1, left / c)
+    if (left <= 0 && c > 0) break
+    const x = c === 0 ? 1 : Math.min(1, (shares[i] as number) + Math.max(0, left) / c)
+    left -= (x - (shares[i] as number)) * c
     shares[i] = x
-    left -= x * c
-    if (left <= 0) break
   }
   return { stp: shares.reduce((a, b) => a + b, 0), shares }
 }

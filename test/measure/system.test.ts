@@ -118,6 +118,52 @@ describe('STP bound', () => {
         }
   })
 
+  it('with floors: the LP optimum among share vectors that keep every floor', () => {
+    const solo = [300, 40, 900]
+    const area = [200_000, 2_000_000, 90_000]
+    const sms = 132
+    // without floors the optimum gives the dearest worker (c: 81 SMs at its solo rate) nothing
+    assert.equal(stpBound(solo, area, sms).shares[2], 0)
+    const floors = [0.2, 0.3, 0.1]
+    const b = stpBound(solo, area, sms, floors)
+    assert.ok(b)
+    for (const [i, x] of b.shares.entries()) assert.ok(x >= (floors[i] as number) - 1e-12 && x <= 1 + 1e-12)
+    const cost = solo.map((s, i) => (s * (area[i] as number)) / 1e6)
+    close(
+      b.shares.reduce((a, x, i) => a + x * (cost[i] as number), 0),
+      sms,
+    )
+    for (let i = 0; i <= 20; i++)
+      for (let j = 0; j <= 20; j++)
+        for (let k = 0; k <= 20; k++) {
+          const x = [i / 20, j / 20, k / 20]
+          if (x.some((v, n) => v < (floors[n] as number))) continue
+          const used = x.reduce((a, v, n) => a + v * (cost[n] as number), 0)
+          if (used <= sms + 1e-9) assert.ok(i / 20 + j / 20 + k / 20 <= b.stp + 1e-9)
+        }
+    // it is never above the plain bound, and floors of 0 give the plain bound
+    assert.ok(b.stp <= stpBound(solo, area, sms).stp + 1e-12)
+    close(stpBound(solo, area, sms, [0, 0, 0])?.stp, stpBound(solo, area, sms).stp)
+    // floors whose SM-time alone exceeds the SMs: no floored bound; a floor above 1 counts as 1
+    assert.equal(stpBound(solo, area, sms, [1, 1, 1]), null)
+    close(stpBound([1000], [50_000], 132, [2])?.stp, 1)
+    assert.throws(() => stpBound(solo, area, sms, [0.1]), /floors/)
+    assert.throws(() => stpBound(solo, area, sms, [0.1, -1, 0]), /floor -1/)
+  })
+
+  it('the floored bound of a run: every worker at ≥ 0.9 of its rate under the baseline run', () => {
+    // a: 50 SMs at its solo rate, b: 200 SMs; baseline ran a at 0.5 and b at 0.3 of solo
+    const base = [worker('a', 500, 500, 1000, 50_000), worker('b', 30, 30, 100, 2_000_000)]
+    const plan = [worker('a', 1000, 500, 1000, 50_000), worker('b', 27, 30, 100, 2_000_000)]
+    const m = systemMetrics(plan, base, 132)
+    // plain: a whole (50 SMs), b the 82 left of 200 → 1.41; floored: b ≥ 0.27 (54 SMs), a whole (50), b +28/200
+    close(m?.stpBound, 1 + 82 / 200)
+    close(m?.stpBoundFloored, 1 + 0.27 + 28 / 200)
+    close(m?.stpVsBoundFloored, (1 + 0.27) / (1 + 0.27 + 28 / 200))
+    // without a baseline run there is no floor to keep
+    assert.equal(systemMetrics(plan, null, 132)?.stpBoundFloored, null)
+  })
+
   it('says when a run lands above it', () => {
     const run = [worker('a', 1000, 1000, 1000, 100_000), worker('b', 100, 100, 100, 1_000_000)]
     // costs 100 + 100 SMs on 132: bound 1 + 32/100
@@ -184,7 +230,19 @@ describe('system metrics in normalise', () => {
       mw2.metrics.system?.stp,
       mw2.workers.reduce((x, w) => x + (w.throughputRps * full) / 1e6, 0),
     )
-    assert.match(systemTables([base2, mw2]), /STP.*profiles/)
+    const tables = systemTables([base2, mw2])
+    assert.match(tables, /STP.*profiles/)
+    // the floored bound, the same for both runs of the mix (baseline's rates set the floors), and each run against it
+    const fl = mw2.metrics.system?.stpBoundFloored
+    assert.ok(fl && fl > 0 && fl <= (mw2.metrics.system?.stpBound ?? 0) + 1e-12)
+    close(base2.metrics.system?.stpBoundFloored, fl)
+    const floored = tables.slice(tables.indexOf('the floored bound'))
+    assert.match(
+      floored,
+      new RegExp(
+        `\\n${mw2.mix} +${(mw2.metrics.system?.stpBound ?? 0).toFixed(2)} +${fl.toFixed(2)} +${(base2.metrics.system?.stpVsBoundFloored ?? 0).toFixed(2)}!? +${(mw2.metrics.system?.stpVsBoundFloored ?? 0).toFixed(2)}`,
+      ),
+    )
   })
 })
 
