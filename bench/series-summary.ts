@@ -12,6 +12,7 @@ import type { Results, Run } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { mean } from '../src/measure/stats.ts'
+import { stpBound } from '../src/profile/bound.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../src/profile/store.ts'
 import { policyLabel } from '../src/report/plots.ts'
@@ -43,6 +44,13 @@ export interface MixRow {
   baselineVsBound: number
   /** The bound ÷ baseline's measured STP: the most any plan could add, by the bound. */
   boundVsBaseline: number
+  /**
+   * The floored bound (every worker ≥ 0.9 of its rate under baseline; src/profile/bound.ts) as the bench recorded it,
+   * or, in files recorded before it, computed from the runs' recorded solo references and areas; null where neither.
+   */
+  flooredBound: number | null
+  stpVsFloored: number | null
+  flooredVsBaseline: number | null
   switchesPerRequest: number
   /** Workers under `floor` × their baseline rate. */
   belowFloor: string[]
@@ -51,6 +59,8 @@ export interface MixRow {
 export interface SeriesSummary {
   policy: string
   rows: MixRow[]
+  /** The floor the rows were read against (workers below it listed; the floored bound's, where computed here). */
+  floor: number
 }
 
 const must = <T>(v: T | null | undefined, what: string): T => {
@@ -94,6 +104,7 @@ export function summarise(runs: Run[], policy = onlyPolicy(runs), floor = 0.9): 
       { worker: '–', ratio: Number.NEGATIVE_INFINITY },
     )
     const bound = must(gs.stpBound, `${id}: STP bound`)
+    const floored = gs.stpBoundFloored ?? flooredBoundOf(g, b, floor)
     rows.push({
       mix: g.mix,
       batch,
@@ -117,6 +128,9 @@ export function summarise(runs: Run[], policy = onlyPolicy(runs), floor = 0.9): 
       stpVsBound: gs.stp / bound,
       baselineVsBound: bs.stp / bound,
       boundVsBaseline: bound / bs.stp,
+      flooredBound: floored,
+      stpVsFloored: floored ? gs.stp / floored : null,
+      flooredVsBaseline: floored ? floored / bs.stp : null,
       switchesPerRequest: g.metrics.switchesPerRequest ?? 0,
       belowFloor: g.workers
         .filter((w) => w.normVsBaseline !== null && w.normVsBaseline < floor)
@@ -124,7 +138,7 @@ export function summarise(runs: Run[], policy = onlyPolicy(runs), floor = 0.9): 
     })
   }
   if (rows.length === 0) throw new Error(`no GPU mix run of ${policy}`)
-  return { policy, rows }
+  return { policy, rows, floor }
 }
 
 type NumKey = { [K in keyof MixRow]: MixRow[K] extends number | null ? K : never }[keyof MixRow]
@@ -159,6 +173,26 @@ export function spread(a: SeriesSummary, b: SeriesSummary) {
   })
 }
 
+/**
+ * The floored STP bound of a run recorded before results carried it: from its workers' recorded whole-GPU latency and
+ * right-sized area (the profiles' solo references, as the bench's metrics took them) and baseline's rates; null when
+ * the run took its solo rates from solo runs or lacks either.
+ */
+function flooredBoundOf(g: Run, b: Run, floor: number): number | null {
+  if (g.metrics.system?.soloFrom !== 'profiles') return null
+  const solo: number[] = []
+  const area: number[] = []
+  const min: number[] = []
+  for (const w of g.workers) {
+    const base = b.workers.find((x) => x.name === w.name)
+    if (!w.fullGpuUs || w.packedAreaSmUs === undefined || !base) return null
+    solo.push(1e6 / w.fullGpuUs)
+    area.push(w.packedAreaSmUs)
+    min.push((floor * base.throughputRps * w.fullGpuUs) / 1e6)
+  }
+  return stpBound(solo, area, g.gpu.smCount, min)?.stp ?? null
+}
+
 /** Issue #18's STP targets per batch (the mean over mixes, against baseline): the bound says where one is out of reach. */
 export const STP_TARGET: Record<number, number> = { 1: 1.12, 8: 1.2 }
 
@@ -176,6 +210,10 @@ export function summaryText(label: string, s: SeriesSummary): string {
   const below = r.flatMap((x) => x.belowFloor.map((w) => `${w} ${x.mix}`))
   const target = (x: MixRow) => STP_TARGET[x.batch] ?? Number.NaN
   const outOfReach = r.filter((x) => x.boundVsBaseline < target(x)).map((x) => `${x.mix} (b${x.batch})`)
+  const minFloored = extremeOf(r, 'stpVsFloored')
+  const flooredOut = r
+    .filter((x) => x.flooredVsBaseline !== null && x.flooredVsBaseline < target(x))
+    .map((x) => `${x.mix} (b${x.batch})`)
   const lines = [
     `${label}: ${s.policy} ÷ baseline over ${r.length} mixes`,
     `  STP ratio mean ${f(meanOf(r, 'stpVsBaseline'), 3)} (min ${f(minStp?.stpVsBaseline, 3)} ${minStp?.mix}); simulated ${f(meanOf(r, 'simStpVsBaseline'), 3)}`,
@@ -185,6 +223,7 @@ export function summaryText(label: string, s: SeriesSummary): string {
     `  worst p95 ratio ${f(p95.worstP95.ratio)} (${p95.worstP95.worker}, ${p95.mix})`,
     `  measured ÷ bound mean ${f(meanOf(r, 'stpVsBound'))} (min ${f(minBound?.stpVsBound)} ${minBound?.mix}); baseline's ${f(meanOf(r, 'baselineVsBound'))} (min ${f(minBaseBound?.baselineVsBound)} ${minBaseBound?.mix})`,
     `  bound ÷ baseline's STP mean ${f(meanOf(r, 'boundVsBaseline'))}; under the STP target (${[...new Set(r.map(target))].join(', ')}) in: ${outOfReach.length > 0 ? outOfReach.join(', ') : 'none'}`,
+    `  floored bound (every worker ≥ ${s.floor} of its baseline rate): measured ÷ it mean ${f(meanOf(r, 'stpVsFloored'))} (min ${f(minFloored?.stpVsFloored)} ${minFloored?.mix ?? ''}); ÷ baseline's STP mean ${f(meanOf(r, 'flooredVsBaseline'))}; under the STP target in: ${flooredOut.length > 0 ? flooredOut.join(', ') : 'none'}`,
     `  simulator's |STP error| (the bench's simulated runs): ${s.policy} mean ${pct(meanOf(r, 'simStpErr'))}, baseline mean ${pct(meanOf(r, 'simBaselineStpErr'))}`,
   ]
   const table = gridTable(
@@ -205,6 +244,9 @@ export function summaryText(label: string, s: SeriesSummary): string {
       '÷bound',
       'base ÷bound',
       'bound÷base',
+      'floored',
+      '÷floored',
+      'floored÷base',
       'switches',
     ],
     r.map((x) => [
@@ -223,6 +265,9 @@ export function summaryText(label: string, s: SeriesSummary): string {
       f(x.stpVsBound),
       f(x.baselineVsBound),
       f(x.boundVsBaseline),
+      f(x.flooredBound),
+      f(x.stpVsFloored),
+      f(x.flooredVsBaseline),
       String(x.switchesPerRequest),
     ]),
   )
