@@ -656,7 +656,7 @@ export function serveReport(
   const windows = rep ? '; mean over windows [min–max]' : ''
   // the system metrics first (src/measure/system.ts; solo rates from the profiles), the per-worker mean after them;
   // a table none of whose runs has a value (ratios to a baseline an external server's runs do not have) is left out
-  type SysKey = 'stp' | 'stpVsBaseline' | 'totalRpsVsBaseline' | 'jain' | 'stpVsBound'
+  type SysKey = 'stp' | 'stpVsBaseline' | 'totalRpsVsBaseline' | 'jain' | 'stpVsBound' | 'stpVsBoundFloored'
   const has = (v: (r: ServeRun) => number | null | undefined) => runs.some((r) => typeof v(r) === 'number')
   const systemRows: [string, SysKey, number, string][] = [
     ['System throughput STP (Σ rate/solo, solo rates from the profiles)', 'stp', 2, windows],
@@ -671,6 +671,12 @@ export function serveReport(
     [
       'STP ÷ its bound (right-sized SM-time within the SMs, no worker above solo; above 1: the bound ignores overlap and memory contention)',
       'stpVsBound',
+      2,
+      windows,
+    ],
+    [
+      "STP ÷ its floored bound (the same with every worker at ≥ 0.9 of its rate under the mix's baseline)",
+      'stpVsBoundFloored',
       2,
       windows,
     ],
