@@ -1,6 +1,8 @@
 // How long one execution of a served model takes, for the simulator: from the model's profile at the partition the
 // plan gives it, or the plan's prediction. Never invented: a model with neither has no compute time.
+import { type EvaluatorInputs, scorePlan } from '../execute/sim/evaluator.ts'
 import { UserError } from '../formats/errors.ts'
+import type { WorkerSpec } from '../formats/mix.ts'
 import type { Plan, PlanWorker } from '../formats/plan.ts'
 import type { PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
@@ -20,15 +22,57 @@ export interface ComputeTimeModel {
 /** The key of a model's compute time under one plan of a table (eclip-live) in a times map. */
 export const planTimeKey = (name: string, plan: string) => `${name}\u0000${plan}`
 
-/** Each model's compute time under every plan of `table` that lists it (keys: planTimeKey). */
+/**
+ * Each model's compute time under every plan of `table` that lists it (keys: planTimeKey); with `coLocated`, each
+ * plan of two or more models co-located on the simulator (coLocatedComputeTimes).
+ */
 export function tableComputeTimes(
   table: PlanTable,
-  profiles: ReadonlyMap<string, Profile>,
+  specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
+  coLocated?: EvaluatorInputs,
 ): Map<string, ComputeTime> {
   const out = new Map<string, ComputeTime>()
-  for (const e of table.plans)
+  for (const e of table.plans) {
+    const together = coLocated && e.plan.workers.length > 1 ? coLocatedTimes(e.plan, specs, coLocated) : null
     for (const pw of e.plan.workers)
-      out.set(planTimeKey(pw.name, e.key), workerComputeTime(e.plan, pw, profiles.get(pw.name)))
+      out.set(
+        planTimeKey(pw.name, e.key),
+        together?.get(pw.name) ?? workerComputeTime(e.plan, pw, specs.get(pw.name)?.profile),
+      )
+  }
+  return out
+}
+
+/**
+ * The simulator backend's time per execution of each model of a plan of two or more: the simulator's mean request
+ * time of that worker when every worker of the plan is busy (a closed loop, one execution in flight each, on the
+ * profile directory's calibrated contention model: src/execute/sim/evaluator.ts), so that co-location costs every
+ * policy alike — a model's profile latency alone would serve baseline as if each model had the GPU to itself. A
+ * model alone keeps its profile's time (workerComputeTime); so does a worker the run completed no request of.
+ */
+export function coLocatedTimes(
+  plan: Plan,
+  specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
+  inputs: EvaluatorInputs,
+): Map<string, ComputeTime> {
+  const out = new Map<string, ComputeTime>()
+  const ws = plan.workers.map((pw) => specs.get(pw.name))
+  if (plan.workers.length < 2 || ws.some((w) => !w)) return out
+  const given = ws as { spec: WorkerSpec; profile: Profile }[]
+  const score = scorePlan(
+    inputs,
+    plan,
+    given.map((w) => w.spec),
+    given.map((w) => w.profile),
+  )
+  plan.workers.forEach((pw, i) => {
+    const rps = score.throughputRps[i] ?? 0
+    if (rps > 0)
+      out.set(pw.name, {
+        us: 1e6 / rps,
+        source: `simulated with the plan's ${plan.workers.length} models all busy (${plan.policy}, ${inputs.calibration.fitted ? 'calibrated' : 'uncalibrated'} contention model)`,
+      })
+  })
   return out
 }
 

@@ -263,7 +263,8 @@ export class ModelRepository {
     const old = new Map(times)
     const oldTable = this.host.scheduler.currentTable()
     // the simulator checks every model's time under every plan when it takes the set: the new ones first
-    for (const [k, v] of liveComputeTimes(table, specs)) times.set(k, v)
+    const fresh = liveComputeTimes(table, specs, this.live.coLocated)
+    for (const [k, v] of fresh) times.set(k, v)
     if (unloading) this.host.scheduler.setTable(table)
     try {
       await this.host.backend.swap?.(models, full, table)
@@ -273,9 +274,8 @@ export class ModelRepository {
       if (unloading) this.host.scheduler.setTable(oldTable)
       throw err
     }
-    const now = liveComputeTimes(table, specs)
     times.clear()
-    for (const [k, v] of now) times.set(k, v)
+    for (const [k, v] of fresh) times.set(k, v)
     if (specs !== this.live.specs) this.shown.clear()
     this.live.table = table
     this.live.specs = specs

@@ -3,6 +3,8 @@
 // The set-up every policy shares is here; paris-elsa's own is src/serve/paris-elsa.ts, and src/serve/policies.ts
 // picks a policy's.
 import { dirname, isAbsolute, resolve } from 'node:path'
+import type { EvaluatorInputs } from '../execute/sim/evaluator.ts'
+import { simInputs } from '../execute/sim/inputs.ts'
 import { UserError } from '../formats/errors.ts'
 import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import { readFile } from '../formats/index.ts'
@@ -16,7 +18,13 @@ import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import { loadGpu, loadProfile, loadProfileSet } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import type { ServedModel } from './backend.ts'
-import { type ComputeTime, tableComputeTimes, workerComputeTime } from './compute-time.ts'
+import {
+  type ComputeTime,
+  coLocatedTimes,
+  planTimeKey,
+  tableComputeTimes,
+  workerComputeTime,
+} from './compute-time.ts'
 import type { GpuServeOptions } from './gpu-backend.ts'
 import { type ModelIO, ZOO_MODELS, zooIO } from './io-specs.ts'
 import { DEFAULT_SERVE_HOLD_MS } from './live.ts'
@@ -76,6 +84,8 @@ export interface LiveSetup {
   minTotalShare?: number
   /** The plans of the serve config's `live.table` (served names): taken as they are whenever the table is made again. */
   given?: Plan[]
+  /** The simulator backend's inputs: each plan's models timed co-located on them (compute-time.ts); absent on the GPU. */
+  coLocated?: EvaluatorInputs
 }
 
 /** Above 6 models, a table holds at most this many plans by default (serve config `live.maxPlans`). */
@@ -236,6 +246,11 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
     profileByName.set(w.name, profile)
     if (pw) computeTimes.set(w.name, workerComputeTime(plan, pw, profile))
   })
+  if (backend === 'sim' && plan.workers.length > 1) {
+    const inputs = simulatorInputs(gpu, config.profiles ? path(config.profiles) : undefined, notes)
+    const specs = new Map(workers.map((w, i) => [w.name, { spec: w, profile: profiles[i] as Profile }]))
+    for (const [name, t] of coLocatedTimes(plan, specs, inputs)) computeTimes.set(name, t)
+  }
   // a model's priority and SLO, and its streams' priority where the plan gives one, in its `…/config`
   const modelConfig = new Map<string, Record<string, unknown>>()
   for (const [i, w] of workers.entries()) {
@@ -420,7 +435,8 @@ async function liveServeSetup(
   })
   if (given && config.live?.table) notes.push(givenTableNote(config.live.table, given, table))
   const full = lookupPlan(table, specs.keys())?.plan as Plan
-  const computeTimes = liveComputeTimes(table, specs)
+  const coLocated = o.backend === 'sim' ? simulatorInputs(gpu, profilesDir, notes) : undefined
+  const computeTimes = liveComputeTimes(table, specs, coLocated)
   notes.push(
     `eclip-live: a plan table of ${table.plans.length} plans (${tablePolicy}; a model alone on the whole GPU), ${table.union.partitions.length} partitions in all; hold ${config.live?.holdMs ?? DEFAULT_SERVE_HOLD_MS} ms` +
       (table.complete
@@ -450,8 +466,22 @@ async function liveServeSetup(
       maxPlans: config.live?.maxPlans ?? DEFAULT_MAX_PLANS,
       ...(minTotalShare !== undefined ? { minTotalShare } : {}),
       ...(given ? { given: given.plans } : {}),
+      ...(coLocated ? { coLocated } : {}),
     },
   }
+}
+
+/**
+ * The simulator backend's inputs (the profile directory's calibration, primitives and power model, else the
+ * simulator's defaults, each said in `notes`), for timing every plan's models co-located (compute-time.ts).
+ */
+function simulatorInputs(gpu: Gpu, profilesDir: string | undefined, notes: string[]): EvaluatorInputs {
+  const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
+  for (const w of ev.warnings) notes.push(`simulator backend: ${w}`)
+  notes.push(
+    "simulator backend: each model's time per execution is the simulator's with every model of its plan busy (contention priced in alike for every policy); a model alone keeps its profile's time",
+  )
+  return ev.inputs
 }
 
 /**
@@ -486,15 +516,23 @@ export function makeServeTable(
   )
 }
 
-/** Each model's compute time under the whole set's plan (by name) and under every plan of the table. */
+/**
+ * Each model's compute time under the whole set's plan (by name) and under every plan of the table; `coLocated`: the
+ * simulator backend's inputs, each plan's models timed together on them.
+ */
 export function liveComputeTimes(
   table: PlanTable,
   specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
+  coLocated?: EvaluatorInputs,
 ): Map<string, ComputeTime> {
-  const profiles = new Map([...specs].map(([n, s]) => [n, s.profile]))
-  const out = tableComputeTimes(table, profiles)
-  const full = lookupPlan(table, specs.keys())?.plan
+  const out = tableComputeTimes(table, specs, coLocated)
+  const full = lookupPlan(table, specs.keys())
   if (full)
-    for (const pw of full.workers) out.set(pw.name, workerComputeTime(full, pw, profiles.get(pw.name)))
+    for (const pw of full.plan.workers)
+      out.set(
+        pw.name,
+        out.get(planTimeKey(pw.name, full.key)) ??
+          workerComputeTime(full.plan, pw, specs.get(pw.name)?.profile),
+      )
   return out
 }

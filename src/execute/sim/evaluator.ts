@@ -59,6 +59,42 @@ export function fitScoreOf(
   return { throughputRps, p95Us, powerW: span > 0 ? r.energyJ / span : 0 }
 }
 
+/**
+ * One closed-loop run of `plan` on the simulator (graph mode where a worker switches), every worker busy with one
+ * request in flight, reduced to fitScoreOf's figures. Window and seed from `inputs` or EVALUATOR_DEFAULTS' (the
+ * window sized from the profiles as simEvaluator's).
+ */
+export function scorePlan(
+  inputs: EvaluatorInputs,
+  plan: Plan,
+  ws: readonly WorkerSpec[],
+  ps: readonly Profile[],
+): FitScore {
+  const d = EVALUATOR_DEFAULTS
+  const turnS = ps.reduce((a, p) => a + (p.requestUs[p.requestUs.length - 1] ?? 0), 0) / 1e6
+  const r = simulate(
+    {
+      key: `${plan.mix}|${plan.policy}|candidate`,
+      role: 'mix',
+      mix: plan.mix,
+      mode: plan.workers.some((w) => w.groups.length > 1) ? 'graph' : null,
+      batch: null,
+      gpu: inputs.gpu,
+      plan,
+      workers: [...ws],
+      profiles: [...ps],
+      loop: { kind: 'closed' },
+      warmupS: inputs.warmupS ?? d.warmupS,
+      windowS: inputs.windowS ?? Math.min(d.maxWindowS, Math.max(d.minWindowS, d.requests * turnS)),
+      seed: inputs.seed ?? d.seed,
+      primitives: inputs.primitives,
+      power: inputs.power,
+    },
+    { calibration: inputs.calibration },
+  )
+  return fitScoreOf(r)
+}
+
 /** An evaluator for the workers and profiles of one mix (plan order). */
 export function simEvaluator(
   inputs: EvaluatorInputs,
@@ -70,29 +106,8 @@ export function simEvaluator(
   const turnS = profiles.reduce((a, p) => a + (p.requestUs[p.requestUs.length - 1] ?? 0), 0) / 1e6
   const windowS = inputs.windowS ?? Math.min(d.maxWindowS, Math.max(d.minWindowS, d.requests * turnS))
   const seed = inputs.seed ?? EVALUATOR_DEFAULTS.seed
-  const run = (plan: Plan, ws: readonly WorkerSpec[], ps: readonly Profile[]): FitScore => {
-    const r = simulate(
-      {
-        key: `${plan.mix}|${plan.policy}|candidate`,
-        role: 'mix',
-        mix: plan.mix,
-        mode: plan.workers.some((w) => w.groups.length > 1) ? 'graph' : null,
-        batch: null,
-        gpu: inputs.gpu,
-        plan,
-        workers: [...ws],
-        profiles: [...ps],
-        loop: { kind: 'closed' },
-        warmupS,
-        windowS,
-        seed,
-        primitives: inputs.primitives,
-        power: inputs.power,
-      },
-      { calibration: inputs.calibration },
-    )
-    return fitScoreOf(r)
-  }
+  const run = (plan: Plan, ws: readonly WorkerSpec[], ps: readonly Profile[]): FitScore =>
+    scorePlan({ ...inputs, warmupS, windowS, seed }, plan, ws, ps)
   const evaluate = async (plan: Plan) => run(plan, workers, profiles)
   // STP's solo rates: worker i alone on the whole GPU (a one-worker baseline plan), once per worker
   const solos = new Map<number, number>()
