@@ -22,21 +22,36 @@ export interface ComputeTimeModel {
 /** The key of a model's compute time under one plan of a table (eclip-live) in a times map. */
 export const planTimeKey = (name: string, plan: string) => `${name}\u0000${plan}`
 
+/** An earlier table and the times taken under it: a plan it holds unchanged under the same key keeps its times. */
+export interface TimesBefore {
+  table: PlanTable
+  times: ReadonlyMap<string, ComputeTime>
+}
+
 /**
  * Each model's compute time under every plan of `table` that lists it (keys: planTimeKey); with `coLocated`, each
- * plan of two or more models co-located on the simulator (coLocatedComputeTimes).
+ * plan of two or more models co-located on the simulator (coLocatedTimes), but for the plans `before` held unchanged
+ * under the same key, which keep their times (a load or a newly seen set re-simulates only what is new).
  */
 export function tableComputeTimes(
   table: PlanTable,
   specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
   coLocated?: EvaluatorInputs,
+  before?: TimesBefore,
 ): Map<string, ComputeTime> {
   const out = new Map<string, ComputeTime>()
+  const was = new Map(before?.table.plans.map((e) => [e.key, JSON.stringify(e.plan)]))
   for (const e of table.plans) {
+    const keys = e.plan.workers.map((pw) => planTimeKey(pw.name, e.key))
+    const kept = was.get(e.key) === JSON.stringify(e.plan) ? keys.map((k) => before?.times.get(k)) : []
+    if (kept.length > 0 && kept.every((t) => t !== undefined)) {
+      for (const [i, k] of keys.entries()) out.set(k, kept[i] as ComputeTime)
+      continue
+    }
     const together = coLocated && e.plan.workers.length > 1 ? coLocatedTimes(e.plan, specs, coLocated) : null
-    for (const pw of e.plan.workers)
+    for (const [i, pw] of e.plan.workers.entries())
       out.set(
-        planTimeKey(pw.name, e.key),
+        keys[i] as string,
         together?.get(pw.name) ?? workerComputeTime(e.plan, pw, specs.get(pw.name)?.profile),
       )
   }
@@ -59,22 +74,32 @@ export function coLocatedTimes(
   const ws = plan.workers.map((pw) => specs.get(pw.name))
   if (plan.workers.length < 2 || ws.some((w) => !w)) return out
   const given = ws as { spec: WorkerSpec; profile: Profile }[]
-  const score = scorePlan(
-    inputs,
-    plan,
-    given.map((w) => w.spec),
-    given.map((w) => w.profile),
-  )
+  const run = (windowS?: number) =>
+    scorePlan(
+      windowS === undefined ? inputs : { ...inputs, windowS },
+      plan,
+      given.map((w) => w.spec),
+      given.map((w) => w.profile),
+    )
+  let score = run()
+  // a worker that completed no request in the evaluator's window (a very slow one beside fast ones): a longer run
+  if (score.throughputRps.some((r) => !(r > 0))) score = run(CO_LOCATED_LONG_WINDOW_S)
   plan.workers.forEach((pw, i) => {
     const rps = score.throughputRps[i] ?? 0
-    if (rps > 0)
-      out.set(pw.name, {
-        us: 1e6 / rps,
-        source: `simulated with the plan's ${plan.workers.length} models all busy (${plan.policy}, ${inputs.calibration.fitted ? 'calibrated' : 'uncalibrated'} contention model)`,
-      })
+    if (!(rps > 0))
+      throw new UserError(
+        `the simulator completed no request of ${pw.name} in ${CO_LOCATED_LONG_WINDOW_S} s beside ${plan.workers.length - 1} other model(s) under the ${plan.policy} plan: no time per execution to serve it with`,
+      )
+    out.set(pw.name, {
+      us: 1e6 / rps,
+      source: `simulated with the plan's ${plan.workers.length} models all busy (${plan.policy}, ${inputs.calibration.fitted ? 'calibrated' : 'uncalibrated'} contention model)`,
+    })
   })
   return out
 }
+
+/** The simulated run of a plan whose first run completed no request of some worker, s. */
+const CO_LOCATED_LONG_WINDOW_S = 5
 
 /** Request latency of a profile at `sms` SMs: the measured point, or linear between the two nearest sizes. */
 export function profileRequestUs(profile: Profile, sms: number): number {

@@ -263,7 +263,7 @@ export class ModelRepository {
     const old = new Map(times)
     const oldTable = this.host.scheduler.currentTable()
     // the simulator checks every model's time under every plan when it takes the set: the new ones first
-    const fresh = liveComputeTimes(table, specs, this.live.coLocated)
+    const fresh = liveComputeTimes(table, specs, this.live.coLocated, { table: oldTable, times: old })
     for (const [k, v] of fresh) times.set(k, v)
     if (unloading) this.host.scheduler.setTable(table)
     try {

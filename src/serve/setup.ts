@@ -22,6 +22,7 @@ import {
   type ComputeTime,
   coLocatedTimes,
   planTimeKey,
+  type TimesBefore,
   tableComputeTimes,
   workerComputeTime,
 } from './compute-time.ts'
@@ -524,8 +525,9 @@ export function liveComputeTimes(
   table: PlanTable,
   specs: ReadonlyMap<string, { spec: WorkerSpec; profile: Profile }>,
   coLocated?: EvaluatorInputs,
+  before?: TimesBefore,
 ): Map<string, ComputeTime> {
-  const out = tableComputeTimes(table, specs, coLocated)
+  const out = tableComputeTimes(table, specs, coLocated, before)
   const full = lookupPlan(table, specs.keys())
   if (full)
     for (const pw of full.plan.workers)
