@@ -12,6 +12,7 @@ import type { Results, Run } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { mean } from '../src/measure/stats.ts'
+import { DEFAULT_MIN_SHARE } from '../src/plan/fit.ts'
 import { stpBound } from '../src/profile/bound.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../src/profile/store.ts'
@@ -81,7 +82,7 @@ export function onlyPolicy(runs: Run[]): string {
 }
 
 /** Per mix, the policy's GPU run against baseline's; workers below `floor` of their baseline rate are listed. */
-export function summarise(runs: Run[], policy = onlyPolicy(runs), floor = 0.9): SeriesSummary {
+export function summarise(runs: Run[], policy = onlyPolicy(runs), floor = DEFAULT_MIN_SHARE): SeriesSummary {
   const mixRuns = runs.filter((r) => r.role === 'mix')
   const find = (mix: string, batch: number, label: string, backend: string) =>
     mixRuns.find(
@@ -104,7 +105,9 @@ export function summarise(runs: Run[], policy = onlyPolicy(runs), floor = 0.9): 
       { worker: '–', ratio: Number.NEGATIVE_INFINITY },
     )
     const bound = must(gs.stpBound, `${id}: STP bound`)
-    const floored = gs.stpBoundFloored ?? flooredBoundOf(g, b, floor)
+    // the recorded floored bound is at the planner's default floor; at another, computed here
+    const floored =
+      (floor === DEFAULT_MIN_SHARE ? gs.stpBoundFloored : undefined) ?? flooredBoundOf(g, b, floor)
     rows.push({
       mix: g.mix,
       batch,

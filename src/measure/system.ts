@@ -137,13 +137,16 @@ export function systemMetrics(
         smCount,
       ).stp
     : null
+  const floors = sameBase
+    ? baseline.map((b, i) => (DEFAULT_MIN_SHARE * b.rps) / (solo[i] as { rps: number }).rps)
+    : []
   const floored =
-    hasAreas && sameBase
+    hasAreas && sameBase && floors.every(Number.isFinite)
       ? (stpBound(
           solo.map((s) => s.rps),
           areas as number[],
           smCount,
-          baseline.map((b, i) => (DEFAULT_MIN_SHARE * b.rps) / (solo[i] as { rps: number }).rps),
+          floors,
         )?.stp ?? null)
       : null
   return {

@@ -4,6 +4,7 @@
 // (open-loop.ts); per-worker throughput and client-side latency over a steady window (or several back to back,
 // --repeats: each a run of its own), energy from the server's /metrics at the window's edges, the server's event-loop
 // utilisation and host CPU in the window. Then the ratios to the mix's baseline run, and the report.
+
 import { writeFileSync } from 'node:fs'
 import type { EventLoopUtilization } from 'node:perf_hooks'
 import type {
@@ -20,6 +21,7 @@ import { expandWorkers, serveRunId, serveRunName } from '../formats/index.ts'
 import { profileRefs } from '../measure/metrics.ts'
 import { latencySummary, mean } from '../measure/stats.ts'
 import { profileSystemMetrics } from '../measure/system.ts'
+import { DEFAULT_MIN_SHARE } from '../plan/fit.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../profile/store.ts'
 import { syntheticProfile } from '../profile/synthetic.ts'
@@ -675,7 +677,7 @@ export function serveReport(
       windows,
     ],
     [
-      "STP ÷ its floored bound (the same with every worker at ≥ 0.9 of its rate under the mix's baseline)",
+      `STP ÷ its floored bound (the same with every worker at ≥ ${DEFAULT_MIN_SHARE} of its rate under the mix's baseline)`,
       'stpVsBoundFloored',
       2,
       windows,

@@ -54,6 +54,26 @@ describe('series-summary', () => {
     assert.ok(spread(a, a).every((x) => x.ratioDiff === 0 && x.policyStpDiff === 0))
   })
 
+  it('the floored bound: as recorded, or from the runs recorded before it, to the same figure', () => {
+    // the H100 series of the re-timed profiles, recorded before the field: computed from each run's solo references
+    const s = summarise(runsOf('results/h100/profile-retime-fit/more-b8'))
+    assert.deepEqual(
+      s.rows.map((r) => r2(r.flooredBound)),
+      [1.28, 1.66, 1.29, 1.6, 1.31, 1.21],
+    )
+    assert.equal(r2(meanOf(s.rows, 'stpVsFloored')), 1)
+    // a run that carries it (normalise recomputes every run's metrics) gives the same
+    const again = recomputed(runsOf('results/h100/profile-retime-fit/more-b8'), join(ROOT, 'profiles/h100'))
+    assert.ok(again.every((r) => r.role !== 'mix' || typeof r.metrics.system?.stpBoundFloored === 'number'))
+    const s2 = summarise(again)
+    for (const [i, r] of s2.rows.entries())
+      assert.ok(Math.abs((r.flooredBound ?? 0) - (s.rows[i]?.flooredBound ?? 0)) < 1e-9, r.mix)
+    // at another floor, computed here whatever is recorded
+    const s3 = summarise(again, undefined, 0.5)
+    assert.ok(s3.rows.every((r, i) => (r.flooredBound ?? 0) >= (s2.rows[i]?.flooredBound ?? 0) - 1e-9))
+    assert.ok(s3.rows.some((r, i) => (r.flooredBound ?? 0) > (s2.rows[i]?.flooredBound ?? 0) + 1e-6))
+  })
+
   it('recomputes a series recorded without system metrics from the profiles', () => {
     const runs = runsOf('results/h100/eclip-fit-v2/batch8')
     assert.throws(() => summarise(runs, 'eclip-fit/graph'), /system metrics: not recorded/)
