@@ -73,13 +73,23 @@ export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
  * or the profiles do. With the footprint (src/execute/sim/contention.ts) the ratios to baseline and the workers
  * tightened; STP itself with the profiles' solo rates loosened by half a point. With the profiles' request latencies
  * timed again without the profiler attached (docs/profile.md; they had been above the GPU's solo runs by up to ~20%)
- * the ratio to baseline and the workers loosened by about a point in one run each and half a point on average. The
- * series made with those profiles added a worker further off than any before: resnext101 beside alexnet and
- * densenet201 at batch 8, whose rate under baseline the simulator puts well below the GPU's.
+ * the ratio to baseline and the workers loosened by about a point in one run each and half a point on average.
  */
 export const GUARD = {
-  perRun: { stpVsBaseline: 0.125, stpCommon: 0.18, worker: 0.24 },
+  perRun: { stpVsBaseline: 0.125, stpCommon: 0.18, worker: 0.17 },
   mean: { stpVsBaseline: 0.03, stpCommon: 0.065, worker: 0.06 },
+}
+
+/**
+ * Runs held to a guard of their own, named: the series made with the re-timed profiles has a worker further off
+ * than any before it — resnext101 beside alexnet and densenet201 at batch 8, whose rate under baseline the simulator
+ * puts well below the GPU's (its ratio to baseline is then too high under eclip-fit).
+ */
+export const GUARD_EXCEPTIONS: Record<
+  string,
+  Partial<Record<'stpVsBaseline' | 'stpCommon' | 'worker', number>>
+> = {
+  'profile-retime-fit/more-b8 more2 eclip-fit/graph': { worker: 0.24 },
 }
 
 const gpu = loadGpu(PROFILES)
@@ -253,11 +263,11 @@ const LABEL: Record<Key, string> = {
   stpCommon: 'STP (profile solo rates for both)',
   worker: "a worker's throughput ÷ baseline",
 }
-const past = (rows: Drift[], limits: Record<Key, number>) =>
+const past = (rows: Drift[], limits: Record<Key, number>, exceptions: typeof GUARD_EXCEPTIONS = {}) =>
   rows.flatMap((r) =>
     KEYS.flatMap((k) => {
       const e = errOf(r, k)
-      return e !== null && e > limits[k]
+      return e !== null && e > (exceptions[r.run]?.[k] ?? limits[k])
         ? [`${r.run}: ${LABEL[k]} off by ${pct(e)}${k === 'worker' ? ` (${r.worker?.name})` : ''}`]
         : []
     }),
@@ -282,7 +292,7 @@ const meansPast = (rows: Drift[]) =>
     }),
   )
 /** Everything the guard holds: each run's drift and each series' mean. */
-const violations = (rows: Drift[]) => [...past(rows, GUARD.perRun), ...meansPast(rows)]
+const violations = (rows: Drift[]) => [...past(rows, GUARD.perRun, GUARD_EXCEPTIONS), ...meansPast(rows)]
 
 describe('the simulator against recorded H100 runs it was not calibrated on', () => {
   // one re-simulation of the 150 runs for every check below
@@ -322,6 +332,13 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
 
   it('does not drift past what it meets today (per run, and on average per series)', async () => {
     const { rows } = await result()
+    // every run with a guard of its own is one of these, and is past the common guard (else it needs none)
+    for (const [run, limits] of Object.entries(GUARD_EXCEPTIONS)) {
+      const r = rows.find((x) => x.run === run)
+      assert.ok(r, `GUARD_EXCEPTIONS names ${run}, which is not re-simulated`)
+      for (const k of Object.keys(limits) as Key[])
+        assert.ok((errOf(r, k) ?? 0) > GUARD.perRun[k], `${run}: ${k}`)
+    }
     assert.deepEqual(violations(rows), [])
   })
 
