@@ -247,7 +247,8 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
     profileByName.set(w.name, profile)
     if (pw) computeTimes.set(w.name, workerComputeTime(plan, pw, profile))
   })
-  if (backend === 'sim' && plan.workers.length > 1) {
+  if (backend === 'sim' && plan.workers.length > 1 && workers.some(openLoop)) notes.push(OPEN_LOOP_NOTE)
+  else if (backend === 'sim' && plan.workers.length > 1) {
     const inputs = simulatorInputs(gpu, config.profiles ? path(config.profiles) : undefined, notes)
     const specs = new Map(workers.map((w, i) => [w.name, { spec: w, profile: profiles[i] as Profile }]))
     for (const [name, t] of coLocatedTimes(plan, specs, inputs)) computeTimes.set(name, t)
@@ -436,7 +437,9 @@ async function liveServeSetup(
   })
   if (given && config.live?.table) notes.push(givenTableNote(config.live.table, given, table))
   const full = lookupPlan(table, specs.keys())?.plan as Plan
-  const coLocated = o.backend === 'sim' ? simulatorInputs(gpu, profilesDir, notes) : undefined
+  const realtime = [...specs.values()].some((x) => openLoop(x.spec))
+  if (o.backend === 'sim' && realtime) notes.push(OPEN_LOOP_NOTE)
+  const coLocated = o.backend === 'sim' && !realtime ? simulatorInputs(gpu, profilesDir, notes) : undefined
   const computeTimes = liveComputeTimes(table, specs, coLocated)
   notes.push(
     `eclip-live: a plan table of ${table.plans.length} plans (${tablePolicy}; a model alone on the whole GPU), ${table.union.partitions.length} partitions in all; hold ${config.live?.holdMs ?? DEFAULT_SERVE_HOLD_MS} ms` +
@@ -471,6 +474,15 @@ async function liveServeSetup(
     },
   }
 }
+
+/**
+ * A real-time model, whose requests come open loop at a rate (DISB's): co-located timing assumes every model busy,
+ * which would keep such a model's priority raised all the time and starve the others, so a served set with one keeps
+ * each model's time alone, and the notes say so.
+ */
+const openLoop = (w: WorkerSpec) => w.priority === 'realtime' || w.arrival !== undefined
+const OPEN_LOOP_NOTE =
+  "simulator backend: a real-time model is served, so each model's time per execution is its time alone (co-location not priced)"
 
 /**
  * The simulator backend's inputs (the profile directory's calibration, primitives and power model, else the

@@ -68,6 +68,24 @@ describe("the simulator backend's time per execution", () => {
     }
   })
 
+  it('beside a real-time model (open loop): every model keeps its time alone, and the notes say so', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'eclip-co-located-')), 'serve.yaml')
+    writeFileSync(
+      file,
+      YAML.stringify({
+        policy: 'baseline',
+        backend: 'sim',
+        profiles: PROFILES,
+        frontends: 0,
+        models: [{ model: 'albert', priority: 'realtime', sloMs: 20, rate: 50 }, { model: 'densenet201' }],
+      }),
+    )
+    const s = await setupOf(file)
+    for (const m of ['albert', 'densenet201'])
+      assert.match(s.computeTimes.get(m)?.source ?? '', /profile requestUs at 132 SMs/, m)
+    assert.ok(s.notes.some((n) => /a real-time model is served/.test(n)))
+  })
+
   it('alone: the profile latency at its partition, as before', async () => {
     const s = await setupOf(config('baseline', ['albert']))
     const t = s.computeTimes.get('albert')
