@@ -12,8 +12,8 @@ import type { Results, Run } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { mean } from '../src/measure/stats.ts'
+import { profileSystemMetrics } from '../src/measure/system.ts'
 import { DEFAULT_MIN_SHARE } from '../src/plan/fit.ts'
-import { stpBound } from '../src/profile/bound.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../src/profile/store.ts'
 import { policyLabel } from '../src/report/plots.ts'
@@ -177,23 +177,13 @@ export function spread(a: SeriesSummary, b: SeriesSummary) {
 }
 
 /**
- * The floored STP bound of a run recorded before results carried it: from its workers' recorded whole-GPU latency and
- * right-sized area (the profiles' solo references, as the bench's metrics took them) and baseline's rates; null when
- * the run took its solo rates from solo runs or lacks either.
+ * The floored STP bound of a run recorded before results carried it (or at another floor): its system metrics again
+ * from its workers' recorded whole-GPU latency and right-sized area (the profiles' solo references, as the bench's
+ * metrics took them) and baseline's rates; null when the run took its solo rates from solo runs or lacks either.
  */
 function flooredBoundOf(g: Run, b: Run, floor: number): number | null {
   if (g.metrics.system?.soloFrom !== 'profiles') return null
-  const solo: number[] = []
-  const area: number[] = []
-  const min: number[] = []
-  for (const w of g.workers) {
-    const base = b.workers.find((x) => x.name === w.name)
-    if (!w.fullGpuUs || w.packedAreaSmUs === undefined || !base) return null
-    solo.push(1e6 / w.fullGpuUs)
-    area.push(w.packedAreaSmUs)
-    min.push((floor * base.throughputRps * w.fullGpuUs) / 1e6)
-  }
-  return stpBound(solo, area, g.gpu.smCount, min)?.stp ?? null
+  return profileSystemMetrics(g.workers, b.workers, g.gpu.smCount, floor)?.stpBoundFloored ?? null
 }
 
 /** Issue #18's STP targets per batch (the mean over mixes, against baseline): the bound says where one is out of reach. */

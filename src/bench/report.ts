@@ -3,7 +3,6 @@
 // per-worker ratios, shown beside STP, never alone —, p95 and energy efficiency per mix and policy, with means;
 // switches per request — its Table I) as text, and its figures as SVG + PNG. When a results file holds runs of both
 // backends, each cell shows the measured value with the simulated one beside it.
-
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { LiveSetMetrics, Profile, Run } from '../formats/index.ts'

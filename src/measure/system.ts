@@ -99,6 +99,8 @@ export function systemMetrics(
   workers: readonly SystemWorker[],
   baseline: readonly SystemWorker[] | null,
   smCount: number,
+  /** The floored bound's floor: each worker's share under baseline kept at least this much of it. */
+  floor = DEFAULT_MIN_SHARE,
 ): SystemMetrics | null {
   const solos = workers.map((w) => w.solo)
   if (workers.length === 0 || solos.some((s) => s === null)) return null
@@ -137,9 +139,7 @@ export function systemMetrics(
         smCount,
       ).stp
     : null
-  const floors = sameBase
-    ? baseline.map((b, i) => (DEFAULT_MIN_SHARE * b.rps) / (solo[i] as { rps: number }).rps)
-    : []
+  const floors = sameBase ? baseline.map((b, i) => (floor * b.rps) / (solo[i] as { rps: number }).rps) : []
   const floored =
     hasAreas && sameBase && floors.every(Number.isFinite)
       ? (stpBound(
@@ -186,6 +186,7 @@ export function profileSystemMetrics(
   workers: readonly ObservedWorker[],
   baseline: readonly ObservedWorker[] | null,
   smCount: number,
+  floor = DEFAULT_MIN_SHARE,
 ): SystemMetrics | null {
   const view = (ws: readonly ObservedWorker[], rpsOf: (w: ObservedWorker) => ObservedWorker | undefined) =>
     ws.map((w): SystemWorker => {
@@ -207,5 +208,6 @@ export function profileSystemMetrics(
     view(workers, (w) => w),
     complete ? view(workers, (w) => baseline.find((b) => b.name === w.name)) : null,
     smCount,
+    floor,
   )
 }
