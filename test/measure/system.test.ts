@@ -151,6 +151,31 @@ describe('STP bound', () => {
     assert.throws(() => stpBound(solo, area, sms, [0.1, -1, 0]), /floor -1/)
   })
 
+  it('with caps: each worker at most its cap, still the LP optimum', () => {
+    const solo = [300, 40, 900]
+    const area = [200_000, 2_000_000, 90_000]
+    const sms = 132
+    const caps = [0.7, 0.9, 0.8]
+    const b = stpBound(solo, area, sms, undefined, caps)
+    assert.ok(b)
+    for (const [i, x] of b.shares.entries()) assert.ok(x >= 0 && x <= (caps[i] as number) + 1e-12)
+    const cost = solo.map((s, i) => (s * (area[i] as number)) / 1e6)
+    for (let i = 0; i <= 20; i++)
+      for (let j = 0; j <= 20; j++)
+        for (let k = 0; k <= 20; k++) {
+          const x = [i / 20, j / 20, k / 20]
+          if (x.some((v, n) => v > (caps[n] as number) + 1e-12)) continue
+          const used = x.reduce((a, v, n) => a + v * (cost[n] as number), 0)
+          if (used <= sms + 1e-9) assert.ok(i / 20 + j / 20 + k / 20 <= b.stp + 1e-9)
+        }
+    // where the SMs hold every worker's solo SM-time the capped bound is the sum of the caps
+    close(stpBound([1000, 100], [50_000, 800_000], 132, undefined, [0.8, 0.75])?.stp, 1.55)
+    // caps of 1 give the plain bound; a floor above its cap leaves no share vector
+    close(stpBound(solo, area, sms, undefined, [1, 1, 1])?.stp, stpBound(solo, area, sms).stp)
+    assert.equal(stpBound(solo, area, sms, [0.5, 0, 0], [0.4, 1, 1]), null)
+    assert.throws(() => stpBound(solo, area, sms, undefined, [0.5]), /caps/)
+  })
+
   it('the floored bound of a run: every worker at ≥ 0.9 of its rate under the baseline run', () => {
     // a: 50 SMs at its solo rate, b: 200 SMs; baseline ran a at 0.5 and b at 0.3 of solo
     const base = [worker('a', 500, 500, 1000, 50_000), worker('b', 30, 30, 100, 2_000_000)]
