@@ -1,0 +1,71 @@
+// The simulator against the GPU's interference probe (results/h100/interference/mixes: every paper mix's workers alone
+// and all at once, on the whole GPU and on disjoint partitions, at batch 1 and 8), re-simulated with the shipped H100
+// calibration, which was fitted on other runs (results/h100/batch1, batch8) and never saw these: its memory term
+// must predict what workers lose to their neighbours with no SM shared, and the STP of both placements.
+// TARGET is the issue's tolerance for STP; GUARD what the simulator meets today (the worst worker is albert at batch 1,
+// where the GPU loses more to its neighbours than the simulator's γ, scaled by busy SMs, gives).
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { cappedBounds, compareProbe } from '../../bench/interference-sim.ts'
+import type { Results } from '../../src/formats/index.ts'
+import { readFile } from '../../src/formats/index.ts'
+
+const ROOT = join(import.meta.dirname, '..', '..')
+const PROBE = ['b1', 'b8'].map((b) => join(ROOT, 'results/h100/interference/mixes', b, 'dispatch.json'))
+const TARGET = { stpMean: 0.08 }
+const GUARD = { togetherMean: 0.08, togetherMax: 0.22, stpMax: 0.17 }
+
+const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
+
+describe('interference probe re-simulated', () => {
+  it('the simulator predicts what disjoint partitions lose to their neighbours, and STP both ways', async (t) => {
+    const c = await compareProbe(PROBE, join(ROOT, 'profiles/h100'))
+    assert.equal(c.mixes.length, 14)
+    t.diagnostic(
+      `together ÷ alone: mean ${(100 * mean(c.errTogether)).toFixed(1)}%, max ${(100 * Math.max(...c.errTogether)).toFixed(1)}%; ` +
+        `STP mean ${(100 * mean(c.errStp)).toFixed(1)}%, max ${(100 * Math.max(...c.errStp)).toFixed(1)}%`,
+    )
+    assert.ok(mean(c.errStp) <= TARGET.stpMean, `STP: mean error ${mean(c.errStp)}`)
+    assert.ok(Math.max(...c.errStp) <= GUARD.stpMax, `STP: max error ${Math.max(...c.errStp)}`)
+    assert.ok(
+      mean(c.errTogether) <= GUARD.togetherMean,
+      `together ÷ alone: mean error ${mean(c.errTogether)}`,
+    )
+    assert.ok(
+      Math.max(...c.errTogether) <= GUARD.togetherMax,
+      `together ÷ alone: max ${Math.max(...c.errTogether)}`,
+    )
+    // the probe's own check: on disjoint partitions every worker lost something to its neighbours, on the GPU and
+    // in the simulator
+    for (const m of c.mixes)
+      for (const [i, x] of m.gpu['part-all'].entries()) {
+        assert.ok(
+          x < (m.gpu['part-alone'][i] as number),
+          `${m.mix} b${m.batch} worker ${i}: no loss on the GPU`,
+        )
+        assert.ok(
+          (m.sim['part-all'][i] as number) < (m.sim['part-alone'][i] as number),
+          `${m.mix}: none simulated`,
+        )
+      }
+  })
+
+  it('capping each worker at what it kept beside its neighbours lowers the bound, never raises it', async () => {
+    const c = await compareProbe(PROBE, join(ROOT, 'profiles/h100'))
+    const runs = ['b1', 'b8'].flatMap(
+      (b) =>
+        readFile<Results>('results', join(ROOT, 'results/h100/profile-retime-fit', b, 'results.json')).runs,
+    )
+    const rows = cappedBounds(c, runs, 132)
+    assert.equal(rows.length, 14)
+    for (const r of rows) {
+      assert.ok(r.capped <= r.plain + 1e-9, `${r.mix} b${r.batch}: capped above plain`)
+      assert.ok(
+        r.flooredCapped === null || r.flooredCapped <= (r.floored as number) + 1e-9,
+        `${r.mix}: floored`,
+      )
+      assert.ok(r.eclipFit !== null, `${r.mix} b${r.batch}: no eclip-fit run`)
+    }
+  })
+})
