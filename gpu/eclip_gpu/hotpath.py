@@ -9,9 +9,6 @@ Once it serves, every frame on the reply pipe is written through it (frames.use_
 and clients' regions are counted on both sides (regions.py's Region.native): a region is closed once neither a
 Python nor a C request holds it, a C thread telling a Python one (the reaper) when its last request is done.
 
-An input in host memory of at least ECLIP_STAGE_MIN_BYTES (default 64 KiB; 0: never) is staged: copied on a stream
-of its own beside the execution before it, then device to device into the graph's input (hotpath.c says why).
-
 ECLIP_NATIVE=0 keeps the Python path (comparisons); ECLIP_LIBCUDA names another driver library (the CPU tests'
 fake); CC the compiler; ECLIP_CACHE where the built library is kept (default ~/.cache/eclip).
 """
@@ -28,26 +25,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .cuda import BackendError
-
 SOURCE = Path(__file__).resolve().parent / "native" / "hotpath.c"
 
 # where an execution's input comes from and its output goes (hotpath.c's SRC_* and DST_*)
 SRC_HOST, SRC_DEVICE = 0, 1
 DST_FRAME, DST_RING, DST_REGION_HOST, DST_REGION_DEVICE = 0, 1, 2, 3
-
-# host inputs this large and larger are staged (a batch of images, not a batch of token ids)
-STAGE_MIN_BYTES = 64 * 1024
-
-
-def stage_min_bytes() -> int:
-    """ECLIP_STAGE_MIN_BYTES, or STAGE_MIN_BYTES where it is not set; 0 stages nothing."""
-    raw = os.environ.get("ECLIP_STAGE_MIN_BYTES", "").strip()
-    if raw == "":
-        return STAGE_MIN_BYTES
-    if not raw.isdigit():
-        raise BackendError(f"ECLIP_STAGE_MIN_BYTES must be a whole number of bytes (0: never stage), not {raw!r}")
-    return int(raw)
 
 
 class NativeUnavailable(RuntimeError):
@@ -94,8 +76,7 @@ class HotPath:
         self._lib.hp_write.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
         self._lib.hp_region_add.argtypes = [ctypes.c_char_p]
         self._lib.hp_worker_add.restype = vp
-        self._lib.hp_worker_add.argtypes = [ctypes.c_char_p, vp, u64, ctypes.c_uint32, u64, u64, ctypes.c_char_p, c,
-                                            u64]
+        self._lib.hp_worker_add.argtypes = [ctypes.c_char_p, vp, u64, ctypes.c_uint32, u64, u64, ctypes.c_char_p, c]
         self._lib.hp_worker_close.argtypes = [vp]
         self._lib.hp_worker_busy.argtypes = [vp]
         self._lib.hp_worker_waiting.argtypes = [vp]
@@ -148,11 +129,10 @@ class HotPath:
 
     # ── workers ─────────────────────────────────────────────────────────────────────────────────────────────
     def add_worker(self, name: str, stream: int, static_ptr: int, batch: int, in_item: int, out_item: int,
-                   shape_tail: str, depth: int, stage_min: int = 0) -> int:
-        """A worker (its handle for `submit`) whose executions run on `stream`, reading `static_ptr`; host inputs of
-        at least `stage_min` bytes staged (0: none)."""
+                   shape_tail: str, depth: int) -> int:
+        """A worker (its handle for `submit`) whose executions run on `stream`, reading `static_ptr`."""
         handle = self._lib.hp_worker_add(json.dumps(name)[1:-1].encode(), stream, static_ptr, batch, in_item, out_item,
-                                         shape_tail.encode(), depth, stage_min)
+                                         shape_tail.encode(), depth)
         if not handle:
             raise NativeUnavailable(self._lib.hp_error().decode())
         return handle

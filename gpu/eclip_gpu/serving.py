@@ -247,8 +247,6 @@ class Serving:
         # the native request path (hotpath.py), once a load started it; else why not (None: not tried yet)
         self.hotpath = None
         self.hotpath_note: str | None = None if native else "python"
-        # host inputs of at least this many bytes staged on the native path (hotpath.stage_min_bytes)
-        self.stage_min = 0
 
     # ── requests ────────────────────────────────────────────────────────────────────────────────────────────
     def add_worker(self, w: ServedWorker) -> None:
@@ -372,7 +370,6 @@ class Serving:
             return "native"
         if self.hotpath_note is not None:
             return self.hotpath_note
-        self.stage_min = hotpath.stage_min_bytes()  # a bad setting fails the load, not the path
         try:
             if not hotpath.enabled():
                 raise hotpath.NativeUnavailable("ECLIP_NATIVE=0")
@@ -404,7 +401,7 @@ class Serving:
         in_item = math.prod(pipe.item_shape) * pipe.static.element_size()
         tail = "".join(f",{d}" for d in pipe.out_shape) + f'],"datatype":"{pipe.out_datatype}","computeUs":'
         handle = self.hotpath.add_worker(name, pipe.stream_handle, pipe.static_ptr, pipe.batch, in_item,
-                                         pipe.out_item_bytes, tail, pipe.depth, self.stage_min)
+                                         pipe.out_item_bytes, tail, pipe.depth)
         pipe.enqueue_lock = self.hotpath.enqueue_lock(handle)
         return NativeWorker(handle, {k: (g, out) for k, (_, g, out) in pipe.captures.items()}, pipe.in_datatype,
                             pipe.batch, in_item, pipe.out_item_bytes)

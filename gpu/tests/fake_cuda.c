@@ -26,7 +26,7 @@ typedef struct {
   int delay_us;
 } Graph;
 
-enum { OP_COPY, OP_SET, OP_GRAPH, OP_EVENT, OP_WAIT };
+enum { OP_COPY, OP_SET, OP_GRAPH, OP_EVENT };
 typedef struct Op {
   int kind;
   void *dst;
@@ -44,11 +44,7 @@ typedef struct {
   pthread_cond_t cv;
   Op *head, *tail;
   pthread_t thread;
-  int copy_delay_us; /* each copy on this stream takes this long first (streams made by cuStreamCreate) */
 } Stream;
-
-/* what a copy takes on the streams cuStreamCreate makes from now on (a test sets it: a slow copy engine) */
-int fake_made_stream_copy_delay_us;
 
 static double now_ms(void) {
   struct timespec t;
@@ -66,10 +62,7 @@ static void *run_stream(void *arg) {
     if (s->head == NULL) s->tail = NULL;
     pthread_mutex_unlock(&s->mu);
     switch (op->kind) {
-      case OP_COPY:
-        if (s->copy_delay_us) usleep((useconds_t)s->copy_delay_us);
-        memcpy(op->dst, op->src, op->n);
-        break;
+      case OP_COPY: memcpy(op->dst, op->src, op->n); break;
       case OP_SET: memset(op->dst, op->value, op->n); break;
       case OP_GRAPH: {
         Graph *g = op->graph;
@@ -77,11 +70,6 @@ static void *run_stream(void *arg) {
         for (size_t i = 0; i < g->out_bytes; i++) g->out[i] = (uint8_t)(g->in[i % g->in_bytes] + 1);
         break;
       }
-      case OP_WAIT: /* the stream waits until the event reaches the record it had when the wait was enqueued */
-        pthread_mutex_lock(&op->event->mu);
-        while (op->event->done < op->gen) pthread_cond_wait(&op->event->cv, &op->event->mu);
-        pthread_mutex_unlock(&op->event->mu);
-        break;
       case OP_EVENT:
         pthread_mutex_lock(&op->event->mu);
         op->event->done = op->gen;
@@ -216,47 +204,6 @@ int cuEventSynchronize(void *e) {
 
 int cuEventElapsedTime_v2(float *ms, void *start, void *end) {
   *ms = (float)(((Event *)end)->t_ms - ((Event *)start)->t_ms);
-  return 0;
-}
-
-int cuStreamCreate(void **s, unsigned flags) {
-  (void)flags;
-  FAIL("cuStreamCreate");
-  Stream *made = fake_stream_new();
-  made->copy_delay_us = fake_made_stream_copy_delay_us;
-  *s = made;
-  return 0;
-}
-
-int cuStreamDestroy_v2(void *s) { (void)s; return 0; } /* its thread idles on for the test process's life */
-
-int cuStreamWaitEvent(void *s, void *e, unsigned flags) {
-  (void)flags;
-  FAIL("cuStreamWaitEvent");
-  Event *ev = e;
-  Op *op = calloc(1, sizeof *op);
-  pthread_mutex_lock(&ev->mu);
-  *op = (Op){.kind = OP_WAIT, .event = ev, .gen = ev->recorded};
-  pthread_mutex_unlock(&ev->mu);
-  push(s, op);
-  return 0;
-}
-
-/* counted, so a test can see a worker's staging buffers made and given back */
-int fake_device_buffers;
-
-int cuMemAlloc_v2(uint64_t *p, size_t n) {
-  FAIL("cuMemAlloc_v2");
-  void *m = calloc(1, n);
-  if (m == NULL) return 2;
-  *p = (uint64_t)(uintptr_t)m;
-  __atomic_add_fetch(&fake_device_buffers, 1, __ATOMIC_SEQ_CST);
-  return 0;
-}
-
-int cuMemFree_v2(uint64_t p) {
-  free((void *)(uintptr_t)p);
-  __atomic_sub_fetch(&fake_device_buffers, 1, __ATOMIC_SEQ_CST);
   return 0;
 }
 

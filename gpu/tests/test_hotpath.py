@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from eclip_gpu import frames, hotpath
-from eclip_gpu.cuda import BackendError
 from eclip_gpu.frames import FrameReader
 from eclip_gpu.serving import NativeWorker, ServedWorker, Serving
 
@@ -65,7 +64,7 @@ def expected(data: bytes, n: int) -> bytes:
 class Backend:
     """A Serving with the native path on a pipe whose other end the test reads."""
 
-    def __init__(self, libs, tmp_path, workers=("m",), plans=1, delay_us=0, depth=2, stage_min=0):
+    def __init__(self, libs, tmp_path, workers=("m",), plans=1, delay_us=0, depth=2):
         lib, fake_path = libs
         self.fake = ctypes.CDLL(str(fake_path), mode=ctypes.RTLD_GLOBAL)
         self.r, self.w = os.pipe()
@@ -81,7 +80,7 @@ class Backend:
             dev = Device(self.fake, plans, delay_us)
             handle = self.serving.hotpath.add_worker(
                 name, dev.stream, ctypes.addressof(dev.static), BATCH, IN_ITEM, OUT_ITEM,
-                f',{OUT_ITEM}],"datatype":"UINT8","computeUs":', depth, stage_min)
+                f',{OUT_ITEM}],"datatype":"UINT8","computeUs":', depth)
             keys = [None] + [f"p{i}" for i in range(1, plans)]
             captures = {k: (g, ctypes.addressof(o)) for k, g, o in zip(keys, dev.graphs, dev.outs)}
 
@@ -217,67 +216,6 @@ def test_many_requests_of_several_workers_are_answered_each_once_in_order_per_wo
         assert mine == sorted(mine)
     for i, (name, data) in sent.items():
         assert bytes(region.view[32768 + i * OUT_ITEM:32768 + (i + 1) * OUT_ITEM]) == expected(data, 1), i
-
-
-def test_staged_inputs_overlap_the_execution_before_and_each_request_reads_its_own(backend, libs):
-    # every host input staged: copied on the worker's copy stream into its slot's buffer while the execution before
-    # runs, then into the graph's input; with executions in flight a buffer reused too early would show here as
-    # another request's output
-    fake = ctypes.CDLL(str(libs[1]), mode=ctypes.RTLD_GLOBAL)
-    slow = ctypes.c_int.in_dll(fake, "fake_made_stream_copy_delay_us")
-    slow.value = 500  # a copy engine slower than the graph: a start that did not wait for its copy reads stale bytes
-    try:
-        b = backend(workers=("a", "b"), delay_us=300, stage_min=1)
-    finally:
-        slow.value = 0
-    assert ctypes.c_int.in_dll(b.fake, "fake_device_buffers").value == 4  # two workers × two slots
-    b.region("r1", 1 << 16)
-    region = b.serving.regions["r1"]
-    sent = {}
-    for i in range(60):
-        name = "ab"[i % 2]
-        n = 1 + i % BATCH
-        data = pattern(i, n * IN_ITEM)
-        region.view[i * 256:i * 256 + len(data)] = data
-        sent[i] = (name, n, data)
-        b.serving.infer({"type": "infer", "name": name, "id": i, "n": n, "dtype": "UINT8",
-                         "input": {"region": "r1", "offset": i * 256, "bytes": len(data)}}, b"")
-    got = b.replies(60)
-    assert sorted(h["id"] for h, _ in got) == list(range(60))
-    for h, body in got:
-        name, n, data = sent[h["id"]]
-        assert h["type"] == "output" and body == expected(data, n), h["id"]
-    b.serving.hotpath.close_worker(b.serving.workers["a"].native.handle)
-    b.serving.workers["a"].native = None
-    assert ctypes.c_int.in_dll(b.fake, "fake_device_buffers").value == 2  # a's given back
-
-
-def test_only_inputs_of_at_least_the_threshold_are_staged_and_a_failed_wait_is_answered(backend):
-    b = backend(stage_min=2 * IN_ITEM)
-    b.region("r1")
-    msg = {"type": "infer", "name": "m", "dtype": "UINT8"}
-    b.fake.fake_fail(b"cuStreamWaitEvent", 1)
-    # one item is below the threshold: copied on the worker's stream, no wait asked for (the failure stays armed)
-    b.serving.infer({**msg, "id": 1, "n": 1, "input": {"region": "r1", "offset": 0, "bytes": IN_ITEM}}, b"")
-    b.serving.infer({**msg, "id": 2, "n": 2, "input": {"region": "r1", "offset": 0, "bytes": 2 * IN_ITEM}}, b"")
-    b.serving.infer({**msg, "id": 3, "n": 2, "input": {"region": "r1", "offset": 0, "bytes": 2 * IN_ITEM}}, b"")
-    # a start that fails is answered at once, maybe before the execution started before it
-    h1, h2, h3 = sorted((h for h, _ in b.replies(3)), key=lambda h: h["id"])
-    assert h1["type"] == "output" and h1["id"] == 1
-    assert h2 == {"type": "error", "id": 2, "fatal": False,
-                  "message": "m: cuStreamWaitEvent failed: CUDA_ERROR_INVALID_VALUE (1)"}
-    assert h3["type"] == "output" and h3["id"] == 3
-    assert b.serving.regions["r1"].native[0].region_users(b.serving.regions["r1"].native[1]) == 0
-
-
-def test_the_staging_threshold_from_the_environment(monkeypatch):
-    monkeypatch.delenv("ECLIP_STAGE_MIN_BYTES", raising=False)
-    assert hotpath.stage_min_bytes() == hotpath.STAGE_MIN_BYTES
-    monkeypatch.setenv("ECLIP_STAGE_MIN_BYTES", "0")
-    assert hotpath.stage_min_bytes() == 0
-    monkeypatch.setenv("ECLIP_STAGE_MIN_BYTES", "1M")
-    with pytest.raises(BackendError, match="ECLIP_STAGE_MIN_BYTES must be a whole number of bytes"):
-        hotpath.stage_min_bytes()
 
 
 def test_a_request_queued_behind_the_executions_in_flight_says_how_long_it_waited(backend):

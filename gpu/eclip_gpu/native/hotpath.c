@@ -13,11 +13,6 @@
  *
  * Lifetimes: a region (a client's shared memory) is counted here while a request uses it; Python closes it once
  * neither side uses it (hp_region_close, hp_wait_drained). A worker's slots are used in turn and answered in order.
- *
- * Inputs in host memory of at least `stage_min` bytes are staged: copied to the slot's own device buffer on a copy
- * stream of the worker's, which runs beside the execution before (a copy engine, not the SMs), then device to device
- * into the static input once that execution is done. On the worker's stream alone the next request's host copy could
- * only start after the execution before it ended, and an image batch's copy is a good part of a small model's time.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -41,7 +36,6 @@ typedef uint64_t CUdeviceptr;
 #define EV_BLOCKING_SYNC 1u
 #define EV_DISABLE_TIMING 2u
 #define HOST_ALLOC_PORTABLE 1u
-#define STREAM_NON_BLOCKING 1u
 
 static struct {
   CUresult (*ctx_set_current)(CUcontext);
@@ -55,11 +49,6 @@ static struct {
   CUresult (*event_sync)(CUevent);
   CUresult (*event_elapsed)(float *, CUevent, CUevent);
   CUresult (*graph_launch)(CUgraphExec, CUstream);
-  CUresult (*stream_create)(CUstream *, unsigned);
-  CUresult (*stream_destroy)(CUstream);
-  CUresult (*stream_wait_event)(CUstream, CUevent, unsigned);
-  CUresult (*mem_alloc)(CUdeviceptr *, size_t);
-  CUresult (*mem_free)(CUdeviceptr);
   CUresult (*host_alloc)(void **, size_t, unsigned);
   CUresult (*free_host)(void *);
   CUresult (*error_name)(CUresult, const char **);
@@ -145,10 +134,6 @@ int hp_init(const char *libcuda, void *ctx, int out_fd) {
       !(cu.event_record = sym(lib, "cuEventRecord", NULL)) || !(cu.event_sync = sym(lib, "cuEventSynchronize", NULL)) ||
       !(cu.event_elapsed = sym(lib, "cuEventElapsedTime_v2", "cuEventElapsedTime")) ||
       !(cu.graph_launch = sym(lib, "cuGraphLaunch", NULL)) || !(cu.host_alloc = sym(lib, "cuMemHostAlloc", NULL)) ||
-      !(cu.stream_create = sym(lib, "cuStreamCreate", NULL)) ||
-      !(cu.stream_destroy = sym(lib, "cuStreamDestroy_v2", "cuStreamDestroy")) ||
-      !(cu.stream_wait_event = sym(lib, "cuStreamWaitEvent", NULL)) ||
-      !(cu.mem_alloc = sym(lib, "cuMemAlloc_v2", NULL)) || !(cu.mem_free = sym(lib, "cuMemFree_v2", NULL)) ||
       !(cu.free_host = sym(lib, "cuMemFreeHost", NULL)) || !(cu.error_name = sym(lib, "cuGetErrorName", NULL)))
     return -1;
   g_ctx = ctx;
@@ -296,9 +281,7 @@ typedef struct {
 
 typedef struct {
   CUevent start, end, done;
-  CUevent copied;      /* a staged input is on the device (recorded on the copy stream) */
-  CUdeviceptr staging; /* the slot's device buffer for a staged input; 0: the worker stages nothing */
-  void *host;          /* page-locked room for an output answered in the frame */
+  void *host; /* page-locked room for an output answered in the frame */
   Job job;
   double waited_us; /* from hp_submit to its start: queued here behind the worker's executions in flight */
 } Slot;
@@ -306,8 +289,6 @@ typedef struct {
 typedef struct {
   char *name;
   CUstream stream;
-  CUstream copy_stream; /* staged inputs' host copies; NULL: none staged */
-  uint64_t stage_min;   /* host inputs of at least this many bytes are staged */
   CUdeviceptr static_ptr;
   uint32_t batch;
   uint64_t in_item, out_item;
@@ -364,17 +345,10 @@ static CUresult start(Worker *w, Slot *s, const char **failed) {
   const Job *j = &s->job;
   CUstream h = w->stream;
   if (j->nbytes) {
-    if (j->src_kind == SRC_DEVICE) {
+    if (j->src_kind == SRC_DEVICE)
       TRY(cu.dtod(w->static_ptr, (CUdeviceptr)j->src, j->nbytes, h), "cuMemcpyDtoDAsync");
-    } else if (s->staging && j->nbytes >= w->stage_min) {
-      /* the slot's buffer is free: its last execution was answered before the slot was taken again */
-      TRY(cu.htod(s->staging, (const void *)(uintptr_t)j->src, j->nbytes, w->copy_stream), "cuMemcpyHtoDAsync");
-      TRY(cu.event_record(s->copied, w->copy_stream), "cuEventRecord");
-      TRY(cu.stream_wait_event(h, s->copied, 0), "cuStreamWaitEvent");
-      TRY(cu.dtod(w->static_ptr, s->staging, j->nbytes, h), "cuMemcpyDtoDAsync");
-    } else {
+    else
       TRY(cu.htod(w->static_ptr, (const void *)(uintptr_t)j->src, j->nbytes, h), "cuMemcpyHtoDAsync");
-    }
   }
   if (j->n < w->batch) /* the rest of the captured batch zeroed: token id 0, a black image */
     TRY(cu.memset8(w->static_ptr + j->nbytes, 0, (w->batch - j->n) * w->in_item, h), "cuMemsetD8Async");
@@ -478,9 +452,9 @@ static void *finisher(void *arg) {
 }
 
 /* A captured worker: its stream, static input (batch × in_item bytes), out_item bytes of output per item, `depth`
- * executions in flight; host inputs of at least `stage_min` bytes staged (0: none). NULL on failure (hp_error). */
+ * executions in flight. NULL on failure (hp_error). */
 void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_t batch, uint64_t in_item,
-                    uint64_t out_item, const char *shape_tail, int depth, uint64_t stage_min) {
+                    uint64_t out_item, const char *shape_tail, int depth) {
   Worker *w = calloc(1, sizeof *w);
   if (w == NULL) return NULL;
   w->name = strdup(name);
@@ -491,7 +465,6 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
   w->out_item = out_item;
   w->shape_tail = strdup(shape_tail);
   w->depth = depth;
-  w->stage_min = stage_min;
   w->slots = calloc((size_t)depth, sizeof(Slot));
   w->pcap = 64;
   w->pending = malloc(sizeof(Job) * w->pcap);
@@ -506,18 +479,6 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
         (r = cu.host_alloc(&s->host, batch * out_item ? batch * out_item : 1, HOST_ALLOC_PORTABLE))) {
       set_error("%s: setting up its executions failed: %s", name, cu_name(r));
       return NULL; /* leaks what was made: the backend does not go on without its worker */
-    }
-  }
-  uint64_t in_bytes = (uint64_t)batch * in_item;
-  if (stage_min > 0 && in_bytes >= stage_min) {
-    CUresult r = cu.stream_create(&w->copy_stream, STREAM_NON_BLOCKING);
-    for (int i = 0; r == 0 && i < depth; i++) {
-      Slot *s = &w->slots[i];
-      if ((r = cu.event_create(&s->copied, EV_DISABLE_TIMING)) == 0) r = cu.mem_alloc(&s->staging, in_bytes);
-    }
-    if (r != 0) {
-      set_error("%s: setting up its staged inputs failed: %s", name, cu_name(r));
-      return NULL;
     }
   }
   if (pthread_create(&w->thread, NULL, finisher, w) != 0) {
@@ -596,12 +557,7 @@ void hp_worker_close(void *handle) {
     cu.event_destroy(w->slots[i].end);
     cu.event_destroy(w->slots[i].done);
     cu.free_host(w->slots[i].host);
-    if (w->slots[i].staging) {
-      cu.event_destroy(w->slots[i].copied);
-      cu.mem_free(w->slots[i].staging);
-    }
   }
-  if (w->copy_stream) cu.stream_destroy(w->copy_stream);
   pthread_mutex_destroy(&w->mu);
   pthread_cond_destroy(&w->cv);
   free(w->slots);
