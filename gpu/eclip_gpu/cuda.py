@@ -62,6 +62,28 @@ def check(result, what: str = "CUDA driver call"):
     return result[1] if len(result) == 2 else result[1:]
 
 
+def compile_kernel(source: str, name: str):
+    """The `extern "C"` kernel `name` of CUDA C++ `source`, NVRTC-compiled for the current device and loaded as a
+    context-independent kernel (usable on any green context's stream), as a CUfunction for cuLaunchKernel."""
+    import torch  # noqa: PLC0415
+    from cuda.bindings import nvrtc  # noqa: PLC0415
+
+    d = driver()
+    prog = check(nvrtc.nvrtcCreateProgram(source.encode(), f"{name}.cu".encode(), 0, [], []), "nvrtcCreateProgram")
+    major, minor = torch.cuda.get_device_capability()
+    opts = [f"--gpu-architecture=sm_{major}{minor}".encode()]
+    if int(nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0]) != 0:
+        size = check(nvrtc.nvrtcGetProgramLogSize(prog), "nvrtcGetProgramLogSize")
+        log = b" " * size
+        nvrtc.nvrtcGetProgramLog(prog, log)
+        raise BackendError(f"nvrtc failed on {name}: {log.decode(errors='replace')}")
+    size = check(nvrtc.nvrtcGetCUBINSize(prog), "nvrtcGetCUBINSize")
+    cubin = b" " * size
+    check(nvrtc.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN")
+    lib = check(d.cuLibraryLoadData(cubin, [], [], 0, [], [], 0), "cuLibraryLoadData")
+    return d.CUfunction(int(check(d.cuLibraryGetKernel(lib, name.encode()), "cuLibraryGetKernel")))
+
+
 @lru_cache(maxsize=None)
 def device(index: int = 0):
     """Initialises torch's CUDA (so device `index`'s primary context exists) and returns its CUdevice. Cached per

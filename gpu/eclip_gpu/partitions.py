@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from .cuda import BackendError, check, device, driver, versions
+from .cuda import BackendError, check, compile_kernel, device, driver, versions
 
 
 # a stream's priority by name: `normal` is CUDA's default (the least), `high` the device's greatest
@@ -298,35 +298,18 @@ extern "C" __global__ void smid(unsigned int* out, int n) {
 
 def smid_probe(part: Partition, blocks: int = 2048) -> set[int]:
     """SM ids that a kernel launched on `part`'s stream actually ran on (NVRTC-compiled %smid reader)."""
+    import ctypes  # noqa: PLC0415
+
     import torch  # noqa: PLC0415
-    from cuda.bindings import nvrtc  # noqa: PLC0415
 
     d = driver()
     global _SMID_FUNC
     if _SMID_FUNC is None:
-        prog = check(nvrtc.nvrtcCreateProgram(SMID_SRC.encode(), b"smid.cu", 0, [], []), "nvrtcCreateProgram")
-        major, minor = torch.cuda.get_device_capability()
-        opts = [f"--gpu-architecture=sm_{major}{minor}".encode()]
-        err = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0]
-        if int(err) != 0:
-            size = check(nvrtc.nvrtcGetProgramLogSize(prog), "log size")
-            log = b" " * size
-            nvrtc.nvrtcGetProgramLog(prog, log)
-            raise BackendError(f"nvrtc failed: {log.decode(errors='replace')}")
-        size = check(nvrtc.nvrtcGetCUBINSize(prog), "nvrtcGetCUBINSize")
-        cubin = b" " * size
-        check(nvrtc.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN")
-        lib = check(d.cuLibraryLoadData(cubin, [], [], 0, [], [], 0), "cuLibraryLoadData")
-        _SMID_FUNC = check(d.cuLibraryGetKernel(lib, b"smid"), "cuLibraryGetKernel")
+        _SMID_FUNC = compile_kernel(SMID_SRC, "smid")
     out = torch.full((blocks,), -1, dtype=torch.int32, device="cuda")
-    import ctypes  # noqa: PLC0415
-
     torch.cuda.synchronize()
     args = ((out.data_ptr(), blocks), (ctypes.c_void_p, ctypes.c_int))
-    check(
-        d.cuLaunchKernel(d.CUfunction(int(_SMID_FUNC)), blocks, 1, 1, 32, 1, 1, 0, part.cu_stream, args, 0),
-        "cuLaunchKernel(smid)",
-    )
+    check(d.cuLaunchKernel(_SMID_FUNC, blocks, 1, 1, 32, 1, 1, 0, part.cu_stream, args, 0), "cuLaunchKernel(smid)")
     check(d.cuStreamSynchronize(part.cu_stream), "cuStreamSynchronize")
     return set(int(x) for x in out.cpu().tolist() if x >= 0)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eclip_gpu import zoo  # noqa: E402
-from eclip_gpu.cuda import BackendError, check, driver  # noqa: E402
+from eclip_gpu.cuda import BackendError, check, compile_kernel, driver  # noqa: E402
 from eclip_gpu.execute import op_kernel_starts, prepare_worker  # noqa: E402
 from eclip_gpu.fastcu import fastcu  # noqa: E402
 from eclip_gpu.partitions import PartitionPool, ordinary_stream, read_layout  # noqa: E402
@@ -54,25 +54,8 @@ def log(msg: str) -> None:
 
 
 def spin_kernel():
-    """The spin kernel, NVRTC-compiled for this GPU and loaded as a context-independent kernel (usable on any green
-    context's stream)."""
-    import torch  # noqa: PLC0415
-    from cuda.bindings import nvrtc  # noqa: PLC0415
-
-    d = driver()
-    prog = check(nvrtc.nvrtcCreateProgram(SPIN_SRC.encode(), b"spin.cu", 0, [], []), "nvrtcCreateProgram")
-    major, minor = torch.cuda.get_device_capability()
-    opts = [f"--gpu-architecture=sm_{major}{minor}".encode()]
-    if int(nvrtc.nvrtcCompileProgram(prog, len(opts), opts)[0]) != 0:
-        size = check(nvrtc.nvrtcGetProgramLogSize(prog), "log size")
-        text = b" " * size
-        nvrtc.nvrtcGetProgramLog(prog, text)
-        raise BackendError(f"nvrtc failed: {text.decode(errors='replace')}")
-    size = check(nvrtc.nvrtcGetCUBINSize(prog), "nvrtcGetCUBINSize")
-    cubin = b" " * size
-    check(nvrtc.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN")
-    lib = check(d.cuLibraryLoadData(cubin, [], [], 0, [], [], 0), "cuLibraryLoadData")
-    return d.CUfunction(int(check(d.cuLibraryGetKernel(lib, b"spin"), "cuLibraryGetKernel")))
+    """The spin kernel, compiled for this GPU (usable on any green context's stream)."""
+    return compile_kernel(SPIN_SRC, "spin")
 
 
 def chain_graph(func, stream, n: int, blocks: int, cycles: int, sink: int):
