@@ -1,9 +1,9 @@
 // The simulator against the GPU's interference probe (results/h100/interference/mixes: every paper mix's workers alone
-// and all at once, on the whole GPU and on disjoint partitions, at batch 1 and 8), re-simulated with the shipped H100
+// and all at once, on the whole GPU and on disjoint partitions, at batch 1 and 8, and our six at batch 8), re-simulated with the shipped H100
 // calibration, which was fitted on other runs (results/h100/batch1, batch8) and never saw these: its memory term
 // must predict what workers lose to their neighbours with no SM shared, and the STP of both placements.
-// TARGET is the issue's tolerance for STP; GUARD what the simulator meets today (the worst worker is albert at batch 1,
-// where the GPU loses more to its neighbours than the simulator's γ, scaled by busy SMs, gives).
+// TARGET is the issue's tolerance for STP; GUARD what the simulator meets today (its memory term takes the same share
+// from every worker of a mix, the GPU does not: shufflenet in more3 and albert at batch 1 lose more, vgg19 less).
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -12,16 +12,18 @@ import type { Results } from '../../src/formats/index.ts'
 import { readFile } from '../../src/formats/index.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-const PROBE = ['b1', 'b8'].map((b) => join(ROOT, 'results/h100/interference/mixes', b, 'dispatch.json'))
+const PROBE = ['b1', 'b8', 'more-b8'].map((b) =>
+  join(ROOT, 'results/h100/interference/mixes', b, 'dispatch.json'),
+)
 const TARGET = { stpMean: 0.08 }
-const GUARD = { togetherMean: 0.08, togetherMax: 0.22, stpMax: 0.17 }
+const GUARD = { togetherMean: 0.08, togetherMax: 0.23, stpMax: 0.17 }
 
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
 
 describe('interference probe re-simulated', () => {
   it('the simulator predicts what disjoint partitions lose to their neighbours, and STP both ways', async (t) => {
     const c = await compareProbe(PROBE, join(ROOT, 'profiles/h100'))
-    assert.equal(c.mixes.length, 14)
+    assert.equal(c.mixes.length, 20)
     t.diagnostic(
       `together ÷ alone: mean ${(100 * mean(c.errTogether)).toFixed(1)}%, max ${(100 * Math.max(...c.errTogether)).toFixed(1)}%; ` +
         `STP mean ${(100 * mean(c.errStp)).toFixed(1)}%, max ${(100 * Math.max(...c.errStp)).toFixed(1)}%`,
@@ -53,12 +55,12 @@ describe('interference probe re-simulated', () => {
 
   it('capping each worker at what it kept beside its neighbours lowers the bound, never raises it', async () => {
     const c = await compareProbe(PROBE, join(ROOT, 'profiles/h100'))
-    const runs = ['b1', 'b8'].flatMap(
+    const runs = ['b1', 'b8', 'more-b8'].flatMap(
       (b) =>
         readFile<Results>('results', join(ROOT, 'results/h100/profile-retime-fit', b, 'results.json')).runs,
     )
     const rows = cappedBounds(c, runs, 132)
-    assert.equal(rows.length, 14)
+    assert.equal(rows.length, 20)
     for (const r of rows) {
       assert.ok(r.capped <= r.plain + 1e-9, `${r.mix} b${r.batch}: capped above plain`)
       assert.ok(
