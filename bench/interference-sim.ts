@@ -26,6 +26,8 @@ interface ProbeMix {
   models: string[]
   batch: number
   partitionSms: number[]
+  /** Each worker's slices (absent in the first runs: the equal runs of disjointSlices). */
+  partitionSlices?: number[][]
   median: Record<'whole-alone' | 'whole-all' | 'part-alone' | 'part-all', number[]>
 }
 
@@ -102,7 +104,7 @@ export async function compareProbe(files: readonly string[], dir: string, extra 
       })
       const profiles = profilesOf(workers)
       const base = await makePlan(gpu, m.mix, workers, profiles, { policy: 'baseline' })
-      const parted = onPartitions(gpu, base, disjointSlices(gpu, workers.length))
+      const parted = onPartitions(gpu, base, m.partitionSlices ?? disjointSlices(gpu, workers.length))
       const sms = parted.pool.partitions.slice(1).map((p) => p.sms)
       if (sms.join() !== m.partitionSms.join())
         throw new Error(`${m.mix}: the probe's partitions had ${m.partitionSms} SMs, these ${sms}`)

@@ -17,6 +17,7 @@ rate, above any closed loop's):
            slices), all at once on those disjoint partitions. Rates over the window where every worker is running,
            from an event after each request. Per worker: together ÷ alone on the same partition (what it loses to
            its neighbours with no SM shared) and the mix's STP both ways (solo rates: each alone on the whole GPU).
+           `--split` sizes the partitions (slices per worker) instead of equal shares.
 
     python3 gpu/scripts/dispatch-probe.py [--models albert,densenet201,...] [--copies 3] [--batch 1]
         [--mixes mix1=albert+albert+densenet201,...] [--arm-s 0.4] [--out DIR]                                             (GPU machine; writes DIR/dispatch.json)
@@ -97,10 +98,16 @@ def run_streams(launches: list[tuple], reps: int) -> tuple[float, list[float]]:
     return wall, per
 
 
-def disjoint(n_slices: int, k: int) -> list[tuple[int, ...]]:
-    """k disjoint slice sets of equal size (the split's remainder slice, if any, left out)."""
-    width = max(1, (n_slices - 1) // k) if k > 1 else n_slices - 1
-    return [tuple(range(i * width, (i + 1) * width)) for i in range(k)]
+def disjoint(n_slices: int, k: int, widths: list[int] | None = None) -> list[tuple[int, ...]]:
+    """k disjoint runs of slices, of `widths` slices each or all of one size (the split's remainder slice, if any, left
+    out)."""
+    if widths is None:
+        width = max(1, (n_slices - 1) // k) if k > 1 else n_slices - 1
+        widths = [width] * k
+    if len(widths) != k or min(widths) < 1 or sum(widths) > n_slices - 1:
+        raise BackendError(f"--split {'+'.join(map(str, widths))}: {k} runs of at least one of {n_slices - 1} slices")
+    starts = [sum(widths[:i]) for i in range(k)]
+    return [tuple(range(a, a + w)) for a, w in zip(starts, widths)]
 
 
 def chains(pool: PartitionPool, a) -> list[dict]:
@@ -234,7 +241,7 @@ def mixes(pool: PartitionPool, a) -> list[dict]:
         name, models_ = spec.split("=")
         names = models_.split("+")
         k = len(names)
-        slices = disjoint(layout.n_slices, k)
+        slices = disjoint(layout.n_slices, k, a.split)
         sms = [sum(layout.slice_sms(i) for i in sl) for sl in slices]
         t0 = time.perf_counter()
         kept, whole, parted = [], [], []
@@ -269,7 +276,8 @@ def mixes(pool: PartitionPool, a) -> list[dict]:
             got["part-all"].append(windowed(parted, reps))
         med = {arm: [sorted(v[i] for v in runs)[len(runs) // 2] for i in range(k)] for arm, runs in got.items()}
         solo = med["whole-alone"]
-        row = {"part": "mixes", "mix": name, "models": names, "batch": a.batch, "partitionSms": sms, "reps": reps,
+        row = {"part": "mixes", "mix": name, "models": names, "batch": a.batch, "partitionSms": sms,
+               "partitionSlices": [list(sl) for sl in slices], "reps": reps,
                "rps": got, "median": med,
                "stpWhole": sum(x / s for x, s in zip(med["whole-all"], solo)),
                "stpPart": sum(x / s for x, s in zip(med["part-all"], solo)),
@@ -298,11 +306,13 @@ def main() -> None:
     ap.add_argument("--mixes", default="mix1=albert+albert+densenet201,mix2=albert+densenet201,"
                     "mix3=albert+densenet201+vgg19,mix4=alexnet+resnet152+vgg19,mix5=resnext101+shufflenet,"
                     "mix6=densenet201+densenet201,mix7=alexnet+alexnet+alexnet")
+    ap.add_argument("--split", default="", help="mixes: slices per worker's partition, e.g. 12+3 (default: equal)")
     ap.add_argument("--skip", default="", help="chains, models and/or mixes")
     ap.add_argument("--out", default=".")
     a = ap.parse_args()
     a.models = [m for m in a.models.split(",") if m]
     a.mixes = [m for m in a.mixes.split(",") if m]
+    a.split = [int(x) for x in a.split.split("+")] if a.split else None
     a.streams = [int(x) for x in a.streams.split(",")]
     a.blocks = [int(x) for x in a.blocks.split(",")]
     a.cycles = [int(x) for x in a.cycles.split(",")]
