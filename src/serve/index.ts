@@ -41,6 +41,8 @@ export interface ServeFlags {
   gpus?: number | 'all'
   /** HTTP front-end processes in front of the engine (0: one process does everything); over the config's `frontends`, default 0. */
   frontends?: number
+  /** A profile directory over the config's `profiles` (`--profiles`), relative to the working directory. */
+  profiles?: string
 }
 
 /**
@@ -94,7 +96,9 @@ export interface Running {
 }
 
 export async function startServe(flags: ServeFlags): Promise<Running> {
-  const config = readFile<ServeConfig>('serve-config', flags.config)
+  const read = readFile<ServeConfig>('serve-config', flags.config)
+  // --profiles names a directory from where the command runs; the config's own is relative to the config file
+  const config = flags.profiles ? { ...read, profiles: resolve(flags.profiles) } : read
   const kind = flags.backend ?? config.backend ?? 'sim'
   const gpuOpts: GpuServeOptions = {
     ...flags.gpu,

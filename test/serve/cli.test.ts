@@ -207,6 +207,37 @@ describe('serve: the CLI', () => {
     assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/)
   })
 
+  it('--profiles names the profile directory over the config, from where the command runs', async () => {
+    // examples/serve-gpu.yaml names the H100's profiles relative to itself; --profiles names another from the cwd
+    const config = join(root, 'examples', 'serve-gpu.yaml')
+    const own = await startServe({ config, backend: 'sim', port: 0, grpcPort: null })
+    try {
+      assert.equal(own.server.opts.models.length, 3)
+      assert.doesNotMatch((own.server.opts.notes ?? []).join('\n'), /synthetic/)
+    } finally {
+      await own.server.close()
+    }
+    const cwd = process.cwd()
+    process.chdir(root)
+    try {
+      const named = await startServe({
+        config,
+        backend: 'sim',
+        port: 0,
+        grpcPort: null,
+        profiles: 'profiles/h200',
+      })
+      try {
+        assert.equal(named.config.profiles, join(root, 'profiles', 'h200'))
+        assert.match(named.server.opts.plan?.gpu.name ?? '', /H200/)
+      } finally {
+        await named.server.close()
+      }
+    } finally {
+      process.chdir(cwd)
+    }
+  })
+
   it('drains accepted requests on SIGTERM, refuses new ones, then exits 0', async () => {
     const { dir } = slowSetup(400)
     const config = writeConfig(dir, {

@@ -26,6 +26,10 @@ export function registerServe(program: Command) {
       ] as const),
     )
     .option(
+      '--profiles <dir>',
+      'profile directory (overrides the config\'s "profiles"; the GPU backend needs one: profiles/h100, profiles/h200)',
+    )
+    .option(
       '--gpus <n|all>',
       'policy paris-elsa: GPUs of the host PARIS partitions (overrides the config; gpu default all, sim default 1)',
     )
@@ -62,6 +66,7 @@ export function registerServe(program: Command) {
         ...(grpcPort !== undefined ? { grpcPort } : {}),
         ...(opts.host ? { host: opts.host } : {}),
         ...(opts.backend ? { backend: opts.backend } : {}),
+        ...(opts.profiles ? { profiles: opts.profiles } : {}),
         ...(gpus !== undefined ? { gpus } : {}),
         frontends: frontends ?? (await frontendsOfConfig(opts.config)),
         logger: { level: process.env.ECLIP_LOG_LEVEL ?? 'warn', stream: process.stderr },
