@@ -184,7 +184,9 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
       notes.push(`profiles in ${config.profiles} are synthetic: nothing in them was measured`)
   } else {
     if (backend !== 'sim')
-      throw new UserError('the GPU backend needs "profiles" (a profile directory) in the serve config, or --profiles DIR')
+      throw new UserError(
+        'the GPU backend needs "profiles" (a profile directory) in the serve config, or --profiles DIR',
+      )
     gpu = syntheticH100Gpu()
     profiles = workers.map((w) => {
       if (!SYNTHETIC_MODELS[w.model])
@@ -342,7 +344,9 @@ async function liveServeSetup(
   const notes: string[] = []
   const profilesDir = config.profiles ? o.path(config.profiles) : undefined
   if (!profilesDir && o.backend !== 'sim')
-    throw new UserError('the GPU backend needs "profiles" (a profile directory) in the serve config, or --profiles DIR')
+    throw new UserError(
+      'the GPU backend needs "profiles" (a profile directory) in the serve config, or --profiles DIR',
+    )
   // the GPU of every profile: the directory's gpu.json, or the synthetic H100 the simulator stands in with
   const gpu = profilesDir ? loadGpu(profilesDir) : syntheticH100Gpu()
   if (!profilesDir)
