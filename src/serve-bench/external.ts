@@ -1,7 +1,7 @@
 // serve-bench --url: a KServe v2 server already running (Triton, or an eclip serve started elsewhere) measured by the
 // same clients as eclip serve, back to back: nothing is started, planned or loaded here. Before any client starts the
-// server must answer and be ready, and each mix worker's served name ("albert#1" → "albert-1") must be one of its
-// models, ready, whose metadata (GET /v2/models/{name}) gives tensors the clients can generate and check at the run's
+// server must answer and be ready, and each mix worker's served name ("albert#1" → "albert-1"; or its model's,
+// "albert", where the mix has one worker of that model) must be one of its models, ready, whose metadata (GET /v2/models/{name}) gives tensors the clients can generate and check at the run's
 // batch. Its CPU is read only for the processes named (--server-pids), its energy only from a metrics URL given.
 import { connect } from 'node:net'
 import {
@@ -209,30 +209,51 @@ export async function connectExternal(
     const problems: string[] = []
     const missing: string[] = []
     const seen = new Map<string, { meta: unknown; maxBatch: number | null } | null>()
+    /** What the server answered for a name it has no model by. */
+    const absent = new Map<string, string>()
+    /** GET /v2/models/{name}: its metadata (and readiness, max batch) once per name; null where it has none. */
+    const lookUp = async (name: string) => {
+      if (seen.has(name)) return seen.get(name) ?? null
+      const path = `/v2/models/${encodeURIComponent(name)}`
+      const m = await client.get(path)
+      if (m.status !== 200) {
+        seen.set(name, null)
+        absent.set(name, `GET ${path} answered ${said(m)}`)
+        return null
+      }
+      const r = await client.get(`${path}/ready`)
+      if (r.status !== 200)
+        problems.push(`model "${name}" is not ready (GET ${path}/ready answered ${said(r)})`)
+      // Triton's model configuration: max_batch_size > 0 bounds the items of one request
+      const c = await client.get(`${path}/config`)
+      let maxBatch: number | null = null
+      try {
+        const v = (JSON.parse(c.body.toString('utf8')) as { max_batch_size?: unknown }).max_batch_size
+        if (c.status === 200 && typeof v === 'number' && v > 0) maxBatch = v
+      } catch {}
+      const got = { meta: JSON.parse(m.body.toString('utf8')) as unknown, maxBatch }
+      seen.set(name, got)
+      return got
+    }
     for (const mix of mixes) {
       const workers = expandWorkers(mix, batch)
       const mine: ClientModel[] = []
       for (const w of workers) {
-        const name = servedName(w.name)
-        const path = `/v2/models/${encodeURIComponent(name)}`
-        if (!seen.has(name)) {
-          const m = await client.get(path)
-          if (m.status !== 200) {
-            missing.push(`"${name}" (mix ${mix.name}; GET ${path} answered ${said(m)})`)
-            seen.set(name, null)
-            continue
+        // the worker's served name; where the mix has one worker of its model, the model's own name too (a config
+        // that names its models plainly: examples/serve-gpu.yaml)
+        const candidates = [servedName(w.name)]
+        if (workers.filter((x) => x.model === w.model).length === 1) candidates.push(w.model)
+        let name: string | undefined
+        for (const c of candidates)
+          if (await lookUp(c)) {
+            name = c
+            break
           }
-          const r = await client.get(`${path}/ready`)
-          if (r.status !== 200)
-            problems.push(`model "${name}" is not ready (GET ${path}/ready answered ${said(r)})`)
-          // Triton's model configuration: max_batch_size > 0 bounds the items of one request
-          const c = await client.get(`${path}/config`)
-          let maxBatch: number | null = null
-          try {
-            const v = (JSON.parse(c.body.toString('utf8')) as { max_batch_size?: unknown }).max_batch_size
-            if (c.status === 200 && typeof v === 'number' && v > 0) maxBatch = v
-          } catch {}
-          seen.set(name, { meta: JSON.parse(m.body.toString('utf8')), maxBatch })
+        if (name === undefined) {
+          missing.push(
+            `${candidates.map((c) => `"${c}"`).join(' or ')} (mix ${mix.name}; ${candidates.map((c) => absent.get(c)).join('; ')})`,
+          )
+          continue
         }
         const got = seen.get(name)
         if (!got) continue
@@ -255,7 +276,7 @@ export async function connectExternal(
           has = `it has ${list.length > 0 ? list.map((e) => `${e.name}${e.state ? ` (${e.state})` : ''}`).join(', ') : 'none'}`
         } catch {}
       problems.unshift(
-        `the server has no model ${missing.join(', ')}: serve-bench sends each mix worker to its name ("albert#1" → "albert-1"); ${has}`,
+        `the server has no model ${missing.join(', ')}: serve-bench sends each mix worker to its name ("albert#1" → "albert-1"), or to its model's ("albert") where the mix has one worker of it; ${has}`,
       )
     }
     if (problems.length > 0) throw new UserError(`--url ${url}: ${problems.join('; ')}`)

@@ -36,7 +36,8 @@ describe('serve-bench --url: a server already running, measured by the same clie
   let dir: string
   before(async () => {
     dir = tmp()
-    // mix1's workers under their served names, batch 2 (max_batch_size 2 in the model configuration)
+    // mix1's workers under their served names, batch 2 (max_batch_size 2 in the model configuration), and vgg19 by its
+    // model's name (as examples/serve-gpu.yaml names its models)
     const config = join(dir, 'serve.yaml')
     writeFileSync(
       config,
@@ -46,6 +47,7 @@ describe('serve-bench --url: a server already running, measured by the same clie
           { name: 'albert-0', model: 'albert', batch: 2 },
           { name: 'albert-1', model: 'albert', batch: 2 },
           { name: 'densenet201-0', model: 'densenet201', batch: 2 },
+          { name: 'vgg19', model: 'vgg19', batch: 2 },
         ],
       }),
     )
@@ -116,6 +118,21 @@ describe('serve-bench --url: a server already running, measured by the same clie
     assert.match(ok.stdout, /Served ÷ bench: .*the bench's baseline/)
   })
 
+  it("a mix's one worker of a model goes to the model's own name where its served name is not there", async () => {
+    const out = join(dir, 'plain')
+    const r = await serveBench([
+      ...['--url', running.url, '--label', 'plain', '--mix', 'mix3'],
+      ...['--duration', '0.3', '--warmup', '0.1', '--out', out],
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    const [run] = readFile<ServeResults>('serve-results', join(out, 'results.json')).runs
+    assert.deepEqual(
+      run?.workers.map((w) => w.served),
+      ['albert-0', 'densenet201-0', 'vgg19'],
+    )
+    assert.ok(run?.workers.every((w) => w.requests > 0 && w.errorsTotal === 0))
+  })
+
   it('--repeats 3: three windows of it back to back, each a run under its label', async () => {
     const out = join(dir, 'repeats')
     const r = await serveBench([
@@ -163,8 +180,8 @@ describe('serve-bench --url: a server already running, measured by the same clie
         new RegExp(`--url http://127.0.0.1:${port}: no server answers there \\(.*ECONNREFUSED`),
       ],
       [
-        ['--url', running.url, '--mix', 'mix3'],
-        /the server has no model "vgg19-0" \(mix mix3; GET \/v2\/models\/vgg19-0 answered 404.*it has albert-0 \(READY\), albert-1 \(READY\), densenet201-0 \(READY\)/,
+        ['--url', running.url, '--mix', 'mix4'],
+        /the server has no model "alexnet-0" or "alexnet" \(mix mix4; GET \/v2\/models\/alexnet-0 answered 404.*; GET \/v2\/models\/alexnet answered 404.*"resnet152-0" or "resnet152".*it has albert-0 \(READY\), albert-1 \(READY\), densenet201-0 \(READY\), vgg19 \(READY\)/,
       ],
       [
         ['--url', running.url, '--mix', 'mix1', '--batch', '4'],
