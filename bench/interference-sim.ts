@@ -1,5 +1,5 @@
 // The simulator against the GPU's interference probe (gpu/scripts/dispatch-probe.py, its `mixes` part): every worker
-// of a mix alone and all at once, on the whole GPU and on disjoint partitions of equal size, simulated closed loop
+// of a mix alone and all at once, on the whole GPU and on disjoint partitions (the probe's), simulated closed loop
 // with the shipped calibration beside what the probe measured. Disjoint partitions share no SM, so what the simulator
 // takes from a worker there is its memory-interference term alone (γ, src/execute/sim/contention.ts); what the GPU
 // takes is everything the workers share besides SMs.
@@ -151,7 +151,7 @@ export function comparisonText(c: Comparison): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`
   return [
     gridTable(
-      'Each worker alone and all at once, on the whole GPU and on disjoint equal partitions: GPU (probe) and simulator',
+      'Each worker alone and all at once, on the whole GPU and on disjoint partitions: GPU (probe) and simulator',
       [
         'mix',
         'from',
