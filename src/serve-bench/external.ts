@@ -244,19 +244,20 @@ export async function connectExternal(
         const candidates = [servedName(w.name)]
         if (workers.filter((x) => x.model === w.model).length === 1) candidates.push(w.model)
         let name: string | undefined
-        for (const c of candidates)
-          if (await lookUp(c)) {
+        let got: { meta: unknown; maxBatch: number | null } | null = null
+        for (const c of candidates) {
+          got = await lookUp(c)
+          if (got) {
             name = c
             break
           }
-        if (name === undefined) {
+        }
+        if (name === undefined || !got) {
           missing.push(
             `${candidates.map((c) => `"${c}"`).join(' or ')} (mix ${mix.name}; ${candidates.map((c) => absent.get(c)).join('; ')})`,
           )
           continue
         }
-        const got = seen.get(name)
-        if (!got) continue
         if (got.maxBatch !== null && w.batch > got.maxBatch)
           problems.push(
             `model "${name}" takes at most max_batch_size ${got.maxBatch} items per request; mix ${mix.name} sends ${w.batch}`,
