@@ -6,6 +6,7 @@ import base64
 import ctypes
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -422,3 +423,47 @@ def test_which_path_serves_and_why_not_native(libs, tmp_path, monkeypatch):
     monkeypatch.setenv("CC", shutil.which("cc") or shutil.which("gcc"))
     note = Serving(lambda h, b=b"": None, native=True).start_hotpath(ctx=0, libcuda=str(tmp_path / "nope.so"))
     assert note.startswith("python (cannot load") and "nope.so" in note
+
+
+def test_timing_splits_the_streams_time_when_asked(backend, monkeypatch, capfd):
+    monkeypatch.setenv("ECLIP_HOTPATH_TIMING", "1")
+    b = backend(delay_us=5_000)
+    path = b.region("r1")
+    data = pattern(3, IN_ITEM)
+    with open(path, "r+b") as f:
+        f.write(data)
+
+    def infer(i):
+        b.serving.infer({"type": "infer", "name": "m", "id": i, "n": 1, "dtype": "UINT8",
+                         "input": {"region": "r1", "offset": 0, "bytes": IN_ITEM},
+                         "output": {"region": "r1", "offset": 1024, "bytes": OUT_ITEM}}, b"")
+
+    for i in range(3):  # back to back: the stream is never idle between them
+        infer(i)
+    b.replies(3)
+    time.sleep(0.05)  # the stream idles 50 ms before the fourth
+    infer(3)
+    [(h, _)] = b.replies(1)
+    assert h["type"] == "output" and path.read_bytes()[1024:1024 + OUT_ITEM] == expected(data, 1)
+    b.serving.close()
+    lines = [x for x in capfd.readouterr().err.splitlines() if x.startswith("eclip_gpu: timing m:")]
+    assert lines[0].startswith("eclip_gpu: timing m: 1 executions")  # at the first answer
+    # at close: the three since, the 50-ms pause a pause, not idle time (the fake driver's stream, a host thread, may
+    # pause once more on its own)
+    last = re.match(r"eclip_gpu: timing m: 3 executions, mean µs: input ([\d.]+), graph ([\d.]+), output ([\d.]+), "
+                    r"idle before ([\d.]+) \(([\d.]+)% over 50 µs\), [12] pauses over 1 ms \(max (\d+) µs\)", lines[-1])
+    assert last and len(lines) == 2, lines
+    graph, idle, peak = float(last[2]), float(last[4]), int(last[6])
+    assert 4_500 <= graph <= 20_000
+    assert 40_000 <= peak <= 1_000_000
+    assert idle <= 1_000
+
+
+def test_no_timing_unless_asked(backend, capfd):
+    b = backend()
+    b.region("r1")
+    b.serving.infer({"type": "infer", "name": "m", "id": 1, "n": 1, "dtype": "UINT8",
+                     "input": {"region": "r1", "offset": 0, "bytes": IN_ITEM}}, b"")
+    b.replies(1)
+    b.serving.close()
+    assert "eclip_gpu: timing" not in capfd.readouterr().err

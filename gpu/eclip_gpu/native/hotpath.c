@@ -284,7 +284,23 @@ typedef struct {
   void *host; /* page-locked room for an output answered in the frame */
   Job job;
   double waited_us; /* from hp_submit to its start: queued here behind the worker's executions in flight */
+  uint64_t seq;     /* the worker's count of executions started before this one */
 } Slot;
+
+/* $ECLIP_HOTPATH_TIMING=1: where a worker's stream time goes, for diagnosis (two more timed events per execution).
+ * Each execution's stream time splits into the input's copy (begin → start), the graph (start → end) and the
+ * output's copy (end → after); `idle` is the stream's time between one execution's `after` and the next one's
+ * `begin` with nothing of this worker's on it, a gap over 1 ms counted as a pause (no requests) and not in the mean.
+ * The events are a ring by execution count, longer than the executions in flight, so the previous execution's
+ * `after` is still its own when the next is answered. The finisher writes the sums to stderr at the first answer,
+ * then every ~2 s and when the worker closes, each line for the executions since the line before. */
+typedef struct {
+  int on, ring;
+  CUevent *begin, *after;
+  uint64_t n, idle_n, idle_over_50, pauses;
+  double in_ms, graph_ms, out_ms, idle_ms, pause_max_ms;
+  uint64_t last_print_ns;
+} Timing;
 
 typedef struct {
   char *name;
@@ -294,6 +310,8 @@ typedef struct {
   uint64_t in_item, out_item;
   char *shape_tail; /* after "shape":[n : the rest of the shape, the datatype and "computeUs": */
   int depth, next, inflight;
+  uint64_t started; /* executions started so far (Slot.seq) */
+  Timing timing;
   Slot *slots;
   Job *pending;
   size_t pcap, phead, pcount;
@@ -344,6 +362,8 @@ static void release_job(const Job *j) {
 static CUresult start(Worker *w, Slot *s, const char **failed) {
   const Job *j = &s->job;
   CUstream h = w->stream;
+  const Timing *t = &w->timing;
+  if (t->on) TRY(cu.event_record(t->begin[s->seq % t->ring], h), "cuEventRecord");
   if (j->nbytes) {
     if (j->src_kind == SRC_DEVICE)
       TRY(cu.dtod(w->static_ptr, (CUdeviceptr)j->src, j->nbytes, h), "cuMemcpyDtoDAsync");
@@ -363,6 +383,7 @@ static CUresult start(Worker *w, Slot *s, const char **failed) {
     TRY(cu.dtod((CUdeviceptr)j->dst, out, out_bytes, h), "cuMemcpyDtoDAsync");
   else
     TRY(cu.dtoh((void *)(uintptr_t)j->dst, out, out_bytes, h), "cuMemcpyDtoHAsync");
+  if (t->on) TRY(cu.event_record(t->after[s->seq % t->ring], h), "cuEventRecord");
   TRY(cu.event_record(s->done, h), "cuEventRecord");
   return 0;
 }
@@ -378,6 +399,7 @@ static void start_next(Worker *w, const Job *j) {
   Slot *s = &w->slots[w->next];
   s->job = *j;
   s->waited_us = (double)(now_ns() - j->submitted_ns) / 1e3;
+  s->seq = w->started;
   const char *failed = "";
   CUresult r = start(w, s, &failed);
   if (r != 0) {
@@ -385,9 +407,52 @@ static void start_next(Worker *w, const Job *j) {
     answer_error(w, j->id, failed, r);
     return;
   }
+  w->started++;
   w->next = (w->next + 1) % w->depth;
   w->inflight++;
   pthread_cond_signal(&w->cv);
+}
+
+static void print_timing(Worker *w) {
+  Timing *t = &w->timing;
+  double n = t->n ? (double)t->n : 1.0, m = t->idle_n ? (double)t->idle_n : 1.0;
+  fprintf(stderr,
+          "eclip_gpu: timing %s: %llu executions, mean µs: input %.1f, graph %.1f, output %.1f, idle before %.1f "
+          "(%.1f%% over 50 µs), %llu pauses over 1 ms (max %.0f µs)\n",
+          w->name, (unsigned long long)t->n, t->in_ms * 1e3 / n, t->graph_ms * 1e3 / n, t->out_ms * 1e3 / n,
+          t->idle_ms * 1e3 / m, 100.0 * (double)t->idle_over_50 / m, (unsigned long long)t->pauses,
+          t->pause_max_ms * 1e3);
+  fflush(stderr);
+  t->n = t->idle_n = t->idle_over_50 = t->pauses = 0;
+  t->in_ms = t->graph_ms = t->out_ms = t->idle_ms = t->pause_max_ms = 0;
+}
+
+static void time_execution(Worker *w, const Slot *s, float graph_ms) {
+  Timing *t = &w->timing;
+  float in = 0, out = 0, idle = 0;
+  int k = (int)(s->seq % (uint64_t)t->ring);
+  cu.event_elapsed(&in, t->begin[k], s->start);
+  cu.event_elapsed(&out, s->end, t->after[k]);
+  t->n++;
+  t->in_ms += in;
+  t->graph_ms += graph_ms;
+  t->out_ms += out;
+  if (s->seq > 0 && cu.event_elapsed(&idle, t->after[(s->seq - 1) % (uint64_t)t->ring], t->begin[k]) == 0) {
+    if (idle > 1.0f) {
+      t->pauses++;
+      if (idle > t->pause_max_ms) t->pause_max_ms = idle;
+    } else {
+      if (idle < 0) idle = 0;
+      t->idle_n++;
+      t->idle_ms += idle;
+      if (idle > 0.05f) t->idle_over_50++;
+    }
+  }
+  uint64_t now = now_ns();
+  if (now - t->last_print_ns >= 2000000000u) {
+    t->last_print_ns = now;
+    print_timing(w);
+  }
 }
 
 static void answer(Worker *w, Slot *s) {
@@ -400,6 +465,7 @@ static void answer(Worker *w, Slot *s) {
     return;
   }
   cu.event_elapsed(&ms, s->start, s->end);
+  if (w->timing.on) time_execution(w, s, ms);
   uint64_t out_bytes = j->n * w->out_item;
   char head[1024];
   int n = snprintf(head, sizeof head, "{\"type\":\"output\",\"id\":%llu,\"shape\":[%u%s%.1f",
@@ -466,6 +532,19 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
   w->shape_tail = strdup(shape_tail);
   w->depth = depth;
   w->slots = calloc((size_t)depth, sizeof(Slot));
+  const char *timing = getenv("ECLIP_HOTPATH_TIMING");
+  if (timing != NULL && strcmp(timing, "1") == 0) {
+    Timing *t = &w->timing;
+    t->on = 1;
+    t->ring = depth + 2;
+    t->begin = calloc((size_t)t->ring, sizeof(CUevent));
+    t->after = calloc((size_t)t->ring, sizeof(CUevent));
+    for (int i = 0; i < t->ring; i++)
+      if (cu.event_create(&t->begin[i], EV_DEFAULT) || cu.event_create(&t->after[i], EV_DEFAULT)) {
+        set_error("%s: setting up its timing events failed", name);
+        return NULL;
+      }
+  }
   w->pcap = 64;
   w->pending = malloc(sizeof(Job) * w->pcap);
   pthread_mutex_init(&w->mu, NULL);
@@ -552,12 +631,19 @@ void hp_worker_close(void *handle) {
   pthread_cond_signal(&w->cv);
   pthread_mutex_unlock(&w->mu);
   pthread_join(w->thread, NULL);
+  if (w->timing.on && w->timing.n) print_timing(w);
   for (int i = 0; i < w->depth; i++) {
     cu.event_destroy(w->slots[i].start);
     cu.event_destroy(w->slots[i].end);
     cu.event_destroy(w->slots[i].done);
     cu.free_host(w->slots[i].host);
   }
+  for (int i = 0; w->timing.on && i < w->timing.ring; i++) {
+    cu.event_destroy(w->timing.begin[i]);
+    cu.event_destroy(w->timing.after[i]);
+  }
+  free(w->timing.begin);
+  free(w->timing.after);
   pthread_mutex_destroy(&w->mu);
   pthread_cond_destroy(&w->cv);
   free(w->slots);
