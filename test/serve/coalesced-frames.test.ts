@@ -1,15 +1,21 @@
-// Frames coalesced per event-loop turn (src/execute/gpu/frames.ts FrameWriter; gpu/eclip_gpu/frames.py FrameReader
-// and send): the frames one turn makes leave in one write, and the reader takes each out of it as before. Tested
-// alone, then through the GPU backend adapter with gpu_backend_fake.py (the real Python frame loop and Serving):
-// several requests in one write, each answered by id with its own output; a bad one among good ones answered alone
-// (a protocol error and a failing execution); a crash with a whole write of requests in flight (every one
-// BackendUnavailableError); the front-end channel's frames likewise.
+// Frames coalesced (src/execute/gpu/frames.ts FrameWriter; gpu/eclip_gpu/frames.py FrameReader and send): the
+// frames written together — in one callback by default, in one event-loop turn with `turn` — leave in one write, and
+// the reader takes each out of it as before. Tested alone, then through the GPU backend adapter with
+// gpu_backend_fake.py (the real Python frame loop and Serving): several requests in one write, each answered by id
+// with its own output; a bad one among good ones answered alone (a protocol error and a failing execution); a crash
+// with a whole write of requests in flight (every one BackendUnavailableError); the front-end channel's frames
+// likewise.
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { FrameDecoder, FrameWriter } from '../../src/execute/gpu/frames.ts'
+import {
+  DEFAULT_FRAME_FLUSH,
+  FrameDecoder,
+  FrameWriter,
+  frameFlushFromEnv,
+} from '../../src/execute/gpu/frames.ts'
 import { BackendUnavailableError, type ExecRequest } from '../../src/serve/backend.ts'
 import { GpuServeBackend } from '../../src/serve/gpu-backend.ts'
 import { fromHalf } from '../../src/serve/kserve/datatypes.ts'
@@ -20,7 +26,7 @@ const turn = () => new Promise((r) => setImmediate(r))
 describe('FrameWriter: the frames of one event-loop turn in one write', () => {
   it('writes three frames of a turn once, in order, bodies as they are; a later turn writes again', async () => {
     const { stream, writes } = recorder()
-    const w = new FrameWriter(stream)
+    const w = new FrameWriter(stream, 'turn')
     w.write({ type: 'infer', id: 1 }, Buffer.from([1, 2, 3]))
     w.write({ type: 'infer', id: 2 })
     w.write({ type: 'infer', id: 3 }, [Buffer.from([4]), Buffer.from([5, 6])])
@@ -45,13 +51,48 @@ describe('FrameWriter: the frames of one event-loop turn in one write', () => {
 
   it('never holds a frame for a later one: a frame alone leaves when its turn ends', async () => {
     const { stream, writes } = recorder()
-    const w = new FrameWriter(stream)
+    const w = new FrameWriter(stream, 'turn')
     w.write({ type: 'hello' })
     await turn()
     assert.equal(writes.length, 1)
     w.write({ type: 'shutdown' })
     w.flush() // and at once when asked
     assert.equal(writes.length, 2)
+  })
+})
+
+describe('FrameWriter: a batch per task', () => {
+  it('sends what one callback wrote once that callback is done, not at the end of the turn', async () => {
+    const { stream, writes } = recorder()
+    const w = new FrameWriter(stream, 'task')
+    const order: string[] = []
+    setImmediate(() => order.push('end of turn'))
+    w.write({ type: 'infer', id: 1 })
+    w.write({ type: 'infer', id: 2 }, Buffer.from([7]))
+    assert.equal(writes.length, 0, 'nothing while the callback runs')
+    await Promise.resolve()
+    order.push(`after the callback: ${writes.length} write`)
+    assert.deepEqual(
+      new FrameDecoder().push(writes[0] as Buffer).map((f) => f.header),
+      [1, 2].map((id) => ({ type: 'infer', id })),
+    )
+    w.write({ type: 'infer', id: 3 })
+    await turn()
+    assert.deepEqual(order, ['after the callback: 1 write', 'end of turn'])
+    assert.deepEqual(
+      { frames: w.frames, flushes: w.flushes, writes: writes.length },
+      { frames: 3, flushes: 2, writes: 2 },
+    )
+  })
+
+  it('reads where a batch ends from ECLIP_FRAME_FLUSH and refuses a bad one by name', () => {
+    assert.equal(frameFlushFromEnv({}), DEFAULT_FRAME_FLUSH)
+    assert.equal(frameFlushFromEnv({ ECLIP_FRAME_FLUSH: 'task' }), 'task')
+    assert.equal(frameFlushFromEnv({ ECLIP_FRAME_FLUSH: 'turn' }), 'turn')
+    assert.throws(
+      () => frameFlushFromEnv({ ECLIP_FRAME_FLUSH: 'soon' }),
+      /ECLIP_FRAME_FLUSH: "soon" is not where/,
+    )
   })
 })
 

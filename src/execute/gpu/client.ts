@@ -65,7 +65,7 @@ export class BackendProcess {
   exited: Error | null = null
   private child!: ChildProcess
   private toChild!: Writable
-  /** Frames to the process, those of one event-loop turn in one write. */
+  /** Frames to the process, those written together in one write (FrameWriter). */
   private writer!: FrameWriter
   private waiting: Waiter | null = null
   private byId = new Map<number, Waiter>()

@@ -4,6 +4,7 @@
 // front-end sockets use the same frames (src/serve/frontends/protocol.ts). FrameWriter coalesces the frames one
 // event-loop turn produces into one write; FrameDecoder takes any number of frames out of one read.
 import type { Writable } from 'node:stream'
+import { UserError } from '../../formats/errors.ts'
 
 export function encodeFrame(header: object, body: Uint8Array = new Uint8Array()): Buffer {
   const head = encodeFrameHead(header, body.byteLength)
@@ -81,11 +82,15 @@ export class FrameDecoder {
 }
 
 /**
- * Writes frames on a stream, coalesced: the frames written in one turn of the event loop (every completion of a
- * read from the backend, every request of a read from a front-end) leave in one writev, at the end of that turn
- * (setImmediate: after the I/O callbacks of this loop iteration and their promise reactions). Nothing waits for
- * more frames to come: a frame alone leaves as soon as the turn that made it ends. A body is written as it is,
- * after its head (a tensor is not copied into a frame buffer).
+ * Writes frames on a stream, coalesced: the frames written together leave in one writev. Nothing waits for more
+ * frames to come. Where a batch ends is `flushAt`:
+ * - `turn`: at the end of the event-loop turn (setImmediate: after the I/O callbacks of this loop iteration and their
+ *   promise reactions) — the most frames per write, but one poll phase runs the callbacks of every connection that
+ *   was ready (~0.1 ms each), and a frame made early in it waits for all of them;
+ * - `task`: once the callback that wrote it and the promise reactions already queued have run (queueMicrotask): a
+ *   burst of frames made together (every completion of one read from the backend, every request of one read from a
+ *   front-end) still leaves in one write, without waiting for the other callbacks of the turn.
+ * A body is written as it is, after its head (a tensor is not copied into a frame buffer).
  */
 export class FrameWriter {
   private corked = false
@@ -93,14 +98,18 @@ export class FrameWriter {
   flushes = 0
   frames = 0
 
-  constructor(private readonly stream: Writable) {}
+  constructor(
+    private readonly stream: Writable,
+    private readonly flushAt: FrameFlush = frameFlushFromEnv(),
+  ) {}
 
   write(header: object, body?: Uint8Array | Uint8Array[]): void {
     const s = this.stream
     if (!this.corked) {
       this.corked = true
       s.cork()
-      setImmediate(this.flush)
+      if (this.flushAt === 'task') queueMicrotask(this.flush)
+      else setImmediate(this.flush)
     }
     this.frames++
     if (!body || (Array.isArray(body) ? body.length === 0 : body.byteLength === 0)) {
@@ -122,3 +131,16 @@ export class FrameWriter {
     this.stream.uncork()
   }
 }
+
+/** Where FrameWriter ends a batch (see there). */
+export type FrameFlush = 'turn' | 'task'
+
+/** $ECLIP_FRAME_FLUSH (`turn` or `task`), else DEFAULT_FRAME_FLUSH. */
+export function frameFlushFromEnv(env: NodeJS.ProcessEnv = process.env): FrameFlush {
+  const raw = env.ECLIP_FRAME_FLUSH
+  if (raw === undefined || raw === '') return DEFAULT_FRAME_FLUSH
+  if (raw === 'turn' || raw === 'task') return raw
+  throw new UserError(`ECLIP_FRAME_FLUSH: "${raw}" is not where a batch of frames ends (turn or task)`)
+}
+
+export const DEFAULT_FRAME_FLUSH: FrameFlush = 'task'

@@ -154,8 +154,8 @@ export class FrameChannel {
   }
 
   /**
-   * Sends `header` with `parts` (tensors' bytes) as its body, in one write with the other frames of this event-loop
-   * turn (FrameWriter); false when the socket is gone.
+   * Sends `header` with `parts` (tensors' bytes) as its body, in one write with the other frames written together
+   * (FrameWriter); false when the socket is gone.
    */
   send(header: object, parts?: Uint8Array[]): boolean {
     const s = this.socket
