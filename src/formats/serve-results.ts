@@ -121,6 +121,20 @@ export const ServeRunMetrics = Type.Object(
     eventLoopUtilisation: NullableNum,
     /** The server's and its event loop's CPU ms per request answered in the window (Linux /proc); absent before. */
     hostCpuMsPerRequest: Type.Optional(Type.Object({ server: NullableNum, eventLoop: NullableNum })),
+    /**
+     * The server process's Node runtime in the window, from its /metrics (absent where the server does not export
+     * them, or before): garbage-collection pauses and their time; the longest event-loop delay seen (10-ms samples).
+     */
+    serverRuntime: Type.Optional(
+      Type.Object(
+        {
+          gcPauses: Type.Number({ minimum: 0 }),
+          gcMs: Type.Number({ minimum: 0 }),
+          eventLoopDelayMaxMs: NullableNum,
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** STP, worst worker, Jain… as `eclip bench` (src/measure/system.ts), solo rates from the profiles; absent before. */
     system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
     /** Where the mix has real-time workers: DISB's metrics as `eclip bench` takes them (no alone run here: null). */

@@ -51,6 +51,7 @@ import {
   summaryCell,
   windowWords,
 } from './repeats.ts'
+import { serverRuntime, serverRuntimeNote } from './server-runtime.ts'
 
 export type { Call } from './clients/index.ts'
 
@@ -492,6 +493,7 @@ async function measureTransport(
     const cpu0 = cpus[k]
     const cpu1 = cpus[k + 1]
     const cpu = cpu0 && cpu1 ? hostCpu(cpu0, cpu1, requests) : null
+    const runtime = serverRuntime(first.metrics, last.metrics)
     const repeat = repeated ? { server: server.index, window: k + 1 } : undefined
     return {
       id: serveRunId(spec.mix.name, serveRunName(target.run), spec.batch, backend, repeat),
@@ -525,12 +527,14 @@ async function measureTransport(
         energyEffVsBaseline: null,
         eventLoopUtilisation: elu,
         ...(cpu ? { hostCpuMsPerRequest: cpu.msPerRequest } : {}),
+        ...(runtime ? { serverRuntime: runtime } : {}),
         ...(realtime ? { realtime } : {}),
       },
       ...(repeat ? { repeat } : {}),
       notes: [
         ...notes,
         ...(cpu ? [hostCpuNote(cpu)] : []),
+        ...(runtime ? [serverRuntimeNote(runtime, windowS)] : []),
         ...(repeat ? [repeatNote(repeat, windows, server.of)] : []),
       ],
     }

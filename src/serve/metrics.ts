@@ -1,7 +1,9 @@
 // Prometheus metrics (prom-client, one registry per server), named like Triton's where Triton has one, plus the
-// rolling per-model window the dashboard and the throughput gauges read.
+// rolling per-model window the dashboard and the throughput gauges read; /metrics appends the process's own Node
+// metrics (process-metrics.ts).
 import { Counter, Gauge, type Metric, Registry } from 'prom-client'
 import type { PartitionStatus, PowerReading } from './backend.ts'
+import { processMetricsText } from './process-metrics.ts'
 import type { SchedulerStatus } from './scheduling.ts'
 
 export type FailureReason = 'REJECTED' | 'TIMEOUT' | 'BACKEND' | 'INVALID' | 'OTHER'
@@ -636,8 +638,10 @@ export class ServerMetrics {
     return out
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics()
+  /** The server's metrics, then its process's (process-metrics.ts). */
+  async text(): Promise<string> {
+    const [own, proc] = await Promise.all([this.registry.metrics(), processMetricsText()])
+    return own.endsWith('\n') || own === '' ? own + proc : `${own}\n${proc}`
   }
 
   get contentType(): string {

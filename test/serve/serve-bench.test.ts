@@ -205,6 +205,18 @@ describe('eclip serve-bench on the GPU backend (the fake backend of gpu-backend.
       run.notes.includes('tensors to and from the backend: alexnet-0 shared memory'),
       run.notes.join('; '),
     )
+    // the server process's Node runtime in the window, from its /metrics at the window's edges
+    const rt = run.metrics.serverRuntime
+    assert.ok(
+      rt && rt.gcPauses >= 0 && rt.gcMs >= 0 && (rt.eventLoopDelayMaxMs ?? 0) >= 0,
+      JSON.stringify(rt),
+    )
+    assert.ok(
+      run.notes.some((n) =>
+        /^server's Node runtime in the window: \d+ garbage-collection pauses, [\d.]+ ms/.test(n),
+      ),
+      run.notes.join('; '),
+    )
     // the host's CPU in the window, per process (Linux /proc)
     if (process.platform === 'linux')
       assert.ok(
