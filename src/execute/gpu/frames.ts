@@ -1,8 +1,8 @@
 // Frames of the boundary with the Python GPU backend (the Python side is gpu/eclip_gpu/frames.py): on dedicated pipes
 // (fd 3: TS → Python, fd 4: Python → TS), never stdout, [u32 total][u32 header length][JSON header][raw bytes],
 // little-endian; total counts everything after itself. The headers' messages are protocol.ts's; the server's
-// front-end sockets use the same frames (src/serve/frontends/protocol.ts). FrameWriter coalesces the frames one
-// event-loop turn produces into one write; FrameDecoder takes any number of frames out of one read.
+// front-end sockets use the same frames (src/serve/frontends/protocol.ts). FrameWriter coalesces the frames written
+// together into one write; FrameDecoder takes any number of frames out of one read.
 import type { Writable } from 'node:stream'
 import { UserError } from '../../formats/errors.ts'
 
