@@ -11,6 +11,7 @@ import { describe, it } from 'node:test'
 import { type Results, readFile, type ServeResults } from '../../src/formats/index.ts'
 import { inferenceService } from '../../src/serve/grpc/server.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
+import { type CudaShmSpec, cudaShmParts } from '../../src/serve-bench/clients/cuda-shm.ts'
 import {
   checkGrpcAnswer,
   grpcInferRequest,
@@ -19,6 +20,7 @@ import {
   serializedInferRequest,
 } from '../../src/serve-bench/clients/grpc.ts'
 import { requestTensors } from '../../src/serve-bench/clients/index.ts'
+import type { ClientModel } from '../../src/serve-bench/clients/load.ts'
 import { checkShmAnswer, shmInferRequest } from '../../src/serve-bench/clients/shm.ts'
 import { serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
 import { withCudaShmFake } from './helpers.ts'
@@ -207,6 +209,64 @@ describe('serve-bench --transport cuda-shm, its Python client on host memory (no
     const all = calls[0] ?? []
     assert.ok(all.every((c) => c.startMs >= 0 && c.endMs >= c.startMs))
     assert.ok(all.some((c) => c.endMs > run.warmupS * 1000 + run.windowS * 500))
+  })
+})
+
+describe("the cuda-shm client processes: a model's closed-loop clients split, at most 4 to a process", () => {
+  const alexnet = { name: 'alexnet', io: { inputs: [], outputs: [] }, batch: 1 } as unknown as ClientModel
+  const parts = (o: Partial<CudaShmSpec>) =>
+    cudaShmParts({ url: 'http://x', models: [alexnet, alexnet], seed: 1, concurrency: 1, ...o })
+
+  it('splits closed-loop clients evenly over the fewest processes of ≤ 4', () => {
+    assert.deepEqual(parts({ concurrency: 4 }), [
+      { model: 0, slots: 4 },
+      { model: 1, slots: 4 },
+    ])
+    assert.deepEqual(
+      parts({ concurrency: 9, share: [9, 0] }),
+      [3, 3, 3].map((slots) => ({ model: 0, slots })),
+    )
+    assert.deepEqual(
+      parts({ concurrency: 6, share: [0, 6] }),
+      [3, 3].map((slots) => ({ model: 1, slots })),
+    )
+    assert.equal(parts({ concurrency: 12 }).length, 6)
+  })
+
+  it("keeps an open-loop model's schedule in one process", () => {
+    assert.deepEqual(
+      parts({
+        concurrency: 12,
+        maxOutstanding: 10,
+        plans: [{ kind: 'open', atMs: [1, 2] }, { kind: 'closed' }],
+      }),
+      [{ model: 0, slots: 10 }, ...[4, 4, 4].map((slots) => ({ model: 1, slots }))],
+    )
+  })
+
+  it('serves a model from two client processes and merges their calls in the order they ended', async () => {
+    const { run, calls } = await withCudaShmFake(() =>
+      serveBenchRun({
+        mix: { name: 'one', workers: [{ model: 'alexnet' }] },
+        policy: 'baseline',
+        backend: 'sim',
+        batch: 2,
+        concurrency: 6,
+        warmupS: 0.05,
+        windowS: 0.3,
+        seed: 1,
+        transport: 'cuda-shm',
+        configFile: join(tmp(), 'serve.json'),
+      }),
+    )
+    const w = run.workers[0]
+    assert.ok(w && w.requests > 0, run.notes.join('; '))
+    assert.equal(w.errorsTotal, 0, run.notes.join('; '))
+    const ends = (calls[0] ?? []).map((c) => c.endMs)
+    assert.deepEqual(
+      ends,
+      [...ends].sort((a, b) => a - b),
+    )
   })
 })
 

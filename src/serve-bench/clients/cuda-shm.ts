@@ -1,4 +1,4 @@
-// serve-bench's `--transport cuda-shm`: Triton's CUDA shared-memory extension, driven by a Python client process
+// serve-bench's `--transport cuda-shm`: Triton's CUDA shared-memory extension, driven by Python client processes
 // (gpu/eclip_gpu/loadgen_cuda_shm.py: device buffers and their IPC handles need CUDA, which Node has no binding
 // for). This side hands it the requests' inputs, tells it when the loops start and stop, and takes its calls back
 // on the clients' time base: both processes read CLOCK_MONOTONIC (Node's hrtime, Python's monotonic_ns).
@@ -55,7 +55,7 @@ type FromPython =
       ][][]
     }
 
-interface CudaShmSpec extends SlotCounts {
+export interface CudaShmSpec extends SlotCounts {
   url: string
   models: ClientModel[]
   seed: number
@@ -63,14 +63,19 @@ interface CudaShmSpec extends SlotCounts {
   deviceId?: number
 }
 
+/** Most closed-loop clients one Python client process runs: its threads share one GIL. */
+export const CUDA_SHM_CLIENTS_PER_PROCESS = 4
+
 /**
- * One client process per model this process drives (its share: none for a model another client process drives): a
- * Python process's threads share one GIL, which one process driving every model's clients would make the load
- * generator's bound, not the server's. Their calls are merged in model order.
+ * The Python client processes of the models this process drives (its share: none for a model another client
+ * process drives): a Python process's threads share one GIL, which one process driving many clients would make the
+ * load generator's bound, not the server's. So a model's closed-loop clients split over processes of at most
+ * CUDA_SHM_CLIENTS_PER_PROCESS each; an open-loop model's schedule stays in one. Per model, the calls of its processes
+ * are merged in the order the requests ended.
  */
 export async function openCudaShmClients(spec: CudaShmSpec): Promise<LoadGen> {
-  const mine = spec.models.flatMap((_, i) => (slotCount(spec, i) > 0 ? [i] : []))
-  const opened = await Promise.allSettled(mine.map((i) => openProcess(spec, i)))
+  const parts = cudaShmParts(spec)
+  const opened = await Promise.allSettled(parts.map((p, k) => openProcess(spec, p.model, p.slots, k)))
   const ok = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
   const failed = opened.find((o) => o.status === 'rejected')
   if (failed) {
@@ -85,7 +90,8 @@ export async function openCudaShmClients(spec: CudaShmSpec): Promise<LoadGen> {
     async stop(): Promise<Call[][]> {
       const calls: Call[][] = spec.models.map(() => [])
       const got = await Promise.all(ok.map((g) => g.stop()))
-      for (const [k, i] of mine.entries()) calls[i] = got[k]?.[0] ?? []
+      for (const [k, p] of parts.entries()) calls[p.model]?.push(...(got[k]?.[0] ?? []))
+      for (const cs of calls) cs.sort((a, b) => a.endMs - b.endMs)
       return calls
     },
     async close() {
@@ -94,8 +100,22 @@ export async function openCudaShmClients(spec: CudaShmSpec): Promise<LoadGen> {
   }
 }
 
-/** The client process of model `index` of the spec (its own regions, tagged apart from the other processes'). */
-async function openProcess(spec: CudaShmSpec, index: number): Promise<LoadGen> {
+/** The Python processes to start: per model this process drives, its slots split as openCudaShmClients says. */
+export function cudaShmParts(spec: CudaShmSpec): { model: number; slots: number }[] {
+  return spec.models.flatMap((_, i) => {
+    const n = slotCount(spec, i)
+    if (n === 0) return []
+    const count = spec.plans?.[i]?.kind === 'open' ? 1 : Math.ceil(n / CUDA_SHM_CLIENTS_PER_PROCESS)
+    return Array.from({ length: count }, (_, k) => ({
+      model: i,
+      slots: Math.floor(n / count) + (k < n % count ? 1 : 0),
+    }))
+  })
+}
+
+/** A client process of model `index` of the spec with `slots` clients (its own regions, tagged apart from the other
+ * processes' by `part`). */
+async function openProcess(spec: CudaShmSpec, index: number, slots: number, part: number): Promise<LoadGen> {
   const child: ChildProcess = spawn(python(), ['-m', MODULE], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: pythonEnv(),
@@ -142,8 +162,8 @@ async function openProcess(spec: CudaShmSpec, index: number): Promise<LoadGen> {
     send({
       url: spec.url,
       deviceId: spec.deviceId ?? 0,
-      concurrency: slotCount(spec, index),
-      tag: `${process.pid}-${index}`,
+      concurrency: slots,
+      tag: `${process.pid}-${part}`,
       models: [spec.models[index] as ClientModel].map((m) => {
         const { inputs, outputs } = requestTensors(
           m.io,

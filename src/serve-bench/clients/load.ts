@@ -18,7 +18,7 @@ export const TRANSPORT_LABEL: Record<Transport, string> = {
   grpc: 'KServe v2 gRPC, raw_input_contents in the request',
   shm: 'KServe v2 HTTP naming system shared-memory regions (one /dev/shm file per client)',
   'cuda-shm':
-    'KServe v2 HTTP naming CUDA shared-memory regions (one device buffer per client, a Python client process)',
+    'KServe v2 HTTP naming CUDA shared-memory regions (one device buffer per client, Python client processes of ≤ 4 clients)',
 }
 
 /**
