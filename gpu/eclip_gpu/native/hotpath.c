@@ -290,7 +290,8 @@ typedef struct {
 /* $ECLIP_HOTPATH_TIMING=1: where a worker's stream time goes, for diagnosis (two more timed events per execution).
  * Each execution's stream time splits into the input's copy (begin → start), the graph (start → end) and the
  * output's copy (end → after); `idle` is the stream's time between one execution's `after` and the next one's
- * `begin` with nothing of this worker's on it, a gap over 1 ms counted as a pause (no requests) and not in the mean.
+ * `begin` (executions of the Python path on the same stream, rare on these paths, count in it), a gap over 1 ms
+ * counted as a pause (no requests) and not in the mean.
  * The events are a ring by execution count, longer than the executions in flight, so the previous execution's
  * `after` is still its own when the next is answered. The finisher writes the sums to stderr at the first answer,
  * then every ~2 s and when the worker closes, each line for the executions since the line before. */
@@ -465,7 +466,6 @@ static void answer(Worker *w, Slot *s) {
     return;
   }
   cu.event_elapsed(&ms, s->start, s->end);
-  if (w->timing.on) time_execution(w, s, ms);
   uint64_t out_bytes = j->n * w->out_item;
   char head[1024];
   int n = snprintf(head, sizeof head, "{\"type\":\"output\",\"id\":%llu,\"shape\":[%u%s%.1f",
@@ -481,6 +481,7 @@ static void answer(Worker *w, Slot *s) {
                   g_regions[j->dst_region].name_json, (unsigned long long)j->reply_offset,
                   (unsigned long long)out_bytes);
   write_frame(head, (size_t)n, j->dst_kind == DST_FRAME ? s->host : NULL, j->dst_kind == DST_FRAME ? out_bytes : 0);
+  if (w->timing.on) time_execution(w, s, ms); /* after the reply: the diagnosis does not delay it */
   release_job(j);
 }
 
@@ -532,19 +533,6 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
   w->shape_tail = strdup(shape_tail);
   w->depth = depth;
   w->slots = calloc((size_t)depth, sizeof(Slot));
-  const char *timing = getenv("ECLIP_HOTPATH_TIMING");
-  if (timing != NULL && strcmp(timing, "1") == 0) {
-    Timing *t = &w->timing;
-    t->on = 1;
-    t->ring = depth + 2;
-    t->begin = calloc((size_t)t->ring, sizeof(CUevent));
-    t->after = calloc((size_t)t->ring, sizeof(CUevent));
-    for (int i = 0; i < t->ring; i++)
-      if (cu.event_create(&t->begin[i], EV_DEFAULT) || cu.event_create(&t->after[i], EV_DEFAULT)) {
-        set_error("%s: setting up its timing events failed", name);
-        return NULL;
-      }
-  }
   w->pcap = 64;
   w->pending = malloc(sizeof(Job) * w->pcap);
   pthread_mutex_init(&w->mu, NULL);
@@ -558,6 +546,21 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
         (r = cu.host_alloc(&s->host, batch * out_item ? batch * out_item : 1, HOST_ALLOC_PORTABLE))) {
       set_error("%s: setting up its executions failed: %s", name, cu_name(r));
       return NULL; /* leaks what was made: the backend does not go on without its worker */
+    }
+  }
+  const char *timing = getenv("ECLIP_HOTPATH_TIMING");
+  if (timing != NULL && strcmp(timing, "1") == 0) {
+    Timing *t = &w->timing;
+    t->on = 1;
+    t->ring = depth + 2;
+    t->begin = calloc((size_t)t->ring, sizeof(CUevent));
+    t->after = calloc((size_t)t->ring, sizeof(CUevent));
+    for (int i = 0; i < t->ring; i++) {
+      CUresult r;
+      if ((r = cu.event_create(&t->begin[i], EV_DEFAULT)) || (r = cu.event_create(&t->after[i], EV_DEFAULT))) {
+        set_error("%s: setting up its timing events failed: %s", name, cu_name(r));
+        return NULL;
+      }
     }
   }
   if (pthread_create(&w->thread, NULL, finisher, w) != 0) {
