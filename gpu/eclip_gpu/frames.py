@@ -6,7 +6,7 @@ the stream: [u32 total length][u32 header length][JSON header][raw bytes], littl
 The headers' messages: protocol.py (their schemas: schemas/backend-protocol.schema.json).
 
 Several frames per system call both ways, never waiting for more: FrameReader reads whatever has arrived (the TS side
-writes the frames of one event-loop turn in one write) and hands the frames out one by one; `send` from several
+writes the frames written together in one write) and hands the frames out one by one; `send` from several
 threads writes the frames queued meanwhile in one writev (the thread that finds the pipe busy leaves its frame to the
 one writing). A read or write releases the GIL, and getting it back costs more than the call itself while other
 threads run Python, so fewer calls is fewer waits.

@@ -6,8 +6,10 @@ A log holds one server after another (a serve-bench run per policy); each server
 model at its first answer ("1 executions"), then one per model every ~2 s, then one at close. Per server and
 interval it prints the requests per second of all its models, the share of each model's stream that was busy (the
 mean over models of executions × (input + graph + output + idle µs) ÷ the interval; what is left is pauses over
-1 ms, when nothing of the model's was on the GPU), the pauses per model and the mean graph µs. The intervals of a
-window are those with the most executions; the first (ramp-up) and the last (the rest up to close) are partial.
+1 ms, when nothing of the model's was on the GPU; approximate, the line's idle mean taken for every execution), the
+pauses per model and the mean graph µs. The intervals of a window are those with the most executions; the first
+(ramp-up) and the last (the rest up to close) are partial. A new server is told by its models' "1 executions" lines,
+so a model answering a single request in an interval would be taken for one: for closed-loop serve-bench logs.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import { describe, it } from 'node:test'
 import { type Results, readFile, type ServeResults } from '../../src/formats/index.ts'
 import { inferenceService } from '../../src/serve/grpc/server.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
-import { type CudaShmSpec, cudaShmParts } from '../../src/serve-bench/clients/cuda-shm.ts'
+import { type CudaShmSpec, cudaShmParts, openCudaShmClients } from '../../src/serve-bench/clients/cuda-shm.ts'
 import {
   checkGrpcAnswer,
   grpcInferRequest,
@@ -23,7 +23,7 @@ import { requestTensors } from '../../src/serve-bench/clients/index.ts'
 import type { ClientModel } from '../../src/serve-bench/clients/load.ts'
 import { checkShmAnswer, shmInferRequest } from '../../src/serve-bench/clients/shm.ts'
 import { serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
-import { withCudaShmFake } from './helpers.ts'
+import { testServer, withCudaShmFake } from './helpers.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const BENCH = join(import.meta.dirname, 'fixtures', 'bench-mix1-sim.json')
@@ -245,28 +245,34 @@ describe("the cuda-shm client processes: a model's closed-loop clients split, at
   })
 
   it('serves a model from two client processes and merges their calls in the order they ended', async () => {
-    const { run, calls } = await withCudaShmFake(() =>
-      serveBenchRun({
-        mix: { name: 'one', workers: [{ model: 'alexnet' }] },
-        policy: 'baseline',
-        backend: 'sim',
-        batch: 2,
-        concurrency: 6,
-        warmupS: 0.05,
-        windowS: 0.3,
-        seed: 1,
-        transport: 'cuda-shm',
-        configFile: join(tmp(), 'serve.json'),
-      }),
-    )
-    const w = run.workers[0]
-    assert.ok(w && w.requests > 0, run.notes.join('; '))
-    assert.equal(w.errorsTotal, 0, run.notes.join('; '))
-    const ends = (calls[0] ?? []).map((c) => c.endMs)
-    assert.deepEqual(
-      ends,
-      [...ends].sort((a, b) => a - b),
-    )
+    const server = await testServer([{ name: 'alexnet-0', model: 'alexnet', computeUs: 300 }])
+    try {
+      const url = await server.listen(0, '127.0.0.1')
+      const models = server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch }))
+      await withCudaShmFake(async () => {
+        const load = await openCudaShmClients({ url, models, seed: 1, concurrency: 6 })
+        try {
+          assert.equal(load.pids.length, 2, 'six clients: two Python processes of three')
+          const t0 = performance.now()
+          load.start(() => performance.now() - t0)
+          await new Promise((r) => setTimeout(r, 300))
+          const [calls] = await load.stop()
+          assert.ok(
+            calls && calls.length > 10 && calls.every((c) => c.ok),
+            JSON.stringify(calls?.slice(0, 3)),
+          )
+          const ends = calls.map((c) => c.endMs)
+          assert.deepEqual(
+            ends,
+            [...ends].sort((a, b) => a - b),
+          )
+        } finally {
+          await load.close()
+        }
+      })
+    } finally {
+      await server.close()
+    }
   })
 })
 

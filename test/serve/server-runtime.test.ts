@@ -84,6 +84,10 @@ describe("a server's /metrics ends with its process's Node metrics", () => {
       'nodejs_eventloop_lag_max_seconds',
     ])
       assert.equal(text.split('\n').filter((l) => l.startsWith(`# TYPE ${name} `)).length, 1, name)
+    const lines = text.split('\n')
+    const last = (prefix: string) => lines.findLastIndex((l) => l.startsWith(prefix))
+    const own = last('# TYPE nv_')
+    assert.ok(own >= 0 && own < lines.indexOf('# TYPE nodejs_version_info gauge'), "the server's own first")
     const again = await metrics().text() // a second server in the process: the collectors are not doubled
     assert.equal(again.split('\n').filter((l) => l.startsWith('# TYPE nodejs_version_info ')).length, 1)
   })

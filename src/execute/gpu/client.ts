@@ -10,7 +10,7 @@ import type { Readable, Writable } from 'node:stream'
 import { UserError } from '../../formats/errors.ts'
 import type { Gpu } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
-import { FrameDecoder, FrameWriter } from './frames.ts'
+import { FrameDecoder, FrameWriter, frameFlushFromEnv } from './frames.ts'
 import {
   checkMessage,
   type FromBackend,
@@ -109,6 +109,7 @@ export class BackendProcess {
 
   private spawnChild() {
     const python = this.opts.python ?? process.env.ECLIP_PYTHON ?? 'python3'
+    const flushAt = frameFlushFromEnv() // a bad setting refused before a process is started
     const child = spawn(python, ['-m', 'eclip_gpu', 'backend'], {
       stdio: ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'],
       env: {
@@ -119,7 +120,7 @@ export class BackendProcess {
     })
     this.child = child
     this.toChild = child.stdio[3] as Writable
-    this.writer = new FrameWriter(this.toChild)
+    this.writer = new FrameWriter(this.toChild, flushAt)
     const decoder = new FrameDecoder()
     ;(child.stdio[4] as Readable).on('data', (chunk: Buffer) => {
       for (const f of decoder.push(chunk)) this.receive(f.header, f.body)
@@ -378,7 +379,7 @@ export class BackendProcess {
     })
   }
 
-  /** Frames sent to the current process and the writes that carried them (several frames of a turn share one). */
+  /** Frames sent to the current process and the writes that carried them (frames written together share one). */
   framesSent(): { frames: number; writes: number } {
     return { frames: this.writer.frames, writes: this.writer.flushes }
   }

@@ -123,7 +123,7 @@ export class FrameWriter {
     for (const p of parts) s.write(p)
   }
 
-  /** Sends what was written in this turn now (the end of the turn does it otherwise). */
+  /** Sends what was written since the last batch now (the end of the task or turn does it otherwise). */
   readonly flush = (): void => {
     if (!this.corked) return
     this.corked = false

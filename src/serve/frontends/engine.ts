@@ -12,6 +12,7 @@ import { readdirSync, unlinkSync } from 'node:fs'
 import { createServer, Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { frameFlushFromEnv } from '../../execute/gpu/frames.ts'
 import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ProtocolError } from '../kserve/errors.ts'
@@ -116,6 +117,7 @@ export class FrontendPool {
 
   /** Starts the engine's own listener and the front-ends; resolves with the URL clients use once every one listens. */
   async start(): Promise<string> {
+    frameFlushFromEnv() // the channels' setting: a bad one refused before any front-end starts
     // routes the front-ends do not serve themselves (metrics, dashboard, unknown URLs) are forwarded here
     this.engineUrl = await this.server.listen(0, '127.0.0.1')
     removeStaleStaging(this.opts.shmDir ?? '/dev/shm')
