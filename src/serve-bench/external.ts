@@ -1,8 +1,9 @@
 // serve-bench --url: a KServe v2 server already running (Triton, or an eclip serve started elsewhere) measured by the
 // same clients as eclip serve, back to back: nothing is started, planned or loaded here. Before any client starts the
 // server must answer and be ready, and each mix worker's served name ("albert#1" → "albert-1"; or its model's,
-// "albert", where the mix has one worker of that model) must be one of its models, ready, whose metadata (GET /v2/models/{name}) gives tensors the clients can generate and check at the run's
-// batch. Its CPU is read only for the processes named (--server-pids), its energy only from a metrics URL given.
+// "albert", where the mix has one worker of that model) must be one of its models, ready, whose metadata
+// (GET /v2/models/{name}) gives tensors the clients can generate and check at the run's batch. Its CPU is read only
+// for the processes named (--server-pids), its energy only from a metrics URL given.
 import { connect } from 'node:net'
 import {
   ALL_POLICIES,

@@ -34,6 +34,10 @@ import type { GpuProbe } from './paris-setup.ts'
 import type { ServeScheduling } from './scheduling.ts'
 import type { WorkerOptions } from './worker.ts'
 
+/** Where a GPU backend was asked for without a profile directory. */
+const NO_PROFILES =
+  'the GPU backend needs "profiles" (a profile directory) in the serve config, or --profiles DIR'
+
 /** Makes a plan for `workers` (names are the served names) from their profiles. */
 export type Planner = (args: {
   gpu: Gpu
@@ -183,10 +187,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
     if (profiles.some((p) => p.measured.method === 'synthetic'))
       notes.push(`profiles in ${config.profiles} are synthetic: nothing in them was measured`)
   } else {
-    if (backend !== 'sim')
-      throw new UserError(
-        'the GPU backend needs "profiles" (a profile directory) in the serve config, or --profiles DIR',
-      )
+    if (backend !== 'sim') throw new UserError(NO_PROFILES)
     gpu = syntheticH100Gpu()
     profiles = workers.map((w) => {
       if (!SYNTHETIC_MODELS[w.model])
@@ -343,10 +344,7 @@ async function liveServeSetup(
 ): Promise<ServeSetup> {
   const notes: string[] = []
   const profilesDir = config.profiles ? o.path(config.profiles) : undefined
-  if (!profilesDir && o.backend !== 'sim')
-    throw new UserError(
-      'the GPU backend needs "profiles" (a profile directory) in the serve config, or --profiles DIR',
-    )
+  if (!profilesDir && o.backend !== 'sim') throw new UserError(NO_PROFILES)
   // the GPU of every profile: the directory's gpu.json, or the synthetic H100 the simulator stands in with
   const gpu = profilesDir ? loadGpu(profilesDir) : syntheticH100Gpu()
   if (!profilesDir)
