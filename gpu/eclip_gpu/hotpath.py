@@ -21,8 +21,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parent / "native" / "hotpath.c"
@@ -62,6 +64,21 @@ def enabled() -> bool:
     return os.environ.get("ECLIP_NATIVE", "1") != "0"
 
 
+def _watch_python(period_s: float = 0.001, write=None, stop: threading.Event | None = None) -> None:
+    """ECLIP_HOTPATH_TIMING=1: a thread that wakes every millisecond and writes to stderr each time it woke over
+    2 ms late (the GIL held by another thread, the frame reader's included, or the process not scheduled), on the
+    host's monotonic clock like the streams' pause lines (gpu/scripts/pause-causes.py lines them up)."""
+    write = write or (lambda s: print(s, file=sys.stderr, flush=True))
+    last = time.monotonic_ns()
+    while stop is None or not stop.is_set():
+        time.sleep(period_s)
+        now = time.monotonic_ns()
+        late_ns = now - last - int(period_s * 1e9)
+        if late_ns > 1_000_000:
+            write(f"eclip_gpu: python held at {(last + period_s * 1e9) / 1e6:.3f} ms (monotonic) for {late_ns / 1e3:.0f} µs")
+        last = now
+
+
 class HotPath:
     """One process's native request path: the driver, the reply pipe, the regions' counts and the workers."""
 
@@ -91,6 +108,10 @@ class HotPath:
         self.regions: dict[int, object] = {}  # slot -> Region (regions.py)
         self._reaper = threading.Thread(target=self._reap, name="hotpath-reaper", daemon=True)
         self._reaper.start()
+        self._watching = threading.Event()
+        if os.environ.get("ECLIP_HOTPATH_TIMING") == "1":
+            threading.Thread(target=_watch_python, kwargs={"stop": self._watching}, name="hotpath-python-held",
+                             daemon=True).start()
 
     # ── the reply pipe ──────────────────────────────────────────────────────────────────────────────────────
     def write(self, frame: bytes) -> None:
@@ -161,6 +182,7 @@ class HotPath:
         self._lib.hp_worker_close(worker)
 
     def close(self) -> None:
+        self._watching.set()
         self._lib.hp_stop_reaper()
         self._reaper.join(timeout=5)
 

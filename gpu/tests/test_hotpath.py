@@ -442,11 +442,14 @@ def test_timing_splits_the_streams_time_when_asked(backend, monkeypatch, capfd):
         infer(i)
     b.replies(3)
     time.sleep(0.05)  # the stream idles 50 ms before the fourth
+    before_ms = time.monotonic_ns() / 1e6
     infer(3)
+    after_ms = time.monotonic_ns() / 1e6
     [(h, _)] = b.replies(1)
     assert h["type"] == "output" and path.read_bytes()[1024:1024 + OUT_ITEM] == expected(data, 1)
     b.serving.close()
-    lines = [x for x in capfd.readouterr().err.splitlines() if x.startswith("eclip_gpu: timing m:")]
+    err = capfd.readouterr().err.splitlines()
+    lines = [x for x in err if x.startswith("eclip_gpu: timing m:")]
     assert lines[0].startswith("eclip_gpu: timing m: 1 executions")  # at the first answer
     # at close: the three since, the 50-ms pause a pause, not idle time (the fake driver's stream, a host thread, may
     # pause once more on its own)
@@ -457,6 +460,12 @@ def test_timing_splits_the_streams_time_when_asked(backend, monkeypatch, capfd):
     assert 4_500 <= graph <= 20_000
     assert 40_000 <= peak <= 1_000_000
     assert idle <= 1_000
+    # each pause a line of its own, with when the execution that ended it was enqueued (the host's monotonic clock)
+    pauses = [re.match(r"eclip_gpu: pause m: (\d+) µs, ended by an execution enqueued at ([\d.]+) ms \(monotonic\)$", x)
+              for x in err if x.startswith("eclip_gpu: pause m:")]
+    assert all(pauses) and 1 <= len(pauses) <= 2, err
+    longest = max(pauses, key=lambda m: int(m[1]))
+    assert int(longest[1]) == peak and before_ms <= float(longest[2]) <= after_ms
 
 
 def test_no_timing_unless_asked(backend, capfd):
@@ -467,3 +476,22 @@ def test_no_timing_unless_asked(backend, capfd):
     b.replies(1)
     b.serving.close()
     assert "eclip_gpu: timing" not in capfd.readouterr().err
+
+
+def test_python_held_lines_name_when_the_gil_was_held(monkeypatch):
+    from eclip_gpu import hotpath
+    lines: list[str] = []
+    stop = threading.Event()
+    t = threading.Thread(target=hotpath._watch_python, kwargs={"write": lines.append, "stop": stop}, daemon=True)
+    t.start()
+    time.sleep(0.02)
+    before_ms = time.monotonic_ns() / 1e6
+    sum(range(30_000_000))  # one C call: the GIL held throughout (no switch inside it)
+    held_ms = time.monotonic_ns() / 1e6 - before_ms
+    time.sleep(0.02)
+    stop.set()
+    t.join(1)
+    found = [re.match(r"eclip_gpu: python held at ([\d.]+) ms \(monotonic\) for (\d+) µs$", x) for x in lines]
+    assert all(found), lines
+    assert any(abs(float(m[1]) - before_ms) < 5 and 0.7 * held_ms * 1e3 <= int(m[2]) <= held_ms * 1e3 + 5_000
+               for m in found), (lines, held_ms)

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { tracePauses } from '../serve/pause-trace.ts'
 import {
   type ClientEvent,
   type ClientSpec,
@@ -138,6 +139,7 @@ export function clientProcessMain(): void {
   if (!process.send)
     throw new Error('serve-bench-clients runs as the child of eclip serve-bench (IPC channel)')
   process.on('disconnect', () => process.exit(0)) // the parent is gone (or has everything)
+  tracePauses(process.env, 'clients') // ECLIP_HOTPATH_TIMING=1: this process's pauses beside the server's
   // stopped by the parent (a failed run): exit through 'exit' handlers, which remove the shm clients' files
   process.once('SIGTERM', () => process.exit(143))
   const say = (m: FromClients) => process.send?.(m)

@@ -41,6 +41,7 @@ import {
   type ShmRef,
 } from './backend.ts'
 import { ELEMENT_BYTES } from './kserve/datatypes.ts'
+import { tracePauses } from './pause-trace.ts'
 import type { ShmRegion } from './shm/region.ts'
 import { RING_PREFIX, removeStaleRings, ShmRing, shmUnavailable } from './shm-ring.ts'
 
@@ -449,6 +450,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
   }
 
   private async start(): Promise<void> {
+    tracePauses()
     const rings = this.createRings(this.models, true)
     let proc: BackendProcess
     try {

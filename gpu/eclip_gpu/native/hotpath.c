@@ -285,6 +285,7 @@ typedef struct {
   Job job;
   double waited_us; /* from hp_submit to its start: queued here behind the worker's executions in flight */
   uint64_t seq;     /* the worker's count of executions started before this one */
+  uint64_t launched_ns; /* timing on: when it was enqueued on the stream (CLOCK_MONOTONIC) */
 } Slot;
 
 /* $ECLIP_HOTPATH_TIMING=1: where a worker's stream time goes, for diagnosis (two more timed events per execution).
@@ -294,7 +295,9 @@ typedef struct {
  * counted as a pause (no requests) and not in the mean.
  * The events are a ring by execution count, longer than the executions in flight, so the previous execution's
  * `after` is still its own when the next is answered. The finisher writes the sums to stderr at the first answer,
- * then every ~2 s and when the worker closes, each line for the executions since the line before. */
+ * then every ~2 s and when the worker closes, each line for the executions since the line before; each pause also
+ * gets a line of its own with the host's CLOCK_MONOTONIC time at which the execution that ended it was enqueued,
+ * to line up with what the server did then (its GC pauses: ECLIP_HOTPATH_TIMING in docs/serve.md). */
 typedef struct {
   int on, ring;
   CUevent *begin, *after;
@@ -401,6 +404,7 @@ static void start_next(Worker *w, const Job *j) {
   s->job = *j;
   s->waited_us = (double)(now_ns() - j->submitted_ns) / 1e3;
   s->seq = w->started;
+  if (w->timing.on) s->launched_ns = now_ns();
   const char *failed = "";
   CUresult r = start(w, s, &failed);
   if (r != 0) {
@@ -442,6 +446,8 @@ static void time_execution(Worker *w, const Slot *s, float graph_ms) {
     if (idle > 1.0f) {
       t->pauses++;
       if (idle > t->pause_max_ms) t->pause_max_ms = idle;
+      fprintf(stderr, "eclip_gpu: pause %s: %.0f µs, ended by an execution enqueued at %.3f ms (monotonic)\n",
+              w->name, (double)idle * 1e3, (double)s->launched_ns / 1e6);
     } else {
       if (idle < 0) idle = 0;
       t->idle_n++;

@@ -1,0 +1,42 @@
+// ECLIP_HOTPATH_TIMING=1 (a diagnosis): each garbage-collection pause of the process, and each turn of its event loop
+// held over 2 ms (a 1-ms timer fired late), on stderr on the host's monotonic clock — the clock the backend's
+// stream-pause lines use — so that gpu/scripts/pause-causes.py can tell what the server (or serve-bench's client
+// processes: `who`) was doing while the GPU's streams stood empty.
+import { PerformanceObserver, performance } from 'node:perf_hooks'
+
+const KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' }
+let observer: PerformanceObserver | null = null
+
+/** Starts the trace once per process when `env` asks for the backend's timing; true when it runs. */
+export function tracePauses(
+  env: NodeJS.ProcessEnv = process.env,
+  who: 'serve' | 'clients' = 'serve',
+  write: (s: string) => void = (s) => {
+    process.stderr.write(s)
+  },
+) {
+  if (env.ECLIP_HOTPATH_TIMING !== '1') return false
+  if (observer) return true
+  // performance.now() counts from the process's time origin on the same monotonic clock as hrtime
+  const originMs = Number(process.hrtime.bigint()) / 1e6 - performance.now()
+  observer = new PerformanceObserver((list) => {
+    let lines = ''
+    for (const e of list.getEntries()) {
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? 0
+      lines += `eclip ${who}: gc ${KINDS[kind] ?? kind} at ${(originMs + e.startTime).toFixed(3)} ms (monotonic) for ${(e.duration * 1000).toFixed(0)} µs\n`
+    }
+    write(lines)
+  })
+  observer.observe({ entryTypes: ['gc'] })
+  let last = performance.now()
+  setInterval(() => {
+    const now = performance.now()
+    // the timer is due 1 ms after the last firing: anything past 2 ms is the loop held by a turn or a collection
+    if (now - last > 2)
+      write(
+        `eclip ${who}: loop held at ${(originMs + last + 1).toFixed(3)} ms (monotonic) for ${((now - last - 1) * 1000).toFixed(0)} µs\n`,
+      )
+    last = now
+  }, 1).unref()
+  return true
+}
