@@ -8,7 +8,7 @@
 // Run: node --import tsx bench/serve-host-bench.ts [--duration 10] [--warmup 2] [--concurrency 2] [--sizes fp16,fp32]
 //      [--repeat 1] [--mix mix3] [--batch 8] [--transport http,grpc,shm] [--frontends 0]
 //      [--backend-transport auto|shm|pipe] [--cli CHECKOUT/bin/eclip.mjs[,CHECKOUT2/bin/eclip.mjs]] [--bundle]
-//      [--out out/serve-host-bench] [--prof DIR] [--perf DIR] [--pin] [--service-us 0]
+//      [--out out/serve-host-bench] [--prof DIR] [--perf DIR] [--pin] [--service-us 0] [--node-flags="..."]
 // fp16: by default mix3 at batch 8 as on the H100 (vgg19/densenet201 send 2.4 MB of FP16 pixels, albert gets 1.5 MB
 // back); fp32: the images sent as FP32 (4.8 MB), the models' outputs unchanged. --mix mix7 --batch 1: 3×alexnet at
 // batch 1 (300-KB images), the mix where the host path's cost per request, not per byte, bounds the rate.
@@ -28,6 +28,8 @@
 // the venv or PATH). Profilers cost CPU of their own: the rates of a profiled run are not the host path's.
 // --service-us S: each model's requests take S µs of service in the echo backend (ECLIP_ECHO_SERVICE_US), two in
 // flight per model as on the GPU, so replies come spread out at a GPU's pace rather than all at once.
+// --node-flags="F ...": V8/Node flags for the server's process (e.g. "--trace-gc --trace-gc-nvp", which Node refuses
+// in NODE_OPTIONS); its stdout is kept as OUT/server-stdout-N.log (N the run).
 import { spawn, spawnSync } from 'node:child_process'
 import {
   chmodSync,
@@ -65,6 +67,7 @@ const { values: args } = parseArgs({
     perf: { type: 'string' },
     pin: { type: 'boolean', default: false },
     'service-us': { type: 'string', default: '0' },
+    'node-flags': { type: 'string' },
   },
 })
 const here = resolve(import.meta.dirname, '..')
@@ -252,6 +255,7 @@ for (let rep = 1; rep <= Number(args.repeat); rep++)
           process.execPath,
           ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []),
           ...(perf ? ['--perf-basic-prof-only-functions', '--interpreted-frames-native-stack'] : []),
+          ...(args['node-flags'] ? args['node-flags'].split(/\s+/).filter(Boolean) : []),
         ]
         const cmd = [
           ...(args.pin ? ['taskset', '-c', '0'] : []),
@@ -290,6 +294,7 @@ for (let rep = 1; rep <= Number(args.repeat); rep++)
           ...(backendTransport ? { ECLIP_SERVE_TRANSPORT: backendTransport } : {}),
         })
         if (r.status !== 0) throw new Error(`serve-bench failed (${r.status}):\n${r.stderr}\n${r.stdout}`)
+        if (args['node-flags']) writeFileSync(join(out, `server-stdout-${runNo}.log`), r.stdout)
         const results = JSON.parse(readFileSync(join(runOut, 'results.json'), 'utf8'))
         const run = results.runs[0]
         const notes: string[] = run.notes
