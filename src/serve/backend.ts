@@ -174,11 +174,12 @@ export interface ServeBackend {
   readonly dropsAbandoned?: boolean
   executionsInFlight?(): number
   /**
-   * Executions of one model a worker may send beyond executionsInFlight: the backend queues them and starts each the
+   * Executions of `model` a worker may send beyond executionsInFlight: the backend queues them and starts each the
    * moment one of the model's executions ends, with no round trip through the server between them. A worker sends
-   * them only for requests that run alone (shared memory, or a model that does not batch). Absent: none.
+   * them only for requests that run alone (shared memory, or a model that does not batch); `inRegions`: the request's
+   * tensors lie in its client's shared-memory regions (the backend needs no room of its own for them). Absent: none.
    */
-  executionsAhead?(): number
+  executionsAhead?(model: string, inRegions: boolean): number
   /**
    * Executions of `model` the backend holds and has not started (a backend that queues them itself, paris-elsa);
    * the model's queue limit counts them. Absent: the backend holds none.

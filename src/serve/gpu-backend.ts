@@ -67,7 +67,7 @@ export interface GpuServeOptions extends BackendProcessOptions {
   /**
    * Executions of a model sent to the backend beyond those it overlaps, for requests that run alone (ServeBackend.
    * executionsAhead): the backend starts each the moment one of the model's executions ends, without a round trip
-   * through the server. Default $ECLIP_SERVE_AHEAD, else DEFAULT_AHEAD; at most MAX_AHEAD.
+   * through the server. Default $ECLIP_SERVE_AHEAD; unset, each model's own (aheadFor), DEFAULT_AHEAD to MAX_AHEAD.
    */
   ahead?: number
   /**
@@ -88,6 +88,8 @@ interface Loaded {
   outItemBytes: number
   /** The model's ring, when its tensors go through shared memory. */
   ring?: ShmRing
+  /** A running mean of its executions' GPU time (the replies' computeUs), µs; 0 before the first. */
+  computeUs: number
 }
 
 let ringSeq = 0
@@ -116,12 +118,13 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
   /** Clients' regions the backend holds open, by registration id: opened again in a restarted process. */
   private regions = new Map<string, ShmRegion>()
 
-  /** Executions per model sent ahead of a free slot (GpuServeOptions.ahead). */
-  private readonly ahead: number
+  /** Executions per model sent ahead of a free slot (GpuServeOptions.ahead), or undefined: each model's own. */
+  private readonly ahead: number | undefined
 
   constructor(private readonly opts: GpuServeOptions = {}) {
     super()
-    this.ahead = Math.min(MAX_AHEAD, opts.ahead ?? aheadFromEnv())
+    const fixed = opts.ahead ?? aheadFromEnv()
+    this.ahead = fixed === undefined ? undefined : Math.min(MAX_AHEAD, fixed)
   }
 
   /** Each ring's size, how often it wrapped and the spans it holds now (tests, diagnostics). */
@@ -149,8 +152,11 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     return this.depth
   }
 
-  executionsAhead(): number {
-    return this.ahead
+  executionsAhead(model: string, inRegions: boolean): number {
+    if (this.ahead !== undefined) return this.ahead
+    // a request through the model's ring takes a slot of it, which holds DEFAULT_AHEAD more than the pipeline
+    if (!inRegions) return DEFAULT_AHEAD
+    return aheadFor(this.loaded.get(model)?.computeUs ?? 0)
   }
 
   async load(models: ServedModel[], plan?: Plan, table?: PlanTable): Promise<void> {
@@ -371,6 +377,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
             }
           : { name: l.outputName, datatype: header.datatype, shape: header.shape, data: body }
         const r: ExecResult = { outputs: [tensor], simulated: false, computeUs: header.computeUs }
+        l.computeUs = l.computeUs > 0 ? 0.9 * l.computeUs + 0.1 * header.computeUs : header.computeUs
         if (header.waitedUs) r.waitedUs = header.waitedUs
         return r
       },
@@ -557,7 +564,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     // one more per execution sent ahead
     const slots =
       this.opts.ringSlots ??
-      (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 4 + this.ahead)
+      (this.opts.partitions ? Math.min(8, this.opts.partitions.length) : 4 + (this.ahead ?? DEFAULT_AHEAD))
     const sizes = new Map<string, number>()
     for (const m of models) {
       const bytes = slotBytes(m)
@@ -687,6 +694,7 @@ function checkLoaded(m: ServedModel, workers: LoadedWorker[], ring?: ShmRing, ta
     outputName: output.name,
     outItemBytes,
     ...(ring ? { ring } : {}),
+    computeUs: 0,
   }
 }
 
@@ -716,17 +724,32 @@ function regionSpan(ref: ShmRef, range?: [number, number]): RegionSpan {
 }
 
 /**
- * Executions per model sent ahead by default: as many as the backend overlaps by default (ECLIP_PIPELINE_DEPTH's
+ * Executions per model sent ahead at least: as many as the backend overlaps by default (ECLIP_PIPELINE_DEPTH's
  * default), so that a model whose requests keep coming has its next executions waiting in the backend
  * (docs/serve.md#backends). MAX_AHEAD bounds the setting (each one is a ring slot more per model).
  */
 export const DEFAULT_AHEAD = 2
 export const MAX_AHEAD = 8
+/**
+ * The GPU time a model's executions sent ahead should cover: more than the server's usual holds (a young-generation
+ * collection, a long turn of its event loop), so that a fast model's stream does not run dry through one while its
+ * requests wait in the server (docs/serve.md#backends).
+ */
+export const AHEAD_COVER_US = 3000
 
-/** $ECLIP_SERVE_AHEAD: executions per model sent ahead (a count ≥ 0); DEFAULT_AHEAD when unset. */
-function aheadFromEnv(): number {
+/**
+ * Executions sent ahead for requests in shared memory of a model whose executions take `computeUs` on the GPU: enough
+ * to cover AHEAD_COVER_US, DEFAULT_AHEAD to MAX_AHEAD (DEFAULT_AHEAD before its first execution is timed).
+ */
+export function aheadFor(computeUs: number): number {
+  if (!(computeUs > 0)) return DEFAULT_AHEAD
+  return Math.max(DEFAULT_AHEAD, Math.min(MAX_AHEAD, Math.ceil(AHEAD_COVER_US / computeUs)))
+}
+
+/** $ECLIP_SERVE_AHEAD: executions per model sent ahead (a count ≥ 0); undefined when unset. */
+function aheadFromEnv(): number | undefined {
   const raw = process.env.ECLIP_SERVE_AHEAD
-  if (raw === undefined || raw === '') return DEFAULT_AHEAD
+  if (raw === undefined || raw === '') return undefined
   const n = Number(raw)
   if (!Number.isInteger(n) || n < 0 || n > MAX_AHEAD)
     throw new UserError(

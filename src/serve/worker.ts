@@ -208,13 +208,14 @@ export class ModelWorker {
    */
   pump() {
     const concurrency = this.overlap()
-    const ahead =
-      this.options.concurrency === undefined && !this.scheduler?.switchesPlans
-        ? (this.backend.executionsAhead?.() ?? 0)
-        : 0
+    const sendsAhead = this.options.concurrency === undefined && !this.scheduler?.switchesPlans
     while (this.queue.length > 0 && this.backend.isReady()) {
-      const room = concurrency + (ahead > 0 && this.runsAlone(this.queue[0] as Entry) ? ahead : 0)
-      if (this.executions.size >= room) break
+      const head = this.queue[0] as Entry
+      const ahead =
+        sendsAhead && this.runsAlone(head)
+          ? (this.backend.executionsAhead?.(this.model.name, head.regions !== undefined) ?? 0)
+          : 0
+      if (this.executions.size >= concurrency + ahead) break
       this.startOne()
     }
   }

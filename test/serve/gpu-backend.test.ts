@@ -11,7 +11,14 @@ import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import { BackendCrash } from '../../src/execute/gpu/client.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
-import { GpuServeBackend, type GpuServeOptions } from '../../src/serve/gpu-backend.ts'
+import {
+  AHEAD_COVER_US,
+  aheadFor,
+  DEFAULT_AHEAD,
+  GpuServeBackend,
+  type GpuServeOptions,
+  MAX_AHEAD,
+} from '../../src/serve/gpu-backend.ts'
 import { startServe } from '../../src/serve/index.ts'
 import { EclipServer } from '../../src/serve/server.ts'
 import {
@@ -100,6 +107,39 @@ describe('serve on the GPU backend process (fake captures)', () => {
       const raw = rb.rawPayload.subarray(n)
       assert.equal(raw.length, 128 * 768 * 2)
       assert.equal(raw.readUInt16LE(0), 0x5140) // 42 as FP16
+    } finally {
+      await s.close()
+    }
+  })
+
+  it('sends ahead, for requests in shared memory, enough executions to cover AHEAD_COVER_US of each model', async () => {
+    assert.deepEqual([0, 100, 375, 700, 1500, 2000, 50_000].map(aheadFor), [2, 8, 8, 5, 2, 2, 2])
+    const models: TestModel[] = [{ name: 'vgg19', model: 'vgg19', batch: 4, maxDynamicBatch: 1 }]
+    for (const [us, want] of [
+      [700, Math.ceil(AHEAD_COVER_US / 700)],
+      [123.4, MAX_AHEAD],
+      [20_000, DEFAULT_AHEAD],
+    ] as const) {
+      const { s, backend } = await gpuServer(models, { FAKE_COMPUTE_US: String(us) })
+      try {
+        assert.equal(backend.executionsAhead('vgg19', true), DEFAULT_AHEAD) // nothing timed yet
+        for (let i = 0; i < 3; i++)
+          assert.equal((await post(s, '/v2/models/vgg19/infer', visionBody(1))).statusCode, 200)
+        assert.equal(backend.executionsAhead('vgg19', true), want, `${us} µs`)
+        // a request through the model's ring: as many as the ring has room for
+        assert.equal(backend.executionsAhead('vgg19', false), DEFAULT_AHEAD)
+      } finally {
+        await s.close()
+      }
+    }
+    // a count asked for (ECLIP_SERVE_AHEAD, the option) holds for every model and request
+    const { s, backend } = await gpuServer(models, { FAKE_COMPUTE_US: '700' }, { ahead: 3 })
+    try {
+      assert.equal((await post(s, '/v2/models/vgg19/infer', visionBody(1))).statusCode, 200)
+      assert.deepEqual(
+        [backend.executionsAhead('vgg19', true), backend.executionsAhead('vgg19', false)],
+        [3, 3],
+      )
     } finally {
       await s.close()
     }

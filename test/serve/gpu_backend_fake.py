@@ -9,6 +9,7 @@ process behaves normally once the file is consumed):
   FAKE_HANG_FILE    next infer never answers
   FAKE_LOAD_FAIL_FILE  next load answers an error
   FAKE_DELAY_MS     every infer takes this long
+  FAKE_COMPUTE_US   the computeUs every reply reports (default 123.4)
   FAKE_NO_RINGS     (set) the backend refuses the server's shared-memory rings: tensors go through the pipe
   FAKE_GPU_NAME     the GPU it reports at hello is named so (the H100's layout under another name)
 An input whose first element is 13 gets a non-fatal error (the process goes on).
@@ -129,7 +130,7 @@ def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datat
             raise ValueError("unlucky input")
         assert size
         data = b"".join(struct.pack("<e", float(v)) * out_per for v in firsts)
-        return [n, *out_item], "FP16", data, compute_us
+        return [n, *out_item], "FP16", data, float(os.environ.get("FAKE_COMPUTE_US", compute_us))
 
     return execute
 

@@ -152,6 +152,53 @@ describe('serve: system shared memory (simulator)', () => {
     }
   })
 
+  it("sends ahead the backend's count for requests in regions, its other count for the rest", async () => {
+    /** Overlaps one execution per model; 3 more ahead for requests in regions, 1 for others; counts what it holds. */
+    class Ahead extends RecordingSim {
+      now = 0
+      peak = 0
+      asked: [string, boolean][] = []
+      constructor() {
+        super(fixedComputeTimes(new Map([['vgg19', { us: 20_000, source: 'test' }]])))
+      }
+      executionsInFlight() {
+        return 1
+      }
+      executionsAhead(model: string, inRegions: boolean) {
+        this.asked.push([model, inRegions])
+        return inRegions ? 3 : 1
+      }
+      override infer(req: Parameters<SimServeBackend['infer']>[0]) {
+        this.peak = Math.max(this.peak, ++this.now)
+        return super.infer(req).finally(() => this.now--)
+      }
+    }
+    const backend = new Ahead()
+    const s = await testServer([{ name: 'vgg19', model: 'vgg19', batch: 4, maxDynamicBatch: 1 }], { backend })
+    try {
+      const key = shmObject(IMAGE)
+      assert.equal((await register(s, 'in', key, IMAGE)).statusCode, 200)
+      const burst = (body: () => Record<string, unknown>) =>
+        Promise.all([0, 1, 2, 3, 4, 5, 6].map(() => post(s, '/v2/models/vgg19/infer', body())))
+      const inRegions = await burst(() => ({ inputs: [shmInput('in')] }))
+      assert.deepEqual(new Set(inRegions.map((r) => r.statusCode)), new Set([200]))
+      assert.equal(backend.peak, 4) // 1 overlapped + 3 ahead
+      assert.ok(backend.asked.every(([m, r]) => m === 'vgg19' && r))
+      backend.peak = 0
+      backend.asked = []
+      const inBody = await burst(() => ({
+        inputs: [
+          { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], data: new Array(IMAGE / 2).fill(0) },
+        ],
+      }))
+      assert.deepEqual(new Set(inBody.map((r) => r.statusCode)), new Set([200]))
+      assert.equal(backend.peak, 2) // 1 overlapped + 1 ahead
+      assert.ok(backend.asked.length > 0 && backend.asked.every(([, r]) => !r))
+    } finally {
+      await s.close()
+    }
+  })
+
   it('answers each bad tensor reference with a 400 naming what was wrong, and goes on serving', async () => {
     const s = await testServer([{ name: 'vgg19', model: 'vgg19', batch: 4 }])
     try {
