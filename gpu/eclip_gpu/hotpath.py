@@ -66,7 +66,7 @@ def enabled() -> bool:
 
 def _watch_python(period_s: float = 0.001, write=None, stop: threading.Event | None = None) -> None:
     """ECLIP_HOTPATH_TIMING=1: a thread that wakes every millisecond and writes to stderr each time it woke over
-    2 ms late (the GIL held by another thread, the frame reader's included, or the process not scheduled), on the
+    1 ms late (the GIL held by another thread, the frame reader's included, or the process not scheduled), on the
     host's monotonic clock like the streams' pause lines (gpu/scripts/pause-causes.py lines them up)."""
     write = write or (lambda s: print(s, file=sys.stderr, flush=True))
     last = time.monotonic_ns()
@@ -108,9 +108,9 @@ class HotPath:
         self.regions: dict[int, object] = {}  # slot -> Region (regions.py)
         self._reaper = threading.Thread(target=self._reap, name="hotpath-reaper", daemon=True)
         self._reaper.start()
-        self._watching = threading.Event()
+        self._stop_watch = threading.Event()
         if os.environ.get("ECLIP_HOTPATH_TIMING") == "1":
-            threading.Thread(target=_watch_python, kwargs={"stop": self._watching}, name="hotpath-python-held",
+            threading.Thread(target=_watch_python, kwargs={"stop": self._stop_watch}, name="hotpath-python-held",
                              daemon=True).start()
 
     # ── the reply pipe ──────────────────────────────────────────────────────────────────────────────────────
@@ -182,7 +182,7 @@ class HotPath:
         self._lib.hp_worker_close(worker)
 
     def close(self) -> None:
-        self._watching.set()
+        self._stop_watch.set()
         self._lib.hp_stop_reaper()
         self._reaper.join(timeout=5)
 

@@ -7,10 +7,13 @@ Usage: python3 gpu/scripts/pause-causes.py LOG... [--slack-ms 0.2] [--longest-ms
 On the host's CLOCK_MONOTONIC, all of them:
 - the backend, a line per stream pause over 1 ms ("eclip_gpu: pause alexnet#0: 1830 µs, ended by an execution
   enqueued at T ms (monotonic)": the stream stood empty over [T − 1.83 ms, T]);
-- the server, a line per GC pause ("eclip serve: gc minor at T ms (monotonic) for 640 µs") and per event-loop turn
-  held over 2 ms ("eclip serve: loop held at T ms … for D µs"; a GC's pause shows there too);
+- the server, a line per GC pause ("eclip serve: gc minor at T ms (monotonic) for 640 µs") and per time its event
+  loop was held, a 1-ms timer firing over 1 ms late ("eclip serve: loop held at T ms … for D µs"; a GC shows there
+  too);
 - serve-bench's client processes, the same two ("eclip clients: gc …", "eclip clients: loop held …");
-- the backend, each time a Python thread woke over 2 ms late ("eclip_gpu: python held at T ms … for D µs").
+- the backend, each time a Python thread woke over 1 ms late ("eclip_gpu: python held at T ms … for D µs").
+Logs written before the GC kinds were named after Node's constants call a full collection "incremental" and an
+incremental-marking step "weakcb".
 Pauses of several models that overlap are one episode (something all models share held them); episodes longer than
 --longest-ms are left out (the streams idle between runs). Per log it prints the episodes and their time, and how
 many of them (and how much of their time) overlap, within the slack, a GC pause of the server, else a held turn of
@@ -128,7 +131,7 @@ def main() -> int:
         for k in ("loop", "clients", "python"):
             ds = sorted(e - s for s, e, _ in held[k])
             if ds:
-                print(f"  {k} held (or collecting) over 2 ms: {len(ds)} times, {sum(ds):.1f} ms in all, median {ds[len(ds) // 2]:.2f} "
+                print(f"  {k} held (late by over 1 ms): {len(ds)} times, {sum(ds):.1f} ms in all, median {ds[len(ds) // 2]:.2f} "
                       f"ms, max {ds[-1]:.2f} ms")
     return 0
 

@@ -1,10 +1,15 @@
-// ECLIP_HOTPATH_TIMING=1 (a diagnosis): each garbage-collection pause of the process, and each turn of its event loop
-// held over 2 ms (a 1-ms timer fired late), on stderr on the host's monotonic clock — the clock the backend's
+// ECLIP_HOTPATH_TIMING=1 (a diagnosis): each garbage-collection pause of the process, and each time its event loop was
+// held (a 1-ms timer fired over 1 ms late: a long turn or a collection), on stderr on the host's monotonic clock — the clock the backend's
 // stream-pause lines use — so that gpu/scripts/pause-causes.py can tell what the server (or serve-bench's client
 // processes: `who`) was doing while the GPU's streams stood empty.
-import { PerformanceObserver, performance } from 'node:perf_hooks'
+import { constants, PerformanceObserver, performance } from 'node:perf_hooks'
 
-const KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' }
+const KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+}
 let observer: PerformanceObserver | null = null
 
 /** Starts the trace once per process when `env` asks for the backend's timing; true when it runs. */
@@ -31,7 +36,7 @@ export function tracePauses(
   let last = performance.now()
   setInterval(() => {
     const now = performance.now()
-    // the timer is due 1 ms after the last firing: anything past 2 ms is the loop held by a turn or a collection
+    // the timer is due 1 ms after the last firing: over 1 ms later than that, a turn or a collection held the loop
     if (now - last > 2)
       write(
         `eclip ${who}: loop held at ${(originMs + last + 1).toFixed(3)} ms (monotonic) for ${((now - last - 1) * 1000).toFixed(0)} µs\n`,

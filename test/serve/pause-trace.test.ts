@@ -1,9 +1,12 @@
-// The server's GC pauses and held event-loop turns on the host's monotonic clock under ECLIP_HOTPATH_TIMING=1 (src/serve/pause-trace.ts), the
-// clock the backend's stream-pause lines use (gpu/scripts/pause-gc.py lines the two up).
+// The server's GC pauses and held event-loop turns on the host's monotonic clock under ECLIP_HOTPATH_TIMING=1
+// (src/serve/pause-trace.ts), the clock the backend's stream-pause lines use (gpu/scripts/pause-causes.py lines them
+// up).
 import assert from 'node:assert/strict'
 import { performance } from 'node:perf_hooks'
 import { describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { tracePauses } from '../../src/serve/pause-trace.ts'
 
 const LINE =
@@ -42,6 +45,15 @@ describe('tracePauses', () => {
       assert.ok(Number(m[2]) < 1e6)
     }
     assert.ok(lines.some((l) => l.includes('gc minor')))
+    // a full collection is named so
+    lines.length = 0
+    setFlagsFromString('--expose-gc')
+    ;(runInNewContext('gc') as () => void)()
+    await sleep(20)
+    assert.ok(
+      lines.some((l) => /^eclip serve: gc major at /.test(l)),
+      lines.join('\n'),
+    )
     // a turn held 30 ms: one loop-held line of about that
     lines.length = 0
     const t0 = Number(process.hrtime.bigint()) / 1e6
@@ -55,7 +67,18 @@ describe('tracePauses', () => {
       held.some((m) => Number(m[2]) >= 25_000 && Number(m[2]) < 60_000 && Math.abs(Number(m[1]) - t0) < 10),
       lines.join('\n'),
     )
-    // once per process: a second call keeps the first trace
-    assert.equal(tracePauses({ ECLIP_HOTPATH_TIMING: '1' }), true)
+    // once per process: a second call keeps the first trace (nothing written twice, nothing to the new writer)
+    const second: string[] = []
+    lines.length = 0
+    assert.equal(
+      tracePauses({ ECLIP_HOTPATH_TIMING: '1' }, 'clients', (s) => {
+        second.push(s)
+      }),
+      true,
+    )
+    for (let i = 0; i < 2_000_000; i++) keep += [i, { i }].length
+    await sleep(50)
+    assert.deepEqual(second, [])
+    assert.ok(lines.length > 0 && lines.every((l) => l.startsWith('eclip serve: ')))
   })
 })
