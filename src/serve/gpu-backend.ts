@@ -67,7 +67,8 @@ export interface GpuServeOptions extends BackendProcessOptions {
   /**
    * Executions of a model sent to the backend beyond those it overlaps, for requests that run alone (ServeBackend.
    * executionsAhead): the backend starts each the moment one of the model's executions ends, without a round trip
-   * through the server. Default $ECLIP_SERVE_AHEAD; unset, each model's own (aheadFor), DEFAULT_AHEAD to MAX_AHEAD.
+   * through the server. Default $ECLIP_SERVE_AHEAD, the same for every model and request; unset, DEFAULT_AHEAD for
+   * requests through the model's ring and, for requests in clients' regions, each model's own (aheadByGpuTime).
    */
   ahead?: number
   /**
@@ -88,8 +89,9 @@ interface Loaded {
   outItemBytes: number
   /** The model's ring, when its tensors go through shared memory. */
   ring?: ShmRing
-  /** A running mean of its executions' GPU time (the replies' computeUs), µs; 0 before the first. */
-  computeUs: number
+  /** Its executions' GPU time (the replies' computeUs), µs: a moving average, the latest weighing 0.1; 0 before the
+   * first reply since the backend (re)started. */
+  computeUsAvg: number
 }
 
 let ringSeq = 0
@@ -156,7 +158,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
     if (this.ahead !== undefined) return this.ahead
     // a request through the model's ring takes a slot of it, which holds DEFAULT_AHEAD more than the pipeline
     if (!inRegions) return DEFAULT_AHEAD
-    return aheadFor(this.loaded.get(model)?.computeUs ?? 0)
+    return aheadByGpuTime(this.loaded.get(model)?.computeUsAvg ?? 0)
   }
 
   async load(models: ServedModel[], plan?: Plan, table?: PlanTable): Promise<void> {
@@ -377,7 +379,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
             }
           : { name: l.outputName, datatype: header.datatype, shape: header.shape, data: body }
         const r: ExecResult = { outputs: [tensor], simulated: false, computeUs: header.computeUs }
-        l.computeUs = l.computeUs > 0 ? 0.9 * l.computeUs + 0.1 * header.computeUs : header.computeUs
+        l.computeUsAvg = l.computeUsAvg > 0 ? 0.9 * l.computeUsAvg + 0.1 * header.computeUs : header.computeUs
         if (header.waitedUs) r.waitedUs = header.waitedUs
         return r
       },
@@ -694,7 +696,7 @@ function checkLoaded(m: ServedModel, workers: LoadedWorker[], ring?: ShmRing, ta
     outputName: output.name,
     outItemBytes,
     ...(ring ? { ring } : {}),
-    computeUs: 0,
+    computeUsAvg: 0,
   }
 }
 
@@ -724,9 +726,10 @@ function regionSpan(ref: ShmRef, range?: [number, number]): RegionSpan {
 }
 
 /**
- * Executions per model sent ahead at least: as many as the backend overlaps by default (ECLIP_PIPELINE_DEPTH's
- * default), so that a model whose requests keep coming has its next executions waiting in the backend
- * (docs/serve.md#backends). MAX_AHEAD bounds the setting (each one is a ring slot more per model).
+ * Executions per model sent ahead when no count is set: as many as the backend overlaps by default
+ * (ECLIP_PIPELINE_DEPTH's default), so that a model whose requests keep coming has its next executions waiting in the
+ * backend (docs/serve.md#backends). It is what requests through the model's ring get (the ring has room for this
+ * many more), and the least for requests in clients' regions. MAX_AHEAD bounds every count.
  */
 export const DEFAULT_AHEAD = 2
 export const MAX_AHEAD = 8
@@ -741,7 +744,7 @@ export const AHEAD_COVER_US = 3000
  * Executions sent ahead for requests in shared memory of a model whose executions take `computeUs` on the GPU: enough
  * to cover AHEAD_COVER_US, DEFAULT_AHEAD to MAX_AHEAD (DEFAULT_AHEAD before its first execution is timed).
  */
-export function aheadFor(computeUs: number): number {
+export function aheadByGpuTime(computeUs: number): number {
   if (!(computeUs > 0)) return DEFAULT_AHEAD
   return Math.max(DEFAULT_AHEAD, Math.min(MAX_AHEAD, Math.ceil(AHEAD_COVER_US / computeUs)))
 }

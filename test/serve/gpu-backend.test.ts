@@ -13,7 +13,7 @@ import { BackendCrash } from '../../src/execute/gpu/client.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 import {
   AHEAD_COVER_US,
-  aheadFor,
+  aheadByGpuTime,
   DEFAULT_AHEAD,
   GpuServeBackend,
   type GpuServeOptions,
@@ -113,14 +113,18 @@ describe('serve on the GPU backend process (fake captures)', () => {
   })
 
   it('sends ahead, for requests in shared memory, enough executions to cover AHEAD_COVER_US of each model', async () => {
-    assert.deepEqual([0, 100, 375, 700, 1500, 2000, 50_000].map(aheadFor), [2, 8, 8, 5, 2, 2, 2])
+    assert.deepEqual([0, 100, 375, 700, 1500, 2000, 50_000].map(aheadByGpuTime), [2, 8, 8, 5, 2, 2, 2])
     const models: TestModel[] = [{ name: 'vgg19', model: 'vgg19', batch: 4, maxDynamicBatch: 1 }]
     for (const [us, want] of [
-      [700, Math.ceil(AHEAD_COVER_US / 700)],
-      [123.4, MAX_AHEAD],
-      [20_000, DEFAULT_AHEAD],
+      ['700', Math.ceil(AHEAD_COVER_US / 700)],
+      ['123.4', MAX_AHEAD],
+      ['20000', DEFAULT_AHEAD],
+      // a moving average that weighs the latest reply 0.1: 3000, 2710, 2449 µs (a plain mean, 1067, would send 3)
+      ['3000,100,100', DEFAULT_AHEAD],
+      // 100, 390, 651 µs: 5 (the first alone would send 8, a plain mean or the latest 2)
+      ['100,3000,3000', 5],
     ] as const) {
-      const { s, backend } = await gpuServer(models, { FAKE_COMPUTE_US: String(us) })
+      const { s, backend } = await gpuServer(models, { FAKE_COMPUTE_US: us })
       try {
         assert.equal(backend.executionsAhead('vgg19', true), DEFAULT_AHEAD) // nothing timed yet
         for (let i = 0; i < 3; i++)

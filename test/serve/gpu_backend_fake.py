@@ -9,7 +9,8 @@ process behaves normally once the file is consumed):
   FAKE_HANG_FILE    next infer never answers
   FAKE_LOAD_FAIL_FILE  next load answers an error
   FAKE_DELAY_MS     every infer takes this long
-  FAKE_COMPUTE_US   the computeUs every reply reports (default 123.4)
+  FAKE_COMPUTE_US   the computeUs the replies report (default 123.4); several, comma-separated: each worker's replies
+                    take them in turn
   FAKE_NO_RINGS     (set) the backend refuses the server's shared-memory rings: tensors go through the pipe
   FAKE_GPU_NAME     the GPU it reports at hello is named so (the H100's layout under another name)
 An input whose first element is 13 gets a non-fatal error (the process goes on).
@@ -116,6 +117,9 @@ def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datat
     for d in out_item:
         out_per *= d
 
+    times = [float(x) for x in os.environ.get("FAKE_COMPUTE_US", str(compute_us)).split(",")]
+    count = [0]
+
     def execute(n, datatype, body):
         per_item = serving.check_input(name, n, batch, item_shape, datatype, len(body))
         if consume("FAKE_CRASH_FILE"):
@@ -130,7 +134,8 @@ def fake_execute(name: str, model: str, batch: int, item_shape: list[int], datat
             raise ValueError("unlucky input")
         assert size
         data = b"".join(struct.pack("<e", float(v)) * out_per for v in firsts)
-        return [n, *out_item], "FP16", data, float(os.environ.get("FAKE_COMPUTE_US", compute_us))
+        count[0] += 1
+        return [n, *out_item], "FP16", data, times[(count[0] - 1) % len(times)]
 
     return execute
 

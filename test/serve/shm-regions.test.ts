@@ -183,7 +183,7 @@ describe('serve: system shared memory (simulator)', () => {
       const inRegions = await burst(() => ({ inputs: [shmInput('in')] }))
       assert.deepEqual(new Set(inRegions.map((r) => r.statusCode)), new Set([200]))
       assert.equal(backend.peak, 4) // 1 overlapped + 3 ahead
-      assert.ok(backend.asked.every(([m, r]) => m === 'vgg19' && r))
+      assert.ok(backend.asked.length > 0 && backend.asked.every(([m, r]) => m === 'vgg19' && r))
       backend.peak = 0
       backend.asked = []
       const inBody = await burst(() => ({
