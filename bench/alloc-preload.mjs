@@ -4,7 +4,8 @@
 // ALLOC_FROM_S / ALLOC_TO_S sample from / to that many seconds after the process starts instead (a run's window).
 //   ALLOC_DIR=DIR NODE_OPTIONS="--import $PWD/bench/alloc-preload.mjs" node --import tsx bench/serve-host-bench.ts --bundle …
 // results/vm/engine-gc/ tables one such profile by function. ALLOC_SURVIVORS=1 leaves out what a scavenge collects:
-// the profile is then what outlived the young generation (the scavenges' cost).
+// the profile is then what outlived the young generation (the scavenges' cost), plus what no scavenge had reached
+// yet when sampling stopped (up to one young generation's worth).
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 
