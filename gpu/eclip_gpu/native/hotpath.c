@@ -285,7 +285,7 @@ typedef struct {
   Job job;
   double waited_us; /* from hp_submit to its start: queued here behind the worker's executions in flight */
   uint64_t seq;     /* the worker's count of executions started before this one */
-  uint64_t launched_ns; /* timing on: when it was enqueued on the stream (CLOCK_MONOTONIC) */
+  uint64_t launched_ns; /* when it was enqueued on the stream (CLOCK_MONOTONIC): the timing lines */
 } Slot;
 
 /* $ECLIP_HOTPATH_TIMING=1: where a worker's stream time goes, for diagnosis (two more timed events per execution).
@@ -402,9 +402,10 @@ static uint64_t now_ns(void) {
 static void start_next(Worker *w, const Job *j) {
   Slot *s = &w->slots[w->next];
   s->job = *j;
-  s->waited_us = (double)(now_ns() - j->submitted_ns) / 1e3;
+  uint64_t now = now_ns();
+  s->waited_us = (double)(now - j->submitted_ns) / 1e3;
   s->seq = w->started;
-  if (w->timing.on) s->launched_ns = now_ns();
+  s->launched_ns = now;
   const char *failed = "";
   CUresult r = start(w, s, &failed);
   if (r != 0) {
