@@ -1,3 +1,5 @@
+# Self time per function over the 4 s of a .cpuprofile with the most samples in the request path, as shares of the window.
+# Usage: python3 topwin.py PROFILE.cpuprofile [window s] [rows]
 import json,sys,collections
 f=sys.argv[1]; win=float(sys.argv[2]) if len(sys.argv)>2 else 4.0
 p=json.load(open(f))
