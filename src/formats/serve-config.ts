@@ -224,7 +224,7 @@ export const ServeConfig = Type.Object(
     ),
     /**
      * HTTP front-end processes that parse and answer requests in front of the one engine (queues, batching, plan,
-     * backend); 0: one process does everything. `eclip serve`'s default: the cores but one, 0 below 3 cores.
+     * backend); 0: one process does everything. `eclip serve`'s default: the cores but one, at most 8, 0 below 3 cores.
      */
     frontends: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 })),
     /** paris-elsa: how many GPUs of the host PARIS partitions; `all` (the GPU backend's default): every one it sees. */

@@ -19,7 +19,7 @@ import type { Gpu } from '../../src/formats/gpu.ts'
 import { readFile } from '../../src/formats/index.ts'
 import type { Profile } from '../../src/formats/profile.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
-import { FrontendPool } from '../../src/serve/frontends/engine.ts'
+import { defaultFrontends, FrontendPool, MAX_DEFAULT_FRONTENDS } from '../../src/serve/frontends/engine.ts'
 import { GpuServeBackend } from '../../src/serve/gpu-backend.ts'
 import { inferenceProtoPath, PROTO_OPTIONS } from '../../src/serve/grpc/server.ts'
 import { startServe } from '../../src/serve/index.ts'
@@ -122,6 +122,13 @@ function simConfig(): string {
   )
   return f
 }
+
+describe('defaultFrontends', () => {
+  it('the cores but one, at most MAX_DEFAULT_FRONTENDS, none where fewer than 2 would be left', () => {
+    assert.equal(MAX_DEFAULT_FRONTENDS, 8)
+    assert.deepEqual([1, 2, 3, 4, 9, 10, 16, 128].map(defaultFrontends), [0, 0, 2, 3, 8, 8, 8, 8])
+  })
+})
 
 describe('serve --frontends', () => {
   it('2 front-ends answer like the single-process server (infer JSON and binary, metadata, health, errors)', {

@@ -17,7 +17,7 @@ export function registerServe(program: Command) {
     )
     .option(
       '--frontends <n>',
-      'HTTP front-end processes in front of the one engine (overrides the config; default: the cores but one, 0 below 3 cores; 0: one process)',
+      'HTTP front-end processes in front of the one engine (overrides the config; default: the cores but one, at most 8, 0 below 3 cores; 0: one process)',
     )
     .addOption(
       new Option('--backend <kind>', 'sim: no model runs, modelled timings; gpu: the GPU backend').choices([

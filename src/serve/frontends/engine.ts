@@ -70,9 +70,19 @@ interface Frontend {
   failed?: (err: Error) => void
 }
 
-/** `eclip serve`'s default: one front-end per core but one (the engine's), none where that leaves fewer than 2. */
+/**
+ * The most front-ends `eclip serve` starts unasked: more parse no more requests, and each one is another process for
+ * the engine to wake (docs/serve.md, "How many front-ends").
+ */
+export const MAX_DEFAULT_FRONTENDS = 8
+
+/**
+ * `eclip serve`'s default: one front-end per core but one (the engine's), at most MAX_DEFAULT_FRONTENDS, none where
+ * that leaves fewer than 2.
+ */
 export function defaultFrontends(cores: number): number {
-  return cores - 1 >= 2 ? cores - 1 : 0
+  const n = Math.min(cores - 1, MAX_DEFAULT_FRONTENDS)
+  return n >= 2 ? n : 0
 }
 
 export class FrontendPool {
