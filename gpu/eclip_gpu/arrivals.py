@@ -86,9 +86,9 @@ def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, 
             wait((t_ns - now) / 1e9)
         return False
 
-    def one(arrival_ns: int | None) -> int:
-        """One request; a closed loop's arrives when it starts (arrival_ns None). Returns its end."""
-        t0 = clock()
+    def one(arrival_ns: int | None, t0: int) -> int:
+        """One request, started at t0 (the clock read that let it start: a start is never after its period's end
+        however late the thread runs on); a closed loop's arrives when it starts (arrival_ns None). Returns its end."""
         c0 = thread_clock()
         done = issue()
         c1 = thread_clock()
@@ -106,9 +106,10 @@ def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, 
             if t >= end_ns or not wait_until(t):
                 break
             # queued behind a request that ran past the end: nothing starts after it
-            if clock() >= end_ns:
+            now = clock()
+            if now >= end_ns:
                 break
-            t1 = one(t)
+            t1 = one(t, now)
             if ended:
                 nxt = times[k + 1] if k + 1 < len(times) else None
                 ended(t1, nxt is not None and nxt <= t1 < end_ns and not stop.is_set())
@@ -119,8 +120,11 @@ def run_schedule(name: str, issue, schedule: dict, origin_ns: int, end_ns: int, 
         stop_at = min(origin_ns + int(round(e_us * 1000)), end_ns)
         if start >= end_ns or not wait_until(start):
             break
-        while not stop.is_set() and clock() < stop_at:
-            t1 = one(None)
+        while not stop.is_set():
+            now = clock()
+            if now >= stop_at:
+                break
+            t1 = one(None, now)
             if ended:
                 ended(t1, t1 < stop_at and not stop.is_set())
     return log

@@ -70,6 +70,31 @@ def test_nothing_starts_after_the_end_even_if_it_arrived_before():
     assert s == [0, 600]
 
 
+class SlowClock(Clock):
+    """Virtual time that also moves `tick_us` at every read: a thread descheduled between two reads."""
+
+    def __init__(self, service_us: float, tick_us: float):
+        super().__init__(service_us)
+        self.tick = int(tick_us * US)
+
+    def __call__(self) -> int:
+        self.now += self.tick
+        return self.now
+
+
+def test_a_start_is_never_after_its_period_or_the_run_however_late_the_thread_runs():
+    for schedule in ({"kind": "closed", "periodsUs": [0, 250, 400, 650]}, {"kind": "open", "arrivalsUs": [0, 10, 20]}):
+        c = SlowClock(100, tick_us=70)
+        origin = c.now
+        log = run_schedule("w#0", c.issue, schedule, origin, origin + int(700 * US), threading.Event(), clock=c,
+                           wait=c.wait, thread_clock=lambda: 0)
+        starts = [(x - origin) / US for x in log.starts_ns]
+        assert starts, schedule
+        if schedule["kind"] == "closed":
+            assert all(0 <= s < 250 or 400 <= s < 650 for s in starts), starts
+        assert all(s < 700 for s in starts), starts
+
+
 def test_closed_loop_inside_busy_periods_only():
     # busy 0–250 and 400–650 µs: requests at 0, 100, 200 (ends at 300, after its period), then 400, 500, 600
     a, s, e = run({"kind": "closed", "periodsUs": [0, 250, 400, 650]}, 100, 2000)
