@@ -138,3 +138,20 @@ export function hostCpuNote(h: HostCpu): string {
       : ')')
   )
 }
+
+/** Client processes busy this much of a core each, on average, may have set a window's rate themselves. */
+export const CLIENT_BOUND_CORES = 0.95
+
+/**
+ * A note for a window whose client processes were (nearly) a core busy each: then the clients, not the server, may
+ * have set its rate. `processes`: the client processes that drove the load, or null where their CPU includes helpers
+ * of their own (the cuda-shm client's Python processes), which a per-process figure would overstate.
+ */
+export function clientBoundNote(h: HostCpu, processes: number | null): string | null {
+  const c = h.cores.clients
+  if (c === null || !processes) return null
+  const each = c / processes
+  if (each < CLIENT_BOUND_CORES) return null
+  const who = processes === 1 ? 'the one client process was' : `the ${processes} client processes were`
+  return `${who} ${each.toFixed(2)} of a core busy${processes === 1 ? '' : ' each'} in the window: the clients, not the server, may have set its rate (--client-processes spreads them)`
+}

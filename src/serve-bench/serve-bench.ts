@@ -40,7 +40,7 @@ import {
   TRANSPORT_LABEL,
   type Transport,
 } from './clients/index.ts'
-import { type CpuSnapshot, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
+import { type CpuSnapshot, clientBoundNote, cpuSnapshot, hostCpu, hostCpuNote } from './host-cpu.ts'
 import { sendPlans, servedRealtime, workerArrivals } from './open-loop.ts'
 import {
   armRuns,
@@ -493,6 +493,8 @@ async function measureTransport(
     const cpu0 = cpus[k]
     const cpu1 = cpus[k + 1]
     const cpu = cpu0 && cpu1 ? hostCpu(cpu0, cpu1, requests) : null
+    const clientBound =
+      cpu && clientBoundNote(cpu, transport === 'cuda-shm' ? null : (shares?.length ?? null))
     const runtime = serverRuntime(first.metrics, last.metrics)
     const repeat = repeated ? { server: server.index, window: k + 1 } : undefined
     return {
@@ -534,6 +536,7 @@ async function measureTransport(
       notes: [
         ...notes,
         ...(cpu ? [hostCpuNote(cpu)] : []),
+        ...(clientBound ? [clientBound] : []),
         ...(runtime ? [serverRuntimeNote(runtime, windowS)] : []),
         ...(repeat ? [repeatNote(repeat, windows, server.of)] : []),
       ],

@@ -13,7 +13,12 @@ import { timeBase } from '../../src/serve-bench/client-driver.ts'
 import { ClientPool, describeShares, mergeCalls } from '../../src/serve-bench/client-pool.ts'
 import { clientUnits, DEFAULT_CLIENT_PROCESSES, splitClients } from '../../src/serve-bench/client-shares.ts'
 import type { Call, Transport } from '../../src/serve-bench/clients/index.ts'
-import { cpuSnapshot } from '../../src/serve-bench/host-cpu.ts'
+import {
+  CLIENT_BOUND_CORES,
+  clientBoundNote,
+  cpuSnapshot,
+  type HostCpu,
+} from '../../src/serve-bench/host-cpu.ts'
 import { type ServeBenchSpec, serveBenchRun } from '../../src/serve-bench/serve-bench.ts'
 import { testServer, withCudaShmFake } from './helpers.ts'
 
@@ -289,6 +294,30 @@ describe('the client processes’ host CPU', () => {
         await server.close()
       }
     })
+  })
+})
+
+describe('a window the clients may have set', () => {
+  const cpu = (clients: number | null): HostCpu => ({
+    cores: { server: 1, eventLoop: 0.9, clients, backend: 1 },
+    msPerRequest: { server: 0.1, eventLoop: 0.09 },
+    syscallsPerRequest: null,
+  })
+
+  it('is noted when the client processes were a core busy each, and only then', () => {
+    assert.equal(CLIENT_BOUND_CORES, 0.95)
+    assert.match(
+      clientBoundNote(cpu(0.98), 1) ?? '',
+      /^the one client process was 0\.98 of a core busy in the window: the clients, not the server, may have set its rate/,
+    )
+    assert.match(clientBoundNote(cpu(2.9), 3) ?? '', /^the 3 client processes were 0\.97 of a core busy each/)
+    assert.equal(clientBoundNote(cpu(0.89), 1), null)
+    assert.equal(clientBoundNote(cpu(2.9), 4), null)
+  })
+
+  it('is not noted where the clients’ CPU was not read or includes helpers of their own (cuda-shm: null)', () => {
+    assert.equal(clientBoundNote(cpu(null), 1), null)
+    assert.equal(clientBoundNote(cpu(3.5), null), null)
   })
 })
 
