@@ -312,6 +312,34 @@ describe('serve: system shared memory (simulator)', () => {
     }
   })
 
+  it('checks a body it has served before against the regions as they are now (unregistered, registered smaller)', async () => {
+    const s = await testServer([{ name: 'vgg19', model: 'vgg19' }])
+    try {
+      const body = { inputs: [shmInput('io')], outputs: [shmOutput('io', LOGITS, IMAGE)] }
+      const infer = () => post(s, '/v2/models/vgg19/infer', body)
+      const big = shmObject(IMAGE + LOGITS)
+      assert.equal((await register(s, 'io', big, IMAGE + LOGITS)).statusCode, 200)
+      for (let i = 0; i < 3; i++) assert.equal((await infer()).statusCode, 200)
+      assert.equal((await post(s, '/v2/systemsharedmemory/region/io/unregister', '')).statusCode, 200)
+      const gone = await infer()
+      assert.equal(gone.statusCode, 400, gone.body)
+      assert.match(gone.json().error, /Unable to find shared memory region: 'io'/)
+      // the same name again, too small for the output now
+      assert.equal((await register(s, 'io', shmObject(IMAGE + 100), IMAGE + 100)).statusCode, 200)
+      const small = await infer()
+      assert.equal(small.statusCode, 400, small.body)
+      assert.match(
+        small.json().error,
+        /output "logits": Invalid offset \+ byte size for shared memory region: 'io'/,
+      )
+      assert.equal((await post(s, '/v2/systemsharedmemory/region/io/unregister', '')).statusCode, 200)
+      assert.equal((await register(s, 'io', big, IMAGE + LOGITS)).statusCode, 200)
+      assert.equal((await infer()).statusCode, 200)
+    } finally {
+      await s.close()
+    }
+  })
+
   it('keeps serving when a client is gone with its region registered; the region can still be unregistered', async () => {
     const s = await testServer([{ name: 'vgg19', model: 'vgg19' }])
     try {

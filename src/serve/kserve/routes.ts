@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ModelIO } from '../io-specs.ts'
 import { registerShmRoutes, type ShmService } from '../shm/http.ts'
 import type { RegionLookup } from '../shm/region.ts'
+import { DecodeMemo } from './decode-memo.ts'
 import { ProtocolError } from './errors.ts'
 import { type RepositoryService, registerRepositoryRoutes } from './repository.ts'
 import { type DecodedRequest, decodeInferRequest, encodeInferResponse } from './tensors.ts'
@@ -508,6 +509,9 @@ export function bodyOf(parts: Buffer[]): Readable {
   })
 }
 
+/** JSON bodies decoded before, per model (shared-memory clients send the same one with every request). */
+const decoded = new DecodeMemo<ServiceModel>()
+
 function decodeBody(
   headers: IncomingHttpHeaders,
   body: unknown,
@@ -536,11 +540,15 @@ function decodeBody(
   }
   // (a compressed or chunked body's size is known only now)
   if (jsonPart.length > maxJson) throw new ProtocolError(413, jsonLimitMessage(jsonPart.length, maxJson))
+  const known = binary ? undefined : decoded.get(m, jsonPart, regions)
+  if (known) return known
   let json: unknown
   try {
     json = JSON.parse(jsonPart.toString('utf8'))
   } catch (err) {
     throw new ProtocolError(400, `malformed JSON in the request body: ${(err as Error).message}`)
   }
-  return decodeInferRequest(json, m.io, m.maxBatch, binary, regions)
+  const req = decodeInferRequest(json, m.io, m.maxBatch, binary, regions)
+  if (!binary) decoded.set(m, jsonPart, req)
+  return req
 }
