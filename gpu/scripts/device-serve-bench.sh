@@ -60,6 +60,8 @@ cli=${CLI:-.device/eclip/eclip.mjs}
 eclip() { left=$((limit - SECONDS)); timeout -k 10 $((left > 30 ? left : 30)) /tmp/node "$cli" "$@"; }
 SECONDS=0
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,power.limit,temperature.gpu --format=csv >"$log" 2>&1
+# the host's CPU (machine starts differ in what the host path carries; this says whether the host did too)
+echo "host: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(uname -r)" >>"$log"
 bench=()
 if [ "${BENCH:-1}" != 0 ]; then
   if [ -n "$workloads" ]; then
