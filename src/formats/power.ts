@@ -64,18 +64,26 @@ export const SimCalibration = Type.Object(
     format: Type.Literal('eclip.sim-calibration/1'),
     gpu: GpuRef,
     /** How kernels share the SMs of a slice they both may use: launch order (block scheduler) or max-min fair. */
-    sharing: Type.Enum(['fifo', 'fair']),
+    sharing: Type.Enum(['fifo', 'fair', 'coresident']),
     /** A kernel's demand: fewest profiled SMs within this fraction of its full-GPU time. */
     saturationTolerance: Type.Number({ minimum: 0 }),
     /** γ: rate ÷ (1 + γ · other running kernels' busy SMs / SM count); memory/L2 interference. */
     memoryInterference: Type.Number({ minimum: 0 }),
-    /** ρ: a kernel holds its thread slots' share of its SMs × this (at most all) under 'fifo'; absent: all of them. */
+    /**
+     * ρ: a kernel holds its thread slots' share of its SMs × this (at most all) under 'fifo' (absent: all of them);
+     * under 'coresident' its thread slots count × this beside shared memory and block slots (absent: 1).
+     */
     residency: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /**
      * ρ_f: under 'fifo' a kernel takes what its resident blocks fill (blocks × threads × ρ_f ÷ 2048 SMs), at least
      * its demand, at most its partition; absent: its demand.
      */
     footprint: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * κ: under 'coresident' a kernel's rate ÷ (1 + κ · √(the share of its SMs' resources other kernels' blocks
+     * hold)); absent: 0.
+     */
+    coresidency: Type.Optional(Type.Number({ minimum: 0 })),
     /** µs a graph edge between partitions costs in a whole request; absent: the primitives file's switchGraphEdge. */
     switchGraphEdgeUs: Type.Optional(Type.Number({ minimum: 0 })),
     fitted: Type.Boolean(),

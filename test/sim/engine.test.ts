@@ -431,3 +431,121 @@ describe('simulator', () => {
     assert.ok(mean > 105 && mean < 120, `mean latency ${mean}`)
   })
 })
+
+describe("'coresident' sharing", () => {
+  const sms = gpu.slices.map((s) => s.sms)
+  const maskOf = (slices: number[]) => slices.reduce((m, s) => m | (1 << s), 0)
+  /** SliceSharing's answer for kernels in this order: effective SMs and co-resident load of each. */
+  const share = (masks: number[], demands: number[], occ: number[], caps?: number[]) => {
+    const n = masks.length
+    const s = new SliceSharing(sms, n, 'coresident')
+    const x = new Float64Array(n)
+    const load = new Float64Array(n)
+    const partSms = caps ?? masks.map((m) => sms.reduce((a, v, i) => a + ((m >> i) & 1 ? v : 0), 0))
+    s.allocate(
+      Int32Array.from(masks.keys()),
+      n,
+      Int32Array.from(masks),
+      Float64Array.from(partSms),
+      Float64Array.from(demands),
+      x,
+      0,
+      Float64Array.from(occ),
+      Float64Array.from(demands.map((d, i) => d * (occ[i] as number))),
+      load,
+    )
+    return { x: [...x], load: [...load] }
+  }
+  const all = maskOf(ALL)
+
+  it('lets kernels whose blocks leave room share SMs, and keeps whole-SM kernels apart as fifo does', () => {
+    // two kernels wanting all 132 SMs at a quarter of each SM's resources: both get them, each beside the other's
+    const small = share([all, all], [132, 132], [0.25, 0.25])
+    for (const v of small.x) close(v, 132)
+    for (const v of small.load) close(v, 0.25)
+    // at 3/4 the second finds a quarter of the capacity left: 33 SM-equivalents, 44 SMs at its occupancy
+    const big = share([all, all], [132, 132], [0.75, 0.75])
+    close(big.x[0] as number, 132)
+    close(big.x[1] as number, 44)
+    // the others' share is bounded by the room a kernel's own blocks leave on its SMs
+    close(big.load[0] as number, 0.25)
+    close(big.load[1] as number, 0.25)
+    // whole-SM kernels: the first takes its demand, the second what is left, and neither shares an SM
+    const whole = share([all, all], [100, 100], [1, 1])
+    assert.deepEqual(whole.x, [100, 32])
+    assert.deepEqual(whole.load, [0, 0])
+    // disjoint partitions: each its own, no co-residency
+    assert.deepEqual(share([maskOf(LOW), maskOf(HIGH)], [64, 68], [0.1, 0.1]), { x: [64, 68], load: [0, 0] })
+    // MPS: on every slice, each capped at 66 SMs, at half of each SM: the other's 33 SM-equivalents fit on the 66
+    // SMs a kernel leaves, so they need not share; capped at 100, 34 SMs are shared
+    const mps = share([all, all], [66, 66], [0.5, 0.5], [66, 66])
+    assert.deepEqual(mps, { x: [66, 66], load: [0, 0] })
+    const over = share([all, all], [100, 100], [0.5, 0.5], [100, 100])
+    for (const v of over.load) close(v, (50 - 32) / 100)
+  })
+
+  /** Two workers of one kernel each (1000 µs alone on all 132 SMs), both on the whole GPU. */
+  const pair = (grid: number, threads: number, smemBytes: number) => {
+    const a = profileOf('a', [scaling(1000)])
+    const k = a.kernels[0] as { grid: number[]; block: number[]; sharedMemBytes: number }
+    k.grid = [grid, 1, 1]
+    k.block = [threads, 1, 1]
+    k.sharedMemBytes = smemBytes
+    const plan = planOf(
+      'baseline',
+      [ALL],
+      [
+        { profile: a, groups: [[0, 0, 0]] },
+        { profile: a, groups: [[0, 0, 0]] },
+      ],
+    )
+    return specOf(plan, [a, a], { windowS: 0.05 })
+  }
+  const lat = (spec: ReturnType<typeof pair>, coresidency = 0, footprint?: number) => {
+    const r = simulate(spec, {
+      calibration: {
+        ...CALIBRATION,
+        sharing: 'coresident',
+        coresidency,
+        ...(footprint ? { footprint } : {}),
+      },
+    })
+    return [0, 1].flatMap((w) => latencies(r, w).slice(2))
+  }
+
+  it('runs two small kernels of different streams side by side on the same SMs', () => {
+    // 132 blocks of 256 threads: an eighth of each SM's thread slots
+    const spec = pair(132, 256, 0)
+    for (const l of lat(spec)) close(l, 1000)
+    // under fifo they take turns
+    const fifo = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo' } })
+    for (const w of [0, 1]) for (const l of latencies(fifo, w).slice(2)) close(l, 2000)
+    // κ: each is slowed by 1 + κ √(the other's eighth of the SMs)
+    for (const l of lat(spec, 0.4)) close(l, 1000 * (1 + 0.4 * Math.sqrt(1 / 8)))
+  })
+
+  it('keeps two big kernels apart: blocks that fill the SMs, by threads or by shared memory', () => {
+    // 264 blocks of 1024 threads: two per SM fill its 2048 thread slots
+    for (const l of lat(pair(264, 1024, 0), 0.4)) close(l, 2000)
+    // 132 blocks of 128 threads, each with 200 KB of shared memory: one per SM leaves no room for the other's
+    for (const l of lat(pair(132, 128, 200 * 1024), 0.4)) assert.ok(l > 1500, `${l}`)
+    // the same blocks without shared memory co-reside
+    for (const l of lat(pair(132, 128, 0))) close(l, 1000)
+  })
+
+  it('leaves disjoint partitions as fast as alone, whatever κ', () => {
+    const a = profileOf('a', [scaling(1000, 64)])
+    const plan = planOf(
+      'model-wise',
+      [LOW, HIGH],
+      [
+        { profile: a, groups: [[0, 0, 0]] },
+        { profile: a, groups: [[0, 0, 1]] },
+      ],
+    )
+    const r = simulate(specOf(plan, [a, a], { windowS: 0.05 }), {
+      calibration: { ...CALIBRATION, sharing: 'coresident', coresidency: 1 },
+    })
+    for (const w of [0, 1]) for (const l of latencies(r, w).slice(2)) close(l, 1000)
+  })
+})

@@ -15,6 +15,17 @@
 //   many blocks that would be as fast on 48 SMs (memory-bound elementwise work, say) holds all 132 of the whole GPU
 //   for its time. Confining it to a partition of 48 leaves the other 84 to the other workers — a gain of partitioning
 //   the demand alone does not see (the recorded H100 runs: results/vm/sim-gain/).
+// - 'coresident': kernels of different streams share SMs as far as their blocks leave room. A kernel's occupancy is
+//   the share of an SM's resources its blocks hold when spread over its demand — the most binding of thread slots
+//   (× ρ, the calibration's residency: registers, which profiles do not record, hold more than threads say),
+//   dynamic shared memory and block slots, at most all. In kernel start order each kernel takes its demand ×
+//   occupancy (or its footprint) of its slices' free capacity, in SM-equivalents, and runs on got ÷ occupancy
+//   effective SMs: small kernels co-reside, a kernel whose blocks fill its SMs keeps later ones off them as under
+//   'fifo'. Co-resident kernels slow each other (warp schedulers, L1 and shared-memory bandwidth of the same SMs):
+//   a kernel's rate is divided by 1 + κ · √(the share of its slices' capacity the other kernels took, at most the
+//   room its own blocks leave on its SMs) (κ: the calibration's coresidency; the square root: the first co-resident
+//   blocks cost the most), which kernels on disjoint partitions never pay. The memory term counts each kernel's
+//   effective SMs of work (capped at the GPU's SMs), so disjoint partitions see the same slowdown as under 'fifo'.
 // - 'fair': max-min fair shares per slice (progressive filling: equal shares; a kernel that gets more than its
 //   demand keeps its demand and hands the surplus back to the others on those slices): an idealised,
 //   work-conserving scheduler, an optimistic bound for the unpartitioned baseline.
@@ -38,8 +49,10 @@ import type { Primitives, SimCalibration } from '../../formats/index.ts'
  *   of different streams on the same SMs: it dispatches the thread blocks of the kernel launched first, and the
  *   next kernel's blocks only fill SMs the first cannot use — head-of-line blocking, which partitions avoid.
  * - 'fair': max-min fair shares (processor sharing per slice): an idealised, work-conserving scheduler.
+ * - 'coresident': 'fifo' over each SM's resources instead of whole SMs: kernels whose blocks leave room share SMs,
+ *   each slowed by how much of its SMs the others hold (κ, `coresidency`).
  */
-export type Sharing = 'fifo' | 'fair'
+export type Sharing = 'fifo' | 'fair' | 'coresident'
 
 /** Constants of the contention model, to be fitted to GPU measurements. */
 export interface Calibration {
@@ -64,6 +77,11 @@ export interface Calibration {
    * on fewer SMs still keeps the others from the kernels launched after it. A partition confines that footprint.
    */
   footprint?: number
+  /**
+   * Co-residency slowdown κ (absent: 0), under 'coresident' sharing: a kernel's rate is divided by (1 + κ · √(the
+   * share of its slices' capacity that other running kernels took, at most 1 − its own occupancy)).
+   */
+  coresidency?: number
   /**
    * A graph edge between partitions inside a request's CUDA graph, µs, fitted to whole requests (absent: the
    * primitives file's micro-benchmark `switchGraphEdge`).
@@ -100,6 +118,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     memoryInterference: c.memoryInterference,
     ...(c.residency !== undefined ? { residency: c.residency } : {}),
     ...(c.footprint !== undefined ? { footprint: c.footprint } : {}),
+    ...(c.coresidency !== undefined ? { coresidency: c.coresidency } : {}),
     ...(c.switchGraphEdgeUs !== undefined ? { switchGraphEdgeUs: c.switchGraphEdgeUs } : {}),
     ...(c.realtime
       ? {
@@ -168,6 +187,7 @@ export class SliceSharing {
     nHigh = 0,
     occ?: Float64Array,
     take?: Float64Array,
+    load?: Float64Array,
   ): boolean {
     let acc = 0
     let overlap = false
@@ -183,8 +203,13 @@ export class SliceSharing {
       for (let i = 0; i < m; i++) {
         const w = running[i] as number
         x[w] = partSms[w] as number
+        if (load) load[w] = 0
       }
       return false
+    }
+    if (this.sharing === 'coresident') {
+      this.coresident(running, m, acc, mask, partSms, demand, x, occ, take, load)
+      return true
     }
     if (this.sharing === 'fifo') {
       // `running` is in (priority, kernel start) order: each kernel takes up to its demand from its slices' free SMs
@@ -323,5 +348,72 @@ export class SliceSharing {
       if (!capped) break
     }
     return true
+  }
+
+  /**
+   * 'coresident' sharing: fifo over SM capacity (SM-equivalents of resources). Each kernel, in `running` order, takes
+   * up to `take[w]` (else demand × occupancy) of its slices' free capacity and runs on got ÷ occupancy effective SMs;
+   * `load[w]` is then the share of its slices' capacity the other kernels took.
+   */
+  private coresident(
+    running: Int32Array,
+    m: number,
+    acc: number,
+    mask: Int32Array,
+    partSms: Float64Array,
+    demand: Float64Array,
+    x: Float64Array,
+    occ: Float64Array | undefined,
+    take: Float64Array | undefined,
+    load: Float64Array | undefined,
+  ): void {
+    const S = this.sliceSms.length
+    const { free, contrib } = this
+    for (let b = acc; b !== 0; b &= b - 1) {
+      const s = 31 - Math.clz32(b & -b)
+      free[s] = this.sliceSms[s] as number
+    }
+    for (let i = 0; i < m; i++) {
+      const w = running[i] as number
+      let later = 0
+      for (let j = i + 1; j < m; j++) later |= mask[running[j] as number] as number
+      const mw = mask[w] as number
+      const o = occ ? (occ[w] as number) : 1
+      let want = take ? (take[w] as number) : (demand[w] as number) * o
+      let got = 0
+      for (let b = mw; b !== 0; b &= b - 1) contrib[w * S + 31 - Math.clz32(b & -b)] = 0
+      for (let pass = 0; pass < 2; pass++) {
+        for (let b = pass === 0 ? mw & ~later : mw & later; b !== 0 && want > 1e-9; b &= b - 1) {
+          const s = 31 - Math.clz32(b & -b)
+          const f = free[s] as number
+          const t = Math.min(f, want)
+          free[s] = f - t
+          contrib[w * S + s] = t
+          got += t
+          want -= t
+        }
+      }
+      x[w] = got / o
+    }
+    if (!load) return
+    for (let i = 0; i < m; i++) {
+      const w = running[i] as number
+      const mw = mask[w] as number
+      // capacity of w's slices: what is free now plus what every kernel took of them
+      let held = 0
+      let cap = 0
+      for (let b = mw; b !== 0; b &= b - 1) {
+        const s = 31 - Math.clz32(b & -b)
+        cap += this.sliceSms[s] as number
+        held += (this.sliceSms[s] as number) - (free[s] as number) - (contrib[w * S + s] as number)
+      }
+      // w's blocks spread over the SMs it may use (its partition, or under MPS its cap of the slices): the others'
+      // blocks are on those SMs only as far as the rest of the slices cannot hold them, and beside w's only in the
+      // room w's leave there
+      const span = Math.min(partSms[w] as number, cap)
+      const o = occ ? (occ[w] as number) : 1
+      const beside = held - (cap - span)
+      load[w] = span > 0 && beside > 0 ? Math.min(1 - o, beside / span) : 0
+    }
   }
 }

@@ -101,6 +101,26 @@ function demandSms(timesUs: ArrayLike<number>, sizes: ArrayLike<number>, toleran
 
 /** Thread slots per SM (compute capability 8.0–9.0). */
 const SM_THREADS = 2048
+/** Shared memory per SM, bytes (compute capability 9.0: 228 KB). */
+const SM_SMEM = 228 * 1024
+/** Resident blocks per SM (compute capability 8.0–9.0). */
+const SM_BLOCKS = 32
+
+/**
+ * 'coresident' sharing: the share of an SM's resources a kernel's blocks hold spread over `d` SMs — the most binding
+ * of thread slots × ρ (registers, not profiled, hold more than threads say), dynamic shared memory and block slots —
+ * at most 1 (its SMs are its alone).
+ */
+function occupancy(
+  k: Pick<Profile['kernels'][number], 'grid' | 'block' | 'sharedMemBytes'>,
+  d: number,
+  rho: number,
+): number {
+  const perSm = Math.ceil((k.grid[0] * k.grid[1] * k.grid[2]) / Math.max(1, d))
+  const threads = k.block[0] * k.block[1] * k.block[2]
+  const share = Math.max((rho * threads) / SM_THREADS, k.sharedMemBytes / SM_SMEM, 1 / SM_BLOCKS)
+  return Math.min(1, perSm * share)
+}
 
 /** Rate of kernel k at x effective SMs: linear in rate between profiled sizes, ∝ SMs below the smallest. */
 function rateAt(t: WorkerTables, k: number, x: number): number {
@@ -197,7 +217,9 @@ function tables(
     demand[k] = Math.min(d, own)
     ownRate[k] = rateAt(t, k, own)
     const rho = cal.residency
-    if (rho) {
+    if (cal.sharing === 'coresident')
+      occ[k] = occupancy(prof.kernels[k] as Profile['kernels'][number], demand[k] as number, rho ?? 1)
+    else if (rho) {
       const kk = prof.kernels[k] as Profile['kernels'][number]
       const blocks = kk.grid[0] * kk.grid[1] * kk.grid[2]
       const threads = kk.block[0] * kk.block[1] * kk.block[2]
@@ -340,6 +362,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const occW = new Float64Array(W).fill(1)
   const takeW = new Float64Array(W)
   const x = new Float64Array(W)
+  const load = new Float64Array(W)
   const rate = new Float64Array(W)
   const remaining = new Float64Array(W)
   const doneAt = new Float64Array(W)
@@ -386,8 +409,10 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     lastT = t
   }
 
+  const coresident = cal.sharing === 'coresident'
+  const kappa = coresident ? (cal.coresidency ?? 0) : 0
   const reallocate = () => {
-    sharing.allocate(running, m, mask, pSms, dem, x, nHigh, occW, takeW)
+    sharing.allocate(running, m, mask, pSms, dem, x, nHigh, occW, takeW, coresident ? load : undefined)
     busyNow = 0
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
@@ -396,8 +421,12 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
       const xw = x[w] as number
       const d = dem[w] as number
       const r = xw >= d - 1e-9 ? (tw.ownRate[k] as number) : rateAt(tw, k, xw)
-      rate[w] = r
-      const b = Math.min(xw, d) * (occW[w] as number)
+      // 'coresident': kernels sharing SMs slow each other, with the square root of the share of its SMs the others
+      // hold (the first co-resident blocks cost the most); the memory term counts each kernel's SMs of work, which
+      // can then add up to more than the GPU's SMs: the others' count is capped at the SM count (a no-op under
+      // 'fifo' and 'fair', where they never exceed it)
+      rate[w] = kappa > 0 ? r / (1 + kappa * Math.sqrt(load[w] as number)) : r
+      const b = Math.min(xw, d) * (coresident ? 1 : (occW[w] as number))
       busy[w] = b
       busyNow += b
     }
@@ -406,7 +435,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
       for (let i = 0; i < m; i++) {
         const w = running[i] as number
         rate[w] =
-          (rate[w] as number) / (1 + (cal.memoryInterference * (busyNow - (busy[w] as number))) / smCount)
+          (rate[w] as number) /
+          (1 + (cal.memoryInterference * Math.min(busyNow - (busy[w] as number), smCount)) / smCount)
       }
     }
     for (let i = 0; i < m; i++) {
