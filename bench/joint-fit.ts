@@ -97,7 +97,8 @@ function byPolicy(ds: readonly RealtimeDrift[]): string {
     .join(' | ')
 }
 const label = (c: Calibration) =>
-  `tol ${c.saturationTolerance} γ ${c.memoryInterference} ρ ${c.residency ?? 'none'} ρ_f ${c.footprint ?? 'none'}`
+  `${c.sharing} tol ${c.saturationTolerance} γ ${c.memoryInterference} ρ ${c.residency ?? 'none'} ρ_f ${c.footprint ?? 'none'}` +
+  (c.coresidency !== undefined ? ` κ ${c.coresidency}` : '')
 
 /**
  * Baseline runs (every model on the whole GPU) by batch and number of workers: simulated ÷ measured STP, both with
@@ -165,7 +166,7 @@ console.log(
     `grid of ${points.length} points (closed loop: ${fitSets.join(', ')}; DISB: ${list(o.disb).join(', ')}):`,
 )
 // a point replaces the directory's optional constants too (none where the point has none)
-const { residency: _r, footprint: _f, switchGraphEdgeUs: _s, ...rest } = shipped
+const { residency: _r, footprint: _f, coresidency: _k, switchGraphEdgeUs: _s, ...rest } = shipped
 const scored = points.map((p) => {
   const s = score({ ...rest, ...asCalibration(p, 'joint fit', false), ...extra })
   console.log(`${label(s.cal).padEnd(36)} ${head(s)}\n  ${byPolicy(s.disb)}`)

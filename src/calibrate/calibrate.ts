@@ -339,6 +339,8 @@ export interface ContentionConstants {
   residency?: number
   /** footprint ρ_f (contention.ts); absent: a kernel takes its demand */
   footprint?: number
+  /** co-residency slowdown κ under 'coresident' sharing (contention.ts); absent: none */
+  coresidency?: number
   /** µs of a graph edge between partitions; absent: the primitives file's */
   switchGraphEdgeUs?: number
 }
@@ -351,6 +353,8 @@ export interface Grid {
   residency: (number | null)[]
   /** ρ_f values; null: no footprint (a kernel takes its demand) */
   footprint: (number | null)[]
+  /** κ values; null: no co-residency slowdown */
+  coresidency: (number | null)[]
   /** graph-edge µs; null: the primitives file's */
   switchGraphEdgeUs: (number | null)[]
 }
@@ -362,6 +366,7 @@ export const DEFAULT_GRID: Grid = {
   memoryInterference: [0, 0.1, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2],
   residency: [null],
   footprint: [null],
+  coresidency: [null],
   switchGraphEdgeUs: [null],
 }
 
@@ -384,6 +389,7 @@ export const gridAt = (c: ContentionConstants): Grid => ({
   memoryInterference: [c.memoryInterference],
   residency: [c.residency ?? null],
   footprint: [c.footprint ?? null],
+  coresidency: [c.coresidency ?? null],
   switchGraphEdgeUs: [c.switchGraphEdgeUs ?? null],
 })
 
@@ -395,15 +401,17 @@ export function gridPoints(grid: Grid): ContentionConstants[] {
       for (const memoryInterference of grid.memoryInterference)
         for (const residency of grid.residency)
           for (const footprint of grid.footprint)
-            for (const switchGraphEdgeUs of grid.switchGraphEdgeUs)
-              points.push({
-                sharing,
-                saturationTolerance,
-                memoryInterference,
-                ...(residency !== null ? { residency } : {}),
-                ...(footprint !== null ? { footprint } : {}),
-                ...(switchGraphEdgeUs !== null ? { switchGraphEdgeUs } : {}),
-              })
+            for (const coresidency of grid.coresidency)
+              for (const switchGraphEdgeUs of grid.switchGraphEdgeUs)
+                points.push({
+                  sharing,
+                  saturationTolerance,
+                  memoryInterference,
+                  ...(residency !== null ? { residency } : {}),
+                  ...(footprint !== null ? { footprint } : {}),
+                  ...(coresidency !== null ? { coresidency } : {}),
+                  ...(switchGraphEdgeUs !== null ? { switchGraphEdgeUs } : {}),
+                })
   return points
 }
 
@@ -661,6 +669,7 @@ const sameConstants = (a: ContentionConstants, b: ContentionConstants) =>
   a.memoryInterference === b.memoryInterference &&
   a.residency === b.residency &&
   a.footprint === b.footprint &&
+  a.coresidency === b.coresidency &&
   a.switchGraphEdgeUs === b.switchGraphEdgeUs
 
 /** The numbers a power fit sets. */
@@ -698,6 +707,7 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
     memoryInterference: o.before.memoryInterference,
     ...(o.before.residency !== undefined ? { residency: o.before.residency } : {}),
     ...(o.before.footprint !== undefined ? { footprint: o.before.footprint } : {}),
+    ...(o.before.coresidency !== undefined ? { coresidency: o.before.coresidency } : {}),
     ...(o.before.switchGraphEdgeUs !== undefined ? { switchGraphEdgeUs: o.before.switchGraphEdgeUs } : {}),
   }
   const beforeSim = simWithPower(

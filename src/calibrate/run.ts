@@ -96,14 +96,19 @@ export function parseGrid(spec: string, base: Grid = DEFAULT_GRID): Grid {
     const [key, list = ''] = part.split('=').map((x) => x.trim())
     const values = list.split(',').map((x) => x.trim())
     if (key === 'sharing') {
-      if (values.some((v) => v !== 'fifo' && v !== 'fair'))
-        throw new UserError(`--grid: sharing is fifo and/or fair, got "${list}"`)
+      if (values.some((v) => v !== 'fifo' && v !== 'fair' && v !== 'coresident'))
+        throw new UserError(`--grid: sharing is fifo, fair and/or coresident, got "${list}"`)
       grid.sharing = values as Grid['sharing']
     } else if (key === 'residency') {
       const nums = values.map((v) => (v === 'none' ? null : Number(v)))
       if (nums.some((n, i) => values[i] === '' || (n !== null && !(Number.isFinite(n) && n > 0))))
         throw new UserError(`--grid: residency wants none and/or numbers > 0, got "${list}"`)
       grid.residency = nums
+    } else if (key === 'coresidency') {
+      const nums = values.map((v) => (v === 'none' ? null : Number(v)))
+      if (nums.some((n, i) => values[i] === '' || (n !== null && !(Number.isFinite(n) && n >= 0))))
+        throw new UserError(`--grid: coresidency wants none and/or numbers ≥ 0, got "${list}"`)
+      grid.coresidency = nums
     } else if (key === 'footprint' || key === 'switch') {
       const nums = values.map((v) => (v === 'none' ? null : Number(v)))
       if (nums.some((n, i) => values[i] === '' || (n !== null && !(Number.isFinite(n) && n >= 0))))
@@ -120,7 +125,7 @@ export function parseGrid(spec: string, base: Grid = DEFAULT_GRID): Grid {
       else grid.memoryInterference = nums
     } else
       throw new UserError(
-        `--grid: unknown axis "${key}" (sharing, tolerance, gamma, residency, footprint, switch)`,
+        `--grid: unknown axis "${key}" (sharing, tolerance, gamma, residency, footprint, coresidency, switch)`,
       )
   }
   return grid
@@ -151,6 +156,7 @@ function extraConstants(c: ContentionConstants): string {
   return (
     (c.residency !== undefined ? `, residency ρ ${c.residency}` : '') +
     (c.footprint !== undefined ? `, footprint ρ_f ${c.footprint}` : '') +
+    (c.coresidency !== undefined ? `, co-residency κ ${c.coresidency}` : '') +
     (c.switchGraphEdgeUs !== undefined ? `, graph edge ${c.switchGraphEdgeUs} µs` : '')
   )
 }
