@@ -17,8 +17,9 @@
 //   the demand alone does not see (the recorded H100 runs: results/vm/sim-gain/).
 // - 'coresident': kernels of different streams share SMs as far as their blocks leave room. A kernel's occupancy is
 //   the share of an SM's resources its blocks hold when spread over its demand — the most binding of thread slots
-//   (× ρ, the calibration's residency: registers, which profiles do not record, hold more than threads say),
-//   dynamic shared memory and block slots, at most all. In kernel start order each kernel takes its demand ×
+//   (× ρ, the calibration's residency, for what profiles do not record: registers and static shared memory hold
+//   more than threads say, blocks that retire unevenly hold less on average), dynamic shared memory and block
+//   slots, at most all. In kernel start order each kernel takes its demand ×
 //   occupancy (or its footprint) of its slices' free capacity, in SM-equivalents, and runs on got ÷ occupancy
 //   effective SMs: small kernels co-reside, a kernel whose blocks fill its SMs keeps later ones off them as under
 //   'fifo'. Co-resident kernels slow each other (warp schedulers, L1 and shared-memory bandwidth of the same SMs):

@@ -108,8 +108,8 @@ const SM_BLOCKS = 32
 
 /**
  * 'coresident' sharing: the share of an SM's resources a kernel's blocks hold spread over `d` SMs — the most binding
- * of thread slots × ρ (registers, not profiled, hold more than threads say), dynamic shared memory and block slots —
- * at most 1 (its SMs are its alone).
+ * of thread slots × ρ (for what profiles do not record: registers hold more than threads say, blocks that retire
+ * unevenly less on average), dynamic shared memory and block slots — at most 1 (its SMs are its alone).
  */
 function occupancy(
   k: Pick<Profile['kernels'][number], 'grid' | 'block' | 'sharedMemBytes'>,
