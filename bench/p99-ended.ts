@@ -2,7 +2,9 @@
 // that set, for every policy of a bench — baseline's too, which never switches plans. The bench reports eclip-live's
 // (p99EndedVsHeld); the same rule applied to baseline's requests in the same traffic says how far a policy that does
 // not switch at all sits from a steady held run. Same rule as the bench (measure/metrics.ts: the set at a request's
-// end by measure/active-set.ts with the run's hold; latencySummary's p99). Reads a recorded bench directory.
+// end by measure/active-set.ts with the run's hold; latencySummary's p99). A second line per policy keeps only the
+// requests that ran wholly inside one set (no change of the active set between their start and end): what a
+// request that a switch did not overtake costs against held. Reads a recorded bench directory.
 //   node --import tsx bench/p99-ended.ts DIR...
 import { join } from 'node:path'
 import type { WorkerRequests } from '../src/execute/backend.ts'
@@ -32,19 +34,42 @@ for (const dir of process.argv.slice(2)) {
     const w0 = run.warmupS * 1e6
     const w1 = w0 + run.windowS * 1e6
     const ended = requestsBySet(reqs, names, timeline, w0, w1, 'end')
-    const rows = [...ended]
-      .filter(([k]) => held.has(k))
-      .map(([k, xs]) => ({
-        k,
-        n: xs.length,
-        v: (latencySummary(xs).p99 as number) / (held.get(k) as number),
-      }))
-      .sort((a, b) => b.v - a.v)
-    console.log(
-      `  ${run.policy.padEnd(10)} ${rows
-        .slice(0, 3)
-        .map((r) => `${r.k} (${r.n} requests) ${r.v.toFixed(3)}`)
-        .join('; ')}`,
-    )
+    console.log(`  ${run.policy.padEnd(10)} ${largest(ended, held)}`)
+    console.log(`  ${''.padEnd(10)} within one set: ${largest(withinOneSet(reqs, names, timeline, w0, w1), held)}`)
   }
+}
+
+/** The three largest p99 ÷ held among the sets of `bySet` that have a held p99. */
+function largest(bySet: Map<string, number[]>, held: Map<string, number>): string {
+  return [...bySet]
+    .filter(([k]) => held.has(k))
+    .map(([k, xs]) => ({ k, n: xs.length, v: (latencySummary(xs).p99 as number) / (held.get(k) as number) }))
+    .sort((a, b) => b.v - a.v)
+    .slice(0, 3)
+    .map((r) => `${r.k} (${r.n} requests) ${r.v.toFixed(3)}`)
+    .join('; ')
+}
+
+/** Request times by set, of the requests ending in the window during which the active set did not change. */
+function withinOneSet(
+  reqs: readonly WorkerRequests[],
+  names: readonly string[],
+  timeline: ReturnType<typeof activeSetTimeline>,
+  w0: number,
+  w1: number,
+): Map<string, number[]> {
+  const out = new Map<string, number[]>()
+  reqs.forEach((w, wi) => {
+    w.endUs.forEach((e, i) => {
+      const s = w.startUs[i] ?? e
+      if (!(e > w0 && e <= w1)) return
+      const sets = Object.keys(timeline.timeIn(s, e))
+      if (sets.length !== 1) return
+      const k = `${sets[0]}|${names[wi]}`
+      const xs = out.get(k) ?? []
+      xs.push(e - s)
+      out.set(k, xs)
+    })
+  })
+  return out
 }
