@@ -494,8 +494,10 @@ def _run_once(workers, percentages, warmup_s, window_s, energy, progress, child_
                 raise MpsUnavailable(f"worker {e.name} could not start CUDA under MPS: {e.message}"
                                      + (f" (MPS logs: {log})" if log else "")) from e
             _check_clients(daemon, connected, notes)
-            for p in procs:
-                p.expect("ready", ready_timeout_s)
+            ready = [p.expect("ready", ready_timeout_s) for p in procs]
+            # under a cap cuBLAS/cuDNN see fewer SMs and may pick other kernels than the profile's: say what each ran
+            notes.append("MPS clients' captured kernels per request: "
+                         + ", ".join(f"{p.name} {r.get('kernels', '?')}" for p, r in zip(procs, ready)))
             progress(f"mps: {len(procs)} worker processes captured, "
                      + ", ".join(f"{p.name} {'no cap' if p.percentage is None else f'{p.percentage}%'}" for p in procs))
             # the schedules' time 0, a little ahead so that every child has the message before its first arrival

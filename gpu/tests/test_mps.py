@@ -288,6 +288,7 @@ def test_run_measures_every_worker_then_stops_the_daemon(fake):
     assert calls[0]["args"] == "-d" and calls[-1]["stdin"] == "quit"
     assert not any(_alive(p) for p in raw["daemonPids"])
     assert any(n.startswith("MPS server ") for n in raw["notes"])
+    assert "MPS clients' captured kernels per request: a 3, b 3" in raw["notes"]
 
 
 def test_run_with_schedules_sends_each_worker_its_own_and_the_origin(fake):
