@@ -6,7 +6,9 @@
 // share all slices under the contention model's rule (src/execute/sim/contention.ts), each taking at most its cap.
 // `mps-unlimited` is the same with the whole GPU as everyone's cap, i.e. baseline sharing in separate processes.
 // Left out: the MPS server's own scheduling and per-client queues, the cost of separate contexts (no shared L2
-// warm-up, separate memory), and how the percentage is rounded to whole SMs or TPCs on the device.
+// warm-up, separate memory), how the percentage is rounded to whole SMs or TPCs on the device, and what a capped
+// client runs: its cuBLAS and cuDNN see fewer SMs and may pick other kernels than the profile's, so a model whose
+// time is in such kernels (GEMMs) can run faster on its cap than its profile allows.
 import type { Plan } from '../../formats/index.ts'
 
 /** Per pool partition: the slice mask and SM count the engine should use instead of the partition's own. */
