@@ -213,34 +213,7 @@ export class SliceSharing {
       return true
     }
     if (this.sharing === 'fifo') {
-      // `running` is in (priority, kernel start) order: each kernel takes up to its demand from its slices' free SMs
-      const { free } = this
-      for (let b = acc; b !== 0; b &= b - 1) {
-        const s = 31 - Math.clz32(b & -b)
-        free[s] = this.sliceSms[s] as number
-      }
-      for (let i = 0; i < m; i++) {
-        const w = running[i] as number
-        // take the slices no later kernel can use first, so a kernel on a wide partition does not needlessly
-        // starve a later one on a narrow partition inside it
-        let later = 0
-        for (let j = i + 1; j < m; j++) later |= mask[running[j] as number] as number
-        const mw = mask[w] as number
-        const o = occ ? (occ[w] as number) : 1
-        let want = take ? (take[w] as number) : (demand[w] as number) * o
-        let got = 0
-        for (let pass = 0; pass < 2; pass++) {
-          for (let b = pass === 0 ? mw & ~later : mw & later; b !== 0 && want > 1e-9; b &= b - 1) {
-            const s = 31 - Math.clz32(b & -b)
-            const f = free[s] as number
-            const take = Math.min(f, want)
-            free[s] = f - take
-            got += take
-            want -= take
-          }
-        }
-        x[w] = got / o
-      }
+      this.takeInOrder(running, m, acc, mask, demand, x, occ, take, false)
       return true
     }
     if (same && nHigh === 0) {
@@ -352,6 +325,53 @@ export class SliceSharing {
   }
 
   /**
+   * `running` is in (priority, kernel start) order: each kernel takes up to `take[w]` (else its demand × occupancy)
+   * from its slices' free SMs and runs on got ÷ occupancy effective SMs (x). It takes the slices no later kernel can
+   * use first, so a kernel on a wide partition does not needlessly starve a later one on a narrow partition inside
+   * it. `record`: keep what each kernel took of each slice in `contrib` (coresident's slowdown needs it).
+   */
+  private takeInOrder(
+    running: Int32Array,
+    m: number,
+    acc: number,
+    mask: Int32Array,
+    demand: Float64Array,
+    x: Float64Array,
+    occ: Float64Array | undefined,
+    take: Float64Array | undefined,
+    record: boolean,
+  ): void {
+    const S = this.sliceSms.length
+    const { free, contrib } = this
+    for (let b = acc; b !== 0; b &= b - 1) {
+      const s = 31 - Math.clz32(b & -b)
+      free[s] = this.sliceSms[s] as number
+    }
+    for (let i = 0; i < m; i++) {
+      const w = running[i] as number
+      let later = 0
+      for (let j = i + 1; j < m; j++) later |= mask[running[j] as number] as number
+      const mw = mask[w] as number
+      const o = occ ? (occ[w] as number) : 1
+      let want = take ? (take[w] as number) : (demand[w] as number) * o
+      let got = 0
+      if (record) for (let b = mw; b !== 0; b &= b - 1) contrib[w * S + 31 - Math.clz32(b & -b)] = 0
+      for (let pass = 0; pass < 2; pass++) {
+        for (let b = pass === 0 ? mw & ~later : mw & later; b !== 0 && want > 1e-9; b &= b - 1) {
+          const s = 31 - Math.clz32(b & -b)
+          const f = free[s] as number
+          const t = Math.min(f, want)
+          free[s] = f - t
+          if (record) contrib[w * S + s] = t
+          got += t
+          want -= t
+        }
+      }
+      x[w] = got / o
+    }
+  }
+
+  /**
    * 'coresident' sharing: fifo over SM capacity (SM-equivalents of resources). Each kernel, in `running` order, takes
    * up to `take[w]` (else demand × occupancy) of its slices' free capacity and runs on got ÷ occupancy effective SMs;
    * `load[w]` is then the share of its slices' capacity the other kernels took.
@@ -370,32 +390,7 @@ export class SliceSharing {
   ): void {
     const S = this.sliceSms.length
     const { free, contrib } = this
-    for (let b = acc; b !== 0; b &= b - 1) {
-      const s = 31 - Math.clz32(b & -b)
-      free[s] = this.sliceSms[s] as number
-    }
-    for (let i = 0; i < m; i++) {
-      const w = running[i] as number
-      let later = 0
-      for (let j = i + 1; j < m; j++) later |= mask[running[j] as number] as number
-      const mw = mask[w] as number
-      const o = occ ? (occ[w] as number) : 1
-      let want = take ? (take[w] as number) : (demand[w] as number) * o
-      let got = 0
-      for (let b = mw; b !== 0; b &= b - 1) contrib[w * S + 31 - Math.clz32(b & -b)] = 0
-      for (let pass = 0; pass < 2; pass++) {
-        for (let b = pass === 0 ? mw & ~later : mw & later; b !== 0 && want > 1e-9; b &= b - 1) {
-          const s = 31 - Math.clz32(b & -b)
-          const f = free[s] as number
-          const t = Math.min(f, want)
-          free[s] = f - t
-          contrib[w * S + s] = t
-          got += t
-          want -= t
-        }
-      }
-      x[w] = got / o
-    }
+    this.takeInOrder(running, m, acc, mask, demand, x, occ, take, true)
     if (!load) return
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
