@@ -35,7 +35,9 @@ for (const dir of process.argv.slice(2)) {
     const w1 = w0 + run.windowS * 1e6
     const ended = requestsBySet(reqs, names, timeline, w0, w1, 'end')
     console.log(`  ${run.policy.padEnd(10)} ${largest(ended, held)}`)
-    console.log(`  ${''.padEnd(10)} within one set: ${largest(withinOneSet(reqs, names, timeline, w0, w1), held)}`)
+    console.log(
+      `  ${''.padEnd(10)} within one set: ${largest(withinOneSet(reqs, names, timeline, w0, w1), held)}`,
+    )
   }
 }
 
