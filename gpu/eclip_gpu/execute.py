@@ -24,6 +24,7 @@ from .capture import Captured, _op_hook_mode, captured_node_count, graph_kernels
 from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
 from .gate import check_gate, gate_word, wait_points
+from .gemm_target import CAPTURE_LOCK, set_target, targeted
 from .partitions import destroy_partition, make_partition
 
 
@@ -162,7 +163,8 @@ def on_every_sm(groups: list[dict] | None, parts_by_id: dict, layout) -> bool:
 
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
                    expected_fingerprint: str | None, layout=None, pool=None, warmed: set | None = None,
-                   dry_run: tuple | None = None, quiet: bool = False, gate: dict | None = None) -> WorkerExec:
+                   dry_run: tuple | None = None, quiet: bool = False, gate: dict | None = None,
+                   gemm_target: bool = False) -> WorkerExec:
     """Captures a worker for `mode`. Refuses a plan made for another kernel sequence. A worker whose every group is on
     all the GPU's SMs (on_every_sm) is captured as baseline's: whole mode on `origin`.
 
@@ -171,7 +173,21 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     stream and every output stays alive), `warmed` (ids of streams warmed up already; updated) and `dry_run` (the
     (per_op, Captured) of op_kernel_starts, which depends on the model only; its graphs are not needed). `quiet`: the
     process's other workers are serving meanwhile (graph_capture; whole and graph modes, the ones serving uses).
-    `gate`: the plan worker's part in eclip-rt's gate mechanism (gate.py), captured into its graph (whole mode)."""
+    `gate`: the plan worker's part in eclip-rt's gate mechanism (gate.py), captured into its graph (whole mode).
+    `gemm_target`: each op's matrix products captured with kernels picked for its partition's SMs (gemm_target.py;
+    whole and graph modes; the dry capture and the fingerprint stay torch's defaults, as the profile's)."""
+    if gemm_target and layout is not None and mode in ("whole", "graph"):
+        # the GEMM settings are the process's: one targeted capture at a time
+        with CAPTURE_LOCK:
+            return _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool,
+                                   warmed, dry_run, quiet, gate, layout.sm_count)
+    return _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool, warmed,
+                           dry_run, quiet, gate, None)
+
+
+def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool, warmed,
+                    dry_run, quiet, gate, total: int | None) -> WorkerExec:
+    """prepare_worker; `total`: the GPU's SMs when GEMMs are targeted, else None."""
     import torch  # noqa: PLC0415
 
     if mode in ("whole", "graph") and on_every_sm(groups, parts_by_id, layout):
@@ -185,6 +201,15 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
         warm_up(built, cold, iters=1)
     if warmed is not None:
         warmed.update(streams)
+    if total is not None:
+        # cuBLASLt sets up per-stream state at its first call too: not inside the capture
+        sms_of = {id(p.torch_stream): p.sms for p in parts_by_id.values()}
+        for k, s in streams.items():
+            if warmed is None or ("lt", k) not in warmed:
+                with targeted(sms_of.get(k), total):
+                    warm_up(built, [s], iters=1)
+                if warmed is not None:
+                    warmed.add(("lt", k))
     per_op, dry = dry_run or op_kernel_starts(built, origin, warmed={id(origin)}, quiet=quiet)
     if expected_fingerprint and dry.fingerprint != expected_fingerprint:
         raise BackendError(
@@ -202,7 +227,8 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
         part = parts_by_id[groups[0]["partition"]] if groups else None
         stream = part.torch_stream if part else origin
         g = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), graph_capture(g, stream, pool, quiet):
+        with torch.inference_mode(), graph_capture(g, stream, pool, quiet), \
+                targeted(part.sms if part is not None else None, total):
             if gate is None:
                 out = built.forward()
             elif gate["role"] == "raise":
@@ -233,7 +259,10 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
 
         def before(op: int):
             k = per_op[op] if op < len(per_op) else n
-            target = parts_by_id[snapped[group_of(min(k, n - 1))]["partition"]].torch_stream
+            part = parts_by_id[snapped[group_of(min(k, n - 1))]["partition"]]
+            if total is not None:
+                set_target(part.sms, total)
+            target = part.torch_stream
             if target is not state["stream"]:
                 ev = torch.cuda.Event()
                 ev.record(state["stream"])
@@ -241,7 +270,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
                 torch.cuda.set_stream(target)
                 state["stream"] = target
 
-        with torch.inference_mode(), graph_capture(g, origin, pool, quiet):
+        with torch.inference_mode(), graph_capture(g, origin, pool, quiet), targeted(None, total):
             with _op_hook_mode(before):
                 out = built.forward()
             if state["stream"] is not origin:

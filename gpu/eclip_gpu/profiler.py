@@ -19,6 +19,7 @@ import time
 
 from . import zoo
 from .capture import capture_one, warm_up
+from .gemm_target import targeted
 from .cuda import BackendError, versions
 from .partitions import PartitionPool
 
@@ -99,35 +100,58 @@ def request_latency_us(graph, stream, iters: int) -> float:
     return statistics.median(times)
 
 
-def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: int = 30) -> tuple[list[float], str]:
-    """The request latency at every size of the ladder (one capture at a time, freed after), and the kernel sequence's
-    fingerprint on the whole GPU (the last size). To be called before the profiler runs in this process."""
+def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: int = 30,
+                         gemm_target: bool = False) -> tuple[list[float], str, list[float] | None]:
+    """The request latency at every size of the ladder (one capture at a time, freed after), the kernel sequence's
+    fingerprint on the whole GPU (the last size) and, `gemm_target`, the request latency at every size with GEMMs
+    picked for that size (gemm_target.py; None where a size's capture has another number of kernels than the whole
+    GPU's: its kernel times could not be matched). To be called before the profiler runs in this process."""
     import torch  # noqa: PLC0415
 
     built = zoo.build(name, batch, dtype)
     warm_up(built, [p.torch_stream for p in parts], iters=1)
+    total = parts[-1].sms
     out: list[float] = []
+    targeted_us: list[float] | None = [] if gemm_target else None
     fp = ""
+    counts = []
     for p in parts:
         cap = capture_one(built, p.torch_stream, track_ops=False)
         out.append(request_latency_us(cap.graphs[0], p.torch_stream, iters))
-        fp = cap.fingerprint
+        fp, n = cap.fingerprint, len(cap.kernels)
         del cap
         torch.cuda.synchronize()
+        if targeted_us is not None:
+            if p.sms >= total:
+                targeted_us.append(out[-1])  # the whole GPU: the target is no target
+                continue
+            with targeted(p.sms, total):
+                warm_up(built, [p.torch_stream], iters=1)
+                cap = capture_one(built, p.torch_stream, track_ops=False)
+            counts.append((p.sms, len(cap.kernels), n))
+            targeted_us.append(request_latency_us(cap.graphs[0], p.torch_stream, iters))
+            del cap
+            torch.cuda.synchronize()
     del built
     torch.cuda.empty_cache()
-    return out, fp
+    if targeted_us is not None and any(c != n for _, c, n in counts):
+        targeted_us = None
+    return out, fp, targeted_us
 
 
 def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype: str, repeats: int = 10,
-                  latency_iters: int = 30, request_us: list[float] | None = None, log=print) -> dict:
+                  latency_iters: int = 30, request_us: list[float] | None = None, log=print,
+                  gemm_target: bool = False, targeted_request_us: list[float] | None = None) -> dict:
     """One profile in the profile format (schemas/profile.schema.json). `request_us`: the request latency per size,
-    timed before any profiling in this process (request_latencies_us); timed here first when not given."""
+    timed before any profiling in this process (request_latencies_us); timed here first when not given.
+    `gemm_target`: the request and its kernels timed again with GEMMs picked for each size (gemm_target.py), into the
+    profile's `gemmTarget`, unless a size's capture has another number of kernels (the notes say so then);
+    `targeted_request_us`: those request latencies (request_latencies_us(gemm_target=True)), timed here when not given."""
     import torch  # noqa: PLC0415
 
     t0 = time.perf_counter()
     if request_us is None:
-        request_us = request_latencies_us(parts, name, batch, dtype, latency_iters)[0]
+        request_us, _, targeted_request_us = request_latencies_us(parts, name, batch, dtype, latency_iters, gemm_target)
     if len(request_us) != len(parts):
         raise BackendError(f"{name}: {len(request_us)} request latencies for {len(parts)} partition sizes")
     built = zoo.build(name, batch, dtype)
@@ -153,6 +177,27 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         if cap is not ref:
             del cap
         torch.cuda.synchronize()
+    total = whole.sms
+    targeted_by_size: list[list[float]] | None = [] if gemm_target and targeted_request_us is not None else None
+    target_note = ("; no GEMM target: a size's capture with it had another number of kernels"
+                   if gemm_target and targeted_request_us is None else "")
+    for p, default_times in zip(parts, times_by_size):
+        if targeted_by_size is None:
+            break
+        if p.sms >= total:
+            targeted_by_size.append(default_times)  # the whole GPU: the target is no target
+            continue
+        with targeted(p.sms, total):
+            warm_up(built, [p.torch_stream], iters=1)
+            cap = capture_one(built, p.torch_stream, track_ops=False)
+        per_replay, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
+        del cap
+        torch.cuda.synchronize()
+        if len(per_replay[0]) != n:
+            target_note = f"; no GEMM target: {len(per_replay[0])} kernels at {p.sms} SMs with it, {n} without"
+            targeted_by_size = None
+            break
+        targeted_by_size.append([statistics.median(r[i] for r in per_replay) for i in range(n)])
     ref_kernels, ref_fp, ref_op_starts = ref.kernels, ref.fingerprint, ref.op_starts
     del ref
     v = versions()
@@ -161,6 +206,13 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         {"index": i, **k.as_dict(), "timesUs": [round(times_by_size[s][i], 3) for s in range(len(sizes))]}
         for i, k in enumerate(ref_kernels)
     ]
+    target = None
+    if targeted_by_size is not None and targeted_request_us is not None:
+        target = {
+            "requestUs": [round(x, 3) for x in targeted_request_us],
+            "kernelSumRatio": [round(sum(targeted_by_size[s]) / targeted_request_us[s], 4) for s in range(len(sizes))],
+            "timesUs": [[round(targeted_by_size[s][i], 3) for s in range(len(sizes))] for i in range(n)],
+        }
     prof = {
         "format": "eclip.profile/1",
         "gpu": pool.layout.ref(),
@@ -173,6 +225,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         "opStarts": ref_op_starts,
         "requestUs": [round(x, 3) for x in request_us],
         "kernelSumRatio": [round(sum(times_by_size[s]) / request_us[s], 4) for s in range(len(sizes))],
+        **({"gemmTarget": target} if target else {}),
         "repeats": repeats,
         "measured": {
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -182,6 +235,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             **v,
             "notes": f"profiled in {time.perf_counter() - t0:.1f} s"
             + (f"; kernel sequence differed from the whole-GPU capture at {mismatches} SMs" if mismatches else "")
+            + target_note
             + (f"; profiler and graph launch dims disagreed at {order_mismatches} kernel positions" if order_mismatches
                else "; profiler records matched the graph's kernels position by position"),
         },
@@ -202,7 +256,7 @@ def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     sizes = [p.sms for p in parts]
     if sizes != prof["sizes"]:
         raise BackendError(f"{name}: the profile's partition sizes {prof['sizes']} are not this GPU's ladder {sizes}")
-    request_us, fp = request_latencies_us(parts, prof["model"], prof["batch"], prof["dtype"], iters)
+    request_us, fp, _ = request_latencies_us(parts, prof["model"], prof["batch"], prof["dtype"], iters)
     if fp != prof["fingerprint"]:
         raise BackendError(
             f"{name}: this build's kernel sequence ({fp}) is not the profile's ({prof['fingerprint']}): profile it again"

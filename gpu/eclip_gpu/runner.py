@@ -11,6 +11,9 @@ later runs; graphs live only for their run. Teardown order matters (docs/design.
 
 A plan worker with a `gate` (eclip-rt's gate mechanism) has it captured into its graph (gate.py).
 
+A plan worker with `gemmTarget` has its matrix products captured with kernels picked for each partition's SMs
+(gemm_target.py): its profile's times were measured so.
+
 A plan worker with `streamPriority: high` (eclip-rt's priority mechanism) gets every stream it runs on at high
 priority: its own ordinary stream, which launches its graph, and its green contexts' streams its kernels were captured
 on — whether a graph's kernels take the launch stream's priority or the capture stream's, both are high.
@@ -100,7 +103,8 @@ class Runner:
             level = w.get("streamPriority", "normal")
             wparts = {pid: self.pool.for_worker(part, w["name"], level) for pid, part in parts.items()}
             execd = prepare_worker(w["name"], built, wmode, groups, wparts, self._origin(w["name"], level),
-                                   w["fingerprint"], layout=self.layout, gate=w.get("gate"))
+                                   w["fingerprint"], layout=self.layout, gate=w.get("gate"),
+                                   gemm_target=bool(w.get("gemmTarget")))
             if execd.moved_boundaries:
                 notes.append(f"{w['name']}: {execd.moved_boundaries} group boundaries moved to op starts")
             workers.append(execd)
@@ -192,7 +196,8 @@ class Runner:
                 if dry is None:
                     dry = op_kernel_starts(built, origin, warmed)
                 execd = prepare_worker(name, built, pmode, groups, wparts, origin, pw["fingerprint"],
-                                       layout=self.layout, pool=graph_pool, warmed=warmed, dry_run=dry)
+                                       layout=self.layout, pool=graph_pool, warmed=warmed, dry_run=dry,
+                                       gemm_target=bool(pw.get("gemmTarget")))
                 if execd.moved_boundaries:
                     notes.append(f"{name} under {e['key']}: {execd.moved_boundaries} group boundaries moved to op "
                                  "starts")

@@ -838,7 +838,8 @@ class CaptureSource:
             self.dry = (per_op, replace(dry, graphs=[], output=None))
         execd = prepare_worker(name, self.built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
                                layout=layout, pool=self.graph_pool, warmed=warmed, dry_run=self.dry, quiet=quiet,
-                               gate=pw.get("gate") if pw else None)
+                               gate=pw.get("gate") if pw else None,
+                               gemm_target=bool(pw.get("gemmTarget")) if pw else False)
         if origin is not self.origin:
             execd.origin = self.origin  # its requests are launched on the worker's own stream (a graph keeps its SMs)
         return execd

@@ -28,9 +28,9 @@ def test_profile_times_every_models_latencies_before_profiling_any(clean_profile
     calls = []
     parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
 
-    def latencies(ps, name, batch, dtype, iters=30):
+    def latencies(ps, name, batch, dtype, iters=30, gemm_target=False):
         calls.append(("time", name, batch))
-        return [100.0 * len(calls), 50.0], "sha256:x"
+        return [100.0 * len(calls), 50.0], "sha256:x", None
 
     def profile(pool, ps, name, batch, dtype, repeats=10, request_us=None, **_):
         calls.append(("profile", name, batch))
@@ -45,7 +45,7 @@ def test_profile_times_every_models_latencies_before_profiling_any(clean_profile
     monkeypatch.setattr(formats, "write_json", lambda name, value, path: path)
     (tmp_path / "gpu.json").write_text("{}")
     args = SimpleNamespace(out=str(tmp_path), no_primitives=True, batch="1,8", models="alexnet,vgg19", dtype="fp16",
-                           repeats=10)
+                           repeats=10, gemm_target=False)
     cli.cmd_profile(args)
     kinds = [c[0] for c in calls]
     assert kinds == ["time"] * 4 + ["profile"] * 4
@@ -61,7 +61,7 @@ def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_prof
                      "replays", "tool": "eclip_gpu", "notes": "profiled in 1 s"},
     }
     parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
-    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a"))
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", None))
     monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
     gpu = {"name": "NVIDIA H100 80GB HBM3", "smCount": 132, "sliceSize": 8}
     prof["gpu"] = gpu
@@ -76,7 +76,7 @@ def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_prof
     json.dumps(new)
     with pytest.raises(BackendError, match="the profile is of NVIDIA H100 80GB HBM3, this is NVIDIA H200"):
         profiler.retime_profile(parts, {**gpu, "name": "NVIDIA H200"}, prof)
-    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:b"))
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:b", None))
     with pytest.raises(BackendError, match="not the profile's"):
         profiler.retime_profile(parts, gpu, prof)
     with pytest.raises(BackendError, match="not this GPU's ladder"):

@@ -1,0 +1,40 @@
+"""gemm_target.py sets and restores torch's process-wide GEMM settings (no GPU: a recorder stands in for torch)."""
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from eclip_gpu import gemm_target
+
+
+@pytest.fixture
+def fake_torch(monkeypatch):
+    state = {"lib": "cublas", "carveout": None}
+    torch = SimpleNamespace(
+        _C=SimpleNamespace(_set_sm_carveout_experimental=lambda v: state.__setitem__("carveout", v)),
+        backends=SimpleNamespace(cuda=SimpleNamespace(preferred_blas_library=lambda v: state.__setitem__("lib", v))),
+    )
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    return state
+
+
+def test_the_target_is_the_partition_and_is_undone_after(fake_torch):
+    with gemm_target.targeted(16, 132):
+        assert fake_torch == {"lib": "cublaslt", "carveout": 116}
+        gemm_target.set_target(132, 132)  # the whole GPU: no target
+        assert fake_torch == {"lib": "cublas", "carveout": None}
+        gemm_target.set_target(64, 132)
+        assert fake_torch["carveout"] == 68
+    assert fake_torch == {"lib": "cublas", "carveout": None}
+
+
+def test_undone_when_the_capture_fails_and_untouched_without_a_target(fake_torch):
+    with pytest.raises(RuntimeError):
+        with gemm_target.targeted(8, 132):
+            raise RuntimeError("capture failed")
+    assert fake_torch == {"lib": "cublas", "carveout": None}
+    fake_torch["lib"] = "user's choice"
+    with gemm_target.targeted(8, None):
+        assert fake_torch["lib"] == "user's choice"
+    assert fake_torch["lib"] == "user's choice"

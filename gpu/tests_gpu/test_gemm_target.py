@@ -1,0 +1,79 @@
+"""GEMMs picked for the partition's SMs (gemm_target.py) on the GPU: the same outputs within FP16's tolerance, other
+GEMM kernels, faster on a small partition, torch's defaults restored after, and a profile's `gemmTarget` section."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from eclip_gpu import zoo
+from eclip_gpu.execute import prepare_worker
+from tests_gpu.plans import alternating_groups
+
+GPU_DIR = Path(__file__).resolve().parents[1]
+
+
+def gemms(built, part, total=None):
+    """The GEMM kernels of a capture of `built` on `part`, GEMMs picked for it when `total` is given."""
+    from eclip_gpu.capture import capture_one, warm_up
+    from eclip_gpu.gemm_target import targeted
+
+    with targeted(part.sms, total):
+        warm_up(built, [part.torch_stream], iters=1)
+        cap = capture_one(built, part.torch_stream, track_ops=False)
+    return [k.name for k in cap.kernels if "gemm" in k.name.lower() or "sm90" in k.name.lower()]
+
+
+def replay_us(execd, n=50):
+    for _ in range(5):
+        execd.request().synchronize()
+    t = time.perf_counter()
+    for _ in range(n):
+        execd.request()
+    execd.request().synchronize()
+    return (time.perf_counter() - t) / (n + 1) * 1e6
+
+
+@pytest.mark.parametrize("mode", ["whole", "graph"])
+def test_targeted_capture_computes_the_same_on_other_kernels(pool, mode):
+    import torch
+
+    built = zoo.build("distilbert", 1, "fp16")
+    small = pool.create([0, 1])  # 16 SMs
+    parts = {0: small, 1: pool.whole()}
+    origin = torch.cuda.Stream()
+    base = prepare_worker("w", built, "whole", None, parts, origin, None)
+    n = base.kernels
+    groups = [{"first": 0, "last": n - 1, "partition": 0}] if mode == "whole" else alternating_groups(n, [0, 1])
+    plain = prepare_worker("w", built, mode, groups, parts, origin, None, layout=pool.layout)
+    aimed = prepare_worker("w", built, mode, groups, parts, origin, None, layout=pool.layout, gemm_target=True)
+    assert str(torch.backends.cuda.preferred_blas_library()).lower().endswith("cublas")
+    assert torch._C._get_sm_carveout_experimental() is None, "the carve-out must not outlive the capture"
+    base.request().synchronize()
+    ref = base.output.float().clone()
+    aimed.request().synchronize()
+    err = ((aimed.output.float() - ref).norm() / ref.norm()).item()
+    plain_us, aimed_us = replay_us(plain), replay_us(aimed)
+    print(f"distilbert {mode}: rel err {err:.2e}, {plain_us:.0f} µs -> {aimed_us:.0f} µs")
+    assert torch.isfinite(ref).all()
+    assert err < 1e-2
+    assert aimed.kernels == plain.kernels
+    if mode == "whole":
+        assert gemms(built, small, pool.layout.sm_count) != gemms(built, small), "other GEMM kernels on 16 SMs"
+        assert aimed_us < plain_us
+
+
+def test_profile_with_gemm_target_has_its_section(tmp_path):
+    out = tmp_path / "p"
+    subprocess.run([sys.executable, "-m", "eclip_gpu", "profile", "--models", "distilbert", "--batch", "1",
+                    "--out", str(out), "--no-primitives", "--repeats", "3", "--gemm-target"], cwd=GPU_DIR, check=True)
+    prof = json.loads((out / "distilbert.b1.fp16.json").read_text())
+    t = prof["gemmTarget"]
+    n, sizes = len(prof["kernels"]), len(prof["sizes"])
+    assert len(t["requestUs"]) == sizes and len(t["timesUs"]) == n and all(len(r) == sizes for r in t["timesUs"])
+    assert t["requestUs"][-1] == prof["requestUs"][-1], "on the whole GPU the target is no target"
+    print(f"distilbert b1 on {prof['sizes'][0]} SMs: {prof['requestUs'][0]:.0f} µs, targeted {t['requestUs'][0]:.0f}")
+    assert t["requestUs"][0] < prof["requestUs"][0]
