@@ -68,6 +68,8 @@ function resolveInputs(opts: {
   primitives?: string
   power?: string
   calibration?: string
+  /** read the profiles with their GEMM-target times (src/profile/gemm-target.ts) */
+  gemmTarget?: boolean
 }): Inputs {
   const chosen =
     opts.profiles === 'synthetic'
@@ -83,7 +85,7 @@ function resolveInputs(opts: {
   // a plan from another GPU's profiles is refused by the backend: say so once, before any run, not run after run
   if (opts.device) checkMadeFor(dir ? `the profiles in ${dir}` : 'the synthetic profiles', gpu, opts.device)
   const profilesFor = dir
-    ? profilesIn(dir, gpu)
+    ? profilesIn(dir, gpu, { gemmTarget: opts.gemmTarget !== false })
     : memoProfiles((w) => {
         if (!SYNTHETIC_MODELS[w.model])
           throw new UserError(
@@ -264,6 +266,9 @@ export interface RunBenchOptions {
   simCompare: boolean
   /** with the GPU backend: check partitioned workers' outputs against their baseline captures (default true) */
   checkOutputs?: boolean
+  /** plans from the profiles' GEMM-target times, their GEMMs captured for each partition (default; false:
+   * --no-gemm-target) */
+  gemmTarget?: boolean
   /** eclip-fit's plans tuned on the backend before the runs (src/plan/tune.ts) */
   tune?: TuneChoice
 }

@@ -38,6 +38,7 @@ import {
 import { attachProfileRefs, buildRun, normalise } from '../measure/metrics.ts'
 import { mean } from '../measure/stats.ts'
 import type { Planner } from '../plan/index.ts'
+import { profilesOfPlan } from '../profile/gemm-target.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 
 /** GPU runs of one results file: normalisation (baseline, solo) stays inside a file, as it does when measured. */
@@ -146,7 +147,7 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
           gpu: o.gpu,
           plan,
           workers,
-          profiles,
+          profiles: profilesOfPlan(plan, profiles),
           warmupS: windowS / 10,
           windowS,
           primitives: o.primitives,

@@ -98,6 +98,11 @@ export const PlanWorker = Type.Object(
      */
     streamPriority: Type.Optional(Type.Enum(['normal', 'high'])),
     /**
+     * The worker's matrix products captured with kernels picked for each partition's SM count (cuBLASLt's SM target,
+     * docs/design.md §7): its profile's `gemmTarget` times are the ones the plan was made from.
+     */
+    gemmTarget: Type.Optional(Type.Literal(true)),
+    /**
      * eclip-rt's gate mechanism (src/plan/realtime.ts): `raise` — a real-time worker holds the gate shut while each of
      * its requests runs on the GPU; `wait` — a best-effort worker's graph waits, before each kernel in `atKernels`
      * (indices, each an op's first kernel), until no real-time request holds it.

@@ -18,6 +18,21 @@ export const Kernel = Type.Object(
 )
 export type Kernel = Type.Static<typeof Kernel>
 
+export const GemmTarget = Type.Object(
+  {
+    requestUs: Type.Array(Type.Number({ minimum: 0 })),
+    kernelSumRatio: Type.Array(Type.Number({ minimum: 0 })),
+    timesUs: Type.Array(Type.Array(Type.Number({ minimum: 0 }))),
+    /**
+     * Set in memory only, by src/profile/gemm-target.ts: the profile's own times above are these (a plan made from it
+     * captures its GEMMs so). Never in a file.
+     */
+    inUse: Type.Optional(Type.Literal(true)),
+  },
+  { additionalProperties: false },
+)
+export type GemmTarget = Type.Static<typeof GemmTarget>
+
 export const Profile = Type.Object(
   {
     format: Type.Literal('eclip.profile/1'),
@@ -41,6 +56,13 @@ export const Profile = Type.Object(
     requestUs: Type.Array(Type.Number({ minimum: 0 })),
     /** Sum of kernel times over the request latency at each size: how much of the request the kernels explain. */
     kernelSumRatio: Type.Array(Type.Number({ minimum: 0 })),
+    /**
+     * The request timed again with each matrix product's kernel picked for the partition's SM count (cuBLASLt's SM
+     * target, docs/design.md §7; `eclip profile --gemm-target`): request latency, kernel-sum ratio and every kernel's
+     * time (`timesUs[kernel][size]`) at each size; at the whole GPU they are the ones above. Absent: not profiled so,
+     * or a size's capture had another number of kernels with the target (the notes say so then).
+     */
+    gemmTarget: Type.Optional(GemmTarget),
     repeats: Type.Integer({ minimum: 1 }),
     measured: Provenance,
   },
@@ -64,6 +86,18 @@ export function profileConsistencyErrors(p: Profile): string[] {
     if (k.timesUs.length !== n)
       errors.push(`/kernels/${i}/timesUs: ${k.timesUs.length} values for ${n} sizes`)
   })
+  const t = p.gemmTarget
+  if (t) {
+    if (t.requestUs.length !== n)
+      errors.push(`/gemmTarget/requestUs: ${t.requestUs.length} values for ${n} sizes`)
+    if (t.kernelSumRatio.length !== n)
+      errors.push(`/gemmTarget/kernelSumRatio: ${t.kernelSumRatio.length} values for ${n} sizes`)
+    if (t.timesUs.length !== p.kernels.length)
+      errors.push(`/gemmTarget/timesUs: ${t.timesUs.length} kernels, the profile has ${p.kernels.length}`)
+    t.timesUs.forEach((r, i) => {
+      if (r.length !== n) errors.push(`/gemmTarget/timesUs/${i}: ${r.length} values for ${n} sizes`)
+    })
+  }
   return errors
 }
 

@@ -135,6 +135,12 @@ export const ServeConfig = Type.Object(
     policy: Type.Optional(ServePolicy),
     /** Profile directory (gpu.json + one profile per model/batch/dtype). The sim backend without one uses synthetic profiles. */
     profiles: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * Plans from the profiles' GEMM-target times, each partitioned model's matrix products captured with kernels
+     * picked for its partitions' SMs (docs/design.md §7); profiles without them are used as they are. false: the
+     * profiles' default times, every GEMM picked for the whole GPU.
+     */
+    gemmTarget: Type.Optional(Type.Boolean({ default: true })),
     /** A ready plan for exactly these models, in this order; skips the optimizer. */
     plan: Type.Optional(Type.String({ minLength: 1 })),
     /** Largest request body accepted, bytes (a larger one gets 413). */

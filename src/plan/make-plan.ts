@@ -18,6 +18,7 @@ import {
 } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import { packedArea, stpBound } from '../profile/bound.ts'
+import { usesGemmTarget } from '../profile/gemm-target.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { solveWorkerDp } from './dp.ts'
 import {
@@ -923,6 +924,7 @@ function assemble(o: AssembleInput): Plan {
       ...(w.priority !== undefined ? { priority: w.priority } : {}),
       ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
       ...(o.highPriority?.[i] ? { streamPriority: 'high' as const } : {}),
+      ...(usesGemmTarget(profiles[i] as Profile) ? { gemmTarget: true as const } : {}),
       ...(o.gates?.[i] ? { gate: o.gates[i] } : {}),
     }
   })

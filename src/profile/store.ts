@@ -12,6 +12,7 @@ import type { WorkerSpec } from '../formats/mix.ts'
 import type { PowerModel, SimCalibration } from '../formats/power.ts'
 import type { Primitives } from '../formats/primitives.ts'
 import { type Profile, profileFileName } from '../formats/profile.ts'
+import { withGemmTarget } from './gemm-target.ts'
 
 export interface ProfileSet {
   dir: string
@@ -95,14 +96,26 @@ export function memoProfiles(make: (w: WorkerSpec) => Profile): ProfilesFor {
     })
 }
 
+/** How profiles are read: `gemmTarget`, with the times of GEMMs picked for each partition where a profile has them. */
+export interface ProfileReading {
+  gemmTarget?: boolean
+}
+
 /** The profiles of `dir` (made on `gpu`, its gpu.json), each read once. */
-export const profilesIn = (dir: string, gpu: Gpu): ProfilesFor =>
-  memoProfiles((w) => loadProfile(dir, gpu, w.model, w.batch, w.dtype))
+export const profilesIn = (dir: string, gpu: Gpu, how: ProfileReading = {}): ProfilesFor =>
+  memoProfiles((w) => {
+    const p = loadProfile(dir, gpu, w.model, w.batch, w.dtype)
+    return how.gemmTarget ? withGemmTarget(p) : p
+  })
 
 /** Loads the GPU and the profile of every worker (each distinct profile read once), plus primitives if present. */
-export function loadProfileSet(dir: string, workers: readonly WorkerSpec[]): ProfileSet {
+export function loadProfileSet(
+  dir: string,
+  workers: readonly WorkerSpec[],
+  how: ProfileReading = {},
+): ProfileSet {
   const gpu = loadGpu(dir)
-  const profiles = profilesIn(dir, gpu)(workers)
+  const profiles = profilesIn(dir, gpu, how)(workers)
   const primitives = loadPrimitives(dir, gpu)
   return { dir, gpu, profiles, ...(primitives ? { primitives } : {}) }
 }

@@ -70,6 +70,8 @@ export interface EclipServeOptions {
   serverStarts?: number
   /** eclip-live's serve config `live` (a ready plan table, the hold) */
   live?: ServeConfig['live']
+  /** the serve config's gemmTarget (false: --no-gemm-target) */
+  gemmTarget?: boolean
 }
 
 /** What every serve-bench sets, whichever server it measures. */
@@ -333,6 +335,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       ...(e.gpu ? { gpu: e.gpu } : {}),
       ...(e.realtime && policy === 'eclip-rt' ? { realtime: e.realtime } : {}),
       ...(e.live && policy === 'eclip-live' ? { live: e.live } : {}),
+      ...(e.gemmTarget === false ? { gemmTarget: false } : {}),
       configFile: join(out, 'configs', `${clients.mix.name}.${policy}.json`),
     })
   }

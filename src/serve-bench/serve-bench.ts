@@ -107,6 +107,8 @@ export interface ServeBenchSpec extends ClientsSpec {
   realtime?: ServeConfig['realtime']
   /** eclip-live's options for the config's `live` (a ready plan table, the hold). */
   live?: ServeConfig['live']
+  /** The config's gemmTarget (default on): plans from the profiles' GEMM-target times. */
+  gemmTarget?: boolean
   backend: 'sim' | 'gpu'
   /** The serve config's per-model queueSize (default: serve's). */
   queueSize?: number
@@ -235,6 +237,7 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
     grpcPort: transports.includes('grpc') ? 0 : null,
     ...(spec.realtime && spec.policy === 'eclip-rt' ? { realtime: spec.realtime } : {}),
     ...(spec.live && spec.policy === 'eclip-live' ? { live: spec.live } : {}),
+    ...(spec.gemmTarget === false ? { gemmTarget: false } : {}),
     models: workers.map((w) => ({
       name: servedName(w.name),
       model: w.model,

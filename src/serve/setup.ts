@@ -15,6 +15,7 @@ import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
 import type { PlanOptions } from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
+import { usesGemmTarget, withGemmTarget } from '../profile/gemm-target.ts'
 import { loadGpu, loadProfile, loadProfileSet } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import type { ServedModel } from './backend.ts'
@@ -181,7 +182,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
   let gpu: Gpu
   let profiles: Profile[]
   if (config.profiles) {
-    const set = loadProfileSet(path(config.profiles), workers)
+    const set = loadProfileSet(path(config.profiles), workers, { gemmTarget: config.gemmTarget !== false })
     gpu = set.gpu
     profiles = set.profiles
     if (profiles.some((p) => p.measured.method === 'synthetic'))
@@ -299,6 +300,13 @@ function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], sourc
       throw new UserError(
         `${source}: plan worker ${i} (${pw.model}) was made for another kernel sequence than its profile (fingerprint differs)`,
       )
+    // the simulator and the compute times read the times the plan was made from
+    if ((pw.gemmTarget === true) !== usesGemmTarget(p))
+      throw new UserError(
+        pw.gemmTarget
+          ? `${source}: plan worker ${i} (${pw.model}) was made from its profile's GEMM-target times: remove "gemmTarget: false" from the serve config`
+          : `${source}: plan worker ${i} (${pw.model}) was made without GEMM targets, but "gemmTarget" is on and its profile has them: make the plan without --no-gemm-target, or set "gemmTarget: false"`,
+      )
   })
   if (plan.gpu.smCount !== profiles[0]?.gpu.smCount)
     throw new UserError(
@@ -361,6 +369,7 @@ async function liveServeSetup(
     if (profilesDir) {
       try {
         profile = loadProfile(profilesDir, gpu, spec.model, spec.batch, spec.dtype)
+        if (config.gemmTarget !== false) profile = withGemmTarget(profile)
       } catch (err) {
         if (err instanceof UserError) throw new UserError(`model "${name}": ${err.message}`)
         throw err

@@ -50,7 +50,8 @@ describe("the simulator backend's time per execution", () => {
   it('beside others: the simulator with every model of the plan busy, for baseline and a partitioned plan alike', async () => {
     const models = ['albert', 'densenet201']
     const gpu = loadGpu(PROFILES)
-    const { profiles } = loadProfileSet(PROFILES, specs(models))
+    // as the server reads them (its config's gemmTarget is on by default)
+    const { profiles } = loadProfileSet(PROFILES, specs(models), { gemmTarget: true })
     const inputs = simInputs(gpu, { dir: PROFILES }).inputs
     for (const policy of ['baseline', 'model-wise']) {
       const s = await setupOf(config(policy, models))

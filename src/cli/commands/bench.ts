@@ -121,6 +121,10 @@ export function registerBench(program: Command) {
       'with --backend gpu: do not also simulate every run for the side-by-side columns',
     )
     .option(
+      '--no-gemm-target',
+      "plan from the profiles' default times and capture every worker's matrix products with kernels picked for the whole GPU, not (the default, where a profile has them: eclip profile --gemm-target) from their GEMM-target times with kernels picked for each partition's SMs (docs/design.md §7)",
+    )
+    .option(
       '--no-check-outputs',
       "with --backend gpu: do not check each partitioned worker's output against its baseline capture before a run (saves a capture per worker and run)",
     )

@@ -162,6 +162,10 @@ export function registerPlan(program: Command) {
       num('--rt-gate-us', (v) => v > 0, '> 0'),
     )
     .option(
+      '--no-gemm-target',
+      "plan from the profiles' default times, not their GEMM-target times (the worker's GEMMs then captured for the whole GPU; docs/design.md §7)",
+    )
+    .option(
       '--time-limit <s>',
       `solver time limit in seconds (default ${DEFAULT_TIME_LIMIT_S})`,
       num('--time-limit', (v) => v > 0, '> 0'),
@@ -219,7 +223,7 @@ export function registerPlan(program: Command) {
         throw new UserError('--subsets and --threads are for --table')
       const mix = resolveMix(o.mix, o.mixName)
       const workers = expandWorkers(mix, o.batch)
-      const set = loadProfileSet(o.profiles, workers)
+      const set = loadProfileSet(o.profiles, workers, { gemmTarget: o.gemmTarget })
       const extra = {
         solver: o.solver as SolverChoice,
         ...(o.switchMax === undefined ? {} : { switchMax: o.switchMax }),

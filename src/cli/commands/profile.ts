@@ -25,6 +25,10 @@ export function registerProfile(program: Command) {
     .option('--repeats <n>', 'graph replays per partition size (median per kernel)', '10')
     .option('--probe', "record each slice's SM ids with an %smid kernel (GPU description)")
     .option(
+      '--gemm-target',
+      "also time every size with its matrix products picked for its SM count (the profile's gemmTarget, used by --gemm-target plans)",
+    )
+    .option(
       '--retime',
       'time the request latencies of the profiles in --out again, kernels kept (--models and --batch pick them; default all)',
     )
@@ -48,15 +52,15 @@ export function registerProfile(program: Command) {
             `the GPU profiler failed${opts.retime ? ' to re-time the profiles' : ''} (exit ${r.status ?? r.signal})`,
           )
       }
-      const given = (o: 'models' | 'batch' | 'repeats' | 'probe') => {
+      const given = (o: 'models' | 'batch' | 'repeats' | 'probe' | 'gemmTarget') => {
         const source = cmd.getOptionValueSource(o)
         return source !== undefined && source !== 'default'
       }
       if (opts.retime) {
-        const other = (['repeats', 'probe'] as const).filter(given)
+        const other = (['repeats', 'probe', 'gemmTarget'] as const).filter(given)
         if (other.length > 0)
           throw new UserError(
-            `--retime times request latencies only, keeping the profiles' kernels: ${other.map((o) => `--${o}`).join(' and ')} cannot go with it`,
+            `--retime times request latencies only, keeping the profiles' kernels: ${other.map((o) => `--${o === 'gemmTarget' ? 'gemm-target' : o}`).join(' and ')} cannot go with it`,
           )
         py([
           'retime',
@@ -87,6 +91,7 @@ export function registerProfile(program: Command) {
         opts.repeats,
         '--out',
         opts.out,
+        ...(opts.gemmTarget ? ['--gemm-target'] : []),
       ])
       readFile('gpu', join(opts.out, 'gpu.json'))
       readFile('primitives', join(opts.out, 'primitives.json'))

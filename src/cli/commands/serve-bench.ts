@@ -156,6 +156,10 @@ export function registerServeBench(program: Command) {
     .addOption(rtReserveOption())
     .addOption(rtFactorOption())
     .addOption(rtGateOption())
+    .option(
+      '--no-gemm-target',
+      "serve configs with gemmTarget off: plans from the profiles' default times, every GEMM picked for the whole GPU (docs/design.md §7)",
+    )
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .action(async (opts) => {
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)

@@ -1,0 +1,26 @@
+// A profile as the planner and simulator read it when matrix products are captured with kernels picked for each
+// partition's SM count (docs/design.md §7): its times become its `gemmTarget` section's. A plan made from such a
+// profile marks the worker `gemmTarget`, and the GPU backend then captures it so; a profile without the section (not
+// profiled so, or a model whose kernel count changes with the target) is used as it is.
+import type { Plan } from '../formats/plan.ts'
+import type { Profile } from '../formats/profile.ts'
+
+/** `p` with its `gemmTarget` times in place of its own; `p` itself when it has none. */
+export function withGemmTarget(p: Profile): Profile {
+  const t = p.gemmTarget
+  if (!t || t.inUse) return p
+  return {
+    ...p,
+    requestUs: t.requestUs,
+    kernelSumRatio: t.kernelSumRatio,
+    kernels: p.kernels.map((k, i) => ({ ...k, timesUs: t.timesUs[i] ?? k.timesUs })),
+    gemmTarget: { ...t, inUse: true },
+  }
+}
+
+/** Whether a plan made from `p` captures its GEMMs for each partition (the worker's `gemmTarget`). */
+export const usesGemmTarget = (p: Profile): boolean => p.gemmTarget?.inUse === true
+
+/** Each plan worker's profile with the times the plan was made from (a recorded plan replayed, src/calibrate). */
+export const profilesOfPlan = (plan: Plan, profiles: readonly Profile[]): Profile[] =>
+  profiles.map((p, i) => (plan.workers[i]?.gemmTarget ? withGemmTarget(p) : p))

@@ -1,0 +1,126 @@
+// Profiles with GEMM-target times (docs/design.md §7): read so only when asked, the plan marks the workers it made
+// from them, and a malformed section is refused.
+import assert from 'node:assert/strict'
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { before, describe, it } from 'node:test'
+import YAML from 'yaml'
+import {
+  type Plan,
+  type Profile,
+  parseFormat,
+  readFile,
+  type ServeConfig,
+  type WorkerSpec,
+} from '../../src/formats/index.ts'
+import { makePlan } from '../../src/plan/index.ts'
+import { usesGemmTarget, withGemmTarget } from '../../src/profile/gemm-target.ts'
+import { loadGpu, profilesIn } from '../../src/profile/store.ts'
+import { defaultPlanner } from '../../src/serve/index.ts'
+import { resolveServeSetup } from '../../src/serve/policies.ts'
+
+const SHIPPED = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
+const FILE = 'albert.b8.fp16.json'
+
+/** albert's shipped profile with a GEMM-target section: every time below the whole GPU scaled by `f`. */
+function targeted(p: Profile, f: number): Profile {
+  const last = p.sizes.length - 1
+  const scale = (v: number, s: number) => (s === last ? v : v * f)
+  const timesUs = p.kernels.map((k) => k.timesUs.map(scale))
+  const requestUs = p.requestUs.map(scale)
+  const kernelSumRatio = p.sizes.map(
+    (_, s) => timesUs.reduce((a, t) => a + (t[s] as number), 0) / (requestUs[s] as number),
+  )
+  return { ...p, gemmTarget: { requestUs, kernelSumRatio, timesUs } }
+}
+
+describe('GEMM-target profiles', () => {
+  let dir = ''
+  let shipped: Profile
+  before(() => {
+    dir = join(mkdtempSync(join(tmpdir(), 'eclip-gemm-')), 'profiles')
+    cpSync(SHIPPED, dir, { recursive: true })
+    shipped = readFile<Profile>('profile', join(SHIPPED, FILE))
+    writeFileSync(join(dir, FILE), JSON.stringify(targeted(shipped, 0.6)))
+  })
+
+  it('are read with their default times unless the target is asked for', () => {
+    const gpu = loadGpu(dir)
+    const w: WorkerSpec = { name: 'albert', model: 'albert', batch: 8, dtype: 'fp16' }
+    const [plain] = profilesIn(dir, gpu)([w]) as [Profile]
+    const [aimed] = profilesIn(dir, gpu, { gemmTarget: true })([w]) as [Profile]
+    assert.deepEqual(plain.requestUs, shipped.requestUs)
+    assert.equal(usesGemmTarget(plain), false)
+    assert.equal(usesGemmTarget(aimed), true)
+    assert.equal(aimed.requestUs[0], (shipped.requestUs[0] as number) * 0.6)
+    assert.equal(aimed.requestUs.at(-1), shipped.requestUs.at(-1), 'the whole GPU is not targeted')
+    assert.equal(aimed.kernels[3]?.timesUs[0], (shipped.kernels[3]?.timesUs[0] as number) * 0.6)
+    assert.equal(aimed.fingerprint, plain.fingerprint, 'the kernel sequence a plan is checked against stays')
+    assert.equal(withGemmTarget(aimed), aimed, 'applied once')
+    const { gemmTarget: _, ...without } = shipped
+    assert.equal(withGemmTarget(without), without, 'a profile without the section is used as it is')
+  })
+
+  it('a plan made from them marks the workers, and only those, and predicts them faster', async () => {
+    const gpu = loadGpu(dir)
+    const workers: WorkerSpec[] = [
+      { name: 'albert', model: 'albert', batch: 8, dtype: 'fp16' },
+      { name: 'densenet201', model: 'densenet201', batch: 8, dtype: 'fp16' },
+    ]
+    const plan = (gemmTarget: boolean) =>
+      makePlan(gpu, 'mix2', workers, profilesIn(dir, gpu, { gemmTarget })(workers), {
+        policy: 'model-wise',
+      })
+    const [plain, aimed] = [await plan(false), await plan(true)]
+    assert.equal(aimed.workers[0]?.gemmTarget, true)
+    assert.equal(aimed.workers[1]?.gemmTarget, undefined, 'densenet201 has no GEMM-target times')
+    assert.equal(plain.workers[0]?.gemmTarget, undefined)
+    parseFormat('plan', JSON.parse(JSON.stringify(aimed)), 'the plan')
+    const sms = (p: typeof plain) =>
+      p.pool.partitions.find((q) => q.id === p.workers[0]?.groups[0]?.partition)?.sms ?? 0
+    const us = (p: typeof plain) => p.workers[0]?.soloUs as number
+    // the same partition would take 0.6 of the time; model-wise may also size it otherwise
+    assert.ok(us(aimed) < us(plain) || sms(aimed) < sms(plain), `${us(aimed)} vs ${us(plain)}`)
+  })
+
+  it('a section that does not match the profile is refused, naming it', () => {
+    const bad = targeted(shipped, 0.6)
+    bad.gemmTarget?.timesUs.pop()
+    const f = join(dir, 'bad.json')
+    writeFileSync(f, JSON.stringify(bad))
+    assert.throws(() => readFile('profile', f), /gemmTarget\/timesUs: \d+ kernels, the profile has \d+/)
+    const short = JSON.parse(readFileSync(join(dir, FILE), 'utf8')) as Profile
+    short.gemmTarget?.requestUs.pop()
+    writeFileSync(f, JSON.stringify(short))
+    assert.throws(() => readFile('profile', f), /gemmTarget\/requestUs: \d+ values for 16 sizes/)
+  })
+
+  it('serve plans from GEMM-target times unless told not to, and refuses a plan file made the other way', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'eclip-gemm-serve-'))
+    const serve = async (extra: Record<string, unknown>) => {
+      const file = join(home, `serve-${Object.keys(extra).join('-')}.yaml`)
+      const models = [
+        { model: 'albert', batch: 8 },
+        { model: 'densenet201', batch: 8 },
+      ]
+      writeFileSync(
+        file,
+        YAML.stringify({ policy: 'model-wise', backend: 'sim', profiles: dir, models, ...extra }),
+      )
+      return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
+        configFile: file,
+        planner: defaultPlanner,
+      })
+    }
+    const aimed = await serve({})
+    assert.equal(aimed.plan?.workers[0]?.gemmTarget, true)
+    const plain = await serve({ gemmTarget: false })
+    assert.equal(plain.plan?.workers[0]?.gemmTarget, undefined)
+    const planFile = join(home, 'plain.plan.json')
+    writeFileSync(planFile, JSON.stringify(plain.plan as Plan))
+    await assert.rejects(serve({ plan: planFile }), /made without GEMM targets/)
+    writeFileSync(planFile, JSON.stringify(aimed.plan as Plan))
+    await assert.rejects(serve({ gemmTarget: false, plan: planFile }), /remove "gemmTarget: false"/)
+  })
+})
