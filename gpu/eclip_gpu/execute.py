@@ -55,6 +55,11 @@ def op_kernel_starts(built, stream, warmed: set | None = None, quiet: bool = Fal
 
     The stream is warmed up first unless its id is in `warmed` (updated): a cold stream's first cuDNN/cuBLAS call
     allocates inside the capture and invalidates it. `quiet`: captured while other threads serve (graph_capture)."""
+    with CAPTURE_LOCK:  # under torch's default GEMM settings, whatever another thread is capturing
+        return _op_kernel_starts(built, stream, warmed, quiet)
+
+
+def _op_kernel_starts(built, stream, warmed: set | None, quiet: bool) -> tuple[list[int], Captured]:
     import torch  # noqa: PLC0415
 
     if warmed is None or id(stream) not in warmed:
@@ -176,13 +181,11 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     `gate`: the plan worker's part in eclip-rt's gate mechanism (gate.py), captured into its graph (whole mode).
     `gemm_target`: each op's matrix products captured with kernels picked for its partition's SMs (gemm_target.py;
     whole and graph modes; the dry capture and the fingerprint stay torch's defaults, as the profile's)."""
-    if gemm_target and layout is not None and mode in ("whole", "graph"):
-        # the GEMM settings are the process's: one targeted capture at a time
-        with CAPTURE_LOCK:
-            return _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool,
-                                   warmed, dry_run, quiet, gate, layout.sm_count)
-    return _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool, warmed,
-                           dry_run, quiet, gate, None)
+    total = layout.sm_count if gemm_target and layout is not None and mode in ("whole", "graph") else None
+    # the GEMM settings are the process's: no capture of another thread may run while one sets them
+    with CAPTURE_LOCK:
+        return _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool,
+                               warmed, dry_run, quiet, gate, total)
 
 
 def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool, warmed,

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
-# held by a capture that sets the target (execute.prepare_worker): the settings are the process's, so two threads
-# capturing at once (model control while the live table is captured) would pick each other's GEMMs
+# held by every capture (execute.prepare_worker, op_kernel_starts): the settings are the process's, so a thread
+# capturing while another sets them (model control while the live table is captured) would pick the other's GEMMs
 CAPTURE_LOCK = threading.RLock()
 
 
