@@ -9,5 +9,6 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed -E 's/NV
 dir="/tmp/eclip-profiles/$gpu"; mkdir -p "$dir"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv > "$dir/nvidia-smi.txt"
 python3 -m eclip_gpu describe --probe --out "$dir" || exit 1
-time python3 -m eclip_gpu profile --models ${MODELS:-all} --batch ${BATCH:-1,8} --out "$dir" 2>&1 | grep -v -e UserWarning -e _warn_once | tee "$dir/profile.log"
+# with GEMM targets (docs/profile.md), as `eclip profile` does by default
+time python3 -m eclip_gpu profile --models ${MODELS:-all} --batch ${BATCH:-1,8} --out "$dir" --gemm-target 2>&1 | grep -v -e UserWarning -e _warn_once | tee "$dir/profile.log"
 tar czf "$OUT/profiles-$gpu.tgz" -C "$(dirname "$dir")" "$gpu" && ls -la "$OUT"

@@ -2,7 +2,7 @@
 // GPU backend starts, naming them; the backend's own refusal is reported as a failed re-time.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -31,5 +31,16 @@ describe('eclip profile --retime', () => {
     const r = eclip('profile', '--retime', '--out', dir, '--python', py)
     assert.equal(r.status, 2, r.stderr)
     assert.match(r.stderr, /the GPU profiler failed to re-time the profiles \(exit 1\)/)
+  })
+
+  it('times GEMM targets unless --no-gemm-target (the arguments the backend gets)', () => {
+    const py = join(dir, 'python-args')
+    const log = join(dir, 'args.txt')
+    writeFileSync(py, `#!/bin/sh\necho "$@" >> ${log}\nexit 1\n`, { mode: 0o755 })
+    eclip('profile', '--models', 'alexnet', '--out', dir, '--python', py)
+    eclip('profile', '--models', 'alexnet', '--out', dir, '--python', py, '--no-gemm-target')
+    const [aimed, plain] = readFileSync(log, 'utf8').trim().split('\n')
+    assert.match(aimed ?? '', /-m eclip_gpu profile .*--gemm-target/)
+    assert.doesNotMatch(plain ?? '', /--gemm-target/)
   })
 })
