@@ -180,8 +180,8 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     process's other workers are serving meanwhile (graph_capture; whole and graph modes, the ones serving uses).
     `gate`: the plan worker's part in eclip-rt's gate mechanism (gate.py), captured into its graph (whole mode).
     `gemm_target`: each op's matrix products captured with kernels picked for its partition's SMs (gemm_target.py;
-    whole and graph modes; the dry capture and the fingerprint stay torch's defaults, as the profile's)."""
-    total = layout.sm_count if gemm_target and layout is not None and mode in ("whole", "graph") else None
+    every mode; the dry capture and the fingerprint stay torch's defaults, as the profile's)."""
+    total = layout.sm_count if gemm_target and layout is not None else None
     # the GEMM settings are the process's: no capture of another thread may run while one sets them
     with CAPTURE_LOCK:
         return _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool,
@@ -292,6 +292,8 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
 
     def begin(gi: int):
         part = parts_by_id[snapped[gi]["partition"]]
+        if total is not None:
+            set_target(part.sms, total)
         torch.cuda.set_stream(part.torch_stream)
         g = torch.cuda.CUDAGraph()
         g.capture_begin(pool=pool)
@@ -309,7 +311,7 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
     prev = torch.cuda.current_stream()
     torch.cuda.synchronize()
     try:
-        with torch.inference_mode(), _op_hook_mode(before):
+        with torch.inference_mode(), targeted(None, total), _op_hook_mode(before):
             out = built.forward()
         if cur["graph"] is not None:
             cur["graph"].capture_end()

@@ -5,7 +5,7 @@ each matrix product's kernel (tile shape, split) for the whole GPU. cuBLASLt tak
 (CUBLASLT_MATMUL_DESC_SM_COUNT_TARGET), which PyTorch sets from its experimental SM carve-out when cuBLASLt is the
 preferred BLAS library: a carve-out of (GPU's SMs − partition's SMs) makes it pick for the partition. Both are
 process-wide settings read on the host at each GEMM call, so they matter while a graph is captured (and warmed up),
-not when it is replayed: set them around the ops a partition's kernels come from, then restore torch's defaults.
+not when it is replayed: set them around the ops a partition's kernels come from, then put them back.
 Convolutions (cuDNN) take no such target.
 """
 
@@ -19,28 +19,49 @@ import threading
 CAPTURE_LOCK = threading.RLock()
 
 
-def set_target(sms: int | None, total: int) -> None:
-    """GEMMs from here on picked for `sms` SMs (cuBLASLt, carve-out total − sms); None or the whole GPU: torch's
-    defaults (cuBLAS, no carve-out), what every capture without a target uses."""
+# torch's settings as they were when the outermost targeted() block began: what "no target" restores (cuBLAS and no
+# carve-out unless the user chose otherwise, e.g. TORCH_BLAS_PREFER_CUBLASLT=1, which the profiles were then made with)
+_untargeted: tuple | None = None
+
+
+def _current() -> tuple:
     import torch  # noqa: PLC0415
 
+    return torch.backends.cuda.preferred_blas_library(), torch._C._get_sm_carveout_experimental()
+
+
+def _apply(library, carveout) -> None:
+    import torch  # noqa: PLC0415
+
+    torch._C._set_sm_carveout_experimental(carveout)
+    torch.backends.cuda.preferred_blas_library(library)
+
+
+def set_target(sms: int | None, total: int) -> None:
+    """GEMMs from here on picked for `sms` SMs (cuBLASLt, carve-out total − sms); None or the whole GPU: no target,
+    the settings in force before the enclosing targeted() block (what every capture without a target uses)."""
     if sms is None or sms >= total:
-        torch._C._set_sm_carveout_experimental(None)
-        torch.backends.cuda.preferred_blas_library("cublas")
+        _apply(*(_untargeted or _current()))
     else:
+        import torch  # noqa: PLC0415
+
         torch.backends.cuda.preferred_blas_library("cublaslt")
         torch._C._set_sm_carveout_experimental(total - sms)
 
 
 @contextlib.contextmanager
 def targeted(sms: int | None, total: int | None):
-    """GEMMs picked for `sms` SMs inside the block; torch's defaults after it, whatever happens inside. `total` None:
-    no target at all, the settings left alone."""
+    """GEMMs picked for `sms` SMs inside the block; the settings as they were after it, whatever happens inside.
+    `total` None: no target at all, the settings left alone."""
+    global _untargeted
     if total is None:
         yield
         return
+    before, outer = _current(), _untargeted
+    _untargeted = outer or before
     set_target(sms, total)
     try:
         yield
     finally:
-        set_target(None, total)
+        _apply(*before)
+        _untargeted = outer

@@ -11,9 +11,16 @@ from eclip_gpu import gemm_target
 @pytest.fixture
 def fake_torch(monkeypatch):
     state = {"lib": "cublas", "carveout": None}
+
+    def library(v=None):
+        if v is not None:
+            state["lib"] = v
+        return state["lib"]
+
     torch = SimpleNamespace(
-        _C=SimpleNamespace(_set_sm_carveout_experimental=lambda v: state.__setitem__("carveout", v)),
-        backends=SimpleNamespace(cuda=SimpleNamespace(preferred_blas_library=lambda v: state.__setitem__("lib", v))),
+        _C=SimpleNamespace(_set_sm_carveout_experimental=lambda v: state.__setitem__("carveout", v),
+                           _get_sm_carveout_experimental=lambda: state["carveout"]),
+        backends=SimpleNamespace(cuda=SimpleNamespace(preferred_blas_library=library)),
     )
     monkeypatch.setitem(sys.modules, "torch", torch)
     return state
@@ -38,3 +45,15 @@ def test_undone_when_the_capture_fails_and_untouched_without_a_target(fake_torch
     with gemm_target.targeted(8, None):
         assert fake_torch["lib"] == "user's choice"
     assert fake_torch["lib"] == "user's choice"
+
+
+def test_no_target_is_what_the_user_had(fake_torch):
+    fake_torch["lib"] = "cublaslt"  # e.g. TORCH_BLAS_PREFER_CUBLASLT=1: the profiles were made so
+    with gemm_target.targeted(None, 132):
+        gemm_target.set_target(16, 132)
+        assert fake_torch == {"lib": "cublaslt", "carveout": 116}
+        with gemm_target.targeted(32, 132):
+            gemm_target.set_target(None, 132)
+            assert fake_torch == {"lib": "cublaslt", "carveout": None}, "no target: the user's settings"
+        assert fake_torch == {"lib": "cublaslt", "carveout": 116}, "an inner block puts back what it found"
+    assert fake_torch == {"lib": "cublaslt", "carveout": None}

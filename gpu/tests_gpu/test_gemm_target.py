@@ -37,7 +37,7 @@ def replay_us(execd, n=50):
     return (time.perf_counter() - t) / (n + 1) * 1e6
 
 
-@pytest.mark.parametrize("mode", ["whole", "graph"])
+@pytest.mark.parametrize("mode", ["whole", "graph", "stream"])
 def test_targeted_capture_computes_the_same_on_other_kernels(pool, mode):
     import torch
 
