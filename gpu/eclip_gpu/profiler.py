@@ -247,7 +247,9 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
 
 def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     """`prof` with its request latencies (and kernel-sum ratios) timed again on this GPU (`gpu`: its GpuRef) as
-    profile_model now times them; its kernels, their times and the versions they were measured with are kept. Refused
+    profile_model now times them, its GEMM-target ones too where it has them (the section dropped, and the notes say
+    so, where the target now changes a size's kernel count); its kernels, their times and the versions they were
+    measured with are kept. Refused
     when the profile is another GPU's, or the ladder's sizes or the model's kernel sequence are not the profile's
     (profile it again then). To be called before the profiler runs in this process."""
     name = f"{prof['model']} b{prof['batch']} {prof['dtype']}"
@@ -256,7 +258,9 @@ def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     sizes = [p.sms for p in parts]
     if sizes != prof["sizes"]:
         raise BackendError(f"{name}: the profile's partition sizes {prof['sizes']} are not this GPU's ladder {sizes}")
-    request_us, fp, _ = request_latencies_us(parts, prof["model"], prof["batch"], prof["dtype"], iters)
+    target = prof.get("gemmTarget")
+    request_us, fp, targeted_us = request_latencies_us(parts, prof["model"], prof["batch"], prof["dtype"], iters,
+                                                       gemm_target=target is not None)
     if fp != prof["fingerprint"]:
         raise BackendError(
             f"{name}: this build's kernel sequence ({fp}) is not the profile's ({prof['fingerprint']}): profile it again"
@@ -267,14 +271,25 @@ def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     v = versions()
     with_ = ", ".join(f"{k} {v[k]}" for k in ("torch", "cuda", "driver") if k in v)
+    out = {k: v for k, v in prof.items() if k != "gemmTarget"}
+    note = f"request latencies re-timed {when} with {with_} (eclip profile --retime)"
+    if target is not None and targeted_us is not None:
+        # the GEMM target's latencies too: plans read those by default
+        tsums = [sum(row[s] for row in target["timesUs"]) for s in range(len(sizes))]
+        out["gemmTarget"] = {
+            **target,
+            "requestUs": [round(x, 3) for x in targeted_us],
+            "kernelSumRatio": [round(tsums[s] / targeted_us[s], 4) for s in range(len(sizes))],
+        }
+    elif target is not None:
+        note += "; its GEMM-target section dropped: a size's capture with the target now has another number of kernels"
     return {
-        **prof,
+        **out,
         "requestUs": [round(x, 3) for x in request_us],
         "kernelSumRatio": [round(sums[s] / request_us[s], 4) for s in range(len(sizes))],
         "measured": {
             **m,
             "method": f"{method}; {LATENCY_METHOD.format(iters=iters)}",
-            "notes": f"{m.get('notes', '')}; request latencies re-timed {when} with {with_} (eclip profile --retime)"
-            .lstrip("; "),
+            "notes": f"{m.get('notes', '')}; {note}".lstrip("; "),
         },
     }

@@ -83,6 +83,36 @@ def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_prof
         profiler.retime_profile([SimpleNamespace(sms=8)], gpu, prof)
 
 
+def test_retime_times_the_gemm_target_too_and_drops_it_when_it_no_longer_holds(clean_profiler, monkeypatch):
+    gpu = {"name": "NVIDIA H100 80GB HBM3", "smCount": 132, "sliceSize": 8}
+    prof = {
+        "model": "albert", "batch": 1, "dtype": "fp16", "fingerprint": "sha256:a", "sizes": [8, 132], "gpu": gpu,
+        "kernels": [{"timesUs": [30.0, 10.0]}, {"timesUs": [50.0, 20.0]}],
+        "requestUs": [120.0, 45.0], "kernelSumRatio": [0.6667, 0.6667],
+        "gemmTarget": {"requestUs": [70.0, 45.0], "kernelSumRatio": [0.8, 0.6667],
+                       "timesUs": [[20.0, 10.0], [36.0, 20.0]]},
+        "measured": {"date": "d", "method": "m; request latency = x", "tool": "eclip_gpu", "notes": "n"},
+    }
+    parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
+    asked = []
+
+    def latencies(ps, *a, gemm_target=False, **k):
+        asked.append(gemm_target)
+        return [100.0, 40.0], "sha256:a", [70.0, 40.0]
+
+    monkeypatch.setattr(profiler, "request_latencies_us", latencies)
+    monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
+    new = profiler.retime_profile(parts, gpu, prof)
+    assert asked == [True]
+    assert new["gemmTarget"]["requestUs"] == [70.0, 40.0]
+    assert new["gemmTarget"]["kernelSumRatio"] == [0.8, 0.75]
+    assert new["gemmTarget"]["timesUs"] == prof["gemmTarget"]["timesUs"]
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", None))
+    new = profiler.retime_profile(parts, gpu, prof)
+    assert "gemmTarget" not in new
+    assert "GEMM-target section dropped" in new["measured"]["notes"]
+
+
 def test_retime_picks_profiles_by_name_and_writes_none_when_one_is_refused(clean_profiler, monkeypatch, tmp_path):
     for f in ("a.b1.fp16.json", "a.b8.fp16.json", "b.c.b1.fp16.json", "a.b1.fp32.json", "x.bak.fp16.json"):
         (tmp_path / f).write_text("{}")
