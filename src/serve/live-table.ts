@@ -19,6 +19,8 @@ export interface TableCandidate {
   dtype: string
   /** Its profile's kernel sequence, where its profile is at hand (a loaded model); absent: checked at its load. */
   fingerprint?: string
+  /** Whether its profile is read with GEMM-target times (a plan must have been made the same way), where at hand. */
+  gemmTarget?: boolean
 }
 
 export interface GivenTable {
@@ -85,6 +87,13 @@ export function readGivenTable(
     if (missing.length > 0) {
       dropped.push(`${e.key}: ${missing.join(', ')} not served`)
       continue
+    }
+    for (const pw of e.plan.workers) {
+      const c = repository.find((x) => x.name === names.get(pw.name))
+      if (c?.gemmTarget !== undefined && (pw.gemmTarget === true) !== c.gemmTarget)
+        throw new UserError(
+          `${at}: plan ${e.key} has worker ${pw.name} ${pw.gemmTarget ? 'made from' : 'made without'} GEMM-target times, the server reads "${c.name}"'s profile ${c.gemmTarget ? 'with' : 'without'} them: re-make the table${c.gemmTarget ? '' : ', or serve it with "gemmTarget: false" removed'}`,
+        )
     }
     if (e.plan.workers.length > 1 && e.plan.policy === 'eclip-fit') guards.add(e.plan.params.minTotalShare)
     // in the repository's order, as the server's table lists a set's workers

@@ -304,7 +304,7 @@ function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], sourc
     if ((pw.gemmTarget === true) !== usesGemmTarget(p))
       throw new UserError(
         pw.gemmTarget
-          ? `${source}: plan worker ${i} (${pw.model}) was made from its profile's GEMM-target times: remove "gemmTarget: false" from the serve config`
+          ? `${source}: plan worker ${i} (${pw.model}) was made from GEMM-target times: ${p.gemmTarget ? 'remove "gemmTarget: false" from the serve config' : 'its profile has none (profile it with them, or re-make the plan with --no-gemm-target)'}`
           : `${source}: plan worker ${i} (${pw.model}) was made without GEMM targets, but "gemmTarget" is on and its profile has them: make the plan without --no-gemm-target, or set "gemmTarget: false"`,
       )
   })
@@ -423,13 +423,13 @@ async function liveServeSetup(
         gpu,
         config.models.map((m) => {
           const s = workerSpecOf(m)
-          const fp = specs.get(s.name)?.profile.fingerprint
+          const p = specs.get(s.name)?.profile
           return {
             name: s.name,
             model: s.model,
             batch: s.batch,
             dtype: s.dtype,
-            ...(fp ? { fingerprint: fp } : {}),
+            ...(p ? { fingerprint: p.fingerprint, gemmTarget: usesGemmTarget(p) } : {}),
           }
         }),
         {

@@ -202,6 +202,21 @@ describe('serve eclip-live from a ready plan table (live.table)', () => {
     assert.throws(() => readGivenTable(unguarded, gpu, repository, {}), /no guard on total requests\/s/)
   })
 
+  it('refuses a table whose plans read GEMM-target times differently from the served profiles', async () => {
+    const { gpu, repository } = candidates(['alexnet', 'vgg19'])
+    const file = await tableFile(['alexnet', 'vgg19'], (t) => {
+      for (const e of t.plans) for (const w of e.plan.workers) w.gemmTarget = true
+    })
+    // the served profiles read without target times: the table's plans were made another way
+    const without = repository.map((c) => ({ ...c, gemmTarget: false }))
+    assert.throws(
+      () => readGivenTable(file, gpu, without, {}),
+      /worker alexnet#0 made from GEMM-target times, the server reads "alexnet"'s profile without them/,
+    )
+    const withTarget = repository.map((c) => ({ ...c, gemmTarget: true }))
+    assert.equal(readGivenTable(file, gpu, withTarget, {}).plans.length, 3)
+  })
+
   it('serve-bench takes a table for eclip-live only', () => {
     const r = spawnSync(
       process.execPath,
