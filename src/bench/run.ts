@@ -145,7 +145,7 @@ async function writeReport(
 /** --from: the report and figures of existing results files (e.g. a GPU run and a sim run), running nothing. */
 export async function reportFrom(
   files: string[],
-  opts: { out: string; plots: boolean; profiles: ProfilesChoice },
+  opts: { out: string; plots: boolean; profiles: ProfilesChoice; gemmTarget?: boolean },
 ): Promise<void> {
   const runs: Run[] = []
   const seen = new Map<string, string>()
@@ -173,7 +173,10 @@ export async function reportFrom(
   // profiles of that GPU are at hand
   let profilesFor: Inputs['profilesFor'] | null = null
   try {
-    const inputs = resolveInputs({ profiles: opts.profiles })
+    const inputs = resolveInputs({
+      profiles: opts.profiles,
+      ...(opts.gemmTarget === false ? { gemmTarget: false } : {}),
+    })
     if (inputs.gpu.name === gpus[0]) profilesFor = inputs.profilesFor
   } catch {
     profilesFor = null

@@ -24,6 +24,7 @@ import {
   type WorkerSpec,
 } from '../formats/index.ts'
 import { buildRun, normalise } from '../measure/metrics.ts'
+import { profilesOfPlan } from '../profile/gemm-target.ts'
 import { checkSameGpu, loadGpu, loadPrimitives, profilesIn } from '../profile/store.ts'
 import { replaySpec } from './calibrate.ts'
 
@@ -97,7 +98,7 @@ export function resimulateRealtime(runs: readonly Run[], inputs: RealtimeInputs,
       gpu: inputs.gpu,
       plan,
       workers,
-      profiles: inputs.profilesFor(workers),
+      profiles: profilesOfPlan(plan, inputs.profilesFor(workers)),
       warmupS: r.warmupS,
       windowS: r.windowS,
       primitives: inputs.primitives,

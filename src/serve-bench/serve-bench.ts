@@ -22,6 +22,7 @@ import { profileRefs } from '../measure/metrics.ts'
 import { latencySummary, mean } from '../measure/stats.ts'
 import { profileSystemMetrics } from '../measure/system.ts'
 import { DEFAULT_MIN_SHARE } from '../plan/fit.ts'
+import { withGemmTarget } from '../profile/gemm-target.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../profile/store.ts'
 import { syntheticProfile } from '../profile/synthetic.ts'
@@ -300,7 +301,7 @@ function servedHere(spec: ServeBenchSpec, running: Awaited<ReturnType<typeof sta
     }),
     ownEventLoop: true,
     simulated: () => server.opts.backend.kind === 'sim',
-    refs: (w) => servedProfileRefs(spec.profiles, gpu, w, plan?.params.tolerance),
+    refs: (w) => servedProfileRefs(spec.profiles, gpu, w, plan?.params.tolerance, spec.gemmTarget !== false),
     notes: () => [
       ...(server.opts.notes ?? []),
       ...(frontends
@@ -847,16 +848,21 @@ function timeSplit(r: ServeRun): TimeSplit | null {
 /**
  * A served worker's profile references (serve-bench: the server resolved its profiles itself): from the profile
  * directory, else the synthetic profile the simulator serves; none when neither is at hand (no system metrics then).
+ * `gemmTarget`: the profile read as the server read it (its config's gemmTarget).
  */
 export function servedProfileRefs(
   dir: string | undefined,
   gpu: Gpu | undefined,
   w: { model: string; batch: number; dtype: Dtype },
   tolerance: number = DEFAULT_TOLERANCE,
+  gemmTarget = false,
 ): { fullGpuUs: number; packedAreaSmUs: number } | Record<string, never> {
   try {
+    const read = (d: string) => loadProfile(d, loadGpu(d), w.model, w.batch, w.dtype)
     const p = dir
-      ? loadProfile(dir, loadGpu(dir), w.model, w.batch, w.dtype)
+      ? gemmTarget
+        ? withGemmTarget(read(dir))
+        : read(dir)
       : gpu
         ? syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu })
         : null
