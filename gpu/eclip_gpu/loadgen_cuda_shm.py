@@ -10,13 +10,17 @@ would read them. Regions are unregistered and buffers freed at the end and on fa
 Spoken to in JSON lines. stdin: the spec first ({url, deviceId, concurrency (slots), tag, models: [{name, plan?,
 inputs: [{name, datatype, shape, b64}], outputs: [{name, datatype, shape, bytes}]}]}), then {"type": "go", "t0Ns":
 CLOCK_MONOTONIC ns of the calls' time 0}, then {"type": "stop"}; end of input stops and cleans up. stdout:
-{"type": "ready"} once every region is registered, {"type": "calls", "calls": [per model: [[startMs, endMs, status,
+{"type": "ready", "regions": [per model: [{region, inputAt, outputAt, byteSize}, ...]]} once every region is
+registered, {"type": "calls", "calls": [per model: [[startMs, endMs, status,
 ok, simulated, queueUs, computeUs, error, scheduledMs], ...]]} after stop, {"type": "error", "message"} on failure
 (exit 1).
 A model's `plan` says when its requests go out, as src/serve-bench/clients/load.ts's SendPlan: absent or
 {"kind": "closed", "periodsMs"?}: each slot sends again as soon as it is answered (inside the periods when given);
 {"kind": "open", "atMs": [...]}: one request at each time, a free slot taking the next time in order (one that passed
 while every slot was busy is sent at once, late; scheduledMs records its time).
+With "sender": "node" in the spec the process only holds the regions: it registers them, says where each tensor
+lies in "ready", and sends no request (the TS side's Node clients do, as perf_analyzer's do: outputs left on the
+device) until the end of its input, when it unregisters and frees them.
 `--check` prints the first GPU's name, or why there is none (exit 2).
 """
 
@@ -270,7 +274,13 @@ def run(spec: dict, lines, send, dev_factory=CudaDevice) -> None:
                     "raw_handle": {"b64": base64.b64encode(dev.ipc_handle(s.ptr)).decode()},
                     "device_id": dev.device_id, "byte_size": s.nbytes})
                 registered.append(region)
-        send({"type": "ready"})
+        send({"type": "ready", "regions": [[{"region": s.region, "inputAt": s.input_at, "outputAt": s.output_at,
+                                                "byteSize": s.nbytes} for s in ss] for ss in slots]})
+        if spec.get("sender") == "node":
+            # the TS side sends the requests naming these regions: hold them until the end of input
+            for _ in lines:
+                pass
+            return
         msg = next(lines, None)
         if msg is None or msg.get("type") != "go":
             return

@@ -154,7 +154,8 @@ def test_a_whole_run_registers_loops_reads_outputs_and_gives_everything_back():
     finally:
         lg.Slot.loop = orig
         srv.shutdown()
-    assert sent[0] == {"type": "ready"}
+    assert sent[0] == {"type": "ready", "regions": [[
+        {"region": f"eclip-sb-t-0-{j}", "inputAt": [0], "outputAt": [10240], "byteSize": 14272} for j in range(2)]]}
     calls = sent[1]["calls"]
     assert sent[1]["type"] == "calls" and len(calls) == 1
     assert len(calls[0]) > 4
@@ -165,6 +166,38 @@ def test_a_whole_run_registers_loops_reads_outputs_and_gives_everything_back():
     assert registered == [f"/v2/cudasharedmemory/region/eclip-sb-t-0-{j}/register" for j in range(2)]
     assert regions == {}, "every region unregistered"
     assert len(devices[0].freed) == 2, "every buffer freed"
+
+
+def test_with_node_sending_it_holds_the_regions_sends_nothing_and_gives_everything_back():
+    regions, log = {}, []
+    srv = serve(regions, log)
+    data = bytes(range(256)) * 40
+    spec = {"url": f"http://127.0.0.1:{srv.server_address[1]}", "concurrency": 2, "tag": "n", "sender": "node",
+            "models": [{"name": "m", "inputs": [{"name": "input", "datatype": "FP16", "shape": [2, 5120],
+                                                 "b64": base64.b64encode(data).decode()}], "outputs": OUT}]}
+    sent, devices, held = [], [], []
+
+    def lines():
+        # while the TS side would send: the regions are registered and hold the inputs
+        held.append(dict(regions))
+        yield {"type": "go", "t0Ns": "0"}
+        yield {"type": "stop"}
+
+    def dev(device_id):
+        devices.append(HostDevice(device_id))
+        return devices[0]
+
+    try:
+        lg.run(spec, lines(), sent.append, dev_factory=dev)
+    finally:
+        srv.shutdown()
+    assert [m["type"] for m in sent] == ["ready"], "no calls: the Node clients made them"
+    assert [r["region"] for r in sent[0]["regions"][0]] == ["eclip-sb-n-0-0", "eclip-sb-n-0-1"]
+    assert sorted(held[0]) == ["eclip-sb-n-0-0", "eclip-sb-n-0-1"]
+    ptr, size = held[0]["eclip-sb-n-0-0"]
+    assert size == 14272 and ctypes.string_at(ptr, len(data)) == data
+    assert not any("/infer" in p for p in log), "no request from the Python side"
+    assert regions == {} and len(devices[0].freed) == 2
 
 
 def test_an_open_loop_plan_hands_out_each_time_once_in_order_and_waits_for_it():

@@ -8,7 +8,14 @@
 import type { ModelIO } from '../serve/io-specs.ts'
 import { KserveClient } from '../serve/kserve/client.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
-import { type Call, type LoadGen, openClients, type SendPlan, type Transport } from './clients/index.ts'
+import {
+  type Call,
+  type CudaShmSender,
+  type LoadGen,
+  openClients,
+  type SendPlan,
+  type Transport,
+} from './clients/index.ts'
 
 export interface ClientSpec {
   url: string
@@ -39,6 +46,8 @@ export interface ClientSpec {
   transport?: Transport
   /** host:port of the server's gRPC listener (the grpc transport). */
   grpcAddress?: string
+  /** Who sends the cuda-shm transport's requests (clients/cuda-shm.ts; default python). */
+  cudaShmSender?: CudaShmSender
 }
 
 /** A /metrics reading: its time (the midpoint of the request, ms on the calls' time base) and samples by name. */
@@ -143,6 +152,7 @@ export async function openShare(
     ...(spec.share ? { share: spec.share } : {}),
     seed: spec.seed,
     ...(spec.inputDatatype ? { inputDatatype: spec.inputDatatype } : {}),
+    ...(spec.cudaShmSender ? { cudaShmSender: spec.cudaShmSender } : {}),
   })
   if (load.pids.length > 0) onHelper(load.pids)
   onEvent('clients-open')

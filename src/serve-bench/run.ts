@@ -31,7 +31,7 @@ import { SERVER_VERSION } from '../serve/server.ts'
 import { loopOfWorkers } from '../workload/arrivals.ts'
 import { arrivalTables } from './arrivals-report.ts'
 import { DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
-import { cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
+import { type CudaShmSender, cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
 import { connectExternal, type ExternalOptions, externalRuns, externalTarget } from './external.ts'
 import { spreadLines, windowWords } from './repeats.ts'
 import {
@@ -100,6 +100,8 @@ interface CommonOptions {
   transports: Transport[]
   /** client processes the clients split over (at most one per client); absent: from the host's cores and the mix */
   clientProcesses?: number
+  /** who sends cuda-shm's requests: its Python clients (default) or Node clients naming regions Python holds */
+  cudaShmSender?: CudaShmSender
   /** an eclip bench results.json to compare with */
   bench?: string
   seed: number
@@ -282,7 +284,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
           // the stack that ran the runs, with the settings that change results (hardware queues:
           // cudaDeviceMaxConnections), as `eclip bench` records them
           ...(device?.versions ?? {}),
-          notes: `${serverWords}; transport ${transport}: ${TRANSPORT_LABEL[transport]}${eclip?.inputDatatype ? `, inputs sent as ${eclip.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}${repeatWords ? `; ${repeatWords}, each window a run of its own (repeat: its server start and window), its requests logged under its server start's first window` : ''}${eclip ? `; ${eclip.frontends > 0 ? `${eclip.frontends} front-end processes` : 'no front-end processes'}` : ''}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per ${ext ? 'mix' : 'mix and policy'}` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}${ext ? `'s ${ext.benchPolicy ?? 'baseline'} runs` : ''}` : ''}`,
+          notes: `${serverWords}; transport ${transport}: ${TRANSPORT_LABEL[transport]}${transport === 'cuda-shm' && o.cudaShmSender === 'node' ? ', sent by Node clients (the Python processes only hold the regions; outputs left on the device)' : ''}${eclip?.inputDatatype ? `, inputs sent as ${eclip.inputDatatype} where accepted` : ''}; ${loopWords}, ${clientWords}${repeatWords ? `; ${repeatWords}, each window a run of its own (repeat: its server start and window), its requests logged under its server start's first window` : ''}${eclip ? `; ${eclip.frontends > 0 ? `${eclip.frontends} front-end processes` : 'no front-end processes'}` : ''}${transports.length > 1 ? `; transports ${transports.join(', ')} measured in turn against the same server per ${ext ? 'mix' : 'mix and policy'}` : ''}; profiles: ${profiles ?? 'synthetic'}${o.bench ? `; served ÷ bench against ${o.bench}${ext ? `'s ${ext.benchPolicy ?? 'baseline'} runs` : ''}` : ''}`,
           backend,
           simulated,
           eclip: SERVER_VERSION,
@@ -360,6 +362,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
             seed: o.seed,
             transports,
             ...(o.clientProcesses !== undefined ? { clientProcesses: o.clientProcesses } : {}),
+            ...(o.cudaShmSender ? { cudaShmSender: o.cudaShmSender } : {}),
           }
           let outcomes: TransportOutcome[]
           try {

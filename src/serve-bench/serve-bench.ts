@@ -37,6 +37,7 @@ import { clientUnits, DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import {
   type Call,
   type ClientModel,
+  type CudaShmSender,
   type SendPlan,
   TRANSPORT_LABEL,
   type Transport,
@@ -82,6 +83,8 @@ export interface ClientsSpec {
   seed: number
   /** Inputs that also accept this datatype are sent in it (FP32 images for FP16 models); default: their own. */
   inputDatatype?: Datatype
+  /** Who sends the cuda-shm transport's requests (clients/cuda-shm.ts; default python). */
+  cudaShmSender?: CudaShmSender
   /** Called at the window's edges (benchmarks of the host path read CPU counters there). */
   onWindow?: (edge: 'start' | 'end') => void
   /** Where the clients run: child processes of their own (default), or this process (sharing the server's loop). */
@@ -396,6 +399,7 @@ async function measureTransport(
     ...(target.metricsUrl !== undefined ? { metricsUrl: target.metricsUrl } : {}),
     transport,
     ...(target.grpcAddress ? { grpcAddress: target.grpcAddress } : {}),
+    ...(spec.cudaShmSender ? { cudaShmSender: spec.cudaShmSender } : {}),
   }
   let startS = 0
   // the server's event loop and the host's CPU at each edge of the windows (with the clients in their own process,
@@ -498,7 +502,12 @@ async function measureTransport(
     const cpu1 = cpus[k + 1]
     const cpu = cpu0 && cpu1 ? hostCpu(cpu0, cpu1, requests) : null
     const clientBound =
-      cpu && clientBoundNote(cpu, transport === 'cuda-shm' ? null : (shares?.length ?? null))
+      cpu &&
+      clientBoundNote(
+        cpu,
+        // the Python clients' processes count with the clients (node-sent: they only hold the regions)
+        transport === 'cuda-shm' && spec.cudaShmSender !== 'node' ? null : (shares?.length ?? null),
+      )
     const runtime = serverRuntime(first.metrics, last.metrics)
     const repeat = repeated ? { server: server.index, window: k + 1 } : undefined
     return {

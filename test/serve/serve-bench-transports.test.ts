@@ -276,6 +276,44 @@ describe("the cuda-shm client processes: a model's closed-loop clients split, at
   })
 })
 
+describe('cuda-shm sent by Node clients (--cuda-shm-sender node), regions held by one Python process per model', () => {
+  it('sends every request from Node naming the regions Python registered, and gives them back at the end', async () => {
+    const server = await testServer([{ name: 'alexnet-0', model: 'alexnet', computeUs: 300 }])
+    try {
+      const url = await server.listen(0, '127.0.0.1')
+      const models = server.opts.models.map((m) => ({ name: m.name, io: m.io, batch: m.batch }))
+      const status = async () =>
+        JSON.parse(await (await fetch(`${url}/v2/cudasharedmemory/status`)).text()) as { name: string }[]
+      await withCudaShmFake(async () => {
+        const load = await openCudaShmClients({ url, models, seed: 1, concurrency: 6, sender: 'node' })
+        try {
+          assert.equal(load.pids.length, 1, 'one Python process holds the six regions')
+          assert.equal((await status()).length, 6)
+          const t0 = performance.now()
+          load.start(() => performance.now() - t0)
+          await new Promise((r) => setTimeout(r, 300))
+          const [calls] = await load.stop()
+          assert.ok(
+            calls && calls.length > 10 && calls.every((c) => c.ok && c.computeUs !== null),
+            JSON.stringify(calls?.slice(0, 3)),
+          )
+        } finally {
+          await load.close()
+        }
+        assert.deepEqual(await status(), [], 'every region unregistered')
+      })
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('is refused without --transport cuda-shm', () => {
+    const r = cli(['--cuda-shm-sender', 'node', '--mix', 'mix1', '--profiles', 'synthetic', '--out', tmp()])
+    assert.equal(r.status, 2)
+    assert.match(r.stderr, /--cuda-shm-sender is for --transport cuda-shm/)
+  })
+})
+
 describe('serve-bench --bench: served ÷ bench', () => {
   it('divides each served rate by the bench run of the same mix, policy and batch, and the mix in all', () => {
     const out = tmp()

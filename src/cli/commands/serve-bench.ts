@@ -9,7 +9,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import { ALL_POLICIES, isMpsPolicy, POLICIES, type Policy, UserError } from '../../formats/index.ts'
 import { DEFAULT_SERVE_HOLD_MS } from '../../serve/live.ts'
 import { clientProcessMain } from '../../serve-bench/client-process.ts'
-import { TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
+import { CUDA_SHM_SENDERS, TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
 import type { ExternalOptions } from '../../serve-bench/external.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
@@ -123,6 +123,12 @@ export function registerServeBench(program: Command) {
       `how the clients send requests, comma-separated (${TRANSPORTS.join(', ')}): http (binary tensors), grpc (raw_input_contents), shm (system shared-memory regions), cuda-shm (CUDA shared-memory regions; a Python client, needs a GPU). Several: each measured in turn against the same server (one start-up per mix and policy), results in OUT/<transport>/`,
       'http',
     )
+    .addOption(
+      new Option(
+        '--cuda-shm-sender <who>',
+        "who sends cuda-shm's requests: python (its Python clients, each copying its outputs to the host after every answer) or node (Node clients, as shm's, naming regions Python processes hold; outputs left on the device, as perf_analyzer leaves them) (default python)",
+      ).choices(CUDA_SHM_SENDERS),
+    )
     .option(
       '--frontends <n>',
       'HTTP and gRPC front-end processes in front of the engine (eclip serve --frontends; default 0: one process serves)',
@@ -171,6 +177,8 @@ export function registerServeBench(program: Command) {
           : opts.profiles
             ? { dir: resolve(opts.profiles) }
             : undefined
+      if (opts.cudaShmSender !== undefined && !parseTransports(opts.transport).includes('cuda-shm'))
+        throw new UserError('--cuda-shm-sender is for --transport cuda-shm: add it to --transport')
       const common = {
         ...opts,
         mixes,

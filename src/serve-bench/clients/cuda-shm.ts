@@ -1,20 +1,26 @@
 // serve-bench's `--transport cuda-shm`: Triton's CUDA shared-memory extension, driven by Python client processes
 // (gpu/eclip_gpu/loadgen_cuda_shm.py: device buffers and their IPC handles need CUDA, which Node has no binding
 // for). This side hands it the requests' inputs, tells it when the loops start and stop, and takes its calls back
-// on the clients' time base: both processes read CLOCK_MONOTONIC (Node's hrtime, Python's monotonic_ns).
+// on the clients' time base: both processes read CLOCK_MONOTONIC (Node's hrtime, Python's monotonic_ns). With
+// `--cuda-shm-sender node` the Python processes only hold the regions and this process's Node clients send.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
 import { mulberry32 } from '../../random.ts'
+import { KserveClient } from '../../serve/kserve/client.ts'
 import type { Datatype } from '../../serve/kserve/datatypes.ts'
 import {
   type Call,
   type ClientModel,
   type LoadGen,
+  noAnswer,
   requestTensors,
+  type Slot,
   type SlotCounts,
   slotCount,
+  slotLoadGen,
 } from './load.ts'
+import { checkShmAnswer, shmInferRequest } from './shm.ts'
 
 const MODULE = 'eclip_gpu.loadgen_cuda_shm'
 
@@ -37,8 +43,16 @@ export function cudaShmUnavailable(): string | null {
   return (r.stdout.trim() || r.stderr.trim().split('\n').pop() || `exit ${r.status}`).slice(0, 300)
 }
 
+/** Where one slot's region holds its tensors, as the Python process laid it out. */
+interface HeldRegion {
+  region: string
+  inputAt: number[]
+  outputAt: number[]
+  byteSize: number
+}
+
 type FromPython =
-  | { type: 'ready' }
+  | { type: 'ready'; regions?: HeldRegion[][] }
   | { type: 'error'; message: string }
   | {
       type: 'calls'
@@ -61,7 +75,16 @@ export interface CudaShmSpec extends SlotCounts {
   seed: number
   inputDatatype?: Datatype
   deviceId?: number
+  /**
+   * Who sends the requests: the Python client processes (default; each client copies its outputs back to the host
+   * after every answer, as a Python application reading them would), or this process's Node clients, the Python side
+   * only holding the regions (outputs left on the device, as perf_analyzer's CUDA shared-memory runs leave them).
+   */
+  sender?: CudaShmSender
 }
+
+export const CUDA_SHM_SENDERS = ['python', 'node'] as const
+export type CudaShmSender = (typeof CUDA_SHM_SENDERS)[number]
 
 /** Most closed-loop clients one Python client process runs: its threads share one GIL. */
 export const CUDA_SHM_CLIENTS_PER_PROCESS = 4
@@ -74,6 +97,7 @@ export const CUDA_SHM_CLIENTS_PER_PROCESS = 4
  * are merged in the order the requests ended.
  */
 export async function openCudaShmClients(spec: CudaShmSpec): Promise<LoadGen> {
+  if (spec.sender === 'node') return openNodeSentClients(spec)
   const parts = cudaShmParts(spec)
   const opened = await Promise.allSettled(parts.map((p, k) => openProcess(spec, p.model, p.slots, k)))
   const ok = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
@@ -115,7 +139,12 @@ export function cudaShmParts(spec: CudaShmSpec): { model: number; slots: number 
 
 /** A client process of model `index` of the spec with `slots` clients (its own regions, tagged apart from the other
  * processes' by `part`). */
-async function openProcess(spec: CudaShmSpec, index: number, slots: number, part: number): Promise<LoadGen> {
+async function openProcess(
+  spec: CudaShmSpec,
+  index: number,
+  slots: number,
+  part: number,
+): Promise<LoadGen & { regions: HeldRegion[] }> {
   const child: ChildProcess = spawn(python(), ['-m', MODULE], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: pythonEnv(),
@@ -158,12 +187,14 @@ async function openProcess(spec: CudaShmSpec, index: number, slots: number, part
     await exited
     clearTimeout(killer)
   }
+  let regions: HeldRegion[]
   try {
     send({
       url: spec.url,
       deviceId: spec.deviceId ?? 0,
       concurrency: slots,
       tag: `${process.pid}-${part}`,
+      ...(spec.sender === 'node' ? { sender: 'node' } : {}),
       models: [spec.models[index] as ClientModel].map((m) => {
         const { inputs, outputs } = requestTensors(
           m.io,
@@ -188,11 +219,13 @@ async function openProcess(spec: CudaShmSpec, index: number, slots: number, part
     })
     const ready = await next()
     if (ready.type !== 'ready') throw new Error(`cuda-shm client: expected ready, got ${ready.type}`)
+    regions = ready.regions?.[0] ?? []
   } catch (err) {
     await close()
     throw err
   }
   return {
+    regions,
     pids: child.pid ? [child.pid] : [],
     start(at) {
       // the calls' time 0 on CLOCK_MONOTONIC, which the Python side reads too
@@ -218,5 +251,61 @@ async function openProcess(spec: CudaShmSpec, index: number, slots: number, part
       )
     },
     close,
+  }
+}
+
+/**
+ * `sender: 'node'`: one Python process per model only holds its clients' regions (registered, inputs written); this
+ * process's Node clients send the requests naming them, as the shm transport's do, and leave the outputs on the
+ * device. The bodies are laid out as shm.ts lays a region out; the Python side's layout is checked against it.
+ */
+async function openNodeSentClients(spec: CudaShmSpec): Promise<LoadGen> {
+  const client = new KserveClient(spec.url)
+  const held: LoadGen[] = []
+  const release = async () => {
+    await Promise.all(held.splice(0).map((g) => g.close()))
+    client.close()
+  }
+  try {
+    const slots: Slot[][] = []
+    for (const [i, m] of spec.models.entries()) {
+      const n = slotCount(spec, i)
+      if (n === 0) {
+        slots.push([]) // another client process drives it
+        continue
+      }
+      const p = await openProcess(spec, i, n, i)
+      held.push(p)
+      const { inputs, outputs } = requestTensors(
+        m.io,
+        m.batch,
+        mulberry32(spec.seed * 1009 + i),
+        spec.inputDatatype,
+      )
+      const path = `/v2/models/${encodeURIComponent(m.name)}/infer`
+      slots.push(
+        p.regions.map((r) => {
+          const req = shmInferRequest(r.region, inputs, outputs)
+          const same = (a: number[], b: number[]) => a.length === b.length && a.every((x, k) => x === b[k])
+          if (req.byteSize !== r.byteSize || !same(req.inputAt, r.inputAt) || !same(req.outputAt, r.outputAt))
+            throw new Error(
+              `cuda-shm client: region ${r.region} laid out as [${r.inputAt}] / [${r.outputAt}] (${r.byteSize} bytes), the requests expect [${req.inputAt}] / [${req.outputAt}] (${req.byteSize})`,
+            )
+          return {
+            async infer() {
+              const a = await client.post(path, req.body)
+              if (a.status === 0) return noAnswer(0, a.error)
+              return checkShmAnswer(a.status, a.body, r.region, outputs, req.outputAt)
+            },
+          }
+        }),
+      )
+    }
+    const gen = slotLoadGen(slots, release, spec.plans)
+    const pids = held.flatMap((g) => g.pids)
+    return { start: gen.start, stop: gen.stop, close: gen.close, pids }
+  } catch (err) {
+    await release()
+    throw err
   }
 }

@@ -1,12 +1,12 @@
 // Opens the clients of one serve-bench run over the transport asked for (load.ts says what each is).
 import type { Datatype } from '../../serve/kserve/datatypes.ts'
-import { openCudaShmClients } from './cuda-shm.ts'
+import { type CudaShmSender, openCudaShmClients } from './cuda-shm.ts'
 import { openGrpcClients } from './grpc.ts'
 import { openHttpClients } from './http.ts'
 import type { ClientModel, LoadGen, SlotCounts, Transport } from './load.ts'
 import { openShmClients } from './shm.ts'
 
-export { cudaShmUnavailable } from './cuda-shm.ts'
+export { CUDA_SHM_SENDERS, type CudaShmSender, cudaShmUnavailable } from './cuda-shm.ts'
 export * from './load.ts'
 
 export function openClients(
@@ -19,6 +19,8 @@ export function openClients(
     models: ClientModel[]
     seed: number
     inputDatatype?: Datatype
+    /** Who sends cuda-shm's requests (default python). */
+    cudaShmSender?: CudaShmSender
   },
 ): Promise<LoadGen> {
   switch (spec.transport) {
@@ -27,7 +29,7 @@ export function openClients(
     case 'shm':
       return openShmClients(spec)
     case 'cuda-shm':
-      return openCudaShmClients(spec)
+      return openCudaShmClients({ ...spec, ...(spec.cudaShmSender ? { sender: spec.cudaShmSender } : {}) })
     case 'grpc':
       if (!spec.grpcAddress) throw new Error('--transport grpc: the server has no gRPC listener')
       return openGrpcClients({ ...spec, address: spec.grpcAddress })
