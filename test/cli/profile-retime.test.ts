@@ -25,6 +25,12 @@ describe('eclip profile --retime', () => {
     })
   }
 
+  it('refuses --no-gemm-target, which would not change what it re-times', () => {
+    const r = eclip('profile', '--retime', '--no-gemm-target', '--out', dir)
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /--no-gemm-target cannot go with it/)
+  })
+
   it('says the re-time failed when the backend refuses (here: a Python that exits 1)', () => {
     const py = join(dir, 'python')
     writeFileSync(py, '#!/bin/sh\nexit 1\n', { mode: 0o755 })

@@ -62,6 +62,10 @@ export function registerProfile(program: Command) {
           throw new UserError(
             `--retime times request latencies only, keeping the profiles' kernels: ${other.map((o) => `--${o}`).join(' and ')} cannot go with it`,
           )
+        if (opts.gemmTarget === false)
+          throw new UserError(
+            "--retime times each profile's GEMM-target latencies again where it has them and adds none: --no-gemm-target cannot go with it",
+          )
         py([
           'retime',
           '--profiles',
