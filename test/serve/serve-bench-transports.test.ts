@@ -285,7 +285,7 @@ describe('cuda-shm sent by Node clients (--cuda-shm-sender node), regions held b
       const status = async () =>
         JSON.parse(await (await fetch(`${url}/v2/cudasharedmemory/status`)).text()) as { name: string }[]
       await withCudaShmFake(async () => {
-        const load = await openCudaShmClients({ url, models, seed: 1, concurrency: 6, sender: 'node' })
+        const load = await openCudaShmClients({ url, models, seed: 1, concurrency: 6, cudaShmSender: 'node' })
         try {
           assert.equal(load.pids.length, 1, 'one Python process holds the six regions')
           assert.equal((await status()).length, 6)

@@ -13,14 +13,13 @@ import {
   type Call,
   type ClientModel,
   type LoadGen,
-  noAnswer,
   requestTensors,
   type Slot,
   type SlotCounts,
   slotCount,
   slotLoadGen,
 } from './load.ts'
-import { checkShmAnswer, shmInferRequest } from './shm.ts'
+import { regionSlot, shmInferRequest } from './shm.ts'
 
 const MODULE = 'eclip_gpu.loadgen_cuda_shm'
 
@@ -80,7 +79,7 @@ export interface CudaShmSpec extends SlotCounts {
    * after every answer, as a Python application reading them would), or this process's Node clients, the Python side
    * only holding the regions (outputs left on the device, as perf_analyzer's CUDA shared-memory runs leave them).
    */
-  sender?: CudaShmSender
+  cudaShmSender?: CudaShmSender
 }
 
 export const CUDA_SHM_SENDERS = ['python', 'node'] as const
@@ -97,7 +96,7 @@ export const CUDA_SHM_CLIENTS_PER_PROCESS = 4
  * are merged in the order the requests ended.
  */
 export async function openCudaShmClients(spec: CudaShmSpec): Promise<LoadGen> {
-  if (spec.sender === 'node') return openNodeSentClients(spec)
+  if (spec.cudaShmSender === 'node') return openNodeSentClients(spec)
   const parts = cudaShmParts(spec)
   const opened = await Promise.allSettled(parts.map((p, k) => openProcess(spec, p.model, p.slots, k)))
   const ok = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
@@ -194,7 +193,7 @@ async function openProcess(
       deviceId: spec.deviceId ?? 0,
       concurrency: slots,
       tag: `${process.pid}-${part}`,
-      ...(spec.sender === 'node' ? { sender: 'node' } : {}),
+      ...(spec.cudaShmSender === 'node' ? { sender: 'node' } : {}),
       models: [spec.models[index] as ClientModel].map((m) => {
         const { inputs, outputs } = requestTensors(
           m.io,
@@ -255,7 +254,7 @@ async function openProcess(
 }
 
 /**
- * `sender: 'node'`: one Python process per model only holds its clients' regions (registered, inputs written); this
+ * `cudaShmSender: 'node'`: one Python process per model only holds its clients' regions (registered, inputs written); this
  * process's Node clients send the requests naming them, as the shm transport's do, and leave the outputs on the
  * device. The bodies are laid out as shm.ts lays a region out; the Python side's layout is checked against it.
  */
@@ -282,7 +281,6 @@ async function openNodeSentClients(spec: CudaShmSpec): Promise<LoadGen> {
         mulberry32(spec.seed * 1009 + i),
         spec.inputDatatype,
       )
-      const path = `/v2/models/${encodeURIComponent(m.name)}/infer`
       slots.push(
         p.regions.map((r) => {
           const req = shmInferRequest(r.region, inputs, outputs)
@@ -291,13 +289,7 @@ async function openNodeSentClients(spec: CudaShmSpec): Promise<LoadGen> {
             throw new Error(
               `cuda-shm client: region ${r.region} laid out as [${r.inputAt}] / [${r.outputAt}] (${r.byteSize} bytes), the requests expect [${req.inputAt}] / [${req.outputAt}] (${req.byteSize})`,
             )
-          return {
-            async infer() {
-              const a = await client.post(path, req.body)
-              if (a.status === 0) return noAnswer(0, a.error)
-              return checkShmAnswer(a.status, a.body, r.region, outputs, req.outputAt)
-            },
-          }
+          return regionSlot(client, m.name, r.region, req, outputs)
         }),
       )
     }

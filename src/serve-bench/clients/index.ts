@@ -29,7 +29,7 @@ export function openClients(
     case 'shm':
       return openShmClients(spec)
     case 'cuda-shm':
-      return openCudaShmClients({ ...spec, ...(spec.cudaShmSender ? { sender: spec.cudaShmSender } : {}) })
+      return openCudaShmClients(spec)
     case 'grpc':
       if (!spec.grpcAddress) throw new Error('--transport grpc: the server has no gRPC listener')
       return openGrpcClients({ ...spec, address: spec.grpcAddress })

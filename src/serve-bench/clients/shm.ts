@@ -121,6 +121,30 @@ export function checkShmAnswer(
   return { status, ok: true, simulated, queueUs: num(p.queue_us), computeUs: num(p.compute_us), error: null }
 }
 
+/**
+ * A slot whose every request is `req.body`, naming `region`: each answer checked against it (checkShmAnswer), then
+ * `read` takes a good answer's outputs from the region (absent: they stay where the server wrote them).
+ */
+export function regionSlot(
+  client: KserveClient,
+  model: string,
+  region: string,
+  req: { body: Buffer; outputAt: number[] },
+  outputs: OutputSpec[],
+  read?: () => void,
+): Slot {
+  const path = `/v2/models/${encodeURIComponent(model)}/infer`
+  return {
+    async infer() {
+      const r = await client.post(path, req.body)
+      if (r.status === 0) return noAnswer(0, r.error)
+      const a = checkShmAnswer(r.status, r.body, region, outputs, req.outputAt)
+      if (a.ok) read?.()
+      return a
+    },
+  }
+}
+
 export interface ShmClientSpec extends SlotCounts {
   url: string
   models: ClientModel[]
@@ -192,18 +216,11 @@ export async function openShmClients(spec: ShmClientSpec): Promise<LoadGen> {
           )
         registered.push(name)
         const outBufs = outputs.map((o) => Buffer.alloc(o.bytes))
-        const path_ = `/v2/models/${encodeURIComponent(m.name)}/infer`
-        mine.push({
-          async infer() {
-            const r = await client.post(path_, req.body)
-            if (r.status === 0) return noAnswer(0, r.error)
-            const a = checkShmAnswer(r.status, r.body, name, outputs, req.outputAt)
-            // the outputs, where a client reads them (the simulator writes none: the bytes are read all the same)
-            if (a.ok)
-              for (const [k, b] of outBufs.entries()) readSync(fd, b, 0, b.length, req.outputAt[k] as number)
-            return a
-          },
-        })
+        // the outputs, where a client reads them (the simulator writes none: the bytes are read all the same)
+        const read = () => {
+          for (const [k, b] of outBufs.entries()) readSync(fd, b, 0, b.length, req.outputAt[k] as number)
+        }
+        mine.push(regionSlot(client, m.name, name, req, outputs, read))
       }
       slots.push(mine)
     }
