@@ -19,8 +19,8 @@ import time
 
 from . import zoo
 from .capture import capture_one, warm_up
-from .gemm_target import targeted
 from .cuda import BackendError, versions
+from .gemm_target import targeted
 from .partitions import PartitionPool
 
 
@@ -100,6 +100,14 @@ def request_latency_us(graph, stream, iters: int) -> float:
     return statistics.median(times)
 
 
+def _capture_targeted(built, part, total: int):
+    """A capture of the model on `part`'s stream with its GEMMs picked for `part`'s SMs (warmed up so first: cuBLASLt
+    sets up per-stream state at its first call)."""
+    with targeted(part.sms, total):
+        warm_up(built, [part.torch_stream], iters=1)
+        return capture_one(built, part.torch_stream, track_ops=False)
+
+
 def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: int = 30,
                          gemm_target: bool = False) -> tuple[list[float], str, list[float] | None]:
     """The request latency at every size of the ladder (one capture at a time, freed after), the kernel sequence's
@@ -125,9 +133,7 @@ def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: 
             if p.sms >= total:
                 targeted_us.append(out[-1])  # the whole GPU: the target is no target
                 continue
-            with targeted(p.sms, total):
-                warm_up(built, [p.torch_stream], iters=1)
-                cap = capture_one(built, p.torch_stream, track_ops=False)
+            cap = _capture_targeted(built, p, total)
             counts.append((p.sms, len(cap.kernels), n))
             targeted_us.append(request_latency_us(cap.graphs[0], p.torch_stream, iters))
             del cap
@@ -187,9 +193,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         if p.sms >= total:
             targeted_by_size.append(default_times)  # the whole GPU: the target is no target
             continue
-        with targeted(p.sms, total):
-            warm_up(built, [p.torch_stream], iters=1)
-            cap = capture_one(built, p.torch_stream, track_ops=False)
+        cap = _capture_targeted(built, p, total)
         per_replay, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
         del cap
         torch.cuda.synchronize()
