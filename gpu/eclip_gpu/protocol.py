@@ -7,8 +7,9 @@ reads its fields and datatypes off the same schema and accepts only what the sch
 else by the full validator. A request that breaks the schema is answered with an error naming the field, not handled.
 
 Replies to hello/run/load/paris-* come in request order, one request at a time. infer replies come whenever their
-worker's thread finishes (workers run concurrently), matched by id; power and shm-(un)register are answered by the
-reading loop at once; load-model, unload-model and add-plans (model_control.py) by a thread of their own, one after
+worker's thread finishes (workers run concurrently), matched by id; shm-(un)register are answered by the reading
+loop at once, power by a thread of its own (an NVML read can take milliseconds, and every infer behind it on the
+reading loop would wait that long); load-model, unload-model and add-plans (model_control.py) by a thread of their own, one after
 another, matched by id, while the reading loop goes on. error {message, fatal, id?, key?, trace?}: fatal means the CUDA context is poisoned; the
 process exits 3 right after.
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
+import threading
 import traceback
 from functools import lru_cache
 from pathlib import Path
@@ -139,6 +142,36 @@ def _counts(obj: dict, keys) -> bool:
     return True
 
 
+class _PowerReplies:
+    """Answers `power` requests on a thread of its own, in the order they came: the NVML reads behind a reply take
+    milliseconds, and the reading loop must not stop reading infers meanwhile."""
+
+    def __init__(self, serving: Serving):
+        self.serving = serving
+        self.requests: queue.Queue = queue.Queue()
+        self.thread: threading.Thread | None = None
+
+    def submit(self, msg: dict) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="power", daemon=True)
+            self.thread.start()
+        self.requests.put(msg)
+
+    def _run(self) -> None:
+        while (msg := self.requests.get()) is not None:
+            try:
+                send({**self.serving.power(), "id": msg.get("id")})
+            except Exception as e:  # noqa: BLE001 - a failed reading is answered; the backend goes on serving
+                send({"type": "error", "id": msg.get("id"), "message": f"{type(e).__name__}: {e}", "fatal": False})
+
+    def close(self) -> None:
+        """Answers what was asked, then stops the thread."""
+        if self.thread is not None:
+            self.requests.put(None)
+            self.thread.join(timeout=10)
+            self.thread = None
+
+
 def serve() -> None:
     """The backend loop: hello/run/load one at a time, in order; infer handed to the worker's thread (serving.py).
     Dies loudly (exit 3) on a poisoned CUDA context."""
@@ -156,6 +189,7 @@ def serve() -> None:
 
     serving = Serving(send, resources, load_partitions=paris_serve.load, native=True)
     control = ModelControl(serving, send)
+    power = _PowerReplies(serving)
     paris = None
 
     def get_paris():
@@ -176,6 +210,7 @@ def serve() -> None:
             msg, body = frames.next()
         except EOFError:
             control.close()
+            power.close()
             serving.close()
             gc_report()
             flush()
@@ -192,7 +227,8 @@ def serve() -> None:
             elif kind == "shm-unregister":
                 send({**serving.unregister_region(msg), "id": msg.get("id")})
             elif kind == "power":
-                send({**serving.power(), "id": msg.get("id")})
+                get_runner()  # made here, on the reading loop, never on the power thread
+                power.submit(msg)
             elif kind in ("load-model", "unload-model", "add-plans"):
                 get_runner()
                 control.submit(msg)
@@ -221,6 +257,7 @@ def serve() -> None:
                     send({"type": "paris-result", "key": key, **get_paris().run(msg, say)})
             elif kind == "shutdown":
                 control.close()
+                power.close()
                 serving.close()
                 if paris:
                     paris.close()

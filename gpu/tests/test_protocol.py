@@ -90,3 +90,34 @@ def test_replies_are_checked_against_their_schema_too():
     assert check({"type": "power", "id": 1, "powerW": 3.5, "energyJ": 0}, "reply")
     with pytest.raises(ProtocolError, match=r"^output reply shape\[0\]: must be integer"):
         check({"type": "output", "id": 1, "shape": ["x"], "datatype": "FP16", "computeUs": 1}, "reply")
+
+
+def test_power_is_answered_off_the_reading_loop_in_order(monkeypatch):
+    # an NVML read takes milliseconds: submitting must not wait for it (the reading loop goes on reading infers),
+    # and the replies come in the order asked, each with its id; a failed reading is answered, not fatal
+    import threading
+
+    sent, release = [], threading.Event()
+
+    class SlowServing:
+        calls = 0
+
+        def power(self):
+            SlowServing.calls += 1
+            assert release.wait(5)
+            if SlowServing.calls == 2:
+                raise OSError("NVML said no")
+            return {"type": "power", "powerW": 100.0, "energyJ": 1.0}
+
+    monkeypatch.setattr(protocol, "send", sent.append)
+    replies = protocol._PowerReplies(SlowServing())
+    replies.submit({"type": "power", "id": 1})
+    replies.submit({"type": "power", "id": 2})
+    replies.submit({"type": "power", "id": 3})
+    assert sent == []  # submitted, none read yet: nothing waited on the caller's thread
+    release.set()
+    replies.close()
+    assert [m["id"] for m in sent] == [1, 2, 3]
+    assert sent[0] == {"type": "power", "powerW": 100.0, "energyJ": 1.0, "id": 1}
+    assert sent[1]["type"] == "error" and "NVML said no" in sent[1]["message"] and sent[1]["fatal"] is False
+    assert replies.thread is None
