@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
+from .steps import step
 
 
 @dataclass
@@ -112,10 +113,10 @@ def warm_up(built, streams, iters: int = 2) -> None:
 
     with torch.inference_mode():
         for s in streams:
-            with torch.cuda.stream(s):
+            with step(f"warm-up {s.cuda_stream:#x}"), torch.cuda.stream(s):
                 for _ in range(iters):
                     built.forward()
-            s.synchronize()
+                s.synchronize()
 
 
 def capture_one(built, stream, pool=None, track_ops: bool = True) -> Captured:

@@ -26,6 +26,7 @@ from .fingerprint import fingerprint
 from .gate import check_gate, gate_word, wait_points
 from .gemm_target import CAPTURE_LOCK, set_target, targeted
 from .partitions import destroy_partition, make_partition
+from .steps import step
 
 
 @contextlib.contextmanager
@@ -42,12 +43,13 @@ def graph_capture(g, stream, pool=None, quiet: bool = False):
             yield
         return
     stream.synchronize()
-    with torch.cuda.stream(stream):
+    with step(f"capture {stream.cuda_stream:#x}"), torch.cuda.stream(stream):
         g.capture_begin(*(() if pool is None else (pool,)), capture_error_mode="thread_local")
         try:
             yield
         finally:
-            g.capture_end()
+            with step("capture end"):
+                g.capture_end()
 
 
 def op_kernel_starts(built, stream, warmed: set | None = None, quiet: bool = False) -> tuple[list[int], Captured]:

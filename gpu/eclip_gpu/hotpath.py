@@ -64,19 +64,31 @@ def enabled() -> bool:
     return os.environ.get("ECLIP_NATIVE", "1") != "0"
 
 
-def _watch_python(period_s: float = 0.001, write=None, stop: threading.Event | None = None) -> None:
+def _watch_python(period_s: float = 0.001, write=None, stop: threading.Event | None = None,
+                  every_s: float | None = None) -> None:
     """ECLIP_HOTPATH_TIMING=1: a thread that wakes every millisecond and writes to stderr each time it woke over
     1 ms late (the GIL held by another thread, the frame reader's included, or the process not scheduled), on the
-    host's monotonic clock like the streams' pause lines (gpu/scripts/pause-causes.py lines them up)."""
+    host's monotonic clock like the streams' pause lines (gpu/scripts/pause-causes.py lines them up); and every
+    `every_s` (ECLIP_HOTPATH_TIMING_MS, as the streams' lines) how late its wake-ups were, shorter delays included:
+    what any Python thread of the backend, the frame reader's among them, waited to run then."""
     write = write or (lambda s: print(s, file=sys.stderr, flush=True))
+    if every_s is None:
+        every_s = float(os.environ.get("ECLIP_HOTPATH_TIMING_MS") or 2000) / 1e3
     last = time.monotonic_ns()
+    since, n, over, late_sum, late_max = last, 0, 0, 0, 0
     while stop is None or not stop.is_set():
         time.sleep(period_s)
         now = time.monotonic_ns()
-        late_ns = now - last - int(period_s * 1e9)
+        late_ns = max(now - last - int(period_s * 1e9), 0)
         if late_ns > 1_000_000:
             write(f"eclip_gpu: python held at {(last + period_s * 1e9) / 1e6:.3f} ms (monotonic) for {late_ns / 1e3:.0f} µs")
+        n, late_sum, late_max = n + 1, late_sum + late_ns, max(late_max, late_ns)
+        over += late_ns > 100_000
         last = now
+        if now - since >= every_s * 1e9:
+            write(f"eclip_gpu: python wake-ups to {now / 1e6:.3f} ms (monotonic): {n}, {over} over 100 µs late, "
+                  f"late µs mean {late_sum / n / 1e3:.1f} max {late_max / 1e3:.0f}")
+            since, n, over, late_sum, late_max = now, 0, 0, 0, 0
 
 
 class HotPath:

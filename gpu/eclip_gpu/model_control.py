@@ -117,6 +117,8 @@ class _Phases:
 
     def __init__(self, t0: float):
         self.t0, self.last, self.spans = t0, t0, []
+        # the same instant on the host's monotonic clock, which the stream timing lines use (hotpath.py)
+        self.t0_ms = (time.monotonic() - (time.perf_counter() - t0)) * 1e3
 
     def end(self, name: str) -> None:
         """The step since the last one ended, ending now."""
@@ -274,7 +276,8 @@ class ModelControl:
                        f"{len(staged)} captures of the loaded workers under its plans, {created} green contexts made "
                        f"({ms:.0f} ms in all, the longest {longest:.1f} ms)")
         # each step's span, for lining a load up with the others' rates (gpu/scripts/live-control-probe.py)
-        self._progress(f"load-model {name}", f"{name}: load phases (s from its start): {phases}")
+        self._progress(f"load-model {name}", f"{name}: load phases (s from its start): {phases}; "
+                       f"it began at {phases.t0_ms:.3f} ms (monotonic)")
         return {"type": "model-loaded", "worker": info, "captured": captured, "partitionsCreated": created,
                 **({"ring": ring} if ring is not None else {})}
 

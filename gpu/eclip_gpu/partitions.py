@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from .cuda import BackendError, check, compile_kernel, device, driver, versions
+from .steps import step
 
 
 # a stream's priority by name: `normal` is CUDA's default (the least), `high` the device's greatest
@@ -234,8 +235,9 @@ class PartitionPool:
         if key not in self.capture_partitions:
             own = self.for_worker(part, worker, priority)
             d = driver()
-            stream = check(d.cuGreenCtxStreamCreate(own.green_ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING,
-                                                    priority_value(priority)), "cuGreenCtxStreamCreate")
+            with step("capture stream"):
+                stream = check(d.cuGreenCtxStreamCreate(own.green_ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING,
+                                                        priority_value(priority)), "cuGreenCtxStreamCreate")
             import torch  # noqa: PLC0415
 
             ts = torch.cuda.ExternalStream(int(stream), device=self.layout.device)
@@ -264,10 +266,12 @@ def make_partition(layout: SliceLayout, slices: tuple[int, ...], pid: int = 0, p
     t0 = time.perf_counter()
     resources = [layout.groups[i] if i < len(layout.groups) else layout.remainder for i in slices]
     desc = check(d.cuDevResourceGenerateDesc(resources, len(resources)), f"cuDevResourceGenerateDesc{list(slices)}")
-    ctx = check(d.cuGreenCtxCreate(desc, device(layout.device), d.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM),
-                "cuGreenCtxCreate")
-    stream = check(d.cuGreenCtxStreamCreate(ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING, priority_value(priority)),
-                   "cuGreenCtxStreamCreate")
+    with step(f"green context {'+'.join(map(str, slices))}"):
+        ctx = check(d.cuGreenCtxCreate(desc, device(layout.device), d.CUgreenCtxCreate_flags.CU_GREEN_CTX_DEFAULT_STREAM),
+                    "cuGreenCtxCreate")
+    with step("green context stream"):
+        stream = check(d.cuGreenCtxStreamCreate(ctx, d.CUstream_flags.CU_STREAM_NON_BLOCKING, priority_value(priority)),
+                       "cuGreenCtxStreamCreate")
     ms = (time.perf_counter() - t0) * 1e3
     sms = sum(layout.slice_sms(i) for i in slices)
     got = check(d.cuGreenCtxGetDevResource(ctx, d.CUdevResourceType.CU_DEV_RESOURCE_TYPE_SM), "cuGreenCtxGetDevResource")

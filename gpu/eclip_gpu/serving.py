@@ -45,6 +45,7 @@ from .identity import check_plan_gpu
 from .partitions import PartitionPool, ordinary_stream, read_layout
 from .regions import CudaRegion, Region, SystemRegion, open_region, pin_mapping
 from .shm import Ring, attach
+from .steps import step
 
 # KServe datatype -> (torch dtype attribute, element bytes). The server sends raw little-endian bytes of these.
 DATATYPES: dict[str, tuple[str, int]] = {
@@ -735,7 +736,8 @@ class Serving:
         mem0 = torch.cuda.memory_reserved()
         model = f"torchscript:{w['source']}" if w.get("source") else w["model"]
         t0 = time.perf_counter()
-        built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
+        with step(f"build {name}"):
+            built = zoo.build(model, w["batch"], w["dtype"], input_shape=w.get("inputShape"))
         built_s = time.perf_counter() - t0
         # the default plan's stream priority for every capture of the worker (eclip-rt's priority mechanism: its
         # launch stream and its partitions' streams at high priority; runner.py says why both)

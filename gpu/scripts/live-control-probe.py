@@ -164,7 +164,7 @@ def between(samples: list, lo: float, hi: float, models: list[str]) -> dict:
     return out
 
 
-_PHASES = re.compile(r"gpu: (\S+): load phases \(s from its start\): (.*)$")
+_PHASES = re.compile(r"gpu: (\S+): load phases \(s from its start\): (.*?)(?:; it began at [\d.]+ ms \(monotonic\))?$")
 _SPAN = re.compile(r"(.+?) (-?[0-9.]+)–(-?[0-9.]+)$")
 
 
@@ -264,6 +264,8 @@ def main() -> int:
             threads.append(t)
 
     t_start = time.perf_counter()
+    # the probe's zero on the host's monotonic clock, which the backend's timing lines use (ECLIP_HOTPATH_TIMING)
+    t_start_ms = (time.monotonic() - (time.perf_counter() - t_start)) * 1e3
     samples: list = []
     sampling = threading.Event()
     sampler = threading.Thread(target=sample_loop, args=(a.url, [*on, a.load], pids, a.bin, t_start, sampling,
@@ -337,7 +339,7 @@ def main() -> int:
     by_step = phase_rows(steps, load0 - t_start, load1 - t_start, rel, samples, on, before)
     (out / "probe.json").write_text(json.dumps({
         "load": {"model": a.load, "seconds": load1 - load0, "status": status}, "unload": unload,
-        "bin": a.bin, "models": rows, "phases": {k: [lo - t_start, hi - t_start] for k, (lo, hi) in phases.items()},
+        "bin": a.bin, "t0MonotonicMs": t_start_ms, "models": rows, "phases": {k: [lo - t_start, hi - t_start] for k, (lo, hi) in phases.items()},
         "before": {**before, "hostCores": seen_before.get("hostCores"), "procCores": seen_before.get("procCores")},
         "steps": by_step, "samples": samples, "requests": [list(r) for r in rel]}))
 

@@ -454,18 +454,25 @@ def test_timing_splits_the_streams_time_when_asked(backend, monkeypatch, capfd):
     # at close: the three since, the 50-ms pause a pause, not idle time (the fake driver's stream, a host thread, may
     # pause once more on its own)
     last = re.match(r"eclip_gpu: timing m: 3 executions, mean µs: input ([\d.]+), graph ([\d.]+), output ([\d.]+), "
-                    r"idle before ([\d.]+) \(([\d.]+)% over 50 µs\), [12] pauses over 1 ms \(max (\d+) µs\)", lines[-1])
+                    r"idle before ([\d.]+) \(([\d.]+)% over 50 µs\), [12] pauses over 1 ms \(max (\d+) µs\), "
+                    r"enqueue µs ([\d.]+) \(max (\d+)\), at ([\d.]+) ms \(monotonic\)$", lines[-1])
     assert last and len(lines) == 2, lines
     graph, idle, peak = float(last[2]), float(last[4]), int(last[6])
     assert 4_500 <= graph <= 20_000
     assert 40_000 <= peak <= 1_000_000
     assert idle <= 1_000
+    # the host time of the starts (the fake driver's calls only queue): well under the graph's, the mean within the max
+    enqueue, enqueue_max = float(last[7]), int(last[8])
+    assert 0 < enqueue <= enqueue_max + 1 and enqueue_max < 4_500
+    assert after_ms <= float(last[9]) <= time.monotonic_ns() / 1e6
     # each pause a line of its own, with when the execution that ended it was enqueued (the host's monotonic clock)
-    pauses = [re.match(r"eclip_gpu: pause m: (\d+) µs, ended by an execution enqueued at ([\d.]+) ms \(monotonic\)$", x)
+    pauses = [re.match(r"eclip_gpu: pause m: (\d+) µs, ended by an execution enqueued at ([\d.]+) ms \(monotonic\), "
+                       r"(\d+) µs after it was submitted$", x)
               for x in err if x.startswith("eclip_gpu: pause m:")]
     assert all(pauses) and 1 <= len(pauses) <= 2, err
     longest = max(pauses, key=lambda m: int(m[1]))
     assert int(longest[1]) == peak and before_ms <= float(longest[2]) <= after_ms
+    assert int(longest[3]) < 1_000  # the fourth found the stream idle: started at once
 
 
 def test_no_timing_unless_asked(backend, capfd):
@@ -491,7 +498,30 @@ def test_python_held_lines_name_when_the_gil_was_held(monkeypatch):
     time.sleep(0.02)
     stop.set()
     t.join(1)
-    found = [re.match(r"eclip_gpu: python held at ([\d.]+) ms \(monotonic\) for (\d+) µs$", x) for x in lines]
+    found = [re.match(r"eclip_gpu: python held at ([\d.]+) ms \(monotonic\) for (\d+) µs$", x) for x in lines
+             if "wake-ups" not in x]
     assert all(found), lines
     assert any(abs(float(m[1]) - before_ms) < 5 and 0.7 * held_ms * 1e3 <= int(m[2]) <= held_ms * 1e3 + 5_000
                for m in found), (lines, held_ms)
+
+
+def test_python_wake_up_lines_count_every_late_wake_up():
+    from eclip_gpu import hotpath
+    lines: list[str] = []
+    stop = threading.Event()
+    t = threading.Thread(target=hotpath._watch_python, kwargs={"write": lines.append, "stop": stop, "every_s": 0.05},
+                         daemon=True)
+    t.start()
+    time.sleep(0.12)
+    sum(range(10_000_000))  # the GIL held in one C call: one wake-up that late
+    time.sleep(0.12)
+    stop.set()
+    t.join(1)
+    ups = [re.match(r"eclip_gpu: python wake-ups to ([\d.]+) ms \(monotonic\): (\d+), (\d+) over 100 µs late, "
+                    r"late µs mean ([\d.]+) max (\d+)$", x) for x in lines if "wake-ups" in x]
+    assert len(ups) >= 3 and all(ups), lines
+    ends = [float(m[1]) for m in ups]
+    assert ends == sorted(ends) and all(b - a >= 49 for a, b in zip(ends, ends[1:]))
+    held = max(ups, key=lambda m: int(m[5]))
+    assert int(held[5]) >= 20_000 and int(held[3]) >= 1 and float(held[4]) <= int(held[5])
+    assert all(int(m[2]) >= 1 and int(m[3]) <= int(m[2]) for m in ups)

@@ -303,7 +303,10 @@ typedef struct {
   CUevent *begin, *after;
   uint64_t n, idle_n, idle_over_50, pauses;
   double in_ms, graph_ms, out_ms, idle_ms, pause_max_ms;
-  uint64_t last_print_ns;
+  uint64_t last_print_ns, every_ns;
+  /* host time of each start (the copies' and the launch's driver calls), under the worker's mutex */
+  uint64_t enq_n;
+  double enq_ms, enq_max_ms;
 } Timing;
 
 typedef struct {
@@ -408,6 +411,12 @@ static void start_next(Worker *w, const Job *j) {
   s->launched_ns = now;
   const char *failed = "";
   CUresult r = start(w, s, &failed);
+  if (w->timing.on) {
+    double ms = (double)(now_ns() - now) / 1e6;
+    w->timing.enq_n++;
+    w->timing.enq_ms += ms;
+    if (ms > w->timing.enq_max_ms) w->timing.enq_max_ms = ms;
+  }
   if (r != 0) {
     release_job(j);
     answer_error(w, j->id, failed, r);
@@ -422,12 +431,18 @@ static void start_next(Worker *w, const Job *j) {
 static void print_timing(Worker *w) {
   Timing *t = &w->timing;
   double n = t->n ? (double)t->n : 1.0, m = t->idle_n ? (double)t->idle_n : 1.0;
+  pthread_mutex_lock(&w->mu);
+  double enq = t->enq_n ? t->enq_ms * 1e3 / (double)t->enq_n : 0.0, enq_max = t->enq_max_ms * 1e3;
+  t->enq_n = 0;
+  t->enq_ms = t->enq_max_ms = 0;
+  pthread_mutex_unlock(&w->mu);
   fprintf(stderr,
           "eclip_gpu: timing %s: %llu executions, mean µs: input %.1f, graph %.1f, output %.1f, idle before %.1f "
-          "(%.1f%% over 50 µs), %llu pauses over 1 ms (max %.0f µs)\n",
+          "(%.1f%% over 50 µs), %llu pauses over 1 ms (max %.0f µs), enqueue µs %.1f (max %.0f), "
+          "at %.3f ms (monotonic)\n",
           w->name, (unsigned long long)t->n, t->in_ms * 1e3 / n, t->graph_ms * 1e3 / n, t->out_ms * 1e3 / n,
           t->idle_ms * 1e3 / m, 100.0 * (double)t->idle_over_50 / m, (unsigned long long)t->pauses,
-          t->pause_max_ms * 1e3);
+          t->pause_max_ms * 1e3, enq, enq_max, (double)now_ns() / 1e6);
   fflush(stderr);
   t->n = t->idle_n = t->idle_over_50 = t->pauses = 0;
   t->in_ms = t->graph_ms = t->out_ms = t->idle_ms = t->pause_max_ms = 0;
@@ -447,8 +462,10 @@ static void time_execution(Worker *w, const Slot *s, float graph_ms) {
     if (idle > 1.0f) {
       t->pauses++;
       if (idle > t->pause_max_ms) t->pause_max_ms = idle;
-      fprintf(stderr, "eclip_gpu: pause %s: %.0f µs, ended by an execution enqueued at %.3f ms (monotonic)\n",
-              w->name, (double)idle * 1e3, (double)s->launched_ns / 1e6);
+      fprintf(stderr,
+              "eclip_gpu: pause %s: %.0f µs, ended by an execution enqueued at %.3f ms (monotonic), %.0f µs after "
+              "it was submitted\n",
+              w->name, (double)idle * 1e3, (double)s->launched_ns / 1e6, s->waited_us);
     } else {
       if (idle < 0) idle = 0;
       t->idle_n++;
@@ -457,7 +474,7 @@ static void time_execution(Worker *w, const Slot *s, float graph_ms) {
     }
   }
   uint64_t now = now_ns();
-  if (now - t->last_print_ns >= 2000000000u) {
+  if (now - t->last_print_ns >= t->every_ns) {
     t->last_print_ns = now;
     print_timing(w);
   }
@@ -560,6 +577,9 @@ void *hp_worker_add(const char *name, void *stream, uint64_t static_ptr, uint32_
     Timing *t = &w->timing;
     t->on = 1;
     t->ring = depth + 2;
+    const char *every = getenv("ECLIP_HOTPATH_TIMING_MS"); /* how often the lines come (default 2 s) */
+    double ms = every != NULL ? atof(every) : 0.0;
+    t->every_ns = (uint64_t)((ms > 0 ? ms : 2000.0) * 1e6);
     t->begin = calloc((size_t)t->ring, sizeof(CUevent));
     t->after = calloc((size_t)t->ring, sizeof(CUevent));
     for (int i = 0; i < t->ring; i++) {
