@@ -820,6 +820,17 @@ class CaptureSource:
         name = self.spec["name"]
         pw = _plan_worker(plan, self.spec, key)
         mode, groups = worker_mode(plan["policy"] if plan else None, [dict(g) for g in pw["groups"]] if pw else None)
+        # green contexts only where the worker's kernels run: the partitions its groups name, none when each of them is
+        # the whole GPU (captured as baseline's, execute.on_every_sm). A context made while other workers serve holds
+        # up their requests (docs/live.md), and each costs memory
+        used = {g["partition"] for g in groups} if groups else set()
+        missing = sorted(used - parts.keys())
+        if missing:
+            raise BackendError(f"{name}: {'plan ' + repr(key) if key else 'the plan'} puts its kernels on partition(s) "
+                               f"{missing}, which the plan does not have")
+        if used and layout is not None and all(parts[p].sms >= layout.sm_count for p in used):
+            mode, groups, used = "whole", None, set()
+        parts = {pid: part for pid, part in parts.items() if pid in used}
         # each worker its own stream on every partition: workers share SMs, never a queue. While the worker serves,
         # the capture runs on streams of its own that no request is launched on: work another thread enqueues on a
         # stream being captured (this worker's requests, on its stream) would join the capture and break it. Those

@@ -199,3 +199,35 @@ def test_loading_an_unknown_model_is_refused_and_the_others_serve(rig):
     rid, x = _infer(rig, "alexnet", "alexnet", 5)
     header, body = rig["replies"].wait(rid)
     assert header["type"] == "output" and _rel_err(header, body, _eager("alexnet", x)) < 1e-2
+
+
+def test_a_worker_makes_green_contexts_only_where_its_kernels_run():
+    """A worker captured under a plan gets a green context of its own for each partition its groups name and none for
+    the plan's others (each one made while others serve holds their requests up: docs/live.md); a worker whose every
+    group is on the whole GPU runs as baseline's, in none."""
+    layout, pool, _ = _own_resources()
+    if layout.n_slices < 10:
+        pytest.skip(f"the test's plans need 10 slices, this GPU's split has {layout.n_slices}")
+    n = layout.n_slices
+    parts = {0: [0, 1], 1: [2, 3, 4], 2: list(range(5, n))}
+    one = {"name": "alexnet-on-1", "model": "alexnet", "batch": BATCH, "dtype": "fp16"}
+    whole = {"name": "alexnet-whole", "model": "alexnet", "batch": BATCH, "dtype": "fp16"}
+    plan = {"policy": "eclip", "gpu": {"name": layout.name, "smCount": layout.sm_count},
+            "pool": {"partitions": [*({"id": i, "slices": s} for i, s in parts.items()),
+                                    {"id": 3, "slices": list(range(n))}]},
+            "workers": [{**one, "fingerprint": "", "groups": [{"first": 0, "last": 0, "partition": 1}]},
+                        {**whole, "fingerprint": "", "groups": [{"first": 0, "last": 0, "partition": 3}]}]}
+    replies = Replies()
+    serving = Serving(replies)
+    made0 = pool.made()[0]
+    try:
+        loaded = serving.load({"plan": plan, "workers": [one, whole]})
+        assert pool.made(made0)[0] == 1, "contexts made: one, alexnet-on-1's of partition 1"
+        assert [w["mode"] for w in loaded["workers"]] == ["whole", "whole"]
+        for name in ("alexnet-on-1", "alexnet-whole"):
+            x = _input("alexnet", 1, 11)
+            serving.infer({"type": "infer", "name": name, "id": name, "n": 1, "dtype": "FP16"}, _bytes(x))
+            header, body = replies.wait(name)
+            assert header["type"] == "output" and _rel_err(header, body, _eager("alexnet", x)) < 1e-2, header
+    finally:
+        serving.close()
