@@ -13,7 +13,9 @@ completed there).
 How the loop waits for an execution (--wait): `spin` (an event with default flags: the host thread spins in the
 driver), `blocking` (an event made with blocking sync, as the backend's native path waits: the thread sleeps until
 the driver wakes it), `poll` (the blocking event asked with cuEventQuery, 20 µs sleeps between). --green captures the
-graph on a green context of the whole split (as a plan's partitions run) instead of an ordinary stream.
+graph on a green context of the whole split instead of an ordinary stream; --split captures it in graph mode over two
+green contexts of the loop's own (slices 0–7 and the rest, its kernels alternating between them in ~7 groups), as a
+plan's worker runs; --pre N makes N more green contexts before the loop starts (a serving process holds dozens).
 
 Usage: python3 gpu/scripts/green-ctx-stall.py [--model albert] [--batch 8] [--n 12] [--spacing 0.1]
        [--wait spin|blocking|poll] [--green] [--out FILE.json]
@@ -48,6 +50,8 @@ def main() -> None:
     ap.add_argument("--after", type=float, default=1.0)
     ap.add_argument("--wait", choices=["spin", "blocking", "poll"], default="spin")
     ap.add_argument("--green", action="store_true", help="the loop's graph on a green context of the whole split")
+    ap.add_argument("--split", action="store_true", help="the loop's graph over two green contexts (graph mode)")
+    ap.add_argument("--pre", type=int, default=0, help="green contexts made before the loop starts (default 0)")
     ap.add_argument("--out")
     a = ap.parse_args()
 
@@ -55,15 +59,28 @@ def main() -> None:
 
     built = zoo.build(a.model, a.batch, "fp16")
     layout = read_layout(0)
-    whole = make_partition(layout, tuple(range(layout.n_slices))) if a.green else None
+    n = layout.n_slices
+    held = [make_partition(layout, tuple(range(i % (n - 3), i % (n - 3) + 1 + i % 3))) for i in range(a.pre)]
+    whole = make_partition(layout, tuple(range(n))) if a.green else None
+    own = [make_partition(layout, tuple(range(8))), make_partition(layout, tuple(range(8, n)))] if a.split else []
     stream = whole.torch_stream if whole is not None else torch.cuda.Stream()
     with torch.inference_mode(), torch.cuda.stream(stream):
         for _ in range(3):
             built.forward()
     stream.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.inference_mode(), torch.cuda.graph(g, stream=stream):
-        built.forward()
+    if a.split:
+        from eclip_gpu.execute import op_kernel_starts, prepare_worker  # noqa: PLC0415
+
+        _, dry = op_kernel_starts(built, stream)
+        kernels, step, groups = len(dry.kernels), max(1, len(dry.kernels) // 7), []
+        for i, first in enumerate(range(0, kernels, step)):
+            groups.append({"first": first, "last": min(kernels - 1, first + step - 1), "partition": i % 2})
+        execd = prepare_worker(a.model, built, "graph", groups, {0: own[0], 1: own[1]}, stream, None, layout=layout)
+        g = execd.segments[0][0]
+    else:
+        g = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(g, stream=stream):
+            built.forward()
     torch.cuda.synchronize()
 
     done: list[float] = []
@@ -92,7 +109,6 @@ def main() -> None:
 
     t = threading.Thread(target=loop, daemon=True)
     t.start()
-    n = layout.n_slices
     # slice sets like a plan's: contiguous runs of 2-6 slices, spread over the split
     sets = [tuple(range(s % (n - 5), s % (n - 5) + 2 + s % 5)) for s in range(a.n)]
     steps: list[tuple[str, float, float]] = []
@@ -121,13 +137,14 @@ def main() -> None:
     for p in made:
         destroy_partition(p)
     del g
-    if whole is not None:
-        destroy_partition(whole)
+    for p in [*held, *own, *([whole] if whole is not None else [])]:
+        destroy_partition(p)
 
     base = [x for x in done if t0 + 0.2 <= x < t0 + a.before]
     rate = (len(base) - 1) / (base[-1] - base[0])
     rows = [f"{a.model} batch {a.batch}, {a.depth} in flight, waited by {a.wait}, on "
-            f"{'a green context of the whole split' if a.green else 'an ordinary stream'}: "
+            f"{'two green contexts (graph mode)' if a.split else 'a green context of the whole split' if a.green else 'an ordinary stream'}"
+            f"{f', {a.pre} more contexts held' if a.pre else ''}: "
             f"{rate:.1f} executions/s before; {len(sets)} green contexts "
             f"{a.spacing} s apart, then a stream in each (one process, {torch.cuda.get_device_name()})",
             "| step | ms | executions lost (of the before-rate, its span + 20 ms) | longest gap between completions ms |",
