@@ -831,7 +831,7 @@ class CaptureSource:
         if used and layout is not None and all(parts[p].sms >= layout.sm_count for p in used):
             mode, groups, used = "whole", None, set()
         parts = {pid: part for pid, part in parts.items() if pid in used}
-        # each worker its own stream on every partition: workers share SMs, never a queue. While the worker serves,
+        # each worker its own stream on each of those partitions: workers share SMs, never a queue. While it serves,
         # the capture runs on streams of its own that no request is launched on: work another thread enqueues on a
         # stream being captured (this worker's requests, on its stream) would join the capture and break it. Those
         # streams are second streams of the worker's own green contexts (LEAN_LOAD=0: contexts of their own, and
