@@ -142,8 +142,10 @@ def main() -> None:
 
     base = [x for x in done if t0 + 0.2 <= x < t0 + a.before]
     rate = (len(base) - 1) / (base[-1] - base[0])
+    where = ("two green contexts (graph mode)" if a.split else "a green context of the whole split" if a.green
+             else "an ordinary stream")
     rows = [f"{a.model} batch {a.batch}, {a.depth} in flight, waited by {a.wait}, on "
-            f"{'two green contexts (graph mode)' if a.split else 'a green context of the whole split' if a.green else 'an ordinary stream'}"
+            f"{where}"
             f"{f', {a.pre} more contexts held' if a.pre else ''}: "
             f"{rate:.1f} executions/s before; {len(sets)} green contexts "
             f"{a.spacing} s apart, then a stream in each (one process, {torch.cuda.get_device_name()})",

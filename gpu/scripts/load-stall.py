@@ -4,7 +4,7 @@ timing lines (issue #19's load target; gpu/scripts/device-live-control.sh runs t
 
 Usage: python3 gpu/scripts/load-stall.py DIR... [--model albert]
 
-Each DIR is one probe arm (probe.json or probe.json.gz, serve.log) of a server run with ECLIP_HOTPATH_TIMING=1
+Each DIR is one probe arm (probe.json[.gz], serve.log[.gz]) of a server run with ECLIP_HOTPATH_TIMING=1
 (ECLIP_HOTPATH_TIMING_MS sets how often its lines come; 250 lines them up with the probe's bins). Per step of the load
 (the backend's "load phases" line, placed by the monotonic time it began at) and before it, it prints each served
 model's completions per second against before the load, and for MODEL: its mean request time end to end (the probe's
@@ -29,8 +29,8 @@ SPAN = re.compile(r"(.+?) (-?[0-9.]+)–(-?[0-9.]+)$")
 TIMING = re.compile(r"eclip_gpu: timing (\S+): (\d+) executions, mean µs: input ([\d.]+), graph ([\d.]+), "
                     r"output ([\d.]+), idle before ([\d.]+) .*enqueue µs ([\d.]+) \(max (\d+)\), at ([\d.]+) ms")
 STEP = re.compile(r"eclip_gpu: step (.+?) ([\d.]+)–([\d.]+) ms \(monotonic\)")
-PAUSE = re.compile(r"eclip_gpu: pause (\S+): (\d+) µs, ended by an execution enqueued at ([\d.]+) ms(?: \(monotonic\), "
-                   r"(\d+) µs after it was submitted)?")
+PAUSE = re.compile(r"eclip_gpu: pause (\S+): (\d+) µs, ended by an execution enqueued at ([\d.]+) ms"
+                   r"(?: \(monotonic\), (\d+) µs after it was submitted)?")
 WAKE = re.compile(r"eclip_gpu: python wake-ups to ([\d.]+) ms \(monotonic\): (\d+), (\d+) over 100 µs late, "
                   r"late µs mean ([\d.]+) max (\d+)")
 
@@ -38,6 +38,11 @@ WAKE = re.compile(r"eclip_gpu: python wake-ups to ([\d.]+) ms \(monotonic\): (\d
 def load_probe(d: Path) -> dict:
     p = d / "probe.json"
     return json.loads(p.read_text()) if p.exists() else json.load(gzip.open(d / "probe.json.gz"))
+
+
+def server_log(d: Path) -> str:
+    p = d / "serve.log"
+    return p.read_text(errors="replace") if p.exists() else gzip.open(d / "serve.log.gz", "rt", errors="replace").read()
 
 
 def steps(log: str, t0_ms: float, load0: float) -> list[tuple[str, float, float]]:
@@ -58,7 +63,7 @@ def steps(log: str, t0_ms: float, load0: float) -> list[tuple[str, float, float]
 
 def table(d: Path, model: str) -> list[str]:
     probe = load_probe(d)
-    log = (d / "serve.log").read_text(errors="replace")
+    log = server_log(d)
     t0 = probe["t0MonotonicMs"]
     before_lo, before_hi = probe["phases"]["before"]
     spans = [("before the load", before_lo, before_hi), *steps(log, t0, before_hi)]
@@ -95,7 +100,8 @@ def table(d: Path, model: str) -> list[str]:
         rows.append(f"| {name} | {lo:.2f}–{hi:.2f} | "
                     + " | ".join(f(rate(m, lo, hi) / base[m] if base[m] else None, ".3f") for m in models)
                     + f" | {f(statistics.mean(lat) if lat else None, '.1f')} | {f(idle, '.0f')} | {f(graph, '.0f')} "
-                    f"| {f(enq, '.0f')} ({f(enq_max, 'd')}) | {f(late, '.0f')} | {f(over * 100 if over is not None else None, '.1f')}% |")
+                    f"| {f(enq, '.0f')} ({f(enq_max, 'd')}) | {f(late, '.0f')} "
+                    f"| {f(over * 100 if over is not None else None, '.1f')}% |")
     during = [m for m in probe["models"] if m["model"] in models]
     rows.append("over the load (the probe's figure): " + ", ".join(
         f"{m['model']} {m['duringVsBefore']:.3f} (lowest 0.25-s bin {m['minBinVsBefore']:.3f})" for m in during))
@@ -107,7 +113,7 @@ def timeline(d: Path, model: str, lo: float, hi: float) -> list[str]:
     stream pauses over 1 ms (each at the time the execution that ended it was enqueued), in time order; then how much
     of the pauses' time fell while a step of each kind ran."""
     probe = load_probe(d)
-    log = (d / "serve.log").read_text(errors="replace")
+    log = server_log(d)
     m = None
     for line in log.splitlines():
         m = PHASES.search(line) or m
@@ -121,7 +127,8 @@ def timeline(d: Path, model: str, lo: float, hi: float) -> list[str]:
     items += [(t, f"{t:8.3f}            {model} pause {p * 1e3:.1f} ms, ended by an execution enqueued then"
                   + (f", {int(w) / 1e3:.1f} ms after it was submitted" if w is not None else "")) for t, p, w in pauses]
     rows += [x for _, x in sorted(items)]
-    # a pause ends when its execution starts, at or after it was enqueued: [t − pause, t] is where it lay at the latest
+    # a pause ends when its execution starts, at or after it was enqueued: [t − pause, t] is where it lay at the
+    # latest (where the execution was started as its request arrived, as in every pause of a load measured)
     kinds: dict[str, float] = {}
     for t, p, _ in pauses:
         for a, b, name in ev:
