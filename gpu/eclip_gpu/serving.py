@@ -704,7 +704,20 @@ class Serving:
                      + (f" and under {len(info['plans'])} plans" if info["plans"] else "")
                      + f", {info['memoryBytes'] / 2**20:.0f} MiB")
         progress(f"loaded {len(loaded)} workers in {time.perf_counter() - t0:.1f} s")
+        self.prepare(msg.get("prepare") or [], progress)
         return {"type": "loaded", "workers": loaded, "pipelineDepth": PIPELINE_DEPTH, "requestPath": path}
+
+    @staticmethod
+    def prepare(names: list[str], progress: Callable[[str], None]) -> None:
+        """Imports the libraries of the models a later load-model may build (eclip-live's repository), before serving:
+        importing transformers' model classes takes seconds of the interpreter, which a load while others serve would
+        take from the frame reader. ECLIP_PREPARE=0 skips it (comparisons)."""
+        if not names or os.environ.get("ECLIP_PREPARE") == "0":
+            return
+        t0 = time.perf_counter()
+        failed = [why for why in (zoo.prepare(n) for n in names) if why]
+        progress(f"imported what {len(names)} models of the repository need in {time.perf_counter() - t0:.1f} s"
+                 + (f"; not: {'; '.join(failed)}" if failed else ""))
 
     def plan_partitions(self, keyed: list[dict]) -> dict:
         """{key: {partition id: Partition or SliceSet}} of every plan of `keyed` ([{key, plan}]; a null plan has

@@ -146,6 +146,30 @@ INPUTS["albert"] = [("input_ids", "INT64", [ALBERT_SEQ])]
 INPUTS["distilbert"] = [("input_ids", "INT64", [DISTILBERT_SEQ])]
 
 
+# the class each transformers model is built from: importing it is most of what building one costs in a fresh process
+_TRANSFORMERS_CLASS = {"albert": "AlbertModel", "distilbert": "DistilBertModel"}
+
+
+def prepare(name: str) -> str | None:
+    """Imports what building `name` needs (a zoo model's library, a factory's module) and builds nothing: a model
+    loaded later while others serve (model_control.py) then holds the interpreter for its build alone, not for seconds
+    of imports. None when done, else why not (building it will say so again)."""
+    try:
+        if name in _TRANSFORMERS_CLASS:
+            getattr(importlib.import_module("transformers"), _TRANSFORMERS_CLASS[name])
+        elif name in ZOO:
+            importlib.import_module("torchvision")  # its models come with it
+        elif name.startswith("torchscript:"):
+            return None
+        elif ":" in name:
+            importlib.import_module(name.split(":", 1)[0])
+        else:
+            return f"unknown model {name!r}"
+    except Exception as e:  # noqa: BLE001 - said, not raised: serving starts whatever a model not loaded lacks
+        return f"{name}: {type(e).__name__}: {e}"
+    return None
+
+
 def build(name: str, batch: int = 1, dtype: str = "fp16", input_shape: list[int] | None = None, seed: int = 0) -> Built:
     import torch  # noqa: PLC0415
 

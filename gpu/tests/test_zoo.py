@@ -110,3 +110,34 @@ def test_both_are_in_the_zoo_and_profiled_by_all():
     from eclip_gpu.__main__ import _models
 
     assert {"inceptionv3", "distilbert"} <= set(_models("all"))
+
+
+def test_prepare_imports_what_a_model_needs_and_says_what_it_cannot(monkeypatch):
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    assert zoo.prepare("colorsys:hls_to_rgb") is None and "colorsys" in sys.modules  # a factory's module, imported
+    assert zoo.prepare("torchscript:/models/mine.pt") is None  # torch.jit.load needs nothing ahead
+    assert zoo.prepare("nosuch") == "unknown model 'nosuch'"
+    why = zoo.prepare("eclip_no_such_module:build")
+    assert why.startswith("eclip_no_such_module:build: ModuleNotFoundError") and "eclip_no_such_module" in why
+
+
+def test_the_backend_prepares_the_repository_once_and_not_when_told_not_to(monkeypatch):
+    from eclip_gpu.serving import Serving
+
+    asked, said = [], []
+    monkeypatch.setattr(zoo, "prepare", lambda name: asked.append(name) or (None if name == "ok" else f"{name}: no"))
+    Serving.prepare(["ok", "bad"], said.append)
+    assert asked == ["ok", "bad"]
+    assert len(said) == 1 and said[0].startswith("imported what 2 models of the repository need in ")
+    assert said[0].endswith("; not: bad: no")
+    Serving.prepare([], said.append)
+    monkeypatch.setenv("ECLIP_PREPARE", "0")
+    Serving.prepare(["ok"], said.append)
+    assert asked == ["ok", "bad"] and len(said) == 1
+
+
+def test_prepare_imports_a_zoo_models_library_and_builds_nothing(fakes):
+    assert zoo.prepare("distilbert") is None and zoo.prepare("inceptionv3") is None
+    assert fakes.built == [] and fakes.tensors == []
+    # the class is looked up, not just the package: one the library lacks is said
+    assert zoo.prepare("albert").startswith("albert: AttributeError")

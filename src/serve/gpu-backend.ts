@@ -46,6 +46,8 @@ import type { ShmRegion } from './shm/region.ts'
 import { RING_PREFIX, removeStaleRings, ShmRing, shmUnavailable } from './shm-ring.ts'
 
 export interface GpuServeOptions extends BackendProcessOptions {
+  /** eclip-live: models the repository may load later, whose libraries the backend imports at start (LoadMessage). */
+  prepare?: string[]
   /** Seconds `load` may take (building, partitioning and capturing every model) before the backend counts as hung. */
   loadTimeoutS?: number
   /** Seconds one execution may take before the backend counts as hung and is killed (→ crash, restart). */
@@ -477,6 +479,7 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
           ...(this.table ? { plans: this.table.plans.map((e) => ({ key: e.key, plan: e.plan })) } : {}),
           workers: this.models.map((m) => loadWorker(m)),
           ...(this.opts.partitions ? { partitions: this.opts.partitions } : {}),
+          ...(this.opts.prepare?.length ? { prepare: this.opts.prepare } : {}),
           ...(rings.size > 0
             ? {
                 rings: Object.fromEntries(

@@ -23,7 +23,7 @@ import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
 import { resolveServeSetup } from './policies.ts'
 import type { ExecutorChoice } from './scheduling.ts'
 import { EclipServer } from './server.ts'
-import type { Planner } from './setup.ts'
+import { modelsToPrepare, type Planner } from './setup.ts'
 import { SimServeBackend } from './sim-backend.ts'
 
 export interface ServeFlags {
@@ -136,7 +136,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
   const backend: ServeBackend =
     setup.scheduling?.backend(executor) ??
     (kind === 'gpu'
-      ? new GpuServeBackend(gpuOpts)
+      ? new GpuServeBackend({ ...gpuOpts, prepare: modelsToPrepare(config) })
       : new SimServeBackend(fixedComputeTimes(setup.computeTimes), executor.simPower, 'sim'))
   const server = new EclipServer({
     models: setup.models,

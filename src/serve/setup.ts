@@ -319,6 +319,18 @@ function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], sourc
  * `rate` is Poisson arrivals at that rate for the planner's checks (the server cannot know how clients send); without
  * one it counts as a closed loop, always busy.
  */
+/**
+ * eclip-live: the repository's models not loaded at start whose libraries the GPU backend imports ahead (zoo names and
+ * module:function factories; a TorchScript file needs none), so that loading one later does not hold the backend for
+ * seconds of imports while the others serve.
+ */
+export function modelsToPrepare(config: ServeConfig): string[] {
+  if (config.policy === undefined || !isTablePolicy(config.policy)) return []
+  return [
+    ...new Set(config.models.filter((m) => m.loaded === false && m.source === undefined).map((m) => m.model)),
+  ]
+}
+
 function workerSpecOf(m: ServeModel): WorkerSpec {
   const rt = m.priority === 'realtime'
   return {

@@ -179,6 +179,7 @@ def fake_load(self, msg, progress=lambda m: None):
                                                      {**info, "name": key}))
         loaded.append(info)
         progress(f"{w['name']}: fake capture")
+    self.prepare(msg.get("prepare") or [], progress)  # the real one: imports what the repository's models need
     return {"type": "loaded", "workers": loaded}
 
 

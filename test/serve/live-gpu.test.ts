@@ -9,8 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
+import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import type { GpuServeBackend } from '../../src/serve/gpu-backend.ts'
 import { type Running, startServe } from '../../src/serve/index.ts'
+import { modelsToPrepare } from '../../src/serve/setup.ts'
 import { backendPython, controlBurst, get, post, unloadWithRequestsQueued, visionBody } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -26,7 +28,7 @@ const MODELS = [
 /** `eclip serve --backend gpu` under eclip-live over the fake backend (model-wise tables: fast to plan). */
 async function gpuLive(
   env: Record<string, string> = {},
-  o: { frontends?: number; models?: Record<string, unknown>[] } = {},
+  o: { frontends?: number; models?: Record<string, unknown>[]; log?: (line: string) => void } = {},
 ): Promise<{ run: Running; backend: GpuServeBackend; trigger: (name: string) => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'eclip-live-gpu-'))
   const triggers: Record<string, string> = {}
@@ -48,11 +50,18 @@ async function gpuLive(
     config,
     port: 0,
     grpcPort: null,
-    gpu: { python: backendPython({ env: { ...env, ...triggers } }), powerPeriodMs: 200, log: () => {} },
+    gpu: {
+      python: backendPython({ env: { ...env, ...triggers } }),
+      powerPeriodMs: 200,
+      log: o.log ?? (() => {}),
+    },
   })
   const backend = run.server.opts.backend as GpuServeBackend
   return { run, backend, trigger: (name) => writeFileSync(triggers[name] as string, '') }
 }
+
+const liveConfig = (models: Record<string, unknown>[]) =>
+  ({ policy: 'eclip-live', models }) as unknown as ServeConfig
 
 const close = (run: Running) => (run.frontends ? run.frontends.close() : run.server.close())
 const metric = async (run: Running, name: string) =>
@@ -93,6 +102,27 @@ describe('serve eclip-live on the GPU backend: model control (fake captures)', (
     } finally {
       await close(run)
     }
+  })
+
+  it('has the backend import what the models not loaded need before it serves, each model once', async () => {
+    const lines: string[] = []
+    const { run } = await gpuLive({}, { log: (line) => lines.push(line) })
+    try {
+      // shufflenet and alexnet3 (an alexnet) are not loaded: two models to prepare, whatever this machine lacks
+      const said = lines.filter((l) => l.includes('models of the repository need'))
+      assert.equal(said.length, 1, lines.join('\n'))
+      assert.match(said[0] as string, /imported what 2 models of the repository need in [\d.]+ s/)
+      assert.equal((await post(run.server, '/v2/models/alexnet/infer', visionBody())).statusCode, 200)
+    } finally {
+      await close(run)
+    }
+    assert.deepEqual(modelsToPrepare(liveConfig(MODELS)), ['shufflenet', 'alexnet'])
+    assert.deepEqual(modelsToPrepare({ ...liveConfig(MODELS), policy: 'eclip-fit' }), [])
+    const user = { name: 'mine', model: 'mine', source: 'mine.pt', loaded: false }
+    assert.deepEqual(
+      modelsToPrepare(liveConfig([...MODELS, user, { model: 'pkg.mod:build', loaded: false }])),
+      ['shufflenet', 'alexnet', 'pkg.mod:build'],
+    )
   })
 
   it('refuses an unknown model, one without a profile, unloading twice; the others keep serving', async () => {

@@ -128,6 +128,12 @@ export const LoadMessage = Type.Object(
      * share its static input, stream and memory pool), and an infer naming `plan` runs that capture.
      */
     plans: Type.Optional(Type.Array(KeyedPlan)),
+    /**
+     * eclip-live: models a later load-model may build (the repository's models not loaded at start: zoo names or
+     * module:function factories). The libraries they import are imported now, before serving, so that such a load
+     * holds the backend's interpreter for the build alone, not for seconds of imports while the others serve.
+     */
+    prepare: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   },
   strict,
 )
