@@ -315,11 +315,6 @@ function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], sourc
 }
 
 /**
- * A serve config model's worker spec (its served name, batch, dtype, planning fields). A real-time model's expected
- * `rate` is Poisson arrivals at that rate for the planner's checks (the server cannot know how clients send); without
- * one it counts as a closed loop, always busy.
- */
-/**
  * eclip-live: the repository's models not loaded at start whose libraries the GPU backend imports ahead (zoo names and
  * module:function factories; a TorchScript file needs none), so that loading one later does not hold the backend for
  * seconds of imports while the others serve.
@@ -331,6 +326,11 @@ export function modelsToPrepare(config: ServeConfig): string[] {
   ]
 }
 
+/**
+ * A serve config model's worker spec (its served name, batch, dtype, planning fields). A real-time model's expected
+ * `rate` is Poisson arrivals at that rate for the planner's checks (the server cannot know how clients send); without
+ * one it counts as a closed loop, always busy.
+ */
 function workerSpecOf(m: ServeModel): WorkerSpec {
   const rt = m.priority === 'realtime'
   return {
