@@ -15,7 +15,9 @@ driver), `blocking` (an event made with blocking sync, as the backend's native p
 the driver wakes it), `poll` (the blocking event asked with cuEventQuery, 20 µs sleeps between). --green captures the
 graph on a green context of the whole split instead of an ordinary stream; --split captures it in graph mode over two
 green contexts of the loop's own (slices 0–7 and the rest, its kernels alternating between them in ~7 groups), as a
-plan's worker runs; --pre N makes N more green contexts before the loop starts (a serving process holds dozens).
+plan's worker runs; --pre N makes N more green contexts before the loop starts (a serving process holds dozens);
+--pinned MB allocates that much page-locked host memory for every context (PORTABLE, as the backend's rings and
+reply buffers are) before the contexts are made.
 
 Usage: python3 gpu/scripts/green-ctx-stall.py [--model albert] [--batch 8] [--n 12] [--spacing 0.1]
        [--wait spin|blocking|poll] [--green] [--out FILE.json]
@@ -52,6 +54,7 @@ def main() -> None:
     ap.add_argument("--green", action="store_true", help="the loop's graph on a green context of the whole split")
     ap.add_argument("--split", action="store_true", help="the loop's graph over two green contexts (graph mode)")
     ap.add_argument("--pre", type=int, default=0, help="green contexts made before the loop starts (default 0)")
+    ap.add_argument("--pinned", type=int, default=0, help="MB of portable page-locked host memory held (default 0)")
     ap.add_argument("--out")
     a = ap.parse_args()
 
@@ -61,6 +64,9 @@ def main() -> None:
     layout = read_layout(0)
     n = layout.n_slices
     held = [make_partition(layout, tuple(range(i % (n - 3), i % (n - 3) + 1 + i % 3))) for i in range(a.pre)]
+    d = driver()
+    pinned = [check(d.cuMemHostAlloc(64 << 20, d.CU_MEMHOSTALLOC_PORTABLE), "cuMemHostAlloc")
+              for _ in range(a.pinned // 64)]
     whole = make_partition(layout, tuple(range(n))) if a.green else None
     own = [make_partition(layout, tuple(range(8))), make_partition(layout, tuple(range(8, n)))] if a.split else []
     stream = whole.torch_stream if whole is not None else torch.cuda.Stream()
@@ -115,7 +121,6 @@ def main() -> None:
     t0 = time.perf_counter()
     time.sleep(a.before)
     made = []
-    d = driver()
     for sl in sets:
         s0 = time.perf_counter()
         made.append(make_partition(layout, sl))
@@ -139,6 +144,8 @@ def main() -> None:
     del g
     for p in [*held, *own, *([whole] if whole is not None else [])]:
         destroy_partition(p)
+    for ptr in pinned:
+        d.cuMemFreeHost(ptr)
 
     base = [x for x in done if t0 + 0.2 <= x < t0 + a.before]
     rate = (len(base) - 1) / (base[-1] - base[0])
@@ -146,7 +153,7 @@ def main() -> None:
              else "an ordinary stream")
     rows = [f"{a.model} batch {a.batch}, {a.depth} in flight, waited by {a.wait}, on "
             f"{where}"
-            f"{f', {a.pre} more contexts held' if a.pre else ''}: "
+            f"{f', {a.pre} more contexts held' if a.pre else ''}{f', {a.pinned} MB pinned' if a.pinned else ''}: "
             f"{rate:.1f} executions/s before; {len(sets)} green contexts "
             f"{a.spacing} s apart, then a stream in each (one process, {torch.cuda.get_device_name()})",
             "| step | ms | executions lost (of the before-rate, its span + 20 ms) | longest gap between completions ms |",
