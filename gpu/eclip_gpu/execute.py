@@ -160,6 +160,16 @@ class WorkerExec:
         return self.done
 
 
+def kernel_partitions(name: str, groups: list[dict] | None, parts: dict, where: str = "the plan") -> dict:
+    """The partitions of `parts` ({id: partition}) that `groups` put kernels on: a worker needs a green context (and a
+    warmed stream) of those only. Refuses a group on a partition `parts` lacks."""
+    used = {g["partition"] for g in groups or []}
+    missing = sorted(used - parts.keys())
+    if missing:
+        raise BackendError(f"{name}: {where} puts its kernels on partition(s) {missing}, which it does not have")
+    return {pid: part for pid, part in parts.items() if pid in used}
+
+
 def on_every_sm(groups: list[dict] | None, parts_by_id: dict, layout) -> bool:
     """Every group of the worker sits on a partition of all the GPU's SMs (`layout`: the device's split; None: unknown,
     never)."""

@@ -28,7 +28,7 @@ from . import mps, zoo
 from .arrivals import check_schedule, driven_loop, times_us
 from .cuda import BackendError, versions
 from .energy import Energy
-from .execute import closed_loop, op_kernel_starts, prepare_worker
+from .execute import closed_loop, kernel_partitions, op_kernel_starts, prepare_worker
 from .gate import gate_word
 from .identity import check_plan_gpu
 from .live import ActiveSet, LiveWorker, check_sets
@@ -101,7 +101,8 @@ class Runner:
             # the plan's partitions, each with a stream of this worker's own (workers share SMs, never a queue), at
             # the worker's priority
             level = w.get("streamPriority", "normal")
-            wparts = {pid: self.pool.for_worker(part, w["name"], level) for pid, part in parts.items()}
+            wparts = {pid: self.pool.for_worker(part, w["name"], level)
+                      for pid, part in kernel_partitions(w["name"], groups, parts).items()}
             execd = prepare_worker(w["name"], built, wmode, groups, wparts, self._origin(w["name"], level),
                                    w["fingerprint"], layout=self.layout, gate=w.get("gate"),
                                    gemm_target=bool(w.get("gemmTarget")))
@@ -192,7 +193,8 @@ class Runner:
                 p = e["plan"]
                 pmode = MODE_OF_POLICY.get(p["policy"]) or msg.get("mode") or "graph"
                 groups = None if p["policy"] == "baseline" else [dict(g) for g in pw["groups"]]
-                wparts = {pid: self.pool.for_worker(part, name) for pid, part in parts_of[e["key"]].items()}
+                used = kernel_partitions(name, groups, parts_of[e["key"]], f"plan {e['key']!r}")
+                wparts = {pid: self.pool.for_worker(part, name) for pid, part in used.items()}
                 if dry is None:
                     dry = op_kernel_starts(built, origin, warmed)
                 execd = prepare_worker(name, built, pmode, groups, wparts, origin, pw["fingerprint"],

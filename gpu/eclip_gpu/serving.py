@@ -37,7 +37,7 @@ from typing import Callable
 from . import hotpath, zoo
 from .cuda import BackendError, check, driver, is_fatal, pinned_empty
 from .energy import Energy
-from .execute import op_kernel_starts, prepare_worker
+from .execute import kernel_partitions, op_kernel_starts, prepare_worker
 from .fastcu import fastcu
 from .frames import OUT_FD, use_writer
 from .frames import flush as flush_frames
@@ -836,14 +836,9 @@ class CaptureSource:
         # green contexts only where the worker's kernels run: the partitions its groups name, none when each of them is
         # the whole GPU (captured as baseline's, execute.on_every_sm). A context made while other workers serve holds
         # up their requests (docs/live.md), and each costs memory
-        used = {g["partition"] for g in groups} if groups else set()
-        missing = sorted(used - parts.keys())
-        if missing:
-            raise BackendError(f"{name}: {'plan ' + repr(key) if key else 'the plan'} puts its kernels on partition(s) "
-                               f"{missing}, which the plan does not have")
-        if used and layout is not None and all(parts[p].sms >= layout.sm_count for p in used):
-            mode, groups, used = "whole", None, set()
-        parts = {pid: part for pid, part in parts.items() if pid in used}
+        parts = kernel_partitions(name, groups, parts, f"plan {key!r}" if key else "the plan")
+        if parts and layout is not None and all(p.sms >= layout.sm_count for p in parts.values()):
+            mode, groups, parts = "whole", None, {}
         # each worker its own stream on each of those partitions: workers share SMs, never a queue. While it serves,
         # the capture runs on streams of its own that no request is launched on: work another thread enqueues on a
         # stream being captured (this worker's requests, on its stream) would join the capture and break it. Those

@@ -1,3 +1,5 @@
+import pytest
+
 from eclip_gpu.capture import snap_groups
 
 
@@ -45,3 +47,16 @@ def test_a_worker_on_every_sm_is_placed_as_baseline_places_it():
     assert not on_every_sm([*on_whole, {"first": 10, "last": 11, "partition": 1}], parts, layout)
     assert not on_every_sm(None, parts, layout)
     assert not on_every_sm(on_whole, parts, None)
+
+
+def test_a_worker_needs_the_partitions_its_groups_name_and_no_other():
+    from eclip_gpu.cuda import BackendError
+    from eclip_gpu.execute import kernel_partitions
+
+    parts = {0: "whole", 1: "left", 2: "right"}
+    groups = [{"first": 0, "last": 3, "partition": 2}, {"first": 4, "last": 9, "partition": 1},
+              {"first": 10, "last": 11, "partition": 2}]
+    assert kernel_partitions("w", groups, parts) == {1: "left", 2: "right"}
+    assert kernel_partitions("w", None, parts) == {}  # baseline: no group, no partition
+    with pytest.raises(BackendError, match=r"w: plan 'k' puts its kernels on partition\(s\) \[7\], which it does not"):
+        kernel_partitions("w", [{"first": 0, "last": 1, "partition": 7}], parts, "plan 'k'")
