@@ -2,7 +2,7 @@
 """Where the serving models' rate goes while a model loads: the load probe's requests lined up with the backend's
 timing lines (issue #19's load target; gpu/scripts/device-live-control.sh runs the probe).
 
-Usage: python3 gpu/scripts/load-stall.py DIR... [--model albert]
+Usage: python3 gpu/scripts/load-stall.py DIR... [--model albert] [--timeline A-B] [--profiles profiles/h100 --batch 8]
 
 Each DIR is one probe arm (probe.json[.gz], serve.log[.gz]) of a server run with ECLIP_HOTPATH_TIMING=1
 (ECLIP_HOTPATH_TIMING_MS sets how often its lines come; 250 lines them up with the probe's bins). Per step of the load
@@ -61,7 +61,7 @@ def steps(log: str, t0_ms: float, load0: float) -> list[tuple[str, float, float]
     return out
 
 
-def table(d: Path, model: str) -> list[str]:
+def table(d: Path, model: str, profiles: Path | None = None, batch: int = 8) -> list[str]:
     probe = load_probe(d)
     log = server_log(d)
     t0 = probe["t0MonotonicMs"]
@@ -105,7 +105,22 @@ def table(d: Path, model: str) -> list[str]:
     during = [m for m in probe["models"] if m["model"] in models]
     rows.append("over the load (the probe's figure): " + ", ".join(
         f"{m['model']} {m['duringVsBefore']:.3f} (lowest 0.25-s bin {m['minBinVsBefore']:.3f})" for m in during))
+    if profiles is not None:
+        rows.append(system(during, profiles, batch))
     return rows
+
+
+def system(during: list[dict], profiles: Path, batch: int) -> str:
+    """The served models' STP over the load ÷ before it (Σ rate ÷ solo rate, each model's solo rate from its profile's
+    whole-GPU request time, fp16 at `batch`, as the bench's "solo rates from profiles") and the worst model's ratio."""
+    def solo(model: str) -> float:
+        prof = json.loads((profiles / f"{model}.b{batch}.fp16.json").read_text())
+        return 1e6 / prof["requestUs"][-1]
+
+    stp = {ph: sum(m["rate"][ph][0] / solo(m["model"]) for m in during) for ph in ("before", "during")}
+    worst = min(during, key=lambda m: m["duringVsBefore"])
+    return (f"STP over the load {stp['during']:.3f} ÷ before {stp['before']:.3f} = {stp['during'] / stp['before']:.3f} "
+            f"(solo rates from {profiles}, batch {batch}); worst model {worst['model']} {worst['duringVsBefore']:.3f}")
 
 
 def timeline(d: Path, model: str, lo: float, hi: float) -> list[str]:
@@ -145,9 +160,12 @@ def main() -> None:
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--model", default="albert", help="the served model whose stream is broken down (albert)")
     ap.add_argument("--timeline", metavar="A-B", help="also the steps and pauses from A to B s after the load began")
+    ap.add_argument("--profiles", type=Path, help="also the served models' STP over the load ÷ before it, solo rates "
+                    "from this profile directory")
+    ap.add_argument("--batch", type=int, default=8, help="the served models' batch, for their profiles (8)")
     a = ap.parse_args()
     for d in a.dirs:
-        print("\n".join(table(d, a.model)))
+        print("\n".join(table(d, a.model, a.profiles, a.batch)))
         if a.timeline:
             lo, hi = (float(x) for x in a.timeline.split("-"))
             print("\n".join(timeline(d, a.model, lo, hi)))
