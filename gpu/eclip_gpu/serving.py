@@ -37,7 +37,7 @@ from typing import Callable
 from . import hotpath, zoo
 from .cuda import BackendError, check, driver, is_fatal, pinned_empty
 from .energy import Energy
-from .execute import kernel_partitions, op_kernel_starts, prepare_worker
+from .execute import kernel_partitions, on_every_sm, op_kernel_starts, prepare_worker
 from .fastcu import fastcu
 from .frames import OUT_FD, use_writer
 from .frames import flush as flush_frames
@@ -837,7 +837,7 @@ class CaptureSource:
         # the whole GPU (captured as baseline's, execute.on_every_sm). A context made while other workers serve holds
         # up their requests (docs/live.md), and each costs memory
         parts = kernel_partitions(name, groups, parts, f"plan {key!r}" if key else "the plan")
-        if parts and layout is not None and all(p.sms >= layout.sm_count for p in parts.values()):
+        if on_every_sm(groups, parts, layout):
             mode, groups, parts = "whole", None, {}
         # each worker its own stream on each of those partitions: workers share SMs, never a queue. While it serves,
         # the capture runs on streams of its own that no request is launched on: work another thread enqueues on a
