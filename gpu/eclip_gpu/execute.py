@@ -233,8 +233,12 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
         )
     n = len(dry.kernels)
     gate = check_gate(name, gate)
-    if gate is not None and mode != "whole":
-        raise BackendError(f"{name}: a gate (eclip-rt's gate mechanism) needs the worker on the whole GPU, not {mode} mode")
+    if gate is not None and not (mode == "whole" or (mode == "graph" and gate["role"] == "wait")):
+        # a real-time worker raises around its whole request, on the whole GPU; a best-effort one may wait at op starts
+        # in graph mode too (its groups on partitions: eclip-rt's best-effort workers planned by eclip-fit)
+        raise BackendError(
+            f"{name}: a {gate['role']!r} gate (eclip-rt's gate mechanism) needs the worker "
+            f"{'on the whole GPU' if gate['role'] == 'raise' else 'in whole or graph mode'}, not {mode} mode")
     # the word before the capture: made inside it, its zeroing would be captured into this graph and run again at
     # each of its requests, wiping the other real-time requests' counts
     word = gate_word() if gate is not None else None
@@ -271,6 +275,7 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
     if mode == "graph":
         g = torch.cuda.CUDAGraph()
         state = {"stream": origin}
+        gated = wait_points(per_op, gate["atKernels"]) if gate is not None else set()
 
         def before(op: int):
             k = per_op[op] if op < len(per_op) else n
@@ -284,6 +289,9 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
                 target.wait_event(ev)
                 torch.cuda.set_stream(target)
                 state["stream"] = target
+            if op in gated:
+                # on the stream this op's kernels run on: they (and everything after them) wait for the gate
+                word.wait(driver().CUstream(int(target.cuda_stream)))
 
         with torch.inference_mode(), graph_capture(g, origin, pool, quiet), targeted(None, total):
             with _op_hook_mode(before):

@@ -1,7 +1,8 @@
 """eclip-rt's gate mechanism on the GPU (gate.py, execute.prepare_worker, runner.py): a best-effort graph captured
 with gates stops at its gate while the word is raised and goes on once it is lowered, with the ungated graph's output;
 a real-time graph raises and lowers the word inside itself; an eclip-rt run with gates serves both workers and leaves
-the word at 0. Timing is the probe's business (gpu/scripts/rt-probe.py). Run with `python -m pytest gpu/tests_gpu -k gate`."""
+the word at 0, with the best-effort worker on the whole GPU or on partitions in graph mode (its plan eclip-fit's).
+Timing is the probe's business (gpu/scripts/rt-probe.py). Run with `python -m pytest gpu/tests_gpu -k gate`."""
 
 import time
 
@@ -133,6 +134,69 @@ def test_an_eclip_rt_gate_run_serves_both_workers(runner):
     from tests_gpu.plans import realtime_run
 
     out = runner.run(realtime_run(runner, gates=True), progress=print)
+    rt, be = out["workers"]
+    assert len(rt["endUs"]) > 100 and len(be["endUs"]) > 100
+    for c in out["outputCheck"]:
+        assert c["bitwise"] or (c["relErr"] is not None and c["relErr"] < 1e-3), c
+    assert gate_word().value() == 0
+
+
+def test_a_gated_worker_on_partitions_holds_at_its_gate_and_matches_its_plain_capture(runner):
+    import torch
+
+    from eclip_gpu.execute import op_kernel_starts, prepare_worker
+    from eclip_gpu.gate import gate_word
+
+    word = gate_word()
+    layout = runner.layout
+    w = {"name": "shufflenet#gated-graph", "model": "shufflenet", "batch": 1, "dtype": "fp16"}
+    built = runner._built(w)
+    origin = torch.cuda.Stream()
+    dry = op_kernel_starts(built, origin)
+    per_op, cap = dry
+    n, mid = len(cap.kernels), cap.op_starts[len(cap.op_starts) // 2]
+    half = runner.pool.create(tuple(range(layout.n_slices // 2)), 901)
+    whole = runner.pool.create(tuple(range(layout.n_slices)), 900)
+    parts = {900: runner.pool.for_worker(whole, w["name"]), 901: runner.pool.for_worker(half, w["name"])}
+    groups = [{"first": 0, "last": mid - 1, "partition": 901}, {"first": mid, "last": n - 1, "partition": 900}]
+    plain = prepare_worker(w["name"], built, "whole", None, {}, origin, None, dry_run=dry)
+    gate = {"role": "wait", "atKernels": [0, mid, *cap.op_starts[-3:-2]]}
+    gated = prepare_worker(w["name"], built, "graph", groups, parts, origin, None, layout=layout, dry_run=dry,
+                           gate=gate)
+    assert gated.mode == "graph" and gated.switches == 1
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        word.word.fill_(1)
+    side.synchronize()
+    done = gated.request()
+    time.sleep(0.05)
+    assert not done.query(), "the gated graph-mode worker ran while the gate was raised"
+    with torch.cuda.stream(side):
+        word.word.fill_(0)
+    done.synchronize()
+    plain.request().synchronize()
+    assert torch.equal(gated.output, plain.output)
+
+
+def test_a_raising_gate_stays_on_the_whole_gpu(runner):
+    from eclip_gpu.cuda import BackendError
+    from eclip_gpu.execute import prepare_worker
+
+    w = {"name": "alexnet#raise-graph", "model": "alexnet", "batch": 1, "dtype": "fp16"}
+    built = runner._built(w)
+    part = runner.pool.for_worker(runner.pool.create(tuple(range(runner.layout.n_slices // 2)), 902), w["name"])
+    import torch
+
+    with pytest.raises(BackendError, match="raise"):
+        prepare_worker(w["name"], built, "graph", [{"first": 0, "last": 0, "partition": 902}], {902: part},
+                       torch.cuda.Stream(), None, layout=runner.layout, gate={"role": "raise"})
+
+
+def test_an_eclip_rt_gate_run_with_a_partitioned_best_effort_worker_serves_both(runner):
+    from eclip_gpu.gate import gate_word
+    from tests_gpu.plans import realtime_run
+
+    out = runner.run(realtime_run(runner, gates=True, split=True), progress=print)
     rt, be = out["workers"]
     assert len(rt["endUs"]) > 100 and len(be["endUs"]) > 100
     for c in out["outputCheck"]:

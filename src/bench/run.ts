@@ -38,7 +38,7 @@ import {
 } from '../formats/index.ts'
 import { attachProfileRefs, normalise } from '../measure/metrics.ts'
 import { PROFILES_HOME } from '../paths.ts'
-import type { Planner, RtMechanism } from '../plan/index.ts'
+import type { Planner, PlanObjective, RtBestEffort, RtMechanism } from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
@@ -251,6 +251,10 @@ export interface RunBenchOptions {
   rtReserveSms?: number
   rtFactor?: number
   rtGateUs?: number
+  /** eclip-rt's gate mechanism: how its best-effort workers share the GPU (DEFAULT_RT_BEST_EFFORT) */
+  rtBestEffort?: RtBestEffort
+  /** eclip-fit (and eclip-rt's best-effort plan): what the search maximises (default STP) */
+  objective?: PlanObjective
   profiles: ProfilesChoice
   /** primitives, power model and contention constants files (default: the profile directory's) */
   primitives?: string
@@ -407,6 +411,8 @@ function benchPlanners(
     ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
     ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
     ...(o.rtGateUs === undefined ? {} : { rtGateUs: o.rtGateUs }),
+    ...(o.rtBestEffort === undefined ? {} : { rtBestEffort: o.rtBestEffort }),
+    ...(o.objective === undefined ? {} : { objective: o.objective }),
   }
   const planner: Planner = o.tune
     ? tunedOnce(

@@ -20,11 +20,15 @@ import {
 } from '../formats/index.ts'
 import { PAPER_MIXES, WORKLOADS_HOME } from '../paths.ts'
 import {
+  DEFAULT_RT_BEST_EFFORT,
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
   DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
+  PLAN_OBJECTIVES,
+  RT_BEST_EFFORT,
   RT_MECHANISMS,
+  type RtBestEffort,
   type RtMechanism,
   TUNE_DEFAULTS,
 } from '../plan/index.ts'
@@ -190,6 +194,17 @@ export const rtGateOption = () =>
     '--rt-gate-us <us>',
     `eclip-rt's gate mechanism: µs of a best-effort worker's kernels between two of its gates (default ${DEFAULT_RT_GATE_US})`,
   ).argParser(positive('rt-gate-us'))
+export const rtBestEffortOption = () =>
+  new Option(
+    '--rt-best-effort <how>',
+    `eclip-rt's gate mechanism: how best-effort workers share the GPU while no real-time request runs — eclip-fit (planned among themselves, each above its floor) or whole (every one on the whole GPU, as under baseline) (default ${DEFAULT_RT_BEST_EFFORT})`,
+  ).choices(RT_BEST_EFFORT)
+/** eclip-fit's objective, the same on bench and plan. */
+export const objectiveOption = () =>
+  new Option(
+    '--objective <what>',
+    "eclip-fit (and eclip-rt's best-effort plan): what the search maximises under every worker's floor — stp (Σ rate / solo rate, default) or requests (total requests/s, DISB's overall throughput)",
+  ).choices(PLAN_OBJECTIVES)
 export const rtFactorOption = () =>
   new Option(
     '--rt-factor <f>',
@@ -202,13 +217,16 @@ export function rtPlanOptions(o: {
   rtReserveSms?: number
   rtFactor?: number
   rtGateUs?: number
+  rtBestEffort?: RtBestEffort
 }): {
   rtMechanism?: RtMechanism
   rtReserveSms?: number
   rtFactor?: number
   rtGateUs?: number
+  rtBestEffort?: RtBestEffort
 } {
   return {
+    ...(o.rtBestEffort !== undefined ? { rtBestEffort: o.rtBestEffort } : {}),
     ...(o.rtMechanism !== undefined ? { rtMechanism: o.rtMechanism } : {}),
     ...(o.rtReserveSms !== undefined ? { rtReserveSms: o.rtReserveSms } : {}),
     ...(o.rtFactor !== undefined ? { rtFactor: o.rtFactor } : {}),

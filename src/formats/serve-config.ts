@@ -194,6 +194,11 @@ export const ServeConfig = Type.Object(
           factor: Type.Optional(Type.Number({ minimum: 1 })),
           /** gate: µs of a best-effort model's kernels between two of its gates (default 40). */
           gateUs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          /**
+           * gate: how best-effort models share the GPU while no real-time request runs — eclip-fit (default: planned
+           * among themselves on the simulator, each above its floor) or whole (each on the whole GPU).
+           */
+          bestEffort: Type.Optional(Type.Enum(['eclip-fit', 'whole'])),
         },
         { additionalProperties: false },
       ),

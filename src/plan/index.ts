@@ -20,8 +20,10 @@ export {
   floorShortfalls,
   type MeasuredOn,
   makePlan,
+  PLAN_OBJECTIVES,
   type PlanEvaluator,
   type Planner,
+  type PlanObjective,
   type PlanOptions,
   type PlanTuning,
   type SolverChoice,
@@ -30,6 +32,7 @@ export {
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 export {
   checkRealtime,
+  DEFAULT_RT_BEST_EFFORT,
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
   DEFAULT_RT_MECHANISM,
@@ -37,9 +40,13 @@ export {
   gatePositions,
   isRealtime,
   predictedLatencyUs,
+  RT_BEST_EFFORT,
   RT_MECHANISMS,
+  type RtBestEffort,
   type RtMechanism,
   type RtOptions,
   rtLayout,
+  rtMechanismOf,
+  withBestEffortPlan,
 } from './realtime.ts'
 export { TUNE_DEFAULTS } from './tune.ts'

@@ -41,15 +41,20 @@ import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import {
+  BE_UNPLANNED_NOTE,
   checkRealtime,
+  DEFAULT_RT_BEST_EFFORT,
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
   DEFAULT_RT_RESERVE_SMS,
   type PlanGate,
+  RT_BEST_EFFORT,
   RT_MECHANISMS,
+  type RtBestEffort,
   type RtMechanism,
   rtLayout,
   rtMechanismOf,
+  withBestEffortPlan,
 } from './realtime.ts'
 import { fitTune } from './tune.ts'
 
@@ -59,6 +64,10 @@ export const DEFAULT_TIME_LIMIT_S = 60
 export const DEFAULT_MIP_GAP = 1e-4
 /** eclip-fit's minTotalShare is a ratio to baseline's total requests/s: above this it is taken for a mistake. */
 export const MAX_MIN_TOTAL_SHARE = 2
+
+/** What eclip-fit maximises under the floors (PlanOptions.objective). */
+export const PLAN_OBJECTIVES = ['stp', 'requests'] as const
+export type PlanObjective = (typeof PLAN_OBJECTIVES)[number]
 
 /** Which solver answers ECLIP's subproblems: the exact DP (default, fast) or HiGHS (the MILP). */
 export type SolverChoice = 'dp' | 'highs'
@@ -127,6 +136,23 @@ export interface PlanOptions {
    * baseline's placement always meets it); absent: none. eclip-live's set plans get DEFAULT_SET_MIN_TOTAL_SHARE.
    */
   minTotalShare?: number
+  /**
+   * eclip-fit: what the search maximises under the floors — `stp` (default: Σ weight · rate / solo rate) or `requests`
+   * (total requests/s: each worker also weighted by its solo rate; DISB's overall throughput).
+   */
+  objective?: PlanObjective
+  /**
+   * eclip-rt's gate mechanism: a plan of the best-effort workers alone (eclip-fit, made by the caller with an evaluator:
+   * execute/sim's simPlanner) whose partitions and groups they take, under their gates; absent: they share the whole
+   * GPU (src/plan/realtime.ts).
+   */
+  rtBestEffortPlan?: Plan
+  /**
+   * eclip-rt's gate mechanism: how its best-effort workers share the GPU (DEFAULT_RT_BEST_EFFORT). `eclip-fit` needs
+   * the plan above, which a caller with an evaluator makes (execute/sim's simPlanner); without it they share the
+   * whole GPU and the plan's notes say so.
+   */
+  rtBestEffort?: RtBestEffort
   /** A plan that misses a floor is returned with the shortfall in its notes instead of refused (UserError). */
   acceptShortfall?: boolean
   /**
@@ -199,6 +225,18 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
   num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
   num('min share', o.minShare, (v) => v >= 0, '≥ 0')
+  if (o.objective !== undefined && !(PLAN_OBJECTIVES as readonly string[]).includes(o.objective))
+    throw new UserError(`unknown objective "${o.objective}" (known: ${PLAN_OBJECTIVES.join(', ')})`)
+  if (o.rtBestEffort !== undefined && !(RT_BEST_EFFORT as readonly string[]).includes(o.rtBestEffort))
+    throw new UserError(
+      `unknown eclip-rt best-effort placement "${o.rtBestEffort}" (known: ${RT_BEST_EFFORT.join(', ')})`,
+    )
+  if (o.policy === 'eclip-rt' && o.rtBestEffort !== undefined && mech !== 'gate')
+    throw new UserError(
+      `the best-effort placement (${o.rtBestEffort}) is eclip-rt's gate mechanism's (this plan's is ${mech})`,
+    )
+  if (o.rtBestEffortPlan && o.policy !== 'eclip-rt')
+    throw new UserError(`a plan of the best-effort workers is eclip-rt's, not ${o.policy}'s`)
   if (o.tune) {
     if (o.policy !== 'eclip-fit')
       throw new UserError(`tuning: only eclip-fit searches over candidate plans, not ${o.policy}`)
@@ -231,11 +269,17 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   checkRealtime(workers, profiles)
 }
 
-/** STP's weights and the floors of a mix's workers (plan order), with the solo rates given. */
+/**
+ * STP's weights and the floors of a mix's workers (plan order), with the solo rates given. The `requests` objective
+ * weighs each worker by its solo rate on top of its own weight: Σ weight · solo · rate / solo is then the total
+ * requests/s (DISB's overall throughput), still under every worker's floor. Weights scaled to a mean of 1.
+ */
 function objectiveOf(workers: readonly WorkerSpec[], soloRps: number[], o: PlanOptions): FitObjective {
+  const raw = workers.map((w, i) => (w.weight ?? 1) * (o.objective === 'requests' ? (soloRps[i] ?? 1) : 1))
+  const mean = raw.reduce((a, x) => a + x, 0) / Math.max(1, raw.length)
   return {
     soloRps,
-    weights: workers.map((w) => w.weight ?? 1),
+    weights: o.objective === 'requests' ? raw.map((x) => x / mean) : raw,
     floors: workers.map((w) => w.minShare ?? o.minShare ?? DEFAULT_MIN_SHARE),
     // eclip-fit's guard: the other policies search nothing it could steer
     ...(o.policy === 'eclip-fit' && o.minTotalShare !== undefined ? { minTotal: o.minTotalShare } : {}),
@@ -810,6 +854,7 @@ export async function makePlan(
     ...(opts.policy === 'eclip-fit' && opts.minTotalShare !== undefined
       ? { minTotalShare: opts.minTotalShare }
       : {}),
+    ...(opts.policy === 'eclip-fit' && opts.objective === 'requests' ? { objective: opts.objective } : {}),
   }
   const notes: string[] = []
   const ctx: PolicyContext = {
@@ -832,7 +877,7 @@ export async function makePlan(
     highPriority,
     gates,
   } = await planner(ctx)
-  return assemble({
+  const plan = assemble({
     gpu,
     mixName,
     policy: opts.policy,
@@ -848,6 +893,14 @@ export async function makePlan(
     ...(highPriority ? { highPriority } : {}),
     ...(gates ? { gates } : {}),
   })
+  const wanted = (opts.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT) === 'eclip-fit'
+  if (opts.policy === 'eclip-rt' && gates && wanted && !opts.rtBestEffortPlan) {
+    const be = gates.filter((g) => g?.role === 'wait').length
+    if (be > 1) plan.solver.notes = [plan.solver.notes, BE_UNPLANNED_NOTE].filter((x) => x).join('; ')
+  }
+  return opts.policy === 'eclip-rt' && opts.rtBestEffortPlan && gates
+    ? parseFormat<Plan>('plan', withBestEffortPlan(plan, opts.rtBestEffortPlan), `plan for ${mixName}`)
+    : plan
 }
 
 /** eclip-rt's parameters as the plan records them: its mechanism and that mechanism's own. */

@@ -40,7 +40,7 @@
 import { UserError } from '../formats/errors.ts'
 import { type Gpu, regularSlices } from '../formats/gpu.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
-import type { Partition, PlanWorker } from '../formats/plan.ts'
+import type { Partition, Plan, PlanWorker } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import { describeArrival, type Load, loadOf } from '../workload/arrivals.ts'
 import { internPartition } from './pool.ts'
@@ -56,6 +56,14 @@ export const DEFAULT_RT_RESERVE_SMS = 16
 export const RT_MECHANISMS = ['priority', 'partition', 'gate'] as const
 export type RtMechanism = (typeof RT_MECHANISMS)[number]
 export const DEFAULT_RT_MECHANISM: RtMechanism = 'gate'
+
+/**
+ * eclip-rt's gate mechanism: how its best-effort workers share the GPU while no real-time request holds the gate —
+ * `eclip-fit`, planned among themselves (withBestEffortPlan), or `whole`, every one on the whole GPU as under baseline.
+ */
+export const RT_BEST_EFFORT = ['eclip-fit', 'whole'] as const
+export type RtBestEffort = (typeof RT_BEST_EFFORT)[number]
+export const DEFAULT_RT_BEST_EFFORT: RtBestEffort = 'eclip-fit'
 
 /** eclip-rt's gate mechanism: a best-effort worker's gates about this many µs of its kernels (whole GPU) apart. Chosen
  *  by measurement on an H100 among gates at every op, every 4 and 16 graph nodes, and 10, 20 and 40 µs apart
@@ -266,6 +274,11 @@ function gateLayout(
   return { ...layout, gates }
 }
 
+const BE_SHARED_NOTE = 'best-effort workers share the whole GPU at normal priority, each as one group'
+/** A gate plan's note where its best-effort workers were to be planned but no evaluator was given (make-plan.ts). */
+export const BE_UNPLANNED_NOTE =
+  'best-effort workers share the whole GPU: planning them among themselves (eclip-fit) needs an evaluator, which this caller did not give'
+
 /** The priority mechanism: real-time workers high on the whole GPU, best-effort ones normal on all but the reserve. */
 function priorityLayout(
   gpu: Gpu,
@@ -294,7 +307,7 @@ function priorityLayout(
     notes.push(
       k > 0
         ? `best-effort workers share ${partitions[beId]?.sms} SMs at normal priority, each as one group; the top ${reserveSms} SMs (slices ${reg[n - k]?.id}–${reg[n - 1]?.id}) run real-time work only`
-        : 'best-effort workers share the whole GPU at normal priority, each as one group',
+        : BE_SHARED_NOTE,
     )
   else if (k > 0) notes.push(`no best-effort workers: nothing to keep off the ${reserveSms} reserved SMs`)
   return { partitions, assigned, highPriority: workers.map((w) => isRealtime(w)), notes }
@@ -390,4 +403,79 @@ function partitionLayout(
       `${rest.length} slice(s) (${rest.reduce((a, s) => a + s.sms, 0)} SMs) unused: no best-effort workers`,
     )
   return { partitions, assigned, highPriority: workers.map(() => false), notes }
+}
+
+/**
+ * The gate mechanism with its best-effort workers planned: `plan` (eclip-rt, gates) with each best-effort worker's
+ * partitions and groups taken from `be`, a plan of the best-effort workers alone (eclip-fit: they keep their floors
+ * against each other, and run their plan whenever no real-time request holds the gate). Real-time workers keep the
+ * whole GPU and their raise; best-effort workers keep their gates (at op starts, so a group boundary never falls
+ * between a gate and its kernel's op). The pool is the union of both plans' partitions. Refuses a `be` that is not a
+ * plan of exactly the best-effort workers, in order.
+ */
+export function withBestEffortPlan(plan: Plan, be: Plan): Plan {
+  const beWorkers = plan.workers.filter((w) => w.gate?.role === 'wait')
+  const same =
+    be.workers.length === beWorkers.length &&
+    be.workers.every((w, i) => {
+      const o = beWorkers[i] as PlanWorker
+      return w.name === o.name && w.fingerprint === o.fingerprint && w.kernels === o.kernels
+    })
+  if (!same)
+    throw new UserError(
+      `eclip-rt: the best-effort plan (${be.workers.map((w) => w.name).join(', ')}) is not one of this mix's best-effort workers (${beWorkers.map((w) => w.name).join(', ')})`,
+    )
+  if (be.gpu.name !== plan.gpu.name || be.gpu.smCount !== plan.gpu.smCount)
+    throw new UserError(`eclip-rt: the best-effort plan was made for ${be.gpu.name}, not ${plan.gpu.name}`)
+  const partitions = plan.pool.partitions.map((p) => ({ ...p, slices: [...p.slices] }))
+  const key = (slices: readonly number[]) => [...slices].sort((a, b) => a - b).join(',')
+  const byKey = new Map(partitions.map((p) => [key(p.slices), p.id]))
+  const idOf = new Map<number, number>()
+  for (const p of be.pool.partitions) {
+    let id = byKey.get(key(p.slices))
+    if (id === undefined) {
+      id = partitions.length
+      partitions.push({ id, slices: [...p.slices], sms: p.sms })
+      byKey.set(key(p.slices), id)
+    }
+    idOf.set(p.id, id)
+  }
+  const mapped = (id: number) => idOf.get(id) as number
+  const byName = new Map(be.workers.map((w) => [w.name, w]))
+  const workers = plan.workers.map((w): PlanWorker => {
+    const b = w.gate?.role === 'wait' ? byName.get(w.name) : undefined
+    if (!b) return w
+    return {
+      ...w,
+      partitions: b.partitions.map(mapped),
+      groups: b.groups.map((g) => ({ ...g, partition: mapped(g.partition) })),
+      switches: b.switches,
+      soloUs: b.soloUs,
+      predictedUs: b.predictedUs,
+      meanSms: b.meanSms,
+      alpha: b.alpha,
+      ...(b.gemmTarget ? { gemmTarget: true as const } : {}),
+    }
+  })
+  const stp = be.solver.stp
+  const how =
+    be.policy === 'eclip-fit'
+      ? ` (${be.params.objective === 'requests' ? 'total requests/s' : 'STP'} under their floors${stp ? `; STP ${(stp.value / stp.baseline).toFixed(3)}× theirs on the whole GPU, predicted` : ''})`
+      : ''
+  const note = `best-effort workers planned by ${be.policy} among themselves${how}, under their gates`
+  const kept = (plan.solver.notes ?? '')
+    .split('; ')
+    .filter((n) => n !== BE_SHARED_NOTE && n !== BE_UNPLANNED_NOTE)
+  const notes = [...kept, note].filter((x) => x).join('; ')
+  return {
+    ...plan,
+    pool: { partitions },
+    workers,
+    params: {
+      ...plan.params,
+      rtBestEffort: be.policy,
+      ...(be.params.objective ? { objective: be.params.objective } : {}),
+    },
+    solver: { ...plan.solver, notes },
+  }
 }

@@ -2,7 +2,7 @@
 // on SIGTERM/SIGINT. The CLI command is a thin wrapper around `startServe`.
 
 import { dirname, resolve } from 'node:path'
-import { simEvaluator } from '../execute/sim/evaluator.ts'
+import { simEvaluator, simPlanner } from '../execute/sim/evaluator.ts'
 import { simInputs } from '../execute/sim/inputs.ts'
 import {
   defaultTableThreads,
@@ -62,9 +62,13 @@ export const defaultPlanner: Planner = ({
   realtime,
   minTotalShare,
 }) => {
-  if (policy !== 'eclip-fit') return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
+  if (policy !== 'eclip-fit' && policy !== 'eclip-rt')
+    return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
   const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
   for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
+  // eclip-rt: its gate mechanism's best-effort models planned among themselves on the simulator (src/plan/realtime.ts)
+  if (policy === 'eclip-rt')
+    return simPlanner(() => ev.inputs, realtime ?? {})(gpu, mix, workers, profiles, { policy })
   return makePlan(gpu, mix, workers, profiles, {
     policy,
     evaluator: simEvaluator(ev.inputs, workers, profiles),

@@ -57,7 +57,10 @@ export type Planner = (args: {
 }) => Promise<Plan> | Plan
 
 /** eclip-rt's options of a serve config, as makePlan names them. */
-export type RealtimeOptions = Pick<PlanOptions, 'rtMechanism' | 'rtReserveSms' | 'rtFactor' | 'rtGateUs'>
+export type RealtimeOptions = Pick<
+  PlanOptions,
+  'rtMechanism' | 'rtReserveSms' | 'rtFactor' | 'rtGateUs' | 'rtBestEffort'
+>
 
 /** The serve config's `realtime` as makePlan's options (empty without one). */
 export function realtimeOptions(config: ServeConfig): RealtimeOptions {
@@ -68,6 +71,7 @@ export function realtimeOptions(config: ServeConfig): RealtimeOptions {
     ...(r.reserveSms !== undefined ? { rtReserveSms: r.reserveSms } : {}),
     ...(r.factor !== undefined ? { rtFactor: r.factor } : {}),
     ...(r.gateUs !== undefined ? { rtGateUs: r.gateUs } : {}),
+    ...(r.bestEffort !== undefined ? { rtBestEffort: r.bestEffort } : {}),
   }
 }
 

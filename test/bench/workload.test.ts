@@ -411,7 +411,7 @@ describe('eclip bench --workload', () => {
     assert.equal(no.status, 2, no.stderr)
     assert.match(
       no.stderr,
-      /--rt-mechanism, --rt-reserve-sms, --rt-factor and --rt-gate-us are for eclip-rt: add it to --policies/,
+      /--rt-mechanism, --rt-reserve-sms, --rt-factor, --rt-gate-us and --rt-best-effort are for eclip-rt: add it to --policies/,
     )
   })
 

@@ -3,7 +3,9 @@
 // hand-made profiles whose latency at every size is known; then on the simulator, the real-time worker's latency.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { simPlanner } from '../../src/execute/sim/evaluator.ts'
 import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
+import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { arrivalRecord, type LoadedArrival, type Profile, type WorkerSpec } from '../../src/formats/index.ts'
 import {
   checkRealtime,
@@ -15,7 +17,9 @@ import {
   predictedLatencyUs,
   type RtMechanism,
   rtLayout,
+  withBestEffortPlan,
 } from '../../src/plan/index.ts'
+import { loadProfileSet } from '../../src/profile/store.ts'
 import { gpu, profileOf, scaling, specOf } from '../sim/fixtures.ts'
 
 /** One kernel of 100 µs on ≥ `sat` SMs, 100·sat/s µs below: 100 µs from 64 SMs up, 114.3 at 56, 200 at 32. */
@@ -545,5 +549,107 @@ describe('eclip-rt gates (the gate mechanism)', () => {
       costly.be < 0.8 * free.be,
       `best-effort requests with 20-µs gates ${costly.be}, free ones ${free.be}`,
     )
+  })
+})
+
+describe('eclip-rt gates with the best-effort workers planned among themselves', () => {
+  const ws = [rt('vgg19#0', 1, uniform(100)), be('resnet152#0'), be('densenet201#0')]
+  const ps = [prof('vgg19'), prof('resnet152', 32), prof('densenet201', 48)]
+
+  it('their plan’s partitions and groups, under their gates; the real-time worker stays whole and raising', async () => {
+    const gated = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
+    // a plan of the two best-effort workers alone: model-wise's disjoint homes
+    const bePlan = await makePlan(gpu, 'm[best-effort]', ws.slice(1), ps.slice(1), { policy: 'model-wise' })
+    const merged = withBestEffortPlan(gated, bePlan)
+    const slicesOf = (plan: typeof merged, id: number) =>
+      plan.pool.partitions.find((p) => p.id === id)?.slices.join(',')
+    // the real-time worker: the whole GPU, high, raising
+    const rt0 = merged.workers[0]
+    assert.equal(rt0?.streamPriority, 'high')
+    assert.deepEqual(rt0?.gate, { role: 'raise' })
+    assert.equal(slicesOf(merged, rt0?.groups[0]?.partition as number), gpu.slices.map((s) => s.id).join(','))
+    // each best-effort worker: the partitions of its plan (same slices, ids of the union pool), its gates kept
+    for (const [i, w] of merged.workers.slice(1).entries()) {
+      const b = bePlan.workers[i]
+      assert.deepEqual(
+        w.groups.map((g) => slicesOf(merged, g.partition)),
+        b?.groups.map((g) => slicesOf(bePlan, g.partition)),
+      )
+      assert.deepEqual(w.gate, gated.workers[i + 1]?.gate)
+      assert.equal(w.gate?.role, 'wait')
+    }
+    assert.notEqual(
+      slicesOf(merged, merged.workers[1]?.groups[0]?.partition as number),
+      slicesOf(merged, merged.workers[2]?.groups[0]?.partition as number),
+    )
+    assert.equal((merged.params as Record<string, unknown>).rtBestEffort, 'model-wise')
+    assert.match(merged.solver.notes ?? '', /best-effort workers planned by model-wise among themselves/)
+    assert.doesNotMatch(merged.solver.notes ?? '', /best-effort workers share the whole GPU/)
+    // makePlan takes it the same way, and checks the result against the plan format
+    const made = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtBestEffortPlan: bePlan })
+    assert.deepEqual(made.workers, merged.workers)
+  })
+
+  it('refuses a plan of other workers, and the option where it does not apply', async () => {
+    const gated = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
+    const other = await makePlan(
+      gpu,
+      'x',
+      [be('alexnet#0'), be('densenet201#0')],
+      [prof('alexnet'), ps[2] as Profile],
+      {
+        policy: 'model-wise',
+      },
+    )
+    assert.throws(
+      () => withBestEffortPlan(gated, other),
+      /the best-effort plan \(alexnet#0, densenet201#0\) is not one of this mix's best-effort workers \(resnet152#0, densenet201#0\)/,
+    )
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'priority', rtBestEffort: 'eclip-fit' }),
+      /the best-effort placement \(eclip-fit\) is eclip-rt's gate mechanism's \(this plan's is priority\)/,
+    )
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-fit', rtBestEffortPlan: gated }),
+      /a plan of the best-effort workers is eclip-rt's, not eclip-fit's/,
+    )
+    await assert.rejects(
+      // biome-ignore lint/suspicious/noExplicitAny: a bad value from outside the type system
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-fit', objective: 'latency' as any }),
+      /unknown objective "latency" \(known: stp, requests\)/,
+    )
+    // without an evaluator to plan them with, they share the whole GPU, and the plan says why
+    assert.match(gated.solver.notes ?? '', /planning them among themselves \(eclip-fit\) needs an evaluator/)
+    assert.equal(new Set(gated.workers.flatMap((w) => w.groups.map((g) => g.partition))).size, 1)
+  })
+
+  it('the simulator-scored planner plans them with eclip-fit, or keeps them whole when asked', async () => {
+    const workers: WorkerSpec[] = [
+      rt('vgg19#0', 10, uniform(100)),
+      be('resnet152#1'),
+      be('shufflenet#2'),
+    ].map((w) => ({ ...w, batch: 8 }))
+    const set = loadProfileSet('profiles/h100', workers)
+    const ev = simInputs(set.gpu, { dir: 'profiles/h100' })
+    const planned = await simPlanner(() => ev.inputs)(set.gpu, 'm', workers, set.profiles, {
+      policy: 'eclip-rt',
+    })
+    assert.equal((planned.params as Record<string, unknown>).rtBestEffort, 'eclip-fit')
+    assert.deepEqual(
+      planned.workers.map((w) => w.gate?.role),
+      ['raise', 'wait', 'wait'],
+    )
+    const whole = await simPlanner(() => ev.inputs, { rtBestEffort: 'whole' })(
+      set.gpu,
+      'm',
+      workers,
+      set.profiles,
+      {
+        policy: 'eclip-rt',
+      },
+    )
+    assert.equal((whole.params as Record<string, unknown>).rtBestEffort, undefined)
+    assert.equal(whole.pool.partitions.length, 1)
+    assert.doesNotMatch(whole.solver.notes ?? '', /needs an evaluator/)
   })
 })

@@ -10,9 +10,11 @@ import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
 import {
   num,
+  objectiveOption,
   resolveMixesOrWorkloads,
   resolvePolicies,
   resolveTune,
+  rtBestEffortOption,
   rtFactorOption,
   rtGateOption,
   rtMechanismOption,
@@ -65,6 +67,8 @@ export function registerBench(program: Command) {
     .addOption(rtReserveOption())
     .addOption(rtFactorOption())
     .addOption(rtGateOption())
+    .addOption(rtBestEffortOption())
+    .addOption(objectiveOption())
     .option(
       '--profiles <dir|synthetic>',
       "profile directory (default: with --backend gpu, the shipped profiles/<gpu> made on the backend's GPU, refused if none; on the simulator profiles/h100, else another shipped profiles/<gpu>, else synthetic profiles)",

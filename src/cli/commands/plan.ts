@@ -5,7 +5,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import type { ExecuteBackend } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
 import { type MeasuredEvaluator, tuningOn } from '../../execute/measured-evaluator.ts'
-import { simEvaluator } from '../../execute/sim/evaluator.ts'
+import { simEvaluator, simPlanner } from '../../execute/sim/evaluator.ts'
 import { SimBackend } from '../../execute/sim/index.ts'
 import { simInputs } from '../../execute/sim/inputs.ts'
 import { defaultTableThreads, type PlanExtra, threadedSimPlanner } from '../../execute/sim/table-threads.ts'
@@ -42,8 +42,10 @@ import {
 import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import {
+  objectiveOption,
   readMixes,
   resolveTune,
+  rtBestEffortOption,
   rtMechanismOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
@@ -151,6 +153,8 @@ export function registerPlan(program: Command) {
       num('--rt-factor', (v) => v >= 1, '≥ 1'),
     )
     .addOption(rtMechanismOption())
+    .addOption(rtBestEffortOption())
+    .addOption(objectiveOption())
     .option(
       '--rt-reserve-sms <n>',
       `eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default ${DEFAULT_RT_RESERVE_SMS})`,
@@ -233,6 +237,8 @@ export function registerPlan(program: Command) {
         ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
         ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
         ...(o.rtGateUs === undefined ? {} : { rtGateUs: o.rtGateUs }),
+        ...(o.rtBestEffort === undefined ? {} : { rtBestEffort: o.rtBestEffort }),
+        ...(o.objective === undefined ? {} : { objective: o.objective }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
@@ -242,10 +248,11 @@ export function registerPlan(program: Command) {
       if (o.table) return writeTable(o, mix.name, workers, set, policy, extra)
       // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
       let evaluator: PlanEvaluator | undefined
-      const ev = policy === 'eclip-fit' ? simInputs(set.gpu, { dir: o.profiles }) : undefined
+      const ev =
+        policy === 'eclip-fit' || policy === 'eclip-rt' ? simInputs(set.gpu, { dir: o.profiles }) : undefined
       if (ev) {
         for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
-        evaluator = simEvaluator(ev.inputs, workers, set.profiles)
+        if (policy === 'eclip-fit') evaluator = simEvaluator(ev.inputs, workers, set.profiles)
       }
       // --tune: then measured on a backend started for it (the GPU's must be the profiles')
       let backend: ExecuteBackend | undefined
@@ -257,14 +264,18 @@ export function registerPlan(program: Command) {
           backend = gpu ?? new SimBackend(ev.inputs.calibration)
           if (gpu) checkMadeFor(`the profiles in ${o.profiles}`, set.gpu, gpu.gpu)
         }
-        plan = await makePlan(set.gpu, mix.name, workers, set.profiles, {
-          policy,
-          ...(evaluator ? { evaluator } : {}),
-          ...(tune && ev && backend
-            ? { tune: tuningOn(backend, ev.inputs, tune, made)(set.gpu, workers, set.profiles) }
-            : {}),
-          ...extra,
-        })
+        plan =
+          policy === 'eclip-rt' && ev
+            ? // its best-effort workers planned among themselves on the simulator (src/plan/realtime.ts)
+              await simPlanner(() => ev.inputs, extra)(set.gpu, mix.name, workers, set.profiles, { policy })
+            : await makePlan(set.gpu, mix.name, workers, set.profiles, {
+                policy,
+                ...(evaluator ? { evaluator } : {}),
+                ...(tune && ev && backend
+                  ? { tune: tuningOn(backend, ev.inputs, tune, made)(set.gpu, workers, set.profiles) }
+                  : {}),
+                ...extra,
+              })
       } finally {
         await backend?.close()
       }

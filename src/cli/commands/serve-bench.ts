@@ -17,6 +17,7 @@ import {
   num,
   resolveMixesOrWorkloads,
   resolvePolicies,
+  rtBestEffortOption,
   rtFactorOption,
   rtGateOption,
   rtMechanismOption,
@@ -162,6 +163,7 @@ export function registerServeBench(program: Command) {
     .addOption(rtReserveOption())
     .addOption(rtFactorOption())
     .addOption(rtGateOption())
+    .addOption(rtBestEffortOption())
     .option(
       '--no-gemm-target',
       "serve configs with gemmTarget off: plans from the profiles' default times, every GEMM picked for the whole GPU (docs/design.md §7)",
@@ -195,7 +197,7 @@ export function registerServeBench(program: Command) {
       const policies = resolvePolicies(opts.policies ?? 'baseline,eclip', 'sim', mixes)
       if (Object.keys(rt).length > 0 && !policies.includes('eclip-rt'))
         throw new UserError(
-          '--rt-mechanism, --rt-reserve-sms, --rt-factor and --rt-gate-us are for eclip-rt: add it to --policies',
+          '--rt-mechanism, --rt-reserve-sms, --rt-factor, --rt-gate-us and --rt-best-effort are for eclip-rt: add it to --policies',
         )
       if ((opts.table !== undefined || opts.holdMs !== undefined) && !policies.includes('eclip-live'))
         throw new UserError('--table and --hold-ms are for eclip-live: add it to --policies')
@@ -219,6 +221,7 @@ export function registerServeBench(program: Command) {
                 ...(rt.rtReserveSms !== undefined ? { reserveSms: rt.rtReserveSms } : {}),
                 ...(rt.rtFactor !== undefined ? { factor: rt.rtFactor } : {}),
                 ...(rt.rtGateUs !== undefined ? { gateUs: rt.rtGateUs } : {}),
+                ...(rt.rtBestEffort !== undefined ? { bestEffort: rt.rtBestEffort } : {}),
               },
             }
           : {}),
@@ -238,6 +241,7 @@ const SERVE_FLAGS = [
   ['rtReserveSms', '--rt-reserve-sms'],
   ['rtFactor', '--rt-factor'],
   ['rtGateUs', '--rt-gate-us'],
+  ['rtBestEffort', '--rt-best-effort'],
   ['table', '--table'],
   ['holdMs', '--hold-ms'],
 ] as const

@@ -4,11 +4,15 @@
 // chosen on the very request sequence `eclip bench` then reports.
 import type { Gpu, Plan, Profile, WorkerSpec } from '../../formats/index.ts'
 import {
+  DEFAULT_RT_BEST_EFFORT,
   type FitScore,
+  isRealtime,
   makePlan,
   type PlanEvaluator,
   type PlanOptions,
   type PlanTuning,
+  type RtBestEffort,
+  rtMechanismOf,
 } from '../../plan/index.ts'
 import type { RunResult } from '../backend.ts'
 import { graphEdgeUs } from './contention.ts'
@@ -135,28 +139,61 @@ export function simEvaluator(
  */
 export function simPlanner(
   inputsFor: (gpu: Gpu) => EvaluatorInputs,
-  extra: Omit<PlanOptions, 'policy' | 'evaluator' | 'tune'> = {},
+  extra: Omit<PlanOptions, 'policy' | 'evaluator' | 'tune' | 'rtBestEffortPlan'> = {},
   tuneFor?: (gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]) => PlanTuning,
 ) {
-  return (
+  const rest = extra
+  const plan = async (
     gpu: Gpu,
     mix: string,
     workers: WorkerSpec[],
     profiles: Profile[],
     o: Pick<PlanOptions, 'policy' | 'minTotalShare'>,
-  ) =>
-    makePlan(
+  ): Promise<Plan> => {
+    if (o.policy === 'eclip-rt') {
+      // the gate mechanism's best-effort workers, planned by eclip-fit among themselves (src/plan/realtime.ts)
+      const be = bestEffortOf(workers, rest, rest.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT)
+      const bePlan =
+        be.length > 1
+          ? await plan(
+              gpu,
+              `${mix}[best-effort]`,
+              be.map((i) => workers[i] as WorkerSpec),
+              be.map((i) => profiles[i] as Profile),
+              { policy: 'eclip-fit' },
+            )
+          : undefined
+      return makePlan(gpu, mix, workers, profiles, {
+        ...rest,
+        ...o,
+        ...(bePlan ? { rtBestEffortPlan: bePlan } : {}),
+      })
+    }
+    return makePlan(
       gpu,
       mix,
       workers,
       profiles,
       o.policy === 'eclip-fit' || o.policy === 'eclip'
         ? {
-            ...extra,
+            ...rest,
             ...o,
             evaluator: simEvaluator(inputsFor(gpu), workers, profiles),
             ...(tuneFor && o.policy === 'eclip-fit' ? { tune: tuneFor(gpu, workers, profiles) } : {}),
           }
-        : { ...extra, ...o },
+        : { ...rest, ...o },
     )
+  }
+  return plan
+}
+
+/** The best-effort workers (indices) eclip-rt plans among themselves: under the gate mechanism, unless kept whole. */
+function bestEffortOf(
+  workers: readonly WorkerSpec[],
+  o: Pick<PlanOptions, 'rtMechanism' | 'rtReserveSms' | 'rtFactor'>,
+  how: RtBestEffort,
+): number[] {
+  const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
+  if (mech !== 'gate' || how !== 'eclip-fit' || !workers.some(isRealtime)) return []
+  return workers.flatMap((w, i) => (isRealtime(w) ? [] : [i]))
 }
