@@ -899,7 +899,11 @@ export async function makePlan(
     if (be > 1) plan.solver.notes = [plan.solver.notes, BE_UNPLANNED_NOTE].filter((x) => x).join('; ')
   }
   return opts.policy === 'eclip-rt' && opts.rtBestEffortPlan && gates
-    ? parseFormat<Plan>('plan', withBestEffortPlan(plan, opts.rtBestEffortPlan), `plan for ${mixName}`)
+    ? parseFormat<Plan>(
+        'plan',
+        withBestEffortPlan(plan, opts.rtBestEffortPlan, profiles, opts.rtGateUs),
+        `plan for ${mixName}`,
+      )
     : plan
 }
 

@@ -169,10 +169,20 @@ export type PlanGate = NonNullable<PlanWorker['gate']>
 
 /**
  * Where a best-effort worker's graph waits on the gate: before its first kernel, then at the first op start at least
- * `gateUs` µs of kernel time (its profile, on the whole GPU) after the last gate. Kernel indices, ascending.
+ * `gateUs` µs of kernel time after the last gate — each kernel timed by its profile on the SMs it runs on
+ * (`smsOf(kernel)`; default the whole GPU), so that a worker on a small partition, whose kernels take longer, stops
+ * as soon after a real-time request starts as one on the whole GPU. Kernel indices, ascending.
  */
-export function gatePositions(p: Profile, gateUs: number): number[] {
+export function gatePositions(p: Profile, gateUs: number, smsOf?: (kernel: number) => number): number[] {
   const whole = p.sizes.length - 1
+  // the largest profiled size within the SMs the kernel has (the profile's smallest if it has fewer)
+  const indexOf = (sms: number) => {
+    let at = 0
+    p.sizes.forEach((s, i) => {
+      if (s <= sms) at = i
+    })
+    return at
+  }
   const starts = p.opStarts ? new Set(p.opStarts) : undefined
   const at = [0]
   let since = 0
@@ -181,7 +191,7 @@ export function gatePositions(p: Profile, gateUs: number): number[] {
       at.push(i)
       since = 0
     }
-    since += k.timesUs[whole] as number
+    since += k.timesUs[smsOf ? indexOf(smsOf(i)) : whole] as number
   })
   return at
 }
@@ -409,11 +419,18 @@ function partitionLayout(
  * The gate mechanism with its best-effort workers planned: `plan` (eclip-rt, gates) with each best-effort worker's
  * partitions and groups taken from `be`, a plan of the best-effort workers alone (eclip-fit: they keep their floors
  * against each other, and run their plan whenever no real-time request holds the gate). Real-time workers keep the
- * whole GPU and their raise; best-effort workers keep their gates (at op starts, so a group boundary never falls
- * between a gate and its kernel's op). The pool is the union of both plans' partitions. Refuses a `be` that is not a
+ * whole GPU and their raise; best-effort workers wait at op starts about `gateUs` µs of their kernels apart, timed on
+ * the partitions they now run on (gatePositions). The pool is the union of both plans' partitions. Refuses a `be` that is not a
  * plan of exactly the best-effort workers, in order.
  */
-export function withBestEffortPlan(plan: Plan, be: Plan): Plan {
+export function withBestEffortPlan(
+  plan: Plan,
+  be: Plan,
+  profiles: readonly Profile[],
+  gateUs: number = DEFAULT_RT_GATE_US,
+): Plan {
+  if (profiles.length !== plan.workers.length)
+    throw new UserError(`eclip-rt: ${plan.workers.length} workers but ${profiles.length} profiles`)
   const beWorkers = plan.workers.filter((w) => w.gate?.role === 'wait')
   const same =
     be.workers.length === beWorkers.length &&
@@ -442,13 +459,20 @@ export function withBestEffortPlan(plan: Plan, be: Plan): Plan {
   }
   const mapped = (id: number) => idOf.get(id) as number
   const byName = new Map(be.workers.map((w) => [w.name, w]))
-  const workers = plan.workers.map((w): PlanWorker => {
+  const smsOfPartition = new Map(partitions.map((p) => [p.id, p.sms]))
+  const workers = plan.workers.map((w, i): PlanWorker => {
     const b = w.gate?.role === 'wait' ? byName.get(w.name) : undefined
     if (!b) return w
+    const groups = b.groups.map((g) => ({ ...g, partition: mapped(g.partition) }))
+    // the gates spaced by the kernels' times on the partitions they now run on
+    const smsOf = (k: number) =>
+      smsOfPartition.get((groups.find((g) => g.first <= k && k <= g.last) ?? groups[0])?.partition ?? 0) ??
+      plan.gpu.smCount
     return {
       ...w,
+      gate: { role: 'wait', atKernels: gatePositions(profiles[i] as Profile, gateUs, smsOf) },
       partitions: b.partitions.map(mapped),
-      groups: b.groups.map((g) => ({ ...g, partition: mapped(g.partition) })),
+      groups,
       switches: b.switches,
       soloUs: b.soloUs,
       predictedUs: b.predictedUs,
@@ -462,7 +486,10 @@ export function withBestEffortPlan(plan: Plan, be: Plan): Plan {
     be.policy === 'eclip-fit'
       ? ` (${be.params.objective === 'requests' ? 'total requests/s' : 'STP'} under their floors${stp ? `; STP ${(stp.value / stp.baseline).toFixed(3)}× theirs on the whole GPU, predicted` : ''})`
       : ''
-  const note = `best-effort workers planned by ${be.policy} among themselves${how}, under their gates`
+  const gates = workers.flatMap((w) =>
+    w.gate?.role === 'wait' ? [`${w.name} ${(w.gate.atKernels ?? []).length}`] : [],
+  )
+  const note = `best-effort workers planned by ${be.policy} among themselves${how}, under their gates, about ${gateUs} µs of work on their partitions apart (${gates.join(', ')} gates a request)`
   const kept = (plan.solver.notes ?? '')
     .split('; ')
     .filter((n) => n !== BE_SHARED_NOTE && n !== BE_UNPLANNED_NOTE)

@@ -442,6 +442,15 @@ describe('eclip-rt gates (the gate mechanism)', () => {
     assert.deepEqual(gatePositions(beProf, 25), [0, 3, 6, 9])
     assert.deepEqual(gatePositions(beProf, 40), [0, 6])
     assert.deepEqual(gatePositions(beProf, 1000), [0])
+    // on 64 SMs each kernel takes about twice as long: the gates come after half as many kernels, as many µs apart
+    assert.deepEqual(
+      gatePositions(beProf, 40, () => 64),
+      [0, 3, 6, 9],
+    )
+    assert.deepEqual(
+      gatePositions(beProf, 40, (k) => (k < 6 ? 132 : 64)),
+      [0, 6, 9],
+    )
     // without op starts, any kernel
     const { opStarts: _o, ...noOps } = beProf
     assert.deepEqual(gatePositions(noOps, 25), [0, 3, 6, 9])
@@ -560,7 +569,7 @@ describe('eclip-rt gates with the best-effort workers planned among themselves',
     const gated = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
     // a plan of the two best-effort workers alone: model-wise's disjoint homes
     const bePlan = await makePlan(gpu, 'm[best-effort]', ws.slice(1), ps.slice(1), { policy: 'model-wise' })
-    const merged = withBestEffortPlan(gated, bePlan)
+    const merged = withBestEffortPlan(gated, bePlan, ps)
     const slicesOf = (plan: typeof merged, id: number) =>
       plan.pool.partitions.find((p) => p.id === id)?.slices.join(',')
     // the real-time worker: the whole GPU, high, raising
@@ -602,7 +611,7 @@ describe('eclip-rt gates with the best-effort workers planned among themselves',
       },
     )
     assert.throws(
-      () => withBestEffortPlan(gated, other),
+      () => withBestEffortPlan(gated, other, ps),
       /the best-effort plan \(alexnet#0, densenet201#0\) is not one of this mix's best-effort workers \(resnet152#0, densenet201#0\)/,
     )
     await assert.rejects(
