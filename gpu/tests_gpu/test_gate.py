@@ -36,25 +36,30 @@ def _captures(runner, model, gate):
     return dry, plain, gated
 
 
-def test_a_waiting_graph_holds_at_its_gate_until_the_word_is_lowered(runner):
+def _holds_while_raised(word, gated, plain) -> None:
+    """With the gate word raised, `gated`'s request does not complete; lowered, it does, with `plain`'s output."""
     import torch
 
-    from eclip_gpu.gate import gate_word
-
-    word = gate_word()
-    _, plain, gated = _captures(runner, "shufflenet", lambda n: {"role": "wait", "atKernels": [0, n // 3, 2 * n // 3]})
     side = torch.cuda.Stream()
     with torch.cuda.stream(side):
         word.word.fill_(1)
     side.synchronize()
     done = gated.request()
     time.sleep(0.05)
-    assert not done.query(), "the gated graph ran while the gate was raised"
+    assert not done.query(), f"{gated.name} ({gated.mode} mode) ran while the gate was raised"
     with torch.cuda.stream(side):
         word.word.fill_(0)
     done.synchronize()
     plain.request().synchronize()
     assert torch.equal(gated.output, plain.output)
+
+
+def test_a_waiting_graph_holds_at_its_gate_until_the_word_is_lowered(runner):
+    from eclip_gpu.gate import gate_word
+
+    word = gate_word()
+    _, plain, gated = _captures(runner, "shufflenet", lambda n: {"role": "wait", "atKernels": [0, n // 3, 2 * n // 3]})
+    _holds_while_raised(word, gated, plain)
 
 
 def test_a_raising_graph_leaves_the_word_at_zero(runner):
@@ -164,18 +169,7 @@ def test_a_gated_worker_on_partitions_holds_at_its_gate_and_matches_its_plain_ca
     gated = prepare_worker(w["name"], built, "graph", groups, parts, origin, None, layout=layout, dry_run=dry,
                            gate=gate)
     assert gated.mode == "graph" and gated.switches == 1
-    side = torch.cuda.Stream()
-    with torch.cuda.stream(side):
-        word.word.fill_(1)
-    side.synchronize()
-    done = gated.request()
-    time.sleep(0.05)
-    assert not done.query(), "the gated graph-mode worker ran while the gate was raised"
-    with torch.cuda.stream(side):
-        word.word.fill_(0)
-    done.synchronize()
-    plain.request().synchronize()
-    assert torch.equal(gated.output, plain.output)
+    _holds_while_raised(word, gated, plain)
 
 
 def test_a_raising_gate_stays_on_the_whole_gpu(runner):
