@@ -4,7 +4,8 @@
 // not switch at all sits from a steady held run. Same rule as the bench (measure/metrics.ts: the set at a request's
 // end by measure/active-set.ts with the run's hold; latencySummary's p99). A second line per policy keeps only the
 // requests that ran wholly inside one set (no change of the active set between their start and end): what a
-// request that a switch did not overtake costs against held. Reads a recorded bench directory.
+// request that a switch did not overtake costs against held. A third gives each model alone (alone), where every
+// policy runs baseline's placement. Reads a recorded bench directory.
 //   node --import tsx bench/p99-ended.ts DIR...
 import { join } from 'node:path'
 import type { WorkerRequests } from '../src/execute/backend.ts'
@@ -38,7 +39,47 @@ for (const dir of process.argv.slice(2)) {
     console.log(
       `  ${''.padEnd(10)} within one set: ${largest(withinOneSet(reqs, names, timeline, w0, w1), held)}`,
     )
+    console.log(`  ${''.padEnd(10)} each model alone: ${alone(reqs, names, timeline, ended, held, w0, w1)}`)
   }
+}
+
+/**
+ * Each lone set's p99 by the set a request ended in ÷ held, with how many of its requests began in another set (a
+ * switch overtook them) of how many. A lone set's plan is baseline's placement, so its held run is every policy's
+ * yardstick there: baseline's line is what the same traffic costs a policy that never switches.
+ */
+function alone(
+  reqs: readonly WorkerRequests[],
+  names: readonly string[],
+  timeline: ReturnType<typeof activeSetTimeline>,
+  ended: Map<string, number[]>,
+  held: Map<string, number>,
+  w0: number,
+  w1: number,
+): string {
+  return names
+    .flatMap((n, wi) => {
+      const k = `${n}|${n}`
+      const xs = ended.get(k)
+      const h = held.get(k)
+      if (!xs || !h) return []
+      const w = reqs[wi] as WorkerRequests
+      let overtaken = 0
+      w.endUs.forEach((e, i) => {
+        const s = w.startUs[i] ?? e
+        if (
+          e > w0 &&
+          e <= w1 &&
+          Object.keys(timeline.timeIn(s, e)).length > 1 &&
+          Object.keys(timeline.timeIn(e - 1, e))[0] === n
+        )
+          overtaken++
+      })
+      return [
+        `${n} ${((latencySummary(xs).p99 as number) / h).toFixed(3)} (${overtaken}/${xs.length} overtaken)`,
+      ]
+    })
+    .join('; ')
 }
 
 /** The three largest p99 ÷ held among the sets of `bySet` that have a held p99. */
