@@ -180,6 +180,11 @@ export const ServeConfig = Type.Object(
     ),
     dashboard: Type.Optional(Type.Boolean({ default: true })),
     /** eclip-rt: how real-time models are kept near their latency alone (docs/workloads.md, `eclip bench --rt-*`). */
+    /**
+     * eclip-fit, and eclip-rt's plan of its best-effort models: what the planner maximises under every model's floor —
+     * stp (default: Σ rate / solo rate) or requests (the total requests/s).
+     */
+    objective: Type.Optional(Type.Enum(['stp', 'requests'])),
     realtime: Type.Optional(
       Type.Object(
         {
@@ -301,6 +306,10 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   if (live && c.plan !== undefined)
     errors.push(
       '/plan: eclip-live follows a plan table (a plan per set of active models: made at start-up, or live.table), not a plan',
+    )
+  if (c.objective !== undefined && c.policy !== 'eclip-fit' && c.policy !== 'eclip-rt')
+    errors.push(
+      `/objective: only eclip-fit and eclip-rt (its best-effort models' plan) search by an objective (this config has policy ${c.policy ?? 'eclip'})`,
     )
   if (c.policy !== 'eclip-rt' && c.realtime !== undefined)
     errors.push(`/realtime: only the eclip-rt policy uses it (this config has policy ${c.policy ?? 'eclip'})`)

@@ -61,6 +61,7 @@ export const defaultPlanner: Planner = ({
   note,
   realtime,
   minTotalShare,
+  objective,
 }) => {
   if (policy !== 'eclip-fit' && policy !== 'eclip-rt')
     return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
@@ -68,11 +69,18 @@ export const defaultPlanner: Planner = ({
   for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
   // eclip-rt: its gate mechanism's best-effort models planned among themselves on the simulator (src/plan/realtime.ts)
   if (policy === 'eclip-rt')
-    return simPlanner(() => ev.inputs, realtime ?? {})(gpu, mix, workers, profiles, { policy })
+    return simPlanner(() => ev.inputs, { ...realtime, ...(objective ? { objective } : {}) })(
+      gpu,
+      mix,
+      workers,
+      profiles,
+      { policy },
+    )
   return makePlan(gpu, mix, workers, profiles, {
     policy,
     evaluator: simEvaluator(ev.inputs, workers, profiles),
     ...(minTotalShare !== undefined ? { minTotalShare } : {}),
+    ...(objective !== undefined ? { objective } : {}),
   })
 }
 

@@ -13,7 +13,7 @@ import { isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
 import { lookupPlan, PLAN_TABLE_FULL_MAX, type PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
-import type { PlanOptions } from '../plan/index.ts'
+import type { PlanObjective, PlanOptions } from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import { usesGemmTarget, withGemmTarget } from '../profile/gemm-target.ts'
 import { loadGpu, loadProfile, loadProfileSet } from '../profile/store.ts'
@@ -54,6 +54,8 @@ export type Planner = (args: {
   realtime?: RealtimeOptions
   /** eclip-fit: the guard on total requests/s (PlanOptions.minTotalShare) a plan table asks of a set's plan. */
   minTotalShare?: number
+  /** eclip-fit and eclip-rt's best-effort plan: the config's `objective` (PlanOptions.objective). */
+  objective?: PlanObjective
 }) => Promise<Plan> | Plan
 
 /** eclip-rt's options of a serve config, as makePlan names them. */
@@ -222,6 +224,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
       ...(config.profiles ? { profilesDir: path(config.profiles) } : {}),
       note: (line) => notes.push(line),
       ...(config.policy === 'eclip-rt' ? { realtime: realtimeOptions(config) } : {}),
+      ...(config.objective !== undefined ? { objective: config.objective } : {}),
     })
     checkPlan(plan, workers, profiles, 'the optimizer', gpu)
     notes.push(

@@ -3,7 +3,7 @@
 // own partition) and shown in its `…/config`; bad input refused as a mix file's is — naming the model, and at plan
 // time by how much — before anything starts.
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -100,6 +100,33 @@ describe('eclip serve with priorities (eclip-rt)', () => {
     assert.ok(at[0] === 0 && at.length > 10, `resnet152's gates: ${at.length}`)
   })
 
+  it('two best-effort models: planned among themselves under their gates, by the config’s objective; or kept whole', async () => {
+    const three = (extra: Record<string, unknown>) => {
+      const file = config(extra)
+      const c = YAML.parse(readFileSync(file, 'utf8'))
+      c.models.push({ model: 'shufflenet', priority: 'best-effort' })
+      writeFileSync(file, YAML.stringify(c))
+      return file
+    }
+    const planned = await setupOf(three({ objective: 'requests' }))
+    const p = planned.plan?.params as Record<string, unknown>
+    assert.deepEqual([p.rtBestEffort, p.objective], ['eclip-fit', 'requests'])
+    assert.deepEqual(
+      planned.plan?.workers.map((w) => w.gate?.role),
+      ['raise', 'wait', 'wait'],
+    )
+    assert.match(
+      planned.plan?.solver.notes ?? '',
+      /best-effort workers planned by eclip-fit among themselves \(total requests\/s/,
+    )
+    const whole = await setupOf(three({ realtime: { bestEffort: 'whole' } }))
+    assert.equal((whole.plan?.params as Record<string, unknown>).rtBestEffort, undefined)
+    assert.deepEqual(
+      whole.plan?.pool.partitions.map((x) => x.sms),
+      [132],
+    )
+  })
+
   it('other plan policies take the priorities as facts: checked, recorded, nothing high', async () => {
     const setup = await setupOf(config({ policy: 'baseline' }))
     assert.equal(setup.plan?.workers[0]?.priority, 'realtime')
@@ -133,6 +160,10 @@ describe('bad priorities in a serve config are refused, naming the model', () =>
     await refused(
       config({}, {}, { rate: 50 }),
       /\/models\/1\/rate: only the paris-elsa policy uses it .*\(model resnet152\)/,
+    )
+    await refused(
+      config({ policy: 'baseline', objective: 'requests' }),
+      /\/objective: only eclip-fit and eclip-rt \(its best-effort models' plan\) search by an objective \(this config has policy baseline\)/,
     )
     await refused(
       config({ policy: 'baseline', realtime: { reserveSms: 8 } }),
