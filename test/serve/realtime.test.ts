@@ -109,7 +109,7 @@ describe('eclip serve with priorities (eclip-rt)', () => {
       return file
     }
     const planned = await setupOf(three({ objective: 'requests' }))
-    const p = planned.plan?.params as Record<string, unknown>
+    const p = (planned.plan?.params ?? {}) as Record<string, unknown>
     assert.deepEqual([p.rtBestEffort, p.objective], ['eclip-fit', 'requests'])
     assert.deepEqual(
       planned.plan?.workers.map((w) => w.gate?.role),
@@ -120,7 +120,7 @@ describe('eclip serve with priorities (eclip-rt)', () => {
       /best-effort workers planned by eclip-fit among themselves \(total requests\/s/,
     )
     const whole = await setupOf(three({ realtime: { bestEffort: 'whole' } }))
-    assert.equal((whole.plan?.params as Record<string, unknown>).rtBestEffort, undefined)
+    assert.equal(((whole.plan?.params ?? {}) as Record<string, unknown>).rtBestEffort, undefined)
     assert.deepEqual(
       whole.plan?.pool.partitions.map((x) => x.sms),
       [132],
