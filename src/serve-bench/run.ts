@@ -66,6 +66,8 @@ export interface EclipServeOptions {
   frontends: number
   /** eclip-rt's options (bench's --rt-mechanism, --rt-reserve-sms, --rt-factor) for its serve configs */
   realtime?: ServeConfig['realtime']
+  /** eclip-fit's and eclip-rt's best-effort plan's objective (bench's --objective) for their serve configs */
+  objective?: ServeConfig['objective']
   /** fresh server starts per (mix, policy), one after the other, each measured --repeats windows (default 1) */
   serverStarts?: number
   /** eclip-live's serve config `live` (a ready plan table, the hold) */
@@ -336,6 +338,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       ...(e.frontends > 0 ? { frontends: e.frontends } : {}),
       ...(e.gpu ? { gpu: e.gpu } : {}),
       ...(e.realtime && policy === 'eclip-rt' ? { realtime: e.realtime } : {}),
+      ...(e.objective && (policy === 'eclip-rt' || policy === 'eclip-fit') ? { objective: e.objective } : {}),
       ...(e.live && policy === 'eclip-live' ? { live: e.live } : {}),
       ...(e.gemmTarget === false ? { gemmTarget: false } : {}),
       configFile: join(out, 'configs', `${clients.mix.name}.${policy}.json`),

@@ -109,6 +109,8 @@ export interface ServeBenchSpec extends ClientsSpec {
   policy: ServeBenchPolicy
   /** eclip-rt's options for the config's `realtime` (mechanism, reserved SMs, factor). */
   realtime?: ServeConfig['realtime']
+  /** eclip-fit's and eclip-rt's best-effort plan's objective for the config's `objective`. */
+  objective?: ServeConfig['objective']
   /** eclip-live's options for the config's `live` (a ready plan table, the hold). */
   live?: ServeConfig['live']
   /** The config's gemmTarget (default on): plans from the profiles' GEMM-target times. */
@@ -240,6 +242,9 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
     // gRPC only where the clients use it (a free port, as HTTP's)
     grpcPort: transports.includes('grpc') ? 0 : null,
     ...(spec.realtime && spec.policy === 'eclip-rt' ? { realtime: spec.realtime } : {}),
+    ...(spec.objective && (spec.policy === 'eclip-rt' || spec.policy === 'eclip-fit')
+      ? { objective: spec.objective }
+      : {}),
     ...(spec.live && spec.policy === 'eclip-live' ? { live: spec.live } : {}),
     ...(spec.gemmTarget === false ? { gemmTarget: false } : {}),
     models: workers.map((w) => ({

@@ -371,6 +371,8 @@ describe('eclip bench --workload', () => {
         'eclip-rt',
         '--rt-reserve-sms',
         '16',
+        '--objective',
+        'requests',
         '--duration',
         '0.3',
         '--warmup',
@@ -383,6 +385,7 @@ describe('eclip bench --workload', () => {
     assert.equal(b.status, 0, b.stderr)
     const cfg = JSON.parse(readFileSync(join(out, 'configs', 'disb-A.eclip-rt.json'), 'utf8'))
     assert.deepEqual(cfg.realtime, { reserveSms: 16 })
+    assert.equal(cfg.objective, 'requests')
     assert.deepEqual(
       cfg.models.map((m: Record<string, unknown>) => [m.name, m.priority, m.sloMs, m.rate]),
       [
@@ -413,6 +416,24 @@ describe('eclip bench --workload', () => {
       no.stderr,
       /--rt-mechanism, --rt-reserve-sms, --rt-factor, --rt-gate-us and --rt-best-effort are for eclip-rt: add it to --policies/,
     )
+    const noObjective = spawnSync(
+      process.execPath,
+      [
+        eclip,
+        'serve-bench',
+        '--mix',
+        'mix7',
+        '--policies',
+        'baseline',
+        '--objective',
+        'requests',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.equal(noObjective.status, 2, noObjective.stderr)
+    assert.match(noObjective.stderr, /--objective is for eclip-fit and eclip-rt: add one to --policies/)
   })
 
   it('a mix file with arrival sources runs under --mix too, at the bench’s length', () => {

@@ -15,6 +15,7 @@ import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
 import {
   num,
+  objectiveOption,
   resolveMixesOrWorkloads,
   resolvePolicies,
   rtBestEffortOption,
@@ -164,6 +165,7 @@ export function registerServeBench(program: Command) {
     .addOption(rtFactorOption())
     .addOption(rtGateOption())
     .addOption(rtBestEffortOption())
+    .addOption(objectiveOption())
     .option(
       '--no-gemm-target',
       "serve configs with gemmTarget off: plans from the profiles' default times, every GEMM picked for the whole GPU (docs/design.md §7)",
@@ -199,6 +201,8 @@ export function registerServeBench(program: Command) {
         throw new UserError(
           '--rt-mechanism, --rt-reserve-sms, --rt-factor, --rt-gate-us and --rt-best-effort are for eclip-rt: add it to --policies',
         )
+      if (opts.objective !== undefined && !policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt'))
+        throw new UserError('--objective is for eclip-fit and eclip-rt: add one to --policies')
       if ((opts.table !== undefined || opts.holdMs !== undefined) && !policies.includes('eclip-live'))
         throw new UserError('--table and --hold-ms are for eclip-live: add it to --policies')
       const { failed } = await runServeBench({
@@ -242,6 +246,7 @@ const SERVE_FLAGS = [
   ['rtFactor', '--rt-factor'],
   ['rtGateUs', '--rt-gate-us'],
   ['rtBestEffort', '--rt-best-effort'],
+  ['objective', '--objective'],
   ['table', '--table'],
   ['holdMs', '--hold-ms'],
 ] as const
