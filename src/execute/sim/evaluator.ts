@@ -135,14 +135,14 @@ export function simEvaluator(
  * plans are checked against the workers' floors on it (said in the plan's notes; the plan stays the paper's); other
  * policies need no evaluator: what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with —
  * the same inputs give the same plan. Given `tuneFor`, eclip-fit's search then goes on on the backend it measures
- * (src/plan/tune.ts). Its signature is plan/'s Planner.
+ * (src/plan/tune.ts). eclip-rt's gate mechanism gets its best-effort workers' eclip-fit plan made here, by the same
+ * planner over just them (PlanOptions.rtBestEffortPlan). Its signature is plan/'s Planner.
  */
 export function simPlanner(
   inputsFor: (gpu: Gpu) => EvaluatorInputs,
   extra: Omit<PlanOptions, 'policy' | 'evaluator' | 'tune' | 'rtBestEffortPlan'> = {},
   tuneFor?: (gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]) => PlanTuning,
 ) {
-  const rest = extra
   const plan = async (
     gpu: Gpu,
     mix: string,
@@ -152,7 +152,7 @@ export function simPlanner(
   ): Promise<Plan> => {
     if (o.policy === 'eclip-rt') {
       // the gate mechanism's best-effort workers, planned by eclip-fit among themselves (src/plan/realtime.ts)
-      const be = bestEffortOf(workers, rest, rest.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT)
+      const be = bestEffortOf(workers, extra, extra.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT)
       const bePlan =
         be.length > 1
           ? await plan(
@@ -164,7 +164,7 @@ export function simPlanner(
             )
           : undefined
       return makePlan(gpu, mix, workers, profiles, {
-        ...rest,
+        ...extra,
         ...o,
         ...(bePlan ? { rtBestEffortPlan: bePlan } : {}),
       })
@@ -176,12 +176,12 @@ export function simPlanner(
       profiles,
       o.policy === 'eclip-fit' || o.policy === 'eclip'
         ? {
-            ...rest,
+            ...extra,
             ...o,
             evaluator: simEvaluator(inputsFor(gpu), workers, profiles),
             ...(tuneFor && o.policy === 'eclip-fit' ? { tune: tuneFor(gpu, workers, profiles) } : {}),
           }
-        : { ...rest, ...o },
+        : { ...extra, ...o },
     )
   }
   return plan
