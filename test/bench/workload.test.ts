@@ -394,44 +394,20 @@ describe('eclip bench --workload', () => {
       ],
     )
     assert.match(b.stdout, /^disb-A +eclip-rt /m)
-    // the rt options without eclip-rt say so
-    const no = spawnSync(
-      process.execPath,
-      [
-        eclip,
-        'serve-bench',
-        '--mix',
-        'mix7',
-        '--policies',
-        'baseline',
-        '--rt-reserve-sms',
-        '8',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8' },
-    )
+    // the rt options without eclip-rt say so, and an objective without a policy that searches by one
+    const onBaseline = (...flags: string[]) =>
+      spawnSync(
+        process.execPath,
+        [eclip, 'serve-bench', '--mix', 'mix7', '--policies', 'baseline', ...flags, '--out', out],
+        { encoding: 'utf8' },
+      )
+    const no = onBaseline('--rt-reserve-sms', '8')
     assert.equal(no.status, 2, no.stderr)
     assert.match(
       no.stderr,
       /--rt-mechanism, --rt-reserve-sms, --rt-factor, --rt-gate-us and --rt-best-effort are for eclip-rt: add it to --policies/,
     )
-    const noObjective = spawnSync(
-      process.execPath,
-      [
-        eclip,
-        'serve-bench',
-        '--mix',
-        'mix7',
-        '--policies',
-        'baseline',
-        '--objective',
-        'requests',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8' },
-    )
+    const noObjective = onBaseline('--objective', 'requests')
     assert.equal(noObjective.status, 2, noObjective.stderr)
     assert.match(noObjective.stderr, /--objective is for eclip-fit and eclip-rt: add one to --policies/)
   })
