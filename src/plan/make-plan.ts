@@ -54,6 +54,7 @@ import {
   type RtMechanism,
   rtLayout,
   rtMechanismOf,
+  sizeIndexWithin,
   withBestEffortPlan,
 } from './realtime.ts'
 import { fitTune } from './tune.ts'
@@ -525,8 +526,8 @@ const planRealtime: PolicyPlanner = (c) => {
   // a partition of the best-effort workers holds the remainder slice: not a profiled size. Its times are taken at
   // the largest profiled size below it (an upper bound); the simulator interpolates between sizes.
   const profiled = (i: number, sms: number) => {
-    const sizes = (profiles[i] as Profile).sizes
-    return sizes.includes(sms) ? sms : Math.max(...sizes.filter((s) => s <= sms))
+    const p = profiles[i] as Profile
+    return p.sizes[sizeIndexWithin(p, sms)] as number
   }
   const instances = workers.map((w, i) => {
     const ladder = ladders[i] as number[]
@@ -901,7 +902,7 @@ export async function makePlan(
   return opts.policy === 'eclip-rt' && opts.rtBestEffortPlan && gates
     ? parseFormat<Plan>(
         'plan',
-        withBestEffortPlan(plan, opts.rtBestEffortPlan, profiles, opts.rtGateUs),
+        withBestEffortPlan(gpu, plan, opts.rtBestEffortPlan, profiles, opts.rtGateUs),
         `plan for ${mixName}`,
       )
     : plan

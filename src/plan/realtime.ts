@@ -168,6 +168,18 @@ export interface RtLayout {
 export type PlanGate = NonNullable<PlanWorker['gate']>
 
 /**
+ * The index in `p.sizes` of the largest profiled size within `sms` (the smallest size's where `sms` is below it): a
+ * partition that is not a profiled size (the remainder slice's) is timed there, an upper bound.
+ */
+export function sizeIndexWithin(p: Profile, sms: number): number {
+  let at = 0
+  p.sizes.forEach((s, i) => {
+    if (s <= sms) at = i
+  })
+  return at
+}
+
+/**
  * Where a best-effort worker's graph waits on the gate: before its first kernel, then at the first op start at least
  * `gateUs` µs of kernel time after the last gate — each kernel timed by its profile on the SMs it runs on
  * (`smsOf(kernel)`; default the whole GPU), so that a worker on a small partition, whose kernels take longer, stops
@@ -175,14 +187,6 @@ export type PlanGate = NonNullable<PlanWorker['gate']>
  */
 export function gatePositions(p: Profile, gateUs: number, smsOf?: (kernel: number) => number): number[] {
   const whole = p.sizes.length - 1
-  // the largest profiled size within the SMs the kernel has (the profile's smallest if it has fewer)
-  const indexOf = (sms: number) => {
-    let at = 0
-    p.sizes.forEach((s, i) => {
-      if (s <= sms) at = i
-    })
-    return at
-  }
   const starts = p.opStarts ? new Set(p.opStarts) : undefined
   const at = [0]
   let since = 0
@@ -191,7 +195,7 @@ export function gatePositions(p: Profile, gateUs: number, smsOf?: (kernel: numbe
       at.push(i)
       since = 0
     }
-    since += k.timesUs[smsOf ? indexOf(smsOf(i)) : whole] as number
+    since += k.timesUs[smsOf ? sizeIndexWithin(p, smsOf(i)) : whole] as number
   })
   return at
 }
@@ -424,6 +428,7 @@ function partitionLayout(
  * plan of exactly the best-effort workers, in order.
  */
 export function withBestEffortPlan(
+  gpu: Gpu,
   plan: Plan,
   be: Plan,
   profiles: readonly Profile[],
@@ -444,19 +449,20 @@ export function withBestEffortPlan(
     )
   if (be.gpu.name !== plan.gpu.name || be.gpu.smCount !== plan.gpu.smCount)
     throw new UserError(`eclip-rt: the best-effort plan was made for ${be.gpu.name}, not ${plan.gpu.name}`)
+  // the union pool, interned by slices as the planner's pools are
   const partitions = plan.pool.partitions.map((p) => ({ ...p, slices: [...p.slices] }))
-  const key = (slices: readonly number[]) => [...slices].sort((a, b) => a - b).join(',')
-  const byKey = new Map(partitions.map((p) => [key(p.slices), p.id]))
-  const idOf = new Map<number, number>()
-  for (const p of be.pool.partitions) {
-    let id = byKey.get(key(p.slices))
-    if (id === undefined) {
-      id = partitions.length
-      partitions.push({ id, slices: [...p.slices], sms: p.sms })
-      byKey.set(key(p.slices), id)
-    }
-    idOf.set(p.id, id)
-  }
+  const byKey = new Map(partitions.map((p) => [p.slices.join(','), p.id]))
+  const sliceOf = new Map(gpu.slices.map((s) => [s.id, s]))
+  const idOf = new Map(
+    be.pool.partitions.map((p) => [
+      p.id,
+      internPartition(
+        partitions,
+        byKey,
+        p.slices.map((id) => sliceOf.get(id) as { id: number; sms: number }),
+      ),
+    ]),
+  )
   const mapped = (id: number) => idOf.get(id) as number
   const byName = new Map(be.workers.map((w) => [w.name, w]))
   const smsOfPartition = new Map(partitions.map((p) => [p.id, p.sms]))

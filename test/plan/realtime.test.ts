@@ -569,7 +569,7 @@ describe('eclip-rt gates with the best-effort workers planned among themselves',
     const gated = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
     // a plan of the two best-effort workers alone: model-wise's disjoint homes
     const bePlan = await makePlan(gpu, 'm[best-effort]', ws.slice(1), ps.slice(1), { policy: 'model-wise' })
-    const merged = withBestEffortPlan(gated, bePlan, ps)
+    const merged = withBestEffortPlan(gpu, gated, bePlan, ps)
     const slicesOf = (plan: typeof merged, id: number) =>
       plan.pool.partitions.find((p) => p.id === id)?.slices.join(',')
     // the real-time worker: the whole GPU, high, raising
@@ -611,7 +611,7 @@ describe('eclip-rt gates with the best-effort workers planned among themselves',
       },
     )
     assert.throws(
-      () => withBestEffortPlan(gated, other, ps),
+      () => withBestEffortPlan(gpu, gated, other, ps),
       /the best-effort plan \(alexnet#0, densenet201#0\) is not one of this mix's best-effort workers \(resnet152#0, densenet201#0\)/,
     )
     await assert.rejects(
