@@ -158,6 +158,8 @@ export class SliceSharing {
   private readonly got: Float64Array
   private readonly contrib: Float64Array
   private readonly active: Uint8Array
+  /** takeInOrder's scratch: per position in `running`, the slices of the kernels after it */
+  private later: Int32Array
 
   constructor(
     private readonly sliceSms: readonly number[],
@@ -170,6 +172,7 @@ export class SliceSharing {
     this.got = new Float64Array(workers)
     this.contrib = new Float64Array(workers * sliceSms.length)
     this.active = new Uint8Array(workers)
+    this.later = new Int32Array(workers)
   }
 
   /**
@@ -213,7 +216,7 @@ export class SliceSharing {
       return true
     }
     if (this.sharing === 'fifo') {
-      this.takeInOrder(running, m, acc, mask, demand, x, occ, take, false)
+      this.takeInOrder(running, m, acc, mask, demand, x, occ, take)
       return true
     }
     if (same && nHigh === 0) {
@@ -328,7 +331,7 @@ export class SliceSharing {
    * `running` is in (priority, kernel start) order: each kernel takes up to `take[w]` (else its demand × occupancy)
    * from its slices' free SMs and runs on got ÷ occupancy effective SMs (x). It takes the slices no later kernel can
    * use first, so a kernel on a wide partition does not needlessly starve a later one on a narrow partition inside
-   * it. `record`: keep what each kernel took of each slice in `contrib` (coresident's slowdown needs it).
+   * it.
    */
   private takeInOrder(
     running: Int32Array,
@@ -339,30 +342,32 @@ export class SliceSharing {
     x: Float64Array,
     occ: Float64Array | undefined,
     take: Float64Array | undefined,
-    record: boolean,
   ): void {
-    const S = this.sliceSms.length
-    const { free, contrib } = this
+    const { free } = this
     for (let b = acc; b !== 0; b &= b - 1) {
       const s = 31 - Math.clz32(b & -b)
       free[s] = this.sliceSms[s] as number
     }
+    if (this.later.length < m) this.later = new Int32Array(m)
+    const later = this.later
+    let after = 0
+    for (let i = m - 1; i >= 0; i--) {
+      later[i] = after
+      after |= mask[running[i] as number] as number
+    }
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
-      let later = 0
-      for (let j = i + 1; j < m; j++) later |= mask[running[j] as number] as number
       const mw = mask[w] as number
+      const lw = later[i] as number
       const o = occ ? (occ[w] as number) : 1
       let want = take ? (take[w] as number) : (demand[w] as number) * o
       let got = 0
-      if (record) for (let b = mw; b !== 0; b &= b - 1) contrib[w * S + 31 - Math.clz32(b & -b)] = 0
       for (let pass = 0; pass < 2; pass++) {
-        for (let b = pass === 0 ? mw & ~later : mw & later; b !== 0 && want > 1e-9; b &= b - 1) {
+        for (let b = pass === 0 ? mw & ~lw : mw & lw; b !== 0 && want > 1e-9; b &= b - 1) {
           const s = 31 - Math.clz32(b & -b)
           const f = free[s] as number
           const t = Math.min(f, want)
           free[s] = f - t
-          if (record) contrib[w * S + s] = t
           got += t
           want -= t
         }
@@ -388,26 +393,33 @@ export class SliceSharing {
     take: Float64Array | undefined,
     load: Float64Array | undefined,
   ): void {
-    const S = this.sliceSms.length
-    const { free, contrib } = this
-    this.takeInOrder(running, m, acc, mask, demand, x, occ, take, true)
+    const { free } = this
+    this.takeInOrder(running, m, acc, mask, demand, x, occ, take)
     if (!load) return
+    // per slice mask (workers on one partition share it: computed once), its capacity and what all kernels took of it
+    let lastMask = -1
+    let cap = 0
+    let taken = 0
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
       const mw = mask[w] as number
-      // capacity of w's slices: what is free now plus what every kernel took of them
-      let held = 0
-      let cap = 0
-      for (let b = mw; b !== 0; b &= b - 1) {
-        const s = 31 - Math.clz32(b & -b)
-        cap += this.sliceSms[s] as number
-        held += (this.sliceSms[s] as number) - (free[s] as number) - (contrib[w * S + s] as number)
+      if (mw !== lastMask) {
+        lastMask = mw
+        cap = 0
+        taken = 0
+        for (let b = mw; b !== 0; b &= b - 1) {
+          const s = 31 - Math.clz32(b & -b)
+          cap += this.sliceSms[s] as number
+          taken += (this.sliceSms[s] as number) - (free[s] as number)
+        }
       }
+      const o = occ ? (occ[w] as number) : 1
+      // what the other kernels hold of w's slices: all that was taken there but w's own (x = what w took ÷ o)
+      const held = taken - (x[w] as number) * o
       // w's blocks spread over the SMs it may use (its partition, or under MPS its cap of the slices): the others'
       // blocks are on those SMs only as far as the rest of the slices cannot hold them, and beside w's only in the
       // room w's leave there
       const span = Math.min(partSms[w] as number, cap)
-      const o = occ ? (occ[w] as number) : 1
       const beside = held - (cap - span)
       load[w] = span > 0 && beside > 0 ? Math.min(1 - o, beside / span) : 0
     }
