@@ -8,9 +8,10 @@
 // mechanism, whose gate wait the shipped calibration leaves at 0). Compared per run: DISB's RT latency
 // (the real-time requests' mean) and overall throughput ÷ baseline's. TARGET: the issue's 10%; GUARD: what the
 // simulator meets today, per series and policy (the worst run, rounded up by about a point), so that it cannot get
-// worse unnoticed. Baseline and model-wise in C–E are far from the target: the GPU's throughput with co-located
-// batch-1 models grows with their number where the simulator's does not, and no contention constant fitted on
-// closed-loop and DISB runs together closes it (bench/joint-fit.ts; results/h100/disb/README.md says how much).
+// worse unnoticed. The real-time constants were fitted under the fifo sharing rule the H100's calibration used then;
+// under its coresident rule baseline and eclip-rt are within the target in gpu-bench, mps and d5; the furthest off
+// are MPS's runs (overall ÷ baseline up to 11% low: the simulator's MPS clients miss distilbert's capped GEMM speed,
+// results/sim/coresident-sharing/README.md) and the frontier-r48 session (11–15% low in A and D).
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -36,25 +37,25 @@ export const TARGET = { rtMean: 0.1, overallVsBaseline: 0.1 }
 export const GUARD: Record<string, Record<string, { rtMean: number; overallVsBaseline: number }>> = {
   'gpu-bench': {
     alone: { rtMean: 0.06, overallVsBaseline: 0 },
-    baseline: { rtMean: 0.37, overallVsBaseline: 0 },
-    'model-wise': { rtMean: 0.12, overallVsBaseline: 0.16 },
-    'eclip-rt': { rtMean: 0.09, overallVsBaseline: 0.04 },
+    baseline: { rtMean: 0.07, overallVsBaseline: 0 },
+    'model-wise': { rtMean: 0.12, overallVsBaseline: 0.04 },
+    'eclip-rt': { rtMean: 0.06, overallVsBaseline: 0.02 },
   },
   mps: {
     alone: { rtMean: 0.12, overallVsBaseline: 0 },
-    baseline: { rtMean: 0.37, overallVsBaseline: 0 },
-    'eclip-rt': { rtMean: 0.09, overallVsBaseline: 0.04 },
-    mps: { rtMean: 0.12, overallVsBaseline: 0.05 },
+    baseline: { rtMean: 0.06, overallVsBaseline: 0 },
+    'eclip-rt': { rtMean: 0.06, overallVsBaseline: 0.02 },
+    mps: { rtMean: 0.12, overallVsBaseline: 0.12 },
   },
   'frontier-r48': {
     alone: { rtMean: 0.15, overallVsBaseline: 0 },
-    baseline: { rtMean: 0.35, overallVsBaseline: 0 },
-    'eclip-rt': { rtMean: 0.17, overallVsBaseline: 0.04 },
+    baseline: { rtMean: 0.12, overallVsBaseline: 0 },
+    'eclip-rt': { rtMean: 0.12, overallVsBaseline: 0.05 },
   },
   '../rt-gate/fixed/d5': {
     alone: { rtMean: 0.11, overallVsBaseline: 0 },
-    baseline: { rtMean: 0.38, overallVsBaseline: 0 },
-    'eclip-rt': { rtMean: 0.08, overallVsBaseline: 0.09 },
+    baseline: { rtMean: 0.06, overallVsBaseline: 0 },
+    'eclip-rt': { rtMean: 0.04, overallVsBaseline: 0.06 },
   },
 }
 const SERIES = Object.keys(GUARD)
@@ -121,7 +122,7 @@ describe('the simulator against the H100 on DISB A–E (real-time beside best-ef
       for (const d of result(series).drift)
         t.diagnostic(
           `${series.padEnd(13)} ${nameOf(d).padEnd(22)} ${series === 'gpu-bench' && FIT.includes(d.workload) ? 'fit ' : 'test'}  RT mean ${(d.gpu.rtMeanUs / 1000).toFixed(3)} → ${(d.sim.rtMeanUs / 1000).toFixed(3)} ms (${pct(d.rtMean)})` +
-            `${d.overallVsBaseline === null ? '' : `  overall ÷ baseline ${d.gpu.overallVsBaseline?.toFixed(2)} → ${d.sim.overallVsBaseline?.toFixed(2)}`}`,
+            `${d.overallVsBaseline === null ? '' : `  overall ÷ baseline ${d.gpu.overallVsBaseline?.toFixed(3)} → ${d.sim.overallVsBaseline?.toFixed(3)} (${pct(d.overallVsBaseline)})`}`,
         )
   })
 
@@ -152,7 +153,7 @@ describe('the simulator against the H100 on DISB A–E (real-time beside best-ef
   })
 
   it("meets issue #20's target on every run: RT mean and overall ÷ baseline within 10%", {
-    todo: 'not met on every run yet: baseline in C–E, model-wise, MPS and eclip-rt in some (the runs past it are listed)',
+    todo: 'not met on every run yet: model-wise C, MPS D–E, some alone runs, frontier-r48 (the runs past it are listed)',
   }, () => {
     assert.deepEqual(
       SERIES.flatMap((series) => past(result(series).drift, () => TARGET).map((v) => `${series}: ${v}`)),

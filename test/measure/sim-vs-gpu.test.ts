@@ -1,14 +1,16 @@
 // The simulator checked against the GPU: recorded H100 runs re-simulated with the plans they executed, their seeds and
 // loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
-// other runs — the contention constants (footprint and graph-edge cost included) on results/h100/batch1 and batch8,
+// other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// neither series below, so these runs are held out. Two series:
+// none of the series below, so these runs are held out. Four series:
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
 //   recorded beside each run (Run.planFile);
 // - results/h100/profile-retime-fit (baseline and eclip-fit, paper mixes at batch 8 and 1, ours at batch 8), planned
-//   and simulated with the profiles as shipped now (request latencies timed without the profiler), plans recorded.
+//   and simulated with the profiles as shipped now (request latencies timed without the profiler), plans recorded;
+// - results/h100/coresident-plans (baseline and eclip-fit, paper mixes at batch 8 and 1, ours at batch 8: the arm
+//   planned with the shipped calibration), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // What is compared, per run: STP relative to the same mix's baseline STP (the headline's ratio), STP with the
@@ -53,9 +55,12 @@ const RECORDED = [
   'results/h100/profile-retime-fit/b8',
   'results/h100/profile-retime-fit/b1',
   'results/h100/profile-retime-fit/more-b8',
+  'results/h100/coresident-plans/b8-co',
+  'results/h100/coresident-plans/b1-co',
+  'results/h100/coresident-plans/more-co',
 ]
 /** The series names (a set's parent folder) the calibration must not have been fitted on. */
-const SERIES = ['eclip-fit-v2', 'eclip-fit-floors', 'profile-retime-fit']
+const SERIES = ['eclip-fit-v2', 'eclip-fit-floors', 'profile-retime-fit', 'coresident-plans']
 /** The GPU's solo runs per batch (same GPU, profiles and 32 hardware queues; neither series made any). */
 const SOLO = { 1: 'results/h100/batch1', 8: 'results/h100/batch8' } as const
 
@@ -70,26 +75,26 @@ export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
  * What the simulator meets today, held so that it cannot get worse unnoticed: each run's largest drift (the worst run
  * measured, rounded up by about a point) and the mean over each series' runs, which meets the targets. The
  * re-simulation is deterministic (recorded plans and seeds), so these move only when the simulator, the calibration
- * or the profiles do. With the footprint (src/execute/sim/contention.ts) the ratios to baseline and the workers
- * tightened; STP itself with the profiles' solo rates loosened by half a point. With the profiles' request latencies
- * timed again without the profiler attached (docs/profile.md; they had been above the GPU's solo runs by up to ~20%)
- * the ratio to baseline and the workers loosened by about a point in one run each and half a point on average.
+ * or the profiles do. With 'coresident' sharing (src/execute/sim/contention.ts), kernels of co-located workers share
+ * SMs as far as their blocks leave room: STP with the profiles' solo rates tightened from 18% to 13% at worst, the
+ * ratio to baseline from 12.5% to 11%; each series' mean ratio to baseline loosened by a few tenths of a point. The
+ * worker guard is set by the series planned with that calibration (albert at batch 1, 18%).
  */
 export const GUARD = {
-  perRun: { stpVsBaseline: 0.125, stpCommon: 0.18, worker: 0.17 },
-  mean: { stpVsBaseline: 0.03, stpCommon: 0.065, worker: 0.06 },
+  perRun: { stpVsBaseline: 0.11, stpCommon: 0.13, worker: 0.19 },
+  mean: { stpVsBaseline: 0.03, stpCommon: 0.05, worker: 0.06 },
 }
 
 /**
- * Runs held to a guard of their own, named: the series made with the re-timed profiles has a worker further off
- * than any before it — resnext101 beside alexnet and densenet201 at batch 8, whose rate under baseline the simulator
- * puts well below the GPU's (its ratio to baseline is then too high under eclip-fit).
+ * Runs held to a guard of their own, named: shufflenet in our mix more4 at batch 8 under eclip-fit, whose rate ÷ its
+ * baseline rate is further from the GPU's than any other worker's (the same worker in profile-retime-fit's more4 and
+ * more5 is within the common guard).
  */
 export const GUARD_EXCEPTIONS: Record<
   string,
   Partial<Record<'stpVsBaseline' | 'stpCommon' | 'worker', number>>
 > = {
-  'profile-retime-fit/more-b8 more2 eclip-fit/graph': { worker: 0.24 },
+  'eclip-fit-floors/more-batch8 more4 eclip-fit/graph': { worker: 0.2 },
 }
 
 const gpu = loadGpu(PROFILES)
@@ -295,7 +300,7 @@ const meansPast = (rows: Drift[]) =>
 const violations = (rows: Drift[]) => [...past(rows, GUARD.perRun, GUARD_EXCEPTIONS), ...meansPast(rows)]
 
 describe('the simulator against recorded H100 runs it was not calibrated on', () => {
-  // one re-simulation of the 150 runs for every check below
+  // one re-simulation of the 190 runs for every check below
   let memo: ReturnType<typeof resimulateAll> | undefined
   const result = async () => {
     memo ??= resimulateAll()
@@ -311,7 +316,7 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
     )
     for (const s of SERIES)
       assert.ok(!provenance.includes(s), `the calibration was fitted on ${s}, which it is checked on`)
-    assert.equal(rows.length, 150)
+    assert.equal(rows.length, 190)
     for (const r of rows)
       t.diagnostic(
         `${r.run.padEnd(46)} STP/base ${pct(r.stpVsBaseline).padStart(6)}  STP(profile solo) ${pct(r.stpCommon).padStart(6)}  ` +

@@ -4,9 +4,10 @@
 // *demand*: the fewest profiled SMs at which it already runs at (almost) its full-GPU speed — a kernel with a small
 // grid cannot use more. Kernels on disjoint partitions each get their whole partition (docs/design.md §7: 12 partitions
 // busy at once, no slowdown), apart from the memory-interference term below. Where partitions overlap, the SMs of a
-// shared slice are divided by one of two rules (CALIBRATION.sharing):
-// - 'fifo' (default): in kernel start order, each kernel takes up to its demand of its slices' free SMs; a later
-//   kernel gets what is left, possibly nothing until an earlier one ends. That is how the block scheduler treats
+// shared slice are divided by one of three rules (the calibration's sharing; a profile directory's
+// sim-calibration.json names it, the H100's 'coresident'):
+// - 'fifo' (neutral default): in kernel start order, each kernel takes up to its demand of its slices' free SMs;
+//   a later kernel gets what is left, possibly nothing until an earlier one ends. That is how the block scheduler treats
 //   kernels of different streams on the same SMs (the first-launched kernel's thread blocks go first), and it is the
 //   head-of-line blocking that partitioning removes; it is also what docs/design.md §7 measured: equal model-wise partitions
 //   beat all-on-the-full-GPU by 8–12% req/s, which a fair-sharing model cannot reproduce.
@@ -31,7 +32,7 @@
 //   demand keeps its demand and hands the surplus back to the others on those slices): an idealised,
 //   work-conserving scheduler, an optimistic bound for the unpartitioned baseline.
 // Kernels of high-priority streams (the first `nHigh` of the running list) take their demand first, in start order,
-// under either rule; the rule divides what they leave among the others.
+// under any rule; the rule divides what they leave among the others.
 // A kernel's effective SMs is the sum of what it got; it progresses at the rate its profile gives at that many SMs
 // (1 / solo time, linear in rate between profiled sizes, proportional to SMs below the smallest), or at its
 // uncontended rate on its partition once it gets its whole demand.
