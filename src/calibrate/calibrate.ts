@@ -360,7 +360,8 @@ export interface Grid {
   switchGraphEdgeUs: (number | null)[]
 }
 
-/** Default search grid: both rules, demand tolerances 0–20%, γ 0–2 (γ = 1: all other SMs busy halves a rate). */
+/** Default search grid of the whole-SM rules: fifo and fair, demand tolerances 0–20%, γ 0–2 (γ = 1: all other SMs
+ * busy halves a rate). `--grid` narrows this one. */
 export const DEFAULT_GRID: Grid = {
   sharing: ['fifo', 'fair'],
   saturationTolerance: [0, 0.01, 0.05, 0.1, 0.2],
@@ -370,6 +371,21 @@ export const DEFAULT_GRID: Grid = {
   coresidency: [null],
   switchGraphEdgeUs: [null],
 }
+
+/** The co-resident rule's own axes (block residency ρ, footprint ρ_f, slowdown κ), around the values that described
+ * the H100 (docs/calibrate.md); without them the rule has no residency to share by. */
+export const CORESIDENT_GRID: Grid = {
+  sharing: ['coresident'],
+  saturationTolerance: [0.01],
+  memoryInterference: [0.35, 0.5, 0.75],
+  residency: [0.5, 1],
+  footprint: [1, 1.5],
+  coresidency: [0.25, 0.35, 0.45],
+  switchGraphEdgeUs: [null],
+}
+
+/** What `eclip calibrate` searches without `--grid`: both grids above. */
+export const DEFAULT_GRIDS: readonly Grid[] = [DEFAULT_GRID, CORESIDENT_GRID]
 
 export interface GridPoint {
   constants: ContentionConstants
@@ -394,8 +410,9 @@ export const gridAt = (c: ContentionConstants): Grid => ({
   switchGraphEdgeUs: [c.switchGraphEdgeUs ?? null],
 })
 
-/** Every point of a grid, in the order the axes are listed (sharing outermost). */
-export function gridPoints(grid: Grid): ContentionConstants[] {
+/** Every point of a grid (or of several, one after another), in the order the axes are listed (sharing outermost). */
+export function gridPoints(grid: Grid | readonly Grid[]): ContentionConstants[] {
+  if (!('sharing' in grid)) return grid.flatMap((g) => gridPoints(g))
   const points: ContentionConstants[] = []
   for (const sharing of grid.sharing)
     for (const saturationTolerance of grid.saturationTolerance)
@@ -419,7 +436,7 @@ export function gridPoints(grid: Grid): ContentionConstants[] {
 /** Simulates every case at every grid point. `onPoint` reports progress. */
 export function searchGrid(
   cases: readonly Case[],
-  grid: Grid,
+  grid: Grid | readonly Grid[],
   onPoint?: (done: number, total: number) => void,
 ): GridPoint[] {
   const power = neutralPower((cases[0] as Case).spec.gpu)
@@ -656,7 +673,7 @@ const ofKind = (kind: RunKind) => (c: Case) =>
 
 export interface CalibrateOptions {
   cases: Case[]
-  grid: Grid
+  grid: Grid | readonly Grid[]
   scope: FitScope
   /** The simulator's constants before calibration (CALIBRATION) and the placeholder power model. */
   before: Calibration

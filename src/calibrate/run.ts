@@ -25,6 +25,7 @@ import {
   type ContentionConstants,
   calibrate,
   DEFAULT_GRID,
+  DEFAULT_GRIDS,
   type ErrorSummary,
   type FitScope,
   type Grid,
@@ -272,7 +273,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
   const scope = o.fitOn
-  let grid = o.grid ? parseGrid(o.grid) : DEFAULT_GRID
+  let grid: Grid | readonly Grid[] = o.grid ? parseGrid(o.grid) : DEFAULT_GRIDS
   let kept: SimCalibration | undefined
   if (o.keepContention) {
     const file = join(o.profiles, 'sim-calibration.json')

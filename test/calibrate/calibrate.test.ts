@@ -12,8 +12,10 @@ import { handPlanner } from '../../bench/hand-planner.ts'
 import { runExperiment } from '../../src/bench/experiment.ts'
 import {
   type Case,
+  CORESIDENT_GRID,
   calibrate,
   DEFAULT_GRID,
+  DEFAULT_GRIDS,
   fitLine,
   fitPower,
   gridAt,
@@ -328,6 +330,25 @@ describe('calibrate', () => {
     assert.equal(warnings.length, 1)
     assert.match(warnings[0] ?? '', /recorded plans not found.*made again/)
     assert.deepEqual(read(run('plans/kept.plan.json')), plan)
+  })
+
+  it('searches the co-resident rule with its own axes by default, beside fifo and fair', () => {
+    const all = gridPoints(DEFAULT_GRIDS)
+    assert.equal(all.length, gridPoints(DEFAULT_GRID).length + gridPoints(CORESIDENT_GRID).length)
+    const co = all.filter((p) => p.sharing === 'coresident')
+    assert.ok(co.length > 0)
+    // every co-resident point sets the constants the rule shares by; no whole-SM point carries them
+    for (const p of co)
+      assert.ok(p.residency && p.footprint && p.coresidency !== undefined, JSON.stringify(p))
+    for (const p of all.filter((q) => q.sharing !== 'coresident'))
+      assert.ok(p.residency === undefined && p.coresidency === undefined, JSON.stringify(p))
+    // the H100's shipped point is one of them
+    assert.ok(
+      co.some(
+        (p) =>
+          p.residency === 0.5 && p.footprint === 1 && p.coresidency === 0.35 && p.memoryInterference === 0.5,
+      ),
+    )
   })
 
   it('narrows the grid to the axes given and refuses what is not one', () => {
