@@ -1,16 +1,20 @@
-// The simulator's real-time constants (sim-calibration.json's `realtime`: the open-loop issue delay and the priority
-// drain, src/execute/sim/contention.ts) fitted to GPU runs with real-time workers, on some workloads, and checked on
+// The simulator's real-time constants (sim-calibration.json's `realtime`: the open-loop issue delay, its jitter and
+// the priority drain, src/execute/sim/contention.ts) fitted to GPU runs with real-time workers, on some workloads, and checked on
 // the others (src/calibrate/realtime.ts says how). Prints every run measured beside simulated, before (the file's
-// constants) and after the fit; --write puts the fit into the profile directory's sim-calibration.json.
+// constants) and after the fit; --write puts the fit into the profile directory's sim-calibration.json. --jitter-only
+// fits the issue delay's jitter alone, keeping the file's other real-time constants (a minute instead of several).
 //   node --import tsx bench/realtime-fit.ts [--results results/h100/disb/gpu-bench/results.json]
-//     [--profiles profiles/h100] [--fit-on disb-A,disb-C] [--write]
+//     [--profiles profiles/h100] [--fit-on disb-A,disb-C] [--jitter-only] [--write]
 import { writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { parseArgs } from 'node:util'
 import {
   driftText,
+  fitIssueJitter,
   fitRealtime,
+  JITTER_MEAN_SLACK,
   loadRealtimeSet,
+  type RealtimeFit,
   realtimeDrift,
   resimulateRealtime,
 } from '../src/calibrate/realtime.ts'
@@ -22,6 +26,7 @@ const { values: o } = parseArgs({
     results: { type: 'string', default: 'results/h100/disb/gpu-bench/results.json' },
     profiles: { type: 'string', default: 'profiles/h100' },
     'fit-on': { type: 'string', default: 'disb-A,disb-C' },
+    'jitter-only': { type: 'boolean', default: false },
     write: { type: 'boolean', default: false },
   },
 })
@@ -31,36 +36,59 @@ const workloads = [...new Set(runs.map((r) => r.mix.replace(/:rt-alone$/, '')))]
 for (const w of fitOn)
   if (!workloads.includes(w)) throw new Error(`--fit-on ${w}: no such workload in ${o.results}`)
 const cal = calibrationFrom(calibration)
+const was = cal.realtime
+if (o['jitter-only'] && !was)
+  throw new Error(`--jitter-only: ${calibrationFile} has no real-time constants to keep`)
 const t0 = performance.now()
 const before = realtimeDrift(runs, resimulateRealtime(runs, inputs, cal))
-const fit = fitRealtime(runs, fitOn, inputs, cal)
-const after = realtimeDrift(runs, resimulateRealtime(runs, inputs, { ...cal, realtime: fit }))
-const was = cal.realtime
+const fit: Partial<RealtimeFit> & Pick<RealtimeFit, 'openLoopIssueJitterUs' | 'tailErr' | 'fixedTailErr'> = o[
+  'jitter-only'
+]
+  ? fitIssueJitter(runs, fitOn, inputs, cal)
+  : fitRealtime(runs, fitOn, inputs, cal)
+const realtime = {
+  openLoopIssueUs: fit.openLoopIssueUs ?? (was?.openLoopIssueUs as number),
+  openLoopIssueJitterUs: fit.openLoopIssueJitterUs,
+  priorityDrainUs: fit.priorityDrainUs ?? (was?.priorityDrainUs as number),
+  ...((fit.gateWaitUs ?? was?.gateWaitUs) !== undefined
+    ? { gateWaitUs: fit.gateWaitUs ?? was?.gateWaitUs }
+    : {}),
+}
+const after = realtimeDrift(runs, resimulateRealtime(runs, inputs, { ...cal, realtime }))
 console.log(
-  `before (${o.profiles}: ${was ? `issue ${was.openLoopIssueUs} µs, drain ${was.priorityDrainUs} µs` : 'no real-time constants'}):\n${driftText(before, fitOn)}\n`,
+  `before (${o.profiles}: ${was ? `issue ${was.openLoopIssueUs} µs (jitter ${was.openLoopIssueJitterUs ?? 0}), drain ${was.priorityDrainUs} µs` : 'no real-time constants'}):\n${driftText(before, fitOn)}\n`,
 )
+const pc = (x: number) => `${(x * 100).toFixed(1)}%`
 console.log(
-  `fitted on ${fitOn.join(', ')}: openLoopIssueUs ${fit.openLoopIssueUs} (their alone runs' mean |RT mean error| ${(fit.aloneErr * 100).toFixed(1)}%), ` +
-    `priorityDrainUs ${fit.priorityDrainUs} (their eclip-rt runs' ${(fit.priorityErr * 100).toFixed(1)}%)` +
-    (fit.gateWaitUs !== undefined
-      ? `, gateWaitUs ${fit.gateWaitUs} (their gated runs' mean |overall ÷ baseline error| ${((fit.gateErr ?? 0) * 100).toFixed(1)}%)`
-      : '') +
+  `fitted on ${fitOn.join(', ')}: ` +
+    (fit.aloneErr !== undefined && fit.priorityErr !== undefined
+      ? `openLoopIssueUs ${fit.openLoopIssueUs} (their alone runs' mean |RT mean error| ${pc(fit.aloneErr)}), ` +
+        `priorityDrainUs ${fit.priorityDrainUs} (their eclip-rt runs' ${pc(fit.priorityErr)})` +
+        (fit.gateWaitUs !== undefined
+          ? `, gateWaitUs ${fit.gateWaitUs} (their gated runs' mean |overall ÷ baseline error| ${pc(fit.gateErr ?? 0)})`
+          : '') +
+        ', '
+      : `(the other real-time constants kept) `) +
+    `openLoopIssueJitterUs ${fit.openLoopIssueJitterUs} (their alone runs' mean |RT p99 error| ${pc(fit.tailErr)}, fixed delay ${pc(fit.fixedTailErr)})` +
     ` in ${((performance.now() - t0) / 1000).toFixed(0)} s:\n${driftText(after, fitOn)}`,
 )
 if (o.write) {
+  const jitterMethod = `openLoopIssueJitterUs (the delay's exponential part, its mean kept) on the rt-alone runs' RT p99 latency, minimising mean |sim ÷ measured − 1| among the values that leave their mean |RT mean error| within ${JITTER_MEAN_SLACK * 100} points of the fixed delay's`
+  // --jitter-only: the file's method for the constants it keeps (without a jitter clause of its own), then the jitter's
+  const kept = (was && calibration.realtime?.measured.method.split('; last openLoopIssueJitterUs')[0]) ?? ''
   const next: SimCalibration = {
     ...calibration,
     realtime: {
-      openLoopIssueUs: fit.openLoopIssueUs,
-      priorityDrainUs: fit.priorityDrainUs,
-      ...(fit.gateWaitUs !== undefined ? { gateWaitUs: fit.gateWaitUs } : {}),
+      ...realtime,
       measured: {
         date: new Date().toISOString().slice(0, 10),
-        method: `grid search: openLoopIssueUs on the rt-alone runs, then priorityDrainUs on the eclip-rt runs, of ${fitOn.join(', ')}, each minimising mean |sim ÷ measured − 1| of the RT mean latency${fit.gateWaitUs !== undefined ? "; then gateWaitUs on the gated eclip-rt runs' overall throughput ÷ baseline's" : ''}`,
+        method: o['jitter-only']
+          ? `${kept}; last ${jitterMethod}, over the constants before it as they were (bench/realtime-fit.ts --jitter-only)`
+          : `grid search: openLoopIssueUs on the rt-alone runs, then priorityDrainUs on the eclip-rt runs, of ${fitOn.join(', ')}, each minimising mean |sim ÷ measured − 1| of the RT mean latency${fit.gateWaitUs !== undefined ? "; then gateWaitUs on the gated eclip-rt runs' overall throughput ÷ baseline's" : ''}; last ${jitterMethod}`,
         tool: 'bench/realtime-fit.ts',
         host: hostname(),
         gpu: inputs.gpu.name,
-        notes: `GPU runs of ${o.results} (fitted on ${fitOn.join(', ')}; the other workloads held out), each re-simulated with its recorded plan, seed, arrivals and window; contention constants as above`,
+        notes: `GPU runs of ${o.results} (fitted on ${fitOn.join(', ')}; the other workloads held out), each re-simulated with its recorded plan, seed, arrivals and window; contention constants as above${o['jitter-only'] ? `; the constants before the jitter kept from the fit of ${calibration.realtime?.measured.date}` : ''}`,
       },
     },
   }

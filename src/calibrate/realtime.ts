@@ -6,7 +6,10 @@
 //   contention, so the gap between the simulated and the measured mean is the host's alone);
 // - priorityDrainUs then, on their eclip-rt runs (the only runs with high-priority streams);
 // - gateWaitUs last, where those runs have gates (eclip-rt's gate mechanism), on their overall throughput ÷
-//   baseline's (what a gate costs is best-effort work, not real-time latency).
+//   baseline's (what a gate costs is best-effort work, not real-time latency);
+// - openLoopIssueJitterUs last, on the rt-alone runs' RT p99 (the delay's random part, its mean kept: the tail the
+//   host's varying wake-up gives), among the values that leave their RT mean as close as the fixed delay did. The
+//   constants before it are fitted on means with the delay fixed, so it leaves them as they are.
 // The contention constants are left as they are: `eclip calibrate` fits them on closed-loop runs.
 import { dirname, join } from 'node:path'
 import { type Calibration, simulate } from '../execute/sim/index.ts'
@@ -157,6 +160,7 @@ const meanAbs = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + Math.abs(
 
 export interface RealtimeFit {
   openLoopIssueUs: number
+  openLoopIssueJitterUs: number
   priorityDrainUs: number
   /** Fitted only where the fitting eclip-rt runs have gates. */
   gateWaitUs?: number
@@ -165,17 +169,24 @@ export interface RealtimeFit {
   /** Mean |RT mean error| of the fitting workloads' rt-alone runs, then of their eclip-rt runs, at the fit. */
   aloneErr: number
   priorityErr: number
+  /** Mean |RT p99 error| of the fitting workloads' rt-alone runs at the fit, and with the delay fixed (jitter 0). */
+  tailErr: number
+  fixedTailErr: number
 }
 
 /** Grids of the fit (µs). */
 export const ISSUE_GRID = Array.from({ length: 41 }, (_, i) => i * 5)
 export const DRAIN_GRID = [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10]
 export const GATE_GRID = [0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8]
+export const JITTER_GRID = [0, 5, 10, 15, 20, 25, 30, 35, 40, 50, 60, 80, 100]
+/** How much worse than the fixed delay's the rt-alone runs' mean |RT mean error| may get for a jitter value. */
+export const JITTER_MEAN_SLACK = 0.005
 
 /**
  * Fits the real-time constants on the GPU runs of `fitOn` workloads (over `contention`'s other constants): the issue
  * delay on their rt-alone runs, then the drain on their eclip-rt runs, each the grid value of least mean |RT mean
- * error|.
+ * error|; last the issue delay's jitter on the rt-alone runs, the grid value of least mean |RT p99 error| whose mean
+ * |RT mean error| is within JITTER_MEAN_SLACK of the fixed delay's.
  */
 export function fitRealtime(
   gpuRuns: readonly Run[],
@@ -188,6 +199,7 @@ export function fitRealtime(
   const alone = of((r) => r.role === 'rt-alone')
   if (alone.length === 0)
     throw new Error(`no rt-alone GPU runs of ${fitOn.join(', ')} to fit the issue delay on`)
+  // the delay fixed: the constants below are fitted on means, the jitter last on its own
   const at = (issue: number, drain: number, gate?: number): Calibration => ({
     ...contention,
     realtime: {
@@ -219,6 +231,7 @@ export function fitRealtime(
     return { value: v0, err: e0 }
   }
   const issue = best(ISSUE_GRID, (v) => errOf(alone, () => true, at(v, 0)))
+  const fitJitter = () => fitIssueJitter(gpuRuns, fitOn, inputs, at(issue.value, 0))
   const withPriority = of((r) => r.policy === 'eclip-rt' || r.role === 'rt-alone' || r.policy === 'baseline')
   if (!withPriority.some((r) => r.policy === 'eclip-rt'))
     throw new Error(`no eclip-rt GPU runs of ${fitOn.join(', ')} to fit the drain on`)
@@ -230,24 +243,48 @@ export function fitRealtime(
     withPriority.filter((r) => r.policy === 'eclip-rt' && inputs.planOf(r).workers.some((w) => w.gate)),
   )
   const gated = (r: Run) => gatedRuns.has(r)
-  if (gatedRuns.size === 0)
-    return {
-      openLoopIssueUs: issue.value,
-      priorityDrainUs: drain.value,
-      aloneErr: issue.err,
-      priorityErr: drain.err,
-    }
+  const fit = {
+    openLoopIssueUs: issue.value,
+    priorityDrainUs: drain.value,
+    aloneErr: issue.err,
+    priorityErr: drain.err,
+  }
+  if (gatedRuns.size === 0) return { ...fit, ...fitJitter() }
   const gate = best(GATE_GRID, (v) =>
     errOf(withPriority, gated, at(issue.value, drain.value, v), (d) => d.overallVsBaseline ?? 0),
   )
-  return {
-    openLoopIssueUs: issue.value,
-    priorityDrainUs: drain.value,
-    gateWaitUs: gate.value,
-    aloneErr: issue.err,
-    priorityErr: drain.err,
-    gateErr: gate.err,
-  }
+  return { ...fit, gateWaitUs: gate.value, gateErr: gate.err, ...fitJitter() }
+}
+
+/**
+ * The issue delay's jitter alone, over `cal`'s real-time constants (its issue delay): on the rt-alone runs of `fitOn`
+ * (no priorities, no gates: the drain and the gate wait play no part), the grid value of least mean |RT p99 error|
+ * among those whose mean |RT mean error| is within JITTER_MEAN_SLACK of the fixed delay's.
+ */
+export function fitIssueJitter(
+  gpuRuns: readonly Run[],
+  fitOn: readonly string[],
+  inputs: RealtimeInputs,
+  cal: Calibration,
+): Pick<RealtimeFit, 'openLoopIssueJitterUs' | 'tailErr' | 'fixedTailErr'> {
+  const rt = cal.realtime
+  if (!rt) throw new Error("no real-time constants to fit the issue delay's jitter over")
+  const alone = gpuRuns.filter(
+    (r) => fitOn.includes(r.mix.replace(/:rt-alone$/, '')) && r.role === 'rt-alone',
+  )
+  if (alone.length === 0)
+    throw new Error(`no rt-alone GPU runs of ${fitOn.join(', ')} to fit the issue delay's jitter on`)
+  // each value's runs once, both errors from them
+  const tails = JITTER_GRID.filter((v) => v <= rt.openLoopIssueUs).map((v) => {
+    const { openLoopIssueJitterUs: _j, ...base } = rt
+    const at = { ...cal, realtime: v > 0 ? { ...base, openLoopIssueJitterUs: v } : base }
+    const drift = realtimeDrift(alone, resimulateRealtime(alone, inputs, at))
+    return { v, mean: meanAbs(drift.map((d) => d.rtMean)), p99: meanAbs(drift.map((d) => d.rtP99)) }
+  })
+  const fixed = tails[0] as (typeof tails)[number]
+  let pick = fixed
+  for (const x of tails) if (x.mean <= fixed.mean + JITTER_MEAN_SLACK && x.p99 < pick.p99 - 1e-12) pick = x
+  return { openLoopIssueJitterUs: pick.v, tailErr: pick.p99, fixedTailErr: fixed.p99 }
 }
 
 const pct = (x: number | null, signedPp = false) =>

@@ -12,7 +12,7 @@ import { MixFile, mixFileProblems, mixWhere } from './mix.ts'
 import { Scenario as ParisScenario } from './paris-scenario.ts'
 import { Plan, planConsistencyErrors } from './plan.ts'
 import { PlanTable, planTableConsistencyErrors } from './plan-table.ts'
-import { PowerModel, SimCalibration } from './power.ts'
+import { PowerModel, SimCalibration, simCalibrationConsistencyErrors } from './power.ts'
 import { Primitives } from './primitives.ts'
 import { Profile, profileConsistencyErrors } from './profile.ts'
 import { Results, resultsConsistencyErrors } from './results.ts'
@@ -53,7 +53,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   'latency-table': { schema: LatencyTable, consistency: latencyTableConsistencyErrors },
   'paris-scenario': { schema: ParisScenario },
   power: { schema: PowerModel },
-  'sim-calibration': { schema: SimCalibration },
+  'sim-calibration': { schema: SimCalibration, consistency: simCalibrationConsistencyErrors },
   results: { schema: Results, consistency: resultsConsistencyErrors },
   'serve-config': { schema: ServeConfig, consistency: serveConfigConsistencyErrors, where: serveConfigWhere },
   'serve-results': { schema: ServeResults, consistency: serveResultsConsistencyErrors },

@@ -99,6 +99,11 @@ export const SimCalibration = Type.Object(
         {
           /** µs from an open-loop request's arrival at an idle worker to its issue (the host thread's wake-up). */
           openLoopIssueUs: Type.Number({ minimum: 0 }),
+          /**
+           * µs of that delay that vary (absent: 0): it is openLoopIssueUs − this plus an exponential draw of this
+           * mean, so its mean stays openLoopIssueUs; at most openLoopIssueUs.
+           */
+          openLoopIssueJitterUs: Type.Optional(Type.Number({ minimum: 0 })),
           /** µs a high-priority kernel waits for the SMs that running normal-priority kernels hold. */
           priorityDrainUs: Type.Number({ minimum: 0 }),
           /** µs a best-effort graph's gate (eclip-rt's gate mechanism: a stream wait on memory) adds as it passes (absent: 0). */
@@ -112,3 +117,13 @@ export const SimCalibration = Type.Object(
   { additionalProperties: false },
 )
 export type SimCalibration = Type.Static<typeof SimCalibration>
+
+/** What the schema cannot say: the issue delay's random part is at most the whole delay (its mean). */
+export function simCalibrationConsistencyErrors(c: SimCalibration): string[] {
+  const rt = c.realtime
+  return rt?.openLoopIssueJitterUs !== undefined && rt.openLoopIssueJitterUs > rt.openLoopIssueUs
+    ? [
+        `/realtime/openLoopIssueJitterUs: ${rt.openLoopIssueJitterUs} µs is more than openLoopIssueUs (${rt.openLoopIssueUs}), the delay's mean`,
+      ]
+    : []
+}

@@ -335,6 +335,58 @@ describe('simulator', () => {
     for (let i = 1; i < ends.length; i++) close((ends[i] as number) - (ends[i - 1] as number), 100)
   })
 
+  describe("the issue delay's jitter", () => {
+    // one open-loop worker, a request every ms on a 100-µs kernel: every request finds it idle
+    const a = profileOf('a', [flat(100)])
+    const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 0, 0]] }])
+    const w: WorkerSpec = {
+      name: 'a#0',
+      model: 'a',
+      batch: 1,
+      dtype: 'fp16',
+      arrival: { kind: 'uniform', rate: 1000 },
+    }
+    const loop = { kind: 'arrivals' as const, sources: [arrivalRecord(w.arrival)] }
+    const run = (realtime: { openLoopIssueUs: number; openLoopIssueJitterUs?: number }, seed = 1) =>
+      simulate(
+        { ...specOf(plan, [a], { loop, windowS: 2, seed }), workers: [w] },
+        { calibration: { ...CALIBRATION, realtime: { priorityDrainUs: 0, ...realtime } } },
+      )
+    const stats = (lat: number[]) => {
+      const s = [...lat].sort((x, y) => x - y)
+      const mean = lat.reduce((x, y) => x + y, 0) / lat.length
+      return { mean, p99: s[Math.ceil(0.99 * s.length) - 1] as number, min: s[0] as number }
+    }
+
+    it('absent or 0: every request waits the fixed delay, as without the constant', () => {
+      const none = run({ openLoopIssueUs: 50 })
+      const { stats: _a, wallS: _b, ...r0 } = none
+      const { stats: _c, wallS: _d, ...r1 } = run({ openLoopIssueUs: 50, openLoopIssueJitterUs: 0 })
+      assert.deepEqual(r1, r0)
+      for (const l of latencies(none, 0)) close(l, 150)
+    })
+
+    it("widens the tail with the constant, keeps the mean and the fixed part's floor", () => {
+      const tails = [10, 20, 40].map((j) => {
+        const s = stats(latencies(run({ openLoopIssueUs: 50, openLoopIssueJitterUs: j }), 0))
+        // mean 150 µs give or take the draws' spread over ~2000 requests; nothing under the fixed part
+        assert.ok(Math.abs(s.mean - 150) < 0.1 * j, `jitter ${j}: mean ${s.mean}`)
+        assert.ok(s.min >= 150 - j - 1e-6, `jitter ${j}: min ${s.min}`)
+        return s.p99 - s.mean
+      })
+      // an exponential's p99 is its mean × (ln 100 − 1) above its mean: the tail grows with the constant
+      for (const [i, j] of [10, 20, 40].entries())
+        assert.ok(Math.abs((tails[i] as number) / j - (Math.log(100) - 1)) < 0.5, `jitter ${j}: ${tails[i]}`)
+      assert.ok((tails[0] as number) < (tails[1] as number) && (tails[1] as number) < (tails[2] as number))
+    })
+
+    it("is reproducible in the run's seed, and another seed draws differently", () => {
+      const at = (seed: number) => latencies(run({ openLoopIssueUs: 50, openLoopIssueJitterUs: 20 }, seed), 0)
+      assert.deepEqual(at(3), at(3))
+      assert.notDeepEqual(at(3), at(4))
+    })
+  })
+
   it('charges switches: event wait in stream mode, nothing in graph mode, a partition per switch for kw-ioctl', () => {
     const p = profileOf('a', [flat(10), flat(10), flat(10), flat(10)])
     const groups: [number, number, number][] = [

@@ -47,4 +47,23 @@ describe('simInputs', () => {
       /made on NVIDIA H200 .* but the profiles are from NVIDIA H100/,
     )
   })
+
+  it("reads the issue delay's jitter where the file has one, none where it has none, refuses one over the delay", () => {
+    const gpu = loadGpu(H100)
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-inputs-'))
+    const other = join(dir, 'sim-calibration.json')
+    const cal = JSON.parse(readFileSync(join(H100, 'sim-calibration.json'), 'utf8'))
+    const { openLoopIssueJitterUs: _j, ...fixed } = cal.realtime
+    const read = (realtime: object) => {
+      writeFileSync(other, JSON.stringify({ ...cal, realtime }))
+      return simInputs(gpu, { dir: H100, calibration: other }).inputs.calibration.realtime
+    }
+    // without it the simulator's constants carry no such key: the engine's fixed delay, as before there was one
+    assert.ok(!('openLoopIssueJitterUs' in (read(fixed) ?? {})))
+    assert.equal(read({ ...fixed, openLoopIssueJitterUs: 7 })?.openLoopIssueJitterUs, 7)
+    assert.throws(
+      () => read({ ...fixed, openLoopIssueJitterUs: fixed.openLoopIssueUs + 1 }),
+      /openLoopIssueJitterUs: .* more than openLoopIssueUs/,
+    )
+  })
 })

@@ -100,6 +100,9 @@ export interface Calibration {
  * - openLoopIssueUs: from an open-loop request's arrival at an idle worker to its issue — the worker's thread sleeps
  *   until the arrival, wakes late and enqueues slowly from cold caches; a request that arrived while the previous one
  *   ran is issued at its end without that delay (the thread did not sleep).
+ * - openLoopIssueJitterUs: the random part of that delay (absent: 0, the delay is fixed) — the thread's wake-up and
+ *   launch vary, giving real-time latency a tail. The delay is openLoopIssueUs − jitter plus an exponential draw of
+ *   mean jitter, seeded per run and worker: its mean stays openLoopIssueUs. At most openLoopIssueUs.
  * - priorityDrainUs: how long a high-priority kernel waits for the SMs that running normal-priority kernels hold —
  *   the block scheduler dispatches its blocks first but preempts none, so it takes those SMs only as their blocks
  *   end; until then it runs on what is free (the reserved SMs, idle ones), as a normal kernel launched then would.
@@ -108,6 +111,7 @@ export interface Calibration {
  */
 export interface RealtimeCalibration {
   openLoopIssueUs: number
+  openLoopIssueJitterUs?: number
   priorityDrainUs: number
   gateWaitUs?: number
 }
@@ -126,6 +130,9 @@ export function calibrationFrom(c: SimCalibration): Calibration {
       ? {
           realtime: {
             openLoopIssueUs: c.realtime.openLoopIssueUs,
+            ...(c.realtime.openLoopIssueJitterUs !== undefined
+              ? { openLoopIssueJitterUs: c.realtime.openLoopIssueJitterUs }
+              : {}),
             priorityDrainUs: c.realtime.priorityDrainUs,
             ...(c.realtime.gateWaitUs !== undefined ? { gateWaitUs: c.realtime.gateWaitUs } : {}),
           },

@@ -24,13 +24,14 @@
 // The scheduler preempts no running block, so for the calibration's `priorityDrainUs` after it starts a high-priority
 // kernel takes its place in start order, as a normal one would (what is free: reserved SMs, idle ones), and only then
 // moves ahead of the normal kernels. An open-loop request that arrives at an idle worker is issued
-// `openLoopIssueUs` later (the host thread's wake-up); one queued behind another is issued at its end.
+// `openLoopIssueUs` later on average (the host thread's wake-up; with `openLoopIssueJitterUs` part of it an
+// exponential draw from the worker's own seeded stream); one queued behind another is issued at its end.
 // Gates (plan worker `gate`, eclip-rt's gate mechanism): a `raise` worker's request holds the gate from its first
 // kernel's start to its last one's end; a `wait` worker reaching a kernel of its `atKernels` while any such request
 // runs parks there until none does, and passing a gate costs it the calibration's `gateWaitUs`.
 
 import { type Plan, type PlanWorker, type Profile, planKey } from '../../formats/index.ts'
-import { mulberry32 as rng } from '../../random.ts'
+import { exponential, mulberry32 as rng, stringSeeded } from '../../random.ts'
 import { runSchedules } from '../../workload/arrivals.ts'
 import type { RunResult, RunSpec } from '../backend.ts'
 import { CALIBRATION, type Calibration, graphEdgeUs, SliceSharing } from './contention.ts'
@@ -339,6 +340,12 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const high = Uint8Array.from(spec.plan.workers, (pw) => (pw.streamPriority === 'high' ? 1 : 0))
   const drainUs = cal.realtime?.priorityDrainUs ?? 0
   const issueUs = cal.realtime?.openLoopIssueUs ?? 0
+  // the issue delay: a fixed part and an exponential one of mean `jitter` (mean issueUs in all), each worker's draws
+  // from a stream of its own (named by the run's seed and the worker) so other workers' requests do not shift them
+  const jitterUs = Math.min(cal.realtime?.openLoopIssueJitterUs ?? 0, issueUs)
+  const issueRng = jitterUs > 0 ? spec.workers.map((w) => stringSeeded(`${spec.seed}|${w.name}|issue`)) : []
+  const issueDelay = (w: number) =>
+    jitterUs > 0 ? issueUs - jitterUs + exponential(issueRng[w] as () => number, jitterUs) : issueUs
   // per worker: its running kernel is among the first nHigh; when its drain ends (-1: none pending)
   const ahead = new Uint8Array(W)
   const drainEnd = new Float64Array(W).fill(-1)
@@ -657,7 +664,7 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
         const h = qHead[w] as number
         qHead[w] = h + 1
         // the worker was idle: its thread wakes up to issue it
-        beginRequest(w, t, q[h] as number, issueUs)
+        beginRequest(w, t, q[h] as number, issueDelay(w))
       }
     }
   }
