@@ -46,13 +46,13 @@ const fit: Partial<RealtimeFit> & Pick<RealtimeFit, 'openLoopIssueJitterUs' | 't
 ]
   ? fitIssueJitter(runs, fitOn, inputs, cal)
   : fitRealtime(runs, fitOn, inputs, cal)
+// the constants fitted, over the file's for those this fit does not set (--jitter-only: all but the jitter)
+const { openLoopIssueUs, priorityDrainUs, gateWaitUs } = { ...was, ...fit }
 const realtime = {
-  openLoopIssueUs: fit.openLoopIssueUs ?? (was?.openLoopIssueUs as number),
+  openLoopIssueUs: openLoopIssueUs as number,
   openLoopIssueJitterUs: fit.openLoopIssueJitterUs,
-  priorityDrainUs: fit.priorityDrainUs ?? (was?.priorityDrainUs as number),
-  ...((fit.gateWaitUs ?? was?.gateWaitUs) !== undefined
-    ? { gateWaitUs: fit.gateWaitUs ?? was?.gateWaitUs }
-    : {}),
+  priorityDrainUs: priorityDrainUs as number,
+  ...(gateWaitUs !== undefined ? { gateWaitUs } : {}),
 }
 const after = realtimeDrift(runs, resimulateRealtime(runs, inputs, { ...cal, realtime }))
 console.log(

@@ -9,6 +9,17 @@ import { ALL, gpu, latencies, planOf, primitives, profileOf, scaling, specOf } f
 const close = (a: number, b: number, tol = 1e-6) =>
   assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} ≠ ${b}`)
 const flat = (us: number) => () => us
+/** One open-loop worker of model 'a' with uniform arrivals at `rate` per s, and the loop that replays them. */
+function uniformWorker(rate: number) {
+  const w: WorkerSpec = {
+    name: 'a#0',
+    model: 'a',
+    batch: 1,
+    dtype: 'fp16',
+    arrival: { kind: 'uniform', rate },
+  }
+  return { w, loop: { kind: 'arrivals' as const, sources: [arrivalRecord(w.arrival)] } }
+}
 const LOW = [0, 1, 2, 3, 4, 5, 6, 7] // 64 SMs
 const HIGH = [8, 9, 10, 11, 12, 13, 14, 15] // 56 + 12 = 68 SMs
 
@@ -318,14 +329,7 @@ describe('simulator', () => {
     const closed = simulate(specOf(plan, [a], { windowS: 0.01 }), { calibration: cal })
     for (const l of latencies(closed, 0)) close(l, 100)
     // a request every 50 µs: the first waits for the issue, the others queue behind it and go at once
-    const w: WorkerSpec = {
-      name: 'a#0',
-      model: 'a',
-      batch: 1,
-      dtype: 'fp16',
-      arrival: { kind: 'uniform', rate: 20_000 },
-    }
-    const loop = { kind: 'arrivals' as const, sources: [arrivalRecord(w.arrival)] }
+    const { w, loop } = uniformWorker(20_000)
     const busy = simulate(
       { ...specOf(plan, [a], { loop, windowS: 0.01 }), workers: [w] },
       { calibration: cal },
@@ -339,14 +343,7 @@ describe('simulator', () => {
     // one open-loop worker, a request every ms on a 100-µs kernel: every request finds it idle
     const a = profileOf('a', [flat(100)])
     const plan = planOf('baseline', [ALL], [{ profile: a, groups: [[0, 0, 0]] }])
-    const w: WorkerSpec = {
-      name: 'a#0',
-      model: 'a',
-      batch: 1,
-      dtype: 'fp16',
-      arrival: { kind: 'uniform', rate: 1000 },
-    }
-    const loop = { kind: 'arrivals' as const, sources: [arrivalRecord(w.arrival)] }
+    const { w, loop } = uniformWorker(1000)
     const run = (realtime: { openLoopIssueUs: number; openLoopIssueJitterUs?: number }, seed = 1) =>
       simulate(
         { ...specOf(plan, [a], { loop, windowS: 2, seed }), workers: [w] },
