@@ -14,10 +14,13 @@ import {
   type RtBestEffort,
   rtMechanismOf,
 } from '../../plan/index.ts'
-import type { RunResult } from '../backend.ts'
 import { graphEdgeUs } from './contention.ts'
 import { simulate } from './engine.ts'
 import type { SimInputs } from './inputs.ts'
+import { realtimeFloorCheck } from './realtime-floors.ts'
+import { fitScoreOf } from './score.ts'
+
+export { fitScoreOf } from './score.ts'
 
 /**
  * Window: long enough for `requests` requests of every worker even if the workers took turns on the whole GPU
@@ -31,36 +34,6 @@ export interface EvaluatorInputs extends SimInputs {
   /** A fixed window instead of the one sized from the profiles. */
   windowS?: number
   seed?: number
-}
-
-/** p95 as the results use it (nearest rank); NaN with no request. */
-function p95(xs: number[]): number {
-  if (xs.length === 0) return Number.NaN
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.ceil(0.95 * s.length) - 1)] as number
-}
-
-/**
- * A run reduced to what the planner compares: each worker's throughput — closed loop, 1 / its mean latency over the
- * requests that end inside the window, which does not jump by a whole request at the window's edges the way a count
- * of completions does (a few % over a short window) —, its p95, and the mean power over the window.
- */
-export function fitScoreOf(
-  r: Pick<RunResult, 'workers' | 'windowStartUs' | 'windowEndUs' | 'energyJ'>,
-): FitScore {
-  const span = (r.windowEndUs - r.windowStartUs) / 1e6
-  const throughputRps: number[] = []
-  const p95Us: number[] = []
-  for (const w of r.workers) {
-    const lat: number[] = []
-    w.endUs.forEach((e, i) => {
-      if (e > r.windowStartUs && e <= r.windowEndUs) lat.push(e - (w.arrivalUs[i] ?? 0))
-    })
-    const sum = lat.reduce((a, x) => a + x, 0)
-    throughputRps.push(sum > 0 ? (lat.length * 1e6) / sum : 0)
-    p95Us.push(p95(lat))
-  }
-  return { throughputRps, p95Us, powerW: span > 0 ? r.energyJ / span : 0 }
 }
 
 /**
@@ -163,11 +136,23 @@ export function simPlanner(
               { policy: 'eclip-fit' },
             )
           : undefined
-      return makePlan(gpu, mix, workers, profiles, {
+      const made = await makePlan(gpu, mix, workers, profiles, {
         ...extra,
         ...o,
         ...(bePlan ? { rtBestEffortPlan: bePlan } : {}),
       })
+      // the best-effort floors with the real-time requests in, said in the notes (src/execute/sim/realtime-floors.ts)
+      const inputs = inputsFor(gpu)
+      const check = await realtimeFloorCheck(
+        { ...inputs, seed: inputs.seed ?? EVALUATOR_DEFAULTS.seed },
+        gpu,
+        made,
+        workers,
+        profiles,
+        extra.minShare,
+      )
+      if (check) made.solver.notes = [made.solver.notes, check.note].filter((x) => x).join('; ')
+      return made
     }
     return makePlan(
       gpu,

@@ -1,0 +1,94 @@
+// eclip-rt's best-effort floors with the real-time requests in. The planner keeps each best-effort (BE) worker's
+// floor against the other BE workers only (its BE plan is made among them, src/plan/realtime.ts); at run time the
+// real-time (RT) requests take GPU time on top — the gate mechanism gives them the whole GPU while they run. This
+// simulates the whole workload, RT arrivals and all, under the plan and under baseline (every worker on the whole
+// GPU, the RT requests beside the BE work, as Triton runs them) and names each BE worker whose rate under the plan
+// falls short of its floor × its rate under baseline. The RT workers come first: a shortfall is said, not refused.
+import type { Gpu, Plan, Profile, WorkerSpec } from '../../formats/index.ts'
+import { DEFAULT_MIN_SHARE, isRealtime, makePlan } from '../../plan/index.ts'
+import { loopOfWorkers } from '../../workload/arrivals.ts'
+import { simulate } from './engine.ts'
+import type { EvaluatorInputs } from './evaluator.ts'
+import { fitScoreOf } from './score.ts'
+
+/** Simulated seconds of the whole workload per run (after a short warm-up): a few hundred RT requests at DISB's rates. */
+export const FLOOR_CHECK_WINDOW_S = 3
+const FLOOR_CHECK_WARMUP_S = 0.2
+
+export interface RealtimeFloorCheck {
+  /** Per worker (plan order): its rate under the plan ÷ under baseline, simulated; null for RT workers. */
+  ratios: (number | null)[]
+  /** Each BE worker short of its floor, with its ratio, floor and shortfall; [] if none. */
+  short: string[]
+  /** The plan note that says it. */
+  note: string
+}
+
+/** One simulated run of the whole workload under `plan` (each worker's own arrivals), per-worker rates. */
+function rates(
+  inputs: EvaluatorInputs,
+  plan: Plan,
+  workers: readonly WorkerSpec[],
+  profiles: readonly Profile[],
+) {
+  const r = simulate(
+    {
+      key: `${plan.mix}|${plan.policy}|floor-check`,
+      role: 'mix',
+      mix: plan.mix,
+      mode: plan.workers.some((w) => w.groups.length > 1) ? 'graph' : null,
+      batch: null,
+      gpu: inputs.gpu,
+      plan,
+      workers: [...workers],
+      profiles: [...profiles],
+      loop: loopOfWorkers(workers, undefined, plan.mix),
+      warmupS: FLOOR_CHECK_WARMUP_S,
+      windowS: FLOOR_CHECK_WINDOW_S,
+      seed: inputs.seed ?? 1,
+      primitives: inputs.primitives,
+      power: inputs.power,
+    },
+    { calibration: inputs.calibration },
+  )
+  return fitScoreOf(r).throughputRps
+}
+
+/**
+ * The BE workers of an eclip-rt `plan` against their floors (minShare, else `minShare`, else DEFAULT_MIN_SHARE) with
+ * the RT requests in, on the simulator. Null for a mix without both RT and BE workers.
+ */
+export async function realtimeFloorCheck(
+  inputs: EvaluatorInputs,
+  gpu: Gpu,
+  plan: Plan,
+  workers: readonly WorkerSpec[],
+  profiles: readonly Profile[],
+  minShare?: number,
+): Promise<RealtimeFloorCheck | null> {
+  if (!workers.some(isRealtime) || workers.every(isRealtime)) return null
+  const base = await makePlan(gpu, plan.mix, [...workers], [...profiles], { policy: 'baseline' })
+  const under = rates(inputs, plan, workers, profiles)
+  const was = rates(inputs, base, workers, profiles)
+  const ratios = workers.map((w, i) =>
+    isRealtime(w) ? null : (was[i] ?? 0) > 0 ? (under[i] ?? 0) / (was[i] as number) : 0,
+  )
+  const short = workers.flatMap((w, i) => {
+    const r = ratios[i]
+    const f = w.minShare ?? minShare ?? DEFAULT_MIN_SHARE
+    return r !== null && r !== undefined && r + 1e-9 < f
+      ? [
+          `${w.name} (${w.model}) at ${r.toFixed(3)}× its baseline throughput, floor ${f.toFixed(2)}× (short by ${(f - r).toFixed(3)})`,
+        ]
+      : []
+  })
+  const each = workers
+    .flatMap((w, i) => (ratios[i] === null ? [] : [`${w.name} ${(ratios[i] as number).toFixed(3)}×`]))
+    .join(', ')
+  const head = `with the real-time requests in (the whole workload simulated, ${FLOOR_CHECK_WINDOW_S} s): best-effort workers at ${each} their rates under baseline`
+  const note =
+    short.length === 0
+      ? `${head}; every floor met`
+      : `WARNING: ${head}; ${short.length} best-effort floor(s) NOT met, the real-time workers coming first: ${short.join('; ')}. The real-time requests take GPU time the best-effort plan does not see; lower those workers' minShare to accept it, or use --rt-mechanism priority to let best-effort work run beside the real-time requests at the cost of their latency`
+  return { ratios, short, note }
+}
