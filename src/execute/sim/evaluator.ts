@@ -15,62 +15,10 @@ import {
   rtMechanismOf,
 } from '../../plan/index.ts'
 import { graphEdgeUs } from './contention.ts'
-import { simulate } from './engine.ts'
-import type { SimInputs } from './inputs.ts'
 import { realtimeFloorCheck } from './realtime-floors.ts'
-import { fitScoreOf } from './score.ts'
+import { EVALUATOR_DEFAULTS, type EvaluatorInputs, scorePlan } from './score.ts'
 
-export { fitScoreOf } from './score.ts'
-
-/**
- * Window: long enough for `requests` requests of every worker even if the workers took turns on the whole GPU
- * (Σ of their full-GPU request latencies × requests), within [minWindowS, maxWindowS].
- */
-export const EVALUATOR_DEFAULTS = { warmupS: 0.05, requests: 40, minWindowS: 0.1, maxWindowS: 0.5, seed: 101 }
-
-/** The simulator's inputs (inputs.ts: from a profile directory, else defaults), and the evaluation's run length. */
-export interface EvaluatorInputs extends SimInputs {
-  warmupS?: number
-  /** A fixed window instead of the one sized from the profiles. */
-  windowS?: number
-  seed?: number
-}
-
-/**
- * One closed-loop run of `plan` on the simulator (graph mode where a worker switches), every worker busy with one
- * request in flight, reduced to fitScoreOf's figures. Window and seed from `inputs` or EVALUATOR_DEFAULTS' (the
- * window sized from the profiles as simEvaluator's).
- */
-export function scorePlan(
-  inputs: EvaluatorInputs,
-  plan: Plan,
-  ws: readonly WorkerSpec[],
-  ps: readonly Profile[],
-): FitScore {
-  const d = EVALUATOR_DEFAULTS
-  const turnS = ps.reduce((a, p) => a + (p.requestUs[p.requestUs.length - 1] ?? 0), 0) / 1e6
-  const r = simulate(
-    {
-      key: `${plan.mix}|${plan.policy}|candidate`,
-      role: 'mix',
-      mix: plan.mix,
-      mode: plan.workers.some((w) => w.groups.length > 1) ? 'graph' : null,
-      batch: null,
-      gpu: inputs.gpu,
-      plan,
-      workers: [...ws],
-      profiles: [...ps],
-      loop: { kind: 'closed' },
-      warmupS: inputs.warmupS ?? d.warmupS,
-      windowS: inputs.windowS ?? Math.min(d.maxWindowS, Math.max(d.minWindowS, d.requests * turnS)),
-      seed: inputs.seed ?? d.seed,
-      primitives: inputs.primitives,
-      power: inputs.power,
-    },
-    { calibration: inputs.calibration },
-  )
-  return fitScoreOf(r)
-}
+export { EVALUATOR_DEFAULTS, type EvaluatorInputs, fitScoreOf, scorePlan } from './score.ts'
 
 /** An evaluator for the workers and profiles of one mix (plan order). */
 export function simEvaluator(
@@ -142,15 +90,7 @@ export function simPlanner(
         ...(bePlan ? { rtBestEffortPlan: bePlan } : {}),
       })
       // the best-effort floors with the real-time requests in, said in the notes (src/execute/sim/realtime-floors.ts)
-      const inputs = inputsFor(gpu)
-      const check = await realtimeFloorCheck(
-        { ...inputs, seed: inputs.seed ?? EVALUATOR_DEFAULTS.seed },
-        gpu,
-        made,
-        workers,
-        profiles,
-        extra.minShare,
-      )
+      const check = await realtimeFloorCheck(inputsFor(gpu), gpu, made, workers, profiles, extra.minShare)
       if (check) made.solver.notes = [made.solver.notes, check.note].filter((x) => x).join('; ')
       return made
     }

@@ -7,11 +7,9 @@
 import type { Gpu, Plan, Profile, WorkerSpec } from '../../formats/index.ts'
 import { DEFAULT_MIN_SHARE, isRealtime, makePlan } from '../../plan/index.ts'
 import { loopOfWorkers } from '../../workload/arrivals.ts'
-import { simulate } from './engine.ts'
-import type { EvaluatorInputs } from './evaluator.ts'
-import { fitScoreOf } from './score.ts'
+import { type EvaluatorInputs, scorePlan } from './score.ts'
 
-/** Simulated seconds of the whole workload per run (after a short warm-up): a few hundred RT requests at DISB's rates. */
+/** Simulated seconds of the whole workload per run, after a short warm-up. */
 export const FLOOR_CHECK_WINDOW_S = 3
 const FLOOR_CHECK_WARMUP_S = 0.2
 
@@ -22,36 +20,6 @@ export interface RealtimeFloorCheck {
   short: string[]
   /** The plan note that says it. */
   note: string
-}
-
-/** One simulated run of the whole workload under `plan` (each worker's own arrivals), per-worker rates. */
-function rates(
-  inputs: EvaluatorInputs,
-  plan: Plan,
-  workers: readonly WorkerSpec[],
-  profiles: readonly Profile[],
-) {
-  const r = simulate(
-    {
-      key: `${plan.mix}|${plan.policy}|floor-check`,
-      role: 'mix',
-      mix: plan.mix,
-      mode: plan.workers.some((w) => w.groups.length > 1) ? 'graph' : null,
-      batch: null,
-      gpu: inputs.gpu,
-      plan,
-      workers: [...workers],
-      profiles: [...profiles],
-      loop: loopOfWorkers(workers, undefined, plan.mix),
-      warmupS: FLOOR_CHECK_WARMUP_S,
-      windowS: FLOOR_CHECK_WINDOW_S,
-      seed: inputs.seed ?? 1,
-      primitives: inputs.primitives,
-      power: inputs.power,
-    },
-    { calibration: inputs.calibration },
-  )
-  return fitScoreOf(r).throughputRps
 }
 
 /**
@@ -68,8 +36,11 @@ export async function realtimeFloorCheck(
 ): Promise<RealtimeFloorCheck | null> {
   if (!workers.some(isRealtime) || workers.every(isRealtime)) return null
   const base = await makePlan(gpu, plan.mix, [...workers], [...profiles], { policy: 'baseline' })
-  const under = rates(inputs, plan, workers, profiles)
-  const was = rates(inputs, base, workers, profiles)
+  // the whole workload, each worker's own arrivals, a few hundred RT requests at DISB's rates
+  const run = { ...inputs, warmupS: FLOOR_CHECK_WARMUP_S, windowS: FLOOR_CHECK_WINDOW_S }
+  const loop = loopOfWorkers(workers, undefined, plan.mix)
+  const under = scorePlan(run, plan, workers, profiles, loop).throughputRps
+  const was = scorePlan(run, base, workers, profiles, loop).throughputRps
   const ratios = workers.map((w, i) =>
     isRealtime(w) ? null : (was[i] ?? 0) > 0 ? (under[i] ?? 0) / (was[i] as number) : 0,
   )
