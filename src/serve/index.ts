@@ -51,7 +51,7 @@ export interface ServeFlags {
  * directory (as `eclip plan` and `eclip bench` pass it); without that evaluator every worker would stay in its
  * model-wise home.
  */
-export const defaultPlanner: Planner = ({
+export const defaultPlanner: Planner = async ({
   gpu,
   workers,
   profiles,
@@ -68,14 +68,18 @@ export const defaultPlanner: Planner = ({
   const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
   for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
   // eclip-rt: its gate mechanism's best-effort models planned among themselves on the simulator (src/plan/realtime.ts)
-  if (policy === 'eclip-rt')
-    return simPlanner(() => ev.inputs, { ...realtime, ...(objective ? { objective } : {}) })(
+  if (policy === 'eclip-rt') {
+    const plan = await simPlanner(() => ev.inputs, { ...realtime, ...(objective ? { objective } : {}) })(
       gpu,
       mix,
       workers,
       profiles,
       { policy },
     )
+    // a best-effort model under its floor with the real-time requests in (src/execute/sim/realtime-floors.ts)
+    for (const n of (plan.solver.notes ?? '').split('; ')) if (n.startsWith('WARNING:')) note?.(n)
+    return plan
+  }
   return makePlan(gpu, mix, workers, profiles, {
     policy,
     evaluator: simEvaluator(ev.inputs, workers, profiles),

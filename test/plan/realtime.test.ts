@@ -645,7 +645,10 @@ describe('eclip-rt gates with the best-effort workers planned among themselves',
     })
     assert.equal((planned.params as Record<string, unknown>).rtBestEffort, 'eclip-fit')
     // and its best-effort floors checked with the real-time requests in (src/execute/sim/realtime-floors.ts)
-    assert.match(planned.solver.notes ?? '', /with the real-time requests in \(the whole workload simulated, 3 s\)/)
+    assert.match(
+      planned.solver.notes ?? '',
+      /with the real-time requests in \(the whole workload simulated, 3 s\)/,
+    )
     assert.deepEqual(
       planned.workers.map((w) => w.gate?.role),
       ['raise', 'wait', 'wait'],

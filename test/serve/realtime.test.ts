@@ -79,6 +79,20 @@ describe('eclip serve with priorities (eclip-rt)', () => {
     }
   })
 
+  it('says at start-up when a best-effort model falls under its floor with the real-time requests in', async () => {
+    const fine = await setupOf(config({}, {}, { minShare: 0.5 }))
+    assert.ok(!fine.notes.some((n) => n.startsWith('WARNING:')), fine.notes.join('\n'))
+    const short = await setupOf(config({}, {}, { minShare: 0.999 }))
+    assert.ok(
+      short.notes.some((n) =>
+        /^WARNING: 1 best-effort floor\(s\) NOT met with the real-time requests in .*: resnet152 \(resnet152\) at 0\.\d{3}× its baseline throughput, floor 1\.00×/.test(
+          n,
+        ),
+      ),
+      short.notes.join('\n'),
+    )
+  })
+
   it('the config’s realtime options: a reserve, partitions of their own, a gate spacing', async () => {
     const reserved = await setupOf(config({ realtime: { reserveSms: 16 } }))
     const sms = (s: typeof reserved, i: number) =>

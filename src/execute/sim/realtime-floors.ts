@@ -56,10 +56,11 @@ export async function realtimeFloorCheck(
   const each = workers
     .flatMap((w, i) => (ratios[i] === null ? [] : [`${w.name} ${(ratios[i] as number).toFixed(3)}×`]))
     .join(', ')
-  const head = `with the real-time requests in (the whole workload simulated, ${FLOOR_CHECK_WINDOW_S} s): best-effort workers at ${each} their rates under baseline`
+  // one plan note (notes are joined by '; ', so none inside it)
+  const within = `with the real-time requests in (the whole workload simulated, ${FLOOR_CHECK_WINDOW_S} s)`
   const note =
     short.length === 0
-      ? `${head}; every floor met`
-      : `WARNING: ${head}; ${short.length} best-effort floor(s) NOT met, the real-time workers coming first: ${short.join('; ')}. The real-time requests take GPU time the best-effort plan does not see; lower those workers' minShare to accept it, or use --rt-mechanism priority to let best-effort work run beside the real-time requests at the cost of their latency`
+      ? `${within}: best-effort workers at ${each} their rates under baseline, every floor met`
+      : `WARNING: ${short.length} best-effort floor(s) NOT met ${within}, the real-time workers coming first: ${short.join(' and ')}. Best-effort workers at ${each} their rates under baseline. The real-time requests take GPU time the best-effort plan does not see: lower those workers' minShare to accept it, or use --rt-mechanism priority to let best-effort work run beside the real-time requests at the cost of their latency`
   return { ratios, short, note }
 }
