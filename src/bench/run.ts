@@ -251,6 +251,8 @@ export interface RunBenchOptions {
   rtReserveSms?: number
   rtFactor?: number
   rtGateUs?: number
+  /** eclip-rt's gate mechanism: best-effort workers on at most this many SMs run ungated (PlanOptions.rtUngatedSms) */
+  rtUngatedSms?: number
   /** eclip-rt's gate mechanism: how its best-effort workers share the GPU (DEFAULT_RT_BEST_EFFORT) */
   rtBestEffort?: RtBestEffort
   /** eclip-fit (and eclip-rt's best-effort plan): what the search maximises (default STP) */
@@ -411,6 +413,7 @@ function benchPlanners(
     ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
     ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
     ...(o.rtGateUs === undefined ? {} : { rtGateUs: o.rtGateUs }),
+    ...(o.rtUngatedSms === undefined ? {} : { rtUngatedSms: o.rtUngatedSms }),
     ...(o.rtBestEffort === undefined ? {} : { rtBestEffort: o.rtBestEffort }),
     ...(o.objective === undefined ? {} : { objective: o.objective }),
   }

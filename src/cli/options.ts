@@ -194,6 +194,11 @@ export const rtGateOption = () =>
     '--rt-gate-us <us>',
     `eclip-rt's gate mechanism: µs of a best-effort worker's kernels between two of its gates (default ${DEFAULT_RT_GATE_US})`,
   ).argParser(positive('rt-gate-us'))
+export const rtUngatedOption = () =>
+  new Option(
+    '--rt-ungated-sms <n>',
+    "eclip-rt's gate mechanism, best-effort workers planned: one whose every group runs on partitions of this many SMs or fewer keeps no gates and runs beside the real-time requests (default 0: every one gated)",
+  ).argParser(num('rt-ungated-sms', 0, true))
 export const rtBestEffortOption = () =>
   new Option(
     '--rt-best-effort <how>',
@@ -218,12 +223,14 @@ export function rtPlanOptions(o: {
   rtFactor?: number
   rtGateUs?: number
   rtBestEffort?: RtBestEffort
+  rtUngatedSms?: number
 }): {
   rtMechanism?: RtMechanism
   rtReserveSms?: number
   rtFactor?: number
   rtGateUs?: number
   rtBestEffort?: RtBestEffort
+  rtUngatedSms?: number
 } {
   return {
     ...(o.rtBestEffort !== undefined ? { rtBestEffort: o.rtBestEffort } : {}),
@@ -231,6 +238,7 @@ export function rtPlanOptions(o: {
     ...(o.rtReserveSms !== undefined ? { rtReserveSms: o.rtReserveSms } : {}),
     ...(o.rtFactor !== undefined ? { rtFactor: o.rtFactor } : {}),
     ...(o.rtGateUs !== undefined ? { rtGateUs: o.rtGateUs } : {}),
+    ...(o.rtUngatedSms !== undefined ? { rtUngatedSms: o.rtUngatedSms } : {}),
   }
 }
 

@@ -204,6 +204,11 @@ export const ServeConfig = Type.Object(
            * among themselves on the simulator, each above its floor) or whole (each on the whole GPU).
            */
           bestEffort: Type.Optional(Type.Enum(['eclip-fit', 'whole'])),
+          /**
+           * gate, best-effort models planned: one whose every group runs on a partition of at most this many SMs keeps
+           * no gates and runs beside the real-time requests (default 0: every best-effort model gated).
+           */
+          ungatedSms: Type.Optional(Type.Integer({ minimum: 0 })),
         },
         { additionalProperties: false },
       ),

@@ -175,6 +175,12 @@ export interface PlanOptions {
   rtReserveSms?: number
   /** eclip-rt's gate mechanism: µs of a best-effort worker's kernels between its gates (DEFAULT_RT_GATE_US). */
   rtGateUs?: number
+  /**
+   * eclip-rt's gate mechanism with its best-effort workers planned (rtBestEffortPlan): a best-effort worker whose every
+   * group runs on a partition of at most this many SMs keeps no gates and runs beside the real-time requests (default
+   * 0: every best-effort worker gated; src/plan/realtime.ts).
+   */
+  rtUngatedSms?: number
   timeLimitS?: number
   mipGap?: number
   maxPartitions?: number
@@ -211,12 +217,17 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
   num('rt factor', o.rtFactor, (v) => v >= 1, '≥ 1')
   num('rt reserve', o.rtReserveSms, (v) => Number.isInteger(v) && v >= 0, 'a whole number of SMs ≥ 0')
   num('rt gate spacing', o.rtGateUs, (v) => v > 0, '> 0 µs')
+  num('rt ungated SMs', o.rtUngatedSms, (v) => Number.isInteger(v) && v >= 0, 'a whole number of SMs ≥ 0')
   if (o.rtMechanism !== undefined && !(RT_MECHANISMS as readonly string[]).includes(o.rtMechanism))
     throw new UserError(`unknown eclip-rt mechanism "${o.rtMechanism}" (known: ${RT_MECHANISMS.join(', ')})`)
   const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
   if (o.policy === 'eclip-rt' && o.rtFactor !== undefined && mech !== 'partition')
     throw new UserError(
       `the rt factor (${o.rtFactor}) sizes eclip-rt's partitions: it is the partition mechanism's (this plan's is ${mech})`,
+    )
+  if (o.policy === 'eclip-rt' && o.rtUngatedSms !== undefined && mech !== 'gate')
+    throw new UserError(
+      `the rt ungated SMs (${o.rtUngatedSms}) are eclip-rt's gate mechanism's (this plan's is ${mech})`,
     )
   if (o.policy === 'eclip-rt' && o.rtGateUs !== undefined && mech !== 'gate')
     throw new UserError(
@@ -902,7 +913,7 @@ export async function makePlan(
   return opts.policy === 'eclip-rt' && opts.rtBestEffortPlan && gates
     ? parseFormat<Plan>(
         'plan',
-        withBestEffortPlan(gpu, plan, opts.rtBestEffortPlan, profiles, opts.rtGateUs),
+        withBestEffortPlan(gpu, plan, opts.rtBestEffortPlan, profiles, opts.rtGateUs, opts.rtUngatedSms),
         `plan for ${mixName}`,
       )
     : plan

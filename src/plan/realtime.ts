@@ -433,6 +433,7 @@ export function withBestEffortPlan(
   be: Plan,
   profiles: readonly Profile[],
   gateUs: number = DEFAULT_RT_GATE_US,
+  ungatedSms = 0,
 ): Plan {
   if (profiles.length !== plan.workers.length)
     throw new UserError(`eclip-rt: ${plan.workers.length} workers but ${profiles.length} profiles`)
@@ -474,9 +475,17 @@ export function withBestEffortPlan(
     const smsOf = (k: number) =>
       smsOfPartition.get((groups.find((g) => g.first <= k && k <= g.last) ?? groups[0])?.partition ?? 0) ??
       plan.gpu.smCount
+    // a worker kept on small partitions runs beside the real-time requests, ungated (rtUngatedSms)
+    const ungated =
+      ungatedSms > 0 && groups.every((g) => (smsOfPartition.get(g.partition) ?? 0) <= ungatedSms)
+    const { gate: _gate, ...rest } = w
     return {
-      ...w,
-      gate: { role: 'wait', atKernels: gatePositions(profiles[i] as Profile, gateUs, smsOf) },
+      ...rest,
+      ...(ungated
+        ? {}
+        : {
+            gate: { role: 'wait' as const, atKernels: gatePositions(profiles[i] as Profile, gateUs, smsOf) },
+          }),
       partitions: b.partitions.map(mapped),
       groups,
       switches: b.switches,
@@ -495,7 +504,10 @@ export function withBestEffortPlan(
   const gates = workers.flatMap((w) =>
     w.gate?.role === 'wait' ? [`${w.name} ${(w.gate.atKernels ?? []).length}`] : [],
   )
-  const note = `best-effort workers planned by ${be.policy} among themselves${how}, under their gates, about ${gateUs} µs of work on their partitions apart (${gates.join(', ')} gates a request)`
+  const free = workers.flatMap((w, i) =>
+    plan.workers[i]?.gate?.role === 'wait' && !w.gate ? [`${w.name} (${w.meanSms.toFixed(0)} SMs)`] : [],
+  )
+  const note = `best-effort workers planned by ${be.policy} among themselves${how}, under their gates, about ${gateUs} µs of work on their partitions apart (${gates.length > 0 ? `${gates.join(', ')} gates a request` : 'none gated'})${free.length > 0 ? `; ungated, on at most ${ungatedSms} SMs, beside the real-time requests: ${free.join(', ')}` : ''}`
   const kept = (plan.solver.notes ?? '')
     .split('; ')
     .filter((n) => n !== BE_SHARED_NOTE && n !== BE_UNPLANNED_NOTE)
@@ -507,6 +519,7 @@ export function withBestEffortPlan(
     params: {
       ...plan.params,
       rtBestEffort: be.policy,
+      ...(ungatedSms > 0 ? { rtUngatedSms: ungatedSms } : {}),
       ...(be.params.objective ? { objective: be.params.objective } : {}),
     },
     solver: { ...plan.solver, notes },

@@ -61,7 +61,7 @@ export type Planner = (args: {
 /** eclip-rt's options of a serve config, as makePlan names them. */
 export type RealtimeOptions = Pick<
   PlanOptions,
-  'rtMechanism' | 'rtReserveSms' | 'rtFactor' | 'rtGateUs' | 'rtBestEffort'
+  'rtMechanism' | 'rtReserveSms' | 'rtFactor' | 'rtGateUs' | 'rtBestEffort' | 'rtUngatedSms'
 >
 
 /** The serve config's `realtime` as makePlan's options (empty without one). */
@@ -74,6 +74,7 @@ export function realtimeOptions(config: ServeConfig): RealtimeOptions {
     ...(r.factor !== undefined ? { rtFactor: r.factor } : {}),
     ...(r.gateUs !== undefined ? { rtGateUs: r.gateUs } : {}),
     ...(r.bestEffort !== undefined ? { rtBestEffort: r.bestEffort } : {}),
+    ...(r.ungatedSms !== undefined ? { rtUngatedSms: r.ungatedSms } : {}),
   }
 }
 

@@ -599,6 +599,81 @@ describe('eclip-rt gates with the best-effort workers planned among themselves',
     assert.deepEqual(made.workers, merged.workers)
   })
 
+  it('rtUngatedSms: a best-effort worker on partitions that small keeps no gates, and runs beside the real-time one', async () => {
+    const bePlan = await makePlan(gpu, 'm[best-effort]', ws.slice(1), ps.slice(1), { policy: 'model-wise' })
+    const sms = bePlan.workers.map(
+      (w) => bePlan.pool.partitions.find((p) => p.id === w.groups[0]?.partition)?.sms,
+    )
+    const small = Math.min(...(sms as number[]))
+    assert.ok(small < Math.max(...(sms as number[])), `model-wise homes ${sms.join(', ')} SMs`)
+    const opts = { policy: 'eclip-rt' as const, rtBestEffortPlan: bePlan, rtUngatedSms: small }
+    const made = await makePlan(gpu, 'm', ws, ps, opts)
+    assert.deepEqual(
+      made.workers.map((w) => w.gate?.role),
+      ['raise', ...sms.map((x) => (x === small ? undefined : 'wait'))],
+    )
+    assert.equal((made.params as Record<string, unknown>).rtUngatedSms, small)
+    const free = made.workers.find((w, i) => i > 0 && !w.gate)
+    assert.match(
+      made.solver.notes ?? '',
+      new RegExp(`ungated, on at most ${small} SMs, beside the real-time requests: ${free?.name}`),
+    )
+    // 0, the default: every best-effort worker gated, and nothing recorded
+    const gatedAll = await makePlan(gpu, 'm', ws, ps, { ...opts, rtUngatedSms: 0 })
+    assert.deepEqual(
+      gatedAll.workers.map((w) => w.gate?.role),
+      ['raise', 'wait', 'wait'],
+    )
+    assert.equal((gatedAll.params as Record<string, unknown>).rtUngatedSms, undefined)
+    // on the simulator the small worker goes on while the real-time requests run (10 kernels of 100 µs every 5 ms):
+    // best-effort workers of 20 kernels of 50 µs, one wanting 32 SMs, the other 48
+    const simWs = [rt('vgg19#0', 5, uniform(200)), ...ws.slice(1)]
+    const simPs = [
+      rtSimProf(),
+      profileOf(
+        'resnet152',
+        Array.from({ length: 20 }, () => scaling(50, 32)),
+      ),
+      profileOf(
+        'densenet201',
+        Array.from({ length: 20 }, () => scaling(50, 48)),
+      ),
+    ]
+    const simBe = await makePlan(gpu, 'm[best-effort]', simWs.slice(1), simPs.slice(1), {
+      policy: 'model-wise',
+    })
+    const runOf = async (rtUngatedSms: number) => {
+      const plan = await makePlan(gpu, 'm', simWs, simPs, {
+        policy: 'eclip-rt',
+        rtBestEffortPlan: simBe,
+        rtUngatedSms,
+      })
+      const spec = specOf(plan, simPs, { windowS: 0.2, warmupS: 0.01 })
+      const r = simulate({
+        ...spec,
+        workers: simWs,
+        loop: { kind: 'arrivals', sources: simWs.map((w) => arrivalRecord(w.arrival)) },
+      })
+      return { gates: plan.workers.map((w) => w.gate?.role), done: r.workers.map((w) => w.endUs.length) }
+    }
+    const gatedRun = await runOf(0)
+    const freeRun = await runOf(32)
+    assert.deepEqual(freeRun.gates, ['raise', undefined, 'wait'])
+    const [, g1 = 0, g2 = 0] = gatedRun.done
+    const [, f1 = 0, f2 = 0] = freeRun.done
+    assert.ok(f1 > 1.1 * g1, `resnet152#0's requests: ungated ${f1}, gated ${g1}`)
+    assert.ok(Math.abs(f2 - g2) <= 0.05 * g2, `densenet201#0's requests: ${f2} beside the ungated one, ${g2}`)
+    // refused where it does not apply, and as a whole number of SMs ≥ 0
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'priority', rtUngatedSms: 32 }),
+      /the rt ungated SMs \(32\) are eclip-rt's gate mechanism's \(this plan's is priority\)/,
+    )
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { ...opts, rtUngatedSms: 2.5 }),
+      /rt ungated SMs must be a whole number of SMs ≥ 0, got 2.5/,
+    )
+  })
+
   it('refuses a plan of other workers, and the option where it does not apply', async () => {
     const gated = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt' })
     const other = await makePlan(

@@ -141,6 +141,24 @@ describe('eclip serve with priorities (eclip-rt)', () => {
     )
   })
 
+  it('the config’s ungatedSms: best-effort models on partitions that small keep no gates', async () => {
+    const file = config({ realtime: { ungatedSms: 132 } })
+    const c = YAML.parse(readFileSync(file, 'utf8'))
+    c.models.push({ model: 'shufflenet', priority: 'best-effort' })
+    writeFileSync(file, YAML.stringify(c))
+    const setup = await setupOf(file)
+    // every partition has at most 132 SMs: no best-effort model waits
+    assert.deepEqual(
+      setup.plan?.workers.map((w) => w.gate?.role),
+      ['raise', undefined, undefined],
+    )
+    assert.equal(((setup.plan?.params ?? {}) as Record<string, unknown>).rtUngatedSms, 132)
+    await assert.rejects(
+      setupOf(config({ realtime: { mechanism: 'priority', ungatedSms: 32 } })),
+      /the rt ungated SMs \(32\) are eclip-rt's gate mechanism's \(this plan's is priority\)/,
+    )
+  })
+
   it('other plan policies take the priorities as facts: checked, recorded, nothing high', async () => {
     const setup = await setupOf(config({ policy: 'baseline' }))
     assert.equal(setup.plan?.workers[0]?.priority, 'realtime')

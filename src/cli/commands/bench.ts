@@ -19,6 +19,7 @@ import {
   rtGateOption,
   rtMechanismOption,
   rtReserveOption,
+  rtUngatedOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
   tuneMarginOption,
@@ -67,6 +68,7 @@ export function registerBench(program: Command) {
     .addOption(rtReserveOption())
     .addOption(rtFactorOption())
     .addOption(rtGateOption())
+    .addOption(rtUngatedOption())
     .addOption(rtBestEffortOption())
     .addOption(objectiveOption())
     .option(

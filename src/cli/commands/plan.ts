@@ -166,6 +166,11 @@ export function registerPlan(program: Command) {
       num('--rt-gate-us', (v) => v > 0, '> 0'),
     )
     .option(
+      '--rt-ungated-sms <n>',
+      "eclip-rt's gate mechanism, best-effort workers planned: one whose every group runs on partitions of this many SMs or fewer keeps no gates and runs beside the real-time requests (default 0: every one gated)",
+      num('--rt-ungated-sms', (v) => int(v) && v >= 0, 'an integer ≥ 0'),
+    )
+    .option(
       '--no-gemm-target',
       "plan from the profiles' default times, not their GEMM-target times (the worker's GEMMs then captured for the whole GPU; docs/design.md §7)",
     )
@@ -237,6 +242,7 @@ export function registerPlan(program: Command) {
         ...(o.rtMechanism === undefined ? {} : { rtMechanism: o.rtMechanism }),
         ...(o.rtReserveSms === undefined ? {} : { rtReserveSms: o.rtReserveSms }),
         ...(o.rtGateUs === undefined ? {} : { rtGateUs: o.rtGateUs }),
+        ...(o.rtUngatedSms === undefined ? {} : { rtUngatedSms: o.rtUngatedSms }),
         ...(o.rtBestEffort === undefined ? {} : { rtBestEffort: o.rtBestEffort }),
         ...(o.objective === undefined ? {} : { objective: o.objective }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),

@@ -24,6 +24,7 @@ import {
   rtMechanismOption,
   rtPlanOptions,
   rtReserveOption,
+  rtUngatedOption,
 } from '../options.ts'
 
 export function registerServeBench(program: Command) {
@@ -164,6 +165,7 @@ export function registerServeBench(program: Command) {
     .addOption(rtReserveOption())
     .addOption(rtFactorOption())
     .addOption(rtGateOption())
+    .addOption(rtUngatedOption())
     .addOption(rtBestEffortOption())
     .addOption(objectiveOption())
     .option(
@@ -226,6 +228,7 @@ export function registerServeBench(program: Command) {
                 ...(rt.rtFactor !== undefined ? { factor: rt.rtFactor } : {}),
                 ...(rt.rtGateUs !== undefined ? { gateUs: rt.rtGateUs } : {}),
                 ...(rt.rtBestEffort !== undefined ? { bestEffort: rt.rtBestEffort } : {}),
+                ...(rt.rtUngatedSms !== undefined ? { ungatedSms: rt.rtUngatedSms } : {}),
               },
             }
           : {}),
@@ -246,6 +249,7 @@ const SERVE_FLAGS = [
   ['rtFactor', '--rt-factor'],
   ['rtGateUs', '--rt-gate-us'],
   ['rtBestEffort', '--rt-best-effort'],
+  ['rtUngatedSms', '--rt-ungated-sms'],
   ['objective', '--objective'],
   ['table', '--table'],
   ['holdMs', '--hold-ms'],
