@@ -243,6 +243,10 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
     throw new UserError(
       `unknown eclip-rt best-effort placement "${o.rtBestEffort}" (known: ${RT_BEST_EFFORT.join(', ')})`,
     )
+  if (o.policy === 'eclip-rt' && (o.rtUngatedSms ?? 0) > 0 && o.rtBestEffort === 'whole')
+    throw new UserError(
+      `the rt ungated SMs (${o.rtUngatedSms}) take the gates off best-effort workers planned onto few SMs; with the best-effort placement whole every one is on the whole GPU`,
+    )
   if (o.policy === 'eclip-rt' && o.rtBestEffort !== undefined && mech !== 'gate')
     throw new UserError(
       `the best-effort placement (${o.rtBestEffort}) is eclip-rt's gate mechanism's (this plan's is ${mech})`,
@@ -908,7 +912,13 @@ export async function makePlan(
   const wanted = (opts.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT) === 'eclip-fit'
   if (opts.policy === 'eclip-rt' && gates && wanted && !opts.rtBestEffortPlan) {
     const be = gates.filter((g) => g?.role === 'wait').length
-    if (be > 1) plan.solver.notes = [plan.solver.notes, BE_UNPLANNED_NOTE].filter((x) => x).join('; ')
+    const notes = [plan.solver.notes, be > 1 ? BE_UNPLANNED_NOTE : '']
+    // ungating needs the best-effort workers' own plan: without one every best-effort worker is whole, and gated
+    if ((opts.rtUngatedSms ?? 0) > 0)
+      notes.push(
+        `rt ungated SMs (${opts.rtUngatedSms}) unused: no plan of the best-effort workers among themselves (${be > 1 ? 'no evaluator' : 'one best-effort worker'}), every one gated on the whole GPU`,
+      )
+    plan.solver.notes = notes.filter((x) => x).join('; ')
   }
   return opts.policy === 'eclip-rt' && opts.rtBestEffortPlan && gates
     ? parseFormat<Plan>(

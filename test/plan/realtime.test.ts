@@ -672,6 +672,20 @@ describe('eclip-rt gates with the best-effort workers planned among themselves',
       makePlan(gpu, 'm', ws, ps, { ...opts, rtUngatedSms: 2.5 }),
       /rt ungated SMs must be a whole number of SMs ≥ 0, got 2.5/,
     )
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtBestEffort: 'whole', rtUngatedSms: 32 }),
+      /the rt ungated SMs \(32\) take the gates off best-effort workers planned onto few SMs; with the best-effort placement whole/,
+    )
+    // without a plan of the best-effort workers (here: no evaluator to make one) it is said unused, every one gated
+    const unplanned = await makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtUngatedSms: 132 })
+    assert.deepEqual(
+      unplanned.workers.map((w) => w.gate?.role),
+      ['raise', 'wait', 'wait'],
+    )
+    assert.match(
+      unplanned.solver.notes ?? '',
+      /rt ungated SMs \(132\) unused: no plan of the best-effort workers among themselves \(no evaluator\)/,
+    )
   })
 
   it('refuses a plan of other workers, and the option where it does not apply', async () => {
