@@ -8,6 +8,7 @@ import { resolveMix } from '../src/cli/commands/plan.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import { realtimeFloorCheck } from '../src/execute/sim/realtime-floors.ts'
 import { expandWorkers } from '../src/formats/mix.ts'
+import { DEFAULT_MIN_SHARE } from '../src/plan/index.ts'
 import { profilesOfPlan } from '../src/profile/gemm-target.ts'
 
 const { values: o, positionals } = parseArgs({
@@ -44,7 +45,7 @@ for (const file of positionals) {
     const c = check.ratios[i]
     if (c === null || c === undefined) return
     const m = (rt.workers[i]?.throughputRps ?? 0) / (base.workers[i]?.throughputRps ?? 1)
-    const f = w.minShare ?? 0.9
+    const f = w.minShare ?? DEFAULT_MIN_SHARE
     console.log(
       `${file.replace(/\/results\.json$/, '').padEnd(32)} ${w.name.padEnd(16)} ${f.toFixed(2)}  ${m.toFixed(3)}     ${c.toFixed(3)}   ${(c - m >= 0 ? '+' : '') + (c - m).toFixed(3)}  ${m < f ? 'yes' : 'no '} / ${c < f ? 'yes' : 'no'}`,
     )

@@ -6,10 +6,12 @@
 //     [--workload disb-E] [--workloads workloads/disb.yaml] [--profiles profiles/h100] [--window 10]
 import { parseArgs } from 'node:util'
 import { resolveMix } from '../src/cli/commands/plan.ts'
+import type { RunSpec } from '../src/execute/backend.ts'
 import { simulate } from '../src/execute/sim/index.ts'
 import { simInputs } from '../src/execute/sim/inputs.ts'
 import { type Plan, type Profile, readFile, type WorkerSpec } from '../src/formats/index.ts'
 import { expandWorkers } from '../src/formats/mix.ts'
+import { buildRun } from '../src/measure/metrics.ts'
 import { isRealtime, makePlan } from '../src/plan/index.ts'
 import { profilesOfPlan } from '../src/profile/gemm-target.ts'
 import { loadProfileSet } from '../src/profile/store.ts'
@@ -34,41 +36,28 @@ const windowS = Number(o.window)
 
 /** `plan` over `ws` (their own arrivals): the RT requests' mean latency and every request completed per second. */
 function run(plan: Plan, ws = workers, ps = set.profiles) {
-  const r = simulate(
-    {
-      key: `${o.workload}|${plan.policy}|lane`,
-      role: 'mix',
-      mix: o.workload as string,
-      mode: 'graph',
-      batch: null,
-      gpu: ev.gpu,
-      plan,
-      workers: ws,
-      profiles: profilesOfPlan(plan, ps),
-      loop: loopOfWorkers(ws, undefined, o.workload as string),
-      warmupS: 1,
-      windowS,
-      seed: 1,
-      primitives: ev.primitives,
-      power: ev.power,
-    },
-    { calibration: ev.calibration },
-  )
-  const inWindow = (e: number) => e > r.windowStartUs && e <= r.windowEndUs
-  let rtUs = 0
-  let rtN = 0
-  let all = 0
-  r.workers.forEach((w, i) => {
-    w.endUs.forEach((e, k) => {
-      if (!inWindow(e)) return
-      all++
-      if (isRealtime(ws[i] as WorkerSpec)) {
-        rtUs += e - (w.arrivalUs[k] ?? 0)
-        rtN++
-      }
-    })
-  })
-  return { rtMs: rtUs / rtN / 1000, rps: all / windowS }
+  const spec: RunSpec = {
+    key: `${o.workload}|${plan.policy}|lane`,
+    role: 'mix',
+    mix: o.workload as string,
+    mode: 'graph',
+    batch: null,
+    gpu: ev.gpu,
+    plan,
+    workers: ws,
+    profiles: profilesOfPlan(plan, ps),
+    loop: loopOfWorkers(ws, undefined, o.workload as string),
+    warmupS: 1,
+    windowS,
+    seed: 1,
+    primitives: ev.primitives,
+    power: ev.power,
+  }
+  const { stats: _stats, ...result } = simulate(spec, { calibration: ev.calibration })
+  // DISB's figures as the bench reports them (src/measure/metrics.ts)
+  const rt = buildRun(spec, result, { backend: 'sim' }).metrics.realtime
+  if (!rt?.meanUs) throw new Error(`${plan.mix}: no real-time request completed in the window`)
+  return { rtMs: rt.meanUs / 1000, rps: rt.overallRps }
 }
 
 const rtIdx = workers.flatMap((w, i) => (isRealtime(w) ? [i] : []))

@@ -17,6 +17,7 @@ export {
   DEFAULT_TIME_LIMIT_S,
   type EclipSolveOptions,
   type EclipSolveResult,
+  floorShortfall,
   floorShortfalls,
   type MeasuredOn,
   makePlan,

@@ -352,21 +352,20 @@ const flooredText = (stp: { value: number; floored: number | null }) =>
  * requests/s if short of minTotal; [] if none.
  */
 export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, obj: FitObjective): string[] {
-  const short = workers.flatMap((w, i) => {
-    const r = m.ratios[i] ?? 0
-    const f = obj.floors[i] ?? 0
-    return r + 1e-9 < f
-      ? [
-          `${w.name} (${w.model}) at ${r.toFixed(3)}× its baseline throughput, floor ${f.toFixed(2)}× (short by ${(f - r).toFixed(3)})`,
-        ]
-      : []
-  })
+  const short = workers.flatMap((w, i) => floorShortfall(w, m.ratios[i] ?? 0, obj.floors[i] ?? 0) ?? [])
   // as fitMetrics counts it (baseline's placement, the guard's reference, is never short)
   if (m.totalShortfall > 0)
     short.push(
       `total requests/s at ${m.totalRatio.toFixed(3)}× baseline's, minTotalShare ${obj.minTotal} (short by ${m.totalShortfall.toFixed(3)})`,
     )
   return short
+}
+
+/** A worker whose rate ÷ its baseline rate is under its floor, named with both and the shortfall; null if it is not. */
+export function floorShortfall(w: WorkerSpec, ratio: number, floor: number): string | null {
+  return ratio + 1e-9 < floor
+    ? `${w.name} (${w.model}) at ${ratio.toFixed(3)}× its baseline throughput, floor ${floor.toFixed(2)}× (short by ${(floor - ratio).toFixed(3)})`
+    : null
 }
 
 /** The objective's floors and guard on total requests/s, as a plan's notes give them: "0.9×, total requests/s ≥ …". */

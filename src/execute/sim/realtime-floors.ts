@@ -5,7 +5,7 @@
 // GPU, the RT requests beside the BE work, as Triton runs them) and names each BE worker whose rate under the plan
 // falls short of its floor × its rate under baseline. The RT workers come first: a shortfall is said, not refused.
 import type { Gpu, Plan, Profile, WorkerSpec } from '../../formats/index.ts'
-import { DEFAULT_MIN_SHARE, isRealtime, makePlan } from '../../plan/index.ts'
+import { DEFAULT_MIN_SHARE, floorShortfall, isRealtime, makePlan } from '../../plan/index.ts'
 import { loopOfWorkers } from '../../workload/arrivals.ts'
 import { type EvaluatorInputs, scorePlan } from './score.ts'
 
@@ -46,12 +46,7 @@ export async function realtimeFloorCheck(
   )
   const short = workers.flatMap((w, i) => {
     const r = ratios[i]
-    const f = w.minShare ?? minShare ?? DEFAULT_MIN_SHARE
-    return r !== null && r !== undefined && r + 1e-9 < f
-      ? [
-          `${w.name} (${w.model}) at ${r.toFixed(3)}× its baseline throughput, floor ${f.toFixed(2)}× (short by ${(f - r).toFixed(3)})`,
-        ]
-      : []
+    return r == null ? [] : (floorShortfall(w, r, w.minShare ?? minShare ?? DEFAULT_MIN_SHARE) ?? [])
   })
   const each = workers
     .flatMap((w, i) => (ratios[i] === null ? [] : [`${w.name} ${(ratios[i] as number).toFixed(3)}×`]))
