@@ -257,6 +257,8 @@ export interface RunBenchOptions {
   rtBestEffort?: RtBestEffort
   /** eclip-fit (and eclip-rt's best-effort plan): what the search maximises (default STP) */
   objective?: PlanObjective
+  /** the floor of every worker its mix leaves without one (PlanOptions.minShare; default DEFAULT_MIN_SHARE) */
+  minShare?: number
   profiles: ProfilesChoice
   /** primitives, power model and contention constants files (default: the profile directory's) */
   primitives?: string
@@ -304,6 +306,11 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   if (o.tune && !policies.includes('eclip-fit') && !(live.length > 0 && o.tablePolicy === 'eclip-fit'))
     throw new UserError(
       `--tune tunes eclip-fit's plans (its own, and eclip-live's set plans), the one policy that searches over candidate plans: add eclip-fit or eclip-live to --policies (${policies.join(', ')})`,
+    )
+  const floored = (p: string) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p)
+  if (o.minShare !== undefined && !policies.some(floored))
+    throw new UserError(
+      `--min-share sets the floors eclip-fit keeps (its own plans, eclip-rt's best-effort plan, eclip-live's set plans): add one of them to --policies (${policies.join(', ')})`,
     )
   const lengths = runLengths(o)
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
@@ -416,6 +423,7 @@ function benchPlanners(
     ...(o.rtUngatedSms === undefined ? {} : { rtUngatedSms: o.rtUngatedSms }),
     ...(o.rtBestEffort === undefined ? {} : { rtBestEffort: o.rtBestEffort }),
     ...(o.objective === undefined ? {} : { objective: o.objective }),
+    ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
   }
   const planner: Planner = o.tune
     ? tunedOnce(

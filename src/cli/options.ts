@@ -20,6 +20,7 @@ import {
 } from '../formats/index.ts'
 import { PAPER_MIXES, WORKLOADS_HOME } from '../paths.ts'
 import {
+  DEFAULT_MIN_SHARE,
   DEFAULT_RT_BEST_EFFORT,
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
@@ -210,6 +211,12 @@ export const objectiveOption = () =>
     '--objective <what>',
     "eclip-fit (and eclip-rt's best-effort plan): what the search maximises under every worker's floor — stp (Σ rate / solo rate, default) or requests (total requests/s, DISB's overall throughput)",
   ).choices(PLAN_OBJECTIVES)
+/** The floor of every worker its mix entry leaves without one (PlanOptions.minShare), the same on bench, plan and serve-bench. */
+export const minShareOption = () =>
+  new Option(
+    '--min-share <f>',
+    `eclip-fit (and eclip-rt's best-effort plan): the floor of every worker whose mix entry sets no minShare — its throughput under the plan ÷ under baseline co-location, as the simulator predicts both (default ${DEFAULT_MIN_SHARE}; 0 lets the planner starve it)`,
+  ).argParser(num('min-share', 0))
 export const rtFactorOption = () =>
   new Option(
     '--rt-factor <f>',

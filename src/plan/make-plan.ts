@@ -378,7 +378,7 @@ function shortfallOrThrow(what: string, short: string[], o: PlanOptions, notes: 
   const msg = `${what} misses ${short.length} throughput floor(s) (${how}): ${short.join('; ')}`
   if (!o.acceptShortfall)
     throw new UserError(
-      `${msg}. Lower the worker's minShare (or the minTotalShare) in the mix file or serve config (0 accepts any rate), or plan with acceptShortfall`,
+      `${msg}. Lower the worker's minShare (or the minTotalShare) in the mix file or serve config, or every worker's with --min-share (0 accepts any rate), or plan with acceptShortfall`,
     )
   notes.push(`WARNING: ${msg}; accepted`)
 }

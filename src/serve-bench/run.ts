@@ -68,6 +68,8 @@ export interface EclipServeOptions {
   realtime?: ServeConfig['realtime']
   /** eclip-fit's and eclip-rt's best-effort plan's objective (bench's --objective) for their serve configs */
   objective?: ServeConfig['objective']
+  /** every model's floor where its mix entry sets none (bench's --min-share): the config's per-model minShare */
+  minShare?: number
   /** fresh server starts per (mix, policy), one after the other, each measured --repeats windows (default 1) */
   serverStarts?: number
   /** eclip-live's serve config `live` (a ready plan table, the hold) */
@@ -339,6 +341,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
       ...(e.gpu ? { gpu: e.gpu } : {}),
       ...(e.realtime && policy === 'eclip-rt' ? { realtime: e.realtime } : {}),
       ...(e.objective && (policy === 'eclip-rt' || policy === 'eclip-fit') ? { objective: e.objective } : {}),
+      ...(e.minShare !== undefined ? { minShare: e.minShare } : {}),
       ...(e.live && policy === 'eclip-live' ? { live: e.live } : {}),
       ...(e.gemmTarget === false ? { gemmTarget: false } : {}),
       configFile: join(out, 'configs', `${clients.mix.name}.${policy}.json`),

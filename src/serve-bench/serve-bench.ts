@@ -111,6 +111,8 @@ export interface ServeBenchSpec extends ClientsSpec {
   realtime?: ServeConfig['realtime']
   /** eclip-fit's and eclip-rt's best-effort plan's objective for the config's `objective`. */
   objective?: ServeConfig['objective']
+  /** The floor of every model whose mix entry sets none (the config's per-model minShare; absent: serve's default). */
+  minShare?: number
   /** eclip-live's options for the config's `live` (a ready plan table, the hold). */
   live?: ServeConfig['live']
   /** The config's gemmTarget (default on): plans from the profiles' GEMM-target times. */
@@ -253,6 +255,9 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
       batch: w.batch,
       dtype: w.dtype,
       ...(spec.queueSize ? { queueSize: spec.queueSize } : {}),
+      // the mix's planner fields, as bench plans them
+      ...(w.weight !== undefined ? { weight: w.weight } : {}),
+      ...((w.minShare ?? spec.minShare) !== undefined ? { minShare: w.minShare ?? spec.minShare } : {}),
       ...priorityFields(w),
     })),
   }

@@ -373,6 +373,8 @@ describe('eclip bench --workload', () => {
         '16',
         '--objective',
         'requests',
+        '--min-share',
+        '0.7',
         '--duration',
         '0.3',
         '--warmup',
@@ -387,10 +389,10 @@ describe('eclip bench --workload', () => {
     assert.deepEqual(cfg.realtime, { reserveSms: 16 })
     assert.equal(cfg.objective, 'requests')
     assert.deepEqual(
-      cfg.models.map((m: Record<string, unknown>) => [m.name, m.priority, m.sloMs, m.rate]),
+      cfg.models.map((m: Record<string, unknown>) => [m.name, m.priority, m.sloMs, m.rate, m.minShare]),
       [
-        ['vgg19-0', 'realtime', 10, 100],
-        ['resnet152-0', 'best-effort', undefined, undefined],
+        ['vgg19-0', 'realtime', 10, 100, 0.7],
+        ['resnet152-0', 'best-effort', undefined, undefined, 0.7],
       ],
     )
     assert.match(b.stdout, /^disb-A +eclip-rt /m)
@@ -410,6 +412,52 @@ describe('eclip bench --workload', () => {
     const noObjective = onBaseline('--objective', 'requests')
     assert.equal(noObjective.status, 2, noObjective.stderr)
     assert.match(noObjective.stderr, /--objective is for eclip-fit and eclip-rt: add one to --policies/)
+    const noFloor = onBaseline('--min-share', '0.7')
+    assert.equal(noFloor.status, 2, noFloor.stderr)
+    assert.match(
+      noFloor.stderr,
+      /--min-share sets the floors eclip-fit keeps .*add one of them to --policies/,
+    )
+  })
+
+  it("serve-bench's configs carry the mix's weights and floors, --min-share where the mix sets none", () => {
+    const mixFile = join(dir, 'floors.yaml')
+    writeFileSync(
+      mixFile,
+      'format: eclip.mixes/1\nmixes:\n  - name: floors\n    workers:\n      - { model: alexnet, weight: 2, minShare: 0.5 }\n      - { model: shufflenet }\n',
+    )
+    const out = join(dir, 'sb-floors')
+    const b = spawnSync(
+      process.execPath,
+      [
+        eclip,
+        'serve-bench',
+        '--mix',
+        mixFile,
+        '--profiles',
+        'synthetic',
+        '--policies',
+        'eclip-fit',
+        '--min-share',
+        '0.8',
+        '--duration',
+        '0.2',
+        '--warmup',
+        '0.05',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.equal(b.status, 0, b.stderr)
+    const cfg = JSON.parse(readFileSync(join(out, 'configs', 'floors.eclip-fit.json'), 'utf8'))
+    assert.deepEqual(
+      cfg.models.map((m: Record<string, unknown>) => [m.name, m.weight, m.minShare]),
+      [
+        ['alexnet-0', 2, 0.5],
+        ['shufflenet-0', undefined, 0.8],
+      ],
+    )
   })
 
   it('a mix file with arrival sources runs under --mix too, at the bench’s length', () => {

@@ -106,6 +106,19 @@ describe('eclip plan', () => {
       [['--mix', 'mix7', '--profiles', join(out, 'nope')], /no such profile directory/],
       [['--mix', 'mix7', '--profiles', dir, '--tolerance', '-1'], /--tolerance must be ≥ 0/],
       [['--mix', 'mix7', '--profiles', dir, '--policy', 'magic'], /argument 'magic' is invalid/],
+      [
+        ['--mix', 'mix7', '--profiles', dir, '--min-share', '-1'],
+        /--min-share: expected a number ≥ 0, got "-1"/,
+      ],
+      [
+        ['--mix', 'mix7', '--profiles', dir, '--min-share', '0.5'],
+        /--min-share sets the floors eclip-fit keeps .*--policy eclip keeps none/,
+      ],
+      // a floor no plan can keep: refused with each worker's shortfall, and how to lower it
+      [
+        ['--mix', 'mix7', '--profiles', dir, '--policy', 'eclip-fit', '--min-share', '5'],
+        /misses 3 throughput floor\(s\) \(simulated\): alexnet#0 \(alexnet\) at [0-9.]+× its baseline throughput, floor 5\.00×.*every worker's with --min-share/,
+      ],
     ]
     for (const [args, msg] of cases) {
       const r = eclip('plan', ...args)

@@ -9,6 +9,7 @@ import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
 import {
+  minShareOption,
   num,
   objectiveOption,
   resolveMixesOrWorkloads,
@@ -71,6 +72,7 @@ export function registerBench(program: Command) {
     .addOption(rtUngatedOption())
     .addOption(rtBestEffortOption())
     .addOption(objectiveOption())
+    .addOption(minShareOption())
     .option(
       '--profiles <dir|synthetic>',
       "profile directory (default: with --backend gpu, the shipped profiles/<gpu> made on the backend's GPU, refused if none; on the simulator profiles/h100, else another shipped profiles/<gpu>, else synthetic profiles)",

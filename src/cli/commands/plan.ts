@@ -42,6 +42,7 @@ import {
 import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import {
+  minShareOption,
   objectiveOption,
   readMixes,
   resolveTune,
@@ -155,6 +156,7 @@ export function registerPlan(program: Command) {
     .addOption(rtMechanismOption())
     .addOption(rtBestEffortOption())
     .addOption(objectiveOption())
+    .addOption(minShareOption())
     .option(
       '--rt-reserve-sms <n>',
       `eclip-rt's priority mechanism: SMs, whole slices, no best-effort work runs on (default ${DEFAULT_RT_RESERVE_SMS})`,
@@ -230,6 +232,10 @@ export function registerPlan(program: Command) {
         )
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
+      if (o.minShare !== undefined && policy !== 'eclip-fit' && policy !== 'eclip-rt')
+        throw new UserError(
+          `--min-share sets the floors eclip-fit keeps (its plans, eclip-rt's best-effort plan): --policy ${policy} keeps none`,
+        )
       const mix = resolveMix(o.mix, o.mixName)
       const workers = expandWorkers(mix, o.batch)
       const set = loadProfileSet(o.profiles, workers, { gemmTarget: o.gemmTarget })
@@ -245,6 +251,7 @@ export function registerPlan(program: Command) {
         ...(o.rtUngatedSms === undefined ? {} : { rtUngatedSms: o.rtUngatedSms }),
         ...(o.rtBestEffort === undefined ? {} : { rtBestEffort: o.rtBestEffort }),
         ...(o.objective === undefined ? {} : { objective: o.objective }),
+        ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
