@@ -195,6 +195,8 @@ function prov(): Results['provenance'] {
 
 const eclip = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const run = (args: string[]) => spawnSync(process.execPath, [eclip, 'bench', ...args], { encoding: 'utf8' })
+const serveBench = (...args: string[]) =>
+  spawnSync(process.execPath, [eclip, 'serve-bench', ...args], { encoding: 'utf8' })
 
 describe('eclip bench --workload', () => {
   const dir = mkdtempSync(join(tmpdir(), 'eclip-workload-'))
@@ -360,29 +362,23 @@ describe('eclip bench --workload', () => {
 
   it('serve-bench serves eclip-rt: its configs carry the priorities, SLOs, rates and the rt options (arrivals it sends: test/serve/serve-bench-arrivals)', () => {
     const out = join(dir, 'sb')
-    const b = spawnSync(
-      process.execPath,
-      [
-        eclip,
-        'serve-bench',
-        '--workload',
-        'disb-A',
-        '--policies',
-        'eclip-rt',
-        '--rt-reserve-sms',
-        '16',
-        '--objective',
-        'requests',
-        '--min-share',
-        '0.7',
-        '--duration',
-        '0.3',
-        '--warmup',
-        '0.05',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8' },
+    const b = serveBench(
+      '--workload',
+      'disb-A',
+      '--policies',
+      'eclip-rt',
+      '--rt-reserve-sms',
+      '16',
+      '--objective',
+      'requests',
+      '--min-share',
+      '0.7',
+      '--duration',
+      '0.3',
+      '--warmup',
+      '0.05',
+      '--out',
+      out,
     )
     assert.equal(b.status, 0, b.stderr)
     const cfg = JSON.parse(readFileSync(join(out, 'configs', 'disb-A.eclip-rt.json'), 'utf8'))
@@ -398,11 +394,7 @@ describe('eclip bench --workload', () => {
     assert.match(b.stdout, /^disb-A +eclip-rt /m)
     // the rt options without eclip-rt say so, and an objective without a policy that searches by one
     const onBaseline = (...flags: string[]) =>
-      spawnSync(
-        process.execPath,
-        [eclip, 'serve-bench', '--mix', 'mix7', '--policies', 'baseline', ...flags, '--out', out],
-        { encoding: 'utf8' },
-      )
+      serveBench('--mix', 'mix7', '--policies', 'baseline', ...flags, '--out', out)
     const no = onBaseline('--rt-reserve-sms', '8')
     assert.equal(no.status, 2, no.stderr)
     assert.match(
@@ -427,27 +419,21 @@ describe('eclip bench --workload', () => {
       'format: eclip.mixes/1\nmixes:\n  - name: floors\n    workers:\n      - { model: alexnet, weight: 2, minShare: 0.5 }\n      - { model: shufflenet }\n',
     )
     const out = join(dir, 'sb-floors')
-    const b = spawnSync(
-      process.execPath,
-      [
-        eclip,
-        'serve-bench',
-        '--mix',
-        mixFile,
-        '--profiles',
-        'synthetic',
-        '--policies',
-        'eclip-fit',
-        '--min-share',
-        '0.8',
-        '--duration',
-        '0.2',
-        '--warmup',
-        '0.05',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8' },
+    const b = serveBench(
+      '--mix',
+      mixFile,
+      '--profiles',
+      'synthetic',
+      '--policies',
+      'eclip-fit',
+      '--min-share',
+      '0.8',
+      '--duration',
+      '0.2',
+      '--warmup',
+      '0.05',
+      '--out',
+      out,
     )
     assert.equal(b.status, 0, b.stderr)
     const cfg = JSON.parse(readFileSync(join(out, 'configs', 'floors.eclip-fit.json'), 'utf8'))
