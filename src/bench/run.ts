@@ -307,11 +307,6 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     throw new UserError(
       `--tune tunes eclip-fit's plans (its own, and eclip-live's set plans), the one policy that searches over candidate plans: add eclip-fit or eclip-live to --policies (${policies.join(', ')})`,
     )
-  const floored = (p: string) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p)
-  if (o.minShare !== undefined && !policies.some(floored))
-    throw new UserError(
-      `--min-share sets the floors eclip-fit keeps (its own plans, eclip-rt's best-effort plan, eclip-live's set plans): add one of them to --policies (${policies.join(', ')})`,
-    )
   const lengths = runLengths(o)
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
   const gpu =

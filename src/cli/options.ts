@@ -8,6 +8,7 @@ import { MEASURED_DEFAULTS, type TuneChoice } from '../execute/measured-evaluato
 import {
   ALL_POLICIES,
   isMpsPolicy,
+  isTablePolicy,
   type Mix,
   type MixFile,
   POLICIES,
@@ -217,6 +218,18 @@ export const minShareOption = () =>
     '--min-share <f>',
     `eclip-fit (and eclip-rt's best-effort plan): the floor of every worker whose mix entry sets no minShare — its throughput under the plan ÷ under baseline co-location, as the simulator predicts both (default ${DEFAULT_MIN_SHARE}; 0 lets the planner starve it)`,
   ).argParser(num('min-share', 0))
+/** Refuses --min-share where no policy given keeps floors (eclip-fit's plans, eclip-rt's best-effort plan, eclip-live's set plans). */
+export function checkMinShare(
+  minShare: number | undefined,
+  policies: readonly string[],
+  flag = '--policies',
+): void {
+  if (minShare === undefined) return
+  if (policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p))) return
+  throw new UserError(
+    `--min-share sets the floors eclip-fit keeps (its plans, eclip-rt's best-effort plan, eclip-live's set plans): ${flag} ${policies.join(',')} has none of them`,
+  )
+}
 export const rtFactorOption = () =>
   new Option(
     '--rt-factor <f>',

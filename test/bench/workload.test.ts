@@ -272,6 +272,10 @@ describe('eclip bench --workload', () => {
       ['--workload', file, '--rate', '100'],
       /--rate: small, other give their workers' own arrivals or priorities; leave --rate out/,
     )
+    bad(
+      ['--workload', file, '--policies', 'baseline,model-wise', '--min-share', '0.5'],
+      /--min-share sets the floors eclip-fit keeps .*: --policies baseline,model-wise has none of them/,
+    )
     // a plan refused for a real-time SLO: no run started
     const wrong = join(dir, 'wrong.yaml')
     writeFileSync(
@@ -408,7 +412,7 @@ describe('eclip bench --workload', () => {
     assert.equal(noFloor.status, 2, noFloor.stderr)
     assert.match(
       noFloor.stderr,
-      /--min-share sets the floors eclip-fit keeps .*add one of them to --policies/,
+      /--min-share sets the floors eclip-fit keeps .*: --policies baseline has none of them/,
     )
   })
 

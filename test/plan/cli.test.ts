@@ -112,7 +112,7 @@ describe('eclip plan', () => {
       ],
       [
         ['--mix', 'mix7', '--profiles', dir, '--min-share', '0.5'],
-        /--min-share sets the floors eclip-fit keeps .*--policy eclip keeps none/,
+        /--min-share sets the floors eclip-fit keeps .*: --policy eclip has none of them/,
       ],
       // a floor no plan can keep: refused with each worker's shortfall, and how to lower it
       [

@@ -9,6 +9,7 @@ import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
 import {
+  checkMinShare,
   minShareOption,
   num,
   objectiveOption,
@@ -141,6 +142,7 @@ export function registerBench(program: Command) {
       if (opts.from) return reportFrom(opts.from.split(','), { ...opts, profiles })
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
+      checkMinShare(opts.minShare, policies)
       const modes = opts.modes.split(',').map((m) => m.trim())
       const tune = resolveTune(opts)
       const { tune: _t, ...rest } = opts

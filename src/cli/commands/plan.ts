@@ -42,6 +42,7 @@ import {
 import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import {
+  checkMinShare,
   minShareOption,
   objectiveOption,
   readMixes,
@@ -232,10 +233,7 @@ export function registerPlan(program: Command) {
         )
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
-      if (o.minShare !== undefined && policy !== 'eclip-fit' && policy !== 'eclip-rt')
-        throw new UserError(
-          `--min-share sets the floors eclip-fit keeps (its plans, eclip-rt's best-effort plan): --policy ${policy} keeps none`,
-        )
+      checkMinShare(o.minShare, [policy], '--policy')
       const mix = resolveMix(o.mix, o.mixName)
       const workers = expandWorkers(mix, o.batch)
       const set = loadProfileSet(o.profiles, workers, { gemmTarget: o.gemmTarget })

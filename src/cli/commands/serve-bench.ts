@@ -14,6 +14,7 @@ import type { ExternalOptions } from '../../serve-bench/external.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
 import {
+  checkMinShare,
   minShareOption,
   num,
   objectiveOption,
@@ -207,13 +208,7 @@ export function registerServeBench(program: Command) {
         )
       if (opts.objective !== undefined && !policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt'))
         throw new UserError('--objective is for eclip-fit and eclip-rt: add one to --policies')
-      if (
-        opts.minShare !== undefined &&
-        !policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt' || p === 'eclip-live')
-      )
-        throw new UserError(
-          "--min-share sets the floors eclip-fit keeps (its plans, eclip-rt's best-effort plan, eclip-live's set plans): add one of them to --policies",
-        )
+      checkMinShare(opts.minShare, policies)
       if ((opts.table !== undefined || opts.holdMs !== undefined) && !policies.includes('eclip-live'))
         throw new UserError('--table and --hold-ms are for eclip-live: add it to --policies')
       const { failed } = await runServeBench({
