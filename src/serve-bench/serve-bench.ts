@@ -249,17 +249,20 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
       : {}),
     ...(spec.live && spec.policy === 'eclip-live' ? { live: spec.live } : {}),
     ...(spec.gemmTarget === false ? { gemmTarget: false } : {}),
-    models: workers.map((w) => ({
-      name: servedName(w.name),
-      model: w.model,
-      batch: w.batch,
-      dtype: w.dtype,
-      ...(spec.queueSize ? { queueSize: spec.queueSize } : {}),
-      // the mix's planner fields, as bench plans them
-      ...(w.weight !== undefined ? { weight: w.weight } : {}),
-      ...((w.minShare ?? spec.minShare) !== undefined ? { minShare: w.minShare ?? spec.minShare } : {}),
-      ...priorityFields(w),
-    })),
+    models: workers.map((w) => {
+      const minShare = w.minShare ?? spec.minShare
+      return {
+        name: servedName(w.name),
+        model: w.model,
+        batch: w.batch,
+        dtype: w.dtype,
+        ...(spec.queueSize ? { queueSize: spec.queueSize } : {}),
+        // the mix's planner fields, as bench plans them
+        ...(w.weight !== undefined ? { weight: w.weight } : {}),
+        ...(minShare !== undefined ? { minShare } : {}),
+        ...priorityFields(w),
+      }
+    }),
   }
   writeFileSync(spec.configFile, `${JSON.stringify(config, null, 1)}\n`)
   const started = performance.now()
