@@ -303,10 +303,6 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     throw new UserError('--hold-ms and --table-threads are for eclip-live: add it to --policies')
   for (const m of o.modes)
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
-  if (o.tune && !policies.includes('eclip-fit') && !(live.length > 0 && o.tablePolicy === 'eclip-fit'))
-    throw new UserError(
-      `--tune tunes eclip-fit's plans (its own, and eclip-live's set plans), the one policy that searches over candidate plans: add eclip-fit or eclip-live to --policies (${policies.join(', ')})`,
-    )
   const lengths = runLengths(o)
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
   const gpu =
@@ -651,13 +647,21 @@ function benchHeader(
     `eclip bench: ${mixes.length} ${workloads.length > 0 ? 'workload' : 'mix'}(s) × ${policies.length} policies on the ${o.backend === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
     `${o.rate ? `open loop, ${o.rate} req/s per worker` : loads.length > 0 ? "each worker's own arrivals where its mix gives them, else closed loop" : 'closed loop'}, warm-up ${o.warmup ?? d.warmupS} s, window ${o.duration ?? d.durationS} s per run${lengths.size > 0 ? ' (workloads: their own)' : ''}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
     ...loads,
-    ...(o.tune ? [tuneLine(o.backend, o.tune, policies.some(isTablePolicy))] : []),
+    ...(o.tune ? [tuneLine(o.backend, o.tune, policies)] : []),
     ...[...inputs.warnings, ...failures].map((w) => `WARNING: ${w}`),
   ].join('\n')
 }
 
-/** The header's line on --tune: where eclip-fit's plans (and eclip-live's set plans) were tuned, on what budget. */
-function tuneLine(backend: 'sim' | 'gpu', t: TuneChoice, live: boolean): string {
+/** The header's line on --tune: which plans were tuned (eclip-fit's, eclip-live's set plans, eclip-rt's
+ *  best-effort plan), where, on what budget. */
+function tuneLine(backend: 'sim' | 'gpu', t: TuneChoice, policies: readonly Policy[]): string {
   const d = MEASURED_DEFAULTS[backend]
-  return `eclip-fit's plans${live ? " and eclip-live's set plans of two or more workers" : ''} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
+  const which = [
+    ...(policies.includes('eclip-fit') ? ["eclip-fit's plans"] : []),
+    ...(policies.some(isTablePolicy) ? ["eclip-live's set plans of two or more workers"] : []),
+    ...(policies.includes('eclip-rt')
+      ? ["eclip-rt's best-effort plans (its best-effort workers alone)"]
+      : []),
+  ]
+  return `${which.join(', ')} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
 }

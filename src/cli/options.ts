@@ -32,6 +32,7 @@ import {
   RT_MECHANISMS,
   type RtBestEffort,
   type RtMechanism,
+  rtMechanismOf,
   TUNE_DEFAULTS,
 } from '../plan/index.ts'
 import { loadMixArrivals } from '../workload/arrivals.ts'
@@ -303,6 +304,37 @@ export const tuneMarginOption = () =>
     '--tune-margin <m>',
     `--tune: STP ratio (vs baseline) a move must gain over the best measured plan to be kept: measurement noise (default ${TUNE_DEFAULTS.margin})`,
   ).argParser(num('tune-margin', 0))
+
+/**
+ * --tune needs a plan searched over candidates: eclip-fit's own, eclip-live's set plans (bench; `tablePolicy`
+ * eclip-fit), or eclip-rt's best-effort workers' eclip-fit plan (the gate mechanism with --rt-best-effort eclip-fit).
+ * Refused, naming what to change, where none of the policies has one.
+ */
+export function checkTune(
+  policies: readonly string[],
+  o: {
+    tablePolicy?: string
+    rtMechanism?: RtMechanism
+    rtReserveSms?: number
+    rtFactor?: number
+    rtBestEffort?: RtBestEffort
+  },
+  flag = '--policies',
+): void {
+  if (policies.includes('eclip-fit')) return
+  if (o.tablePolicy === 'eclip-fit' && policies.some(isTablePolicy)) return
+  if (policies.includes('eclip-rt')) {
+    const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
+    const be = o.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT
+    if (mech === 'gate' && be === 'eclip-fit') return
+    throw new UserError(
+      `--tune tunes eclip-rt's best-effort plan, which only its gate mechanism with --rt-best-effort eclip-fit makes (here: ${mech}${mech === 'gate' ? `, --rt-best-effort ${be}` : ''})`,
+    )
+  }
+  throw new UserError(
+    `--tune tunes eclip-fit's plans (its own, eclip-live's set plans, eclip-rt's best-effort plan), the plans searched over candidates: add eclip-fit, eclip-live or eclip-rt to ${flag} (${policies.join(', ')})`,
+  )
+}
 
 /** The tuning the flags ask for, or none; a --tune-* flag without --tune is refused, naming it. */
 export function resolveTune(o: {

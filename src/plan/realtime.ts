@@ -499,7 +499,7 @@ export function withBestEffortPlan(
   const stp = be.solver.stp
   const how =
     be.policy === 'eclip-fit'
-      ? ` (${be.params.objective === 'requests' ? 'total requests/s' : 'STP'} under their floors${stp ? `; STP ${(stp.value / stp.baseline).toFixed(3)}× theirs on the whole GPU, predicted` : ''})`
+      ? ` (${be.params.objective === 'requests' ? 'total requests/s' : 'STP'} under their floors${stp ? `; STP ${(stp.value / stp.baseline).toFixed(3)}× theirs on the whole GPU, ${be.solver.tuning ? `measured in tuning on the ${be.solver.tuning.backend} backend` : 'predicted'}` : ''})`
       : ''
   const gates = workers.flatMap((w) =>
     w.gate?.role === 'wait' ? [`${w.name} ${(w.gate.atKernels ?? []).length}`] : [],
@@ -522,6 +522,7 @@ export function withBestEffortPlan(
       ...(ungatedSms > 0 ? { rtUngatedSms: ungatedSms } : {}),
       ...(be.params.objective ? { objective: be.params.objective } : {}),
     },
-    solver: { ...plan.solver, notes },
+    // a best-effort plan tuned on a backend: its tuning is this plan's (the bench records it with every run)
+    solver: { ...plan.solver, notes, ...(be.solver.tuning ? { tuning: be.solver.tuning } : {}) },
   }
 }

@@ -101,10 +101,7 @@ describe('eclip bench --tune', () => {
       out,
     ])
     assert.equal(r.status, 0, r.stderr)
-    assert.match(
-      r.stdout,
-      /eclip-fit's plans and eclip-live's set plans of two or more workers TUNED on the simulator/,
-    )
+    assert.match(r.stdout, /eclip-live's set plans of two or more workers TUNED on the simulator/)
     // the three pairs and the whole set, each tuned once (a lone model takes the baseline's placement, untuned)
     const tuned = [...r.stderr.matchAll(/onoff-long-mix3\[([^\]]+)\] eclip-fit tuned on sim: 7 runs/g)].map(
       (m) => m[1],
@@ -121,6 +118,68 @@ describe('eclip bench --tune', () => {
       assert.equal(plan.solver.tuning !== undefined, many, key)
       if (many) assert.equal(plan.params.minTotalShare, 1.01, key)
     }
+  })
+
+  it("tunes eclip-rt's best-effort plan: its best-effort workers alone, the record with the eclip-rt run", () => {
+    const dir = tmp()
+    const workload = join(dir, 'rt.yaml')
+    writeFileSync(
+      workload,
+      [
+        'format: eclip.workloads/1',
+        'workloads:',
+        '  - name: rt',
+        '    durationS: 60',
+        '    workers:',
+        '      - { model: alexnet, priority: realtime, sloMs: 10, arrival: { kind: poisson, rate: 100 } }',
+        '      - { model: shufflenet, priority: best-effort }',
+        '      - { model: resnet152, priority: best-effort }',
+        '',
+      ].join('\n'),
+    )
+    const out = join(dir, 'out')
+    const r = eclip([
+      'bench',
+      '--workload',
+      workload,
+      '--profiles',
+      profiles,
+      '--policies',
+      'eclip-rt',
+      ...budget,
+      '--duration',
+      '0.1',
+      '--warmup',
+      '0.02',
+      '--no-solo',
+      '--no-plots',
+      '--out',
+      out,
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    // tuned among the best-effort workers: their own mix, once
+    assert.match(r.stderr, /rt eclip-rt tuned on sim: 7 runs in/)
+    assert.match(
+      r.stdout,
+      /eclip-rt's best-effort plans \(its best-effort workers alone\) TUNED on the simulator/,
+    )
+    const results = readFile<Results>('results', join(out, 'results.json'))
+    const rt = results.runs.find((x) => x.policy === 'eclip-rt')
+    assert.ok(
+      rt?.tuning && rt.tuning.evaluations === 7 && rt.tuning.backend === 'sim',
+      JSON.stringify(rt?.tuning),
+    )
+    const plan = readFile<Plan>('plan', join(out, rt.planFile as string))
+    assert.deepEqual(plan.solver.tuning, rt.tuning)
+    assert.match(
+      plan.solver.notes ?? '',
+      /best-effort workers planned by eclip-fit .*measured in tuning on the sim backend/,
+    )
+    // the real-time worker stays whole and ungated; the best-effort ones wait at their gates
+    assert.deepEqual(
+      plan.workers.map((w) => w.gate?.role ?? null),
+      ['raise', 'wait', 'wait'],
+    )
   })
 
   it('on the GPU backend: the tuning runs first, without output checks; the measured runs are fresh', () => {
@@ -208,11 +267,19 @@ describe('eclip bench --tune', () => {
     const cases: [string[], RegExp][] = [
       [
         [...bench, '--policies', 'baseline,eclip', '--tune'],
-        /--tune tunes eclip-fit's plans.*add eclip-fit or eclip-live to --policies/,
+        /--tune tunes eclip-fit's plans.*add eclip-fit, eclip-live or eclip-rt to --policies \(baseline, eclip\)/,
       ],
       [
         [...plan, '--policy', 'eclip', '--tune'],
-        /--tune: only eclip-fit searches .* --policy eclip has no search/,
+        /--tune tunes eclip-fit's plans.*add eclip-fit, eclip-live or eclip-rt to --policy \(eclip\)/,
+      ],
+      [
+        [...plan, '--policy', 'eclip-rt', '--rt-mechanism', 'priority', '--tune'],
+        /--tune tunes eclip-rt's best-effort plan, which only its gate mechanism with --rt-best-effort eclip-fit makes \(here: priority\)/,
+      ],
+      [
+        [...bench, '--policies', 'eclip-rt', '--rt-best-effort', 'whole', '--tune'],
+        /--tune tunes eclip-rt's best-effort plan.*\(here: gate, --rt-best-effort whole\)/,
       ],
       [
         [...plan, '--policy', 'eclip-fit', '--tune', '--table'],

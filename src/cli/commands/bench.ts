@@ -10,6 +10,7 @@ import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
 import {
   checkMinShare,
+  checkTune,
   minShareOption,
   num,
   objectiveOption,
@@ -145,6 +146,7 @@ export function registerBench(program: Command) {
       checkMinShare(opts.minShare, policies)
       const modes = opts.modes.split(',').map((m) => m.trim())
       const tune = resolveTune(opts)
+      if (tune) checkTune(policies, opts)
       const { tune: _t, ...rest } = opts
       const { failed } = await runBench({
         ...rest,

@@ -43,6 +43,7 @@ import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import {
   checkMinShare,
+  checkTune,
   minShareOption,
   objectiveOption,
   readMixes,
@@ -221,12 +222,8 @@ export function registerPlan(program: Command) {
       const tune = resolveTune(o)
       if (o.backend !== undefined && !tune)
         throw new UserError('--backend is for --tune: the backend the candidates are measured on')
-      if (tune && (o.table || policy !== 'eclip-fit'))
-        throw new UserError(
-          o.table
-            ? "--tune tunes one eclip-fit plan, not a table's"
-            : `--tune: only eclip-fit searches over candidate plans; --policy ${policy} has no search to tune`,
-        )
+      if (tune && o.table) throw new UserError("--tune tunes one eclip-fit plan, not a table's")
+      if (tune) checkTune([policy], o, '--policy')
       if (isTablePolicy(policy))
         throw new UserError(
           `--policy ${policy}: it follows a table of plans; write one with --table (its plans' policy: --policy, default eclip-fit)`,
@@ -278,7 +275,11 @@ export function registerPlan(program: Command) {
         plan =
           policy === 'eclip-rt' && ev
             ? // its best-effort workers planned among themselves on the simulator (src/plan/realtime.ts)
-              await simPlanner(() => ev.inputs, extra)(set.gpu, mix.name, workers, set.profiles, { policy })
+              await simPlanner(
+                () => ev.inputs,
+                extra,
+                tune && backend ? tuningOn(backend, ev.inputs, tune, made) : undefined,
+              )(set.gpu, mix.name, workers, set.profiles, { policy })
             : await makePlan(set.gpu, mix.name, workers, set.profiles, {
                 policy,
                 ...(evaluator ? { evaluator } : {}),
