@@ -5,7 +5,8 @@
 // drain) were fitted on workloads A and C (bench/realtime-fit.ts): the test checks that their provenance names no other, so B, D
 // and E are held out; so are two later sessions of the same workloads, held to their own guards: mps/ (baseline,
 // eclip-rt and MPS with caps), frontier-r48/ (eclip-rt with 48 reserved SMs) and ../rt-gate/fixed/d5/ (eclip-rt's gate
-// mechanism, whose gate wait the shipped calibration leaves at 0). Compared per run: DISB's RT latency
+// mechanism, whose gate wait the shipped calibration leaves at 0), and ../rt-e-tuned/ (DISB E, eclip-rt's best-effort
+// plan tuned on the GPU, three runs). Compared per run: DISB's RT latency
 // (the real-time requests' mean and p99) and overall throughput ÷ baseline's. TARGET: the issue's 10%; GUARD: what the
 // simulator meets today, per series and policy (the worst run, rounded up by about a point), so that it cannot get
 // worse unnoticed. The real-time constants were fitted under the fifo sharing rule the H100's calibration used then;
@@ -59,6 +60,21 @@ export const GUARD: Record<string, Record<string, typeof TARGET>> = {
     alone: { rtMean: 0.11, rtP99: 0.69, overallVsBaseline: 0 },
     baseline: { rtMean: 0.06, rtP99: 0.1, overallVsBaseline: 0 },
     'eclip-rt': { rtMean: 0.04, rtP99: 0.07, overallVsBaseline: 0.06 },
+  }, // DISB E with eclip-rt's best-effort plan tuned on the GPU (--objective requests --min-share 0.7 --tune), three runs
+  '../rt-e-tuned/e-req07t-30': {
+    alone: { rtMean: 0.04, rtP99: 0.03, overallVsBaseline: 0 },
+    baseline: { rtMean: 0.01, rtP99: 0.02, overallVsBaseline: 0 },
+    'eclip-rt': { rtMean: 0.01, rtP99: 0.03, overallVsBaseline: 0.03 },
+  },
+  '../rt-e-tuned/e-req07t-30b': {
+    alone: { rtMean: 0.05, rtP99: 0.03, overallVsBaseline: 0 },
+    baseline: { rtMean: 0.01, rtP99: 0.03, overallVsBaseline: 0 },
+    'eclip-rt': { rtMean: 0.03, rtP99: 0.01, overallVsBaseline: 0.04 },
+  },
+  '../rt-e-tuned/e-req07t-60': {
+    alone: { rtMean: 0.05, rtP99: 0.06, overallVsBaseline: 0 },
+    baseline: { rtMean: 0.02, rtP99: 0.02, overallVsBaseline: 0 },
+    'eclip-rt': { rtMean: 0.07, rtP99: 0.12, overallVsBaseline: 0.04 },
   },
 }
 const SERIES = Object.keys(GUARD)
@@ -184,7 +200,7 @@ describe('the simulator against the H100 on DISB A–E (real-time beside best-ef
   })
 
   it("meets issue #20's target on every run: RT mean, RT p99 and overall ÷ baseline within 10%", {
-    todo: "not met on every run yet: model-wise C, MPS D–E, some alone runs, frontier-r48, A's and C's RT p99 where the host stalled (the runs past it are listed)",
+    todo: "not met on every run: model-wise C, MPS D–E, some alone runs, frontier-r48, A's and C's RT p99 where the host stalled, E's 60-s tuned eclip-rt p99 (the runs past it are listed); the GPU's own repeats of one run spread wider than ±10% (results/h100/disb/README.md, bench/disb-repeat.ts)",
   }, () => {
     assert.deepEqual(
       SERIES.flatMap((series) => past(result(series).drift, () => TARGET).map((v) => `${series}: ${v}`)),
