@@ -38,7 +38,15 @@ import {
 } from '../formats/index.ts'
 import { attachProfileRefs, normalise } from '../measure/metrics.ts'
 import { PROFILES_HOME } from '../paths.ts'
-import type { Planner, PlanObjective, RtBestEffort, RtMechanism } from '../plan/index.ts'
+import {
+  NOTHING_TO_TUNE,
+  type Planner,
+  type PlanObjective,
+  type RtBestEffort,
+  type RtMechanism,
+  type TunablePlans,
+  tunablePlans,
+} from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
 import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
@@ -421,6 +429,7 @@ function benchPlanners(
         simPlanner((gpu) => ({ ...sim, gpu }), extra, tuningOn(backend, sim, o.tune, made)),
         made,
         failures,
+        tunablePlans(o.policies, o).includes('eclip-rt'),
       )
     : simPlanner((gpu) => ({ ...sim, gpu }), extra)
   if (!live) return { planner }
@@ -446,7 +455,12 @@ function benchPlanners(
  * A tuning planner that plans each (mix, policy) once: the simulated twin of a GPU bench runs the plans tuned on the
  * GPU, not plans tuned again. Says on stderr what each tuning cost and measured; a run that failed in it is a warning.
  */
-function tunedOnce(planner: Planner, made: MeasuredEvaluator[], failures: string[]): Planner {
+function tunedOnce(
+  planner: Planner,
+  made: MeasuredEvaluator[],
+  failures: string[],
+  rtTuned: boolean,
+): Planner {
   const plans = new Map<string, Promise<Plan>>()
   return (gpu, mix, workers, profiles, opts) => {
     const key = JSON.stringify([mix, opts.policy, opts.minTotalShare ?? null, workers])
@@ -460,6 +474,8 @@ function tunedOnce(planner: Planner, made: MeasuredEvaluator[], failures: string
             process.stderr.write(`eclip bench: WARNING: tuning run ${f} failed, scored as no throughput\n`)
           }
         const t = p.solver.tuning
+        if (!t && rtTuned && p.policy === 'eclip-rt')
+          process.stderr.write(`eclip bench: WARNING: ${NOTHING_TO_TUNE(mix)}\n`)
         if (t)
           process.stderr.write(
             `eclip bench: ${mix} ${p.policy} tuned on ${t.backend}: ${t.evaluations} runs in ${t.seconds.toFixed(1)} s, ${t.moves} moves kept; in tuning STP ${t.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${t.worstWorker} ${t.worstVsBaseline.toFixed(3)}×${t.fellBack ? " (the baseline's placement)" : ''}\n`,
@@ -647,21 +663,29 @@ function benchHeader(
     `eclip bench: ${mixes.length} ${workloads.length > 0 ? 'workload' : 'mix'}(s) × ${policies.length} policies on the ${o.backend === 'sim' ? 'SIMULATOR' : 'GPU'} (${inputs.gpu.name}), ${inputs.source}`,
     `${o.rate ? `open loop, ${o.rate} req/s per worker` : loads.length > 0 ? "each worker's own arrivals where its mix gives them, else closed loop" : 'closed loop'}, warm-up ${o.warmup ?? d.warmupS} s, window ${o.duration ?? d.durationS} s per run${lengths.size > 0 ? ' (workloads: their own)' : ''}, seed ${o.seed}${o.batch ? `, batch ${o.batch}` : ''}`,
     ...loads,
-    ...(o.tune ? [tuneLine(o.backend, o.tune, policies)] : []),
+    ...(o.tune ? [tuneLine(o.backend, o.tune, o, policies)] : []),
     ...[...inputs.warnings, ...failures].map((w) => `WARNING: ${w}`),
   ].join('\n')
 }
 
-/** The header's line on --tune: which plans were tuned (eclip-fit's, eclip-live's set plans, eclip-rt's
- *  best-effort plan), where, on what budget. */
-function tuneLine(backend: 'sim' | 'gpu', t: TuneChoice, policies: readonly Policy[]): string {
+/** The header's line on --tune: which plans were tuned (tunablePlans: eclip-fit's, eclip-live's set plans,
+ *  eclip-rt's best-effort plan), where, on what budget. */
+function tuneLine(
+  backend: 'sim' | 'gpu',
+  t: TuneChoice,
+  o: RunBenchOptions,
+  policies: readonly Policy[],
+): string {
   const d = MEASURED_DEFAULTS[backend]
-  const which = [
-    ...(policies.includes('eclip-fit') ? ["eclip-fit's plans"] : []),
-    ...(policies.some(isTablePolicy) ? ["eclip-live's set plans of two or more workers"] : []),
-    ...(policies.includes('eclip-rt')
-      ? ["eclip-rt's best-effort plans (its best-effort workers alone)"]
-      : []),
-  ]
-  return `${which.join(', ')} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
+  const names: Record<TunablePlans, string> = {
+    'eclip-fit': "eclip-fit's plans",
+    'eclip-live': "eclip-live's set plans of two or more workers",
+    'eclip-rt':
+      "eclip-rt's best-effort plans (its best-effort workers alone, where a mix has a real-time worker and two or more best-effort ones)",
+  }
+  return `${tunablePlans(policies, o)
+    .map((k) => names[k])
+    .join(
+      ', ',
+    )} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
 }

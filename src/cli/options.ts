@@ -34,6 +34,7 @@ import {
   type RtMechanism,
   rtMechanismOf,
   TUNE_DEFAULTS,
+  tunablePlans,
 } from '../plan/index.ts'
 import { loadMixArrivals } from '../workload/arrivals.ts'
 
@@ -277,7 +278,7 @@ const { gpu: gpuTune, sim: simTune } = MEASURED_DEFAULTS
 export const tuneOption = () =>
   new Option(
     '--tune',
-    "eclip-fit (and, in eclip bench, eclip-live's set plans): after the simulator's search, measure its best candidates on the backend and continue the search on measurements",
+    "eclip-fit (and eclip-rt's best-effort plan; in eclip bench, eclip-live's set plans): after the simulator's search, measure its best candidates on the backend and continue the search on measurements",
   )
 export const tuneCandidatesOption = () =>
   new Option(
@@ -306,33 +307,29 @@ export const tuneMarginOption = () =>
   ).argParser(num('tune-margin', 0))
 
 /**
- * --tune needs a plan searched over candidates: eclip-fit's own, eclip-live's set plans (bench; `tablePolicy`
- * eclip-fit), or eclip-rt's best-effort workers' eclip-fit plan (the gate mechanism with --rt-best-effort eclip-fit).
- * Refused, naming what to change, where none of the policies has one.
+ * --tune needs a plan searched over candidates among the policies given (tunablePlans: eclip-fit's own, eclip-live's
+ * set plans on `eclip bench`, eclip-rt's best-effort plan). Refused, naming what to change, where there is none.
  */
 export function checkTune(
   policies: readonly string[],
-  o: {
-    tablePolicy?: string
-    rtMechanism?: RtMechanism
-    rtReserveSms?: number
-    rtFactor?: number
-    rtBestEffort?: RtBestEffort
-  },
-  flag = '--policies',
+  o: Parameters<typeof tunablePlans>[1],
+  flag: '--policies' | '--policy' = '--policies',
 ): void {
-  if (policies.includes('eclip-fit')) return
-  if (o.tablePolicy === 'eclip-fit' && policies.some(isTablePolicy)) return
+  if (tunablePlans(policies, o).length > 0) return
   if (policies.includes('eclip-rt')) {
     const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
     const be = o.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT
-    if (mech === 'gate' && be === 'eclip-fit') return
     throw new UserError(
       `--tune tunes eclip-rt's best-effort plan, which only its gate mechanism with --rt-best-effort eclip-fit makes (here: ${mech}${mech === 'gate' ? `, --rt-best-effort ${be}` : ''})`,
     )
   }
+  if (flag === '--policies' && policies.some(isTablePolicy))
+    throw new UserError(
+      `--tune tunes eclip-live's set plans when they are eclip-fit's: --table-policy ${o.tablePolicy} has no search to tune (use --table-policy eclip-fit)`,
+    )
+  const which = flag === '--policies' ? 'eclip-fit, eclip-live or eclip-rt' : 'eclip-fit or eclip-rt'
   throw new UserError(
-    `--tune tunes eclip-fit's plans (its own, eclip-live's set plans, eclip-rt's best-effort plan), the plans searched over candidates: add eclip-fit, eclip-live or eclip-rt to ${flag} (${policies.join(', ')})`,
+    `--tune tunes the plans searched over candidates (eclip-fit's, ${flag === '--policies' ? "eclip-live's set plans, " : ''}eclip-rt's best-effort plan): use ${which} in ${flag} (${policies.join(', ')})`,
   )
 }
 

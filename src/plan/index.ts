@@ -50,4 +50,4 @@ export {
   rtMechanismOf,
   withBestEffortPlan,
 } from './realtime.ts'
-export { TUNE_DEFAULTS } from './tune.ts'
+export { NOTHING_TO_TUNE, TUNE_DEFAULTS, type TunablePlans, tunablePlans } from './tune.ts'

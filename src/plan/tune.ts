@@ -19,6 +19,8 @@
 // the guard whatever its window measured.
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw.
+
+import { isTablePolicy } from '../formats/plan.ts'
 import {
   FIT_ENERGY_WEIGHT,
   FIT_P95_SLACK,
@@ -33,6 +35,39 @@ import {
   fitValue,
   guardReference,
 } from './fit.ts'
+import { DEFAULT_RT_BEST_EFFORT, type RtBestEffort, type RtMechanism, rtMechanismOf } from './realtime.ts'
+
+/** The plans --tune can tune: eclip-fit's own, eclip-live's set plans (its table policy eclip-fit), eclip-rt's
+ *  best-effort plan (its gate mechanism with the best-effort workers planned by eclip-fit). */
+export type TunablePlans = 'eclip-fit' | 'eclip-live' | 'eclip-rt'
+
+/** Which of the policies given have a plan --tune tunes, with the options that decide it; in that order. */
+export function tunablePlans(
+  policies: readonly string[],
+  o: {
+    tablePolicy?: string
+    rtMechanism?: RtMechanism
+    rtReserveSms?: number
+    rtFactor?: number
+    rtBestEffort?: RtBestEffort
+  },
+): TunablePlans[] {
+  const out: TunablePlans[] = []
+  if (policies.includes('eclip-fit')) out.push('eclip-fit')
+  if ((o.tablePolicy ?? 'eclip-fit') === 'eclip-fit' && policies.some(isTablePolicy)) out.push('eclip-live')
+  const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
+  if (
+    policies.includes('eclip-rt') &&
+    mech === 'gate' &&
+    (o.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT) === 'eclip-fit'
+  )
+    out.push('eclip-rt')
+  return out
+}
+
+/** What --tune says of an eclip-rt plan with no best-effort plan of its own to tune. */
+export const NOTHING_TO_TUNE = (mix: string) =>
+  `--tune: eclip-rt's plan of ${mix} has no best-effort plan to tune (it needs a real-time worker and two or more best-effort ones): planned as without --tune`
 
 /** The budget's defaults: the simulator's best candidates measured, further measurements, the STP margin. */
 export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01 }

@@ -161,7 +161,7 @@ describe('eclip bench --tune', () => {
     assert.match(r.stderr, /rt eclip-rt tuned on sim: 7 runs in/)
     assert.match(
       r.stdout,
-      /eclip-rt's best-effort plans \(its best-effort workers alone\) TUNED on the simulator/,
+      /^eclip-rt's best-effort plans \(its best-effort workers alone, .*\) TUNED on the simulator/m,
     )
     const results = readFile<Results>('results', join(out, 'results.json'))
     const rt = results.runs.find((x) => x.policy === 'eclip-rt')
@@ -180,6 +180,41 @@ describe('eclip bench --tune', () => {
       plan.workers.map((w) => w.gate?.role ?? null),
       ['raise', 'wait', 'wait'],
     )
+  })
+
+  it('says where eclip-rt has nothing to tune, and names only the plans it tuned', () => {
+    // mix7 has no real-time worker: eclip-rt plans it as without --tune, and says so
+    const p = eclip([
+      'plan',
+      '--mix',
+      'mix7',
+      '--profiles',
+      profiles,
+      '--policy',
+      'eclip-rt',
+      ...budget,
+      '--out',
+      join(tmp(), 'p.json'),
+    ])
+    assert.equal(p.status, 0, p.stderr)
+    assert.match(p.stderr, /WARNING: --tune: eclip-rt's plan of mix7 has no best-effort plan to tune/)
+    // eclip-rt's priority mechanism has no best-effort plan: only eclip-fit's is tuned, and the header says so
+    const b = eclip([
+      ...bench,
+      '--policies',
+      'eclip-fit,eclip-rt',
+      '--rt-mechanism',
+      'priority',
+      ...budget,
+      '--duration',
+      '0.05',
+      '--no-solo',
+      '--out',
+      tmp(),
+    ])
+    assert.equal(b.status, 0, b.stderr)
+    assert.match(b.stdout, /^eclip-fit's plans TUNED on the simulator backend/m)
+    assert.doesNotMatch(b.stdout, /eclip-rt's best-effort plans/)
   })
 
   it('on the GPU backend: the tuning runs first, without output checks; the measured runs are fresh', () => {
@@ -267,11 +302,15 @@ describe('eclip bench --tune', () => {
     const cases: [string[], RegExp][] = [
       [
         [...bench, '--policies', 'baseline,eclip', '--tune'],
-        /--tune tunes eclip-fit's plans.*add eclip-fit, eclip-live or eclip-rt to --policies \(baseline, eclip\)/,
+        /--tune tunes the plans searched over candidates .*: use eclip-fit, eclip-live or eclip-rt in --policies \(baseline, eclip\)/,
       ],
       [
         [...plan, '--policy', 'eclip', '--tune'],
-        /--tune tunes eclip-fit's plans.*add eclip-fit, eclip-live or eclip-rt to --policy \(eclip\)/,
+        /--tune tunes the plans searched over candidates .*: use eclip-fit or eclip-rt in --policy \(eclip\)/,
+      ],
+      [
+        [...bench, '--policies', 'eclip-live', '--table-policy', 'eclip', '--tune'],
+        /--tune tunes eclip-live's set plans when they are eclip-fit's: --table-policy eclip has no search to tune/,
       ],
       [
         [...plan, '--policy', 'eclip-rt', '--rt-mechanism', 'priority', '--tune'],

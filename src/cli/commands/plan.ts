@@ -36,6 +36,7 @@ import {
   DEFAULT_TIME_LIMIT_S,
   DEFAULT_TOLERANCE,
   makePlan,
+  NOTHING_TO_TUNE,
   type PlanEvaluator,
   type SolverChoice,
 } from '../../plan/index.ts'
@@ -293,6 +294,8 @@ export function registerPlan(program: Command) {
       }
       for (const f of made.flatMap((m) => m.failures))
         process.stderr.write(`eclip plan: WARNING: tuning run ${f} failed, scored as no throughput\n`)
+      if (tune && policy === 'eclip-rt' && !plan.solver.tuning)
+        process.stderr.write(`eclip plan: WARNING: ${NOTHING_TO_TUNE(mix.name)}\n`)
       process.stdout.write(formatPlanSummary(plan))
       if (plan.solver.status === 'time-limit')
         process.stderr.write(
