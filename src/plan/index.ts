@@ -40,6 +40,7 @@ export {
   DEFAULT_RT_RESERVE_SMS,
   gatePositions,
   isRealtime,
+  plansBestEffort,
   predictedLatencyUs,
   RT_BEST_EFFORT,
   RT_MECHANISMS,

@@ -83,6 +83,18 @@ export function rtMechanismOf(o: {
   return DEFAULT_RT_MECHANISM
 }
 
+/** eclip-rt plans its best-effort workers among themselves by eclip-fit: its gate mechanism with `rtBestEffort`
+ *  eclip-fit (the defaults). What the planner (withBestEffortPlan's caller) and --tune both go by. */
+export function plansBestEffort(o: {
+  rtMechanism?: RtMechanism
+  rtReserveSms?: number
+  rtFactor?: number
+  rtBestEffort?: RtBestEffort
+}): boolean {
+  const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
+  return mech === 'gate' && (o.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT) === 'eclip-fit'
+}
+
 export interface RtOptions {
   mechanism?: RtMechanism
   /** gate: µs of a best-effort worker's kernels between two of its gates (DEFAULT_RT_GATE_US) */

@@ -35,7 +35,7 @@ import {
   fitValue,
   guardReference,
 } from './fit.ts'
-import { DEFAULT_RT_BEST_EFFORT, type RtBestEffort, type RtMechanism, rtMechanismOf } from './realtime.ts'
+import { plansBestEffort, type RtBestEffort, type RtMechanism } from './realtime.ts'
 
 /** The plans --tune can tune: eclip-fit's own, eclip-live's set plans (its table policy eclip-fit), eclip-rt's
  *  best-effort plan (its gate mechanism with the best-effort workers planned by eclip-fit). */
@@ -55,13 +55,7 @@ export function tunablePlans(
   const out: TunablePlans[] = []
   if (policies.includes('eclip-fit')) out.push('eclip-fit')
   if ((o.tablePolicy ?? 'eclip-fit') === 'eclip-fit' && policies.some(isTablePolicy)) out.push('eclip-live')
-  const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
-  if (
-    policies.includes('eclip-rt') &&
-    mech === 'gate' &&
-    (o.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT) === 'eclip-fit'
-  )
-    out.push('eclip-rt')
+  if (policies.includes('eclip-rt') && plansBestEffort(o)) out.push('eclip-rt')
   return out
 }
 

@@ -4,15 +4,13 @@
 // chosen on the very request sequence `eclip bench` then reports.
 import type { Gpu, Plan, Profile, WorkerSpec } from '../../formats/index.ts'
 import {
-  DEFAULT_RT_BEST_EFFORT,
   type FitScore,
   isRealtime,
   makePlan,
   type PlanEvaluator,
   type PlanOptions,
   type PlanTuning,
-  type RtBestEffort,
-  rtMechanismOf,
+  plansBestEffort,
 } from '../../plan/index.ts'
 import { graphEdgeUs } from './contention.ts'
 import { realtimeFloorCheck } from './realtime-floors.ts'
@@ -73,7 +71,7 @@ export function simPlanner(
   ): Promise<Plan> => {
     if (o.policy === 'eclip-rt') {
       // the gate mechanism's best-effort workers, planned by eclip-fit among themselves (src/plan/realtime.ts)
-      const be = bestEffortOf(workers, extra, extra.rtBestEffort ?? DEFAULT_RT_BEST_EFFORT)
+      const be = bestEffortOf(workers, extra)
       const bePlan =
         be.length > 1
           ? await plan(
@@ -115,10 +113,8 @@ export function simPlanner(
 /** The best-effort workers (indices) eclip-rt plans among themselves: under the gate mechanism, unless kept whole. */
 function bestEffortOf(
   workers: readonly WorkerSpec[],
-  o: Pick<PlanOptions, 'rtMechanism' | 'rtReserveSms' | 'rtFactor'>,
-  how: RtBestEffort,
+  o: Pick<PlanOptions, 'rtMechanism' | 'rtReserveSms' | 'rtFactor' | 'rtBestEffort'>,
 ): number[] {
-  const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
-  if (mech !== 'gate' || how !== 'eclip-fit' || !workers.some(isRealtime)) return []
+  if (!plansBestEffort(o) || !workers.some(isRealtime)) return []
   return workers.flatMap((w, i) => (isRealtime(w) ? [] : [i]))
 }
