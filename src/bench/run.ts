@@ -265,6 +265,8 @@ export interface RunBenchOptions {
   rtBestEffort?: RtBestEffort
   /** eclip-fit (and eclip-rt's best-effort plan): what the search maximises (default STP) */
   objective?: PlanObjective
+  /** eclip-fit's plans: stream priorities scored after the search (PlanOptions.fitPriorities). */
+  streamPriorities?: boolean
   /** the floor of every worker its mix leaves without one (PlanOptions.minShare; default DEFAULT_MIN_SHARE) */
   minShare?: number
   profiles: ProfilesChoice
@@ -431,7 +433,11 @@ function benchPlanners(
         failures,
         tunablePlans(o.policies, o).includes('eclip-rt'),
       )
-    : simPlanner((gpu) => ({ ...sim, gpu }), extra)
+    : simPlanner((gpu) => ({ ...sim, gpu }), {
+        ...extra,
+        // eclip-fit's own plans only: eclip-live's set plans below are made without
+        ...(o.streamPriorities ? { fitPriorities: true } : {}),
+      })
   if (!live) return { planner }
   const tableOn =
     (subsetPlanner: SubsetPlanner, concurrency: number): TablePlanner =>

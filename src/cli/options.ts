@@ -214,6 +214,29 @@ export const objectiveOption = () =>
     '--objective <what>',
     "eclip-fit (and eclip-rt's best-effort plan): what the search maximises under every worker's floor — stp (Σ rate / solo rate, default) or requests (total requests/s, DISB's overall throughput)",
   ).choices(PLAN_OBJECTIVES)
+/** eclip-fit's stream priorities (PlanOptions.fitPriorities), the same on bench and plan. */
+export const streamPrioritiesOption = () =>
+  new Option(
+    '--stream-priorities',
+    "eclip-fit: after the search, score raising some workers' CUDA streams to high priority on the chosen plan and keep the best set where it gains (docs/plan.md); not with --tune",
+  )
+/** Refuses --stream-priorities where no eclip-fit plan is made on the simulator alone (it is not searched with --tune). */
+export function checkStreamPriorities(
+  on: boolean | undefined,
+  policies: readonly string[],
+  tuned: boolean,
+  flag = '--policies',
+): void {
+  if (!on) return
+  if (tuned)
+    throw new UserError(
+      '--stream-priorities is scored on the simulator after its search; --tune goes on measuring without it: use one or the other',
+    )
+  if (!policies.includes('eclip-fit'))
+    throw new UserError(
+      `--stream-priorities sets eclip-fit's stream priorities: ${flag} ${policies.join(',')} has no eclip-fit`,
+    )
+}
 /** The floor of every worker its mix entry leaves without one (PlanOptions.minShare), the same on bench, plan and serve-bench. */
 export const minShareOption = () =>
   new Option(

@@ -40,6 +40,7 @@ import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstanc
 import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
+import { choosePriorities, type PriorityChoice } from './priorities.ts'
 import {
   BE_UNPLANNED_NOTE,
   checkRealtime,
@@ -164,6 +165,11 @@ export interface PlanOptions {
   eclipFloors?: 'off' | 'check' | 'repair'
   /** eclip-fit: fixed prices for every worker at model-wise's homes instead of the search (ablations). */
   fitPrices?: { lambda: number; mu: number }
+  /**
+   * eclip-fit with an evaluator, not tuned: after the search, sets of workers raised to high stream priority scored on
+   * the chosen plan, the best taken where it gains (src/plan/priorities.ts). Off: every stream at normal priority.
+   */
+  fitPriorities?: boolean
   tolerance?: number
   switchMax?: number
   modelWiseFactor?: number
@@ -462,9 +468,11 @@ function draft(
   ladders: number[][],
   instances: WorkerInstance[],
   assignments: Assignment[],
+  highPriority?: boolean[],
 ): Plan {
   const { gpu, mixName, workers, profiles, params } = c
   return assemble({
+    ...(highPriority ? { highPriority } : {}),
     gpu,
     mixName,
     workers,
@@ -601,15 +609,26 @@ const planFit: PolicyPlanner = async (c) => {
     notes.push(...res.layout.notes)
     const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
     const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
-    const stp = stpInfo(res.chosen, baseline, objective, profiles, N, tolerance)
-    const worst = workers[res.chosen.worst] as WorkerSpec
+    const prio =
+      opts.fitPriorities && !opts.tune
+        ? await choosePriorities(
+            workers.length,
+            res.chosen,
+            async (high) =>
+              fitMetrics(await evaluator.evaluate(candidatePlan(c, res, high)), baseline, objective),
+            res.value,
+          )
+        : undefined
+    const chosen = prio?.metrics ?? res.chosen
+    const stp = stpInfo(chosen, baseline, objective, profiles, N, tolerance)
+    const worst = workers[chosen.worst] as WorkerSpec
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
     notes.push(
-      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(res.chosen.ratios[res.chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${res.chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${res.chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(res.chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans${priorityText(workers, prio, res.chosen)}; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
     )
     // tuned: the floors are checked on what the backend measured instead
     if (opts.tune) return tuneFit(c, opts.tune, res)
-    shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, res.chosen, objective), opts, notes)
+    shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, chosen, objective), opts, notes)
     // exact per worker at its prices, but the prices are a local search's: never called optimal
     return {
       partitions: res.layout.partitions,
@@ -617,6 +636,7 @@ const planFit: PolicyPlanner = async (c) => {
       instances: res.instances,
       assignments: res.assignments,
       solver: { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp },
+      ...(prio?.high ? { highPriority: prio.high } : {}),
     }
   }
   const layout = fitLayout(gpu, profiles, modelWiseFactor, maxPartitions)
@@ -642,9 +662,22 @@ const planFit: PolicyPlanner = async (c) => {
   return { partitions, ladders, instances, assignments, solver: { name: 'dp', status: 'heuristic', gap: 1 } }
 }
 
-/** An eclip-fit candidate as a plan, for an evaluator to score. */
-const candidatePlan = (c: PolicyContext, cand: FitCandidate) =>
-  draft(c, 'eclip-fit', cand.layout.partitions, cand.layout.ladders, cand.instances, cand.assignments)
+/** An eclip-fit candidate as a plan, for an evaluator to score; `high`: the workers whose streams are raised. */
+const candidatePlan = (c: PolicyContext, cand: FitCandidate, high?: boolean[]) =>
+  draft(c, 'eclip-fit', cand.layout.partitions, cand.layout.ladders, cand.instances, cand.assignments, high)
+
+/** What the priority stage did, for eclip-fit's note ('' when it did not run). */
+function priorityText(
+  workers: readonly WorkerSpec[],
+  p: PriorityChoice | undefined,
+  plain: FitMetrics,
+): string {
+  if (!p) return ''
+  if (!p.high)
+    return `, stream priorities: none raised (${p.tried} sets of raised workers scored, none better)`
+  const raised = workers.filter((_, i) => p.high?.[i]).map((w) => w.name)
+  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets; STP ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
+}
 
 /**
  * eclip-fit's search continued on the measuring evaluator (src/plan/tune.ts): baseline co-location measured, STP's

@@ -10,6 +10,7 @@ import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
 import {
   checkMinShare,
+  checkStreamPriorities,
   checkTune,
   minShareOption,
   num,
@@ -23,6 +24,7 @@ import {
   rtMechanismOption,
   rtReserveOption,
   rtUngatedOption,
+  streamPrioritiesOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
   tuneMarginOption,
@@ -74,6 +76,7 @@ export function registerBench(program: Command) {
     .addOption(rtUngatedOption())
     .addOption(rtBestEffortOption())
     .addOption(objectiveOption())
+    .addOption(streamPrioritiesOption())
     .addOption(minShareOption())
     .option(
       '--profiles <dir|synthetic>',
@@ -147,6 +150,7 @@ export function registerBench(program: Command) {
       const modes = opts.modes.split(',').map((m) => m.trim())
       const tune = resolveTune(opts)
       if (tune) checkTune(policies, opts)
+      checkStreamPriorities(opts.streamPriorities, policies, tune !== undefined)
       const { tune: _t, ...rest } = opts
       const { failed } = await runBench({
         ...rest,

@@ -44,6 +44,7 @@ import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import {
   checkMinShare,
+  checkStreamPriorities,
   checkTune,
   minShareOption,
   objectiveOption,
@@ -51,6 +52,7 @@ import {
   resolveTune,
   rtBestEffortOption,
   rtMechanismOption,
+  streamPrioritiesOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
   tuneMarginOption,
@@ -159,6 +161,7 @@ export function registerPlan(program: Command) {
     .addOption(rtMechanismOption())
     .addOption(rtBestEffortOption())
     .addOption(objectiveOption())
+    .addOption(streamPrioritiesOption())
     .addOption(minShareOption())
     .option(
       '--rt-reserve-sms <n>',
@@ -232,6 +235,9 @@ export function registerPlan(program: Command) {
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
       checkMinShare(o.minShare, [policy], '--policy')
+      checkStreamPriorities(o.streamPriorities, [policy], tune !== undefined, '--policy')
+      if (o.streamPriorities && o.table)
+        throw new UserError("--stream-priorities is for one eclip-fit plan, not a table's")
       const mix = resolveMix(o.mix, o.mixName)
       const workers = expandWorkers(mix, o.batch)
       const set = loadProfileSet(o.profiles, workers, { gemmTarget: o.gemmTarget })
@@ -248,6 +254,7 @@ export function registerPlan(program: Command) {
         ...(o.rtBestEffort === undefined ? {} : { rtBestEffort: o.rtBestEffort }),
         ...(o.objective === undefined ? {} : { objective: o.objective }),
         ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
+        ...(o.streamPriorities ? { fitPriorities: true } : {}),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),

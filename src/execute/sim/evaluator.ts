@@ -67,7 +67,7 @@ export function simPlanner(
     mix: string,
     workers: WorkerSpec[],
     profiles: Profile[],
-    o: Pick<PlanOptions, 'policy' | 'minTotalShare'>,
+    o: Pick<PlanOptions, 'policy' | 'minTotalShare' | 'fitPriorities'>,
   ): Promise<Plan> => {
     if (o.policy === 'eclip-rt') {
       // the gate mechanism's best-effort workers, planned by eclip-fit among themselves (src/plan/realtime.ts)
@@ -79,7 +79,8 @@ export function simPlanner(
               `${mix}[best-effort]`,
               be.map((i) => workers[i] as WorkerSpec),
               be.map((i) => profiles[i] as Profile),
-              { policy: 'eclip-fit' },
+              // normal priority: the real-time workers' streams are the raised ones
+              { policy: 'eclip-fit', fitPriorities: false },
             )
           : undefined
       const made = await makePlan(gpu, mix, workers, profiles, {

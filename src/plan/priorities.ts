@@ -1,0 +1,60 @@
+// eclip-fit's stream priorities: which workers' CUDA streams run at high priority beside the others. The GPU's block
+// scheduler hands freed SMs to the highest-priority stream with blocks waiting, so a light worker's short kernels,
+// raised, stop queueing behind a heavy neighbour's many blocks and run nearer their solo pace, at a small cost to the
+// heavy one (docs/plan.md, "Stream priorities"). Priorities cost nothing at run time (the backend captures a raised
+// worker's graphs on high-priority streams), so after the search settles on its partitions and groups, every set of
+// raised workers below is scored with the same evaluator and ranked as the search ranks candidates (floors first).
+import type { FitMetrics } from './fit.ts'
+
+/** A set of raised workers must beat the plan with none raised by this much of the search's value (STP ratio). */
+export const PRIORITY_MARGIN = 0.005
+
+/**
+ * The sets of workers (indices) worth raising: every proper non-empty subset of up to three workers; with more, each
+ * worker alone and all but each one (2n sets instead of 2^n − 2). Raising every worker is the same as raising none.
+ */
+export function raisedSets(n: number): number[][] {
+  const all = Array.from({ length: n }, (_, i) => i)
+  if (n < 2) return []
+  if (n <= 3) {
+    const out: number[][] = []
+    for (let mask = 1; mask < (1 << n) - 1; mask++) out.push(all.filter((i) => mask & (1 << i)))
+    return out.sort((a, b) => a.length - b.length)
+  }
+  return [...all.map((i) => [i]), ...all.map((i) => all.filter((j) => j !== i))]
+}
+
+export interface PriorityChoice {
+  /** Per worker, whether its streams run at high priority; undefined: none raised. */
+  high: boolean[] | undefined
+  /** The evaluator's metrics of the plan with that choice. */
+  metrics: FitMetrics
+  /** Sets scored besides none raised. */
+  tried: number
+}
+
+/**
+ * The best set of raised workers for a plan whose metrics with none raised are `plain`: each of raisedSets(n) scored
+ * by `score` (the plan with those workers raised) and ranked by `value` (the search's ranking: floors first, then its
+ * objective); one must beat none raised by PRIORITY_MARGIN to be taken.
+ */
+export async function choosePriorities(
+  n: number,
+  plain: FitMetrics,
+  score: (high: boolean[]) => Promise<FitMetrics>,
+  value: (m: FitMetrics) => number,
+): Promise<PriorityChoice> {
+  let best: PriorityChoice = { high: undefined, metrics: plain, tried: 0 }
+  let bestValue = value(plain) + PRIORITY_MARGIN
+  const sets = raisedSets(n)
+  for (const set of sets) {
+    const high = Array.from({ length: n }, (_, i) => set.includes(i))
+    const m = await score(high)
+    const v = value(m)
+    if (v > bestValue) {
+      best = { high, metrics: m, tried: 0 }
+      bestValue = v
+    }
+  }
+  return { ...best, tried: sets.length }
+}

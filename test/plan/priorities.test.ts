@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { type Plan, readFile } from '../../src/formats/index.ts'
+import type { FitMetrics } from '../../src/plan/fit.ts'
+import { choosePriorities, PRIORITY_MARGIN, raisedSets } from '../../src/plan/priorities.ts'
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+const eclip = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
+const root = join(import.meta.dirname, '..', '..')
+
+/** Metrics that carry only what the chooser and its ranking read. */
+const metrics = (stpRatio: number, shortfall = 0) => ({ stpRatio, shortfall }) as unknown as FitMetrics
+const value = (m: FitMetrics) => (m.shortfall > 0 ? -1 - m.shortfall : m.stpRatio)
+
+describe('stream priorities (eclip-fit)', () => {
+  it('raisedSets: every proper subset up to three workers, singletons and their complements beyond', () => {
+    assert.deepEqual(raisedSets(1), [])
+    assert.deepEqual(raisedSets(2), [[0], [1]])
+    const three = raisedSets(3)
+    assert.equal(three.length, 6)
+    assert.ok(three.every((s) => s.length >= 1 && s.length <= 2))
+    assert.equal(new Set(three.map((s) => s.join())).size, 6)
+    const five = raisedSets(5)
+    assert.equal(five.length, 10)
+    assert.deepEqual(five[0], [0])
+    assert.deepEqual(five[5], [1, 2, 3, 4])
+  })
+
+  it('takes the best set only where it beats none raised by the margin, and never one that misses a floor', async () => {
+    // worker 1 raised gains most but misses a floor; worker 0 raised gains a little
+    const score = async (high: boolean[]) =>
+      high[1] ? metrics(1.2, 0.05) : high[0] ? metrics(1.05 + PRIORITY_MARGIN * 2) : metrics(1.0)
+    const got = await choosePriorities(3, metrics(1.05), score, value)
+    assert.deepEqual(got.high, [true, false, false])
+    assert.equal(got.tried, 6)
+    // a gain within the margin is no gain: none raised
+    const small = await choosePriorities(
+      2,
+      metrics(1.05),
+      async () => metrics(1.05 + PRIORITY_MARGIN / 2),
+      value,
+    )
+    assert.equal(small.high, undefined)
+    assert.equal(small.metrics.stpRatio, 1.05)
+  })
+
+  it('eclip plan --stream-priorities raises the light workers beside vgg19 on the shipped H100 profiles', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'eclip-prio-')), 'more1.json')
+    const r = eclip(
+      'plan',
+      '--mix',
+      join(root, 'mixes', 'more.yaml'),
+      '--mix-name',
+      'more1',
+      '--profiles',
+      join(root, 'profiles', 'h100'),
+      '--policy',
+      'eclip-fit',
+      '--batch',
+      '1',
+      '--stream-priorities',
+      '--out',
+      out,
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const plan = readFile<Plan>('plan', out)
+    const raised = plan.workers.filter((w) => w.streamPriority === 'high').map((w) => w.model)
+    assert.ok(raised.length > 0 && !raised.includes('vgg19'), `raised: ${raised.join(', ')}`)
+    assert.match(
+      plan.solver.notes ?? '',
+      /stream priorities: .* raised \(best of 6 sets; STP [0-9.]+× baseline's/,
+    )
+    assert.match(plan.solver.notes ?? '', /floors met/)
+  })
+
+  it('eclip bench --stream-priorities runs eclip-fit with the raised workers, baseline without', () => {
+    const out = mkdtempSync(join(tmpdir(), 'eclip-prio-bench-'))
+    const mixes = join(out, 'more1.yaml')
+    writeFileSync(
+      mixes,
+      'format: eclip.mixes/1\nmixes:\n  - name: more1\n    workers: [{ model: vgg19 }, { model: shufflenet }, { model: albert }]\n',
+    )
+    const r = eclip(
+      'bench',
+      '--mix',
+      mixes,
+      '--policies',
+      'baseline,eclip-fit',
+      '--modes',
+      'graph',
+      '--batch',
+      '1',
+      '--stream-priorities',
+      '--duration',
+      '0.05',
+      '--warmup',
+      '0.01',
+      '--no-solo',
+      '--no-plots',
+      '--out',
+      out,
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const fit = readFile<Plan>('plan', join(out, 'plans', 'more1.eclip-fit.b1.plan.json'))
+    const base = readFile<Plan>('plan', join(out, 'plans', 'more1.baseline.b1.plan.json'))
+    assert.ok(fit.workers.some((w) => w.streamPriority === 'high'))
+    assert.ok(base.workers.every((w) => w.streamPriority === undefined))
+  })
+
+  it('refuses --stream-priorities without eclip-fit, with --tune or with --table', () => {
+    const h100 = join(root, 'profiles', 'h100')
+    const cases: [string[], RegExp][] = [
+      [
+        ['plan', '--mix', 'mix7', '--profiles', h100, '--policy', 'eclip'],
+        /--stream-priorities sets eclip-fit's .*--policy eclip has no eclip-fit/,
+      ],
+      [
+        ['plan', '--mix', 'mix7', '--profiles', h100, '--policy', 'eclip-fit', '--tune'],
+        /--tune goes on measuring without it/,
+      ],
+      [['plan', '--mix', 'mix7', '--profiles', h100, '--table'], /not a table's/],
+      [
+        ['bench', '--mix', 'mix7', '--policies', 'model-wise'],
+        /--policies baseline,model-wise has no eclip-fit/,
+      ],
+    ]
+    for (const [args, want] of cases) {
+      const r = eclip(...args, '--stream-priorities')
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, want)
+    }
+  })
+})
