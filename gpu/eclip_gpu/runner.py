@@ -14,9 +14,9 @@ A plan worker with a `gate` (eclip-rt's gate mechanism) has it captured into its
 A plan worker with `gemmTarget` has its matrix products captured with kernels picked for each partition's SMs
 (gemm_target.py): its profile's times were measured so.
 
-A plan worker with `streamPriority: high` (eclip-rt's priority mechanism) gets every stream it runs on at high
-priority: its own ordinary stream, which launches its graph, and its green contexts' streams its kernels were captured
-on — whether a graph's kernels take the launch stream's priority or the capture stream's, both are high.
+A plan worker with `streamPriority: high` (eclip-rt's real-time workers, eclip-fit's raised ones) gets every stream
+it runs on at high priority: its own ordinary stream, which launches its graph, and its green contexts' streams its
+kernels were captured on — a graph's kernels keep the priority of the stream they were captured on (docs/design.md §7).
 """
 
 from __future__ import annotations
