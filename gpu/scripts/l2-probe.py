@@ -215,9 +215,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--arm-s", type=float, default=0.4)
-    ap.add_argument("--mixes", default="mix1=albert+albert+densenet201,mix2=albert+densenet201,"
-                    "mix3=albert+densenet201+vgg19,mix4=alexnet+resnet152+vgg19,mix5=resnext101+shufflenet,"
-                    "mix6=densenet201+densenet201,mix7=alexnet+alexnet+alexnet")
+    ap.add_argument("--mixes", default=_dp.PAPER_MIXES)
     ap.add_argument("--policies", default=",".join(POLICIES))
     ap.add_argument("--aside-mib", type=float, default=0, help="set-aside (default: the device's maximum)")
     ap.add_argument("--out", default=".")

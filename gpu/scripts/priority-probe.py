@@ -36,9 +36,7 @@ _dp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_dp)
 windowed, run_streams = _dp.windowed, _dp.run_streams
 
-PAPER = ("mix1=albert+albert+densenet201,mix2=albert+densenet201,mix3=albert+densenet201+vgg19,"
-         "mix4=alexnet+resnet152+vgg19,mix5=resnext101+shufflenet,mix6=densenet201+densenet201,"
-         "mix7=alexnet+alexnet+alexnet")
+PAPER = _dp.PAPER_MIXES
 MORE = ("more1=vgg19+shufflenet+albert,more2=resnext101+alexnet+densenet201,more3=vgg19+resnet152+shufflenet+alexnet,"
         "more4=albert+resnext101+shufflenet+alexnet+densenet201,more5=shufflenet+shufflenet+vgg19+resnet152,"
         "more6=albert+albert+vgg19+alexnet")
