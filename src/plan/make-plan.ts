@@ -610,7 +610,7 @@ const planFit: PolicyPlanner = async (c) => {
     const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
     const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
     const prio =
-      opts.fitPriorities && !opts.tune
+      opts.fitPriorities && !opts.tune && workers.length > 1
         ? await choosePriorities(
             workers.length,
             res.chosen,
@@ -624,7 +624,7 @@ const planFit: PolicyPlanner = async (c) => {
     const worst = workers[chosen.worst] as WorkerSpec
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
     notes.push(
-      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans${priorityText(workers, prio, res.chosen)}; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans${priorityText(workers, prio, res.chosen, weighted ? 'the objective' : 'STP')}; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
     )
     // tuned: the floors are checked on what the backend measured instead
     if (opts.tune) return tuneFit(c, opts.tune, res)
@@ -671,12 +671,13 @@ function priorityText(
   workers: readonly WorkerSpec[],
   p: PriorityChoice | undefined,
   plain: FitMetrics,
+  what: string,
 ): string {
   if (!p) return ''
   if (!p.high)
     return `, stream priorities: none raised (${p.tried} sets of raised workers scored, none better)`
   const raised = workers.filter((_, i) => p.high?.[i]).map((w) => w.name)
-  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets; STP ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
+  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
 }
 
 /**

@@ -6,7 +6,7 @@
 // raised workers below is scored with the same evaluator and ranked as the search ranks candidates (floors first).
 import type { FitMetrics } from './fit.ts'
 
-/** A set of raised workers must beat the plan with none raised by this much of the search's value (STP ratio). */
+/** A set of raised workers must beat the plan with none raised by this much of the search's value (its objective's ratio to baseline's, STP by default). */
 export const PRIORITY_MARGIN = 0.005
 
 /**

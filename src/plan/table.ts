@@ -135,6 +135,9 @@ export class PlanTableBuilder {
       // a plan of two or more made without this table's guard on total requests/s is planned again
       if (names.length > 1 && plan.policy === 'eclip-fit' && plan.params.minTotalShare !== this.minTotalShare)
         continue
+      // a table's plans keep every stream at normal priority (eclip-fit's raised workers, docs/plan.md, are not for
+      // the set plans one worker's streams serve under in turn)
+      if (plan.workers.some((w) => w.streamPriority === 'high')) continue
       const key = planKey(names)
       // a plan lists its workers in the table's order, as the planner would have
       const order = names.map((n) => this.index.get(n) as number)

@@ -133,6 +133,18 @@ describe('plan table', () => {
     assert.equal(t.plans.find((e) => e.key === planKey(workers.map((w) => w.name)))?.plan, full)
     assert.deepEqual(t.planning && [t.planning.planned, t.planning.reused], [5, 2])
     checkPools(t, gpu)
+    // a plan handed in with a raised worker (eclip-fit --stream-priorities) is planned again, at normal priority
+    const raised = {
+      ...full,
+      workers: full.workers.map((w, i) => (i === 0 ? { ...w, streamPriority: 'high' as const } : w)),
+    }
+    const again = await makePlanTable(gpu, 'x', workers, profiles, {
+      policy: 'model-wise',
+      planner,
+      reuse: [raised],
+    })
+    assert.deepEqual(again.planning && [again.planning.planned, again.planning.reused], [6, 1])
+    assert.ok(again.plans.every((e) => e.plan.workers.every((w) => w.streamPriority === undefined)))
   })
 
   it('above six workers plans the whole set and the subsets asked for, others on demand and once', async () => {
