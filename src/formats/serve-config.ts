@@ -185,6 +185,11 @@ export const ServeConfig = Type.Object(
      * stp (default: Σ rate / solo rate) or requests (the total requests/s).
      */
     objective: Type.Optional(Type.Enum(['stp', 'requests'])),
+    /**
+     * eclip-fit: after its search, some models' CUDA streams raised to high priority where the simulator says it
+     * gains (`eclip plan --stream-priorities`, docs/plan.md); default false.
+     */
+    streamPriorities: Type.Optional(Type.Boolean()),
     realtime: Type.Optional(
       Type.Object(
         {
@@ -315,6 +320,14 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   if (c.objective !== undefined && c.policy !== 'eclip-fit' && c.policy !== 'eclip-rt')
     errors.push(
       `/objective: only eclip-fit and eclip-rt (its best-effort models' plan) search by an objective (this config has policy ${c.policy ?? 'eclip'})`,
+    )
+  if (c.streamPriorities !== undefined && c.policy !== 'eclip-fit')
+    errors.push(
+      `/streamPriorities: only eclip-fit raises models' streams by it (this config has policy ${c.policy ?? 'eclip'})`,
+    )
+  if (c.streamPriorities !== undefined && c.plan !== undefined)
+    errors.push(
+      '/streamPriorities: the plan is given (/plan): make it with eclip plan --stream-priorities instead',
     )
   if (c.policy !== 'eclip-rt' && c.realtime !== undefined)
     errors.push(`/realtime: only the eclip-rt policy uses it (this config has policy ${c.policy ?? 'eclip'})`)

@@ -62,6 +62,7 @@ export const defaultPlanner: Planner = async ({
   realtime,
   minTotalShare,
   objective,
+  streamPriorities,
 }) => {
   if (policy !== 'eclip-fit' && policy !== 'eclip-rt')
     return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
@@ -85,6 +86,7 @@ export const defaultPlanner: Planner = async ({
     evaluator: simEvaluator(ev.inputs, workers, profiles),
     ...(minTotalShare !== undefined ? { minTotalShare } : {}),
     ...(objective !== undefined ? { objective } : {}),
+    ...(streamPriorities ? { fitPriorities: true } : {}),
   })
 }
 

@@ -56,6 +56,8 @@ export type Planner = (args: {
   minTotalShare?: number
   /** eclip-fit and eclip-rt's best-effort plan: the config's `objective` (PlanOptions.objective). */
   objective?: PlanObjective
+  /** eclip-fit: the config's `streamPriorities` (PlanOptions.fitPriorities). */
+  streamPriorities?: boolean
 }) => Promise<Plan> | Plan
 
 /** eclip-rt's options of a serve config, as makePlan names them. */
@@ -226,6 +228,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
       note: (line) => notes.push(line),
       ...(config.policy === 'eclip-rt' ? { realtime: realtimeOptions(config) } : {}),
       ...(config.objective !== undefined ? { objective: config.objective } : {}),
+      ...(config.streamPriorities ? { streamPriorities: true } : {}),
     })
     checkPlan(plan, workers, profiles, 'the optimizer', gpu)
     notes.push(

@@ -4,9 +4,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import YAML from 'yaml'
 import { type Plan, readFile } from '../../src/formats/index.ts'
+import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import type { FitMetrics } from '../../src/plan/fit.ts'
 import { choosePriorities, PRIORITY_MARGIN, raisedSets } from '../../src/plan/priorities.ts'
+import { defaultPlanner } from '../../src/serve/index.ts'
+import { resolveServeSetup } from '../../src/serve/policies.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const eclip = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
@@ -109,6 +113,38 @@ describe('stream priorities (eclip-fit)', () => {
     const base = readFile<Plan>('plan', join(out, 'plans', 'more1.baseline.b1.plan.json'))
     assert.ok(fit.workers.some((w) => w.streamPriority === 'high'))
     assert.ok(base.workers.every((w) => w.streamPriority === undefined))
+  })
+
+  it('eclip serve: the config’s streamPriorities raises models in the plan made at start-up; refused elsewhere', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'eclip-prio-serve-')), 'serve.yaml')
+    const write = (extra: Record<string, unknown>) =>
+      writeFileSync(
+        file,
+        YAML.stringify({
+          backend: 'sim',
+          policy: 'eclip-fit',
+          profiles: join(root, 'profiles', 'h100'),
+          models: [{ model: 'vgg19' }, { model: 'shufflenet' }, { model: 'albert' }],
+          ...extra,
+        }),
+      )
+    const setup = async () =>
+      resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
+        configFile: file,
+        planner: defaultPlanner,
+      })
+    write({ streamPriorities: true })
+    const raised = (await setup()).plan?.workers
+      .filter((w) => w.streamPriority === 'high')
+      .map((w) => w.model)
+    assert.ok(raised && raised.length > 0 && !raised.includes('vgg19'), `raised: ${raised?.join(', ')}`)
+    write({})
+    assert.ok((await setup()).plan?.workers.every((w) => w.streamPriority === undefined))
+    write({ policy: 'baseline', streamPriorities: true })
+    assert.throws(
+      () => readFile<ServeConfig>('serve-config', file),
+      /\/streamPriorities: only eclip-fit raises models' streams by it \(this config has policy baseline\)/,
+    )
   })
 
   it('refuses --stream-priorities without eclip-fit, with --tune or with --table', () => {
