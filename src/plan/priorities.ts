@@ -44,17 +44,14 @@ export async function choosePriorities(
   score: (high: boolean[]) => Promise<FitMetrics>,
   value: (m: FitMetrics) => number,
 ): Promise<PriorityChoice> {
-  let best: PriorityChoice = { high: undefined, metrics: plain, tried: 0 }
+  let best: Omit<PriorityChoice, 'tried'> = { high: undefined, metrics: plain }
   let bestValue = value(plain) + PRIORITY_MARGIN
   const sets = raisedSets(n)
   for (const set of sets) {
     const high = Array.from({ length: n }, (_, i) => set.includes(i))
-    const m = await score(high)
-    const v = value(m)
-    if (v > bestValue) {
-      best = { high, metrics: m, tried: 0 }
-      bestValue = v
-    }
+    const metrics = await score(high)
+    const v = value(metrics)
+    if (v > bestValue) [best, bestValue] = [{ high, metrics }, v]
   }
   return { ...best, tried: sets.length }
 }
