@@ -245,7 +245,7 @@ export interface FitObjective {
 
 /**
  * How a candidate compares with baseline: the bench's normalised means (src/measure/metrics.ts), and, against
- * `obj`, weighted STP and its ratio to baseline's, each worker's throughput ratio, the worst worker, total requests/s
+ * `obj`, weighted STP and its ratio to baseline's, each worker's throughput and p95 ratios, the worst worker, total requests/s
  * as a ratio to baseline's, and the floors' total shortfall Σ max(0, floor − ratio) + max(0, minTotal − total ratio).
  * Without `obj`: solo = the baseline rates, weights 1, no floors.
  */
@@ -259,6 +259,7 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   let sum = 0
   let baseSum = 0
   const ratios: number[] = []
+  const p95Ratios: number[] = []
   let worst = -1
   for (let i = 0; i < n; i++) {
     const b = base.throughputRps[i] as number
@@ -271,7 +272,9 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
     baseSum += b
     const bp = base.p95Us[i] as number
     const p = s.p95Us[i] as number
-    p95 += bp > 0 && Number.isFinite(p) ? p / bp : Number.POSITIVE_INFINITY
+    const p95Ratio = bp > 0 && Number.isFinite(p) ? p / bp : Number.POSITIVE_INFINITY
+    p95Ratios.push(p95Ratio)
+    p95 += p95Ratio
     const solo = obj?.soloRps[i] ?? b
     const wt = obj?.weights[i] ?? 1
     if (solo > 0) {
@@ -290,7 +293,7 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   if (shortfall < 1e-9) shortfall = 0
   if (totalShortfall < 1e-9) totalShortfall = 0
   shortfall += totalShortfall
-  return { thr, p95, reqPerJ, stp, stpRatio, ratios, worst, totalRatio, totalShortfall, shortfall }
+  return { thr, p95, reqPerJ, stp, stpRatio, ratios, p95Ratios, worst, totalRatio, totalShortfall, shortfall }
 }
 export type FitMetrics = ReturnType<typeof fitMetrics>
 

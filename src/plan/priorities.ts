@@ -8,6 +8,12 @@ import type { FitMetrics } from './fit.ts'
 
 /** A set of raised workers must beat the plan with none raised by this much of the search's value (its objective's ratio to baseline's, STP by default). */
 export const PRIORITY_MARGIN = 0.005
+/**
+ * A lowered worker pays in latency: a set is taken only if every worker's p95 stays within this × its p95 under
+ * baseline co-location, or within what it was with none raised where that was already more. Without it the floor on
+ * throughput alone (0.9 by default) lets a lowered worker's p95 reach about 1 / 0.9 of baseline's in a closed loop.
+ */
+export const PRIORITY_P95_CAP = 1.1
 
 /**
  * The sets of workers (indices) worth raising: every proper non-empty subset of up to three workers; with more, each
@@ -36,7 +42,8 @@ export interface PriorityChoice {
 /**
  * The best set of raised workers for a plan whose metrics with none raised are `plain`: each of raisedSets(n) scored
  * by `score` (the plan with those workers raised) and ranked by `value` (the search's ranking: floors first, then its
- * objective); one must beat none raised by PRIORITY_MARGIN to be taken.
+ * objective); one must keep every worker's p95 under PRIORITY_P95_CAP and beat none raised by PRIORITY_MARGIN to be
+ * taken.
  */
 export async function choosePriorities(
   n: number,
@@ -50,6 +57,10 @@ export async function choosePriorities(
   for (const set of sets) {
     const high = Array.from({ length: n }, (_, i) => set.includes(i))
     const metrics = await score(high)
+    const p95Held = metrics.p95Ratios.every(
+      (r, i) => r <= Math.max(PRIORITY_P95_CAP, plain.p95Ratios[i] ?? Number.POSITIVE_INFINITY) + 1e-9,
+    )
+    if (!p95Held) continue
     const v = value(metrics)
     if (v > bestValue) [best, bestValue] = [{ high, metrics }, v]
   }

@@ -8,7 +8,7 @@ import YAML from 'yaml'
 import { type Plan, readFile } from '../../src/formats/index.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import type { FitMetrics } from '../../src/plan/fit.ts'
-import { choosePriorities, PRIORITY_MARGIN, raisedSets } from '../../src/plan/priorities.ts'
+import { choosePriorities, PRIORITY_MARGIN, PRIORITY_P95_CAP, raisedSets } from '../../src/plan/priorities.ts'
 import { defaultPlanner } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
 
@@ -17,7 +17,8 @@ const eclip = (...args: string[]) => spawnSync(process.execPath, [bin, ...args],
 const root = join(import.meta.dirname, '..', '..')
 
 /** Metrics that carry only what the chooser and its ranking read. */
-const metrics = (stpRatio: number, shortfall = 0) => ({ stpRatio, shortfall }) as unknown as FitMetrics
+const metrics = (stpRatio: number, shortfall = 0, p95Ratios = [1, 1, 1]) =>
+  ({ stpRatio, shortfall, p95Ratios }) as unknown as FitMetrics
 const value = (m: FitMetrics) => (m.shortfall > 0 ? -1 - m.shortfall : m.stpRatio)
 
 describe('stream priorities (eclip-fit)', () => {
@@ -50,6 +51,26 @@ describe('stream priorities (eclip-fit)', () => {
     )
     assert.equal(small.high, undefined)
     assert.equal(small.metrics.stpRatio, 1.05)
+  })
+
+  it("refuses a set that lifts a worker's p95 past the cap, unless it was past it with none raised", async () => {
+    const over = PRIORITY_P95_CAP + 0.01
+    // raising worker 0 gains most but lowers worker 2 past the cap; raising worker 1 gains less and keeps it
+    const score = async (high: boolean[]) =>
+      high[0] ? metrics(1.2, 0, [0.8, 1, over]) : high[1] ? metrics(1.1, 0, [1, 0.8, 1.05]) : metrics(1.0)
+    const got = await choosePriorities(3, metrics(1.0), score, value)
+    assert.deepEqual(got.high, [false, true, false])
+    // worker 2 already past the cap with none raised: a set that keeps it there (no worse) may be taken
+    const already = await choosePriorities(3, metrics(1.0, 0, [1, 1, over]), score, value)
+    assert.deepEqual(already.high, [true, false, false])
+    // and one that lifts it further may not
+    const worse = await choosePriorities(
+      3,
+      metrics(1.0, 0, [1, 1, over - 0.005]),
+      async (high) => (high[0] ? metrics(1.2, 0, [0.8, 1, over]) : metrics(1.0, 0, [1, 1, over - 0.005])),
+      value,
+    )
+    assert.equal(worse.high, undefined)
   })
 
   it('eclip plan --stream-priorities raises the light workers beside vgg19 on the shipped H100 profiles', () => {
