@@ -2,7 +2,7 @@
 // loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Four series:
+// none of the series below, so these runs are held out. Five series:
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -10,7 +10,9 @@
 // - results/h100/profile-retime-fit (baseline and eclip-fit, paper mixes at batch 8 and 1, ours at batch 8), planned
 //   and simulated with the profiles as shipped now (request latencies timed without the profiler), plans recorded;
 // - results/h100/coresident-plans (baseline and eclip-fit, paper mixes at batch 8 and 1, ours at batch 8: the arm
-//   planned with the shipped calibration), plans recorded.
+//   planned with the shipped calibration), plans recorded;
+// - results/h100/headline-priorities (baseline and eclip-fit over the paper's and our mixes, at batch 1 with and
+//   without --stream-priorities and at batch 8 with it: raised workers' streams re-simulated as raised), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // What is compared, per run: STP relative to the same mix's baseline STP (the headline's ratio), STP with the
@@ -58,9 +60,18 @@ const RECORDED = [
   'results/h100/coresident-plans/b8-co',
   'results/h100/coresident-plans/b1-co',
   'results/h100/coresident-plans/more-co',
+  'results/h100/headline-priorities/b1-plain',
+  'results/h100/headline-priorities/b1-prio',
+  'results/h100/headline-priorities/b8-prio',
 ]
 /** The series names (a set's parent folder) the calibration must not have been fitted on. */
-const SERIES = ['eclip-fit-v2', 'eclip-fit-floors', 'profile-retime-fit', 'coresident-plans']
+const SERIES = [
+  'eclip-fit-v2',
+  'eclip-fit-floors',
+  'profile-retime-fit',
+  'coresident-plans',
+  'headline-priorities',
+]
 /** The GPU's solo runs per batch (same GPU, profiles and 32 hardware queues; neither series made any). */
 const SOLO = { 1: 'results/h100/batch1', 8: 'results/h100/batch8' } as const
 
@@ -88,13 +99,20 @@ export const GUARD = {
 /**
  * Runs held to a guard of their own, named: shufflenet in our mix more4 at batch 8 under eclip-fit, whose rate ÷ its
  * baseline rate is further from the GPU's than any other worker's (the same worker in profile-retime-fit's more4 and
- * more5 is within the common guard).
+ * more5 is within the common guard); and albert beside resnext101 in our mixes more4 and more6 at batch 1 (the first
+ * of our mixes at batch 1 checked here), which the simulator rates about 30% nearer its baseline rate than the GPU
+ * gives it under eclip-fit, with or without stream priorities (its STP ÷ baseline 13% off in more6).
  */
 export const GUARD_EXCEPTIONS: Record<
   string,
   Partial<Record<'stpVsBaseline' | 'stpCommon' | 'worker', number>>
 > = {
   'eclip-fit-floors/more-batch8 more4 eclip-fit/graph': { worker: 0.2 },
+  'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.24 },
+  'headline-priorities/b1-plain more4 eclip-fit/graph': { worker: 0.3 },
+  'headline-priorities/b1-prio more4 eclip-fit/graph': { worker: 0.32 },
+  'headline-priorities/b1-plain more6 eclip-fit/graph': { stpVsBaseline: 0.14, worker: 0.3 },
+  'headline-priorities/b1-prio more6 eclip-fit/graph': { stpVsBaseline: 0.14, worker: 0.32 },
 }
 
 const gpu = loadGpu(PROFILES)
@@ -300,7 +318,7 @@ const meansPast = (rows: Drift[]) =>
 const violations = (rows: Drift[]) => [...past(rows, GUARD.perRun, GUARD_EXCEPTIONS), ...meansPast(rows)]
 
 describe('the simulator against recorded H100 runs it was not calibrated on', () => {
-  // one re-simulation of the 190 runs for every check below
+  // one re-simulation of the 268 runs for every check below
   let memo: ReturnType<typeof resimulateAll> | undefined
   const result = async () => {
     memo ??= resimulateAll()
@@ -316,7 +334,7 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
     )
     for (const s of SERIES)
       assert.ok(!provenance.includes(s), `the calibration was fitted on ${s}, which it is checked on`)
-    assert.equal(rows.length, 190)
+    assert.equal(rows.length, 268)
     for (const r of rows)
       t.diagnostic(
         `${r.run.padEnd(46)} STP/base ${pct(r.stpVsBaseline).padStart(6)}  STP(profile solo) ${pct(r.stpCommon).padStart(6)}  ` +
