@@ -218,7 +218,7 @@ export const objectiveOption = () =>
 export const streamPrioritiesOption = () =>
   new Option(
     '--stream-priorities',
-    "eclip-fit: after the search, score raising some workers' CUDA streams to high priority on the chosen plan and keep the best set where it gains (docs/plan.md); not with --tune",
+    "eclip-fit: after the search, score raising some workers' CUDA streams to high priority on the chosen plan and keep the best set where it gains and no worker's p95 passes 1.1× baseline's (docs/plan.md); not with --tune",
   )
 /** Refuses --stream-priorities where no eclip-fit plan is made on the simulator alone (it is not searched with --tune). */
 export function checkStreamPriorities(
