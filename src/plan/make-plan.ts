@@ -40,7 +40,7 @@ import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstanc
 import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
-import { choosePriorities, type PriorityChoice } from './priorities.ts'
+import { choosePriorities, PRIORITY_P95_CAP, type PriorityChoice } from './priorities.ts'
 import {
   BE_UNPLANNED_NOTE,
   checkRealtime,
@@ -674,10 +674,14 @@ function priorityText(
   what: string,
 ): string {
   if (!p) return ''
+  const capped =
+    p.capped > 0
+      ? ` within the p95 cap: ${p.capped === 1 ? '1 set that gained lifts' : `${p.capped} sets that gained lift`} a worker's p95 past ${PRIORITY_P95_CAP}× baseline's`
+      : ''
   if (!p.high)
-    return `, stream priorities: none raised (${p.tried} sets of raised workers scored, none better)`
+    return `, stream priorities: none raised (${p.tried} sets of raised workers scored, none better${capped})`
   const raised = workers.filter((_, i) => p.high?.[i]).map((w) => w.name)
-  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
+  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets${capped}; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
 }
 
 /**

@@ -9,9 +9,10 @@ import type { FitMetrics } from './fit.ts'
 /** A set of raised workers must beat the plan with none raised by this much of the search's value (its objective's ratio to baseline's, STP by default). */
 export const PRIORITY_MARGIN = 0.005
 /**
- * A lowered worker pays in latency: a set is taken only if every worker's p95 stays within this × its p95 under
- * baseline co-location, or within what it was with none raised where that was already more. Without it the floor on
- * throughput alone (0.9 by default) lets a lowered worker's p95 reach about 1 / 0.9 of baseline's in a closed loop.
+ * A lowered worker pays in latency: a set is taken only if every worker's p95, as the evaluator predicts it, stays
+ * within this × its p95 under baseline co-location, or within what it was with none raised where that was already more
+ * (a worker whose p95 with none raised is not finite is not capped). Without it the floor on throughput alone (0.9 by
+ * default) lets a lowered worker's p95 reach about 1 / 0.9 of baseline's in a closed loop.
  */
 export const PRIORITY_P95_CAP = 1.1
 
@@ -37,13 +38,15 @@ export interface PriorityChoice {
   metrics: FitMetrics
   /** Sets scored besides none raised. */
   tried: number
+  /** Sets that beat none raised by the margin but lift a worker's p95 past PRIORITY_P95_CAP: refused. */
+  capped: number
 }
 
 /**
  * The best set of raised workers for a plan whose metrics with none raised are `plain`: each of raisedSets(n) scored
  * by `score` (the plan with those workers raised) and ranked by `value` (the search's ranking: floors first, then its
  * objective); one must keep every worker's p95 under PRIORITY_P95_CAP and beat none raised by PRIORITY_MARGIN to be
- * taken.
+ * taken. `capped` counts the sets that would have gained but were refused for a worker's p95.
  */
 export async function choosePriorities(
   n: number,
@@ -51,18 +54,23 @@ export async function choosePriorities(
   score: (high: boolean[]) => Promise<FitMetrics>,
   value: (m: FitMetrics) => number,
 ): Promise<PriorityChoice> {
-  let best: Omit<PriorityChoice, 'tried'> = { high: undefined, metrics: plain }
-  let bestValue = value(plain) + PRIORITY_MARGIN
+  let best: Omit<PriorityChoice, 'tried' | 'capped'> = { high: undefined, metrics: plain }
+  const gain = value(plain) + PRIORITY_MARGIN
+  let bestValue = gain
+  let capped = 0
   const sets = raisedSets(n)
   for (const set of sets) {
     const high = Array.from({ length: n }, (_, i) => set.includes(i))
     const metrics = await score(high)
-    const p95Held = metrics.p95Ratios.every(
-      (r, i) => r <= Math.max(PRIORITY_P95_CAP, plain.p95Ratios[i] ?? Number.POSITIVE_INFINITY) + 1e-9,
-    )
-    if (!p95Held) continue
     const v = value(metrics)
+    const p95Held = metrics.p95Ratios.every(
+      (r, i) => r <= Math.max(PRIORITY_P95_CAP, plain.p95Ratios[i] ?? PRIORITY_P95_CAP) + 1e-9,
+    )
+    if (!p95Held) {
+      if (v > gain) capped++
+      continue
+    }
     if (v > bestValue) [best, bestValue] = [{ high, metrics }, v]
   }
-  return { ...best, tried: sets.length }
+  return { ...best, tried: sets.length, capped }
 }

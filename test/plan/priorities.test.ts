@@ -60,6 +60,8 @@ describe('stream priorities (eclip-fit)', () => {
       high[0] ? metrics(1.2, 0, [0.8, 1, over]) : high[1] ? metrics(1.1, 0, [1, 0.8, 1.05]) : metrics(1.0)
     const got = await choosePriorities(3, metrics(1.0), score, value)
     assert.deepEqual(got.high, [false, true, false])
+    // the sets with worker 0 raised (alone, with 1, with 2) gained but were refused
+    assert.equal(got.capped, 3)
     // worker 2 already past the cap with none raised: a set that keeps it there (no worse) may be taken
     const already = await choosePriorities(3, metrics(1.0, 0, [1, 1, over]), score, value)
     assert.deepEqual(already.high, [true, false, false])
@@ -71,6 +73,37 @@ describe('stream priorities (eclip-fit)', () => {
       value,
     )
     assert.equal(worse.high, undefined)
+    // a worker the evaluator gave no p95 for is held to the cap, not let through
+    const missing = await choosePriorities(
+      2,
+      metrics(1.0, 0, []),
+      async () => metrics(1.2, 0, [1, over]),
+      value,
+    )
+    assert.equal(missing.high, undefined)
+  })
+
+  it('eclip plan --stream-priorities keeps vgg19 within the p95 cap in mix4 at batch 1 (resnet152 raised alone)', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'eclip-prio-')), 'mix4.json')
+    const r = eclip(
+      'plan',
+      '--mix',
+      'mix4',
+      '--profiles',
+      join(root, 'profiles', 'h100'),
+      '--policy',
+      'eclip-fit',
+      '--batch',
+      '1',
+      '--stream-priorities',
+      '--out',
+      out,
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const plan = readFile<Plan>('plan', out)
+    const raised = plan.workers.filter((w) => w.streamPriority === 'high').map((w) => w.model)
+    assert.deepEqual(raised, ['resnet152'])
+    assert.match(plan.solver.notes ?? '', /gained lifts a worker's p95 past 1\.1× baseline's/)
   })
 
   it('eclip plan --stream-priorities raises the light workers beside vgg19 on the shipped H100 profiles', () => {
@@ -97,7 +130,7 @@ describe('stream priorities (eclip-fit)', () => {
     assert.ok(raised.length > 0 && !raised.includes('vgg19'), `raised: ${raised.join(', ')}`)
     assert.match(
       plan.solver.notes ?? '',
-      /stream priorities: .* raised \(best of 6 sets; STP [0-9.]+× baseline's/,
+      /stream priorities: .* raised \(best of 6 sets[^;]*; STP [0-9.]+× baseline's/,
     )
     assert.match(plan.solver.notes ?? '', /floors met/)
   })
