@@ -16,6 +16,27 @@ const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const eclip = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
 const root = join(import.meta.dirname, '..', '..')
 
+/** `eclip plan --stream-priorities` of one mix at batch 1 on the shipped H100 profiles: the plan and its raised models. */
+function planRaised(mix: string[]): { plan: Plan; raised: string[] } {
+  const out = join(mkdtempSync(join(tmpdir(), 'eclip-prio-')), 'plan.json')
+  const r = eclip(
+    'plan',
+    ...mix,
+    '--profiles',
+    join(root, 'profiles', 'h100'),
+    '--policy',
+    'eclip-fit',
+    '--batch',
+    '1',
+    '--stream-priorities',
+    '--out',
+    out,
+  )
+  assert.equal(r.status, 0, r.stderr)
+  const plan = readFile<Plan>('plan', out)
+  return { plan, raised: plan.workers.filter((w) => w.streamPriority === 'high').map((w) => w.model) }
+}
+
 /** Metrics that carry only what the chooser and its ranking read. */
 const metrics = (stpRatio: number, shortfall = 0, p95Ratios = [1, 1, 1]) =>
   ({ stpRatio, shortfall, p95Ratios }) as unknown as FitMetrics
@@ -84,49 +105,13 @@ describe('stream priorities (eclip-fit)', () => {
   })
 
   it('eclip plan --stream-priorities keeps vgg19 within the p95 cap in mix4 at batch 1 (resnet152 raised alone)', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'eclip-prio-')), 'mix4.json')
-    const r = eclip(
-      'plan',
-      '--mix',
-      'mix4',
-      '--profiles',
-      join(root, 'profiles', 'h100'),
-      '--policy',
-      'eclip-fit',
-      '--batch',
-      '1',
-      '--stream-priorities',
-      '--out',
-      out,
-    )
-    assert.equal(r.status, 0, r.stderr)
-    const plan = readFile<Plan>('plan', out)
-    const raised = plan.workers.filter((w) => w.streamPriority === 'high').map((w) => w.model)
+    const { plan, raised } = planRaised(['--mix', 'mix4'])
     assert.deepEqual(raised, ['resnet152'])
     assert.match(plan.solver.notes ?? '', /gained lifts a worker's p95 past 1\.1× baseline's/)
   })
 
   it('eclip plan --stream-priorities raises the light workers beside vgg19 on the shipped H100 profiles', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'eclip-prio-')), 'more1.json')
-    const r = eclip(
-      'plan',
-      '--mix',
-      join(root, 'mixes', 'more.yaml'),
-      '--mix-name',
-      'more1',
-      '--profiles',
-      join(root, 'profiles', 'h100'),
-      '--policy',
-      'eclip-fit',
-      '--batch',
-      '1',
-      '--stream-priorities',
-      '--out',
-      out,
-    )
-    assert.equal(r.status, 0, r.stderr)
-    const plan = readFile<Plan>('plan', out)
-    const raised = plan.workers.filter((w) => w.streamPriority === 'high').map((w) => w.model)
+    const { plan, raised } = planRaised(['--mix', join(root, 'mixes', 'more.yaml'), '--mix-name', 'more1'])
     assert.ok(raised.length > 0 && !raised.includes('vgg19'), `raised: ${raised.join(', ')}`)
     assert.match(
       plan.solver.notes ?? '',
