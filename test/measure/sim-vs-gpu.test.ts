@@ -42,6 +42,7 @@ import {
 import { attachProfileRefs, buildRun, normalise, soloMixName } from '../../src/measure/metrics.ts'
 import { stp } from '../../src/measure/system.ts'
 import { makePlan } from '../../src/plan/index.ts'
+import { profilesOfPlan } from '../../src/profile/gemm-target.ts'
 import { DEFAULT_TOLERANCE } from '../../src/profile/rightsize.ts'
 import { loadGpu, loadPrimitives, profilesIn } from '../../src/profile/store.ts'
 
@@ -88,31 +89,29 @@ export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
  * re-simulation is deterministic (recorded plans and seeds), so these move only when the simulator, the calibration
  * or the profiles do. With 'coresident' sharing (src/execute/sim/contention.ts), kernels of co-located workers share
  * SMs as far as their blocks leave room: STP with the profiles' solo rates tightened from 18% to 13% at worst, the
- * ratio to baseline from 12.5% to 11%; each series' mean ratio to baseline loosened by a few tenths of a point. The
- * worker guard is set by the series planned with that calibration (albert at batch 1, 18%).
+ * ratio to baseline from 12.5% to 11%; each series' mean ratio to baseline loosened by a few tenths of a point.
+ * Re-simulating a worker planned with GEMMs picked per partition with those kernels' times (as it ran; before, with
+ * the whole-GPU times) tightened the two series recorded so (coresident-plans, headline-priorities) in the ratios to
+ * baseline — STP's 9.3% and 13.1% at worst to 6.9% and 7.4%, a worker's 18% and 31% to 13% and 25% — and loosened
+ * STP with the profiles' solo rates to 16% (albert at batch 1, its absolute rate over-predicted with those times:
+ * the contention constants were fitted on runs made before GEMM targets).
  */
 export const GUARD = {
-  perRun: { stpVsBaseline: 0.11, stpCommon: 0.13, worker: 0.19 },
-  mean: { stpVsBaseline: 0.03, stpCommon: 0.05, worker: 0.06 },
+  perRun: { stpVsBaseline: 0.11, stpCommon: 0.17, worker: 0.17 },
+  mean: { stpVsBaseline: 0.03, stpCommon: 0.06, worker: 0.06 },
 }
 
 /**
  * Runs held to a guard of their own, named: shufflenet in our mix more4 at batch 8 under eclip-fit, whose rate ÷ its
  * baseline rate is further from the GPU's than any other worker's (the same worker in profile-retime-fit's more4 and
- * more5 is within the common guard); and albert beside resnext101 in our mixes more4 and more6 at batch 1 (the first
- * of our mixes at batch 1 checked here), which the simulator rates about 30% nearer its baseline rate than the GPU
- * gives it under eclip-fit, with or without stream priorities (its STP ÷ baseline 13% off in more6).
+ * more5 is within the common guard), and again in headline-priorities at batch 8.
  */
 export const GUARD_EXCEPTIONS: Record<
   string,
   Partial<Record<'stpVsBaseline' | 'stpCommon' | 'worker', number>>
 > = {
   'eclip-fit-floors/more-batch8 more4 eclip-fit/graph': { worker: 0.2 },
-  'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.24 },
-  'headline-priorities/b1-plain more4 eclip-fit/graph': { worker: 0.3 },
-  'headline-priorities/b1-prio more4 eclip-fit/graph': { worker: 0.32 },
-  'headline-priorities/b1-plain more6 eclip-fit/graph': { stpVsBaseline: 0.14, worker: 0.3 },
-  'headline-priorities/b1-prio more6 eclip-fit/graph': { stpVsBaseline: 0.14, worker: 0.32 },
+  'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.26 },
 }
 
 const gpu = loadGpu(PROFILES)
@@ -134,7 +133,8 @@ function resimulate(r: Run, plan: Plan, power: PowerModel, cal: ReturnType<typeo
     gpu,
     plan,
     workers,
-    profiles: workers.map(profileOf),
+    // a worker planned with GEMMs picked per partition ran with those kernels' times (src/profile/gemm-target.ts)
+    profiles: profilesOfPlan(plan, workers.map(profileOf)),
     warmupS: windowS / 10,
     windowS,
     primitives: primitives as NonNullable<typeof primitives>,
