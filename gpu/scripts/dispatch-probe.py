@@ -207,6 +207,16 @@ def models(pool: PartitionPool, a) -> list[dict]:
     return rows
 
 
+def reps_per_arm(launches: list[tuple], arm_s: float) -> list[int]:
+    """Requests per arm for each worker: its pace alone (20 back-to-back requests) times the arm's length, ≥ 20."""
+    return [max(20, int(arm_s * (20 / run_streams([w], 20)[0]))) for w in launches]
+
+
+def medians(got: dict[str, list[list[float]]], k: int) -> dict[str, list[float]]:
+    """Per arm, each of the k workers' median rate over the repeats."""
+    return {arm: [sorted(v[i] for v in runs)[len(runs) // 2] for i in range(k)] for arm, runs in got.items()}
+
+
 def windowed(launches: list[tuple], reps: list[int]) -> list[float]:
     """Launches graph i `reps[i]` times on its stream, interleaved in the order they would start at each stream's own
     pace, with an event after every request; returns each stream's requests/s over the window in which every stream
@@ -271,15 +281,14 @@ def mixes(pool: PartitionPool, a) -> list[dict]:
         torch.cuda.synchronize()
         log(f"{name} b{a.batch} ({'+'.join(names)}): captured {2 * k} graphs in {time.perf_counter() - t0:.1f} s")
         # each worker's pace alone on the whole GPU sets how many requests it is given per arm
-        pace = [20 / run_streams([w], 20)[0] for w in whole]
-        reps = [max(20, int(a.arm_s * r)) for r in pace]
+        reps = reps_per_arm(whole, a.arm_s)
         got: dict[str, list[list[float]]] = {"whole-alone": [], "whole-all": [], "part-alone": [], "part-all": []}
         for _rep in range(a.repeats):
             got["whole-alone"].append([windowed([whole[i]], [reps[i]])[0] for i in range(k)])
             got["whole-all"].append(windowed(whole, reps))
             got["part-alone"].append([windowed([parted[i]], [reps[i]])[0] for i in range(k)])
             got["part-all"].append(windowed(parted, reps))
-        med = {arm: [sorted(v[i] for v in runs)[len(runs) // 2] for i in range(k)] for arm, runs in got.items()}
+        med = medians(got, k)
         solo = med["whole-alone"]
         row = {"part": "mixes", "mix": name, "models": names, "batch": a.batch, "partitionSms": sms,
                "partitionSlices": [list(sl) for sl in slices], "reps": reps,

@@ -40,7 +40,7 @@ from eclip_gpu.partitions import ordinary_stream  # noqa: E402
 _spec = importlib.util.spec_from_file_location("dispatch_probe", Path(__file__).with_name("dispatch-probe.py"))
 _dp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_dp)
-windowed, run_streams = _dp.windowed, _dp.run_streams
+windowed = _dp.windowed
 
 POLICIES = ("stream-big", "persist-small", "persist-all")
 
@@ -177,8 +177,7 @@ def mix(spec: str, a, l2: int, aside: int, max_window: int) -> dict:
     torch.cuda.synchronize()
     log(f"{name} b{a.batch} ({'+'.join(names)}): weights {', '.join(f'{s / 2**20:.1f}' for s in sizes)} MiB; "
         f"captured in {time.perf_counter() - t0:.1f} s")
-    pace = [20 / run_streams([w], 20)[0] for w in plain]
-    reps = [max(20, int(a.arm_s * r)) for r in pace]
+    reps = _dp.reps_per_arm(plain, a.arm_s)
     got: dict[str, list[list[float]]] = {"plain-alone": [], "plain-all": [], "aside-all": []}
     for pol in a.policies:
         got[f"{pol}-alone"], got[f"{pol}-all"] = [], []
@@ -197,7 +196,7 @@ def mix(spec: str, a, l2: int, aside: int, max_window: int) -> dict:
                 alone.append(windowed([execs[pol][i]], [reps[i]])[0])
             got[f"{pol}-alone"].append(alone)
     set_aside(0)
-    med = {arm: [sorted(v[i] for v in runs)[len(runs) // 2] for i in range(k)] for arm, runs in got.items()}
+    med = _dp.medians(got, k)
     solo = med["plain-alone"]
     stp = {arm: sum(x / s for x, s in zip(v, solo)) for arm, v in med.items() if arm.endswith("-all")}
     row = {"mix": name, "models": names, "batch": a.batch, "weightBytes": sizes, "windows": wins, "reps": reps,

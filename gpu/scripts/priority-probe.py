@@ -34,7 +34,7 @@ from eclip_gpu.partitions import ordinary_stream  # noqa: E402
 _spec = importlib.util.spec_from_file_location("dispatch_probe", Path(__file__).with_name("dispatch-probe.py"))
 _dp = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_dp)
-windowed, run_streams = _dp.windowed, _dp.run_streams
+windowed = _dp.windowed
 
 PAPER = _dp.PAPER_MIXES
 MORE = ("more1=vgg19+shufflenet+albert,more2=resnext101+alexnet+densenet201,more3=vgg19+resnet152+shufflenet+alexnet,"
@@ -85,15 +85,14 @@ def mix(spec: str, a) -> dict:
             into.append((d.CUgraphExec(int(g.raw_cuda_graph_exec())), d.CUstream(int(s.cuda_stream))))
     torch.cuda.synchronize()
     log(f"{name} b{a.batch} ({'+'.join(names)}): captured in {time.perf_counter() - t0:.1f} s")
-    pace = [20 / run_streams([w], 20)[0] for w in normal]
-    reps = [max(20, int(a.arm_s * r)) for r in pace]
+    reps = _dp.reps_per_arm(normal, a.arm_s)
     arms = {"none": ()} | {"hi:" + "+".join(str(i) for i in s): s for s in subsets(k)}
     got: dict[str, list[list[float]]] = {"alone": []} | {arm: [] for arm in arms}
     for _rep in range(a.repeats):
         got["alone"].append([windowed([normal[i]], [reps[i]])[0] for i in range(k)])
         for arm, raised in arms.items():
             got[arm].append(windowed([high[i] if i in raised else normal[i] for i in range(k)], reps))
-    med = {arm: [sorted(v[i] for v in runs)[len(runs) // 2] for i in range(k)] for arm, runs in got.items()}
+    med = _dp.medians(got, k)
     solo = med["alone"]
     stp = {arm: sum(x / s for x, s in zip(med[arm], solo)) for arm in arms}
     vs = {arm: [x / b for x, b in zip(med[arm], med["none"])] for arm in arms}
