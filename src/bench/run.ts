@@ -484,7 +484,16 @@ function tunedOnce(
           process.stderr.write(`eclip bench: WARNING: ${NOTHING_TO_TUNE(mix)}\n`)
         if (t)
           process.stderr.write(
-            `eclip bench: ${mix} ${p.policy} tuned on ${t.backend}: ${t.evaluations} runs in ${t.seconds.toFixed(1)} s, ${t.moves} moves kept; in tuning STP ${t.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${t.worstWorker} ${t.worstVsBaseline.toFixed(3)}×${t.fellBack ? " (the baseline's placement)" : ''}\n`,
+            `eclip bench: ${mix} ${p.policy} tuned on ${t.backend}: ${t.evaluations} runs in ${t.seconds.toFixed(1)} s, ${t.moves} moves kept${
+              t.prioritySets !== undefined
+                ? `, ${t.prioritySets} sets of raised workers measured (raised: ${
+                    p.workers
+                      .filter((w) => w.streamPriority === 'high')
+                      .map((w) => w.name)
+                      .join(', ') || 'none'
+                  })`
+                : ''
+            }; in tuning STP ${t.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${t.worstWorker} ${t.worstVsBaseline.toFixed(3)}×${t.fellBack ? " (the baseline's placement)" : ''}\n`,
           )
         return p
       })

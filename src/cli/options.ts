@@ -218,20 +218,15 @@ export const objectiveOption = () =>
 export const streamPrioritiesOption = () =>
   new Option(
     '--stream-priorities',
-    "eclip-fit: after the search, score raising some workers' CUDA streams to high priority on the chosen plan and keep the best set where it gains and no worker's p95 passes 1.1× baseline's (docs/plan.md); not with --tune",
+    "eclip-fit: after the search, score raising some workers' CUDA streams to high priority on the chosen plan and keep the best set where it gains and no worker's p95 passes 1.1× baseline's (docs/plan.md); with --tune each set is measured on the backend instead",
   )
-/** Refuses --stream-priorities where no eclip-fit plan is made on the simulator alone (it is not searched with --tune). */
+/** Refuses --stream-priorities where no eclip-fit plan is made. */
 export function checkStreamPriorities(
   on: boolean | undefined,
   policies: readonly string[],
-  tuned: boolean,
   flag = '--policies',
 ): void {
   if (!on) return
-  if (tuned)
-    throw new UserError(
-      '--stream-priorities is scored on the simulator after its search; --tune goes on measuring without it: use one or the other',
-    )
   if (!policies.includes('eclip-fit'))
     throw new UserError(
       `--stream-priorities sets eclip-fit's stream priorities: ${flag} ${policies.join(',')} has no eclip-fit`,

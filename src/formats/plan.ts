@@ -152,6 +152,8 @@ export const Tuning = Type.Object(
     floorsMet: Type.Boolean(),
     /** The baseline's placement (every kernel on the whole GPU) measured best and was taken. */
     fellBack: Type.Boolean(),
+    /** --stream-priorities: the sets of raised workers measured on the tuned plan (counted in evaluations). */
+    prioritySets: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 )

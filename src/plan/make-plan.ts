@@ -40,7 +40,7 @@ import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstanc
 import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
-import { choosePriorities, PRIORITY_P95_CAP, type PriorityChoice } from './priorities.ts'
+import { choosePriorities, PRIORITY_MARGIN, PRIORITY_P95_CAP, type PriorityChoice } from './priorities.ts'
 import {
   BE_UNPLANNED_NOTE,
   checkRealtime,
@@ -672,6 +672,7 @@ function priorityText(
   p: PriorityChoice | undefined,
   plain: FitMetrics,
   what: string,
+  how = 'scored',
 ): string {
   if (!p) return ''
   const capped =
@@ -679,9 +680,9 @@ function priorityText(
       ? ` within the p95 cap: ${p.capped === 1 ? '1 set that gained lifts' : `${p.capped} sets that gained lift`} a worker's p95 past ${PRIORITY_P95_CAP}× baseline's`
       : ''
   if (!p.high)
-    return `, stream priorities: none raised (${p.tried} sets of raised workers scored, none better${capped})`
+    return `, stream priorities: none raised (${p.tried} sets of raised workers ${how}, none better${capped})`
   const raised = workers.filter((_, i) => p.high?.[i]).map((w) => w.name)
-  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets${capped}; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
+  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets ${how}${capped}; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
 }
 
 /**
@@ -708,32 +709,47 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     margin: t.margin,
     ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
   })
+  // --stream-priorities: the sets of raised workers measured on the tuned plan, as the search measured its moves (a
+  // set must gain more than the tuning's margin: a window's noise)
+  const prio =
+    opts.fitPriorities && workers.length > 1
+      ? await choosePriorities(
+          workers.length,
+          tuned.chosen,
+          async (high) =>
+            fitMetrics(await t.evaluator.evaluate(candidatePlan(c, tuned, high)), baseline, objective),
+          tuned.value,
+          Math.max(PRIORITY_MARGIN, t.margin),
+        )
+      : undefined
+  const chosen = prio?.metrics ?? tuned.chosen
   const seconds = (performance.now() - t0) / 1000
-  const stp = stpInfo(tuned.chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
-  const worst = workers[tuned.chosen.worst] as WorkerSpec
-  const worstRatio = tuned.chosen.ratios[tuned.chosen.worst] ?? 0
+  const stp = stpInfo(chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
+  const worst = workers[chosen.worst] as WorkerSpec
+  const worstRatio = chosen.ratios[chosen.worst] ?? 0
   const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
   const tuning: Tuning = {
     ...t.on,
     candidates: t.candidates,
     budget: t.evaluations,
     margin: t.margin,
-    evaluations: 1 + tuned.measured,
+    evaluations: 1 + tuned.measured + (prio?.tried ?? 0),
     seconds: Math.round(seconds * 100) / 100,
     moves: tuned.moves,
     stpVsBaseline: stp.value / stp.baseline,
     worstWorker: worst.name,
     worstVsBaseline: worstRatio,
-    floorsMet: tuned.chosen.shortfall === 0,
+    floorsMet: chosen.shortfall === 0,
     fellBack: tuned.fellBack,
+    ...(prio ? { prioritySets: prio.tried } : {}),
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}), total requests/s ${tuned.chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective.weights.some((x) => x !== 1) ? 'the objective' : 'STP', 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
   shortfallOrThrow(
     'the tuned eclip-fit plan',
-    floorShortfalls(workers, tuned.chosen, objective),
+    floorShortfalls(workers, chosen, objective),
     opts,
     notes,
     `measured on ${t.on.backend}`,
@@ -744,6 +760,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     instances: tuned.instances,
     assignments: tuned.assignments,
     solver: { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp, tuning },
+    ...(prio?.high ? { highPriority: prio.high } : {}),
   }
 }
 

@@ -45,17 +45,19 @@ export interface PriorityChoice {
 /**
  * The best set of raised workers for a plan whose metrics with none raised are `plain`: each of raisedSets(n) scored
  * by `score` (the plan with those workers raised) and ranked by `value` (the search's ranking: floors first, then its
- * objective); one must keep every worker's p95 under PRIORITY_P95_CAP and beat none raised by PRIORITY_MARGIN to be
- * taken. `capped` counts the sets that would have gained but were refused for a worker's p95.
+ * objective); one must keep every worker's p95 under PRIORITY_P95_CAP and beat none raised by `margin` to be taken
+ * (PRIORITY_MARGIN on the simulator; a measuring evaluator passes its noise, --tune's margin). `capped` counts the
+ * sets that would have gained but were refused for a worker's p95.
  */
 export async function choosePriorities(
   n: number,
   plain: FitMetrics,
   score: (high: boolean[]) => Promise<FitMetrics>,
   value: (m: FitMetrics) => number,
+  margin = PRIORITY_MARGIN,
 ): Promise<PriorityChoice> {
   let best: Omit<PriorityChoice, 'tried' | 'capped'> = { high: undefined, metrics: plain }
-  const gain = value(plain) + PRIORITY_MARGIN
+  const gain = value(plain) + margin
   let bestValue = gain
   let capped = 0
   const sets = raisedSets(n)

@@ -94,6 +94,8 @@ export interface TuneResult extends FitCandidate {
   seeds: number
   /** Moves the measured search kept. */
   moves: number
+  /** The ranking the search used on measurements (floors, the p95 cap, then the objective): for what is measured after it. */
+  value: (m: FitMetrics) => number
 }
 
 /** Continues `search` (the simulator's) on the measuring evaluator, within the budget (header). */
@@ -162,7 +164,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     }
     if (!moved) break
   }
-  const common = { homeOnly, measured: memo.size, seeds, moves }
+  const common = { homeOnly, measured: memo.size, seeds, moves, value }
   if (!best.state)
     return {
       ...whole,

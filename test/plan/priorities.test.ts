@@ -186,16 +186,44 @@ describe('stream priorities (eclip-fit)', () => {
     )
   })
 
-  it('refuses --stream-priorities without eclip-fit, with --tune or with --table', () => {
+  it('eclip plan --tune --stream-priorities measures the sets on the backend and records them in the tuning', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'eclip-prio-')), 'plan.json')
+    const r = eclip(
+      'plan',
+      '--mix',
+      'mix4',
+      '--batch',
+      '1',
+      '--profiles',
+      join(root, 'profiles', 'h100'),
+      '--policy',
+      'eclip-fit',
+      '--tune',
+      '--tune-candidates',
+      '1',
+      '--tune-evaluations',
+      '0',
+      '--stream-priorities',
+      '--out',
+      out,
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const plan = readFile<Plan>('plan', out)
+    // baseline co-location, the three seeds, the six sets of three workers
+    assert.equal(plan.solver.tuning?.prioritySets, 6)
+    assert.equal(plan.solver.tuning?.evaluations, 1 + 3 + 6)
+    assert.match(
+      plan.solver.notes ?? '',
+      /TUNED on the simulator backend .*stream priorities: .*6 sets .*measured/,
+    )
+  })
+
+  it('refuses --stream-priorities without eclip-fit or with --table', () => {
     const h100 = join(root, 'profiles', 'h100')
     const cases: [string[], RegExp][] = [
       [
         ['plan', '--mix', 'mix7', '--profiles', h100, '--policy', 'eclip'],
         /--stream-priorities sets eclip-fit's .*--policy eclip has no eclip-fit/,
-      ],
-      [
-        ['plan', '--mix', 'mix7', '--profiles', h100, '--policy', 'eclip-fit', '--tune'],
-        /--tune goes on measuring without it/,
       ],
       [['plan', '--mix', 'mix7', '--profiles', h100, '--table'], /not a table's/],
       [

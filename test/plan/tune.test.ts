@@ -33,16 +33,14 @@ type Mix = ReturnType<typeof mixOf>
 class Counting implements ExecuteBackend {
   readonly name = 'sim' as const
   readonly specs: RunSpec[] = []
-  private readonly sim: SimBackend
-  constructor(
-    m: Mix,
-    private readonly rewrite: (spec: RunSpec, r: RunResult) => RunResult = (_, r) => r,
-  ) {
-    this.sim = new SimBackend(m.inputs.calibration)
+  protected runOn: (spec: RunSpec) => Promise<RunResult>
+  constructor(m: Mix, rewrite: (spec: RunSpec, r: RunResult) => RunResult = (_, r) => r) {
+    const sim = new SimBackend(m.inputs.calibration)
+    this.runOn = async (spec) => rewrite(spec, await sim.run(spec))
   }
   async run(spec: RunSpec): Promise<RunResult> {
     this.specs.push(spec)
-    return this.rewrite(spec, await this.sim.run(spec))
+    return this.runOn(spec)
   }
   async close() {}
 }
@@ -64,7 +62,7 @@ function tuned(
   m: Mix,
   backend: ExecuteBackend,
   budget: { candidates: number; evaluations: number; margin?: number },
-  extra: { minTotalShare?: number; minShare?: number } = {},
+  extra: { minTotalShare?: number; minShare?: number; fitPriorities?: boolean } = {},
 ) {
   const evaluator = evaluatorOn(backend, m)
   return makePlan(m.gpu, m.name, m.workers, m.profiles, {
@@ -92,6 +90,38 @@ function stretch(r: RunResult, factor: readonly number[]): RunResult {
       const f = factor[i] ?? 1
       return { ...w, endUs: w.endUs.map((e, k) => (w.arrivalUs[k] ?? 0) + (e - (w.arrivalUs[k] ?? 0)) * f) }
     }),
+  }
+}
+
+/**
+ * A stand-in GPU for stream priorities: each plan runs on the simulator with every stream at normal priority, then the
+ * raised set (the workers whose streamPriority is high) is given what `effect` says: per worker, a factor on its
+ * latencies (rate ÷ it in a closed loop) and a factor on every tenth request's (its tail alone: p95 up, rate kept).
+ */
+class PriorityGpu extends Counting {
+  constructor(m: Mix, effect: (raised: number[]) => { scale: number[]; tail: number[] } | undefined) {
+    const sim = new SimBackend(m.inputs.calibration)
+    super(m)
+    this.runOn = async (spec) => {
+      const raised = spec.plan.workers.flatMap((w, i) => (w.streamPriority === 'high' ? [i] : []))
+      const plain = {
+        ...spec,
+        plan: { ...spec.plan, workers: spec.plan.workers.map(({ streamPriority: _, ...w }) => w) },
+      }
+      const r = await sim.run(plain)
+      const e = raised.length > 0 ? effect(raised) : undefined
+      if (!e) return r
+      const s = stretch(r, e.scale)
+      return {
+        ...s,
+        workers: s.workers.map((w, i) => ({
+          ...w,
+          arrivalUs: w.arrivalUs.map((a, k) =>
+            k % 10 === 0 ? (w.endUs[k] ?? 0) - ((w.endUs[k] ?? 0) - a) * (e.tail[i] ?? 1) : a,
+          ),
+        })),
+      }
+    }
   }
 }
 
@@ -250,6 +280,60 @@ describe('eclip-fit tuned on a backend', () => {
     const floors = await tuned(m, standIn(), { candidates: 3, evaluations: 2 }, { minShare: 0.95 })
     assert.equal(wholeGpu(floors), true)
     assert.ok(floors.solver.tuning?.fellBack)
+  })
+
+  it('with stream priorities, measures every set of raised workers on the tuned plan and keeps what the backend says gains', async () => {
+    const m = mixOf('mix1', 8)
+    const ones = (f: (i: number) => number) => m.workers.map((_, i) => f(i))
+    const only = (set: number[], k: number) => set.length === 1 && set[0] === k
+    // raising worker 0 alone runs it 15% faster, the others as before; worker 2 alone runs the other two 30% faster
+    // but a tenth of its own requests 1.5× slower (its p95 past the cap, its rate kept); any other set slows everyone
+    const effect = (set: number[]) =>
+      only(set, 0)
+        ? { scale: ones((i) => (i === 0 ? 1 / 1.15 : 1)), tail: ones(() => 1) }
+        : only(set, 2)
+          ? { scale: ones((i) => (i === 2 ? 1 : 1 / 1.3)), tail: ones((i) => (i === 2 ? 1.5 : 1)) }
+          : { scale: ones(() => 1.05), tail: ones(() => 1) }
+    const backend = new PriorityGpu(m, effect)
+    const plan = await tuned(m, backend, { candidates: 2, evaluations: 0 }, { fitPriorities: true })
+    const t = plan.solver.tuning
+    assert.ok(t, 'the plan records its tuning')
+    // baseline co-location, the baseline's placement, the homes, the simulator's 2 best, then the 6 sets of three
+    assert.equal(t.prioritySets, 6)
+    assert.equal(backend.specs.length, 1 + 2 + 2 + 6)
+    assert.equal(t.evaluations, backend.specs.length)
+    // the sets ran on one plan: the tuned one, with each set raised
+    const sets = backend.specs.slice(-6).map((s) => s.plan.workers.map((w) => w.streamPriority === 'high'))
+    assert.equal(new Set(sets.map((x) => x.join())).size, 6)
+    const groups = (p: Plan) => JSON.stringify(p.workers.map((w) => w.groups))
+    assert.ok(backend.specs.slice(-6).every((s) => groups(s.plan) === groups(plan)))
+    assert.deepEqual(
+      plan.workers.map((w) => w.streamPriority === 'high'),
+      m.workers.map((_, i) => i === 0),
+    )
+    assert.match(
+      plan.solver.notes ?? '',
+      new RegExp(
+        `TUNED .*stream priorities: ${m.workers[0]?.name} raised \\(best of 6 sets measured within the p95 cap: 1 set that gained lifts a worker's p95 past 1.1× baseline's; STP [0-9.]+× baseline's with none raised\\)`,
+      ),
+    )
+    // the STP the tuning records is the raised plan's, measured
+    assert.ok(t.stpVsBaseline > 1 && t.floorsMet, JSON.stringify(t))
+    // a gain under the tuning's margin (0.01) is noise: none raised, the sets still measured
+    const small = new PriorityGpu(m, (set) =>
+      only(set, 0) ? { scale: ones((i) => (i === 0 ? 1 / 1.02 : 1)), tail: ones(() => 1) } : effect([]),
+    )
+    const plain = await tuned(m, small, { candidates: 2, evaluations: 0 }, { fitPriorities: true })
+    assert.equal(plain.solver.tuning?.prioritySets, 6)
+    assert.ok(plain.workers.every((w) => w.streamPriority === undefined))
+    assert.match(
+      plain.solver.notes ?? '',
+      /stream priorities: none raised \(6 sets of raised workers measured, none better\)/,
+    )
+    // without the option nothing is raised and no set is measured
+    const off = await tuned(m, new PriorityGpu(m, effect), { candidates: 2, evaluations: 0 })
+    assert.equal(off.solver.tuning?.prioritySets, undefined)
+    assert.equal(off.solver.tuning?.evaluations, 1 + 2 + 2)
   })
 
   it('refuses tuning where there is no search, and a budget out of range, naming it', async () => {

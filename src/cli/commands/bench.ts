@@ -150,7 +150,7 @@ export function registerBench(program: Command) {
       const modes = opts.modes.split(',').map((m) => m.trim())
       const tune = resolveTune(opts)
       if (tune) checkTune(policies, opts)
-      checkStreamPriorities(opts.streamPriorities, policies, tune !== undefined)
+      checkStreamPriorities(opts.streamPriorities, policies)
       const { tune: _t, ...rest } = opts
       const { failed } = await runBench({
         ...rest,

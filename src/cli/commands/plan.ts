@@ -235,7 +235,7 @@ export function registerPlan(program: Command) {
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
       checkMinShare(o.minShare, [policy], '--policy')
-      checkStreamPriorities(o.streamPriorities, [policy], tune !== undefined, '--policy')
+      checkStreamPriorities(o.streamPriorities, [policy], '--policy')
       if (o.streamPriorities && o.table)
         throw new UserError("--stream-priorities is for one eclip-fit plan, not a table's")
       const mix = resolveMix(o.mix, o.mixName)
