@@ -426,18 +426,18 @@ function benchPlanners(
     ...(o.objective === undefined ? {} : { objective: o.objective }),
     ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
   }
+  // stream priorities for eclip-fit's own plans only: eclip-live's set plans below are made without
+  const own = o.streamPriorities ? { fitPriorities: true } : {}
+  const tuned = (t: TuneChoice, more: object) =>
+    tunedOnce(
+      simPlanner((gpu) => ({ ...sim, gpu }), { ...extra, ...more }, tuningOn(backend, sim, t, made)),
+      made,
+      failures,
+      tunablePlans(o.policies, o).includes('eclip-rt'),
+    )
   const planner: Planner = o.tune
-    ? tunedOnce(
-        simPlanner((gpu) => ({ ...sim, gpu }), extra, tuningOn(backend, sim, o.tune, made)),
-        made,
-        failures,
-        tunablePlans(o.policies, o).includes('eclip-rt'),
-      )
-    : simPlanner((gpu) => ({ ...sim, gpu }), {
-        ...extra,
-        // eclip-fit's own plans only: eclip-live's set plans below are made without
-        ...(o.streamPriorities ? { fitPriorities: true } : {}),
-      })
+    ? tuned(o.tune, own)
+    : simPlanner((gpu) => ({ ...sim, gpu }), { ...extra, ...own })
   if (!live) return { planner }
   const tableOn =
     (subsetPlanner: SubsetPlanner, concurrency: number): TablePlanner =>
@@ -451,7 +451,7 @@ function benchPlanners(
         concurrency,
       })
   // tuned: the subsets one after another with the tuning planner (one backend, one run at a time)
-  if (o.tune) return { planner, tablePlanner: tableOn(planner, 1) }
+  if (o.tune) return { planner, tablePlanner: tableOn(o.streamPriorities ? tuned(o.tune, {}) : planner, 1) }
   const threaded = threadedSimPlanner(sim, extra, o.tableThreads ?? defaultTableThreads())
   if (threaded.note) inputs.warnings.push(threaded.note)
   return { planner, tablePlanner: tableOn(threaded.planner, threaded.threads), threaded }

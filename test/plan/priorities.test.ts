@@ -127,7 +127,7 @@ describe('stream priorities (eclip-fit)', () => {
       mixes,
       'format: eclip.mixes/1\nmixes:\n  - name: more1\n    workers: [{ model: vgg19 }, { model: shufflenet }, { model: albert }]\n',
     )
-    const r = eclip(
+    const args = [
       'bench',
       '--mix',
       mixes,
@@ -144,14 +144,23 @@ describe('stream priorities (eclip-fit)', () => {
       '0.01',
       '--no-solo',
       '--no-plots',
-      '--out',
-      out,
-    )
+    ]
+    const r = eclip(...args, '--out', out)
     assert.equal(r.status, 0, r.stderr)
     const fit = readFile<Plan>('plan', join(out, 'plans', 'more1.eclip-fit.b1.plan.json'))
     const base = readFile<Plan>('plan', join(out, 'plans', 'more1.baseline.b1.plan.json'))
     assert.ok(fit.workers.some((w) => w.streamPriority === 'high'))
     assert.ok(base.workers.every((w) => w.streamPriority === undefined))
+    // tuned: the sets measured on the backend after the measured search, said on stderr and in the plan
+    const tunedOut = join(out, 'tuned')
+    const t = eclip(...args, '--tune', '--tune-candidates', '1', '--tune-evaluations', '0', '--out', tunedOut)
+    assert.equal(t.status, 0, t.stderr)
+    const tunedFit = readFile<Plan>('plan', join(tunedOut, 'plans', 'more1.eclip-fit.b1.plan.json'))
+    assert.equal(tunedFit.solver.tuning?.prioritySets, 6)
+    assert.match(
+      t.stderr,
+      /more1 eclip-fit tuned on sim: 10 runs .*6 sets of raised workers measured \(raised: /,
+    )
   })
 
   it('eclip serve: the config’s streamPriorities raises models in the plan made at start-up; refused elsewhere', async () => {
