@@ -5,7 +5,8 @@
 // plan could give), the simulated ratio beside it and the simulator's STP error; per mix the same; with two or more
 // files of the same mixes and batch, the spread between them (repeats). Files recorded before the bench wrote system
 // metrics need --profiles: their metrics are then recomputed from the runs as bench/system-metrics.ts does.
-//   node --import tsx bench/series-summary.ts [--policy eclip-fit/graph] [--profiles DIR] DIR_OR_RESULTS_JSON...
+// An argument of several DIR_OR_RESULTS_JSON joined by commas is one series recorded in parts (their runs pooled).
+//   node --import tsx bench/series-summary.ts [--policy eclip-fit/graph] [--profiles DIR] DIR_OR_RESULTS_JSON[,...]...
 import { statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { Results, Run } from '../src/formats/index.ts'
@@ -315,15 +316,19 @@ function main() {
   const profiles = option('--profiles')
   if (args.length === 0)
     throw new Error('usage: series-summary.ts [--policy P] [--profiles DIR] DIR_OR_RESULTS_JSON...')
-  const series = args.map((a) => {
+  const runsOf = (a: string) => {
     const file = statSync(a).isDirectory() ? join(a, 'results.json') : a
     const recorded = readFile<Results>('results', file).runs
     const missing = recorded.some((r) => r.role === 'mix' && !r.metrics.system)
     if (missing && !profiles)
       throw new Error(`${file}: runs without system metrics: give --profiles DIR to recompute`)
-    const runs = missing && profiles ? recomputed(recorded, profiles) : recorded
+    return missing && profiles ? recomputed(recorded, profiles) : recorded
+  }
+  const series = args.map((arg) => {
+    const parts = arg.split(',')
+    const runs = parts.flatMap(runsOf)
     return {
-      label: basename(a.replace(/\/results\.json$/, '')),
+      label: parts.map((a) => basename(a.replace(/\/results\.json$/, ''))).join('+'),
       summary: summarise(runs, policy ?? onlyPolicy(runs)),
     }
   })

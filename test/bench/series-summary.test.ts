@@ -2,6 +2,7 @@
 // READMEs state, finds the extremes and the repeats' spread, recomputes files without system metrics from the
 // profiles, and refuses runs it cannot compare.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { extremeOf, meanOf, onlyPolicy, recomputed, spread, summarise } from '../../bench/series-summary.ts'
@@ -82,6 +83,32 @@ describe('series-summary', () => {
     // the unfloored planner's starved worker (results/h100/eclip-fit-v2/README.md)
     assert.deepEqual([worst?.mix, worst?.worstWorker, r2(worst?.worstVsBaseline)], ['mix3', 'vgg19#0', 0.53])
     assert.ok(s.rows.some((r) => r.belowFloor.includes('vgg19#0')))
+  })
+
+  it('pools a series recorded in parts (comma-joined) into one, as the tuned-priorities README states it', () => {
+    const dir = (v: string, parts: string[]) =>
+      parts.map((p) => join(ROOT, 'results/h100/tuned-priorities', v, p)).join(',')
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'bench', 'series-summary.ts'),
+        dir('tuned', ['a1', 'a2', 'q3', 'q4', 'q5']),
+        dir('tuned-prio', ['p1', 'p2', 'p3', 'p4', 'p5']),
+      ],
+      { encoding: 'utf8', cwd: ROOT },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(
+      r.stdout,
+      /^a1\+a2\+q3\+q4\+q5: eclip-fit\/graph ÷ baseline over 13 mixes\n {2}STP ratio mean 1\.083 /m,
+    )
+    assert.match(
+      r.stdout,
+      /^p1\+p2\+p3\+p4\+p5: eclip-fit\/graph ÷ baseline over 13 mixes\n {2}STP ratio mean 1\.095 /m,
+    )
+    assert.match(r.stdout, /spread a1\+a2\+q3\+q4\+q5 vs p1\+p2\+p3\+p4\+p5 over 13 mixes/)
   })
 
   it('refuses runs it cannot compare, naming what is missing', () => {
