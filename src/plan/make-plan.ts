@@ -166,8 +166,9 @@ export interface PlanOptions {
   /** eclip-fit: fixed prices for every worker at model-wise's homes instead of the search (ablations). */
   fitPrices?: { lambda: number; mu: number }
   /**
-   * eclip-fit with an evaluator, not tuned: after the search, sets of workers raised to high stream priority scored on
-   * the chosen plan, the best taken where it gains (src/plan/priorities.ts). Off: every stream at normal priority.
+   * eclip-fit with an evaluator: after the search, sets of workers raised to high stream priority scored on the chosen
+   * plan (tuned: measured on the tuning's backend), the best taken where it gains (src/plan/priorities.ts). Off: every
+   * stream at normal priority.
    */
   fitPriorities?: boolean
   tolerance?: number

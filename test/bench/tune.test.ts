@@ -76,7 +76,7 @@ describe('eclip bench --tune', () => {
     assert.match(plan.solver.notes ?? '', /TUNED on the simulator backend/)
   })
 
-  it("tunes eclip-live's set plans of two or more workers too, each against its own set's baseline", () => {
+  it("tunes eclip-live's set plans of two or more workers too, each against its own set's baseline, none raised", () => {
     const out = tmp()
     const r = eclip([
       'bench',
@@ -90,8 +90,10 @@ describe('eclip bench --tune', () => {
       'graph',
       '--no-plots',
       '--policies',
-      'eclip-live',
+      'eclip-fit,eclip-live',
       ...budget,
+      // eclip-fit's own plan only: the set plans are made without
+      '--stream-priorities',
       '--duration',
       '0.5',
       '--warmup',
@@ -108,6 +110,11 @@ describe('eclip bench --tune', () => {
     )
     assert.equal(tuned.length, 4, r.stderr)
     assert.equal(new Set(tuned).size, 4)
+    assert.doesNotMatch(r.stderr, /\] eclip-fit tuned on sim: [^\n]*sets of raised workers/)
+    assert.match(
+      r.stderr,
+      /onoff-long-mix3 eclip-fit tuned on sim: 13 runs [^\n]*6 sets of raised workers measured/,
+    )
     const results = readFile<Results>('results', join(out, 'results.json'))
     const run = results.runs.find((x) => x.policy === 'eclip-live')
     const table = JSON.parse(readFileSync(join(out, run?.planFile as string), 'utf8')) as {
@@ -116,6 +123,11 @@ describe('eclip bench --tune', () => {
     for (const { key, plan } of table.plans) {
       const many = key.includes('+')
       assert.equal(plan.solver.tuning !== undefined, many, key)
+      assert.equal(plan.solver.tuning?.prioritySets, undefined, key)
+      assert.ok(
+        plan.workers.every((w) => w.streamPriority === undefined),
+        key,
+      )
       if (many) assert.equal(plan.params.minTotalShare, 1.01, key)
     }
   })

@@ -319,11 +319,17 @@ describe('eclip-fit tuned on a backend', () => {
     )
     // the STP the tuning records is the raised plan's, measured
     assert.ok(t.stpVsBaseline > 1 && t.floorsMet, JSON.stringify(t))
-    // a gain under the tuning's margin (0.01) is noise: none raised, the sets still measured
+    // a gain under the tuning's margin (here 0.05) is noise: none raised, the sets still measured (the same gain
+    // clears the chooser's own margin on the simulator, 0.005)
     const small = new PriorityGpu(m, (set) =>
-      only(set, 0) ? { scale: ones((i) => (i === 0 ? 1 / 1.02 : 1)), tail: ones(() => 1) } : effect([]),
+      only(set, 0) ? { scale: ones((i) => (i === 0 ? 1 / 1.1 : 1)), tail: ones(() => 1) } : effect([]),
     )
-    const plain = await tuned(m, small, { candidates: 2, evaluations: 0 }, { fitPriorities: true })
+    const plain = await tuned(
+      m,
+      small,
+      { candidates: 2, evaluations: 0, margin: 0.05 },
+      { fitPriorities: true },
+    )
     assert.equal(plain.solver.tuning?.prioritySets, 6)
     assert.ok(plain.workers.every((w) => w.streamPriority === undefined))
     assert.match(
@@ -334,6 +340,11 @@ describe('eclip-fit tuned on a backend', () => {
     const off = await tuned(m, new PriorityGpu(m, effect), { candidates: 2, evaluations: 0 })
     assert.equal(off.solver.tuning?.prioritySets, undefined)
     assert.equal(off.solver.tuning?.evaluations, 1 + 2 + 2)
+    // the raised plan's measured STP, not the plan's with none raised, is what the tuning records
+    assert.ok(
+      t.stpVsBaseline > (off.solver.tuning?.stpVsBaseline ?? 0) + 0.01,
+      JSON.stringify([t, off.solver.tuning]),
+    )
   })
 
   it('refuses tuning where there is no search, and a budget out of range, naming it', async () => {
