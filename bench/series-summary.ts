@@ -315,7 +315,7 @@ function main() {
   const policy = option('--policy')
   const profiles = option('--profiles')
   if (args.length === 0)
-    throw new Error('usage: series-summary.ts [--policy P] [--profiles DIR] DIR_OR_RESULTS_JSON...')
+    throw new Error('usage: series-summary.ts [--policy P] [--profiles DIR] DIR_OR_RESULTS_JSON[,...]...')
   const runsOf = (a: string) => {
     const file = statSync(a).isDirectory() ? join(a, 'results.json') : a
     const recorded = readFile<Results>('results', file).runs
@@ -327,6 +327,12 @@ function main() {
   const series = args.map((arg) => {
     const parts = arg.split(',')
     const runs = parts.flatMap(runsOf)
+    // parts of one series hold different runs: one (mix, batch, policy, backend) twice would pair across parts
+    const keys = runs
+      .filter((r) => r.role === 'mix')
+      .map((r) => `${r.mix} b${r.batch} ${r.policy}/${r.mode ?? ''} ${r.backend}`)
+    const twice = parts.length > 1 ? keys.find((k, i) => keys.indexOf(k) !== i) : undefined
+    if (twice) throw new Error(`${arg}: the parts hold ${twice} more than once: not parts of one series`)
     return {
       label: parts.map((a) => basename(a.replace(/\/results\.json$/, ''))).join('+'),
       summary: summarise(runs, policy ?? onlyPolicy(runs)),

@@ -109,6 +109,14 @@ describe('series-summary', () => {
       /^p1\+p2\+p3\+p4\+p5: eclip-fit\/graph ÷ baseline over 13 mixes\n {2}STP ratio mean 1\.095 /m,
     )
     assert.match(r.stdout, /spread a1\+a2\+q3\+q4\+q5 vs p1\+p2\+p3\+p4\+p5 over 13 mixes/)
+    // one part given twice is not a series in parts
+    const twice = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench', 'series-summary.ts'), dir('tuned', ['a1', 'a2', 'a1'])],
+      { encoding: 'utf8', cwd: ROOT },
+    )
+    assert.notEqual(twice.status, 0)
+    assert.match(twice.stderr, /the parts hold mix1 b1 baseline\/ gpu more than once/)
   })
 
   it('refuses runs it cannot compare, naming what is missing', () => {
