@@ -69,7 +69,7 @@ const RECORDED = [
   ...['a1', 'a2', 'q3', 'q4', 'q5'].map((p) => `results/h100/tuned-priorities/tuned/${p}`),
   ...['p1', 'p2', 'p3', 'p4', 'p5'].map((p) => `results/h100/tuned-priorities/tuned-prio/${p}`),
 ]
-/** The series names (a set's parent folder) the calibration must not have been fitted on. */
+/** The series names (the folder under results/h100) the calibration must not have been fitted on. */
 const SERIES = [
   'eclip-fit-v2',
   'eclip-fit-floors',
@@ -99,13 +99,19 @@ export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
  * the whole-GPU times) tightened the two series recorded so (coresident-plans, headline-priorities) in the ratios to
  * baseline — STP's 9.3% and 13.1% at worst to 6.9% and 7.4%, a worker's 18% and 31% to 13% and 25% — and loosened
  * STP with the profiles' solo rates to 16% (albert at batch 1, its absolute rate over-predicted with those times:
- * the contention constants were fitted on runs made before GEMM targets). tuned-priorities, batch 1 alone (tuned plans,
- * raised sets measured on the GPU), is within the per-run guards but its mean STP with the profiles' solo rates is a
- * few tenths of a point past 6%, by the same over-prediction: that mean guard is 7%.
+ * the contention constants were fitted on runs made before GEMM targets).
  */
 export const GUARD = {
   perRun: { stpVsBaseline: 0.11, stpCommon: 0.17, worker: 0.17 },
-  mean: { stpVsBaseline: 0.03, stpCommon: 0.07, worker: 0.06 },
+  mean: { stpVsBaseline: 0.03, stpCommon: 0.06, worker: 0.06 },
+}
+
+/**
+ * Series held to a mean guard of their own: tuned-priorities is batch 1 alone, where albert's absolute rate is
+ * over-predicted (above), so its mean STP with the profiles' solo rates sits past the common mean guard.
+ */
+export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Record<Key, number>>> = {
+  'tuned-priorities': { stpCommon: 0.07 },
 }
 
 /**
@@ -152,7 +158,7 @@ function resimulate(r: Run, plan: Plan, power: PowerModel, cal: ReturnType<typeo
 }
 
 interface Drift {
-  /** The series (the set's parent folder): the means are held per series. */
+  /** The series (the folder under results/h100): the means are held per series. */
   series: string
   run: string
   /** |sim/gpu − 1| of STP, each backend with its own solo runs. */
@@ -317,16 +323,15 @@ const meansPast = (rows: Drift[]) =>
         rows.filter((r) => r.series === series),
         k,
       )
-      return m > Math.min(GUARD.mean[k], TARGET[k])
-        ? [`${series}: ${LABEL[k]}: mean drift ${pct(m)} > ${pct(Math.min(GUARD.mean[k], TARGET[k]))}`]
-        : []
+      const limit = Math.min(GUARD_MEAN_EXCEPTIONS[series]?.[k] ?? GUARD.mean[k], TARGET[k])
+      return m > limit ? [`${series}: ${LABEL[k]}: mean drift ${pct(m)} > ${pct(limit)}`] : []
     }),
   )
 /** Everything the guard holds: each run's drift and each series' mean. */
 const violations = (rows: Drift[]) => [...past(rows, GUARD.perRun, GUARD_EXCEPTIONS), ...meansPast(rows)]
 
 describe('the simulator against recorded H100 runs it was not calibrated on', () => {
-  // one re-simulation of the 268 runs for every check below
+  // one re-simulation of the recorded runs for every check below
   let memo: ReturnType<typeof resimulateAll> | undefined
   const result = async () => {
     memo ??= resimulateAll()
@@ -370,6 +375,16 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
       for (const k of Object.keys(limits) as Key[])
         assert.ok((errOf(r, k) ?? 0) > GUARD.perRun[k], `${run}: ${k}`)
     }
+    // likewise every series with a mean guard of its own
+    for (const [series, limits] of Object.entries(GUARD_MEAN_EXCEPTIONS))
+      for (const k of Object.keys(limits) as Key[])
+        assert.ok(
+          meanErr(
+            rows.filter((r) => r.series === series),
+            k,
+          ) > GUARD.mean[k],
+          `${series}: ${k}`,
+        )
     assert.deepEqual(violations(rows), [])
   })
 
