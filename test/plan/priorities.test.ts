@@ -16,8 +16,11 @@ const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const eclip = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
 const root = join(import.meta.dirname, '..', '..')
 
-/** `eclip plan --stream-priorities` of one mix at batch 1 on the shipped H100 profiles: the plan and its raised models. */
-function planRaised(mix: string[]): { plan: Plan; raised: string[] } {
+/**
+ * `eclip plan --stream-priorities` of one mix at batch 1 on the shipped H100 profiles (with `extra` options): the plan
+ * and its raised models.
+ */
+function planRaised(mix: string[], extra: string[] = []): { plan: Plan; raised: string[] } {
   const out = join(mkdtempSync(join(tmpdir(), 'eclip-prio-')), 'plan.json')
   const r = eclip(
     'plan',
@@ -29,6 +32,7 @@ function planRaised(mix: string[]): { plan: Plan; raised: string[] } {
     '--batch',
     '1',
     '--stream-priorities',
+    ...extra,
     '--out',
     out,
   )
@@ -196,28 +200,10 @@ describe('stream priorities (eclip-fit)', () => {
   })
 
   it('eclip plan --tune --stream-priorities measures the sets on the backend and records them in the tuning', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'eclip-prio-')), 'plan.json')
-    const r = eclip(
-      'plan',
-      '--mix',
-      'mix4',
-      '--batch',
-      '1',
-      '--profiles',
-      join(root, 'profiles', 'h100'),
-      '--policy',
-      'eclip-fit',
-      '--tune',
-      '--tune-candidates',
-      '1',
-      '--tune-evaluations',
-      '0',
-      '--stream-priorities',
-      '--out',
-      out,
+    const { plan } = planRaised(
+      ['--mix', 'mix4'],
+      ['--tune', '--tune-candidates', '1', '--tune-evaluations', '0'],
     )
-    assert.equal(r.status, 0, r.stderr)
-    const plan = readFile<Plan>('plan', out)
     // baseline co-location, the three seeds, the six sets of three workers
     assert.equal(plan.solver.tuning?.prioritySets, 6)
     assert.equal(plan.solver.tuning?.evaluations, 1 + 3 + 6)
