@@ -1,5 +1,5 @@
 // The simulator against the GPU's interference probe (results/h100/interference: every paper mix's workers alone and
-// all at once, on the whole GPU and on disjoint partitions, at batch 1 and 8, our six at batch 8, the two-worker mixes
+// all at once, on the whole GPU and on disjoint partitions, at batch 1 and 8, our six at batch 8 and 1, the two-worker mixes
 // on unequal partitions too), re-simulated with the shipped H100 calibration, which was fitted on other runs
 // (results/h100/batch1, batch8) and never saw these: its memory term must predict what workers lose to their
 // neighbours with no SM shared, and the STP of both placements.
@@ -13,9 +13,9 @@ import type { Results } from '../../src/formats/index.ts'
 import { readFile } from '../../src/formats/index.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-const PROBE = ['b1', 'b8', 'more-b8'].map((b) =>
-  join(ROOT, 'results/h100/interference/mixes', b, 'dispatch.json'),
-)
+const probe = (sets: string[]) =>
+  sets.map((b) => join(ROOT, 'results/h100/interference/mixes', b, 'dispatch.json'))
+const PROBE = probe(['b1', 'b8', 'more-b8'])
 // the two-worker mixes again on unequal partitions (96 / 24 SMs and 24 / 96)
 const SPLIT = ['s1-12-3', 's1-3-12', 's8-12-3', 's8-3-12'].map((d) =>
   join(ROOT, 'results/h100/interference/split', d, 'dispatch.json'),
@@ -27,8 +27,8 @@ const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
 
 describe('interference probe re-simulated', () => {
   it('the simulator predicts what disjoint partitions lose to their neighbours, and STP both ways', async (t) => {
-    const c = await compareProbe([...PROBE, ...SPLIT], join(ROOT, 'profiles/h100'))
-    assert.equal(c.mixes.length, 32)
+    const c = await compareProbe([...PROBE, ...probe(['more-b1']), ...SPLIT], join(ROOT, 'profiles/h100'))
+    assert.equal(c.mixes.length, 38)
     t.diagnostic(
       `together ÷ alone: mean ${(100 * mean(c.errTogether)).toFixed(1)}%, max ${(100 * Math.max(...c.errTogether)).toFixed(1)}%; ` +
         `STP mean ${(100 * mean(c.errStp)).toFixed(1)}%, max ${(100 * Math.max(...c.errStp)).toFixed(1)}%`,
@@ -74,5 +74,26 @@ describe('interference probe re-simulated', () => {
       )
       assert.ok(r.eclipFit !== null, `${r.mix} b${r.batch}: no eclip-fit run`)
     }
+  })
+
+  it("over all 13 mixes at batch 1 the capped bound is the tuned-priorities README's, as its runs measured it", async () => {
+    const c = await compareProbe(probe(['b1', 'more-b1']), join(ROOT, 'profiles/h100'))
+    const runs = ['p1', 'p2', 'p3', 'p4', 'p5'].flatMap(
+      (p) =>
+        readFile<Results>(
+          'results',
+          join(ROOT, 'results/h100/tuned-priorities/tuned-prio', p, 'results.json'),
+        ).runs,
+    )
+    const rows = cappedBounds(c, runs, 132)
+    assert.equal(rows.length, 13)
+    const ratio = rows.map((r) => (r.flooredCapped as number) / r.baseline)
+    const reached = rows.map((r) => (r.eclipFit as number) / (r.flooredCapped as number))
+    assert.equal(mean(ratio).toFixed(2), '1.30')
+    assert.equal(mean(reached).toFixed(2), '0.85')
+    assert.deepEqual(
+      rows.filter((_, i) => (ratio[i] as number) < 1.12).map((r) => r.mix),
+      ['mix6'],
+    )
   })
 })
