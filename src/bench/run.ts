@@ -482,18 +482,14 @@ function tunedOnce(
         const t = p.solver.tuning
         if (!t && rtTuned && p.policy === 'eclip-rt')
           process.stderr.write(`eclip bench: WARNING: ${NOTHING_TO_TUNE(mix)}\n`)
+        const raised = p.workers.filter((w) => w.streamPriority === 'high').map((w) => w.name)
+        const sets =
+          t?.prioritySets !== undefined
+            ? `, ${t.prioritySets} sets of raised workers measured (raised: ${raised.join(', ') || 'none'})`
+            : ''
         if (t)
           process.stderr.write(
-            `eclip bench: ${mix} ${p.policy} tuned on ${t.backend}: ${t.evaluations} runs in ${t.seconds.toFixed(1)} s, ${t.moves} moves kept${
-              t.prioritySets !== undefined
-                ? `, ${t.prioritySets} sets of raised workers measured (raised: ${
-                    p.workers
-                      .filter((w) => w.streamPriority === 'high')
-                      .map((w) => w.name)
-                      .join(', ') || 'none'
-                  })`
-                : ''
-            }; in tuning STP ${t.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${t.worstWorker} ${t.worstVsBaseline.toFixed(3)}×${t.fellBack ? " (the baseline's placement)" : ''}\n`,
+            `eclip bench: ${mix} ${p.policy} tuned on ${t.backend}: ${t.evaluations} runs in ${t.seconds.toFixed(1)} s, ${t.moves} moves kept${sets}; in tuning STP ${t.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${t.worstWorker} ${t.worstVsBaseline.toFixed(3)}×${t.fellBack ? " (the baseline's placement)" : ''}\n`,
           )
         return p
       })

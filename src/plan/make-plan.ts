@@ -610,22 +610,13 @@ const planFit: PolicyPlanner = async (c) => {
     notes.push(...res.layout.notes)
     const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
     const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
-    const prio =
-      opts.fitPriorities && !opts.tune && workers.length > 1
-        ? await choosePriorities(
-            workers.length,
-            res.chosen,
-            async (high) =>
-              fitMetrics(await evaluator.evaluate(candidatePlan(c, res, high)), baseline, objective),
-            res.value,
-          )
-        : undefined
+    const prio = opts.tune ? undefined : await raiseStreams(c, evaluator, res, baseline, objective, res.value)
     const chosen = prio?.metrics ?? res.chosen
     const stp = stpInfo(chosen, baseline, objective, profiles, N, tolerance)
     const worst = workers[chosen.worst] as WorkerSpec
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
     notes.push(
-      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans${priorityText(workers, prio, res.chosen, weighted ? 'the objective' : 'STP')}; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans${priorityText(workers, prio, res.chosen, objective)}; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
     )
     // tuned: the floors are checked on what the backend measured instead
     if (opts.tune) return tuneFit(c, opts.tune, res)
@@ -667,15 +658,37 @@ const planFit: PolicyPlanner = async (c) => {
 const candidatePlan = (c: PolicyContext, cand: FitCandidate, high?: boolean[]) =>
   draft(c, 'eclip-fit', cand.layout.partitions, cand.layout.ladders, cand.instances, cand.assignments, high)
 
-/** What the priority stage did, for eclip-fit's note ('' when it did not run). */
+/**
+ * --stream-priorities (opts.fitPriorities): the sets of raised workers scored on `cand` (the chosen plan, with metrics
+ * `cand.chosen`) by `evaluator` and ranked by `value` (src/plan/priorities.ts); undefined where the option is off or
+ * there is one worker.
+ */
+async function raiseStreams(
+  c: PolicyContext,
+  evaluator: PlanEvaluator,
+  cand: FitCandidate & { chosen: FitMetrics },
+  baseline: FitScore,
+  objective: FitObjective,
+  value: (m: FitMetrics) => number,
+  margin?: number,
+): Promise<PriorityChoice | undefined> {
+  const n = c.workers.length
+  if (!c.opts.fitPriorities || n < 2) return undefined
+  const score = async (high: boolean[]) =>
+    fitMetrics(await evaluator.evaluate(candidatePlan(c, cand, high)), baseline, objective)
+  return choosePriorities(n, cand.chosen, score, value, margin)
+}
+
+/** What the priority stage did, for eclip-fit's note ('' when it did not run); `how`: scored or measured. */
 function priorityText(
   workers: readonly WorkerSpec[],
   p: PriorityChoice | undefined,
   plain: FitMetrics,
-  what: string,
+  objective: FitObjective,
   how = 'scored',
 ): string {
   if (!p) return ''
+  const what = objective.weights.some((x) => x !== 1) ? 'the objective' : 'STP'
   const capped =
     p.capped > 0
       ? ` within the p95 cap: ${p.capped === 1 ? '1 set that gained lifts' : `${p.capped} sets that gained lift`} a worker's p95 past ${PRIORITY_P95_CAP}× baseline's`
@@ -712,17 +725,15 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   })
   // --stream-priorities: the sets of raised workers measured on the tuned plan, as the search measured its moves (a
   // set must gain more than the tuning's margin: a window's noise)
-  const prio =
-    opts.fitPriorities && workers.length > 1
-      ? await choosePriorities(
-          workers.length,
-          tuned.chosen,
-          async (high) =>
-            fitMetrics(await t.evaluator.evaluate(candidatePlan(c, tuned, high)), baseline, objective),
-          tuned.value,
-          Math.max(PRIORITY_MARGIN, t.margin),
-        )
-      : undefined
+  const prio = await raiseStreams(
+    c,
+    t.evaluator,
+    tuned,
+    baseline,
+    objective,
+    tuned.value,
+    Math.max(PRIORITY_MARGIN, t.margin),
+  )
   const chosen = prio?.metrics ?? tuned.chosen
   const seconds = (performance.now() - t0) / 1000
   const stp = stpInfo(chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
@@ -746,7 +757,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective.weights.some((x) => x !== 1) ? 'the objective' : 'STP', 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
   shortfallOrThrow(
     'the tuned eclip-fit plan',
