@@ -15,8 +15,8 @@
 //   without --stream-priorities and at batch 8 with it: raised workers' streams re-simulated as raised), plans recorded;
 // - results/h100/tuned-priorities (baseline and eclip-fit tuned on the GPU, with and without measured priorities, the
 //   13 mixes at batch 1, each recorded in five parts), plans recorded;
-// - results/h100/tuned-priorities-b8 (the same at batch 8: not tuned, with and without the simulator's priorities, and
-//   tuned with measured priorities), plans recorded.
+// - results/h100/tuned-priorities-b8 (the same at batch 8: not tuned, with and without the simulator's priorities,
+//   tuned with and without measured priorities), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // What is compared, per run: STP relative to the same mix's baseline STP (the headline's ratio), STP with the
@@ -74,6 +74,7 @@ const RECORDED = [
     (p) => `results/h100/tuned-priorities-b8/${p}`,
   ),
   ...['p8a1', 'p8a2', 'p8b1', 'p8b2', 'p8c'].map((p) => `results/h100/tuned-priorities-b8/tuned-prio/${p}`),
+  ...['t8a1', 't8a2', 't8b1', 't8b2', 't8c'].map((p) => `results/h100/tuned-priorities-b8/tuned/${p}`),
 ]
 /** The series names (the folder under results/h100) the calibration must not have been fitted on. */
 const SERIES = [
@@ -126,7 +127,8 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Record<Key, number>>>
  * baseline rate is further from the GPU's than any other worker's (the same worker in profile-retime-fit's more4 and
  * more5 is within the common guard), and again in headline-priorities at batch 8; and two plans tuned on the GPU at
  * batch 8 (tuned-priorities-b8), where the tuning kept what the GPU gives a worker and the simulator does not see:
- * resnext101 in more4 and albert in more6, both measured above their simulated ratio to baseline.
+ * resnext101 in more4 and albert in more6 with measured priorities, and without them mix1 (densenet201, and with it
+ * the STP ratio) and more4's shufflenet again, each measured above its simulated ratio to baseline.
  */
 export const GUARD_EXCEPTIONS: Record<
   string,
@@ -136,6 +138,8 @@ export const GUARD_EXCEPTIONS: Record<
   'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.26 },
   'tuned-prio/p8b2 more4 eclip-fit/graph': { worker: 0.25 },
   'tuned-prio/p8c more6 eclip-fit/graph': { worker: 0.21 },
+  'tuned/t8a1 mix1 eclip-fit/graph': { stpVsBaseline: 0.12, worker: 0.18 },
+  'tuned/t8b2 more4 eclip-fit/graph': { worker: 0.25 },
 }
 
 const gpu = loadGpu(PROFILES)
@@ -358,7 +362,7 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
     )
     for (const s of SERIES)
       assert.ok(!provenance.includes(s), `the calibration was fitted on ${s}, which it is checked on`)
-    assert.equal(rows.length, 398)
+    assert.equal(rows.length, 424)
     for (const r of rows)
       t.diagnostic(
         `${r.run.padEnd(46)} STP/base ${pct(r.stpVsBaseline).padStart(6)}  STP(profile solo) ${pct(r.stpCommon).padStart(6)}  ` +
