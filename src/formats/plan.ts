@@ -154,6 +154,9 @@ export const Tuning = Type.Object(
     fellBack: Type.Boolean(),
     /** --stream-priorities: the sets of raised workers measured on the tuned plan (counted in evaluations). */
     prioritySets: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The worker whose p95 ÷ its p95 under baseline co-location the tuning window measured highest, and that ratio. */
+    worstP95Worker: Type.Optional(Type.String()),
+    worstP95VsBaseline: Type.Optional(Type.Number()),
   },
   { additionalProperties: false },
 )

@@ -40,7 +40,13 @@ import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstanc
 import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
-import { choosePriorities, PRIORITY_MARGIN, PRIORITY_P95_CAP, type PriorityChoice } from './priorities.ts'
+import {
+  choosePriorities,
+  MEASURED_P95_MARGIN,
+  PRIORITY_MARGIN,
+  PRIORITY_P95_CAP,
+  type PriorityChoice,
+} from './priorities.ts'
 import {
   BE_UNPLANNED_NOTE,
   checkRealtime,
@@ -671,12 +677,13 @@ async function raiseStreams(
   objective: FitObjective,
   value: (m: FitMetrics) => number,
   margin?: number,
+  p95Cap?: number,
 ): Promise<PriorityChoice | undefined> {
   const n = c.workers.length
   if (!c.opts.fitPriorities || n < 2) return undefined
   const score = async (high: boolean[]) =>
     fitMetrics(await evaluator.evaluate(candidatePlan(c, cand, high)), baseline, objective)
-  return choosePriorities(n, cand.chosen, score, value, margin)
+  return choosePriorities(n, cand.chosen, score, value, margin, p95Cap)
 }
 
 /** What the priority stage did, for eclip-fit's note ('' when it did not run); `how`: scored or measured. */
@@ -691,7 +698,7 @@ function priorityText(
   const what = objective.weights.some((x) => x !== 1) ? 'the objective' : 'STP'
   const capped =
     p.capped > 0
-      ? ` within the p95 cap: ${p.capped === 1 ? '1 set that gained lifts' : `${p.capped} sets that gained lift`} a worker's p95 past ${PRIORITY_P95_CAP}× baseline's`
+      ? ` within the p95 cap: ${p.capped === 1 ? '1 set that gained lifts' : `${p.capped} sets that gained lift`} a worker's p95 past ${+p.p95Cap.toFixed(3)}× baseline's`
       : ''
   if (!p.high)
     return `, stream priorities: none raised (${p.tried} sets of raised workers ${how}, none better${capped})`
@@ -724,7 +731,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
   })
   // --stream-priorities: the sets of raised workers measured on the tuned plan, as the search measured its moves (a
-  // set must gain more than the tuning's margin: a window's noise)
+  // set must gain more than the tuning's margin, and keep every p95 inside the cap by a margin: a window's noise)
   const prio = await raiseStreams(
     c,
     t.evaluator,
@@ -733,12 +740,18 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     objective,
     tuned.value,
     Math.max(PRIORITY_MARGIN, t.margin),
+    PRIORITY_P95_CAP - MEASURED_P95_MARGIN,
   )
   const chosen = prio?.metrics ?? tuned.chosen
   const seconds = (performance.now() - t0) / 1000
   const stp = stpInfo(chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
   const worst = workers[chosen.worst] as WorkerSpec
   const worstRatio = chosen.ratios[chosen.worst] ?? 0
+  // the highest p95 ratio the tuning window measured (a worker with no finite p95 left out)
+  const p95At = chosen.p95Ratios.reduce(
+    (best, r, i) => (Number.isFinite(r) && (best < 0 || r > (chosen.p95Ratios[best] as number)) ? i : best),
+    -1,
+  )
   const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
   const tuning: Tuning = {
     ...t.on,
@@ -754,10 +767,16 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     floorsMet: chosen.shortfall === 0,
     fellBack: tuned.fellBack,
     ...(prio ? { prioritySets: prio.tried } : {}),
+    ...(p95At >= 0
+      ? {
+          worstP95Worker: (workers[p95At] as WorkerSpec).name,
+          worstP95VsBaseline: chosen.p95Ratios[p95At] as number,
+        }
+      : {}),
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
   shortfallOrThrow(
     'the tuned eclip-fit plan',

@@ -8,7 +8,13 @@ import YAML from 'yaml'
 import { type Plan, readFile } from '../../src/formats/index.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import type { FitMetrics } from '../../src/plan/fit.ts'
-import { choosePriorities, PRIORITY_MARGIN, PRIORITY_P95_CAP, raisedSets } from '../../src/plan/priorities.ts'
+import {
+  choosePriorities,
+  MEASURED_P95_MARGIN,
+  PRIORITY_MARGIN,
+  PRIORITY_P95_CAP,
+  raisedSets,
+} from '../../src/plan/priorities.ts'
 import { defaultPlanner } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
 
@@ -106,6 +112,25 @@ describe('stream priorities (eclip-fit)', () => {
       value,
     )
     assert.equal(missing.high, undefined)
+  })
+
+  it('holds a measured set to the cap less a margin: a p95 within the cap by less is refused', async () => {
+    const near = PRIORITY_P95_CAP - MEASURED_P95_MARGIN / 2
+    const score = async (high: boolean[]) => (high[0] ? metrics(1.2, 0, [0.8, 1, near]) : metrics(1.0))
+    const scored = await choosePriorities(3, metrics(1.0), score, value)
+    assert.deepEqual(scored.high, [true, false, false])
+    assert.equal(scored.p95Cap, PRIORITY_P95_CAP)
+    const measured = await choosePriorities(
+      3,
+      metrics(1.0),
+      score,
+      value,
+      PRIORITY_MARGIN,
+      PRIORITY_P95_CAP - MEASURED_P95_MARGIN,
+    )
+    assert.equal(measured.high, undefined)
+    assert.equal(measured.capped, 3)
+    assert.equal(measured.p95Cap, PRIORITY_P95_CAP - MEASURED_P95_MARGIN)
   })
 
   it('eclip plan --stream-priorities keeps vgg19 within the p95 cap in mix4 at batch 1 (resnet152 raised alone)', () => {
