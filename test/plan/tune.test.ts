@@ -11,6 +11,7 @@ import { graphEdgeUs, SimBackend } from '../../src/execute/sim/index.ts'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { expandWorkers, type MixFile, type Plan, readFile } from '../../src/formats/index.ts'
 import { makePlan } from '../../src/plan/index.ts'
+import { heldFloors, MEASURED_FLOOR_MARGIN } from '../../src/plan/tune.ts'
 import { loadProfileSet } from '../../src/profile/store.ts'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -228,6 +229,47 @@ describe('eclip-fit tuned on a backend', () => {
     assert.match(short.solver.notes ?? '', /the baseline's placement .* measured best/)
   })
 
+  it('holds the floors on the windows with a margin: a worker measured just over its floor is not enough', async () => {
+    const m = mixOf('mix1', 8)
+    // on this "GPU" every partitioned plan runs as baseline co-location did with worker 0 at `w0` of its rate and the
+    // others 1.5× faster; the baseline's placement exactly as baseline co-location
+    const standIn = (w0: number) => {
+      let base: RunResult | undefined
+      return new Counting(m, (spec, r) => {
+        if (spec.plan.policy === 'baseline') base = r
+        if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+        const factor = m.workers.map((_, i) => (i === 0 ? w0 : 1.5))
+        return {
+          ...base,
+          workers: base.workers.map((w, i) => ({
+            ...w,
+            arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
+          })),
+        }
+      })
+    }
+    // past the floor plus the margin: a partitioned plan
+    const over = await tuned(m, standIn(0.9 + MEASURED_FLOOR_MARGIN + 0.005), {
+      candidates: 3,
+      evaluations: 2,
+    })
+    assert.equal(wholeGpu(over), false)
+    // over the floor (0.9) but within the margin of it: the baseline's placement, the only plan that keeps the margin
+    const near = await tuned(m, standIn(0.9 + MEASURED_FLOOR_MARGIN / 2), { candidates: 3, evaluations: 2 })
+    assert.equal(wholeGpu(near), true)
+    assert.ok(
+      near.solver.tuning?.fellBack && near.solver.tuning.floorsMet,
+      JSON.stringify(near.solver.tuning),
+    )
+    assert.match(near.solver.notes ?? '', /floors met \(0\.9×; on the windows each floor held 0\.02 higher\)/)
+    // the margin lifts a floor to 1 at most and leaves a floor of 0 (any rate accepted) alone
+    const obj = { soloRps: [1, 1, 1], weights: [1, 1, 1], floors: [0, 0.99, 0.9] }
+    assert.deepEqual(
+      heldFloors(obj).floors.map((f) => +f.toFixed(6)),
+      [0, 1, +(0.9 + MEASURED_FLOOR_MARGIN).toFixed(6)],
+    )
+  })
+
   it('checks the guard on total requests/s on the measured rates: a plan measured short of it ranks as under a floor', async () => {
     const m = mixOf('mix1', 8)
     // on this "GPU" every partitioned plan runs as baseline co-location did with both alberts (many requests, each
@@ -274,7 +316,7 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(kept.params.minTotalShare, 1)
     assert.match(
       kept.solver.notes ?? '',
-      /the baseline's placement .* measured best; .*floors met \(0\.9×, total requests\/s ≥ 1× baseline's\)/,
+      /the baseline's placement .* measured best; .*floors met \(0\.9×, total requests\/s ≥ 1× baseline's; on the windows each floor held 0\.02 higher\)/,
     )
     // as when the alberts' floors are what their measured rates miss, with no guard
     const floors = await tuned(m, standIn(), { candidates: 3, evaluations: 2 }, { minShare: 0.95 })
