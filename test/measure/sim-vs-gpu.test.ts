@@ -14,7 +14,8 @@
 // - results/h100/headline-priorities (baseline and eclip-fit over the paper's and our mixes, at batch 1 with and
 //   without --stream-priorities and at batch 8 with it: raised workers' streams re-simulated as raised), plans recorded;
 // - results/h100/tuned-priorities (baseline and eclip-fit tuned on the GPU, with and without measured priorities, the
-//   13 mixes at batch 1, each recorded in five parts, the measured priorities twice), plans recorded;
+//   13 mixes at batch 1, each recorded in five parts, the measured priorities twice, and four of our mixes with the
+//   floors' margin), plans recorded;
 // - results/h100/tuned-priorities-b8 (the same at batch 8: not tuned, with and without the simulator's priorities,
 //   tuned with and without measured priorities), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
@@ -71,6 +72,7 @@ const RECORDED = [
   ...['a1', 'a2', 'q3', 'q4', 'q5'].map((p) => `results/h100/tuned-priorities/tuned/${p}`),
   ...['p1', 'p2', 'p3', 'p4', 'p5'].map((p) => `results/h100/tuned-priorities/tuned-prio/${p}`),
   ...['m1a1', 'm1a2', 'm1b1', 'm1b2', 'm1c'].map((p) => `results/h100/tuned-priorities/tuned-margin/${p}`),
+  ...['f1', 'f2'].map((p) => `results/h100/tuned-priorities/tuned-floor-margin/${p}`),
   ...['untuned/u8p', 'untuned/u8m', 'untuned-prio/s8p', 'untuned-prio/s8m'].map(
     (p) => `results/h100/tuned-priorities-b8/${p}`,
   ),
@@ -363,7 +365,7 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
     )
     for (const s of SERIES)
       assert.ok(!provenance.includes(s), `the calibration was fitted on ${s}, which it is checked on`)
-    assert.equal(rows.length, 450)
+    assert.equal(rows.length, 458)
     for (const r of rows)
       t.diagnostic(
         `${r.run.padEnd(46)} STP/base ${pct(r.stpVsBaseline).padStart(6)}  STP(profile solo) ${pct(r.stpCommon).padStart(6)}  ` +
