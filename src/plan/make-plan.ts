@@ -767,7 +767,8 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     stpVsBaseline: stp.value / stp.baseline,
     worstWorker: worst.name,
     worstVsBaseline: worstRatio,
-    floorsMet: chosen.shortfall === 0,
+    // against the floors as given (the ranking held them higher)
+    floorsMet: floorShortfalls(workers, chosen, objective).length === 0,
     fellBack: tuned.fellBack,
     ...(prio ? { prioritySets: prio.tried } : {}),
     ...(p95At >= 0
