@@ -68,9 +68,8 @@ export const NOTHING_TO_TUNE = (mix: string) =>
 export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01 }
 
 /**
- * Added to every non-zero floor (at most 1) where the tuning checks it on a window: a worker measured at its floor
- * there can land under it in the plan's own, longer run (alexnet in more2 at batch 1 did, 0.913 → 0.8996:
- * results/h100/tuned-priorities/).
+ * Added to every non-zero floor (at most 1) where the tuning checks it on a window: a worker measured just over its
+ * floor there can land under it in the plan's own, longer run (results/h100/tuned-priorities/ measured how far).
  */
 export const MEASURED_FLOOR_MARGIN = 0.02
 
