@@ -64,7 +64,7 @@ import {
   sizeIndexWithin,
   withBestEffortPlan,
 } from './realtime.ts'
-import { fitTune, heldFloors, MEASURED_FLOOR_MARGIN } from './tune.ts'
+import { fitTune, MEASURED_FLOOR_MARGIN } from './tune.ts'
 
 export const DEFAULT_SWITCH_MAX = 14
 export const DEFAULT_MODEL_WISE_FACTOR = 1.1
@@ -723,11 +723,11 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   const objective = objectiveOf(workers, await soloRates(t.evaluator, profiles), opts)
   // the candidates and the sets ranked with the floors raised by a margin (a window's noise); the plan is still
   // checked against the floors as given
-  const held = heldFloors(objective)
   const tuned = await fitTune(res, {
     measure: (cand) => t.evaluator.evaluate(candidatePlan(c, cand)),
     baseline,
-    objective: held,
+    objective,
+    floorMargin: MEASURED_FLOOR_MARGIN,
     candidates: t.candidates,
     evaluations: t.evaluations,
     margin: t.margin,
@@ -740,7 +740,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     t.evaluator,
     tuned,
     baseline,
-    held,
+    tuned.objective,
     tuned.value,
     Math.max(PRIORITY_MARGIN, t.margin),
     PRIORITY_P95_CAP - MEASURED_P95_MARGIN,
@@ -780,7 +780,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${held.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${MEASURED_FLOOR_MARGIN} higher` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${MEASURED_FLOOR_MARGIN} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
   shortfallOrThrow(
     'the tuned eclip-fit plan',

@@ -15,9 +15,10 @@
 // A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors, the guard on
 // total requests/s (objective.minTotal) and the p95 cap are checked on measured rates against the measured baseline,
 // ranked as the simulator's search ranks them (fitValue): a plan with a worker measured under its floor, or measured
-// short of the total, ranks below every plan that meets them. The floors are held there with a margin
-// (heldFloors): a worker's rate in a short window moves by a couple of hundredths from the plan's own run. The baseline's placement, the guard's reference, meets
-// the guard whatever its window measured.
+// short of the total, ranks below every plan that meets them. The floors are held there with a margin (heldFloors,
+// `floorMargin`): a worker's rate in a short window differs from its rate in the plan's own run. The baseline's
+// placement, the guard's reference, meets the guard whatever its window measured, and is held to the floors as given
+// (it is baseline co-location: its ratios are 1 but for the window's noise).
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw.
 
@@ -68,16 +69,19 @@ export const NOTHING_TO_TUNE = (mix: string) =>
 export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01 }
 
 /**
- * Added to every non-zero floor (at most 1) where the tuning checks it on a window: a worker measured just over its
- * floor there can land under it in the plan's own, longer run (results/h100/tuned-priorities/ measured how far).
+ * What eclip-fit's tuning adds to every floor where it checks it on a window: a worker measured just over its floor
+ * there can land under it in the plan's own, longer run (results/h100/tuned-priorities/ measured how far).
  */
 export const MEASURED_FLOOR_MARGIN = 0.02
 
-/** `objective` with its floors as the tuning holds them on measurements (MEASURED_FLOOR_MARGIN). */
-export function heldFloors(objective: FitObjective): FitObjective {
+/**
+ * `objective` with every non-zero floor raised by `margin`, to 1 at most; a floor of 0 (any rate) and one already at
+ * or above 1 stay as they are.
+ */
+export function heldFloors(objective: FitObjective, margin: number): FitObjective {
   return {
     ...objective,
-    floors: objective.floors.map((f) => (f > 0 ? Math.min(1, f + MEASURED_FLOOR_MARGIN) : f)),
+    floors: objective.floors.map((f) => (f > 0 ? Math.max(f, Math.min(1, f + margin)) : f)),
   }
 }
 
@@ -93,6 +97,8 @@ export interface TuneOptions {
   evaluations: number
   /** STP ratio a move must gain over the best measured plan to be kept. */
   margin: number
+  /** Added to the floors on the measurements (heldFloors); absent: 0. */
+  floorMargin?: number
   energyWeight?: number
 }
 
@@ -111,6 +117,8 @@ export interface TuneResult extends FitCandidate {
   moves: number
   /** The ranking the search used on measurements (floors, the p95 cap, then the objective): for what is measured after it. */
   value: (m: FitMetrics) => number
+  /** The objective `value` ranks metrics made with: the floors as held. */
+  objective: FitObjective
 }
 
 /** Continues `search` (the simulator's) on the measuring evaluator, within the budget (header). */
@@ -119,12 +127,13 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
   const whole = space.wholeGpu(space.start)
   const wholeKey = FitSpace.keyOf(whole)
   const memo = new Map<string, FitMetrics>()
+  const held = heldFloors(o.objective, o.floorMargin ?? 0)
   const measure = async (key: string, c: FitCandidate) => {
     let m = memo.get(key)
     if (!m) {
-      m = fitMetrics(await o.measure(c), o.baseline, o.objective)
       // the baseline's placement is what the guard on total requests/s measures against: it meets it (a window's
-      // noise aside), under any state that makes it
+      // noise aside), under any state that makes it; and it is held to the floors as given, not as held
+      m = fitMetrics(await o.measure(c), o.baseline, key === wholeKey ? o.objective : held)
       if (key === wholeKey) m = guardReference(m)
       memo.set(key, m)
     }
@@ -179,7 +188,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     }
     if (!moved) break
   }
-  const common = { homeOnly, measured: memo.size, seeds, moves, value }
+  const common = { homeOnly, measured: memo.size, seeds, moves, value, objective: held }
   if (!best.state)
     return {
       ...whole,
