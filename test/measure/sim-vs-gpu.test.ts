@@ -130,7 +130,7 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Record<Key, number>>>
 /**
  * Runs held to a guard of their own, named: shufflenet in our mix more4 at batch 8 under eclip-fit, whose rate ÷ its
  * baseline rate is further from the GPU's than any other worker's (the same worker in profile-retime-fit's more4 and
- * more5 is within the common guard), and again in headline-priorities at batch 8; and two plans tuned on the GPU at
+ * more5 is within the common guard), and again in headline-priorities at batch 8; and plans tuned on the GPU at
  * batch 8 (tuned-priorities-b8), where the tuning kept what the GPU gives a worker and the simulator does not see:
  * resnext101 in more4 and albert in more6 with measured priorities, and without them mix1 (densenet201, and with it
  * the STP ratio) and more4's shufflenet again, and more6's albert again (tuned with the margins), each measured above
