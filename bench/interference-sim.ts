@@ -6,7 +6,8 @@
 // `--extra JSON` merges constants into the directory's calibration (e.g. '{"memoryInterference":0.25}'). With
 // `--results FILE,...` (GPU runs of the same mixes and batch) it also prints the STP bound of each mix (docs/design.md
 // §6) capped by what every worker kept beside its neighbours on disjoint partitions (x_w ≤ together ÷ alone), plain
-// and floored, beside the runs' baseline and eclip-fit STP.
+// and floored, beside the runs' baseline and eclip-fit STP, and the same floored and capped with each worker's SM-time
+// at the latency its rate allows (bench/latency-bound.ts).
 //   node --import tsx bench/interference-sim.ts [--profiles profiles/h100] [--extra JSON] [--results FILES]
 //     DISPATCH_JSON...
 import { readFileSync } from 'node:fs'
@@ -18,6 +19,7 @@ import { DEFAULT_MIN_SHARE, makePlan } from '../src/plan/index.ts'
 import { stpBound } from '../src/profile/bound.ts'
 import { loadGpu, profilesIn } from '../src/profile/store.ts'
 import { gridTable } from '../src/report/tables.ts'
+import { latencyStpBound, latencyWorker } from './latency-bound.ts'
 
 /** The probe's record of one mix (dispatch.json, part "mixes"): per arm, each worker's median requests/s. */
 interface ProbeMix {
@@ -177,10 +179,20 @@ export interface CappedBound {
   capped: number
   floored: number | null
   flooredCapped: number | null
+  /** Floored and capped, each worker's SM-time at the latency its rate allows (with `profilesOf`; else absent). */
+  latency?: number | null
 }
 
-/** The STP bound of every probed mix with a baseline run in `runs`, plain and capped by the probe, floored or not. */
-export function cappedBounds(c: Comparison, runs: readonly Run[], smCount: number): CappedBound[] {
+/**
+ * The STP bound of every probed mix with a baseline run in `runs`, plain and capped by the probe, floored or not; with
+ * `profilesOf` (each run's workers' profiles) also the latency-consistent estimate.
+ */
+export function cappedBounds(
+  c: Comparison,
+  runs: readonly Run[],
+  smCount: number,
+  profilesOf?: (workers: WorkerSpec[]) => Profile[],
+): CappedBound[] {
   const out: CappedBound[] = []
   for (const m of c.mixes) {
     const gpuRun = (policy: string) =>
@@ -207,6 +219,19 @@ export function cappedBounds(c: Comparison, runs: readonly Run[], smCount: numbe
       capped: stpBound(solo, area, smCount, undefined, caps)?.stp ?? Number.NaN,
       floored: stpBound(solo, area, smCount, floors)?.stp ?? null,
       flooredCapped: stpBound(solo, area, smCount, floors, caps)?.stp ?? null,
+      ...(profilesOf
+        ? {
+            latency:
+              latencyStpBound(
+                profilesOf(
+                  base.workers.map(({ name, model, batch, dtype }) => ({ name, model, batch, dtype })),
+                ).map((p, i) =>
+                  latencyWorker(p, base.workers[i]?.fullGpuUs as number, caps[i] as number, floors[i]),
+                ),
+                smCount,
+              )?.stp ?? null,
+          }
+        : {}),
     })
   }
   return out
@@ -227,6 +252,7 @@ export function boundsText(rows: readonly CappedBound[]): string {
       'floored+capped',
       'eclip-fit ÷ capped',
       'eclip-fit ÷ floored+capped',
+      ...(rows.some((b) => b.latency !== undefined) ? ['latency-consistent', 'eclip-fit ÷ it'] : []),
     ],
     rows.map((b) => [
       `${b.mix} b${b.batch}`,
@@ -238,6 +264,7 @@ export function boundsText(rows: readonly CappedBound[]): string {
       f(r(b.flooredCapped, b.baseline)),
       f(r(b.eclipFit, b.capped)),
       f(r(b.eclipFit, b.flooredCapped)),
+      ...(b.latency !== undefined ? [f(r(b.latency, b.baseline)), f(r(b.eclipFit, b.latency))] : []),
     ]),
   )
 }
@@ -260,7 +287,8 @@ async function main() {
   console.log(comparisonText(c))
   if (results.length > 0) {
     const runs = results.flatMap((f) => readFile<Results>('results', f).runs)
-    console.log(`\n${boundsText(cappedBounds(c, runs, loadGpu(dir).smCount))}`)
+    const gpu = loadGpu(dir)
+    console.log(`\n${boundsText(cappedBounds(c, runs, gpu.smCount, profilesIn(dir, gpu)))}`)
   }
 }
 
