@@ -223,9 +223,7 @@ export function cappedBounds(
         ? {
             latency:
               latencyStpBound(
-                profilesOf(
-                  base.workers.map(({ name, model, batch, dtype }) => ({ name, model, batch, dtype })),
-                ).map((p, i) =>
+                profilesOf(base.workers).map((p, i) =>
                   latencyWorker(p, base.workers[i]?.fullGpuUs as number, caps[i] as number, floors[i]),
                 ),
                 smCount,

@@ -105,9 +105,9 @@ export function latencyStpBound(
   const options = workers.map((w) => {
     const out: { x: number; cost: number }[] = []
     for (let k = Math.ceil(w.floor / step - 1e-9); k * step <= w.cap + 1e-12; k++) {
-      const x = Math.max(k * step, 1e-9)
-      const cost = k === 0 ? 0 : smTimeAt(w, x)
-      if (Number.isFinite(cost)) out.push({ x: k === 0 ? 0 : x, cost })
+      const x = k * step
+      const cost = x === 0 ? 0 : smTimeAt(w, x)
+      if (Number.isFinite(cost)) out.push({ x, cost })
     }
     return out
   })

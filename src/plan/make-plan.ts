@@ -750,6 +750,8 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   const stp = stpInfo(chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
   const worst = workers[chosen.worst] as WorkerSpec
   const worstRatio = chosen.ratios[chosen.worst] ?? 0
+  // against the floors as given (the ranking held them higher)
+  const short = floorShortfalls(workers, chosen, objective)
   // the highest p95 ratio the tuning window measured (a worker with no finite p95 left out)
   const p95At = chosen.p95Ratios.reduce(
     (best, r, i) => (Number.isFinite(r) && (best < 0 || r > (chosen.p95Ratios[best] as number)) ? i : best),
@@ -767,8 +769,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     stpVsBaseline: stp.value / stp.baseline,
     worstWorker: worst.name,
     worstVsBaseline: worstRatio,
-    // against the floors as given (the ranking held them higher)
-    floorsMet: floorShortfalls(workers, chosen, objective).length === 0,
+    floorsMet: short.length === 0,
     fellBack: tuned.fellBack,
     ...(prio ? { prioritySets: prio.tried } : {}),
     ...(p95At >= 0
@@ -782,13 +783,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   notes.push(
     `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${MEASURED_FLOOR_MARGIN} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
-  shortfallOrThrow(
-    'the tuned eclip-fit plan',
-    floorShortfalls(workers, chosen, objective),
-    opts,
-    notes,
-    `measured on ${t.on.backend}`,
-  )
+  shortfallOrThrow('the tuned eclip-fit plan', short, opts, notes, `measured on ${t.on.backend}`)
   return {
     partitions: tuned.layout.partitions,
     ladders: tuned.layout.ladders,
