@@ -485,7 +485,7 @@ function tunedOnce(
         const raised = p.workers.filter((w) => w.streamPriority === 'high').map((w) => w.name)
         const sets =
           t?.prioritySets !== undefined
-            ? `, ${t.prioritySets} sets of raised workers measured (raised: ${raised.join(', ') || 'none'})`
+            ? `, ${t.prioritySets} sets of raised workers measured${(t.priorityPlans ?? 1) > 1 ? ` on the ${t.priorityPlans} best plans (taken: #${t.priorityPlan})` : ''} (raised: ${raised.join(', ') || 'none'})`
             : ''
         if (t)
           process.stderr.write(

@@ -318,6 +318,11 @@ export const tuneWarmupOption = () =>
     '--tune-warmup <s>',
     `--tune: each measured candidate's warm-up, s (default: gpu ${gpuTune.warmupS}, sim ${simTune.warmupS})`,
   ).argParser(num('tune-warmup', 0))
+export const tunePriorityPlansOption = () =>
+  new Option(
+    '--tune-priority-plans <k>',
+    `--tune with --stream-priorities: the best measured plans whose sets of raised workers are measured, the best raised one taken (default ${TUNE_DEFAULTS.priorityPlans}; 1: the tuned plan's alone)`,
+  ).argParser(num('tune-priority-plans', 1, true))
 export const tuneMarginOption = () =>
   new Option(
     '--tune-margin <m>',
@@ -359,7 +364,13 @@ export function resolveTune(o: {
   tuneWindow?: number
   tuneWarmup?: number
   tuneMargin?: number
+  tunePriorityPlans?: number
+  streamPriorities?: boolean
 }): TuneChoice | undefined {
+  if (o.tunePriorityPlans !== undefined && !o.streamPriorities)
+    throw new UserError(
+      '--tune-priority-plans is for --tune with --stream-priorities: add --stream-priorities, or leave it out',
+    )
   if (!o.tune) {
     const given = (
       [
@@ -368,6 +379,7 @@ export function resolveTune(o: {
         ['--tune-window', o.tuneWindow],
         ['--tune-warmup', o.tuneWarmup],
         ['--tune-margin', o.tuneMargin],
+        ['--tune-priority-plans', o.tunePriorityPlans],
       ] as const
     ).find(([, v]) => v !== undefined)
     if (given) throw new UserError(`${given[0]} is for --tune: add --tune, or leave it out`)
@@ -377,6 +389,7 @@ export function resolveTune(o: {
     candidates: o.tuneCandidates ?? TUNE_DEFAULTS.candidates,
     evaluations: o.tuneEvaluations ?? TUNE_DEFAULTS.evaluations,
     margin: o.tuneMargin ?? TUNE_DEFAULTS.margin,
+    priorityPlans: o.tunePriorityPlans ?? TUNE_DEFAULTS.priorityPlans,
     ...(o.tuneWindow !== undefined ? { windowS: o.tuneWindow } : {}),
     ...(o.tuneWarmup !== undefined ? { warmupS: o.tuneWarmup } : {}),
   }

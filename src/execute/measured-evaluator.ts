@@ -110,6 +110,8 @@ export interface TuneChoice {
   candidates: number
   evaluations: number
   margin: number
+  /** With --stream-priorities: the best measured plans whose sets of raised workers are measured. */
+  priorityPlans: number
   warmupS?: number
   windowS?: number
 }
@@ -142,7 +144,7 @@ export function tuningOn(
       profiles,
     )
     made.push(evaluator)
-    const { candidates, evaluations, margin } = choice
-    return { evaluator, on: evaluator.on, candidates, evaluations, margin }
+    const { candidates, evaluations, margin, priorityPlans } = choice
+    return { evaluator, on: evaluator.on, candidates, evaluations, margin, priorityPlans }
   }
 }

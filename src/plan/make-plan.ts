@@ -41,6 +41,7 @@ import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import {
+  beatsBest,
   choosePriorities,
   MEASURED_P95_MARGIN,
   PRIORITY_MARGIN,
@@ -64,7 +65,7 @@ import {
   sizeIndexWithin,
   withBestEffortPlan,
 } from './realtime.ts'
-import { fitTune, MEASURED_FLOOR_MARGIN } from './tune.ts'
+import { fitTune, MEASURED_FLOOR_MARGIN, type TunedPlan } from './tune.ts'
 
 export const DEFAULT_SWITCH_MAX = 14
 export const DEFAULT_MODEL_WISE_FACTOR = 1.1
@@ -127,6 +128,8 @@ export interface PlanTuning {
   evaluations: number
   /** STP ratio a move must gain over the best measured plan to be kept, ≥ 0. */
   margin: number
+  /** With --stream-priorities: the best measured plans whose sets of raised workers are measured, ≥ 1. */
+  priorityPlans: number
 }
 
 export interface PlanOptions {
@@ -274,6 +277,7 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
     num('tune candidates', o.tune.candidates, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
     num('tune evaluations', o.tune.evaluations, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0')
     num('tune margin', o.tune.margin, (v) => v >= 0, '≥ 0')
+    num('tune priority plans', o.tune.priorityPlans, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
     num('tune window', o.tune.on.windowS, (v) => v > 0, '> 0 seconds')
     num('tune warm-up', o.tune.on.warmupS, (v) => v >= 0, '≥ 0 seconds')
   }
@@ -706,6 +710,16 @@ function priorityText(
   return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets ${how}${capped}; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
 }
 
+/** Which measured plan the priority stage took, for the tuning's note ('' where it measured sets on one plan). */
+function runnerUpText(rank: number, plans: number): string {
+  if (plans < 2) return ''
+  const which =
+    rank === 1
+      ? "the best's choice kept"
+      : `the ${rank === 2 ? 'second' : `${rank}th`} best taken (its set beat the best's choice by more than the margin)`
+  return `sets of raised workers measured on the ${plans} best measured plans, ${which}; `
+}
+
 /**
  * eclip-fit's search continued on the measuring evaluator (src/plan/tune.ts): baseline co-location measured, STP's
  * solo rates the evaluator's (else the profiles', as the bench reports them), the floors checked on the measurements.
@@ -731,21 +745,35 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     candidates: t.candidates,
     evaluations: t.evaluations,
     margin: t.margin,
+    // with --stream-priorities, the plans after the best whose sets are measured too
+    runnersUp: opts.fitPriorities && workers.length >= 2 ? t.priorityPlans - 1 : 0,
     ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
   })
-  // --stream-priorities: the sets of raised workers measured on the tuned plan, as the search measured its moves (a
-  // set must gain more than the tuning's margin, and keep every p95 inside the cap by a margin: a window's noise)
-  const prio = await raiseStreams(
-    c,
-    t.evaluator,
-    tuned,
-    baseline,
-    tuned.objective,
-    tuned.value,
-    Math.max(PRIORITY_MARGIN, t.margin),
-    PRIORITY_P95_CAP - MEASURED_P95_MARGIN,
-  )
-  const chosen = prio?.metrics ?? tuned.chosen
+  // --stream-priorities: the sets of raised workers measured on the tuned plan and its runners-up, as the search
+  // measured its moves (a set must gain more than the tuning's margin, and keep every p95 inside the cap by a margin:
+  // a window's noise). Placement and priorities interact: the plan that measured best unraised is not always the best
+  // raised, so a runner-up is taken where a raised set on it beats the best plan's choice by the margin as well.
+  const setMargin = Math.max(PRIORITY_MARGIN, t.margin)
+  const p95Cap = PRIORITY_P95_CAP - MEASURED_P95_MARGIN
+  const setsOn = (plan: TunedPlan) =>
+    raiseStreams(c, t.evaluator, plan, baseline, tuned.objective, tuned.value, setMargin, p95Cap)
+  let pick: { plan: TunedPlan; prio: PriorityChoice | undefined; rank: number } = {
+    plan: tuned,
+    prio: await setsOn(tuned),
+    rank: 1,
+  }
+  let prioritySets = pick.prio?.tried ?? 0
+  const priorityPlans = pick.prio ? 1 + tuned.runnersUp.length : 0
+  if (pick.prio)
+    for (const [i, plan] of tuned.runnersUp.entries()) {
+      const prio = await setsOn(plan)
+      prioritySets += prio?.tried ?? 0
+      const best = pick.prio?.metrics ?? pick.plan.chosen
+      if (beatsBest(prio, best, tuned.value, setMargin, p95Cap)) pick = { plan, prio, rank: i + 2 }
+    }
+  const { prio } = pick
+  const plan = pick.plan
+  const chosen = prio?.metrics ?? plan.chosen
   const seconds = (performance.now() - t0) / 1000
   const stp = stpInfo(chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
   const worst = workers[chosen.worst] as WorkerSpec
@@ -763,15 +791,15 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     candidates: t.candidates,
     budget: t.evaluations,
     margin: t.margin,
-    evaluations: 1 + tuned.measured + (prio?.tried ?? 0),
+    evaluations: 1 + tuned.measured + prioritySets,
     seconds: Math.round(seconds * 100) / 100,
     moves: tuned.moves,
     stpVsBaseline: stp.value / stp.baseline,
     worstWorker: worst.name,
     worstVsBaseline: worstRatio,
     floorsMet: short.length === 0,
-    fellBack: tuned.fellBack,
-    ...(prio ? { prioritySets: prio.tried } : {}),
+    fellBack: plan.fellBack,
+    ...(prio ? { prioritySets, priorityPlans, priorityPlan: pick.rank } : {}),
     ...(p95At >= 0
       ? {
           worstP95Worker: (workers[p95At] as WorkerSpec).name,
@@ -781,14 +809,14 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fellBack ? "the baseline's placement (every kernel on the whole GPU) measured best; " : ''}homes ${tuned.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${tuned.lambdas.map(f).join(', ')}, μ ${tuned.mu}${priorityText(workers, prio, tuned.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${MEASURED_FLOOR_MARGIN} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${plan.fellBack ? `the baseline's placement (every kernel on the whole GPU)${pick.rank === 1 ? ' measured best' : ''}; ` : ''}${runnerUpText(pick.rank, priorityPlans)}homes ${plan.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${plan.lambdas.map(f).join(', ')}, μ ${plan.mu}${priorityText(workers, prio, plan.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${MEASURED_FLOOR_MARGIN} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
   shortfallOrThrow('the tuned eclip-fit plan', short, opts, notes, `measured on ${t.on.backend}`)
   return {
-    partitions: tuned.layout.partitions,
-    ladders: tuned.layout.ladders,
-    instances: tuned.instances,
-    assignments: tuned.assignments,
+    partitions: plan.layout.partitions,
+    ladders: plan.layout.ladders,
+    instances: plan.instances,
+    assignments: plan.assignments,
     solver: { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp, tuning },
     ...(prio?.high ? { highPriority: prio.high } : {}),
   }

@@ -86,3 +86,20 @@ export async function choosePriorities(
   }
   return { ...best, tried: sets.length, capped, p95Cap }
 }
+
+/**
+ * Whether a runner-up plan's priority choice `alt` replaces the best plan's (its metrics `best`, raised or not): only a
+ * raised set, ranked higher by `value` by more than `margin`, with every worker's p95 within `p95Cap` itself (the
+ * chooser lets a p95 stay where the runner-up had it unraised, which the best plan's choice was not allowed).
+ */
+export function beatsBest(
+  alt: PriorityChoice | undefined,
+  best: FitMetrics,
+  value: (m: FitMetrics) => number,
+  margin: number,
+  p95Cap: number,
+): alt is PriorityChoice & { high: boolean[] } {
+  if (!alt?.high) return false
+  if (!alt.metrics.p95Ratios.every((r) => r <= p95Cap + 1e-9)) return false
+  return value(alt.metrics) > value(best) + margin
+}

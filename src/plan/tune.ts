@@ -20,7 +20,9 @@
 // placement, the guard's reference, meets the guard whatever its window measured, and is held to the floors as given
 // (it is baseline co-location: its ratios are 1 but for the window's noise).
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
-// run's (the bench measures it afresh), and its tuning record says what the tuning window saw.
+// run's (the bench measures it afresh), and its tuning record says what the tuning window saw. The runners-up (the
+// next best measured plans) are returned for what is measured after the search: with --stream-priorities, a plan
+// that measured second unraised can measure first with a worker raised (make-plan.ts measures sets on each).
 
 import { isTablePolicy } from '../formats/plan.ts'
 import {
@@ -65,8 +67,11 @@ export function tunablePlans(
 export const NOTHING_TO_TUNE = (mix: string) =>
   `--tune: eclip-rt's plan of ${mix} has no best-effort plan to tune (it needs a real-time worker and two or more best-effort ones): planned as without --tune`
 
-/** The budget's defaults: the simulator's best candidates measured, further measurements, the STP margin. */
-export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01 }
+/**
+ * The budget's defaults: the simulator's best candidates measured, further measurements, the STP margin, and (with
+ * --stream-priorities) the best measured plans whose sets of raised workers are measured.
+ */
+export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01, priorityPlans: 2 }
 
 /**
  * What eclip-fit's tuning adds to every floor where it checks it on a window: a worker measured just over its floor
@@ -99,17 +104,25 @@ export interface TuneOptions {
   margin: number
   /** Added to the floors on the measurements (heldFloors); absent: 0. */
   floorMargin?: number
+  /** Measured plans after the best to return, best first (TuneResult.runnersUp); absent: 0. */
+  runnersUp?: number
   energyWeight?: number
 }
 
-export interface TuneResult extends FitCandidate {
+/** A measured plan: the candidate, its prices, its metrics on the measuring evaluator. */
+export interface TunedPlan extends FitCandidate {
   lambdas: number[]
   mu: number
-  /** The chosen plan and model-wise's homes, as measured. */
+  /** The plan as measured. */
   chosen: FitMetrics
-  homeOnly: FitMetrics
-  /** The baseline's placement measured best and was taken. */
+  /** The plan is the baseline's placement (every kernel on the whole GPU). */
   fellBack: boolean
+}
+
+export interface TuneResult extends TunedPlan {
+  homeOnly: FitMetrics
+  /** The next best distinct plans measured, best first, as many as TuneOptions.runnersUp asked (fewer if fewer). */
+  runnersUp: TunedPlan[]
   /** Candidates measured (baseline co-location not among them): the seeds, then the search's. */
   measured: number
   seeds: number
@@ -126,16 +139,17 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
   const { space } = search
   const whole = space.wholeGpu(space.start)
   const wholeKey = FitSpace.keyOf(whole)
-  const memo = new Map<string, FitMetrics>()
+  // every measured plan by key: its state (none for the baseline's placement) and metrics
+  const memo = new Map<string, { state?: FitState; m: FitMetrics }>()
   const held = heldFloors(o.objective, o.floorMargin ?? 0)
-  const measure = async (key: string, c: FitCandidate) => {
-    let m = memo.get(key)
+  const measure = async (key: string, c: FitCandidate, state?: FitState) => {
+    let m = memo.get(key)?.m
     if (!m) {
       // the baseline's placement is what the guard on total requests/s measures against: it meets it (a window's
       // noise aside), under any state that makes it; and it is held to the floors as given, not as held
       m = fitMetrics(await o.measure(c), o.baseline, key === wholeKey ? o.objective : held)
       if (key === wholeKey) m = guardReference(m)
-      memo.set(key, m)
+      memo.set(key, key === wholeKey || !state ? { m } : { state, m })
     }
     return m
   }
@@ -143,7 +157,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
   // measured already is not measured again)
   const wholeM = await measure(wholeKey, whole)
   const homeKey = space.key(space.start)
-  const homeOnly = await measure(homeKey, space.candidate(space.start))
+  const homeOnly = await measure(homeKey, space.candidate(space.start), space.start)
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
   const value = (m: FitMetrics) => fitValue(m, p95Cap, o.energyWeight ?? FIT_ENERGY_WEIGHT)
   const bySim = search.seen
@@ -153,7 +167,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     .slice(0, o.candidates)
   let from = { state: space.start, m: homeOnly }
   for (const { s } of bySim) {
-    const m = await measure(s.key, space.candidate(s.state))
+    const m = await measure(s.key, space.candidate(s.state), s.state)
     if (value(m) > value(from.m)) from = { state: s.state, m }
   }
   const seeds = memo.size
@@ -177,7 +191,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     for (const r of ranked) {
       if (spent >= o.evaluations) break
       spent++
-      const m = await measure(r.key, space.candidate(r.st))
+      const m = await measure(r.key, space.candidate(r.st), r.st)
       if (value(m) > value(best.m) + o.margin) {
         from = { state: r.st, m }
         best = from
@@ -188,22 +202,26 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     }
     if (!moved) break
   }
-  const common = { homeOnly, measured: memo.size, seeds, moves, value, objective: held }
-  if (!best.state)
-    return {
-      ...whole,
-      ...common,
-      lambdas: space.start.lambdas.map(() => 0),
-      mu: 0,
-      chosen: best.m,
-      fellBack: true,
-    }
+  const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
+    state
+      ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }
+      : { ...whole, lambdas: space.start.lambdas.map(() => 0), mu: 0, chosen: m, fellBack: true }
+  // the runners-up: the other measured plans by the same ranking (ties: measured first)
+  const bestKey = best.state ? space.key(best.state) : wholeKey
+  const runnersUp = [...memo]
+    .filter(([key]) => key !== bestKey)
+    .map(([, e], i) => ({ e, v: value(e.m), i }))
+    .sort((a, b) => b.v - a.v || a.i - b.i)
+    .slice(0, o.runnersUp ?? 0)
+    .map(({ e }) => planOf(e.state, e.m))
   return {
-    ...space.candidate(best.state),
-    ...common,
-    lambdas: best.state.lambdas,
-    mu: best.state.mu,
-    chosen: best.m,
-    fellBack: false,
+    ...planOf(best.state, best.m),
+    homeOnly,
+    runnersUp,
+    measured: memo.size,
+    seeds,
+    moves,
+    value,
+    objective: held,
   }
 }

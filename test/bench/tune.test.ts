@@ -111,9 +111,10 @@ describe('eclip bench --tune', () => {
     assert.equal(tuned.length, 4, r.stderr)
     assert.equal(new Set(tuned).size, 4)
     assert.doesNotMatch(r.stderr, /\] eclip-fit tuned on sim: [^\n]*sets of raised workers/)
+    // eclip-fit's own: the 6 sets of three workers on each of the two best measured plans (--tune-priority-plans)
     assert.match(
       r.stderr,
-      /onoff-long-mix3 eclip-fit tuned on sim: 13 runs [^\n]*6 sets of raised workers measured/,
+      /onoff-long-mix3 eclip-fit tuned on sim: 19 runs [^\n]*12 sets of raised workers measured on the 2 best plans \(taken: #[12]\)/,
     )
     const results = readFile<Results>('results', join(out, 'results.json'))
     const run = results.runs.find((x) => x.policy === 'eclip-live')
@@ -353,6 +354,18 @@ describe('eclip bench --tune', () => {
         /--tune-margin: expected a number ≥ 0/,
       ],
       [[...bench, '--policies', 'eclip-fit', '--tune-window', '1'], /--tune-window is for --tune/],
+      [
+        [...bench, '--policies', 'eclip-fit', '--tune', '--tune-priority-plans', '2'],
+        /--tune-priority-plans is for --tune with --stream-priorities: add --stream-priorities/,
+      ],
+      [
+        [...plan, '--policy', 'eclip-fit', '--stream-priorities', '--tune-priority-plans', '2'],
+        /--tune-priority-plans is for --tune: add --tune/,
+      ],
+      [
+        [...bench, '--policies', 'eclip-fit', '--tune', '--stream-priorities', '--tune-priority-plans', '0'],
+        /--tune-priority-plans: expected an integer ≥ 1, got "0"/,
+      ],
       [[...plan, '--policy', 'eclip-fit', '--backend', 'gpu'], /--backend is for --tune/],
       [
         [

@@ -9,6 +9,7 @@ import { type Plan, readFile } from '../../src/formats/index.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import type { FitMetrics } from '../../src/plan/fit.ts'
 import {
+  beatsBest,
   choosePriorities,
   MEASURED_P95_MARGIN,
   PRIORITY_MARGIN,
@@ -64,6 +65,29 @@ describe('stream priorities (eclip-fit)', () => {
     assert.equal(five.length, 10)
     assert.deepEqual(five[0], [0])
     assert.deepEqual(five[5], [1, 2, 3, 4])
+  })
+
+  it("beatsBest: a runner-up's raised set replaces the best plan's choice by more than the margin, every p95 in the cap", () => {
+    const choice = (m: FitMetrics, high?: boolean[]) => ({
+      high,
+      metrics: m,
+      tried: 6,
+      capped: 0,
+      p95Cap: 1.07,
+    })
+    const best = metrics(1.1)
+    const take = (m: FitMetrics, raised = true) =>
+      beatsBest(choice(m, raised ? [true, false, false] : undefined), best, value, 0.01, 1.07)
+    assert.equal(take(metrics(1.12)), true)
+    // within the margin, or none raised (the runner-up unraised ranks under the best), or no choice at all
+    assert.equal(take(metrics(1.105)), false)
+    assert.equal(take(metrics(1.2), false), false)
+    assert.equal(beatsBest(undefined, best, value, 0.01, 1.07), false)
+    // a p95 past the cap, though the runner-up had it unraised (the chooser kept it), or none finished
+    assert.equal(take(metrics(1.2, 0, [1, 1.09, 1])), false)
+    assert.equal(take(metrics(1.2, 0, [1, Number.POSITIVE_INFINITY, 1])), false)
+    // a floor missed ranks it under the best
+    assert.equal(take(metrics(1.3, 0.02)), false)
   })
 
   it('takes the best set only where it beats none raised by the margin, and never one that misses a floor', async () => {
@@ -185,10 +209,12 @@ describe('stream priorities (eclip-fit)', () => {
     const t = eclip(...args, '--tune', '--tune-candidates', '1', '--tune-evaluations', '0', '--out', tunedOut)
     assert.equal(t.status, 0, t.stderr)
     const tunedFit = readFile<Plan>('plan', join(tunedOut, 'plans', 'more1.eclip-fit.b1.plan.json'))
-    assert.equal(tunedFit.solver.tuning?.prioritySets, 6)
+    // the six sets of three workers on each of the two best measured plans (--tune-priority-plans' default)
+    assert.equal(tunedFit.solver.tuning?.prioritySets, 12)
+    assert.equal(tunedFit.solver.tuning?.priorityPlans, 2)
     assert.match(
       t.stderr,
-      /more1 eclip-fit tuned on sim: 10 runs .*6 sets of raised workers measured \(raised: /,
+      /more1 eclip-fit tuned on sim: 16 runs .*12 sets of raised workers measured on the 2 best plans \(taken: #[12]\) \(raised: /,
     )
   })
 
@@ -227,10 +253,11 @@ describe('stream priorities (eclip-fit)', () => {
   it('eclip plan --tune --stream-priorities measures the sets on the backend and records them in the tuning', () => {
     const { plan } = planRaised(
       ['--mix', 'mix4'],
-      ['--tune', '--tune-candidates', '1', '--tune-evaluations', '0'],
+      ['--tune', '--tune-candidates', '1', '--tune-evaluations', '0', '--tune-priority-plans', '1'],
     )
-    // baseline co-location, the three seeds, the six sets of three workers
+    // baseline co-location, the three seeds, the six sets of three workers on the tuned plan alone
     assert.equal(plan.solver.tuning?.prioritySets, 6)
+    assert.deepEqual([plan.solver.tuning?.priorityPlans, plan.solver.tuning?.priorityPlan], [1, 1])
     assert.equal(plan.solver.tuning?.evaluations, 1 + 3 + 6)
     assert.match(
       plan.solver.notes ?? '',

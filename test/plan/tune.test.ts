@@ -62,7 +62,7 @@ function evaluatorOn(backend: ExecuteBackend, m: Mix): MeasuredEvaluator {
 function tuned(
   m: Mix,
   backend: ExecuteBackend,
-  budget: { candidates: number; evaluations: number; margin?: number },
+  budget: { candidates: number; evaluations: number; margin?: number; priorityPlans?: number },
   extra: { minTotalShare?: number; minShare?: number; fitPriorities?: boolean } = {},
 ) {
   const evaluator = evaluatorOn(backend, m)
@@ -76,6 +76,7 @@ function tuned(
       candidates: budget.candidates,
       evaluations: budget.evaluations,
       margin: budget.margin ?? 0.01,
+      priorityPlans: budget.priorityPlans ?? 1,
     },
   })
 }
@@ -100,7 +101,10 @@ function stretch(r: RunResult, factor: readonly number[]): RunResult {
  * latencies (rate ÷ it in a closed loop) and a factor on every tenth request's (its tail alone: p95 up, rate kept).
  */
 class PriorityGpu extends Counting {
-  constructor(m: Mix, effect: (raised: number[]) => { scale: number[]; tail: number[] } | undefined) {
+  constructor(
+    m: Mix,
+    effect: (raised: number[], spec: RunSpec) => { scale: number[]; tail: number[] } | undefined,
+  ) {
     const sim = new SimBackend(m.inputs.calibration)
     super(m)
     this.runOn = async (spec) => {
@@ -110,7 +114,7 @@ class PriorityGpu extends Counting {
         plan: { ...spec.plan, workers: spec.plan.workers.map(({ streamPriority: _, ...w }) => w) },
       }
       const r = await sim.run(plain)
-      const e = raised.length > 0 ? effect(raised) : undefined
+      const e = raised.length > 0 ? effect(raised, spec) : undefined
       if (!e) return r
       const s = stretch(r, e.scale)
       return {
@@ -403,10 +407,74 @@ describe('eclip-fit tuned on a backend', () => {
     )
   })
 
+  it('with stream priorities on more than one plan, takes a runner-up whose raised set beats the best plan raised', async () => {
+    const m = mixOf('mix1', 8)
+    const ones = (f: (i: number) => number) => m.workers.map((_, i) => f(i))
+    const groups = (p: Plan) => JSON.stringify(p.workers.map((w) => w.groups))
+    // which plan the tuning measures best unraised (no set gains on this stand-in: it tunes as without priorities)
+    const slower = () => ({ scale: ones(() => 1.05), tail: ones(() => 1) })
+    const best = await tuned(
+      m,
+      new PriorityGpu(m, slower),
+      { candidates: 2, evaluations: 0 },
+      { fitPriorities: true },
+    )
+    assert.ok(best.workers.every((w) => w.streamPriority === undefined))
+    // raising worker 0 on any other plan runs every worker 30% faster; on the best plan every set slows everyone
+    const effect = (set: number[], spec: RunSpec) =>
+      groups(spec.plan) !== groups(best) && set.length === 1 && set[0] === 0
+        ? { scale: ones(() => 1 / 1.3), tail: ones(() => 1) }
+        : slower()
+    const one = await tuned(
+      m,
+      new PriorityGpu(m, effect),
+      { candidates: 2, evaluations: 0 },
+      { fitPriorities: true },
+    )
+    assert.equal(groups(one), groups(best), 'sets on the tuned plan alone: the best plan, none raised')
+    assert.ok(one.workers.every((w) => w.streamPriority === undefined))
+    const backend = new PriorityGpu(m, effect)
+    const two = await tuned(
+      m,
+      backend,
+      { candidates: 2, evaluations: 0, priorityPlans: 2 },
+      { fitPriorities: true },
+    )
+    const t = two.solver.tuning
+    assert.ok(t, 'the plan records its tuning')
+    // the 6 sets of three workers on each of the two plans, counted in the runs
+    assert.deepEqual([t.prioritySets, t.priorityPlans, t.priorityPlan], [12, 2, 2])
+    assert.equal(backend.specs.length, 1 + 2 + 2 + 12)
+    assert.equal(t.evaluations, backend.specs.length)
+    // the runner-up, with worker 0 raised, and its measured STP recorded
+    assert.notEqual(groups(two), groups(best))
+    assert.deepEqual(
+      two.workers.map((w) => w.streamPriority === 'high'),
+      m.workers.map((_, i) => i === 0),
+    )
+    assert.ok(
+      t.stpVsBaseline > (one.solver.tuning?.stpVsBaseline ?? 9) + 0.1,
+      JSON.stringify([t, one.solver.tuning]),
+    )
+    assert.match(
+      two.solver.notes ?? '',
+      /sets of raised workers measured on the 2 best measured plans, the second best taken \(its set beat the best's choice by more than the margin\); homes .*stream priorities: .* raised/,
+    )
+    // where the runner-up's set gains no more than the best plan's choice plus the margin, the best plan is kept
+    const still = await tuned(
+      m,
+      new PriorityGpu(m, effect),
+      { candidates: 2, evaluations: 0, priorityPlans: 2, margin: 10 },
+      { fitPriorities: true },
+    )
+    assert.equal(groups(still), groups(best))
+    assert.deepEqual([still.solver.tuning?.priorityPlans, still.solver.tuning?.priorityPlan], [2, 1])
+  })
+
   it('refuses tuning where there is no search, and a budget out of range, naming it', async () => {
     const m = mixOf('mix7', 8)
     const ev = evaluatorOn(new Counting(m), m)
-    const tune = { evaluator: ev, on: ev.on, candidates: 1, evaluations: 0, margin: 0 }
+    const tune = { evaluator: ev, on: ev.on, candidates: 1, evaluations: 0, margin: 0, priorityPlans: 1 }
     const sim = simEvaluator(m.inputs, m.workers, m.profiles)
     const plan = (o: object) => makePlan(m.gpu, m.name, m.workers, m.profiles, { policy: 'eclip-fit', ...o })
     await assert.rejects(
@@ -421,6 +489,10 @@ describe('eclip-fit tuned on a backend', () => {
     await assert.rejects(
       plan({ evaluator: sim, tune: { ...tune, evaluations: 1.5 } }),
       /tune evaluations must/,
+    )
+    await assert.rejects(
+      plan({ evaluator: sim, tune: { ...tune, priorityPlans: 0 } }),
+      /tune priority plans must be an integer ≥ 1, got 0/,
     )
     await assert.rejects(
       plan({ evaluator: sim, tune: { ...tune, on: { ...tune.on, windowS: 0 } } }),

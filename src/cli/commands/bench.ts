@@ -29,6 +29,7 @@ import {
   tuneEvaluationsOption,
   tuneMarginOption,
   tuneOption,
+  tunePriorityPlansOption,
   tuneWarmupOption,
   tuneWindowOption,
 } from '../options.ts'
@@ -118,6 +119,7 @@ export function registerBench(program: Command) {
     .addOption(tuneWindowOption())
     .addOption(tuneWarmupOption())
     .addOption(tuneMarginOption())
+    .addOption(tunePriorityPlansOption())
     .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option(

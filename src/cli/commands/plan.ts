@@ -57,6 +57,7 @@ import {
   tuneEvaluationsOption,
   tuneMarginOption,
   tuneOption,
+  tunePriorityPlansOption,
   tuneWarmupOption,
   tuneWindowOption,
 } from '../options.ts'
@@ -213,6 +214,7 @@ export function registerPlan(program: Command) {
     .addOption(tuneWindowOption())
     .addOption(tuneWarmupOption())
     .addOption(tuneMarginOption())
+    .addOption(tunePriorityPlansOption())
     .addOption(
       new Option(
         '--backend <name>',
