@@ -27,6 +27,7 @@ import {
   DEFAULT_RT_GATE_US,
   DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
+  MEASURED_FLOOR_MARGIN,
   PLAN_OBJECTIVES,
   RT_BEST_EFFORT,
   RT_MECHANISMS,
@@ -321,8 +322,13 @@ export const tuneWarmupOption = () =>
 export const tunePriorityPlansOption = () =>
   new Option(
     '--tune-priority-plans <k>',
-    `--tune with --stream-priorities: the best measured plans whose sets of raised workers are measured, the best raised one taken (default ${TUNE_DEFAULTS.priorityPlans}; 1: the tuned plan's alone)`,
+    `--tune with --stream-priorities: the best measured plans whose sets of raised workers are measured, the best raised one taken (default ${TUNE_DEFAULTS.priorityPlans}: the tuned plan's alone)`,
   ).argParser(num('tune-priority-plans', 1, true))
+export const tuneFloorMarginOption = () =>
+  new Option(
+    '--tune-floor-margin <m>',
+    `--tune: added to every worker's floor where the tuning checks it on a measured window, to 1 at most: a window's noise (default ${MEASURED_FLOOR_MARGIN})`,
+  ).argParser(num('tune-floor-margin', 0))
 export const tuneMarginOption = () =>
   new Option(
     '--tune-margin <m>',
@@ -365,6 +371,7 @@ export function resolveTune(o: {
   tuneWarmup?: number
   tuneMargin?: number
   tunePriorityPlans?: number
+  tuneFloorMargin?: number
   streamPriorities?: boolean
 }): TuneChoice | undefined {
   if (o.tunePriorityPlans !== undefined && !o.streamPriorities)
@@ -380,6 +387,7 @@ export function resolveTune(o: {
         ['--tune-warmup', o.tuneWarmup],
         ['--tune-margin', o.tuneMargin],
         ['--tune-priority-plans', o.tunePriorityPlans],
+        ['--tune-floor-margin', o.tuneFloorMargin],
       ] as const
     ).find(([, v]) => v !== undefined)
     if (given) throw new UserError(`${given[0]} is for --tune: add --tune, or leave it out`)
@@ -390,6 +398,7 @@ export function resolveTune(o: {
     evaluations: o.tuneEvaluations ?? TUNE_DEFAULTS.evaluations,
     margin: o.tuneMargin ?? TUNE_DEFAULTS.margin,
     priorityPlans: o.tunePriorityPlans ?? TUNE_DEFAULTS.priorityPlans,
+    ...(o.tuneFloorMargin !== undefined ? { floorMargin: o.tuneFloorMargin } : {}),
     ...(o.tuneWindow !== undefined ? { windowS: o.tuneWindow } : {}),
     ...(o.tuneWarmup !== undefined ? { warmupS: o.tuneWarmup } : {}),
   }

@@ -112,6 +112,8 @@ export interface TuneChoice {
   margin: number
   /** With --stream-priorities: the best measured plans whose sets of raised workers are measured. */
   priorityPlans: number
+  /** Added to every floor on the measured windows; absent: MEASURED_FLOOR_MARGIN. */
+  floorMargin?: number
   warmupS?: number
   windowS?: number
 }
@@ -144,7 +146,15 @@ export function tuningOn(
       profiles,
     )
     made.push(evaluator)
-    const { candidates, evaluations, margin, priorityPlans } = choice
-    return { evaluator, on: evaluator.on, candidates, evaluations, margin, priorityPlans }
+    const { candidates, evaluations, margin, priorityPlans, floorMargin } = choice
+    return {
+      evaluator,
+      on: evaluator.on,
+      candidates,
+      evaluations,
+      margin,
+      priorityPlans,
+      ...(floorMargin !== undefined ? { floorMargin } : {}),
+    }
   }
 }

@@ -51,4 +51,10 @@ export {
   rtMechanismOf,
   withBestEffortPlan,
 } from './realtime.ts'
-export { NOTHING_TO_TUNE, TUNE_DEFAULTS, type TunablePlans, tunablePlans } from './tune.ts'
+export {
+  MEASURED_FLOOR_MARGIN,
+  NOTHING_TO_TUNE,
+  TUNE_DEFAULTS,
+  type TunablePlans,
+  tunablePlans,
+} from './tune.ts'

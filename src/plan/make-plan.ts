@@ -130,6 +130,8 @@ export interface PlanTuning {
   margin: number
   /** With --stream-priorities: the best measured plans whose sets of raised workers are measured, ≥ 1. */
   priorityPlans: number
+  /** Added to every floor on the measured windows, ≥ 0 (absent: MEASURED_FLOOR_MARGIN). */
+  floorMargin?: number
 }
 
 export interface PlanOptions {
@@ -278,6 +280,12 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
     num('tune evaluations', o.tune.evaluations, (v) => Number.isInteger(v) && v >= 0, 'an integer ≥ 0')
     num('tune margin', o.tune.margin, (v) => v >= 0, '≥ 0')
     num('tune priority plans', o.tune.priorityPlans, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
+    num(
+      'tune floor margin',
+      o.tune.floorMargin,
+      (v) => v >= 0 && v < 1,
+      'in [0, 1) (added to each floor, a ratio)',
+    )
     num('tune window', o.tune.on.windowS, (v) => v > 0, '> 0 seconds')
     num('tune warm-up', o.tune.on.warmupS, (v) => v >= 0, '≥ 0 seconds')
   }
@@ -737,11 +745,12 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   const objective = objectiveOf(workers, await soloRates(t.evaluator, profiles), opts)
   // the candidates and the sets ranked with the floors raised by a margin (a window's noise); the plan is still
   // checked against the floors as given
+  const floorMargin = t.floorMargin ?? MEASURED_FLOOR_MARGIN
   const tuned = await fitTune(res, {
     measure: (cand) => t.evaluator.evaluate(candidatePlan(c, cand)),
     baseline,
     objective,
-    floorMargin: MEASURED_FLOOR_MARGIN,
+    floorMargin,
     candidates: t.candidates,
     evaluations: t.evaluations,
     margin: t.margin,
@@ -809,7 +818,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${plan.fellBack ? `the baseline's placement (every kernel on the whole GPU)${pick.rank === 1 ? ' measured best' : ''}; ` : ''}${runnerUpText(pick.rank, priorityPlans)}homes ${plan.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${plan.lambdas.map(f).join(', ')}, μ ${plan.mu}${priorityText(workers, prio, plan.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${MEASURED_FLOOR_MARGIN} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${plan.fellBack ? `the baseline's placement (every kernel on the whole GPU)${pick.rank === 1 ? ' measured best' : ''}; ` : ''}${runnerUpText(pick.rank, priorityPlans)}homes ${plan.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${plan.lambdas.map(f).join(', ')}, μ ${plan.mu}${priorityText(workers, prio, plan.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${floorMargin} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
   shortfallOrThrow('the tuned eclip-fit plan', short, opts, notes, `measured on ${t.on.backend}`)
   return {

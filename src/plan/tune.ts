@@ -71,7 +71,7 @@ export const NOTHING_TO_TUNE = (mix: string) =>
  * The budget's defaults: the simulator's best candidates measured, further measurements, the STP margin, and (with
  * --stream-priorities) the best measured plans whose sets of raised workers are measured.
  */
-export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01, priorityPlans: 2 }
+export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01, priorityPlans: 1 }
 
 /**
  * What eclip-fit's tuning adds to every floor where it checks it on a window: a worker measured just over its floor

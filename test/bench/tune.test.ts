@@ -111,10 +111,9 @@ describe('eclip bench --tune', () => {
     assert.equal(tuned.length, 4, r.stderr)
     assert.equal(new Set(tuned).size, 4)
     assert.doesNotMatch(r.stderr, /\] eclip-fit tuned on sim: [^\n]*sets of raised workers/)
-    // eclip-fit's own: the 6 sets of three workers on each of the two best measured plans (--tune-priority-plans)
     assert.match(
       r.stderr,
-      /onoff-long-mix3 eclip-fit tuned on sim: 19 runs [^\n]*12 sets of raised workers measured on the 2 best plans \(taken: #[12]\)/,
+      /onoff-long-mix3 eclip-fit tuned on sim: 13 runs [^\n]*6 sets of raised workers measured \(raised: /,
     )
     const results = readFile<Results>('results', join(out, 'results.json'))
     const run = results.runs.find((x) => x.policy === 'eclip-live')
@@ -361,6 +360,11 @@ describe('eclip bench --tune', () => {
       [
         [...plan, '--policy', 'eclip-fit', '--stream-priorities', '--tune-priority-plans', '2'],
         /--tune-priority-plans is for --tune: add --tune/,
+      ],
+      [[...plan, '--policy', 'eclip-fit', '--tune-floor-margin', '0'], /--tune-floor-margin is for --tune/],
+      [
+        [...bench, '--policies', 'eclip-fit', '--tune', '--tune-floor-margin', '-0.01'],
+        /--tune-floor-margin: expected a number ≥ 0/,
       ],
       [
         [...bench, '--policies', 'eclip-fit', '--tune', '--stream-priorities', '--tune-priority-plans', '0'],

@@ -206,10 +206,21 @@ describe('stream priorities (eclip-fit)', () => {
     assert.ok(base.workers.every((w) => w.streamPriority === undefined))
     // tuned: the sets measured on the backend after the measured search, said on stderr and in the plan
     const tunedOut = join(out, 'tuned')
-    const t = eclip(...args, '--tune', '--tune-candidates', '1', '--tune-evaluations', '0', '--out', tunedOut)
+    const t = eclip(
+      ...args,
+      '--tune',
+      '--tune-candidates',
+      '1',
+      '--tune-evaluations',
+      '0',
+      '--tune-priority-plans',
+      '2',
+      '--out',
+      tunedOut,
+    )
     assert.equal(t.status, 0, t.stderr)
     const tunedFit = readFile<Plan>('plan', join(tunedOut, 'plans', 'more1.eclip-fit.b1.plan.json'))
-    // the six sets of three workers on each of the two best measured plans (--tune-priority-plans' default)
+    // the six sets of three workers on each of the two best measured plans (--tune-priority-plans 2)
     assert.equal(tunedFit.solver.tuning?.prioritySets, 12)
     assert.equal(tunedFit.solver.tuning?.priorityPlans, 2)
     assert.match(
@@ -255,7 +266,7 @@ describe('stream priorities (eclip-fit)', () => {
       ['--mix', 'mix4'],
       ['--tune', '--tune-candidates', '1', '--tune-evaluations', '0', '--tune-priority-plans', '1'],
     )
-    // baseline co-location, the three seeds, the six sets of three workers on the tuned plan alone
+    // baseline co-location, the three seeds, the six sets of three workers on the tuned plan alone (1, the default)
     assert.equal(plan.solver.tuning?.prioritySets, 6)
     assert.deepEqual([plan.solver.tuning?.priorityPlans, plan.solver.tuning?.priorityPlan], [1, 1])
     assert.equal(plan.solver.tuning?.evaluations, 1 + 3 + 6)

@@ -62,7 +62,13 @@ function evaluatorOn(backend: ExecuteBackend, m: Mix): MeasuredEvaluator {
 function tuned(
   m: Mix,
   backend: ExecuteBackend,
-  budget: { candidates: number; evaluations: number; margin?: number; priorityPlans?: number },
+  budget: {
+    candidates: number
+    evaluations: number
+    margin?: number
+    priorityPlans?: number
+    floorMargin?: number
+  },
   extra: { minTotalShare?: number; minShare?: number; fitPriorities?: boolean } = {},
 ) {
   const evaluator = evaluatorOn(backend, m)
@@ -77,6 +83,7 @@ function tuned(
       evaluations: budget.evaluations,
       margin: budget.margin ?? 0.01,
       priorityPlans: budget.priorityPlans ?? 1,
+      ...(budget.floorMargin !== undefined ? { floorMargin: budget.floorMargin } : {}),
     },
   })
 }
@@ -269,6 +276,14 @@ describe('eclip-fit tuned on a backend', () => {
       near.solver.notes ?? '',
       /floors met \(0\.9×; on the windows each floor held 0\.02 higher, to 1 at most\)/,
     )
+    // the margin is the tuning's to set (--tune-floor-margin): at 0 the same window's worker is over its floor
+    const none = await tuned(m, standIn(0.9 + MEASURED_FLOOR_MARGIN / 2), {
+      candidates: 3,
+      evaluations: 2,
+      floorMargin: 0,
+    })
+    assert.equal(wholeGpu(none), false)
+    assert.doesNotMatch(none.solver.notes ?? '', /each floor held/)
     // the margin lifts a floor to 1 at most, never lowers one past 1, and leaves a floor of 0 (any rate) alone
     const obj = { soloRps: [1, 1, 1, 1], weights: [1, 1, 1, 1], floors: [0, 0.99, 0.9, 1.05] }
     assert.deepEqual(
@@ -489,6 +504,10 @@ describe('eclip-fit tuned on a backend', () => {
     await assert.rejects(
       plan({ evaluator: sim, tune: { ...tune, evaluations: 1.5 } }),
       /tune evaluations must/,
+    )
+    await assert.rejects(
+      plan({ evaluator: sim, tune: { ...tune, floorMargin: -0.01 } }),
+      /tune floor margin must be in \[0, 1\)/,
     )
     await assert.rejects(
       plan({ evaluator: sim, tune: { ...tune, priorityPlans: 0 } }),

@@ -27,6 +27,7 @@ import {
   streamPrioritiesOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
+  tuneFloorMarginOption,
   tuneMarginOption,
   tuneOption,
   tunePriorityPlansOption,
@@ -120,6 +121,7 @@ export function registerBench(program: Command) {
     .addOption(tuneWarmupOption())
     .addOption(tuneMarginOption())
     .addOption(tunePriorityPlansOption())
+    .addOption(tuneFloorMarginOption())
     .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option(

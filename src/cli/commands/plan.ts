@@ -55,6 +55,7 @@ import {
   streamPrioritiesOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
+  tuneFloorMarginOption,
   tuneMarginOption,
   tuneOption,
   tunePriorityPlansOption,
@@ -215,6 +216,7 @@ export function registerPlan(program: Command) {
     .addOption(tuneWarmupOption())
     .addOption(tuneMarginOption())
     .addOption(tunePriorityPlansOption())
+    .addOption(tuneFloorMarginOption())
     .addOption(
       new Option(
         '--backend <name>',
