@@ -376,7 +376,7 @@ export function resolveTune(o: {
 }): TuneChoice | undefined {
   if (o.tunePriorityPlans !== undefined && !o.streamPriorities)
     throw new UserError(
-      '--tune-priority-plans is for --tune with --stream-priorities: add --stream-priorities, or leave it out',
+      `--tune-priority-plans is for --tune with --stream-priorities: add ${o.tune ? '--stream-priorities' : '--tune and --stream-priorities'}, or leave it out`,
     )
   if (!o.tune) {
     const given = (

@@ -150,13 +150,16 @@ export const Tuning = Type.Object(
     worstVsBaseline: Type.Number(),
     /** Every worker's floor met, and the guard on total requests/s where the plan has one (params.minTotalShare). */
     floorsMet: Type.Boolean(),
-    /** The baseline's placement (every kernel on the whole GPU) measured best and was taken. */
+    /**
+     * The baseline's placement (every kernel on the whole GPU) was taken: it measured best, or (priorityPlan > 1) a
+     * set raised on it beat the chosen plan's.
+     */
     fellBack: Type.Boolean(),
     /** --stream-priorities: the sets of raised workers measured, on every plan they were measured on (counted in evaluations). */
     prioritySets: Type.Optional(Type.Integer({ minimum: 0 })),
     /** --stream-priorities: the best measured plans the sets were measured on (--tune-priority-plans, fewer if fewer). */
     priorityPlans: Type.Optional(Type.Integer({ minimum: 1 })),
-    /** --stream-priorities: which of them was taken, by its rank unraised (1: the tuning's best). */
+    /** --stream-priorities: which of them was taken, by its rank unraised (1: the plan the tuning chose). */
     priorityPlan: Type.Optional(Type.Integer({ minimum: 1 })),
     /** The worker whose p95 ÷ its p95 under baseline co-location the tuning window measured highest, and that ratio. */
     worstP95Worker: Type.Optional(Type.String()),

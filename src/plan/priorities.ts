@@ -54,7 +54,8 @@ export interface PriorityChoice {
  * The best set of raised workers for a plan whose metrics with none raised are `plain`: each of raisedSets(n) scored
  * by `score` (the plan with those workers raised) and ranked by `value` (the search's ranking: floors first, then its
  * objective); one must keep every worker's p95 under `p95Cap` (PRIORITY_P95_CAP on the simulator; a measuring
- * evaluator passes it less MEASURED_P95_MARGIN) and beat none raised by `margin` to be taken (PRIORITY_MARGIN on the
+ * evaluator passes it less MEASURED_P95_MARGIN), or where `plain` had it higher no higher than that unless `strict`, and
+ * beat none raised by `margin` to be taken (PRIORITY_MARGIN on the
  * simulator; a measuring evaluator passes its noise, --tune's margin). `capped` counts the sets that would have gained
  * but were refused for a worker's p95.
  */
@@ -65,6 +66,7 @@ export async function choosePriorities(
   value: (m: FitMetrics) => number,
   margin = PRIORITY_MARGIN,
   p95Cap = PRIORITY_P95_CAP,
+  strict = false,
 ): Promise<PriorityChoice> {
   let best: Omit<PriorityChoice, 'tried' | 'capped' | 'p95Cap'> = { high: undefined, metrics: plain }
   const gain = value(plain) + margin
@@ -76,7 +78,7 @@ export async function choosePriorities(
     const metrics = await score(high)
     const v = value(metrics)
     const p95Held = metrics.p95Ratios.every(
-      (r, i) => r <= Math.max(p95Cap, plain.p95Ratios[i] ?? p95Cap) + 1e-9,
+      (r, i) => r <= (strict ? p95Cap : Math.max(p95Cap, plain.p95Ratios[i] ?? p95Cap)) + 1e-9,
     )
     if (!p95Held) {
       if (v > gain) capped++

@@ -104,7 +104,7 @@ export interface TuneOptions {
   margin: number
   /** Added to the floors on the measurements (heldFloors); absent: 0. */
   floorMargin?: number
-  /** Measured plans after the best to return, best first (TuneResult.runnersUp); absent: 0. */
+  /** Measured plans besides the chosen one to return, best first (TuneResult.runnersUp); absent: 0. */
   runnersUp?: number
   energyWeight?: number
 }
@@ -121,7 +121,10 @@ export interface TunedPlan extends FitCandidate {
 
 export interface TuneResult extends TunedPlan {
   homeOnly: FitMetrics
-  /** The next best distinct plans measured, best first, as many as TuneOptions.runnersUp asked (fewer if fewer). */
+  /**
+   * The other distinct plans measured, best first, as many as TuneOptions.runnersUp asked (fewer if fewer); one may
+   * rank above the chosen plan by less than the margin (a move that gained less than it is not kept).
+   */
   runnersUp: TunedPlan[]
   /** Candidates measured (baseline co-location not among them): the seeds, then the search's. */
   measured: number

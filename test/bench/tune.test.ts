@@ -309,6 +309,21 @@ describe('eclip bench --tune', () => {
     )
   })
 
+  it('eclip plan --tune --tune-floor-margin: the floors held on the windows by the margin given', () => {
+    const held = (margin: string) => {
+      const file = join(tmp(), 'p.json')
+      const args = ['plan', '--mix', 'mix7', '--profiles', profiles, '--policy', 'eclip-fit', ...budget]
+      const r = eclip([...args, '--tune-floor-margin', margin, '--out', file])
+      assert.equal(r.status, 0, r.stderr)
+      return readFile<Plan>('plan', file).solver.notes ?? ''
+    }
+    assert.match(
+      held('0.05'),
+      /floors met \(0\.9×; on the windows each floor held 0\.05 higher, to 1 at most\)/,
+    )
+    assert.doesNotMatch(held('0'), /each floor held/)
+  })
+
   it('refuses bad tuning flags, naming the flag', () => {
     const plan = ['plan', '--mix', 'mix7', '--profiles', profiles]
     const cases: [string[], RegExp][] = [
@@ -360,6 +375,10 @@ describe('eclip bench --tune', () => {
       [
         [...plan, '--policy', 'eclip-fit', '--stream-priorities', '--tune-priority-plans', '2'],
         /--tune-priority-plans is for --tune: add --tune/,
+      ],
+      [
+        [...plan, '--policy', 'eclip-fit', '--tune-priority-plans', '2'],
+        /--tune-priority-plans is for --tune with --stream-priorities: add --tune and --stream-priorities/,
       ],
       [[...plan, '--policy', 'eclip-fit', '--tune-floor-margin', '0'], /--tune-floor-margin is for --tune/],
       [

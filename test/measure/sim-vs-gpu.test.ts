@@ -17,8 +17,8 @@
 //   13 mixes at batch 1, each recorded in five parts, the measured priorities twice, and four of our mixes with the
 //   floors' margin), plans recorded;
 // - results/h100/tuned-priorities-b8 (the same at batch 8: not tuned, with and without the simulator's priorities,
-//   tuned with and without measured priorities, and two mixes tuned with the margins on p95 and floors), plans
-//   recorded.
+//   tuned with and without measured priorities, two mixes and then all 13 tuned with the margins on p95 and floors,
+//   and more3 once more with the floors as given), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // What is compared, per run: STP relative to the same mix's baseline STP (the headline's ratio), STP with the
@@ -136,8 +136,8 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Record<Key, number>>>
  * batch 8 (tuned-priorities-b8), where the tuning kept what the GPU gives a worker and the simulator does not see:
  * resnext101 in more4 and albert in more6 with measured priorities, and without them mix1 (densenet201, and with it
  * the STP ratio) and more4's shufflenet again, and more6's albert again (tuned with the margins), each measured above
- * its simulated ratio to baseline; the same four plans (homes, prices and raised set alike) tuned again with the
- * margins (tuned-plans2), mix2's STP ratio with them.
+ * its simulated ratio to baseline; the same plans (homes, prices and raised set alike) tuned again with the margins
+ * (tuned-plans2: mix1's densenet201, more4's shufflenet, more6's albert), and mix2's STP ratio there.
  */
 export const GUARD_EXCEPTIONS: Record<
   string,

@@ -120,6 +120,17 @@ describe('stream priorities (eclip-fit)', () => {
     // worker 2 already past the cap with none raised: a set that keeps it there (no worse) may be taken
     const already = await choosePriorities(3, metrics(1.0, 0, [1, 1, over]), score, value)
     assert.deepEqual(already.high, [true, false, false])
+    // unless held strictly (a runner-up plan's sets): then the set that keeps every p95 within the cap
+    const strict = await choosePriorities(
+      3,
+      metrics(1.0, 0, [1, 1, over]),
+      score,
+      value,
+      PRIORITY_MARGIN,
+      PRIORITY_P95_CAP,
+      true,
+    )
+    assert.deepEqual(strict.high, [false, true, false])
     // and one that lifts it further may not
     const worse = await choosePriorities(
       3,
@@ -264,7 +275,7 @@ describe('stream priorities (eclip-fit)', () => {
   it('eclip plan --tune --stream-priorities measures the sets on the backend and records them in the tuning', () => {
     const { plan } = planRaised(
       ['--mix', 'mix4'],
-      ['--tune', '--tune-candidates', '1', '--tune-evaluations', '0', '--tune-priority-plans', '1'],
+      ['--tune', '--tune-candidates', '1', '--tune-evaluations', '0'],
     )
     // baseline co-location, the three seeds, the six sets of three workers on the tuned plan alone (1, the default)
     assert.equal(plan.solver.tuning?.prioritySets, 6)

@@ -473,9 +473,21 @@ describe('eclip-fit tuned on a backend', () => {
     )
     assert.match(
       two.solver.notes ?? '',
-      /sets of raised workers measured on the 2 best measured plans, the second best taken \(its set beat the best's choice by more than the margin\); homes .*stream priorities: .* raised/,
+      /sets of raised workers measured on the 2 plans measured best \(the tuning's chosen one first\), the second taken \(its raised set beat the choice on every plan before it by more than the margin\); homes .*stream priorities: .* raised/,
     )
-    // where the runner-up's set gains no more than the best plan's choice plus the margin, the best plan is kept
+    // asked for more plans than were measured: every one measured (the baseline's placement, the homes, the
+    // simulator's 2 best, fewer where two make one plan), each with its 6 sets
+    const all = await tuned(
+      m,
+      new PriorityGpu(m, effect),
+      { candidates: 2, evaluations: 0, priorityPlans: 9 },
+      { fitPriorities: true },
+    )
+    const a = all.solver.tuning
+    assert.ok(a?.priorityPlans && a.priorityPlans >= 2 && a.priorityPlans <= 4, JSON.stringify(a))
+    assert.equal(a.prioritySets, 6 * a.priorityPlans)
+    assert.equal(a.evaluations, 1 + a.priorityPlans + a.prioritySets)
+    // with a margin no set clears, no runner-up is taken: the chosen plan, none raised
     const still = await tuned(
       m,
       new PriorityGpu(m, effect),
@@ -507,7 +519,7 @@ describe('eclip-fit tuned on a backend', () => {
     )
     await assert.rejects(
       plan({ evaluator: sim, tune: { ...tune, floorMargin: -0.01 } }),
-      /tune floor margin must be in \[0, 1\)/,
+      /tune floor margin must be ≥ 0 \(added to each floor, a ratio\), got -0.01/,
     )
     await assert.rejects(
       plan({ evaluator: sim, tune: { ...tune, priorityPlans: 0 } }),
