@@ -122,6 +122,31 @@ export const PlanWorker = Type.Object(
 export type PlanWorker = Type.Static<typeof PlanWorker>
 
 /**
+ * One run of a tuning, in the order it was made: what was measured and what its window gave against baseline's (the
+ * ratios as the tuning ranked them; floors as it held them).
+ */
+export const TuningRun = Type.Object(
+  {
+    /** seed: the baseline's placement, the homes, the simulator's best; search: a move tried; set: raised workers. */
+    phase: Type.Enum(['seed', 'search', 'set']),
+    /** The plan: "the baseline's placement", or its homes' SMs, overlap prices and SM-time price. */
+    plan: Type.String({ minLength: 1 }),
+    /** phase set: the workers raised. */
+    raised: Type.Optional(Type.Array(Type.String())),
+    stpVsBaseline: Type.Number(),
+    /** The lowest worker's throughput ÷ its baseline's, and the highest p95 ÷ its baseline's (absent: none finite). */
+    worstVsBaseline: Type.Number(),
+    worstP95VsBaseline: Type.Optional(Type.Number()),
+    /** Every floor met on the window (as held), and the total's guard where the plan has one. */
+    floorsMet: Type.Boolean(),
+    /** phase search: the search moved to it; phase set: the set was taken. */
+    kept: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+)
+export type TuningRun = Type.Static<typeof TuningRun>
+
+/**
  * eclip-fit tuned on the backend that runs it (src/plan/tune.ts): where and how long its candidates were measured,
  * what the tuning cost, and what the chosen plan measured in its tuning window against baseline's (a noisy sample,
  * the best of several: the plan's own run is its number).
@@ -164,6 +189,8 @@ export const Tuning = Type.Object(
     /** The worker whose p95 ÷ its p95 under baseline co-location the tuning window measured highest, and that ratio. */
     worstP95Worker: Type.Optional(Type.String()),
     worstP95VsBaseline: Type.Optional(Type.Number()),
+    /** Every run on the backend but baseline co-location's, in order: why the tuning ended where it did. */
+    runs: Type.Optional(Type.Array(TuningRun)),
   },
   { additionalProperties: false },
 )

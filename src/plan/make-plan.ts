@@ -15,6 +15,7 @@ import {
   type Policy,
   type SolverInfo,
   type Tuning,
+  type TuningRun,
 } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import { packedArea, stpBound } from '../profile/bound.ts'
@@ -686,11 +687,15 @@ async function raiseStreams(
   margin?: number,
   p95Cap?: number,
   strict?: boolean,
+  onScore?: (high: boolean[], m: FitMetrics) => void,
 ): Promise<PriorityChoice | undefined> {
   const n = c.workers.length
   if (!c.opts.fitPriorities || n < 2) return undefined
-  const score = async (high: boolean[]) =>
-    fitMetrics(await evaluator.evaluate(candidatePlan(c, cand, high)), baseline, objective)
+  const score = async (high: boolean[]) => {
+    const m = fitMetrics(await evaluator.evaluate(candidatePlan(c, cand, high)), baseline, objective)
+    onScore?.(high, m)
+    return m
+  }
   return choosePriorities(n, cand.chosen, score, value, margin, p95Cap, strict)
 }
 
@@ -762,8 +767,20 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   const setMargin = Math.max(PRIORITY_MARGIN, t.margin)
   const p95Cap = PRIORITY_P95_CAP - MEASURED_P95_MARGIN
   // on a runner-up every p95 is held to the cap itself (its own unraised p95 is no licence: the chosen plan's was not)
+  const setRuns: { plan: TunedPlan; high: boolean[]; m: FitMetrics }[] = []
   const setsOn = (plan: TunedPlan, strict = false) =>
-    raiseStreams(c, t.evaluator, plan, baseline, tuned.objective, tuned.value, setMargin, p95Cap, strict)
+    raiseStreams(
+      c,
+      t.evaluator,
+      plan,
+      baseline,
+      tuned.objective,
+      tuned.value,
+      setMargin,
+      p95Cap,
+      strict,
+      (high, m) => setRuns.push({ plan, high, m }),
+    )
   let pick: { plan: TunedPlan; prio: PriorityChoice | undefined; rank: number } = {
     plan: tuned,
     prio: await setsOn(tuned),
@@ -793,6 +810,38 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     -1,
   )
   const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
+  // every run but baseline co-location's, as the record's trail
+  const planText = (p?: { homeLengths: number[]; lambdas: number[]; mu: number }) =>
+    p
+      ? `homes ${p.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${p.lambdas.map(f).join(', ')}, μ ${p.mu}`
+      : "the baseline's placement"
+  const r4 = (x: number) => Math.round(x * 1e4) / 1e4
+  const runOf = (m: FitMetrics) => {
+    const p95s = m.p95Ratios.filter(Number.isFinite)
+    return {
+      stpVsBaseline: r4(m.stpRatio),
+      worstVsBaseline: r4(m.ratios[m.worst] ?? 0),
+      ...(p95s.length > 0 ? { worstP95VsBaseline: r4(Math.max(...p95s)) } : {}),
+      floorsMet: m.shortfall === 0,
+    }
+  }
+  const runs: TuningRun[] = [
+    ...tuned.trail.map((r) => ({
+      phase: r.phase,
+      plan: planText(r.plan),
+      ...runOf(r.m),
+      ...(r.phase === 'search' ? { kept: r.kept } : {}),
+    })),
+    ...setRuns.map((r) => ({
+      phase: 'set' as const,
+      plan: planText(
+        r.plan.fellBack ? undefined : { ...r.plan.layout, lambdas: r.plan.lambdas, mu: r.plan.mu },
+      ),
+      raised: workers.filter((_, i) => r.high[i]).map((w) => w.name),
+      ...runOf(r.m),
+      kept: r.plan === plan && prio?.high?.join() === r.high.join(),
+    })),
+  ]
   const tuning: Tuning = {
     ...t.on,
     candidates: t.candidates,
@@ -813,6 +862,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
           worstP95VsBaseline: chosen.p95Ratios[p95At] as number,
         }
       : {}),
+    runs,
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(

@@ -119,6 +119,16 @@ export interface TunedPlan extends FitCandidate {
   fellBack: boolean
 }
 
+/** One measurement of the tuning, in order: the plan (none: the baseline's placement), its metrics, what became of it. */
+export interface TuneRun {
+  phase: 'seed' | 'search'
+  /** The plan's homes (regular slices), prices; absent: the baseline's placement. */
+  plan?: { homeLengths: number[]; lambdas: number[]; mu: number }
+  m: FitMetrics
+  /** phase search: the search moved to it. */
+  kept: boolean
+}
+
 export interface TuneResult extends TunedPlan {
   homeOnly: FitMetrics
   /**
@@ -131,6 +141,8 @@ export interface TuneResult extends TunedPlan {
   seeds: number
   /** Moves the measured search kept. */
   moves: number
+  /** Every measurement, in order (baseline co-location's not among them). */
+  trail: TuneRun[]
   /** The ranking the search used on measurements (floors, the p95 cap, then the objective): for what is measured after it. */
   value: (m: FitMetrics) => number
   /** The objective `value` ranks metrics made with: the floors as held. */
@@ -144,15 +156,28 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
   const wholeKey = FitSpace.keyOf(whole)
   // every measured plan by key: its state (none for the baseline's placement) and metrics
   const memo = new Map<string, { state?: FitState; m: FitMetrics }>()
+  const trail: TuneRun[] = []
   const held = heldFloors(o.objective, o.floorMargin ?? 0)
-  const measure = async (key: string, c: FitCandidate, state?: FitState) => {
+  const measure = async (
+    key: string,
+    c: FitCandidate,
+    state?: FitState,
+    phase: TuneRun['phase'] = 'seed',
+  ) => {
     let m = memo.get(key)?.m
     if (!m) {
       // the baseline's placement is what the guard on total requests/s measures against: it meets it (a window's
       // noise aside), under any state that makes it; and it is held to the floors as given, not as held
       m = fitMetrics(await o.measure(c), o.baseline, key === wholeKey ? o.objective : held)
       if (key === wholeKey) m = guardReference(m)
-      memo.set(key, key === wholeKey || !state ? { m } : { state, m })
+      const own = key === wholeKey || !state ? undefined : state
+      memo.set(key, own ? { state: own, m } : { m })
+      trail.push({
+        phase,
+        ...(own ? { plan: { homeLengths: c.layout.homeLengths, lambdas: own.lambdas, mu: own.mu } } : {}),
+        m,
+        kept: false,
+      })
     }
     return m
   }
@@ -194,8 +219,10 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     for (const r of ranked) {
       if (spent >= o.evaluations) break
       spent++
-      const m = await measure(r.key, space.candidate(r.st), r.st)
+      const m = await measure(r.key, space.candidate(r.st), r.st, 'search')
       if (value(m) > value(best.m) + o.margin) {
+        const last = trail[trail.length - 1]
+        if (last) last.kept = true
         from = { state: r.st, m }
         best = from
         moves++
@@ -224,6 +251,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     measured: memo.size,
     seeds,
     moves,
+    trail,
     value,
     objective: held,
   }

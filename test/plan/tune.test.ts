@@ -195,6 +195,21 @@ describe('eclip-fit tuned on a backend', () => {
       plan.solver.stp && Math.abs(plan.solver.stp.value / plan.solver.stp.baseline - t.stpVsBaseline) < 1e-12,
     )
     assert.ok(m.workers.some((w) => w.name === t.worstWorker))
+    // the trail: every run but baseline co-location's, in order — the four seeds (the baseline's placement first),
+    // then the search's three, those it moved to marked kept
+    const runs = t.runs ?? []
+    assert.deepEqual(
+      runs.map((r) => r.phase),
+      ['seed', 'seed', 'seed', 'seed', 'search', 'search', 'search'],
+    )
+    assert.equal(runs[0]?.plan, "the baseline's placement")
+    assert.ok(
+      runs.slice(1).every((r) => /^homes \d+(\/\d+)* SMs, λ .*, μ [\d.]+$/.test(r.plan)),
+      JSON.stringify(runs),
+    )
+    assert.equal(runs.filter((r) => r.kept).length, t.moves)
+    assert.ok(runs.slice(0, 4).every((r) => r.kept === undefined))
+    assert.ok(runs.every((r) => Number.isFinite(r.stpVsBaseline) && r.worstVsBaseline > 0))
   })
 
   it('with no further budget, measures the seeds alone', async () => {
@@ -366,6 +381,13 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(t.prioritySets, 6)
     assert.equal(backend.specs.length, 1 + 2 + 2 + 6)
     assert.equal(t.evaluations, backend.specs.length)
+    // the trail names the six sets, the one taken marked kept
+    const setRuns = (t.runs ?? []).filter((r) => r.phase === 'set')
+    assert.equal(setRuns.length, 6)
+    assert.deepEqual(
+      setRuns.filter((r) => r.kept).map((r) => r.raised),
+      [[m.workers[0]?.name]],
+    )
     // the sets ran on one plan: the tuned one, with each set raised
     const sets = backend.specs.slice(-6).map((s) => s.plan.workers.map((w) => w.streamPriority === 'high'))
     assert.equal(new Set(sets.map((x) => x.join())).size, 6)
@@ -407,6 +429,7 @@ describe('eclip-fit tuned on a backend', () => {
     )
     assert.equal(plain.solver.tuning?.prioritySets, 6)
     assert.ok(plain.workers.every((w) => w.streamPriority === undefined))
+    assert.ok((plain.solver.tuning?.runs ?? []).every((r) => !r.kept || r.phase === 'search'))
     assert.match(
       plain.solver.notes ?? '',
       /stream priorities: none raised \(6 sets of raised workers measured, none better\)/,
@@ -459,6 +482,13 @@ describe('eclip-fit tuned on a backend', () => {
     assert.ok(t, 'the plan records its tuning')
     // the 6 sets of three workers on each of the two plans, counted in the runs
     assert.deepEqual([t.prioritySets, t.priorityPlans, t.priorityPlan], [12, 2, 2])
+    // the trail: the twelve sets, the one taken (worker 0 on the runner-up) marked kept
+    const kept = (t.runs ?? []).filter((r) => r.phase === 'set' && r.kept)
+    assert.equal((t.runs ?? []).filter((r) => r.phase === 'set').length, 12)
+    assert.deepEqual(
+      kept.map((r) => r.raised),
+      [[m.workers[0]?.name]],
+    )
     assert.equal(backend.specs.length, 1 + 2 + 2 + 12)
     assert.equal(t.evaluations, backend.specs.length)
     // the runner-up, with worker 0 raised, and its measured STP recorded
