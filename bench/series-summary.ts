@@ -56,6 +56,8 @@ export interface MixRow {
   switchesPerRequest: number
   /** Workers under `floor` × their baseline rate. */
   belowFloor: string[]
+  /** A tuned plan: the STP ratio its tuning window measured (the plan's own run is stpVsBaseline); else null. */
+  tuningStpVsBaseline: number | null
 }
 
 export interface SeriesSummary {
@@ -139,6 +141,7 @@ export function summarise(runs: Run[], policy = onlyPolicy(runs), floor = DEFAUL
       belowFloor: g.workers
         .filter((w) => w.normVsBaseline !== null && w.normVsBaseline < floor)
         .map((w) => w.name),
+      tuningStpVsBaseline: g.tuning?.stpVsBaseline ?? null,
     })
   }
   if (rows.length === 0) throw new Error(`no GPU mix run of ${policy}`)
@@ -194,6 +197,24 @@ const f = (v: number | null | undefined, d = 2) => (v === null || v === undefine
 const pct = (v: number | null | undefined) =>
   v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`
 
+/**
+ * Tuned plans: how far the STP ratio the tuning's short window measured for the plan it chose lies from the plan's own
+ * run (window − run: the mean is the bias of keeping the best of noisy windows, the spread the windows' noise).
+ */
+export function tuningWindowText(rows: MixRow[]): string[] {
+  const d = rows.flatMap((x) =>
+    x.tuningStpVsBaseline === null ? [] : [x.tuningStpVsBaseline - x.stpVsBaseline],
+  )
+  if (d.length === 0) return []
+  const m = mean(d) as number
+  const sd = Math.sqrt(d.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, d.length - 1))
+  const sign = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`
+  if (d.length === 1) return [`  tuning window's STP ratio − the plan's own run, 1 tuned plan: ${sign(m)}`]
+  return [
+    `  tuning window's STP ratio − the plan's own run, ${d.length} tuned plans: mean ${sign(m)}, sd ${sd.toFixed(4)}, from ${sign(Math.min(...d))} to ${sign(Math.max(...d))}`,
+  ]
+}
+
 export function summaryText(label: string, s: SeriesSummary): string {
   const r = s.rows
   const minStp = extremeOf(r, 'stpVsBaseline')
@@ -219,6 +240,7 @@ export function summaryText(label: string, s: SeriesSummary): string {
     `  bound ÷ baseline's STP mean ${f(meanOf(r, 'boundVsBaseline'))}; under the STP target (${[...new Set(r.map(target))].join(', ')}) in: ${outOfReach.length > 0 ? outOfReach.join(', ') : 'none'}`,
     `  floored bound (every worker ≥ ${s.floor} of its baseline rate): measured ÷ it mean ${f(meanOf(r, 'stpVsFloored'))} (min ${f(minFloored?.stpVsFloored)} ${minFloored?.mix ?? ''}); ÷ baseline's STP mean ${f(meanOf(r, 'flooredVsBaseline'))}; under the STP target in: ${flooredOut.length > 0 ? flooredOut.join(', ') : 'none'}`,
     `  simulator's |STP error| (the bench's simulated runs): ${s.policy} mean ${pct(meanOf(r, 'simStpErr'))}, baseline mean ${pct(meanOf(r, 'simBaselineStpErr'))}`,
+    ...tuningWindowText(r),
   ]
   const table = gridTable(
     '',

@@ -109,6 +109,11 @@ describe('series-summary', () => {
       /^p1\+p2\+p3\+p4\+p5: eclip-fit\/graph ÷ baseline over 13 mixes\n {2}STP ratio mean 1\.095 /m,
     )
     assert.match(r.stdout, /spread a1\+a2\+q3\+q4\+q5 vs p1\+p2\+p3\+p4\+p5 over 13 mixes/)
+    // tuned plans: the tuning window's STP ratio against the plan's own run, per series
+    assert.match(
+      r.stdout,
+      /^ {2}tuning window's STP ratio − the plan's own run, 13 tuned plans: mean [+−]0\.\d{4}, sd 0\.\d{4}, from [+−]0\.\d{4} to [+−]0\.\d{4}$/m,
+    )
     // one part given twice is not a series in parts
     const twice = spawnSync(
       process.execPath,
