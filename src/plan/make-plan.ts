@@ -674,8 +674,9 @@ const candidatePlan = (c: PolicyContext, cand: FitCandidate, high?: boolean[]) =
 
 /**
  * --stream-priorities (opts.fitPriorities): the sets of raised workers scored on `cand` (the chosen plan, with metrics
- * `cand.chosen`) by `evaluator` and ranked by `value` (src/plan/priorities.ts); undefined where the option is off or
- * there is one worker.
+ * `cand.chosen`) by `evaluator` and ranked by `value` (src/plan/priorities.ts), with the chooser's margin, p95 cap and
+ * strictness where given (`how`; else its defaults) and each set's metrics passed to `how.onScore`; undefined where the
+ * option is off or there is one worker.
  */
 async function raiseStreams(
   c: PolicyContext,
@@ -684,19 +685,21 @@ async function raiseStreams(
   baseline: FitScore,
   objective: FitObjective,
   value: (m: FitMetrics) => number,
-  margin?: number,
-  p95Cap?: number,
-  strict?: boolean,
-  onScore?: (high: boolean[], m: FitMetrics) => void,
+  how: {
+    margin?: number
+    p95Cap?: number
+    strict?: boolean
+    onScore?: (high: boolean[], m: FitMetrics) => void
+  } = {},
 ): Promise<PriorityChoice | undefined> {
   const n = c.workers.length
   if (!c.opts.fitPriorities || n < 2) return undefined
   const score = async (high: boolean[]) => {
     const m = fitMetrics(await evaluator.evaluate(candidatePlan(c, cand, high)), baseline, objective)
-    onScore?.(high, m)
+    how.onScore?.(high, m)
     return m
   }
-  return choosePriorities(n, cand.chosen, score, value, margin, p95Cap, strict)
+  return choosePriorities(n, cand.chosen, score, value, how.margin, how.p95Cap, how.strict)
 }
 
 /** What the priority stage did, for eclip-fit's note ('' when it did not run); `how`: scored or measured. */
@@ -769,18 +772,12 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   // on a runner-up every p95 is held to the cap itself (its own unraised p95 is no licence: the chosen plan's was not)
   const setRuns: { plan: TunedPlan; high: boolean[]; m: FitMetrics }[] = []
   const setsOn = (plan: TunedPlan, strict = false) =>
-    raiseStreams(
-      c,
-      t.evaluator,
-      plan,
-      baseline,
-      tuned.objective,
-      tuned.value,
-      setMargin,
+    raiseStreams(c, t.evaluator, plan, baseline, tuned.objective, tuned.value, {
+      margin: setMargin,
       p95Cap,
       strict,
-      (high, m) => setRuns.push({ plan, high, m }),
-    )
+      onScore: (high, m) => setRuns.push({ plan, high, m }),
+    })
   let pick: { plan: TunedPlan; prio: PriorityChoice | undefined; rank: number } = {
     plan: tuned,
     prio: await setsOn(tuned),
@@ -828,7 +825,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
   const runs: TuningRun[] = [
     ...tuned.trail.map((r) => ({
       phase: r.phase,
-      plan: planText(r.plan),
+      plan: planText(r.plan && { homeLengths: r.plan.homeLengths, ...r.plan.state }),
       ...runOf(r.m),
       ...(r.phase === 'search' ? { kept: r.kept } : {}),
     })),

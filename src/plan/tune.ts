@@ -122,8 +122,8 @@ export interface TunedPlan extends FitCandidate {
 /** One measurement of the tuning, in order: the plan (none: the baseline's placement), its metrics, what became of it. */
 export interface TuneRun {
   phase: 'seed' | 'search'
-  /** The plan's homes (regular slices), prices; absent: the baseline's placement. */
-  plan?: { homeLengths: number[]; lambdas: number[]; mu: number }
+  /** The plan's state and homes (regular slices); absent: the baseline's placement. */
+  plan?: { state: FitState; homeLengths: number[] }
   m: FitMetrics
   /** phase search: the search moved to it. */
   kept: boolean
@@ -154,9 +154,8 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
   const { space } = search
   const whole = space.wholeGpu(space.start)
   const wholeKey = FitSpace.keyOf(whole)
-  // every measured plan by key: its state (none for the baseline's placement) and metrics
-  const memo = new Map<string, { state?: FitState; m: FitMetrics }>()
-  const trail: TuneRun[] = []
+  // every measured plan by key, in the order measured (the trail)
+  const memo = new Map<string, TuneRun>()
   const held = heldFloors(o.objective, o.floorMargin ?? 0)
   const measure = async (
     key: string,
@@ -170,14 +169,8 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
       // noise aside), under any state that makes it; and it is held to the floors as given, not as held
       m = fitMetrics(await o.measure(c), o.baseline, key === wholeKey ? o.objective : held)
       if (key === wholeKey) m = guardReference(m)
-      const own = key === wholeKey || !state ? undefined : state
-      memo.set(key, own ? { state: own, m } : { m })
-      trail.push({
-        phase,
-        ...(own ? { plan: { homeLengths: c.layout.homeLengths, lambdas: own.lambdas, mu: own.mu } } : {}),
-        m,
-        kept: false,
-      })
+      const plan = key === wholeKey || !state ? undefined : { state, homeLengths: c.layout.homeLengths }
+      memo.set(key, { phase, ...(plan ? { plan } : {}), m, kept: false })
     }
     return m
   }
@@ -221,8 +214,8 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
       spent++
       const m = await measure(r.key, space.candidate(r.st), r.st, 'search')
       if (value(m) > value(best.m) + o.margin) {
-        const last = trail[trail.length - 1]
-        if (last) last.kept = true
+        const run = memo.get(r.key)
+        if (run) run.kept = true
         from = { state: r.st, m }
         best = from
         moves++
@@ -243,7 +236,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     .map(([, e], i) => ({ e, v: value(e.m), i }))
     .sort((a, b) => b.v - a.v || a.i - b.i)
     .slice(0, o.runnersUp ?? 0)
-    .map(({ e }) => planOf(e.state, e.m))
+    .map(({ e }) => planOf(e.plan?.state, e.m))
   return {
     ...planOf(best.state, best.m),
     homeOnly,
@@ -251,7 +244,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     measured: memo.size,
     seeds,
     moves,
-    trail,
+    trail: [...memo.values()],
     value,
     objective: held,
   }
