@@ -34,6 +34,7 @@ import {
   type RtBestEffort,
   type RtMechanism,
   rtMechanismOf,
+  SIM_FLOOR_SLACK,
   TUNE_DEFAULTS,
   tunablePlans,
 } from '../plan/index.ts'
@@ -329,6 +330,11 @@ export const tuneFloorMarginOption = () =>
     '--tune-floor-margin <m>',
     `--tune: added to every worker's floor where the tuning checks it on a measured window, to 1 at most: a window's noise (default ${MEASURED_FLOOR_MARGIN})`,
   ).argParser(num('tune-floor-margin', 0))
+export const tuneSimFloorSlackOption = () =>
+  new Option(
+    '--tune-sim-floor-slack <s>',
+    `--tune: taken from every worker's floor in the simulator's search that picks the candidates to measure (the floors as given are checked on the measurements; default ${SIM_FLOOR_SLACK})`,
+  ).argParser(num('tune-sim-floor-slack', 0))
 export const tuneMarginOption = () =>
   new Option(
     '--tune-margin <m>',
@@ -372,6 +378,7 @@ export function resolveTune(o: {
   tuneMargin?: number
   tunePriorityPlans?: number
   tuneFloorMargin?: number
+  tuneSimFloorSlack?: number
   streamPriorities?: boolean
 }): TuneChoice | undefined {
   if (o.tunePriorityPlans !== undefined && !o.streamPriorities)
@@ -388,6 +395,7 @@ export function resolveTune(o: {
         ['--tune-margin', o.tuneMargin],
         ['--tune-priority-plans', o.tunePriorityPlans],
         ['--tune-floor-margin', o.tuneFloorMargin],
+        ['--tune-sim-floor-slack', o.tuneSimFloorSlack],
       ] as const
     ).find(([, v]) => v !== undefined)
     if (given) throw new UserError(`${given[0]} is for --tune: add --tune, or leave it out`)
@@ -399,6 +407,7 @@ export function resolveTune(o: {
     margin: o.tuneMargin ?? TUNE_DEFAULTS.margin,
     priorityPlans: o.tunePriorityPlans ?? TUNE_DEFAULTS.priorityPlans,
     ...(o.tuneFloorMargin !== undefined ? { floorMargin: o.tuneFloorMargin } : {}),
+    ...(o.tuneSimFloorSlack !== undefined ? { simFloorSlack: o.tuneSimFloorSlack } : {}),
     ...(o.tuneWindow !== undefined ? { windowS: o.tuneWindow } : {}),
     ...(o.tuneWarmup !== undefined ? { warmupS: o.tuneWarmup } : {}),
   }

@@ -114,6 +114,8 @@ export interface TuneChoice {
   priorityPlans: number
   /** Added to every floor on the measured windows; absent: MEASURED_FLOOR_MARGIN. */
   floorMargin?: number
+  /** Taken from every floor in the simulator's search before the tuning; absent: SIM_FLOOR_SLACK. */
+  simFloorSlack?: number
   warmupS?: number
   windowS?: number
 }
@@ -146,7 +148,7 @@ export function tuningOn(
       profiles,
     )
     made.push(evaluator)
-    const { candidates, evaluations, margin, priorityPlans, floorMargin } = choice
+    const { candidates, evaluations, margin, priorityPlans, floorMargin, simFloorSlack } = choice
     return {
       evaluator,
       on: evaluator.on,
@@ -155,6 +157,7 @@ export function tuningOn(
       margin,
       priorityPlans,
       ...(floorMargin !== undefined ? { floorMargin } : {}),
+      ...(simFloorSlack !== undefined ? { simFloorSlack } : {}),
     }
   }
 }

@@ -164,6 +164,10 @@ export const Tuning = Type.Object(
     budget: Type.Integer({ minimum: 0 }),
     /** STP ratio a move had to gain over the best measured plan to be kept. */
     margin: Type.Number({ minimum: 0 }),
+    /** Added to every floor on the measured windows (to 1 at most). */
+    floorMargin: Type.Optional(Type.Number({ minimum: 0 })),
+    /** Taken from every floor in the simulator's search that chose the candidates to measure. */
+    simFloorSlack: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
     /** Runs on the backend, baseline co-location included. */
     evaluations: Type.Integer({ minimum: 1 }),
     /** Wall time of the tuning (the measured runs and the simulator's guidance between them), s. */

@@ -54,6 +54,7 @@ export {
 export {
   MEASURED_FLOOR_MARGIN,
   NOTHING_TO_TUNE,
+  SIM_FLOOR_SLACK,
   TUNE_DEFAULTS,
   type TunablePlans,
   tunablePlans,

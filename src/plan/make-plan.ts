@@ -66,7 +66,7 @@ import {
   sizeIndexWithin,
   withBestEffortPlan,
 } from './realtime.ts'
-import { fitTune, MEASURED_FLOOR_MARGIN, type TunedPlan } from './tune.ts'
+import { fitTune, loweredFloors, MEASURED_FLOOR_MARGIN, SIM_FLOOR_SLACK, type TunedPlan } from './tune.ts'
 
 export const DEFAULT_SWITCH_MAX = 14
 export const DEFAULT_MODEL_WISE_FACTOR = 1.1
@@ -133,6 +133,8 @@ export interface PlanTuning {
   priorityPlans: number
   /** Added to every floor on the measured windows, ≥ 0 (absent: MEASURED_FLOOR_MARGIN). */
   floorMargin?: number
+  /** Taken from every floor in the simulator's search before the tuning, in [0, 1) (absent: SIM_FLOOR_SLACK). */
+  simFloorSlack?: number
 }
 
 export interface PlanOptions {
@@ -282,6 +284,12 @@ function checkInputs(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonl
     num('tune margin', o.tune.margin, (v) => v >= 0, '≥ 0')
     num('tune priority plans', o.tune.priorityPlans, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
     num('tune floor margin', o.tune.floorMargin, (v) => v >= 0, '≥ 0 (added to each floor, a ratio)')
+    num(
+      'tune sim floor slack',
+      o.tune.simFloorSlack,
+      (v) => v >= 0 && v < 1,
+      'in [0, 1) (taken from each floor, a ratio)',
+    )
     num('tune window', o.tune.on.windowS, (v) => v > 0, '> 0 seconds')
     num('tune warm-up', o.tune.on.warmupS, (v) => v >= 0, '≥ 0 seconds')
   }
@@ -604,23 +612,25 @@ const planFit: PolicyPlanner = async (c) => {
   if (evaluator && !opts.fitPrices) {
     const baseline = await evaluateBaseline(c, evaluator)
     const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
-    const res = await fitSearch(gpu, profiles, {
-      smCount: N,
-      switchMax,
-      factor: modelWiseFactor,
-      maxPartitions,
-      instance: (i, ladder, sms) =>
-        scaleToLatency(
-          buildInstance((workers[i] as WorkerSpec).name, profiles[i] as Profile, ladder, sms),
-          profiles[i] as Profile,
-        ),
-      switchCostUs: evaluator.switchCostUs,
-      score: (cand) => evaluator.evaluate(candidatePlan(c, cand)),
-      baseline,
-      objective,
-      models: workers.map((w) => w.model),
-      ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
-    })
+    const searchOn = (obj: FitObjective) =>
+      fitSearch(gpu, profiles, {
+        smCount: N,
+        switchMax,
+        factor: modelWiseFactor,
+        maxPartitions,
+        instance: (i, ladder, sms) =>
+          scaleToLatency(
+            buildInstance((workers[i] as WorkerSpec).name, profiles[i] as Profile, ladder, sms),
+            profiles[i] as Profile,
+          ),
+        switchCostUs: evaluator.switchCostUs,
+        score: (cand) => evaluator.evaluate(candidatePlan(c, cand)),
+        baseline,
+        objective: obj,
+        models: workers.map((w) => w.model),
+        ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
+      })
+    const res = await searchOn(objective)
     notes.push(...res.layout.notes)
     const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
     const m = (x: FitMetrics) => `${x.thr.toFixed(3)} / ${x.p95.toFixed(3)} / ${x.reqPerJ.toFixed(3)}`
@@ -632,8 +642,17 @@ const planFit: PolicyPlanner = async (c) => {
     notes.push(
       `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans${priorityText(workers, prio, res.chosen, objective)}; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
     )
-    // tuned: the floors are checked on what the backend measured instead
-    if (opts.tune) return tuneFit(c, opts.tune, res)
+    // tuned: the floors are checked on what the backend measured instead; with a slack, a second search with the
+    // floors held lower gives more candidates to measure (SIM_FLOOR_SLACK)
+    if (opts.tune) {
+      const slack = opts.tune.simFloorSlack ?? SIM_FLOOR_SLACK
+      if (!(slack > 0)) return tuneFit(c, opts.tune, res)
+      const lowered = await searchOn(loweredFloors(objective, slack))
+      notes.push(
+        `the simulator's search again with each floor held ${slack} lower, for more candidates to measure: homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu} over ${lowered.evaluations} candidate plans`,
+      )
+      return tuneFit(c, opts.tune, res, lowered)
+    }
     shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, chosen, objective), opts, notes)
     // exact per worker at its prices, but the prices are a local search's: never called optimal
     return {
@@ -737,7 +756,12 @@ function runnerUpText(rank: number, plans: number): string {
  * eclip-fit's search continued on the measuring evaluator (src/plan/tune.ts): baseline co-location measured, STP's
  * solo rates the evaluator's (else the profiles', as the bench reports them), the floors checked on the measurements.
  */
-async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): Promise<PolicyLayout> {
+async function tuneFit(
+  c: PolicyContext,
+  t: PlanTuning,
+  res: FitSearchResult,
+  lowered?: FitSearchResult,
+): Promise<PolicyLayout> {
   const { gpu, workers, profiles, opts, notes } = c
   const t0 = performance.now()
   const baseline = await evaluateBaseline(c, t.evaluator)
@@ -756,6 +780,7 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     baseline,
     objective,
     floorMargin,
+    ...(lowered ? { lowered } : {}),
     candidates: t.candidates,
     evaluations: t.evaluations,
     margin: t.margin,
@@ -844,6 +869,8 @@ async function tuneFit(c: PolicyContext, t: PlanTuning, res: FitSearchResult): P
     candidates: t.candidates,
     budget: t.evaluations,
     margin: t.margin,
+    floorMargin,
+    simFloorSlack: t.simFloorSlack ?? SIM_FLOOR_SLACK,
     evaluations: 1 + tuned.measured + prioritySets,
     seconds: Math.round(seconds * 100) / 100,
     moves: tuned.moves,

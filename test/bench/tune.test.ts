@@ -382,6 +382,14 @@ describe('eclip bench --tune', () => {
       ],
       [[...plan, '--policy', 'eclip-fit', '--tune-floor-margin', '0'], /--tune-floor-margin is for --tune/],
       [
+        [...plan, '--policy', 'eclip-fit', '--tune-sim-floor-slack', '0.05'],
+        /--tune-sim-floor-slack is for --tune/,
+      ],
+      [
+        [...plan, '--policy', 'eclip-fit', '--tune', '--tune-sim-floor-slack', '1'],
+        /tune sim floor slack must be in \[0, 1\) \(taken from each floor, a ratio\), got 1/,
+      ],
+      [
         [...bench, '--policies', 'eclip-fit', '--tune', '--tune-floor-margin', '-0.01'],
         /--tune-floor-margin: expected a number ≥ 0/,
       ],

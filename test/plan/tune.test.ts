@@ -11,7 +11,7 @@ import { graphEdgeUs, SimBackend } from '../../src/execute/sim/index.ts'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { expandWorkers, type MixFile, type Plan, readFile } from '../../src/formats/index.ts'
 import { makePlan } from '../../src/plan/index.ts'
-import { heldFloors, MEASURED_FLOOR_MARGIN } from '../../src/plan/tune.ts'
+import { heldFloors, loweredFloors, MEASURED_FLOOR_MARGIN } from '../../src/plan/tune.ts'
 import { loadProfileSet } from '../../src/profile/store.ts'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -68,6 +68,7 @@ function tuned(
     margin?: number
     priorityPlans?: number
     floorMargin?: number
+    simFloorSlack?: number
   },
   extra: { minTotalShare?: number; minShare?: number; fitPriorities?: boolean } = {},
 ) {
@@ -84,6 +85,7 @@ function tuned(
       margin: budget.margin ?? 0.01,
       priorityPlans: budget.priorityPlans ?? 1,
       ...(budget.floorMargin !== undefined ? { floorMargin: budget.floorMargin } : {}),
+      ...(budget.simFloorSlack !== undefined ? { simFloorSlack: budget.simFloorSlack } : {}),
     },
   })
 }
@@ -304,6 +306,35 @@ describe('eclip-fit tuned on a backend', () => {
     assert.deepEqual(
       heldFloors(obj, MEASURED_FLOOR_MARGIN).floors.map((f) => +f.toFixed(6)),
       [0, 1, +(0.9 + MEASURED_FLOOR_MARGIN).toFixed(6), 1.05],
+    )
+  })
+
+  it('measures the best candidates of a second search with the floors held lower too, and keeps the floors on the measurements', async () => {
+    const m = mixOf('mix3', 8)
+    const budget = { candidates: 3, evaluations: 2 }
+    const seedsOf = (p: Plan) =>
+      (p.solver.tuning?.runs ?? []).filter((r) => r.phase === 'seed').map((r) => r.plan)
+    const plain = await tuned(m, new Counting(m), budget)
+    const slack = await tuned(m, new Counting(m), { ...budget, simFloorSlack: 0.05 })
+    // the first search's seeds first, then the lowered search's that are not among them
+    const [a, b] = [seedsOf(plain), seedsOf(slack)]
+    assert.deepEqual(b.slice(0, a.length), a)
+    assert.ok(
+      b.length > a.length && b.length <= a.length + budget.candidates,
+      `${a.length} → ${b.length} seeds`,
+    )
+    assert.equal(slack.solver.tuning?.simFloorSlack, 0.05)
+    assert.equal(slack.solver.tuning?.floorMargin, MEASURED_FLOOR_MARGIN)
+    assert.equal(plain.solver.tuning?.simFloorSlack, 0)
+    assert.match(slack.solver.notes ?? '', /the simulator's search again with each floor held 0\.05 lower/)
+    // the floors as given still hold on what the backend measured (here the simulator backend itself)
+    assert.ok(slack.solver.tuning?.floorsMet, JSON.stringify(slack.solver.tuning))
+    assert.ok((slack.solver.tuning?.worstVsBaseline ?? 0) >= 0.9)
+    // lowered by the slack, to 0 at most; a floor of 0 stays 0
+    const obj = { soloRps: [1, 1, 1, 1], weights: [1, 1, 1, 1], floors: [0, 0.9, 0.03, 1.05] }
+    assert.deepEqual(
+      loweredFloors(obj, 0.05).floors.map((f) => +f.toFixed(6)),
+      [0, 0.85, 0, 1],
     )
   })
 
@@ -550,6 +581,10 @@ describe('eclip-fit tuned on a backend', () => {
     await assert.rejects(
       plan({ evaluator: sim, tune: { ...tune, floorMargin: -0.01 } }),
       /tune floor margin must be ≥ 0 \(added to each floor, a ratio\), got -0.01/,
+    )
+    await assert.rejects(
+      plan({ evaluator: sim, tune: { ...tune, simFloorSlack: 1 } }),
+      /tune sim floor slack must be in \[0, 1\)/,
     )
     await assert.rejects(
       plan({ evaluator: sim, tune: { ...tune, priorityPlans: 0 } }),

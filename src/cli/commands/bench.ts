@@ -31,6 +31,7 @@ import {
   tuneMarginOption,
   tuneOption,
   tunePriorityPlansOption,
+  tuneSimFloorSlackOption,
   tuneWarmupOption,
   tuneWindowOption,
 } from '../options.ts'
@@ -122,6 +123,7 @@ export function registerBench(program: Command) {
     .addOption(tuneMarginOption())
     .addOption(tunePriorityPlansOption())
     .addOption(tuneFloorMarginOption())
+    .addOption(tuneSimFloorSlackOption())
     .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option(

@@ -59,6 +59,7 @@ import {
   tuneMarginOption,
   tuneOption,
   tunePriorityPlansOption,
+  tuneSimFloorSlackOption,
   tuneWarmupOption,
   tuneWindowOption,
 } from '../options.ts'
@@ -217,6 +218,7 @@ export function registerPlan(program: Command) {
     .addOption(tuneMarginOption())
     .addOption(tunePriorityPlansOption())
     .addOption(tuneFloorMarginOption())
+    .addOption(tuneSimFloorSlackOption())
     .addOption(
       new Option(
         '--backend <name>',
