@@ -76,6 +76,32 @@ describe('eclip bench --tune', () => {
     assert.match(plan.solver.notes ?? '', /TUNED on the simulator backend/)
   })
 
+  it('--tune-sim-floor-slack: says so before the runs and records the slack and the margin the tuning held', () => {
+    const out = tmp()
+    const r = eclip([
+      ...bench,
+      '--policies',
+      'eclip-fit',
+      ...budget,
+      '--tune-sim-floor-slack',
+      '0.05',
+      '--duration',
+      '0.1',
+      '--no-solo',
+      '--out',
+      out,
+    ])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(
+      r.stdout,
+      /the simulator's 2 best candidates \(and 2 of its search again with every floor 0\.05 lower\)/,
+    )
+    const t = readFile<Results>('results', join(out, 'results.json')).runs.find(
+      (x) => x.policy === 'eclip-fit',
+    )?.tuning
+    assert.deepEqual([t?.simFloorSlack, t?.floorMargin], [0.05, 0.02])
+  })
+
   it("tunes eclip-live's set plans of two or more workers too, each against its own set's baseline, none raised", () => {
     const out = tmp()
     const r = eclip([
