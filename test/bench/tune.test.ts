@@ -46,21 +46,27 @@ const bench = [
   '--no-plots',
 ]
 const budget = ['--tune', '--tune-candidates', '2', '--tune-evaluations', '2']
+/** `eclip bench` of eclip-fit tuned on the simulator backend within `budget`, `extra` flags added: its output folder and run. */
+const tunedFit = (...extra: string[]) => {
+  const out = tmp()
+  const r = eclip([
+    ...bench,
+    '--policies',
+    'eclip-fit',
+    ...budget,
+    ...extra,
+    '--duration',
+    '0.1',
+    '--no-solo',
+    '--out',
+    out,
+  ])
+  return { out, r }
+}
 
 describe('eclip bench --tune', () => {
   it('tunes eclip-fit on the simulator backend before the runs and records the tuning', () => {
-    const out = tmp()
-    const r = eclip([
-      ...bench,
-      '--policies',
-      'eclip-fit',
-      ...budget,
-      '--duration',
-      '0.1',
-      '--no-solo',
-      '--out',
-      out,
-    ])
+    const { out, r } = tunedFit()
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stderr, /mix7 eclip-fit tuned on sim: 7 runs in/)
     assert.match(r.stdout, /eclip-fit's plans TUNED on the simulator backend before the runs/)
@@ -77,20 +83,7 @@ describe('eclip bench --tune', () => {
   })
 
   it('--tune-sim-floor-slack: says so before the runs and records the slack and the margin the tuning held', () => {
-    const out = tmp()
-    const r = eclip([
-      ...bench,
-      '--policies',
-      'eclip-fit',
-      ...budget,
-      '--tune-sim-floor-slack',
-      '0.05',
-      '--duration',
-      '0.1',
-      '--no-solo',
-      '--out',
-      out,
-    ])
+    const { out, r } = tunedFit('--tune-sim-floor-slack', '0.05')
     assert.equal(r.status, 0, r.stderr)
     assert.match(
       r.stdout,
