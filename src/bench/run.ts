@@ -698,5 +698,5 @@ function tuneLine(
     .map((k) => names[k])
     .join(
       ', ',
-    )} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates${t.simFloorSlack ? ` (and ${t.candidates} of its search again with every floor ${t.simFloorSlack} lower)` : ''}, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
+    )} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates${t.simFloorSlack ? ` (and up to ${t.candidates} more of its search again with every floor ${t.simFloorSlack} lower)` : ''}, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
 }

@@ -114,7 +114,7 @@ export interface TuneChoice {
   priorityPlans: number
   /** Added to every floor on the measured windows; absent: MEASURED_FLOOR_MARGIN. */
   floorMargin?: number
-  /** Taken from every floor in the simulator's search before the tuning; absent: SIM_FLOOR_SLACK. */
+  /** A second simulator's search before the tuning holds every floor this much lower; absent: SIM_FLOOR_SLACK. */
   simFloorSlack?: number
   warmupS?: number
   windowS?: number

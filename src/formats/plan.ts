@@ -166,7 +166,7 @@ export const Tuning = Type.Object(
     margin: Type.Number({ minimum: 0 }),
     /** Added to every floor on the measured windows (to 1 at most). */
     floorMargin: Type.Optional(Type.Number({ minimum: 0 })),
-    /** Taken from every floor in the simulator's search that chose the candidates to measure. */
+    /** A second simulator's search ran with every floor this much lower, its best candidates measured too (0: none). */
     simFloorSlack: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
     /** Runs on the backend, baseline co-location included. */
     evaluations: Type.Integer({ minimum: 1 }),

@@ -7,7 +7,7 @@
 // milliseconds, and the search scores tens of candidates per mix (docs/plan.md: the budget's numbers).
 //
 // What. (1) The simulator's search (fit.ts) runs as without tuning (and, with a slack, again with the floors held
-// lower: SIM_FLOOR_SLACK). (2) On the measuring evaluator: baseline co-location (planFit measures it), the baseline's
+// lower, for seeds its path would not reach: SIM_FLOOR_SLACK). (2) On the measuring evaluator: baseline co-location (planFit measures it), the baseline's
 // placement (every kernel on the whole GPU), model-wise's homes and the `candidates` best distinct candidates the
 // simulator saw, by its value (of each search). (3) From the best measured state, the
 // coordinate search goes on with measurements (first improvement): the current state's unmeasured neighbours are
@@ -82,10 +82,11 @@ export const MEASURED_FLOOR_MARGIN = 0.02
 
 /**
  * The slack of a second simulator's search before a tuning (`--tune-sim-floor-slack`; 0 by default: none): every
- * floor held this much lower there, its best candidates measured as seeds after the first search's. The simulator's
- * prediction of one worker's rate on a tuned plan misses the GPU's by up to a fifth, mostly under it
- * (test/measure/sim-vs-gpu.test.ts), so a floor checked on it keeps plans the GPU measures above the floor from ever
- * being measured (results/h100/tuned-priorities-b8/README.md). The floors are checked on the measurements.
+ * floor held this much lower there, its best candidates measured as seeds after the first search's. The search climbs
+ * from model-wise's homes one move at a time and ranks a plan under a floor below every plan that meets them all, so
+ * it does not cross plans under a floor to reach a region beyond them where plans meet the floors again; with the
+ * floors lower it does (results/h100/tuned-priorities-b8/README.md: more4 at batch 8). The floors as given are checked
+ * on the measurements.
  */
 export const SIM_FLOOR_SLACK = 0
 
@@ -204,16 +205,17 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
   const homeOnly = await measure(homeKey, space.candidate(space.start), space.start)
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
   const value = (m: FitMetrics) => fitValue(m, p95Cap, o.energyWeight ?? FIT_ENERGY_WEIGHT)
+  // a FitSpace depends on the mix and the options, not on the floors: a state of the lowered search has the same key
+  // and makes the same plan in this one
   const bestOf = (of: FitSearchResult) =>
     of.seen
-      .filter((s) => space.key(s.state) !== homeKey)
+      .filter((s) => s.key !== homeKey)
       .map((s, i) => ({ s, v: of.value(s.metrics), i }))
       .sort((a, b) => b.v - a.v || a.i - b.i)
       .slice(0, o.candidates)
   let from = { state: space.start, m: homeOnly }
-  // the lowered search's states are made in this space (the same homes and prices make the same plan)
   for (const { s } of [...bestOf(search), ...(o.lowered ? bestOf(o.lowered) : [])]) {
-    const m = await measure(space.key(s.state), space.candidate(s.state), s.state)
+    const m = await measure(s.key, space.candidate(s.state), s.state)
     if (value(m) > value(from.m)) from = { state: s.state, m }
   }
   const seeds = memo.size

@@ -330,6 +330,11 @@ describe('eclip-fit tuned on a backend', () => {
     // the floors as given still hold on what the backend measured (here the simulator backend itself)
     assert.ok(slack.solver.tuning?.floorsMet, JSON.stringify(slack.solver.tuning))
     assert.ok((slack.solver.tuning?.worstVsBaseline ?? 0) >= 0.9)
+    // with every floor 0 (any rate) there is nothing to lower: no second search, the seeds as without the slack
+    const free = await tuned(m, new Counting(m), { ...budget, simFloorSlack: 0.05 }, { minShare: 0 })
+    const freePlain = await tuned(m, new Counting(m), budget, { minShare: 0 })
+    assert.deepEqual(seedsOf(free), seedsOf(freePlain))
+    assert.doesNotMatch(free.solver.notes ?? '', /search again/)
     // lowered by the slack, to 0 at most; a floor of 0 stays 0
     const obj = { soloRps: [1, 1, 1, 1], weights: [1, 1, 1, 1], floors: [0, 0.9, 0.03, 1.05] }
     assert.deepEqual(
