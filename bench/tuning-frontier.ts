@@ -19,6 +19,8 @@ export interface FrontierRow {
   /** The file or folder the run was read from, as given. */
   from: string
   mix: string
+  /** The tuned policy and mode (eclip-fit/graph, eclip-rt/…): shown beside the mix where not eclip-fit/graph. */
+  policy: string
   batch: number | null
   /** Runs in the trail (seeds, search moves, sets of raised workers). */
   runs: number
@@ -48,6 +50,7 @@ export function frontier(
     rows.push({
       from,
       mix: run.mix,
+      policy: run.mode && run.mode !== 'graph' ? `${run.policy}/${run.mode}` : run.policy,
       batch: run.batch,
       runs: trail.length,
       chosenWindow: run.tuning.stpVsBaseline,
@@ -85,7 +88,7 @@ export function frontierTable(
   ]
   const body = rows.map((r) => [
     r.from,
-    r.batch === null ? r.mix : `${r.mix} b${r.batch}`,
+    `${r.batch === null ? r.mix : `${r.mix} b${r.batch}`}${r.policy === 'eclip-fit' ? '' : ` ${r.policy}`}`,
     String(r.runs),
     f3(r.chosenWindow),
     f3(r.chosenRun),
@@ -110,11 +113,20 @@ export function frontierTable(
   )
 }
 
-function numberList(s: string, what: string): number[] {
-  const xs = s.split(',').map(Number)
-  if (xs.some((x) => !Number.isFinite(x) || x < 0))
-    throw new Error(`${what}: expected numbers ≥ 0 joined by commas, got ${s}`)
+/** The option's value, each part a number ≥ 0 (no empty part); refused, naming the option, otherwise. */
+function numberList(s: string | undefined, what: string): number[] {
+  const parts = (s ?? '').split(',')
+  const xs = parts.map((x) => (x.trim() === '' ? Number.NaN : Number(x)))
+  if (s === undefined || s.startsWith('--') || xs.some((x) => !Number.isFinite(x) || x < 0))
+    throw new Error(`${what}: expected numbers ≥ 0 joined by commas, got ${s === undefined ? 'nothing' : s}`)
   return xs
+}
+
+function oneNumber(s: string | undefined, what: string): number {
+  const [x, ...rest] = numberList(s, what)
+  if (rest.length > 0 || !(x !== undefined && x > 0))
+    throw new Error(`${what}: expected one number > 0, got ${s}`)
+  return x
 }
 
 function main(argv: string[]): void {
@@ -123,8 +135,8 @@ function main(argv: string[]): void {
   const files: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
-    if (a === '--p95') p95 = numberList(argv[++i] ?? '', '--p95')[0] as number
-    else if (a === '--floors') floors = numberList(argv[++i] ?? '', '--floors')
+    if (a === '--p95') p95 = oneNumber(argv[++i], '--p95')
+    else if (a === '--floors') floors = numberList(argv[++i], '--floors')
     else files.push(a)
   }
   if (files.length === 0)

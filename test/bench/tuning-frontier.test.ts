@@ -50,9 +50,19 @@ describe('tuning-frontier', () => {
     const untuned = run(join(SERIES, 'untuned/u8p'))
     assert.equal(untuned.status, 2)
     assert.match(untuned.stderr, /no tuned run with a trail/)
-    const bad = run('--floors', '0.9,x', join(SERIES, 'deep/d14'))
-    assert.equal(bad.status, 2)
-    assert.match(bad.stderr, /--floors: expected numbers ≥ 0 joined by commas, got 0\.9,x/)
+    for (const [args, msg] of [
+      [['--floors', '0.9,x'], /--floors: expected numbers ≥ 0 joined by commas, got 0\.9,x/],
+      [['--floors', '0.9,,0.8'], /--floors: expected numbers ≥ 0 joined by commas, got 0\.9,,0\.8/],
+      [['--p95', '1.1,2'], /--p95: expected one number > 0, got 1\.1,2/],
+      [['--p95', '0'], /--p95: expected one number > 0, got 0/],
+    ] as const) {
+      const bad = run(...args, join(SERIES, 'deep/d14'))
+      assert.equal(bad.status, 2, args.join(' '))
+      assert.match(bad.stderr, msg)
+    }
+    const missing = run(join(SERIES, 'deep/d14'), '--floors')
+    assert.equal(missing.status, 2)
+    assert.match(missing.stderr, /--floors: expected numbers ≥ 0 joined by commas, got nothing/)
     assert.equal(DEFAULT_FRONTIER_FLOORS[0], 0.92)
   })
 })
