@@ -142,9 +142,8 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Record<Key, number>>>
  * the STP ratio) and more4's shufflenet again, and more6's albert again (tuned with the margins), each measured above
  * its simulated ratio to baseline; the same plans (homes, prices and raised set alike) tuned again with the margins
  * (tuned-plans2: mix1's densenet201, more4's shufflenet, more6's albert), and mix2's STP ratio there; tuned with a
- * deeper budget (deep: mix2's STP ratio again, more3 with resnet152 raised, more4's resnext101) and with the floors at
- * 0.85 (floor-085: more4's albert) — the plans whose workers the GPU runs faster than the simulator predicts, which is
- * why a floor checked on the simulator can rule out plans that meet it (src/plan/tune.ts, SIM_FLOOR_SLACK).
+ * deeper budget (deep: mix2's STP ratio again, more3's shufflenet with resnet152 raised, faster on the GPU; more4's
+ * resnext101, slower) and with the floors at 0.85 (floor-085: more4's albert, faster).
  */
 export const GUARD_EXCEPTIONS: Record<
   string,
