@@ -14,7 +14,7 @@ import type { WorkerRequests } from '../src/execute/backend.ts'
 import { REQUEST_LOG_HEADER, type Results, type Run, readFile } from '../src/formats/index.ts'
 import { activeSetMetrics, activeSetTimeline, requestsBySet } from '../src/measure/active-set.ts'
 import { normalise } from '../src/measure/metrics.ts'
-import { mean } from '../src/measure/stats.ts'
+import { mean, spreadOf } from '../src/measure/stats.ts'
 import { policyLabel } from '../src/report/plots.ts'
 import { gridTable } from '../src/report/tables.ts'
 
@@ -320,14 +320,6 @@ export function repeatRows(label: string, runs: Run[]): RepeatRow[] {
       },
     ]
   })
-}
-
-/** Mean, lowest, highest and sample standard deviation; null without a value. */
-export function spreadOf(xs: number[]): { mean: number; min: number; max: number; sd: number | null } | null {
-  const m = mean(xs)
-  if (m === null) return null
-  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)) : null
-  return { mean: m, min: Math.min(...xs), max: Math.max(...xs), sd }
 }
 
 /** Per (mix, batch): each run's figures, then their mean (lowest–highest, sd). */

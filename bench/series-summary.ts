@@ -12,7 +12,7 @@ import { basename, join } from 'node:path'
 import type { Results, Run } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
-import { mean } from '../src/measure/stats.ts'
+import { mean, spreadOf } from '../src/measure/stats.ts'
 import { profileSystemMetrics } from '../src/measure/system.ts'
 import { DEFAULT_MIN_SHARE } from '../src/plan/fit.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
@@ -205,13 +205,13 @@ export function tuningWindowText(rows: MixRow[]): string[] {
   const d = rows.flatMap((x) =>
     x.tuningStpVsBaseline === null ? [] : [x.tuningStpVsBaseline - x.stpVsBaseline],
   )
-  if (d.length === 0) return []
-  const m = mean(d) as number
-  const sd = Math.sqrt(d.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, d.length - 1))
+  const s = spreadOf(d)
+  if (!s) return []
   const sign = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(4)}`
-  if (d.length === 1) return [`  tuning window's STP ratio − the plan's own run, 1 tuned plan: ${sign(m)}`]
+  if (s.sd === null)
+    return [`  tuning window's STP ratio − the plan's own run, 1 tuned plan: ${sign(s.mean)}`]
   return [
-    `  tuning window's STP ratio − the plan's own run, ${d.length} tuned plans: mean ${sign(m)}, sd ${sd.toFixed(4)}, from ${sign(Math.min(...d))} to ${sign(Math.max(...d))}`,
+    `  tuning window's STP ratio − the plan's own run, ${d.length} tuned plans: mean ${sign(s.mean)}, sd ${s.sd.toFixed(4)}, from ${sign(s.min)} to ${sign(s.max)}`,
   ]
 }
 

@@ -9,6 +9,7 @@ import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Results, Run, TuningRun } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
+import { mean } from '../src/measure/stats.ts'
 import { gridTable } from '../src/report/tables.ts'
 
 export const DEFAULT_FRONTIER_FLOORS = [0.92, 0.9, 0.88, 0.85, 0.8, 0]
@@ -94,17 +95,16 @@ export function frontierTable(
     f3(r.chosenRun),
     ...r.best.map((b) => (b ? `${f3(b.stp)} (${b.worst.toFixed(2)})` : '–')),
   ])
-  const mean = (xs: (number | null)[]) => {
-    const v = xs.filter((x): x is number => x !== null)
-    return v.length === xs.length && v.length > 0 ? v.reduce((a, b) => a + b, 0) / v.length : null
-  }
+  // a column's mean only where every row has a value
+  const meanAll = (xs: (number | null)[]) =>
+    xs.every((x): x is number => x !== null) ? mean(xs as number[]) : null
   body.push([
     'mean',
     '',
     '',
-    f3(mean(rows.map((r) => r.chosenWindow))),
-    f3(mean(rows.map((r) => r.chosenRun))),
-    ...floors.map((_, i) => f3(mean(rows.map((r) => r.best[i]?.stp ?? null)))),
+    f3(meanAll(rows.map((r) => r.chosenWindow))),
+    f3(meanAll(rows.map((r) => r.chosenRun))),
+    ...floors.map((_, i) => f3(meanAll(rows.map((r) => r.best[i]?.stp ?? null)))),
   ])
   return gridTable(
     `Best tuning-window STP ÷ baseline's by the lowest worker allowed (its ratio in brackets), every p95 ≤ ${p95Cap} × baseline's`,

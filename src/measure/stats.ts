@@ -43,3 +43,11 @@ export function jain(xs: readonly number[]): number | null {
 
 export const mean = (xs: readonly number[]): number | null =>
   xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length
+
+/** Mean, lowest, highest and sample standard deviation; null without a value. */
+export function spreadOf(xs: number[]): { mean: number; min: number; max: number; sd: number | null } | null {
+  const m = mean(xs)
+  if (m === null) return null
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1)) : null
+  return { mean: m, min: Math.min(...xs), max: Math.max(...xs), sd }
+}

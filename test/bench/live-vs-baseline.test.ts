@@ -7,14 +7,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import {
-  parseRequestLog,
-  readRequestLog,
-  recompute,
-  repeatRows,
-  spreadOf,
-} from '../../bench/live-vs-baseline.ts'
+import { parseRequestLog, readRequestLog, recompute, repeatRows } from '../../bench/live-vs-baseline.ts'
 import { type Results, type Run, readFile } from '../../src/formats/index.ts'
+import { spreadOf } from '../../src/measure/stats.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const r3 = (x: number | null | undefined) =>
