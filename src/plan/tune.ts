@@ -7,11 +7,11 @@
 // milliseconds, and the search scores tens of candidates per mix (docs/plan.md: the budget's numbers).
 //
 // What. (1) The simulator's search (fit.ts) runs as without tuning (and, with a slack, again with the floors held
-// lower, for seeds its path would not reach: SIM_FLOOR_SLACK). (2) On the measuring evaluator: baseline co-location (planFit measures it), the baseline's
-// placement (every kernel on the whole GPU), model-wise's homes and the `candidates` best distinct candidates the
-// simulator saw, by its value (of each search). (3) From the best measured state, the
-// coordinate search goes on with measurements (first improvement): the current state's unmeasured neighbours are
-// measured most promising first, by the simulator's value (cheap, memoised), and the search moves to the first that
+// lower, for seeds its path would not reach: SIM_FLOOR_SLACK). (2) On the measuring evaluator: baseline co-location
+// (planFit measures it), the baseline's placement (every kernel on the whole GPU), model-wise's homes and the
+// `candidates` best distinct candidates the simulator saw, by its value (of each search). (3) From the best measured
+// state, the coordinate search goes on with measurements (first improvement): the current state's unmeasured neighbours
+// are measured most promising first, by the simulator's value (cheap, memoised), and the search moves to the first that
 // beats the best measured plan by more than `margin`, until `evaluations` measurements are spent or no neighbour does.
 // A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors, the guard on
 // total requests/s (objective.minTotal) and the p95 cap are checked on measured rates against the measured baseline,
