@@ -504,9 +504,11 @@ static void answer(Worker *w, Slot *s) {
     n += snprintf(head + n, sizeof head - n, ",\"output\":{\"region\":%s,\"offset\":%llu,\"bytes\":%llu}}",
                   g_regions[j->dst_region].name_json, (unsigned long long)j->reply_offset,
                   (unsigned long long)out_bytes);
+  /* the regions are let go before the reply, so a client holding its answer finds them in use no more (the head
+   * already holds the region's name) */
+  release_job(j);
   write_frame(head, (size_t)n, j->dst_kind == DST_FRAME ? s->host : NULL, j->dst_kind == DST_FRAME ? out_bytes : 0);
   if (w->timing.on) time_execution(w, s, ms); /* after the reply: the diagnosis does not delay it */
-  release_job(j);
 }
 
 /* The worker's thread: answers its executions in start order, each once its GPU work is done, then starts the
