@@ -84,6 +84,23 @@ export const SimCalibration = Type.Object(
      * hold)); absent: 0.
      */
     coresidency: Type.Optional(Type.Number({ minimum: 0 })),
+    /**
+     * γ per profile, in place of memoryInterference for that profile's kernels, fitted apart (`eclip calibrate
+     * --fit-profiles`) on co-located runs: keys as profile files are named (model.bBATCH.dtype). Absent, or a profile
+     * not named: memoryInterference.
+     */
+    profileInterference: Type.Optional(
+      Type.Object(
+        {
+          gamma: Type.Record(
+            Type.String({ pattern: '^[^.]+\\.b[0-9]+\\.[a-z0-9]+$' }),
+            Type.Number({ minimum: 0 }),
+          ),
+          measured: Provenance,
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** µs a graph edge between partitions costs in a whole request; absent: the primitives file's switchGraphEdge. */
     switchGraphEdgeUs: Type.Optional(Type.Number({ minimum: 0 })),
     fitted: Type.Boolean(),

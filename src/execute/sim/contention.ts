@@ -67,6 +67,12 @@ export interface Calibration {
    */
   memoryInterference: number
   /**
+   * γ per profile (profileKey: model.bBATCH.dtype), in place of memoryInterference for that profile's kernels: how
+   * much a model's kernels slow when others run beside them differs by model (a small-batch transformer whose weights
+   * live in L2 alone loses more than a large convolution); absent for a profile: memoryInterference.
+   */
+  profileInterference?: Readonly<Record<string, number>>
+  /**
    * Block residency ρ (absent: none): under 'fifo' sharing a kernel takes, of its SMs, only the share of their
    * resources its blocks hold — its thread slots at its demand × ρ (registers and shared memory hold more than
    * threads say), at most all — and leaves the rest to the next kernel.
@@ -122,6 +128,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     sharing: c.sharing,
     saturationTolerance: c.saturationTolerance,
     memoryInterference: c.memoryInterference,
+    ...(c.profileInterference ? { profileInterference: c.profileInterference.gamma } : {}),
     ...(c.residency !== undefined ? { residency: c.residency } : {}),
     ...(c.footprint !== undefined ? { footprint: c.footprint } : {}),
     ...(c.coresidency !== undefined ? { coresidency: c.coresidency } : {}),
@@ -142,6 +149,10 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     source: `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})`,
   }
 }
+
+/** A profile's key in Calibration.profileInterference: model, batch and dtype, as a profile file is named. */
+export const profileKey = (w: { model: string; batch: number; dtype: string }) =>
+  `${w.model}.b${w.batch}.${w.dtype}`
 
 /** µs a switch between partitions costs inside a CUDA graph: the calibration's fit, else the primitives' measurement. */
 export function graphEdgeUs(prim: Primitives, cal: Pick<Calibration, 'switchGraphEdgeUs'>): number {

@@ -34,7 +34,7 @@ import { type Plan, type PlanWorker, type Profile, planKey } from '../../formats
 import { exponential, mulberry32 as rng, stringSeeded } from '../../random.ts'
 import { runSchedules } from '../../workload/arrivals.ts'
 import type { RunResult, RunSpec } from '../backend.ts'
-import { CALIBRATION, type Calibration, graphEdgeUs, SliceSharing } from './contention.ts'
+import { CALIBRATION, type Calibration, graphEdgeUs, profileKey, SliceSharing } from './contention.ts'
 import { EventHeap } from './heap.ts'
 import { liveLayout } from './live.ts'
 import { mpsView } from './mps.ts'
@@ -416,6 +416,12 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     lastT = t
   }
 
+  // memory/L2 interference per worker: its profile's own γ where the calibration has one
+  const gamma = Float64Array.from(
+    spec.workers,
+    (w) => cal.profileInterference?.[profileKey(w)] ?? cal.memoryInterference,
+  )
+  const anyGamma = gamma.some((g) => g > 0)
   const coresident = cal.sharing === 'coresident'
   const kappa = coresident ? (cal.coresidency ?? 0) : 0
   const reallocate = () => {
@@ -437,13 +443,13 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
       busy[w] = b
       busyNow += b
     }
-    if (cal.memoryInterference > 0 && m > 1) {
+    if (anyGamma && m > 1) {
       const smCount = spec.gpu.smCount
       for (let i = 0; i < m; i++) {
         const w = running[i] as number
         rate[w] =
           (rate[w] as number) /
-          (1 + (cal.memoryInterference * Math.min(busyNow - (busy[w] as number), smCount)) / smCount)
+          (1 + ((gamma[w] as number) * Math.min(busyNow - (busy[w] as number), smCount)) / smCount)
       }
     }
     for (let i = 0; i < m; i++) {
