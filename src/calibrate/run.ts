@@ -5,9 +5,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { simPlanner } from '../execute/sim/evaluator.ts'
-import { CALIBRATION, defaultPowerModel, describePower } from '../execute/sim/index.ts'
+import { CALIBRATION, calibrationFrom, defaultPowerModel, describePower } from '../execute/sim/index.ts'
 import { simInputs } from '../execute/sim/inputs.ts'
 import {
+  type Gpu,
   type Plan,
   type PowerModel,
   type Primitives,
@@ -22,6 +23,7 @@ import type { Planner } from '../plan/index.ts'
 import { checkSameGpu, loadGpu, loadPrimitives, profilesIn } from '../profile/store.ts'
 import {
   type CalibrationReport,
+  type Case,
   type ContentionConstants,
   calibrate,
   DEFAULT_GRID,
@@ -33,6 +35,11 @@ import {
   prepareCases,
   type RunSet,
 } from './calibrate.ts'
+import {
+  fitProfileInterference,
+  PROFILE_GAMMA_GRID,
+  type ProfileInterferenceFit,
+} from './profile-interference.ts'
 
 /**
  * Re-simulation windows: the simulator has no counter noise to average out, only whole requests to count: ≥ 40
@@ -239,11 +246,20 @@ export interface RunCalibrateOptions {
   grid?: string
   /** also print the held-out sets' mix runs one by one */
   perRun?: boolean
+  /**
+   * fit each profile's own memory interference γ on the co-located runs instead, keeping the profile directory's
+   * sim-calibration.json otherwise (profile-interference.ts); writes sim-calibration.json only
+   */
+  fitProfiles?: boolean
 }
 
-/** What a calibration made; `written` lists the files written (none on a dry run). */
+/**
+ * What a calibration made: the contention and power fit's report, or with --fit-profiles the per-profile fit (and
+ * the power model read, unchanged); `written` lists the files written (none on a dry run).
+ */
 export interface RunCalibrateResult {
-  report: CalibrationReport
+  report?: CalibrationReport
+  profileFit?: ProfileInterferenceFit
   calibration: SimCalibration
   power: PowerModel
   written: string[]
@@ -272,6 +288,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   )
   const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  if (o.fitProfiles) return runProfileFit(o, cases, gpu, t0)
   const scope = o.fitOn
   let grid: Grid | readonly Grid[] = o.grid ? parseGrid(o.grid) : DEFAULT_GRIDS
   let kept: SimCalibration | undefined
@@ -285,9 +302,8 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   }
   // the real-time constants are fitted apart (docs/calibrate.md): a new file keeps those of the one it replaces
   const calFileNow = join(o.profiles, 'sim-calibration.json')
-  const realtime = existsSync(calFileNow)
-    ? readFile<SimCalibration>('sim-calibration', calFileNow).realtime
-    : undefined
+  const calNow = existsSync(calFileNow) ? readFile<SimCalibration>('sim-calibration', calFileNow) : undefined
+  const realtime = calNow?.realtime
   // before: the calibration a directory holds (e.g. the one this fit would replace), else the neutral defaults
   const beforeInputs = o.before ? simInputs(gpu, { dir: o.before }).inputs : null
   const beforeCal = beforeInputs?.calibration ?? CALIBRATION
@@ -392,5 +408,72 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   console.log(
     `\nwrote ${kept ? '' : `${calFile}, `}${powerFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   )
+  // per-profile γ were fitted against the constants just replaced: they go with them
+  if (!kept && calNow?.profileInterference)
+    console.log(
+      `${calFileNow}'s per-profile γ were fitted with the constants replaced and are not kept: fit them again with --fit-profiles`,
+    )
   return { report, calibration, power, written: kept ? [powerFile] : [calFile, powerFile] }
+}
+
+/** `--fit-profiles`: each profile's γ on the co-located runs, the directory's calibration kept otherwise. */
+function runProfileFit(o: RunCalibrateOptions, cases: Case[], gpu: Gpu, t0: number): RunCalibrateResult {
+  const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  const file = join(o.profiles, 'sim-calibration.json')
+  if (!existsSync(file))
+    throw new UserError(`--fit-profiles: ${file} does not exist; calibrate without it first`)
+  const kept = readFile<SimCalibration>('sim-calibration', file)
+  checkSameGpu(file, kept.gpu, gpu)
+  const powerFile = join(o.profiles, 'power.json')
+  const power = existsSync(powerFile) ? readFile<PowerModel>('power', powerFile) : defaultPowerModel(gpuRef)
+  const colocated = cases.filter((c) => c.gpu.workers.length > 1).length
+  if (colocated === 0)
+    throw new UserError('--fit-profiles: none of the GPU runs has two or more workers: nothing to fit a γ on')
+  const fit = fitProfileInterference(cases, calibrationFrom(kept), power, PROFILE_GAMMA_GRID, (done, total) =>
+    process.stderr.write(`eclip calibrate: γ ${done}/${total} of the grid simulated\n`),
+  )
+  const sources = o.results.join(', ')
+  console.log(
+    `eclip calibrate --fit-profiles: ${cases.length} GPU runs (${colocated} with two or more workers) of ${sources}; ` +
+      `the constants of ${file} kept (common γ ${kept.memoryInterference}); each profile's γ where the mean of ` +
+      'ln(simulated ÷ measured req/s) over its workers in co-located runs crosses 0, on the grid ' +
+      `${PROFILE_GAMMA_GRID.join(', ')}\n`,
+  )
+  const f = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(3)}`
+  console.log(
+    `${'profile'.padEnd(22)}${'worker-runs'.padStart(12)}${'γ'.padStart(8)}   mean ln(sim/gpu) before → after   mean |ln| before → after`,
+  )
+  for (const p of fit.profiles)
+    console.log(
+      `${p.profile.padEnd(22)}${String(p.workerRuns).padStart(12)}${p.gamma.toFixed(3).padStart(8)}${p.atEdge ? '*' : ' '}  ` +
+        `${f(p.before.meanLog).padStart(14)} → ${f(p.after.meanLog).padEnd(14)}${p.before.meanAbsLog.toFixed(3).padStart(10)} → ${p.after.meanAbsLog.toFixed(3)}`,
+    )
+  if (fit.profiles.some((p) => p.atEdge))
+    console.log("* the mean did not cross 0 within the grid: γ is the grid's end")
+  const calibration: SimCalibration = {
+    ...kept,
+    profileInterference: {
+      gamma: fit.gamma,
+      measured: {
+        date: new Date().toISOString().slice(0, 10),
+        method: `per profile, γ where the mean of ln(simulated ÷ measured req/s) over its workers in runs of two or more workers crosses 0, every run re-simulated at γ ${PROFILE_GAMMA_GRID.join(', ')} for every profile at once (linear between grid points), the other constants kept`,
+        tool: 'eclip calibrate --fit-profiles',
+        host: hostname(),
+        gpu: gpuRef.name,
+        notes: `GPU runs of ${sources}, each re-simulated with the plan recorded with it in windows long enough for ${SIM.requestsPerWindow} requests of the slowest worker (${SIM.minWindowS}–${SIM.maxWindowS} s).`,
+      },
+    },
+  }
+  parseFormat('sim-calibration', calibration, 'sim-calibration.json (about to be written)')
+  const report = { profileFit: fit, calibration, power }
+  if (o.dryRun) {
+    console.log(`\n--dry-run: nothing written (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+    return { ...report, written: [] }
+  }
+  const out = o.out ?? o.profiles
+  if (!existsSync(out)) mkdirSync(out, { recursive: true })
+  const calFile = join(out, 'sim-calibration.json')
+  writeFileSync(calFile, `${JSON.stringify(calibration, null, 1)}\n`)
+  console.log(`\nwrote ${calFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  return { ...report, written: [calFile] }
 }

@@ -407,6 +407,9 @@ describe('calibrate', () => {
     assert.deepEqual(r.written, [join(out, 'sim-calibration.json'), join(out, 'power.json')])
     assert.equal(written.memoryInterference, 0.25)
     assert.deepEqual(written.realtime, before.realtime)
+    // each profile's γ was fitted against the constants replaced: it does not outlive them
+    assert.ok(before.profileInterference)
+    assert.equal(written.profileInterference, undefined)
   })
 
   it('the CLI says so in one line (exit 2) for a results file with no GPU runs', () => {

@@ -44,6 +44,12 @@ export function registerCalibrate(program: Command) {
       'a smaller grid, e.g. "sharing=fifo;tolerance=0.01;gamma=0,0.25,0.5;footprint=none,4;switch=none,3": the axes given replace the default ones',
     )
     .option('--per-run', "also print the held-out sets' mix runs one by one (STP and STP ÷ baseline)")
+    .addOption(
+      new Option(
+        '--fit-profiles',
+        "fit each profile's own memory interference γ on the runs with two or more workers, keeping the profile directory's sim-calibration.json otherwise; writes sim-calibration.json only",
+      ).conflicts(['keepContention', 'grid', 'before', 'perRun']),
+    )
     .option('--dry-run', 'print the fit, write nothing')
     .action(async (opts) => {
       await runCalibrate({ ...opts, results: opts.results.split(',').map((s) => s.trim()) })

@@ -1,0 +1,177 @@
+// Each profile's own memory interference γ (src/calibrate/profile-interference.ts): the simulator applies it to that
+// profile's workers alone, the fit recovers the γ that made simulated "measurements", and `eclip calibrate
+// --fit-profiles` writes it beside the constants it keeps.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { handPlanner } from '../../bench/hand-planner.ts'
+import { runExperiment } from '../../src/bench/experiment.ts'
+import { prepareCases } from '../../src/calibrate/calibrate.ts'
+import { crossing, fitProfileInterference } from '../../src/calibrate/profile-interference.ts'
+import { runCalibrate } from '../../src/calibrate/run.ts'
+import { profileKey } from '../../src/execute/sim/contention.ts'
+import {
+  type Calibration,
+  defaultPowerModel,
+  defaultPrimitives,
+  SimBackend,
+} from '../../src/execute/sim/index.ts'
+import { type Mix, type Run, readFile, type SimCalibration } from '../../src/formats/index.ts'
+import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+
+const gpu = syntheticH100Gpu()
+const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+const profilesFor = (ws: { model: string; batch: number; dtype: 'fp16' | 'bf16' | 'fp32' }[]) =>
+  ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu }))
+const WINDOW_S = 0.04
+const power = defaultPowerModel(gpuRef)
+const common: Calibration = {
+  sharing: 'fair',
+  saturationTolerance: 0.05,
+  memoryInterference: 0.5,
+  fitted: true,
+  source: 'test',
+}
+const mixes: Mix[] = [
+  { name: 'mix5', workers: [{ model: 'resnext101' }, { model: 'shufflenet' }] },
+  { name: 'pair', workers: [{ model: 'resnext101' }, { model: 'alexnet' }] },
+  { name: 'trio', workers: [{ model: 'shufflenet' }, { model: 'alexnet' }, { model: 'vgg19' }] },
+]
+
+async function runs(cal: Calibration, mix: Mix[] = mixes): Promise<Run[]> {
+  return runExperiment({
+    mixes: mix,
+    policies: ['baseline', 'model-wise'],
+    modes: ['graph'],
+    batch: null,
+    gpu,
+    profilesFor,
+    primitives: defaultPrimitives(gpuRef),
+    power,
+    backend: new SimBackend(cal),
+    planner: handPlanner,
+    loop: { kind: 'closed' },
+    warmupS: WINDOW_S / 10,
+    windowS: WINDOW_S,
+    seed: 3,
+    solo: false,
+  })
+}
+
+const rateOf = (rs: Run[], mix: string, policy: string, model: string) => {
+  const w = rs.find((r) => r.mix === mix && r.policy === policy)?.workers.find((x) => x.model === model)
+  assert.ok(w, `${mix} ${policy} ${model}`)
+  return w.throughputRps
+}
+
+describe('per-profile memory interference', () => {
+  it("slows that profile's workers only", async () => {
+    const [one] = await runs(common, [mixes[0] as Mix])
+    const key = profileKey(one?.workers.find((w) => w.model === 'resnext101') as Run['workers'][number])
+    const plain = await runs(common, [mixes[0] as Mix])
+    const raised = await runs({ ...common, profileInterference: { [key]: 3 } }, [mixes[0] as Mix])
+    const slower =
+      rateOf(raised, 'mix5', 'baseline', 'resnext101') / rateOf(plain, 'mix5', 'baseline', 'resnext101')
+    const other =
+      rateOf(raised, 'mix5', 'baseline', 'shufflenet') / rateOf(plain, 'mix5', 'baseline', 'shufflenet')
+    assert.ok(slower < 0.9, `resnext101 ×${slower}`)
+    // shufflenet's own γ is unchanged: it is not slowed (its neighbour's longer kernels may even leave it more time)
+    assert.ok(other >= 0.99, `shufflenet ×${other}`)
+  })
+
+  it('recovers the γ per profile that made the measurements', async () => {
+    const made = await runs(common)
+    const keys = [...new Set(made.flatMap((r) => r.workers.map(profileKey)))].sort()
+    const truth: Record<string, number> = Object.fromEntries(
+      keys.map((k, i) => [k, [1, 0.25, 0.5, 1.5][i % 4] as number]),
+    )
+    const measured = (await runs({ ...common, profileInterference: truth })).map((r) => ({
+      ...r,
+      backend: 'gpu' as const,
+      id: `${r.key}|gpu`,
+    }))
+    const cases = await prepareCases({
+      sets: [{ label: 'm', runs: measured }],
+      gpu,
+      profilesFor,
+      primitives: defaultPrimitives(gpuRef),
+      planner: handPlanner,
+      requestsPerWindow: 1,
+      minWindowS: WINDOW_S,
+      maxWindowS: WINDOW_S,
+    })
+    const fit = fitProfileInterference(cases, common, power, [0, 0.25, 0.5, 0.75, 1, 1.5, 2])
+    assert.deepEqual(Object.keys(fit.gamma).sort(), keys)
+    for (const p of fit.profiles) {
+      // each γ moves its own workers first; the neighbours' γ at the same grid point leave a small second-order error
+      assert.ok(
+        Math.abs(p.gamma - (truth[p.profile] as number)) < 0.15,
+        `${p.profile}: ${p.gamma} vs ${truth[p.profile]}`,
+      )
+      // the fit centres each profile's error (its mean, not each run's: the spread may stay)
+      assert.ok(Math.abs(p.after.meanLog) < 0.03, `${p.profile}: mean ln error ${p.after.meanLog} after`)
+      assert.equal(p.atEdge, false)
+    }
+  })
+
+  it('finds where the error crosses 0, or says it did not', () => {
+    const pts = (xs: number[]) => xs.map((meanLog, i) => ({ gamma: i * 0.5, meanLog }))
+    assert.deepEqual(crossing(pts([0.2, 0.1, -0.1])), { gamma: 0.75, atEdge: false })
+    assert.deepEqual(crossing(pts([-0.1, -0.2])), { gamma: 0, atEdge: true })
+    assert.deepEqual(crossing(pts([0.3, 0.2])), { gamma: 0.5, atEdge: true })
+    assert.deepEqual(crossing(pts([0, -0.1])), { gamma: 0, atEdge: false })
+  })
+
+  it('eclip calibrate --fit-profiles writes the γ beside the constants it keeps, and nothing else', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'eclip-cal-prof-'))
+    const kept = readFile<SimCalibration>('sim-calibration', 'profiles/h100/sim-calibration.json')
+    const r = await runCalibrate({
+      results: ['results/h100/coresident-plans/more-co/results.json'],
+      profiles: 'profiles/h100',
+      out,
+      fitOn: 'single-launch',
+      fitProfiles: true,
+    })
+    assert.deepEqual(r.written, [join(out, 'sim-calibration.json')])
+    const written = readFile<SimCalibration>('sim-calibration', join(out, 'sim-calibration.json'))
+    const { profileInterference, ...rest } = written
+    const { profileInterference: _old, ...keptRest } = kept
+    assert.deepEqual(rest, keptRest)
+    assert.ok(profileInterference)
+    // the profiles of our mixes at batch 8, each with a γ
+    assert.ok(
+      profileInterference.gamma['albert.b8.fp16'] !== undefined,
+      JSON.stringify(profileInterference.gamma),
+    )
+    assert.match(profileInterference.measured.notes ?? '', /coresident-plans\/more-co/)
+    assert.equal(
+      JSON.parse(readFileSync(join(out, 'sim-calibration.json'), 'utf8')).format,
+      'eclip.sim-calibration/1',
+    )
+  })
+
+  it('the CLI refuses --fit-profiles with flags of the other fit (exit 2)', () => {
+    const r = spawnSync(
+      'node',
+      [
+        'bin/eclip.mjs',
+        'calibrate',
+        '--results',
+        'x.json',
+        '--profiles',
+        'profiles/h100',
+        '--fit-profiles',
+        '--keep-contention',
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /--fit-profiles.*cannot be used with.*--keep-contention|--keep-contention.*cannot be used with.*--fit-profiles/,
+    )
+  })
+})
