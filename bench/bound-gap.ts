@@ -8,6 +8,7 @@
 import { join } from 'node:path'
 import { type Case, prepareCases, simulateCases } from '../src/calibrate/calibrate.ts'
 import { recordedPlanReader, replanner } from '../src/calibrate/run.ts'
+import { withCommonGamma } from '../src/execute/sim/contention.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import type { PowerModel, Profile, Results, Run, SimCalibration, WorkerSpec } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
@@ -79,9 +80,9 @@ export async function boundGap(
   const power = readFile<PowerModel>('power', join(profilesDir, 'power.json'))
   const base = calibrationFrom(shipped)
   const variants: Record<string, typeof base> = {
-    [`γ ${base.memoryInterference}`]: base,
-    'γ 0': { ...base, memoryInterference: 0 },
-    'γ 0, fair': { ...base, memoryInterference: 0, sharing: 'fair' },
+    shipped: base,
+    'γ 0': withCommonGamma(base, 0),
+    'γ 0, fair': { ...withCommonGamma(base, 0), sharing: 'fair' },
   }
   const sims = Object.fromEntries(
     Object.entries(variants).map(([k, cal]) => [k, simulateCases(cases, cal, power)]),

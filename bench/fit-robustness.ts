@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Calibration } from '../src/execute/sim/contention.ts'
+import { type Calibration, withCommonGamma } from '../src/execute/sim/contention.ts'
 import { simEvaluator } from '../src/execute/sim/evaluator.ts'
 import { simInputs } from '../src/execute/sim/inputs.ts'
 import { expandWorkers, type MixFile, type Policy, readFile } from '../src/formats/index.ts'
@@ -29,9 +29,9 @@ const policies: Policy[] = ['model-wise', 'eclip', 'eclip-fit']
 
 const sets: [string, (c: Calibration) => Calibration][] = [
   ['fitted', (c) => c],
-  ['γ 0.25', (c) => ({ ...c, memoryInterference: 0.25 })],
-  ['γ 0.5', (c) => ({ ...c, memoryInterference: 0.5 })],
-  ['γ 1.0', (c) => ({ ...c, memoryInterference: 1.0 })],
+  ['γ 0.25', (c) => withCommonGamma(c, 0.25)],
+  ['γ 0.5', (c) => withCommonGamma(c, 0.5)],
+  ['γ 1.0', (c) => withCommonGamma(c, 1.0)],
   ['demand tol 5%', (c) => ({ ...c, saturationTolerance: 0.05 })],
   ['fair sharing', (c) => ({ ...c, sharing: 'fair' })],
 ]

@@ -3,7 +3,8 @@
 // with the shipped calibration beside what the probe measured. Disjoint partitions share no SM, so what the simulator
 // takes from a worker there is its memory-interference term alone (γ, src/execute/sim/contention.ts); what the GPU
 // takes is everything the workers share besides SMs.
-// `--extra JSON` merges constants into the directory's calibration (e.g. '{"memoryInterference":0.25}'). With
+// `--extra JSON` merges constants into the directory's calibration (e.g. '{"memoryInterference":0.25}': one γ for
+// every profile, their own dropped). With
 // `--results FILE,...` (GPU runs of the same mixes and batch) it also prints the STP bound of each mix (docs/design.md
 // §6) capped by what every worker kept beside its neighbours on disjoint partitions (x_w ≤ together ÷ alone), plain
 // and floored, beside the runs' baseline and eclip-fit STP, and the same floored and capped with each worker's SM-time
@@ -11,6 +12,7 @@
 //   node --import tsx bench/interference-sim.ts [--profiles profiles/h100] [--extra JSON] [--results FILES]
 //     DISPATCH_JSON...
 import { readFileSync } from 'node:fs'
+import { withCommonGamma } from '../src/execute/sim/contention.ts'
 import { scorePlan } from '../src/execute/sim/evaluator.ts'
 import { simInputs } from '../src/execute/sim/inputs.ts'
 import type { Gpu, Partition, Plan, Profile, Results, Run, WorkerSpec } from '../src/formats/index.ts'
@@ -89,11 +91,20 @@ export interface Comparison {
 const stpOf = (all: number[], solo: number[]) => all.reduce((a, x, i) => a + x / (solo[i] as number), 0)
 
 /** Re-simulates every mix of the probe files with `dir`'s profiles and calibration (`extra` merged into it). */
-export async function compareProbe(files: readonly string[], dir: string, extra = {}): Promise<Comparison> {
+export async function compareProbe(
+  files: readonly string[],
+  dir: string,
+  extra: Record<string, unknown> = {},
+): Promise<Comparison> {
   const gpu = loadGpu(dir)
   const { inputs } = simInputs(gpu, { dir })
   const profilesOf = profilesIn(dir, gpu)
-  const run = { ...inputs, calibration: { ...inputs.calibration, ...extra }, warmupS: 0.05, windowS: 0.6 }
+  // a γ given replaces every profile's own (one γ for all, as the flag says)
+  const base =
+    'memoryInterference' in extra
+      ? withCommonGamma(inputs.calibration, extra.memoryInterference as number)
+      : inputs.calibration
+  const run = { ...inputs, calibration: { ...base, ...extra }, warmupS: 0.05, windowS: 0.6 }
   const out: Comparison = { mixes: [], errTogether: [], errStp: [] }
   for (const file of files) {
     const probe = JSON.parse(readFileSync(file, 'utf8')) as { rows: { part: string }[] }

@@ -433,16 +433,21 @@ export function gridPoints(grid: Grid | readonly Grid[]): ContentionConstants[] 
   return points
 }
 
-/** Simulates every case at every grid point. `onPoint` reports progress. */
+/**
+ * Simulates every case at every grid point, each profile's own γ (`profileInterference`, where given) in place of the
+ * point's for that profile's kernels. `onPoint` reports progress.
+ */
 export function searchGrid(
   cases: readonly Case[],
   grid: Grid | readonly Grid[],
   onPoint?: (done: number, total: number) => void,
+  profileInterference?: Calibration['profileInterference'],
 ): GridPoint[] {
   const power = neutralPower((cases[0] as Case).spec.gpu)
   const all = gridPoints(grid)
   return all.map((constants, i) => {
-    const sim = simulateCases(cases, asCalibration(constants, 'grid search', false), power)
+    const cal = asCalibration(constants, 'grid search', false)
+    const sim = simulateCases(cases, profileInterference ? { ...cal, profileInterference } : cal, power)
     onPoint?.(i + 1, all.length)
     return { constants, sim }
   })
@@ -679,7 +684,12 @@ export interface CalibrateOptions {
   before: Calibration
   beforePower: PowerModel
   onPoint?: (done: number, total: number) => void
+  /** Each profile's own γ, applied at every grid point (--keep-contention keeps a file's); absent: none. */
+  profileInterference?: Calibration['profileInterference']
 }
+
+const sameGammas = (a: Calibration['profileInterference'], b: Calibration['profileInterference']) =>
+  JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort())
 
 const sameConstants = (a: ContentionConstants, b: ContentionConstants) =>
   a.sharing === b.sharing &&
@@ -718,7 +728,7 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   const { cases } = o
   if (cases.length === 0) throw new UserError('no GPU runs to calibrate against')
   const gpu = (cases[0] as Case).spec.gpu
-  const points = searchGrid(cases, o.grid, o.onPoint)
+  const points = searchGrid(cases, o.grid, o.onPoint, o.profileInterference)
   const beforeConstants: ContentionConstants = {
     sharing: o.before.sharing,
     saturationTolerance: o.before.saturationTolerance,
@@ -730,8 +740,10 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   }
   const beforeSim = simWithPower(
     cases,
-    points.find((p) => sameConstants(p.constants, beforeConstants))?.sim ??
-      simulateCases(cases, o.before, neutralPower(gpu)),
+    // a grid point stands for the before column only where the per-profile γ are the same too
+    (sameGammas(o.before.profileInterference, o.profileInterference)
+      ? points.find((p) => sameConstants(p.constants, beforeConstants))?.sim
+      : undefined) ?? simulateCases(cases, o.before, neutralPower(gpu)),
     o.beforePower,
   )
   const scoped = inScope(o.scope)

@@ -1,11 +1,7 @@
 // Each profile's own memory/L2 interference γ (Calibration.profileInterference), fitted on co-located GPU runs with
-// the contention constants kept. One γ for every model leaves a model-shaped error in the rates the simulator
-// predicts for co-located workers: a small-batch transformer whose weights stay in L2 alone loses more beside others
-// than the common γ says, a large convolution less. Method: every run re-simulated at each γ of a grid with that γ
-// for every profile at once; per profile, the mean of ln(simulated ÷ measured req/s) over its workers in runs of two
-// or more workers falls as γ rises, and its γ is where that mean crosses 0 (linear between grid points, the grid's
-// end where it does not cross). A profile's γ moves its own workers' rates first; how a γ moves the other workers'
-// (through when kernels end) is left to the check that follows: the fitted set is simulated once more and reported.
+// the other constants kept: models do not lose alike beside others. Every run is re-simulated at each γ of a grid, that
+// γ for every profile at once; a profile's γ is where the mean ln(simulated ÷ measured req/s) of its workers in runs of
+// two or more workers crosses 0 (docs/calibrate.md).
 import type { Calibration } from '../execute/sim/contention.ts'
 import { profileKey } from '../execute/sim/contention.ts'
 import type { PowerModel, Run } from '../formats/index.ts'
@@ -57,6 +53,8 @@ export function crossing(points: readonly { gamma: number; meanLog: number }[]):
   atEdge: boolean
 } {
   const ps = [...points].sort((a, b) => a.gamma - b.gamma)
+  const zero = ps.find((p) => p.meanLog === 0)
+  if (zero) return { gamma: zero.gamma, atEdge: false }
   for (let i = 0; i + 1 < ps.length; i++) {
     const a = ps[i] as (typeof ps)[number]
     const b = ps[i + 1] as (typeof ps)[number]
@@ -91,12 +89,14 @@ export function fitProfileInterference(
 ): ProfileInterferenceFit {
   if (grid.length < 2) throw new Error('fitProfileInterference: the grid needs two points at least')
   const { profileInterference: _drop, ...common } = cal
+  const total = grid.length + 2
   const before = logErrors(cases, simulateCases(cases, common, power))
+  onPoint?.(1, total)
   const curves = new Map<string, { gamma: number; meanLog: number }[]>()
   grid.forEach((g, i) => {
     const errs = logErrors(cases, simulateCases(cases, { ...common, memoryInterference: g }, power))
     for (const [k, xs] of errs) curves.set(k, [...(curves.get(k) ?? []), { gamma: g, meanLog: meanOf(xs) }])
-    onPoint?.(i + 1, grid.length)
+    onPoint?.(i + 2, total)
   })
   const gamma: Record<string, number> = {}
   const edge = new Map<string, boolean>()
@@ -106,6 +106,7 @@ export function fitProfileInterference(
     edge.set(k, c.atEdge)
   }
   const after = logErrors(cases, simulateCases(cases, { ...common, profileInterference: gamma }, power))
+  onPoint?.(total, total)
   const profiles = Object.keys(gamma).map((k) => ({
     profile: k,
     gamma: gamma[k] as number,
@@ -114,5 +115,5 @@ export function fitProfileInterference(
     after: summary(after.get(k) ?? []),
     atEdge: edge.get(k) ?? false,
   }))
-  return { gamma, profiles, simulations: grid.length + 2 }
+  return { gamma, profiles, simulations: total }
 }

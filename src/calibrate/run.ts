@@ -286,18 +286,16 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   const planner = replanner(o.planCalibration ?? o.profiles, primitives, (w) =>
     process.stderr.write(`eclip calibrate: WARNING: eclip-fit's evaluator: ${w}\n`),
   )
+  // --fit-profiles keeps the directory's calibration: refused before the runs are prepared (re-planning takes minutes)
+  const keptForProfiles = o.fitProfiles ? keptCalibration(o.profiles, gpu, '--fit-profiles') : undefined
   const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-  if (o.fitProfiles) return runProfileFit(o, cases, gpu, t0)
+  if (o.fitProfiles) return runProfileFit(o, cases, gpu, keptForProfiles as SimCalibration, t0)
   const scope = o.fitOn
   let grid: Grid | readonly Grid[] = o.grid ? parseGrid(o.grid) : DEFAULT_GRIDS
   let kept: SimCalibration | undefined
   if (o.keepContention) {
-    const file = join(o.profiles, 'sim-calibration.json')
-    if (!existsSync(file))
-      throw new UserError(`--keep-contention: ${file} does not exist; calibrate without it first`)
-    kept = readFile<SimCalibration>('sim-calibration', file)
-    checkSameGpu(file, kept.gpu, gpu)
+    kept = keptCalibration(o.profiles, gpu, '--keep-contention')
     grid = gridAt(kept)
   }
   // the real-time constants are fitted apart (docs/calibrate.md): a new file keeps those of the one it replaces
@@ -314,6 +312,8 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     scope,
     before: beforeCal,
     beforePower,
+    // the constants kept come with their per-profile γ; a new fit of the constants has none (fitted against others)
+    ...(kept?.profileInterference ? { profileInterference: kept.profileInterference.gamma } : {}),
     onPoint: (done, total) => {
       if (done % 10 === 0 || done === total)
         process.stderr.write(`eclip calibrate: ${done}/${total} grid points simulated\n`)
@@ -323,7 +323,20 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   console.log(
     `eclip calibrate: ${cases.length} GPU runs (${sets.map((s) => s.label).join(', ')}) on ${gpu.name}, each re-simulated with its plan at ${report.points} grid points\n`,
   )
-  console.log(reportText(report, before, kept ? join(o.profiles, 'sim-calibration.json') : undefined))
+  console.log(
+    reportText(
+      report,
+      before,
+      kept
+        ? `${join(o.profiles, 'sim-calibration.json')}${kept.profileInterference ? ' with its per-profile γ' : ''}`
+        : undefined,
+    ),
+  )
+  // per-profile γ are fitted against the constants they sit beside: a new fit of the constants leaves them out
+  if (!kept && calNow?.profileInterference)
+    console.log(
+      `\n${calFileNow} has each profile's own γ, fitted against its constants; the file this fit writes has none: fit them again with --fit-profiles`,
+    )
   if (o.perRun && report.heldOut.length > 0) console.log(`\n${perRunText(report)}`)
 
   const date = new Date().toISOString().slice(0, 10)
@@ -408,29 +421,42 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   console.log(
     `\nwrote ${kept ? '' : `${calFile}, `}${powerFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   )
-  // per-profile γ were fitted against the constants just replaced: they go with them
-  if (!kept && calNow?.profileInterference)
-    console.log(
-      `${calFileNow}'s per-profile γ were fitted with the constants replaced and are not kept: fit them again with --fit-profiles`,
-    )
   return { report, calibration, power, written: kept ? [powerFile] : [calFile, powerFile] }
 }
 
-/** `--fit-profiles`: each profile's γ on the co-located runs, the directory's calibration kept otherwise. */
-function runProfileFit(o: RunCalibrateOptions, cases: Case[], gpu: Gpu, t0: number): RunCalibrateResult {
-  const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-  const file = join(o.profiles, 'sim-calibration.json')
-  if (!existsSync(file))
-    throw new UserError(`--fit-profiles: ${file} does not exist; calibrate without it first`)
+/** The profile directory's sim-calibration.json, which `flag` keeps: refused where there is none or another GPU's. */
+function keptCalibration(profiles: string, gpu: Gpu, flag: string): SimCalibration {
+  const file = join(profiles, 'sim-calibration.json')
+  if (!existsSync(file)) throw new UserError(`${flag}: ${file} does not exist; calibrate without it first`)
   const kept = readFile<SimCalibration>('sim-calibration', file)
   checkSameGpu(file, kept.gpu, gpu)
+  return kept
+}
+
+/**
+ * `--fit-profiles`: each profile's γ on the co-located runs, the directory's calibration kept otherwise; a profile
+ * with no co-located worker in these runs keeps the γ the file had for it.
+ */
+function runProfileFit(
+  o: RunCalibrateOptions,
+  cases: Case[],
+  gpu: Gpu,
+  kept: SimCalibration,
+  t0: number,
+): RunCalibrateResult {
+  const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  const file = join(o.profiles, 'sim-calibration.json')
   const powerFile = join(o.profiles, 'power.json')
   const power = existsSync(powerFile) ? readFile<PowerModel>('power', powerFile) : defaultPowerModel(gpuRef)
   const colocated = cases.filter((c) => c.gpu.workers.length > 1).length
   if (colocated === 0)
     throw new UserError('--fit-profiles: none of the GPU runs has two or more workers: nothing to fit a γ on')
   const fit = fitProfileInterference(cases, calibrationFrom(kept), power, PROFILE_GAMMA_GRID, (done, total) =>
-    process.stderr.write(`eclip calibrate: γ ${done}/${total} of the grid simulated\n`),
+    process.stderr.write(`eclip calibrate: ${done}/${total} re-simulations of the runs\n`),
+  )
+  const keptGammas = Object.entries(kept.profileInterference?.gamma ?? {}).filter(([k]) => !(k in fit.gamma))
+  const gamma = Object.fromEntries(
+    [...Object.entries(fit.gamma), ...keptGammas].sort(([a], [b]) => a.localeCompare(b)),
   )
   const sources = o.results.join(', ')
   console.log(
@@ -450,17 +476,25 @@ function runProfileFit(o: RunCalibrateOptions, cases: Case[], gpu: Gpu, t0: numb
     )
   if (fit.profiles.some((p) => p.atEdge))
     console.log("* the mean did not cross 0 within the grid: γ is the grid's end")
+  if (keptGammas.length > 0)
+    console.log(
+      `kept from ${file} (no co-located worker in these runs): ${keptGammas.map(([k, g]) => `${k} ${g}`).join(', ')}`,
+    )
   const calibration: SimCalibration = {
     ...kept,
     profileInterference: {
-      gamma: fit.gamma,
+      gamma,
       measured: {
         date: new Date().toISOString().slice(0, 10),
         method: `per profile, γ where the mean of ln(simulated ÷ measured req/s) over its workers in runs of two or more workers crosses 0, every run re-simulated at γ ${PROFILE_GAMMA_GRID.join(', ')} for every profile at once (linear between grid points), the other constants kept`,
         tool: 'eclip calibrate --fit-profiles',
         host: hostname(),
         gpu: gpuRef.name,
-        notes: `GPU runs of ${sources}, each re-simulated with the plan recorded with it in windows long enough for ${SIM.requestsPerWindow} requests of the slowest worker (${SIM.minWindowS}–${SIM.maxWindowS} s).`,
+        notes:
+          `GPU runs of ${sources}, each re-simulated with its plan (the one recorded with it, else made again and checked against the run) in windows long enough for ${SIM.requestsPerWindow} requests of the slowest worker (${SIM.minWindowS}–${SIM.maxWindowS} s).` +
+          (keptGammas.length > 0
+            ? ` ${keptGammas.map(([k]) => k).join(', ')}: kept from the file this one replaced (${kept.profileInterference?.measured.notes ?? ''})`
+            : ''),
       },
     },
   }

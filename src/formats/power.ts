@@ -93,7 +93,7 @@ export const SimCalibration = Type.Object(
       Type.Object(
         {
           gamma: Type.Record(
-            Type.String({ pattern: '^[^.]+\\.b[0-9]+\\.[a-z0-9]+$' }),
+            Type.String({ pattern: '^[A-Za-z0-9_.-]+\\.b[0-9]+\\.(fp16|bf16|fp32)$' }),
             Type.Number({ minimum: 0 }),
           ),
           measured: Provenance,

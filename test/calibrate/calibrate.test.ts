@@ -8,8 +8,6 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { handPlanner } from '../../bench/hand-planner.ts'
-import { runExperiment } from '../../src/bench/experiment.ts'
 import {
   type Case,
   CORESIDENT_GRID,
@@ -20,17 +18,10 @@ import {
   fitPower,
   gridAt,
   gridPoints,
-  type PrepareOptions,
   prepareCases,
 } from '../../src/calibrate/calibrate.ts'
 import { parseGrid, recordedPlanReader, runCalibrate } from '../../src/calibrate/run.ts'
-import {
-  CALIBRATION,
-  type Calibration,
-  defaultPowerModel,
-  defaultPrimitives,
-  SimBackend,
-} from '../../src/execute/sim/index.ts'
+import { CALIBRATION, type Calibration, defaultPowerModel } from '../../src/execute/sim/index.ts'
 import {
   type Mix,
   type Plan,
@@ -43,13 +34,8 @@ import {
 } from '../../src/formats/index.ts'
 import type { Planner } from '../../src/plan/index.ts'
 import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
-import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { asGpu, gpuRef, h100DirWith, prepare, simulatedRuns } from './synthetic-runs.ts'
 
-const gpu = syntheticH100Gpu()
-const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-const profilesFor = (ws: { model: string; batch: number; dtype: 'fp16' | 'bf16' | 'fp32' }[]) =>
-  ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu }))
-const WINDOW_S = 0.04
 const mixes: Mix[] = [
   { name: 'mix7', workers: [{ model: 'alexnet', count: 3 }] },
   { name: 'mix5', workers: [{ model: 'resnext101' }, { model: 'shufflenet' }] },
@@ -70,39 +56,17 @@ const truthPower: PowerModel = {
 }
 
 /** Simulated runs made with `cal` and `power`, relabelled as measured on the GPU. */
-async function measurements(cal: Calibration, power: PowerModel, mix: Mix[] = mixes): Promise<Run[]> {
-  const runs = await runExperiment({
-    mixes: mix,
-    policies: ['baseline', 'model-wise', 'kw-prealloc'],
-    modes: ['stream', 'graph'],
-    batch: null,
-    gpu,
-    profilesFor,
-    primitives: defaultPrimitives(gpuRef),
-    power,
-    backend: new SimBackend(cal),
-    planner: handPlanner,
-    loop: { kind: 'closed' },
-    warmupS: WINDOW_S / 10,
-    windowS: WINDOW_S,
-    seed: 3,
-    solo: true,
-  })
-  return runs.map((r) => ({ ...r, backend: 'gpu', id: `${r.key}|gpu` }))
-}
-
-const prepare = (sets: PrepareOptions['sets']) =>
-  prepareCases({
-    sets,
-    gpu,
-    profilesFor,
-    primitives: defaultPrimitives(gpuRef),
-    planner: handPlanner,
-    // the measurements' own window, so a re-simulation at the true constants reproduces them exactly
-    requestsPerWindow: 1,
-    minWindowS: WINDOW_S,
-    maxWindowS: WINDOW_S,
-  })
+const measurements = async (cal: Calibration, power: PowerModel, mix: Mix[] = mixes): Promise<Run[]> =>
+  asGpu(
+    await simulatedRuns({
+      cal,
+      power,
+      mixes: mix,
+      policies: ['baseline', 'model-wise', 'kw-prealloc'],
+      modes: ['stream', 'graph'],
+      solo: true,
+    }),
+  )
 
 describe('calibrate', () => {
   it('recovers the contention constants and the power model that made the measurements', async () => {
@@ -393,12 +357,16 @@ describe('calibrate', () => {
 
   it('writes a new contention fit beside the real-time constants it does not fit', async () => {
     // the DISB runs' recorded plans, one grid point: the real-time block of the file it replaces is kept as it was
+    // (a file with each profile's own γ too: fitted against the constants replaced, they do not outlive them)
     const out = mkdtempSync(join(tmpdir(), 'eclip-cal-rt-'))
-    const before = readFile<SimCalibration>('sim-calibration', 'profiles/h100/sim-calibration.json')
-    assert.ok(before.realtime)
+    const before = readFile<SimCalibration>(
+      'sim-calibration',
+      'results/h100/profile-interference/sim-calibration.json',
+    )
+    assert.ok(before.realtime && before.profileInterference)
     const r = await runCalibrate({
       results: ['results/h100/disb/gpu-bench/results.json'],
-      profiles: 'profiles/h100',
+      profiles: h100DirWith(before),
       out,
       fitOn: 'single-launch',
       grid: 'sharing=fifo;tolerance=0.01;gamma=0.25',
@@ -407,8 +375,6 @@ describe('calibrate', () => {
     assert.deepEqual(r.written, [join(out, 'sim-calibration.json'), join(out, 'power.json')])
     assert.equal(written.memoryInterference, 0.25)
     assert.deepEqual(written.realtime, before.realtime)
-    // each profile's γ was fitted against the constants replaced: it does not outlive them
-    assert.ok(before.profileInterference)
     assert.equal(written.profileInterference, undefined)
   })
 

@@ -7,26 +7,14 @@ import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { handPlanner } from '../../bench/hand-planner.ts'
-import { runExperiment } from '../../src/bench/experiment.ts'
-import { prepareCases } from '../../src/calibrate/calibrate.ts'
+import { calibrate, gridAt } from '../../src/calibrate/calibrate.ts'
 import { crossing, fitProfileInterference } from '../../src/calibrate/profile-interference.ts'
 import { runCalibrate } from '../../src/calibrate/run.ts'
 import { profileKey } from '../../src/execute/sim/contention.ts'
-import {
-  type Calibration,
-  defaultPowerModel,
-  defaultPrimitives,
-  SimBackend,
-} from '../../src/execute/sim/index.ts'
+import { type Calibration, defaultPowerModel } from '../../src/execute/sim/index.ts'
 import { type Mix, type Run, readFile, type SimCalibration } from '../../src/formats/index.ts'
-import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { asGpu, gpuRef, h100DirWith, prepare, simulatedRuns } from './synthetic-runs.ts'
 
-const gpu = syntheticH100Gpu()
-const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-const profilesFor = (ws: { model: string; batch: number; dtype: 'fp16' | 'bf16' | 'fp32' }[]) =>
-  ws.map((w) => syntheticProfile({ model: w.model, batch: w.batch, dtype: w.dtype, gpu }))
-const WINDOW_S = 0.04
 const power = defaultPowerModel(gpuRef)
 const common: Calibration = {
   sharing: 'fair',
@@ -41,25 +29,15 @@ const mixes: Mix[] = [
   { name: 'trio', workers: [{ model: 'shufflenet' }, { model: 'alexnet' }, { model: 'vgg19' }] },
 ]
 
-async function runs(cal: Calibration, mix: Mix[] = mixes): Promise<Run[]> {
-  return runExperiment({
+const runs = (cal: Calibration, mix: Mix[] = mixes) =>
+  simulatedRuns({
+    cal,
+    power,
     mixes: mix,
     policies: ['baseline', 'model-wise'],
     modes: ['graph'],
-    batch: null,
-    gpu,
-    profilesFor,
-    primitives: defaultPrimitives(gpuRef),
-    power,
-    backend: new SimBackend(cal),
-    planner: handPlanner,
-    loop: { kind: 'closed' },
-    warmupS: WINDOW_S / 10,
-    windowS: WINDOW_S,
-    seed: 3,
     solo: false,
   })
-}
 
 const rateOf = (rs: Run[], mix: string, policy: string, model: string) => {
   const w = rs.find((r) => r.mix === mix && r.policy === policy)?.workers.find((x) => x.model === model)
@@ -69,9 +47,8 @@ const rateOf = (rs: Run[], mix: string, policy: string, model: string) => {
 
 describe('per-profile memory interference', () => {
   it("slows that profile's workers only", async () => {
-    const [one] = await runs(common, [mixes[0] as Mix])
-    const key = profileKey(one?.workers.find((w) => w.model === 'resnext101') as Run['workers'][number])
     const plain = await runs(common, [mixes[0] as Mix])
+    const key = profileKey(plain[0]?.workers.find((w) => w.model === 'resnext101') as Run['workers'][number])
     const raised = await runs({ ...common, profileInterference: { [key]: 3 } }, [mixes[0] as Mix])
     const slower =
       rateOf(raised, 'mix5', 'baseline', 'resnext101') / rateOf(plain, 'mix5', 'baseline', 'resnext101')
@@ -88,21 +65,9 @@ describe('per-profile memory interference', () => {
     const truth: Record<string, number> = Object.fromEntries(
       keys.map((k, i) => [k, [1, 0.25, 0.5, 1.5][i % 4] as number]),
     )
-    const measured = (await runs({ ...common, profileInterference: truth })).map((r) => ({
-      ...r,
-      backend: 'gpu' as const,
-      id: `${r.key}|gpu`,
-    }))
-    const cases = await prepareCases({
-      sets: [{ label: 'm', runs: measured }],
-      gpu,
-      profilesFor,
-      primitives: defaultPrimitives(gpuRef),
-      planner: handPlanner,
-      requestsPerWindow: 1,
-      minWindowS: WINDOW_S,
-      maxWindowS: WINDOW_S,
-    })
+    const cases = await prepare([
+      { label: 'm', runs: asGpu(await runs({ ...common, profileInterference: truth })) },
+    ])
     const fit = fitProfileInterference(cases, common, power, [0, 0.25, 0.5, 0.75, 1, 1.5, 2])
     assert.deepEqual(Object.keys(fit.gamma).sort(), keys)
     for (const p of fit.profiles) {
@@ -117,20 +82,51 @@ describe('per-profile memory interference', () => {
     }
   })
 
+  it("the contention fit simulates the constants kept with their per-profile γ (--keep-contention)", async () => {
+    const made = await runs(common)
+    const keys = [...new Set(made.flatMap((r) => r.workers.map(profileKey)))]
+    const truth = Object.fromEntries(keys.map((k, i) => [k, i % 2 === 0 ? 1.5 : 0.1]))
+    const cases = await prepare([
+      { label: 'm', runs: asGpu(await runs({ ...common, profileInterference: truth })) },
+    ])
+    const fitWith = (profileInterference?: Record<string, number>) =>
+      calibrate({
+        cases,
+        grid: gridAt(common),
+        scope: 'all',
+        before: { ...common, profileInterference: truth },
+        beforePower: power,
+        ...(profileInterference ? { profileInterference } : {}),
+      })
+    // the constants that made the runs, with their γ per profile: reproduced exactly, before column and fit alike
+    const kept = fitWith(truth)
+    assert.ok(kept.objective < 1e-12, `objective ${kept.objective}`)
+    // without them the same grid point misses; the before column is the truth's all the same (no grid point reused)
+    const common1 = fitWith()
+    assert.ok(common1.objective > 0.01, `objective ${common1.objective}`)
+    const before = common1.rows.find((r) => r.set === 'm' && r.runs === 'all')?.before.objective
+    assert.ok(before !== undefined && before !== null && before < 1e-12, `before ${before}`)
+  })
+
   it('finds where the error crosses 0, or says it did not', () => {
     const pts = (xs: number[]) => xs.map((meanLog, i) => ({ gamma: i * 0.5, meanLog }))
     assert.deepEqual(crossing(pts([0.2, 0.1, -0.1])), { gamma: 0.75, atEdge: false })
     assert.deepEqual(crossing(pts([-0.1, -0.2])), { gamma: 0, atEdge: true })
     assert.deepEqual(crossing(pts([0.3, 0.2])), { gamma: 0.5, atEdge: true })
     assert.deepEqual(crossing(pts([0, -0.1])), { gamma: 0, atEdge: false })
+    assert.deepEqual(crossing(pts([0.1, 0, 0.1])), { gamma: 0.5, atEdge: false })
   })
 
   it('eclip calibrate --fit-profiles writes the γ beside the constants it keeps, and nothing else', async () => {
+    // the H100's profiles beside the recorded fit's calibration (each profile's γ from three series)
     const out = mkdtempSync(join(tmpdir(), 'eclip-cal-prof-'))
-    const kept = readFile<SimCalibration>('sim-calibration', 'profiles/h100/sim-calibration.json')
+    const kept = readFile<SimCalibration>(
+      'sim-calibration',
+      'results/h100/profile-interference/sim-calibration.json',
+    )
     const r = await runCalibrate({
       results: ['results/h100/coresident-plans/more-co/results.json'],
-      profiles: 'profiles/h100',
+      profiles: h100DirWith(kept),
       out,
       fitOn: 'single-launch',
       fitProfiles: true,
@@ -141,12 +137,18 @@ describe('per-profile memory interference', () => {
     const { profileInterference: _old, ...keptRest } = kept
     assert.deepEqual(rest, keptRest)
     assert.ok(profileInterference)
-    // the profiles of our mixes at batch 8, each with a γ
+    // the profiles of our mixes at batch 8, each with a γ fitted on these runs alone (not the file's)
     assert.ok(
-      profileInterference.gamma['albert.b8.fp16'] !== undefined,
+      profileInterference.gamma['resnext101.b8.fp16'] !==
+        kept.profileInterference?.gamma['resnext101.b8.fp16'],
       JSON.stringify(profileInterference.gamma),
     )
     assert.match(profileInterference.measured.notes ?? '', /coresident-plans\/more-co/)
+    // the batch-1 profiles have no worker in these runs: they keep the file's γ, and the notes say so
+    const b1 = Object.keys(kept.profileInterference?.gamma ?? {}).filter((k) => k.includes('.b1.'))
+    assert.ok(b1.length > 0)
+    for (const k of b1) assert.equal(profileInterference.gamma[k], kept.profileInterference?.gamma[k], k)
+    assert.match(profileInterference.measured.notes ?? '', /albert\.b1\.fp16.*kept from the file/)
     assert.equal(
       JSON.parse(readFileSync(join(out, 'sim-calibration.json'), 'utf8')).format,
       'eclip.sim-calibration/1',

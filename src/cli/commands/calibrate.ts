@@ -48,7 +48,7 @@ export function registerCalibrate(program: Command) {
       new Option(
         '--fit-profiles',
         "fit each profile's own memory interference γ on the runs with two or more workers, keeping the profile directory's sim-calibration.json otherwise; writes sim-calibration.json only",
-      ).conflicts(['keepContention', 'grid', 'before', 'perRun']),
+      ).conflicts(['keepContention', 'grid', 'before', 'perRun', 'fitOn']),
     )
     .option('--dry-run', 'print the fit, write nothing')
     .action(async (opts) => {

@@ -43,6 +43,7 @@
 // results with the same `key`); until then they are neutral and results are labelled simulated.
 
 import type { Primitives, SimCalibration } from '../../formats/index.ts'
+import { profileFileName } from '../../formats/profile.ts'
 
 /**
  * How the SMs of a slice are divided among the running kernels that may use it:
@@ -150,9 +151,15 @@ export function calibrationFrom(c: SimCalibration): Calibration {
   }
 }
 
-/** A profile's key in Calibration.profileInterference: model, batch and dtype, as a profile file is named. */
+/** `cal` with one memory interference γ, `g`, for every profile (its per-profile γ dropped): a variant of it. */
+export function withCommonGamma(cal: Calibration, g: number): Calibration {
+  const { profileInterference: _perProfile, ...rest } = cal
+  return { ...rest, memoryInterference: g }
+}
+
+/** A profile's key in Calibration.profileInterference: its profile file's name without `.json` (albert.b1.fp16). */
 export const profileKey = (w: { model: string; batch: number; dtype: string }) =>
-  `${w.model}.b${w.batch}.${w.dtype}`
+  profileFileName(w.model, w.batch, w.dtype).replace(/\.json$/, '')
 
 /** µs a switch between partitions costs inside a CUDA graph: the calibration's fit, else the primitives' measurement. */
 export function graphEdgeUs(prim: Primitives, cal: Pick<Calibration, 'switchGraphEdgeUs'>): number {
