@@ -1,11 +1,16 @@
 // The simulator checked against the GPU: recorded H100 runs re-simulated with the plans they executed, their seeds and
 // loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
-// each profile's own memory interference γ on results/h100/eclip-fit-floors, profile-retime-fit and coresident-plans
-// (FITTED_ON), the power model on batch1, batch8, eclip-fit/batch1 and eclip-fit/batch8 —: the test checks that its
-// provenance names none of the series below, so these runs are held out. Four series:
+// the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
+// none of the series below, so these runs are held out. Seven series:
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
+// - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
+//   recorded beside each run (Run.planFile);
+// - results/h100/profile-retime-fit (baseline and eclip-fit, paper mixes at batch 8 and 1, ours at batch 8), planned
+//   and simulated with the profiles as shipped now (request latencies timed without the profiler), plans recorded;
+// - results/h100/coresident-plans (baseline and eclip-fit, paper mixes at batch 8 and 1, ours at batch 8: the arm
+//   planned with the shipped calibration), plans recorded;
 // - results/h100/headline-priorities (baseline and eclip-fit over the paper's and our mixes, at batch 1 with and
 //   without --stream-priorities and at batch 8 with it: raised workers' streams re-simulated as raised), plans recorded;
 // - results/h100/tuned-priorities (baseline and eclip-fit tuned on the GPU, with and without measured priorities, the
@@ -53,6 +58,16 @@ const PROFILES = join(ROOT, 'profiles/h100')
 const PLANS = join(import.meta.dirname, 'fixtures', 'h100-eclip-fit-v2-plans.json')
 /** The series whose runs recorded the plans they executed (Run.planFile, beside results.json). */
 const RECORDED = [
+  'results/h100/eclip-fit-floors/batch8',
+  'results/h100/eclip-fit-floors/batch8-repeat',
+  'results/h100/eclip-fit-floors/batch1',
+  'results/h100/eclip-fit-floors/more-batch8',
+  'results/h100/profile-retime-fit/b8',
+  'results/h100/profile-retime-fit/b1',
+  'results/h100/profile-retime-fit/more-b8',
+  'results/h100/coresident-plans/b8-co',
+  'results/h100/coresident-plans/b1-co',
+  'results/h100/coresident-plans/more-co',
   'results/h100/headline-priorities/b1-plain',
   'results/h100/headline-priorities/b1-prio',
   'results/h100/headline-priorities/b8-prio',
@@ -73,9 +88,15 @@ const RECORDED = [
   'results/h100/tuned-priorities-b8/sim-slack/s14',
 ]
 /** The series names (the folder under results/h100) the calibration must not have been fitted on. */
-const SERIES = ['eclip-fit-v2', 'headline-priorities', 'tuned-priorities', 'tuned-priorities-b8']
-/** The series each profile's own γ was fitted on (sim-calibration.json's profileInterference): not checked here. */
-const FITTED_ON = ['eclip-fit-floors', 'profile-retime-fit', 'coresident-plans']
+const SERIES = [
+  'eclip-fit-v2',
+  'eclip-fit-floors',
+  'profile-retime-fit',
+  'coresident-plans',
+  'headline-priorities',
+  'tuned-priorities',
+  'tuned-priorities-b8',
+]
 /** The GPU's solo runs per batch (same GPU, profiles and 32 hardware queues; neither series made any). */
 const SOLO = { 1: 'results/h100/batch1', 8: 'results/h100/batch8' } as const
 
@@ -90,38 +111,59 @@ export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
  * What the simulator meets today, held so that it cannot get worse unnoticed: each run's largest drift (the worst run
  * measured, rounded up by about a point) and the mean over each series' runs, which meets the targets. The
  * re-simulation is deterministic (recorded plans and seeds), so these move only when the simulator, the calibration
- * or the profiles do (results/h100/profile-interference/README.md: what each profile's own γ changed).
+ * or the profiles do. With 'coresident' sharing (src/execute/sim/contention.ts), kernels of co-located workers share
+ * SMs as far as their blocks leave room: STP with the profiles' solo rates tightened from 18% to 13% at worst, the
+ * ratio to baseline from 12.5% to 11%; each series' mean ratio to baseline loosened by a few tenths of a point.
+ * Re-simulating a worker planned with GEMMs picked per partition with those kernels' times (as it ran; before, with
+ * the whole-GPU times) tightened the two series recorded so (coresident-plans, headline-priorities) in the ratios to
+ * baseline — STP's 9.3% and 13.1% at worst to 6.9% and 7.4%, a worker's 18% and 31% to 13% and 25% — and loosened
+ * STP with the profiles' solo rates to 16% (albert at batch 1, its absolute rate over-predicted with those times:
+ * the contention constants were fitted on runs made before GEMM targets).
  */
 export const GUARD = {
-  perRun: { stpVsBaseline: 0.11, stpCommon: 0.13, worker: 0.17 },
-  mean: { stpVsBaseline: 0.03, stpCommon: 0.04, worker: 0.06 },
+  perRun: { stpVsBaseline: 0.11, stpCommon: 0.17, worker: 0.17 },
+  mean: { stpVsBaseline: 0.03, stpCommon: 0.06, worker: 0.06 },
 }
 
-/** Series held to a mean guard of their own (none since each profile has its own γ). */
-export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Record<Key, number>>> = {}
+/**
+ * Series held to a mean guard of their own: tuned-priorities is batch 1 alone, where albert's absolute rate is
+ * over-predicted (above), so its mean STP with the profiles' solo rates sits past the common mean guard.
+ */
+export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Record<Key, number>>> = {
+  'tuned-priorities': { stpCommon: 0.07 },
+}
 
 /**
- * Runs held to a guard of their own, named: workers of plans where the GPU gives a worker what the simulator does
- * not see — shufflenet in our mix more4 at batch 8 (headline-priorities) and in more3 tuned with a deeper budget;
- * resnext101 in more4's plans tuned on the GPU at batch 8 (with and without measured priorities, with the margins,
- * with a deeper budget), slower on the GPU than simulated; albert in more6's tuned plans and in more4's with the
- * floors at 0.85, faster on the GPU; and densenet201 in mix3 at batch 1 (eclip-fit-v2), with the STP ratio there.
+ * Runs held to a guard of their own, named: shufflenet in our mix more4 at batch 8 under eclip-fit, whose rate ÷ its
+ * baseline rate is further from the GPU's than any other worker's (the same worker in profile-retime-fit's more4 and
+ * more5 is within the common guard), and again in headline-priorities at batch 8; and plans tuned on the GPU at
+ * batch 8 (tuned-priorities-b8), where the tuning kept what the GPU gives a worker and the simulator does not see:
+ * resnext101 in more4 and albert in more6 with measured priorities, and without them mix1 (densenet201, and with it
+ * the STP ratio) and more4's shufflenet again, and more6's albert again (tuned with the margins), each measured above
+ * its simulated ratio to baseline; the same plans (homes, prices and raised set alike) tuned again with the margins
+ * (tuned-plans2: mix1's densenet201, more4's shufflenet, more6's albert), and mix2's STP ratio there; tuned with a
+ * deeper budget (deep: mix2's STP ratio again, more3's shufflenet with resnet152 raised, faster on the GPU; more4's
+ * resnext101, slower) and with the floors at 0.85 (floor-085: more4's albert, faster).
  */
 export const GUARD_EXCEPTIONS: Record<
   string,
   Partial<Record<'stpVsBaseline' | 'stpCommon' | 'worker', number>>
 > = {
-  'eclip-fit-v2/batch1 mix3 eclip-fit/graph': { stpVsBaseline: 0.13, worker: 0.19 },
-  'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.28 },
-  'tuned-prio/p8b2 more4 eclip-fit/graph': { worker: 0.37 },
-  'tuned-prio/p8c more6 eclip-fit/graph': { worker: 0.19 },
-  'tuned/t8b2 more4 eclip-fit/graph': { worker: 0.37 },
-  'tuned-margins/g8 more6 eclip-fit/graph': { worker: 0.19 },
-  'tuned-plans2/q4 more4 eclip-fit/graph': { worker: 0.34 },
-  'tuned-plans2/q5 more6 eclip-fit/graph': { worker: 0.19 },
-  'deep/d13 more3 eclip-fit/graph': { worker: 0.2 },
-  'deep/d14 more4 eclip-fit/graph': { worker: 0.37 },
-  'floor-085/f14 more4 eclip-fit/graph': { worker: 0.23 },
+  'eclip-fit-floors/more-batch8 more4 eclip-fit/graph': { worker: 0.2 },
+  'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.26 },
+  'tuned-prio/p8b2 more4 eclip-fit/graph': { worker: 0.25 },
+  'tuned-prio/p8c more6 eclip-fit/graph': { worker: 0.21 },
+  'tuned/t8a1 mix1 eclip-fit/graph': { stpVsBaseline: 0.12, worker: 0.18 },
+  'tuned/t8b2 more4 eclip-fit/graph': { worker: 0.25 },
+  'tuned-margins/g8 more6 eclip-fit/graph': { worker: 0.21 },
+  'tuned-plans2/q1 mix1 eclip-fit/graph': { worker: 0.18 },
+  'tuned-plans2/q1 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
+  'tuned-plans2/q4 more4 eclip-fit/graph': { worker: 0.25 },
+  'tuned-plans2/q5 more6 eclip-fit/graph': { worker: 0.21 },
+  'deep/d2 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
+  'deep/d13 more3 eclip-fit/graph': { worker: 0.21 },
+  'deep/d14 more4 eclip-fit/graph': { worker: 0.24 },
+  'floor-085/f14 more4 eclip-fit/graph': { worker: 0.24 },
 }
 
 const gpu = loadGpu(PROFILES)
@@ -279,7 +321,7 @@ async function resimulateAll(): Promise<{ sets: SetRuns[]; provenance: string }>
   const calFile = readFile<SimCalibration>('sim-calibration', join(PROFILES, 'sim-calibration.json'))
   const power = readFile<PowerModel>('power', join(PROFILES, 'power.json'))
   const cal = calibrationFrom(calFile)
-  const provenance = `${calFile.measured.notes ?? ''} ${calFile.profileInterference?.measured.notes ?? ''} ${power.measured.notes ?? ''}`
+  const provenance = `${calFile.measured.notes ?? ''} ${power.measured.notes ?? ''}`
   const sets: SetRuns[] = []
   for (const set of [...fixture.sets, ...RECORDED])
     sets.push(await resimulateSet(set, fixture.plans, power, cal))
@@ -342,11 +384,9 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
       provenance.includes('results/h100/batch8/results.json'),
       'the calibration should name the runs it was fitted on',
     )
-    for (const s of FITTED_ON)
-      assert.ok(provenance.includes(`results/h100/${s}/`), `the per-profile γ should name ${s}, fitted on`)
     for (const s of SERIES)
       assert.ok(!provenance.includes(s), `the calibration was fitted on ${s}, which it is checked on`)
-    assert.equal(rows.length, 376)
+    assert.equal(rows.length, 510)
     for (const r of rows)
       t.diagnostic(
         `${r.run.padEnd(46)} STP/base ${pct(r.stpVsBaseline).padStart(6)}  STP(profile solo) ${pct(r.stpCommon).padStart(6)}  ` +
@@ -390,9 +430,9 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
   it('fails when a run drifts past the guard', async () => {
     // the same check on GPU runs altered by more than the tolerances: it must name what moved
     const { sets } = await result()
-    const floors = sets.filter((s) => s.set.includes('headline-priorities'))
-    assert.equal(floors.length, RECORDED.filter((x) => x.includes('headline-priorities')).length)
-    const one = floors.find((s) => s.set.endsWith('b8-prio')) as SetRuns
+    const floors = sets.filter((s) => s.set.includes('eclip-fit-floors'))
+    assert.equal(floors.length, RECORDED.filter((x) => x.includes('eclip-fit-floors')).length)
+    const one = floors[0] as SetRuns
     const i = one.gpuRuns.findIndex((r) => r.mix === 'mix3' && r.policy === 'eclip-fit')
     const moved = structuredClone(one.gpuRuns)
     const w = moved[i]?.workers[0]
@@ -400,7 +440,7 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
     w.throughputRps *= 1 + GUARD.perRun.worker + 0.1
     const found = violations(compare({ ...one, gpuRuns: moved }))
     assert.ok(
-      found.some((v) => v.startsWith(`headline-priorities/b8-prio mix3 eclip-fit/graph: ${LABEL.worker}`)),
+      found.some((v) => v.startsWith(`eclip-fit-floors/batch8 mix3 eclip-fit/graph: ${LABEL.worker}`)),
       found.join('\n'),
     )
     // every GPU run of the series a little faster: no run past its own guard, the series' mean STP past the target
@@ -415,7 +455,7 @@ describe('the simulator against recorded H100 runs it was not calibrated on', ()
     )
     assert.ok(
       violations(faster).includes(
-        `headline-priorities: ${LABEL.stpCommon}: mean drift ${pct(meanErr(faster, 'stpCommon'))} > ${pct(Math.min(GUARD.mean.stpCommon, TARGET.stpCommon))}`,
+        `eclip-fit-floors: ${LABEL.stpCommon}: mean drift ${pct(meanErr(faster, 'stpCommon'))} > ${pct(Math.min(GUARD.mean.stpCommon, TARGET.stpCommon))}`,
       ),
       violations(faster).join('\n'),
     )
