@@ -80,7 +80,7 @@ export async function boundGap(
   const power = readFile<PowerModel>('power', join(profilesDir, 'power.json'))
   const base = calibrationFrom(shipped)
   const variants: Record<string, typeof base> = {
-    shipped: base,
+    calibration: base,
     'γ 0': withCommonGamma(base, 0),
     'γ 0, fair': { ...withCommonGamma(base, 0), sharing: 'fair' },
   }

@@ -2,8 +2,7 @@
 // the other constants kept: models do not lose alike beside others. Every run is re-simulated at each γ of a grid, that
 // γ for every profile at once; a profile's γ is where the mean ln(simulated ÷ measured req/s) of its workers in runs of
 // two or more workers crosses 0 (docs/calibrate.md).
-import type { Calibration } from '../execute/sim/contention.ts'
-import { profileKey } from '../execute/sim/contention.ts'
+import { type Calibration, profileKey } from '../execute/sim/contention.ts'
 import type { PowerModel, Run } from '../formats/index.ts'
 import { type Case, simulateCases } from './calibrate.ts'
 

@@ -290,7 +290,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   const keptForProfiles = o.fitProfiles ? keptCalibration(o.profiles, gpu, '--fit-profiles') : undefined
   const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-  if (o.fitProfiles) return runProfileFit(o, cases, gpu, keptForProfiles as SimCalibration, t0)
+  if (keptForProfiles) return runProfileFit(o, cases, gpu, keptForProfiles, t0)
   const scope = o.fitOn
   let grid: Grid | readonly Grid[] = o.grid ? parseGrid(o.grid) : DEFAULT_GRIDS
   let kept: SimCalibration | undefined
@@ -499,15 +499,15 @@ function runProfileFit(
     },
   }
   parseFormat('sim-calibration', calibration, 'sim-calibration.json (about to be written)')
-  const report = { profileFit: fit, calibration, power }
+  const made = { profileFit: fit, calibration, power }
   if (o.dryRun) {
     console.log(`\n--dry-run: nothing written (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
-    return { ...report, written: [] }
+    return { ...made, written: [] }
   }
   const out = o.out ?? o.profiles
   if (!existsSync(out)) mkdirSync(out, { recursive: true })
   const calFile = join(out, 'sim-calibration.json')
   writeFileSync(calFile, `${JSON.stringify(calibration, null, 1)}\n`)
   console.log(`\nwrote ${calFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-  return { ...report, written: [calFile] }
+  return { ...made, written: [calFile] }
 }

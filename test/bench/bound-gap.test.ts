@@ -16,7 +16,7 @@ describe('bound-gap', () => {
       { requests: 40, minS: 0.1, maxS: 1 },
     )
     assert.equal(gap.rows.length, 14)
-    assert.deepEqual(gap.variants, ['shipped', 'γ 0', 'γ 0, fair'])
+    assert.deepEqual(gap.variants, ['calibration', 'γ 0', 'γ 0, fair'])
     for (const r of gap.rows) {
       if (r.policy === 'baseline') {
         assert.ok(
@@ -30,7 +30,7 @@ describe('bound-gap', () => {
           `${r.mix}: planned below baseline`,
         )
       assert.ok(r.boundAtSaturation <= r.bound, `${r.mix}: the tighter tolerance gave a higher bound`)
-      const a = r.sim.shipped?.stp ?? Number.NaN
+      const a = r.sim.calibration?.stp ?? Number.NaN
       const b = r.sim['γ 0']?.stp ?? Number.NaN
       assert.ok(b >= a - 1e-9, `${r.mix} ${r.policy}: STP ${b} without memory interference < ${a} with it`)
     }

@@ -82,7 +82,7 @@ describe('per-profile memory interference', () => {
     }
   })
 
-  it("the contention fit simulates the constants kept with their per-profile γ (--keep-contention)", async () => {
+  it('the contention fit simulates the constants kept with their per-profile γ (--keep-contention)', async () => {
     const made = await runs(common)
     const keys = [...new Set(made.flatMap((r) => r.workers.map(profileKey)))]
     const truth = Object.fromEntries(keys.map((k, i) => [k, i % 2 === 0 ? 1.5 : 0.1]))

@@ -42,8 +42,7 @@
 // through CALIBRATION, whose constants are to be fitted against GPU measurements of the same runs (issue #5 writes
 // results with the same `key`); until then they are neutral and results are labelled simulated.
 
-import type { Primitives, SimCalibration } from '../../formats/index.ts'
-import { profileFileName } from '../../formats/profile.ts'
+import { type Primitives, profileFileName, type SimCalibration } from '../../formats/index.ts'
 
 /**
  * How the SMs of a slice are divided among the running kernels that may use it:
@@ -147,11 +146,13 @@ export function calibrationFrom(c: SimCalibration): Calibration {
         }
       : {}),
     fitted: c.fitted,
-    source: `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})`,
+    source:
+      `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})` +
+      (c.profileInterference ? `; γ per profile (${c.profileInterference.measured.date})` : ''),
   }
 }
 
-/** `cal` with one memory interference γ, `g`, for every profile (its per-profile γ dropped): a variant of it. */
+/** `cal` with one memory interference γ, `g`, for every profile (its per-profile γ dropped). */
 export function withCommonGamma(cal: Calibration, g: number): Calibration {
   const { profileInterference: _perProfile, ...rest } = cal
   return { ...rest, memoryInterference: g }
