@@ -520,6 +520,11 @@ export interface FitSearchOptions extends FitSpaceOptions {
   energyWeight?: number
   /** STP's solo rates and weights, the floors; without it: solo = baseline rates, weights 1, no floors. */
   objective?: FitObjective
+  /**
+   * The evaluator's scores by state key, shared by searches of the same space and evaluator (one with other floors
+   * scores the same plans alike): a state scored before is not scored again.
+   */
+  scores?: Map<string, FitScore>
 }
 
 /**
@@ -550,7 +555,12 @@ export async function fitSearch(
     let m = memoS.get(key)
     if (!m) {
       evaluations++
-      m = fitMetrics(await o.score(space.candidate(st)), o.baseline, o.objective)
+      let score = o.scores?.get(key)
+      if (!score) {
+        score = await o.score(space.candidate(st))
+        o.scores?.set(key, score)
+      }
+      m = fitMetrics(score, o.baseline, o.objective)
       memoS.set(key, m)
       seen.push({ state: st, key, metrics: m })
     }

@@ -612,6 +612,8 @@ const planFit: PolicyPlanner = async (c) => {
   if (evaluator && !opts.fitPrices) {
     const baseline = await evaluateBaseline(c, evaluator)
     const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
+    // a second search (the tuning's slack) scores again none of the plans the first one did
+    const scores = new Map<string, FitScore>()
     const searchOn = (obj: FitObjective) =>
       fitSearch(gpu, profiles, {
         smCount: N,
@@ -627,6 +629,7 @@ const planFit: PolicyPlanner = async (c) => {
         score: (cand) => evaluator.evaluate(candidatePlan(c, cand)),
         baseline,
         objective: obj,
+        scores,
         models: workers.map((w) => w.model),
         ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
       })
