@@ -4,6 +4,7 @@
 // two or more workers crosses 0 (docs/calibrate.md).
 import { type Calibration, profileKey } from '../execute/sim/contention.ts'
 import type { PowerModel, Run } from '../formats/index.ts'
+import { mean } from '../measure/stats.ts'
 import { type Case, simulateCases } from './calibrate.ts'
 
 /** The default grid of γ, wide enough for the H100's profiles (docs/calibrate.md). */
@@ -40,7 +41,8 @@ export function logErrors(cases: readonly Case[], sim: readonly Run[]): Map<stri
   return out
 }
 
-const meanOf = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
+// a profile's list is never empty (logErrors makes one per worker seen)
+const meanOf = (xs: readonly number[]) => mean(xs) ?? Number.NaN
 const summary = (xs: readonly number[]) => ({ meanLog: meanOf(xs), meanAbsLog: meanOf(xs.map(Math.abs)) })
 
 /**
