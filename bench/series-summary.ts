@@ -5,8 +5,9 @@
 // plan could give), the simulated ratio beside it and the simulator's STP error; per mix the same; with two or more
 // files of the same mixes and batch, the spread between them (repeats). Files recorded before the bench wrote system
 // metrics need --profiles: their metrics are then recomputed from the runs as bench/system-metrics.ts does.
-// An argument of several DIR_OR_RESULTS_JSON joined by commas is one series recorded in parts (their runs pooled).
-//   node --import tsx bench/series-summary.ts [--policy eclip-fit/graph] [--profiles DIR] DIR_OR_RESULTS_JSON[,...]...
+// An argument of several DIR_OR_RESULTS_JSON joined by commas is one series recorded in parts (their runs pooled); a
+// part written PART@mixA+mixB gives only those mixes' runs (a series that takes some mixes from another recording).
+//   node --import tsx bench/series-summary.ts [--policy eclip-fit/graph] [--profiles DIR] DIR_OR_RESULTS_JSON[@MIX+...][,...]...
 import { statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { Results, Run } from '../src/formats/index.ts'
@@ -338,9 +339,14 @@ function main() {
   const profiles = option('--profiles')
   if (args.length === 0)
     throw new Error('usage: series-summary.ts [--policy P] [--profiles DIR] DIR_OR_RESULTS_JSON[,...]...')
-  const runsOf = (a: string) => {
+  const runsOf = (part: string) => {
+    const [a = part, only] = part.split('@')
     const file = statSync(a).isDirectory() ? join(a, 'results.json') : a
-    const recorded = readFile<Results>('results', file).runs
+    const all = readFile<Results>('results', file).runs
+    const mixes = only?.split('+')
+    const absent = mixes?.find((m) => !all.some((r) => r.mix === m))
+    if (absent) throw new Error(`${file}: no run of mix ${absent}`)
+    const recorded = mixes ? all.filter((r) => mixes.includes(r.mix)) : all
     const missing = recorded.some((r) => r.role === 'mix' && !r.metrics.system)
     if (missing && !profiles)
       throw new Error(`${file}: runs without system metrics: give --profiles DIR to recompute`)
@@ -356,7 +362,12 @@ function main() {
     const twice = parts.length > 1 ? keys.find((k, i) => keys.indexOf(k) !== i) : undefined
     if (twice) throw new Error(`${arg}: the parts hold ${twice} more than once: not parts of one series`)
     return {
-      label: parts.map((a) => basename(a.replace(/\/results\.json$/, ''))).join('+'),
+      label: parts
+        .map((p) => {
+          const [a = p, only] = p.split('@')
+          return `${basename(a.replace(/\/results\.json$/, ''))}${only ? `[${only}]` : ''}`
+        })
+        .join('+'),
       summary: summarise(runs, policy ?? onlyPolicy(runs)),
     }
   })

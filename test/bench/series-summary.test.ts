@@ -124,6 +124,23 @@ describe('series-summary', () => {
     assert.match(twice.stderr, /the parts hold mix1 b1 baseline\/ gpu more than once/)
   })
 
+  it('takes only the mixes a part names after @, and refuses a mix the part does not hold', () => {
+    const part = (sel: string) => `${join(ROOT, 'results/h100/tuned-priorities/tuned/a1')}@${sel}`
+    const run = (arg: string) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'series-summary.ts'), arg], {
+        encoding: 'utf8',
+        cwd: ROOT,
+      })
+    const r = run(part('mix1+mix3'))
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^a1\[mix1\+mix3\]: eclip-fit\/graph ÷ baseline over 2 mixes$/m)
+    assert.match(r.stdout, /^mix1 /m)
+    assert.doesNotMatch(r.stdout, /^mix2 /m)
+    const absent = run(part('mix1+more9'))
+    assert.notEqual(absent.status, 0)
+    assert.match(absent.stderr, /no run of mix more9/)
+  })
+
   it('refuses runs it cannot compare, naming what is missing', () => {
     const runs = runsOf('results/h100/eclip-fit-v2/batch8')
     assert.throws(() => onlyPolicy(runs), /3 policies besides baseline/)
