@@ -231,12 +231,13 @@ describe('stream priorities (eclip-fit)', () => {
     )
     assert.equal(t.status, 0, t.stderr)
     const tunedFit = readFile<Plan>('plan', join(tunedOut, 'plans', 'more1.eclip-fit.b1.plan.json'))
-    // the six sets of three workers on each of the two best measured plans (--tune-priority-plans 2)
+    // the six sets of three workers on each of the two best measured plans (--tune-priority-plans 2); 17 runs: baseline
+    // co-location, the baseline's placement, the homes, the first search's best and the second's (the default slack)
     assert.equal(tunedFit.solver.tuning?.prioritySets, 12)
     assert.equal(tunedFit.solver.tuning?.priorityPlans, 2)
     assert.match(
       t.stderr,
-      /more1 eclip-fit tuned on sim: 16 runs .*12 sets of raised workers measured on the 2 best plans \(taken: #[12]\) \(raised: /,
+      /more1 eclip-fit tuned on sim: 17 runs .*12 sets of raised workers measured on the 2 best plans \(taken: #[12]\) \(raised: /,
     )
   })
 

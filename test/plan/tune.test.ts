@@ -11,7 +11,7 @@ import { graphEdgeUs, SimBackend } from '../../src/execute/sim/index.ts'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { expandWorkers, type MixFile, type Plan, readFile } from '../../src/formats/index.ts'
 import { makePlan } from '../../src/plan/index.ts'
-import { heldFloors, loweredFloors, MEASURED_FLOOR_MARGIN } from '../../src/plan/tune.ts'
+import { heldFloors, loweredFloors, MEASURED_FLOOR_MARGIN, SIM_FLOOR_SLACK } from '../../src/plan/tune.ts'
 import { loadProfileSet } from '../../src/profile/store.ts'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -68,7 +68,8 @@ function tuned(
     margin?: number
     priorityPlans?: number
     floorMargin?: number
-    simFloorSlack?: number
+    /** Absent: 0 (the run counts below are the first search's); 'default': the planner's default. */
+    simFloorSlack?: number | 'default'
   },
   extra: { minTotalShare?: number; minShare?: number; fitPriorities?: boolean } = {},
 ) {
@@ -85,7 +86,7 @@ function tuned(
       margin: budget.margin ?? 0.01,
       priorityPlans: budget.priorityPlans ?? 1,
       ...(budget.floorMargin !== undefined ? { floorMargin: budget.floorMargin } : {}),
-      ...(budget.simFloorSlack !== undefined ? { simFloorSlack: budget.simFloorSlack } : {}),
+      ...(budget.simFloorSlack === 'default' ? {} : { simFloorSlack: budget.simFloorSlack ?? 0 }),
     },
   })
 }
@@ -300,7 +301,7 @@ describe('eclip-fit tuned on a backend', () => {
       floorMargin: 0,
     })
     assert.equal(wholeGpu(none), false)
-    assert.doesNotMatch(none.solver.notes ?? '', /each floor held/)
+    assert.doesNotMatch(none.solver.notes ?? '', /each floor held [\d.]+ higher/)
     // the margin lifts a floor to 1 at most, never lowers one past 1, and leaves a floor of 0 (any rate) alone
     const obj = { soloRps: [1, 1, 1, 1], weights: [1, 1, 1, 1], floors: [0, 0.99, 0.9, 1.05] }
     assert.deepEqual(
@@ -326,6 +327,12 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(slack.solver.tuning?.simFloorSlack, 0.05)
     assert.equal(slack.solver.tuning?.floorMargin, MEASURED_FLOOR_MARGIN)
     assert.equal(plain.solver.tuning?.simFloorSlack, 0)
+    assert.doesNotMatch(plain.solver.notes ?? '', /search again/)
+    // absent, the slack is the default (SIM_FLOOR_SLACK), and it makes the same seeds as given explicitly
+    const byDefault = await tuned(m, new Counting(m), { ...budget, simFloorSlack: 'default' })
+    assert.equal(SIM_FLOOR_SLACK, 0.05, 'the default measured on the GPU (results/h100/tuned-priorities-b8)')
+    assert.equal(byDefault.solver.tuning?.simFloorSlack, 0.05)
+    assert.deepEqual(seedsOf(byDefault), b)
     assert.match(slack.solver.notes ?? '', /the simulator's search again with each floor held 0\.05 lower/)
     // the floors as given still hold on what the backend measured (here the simulator backend itself)
     assert.ok(slack.solver.tuning?.floorsMet, JSON.stringify(slack.solver.tuning))
