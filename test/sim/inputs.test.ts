@@ -48,6 +48,25 @@ describe('simInputs', () => {
     )
   })
 
+  it('warns of a per-profile γ whose key names no profile in the directory, and of none that does', () => {
+    const gpu = loadGpu(H100)
+    const other = join(mkdtempSync(join(tmpdir(), 'eclip-inputs-')), 'sim-calibration.json')
+    const cal = JSON.parse(readFileSync(join(H100, 'sim-calibration.json'), 'utf8'))
+    const withGammas = (gamma: Record<string, number>) => {
+      writeFileSync(other, JSON.stringify({ ...cal, profileInterference: { gamma, measured: cal.measured } }))
+      return simInputs(gpu, { dir: H100, calibration: other })
+    }
+    const ok = withGammas({ 'albert.b1.fp16': 0.8, 'vgg19.b8.fp16': 0.4 })
+    assert.deepEqual(ok.warnings, [])
+    assert.equal(ok.inputs.calibration.profileInterference?.['albert.b1.fp16'], 0.8)
+    const typo = withGammas({ 'albert.b1.fp16': 0.8, 'albret.b1.fp16': 0.7, 'vgg19.b2.fp16': 0.4 })
+    assert.equal(typo.warnings.length, 1)
+    assert.match(
+      typo.warnings[0] ?? '',
+      /a memory interference γ for albret\.b1\.fp16, vgg19\.b2\.fp16, which name no profile in .*h100: used for no worker/,
+    )
+  })
+
   it("reads the issue delay's jitter where the file has one, none where it has none, refuses one over the delay", () => {
     const gpu = loadGpu(H100)
     const dir = mkdtempSync(join(tmpdir(), 'eclip-inputs-'))

@@ -1,6 +1,7 @@
 // The simulator's inputs besides the profiles: switch and launch costs, the power model and the contention constants,
 // read from a profile directory or named files (src/profile/store.ts reads them), each missing one the simulator's
 // default with a warning that says so. `eclip bench` runs on them, and eclip-fit's evaluator scores plans with them.
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Gpu, PowerModel, Primitives } from '../../formats/index.ts'
 import { loadSimFiles, type SimFileSources } from '../../profile/store.ts'
@@ -17,7 +18,8 @@ export interface SimInputs {
 
 /**
  * The simulator's inputs for `gpu` from a profile directory and/or named files (none: every default), with one
- * warning per default taken and per placeholder model.
+ * warning per default taken and per placeholder model, and one naming the per-profile γ keys no profile of the
+ * directory has.
  */
 export function simInputs(gpu: Gpu, from: SimFileSources = {}): { inputs: SimInputs; warnings: string[] } {
   const warnings: string[] = []
@@ -37,6 +39,13 @@ export function simInputs(gpu: Gpu, from: SimFileSources = {}): { inputs: SimInp
   if (!calibration.fitted)
     warnings.push(
       `contention model not calibrated against GPU runs (${calibration.source}): simulated on neutral constants`,
+    )
+  // a γ whose key names no profile of the directory (a typo, a deleted profile) would be used for no worker, silently
+  const gammas = Object.keys(files.calibration?.profileInterference?.gamma ?? {})
+  const stray = from.dir ? gammas.filter((k) => !existsSync(join(from.dir as string, `${k}.json`))) : []
+  if (stray.length > 0)
+    warnings.push(
+      `${from.calibration ?? join(from.dir as string, 'sim-calibration.json')}: a memory interference γ for ${stray.join(', ')}, which name${stray.length === 1 ? 's' : ''} no profile in ${from.dir}: used for no worker (keys are profile file names without .json, e.g. albert.b1.fp16)`,
     )
   return { inputs: { gpu, primitives, power, calibration }, warnings }
 }
