@@ -10,9 +10,12 @@
 // lower, for seeds its path would not reach: SIM_FLOOR_SLACK). (2) On the measuring evaluator: baseline co-location
 // (planFit measures it), the baseline's placement (every kernel on the whole GPU), model-wise's homes and the
 // `candidates` best distinct candidates the simulator saw, by its value (of each search). (3) From the best measured
-// state, the coordinate search goes on with measurements (first improvement): the current state's unmeasured neighbours
+// state of the first search's seeds (the second's compete at the end, (4)), the coordinate search goes on with
+// measurements (first improvement): the current state's unmeasured neighbours
 // are measured most promising first, by the simulator's value (cheap, memoised), and the search moves to the first that
 // beats the best measured plan by more than `margin`, until `evaluations` measurements are spent or no neighbour does.
+// (4) The second search's best seed is taken where it measured above where the climb ended: its seeds lie in another
+// region, and one measured high need not lead anywhere higher, so the climb keeps the first search's path.
 // A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors, the guard on
 // total requests/s (objective.minTotal) and the p95 cap are checked on measured rates against the measured baseline,
 // ranked as the simulator's search ranks them (fitValue): a plan with a worker measured under its floor, or measured
@@ -213,10 +216,19 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
       .map((s, i) => ({ s, v: of.value(s.metrics), i }))
       .sort((a, b) => b.v - a.v || a.i - b.i)
       .slice(0, o.candidates)
+  // the climb starts from the best of the homes and the first search's seeds, as without a second search: a seed of
+  // the second one may measure higher yet lie on a lower hill, and the climb from it would leave the first's path
   let from = { state: space.start, m: homeOnly }
-  for (const { s } of [...bestOf(search), ...(o.lowered ? bestOf(o.lowered) : [])]) {
+  for (const { s } of bestOf(search)) {
     const m = await measure(s.key, space.candidate(s.state), s.state)
     if (value(m) > value(from.m)) from = { state: s.state, m }
+  }
+  // the second search's seeds compete with where the climb ends; one measured already is not measured again (nor
+  // moved to by the climb, which takes unmeasured neighbours only)
+  let lowered: { state: FitState; m: FitMetrics } | undefined
+  for (const { s } of o.lowered ? bestOf(o.lowered) : []) {
+    const m = await measure(s.key, space.candidate(s.state), s.state)
+    if (!lowered || value(m) > value(lowered.m)) lowered = { state: s.state, m }
   }
   const seeds = memo.size
   // the best measured plan: the best state, unless the baseline's placement measured higher
@@ -252,6 +264,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     }
     if (!moved) break
   }
+  if (lowered && value(lowered.m) > value(best.m)) best = lowered
   const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
     state
       ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }

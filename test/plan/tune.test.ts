@@ -350,6 +350,38 @@ describe('eclip-fit tuned on a backend', () => {
     )
   })
 
+  it("climbs from the first search's best seed as without the slack, and takes a second search's seed that measured higher", async () => {
+    const m = mixOf('mix3', 8)
+    const budget = { candidates: 3, evaluations: 4 }
+    const trail = (p: Plan, phase: string) =>
+      (p.solver.tuning?.runs ?? []).filter((r) => r.phase === phase).map((r) => r.plan)
+    const plain = await tuned(m, new Counting(m), budget)
+    const first = trail(plain, 'seed').length
+    // this "GPU" runs the second search's first seed of its own (after baseline co-location and the first's seeds)
+    // with every worker's latencies × 0.7: far above anything the climb reaches
+    let calls = 0
+    const boosted = new Counting(m, (_, r) =>
+      calls++ === 1 + first
+        ? stretch(
+            r,
+            m.workers.map(() => 0.7),
+          )
+        : r,
+    )
+    const slack = await tuned(m, boosted, { ...budget, simFloorSlack: 0.05 })
+    const seeds = slack.solver.tuning?.runs.filter((r) => r.phase === 'seed') ?? []
+    assert.ok(seeds.length > first, 'the second search adds seeds')
+    const top = seeds[first]
+    assert.ok(
+      top && top.stpVsBaseline > Math.max(...(plain.solver.tuning?.runs ?? []).map((r) => r.stpVsBaseline)),
+    )
+    // the climb is the one without the slack, run for run; the plan chosen is the boosted seed
+    assert.ok(trail(plain, 'search').length > 0, 'the climb measured moves')
+    assert.deepEqual(trail(slack, 'search'), trail(plain, 'search'))
+    assert.ok(Math.abs((slack.solver.tuning?.stpVsBaseline ?? 0) - top.stpVsBaseline) < 0.001)
+    assert.ok((slack.solver.notes ?? '').includes(`; ${top.plan}`), top.plan)
+  })
+
   it('checks the guard on total requests/s on the measured rates: a plan measured short of it ranks as under a floor', async () => {
     const m = mixOf('mix1', 8)
     // on this "GPU" every partitioned plan runs as baseline co-location did with both alberts (many requests, each
