@@ -369,7 +369,7 @@ describe('eclip-fit tuned on a backend', () => {
         : r,
     )
     const slack = await tuned(m, boosted, { ...budget, simFloorSlack: 0.05 })
-    const seeds = slack.solver.tuning?.runs.filter((r) => r.phase === 'seed') ?? []
+    const seeds = (slack.solver.tuning?.runs ?? []).filter((r) => r.phase === 'seed')
     assert.ok(seeds.length > first, 'the second search adds seeds')
     const top = seeds[first]
     assert.ok(
