@@ -44,6 +44,7 @@ import {
   type PlanObjective,
   type RtBestEffort,
   type RtMechanism,
+  SIM_FLOOR_SLACK,
   type TunablePlans,
   tunablePlans,
 } from '../plan/index.ts'
@@ -688,6 +689,7 @@ function tuneLine(
   policies: readonly Policy[],
 ): string {
   const d = MEASURED_DEFAULTS[backend]
+  const slack = t.simFloorSlack ?? SIM_FLOOR_SLACK
   const names: Record<TunablePlans, string> = {
     'eclip-fit': "eclip-fit's plans",
     'eclip-live': "eclip-live's set plans of two or more workers",
@@ -698,5 +700,5 @@ function tuneLine(
     .map((k) => names[k])
     .join(
       ', ',
-    )} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates${t.simFloorSlack ? ` (and up to ${t.candidates} more of its search again with every floor ${t.simFloorSlack} lower)` : ''}, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP), ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
+    )} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP)${slack ? `, then up to ${t.candidates} more of the simulator's search again with every floor ${slack} lower (the best taken where it beats the search's end by the margin)` : ''}, ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; the runs below are fresh windows`
 }

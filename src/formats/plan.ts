@@ -139,7 +139,10 @@ export const TuningRun = Type.Object(
     worstP95VsBaseline: Type.Optional(Type.Number()),
     /** Every floor met on the window (as held), and the total's guard where the plan has one. */
     floorsMet: Type.Boolean(),
-    /** phase search: the search moved to it; phase set: the set was taken. */
+    /**
+     * phase search: the search moved to it; phase seed: a seed of the second search, taken in place of the plan the
+     * climb ended on; phase set: the set was taken.
+     */
     kept: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },

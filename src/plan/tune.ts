@@ -9,13 +9,13 @@
 // What. (1) The simulator's search (fit.ts) runs as without tuning (and, with a slack, again with the floors held
 // lower, for seeds its path would not reach: SIM_FLOOR_SLACK). (2) On the measuring evaluator: baseline co-location
 // (planFit measures it), the baseline's placement (every kernel on the whole GPU), model-wise's homes and the
-// `candidates` best distinct candidates the simulator saw, by its value (of each search). (3) From the best measured
-// state of the first search's seeds (the second's compete at the end, (4)), the coordinate search goes on with
-// measurements (first improvement): the current state's unmeasured neighbours
-// are measured most promising first, by the simulator's value (cheap, memoised), and the search moves to the first that
-// beats the best measured plan by more than `margin`, until `evaluations` measurements are spent or no neighbour does.
-// (4) The second search's best seed is taken where it measured above where the climb ended: its seeds lie in another
-// region, and one measured high need not lead anywhere higher, so the climb keeps the first search's path.
+// `candidates` best distinct candidates of the first search, by the simulator's value. (3) From the best of them, the
+// coordinate search (the climb) goes on with measurements (first improvement): the current state's unmeasured
+// neighbours are measured most promising first, by the simulator's value (cheap, memoised), and the search moves to
+// the first that beats the best measured plan by more than `margin`, until `evaluations` measurements are spent or no
+// neighbour does. (4) With a slack, the second search's `candidates` best are measured after the climb (the climb is
+// then run for run the one without them), and the best is taken where it beats the climb's end by `margin`, as a move
+// must: its seeds lie in another region, where one measured high need not lead anywhere higher.
 // A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors, the guard on
 // total requests/s (objective.minTotal) and the p95 cap are checked on measured rates against the measured baseline,
 // ranked as the simulator's search ranks them (fitValue): a plan with a worker measured under its floor, or measured
@@ -85,11 +85,12 @@ export const MEASURED_FLOOR_MARGIN = 0.02
 
 /**
  * The slack of a second simulator's search before a tuning (`--tune-sim-floor-slack`; 0: none): every floor held
- * this much lower there, its best candidates measured as seeds after the first search's. The search climbs from
+ * this much lower there, its best candidates measured after the climb (fitTune). The search climbs from
  * model-wise's homes one move at a time and ranks a plan under a floor below every plan that meets them all, so it
  * does not cross plans under a floor to reach a region beyond them where plans meet the floors again; with the floors
  * lower it does. The floors as given are checked on the measurements. Why this value: what it gave on the GPU
- * (results/h100/tuned-priorities-b8/README.md); where the second search adds no seed it costs nothing.
+ * (results/h100/tuned-priorities-b8/README.md). Its cost: the second simulator search, and a measurement per seed it
+ * adds (none where its best are the first's).
  */
 export const SIM_FLOOR_SLACK = 0.05
 
@@ -128,7 +129,7 @@ export interface TuneOptions {
   floorMargin?: number
   /**
    * The simulator's search again with the floors held lower (SIM_FLOOR_SLACK): its `candidates` best distinct
-   * candidates are measured as seeds too, after the first search's.
+   * candidates are measured as seeds too, after the climb, the best taken where it beats the climb's end by `margin`.
    */
   lowered?: FitSearchResult
   /** Measured plans besides the chosen one to return, best first (TuneResult.runnersUp); absent: 0. */
@@ -152,7 +153,7 @@ export interface TuneRun {
   /** The plan's state and homes (regular slices); absent: the baseline's placement. */
   plan?: { state: FitState; homeLengths: number[] }
   m: FitMetrics
-  /** phase search: the search moved to it. */
+  /** phase search: the search moved to it; a seed of the second search: taken in place of the climb's end. */
   kept: boolean
 }
 
@@ -168,6 +169,8 @@ export interface TuneResult extends TunedPlan {
   seeds: number
   /** Moves the measured search kept. */
   moves: number
+  /** The plan is the second search's best seed, measured above the climb's end by more than the margin. */
+  fromLowered: boolean
   /** Every measurement, in order (baseline co-location's not among them). */
   trail: TuneRun[]
   /** The ranking the search used on measurements (floors, the p95 cap, then the objective): for what is measured after it. */
@@ -216,21 +219,14 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
       .map((s, i) => ({ s, v: of.value(s.metrics), i }))
       .sort((a, b) => b.v - a.v || a.i - b.i)
       .slice(0, o.candidates)
-  // the climb starts from the best of the homes and the first search's seeds, as without a second search: a seed of
-  // the second one may measure higher yet lie on a lower hill, and the climb from it would leave the first's path
+  // the climb starts from the best of the homes and the first search's seeds: a seed of the second search may
+  // measure higher yet lie on a lower hill, and a climb from it would leave the first search's path
   let from = { state: space.start, m: homeOnly }
   for (const { s } of bestOf(search)) {
     const m = await measure(s.key, space.candidate(s.state), s.state)
     if (value(m) > value(from.m)) from = { state: s.state, m }
   }
-  // the second search's seeds compete with where the climb ends; one measured already is not measured again (nor
-  // moved to by the climb, which takes unmeasured neighbours only)
-  let lowered: { state: FitState; m: FitMetrics } | undefined
-  for (const { s } of o.lowered ? bestOf(o.lowered) : []) {
-    const m = await measure(s.key, space.candidate(s.state), s.state)
-    if (!lowered || value(m) > value(lowered.m)) lowered = { state: s.state, m }
-  }
-  const seeds = memo.size
+  let seeds = memo.size
   // the best measured plan: the best state, unless the baseline's placement measured higher
   let best: { state?: FitState; m: FitMetrics } = value(wholeM) > value(from.m) ? { m: wholeM } : from
   let spent = 0
@@ -264,7 +260,20 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     }
     if (!moved) break
   }
-  if (lowered && value(lowered.m) > value(best.m)) best = lowered
+  // the second search's seeds, measured after the climb so that the climb is run for run the one without them (none
+  // measured already is measured again); the best is taken where it beats the climb's end by the margin, as a move
+  let lowered: { key: string; state: FitState; m: FitMetrics } | undefined
+  for (const { s } of o.lowered ? bestOf(o.lowered) : []) {
+    if (!memo.has(s.key)) seeds++
+    const m = await measure(s.key, space.candidate(s.state), s.state)
+    if (!lowered || value(m) > value(lowered.m)) lowered = { key: s.key, state: s.state, m }
+  }
+  const fromLowered = lowered !== undefined && value(lowered.m) > value(best.m) + o.margin
+  if (lowered && fromLowered) {
+    const run = memo.get(lowered.key)
+    if (run) run.kept = true
+    best = lowered
+  }
   const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
     state
       ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }
@@ -284,6 +293,7 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     measured: memo.size,
     seeds,
     moves,
+    fromLowered,
     trail: [...memo.values()],
     value,
     objective: held,

@@ -135,6 +135,7 @@ describe('series-summary', () => {
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /^a1\[mix1\+mix3\]: eclip-fit\/graph ÷ baseline over 2 mixes$/m)
     assert.match(r.stdout, /^mix1 /m)
+    assert.match(r.stdout, /^mix3 /m)
     assert.doesNotMatch(r.stdout, /^mix2 /m)
     const absent = run(part('mix1+more9'))
     assert.notEqual(absent.status, 0)

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { type Plan, type Results, readFile } from '../../src/formats/index.ts'
+import { SIM_FLOOR_SLACK } from '../../src/plan/tune.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const bin = join(repo, 'bin', 'eclip.mjs')
@@ -82,17 +83,26 @@ describe('eclip bench --tune', () => {
     assert.match(plan.solver.notes ?? '', /TUNED on the simulator backend/)
   })
 
-  it('--tune-sim-floor-slack: says so before the runs and records the slack and the margin the tuning held', () => {
-    const { out, r } = tunedFit('--tune-sim-floor-slack', '0.05')
-    assert.equal(r.status, 0, r.stderr)
-    assert.match(
-      r.stdout,
-      /the simulator's 2 best candidates \(and up to 2 more of its search again with every floor 0\.05 lower\)/,
-    )
-    const t = readFile<Results>('results', join(out, 'results.json')).runs.find(
-      (x) => x.policy === 'eclip-fit',
-    )?.tuning
-    assert.deepEqual([t?.simFloorSlack, t?.floorMargin], [0.05, 0.02])
+  it('--tune-sim-floor-slack: says so before the runs (the default too; nothing at 0) and records the slack and the margin the tuning held', () => {
+    const said = (slack: string) =>
+      new RegExp(
+        `the simulator's 2 best candidates, .* then up to 2 more of the simulator's search again with every floor ${slack.replace('.', '\\.')} lower \\(the best taken where it beats the search's end by the margin\\)`,
+      )
+    const recorded = (out: string) =>
+      readFile<Results>('results', join(out, 'results.json')).runs.find((x) => x.policy === 'eclip-fit')
+        ?.tuning
+    const given = tunedFit('--tune-sim-floor-slack', '0.1')
+    assert.equal(given.r.status, 0, given.r.stderr)
+    assert.match(given.r.stdout, said('0.1'))
+    const t = recorded(given.out)
+    assert.deepEqual([t?.simFloorSlack, t?.floorMargin], [0.1, 0.02])
+    const byDefault = tunedFit()
+    assert.match(byDefault.r.stdout, said(String(SIM_FLOOR_SLACK)))
+    assert.equal(recorded(byDefault.out)?.simFloorSlack, SIM_FLOOR_SLACK)
+    const none = tunedFit('--tune-sim-floor-slack', '0')
+    assert.equal(none.r.status, 0, none.r.stderr)
+    assert.doesNotMatch(none.r.stdout, /search again/)
+    assert.equal(recorded(none.out)?.simFloorSlack, 0)
   })
 
   it("tunes eclip-live's set plans of two or more workers too, each against its own set's baseline, none raised", () => {
@@ -124,15 +134,21 @@ describe('eclip bench --tune', () => {
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /eclip-live's set plans of two or more workers TUNED on the simulator/)
     // the three pairs and the whole set, each tuned once (a lone model takes the baseline's placement, untuned)
-    const tuned = [...r.stderr.matchAll(/onoff-long-mix3\[([^\]]+)\] eclip-fit tuned on sim: \d+ runs/g)].map(
-      (m) => m[1],
-    )
+    const runs = [...r.stderr.matchAll(/onoff-long-mix3\[([^\]]+)\] eclip-fit tuned on sim: (\d+) runs/g)]
+    const tuned = runs.map((m) => m[1])
     assert.equal(tuned.length, 4, r.stderr)
+    // a pair: baseline co-location, the baseline's placement, the homes, the 2 best, 2 moves tried; the whole set 2
+    // more, its second search's seeds (the default slack) that the first search did not have (a pair's has none)
+    assert.deepEqual(
+      runs.map((m) => Number(m[2])),
+      tuned.map((t) => (t?.split('+').length === 3 ? 9 : 7)),
+      r.stderr,
+    )
     assert.equal(new Set(tuned).size, 4)
     assert.doesNotMatch(r.stderr, /\] eclip-fit tuned on sim: [^\n]*sets of raised workers/)
     assert.match(
       r.stderr,
-      /onoff-long-mix3 eclip-fit tuned on sim: \d+ runs [^\n]*6 sets of raised workers measured \(raised: /,
+      /onoff-long-mix3 eclip-fit tuned on sim: 15 runs [^\n]*6 sets of raised workers measured \(raised: /,
     )
     const results = readFile<Results>('results', join(out, 'results.json'))
     const run = results.runs.find((x) => x.policy === 'eclip-live')
