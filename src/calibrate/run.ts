@@ -300,7 +300,8 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   }
   // the real-time constants are fitted apart (docs/calibrate.md): a new file keeps those of the one it replaces
   const calFileNow = join(o.profiles, 'sim-calibration.json')
-  const calNow = existsSync(calFileNow) ? readFile<SimCalibration>('sim-calibration', calFileNow) : undefined
+  const calNow =
+    kept ?? (existsSync(calFileNow) ? readFile<SimCalibration>('sim-calibration', calFileNow) : undefined)
   const realtime = calNow?.realtime
   // before: the calibration a directory holds (e.g. the one this fit would replace), else the neutral defaults
   const beforeInputs = o.before ? simInputs(gpu, { dir: o.before }).inputs : null

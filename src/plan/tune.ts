@@ -268,11 +268,12 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     const m = await measure(s.key, space.candidate(s.state), s.state)
     if (!lowered || value(m) > value(lowered.m)) lowered = { key: s.key, state: s.state, m }
   }
-  const fromLowered = lowered !== undefined && value(lowered.m) > value(best.m) + o.margin
-  if (lowered && fromLowered) {
+  let fromLowered = false
+  if (lowered && value(lowered.m) > value(best.m) + o.margin) {
     const run = memo.get(lowered.key)
     if (run) run.kept = true
     best = lowered
+    fromLowered = true
   }
   const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
     state
