@@ -191,11 +191,29 @@ export const Tuning = Type.Object(
     prioritySets: Type.Optional(Type.Integer({ minimum: 0 })),
     /** --stream-priorities: the best measured plans the sets were measured on (--tune-priority-plans, fewer if fewer). */
     priorityPlans: Type.Optional(Type.Integer({ minimum: 1 })),
-    /** --stream-priorities: which of them was taken, by its rank unraised (1: the plan the tuning chose). */
+    /**
+     * --stream-priorities: which of them was taken, by its rank unraised (1: the plan the tuning chose; where
+     * p95Replaced: its rank among every plan measured).
+     */
     priorityPlan: Type.Optional(Type.Integer({ minimum: 1 })),
     /** The worker whose p95 ÷ its p95 under baseline co-location the tuning window measured highest, and that ratio. */
     worstP95Worker: Type.Optional(Type.String()),
     worstP95VsBaseline: Type.Optional(Type.Number()),
+    /**
+     * The cap on p95 ÷ baseline's p95 the choice's window was held to, for every worker whose floor is at least the
+     * default (PRIORITY_P95_CAP less MEASURED_P95_MARGIN, src/plan/priorities.ts).
+     */
+    p95Cap: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * The choice the cap replaced: its window put this worker's p95 past the cap (that ratio), at this STP ratio; the
+     * best measured run within the cap was taken instead.
+     */
+    p95Replaced: Type.Optional(
+      Type.Object(
+        { worker: Type.String(), p95VsBaseline: Type.Number(), stpVsBaseline: Type.Number() },
+        { additionalProperties: false },
+      ),
+    ),
     /** Every run on the backend but baseline co-location's, in order: why the tuning ended where it did. */
     runs: Type.Optional(Type.Array(TuningRun)),
   },

@@ -22,6 +22,9 @@ export const PRIORITY_P95_CAP = 1.1
  */
 export const MEASURED_P95_MARGIN = 0.03
 
+/** The cap a measured window is held to (× baseline's p95): the sets' under --tune, and the tuning's choice. */
+export const MEASURED_P95_CAP = PRIORITY_P95_CAP - MEASURED_P95_MARGIN
+
 /**
  * The sets of workers (indices) worth raising: every proper non-empty subset of up to three workers; with more, each
  * worker alone and all but each one (2n sets instead of 2^n − 2). Raising every worker is the same as raising none.

@@ -30,6 +30,7 @@
 
 import { isTablePolicy } from '../formats/plan.ts'
 import {
+  DEFAULT_MIN_SHARE,
   FIT_ENERGY_WEIGHT,
   FIT_P95_SLACK,
   type FitCandidate,
@@ -43,6 +44,7 @@ import {
   fitValue,
   guardReference,
 } from './fit.ts'
+import type { PriorityChoice } from './priorities.ts'
 import { plansBestEffort, type RtBestEffort, type RtMechanism } from './realtime.ts'
 
 /** The plans --tune can tune: eclip-fit's own, eclip-live's set plans (its table policy eclip-fit), eclip-rt's
@@ -164,6 +166,8 @@ export interface TuneResult extends TunedPlan {
    * rank above the chosen plan by less than the margin (a move that gained less than it is not kept).
    */
   runnersUp: TunedPlan[]
+  /** Every other distinct plan measured, best first (the runners-up are its first). */
+  others: TunedPlan[]
   /** Candidates measured (baseline co-location not among them): the seeds, then the search's. */
   measured: number
   seeds: number
@@ -279,18 +283,18 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     state
       ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }
       : { ...whole, lambdas: space.start.lambdas.map(() => 0), mu: 0, chosen: m, fellBack: true }
-  // the runners-up: the other measured plans by the same ranking (ties: measured first)
+  // the other measured plans by the same ranking (ties: measured first); the runners-up are the first of them
   const bestKey = best.state ? space.key(best.state) : wholeKey
-  const runnersUp = [...memo]
+  const others = [...memo]
     .filter(([key]) => key !== bestKey)
     .map(([, e], i) => ({ e, v: value(e.m), i }))
     .sort((a, b) => b.v - a.v || a.i - b.i)
-    .slice(0, o.runnersUp ?? 0)
     .map(({ e }) => planOf(e.plan?.state, e.m))
   return {
     ...planOf(best.state, best.m),
     homeOnly,
-    runnersUp,
+    runnersUp: others.slice(0, o.runnersUp ?? 0),
+    others,
     measured: memo.size,
     seeds,
     moves,
@@ -299,4 +303,48 @@ export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<
     value,
     objective: held,
   }
+}
+
+/** A measured choice of the tuning: a plan, its priority choice (absent: the option is off), its rank unraised. */
+export interface TunePick {
+  plan: TunedPlan
+  prio: PriorityChoice | undefined
+  rank: number
+}
+
+/**
+ * The latency target held on the windows as the floors are: where the choice's window puts a held worker's
+ * p95 past `p95Cap` (× its p95 under baseline co-location), the best measured run that meets the floors and keeps
+ * every held worker within the cap is taken instead: a plan as measured, or a plan with a set raised. The held
+ * workers are those whose floor is at least the default: one given a lower floor may be slowed, its latency with it.
+ * Undefined where the choice is within the cap or no measured run is; else the new pick, the worker of the choice's
+ * that was furthest past the cap and the choice's metrics.
+ */
+export function holdP95(
+  pick: TunePick,
+  tuned: TuneResult,
+  setRuns: readonly { plan: TunedPlan; high: boolean[]; m: FitMetrics }[],
+  floors: readonly number[],
+  p95Cap: number,
+): { pick: TunePick; worker: number; was: FitMetrics } | undefined {
+  const held = floors.map((f) => f >= DEFAULT_MIN_SHARE)
+  const past = (m: FitMetrics) =>
+    m.p95Ratios.reduce(
+      (at, r, i) =>
+        held[i] && !(r <= p95Cap + 1e-9) && (at < 0 || r > (m.p95Ratios[at] as number)) ? i : at,
+      -1,
+    )
+  const was = pick.prio?.metrics ?? pick.plan.chosen
+  const worker = past(was)
+  if (worker < 0) return undefined
+  const plans = [tuned, ...tuned.others]
+  const runs = [
+    ...plans.map((plan, i) => ({ plan, high: undefined, m: plan.chosen, rank: i + 1 })),
+    ...setRuns.map((r) => ({ ...r, rank: plans.indexOf(r.plan) + 1 })),
+  ].filter((r) => r.m.shortfall === 0 && Number.isFinite(tuned.value(r.m)) && past(r.m) < 0)
+  let best: (typeof runs)[number] | undefined
+  for (const r of runs) if (!best || tuned.value(r.m) > tuned.value(best.m)) best = r
+  if (!best) return undefined
+  const prio = pick.prio && { ...pick.prio, high: best.high, metrics: best.m }
+  return { pick: { plan: best.plan, prio, rank: best.rank }, worker, was }
 }

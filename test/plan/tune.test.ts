@@ -10,8 +10,19 @@ import { fitScoreOf, simEvaluator, simPlanner } from '../../src/execute/sim/eval
 import { graphEdgeUs, SimBackend } from '../../src/execute/sim/index.ts'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { expandWorkers, type MixFile, type Plan, readFile } from '../../src/formats/index.ts'
+import type { FitMetrics } from '../../src/plan/fit.ts'
 import { makePlan } from '../../src/plan/index.ts'
-import { heldFloors, loweredFloors, MEASURED_FLOOR_MARGIN, SIM_FLOOR_SLACK } from '../../src/plan/tune.ts'
+import { MEASURED_P95_CAP } from '../../src/plan/priorities.ts'
+import {
+  heldFloors,
+  holdP95,
+  loweredFloors,
+  MEASURED_FLOOR_MARGIN,
+  SIM_FLOOR_SLACK,
+  type TunedPlan,
+  type TunePick,
+  type TuneResult,
+} from '../../src/plan/tune.ts'
 import { loadProfileSet } from '../../src/profile/store.ts'
 
 const root = join(import.meta.dirname, '..', '..')
@@ -126,17 +137,21 @@ class PriorityGpu extends Counting {
       const r = await sim.run(plain)
       const e = raised.length > 0 ? effect(raised, spec) : undefined
       if (!e) return r
-      const s = stretch(r, e.scale)
-      return {
-        ...s,
-        workers: s.workers.map((w, i) => ({
-          ...w,
-          arrivalUs: w.arrivalUs.map((a, k) =>
-            k % 10 === 0 ? (w.endUs[k] ?? 0) - ((w.endUs[k] ?? 0) - a) * (e.tail[i] ?? 1) : a,
-          ),
-        })),
-      }
+      return tailed(stretch(r, e.scale), e.tail)
     }
+  }
+}
+
+/** Every tenth request of worker w made tail[w] times longer (its p95 up, its rate kept). */
+function tailed(r: RunResult, tail: readonly number[]): RunResult {
+  return {
+    ...r,
+    workers: r.workers.map((w, i) => ({
+      ...w,
+      arrivalUs: w.arrivalUs.map((a, k) =>
+        k % 10 === 0 ? (w.endUs[k] ?? 0) - ((w.endUs[k] ?? 0) - a) * (tail[i] ?? 1) : a,
+      ),
+    })),
   }
 }
 
@@ -629,6 +644,130 @@ describe('eclip-fit tuned on a backend', () => {
     )
     assert.equal(groups(still), groups(best))
     assert.deepEqual([still.solver.tuning?.priorityPlans, still.solver.tuning?.priorityPlan], [2, 1])
+  })
+
+  it("holds the choice's window to the p95 cap: past it, the best measured run within it is taken", async () => {
+    const m = mixOf('mix1', 8)
+    const groups = (p: Plan) => JSON.stringify(p.workers.map((w) => w.groups))
+    const unraised = (spec: RunSpec) => ({
+      ...spec,
+      plan: { ...spec.plan, workers: spec.plan.workers.map(({ streamPriority: _, ...w }) => w) },
+    })
+    const raisedOf = (spec: RunSpec) =>
+      spec.plan.workers.flatMap((w, i) => (w.streamPriority === 'high' ? [i] : []))
+    const ones = (f: (i: number) => number) => m.workers.map((_, i) => f(i))
+    const sim = new SimBackend(m.inputs.calibration)
+    // which plan the tuning takes where no set gains (every set slows everyone 5%)
+    const slower = (spec: RunSpec, r: RunResult) =>
+      raisedOf(spec).length > 0
+        ? stretch(
+            r,
+            ones(() => 1.05),
+          )
+        : r
+    class Gpu extends Counting {
+      constructor(rewrite: (spec: RunSpec, r: RunResult) => RunResult) {
+        super(m)
+        this.runOn = async (spec) => rewrite(spec, await sim.run(unraised(spec)))
+      }
+    }
+    const best = await tuned(m, new Gpu(slower), { candidates: 2, evaluations: 0 }, { fitPriorities: true })
+    assert.equal(best.solver.tuning?.p95Replaced, undefined)
+    assert.ok(
+      (best.solver.tuning?.worstP95VsBaseline ?? 9) <= MEASURED_P95_CAP,
+      JSON.stringify(best.solver.tuning),
+    )
+    assert.equal(best.solver.tuning?.p95Cap, MEASURED_P95_CAP)
+    // that plan, unraised, now runs the other two workers 5% faster and a tenth of worker 1's requests 1.12× longer
+    // (its p95 past the cap, its rate kept; the mean p95, which the search's own ranking caps, within that cap)
+    const onBest = (spec: RunSpec) => groups(spec.plan) === groups(best) && spec.plan.policy === 'eclip-fit'
+    const tail = ones((i) => (i === 1 ? 1.12 : 1))
+    const faster = ones((i) => (i === 1 ? 1 : 1 / 1.05))
+    const plainTail = (spec: RunSpec, r: RunResult) =>
+      onBest(spec) && raisedOf(spec).length === 0 ? tailed(stretch(r, faster), tail) : slower(spec, r)
+    const other = await tuned(
+      m,
+      new Gpu(plainTail),
+      { candidates: 2, evaluations: 0 },
+      { fitPriorities: true },
+    )
+    const t = other.solver.tuning
+    assert.ok(t?.p95Replaced, JSON.stringify(t))
+    assert.equal(t.p95Replaced.worker, m.workers[1]?.name)
+    assert.ok(t.p95Replaced.p95VsBaseline > MEASURED_P95_CAP, JSON.stringify(t))
+    assert.ok(t.p95Replaced.stpVsBaseline > t.stpVsBaseline, JSON.stringify(t))
+    assert.notEqual(groups(other), groups(best), 'another measured plan, within the cap')
+    assert.ok((t.worstP95VsBaseline ?? 9) <= MEASURED_P95_CAP && t.floorsMet, JSON.stringify(t))
+    assert.match(
+      other.solver.notes ?? '',
+      new RegExp(
+        `the choice's window put ${m.workers[1]?.name}'s p95 at [0-9.]+× baseline's, past the cap 1.07 \\(STP [0-9.]+× baseline's\\): the best measured run within the cap taken instead; `,
+      ),
+    )
+    // raising worker 1 on that plan takes its tail away at a gain under the margin: that set is the run taken
+    const setMends = (spec: RunSpec, r: RunResult) => {
+      const set = raisedOf(spec)
+      if (!onBest(spec) || set.length === 0) return plainTail(spec, r)
+      return set.length === 1 && set[0] === 1
+        ? stretch(
+            r,
+            ones(() => 1 / 1.003),
+          )
+        : slower(spec, r)
+    }
+    const mended = await tuned(
+      m,
+      new Gpu(setMends),
+      { candidates: 2, evaluations: 0 },
+      { fitPriorities: true },
+    )
+    const u = mended.solver.tuning
+    assert.ok(u?.p95Replaced, JSON.stringify(u))
+    assert.equal(groups(mended), groups(best))
+    assert.deepEqual(
+      mended.workers.map((w) => w.streamPriority === 'high'),
+      m.workers.map((_, i) => i === 1),
+    )
+    assert.deepEqual(
+      (u.runs ?? []).filter((r) => r.phase === 'set' && r.kept).map((r) => r.raised),
+      [[m.workers[1]?.name]],
+    )
+    // (a worker whose floor is below the default is not held: holdP95's own test below)
+  })
+
+  it('holdP95: the choice stands where it is within the cap, or where no measured run is', () => {
+    const mk = (stpRatio: number, p95Ratios: number[], shortfall = 0) =>
+      ({ stpRatio, p95Ratios, shortfall }) as unknown as FitMetrics
+    const plan = (m: FitMetrics) => ({ chosen: m }) as unknown as TunedPlan
+    const a = plan(mk(1.2, [1.0, 1.09]))
+    const b = plan(mk(1.1, [1.0, 1.05]))
+    const c = plan(mk(1.15, [1.0, 1.02], 0.01))
+    const tunedOf = (others: TunedPlan[]) =>
+      ({
+        ...a,
+        others,
+        value: (m: FitMetrics) => (m.shortfall > 0 ? -1 - m.shortfall : m.stpRatio),
+      }) as unknown as TuneResult
+    const pick = (t: TuneResult): TunePick => ({ plan: t, prio: undefined, rank: 1 })
+    const t1 = tunedOf([c, b])
+    // past the cap: the best run that meets the floors (c misses one) and the cap
+    const r = holdP95(pick(t1), t1, [], [0.9, 0.9], 1.07)
+    assert.equal(r?.pick.plan, b)
+    assert.deepEqual([r?.pick.rank, r?.worker, r?.was.stpRatio], [3, 1, 1.2])
+    // no run within it: unchanged
+    assert.equal(holdP95(pick(tunedOf([c])), tunedOf([c]), [], [0.9, 0.9], 1.07), undefined)
+    // within it, or the worker past it not held (floor under the default): unchanged
+    assert.equal(holdP95(pick(t1), t1, [], [0.9, 0.9], 1.1), undefined)
+    assert.equal(holdP95(pick(t1), t1, [], [0.9, 0.85], 1.07), undefined)
+    // a set run counts as a run: here the best within the cap, taken with its set
+    const set = { plan: t1 as TunedPlan, high: [false, true], m: mk(1.18, [1.02, 1.0]) }
+    const prio = { high: undefined, metrics: t1.chosen, tried: 2, capped: 0, p95Cap: 1.07 }
+    const withSet = holdP95({ plan: t1, prio, rank: 1 }, t1, [set], [0.9, 0.9], 1.07)
+    assert.equal(withSet?.pick.plan, t1)
+    assert.deepEqual(
+      [withSet?.pick.rank, withSet?.pick.prio?.high, withSet?.pick.prio?.metrics],
+      [1, [false, true], set.m],
+    )
   })
 
   it('refuses tuning where there is no search, and a budget out of range, naming it', async () => {
