@@ -144,6 +144,8 @@ export const TuningRun = Type.Object(
      * climb ended on; phase set: the set was taken.
      */
     kept: Type.Optional(Type.Boolean()),
+    /** The run the p95 hold took in place of the tuning's choice (Tuning.p95Replaced). */
+    taken: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )

@@ -753,10 +753,20 @@ function priorityText(
   return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets ${how}${capped}; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
 }
 
+/** 'first', 'second', 'third', then '4th'… */
+const ordinal = (rank: number) => ['', 'first', 'second', 'third'][rank] ?? `${rank}th`
+
+/** The priority part of the tuning's note where the p95 hold took the run (holdP95): what that run had raised. */
+function heldPriorityText(workers: readonly WorkerSpec[], p: PriorityChoice | undefined): string {
+  if (!p) return ''
+  const raised = workers.filter((_, i) => p.high?.[i]).map((w) => w.name)
+  return `, stream priorities: ${raised.length > 0 ? `${raised.join(', ')} raised` : 'none raised'} (the run the p95 hold took)`
+}
+
 /** Which measured plan the priority stage took, for the tuning's note ('' where it measured sets on one plan). */
 function runnerUpText(rank: number, plans: number): string {
   if (plans < 2) return ''
-  const nth = ['', 'first', 'second', 'third'][rank] ?? `${rank}th`
+  const nth = ordinal(rank)
   const which =
     rank === 1
       ? "the chosen plan's choice kept"
@@ -868,6 +878,8 @@ async function tuneFit(
       plan: planText(r.plan && { homeLengths: r.plan.homeLengths, ...r.plan.state }),
       ...runOf(r.m),
       ...(r.phase === 'search' || r.kept ? { kept: r.kept } : {}),
+      // the same metrics object: the plan as measured is the run the hold took
+      ...(p95Replaced && !prio?.high && r.m === plan.chosen ? { taken: true } : {}),
     })),
     ...setRuns.map((r) => ({
       phase: 'set' as const,
@@ -877,6 +889,7 @@ async function tuneFit(
       raised: workers.filter((_, i) => r.high[i]).map((w) => w.name),
       ...runOf(r.m),
       kept: r.plan === plan && prio?.high?.join() === r.high.join(),
+      ...(p95Replaced && r.plan === plan && prio?.high?.join() === r.high.join() ? { taken: true } : {}),
     })),
   ]
   const tuning: Tuning = {
@@ -894,7 +907,7 @@ async function tuneFit(
     worstVsBaseline: worstRatio,
     floorsMet: short.length === 0,
     fellBack: plan.fellBack,
-    ...(prio ? { prioritySets, priorityPlans, priorityPlan: pick.rank } : {}),
+    ...(priorityPlans > 0 ? { prioritySets, priorityPlans, priorityPlan: pick.rank } : {}),
     ...(p95At >= 0
       ? {
           worstP95Worker: (workers[p95At] as WorkerSpec).name,
@@ -915,7 +928,7 @@ async function tuneFit(
   }
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fromLowered ? "the second search's best seed taken, measured above the plan the climb ended on by more than the margin; " : ''}${tuning.p95Replaced ? `the choice's window put ${tuning.p95Replaced.worker}'s p95 at ${tuning.p95Replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${tuning.p95Replaced.stpVsBaseline.toFixed(3)}× baseline's): the best measured run within the cap taken instead; ` : ''}${plan.fellBack ? `the baseline's placement (every kernel on the whole GPU) ${p95Replaced ? 'taken' : pick.rank === 1 ? 'measured best' : 'taken with a set raised'}; ` : ''}${p95Replaced ? '' : runnerUpText(pick.rank, priorityPlans)}homes ${plan.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${plan.lambdas.map(f).join(', ')}, μ ${plan.mu}${priorityText(workers, prio, plan.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${floorMargin} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fromLowered && plan === tuned ? "the second search's best seed taken, measured above the plan the climb ended on by more than the margin; " : ''}${tuning.p95Replaced ? `the choice's window put ${tuning.p95Replaced.worker}'s p95 at ${tuning.p95Replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${tuning.p95Replaced.stpVsBaseline.toFixed(3)}× baseline's): the best measured run within it that meets the floors taken instead${pick.rank > 1 ? `, on the plan measured ${ordinal(pick.rank)} best unraised` : ''}; ` : ''}${plan.fellBack ? `the baseline's placement (every kernel on the whole GPU) ${p95Replaced ? 'taken' : pick.rank === 1 ? 'measured best' : 'taken with a set raised'}; ` : ''}${p95Replaced ? '' : runnerUpText(pick.rank, priorityPlans)}homes ${plan.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${plan.lambdas.map(f).join(', ')}, μ ${plan.mu}${p95Replaced ? heldPriorityText(workers, prio) : priorityText(workers, prio, plan.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${floorMargin} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
   )
   shortfallOrThrow('the tuned eclip-fit plan', short, opts, notes, `measured on ${t.on.backend}`)
   return {

@@ -712,9 +712,17 @@ describe('eclip-fit tuned on a backend', () => {
     assert.match(
       other.solver.notes ?? '',
       new RegExp(
-        `the choice's window put ${m.workers[1]?.name}'s p95 at [0-9.]+× baseline's, past the cap 1.07 \\(STP [0-9.]+× baseline's\\): the best measured run within the cap taken instead; `,
+        `the choice's window put ${m.workers[1]?.name}'s p95 at [0-9.]+× baseline's, past the cap 1.07 \\(STP [0-9.]+× baseline's\\): the best measured run within it that meets the floors taken instead(, on the plan measured [a-z0-9]+ best unraised)?; .*stream priorities: none raised \\(the run the p95 hold took\\)`,
       ),
     )
+    // the trail marks the run taken: the best of those that met the floors within the cap
+    const taken = (t.runs ?? []).filter((r) => r.taken)
+    assert.equal(taken.length, 1, JSON.stringify(t.runs))
+    const within = (t.runs ?? []).filter(
+      (r) => r.floorsMet && (r.worstP95VsBaseline ?? 9) <= MEASURED_P95_CAP,
+    )
+    assert.equal(taken[0]?.stpVsBaseline, Math.max(...within.map((r) => r.stpVsBaseline)))
+    assert.ok(Math.abs((taken[0]?.stpVsBaseline ?? 0) - t.stpVsBaseline) < 1e-4, JSON.stringify(t))
     // raising worker 1 on that plan takes its tail away at a gain under the margin: that set is the run taken
     const setMends = (spec: RunSpec, r: RunResult) => {
       const set = raisedOf(spec)
@@ -743,10 +751,19 @@ describe('eclip-fit tuned on a backend', () => {
       (u.runs ?? []).filter((r) => r.phase === 'set' && r.kept).map((r) => r.raised),
       [[m.workers[1]?.name]],
     )
+    assert.deepEqual(
+      (u.runs ?? []).filter((r) => r.taken).map((r) => r.raised),
+      [[m.workers[1]?.name]],
+    )
+    assert.match(
+      mended.solver.notes ?? '',
+      new RegExp(`stream priorities: ${m.workers[1]?.name} raised \\(the run the p95 hold took\\)`),
+    )
+    assert.deepEqual([u.prioritySets, u.priorityPlans, u.priorityPlan], [6, 1, 1])
     // (a worker whose floor is below the default is not held: holdP95's own test below)
   })
 
-  it('holdP95: the choice stands where it is within the cap, or where no measured run is', () => {
+  it('holdP95: a choice past the cap gives way to the best run within it, set runs too; else it stands', () => {
     const mk = (stpRatio: number, p95Ratios: number[], shortfall = 0) =>
       ({ stpRatio, p95Ratios, shortfall }) as unknown as FitMetrics
     const plan = (m: FitMetrics) => ({ chosen: m }) as unknown as TunedPlan
@@ -779,6 +796,30 @@ describe('eclip-fit tuned on a backend', () => {
       [withSet?.pick.rank, withSet?.pick.prio?.high, withSet?.pick.prio?.metrics],
       [1, [false, true], set.m],
     )
+    // the choice is the plan with its set: a set past the cap is held, on a plan within it
+    const d = plan(mk(1.2, [1.0, 1.0]))
+    const t2 = tunedOf([b])
+    const t2d = { ...t2, chosen: d.chosen } as TuneResult
+    const raisedPast = {
+      high: [true, false],
+      metrics: mk(1.25, [1.0, 1.08]),
+      tried: 2,
+      capped: 0,
+      p95Cap: 1.07,
+    }
+    const r2 = holdP95({ plan: t2d, prio: raisedPast, rank: 1 }, t2d, [], [0.9, 0.9], 1.07)
+    assert.equal(r2?.was, raisedPast.metrics)
+    assert.equal(r2?.pick.plan, t2d, 'the plan itself, unraised, is the best run within the cap')
+    assert.equal(r2?.pick.prio?.high, undefined)
+    // the worker reported is the furthest past the cap
+    const two = (p95: number[]) => ({ ...tunedOf([b]), chosen: mk(1.2, p95) }) as TuneResult
+    const w = (p95: number[]) => {
+      const tt = two(p95)
+      return holdP95(pick(tt), tt, [], [0.9, 0.9], 1.07)?.worker
+    }
+    assert.deepEqual([w([1.09, 1.12]), w([1.12, 1.09])], [1, 0])
+    // a p95 that is not finite (a worker that finished too little) is its floor's to rule out, not the cap's
+    assert.equal(w([Number.POSITIVE_INFINITY, 1.0]), undefined)
   })
 
   it('refuses tuning where there is no search, and a budget out of range, naming it', async () => {
