@@ -872,6 +872,9 @@ async function tuneFit(
       floorsMet: m.shortfall === 0,
     }
   }
+  // a set run that is the plan and set chosen
+  const isChoice = (r: { plan: TunedPlan; high: boolean[] }) =>
+    r.plan === plan && prio?.high?.join() === r.high.join()
   const runs: TuningRun[] = [
     ...tuned.trail.map((r) => ({
       phase: r.phase,
@@ -888,8 +891,8 @@ async function tuneFit(
       ),
       raised: workers.filter((_, i) => r.high[i]).map((w) => w.name),
       ...runOf(r.m),
-      kept: r.plan === plan && prio?.high?.join() === r.high.join(),
-      ...(p95Replaced && r.plan === plan && prio?.high?.join() === r.high.join() ? { taken: true } : {}),
+      kept: isChoice(r),
+      ...(p95Replaced && isChoice(r) ? { taken: true } : {}),
     })),
   ]
   const tuning: Tuning = {

@@ -313,14 +313,14 @@ export interface TunePick {
 }
 
 /**
- * The latency target held on the windows as the floors are: where the choice's window puts a held worker's
- * p95 past `p95Cap` (× its p95 under baseline co-location), the best measured run that meets the floors and keeps
- * every held worker within the cap is taken instead: a plan as measured, or a plan with a set raised. The held
- * workers are those whose floor is at least the default: one given a lower floor may be slowed, its latency with it
- * (a worker with no finite p95 finished too little to have one: its floor, not this, rules it out). In a closed loop a
- * worker's p95 follows its mean latency, so the cap keeps a worker slowed evenly at about 1 / cap of its baseline
- * rate or more: a floor above the default's. Undefined where the choice is within the cap or no measured run is; else the new pick, the worker of the choice's
- * that was furthest past the cap and the choice's metrics.
+ * The latency target held on the windows as the floors are: where the choice's window puts a held worker's p95 past
+ * `p95Cap` (× its p95 under baseline co-location), the best measured run that meets the floors and keeps every held
+ * worker within the cap is taken instead: a plan as measured, or a plan with a set raised. The held workers are those
+ * whose floor is at least the default: one given a lower floor may be slowed, its latency with it (a worker with no
+ * finite p95 finished too little to have one: its floor, not this, rules it out). In a closed loop a worker's p95
+ * follows its mean latency, so the cap keeps a worker slowed evenly at about 1 / cap of its baseline rate or more: a
+ * floor above the default's. Undefined where the choice is within the cap or no measured run is; else the new pick,
+ * the worker of the choice's that was furthest past the cap, and the choice's metrics.
  */
 export function holdP95(
   pick: TunePick,

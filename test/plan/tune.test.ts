@@ -129,18 +129,24 @@ class PriorityGpu extends Counting {
     const sim = new SimBackend(m.inputs.calibration)
     super(m)
     this.runOn = async (spec) => {
-      const raised = spec.plan.workers.flatMap((w, i) => (w.streamPriority === 'high' ? [i] : []))
-      const plain = {
-        ...spec,
-        plan: { ...spec.plan, workers: spec.plan.workers.map(({ streamPriority: _, ...w }) => w) },
-      }
-      const r = await sim.run(plain)
+      const raised = raisedOf(spec)
+      const r = await sim.run(unraised(spec))
       const e = raised.length > 0 ? effect(raised, spec) : undefined
       if (!e) return r
       return tailed(stretch(r, e.scale), e.tail)
     }
   }
 }
+
+/** The workers a run's plan raises (streamPriority high), by index. */
+const raisedOf = (spec: RunSpec) =>
+  spec.plan.workers.flatMap((w, i) => (w.streamPriority === 'high' ? [i] : []))
+
+/** The run with every worker's streams at normal priority. */
+const unraised = (spec: RunSpec): RunSpec => ({
+  ...spec,
+  plan: { ...spec.plan, workers: spec.plan.workers.map(({ streamPriority: _, ...w }) => w) },
+})
 
 /** Every tenth request of worker w made tail[w] times longer (its p95 up, its rate kept). */
 function tailed(r: RunResult, tail: readonly number[]): RunResult {
@@ -660,12 +666,6 @@ describe('eclip-fit tuned on a backend', () => {
   it("holds the choice's window to the p95 cap: past it, the best measured run within it is taken", async () => {
     const m = mixOf('mix1', 8)
     const groups = (p: Plan) => JSON.stringify(p.workers.map((w) => w.groups))
-    const unraised = (spec: RunSpec) => ({
-      ...spec,
-      plan: { ...spec.plan, workers: spec.plan.workers.map(({ streamPriority: _, ...w }) => w) },
-    })
-    const raisedOf = (spec: RunSpec) =>
-      spec.plan.workers.flatMap((w, i) => (w.streamPriority === 'high' ? [i] : []))
     const ones = (f: (i: number) => number) => m.workers.map((_, i) => f(i))
     const sim = new SimBackend(m.inputs.calibration)
     // which plan the tuning takes where no set gains (every set slows everyone 5%)
