@@ -1,0 +1,76 @@
+// The simulator checked against the H200 (test/measure/sim-vs-gpu.ts says how): recorded runs re-simulated with the
+// plans they executed, their seeds and loops, and the shipped calibration (profiles/h200: sim-calibration.json,
+// power.json). Its contention constants were fitted on results/h200/coresident-cal/b8 and b1, its power model on
+// results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Three series,
+// plans recorded:
+// - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
+//   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
+// - results/h200/tuned-priorities-b8 (eclip-fit tuned on the GPU with measured priorities, the 13 mixes at batch 8 in
+//   five parts, then more2 four times with the tuning's choice held to the p95 cap);
+// - results/h200/tuned-priorities-b1 (the same 13 mixes at batch 1).
+// TARGET: the issue's tolerances; GUARD: what the simulator meets today.
+import { checkHeldOut, type Limits } from './sim-vs-gpu.ts'
+
+const RECORDED = [
+  ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `results/h200/coresident-cal/${p}`),
+  ...['h1', 'h2', 'h3', 'h4', 'h5', 'p95-hold/p1', 'p95-hold/p2', 'p95-hold/p3', 'p95-hold/p4'].map(
+    (p) => `results/h200/tuned-priorities-b8/${p}`,
+  ),
+  ...['b1h1', 'b1h2', 'b1h3', 'b1h4', 'b1h5'].map((p) => `results/h200/tuned-priorities-b1/${p}`),
+]
+
+/** The issue's targets (#18), as on the H100 (sim-vs-gpu.test.ts). */
+export const TARGET: Limits = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
+
+/**
+ * What the simulator meets today, held so that it cannot get worse unnoticed: the H100's common guard (each run's
+ * largest drift and the mean over each series' runs), which every run here meets but those named below.
+ */
+export const GUARD = {
+  perRun: { stpVsBaseline: 0.11, stpCommon: 0.17, worker: 0.17 },
+  mean: { stpVsBaseline: 0.03, stpCommon: 0.06, worker: 0.06 },
+}
+
+/**
+ * Plans tuned on the GPU at batch 8 keep what the GPU gives a worker and the simulator does not see, as on the H100:
+ * their series' mean drift in STP with the profiles' solo rates and in a worker's ratio to baseline sits past the
+ * common mean guard (within the issue's targets).
+ */
+export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
+  'tuned-priorities-b8': { stpCommon: 0.08, worker: 0.09 },
+}
+
+/**
+ * Runs held to a guard of their own, the tuned plans' workers furthest from the simulator: densenet201 in mix1 and in
+ * more2 at batch 8 (the four runs of the p95 hold: one plan and raised set), faster on the GPU than simulated;
+ * shufflenet in more1, slower on the GPU, at batch 8 and at batch 1; vgg19 in mix4 at batch 1, faster.
+ */
+export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
+  'tuned-priorities-b8/h1 mix1 eclip-fit/graph': { worker: 0.31 },
+  'tuned-priorities-b8/h3 more1 eclip-fit/graph': { worker: 0.39 },
+  'p95-hold/p1 more2 eclip-fit/graph': { worker: 0.26 },
+  'p95-hold/p2 more2 eclip-fit/graph': { worker: 0.24 },
+  'p95-hold/p3 more2 eclip-fit/graph': { worker: 0.24 },
+  'p95-hold/p4 more2 eclip-fit/graph': { worker: 0.26 },
+  'tuned-priorities-b1/b1h2 mix4 eclip-fit/graph': { worker: 0.19 },
+  'tuned-priorities-b1/b1h3 more1 eclip-fit/graph': { worker: 0.2 },
+}
+
+checkHeldOut({
+  gpu: 'H200',
+  profiles: 'profiles/h200',
+  solo: { 1: 'results/h200/batch1', 8: 'results/h200/batch8' },
+  recorded: RECORDED,
+  fittedOn: 'results/h200/coresident-cal/b8/results.json',
+  notFittedOn: [
+    'tuned-priorities-b8',
+    'tuned-priorities-b1',
+    ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
+  ],
+  runs: 116,
+  target: TARGET,
+  guard: GUARD,
+  guardExceptions: GUARD_EXCEPTIONS,
+  guardMeanExceptions: GUARD_MEAN_EXCEPTIONS,
+  probe: { series: 'tuned-priorities-b1', mix: 'mix3' },
+})
