@@ -149,5 +149,5 @@ checkHeldOut({
   guard: GUARD,
   guardExceptions: GUARD_EXCEPTIONS,
   guardMeanExceptions: GUARD_MEAN_EXCEPTIONS,
-  probe: { series: 'eclip-fit-floors', mix: 'mix3' },
+  probe: { series: 'eclip-fit-floors', sets: 4, mix: 'mix3' },
 })

@@ -9,8 +9,7 @@
 // the STP the bench reports when it makes no solo runs), and each worker's throughput relative to its baseline
 // (normVsBaseline). Printed beside them, not held: STP with each backend's own solo runs (the GPU's from the GPU's
 // paper series, results/<gpu>/batch{1,8}) — the simulator's solo rate is its profile's whole-GPU latency, where the
-// GPU's solo runs ran up to 15% faster at batch 1, so that STP mostly measures the profiles' solo gap — and raw req/s
-// per worker. The numbers are in the test's diagnostics (node --test prints them).
+// GPU's solo runs ran faster at batch 1, so that STP mostly measures the profiles' solo gap — and raw req/s per worker. The numbers are in the test's diagnostics (node --test prints them).
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -45,7 +44,7 @@ export interface HeldOutCheck {
   gpu: string
   /** Its shipped profiles and calibration. */
   profiles: string
-  /** Its GPU solo runs per batch size (the series held out made none). */
+  /** Its GPU solo runs per batch size (solo runs a series held out made are left out of it). */
   solo: { 1: string; 8: string }
   /** Plans made again for series that recorded none (a JSON file: `sets`, and `plans` keyed `set|run id`). */
   fixture?: string
@@ -65,8 +64,8 @@ export interface HeldOutCheck {
   guardExceptions?: Record<string, Partial<Limits>>
   /** Series held to a mean guard of their own (past the common one). */
   guardMeanExceptions?: Record<string, Partial<Limits>>
-  /** The run the guard's own test alters: the first set of this series, this mix's eclip-fit run. */
-  probe: { series: string; mix: string }
+  /** The run the guard's own test alters: the first set of this series (of `sets`), this mix's eclip-fit run. */
+  probe: { series: string; sets: number; mix: string }
 }
 
 interface Drift {
@@ -133,7 +132,8 @@ function simulatorOf(check: HeldOutCheck) {
     gpu,
     profileOf,
     resimulate,
-    provenance: `${calFile.measured.notes ?? ''} ${power.measured.notes ?? ''}`,
+    // what every constant of the directory was fitted on: contention, real-time, power
+    provenance: `${calFile.measured.notes ?? ''} ${calFile.realtime?.measured?.notes ?? ''} ${power.measured.notes ?? ''}`,
   }
 }
 type Simulator = ReturnType<typeof simulatorOf>
@@ -356,6 +356,7 @@ export function checkHeldOut(check: HeldOutCheck): void {
       // the same check on GPU runs altered by more than the tolerances: it must name what moved
       const { sim, sets } = await result()
       const ofSeries = sets.filter((s) => s.set.split('/')[2] === check.probe.series)
+      assert.equal(ofSeries.length, check.probe.sets)
       const one = ofSeries[0]
       assert.ok(one, `no set of ${check.probe.series}`)
       const i = one.gpuRuns.findIndex((r) => r.mix === check.probe.mix && r.policy === 'eclip-fit')
