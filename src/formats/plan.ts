@@ -203,7 +203,7 @@ export const Tuning = Type.Object(
     worstP95VsBaseline: Type.Optional(Type.Number()),
     /**
      * The cap on p95 ÷ baseline's p95 the choice's window was held to, for every worker whose floor is at least the
-     * default (MEASURED_P95_CAP, src/plan/priorities.ts).
+     * default (HELD_P95_CAP, src/plan/priorities.ts).
      */
     p95Cap: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /**

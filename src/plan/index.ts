@@ -31,7 +31,7 @@ export {
   solveEclip,
 } from './make-plan.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
-export { MEASURED_P95_CAP } from './priorities.ts'
+export { HELD_P95_CAP } from './priorities.ts'
 export {
   checkRealtime,
   DEFAULT_RT_BEST_EFFORT,

@@ -44,7 +44,7 @@ import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import {
   beatsBest,
   choosePriorities,
-  MEASURED_P95_CAP,
+  HELD_P95_CAP,
   PRIORITY_MARGIN,
   type PriorityChoice,
 } from './priorities.ts'
@@ -750,7 +750,14 @@ function priorityText(
   if (!p.high)
     return `, stream priorities: none raised (${p.tried} sets of raised workers ${how}, none better${capped})`
   const raised = workers.filter((_, i) => p.high?.[i]).map((w) => w.name)
-  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets ${how}${capped}; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
+  // the highest p95 of the set taken, as the evaluator had it: how near the cap the choice came
+  const top = p.metrics.p95Ratios.reduce((a, r, i) => (Number.isFinite(r) && r > a.r ? { r, i } : a), {
+    r: Number.NEGATIVE_INFINITY,
+    i: -1,
+  })
+  const highest =
+    top.i >= 0 ? `, highest p95 ${workers[top.i]?.name}'s at ${top.r.toFixed(3)}× baseline's` : ''
+  return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets ${how}${capped}${highest}; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
 }
 
 /** 'first', 'second', 'third', then '4th'… */
@@ -816,7 +823,7 @@ async function tuneFit(
   // a window's noise). Placement and priorities interact: the plan that measured best unraised is not always the best
   // raised, so a runner-up is taken where a raised set on it beats the best plan's choice by the margin as well.
   const setMargin = Math.max(PRIORITY_MARGIN, t.margin)
-  const p95Cap = MEASURED_P95_CAP
+  const p95Cap = HELD_P95_CAP
   // on a runner-up every p95 is held to the cap itself (its own unraised p95 is no licence: the chosen plan's was not)
   const setRuns: { plan: TunedPlan; high: boolean[]; m: FitMetrics }[] = []
   const setsOn = (plan: TunedPlan, strict = false) =>
