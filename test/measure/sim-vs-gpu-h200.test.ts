@@ -1,16 +1,17 @@
 // The simulator checked against the H200 (test/measure/sim-vs-gpu.ts says how): recorded runs re-simulated with the
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h200: sim-calibration.json,
 // power.json). Its contention constants were fitted on results/h200/coresident-cal/b8 and b1, its power model on
-// results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Four series,
+// results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Five series,
 // plans recorded:
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
 // - results/h200/tuned-priorities-b8 (eclip-fit tuned on the GPU with measured priorities, the 13 mixes at batch 8 in
 //   five parts, then more2 four times with the tuning's choice held to the p95 cap);
 // - results/h200/tuned-priorities-b1 (the same 13 mixes at batch 1);
-// - results/h200/priorities-b8 (the paper's seven at batch 8, not tuned, the raised workers chosen on the simulator).
+// - results/h200/priorities-b8 and priorities-b1 (the 13 mixes at batch 8 and 1, not tuned, the raised workers chosen
+//   on the simulator; at batch 1 two mixes again with the chooser's earlier cap).
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
-// effect was looked at on the runs here with raised workers, but priorities-b8's, before it was shipped
+// effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
 // (profiles/h200/README.md says what it changed): those runs are held out from every fit, not from that look.
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
 import { checkHeldOut, type Limits } from './sim-vs-gpu.ts'
@@ -21,7 +22,8 @@ const RECORDED = [
     (p) => `results/h200/tuned-priorities-b8/${p}`,
   ),
   ...['b1h1', 'b1h2', 'b1h3', 'b1h4', 'b1h5'].map((p) => `results/h200/tuned-priorities-b1/${p}`),
-  'results/h200/priorities-b8/pb8',
+  ...['pb8', 'mb8'].map((p) => `results/h200/priorities-b8/${p}`),
+  ...['pb1', 'mb1', 'ob1'].map((p) => `results/h200/priorities-b1/${p}`),
 ]
 
 /** The issue's targets (#18), as on the H100 (sim-vs-gpu.test.ts). */
@@ -37,11 +39,15 @@ export const GUARD = {
 }
 
 /**
- * Plans tuned on the GPU at batch 8 keep what the GPU gives a worker and the simulator does not see, as on the H100:
- * their series' mean drift in STP with the profiles' solo rates sits past the common mean guard (within the target).
+ * Past the common mean guard on STP with the profiles' solo rates (within the target), both at batch 8: plans tuned on
+ * the GPU keep what the GPU gives a worker and the simulator does not see, as on the H100; and our six mixes run faster
+ * on the GPU than simulated, baseline included (the contention constants were fitted on the paper's seven), which
+ * weighs on the series that hold them (tuned-priorities-b8's later parts, priorities-b8's mb8) while their STP ÷
+ * baseline's stays within the per-run guard.
  */
 export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'tuned-priorities-b8': { stpCommon: 0.08 },
+  'priorities-b8': { stpCommon: 0.08 },
 }
 
 checkHeldOut({
@@ -54,9 +60,10 @@ checkHeldOut({
     'tuned-priorities-b8',
     'tuned-priorities-b1',
     'priorities-b8',
+    'priorities-b1',
     ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
   ],
-  runs: 130,
+  runs: 172,
   target: TARGET,
   guard: GUARD,
   guardMeanExceptions: GUARD_MEAN_EXCEPTIONS,
