@@ -45,6 +45,7 @@ import {
   beatsBest,
   choosePriorities,
   HELD_P95_CAP,
+  P95_SEEDS,
   PRIORITY_MARGIN,
   type PriorityChoice,
 } from './priorities.ts'
@@ -108,6 +109,11 @@ export type Planner = (
  */
 export interface PlanEvaluator {
   evaluate(plan: Plan): Promise<FitScore>
+  /**
+   * The same run on another seed (the simulator's: in a closed loop of a few workers the seed sets the phases they
+   * fall into, and a worker's p95 rests on them); absent where the evaluator measures.
+   */
+  evaluateAt?(plan: Plan, seed: number): Promise<FitScore>
   /** Worker i of the mix alone on the whole GPU, requests/s (STP's solo rate); absent: from its profile. */
   soloRps?(worker: number): Promise<number>
   /** What one partition switch costs the executor the evaluator models, µs. */
@@ -518,23 +524,24 @@ function draft(
   })
 }
 
-/** Baseline co-location (every worker on the whole GPU, one group) as the evaluator sees it. */
-function evaluateBaseline(c: PolicyContext, evaluator: PlanEvaluator) {
+/** Baseline co-location (every worker on the whole GPU, one group) as a plan for an evaluator. */
+function baselineDraft(c: PolicyContext): Plan {
   const { gpu, workers, profiles } = c
   const N = gpu.smCount
   const whole: Partition[] = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
   const baseInst = workers.map((w, i) => buildInstance(w.name, profiles[i] as Profile, [0], [N]))
-  return evaluator.evaluate(
-    draft(
-      c,
-      'baseline',
-      whole,
-      workers.map(() => [0]),
-      baseInst,
-      bottom(baseInst),
-    ),
+  return draft(
+    c,
+    'baseline',
+    whole,
+    workers.map(() => [0]),
+    baseInst,
+    bottom(baseInst),
   )
 }
+
+/** Baseline co-location as the evaluator sees it. */
+const evaluateBaseline = (c: PolicyContext, evaluator: PlanEvaluator) => evaluator.evaluate(baselineDraft(c))
 
 /** baseline: every worker on the whole GPU. */
 const planBaseline: PolicyPlanner = (c) => {
@@ -730,7 +737,44 @@ async function raiseStreams(
     how.onScore?.(high, m)
     return m
   }
-  return choosePriorities(n, cand.chosen, score, value, how.margin, how.p95Cap, how.strict)
+  const tail = p95Tail(c, evaluator, objective)
+  return choosePriorities(
+    n,
+    cand.chosen,
+    score,
+    value,
+    how.margin,
+    how.p95Cap,
+    how.strict,
+    tail && ((high, m) => tail(candidatePlan(c, cand, high), m)),
+  )
+}
+
+/**
+ * The p95s the priority chooser holds to its cap, on an evaluator that can rerun a plan on other seeds (the
+ * simulator): each worker's p95 ÷ baseline's, per seed of P95_SEEDS, and the mean over them; one seed's closed loop
+ * can fall into phases that spare a lowered worker's tail, where the GPU's phases drift through several (docs/plan.md,
+ * "Stream priorities"). Undefined elsewhere: the metrics as they are.
+ */
+function p95Tail(c: PolicyContext, evaluator: PlanEvaluator, objective: FitObjective) {
+  const at = evaluator.evaluateAt?.bind(evaluator)
+  if (!at) return undefined
+  // baseline's runs on the seeds, made once, when a set first gains
+  let bases: Promise<FitScore[]> | undefined
+  return async (plan: Plan, m: FitMetrics): Promise<FitMetrics> => {
+    bases ??= Promise.all(P95_SEEDS.map((s) => at(baselineDraft(c), s)))
+    const b = await bases
+    const per = await Promise.all(
+      P95_SEEDS.map(async (s, k) => fitMetrics(await at(plan, s), b[k] as FitScore, objective).p95Ratios),
+    )
+    return { ...m, p95Ratios: m.p95Ratios.map((_, i) => meanOf(per.map((r) => r[i] ?? Number.NaN))) }
+  }
+}
+
+/** The mean of the finite values; NaN where none is. */
+function meanOf(xs: number[]): number {
+  const f = xs.filter(Number.isFinite)
+  return f.length === 0 ? Number.NaN : f.reduce((a, x) => a + x, 0) / f.length
 }
 
 /** What the priority stage did, for eclip-fit's note ('' when it did not run); `how`: scored or measured. */

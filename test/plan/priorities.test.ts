@@ -5,18 +5,23 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
-import { type Plan, readFile } from '../../src/formats/index.ts'
+import { simEvaluator } from '../../src/execute/sim/evaluator.ts'
+import { simInputs } from '../../src/execute/sim/inputs.ts'
+import { expandWorkers, type MixFile, type Plan, readFile } from '../../src/formats/index.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
 import type { FitMetrics } from '../../src/plan/fit.ts'
+import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import {
   beatsBest,
   choosePriorities,
   HELD_P95_CAP,
   P95_MARGIN,
+  P95_SEEDS,
   PRIORITY_MARGIN,
   PRIORITY_P95_CAP,
   raisedSets,
 } from '../../src/plan/priorities.ts'
+import { loadProfileSet } from '../../src/profile/store.ts'
 import { defaultPlanner } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
 
@@ -162,6 +167,65 @@ describe('stream priorities (eclip-fit)', () => {
     const atCap = await choosePriorities(3, metrics(1.0), score, value, PRIORITY_MARGIN, PRIORITY_P95_CAP)
     assert.deepEqual(atCap.high, [true, false, false])
     assert.equal(atCap.p95Cap, PRIORITY_P95_CAP)
+  })
+
+  it("holds the mean p95 over the simulator's seeds, not one seed's", async () => {
+    // more1 at batch 1 on the shipped H100 profiles, where the chooser raises light workers beside vgg19
+    const mix = readFile<MixFile>('mix', join(root, 'mixes', 'more.yaml')).mixes.find(
+      (m) => m.name === 'more1',
+    )
+    assert.ok(mix)
+    const workers = expandWorkers(mix, 1)
+    const dir = join(root, 'profiles', 'h100')
+    // as `eclip plan` loads them: each profile's GEMM-target times
+    const set = loadProfileSet(dir, workers, { gemmTarget: true })
+    const { inputs } = simInputs(set.gpu, { dir })
+    const sim = simEvaluator(inputs, workers, set.profiles)
+    const at = sim.evaluateAt?.bind(sim)
+    assert.ok(at, "the simulator's evaluator reruns a plan on a seed")
+    // on every seed but the evaluator's own, a plan with a raised worker lifts every unraised worker's p95 by a fifth
+    const lifted: PlanEvaluator = {
+      ...sim,
+      evaluateAt: async (plan, seed) => {
+        const r = await at(plan, seed)
+        const high = plan.workers.map((w) => w.streamPriority === 'high')
+        if (seed === P95_SEEDS[0] || !high.some(Boolean)) return r
+        return { ...r, p95Us: r.p95Us.map((x, i) => (high[i] ? x : x * 1.2)) }
+      },
+    }
+    const raised = async (evaluator: PlanEvaluator) => {
+      const plan = await makePlan(set.gpu, 'more1', workers, set.profiles, {
+        policy: 'eclip-fit',
+        fitPriorities: true,
+        evaluator,
+      })
+      return { plan, high: plan.workers.map((w) => w.streamPriority === 'high') }
+    }
+    const plain = await raised(sim)
+    assert.ok(plain.high.some(Boolean), 'a set is raised as the simulator has it')
+    // the note's highest p95 is the mean over the seeds of each worker's p95 ÷ baseline's on that seed
+    const base = await makePlan(set.gpu, 'more1', workers, set.profiles, { policy: 'baseline' })
+    const per = await Promise.all(
+      P95_SEEDS.map(async (seed) => {
+        const [p, b] = [await at(plain.plan, seed), await at(base, seed)]
+        return p.p95Us.map((x, i) => x / (b.p95Us[i] as number))
+      }),
+    )
+    const mean = workers.map((_, i) => per.reduce((a, r) => a + (r[i] as number), 0) / per.length)
+    const top = Math.max(...mean)
+    const note = /highest p95 (\S+)'s at ([0-9.]+)× baseline's/.exec(plain.plan.solver.notes ?? '')
+    assert.equal(note?.[1], workers[mean.indexOf(top)]?.name)
+    assert.equal(note?.[2], top.toFixed(3))
+    // the tails lifted on the other seeds: every set that gained is refused
+    const held = await raised(lifted)
+    assert.ok(held.high.every((h) => !h))
+    assert.match(
+      held.plan.solver.notes ?? '',
+      /none raised \(6 sets of raised workers scored, none better within the p95 cap/,
+    )
+    // an evaluator without seeds (one that measures) is held on its one run: the lifted tails are never seen
+    const { evaluateAt: _, ...oneSeed } = lifted
+    assert.deepEqual((await raised(oneSeed)).high, plain.high)
   })
 
   it('eclip plan --stream-priorities keeps vgg19 within the p95 cap in mix4 at batch 1 (resnet152 raised alone)', () => {

@@ -32,6 +32,8 @@ export function simEvaluator(
   const run = (plan: Plan, ws: readonly WorkerSpec[], ps: readonly Profile[]): FitScore =>
     scorePlan({ ...inputs, warmupS, windowS, seed }, plan, ws, ps)
   const evaluate = async (plan: Plan) => run(plan, workers, profiles)
+  const evaluateAt = async (plan: Plan, s: number) =>
+    scorePlan({ ...inputs, warmupS, windowS, seed: s }, plan, workers, profiles)
   // STP's solo rates: worker i alone on the whole GPU (a one-worker baseline plan), once per worker
   const solos = new Map<number, number>()
   const soloRps = async (i: number) => {
@@ -46,7 +48,7 @@ export function simEvaluator(
     return r
   }
   // graph mode: a switch is a graph edge between partitions
-  return { evaluate, soloRps, switchCostUs: graphEdgeUs(inputs.primitives, inputs.calibration) }
+  return { evaluate, evaluateAt, soloRps, switchCostUs: graphEdgeUs(inputs.primitives, inputs.calibration) }
 }
 
 /**
