@@ -220,7 +220,7 @@ export const objectiveOption = () =>
 export const streamPrioritiesOption = () =>
   new Option(
     '--stream-priorities',
-    "eclip-fit: after the search, score raising some workers' CUDA streams to high priority on the chosen plan and keep the best set where it gains and every worker's p95 stays within 1.07× baseline's, the 1.1 target less a margin (docs/plan.md); with --tune each set is measured on the backend instead",
+    "eclip-fit: after the search, score raising some workers' CUDA streams to high priority on the chosen plan and keep the best set where it gains and lifts no worker's predicted p95 past 1.07× baseline's, the 1.1 target less a margin (docs/plan.md); with --tune each set is measured on the backend instead",
   )
 /** Refuses --stream-priorities where no eclip-fit plan is made. */
 export function checkStreamPriorities(

@@ -752,9 +752,10 @@ async function raiseStreams(
 
 /**
  * The p95s the priority chooser holds to its cap, on an evaluator that can rerun a plan on other seeds (the
- * simulator): each worker's p95 ÷ baseline's, per seed of P95_SEEDS, and the mean over them; one seed's closed loop
- * can fall into phases that spare a lowered worker's tail, where the GPU's phases drift through several (docs/plan.md,
- * "Stream priorities"). Undefined elsewhere: the metrics as they are.
+ * simulator): each worker's p95 ÷ baseline's on the evaluator's own run and on each seed of P95_SEEDS, and the mean
+ * over them, past any cap where one of them is not finite (a worker that finished nothing on some seed); one seed's
+ * closed loop can fall into phases that spare a lowered worker's tail (docs/plan.md, "Stream priorities"). Undefined
+ * elsewhere: the metrics as they are.
  */
 function p95Tail(c: PolicyContext, evaluator: PlanEvaluator, objective: FitObjective) {
   const at = evaluator.evaluateAt?.bind(evaluator)
@@ -764,17 +765,17 @@ function p95Tail(c: PolicyContext, evaluator: PlanEvaluator, objective: FitObjec
   return async (plan: Plan, m: FitMetrics): Promise<FitMetrics> => {
     bases ??= Promise.all(P95_SEEDS.map((s) => at(baselineDraft(c), s)))
     const b = await bases
-    const per = await Promise.all(
+    const more = await Promise.all(
       P95_SEEDS.map(async (s, k) => fitMetrics(await at(plan, s), b[k] as FitScore, objective).p95Ratios),
     )
-    return { ...m, p95Ratios: m.p95Ratios.map((_, i) => meanOf(per.map((r) => r[i] ?? Number.NaN))) }
+    const mean = (i: number) => {
+      const xs = [m.p95Ratios[i], ...more.map((r) => r[i])]
+      return xs.every((x) => x !== undefined && Number.isFinite(x))
+        ? (xs as number[]).reduce((a, x) => a + x, 0) / xs.length
+        : Number.POSITIVE_INFINITY
+    }
+    return { ...m, p95Ratios: m.p95Ratios.map((_, i) => mean(i)) }
   }
-}
-
-/** The mean of the finite values; NaN where none is. */
-function meanOf(xs: number[]): number {
-  const f = xs.filter(Number.isFinite)
-  return f.length === 0 ? Number.NaN : f.reduce((a, x) => a + x, 0) / f.length
 }
 
 /** What the priority stage did, for eclip-fit's note ('' when it did not run); `how`: scored or measured. */
@@ -794,13 +795,16 @@ function priorityText(
   if (!p.high)
     return `, stream priorities: none raised (${p.tried} sets of raised workers ${how}, none better${capped})`
   const raised = workers.filter((_, i) => p.high?.[i]).map((w) => w.name)
-  // the highest p95 of the set taken, as the evaluator had it: how near the cap the choice came
+  // the highest p95 of the set taken, as the simulator predicted it: how near the cap the choice came (a tuned note
+  // names the measured one of its own)
   const top = p.metrics.p95Ratios.reduce((a, r, i) => (Number.isFinite(r) && r > a.r ? { r, i } : a), {
     r: Number.NEGATIVE_INFINITY,
     i: -1,
   })
   const highest =
-    top.i >= 0 ? `, highest p95 ${workers[top.i]?.name}'s at ${top.r.toFixed(3)}× baseline's` : ''
+    how === 'scored' && top.i >= 0
+      ? `, highest predicted p95 ${workers[top.i]?.name}'s at ${top.r.toFixed(3)}× baseline's`
+      : ''
   return `, stream priorities: ${raised.join(', ')} raised (best of ${p.tried} sets ${how}${capped}${highest}; ${what} ${plain.stpRatio.toFixed(3)}× baseline's with none raised)`
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
-import { simEvaluator } from '../../src/execute/sim/evaluator.ts'
+import { EVALUATOR_DEFAULTS, simEvaluator } from '../../src/execute/sim/evaluator.ts'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { expandWorkers, type MixFile, type Plan, readFile } from '../../src/formats/index.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
@@ -155,6 +155,41 @@ describe('stream priorities (eclip-fit)', () => {
     assert.equal(missing.high, undefined)
   })
 
+  it("compares a set's held p95s with none raised's held ones (tail), not its scored ones", async () => {
+    const over = HELD_P95_CAP + 0.02
+    const score = async (high: boolean[]) => (high[0] ? metrics(1.2, 0, [0.8, 1, 1]) : metrics(1.0))
+    // held, the set lifts worker 2 past the cap; none raised, held, had it there already: the set may be taken
+    const tail = async (high: boolean[] | undefined, m: FitMetrics) =>
+      ({ ...m, p95Ratios: [m.p95Ratios[0] ?? 1, 1, high?.[0] ? over : over + 0.01] }) as FitMetrics
+    const got = await choosePriorities(
+      3,
+      metrics(1.0),
+      score,
+      value,
+      PRIORITY_MARGIN,
+      HELD_P95_CAP,
+      false,
+      tail,
+    )
+    assert.deepEqual(got.high, [true, false, false])
+    assert.equal(got.metrics.p95Ratios[2], over)
+    // none raised held within the cap: the same set is refused
+    const within = async (high: boolean[] | undefined, m: FitMetrics) =>
+      ({ ...m, p95Ratios: [1, 1, high?.[0] ? over : 1] }) as FitMetrics
+    const refused = await choosePriorities(
+      3,
+      metrics(1.0),
+      score,
+      value,
+      PRIORITY_MARGIN,
+      HELD_P95_CAP,
+      false,
+      within,
+    )
+    assert.equal(refused.high, undefined)
+    assert.equal(refused.capped, 3)
+  })
+
   it('holds a set to the cap less a margin: a predicted or measured p95 within the cap by less is refused', async () => {
     const near = PRIORITY_P95_CAP - P95_MARGIN / 2
     const score = async (high: boolean[]) => (high[0] ? metrics(1.2, 0, [0.8, 1, near]) : metrics(1.0))
@@ -183,16 +218,17 @@ describe('stream priorities (eclip-fit)', () => {
     const sim = simEvaluator(inputs, workers, set.profiles)
     const at = sim.evaluateAt?.bind(sim)
     assert.ok(at, "the simulator's evaluator reruns a plan on a seed")
-    // on every seed but the evaluator's own, a plan with a raised worker lifts every unraised worker's p95 by a fifth
-    const lifted: PlanEvaluator = {
+    // on `seeds` (its own run spared), a plan with a raised worker gives every unraised worker's p95 as `tail` says
+    const tailed = (seeds: readonly number[], tail: (x: number) => number): PlanEvaluator => ({
       ...sim,
       evaluateAt: async (plan, seed) => {
         const r = await at(plan, seed)
         const high = plan.workers.map((w) => w.streamPriority === 'high')
-        if (seed === P95_SEEDS[0] || !high.some(Boolean)) return r
-        return { ...r, p95Us: r.p95Us.map((x, i) => (high[i] ? x : x * 1.2)) }
+        if (!seeds.includes(seed) || !high.some(Boolean)) return r
+        return { ...r, p95Us: r.p95Us.map((x, i) => (high[i] ? x : tail(x))) }
       },
-    }
+    })
+    const lifted = tailed(P95_SEEDS, (x) => x * 1.2)
     const raised = async (evaluator: PlanEvaluator) => {
       const plan = await makePlan(set.gpu, 'more1', workers, set.profiles, {
         policy: 'eclip-fit',
@@ -203,19 +239,22 @@ describe('stream priorities (eclip-fit)', () => {
     }
     const plain = await raised(sim)
     assert.ok(plain.high.some(Boolean), 'a set is raised as the simulator has it')
-    // the note's highest p95 is the mean over the seeds of each worker's p95 ÷ baseline's on that seed
+    // the note's highest p95 is the mean over the evaluator's seed and the others of each worker's p95 ÷ baseline's
     const base = await makePlan(set.gpu, 'more1', workers, set.profiles, { policy: 'baseline' })
     const per = await Promise.all(
-      P95_SEEDS.map(async (seed) => {
+      [EVALUATOR_DEFAULTS.seed, ...P95_SEEDS].map(async (seed) => {
         const [p, b] = [await at(plain.plan, seed), await at(base, seed)]
         return p.p95Us.map((x, i) => x / (b.p95Us[i] as number))
       }),
     )
     const mean = workers.map((_, i) => per.reduce((a, r) => a + (r[i] as number), 0) / per.length)
     const top = Math.max(...mean)
-    const note = /highest p95 (\S+)'s at ([0-9.]+)× baseline's/.exec(plain.plan.solver.notes ?? '')
+    const note = /highest predicted p95 (\S+)'s at ([0-9.]+)× baseline's/.exec(plain.plan.solver.notes ?? '')
     assert.equal(note?.[1], workers[mean.indexOf(top)]?.name)
     assert.equal(note?.[2], top.toFixed(3))
+    // a worker that finishes nothing on one seed is past any cap: every set that gained is refused
+    const starved = await raised(tailed([P95_SEEDS[2] as number], () => Number.NaN))
+    assert.ok(starved.high.every((h) => !h))
     // the tails lifted on the other seeds: every set that gained is refused
     const held = await raised(lifted)
     assert.ok(held.high.every((h) => !h))
