@@ -159,33 +159,17 @@ describe('stream priorities (eclip-fit)', () => {
     const over = HELD_P95_CAP + 0.02
     const score = async (high: boolean[]) => (high[0] ? metrics(1.2, 0, [0.8, 1, 1]) : metrics(1.0))
     // held, the set lifts worker 2 past the cap; none raised, held, had it there already: the set may be taken
-    const tail = async (high: boolean[] | undefined, m: FitMetrics) =>
+    type Tail = (high: boolean[] | undefined, m: FitMetrics) => Promise<FitMetrics>
+    const choose = (t: Tail) =>
+      choosePriorities(3, metrics(1.0), score, value, PRIORITY_MARGIN, HELD_P95_CAP, false, t)
+    const tail: Tail = async (high, m) =>
       ({ ...m, p95Ratios: [m.p95Ratios[0] ?? 1, 1, high?.[0] ? over : over + 0.01] }) as FitMetrics
-    const got = await choosePriorities(
-      3,
-      metrics(1.0),
-      score,
-      value,
-      PRIORITY_MARGIN,
-      HELD_P95_CAP,
-      false,
-      tail,
-    )
+    const got = await choose(tail)
     assert.deepEqual(got.high, [true, false, false])
     assert.equal(got.metrics.p95Ratios[2], over)
     // none raised held within the cap: the same set is refused
-    const within = async (high: boolean[] | undefined, m: FitMetrics) =>
-      ({ ...m, p95Ratios: [1, 1, high?.[0] ? over : 1] }) as FitMetrics
-    const refused = await choosePriorities(
-      3,
-      metrics(1.0),
-      score,
-      value,
-      PRIORITY_MARGIN,
-      HELD_P95_CAP,
-      false,
-      within,
-    )
+    const within: Tail = async (high, m) => ({ ...m, p95Ratios: [1, 1, high?.[0] ? over : 1] }) as FitMetrics
+    const refused = await choose(within)
     assert.equal(refused.high, undefined)
     assert.equal(refused.capped, 3)
   })
