@@ -9,10 +9,11 @@ import type { FitMetrics } from './fit.ts'
 /** A set of raised workers must beat the plan with none raised by this much of the search's value (its objective's ratio to baseline's, STP by default). */
 export const PRIORITY_MARGIN = 0.005
 /**
- * A lowered worker pays in latency: a set is taken only if every worker's p95, as the evaluator predicts it, stays
- * within this × its p95 under baseline co-location, or within what it was with none raised where that was already more
- * (a worker whose p95 with none raised is not finite is not capped). Without it the floor on throughput alone (0.9 by
- * default) lets a lowered worker's p95 reach about 1 / 0.9 of baseline's in a closed loop.
+ * A lowered worker pays in latency: the issue's target for every worker's p95, × its p95 under baseline co-location. A
+ * set is taken only if every worker's p95 stays within this less P95_MARGIN (HELD_P95_CAP), or within what it was with
+ * none raised where that was already more (a worker whose p95 with none raised is not finite is not capped). Without it
+ * the floor on throughput alone (0.9 by default) lets a lowered worker's p95 reach about 1 / 0.9 of baseline's in a
+ * closed loop.
  */
 export const PRIORITY_P95_CAP = 1.1
 /**

@@ -9,7 +9,8 @@
 // the STP the bench reports when it makes no solo runs), and each worker's throughput relative to its baseline
 // (normVsBaseline). Printed beside them, not held: STP with each backend's own solo runs (the GPU's from the GPU's
 // paper series, results/<gpu>/batch{1,8}) — the simulator's solo rate is its profile's whole-GPU latency, where the
-// GPU's solo runs ran faster at batch 1, so that STP mostly measures the profiles' solo gap — and raw req/s per worker. The numbers are in the test's diagnostics (node --test prints them).
+// GPU's solo runs ran faster at batch 1, so that STP mostly measures the profiles' solo gap — and raw req/s per
+// worker. The numbers are in the test's diagnostics (node --test prints them).
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -29,11 +29,10 @@ export function simEvaluator(
   const turnS = profiles.reduce((a, p) => a + (p.requestUs[p.requestUs.length - 1] ?? 0), 0) / 1e6
   const windowS = inputs.windowS ?? Math.min(d.maxWindowS, Math.max(d.minWindowS, d.requests * turnS))
   const seed = inputs.seed ?? EVALUATOR_DEFAULTS.seed
-  const run = (plan: Plan, ws: readonly WorkerSpec[], ps: readonly Profile[]): FitScore =>
-    scorePlan({ ...inputs, warmupS, windowS, seed }, plan, ws, ps)
+  const run = (plan: Plan, ws: readonly WorkerSpec[], ps: readonly Profile[], s = seed): FitScore =>
+    scorePlan({ ...inputs, warmupS, windowS, seed: s }, plan, ws, ps)
   const evaluate = async (plan: Plan) => run(plan, workers, profiles)
-  const evaluateAt = async (plan: Plan, s: number) =>
-    scorePlan({ ...inputs, warmupS, windowS, seed: s }, plan, workers, profiles)
+  const evaluateAt = async (plan: Plan, s: number) => run(plan, workers, profiles, s)
   // STP's solo rates: worker i alone on the whole GPU (a one-worker baseline plan), once per worker
   const solos = new Map<number, number>()
   const soloRps = async (i: number) => {
