@@ -10,7 +10,9 @@
 // - results/h200/tuned-priorities-b1 (the same 13 mixes at batch 1);
 // - results/h200/priorities-b8 and priorities-b1 (the 13 mixes at batch 8 and 1, not tuned, the raised workers chosen
 //   on the simulator; at batch 1 two mixes again with the chooser's earlier cap, at batch 8 mix7 four times with the
-//   p95 held over one seed and over five).
+//   p95 held over one seed and over five);
+// - results/h200/profile-interference (eclip-fit untuned, planned on the shipped calibration and on a candidate with a
+//   memory interference γ per profile, the 13 mixes at batch 8 and seven of them at batch 1).
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
 // effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
 // (profiles/h200/README.md says what it changed): those runs are held out from every fit, not from that look.
@@ -27,6 +29,7 @@ const RECORDED = [
     (p) => `results/h200/priorities-b8/${p}`,
   ),
   ...['pb1', 'mb1', 'ob1'].map((p) => `results/h200/priorities-b1/${p}`),
+  ...['s7', 'c7', 's6', 'c6', 's1p', 'c1p', 'c1m'].map((p) => `results/h200/profile-interference/${p}`),
 ]
 
 /** The issue's targets (#18), as on the H100 (sim-vs-gpu.test.ts). */
@@ -64,9 +67,10 @@ checkHeldOut({
     'tuned-priorities-b1',
     'priorities-b8',
     'priorities-b1',
+    'profile-interference',
     ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
   ],
-  runs: 180,
+  runs: 252,
   target: TARGET,
   guard: GUARD,
   guardMeanExceptions: GUARD_MEAN_EXCEPTIONS,
