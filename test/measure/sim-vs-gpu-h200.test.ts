@@ -1,7 +1,7 @@
 // The simulator checked against the H200 (test/measure/sim-vs-gpu.ts says how): recorded runs re-simulated with the
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h200: sim-calibration.json,
 // power.json). Its contention constants were fitted on results/h200/coresident-cal/b8 and b1, its power model on
-// results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Five series,
+// results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Six series,
 // plans recorded:
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
