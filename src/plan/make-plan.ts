@@ -763,7 +763,10 @@ function p95Tail(c: PolicyContext, evaluator: PlanEvaluator, objective: FitObjec
   // baseline's runs on the seeds, made once, when a set first gains
   let bases: Promise<FitScore[]> | undefined
   return async (plan: Plan, m: FitMetrics): Promise<FitMetrics> => {
-    bases ??= Promise.all(P95_SEEDS.map((s) => at(baselineDraft(c), s)))
+    if (!bases) {
+      const base = baselineDraft(c)
+      bases = Promise.all(P95_SEEDS.map((s) => at(base, s)))
+    }
     const b = await bases
     const more = await Promise.all(
       P95_SEEDS.map(async (s, k) => fitMetrics(await at(plan, s), b[k] as FitScore, objective).p95Ratios),
