@@ -19,17 +19,19 @@ export {
   type EclipSolveResult,
   floorShortfall,
   floorShortfalls,
-  type MeasuredOn,
   makePlan,
+  type Planner,
+  solveEclip,
+} from './make-plan.ts'
+export {
+  type MeasuredOn,
   PLAN_OBJECTIVES,
   type PlanEvaluator,
-  type Planner,
   type PlanObjective,
   type PlanOptions,
   type PlanTuning,
   type SolverChoice,
-  solveEclip,
-} from './make-plan.ts'
+} from './options.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 export { HELD_P95_CAP } from './priorities.ts'
 export {

@@ -5,7 +5,7 @@
 // meet even alone on the whole GPU, and real-time demand — Σ over real-time workers of its request rate × its
 // latency alone on the whole GPU (a closed loop: its busy share) — above one GPU, are refused with the worker and the
 // shortfall named. An SLO ≤ 0 and an unknown priority name are refused by the mix file's schema (naming the field and
-// the model), and again here for workers made in code (`checkInputs` in index.ts).
+// the model), and again here for workers made in code (`checkInputs` in options.ts).
 //
 // eclip-rt (a policy of its own, so that every other policy plans as it always did) has three mechanisms (`mechanism`):
 // - priority: every real-time worker on the whole GPU, its streams at high priority — the block
