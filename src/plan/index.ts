@@ -10,6 +10,7 @@ export {
   fitLayout,
   fitMetrics,
 } from './fit.ts'
+export { floorShortfall, floorShortfalls } from './floors.ts'
 export {
   DEFAULT_MIP_GAP,
   DEFAULT_MODEL_WISE_FACTOR,
@@ -17,8 +18,6 @@ export {
   DEFAULT_TIME_LIMIT_S,
   type EclipSolveOptions,
   type EclipSolveResult,
-  floorShortfall,
-  floorShortfalls,
   makePlan,
   type Planner,
   solveEclip,

@@ -1,26 +1,25 @@
 // makePlan: profiles + mix → plan (docs/design.md §2), for every policy. The public entry point of the optimizer.
 
 import { UserError } from '../formats/errors.ts'
-import { type Gpu, gpuIdentity } from '../formats/gpu.ts'
+import type { Gpu } from '../formats/gpu.ts'
 import { parseFormat } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
-import type {
-  Group,
-  Partition,
-  Plan,
-  PlanWorker,
-  Policy,
-  SolverInfo,
-  Tuning,
-  TuningRun,
-} from '../formats/plan.ts'
+import type { Partition, Plan, Policy, Tuning, TuningRun } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
-import { packedArea, stpBound } from '../profile/bound.ts'
-import { usesGemmTarget } from '../profile/gemm-target.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
+import {
+  assemble,
+  baselineDraft,
+  bottom,
+  candidatePlan,
+  draft,
+  evaluateBaseline,
+  NO_SOLVER,
+  type PolicyContext,
+  type PolicyLayout,
+} from './assemble.ts'
 import { solveWorkerDp } from './dp.ts'
 import {
-  DEFAULT_MIN_SHARE,
   FIT_DEFAULT,
   type FitCandidate,
   type FitMetrics,
@@ -33,6 +32,15 @@ import {
   fitSearch,
   scaleToLatency,
 } from './fit.ts'
+import {
+  flooredText,
+  floorShortfalls,
+  floorsText,
+  objectiveOf,
+  shortfallOrThrow,
+  soloRates,
+  stpInfo,
+} from './floors.ts'
 import { HighsRunner } from './highs.ts'
 import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstance } from './instance.ts'
 import {
@@ -59,7 +67,6 @@ import {
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
   DEFAULT_RT_RESERVE_SMS,
-  type PlanGate,
   type RtMechanism,
   rtLayout,
   rtMechanismOf,
@@ -93,104 +100,6 @@ export type Planner = (
   opts: Pick<PlanOptions, 'policy' | 'minTotalShare'>,
 ) => Promise<Plan>
 
-/**
- * STP's weights and the floors of a mix's workers (plan order), with the solo rates given. The `requests` objective
- * weighs each worker by its solo rate on top of its own weight: Σ weight · solo · rate / solo is then the total
- * requests/s (DISB's overall throughput), still under every worker's floor. Weights scaled to a mean of 1.
- */
-function objectiveOf(workers: readonly WorkerSpec[], soloRps: number[], o: PlanOptions): FitObjective {
-  const raw = workers.map((w, i) => (w.weight ?? 1) * (o.objective === 'requests' ? (soloRps[i] ?? 1) : 1))
-  const mean = raw.reduce((a, x) => a + x, 0) / Math.max(1, raw.length)
-  return {
-    soloRps,
-    weights: o.objective === 'requests' ? raw.map((x) => x / mean) : raw,
-    floors: workers.map((w) => w.minShare ?? o.minShare ?? DEFAULT_MIN_SHARE),
-    // eclip-fit's guard: the other policies search nothing it could steer
-    ...(o.policy === 'eclip-fit' && o.minTotalShare !== undefined ? { minTotal: o.minTotalShare } : {}),
-  }
-}
-
-/** Each worker alone on the whole GPU, requests/s: the evaluator's, else 1 / the profile's whole-GPU latency. */
-async function soloRates(evaluator: PlanEvaluator, profiles: readonly Profile[]): Promise<number[]> {
-  const out: number[] = []
-  for (const [i, p] of profiles.entries()) {
-    const r = evaluator.soloRps ? await evaluator.soloRps(i) : 0
-    out.push(r > 0 ? r : 1e6 / Math.max(1e-9, p.requestUs[p.requestUs.length - 1] ?? 0))
-  }
-  return out
-}
-
-/** Unweighted STP of the plan and of baseline as the evaluator saw them, and the mix's STP bound. */
-function stpInfo(
-  m: FitMetrics,
-  base: FitScore,
-  obj: FitObjective,
-  profiles: readonly Profile[],
-  N: number,
-  tol: number,
-) {
-  const plain = { ...obj, weights: obj.weights.map(() => 1) }
-  const value = fitMetrics(
-    { ...base, throughputRps: base.throughputRps.map((b, i) => b * (m.ratios[i] ?? 0)) },
-    base,
-    plain,
-  ).stp
-  const baseline = fitMetrics(base, base, plain).stp
-  const areas = profiles.map((p) => packedArea(p, tol))
-  const bound = stpBound(obj.soloRps, areas, N).stp
-  // the same with every worker at its floor of its (evaluated) baseline rate at least: the yardstick of a floored plan
-  const floored =
-    stpBound(
-      obj.soloRps,
-      areas,
-      N,
-      obj.soloRps.map((s, i) => ((obj.floors[i] ?? 0) * (base.throughputRps[i] ?? 0)) / s),
-    )?.stp ?? null
-  return { value, baseline, bound, floored }
-}
-
-/** A plan note's floored bound: ", 0.912 of the floored bound 1.402 (every worker at its floor at least)". */
-const flooredText = (stp: { value: number; floored: number | null }) =>
-  stp.floored === null
-    ? ', no floored bound (the floors alone need more than the SMs at right-sizes)'
-    : `, ${(stp.value / stp.floored).toFixed(3)} of the floored bound ${stp.floored.toFixed(3)} (every worker at its floor at least)`
-
-/**
- * The workers that miss their floors, each with its ratio to baseline, its floor and the shortfall, then the total
- * requests/s if short of minTotal; [] if none.
- */
-export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, obj: FitObjective): string[] {
-  const short = workers.flatMap((w, i) => floorShortfall(w, m.ratios[i] ?? 0, obj.floors[i] ?? 0) ?? [])
-  // as fitMetrics counts it (baseline's placement, the guard's reference, is never short)
-  if (m.totalShortfall > 0)
-    short.push(
-      `total requests/s at ${m.totalRatio.toFixed(3)}× baseline's, minTotalShare ${obj.minTotal} (short by ${m.totalShortfall.toFixed(3)})`,
-    )
-  return short
-}
-
-/** A worker whose rate ÷ its baseline rate is under its floor, named with both and the shortfall; null if it is not. */
-export function floorShortfall(w: WorkerSpec, ratio: number, floor: number): string | null {
-  return ratio + 1e-9 < floor
-    ? `${w.name} (${w.model}) at ${ratio.toFixed(3)}× its baseline throughput, floor ${floor.toFixed(2)}× (short by ${(floor - ratio).toFixed(3)})`
-    : null
-}
-
-/** The objective's floors and guard on total requests/s, as a plan's notes give them: "0.9×, total requests/s ≥ …". */
-const floorsText = (obj: FitObjective) =>
-  `${[...new Set(obj.floors)].map((x) => `${x}×`).join('/')}${obj.minTotal !== undefined ? `, total requests/s ≥ ${obj.minTotal}× baseline's` : ''}`
-
-/** A plan short of its floors: refused with the workers and shortfalls named, or (acceptShortfall) a warning note. */
-function shortfallOrThrow(what: string, short: string[], o: PlanOptions, notes: string[], how = 'simulated') {
-  if (short.length === 0) return
-  const msg = `${what} misses ${short.length} throughput floor(s) (${how}): ${short.join('; ')}`
-  if (!o.acceptShortfall)
-    throw new UserError(
-      `${msg}. Lower the worker's minShare (or the minTotalShare) in the mix file or serve config, or every worker's with --min-share (0 accepts any rate), or plan with acceptShortfall`,
-    )
-  notes.push(`WARNING: ${msg}; accepted`)
-}
-
 /** Sizes every profile has, ascending (the whole GPU must be one). */
 function commonSizes(gpu: Gpu, profiles: readonly Profile[]): number[] {
   const first = profiles[0] as Profile
@@ -200,50 +109,8 @@ function commonSizes(gpu: Gpu, profiles: readonly Profile[]): number[] {
   return sizes
 }
 
-function groupsOf(w: WorkerInstance, choice: Int32Array): Group[] {
-  const groups: Group[] = []
-  const U = unitCount(w)
-  for (let u = 0; u < U; u++) {
-    const partition = w.configs[choice[u] as number] as number
-    const first = w.unitFirst[u] as number
-    const last = (u + 1 < U ? (w.unitFirst[u + 1] as number) : w.kernels) - 1
-    const g = groups[groups.length - 1]
-    if (g && g.partition === partition) g.last = last
-    else groups.push({ first, last, partition })
-  }
-  return groups
-}
-
-/** makePlan's inputs and resolved parameters, as every policy's planner sees them. */
-interface PolicyContext {
-  gpu: Gpu
-  mixName: string
-  workers: WorkerSpec[]
-  profiles: Profile[]
-  opts: PlanOptions
-  params: AssembleInput['params']
-  /** partition sizes every profile has */
-  sizes: number[]
-  /** notes for the plan: a planner pushes its own */
-  notes: string[]
-}
-
-/** What a policy's planner decides; `solver` defaults to none (nothing solved). */
-interface PolicyLayout {
-  partitions: Partition[]
-  ladders: number[][]
-  instances: WorkerInstance[]
-  assignments: Assignment[]
-  solver?: Omit<SolverInfo, 'solveMs'>
-  /** Per worker, whether its streams run at high priority (eclip-rt's priority mechanism); absent: none does. */
-  highPriority?: boolean[]
-  /** Per worker, its part in eclip-rt's gate mechanism; absent: no gates. */
-  gates?: (PlanGate | undefined)[]
-}
-
+/** A policy's planner: its partitions, ladders and assignments, from makePlan's context. */
 type PolicyPlanner = (c: PolicyContext) => PolicyLayout | Promise<PolicyLayout>
-
-const NO_SOLVER: Omit<SolverInfo, 'solveMs'> = { name: 'none', status: 'not-needed', gap: 0 }
 
 /** Each worker's instance on its ladder of partitions, at the partitions' sizes. */
 function instancesOn(c: PolicyContext, partitions: Partition[], ladders: number[][]): WorkerInstance[] {
@@ -257,57 +124,6 @@ function instancesOn(c: PolicyContext, partitions: Partition[], ladders: number[
     )
   })
 }
-
-/** Every worker at the bottom of its ladder (its one partition, for the single-partition policies). */
-const bottom = (instances: WorkerInstance[]) =>
-  instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
-
-/** A plan of candidate assignments, for the evaluator to score. */
-function draft(
-  c: PolicyContext,
-  policy: Policy,
-  partitions: Partition[],
-  ladders: number[][],
-  instances: WorkerInstance[],
-  assignments: Assignment[],
-  highPriority?: boolean[],
-): Plan {
-  const { gpu, mixName, workers, profiles, params } = c
-  return assemble({
-    ...(highPriority ? { highPriority } : {}),
-    gpu,
-    mixName,
-    workers,
-    profiles,
-    policy,
-    partitions,
-    ladders,
-    instances,
-    assignments,
-    params,
-    solver: NO_SOLVER,
-    notes: [],
-  })
-}
-
-/** Baseline co-location (every worker on the whole GPU, one group) as a plan for an evaluator. */
-function baselineDraft(c: PolicyContext): Plan {
-  const { gpu, workers, profiles } = c
-  const N = gpu.smCount
-  const whole: Partition[] = [{ id: 0, slices: gpu.slices.map((s) => s.id), sms: N }]
-  const baseInst = workers.map((w, i) => buildInstance(w.name, profiles[i] as Profile, [0], [N]))
-  return draft(
-    c,
-    'baseline',
-    whole,
-    workers.map(() => [0]),
-    baseInst,
-    bottom(baseInst),
-  )
-}
-
-/** Baseline co-location as the evaluator sees it. */
-const evaluateBaseline = (c: PolicyContext, evaluator: PlanEvaluator) => evaluator.evaluate(baselineDraft(c))
 
 /** baseline: every worker on the whole GPU. */
 const planBaseline: PolicyPlanner = (c) => {
@@ -471,10 +287,6 @@ const planFit: PolicyPlanner = async (c) => {
   // gap 1: nothing proven (no evaluator gave an STP bound)
   return { partitions, ladders, instances, assignments, solver: { name: 'dp', status: 'heuristic', gap: 1 } }
 }
-
-/** An eclip-fit candidate as a plan, for an evaluator to score; `high`: the workers whose streams are raised. */
-const candidatePlan = (c: PolicyContext, cand: FitCandidate, high?: boolean[]) =>
-  draft(c, 'eclip-fit', cand.layout.partitions, cand.layout.ladders, cand.instances, cand.assignments, high)
 
 /**
  * --stream-priorities (opts.fitPriorities): the sets of raised workers scored on `cand` (the chosen plan, with metrics
@@ -1002,95 +814,6 @@ function rtParams(o: PlanOptions): {
   if (rtMechanism === 'partition') return { rtMechanism, rtFactor: o.rtFactor ?? DEFAULT_RT_FACTOR }
   if (rtMechanism === 'gate') return { rtMechanism, rtGateUs: o.rtGateUs ?? DEFAULT_RT_GATE_US }
   return { rtMechanism, rtReserveSms: o.rtReserveSms ?? DEFAULT_RT_RESERVE_SMS }
-}
-
-interface AssembleInput {
-  gpu: Gpu
-  mixName: string
-  policy: Policy
-  workers: readonly WorkerSpec[]
-  profiles: readonly Profile[]
-  partitions: Partition[]
-  ladders: number[][]
-  instances: readonly WorkerInstance[]
-  assignments: readonly Assignment[]
-  params: {
-    tolerance: number
-    switchMax: number
-    modelWiseFactor: number
-    timeLimitS: number
-    mipGap: number
-    maxPartitions: number
-    rtFactor?: number
-    rtMechanism?: RtMechanism
-    rtReserveSms?: number
-    rtGateUs?: number
-    minTotalShare?: number
-  }
-  solver: Omit<SolverInfo, 'solveMs'> & { solveMs?: number }
-  notes: readonly string[]
-  highPriority?: readonly boolean[]
-  gates?: readonly (PlanGate | undefined)[]
-}
-
-/** The plan of given assignments (validated against the plan format). */
-function assemble(o: AssembleInput): Plan {
-  const { gpu, workers, profiles, instances, assignments, ladders, notes } = o
-  const N = gpu.smCount
-  const A = assignments.reduce((a, x) => a + x.meanSms, 0)
-  const alpha = A / N
-  const planWorkers: PlanWorker[] = workers.map((w, i) => {
-    const inst = instances[i] as WorkerInstance
-    const a = assignments[i] as Assignment
-    const groups = groupsOf(inst, a.choice)
-    return {
-      name: w.name,
-      model: w.model,
-      batch: w.batch,
-      dtype: w.dtype,
-      fingerprint: (profiles[i] as Profile).fingerprint,
-      kernels: inst.kernels,
-      partitions: [...(ladders[i] as number[])],
-      groups,
-      switches: groups.length - 1,
-      soloUs: a.soloUs,
-      predictedUs: (1 + alpha) * a.soloUs,
-      soloFullUs: inst.fullUs,
-      meanSms: a.meanSms,
-      alpha,
-      ...(w.priority !== undefined ? { priority: w.priority } : {}),
-      ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
-      ...(o.highPriority?.[i] ? { streamPriority: 'high' as const } : {}),
-      ...(usesGemmTarget(profiles[i] as Profile) ? { gemmTarget: true as const } : {}),
-      ...(o.gates?.[i] ? { gate: o.gates[i] } : {}),
-    }
-  })
-  const { rtFactor, rtMechanism, rtReserveSms, rtGateUs, ...paper } = o.params
-  const plan: Plan = {
-    format: 'eclip.plan/1',
-    policy: o.policy,
-    gpu: gpuIdentity(gpu),
-    mix: o.mixName,
-    pool: { partitions: o.partitions },
-    workers: planWorkers,
-    repartitionAtSwitch: o.policy === 'kw-ioctl',
-    // params allows extra fields: the pool cap, eclip-rt's options and eclip-fit's minTotalShare are recorded next to
-    // the paper's parameters
-    params: {
-      ...paper,
-      ...(rtFactor !== undefined ? { rtFactor } : {}),
-      ...(rtMechanism !== undefined ? { rtMechanism } : {}),
-      ...(rtReserveSms !== undefined ? { rtReserveSms } : {}),
-      ...(rtGateUs !== undefined ? { rtGateUs } : {}),
-    } as Plan['params'],
-    solver: {
-      ...o.solver,
-      solveMs: o.solver.solveMs ?? 0,
-      ...(notes.length > 0 ? { notes: notes.join('; ') } : {}),
-    },
-    createdAt: new Date().toISOString(),
-  }
-  return parseFormat<Plan>('plan', plan, `plan for ${o.mixName}`)
 }
 
 export interface EclipSolveOptions {
