@@ -1,6 +1,6 @@
 // eclip-fit's stream-priority stage (--stream-priorities) on the plan its search chose: each set of raised workers
 // drafted on that plan and scored on the evaluator, the choice made by priorities.ts, and the words the plan's note
-// gives it. The tuning (tuneFit) runs the same stage on its measurements.
+// gives it. The tuning (tune-fit.ts) runs the same stage on its measurements.
 
 import type { WorkerSpec } from '../formats/mix.ts'
 import type { Plan } from '../formats/plan.ts'

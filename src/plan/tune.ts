@@ -26,7 +26,7 @@
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw. The runners-up (the
 // next best measured plans) are returned for what is measured after the search: with --stream-priorities, a plan
-// that measured second unraised can measure first with a worker raised (make-plan.ts measures sets on each).
+// that measured second unraised can measure first with a worker raised (tune-fit.ts measures sets on each).
 
 import { isTablePolicy } from '../formats/plan.ts'
 import {

@@ -1,0 +1,212 @@
+// eclip-fit's plan tuned on the backend that will run it (--tune): planFit's simulated search handed to the measured
+// coordinate search (tune.ts), its stream-priority sets measured on the tuned plan and its runners-up, then the
+// plan's tuning record (Tuning in the plan format) and its note, the floors checked on what was measured.
+
+import { UserError } from '../formats/errors.ts'
+import type { WorkerSpec } from '../formats/mix.ts'
+import type { Tuning, TuningRun } from '../formats/plan.ts'
+import { candidatePlan, evaluateBaseline, type PolicyContext, type PolicyLayout } from './assemble.ts'
+import type { FitMetrics, FitSearchResult } from './fit.ts'
+import { floorShortfalls, floorsText, objectiveOf, shortfallOrThrow, soloRates, stpInfo } from './floors.ts'
+import type { PlanTuning } from './options.ts'
+import { beatsBest, HELD_P95_CAP, PRIORITY_MARGIN, type PriorityChoice } from './priorities.ts'
+import { priorityText, raiseStreams } from './raise-streams.ts'
+import {
+  fitTune,
+  holdP95,
+  MEASURED_FLOOR_MARGIN,
+  SIM_FLOOR_SLACK,
+  type TunedPlan,
+  type TunePick,
+} from './tune.ts'
+
+/** 'first', 'second', 'third', then '4th'… */
+const ordinal = (rank: number) => ['', 'first', 'second', 'third'][rank] ?? `${rank}th`
+
+/** The priority part of the tuning's note where the p95 hold took the run (holdP95): what that run had raised. */
+function heldPriorityText(workers: readonly WorkerSpec[], p: PriorityChoice | undefined): string {
+  if (!p) return ''
+  const raised = workers.filter((_, i) => p.high?.[i]).map((w) => w.name)
+  return `, stream priorities: ${raised.length > 0 ? `${raised.join(', ')} raised` : 'none raised'} (the run the p95 hold took)`
+}
+
+/** Which measured plan the priority stage took, for the tuning's note ('' where it measured sets on one plan). */
+function runnerUpText(rank: number, plans: number): string {
+  if (plans < 2) return ''
+  const nth = ordinal(rank)
+  const which =
+    rank === 1
+      ? "the chosen plan's choice kept"
+      : `the ${nth} taken (its raised set beat the choice on every plan before it by more than the margin)`
+  return `sets of raised workers measured on the ${plans} plans measured best (the tuning's chosen one first), ${which}; `
+}
+
+/**
+ * eclip-fit's search continued on the measuring evaluator (src/plan/tune.ts): baseline co-location measured, STP's
+ * solo rates the evaluator's (else the profiles', as the bench reports them), the floors checked on the measurements.
+ */
+export async function tuneFit(
+  c: PolicyContext,
+  t: PlanTuning,
+  res: FitSearchResult,
+  /** The second search (SIM_FLOOR_SLACK) and its wall time, counted in the tuning's. */
+  lowered?: { search: FitSearchResult; ms: number },
+): Promise<PolicyLayout> {
+  const { gpu, workers, profiles, opts, notes } = c
+  const t0 = performance.now() - (lowered?.ms ?? 0)
+  const baseline = await evaluateBaseline(c, t.evaluator)
+  // every ratio is taken against baseline's rates: a worker it saw finish nothing makes them all meaningless
+  const idle = workers.filter((_, i) => !((baseline.throughputRps[i] ?? 0) > 0))
+  if (idle.length > 0)
+    throw new UserError(
+      `tuning: baseline co-location finished no request of ${idle.map((w) => w.name).join(', ')} in its ${t.on.windowS}-s window on the ${t.on.backend} backend: lengthen the tuning window (--tune-window)`,
+    )
+  const objective = objectiveOf(workers, await soloRates(t.evaluator, profiles), opts)
+  // the candidates and the sets ranked with the floors raised by a margin (a window's noise); the plan is still
+  // checked against the floors as given
+  const floorMargin = t.floorMargin ?? MEASURED_FLOOR_MARGIN
+  const tuned = await fitTune(res, {
+    measure: (cand) => t.evaluator.evaluate(candidatePlan(c, cand)),
+    baseline,
+    objective,
+    floorMargin,
+    ...(lowered ? { lowered: lowered.search } : {}),
+    candidates: t.candidates,
+    evaluations: t.evaluations,
+    margin: t.margin,
+    // with --stream-priorities, the plans after the best whose sets are measured too
+    runnersUp: opts.fitPriorities && workers.length >= 2 ? t.priorityPlans - 1 : 0,
+    ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
+  })
+  // --stream-priorities: the sets of raised workers measured on the tuned plan and its runners-up, as the search
+  // measured its moves (a set must gain more than the tuning's margin, and keep every p95 inside the cap by a margin:
+  // a window's noise). Placement and priorities interact: the plan that measured best unraised is not always the best
+  // raised, so a runner-up is taken where a raised set on it beats the best plan's choice by the margin as well.
+  const setMargin = Math.max(PRIORITY_MARGIN, t.margin)
+  const p95Cap = HELD_P95_CAP
+  // on a runner-up every p95 is held to the cap itself (its own unraised p95 is no licence: the chosen plan's was not)
+  const setRuns: { plan: TunedPlan; high: boolean[]; m: FitMetrics }[] = []
+  const setsOn = (plan: TunedPlan, strict = false) =>
+    raiseStreams(c, t.evaluator, plan, baseline, tuned.objective, tuned.value, {
+      margin: setMargin,
+      p95Cap,
+      strict,
+      onScore: (high, m) => setRuns.push({ plan, high, m }),
+    })
+  let pick: TunePick = {
+    plan: tuned,
+    prio: await setsOn(tuned),
+    rank: 1,
+  }
+  let prioritySets = pick.prio?.tried ?? 0
+  const priorityPlans = pick.prio ? 1 + tuned.runnersUp.length : 0
+  if (pick.prio)
+    for (const [i, plan] of tuned.runnersUp.entries()) {
+      const prio = await setsOn(plan, true)
+      prioritySets += prio?.tried ?? 0
+      const best = pick.prio?.metrics ?? pick.plan.chosen
+      if (beatsBest(prio, best, tuned.value, setMargin, p95Cap)) pick = { plan, prio, rank: i + 2 }
+    }
+  const p95Replaced = holdP95(pick, tuned, setRuns, objective.floors, p95Cap)
+  if (p95Replaced) pick = p95Replaced.pick
+  const { prio } = pick
+  const plan = pick.plan
+  const chosen = prio?.metrics ?? plan.chosen
+  const seconds = (performance.now() - t0) / 1000
+  const stp = stpInfo(chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
+  const worst = workers[chosen.worst] as WorkerSpec
+  const worstRatio = chosen.ratios[chosen.worst] ?? 0
+  // against the floors as given (the ranking held them higher)
+  const short = floorShortfalls(workers, chosen, objective)
+  // the highest p95 ratio the tuning window measured (a worker with no finite p95 left out)
+  const p95At = chosen.p95Ratios.reduce(
+    (best, r, i) => (Number.isFinite(r) && (best < 0 || r > (chosen.p95Ratios[best] as number)) ? i : best),
+    -1,
+  )
+  const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
+  // every run but baseline co-location's, as the record's trail
+  const planText = (p?: { homeLengths: number[]; lambdas: number[]; mu: number }) =>
+    p
+      ? `homes ${p.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${p.lambdas.map(f).join(', ')}, μ ${p.mu}`
+      : "the baseline's placement"
+  const r4 = (x: number) => Math.round(x * 1e4) / 1e4
+  const runOf = (m: FitMetrics) => {
+    const p95s = m.p95Ratios.filter(Number.isFinite)
+    return {
+      stpVsBaseline: r4(m.stpRatio),
+      worstVsBaseline: r4(m.ratios[m.worst] ?? 0),
+      ...(p95s.length > 0 ? { worstP95VsBaseline: r4(Math.max(...p95s)) } : {}),
+      floorsMet: m.shortfall === 0,
+    }
+  }
+  // a set run that is the plan and set chosen
+  const isChoice = (r: { plan: TunedPlan; high: boolean[] }) =>
+    r.plan === plan && prio?.high?.join() === r.high.join()
+  const runs: TuningRun[] = [
+    ...tuned.trail.map((r) => ({
+      phase: r.phase,
+      plan: planText(r.plan && { homeLengths: r.plan.homeLengths, ...r.plan.state }),
+      ...runOf(r.m),
+      ...(r.phase === 'search' || r.kept ? { kept: r.kept } : {}),
+      // the same metrics object: the plan as measured is the run the hold took
+      ...(p95Replaced && !prio?.high && r.m === plan.chosen ? { taken: true } : {}),
+    })),
+    ...setRuns.map((r) => ({
+      phase: 'set' as const,
+      plan: planText(
+        r.plan.fellBack ? undefined : { ...r.plan.layout, lambdas: r.plan.lambdas, mu: r.plan.mu },
+      ),
+      raised: workers.filter((_, i) => r.high[i]).map((w) => w.name),
+      ...runOf(r.m),
+      kept: isChoice(r),
+      ...(p95Replaced && isChoice(r) ? { taken: true } : {}),
+    })),
+  ]
+  const tuning: Tuning = {
+    ...t.on,
+    candidates: t.candidates,
+    budget: t.evaluations,
+    margin: t.margin,
+    floorMargin,
+    simFloorSlack: t.simFloorSlack ?? SIM_FLOOR_SLACK,
+    evaluations: 1 + tuned.measured + prioritySets,
+    seconds: Math.round(seconds * 100) / 100,
+    moves: tuned.moves,
+    stpVsBaseline: stp.value / stp.baseline,
+    worstWorker: worst.name,
+    worstVsBaseline: worstRatio,
+    floorsMet: short.length === 0,
+    fellBack: plan.fellBack,
+    ...(priorityPlans > 0 ? { prioritySets, priorityPlans, priorityPlan: pick.rank } : {}),
+    ...(p95At >= 0
+      ? {
+          worstP95Worker: (workers[p95At] as WorkerSpec).name,
+          worstP95VsBaseline: chosen.p95Ratios[p95At] as number,
+        }
+      : {}),
+    p95Cap,
+    ...(p95Replaced
+      ? {
+          p95Replaced: {
+            worker: (workers[p95Replaced.worker] as WorkerSpec).name,
+            p95VsBaseline: p95Replaced.was.p95Ratios[p95Replaced.worker] as number,
+            stpVsBaseline: p95Replaced.was.stpRatio,
+          },
+        }
+      : {}),
+    runs,
+  }
+  const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
+  notes.push(
+    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fromLowered && plan === tuned ? "the second search's best seed taken, measured above the plan the climb ended on by more than the margin; " : ''}${tuning.p95Replaced ? `the choice's window put ${tuning.p95Replaced.worker}'s p95 at ${tuning.p95Replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${tuning.p95Replaced.stpVsBaseline.toFixed(3)}× baseline's): the best measured run within it that meets the floors taken instead${pick.rank > 1 ? `, on the plan measured ${ordinal(pick.rank)} best unraised` : ''}; ` : ''}${plan.fellBack ? `the baseline's placement (every kernel on the whole GPU) ${p95Replaced ? 'taken' : pick.rank === 1 ? 'measured best' : 'taken with a set raised'}; ` : ''}${p95Replaced ? '' : runnerUpText(pick.rank, priorityPlans)}homes ${plan.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${plan.lambdas.map(f).join(', ')}, μ ${plan.mu}${p95Replaced ? heldPriorityText(workers, prio) : priorityText(workers, prio, plan.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${floorMargin} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+  )
+  shortfallOrThrow('the tuned eclip-fit plan', short, opts, notes, `measured on ${t.on.backend}`)
+  return {
+    partitions: plan.layout.partitions,
+    ladders: plan.layout.ladders,
+    instances: plan.instances,
+    assignments: plan.assignments,
+    solver: { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp, tuning },
+    ...(prio?.high ? { highPriority: prio.high } : {}),
+  }
+}
