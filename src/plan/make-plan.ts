@@ -218,8 +218,30 @@ const planFit: PolicyPlanner = async (c) => {
     const stp = stpInfo(chosen, baseline, objective, profiles, N, tolerance)
     const worst = workers[chosen.worst] as WorkerSpec
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
+    // the note: which search and what it chose, then how the choice was evaluated, in '; '-joined parts
+    const before = opts.tune ? "the simulator's search, before tuning: " : ''
+    const fellBack = res.fellBack
+      ? "the baseline's placement (every kernel on the whole GPU) scored best; "
+      : ''
+    const homes = res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')
+    const prices = `overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}`
+    const choice = `homes ${homes} SMs, ${prices}: chosen by the evaluator over ${res.evaluations} candidate plans`
+    const vsBaseline = `evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's`
+    const vsBound = `${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}`
+    const worstText = `worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline`
+    const floorsMet = `floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)})`
+    const total = `total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
+    const measures = `evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`
     notes.push(
-      `${opts.tune ? "the simulator's search, before tuning: " : ''}${res.fellBack ? "the baseline's placement (every kernel on the whole GPU) scored best; " : ''}homes ${res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}: chosen by the evaluator over ${res.evaluations} candidate plans${priorityText(workers, prio, res.chosen, objective)}; heuristic (local search): evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}${weighted}; worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline, floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)}); total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`,
+      before +
+        fellBack +
+        [
+          choice + priorityText(workers, prio, res.chosen, objective),
+          `heuristic (local search): ${vsBaseline}, ${vsBound}${weighted}`,
+          `${worstText}, ${floorsMet}`,
+          total,
+          measures,
+        ].join('; '),
     )
     // tuned: the floors are checked on what the backend measured instead; with a slack, a second search with the
     // floors held lower gives more candidates to measure (SIM_FLOOR_SLACK), unless it would lower none

@@ -196,9 +196,43 @@ export async function tuneFit(
       : {}),
     runs,
   }
+  // the note, in '; '-joined parts: what was measured; why the plan taken is not simply the climb's end (each such
+  // reason ends in '; ') and the plan with its raised streams; how it measured; what its numbers are worth
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
+  const seeds = `${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best)`
+  const climb = `${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP)`
+  const budget = `${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${seeds}, ${climb}`
+  const fromLowered =
+    tuned.fromLowered && plan === tuned
+      ? "the second search's best seed taken, measured above the plan the climb ended on by more than the margin; "
+      : ''
+  const replaced = tuning.p95Replaced
+  const onPlan = pick.rank > 1 ? `, on the plan measured ${ordinal(pick.rank)} best unraised` : ''
+  const instead = `the best measured run within it that meets the floors taken instead${onPlan}`
+  const held = replaced
+    ? `the choice's window put ${replaced.worker}'s p95 at ${replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${replaced.stpVsBaseline.toFixed(3)}× baseline's): ${instead}; `
+    : ''
+  const fellBack = plan.fellBack
+    ? `the baseline's placement (every kernel on the whole GPU) ${p95Replaced ? 'taken' : pick.rank === 1 ? 'measured best' : 'taken with a set raised'}; `
+    : ''
+  const runnerUp = p95Replaced ? '' : runnerUpText(pick.rank, priorityPlans)
+  const raised = p95Replaced
+    ? heldPriorityText(workers, prio)
+    : priorityText(workers, prio, plan.chosen, objective, 'measured')
+  const placed = planText({ ...plan.layout, lambdas: plan.lambdas, mu: plan.mu }) + raised
+  const p95Text = tuning.worstP95Worker
+    ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's`
+    : ''
+  const stpWorst = `STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${p95Text}`
+  const heldHigher = tuned.objective.floors.some((f, i) => f !== objective.floors[i])
+    ? `; on the windows each floor held ${floorMargin} higher, to 1 at most`
+    : ''
+  const floorsMet = `floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${heldHigher})`
+  const measured = `measured in tuning: ${stpWorst}, ${floorsMet}, total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
+  const caveat =
+    "heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number"
   notes.push(
-    `TUNED on ${on}: ${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best), ${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP); ${tuned.fromLowered && plan === tuned ? "the second search's best seed taken, measured above the plan the climb ended on by more than the margin; " : ''}${tuning.p95Replaced ? `the choice's window put ${tuning.p95Replaced.worker}'s p95 at ${tuning.p95Replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${tuning.p95Replaced.stpVsBaseline.toFixed(3)}× baseline's): the best measured run within it that meets the floors taken instead${pick.rank > 1 ? `, on the plan measured ${ordinal(pick.rank)} best unraised` : ''}; ` : ''}${plan.fellBack ? `the baseline's placement (every kernel on the whole GPU) ${p95Replaced ? 'taken' : pick.rank === 1 ? 'measured best' : 'taken with a set raised'}; ` : ''}${p95Replaced ? '' : runnerUpText(pick.rank, priorityPlans)}homes ${plan.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${plan.lambdas.map(f).join(', ')}, μ ${plan.mu}${p95Replaced ? heldPriorityText(workers, prio) : priorityText(workers, prio, plan.chosen, objective, 'measured')}; measured in tuning: STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${tuning.worstP95Worker ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's` : ''}, floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${tuned.objective.floors.some((f, i) => f !== objective.floors[i]) ? `; on the windows each floor held ${floorMargin} higher, to 1 at most` : ''}), total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's; heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number`,
+    `TUNED on ${on}: ${[budget, fromLowered + held + fellBack + runnerUp + placed, measured, caveat].join('; ')}`,
   )
   shortfallOrThrow('the tuned eclip-fit plan', short, opts, notes, `measured on ${t.on.backend}`)
   return {
