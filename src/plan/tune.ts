@@ -8,7 +8,7 @@
 //
 // What. (1) The simulator's search (fit.ts) runs as without tuning (and, with a slack, again with the floors held
 // lower, for seeds its path would not reach: SIM_FLOOR_SLACK). (2) On the measuring evaluator: baseline co-location
-// (planFit measures it), the baseline's placement (every kernel on the whole GPU), model-wise's homes and the
+// (tuneFit measures it), the baseline's placement (every kernel on the whole GPU), model-wise's homes and the
 // `candidates` best distinct candidates of the first search, by the simulator's value. (3) From the best of them, the
 // coordinate search (the climb) goes on with measurements (first improvement): the current state's unmeasured
 // neighbours are measured most promising first, by the simulator's value (cheap, memoised), and the search moves to
