@@ -6,7 +6,7 @@
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
 // - results/h200/tuned-priorities-b8 (eclip-fit tuned on the GPU with measured priorities, the 13 mixes at batch 8 in
-//   five parts, then more2 four times with the tuning's choice held to the p95 cap);
+//   five parts, then more2 four times with the tuning's choice held to the p95 cap, then mix3 and more2 again);
 // - results/h200/tuned-priorities-b1 (the same 13 mixes at batch 1);
 // - results/h200/priorities-b8 and priorities-b1 (the 13 mixes at batch 8 and 1, not tuned, the raised workers chosen
 //   on the simulator; at batch 1 two mixes again with the chooser's earlier cap, at batch 8 mix7 four times with the
@@ -23,9 +23,11 @@ import { checkHeldOut, type Limits } from './sim-vs-gpu.ts'
 
 const RECORDED = [
   ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `results/h200/coresident-cal/${p}`),
-  ...['h1', 'h2', 'h3', 'h4', 'h5', 'p95-hold/p1', 'p95-hold/p2', 'p95-hold/p3', 'p95-hold/p4'].map(
-    (p) => `results/h200/tuned-priorities-b8/${p}`,
-  ),
+  ...[
+    ...['h1', 'h2', 'h3', 'h4', 'h5'],
+    ...['p95-hold/p1', 'p95-hold/p2', 'p95-hold/p3', 'p95-hold/p4'],
+    ...['split-check/T1', 'split-check/T2'],
+  ].map((p) => `results/h200/tuned-priorities-b8/${p}`),
   ...['b1h1', 'b1h2', 'b1h3', 'b1h4', 'b1h5'].map((p) => `results/h200/tuned-priorities-b1/${p}`),
   ...['pb8', 'mb8', 'seeds/n1', 'seeds/o1', 'seeds/n2', 'seeds/o2'].map(
     (p) => `results/h200/priorities-b8/${p}`,
@@ -76,7 +78,7 @@ checkHeldOut({
     'floor-margin',
     ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
   ],
-  runs: 280,
+  runs: 284,
   target: TARGET,
   guard: GUARD,
   guardMeanExceptions: GUARD_MEAN_EXCEPTIONS,
