@@ -44,7 +44,7 @@ export interface PolicyLayout {
 export const NO_SOLVER: Omit<SolverInfo, 'solveMs'> = { name: 'none', status: 'not-needed', gap: 0 }
 
 /** A plan's parts: the mix, a policy's layout and resolved parameters, its solver record and notes. */
-export interface AssembleInput {
+interface AssembleInput {
   gpu: Gpu
   mixName: string
   policy: Policy

@@ -12,9 +12,9 @@ import type { PlanTuning } from './options.ts'
 import { beatsBest, HELD_P95_CAP, PRIORITY_MARGIN, type PriorityChoice } from './priorities.ts'
 import { priorityText, raiseStreams } from './raise-streams.ts'
 import {
-  fitTune,
   holdP95,
   MEASURED_FLOOR_MARGIN,
+  measuredSearch,
   SIM_FLOOR_SLACK,
   type TunedPlan,
   type TunePick,
@@ -65,7 +65,7 @@ export async function tuneFit(
   // the candidates and the sets ranked with the floors raised by a margin (a window's noise); the plan is still
   // checked against the floors as given
   const floorMargin = t.floorMargin ?? MEASURED_FLOOR_MARGIN
-  const tuned = await fitTune(res, {
+  const tuned = await measuredSearch(res, {
     measure: (cand) => t.evaluator.evaluate(candidatePlan(c, cand)),
     baseline,
     objective,

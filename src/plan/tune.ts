@@ -87,7 +87,7 @@ export const MEASURED_FLOOR_MARGIN = 0.02
 
 /**
  * The slack of a second simulator's search before a tuning (`--tune-sim-floor-slack`; 0: none): every floor held
- * this much lower there, its best candidates measured after the climb (fitTune). The search climbs from
+ * this much lower there, its best candidates measured after the climb (measuredSearch). The search climbs from
  * model-wise's homes one move at a time and ranks a plan under a floor below every plan that meets them all, so it
  * does not cross plans under a floor to reach a region beyond them where plans meet the floors again; with the floors
  * lower it does. The floors as given are checked on the measurements. Why this value: what it gave on the GPU
@@ -184,7 +184,7 @@ export interface TuneResult extends TunedPlan {
 }
 
 /** Continues `search` (the simulator's) on the measuring evaluator, within the budget (header). */
-export async function fitTune(search: FitSearchResult, o: TuneOptions): Promise<TuneResult> {
+export async function measuredSearch(search: FitSearchResult, o: TuneOptions): Promise<TuneResult> {
   const { space } = search
   const whole = space.wholeGpu(space.start)
   const wholeKey = FitSpace.keyOf(whole)
