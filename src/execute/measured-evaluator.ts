@@ -105,20 +105,11 @@ export function measuredEvaluator(
   return ev
 }
 
-/** What --tune and its flags chose: the budget, and the windows (absent: the backend's MEASURED_DEFAULTS). */
-export interface TuneChoice {
-  candidates: number
-  evaluations: number
-  margin: number
-  /** With --stream-priorities: the best measured plans whose sets of raised workers are measured. */
-  priorityPlans: number
-  /** Added to every floor on the measured windows; absent: MEASURED_FLOOR_MARGIN. */
-  floorMargin?: number
-  /** A second simulator's search before the tuning holds every floor this much lower; absent: SIM_FLOOR_SLACK. */
-  simFloorSlack?: number
-  warmupS?: number
-  windowS?: number
-}
+/** What --tune and its flags chose: PlanTuning's budget, and the windows (absent: the backend's MEASURED_DEFAULTS). */
+export type TuneChoice = Pick<
+  PlanTuning,
+  'candidates' | 'evaluations' | 'margin' | 'priorityPlans' | 'floorMargin' | 'simFloorSlack'
+> & { warmupS?: number; windowS?: number }
 
 /**
  * simPlanner's `tuneFor`: eclip-fit tuned on `backend`, one measuring evaluator per mix on the simulator's inputs (its
