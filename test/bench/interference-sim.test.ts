@@ -11,6 +11,7 @@ import { describe, it } from 'node:test'
 import { cappedBounds, compareProbe } from '../../bench/interference-sim.ts'
 import type { Results } from '../../src/formats/index.ts'
 import { readFile } from '../../src/formats/index.ts'
+import { loadGpu, profilesIn } from '../../src/profile/store.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const probe = (sets: string[]) =>
@@ -96,4 +97,61 @@ describe('interference probe re-simulated', () => {
       ['mix6'],
     )
   })
+})
+
+// The same probe on the H200 (results/h200/interference: all 13 mixes at batch 8 and 1), re-simulated with the
+// H200's shipped calibration (fitted on results/h200/coresident-cal, which these runs are not part of), and the
+// estimates its README quotes, against the tuned runs of tuned-priorities-b8 and -b1.
+describe('interference probe on the H200', () => {
+  const h200 = (sets: string[]) =>
+    sets.map((b) => join(ROOT, 'results/h200/interference/mixes', b, 'dispatch.json'))
+  const dir = join(ROOT, 'profiles/h200')
+  // each batch's comparison made once, for both tests
+  const compared = new Map<string, ReturnType<typeof compareProbe>>()
+  const compare = (sets: readonly string[]) => {
+    const key = sets.join()
+    if (!compared.has(key)) compared.set(key, compareProbe(h200([...sets]), dir))
+    return compared.get(key) as ReturnType<typeof compareProbe>
+  }
+  const runsOf = (series: string, parts: string[]) =>
+    parts.flatMap(
+      (p) => readFile<Results>('results', join(ROOT, 'results/h200', series, p, 'results.json')).runs,
+    )
+
+  it('the simulator predicts what disjoint partitions lose, and STP both ways, as on the H100', async (t) => {
+    const [c8, c1] = await Promise.all([compare(['b8', 'more-b8']), compare(['b1', 'more-b1'])])
+    const c = {
+      mixes: [...c8.mixes, ...c1.mixes],
+      errTogether: [...c8.errTogether, ...c1.errTogether],
+      errStp: [...c8.errStp, ...c1.errStp],
+    }
+    assert.equal(c.mixes.length, 26)
+    t.diagnostic(
+      `together ÷ alone: mean ${(100 * mean(c.errTogether)).toFixed(1)}%, max ${(100 * Math.max(...c.errTogether)).toFixed(1)}%; ` +
+        `STP mean ${(100 * mean(c.errStp)).toFixed(1)}%, max ${(100 * Math.max(...c.errStp)).toFixed(1)}%`,
+    )
+    assert.ok(mean(c.errStp) <= TARGET.stpMean, `STP: mean error ${mean(c.errStp)}`)
+    assert.ok(Math.max(...c.errStp) <= GUARD.stpMax, `STP: max error ${Math.max(...c.errStp)}`)
+    assert.ok(mean(c.errTogether) <= GUARD.togetherMean, `together ÷ alone: mean ${mean(c.errTogether)}`)
+    assert.ok(
+      Math.max(...c.errTogether) <= GUARD.togetherMax,
+      `together ÷ alone: max ${Math.max(...c.errTogether)}`,
+    )
+  })
+
+  for (const [batch, sets, series, parts, estimate, reached] of [
+    [8, ['b8', 'more-b8'], 'tuned-priorities-b8', ['h1', 'h2', 'h3', 'h4', 'h5'], '1.19', '0.93'],
+    [1, ['b1', 'more-b1'], 'tuned-priorities-b1', ['b1h1', 'b1h2', 'b1h3', 'b1h4', 'b1h5'], '1.27', '0.86'],
+  ] as const)
+    it(`batch ${batch}: the latency-consistent estimate and what the tuned runs reach of it, as the README says`, async () => {
+      const c = await compare(sets)
+      const gpu = loadGpu(dir)
+      const rows = cappedBounds(c, runsOf(series, [...parts]), gpu.smCount, profilesIn(dir, gpu))
+      assert.equal(rows.length, 13)
+      const est = rows.map((r) => (r.latency as number) / r.baseline)
+      const got = rows.map((r) => (r.eclipFit as number) / (r.latency as number))
+      assert.ok(est.every(Number.isFinite) && got.every(Number.isFinite))
+      assert.equal(mean(est).toFixed(2), estimate)
+      assert.equal(mean(got).toFixed(2), reached)
+    })
 })
