@@ -23,7 +23,7 @@ export const PLAN_OBJECTIVES = ['stp', 'requests'] as const
 export type PlanObjective = (typeof PLAN_OBJECTIVES)[number]
 
 /** eclip-fit's minTotalShare is a ratio to baseline's total requests/s: above this it is taken for a mistake. */
-export const MAX_MIN_TOTAL_SHARE = 2
+const MAX_MIN_TOTAL_SHARE = 2
 
 /** Which solver answers ECLIP's subproblems: the exact DP (default, fast) or HiGHS (the MILP). */
 export type SolverChoice = 'dp' | 'highs'
