@@ -16,11 +16,8 @@ export {
   DEFAULT_MODEL_WISE_FACTOR,
   DEFAULT_SWITCH_MAX,
   DEFAULT_TIME_LIMIT_S,
-  type EclipSolveOptions,
-  type EclipSolveResult,
   makePlan,
   type Planner,
-  solveEclip,
 } from './make-plan.ts'
 export {
   type MeasuredOn,
@@ -53,6 +50,7 @@ export {
   rtMechanismOf,
   withBestEffortPlan,
 } from './realtime.ts'
+export { type EclipSolveOptions, type EclipSolveResult, solveEclip } from './solve-eclip.ts'
 export {
   MEASURED_FLOOR_MARGIN,
   NOTHING_TO_TUNE,

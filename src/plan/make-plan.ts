@@ -1,7 +1,7 @@
 // makePlan: profiles + mix → plan (docs/design.md §2), for every policy. The public entry point of the optimizer.
-// Here: makePlan, each policy's planner and ECLIP's solve. Beside it: options.ts (PlanOptions and their check),
-// assemble.ts (the planners' context, a plan's assembly and drafts), floors.ts (objective, floors and STP for the
-// notes), raise-streams.ts (--stream-priorities) and tune-fit.ts (--tune).
+// Here: makePlan and each policy's planner. Beside it: options.ts (PlanOptions and their check), assemble.ts (the
+// planners' context, a plan's assembly and drafts), floors.ts (objective, floors and STP for the notes),
+// solve-eclip.ts (the eclip policy's solve), raise-streams.ts (--stream-priorities) and tune-fit.ts (--tune).
 
 import { UserError } from '../formats/errors.ts'
 import type { Gpu } from '../formats/gpu.ts'
@@ -20,7 +20,6 @@ import {
   type PolicyContext,
   type PolicyLayout,
 } from './assemble.ts'
-import { solveWorkerDp } from './dp.ts'
 import {
   FIT_DEFAULT,
   type FitMetrics,
@@ -41,10 +40,8 @@ import {
   soloRates,
   stpInfo,
 } from './floors.ts'
-import { HighsRunner } from './highs.ts'
 import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstance } from './instance.ts'
-import { checkInputs, type PlanEvaluator, type PlanOptions, type SolverChoice } from './options.ts'
-import { type OracleResult, type OuterResult, outerSearch } from './outer.ts'
+import { checkInputs, type PlanEvaluator, type PlanOptions } from './options.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import { priorityText, raiseStreams } from './raise-streams.ts'
@@ -60,6 +57,7 @@ import {
   sizeIndexWithin,
   withBestEffortPlan,
 } from './realtime.ts'
+import { solveEclip } from './solve-eclip.ts'
 import { loweredFloors, SIM_FLOOR_SLACK } from './tune.ts'
 import { tuneFit } from './tune-fit.ts'
 
@@ -524,88 +522,4 @@ function rtParams(o: PlanOptions): {
   if (rtMechanism === 'partition') return { rtMechanism, rtFactor: o.rtFactor ?? DEFAULT_RT_FACTOR }
   if (rtMechanism === 'gate') return { rtMechanism, rtGateUs: o.rtGateUs ?? DEFAULT_RT_GATE_US }
   return { rtMechanism, rtReserveSms: o.rtReserveSms ?? DEFAULT_RT_RESERVE_SMS }
-}
-
-export interface EclipSolveOptions {
-  smCount: number
-  switchMax: number
-  mipGap: number
-  timeLimitS: number
-  solver: SolverChoice
-}
-
-export type EclipSolveResult = OuterResult & { solver: 'dp' | 'highs' }
-
-/** ECLIP's optimizer over prepared worker instances (exported for tests and the benchmark). */
-export async function solveEclip(
-  instances: WorkerInstance[],
-  o: EclipSolveOptions,
-): Promise<EclipSolveResult> {
-  const deadlineMs = performance.now() + o.timeLimitS * 1000
-  const minA = instances.map((w) => evaluate(w, new Int32Array(unitCount(w))))
-  let runner: HighsRunner | undefined
-  // Workers with the same profile and ladder sizes (mix1's two alberts, mix7's three alexnets) have the same
-  // subproblem: solve it once per λ and share the answer (a configuration index means the same size for both).
-  const twinOf = instances.map((w, i) => instances.findIndex((v, j) => j <= i && sameSubproblem(v, w)))
-  const solveShared = async (
-    solve: (w: WorkerInstance, i: number) => Promise<{ a: Assignment; bound: number }>,
-  ) => {
-    const memo = new Map<number, { a: Assignment; bound: number }>()
-    const out: Assignment[] = []
-    let bound = 0
-    for (const [i, w] of instances.entries()) {
-      const t = twinOf[i] as number
-      let r = memo.get(t)
-      if (!r) {
-        r = await solve(w, i)
-        memo.set(t, r)
-      }
-      out.push(t === i ? r.a : evaluate(w, r.a.choice))
-      bound += r.bound
-    }
-    return { assignments: out, bound }
-  }
-  const dpOracle = (lambda: number): Promise<OracleResult> =>
-    solveShared(async (w) => {
-      const r = solveWorkerDp(w, o.switchMax, lambda)
-      return { a: r.assignment, bound: r.value }
-    })
-  const highsOracle = (lambda: number, deadline: number): Promise<OracleResult> =>
-    solveShared(async (w, i) => {
-      runner ??= new HighsRunner()
-      const left = Math.max(0.05, (deadline - performance.now()) / 1000)
-      // a tenth of the plan's gap per subproblem, so the outer search's bounds can close within the plan's gap
-      const r = await runner.solve(w, o.switchMax, lambda, left, o.mipGap / 10)
-      // no incumbent in time: the worker's smallest-partition plan is feasible (0 switches)
-      return { a: r.assignment ?? (minA[i] as Assignment), bound: r.bound }
-    })
-  try {
-    const res = await outerSearch(o.solver === 'highs' ? highsOracle : dpOracle, {
-      smCount: o.smCount,
-      mipGap: o.mipGap,
-      deadlineMs,
-      minA,
-    })
-    return { ...res, solver: o.solver }
-  } finally {
-    runner?.close()
-  }
-}
-
-const sameArray = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
-/** Same costs, units and ladder sizes: the DP and the MILP see the same problem. */
-function sameSubproblem(a: WorkerInstance, b: WorkerInstance): boolean {
-  return (
-    a === b ||
-    (a.kernels === b.kernels &&
-      sameArray(a.sms, b.sms) &&
-      sameArray(a.unitFirst, b.unitFirst) &&
-      sameArray(a.weight, b.weight) &&
-      sameArray(a.cost, b.cost))
-  )
 }
