@@ -146,7 +146,9 @@ export function checkRealtime(workers: readonly WorkerSpec[], profiles: readonly
   const total = parts.reduce((a, x) => a + x.d, 0)
   if (total > 1 + 1e-9)
     throw new UserError(
-      `real-time demand is ${total.toFixed(2)} GPUs (each real-time worker's rate × its latency alone on the whole GPU, from its profile), ${((total - 1) * 100).toFixed(0)}% more than the GPU: ${parts.map((x) => x.text).join('; ')}`,
+      `real-time demand is ${total.toFixed(2)} GPUs ` +
+        "(each real-time worker's rate × its latency alone on the whole GPU, from its profile), " +
+        `${((total - 1) * 100).toFixed(0)}% more than the GPU: ${parts.map((x) => x.text).join('; ')}`,
     )
   for (const i of rt) {
     const w = workers[i] as WorkerSpec
@@ -157,11 +159,16 @@ export function checkRealtime(workers: readonly WorkerSpec[], profiles: readonly
     const slo = (w.sloMs as number) * 1000
     if (pred === Number.POSITIVE_INFINITY)
       throw new UserError(
-        `${w.name} (${w.model}): its SLO of ${w.sloMs} ms cannot be met even alone on the whole GPU: while busy its requests come at ${load.rps} req/s, more than the ${(1e6 / s).toFixed(1)} req/s it serves there (${ms(s)} a request, from its profile)`,
+        `${w.name} (${w.model}): its SLO of ${w.sloMs} ms cannot be met even alone on the whole GPU: ` +
+          `while busy its requests come at ${load.rps} req/s, more than the ${(1e6 / s).toFixed(1)} req/s ` +
+          `it serves there (${ms(s)} a request, from its profile)`,
       )
     if (pred > slo)
       throw new UserError(
-        `${w.name} (${w.model}): its SLO of ${w.sloMs} ms cannot be met even alone on the whole GPU: ${ms(pred)} predicted from its profile (${ms(s)} a request${pred > s ? ` + ${ms(pred - s)} queueing at ${load.rps} req/s` : ''}), ${ms(pred - slo)} (${(((pred - slo) / slo) * 100).toFixed(0)}%) over`,
+        `${w.name} (${w.model}): its SLO of ${w.sloMs} ms cannot be met even alone on the whole GPU: ` +
+          `${ms(pred)} predicted from its profile ` +
+          `(${ms(s)} a request${pred > s ? ` + ${ms(pred - s)} queueing at ${load.rps} req/s` : ''}), ` +
+          `${ms(pred - slo)} (${(((pred - slo) / slo) * 100).toFixed(0)}%) over`,
       )
   }
 }
@@ -228,8 +235,10 @@ export function rtLayout(
   if (o.reserveSms !== undefined && mechanism !== 'priority')
     throw new UserError(
       mechanism === 'partition'
-        ? `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; the partition mechanism gives each real-time worker its own partition`
-        : `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; the gate mechanism keeps best-effort work off the whole GPU while a real-time request runs`,
+        ? `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; ` +
+            'the partition mechanism gives each real-time worker its own partition'
+        : `eclip-rt: reserved SMs (${o.reserveSms}) are the priority mechanism's; ` +
+            'the gate mechanism keeps best-effort work off the whole GPU while a real-time request runs',
     )
   if (o.gateUs !== undefined && mechanism !== 'gate')
     throw new UserError(
@@ -241,7 +250,8 @@ export function rtLayout(
   const reserveSms = mechanism === 'priority' ? (o.reserveSms ?? DEFAULT_RT_RESERVE_SMS) : 0
   if (!Number.isInteger(reserveSms) || reserveSms < 0 || reserveSms % gpu.sliceSize !== 0)
     throw new UserError(
-      `eclip-rt: reserved SMs must be a whole number of the GPU's ${gpu.sliceSize}-SM slices (0, ${gpu.sliceSize}, ${2 * gpu.sliceSize}, …), got ${reserveSms}`,
+      `eclip-rt: reserved SMs must be a whole number of the GPU's ${gpu.sliceSize}-SM slices ` +
+        `(0, ${gpu.sliceSize}, ${2 * gpu.sliceSize}, …), got ${reserveSms}`,
     )
   const rt = workers.flatMap((w, i) => (isRealtime(w) ? [i] : []))
   const be = workers.flatMap((w, i) => (isRealtime(w) ? [] : [i]))
@@ -282,7 +292,9 @@ function gateLayout(
   )
   if (be.length > 0) {
     layout.notes.push(
-      `best-effort workers stop while a real-time request runs: their graphs wait on the real-time requests at op starts about ${gateUs} µs of work apart (${be.map((i) => `${(workers[i] as WorkerSpec).name} ${(gates[i]?.atKernels ?? []).length}`).join(', ')} gates a request)`,
+      'best-effort workers stop while a real-time request runs: ' +
+        `their graphs wait on the real-time requests at op starts about ${gateUs} µs of work apart ` +
+        `(${be.map((i) => `${(workers[i] as WorkerSpec).name} ${(gates[i]?.atKernels ?? []).length}`).join(', ')} gates a request)`,
     )
     // what the best-effort work gives up: the time real-time requests run (at most their summed demand; less where
     // they overlap each other)
@@ -294,7 +306,10 @@ function gateLayout(
       ),
     )
     layout.notes.push(
-      `the real-time workers keep the GPU busy up to ${(busy * 100).toFixed(1)}% of the time (rate × latency alone, from their profiles), which the best-effort work no longer shares: expect its throughput down by up to that share against the priority mechanism (--rt-mechanism priority), which lets it run beside them at the cost of real-time latency`,
+      `the real-time workers keep the GPU busy up to ${(busy * 100).toFixed(1)}% of the time ` +
+        '(rate × latency alone, from their profiles), which the best-effort work no longer shares: ' +
+        'expect its throughput down by up to that share against the priority mechanism ' +
+        '(--rt-mechanism priority), which lets it run beside them at the cost of real-time latency',
     )
   }
   return { ...layout, gates }
@@ -318,7 +333,8 @@ function priorityLayout(
   const k = reserveSms / gpu.sliceSize
   if (be.length > 0 && k > n - 1)
     throw new UserError(
-      `eclip-rt: reserving ${reserveSms} SMs leaves the best-effort workers no slice of their own: at most ${(n - 1) * gpu.sliceSize} of the GPU's ${gpu.smCount} SMs can be reserved`,
+      `eclip-rt: reserving ${reserveSms} SMs leaves the best-effort workers no slice of their own: ` +
+        `at most ${(n - 1) * gpu.sliceSize} of the GPU's ${gpu.smCount} SMs can be reserved`,
     )
   const partitions: Partition[] = []
   const byKey = new Map<string, number>()
@@ -327,12 +343,14 @@ function priorityLayout(
   const beId = internPartition(partitions, byKey, rest)
   const assigned = workers.map((w) => (isRealtime(w) ? whole : beId))
   const notes = [
-    `${rt.map((i) => (workers[i] as WorkerSpec).name).join(', ')} (realtime): the whole GPU, streams at high priority (their thread blocks are dispatched before best-effort ones; running blocks are not preempted)`,
+    `${rt.map((i) => (workers[i] as WorkerSpec).name).join(', ')} (realtime): the whole GPU, streams at high priority ` +
+      '(their thread blocks are dispatched before best-effort ones; running blocks are not preempted)',
   ]
   if (be.length > 0)
     notes.push(
       k > 0
-        ? `best-effort workers share ${partitions[beId]?.sms} SMs at normal priority, each as one group; the top ${reserveSms} SMs (slices ${reg[n - k]?.id}–${reg[n - 1]?.id}) run real-time work only`
+        ? `best-effort workers share ${partitions[beId]?.sms} SMs at normal priority, each as one group; ` +
+            `the top ${reserveSms} SMs (slices ${reg[n - k]?.id}–${reg[n - 1]?.id}) run real-time work only`
         : BE_SHARED_NOTE,
     )
   else if (k > 0) notes.push(`no best-effort workers: nothing to keep off the ${reserveSms} reserved SMs`)
@@ -396,13 +414,18 @@ function partitionLayout(
   const whole = info.find((x) => x.hard === WHOLE)
   if (whole)
     throw new UserError(
-      `eclip-rt: ${whole.w.name} (${whole.w.model}) needs the whole GPU to meet its SLO of ${whole.w.sloMs} ms (${ms(whole.at(n))} predicted on ${smsOf(n)} SMs, ${ms(whole.alone)} on all ${gpu.smCount}), so ${others}: raise its SLO, or plan it with another policy`,
+      `eclip-rt: ${whole.w.name} (${whole.w.model}) needs the whole GPU to meet its SLO of ${whole.w.sloMs} ms ` +
+        `(${ms(whole.at(n))} predicted on ${smsOf(n)} SMs, ${ms(whole.alone)} on all ${gpu.smCount}), ` +
+        `so ${others}: raise its SLO, or plan it with another policy`,
     )
   if (sum() > avail) {
     const hard = info.reduce((a, x) => a + x.hard, 0)
     const short = hard - avail
     throw new UserError(
-      `eclip-rt: the real-time workers need ${hard} of the GPU's ${n} slices of ${gpu.sliceSize} SMs to meet their SLOs (${info.map((x) => `${x.w.name} (${x.w.model}) ${x.hard} for ${x.w.sloMs} ms`).join(', ')})${be.length > 0 ? ', and the best-effort workers need at least one' : ''}: ${short} slice(s) (${short * gpu.sliceSize} SMs) short`,
+      `eclip-rt: the real-time workers need ${hard} of the GPU's ${n} slices of ${gpu.sliceSize} SMs ` +
+        `to meet their SLOs (${info.map((x) => `${x.w.name} (${x.w.model}) ${x.hard} for ${x.w.sloMs} ms`).join(', ')})` +
+        `${be.length > 0 ? ', and the best-effort workers need at least one' : ''}: ` +
+        `${short} slice(s) (${short * gpu.sliceSize} SMs) short`,
     )
   }
   const assigned = new Array<number>(workers.length).fill(-1)
@@ -415,7 +438,10 @@ function partitionLayout(
     assigned[x.i] = internPartition(partitions, byKey, slices)
     const lat = x.at(L)
     notes.push(
-      `${x.w.name} (realtime): ${smsOf(L)} SMs of its own (slices ${slices[0]?.id}–${slices[slices.length - 1]?.id}), ${ms(lat)} predicted, ${(lat / x.alone).toFixed(2)}× its ${ms(x.alone)} alone on the whole GPU (SLO ${x.w.sloMs} ms${L < x.need ? `; its ${factor}× target did not fit beside the others` : ''})`,
+      `${x.w.name} (realtime): ${smsOf(L)} SMs of its own ` +
+        `(slices ${slices[0]?.id}–${slices[slices.length - 1]?.id}), ${ms(lat)} predicted, ` +
+        `${(lat / x.alone).toFixed(2)}× its ${ms(x.alone)} alone on the whole GPU ` +
+        `(SLO ${x.w.sloMs} ms${L < x.need ? `; its ${factor}× target did not fit beside the others` : ''})`,
     )
   })
   const rest = [...reg.slice(0, next), ...gpu.slices.filter((s) => s.remainder)]
@@ -458,7 +484,8 @@ export function withBestEffortPlan(
     })
   if (!same)
     throw new UserError(
-      `eclip-rt: the best-effort plan (${be.workers.map((w) => w.name).join(', ')}) is not one of this mix's best-effort workers (${beWorkers.map((w) => w.name).join(', ')})`,
+      `eclip-rt: the best-effort plan (${be.workers.map((w) => w.name).join(', ')}) ` +
+        `is not one of this mix's best-effort workers (${beWorkers.map((w) => w.name).join(', ')})`,
     )
   if (be.gpu.name !== plan.gpu.name || be.gpu.smCount !== plan.gpu.smCount)
     throw new UserError(`eclip-rt: the best-effort plan was made for ${be.gpu.name}, not ${plan.gpu.name}`)
@@ -509,9 +536,15 @@ export function withBestEffortPlan(
     }
   })
   const stp = be.solver.stp
+  const source = be.solver.tuning
+    ? `measured in tuning on the ${be.solver.tuning.backend} backend`
+    : 'predicted'
+  const vsWhole = stp
+    ? `; STP ${(stp.value / stp.baseline).toFixed(3)}× theirs on the whole GPU, ${source}`
+    : ''
   const how =
     be.policy === 'eclip-fit'
-      ? ` (${be.params.objective === 'requests' ? 'total requests/s' : 'STP'} under their floors${stp ? `; STP ${(stp.value / stp.baseline).toFixed(3)}× theirs on the whole GPU, ${be.solver.tuning ? `measured in tuning on the ${be.solver.tuning.backend} backend` : 'predicted'}` : ''})`
+      ? ` (${be.params.objective === 'requests' ? 'total requests/s' : 'STP'} under their floors${vsWhole})`
       : ''
   const gates = workers.flatMap((w) =>
     w.gate?.role === 'wait' ? [`${w.name} ${(w.gate.atKernels ?? []).length}`] : [],
@@ -519,7 +552,11 @@ export function withBestEffortPlan(
   const free = workers.flatMap((w, i) =>
     plan.workers[i]?.gate?.role === 'wait' && !w.gate ? [`${w.name} (${w.meanSms.toFixed(0)} SMs)`] : [],
   )
-  const note = `best-effort workers planned by ${be.policy} among themselves${how}, under their gates, about ${gateUs} µs of work on their partitions apart (${gates.length > 0 ? `${gates.join(', ')} gates a request` : 'none gated'})${free.length > 0 ? `; ungated, on at most ${ungatedSms} SMs, beside the real-time requests: ${free.join(', ')}` : ''}`
+  const note =
+    `best-effort workers planned by ${be.policy} among themselves${how}, under their gates, ` +
+    `about ${gateUs} µs of work on their partitions apart ` +
+    `(${gates.length > 0 ? `${gates.join(', ')} gates a request` : 'none gated'})` +
+    `${free.length > 0 ? `; ungated, on at most ${ungatedSms} SMs, beside the real-time requests: ${free.join(', ')}` : ''}`
   const kept = (plan.solver.notes ?? '')
     .split('; ')
     .filter((n) => n !== BE_SHARED_NOTE && n !== BE_UNPLANNED_NOTE)
