@@ -96,6 +96,17 @@ export const SimCalibration = Type.Object(
             Type.String({ pattern: '^[A-Za-z0-9_.-]+\\.b[0-9]+\\.(fp16|bf16|fp32)$' }),
             Type.Number({ minimum: 0 }),
           ),
+          /**
+           * Aggressor weight a per profile (absent, or a profile not named: 1): the busy SMs of another worker's
+           * kernels count × its profile's a in every γ term, so a model that loads memory little slows its
+           * neighbours less than its SMs say (bench/probe-fit.ts fits it on disjoint partitions).
+           */
+          aggressor: Type.Optional(
+            Type.Record(
+              Type.String({ pattern: '^[A-Za-z0-9_.-]+\\.b[0-9]+\\.(fp16|bf16|fp32)$' }),
+              Type.Number({ minimum: 0 }),
+            ),
+          ),
           measured: Provenance,
         },
         { additionalProperties: false },

@@ -59,6 +59,25 @@ describe('per-profile memory interference', () => {
     assert.ok(other >= 0.99, `shufflenet ×${other}`)
   })
 
+  it('weights a neighbour by its aggressor weight (every weight 1: the same term; absent: 1)', async () => {
+    const plain = await runs(common, [mixes[0] as Mix])
+    const key = (model: string) =>
+      profileKey(plain[0]?.workers.find((w) => w.model === model) as Run['workers'][number])
+    const ones = await runs({ ...common, aggressorWeight: { [key('resnext101')]: 1 } }, [mixes[0] as Mix])
+    assert.deepEqual(
+      ones.map((r) => r.workers.map((w) => w.throughputRps)),
+      plain.map((r) => r.workers.map((w) => w.throughputRps)),
+    )
+    // resnext101 as a weak aggressor: shufflenet beside it on the model-wise partitions is slowed less, resnext101 not
+    const weak = await runs({ ...common, aggressorWeight: { [key('resnext101')]: 0.2 } }, [mixes[0] as Mix])
+    const shuffle =
+      rateOf(weak, 'mix5', 'model-wise', 'shufflenet') / rateOf(plain, 'mix5', 'model-wise', 'shufflenet')
+    const resnext =
+      rateOf(weak, 'mix5', 'model-wise', 'resnext101') / rateOf(plain, 'mix5', 'model-wise', 'resnext101')
+    assert.ok(shuffle > 1.02, `shufflenet ×${shuffle}`)
+    assert.ok(resnext <= 1.01, `resnext101 ×${resnext}`)
+  })
+
   it('recovers the γ per profile that made the measurements', async () => {
     const made = await runs(common)
     const keys = [...new Set(made.flatMap((r) => r.workers.map(profileKey)))].sort()

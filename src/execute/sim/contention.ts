@@ -73,6 +73,12 @@ export interface Calibration {
    */
   profileInterference?: Readonly<Record<string, number>>
   /**
+   * Aggressor weight a per profile (absent, or a profile not named: 1): in every other kernel's γ term a kernel's
+   * busy SMs count × its profile's a — rate ÷ (1 + γ_w · min(Σ_{j≠w} a_j · busy_j, SMs) / SMs) — so that a model
+   * that loads memory and L2 little slows its neighbours less than its SMs say. Absent: today's term.
+   */
+  aggressorWeight?: Readonly<Record<string, number>>
+  /**
    * Block residency ρ (absent: none): under 'fifo' sharing a kernel takes, of its SMs, only the share of their
    * resources its blocks hold — its thread slots at its demand × ρ (registers and shared memory hold more than
    * threads say), at most all — and leaves the rest to the next kernel.
@@ -129,6 +135,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     saturationTolerance: c.saturationTolerance,
     memoryInterference: c.memoryInterference,
     ...(c.profileInterference ? { profileInterference: c.profileInterference.gamma } : {}),
+    ...(c.profileInterference?.aggressor ? { aggressorWeight: c.profileInterference.aggressor } : {}),
     ...(c.residency !== undefined ? { residency: c.residency } : {}),
     ...(c.footprint !== undefined ? { footprint: c.footprint } : {}),
     ...(c.coresidency !== undefined ? { coresidency: c.coresidency } : {}),
@@ -152,9 +159,9 @@ export function calibrationFrom(c: SimCalibration): Calibration {
   }
 }
 
-/** `cal` with one memory interference γ, `g`, for every profile (its per-profile γ dropped). */
+/** `cal` with one memory interference γ, `g`, for every profile (its per-profile γ and aggressor weights dropped). */
 export function withCommonGamma(cal: Calibration, g: number): Calibration {
-  const { profileInterference: _perProfile, ...rest } = cal
+  const { profileInterference: _perProfile, aggressorWeight: _aggressor, ...rest } = cal
   return { ...rest, memoryInterference: g }
 }
 

@@ -422,6 +422,10 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     (w) => cal.profileInterference?.[profileKey(w)] ?? cal.memoryInterference,
   )
   const anyGamma = gamma.some((g) => g > 0)
+  // each worker's busy SMs count × its profile's aggressor weight in the others' γ terms (absent: 1, today's term)
+  const aggressor = cal.aggressorWeight
+    ? Float64Array.from(spec.workers, (w) => cal.aggressorWeight?.[profileKey(w)] ?? 1)
+    : undefined
   const coresident = cal.sharing === 'coresident'
   const kappa = coresident ? (cal.coresidency ?? 0) : 0
   const reallocate = () => {
@@ -445,11 +449,18 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     }
     if (anyGamma && m > 1) {
       const smCount = spec.gpu.smCount
+      let weighted = busyNow
+      if (aggressor) {
+        weighted = 0
+        for (let i = 0; i < m; i++) {
+          const w = running[i] as number
+          weighted += (aggressor[w] as number) * (busy[w] as number)
+        }
+      }
       for (let i = 0; i < m; i++) {
         const w = running[i] as number
-        rate[w] =
-          (rate[w] as number) /
-          (1 + ((gamma[w] as number) * Math.min(busyNow - (busy[w] as number), smCount)) / smCount)
+        const others = weighted - (aggressor ? (aggressor[w] as number) : 1) * (busy[w] as number)
+        rate[w] = (rate[w] as number) / (1 + ((gamma[w] as number) * Math.min(others, smCount)) / smCount)
       }
     }
     for (let i = 0; i < m; i++) {
