@@ -43,7 +43,7 @@ export function disjointSlices(gpu: Gpu, k: number): number[][] {
 }
 
 /** `base` (a baseline plan of the mix) with worker i's whole request on partition i + 1 of `sets`. */
-function onPartitions(gpu: Gpu, base: Plan, sets: number[][]): Plan {
+export function onPartitions(gpu: Gpu, base: Plan, sets: number[][]): Plan {
   const partitions: Partition[] = [
     { id: 0, slices: gpu.slices.map((s) => s.id), sms: gpu.smCount },
     ...sets.map((slices, i) => ({

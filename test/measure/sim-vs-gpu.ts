@@ -85,7 +85,7 @@ interface Drift {
 }
 
 /** One results set re-simulated: its GPU runs and solo runs, and the simulator's of the same, in the same order. */
-interface SetRuns {
+export interface SetRuns {
   set: string
   gpuRuns: Run[]
   gpuSolos: Run[]
@@ -101,15 +101,21 @@ const windowOf = (r: Run) => {
   return Math.min(1, Math.max(0.1, slowest > 0 ? 40 / slowest : 1))
 }
 
-/** The GPU's profiles, and the re-simulation of its runs. */
-function simulatorOf(check: HeldOutCheck) {
+/**
+ * The GPU's profiles, and the re-simulation of its runs (`calibrationFile`: another sim-calibration.json in place of
+ * the directory's, for a candidate: bench/heldout-workers.ts).
+ */
+export function simulatorOf(check: Pick<HeldOutCheck, 'profiles'>, calibrationFile?: string) {
   const dir = join(ROOT, check.profiles)
   const gpu = loadGpu(dir)
   const primitives = loadPrimitives(dir, gpu)
   const profilesFor = profilesIn(dir, gpu)
   const profileOf = (w: Pick<WorkerSpec, 'model' | 'batch' | 'dtype'>) =>
     profilesFor([{ name: w.model, model: w.model, batch: w.batch, dtype: w.dtype }])[0] as Profile
-  const calFile = readFile<SimCalibration>('sim-calibration', join(dir, 'sim-calibration.json'))
+  const calFile = readFile<SimCalibration>(
+    'sim-calibration',
+    calibrationFile ?? join(dir, 'sim-calibration.json'),
+  )
   const power = readFile<PowerModel>('power', join(dir, 'power.json'))
   const cal = calibrationFrom(calFile)
   const resimulate = (r: Run, plan: Plan): Run => {
@@ -137,10 +143,15 @@ function simulatorOf(check: HeldOutCheck) {
     provenance: `${calFile.measured.notes ?? ''} ${calFile.realtime?.measured?.notes ?? ''} ${power.measured.notes ?? ''}`,
   }
 }
-type Simulator = ReturnType<typeof simulatorOf>
+export type Simulator = ReturnType<typeof simulatorOf>
 
 /** The plan a GPU run of `set` executed: the fixture's for a set that recorded none, else the plan file. */
-function planOf(check: HeldOutCheck, set: string, r: Run, fixture: Record<string, Plan>): Plan {
+function planOf(
+  check: Pick<HeldOutCheck, 'recorded' | 'fixture'>,
+  set: string,
+  r: Run,
+  fixture: Record<string, Plan>,
+): Plan {
   if (!check.recorded.includes(set)) {
     const plan = fixture[`${set}|${r.id}`]
     assert.ok(plan, `${set}: no plan for ${r.id} in ${check.fixture}`)
@@ -150,8 +161,8 @@ function planOf(check: HeldOutCheck, set: string, r: Run, fixture: Record<string
   return readFile<Plan>('plan', join(ROOT, set, r.planFile))
 }
 
-async function resimulateSet(
-  check: HeldOutCheck,
+export async function resimulateSet(
+  check: Pick<HeldOutCheck, 'recorded' | 'fixture' | 'solo'>,
   sim: Simulator,
   set: string,
   fixture: Record<string, Plan>,

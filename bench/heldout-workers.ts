@@ -1,0 +1,230 @@
+// The H200's held-out closed-loop runs (test/measure/sim-vs-gpu-h200.test.ts: 284 runs, re-simulated with the plans
+// they executed) under one or more candidate calibrations, per worker: besides the test's per-run drifts (STP ÷
+// baseline STP, STP with the profiles' solo rates for both, each run's worst worker ÷ baseline), every worker's signed
+// error — ln(simulated ÷ measured req/s), and simulated ÷ measured normVsBaseline − 1 on runs that are not baseline —
+// grouped by (model, batch, policy), so that a change to the memory term can be read per model and per mix. Each
+// candidate is a sim-calibration.json (the profile directory's when none is given); the shipped file is not touched.
+// The series are the test's (RECORDED there; the count is checked).
+//   node --import tsx bench/heldout-workers.ts [--detail model.bB,...] [LABEL=CALIBRATION_JSON ...]
+
+import type { Run } from '../src/formats/index.ts'
+import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
+import { stp } from '../src/measure/system.ts'
+import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
+import { resimulateSet, type SetRuns, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
+
+const PROFILES = 'profiles/h200'
+const SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' }
+// as test/measure/sim-vs-gpu-h200.test.ts's RECORDED
+const RECORDED = [
+  ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `results/h200/coresident-cal/${p}`),
+  ...[
+    ...['h1', 'h2', 'h3', 'h4', 'h5'],
+    ...['p95-hold/p1', 'p95-hold/p2', 'p95-hold/p3', 'p95-hold/p4'],
+    ...['split-check/T1', 'split-check/T2'],
+  ].map((p) => `results/h200/tuned-priorities-b8/${p}`),
+  ...['b1h1', 'b1h2', 'b1h3', 'b1h4', 'b1h5'].map((p) => `results/h200/tuned-priorities-b1/${p}`),
+  ...['pb8', 'mb8', 'seeds/n1', 'seeds/o1', 'seeds/n2', 'seeds/o2'].map(
+    (p) => `results/h200/priorities-b8/${p}`,
+  ),
+  ...['pb1', 'mb1', 'ob1'].map((p) => `results/h200/priorities-b1/${p}`),
+  ...['s7', 'c7', 's6', 'c6', 's1p', 'c1p', 'c1m'].map((p) => `results/h200/profile-interference/${p}`),
+  ...['A1', 'A2', 'A3', 'A4', 'B1', 'B2', 'B3', 'B4'].map((p) => `results/h200/floor-margin/${p}`),
+]
+const RUNS = 284
+
+/** One worker of one held-out run. */
+export interface WorkerErr {
+  run: string
+  mix: string
+  batch: number
+  policy: string
+  model: string
+  name: string
+  /** ln(simulated ÷ measured req/s). */
+  rawLn: number
+  /** simulated ÷ measured normVsBaseline − 1 (null on baseline runs). */
+  norm: number | null
+}
+/** One held-out run: the test's drifts. */
+export interface RunErr {
+  run: string
+  batch: number
+  policy: string
+  stpVsBaseline: number | null
+  stpCommon: number
+  worstWorker: number | null
+}
+
+function compareAll(
+  sim: ReturnType<typeof simulatorOf>,
+  s: SetRuns,
+): { runs: RunErr[]; workers: WorkerErr[] } {
+  const gpuAll = normalise(
+    attachProfileRefs(
+      [...structuredClone(s.gpuRuns), ...structuredClone(s.gpuSolos)],
+      sim.profileOf,
+      DEFAULT_TOLERANCE,
+    ),
+  )
+  const simAll = normalise(structuredClone([...s.sim, ...s.simSolos]))
+  const runs: RunErr[] = []
+  const workers: WorkerErr[] = []
+  s.gpuRuns.forEach((r, i) => {
+    const g = gpuAll[i] as Run
+    const x = simAll[i] as Run
+    const label = `${s.set.split('/').slice(-2).join('/')} ${r.mix} ${r.policy}${r.mode ? `/${r.mode}` : ''}`
+    let worst: number | null = null
+    g.workers.forEach((gw, wi) => {
+      const sw = x.workers[wi]
+      if (!sw) throw new Error(`${label}: worker ${wi} missing`)
+      const norm =
+        gw.normVsBaseline === null || sw.normVsBaseline === null || r.policy === 'baseline'
+          ? null
+          : sw.normVsBaseline / gw.normVsBaseline - 1
+      if (norm !== null) worst = Math.max(worst ?? 0, Math.abs(norm))
+      workers.push({
+        run: label,
+        mix: r.mix,
+        batch: gw.batch,
+        policy: r.policy,
+        model: gw.model,
+        name: gw.name,
+        rawLn: Math.log(sw.throughputRps / gw.throughputRps),
+        norm,
+      })
+    })
+    const profileStp = (y: Run) =>
+      stp(
+        y.workers.map((w) => w.throughputRps),
+        y.workers.map((w) => 1e6 / (sim.profileOf(w).requestUs.at(-1) as number)),
+      )
+    const gs = g.metrics.system
+    const ss = x.metrics.system
+    runs.push({
+      run: label,
+      batch: r.batch ?? 0,
+      policy: r.policy,
+      stpVsBaseline:
+        gs?.stpVsBaseline && ss?.stpVsBaseline ? Math.abs(ss.stpVsBaseline / gs.stpVsBaseline - 1) : null,
+      stpCommon: Math.abs(profileStp(x) / profileStp(g) - 1),
+      worstWorker: worst,
+    })
+  })
+  return { runs, workers }
+}
+
+export async function heldOut(calibrationFile?: string) {
+  const sim = simulatorOf({ profiles: PROFILES }, calibrationFile)
+  const runs: RunErr[] = []
+  const workers: WorkerErr[] = []
+  for (const set of RECORDED) {
+    const s = await resimulateSet({ recorded: RECORDED, solo: SOLO }, sim, set, {})
+    const c = compareAll(sim, s)
+    runs.push(...c.runs)
+    workers.push(...c.workers)
+  }
+  if (runs.length !== RUNS) throw new Error(`${runs.length} runs re-simulated, the test's ${RUNS}`)
+  return { runs, workers }
+}
+
+const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, x) => a + x, 0) / xs.length : Number.NaN)
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–')
+const sgn = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(100 * x).toFixed(1)}%` : '–')
+const nn = <T>(xs: (T | null)[]) => xs.filter((x): x is T => x !== null)
+
+type Result = Awaited<ReturnType<typeof heldOut>>
+
+/** The summary rows of one candidate. */
+function summary(r: Result): [string, string][] {
+  const at = (b: number) => r.runs.filter((x) => x.batch === b)
+  const past8 = r.runs.filter((x) => (x.stpVsBaseline ?? 0) > 0.08 || x.stpCommon > 0.08).length
+  const norms = nn(r.workers.map((w) => w.norm)).map(Math.abs)
+  const worst = nn(r.runs.map((x) => x.worstWorker))
+  return [
+    ['runs past 8% STP (÷ baseline or profile solo)', `${past8}`],
+    [
+      'runs past the issue’s targets (the test’s todo)',
+      `${r.runs.filter((x) => (x.stpVsBaseline ?? 0) > 0.08 || x.stpCommon > 0.08 || (x.worstWorker ?? 0) > 0.15).length}`,
+    ],
+    ['  of them past 8% STP ÷ baseline', `${r.runs.filter((x) => (x.stpVsBaseline ?? 0) > 0.08).length}`],
+    ['mean STP error (profile solo), b8', pct(mean(at(8).map((x) => x.stpCommon)))],
+    ['mean STP error (profile solo), b1', pct(mean(at(1).map((x) => x.stpCommon)))],
+    ['mean STP ÷ baseline error (not baseline), b8', pct(mean(nn(at(8).map((x) => x.stpVsBaseline))))],
+    ['mean STP ÷ baseline error (not baseline), b1', pct(mean(nn(at(1).map((x) => x.stpVsBaseline))))],
+    ['worker ÷ baseline |err|: mean over workers', pct(mean(norms))],
+    ['worker ÷ baseline: mean of each run’s worst', pct(mean(worst))],
+    ['worker ÷ baseline: worst', pct(Math.max(...norms))],
+    ['workers past 15% ÷ baseline', `${norms.filter((x) => x > 0.15).length}`],
+    ['raw req/s |ln(sim÷GPU)|: mean over workers', pct(mean(r.workers.map((w) => Math.abs(w.rawLn))))],
+    [
+      'raw req/s, b8 / b1 (mean |ln|)',
+      `${pct(mean(r.workers.filter((w) => w.batch === 8).map((w) => Math.abs(w.rawLn))))} / ${pct(mean(r.workers.filter((w) => w.batch === 1).map((w) => Math.abs(w.rawLn))))}`,
+    ],
+  ]
+}
+
+/** Per (model, batch, policy): mean signed raw ln and normVsBaseline error, and mean |normVsBaseline error|. */
+function perModel(r: Result): Map<string, string> {
+  const groups = new Map<string, WorkerErr[]>()
+  for (const w of r.workers) {
+    const pol = w.policy === 'baseline' ? 'baseline' : 'partitioned'
+    const k = `${w.model}.b${w.batch} ${pol}`
+    groups.set(k, [...(groups.get(k) ?? []), w])
+  }
+  const out = new Map<string, string>()
+  for (const [k, ws] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
+    const norms = nn(ws.map((w) => w.norm))
+    out.set(
+      k,
+      `n ${String(ws.length).padStart(3)} raw ${sgn(mean(ws.map((w) => w.rawLn))).padStart(6)} ` +
+        (norms.length
+          ? `÷base ${sgn(mean(norms)).padStart(6)} |${pct(mean(norms.map(Math.abs))).padStart(5)}|`
+          : ''),
+    )
+  }
+  return out
+}
+
+async function main() {
+  const args = process.argv.slice(2)
+  let detail: string[] = []
+  const cands: [string, string | undefined][] = []
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--detail') detail = (args[++i] as string).split(',')
+    else {
+      const [label, file] = (args[i] as string).split('=')
+      cands.push([label as string, file])
+    }
+  }
+  if (cands.length === 0) cands.push(['shipped', undefined])
+  const results: Result[] = []
+  for (const [, file] of cands) results.push(await heldOut(file))
+  const w = 46
+  console.log(`${''.padEnd(w)}${cands.map(([l]) => l.padStart(16)).join('')}`)
+  const sums = results.map(summary)
+  for (const [i, [k]] of (sums[0] as [string, string][]).entries())
+    console.log(`${k.padEnd(w)}${sums.map((s) => (s[i]?.[1] ?? '').padStart(16)).join('')}`)
+  console.log(
+    '\nper (model, batch, policy): mean signed ln(sim ÷ GPU req/s); partitioned runs also sim ÷ GPU normVsBaseline − 1',
+  )
+  const per = results.map(perModel)
+  for (const k of (per[0] as Map<string, string>).keys())
+    console.log(`${k.padEnd(28)}${per.map((p) => `  ${p.get(k) ?? ''}`).join('  ||')}`)
+  for (const d of detail) {
+    const [model, b] = d.split('.b')
+    console.log(
+      `\n${d}: per run, ln(sim ÷ GPU req/s) [normVsBaseline error]: ${cands.map(([l]) => l).join(' → ')}`,
+    )
+    const rows = results.map((r) => r.workers.filter((x) => x.model === model && x.batch === Number(b)))
+    for (const [i, x] of (rows[0] as WorkerErr[]).entries()) {
+      const cells = rows.map((rs) => {
+        const y = rs[i] as WorkerErr
+        return `${sgn(y.rawLn)}${y.norm !== null ? ` [${sgn(y.norm)}]` : ''}`
+      })
+      console.log(`  ${`${x.run} ${x.name}`.padEnd(58)} ${cells.join(' → ')}`)
+    }
+  }
+}
+
+if (process.argv[1] && import.meta.filename === process.argv[1]) await main()
