@@ -192,6 +192,8 @@ export interface CappedBound {
   flooredCapped: number | null
   /** Floored and capped, each worker's SM-time at the latency its rate allows (with `profilesOf`; else absent). */
   latency?: number | null
+  /** Per worker, share of its solo rate: its cap, the latency-consistent estimate's, baseline's and eclip-fit's. */
+  shares?: { cap: number[]; latency: number[] | null; baseline: number[]; eclipFit: number[] | null }
 }
 
 /**
@@ -221,26 +223,32 @@ export function cappedBounds(
       continue
     const caps = m.gpu['part-all'].map((x, i) => x / (m.gpu['part-alone'][i] as number))
     const floors = base.workers.map((w, i) => (DEFAULT_MIN_SHARE * w.throughputRps) / (solo[i] as number))
+    const fit = gpuRun('eclip-fit')
+    const est = profilesOf
+      ? latencyStpBound(
+          profilesOf(base.workers).map((p, i) =>
+            latencyWorker(p, base.workers[i]?.fullGpuUs as number, caps[i] as number, floors[i]),
+          ),
+          smCount,
+        )
+      : undefined
+    const sharesOf = (r: Run) => r.workers.map((w, i) => w.throughputRps / (solo[i] as number))
     out.push({
       mix: m.mix,
       batch: m.batch,
       baseline: sys.stp,
-      eclipFit: gpuRun('eclip-fit')?.metrics.system?.stp ?? null,
+      eclipFit: fit?.metrics.system?.stp ?? null,
       plain: stpBound(solo, area, smCount).stp,
       capped: stpBound(solo, area, smCount, undefined, caps)?.stp ?? Number.NaN,
       floored: stpBound(solo, area, smCount, floors)?.stp ?? null,
       flooredCapped: stpBound(solo, area, smCount, floors, caps)?.stp ?? null,
-      ...(profilesOf
-        ? {
-            latency:
-              latencyStpBound(
-                profilesOf(base.workers).map((p, i) =>
-                  latencyWorker(p, base.workers[i]?.fullGpuUs as number, caps[i] as number, floors[i]),
-                ),
-                smCount,
-              )?.stp ?? null,
-          }
-        : {}),
+      ...(est !== undefined ? { latency: est?.stp ?? null } : {}),
+      shares: {
+        cap: caps,
+        latency: est?.shares ?? null,
+        baseline: sharesOf(base),
+        eclipFit: fit ? sharesOf(fit) : null,
+      },
     })
   }
   return out
@@ -278,6 +286,22 @@ export function boundsText(rows: readonly CappedBound[]): string {
   )
 }
 
+/** Per worker, where each mix's workers stand: their caps, the estimate's shares and what the runs gave them. */
+export function sharesText(rows: readonly CappedBound[]): string {
+  const f = (xs: readonly number[] | null | undefined) => (xs ? xs.map((x) => x.toFixed(2)).join(' / ') : '—')
+  return gridTable(
+    "Each worker's share of its solo rate: its cap (together ÷ alone), the latency-consistent estimate's, the runs'",
+    ['mix', 'cap', 'estimate', 'baseline', 'eclip-fit'],
+    rows.map((b) => [
+      `${b.mix} b${b.batch}`,
+      f(b.shares?.cap),
+      f(b.shares?.latency),
+      f(b.shares?.baseline),
+      f(b.shares?.eclipFit),
+    ]),
+  )
+}
+
 async function main() {
   const args = process.argv.slice(2)
   let dir = 'profiles/h100'
@@ -297,7 +321,8 @@ async function main() {
   if (results.length > 0) {
     const runs = results.flatMap((f) => readFile<Results>('results', f).runs)
     const gpu = loadGpu(dir)
-    console.log(`\n${boundsText(cappedBounds(c, runs, gpu.smCount, profilesIn(dir, gpu)))}`)
+    const rows = cappedBounds(c, runs, gpu.smCount, profilesIn(dir, gpu))
+    console.log(`\n${boundsText(rows)}\n\n${sharesText(rows)}`)
   }
 }
 
