@@ -1,4 +1,4 @@
-// The H200's held-out closed-loop runs (test/measure/sim-vs-gpu-h200.test.ts: 284 runs, re-simulated with the plans
+// The H200's held-out closed-loop runs (test/measure/sim-vs-gpu-h200.test.ts's runs, re-simulated with the plans
 // they executed) under one or more candidate calibrations, per worker: besides the test's per-run drifts (STP ÷
 // baseline STP, STP with the profiles' solo rates for both, each run's worst worker ÷ baseline), every worker's signed
 // error — ln(simulated ÷ measured req/s), and simulated ÷ measured normVsBaseline − 1 on runs that are not baseline —
@@ -11,27 +11,13 @@ import type { Run } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { stp } from '../src/measure/system.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
+import { H200_RECORDED, H200_RUNS } from '../test/measure/h200-recorded.ts'
 import { resimulateSet, type SetRuns, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
 
 const PROFILES = 'profiles/h200'
 const SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' }
-// as test/measure/sim-vs-gpu-h200.test.ts's RECORDED
-const RECORDED = [
-  ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `results/h200/coresident-cal/${p}`),
-  ...[
-    ...['h1', 'h2', 'h3', 'h4', 'h5'],
-    ...['p95-hold/p1', 'p95-hold/p2', 'p95-hold/p3', 'p95-hold/p4'],
-    ...['split-check/T1', 'split-check/T2'],
-  ].map((p) => `results/h200/tuned-priorities-b8/${p}`),
-  ...['b1h1', 'b1h2', 'b1h3', 'b1h4', 'b1h5'].map((p) => `results/h200/tuned-priorities-b1/${p}`),
-  ...['pb8', 'mb8', 'seeds/n1', 'seeds/o1', 'seeds/n2', 'seeds/o2'].map(
-    (p) => `results/h200/priorities-b8/${p}`,
-  ),
-  ...['pb1', 'mb1', 'ob1'].map((p) => `results/h200/priorities-b1/${p}`),
-  ...['s7', 'c7', 's6', 'c6', 's1p', 'c1p', 'c1m'].map((p) => `results/h200/profile-interference/${p}`),
-  ...['A1', 'A2', 'A3', 'A4', 'B1', 'B2', 'B3', 'B4'].map((p) => `results/h200/floor-margin/${p}`),
-]
-const RUNS = 284
+const RECORDED = H200_RECORDED
+const RUNS = H200_RUNS
 
 /** One worker of one held-out run. */
 export interface WorkerErr {

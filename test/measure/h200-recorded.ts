@@ -1,0 +1,21 @@
+// The H200's recorded GPU runs that the simulator is checked on, held out from every fit of its constants
+// (test/measure/sim-vs-gpu-h200.test.ts says which series and why; bench/heldout-workers.ts reads them per worker).
+export const H200_RECORDED = [
+  ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `results/h200/coresident-cal/${p}`),
+  ...[
+    ...['h1', 'h2', 'h3', 'h4', 'h5'],
+    ...['p95-hold/p1', 'p95-hold/p2', 'p95-hold/p3', 'p95-hold/p4'],
+    ...['split-check/T1', 'split-check/T2'],
+  ].map((p) => `results/h200/tuned-priorities-b8/${p}`),
+  ...['b1h1', 'b1h2', 'b1h3', 'b1h4', 'b1h5'].map((p) => `results/h200/tuned-priorities-b1/${p}`),
+  ...['pb8', 'mb8', 'seeds/n1', 'seeds/o1', 'seeds/n2', 'seeds/o2'].map(
+    (p) => `results/h200/priorities-b8/${p}`,
+  ),
+  ...['pb1', 'mb1', 'ob1'].map((p) => `results/h200/priorities-b1/${p}`),
+  ...['s7', 'c7', 's6', 'c6', 's1p', 'c1p', 'c1m'].map((p) => `results/h200/profile-interference/${p}`),
+  ...['A1', 'A2', 'A3', 'A4', 'B1', 'B2', 'B3', 'B4'].map((p) => `results/h200/floor-margin/${p}`),
+  ...['sA', 'rA', 'sB', 'rB', 'sC', 'rC'].map((p) => `results/h200/interference/refit-plans/${p}`),
+]
+
+/** GPU runs in those series (a series added or a run lost shows as a different count). */
+export const H200_RUNS = 312
