@@ -21,6 +21,7 @@ import {
   errorsOf,
   gridAt,
   gridPoints,
+  neutralPower,
   prepareCases,
   simulateCases,
 } from '../src/calibrate/calibrate.ts'
@@ -82,15 +83,7 @@ const cases: Case[] = await prepareCases({
 process.stderr.write(
   `${cases.length} GPU runs prepared in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,
 )
-const power: PowerModel = {
-  format: 'eclip.power/1',
-  gpu: { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize },
-  idleW: 0,
-  wPerBusySm: 1,
-  wPerMemGBs: 0,
-  fitted: false,
-  measured: { date: '-', method: 'placeholder', tool: 'bench/refit-sharing.ts' },
-}
+const power: PowerModel = neutralPower(gpu, 'bench/refit-sharing.ts')
 
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '–' : x.toFixed(4))
 function score(label: string, cal: Parameters<typeof simulateCases>[1]) {

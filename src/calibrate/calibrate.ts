@@ -160,7 +160,8 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
   return cases
 }
 
-function neutralPower(gpu: GpuRef): PowerModel {
+/** A placeholder power model (contention fits score throughput, not energy); `tool`: who made it. */
+export function neutralPower(gpu: GpuRef, tool = 'eclip calibrate'): PowerModel {
   return {
     format: 'eclip.power/1',
     gpu: { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize },
@@ -168,7 +169,7 @@ function neutralPower(gpu: GpuRef): PowerModel {
     wPerBusySm: 1,
     wPerMemGBs: 0,
     fitted: false,
-    measured: { date: '-', method: 'placeholder', tool: 'eclip calibrate' },
+    measured: { date: '-', method: 'placeholder', tool },
   }
 }
 
