@@ -14,17 +14,22 @@
 //   node --import tsx bench/probe-fit.ts [--profiles profiles/h200] [--fit-aggressor] [--write FILE] [--write-b FILE]
 //     DISPATCH_JSON...
 import { readFileSync, writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { crossing } from '../src/calibrate/profile-interference.ts'
 import type { Calibration } from '../src/execute/sim/contention.ts'
 import { scorePlan } from '../src/execute/sim/evaluator.ts'
 import { simInputs } from '../src/execute/sim/inputs.ts'
-import type { Plan, Profile, WorkerSpec } from '../src/formats/index.ts'
+import type { Plan, Profile, SimCalibration, WorkerSpec } from '../src/formats/index.ts'
 import { makePlan } from '../src/plan/index.ts'
 import { loadGpu, profilesIn } from '../src/profile/store.ts'
 import { type Comparison, compareProbe, disjointSlices, onPartitions } from './interference-sim.ts'
 
 export const GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.2, 1.4, 1.7, 2]
+
+/** The directory's one γ (its sim-calibration.json's memoryInterference), which the fits are compared with. */
+const commonGammaOf = (dir: string) =>
+  (JSON.parse(readFileSync(join(dir, 'sim-calibration.json'), 'utf8')) as SimCalibration).memoryInterference
 
 /** Per worker of every mix: its profile key and ln(sim ÷ GPU) of together ÷ alone on its partition. */
 export function logErrors(c: Comparison): { key: string; mix: string; batch: number; err: number }[] {
@@ -81,12 +86,12 @@ async function partSetup(files: readonly string[], dir: string) {
   for (const f of files)
     for (const m of (JSON.parse(readFileSync(f, 'utf8')) as { rows: ProbeRow[] }).rows) {
       if (m.part !== 'mixes') continue
-      const workers: WorkerSpec[] = m.models.map((model, i) => ({
-        name: `${model}#${i}`,
-        model,
-        batch: m.batch,
-        dtype: 'fp16',
-      }))
+      const seen = new Map<string, number>()
+      const workers: WorkerSpec[] = m.models.map((model) => {
+        const n = seen.get(model) ?? 0
+        seen.set(model, n + 1)
+        return { name: `${model}#${n}`, model, batch: m.batch, dtype: 'fp16' }
+      })
       const profiles = profilesOf(workers)
       const plan = onPartitions(
         gpu,
@@ -145,8 +150,9 @@ export async function fitAggressor(files: readonly string[], dir: string, gamma0
   const keys = Object.keys(gamma0).sort()
   const g = { ...gamma0 }
   const a: Record<string, number> = Object.fromEntries(keys.map((k) => [k, 1]))
+  const g0 = commonGammaOf(dir)
   const sse = () =>
-    errors({ memoryInterference: 0.5, profileInterference: { ...g }, aggressorWeight: { ...a } }).reduce(
+    errors({ memoryInterference: g0, profileInterference: { ...g }, aggressorWeight: { ...a } }).reduce(
       (s, e) => s + e.err * e.err,
       0,
     )
@@ -178,7 +184,7 @@ export async function fitAggressor(files: readonly string[], dir: string, gamma0
     a[k] = Math.round(((a[k] as number) / scale) * 1000) / 1000
     g[k] = Math.round((g[k] as number) * scale * 1000) / 1000
   }
-  const final = errors({ memoryInterference: 0.5, profileInterference: g, aggressorWeight: a })
+  const final = errors({ memoryInterference: g0, profileInterference: g, aggressorWeight: a })
   log.push(`scaled to mean a 1: Σ ln² ${final.reduce((s, e) => s + e.err * e.err, 0).toFixed(4)}`)
   return { gamma: g, aggressor: a, final, log }
 }
@@ -208,7 +214,8 @@ async function main() {
   lines.push(
     `(A) γ per profile where mean ln(sim ÷ GPU) of together ÷ alone (disjoint partitions) crosses 0; grid ${GRID.join(', ')}`,
   )
-  const shippedErr = byKey(errors({ memoryInterference: 0.5, profileInterference: {} }))
+  const g0 = commonGammaOf(dir)
+  const shippedErr = byKey(errors({ memoryInterference: g0, profileInterference: {} }))
   const fits = [...curves.keys()].sort().map((k) => {
     const x = crossing(curves.get(k) as { gamma: number; meanLog: number }[])
     gamma[k] = Math.round(x.gamma * 1000) / 1000
@@ -216,7 +223,7 @@ async function main() {
   })
   const b = aggressorFit ? await fitAggressor(files, dir, gamma) : undefined
   lines.push(
-    `${'profile'.padEnd(22)} ${'workers'.padStart(7)} ${'γ (A)'.padStart(8)}  ${'mean ln at γ 0.5'.padStart(16)}${b ? `  ${'γ (B)'.padStart(7)} ${'a (B)'.padStart(7)}` : ''}`,
+    `${'profile'.padEnd(22)} ${'workers'.padStart(7)} ${'γ (A)'.padStart(8)}  ${`mean ln at γ ${g0}`.padStart(16)}${b ? `  ${'γ (B)'.padStart(7)} ${'a (B)'.padStart(7)}` : ''}`,
   )
   for (const { k, atEdge } of fits)
     lines.push(
@@ -230,8 +237,8 @@ async function main() {
           : ''),
     )
   if (b) lines.push('', '(B) coordinate search:', ...b.log.map((l) => `  ${l}`))
-  // the whole probe again (every arm), one γ 0.5 against the fits
-  const shipped = await compareProbe(files, dir, { memoryInterference: 0.5 })
+  // the whole probe again (every arm), the directory's one γ against the fits
+  const shipped = await compareProbe(files, dir, { memoryInterference: g0 })
   const fitted = await compareProbe(files, dir, { profileInterference: gamma })
   const fittedB = b
     ? await compareProbe(files, dir, { profileInterference: b.gamma, aggressorWeight: b.aggressor })
@@ -240,15 +247,15 @@ async function main() {
     `mean ${(100 * mean(xs)).toFixed(1)}%, max ${(100 * Math.max(...xs)).toFixed(1)}%`
   lines.push('')
   lines.push(
-    `|sim ÷ GPU − 1| of together ÷ alone per worker: one γ 0.5: ${pct(shipped.errTogether)}; (A): ${pct(fitted.errTogether)}` +
+    `|sim ÷ GPU − 1| of together ÷ alone per worker: one γ ${g0}: ${pct(shipped.errTogether)}; (A): ${pct(fitted.errTogether)}` +
       (fittedB ? `; (B): ${pct(fittedB.errTogether)}` : ''),
   )
   lines.push(
-    `STP (whole GPU and disjoint, per mix): one γ 0.5: ${pct(shipped.errStp)}; (A): ${pct(fitted.errStp)}` +
+    `STP (whole GPU and disjoint, per mix): one γ ${g0}: ${pct(shipped.errStp)}; (A): ${pct(fitted.errStp)}` +
       (fittedB ? `; (B): ${pct(fittedB.errStp)}` : ''),
   )
   lines.push('')
-  lines.push(`per worker, ln(sim ÷ GPU) of together ÷ alone: one γ 0.5 → (A)${fittedB ? ' → (B)' : ''}`)
+  lines.push(`per worker, ln(sim ÷ GPU) of together ÷ alone: one γ ${g0} → (A)${fittedB ? ' → (B)' : ''}`)
   const cols = [shipped, fitted, ...(fittedB ? [fittedB] : [])].map(logErrors)
   const f3 = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`
   for (const m of fitted.mixes) {
@@ -269,7 +276,7 @@ async function main() {
         date: new Date().toISOString().slice(0, 10),
         method,
         tool: 'bench/probe-fit.ts',
-        host: 'vm',
+        host: hostname(),
         gpu: cal.gpu.name,
         notes: `probe runs ${files.join(', ')}`,
       },

@@ -1,18 +1,19 @@
 // The H200's SM-sharing constants (co-residency κ, residency ρ, footprint ρ_f) fitted again with each profile's own
 // memory γ held fixed — a candidate's Calibration.profileInterference, e.g. bench/probe-fit.ts's (A), fitted on the
 // interference probe's disjoint partitions where only the memory term acts. Why: the shipped constants were fitted
-// together with one γ 0.5 (profiles/h200/sim-calibration.json's `measured`), so they may absorb part of the memory
+// together with one common γ (profiles/h200/sim-calibration.json's `measured`), so they may absorb part of the memory
 // effect; `eclip calibrate --grid` cannot hold per-profile γ while it searches (a new fit of the constants drops them,
 // src/calibrate/run.ts), so this script runs the same search itself: the same fitting runs (coresident-cal b8, b1),
 // the same re-simulation (prepareCases, simulateCases, SIM windows as run.ts) and the same objective (errorsOf over
 // every GPU run: per worker |Δ normVsBaseline| on partitioned runs, |Δ normVsSolo| on baseline runs, pooled), with the
-// candidate's γ applied at every point. sharing stays coresident, tolerance 0.01. `--shipped` also scores the shipped
-// file as it is (one γ, no per-profile γ) for comparison. `--shard i/n` evaluates every n-th point (parallel
-// processes); `--write FILE` writes the candidate file (its γ, the best point's constants). Nothing in profiles/ is
-// touched.
+// candidate's γ applied at every point; sharing and saturation tolerance stay the shipped ones. `--shipped` also
+// scores the shipped file as it is (one γ, no per-profile γ) for comparison. `--shard i/n` evaluates every n-th point
+// (parallel processes); `--write FILE` writes the candidate file (its γ, the best point's constants). Nothing in
+// profiles/ is touched.
 //   node --import tsx bench/refit-sharing.ts --gammas CANDIDATE_JSON [--grid "coresidency=..;residency=..;footprint=.."]
 //     [--shipped] [--shard i/n] [--write FILE]
 import { writeFileSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import {
   asCalibration,
@@ -119,9 +120,9 @@ if (out && best) {
   const shippedObjective = (shipped.measured as { objective?: number } | undefined)?.objective
   const measured = {
     date: new Date().toISOString().slice(0, 10),
-    method: `grid search (${points.length} points: co-residency κ, residency ρ, footprint ρ_f; sharing coresident, tolerance 0.01) minimising mean |sim − measured| of normalised throughput over every GPU run, each profile's γ held at ${gammasFile}'s`,
+    method: `grid search (${points.length} points: co-residency κ, residency ρ, footprint ρ_f; sharing ${shipped.sharing}, tolerance ${shipped.saturationTolerance}) minimising mean |sim − measured| of normalised throughput over every GPU run, each profile's γ held at ${gammasFile}'s`,
     tool: 'bench/refit-sharing.ts',
-    host: 'vm',
+    host: hostname(),
     gpu: gpu.name,
     notes: `GPU runs of ${FILES.join(', ')}, re-simulated as eclip calibrate does; objective as the shipped fit's (${best.objective.toFixed(4)}; shipped ${shippedObjective?.toFixed(4) ?? '?'})`,
     objective: best.objective,

@@ -78,7 +78,8 @@ export interface ProfileInterferenceFit {
 }
 
 /**
- * Fits each profile's γ on `cases` (the contention constants of `cal` kept; its own profileInterference ignored):
+ * Fits each profile's γ on `cases` (the contention constants of `cal` kept; its own profileInterference and
+ * aggressor weights ignored):
  * see the file's header. Profiles with no worker in a co-located run get none (the common γ stays theirs).
  */
 export function fitProfileInterference(
@@ -89,7 +90,8 @@ export function fitProfileInterference(
   onPoint?: (done: number, total: number) => void,
 ): ProfileInterferenceFit {
   if (grid.length < 2) throw new Error('fitProfileInterference: the grid needs two points at least')
-  const { profileInterference: _drop, ...common } = cal
+  // the file written carries γ alone: aggressor weights fitted beside an earlier γ are dropped with it
+  const { profileInterference: _drop, aggressorWeight: _weights, ...common } = cal
   const total = grid.length + 2
   const before = logErrors(cases, simulateCases(cases, common, power))
   onPoint?.(1, total)
