@@ -24,7 +24,7 @@ import { gridTable } from '../src/report/tables.ts'
 import { latencyStpBound, latencyWorker } from './latency-bound.ts'
 
 /** The probe's record of one mix (dispatch.json, part "mixes"): per arm, each worker's median requests/s. */
-interface ProbeMix {
+export interface ProbeMix {
   part: 'mixes'
   mix: string
   models: string[]
@@ -65,7 +65,34 @@ export function onPartitions(gpu: Gpu, base: Plan, sets: number[][]): Plan {
   }
 }
 
-const only = (plan: Plan, i: number): Plan => ({
+/** The mixes of a probe file (dispatch.json). */
+export const probeMixes = (file: string): ProbeMix[] =>
+  (JSON.parse(readFileSync(file, 'utf8')) as { rows: { part: string }[] }).rows.filter(
+    (r): r is ProbeMix => r.part === 'mixes',
+  )
+
+/**
+ * One probed mix set up to simulate: its workers (named as the bench names them), their profiles, the baseline plan
+ * (every worker on the whole GPU) and the probe's disjoint partitions (checked against the SMs it recorded).
+ */
+export async function probeSetup(gpu: Gpu, m: ProbeMix, profilesOf: (workers: WorkerSpec[]) => Profile[]) {
+  const seen = new Map<string, number>()
+  const workers: WorkerSpec[] = m.models.map((model) => {
+    const n = seen.get(model) ?? 0
+    seen.set(model, n + 1)
+    return { name: `${model}#${n}`, model, batch: m.batch, dtype: 'fp16' }
+  })
+  const profiles = profilesOf(workers)
+  const base = await makePlan(gpu, m.mix, workers, profiles, { policy: 'baseline' })
+  const parted = onPartitions(gpu, base, m.partitionSlices ?? disjointSlices(gpu, workers.length))
+  const sms = parted.pool.partitions.slice(1).map((p) => p.sms)
+  if (sms.join() !== m.partitionSms.join())
+    throw new Error(`${m.mix}: the probe's partitions had ${m.partitionSms} SMs, these ${sms}`)
+  return { workers, profiles, base, parted }
+}
+
+/** `plan` with worker i alone. */
+export const only = (plan: Plan, i: number): Plan => ({
   ...plan,
   workers: [plan.workers[i] as Plan['workers'][number]],
 })
@@ -76,6 +103,8 @@ type Arm = 'whole-alone' | 'whole-all' | 'part-alone' | 'part-all'
 export interface MixComparison {
   mix: string
   batch: number
+  /** Each worker's model, in the probe's order. */
+  models: string[]
   gpu: Record<Arm, number[]>
   sim: Record<Arm, number[]>
 }
@@ -107,20 +136,8 @@ export async function compareProbe(
   const run = { ...inputs, calibration: { ...base, ...extra }, warmupS: 0.05, windowS: 0.6 }
   const out: Comparison = { mixes: [], errTogether: [], errStp: [] }
   for (const file of files) {
-    const probe = JSON.parse(readFileSync(file, 'utf8')) as { rows: { part: string }[] }
-    for (const m of probe.rows.filter((r): r is ProbeMix => r.part === 'mixes')) {
-      const seen = new Map<string, number>()
-      const workers: WorkerSpec[] = m.models.map((model) => {
-        const n = seen.get(model) ?? 0
-        seen.set(model, n + 1)
-        return { name: `${model}#${n}`, model, batch: m.batch, dtype: 'fp16' }
-      })
-      const profiles = profilesOf(workers)
-      const base = await makePlan(gpu, m.mix, workers, profiles, { policy: 'baseline' })
-      const parted = onPartitions(gpu, base, m.partitionSlices ?? disjointSlices(gpu, workers.length))
-      const sms = parted.pool.partitions.slice(1).map((p) => p.sms)
-      if (sms.join() !== m.partitionSms.join())
-        throw new Error(`${m.mix}: the probe's partitions had ${m.partitionSms} SMs, these ${sms}`)
+    for (const m of probeMixes(file)) {
+      const { workers, profiles, base, parted } = await probeSetup(gpu, m, profilesOf)
       const alone = (plan: Plan) =>
         workers.map(
           (w, i) => scorePlan(run, only(plan, i), [w], [profiles[i] as Profile]).throughputRps[0] ?? 0,
@@ -138,7 +155,7 @@ export async function compareProbe(
       })
       for (const all of ['whole-all', 'part-all'] as const)
         out.errStp.push(Math.abs(stpOf(sim[all], sim['whole-alone']) / stpOf(g[all], g['whole-alone']) - 1))
-      out.mixes.push({ mix: m.mix, batch: m.batch, gpu: g, sim })
+      out.mixes.push({ mix: m.mix, batch: m.batch, models: m.models, gpu: g, sim })
     }
   }
   return out

@@ -17,13 +17,12 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { crossing } from '../src/calibrate/profile-interference.ts'
-import type { Calibration } from '../src/execute/sim/contention.ts'
+import { type Calibration, profileKey } from '../src/execute/sim/contention.ts'
 import { scorePlan } from '../src/execute/sim/evaluator.ts'
 import { simInputs } from '../src/execute/sim/inputs.ts'
 import type { Plan, Profile, SimCalibration, WorkerSpec } from '../src/formats/index.ts'
-import { makePlan } from '../src/plan/index.ts'
 import { loadGpu, profilesIn } from '../src/profile/store.ts'
-import { type Comparison, compareProbe, disjointSlices, onPartitions } from './interference-sim.ts'
+import { type Comparison, compareProbe, only, probeMixes, probeSetup } from './interference-sim.ts'
 
 export const GRID = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.2, 1.4, 1.7, 2]
 
@@ -34,31 +33,18 @@ const commonGammaOf = (dir: string) =>
 /** Per worker of every mix: its profile key and ln(sim ÷ GPU) of together ÷ alone on its partition. */
 export function logErrors(c: Comparison): { key: string; mix: string; batch: number; err: number }[] {
   return c.mixes.flatMap((m) => {
-    const models = probeModels(m.mix, m.batch)
+    const models = m.models
     return m.gpu['part-all'].map((g, i) => {
       const gpuRatio = g / (m.gpu['part-alone'][i] as number)
       const simRatio = (m.sim['part-all'][i] as number) / (m.sim['part-alone'][i] as number)
       return {
-        key: `${models[i]}.b${m.batch}.fp16`,
+        key: profileKey({ model: models[i] as string, batch: m.batch, dtype: 'fp16' }),
         mix: m.mix,
         batch: m.batch,
         err: Math.log(simRatio / gpuRatio),
       }
     })
   })
-}
-
-// the probe files' models per mix (Comparison keeps rates only)
-const MODELS = new Map<string, string[]>()
-const probeModels = (mix: string, batch: number) => MODELS.get(`${mix}|${batch}`) as string[]
-function readModels(files: readonly string[]) {
-  for (const f of files)
-    for (const r of (
-      JSON.parse(readFileSync(f, 'utf8')) as {
-        rows: { part: string; mix: string; batch: number; models: string[] }[]
-      }
-    ).rows)
-      if (r.part === 'mixes') MODELS.set(`${r.mix}|${r.batch}`, r.models)
 }
 
 const mean = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
@@ -84,33 +70,15 @@ async function partSetup(files: readonly string[], dir: string) {
     alone: number[]
   }[] = []
   for (const f of files)
-    for (const m of (JSON.parse(readFileSync(f, 'utf8')) as { rows: ProbeRow[] }).rows) {
-      if (m.part !== 'mixes') continue
-      const seen = new Map<string, number>()
-      const workers: WorkerSpec[] = m.models.map((model) => {
-        const n = seen.get(model) ?? 0
-        seen.set(model, n + 1)
-        return { name: `${model}#${n}`, model, batch: m.batch, dtype: 'fp16' }
-      })
-      const profiles = profilesOf(workers)
-      const plan = onPartitions(
-        gpu,
-        await makePlan(gpu, m.mix, workers, profiles, { policy: 'baseline' }),
-        m.partitionSlices ?? disjointSlices(gpu, workers.length),
-      )
+    for (const m of probeMixes(f)) {
+      const { workers, profiles, parted: plan } = await probeSetup(gpu, m, profilesOf)
       const alone = workers.map(
-        (w, i) =>
-          scorePlan(
-            base,
-            { ...plan, workers: [plan.workers[i] as Plan['workers'][number]] },
-            [w],
-            [profiles[i] as Profile],
-          ).throughputRps[0] as number,
+        (w, i) => scorePlan(base, only(plan, i), [w], [profiles[i] as Profile]).throughputRps[0] as number,
       )
       const gpuRatio = m.median['part-all'].map((x, i) => x / (m.median['part-alone'][i] as number))
       mixes.push({
         mix: m.mix,
-        keys: m.models.map((x) => `${x}.b${m.batch}.fp16`),
+        keys: workers.map(profileKey),
         workers,
         profiles,
         plan,
@@ -130,14 +98,6 @@ async function partSetup(files: readonly string[], dir: string) {
       }))
     })
   return { mixes, errors }
-}
-interface ProbeRow {
-  part: string
-  mix: string
-  batch: number
-  models: string[]
-  partitionSlices?: number[][]
-  median: Record<'part-alone' | 'part-all', number[]>
 }
 
 /**
@@ -203,7 +163,6 @@ async function main() {
     else if (args[i] === '--fit-aggressor') aggressorFit = true
     else files.push(args[i] as string)
   }
-  readModels(files)
   const { errors } = await partSetup(files, dir)
   const curves = new Map<string, { gamma: number; meanLog: number }[]>()
   for (const g of GRID)
@@ -262,7 +221,7 @@ async function main() {
     const i0 = (cols[0] as ReturnType<typeof logErrors>).findIndex(
       (r) => r.mix === m.mix && r.batch === m.batch,
     )
-    const ws = probeModels(m.mix, m.batch).map(
+    const ws = m.models.map(
       (model, j) => `${model} ${cols.map((c) => f3(c[i0 + j]?.err as number)).join('→')}`,
     )
     lines.push(`  ${`${m.mix} b${m.batch}`.padEnd(10)} ${ws.join('  ')}`)
