@@ -12,11 +12,10 @@ import { type Results, type Run, readFile } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { stp } from '../src/measure/system.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
-import { H200_RECORDED, H200_RUNS } from '../test/measure/h200-recorded.ts'
+import { H200_RECORDED, H200_RUNS, H200_SOLO } from '../test/measure/h200-recorded.ts'
 import { resimulateSet, type SetRuns, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
 
 const PROFILES = 'profiles/h200'
-const SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' }
 const RECORDED = H200_RECORDED
 const RUNS = H200_RUNS
 
@@ -118,7 +117,7 @@ export async function heldOut(calibrationFile?: string, without: readonly string
       ).length
       continue
     }
-    const s = await resimulateSet({ recorded: RECORDED, solo: SOLO }, sim, set, {})
+    const s = await resimulateSet({ recorded: RECORDED, solo: H200_SOLO }, sim, set, {})
     const c = compareAll(sim, s)
     runs.push(...c.runs)
     workers.push(...c.workers)

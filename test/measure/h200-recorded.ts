@@ -19,3 +19,6 @@ export const H200_RECORDED = [
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
 export const H200_RUNS = 312
+
+/** The solo runs each batch's runs are normalised by. */
+export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const

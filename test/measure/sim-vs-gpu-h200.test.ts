@@ -22,7 +22,7 @@
 // effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
 // (profiles/h200/README.md says what it changed): those runs are held out from every fit, not from that look.
 // TARGET: the tolerances; GUARD: what the simulator meets today.
-import { H200_RECORDED, H200_RUNS } from './h200-recorded.ts'
+import { H200_RECORDED, H200_RUNS, H200_SOLO } from './h200-recorded.ts'
 import { checkHeldOut, type Limits } from './sim-vs-gpu.ts'
 
 /** The targets (#18), as on the H100 (sim-vs-gpu.test.ts). */
@@ -55,7 +55,7 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
 checkHeldOut({
   gpu: 'H200',
   profiles: 'profiles/h200',
-  solo: { 1: 'results/h200/batch1', 8: 'results/h200/batch8' },
+  solo: H200_SOLO,
   recorded: H200_RECORDED,
   fittedOn: 'results/h200/coresident-cal/b8/results.json',
   notFittedOn: [
