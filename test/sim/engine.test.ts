@@ -144,6 +144,40 @@ describe('simulator', () => {
     for (const l of latencies(r, 1)) close(l, (30 * 132) / 68)
   })
 
+  it('traces each kernel: ready, first SMs and end, a kernel waiting for SMs from its readiness to its first SMs', () => {
+    // fifo on the whole GPU: A's 1000-µs kernel and B's 100-µs one take turns, so each waits for the other's
+    const a = profileOf('a', [scaling(1000)])
+    const b = profileOf('b', [scaling(100)])
+    const plan = planOf(
+      'baseline',
+      [ALL],
+      [
+        { profile: a, groups: [[0, 0, 0]] },
+        { profile: b, groups: [[0, 0, 0]] },
+      ],
+    )
+    const seen: [number, number, number, number, number][] = []
+    const r = simulate(specOf(plan, [a, b], { windowS: 0.05 }), {
+      calibration: { ...CALIBRATION, sharing: 'fifo' },
+      kernelTrace: (w, k, ready, began, end) => seen.push([w, k, ready, began, end]),
+    })
+    assert.equal(seen.length, r.stats.kernels)
+    for (const [, k, ready, began, end] of seen) {
+      assert.equal(k, 0)
+      assert.ok(ready <= began && began < end, `${ready} ≤ ${began} < ${end}`)
+    }
+    // past the first turn every kernel waits the other's whole kernel, then runs alone for its own time
+    for (const [w, , ready, began, end] of seen.slice(4)) {
+      close(began - ready, w === 0 ? 100 : 1000)
+      close(end - began, w === 0 ? 1000 : 100)
+    }
+    // the hook does not change the run
+    const plain = simulate(specOf(plan, [a, b], { windowS: 0.05 }), {
+      calibration: { ...CALIBRATION, sharing: 'fifo' },
+    })
+    assert.deepEqual(latencies(plain, 0), latencies(r, 0))
+  })
+
   it('shares the whole GPU first-come-first-served (fifo, with or without block residency) or evenly (fair)', () => {
     // both kernels want all 132 SMs; A's takes 1000 µs alone, B's 100 µs
     const a = profileOf('a', [scaling(1000)])

@@ -75,6 +75,11 @@ interface WorkerTables {
 
 export interface SimOptions {
   calibration?: Calibration
+  /**
+   * Called as each kernel ends, for per-kernel diagnostics: worker index, kernel index, when it was ready (launched
+   * and its predecessor done), when it first got SMs (a GPU trace's start: its first block), and its end (µs).
+   */
+  kernelTrace?: (w: number, k: number, readyUs: number, beganUs: number, endUs: number) => void
 }
 
 export interface SimStats {
@@ -372,6 +377,10 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const load = new Float64Array(W)
   const rate = new Float64Array(W)
   const remaining = new Float64Array(W)
+  // opts.kernelTrace: when each worker's running kernel was ready, and when it first ran (NaN: not yet)
+  const kStartUs = new Float64Array(W)
+  const kBeganUs = new Float64Array(W)
+  const kernelTrace = opts.kernelTrace
   const doneAt = new Float64Array(W)
   const busy = new Float64Array(W)
   let busyNow = 0
@@ -409,6 +418,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     for (let i = 0; i < m; i++) {
       const w = running[i] as number
       remaining[w] = (remaining[w] as number) - (rate[w] as number) * dt
+      if (kernelTrace && dt > 0 && (rate[w] as number) > 0 && Number.isNaN(kBeganUs[w] as number))
+        kBeganUs[w] = lastT
     }
     const a = Math.max(lastT, warmUs)
     const b = Math.min(t, endUs)
@@ -510,6 +521,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     occW[w] = tw.occ[k] as number
     takeW[w] = tw.take[k] as number
     remaining[w] = 1
+    kStartUs[w] = lastT
+    kBeganUs[w] = Number.NaN
     if (gateRole[w] === 1 && k === 0) raised++
     let normal = false
     for (let j = nHigh; j < m && !normal; j++) normal = high[running[j] as number] === 0
@@ -570,6 +583,10 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     kernels++
     const tw = T[w] as WorkerTables
     const k = kNext[w] as number
+    if (kernelTrace) {
+      const began = kBeganUs[w] as number
+      kernelTrace(w, k, kStartUs[w] as number, Number.isNaN(began) ? t : began, t)
+    }
     reallocate()
     if (k + 1 < tw.n) {
       kNext[w] = k + 1
