@@ -8,9 +8,11 @@ them, or a recorded series' plans/), every worker captured as the bench's runner
      profiler's docs/design.md §8 hazard), the same loop under torch.profiler for a short window: every kernel's
      start and end, matched to its worker through the graph launch it came from (its host thread).
 Per worker and kernel index it writes the median and mean duration and idle time before the kernel (from the end of
-the request's previous kernel in start order; 0 for the first): the first is what sharing SMs and memory
-does to a kernel, the second what waiting for SMs (and the launch) adds. Each worker alone on the whole GPU is
-traced too, as the same kernel's reference.
+the request's previous kernel in start order; 0 for the first): the first is what sharing SMs and memory does to a
+kernel, the second what waiting for SMs (and the launch) adds. Where branches of a graph run side by side
+(resnext101) their order changes from request to request and the idle times mean nothing. One request's kernels as
+they ran (start, duration, stream) are kept per worker. Each worker alone on the whole GPU is traced too, as the
+same kernel's reference.
 
     python3 gpu/scripts/kernel-trace.py --plans a.plan.json,b.plan.json [--window-s 2] [--trace-s 0.25] --out DIR
         (GPU machine; writes DIR/MIX.bB.trace.json)
@@ -121,6 +123,10 @@ def traced(workers: list, trace_s: float) -> tuple[dict, list[list[dict]]]:
     unmatched = by_signature = 0
     first_names: dict[int, str] = {}
     sizes: dict[int, int] = {}
+    for ks in by_corr.values():
+        # the trace lists a launch's kernels stream by stream: in start order, a request that switches partitions
+        # (another stream) or branches is read as it ran
+        ks.sort(key=lambda e: e["ts"])
     for corr, ks in sorted(by_corr.items(), key=lambda kv: kv[1][0]["ts"]):
         near = [i for i, x in enumerate(workers) if abs(len(ks) - x.kernels) <= max(2, 0.02 * x.kernels)]
         w = tids.get(launch_tid.get(corr, -1))
