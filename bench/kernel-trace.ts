@@ -54,10 +54,13 @@ export function kernelClass(name: string): string {
 
 const CLASSES = ['mma', 'elementwise', 'layout', 'pool', 'other'] as const
 
-/** A kernel name reduced to its function (no return type, template arguments or parameters): the profile and the
- *  trace spell template arguments differently ("<(int)4" against "<4"). */
+/** The characters of a kernel's name a trace keeps (gpu/scripts/kernel-trace.py). */
+const NAME_CHARS = 80
+
+/** A kernel name reduced to its function (no return type, template arguments or parameters), within the part of the
+ *  name a trace keeps: the profile and the trace spell template arguments differently ("<(int)4" against "<4"). */
 export function kernelToken(name: string): string {
-  const n = name.replace(/^void /, '')
+  const n = name.slice(0, NAME_CHARS).replace(/^void /, '')
   const cut = n.search(/[<(]/)
   return cut < 0 ? n : n.slice(0, cut)
 }
@@ -68,6 +71,8 @@ export function kernelToken(name: string): string {
  * list does not (memsets, copies). Returns, per profile kernel, its index in `traced` or -1.
  */
 export function alignKernels(profile: readonly string[], traced: readonly string[]): number[] {
+  // a kernel of another class is never taken for one: dearer than leaving both out (2 + 2)
+  const NO_MATCH = 5
   const n = profile.length
   const m = traced.length
   const pt = profile.map(kernelToken)
@@ -80,7 +85,7 @@ export function alignKernels(profile: readonly string[], traced: readonly string
   for (let j = 0; j <= m; j++) cost[at(0, j)] = 2 * j
   for (let i = 1; i <= n; i++) {
     for (let j = 1; j <= m; j++) {
-      const sub = pt[i - 1] === tt[j - 1] ? 0 : pc[i - 1] === tc[j - 1] ? 1 : 3
+      const sub = pt[i - 1] === tt[j - 1] ? 0 : pc[i - 1] === tc[j - 1] ? 1 : NO_MATCH
       cost[at(i, j)] = Math.min(
         (cost[at(i - 1, j - 1)] as number) + sub,
         (cost[at(i - 1, j)] as number) + 2,
@@ -92,8 +97,8 @@ export function alignKernels(profile: readonly string[], traced: readonly string
   let i = n
   let j = m
   while (i > 0 && j > 0) {
-    const sub = pt[i - 1] === tt[j - 1] ? 0 : pc[i - 1] === tc[j - 1] ? 1 : 3
-    if (cost[at(i, j)] === (cost[at(i - 1, j - 1)] as number) + sub && sub < 3) {
+    const sub = pt[i - 1] === tt[j - 1] ? 0 : pc[i - 1] === tc[j - 1] ? 1 : NO_MATCH
+    if (sub < NO_MATCH && cost[at(i, j)] === (cost[at(i - 1, j - 1)] as number) + sub) {
       out[i - 1] = j - 1
       i--
       j--
@@ -147,9 +152,10 @@ export function simulated(
       },
     },
   )
+  // a closed loop's rate is 1 ÷ its mean latency: finer than a count of requests in a short window
   const rps = r.workers.map((w) => {
-    const ends = w.endUs.filter((e) => e >= warmupS * 1e6)
-    return ends.length / windowS
+    const lat = w.endUs.flatMap((e, i) => (e >= warmupS * 1e6 ? [e - (w.startUs[i] as number)] : []))
+    return lat.length ? 1e6 / (lat.reduce((a, b) => a + b, 0) / lat.length) : 0
   })
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0)
   return { rps, dur: durs.map((d) => d.map(mean)), idle: idles.map((d) => d.map(mean)) }
@@ -166,15 +172,24 @@ export function environment(dir: string, calibration?: string) {
   return { gpu, primitives, cal, power, profilesFor: profilesIn(dir, gpu) }
 }
 
-/** Each kernel's time at its partition size in the plan, alone (the profile's). */
+/**
+ * Each kernel's time at its partition size in the plan, alone, as the simulator runs it: the profile's, scaled down
+ * where the kernel times at that size add up to more than the measured request (src/execute/sim/engine.ts).
+ */
 export function aloneUs(plan: Plan, wi: number, p: Profile): number[] {
   const pw = plan.workers[wi] as Plan['workers'][number]
   const sms = new Map(plan.pool.partitions.map((q) => [q.id, q.sms]))
   const at = (k: number) => pw.groups.find((g) => g.first <= k && k <= g.last)?.partition
+  const scale = p.sizes.map((_, i) => {
+    const total = p.kernels.reduce((a, k) => a + Math.max(k.timesUs[i] as number, 1e-3), 0)
+    const req = p.requestUs[i] ?? 0
+    return req > 0 && total > req ? req / total : 1
+  })
   return p.kernels.map((kern, k) => {
     const s = sms.get(at(k) ?? -1) ?? p.sizes[p.sizes.length - 1]
-    const i = p.sizes.indexOf(s as number)
-    return kern.timesUs[i >= 0 ? i : p.sizes.length - 1] as number
+    const found = p.sizes.indexOf(s as number)
+    const i = found >= 0 ? found : p.sizes.length - 1
+    return Math.max(kern.timesUs[i] as number, 1e-3) * (scale[i] as number)
   })
 }
 
@@ -314,7 +329,10 @@ export function reportText(rows: readonly WorkerCompare[]): string {
     const xs = rows.filter(f)
     if (xs.length === 0) continue
     const chains = xs.filter((r) => r.soloStreams === 1)
-    const m = (g: (r: WorkerCompare) => number, of = xs) => sum(of.map(g)) / of.length
+    const m = (g: (r: WorkerCompare) => number, of = xs) => {
+      const v = of.map(g).filter(Number.isFinite)
+      return v.length ? sum(v) / v.length : Number.NaN
+    }
     const mma = (r: WorkerCompare) => r.classes.find((c) => c.cls === 'mma')
     L.push(
       `${label.padEnd(34)} n ${String(xs.length).padStart(2)}  req/s ${pct(m((r) => r.simRps / r.gpuRps - 1))} |${(100 * m((r) => Math.abs(r.simRps / r.gpuRps - 1))).toFixed(1)}%|` +

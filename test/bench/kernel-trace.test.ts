@@ -47,6 +47,14 @@ describe('kernel-trace: matching a trace to a profile', () => {
     assert.deepEqual(alignKernels(profile, traced), [1, 2, 3, 5])
     // a kernel of another class is not taken for a missing one
     assert.deepEqual(alignKernels(['void a(x)', 'void b_pool(y)'], ['void a(x)', 'nvjet_x']), [0, -1])
+    // nor does a cheaper-looking path through another class hide the exact match
+    assert.deepEqual(alignKernels(['void foo(x)', 'gemm_a'], ['gemm_a', 'gemm_b']), [-1, 0])
+    // a trace keeps 80 characters of a name: a longer one matches itself, not the next GEMM
+    const long = `sm80_xmma_fprop_implicit_gemm_${'x'.repeat(90)}`
+    assert.deepEqual(
+      alignKernels(['void relu(x)', long], ['void relu(x)', long.slice(0, 80), 'nvjet_other']),
+      [0, 1],
+    )
   })
 })
 
@@ -62,7 +70,7 @@ describe('kernel-trace: the recorded H200 traces against the simulator', () => {
       [...(t.arms.baseline?.rps ?? []), ...(t.arms['eclip-fit']?.rps ?? [])],
     )
     for (const r of rows) {
-      // alexnet's 42 kernels on one stream, each request a chain with gaps between its kernels
+      // alexnet runs on one stream, each request a chain with gaps between its kernels
       assert.equal(r.soloStreams, 1)
       assert.ok(r.soloOverlap > 0.8 && r.soloOverlap < 1, `${r.name}: ${r.soloOverlap}`)
       assert.ok(r.gpuKernelUs > 0 && r.simKernelUs > 0 && r.simRps > 0)
