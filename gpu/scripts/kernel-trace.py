@@ -152,6 +152,8 @@ def traced(workers: list, trace_s: float) -> tuple[dict, list[list[dict]]]:
     sample = {"launch": launches[0] if launches else None,
               "kernel": next((e for e in ev if e.get("cat") == "kernel"), None), "tids": sorted(tids)}
     return {"unmatchedKernels": unmatched, "bySignature": by_signature, "requests": [len(p) for p in per],
+            # the traced loop's own req/s: CUPTI slows the launches, so the workers ran lighter than unprofiled
+            "tracedRps": [round(x, 2) for x in rates(raw)],
             "unmatchedSizes": dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:12]),
             "traced": [len(p[0]["k"]) if p else 0 for p in per],
             "expected": [w.kernels for w in workers], "sample": sample}, per
