@@ -36,7 +36,10 @@ export interface Trace {
   mix: string
   batch: number
   workers: string[]
-  arms: Record<string, { policy: string; rps: number[]; workers: TraceWorker[]; unmatchedKernels: number }>
+  arms: Record<
+    string,
+    { policy: string; rps: number[]; tracedRps?: number[]; workers: TraceWorker[]; unmatchedKernels: number }
+  >
   soloRps: number[]
   soloTrace: TraceWorker[]
 }
@@ -173,10 +176,11 @@ export function environment(dir: string, calibration?: string) {
 }
 
 /**
- * Each kernel's time at its partition size in the plan, alone, as the simulator runs it: the profile's, scaled down
- * where the kernel times at that size add up to more than the measured request (src/execute/sim/engine.ts).
+ * Each kernel's time at its partition size in the plan, alone: `profiled`, the profile's; `simulated`, as the
+ * simulator runs it, scaled down where the kernel times at that size add up to more than the measured request
+ * (src/execute/sim/engine.ts).
  */
-export function aloneUs(plan: Plan, wi: number, p: Profile): number[] {
+export function aloneUs(plan: Plan, wi: number, p: Profile): { profiled: number[]; simulated: number[] } {
   const pw = plan.workers[wi] as Plan['workers'][number]
   const sms = new Map(plan.pool.partitions.map((q) => [q.id, q.sms]))
   const at = (k: number) => pw.groups.find((g) => g.first <= k && k <= g.last)?.partition
@@ -185,12 +189,12 @@ export function aloneUs(plan: Plan, wi: number, p: Profile): number[] {
     const req = p.requestUs[i] ?? 0
     return req > 0 && total > req ? req / total : 1
   })
-  return p.kernels.map((kern, k) => {
-    const s = sms.get(at(k) ?? -1) ?? p.sizes[p.sizes.length - 1]
-    const found = p.sizes.indexOf(s as number)
-    const i = found >= 0 ? found : p.sizes.length - 1
-    return Math.max(kern.timesUs[i] as number, 1e-3) * (scale[i] as number)
+  const index = p.kernels.map((_, k) => {
+    const found = p.sizes.indexOf((sms.get(at(k) ?? -1) ?? p.sizes[p.sizes.length - 1]) as number)
+    return found >= 0 ? found : p.sizes.length - 1
   })
+  const profiled = p.kernels.map((kern, k) => Math.max(kern.timesUs[index[k] as number] as number, 1e-3))
+  return { profiled, simulated: profiled.map((t, k) => t * (scale[index[k] as number] as number)) }
 }
 
 export function loadTrace(file: string): Trace {
@@ -213,10 +217,9 @@ export interface WorkerCompare {
   /** Its solo trace: the streams its kernels ran on, and their summed time ÷ the request's latency. */
   soloStreams: number
   soloOverlap: number
-  /**
-   * Mean per request over the aligned kernels: kernel time and idle time before kernels (µs). Their sum ÷ the
-   * unprofiled run's time per request says how far the profiler moved the worker.
-   */
+  /** The traced loop's req/s ÷ the unprofiled one's: how far the profiler moved the worker (absent: not recorded). */
+  tracedShare?: number
+  /** Mean per request over the aligned kernels: kernel time and idle time before kernels (µs). */
   gpuKernelUs: number
   gpuIdleUs: number
   simKernelUs: number
@@ -250,7 +253,7 @@ export function compareTrace(
       const al = alignKernels(names, tw.names)
       const alSolo = alignKernels(names, solo.names)
       const alone = aloneUs(plan, wi, p)
-      const whole = p.kernels.map((k) => k.timesUs[p.sizes.length - 1] as number)
+      const whole = p.kernels.map((k) => Math.max(k.timesUs[p.sizes.length - 1] as number, 1e-3))
       const byClass = new Map<string, { g: number; ga: number; s: number; sa: number }>()
       let gK = 0
       let gI = 0
@@ -269,9 +272,9 @@ export function compareTrace(
         const c = byClass.get(kernelClass(nm)) ?? { g: 0, ga: 0, s: 0, sa: 0 }
         c.g += g
         // alone on the kernel's partition, GPU: its solo trace on the whole GPU × the profile's partition ÷ whole
-        c.ga += ((solo.durMeanUs[js] as number) * (alone[k] as number)) / (whole[k] as number)
+        c.ga += ((solo.durMeanUs[js] as number) * (alone.profiled[k] as number)) / (whole[k] as number)
         c.s += sd
-        c.sa += alone[k] as number
+        c.sa += alone.simulated[k] as number
         byClass.set(kernelClass(nm), c)
       })
       const soloEnd = Math.max(...solo.raw.map((r) => r[0] + r[1]))
@@ -281,6 +284,7 @@ export function compareTrace(
         policy: a.policy,
         name: tw.name,
         gpuRps: a.rps[wi] as number,
+        ...(a.tracedRps ? { tracedShare: (a.tracedRps[wi] as number) / (a.rps[wi] as number) } : {}),
         simRps: sim.rps[wi] as number,
         gpuKernelUs: gK,
         gpuIdleUs: gI,
@@ -304,14 +308,15 @@ export function reportText(rows: readonly WorkerCompare[]): string {
   const L: string[] = []
   const head =
     `${'mix'.padEnd(9)}${'arm'.padEnd(10)}${'worker'.padEnd(15)}${'GPU req/s'.padStart(10)}${'sim÷GPU'.padStart(9)}` +
-    `${'solo: streams, Σk÷lat'.padStart(22)}   ${'GPU: kernel + idle µs (÷ unprofiled)'.padEnd(44)}${'sim: kernel + idle'.padEnd(20)}` +
+    `${'solo: streams, Σk÷lat'.padStart(22)}${'traced÷run'.padStart(11)}   ${'GPU: kernel + idle µs'.padEnd(24)}${'sim: kernel + idle'.padEnd(20)}` +
     'co-located ÷ alone per kernel class, GPU|sim (share of GPU kernel time)'
   L.push(head)
   for (const r of rows) {
     L.push(
       `${r.mix.padEnd(9)}${r.arm.padEnd(10)}${r.name.padEnd(15)}${fmt(r.gpuRps, 1).padStart(10)}${fmt(r.simRps / r.gpuRps, 3).padStart(9)}` +
         `${`${r.soloStreams}, ${fmt(r.soloOverlap)}`.padStart(22)}   ` +
-        `${`${fmt(r.gpuKernelUs, 0)} + ${fmt(r.gpuIdleUs, 0)}${r.soloStreams === 1 ? ` (${fmt(((r.gpuKernelUs + r.gpuIdleUs) * r.gpuRps) / 1e6)})` : ''}`.padEnd(44)}${`${fmt(r.simKernelUs, 0)} + ${fmt(r.simIdleUs, 0)}`.padEnd(20)}` +
+        `${(r.tracedShare === undefined ? '–' : fmt(r.tracedShare)).padStart(11)}   ` +
+        `${`${fmt(r.gpuKernelUs, 0)} + ${fmt(r.gpuIdleUs, 0)}`.padEnd(24)}${`${fmt(r.simKernelUs, 0)} + ${fmt(r.simIdleUs, 0)}`.padEnd(20)}` +
         r.classes.map((c) => `${c.cls} ${fmt(c.gpu)}|${fmt(c.sim)} (${fmt(c.share)})`).join('  '),
     )
   }
