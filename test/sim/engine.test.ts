@@ -20,6 +20,20 @@ function uniformWorker(rate: number) {
   }
   return { w, loop: { kind: 'arrivals' as const, sources: [arrivalRecord(w.arrival)] } }
 }
+/** Baseline's placement of two one-kernel workers that want all 132 SMs: A's kernel takes 1000 µs alone, B's 100 µs. */
+function twoOnTheWholeGpu() {
+  const a = profileOf('a', [scaling(1000)])
+  const b = profileOf('b', [scaling(100)])
+  const plan = planOf(
+    'baseline',
+    [ALL],
+    [
+      { profile: a, groups: [[0, 0, 0]] },
+      { profile: b, groups: [[0, 0, 0]] },
+    ],
+  )
+  return specOf(plan, [a, b], { windowS: 0.05 })
+}
 const LOW = [0, 1, 2, 3, 4, 5, 6, 7] // 64 SMs
 const HIGH = [8, 9, 10, 11, 12, 13, 14, 15] // 56 + 12 = 68 SMs
 
@@ -146,18 +160,9 @@ describe('simulator', () => {
 
   it('traces each kernel: ready, first SMs and end, a kernel waiting for SMs from its readiness to its first SMs', () => {
     // fifo on the whole GPU: A's 1000-µs kernel and B's 100-µs one take turns, so each waits for the other's
-    const a = profileOf('a', [scaling(1000)])
-    const b = profileOf('b', [scaling(100)])
-    const plan = planOf(
-      'baseline',
-      [ALL],
-      [
-        { profile: a, groups: [[0, 0, 0]] },
-        { profile: b, groups: [[0, 0, 0]] },
-      ],
-    )
+    const spec = twoOnTheWholeGpu()
     const seen: [number, number, number, number, number][] = []
-    const r = simulate(specOf(plan, [a, b], { windowS: 0.05 }), {
+    const r = simulate(spec, {
       calibration: { ...CALIBRATION, sharing: 'fifo' },
       kernelTrace: (w, k, ready, began, end) => seen.push([w, k, ready, began, end]),
     })
@@ -172,25 +177,13 @@ describe('simulator', () => {
       close(end - began, w === 0 ? 1000 : 100)
     }
     // the hook does not change the run
-    const plain = simulate(specOf(plan, [a, b], { windowS: 0.05 }), {
-      calibration: { ...CALIBRATION, sharing: 'fifo' },
-    })
+    const plain = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo' } })
     for (const w of [0, 1]) assert.deepEqual(latencies(plain, w), latencies(r, w))
   })
 
   it('shares the whole GPU first-come-first-served (fifo, with or without block residency) or evenly (fair)', () => {
     // both kernels want all 132 SMs; A's takes 1000 µs alone, B's 100 µs
-    const a = profileOf('a', [scaling(1000)])
-    const b = profileOf('b', [scaling(100)])
-    const plan = planOf(
-      'baseline',
-      [ALL],
-      [
-        { profile: a, groups: [[0, 0, 0]] },
-        { profile: b, groups: [[0, 0, 0]] },
-      ],
-    )
-    const spec = specOf(plan, [a, b], { windowS: 0.05 })
+    const spec = twoOnTheWholeGpu()
     // fifo: the kernels take turns, each request waits for the other worker's kernel: 1100 µs for both
     const fifo = simulate(spec, { calibration: { ...CALIBRATION, sharing: 'fifo' } })
     for (const w of [0, 1]) for (const l of latencies(fifo, w).slice(2)) close(l, 1100)
