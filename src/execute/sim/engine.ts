@@ -146,6 +146,26 @@ function rateAt(t: WorkerTables, k: number, x: number): number {
   return t.rates[base + S - 1] as number
 }
 
+/** A 0-µs kernel would divide by zero; 1 ns is below anything a profiler reports. */
+const MIN_KERNEL_US = 1e-3
+
+/**
+ * Per profiled size, the factor the simulator scales a profile's kernel times by: it runs a request's kernels one
+ * after another, so where they add up to more than the measured request latency at a size (kernels overlapping inside
+ * the graph, or profiler overhead) they are scaled down there so that a solo request takes the measured latency; 1
+ * elsewhere.
+ */
+export function latencyScale(prof: Pick<Profile, 'kernels' | 'requestUs' | 'sizes'>): Float64Array {
+  const scale = new Float64Array(prof.sizes.length).fill(1)
+  for (let i = 0; i < scale.length; i++) {
+    let sum = 0
+    for (const k of prof.kernels) sum += Math.max(k.timesUs[i] as number, MIN_KERNEL_US)
+    const req = prof.requestUs[i] ?? 0
+    if (req > 0 && sum > req) scale[i] = req / sum
+  }
+  return scale
+}
+
 function tables(
   runKey: string,
   pw: PlanWorker | undefined,
@@ -194,17 +214,7 @@ function tables(
     groups: pw.groups.length,
     gapUs: 0,
   }
-  // The simulator runs a request's kernels one after another. Where the profiled kernel times add up to more than
-  // the measured request latency at a size (kernels overlapping inside the graph, or profiler overhead), they are
-  // scaled down at that size so that a solo request takes the measured latency.
-  // (A 0 µs kernel would divide by zero; 1 ns is below anything a profiler reports.)
-  const scale = new Float64Array(S).fill(1)
-  for (let i = 0; i < S; i++) {
-    let sum = 0
-    for (const k of prof.kernels) sum += Math.max(k.timesUs[i] as number, 1e-3)
-    const req = prof.requestUs[i] ?? 0
-    if (req > 0 && sum > req) scale[i] = req / sum
-  }
+  const scale = latencyScale(prof)
   const minScale = Math.min(...scale)
   if (minScale < 1 && !notes.some((x) => x.startsWith(`${pw.name}: kernel times add up`)))
     notes.push(
@@ -214,7 +224,7 @@ function tables(
   for (let k = 0; k < n; k++) {
     const raw = (prof.kernels[k] as { timesUs: number[] }).timesUs
     for (let i = 0; i < S; i++) {
-      times[i] = Math.max(raw[i] as number, 1e-3) * (scale[i] as number)
+      times[i] = Math.max(raw[i] as number, MIN_KERNEL_US) * (scale[i] as number)
       rates[k * S + i] = 1 / (times[i] as number)
     }
     fullSum += times[S - 1] as number

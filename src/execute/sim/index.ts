@@ -5,7 +5,7 @@ import { simulate } from './engine.ts'
 
 export { CALIBRATION, type Calibration, calibrationFrom, graphEdgeUs } from './contention.ts'
 export { defaultPowerModel, defaultPrimitives } from './costs.ts'
-export { type SimStats, simulate } from './engine.ts'
+export { latencyScale, type SimStats, simulate } from './engine.ts'
 export { describePower, energyJ, requestWorkSmUs, workSmUs } from './power.ts'
 
 export class SimBackend implements ExecuteBackend {
