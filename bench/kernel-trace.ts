@@ -13,11 +13,11 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { gunzipSync } from 'node:zlib'
-import { calibrationFrom, simulate } from '../src/execute/sim/index.ts'
-import type { Plan, PowerModel, Profile, SimCalibration } from '../src/formats/index.ts'
-import { readFile } from '../src/formats/index.ts'
+import { latencyScale, simulate } from '../src/execute/sim/index.ts'
+import { simInputs } from '../src/execute/sim/inputs.ts'
+import { type Plan, type Profile, readFile } from '../src/formats/index.ts'
 import { profilesOfPlan } from '../src/profile/gemm-target.ts'
-import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
+import { loadGpu, profilesIn } from '../src/profile/store.ts'
 
 export interface TraceWorker {
   name: string
@@ -143,7 +143,7 @@ export function simulated(
       power: env.power,
     },
     {
-      calibration: env.cal,
+      calibration: env.calibration,
       // a kernel's time from its first SMs to its end, as a GPU trace times it from its first block
       kernelTrace: (w, k, _ready, s, e) => {
         if (s >= warmupS * 1e6) {
@@ -164,15 +164,11 @@ export function simulated(
   return { rps, dur: durs.map((d) => d.map(mean)), idle: idles.map((d) => d.map(mean)) }
 }
 
+/** The simulator's inputs from a profile directory (another sim-calibration.json if given) and its profiles. */
 export function environment(dir: string, calibration?: string) {
   const gpu = loadGpu(dir)
-  const primitives = loadPrimitives(dir, gpu)
-  if (!primitives) throw new Error(`${dir}: no primitives.json`)
-  const cal = calibrationFrom(
-    readFile<SimCalibration>('sim-calibration', calibration ?? join(dir, 'sim-calibration.json')),
-  )
-  const power = readFile<PowerModel>('power', join(dir, 'power.json'))
-  return { gpu, primitives, cal, power, profilesFor: profilesIn(dir, gpu) }
+  const { inputs } = simInputs(gpu, { dir, ...(calibration ? { calibration } : {}) })
+  return { ...inputs, profilesFor: profilesIn(dir, gpu) }
 }
 
 /**
@@ -184,11 +180,7 @@ export function aloneUs(plan: Plan, wi: number, p: Profile): { profiled: number[
   const pw = plan.workers[wi] as Plan['workers'][number]
   const sms = new Map(plan.pool.partitions.map((q) => [q.id, q.sms]))
   const at = (k: number) => pw.groups.find((g) => g.first <= k && k <= g.last)?.partition
-  const scale = p.sizes.map((_, i) => {
-    const total = p.kernels.reduce((a, k) => a + Math.max(k.timesUs[i] as number, 1e-3), 0)
-    const req = p.requestUs[i] ?? 0
-    return req > 0 && total > req ? req / total : 1
-  })
+  const scale = latencyScale(p)
   const index = p.kernels.map((_, k) => {
     const found = p.sizes.indexOf((sms.get(at(k) ?? -1) ?? p.sizes[p.sizes.length - 1]) as number)
     return found >= 0 ? found : p.sizes.length - 1
