@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util'
 import { simInputs } from '../src/execute/sim/inputs.ts'
 import { scorePlan } from '../src/execute/sim/score.ts'
 import { type Plan, type Profile, readFile } from '../src/formats/index.ts'
+import { fitMetrics } from '../src/plan/fit.ts'
 import { profilesOfPlan } from '../src/profile/gemm-target.ts'
 import { loadGpu, profilesIn } from '../src/profile/store.ts'
 
@@ -26,24 +27,23 @@ export function scorePlans(
     const plan = readFile<Plan>('plan', file)
     const ws = plan.workers.map((w) => ({ name: w.name, model: w.model, batch: w.batch, dtype: w.dtype }))
     const base = ws.map((w) => profilesFor([{ ...w, name: w.model }])[0] as Profile)
-    const s = scorePlan(inputs, plan, ws, profilesOfPlan(plan, base))
-    const stp = s.throughputRps.reduce(
-      (a, r, i) => a + (r * ((base[i] as Profile).requestUs.at(-1) as number)) / 1e6,
-      0,
-    )
-    return { plan, rps: s.throughputRps, p95: s.p95Us, stp }
+    return { plan, base, score: scorePlan(inputs, plan, ws, profilesOfPlan(plan, base)) }
   }
   const b = run(baselineFile)
+  // the search's own comparison with baseline (solo rates from the profiles, weights 1, no floors)
+  const objective = {
+    soloRps: b.base.map((p) => 1e6 / (p.requestUs.at(-1) as number)),
+    weights: b.base.map(() => 1),
+    floors: b.base.map(() => 0),
+  }
   return files.map((f) => {
     const x = run(f)
+    const m = fitMetrics(x.score, b.score, objective)
     return {
       file: f,
-      stpRatio: x.stp / b.stp,
-      p95Ratio: x.p95.reduce((a, p, i) => a + p / (b.p95[i] as number), 0) / x.p95.length,
-      workers: x.plan.workers.map((w, i) => ({
-        name: w.name,
-        ratio: (x.rps[i] as number) / (b.rps[i] as number),
-      })),
+      stpRatio: m.stpRatio,
+      p95Ratio: m.p95,
+      workers: x.plan.workers.map((w, i) => ({ name: w.name, ratio: m.ratios[i] as number })),
     }
   })
 }
