@@ -4,7 +4,7 @@
 // together with one common γ (profiles/h200/sim-calibration.json's `measured`), so they may absorb part of the memory
 // effect; `eclip calibrate --grid` cannot hold per-profile γ while it searches (a new fit of the constants drops them,
 // src/calibrate/run.ts), so this script runs the same search itself: the same fitting runs (coresident-cal b8, b1),
-// the same re-simulation (prepareCases, simulateCases, SIM windows as run.ts) and the same objective (errorsOf over
+// the same re-simulation (prepareCases, simulateCases, run.ts's SIM_WINDOWS) and the same objective (errorsOf over
 // every GPU run: per worker |Δ normVsBaseline| on partitioned runs, |Δ normVsSolo| on baseline runs, pooled), with the
 // candidate's γ applied at every point; sharing and saturation tolerance stay the shipped ones. `--shipped` also
 // scores the shipped file as it is (one γ, no per-profile γ) for comparison. `--shard i/n` evaluates every n-th point
@@ -26,14 +26,13 @@ import {
   prepareCases,
   simulateCases,
 } from '../src/calibrate/calibrate.ts'
-import { parseGrid, recordedPlanReader, replanner } from '../src/calibrate/run.ts'
+import { parseGrid, recordedPlanReader, replanner, SIM_WINDOWS } from '../src/calibrate/run.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import { type PowerModel, type Results, readFile, type SimCalibration } from '../src/formats/index.ts'
 import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
 
 const PROFILES = 'profiles/h200'
 const FILES = ['results/h200/coresident-cal/b8/results.json', 'results/h200/coresident-cal/b1/results.json']
-const SIM = { requestsPerWindow: 40, minWindowS: 0.1, maxWindowS: 1 } // as src/calibrate/run.ts's
 
 const args = process.argv.slice(2)
 const opt = (name: string) => {
@@ -79,7 +78,7 @@ const cases: Case[] = await prepareCases({
   profilesFor: profilesIn(PROFILES, gpu),
   primitives,
   planner: replanner(PROFILES, primitives, (w) => process.stderr.write(`WARNING: ${w}\n`)),
-  ...SIM,
+  ...SIM_WINDOWS,
 })
 process.stderr.write(
   `${cases.length} GPU runs prepared in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,

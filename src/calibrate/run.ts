@@ -45,7 +45,7 @@ import {
  * Re-simulation windows: the simulator has no counter noise to average out, only whole requests to count: ≥ 40
  * requests of the slowest worker, 0.1–1 s.
  */
-const SIM = { requestsPerWindow: 40, minWindowS: 0.1, maxWindowS: 1 }
+export const SIM_WINDOWS = { requestsPerWindow: 40, minWindowS: 0.1, maxWindowS: 1 }
 
 const f2 = (x: number | null) => (x === null ? '–' : x.toFixed(3))
 const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(0)}%`)
@@ -288,7 +288,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   )
   // --fit-profiles keeps the directory's calibration: refused before the runs are prepared (re-planning takes minutes)
   const keptForProfiles = o.fitProfiles ? keptCalibration(o.profiles, gpu, '--fit-profiles') : undefined
-  const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM })
+  const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM_WINDOWS })
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
   if (keptForProfiles) return runProfileFit(o, cases, gpu, keptForProfiles, t0)
   const scope = o.fitOn
@@ -362,7 +362,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     gpu: gpu.name,
     notes:
       `GPU runs of ${sources}, each re-simulated with its plan (made again by makePlan from ${o.profiles}, checked against the switches and kernels the run recorded) ` +
-      `in windows long enough for ${SIM.requestsPerWindow} requests of the slowest worker (${SIM.minWindowS}–${SIM.maxWindowS} s); objective: per worker, |Δ normVsBaseline| on partitioned runs and |Δ normVsSolo| on baseline runs, pooled (${report.objective.toFixed(3)}). ` +
+      `in windows long enough for ${SIM_WINDOWS.requestsPerWindow} requests of the slowest worker (${SIM_WINDOWS.minWindowS}–${SIM_WINDOWS.maxWindowS} s); objective: per worker, |Δ normVsBaseline| on partitioned runs and |Δ normVsSolo| on baseline runs, pooled (${report.objective.toFixed(3)}). ` +
       'fitRelRms: RMS of sim/measured − 1 of raw req/s over the fitting runs.',
     objective: report.objective,
     heldOut,
@@ -492,7 +492,7 @@ function runProfileFit(
         host: hostname(),
         gpu: gpuRef.name,
         notes:
-          `GPU runs of ${sources}, each re-simulated with its plan (the one recorded with it, else made again and checked against the run) in windows long enough for ${SIM.requestsPerWindow} requests of the slowest worker (${SIM.minWindowS}–${SIM.maxWindowS} s).` +
+          `GPU runs of ${sources}, each re-simulated with its plan (the one recorded with it, else made again and checked against the run) in windows long enough for ${SIM_WINDOWS.requestsPerWindow} requests of the slowest worker (${SIM_WINDOWS.minWindowS}–${SIM_WINDOWS.maxWindowS} s).` +
           (keptGammas.length > 0
             ? ` ${keptGammas.map(([k]) => k).join(', ')}: kept from the file this one replaced (${kept.profileInterference?.measured.notes ?? ''})`
             : ''),
