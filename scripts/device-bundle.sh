@@ -26,6 +26,10 @@ npx esbuild test/gpu/serve-tritonclient.test.ts test/gpu/serve-paris.test.ts tes
 npx esbuild src/execute/sim/table-worker.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
   --outfile="$out/table-worker.bundle.mjs" --external:@resvg/resvg-js --external:highs --external:playwright-core \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
+# eclip-fit's scoring threads (src/execute/sim/score-threads.ts): the search's climbs score on every core
+npx esbuild src/execute/sim/score-worker.ts --bundle --platform=node --format=esm --target=node20 --log-level=warning \
+  --outfile="$out/score-worker.bundle.mjs" --external:@resvg/resvg-js --external:highs --external:playwright-core \
+  --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 cp src/plan/highs-worker.mjs "$out/"
 cp -r node_modules/highs node_modules/uplot "$out/node_modules/"
 cp -r src/serve/dashboard "$out/dashboard"

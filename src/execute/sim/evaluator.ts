@@ -15,6 +15,7 @@ import {
 import { graphEdgeUs } from './contention.ts'
 import { realtimeFloorCheck } from './realtime-floors.ts'
 import { EVALUATOR_DEFAULTS, type EvaluatorInputs, scorePlan } from './score.ts'
+import { threadedScorer } from './score-threads.ts'
 
 export { EVALUATOR_DEFAULTS, type EvaluatorInputs, fitScoreOf, scorePlan } from './score.ts'
 
@@ -31,7 +32,9 @@ export function simEvaluator(
   const seed = inputs.seed ?? EVALUATOR_DEFAULTS.seed
   const run = (plan: Plan, ws: readonly WorkerSpec[], ps: readonly Profile[], s = seed): FitScore =>
     scorePlan({ ...inputs, warmupS, windowS, seed: s }, plan, ws, ps)
-  const evaluate = async (plan: Plan) => run(plan, workers, profiles)
+  // candidates on the process's scoring threads where it has them (the search scores several at once)
+  const threaded = threadedScorer({ inputs: { ...inputs, warmupS, windowS, seed }, workers, profiles })
+  const evaluate = async (plan: Plan) => (threaded ? threaded(plan) : run(plan, workers, profiles))
   const evaluateAt = async (plan: Plan, s: number) => run(plan, workers, profiles, s)
   // STP's solo rates: worker i alone on the whole GPU (a one-worker baseline plan), once per worker
   const solos = new Map<number, number>()

@@ -34,19 +34,20 @@ export function defaultTableThreads(): number {
 }
 
 /**
- * The thread's module: under a bundled CLI, the bundled worker beside it (scripts/device-bundle.sh makes one: no
- * tsx needed); else the bootstrap and the TypeScript entry it runs through tsx. Undefined when neither is at hand.
+ * A simulator thread's module (`name`: table-worker, score-worker): under a bundled CLI, the bundled worker beside it
+ * (scripts/device-bundle.sh makes them: no tsx needed); else the bootstrap (table-worker.mjs) and the TypeScript
+ * entry it runs through tsx. Undefined when neither is at hand.
  */
-function workerFiles(): { file: URL; entry?: URL } | undefined {
+export function simWorkerFiles(name: string): { file: URL; entry?: URL } | undefined {
   const fromSrc = import.meta.url.endsWith('.ts')
   if (!fromSrc) {
-    const bundled = new URL('./table-worker.bundle.mjs', import.meta.url)
+    const bundled = new URL(`./${name}.bundle.mjs`, import.meta.url)
     if (existsSync(fileURLToPath(bundled))) return { file: bundled }
   }
   const boot = new URL('./table-worker.mjs', import.meta.url)
   const entry = fromSrc
-    ? new URL('./table-worker.ts', import.meta.url)
-    : new URL('../src/execute/sim/table-worker.ts', import.meta.url)
+    ? new URL(`./${name}.ts`, import.meta.url)
+    : new URL(`../src/execute/sim/${name}.ts`, import.meta.url)
   return existsSync(fileURLToPath(boot)) && existsSync(fileURLToPath(entry))
     ? { file: boot, entry }
     : undefined
@@ -70,7 +71,7 @@ export function threadedSimPlanner(
   threads: number,
 ): ThreadedPlanner {
   const local = simPlanner(() => inputs, extra)
-  const files = threads > 1 ? workerFiles() : undefined
+  const files = threads > 1 ? simWorkerFiles('table-worker') : undefined
   if (!files)
     return {
       planner: local,
