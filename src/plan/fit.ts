@@ -74,6 +74,9 @@ export const FIT_MUS: readonly number[] = [0, 0.5, 1]
 export const FIT_P95_SLACK = 0.02
 /** Weight of requests per joule (vs baseline) next to STP (vs baseline) in the search's score: STP alone. */
 export const FIT_ENERGY_WEIGHT = 0
+/** Where eclip-fit's search climbs from: model-wise's start only, or several (FitSpace.starts). */
+export type FitStarts = 'one' | 'several'
+export const FIT_STARTS: FitStarts = 'several'
 /** A worker's default floor: its throughput under the plan ≥ this × its throughput under baseline co-location. */
 export const DEFAULT_MIN_SHARE = 0.9
 /**
@@ -455,6 +458,36 @@ export class FitSpace {
       }
   }
 
+  /**
+   * Where the search's climbs start (FIT_STARTS 'several'): model-wise's homes with every worker at home, the same
+   * homes with every worker free to use the shared partition (λ 0, μ 0: near the baseline's placement), and, for each
+   * worker, a lean home — one slice, the shared partition free to it — its other slices given one at a time to the
+   * worker whose home has grown least in proportion. One slice per move cannot walk from the first to the last: every
+   * step on the way may lose.
+   */
+  starts(): FitState[] {
+    const s = this.start
+    const out: FitState[] = [s, { ...s, lambdas: s.lambdas.map(() => 0), mu: 0 }]
+    if (!this.disjoint || !this.profiled(1)) return out
+    const k = s.lengths.length
+    for (let w = 0; w < k; w++) {
+      const lengths = [...s.lengths]
+      let give = (lengths[w] as number) - 1
+      if (give <= 0) continue
+      lengths[w] = 1
+      for (; give > 0; give--) {
+        const to = lengths
+          .map((L, i) => ({ i, grown: (L + 1) / (s.lengths[i] as number) }))
+          .filter(({ i }) => i !== w && this.profiled((lengths[i] as number) + 1))
+          .sort((a, b) => a.grown - b.grown || a.i - b.i)[0]
+        if (!to) break
+        lengths[to.i] = (lengths[to.i] as number) + 1
+      }
+      out.push({ lengths, lambdas: s.lambdas.map((x, i) => (i === w ? 0 : x)), mu: s.mu })
+    }
+    return out
+  }
+
   /** A home of L slices is a run of the first L regular slices' size: only lengths every profile has a size for. */
   private profiled(L: number): boolean {
     const sms = this.reg.slice(0, L).reduce((a, s) => a + s.sms, 0)
@@ -520,6 +553,8 @@ export interface FitSearchOptions extends FitSpaceOptions {
   energyWeight?: number
   /** STP's solo rates and weights, the floors; without it: solo = baseline rates, weights 1, no floors. */
   objective?: FitObjective
+  /** Climbs from model-wise's start only (`one`) or from each of FitSpace.starts (`several`); FIT_STARTS. */
+  starts?: FitStarts
   /**
    * The evaluator's scores by state key, shared by searches of the same space and evaluator (one with other floors
    * scores the same plans alike): a state scored before is not scored again.
@@ -546,36 +581,43 @@ export async function fitSearch(
   o: FitSearchOptions,
 ): Promise<FitSearchResult> {
   const space = new FitSpace(gpu, profiles, o)
-  const memoS = new Map<string, FitMetrics>()
-  const seen: FitSeen[] = []
+  const memoS = new Map<string, Promise<FitMetrics>>()
   let evaluations = 0
   const ew = o.energyWeight ?? FIT_ENERGY_WEIGHT
-  const metricsOf = async (st: FitState) => {
+  // a state's metrics, scored once per plan (a score asked for again while in flight is awaited, not run twice);
+  // `log` records which states a climb asked for, in its order
+  const metricsIn = (st: FitState, log: FitSeen[]): Promise<FitMetrics> => {
     const key = space.key(st)
     let m = memoS.get(key)
     if (!m) {
       evaluations++
-      let score = o.scores?.get(key)
-      if (!score) {
-        score = await o.score(space.candidate(st))
-        o.scores?.set(key, score)
-      }
-      m = fitMetrics(score, o.baseline, o.objective)
+      m = (async () => {
+        let score = o.scores?.get(key)
+        if (!score) {
+          score = await o.score(space.candidate(st))
+          o.scores?.set(key, score)
+        }
+        return fitMetrics(score, o.baseline, o.objective)
+      })()
       memoS.set(key, m)
-      seen.push({ state: st, key, metrics: m })
     }
-    return m
+    return m.then((metrics) => {
+      log.push({ state: st, key, metrics })
+      return metrics
+    })
   }
-  const homeOnly = await metricsOf(space.start)
+  const first: FitSeen[] = []
+  const homeOnly = await metricsIn(space.start, first)
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
   const value = (m: FitMetrics) => fitValue(m, p95Cap, ew)
-  // one coordinate search from the start, ranking with the guard on total requests/s or as if there were none
-  const climb = async (guarded: boolean) => {
+  // one coordinate search from a start, ranking with the guard on total requests/s or as if there were none
+  const climb = async (guarded: boolean, from: FitState = space.start) => {
     const rank = (m: FitMetrics) => fitValue(m, p95Cap, ew, guarded)
-    let at = space.start
-    let best = homeOnly
+    const log: FitSeen[] = []
+    let at = from
+    let best = await metricsIn(from, log)
     const tryState = async (cand: FitState) => {
-      const m = await metricsOf(cand)
+      const m = await metricsIn(cand, log)
       if (rank(m) > rank(best) + 1e-9) {
         best = m
         at = cand
@@ -583,27 +625,54 @@ export async function fitSearch(
       }
       return false
     }
-    // a second start: everything may use the shared partition at no price (near the baseline's placement)
-    await tryState({ ...at, lambdas: profiles.map(() => 0), mu: 0 })
+    // from model-wise's start, one step straight to everything on the shared partition at no price (near the
+    // baseline's placement) before the rounds
+    if (from === space.start) await tryState({ ...at, lambdas: profiles.map(() => 0), mu: 0 })
     for (let round = 0; round < 4; round++) {
       let changed = false
       for (const cand of space.moves(() => at)) if (await tryState(cand)) changed = true
       if (!changed) break
     }
-    return { at, best }
+    return { at, best, log }
   }
-  let { at: st, best } = await climb(true)
-  if (o.objective?.minTotal !== undefined) {
-    // the guarded climb stops where every step costs requests; the climb without the guard walks elsewhere and may
-    // pass plans that keep the total at a higher STP: the best candidate of both under the guard is taken (`seen`
-    // holds every candidate either scored; none of the guarded climb's beats its end)
-    await climb(false)
-    for (const x of seen)
-      if (value(x.metrics) > value(best) + 1e-9) {
-        best = x.metrics
-        st = x.state
+  // the climbs run at once, each waiting on its own scores (an evaluator on threads scores them side by side): from
+  // model-wise's start; from the other starts (FitSpace.starts); and, with a guard on total requests/s, from the
+  // start without it (the guarded climb stops where every step costs requests; the one without it walks elsewhere
+  // and may pass plans that keep the total at a higher STP)
+  const climbs = await Promise.all([
+    climb(true),
+    ...((o.starts ?? FIT_STARTS) === 'several' ? space.starts().slice(1) : []).map((from) =>
+      climb(true, from),
+    ),
+    ...(o.objective?.minTotal !== undefined ? [climb(false)] : []),
+  ])
+  // every distinct candidate, in the order the climbs one after another would have met them, whatever order the
+  // scores came back in
+  const seen: FitSeen[] = []
+  const keys = new Set<string>()
+  for (const x of [first, ...climbs.map((c) => c.log)].flat())
+    if (!keys.has(x.key)) {
+      keys.add(x.key)
+      seen.push(x)
+    }
+  const metricsOf = async (st: FitState) => {
+    const log: FitSeen[] = []
+    const m = await metricsIn(st, log)
+    for (const x of log)
+      if (!keys.has(x.key)) {
+        keys.add(x.key)
+        seen.push(x)
       }
+    return m
   }
+  // the best candidate any climb scored, under the guard: model-wise's climb's end unless another beats it (a
+  // guarded climb's end is the best it scored, so with one start and no guard this is that climb's end)
+  let { at: st, best } = climbs[0] as { at: FitState; best: FitMetrics }
+  for (const x of seen)
+    if (value(x.metrics) > value(best) + 1e-9) {
+      best = x.metrics
+      st = x.state
+    }
   const c = space.candidate(st)
   const done = () => ({ lambdas: st.lambdas, mu: st.mu, homeOnly, state: st, seen, space, value, metricsOf })
   // the baseline's placement (every unit on the top of its ladder, the whole GPU) meets every floor ≤ 1 at
