@@ -10,6 +10,7 @@ import { solveWorkerDp } from '../../src/plan/dp.ts'
 import {
   FIT_LAMBDAS,
   type FitScore,
+  FitSpace,
   fitAssignment,
   fitLayout,
   fitMetrics,
@@ -195,6 +196,90 @@ describe('eclip-fit search', () => {
     assert.equal(res.lambdas[2], Number.POSITIVE_INFINITY)
     assert.ok(res.chosen.thr > res.homeOnly.thr)
     assert.deepEqual(res.layout.homeLengths, fitLayout(gpu, mix().profiles, 1.1, 16).homeLengths)
+  })
+
+  it('starts: model-wise, near the baseline, then each worker in a one-slice home, its slices to the others', () => {
+    const { workers, profiles } = mix()
+    const space = new FitSpace(gpu, profiles, {
+      smCount: N,
+      switchMax: 14,
+      switchCostUs: 0,
+      factor: 1.1,
+      maxPartitions: 16,
+      instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
+      models: workers.map((w) => w.model),
+    })
+    const [start, near, ...lean] = space.starts()
+    const inf = Number.POSITIVE_INFINITY
+    assert.deepEqual(start, space.start)
+    assert.deepEqual(near, { ...space.start, lambdas: [0, 0, 0], mu: 0 })
+    assert.equal(lean.length, 3)
+    const total = space.start.lengths.reduce((a, b) => a + b, 0)
+    lean.forEach((st, w) => {
+      assert.equal(st.lengths[w], 1)
+      assert.deepEqual(
+        st.lambdas,
+        [0, 1, 2].map((i) => (i === w ? 0 : inf)),
+      )
+      assert.equal(
+        st.lengths.reduce((a, b) => a + b, 0),
+        total,
+        `every slice kept: ${st.lengths}`,
+      )
+      st.lengths.forEach((L, i) => {
+        if (i !== w) assert.ok(L >= (space.start.lengths[i] as number), `${st.lengths}`)
+      })
+    })
+  })
+
+  /**
+   * A valley: worker 0 gains only in a one-slice home with the shared partition free to it, and every home resized on
+   * the way there costs worker 1. The scores come back after random delays, as threads answer.
+   */
+  const valley = (starts: 'one' | 'several', delay: () => number) => {
+    const { profiles } = mix()
+    const home = fitLayout(gpu, profiles, 1.1, 16).homeLengths.join(',')
+    return toyFitSearch(
+      profiles,
+      score([1, 1, 1], [1, 1, 1]),
+      undefined,
+      async (c) => {
+        await new Promise((r) => setTimeout(r, delay()))
+        const lean = c.layout.homeLengths[0] === 1 && sharedOf(c, 0) > 0
+        const moved = c.layout.homeLengths.join(',') !== home && c.layout.homeLengths[0] !== 1
+        const thr = [lean ? 1.5 : 1, moved ? 0.7 : 1, 1]
+        return score(
+          thr,
+          thr.map((t) => 1 / t),
+        )
+      },
+      starts,
+    )
+  }
+
+  it('several starts find a plan one slice at a time cannot reach; one start stays home', async () => {
+    const one = await valley('one', () => 0)
+    assert.equal(one.chosen.stpRatio, one.homeOnly.stpRatio)
+    const several = await valley('several', () => 0)
+    assert.equal(several.layout.homeLengths[0], 1)
+    assert.ok(Number.isFinite(several.lambdas[0]))
+    assert.ok(several.chosen.stpRatio > one.chosen.stpRatio + 0.1, `${several.chosen.stpRatio}`)
+    assert.ok(several.evaluations > one.evaluations)
+  })
+
+  it('the climbs run at once: the same choice and candidates in the same order whatever order scores return', async () => {
+    const inOrder = await valley('several', () => 0)
+    let seed = 7
+    const shuffled = await valley('several', () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % 3
+    })
+    assert.deepEqual(shuffled.state, inOrder.state)
+    assert.equal(shuffled.evaluations, inOrder.evaluations)
+    assert.deepEqual(
+      shuffled.seen.map((x) => x.key),
+      inOrder.seen.map((x) => x.key),
+    )
   })
 
   it('rejects every candidate whose p95 exceeds the cap: the start (model-wise homes) stays', async () => {

@@ -2,7 +2,13 @@
 // profiles, and a search whose score is a hand-written function of the candidate, so that every expectation can be
 // checked by hand.
 import type { Profile, WorkerSpec } from '../../src/formats/index.ts'
-import { type FitCandidate, type FitObjective, type FitScore, fitSearch } from '../../src/plan/fit.ts'
+import {
+  type FitCandidate,
+  type FitObjective,
+  type FitScore,
+  type FitStarts,
+  fitSearch,
+} from '../../src/plan/fit.ts'
 import { buildInstance } from '../../src/plan/instance.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 
@@ -33,12 +39,16 @@ export const sharedOf = (c: FitCandidate, w: number) => {
   return a ? [...a.choice].filter((x) => x === C - 1).length / a.choice.length : 0
 }
 
-/** eclip-fit's search over `profiles` with the toy evaluator `scoreOf` (no switch cost, 16 partitions at most). */
+/**
+ * eclip-fit's search over `profiles` with the toy evaluator `scoreOf` (no switch cost, 16 partitions at most), from
+ * `starts` (default FIT_STARTS).
+ */
 export const toyFitSearch = (
   profiles: readonly Profile[],
   baseline: FitScore,
   objective: FitObjective | undefined,
-  scoreOf: (c: FitCandidate) => FitScore,
+  scoreOf: (c: FitCandidate) => FitScore | Promise<FitScore>,
+  starts?: FitStarts,
 ) =>
   fitSearch(gpu, profiles, {
     smCount: N,
@@ -50,5 +60,6 @@ export const toyFitSearch = (
     models: profiles.map((p) => p.model),
     baseline,
     ...(objective ? { objective } : {}),
+    ...(starts ? { starts } : {}),
     score: async (c) => scoreOf(c),
   })

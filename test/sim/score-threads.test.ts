@@ -1,0 +1,103 @@
+// eclip-fit's candidates scored on worker threads (src/execute/sim/score-threads.ts): the same score as this thread's,
+// several at once; under a bundled CLI (a device bundle, no tsx) from the bundled worker beside it, else in this
+// thread; and a process whose threads are idle exits without closing them.
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { simInputs } from '../../src/execute/sim/inputs.ts'
+import { scorePlan } from '../../src/execute/sim/score.ts'
+import { defaultScoreThreads, threadedScorer } from '../../src/execute/sim/score-threads.ts'
+import { makePlan } from '../../src/plan/index.ts'
+import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+
+const root = join(import.meta.dirname, '..', '..')
+const gpu = syntheticH100Gpu()
+const workers = ['alexnet', 'vgg19'].map((model) => ({
+  name: model,
+  model,
+  batch: 1,
+  dtype: 'fp16' as const,
+}))
+const profiles = workers.map((w) => syntheticProfile({ model: w.model, batch: 1, dtype: 'fp16', gpu }))
+const oneCore = defaultScoreThreads() < 2 ? 'one core: candidates are scored in this thread' : false
+
+describe('eclip-fit candidates scored on worker threads', () => {
+  it('the same scores as this thread, several at once', { skip: oneCore }, async () => {
+    const inputs = { ...simInputs(gpu).inputs, windowS: 0.05, warmupS: 0.01, seed: 5 }
+    const scorer = threadedScorer({ inputs, workers, profiles })
+    assert.ok(scorer, 'threads from the sources')
+    const plans = await Promise.all(
+      (['baseline', 'model-wise', 'kw-prealloc'] as const).map((policy) =>
+        makePlan(gpu, 't', workers, profiles, { policy }),
+      ),
+    )
+    const there = await Promise.all(plans.map((p) => scorer(p)))
+    const here = plans.map((p) => scorePlan(inputs, p, workers, profiles))
+    assert.deepEqual(there, here)
+    assert.notDeepEqual(there[0], there[1], 'different plans, different scores')
+  })
+
+  it('under a bundled CLI, threads of the bundled worker beside it, else none; idle threads hold no exit', {
+    skip: oneCore,
+    timeout: 120_000,
+  }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-score-'))
+    const entry = join(dir, 'entry.ts')
+    writeFileSync(
+      entry,
+      [
+        `import { threadedScorer } from '${join(root, 'src/execute/sim/score-threads.ts')}'`,
+        `import { scorePlan } from '${join(root, 'src/execute/sim/score.ts')}'`,
+        `import { simInputs } from '${join(root, 'src/execute/sim/inputs.ts')}'`,
+        `import { makePlan } from '${join(root, 'src/plan/index.ts')}'`,
+        `import { syntheticH100Gpu, syntheticProfile } from '${join(root, 'src/profile/synthetic.ts')}'`,
+        'const gpu = syntheticH100Gpu()',
+        `const workers = ${JSON.stringify(workers)}`,
+        "const profiles = workers.map((w) => syntheticProfile({ model: w.model, batch: 1, dtype: 'fp16', gpu }))",
+        'const inputs = { ...simInputs(gpu).inputs, windowS: 0.05, warmupS: 0.01, seed: 5 }',
+        "const plan = await makePlan(gpu, 't', workers, profiles, { policy: 'model-wise' })",
+        'const scorer = threadedScorer({ inputs, workers, profiles })',
+        'const same = scorer ? JSON.stringify(await scorer(plan)) === JSON.stringify(scorePlan(inputs, plan, workers, profiles)) : null',
+        'console.log(JSON.stringify({ threaded: scorer !== undefined, same }))',
+      ].join('\n'),
+    )
+    const bundle = (src: string, out: string) => {
+      const r = spawnSync(
+        join(root, 'node_modules', '.bin', 'esbuild'),
+        [
+          src,
+          '--bundle',
+          '--platform=node',
+          '--format=esm',
+          '--target=node20',
+          '--log-level=error',
+          `--outfile=${out}`,
+          '--external:highs',
+          '--external:@resvg/resvg-js',
+          '--external:playwright-core',
+          "--banner:js=import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+        ],
+        { encoding: 'utf8' },
+      )
+      assert.equal(r.status, 0, r.stderr)
+    }
+    bundle(entry, join(dir, 'cli.mjs'))
+    copyFileSync(join(root, 'src/plan/highs-worker.mjs'), join(dir, 'highs-worker.mjs'))
+    const run = () => {
+      // the threads are left open: the process must exit on its own once they are idle
+      const r = spawnSync(process.execPath, [join(dir, 'cli.mjs')], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, NODE_PATH: join(root, 'node_modules') },
+      })
+      assert.equal(r.status, 0, r.stderr || `signal ${r.signal}`)
+      return JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
+    }
+    assert.deepEqual(run(), { threaded: false, same: null })
+    bundle(join(root, 'src/execute/sim/score-worker.ts'), join(dir, 'score-worker.bundle.mjs'))
+    assert.deepEqual(run(), { threaded: true, same: true })
+  })
+})
