@@ -19,7 +19,9 @@
 // keeps worker w at home. (c) What overlap is worth depends on how the workers' kernels interleave, which no
 // per-worker price sees (vgg19's wide convolutions starve their neighbours; alexnet's tiny kernels do not), and no
 // single λ suits every mix. So λ per worker, μ, and the homes' sizes (one slice at a time) are chosen by a
-// coordinate search that scores whole plans with an injected evaluator — the CLI passes the simulator with the
+// coordinate search, climbing from several starts at once (one slice per move cannot walk from model-wise's homes to
+// a one-slice home when every step on the way loses), that scores whole plans with an injected evaluator — the CLI
+// passes the simulator with the
 // profile directory's calibrated contention model (src/execute/sim/evaluator.ts) — maximising system throughput
 // under a floor per worker (below: "The objective"), mean p95 never above max(1, the start's) + 2% (the start:
 // model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean throughput + ½ mean
@@ -563,17 +565,19 @@ export interface FitSearchOptions extends FitSpaceOptions {
 }
 
 /**
- * Coordinate search over the homes' lengths, (λ_1 … λ_k) and μ. It starts from model-wise's homes, every worker at
- * home (λ = ∞), μ = 0.5; each round tries every λ for all workers at once, for the workers of each repeated model,
- * and for each worker alone, then every μ, then moving one slice from one home to another (or a free slice into
- * one), keeping a change only when the score rises, until a round changes nothing (at most 4 rounds). Score =
- * weighted STP + energyWeight × mean requests per joule, both normalised to baseline, for a candidate that meets
- * every floor; one that misses a floor ranks below all that meet them, by its total shortfall; one whose mean p95 is
- * above max(1, the start's) is rejected. Besides the start, λ 0 for every worker with μ 0 (close to the baseline's
- * placement) is tried first; at the end the baseline's placement itself is evaluated and taken when it scores
- * higher (when no candidate met the floors, or none beat baseline's STP). With a guard on total requests/s
- * (objective.minTotal, counted with the floors) a second search runs from the start without it, and the best
- * candidate either scored under the guard is taken; the baseline's placement, its reference, always meets it.
+ * Coordinate search over the homes' lengths, (λ_1 … λ_k) and μ. It climbs from model-wise's homes, every worker
+ * at home (λ = ∞), μ 0, and (`starts` 'several', the default) at once from the other FitSpace.starts, taking the
+ * best candidate any climb scored; each round tries every λ for all workers at once, for the workers of each
+ * repeated model, and for each worker alone, then every μ, then moving one slice from one home to another (or a
+ * free slice into one), keeping a change only when the score rises, until a round changes nothing (at most 4
+ * rounds). Score = weighted STP + energyWeight × mean requests per joule, both normalised to baseline, for a
+ * candidate that meets every floor; one that misses a floor ranks below all that meet them, by its total
+ * shortfall; one whose mean p95 is above max(1, model-wise's start's) is rejected. From that start, λ 0 for every
+ * worker with μ 0 (close to the baseline's placement) is tried first; at the end the baseline's placement itself is
+ * evaluated and taken when it scores higher (when no candidate met the floors, or none beat baseline's STP). With a
+ * guard on total requests/s (objective.minTotal, counted with the floors) one more climb runs from the start without
+ * it, and the best candidate any climb scored under the guard is taken; the baseline's placement, its reference,
+ * always meets it.
  */
 export async function fitSearch(
   gpu: Gpu,

@@ -1,6 +1,6 @@
-// eclip-fit's candidate plans scored on worker threads. The search climbs from several starts at once (src/plan/fit.ts),
-// each waiting on its own scores, and one score is a closed loop on the simulator, all CPU in one thread: n threads
-// score n candidates at a time. The threads are the process's, shared by every evaluator, and hold nobody's exit
+// eclip-fit's candidate plans scored on worker threads. The search climbs from several starts at once
+// (src/plan/fit.ts), each waiting on its own scores, and one score is a closed loop on the simulator, all CPU in one
+// thread: n threads score n candidates at a time. The threads are the process's, shared by every evaluator, and hold nobody's exit
 // while idle; each keeps the last few mixes (inputs, workers, profiles) it was sent, so a plan travels alone. Where no
 // thread can start (one core, inside a thread already, no worker module at hand), the caller scores in its thread.
 import { availableParallelism } from 'node:os'
