@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { scorePlan } from '../../src/execute/sim/score.ts'
-import { defaultScoreThreads, threadedScorer } from '../../src/execute/sim/score-threads.ts'
+import { threadedScorer } from '../../src/execute/sim/score-threads.ts'
+import { defaultSimThreads } from '../../src/execute/sim/sim-threads.ts'
 import { makePlan } from '../../src/plan/index.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 
@@ -22,7 +23,7 @@ const workers = ['alexnet', 'vgg19'].map((model) => ({
   dtype: 'fp16' as const,
 }))
 const profiles = workers.map((w) => syntheticProfile({ model: w.model, batch: 1, dtype: 'fp16', gpu }))
-const oneCore = defaultScoreThreads() < 2 ? 'one core: candidates are scored in this thread' : false
+const oneCore = defaultSimThreads() < 2 ? 'one core: candidates are scored in this thread' : false
 
 describe('eclip-fit candidates scored on worker threads', () => {
   it('the same scores as this thread, several at once', { skip: oneCore }, async () => {

@@ -1,14 +1,14 @@
 // eclip-fit's candidate plans scored on worker threads. The search climbs from several starts at once
 // (src/plan/fit.ts), each waiting on its own scores, and one score is a closed loop on the simulator, all CPU in one
-// thread: n threads score n candidates at a time. The threads are the process's, shared by every evaluator, and hold nobody's exit
-// while idle; each keeps the last few mixes (inputs, workers, profiles) it was sent, so a plan travels alone. Where no
-// thread can start (one core, inside a thread already, no worker module at hand), the caller scores in its thread.
-import { availableParallelism } from 'node:os'
+// thread: n threads score n candidates at a time. The threads are the process's, shared by every evaluator; idle,
+// they hold nobody's exit and end after a while. Each keeps the last few mixes (inputs, workers, profiles) it was
+// sent, so a plan travels alone. Where no thread can start (one core, inside a thread already, no worker module at
+// hand), the caller scores in its own thread.
 import { isMainThread, Worker } from 'node:worker_threads'
 import type { Plan, Profile, WorkerSpec } from '../../formats/index.ts'
 import type { FitScore } from '../../plan/index.ts'
 import type { EvaluatorInputs } from './score.ts'
-import { simWorkerFiles } from './table-threads.ts'
+import { defaultSimThreads, simWorkerFiles } from './sim-threads.ts'
 
 /** What a score needs besides the plan, sent to a thread once. */
 export interface ScoreMix {
@@ -29,36 +29,101 @@ export type ScoreReply = { id: number; score: FitScore } | { id: number; error: 
 
 /** Mixes a thread keeps at once. */
 const MIXES_PER_THREAD = 4
-
-/** Threads scoring by default: one per core, at most 8; 1 (this thread) where there is one core. */
-export function defaultScoreThreads(): number {
-  return Math.max(1, Math.min(8, availableParallelism()))
-}
+/** An idle thread ends after this long (a later score starts another). */
+const IDLE_MS = 10_000
 
 interface Thread {
   worker: Worker
+  /** The mixes it holds, oldest first. */
   mixes: number[]
   busy: boolean
+  /** The job in flight: its reply settles it; the thread's death rejects it. */
+  job?: { id: number; settle: (m: ScoreReply) => void; reject: (e: Error) => void }
+  idle?: ReturnType<typeof setTimeout>
+}
+interface Waiter {
+  resolve: (t: Thread) => void
+  reject: (e: Error) => void
+}
+interface Pool {
+  files: { file: URL; entry?: URL }
+  size: number
+  threads: Thread[]
+  waiting: Waiter[]
 }
 
-let pool: { threads: Thread[]; size: number; waiting: ((t: Thread) => void)[] } | undefined | null
+let pool: Pool | null | undefined
 let nextMix = 0
 let nextJob = 0
 
-function getPool() {
+function getPool(): Pool | null {
   if (pool !== undefined) return pool
-  const size = defaultScoreThreads()
+  const size = defaultSimThreads()
   const files = simWorkerFiles('score-worker')
-  pool = isMainThread && size > 1 && files ? { threads: [], size, waiting: [] } : null
+  pool = isMainThread && size > 1 && files ? { files, size, threads: [], waiting: [] } : null
   return pool
 }
 
-function spawn(): Thread {
-  const files = simWorkerFiles('score-worker')
-  if (!files) throw new Error('score threads: the worker module went missing')
-  const worker = new Worker(files.file, files.entry ? { workerData: { entry: files.entry.href } } : {})
-  worker.unref()
-  return { worker, mixes: [], busy: false }
+/** A new thread, busy (its caller's); it leaves the pool when it errs or exits, failing the job it held. */
+function spawn(p: Pool): Thread {
+  const worker = new Worker(p.files.file, p.files.entry ? { workerData: { entry: p.files.entry.href } } : {})
+  const t: Thread = { worker, mixes: [], busy: true }
+  const gone = (why: string) => {
+    const i = p.threads.indexOf(t)
+    if (i < 0) return
+    p.threads.splice(i, 1)
+    clearTimeout(t.idle)
+    t.job?.reject(new Error(`score thread ${why}`))
+    t.job = undefined
+    // a caller waiting for a thread gets a fresh one
+    const next = p.waiting.shift()
+    if (next) start(p, next)
+  }
+  worker.on('message', (m: ScoreReply) => {
+    if (t.job && m.id === t.job.id) t.job.settle(m)
+  })
+  worker.on('error', (err) => gone(`died: ${err.message}`))
+  worker.on('exit', (code) => gone(`exited (code ${code})`))
+  p.threads.push(t)
+  return t
+}
+
+function start(p: Pool, w: Waiter) {
+  try {
+    w.resolve(spawn(p))
+  } catch (err) {
+    w.reject(err as Error)
+  }
+}
+
+function acquire(p: Pool, mixId: number): Promise<Thread> {
+  // a thread that holds this mix first, then any idle one, then a new one, else the first to come free
+  const idle = p.threads.filter((x) => !x.busy)
+  const t = idle.find((x) => x.mixes.includes(mixId)) ?? idle[0]
+  if (t) {
+    t.busy = true
+    clearTimeout(t.idle)
+    return Promise.resolve(t)
+  }
+  return new Promise((resolve, reject) => {
+    const w = { resolve, reject }
+    if (p.threads.length < p.size) start(p, w)
+    else p.waiting.push(w)
+  })
+}
+
+function release(p: Pool, t: Thread) {
+  if (!p.threads.includes(t)) return
+  const next = p.waiting.shift()
+  if (next) return next.resolve(t)
+  t.busy = false
+  t.worker.unref()
+  t.idle = setTimeout(() => {
+    const i = p.threads.indexOf(t)
+    if (i >= 0) p.threads.splice(i, 1)
+    void t.worker.terminate()
+  }, IDLE_MS)
+  t.idle.unref()
 }
 
 /**
@@ -69,63 +134,31 @@ export function threadedScorer(mix: ScoreMix): ((plan: Plan) => Promise<FitScore
   const p = getPool()
   if (!p) return undefined
   const mixId = nextMix++
-  const acquire = (): Promise<Thread> => {
-    // a thread that holds this mix first, then any idle one, then a new one, else the first to come free
-    const idle = p.threads.filter((t) => !t.busy)
-    const t = idle.find((x) => x.mixes.includes(mixId)) ?? idle[0]
-    if (t) {
-      t.busy = true
-      return Promise.resolve(t)
-    }
-    if (p.threads.length < p.size) {
-      const n = spawn()
-      n.busy = true
-      p.threads.push(n)
-      return Promise.resolve(n)
-    }
-    return new Promise((resolve) => p.waiting.push(resolve))
-  }
-  const release = (t: Thread) => {
-    t.busy = false
-    const next = p.waiting.shift()
-    if (next) {
-      t.busy = true
-      next(t)
-    } else t.worker.unref()
-  }
   return async (plan) => {
-    const t = await acquire()
+    const t = await acquire(p, mixId)
     t.worker.ref()
     const id = nextJob++
-    const job: ScoreJob = { id, mixId, plan }
-    if (!t.mixes.includes(mixId)) {
-      job.mix = mix
-      t.mixes.push(mixId)
-      if (t.mixes.length > MIXES_PER_THREAD) job.drop = t.mixes.shift() as number
-    }
-    let replacement: Thread | undefined
     try {
       return await new Promise<FitScore>((resolve, reject) => {
-        const onMsg = (m: ScoreReply) => {
-          if (m.id !== id) return
-          t.worker.off('message', onMsg)
-          t.worker.off('error', onErr)
-          if ('score' in m) resolve(m.score)
-          else reject(new Error(`score thread: ${m.error}`))
+        const settle = (m: ScoreReply) =>
+          'score' in m ? resolve(m.score) : reject(new Error(`score thread: ${m.error}`))
+        t.job = { id, settle, reject }
+        const job: ScoreJob = { id, mixId, plan }
+        const fresh = !t.mixes.includes(mixId)
+        if (fresh) {
+          job.mix = mix
+          if (t.mixes.length >= MIXES_PER_THREAD) job.drop = t.mixes[0]
         }
-        const onErr = (err: Error) => {
-          t.worker.off('message', onMsg)
-          // a dead thread is replaced by a fresh one (it holds no mix)
-          replacement = spawn()
-          p.threads[p.threads.indexOf(t)] = replacement
-          reject(new Error(`score thread died: ${err.message}`))
-        }
-        t.worker.on('message', onMsg)
-        t.worker.once('error', onErr)
         t.worker.postMessage(job)
+        // recorded once sent: a plan or mix that could not be sent leaves the list as it was
+        if (fresh) {
+          if (job.drop !== undefined) t.mixes.shift()
+          t.mixes.push(mixId)
+        }
       })
     } finally {
-      release(replacement ?? t)
+      t.job = undefined
+      release(p, t)
     }
   }
 }

@@ -3,15 +3,13 @@
 // n threads plan a table about n times as fast while there are at least n subsets left. Each thread runs the sources
 // through tsx (table-worker.mjs), also under the bundle, or the bundled worker beside a device bundle; where neither
 // is at hand, or with one thread, subsets are planned in this thread, one after another.
-import { existsSync } from 'node:fs'
-import { availableParallelism } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { UserError } from '../../formats/errors.ts'
 import type { Gpu, Plan, Policy, Profile, WorkerSpec } from '../../formats/index.ts'
 import type { PlanOptions } from '../../plan/index.ts'
 import type { SubsetPlanner } from '../../plan/table.ts'
 import { type EvaluatorInputs, simPlanner } from './evaluator.ts'
+import { defaultSimThreads, simWorkerFiles } from './sim-threads.ts'
 
 export type PlanExtra = Omit<PlanOptions, 'policy' | 'evaluator'>
 
@@ -29,29 +27,7 @@ export interface PlanJob {
 export type PlanJobReply = { id: number; plan: Plan } | { id: number; error: string; user: boolean }
 
 /** Threads a table gets by default: one per core (the main thread only waits for them), at most 8. */
-export function defaultTableThreads(): number {
-  return Math.max(1, Math.min(8, availableParallelism()))
-}
-
-/**
- * A simulator thread's module (`name`: table-worker, score-worker): under a bundled CLI, the bundled worker beside it
- * (scripts/device-bundle.sh makes them: no tsx needed); else the bootstrap (table-worker.mjs) and the TypeScript
- * entry it runs through tsx. Undefined when neither is at hand.
- */
-export function simWorkerFiles(name: string): { file: URL; entry?: URL } | undefined {
-  const fromSrc = import.meta.url.endsWith('.ts')
-  if (!fromSrc) {
-    const bundled = new URL(`./${name}.bundle.mjs`, import.meta.url)
-    if (existsSync(fileURLToPath(bundled))) return { file: bundled }
-  }
-  const boot = new URL('./table-worker.mjs', import.meta.url)
-  const entry = fromSrc
-    ? new URL(`./${name}.ts`, import.meta.url)
-    : new URL(`../src/execute/sim/${name}.ts`, import.meta.url)
-  return existsSync(fileURLToPath(boot)) && existsSync(fileURLToPath(entry))
-    ? { file: boot, entry }
-    : undefined
-}
+export const defaultTableThreads = defaultSimThreads
 
 export interface ThreadedPlanner {
   planner: SubsetPlanner
