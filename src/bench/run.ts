@@ -40,6 +40,7 @@ import { attachProfileRefs, normalise } from '../measure/metrics.ts'
 import { PROFILES_HOME } from '../paths.ts'
 import {
   DEFAULT_MIN_SHARE,
+  type FitStarts,
   HELD_P95_CAP,
   NOTHING_TO_TUNE,
   type Planner,
@@ -272,6 +273,8 @@ export interface RunBenchOptions {
   streamPriorities?: boolean
   /** the floor of every worker its mix leaves without one (PlanOptions.minShare; default DEFAULT_MIN_SHARE) */
   minShare?: number
+  /** where eclip-fit's search climbs from (PlanOptions.fitStarts; default FIT_STARTS) */
+  fitStarts?: FitStarts
   profiles: ProfilesChoice
   /** primitives, power model and contention constants files (default: the profile directory's) */
   primitives?: string
@@ -428,6 +431,7 @@ function benchPlanners(
     ...(o.rtBestEffort === undefined ? {} : { rtBestEffort: o.rtBestEffort }),
     ...(o.objective === undefined ? {} : { objective: o.objective }),
     ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
+    ...(o.fitStarts === undefined ? {} : { fitStarts: o.fitStarts }),
   }
   // stream priorities for eclip-fit's own plans only: eclip-live's set plans below are made without
   const own = o.streamPriorities ? { fitPriorities: true } : {}

@@ -27,6 +27,7 @@ import {
   DEFAULT_RT_GATE_US,
   DEFAULT_RT_MECHANISM,
   DEFAULT_RT_RESERVE_SMS,
+  FIT_STARTS_CHOICES,
   MEASURED_FLOOR_MARGIN,
   PLAN_OBJECTIVES,
   RT_BEST_EFFORT,
@@ -216,6 +217,12 @@ export const objectiveOption = () =>
     '--objective <what>',
     "eclip-fit (and eclip-rt's best-effort plan): what the search maximises under every worker's floor — stp (Σ rate / solo rate, default) or requests (total requests/s, DISB's overall throughput)",
   ).choices(PLAN_OBJECTIVES)
+/** Where eclip-fit's search climbs from (PlanOptions.fitStarts), the same on bench and plan. */
+export const fitStartsOption = () =>
+  new Option(
+    '--fit-starts <where>',
+    "eclip-fit: where its search climbs from — several (model-wise's homes, the same near the baseline's placement, and each worker in a one-slice home; default) or one (model-wise's homes alone: a third to a half of the planning time, plans that may score lower)",
+  ).choices(FIT_STARTS_CHOICES)
 /** eclip-fit's stream priorities (PlanOptions.fitPriorities), the same on bench and plan. */
 export const streamPrioritiesOption = () =>
   new Option(

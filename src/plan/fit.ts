@@ -21,9 +21,8 @@
 // single λ suits every mix. So λ per worker, μ, and the homes' sizes (one slice at a time) are chosen by a
 // coordinate search, climbing from several starts at once (one slice per move cannot walk from model-wise's homes to
 // a one-slice home when every step on the way loses), that scores whole plans with an injected evaluator — the CLI
-// passes the simulator with the
-// profile directory's calibrated contention model (src/execute/sim/evaluator.ts) — maximising system throughput
-// under a floor per worker (below: "The objective"), mean p95 never above max(1, the start's) + 2% (the start:
+// passes the simulator with the profile directory's calibrated contention model (src/execute/sim/evaluator.ts) —
+// maximising system throughput under a floor per worker (below: "The objective"), mean p95 never above max(1, the start's) + 2% (the start:
 // model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean throughput + ½ mean
 // requests/J; the recorded results linked below were planned with it.
 // Without an evaluator every worker stays home (FIT_DEFAULT). Tuned (tune.ts), the search goes on from its best
@@ -77,7 +76,8 @@ export const FIT_P95_SLACK = 0.02
 /** Weight of requests per joule (vs baseline) next to STP (vs baseline) in the search's score: STP alone. */
 export const FIT_ENERGY_WEIGHT = 0
 /** Where eclip-fit's search climbs from: model-wise's start only, or several (FitSpace.starts). */
-export type FitStarts = 'one' | 'several'
+export const FIT_STARTS_CHOICES = ['one', 'several'] as const
+export type FitStarts = (typeof FIT_STARTS_CHOICES)[number]
 export const FIT_STARTS: FitStarts = 'several'
 /** A worker's default floor: its throughput under the plan ≥ this × its throughput under baseline co-location. */
 export const DEFAULT_MIN_SHARE = 0.9
@@ -537,7 +537,10 @@ export interface FitSearchResult extends FitCandidate {
   fellBack: boolean
   /** The state the search ended at (the chosen plan's, unless it fell back). */
   state: FitState
-  /** Every distinct candidate it evaluated, in order (the baseline's placement not among them). */
+  /**
+   * Every distinct candidate it evaluated (the baseline's placement not among them), climb by climb (model-wise's
+   * first), each in the order its climb asked for it: not the order the scores came back in.
+   */
   seen: FitSeen[]
   /** Its space, memoised DPs and all: what a measured continuation walks (tune.ts). */
   space: FitSpace
@@ -614,14 +617,23 @@ export async function fitSearch(
   const homeOnly = await metricsIn(space.start, first)
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
   const value = (m: FitMetrics) => fitValue(m, p95Cap, ew)
-  // one coordinate search from a start, ranking with the guard on total requests/s or as if there were none
+  // one coordinate search from a start, ranking with the guard on total requests/s or as if there were none; once a
+  // climb's score fails, the others stop at their next move (the search fails with it)
+  let failed = false
+  const scored = (st: FitState, log: FitSeen[]) => {
+    if (failed) throw new Error('another climb of the search failed')
+    return metricsIn(st, log).catch((err) => {
+      failed = true
+      throw err
+    })
+  }
   const climb = async (guarded: boolean, from: FitState = space.start) => {
     const rank = (m: FitMetrics) => fitValue(m, p95Cap, ew, guarded)
     const log: FitSeen[] = []
     let at = from
-    let best = await metricsIn(from, log)
+    let best = await scored(from, log)
     const tryState = async (cand: FitState) => {
-      const m = await metricsIn(cand, log)
+      const m = await scored(cand, log)
       if (rank(m) > rank(best) + 1e-9) {
         best = m
         at = cand

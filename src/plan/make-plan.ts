@@ -206,6 +206,7 @@ const planFit: PolicyPlanner = async (c) => {
         scores,
         models: workers.map((w) => w.model),
         ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
+        ...(opts.fitStarts !== undefined ? { starts: opts.fitStarts } : {}),
       })
     const res = await searchOn(objective)
     notes.push(...res.layout.notes)

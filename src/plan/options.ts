@@ -8,7 +8,7 @@ import type { Gpu } from '../formats/gpu.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
 import { isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
-import type { FitScore } from './fit.ts'
+import type { FitScore, FitStarts } from './fit.ts'
 import {
   checkRealtime,
   RT_BEST_EFFORT,
@@ -84,6 +84,8 @@ export interface PlanOptions {
   tune?: PlanTuning
   /** eclip-fit: weight of requests/J next to STP in the evaluator's score (FIT_ENERGY_WEIGHT). */
   fitEnergyWeight?: number
+  /** eclip-fit: where its search climbs from, model-wise's start alone or several (FIT_STARTS). */
+  fitStarts?: FitStarts
   /** Floor of every worker whose spec has no minShare: rate under the plan ÷ under baseline (DEFAULT_MIN_SHARE). */
   minShare?: number
   /**

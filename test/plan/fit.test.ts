@@ -236,15 +236,19 @@ describe('eclip-fit search', () => {
    * A valley: worker 0 gains only in a one-slice home with the shared partition free to it, and every home resized on
    * the way there costs worker 1. The scores come back after random delays, as threads answer.
    */
-  const valley = (starts: 'one' | 'several', delay: () => number) => {
+  const valley = async (starts: 'one' | 'several', delay: () => number) => {
     const { profiles } = mix()
     const home = fitLayout(gpu, profiles, 1.1, 16).homeLengths.join(',')
-    return toyFitSearch(
+    let inFlight = 0
+    let mostInFlight = 0
+    const res = await toyFitSearch(
       profiles,
       score([1, 1, 1], [1, 1, 1]),
       undefined,
       async (c) => {
+        mostInFlight = Math.max(mostInFlight, ++inFlight)
         await new Promise((r) => setTimeout(r, delay()))
+        inFlight--
         const lean = c.layout.homeLengths[0] === 1 && sharedOf(c, 0) > 0
         const moved = c.layout.homeLengths.join(',') !== home && c.layout.homeLengths[0] !== 1
         const thr = [lean ? 1.5 : 1, moved ? 0.7 : 1, 1]
@@ -255,6 +259,7 @@ describe('eclip-fit search', () => {
       },
       starts,
     )
+    return { ...res, mostInFlight }
   }
 
   it('several starts find a plan one slice at a time cannot reach; one start stays home', async () => {
@@ -274,6 +279,7 @@ describe('eclip-fit search', () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31
       return seed % 3
     })
+    assert.ok(shuffled.mostInFlight > 1, 'the climbs scored side by side')
     assert.deepEqual(shuffled.state, inOrder.state)
     assert.equal(shuffled.evaluations, inOrder.evaluations)
     assert.deepEqual(

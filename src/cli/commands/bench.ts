@@ -12,6 +12,7 @@ import {
   checkMinShare,
   checkStreamPriorities,
   checkTune,
+  fitStartsOption,
   minShareOption,
   num,
   objectiveOption,
@@ -80,6 +81,7 @@ export function registerBench(program: Command) {
     .addOption(rtBestEffortOption())
     .addOption(objectiveOption())
     .addOption(streamPrioritiesOption())
+    .addOption(fitStartsOption())
     .addOption(minShareOption())
     .option(
       '--profiles <dir|synthetic>',

@@ -46,6 +46,7 @@ import {
   checkMinShare,
   checkStreamPriorities,
   checkTune,
+  fitStartsOption,
   minShareOption,
   objectiveOption,
   readMixes,
@@ -165,6 +166,7 @@ export function registerPlan(program: Command) {
     .addOption(rtBestEffortOption())
     .addOption(objectiveOption())
     .addOption(streamPrioritiesOption())
+    .addOption(fitStartsOption())
     .addOption(minShareOption())
     .option(
       '--rt-reserve-sms <n>',
@@ -261,6 +263,7 @@ export function registerPlan(program: Command) {
         ...(o.objective === undefined ? {} : { objective: o.objective }),
         ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
         ...(o.streamPriorities ? { fitPriorities: true } : {}),
+        ...(o.fitStarts === undefined ? {} : { fitStarts: o.fitStarts }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
