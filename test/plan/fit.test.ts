@@ -20,7 +20,7 @@ import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import { buildInstance } from '../../src/plan/instance.ts'
 import { modelWiseLayout } from '../../src/plan/policies.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
-import { sharedOf, toyFitSearch } from './toy-fit.ts'
+import { sharedOf, toyFitSearch, toySpaceOptions } from './toy-fit.ts'
 
 const gpu = syntheticH100Gpu()
 const N = gpu.smCount
@@ -199,16 +199,8 @@ describe('eclip-fit search', () => {
   })
 
   it('starts: model-wise, near the baseline, then each worker in a one-slice home, its slices to the others', () => {
-    const { workers, profiles } = mix()
-    const space = new FitSpace(gpu, profiles, {
-      smCount: N,
-      switchMax: 14,
-      switchCostUs: 0,
-      factor: 1.1,
-      maxPartitions: 16,
-      instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
-      models: workers.map((w) => w.model),
-    })
+    const { profiles } = mix()
+    const space = new FitSpace(gpu, profiles, toySpaceOptions(profiles))
     const [start, near, ...lean] = space.starts()
     const inf = Number.POSITIVE_INFINITY
     assert.deepEqual(start, space.start)

@@ -6,6 +6,7 @@ import {
   type FitCandidate,
   type FitObjective,
   type FitScore,
+  type FitSpaceOptions,
   type FitStarts,
   fitSearch,
 } from '../../src/plan/fit.ts'
@@ -39,6 +40,17 @@ export const sharedOf = (c: FitCandidate, w: number) => {
   return a ? [...a.choice].filter((x) => x === C - 1).length / a.choice.length : 0
 }
 
+/** eclip-fit's search space over `profiles` as the toy search has it: no switch cost, 16 partitions at most. */
+export const toySpaceOptions = (profiles: readonly Profile[]): FitSpaceOptions => ({
+  smCount: N,
+  switchMax: 14,
+  switchCostUs: 0,
+  factor: 1.1,
+  maxPartitions: 16,
+  instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
+  models: profiles.map((p) => p.model),
+})
+
 /**
  * eclip-fit's search over `profiles` with the toy evaluator `scoreOf` (no switch cost, 16 partitions at most), from
  * `starts` (default FIT_STARTS).
@@ -51,13 +63,7 @@ export const toyFitSearch = (
   starts?: FitStarts,
 ) =>
   fitSearch(gpu, profiles, {
-    smCount: N,
-    switchMax: 14,
-    switchCostUs: 0,
-    factor: 1.1,
-    maxPartitions: 16,
-    instance: (w, ladder, sms) => buildInstance(`w${w}`, profiles[w] as Profile, ladder, sms),
-    models: profiles.map((p) => p.model),
+    ...toySpaceOptions(profiles),
     baseline,
     ...(objective ? { objective } : {}),
     ...(starts ? { starts } : {}),

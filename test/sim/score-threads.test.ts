@@ -2,8 +2,7 @@
 // several at once; under a bundled CLI (a device bundle, no tsx) from the bundled worker beside it, else in this
 // thread; and a process whose threads are idle exits without closing them.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -13,6 +12,7 @@ import { threadedScorer } from '../../src/execute/sim/score-threads.ts'
 import { defaultSimThreads } from '../../src/execute/sim/sim-threads.ts'
 import { makePlan } from '../../src/plan/index.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { bundle, bundledCli } from './bundle.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const gpu = syntheticH100Gpu()
@@ -65,38 +65,8 @@ describe('eclip-fit candidates scored on worker threads', () => {
         'console.log(JSON.stringify({ threaded: scorer !== undefined, same }))',
       ].join('\n'),
     )
-    const bundle = (src: string, out: string) => {
-      const r = spawnSync(
-        join(root, 'node_modules', '.bin', 'esbuild'),
-        [
-          src,
-          '--bundle',
-          '--platform=node',
-          '--format=esm',
-          '--target=node20',
-          '--log-level=error',
-          `--outfile=${out}`,
-          '--external:highs',
-          '--external:@resvg/resvg-js',
-          '--external:playwright-core',
-          "--banner:js=import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-        ],
-        { encoding: 'utf8' },
-      )
-      assert.equal(r.status, 0, r.stderr)
-    }
-    bundle(entry, join(dir, 'cli.mjs'))
-    copyFileSync(join(root, 'src/plan/highs-worker.mjs'), join(dir, 'highs-worker.mjs'))
-    const run = () => {
-      // the threads are left open: the process must exit on its own once they are idle
-      const r = spawnSync(process.execPath, [join(dir, 'cli.mjs')], {
-        encoding: 'utf8',
-        timeout: 60_000,
-        env: { ...process.env, NODE_PATH: join(root, 'node_modules') },
-      })
-      assert.equal(r.status, 0, r.stderr || `signal ${r.signal}`)
-      return JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
-    }
+    // the threads are left open: the process must exit on its own once they are idle
+    const run = bundledCli(entry, 60_000)
     assert.deepEqual(run(), { threaded: false, same: null })
     bundle(join(root, 'src/execute/sim/score-worker.ts'), join(dir, 'score-worker.bundle.mjs'))
     assert.deepEqual(run(), { threaded: true, same: true })

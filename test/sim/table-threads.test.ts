@@ -3,8 +3,7 @@
 // run the bundled worker beside it (scripts/device-bundle.sh), so `eclip serve` on the GPU machine plans a load's
 // table off its event loop.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -12,6 +11,7 @@ import { simPlanner } from '../../src/execute/sim/evaluator.ts'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
 import { threadedSimPlanner } from '../../src/execute/sim/table-threads.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { bundle, bundledCli } from './bundle.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const gpu = syntheticH100Gpu()
@@ -65,36 +65,7 @@ describe('plan tables on worker threads', () => {
         'await t.close()',
       ].join('\n'),
     )
-    const bundle = (src: string, out: string) => {
-      const r = spawnSync(
-        join(root, 'node_modules', '.bin', 'esbuild'),
-        [
-          src,
-          '--bundle',
-          '--platform=node',
-          '--format=esm',
-          '--target=node20',
-          '--log-level=error',
-          `--outfile=${out}`,
-          '--external:highs',
-          '--external:@resvg/resvg-js',
-          '--external:playwright-core',
-          "--banner:js=import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-        ],
-        { encoding: 'utf8' },
-      )
-      assert.equal(r.status, 0, r.stderr)
-    }
-    bundle(entry, join(dir, 'cli.mjs'))
-    copyFileSync(join(root, 'src/plan/highs-worker.mjs'), join(dir, 'highs-worker.mjs'))
-    const run = () => {
-      const r = spawnSync(process.execPath, [join(dir, 'cli.mjs')], {
-        encoding: 'utf8',
-        env: { ...process.env, NODE_PATH: join(root, 'node_modules') },
-      })
-      assert.equal(r.status, 0, r.stderr)
-      return JSON.parse(r.stdout.trim().split('\n').at(-1) as string)
-    }
+    const run = bundledCli(entry)
     assert.deepEqual(run(), {
       threads: 1,
       note: 'planning threads unavailable (no sources next to the CLI): one thread',
