@@ -41,6 +41,24 @@ describe('eclip-fit candidates scored on worker threads', () => {
     assert.notDeepEqual(there[0], there[1], 'different plans, different scores')
   })
 
+  it('more mixes than a thread keeps: each plan still scored on its own mix', { skip: oneCore }, async () => {
+    // ten mixes (windows) over the pool's threads, interleaved: a thread forgets its oldest mixes and is sent them again
+    const plan = await makePlan(gpu, 't', workers, profiles, { policy: 'model-wise' })
+    const mixes = Array.from({ length: 10 }, (_, i) => ({
+      ...simInputs(gpu).inputs,
+      windowS: 0.03 + 0.005 * i,
+      warmupS: 0.01,
+      seed: 5,
+    }))
+    const scorers = mixes.map((inputs) => threadedScorer({ inputs, workers, profiles }))
+    const there = await Promise.all(
+      [0, 1, 2].flatMap(() => scorers.map((s) => (s as NonNullable<typeof s>)(plan))),
+    )
+    const here = mixes.map((inputs) => scorePlan(inputs, plan, workers, profiles))
+    assert.deepEqual(there, [...here, ...here, ...here])
+    assert.notDeepEqual(here[0], here[1], 'the windows give different scores')
+  })
+
   it('under a bundled CLI, threads of the bundled worker beside it, else none; idle threads hold no exit', {
     skip: oneCore,
     timeout: 120_000,
