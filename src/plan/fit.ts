@@ -22,8 +22,8 @@
 // coordinate search, climbing from several starts at once (one slice per move cannot walk from model-wise's homes to
 // a one-slice home when every step on the way loses), that scores whole plans with an injected evaluator — the CLI
 // passes the simulator with the profile directory's calibrated contention model (src/execute/sim/evaluator.ts) —
-// maximising system throughput under a floor per worker (below: "The objective"), mean p95 never above max(1, the start's) + 2% (the start:
-// model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean throughput + ½ mean
+// maximising system throughput under a floor per worker (below: "The objective"), mean p95 never above max(1, the
+// start's) + 2% (the start: model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean throughput + ½ mean
 // requests/J; the recorded results linked below were planned with it.
 // Without an evaluator every worker stays home (FIT_DEFAULT). Tuned (tune.ts), the search goes on from its best
 // candidates on the backend that will run the plan, where the simulator under-rates the gain.
@@ -666,19 +666,18 @@ export async function fitSearch(
   // scores came back in
   const seen: FitSeen[] = []
   const keys = new Set<string>()
-  for (const x of [first, ...climbs.map((c) => c.log)].flat())
-    if (!keys.has(x.key)) {
-      keys.add(x.key)
-      seen.push(x)
-    }
-  const metricsOf = async (st: FitState) => {
-    const log: FitSeen[] = []
-    const m = await metricsIn(st, log)
-    for (const x of log)
+  const addSeen = (xs: readonly FitSeen[]) => {
+    for (const x of xs)
       if (!keys.has(x.key)) {
         keys.add(x.key)
         seen.push(x)
       }
+  }
+  addSeen([first, ...climbs.map((c) => c.log)].flat())
+  const metricsOf = async (st: FitState) => {
+    const log: FitSeen[] = []
+    const m = await metricsIn(st, log)
+    addSeen(log)
     return m
   }
   // the best candidate any climb scored, under the guard: model-wise's climb's end unless another beats it (a
