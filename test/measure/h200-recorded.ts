@@ -15,10 +15,11 @@ export const H200_RECORDED = [
   ...['s7', 'c7', 's6', 'c6', 's1p', 'c1p', 'c1m'].map((p) => `results/h200/profile-interference/${p}`),
   ...['A1', 'A2', 'A3', 'A4', 'B1', 'B2', 'B3', 'B4'].map((p) => `results/h200/floor-margin/${p}`),
   ...['sA', 'rA', 'sB', 'rB', 'sC', 'rC'].map((p) => `results/h200/interference/refit-plans/${p}`),
+  ...['o1', 'n1', 'o2', 'n2', 'p2', 'n3'].map((p) => `results/h200/search-starts-b1/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 312
+export const H200_RUNS = 356
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const
