@@ -17,7 +17,7 @@ npx --no-install esbuild src/cli/main.ts --bundle --splitting --platform=node --
   --external:@resvg/resvg-js --external:highs --external:playwright-core \
   --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 # files found next to the module that uses them (import.meta.url / dirname)
-cp src/plan/highs-worker.mjs src/execute/sim/table-worker.mjs "$tmp/"
+cp src/plan/highs-worker.mjs src/execute/sim/sim-worker.mjs "$tmp/"
 cp -r src/serve/dashboard "$tmp/dashboard"
 # swap in whole: a CLI starting meanwhile sees the old bundle or the new, never half of one
 old=""

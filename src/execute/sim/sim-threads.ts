@@ -11,7 +11,7 @@ export function defaultSimThreads(): number {
 
 /**
  * A simulator thread's module (`name`: table-worker, score-worker): under a bundled CLI, the bundled worker beside it
- * (scripts/device-bundle.sh makes them: no tsx needed); else the bootstrap (table-worker.mjs) and the TypeScript
+ * (scripts/device-bundle.sh makes them: no tsx needed); else the bootstrap (sim-worker.mjs) and the TypeScript
  * entry it runs through tsx. Undefined when neither is at hand.
  */
 export function simWorkerFiles(name: string): { file: URL; entry?: URL } | undefined {
@@ -20,7 +20,7 @@ export function simWorkerFiles(name: string): { file: URL; entry?: URL } | undef
     const bundled = new URL(`./${name}.bundle.mjs`, import.meta.url)
     if (existsSync(fileURLToPath(bundled))) return { file: bundled }
   }
-  const boot = new URL('./table-worker.mjs', import.meta.url)
+  const boot = new URL('./sim-worker.mjs', import.meta.url)
   const entry = fromSrc
     ? new URL(`./${name}.ts`, import.meta.url)
     : new URL(`../src/execute/sim/${name}.ts`, import.meta.url)

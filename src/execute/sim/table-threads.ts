@@ -1,7 +1,7 @@
 // A plan table's subsets planned on worker threads (src/plan/table.ts takes any SubsetPlanner): eclip-fit scores tens
 // of candidate plans per subset on the simulator, all of it CPU in one thread, and the subsets are independent, so
 // n threads plan a table about n times as fast while there are at least n subsets left. Each thread runs the sources
-// through tsx (table-worker.mjs), also under the bundle, or the bundled worker beside a device bundle; where neither
+// through tsx (sim-worker.mjs), also under the bundle, or the bundled worker beside a device bundle; where neither
 // is at hand, or with one thread, subsets are planned in this thread, one after another.
 import { Worker } from 'node:worker_threads'
 import { UserError } from '../../formats/errors.ts'
