@@ -14,6 +14,7 @@ import { readFile } from '../formats/index.ts'
 import { isTablePolicy } from '../formats/plan.ts'
 import type { ServeConfig } from '../formats/serve-config.ts'
 import { makePlan } from '../plan/index.ts'
+import { progressLine, withProgress } from '../plan/progress.ts'
 import { loadGpu } from '../profile/store.ts'
 import { syntheticH100Gpu } from '../profile/synthetic.ts'
 import type { ServeBackend } from './backend.ts'
@@ -59,6 +60,7 @@ export const defaultPlanner: Planner = async ({
   mix,
   profilesDir,
   note,
+  progress,
   realtime,
   minTotalShare,
   objective,
@@ -83,7 +85,9 @@ export const defaultPlanner: Planner = async ({
   }
   return makePlan(gpu, mix, workers, profiles, {
     policy,
-    evaluator: simEvaluator(ev.inputs, workers, profiles),
+    evaluator: progress
+      ? withProgress(simEvaluator(ev.inputs, workers, profiles), (n, s) => progress(progressLine(n, s)))
+      : simEvaluator(ev.inputs, workers, profiles),
     ...(minTotalShare !== undefined ? { minTotalShare } : {}),
     ...(objective !== undefined ? { objective } : {}),
     ...(streamPriorities ? { fitPriorities: true } : {}),
@@ -131,7 +135,11 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
       { ...config, backend: kind },
       {
         configFile: flags.config,
-        planner: flags.planner ?? defaultPlanner,
+        // the default planner says on stderr how far eclip-fit's search has got: a start-up can plan for a minute
+        planner:
+          flags.planner ??
+          ((args) =>
+            defaultPlanner({ ...args, progress: (l) => process.stderr.write(`eclip serve: ${l}\n`) })),
         ...(threaded ? { tablePlanner: threaded.planner } : {}),
         ...(flags.gpus !== undefined ? { gpus: flags.gpus } : {}),
         gpuOptions: gpuOpts,

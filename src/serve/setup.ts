@@ -50,6 +50,8 @@ export type Planner = (args: {
   profilesDir?: string
   /** Says something a user should know about the plan (start-up notes, the dashboard). */
   note?: (line: string) => void
+  /** Says, while it plans, how far a long search has got (eclip-fit's candidates scored). */
+  progress?: (line: string) => void
   /** eclip-rt: the config's `realtime` (mechanism, reserved SMs, factor) as the optimizer's options. */
   realtime?: RealtimeOptions
   /** eclip-fit: the guard on total requests/s (PlanOptions.minTotalShare) a plan table asks of a set's plan. */

@@ -40,6 +40,7 @@ import {
   type PlanEvaluator,
   type SolverChoice,
 } from '../../plan/index.ts'
+import { progressLine, withProgress } from '../../plan/progress.ts'
 import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import {
@@ -277,7 +278,10 @@ export function registerPlan(program: Command) {
         policy === 'eclip-fit' || policy === 'eclip-rt' ? simInputs(set.gpu, { dir: o.profiles }) : undefined
       if (ev) {
         for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
-        if (policy === 'eclip-fit') evaluator = simEvaluator(ev.inputs, workers, set.profiles)
+        if (policy === 'eclip-fit')
+          evaluator = withProgress(simEvaluator(ev.inputs, workers, set.profiles), (n, s) =>
+            process.stderr.write(`eclip plan: ${progressLine(n, s)}\n`),
+          )
       }
       // --tune: then measured on a backend started for it (the GPU's must be the profiles')
       let backend: ExecuteBackend | undefined

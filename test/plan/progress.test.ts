@@ -1,0 +1,93 @@
+// The evaluator that reports eclip-fit's progress (src/plan/progress.ts): reports on its interval, counts every
+// score, and leaves the scores, and so the plan, as they are.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { CALIBRATION } from '../../src/execute/sim/contention.ts'
+import { simEvaluator } from '../../src/execute/sim/evaluator.ts'
+import { defaultPowerModel, defaultPrimitives } from '../../src/execute/sim/index.ts'
+import type { Plan, WorkerSpec } from '../../src/formats/index.ts'
+import type { FitScore } from '../../src/plan/fit.ts'
+import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
+import { progressLine, withProgress } from '../../src/plan/progress.ts'
+import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+
+const score = (x: number): FitScore => ({ throughputRps: [x], p95Us: [1000 / x], powerW: 300 })
+
+describe('eclip-fit progress', () => {
+  it('reports once the interval has passed, counting every score; scores and solo rates pass through', async () => {
+    let clock = 0
+    let n = 0
+    const inner: PlanEvaluator = {
+      switchCostUs: 7,
+      evaluate: async () => score(++n),
+      evaluateAt: async (_p, seed) => score(100 + seed),
+      soloRps: async (i) => 10 + i,
+    }
+    const reports: [number, number][] = []
+    const ev = withProgress(
+      inner,
+      (k, s) => reports.push([k, s]),
+      5,
+      () => clock,
+    )
+    const plan = {} as Plan
+    assert.deepEqual(await ev.evaluate(plan), score(1))
+    clock = 4000
+    assert.deepEqual(await ev.evaluate(plan), score(2))
+    assert.deepEqual(reports, [], 'nothing before 5 s')
+    clock = 5000
+    assert.deepEqual(await ev.evaluateAt?.(plan, 3), score(103))
+    assert.deepEqual(reports, [[3, 5]])
+    clock = 9000
+    await ev.evaluate(plan)
+    assert.equal(reports.length, 1, 'the next report 5 s after the last one')
+    clock = 10_000
+    await ev.evaluate(plan)
+    assert.deepEqual(reports, [
+      [3, 5],
+      [5, 10],
+    ])
+    assert.equal(await ev.soloRps?.(2), 12)
+    assert.equal(ev.switchCostUs, 7)
+    assert.equal(progressLine(5, 10.4), 'eclip-fit: 5 candidate plans scored in 10 s')
+  })
+
+  it('an evaluator without seeds or solo rates stays without them', () => {
+    const ev = withProgress({ switchCostUs: 0, evaluate: async () => score(1) }, () => {})
+    assert.equal(ev.evaluateAt, undefined)
+    assert.equal(ev.soloRps, undefined)
+  })
+
+  it('eclip-fit makes the same plan with it as without it', async () => {
+    const gpu = syntheticH100Gpu()
+    const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+    const spec = (model: string): WorkerSpec => ({ name: `${model}#0`, model, batch: 1, dtype: 'fp16' })
+    const workers = [spec('albert'), spec('vgg19'), spec('shufflenet')]
+    const profiles = [
+      syntheticProfile({ model: 'albert', batch: 1, kernels: 80 }),
+      syntheticProfile({ model: 'vgg19', batch: 1, kernels: 40 }),
+      syntheticProfile({ model: 'shufflenet', batch: 1, kernels: 60 }),
+    ]
+    const evaluator = () =>
+      simEvaluator(
+        {
+          gpu,
+          primitives: defaultPrimitives(ref),
+          power: defaultPowerModel(ref),
+          calibration: { ...CALIBRATION, memoryInterference: 0.75 },
+          windowS: 0.02,
+        },
+        workers,
+        profiles,
+      )
+    let reported = 0
+    // every score reported: the wrapper's counting and reporting run on the search's every candidate
+    const watched = withProgress(evaluator(), () => reported++, 0)
+    const opts = { policy: 'eclip-fit', fitStarts: 'one' } as const
+    const a = await makePlan(gpu, 'm', workers, profiles, { ...opts, evaluator: watched })
+    const b = await makePlan(gpu, 'm', workers, profiles, { ...opts, evaluator: evaluator() })
+    const strip = (p: Plan) => ({ ...p, createdAt: '', solver: { ...p.solver, solveMs: 0 } })
+    assert.deepEqual(strip(a), strip(b))
+    assert.ok(reported > 10, `${reported} scores reported`)
+  })
+})
