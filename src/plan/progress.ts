@@ -8,8 +8,8 @@ export const PROGRESS_EVERY_S = 5
 
 /**
  * `evaluator` with a report after a candidate's score when at least `everyS` have passed since the last report (or
- * since the wrapper was made): the candidates scored so far (seeds of one candidate counted once each) and the
- * seconds since.
+ * since the wrapper was made): the scores so far (a candidate's run on another seed, `evaluateAt`, counts as one
+ * more) and the seconds since the wrapper was made.
  */
 export function withProgress(
   evaluator: PlanEvaluator,
