@@ -83,11 +83,10 @@ export const defaultPlanner: Planner = async ({
     for (const n of (plan.solver.notes ?? '').split('; ')) if (n.startsWith('WARNING:')) note?.(n)
     return plan
   }
+  const sim = simEvaluator(ev.inputs, workers, profiles)
   return makePlan(gpu, mix, workers, profiles, {
     policy,
-    evaluator: progress
-      ? withProgress(simEvaluator(ev.inputs, workers, profiles), (n, s) => progress(progressLine(n, s)))
-      : simEvaluator(ev.inputs, workers, profiles),
+    evaluator: progress ? withProgress(sim, (n, s) => progress(progressLine(n, s))) : sim,
     ...(minTotalShare !== undefined ? { minTotalShare } : {}),
     ...(objective !== undefined ? { objective } : {}),
     ...(streamPriorities ? { fitPriorities: true } : {}),
@@ -135,7 +134,7 @@ export async function startServe(flags: ServeFlags): Promise<Running> {
       { ...config, backend: kind },
       {
         configFile: flags.config,
-        // the default planner says on stderr how far eclip-fit's search has got: a start-up can plan for a minute
+        // the default planner says on stderr how far eclip-fit's search has got: it can hold the start-up a long time
         planner:
           flags.planner ??
           ((args) =>

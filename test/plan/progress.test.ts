@@ -17,39 +17,75 @@ describe('eclip-fit progress', () => {
   it('reports once the interval has passed, counting every score; scores and solo rates pass through', async () => {
     let clock = 0
     let n = 0
-    const inner: PlanEvaluator = {
-      switchCostUs: 7,
-      evaluate: async () => score(++n),
-      evaluateAt: async (_p, seed) => score(100 + seed),
-      soloRps: async (i) => 10 + i,
+    // methods reading `this`: the wrapper calls them on the evaluator
+    class Inner implements PlanEvaluator {
+      switchCostUs = 7
+      base = 100
+      async evaluate() {
+        return score(++n)
+      }
+      async evaluateAt(_p: Plan, seed: number) {
+        return score(this.base + seed)
+      }
+      async soloRps(i: number) {
+        return this.base + i
+      }
     }
     const reports: [number, number][] = []
     const ev = withProgress(
-      inner,
+      new Inner(),
       (k, s) => reports.push([k, s]),
       5,
       () => clock,
     )
     const plan = {} as Plan
+    clock = 2000 // the clock starts at the first score asked for, not when the wrapper is made
     assert.deepEqual(await ev.evaluate(plan), score(1))
-    clock = 4000
+    clock = 6000
     assert.deepEqual(await ev.evaluate(plan), score(2))
     assert.deepEqual(reports, [], 'nothing before 5 s')
-    clock = 5000
+    clock = 7000
     assert.deepEqual(await ev.evaluateAt?.(plan, 3), score(103))
     assert.deepEqual(reports, [[3, 5]])
-    clock = 9000
+    clock = 11_000
     await ev.evaluate(plan)
     assert.equal(reports.length, 1, 'the next report 5 s after the last one')
-    clock = 10_000
+    clock = 12_000
     await ev.evaluate(plan)
     assert.deepEqual(reports, [
       [3, 5],
       [5, 10],
     ])
-    assert.equal(await ev.soloRps?.(2), 12)
+    assert.equal(await ev.soloRps?.(2), 102)
     assert.equal(ev.switchCostUs, 7)
-    assert.equal(progressLine(5, 10.4), 'eclip-fit: 5 candidate plans scored in 10 s')
+    assert.equal(progressLine(5, 10.4), 'eclip-fit: 5 plans run on the simulator in 10 s')
+  })
+
+  it('a rejected score rejects as it did and is not counted; a report that throws loses no score', async () => {
+    let clock = 0
+    let fail = true
+    const inner: PlanEvaluator = {
+      switchCostUs: 0,
+      evaluate: async () => {
+        if (fail) throw new Error('no such plan')
+        return score(1)
+      },
+    }
+    const reports: number[] = []
+    const ev = withProgress(
+      inner,
+      (k) => {
+        reports.push(k)
+        throw new Error('the terminal is gone')
+      },
+      5,
+      () => clock,
+    )
+    await assert.rejects(ev.evaluate({} as Plan), /no such plan/)
+    fail = false
+    clock = 5000
+    assert.deepEqual(await ev.evaluate({} as Plan), score(1))
+    assert.deepEqual(reports, [1], 'the rejected score not counted')
   })
 
   it('an evaluator without seeds or solo rates stays without them', () => {
