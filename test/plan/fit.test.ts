@@ -2,9 +2,6 @@
 // evaluator. Synthetic profiles and hand-made evaluators keep every expectation checkable without a GPU.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { CALIBRATION } from '../../src/execute/sim/contention.ts'
-import { simEvaluator } from '../../src/execute/sim/evaluator.ts'
-import { defaultPowerModel, defaultPrimitives } from '../../src/execute/sim/index.ts'
 import { type Plan, type Profile, parseFormat, type WorkerSpec } from '../../src/formats/index.ts'
 import { solveWorkerDp } from '../../src/plan/dp.ts'
 import {
@@ -20,6 +17,7 @@ import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import { buildInstance } from '../../src/plan/instance.ts'
 import { modelWiseLayout } from '../../src/plan/policies.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { shortSimEvaluator } from './helpers.ts'
 import { sharedOf, toyFitSearch, toySpaceOptions } from './toy-fit.ts'
 
 const gpu = syntheticH100Gpu()
@@ -309,18 +307,7 @@ describe('makePlan eclip-fit', () => {
 
   it('with the simulator as evaluator: deterministic, heuristic, every floor met', async () => {
     const { workers, profiles } = mix()
-    const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-    const evaluator = simEvaluator(
-      {
-        gpu,
-        primitives: defaultPrimitives(ref),
-        power: defaultPowerModel(ref),
-        calibration: { ...CALIBRATION, memoryInterference: 0.75 },
-        windowS: 0.02,
-      },
-      workers,
-      profiles,
-    )
+    const evaluator = shortSimEvaluator(gpu, workers, profiles)
     let calls = 0
     const counting: PlanEvaluator = {
       switchCostUs: evaluator.switchCostUs,

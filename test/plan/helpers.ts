@@ -1,5 +1,10 @@
-// Small hand-made instances for the solver tests: random but seeded profiles, and a brute-force optimum.
+// Small hand-made instances for the solver tests: random but seeded profiles, and a brute-force optimum; a quick
+// simulator evaluator for eclip-fit's.
+import { CALIBRATION } from '../../src/execute/sim/contention.ts'
+import { simEvaluator } from '../../src/execute/sim/evaluator.ts'
+import { defaultPowerModel, defaultPrimitives } from '../../src/execute/sim/index.ts'
 import { fingerprint } from '../../src/formats/fingerprint.ts'
+import type { Gpu, WorkerSpec } from '../../src/formats/index.ts'
 import type { Profile } from '../../src/formats/profile.ts'
 import { type Assignment, buildInstance, evaluate, type WorkerInstance } from '../../src/plan/instance.ts'
 import { seededRandom } from '../../src/profile/synthetic.ts'
@@ -99,3 +104,22 @@ export function bruteForceEclip(ws: WorkerInstance[], switchMax: number, smCount
 }
 
 export { seededRandom }
+
+/**
+ * eclip-fit's simulator evaluator for synthetic profiles on `gpu`: default costs and power, a memory term, and a
+ * short window that keeps a search quick.
+ */
+export function shortSimEvaluator(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly Profile[]) {
+  const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  return simEvaluator(
+    {
+      gpu,
+      primitives: defaultPrimitives(ref),
+      power: defaultPowerModel(ref),
+      calibration: { ...CALIBRATION, memoryInterference: 0.75 },
+      windowS: 0.02,
+    },
+    workers,
+    profiles,
+  )
+}

@@ -2,14 +2,12 @@
 // score, and leaves the scores, and so the plan, as they are.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { CALIBRATION } from '../../src/execute/sim/contention.ts'
-import { simEvaluator } from '../../src/execute/sim/evaluator.ts'
-import { defaultPowerModel, defaultPrimitives } from '../../src/execute/sim/index.ts'
 import type { Plan, WorkerSpec } from '../../src/formats/index.ts'
 import type { FitScore } from '../../src/plan/fit.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import { progressLine, withProgress } from '../../src/plan/progress.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
+import { shortSimEvaluator } from './helpers.ts'
 
 const score = (x: number): FitScore => ({ throughputRps: [x], p95Us: [1000 / x], powerW: 300 })
 
@@ -96,7 +94,6 @@ describe('eclip-fit progress', () => {
 
   it('eclip-fit makes the same plan with it as without it', async () => {
     const gpu = syntheticH100Gpu()
-    const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
     const spec = (model: string): WorkerSpec => ({ name: `${model}#0`, model, batch: 1, dtype: 'fp16' })
     const workers = [spec('albert'), spec('vgg19'), spec('shufflenet')]
     const profiles = [
@@ -104,18 +101,7 @@ describe('eclip-fit progress', () => {
       syntheticProfile({ model: 'vgg19', batch: 1, kernels: 40 }),
       syntheticProfile({ model: 'shufflenet', batch: 1, kernels: 60 }),
     ]
-    const evaluator = () =>
-      simEvaluator(
-        {
-          gpu,
-          primitives: defaultPrimitives(ref),
-          power: defaultPowerModel(ref),
-          calibration: { ...CALIBRATION, memoryInterference: 0.75 },
-          windowS: 0.02,
-        },
-        workers,
-        profiles,
-      )
+    const evaluator = () => shortSimEvaluator(gpu, workers, profiles)
     let reported = 0
     // every score reported: the wrapper's counting and reporting run on the search's every candidate
     const watched = withProgress(evaluator(), () => reported++, 0)
