@@ -23,8 +23,8 @@
 // a one-slice home when every step on the way loses), that scores whole plans with an injected evaluator — the CLI
 // passes the simulator with the profile directory's calibrated contention model (src/execute/sim/evaluator.ts) —
 // maximising system throughput under a floor per worker (below: "The objective"), mean p95 never above max(1, the
-// start's) + 2% (the start: model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean throughput + ½ mean
-// requests/J; the recorded results linked below were planned with it.
+// start's) + 2% (the start: model-wise's homes, nobody on the shared partition). Until issue #18 the score was mean
+// throughput + ½ mean requests/J; the recorded results linked below were planned with it.
 // Without an evaluator every worker stays home (FIT_DEFAULT). Tuned (tune.ts), the search goes on from its best
 // candidates on the backend that will run the plan, where the simulator under-rates the gain.
 //

@@ -50,7 +50,7 @@ export type Planner = (args: {
   profilesDir?: string
   /** Says something a user should know about the plan (start-up notes, the dashboard). */
   note?: (line: string) => void
-  /** Says, while it plans, how far a long search has got (eclip-fit's candidates scored). */
+  /** Says, while it plans, how far a long search has got (the plans eclip-fit has run on the simulator). */
   progress?: (line: string) => void
   /** eclip-rt: the config's `realtime` (mechanism, reserved SMs, factor) as the optimizer's options. */
   realtime?: RealtimeOptions
