@@ -57,6 +57,7 @@ import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
 import { loadGpu, memoProfiles, type ProfilesFor, profilesIn } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import { describeArrival } from '../workload/arrivals.ts'
+import { type Checkpoint, resultsCheckpoint, writeResults } from './checkpoint.ts'
 import { runExperiment, type TablePlanner } from './experiment.ts'
 import { detailReport, textReport, writeFigures } from './report.ts'
 
@@ -177,6 +178,10 @@ export async function reportFrom(
     }
     provenances.push(r.provenance)
     warnings.push(...r.provenance.warnings.map((w) => `${f}: ${w}`))
+    if (r.incomplete)
+      warnings.push(
+        `${f}: INCOMPLETE: ${r.incomplete.runs} of ${r.incomplete.of} runs; the bench that wrote it stopped before its end`,
+      )
   }
   const gpus = [...new Set(runs.map((r) => r.gpu.name))]
   if (gpus.length > 1)
@@ -341,19 +346,29 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   const logFile = join(o.out, 'requests.csv')
   const log = openSync(logFile, 'w')
   writeSync(log, `${REQUEST_LOG_HEADER}\n`)
+  const resultsFile = join(o.out, 'results.json')
+  // the runs so far in results.json as they end, marked incomplete: a bench stopped early keeps what it measured
+  const checkpoint = resultsCheckpoint(resultsFile, (done) =>
+    resultsOf(o, inputs, normalise(done), backend, failures),
+  )
   let runs: Results['runs']
   try {
-    runs = await runAll(o, { inputs, planners, backend, lengths, log, failures })
+    runs = await runAll(o, { inputs, planners, backend, lengths, log, failures, checkpoint })
+  } catch (err) {
+    // the runs that ended before the failure stay in results.json; a failing write must not hide the failure
+    try {
+      checkpoint.flush()
+    } catch (e) {
+      process.stderr.write(`eclip bench: WARNING: results.json not rewritten: ${(e as Error).message}\n`)
+    }
+    throw err
   } finally {
     closeSync(log)
     await backend.close()
     await planners.threaded?.close()
   }
 
-  const results = resultsOf(o, inputs, runs, backend, failures)
-  parseFormat('results', results, 'results.json (about to be written)')
-  const resultsFile = join(o.out, 'results.json')
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 1)}\n`)
+  writeResults(resultsFile, resultsOf(o, inputs, runs, backend, failures))
   const caption =
     o.backend === 'sim'
       ? `simulated, ${runs.some((r) => r.inputs.profiles === 'synthetic') ? 'SYNTHETIC profiles' : `${inputs.gpu.name} profiles`}`
@@ -520,6 +535,7 @@ async function runAll(
     lengths: Map<string, RunLength>
     log: number
     failures: string[]
+    checkpoint: Checkpoint
   },
 ): Promise<Results['runs']> {
   const { inputs, planners, lengths } = c
@@ -569,6 +585,7 @@ async function runAll(
       ...(o.bracket ? { bracket: true } : {}),
       notes: inputs.warnings,
       onProgress: (done: number, total: number, label: string) => {
+        c.checkpoint.total(total)
         if (bar) {
           if (!started) bar.start(total, done, { label })
           started = true
@@ -586,10 +603,14 @@ async function runAll(
         c.failures.push(`run ${label} FAILED: ${err.message}`)
         process.stderr.write(`eclip bench: run ${label} failed, going on: ${err.message}\n`)
       },
-      onResult: (run: Results['runs'][number], result: RunResult) => logRequests(c.log, run, result),
+      onResult: (run: Results['runs'][number], result: RunResult) => {
+        logRequests(c.log, run, result)
+        c.checkpoint.add(run)
+      },
     }
     const runs = await runExperiment(experiment)
     if (o.backend !== 'gpu' || !o.simCompare) return runs
+    c.checkpoint.flush()
     // the same experiment on the simulator, so the report shows measured and simulated side by side (runs share
     // their key); the simulator keeps its own short default window
     started = false
@@ -601,6 +622,8 @@ async function runAll(
         backend: new SimBackend(inputs.calibration),
         warmupS: DEFAULTS.sim.warmupS,
         windowS: DEFAULTS.sim.durationS,
+        // the twins' requests go to the log; the checkpoint holds the GPU's runs (the twins are quick to make again)
+        onResult: (run: Results['runs'][number], result: RunResult) => logRequests(c.log, run, result),
       })),
     ])
   } finally {

@@ -377,6 +377,17 @@ export const Results = Type.Object(
     requestLog: Type.Union([Type.String(), Type.Null()]),
     /** Versions, host, GPU, date, seed; `method` says 'simulated' or 'measured'; warnings list synthetic inputs. */
     provenance: Type.Intersect([Provenance, CommandProvenance]),
+    /**
+     * Present while the bench that writes this file is still running: it rewrites the file as its runs end, so a
+     * bench stopped before its end (a signal, a crash, a time limit) leaves the runs it finished — `runs` of the `of`
+     * its experiment holds, the simulated twins of a GPU bench not counted. The bench's last write drops it.
+     */
+    incomplete: Type.Optional(
+      Type.Object(
+        { runs: Type.Integer({ minimum: 0 }), of: Type.Integer({ minimum: 0 }) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 )

@@ -1,0 +1,106 @@
+// results.json while a bench runs: the runs it finished, marked incomplete, kept when the bench is stopped early.
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { resultsCheckpoint } from '../../src/bench/checkpoint.ts'
+import { type Results, readFile } from '../../src/formats/index.ts'
+
+const eclip = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
+const synthetic = ['--profiles', 'synthetic', '--no-plots', '--policies', 'baseline,model-wise']
+
+describe('the bench checkpoint', () => {
+  const out = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
+  const r = spawnSync(
+    process.execPath,
+    [eclip, 'bench', '--mix', 'mix7', '--duration', '0.02', '--warmup', '0.002', ...synthetic, '--out', out],
+    { encoding: 'utf8' },
+  )
+  assert.equal(r.status, 0, r.stderr)
+  const complete = readFile<Results>('results', join(out, 'results.json'))
+
+  it('leaves no mark on a bench that ended, nor its temporary file', () => {
+    assert.equal(complete.incomplete, undefined)
+    assert.ok(complete.runs.length >= 2)
+    assert.deepEqual(
+      readdirSync(out).filter((f) => f.endsWith('.tmp')),
+      [],
+    )
+  })
+
+  it('writes the runs so far, at most once per interval, and all of them when flushed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
+    const file = join(dir, 'results.json')
+    let t = 0
+    const cp = resultsCheckpoint(
+      file,
+      (runs) => ({ ...complete, runs }),
+      1000,
+      () => t,
+    )
+    const [a, b] = complete.runs
+    assert.ok(a && b)
+    cp.flush()
+    assert.equal(existsSync(file), false, 'nothing to write before the first run')
+    cp.total(2)
+    cp.add(a)
+    const first = readFile<Results>('results', file)
+    assert.deepEqual(first.incomplete, { runs: 1, of: 2 })
+    assert.deepEqual(
+      first.runs.map((x) => x.id),
+      [a.id],
+    )
+    t = 999
+    cp.add(b)
+    assert.equal(readFile<Results>('results', file).runs.length, 1, 'within the interval: not rewritten')
+    cp.flush()
+    const flushed = readFile<Results>('results', file)
+    assert.deepEqual(flushed.incomplete, { runs: 2, of: 2 })
+    assert.deepEqual(
+      flushed.runs.map((x) => x.id),
+      [a.id, b.id],
+    )
+    assert.deepEqual(readdirSync(dir), ['results.json'])
+  })
+
+  it('keeps the finished runs of a bench killed before its end, each with its requests in the log', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
+    const file = join(dir, 'results.json')
+    const child = spawn(
+      process.execPath,
+      [eclip, 'bench', '--mix', 'all', '--duration', '1', '--warmup', '0.1', ...synthetic, '--out', dir],
+      { stdio: 'ignore' },
+    )
+    const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    // killed as soon as the first run is written (SIGKILL: nothing of the bench's own runs after it)
+    while (!existsSync(file) && child.exitCode === null) await new Promise((res) => setTimeout(res, 10))
+    child.kill('SIGKILL')
+    await ended
+    const partial = readFile<Results>('results', file)
+    const inc = partial.incomplete
+    assert.ok(inc, 'marked incomplete')
+    assert.ok(inc.runs >= 1 && inc.runs < inc.of, JSON.stringify(inc))
+    assert.equal(partial.runs.length, inc.runs)
+    const logged = new Set(
+      readFileSync(join(dir, 'requests.csv'), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.split(',')[0]),
+    )
+    for (const run of partial.runs) assert.ok(logged.has(run.id), `${run.id} in requests.csv`)
+
+    // its report says so
+    const rep = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
+    const from = spawnSync(process.execPath, [eclip, 'bench', '--from', file, '--no-plots', '--out', rep], {
+      encoding: 'utf8',
+    })
+    assert.equal(from.status, 0, from.stderr)
+    assert.match(
+      `${from.stdout}${from.stderr}`,
+      new RegExp(`INCOMPLETE: ${inc.runs} of ${inc.of} runs; the bench that wrote it stopped before its end`),
+    )
+  })
+})
