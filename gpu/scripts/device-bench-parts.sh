@@ -3,7 +3,8 @@
 # cut at its time limit loses at most the part in flight. A part starts only if its estimate still fits:
 #   OUT=... LIMIT_S=570 [ELAPSED=s already spent in this call] gpu/scripts/device-bench-parts.sh NAME:MIXES:EST_S[:BATCH] \
 #     ... -- [bench options for every part]
-# (BATCH, where given, adds `--batch BATCH` to that part alone.)
+# (BATCH, where given, adds `--batch BATCH` to that part alone.) A part still running at LIMIT_S is stopped there and
+# packed with the runs it finished (results.json marked incomplete): keep LIMIT_S under the device call's own limit.
 # Prints "skipped NAME" for each part that did not fit (run it in the next call). Each part leaves 2 files in $OUT
 # (NAME.tgz, NAME.log) and the device tool brings back 8: at most 4 parts a call.
 set -uo pipefail
@@ -16,7 +17,8 @@ for p in "${parts[@]}"; do
   IFS=: read -r name mixes est batch <<<"$p"
   if [ $((SECONDS + est)) -gt "$limit" ]; then echo "skipped $name (${SECONDS} s in, estimate $est s)"; continue; fi
   echo "== $name: $mixes${batch:+, batch $batch} (at ${SECONDS} s)"
-  "$(dirname "$0")/device-bench.sh" "$name" --mix "$mixes" "$@" ${batch:+--batch "$batch"} |
-    grep -E '^eclip bench: (run .* failed|WARNING)|wrote' 
+  # a part that runs past its estimate stops at LIMIT_S with what it finished packed (device-bench.sh's DEADLINE_S)
+  DEADLINE_S=$((limit - SECONDS)) "$(dirname "$0")/device-bench.sh" "$name" --mix "$mixes" "$@" \
+    ${batch:+--batch "$batch"} | grep -E '^eclip bench: (run .* failed|WARNING)|wrote|stopped at its deadline'
 done
 echo "done at ${SECONDS} s"
