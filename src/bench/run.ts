@@ -450,16 +450,25 @@ function benchPlanners(
   }
   // stream priorities for eclip-fit's own plans only: eclip-live's set plans below are made without
   const own = o.streamPriorities ? { fitPriorities: true } : {}
+  // every plan is made before the first run (and the progress bar): a long search says how far it has got
+  const progress = {
+    say: (mix: string, line: string) => process.stderr.write(`eclip bench: ${mix}: ${line}\n`),
+  }
   const tuned = (t: TuneChoice, more: object) =>
     tunedOnce(
-      simPlanner((gpu) => ({ ...sim, gpu }), { ...extra, ...more }, tuningOn(backend, sim, t, made)),
+      simPlanner(
+        (gpu) => ({ ...sim, gpu }),
+        { ...extra, ...more },
+        tuningOn(backend, sim, t, made),
+        progress,
+      ),
       made,
       failures,
       tunablePlans(o.policies, o).includes('eclip-rt'),
     )
   const planner: Planner = o.tune
     ? tuned(o.tune, own)
-    : simPlanner((gpu) => ({ ...sim, gpu }), { ...extra, ...own })
+    : simPlanner((gpu) => ({ ...sim, gpu }), { ...extra, ...own }, undefined, progress)
   if (!live) return { planner }
   const tableOn =
     (subsetPlanner: SubsetPlanner, concurrency: number): TablePlanner =>

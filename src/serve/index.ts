@@ -72,13 +72,12 @@ export const defaultPlanner: Planner = async ({
   for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
   // eclip-rt: its gate mechanism's best-effort models planned among themselves on the simulator (src/plan/realtime.ts)
   if (policy === 'eclip-rt') {
-    const plan = await simPlanner(() => ev.inputs, { ...realtime, ...(objective ? { objective } : {}) })(
-      gpu,
-      mix,
-      workers,
-      profiles,
-      { policy },
-    )
+    const plan = await simPlanner(
+      () => ev.inputs,
+      { ...realtime, ...(objective ? { objective } : {}) },
+      undefined,
+      progress ? { say: (_mix, line) => progress(line) } : undefined,
+    )(gpu, mix, workers, profiles, { policy })
     // a best-effort model under its floor with the real-time requests in (src/execute/sim/realtime-floors.ts)
     for (const n of (plan.solver.notes ?? '').split('; ')) if (n.startsWith('WARNING:')) note?.(n)
     return plan

@@ -1,7 +1,7 @@
 // Small hand-made instances for the solver tests: random but seeded profiles, and a brute-force optimum; a quick
 // simulator evaluator for eclip-fit's.
 import { CALIBRATION } from '../../src/execute/sim/contention.ts'
-import { simEvaluator } from '../../src/execute/sim/evaluator.ts'
+import { type EvaluatorInputs, simEvaluator } from '../../src/execute/sim/evaluator.ts'
 import { defaultPowerModel, defaultPrimitives } from '../../src/execute/sim/index.ts'
 import { fingerprint } from '../../src/formats/fingerprint.ts'
 import type { Gpu, WorkerSpec } from '../../src/formats/index.ts'
@@ -106,20 +106,20 @@ export function bruteForceEclip(ws: WorkerInstance[], switchMax: number, smCount
 export { seededRandom }
 
 /**
- * eclip-fit's simulator evaluator for synthetic profiles on `gpu`: default costs and power, a memory term, and a
+ * The simulator's inputs for eclip-fit on synthetic profiles on `gpu`: default costs and power, a memory term, and a
  * short window that keeps a search quick.
  */
-export function shortSimEvaluator(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly Profile[]) {
+export function shortSimInputs(gpu: Gpu): EvaluatorInputs {
   const ref = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-  return simEvaluator(
-    {
-      gpu,
-      primitives: defaultPrimitives(ref),
-      power: defaultPowerModel(ref),
-      calibration: { ...CALIBRATION, memoryInterference: 0.75 },
-      windowS: 0.02,
-    },
-    workers,
-    profiles,
-  )
+  return {
+    gpu,
+    primitives: defaultPrimitives(ref),
+    power: defaultPowerModel(ref),
+    calibration: { ...CALIBRATION, memoryInterference: 0.75 },
+    windowS: 0.02,
+  }
 }
+
+/** eclip-fit's simulator evaluator on shortSimInputs. */
+export const shortSimEvaluator = (gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly Profile[]) =>
+  simEvaluator(shortSimInputs(gpu), workers, profiles)

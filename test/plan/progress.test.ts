@@ -2,12 +2,13 @@
 // score, and leaves the scores, and so the plan, as they are.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { simPlanner } from '../../src/execute/sim/evaluator.ts'
 import type { Plan, WorkerSpec } from '../../src/formats/index.ts'
 import type { FitScore } from '../../src/plan/fit.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import { progressLine, withProgress } from '../../src/plan/progress.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
-import { shortSimEvaluator } from './helpers.ts'
+import { shortSimEvaluator, shortSimInputs } from './helpers.ts'
 
 const score = (x: number): FitScore => ({ throughputRps: [x], p95Us: [1000 / x], powerW: 300 })
 
@@ -111,5 +112,34 @@ describe('eclip-fit progress', () => {
     const strip = (p: Plan) => ({ ...p, createdAt: '', solver: { ...p.solver, solveMs: 0 } })
     assert.deepEqual(strip(a), strip(b))
     assert.ok(reported > 10, `${reported} scores reported`)
+  })
+
+  it("the simulator's planner says each mix's progress when asked, and plans as without", async () => {
+    const gpu = syntheticH100Gpu()
+    const spec = (model: string): WorkerSpec => ({ name: `${model}#0`, model, batch: 1, dtype: 'fp16' })
+    const workers = [spec('albert'), spec('shufflenet')]
+    const profiles = [
+      syntheticProfile({ model: 'albert', batch: 1, kernels: 60 }),
+      syntheticProfile({ model: 'shufflenet', batch: 1, kernels: 40 }),
+    ]
+    const said: string[] = []
+    const extra = { fitStarts: 'one' } as const
+    const plan = (progress?: Parameters<typeof simPlanner>[3]) =>
+      simPlanner(() => shortSimInputs(gpu), extra, undefined, progress)(gpu, 'm', workers, profiles, {
+        policy: 'eclip-fit',
+      })
+    const a = await plan({ say: (mix, line) => said.push(`${mix}: ${line}`), everyS: 0 })
+    const b = await plan()
+    const strip = (p: Plan) => ({ ...p, createdAt: '', solver: { ...p.solver, solveMs: 0 } })
+    assert.deepEqual(strip(a), strip(b))
+    assert.ok(said.length > 10, `${said.length} lines`)
+    const counts = said.map((l) =>
+      Number(/^m: eclip-fit: (\d+) plans run on the simulator in \d+ s$/.exec(l)?.[1]),
+    )
+    assert.deepEqual(
+      counts,
+      said.map((_, i) => i + 1),
+      'one line per score, counted from the first',
+    )
   })
 })

@@ -300,6 +300,7 @@ export function registerPlan(program: Command) {
                 () => ev.inputs,
                 extra,
                 tune && backend ? tuningOn(backend, ev.inputs, tune, made) : undefined,
+                { say: (_mix, line) => process.stderr.write(`eclip plan: ${line}\n`) },
               )(set.gpu, mix.name, workers, set.profiles, { policy })
             : await makePlan(set.gpu, mix.name, workers, set.profiles, {
                 policy,

@@ -12,6 +12,7 @@ import {
   type PlanTuning,
   plansBestEffort,
 } from '../../plan/index.ts'
+import { progressLine, withProgress } from '../../plan/progress.ts'
 import { graphEdgeUs } from './contention.ts'
 import { realtimeFloorCheck } from './realtime-floors.ts'
 import { EVALUATOR_DEFAULTS, type EvaluatorInputs, scorePlan } from './score.ts'
@@ -59,13 +60,18 @@ export function simEvaluator(
  * policies need no evaluator: what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with —
  * the same inputs give the same plan. Given `tuneFor`, eclip-fit's search then goes on on the backend it measures
  * (src/plan/tune.ts). eclip-rt's gate mechanism gets its best-effort workers' eclip-fit plan made here, by the same
- * planner over just them (PlanOptions.rtBestEffortPlan). Its signature is plan/'s Planner.
+ * planner over just them (PlanOptions.rtBestEffortPlan). Given `progress`, a long search says how far it has got
+ * (src/plan/progress.ts: every `everyS`, 5 s by default), with the name of the mix it plans. Its signature is plan/'s
+ * Planner.
  */
 export function simPlanner(
   inputsFor: (gpu: Gpu) => EvaluatorInputs,
   extra: Omit<PlanOptions, 'policy' | 'evaluator' | 'tune' | 'rtBestEffortPlan'> = {},
   tuneFor?: (gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]) => PlanTuning,
+  progress?: { say: (mix: string, line: string) => void; everyS?: number },
 ) {
+  const scoredBy = (ev: PlanEvaluator, mix: string) =>
+    progress ? withProgress(ev, (n, s) => progress.say(mix, progressLine(n, s)), progress.everyS) : ev
   const plan = async (
     gpu: Gpu,
     mix: string,
@@ -106,7 +112,7 @@ export function simPlanner(
         ? {
             ...extra,
             ...o,
-            evaluator: simEvaluator(inputsFor(gpu), workers, profiles),
+            evaluator: scoredBy(simEvaluator(inputsFor(gpu), workers, profiles), mix),
             ...(tuneFor && o.policy === 'eclip-fit' ? { tune: tuneFor(gpu, workers, profiles) } : {}),
           }
         : { ...extra, ...o },
