@@ -17,7 +17,6 @@ for p in "${parts[@]}"; do
   IFS=: read -r name mixes est batch <<<"$p"
   if [ $((SECONDS + est)) -gt "$limit" ]; then echo "skipped $name (${SECONDS} s in, estimate $est s)"; continue; fi
   echo "== $name: $mixes${batch:+, batch $batch} (at ${SECONDS} s)"
-  # a part that runs past its estimate stops at LIMIT_S with what it finished packed (device-bench.sh's DEADLINE_S)
   DEADLINE_S=$((limit - SECONDS)) "$(dirname "$0")/device-bench.sh" "$name" --mix "$mixes" "$@" \
     ${batch:+--batch "$batch"} | grep -E '^eclip bench: (run .* failed|WARNING)|wrote|stopped at its deadline'
 done

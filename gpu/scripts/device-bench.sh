@@ -4,17 +4,20 @@
 # Writes $OUT/NAME.tgz (results.json, requests.csv, report.txt, figures) and $OUT/NAME.log; exits with the bench's
 # status. ECLIP_SUBCOMMAND=serve-bench runs `eclip serve-bench` the same way (gpu/scripts/device-serve-bench.sh);
 # ECLIP_BUNDLE=.device/before/eclip.mjs runs the second bundle (BEFORE=<commit> scripts/device-bundle.sh) instead.
-# DEADLINE_S=N stops the command after N s (SIGTERM) and still packs what it wrote: a bench keeps its finished runs
-# in results.json as they end, so a part cut before the device call's own limit loses only the run in flight.
+# DEADLINE_S=N stops the command after N s (SIGTERM) and still packs what it wrote: a bench keeps the runs that ended
+# in results.json (not what it planned or tuned before its first run; serve-bench keeps nothing until its end).
 set -uo pipefail
 name=$1; shift
+[ -n "$name" ] || { echo "usage: device-bench.sh NAME [bench options]" >&2; exit 2; }
 OUT=${OUT:-out}; mkdir -p "$OUT"
 . "$(dirname "$0")/device-env.sh"
+rm -rf "/tmp/$name"   # a warm machine keeps /tmp: an earlier call's part of this name is not this one's
 deadline=()
-[ -n "${DEADLINE_S:-}" ] && deadline=(timeout -k 15 "$DEADLINE_S")
+[ -n "${DEADLINE_S:-}" ] && deadline=(timeout -k 15 "$(( DEADLINE_S > 0 ? DEADLINE_S : 1 ))")
 "${deadline[@]}" /tmp/node "${ECLIP_BUNDLE:-.device/eclip/eclip.mjs}" "${ECLIP_SUBCOMMAND:-bench}" --backend gpu \
   --out "/tmp/$name" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v '^gpu: captured'
 rc=${PIPESTATUS[0]}
-[ "$rc" = 124 ] && echo "$name: stopped at its deadline (${DEADLINE_S} s); packed what it wrote" | tee -a "$OUT/$name.log"
+case $rc in 124 | 137) [ -n "${DEADLINE_S:-}" ] &&
+  echo "$name: stopped at its deadline (${DEADLINE_S} s); packed what it wrote" | tee -a "$OUT/$name.log" ;; esac
 tar czf "$OUT/$name.tgz" -C /tmp "$name"
 exit "$rc"

@@ -1,7 +1,7 @@
 // results.json rewritten while a bench runs, so that a bench stopped before its end (a signal, a crash, the time
 // limit of a lent GPU) leaves the runs it finished beside the request log, which gets each run's rows as it ends.
 // Each write goes to a temporary file renamed over results.json: a reader never sees half a file.
-import { renameSync, writeFileSync } from 'node:fs'
+import { renameSync, rmSync, writeFileSync } from 'node:fs'
 import { parseFormat, type Results, type Run } from '../formats/index.ts'
 
 /** Writes a results file whole: to FILE.tmp, then renamed over FILE, after checking it against its format. */
@@ -23,26 +23,55 @@ export interface Checkpoint {
 }
 
 /**
+ * Until the returned function is called, a SIGINT or SIGTERM writes the checkpoint and ends the process (130, 143),
+ * which stops the GPU backend's process too (src/execute/gpu/client.ts). Node handles a signal between two
+ * callbacks, so only where the event loop turns between runs (the GPU backend's runs wait on its process): during
+ * synchronous work — the simulator's runs, a search on one thread — it would wait for the work's end, and there the
+ * default (the process ends at once) is better.
+ */
+export function exitOnSignal(cp: Checkpoint, say: (signal: NodeJS.Signals) => void): () => void {
+  const on = (signal: NodeJS.Signals) => {
+    cp.flush()
+    say(signal)
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  process.once('SIGINT', on)
+  process.once('SIGTERM', on)
+  return () => {
+    process.off('SIGINT', on)
+    process.off('SIGTERM', on)
+  }
+}
+
+/**
  * A checkpoint of `file`: `resultsOf` makes the results of the runs so far (normalised among themselves: a run whose
- * baseline has not ended has no ratios yet), marked `incomplete`. At most one write per `everyMs` while runs end
- * quickly (the simulator's); a run on the GPU lasts seconds, so each is written as it ends.
+ * baseline has not ended has no ratios yet), marked `incomplete`. At most one write per `everyMs` (0: after every
+ * run). A write that fails is a safety net lost, not the bench: `warn` hears of the first failure, and the next run
+ * tries again.
  */
 export function resultsCheckpoint(
   file: string,
   resultsOf: (runs: Run[]) => Results,
-  everyMs = 1000,
-  now: () => number = () => performance.now(),
+  o: { everyMs?: number; warn?: (message: string) => void; now?: () => number } = {},
 ): Checkpoint {
+  const { everyMs = 1000, warn = () => {}, now = () => performance.now() } = o
   const done: Run[] = []
   let of = 0
   let last = Number.NEGATIVE_INFINITY
+  let warned = false
   const flush = () => {
     if (done.length === 0) return
+    try {
+      writeResults(file, {
+        ...resultsOf([...done]),
+        incomplete: { runs: done.length, of: Math.max(of, done.length) },
+      })
+    } catch (err) {
+      rmSync(`${file}.tmp`, { force: true })
+      if (!warned) warn(`${file} not rewritten as the runs end: ${(err as Error).message}`)
+      warned = true
+    }
     last = now()
-    writeResults(file, {
-      ...resultsOf([...done]),
-      incomplete: { runs: done.length, of: Math.max(of, done.length) },
-    })
   }
   return {
     total(n) {

@@ -1,7 +1,7 @@
 // `eclip bench`'s application: runs an experiment (mixes × policies × modes) on the simulator or the GPU and writes
 // results.json, the raw request log, a text report and the figures; or (reportFrom) the report and figures of
 // existing results files. The CLI (src/cli/commands/bench.ts) parses flags and calls runBench or reportFrom.
-import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import cliProgress from 'cli-progress'
@@ -21,13 +21,13 @@ import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import {
   expandWorkers,
   hasLoadFields,
+  incompleteNote,
   isTablePolicy,
   type Mix,
   type Plan,
   type PlanTable,
   type Policy,
   type Profile,
-  parseFormat,
   REQUEST_LOG_HEADER,
   type Results,
   type Run,
@@ -57,7 +57,7 @@ import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
 import { loadGpu, memoProfiles, type ProfilesFor, profilesIn } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import { describeArrival } from '../workload/arrivals.ts'
-import { type Checkpoint, resultsCheckpoint, writeResults } from './checkpoint.ts'
+import { type Checkpoint, exitOnSignal, resultsCheckpoint, writeResults } from './checkpoint.ts'
 import { runExperiment, type TablePlanner } from './experiment.ts'
 import { detailReport, textReport, writeFigures } from './report.ts'
 
@@ -164,6 +164,8 @@ export async function reportFrom(
   const seen = new Map<string, string>()
   const warnings: string[] = []
   const provenances: Results['provenance'][] = []
+  // runs the merged files' benches did not get to, where some stopped before their end
+  let missing: number | undefined
   for (const f of files) {
     const r = readFile<Results>('results', f)
     for (const run of r.runs) {
@@ -178,10 +180,10 @@ export async function reportFrom(
     }
     provenances.push(r.provenance)
     warnings.push(...r.provenance.warnings.map((w) => `${f}: ${w}`))
-    if (r.incomplete)
-      warnings.push(
-        `${f}: INCOMPLETE: ${r.incomplete.runs} of ${r.incomplete.of} runs; the bench that wrote it stopped before its end`,
-      )
+    if (r.incomplete) {
+      missing = (missing ?? 0) + r.incomplete.of - r.incomplete.runs
+      warnings.push(`${f}: ${incompleteNote(r)}`)
+    }
   }
   const gpus = [...new Set(runs.map((r) => r.gpu.name))]
   if (gpus.length > 1)
@@ -232,9 +234,9 @@ export async function reportFrom(
         notes: `merged from ${files.join(', ')}: ${provenances.map((p) => p.command).join(' ; ')}`,
         warnings,
       },
+      ...(missing !== undefined ? { incomplete: { runs: runs.length, of: runs.length + missing } } : {}),
     }
-    parseFormat('results', merged, 'merged results')
-    writeFileSync(join(opts.out, 'results.json'), `${JSON.stringify(merged, null, 1)}\n`)
+    writeResults(join(opts.out, 'results.json'), merged)
   }
   const written = await writeReport(runs, opts.out, header, opts.plots ? { caption, profilesFor } : null)
   console.log(`wrote ${written.join(', ')}`)
@@ -347,20 +349,24 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   const log = openSync(logFile, 'w')
   writeSync(log, `${REQUEST_LOG_HEADER}\n`)
   const resultsFile = join(o.out, 'results.json')
+  // an earlier bench's file would read as this one's until its first run ends
+  rmSync(resultsFile, { force: true })
   // the runs so far in results.json as they end, marked incomplete: a bench stopped early keeps what it measured
-  const checkpoint = resultsCheckpoint(resultsFile, (done) =>
-    resultsOf(o, inputs, normalise(done), backend, failures),
+  // (on the GPU after every run: a write is nothing beside a run of seconds)
+  const checkpoint = resultsCheckpoint(
+    resultsFile,
+    (done) => resultsOf(o, inputs, normalise(done), backend, failures),
+    {
+      everyMs: o.backend === 'gpu' ? 0 : 1000,
+      warn: (m) => process.stderr.write(`eclip bench: WARNING: ${m}\n`),
+    },
   )
   let runs: Results['runs']
   try {
     runs = await runAll(o, { inputs, planners, backend, lengths, log, failures, checkpoint })
   } catch (err) {
-    // the runs that ended before the failure stay in results.json; a failing write must not hide the failure
-    try {
-      checkpoint.flush()
-    } catch (e) {
-      process.stderr.write(`eclip bench: WARNING: results.json not rewritten: ${(e as Error).message}\n`)
-    }
+    // the runs that ended before the failure stay in results.json
+    checkpoint.flush()
     throw err
   } finally {
     closeSync(log)
@@ -561,6 +567,10 @@ async function runAll(
         )
       : undefined
   let started = false
+  // the GPU's runs, not their simulated twins, are what the checkpoint counts
+  let measuring = true
+  // on the GPU, from its first run to its last, a signal (Ctrl-C, a time limit's SIGTERM) writes every run that ended
+  let signalsOff: (() => void) | undefined
   try {
     const experiment = {
       mixes: o.mixes,
@@ -594,7 +604,13 @@ async function runAll(
       ...(o.bracket ? { bracket: true } : {}),
       notes: inputs.warnings,
       onProgress: (done: number, total: number, label: string) => {
-        c.checkpoint.total(total)
+        if (measuring) c.checkpoint.total(total)
+        if (measuring && o.backend === 'gpu' && !signalsOff)
+          signalsOff = exitOnSignal(c.checkpoint, (signal) =>
+            process.stderr.write(
+              `eclip bench: stopped by ${signal}; results.json holds every run that ended\n`,
+            ),
+          )
         if (bar) {
           if (!started) bar.start(total, done, { label })
           started = true
@@ -618,8 +634,11 @@ async function runAll(
       },
     }
     const runs = await runExperiment(experiment)
+    signalsOff?.()
+    signalsOff = undefined
     if (o.backend !== 'gpu' || !o.simCompare) return runs
     c.checkpoint.flush()
+    measuring = false
     // the same experiment on the simulator, so the report shows measured and simulated side by side (runs share
     // their key); the simulator keeps its own short default window
     started = false
@@ -631,11 +650,12 @@ async function runAll(
         backend: new SimBackend(inputs.calibration),
         warmupS: DEFAULTS.sim.warmupS,
         windowS: DEFAULTS.sim.durationS,
-        // the twins' requests go to the log; the checkpoint holds the GPU's runs (the twins are quick to make again)
+        // the twins' requests go to the log; the checkpoint holds the GPU's runs (the simulator makes the twins again)
         onResult: (run: Results['runs'][number], result: RunResult) => logRequests(c.log, run, result),
       })),
     ])
   } finally {
+    signalsOff?.()
     bar?.stop()
   }
 }

@@ -9,6 +9,7 @@ import { CALIBRATION, calibrationFrom, defaultPowerModel, describePower } from '
 import { simInputs } from '../execute/sim/inputs.ts'
 import {
   type Gpu,
+  incompleteNote,
   type Plan,
   type PowerModel,
   type Primitives,
@@ -277,12 +278,18 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     )
   const profilesFor = profilesIn(o.profiles, gpu)
   const taken = new Set<string>()
-  const sets: RunSet[] = files.map((f) => ({
-    label: labelOf(f, taken),
-    runs: readFile<Results>('results', f).runs,
-    // plans recorded beside the results (eclip bench writes them) are taken as they ran
-    recordedPlan: recordedPlanReader(f, (w) => process.stderr.write(`eclip calibrate: WARNING: ${w}\n`)),
-  }))
+  const sets: RunSet[] = files.map((f) => {
+    const results = readFile<Results>('results', f)
+    const incomplete = incompleteNote(results)
+    if (incomplete)
+      process.stderr.write(`eclip calibrate: WARNING: ${f}: ${incomplete}; fitted on the runs it holds\n`)
+    return {
+      label: labelOf(f, taken),
+      runs: results.runs,
+      // plans recorded beside the results (eclip bench writes them) are taken as they ran
+      recordedPlan: recordedPlanReader(f, (w) => process.stderr.write(`eclip calibrate: WARNING: ${w}\n`)),
+    }
+  })
   const planner = replanner(o.planCalibration ?? o.profiles, primitives, (w) =>
     process.stderr.write(`eclip calibrate: WARNING: eclip-fit's evaluator: ${w}\n`),
   )

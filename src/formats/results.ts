@@ -393,6 +393,12 @@ export const Results = Type.Object(
 )
 export type Results = Type.Static<typeof Results>
 
+/** What a reader of an incomplete results file (one its bench did not finish) should say about it; else undefined. */
+export const incompleteNote = (r: Pick<Results, 'incomplete'>): string | undefined =>
+  r.incomplete
+    ? `INCOMPLETE: ${r.incomplete.runs} of ${r.incomplete.of} runs; the bench that wrote it stopped before its end`
+    : undefined
+
 /** Header of the request log (CSV). Times in µs from the start of the run (warm-up included). */
 export const REQUEST_LOG_HEADER = 'run,worker,request,arrival_us,start_us,end_us'
 

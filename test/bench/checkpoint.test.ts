@@ -1,7 +1,7 @@
 // results.json while a bench runs: the runs it finished, marked incomplete, kept when the bench is stopped early.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -34,12 +34,7 @@ describe('the bench checkpoint', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
     const file = join(dir, 'results.json')
     let t = 0
-    const cp = resultsCheckpoint(
-      file,
-      (runs) => ({ ...complete, runs }),
-      1000,
-      () => t,
-    )
+    const cp = resultsCheckpoint(file, (runs) => ({ ...complete, runs }), { everyMs: 1000, now: () => t })
     const [a, b] = complete.runs
     assert.ok(a && b)
     cp.flush()
@@ -65,7 +60,25 @@ describe('the bench checkpoint', () => {
     assert.deepEqual(readdirSync(dir), ['results.json'])
   })
 
-  it('keeps the finished runs of a bench killed before its end, each with its requests in the log', async () => {
+  it('a failed write warns once and stops nothing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
+    const file = join(dir, 'results.json')
+    mkdirSync(file) // a directory where the file should go: every rename fails
+    const warned: string[] = []
+    const cp = resultsCheckpoint(file, (runs) => ({ ...complete, runs }), {
+      everyMs: 0,
+      warn: (m) => warned.push(m),
+    })
+    for (const run of complete.runs) cp.add(run)
+    cp.flush()
+    assert.equal(warned.length, 1, warned.join('; '))
+    assert.match(warned[0] ?? '', /results\.json not rewritten as the runs end/)
+    assert.deepEqual(readdirSync(dir), ['results.json'], 'no temporary file left')
+  })
+
+  it('keeps the runs a bench wrote before it was killed, each with its requests in the log', async () => {
+    // SIGKILL as soon as the first run is in results.json: nothing of the bench's own after it, the file as the last
+    // checkpoint left it
     const dir = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
     const file = join(dir, 'results.json')
     const child = spawn(
@@ -74,15 +87,10 @@ describe('the bench checkpoint', () => {
       { stdio: 'ignore' },
     )
     const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    // killed as soon as the first run is written (SIGKILL: nothing of the bench's own runs after it)
     while (!existsSync(file) && child.exitCode === null) await new Promise((res) => setTimeout(res, 10))
     child.kill('SIGKILL')
     await ended
     const partial = readFile<Results>('results', file)
-    const inc = partial.incomplete
-    assert.ok(inc, 'marked incomplete')
-    assert.ok(inc.runs >= 1 && inc.runs < inc.of, JSON.stringify(inc))
-    assert.equal(partial.runs.length, inc.runs)
     const logged = new Set(
       readFileSync(join(dir, 'requests.csv'), 'utf8')
         .trim()
@@ -90,6 +98,10 @@ describe('the bench checkpoint', () => {
         .slice(1)
         .map((l) => l.split(',')[0]),
     )
+    const inc = partial.incomplete
+    assert.ok(inc, 'marked incomplete')
+    assert.ok(inc.runs >= 1 && inc.runs < inc.of, JSON.stringify(inc))
+    assert.equal(partial.runs.length, inc.runs)
     for (const run of partial.runs) assert.ok(logged.has(run.id), `${run.id} in requests.csv`)
 
     // its report says so
@@ -102,5 +114,44 @@ describe('the bench checkpoint', () => {
       `${from.stdout}${from.stderr}`,
       new RegExp(`INCOMPLETE: ${inc.runs} of ${inc.of} runs; the bench that wrote it stopped before its end`),
     )
+    // and the merged file carries the mark
+    assert.deepEqual(readFile<Results>('results', join(rep, 'results.json')).incomplete, inc)
+  })
+
+  it('a signal writes every run so far, then ends the process with 128 + its number', async () => {
+    for (const [signal, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
+      const dir = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
+      const file = join(dir, 'results.json')
+      // a process holding a checkpoint whose second run is not written yet (the interval), then the signal
+      const script = `
+        import { readFileSync } from 'node:fs'
+        import { exitOnSignal, resultsCheckpoint } from './src/bench/checkpoint.ts'
+        const complete = JSON.parse(readFileSync(${JSON.stringify(join(out, 'results.json'))}, 'utf8'))
+        const cp = resultsCheckpoint(${JSON.stringify(file)}, (runs) => ({ ...complete, runs }), { everyMs: 1e9 })
+        cp.total(3)
+        cp.add(complete.runs[0])
+        cp.add(complete.runs[1])
+        exitOnSignal(cp, (s) => process.stderr.write('stopped by ' + s))
+        setInterval(() => {}, 1000)
+        process.stdout.write('ready\\n')`
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: join(import.meta.dirname, '..', '..'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (d) => {
+        stderr += d
+      })
+      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()))
+      assert.equal(readFile<Results>('results', file).runs.length, 1, 'one run written before the signal')
+      const ended = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+      child.kill(signal)
+      assert.equal(await ended, code, stderr)
+      assert.match(stderr, new RegExp(`stopped by ${signal}`))
+      assert.deepEqual(readFile<Results>('results', file).incomplete, { runs: 2, of: 3 })
+    }
   })
 })

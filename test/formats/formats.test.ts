@@ -100,6 +100,23 @@ describe('formats', () => {
     assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/)
   })
 
+  it('results: no recorded bench results file is one its bench did not finish', () => {
+    const root = join(import.meta.dirname, '..', '..', 'results')
+    const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) =>
+      f.endsWith('results.json'),
+    )
+    assert.ok(files.length > 100)
+    // a recorded series is made of finished benches: a cut part is measured again, not recorded half
+    const marked = files.filter((f) => {
+      const text = readFileSync(join(root, f), 'utf8')
+      return (
+        text.includes('"incomplete"') &&
+        (JSON.parse(text) as { incomplete?: unknown }).incomplete !== undefined
+      )
+    })
+    assert.deepEqual(marked, [])
+  })
+
   it('serve-results: the files recorded before --url still read; an external run goes by its label, not a policy', () => {
     const root = join(import.meta.dirname, '..', '..', 'results')
     const files = (readdirSync(root, { recursive: true }) as string[])
