@@ -4,7 +4,8 @@
 #   OUT=... LIMIT_S=570 [ELAPSED=s already spent in this call] gpu/scripts/device-bench-parts.sh NAME:MIXES:EST_S[:BATCH] \
 #     ... -- [bench options for every part]
 # (BATCH, where given, adds `--batch BATCH` to that part alone.) A part still running at LIMIT_S is stopped there and
-# packed with the runs it finished (results.json marked incomplete): keep LIMIT_S under the device call's own limit.
+# packed with what it wrote (device-bench.sh's DEADLINE_S: the runs that ended, marked incomplete; none while it still
+# plans or tunes): keep LIMIT_S some 30 s under the device call's own limit (the stop's grace, the packing).
 # Prints "skipped NAME" for each part that did not fit (run it in the next call). Each part leaves 2 files in $OUT
 # (NAME.tgz, NAME.log) and the device tool brings back 8: at most 4 parts a call.
 set -uo pipefail

@@ -5,10 +5,11 @@
 # status. ECLIP_SUBCOMMAND=serve-bench runs `eclip serve-bench` the same way (gpu/scripts/device-serve-bench.sh);
 # ECLIP_BUNDLE=.device/before/eclip.mjs runs the second bundle (BEFORE=<commit> scripts/device-bundle.sh) instead.
 # DEADLINE_S=N stops the command after N s (SIGTERM) and still packs what it wrote: a bench keeps the runs that ended
-# in results.json (not what it planned or tuned before its first run; serve-bench keeps nothing until its end).
+# in results.json and the plans made so far in plans/ (no results.json before its first run ends, e.g. while it
+# tunes); serve-bench keeps nothing until its end.
 set -uo pipefail
-name=$1; shift
-[ -n "$name" ] || { echo "usage: device-bench.sh NAME [bench options]" >&2; exit 2; }
+name=${1:-}; shift || true
+[[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || { echo "usage: device-bench.sh NAME [bench options] (NAME: a letter or digit, then letters, digits, _ . -)" >&2; exit 2; }
 OUT=${OUT:-out}; mkdir -p "$OUT"
 . "$(dirname "$0")/device-env.sh"
 rm -rf "/tmp/$name"   # a warm machine keeps /tmp: an earlier call's part of this name is not this one's

@@ -17,6 +17,7 @@ LIMIT_S=${LIMIT_S:-520} "$here/device-bench-parts.sh" \
   -- --policies baseline,eclip-fit --modes graph --duration 4 --warmup 1 --no-solo --no-plots
 for name in gain-b8 gain-b1 gain-more-b8; do
   [ -f "/tmp/$name/results.json" ] || continue
+  grep -q '"incomplete"' "/tmp/$name/results.json" && echo "$name: INCOMPLETE (stopped at its limit): the runs that ended"
   /tmp/node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).runs
     const sys = (b, m, p) => r.find((x) => x.backend === b && x.mix === m && x.policy === p && x.role === "mix")?.metrics.system

@@ -54,6 +54,7 @@ LIMIT_S=${LIMIT_S:-540} "$here/device-bench-parts.sh" "${specs[@]}" -- \
 for spec in "${specs[@]}"; do
   name=${spec%%:*}
   [ -f "/tmp/$name/results.json" ] || continue
+  grep -q '"incomplete"' "/tmp/$name/results.json" && echo "$name: INCOMPLETE (stopped at its limit): the runs that ended"
   /tmp/node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).runs
     const run = (b, m, p) => r.find((x) => x.backend === b && x.mix === m && x.policy === p && x.role === "mix")

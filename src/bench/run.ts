@@ -349,8 +349,8 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   const log = openSync(logFile, 'w')
   writeSync(log, `${REQUEST_LOG_HEADER}\n`)
   const resultsFile = join(o.out, 'results.json')
-  // an earlier bench's file would read as this one's until its first run ends
-  rmSync(resultsFile, { force: true })
+  // an earlier bench's results and report would read as this one's until they are written again
+  for (const f of [resultsFile, `${resultsFile}.tmp`, join(o.out, 'report.txt')]) rmSync(f, { force: true })
   // the runs so far in results.json as they end, marked incomplete: a bench stopped early keeps what it measured
   // (on the GPU after every run: a write is nothing beside a run of seconds)
   const checkpoint = resultsCheckpoint(
@@ -364,6 +364,8 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   let runs: Results['runs']
   try {
     runs = await runAll(o, { inputs, planners, backend, lengths, log, failures, checkpoint })
+    // written before the backend closes (a signal then ends the process at once)
+    writeResults(resultsFile, resultsOf(o, inputs, runs, backend, failures))
   } catch (err) {
     // the runs that ended before the failure stay in results.json
     checkpoint.flush()
@@ -373,8 +375,6 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     await backend.close()
     await planners.threaded?.close()
   }
-
-  writeResults(resultsFile, resultsOf(o, inputs, runs, backend, failures))
   const caption =
     o.backend === 'sim'
       ? `simulated, ${runs.some((r) => r.inputs.profiles === 'synthetic') ? 'SYNTHETIC profiles' : `${inputs.gpu.name} profiles`}`
@@ -474,7 +474,7 @@ function benchPlanners(
     )
   const planner: Planner = o.tune
     ? tuned(o.tune, own)
-    : simPlanner((gpu) => ({ ...sim, gpu }), { ...extra, ...own }, undefined, progress)
+    : plannedOnce(simPlanner((gpu) => ({ ...sim, gpu }), { ...extra, ...own }, undefined, progress))
   if (!live) return { planner }
   const tableOn =
     (subsetPlanner: SubsetPlanner, concurrency: number): TablePlanner =>
@@ -494,9 +494,23 @@ function benchPlanners(
   return { planner, tablePlanner: tableOn(threaded.planner, threaded.threads), threaded }
 }
 
+/** `planner` asked once per (mix, policy, guard, workers): the simulated twins of a GPU bench run the GPU's plans. */
+function plannedOnce(planner: Planner): Planner {
+  const plans = new Map<string, Promise<Plan>>()
+  return (gpu, mix, workers, profiles, opts) => {
+    const key = JSON.stringify([mix, opts.policy, opts.minTotalShare ?? null, workers])
+    let plan = plans.get(key)
+    if (!plan) {
+      plan = planner(gpu, mix, workers, profiles, opts)
+      plans.set(key, plan)
+    }
+    return plan
+  }
+}
+
 /**
- * A tuning planner that plans each (mix, policy) once: the simulated twin of a GPU bench runs the plans tuned on the
- * GPU, not plans tuned again. Says on stderr what each tuning cost and measured; a run that failed in it is a warning.
+ * A tuning planner that plans each (mix, policy) once (plannedOnce): the twins run the plans tuned on the GPU, not
+ * plans tuned again. Says on stderr what each tuning cost and measured; a run that failed in it is a warning.
  */
 function tunedOnce(
   planner: Planner,
@@ -504,36 +518,29 @@ function tunedOnce(
   failures: string[],
   rtTuned: boolean,
 ): Planner {
-  const plans = new Map<string, Promise<Plan>>()
-  return (gpu, mix, workers, profiles, opts) => {
-    const key = JSON.stringify([mix, opts.policy, opts.minTotalShare ?? null, workers])
-    let plan = plans.get(key)
-    if (!plan) {
-      const before = made.length
-      plan = planner(gpu, mix, workers, profiles, opts).then((p) => {
-        for (const ev of made.slice(before))
-          for (const f of ev.failures) {
-            failures.push(`tuning run ${f} FAILED (scored as no throughput)`)
-            process.stderr.write(`eclip bench: WARNING: tuning run ${f} failed, scored as no throughput\n`)
-          }
-        const t = p.solver.tuning
-        if (!t && rtTuned && p.policy === 'eclip-rt')
-          process.stderr.write(`eclip bench: WARNING: ${NOTHING_TO_TUNE(mix)}\n`)
-        const raised = p.workers.filter((w) => w.streamPriority === 'high').map((w) => w.name)
-        const sets =
-          t?.prioritySets !== undefined
-            ? `, ${t.prioritySets} sets of raised workers measured${(t.priorityPlans ?? 1) > 1 ? ` on the ${t.priorityPlans} best plans (taken: #${t.priorityPlan})` : ''} (raised: ${raised.join(', ') || 'none'})`
-            : ''
-        if (t)
-          process.stderr.write(
-            `eclip bench: ${mix} ${p.policy} tuned on ${t.backend}: ${t.evaluations} runs in ${t.seconds.toFixed(1)} s, ${t.moves} moves kept${sets}; in tuning STP ${t.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${t.worstWorker} ${t.worstVsBaseline.toFixed(3)}×${t.fellBack ? " (the baseline's placement)" : ''}\n`,
-          )
-        return p
-      })
-      plans.set(key, plan)
-    }
-    return plan
-  }
+  return plannedOnce((gpu, mix, workers, profiles, opts) => {
+    const before = made.length
+    return planner(gpu, mix, workers, profiles, opts).then((p) => {
+      for (const ev of made.slice(before))
+        for (const f of ev.failures) {
+          failures.push(`tuning run ${f} FAILED (scored as no throughput)`)
+          process.stderr.write(`eclip bench: WARNING: tuning run ${f} failed, scored as no throughput\n`)
+        }
+      const t = p.solver.tuning
+      if (!t && rtTuned && p.policy === 'eclip-rt')
+        process.stderr.write(`eclip bench: WARNING: ${NOTHING_TO_TUNE(mix)}\n`)
+      const raised = p.workers.filter((w) => w.streamPriority === 'high').map((w) => w.name)
+      const sets =
+        t?.prioritySets !== undefined
+          ? `, ${t.prioritySets} sets of raised workers measured${(t.priorityPlans ?? 1) > 1 ? ` on the ${t.priorityPlans} best plans (taken: #${t.priorityPlan})` : ''} (raised: ${raised.join(', ') || 'none'})`
+          : ''
+      if (t)
+        process.stderr.write(
+          `eclip bench: ${mix} ${p.policy} tuned on ${t.backend}: ${t.evaluations} runs in ${t.seconds.toFixed(1)} s, ${t.moves} moves kept${sets}; in tuning STP ${t.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${t.worstWorker} ${t.worstVsBaseline.toFixed(3)}×${t.fellBack ? " (the baseline's placement)" : ''}\n`,
+        )
+      return p
+    })
+  })
 }
 
 /** A file name under plans/ for a run's key. */
@@ -606,11 +613,12 @@ async function runAll(
       onProgress: (done: number, total: number, label: string) => {
         if (measuring) c.checkpoint.total(total)
         if (measuring && o.backend === 'gpu' && !signalsOff)
-          signalsOff = exitOnSignal(c.checkpoint, (signal) =>
+          signalsOff = exitOnSignal(c.checkpoint, (signal) => {
+            bar?.stop()
             process.stderr.write(
               `eclip bench: stopped by ${signal}; results.json holds every run that ended\n`,
-            ),
-          )
+            )
+          })
         if (bar) {
           if (!started) bar.start(total, done, { label })
           started = true

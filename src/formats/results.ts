@@ -380,7 +380,9 @@ export const Results = Type.Object(
     /**
      * Present while the bench that writes this file is still running: it rewrites the file as its runs end, so a
      * bench stopped before its end (a signal, a crash, a time limit) leaves the runs it finished — `runs` of the `of`
-     * its experiment holds, the simulated twins of a GPU bench not counted. The bench's last write drops it.
+     * its experiment holds, the simulated twins of a GPU bench not counted. The bench's last write drops it. A file
+     * merged by `eclip bench --from` keeps it where an input had it: `runs` its own runs, `of` those plus the ones the
+     * inputs' benches did not get to.
      */
     incomplete: Type.Optional(
       Type.Object(
@@ -396,7 +398,9 @@ export type Results = Type.Static<typeof Results>
 /** What a reader of an incomplete results file (one its bench did not finish) should say about it; else undefined. */
 export const incompleteNote = (r: Pick<Results, 'incomplete'>): string | undefined =>
   r.incomplete
-    ? `INCOMPLETE: ${r.incomplete.runs} of ${r.incomplete.of} runs; the bench that wrote it stopped before its end`
+    ? r.incomplete.runs < r.incomplete.of
+      ? `INCOMPLETE: ${r.incomplete.runs} of ${r.incomplete.of} runs; the bench that wrote it stopped before its end`
+      : `INCOMPLETE: every run ended, but the bench that wrote it stopped before its end (a GPU bench's simulated twins not written)`
     : undefined
 
 /** Header of the request log (CSV). Times in µs from the start of the run (warm-up included). */

@@ -12,6 +12,7 @@ import { checkMadeFor } from '../formats/gpu.ts'
 import {
   expandWorkers,
   hasLoadFields,
+  incompleteNote,
   isMpsPolicy,
   type Mix,
   type Policy,
@@ -189,6 +190,8 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
   let bench: Results | undefined
   if (o.bench) {
     bench = readFile<Results>('results', resolve(o.bench))
+    const incomplete = incompleteNote(bench)
+    if (incomplete) warnings.push(`${o.bench}: ${incomplete}`)
     const missing = missingBenchRuns(
       bench,
       o.bench,

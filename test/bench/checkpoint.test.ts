@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { resultsCheckpoint } from '../../src/bench/checkpoint.ts'
-import { type Results, readFile } from '../../src/formats/index.ts'
+import { incompleteNote, type Results, readFile } from '../../src/formats/index.ts'
 
 const eclip = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
 const synthetic = ['--profiles', 'synthetic', '--no-plots', '--policies', 'baseline,model-wise']
@@ -58,6 +58,15 @@ describe('the bench checkpoint', () => {
       [a.id, b.id],
     )
     assert.deepEqual(readdirSync(dir), ['results.json'])
+  })
+
+  it('says what an incomplete file lacks: runs, or only what comes after them', () => {
+    assert.equal(incompleteNote({}), undefined)
+    assert.match(incompleteNote({ incomplete: { runs: 2, of: 5 } }) ?? '', /^INCOMPLETE: 2 of 5 runs; /)
+    assert.match(
+      incompleteNote({ incomplete: { runs: 5, of: 5 } }) ?? '',
+      /^INCOMPLETE: every run ended, but /,
+    )
   })
 
   it('a failed write warns once and stops nothing', () => {

@@ -112,7 +112,10 @@ export function simPlanner(
         ? {
             ...extra,
             ...o,
-            evaluator: scoredBy(simEvaluator(inputsFor(gpu), workers, profiles), mix),
+            evaluator:
+              o.policy === 'eclip-fit'
+                ? scoredBy(simEvaluator(inputsFor(gpu), workers, profiles), mix)
+                : simEvaluator(inputsFor(gpu), workers, profiles),
             ...(tuneFor && o.policy === 'eclip-fit' ? { tune: tuneFor(gpu, workers, profiles) } : {}),
           }
         : { ...extra, ...o },
