@@ -2,7 +2,7 @@
 // on SIGTERM/SIGINT. The CLI command is a thin wrapper around `startServe`.
 
 import { dirname, resolve } from 'node:path'
-import { simEvaluator, simPlanner } from '../execute/sim/evaluator.ts'
+import { simPlanner } from '../execute/sim/evaluator.ts'
 import { simInputs } from '../execute/sim/inputs.ts'
 import {
   defaultTableThreads,
@@ -14,7 +14,6 @@ import { readFile } from '../formats/index.ts'
 import { isTablePolicy } from '../formats/plan.ts'
 import type { ServeConfig } from '../formats/serve-config.ts'
 import { makePlan } from '../plan/index.ts'
-import { progressLine, withProgress } from '../plan/progress.ts'
 import { loadGpu } from '../profile/store.ts'
 import { syntheticH100Gpu } from '../profile/synthetic.ts'
 import type { ServeBackend } from './backend.ts'
@@ -70,26 +69,22 @@ export const defaultPlanner: Planner = async ({
     return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
   const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
   for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
-  // eclip-rt: its gate mechanism's best-effort models planned among themselves on the simulator (src/plan/realtime.ts)
-  if (policy === 'eclip-rt') {
-    const plan = await simPlanner(
-      () => ev.inputs,
-      { ...realtime, ...(objective ? { objective } : {}) },
-      undefined,
-      progress ? { say: (_mix, line) => progress(line) } : undefined,
-    )(gpu, mix, workers, profiles, { policy })
-    // a best-effort model under its floor with the real-time requests in (src/execute/sim/realtime-floors.ts)
-    for (const n of (plan.solver.notes ?? '').split('; ')) if (n.startsWith('WARNING:')) note?.(n)
-    return plan
-  }
-  const sim = simEvaluator(ev.inputs, workers, profiles)
-  return makePlan(gpu, mix, workers, profiles, {
+  // on the simulator: eclip-fit's search; eclip-rt's gate mechanism with its best-effort models planned among
+  // themselves (src/plan/realtime.ts)
+  const rt = policy === 'eclip-rt'
+  const plan = await simPlanner(
+    () => ev.inputs,
+    { ...(rt ? realtime : {}), ...(objective !== undefined ? { objective } : {}) },
+    undefined,
+    progress ? { say: (_mix, line) => progress(line) } : undefined,
+  )(gpu, mix, workers, profiles, {
     policy,
-    evaluator: progress ? withProgress(sim, (n, s) => progress(progressLine(n, s))) : sim,
-    ...(minTotalShare !== undefined ? { minTotalShare } : {}),
-    ...(objective !== undefined ? { objective } : {}),
-    ...(streamPriorities ? { fitPriorities: true } : {}),
+    ...(!rt && minTotalShare !== undefined ? { minTotalShare } : {}),
+    ...(!rt && streamPriorities ? { fitPriorities: true } : {}),
   })
+  // a best-effort model under its floor with the real-time requests in (src/execute/sim/realtime-floors.ts)
+  if (rt) for (const n of (plan.solver.notes ?? '').split('; ')) if (n.startsWith('WARNING:')) note?.(n)
+  return plan
 }
 
 /**

@@ -5,7 +5,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import type { ExecuteBackend } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
 import { type MeasuredEvaluator, tuningOn } from '../../execute/measured-evaluator.ts'
-import { simEvaluator, simPlanner } from '../../execute/sim/evaluator.ts'
+import { simPlanner } from '../../execute/sim/evaluator.ts'
 import { SimBackend } from '../../execute/sim/index.ts'
 import { simInputs } from '../../execute/sim/inputs.ts'
 import { defaultTableThreads, type PlanExtra, threadedSimPlanner } from '../../execute/sim/table-threads.ts'
@@ -37,10 +37,8 @@ import {
   DEFAULT_TOLERANCE,
   makePlan,
   NOTHING_TO_TUNE,
-  type PlanEvaluator,
   type SolverChoice,
 } from '../../plan/index.ts'
-import { progressLine, withProgress } from '../../plan/progress.ts'
 import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import {
@@ -273,16 +271,9 @@ export function registerPlan(program: Command) {
       }
       if (o.table) return writeTable(o, mix.name, workers, set, policy, extra)
       // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
-      let evaluator: PlanEvaluator | undefined
       const ev =
         policy === 'eclip-fit' || policy === 'eclip-rt' ? simInputs(set.gpu, { dir: o.profiles }) : undefined
-      if (ev) {
-        for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
-        if (policy === 'eclip-fit')
-          evaluator = withProgress(simEvaluator(ev.inputs, workers, set.profiles), (n, s) =>
-            process.stderr.write(`eclip plan: ${progressLine(n, s)}\n`),
-          )
-      }
+      if (ev) for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
       // --tune: then measured on a backend started for it (the GPU's must be the profiles')
       let backend: ExecuteBackend | undefined
       const made: MeasuredEvaluator[] = []
@@ -293,23 +284,16 @@ export function registerPlan(program: Command) {
           backend = gpu ?? new SimBackend(ev.inputs.calibration)
           if (gpu) checkMadeFor(`the profiles in ${o.profiles}`, set.gpu, gpu.gpu)
         }
-        plan =
-          policy === 'eclip-rt' && ev
-            ? // its best-effort workers planned among themselves on the simulator (src/plan/realtime.ts)
-              await simPlanner(
-                () => ev.inputs,
-                extra,
-                tune && backend ? tuningOn(backend, ev.inputs, tune, made) : undefined,
-                { say: (_mix, line) => process.stderr.write(`eclip plan: ${line}\n`) },
-              )(set.gpu, mix.name, workers, set.profiles, { policy })
-            : await makePlan(set.gpu, mix.name, workers, set.profiles, {
-                policy,
-                ...(evaluator ? { evaluator } : {}),
-                ...(tune && ev && backend
-                  ? { tune: tuningOn(backend, ev.inputs, tune, made)(set.gpu, workers, set.profiles) }
-                  : {}),
-                ...extra,
-              })
+        plan = ev
+          ? // on the simulator: eclip-fit's search, eclip-rt's best-effort workers among themselves
+            // (src/plan/realtime.ts); a long search says how far it has got
+            await simPlanner(
+              () => ev.inputs,
+              extra,
+              tune && backend ? tuningOn(backend, ev.inputs, tune, made) : undefined,
+              { say: (_mix, line) => process.stderr.write(`eclip plan: ${line}\n`) },
+            )(set.gpu, mix.name, workers, set.profiles, { policy })
+          : await makePlan(set.gpu, mix.name, workers, set.profiles, { policy, ...extra })
       } finally {
         await backend?.close()
       }

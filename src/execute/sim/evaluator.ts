@@ -70,8 +70,11 @@ export function simPlanner(
   tuneFor?: (gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]) => PlanTuning,
   progress?: { say: (mix: string, line: string) => void; everyS?: number },
 ) {
-  const scoredBy = (ev: PlanEvaluator, mix: string) =>
-    progress ? withProgress(ev, (n, s) => progress.say(mix, progressLine(n, s)), progress.everyS) : ev
+  // eclip-fit's search reports its progress; the paper's eclip runs a few floor checks
+  const scoredBy = (ev: PlanEvaluator, mix: string, policy: string) =>
+    progress && policy === 'eclip-fit'
+      ? withProgress(ev, (n, s) => progress.say(mix, progressLine(n, s)), progress.everyS)
+      : ev
   const plan = async (
     gpu: Gpu,
     mix: string,
@@ -112,10 +115,7 @@ export function simPlanner(
         ? {
             ...extra,
             ...o,
-            evaluator:
-              o.policy === 'eclip-fit'
-                ? scoredBy(simEvaluator(inputsFor(gpu), workers, profiles), mix)
-                : simEvaluator(inputsFor(gpu), workers, profiles),
+            evaluator: scoredBy(simEvaluator(inputsFor(gpu), workers, profiles), mix, o.policy),
             ...(tuneFor && o.policy === 'eclip-fit' ? { tune: tuneFor(gpu, workers, profiles) } : {}),
           }
         : { ...extra, ...o },
