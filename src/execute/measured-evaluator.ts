@@ -62,45 +62,47 @@ export function measuredEvaluator(
   workers: readonly WorkerSpec[],
   profiles: readonly Profile[],
 ): MeasuredEvaluator {
+  const run = async (plan: Plan, windowS: number): Promise<FitScore> => {
+    ev.runs++
+    const spec = {
+      key: `${plan.mix}|${plan.policy}|tune${ev.runs}`,
+      role: 'mix' as const,
+      mix: plan.mix,
+      mode: plan.policy === 'baseline' ? null : ('graph' as const),
+      batch: null,
+      gpu: o.gpu,
+      plan,
+      workers: [...workers],
+      profiles: [...profiles],
+      loop: { kind: 'closed' as const },
+      warmupS: o.warmupS,
+      windowS,
+      seed: o.seed ?? MEASURED_DEFAULTS.seed,
+      primitives: o.primitives,
+      power: o.power,
+      // the chosen plan's outputs are checked in its own run; candidates skip the extra capture
+      checkOutputs: false,
+    }
+    try {
+      return fitScoreOf(await backend.run(spec))
+    } catch (err) {
+      if (plan.policy === 'baseline' || !(err instanceof UserError)) throw err
+      ev.failures.push(`${spec.key}: ${(err as Error).message}`)
+      await backend.recover?.()
+      return {
+        throughputRps: workers.map(() => 0),
+        p95Us: workers.map(() => Number.POSITIVE_INFINITY),
+        powerW: 0,
+      }
+    }
+  }
   const ev: MeasuredEvaluator = {
     on: { backend: backend.name, gpu: o.gpu.name, warmupS: o.warmupS, windowS: o.windowS },
     runs: 0,
     failures: [],
     switchCostUs: o.switchCostUs,
-    evaluate: async (plan: Plan): Promise<FitScore> => {
-      ev.runs++
-      const spec = {
-        key: `${plan.mix}|${plan.policy}|tune${ev.runs}`,
-        role: 'mix' as const,
-        mix: plan.mix,
-        mode: plan.policy === 'baseline' ? null : ('graph' as const),
-        batch: null,
-        gpu: o.gpu,
-        plan,
-        workers: [...workers],
-        profiles: [...profiles],
-        loop: { kind: 'closed' as const },
-        warmupS: o.warmupS,
-        windowS: o.windowS,
-        seed: o.seed ?? MEASURED_DEFAULTS.seed,
-        primitives: o.primitives,
-        power: o.power,
-        // the chosen plan's outputs are checked in its own run; candidates skip the extra capture
-        checkOutputs: false,
-      }
-      try {
-        return fitScoreOf(await backend.run(spec))
-      } catch (err) {
-        if (plan.policy === 'baseline' || !(err instanceof UserError)) throw err
-        ev.failures.push(`${spec.key}: ${(err as Error).message}`)
-        await backend.recover?.()
-        return {
-          throughputRps: workers.map(() => 0),
-          p95Us: workers.map(() => Number.POSITIVE_INFINITY),
-          powerW: 0,
-        }
-      }
-    },
+    evaluate: (plan: Plan) => run(plan, o.windowS),
+    evaluateFor: run,
   }
   return ev
 }

@@ -127,8 +127,12 @@ export type PlanWorker = Type.Static<typeof PlanWorker>
  */
 export const TuningRun = Type.Object(
   {
-    /** seed: the baseline's placement, the homes, the simulator's best; search: a move tried; set: raised workers. */
-    phase: Type.Enum(['seed', 'search', 'set']),
+    /**
+     * seed: the baseline's placement, the homes, the simulator's best; search: a move tried; set: raised workers;
+     * confirm: a close call before a fall-back, measured again in Tuning.confirmed's longer windows (its ratios against
+     * baseline co-location in the same windows).
+     */
+    phase: Type.Enum(['seed', 'search', 'set', 'confirm']),
     /** The plan: "the baseline's placement", or its homes' SMs, overlap prices and SM-time price. */
     plan: Type.String({ minLength: 1 }),
     /** phase set: the workers raised. */
@@ -141,7 +145,7 @@ export const TuningRun = Type.Object(
     floorsMet: Type.Boolean(),
     /**
      * phase search: the search moved to it; phase seed: a seed of the second search, taken in place of the plan the
-     * climb ended on; phase set: the set was taken.
+     * climb ended on; phase set: the set was taken; phase confirm: taken in place of the baseline's placement.
      */
     kept: Type.Optional(Type.Boolean()),
     /** The run the p95 hold took in place of the tuning's choice (Tuning.p95Replaced). */
@@ -189,6 +193,21 @@ export const Tuning = Type.Object(
      * set raised on it beat the chosen plan's.
      */
     fellBack: Type.Boolean(),
+    /**
+     * Every partitioned plan measured within the floors' margin: the best that met the floors as given were measured
+     * again in windows this long, s, with the floors held `floorMargin` higher there (src/plan/tune.ts, CONFIRM), in
+     * `runs` runs (baseline co-location and the baseline's placement among them; counted in evaluations).
+     */
+    confirmed: Type.Optional(
+      Type.Object(
+        {
+          windowS: Type.Number({ exclusiveMinimum: 0 }),
+          floorMargin: Type.Number({ minimum: 0 }),
+          runs: Type.Integer({ minimum: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** --stream-priorities: the sets of raised workers measured, on every plan they were measured on (counted in evaluations). */
     prioritySets: Type.Optional(Type.Integer({ minimum: 0 })),
     /** --stream-priorities: the best measured plans the sets were measured on (--tune-priority-plans, fewer if fewer). */

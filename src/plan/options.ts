@@ -40,6 +40,8 @@ export interface PlanEvaluator {
    * fall into, and a worker's p95 rests on them); absent where the evaluator measures.
    */
   evaluateAt?(plan: Plan, seed: number): Promise<FitScore>
+  /** The same run in another window, s (a measuring evaluator's: a longer one to confirm a close call). */
+  evaluateFor?(plan: Plan, windowS: number): Promise<FitScore>
   /** Worker i of the mix alone on the whole GPU, requests/s (STP's solo rate); absent: from its profile. */
   soloRps?(worker: number): Promise<number>
   /** What one partition switch costs the executor the evaluator models, µs. */

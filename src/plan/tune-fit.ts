@@ -12,6 +12,7 @@ import type { PlanTuning } from './options.ts'
 import { beatsBest, HELD_P95_CAP, PRIORITY_MARGIN, type PriorityChoice } from './priorities.ts'
 import { priorityText, raiseStreams } from './raise-streams.ts'
 import {
+  CONFIRM,
   holdP95,
   MEASURED_FLOOR_MARGIN,
   measuredSearch,
@@ -65,6 +66,8 @@ export async function tuneFit(
   // the candidates and the sets ranked with the floors raised by a margin (a window's noise); the plan is still
   // checked against the floors as given
   const floorMargin = t.floorMargin ?? MEASURED_FLOOR_MARGIN
+  const evaluateFor = t.evaluator.evaluateFor?.bind(t.evaluator)
+  const confirmS = t.on.windowS * CONFIRM.windowFactor
   const tuned = await measuredSearch(res, {
     measure: (cand) => t.evaluator.evaluate(candidatePlan(c, cand)),
     baseline,
@@ -74,6 +77,17 @@ export async function tuneFit(
     candidates: t.candidates,
     evaluations: t.evaluations,
     margin: t.margin,
+    // a fall-back on a close call measured again for longer (CONFIRM), where the evaluator can
+    ...(evaluateFor
+      ? {
+          confirm: {
+            windowS: confirmS,
+            measure: (cand) => evaluateFor(candidatePlan(c, cand), confirmS),
+            baseline: () =>
+              evaluateBaseline(c, { ...t.evaluator, evaluate: (p) => evaluateFor(p, confirmS) }),
+          },
+        }
+      : {}),
     // with --stream-priorities, the plans after the best whose sets are measured too
     runnersUp: opts.fitPriorities && workers.length >= 2 ? t.priorityPlans - 1 : 0,
     ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
@@ -113,7 +127,9 @@ export async function tuneFit(
   const plan = pick.plan
   const chosen = prio?.metrics ?? plan.chosen
   const seconds = (performance.now() - t0) / 1000
-  const stp = stpInfo(chosen, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
+  // a plan taken on CONFIRM's longer runs is measured against baseline co-location in the same windows
+  const against = prio?.metrics ? baseline : (plan.against ?? baseline)
+  const stp = stpInfo(chosen, against, objective, profiles, gpu.smCount, c.params.tolerance)
   const worst = workers[chosen.worst] as WorkerSpec
   const worstRatio = chosen.ratios[chosen.worst] ?? 0
   // against the floors as given (the ranking held them higher)
@@ -147,7 +163,7 @@ export async function tuneFit(
       phase: r.phase,
       plan: planText(r.plan && { homeLengths: r.plan.homeLengths, ...r.plan.state }),
       ...runOf(r.m),
-      ...(r.phase === 'search' || r.kept ? { kept: r.kept } : {}),
+      ...(r.phase !== 'seed' || r.kept ? { kept: r.kept } : {}),
       // the same metrics object: the plan as measured is the run the hold took
       ...(p95Replaced && !prio?.high && r.m === plan.chosen ? { taken: true } : {}),
     })),
@@ -169,7 +185,7 @@ export async function tuneFit(
     margin: t.margin,
     floorMargin,
     simFloorSlack: t.simFloorSlack ?? SIM_FLOOR_SLACK,
-    evaluations: 1 + tuned.measured + prioritySets,
+    evaluations: 1 + tuned.measured + (tuned.confirmed?.runs ?? 0) + prioritySets,
     seconds: Math.round(seconds * 100) / 100,
     moves: tuned.moves,
     stpVsBaseline: stp.value / stp.baseline,
@@ -177,6 +193,7 @@ export async function tuneFit(
     worstVsBaseline: worstRatio,
     floorsMet: short.length === 0,
     fellBack: plan.fellBack,
+    ...(tuned.confirmed ? { confirmed: tuned.confirmed } : {}),
     ...(priorityPlans > 0 ? { prioritySets, priorityPlans, priorityPlan: pick.rank } : {}),
     ...(p95At >= 0
       ? {
@@ -212,6 +229,10 @@ export async function tuneFit(
   const held = replaced
     ? `the choice's window put ${replaced.worker}'s p95 at ${replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${replaced.stpVsBaseline.toFixed(3)}× baseline's): ${instead}; `
     : ''
+  const cf = tuned.confirmed
+  const confirmText = cf
+    ? `every partitioned plan measured within the floors' margin: the ${cf.runs - 2} best that met the floors measured again in ${cf.windowS}-s windows with baseline co-location and the baseline's placement, each floor held ${+cf.floorMargin.toFixed(4)} higher there, ${tuned.fellBack ? 'none kept them by the margin' : 'the best taken'}; `
+    : ''
   const fellBack = plan.fellBack
     ? `the baseline's placement (every kernel on the whole GPU) ${p95Replaced ? 'taken' : pick.rank === 1 ? 'measured best' : 'taken with a set raised'}; `
     : ''
@@ -232,7 +253,7 @@ export async function tuneFit(
   const caveat =
     "heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number"
   notes.push(
-    `TUNED on ${on}: ${[budget, fromLowered + held + fellBack + runnerUp + placed, measured, caveat].join('; ')}`,
+    `TUNED on ${on}: ${[budget, fromLowered + confirmText + held + fellBack + runnerUp + placed, measured, caveat].join('; ')}`,
   )
   shortfallOrThrow('the tuned eclip-fit plan', short, opts, notes, `measured on ${t.on.backend}`)
   return {

@@ -23,6 +23,9 @@
 // `floorMargin`): a worker's rate in a short window differs from its rate in the plan's own run. The baseline's
 // placement, the guard's reference, meets the guard whatever its window measured, and is held to the floors as given
 // (it is baseline co-location: its ratios are 1 but for the window's noise).
+// (5) Where every partitioned plan fell within the floors' margin and the baseline's placement would be taken, the
+// best few that met the floors as given are measured again in longer windows (CONFIRM), beside baseline co-location
+// and the baseline's placement in the same windows, the margin scaled down as a rate's noise falls with its window.
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw. The runners-up (the
 // next best measured plans) are returned for what is measured after the search: with --stream-priorities, a plan
@@ -86,6 +89,16 @@ export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01, pri
 export const MEASURED_FLOOR_MARGIN = 0.02
 
 /**
+ * Before the tuning falls back to the baseline's placement because every partitioned plan measured within the floors'
+ * margin: its `candidates` best that met the floors as given are measured again in windows `windowFactor` times as
+ * long, with baseline co-location and the baseline's placement, the floors held `floorMargin / √windowFactor` higher
+ * (a rate's noise over a window falls as one over its root). The best that keeps them and beats the baseline's
+ * placement by the tuning's margin is taken. A fall-back throws away every gain of the plan, so a close call is worth
+ * a few longer runs; a tuning that does not fall back never makes them.
+ */
+export const CONFIRM = { candidates: 3, windowFactor: 4 }
+
+/**
  * The slack of a second simulator's search before a tuning (`--tune-sim-floor-slack`; 0: none): every floor held
  * this much lower there, its best candidates measured after the climb (measuredSearch). The search climbs from
  * model-wise's homes one move at a time and ranks a plan under a floor below every plan that meets them all, so it
@@ -136,6 +149,12 @@ export interface TuneOptions {
   lowered?: FitSearchResult
   /** Measured plans besides the chosen one to return, best first (TuneResult.runnersUp); absent: 0. */
   runnersUp?: number
+  /** CONFIRM's longer runs (absent: a fall-back stands): a candidate, and baseline co-location, in its windows. */
+  confirm?: {
+    measure: (c: FitCandidate) => Promise<FitScore>
+    baseline: () => Promise<FitScore>
+    windowS: number
+  }
   energyWeight?: number
 }
 
@@ -147,11 +166,14 @@ export interface TunedPlan extends FitCandidate {
   chosen: FitMetrics
   /** The plan is the baseline's placement (every kernel on the whole GPU). */
   fellBack: boolean
+  /** Baseline co-location `chosen` is measured against where it is not the tuning's (CONFIRM's longer windows). */
+  against?: FitScore
 }
 
 /** One measurement of the tuning, in order: the plan (none: the baseline's placement), its metrics, what became of it. */
 export interface TuneRun {
-  phase: 'seed' | 'search'
+  /** confirm: CONFIRM's longer run, its metrics against baseline co-location in the same windows. */
+  phase: 'seed' | 'search' | 'confirm'
   /** The plan's state and homes (regular slices); absent: the baseline's placement. */
   plan?: { state: FitState; homeLengths: number[] }
   m: FitMetrics
@@ -175,6 +197,8 @@ export interface TuneResult extends TunedPlan {
   moves: number
   /** The plan is the second search's best seed, measured above the climb's end by more than the margin. */
   fromLowered: boolean
+  /** CONFIRM's longer runs were made (the climb would have fallen back); `fellBack` says whether it still did. */
+  confirmed?: { windowS: number; floorMargin: number; runs: number }
   /** Every measurement, in order (baseline co-location's not among them). */
   trail: TuneRun[]
   /** The ranking the search used on measurements (floors, the p95 cap, then the objective): for what is measured after it. */
@@ -190,6 +214,8 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
   const wholeKey = FitSpace.keyOf(whole)
   // every measured plan by key, in the order measured (the trail)
   const memo = new Map<string, TuneRun>()
+  // each measured plan's score as measured, for the floors as given (CONFIRM's close calls)
+  const scores = new Map<string, FitScore>()
   const held = heldFloors(o.objective, o.floorMargin ?? 0)
   const measure = async (
     key: string,
@@ -201,7 +227,9 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     if (!m) {
       // the baseline's placement is what the guard on total requests/s measures against: it meets it (a window's
       // noise aside), under any state that makes it; and it is held to the floors as given, not as held
-      m = fitMetrics(await o.measure(c), o.baseline, key === wholeKey ? o.objective : held)
+      const score = await o.measure(c)
+      scores.set(key, score)
+      m = fitMetrics(score, o.baseline, key === wholeKey ? o.objective : held)
       if (key === wholeKey) m = guardReference(m)
       const plan = key === wholeKey || !state ? undefined : { state, homeLengths: c.layout.homeLengths }
       memo.set(key, { phase, ...(plan ? { plan } : {}), m, kept: false })
@@ -279,6 +307,47 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     best = lowered
     fromLowered = true
   }
+  // (5) a fall-back on a close call: the best plans that met the floors as given, measured again for longer
+  const confirmRuns: TuneRun[] = []
+  let confirmed: TuneResult['confirmed']
+  let against: FitScore | undefined
+  // the measured plans that met the floors as given (the held ones not), best first by the same ranking
+  const close = best.state
+    ? []
+    : [...memo]
+        .flatMap(([key, run], i) => {
+          const score = scores.get(key)
+          if (!run.plan || !score) return []
+          const m = fitMetrics(score, o.baseline, o.objective)
+          return m.shortfall === 0 ? [{ state: run.plan.state, v: value(m), i }] : []
+        })
+        .sort((a, b) => b.v - a.v || a.i - b.i)
+        .slice(0, CONFIRM.candidates)
+        .map((c) => c.state)
+  if (o.confirm && close.length > 0) {
+    const floorMargin = (o.floorMargin ?? 0) / Math.sqrt(CONFIRM.windowFactor)
+    const longHeld = heldFloors(o.objective, floorMargin)
+    const base = await o.confirm.baseline()
+    const longWhole = guardReference(fitMetrics(await o.confirm.measure(whole), base, o.objective))
+    let pick: { state?: FitState; m: FitMetrics; run?: TuneRun } = { m: longWhole }
+    for (const state of close) {
+      const m = fitMetrics(await o.confirm.measure(space.candidate(state)), base, longHeld)
+      const run: TuneRun = {
+        phase: 'confirm',
+        plan: { state, homeLengths: space.candidate(state).layout.homeLengths },
+        m,
+        kept: false,
+      }
+      confirmRuns.push(run)
+      if (value(m) > value(pick.m) + o.margin) pick = { state, m, run }
+    }
+    confirmed = { windowS: o.confirm.windowS, floorMargin, runs: 2 + close.length }
+    if (pick.state && pick.run) {
+      pick.run.kept = true
+      best = pick
+      against = base
+    }
+  }
   const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
     state
       ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }
@@ -292,6 +361,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     .map(({ e }) => planOf(e.plan?.state, e.m))
   return {
     ...planOf(best.state, best.m),
+    ...(against ? { against } : {}),
     homeOnly,
     runnersUp: others.slice(0, o.runnersUp ?? 0),
     others,
@@ -299,7 +369,8 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     seeds,
     moves,
     fromLowered,
-    trail: [...memo.values()],
+    ...(confirmed ? { confirmed } : {}),
+    trail: [...memo.values(), ...confirmRuns],
     value,
     objective: held,
   }

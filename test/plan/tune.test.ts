@@ -14,6 +14,7 @@ import type { FitMetrics } from '../../src/plan/fit.ts'
 import { makePlan } from '../../src/plan/index.ts'
 import { HELD_P95_CAP } from '../../src/plan/priorities.ts'
 import {
+  CONFIRM,
   heldFloors,
   holdP95,
   loweredFloors,
@@ -312,18 +313,28 @@ describe('eclip-fit tuned on a backend', () => {
       floors,
     )
     assert.equal(wholeGpu(over), false)
-    // over the floor (0.95) but within the margin of it: the baseline's placement, the only plan that keeps the margin
-    const near = await tuned(
-      m,
-      standIn(0.95 + MEASURED_FLOOR_MARGIN / 2),
-      { candidates: 3, evaluations: 2 },
-      floors,
-    )
+    assert.equal(over.solver.tuning?.confirmed, undefined)
+    // over the floor (0.95) but within the margin of it, in short windows and in CONFIRM's longer ones (where the
+    // margin is halved): the baseline's placement, the only plan that keeps the margin
+    const nearBackend = standIn(0.95 + MEASURED_FLOOR_MARGIN / 4)
+    const near = await tuned(m, nearBackend, { candidates: 3, evaluations: 2 }, floors)
     assert.equal(wholeGpu(near), true)
     assert.ok(
       near.solver.tuning?.fellBack && near.solver.tuning.floorsMet,
       JSON.stringify(near.solver.tuning),
     )
+    const confirmRuns = (near.solver.tuning?.runs ?? []).filter((r) => r.phase === 'confirm')
+    assert.equal(near.solver.tuning?.confirmed?.runs, 2 + confirmRuns.length)
+    assert.ok(
+      confirmRuns.length >= 1 && confirmRuns.length <= CONFIRM.candidates,
+      JSON.stringify(confirmRuns),
+    )
+    assert.ok(confirmRuns.every((r) => r.kept === false && !r.floorsMet))
+    assert.match(near.solver.notes ?? '', /measured again in 0\.8-s windows .*none kept them by the margin/)
+    // the longer runs: baseline co-location, the baseline's placement and each close call, in 4× the window
+    const long = nearBackend.specs.filter((sp) => sp.windowS === WINDOW.windowS * CONFIRM.windowFactor)
+    assert.equal(long.length, near.solver.tuning?.confirmed?.runs)
+    assert.equal(long[0]?.plan.policy, 'baseline')
     assert.match(
       near.solver.notes ?? '',
       /floors met \(0\.95×; on the windows each floor held 0\.02 higher, to 1 at most\)/,
@@ -331,7 +342,7 @@ describe('eclip-fit tuned on a backend', () => {
     // the margin is the tuning's to set (--tune-floor-margin): at 0 the same window's worker is over its floor
     const none = await tuned(
       m,
-      standIn(0.95 + MEASURED_FLOOR_MARGIN / 2),
+      standIn(0.95 + MEASURED_FLOOR_MARGIN / 4),
       { candidates: 3, evaluations: 2, floorMargin: 0 },
       floors,
     )
@@ -343,6 +354,57 @@ describe('eclip-fit tuned on a backend', () => {
       heldFloors(obj, MEASURED_FLOOR_MARGIN).floors.map((f) => +f.toFixed(6)),
       [0, 1, +(0.9 + MEASURED_FLOOR_MARGIN).toFixed(6), 1.05],
     )
+  })
+
+  it('measures a close call again for longer before it falls back, and takes it where it keeps the floors there', async () => {
+    const m = mixOf('mix1', 8)
+    // worker 0 at `short` of its baseline rate in the tuning's windows and at `long` in longer ones, the others 1.5×
+    // faster; the baseline's placement exactly as baseline co-location
+    const standIn = (short: number, long: number) => {
+      let base: RunResult | undefined
+      return new Counting(m, (spec, r) => {
+        if (spec.plan.policy === 'baseline') base = r
+        if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+        const w0 = spec.windowS > WINDOW.windowS ? long : short
+        const factor = m.workers.map((_, i) => (i === 0 ? w0 : 1.5))
+        return {
+          ...base,
+          workers: base.workers.map((w, i) => ({
+            ...w,
+            arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
+          })),
+        }
+      })
+    }
+    const floors = { minShare: 0.95 }
+    const budget = { candidates: 3, evaluations: 2 }
+    // within the margin in the short windows, over the halved margin in the longer ones: a partitioned plan taken
+    const confirmed = await tuned(m, standIn(0.955, 0.965), budget, floors)
+    assert.equal(wholeGpu(confirmed), false)
+    const t = confirmed.solver.tuning
+    assert.ok(t && !t.fellBack && t.floorsMet && t.confirmed, JSON.stringify(t))
+    assert.equal(t.confirmed.windowS, WINDOW.windowS * CONFIRM.windowFactor)
+    assert.equal(t.confirmed.floorMargin, MEASURED_FLOOR_MARGIN / Math.sqrt(CONFIRM.windowFactor))
+    const kept = (t.runs ?? []).filter((r) => r.phase === 'confirm' && r.kept)
+    assert.equal(kept.length, 1)
+    // the record's figures are the longer run's, against baseline co-location in the same windows
+    assert.ok(Math.abs(t.worstVsBaseline - 0.965) < 0.005, String(t.worstVsBaseline))
+    assert.ok(Math.abs(t.stpVsBaseline - (kept[0]?.stpVsBaseline ?? 0)) < 1e-3, JSON.stringify(kept))
+    assert.match(confirmed.solver.notes ?? '', /measured again in 0\.8-s windows .*the best taken/)
+    // the same window's numbers without an evaluator that can lengthen its window: the fall-back stands
+    const backend = standIn(0.955, 0.965)
+    const plain = evaluatorOn(backend, m)
+    plain.evaluateFor = undefined
+    const fell = await makePlan(m.gpu, m.name, m.workers, m.profiles, {
+      fitStarts: 'one',
+      ...floors,
+      policy: 'eclip-fit',
+      evaluator: simEvaluator(m.inputs, m.workers, m.profiles),
+      tune: { evaluator: plain, on: plain.on, ...budget, margin: 0.01, priorityPlans: 1, simFloorSlack: 0 },
+    })
+    assert.equal(wholeGpu(fell), true)
+    assert.equal(fell.solver.tuning?.confirmed, undefined)
+    assert.ok(backend.specs.every((sp) => sp.windowS === WINDOW.windowS))
   })
 
   it('measures the best candidates of a second search with the floors held lower too, and keeps the floors on the measurements', async () => {
@@ -401,13 +463,18 @@ describe('eclip-fit tuned on a backend', () => {
     const asIs = await tuned(m, new Counting(m), { ...budget, simFloorSlack: 0.05 })
     const runsOf = (p: Plan) => p.solver.tuning?.runs ?? []
     assert.deepEqual(trail(asIs, 'search'), climb)
+    // (where either would fall back on a close call, its longer runs come last: CONFIRM)
+    const phases = (p: Plan, keep: (x: string) => boolean) =>
+      runsOf(p)
+        .map((r) => r.phase)
+        .filter(keep)
+    const core = (x: string) => x === 'seed' || x === 'search'
     assert.deepEqual(
-      runsOf(asIs).map((r) => r.phase),
+      phases(asIs, (x) => x !== 'set'),
       [
-        ...runsOf(plain)
-          .map((r) => r.phase)
-          .filter((x) => x !== 'set'),
-        ...Array(runsOf(asIs).length - runsOf(plain).length).fill('seed'),
+        ...phases(plain, core),
+        ...Array(trail(asIs, 'seed').length - first).fill('seed'),
+        ...phases(asIs, (x) => x === 'confirm'),
       ],
     )
     assert.equal(taken(asIs), false)
