@@ -21,6 +21,7 @@ import {
 } from '../formats/index.ts'
 import { PAPER_MIXES, WORKLOADS_HOME } from '../paths.ts'
 import {
+  CONFIRM,
   DEFAULT_MIN_SHARE,
   DEFAULT_RT_BEST_EFFORT,
   DEFAULT_RT_FACTOR,
@@ -320,7 +321,7 @@ export const tuneEvaluationsOption = () =>
 export const tuneWindowOption = () =>
   new Option(
     '--tune-window <s>',
-    `--tune: each measured candidate's window, s (default: gpu ${gpuTune.windowS}, sim ${simTune.windowS})`,
+    `--tune: each measured candidate's window, s (default: gpu ${gpuTune.windowS}, sim ${simTune.windowS}); a close call before a fall-back is measured again in windows ${CONFIRM.windowFactor}× as long`,
   ).argParser(positive('tune-window'))
 export const tuneWarmupOption = () =>
   new Option(

@@ -129,8 +129,8 @@ export const TuningRun = Type.Object(
   {
     /**
      * seed: the baseline's placement, the homes, the simulator's best; search: a move tried; set: raised workers;
-     * confirm: a close call before a fall-back, measured again in Tuning.confirmed's longer windows (its ratios against
-     * baseline co-location in the same windows).
+     * confirm: before a fall-back, the baseline's placement and the plans only the held floors ruled out, measured
+     * again in Tuning.confirmed's longer windows (ratios against baseline co-location in the same windows).
      */
     phase: Type.Enum(['seed', 'search', 'set', 'confirm']),
     /** The plan: "the baseline's placement", or its homes' SMs, overlap prices and SM-time price. */
@@ -145,7 +145,7 @@ export const TuningRun = Type.Object(
     floorsMet: Type.Boolean(),
     /**
      * phase search: the search moved to it; phase seed: a seed of the second search, taken in place of the plan the
-     * climb ended on; phase set: the set was taken; phase confirm: taken in place of the baseline's placement.
+     * climb ended on; phase set: the set was taken; phase confirm: taken (the baseline's placement's: the fall-back stood).
      */
     kept: Type.Optional(Type.Boolean()),
     /** The run the p95 hold took in place of the tuning's choice (Tuning.p95Replaced). */
@@ -189,14 +189,15 @@ export const Tuning = Type.Object(
     /** Every worker's floor met, and the guard on total requests/s where the plan has one (params.minTotalShare). */
     floorsMet: Type.Boolean(),
     /**
-     * The baseline's placement (every kernel on the whole GPU) was taken: it measured best, or (priorityPlan > 1) a
-     * set raised on it beat the chosen plan's.
+     * The baseline's placement (every kernel on the whole GPU) was taken: it measured best (with `confirmed`, in the
+     * longer windows too), or (priorityPlan > 1) a set raised on it beat the chosen plan's.
      */
     fellBack: Type.Boolean(),
     /**
-     * Every partitioned plan measured within the floors' margin: the best that met the floors as given were measured
-     * again in windows this long, s, with the floors held `floorMargin` higher there (src/plan/tune.ts, CONFIRM), in
-     * `runs` runs (baseline co-location and the baseline's placement among them; counted in evaluations).
+     * The baseline's placement would have been taken while plans that beat it met the floors as given: the best of
+     * them were measured again in windows this long, s, with the floors held `floorMargin` higher there
+     * (src/plan/tune.ts, CONFIRM), in `runs` runs (baseline co-location and the baseline's placement among them;
+     * counted in evaluations).
      */
     confirmed: Type.Optional(
       Type.Object(

@@ -54,6 +54,7 @@ export {
 } from './realtime.ts'
 export { type EclipSolveOptions, type EclipSolveResult, solveEclip } from './solve-eclip.ts'
 export {
+  CONFIRM,
   MEASURED_FLOOR_MARGIN,
   NOTHING_TO_TUNE,
   SIM_FLOOR_SLACK,

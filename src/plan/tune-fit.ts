@@ -128,7 +128,7 @@ export async function tuneFit(
   const chosen = prio?.metrics ?? plan.chosen
   const seconds = (performance.now() - t0) / 1000
   // a plan taken on CONFIRM's longer runs is measured against baseline co-location in the same windows
-  const against = prio?.metrics ? baseline : (plan.against ?? baseline)
+  const against = chosen === plan.chosen ? (plan.against ?? baseline) : baseline
   const stp = stpInfo(chosen, against, objective, profiles, gpu.smCount, c.params.tolerance)
   const worst = workers[chosen.worst] as WorkerSpec
   const worstRatio = chosen.ratios[chosen.worst] ?? 0
@@ -231,7 +231,7 @@ export async function tuneFit(
     : ''
   const cf = tuned.confirmed
   const confirmText = cf
-    ? `every partitioned plan measured within the floors' margin: the ${cf.runs - 2} best that met the floors measured again in ${cf.windowS}-s windows with baseline co-location and the baseline's placement, each floor held ${+cf.floorMargin.toFixed(4)} higher there, ${tuned.fellBack ? 'none kept them by the margin' : 'the best taken'}; `
+    ? `the baseline's placement would have been taken while plans that beat it met the floors as given: the ${cf.runs - 2} best measured again in ${cf.windowS}-s windows with baseline co-location and the baseline's placement, each floor held ${+cf.floorMargin.toFixed(4)} higher there, ${tuned.fellBack ? "none kept those floors and beat the baseline's placement by the STP margin" : 'the best taken'}; `
     : ''
   const fellBack = plan.fellBack
     ? `the baseline's placement (every kernel on the whole GPU) ${p95Replaced ? 'taken' : pick.rank === 1 ? 'measured best' : 'taken with a set raised'}; `

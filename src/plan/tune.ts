@@ -23,8 +23,8 @@
 // `floorMargin`): a worker's rate in a short window differs from its rate in the plan's own run. The baseline's
 // placement, the guard's reference, meets the guard whatever its window measured, and is held to the floors as given
 // (it is baseline co-location: its ratios are 1 but for the window's noise).
-// (5) Where every partitioned plan fell within the floors' margin and the baseline's placement would be taken, the
-// best few that met the floors as given are measured again in longer windows (CONFIRM), beside baseline co-location
+// (5) Where the baseline's placement would be taken while plans that beat it met the floors as given (only the held
+// floors ruled them out), the best few are measured again in longer windows (CONFIRM), beside baseline co-location
 // and the baseline's placement in the same windows, the margin scaled down as a rate's noise falls with its window.
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw. The runners-up (the
@@ -89,12 +89,12 @@ export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01, pri
 export const MEASURED_FLOOR_MARGIN = 0.02
 
 /**
- * Before the tuning falls back to the baseline's placement because every partitioned plan measured within the floors'
- * margin: its `candidates` best that met the floors as given are measured again in windows `windowFactor` times as
- * long, with baseline co-location and the baseline's placement, the floors held `floorMargin / √windowFactor` higher
- * (a rate's noise over a window falls as one over its root). The best that keeps them and beats the baseline's
- * placement by the tuning's margin is taken. A fall-back throws away every gain of the plan, so a close call is worth
- * a few longer runs; a tuning that does not fall back never makes them.
+ * Before the tuning falls back to the baseline's placement while plans that beat it by the margin met the floors as
+ * given (the floors held higher on the windows ruled them out): its `candidates` best such plans are measured again
+ * in windows `windowFactor` times as long, with baseline co-location and the baseline's placement, the floors held
+ * `floorMargin / √windowFactor` higher (a rate's noise over a window falls as one over its root). The best that keeps
+ * them and beats the baseline's placement by the tuning's margin is taken. A fall-back throws away every gain of the
+ * plan, so a close call is worth a few longer runs; a tuning that does not fall back never makes them.
  */
 export const CONFIRM = { candidates: 3, windowFactor: 4 }
 
@@ -177,7 +177,10 @@ export interface TuneRun {
   /** The plan's state and homes (regular slices); absent: the baseline's placement. */
   plan?: { state: FitState; homeLengths: number[] }
   m: FitMetrics
-  /** phase search: the search moved to it; a seed of the second search: taken in place of the climb's end. */
+  /**
+   * phase search: the search moved to it; a seed of the second search: taken in place of the climb's end; confirm:
+   * taken (the baseline's placement's: the fall-back stood).
+   */
   kept: boolean
 }
 
@@ -190,6 +193,8 @@ export interface TuneResult extends TunedPlan {
   runnersUp: TunedPlan[]
   /** Every other distinct plan measured, best first (the runners-up are its first). */
   others: TunedPlan[]
+  /** Where CONFIRM's longer runs chose the plan: the other plans it measured so, each with its `against`. */
+  confirmedOthers?: TunedPlan[]
   /** Candidates measured (baseline co-location not among them): the seeds, then the search's. */
   measured: number
   seeds: number
@@ -307,19 +312,21 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     best = lowered
     fromLowered = true
   }
-  // (5) a fall-back on a close call: the best plans that met the floors as given, measured again for longer
+  // (5) a fall-back on a close call: the plans only the held floors ruled out, measured again for longer
   const confirmRuns: TuneRun[] = []
+  const confirmedOthers: { state: FitState; m: FitMetrics }[] = []
   let confirmed: TuneResult['confirmed']
   let against: FitScore | undefined
-  // the measured plans that met the floors as given (the held ones not), best first by the same ranking
+  // the measured plans that met the floors as given and would have beaten the baseline's placement by the margin, best
+  // first by the same ranking (a plan past the p95 cap ranks -∞: none)
   const close = best.state
     ? []
     : [...memo]
         .flatMap(([key, run], i) => {
           const score = scores.get(key)
           if (!run.plan || !score) return []
-          const m = fitMetrics(score, o.baseline, o.objective)
-          return m.shortfall === 0 ? [{ state: run.plan.state, v: value(m), i }] : []
+          const v = value(fitMetrics(score, o.baseline, o.objective))
+          return v > value(wholeM) + o.margin ? [{ state: run.plan.state, v, i }] : []
         })
         .sort((a, b) => b.v - a.v || a.i - b.i)
         .slice(0, CONFIRM.candidates)
@@ -329,7 +336,10 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     const longHeld = heldFloors(o.objective, floorMargin)
     const base = await o.confirm.baseline()
     const longWhole = guardReference(fitMetrics(await o.confirm.measure(whole), base, o.objective))
-    let pick: { state?: FitState; m: FitMetrics; run?: TuneRun } = { m: longWhole }
+    const wholeRun: TuneRun = { phase: 'confirm', m: longWhole, kept: false }
+    confirmRuns.push(wholeRun)
+    // the best that keeps the floors held there and beats the baseline's placement by the margin
+    let pick: { state: FitState; m: FitMetrics; run: TuneRun } | undefined
     for (const state of close) {
       const m = fitMetrics(await o.confirm.measure(space.candidate(state)), base, longHeld)
       const run: TuneRun = {
@@ -339,14 +349,17 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
         kept: false,
       }
       confirmRuns.push(run)
-      if (value(m) > value(pick.m) + o.margin) pick = { state, m, run }
+      if (value(m) > value(longWhole) + o.margin && (!pick || value(m) > value(pick.m)))
+        pick = { state, m, run }
     }
     confirmed = { windowS: o.confirm.windowS, floorMargin, runs: 2 + close.length }
-    if (pick.state && pick.run) {
+    if (pick) {
       pick.run.kept = true
       best = pick
       against = base
-    }
+      for (const r of confirmRuns)
+        if (r !== pick.run && r.plan) confirmedOthers.push({ state: r.plan.state, m: r.m })
+    } else wholeRun.kept = true
   }
   const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
     state
@@ -365,6 +378,9 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     homeOnly,
     runnersUp: others.slice(0, o.runnersUp ?? 0),
     others,
+    ...(against
+      ? { confirmedOthers: confirmedOthers.map((c) => ({ ...planOf(c.state, c.m), against })) }
+      : {}),
     measured: memo.size,
     seeds,
     moves,
@@ -412,7 +428,7 @@ export function holdP95(
   const was = pick.prio?.metrics ?? pick.plan.chosen
   const worker = past(was)
   if (worker < 0) return undefined
-  const plans = [tuned, ...tuned.others]
+  const plans = [tuned, ...tuned.others, ...(tuned.confirmedOthers ?? [])]
   const runs = [
     ...plans.map((plan, i) => ({ plan, high: undefined, m: plan.chosen, rank: i + 1 })),
     ...setRuns.map((r) => ({ ...r, rank: plans.indexOf(r.plan) + 1 })),

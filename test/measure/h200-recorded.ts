@@ -17,7 +17,9 @@ export const H200_RECORDED = [
   ...['sA', 'rA', 'sB', 'rB', 'sC', 'rC'].map((p) => `results/h200/interference/refit-plans/${p}`),
   ...['o1', 'n1', 'o2', 'n2', 'p2', 'n3'].map((p) => `results/h200/search-starts-b1/${p}`),
   ...['a1', 'b1', 'a2', 'b2'].map((p) => `results/h200/priorities-starts/${p}`),
-  ...['t1', 't4', 't5', 't7', 'tm12', 'tm3', 'tm4', 'tc4', 'tm56'].map((p) => `results/h200/tuned-starts-b1/${p}`),
+  ...['t1', 't4', 't5', 't7', 'tm12', 'tm3', 'tm4', 'tc4', 'tm56'].map(
+    (p) => `results/h200/tuned-starts-b1/${p}`,
+  ),
   ...['A1', 'A4', 'A5', 'A7'].map((p) => `results/h200/tuned-starts-b8/${p}`),
 ]
 
