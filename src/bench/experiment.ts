@@ -106,7 +106,25 @@ export interface ExperimentOptions {
   onTable?: (table: PlanTable, key: string) => string | undefined
   /** Called when a run fails with a user-facing error; without it, the first failure ends the experiment. */
   onRunError?: (label: string, err: Error) => void
+  /**
+   * Called when every run of a mix has ended (or failed), its solo runs among them, before the last one's onResult;
+   * a mix's runs go one after another.
+   */
+  onMixDone?: (mix: string) => void
+  /** What an earlier process of the same experiment finished, kept (bench --resume). */
+  kept?: Kept
   notes?: string[]
+}
+
+/**
+ * Runs an earlier process of the same experiment finished, by run key: each stands in its place, not run again (nor
+ * given to onProgress or onResult); their plans are still asked of the planners. `mixes`: the mixes whose every run
+ * ended there — one of theirs not among `runs` failed there and is not run again either (solo runs aside: one not
+ * kept runs).
+ */
+export interface Kept {
+  runs: ReadonlyMap<string, Run>
+  mixes: ReadonlySet<string>
 }
 
 interface Pending {
@@ -191,6 +209,28 @@ async function onDemand(
     table: grown,
     note: `eclip-live above ${PLAN_TABLE_FULL_MAX} workers: ${shown.length} sets traffic showed planned on demand in ${(wallUs / 1e6).toFixed(2)} s, each used from its first showing + that (a first run found them)`,
   }
+}
+
+/**
+ * The kept held runs of the sets a kept table-following run `p` planned on demand (its table did not plan them before
+ * the runs, so no pending run holds them): those of its mode, and those of one group not taken by an earlier mode.
+ */
+function onDemandHeld(
+  kept: ReadonlyMap<string, Run>,
+  p: Pending,
+  pending: readonly Pending[],
+  runs: readonly Run[],
+  batch: number | null,
+): Run[] {
+  const planned = new Set(pending.map((q) => runKey(q.mix, q.policy, q.mode, batch)))
+  return [...kept.values()].filter(
+    (r) =>
+      r.role === 'set-alone' &&
+      r.mix.startsWith(`${p.mix}[`) &&
+      (r.mode === p.mode || r.mode === null) &&
+      !planned.has(r.key) &&
+      !runs.includes(r),
+  )
 }
 
 /** The loop a mix's runs record: its workers' own sources where it gives any, else the experiment's. */
@@ -303,13 +343,28 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     if (table) pending.splice(i + 1, 0, ...heldRuns(p, table, held))
   }
   for (const [i, p] of pending.entries()) {
+    // the last run of its mix (held runs planned on demand are inserted after this one before it ends)
+    const mixDone = () => {
+      if (pending[i + 1]?.of !== p.of) o.onMixDone?.(p.of)
+    }
+    const key = `${runKey(p.mix, p.policy, p.mode, o.batch)}${p.role === 'baseline-after' ? '|after' : ''}`
+    const kept = o.kept?.runs.get(key)
+    if (kept) {
+      runs.push(kept)
+      // the held runs of the sets it planned on demand (simulator, above 6 workers) followed it
+      if (kept.metrics.live) runs.push(...onDemandHeld(o.kept?.runs ?? new Map(), p, pending, runs, o.batch))
+    }
+    if (kept || (p.role !== 'solo' && o.kept?.mixes.has(p.of))) {
+      mixDone()
+      continue
+    }
     o.onProgress?.(i, pending.length, p.label)
     const profiles = o.profilesFor(p.workers)
     const plan = p.plan ?? (plans.get(`${p.mix}|${p.policy}`) as Plan)
     let table = p.role === 'mix' && isTablePolicy(p.policy) ? tables.get(p.mix) : undefined
     const length = o.runLength?.(p.of)
     let spec: RunSpec = {
-      key: `${runKey(p.mix, p.policy, p.mode, o.batch)}${p.role === 'baseline-after' ? '|after' : ''}`,
+      key,
       role: p.role,
       mix: p.mix,
       mode: p.mode,
@@ -345,6 +400,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       if (!(err instanceof UserError) || !o.onRunError) throw err
       o.onRunError(p.label, err)
       await o.backend.recover?.()
+      mixDone()
       continue
     }
     const s = plan.solver
@@ -367,6 +423,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     // a tuned plan's tuning (cost, what it measured) goes with every run of it
     if (!table && plan.solver.tuning) run.tuning = plan.solver.tuning
     runs.push(run)
+    mixDone()
     o.onResult?.(run, result)
   }
   o.onProgress?.(pending.length, pending.length, 'done')
