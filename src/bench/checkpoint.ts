@@ -18,6 +18,8 @@ export interface Checkpoint {
   total(n: number): void
   /** A run has ended: rewrite the file unless the last write was less than `everyMs` ago. */
   add(run: Run): void
+  /** Every run of a mix has ended (the next write names it among the mixes a resumed bench keeps). */
+  mixDone(mix: string): void
   /** Rewrite the file now (nothing to write before the first run). */
   flush(): void
 }
@@ -45,17 +47,24 @@ export function exitOnSignal(cp: Checkpoint, say: (signal: NodeJS.Signals) => vo
 
 /**
  * A checkpoint of `file`: `resultsOf` makes the results of the runs so far (normalised among themselves: a run whose
- * baseline has not ended has no ratios yet), marked `incomplete`. At most one write per `everyMs` (0: after every
- * run). A write that fails is a safety net lost, not the bench: `warn` hears of the first failure, and the next run
- * tries again.
+ * baseline has not ended has no ratios yet), marked `incomplete` with the mixes whose runs have all ended. At most one
+ * write per `everyMs` (0: after every run). A write that fails is a safety net lost, not the bench: `warn` hears of
+ * the first failure, and the next run tries again. `kept`: what a resumed bench kept of an earlier process's, written
+ * with the runs that end in this one.
  */
 export function resultsCheckpoint(
   file: string,
   resultsOf: (runs: Run[]) => Results,
-  o: { everyMs?: number; warn?: (message: string) => void; now?: () => number } = {},
+  o: {
+    everyMs?: number
+    warn?: (message: string) => void
+    now?: () => number
+    kept?: { runs: readonly Run[]; mixes: readonly string[] }
+  } = {},
 ): Checkpoint {
   const { everyMs = 1000, warn = () => {}, now = () => performance.now() } = o
-  const done: Run[] = []
+  const done: Run[] = [...(o.kept?.runs ?? [])]
+  const mixes = new Set(o.kept?.mixes)
   let of = 0
   let last = Number.NEGATIVE_INFINITY
   let warned = false
@@ -64,7 +73,7 @@ export function resultsCheckpoint(
     try {
       writeResults(file, {
         ...resultsOf([...done]),
-        incomplete: { runs: done.length, of: Math.max(of, done.length) },
+        incomplete: { runs: done.length, of: Math.max(of, done.length), mixes: [...mixes] },
       })
     } catch (err) {
       rmSync(`${file}.tmp`, { force: true })
@@ -80,6 +89,9 @@ export function resultsCheckpoint(
     add(run) {
       done.push(run)
       if (now() - last >= everyMs) flush()
+    },
+    mixDone(mix) {
+      mixes.add(mix)
     },
     flush,
   }

@@ -32,6 +32,7 @@ import {
   type Results,
   type Run,
   readFile,
+  TABLE_POLICIES,
   UserError,
   type WorkerSpec,
   type Workload,
@@ -60,6 +61,14 @@ import { describeArrival } from '../workload/arrivals.ts'
 import { type Checkpoint, exitOnSignal, resultsCheckpoint, writeResults } from './checkpoint.ts'
 import { runExperiment, type TablePlanner } from './experiment.ts'
 import { detailReport, textReport, writeFigures } from './report.ts'
+import {
+  benchOptions,
+  keepRequests,
+  keptPlanner,
+  keptTablePlanner,
+  type Resume,
+  readResume,
+} from './resume.ts'
 
 /** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (docs/design.md §6). */
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
@@ -224,12 +233,14 @@ export async function reportFrom(
   // the merged runs as one results file, so a report made of several bench calls is itself a results file
   const first = provenances[0]
   if (first) {
+    // several benches' runs: no one bench's options (a merged file is not resumed)
+    const { options: _options, ...provenance } = first
     const merged: Results = {
       format: 'eclip.results/1',
       runs,
       requestLog: null,
       provenance: {
-        ...first,
+        ...provenance,
         command: ['eclip', ...process.argv.slice(2)].join(' '),
         notes: `merged from ${files.join(', ')}: ${provenances.map((p) => p.command).join(' ; ')}`,
         warnings,
@@ -305,6 +316,9 @@ export interface RunBenchOptions {
   gemmTarget?: boolean
   /** eclip-fit's plans tuned on the backend before the runs (src/plan/tune.ts) */
   tune?: TuneChoice
+  /** finish the bench whose results.json is in `out`, an earlier process of the same options stopped early
+   * (src/bench/resume.ts) */
+  resume?: boolean
 }
 
 /**
@@ -327,6 +341,15 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   for (const m of o.modes)
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
   const lengths = runLengths(o)
+  const options = benchOptions(o, (mix) => lengths.get(mix))
+  const resultsFile = join(o.out, 'results.json')
+  // what an earlier process of this bench finished, before the GPU backend starts: a wrong --out costs nothing
+  const resume = o.resume ? readResume(o.out, options, o) : undefined
+  if (resume === null) {
+    process.stderr.write(`eclip bench: ${resultsFile} is complete: nothing to resume\n`)
+    return { failed: false }
+  }
+  if (resume) process.stderr.write(`eclip bench: ${resume.note}\n`)
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
   const gpu =
     o.backend === 'gpu'
@@ -340,32 +363,38 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     throw err
   }
   const backend: ExecuteBackend = gpu ?? new SimBackend(inputs.calibration)
-  const failures: string[] = []
-  const planners = benchPlanners(o, inputs, live.length > 0, backend, failures)
+  // the earlier processes' failures in the mixes kept, as an uncut bench would list them
+  const failures: string[] = [...(resume?.warnings ?? [])]
+  const planners = resumed(benchPlanners(o, inputs, live.length > 0, backend, failures), o, resume)
   for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 
   mkdirSync(o.out, { recursive: true })
   const logFile = join(o.out, 'requests.csv')
-  const log = openSync(logFile, 'w')
-  writeSync(log, `${REQUEST_LOG_HEADER}\n`)
-  const resultsFile = join(o.out, 'results.json')
-  // an earlier bench's results and report would read as this one's until they are written again
-  for (const f of [resultsFile, `${resultsFile}.tmp`, join(o.out, 'report.txt')]) rmSync(f, { force: true })
+  // resumed: the kept runs' requests stay, the runs made again have theirs written again
+  if (resume) await keepRequests(logFile, new Set([...resume.kept.runs.values()].map((r) => r.id)))
+  const log = openSync(logFile, resume ? 'a' : 'w')
+  if (!resume) writeSync(log, `${REQUEST_LOG_HEADER}\n`)
+  // an earlier bench's results and report would read as this one's until they are written again (a resumed bench's
+  // results.json stays until its first write)
+  for (const f of [...(resume ? [] : [resultsFile]), `${resultsFile}.tmp`, join(o.out, 'report.txt')])
+    rmSync(f, { force: true })
+  const record = { options, ...(resume ? { note: resume.note } : {}) }
   // the runs so far in results.json as they end, marked incomplete: a bench stopped early keeps what it measured
   // (on the GPU after every run: a write is nothing beside a run of seconds)
   const checkpoint = resultsCheckpoint(
     resultsFile,
-    (done) => resultsOf(o, inputs, normalise(done), backend, failures),
+    (done) => resultsOf(o, inputs, normalise(done), backend, failures, record),
     {
       everyMs: o.backend === 'gpu' ? 0 : 1000,
       warn: (m) => process.stderr.write(`eclip bench: WARNING: ${m}\n`),
+      ...(resume ? { kept: { runs: [...resume.kept.runs.values()], mixes: [...resume.kept.mixes] } } : {}),
     },
   )
   let runs: Results['runs']
   try {
-    runs = await runAll(o, { inputs, planners, backend, lengths, log, failures, checkpoint })
+    runs = await runAll(o, { inputs, planners, backend, lengths, log, failures, checkpoint, resume })
     // written before the backend closes (a signal then ends the process at once)
-    writeResults(resultsFile, resultsOf(o, inputs, runs, backend, failures))
+    writeResults(resultsFile, resultsOf(o, inputs, runs, backend, failures, record))
   } catch (err) {
     // the runs that ended before the failure stay in results.json
     checkpoint.flush()
@@ -385,7 +414,7 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     ...(await writeReport(
       runs,
       o.out,
-      benchHeader(o, inputs, lengths, failures),
+      [benchHeader(o, inputs, lengths, failures), ...(resume ? [resume.note] : [])].join('\n'),
       o.plots ? { caption, profilesFor: inputs.profilesFor } : null,
     )),
   ]
@@ -494,6 +523,26 @@ function benchPlanners(
   return { planner, tablePlanner: tableOn(threaded.planner, threaded.threads), threaded }
 }
 
+/** A resumed bench's planners: a kept mix's plans (and tables) are the ones its kept runs executed, under plans/. */
+function resumed(planners: BenchPlanners, o: RunBenchOptions, resume: Resume | undefined): BenchPlanners {
+  if (!resume) return planners
+  const b = `b${o.batch ?? 'mix'}`
+  const { tablePlanner } = planners
+  return {
+    ...planners,
+    planner: keptPlanner(planners.planner, resume, (mix, policy) =>
+      join(o.out, planFileName(`${mix}|${policy}|${b}`, 'plan')),
+    ),
+    ...(tablePlanner
+      ? {
+          tablePlanner: keptTablePlanner(tablePlanner, resume, (mix) =>
+            join(o.out, planFileName(`${mix}|${TABLE_POLICIES[0]}|${b}`, 'table')),
+          ),
+        }
+      : {}),
+  }
+}
+
 /** `planner` asked once per (mix, policy, guard, workers): the simulated twins of a GPU bench run the GPU's plans. */
 function plannedOnce(planner: Planner): Planner {
   const plans = new Map<string, Promise<Plan>>()
@@ -558,6 +607,7 @@ async function runAll(
     log: number
     failures: string[]
     checkpoint: Checkpoint
+    resume: Resume | undefined
   },
 ): Promise<Results['runs']> {
   const { inputs, planners, lengths } = c
@@ -640,6 +690,10 @@ async function runAll(
         logRequests(c.log, run, result)
         c.checkpoint.add(run)
       },
+      onMixDone: (mix: string) => {
+        if (measuring) c.checkpoint.mixDone(mix)
+      },
+      ...(c.resume ? { kept: c.resume.kept } : {}),
     }
     const runs = await runExperiment(experiment)
     signalsOff?.()
@@ -651,10 +705,12 @@ async function runAll(
     // their key); the simulator keeps its own short default window
     started = false
     bar?.stop()
+    // the twins of every run, the kept ones' too (an earlier process stopped before it made any)
+    const { kept: _kept, ...twins } = experiment
     return normalise([
       ...runs,
       ...(await runExperiment({
-        ...experiment,
+        ...twins,
         backend: new SimBackend(inputs.calibration),
         warmupS: DEFAULTS.sim.warmupS,
         windowS: DEFAULTS.sim.durationS,
@@ -688,6 +744,7 @@ function resultsOf(
   runs: Results['runs'],
   backend: ExecuteBackend,
   failures: string[],
+  record: { options: Record<string, string>; note?: string },
 ): Results {
   return {
     format: 'eclip.results/1',
@@ -705,12 +762,13 @@ function resultsOf(
       ...(inputs.gpu.measured.torch ? { torch: inputs.gpu.measured.torch } : {}),
       // …or, on the GPU, of the stack that ran the runs, with the settings that change results (hardware queues)
       ...(backend.versions ?? {}),
-      notes: `${inputs.source}; primitives: ${inputs.primitives.measured.method}; power model: ${inputs.power.measured.method}`,
+      notes: `${inputs.source}; primitives: ${inputs.primitives.measured.method}; power model: ${inputs.power.measured.method}${record.note ? `; ${record.note}` : ''}`,
       eclip: '0.1.0',
       node: process.version,
       seed: o.seed,
       command: ['eclip', ...process.argv.slice(2)].join(' '),
       warnings: [...inputs.warnings, ...failures],
+      options: record.options,
     },
   }
 }

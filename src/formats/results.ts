@@ -376,7 +376,18 @@ export const Results = Type.Object(
     /** The request log next to this file (relative path), one CSV row per request. */
     requestLog: Type.Union([Type.String(), Type.Null()]),
     /** Versions, host, GPU, date, seed; `method` says 'simulated' or 'measured'; warnings list synthetic inputs. */
-    provenance: Type.Intersect([Provenance, CommandProvenance]),
+    provenance: Type.Intersect([
+      Provenance,
+      CommandProvenance,
+      Type.Object({
+        /**
+         * `eclip bench`: the options its runs depend on, as it resolved them — each a flag and its value, a flag at its
+         * default left out — and `mix NAME`, a digest of that mix's definition. `eclip bench --resume` finishes the bench
+         * only with the same. Absent in files written before it, and in a file merged by `--from`.
+         */
+        options: Type.Optional(Type.Record(Type.String(), Type.String())),
+      }),
+    ]),
     /**
      * Present while the bench that writes this file is still running: it rewrites the file as its runs end, so a
      * bench stopped before its end (a signal, a crash, a time limit) leaves the runs it finished — `runs` of the `of`
@@ -386,7 +397,15 @@ export const Results = Type.Object(
      */
     incomplete: Type.Optional(
       Type.Object(
-        { runs: Type.Integer({ minimum: 0 }), of: Type.Integer({ minimum: 0 }) },
+        {
+          runs: Type.Integer({ minimum: 0 }),
+          of: Type.Integer({ minimum: 0 }),
+          /**
+           * The mixes all of whose runs had ended (their solo runs aside): `eclip bench --resume` keeps them and runs
+           * the others again whole. Absent in files written before it, and in a file merged by `--from`.
+           */
+          mixes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+        },
         { additionalProperties: false },
       ),
     ),

@@ -42,17 +42,18 @@ describe('the bench checkpoint', () => {
     cp.total(2)
     cp.add(a)
     const first = readFile<Results>('results', file)
-    assert.deepEqual(first.incomplete, { runs: 1, of: 2 })
+    assert.deepEqual(first.incomplete, { runs: 1, of: 2, mixes: [] })
     assert.deepEqual(
       first.runs.map((x) => x.id),
       [a.id],
     )
     t = 999
+    cp.mixDone('mix7')
     cp.add(b)
     assert.equal(readFile<Results>('results', file).runs.length, 1, 'within the interval: not rewritten')
     cp.flush()
     const flushed = readFile<Results>('results', file)
-    assert.deepEqual(flushed.incomplete, { runs: 2, of: 2 })
+    assert.deepEqual(flushed.incomplete, { runs: 2, of: 2, mixes: ['mix7'] })
     assert.deepEqual(
       flushed.runs.map((x) => x.id),
       [a.id, b.id],
@@ -123,8 +124,10 @@ describe('the bench checkpoint', () => {
       `${from.stdout}${from.stderr}`,
       new RegExp(`INCOMPLETE: ${inc.runs} of ${inc.of} runs; the bench that wrote it stopped before its end`),
     )
-    // and the merged file carries the mark
-    assert.deepEqual(readFile<Results>('results', join(rep, 'results.json')).incomplete, inc)
+    // and the merged file carries the mark (not which mixes ended, nor the options: a merged file is not resumed)
+    const merged = readFile<Results>('results', join(rep, 'results.json'))
+    assert.deepEqual(merged.incomplete, { runs: inc.runs, of: inc.of })
+    assert.equal(merged.provenance.options, undefined)
   })
 
   it('a signal writes every run so far, then ends the process with 128 + its number', async () => {
@@ -160,7 +163,7 @@ describe('the bench checkpoint', () => {
       child.kill(signal)
       assert.equal(await ended, code, stderr)
       assert.match(stderr, new RegExp(`stopped by ${signal}`))
-      assert.deepEqual(readFile<Results>('results', file).incomplete, { runs: 2, of: 3 })
+      assert.deepEqual(readFile<Results>('results', file).incomplete, { runs: 2, of: 3, mixes: [] })
     }
   })
 })

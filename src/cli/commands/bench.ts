@@ -7,7 +7,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import { type ProfilesChoice, reportFrom, runBench } from '../../bench/run.ts'
 import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
-import { isMpsPolicy, POLICIES } from '../../formats/index.ts'
+import { isMpsPolicy, POLICIES, UserError } from '../../formats/index.ts'
 import {
   checkMinShare,
   checkStreamPriorities,
@@ -134,6 +134,10 @@ export function registerBench(program: Command) {
     )
     .option('--no-plots', 'skip the figures')
     .option(
+      '--resume',
+      'finish the bench whose results.json is in --out, stopped before its end, with the same options: the mixes all of whose runs ended are kept, the others run (again) whole, the solo runs that ended are kept',
+    )
+    .option(
       '--from <files>',
       'run nothing: the report and figures of results files (comma-separated; runs of several files, e.g. GPU + sim, are merged)',
     )
@@ -151,6 +155,8 @@ export function registerBench(program: Command) {
     )
     .action(async (opts) => {
       const profiles = profilesChoice(opts.profiles)
+      if (opts.from && opts.resume)
+        throw new UserError('--resume and --from: --from runs nothing; give one of them')
       if (opts.from) return reportFrom(opts.from.split(','), { ...opts, profiles })
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)

@@ -1,0 +1,211 @@
+// `eclip bench --resume`: finishes a bench an earlier process of the same command stopped before its end (a signal, a
+// crash, a device call's time limit), from what it left in --out. The unit kept is the mix: a mix all of whose runs
+// ended is kept as recorded (its runs, their requests in requests.csv, its plans in plans/), one with a run missing is
+// run again whole (its ratios from one process), and so is a mix never started; a solo run is kept if it ended.
+import { createHash } from 'node:crypto'
+import { closeSync, createReadStream, existsSync, openSync, renameSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import {
+  isTablePolicy,
+  type Plan,
+  type PlanTable,
+  REQUEST_LOG_HEADER,
+  type Results,
+  type Run,
+  readFile,
+  UserError,
+} from '../formats/index.ts'
+import { rtAloneMixName } from '../measure/metrics.ts'
+import type { Planner } from '../plan/index.ts'
+import type { Kept, TablePlanner } from './experiment.ts'
+import type { RunBenchOptions } from './run.ts'
+
+/** What a resumed bench keeps of the earlier processes' runs. */
+export interface Resume {
+  /** The runs kept, by run key, and the mixes kept whole (ExperimentOptions.kept). */
+  kept: Kept
+  /** Run mixes (Run.mix) whose plans the kept runs executed: read from plans/, not made again. */
+  planned: Set<string>
+  /** The earlier processes' warnings on runs (and tunings) of the mixes kept: failures an uncut bench would list. */
+  warnings: string[]
+  /** For the provenance's notes and the report's header. */
+  note: string
+}
+
+/**
+ * The options a bench's runs depend on, as flags and their resolved values (a flag at its default left out), and a
+ * digest of each mix's definition (`mix NAME`): recorded in results.json's provenance, compared by --resume. Not in
+ * it: --out, --no-plots, --table-threads (the plans do not depend on them), --no-check-outputs (a check, no number).
+ */
+export function benchOptions(
+  o: RunBenchOptions,
+  lengthOf: (mix: string) => object | undefined,
+): Record<string, string> {
+  const t = o.tune
+  const profiles = o.profiles === 'synthetic' ? 'synthetic' : o.profiles?.dir
+  const given: [string, string | number | boolean | undefined][] = [
+    ['--mix', o.mixes.map((m) => m.name).join(',')],
+    ['--workload', o.workloads.map((w) => w.name).join(',') || undefined],
+    ['--policies', o.policies.join(',')],
+    ['--modes', o.modes.join(',')],
+    ['--backend', o.backend],
+    ['--duration', o.duration],
+    ['--warmup', o.warmup],
+    ['--seed', o.seed],
+    ['--batch', o.batch],
+    ['--rate', o.rate],
+    ['--bracket', o.bracket || undefined],
+    ['--no-solo', !o.solo || undefined],
+    ['--no-sim-compare', (o.backend === 'gpu' && !o.simCompare) || undefined],
+    ['--no-gemm-target', o.gemmTarget === false || undefined],
+    ['--profiles', profiles],
+    ['--primitives', o.primitives],
+    ['--power', o.power],
+    ['--calibration', o.calibration],
+    ['--rt-mechanism', o.rtMechanism],
+    ['--rt-reserve-sms', o.rtReserveSms],
+    ['--rt-factor', o.rtFactor],
+    ['--rt-gate-us', o.rtGateUs],
+    ['--rt-ungated-sms', o.rtUngatedSms],
+    ['--rt-best-effort', o.rtBestEffort],
+    ['--objective', o.objective],
+    ['--stream-priorities', o.streamPriorities || undefined],
+    ['--min-share', o.minShare],
+    ['--fit-starts', o.fitStarts],
+    // eclip-live's (without it, --hold-ms is refused and --table-policy unused)
+    ['--hold-ms', o.holdMs],
+    ['--table-policy', o.policies.some(isTablePolicy) ? o.tablePolicy : undefined],
+    ['--tune', t ? true : undefined],
+    ['--tune-candidates', t?.candidates],
+    ['--tune-evaluations', t?.evaluations],
+    ['--tune-window', t?.windowS],
+    ['--tune-warmup', t?.warmupS],
+    ['--tune-margin', t?.margin],
+    ['--tune-priority-plans', t?.priorityPlans],
+    ['--tune-floor-margin', t?.floorMargin],
+    ['--tune-sim-floor-slack', t?.simFloorSlack],
+  ]
+  const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16)
+  return Object.fromEntries([
+    ...given.flatMap(([flag, v]) => (v === undefined ? [] : [[flag, String(v)]])),
+    ...o.mixes.map((m) => [`mix ${m.name}`, digest([m, lengthOf(m.name) ?? null])]),
+  ])
+}
+
+/** `--flag value`, `--flag` (a switch) or `no --flag` (not given) for an error message. */
+const shown = (flag: string, v: string | undefined) =>
+  v === undefined ? `no ${flag}` : v === 'true' ? flag : `${flag} ${v}`
+
+/** A UserError naming the first option in which `ours` differs from what `file` records. */
+function checkSameBench(file: string, theirs: Record<string, string>, ours: Record<string, string>): void {
+  for (const k of new Set([...Object.keys(ours), ...Object.keys(theirs)])) {
+    const [a, b] = [theirs[k], ours[k]]
+    if (a === b) continue
+    if (k.startsWith('mix '))
+      throw new UserError(
+        `--resume: mix ${k.slice(4)} is not defined as when ${file} was written (its mix or workload file changed since)`,
+      )
+    throw new UserError(
+      `--resume: ${file} was written by a bench with ${shown(k, a)}, this one has ${shown(k, b)}: give the same options, or run the bench again without --resume`,
+    )
+  }
+}
+
+/**
+ * What `--resume` keeps of `out`'s results.json, or null where that file is complete (nothing to resume). A missing
+ * file, one that does not record its bench's options, or one of another bench (`options` differs) is a UserError.
+ */
+export function readResume(
+  out: string,
+  options: Record<string, string>,
+  o: Pick<RunBenchOptions, 'mixes' | 'backend'>,
+): Resume | null {
+  const file = join(out, 'results.json')
+  if (!existsSync(file))
+    throw new UserError(`--resume: no ${file}: nothing to resume (run the bench without --resume)`)
+  const r = readFile<Results>('results', file)
+  const theirs = r.provenance.options
+  if (!theirs || (r.incomplete && !r.incomplete.mixes))
+    throw new UserError(
+      `--resume: ${file} does not record the options of the bench that wrote it and which of its mixes ended (merged by --from, or written by an eclip before --resume): run the bench again without --resume`,
+    )
+  checkSameBench(file, theirs, options)
+  if (!r.incomplete) return null
+  if (!existsSync(join(out, 'requests.csv')))
+    throw new UserError(
+      `--resume: no ${join(out, 'requests.csv')} beside ${file}: the kept runs' requests would be lost`,
+    )
+  const done = new Set(r.incomplete.mixes)
+  // the mix a run belongs to: its own, its real-time workers alone, one of its eclip-live sets held
+  const mixOf = (run: Run) =>
+    o.mixes
+      .map((m) => m.name)
+      .find((m) => run.mix === m || run.mix === rtAloneMixName(m) || run.mix.startsWith(`${m}[`))
+  const kept = r.runs.filter(
+    (run) => run.backend === o.backend && (run.role === 'solo' || done.has(mixOf(run) ?? '')),
+  )
+  const mixes = o.mixes.map((m) => m.name).filter((m) => done.has(m))
+  const solos = kept.filter((run) => run.role === 'solo').length
+  // a failure names its run's label (`run MIX …`, `tuning run MIX|…`): kept where its mix is
+  const failedIn = (w: string) => /^(?:tuning )?run ([^\s|[]+)/.exec(w)?.[1]
+  return {
+    kept: { runs: new Map(kept.map((run) => [run.key, run])), mixes: new Set(mixes) },
+    planned: new Set([...kept.map((run) => run.mix), ...mixes, ...mixes.map(rtAloneMixName)]),
+    warnings: r.provenance.warnings.filter((w) => done.has(failedIn(w) ?? '')),
+    note: `resumed (--resume): ${kept.length} runs of earlier processes of this bench kept (${mixes.length} mix${mixes.length === 1 ? '' : 'es'} whole${mixes.length ? `: ${mixes.join(', ')}` : ''}; ${solos} solo runs), the others run in this one`,
+  }
+}
+
+/** Rewrites the request log with the rows of the kept runs only (the others' are written again as they run). */
+export async function keepRequests(file: string, ids: ReadonlySet<string>): Promise<void> {
+  const tmp = `${file}.tmp`
+  const out = openSync(tmp, 'w')
+  try {
+    let header = true
+    let rows: string[] = []
+    const flush = () => {
+      if (rows.length > 0) writeSync(out, `${rows.join('\n')}\n`)
+      rows = []
+    }
+    for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
+      if (header) {
+        if (line !== REQUEST_LOG_HEADER)
+          throw new UserError(
+            `--resume: ${file}: not a request log (its first line is not ${REQUEST_LOG_HEADER})`,
+          )
+        writeSync(out, `${line}\n`)
+        header = false
+      } else if (ids.has(line.slice(0, line.indexOf(',')))) rows.push(line)
+      if (rows.length >= 10000) flush()
+    }
+    flush()
+  } finally {
+    closeSync(out)
+  }
+  renameSync(tmp, file)
+}
+
+/** `planner`, but a kept mix's plans read from the files the earlier process wrote (`fileOf`: under --out). */
+export function keptPlanner(
+  planner: Planner,
+  resume: Resume,
+  fileOf: (mix: string, policy: string) => string,
+): Planner {
+  return async (gpu, mix, workers, profiles, opts) =>
+    resume.planned.has(mix)
+      ? readFile<Plan>('plan', fileOf(mix, opts.policy))
+      : planner(gpu, mix, workers, profiles, opts)
+}
+
+/** The same for eclip-live's tables: a kept mix's as written (its sets planned on demand are asked again). */
+export function keptTablePlanner(
+  tablePlanner: TablePlanner,
+  resume: Resume,
+  fileOf: (mix: string) => string,
+): TablePlanner {
+  return async (gpu, mix, workers, profiles, reuse, subsets, minTotalShare) =>
+    resume.planned.has(mix) && !subsets
+      ? readFile<PlanTable>('plan-table', fileOf(mix))
+      : tablePlanner(gpu, mix, workers, profiles, reuse, subsets, minTotalShare)
+}

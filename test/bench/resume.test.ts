@@ -1,0 +1,242 @@
+// `eclip bench --resume`: a bench stopped early (SIGKILL, or a file cut by hand) finished by the same command, the mixes
+// whose runs all ended kept as recorded, the others run again whole, the result the file an uncut bench writes.
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { type Results, type Run, readFile } from '../../src/formats/index.ts'
+
+const repo = join(import.meta.dirname, '..', '..')
+const eclip = join(repo, 'bin', 'eclip.mjs')
+const cli = (args: string[]) => spawnSync(process.execPath, [eclip, ...args], { encoding: 'utf8' })
+const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-resume-'))
+const read = (dir: string) => readFile<Results>('results', join(dir, 'results.json'))
+/** requests.csv's rows (header left out). */
+const rows = (dir: string) => readFileSync(join(dir, 'requests.csv'), 'utf8').trim().split('\n').slice(1)
+/** A run without its wall time: what the same run made again gives again. */
+const numbers = ({ wallS: _w, tuning, ...r }: Run) => ({
+  ...r,
+  ...(tuning ? { tuning: { ...tuning, seconds: 0 } } : {}),
+})
+
+/** Runs `args` until `stop` holds of the results.json it has written, then SIGKILLs it; the file as it was left. */
+async function killWhen(args: string[], out: string, stop: (r: Results) => boolean): Promise<Results> {
+  const file = join(out, 'results.json')
+  const child = spawn(process.execPath, [eclip, ...args], { stdio: 'ignore' })
+  const ended = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  const at = existsSync(file) ? statSync(file).mtimeMs : 0
+  // a write of this process (not an earlier one's file), then one that `stop` accepts
+  while (child.exitCode === null) {
+    if (existsSync(file) && statSync(file).mtimeMs !== at && stop(readFile<Results>('results', file))) break
+    await new Promise((res) => setTimeout(res, 5))
+  }
+  child.kill('SIGKILL')
+  await ended
+  return readFile<Results>('results', file)
+}
+
+describe('eclip bench --resume', () => {
+  const args = (out: string, policies = 'baseline,model-wise') => [
+    'bench',
+    '--mix',
+    'all',
+    '--duration',
+    '1',
+    '--warmup',
+    '0.1',
+    '--profiles',
+    'synthetic',
+    '--no-plots',
+    '--policies',
+    policies,
+    '--out',
+    out,
+  ]
+  // the same bench uncut, to compare with
+  const whole = tmp()
+  const w = cli(args(whole))
+  assert.equal(w.status, 0, w.stderr)
+  const uncut = read(whole)
+
+  it('finishes a killed bench, cut again and resumed again, as the uncut bench', async () => {
+    const out = tmp()
+    // killed once a mix has ended (the simulator writes at most once a second)
+    const cut = await killWhen(args(out), out, (r) => (r.incomplete?.mixes?.length ?? 0) > 0)
+    const inc = cut.incomplete
+    assert.ok(inc?.mixes && inc.mixes.length > 0 && inc.runs < inc.of, JSON.stringify(inc))
+    const keptMix = inc.mixes[0] as string
+    const cutRows = rows(out)
+
+    // resumed, and killed again at its first write (after its first run)
+    const again = await killWhen([...args(out), '--resume'], out, (r) => (r.incomplete?.runs ?? 0) > inc.runs)
+    assert.ok(again.incomplete && again.incomplete.runs < again.incomplete.of, 'still incomplete')
+    assert.equal(again.incomplete.of, uncut.runs.length)
+    for (const m of inc.mixes) assert.ok(again.incomplete.mixes?.includes(m), `${m} still kept`)
+
+    // resumed to its end
+    const r = cli([...args(out), '--resume'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stderr, /resumed \(--resume\): \d+ runs of earlier processes of this bench kept/)
+    const final = read(out)
+    assert.equal(final.incomplete, undefined)
+    assert.match(final.provenance.notes ?? '', /resumed \(--resume\): \d+ runs .* kept/)
+    // every run once, in the uncut order, with the uncut bench's numbers
+    assert.deepEqual(
+      final.runs.map((x) => x.id),
+      uncut.runs.map((x) => x.id),
+    )
+    assert.deepEqual(final.runs.map(numbers), uncut.runs.map(numbers))
+    // the runs of the mixes kept by the first resume are the first process's, not made again (their wall times)
+    const first = cut.runs.filter((x) => x.role === 'solo' || x.mix === keptMix)
+    assert.ok(first.some((x) => x.mix === keptMix))
+    for (const x of first)
+      assert.deepEqual(
+        final.runs.find((y) => y.id === x.id),
+        x,
+      )
+    assert.doesNotMatch(r.stderr, new RegExp(`\\] ${keptMix} baseline\\n`), 'the kept mix is not run')
+    // each run's requests once: the uncut bench's rows, the kept runs' as the first process wrote them
+    const logged = rows(out)
+    assert.equal(new Set(logged).size, logged.length)
+    assert.deepEqual([...logged].sort(), [...rows(whole)].sort())
+    const firstIds = new Set(first.map((x) => x.id))
+    assert.deepEqual(
+      logged.filter((l) => firstIds.has(l.split(',')[0] as string)),
+      cutRows.filter((l) => firstIds.has(l.split(',')[0] as string)),
+    )
+    assert.deepEqual(new Set(logged.map((l) => l.split(',')[0])), new Set(final.runs.map((x) => x.id)))
+  })
+
+  it('on a complete file runs nothing and writes nothing', () => {
+    const out = tmp()
+    cpSync(whole, out, { recursive: true })
+    const before = readFileSync(join(out, 'results.json'), 'utf8')
+    const mtime = statSync(join(out, 'results.json')).mtimeMs
+    const r = cli([...args(out), '--resume'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stderr, /results\.json is complete: nothing to resume/)
+    assert.doesNotMatch(r.stderr, /\[1\/\d+\]/)
+    assert.equal(readFileSync(join(out, 'results.json'), 'utf8'), before)
+    assert.equal(statSync(join(out, 'results.json')).mtimeMs, mtime)
+  })
+
+  it('refuses a missing file, another bench, and --from', () => {
+    const none = cli([...args(tmp()), '--resume'])
+    assert.equal(none.status, 2, none.stderr)
+    assert.match(none.stderr, /--resume: no .*results\.json: nothing to resume/)
+    const out = tmp()
+    cpSync(whole, out, { recursive: true })
+    const seed = cli([...args(out), '--resume', '--seed', '2'])
+    assert.equal(seed.status, 2, seed.stderr)
+    assert.match(seed.stderr, /written by a bench with --seed 1, this one has --seed 2/)
+    const bracket = cli([...args(out), '--resume', '--bracket'])
+    assert.match(bracket.stderr, /written by a bench with no --bracket, this one has --bracket/)
+    const policies = cli([...args(out, 'baseline'), '--resume'])
+    assert.match(
+      policies.stderr,
+      /written by a bench with --policies baseline,model-wise, this one has --policies baseline\b/,
+    )
+    const from = cli([...args(out), '--resume', '--from', join(out, 'results.json')])
+    assert.equal(from.status, 2, from.stderr)
+    assert.match(from.stderr, /--resume and --from/)
+    // a file that does not record its bench's options
+    const bare = read(out)
+    delete bare.provenance.options
+    writeFileSync(join(out, 'results.json'), JSON.stringify(bare))
+    const old = cli([...args(out), '--resume'])
+    assert.equal(old.status, 2, old.stderr)
+    assert.match(old.stderr, /does not record the options of the bench that wrote it/)
+  })
+})
+
+describe('eclip bench --resume, a file cut by hand', () => {
+  // eclip-fit tuned on the simulator: a kept mix's plan is neither made nor tuned again
+  const dir = tmp()
+  const mixFile = join(dir, 'mixes.yaml')
+  const mixes = (vgg: string) =>
+    `format: eclip.mixes/1\nmixes:\n  - name: a\n    workers:\n      - { model: albert }\n      - { model: densenet201 }\n  - name: b\n    workers:\n      - { model: albert }\n      - { model: ${vgg} }\n`
+  writeFileSync(mixFile, mixes('vgg19'))
+  const args = (out: string) => [
+    'bench',
+    '--mix',
+    mixFile,
+    '--policies',
+    'baseline,eclip-fit',
+    '--modes',
+    'graph',
+    '--tune',
+    '--tune-window',
+    '0.02',
+    '--tune-warmup',
+    '0.002',
+    '--profiles',
+    'synthetic',
+    '--no-plots',
+    '--duration',
+    '0.05',
+    '--warmup',
+    '0.005',
+    '--out',
+    out,
+  ]
+  const whole = join(dir, 'whole')
+  const w = cli(args(whole))
+  assert.equal(w.status, 0, w.stderr)
+  const uncut = read(whole)
+
+  /** The uncut bench's folder with results.json cut after mix a's runs and one more: b's first. */
+  const cutAfterA = () => {
+    const out = mkdtempSync(join(dir, 'cut-'))
+    cpSync(whole, out, { recursive: true })
+    const lastA = uncut.runs.findLastIndex((r) => r.mix === 'a')
+    const runs = uncut.runs.slice(0, lastA + 2)
+    assert.ok(runs.some((r) => r.mix === 'b' || r.role === 'solo'))
+    writeFileSync(
+      join(out, 'results.json'),
+      JSON.stringify({
+        ...uncut,
+        runs,
+        incomplete: { runs: runs.length, of: uncut.runs.length, mixes: ['a'] },
+      }),
+    )
+    return { out, runs }
+  }
+
+  it('keeps mix a as recorded, plans and tunes only b, and ends as the uncut bench', () => {
+    const { out, runs } = cutAfterA()
+    const r = cli([...args(out), '--resume'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stderr, /\bb eclip-fit tuned on sim\b/)
+    assert.doesNotMatch(r.stderr, /\ba eclip-fit tuned\b/)
+    const final = read(out)
+    assert.equal(final.incomplete, undefined)
+    assert.deepEqual(
+      final.runs.map((x) => x.id),
+      uncut.runs.map((x) => x.id),
+    )
+    assert.deepEqual(final.runs.map(numbers), uncut.runs.map(numbers))
+    // mix a's runs and the solo runs cut with it: as the file had them
+    for (const x of runs.filter((x) => x.mix === 'a' || x.role === 'solo'))
+      assert.deepEqual(
+        final.runs.find((y) => y.id === x.id),
+        x,
+      )
+    const logged = rows(out)
+    assert.equal(new Set(logged).size, logged.length, 'each request once')
+    assert.deepEqual([...logged].sort(), [...rows(whole)].sort())
+  })
+
+  it('refuses a mix whose definition changed', () => {
+    const { out } = cutAfterA()
+    writeFileSync(mixFile, mixes('resnet152'))
+    try {
+      const r = cli([...args(out), '--resume'])
+      assert.equal(r.status, 2, r.stderr)
+      assert.match(r.stderr, /--resume: mix b is not defined as when .* was written/)
+    } finally {
+      writeFileSync(mixFile, mixes('vgg19'))
+    }
+  })
+})
