@@ -3,7 +3,7 @@
 // ended is kept as recorded (its runs, their requests in requests.csv, its plans in plans/), one with a run missing is
 // run again whole (its ratios from one process), and so is a mix never started; a solo run is kept if it ended.
 import { createHash } from 'node:crypto'
-import { closeSync, createReadStream, existsSync, openSync, renameSync, writeSync } from 'node:fs'
+import { closeSync, createReadStream, existsSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import {
@@ -25,7 +25,8 @@ import type { RunBenchOptions } from './run.ts'
 export interface Resume {
   /** The runs kept, by run key, and the mixes kept whole (ExperimentOptions.kept). */
   kept: Kept
-  /** Run mixes (Run.mix) whose plans the kept runs executed: read from plans/, not made again. */
+  /** Run mixes (Run.mix) of what is kept — the mixes, their real-time workers alone, the solo runs — whose plans are
+   * read from plans/, where the earlier process wrote them, not made again. */
   planned: Set<string>
   /** The earlier processes' warnings on runs (and tunings) of the mixes kept: failures an uncut bench would list. */
   warnings: string[]
@@ -176,13 +177,17 @@ export async function keepRequests(file: string, ids: ReadonlySet<string>): Prom
           )
         writeSync(out, `${line}\n`)
         header = false
-      } else if (ids.has(line.slice(0, line.indexOf(',')))) rows.push(line)
+      } else if (line.includes(',') && ids.has(line.slice(0, line.indexOf(',')))) rows.push(line)
       if (rows.length >= 10000) flush()
     }
     flush()
-  } finally {
+    if (header) writeSync(out, `${REQUEST_LOG_HEADER}\n`)
+  } catch (err) {
     closeSync(out)
+    rmSync(tmp, { force: true })
+    throw err
   }
+  closeSync(out)
   renameSync(tmp, file)
 }
 
