@@ -20,7 +20,7 @@ export interface Checkpoint {
   add(run: Run): void
   /** Every run of a mix has ended (the next write names it among the mixes a resumed bench keeps). */
   mixDone(mix: string): void
-  /** Rewrite the file now (nothing to write before the first run). */
+  /** Rewrite the file now (nothing to write before the first run, or the first kept one). */
   flush(): void
 }
 
@@ -50,7 +50,7 @@ export function exitOnSignal(cp: Checkpoint, say: (signal: NodeJS.Signals) => vo
  * baseline has not ended has no ratios yet), marked `incomplete` with the mixes whose runs have all ended. At most one
  * write per `everyMs` (0: after every run). A write that fails is a safety net lost, not the bench: `warn` hears of
  * the first failure, and the next run tries again. `kept`: what a resumed bench kept of an earlier process's, written
- * with the runs that end in this one.
+ * with the runs that end in this one, and the earlier bench's total (until this one's progress gives its own).
  */
 export function resultsCheckpoint(
   file: string,
@@ -59,17 +59,18 @@ export function resultsCheckpoint(
     everyMs?: number
     warn?: (message: string) => void
     now?: () => number
-    kept?: { runs: readonly Run[]; mixes: readonly string[] }
+    kept?: { runs: readonly Run[]; mixes: readonly string[]; of?: number }
   } = {},
 ): Checkpoint {
   const { everyMs = 1000, warn = () => {}, now = () => performance.now() } = o
   const done: Run[] = [...(o.kept?.runs ?? [])]
   const mixes = new Set(o.kept?.mixes)
-  let of = 0
+  let of = o.kept?.of ?? 0
   let last = Number.NEGATIVE_INFINITY
   let warned = false
   const flush = () => {
-    if (done.length === 0) return
+    // a resumed bench's first write may keep no run: the earlier runs it drops are gone from the file too
+    if (done.length === 0 && !o.kept) return
     try {
       writeResults(file, {
         ...resultsOf([...done]),

@@ -3,7 +3,16 @@
 // ended is kept as recorded (its runs, their requests in requests.csv, its plans in plans/), one with a run missing is
 // run again whole (its ratios from one process), and so is a mix never started; a solo run is kept if it ended.
 import { createHash } from 'node:crypto'
-import { closeSync, createReadStream, existsSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import {
@@ -32,6 +41,8 @@ export interface Resume {
   warnings: string[]
   /** For the provenance's notes and the report's header. */
   note: string
+  /** How many runs the earlier process's bench held (its incomplete.of): the checkpoint's total until this one's. */
+  of: number
 }
 
 /**
@@ -133,10 +144,7 @@ export function readResume(
     )
   checkSameBench(file, theirs, options)
   if (!r.incomplete) return null
-  if (!existsSync(join(out, 'requests.csv')))
-    throw new UserError(
-      `--resume: no ${join(out, 'requests.csv')} beside ${file}: the kept runs' requests would be lost`,
-    )
+  checkRequestLog(join(out, 'requests.csv'), file)
   const done = new Set(r.incomplete.mixes)
   // the mix a run belongs to: its own, its real-time workers alone, one of its eclip-live sets held
   const mixOf = (run: Run) =>
@@ -154,8 +162,33 @@ export function readResume(
     kept: { runs: new Map(kept.map((run) => [run.key, run])), mixes: new Set(mixes) },
     planned: new Set([...kept.map((run) => run.mix), ...mixes, ...mixes.map(rtAloneMixName)]),
     warnings: r.provenance.warnings.filter((w) => done.has(failedIn(w) ?? '')),
+    of: r.incomplete.of,
     note: `resumed (--resume): ${kept.length} runs of earlier processes of this bench kept (${mixes.length} mix${mixes.length === 1 ? '' : 'es'} whole${mixes.length ? `: ${mixes.join(', ')}` : ''}; ${solos} solo runs), the others run in this one`,
   }
+}
+
+/** What to do where the earlier runs cannot be kept: the bench again, from its start. */
+const AGAIN = 'run the bench again without --resume (which replaces the runs in --out)'
+
+/** A UserError unless `log` is there and begins with the request log's header (before any backend starts). */
+function checkRequestLog(log: string, file: string): void {
+  if (!existsSync(log))
+    throw new UserError(
+      `--resume: no ${log} beside ${file}: the kept runs' requests would be lost; put it back, or ${AGAIN}`,
+    )
+  const head = Buffer.alloc(REQUEST_LOG_HEADER.length + 1)
+  const fd = openSync(log, 'r')
+  let n: number
+  try {
+    n = readSync(fd, head, 0, head.length, 0)
+  } finally {
+    closeSync(fd)
+  }
+  const first = head.subarray(0, n).toString('utf8')
+  if (first !== `${REQUEST_LOG_HEADER}\n` && first !== `${REQUEST_LOG_HEADER}\r`)
+    throw new UserError(
+      `--resume: ${log}: not a request log (its first line is not ${REQUEST_LOG_HEADER}); put back the one the bench wrote, or ${AGAIN}`,
+    )
 }
 
 /** Rewrites the request log with the rows of the kept runs only (the others' are written again as they run). */
@@ -173,7 +206,7 @@ export async function keepRequests(file: string, ids: ReadonlySet<string>): Prom
       if (header) {
         if (line !== REQUEST_LOG_HEADER)
           throw new UserError(
-            `--resume: ${file}: not a request log (its first line is not ${REQUEST_LOG_HEADER})`,
+            `--resume: ${file}: not a request log (its first line is not ${REQUEST_LOG_HEADER}); ${AGAIN}`,
           )
         writeSync(out, `${line}\n`)
         header = false

@@ -370,14 +370,6 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
 
   mkdirSync(o.out, { recursive: true })
   const logFile = join(o.out, 'requests.csv')
-  // resumed: the kept runs' requests stay, the runs made again have theirs written again
-  if (resume) await keepRequests(logFile, new Set([...resume.kept.runs.values()].map((r) => r.id)))
-  const log = openSync(logFile, resume ? 'a' : 'w')
-  if (!resume) writeSync(log, `${REQUEST_LOG_HEADER}\n`)
-  // an earlier bench's results and report would read as this one's until they are written again (a resumed bench's
-  // results.json stays until its first write)
-  for (const f of [...(resume ? [] : [resultsFile]), `${resultsFile}.tmp`, join(o.out, 'report.txt')])
-    rmSync(f, { force: true })
   const record = { options, ...(resume ? { note: resume.note } : {}) }
   // the runs so far in results.json as they end, marked incomplete: a bench stopped early keeps what it measured
   // (on the GPU after every run: a write is nothing beside a run of seconds)
@@ -387,11 +379,27 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     {
       everyMs: o.backend === 'gpu' ? 0 : 1000,
       warn: (m) => process.stderr.write(`eclip bench: WARNING: ${m}\n`),
-      ...(resume ? { kept: { runs: [...resume.kept.runs.values()], mixes: [...resume.kept.mixes] } } : {}),
+      ...(resume
+        ? { kept: { runs: [...resume.kept.runs.values()], mixes: [...resume.kept.mixes], of: resume.of } }
+        : {}),
     },
   )
+  let log: number | undefined
   let runs: Results['runs']
   try {
+    if (resume) {
+      // results.json first with the kept runs only, then the request log with theirs: a bench stopped in between
+      // (planning, tuning) leaves no run listed whose requests are gone
+      checkpoint.flush()
+      // resumed: the kept runs' requests stay, the runs made again have theirs written again
+      await keepRequests(logFile, new Set([...resume.kept.runs.values()].map((r) => r.id)))
+    }
+    log = openSync(logFile, resume ? 'a' : 'w')
+    if (!resume) writeSync(log, `${REQUEST_LOG_HEADER}\n`)
+    // an earlier bench's results and report would read as this one's until they are written again (a resumed
+    // bench's results.json is its checkpoint of the kept runs)
+    for (const f of [...(resume ? [] : [resultsFile]), `${resultsFile}.tmp`, join(o.out, 'report.txt')])
+      rmSync(f, { force: true })
     runs = await runAll(o, { inputs, planners, backend, lengths, log, failures, checkpoint, resume })
     // written before the backend closes (a signal then ends the process at once)
     writeResults(resultsFile, resultsOf(o, inputs, runs, backend, failures, record))
@@ -400,7 +408,7 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     checkpoint.flush()
     throw err
   } finally {
-    closeSync(log)
+    if (log !== undefined) closeSync(log)
     await backend.close()
     await planners.threaded?.close()
   }

@@ -61,6 +61,27 @@ describe('the bench checkpoint', () => {
     assert.deepEqual(readdirSync(dir), ['results.json'])
   })
 
+  it("a resumed bench's checkpoint: the kept runs and the earlier total before its own progress", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-checkpoint-'))
+    const file = join(dir, 'results.json')
+    const [a, b] = complete.runs
+    assert.ok(a && b)
+    const cp = resultsCheckpoint(file, (runs) => ({ ...complete, runs }), {
+      everyMs: 0,
+      kept: { runs: [a], mixes: ['mix7'], of: 9 },
+    })
+    cp.flush()
+    assert.deepEqual(readFile<Results>('results', file).incomplete, { runs: 1, of: 9, mixes: ['mix7'] })
+    // no run kept: the file is still written, without the earlier runs
+    const none = resultsCheckpoint(file, (runs) => ({ ...complete, runs }), {
+      kept: { runs: [], mixes: [], of: 9 },
+    })
+    none.flush()
+    const empty = readFile<Results>('results', file)
+    assert.deepEqual(empty.runs, [])
+    assert.deepEqual(empty.incomplete, { runs: 0, of: 9, mixes: [] })
+  })
+
   it('says what an incomplete file lacks: runs, or only what comes after them', () => {
     assert.equal(incompleteNote({}), undefined)
     assert.match(incompleteNote({ incomplete: { runs: 2, of: 5 } }) ?? '', /^INCOMPLETE: 2 of 5 runs; /)

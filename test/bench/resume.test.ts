@@ -228,6 +228,29 @@ describe('eclip bench --resume, a file cut by hand', () => {
     assert.deepEqual([...logged].sort(), [...rows(whole)].sort())
   })
 
+  it('rewrites results.json with the kept runs before it trims the request log', async () => {
+    const { out } = cutAfterA()
+    // killed at its first write: a resumed bench's first is before its plans
+    const first = await killWhen([...args(out), '--resume'], out, () => true)
+    assert.equal(first.incomplete?.of, uncut.runs.length)
+    assert.ok(first.runs.every((x) => x.mix === 'a' || x.role === 'solo'))
+    const logged = new Set(rows(out).map((l) => l.split(',')[0]))
+    for (const x of first.runs) assert.ok(logged.has(x.id), `${x.id}'s requests in the log`)
+  })
+
+  it('refuses a request log that is not one, before anything runs', () => {
+    const { out } = cutAfterA()
+    const before = readFileSync(join(out, 'results.json'), 'utf8')
+    writeFileSync(join(out, 'requests.csv'), 'not,a,log\n')
+    const r = cli([...args(out), '--resume'])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /requests\.csv: not a request log .*run the bench again without --resume \(which replaces/,
+    )
+    assert.equal(readFileSync(join(out, 'results.json'), 'utf8'), before)
+  })
+
   it('refuses a mix whose definition changed', () => {
     const { out } = cutAfterA()
     writeFileSync(mixFile, mixes('resnet152'))
