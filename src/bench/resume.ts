@@ -13,7 +13,7 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import {
   isTablePolicy,
@@ -41,6 +41,8 @@ export interface Resume {
   warnings: string[]
   /** For the provenance's notes and the report's header. */
   note: string
+  /** What results.json records of the inputs its runs used (benchInputs), for checkSameInputs. */
+  inputs: { file: string; recorded: Record<string, string> }
   /** How many runs the earlier process's bench held (its incomplete.of): the checkpoint's total until this one's. */
   of: number
 }
@@ -105,6 +107,48 @@ export function benchOptions(
   ])
 }
 
+/** The keys of benchInputs: known once the GPU backend has started and the inputs are resolved. */
+const INPUT_KEYS = ['gpu', 'profiles dir', 'inputs digest']
+
+/**
+ * What a bench's runs depend on beyond its options, once its inputs are resolved: the GPU (the one the GPU backend
+ * reports, else the profiles'), the profile directory (or synthetic), and a digest of the inputs the runs use — the
+ * GPU description, every mix's profiles, primitives, power model, contention constants. Recorded with the options.
+ */
+export function benchInputs(
+  gpu: string,
+  profilesDir: string | undefined,
+  used: { gpu: object; primitives: object; power: object; calibration: object; profiles: unknown[] },
+): Record<string, string> {
+  return {
+    gpu,
+    'profiles dir': profilesDir ? resolve(profilesDir) : 'synthetic',
+    'inputs digest': createHash('sha256').update(JSON.stringify(used)).digest('hex').slice(0, 16),
+  }
+}
+
+/**
+ * A UserError where this bench's inputs (benchInputs) are not those the kept runs used: another GPU, another profile
+ * directory, or changed contents. A file that does not record them (an eclip before them) is checked on its GPU.
+ */
+export function checkSameInputs(resume: Resume, ours: Record<string, string>): void {
+  const { file, recorded } = resume.inputs
+  const was = (k: string) => recorded[k]
+  const [gpu, dir, digest] = INPUT_KEYS.map(was)
+  if (gpu !== undefined && gpu !== ours.gpu)
+    throw new UserError(
+      `--resume: the runs in ${file} ran on ${gpu}, this bench runs on ${ours.gpu}: resume it on the ${gpu}, or ${AGAIN}`,
+    )
+  if (dir !== undefined && dir !== ours['profiles dir'])
+    throw new UserError(
+      `--resume: the runs in ${file} used the profiles ${dir === 'synthetic' ? 'synthetic profiles' : `in ${dir}`}, this bench ${ours['profiles dir'] === 'synthetic' ? 'synthetic profiles' : `those in ${ours['profiles dir']}`}: give the same --profiles, or ${AGAIN}`,
+    )
+  if (digest !== undefined && digest !== ours['inputs digest'])
+    throw new UserError(
+      `--resume: the inputs the runs in ${file} used (gpu.json, the mixes' profiles, primitives, power model, contention constants in ${dir ?? 'the profile directory'} or the files given) changed since it was written: restore them, or ${AGAIN}`,
+    )
+}
+
 /** `--flag value`, `--flag` (a switch) or `no --flag` (not given) for an error message. */
 const shown = (flag: string, v: string | undefined) =>
   v === undefined ? `no ${flag}` : v === 'true' ? flag : `${flag} ${v}`
@@ -112,6 +156,7 @@ const shown = (flag: string, v: string | undefined) =>
 /** A UserError naming the first option in which `ours` differs from what `file` records. */
 function checkSameBench(file: string, theirs: Record<string, string>, ours: Record<string, string>): void {
   for (const k of new Set([...Object.keys(ours), ...Object.keys(theirs)])) {
+    if (INPUT_KEYS.includes(k)) continue
     const [a, b] = [theirs[k], ours[k]]
     if (a === b) continue
     if (k.startsWith('mix '))
@@ -163,6 +208,11 @@ export function readResume(
     planned: new Set([...kept.map((run) => run.mix), ...mixes, ...mixes.map(rtAloneMixName)]),
     warnings: r.provenance.warnings.filter((w) => done.has(failedIn(w) ?? '')),
     of: r.incomplete.of,
+    // a file from before the inputs were recorded: its GPU as its provenance names it
+    inputs: {
+      file,
+      recorded: { ...(r.provenance.gpu ? { gpu: r.provenance.gpu } : {}), ...theirs },
+    },
     note: `resumed (--resume): ${kept.length} runs of earlier processes of this bench kept (${mixes.length} mix${mixes.length === 1 ? '' : 'es'} whole${mixes.length ? `: ${mixes.join(', ')}` : ''}; ${solos} solo runs), the others run in this one`,
   }
 }

@@ -62,7 +62,9 @@ import { type Checkpoint, exitOnSignal, resultsCheckpoint, writeResults } from '
 import { runExperiment, type TablePlanner } from './experiment.ts'
 import { detailReport, textReport, writeFigures } from './report.ts'
 import {
+  benchInputs,
   benchOptions,
+  checkSameInputs,
   keepRequests,
   keptPlanner,
   keptTablePlanner,
@@ -74,6 +76,8 @@ import {
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
 
 interface Inputs extends SimInputs {
+  /** the profile directory (none: synthetic profiles) */
+  dir?: string
   profilesFor: ProfilesFor
   warnings: string[]
   source: string
@@ -123,6 +127,7 @@ function resolveInputs(opts: {
   })
   return {
     ...sim.inputs,
+    ...(dir ? { dir } : {}),
     profilesFor,
     warnings: [...warnings, ...sim.warnings],
     source: dir
@@ -358,6 +363,9 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   let inputs: Inputs
   try {
     inputs = resolveInputs({ ...o, ...(gpu ? { device: gpu.gpu } : {}) })
+    // recorded with the options; a resumed bench's kept runs must have used the same
+    Object.assign(options, usedInputs(o, inputs, gpu?.gpu))
+    if (resume) checkSameInputs(resume, options)
   } catch (err) {
     await gpu?.close()
     throw err
@@ -433,6 +441,20 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
       `eclip bench: every GPU run failed (${failures.length}); nothing was measured — the first: ${failures[0]}\n`,
     )
   return { failed }
+}
+
+/** benchInputs of this bench: its GPU, profile directory, and what of its inputs its runs use. */
+function usedInputs(o: RunBenchOptions, inputs: Inputs, device: Gpu | undefined): Record<string, string> {
+  const profiles = o.mixes.map((m) => {
+    try {
+      return inputs.profilesFor(expandWorkers(m, o.batch))
+    } catch (err) {
+      // a profile missing is the runs' failure to report, not this digest's
+      return (err as Error).message
+    }
+  })
+  const { gpu, primitives, power, calibration } = inputs
+  return benchInputs((device ?? gpu).name, inputs.dir, { gpu, primitives, power, calibration, profiles })
 }
 
 /** A run's warm-up and window: the command line's, else a workload's own, else the backend's default. */

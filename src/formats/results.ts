@@ -382,8 +382,10 @@ export const Results = Type.Object(
       Type.Object({
         /**
          * `eclip bench`: the options its runs depend on, as it resolved them — each a flag and its value, a flag at its
-         * default left out — and `mix NAME`, a digest of that mix's definition. `eclip bench --resume` finishes the bench
-         * only with the same. Absent in files written before it, and in a file merged by `--from`.
+         * default left out — `mix NAME`, a digest of that mix's definition, and what its runs used: `gpu`, `profiles dir`
+         * and `inputs digest` (of the GPU description, the mixes' profiles, primitives, power model, contention
+         * constants). `eclip bench --resume` finishes the bench only with the same. Absent in files written before it, and
+         * in a file merged by `--from`.
          */
         options: Type.Optional(Type.Record(Type.String(), Type.String())),
       }),

@@ -2,7 +2,7 @@
 // whose runs all ended kept as recorded, the others run again whole, the result the file an uncut bench writes.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -261,5 +261,98 @@ describe('eclip bench --resume, a file cut by hand', () => {
     } finally {
       writeFileSync(mixFile, mixes('vgg19'))
     }
+  })
+})
+
+describe('eclip bench --resume, the inputs the kept runs used', () => {
+  /** The file a bench in `out` wrote, cut after its first four runs (none of its mixes ended). */
+  const cut = (out: string) => {
+    const r = read(out)
+    writeFileSync(
+      join(out, 'results.json'),
+      JSON.stringify({
+        ...r,
+        runs: r.runs.slice(0, 4),
+        incomplete: { runs: 4, of: r.runs.length, mixes: [] },
+      }),
+    )
+  }
+
+  it('refuses another GPU (the GPU stand-in reporting an H200 where the runs were on an H100)', () => {
+    const dir = tmp()
+    const python = join(dir, 'python')
+    const py = existsSync(join(repo, '.venv', 'bin', 'python'))
+      ? join(repo, '.venv', 'bin', 'python')
+      : 'python3'
+    writeFileSync(
+      python,
+      `#!/usr/bin/env bash\nexec '${py}' '${join(repo, 'test', 'gpu', 'fake_run_backend.py')}' '${join(dir, 'record')}'\n`,
+    )
+    chmodSync(python, 0o755)
+    const out = join(dir, 'out')
+    const args = ['bench', '--backend', 'gpu', '--mix', 'mix1', '--policies', 'baseline,model-wise']
+    const bench = (env: Record<string, string>, more: string[] = []) =>
+      spawnSync(
+        process.execPath,
+        [
+          eclip,
+          ...args,
+          '--duration',
+          '0.05',
+          '--warmup',
+          '0.01',
+          '--no-plots',
+          '--no-sim-compare',
+          '--out',
+          out,
+          ...more,
+        ],
+        { encoding: 'utf8', cwd: repo, env: { ...process.env, ECLIP_PYTHON: python, ...env } },
+      )
+    const w = bench({})
+    assert.equal(w.status, 0, w.stderr)
+    cut(out)
+    const before = readFileSync(join(out, 'results.json'), 'utf8')
+    const h200 = bench({ FAKE_GPU_JSON: join(repo, 'profiles', 'h200', 'gpu.json') }, ['--resume'])
+    assert.equal(h200.status, 2, h200.stderr)
+    assert.match(
+      h200.stderr,
+      /--resume: the runs in .* ran on .*H100.*, this bench runs on .*H200.*without --resume/,
+    )
+    assert.equal(readFileSync(join(out, 'results.json'), 'utf8'), before, 'nothing run')
+    const same = bench({}, ['--resume'])
+    assert.equal(same.status, 0, same.stderr)
+  })
+
+  it('refuses profiles changed since', () => {
+    const dir = tmp()
+    const profiles = join(dir, 'profiles')
+    cpSync(join(repo, 'profiles', 'h100'), profiles, { recursive: true })
+    const out = join(dir, 'out')
+    const args = [
+      'bench',
+      '--mix',
+      'mix1',
+      '--policies',
+      'baseline',
+      '--profiles',
+      profiles,
+      '--no-plots',
+      '--out',
+      out,
+    ]
+    const w = cli(args)
+    assert.equal(w.status, 0, w.stderr)
+    cut(out)
+    const primitives = join(profiles, 'primitives.json')
+    const p = JSON.parse(readFileSync(primitives, 'utf8'))
+    p.graphLaunch.medianUs *= 2
+    writeFileSync(primitives, JSON.stringify(p))
+    const r = cli([...args, '--resume'])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /--resume: the inputs the runs in .* used .* changed since it was written: restore them/,
+    )
   })
 })
