@@ -8,6 +8,7 @@ import {
   createReadStream,
   existsSync,
   openSync,
+  readFileSync,
   readSync,
   renameSync,
   rmSync,
@@ -15,6 +16,7 @@ import {
 } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { DEFAULT_HOLD_MS } from '../execute/sim/live.ts'
 import {
   isTablePolicy,
   type Plan,
@@ -48,24 +50,30 @@ export interface Resume {
 }
 
 /**
- * The options a bench's runs depend on, as flags and their resolved values (a flag at its default left out), and a
- * digest of each mix's definition (`mix NAME`): recorded in results.json's provenance, compared by --resume. Not in
- * it: --out, --no-plots, --table-threads (the plans do not depend on them), --no-check-outputs (a check, no number).
+ * The options a bench's runs depend on, as flags and their resolved values — a default as its value (`defaults`: the
+ * backend's run length), a file as its absolute path and a digest of its contents, a list as a set — so that a bench
+ * given an option at its default, a path another way, or its policies in another order is the same bench; a flag at no
+ * default left out. And a digest of each mix's definition (`mix NAME`, its description aside). Recorded in
+ * results.json's provenance, compared by --resume. Not in it: --out, --no-plots, --table-threads (the plans do not
+ * depend on them), --no-check-outputs (a check, no number).
  */
 export function benchOptions(
   o: RunBenchOptions,
   lengthOf: (mix: string) => object | undefined,
+  defaults: { warmupS: number; durationS: number },
 ): Record<string, string> {
   const t = o.tune
-  const profiles = o.profiles === 'synthetic' ? 'synthetic' : o.profiles?.dir
+  const profiles = o.profiles === 'synthetic' ? 'synthetic' : o.profiles && resolve(o.profiles.dir)
+  const set = (list: readonly string[]) => [...new Set(list)].sort().join(',')
+  const live = o.policies.some(isTablePolicy)
   const given: [string, string | number | boolean | undefined][] = [
     ['--mix', o.mixes.map((m) => m.name).join(',')],
     ['--workload', o.workloads.map((w) => w.name).join(',') || undefined],
-    ['--policies', o.policies.join(',')],
-    ['--modes', o.modes.join(',')],
+    ['--policies', set(o.policies)],
+    ['--modes', set(o.modes)],
     ['--backend', o.backend],
-    ['--duration', o.duration],
-    ['--warmup', o.warmup],
+    ['--duration', o.duration ?? defaults.durationS],
+    ['--warmup', o.warmup ?? defaults.warmupS],
     ['--seed', o.seed],
     ['--batch', o.batch],
     ['--rate', o.rate],
@@ -74,9 +82,9 @@ export function benchOptions(
     ['--no-sim-compare', (o.backend === 'gpu' && !o.simCompare) || undefined],
     ['--no-gemm-target', o.gemmTarget === false || undefined],
     ['--profiles', profiles],
-    ['--primitives', o.primitives],
-    ['--power', o.power],
-    ['--calibration', o.calibration],
+    ['--primitives', fileOption(o.primitives)],
+    ['--power', fileOption(o.power)],
+    ['--calibration', fileOption(o.calibration)],
     ['--rt-mechanism', o.rtMechanism],
     ['--rt-reserve-sms', o.rtReserveSms],
     ['--rt-factor', o.rtFactor],
@@ -88,8 +96,8 @@ export function benchOptions(
     ['--min-share', o.minShare],
     ['--fit-starts', o.fitStarts],
     // eclip-live's (without it, --hold-ms is refused and --table-policy unused)
-    ['--hold-ms', o.holdMs],
-    ['--table-policy', o.policies.some(isTablePolicy) ? o.tablePolicy : undefined],
+    ['--hold-ms', live ? (o.holdMs ?? DEFAULT_HOLD_MS) : o.holdMs],
+    ['--table-policy', live ? o.tablePolicy : undefined],
     ['--tune', t ? true : undefined],
     ['--tune-candidates', t?.candidates],
     ['--tune-evaluations', t?.evaluations],
@@ -103,7 +111,8 @@ export function benchOptions(
   const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16)
   return Object.fromEntries([
     ...given.flatMap(([flag, v]) => (v === undefined ? [] : [[flag, String(v)]])),
-    ...o.mixes.map((m) => [`mix ${m.name}`, digest([m, lengthOf(m.name) ?? null])]),
+    // a mix's description changes none of its runs
+    ...o.mixes.map(({ description: _d, ...m }) => [`mix ${m.name}`, digest([m, lengthOf(m.name) ?? null])]),
   ])
 }
 
@@ -147,6 +156,17 @@ export function checkSameInputs(resume: Resume, ours: Record<string, string>): v
     throw new UserError(
       `--resume: the inputs the runs in ${file} used (gpu.json, the mixes' profiles, primitives, power model, contention constants in ${dir ?? 'the profile directory'} or the files given) changed since it was written: restore them, or ${AGAIN}`,
     )
+}
+
+/** A file option as its absolute path and a digest of its contents (the path alone where it cannot be read). */
+function fileOption(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined
+  const path = resolve(file)
+  try {
+    return `${path} (${createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 16)})`
+  } catch {
+    return path
+  }
 }
 
 /** `--flag value`, `--flag` (a switch) or `no --flag` (not given) for an error message. */

@@ -346,7 +346,7 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   for (const m of o.modes)
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
   const lengths = runLengths(o)
-  const options = benchOptions(o, (mix) => lengths.get(mix))
+  const options = benchOptions(o, (mix) => lengths.get(mix), DEFAULTS[o.backend])
   const resultsFile = join(o.out, 'results.json')
   // what an earlier process of this bench finished, before the GPU backend starts: a wrong --out costs nothing
   const resume = o.resume ? readResume(o.out, options, o) : undefined

@@ -356,3 +356,38 @@ describe('eclip bench --resume, the inputs the kept runs used', () => {
     )
   })
 })
+
+describe('eclip bench --resume, the same bench given another way', () => {
+  const out = tmp()
+  const base = ['bench', '--mix', 'mix1', '--no-plots', '--out', out]
+  const bench = (more: string[]) =>
+    spawnSync(process.execPath, [eclip, ...base, ...more], { encoding: 'utf8', cwd: repo })
+  const w = bench(['--policies', 'baseline,model-wise', '--profiles', 'profiles/h100'])
+  assert.equal(w.status, 0, w.stderr)
+
+  for (const [what, more] of [
+    [
+      'the default run length given',
+      [
+        '--policies',
+        'baseline,model-wise',
+        '--profiles',
+        'profiles/h100',
+        '--warmup',
+        '0.05',
+        '--duration',
+        '0.5',
+      ],
+    ],
+    ['the policies in another order', ['--policies', 'model-wise,baseline', '--profiles', 'profiles/h100']],
+    [
+      'the profiles by their absolute path',
+      ['--policies', 'baseline,model-wise', '--profiles', join(repo, 'profiles', 'h100')],
+    ],
+  ] as const)
+    it(`accepts ${what}`, () => {
+      const r = bench([...more, '--resume'])
+      assert.equal(r.status, 0, r.stderr)
+      assert.match(r.stderr, /results\.json is complete: nothing to resume/)
+    })
+})
