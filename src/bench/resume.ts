@@ -32,6 +32,9 @@ import type { Planner } from '../plan/index.ts'
 import type { Kept, TablePlanner } from './experiment.ts'
 import type { RunBenchOptions } from './run.ts'
 
+/** What to do where the earlier runs cannot be kept: the bench again, from its start. */
+const AGAIN = 'run the bench again without --resume (which replaces the runs in --out)'
+
 /** What a resumed bench keeps of the earlier processes' runs. */
 export interface Resume {
   /** The runs kept, by run key, and the mixes kept whole (ExperimentOptions.kept). */
@@ -181,10 +184,10 @@ function checkSameBench(file: string, theirs: Record<string, string>, ours: Reco
     if (a === b) continue
     if (k.startsWith('mix '))
       throw new UserError(
-        `--resume: mix ${k.slice(4)} is not defined as when ${file} was written (its mix or workload file changed since)`,
+        `--resume: mix ${k.slice(4)} is not defined as when ${file} was written (its mix or workload file changed since): restore the file, or ${AGAIN}`,
       )
     throw new UserError(
-      `--resume: ${file} was written by a bench with ${shown(k, a)}, this one has ${shown(k, b)}: give the same options, or run the bench again without --resume`,
+      `--resume: ${file} was written by a bench with ${shown(k, a)}, this one has ${shown(k, b)}: give the same options, or ${AGAIN}`,
     )
   }
 }
@@ -205,7 +208,7 @@ export function readResume(
   const theirs = r.provenance.options
   if (!theirs || (r.incomplete && !r.incomplete.mixes))
     throw new UserError(
-      `--resume: ${file} does not record the options of the bench that wrote it and which of its mixes ended (merged by --from, or written by an eclip before --resume): run the bench again without --resume`,
+      `--resume: ${file} does not record the options of the bench that wrote it and which of its mixes ended (merged by --from, or written by an eclip before --resume): ${AGAIN}`,
     )
   checkSameBench(file, theirs, options)
   if (!r.incomplete) return null
@@ -220,6 +223,12 @@ export function readResume(
     (run) => run.backend === o.backend && (run.role === 'solo' || done.has(mixOf(run) ?? '')),
   )
   const mixes = o.mixes.map((m) => m.name).filter((m) => done.has(m))
+  // a kept run's plan is read again, not made: there before anything is trimmed
+  for (const run of kept)
+    if (run.planFile && !existsSync(join(out, run.planFile)))
+      throw new UserError(
+        `--resume: ${join(out, run.planFile)}, the plan ${run.role === 'solo' ? `solo run ${run.mix}` : `mix ${mixOf(run) ?? run.mix}`} ran under, is missing: put the plans/ the bench wrote back beside ${file}, or ${AGAIN}`,
+      )
   const solos = kept.filter((run) => run.role === 'solo').length
   // a failure names its run's label (`run MIX …`, `tuning run MIX|…`): kept where its mix is
   const failedIn = (w: string) => /^(?:tuning )?run ([^\s|[]+)/.exec(w)?.[1]
@@ -236,9 +245,6 @@ export function readResume(
     note: `resumed (--resume): ${kept.length} runs of earlier processes of this bench kept (${mixes.length} mix${mixes.length === 1 ? '' : 'es'} whole${mixes.length ? `: ${mixes.join(', ')}` : ''}; ${solos} solo runs), the others run in this one`,
   }
 }
-
-/** What to do where the earlier runs cannot be kept: the bench again, from its start. */
-const AGAIN = 'run the bench again without --resume (which replaces the runs in --out)'
 
 /** A UserError unless `log` is there and begins with the request log's header (before any backend starts). */
 function checkRequestLog(log: string, file: string): void {

@@ -2,7 +2,16 @@
 // whose runs all ended kept as recorded, the others run again whole, the result the file an uncut bench writes.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -132,6 +141,7 @@ describe('eclip bench --resume', () => {
     assert.equal(seed.status, 2, seed.stderr)
     assert.match(seed.stderr, /written by a bench with --seed 1, this one has --seed 2/)
     const bracket = cli([...args(out), '--resume', '--bracket'])
+    assert.equal(bracket.status, 2, bracket.stderr)
     assert.match(bracket.stderr, /written by a bench with no --bracket, this one has --bracket/)
     const policies = cli([...args(out, 'baseline'), '--resume'])
     assert.match(
@@ -251,13 +261,29 @@ describe('eclip bench --resume, a file cut by hand', () => {
     assert.equal(readFileSync(join(out, 'results.json'), 'utf8'), before)
   })
 
+  it("refuses a kept mix's plan missing, before anything is trimmed", () => {
+    const { out } = cutAfterA()
+    const before = readFileSync(join(out, 'requests.csv'), 'utf8')
+    rmSync(join(out, 'plans', 'a.eclip-fit.bmix.plan.json'))
+    const r = cli([...args(out), '--resume'])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /a\.eclip-fit\.bmix\.plan\.json, the plan mix a ran under, is missing: put the plans\/ .* back/,
+    )
+    assert.equal(readFileSync(join(out, 'requests.csv'), 'utf8'), before)
+  })
+
   it('refuses a mix whose definition changed', () => {
     const { out } = cutAfterA()
     writeFileSync(mixFile, mixes('resnet152'))
     try {
       const r = cli([...args(out), '--resume'])
       assert.equal(r.status, 2, r.stderr)
-      assert.match(r.stderr, /--resume: mix b is not defined as when .* was written/)
+      assert.match(
+        r.stderr,
+        /--resume: mix b is not defined as when .* was written .*: restore the file, or run the bench again without --resume \(which replaces the runs in --out\)/,
+      )
     } finally {
       writeFileSync(mixFile, mixes('vgg19'))
     }
