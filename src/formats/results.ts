@@ -381,8 +381,9 @@ export const Results = Type.Object(
       CommandProvenance,
       Type.Object({
         /**
-         * `eclip bench`: the options its runs depend on, as it resolved them — each a flag and its value, a flag at its
-         * default left out — `mix NAME`, a digest of that mix's definition, and what its runs used: `gpu`, `profiles dir`
+         * `eclip bench`: the options its runs depend on, as it resolved them — each a flag and its value (a default as
+         * its value, a file as its absolute path and a digest, a list as a set), a flag with no default left out when not
+         * given — `mix NAME`, a digest of that mix's definition, and what its runs used: `gpu`, `profiles dir`
          * and `inputs digest` (of the GPU description, the mixes' profiles, primitives, power model, contention
          * constants). `eclip bench --resume` finishes the bench only with the same. Absent in files written before it, and
          * in a file merged by `--from`.
@@ -403,8 +404,8 @@ export const Results = Type.Object(
           runs: Type.Integer({ minimum: 0 }),
           of: Type.Integer({ minimum: 0 }),
           /**
-           * The mixes all of whose runs had ended (their solo runs aside): `eclip bench --resume` keeps them and runs
-           * the others again whole. Absent in files written before it, and in a file merged by `--from`.
+           * The mixes all of whose runs had ended (the solo runs made with them among them): `eclip bench --resume`
+           * keeps them and runs the others again whole. Absent in files written before it, and in a file merged by `--from`.
            */
           mixes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
         },
