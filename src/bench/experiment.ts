@@ -212,25 +212,24 @@ async function onDemand(
 }
 
 /**
- * The kept held runs of the sets a kept table-following run `p` planned on demand (its table did not plan them before
- * the runs, so no pending run holds them): those of its mode, and those of one group not taken by an earlier mode.
+ * The kept held runs of the sets a kept table-following run planned on demand (its table did not plan them before the
+ * runs, so no pending run holds them): those that followed it in the earlier process — kept runs are in the order they
+ * ran — up to the next run that held no set.
  */
 function onDemandHeld(
   kept: ReadonlyMap<string, Run>,
-  p: Pending,
+  run: Run,
   pending: readonly Pending[],
-  runs: readonly Run[],
   batch: number | null,
 ): Run[] {
   const planned = new Set(pending.map((q) => runKey(q.mix, q.policy, q.mode, batch)))
-  return [...kept.values()].filter(
-    (r) =>
-      r.role === 'set-alone' &&
-      r.mix.startsWith(`${p.mix}[`) &&
-      (r.mode === p.mode || r.mode === null) &&
-      !planned.has(r.key) &&
-      !runs.includes(r),
-  )
+  const after = [...kept.values()]
+  const out: Run[] = []
+  for (const r of after.slice(after.indexOf(run) + 1)) {
+    if (r.role !== 'set-alone' || !r.mix.startsWith(`${run.mix}[`)) break
+    if (!planned.has(r.key)) out.push(r)
+  }
+  return out
 }
 
 /** The loop a mix's runs record: its workers' own sources where it gives any, else the experiment's. */
@@ -352,7 +351,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     if (kept) {
       runs.push(kept)
       // the held runs of the sets it planned on demand (simulator, above 6 workers) followed it
-      if (kept.metrics.live) runs.push(...onDemandHeld(o.kept?.runs ?? new Map(), p, pending, runs, o.batch))
+      if (kept.metrics.live) runs.push(...onDemandHeld(o.kept?.runs ?? new Map(), kept, pending, o.batch))
     }
     if (kept || (p.role !== 'solo' && o.kept?.mixes.has(p.of))) {
       mixDone()

@@ -406,68 +406,70 @@ describe('eclip-live in the bench above 6 workers: the sets traffic shows planne
     assert.equal(held.length, 1 + asked)
   })
 
-  it('resumed with every run kept, runs none and keeps the held runs of the sets planned on demand in their places', async () => {
-    const onoff = {
-      kind: 'onoff',
-      on: { dist: 'exponential', meanS: 0.003 },
-      off: { dist: 'exponential', meanS: 0.009 },
-    }
-    const models = ['alexnet', 'vgg19', 'shufflenet', 'resnet152', 'resnext101', 'densenet201', 'albert']
-    const mix = { name: 'seven', workers: models.map((model) => ({ model, arrival: onoff })) } as Mix
-    const o = {
-      policies: ['baseline', 'eclip-live'] as const,
-      modes: ['stream', 'graph'] as const,
-      holdUs: 500,
-    }
-    const done: string[] = []
-    const runs = await runExperiment(
-      liveExperiment(mix, {
-        ...o,
-        policies: [...o.policies],
-        modes: [...o.modes],
-        onMixDone: (m) => done.push(m),
-      }),
-    )
-    assert.deepEqual(done, ['seven'])
-    assert.ok(runs.filter((r) => r.role === 'set-alone').length > 2)
-    const none: ExecuteBackend = {
-      name: 'sim',
-      run: () => Promise.reject(new Error('a kept run was run again')),
-      close: async () => {},
-    }
-    const again = await runExperiment(
-      liveExperiment(mix, {
-        ...o,
-        policies: [...o.policies],
-        modes: [...o.modes],
-        backend: none,
-        kept: { runs: new Map(runs.map((r) => [r.key, r])), mixes: new Set(['seven']) },
-        onProgress: (_d, _t, label) => assert.equal(label, 'done', 'no progress on a kept run'),
-      }),
-    )
-    assert.deepEqual(
-      again.map((r) => r.id),
-      runs.map((r) => r.id),
-    )
-    // a run of a kept mix missing from the kept runs (it failed) is not run again either
-    const failed = runs.find((r) => r.policy === 'baseline')
-    const lacking = await runExperiment(
-      liveExperiment(mix, {
-        ...o,
-        policies: [...o.policies],
-        modes: [...o.modes],
-        backend: none,
-        kept: {
-          runs: new Map(runs.filter((r) => r !== failed).map((r) => [r.key, r])),
-          mixes: new Set(['seven']),
-        },
-      }),
-    )
-    assert.deepEqual(
-      lacking.map((r) => r.id),
-      runs.filter((r) => r !== failed).map((r) => r.id),
-    )
-  })
+  for (const seed of [1, 3])
+    it(`resumed with every run kept, runs none and keeps the held runs of the sets planned on demand in their places (seed ${seed})`, async () => {
+      const onoff = {
+        kind: 'onoff',
+        on: { dist: 'exponential', meanS: 0.003 },
+        off: { dist: 'exponential', meanS: 0.009 },
+      }
+      const models = ['alexnet', 'vgg19', 'shufflenet', 'resnet152', 'resnext101', 'densenet201', 'albert']
+      const mix = { name: 'seven', workers: models.map((model) => ({ model, arrival: onoff })) } as Mix
+      const o = {
+        policies: ['baseline', 'eclip-live'] as const,
+        modes: ['stream', 'graph'] as const,
+        holdUs: 500,
+        seed,
+      }
+      const done: string[] = []
+      const runs = await runExperiment(
+        liveExperiment(mix, {
+          ...o,
+          policies: [...o.policies],
+          modes: [...o.modes],
+          onMixDone: (m) => done.push(m),
+        }),
+      )
+      assert.deepEqual(done, ['seven'])
+      assert.ok(runs.filter((r) => r.role === 'set-alone').length > 2)
+      const none: ExecuteBackend = {
+        name: 'sim',
+        run: () => Promise.reject(new Error('a kept run was run again')),
+        close: async () => {},
+      }
+      const again = await runExperiment(
+        liveExperiment(mix, {
+          ...o,
+          policies: [...o.policies],
+          modes: [...o.modes],
+          backend: none,
+          kept: { runs: new Map(runs.map((r) => [r.key, r])), mixes: new Set(['seven']) },
+          onProgress: (_d, _t, label) => assert.equal(label, 'done', 'no progress on a kept run'),
+        }),
+      )
+      assert.deepEqual(
+        again.map((r) => r.id),
+        runs.map((r) => r.id),
+      )
+      // a run of a kept mix missing from the kept runs (it failed) is not run again either
+      const failed = runs.find((r) => r.policy === 'baseline')
+      const lacking = await runExperiment(
+        liveExperiment(mix, {
+          ...o,
+          policies: [...o.policies],
+          modes: [...o.modes],
+          backend: none,
+          kept: {
+            runs: new Map(runs.filter((r) => r !== failed).map((r) => [r.key, r])),
+            mixes: new Set(['seven']),
+          },
+        }),
+      )
+      assert.deepEqual(
+        lacking.map((r) => r.id),
+        runs.filter((r) => r !== failed).map((r) => r.id),
+      )
+    })
 })
 
 describe('simulated vs measured', () => {
