@@ -165,6 +165,36 @@ function tailed(r: RunResult, tail: readonly number[]): RunResult {
   }
 }
 
+/**
+ * A "GPU" on which every partitioned plan runs as baseline co-location did with worker 0 at `short` of its rate in the
+ * tuning's windows and at `long` in longer ones (CONFIRM's), the others 1.5× faster; the baseline's placement exactly
+ * as baseline co-location, whose worker 0 runs 2% faster in the longer windows (so a ratio taken against the other
+ * window's baseline shows).
+ */
+function floorStandIn(m: Mix, short: number, long: number) {
+  const isLong = (spec: RunSpec) => spec.windowS > WINDOW.windowS
+  let base: RunResult | undefined
+  return new Counting(m, (spec, r) => {
+    if (spec.plan.policy === 'baseline')
+      base = isLong(spec)
+        ? stretch(
+            r,
+            m.workers.map((_, i) => (i === 0 ? 1 / 1.02 : 1)),
+          )
+        : r
+    if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+    const w0 = isLong(spec) ? long : short
+    const factor = m.workers.map((_, i) => (i === 0 ? w0 : 1.5))
+    return {
+      ...base,
+      workers: base.workers.map((w, i) => ({
+        ...w,
+        arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
+      })),
+    }
+  })
+}
+
 describe('the measuring evaluator', () => {
   it('reduces a run on the simulator backend as the simulator evaluator does, run as the bench runs a plan', async () => {
     const m = mixOf('mix1', 8)
@@ -285,23 +315,7 @@ describe('eclip-fit tuned on a backend', () => {
 
   it('holds the floors on the windows with a margin: a worker measured just over its floor is not enough', async () => {
     const m = mixOf('mix1', 8)
-    // on this "GPU" every partitioned plan runs as baseline co-location did with worker 0 at `w0` of its rate and the
-    // others 1.5× faster; the baseline's placement exactly as baseline co-location
-    const standIn = (w0: number) => {
-      let base: RunResult | undefined
-      return new Counting(m, (spec, r) => {
-        if (spec.plan.policy === 'baseline') base = r
-        if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
-        const factor = m.workers.map((_, i) => (i === 0 ? w0 : 1.5))
-        return {
-          ...base,
-          workers: base.workers.map((w, i) => ({
-            ...w,
-            arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
-          })),
-        }
-      })
-    }
+    const standIn = (w0: number) => floorStandIn(m, w0, w0)
     // every floor at 0.95: a worker slowed uniformly to just over 0.9 + the margin would run its p95 past the cap the
     // tuning's choice is held to (1 / 0.925 > 1.07), a test of that hold, not of the floors'
     const floors = { minShare: 0.95 }
@@ -358,32 +372,7 @@ describe('eclip-fit tuned on a backend', () => {
 
   it('measures a close call again for longer before it falls back, and takes it where it keeps the floors there', async () => {
     const m = mixOf('mix1', 8)
-    // worker 0 at `short` of its baseline rate in the tuning's windows and at `long` in longer ones, the others 1.5×
-    // faster; the baseline's placement exactly as baseline co-location; baseline co-location's worker 0 2% faster in
-    // the longer windows (so a ratio taken against the other window's baseline shows)
-    const isLong = (spec: RunSpec) => spec.windowS > WINDOW.windowS
-    const standIn = (short: number, long: number) => {
-      let base: RunResult | undefined
-      return new Counting(m, (spec, r) => {
-        if (spec.plan.policy === 'baseline')
-          base = isLong(spec)
-            ? stretch(
-                r,
-                m.workers.map((_, i) => (i === 0 ? 1 / 1.02 : 1)),
-              )
-            : r
-        if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
-        const w0 = isLong(spec) ? long : short
-        const factor = m.workers.map((_, i) => (i === 0 ? w0 : 1.5))
-        return {
-          ...base,
-          workers: base.workers.map((w, i) => ({
-            ...w,
-            arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
-          })),
-        }
-      })
-    }
+    const standIn = (short: number, long: number) => floorStandIn(m, short, long)
     const floors = { minShare: 0.95 }
     const budget = { candidates: 3, evaluations: 2 }
     // within the margin in the short windows, over the halved margin in the longer ones: a partitioned plan taken,
