@@ -2,7 +2,7 @@
 // limit of a lent GPU) leaves the runs it finished beside the request log, which gets each run's rows as it ends.
 // Each write goes to a temporary file renamed over results.json: a reader never sees half a file.
 import { renameSync, rmSync, writeFileSync } from 'node:fs'
-import { parseFormat, type Results, type Run } from '../formats/index.ts'
+import { parseFormat, type Results, type Run, UserError } from '../formats/index.ts'
 
 /** Writes a results file whole: to FILE.tmp, then renamed over FILE, after checking it against its format. */
 export function writeResults(file: string, results: Results): void {
@@ -20,8 +20,11 @@ export interface Checkpoint {
   add(run: Run): void
   /** Every run of a mix has ended (the next write names it among the mixes a resumed bench keeps). */
   mixDone(mix: string): void
-  /** Rewrite the file now (nothing to write before the first run, or the first kept one). */
-  flush(): void
+  /**
+   * Rewrite the file now (nothing to write before the first run, or the first kept one); `strict`: a failed write
+   * throws instead of warning (what follows relies on the file).
+   */
+  flush(o?: { strict?: boolean }): void
 }
 
 /**
@@ -68,7 +71,7 @@ export function resultsCheckpoint(
   let of = o.kept?.of ?? 0
   let last = Number.NEGATIVE_INFINITY
   let warned = false
-  const flush = () => {
+  const flush = (f?: { strict?: boolean }) => {
     // a resumed bench's first write may keep no run: the earlier runs it drops are gone from the file too
     if (done.length === 0 && !o.kept) return
     try {
@@ -78,6 +81,7 @@ export function resultsCheckpoint(
       })
     } catch (err) {
       rmSync(`${file}.tmp`, { force: true })
+      if (f?.strict) throw new UserError(`${file} could not be written: ${(err as Error).message}`)
       if (!warned) warn(`${file} not rewritten as the runs end: ${(err as Error).message}`)
       warned = true
     }

@@ -398,7 +398,7 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     if (resume) {
       // results.json first with the kept runs only, then the request log with theirs: a bench stopped in between
       // (planning, tuning) leaves no run listed whose requests are gone
-      checkpoint.flush()
+      checkpoint.flush({ strict: true })
       // resumed: the kept runs' requests stay, the runs made again have theirs written again
       await keepRequests(logFile, new Set([...resume.kept.runs.values()].map((r) => r.id)))
     }
@@ -406,7 +406,12 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
     if (!resume) writeSync(log, `${REQUEST_LOG_HEADER}\n`)
     // an earlier bench's results and report would read as this one's until they are written again (a resumed
     // bench's results.json is its checkpoint of the kept runs)
-    for (const f of [...(resume ? [] : [resultsFile]), `${resultsFile}.tmp`, join(o.out, 'report.txt')])
+    for (const f of [
+      ...(resume ? [] : [resultsFile]),
+      `${resultsFile}.tmp`,
+      `${logFile}.tmp`,
+      join(o.out, 'report.txt'),
+    ])
       rmSync(f, { force: true })
     runs = await runAll(o, { inputs, planners, backend, lengths, log, failures, checkpoint, resume })
     // written before the backend closes (a signal then ends the process at once)
