@@ -312,11 +312,15 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     best = lowered
     fromLowered = true
   }
+  const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
+    state
+      ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }
+      : { ...whole, lambdas: space.start.lambdas.map(() => 0), mu: 0, chosen: m, fellBack: true }
   // (5) a fall-back on a close call: the plans only the held floors ruled out, measured again for longer
   const confirmRuns: TuneRun[] = []
-  const confirmedOthers: { state: FitState; m: FitMetrics }[] = []
   let confirmed: TuneResult['confirmed']
-  let against: FitScore | undefined
+  // where CONFIRM took a plan: the longer windows' baseline co-location, and the other plans measured in them
+  let taken: { against: FitScore; others: TunedPlan[] } | undefined
   // the measured plans that met the floors as given and would have beaten the baseline's placement by the margin, best
   // first by the same ranking (a plan past the p95 cap ranks -∞: none)
   const close = best.state
@@ -356,15 +360,10 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     if (pick) {
       pick.run.kept = true
       best = pick
-      against = base
-      for (const r of confirmRuns)
-        if (r !== pick.run && r.plan) confirmedOthers.push({ state: r.plan.state, m: r.m })
+      const others = confirmRuns.flatMap((r) => (r !== pick.run && r.plan ? [planOf(r.plan.state, r.m)] : []))
+      taken = { against: base, others: others.map((p) => ({ ...p, against: base })) }
     } else wholeRun.kept = true
   }
-  const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
-    state
-      ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }
-      : { ...whole, lambdas: space.start.lambdas.map(() => 0), mu: 0, chosen: m, fellBack: true }
   // the other measured plans by the same ranking (ties: measured first); the runners-up are the first of them
   const bestKey = best.state ? space.key(best.state) : wholeKey
   const others = [...memo]
@@ -374,13 +373,11 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     .map(({ e }) => planOf(e.plan?.state, e.m))
   return {
     ...planOf(best.state, best.m),
-    ...(against ? { against } : {}),
+    ...(taken ? { against: taken.against } : {}),
     homeOnly,
     runnersUp: others.slice(0, o.runnersUp ?? 0),
     others,
-    ...(against
-      ? { confirmedOthers: confirmedOthers.map((c) => ({ ...planOf(c.state, c.m), against })) }
-      : {}),
+    ...(taken ? { confirmedOthers: taken.others } : {}),
     measured: memo.size,
     seeds,
     moves,
