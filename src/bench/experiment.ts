@@ -116,6 +116,10 @@ export interface ExperimentOptions {
   notes?: string[]
 }
 
+/** The key of a (mix, policy)'s plan or table as onPlan and onTable are given it (bench --resume reads them back). */
+export const planFileKey = (mix: string, policy: string, batch: number | null) =>
+  `${mix}|${policy}|b${batch ?? 'mix'}`
+
 /**
  * Runs an earlier process of the same experiment finished, by run key: each stands in its place, not run again (nor
  * given to onProgress or onResult); their plans are still asked of the planners. `mixes`: the mixes whose every run
@@ -322,7 +326,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       if (!full) throw new Error(`table of ${p.mix}: no plan for the whole set`)
       tables.set(p.mix, table)
       plans.set(planKey, full.plan)
-      planFiles.set(full.plan, o.onTable?.(table, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
+      planFiles.set(full.plan, o.onTable?.(table, planFileKey(p.mix, p.policy, o.batch)))
       continue
     }
     const share = guard(p.of)
@@ -331,7 +335,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       ...(share !== undefined ? { minTotalShare: share } : {}),
     })
     plans.set(planKey, plan)
-    planFiles.set(plan, o.onPlan?.(plan, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}`))
+    planFiles.set(plan, o.onPlan?.(plan, planFileKey(p.mix, p.policy, o.batch)))
   }
   // eclip-live: after each table-following run, each set of its table held (its workers alone, closed loop, under its
   // plan), once per mode where the plan has several groups, once where it has one
@@ -351,7 +355,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
     if (kept) {
       runs.push(kept)
       // the held runs of the sets it planned on demand (simulator, above 6 workers) followed it
-      if (kept.metrics.live) runs.push(...onDemandHeld(o.kept?.runs ?? new Map(), kept, pending, o.batch))
+      if (kept.metrics.live) runs.push(...onDemandHeld((o.kept as Kept).runs, kept, pending, o.batch))
     }
     if (kept || (p.role !== 'solo' && o.kept?.mixes.has(p.of))) {
       mixDone()
@@ -388,7 +392,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
       if (grown) {
         spec = grown.spec
         table = grown.table
-        o.onTable?.(table, `${p.mix}|${p.policy}|b${o.batch ?? 'mix'}|on-demand`)
+        o.onTable?.(table, `${planFileKey(p.mix, p.policy, o.batch)}|on-demand`)
         pending.splice(i + 1, 0, ...heldRuns(p, table, held))
       }
       result = await o.backend.run(spec)

@@ -59,7 +59,7 @@ import { loadGpu, memoProfiles, type ProfilesFor, profilesIn } from '../profile/
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import { describeArrival } from '../workload/arrivals.ts'
 import { type Checkpoint, exitOnSignal, resultsCheckpoint, writeResults } from './checkpoint.ts'
-import { runExperiment, type TablePlanner } from './experiment.ts'
+import { planFileKey, runExperiment, type TablePlanner } from './experiment.ts'
 import { detailReport, textReport, writeFigures } from './report.ts'
 import {
   benchInputs,
@@ -561,17 +561,17 @@ function benchPlanners(
 /** A resumed bench's planners: a kept mix's plans (and tables) are the ones its kept runs executed, under plans/. */
 function resumed(planners: BenchPlanners, o: RunBenchOptions, resume: Resume | undefined): BenchPlanners {
   if (!resume) return planners
-  const b = `b${o.batch ?? 'mix'}`
   const { tablePlanner } = planners
+  const batch = o.batch ?? null
   return {
     ...planners,
     planner: keptPlanner(planners.planner, resume, (mix, policy) =>
-      join(o.out, planFileName(`${mix}|${policy}|${b}`, 'plan')),
+      join(o.out, planFileName(planFileKey(mix, policy, batch), 'plan')),
     ),
     ...(tablePlanner
       ? {
           tablePlanner: keptTablePlanner(tablePlanner, resume, (mix) =>
-            join(o.out, planFileName(`${mix}|${TABLE_POLICIES[0]}|${b}`, 'table')),
+            join(o.out, planFileName(planFileKey(mix, TABLE_POLICIES[0], batch), 'table')),
           ),
         }
       : {}),
