@@ -17,14 +17,14 @@ export const H200_RECORDED = [
   ...['sA', 'rA', 'sB', 'rB', 'sC', 'rC'].map((p) => `results/h200/interference/refit-plans/${p}`),
   ...['o1', 'n1', 'o2', 'n2', 'p2', 'n3'].map((p) => `results/h200/search-starts-b1/${p}`),
   ...['a1', 'b1', 'a2', 'b2'].map((p) => `results/h200/priorities-starts/${p}`),
-  ...['t1', 't4', 't5', 't7', 'tm12', 'tm3', 'tm4', 'tc4', 'tm56'].map(
+  ...['t1', 't4', 't5', 't7', 'tm12', 'tm3', 'tm4', 'tc4', 'cf4', 'tm56'].map(
     (p) => `results/h200/tuned-starts-b1/${p}`,
   ),
   ...['A1', 'A4', 'A5', 'A7', 'B1', 'B4', 'B5'].map((p) => `results/h200/tuned-starts-b8/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 418
+export const H200_RUNS = 420
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const

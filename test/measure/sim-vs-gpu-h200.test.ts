@@ -23,7 +23,7 @@
 //   whose plans that changes, three of them twice from one start; the other seven once);
 // - results/h200/priorities-starts (mix2 at batch 8 with and without its raised worker, each twice);
 // - results/h200/tuned-starts-b1 and tuned-starts-b8 (eclip-fit tuned on the GPU from the several-start search, the 13
-//   mixes at batch 1, more4 twice, and the 13 at batch 8).
+//   mixes at batch 1, more4 three times, and the 13 at batch 8).
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
 // effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
 // (profiles/h200/README.md says what it changed): those runs are held out from every fit, not from that look.
