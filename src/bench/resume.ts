@@ -16,6 +16,7 @@ import {
 } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
+import { MEASURED_DEFAULTS } from '../execute/measured-evaluator.ts'
 import { DEFAULT_HOLD_MS } from '../execute/sim/live.ts'
 import {
   isTablePolicy,
@@ -28,7 +29,21 @@ import {
   UserError,
 } from '../formats/index.ts'
 import { rtAloneMixName } from '../measure/metrics.ts'
-import type { Planner } from '../plan/index.ts'
+import {
+  DEFAULT_MIN_SHARE,
+  DEFAULT_OBJECTIVE,
+  DEFAULT_RT_BEST_EFFORT,
+  DEFAULT_RT_FACTOR,
+  DEFAULT_RT_GATE_US,
+  DEFAULT_RT_RESERVE_SMS,
+  FIT_STARTS,
+  MEASURED_FLOOR_MARGIN,
+  type Planner,
+  type RtMechanism,
+  rtMechanismOf,
+  SIM_FLOOR_SLACK,
+  TUNE_DEFAULTS,
+} from '../plan/index.ts'
 import type { Kept, TablePlanner } from './experiment.ts'
 import type { RunBenchOptions } from './run.ts'
 
@@ -54,11 +69,12 @@ export interface Resume {
 
 /**
  * The options a bench's runs depend on, as flags and their resolved values — a default as its value (`defaults`: the
- * backend's run length), a file as its absolute path and a digest of its contents, a list as a set — so that a bench
- * given an option at its default, a path another way, or its policies in another order is the same bench; a flag at no
- * default left out. And a digest of each mix's definition (`mix NAME`, its description aside). Recorded in
- * results.json's provenance, compared by --resume. Not in it: --out, --no-plots, --table-threads (the plans do not
- * depend on them), --no-check-outputs (a check, no number).
+ * backend's run length; optionDefaults: the planners' and the tuning's, where a policy of the bench uses them), a file
+ * as its absolute path and a digest of its contents, a list as a set — so that a bench given an option at its default,
+ * a path another way, or its policies in another order is the same bench; a flag with no default (--rate, --batch)
+ * left out. And a digest of each mix's definition (`mix NAME`, its description aside). Recorded in results.json's
+ * provenance, compared by --resume. Not in it: --out, --no-plots, --table-threads (the plans do not depend on them),
+ * --no-check-outputs (a check, no number).
  */
 export function benchOptions(
   o: RunBenchOptions,
@@ -69,6 +85,18 @@ export function benchOptions(
   const profiles = o.profiles === 'synthetic' ? 'synthetic' : o.profiles && resolve(o.profiles.dir)
   const set = (list: readonly string[]) => [...new Set(list)].sort().join(',')
   const live = o.policies.some(isTablePolicy)
+  const rt = o.policies.includes('eclip-rt')
+  // the policies that plan by eclip-fit's search (eclip-rt its best-effort workers, eclip-live its sets)
+  const fit = o.policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p))
+  const mechanism = rtMechanismOf({
+    mechanism: o.rtMechanism,
+    reserveSms: o.rtReserveSms,
+    factor: o.rtFactor,
+  })
+  const d = optionDefaults(o.backend, mechanism, t !== undefined)
+  // where a policy of the bench uses the option, its value as the runs use it (given, else its default); else as given
+  const or = (flag: string, v: string | number | undefined, used: boolean) => (used ? (v ?? d[flag]) : v)
+  const gate = rt && mechanism === 'gate'
   const given: [string, string | number | boolean | undefined][] = [
     ['--mix', o.mixes.map((m) => m.name).join(',')],
     ['--workload', o.workloads.map((w) => w.name).join(',') || undefined],
@@ -88,28 +116,29 @@ export function benchOptions(
     ['--primitives', fileOption(o.primitives)],
     ['--power', fileOption(o.power)],
     ['--calibration', fileOption(o.calibration)],
-    ['--rt-mechanism', o.rtMechanism],
-    ['--rt-reserve-sms', o.rtReserveSms],
-    ['--rt-factor', o.rtFactor],
-    ['--rt-gate-us', o.rtGateUs],
-    ['--rt-ungated-sms', o.rtUngatedSms],
-    ['--rt-best-effort', o.rtBestEffort],
-    ['--objective', o.objective],
+    // eclip-rt's mechanism (its options given imply one), and that mechanism's own options
+    ['--rt-mechanism', rt ? mechanism : o.rtMechanism],
+    ['--rt-reserve-sms', or('--rt-reserve-sms', o.rtReserveSms, rt && mechanism === 'priority')],
+    ['--rt-factor', or('--rt-factor', o.rtFactor, rt && mechanism === 'partition')],
+    ['--rt-gate-us', or('--rt-gate-us', o.rtGateUs, gate)],
+    ['--rt-ungated-sms', or('--rt-ungated-sms', o.rtUngatedSms, gate)],
+    ['--rt-best-effort', or('--rt-best-effort', o.rtBestEffort, gate)],
+    ['--objective', or('--objective', o.objective, fit)],
     ['--stream-priorities', o.streamPriorities || undefined],
-    ['--min-share', o.minShare],
-    ['--fit-starts', o.fitStarts],
+    ['--min-share', or('--min-share', o.minShare, fit)],
+    ['--fit-starts', or('--fit-starts', o.fitStarts, fit)],
     // eclip-live's (without it, --hold-ms is refused and --table-policy unused)
     ['--hold-ms', live ? (o.holdMs ?? DEFAULT_HOLD_MS) : o.holdMs],
     ['--table-policy', live ? o.tablePolicy : undefined],
     ['--tune', t ? true : undefined],
-    ['--tune-candidates', t?.candidates],
-    ['--tune-evaluations', t?.evaluations],
-    ['--tune-window', t?.windowS],
-    ['--tune-warmup', t?.warmupS],
-    ['--tune-margin', t?.margin],
-    ['--tune-priority-plans', t?.priorityPlans],
-    ['--tune-floor-margin', t?.floorMargin],
-    ['--tune-sim-floor-slack', t?.simFloorSlack],
+    ['--tune-candidates', or('--tune-candidates', t?.candidates, !!t)],
+    ['--tune-evaluations', or('--tune-evaluations', t?.evaluations, !!t)],
+    ['--tune-window', or('--tune-window', t?.windowS, !!t)],
+    ['--tune-warmup', or('--tune-warmup', t?.warmupS, !!t)],
+    ['--tune-margin', or('--tune-margin', t?.margin, !!t)],
+    ['--tune-priority-plans', or('--tune-priority-plans', t?.priorityPlans, !!t)],
+    ['--tune-floor-margin', or('--tune-floor-margin', t?.floorMargin, !!t)],
+    ['--tune-sim-floor-slack', or('--tune-sim-floor-slack', t?.simFloorSlack, !!t)],
   ]
   const digest = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 16)
   return Object.fromEntries([
@@ -119,8 +148,62 @@ export function benchOptions(
   ])
 }
 
+/**
+ * The default of each option benchOptions records at its default where it is used (the planners' and, with --tune,
+ * the tuning's): eclip-rt's `mechanism` (what its options given imply), the tuning's windows on `backend`.
+ */
+function optionDefaults(backend: string, mechanism: RtMechanism, tune: boolean): Record<string, string> {
+  const m = MEASURED_DEFAULTS[backend === 'gpu' ? 'gpu' : 'sim']
+  const d: Record<string, string | number> = {
+    '--rt-mechanism': mechanism,
+    '--rt-reserve-sms': DEFAULT_RT_RESERVE_SMS,
+    '--rt-factor': DEFAULT_RT_FACTOR,
+    '--rt-gate-us': DEFAULT_RT_GATE_US,
+    // every best-effort worker gated
+    '--rt-ungated-sms': 0,
+    '--rt-best-effort': DEFAULT_RT_BEST_EFFORT,
+    '--objective': DEFAULT_OBJECTIVE,
+    '--min-share': DEFAULT_MIN_SHARE,
+    '--fit-starts': FIT_STARTS,
+    ...(tune
+      ? {
+          '--tune-candidates': TUNE_DEFAULTS.candidates,
+          '--tune-evaluations': TUNE_DEFAULTS.evaluations,
+          '--tune-window': m.windowS,
+          '--tune-warmup': m.warmupS,
+          '--tune-margin': TUNE_DEFAULTS.margin,
+          '--tune-priority-plans': TUNE_DEFAULTS.priorityPlans,
+          '--tune-floor-margin': MEASURED_FLOOR_MARGIN,
+          '--tune-sim-floor-slack': SIM_FLOOR_SLACK,
+        }
+      : {}),
+  }
+  return Object.fromEntries(Object.entries(d).map(([k, v]) => [k, String(v)]))
+}
+
+/**
+ * A record of benchOptions with every option of optionDefaults it lacks at its default: one left out where no policy
+ * of its bench used it, or by an eclip that recorded such an option only when given. So an option given at its
+ * default and the same option left out compare equal, whichever side gave it.
+ */
+function withDefaults(r: Record<string, string>): Record<string, string> {
+  const mechanism =
+    (r['--rt-mechanism'] as RtMechanism | undefined) ??
+    rtMechanismOf({
+      ...(r['--rt-reserve-sms'] !== undefined ? { reserveSms: Number(r['--rt-reserve-sms']) } : {}),
+      ...(r['--rt-factor'] !== undefined ? { factor: Number(r['--rt-factor']) } : {}),
+    })
+  return { ...optionDefaults(r['--backend'] ?? 'sim', mechanism, r['--tune'] !== undefined), ...r }
+}
+
 /** The keys of benchInputs: known once the GPU backend has started and the inputs are resolved. */
 const INPUT_KEYS = ['gpu', 'profiles dir', 'inputs digest']
+
+/**
+ * The options that name input files. Where results.json records the inputs (INPUT_KEYS), these are compared by them
+ * (checkSameInputs), not as given: a file given that is the default one, or one of the same contents, is the same input.
+ */
+const FILE_OPTIONS = ['--profiles', '--primitives', '--power', '--calibration']
 
 /**
  * What a bench's runs depend on beyond its options, once its inputs are resolved: the GPU (the one the GPU backend
@@ -155,10 +238,15 @@ export function checkSameInputs(resume: Resume, ours: Record<string, string>): v
     throw new UserError(
       `--resume: the runs in ${file} used the profiles ${dir === 'synthetic' ? 'synthetic profiles' : `in ${dir}`}, this bench ${ours['profiles dir'] === 'synthetic' ? 'synthetic profiles' : `those in ${ours['profiles dir']}`}: give the same --profiles, or ${AGAIN}`,
     )
-  if (digest !== undefined && digest !== ours['inputs digest'])
+  if (digest !== undefined && digest !== ours['inputs digest']) {
+    // other contents where another file was given (or one given, or left out, on one side only): that option, named
+    const path = (v: string | undefined) => v?.replace(/ \([0-9a-f]{16}\)$/, '')
+    const k = FILE_OPTIONS.find((f) => f !== '--profiles' && path(recorded[f]) !== path(ours[f]))
+    if (k) throw otherOption(file, k, recorded[k], ours[k])
     throw new UserError(
       `--resume: the inputs the runs in ${file} used (gpu.json, the mixes' profiles, primitives, power model, contention constants in ${dir ?? 'the profile directory'} or the files given) changed since it was written: restore them, or ${AGAIN}`,
     )
+  }
 }
 
 /** A file option as its absolute path and a digest of its contents (the path alone where it cannot be read). */
@@ -176,19 +264,29 @@ function fileOption(file: string | undefined): string | undefined {
 const shown = (flag: string, v: string | undefined) =>
   v === undefined ? `no ${flag}` : v === 'true' ? flag : `${flag} ${v}`
 
-/** A UserError naming the first option in which `ours` differs from what `file` records. */
-function checkSameBench(file: string, theirs: Record<string, string>, ours: Record<string, string>): void {
+/** The error of an option `file`'s bench had at `a`, this one at `b`. */
+const otherOption = (file: string, k: string, a: string | undefined, b: string | undefined) =>
+  new UserError(
+    `--resume: ${file} was written by a bench with ${shown(k, a)}, this one has ${shown(k, b)}: give the same options, or ${AGAIN}`,
+  )
+
+/**
+ * A UserError naming the first option in which `given` differs from what `file` records, an option with a default
+ * left out on either side read as that default (withDefaults); the files given are left to checkSameInputs where the
+ * file records the inputs.
+ */
+function checkSameBench(file: string, recorded: Record<string, string>, given: Record<string, string>): void {
+  const [theirs, ours] = [withDefaults(recorded), withDefaults(given)]
+  const later = [...INPUT_KEYS, ...(recorded['inputs digest'] !== undefined ? FILE_OPTIONS : [])]
   for (const k of new Set([...Object.keys(ours), ...Object.keys(theirs)])) {
-    if (INPUT_KEYS.includes(k)) continue
+    if (later.includes(k)) continue
     const [a, b] = [theirs[k], ours[k]]
     if (a === b) continue
     if (k.startsWith('mix '))
       throw new UserError(
         `--resume: mix ${k.slice(4)} is not defined as when ${file} was written (its mix or workload file changed since): restore the file, or ${AGAIN}`,
       )
-    throw new UserError(
-      `--resume: ${file} was written by a bench with ${shown(k, a)}, this one has ${shown(k, b)}: give the same options, or ${AGAIN}`,
-    )
+    throw otherOption(file, k, a, b)
   }
 }
 

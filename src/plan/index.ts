@@ -5,6 +5,7 @@ export {
   DEFAULT_MIN_SHARE,
   FIT_LAMBDAS,
   FIT_MUS,
+  FIT_STARTS,
   FIT_STARTS_CHOICES,
   type FitScore,
   type FitStarts,
@@ -22,6 +23,7 @@ export {
   type Planner,
 } from './make-plan.ts'
 export {
+  DEFAULT_OBJECTIVE,
   type MeasuredOn,
   PLAN_OBJECTIVES,
   type PlanEvaluator,

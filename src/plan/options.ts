@@ -21,6 +21,8 @@ import {
 /** What eclip-fit maximises under the floors (PlanOptions.objective). */
 export const PLAN_OBJECTIVES = ['stp', 'requests'] as const
 export type PlanObjective = (typeof PLAN_OBJECTIVES)[number]
+/** What eclip-fit maximises when no objective is given: STP. */
+export const DEFAULT_OBJECTIVE: PlanObjective = 'stp'
 
 /** eclip-fit's minTotalShare is a ratio to baseline's total requests/s: above this it is taken for a mistake. */
 const MAX_MIN_TOTAL_SHARE = 2

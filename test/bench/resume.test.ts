@@ -274,6 +274,33 @@ describe('eclip bench --resume, a file cut by hand', () => {
     assert.equal(readFileSync(join(out, 'requests.csv'), 'utf8'), before)
   })
 
+  it("records --tune's budget at its defaults, and accepts them given", () => {
+    const o = uncut.provenance.options ?? {}
+    assert.equal(o['--tune-floor-margin'], '0.02')
+    assert.equal(o['--tune-sim-floor-slack'], '0.05')
+    assert.equal(o['--tune-window'], '0.02')
+    const out = mkdtempSync(join(dir, 'complete-'))
+    cpSync(whole, out, { recursive: true })
+    const given = ['--tune-floor-margin', '0.02', '--tune-sim-floor-slack', '0.05', '--tune-candidates', '6']
+    const r = cli([...args(out), ...given, '--resume'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stderr, /results\.json is complete: nothing to resume/)
+    // as an earlier eclip wrote it: the budget's defaults not given not recorded
+    const file = read(out)
+    delete file.provenance.options?.['--tune-floor-margin']
+    delete file.provenance.options?.['--tune-sim-floor-slack']
+    writeFileSync(join(out, 'results.json'), JSON.stringify(file))
+    const earlier = cli([...args(out), ...given, '--resume'])
+    assert.equal(earlier.status, 0, earlier.stderr)
+    // the simulator's default window, not the bench's (the last --tune-window given is taken)
+    const window = cli([...args(out), '--tune-window', '0.5', '--resume'])
+    assert.equal(window.status, 2, window.stderr)
+    assert.match(
+      window.stderr,
+      /written by a bench with --tune-window 0\.02, this one has --tune-window 0\.5/,
+    )
+  })
+
   it('refuses a mix whose definition changed', () => {
     const { out } = cutAfterA()
     writeFileSync(mixFile, mixes('resnet152'))
@@ -380,6 +407,19 @@ describe('eclip bench --resume, the inputs the kept runs used', () => {
       r.stderr,
       /--resume: the inputs the runs in .* used .* changed since it was written: restore them/,
     )
+    // other primitives given: the option named, with both
+    const other = join(dir, 'other-primitives.json')
+    writeFileSync(other, JSON.stringify(p))
+    writeFileSync(
+      primitives,
+      JSON.stringify({ ...p, graphLaunch: { ...p.graphLaunch, medianUs: p.graphLaunch.medianUs / 2 } }),
+    )
+    const given = cli([...args, '--primitives', other, '--resume'])
+    assert.equal(given.status, 2, given.stderr)
+    assert.match(
+      given.stderr,
+      /written by a bench with no --primitives, this one has --primitives .*other-primitives\.json/,
+    )
   })
 })
 
@@ -410,10 +450,144 @@ describe('eclip bench --resume, the same bench given another way', () => {
       'the profiles by their absolute path',
       ['--policies', 'baseline,model-wise', '--profiles', join(repo, 'profiles', 'h100')],
     ],
+    // the default directory on the simulator, and its own primitives: the same inputs
+    ['the profiles left out', ['--policies', 'baseline,model-wise']],
+    [
+      "the profile directory's primitives given",
+      ['--policies', 'baseline,model-wise', '--primitives', 'profiles/h100/primitives.json'],
+    ],
+    // options no policy of this bench uses, at their defaults: as left out
+    [
+      "eclip-rt's and eclip-fit's options at their defaults",
+      [
+        '--policies',
+        'baseline,model-wise',
+        '--profiles',
+        'profiles/h100',
+        '--rt-mechanism',
+        'gate',
+        '--rt-gate-us',
+        '40',
+        '--rt-ungated-sms',
+        '0',
+        '--rt-best-effort',
+        'eclip-fit',
+        '--objective',
+        'stp',
+        '--fit-starts',
+        'several',
+      ],
+    ],
   ] as const)
     it(`accepts ${what}`, () => {
       const r = bench([...more, '--resume'])
       assert.equal(r.status, 0, r.stderr)
       assert.match(r.stderr, /results\.json is complete: nothing to resume/)
     })
+})
+
+describe('eclip bench --resume, options at their defaults', () => {
+  // eclip-rt (its gate mechanism, by default) and the eclip-fit options its best-effort plan takes
+  const dir = tmp()
+  const base = (out: string) => [
+    'bench',
+    '--workload',
+    'disb-A',
+    '--policies',
+    'baseline,eclip-rt',
+    '--duration',
+    '0.1',
+    '--warmup',
+    '0.01',
+    '--no-solo',
+    '--no-plots',
+    '--out',
+    out,
+  ]
+  const bench = (out: string, more: string[] = []) =>
+    spawnSync(process.execPath, [eclip, ...base(out), ...more], { encoding: 'utf8', cwd: repo })
+  const atDefaults = [
+    '--rt-mechanism',
+    'gate',
+    '--rt-gate-us',
+    '40',
+    '--rt-ungated-sms',
+    '0',
+    '--rt-best-effort',
+    'eclip-fit',
+    '--objective',
+    'stp',
+    '--min-share',
+    '0.9',
+    '--fit-starts',
+    'several',
+  ]
+  const plain = join(dir, 'plain')
+  const w = bench(plain)
+  assert.equal(w.status, 0, w.stderr)
+  const complete = /results\.json is complete: nothing to resume/
+
+  it('records each option the runs use at its resolved default', () => {
+    const o = read(plain).provenance.options ?? {}
+    for (const [k, v] of Object.entries({
+      '--rt-mechanism': 'gate',
+      '--rt-gate-us': '40',
+      '--rt-ungated-sms': '0',
+      '--rt-best-effort': 'eclip-fit',
+      '--objective': 'stp',
+      '--min-share': '0.9',
+      '--fit-starts': 'several',
+    }))
+      assert.equal(o[k], v, k)
+    // the options of mechanisms not used: not recorded
+    assert.equal(o['--rt-reserve-sms'], undefined)
+    assert.equal(o['--rt-factor'], undefined)
+  })
+
+  it('accepts them given at their defaults, and a bench that gave them resumed without', () => {
+    const given = bench(plain, [...atDefaults, '--resume'])
+    assert.equal(given.status, 0, given.stderr)
+    assert.match(given.stderr, complete)
+    const out = join(dir, 'given')
+    const g = bench(out, atDefaults)
+    assert.equal(g.status, 0, g.stderr)
+    const left = bench(out, ['--resume'])
+    assert.equal(left.status, 0, left.stderr)
+    assert.match(left.stderr, complete)
+  })
+
+  it('reads a file that does not record them (an earlier eclip) as at their defaults', () => {
+    const out = join(dir, 'earlier')
+    cpSync(plain, out, { recursive: true })
+    const r = read(out)
+    const o = r.provenance.options ?? {}
+    for (const k of ['--rt-mechanism', '--rt-gate-us', '--rt-ungated-sms', '--rt-best-effort']) delete o[k]
+    for (const k of ['--objective', '--min-share', '--fit-starts']) delete o[k]
+    writeFileSync(join(out, 'results.json'), JSON.stringify(r))
+    const given = bench(out, [...atDefaults, '--resume'])
+    assert.equal(given.status, 0, given.stderr)
+    assert.match(given.stderr, complete)
+    const other = bench(out, ['--min-share', '0.8', '--resume'])
+    assert.equal(other.status, 2, other.stderr)
+    assert.match(other.stderr, /written by a bench with --min-share 0\.9, this one has --min-share 0\.8/)
+  })
+
+  it('refuses another value, naming both, and an option that picks another mechanism', () => {
+    const gate = bench(plain, ['--rt-gate-us', '20', '--resume'])
+    assert.equal(gate.status, 2, gate.stderr)
+    assert.match(gate.stderr, /written by a bench with --rt-gate-us 40, this one has --rt-gate-us 20/)
+    const objective = bench(plain, ['--objective', 'requests', '--resume'])
+    assert.equal(objective.status, 2, objective.stderr)
+    assert.match(
+      objective.stderr,
+      /written by a bench with --objective stp, this one has --objective requests/,
+    )
+    // --rt-reserve-sms at its default still asks for the priority mechanism: another bench
+    const reserve = bench(plain, ['--rt-reserve-sms', '16', '--resume'])
+    assert.equal(reserve.status, 2, reserve.stderr)
+    assert.match(
+      reserve.stderr,
+      /written by a bench with --rt-mechanism gate, this one has --rt-mechanism priority/,
+    )
+  })
 })
