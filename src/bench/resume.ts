@@ -290,24 +290,53 @@ function checkSameBench(file: string, recorded: Record<string, string>, given: R
   }
 }
 
-/**
- * What `--resume` keeps of `out`'s results.json, or null where that file is complete (nothing to resume). A missing
- * file, one that does not record its bench's options, or one of another bench (`options` differs) is a UserError.
- */
-export function readResume(
-  out: string,
-  options: Record<string, string>,
-  o: Pick<RunBenchOptions, 'mixes' | 'backend'>,
-): Resume | null {
+/** `out`'s results.json as --resume reads it: a bench's that records its options (and, unfinished, its mixes ended). */
+export interface Recorded {
+  out: string
+  file: string
+  results: Results
+  options: Record<string, string>
+}
+
+/** The results.json in `out` that --resume finishes; a missing file, or one that does not record enough, a UserError. */
+export function readRecorded(out: string): Recorded {
   const file = join(out, 'results.json')
   if (!existsSync(file))
     throw new UserError(`--resume: no ${file}: nothing to resume (run the bench without --resume)`)
-  const r = readFile<Results>('results', file)
-  const theirs = r.provenance.options
-  if (!theirs || (r.incomplete && !r.incomplete.mixes))
+  const results = readFile<Results>('results', file)
+  const options = results.provenance.options
+  if (!options || (results.incomplete && !results.incomplete.mixes))
     throw new UserError(
       `--resume: ${file} does not record the options of the bench that wrote it and which of its mixes ended (merged by --from, or written by an eclip before --resume): ${AGAIN}`,
     )
+  return { out, file, results, options }
+}
+
+/**
+ * `o` with its mixes (and workloads) in the order of the bench that wrote `rec`, where they are the same mixes given
+ * in another order. The order given is the order the runs go in (each solo run with the first mix that has its
+ * model) and results.json lists them, so a resumed bench keeps the recorded one. Other mixes: `o` as given, for
+ * readResume to refuse.
+ */
+export function inRecordedOrder(o: RunBenchOptions, rec: Recorded): RunBenchOptions {
+  const order = rec.options['--mix']?.split(',') ?? []
+  const names = o.mixes.map((m) => m.name)
+  const sorted = (list: string[]) => JSON.stringify([...list].sort())
+  if (sorted(order) !== sorted(names)) return o
+  const at = (a: { name: string }, b: { name: string }) => order.indexOf(a.name) - order.indexOf(b.name)
+  return { ...o, mixes: [...o.mixes].sort(at), workloads: [...o.workloads].sort(at) }
+}
+
+/**
+ * What `--resume` keeps of the recorded bench's runs, or null where its file is complete (nothing to resume). One of
+ * another bench (`options` differs) is a UserError.
+ */
+export function readResume(
+  rec: Recorded,
+  options: Record<string, string>,
+  o: Pick<RunBenchOptions, 'mixes' | 'backend'>,
+): Resume | null {
+  const { out, file, results: r, options: theirs } = rec
   checkSameBench(file, theirs, options)
   if (!r.incomplete) return null
   checkRequestLog(join(out, 'requests.csv'), file)

@@ -65,10 +65,12 @@ import {
   benchInputs,
   benchOptions,
   checkSameInputs,
+  inRecordedOrder,
   keepRequests,
   keptPlanner,
   keptTablePlanner,
   type Resume,
+  readRecorded,
   readResume,
 } from './resume.ts'
 
@@ -330,8 +332,11 @@ export interface RunBenchOptions {
  * Runs the experiment, prints the report (progress and warnings on stderr) and writes the files. `failed`: on the
  * GPU, every run failed (the report holds only simulated runs, if any); the CLI exits 1.
  */
-export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }> {
+export async function runBench(given: RunBenchOptions): Promise<{ failed: boolean }> {
   const t0 = performance.now()
+  // --resume: the results.json of the earlier process, before anything else; its mixes run in the order it records
+  const recorded = given.resume ? readRecorded(given.out) : undefined
+  const o = recorded ? inRecordedOrder(given, recorded) : given
   const { mixes, policies } = o
   if (o.rate) {
     const own = mixes.filter((m) => hasLoadFields(m.workers))
@@ -349,7 +354,7 @@ export async function runBench(o: RunBenchOptions): Promise<{ failed: boolean }>
   const options = benchOptions(o, (mix) => lengths.get(mix), DEFAULTS[o.backend])
   const resultsFile = join(o.out, 'results.json')
   // what an earlier process of this bench finished, before the GPU backend starts: a wrong --out costs nothing
-  const resume = o.resume ? readResume(o.out, options, o) : undefined
+  const resume = recorded ? readResume(recorded, options, o) : undefined
   if (resume === null) {
     process.stderr.write(`eclip bench: ${resultsFile} is complete: nothing to resume\n`)
     return { failed: false }

@@ -591,3 +591,62 @@ describe('eclip bench --resume, options at their defaults', () => {
     )
   })
 })
+
+describe('eclip bench --resume, the mixes given in another order', () => {
+  // the order given is the order the runs go in: a resumed bench keeps the recorded one
+  const dir = tmp()
+  const args = (out: string, mix: string) => [
+    eclip,
+    'bench',
+    '--mix',
+    mix,
+    '--policies',
+    'baseline,model-wise',
+    '--profiles',
+    'profiles/h100',
+    '--no-plots',
+    '--out',
+    out,
+  ]
+  const bench = (a: string[]) => spawnSync(process.execPath, a, { encoding: 'utf8', cwd: repo })
+  const whole = join(dir, 'whole')
+  const w = bench(args(whole, 'mix1,mix2'))
+  assert.equal(w.status, 0, w.stderr)
+  const uncut = read(whole)
+
+  it('runs them in the recorded order and ends as the uncut bench of that order', () => {
+    const out = join(dir, 'cut')
+    cpSync(whole, out, { recursive: true })
+    // mix1's runs and mix2's first (a solo run)
+    const runs = uncut.runs.slice(0, uncut.runs.findLastIndex((r) => r.mix === 'mix1') + 2)
+    writeFileSync(
+      join(out, 'results.json'),
+      JSON.stringify({
+        ...uncut,
+        runs,
+        incomplete: { runs: runs.length, of: uncut.runs.length, mixes: ['mix1'] },
+      }),
+    )
+    const r = bench([...args(out, 'mix2,mix1'), '--resume'])
+    assert.equal(r.status, 0, r.stderr)
+    const final = read(out)
+    assert.equal(final.incomplete, undefined)
+    assert.deepEqual(
+      final.runs.map((x) => x.id),
+      uncut.runs.map((x) => x.id),
+    )
+    assert.deepEqual(final.runs.map(numbers), uncut.runs.map(numbers))
+    assert.deepEqual(final.provenance.options, uncut.provenance.options)
+    const logged = rows(out)
+    assert.equal(new Set(logged).size, logged.length, 'each request once')
+    assert.deepEqual([...logged].sort(), [...rows(whole)].sort())
+  })
+
+  it('refuses other mixes, naming both', () => {
+    const out = join(dir, 'other')
+    cpSync(whole, out, { recursive: true })
+    const r = bench([...args(out, 'mix3,mix1'), '--resume'])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /written by a bench with --mix mix1,mix2, this one has --mix mix3,mix1/)
+  })
+})
