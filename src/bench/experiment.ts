@@ -246,7 +246,11 @@ function loopOf(workers: readonly WorkerSpec[], loop: Loop, mix: string): Loop {
   return { kind: 'arrivals', sources: workers.map((w) => arrivalRecord(w.arrival)) }
 }
 
-export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
+/** What of an experiment's options decides its runs and so the plans asked of its planners. */
+type PlansOf = Pick<ExperimentOptions, 'mixes' | 'policies' | 'modes' | 'batch' | 'solo' | 'bracket'>
+
+/** The runs of an experiment in the order they run, held runs aside (a table-following run's are added once planned). */
+function pendingRuns(o: PlansOf): Pending[] {
   const pending: Pending[] = []
   const soloSeen = new Set<string>()
   for (const mix of o.mixes) {
@@ -301,6 +305,20 @@ export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
         of: mix.name,
       })
   }
+  return pending
+}
+
+/**
+ * The (mix, policy) pairs whose plans (a table policy's: tables) an experiment asks its planners for, each once: every
+ * run's, kept or not (bench --resume reads a kept mix's back from the files it wrote, so checks them first).
+ */
+export function plansAsked(o: PlansOf): { mix: string; policy: Policy }[] {
+  const asked = new Map(pendingRuns(o).map((p) => [`${p.mix}|${p.policy}`, { mix: p.mix, policy: p.policy }]))
+  return [...asked.values()]
+}
+
+export async function runExperiment(o: ExperimentOptions): Promise<Run[]> {
+  const pending = pendingRuns(o)
   const runs: Run[] = []
   const plans = new Map<string, Plan>()
   const planFiles = new Map<Plan, string | undefined>()

@@ -22,6 +22,7 @@ import {
   isTablePolicy,
   type Plan,
   type PlanTable,
+  type Policy,
   REQUEST_LOG_HEADER,
   type Results,
   type Run,
@@ -44,7 +45,7 @@ import {
   SIM_FLOOR_SLACK,
   TUNE_DEFAULTS,
 } from '../plan/index.ts'
-import type { Kept, TablePlanner } from './experiment.ts'
+import { type Kept, plansAsked, type TablePlanner } from './experiment.ts'
 import type { RunBenchOptions } from './run.ts'
 
 /** What to do where the earlier runs cannot be kept: the bench again, from its start. */
@@ -334,7 +335,9 @@ export function inRecordedOrder(o: RunBenchOptions, rec: Recorded): RunBenchOpti
 export function readResume(
   rec: Recorded,
   options: Record<string, string>,
-  o: Pick<RunBenchOptions, 'mixes' | 'backend'>,
+  o: Pick<RunBenchOptions, 'mixes' | 'backend' | 'policies' | 'modes' | 'batch' | 'solo' | 'bracket'>,
+  /** where under `out` the bench keeps a (mix, policy)'s plan, or a table policy's table */
+  planFile: (mix: string, policy: Policy) => string,
 ): Resume | null {
   const { out, file, results: r, options: theirs } = rec
   checkSameBench(file, theirs, options)
@@ -342,7 +345,7 @@ export function readResume(
   checkRequestLog(join(out, 'requests.csv'), file)
   const done = new Set(r.incomplete.mixes)
   // the mix a run belongs to: its own, its real-time workers alone, one of its eclip-live sets held
-  const mixOf = (run: Run) =>
+  const mixOf = (run: Pick<Run, 'mix'>) =>
     o.mixes
       .map((m) => m.name)
       .find((m) => run.mix === m || run.mix === rtAloneMixName(m) || run.mix.startsWith(`${m}[`))
@@ -350,18 +353,24 @@ export function readResume(
     (run) => run.backend === o.backend && (run.role === 'solo' || done.has(mixOf(run) ?? '')),
   )
   const mixes = o.mixes.map((m) => m.name).filter((m) => done.has(m))
-  // a kept run's plan is read again, not made: there before anything is trimmed
-  for (const run of kept)
-    if (run.planFile && !existsSync(join(out, run.planFile)))
+  const planned = new Set([...kept.map((run) => run.mix), ...mixes, ...mixes.map(rtAloneMixName)])
+  // a kept mix's plans and a kept solo run's are read again, not made: every one the planners will ask for (that of a
+  // kept mix's run that failed too) and every kept run's, there before anything is trimmed
+  const plans = new Map(kept.flatMap((run) => (run.planFile ? [[run.planFile, run.mix]] : [])))
+  const asked = plansAsked({ ...o, modes: o.modes as ('stream' | 'graph')[], batch: o.batch ?? null })
+  for (const p of asked) if (planned.has(p.mix)) plans.set(planFile(p.mix, p.policy), p.mix)
+  const solo = new Set(kept.filter((run) => run.role === 'solo').map((run) => run.mix))
+  for (const [plan, mix] of plans)
+    if (!existsSync(join(out, plan)))
       throw new UserError(
-        `--resume: ${join(out, run.planFile)}, the plan ${run.role === 'solo' ? `solo run ${run.mix}` : `mix ${mixOf(run) ?? run.mix}`} ran under, is missing: put the plans/ the bench wrote back beside ${file}, or ${AGAIN}`,
+        `--resume: ${join(out, plan)}, the plan ${solo.has(mix) ? `solo run ${mix}` : `mix ${mixOf({ mix }) ?? mix}`} ran under, is missing: put the plans/ the bench wrote back beside ${file}, or ${AGAIN}`,
       )
-  const solos = kept.filter((run) => run.role === 'solo').length
+  const solos = solo.size
   // a failure names its run's label (`run MIX …`, `tuning run MIX|…`): kept where its mix is
   const failedIn = (w: string) => /^(?:tuning )?run ([^\s|[]+)/.exec(w)?.[1]
   return {
     kept: { runs: new Map(kept.map((run) => [run.key, run])), mixes: new Set(mixes) },
-    planned: new Set([...kept.map((run) => run.mix), ...mixes, ...mixes.map(rtAloneMixName)]),
+    planned,
     warnings: r.provenance.warnings.filter((w) => done.has(failedIn(w) ?? '')),
     of: r.incomplete.of,
     // a file from before the inputs were recorded: its GPU as its provenance names it
@@ -431,7 +440,7 @@ export async function keepRequests(file: string, ids: ReadonlySet<string>): Prom
 export function keptPlanner(
   planner: Planner,
   resume: Resume,
-  fileOf: (mix: string, policy: string) => string,
+  fileOf: (mix: string, policy: Policy) => string,
 ): Planner {
   return async (gpu, mix, workers, profiles, opts) =>
     resume.planned.has(mix)

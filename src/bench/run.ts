@@ -354,7 +354,7 @@ export async function runBench(given: RunBenchOptions): Promise<{ failed: boolea
   const options = benchOptions(o, (mix) => lengths.get(mix), DEFAULTS[o.backend])
   const resultsFile = join(o.out, 'results.json')
   // what an earlier process of this bench finished, before the GPU backend starts: a wrong --out costs nothing
-  const resume = recorded ? readResume(recorded, options, o) : undefined
+  const resume = recorded ? readResume(recorded, options, o, keptPlanFile(o)) : undefined
   if (resume === null) {
     process.stderr.write(`eclip bench: ${resultsFile} is complete: nothing to resume\n`)
     return { failed: false }
@@ -563,20 +563,22 @@ function benchPlanners(
   return { planner, tablePlanner: tableOn(threaded.planner, threaded.threads), threaded }
 }
 
+/** Where under --out a bench keeps a (mix, policy)'s plan (onPlan), or a table policy's table (onTable). */
+const keptPlanFile = (o: Pick<RunBenchOptions, 'batch'>) => (mix: string, policy: Policy) =>
+  planFileName(planFileKey(mix, policy, o.batch ?? null), isTablePolicy(policy) ? 'table' : 'plan')
+
 /** A resumed bench's planners: a kept mix's plans (and tables) are the ones its kept runs executed, under plans/. */
 function resumed(planners: BenchPlanners, o: RunBenchOptions, resume: Resume | undefined): BenchPlanners {
   if (!resume) return planners
   const { tablePlanner } = planners
-  const batch = o.batch ?? null
+  const file = keptPlanFile(o)
   return {
     ...planners,
-    planner: keptPlanner(planners.planner, resume, (mix, policy) =>
-      join(o.out, planFileName(planFileKey(mix, policy, batch), 'plan')),
-    ),
+    planner: keptPlanner(planners.planner, resume, (mix, policy) => join(o.out, file(mix, policy))),
     ...(tablePlanner
       ? {
           tablePlanner: keptTablePlanner(tablePlanner, resume, (mix) =>
-            join(o.out, planFileName(planFileKey(mix, TABLE_POLICIES[0], batch), 'table')),
+            join(o.out, file(mix, TABLE_POLICIES[0])),
           ),
         }
       : {}),

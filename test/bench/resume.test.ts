@@ -274,6 +274,38 @@ describe('eclip bench --resume, a file cut by hand', () => {
     assert.equal(readFileSync(join(out, 'requests.csv'), 'utf8'), before)
   })
 
+  it("refuses the plan of a kept mix's failed run missing, before anything is trimmed", () => {
+    const { out } = cutAfterA()
+    // mix a's eclip-fit run failed in the earlier process: kept failed, its plan read all the same
+    const cut = read(out)
+    const runs = cut.runs.filter((x) => !(x.mix === 'a' && x.policy === 'eclip-fit'))
+    assert.equal(runs.length, cut.runs.length - 1)
+    writeFileSync(
+      join(out, 'results.json'),
+      JSON.stringify({
+        ...cut,
+        runs,
+        incomplete: { ...cut.incomplete, runs: runs.length },
+        provenance: {
+          ...cut.provenance,
+          warnings: [...cut.provenance.warnings, 'run a eclip-fit/graph FAILED: a stand-in'],
+        },
+      }),
+    )
+    const before = ['results.json', 'requests.csv'].map((f) => readFileSync(join(out, f), 'utf8'))
+    rmSync(join(out, 'plans', 'a.eclip-fit.bmix.plan.json'))
+    const r = cli([...args(out), '--resume'])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /a\.eclip-fit\.bmix\.plan\.json, the plan mix a ran under, is missing: put the plans\/ .* back/,
+    )
+    assert.deepEqual(
+      ['results.json', 'requests.csv'].map((f) => readFileSync(join(out, f), 'utf8')),
+      before,
+    )
+  })
+
   it("records --tune's budget at its defaults, and accepts them given", () => {
     const o = uncut.provenance.options ?? {}
     assert.equal(o['--tune-floor-margin'], '0.02')
