@@ -104,8 +104,9 @@ export function benchOptions(
     ['--policies', set(o.policies)],
     ['--modes', set(o.modes)],
     ['--backend', o.backend],
-    ['--duration', o.duration ?? defaults.durationS],
-    ['--warmup', o.warmup ?? defaults.warmupS],
+    // with --workload, each workload's run length (its own, or these given) is in its mix's digest: these as given
+    ['--duration', o.workloads.length > 0 ? o.duration : (o.duration ?? defaults.durationS)],
+    ['--warmup', o.workloads.length > 0 ? o.warmup : (o.warmup ?? defaults.warmupS)],
     ['--seed', o.seed],
     ['--batch', o.batch],
     ['--rate', o.rate],
@@ -279,7 +280,13 @@ const otherOption = (file: string, k: string, a: string | undefined, b: string |
 function checkSameBench(file: string, recorded: Record<string, string>, given: Record<string, string>): void {
   const [theirs, ours] = [withDefaults(recorded), withDefaults(given)]
   const later = [...INPUT_KEYS, ...(recorded['inputs digest'] !== undefined ? FILE_OPTIONS : [])]
-  for (const k of new Set([...Object.keys(ours), ...Object.keys(theirs)])) {
+  const keys = new Set([...Object.keys(ours), ...Object.keys(theirs)])
+  // --workload: the run lengths are compared in the mixes' digests (a length given that is a workload's own is the
+  // same); where those differ, a length given otherwise is named first, the likelier cause
+  const lengths = ours['--workload'] !== undefined && theirs['--workload'] !== undefined
+  const sameMixes = [...keys].every((k) => !k.startsWith('mix ') || theirs[k] === ours[k])
+  if (lengths && sameMixes) later.push('--duration', '--warmup')
+  for (const k of keys) {
     if (later.includes(k)) continue
     const [a, b] = [theirs[k], ours[k]]
     if (a === b) continue

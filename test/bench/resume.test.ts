@@ -604,6 +604,38 @@ describe('eclip bench --resume, options at their defaults', () => {
     assert.match(other.stderr, /written by a bench with --min-share 0\.9, this one has --min-share 0\.8/)
   })
 
+  it("takes a workload's own run length given as left out", () => {
+    const file = join(dir, 'workloads.yaml')
+    writeFileSync(
+      file,
+      'format: eclip.workloads/1\nworkloads:\n  - name: w\n    durationS: 0.1\n    workers:\n      - { model: vgg19 }\n      - { model: resnet152 }\n',
+    )
+    const out = join(dir, 'workload')
+    const run = (more: string[]) =>
+      cli([
+        'bench',
+        '--workload',
+        file,
+        '--policies',
+        'baseline',
+        '--no-solo',
+        '--no-plots',
+        '--out',
+        out,
+        ...more,
+      ])
+    const w = run([])
+    assert.equal(w.status, 0, w.stderr)
+    // its run length is its own, in its mix's digest: not the backend's default recorded as --duration
+    assert.equal(read(out).provenance.options?.['--duration'], undefined)
+    const own = run(['--duration', '0.1', '--resume'])
+    assert.equal(own.status, 0, own.stderr)
+    assert.match(own.stderr, complete)
+    const other = run(['--duration', '0.2', '--resume'])
+    assert.equal(other.status, 2, other.stderr)
+    assert.match(other.stderr, /written by a bench with no --duration, this one has --duration 0\.2/)
+  })
+
   it('refuses another value, naming both, and an option that picks another mechanism', () => {
     const gate = bench(plain, ['--rt-gate-us', '20', '--resume'])
     assert.equal(gate.status, 2, gate.stderr)
