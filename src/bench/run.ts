@@ -531,19 +531,18 @@ function benchPlanners(
   }
   const tuned = (t: TuneChoice, more: object) =>
     tunedOnce(
-      simPlanner(
-        (gpu) => ({ ...sim, gpu }),
-        { ...extra, ...more },
-        tuningOn(backend, sim, t, made),
+      simPlanner((gpu) => ({ ...sim, gpu }), {
+        options: { ...extra, ...more },
+        tuneFor: tuningOn(backend, sim, t, made),
         progress,
-      ),
+      }),
       made,
       failures,
       tunablePlans(o.policies, o).includes('eclip-rt'),
     )
   const planner: Planner = o.tune
     ? tuned(o.tune, own)
-    : plannedOnce(simPlanner((gpu) => ({ ...sim, gpu }), { ...extra, ...own }, undefined, progress))
+    : plannedOnce(simPlanner((gpu) => ({ ...sim, gpu }), { options: { ...extra, ...own }, progress }))
   if (!live) return { planner }
   const tableOn =
     (subsetPlanner: SubsetPlanner, concurrency: number): TablePlanner =>

@@ -72,12 +72,10 @@ export const defaultPlanner: Planner = async ({
   // on the simulator: eclip-fit's search; eclip-rt's gate mechanism with its best-effort models planned among
   // themselves (src/plan/realtime.ts)
   const rt = policy === 'eclip-rt'
-  const plan = await simPlanner(
-    () => ev.inputs,
-    { ...(rt ? realtime : {}), ...(objective !== undefined ? { objective } : {}) },
-    undefined,
-    progress ? { say: (_mix, line) => progress(line) } : undefined,
-  )(gpu, mix, workers, profiles, {
+  const plan = await simPlanner(() => ev.inputs, {
+    options: { ...(rt ? realtime : {}), ...(objective !== undefined ? { objective } : {}) },
+    ...(progress ? { progress: { say: (_mix: string, line: string) => progress(line) } } : {}),
+  })(gpu, mix, workers, profiles, {
     policy,
     ...(!rt && minTotalShare !== undefined ? { minTotalShare } : {}),
     ...(!rt && streamPriorities ? { fitPriorities: true } : {}),

@@ -2,7 +2,7 @@
 // score, and leaves the scores, and so the plan, as they are.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { simPlanner } from '../../src/execute/sim/evaluator.ts'
+import { type SimPlannerOptions, simPlanner } from '../../src/execute/sim/evaluator.ts'
 import type { Plan, WorkerSpec } from '../../src/formats/index.ts'
 import type { FitScore } from '../../src/plan/fit.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
@@ -124,10 +124,16 @@ describe('eclip-fit progress', () => {
     ]
     const said: string[] = []
     const extra = { fitStarts: 'one' } as const
-    const plan = (progress?: Parameters<typeof simPlanner>[3]) =>
-      simPlanner(() => shortSimInputs(gpu), extra, undefined, progress)(gpu, 'm', workers, profiles, {
-        policy: 'eclip-fit',
-      })
+    const plan = (progress?: SimPlannerOptions['progress']) =>
+      simPlanner(() => shortSimInputs(gpu), { options: extra, ...(progress ? { progress } : {}) })(
+        gpu,
+        'm',
+        workers,
+        profiles,
+        {
+          policy: 'eclip-fit',
+        },
+      )
     const a = await plan({ say: (mix, line) => said.push(`${mix}: ${line}`), everyS: 0 })
     const b = await plan()
     const strip = (p: Plan) => ({ ...p, createdAt: '', solver: { ...p.solver, solveMs: 0 } })

@@ -742,7 +742,7 @@ describe('eclip-rt gates with the best-effort workers planned among themselves',
       planned.workers.map((w) => w.gate?.role),
       ['raise', 'wait', 'wait'],
     )
-    const whole = await simPlanner(() => ev.inputs, { rtBestEffort: 'whole' })(
+    const whole = await simPlanner(() => ev.inputs, { options: { rtBestEffort: 'whole' } })(
       set.gpu,
       'm',
       workers,

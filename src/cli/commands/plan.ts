@@ -287,12 +287,11 @@ export function registerPlan(program: Command) {
         plan = ev
           ? // on the simulator: eclip-fit's search, eclip-rt's best-effort workers among themselves
             // (src/plan/realtime.ts); a long search says how far it has got
-            await simPlanner(
-              () => ev.inputs,
-              extra,
-              tune && backend ? tuningOn(backend, ev.inputs, tune, made) : undefined,
-              { say: (_mix, line) => process.stderr.write(`eclip plan: ${line}\n`) },
-            )(set.gpu, mix.name, workers, set.profiles, { policy })
+            await simPlanner(() => ev.inputs, {
+              options: extra,
+              ...(tune && backend ? { tuneFor: tuningOn(backend, ev.inputs, tune, made) } : {}),
+              progress: { say: (_mix, line) => process.stderr.write(`eclip plan: ${line}\n`) },
+            })(set.gpu, mix.name, workers, set.profiles, { policy })
           : await makePlan(set.gpu, mix.name, workers, set.profiles, { policy, ...extra })
       } finally {
         await backend?.close()

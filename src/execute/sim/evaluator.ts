@@ -54,21 +54,27 @@ export function simEvaluator(
   return { evaluate, evaluateAt, soloRps, switchCostUs: graphEdgeUs(inputs.primitives, inputs.calibration) }
 }
 
+/** What simPlanner plans with besides the simulator's inputs. */
+export interface SimPlannerOptions {
+  /** The planners' options for every plan (the policy and what the simulator supplies aside). */
+  options?: Omit<PlanOptions, 'policy' | 'evaluator' | 'tune' | 'rtBestEffortPlan'>
+  /** eclip-fit's search goes on on the backend this measures (src/plan/tune.ts). */
+  tuneFor?: (gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]) => PlanTuning
+  /** A long search says how far it has got (src/plan/progress.ts: every `everyS`, 5 s by default), per mix. */
+  progress?: { say: (mix: string, line: string) => void; everyS?: number }
+}
+
 /**
  * makePlan whose eclip-fit plans score their candidates on the simulator with `inputsFor(gpu)`, and whose eclip
  * plans are checked against the workers' floors on it (said in the plan's notes; the plan stays the paper's); other
  * policies need no evaluator: what `eclip bench` plans with, and what `eclip calibrate` re-makes a run's plan with —
- * the same inputs give the same plan. Given `tuneFor`, eclip-fit's search then goes on on the backend it measures
- * (src/plan/tune.ts). eclip-rt's gate mechanism gets its best-effort workers' eclip-fit plan made here, by the same
- * planner over just them (PlanOptions.rtBestEffortPlan). Given `progress`, a long search says how far it has got
- * (src/plan/progress.ts: every `everyS`, 5 s by default), with the name of the mix it plans. Its signature is plan/'s
- * Planner.
+ * the same inputs give the same plan. Given `tuneFor`, eclip-fit's search then goes on on the backend it measures.
+ * eclip-rt's gate mechanism gets its best-effort workers' eclip-fit plan made here, by the same planner over just them
+ * (PlanOptions.rtBestEffortPlan). Its signature is plan/'s Planner.
  */
 export function simPlanner(
   inputsFor: (gpu: Gpu) => EvaluatorInputs,
-  extra: Omit<PlanOptions, 'policy' | 'evaluator' | 'tune' | 'rtBestEffortPlan'> = {},
-  tuneFor?: (gpu: Gpu, workers: WorkerSpec[], profiles: Profile[]) => PlanTuning,
-  progress?: { say: (mix: string, line: string) => void; everyS?: number },
+  { options: extra = {}, tuneFor, progress }: SimPlannerOptions = {},
 ) {
   // eclip-fit's search reports its progress; the paper's eclip runs a few floor checks
   const scoredBy = (ev: PlanEvaluator, mix: string, policy: string) =>

@@ -46,7 +46,7 @@ export function threadedSimPlanner(
   extra: PlanExtra,
   threads: number,
 ): ThreadedPlanner {
-  const local = simPlanner(() => inputs, extra)
+  const local = simPlanner(() => inputs, { options: extra })
   const files = threads > 1 ? simWorkerFiles('table-worker') : undefined
   if (!files)
     return {

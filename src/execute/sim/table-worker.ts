@@ -10,10 +10,16 @@ if (!port) throw new Error('table-worker.ts runs as a worker thread')
 port.on('message', async (job: PlanJob) => {
   let reply: PlanJobReply
   try {
-    const plan = await simPlanner(() => job.inputs, job.extra)(job.gpu, job.mix, job.workers, job.profiles, {
-      policy: job.policy,
-      ...(job.minTotalShare !== undefined ? { minTotalShare: job.minTotalShare } : {}),
-    })
+    const plan = await simPlanner(() => job.inputs, { options: job.extra })(
+      job.gpu,
+      job.mix,
+      job.workers,
+      job.profiles,
+      {
+        policy: job.policy,
+        ...(job.minTotalShare !== undefined ? { minTotalShare: job.minTotalShare } : {}),
+      },
+    )
     reply = { id: job.id, plan }
   } catch (err) {
     reply = { id: job.id, error: (err as Error).message, user: err instanceof UserError }
