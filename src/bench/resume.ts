@@ -71,11 +71,11 @@ export interface Resume {
 /**
  * The options a bench's runs depend on, as flags and their resolved values — a default as its value (`defaults`: the
  * backend's run length; optionDefaults: the planners' and the tuning's, where a policy of the bench uses them), a file
- * as its absolute path and a digest of its contents, a list as a set — so that a bench given an option at its default,
- * a path another way, or its policies in another order is the same bench; a flag with no default (--rate, --batch)
- * left out. And a digest of each mix's definition (`mix NAME`, its description aside). Recorded in results.json's
- * provenance, compared by --resume. Not in it: --out, --no-plots, --table-threads (the plans do not depend on them),
- * --no-check-outputs (a check, no number).
+ * as its absolute path and a digest of its contents, a list (--policies, --modes) in the order given and compared as a
+ * set — so that a bench given an option at its default, a path another way, or its policies in another order is the
+ * same bench; a flag with no default (--rate, --batch) left out. And a digest of each mix's definition (`mix NAME`, its
+ * description aside). Recorded in results.json's provenance, compared by --resume. Not in it: --out, --no-plots,
+ * --table-threads (the plans do not depend on them), --no-check-outputs (a check, no number).
  */
 export function benchOptions(
   o: RunBenchOptions,
@@ -84,7 +84,7 @@ export function benchOptions(
 ): Record<string, string> {
   const t = o.tune
   const profiles = o.profiles === 'synthetic' ? 'synthetic' : o.profiles && resolve(o.profiles.dir)
-  const set = (list: readonly string[]) => [...new Set(list)].sort().join(',')
+  const list = (l: readonly string[]) => [...new Set(l)].join(',')
   const live = o.policies.some(isTablePolicy)
   const rt = o.policies.includes('eclip-rt')
   // the policies that plan by eclip-fit's search (eclip-rt its best-effort workers, eclip-live its sets)
@@ -101,8 +101,9 @@ export function benchOptions(
   const given: [string, string | number | boolean | undefined][] = [
     ['--mix', o.mixes.map((m) => m.name).join(',')],
     ['--workload', o.workloads.map((w) => w.name).join(',') || undefined],
-    ['--policies', set(o.policies)],
-    ['--modes', set(o.modes)],
+    // in the order given (the order a mix's runs go in), compared as sets (checkSameBench)
+    ['--policies', list(o.policies)],
+    ['--modes', list(o.modes)],
     ['--backend', o.backend],
     // with --workload, each workload's run length (its own, or these given) is in its mix's digest: these as given
     ['--duration', o.workloads.length > 0 ? o.duration : (o.duration ?? defaults.durationS)],
@@ -189,11 +190,13 @@ function optionDefaults(backend: string, mechanism: RtMechanism, tune: boolean):
  * default and the same option left out compare equal, whichever side gave it.
  */
 function withDefaults(r: Record<string, string>): Record<string, string> {
+  // eclip-rt's options given imply its mechanism only where eclip-rt plans; elsewhere they are compared as given
+  const rt = r['--policies']?.split(',').includes('eclip-rt') ?? false
   const mechanism =
     (r['--rt-mechanism'] as RtMechanism | undefined) ??
     rtMechanismOf({
-      ...(r['--rt-reserve-sms'] !== undefined ? { reserveSms: Number(r['--rt-reserve-sms']) } : {}),
-      ...(r['--rt-factor'] !== undefined ? { factor: Number(r['--rt-factor']) } : {}),
+      ...(rt && r['--rt-reserve-sms'] !== undefined ? { reserveSms: Number(r['--rt-reserve-sms']) } : {}),
+      ...(rt && r['--rt-factor'] !== undefined ? { factor: Number(r['--rt-factor']) } : {}),
     })
   return { ...optionDefaults(r['--backend'] ?? 'sim', mechanism, r['--tune'] !== undefined), ...r }
 }
@@ -241,12 +244,18 @@ export function checkSameInputs(resume: Resume, ours: Record<string, string>): v
       `--resume: the runs in ${file} used the profiles ${dir === 'synthetic' ? 'synthetic profiles' : `in ${dir}`}, this bench ${ours['profiles dir'] === 'synthetic' ? 'synthetic profiles' : `those in ${ours['profiles dir']}`}: give the same --profiles, or ${AGAIN}`,
     )
   if (digest !== undefined && digest !== ours['inputs digest']) {
-    // other contents where another file was given (or one given, or left out, on one side only): that option, named
-    const path = (v: string | undefined) => v?.replace(/ \([0-9a-f]{16}\)$/, '')
-    const k = FILE_OPTIONS.find((f) => f !== '--profiles' && path(recorded[f]) !== path(ours[f]))
+    // a file given on both sides whose contents differ is the change: that option, named; one given on one side only
+    // may be (its contents against the default file's are not recorded): said beside the inputs that changed
+    const digestOf = (v: string | undefined) => v?.match(/ \(([0-9a-f]{16})\)$/)?.[1]
+    const files = FILE_OPTIONS.filter((f) => f !== '--profiles')
+    const k = files.find(
+      (f) =>
+        recorded[f] !== undefined && ours[f] !== undefined && digestOf(recorded[f]) !== digestOf(ours[f]),
+    )
     if (k) throw otherOption(file, k, recorded[k], ours[k])
+    const oneSide = files.filter((f) => (recorded[f] === undefined) !== (ours[f] === undefined))
     throw new UserError(
-      `--resume: the inputs the runs in ${file} used (gpu.json, the mixes' profiles, primitives, power model, contention constants in ${dir ?? 'the profile directory'} or the files given) changed since it was written: restore them, or ${AGAIN}`,
+      `--resume: the inputs the runs in ${file} used (gpu.json, the mixes' profiles, primitives, power model, contention constants in ${dir ?? 'the profile directory'} or the files given) changed since it was written${oneSide.length ? ` (${oneSide.map((f) => `${f} given ${ours[f] === undefined ? 'to it' : 'to this bench'} only`).join(', ')})` : ''}: restore them, or ${AGAIN}`,
     )
   }
 }
@@ -285,10 +294,17 @@ function checkSameBench(file: string, recorded: Record<string, string>, given: R
   // same); where those differ, a length given otherwise is named first, the likelier cause
   const lengths = ours['--workload'] !== undefined && theirs['--workload'] !== undefined
   const sameMixes = [...keys].every((k) => !k.startsWith('mix ') || theirs[k] === ours[k])
-  if (lengths && sameMixes) later.push('--duration', '--warmup')
+  if (lengths) {
+    later.push('--duration', '--warmup')
+    if (!sameMixes)
+      for (const k of ['--duration', '--warmup'])
+        if (theirs[k] !== ours[k]) throw otherOption(file, k, theirs[k], ours[k])
+  }
+  const asSet = (v: string | undefined) => v?.split(',').sort().join(',')
   for (const k of keys) {
     if (later.includes(k)) continue
-    const [a, b] = [theirs[k], ours[k]]
+    const [a, b] =
+      k === '--policies' || k === '--modes' ? [theirs[k], ours[k]].map(asSet) : [theirs[k], ours[k]]
     if (a === b) continue
     if (k.startsWith('mix '))
       throw new UserError(
@@ -321,18 +337,28 @@ export function readRecorded(out: string): Recorded {
 }
 
 /**
- * `o` with its mixes (and workloads) in the order of the bench that wrote `rec`, where they are the same mixes given
- * in another order. The order given is the order the runs go in (each solo run with the first mix that has its
- * model) and results.json lists them, so a resumed bench keeps the recorded one. Other mixes: `o` as given, for
- * readResume to refuse.
+ * `o` with its mixes (and workloads), policies and modes in the order of the bench that wrote `rec`, where each is the
+ * same list given in another order. The order given is the order the runs go in (each solo run with the first mix
+ * that has its model; a mix's runs by policy, then mode) and results.json lists them, so a resumed bench keeps the
+ * recorded one. Other lists: as given, for readResume to refuse.
  */
 export function inRecordedOrder(o: RunBenchOptions, rec: Recorded): RunBenchOptions {
-  const order = rec.options['--mix']?.split(',') ?? []
-  const names = o.mixes.map((m) => m.name)
-  const sorted = (list: string[]) => JSON.stringify([...list].sort())
-  if (sorted(order) !== sorted(names)) return o
-  const at = (a: { name: string }, b: { name: string }) => order.indexOf(a.name) - order.indexOf(b.name)
-  return { ...o, mixes: [...o.mixes].sort(at), workloads: [...o.workloads].sort(at) }
+  const sorted = (list: readonly string[]) => JSON.stringify([...list].sort())
+  const recorded = (k: string) => rec.options[k]?.split(',') ?? []
+  // `list` in the recorded order where it holds the same names, else as given
+  const like = <T>(list: readonly T[], order: string[], name: (x: T) => string): T[] =>
+    sorted(order) === sorted(list.map(name))
+      ? [...list].sort((a, b) => order.indexOf(name(a)) - order.indexOf(name(b)))
+      : [...list]
+  const mixes = recorded('--mix')
+  const byName = (m: { name: string }) => m.name
+  return {
+    ...o,
+    mixes: like(o.mixes, mixes, byName),
+    workloads: sorted(mixes) === sorted(o.mixes.map(byName)) ? like(o.workloads, mixes, byName) : o.workloads,
+    policies: like(o.policies, recorded('--policies'), String),
+    modes: like(o.modes, recorded('--modes'), String),
+  }
 }
 
 /**

@@ -450,18 +450,49 @@ describe('eclip bench --resume, the inputs the kept runs used', () => {
     assert.equal(given.status, 2, given.stderr)
     assert.match(
       given.stderr,
-      /written by a bench with no --primitives, this one has --primitives .*other-primitives\.json/,
+      /changed since it was written \(--primitives given to this bench only\): restore them/,
+    )
+    // a file given to both benches, changed in place since: that option named, with both
+    const out2 = join(dir, 'out2')
+    const args2 = [...args.slice(0, -1), out2, '--primitives', other]
+    const w2 = cli(args2)
+    assert.equal(w2.status, 0, w2.stderr)
+    cut(out2)
+    writeFileSync(other, JSON.stringify({ ...p, graphLaunch: { ...p.graphLaunch, medianUs: 1 } }))
+    const changed = cli([...args2, '--resume'])
+    assert.equal(changed.status, 2, changed.stderr)
+    assert.match(
+      changed.stderr,
+      /written by a bench with --primitives .*other-primitives\.json \([0-9a-f]{16}\), this one has --primitives .*other-primitives\.json \([0-9a-f]{16}\)/,
     )
   })
 })
 
 describe('eclip bench --resume, the same bench given another way', () => {
-  const out = tmp()
-  const base = ['bench', '--mix', 'mix1', '--no-plots', '--out', out]
-  const bench = (more: string[]) =>
-    spawnSync(process.execPath, [eclip, ...base, ...more], { encoding: 'utf8', cwd: repo })
+  const dir = tmp()
+  const out = join(dir, 'whole')
+  const bench = (more: string[], to = out) =>
+    spawnSync(process.execPath, [eclip, 'bench', '--mix', 'mix1', '--no-plots', '--out', to, ...more], {
+      encoding: 'utf8',
+      cwd: repo,
+    })
   const w = bench(['--policies', 'baseline,model-wise', '--profiles', 'profiles/h100'])
   assert.equal(w.status, 0, w.stderr)
+  const uncut = read(out)
+  /** A copy of the bench's folder with results.json cut after its first run (none of its mixes ended). */
+  const cutCopy = () => {
+    const copy = mkdtempSync(join(dir, 'cut-'))
+    cpSync(out, copy, { recursive: true })
+    writeFileSync(
+      join(copy, 'results.json'),
+      JSON.stringify({
+        ...uncut,
+        runs: uncut.runs.slice(0, 1),
+        incomplete: { runs: 1, of: uncut.runs.length, mixes: [] },
+      }),
+    )
+    return copy
+  }
 
   for (const [what, more] of [
     [
@@ -512,10 +543,23 @@ describe('eclip bench --resume, the same bench given another way', () => {
     ],
   ] as const)
     it(`accepts ${what}`, () => {
-      const r = bench([...more, '--resume'])
+      // a copy cut after its first run, so that the options and the inputs are both compared
+      const copy = cutCopy()
+      const r = bench([...more, '--resume'], copy)
       assert.equal(r.status, 0, r.stderr)
-      assert.match(r.stderr, /results\.json is complete: nothing to resume/)
+      assert.match(r.stderr, /resumed \(--resume\)/)
+      // in the recorded order, whatever order the policies were given in
+      assert.deepEqual(
+        read(copy).runs.map((x) => x.id),
+        uncut.runs.map((x) => x.id),
+      )
     })
+
+  it('names an eclip-rt option given to a bench without eclip-rt, not a mechanism', () => {
+    const r = bench(['--policies', 'baseline,model-wise', '--rt-factor', '1.7', '--resume'], cutCopy())
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /this one has --rt-factor 1\.7/)
+  })
 })
 
 describe('eclip bench --resume, options at their defaults', () => {
@@ -611,7 +655,7 @@ describe('eclip bench --resume, options at their defaults', () => {
       'format: eclip.workloads/1\nworkloads:\n  - name: w\n    durationS: 0.1\n    workers:\n      - { model: vgg19 }\n      - { model: resnet152 }\n',
     )
     const out = join(dir, 'workload')
-    const run = (more: string[]) =>
+    const runIn = (to: string, more: string[]) =>
       cli([
         'bench',
         '--workload',
@@ -621,9 +665,10 @@ describe('eclip bench --resume, options at their defaults', () => {
         '--no-solo',
         '--no-plots',
         '--out',
-        out,
+        to,
         ...more,
       ])
+    const run = (more: string[]) => runIn(out, more)
     const w = run([])
     assert.equal(w.status, 0, w.stderr)
     // its run length is its own, in its mix's digest: not the backend's default recorded as --duration
@@ -634,6 +679,12 @@ describe('eclip bench --resume, options at their defaults', () => {
     const other = run(['--duration', '0.2', '--resume'])
     assert.equal(other.status, 2, other.stderr)
     assert.match(other.stderr, /written by a bench with no --duration, this one has --duration 0\.2/)
+    // a length the recorded bench gave, left out here: that option named, not the workload file
+    const given = runIn(join(dir, 'workload-given'), ['--duration', '0.2'])
+    assert.equal(given.status, 0, given.stderr)
+    const left = runIn(join(dir, 'workload-given'), ['--resume'])
+    assert.equal(left.status, 2, left.stderr)
+    assert.match(left.stderr, /written by a bench with --duration 0\.2, this one has no --duration/)
   })
 
   it('refuses another value, naming both, and an option that picks another mechanism', () => {
