@@ -382,10 +382,10 @@ export const Results = Type.Object(
       Type.Object({
         /**
          * `eclip bench`: the options its runs depend on, as it resolved them — each a flag and its value (a default as
-         * its value where a policy of the bench uses the option, a file as its absolute path and a digest, a list as a
-         * set), a flag with no default left out when not given — `mix NAME`, a digest of that mix's definition, and what
-         * its runs used: `gpu`, `profiles dir` and `inputs digest` (of the GPU description, the mixes' profiles,
-         * primitives, power model, contention constants). `eclip bench --resume` finishes the bench only with the same,
+         * its value where a policy of the bench uses the option, a file as its absolute path and a digest, a list in the
+         * order given), a flag with no default left out when not given — `mix NAME`, a digest of that mix's
+         * definition, and what its runs used: `gpu`, `profiles dir` and `inputs digest` (of the GPU description, the
+         * mixes' profiles, primitives, power model, contention constants). `eclip bench --resume` finishes the bench only with the same,
          * an option with a default that is not recorded read as that default. Absent in files written before it, and
          * in a file merged by `--from`.
          */
