@@ -9,7 +9,14 @@ import { type ExperimentOptions, runExperiment } from '../../src/bench/experimen
 import { table, textReport, writeFigures } from '../../src/bench/report.ts'
 import type { ExecuteBackend } from '../../src/execute/backend.ts'
 import { SimBackend } from '../../src/execute/sim/index.ts'
-import { type Mix, POLICIES, parseFormat, type Results, type Run } from '../../src/formats/index.ts'
+import {
+  type Mix,
+  POLICIES,
+  type Policy,
+  parseFormat,
+  type Results,
+  type Run,
+} from '../../src/formats/index.ts'
 import { normalise } from '../../src/measure/metrics.ts'
 import { makePlanTable } from '../../src/plan/table.ts'
 import { syntheticProfile } from '../../src/profile/synthetic.ts'
@@ -416,8 +423,8 @@ describe('eclip-live in the bench above 6 workers: the sets traffic shows planne
       const models = ['alexnet', 'vgg19', 'shufflenet', 'resnet152', 'resnext101', 'densenet201', 'albert']
       const mix = { name: 'seven', workers: models.map((model) => ({ model, arrival: onoff })) } as Mix
       const o = {
-        policies: ['baseline', 'eclip-live'] as const,
-        modes: ['stream', 'graph'] as const,
+        policies: ['baseline', 'eclip-live'] as Policy[],
+        modes: ['stream', 'graph'] as ('stream' | 'graph')[],
         holdUs: 500,
         seed,
       }
@@ -425,8 +432,6 @@ describe('eclip-live in the bench above 6 workers: the sets traffic shows planne
       const runs = await runExperiment(
         liveExperiment(mix, {
           ...o,
-          policies: [...o.policies],
-          modes: [...o.modes],
           onMixDone: (m) => done.push(m),
         }),
       )
@@ -440,8 +445,6 @@ describe('eclip-live in the bench above 6 workers: the sets traffic shows planne
       const again = await runExperiment(
         liveExperiment(mix, {
           ...o,
-          policies: [...o.policies],
-          modes: [...o.modes],
           backend: none,
           kept: { runs: new Map(runs.map((r) => [r.key, r])), mixes: new Set(['seven']) },
           onProgress: (_d, _t, label) => assert.equal(label, 'done', 'no progress on a kept run'),
@@ -456,8 +459,6 @@ describe('eclip-live in the bench above 6 workers: the sets traffic shows planne
       const lacking = await runExperiment(
         liveExperiment(mix, {
           ...o,
-          policies: [...o.policies],
-          modes: [...o.modes],
           backend: none,
           kept: {
             runs: new Map(runs.filter((r) => r !== failed).map((r) => [r.key, r])),

@@ -21,6 +21,24 @@ const repo = join(import.meta.dirname, '..', '..')
 const eclip = join(repo, 'bin', 'eclip.mjs')
 const cli = (args: string[]) => spawnSync(process.execPath, [eclip, ...args], { encoding: 'utf8' })
 const tmp = () => mkdtempSync(join(tmpdir(), 'eclip-resume-'))
+/**
+ * eclip-rt's (its gate mechanism) and eclip-fit's options, each at its default (--min-share aside: refused where no
+ * policy keeps floors).
+ */
+const AT_DEFAULTS = [
+  '--rt-mechanism',
+  'gate',
+  '--rt-gate-us',
+  '40',
+  '--rt-ungated-sms',
+  '0',
+  '--rt-best-effort',
+  'eclip-fit',
+  '--objective',
+  'stp',
+  '--fit-starts',
+  'several',
+]
 const read = (dir: string) => readFile<Results>('results', join(dir, 'results.json'))
 /** requests.csv's rows (header left out). */
 const rows = (dir: string) => readFileSync(join(dir, 'requests.csv'), 'utf8').trim().split('\n').slice(1)
@@ -522,24 +540,7 @@ describe('eclip bench --resume, the same bench given another way', () => {
     // options no policy of this bench uses, at their defaults: as left out
     [
       "eclip-rt's and eclip-fit's options at their defaults",
-      [
-        '--policies',
-        'baseline,model-wise',
-        '--profiles',
-        'profiles/h100',
-        '--rt-mechanism',
-        'gate',
-        '--rt-gate-us',
-        '40',
-        '--rt-ungated-sms',
-        '0',
-        '--rt-best-effort',
-        'eclip-fit',
-        '--objective',
-        'stp',
-        '--fit-starts',
-        'several',
-      ],
+      ['--policies', 'baseline,model-wise', '--profiles', 'profiles/h100', ...AT_DEFAULTS],
     ],
   ] as const)
     it(`accepts ${what}`, () => {
@@ -582,22 +583,7 @@ describe('eclip bench --resume, options at their defaults', () => {
   ]
   const bench = (out: string, more: string[] = []) =>
     spawnSync(process.execPath, [eclip, ...base(out), ...more], { encoding: 'utf8', cwd: repo })
-  const atDefaults = [
-    '--rt-mechanism',
-    'gate',
-    '--rt-gate-us',
-    '40',
-    '--rt-ungated-sms',
-    '0',
-    '--rt-best-effort',
-    'eclip-fit',
-    '--objective',
-    'stp',
-    '--min-share',
-    '0.9',
-    '--fit-starts',
-    'several',
-  ]
+  const atDefaults = [...AT_DEFAULTS, '--min-share', '0.9']
   const plain = join(dir, 'plain')
   const w = bench(plain)
   assert.equal(w.status, 0, w.stderr)
