@@ -20,11 +20,12 @@ export const H200_RECORDED = [
   ...['t1', 't4', 't5', 't7', 'tm12', 'tm3', 'tm4', 'tc4', 'cf4', 'tm56'].map(
     (p) => `results/h200/tuned-starts-b1/${p}`,
   ),
-  ...['A1', 'A4', 'A5', 'A7', 'B1', 'B4', 'B5'].map((p) => `results/h200/tuned-starts-b8/${p}`),
+  ...['A1', 'A4', 'A5', 'A7', 'B1', 'B4', 'B5', 'P12'].map((p) => `results/h200/tuned-starts-b8/${p}`),
+  ...['C7', 'K2', 'K3'].map((p) => `results/h200/checks/confirm/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 420
+export const H200_RUNS = 430
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const
