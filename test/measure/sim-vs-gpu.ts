@@ -18,6 +18,7 @@ import { describe, it } from 'node:test'
 import { replaySpec } from '../../src/calibrate/calibrate.ts'
 import { calibrationFrom, simulate } from '../../src/execute/sim/index.ts'
 import {
+  isMpsPolicy,
   type Plan,
   type PowerModel,
   type Profile,
@@ -167,9 +168,10 @@ export async function resimulateSet(
   set: string,
   fixture: Record<string, Plan>,
 ): Promise<SetRuns> {
-  // a series that made solo runs of its own (calibration runs) keeps them out: the solo runs are the paper series'
+  // a series that made solo runs of its own (calibration runs) keeps them out: the solo runs are the paper series';
+  // so are MPS runs: the simulator's MPS (src/execute/sim/mps.ts) is an approximation that no plan is searched on
   const gpuRuns = readFile<Results>('results', join(ROOT, set, 'results.json')).runs.filter(
-    (r) => r.backend === 'gpu' && r.role !== 'solo',
+    (r) => r.backend === 'gpu' && r.role !== 'solo' && !isMpsPolicy(r.policy),
   )
   const batch = gpuRuns[0]?.batch as 1 | 8
   const gpuSolos = readFile<Results>('results', join(ROOT, check.solo[batch], 'results.json')).runs.filter(
