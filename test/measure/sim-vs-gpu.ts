@@ -168,8 +168,8 @@ export async function resimulateSet(
   set: string,
   fixture: Record<string, Plan>,
 ): Promise<SetRuns> {
-  // a series that made solo runs of its own (calibration runs) keeps them out: the solo runs are the paper series';
-  // so are MPS runs: the simulator's MPS (src/execute/sim/mps.ts) is an approximation that no plan is searched on
+  // a series that made solo runs of its own (calibration runs) keeps them out: the solo runs are the paper series'.
+  // MPS runs are left out too: the simulator's MPS (src/execute/sim/mps.ts) is an approximation no plan is searched on
   const gpuRuns = readFile<Results>('results', join(ROOT, set, 'results.json')).runs.filter(
     (r) => r.backend === 'gpu' && r.role !== 'solo' && !isMpsPolicy(r.policy),
   )
