@@ -230,12 +230,18 @@ export function benchInputs(
 /**
  * A UserError where this bench's inputs (benchInputs) are not those the kept runs used: another GPU, another profile
  * directory, or changed contents. A file that does not record them (an eclip before them) is checked on its GPU.
+ * `gpu: false`: all but the GPU (a GPU bench given its profiles, checked before its backend starts and says which GPU
+ * it is on).
  */
-export function checkSameInputs(resume: Resume, ours: Record<string, string>): void {
+export function checkSameInputs(
+  resume: Resume,
+  ours: Record<string, string>,
+  o: { gpu?: boolean } = {},
+): void {
   const { file, recorded } = resume.inputs
   const was = (k: string) => recorded[k]
   const [gpu, dir, digest] = INPUT_KEYS.map(was)
-  if (gpu !== undefined && gpu !== ours.gpu)
+  if (o.gpu !== false && gpu !== undefined && gpu !== ours.gpu)
     throw new UserError(
       `--resume: the runs in ${file} ran on ${gpu}, this bench runs on ${ours.gpu}: resume it on the ${gpu}, or ${AGAIN}`,
     )

@@ -360,6 +360,10 @@ export async function runBench(given: RunBenchOptions): Promise<{ failed: boolea
     return { failed: false }
   }
   if (resume) process.stderr.write(`eclip bench: ${resume.note}\n`)
+  // a resumed GPU bench given its profiles: every input but the GPU checked before the backend starts (its start
+  // costs seconds); the GPU it reports is checked once it has
+  if (resume && o.backend === 'gpu' && o.profiles !== undefined)
+    checkSameInputs(resume, { ...options, ...usedInputs(o, resolveInputs(o), undefined) }, { gpu: false })
   // on the GPU, the backend first: the GPU it reports picks the default profiles and must be theirs
   const gpu =
     o.backend === 'gpu'

@@ -427,6 +427,67 @@ describe('eclip bench --resume, the inputs the kept runs used', () => {
     assert.equal(same.status, 0, same.stderr)
   })
 
+  it('on the GPU, given its profiles, refuses changed inputs before the backend starts', () => {
+    const dir = tmp()
+    const profiles = join(dir, 'profiles')
+    cpSync(join(repo, 'profiles', 'h100'), profiles, { recursive: true })
+    // the stand-in backend, each start of it counted in `starts`
+    const python = join(dir, 'python')
+    const starts = join(dir, 'starts')
+    const py = existsSync(join(repo, '.venv', 'bin', 'python'))
+      ? join(repo, '.venv', 'bin', 'python')
+      : 'python3'
+    writeFileSync(
+      python,
+      `#!/usr/bin/env bash\necho start >> '${starts}'\nexec '${py}' '${join(repo, 'test', 'gpu', 'fake_run_backend.py')}' '${join(dir, 'record')}'\n`,
+    )
+    chmodSync(python, 0o755)
+    const out = join(dir, 'out')
+    const args = ['bench', '--backend', 'gpu', '--mix', 'mix1', '--policies', 'baseline,model-wise']
+    const bench = (more: string[] = []) =>
+      spawnSync(
+        process.execPath,
+        [
+          eclip,
+          ...args,
+          '--profiles',
+          profiles,
+          '--duration',
+          '0.05',
+          '--warmup',
+          '0.01',
+          '--no-plots',
+          '--no-sim-compare',
+          '--out',
+          out,
+          ...more,
+        ],
+        { encoding: 'utf8', cwd: repo, env: { ...process.env, ECLIP_PYTHON: python } },
+      )
+    const startsNow = () => readFileSync(starts, 'utf8').split('\n').filter(Boolean).length
+    const w = bench()
+    assert.equal(w.status, 0, w.stderr)
+    const first = startsNow()
+    cut(out)
+    const primitives = join(profiles, 'primitives.json')
+    const kept = readFileSync(primitives, 'utf8')
+    const p = JSON.parse(kept)
+    p.graphLaunch.medianUs *= 2
+    writeFileSync(primitives, JSON.stringify(p))
+    const r = bench(['--resume'])
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(
+      r.stderr,
+      /--resume: the inputs the runs in .* used .* changed since it was written: restore them/,
+    )
+    assert.equal(startsNow(), first, 'the backend was started for a resume refused on its inputs')
+    // restored: the same bench resumes, the backend started for it
+    writeFileSync(primitives, kept)
+    const same = bench(['--resume'])
+    assert.equal(same.status, 0, same.stderr)
+    assert.ok(startsNow() > first, 'the resumed bench started its backend')
+  })
+
   it('refuses profiles changed since', () => {
     const dir = tmp()
     const profiles = join(dir, 'profiles')
