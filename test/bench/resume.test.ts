@@ -381,57 +381,11 @@ describe('eclip bench --resume, the inputs the kept runs used', () => {
     )
   }
 
-  it('refuses another GPU (the GPU stand-in reporting an H200 where the runs were on an H100)', () => {
-    const dir = tmp()
-    const python = join(dir, 'python')
-    const py = existsSync(join(repo, '.venv', 'bin', 'python'))
-      ? join(repo, '.venv', 'bin', 'python')
-      : 'python3'
-    writeFileSync(
-      python,
-      `#!/usr/bin/env bash\nexec '${py}' '${join(repo, 'test', 'gpu', 'fake_run_backend.py')}' '${join(dir, 'record')}'\n`,
-    )
-    chmodSync(python, 0o755)
-    const out = join(dir, 'out')
-    const args = ['bench', '--backend', 'gpu', '--mix', 'mix1', '--policies', 'baseline,model-wise']
-    const bench = (env: Record<string, string>, more: string[] = []) =>
-      spawnSync(
-        process.execPath,
-        [
-          eclip,
-          ...args,
-          '--duration',
-          '0.05',
-          '--warmup',
-          '0.01',
-          '--no-plots',
-          '--no-sim-compare',
-          '--out',
-          out,
-          ...more,
-        ],
-        { encoding: 'utf8', cwd: repo, env: { ...process.env, ECLIP_PYTHON: python, ...env } },
-      )
-    const w = bench({})
-    assert.equal(w.status, 0, w.stderr)
-    cut(out)
-    const before = readFileSync(join(out, 'results.json'), 'utf8')
-    const h200 = bench({ FAKE_GPU_JSON: join(repo, 'profiles', 'h200', 'gpu.json') }, ['--resume'])
-    assert.equal(h200.status, 2, h200.stderr)
-    assert.match(
-      h200.stderr,
-      /--resume: the runs in .* ran on .*H100.*, this bench runs on .*H200.*without --resume/,
-    )
-    assert.equal(readFileSync(join(out, 'results.json'), 'utf8'), before, 'nothing run')
-    const same = bench({}, ['--resume'])
-    assert.equal(same.status, 0, same.stderr)
-  })
-
-  it('on the GPU, given its profiles, refuses changed inputs before the backend starts', () => {
-    const dir = tmp()
-    const profiles = join(dir, 'profiles')
-    cpSync(join(repo, 'profiles', 'h100'), profiles, { recursive: true })
-    // the stand-in backend, each start of it counted in `starts`
+  /**
+   * A GPU bench of mix1 on the stand-in backend (test/gpu/fake_run_backend.py) in `dir`/out, `more` options added;
+   * `starts()`: how many times the stand-in has been started.
+   */
+  const standIn = (dir: string) => {
     const python = join(dir, 'python')
     const starts = join(dir, 'starts')
     const py = existsSync(join(repo, '.venv', 'bin', 'python'))
@@ -443,49 +397,64 @@ describe('eclip bench --resume, the inputs the kept runs used', () => {
     )
     chmodSync(python, 0o755)
     const out = join(dir, 'out')
-    const args = ['bench', '--backend', 'gpu', '--mix', 'mix1', '--policies', 'baseline,model-wise']
-    const bench = (more: string[] = []) =>
+    const bench = (more: string[] = [], env: Record<string, string> = {}) =>
       spawnSync(
         process.execPath,
         [
           eclip,
-          ...args,
-          '--profiles',
-          profiles,
-          '--duration',
-          '0.05',
-          '--warmup',
-          '0.01',
-          '--no-plots',
-          '--no-sim-compare',
-          '--out',
-          out,
+          ...['bench', '--backend', 'gpu', '--mix', 'mix1', '--policies', 'baseline,model-wise'],
+          ...['--duration', '0.05', '--warmup', '0.01', '--no-plots', '--no-sim-compare', '--out', out],
           ...more,
         ],
-        { encoding: 'utf8', cwd: repo, env: { ...process.env, ECLIP_PYTHON: python } },
+        { encoding: 'utf8', cwd: repo, env: { ...process.env, ECLIP_PYTHON: python, ...env } },
       )
-    const startsNow = () => readFileSync(starts, 'utf8').split('\n').filter(Boolean).length
+    const started = () => readFileSync(starts, 'utf8').split('\n').filter(Boolean).length
+    return { out, bench, started }
+  }
+
+  it('refuses another GPU (the GPU stand-in reporting an H200 where the runs were on an H100)', () => {
+    const { out, bench } = standIn(tmp())
     const w = bench()
     assert.equal(w.status, 0, w.stderr)
-    const first = startsNow()
+    cut(out)
+    const before = readFileSync(join(out, 'results.json'), 'utf8')
+    const h200 = bench(['--resume'], { FAKE_GPU_JSON: join(repo, 'profiles', 'h200', 'gpu.json') })
+    assert.equal(h200.status, 2, h200.stderr)
+    assert.match(
+      h200.stderr,
+      /--resume: the runs in .* ran on .*H100.*, this bench runs on .*H200.*without --resume/,
+    )
+    assert.equal(readFileSync(join(out, 'results.json'), 'utf8'), before, 'nothing run')
+    const same = bench(['--resume'])
+    assert.equal(same.status, 0, same.stderr)
+  })
+
+  it('on the GPU, given its profiles, refuses changed inputs before the backend starts', () => {
+    const dir = tmp()
+    const profiles = join(dir, 'profiles')
+    cpSync(join(repo, 'profiles', 'h100'), profiles, { recursive: true })
+    const { out, bench, started } = standIn(dir)
+    const w = bench(['--profiles', profiles])
+    assert.equal(w.status, 0, w.stderr)
+    const first = started()
     cut(out)
     const primitives = join(profiles, 'primitives.json')
     const kept = readFileSync(primitives, 'utf8')
     const p = JSON.parse(kept)
     p.graphLaunch.medianUs *= 2
     writeFileSync(primitives, JSON.stringify(p))
-    const r = bench(['--resume'])
+    const r = bench(['--profiles', profiles, '--resume'])
     assert.equal(r.status, 2, r.stderr)
     assert.match(
       r.stderr,
       /--resume: the inputs the runs in .* used .* changed since it was written: restore them/,
     )
-    assert.equal(startsNow(), first, 'the backend was started for a resume refused on its inputs')
+    assert.equal(started(), first, 'the backend was started for a resume refused on its inputs')
     // restored: the same bench resumes, the backend started for it
     writeFileSync(primitives, kept)
-    const same = bench(['--resume'])
+    const same = bench(['--profiles', profiles, '--resume'])
     assert.equal(same.status, 0, same.stderr)
-    assert.ok(startsNow() > first, 'the resumed bench started its backend')
+    assert.ok(started() > first, 'the resumed bench started its backend')
   })
 
   it('refuses profiles changed since', () => {
