@@ -201,7 +201,8 @@ function withDefaults(r: Record<string, string>): Record<string, string> {
   return { ...optionDefaults(r['--backend'] ?? 'sim', mechanism, r['--tune'] !== undefined), ...r }
 }
 
-/** The keys of benchInputs: known once the GPU backend has started and the inputs are resolved. */
+/** The keys of benchInputs: known once the GPU backend has started and the inputs are resolved (the directory and
+ *  digest before it, where --profiles is given). */
 const INPUT_KEYS = ['gpu', 'profiles dir', 'inputs digest']
 
 /**
@@ -230,8 +231,8 @@ export function benchInputs(
 /**
  * A UserError where this bench's inputs (benchInputs) are not those the kept runs used: another GPU, another profile
  * directory, or changed contents. A file that does not record them (an eclip before them) is checked on its GPU.
- * `gpu: false`: all but the GPU (a GPU bench given its profiles, checked before its backend starts and says which GPU
- * it is on).
+ * `gpu: false`: for a GPU bench given its profiles, checked before its backend starts (the backend says which GPU it
+ * is on): `ours.gpu` is then the GPU the profiles were made for, which the backend will require it to be.
  */
 export function checkSameInputs(
   resume: Resume,
@@ -241,9 +242,11 @@ export function checkSameInputs(
   const { file, recorded } = resume.inputs
   const was = (k: string) => recorded[k]
   const [gpu, dir, digest] = INPUT_KEYS.map(was)
-  if (o.gpu !== false && gpu !== undefined && gpu !== ours.gpu)
+  if (gpu !== undefined && gpu !== ours.gpu)
     throw new UserError(
-      `--resume: the runs in ${file} ran on ${gpu}, this bench runs on ${ours.gpu}: resume it on the ${gpu}, or ${AGAIN}`,
+      o.gpu === false
+        ? `--resume: the runs in ${file} ran on ${gpu}, the profiles given are made for ${ours.gpu}: resume it on the ${gpu} with the profiles its runs used, or ${AGAIN}`
+        : `--resume: the runs in ${file} ran on ${gpu}, this bench runs on ${ours.gpu}: resume it on the ${gpu}, or ${AGAIN}`,
     )
   if (dir !== undefined && dir !== ours['profiles dir'])
     throw new UserError(

@@ -382,8 +382,8 @@ describe('eclip bench --resume, the inputs the kept runs used', () => {
   }
 
   /**
-   * A GPU bench of mix1 on the stand-in backend (test/gpu/fake_run_backend.py) in `dir`/out, `more` options added;
-   * `starts()`: how many times the stand-in has been started.
+   * `bench(more, env)`: a GPU bench of mix1 on the stand-in backend (test/gpu/fake_run_backend.py) in `dir`/out, `more`
+   * options and `env` added; `started()`: how many times the stand-in has started.
    */
   const standIn = (dir: string) => {
     const python = join(dir, 'python')
@@ -450,6 +450,14 @@ describe('eclip bench --resume, the inputs the kept runs used', () => {
       /--resume: the inputs the runs in .* used .* changed since it was written: restore them/,
     )
     assert.equal(started(), first, 'the backend was started for a resume refused on its inputs')
+    // another GPU's profiles given: the GPU they were made for named, the backend still not started
+    const h200 = bench(['--profiles', join(repo, 'profiles', 'h200'), '--resume'])
+    assert.equal(h200.status, 2, h200.stderr)
+    assert.match(
+      h200.stderr,
+      /--resume: the runs in .* ran on .*H100.*, the profiles given are made for .*H200.*: resume it on the .*H100.* with the profiles its runs used/,
+    )
+    assert.equal(started(), first, 'the backend was started for a resume refused on its profiles')
     // restored: the same bench resumes, the backend started for it
     writeFileSync(primitives, kept)
     const same = bench(['--profiles', profiles, '--resume'])
