@@ -364,7 +364,8 @@ export function inRecordedOrder(o: RunBenchOptions, rec: Recorded): RunBenchOpti
   return {
     ...o,
     mixes: like(o.mixes, mixes, byName),
-    workloads: sorted(mixes) === sorted(o.mixes.map(byName)) ? like(o.workloads, mixes, byName) : o.workloads,
+    // a workload's name is its mix's
+    workloads: like(o.workloads, mixes, byName),
     policies: like(o.policies, recorded('--policies'), String),
     modes: like(o.modes, recorded('--modes'), String),
   }
