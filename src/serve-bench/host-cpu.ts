@@ -39,6 +39,8 @@ export interface CpuSnapshot {
   /** The event loop's read and write system calls so far (each wake-up reads; each flush writes). */
   eventLoopSyscalls: { reads: number; writes: number } | null
   clients: number | null
+  /** Each client process's CPU seconds by pid (the busiest of them may bound the rate while their mean does not). */
+  clientsEach: Record<number, number | null>
   backend: number | null
 }
 
@@ -64,7 +66,9 @@ export function cpuSnapshot(pids: {
   server?: number[] | null
 }): CpuSnapshot {
   const t = performance.now() / 1000
-  const clients = sumCpuS([pids.clients ?? []].flat())
+  const clientPids = [pids.clients ?? []].flat()
+  const clientsEach = Object.fromEntries(clientPids.map((p) => [p, cpuS(String(p))]))
+  const clients = sumCpuS(clientPids)
   const backend = pids.backend ? cpuS(String(pids.backend)) : null
   if (pids.server !== undefined)
     return {
@@ -73,6 +77,7 @@ export function cpuSnapshot(pids: {
       eventLoop: null,
       eventLoopSyscalls: null,
       clients,
+      clientsEach,
       backend,
     }
   const u = process.cpuUsage()
@@ -82,13 +87,21 @@ export function cpuSnapshot(pids: {
     eventLoop: cpuS(`${process.pid}/task/${process.pid}`),
     eventLoopSyscalls: syscalls(`${process.pid}/task/${process.pid}`),
     clients,
+    clientsEach,
     backend,
   }
 }
 
 export interface HostCpu {
   /** Cores busy on average over the span (null: not measured). */
-  cores: { server: number | null; eventLoop: number | null; clients: number | null; backend: number | null }
+  cores: {
+    server: number | null
+    eventLoop: number | null
+    clients: number | null
+    /** The busiest client process (read at both edges), null where none was. */
+    busiestClient: number | null
+    backend: number | null
+  }
   /** CPU ms per request answered in the span. */
   msPerRequest: { server: number | null; eventLoop: number | null }
   /** The event loop's read and write system calls per request answered in the span. */
@@ -103,11 +116,15 @@ export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostC
   const el = d(a.eventLoop, b.eventLoop)
   const cl = d(a.clients, b.clients)
   const be = d(a.backend, b.backend)
+  const each = Object.entries(b.clientsEach)
+    .map(([pid, y]) => d(a.clientsEach[Number(pid)] ?? null, y))
+    .filter((x): x is number => x !== null)
   return {
     cores: {
       server: sv === null ? null : sv / s,
       eventLoop: el === null ? null : el / s,
       clients: cl === null ? null : cl / s,
+      busiestClient: each.length ? Math.max(...each) / s : null,
       backend: be === null ? null : be / s,
     },
     msPerRequest: { server: sv === null ? null : (per(sv) ?? 0), eventLoop: per(el) },
@@ -122,20 +139,23 @@ export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostC
 }
 
 /**
- * One line for a run's notes (parsed back by bench/serve-host-bench.ts: keep its shape); µs resolution per request.
- * A server whose CPU was not read (another server's, no --server-pids) says so.
+ * One line for a run's notes (parsed back by bench/serve-host-bench.ts: keep its shape, add at the end); µs
+ * resolution per request. A server whose CPU was not read (another server's, no --server-pids) says so.
  */
 export function hostCpuNote(h: HostCpu): string {
   const f = (x: number | null, d = 2) => (x === null ? 'n/a' : x.toFixed(d))
+  const busiest =
+    h.cores.busiestClient === null ? '' : `; busiest client process ${f(h.cores.busiestClient, 3)}`
   if (h.cores.server === null)
-    return `host CPU in the window: server not measured, clients ${f(h.cores.clients, 3)}`
+    return `host CPU in the window: server not measured, clients ${f(h.cores.clients, 3)}${busiest}`
   return (
     `host CPU in the window: server ${f(h.cores.server, 3)} cores (event loop ${f(h.cores.eventLoop, 3)}), ` +
     `clients ${f(h.cores.clients, 3)}, backend ${f(h.cores.backend, 3)}; per request: server ` +
     `${f(h.msPerRequest.server, 3)} ms (event loop ${f(h.msPerRequest.eventLoop, 3)} ms` +
     (h.syscallsPerRequest
       ? `, ${f(h.syscallsPerRequest.reads)} reads and ${f(h.syscallsPerRequest.writes)} writes)`
-      : ')')
+      : ')') +
+    busiest
   )
 }
 
@@ -143,15 +163,22 @@ export function hostCpuNote(h: HostCpu): string {
 export const CLIENT_BOUND_CORES = 0.95
 
 /**
- * A note for a window whose client processes were (nearly) a core busy each: then the clients, not the server, may
- * have set its rate. `processes`: the client processes that drove the load, or null where their CPU includes helpers
- * of their own (the cuda-shm client's Python processes), which a per-process figure would overstate.
+ * A note for a window where a client process was (nearly) a core busy: then the clients, not the server, may have set
+ * its rate, at least for the models that process drove (one process per model by default when there are several, so
+ * the model sending most requests loads its process most). `processes`: the client processes that drove the load, or
+ * null where their CPU includes helpers of their own (the cuda-shm client's Python processes), which a per-process
+ * figure would overstate.
  */
 export function clientBoundNote(h: HostCpu, processes: number | null): string | null {
   const c = h.cores.clients
   if (c === null || !processes) return null
-  const each = c / processes
-  if (each < CLIENT_BOUND_CORES) return null
-  const who = processes === 1 ? 'the one client process was' : `the ${processes} client processes were`
-  return `${who} ${each.toFixed(2)} of a core busy${processes === 1 ? '' : ' each'} in the window: the clients, not the server, may have set its rate (--client-processes spreads them)`
+  const mean = c / processes
+  const busiest = Math.max(h.cores.busiestClient ?? mean, mean)
+  if (busiest < CLIENT_BOUND_CORES) return null
+  const tail =
+    'in the window: the clients, not the server, may have set its rate (--client-processes spreads them)'
+  if (processes === 1) return `the one client process was ${busiest.toFixed(2)} of a core busy ${tail}`
+  if (mean >= CLIENT_BOUND_CORES)
+    return `the ${processes} client processes were ${mean.toFixed(2)} of a core busy each ${tail}`
+  return `the busiest of the ${processes} client processes was ${busiest.toFixed(2)} of a core busy (${mean.toFixed(2)} each on average) ${tail}`
 }

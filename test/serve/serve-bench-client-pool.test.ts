@@ -298,8 +298,8 @@ describe('the client processes’ host CPU', () => {
 })
 
 describe('a window the clients may have set', () => {
-  const cpu = (clients: number | null): HostCpu => ({
-    cores: { server: 1, eventLoop: 0.9, clients, backend: 1 },
+  const cpu = (clients: number | null, busiestClient: number | null = null): HostCpu => ({
+    cores: { server: 1, eventLoop: 0.9, clients, busiestClient, backend: 1 },
     msPerRequest: { server: 0.1, eventLoop: 0.09 },
     syscallsPerRequest: null,
   })
@@ -313,6 +313,14 @@ describe('a window the clients may have set', () => {
     assert.match(clientBoundNote(cpu(2.9), 3) ?? '', /^the 3 client processes were 0\.97 of a core busy each/)
     assert.equal(clientBoundNote(cpu(0.89), 1), null)
     assert.equal(clientBoundNote(cpu(2.9), 4), null)
+  })
+
+  it('is noted when one process was a core busy though their mean was not', () => {
+    assert.match(
+      clientBoundNote(cpu(2.4, 0.99), 3) ?? '',
+      /^the busiest of the 3 client processes was 0\.99 of a core busy \(0\.80 each on average\) in the window/,
+    )
+    assert.equal(clientBoundNote(cpu(2.4, 0.9), 3), null)
   })
 
   it('is not noted where the clients’ CPU was not read or includes helpers of their own (cuda-shm: null)', () => {

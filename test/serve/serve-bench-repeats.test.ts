@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { readFile, type ServeResults, type ServeRun } from '../../src/formats/index.ts'
-import { hostCpu } from '../../src/serve-bench/host-cpu.ts'
+import { hostCpu, hostCpuNote } from '../../src/serve-bench/host-cpu.ts'
 import { meanOverArms, spread, summaryCell } from '../../src/serve-bench/repeats.ts'
 import { normaliseServeRuns } from '../../src/serve-bench/serve-bench.ts'
 import { runScript } from './helpers.ts'
@@ -226,11 +226,44 @@ describe('summaries over an arm’s windows (repeats.ts)', () => {
   })
 
   it('takes server and event-loop CPU per request from a window’s snapshots', () => {
-    const a = { t: 0, server: 1, eventLoop: 0.5, eventLoopSyscalls: null, clients: 0, backend: null }
-    const b = { t: 1, server: 1.2, eventLoop: 0.6, eventLoopSyscalls: null, clients: 0.1, backend: null }
+    const a = {
+      t: 0,
+      server: 1,
+      eventLoop: 0.5,
+      eventLoopSyscalls: null,
+      clients: 0,
+      clientsEach: {},
+      backend: null,
+    }
+    const b = {
+      t: 1,
+      server: 1.2,
+      eventLoop: 0.6,
+      eventLoopSyscalls: null,
+      clients: 0.1,
+      clientsEach: {},
+      backend: null,
+    }
     const per = hostCpu(a, b, 1000).msPerRequest
     assert.ok(Math.abs((per.server ?? 0) - 0.2) < 1e-9 && Math.abs((per.eventLoop ?? 0) - 0.1) < 1e-9)
     const external = hostCpu({ ...a, server: null }, { ...b, server: null }, 1000).msPerRequest
     assert.equal(external.server, null)
+  })
+
+  it('takes the busiest client process from the processes read at both edges', () => {
+    const at = (t: number, clientsEach: Record<number, number | null>) => ({
+      t,
+      server: 0,
+      eventLoop: 0,
+      eventLoopSyscalls: null,
+      clients: 0,
+      clientsEach,
+      backend: null,
+    })
+    // pid 3 gone by the end, pid 4 new: neither counts; pid 2 unreadable at the start
+    const h = hostCpu(at(0, { 1: 1, 2: null, 3: 0 }), at(2, { 1: 2.9, 2: 5, 4: 9 }), 10)
+    assert.ok(Math.abs((h.cores.busiestClient ?? 0) - 0.95) < 1e-9, String(h.cores.busiestClient))
+    assert.equal(hostCpu(at(0, {}), at(1, {}), 10).cores.busiestClient, null)
+    assert.match(hostCpuNote(h), /; busiest client process 0\.950$/)
   })
 })
