@@ -1,0 +1,19 @@
+#!/usr/bin/env python3
+"""Per part and policy, each window in order: served ÷ bench (Σ req/s), alexnet's served ÷ bench, the busiest client
+process's cores and the clients' cores (from the host-CPU note), server CPU ms per request. Run in this folder."""
+import json
+import re
+
+for part in ['g3', 'g9', 'r3', 'r9', 'r9c16']:
+    r = json.load(open(f'{part}/serve/grpc/results.json'))
+    for policy in ['baseline', 'eclip-fit']:
+        rows = []
+        for run in (x for x in r['runs'] if x['policy'] == policy):
+            ws = run['workers']
+            note = next(n for n in run['notes'] if n.startswith('host CPU'))
+            num = lambda k: float(re.search(k + r' ([\d.]+)', note).group(1))
+            rows.append((sum(w['throughputRps'] for w in ws) / sum(w['benchRps'] for w in ws),
+                         ws[0]['servedVsBench'], num('busiest client process'), num('clients'),
+                         num('per request: server')))
+        cols = [', '.join(f'{row[i]:.{d}f}' for row in rows) for i, d in enumerate([2, 2, 2, 2, 3])]
+        print(f"| {part} | {policy} | {run['concurrency']} | " + ' | '.join(cols) + ' |')
