@@ -34,6 +34,9 @@ type FromClients =
   | { type: 'done'; outcome: ShareOutcome }
   | { type: 'error'; message: string }
 
+/** How long the parent waits, after a client process exits, for its channel to close and its last message to arrive. */
+const CHANNEL_CLOSE_WAIT_MS = 1000
+
 /** The CLI that can run `serve-bench-clients`: this bundle (on the GPU machine), or bin/eclip.mjs from the sources. */
 function cliEntry(): string {
   const self = fileURLToPath(import.meta.url)
@@ -81,15 +84,23 @@ export class ClientProcess {
     })
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
-        // a turn later: an error message the process sent just before it exited is seen first, and names the cause
-        setImmediate(() => {
-          if (!this.done)
-            this.fail(
-              new Error(
-                `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}) before it finished`,
-              ),
-            )
-          resolve()
+        // once the channel has closed (its last message read: the calls or an error that names the cause), or a second
+        // after the exit where it does not close, and a turn later
+        const judge = () =>
+          setImmediate(() => {
+            if (!this.done)
+              this.fail(
+                new Error(
+                  `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}) before it finished`,
+                ),
+              )
+            resolve()
+          })
+        if (!this.child.connected) return judge()
+        const late = setTimeout(judge, CHANNEL_CLOSE_WAIT_MS)
+        this.child.once('disconnect', () => {
+          clearTimeout(late)
+          judge()
         })
       }),
     )
@@ -138,12 +149,23 @@ export class ClientProcess {
 export function clientProcessMain(): void {
   if (!process.send)
     throw new Error('serve-bench-clients runs as the child of eclip serve-bench (IPC channel)')
-  process.on('disconnect', () => process.exit(0)) // the parent is gone (or has everything)
+  let handedBack = false
+  process.on('disconnect', () => {
+    // the parent has everything, or is gone: said on stderr where this process had not handed its calls back yet
+    if (!handedBack)
+      process.stderr.write(
+        'eclip serve-bench-clients: the channel to serve-bench closed before the run ended\n',
+      )
+    process.exit(0)
+  })
   tracePauses(process.env, 'clients') // ECLIP_HOTPATH_TIMING=1: this process's pauses beside the server's
   // stopped by the parent (a failed run): exit through 'exit' handlers, which remove the shm clients' files
   process.once('SIGTERM', () => process.exit(143))
   const say = (m: FromClients) => process.send?.(m)
-  const last = (m: FromClients) => process.send?.(m, undefined, {}, () => process.disconnect())
+  const last = (m: FromClients) => {
+    handedBack = true
+    process.send?.(m, undefined, {}, () => process.disconnect())
+  }
   const onEvent = (event: ClientEvent) => say({ type: 'event', event })
   let load: LoadGen | null = null
   let spec: ClientSpec | null = null

@@ -1,6 +1,6 @@
 // Host CPU of the processes of a served run (Linux, from /proc): this process (the server) and its event-loop thread,
 // or another server's processes (serve-bench --url --server-pids), the clients' processes (every client process and
-// its helpers, summed), the backend's. Read at a window's edges, it says what the host path costs per request —
+// its helpers, summed, and the busiest of them), the backend's. Read at a window's edges, it says what the host path costs per request —
 // where the server's time goes when the event loop, not the GPU, bounds the rate.
 import { readFileSync } from 'node:fs'
 
@@ -159,13 +159,14 @@ export function hostCpuNote(h: HostCpu): string {
   )
 }
 
-/** Client processes busy this much of a core each, on average, may have set a window's rate themselves. */
+/** A client process busy this much of a core (the busiest, or all of them on average) may have set a window's rate. */
 export const CLIENT_BOUND_CORES = 0.95
 
 /**
  * A note for a window where a client process was (nearly) a core busy: then the clients, not the server, may have set
- * its rate, at least for the models that process drove (one process per model by default when there are several, so
- * the model sending most requests loads its process most). `processes`: the client processes that drove the load, or
+ * its rate, at least for the models that process drove (with no more processes than models each drives whole models,
+ * so the model sending most requests loads its process most). A process's CPU counts its helper threads (garbage
+ * collection among them), so it can pass one core. `processes`: the client processes that drove the load, or
  * null where their CPU includes helpers of their own (the cuda-shm client's Python processes), which a per-process
  * figure would overstate.
  */
@@ -179,6 +180,6 @@ export function clientBoundNote(h: HostCpu, processes: number | null): string | 
     'in the window: the clients, not the server, may have set its rate (--client-processes spreads them)'
   if (processes === 1) return `the one client process was ${busiest.toFixed(2)} of a core busy ${tail}`
   if (mean >= CLIENT_BOUND_CORES)
-    return `the ${processes} client processes were ${mean.toFixed(2)} of a core busy each ${tail}`
+    return `the ${processes} client processes were ${mean.toFixed(2)} of a core busy each${h.cores.busiestClient === null ? '' : ` (the busiest ${busiest.toFixed(2)})`} ${tail}`
   return `the busiest of the ${processes} client processes was ${busiest.toFixed(2)} of a core busy (${mean.toFixed(2)} each on average) ${tail}`
 }

@@ -3,8 +3,10 @@
 // over every transport (no errors, every model served, the window's calls on one time base, each model's merged log
 // in order), and a client process that dies failing the run with its name, not a hang.
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -310,7 +312,10 @@ describe('a window the clients may have set', () => {
       clientBoundNote(cpu(0.98), 1) ?? '',
       /^the one client process was 0\.98 of a core busy in the window: the clients, not the server, may have set its rate/,
     )
-    assert.match(clientBoundNote(cpu(2.9), 3) ?? '', /^the 3 client processes were 0\.97 of a core busy each/)
+    assert.match(
+      clientBoundNote(cpu(2.9), 3) ?? '',
+      /^the 3 client processes were 0\.97 of a core busy each in/,
+    )
     assert.equal(clientBoundNote(cpu(0.89), 1), null)
     assert.equal(clientBoundNote(cpu(2.9), 4), null)
   })
@@ -321,11 +326,17 @@ describe('a window the clients may have set', () => {
       /^the busiest of the 3 client processes was 0\.99 of a core busy \(0\.80 each on average\) in the window/,
     )
     assert.equal(clientBoundNote(cpu(2.4, 0.9), 3), null)
+    assert.match(clientBoundNote(cpu(2.4, 0.95), 3) ?? '', /^the busiest of the 3 client processes was 0\.95/)
+    assert.match(
+      clientBoundNote(cpu(3, 1.1), 3) ?? '',
+      /^the 3 client processes were 1\.00 of a core busy each \(the busiest 1\.10\) in the window/,
+    )
   })
 
   it('is not noted where the clients’ CPU was not read or includes helpers of their own (cuda-shm: null)', () => {
     assert.equal(clientBoundNote(cpu(null), 1), null)
     assert.equal(clientBoundNote(cpu(3.5), null), null)
+    assert.equal(clientBoundNote(cpu(1, 1.2), null), null)
   })
 })
 
@@ -384,6 +395,42 @@ describe('a client process that fails', () => {
       /serve-bench client process 1 of 1 \(pid \d+: no model\) exited \(signal SIGKILL\) before it finished/,
     )
     await pool.close()
+  })
+})
+
+describe('a client process whose channel closes before the run ends', () => {
+  it('says so on stderr and exits', async () => {
+    // a server that is never ready: the child's first probe shows it is up and waiting in its run
+    let probed: () => void = () => {}
+    const probe = new Promise<void>((resolve) => {
+      probed = resolve
+    })
+    const server = createServer((_, res) => {
+      probed()
+      res.writeHead(503).end()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    const child = spawn(process.execPath, [bin, 'serve-bench-clients'], {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    })
+    let stderr = ''
+    child.stderr?.on('data', (d) => {
+      stderr += d
+    })
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    child.send({
+      type: 'open',
+      spec: { url: `http://127.0.0.1:${port}`, models: [], concurrency: 1, warmupS: 0, windowS: 1, seed: 1 },
+      scrapes: false,
+    })
+    await probe
+    child.disconnect()
+    assert.equal(await exited, 0)
+    assert.match(stderr, /the channel to serve-bench closed before the run ended/)
+    server.closeAllConnections()
+    server.close()
   })
 })
 
