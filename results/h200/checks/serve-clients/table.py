@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Per part and policy, each window in order: served ÷ bench (Σ req/s), alexnet's served ÷ bench, the busiest client
+"""Per part (w9h: HTTP, the others gRPC) and policy, each window in order: served ÷ bench (Σ req/s), alexnet's served ÷ bench, the busiest client
 process's cores and the clients' cores (from the host-CPU note), server CPU ms per request. Run in this folder."""
 import json
 import re
 
-for part in ['g3', 'g9', 'r3', 'r9', 'r9c16']:
-    r = json.load(open(f'{part}/serve/grpc/results.json'))
+for part, transport in [(p, 'grpc') for p in ['g3', 'g9', 'r3', 'r9', 'r9c16', 'w9']] + [('w9h', 'http')]:
+    r = json.load(open(f'{part}/serve/{transport}/results.json'))
     for policy in ['baseline', 'eclip-fit']:
         rows = []
+        runs = [x for x in r['runs'] if x['policy'] == policy]
+        if not runs:  # w9's eclip-fit server: its clients failed (README)
+            continue
         for run in (x for x in r['runs'] if x['policy'] == policy):
             ws = run['workers']
             note = next(n for n in run['notes'] if n.startswith('host CPU'))
