@@ -41,6 +41,8 @@ export interface CpuSnapshot {
   clients: number | null
   /** Each client process's CPU seconds by pid (the busiest of them may bound the rate while their mean does not). */
   clientsEach: Record<number, number | null>
+  /** Each client process's main thread (its event loop), CPU seconds by pid. */
+  clientLoopsEach: Record<number, number | null>
   backend: number | null
 }
 
@@ -68,6 +70,7 @@ export function cpuSnapshot(pids: {
   const t = performance.now() / 1000
   const clientPids = [pids.clients ?? []].flat()
   const clientsEach = Object.fromEntries(clientPids.map((p) => [p, cpuS(String(p))]))
+  const clientLoopsEach = Object.fromEntries(clientPids.map((p) => [p, cpuS(`${p}/task/${p}`)]))
   const clients = sumCpuS(clientPids)
   const backend = pids.backend ? cpuS(String(pids.backend)) : null
   if (pids.server !== undefined)
@@ -78,6 +81,7 @@ export function cpuSnapshot(pids: {
       eventLoopSyscalls: null,
       clients,
       clientsEach,
+      clientLoopsEach,
       backend,
     }
   const u = process.cpuUsage()
@@ -88,6 +92,7 @@ export function cpuSnapshot(pids: {
     eventLoopSyscalls: syscalls(`${process.pid}/task/${process.pid}`),
     clients,
     clientsEach,
+    clientLoopsEach,
     backend,
   }
 }
@@ -100,6 +105,8 @@ export interface HostCpu {
     clients: number | null
     /** The busiest client process (read at both edges), null where none was. */
     busiestClient: number | null
+    /** The busiest client process's main thread (event loop) of them all, null where none was read at both edges. */
+    busiestClientLoop: number | null
     backend: number | null
   }
   /** CPU ms per request answered in the span. */
@@ -116,15 +123,20 @@ export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostC
   const el = d(a.eventLoop, b.eventLoop)
   const cl = d(a.clients, b.clients)
   const be = d(a.backend, b.backend)
-  const each = Object.entries(b.clientsEach)
-    .map(([pid, y]) => d(a.clientsEach[Number(pid)] ?? null, y))
-    .filter((x): x is number => x !== null)
+  // the most busy of the pids read at both edges
+  const busiest = (x: Record<number, number | null>, y: Record<number, number | null>) => {
+    const each = Object.entries(y)
+      .map(([pid, v]) => d(x[Number(pid)] ?? null, v))
+      .filter((v): v is number => v !== null)
+    return each.length ? Math.max(...each) / s : null
+  }
   return {
     cores: {
       server: sv === null ? null : sv / s,
       eventLoop: el === null ? null : el / s,
       clients: cl === null ? null : cl / s,
-      busiestClient: each.length ? Math.max(...each) / s : null,
+      busiestClient: busiest(a.clientsEach, b.clientsEach),
+      busiestClientLoop: busiest(a.clientLoopsEach, b.clientLoopsEach),
       backend: be === null ? null : be / s,
     },
     msPerRequest: { server: sv === null ? null : (per(sv) ?? 0), eventLoop: per(el) },
@@ -144,8 +156,12 @@ export function hostCpu(a: CpuSnapshot, b: CpuSnapshot, requests: number): HostC
  */
 export function hostCpuNote(h: HostCpu): string {
   const f = (x: number | null, d = 2) => (x === null ? 'n/a' : x.toFixed(d))
+  const loop = h.cores.busiestClientLoop
   const busiest =
-    h.cores.busiestClient === null ? '' : `; busiest client process ${f(h.cores.busiestClient, 3)}`
+    h.cores.busiestClient === null
+      ? ''
+      : `; busiest client process ${f(h.cores.busiestClient, 3)}` +
+        (loop === null ? '' : ` (busiest client event loop ${f(loop, 3)})`)
   if (h.cores.server === null)
     return `host CPU in the window: server not measured, clients ${f(h.cores.clients, 3)}${busiest}`
   return (
@@ -159,14 +175,15 @@ export function hostCpuNote(h: HostCpu): string {
   )
 }
 
-/** A client process busy this much of a core (the busiest, or all of them on average) may have set a window's rate. */
+/** A client event loop (or, where none was read, a client process) this busy may have set a window's rate. */
 export const CLIENT_BOUND_CORES = 0.95
 
 /**
- * A note for a window where a client process was (nearly) a core busy: then the clients, not the server, may have set
- * its rate, at least for the models that process drove (with no more processes than models each drives whole models,
- * so the model sending most requests loads its process most). A process's CPU counts its helper threads (garbage
- * collection among them), so it can pass one core. `processes`: the client processes that drove the load, or
+ * A note for a window where a client's event loop was (nearly) a core busy: then the clients, not the server, may have
+ * set its rate, at least for the models that process drove (with no more processes than models each drives whole
+ * models, so the model sending most requests loads its process most). Where no event loop was read, the processes'
+ * CPU stands in (the busiest, or all of them on average); it counts their helper threads (garbage collection among
+ * them), so a process can pass one core with its event loop not saturated. `processes`: the client processes that drove the load, or
  * null where their CPU includes helpers of their own (the cuda-shm client's Python processes), which a per-process
  * figure would overstate.
  */
@@ -174,10 +191,19 @@ export function clientBoundNote(h: HostCpu, processes: number | null): string | 
   const c = h.cores.clients
   if (c === null || !processes) return null
   const mean = c / processes
-  const busiest = Math.max(h.cores.busiestClient ?? mean, mean)
-  if (busiest < CLIENT_BOUND_CORES) return null
   const tail =
     'in the window: the clients, not the server, may have set its rate (--client-processes spreads them)'
+  const loop = h.cores.busiestClientLoop
+  if (loop !== null) {
+    if (loop < CLIENT_BOUND_CORES) return null
+    const process =
+      h.cores.busiestClient === null ? '' : `; the busiest process ${h.cores.busiestClient.toFixed(2)}`
+    const who =
+      processes === 1 ? "the one client process's" : `the busiest of the ${processes} client processes'`
+    return `${who} event loop was ${loop.toFixed(2)} of a core busy (${mean.toFixed(2)} cores per process on average${process}) ${tail}`
+  }
+  const busiest = Math.max(h.cores.busiestClient ?? mean, mean)
+  if (busiest < CLIENT_BOUND_CORES) return null
   if (processes === 1) return `the one client process was ${busiest.toFixed(2)} of a core busy ${tail}`
   if (mean >= CLIENT_BOUND_CORES)
     return `the ${processes} client processes were ${mean.toFixed(2)} of a core busy each${h.cores.busiestClient === null ? '' : ` (the busiest ${busiest.toFixed(2)})`} ${tail}`

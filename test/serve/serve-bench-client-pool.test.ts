@@ -210,7 +210,12 @@ describe('serve-bench --client-processes on the simulator', () => {
     )
     if (process.platform === 'linux')
       assert.ok(
-        r.run.notes.some((n) => /^host CPU in the window: .*clients (0\.\d*[1-9]\d*|[1-9][\d.]*),/.test(n)),
+        r.run.notes.some(
+          (n) =>
+            /^host CPU in the window: .*clients (0\.\d*[1-9]\d*|[1-9][\d.]*),/.test(n) &&
+            // every client process and its event loop read from /proc
+            /; busiest client process \d+\.\d{3} \(busiest client event loop \d+\.\d{3}\)$/.test(n),
+        ),
         r.run.notes.join('; '),
       )
   })
@@ -300,8 +305,12 @@ describe('the client processes’ host CPU', () => {
 })
 
 describe('a window the clients may have set', () => {
-  const cpu = (clients: number | null, busiestClient: number | null = null): HostCpu => ({
-    cores: { server: 1, eventLoop: 0.9, clients, busiestClient, backend: 1 },
+  const cpu = (
+    clients: number | null,
+    busiestClient: number | null = null,
+    busiestClientLoop: number | null = null,
+  ): HostCpu => ({
+    cores: { server: 1, eventLoop: 0.9, clients, busiestClient, busiestClientLoop, backend: 1 },
     msPerRequest: { server: 0.1, eventLoop: 0.09 },
     syscallsPerRequest: null,
   })
@@ -331,6 +340,20 @@ describe('a window the clients may have set', () => {
       clientBoundNote(cpu(3, 1.1), 3) ?? '',
       /^the 3 client processes were 1\.00 of a core busy each \(the busiest 1\.10\) in the window/,
     )
+  })
+
+  it('goes by the busiest event loop where the loops were read', () => {
+    assert.match(
+      clientBoundNote(cpu(2.4, 1.4, 0.97), 3) ?? '',
+      /^the busiest of the 3 client processes' event loop was 0\.97 of a core busy \(0\.80 cores per process on average; the busiest process 1\.40\) in the window/,
+    )
+    assert.match(
+      clientBoundNote(cpu(1.2, 1.2, 0.96), 1) ?? '',
+      /^the one client process's event loop was 0\.96/,
+    )
+    // a process past one core with its helper threads, its event loop not saturated: no note
+    assert.equal(clientBoundNote(cpu(4.2, 2.2, 0.8), 3), null)
+    assert.equal(clientBoundNote(cpu(1.2, 1.2, 0.94), 1), null)
   })
 
   it('is not noted where the clients’ CPU was not read or includes helpers of their own (cuda-shm: null)', () => {

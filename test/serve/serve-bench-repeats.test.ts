@@ -233,6 +233,7 @@ describe('summaries over an arm’s windows (repeats.ts)', () => {
       eventLoopSyscalls: null,
       clients: 0,
       clientsEach: {},
+      clientLoopsEach: {},
       backend: null,
     }
     const b = {
@@ -242,6 +243,7 @@ describe('summaries over an arm’s windows (repeats.ts)', () => {
       eventLoopSyscalls: null,
       clients: 0.1,
       clientsEach: {},
+      clientLoopsEach: {},
       backend: null,
     }
     const per = hostCpu(a, b, 1000).msPerRequest
@@ -251,19 +253,29 @@ describe('summaries over an arm’s windows (repeats.ts)', () => {
   })
 
   it('takes the busiest client process from the processes read at both edges', () => {
-    const at = (t: number, clientsEach: Record<number, number | null>) => ({
+    const at = (
+      t: number,
+      clientsEach: Record<number, number | null>,
+      clientLoopsEach: Record<number, number | null> = {},
+    ) => ({
       t,
       server: 0,
       eventLoop: 0,
       eventLoopSyscalls: null,
       clients: 0,
       clientsEach,
+      clientLoopsEach,
       backend: null,
     })
     // pid 3 gone by the end, pid 4 new: neither counts; pid 2 unreadable at the start
     const h = hostCpu(at(0, { 1: 1, 2: null, 3: 0 }), at(2, { 1: 2.9, 2: 5, 4: 9 }), 10)
     assert.ok(Math.abs((h.cores.busiestClient ?? 0) - 0.95) < 1e-9, String(h.cores.busiestClient))
+    assert.equal(h.cores.busiestClientLoop, null)
     assert.equal(hostCpu(at(0, {}), at(1, {}), 10).cores.busiestClient, null)
     assert.match(hostCpuNote(h), /; busiest client process 0\.950$/)
+    // the event loops likewise, each pid's main thread: the busiest loop need not be the busiest process's
+    const l = hostCpu(at(0, { 1: 0, 2: 0 }, { 1: 0, 2: 0 }), at(2, { 1: 2.8, 2: 2 }, { 1: 1.2, 2: 1.9 }), 10)
+    assert.ok(Math.abs((l.cores.busiestClientLoop ?? 0) - 0.95) < 1e-9, String(l.cores.busiestClientLoop))
+    assert.match(hostCpuNote(l), /; busiest client process 1\.400 \(busiest client event loop 0\.950\)$/)
   })
 })
