@@ -34,8 +34,8 @@ type FromClients =
   | { type: 'done'; outcome: ShareOutcome }
   | { type: 'error'; message: string }
 
-/** How long the parent waits, after a client process exits, for its channel to close and its last message to arrive. */
-const CHANNEL_CLOSE_WAIT_MS = 1000
+/** The exit code of a client process whose channel to serve-bench closed before it handed its calls back. */
+const CHANNEL_CLOSED_EXIT = 3
 
 /** The CLI that can run `serve-bench-clients`: this bundle (on the GPU machine), or bin/eclip.mjs from the sources. */
 function cliEntry(): string {
@@ -84,23 +84,15 @@ export class ClientProcess {
     })
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
-        // once the channel has closed (its last message read: the calls or an error that names the cause), or a second
-        // after the exit where it does not close, and a turn later
-        const judge = () =>
-          setImmediate(() => {
-            if (!this.done)
-              this.fail(
-                new Error(
-                  `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}) before it finished`,
-                ),
-              )
-            resolve()
-          })
-        if (!this.child.connected) return judge()
-        const late = setTimeout(judge, CHANNEL_CLOSE_WAIT_MS)
-        this.child.once('disconnect', () => {
-          clearTimeout(late)
-          judge()
+        // a turn later: an error message the process sent just before it exited is seen first, and names the cause
+        setImmediate(() => {
+          if (!this.done)
+            this.fail(
+              new Error(
+                `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}${code === CHANNEL_CLOSED_EXIT ? ': its channel to serve-bench closed first' : ''}) before it finished`,
+              ),
+            )
+          resolve()
         })
       }),
     )
@@ -149,21 +141,23 @@ export class ClientProcess {
 export function clientProcessMain(): void {
   if (!process.send)
     throw new Error('serve-bench-clients runs as the child of eclip serve-bench (IPC channel)')
-  let handedBack = false
+  // how far this process got, for the line it writes where its channel closes before it has handed its calls back
+  let phase: 'waiting for its share' | 'opening' | 'running' | 'stopping' | 'handed back' =
+    'waiting for its share'
   process.on('disconnect', () => {
-    // the parent has everything, or is gone: said on stderr where this process had not handed its calls back yet
-    if (!handedBack)
-      process.stderr.write(
-        'eclip serve-bench-clients: the channel to serve-bench closed before the run ended\n',
-      )
-    process.exit(0)
+    // the parent has everything (0), or is gone: then said on stderr, and in the exit code the parent reports
+    if (phase === 'handed back') process.exit(0)
+    process.stderr.write(
+      `eclip serve-bench-clients: the channel to serve-bench closed before the run ended (${phase})\n`,
+    )
+    process.exit(CHANNEL_CLOSED_EXIT)
   })
   tracePauses(process.env, 'clients') // ECLIP_HOTPATH_TIMING=1: this process's pauses beside the server's
   // stopped by the parent (a failed run): exit through 'exit' handlers, which remove the shm clients' files
   process.once('SIGTERM', () => process.exit(143))
   const say = (m: FromClients) => process.send?.(m)
   const last = (m: FromClients) => {
-    handedBack = true
+    phase = 'handed back'
     process.send?.(m, undefined, {}, () => process.disconnect())
   }
   const onEvent = (event: ClientEvent) => say({ type: 'event', event })
@@ -180,12 +174,14 @@ export function clientProcessMain(): void {
   }
   process.on('message', (m: ToClients) => {
     if (m.type === 'open') {
+      phase = 'opening'
       spec = m.spec
       scrapes = m.scrapes
       openShare(m.spec, m.scrapes, onEvent, (pids) => say({ type: 'helpers', pids })).then((l) => {
         load = l
       }, fail)
     } else if (m.type === 'go' && load && spec) {
+      phase = 'running'
       const at = timeBase(BigInt(m.t0Ns))
       load.start(at)
       if (scrapes)
@@ -193,6 +189,7 @@ export function clientProcessMain(): void {
           edges = e
         }, fail)
     } else if (m.type === 'stop' && load) {
+      phase = 'stopping'
       const l = load
       l.stop()
         .then(async (calls) => {

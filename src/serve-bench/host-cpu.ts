@@ -1,7 +1,8 @@
 // Host CPU of the processes of a served run (Linux, from /proc): this process (the server) and its event-loop thread,
 // or another server's processes (serve-bench --url --server-pids), the clients' processes (every client process and
-// its helpers, summed, and the busiest of them), the backend's. Read at a window's edges, it says what the host path costs per request —
-// where the server's time goes when the event loop, not the GPU, bounds the rate.
+// its helpers, summed; the busiest process and the busiest main thread, an event loop, of them), the backend's. Read
+// at a window's edges, it says what the host path costs per request — where the server's time goes when the event
+// loop, not the GPU, bounds the rate.
 import { readFileSync } from 'node:fs'
 
 /** CPU seconds (user + system) of /proc/<path>/stat (a process, or <pid>/task/<tid>); null where unreadable. */
@@ -105,7 +106,7 @@ export interface HostCpu {
     clients: number | null
     /** The busiest client process (read at both edges), null where none was. */
     busiestClient: number | null
-    /** The busiest client process's main thread (event loop) of them all, null where none was read at both edges. */
+    /** The busiest client main thread (an event loop), null where none was read at both edges. */
     busiestClientLoop: number | null
     backend: number | null
   }
@@ -179,13 +180,13 @@ export function hostCpuNote(h: HostCpu): string {
 export const CLIENT_BOUND_CORES = 0.95
 
 /**
- * A note for a window where a client's event loop was (nearly) a core busy: then the clients, not the server, may have
- * set its rate, at least for the models that process drove (with no more processes than models each drives whole
- * models, so the model sending most requests loads its process most). Where no event loop was read, the processes'
- * CPU stands in (the busiest, or all of them on average); it counts their helper threads (garbage collection among
- * them), so a process can pass one core with its event loop not saturated. `processes`: the client processes that drove the load, or
- * null where their CPU includes helpers of their own (the cuda-shm client's Python processes), which a per-process
- * figure would overstate.
+ * A note for a window where a client's event loop was (nearly) a core busy: then the clients, not the server, may
+ * have set its rate, at least for the models that process drove (with no more processes than models each drives
+ * whole models, so the model sending most requests loads its process most). Where no event loop was read, the
+ * processes' CPU stands in (the busiest, or all of them on average); it counts their helper threads (garbage
+ * collection among them), so a process can pass one core with its event loop not saturated. `processes`: the client
+ * processes that drove the load, or null where their CPU includes helpers of their own (the cuda-shm client's
+ * Python processes), which a per-process figure would overstate.
  */
 export function clientBoundNote(h: HostCpu, processes: number | null): string | null {
   const c = h.cores.clients
@@ -196,11 +197,11 @@ export function clientBoundNote(h: HostCpu, processes: number | null): string | 
   const loop = h.cores.busiestClientLoop
   if (loop !== null) {
     if (loop < CLIENT_BOUND_CORES) return null
-    const process =
+    const l = loop.toFixed(2)
+    if (processes === 1) return `the one client process's event loop was ${l} of a core busy ${tail}`
+    const busiest =
       h.cores.busiestClient === null ? '' : `; the busiest process ${h.cores.busiestClient.toFixed(2)}`
-    const who =
-      processes === 1 ? "the one client process's" : `the busiest of the ${processes} client processes'`
-    return `${who} event loop was ${loop.toFixed(2)} of a core busy (${mean.toFixed(2)} cores per process on average${process}) ${tail}`
+    return `the busiest of the ${processes} client processes' event loops was ${l} of a core busy (${mean.toFixed(2)} cores per process on average${busiest}) ${tail}`
   }
   const busiest = Math.max(h.cores.busiestClient ?? mean, mean)
   if (busiest < CLIENT_BOUND_CORES) return null

@@ -345,11 +345,11 @@ describe('a window the clients may have set', () => {
   it('goes by the busiest event loop where the loops were read', () => {
     assert.match(
       clientBoundNote(cpu(2.4, 1.4, 0.97), 3) ?? '',
-      /^the busiest of the 3 client processes' event loop was 0\.97 of a core busy \(0\.80 cores per process on average; the busiest process 1\.40\) in the window/,
+      /^the busiest of the 3 client processes' event loops was 0\.97 of a core busy \(0\.80 cores per process on average; the busiest process 1\.40\) in the window/,
     )
     assert.match(
       clientBoundNote(cpu(1.2, 1.2, 0.96), 1) ?? '',
-      /^the one client process's event loop was 0\.96/,
+      /^the one client process's event loop was 0\.96 of a core busy in the window/,
     )
     // a process past one core with its helper threads, its event loop not saturated: no note
     assert.equal(clientBoundNote(cpu(4.2, 2.2, 0.8), 3), null)
@@ -422,8 +422,8 @@ describe('a client process that fails', () => {
 })
 
 describe('a client process whose channel closes before the run ends', () => {
-  it('says so on stderr and exits', async () => {
-    // a server that is never ready: the child's first probe shows it is up and waiting in its run
+  it('says so on stderr, with how far it got, and exits with its own code', async () => {
+    // a server that is never ready: the child's first probe shows it is up and opening its share
     let probed: () => void = () => {}
     const probe = new Promise<void>((resolve) => {
       probed = resolve
@@ -433,27 +433,40 @@ describe('a client process whose channel closes before the run ends', () => {
       res.writeHead(503).end()
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const { port } = server.address() as AddressInfo
-    const child = spawn(process.execPath, [bin, 'serve-bench-clients'], {
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      serialization: 'advanced',
-    })
-    let stderr = ''
-    child.stderr?.on('data', (d) => {
-      stderr += d
-    })
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-    child.send({
-      type: 'open',
-      spec: { url: `http://127.0.0.1:${port}`, models: [], concurrency: 1, warmupS: 0, windowS: 1, seed: 1 },
-      scrapes: false,
-    })
-    await probe
-    child.disconnect()
-    assert.equal(await exited, 0)
-    assert.match(stderr, /the channel to serve-bench closed before the run ended/)
-    server.closeAllConnections()
-    server.close()
+    try {
+      const { port } = server.address() as AddressInfo
+      const child = spawn(process.execPath, [bin, 'serve-bench-clients'], {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        serialization: 'advanced',
+      })
+      let stderr = ''
+      child.stderr?.on('data', (d) => {
+        stderr += d
+      })
+      // its exit, and its stderr read to the end ('close' does not come for a child whose channel was disconnected)
+      const stderrEnd = new Promise<void>((resolve) => child.stderr?.once('end', () => resolve()))
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+      child.send({
+        type: 'open',
+        spec: {
+          url: `http://127.0.0.1:${port}`,
+          models: [],
+          concurrency: 1,
+          warmupS: 0,
+          windowS: 1,
+          seed: 1,
+        },
+        scrapes: false,
+      })
+      await probe
+      child.disconnect()
+      assert.equal(await exited, 3)
+      await stderrEnd
+      assert.match(stderr, /the channel to serve-bench closed before the run ended \(opening\)/)
+    } finally {
+      server.closeAllConnections()
+      server.close()
+    }
   })
 })
 
