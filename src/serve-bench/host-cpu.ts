@@ -47,11 +47,12 @@ export interface CpuSnapshot {
   backend: number | null
 }
 
+/** The sum of CPU seconds read, null if none was readable. */
+const sumRead = (s: readonly (number | null)[]): number | null =>
+  s.some((c) => c !== null) ? s.reduce<number>((a, c) => a + (c ?? 0), 0) : null
+
 /** Summed CPU seconds of `pids`, null if none is readable. */
-function sumCpuS(pids: readonly number[]): number | null {
-  const s = pids.map((p) => cpuS(String(p)))
-  return s.some((c) => c !== null) ? s.reduce<number>((a, c) => a + (c ?? 0), 0) : null
-}
+const sumCpuS = (pids: readonly number[]): number | null => sumRead(pids.map((p) => cpuS(String(p))))
 
 /** Whether process `pid` is one this host's /proc can read (serve-bench --server-pids is checked with it). */
 export const readableProcess = (pid: number): boolean => cpuS(String(pid)) !== null
@@ -72,7 +73,7 @@ export function cpuSnapshot(pids: {
   const clientPids = [pids.clients ?? []].flat()
   const clientsEach = Object.fromEntries(clientPids.map((p) => [p, cpuS(String(p))]))
   const clientLoopsEach = Object.fromEntries(clientPids.map((p) => [p, cpuS(`${p}/task/${p}`)]))
-  const clients = sumCpuS(clientPids)
+  const clients = sumRead(Object.values(clientsEach)) // the same readings, each pid read once
   const backend = pids.backend ? cpuS(String(pids.backend)) : null
   if (pids.server !== undefined)
     return {

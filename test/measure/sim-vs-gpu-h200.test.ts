@@ -26,8 +26,8 @@
 //   mixes at batch 1, more4 three times, and the 13 at batch 8, more1 and more2 again with sets on two plans);
 // - results/h200/checks/confirm (eclip-fit tuned with the floors held higher, so that CONFIRM may run: mix7 at batch 1,
 //   more2 at batch 8 twice);
-// - results/h200/mps-b1 and mps-b8 (the paper's seven at batch 1, the 13 mixes at batch 8: baseline and eclip-fit untuned; their MPS runs
-//   are left out).
+// - results/h200/mps-b1 and mps-b8 (the paper's seven at batch 1, the 13 mixes at batch 8: baseline and eclip-fit
+//   untuned; their MPS runs are left out).
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
 // effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
 // (profiles/h200/README.md says what it changed): those runs are held out from every fit, not from that look.

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { readFile, type ServeResults, type ServeRun } from '../../src/formats/index.ts'
-import { hostCpu, hostCpuNote } from '../../src/serve-bench/host-cpu.ts'
+import { type CpuSnapshot, hostCpu, hostCpuNote } from '../../src/serve-bench/host-cpu.ts'
 import { meanOverArms, spread, summaryCell } from '../../src/serve-bench/repeats.ts'
 import { normaliseServeRuns } from '../../src/serve-bench/serve-bench.ts'
 import { runScript } from './helpers.ts'
@@ -225,27 +225,22 @@ describe('summaries over an arm’s windows (repeats.ts)', () => {
     assert.equal(runs[3]?.metrics.system?.worstVsBaseline, 0.75)
   })
 
+  // a window edge's snapshot: nothing read but what a test gives
+  const snapshot = (t: number, given: Partial<CpuSnapshot> = {}): CpuSnapshot => ({
+    t,
+    server: 0,
+    eventLoop: 0,
+    eventLoopSyscalls: null,
+    clients: 0,
+    clientsEach: {},
+    clientLoopsEach: {},
+    backend: null,
+    ...given,
+  })
+
   it('takes server and event-loop CPU per request from a window’s snapshots', () => {
-    const a = {
-      t: 0,
-      server: 1,
-      eventLoop: 0.5,
-      eventLoopSyscalls: null,
-      clients: 0,
-      clientsEach: {},
-      clientLoopsEach: {},
-      backend: null,
-    }
-    const b = {
-      t: 1,
-      server: 1.2,
-      eventLoop: 0.6,
-      eventLoopSyscalls: null,
-      clients: 0.1,
-      clientsEach: {},
-      clientLoopsEach: {},
-      backend: null,
-    }
+    const a = snapshot(0, { server: 1, eventLoop: 0.5 })
+    const b = snapshot(1, { server: 1.2, eventLoop: 0.6, clients: 0.1 })
     const per = hostCpu(a, b, 1000).msPerRequest
     assert.ok(Math.abs((per.server ?? 0) - 0.2) < 1e-9 && Math.abs((per.eventLoop ?? 0) - 0.1) < 1e-9)
     const external = hostCpu({ ...a, server: null }, { ...b, server: null }, 1000).msPerRequest
@@ -257,16 +252,7 @@ describe('summaries over an arm’s windows (repeats.ts)', () => {
       t: number,
       clientsEach: Record<number, number | null>,
       clientLoopsEach: Record<number, number | null> = {},
-    ) => ({
-      t,
-      server: 0,
-      eventLoop: 0,
-      eventLoopSyscalls: null,
-      clients: 0,
-      clientsEach,
-      clientLoopsEach,
-      backend: null,
-    })
+    ) => snapshot(t, { clientsEach, clientLoopsEach })
     // pid 3 gone by the end, pid 4 new: neither counts; pid 2 unreadable at the start
     const h = hostCpu(at(0, { 1: 1, 2: null, 3: 0 }), at(2, { 1: 2.9, 2: 5, 4: 9 }), 10)
     assert.ok(Math.abs((h.cores.busiestClient ?? 0) - 0.95) < 1e-9, String(h.cores.busiestClient))
