@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { UserError } from '../formats/errors.ts'
 import { tracePauses } from '../serve/pause-trace.ts'
 import {
   type ClientEvent,
@@ -34,6 +35,14 @@ type FromClients =
   | { type: 'done'; outcome: ShareOutcome }
   | { type: 'error'; message: string }
 
+/**
+ * A client process that failed (its clients' error, or it died before handing its calls back): a run that went
+ * wrong outside eclip's code, shown to the user as one line with no stack, as the GPU backend's crash is.
+ */
+export class ClientProcessError extends UserError {
+  override name = 'ClientProcessError'
+}
+
 /** The exit code of a client process whose channel to serve-bench closed before it handed its calls back. */
 const CHANNEL_CLOSED_EXIT = 3
 
@@ -55,7 +64,7 @@ export class ClientProcess {
   private opened: () => void = () => {}
   private finished: (o: ShareOutcome) => void = () => {}
   private onEvent: (e: ClientEvent) => void = () => {}
-  private fail: (e: Error) => void = () => {}
+  private fail: (e: ClientProcessError) => void = () => {}
   readonly failed: Promise<never>
   /** How errors name it (the pool sets its number and models). */
   label = 'the serve-bench client process'
@@ -80,7 +89,7 @@ export class ClientProcess {
       else if (m.type === 'done') {
         this.done = true
         this.finished(m.outcome)
-      } else this.fail(new Error(`${this.label}: ${m.message}`))
+      } else this.fail(new ClientProcessError(`${this.label}: ${m.message}`))
     })
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
@@ -88,7 +97,7 @@ export class ClientProcess {
         setImmediate(() => {
           if (!this.done)
             this.fail(
-              new Error(
+              new ClientProcessError(
                 `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}${code === CHANNEL_CLOSED_EXIT ? ': its channel to serve-bench closed first' : ''}) before it finished`,
               ),
             )
@@ -96,7 +105,9 @@ export class ClientProcess {
         })
       }),
     )
-    this.child.on('error', (err) => this.fail(new Error(`cannot start ${this.label}: ${err.message}`)))
+    this.child.on('error', (err) =>
+      this.fail(new ClientProcessError(`cannot start ${this.label}: ${err.message}`)),
+    )
   }
 
   get pid(): number | undefined {
@@ -140,7 +151,7 @@ export class ClientProcess {
 /** `eclip serve-bench-clients` (hidden): the child's side; one run, then exit. */
 export function clientProcessMain(): void {
   if (!process.send)
-    throw new Error('serve-bench-clients runs as the child of eclip serve-bench (IPC channel)')
+    throw new UserError('serve-bench-clients runs as the child of eclip serve-bench (IPC channel)')
   // how far this process got, for the line it writes where its channel closes before it has handed its calls back
   let phase: 'waiting for its share' | 'opening' | 'running' | 'stopping' | 'handed back' =
     'waiting for its share'

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { UserError } from '../../src/formats/errors.ts'
 import { readFile, type ServeResults } from '../../src/formats/index.ts'
 import { timeBase } from '../../src/serve-bench/client-driver.ts'
 import { ClientPool, describeShares, mergeCalls } from '../../src/serve-bench/client-pool.ts'
@@ -387,7 +388,7 @@ describe('a client process that fails', () => {
       await assert.rejects(
         running,
         new RegExp(
-          `^Error: serve-bench client process 2 of 2 \\(pid ${pids[1]}: alexnet-1 ×2\\) exited \\(signal SIGKILL\\) before it finished$`,
+          `^ClientProcessError: serve-bench client process 2 of 2 \\(pid ${pids[1]}: alexnet-1 ×2\\) exited \\(signal SIGKILL\\) before it finished$`,
         ),
       )
       assert.ok(performance.now() - t0 < 15_000, 'no wait for the window')
@@ -413,10 +414,15 @@ describe('a client process that fails', () => {
       () => {},
     )
     setTimeout(() => process.kill(pid as number, 'SIGKILL'), 300)
-    await assert.rejects(
-      running,
-      /serve-bench client process 1 of 1 \(pid \d+: no model\) exited \(signal SIGKILL\) before it finished/,
-    )
+    await assert.rejects(running, (err) => {
+      // a user error: the CLI prints its message as one line, with no stack
+      assert.ok(err instanceof UserError)
+      assert.match(
+        err.message,
+        /^serve-bench client process 1 of 1 \(pid \d+: no model\) exited \(signal SIGKILL\) before it finished$/,
+      )
+      return true
+    })
     await pool.close()
   })
 })
