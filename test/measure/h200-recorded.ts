@@ -22,12 +22,13 @@ export const H200_RECORDED = [
   ),
   ...['A1', 'A4', 'A5', 'A7', 'B1', 'B4', 'B5', 'P12'].map((p) => `results/h200/tuned-starts-b8/${p}`),
   ...['C7', 'K2', 'K3'].map((p) => `results/h200/checks/confirm/${p}`),
-  ...['Q1', 'Q4'].map((p) => `results/h200/mps-b1/${p}`),
+  ...['Q1', 'Q4', 'U1', 'U4'].map((p) => `results/h200/mps-b1/${p}`),
   ...['M1', 'M4', 'N1', 'N4'].map((p) => `results/h200/mps-b8/${p}`),
+  ...['V1', 'V4', 'W1', 'W4', 'X1', 'X4'].map((p) => `results/h200/mps-unlimited/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 470
+export const H200_RUNS = 502
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const
