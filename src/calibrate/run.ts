@@ -310,6 +310,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   const calNow =
     kept ?? (existsSync(calFileNow) ? readFile<SimCalibration>('sim-calibration', calFileNow) : undefined)
   const realtime = calNow?.realtime
+  const mps = calNow?.mps // measured apart too (results of MPS with no caps), kept as it is
   // before: the calibration a directory holds (e.g. the one this fit would replace), else the neutral defaults
   const beforeInputs = o.before ? simInputs(gpu, { dir: o.before }).inputs : null
   const beforeCal = beforeInputs?.calibration ?? CALIBRATION
@@ -381,6 +382,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     fitted: true,
     ...(report.fitRelRms !== null ? { fitRelRms: report.fitRelRms } : {}),
     measured: calMeasured,
+    ...(mps ? { mps } : {}),
     ...(realtime ? { realtime } : {}),
   }
   const p = report.power

@@ -355,14 +355,21 @@ describe('calibrate', () => {
       assert.throws(() => parseGrid(bad), UserError, bad)
   })
 
-  it('writes a new contention fit beside the real-time constants it does not fit', async () => {
-    // the DISB runs' recorded plans, one grid point: the real-time block of the file it replaces is kept as it was
-    // (a file with each profile's own γ too: fitted against the constants replaced, they do not outlive them)
+  it('writes a new contention fit beside the real-time and MPS constants it does not fit', async () => {
+    // the DISB runs' recorded plans, one grid point: the real-time and MPS blocks of the file it replaces are kept
+    // as they were (a file with each profile's own γ too: fitted against the constants replaced, they do not outlive
+    // them)
     const out = mkdtempSync(join(tmpdir(), 'eclip-cal-rt-'))
-    const before = readFile<SimCalibration>(
-      'sim-calibration',
-      'results/h100/profile-interference/sim-calibration.json',
-    )
+    const before: SimCalibration = {
+      ...readFile<SimCalibration>(
+        'sim-calibration',
+        'results/h100/profile-interference/sim-calibration.json',
+      ),
+      mps: {
+        clientRate: { '1': 0.95, '8': 0.96 },
+        measured: { date: '2026-11-30', method: 'test', tool: 'test' },
+      },
+    }
     assert.ok(before.realtime && before.profileInterference)
     const r = await runCalibrate({
       results: ['results/h100/disb/gpu-bench/results.json'],
@@ -375,6 +382,7 @@ describe('calibrate', () => {
     assert.deepEqual(r.written, [join(out, 'sim-calibration.json'), join(out, 'power.json')])
     assert.equal(written.memoryInterference, 0.25)
     assert.deepEqual(written.realtime, before.realtime)
+    assert.deepEqual(written.mps, before.mps)
     assert.equal(written.profileInterference, undefined)
   })
 

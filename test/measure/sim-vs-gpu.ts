@@ -140,7 +140,8 @@ export function simulatorOf(check: Pick<HeldOutCheck, 'profiles'>, calibrationFi
     gpu,
     profileOf,
     resimulate,
-    // what every constant of the directory was fitted on: contention, real-time, power
+    // what every constant of the directory was fitted on: contention, real-time, power (not the MPS client rate: it
+    // acts on MPS runs alone, which the check leaves out)
     provenance: `${calFile.measured.notes ?? ''} ${calFile.realtime?.measured?.notes ?? ''} ${power.measured.notes ?? ''}`,
   }
 }

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import { SliceSharing } from '../../src/execute/sim/contention.ts'
 import { EventHeap } from '../../src/execute/sim/heap.ts'
 import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
+import { clientRateAt } from '../../src/execute/sim/mps.ts'
 import { arrivalRecord, type WorkerSpec } from '../../src/formats/index.ts'
 import { ALL, gpu, latencies, planOf, primitives, profileOf, scaling, specOf } from './fixtures.ts'
 
@@ -131,6 +132,35 @@ describe('simulator', () => {
     for (const l of lat) close(l, 5 + 30 + 2 * 2)
     // every completed request ran its 3 kernels; the one cut by the window's end ran 0–2
     assert.ok(r.stats.kernels >= lat.length * 3 && r.stats.kernels < lat.length * 3 + 3)
+  })
+
+  it("runs an MPS worker's requests 1 ÷ the calibration's MPS client rate as long, and no other policy's", () => {
+    const p = profileOf('a', [flat(10), flat(10), flat(10)], 2)
+    const groups: [number, number, number][] = [[0, 2, 0]]
+    const mps = planOf('mps-unlimited', [ALL], [{ profile: p, groups }])
+    const base = planOf('baseline', [ALL], [{ profile: p, groups }])
+    const calibration = { ...CALIBRATION, mpsClientRate: { 1: 0.8, 8: 0.9 } } // the fixture's batch is 1
+    const plain = simulate(specOf(mps, [p], { prim: primitives({ launch: 0 }) }))
+    for (const l of latencies(plain, 0)) close(l, 34)
+    assert.ok(plain.notes.some((n) => /not calibrated: what an MPS client costs/.test(n)))
+    const slowed = simulate(specOf(mps, [p], { prim: primitives({ launch: 0 }) }), { calibration })
+    for (const l of latencies(slowed, 0)) close(l, 34 / 0.8)
+    assert.ok(slowed.notes.some((n) => /what an MPS client costs, as measured \(rate 0\.800\)/.test(n)))
+    for (const l of latencies(
+      simulate(specOf(base, [p], { prim: primitives({ launch: 0 }) }), { calibration }),
+      0,
+    ))
+      close(l, 34)
+  })
+
+  it('takes the MPS client rate of the nearest batch measured', () => {
+    const rates = { 1: 0.95, 8: 0.97 }
+    assert.equal(clientRateAt(rates, 1), 0.95)
+    assert.equal(clientRateAt(rates, 4), 0.95)
+    assert.equal(clientRateAt(rates, 5), 0.97)
+    assert.equal(clientRateAt(rates, 32), 0.97)
+    assert.equal(clientRateAt({ 2: 0.9, 4: 0.8 }, 3), 0.9) // a tie: the smaller batch's
+    assert.equal(clientRateAt(undefined, 8), 1)
   })
 
   it('scales kernel times down where they add up to more than the measured request', () => {

@@ -103,6 +103,11 @@ export interface Calibration {
   switchGraphEdgeUs?: number
   /** Real-time work: the host's and the block scheduler's delays (absent: none). */
   realtime?: RealtimeCalibration
+  /**
+   * Per batch size, a worker's rate as its own MPS client ÷ its rate beside the others in one process, caps aside
+   * (absent: 1): the MPS policies' requests run 1 ÷ this as long (src/execute/sim/mps.ts).
+   */
+  mpsClientRate?: Readonly<Record<number, number>>
   fitted: boolean
   source: string
 }
@@ -140,6 +145,11 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     ...(c.footprint !== undefined ? { footprint: c.footprint } : {}),
     ...(c.coresidency !== undefined ? { coresidency: c.coresidency } : {}),
     ...(c.switchGraphEdgeUs !== undefined ? { switchGraphEdgeUs: c.switchGraphEdgeUs } : {}),
+    ...(c.mps
+      ? {
+          mpsClientRate: Object.fromEntries(Object.entries(c.mps.clientRate).map(([b, r]) => [Number(b), r])),
+        }
+      : {}),
     ...(c.realtime
       ? {
           realtime: {
@@ -155,7 +165,8 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     fitted: c.fitted,
     source:
       `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})` +
-      (c.profileInterference ? `; γ per profile (${c.profileInterference.measured.date})` : ''),
+      (c.profileInterference ? `; γ per profile (${c.profileInterference.measured.date})` : '') +
+      (c.mps ? `; MPS client rate (${c.mps.measured.date})` : ''),
   }
 }
 

@@ -174,6 +174,8 @@ function tables(
   partIndex: Map<number, number>,
   cal: Calibration,
   notes: string[],
+  /** an MPS client's rate ÷ its rate in one process: its kernels and the gaps between them run 1 ÷ this as long */
+  clientRate = 1,
 ) {
   if (!pw || !prof) throw new Error(`run ${runKey}: no plan worker or profile`)
   if (pw.fingerprint !== prof.fingerprint)
@@ -224,7 +226,7 @@ function tables(
   for (let k = 0; k < n; k++) {
     const raw = (prof.kernels[k] as { timesUs: number[] }).timesUs
     for (let i = 0; i < S; i++) {
-      times[i] = Math.max(raw[i] as number, MIN_KERNEL_US) * (scale[i] as number)
+      times[i] = (Math.max(raw[i] as number, MIN_KERNEL_US) * (scale[i] as number)) / clientRate
       rates[k * S + i] = 1 / (times[i] as number)
     }
     fullSum += times[S - 1] as number
@@ -248,7 +250,7 @@ function tables(
         Math.min(own, footprintSms(prof.kernels[k] as Profile['kernels'][number], cal.footprint)),
       )
   }
-  const reqFull = prof.requestUs[S - 1] ?? fullSum
+  const reqFull = (prof.requestUs[S - 1] ?? fullSum) / clientRate
   t.gapUs = Math.max(0, reqFull - fullSum) / n
   return t
 }
@@ -265,14 +267,14 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const pool = live ? live.pool : spec.plan.pool.partitions
   const partIndex = new Map(pool.map((p, i) => [p.id, i]))
   // MPS policies: SM caps without slice pinning (src/execute/sim/mps.ts)
-  const mps = live ? undefined : mpsView(spec.plan, sliceSms)
+  const mps = live ? undefined : mpsView(spec.plan, sliceSms, cal.mpsClientRate)
   const partMask = mps?.mask ?? pool.map((p) => p.slices.reduce((m, s) => m | (1 << s), 0))
   const partSms = mps?.sms ?? pool.map((p) => p.slices.reduce((a, s) => a + (sliceSms[s] ?? 0), 0))
   const notes: string[] = mps ? [mps.note] : []
   const T = spec.plan.workers.map((pw, w) =>
     live
       ? (undefined as unknown as WorkerTables)
-      : tables(spec.key, pw, spec.profiles[w], partSms, partIndex, cal, notes),
+      : tables(spec.key, pw, spec.profiles[w], partSms, partIndex, cal, notes, mps?.clientRate[w]),
   )
   // eclip-live: per worker, its tables under each plan that lists it (made on first use); the plan key of each
   // request in flight and of each completed one

@@ -1,12 +1,15 @@
-// How the simulator treats the MPS policies (issue #8) — an APPROXIMATION, not calibrated against GPU runs.
+// How the simulator treats the MPS policies (issue #8) — an APPROXIMATION: its caps, and one measured cost.
 //
 // Under MPS every worker is its own process; CUDA_MPS_ACTIVE_THREAD_PERCENTAGE caps how many SMs a process's kernels
 // may occupy, but not which: the hardware places their thread blocks on any SM. So an `mps` worker is modelled with
 // its model-wise partition's SM count as a cap, on a partition that spans every slice of the GPU: co-running workers
 // share all slices under the contention model's rule (src/execute/sim/contention.ts), each taking at most its cap.
 // `mps-unlimited` is the same with the whole GPU as everyone's cap, i.e. baseline sharing in separate processes.
-// Left out: the MPS server's own scheduling and per-client queues, the cost of separate contexts (no shared L2
-// warm-up, separate memory), how the percentage is rounded to whole SMs or TPCs on the device, and what a capped
+// What running as separate MPS clients costs beside the caps (the MPS server's scheduling and per-client queues,
+// separate contexts) enters as one measured factor per batch size, the calibration's MPS client rate: every request
+// of an MPS worker runs 1 ÷ that rate as long. It is measured as MPS with no caps against baseline on the GPU
+// (docs/calibrate.md); a calibration without it leaves MPS costing nothing beyond its caps.
+// Left out: how the percentage is rounded to whole SMs or TPCs on the device, and what a capped
 // client runs: its cuBLAS and cuDNN see fewer SMs and may pick other kernels than the profile's, so a model whose
 // time is in such kernels (GEMMs) can run faster on its cap than its profile allows.
 import type { Plan } from '../../formats/index.ts'
@@ -15,21 +18,41 @@ import type { Plan } from '../../formats/index.ts'
 export interface MpsView {
   mask: number[]
   sms: number[]
+  /** Per plan worker: its rate as an MPS client ÷ its rate in one process (1: not measured). */
+  clientRate: number[]
   note: string
 }
 
+/** The rate of a batch size: its own, else the nearest batch's that was measured (the smaller on a tie); absent: 1. */
+export function clientRateAt(rates: Readonly<Record<number, number>> | undefined, batch: number): number {
+  if (!rates) return 1
+  const batches = Object.keys(rates)
+    .map(Number)
+    .sort((a, b) => Math.abs(a - batch) - Math.abs(b - batch) || a - b)
+  return batches.length ? (rates[batches[0] as number] as number) : 1
+}
+
 /** The MPS reading of a plan's pool, or null for the other policies (their partitions pin slices). */
-export function mpsView(plan: Plan, sliceSms: readonly number[]): MpsView | null {
+export function mpsView(
+  plan: Plan,
+  sliceSms: readonly number[],
+  clientRates?: Readonly<Record<number, number>>,
+): MpsView | null {
   if (plan.policy !== 'mps' && plan.policy !== 'mps-unlimited') return null
   const all = sliceSms.reduce((m, _, s) => m | (1 << s), 0)
   const whole = sliceSms.reduce((a, b) => a + b, 0)
   const pool = plan.pool.partitions
+  const clientRate = plan.workers.map((w) => clientRateAt(clientRates, w.batch))
+  const cost = clientRates
+    ? `; each worker's requests slowed by what an MPS client costs, as measured (rate ${[...new Set(clientRate)].map((r) => r.toFixed(3)).join(', ')})`
+    : '; not calibrated: what an MPS client costs beyond its cap'
   return {
     mask: pool.map(() => all),
     sms: pool.map((p) => (plan.policy === 'mps' ? Math.min(p.sms, whole) : whole)),
+    clientRate,
     note:
-      plan.policy === 'mps'
-        ? 'MPS approximated: each worker capped at its model-wise SM count, sharing every slice (no pinning); not calibrated'
-        : 'MPS without limits approximated: every worker may use the whole GPU, sharing every slice; not calibrated',
+      (plan.policy === 'mps'
+        ? 'MPS approximated: each worker capped at its model-wise SM count, sharing every slice (no pinning)'
+        : 'MPS without limits approximated: every worker may use the whole GPU, sharing every slice') + cost,
   }
 }
