@@ -171,6 +171,7 @@ export async function resimulateSet(
 ): Promise<SetRuns> {
   // a series that made solo runs of its own (calibration runs) keeps them out: the solo runs are the paper series'.
   // MPS runs are left out too: the simulator's MPS (src/execute/sim/mps.ts) is an approximation no plan is searched on
+  // (sim-vs-gpu-h200-mps.test.ts checks it apart)
   const gpuRuns = readFile<Results>('results', join(ROOT, set, 'results.json')).runs.filter(
     (r) => r.backend === 'gpu' && r.role !== 'solo' && !isMpsPolicy(r.policy),
   )
