@@ -434,21 +434,32 @@ export function gridPoints(grid: Grid | readonly Grid[]): ContentionConstants[] 
   return points
 }
 
+/** What a fit keeps at every grid point: each profile's own γ, the MPS client rate (where given). */
+export type KeptConstants = Pick<Calibration, 'profileInterference' | 'mpsClientRate'>
+
 /**
- * Simulates every case at every grid point, each profile's own γ (`profileInterference`, where given) in place of the
- * point's for that profile's kernels. `onPoint` reports progress.
+ * Simulates every case at every grid point, with what the fit keeps: each profile's own γ in place of the point's for
+ * that profile's kernels, the MPS client rate on MPS runs. `onPoint` reports progress.
  */
 export function searchGrid(
   cases: readonly Case[],
   grid: Grid | readonly Grid[],
   onPoint?: (done: number, total: number) => void,
-  profileInterference?: Calibration['profileInterference'],
+  kept: KeptConstants = {},
 ): GridPoint[] {
   const power = neutralPower((cases[0] as Case).spec.gpu)
   const all = gridPoints(grid)
   return all.map((constants, i) => {
     const cal = asCalibration(constants, 'grid search', false)
-    const sim = simulateCases(cases, profileInterference ? { ...cal, profileInterference } : cal, power)
+    const sim = simulateCases(
+      cases,
+      {
+        ...cal,
+        ...(kept.profileInterference ? { profileInterference: kept.profileInterference } : {}),
+        ...(kept.mpsClientRate ? { mpsClientRate: kept.mpsClientRate } : {}),
+      },
+      power,
+    )
     onPoint?.(i + 1, all.length)
     return { constants, sim }
   })
@@ -687,10 +698,14 @@ export interface CalibrateOptions {
   onPoint?: (done: number, total: number) => void
   /** Each profile's own γ, applied at every grid point (--keep-contention keeps a file's); absent: none. */
   profileInterference?: Calibration['profileInterference']
+  /** The MPS client rate the written file keeps, applied to MPS runs at every grid point; absent: none. */
+  mpsClientRate?: Calibration['mpsClientRate']
 }
 
-const sameGammas = (a: Calibration['profileInterference'], b: Calibration['profileInterference']) =>
-  JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort())
+const sameRecord = (
+  a: Readonly<Record<string, number>> | undefined,
+  b: Readonly<Record<string, number>> | undefined,
+) => JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort())
 
 const sameConstants = (a: ContentionConstants, b: ContentionConstants) =>
   a.sharing === b.sharing &&
@@ -729,7 +744,10 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   const { cases } = o
   if (cases.length === 0) throw new UserError('no GPU runs to calibrate against')
   const gpu = (cases[0] as Case).spec.gpu
-  const points = searchGrid(cases, o.grid, o.onPoint, o.profileInterference)
+  const points = searchGrid(cases, o.grid, o.onPoint, {
+    ...(o.profileInterference ? { profileInterference: o.profileInterference } : {}),
+    ...(o.mpsClientRate ? { mpsClientRate: o.mpsClientRate } : {}),
+  })
   const beforeConstants: ContentionConstants = {
     sharing: o.before.sharing,
     saturationTolerance: o.before.saturationTolerance,
@@ -741,8 +759,9 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   }
   const beforeSim = simWithPower(
     cases,
-    // a grid point stands for the before column only where the per-profile γ are the same too
-    (sameGammas(o.before.profileInterference, o.profileInterference)
+    // a grid point stands for the before column only where the per-profile γ and the MPS client rate are the same too
+    (sameRecord(o.before.profileInterference, o.profileInterference) &&
+    sameRecord(o.before.mpsClientRate, o.mpsClientRate)
       ? points.find((p) => sameConstants(p.constants, beforeConstants))?.sim
       : undefined) ?? simulateCases(cases, o.before, neutralPower(gpu)),
     o.beforePower,

@@ -5,7 +5,13 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { simPlanner } from '../execute/sim/evaluator.ts'
-import { CALIBRATION, calibrationFrom, defaultPowerModel, describePower } from '../execute/sim/index.ts'
+import {
+  CALIBRATION,
+  calibrationFrom,
+  defaultPowerModel,
+  describePower,
+  mpsClientRateOf,
+} from '../execute/sim/index.ts'
 import { simInputs } from '../execute/sim/inputs.ts'
 import {
   type Gpu,
@@ -323,6 +329,8 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     beforePower,
     // the constants kept come with their per-profile γ; a new fit of the constants has none (fitted against others)
     ...(kept?.profileInterference ? { profileInterference: kept.profileInterference.gamma } : {}),
+    // the MPS client rate the file keeps acts on any MPS runs among the cases, as it will once written
+    ...(mps ? { mpsClientRate: mpsClientRateOf(mps) } : {}),
     onPoint: (done, total) => {
       if (done % 10 === 0 || done === total)
         process.stderr.write(`eclip calibrate: ${done}/${total} grid points simulated\n`)

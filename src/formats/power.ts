@@ -113,17 +113,21 @@ export const SimCalibration = Type.Object(
       ),
     ),
     /**
-     * What a worker loses by running as its own MPS client (a process and a CUDA context per model, MPS's server
-     * between them and the GPU), measured apart from any SM cap: per batch size, its rate under MPS with no caps ÷ its
-     * rate sharing the GPU in one process (the MPS policies' requests run 1 ÷ this as long; a batch not named takes
-     * the nearest one's). Absent: MPS costs nothing beyond its caps.
+     * What a worker loses (or gains) by running as its own MPS client (a process and a CUDA context per model, MPS's
+     * server between them and the GPU), measured apart from any SM cap: per batch size, its rate under MPS with no
+     * caps ÷ its rate sharing the GPU in one process (the MPS policies' requests run 1 ÷ this as long; a batch not
+     * named takes the nearest one's on a log scale). Absent: MPS costs nothing beyond its caps.
      */
     mps: Type.Optional(
       Type.Object(
         {
           clientRate: Type.Record(
             Type.String({ pattern: '^[1-9][0-9]*$' }),
-            Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+            Type.Number({ exclusiveMinimum: 0 }),
+            {
+              additionalProperties: false,
+              minProperties: 1,
+            },
           ),
           measured: Provenance,
         },

@@ -48,6 +48,21 @@ describe('formats', () => {
     assert.throws(() => parseFormat('gpu', gpu, 'x.json'), /slice SMs add up to 132, not smCount 130/)
   })
 
+  it('sim-calibration: an MPS client rate needs a batch size for a key and a rate above 0', () => {
+    const cal = JSON.parse(readFileSync('profiles/h200/sim-calibration.json', 'utf8'))
+    assert.doesNotThrow(() => parseFormat('sim-calibration', cal, 'x.json'))
+    for (const [clientRate, reason] of [
+      [{ b1: 0.9 }, /unknown field\(s\) "b1"/],
+      [{ '08': 0.9 }, /unknown field\(s\) "08"/],
+      [{}, /\/mps\/clientRate: must not have fewer than 1 properties/],
+      [{ 8: 0 }, /\/mps\/clientRate\/8: must be > 0/],
+    ] as const)
+      assert.throws(
+        () => parseFormat('sim-calibration', { ...cal, mps: { ...cal.mps, clientRate } }, 'x.json'),
+        reason,
+      )
+  })
+
   it('reports malformed JSON as a format error, not a crash', () => {
     const f = join(tmp(), 'broken.json')
     writeFileSync(f, '{"format": ')

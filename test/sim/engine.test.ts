@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { SliceSharing } from '../../src/execute/sim/contention.ts'
 import { EventHeap } from '../../src/execute/sim/heap.ts'
 import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
-import { clientRateAt } from '../../src/execute/sim/mps.ts'
+import { clientRateAt, mpsView } from '../../src/execute/sim/mps.ts'
 import { arrivalRecord, type WorkerSpec } from '../../src/formats/index.ts'
 import { ALL, gpu, latencies, planOf, primitives, profileOf, scaling, specOf } from './fixtures.ts'
 
@@ -137,30 +137,54 @@ describe('simulator', () => {
   it("runs an MPS worker's requests 1 ÷ the calibration's MPS client rate as long, and no other policy's", () => {
     const p = profileOf('a', [flat(10), flat(10), flat(10)], 2)
     const groups: [number, number, number][] = [[0, 2, 0]]
-    const mps = planOf('mps-unlimited', [ALL], [{ profile: p, groups }])
+    const prim = primitives({ launch: 5 })
     const base = planOf('baseline', [ALL], [{ profile: p, groups }])
     const calibration = { ...CALIBRATION, mpsClientRate: { 1: 0.8, 8: 0.9 } } // the fixture's batch is 1
-    const plain = simulate(specOf(mps, [p], { prim: primitives({ launch: 0 }) }))
-    for (const l of latencies(plain, 0)) close(l, 34)
-    assert.ok(plain.notes.some((n) => /not calibrated: what an MPS client costs/.test(n)))
-    const slowed = simulate(specOf(mps, [p], { prim: primitives({ launch: 0 }) }), { calibration })
-    for (const l of latencies(slowed, 0)) close(l, 34 / 0.8)
-    assert.ok(slowed.notes.some((n) => /what an MPS client costs, as measured \(rate 0\.800\)/.test(n)))
-    for (const l of latencies(
-      simulate(specOf(base, [p], { prim: primitives({ launch: 0 }) }), { calibration }),
-      0,
-    ))
-      close(l, 34)
+    for (const policy of ['mps', 'mps-unlimited'] as const) {
+      const mps = planOf(policy, [ALL], [{ profile: p, groups }])
+      const plain = simulate(specOf(mps, [p], { prim }))
+      // the launch, three 10-µs kernels and two 2-µs gaps
+      for (const l of latencies(plain, 0)) close(l, 39)
+      assert.ok(plain.notes.some((n) => /not calibrated: what running as its own MPS client costs/.test(n)))
+      const slowed = simulate(specOf(mps, [p], { prim }), { calibration })
+      for (const l of latencies(slowed, 0)) close(l, 39 / 0.8)
+      assert.ok(slowed.notes.some((n) => /what an MPS client costs, as measured \(rate 0\.800\)/.test(n)))
+    }
+    for (const l of latencies(simulate(specOf(base, [p], { prim }), { calibration }), 0)) close(l, 39)
   })
 
-  it('takes the MPS client rate of the nearest batch measured', () => {
+  it("takes each MPS worker's client rate at its batch, else the nearest batch measured", () => {
     const rates = { 1: 0.95, 8: 0.97 }
     assert.equal(clientRateAt(rates, 1), 0.95)
-    assert.equal(clientRateAt(rates, 4), 0.95)
-    assert.equal(clientRateAt(rates, 5), 0.97)
+    assert.equal(clientRateAt(rates, 2), 0.95)
+    assert.equal(clientRateAt(rates, 4), 0.97) // on a log scale 4 lies nearer 8 than 1
     assert.equal(clientRateAt(rates, 32), 0.97)
-    assert.equal(clientRateAt({ 2: 0.9, 4: 0.8 }, 3), 0.9) // a tie: the smaller batch's
+    assert.equal(clientRateAt({ 2: 0.9, 8: 0.8 }, 4), 0.9) // a tie: the smaller batch's
     assert.equal(clientRateAt(undefined, 8), 1)
+    const p = profileOf('a', [flat(10)])
+    const plan = planOf(
+      'mps',
+      [ALL],
+      [0, 1, 2].map(() => ({ profile: p, groups: [[0, 0, 0]] as [number, number, number][] })),
+    )
+    plan.workers.forEach((w, i) => {
+      w.batch = [1, 4, 8][i] as number
+    })
+    const view = mpsView(
+      plan,
+      gpu.slices.map((s) => s.sms),
+      rates,
+    )
+    assert.deepEqual(view?.clientRate, [0.95, 0.97, 0.97])
+    assert.match(view?.note ?? '', /rate 0\.950, 0\.970\)/)
+    assert.equal(
+      mpsView(
+        { ...plan, policy: 'model-wise' },
+        gpu.slices.map((s) => s.sms),
+        rates,
+      ),
+      null,
+    )
   })
 
   it('scales kernel times down where they add up to more than the measured request', () => {

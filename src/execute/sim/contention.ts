@@ -145,11 +145,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     ...(c.footprint !== undefined ? { footprint: c.footprint } : {}),
     ...(c.coresidency !== undefined ? { coresidency: c.coresidency } : {}),
     ...(c.switchGraphEdgeUs !== undefined ? { switchGraphEdgeUs: c.switchGraphEdgeUs } : {}),
-    ...(c.mps
-      ? {
-          mpsClientRate: Object.fromEntries(Object.entries(c.mps.clientRate).map(([b, r]) => [Number(b), r])),
-        }
-      : {}),
+    ...(c.mps ? { mpsClientRate: mpsClientRateOf(c.mps) } : {}),
     ...(c.realtime
       ? {
           realtime: {
@@ -168,6 +164,11 @@ export function calibrationFrom(c: SimCalibration): Calibration {
       (c.profileInterference ? `; γ per profile (${c.profileInterference.measured.date})` : '') +
       (c.mps ? `; MPS client rate (${c.mps.measured.date})` : ''),
   }
+}
+
+/** A calibration file's MPS client rates keyed by batch size. */
+export function mpsClientRateOf(mps: NonNullable<SimCalibration['mps']>): Record<number, number> {
+  return Object.fromEntries(Object.entries(mps.clientRate).map(([b, r]) => [Number(b), r]))
 }
 
 /** `cal` with one memory interference γ, `g`, for every profile (its per-profile γ and aggressor weights dropped). */

@@ -14,6 +14,8 @@
 //   kernel times do not explain, spread evenly over its kernels); a switch adds `switchEventWait` in stream mode and
 //   a graph edge between partitions in graph mode: the calibration's `switchGraphEdgeUs` where it has one (fitted to
 //   whole requests), else the primitives file's `switchGraphEdge` (a micro-benchmark), else 0.
+// - MPS policies: each worker's request (its launch, kernels and gaps) runs 1 ÷ its client's measured rate as long
+//   (the calibration's MPS client rate, src/execute/sim/mps.ts).
 // Arrivals (src/workload/arrivals.ts gives each worker's schedule): closed loop — a worker issues its next request
 // when the previous one ends, inside each of its busy periods (the paper's closed loop: one period, the whole run);
 // open loop — requests arrive at the schedule's times (Poisson, uniform, on/off, a trace), queued FIFO, one request
@@ -250,7 +252,8 @@ function tables(
         Math.min(own, footprintSms(prof.kernels[k] as Profile['kernels'][number], cal.footprint)),
       )
   }
-  const reqFull = (prof.requestUs[S - 1] ?? fullSum) / clientRate
+  const measured = prof.requestUs[S - 1]
+  const reqFull = measured !== undefined ? measured / clientRate : fullSum
   t.gapUs = Math.max(0, reqFull - fullSum) / n
   return t
 }
@@ -322,6 +325,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
 
   const prim = spec.primitives
   const launchUs = prim.graphLaunch.medianUs
+  // an MPS worker's graph launches slow with the rest of its request (its client's measured rate, src/execute/sim/mps.ts)
+  const launchOf = mps ? mps.clientRate.map((r) => launchUs / r) : spec.plan.workers.map(() => launchUs)
   const createUs = prim.partitionCreate.medianUs
   // graph mode: one launch per request; single-group plans launch one graph either way
   const stream = spec.mode !== 'graph'
@@ -510,11 +515,11 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
       if (stream && tw.groups > 1) {
         let h = hostT[w] as number
         for (let gg = (hostGroup[w] as number) + 1; gg <= g; gg++)
-          h += (ioctl && gg > 0 ? createUs : 0) + launchUs
+          h += (ioctl && gg > 0 ? createUs : 0) + (launchOf[w] as number)
         hostT[w] = h
         hostGroup[w] = g
       } else {
-        hostT[w] = (hostT[w] as number) + launchUs
+        hostT[w] = (hostT[w] as number) + (launchOf[w] as number)
         hostGroup[w] = tw.groups
       }
     }

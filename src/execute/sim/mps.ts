@@ -7,8 +7,10 @@
 // `mps-unlimited` is the same with the whole GPU as everyone's cap, i.e. baseline sharing in separate processes.
 // What running as separate MPS clients costs beside the caps (the MPS server's scheduling and per-client queues,
 // separate contexts) enters as one measured factor per batch size, the calibration's MPS client rate: every request
-// of an MPS worker runs 1 ÷ that rate as long. It is measured as MPS with no caps against baseline on the GPU
-// (docs/calibrate.md); a calibration without it leaves MPS costing nothing beyond its caps.
+// of an MPS worker (its graph launch, kernels and the gaps between them) runs 1 ÷ that rate as long. It is measured
+// as MPS with no caps against baseline on the GPU (docs/calibrate.md); a calibration without it leaves MPS costing
+// nothing beyond its caps. The work a request does is not scaled, so simulated power falls with the rate and MPS's
+// requests/J comes out high where the GPU's power falls less than its work (the H200's did).
 // Left out: how the percentage is rounded to whole SMs or TPCs on the device, and what a capped
 // client runs: its cuBLAS and cuDNN see fewer SMs and may pick other kernels than the profile's, so a model whose
 // time is in such kernels (GEMMs) can run faster on its cap than its profile allows.
@@ -23,12 +25,16 @@ export interface MpsView {
   note: string
 }
 
-/** The rate of a batch size: its own, else the nearest batch's that was measured (the smaller on a tie); absent: 1. */
+/**
+ * The rate of a batch size: its own, else that of the measured batch nearest on a log scale (batch 4 lies as near 2
+ * as 8; the smaller on a tie); absent: 1.
+ */
 export function clientRateAt(rates: Readonly<Record<number, number>> | undefined, batch: number): number {
   if (!rates) return 1
+  const far = (b: number) => Math.abs(Math.log2(b / batch))
   const batches = Object.keys(rates)
     .map(Number)
-    .sort((a, b) => Math.abs(a - batch) - Math.abs(b - batch) || a - b)
+    .sort((a, b) => far(a) - far(b) || a - b)
   return batches.length ? (rates[batches[0] as number] as number) : 1
 }
 
@@ -45,7 +51,7 @@ export function mpsView(
   const clientRate = plan.workers.map((w) => clientRateAt(clientRates, w.batch))
   const cost = clientRates
     ? `; each worker's requests slowed by what an MPS client costs, as measured (rate ${[...new Set(clientRate)].map((r) => r.toFixed(3)).join(', ')})`
-    : '; not calibrated: what an MPS client costs beyond its cap'
+    : '; not calibrated: what running as its own MPS client costs a worker'
   return {
     mask: pool.map(() => all),
     sms: pool.map((p) => (plan.policy === 'mps' ? Math.min(p.sms, whole) : whole)),
