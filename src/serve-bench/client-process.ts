@@ -36,8 +36,9 @@ type FromClients =
   | { type: 'error'; message: string }
 
 /**
- * A client process that failed (its clients' error, or it died before handing its calls back): a run that went
- * wrong outside eclip's code, shown to the user as one line with no stack, as the GPU backend's crash is.
+ * A client process that failed (its clients' error, or it died before handing its calls back): as when the GPU
+ * backend crashes, serve-bench records that run as failed and goes on with the next (src/serve-bench/run.ts), and the
+ * error is one line with no stack (the child writes its own stack on its stderr where the error was not a user's).
  */
 export class ClientProcessError extends UserError {
   override name = 'ClientProcessError'
@@ -178,8 +179,10 @@ export function clientProcessMain(): void {
   let edges: ShareOutcome['edges']
   const fail = async (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err)
-    // on stderr too: the parent may see this process exit before the message (its error then names the exit only)
-    process.stderr.write(`eclip serve-bench-clients: ${message}\n`)
+    // on stderr too: the parent may see this process exit before the message (its error then names the exit only);
+    // with the stack where the error is not a user's (a fault in the clients' own code is found from there)
+    const shown = err instanceof Error && !(err instanceof UserError) ? (err.stack ?? message) : message
+    process.stderr.write(`eclip serve-bench-clients: ${shown}\n`)
     await load?.close().catch(() => {})
     last({ type: 'error', message })
   }

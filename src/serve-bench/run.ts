@@ -377,8 +377,9 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
           try {
             outcomes = await measure(clients, name)
           } catch (err) {
-            // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend)
-            // must not lose the others; anything else is a bug and stops here — but another server failing is its own
+            // as in eclip bench: a run the backend could not make (a capture refused, a CUDA error, a hung backend) or
+            // whose client processes failed must not lose the others; anything else is a bug and stops here — but
+            // another server failing is its own
             if (!(err instanceof UserError) && !server) throw err
             outcomes = transports.map((transport) => ({ transport, error: err as Error }))
           }
