@@ -6,6 +6,7 @@
 # the same machine start. m13.yaml and m46.yaml: ../mps-b8/more13.yaml and more46.yaml (carried as .device/s62/).
 set -uo pipefail
 . gpu/scripts/device-env.sh
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu,power.draw --format=csv
 common=(--profiles profiles/h200 --policies baseline,mps-unlimited --modes graph --duration 4 --warmup 1 --no-solo
   --no-plots --no-sim-compare)
 # second call

@@ -5,7 +5,8 @@ process's cores and the clients' cores (from the host-CPU note), server CPU ms p
 import json
 import re
 
-for part, transport in [(p, 'grpc') for p in ['g3', 'g9', 'r3', 'r9', 'r9c16', 'w9', 'y9', 'y3']] + [('w9h', 'http')]:
+parts = [(p, 'grpc') for p in ['g3', 'g9', 'r3', 'r9', 'r9c16', 'w9']] + [('w9h', 'http'), ('y9', 'grpc'), ('y3', 'grpc')]
+for part, transport in parts:
     r = json.load(open(f'{part}/serve/{transport}/results.json'))
     for policy in ['baseline', 'eclip-fit']:
         rows = []
