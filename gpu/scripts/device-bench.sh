@@ -18,7 +18,14 @@ deadline=()
 "${deadline[@]}" /tmp/node "${ECLIP_BUNDLE:-.device/eclip/eclip.mjs}" "${ECLIP_SUBCOMMAND:-bench}" --backend gpu \
   --out "/tmp/$name" "$@" 2>&1 | tee "$OUT/$name.log" | grep -v '^gpu: captured'
 rc=${PIPESTATUS[0]}
-case $rc in 124 | 137) [ -n "${DEADLINE_S:-}" ] &&
-  echo "$name: stopped at its deadline (${DEADLINE_S} s); packed what it wrote" | tee -a "$OUT/$name.log" ;; esac
+case $rc in 124 | 137) if [ -n "${DEADLINE_S:-}" ]; then
+  echo "$name: stopped at its deadline (${DEADLINE_S} s); packed what it wrote" | tee -a "$OUT/$name.log"
+  # stopped in an MPS run, the bench's backend was killed before it could stop its MPS daemon, which would wait for
+  # the next MPS run on this machine (maybe none): stop it now as that run would (gpu/eclip_gpu/mps.py, reap_orphans)
+  sleep 1
+  PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" "${ECLIP_PYTHON:-python3}" -c \
+    'from eclip_gpu.mps import reap_orphans
+for d in reap_orphans(): print(f"stopped the MPS daemon the bench left in {d}")' 2>&1 | tee -a "$OUT/$name.log"
+fi ;; esac
 tar czf "$OUT/$name.tgz" -C /tmp "$name"
 exit "$rc"
