@@ -106,9 +106,12 @@ export class ClientProcess {
         })
       }),
     )
-    this.child.on('error', (err) =>
-      this.fail(new ClientProcessError(`cannot start ${this.label}: ${err.message}`)),
-    )
+    this.child.on('error', (err) => {
+      if (this.child.pid === undefined)
+        this.fail(new ClientProcessError(`cannot start ${this.label}: ${err.message}`))
+      // a message that could not reach a child that started (EPIPE: it is dying): its exit, due now, names the cause
+      else setTimeout(() => this.fail(new ClientProcessError(`${this.label}: ${err.message}`)), 1000).unref()
+    })
   }
 
   get pid(): number | undefined {

@@ -427,6 +427,67 @@ describe('a client process that fails', () => {
   })
 })
 
+describe('eclip serve-bench with a client process that dies', () => {
+  it('records that run as failed in one line, goes on with the next, and exits 1', async () => {
+    // on the simulator: the first run's client process is killed once it is up; the second run gets fresh ones
+    const out = mkdtempSync(join(tmpdir(), 'eclip-sb-dies-'))
+    const cli = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs'),
+        'serve-bench',
+        ...['--mix', 'mix7', '--policies', 'baseline,eclip', '--profiles', 'synthetic'],
+        ...['--duration', '2', '--warmup', '0.2', '--out', out],
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let stderr = ''
+    cli.stderr.on('data', (d) => {
+      stderr += d
+    })
+    cli.stdout.resume()
+    // the first client process of the CLI (its children that run serve-bench-clients), killed as soon as it is seen
+    const childOf = (ppid: number): number | undefined => {
+      const found = readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .find((d) => {
+          try {
+            const stat = readFileSync(`/proc/${d}/stat`, 'utf8')
+            const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+            return (
+              Number(fields[1]) === ppid &&
+              readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('serve-bench-clients')
+            )
+          } catch {
+            return false // gone meanwhile
+          }
+        })
+      return found === undefined ? undefined : Number(found)
+    }
+    let killed: number | undefined
+    const deadline = performance.now() + 30_000
+    while (killed === undefined && performance.now() < deadline && cli.exitCode === null) {
+      const pid = childOf(cli.pid as number)
+      if (pid !== undefined && /\[1\/2\] mix7 baseline/.test(stderr)) {
+        process.kill(pid, 'SIGKILL')
+        killed = pid
+      } else await new Promise((r) => setTimeout(r, 50))
+    }
+    const code = await new Promise<number | null>((resolve) => cli.once('exit', resolve))
+    assert.ok(killed, `no client process seen: ${stderr}`)
+    assert.equal(code, 1, stderr)
+    assert.match(
+      stderr,
+      new RegExp(
+        `eclip serve-bench: run mix7 baseline \\(http\\) failed, going on: serve-bench client process 1 of 1 \\(pid ${killed}: [^)]*\\) exited \\(signal SIGKILL\\) before it finished\n`,
+      ),
+    )
+    assert.doesNotMatch(stderr, /internal error|\n\s+at /)
+    const results = readFile<ServeResults>('serve-results', join(out, 'results.json'))
+    assert.ok(results.runs.some((r) => r.policy === 'eclip' && r.workers.every((w) => w.requests > 0)))
+  })
+})
+
 describe('a client process whose channel closes before the run ends', () => {
   it('says so on stderr, with how far it got, and exits with its own code', async () => {
     // a server that is never ready: the child's first probe shows it is up and opening its share
