@@ -9,8 +9,8 @@
 // separate contexts) enters as one measured factor per batch size, the calibration's MPS client rate: every request
 // of an MPS worker (its graph launch, kernels and the gaps between them) runs 1 ÷ that rate as long. It is measured
 // as MPS with no caps against baseline on the GPU (docs/calibrate.md); a calibration without it leaves MPS costing
-// nothing beyond its caps. The work a request does is not scaled, so simulated power falls with the rate and MPS's
-// requests/J comes out high where the GPU's power falls less than its work (the H200's did).
+// nothing beyond its caps. The work a request does is not scaled, so simulated power falls with the rate: MPS's
+// requests/J comes out high wherever the GPU's power falls less than the requests it serves.
 // Left out: how the percentage is rounded to whole SMs or TPCs on the device, and what a capped
 // client runs: its cuBLAS and cuDNN see fewer SMs and may pick other kernels than the profile's, so a model whose
 // time is in such kernels (GEMMs) can run faster on its cap than its profile allows.
