@@ -16,6 +16,7 @@ pgrep -fa nvidia-cuda-mps || echo "no MPS daemon left"
 # third call (then the serve-bench parts of ../checks/serve-clients/calls.sh: y9, y3)
 OUT=$OUT LIMIT_S=260 gpu/scripts/device-bench-parts.sh X1:mix1,mix2,mix3:110:1 X4:mix4,mix5,mix6,mix7:140:1 -- "${common[@]}"
 pgrep -fa nvidia-cuda-mps || echo "no MPS daemon left"
-# the repeat, another machine start (the CLI bundle of commit 4bd0a81d): repeat/Z8 and repeat/Z1
+# the repeat, another machine start (the CLI bundle of commit 4bd0a81d): repeat/Z8; Z1 was cut at its deadline
+# and is not kept
 OUT=$OUT LIMIT_S=150 gpu/scripts/device-bench-parts.sh Z8:mix1,mix6:70:8 Z1:mix1,mix6:70:1 -- "${common[@]}"
 pgrep -fa nvidia-cuda-mps || echo "no MPS daemon left"
