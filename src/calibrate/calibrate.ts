@@ -451,15 +451,7 @@ export function searchGrid(
   const all = gridPoints(grid)
   return all.map((constants, i) => {
     const cal = asCalibration(constants, 'grid search', false)
-    const sim = simulateCases(
-      cases,
-      {
-        ...cal,
-        ...(kept.profileInterference ? { profileInterference: kept.profileInterference } : {}),
-        ...(kept.mpsClientRate ? { mpsClientRate: kept.mpsClientRate } : {}),
-      },
-      power,
-    )
+    const sim = simulateCases(cases, { ...cal, ...kept }, power)
     onPoint?.(i + 1, all.length)
     return { constants, sim }
   })
