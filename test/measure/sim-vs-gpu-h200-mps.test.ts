@@ -11,8 +11,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { calibrationFrom } from '../../src/execute/sim/index.ts'
 import { type Plan, type Results, type Run, readFile, type SimCalibration } from '../../src/formats/index.ts'
-import { stp } from '../../src/measure/system.ts'
-import { simulatorOf } from './sim-vs-gpu.ts'
+import { profileSoloStp, simulatorOf } from './sim-vs-gpu.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const SETS = [
@@ -33,12 +32,7 @@ interface Row {
 
 describe('the simulator against recorded H200 MPS runs (capped) it was not calibrated on', () => {
   const sim = simulatorOf({ profiles: 'profiles/h200' })
-  const solo = (w: Run['workers'][number]) => 1e6 / (sim.profileOf(w).requestUs.at(-1) as number)
-  const stpOf = (r: Run) =>
-    stp(
-      r.workers.map((w) => w.throughputRps),
-      r.workers.map(solo),
-    )
+  const stpOf = (r: Run) => profileSoloStp(sim, r)
   let memo: Row[] | undefined
   const rows = (): Row[] => {
     memo ??= SETS.flatMap((set) => {

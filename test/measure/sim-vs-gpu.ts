@@ -147,6 +147,13 @@ export function simulatorOf(check: Pick<HeldOutCheck, 'profiles'>, calibrationFi
 }
 export type Simulator = ReturnType<typeof simulatorOf>
 
+/** A run's STP with its profiles' whole-GPU rates as the solo rates (the bench's STP where it made no solo runs). */
+export const profileSoloStp = (sim: Pick<Simulator, 'profileOf'>, r: Run): number =>
+  stp(
+    r.workers.map((w) => w.throughputRps),
+    r.workers.map((w) => 1e6 / (sim.profileOf(w).requestUs.at(-1) as number)),
+  )
+
 /** The plan a GPU run of `set` executed: the fixture's for a set that recorded none, else the plan file. */
 function planOf(
   check: Pick<HeldOutCheck, 'recorded' | 'fixture'>,
@@ -230,17 +237,12 @@ function compare(sim: Simulator, { set, gpuRuns, gpuSolos, sim: simRuns, simSolo
       const err = Math.abs(rel(sw.normVsBaseline, gw.normVsBaseline))
       if (!worker || err > worker.err) worker = { name: gw.name, err }
     })
-    const profileStp = (x: Run) =>
-      stp(
-        x.workers.map((w) => w.throughputRps),
-        x.workers.map((w) => 1e6 / (sim.profileOf(w).requestUs.at(-1) as number)),
-      )
     return {
       // the folder under results/<gpu> (a series recorded in parts has one more level)
       series: set.split('/')[2] as string,
       run: `${set.split('/').slice(-2).join('/')} ${r.mix} ${r.policy}${r.mode ? `/${r.mode}` : ''}`,
       stp: Math.abs(rel(ss.stp, gs.stp)),
-      stpCommon: Math.abs(rel(profileStp(s), profileStp(g))),
+      stpCommon: Math.abs(rel(profileSoloStp(sim, s), profileSoloStp(sim, g))),
       stpVsBaseline:
         gs.stpVsBaseline && ss.stpVsBaseline ? Math.abs(rel(ss.stpVsBaseline, gs.stpVsBaseline)) : null,
       worker,
