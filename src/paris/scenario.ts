@@ -110,12 +110,11 @@ export function resolveScenario(
     const where = `${source}: /models/${i}`
     if (seen.has(m.model)) throw new UserError(`${where}: model ${m.model} listed twice`)
     seen.add(m.model)
-    const entries = Object.entries(m.batches)
-      .map(([k, w]) => [Number(k), w] as const)
-      .filter(([, w]) => w > 0)
-      .sort((a, b) => a[0] - b[0])
-    if (entries.some(([b]) => !Number.isInteger(b) || b < 1 || b > 1024))
+    const all = Object.entries(m.batches).map(([k, w]) => [Number(k), w] as const)
+    // every key checked, a weight of 0 too: a misspelt batch size is an error, not a batch left out
+    if (all.some(([b]) => !Number.isInteger(b) || b < 1 || b > 1024))
       throw new UserError(`${where}/batches: keys must be batch sizes 1..1024`)
+    const entries = all.filter(([, w]) => w > 0).sort((a, b) => a[0] - b[0])
     const total = entries.reduce((a, [, w]) => a + w, 0)
     if (!(total > 0)) throw new UserError(`${where}/batches: no batch size has a positive weight`)
     let table: LatencyTable

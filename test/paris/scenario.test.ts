@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { Gpu, LatencyTable } from '../../src/formats/index.ts'
@@ -58,6 +59,28 @@ describe('PARIS scenarios', () => {
       () => resolveScenario(base([{ ...m, batches: { 1: 0 } }]), {}),
       /no batch size has a positive/,
     )
+  })
+
+  it('refuses a batch-size key that is not one, whatever its weight', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eclip-scenario-'))
+    const file = join(dir, 's.json')
+    const withBatches = (batches: Record<string, number>) =>
+      writeFileSync(
+        file,
+        JSON.stringify(base([{ model: 'alexnet', rate: 1, sloMs: 5, batches: { 1: 1, ...batches } }])),
+      )
+    try {
+      for (const key of ['b8', '08', '0', '-1', '1.5']) {
+        withBatches({ [key]: 0 })
+        assert.throws(() => loadScenario(file), /batches/, key)
+      }
+      withBatches({ 8: 0 })
+      assert.deepEqual(loadScenario(file).models[0]?.batches, [1])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+    const m = { model: 'alexnet', rate: 1, sloMs: 5, batches: { 1: 1, 0: 0 } }
+    assert.throws(() => resolveScenario(base([m]), {}), /keys must be batch sizes 1\.\.1024/)
   })
 
   it('builds measured tables from the shipped H200 profiles (examples/paris-h200.yaml)', () => {
