@@ -25,9 +25,12 @@ starts and stops itself.
   more with a fresh daemon (stopped, then started again in new folders), its clients at MPS's default of 2
   connections; if that fails too the bench records the run as failed, says why, and goes on with the other
   policies.
-- A daemon whose backend was killed (SIGKILL runs no atexit) is stopped by the next MPS run on this machine: each
-  daemon's folder names the process that started it (`owner`), and a folder whose owner is gone is reaped
-  (`reap_orphans`) — with the documented `quit` on that folder's pipe, never by process name.
+- A daemon whose backend was killed (SIGKILL runs no atexit: a hung backend, or the bench's own exit on Ctrl-C or
+  SIGTERM) is stopped by its watcher: a small process of its own session, started with the daemon, that polls the
+  owner and stops the daemon within a second of the owner's end (`watch`), then exits; it exits too once the folder
+  is gone (the daemon stopped normally). Should the watcher die as well, the next MPS run on this machine reaps the
+  daemon: each daemon's folder names the process that started it (`owner`), and a folder whose owner is gone is
+  reaped (`reap_orphans`). Both send the documented `quit` on that folder's pipe, never anything by process name.
 
 Request times are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns), one clock for every process on the machine.
 This module imports no torch at module level: the parent side (daemon, processes) is tested without a GPU.
@@ -58,6 +61,7 @@ from .execute import prepare_worker
 CONTROL = "nvidia-cuda-mps-control"
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # gpu/, so a child can import eclip_gpu
 OWNER = "owner"  # in a daemon's folder: "<pid> <start time>" of the process that started it
+WATCH_POLL_S = 0.5  # how often a daemon's watcher looks at its owner
 
 # The connections (hardware work queues) the clients of one MPS server may ask for together. NVIDIA documents 60
 # clients per server at MPS's default of 2 connections each, and that a client asking for more leaves room for
@@ -142,8 +146,11 @@ class MpsDaemon:
     """One MPS control daemon of our own, in a fresh temporary directory. Use as a context manager (stop always runs);
     `stop` is idempotent and also registered with atexit while the daemon runs."""
 
-    def __init__(self, binary: str | None = None, base_env: dict | None = None, start_timeout_s: float = 20):
+    def __init__(self, binary: str | None = None, base_env: dict | None = None, start_timeout_s: float = 20,
+                 watch: bool = True):
         self.binary = binary
+        self.watch = watch  # start a watcher that stops the daemon should this process die without stopping it
+        self.watcher: subprocess.Popen | None = None
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.start_timeout_s = start_timeout_s
         self.dir: Path | None = None
@@ -205,6 +212,8 @@ class MpsDaemon:
         self.log_dir.mkdir()
         # registered before the daemon exists: a backend that dies between here and the try/finally still stops it
         atexit.register(self.stop)
+        if self.watch:
+            self._start_watcher()
         try:
             r = subprocess.run([self.binary, "-d"], env=self.env(), capture_output=True, text=True,
                                timeout=self.start_timeout_s, check=False)
@@ -235,6 +244,21 @@ class MpsDaemon:
             time.sleep(0.1)
         self.pids = self._own_processes()
         return self
+
+    def _start_watcher(self) -> None:
+        """The watcher (`python -m eclip_gpu.mps watch FOLDER BINARY`): in a session of its own, so the Ctrl-C that
+        reaches this process group does not end it first, and holding none of our pipes open. A watcher that cannot
+        start leaves the next run's reaping, said on stderr."""
+        env = dict(self.base_env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        try:
+            self.watcher = subprocess.Popen(
+                [sys.executable, "-m", "eclip_gpu.mps", "watch", str(self.dir), str(self.binary)], env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
+        except OSError as e:
+            print(f"eclip: MPS daemon watcher did not start ({e}); should this backend be killed, the next MPS run "
+                  "stops its daemon", file=sys.stderr)
 
     def _own_processes(self) -> list[int]:
         """PIDs of MPS processes (control daemon, server) whose environment names our pipe folder: ours, never
@@ -290,6 +314,19 @@ class MpsDaemon:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
             atexit.unregister(self.stop)
+            self._end_watcher()
+
+    def _end_watcher(self) -> None:
+        """The folder is gone, so the watcher has nothing left to watch: ended now (and reaped) rather than at its
+        next poll."""
+        w, self.watcher = self.watcher, None
+        if w is None:
+            return
+        try:
+            w.terminate()
+            w.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
 
     def clients(self) -> tuple[list[int], list[int]]:
         """(server PIDs, client PIDs) as our daemon reports them."""
@@ -336,12 +373,34 @@ def reap_orphans(binary: str | None = None, base: str | Path | None = None, time
             continue
         if _owner_alive(owner):
             continue
-        orphan = MpsDaemon(binary=found)
-        orphan.dir, orphan.pipe_dir, orphan.log_dir = d, d / "pipe", d / "log"
-        orphan.started = True  # so stop() sends quit to its pipe and waits for its processes
-        orphan.stop(timeout_s)
+        _stop_folder(d, found, timeout_s)
         reaped.append(str(d))
     return reaped
+
+
+def _stop_folder(folder: Path, binary: str, timeout_s: float = 20) -> None:
+    """Stops the daemon of `folder` as its own MpsDaemon.stop would (quit on its pipe, then its processes waited
+    for) and removes the folder."""
+    orphan = MpsDaemon(binary=binary, watch=False)
+    orphan.dir, orphan.pipe_dir, orphan.log_dir = folder, folder / "pipe", folder / "log"
+    orphan.started = True  # so stop() sends quit to its pipe and waits for its processes
+    orphan.stop(timeout_s)
+
+
+def watch(folder: str | Path, binary: str, poll_s: float = WATCH_POLL_S) -> bool:
+    """The watcher's loop: until `folder` is gone (its daemon stopped by its owner), look at the owner every
+    `poll_s`; once the owner is gone, stop the daemon and remove the folder. Returns whether it stopped one."""
+    folder = Path(folder)
+    try:
+        owner = (folder / OWNER).read_text().split()
+    except OSError:
+        return False
+    while folder.exists():
+        if not _owner_alive(owner):
+            _stop_folder(folder, binary)
+            return True
+        time.sleep(poll_s)
+    return False
 
 
 # --- worker processes ------------------------------------------------------------------------------------------
@@ -646,4 +705,9 @@ def _child(fd_in: int, fd_out: int) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "child":
         sys.exit(_child(int(sys.argv[2]), int(sys.argv[3])))
-    sys.exit("usage: python -m eclip_gpu.mps child FD_IN FD_OUT (started by the bench, not by hand)")
+    if len(sys.argv) == 4 and sys.argv[1] == "watch":
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the bench is not the watcher's end
+        watch(sys.argv[2], sys.argv[3])
+        sys.exit(0)
+    sys.exit("usage: python -m eclip_gpu.mps child FD_IN FD_OUT | watch FOLDER BINARY (started by the bench, not by "
+             "hand)")

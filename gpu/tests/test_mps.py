@@ -422,23 +422,80 @@ def test_a_worker_that_fails_for_another_reason_is_not_retried(fake, monkeypatch
 
 
 # A backend that starts a daemon and is then killed (SIGKILL: no finally, no atexit), as the TypeScript side kills a
-# backend that hangs. Prints the daemon's folder and pid first.
+# backend that hangs or ends with the bench. Prints the daemon's folder, its pid and its watcher's pid (0: none).
 KILLED_BACKEND = r"""
 import os, signal, sys
 from eclip_gpu.mps import MpsDaemon
-d = MpsDaemon().start()
-print(d.dir, int((d.pipe_dir / "nvidia-cuda-mps-control.pid").read_text()), flush=True)
+d = MpsDaemon(watch=sys.argv[1] == "watch").start()
+print(d.dir, int((d.pipe_dir / "nvidia-cuda-mps-control.pid").read_text()), d.watcher.pid if d.watcher else 0,
+      flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
-def test_a_daemon_a_killed_backend_left_is_stopped_by_the_next_run(fake):
+def _killed_backend(fake, watch: bool) -> tuple[str, int, int]:
     gpu_dir = Path(mps.__file__).resolve().parents[1]
     env = {**os.environ, "TMPDIR": str(fake.tmp), "PYTHONPATH": str(gpu_dir)}
-    out = subprocess.run([sys.executable, "-c", KILLED_BACKEND], env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", KILLED_BACKEND, "watch" if watch else "no-watch"], env=env,
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == -signal.SIGKILL, out.stderr
-    folder, pid = out.stdout.split()
-    pid = int(pid)
+    folder, pid, watcher = out.stdout.split()
+    return folder, int(pid), int(watcher)
+
+
+def _until(cond, timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_killed_backends_daemon_is_stopped_by_its_watcher(fake):
+    folder, pid, watcher = _killed_backend(fake, watch=True)
+    assert watcher
+    # no other run comes: the watcher alone quits the daemon, removes its folder and exits
+    assert _until(lambda: not _alive(pid) and not Path(folder).exists() and not _alive(watcher))
+    quits = [c for c in _records(fake.record) if c["stdin"] == "quit"]
+    assert [q["pipe"] for q in quits] == [str(Path(folder) / "pipe")]  # on its own pipe, once
+
+
+def test_a_watcher_ends_with_its_daemons_normal_stop(fake):
+    with MpsDaemon() as d:
+        w = d.watcher
+        assert w is not None and w.poll() is None
+        time.sleep(2 * mps.WATCH_POLL_S)
+        assert w.poll() is None and _alive(int((d.pipe_dir / "nvidia-cuda-mps-control.pid").read_text()))
+    assert w.poll() is not None and d.watcher is None
+    assert [c["stdin"] for c in _records(fake.record)].count("quit") == 1  # the stop's, none from the watcher
+
+
+def test_the_watcher_ignores_a_ctrl_c_meant_for_the_bench(fake):
+    folder, pid, watcher = _killed_backend(fake, watch=False)  # a daemon left behind, no watcher of its own
+    gpu_dir = Path(mps.__file__).resolve().parents[1]
+    binary = str(fake.tmp / "bin" / "nvidia-cuda-mps-control")
+    sleeper = subprocess.Popen(["sleep", "600"])
+    try:
+        # a watcher of a live owner (the sleeper) in this folder: SIGINT leaves it watching; its owner's end it acts on
+        (Path(folder) / mps.OWNER).write_text(f"{sleeper.pid} {mps._start_time(sleeper.pid)}\n")
+        w = subprocess.Popen([sys.executable, "-m", "eclip_gpu.mps", "watch", folder, binary],
+                             env={**os.environ, "PYTHONPATH": str(gpu_dir)})
+        time.sleep(1)
+        w.send_signal(signal.SIGINT)
+        time.sleep(2 * mps.WATCH_POLL_S)
+        assert w.poll() is None and _alive(pid)
+        sleeper.kill()
+        sleeper.wait()
+        assert w.wait(timeout=10) == 0
+        assert not _alive(pid) and not Path(folder).exists()
+    finally:
+        sleeper.kill()
+
+
+def test_a_daemon_a_killed_backend_left_is_stopped_by_the_next_run(fake):
+    # its watcher gone too (none started here): the next MPS run reaps it
+    folder, pid, _ = _killed_backend(fake, watch=False)
     assert Path(folder).parent == fake.tmp and _alive(pid)  # left behind
     with MpsDaemon() as ours:  # a daemon whose owner (this process) runs: not an orphan
         ours_pid = int((ours.pipe_dir / "nvidia-cuda-mps-control.pid").read_text())

@@ -29,8 +29,8 @@ export interface Checkpoint {
 
 /**
  * Until the returned function is called, a SIGINT or SIGTERM writes the checkpoint and ends the process (130, 143),
- * which stops the GPU backend's process too (src/execute/gpu/client.ts; an MPS daemon of a run in flight is left to
- * the next MPS run). Node handles a signal between two callbacks, so only where the event loop turns often (the GPU
+ * which stops the GPU backend's process too (src/execute/gpu/client.ts; an MPS daemon of a run in flight is stopped
+ * by its watcher: gpu/eclip_gpu/mps.py). Node handles a signal between two callbacks, so only where the event loop turns often (the GPU
  * backend's runs wait on its process): during synchronous work — the simulator's runs, a search on one thread — it
  * would wait for the work's end, and there the default (the process ends at once) is better.
  */
