@@ -20,3 +20,6 @@ pgrep -fa nvidia-cuda-mps || echo "no MPS daemon left"
 # and is not kept
 OUT=$OUT LIMIT_S=150 gpu/scripts/device-bench-parts.sh Z8:mix1,mix6:70:8 Z1:mix1,mix6:70:1 -- "${common[@]}"
 pgrep -fa nvidia-cuda-mps || echo "no MPS daemon left"
+# Z1 again, alone, another machine start (the CLI bundle of commit bb6e6e5b), after session 63's watcher checks
+OUT=$OUT LIMIT_S=540 ELAPSED=$SECONDS gpu/scripts/device-bench-parts.sh Z1:mix1,mix6:100:1 -- "${common[@]}"
+pgrep -fa nvidia-cuda-mps || echo "no MPS daemon left"
