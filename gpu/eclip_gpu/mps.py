@@ -26,11 +26,12 @@ starts and stops itself.
   connections; if that fails too the bench records the run as failed, says why, and goes on with the other
   policies.
 - A daemon whose backend was killed (SIGKILL runs no atexit: a hung backend, or the bench's own exit on Ctrl-C or
-  SIGTERM) is stopped by its watcher: a small process of its own session, started with the daemon, that polls the
-  owner and stops the daemon within a second of the owner's end (`watch`), then exits; it exits too once the folder
-  is gone (the daemon stopped normally). Should the watcher die as well, the next MPS run on this machine reaps the
-  daemon: each daemon's folder names the process that started it (`owner`), and a folder whose owner is gone is
-  reaped (`reap_orphans`). Both send the documented `quit` on that folder's pipe, never anything by process name.
+  SIGTERM) is stopped by its watcher: a small process of its own session, started with the daemon, that looks at
+  the owner twice a second and, once it is gone, stops the daemon as its own stop would (`watch`), then exits; it
+  exits too once the folder is gone (the daemon stopped normally). Should the watcher die as well, the next MPS run on
+  this machine reaps the daemon: each daemon's folder names the process that started it (`owner`), and a folder
+  whose owner is gone is reaped (`reap_orphans`). Both send the documented `quit` on that folder's pipe, never
+  anything by process name.
 
 Request times are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns), one clock for every process on the machine.
 This module imports no torch at module level: the parent side (daemon, processes) is tested without a GPU.

@@ -3,6 +3,10 @@ MPS cannot start (no nvidia-cuda-mps-control, a daemon that fails, workers that 
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,3 +87,27 @@ def test_the_thread_percentage_caps_a_worker():
     capped, free = mean_latency_ms(10), mean_latency_ms(None)
     print(f"resnet152 b8: {capped:.2f} ms at 10%, {free:.2f} ms uncapped")
     assert capped > 2 * free
+
+
+# A backend that starts a daemon and is killed before it can stop it (as the bench's own exit on Ctrl-C kills it)
+KILLED_BACKEND = r"""
+import os, signal
+from eclip_gpu.mps import MpsDaemon
+d = MpsDaemon().start()
+print(d.pipe_dir, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_backends_daemon_is_stopped_by_its_watcher():
+    if not shutil.which(CONTROL):
+        pytest.skip(f"{CONTROL} not found on PATH")
+    gpu_dir = str(Path(__file__).resolve().parents[1])
+    out = subprocess.run([sys.executable, "-c", KILLED_BACKEND], env={**os.environ, "PYTHONPATH": gpu_dir},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    pipe = out.stdout.strip()
+    deadline = time.monotonic() + 30
+    while (_leftovers(pipe) or Path(pipe).exists()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _leftovers(pipe) == [] and not Path(pipe).exists(), "the daemon outlived its backend by 30 s"
