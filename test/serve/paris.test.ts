@@ -483,6 +483,12 @@ describe('serve paris-elsa: config errors name their field', () => {
       /\/models\/0\/batches: no batch size has a positive weight/,
     ],
     [
+      'a batch size past 1024, weight 0',
+      {},
+      { batches: { 8: 1, 2048: 0 } },
+      /\/models\/0\/batches: keys must be batch sizes 1\.\.1024/,
+    ],
+    [
       'batch below the mix',
       {},
       { batch: 4 },
