@@ -58,9 +58,9 @@ export const Profile = Type.Object(
     kernelSumRatio: Type.Array(Type.Number({ minimum: 0 })),
     /**
      * The request timed again with each matrix product's kernel picked for the partition's SM count (cuBLASLt's SM
-     * target, docs/design.md §7; `eclip profile --gemm-target`): request latency, kernel-sum ratio and every kernel's
-     * time (`timesUs[kernel][size]`) at each size; at the whole GPU they are the ones above. Absent: not profiled so,
-     * or a size's capture had another number of kernels with the target (the notes say so then).
+     * target, docs/design.md §7; `eclip profile` unless `--no-gemm-target`): request latency, kernel-sum ratio and
+     * every kernel's time (`timesUs[kernel][size]`) at each size; at the whole GPU they are the ones above. Absent: not
+     * profiled so, or a size's capture had another number of kernels with the target (the notes say so then).
      */
     gemmTarget: Type.Optional(GemmTarget),
     repeats: Type.Integer({ minimum: 1 }),

@@ -147,7 +147,7 @@ export function registerBench(program: Command) {
     )
     .option(
       '--no-gemm-target',
-      "plan from the profiles' default times and capture every worker's matrix products with kernels picked for the whole GPU, not (the default, where a profile has them: eclip profile --gemm-target) from their GEMM-target times with kernels picked for each partition's SMs (docs/design.md §7)",
+      "plan from the profiles' default times and capture every worker's matrix products with kernels picked for the whole GPU, not (the default, where a profile has them: eclip profile times them unless --no-gemm-target) from their GEMM-target times with kernels picked for each partition's SMs (docs/design.md §7)",
     )
     .option(
       '--no-check-outputs',
