@@ -202,10 +202,12 @@ export function registerServeBench(program: Command) {
         return
       }
       const policies = resolvePolicies(opts.policies ?? 'baseline,eclip', 'sim', mixes)
-      if (Object.keys(rt).length > 0 && !policies.includes('eclip-rt'))
+      if (Object.keys(rt).length > 0 && !policies.includes('eclip-rt')) {
+        const given = SERVE_FLAGS.filter(([k]) => k in rt).map(([, flag]) => flag)
         throw new UserError(
-          '--rt-mechanism, --rt-reserve-sms, --rt-factor, --rt-gate-us and --rt-best-effort are for eclip-rt: add it to --policies',
+          `${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} for eclip-rt: add it to --policies`,
         )
+      }
       if (opts.objective !== undefined && !policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt'))
         throw new UserError('--objective is for eclip-fit and eclip-rt: add one to --policies')
       checkMinShare(opts.minShare, policies)
