@@ -457,12 +457,19 @@ export function searchGrid(
   })
 }
 
-/** The grid point with the least objective over the cases `pick` selects (pooled worker-runs). */
+/**
+ * The grid point with the least objective over the cases `pick` selects (pooled worker-runs). A grid of one point
+ * (`--keep-contention`'s kept constants) has nothing to choose: it is taken, with no objective where no run scores it
+ * (runs without solo or partitioned ones: the power model is fitted on them all the same).
+ */
 export function bestPoint(
   points: readonly GridPoint[],
   cases: readonly Case[],
   pick: (c: Case) => boolean,
-): { point: GridPoint; objective: number } {
+): { point: GridPoint; objective: number | null } {
+  const [only] = points
+  if (points.length === 1 && only)
+    return { point: only, objective: errorsOf(cases, only.sim, pick)?.objective ?? null }
   let best: GridPoint | undefined
   let bestErr = Number.POSITIVE_INFINITY
   for (const p of points) {
@@ -646,8 +653,8 @@ export function runStps(
 /** What `calibrate` found: the fitted constants and power model, and errors before / after, in and out of sample. */
 export interface CalibrationReport {
   constants: ContentionConstants
-  /** The contention fit's objective over its fitting runs. */
-  objective: number
+  /** The contention fit's objective over its fitting runs; null where none scores it (a grid of one point). */
+  objective: number | null
   /** RMS of sim / measured − 1 of raw req/s over the fitting runs' workers (the format's fitRelRms). */
   fitRelRms: number | null
   scope: FitScope

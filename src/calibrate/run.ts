@@ -177,6 +177,12 @@ function extraConstants(c: ContentionConstants): string {
 }
 
 /** `keptFrom`: the file the contention constants were kept from (--keep-contention), not fitted. */
+/** The contention fit's objective as the report and the provenance say it. */
+const objectiveText = (o: number | null) =>
+  o === null
+    ? 'objective: none, no run in its scope has a solo rate or a partitioned plan to score it on'
+    : `objective ${o.toFixed(3)}`
+
 export function reportText(r: CalibrationReport, before: string, keptFrom?: string): string {
   const c = r.constants
   const p = r.power
@@ -185,7 +191,7 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
     'Δtput  Δbase  |STP| ΔSTP  Δrps  ΔreqJ  ΔJrel  |  Δtput  Δbase  |STP| ΔSTP  Δrps  ΔreqJ  ΔJrel'
   const lines = [
     `contention constants (${keptFrom ? `kept from ${keptFrom}, not fitted` : `grid of ${r.points} points, fitted on ${SCOPE_TEXT[r.scope]}`}): ` +
-      `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference}${extraConstants(c)} (objective ${r.objective.toFixed(3)})`,
+      `sharing ${c.sharing}, demand tolerance ${c.saturationTolerance}, memory interference γ ${c.memoryInterference}${extraConstants(c)} (${objectiveText(r.objective)})`,
     `power model: ${p.idleW.toFixed(1)} W idle + ${p.wPerWorkSm.toFixed(3)} W per SM of work rate, right-sizes within ${p.workTolerance * 100}%; ` +
       `R² ${p.r2.toFixed(3)}, residual RMS ${p.rmsW.toFixed(1)} W (${pct(p.relRms)}), max ${p.maxAbsW.toFixed(0)} W (${p.maxRun}), ${p.points} runs${p.clamped ? ', CLAMPED to ≥ 0' : ''}; ` +
       `R² by right-size tolerance: ${p.byTolerance.map((t) => `${t.workTolerance * 100}% ${t.r2.toFixed(3)}`).join(', ')}`,
@@ -378,7 +384,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     gpu: gpu.name,
     notes:
       `GPU runs of ${sources}, each re-simulated with its plan (made again by makePlan from ${o.profiles}, checked against the switches and kernels the run recorded) ` +
-      `in windows long enough for ${SIM_WINDOWS.requestsPerWindow} requests of the slowest worker (${SIM_WINDOWS.minWindowS}–${SIM_WINDOWS.maxWindowS} s); objective: per worker, |Δ normVsBaseline| on partitioned runs and |Δ normVsSolo| on baseline runs, pooled (${report.objective.toFixed(3)}). ` +
+      `in windows long enough for ${SIM_WINDOWS.requestsPerWindow} requests of the slowest worker (${SIM_WINDOWS.minWindowS}–${SIM_WINDOWS.maxWindowS} s); objective: per worker, |Δ normVsBaseline| on partitioned runs and |Δ normVsSolo| on baseline runs, pooled (${objectiveText(report.objective)}). ` +
       'fitRelRms: RMS of sim/measured − 1 of raw req/s over the fitting runs.',
     objective: report.objective,
     heldOut,

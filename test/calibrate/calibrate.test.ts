@@ -94,7 +94,7 @@ describe('calibrate', () => {
     // the grid (they scale cleanly up to a knee), so there any tolerance reproduces the runs: zero objective says so
     assert.equal(report.constants.sharing, 'fair')
     assert.equal(report.constants.memoryInterference, 0.5)
-    assert.ok(report.objective < 1e-12, `objective ${report.objective}`)
+    assert.ok(report.objective !== null && report.objective < 1e-12, `objective ${report.objective}`)
     assert.ok(Math.abs(report.power.idleW - 80) < 1e-6, `idle ${report.power.idleW}`)
     assert.ok(Math.abs(report.power.wPerWorkSm - 3) < 1e-6, `W/SM ${report.power.wPerWorkSm}`)
     assert.ok(report.power.r2 > 1 - 1e-9)
@@ -146,7 +146,7 @@ describe('calibrate', () => {
     })
     assert.equal(report.constants.footprint, 8)
     assert.equal(report.constants.switchGraphEdgeUs, 6)
-    assert.ok(report.objective < 1e-12, `objective ${report.objective}`)
+    assert.ok(report.objective !== null && report.objective < 1e-12, `objective ${report.objective}`)
     // and the fit is not blind to them: the point without them reproduces the runs worse
     const none = calibrate({
       cases,
@@ -155,7 +155,37 @@ describe('calibrate', () => {
       before: CALIBRATION,
       beforePower: defaultPowerModel(gpuRef),
     })
-    assert.ok(none.objective > 1e-3, `objective without them ${none.objective}`)
+    assert.ok(none.objective !== null && none.objective > 1e-3, `objective without them ${none.objective}`)
+  })
+
+  it('keeps a single point and fits the power model on runs none of which scores it (--keep-contention)', async () => {
+    // baseline runs alone and no solo ones: nothing in the single-launch scope has a ratio to score a point on
+    const runs = asGpu(
+      await simulatedRuns({
+        cal: truth,
+        power: truthPower,
+        mixes,
+        policies: ['baseline'],
+        modes: ['graph'],
+        solo: false,
+      }),
+    )
+    const cases = await prepare([{ label: 'a', runs }])
+    const common = {
+      cases,
+      scope: 'single-launch' as const,
+      before: CALIBRATION,
+      beforePower: defaultPowerModel(gpuRef),
+    }
+    const kept = calibrate({ ...common, grid: gridAt(truth) })
+    assert.equal(kept.objective, null)
+    assert.equal(kept.points, 1)
+    assert.ok(Math.abs(kept.power.wPerWorkSm - 3) < 1e-6, `W/SM ${kept.power.wPerWorkSm}`)
+    // a grid to choose from still needs runs to choose on
+    assert.throws(
+      () => calibrate({ ...common, grid: { ...DEFAULT_GRID, sharing: ['fifo', 'fair'] } }),
+      /no GPU run to fit the contention constants on/,
+    )
   })
 
   it('fits a power line by least squares and clamps rather than go negative', () => {

@@ -119,10 +119,10 @@ describe('per-profile memory interference', () => {
       })
     // the constants that made the runs, with their γ per profile: reproduced exactly, before column and fit alike
     const kept = fitWith(truth)
-    assert.ok(kept.objective < 1e-12, `objective ${kept.objective}`)
+    assert.ok(kept.objective !== null && kept.objective < 1e-12, `objective ${kept.objective}`)
     // without them the same grid point misses; the before column is the truth's all the same (no grid point reused)
     const common1 = fitWith()
-    assert.ok(common1.objective > 0.01, `objective ${common1.objective}`)
+    assert.ok(common1.objective !== null && common1.objective > 0.01, `objective ${common1.objective}`)
     const before = common1.rows.find((r) => r.set === 'm' && r.runs === 'all')?.before.objective
     assert.ok(before !== undefined && before !== null && before < 1e-12, `before ${before}`)
   })
