@@ -92,7 +92,7 @@ export function parseFormat<T>(name: string, value: unknown, source: string): T 
       if (seen.has(e.instancePath) || e.message === 'schema is false') continue
       seen.add(e.instancePath)
       if (covered(e.instancePath)) continue
-      problems.push({ path: e.instancePath, reason: describe(e) })
+      problems.push({ path: e.instancePath, reason: describe(e, schemaAt(spec?.schema, e.schemaPath)) })
     }
     throw new FormatError(source, label([...explained, ...problems]))
   }
@@ -107,10 +107,26 @@ export function parseFormat<T>(name: string, value: unknown, source: string): T 
   return value as T
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: typebox's error params differ per keyword
-function describe(e: { keyword: string; message: string; params: any }): string {
+/** The subschema a JSON pointer (an error's `schemaPath`, `#/properties/…`) names; undefined where it names none. */
+function schemaAt(schema: unknown, pointer: string): Record<string, unknown> | undefined {
+  let at: unknown = schema
+  for (const part of pointer.replace(/^#\/?/, '').split('/').filter(Boolean)) {
+    if (at === null || typeof at !== 'object') return undefined
+    at = (at as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')]
+  }
+  return at !== null && typeof at === 'object' ? (at as Record<string, unknown>) : undefined
+}
+
+function describe(
+  // biome-ignore lint/suspicious/noExplicitAny: typebox's error params differ per keyword
+  e: { keyword: string; message: string; params: any },
+  at?: Record<string, unknown>,
+): string {
+  // a record whose keys follow a pattern (batch sizes, say): its description says what a key must be
+  const keys = typeof at?.description === 'string' && at.patternProperties ? at.description : undefined
   if (e.keyword === 'additionalProperties' && e.params?.additionalProperties)
-    return `unknown field(s) ${e.params.additionalProperties.map((p: string) => `"${p}"`).join(', ')}`
+    return `${keys ? 'not a valid key' : 'unknown field(s)'} ${e.params.additionalProperties.map((p: string) => `"${p}"`).join(', ')}${keys ? ` (${keys})` : ''}`
+  if (e.keyword === 'minProperties' && keys) return `must not be empty (${keys})`
   if (e.keyword === 'required' && e.params?.requiredProperties)
     return `missing field(s) ${e.params.requiredProperties.map((p: string) => `"${p}"`).join(', ')}`
   if (e.keyword === 'enum' && e.params?.allowedValues)

@@ -13,10 +13,11 @@ export const MODEL_LOAD_FIELDS = {
   rate: Type.Number({ exclusiveMinimum: 0 }),
   /** Latency objective per query (arrival to completion), ms. */
   sloMs: Type.Number({ exclusiveMinimum: 0 }),
-  /** Batch-size mix: batch size → weight (normalised; need not sum to 1). Keys are batch sizes written plainly. */
+  /** Batch-size mix: batch size → weight (normalised; need not sum to 1). */
   batches: Type.Record(Type.String({ pattern: '^[1-9][0-9]*$' }), Type.Number({ minimum: 0 }), {
     additionalProperties: false,
     minProperties: 1,
+    description: 'keys are batch sizes 1, 2, 3, …; values their weights',
   }),
   /** A latency-table file for this model (relative to the scenario file); default: from `latency`. */
   latencyTable: Type.Optional(Type.String({ minLength: 1 })),

@@ -127,6 +127,7 @@ export const SimCalibration = Type.Object(
             {
               additionalProperties: false,
               minProperties: 1,
+              description: 'keys are batch sizes 1, 2, 3, …; values the rates measured at them',
             },
           ),
           measured: Provenance,

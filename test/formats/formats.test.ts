@@ -52,9 +52,9 @@ describe('formats', () => {
     const cal = JSON.parse(readFileSync('profiles/h200/sim-calibration.json', 'utf8'))
     assert.doesNotThrow(() => parseFormat('sim-calibration', cal, 'x.json'))
     for (const [clientRate, reason] of [
-      [{ b1: 0.9 }, /unknown field\(s\) "b1"/],
-      [{ '08': 0.9 }, /unknown field\(s\) "08"/],
-      [{}, /\/mps\/clientRate: must not have fewer than 1 properties/],
+      [{ b1: 0.9 }, /not a valid key "b1" \(keys are batch sizes/],
+      [{ '08': 0.9 }, /not a valid key "08"/],
+      [{}, /\/mps\/clientRate: must not be empty \(keys are batch sizes/],
       [{ 8: 0 }, /\/mps\/clientRate\/8: must be > 0/],
     ] as const)
       assert.throws(

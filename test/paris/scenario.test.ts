@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import type { Gpu, LatencyTable } from '../../src/formats/index.ts'
+import { type Gpu, type LatencyTable, parseFormat } from '../../src/formats/index.ts'
 import { syntheticLatencyTable } from '../../src/paris/latency.ts'
 import { provenanceLabel } from '../../src/paris/report.ts'
 import { loadScenario, meanBatch, resolveScenario, type Scenario } from '../../src/paris/scenario.ts'
@@ -81,6 +81,34 @@ describe('PARIS scenarios', () => {
     }
     const m = { model: 'alexnet', rate: 1, sloMs: 5, batches: { 1: 1, 0: 0 } }
     assert.throws(() => resolveScenario(base([m]), {}), /keys must be batch sizes 1\.\.1024/)
+  })
+
+  it('the schemas (scenario and serve config alike) say what a batch-mix key must be', () => {
+    const scenario = (batches: Record<string, number>) =>
+      base([{ model: 'alexnet', rate: 1, sloMs: 5, batches }])
+    const serve = (batches: Record<string, number>) => ({
+      format: 'eclip.serve/1',
+      policy: 'paris-elsa',
+      backend: 'sim',
+      models: [{ model: 'alexnet', rate: 1, sloMs: 5, batches }],
+    })
+    for (const [format, make] of [
+      ['paris-scenario', scenario],
+      ['serve-config', serve],
+    ] as const) {
+      assert.doesNotThrow(() => parseFormat(format, make({ 1: 1, 8: 0 }), 'f'), format)
+      assert.throws(
+        () => parseFormat(format, make({ 1: 1, b8: 1 }), 'f'),
+        /\/models\/0\/batches: not a valid key "b8" \(keys are batch sizes/,
+        format,
+      )
+      assert.throws(() => parseFormat(format, make({ '08': 1 }), 'f'), /not a valid key "08"/, format)
+      assert.throws(
+        () => parseFormat(format, make({}), 'f'),
+        /\/models\/0\/batches: must not be empty \(keys are batch sizes/,
+        format,
+      )
+    }
   })
 
   it('builds measured tables from the shipped H200 profiles (examples/paris-h200.yaml)', () => {
