@@ -27,11 +27,11 @@ starts and stops itself.
   policies.
 - A daemon whose backend was killed (SIGKILL runs no atexit: a hung backend, or the bench's own exit on Ctrl-C or
   SIGTERM) is stopped by its watcher: a small process of its own session, started with the daemon, that looks at
-  the owner twice a second and, once it is gone, stops the daemon as its own stop would (`watch`), then exits; it
-  exits too once the folder is gone (the daemon stopped normally). Should the watcher die as well, the next MPS run on
-  this machine reaps the daemon: each daemon's folder names the process that started it (`owner`), and a folder
-  whose owner is gone is reaped (`reap_orphans`). Both send the documented `quit` on that folder's pipe, never
-  anything by process name.
+  the owner twice a second and, once it is gone, stops the daemon as its own stop would (`watch`), then exits. The
+  owner's own stop ends its watcher; a watcher that died before is said on stderr then. Should the watcher be gone
+  too, the next MPS run on this machine reaps the daemon: each daemon's folder names the process that started it
+  (`owner`) and its watcher (`watcher`), and a folder whose owner is gone and whose watcher is not at work is reaped
+  (`reap_orphans`). Both send the documented `quit` on that folder's pipe, never anything by process name.
 
 Request times are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns), one clock for every process on the machine.
 This module imports no torch at module level: the parent side (daemon, processes) is tested without a GPU.
@@ -62,6 +62,8 @@ from .execute import prepare_worker
 CONTROL = "nvidia-cuda-mps-control"
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # gpu/, so a child can import eclip_gpu
 OWNER = "owner"  # in a daemon's folder: "<pid> <start time>" of the process that started it
+WATCHER = "watcher"  # in a daemon's folder: "<pid> <start time>" of its watcher, written by the watcher itself
+WATCHER_LOG = "watcher.log"  # the watcher's stderr, in the daemon's folder
 WATCH_POLL_S = 0.5  # how often a daemon's watcher looks at its owner
 
 # The connections (hardware work queues) the clients of one MPS server may ask for together. NVIDIA documents 60
@@ -253,10 +255,10 @@ class MpsDaemon:
         env = dict(self.base_env)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         try:
-            self.watcher = subprocess.Popen(
-                [sys.executable, "-m", "eclip_gpu.mps", "watch", str(self.dir), str(self.binary)], env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True)
+            with open(self.dir / WATCHER_LOG, "wb") as log:
+                self.watcher = subprocess.Popen(
+                    [sys.executable, "-m", "eclip_gpu.mps", "watch", str(self.dir), str(self.binary)], env=env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         except OSError as e:
             print(f"eclip: MPS daemon watcher did not start ({e}); should this backend be killed, the next MPS run "
                   "stops its daemon", file=sys.stderr)
@@ -304,7 +306,8 @@ class MpsDaemon:
                 deadline = time.monotonic() + timeout_s
                 while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                for p in pids:
+                # looked for again: a daemon still forking when the list above was made is in it now
+                for p in pids | set(self._own_processes()):
                     if _pid_alive(p):
                         try:
                             os.kill(p, signal.SIGTERM)
@@ -312,10 +315,21 @@ class MpsDaemon:
                             pass
         finally:
             self.started = False
+            self._check_watcher()
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
             atexit.unregister(self.stop)
             self._end_watcher()
+
+    def _check_watcher(self) -> None:
+        """A watcher that ended while its owner lived failed (it ends only when the owner or the folder is gone): said
+        on stderr with the end of its log, as this daemon ran unwatched."""
+        w = self.watcher
+        if w is None or w.poll() is None or self.dir is None:
+            return
+        log = _tail(self.dir / WATCHER_LOG, 600)
+        print(f"eclip: the MPS daemon's watcher had ended (exit {w.returncode}): had this backend been killed, its "
+              f"daemon would have waited for the next MPS run{': ' + log if log else ''}", file=sys.stderr)
 
     def _end_watcher(self) -> None:
         """The folder is gone, so the watcher has nothing left to watch: ended now (and reaped) rather than at its
@@ -372,11 +386,20 @@ def reap_orphans(binary: str | None = None, base: str | Path | None = None, time
             owner = (d / OWNER).read_text().split()
         except OSError:
             continue
-        if _owner_alive(owner):
+        if _owner_alive(owner) or _watcher_at_work(d):
             continue
         _stop_folder(d, found, timeout_s)
         reaped.append(str(d))
     return reaped
+
+
+def _watcher_at_work(folder: Path) -> bool:
+    """Whether the folder's watcher still runs (then it is stopping the daemon, or about to): a reaper leaves it be."""
+    try:
+        who = (folder / WATCHER).read_text().split()
+    except OSError:
+        return False
+    return bool(who) and _owner_alive(who)
 
 
 def _stop_folder(folder: Path, binary: str, timeout_s: float = 20) -> None:
@@ -394,6 +417,7 @@ def watch(folder: str | Path, binary: str, poll_s: float = WATCH_POLL_S) -> bool
     folder = Path(folder)
     try:
         owner = (folder / OWNER).read_text().split()
+        (folder / WATCHER).write_text(f"{os.getpid()} {_start_time(os.getpid()) or '?'}\n")
     except OSError:
         return False
     while folder.exists():
@@ -707,7 +731,6 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "child":
         sys.exit(_child(int(sys.argv[2]), int(sys.argv[3])))
     if len(sys.argv) == 4 and sys.argv[1] == "watch":
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the bench is not the watcher's end
         watch(sys.argv[2], sys.argv[3])
         sys.exit(0)
     sys.exit("usage: python -m eclip_gpu.mps child FD_IN FD_OUT | watch FOLDER BINARY (started by the bench, not by "

@@ -461,36 +461,68 @@ def test_a_killed_backends_daemon_is_stopped_by_its_watcher(fake):
     assert [q["pipe"] for q in quits] == [str(Path(folder) / "pipe")]  # on its own pipe, once
 
 
-def test_a_watcher_ends_with_its_daemons_normal_stop(fake):
+def test_a_watcher_ends_with_its_daemons_normal_stop(fake, capsys):
     with MpsDaemon() as d:
         w = d.watcher
         assert w is not None and w.poll() is None
         time.sleep(2 * mps.WATCH_POLL_S)
         assert w.poll() is None and _alive(int((d.pipe_dir / "nvidia-cuda-mps-control.pid").read_text()))
-    assert w.poll() is not None and d.watcher is None
+        assert (d.dir / mps.WATCHER).read_text().split()[0] == str(w.pid)  # it says who it is
+    assert w.returncode == -signal.SIGTERM and d.watcher is None  # ended by the stop, not left to its next poll
     assert [c["stdin"] for c in _records(fake.record)].count("quit") == 1  # the stop's, none from the watcher
+    assert "watcher" not in capsys.readouterr().err
 
 
-def test_the_watcher_ignores_a_ctrl_c_meant_for_the_bench(fake):
-    folder, pid, watcher = _killed_backend(fake, watch=False)  # a daemon left behind, no watcher of its own
+def test_a_watcher_that_died_is_said_at_the_stop(fake, capsys):
+    with MpsDaemon() as d:
+        d.watcher.kill()
+        d.watcher.wait()
+    err = capsys.readouterr().err
+    assert "the MPS daemon's watcher had ended (exit -9)" in err, err
+
+
+# A backend in a process group of its own that starts a daemon and waits: a signal to its group (`timeout`'s
+# SIGTERM, a SIGKILL) ends it with no atexit run. Prints the daemon's folder, its pid and the watcher's pid.
+GROUP_BACKEND = r"""
+import sys, time
+from eclip_gpu.mps import MpsDaemon
+d = MpsDaemon().start()
+print(d.dir, int((d.pipe_dir / "nvidia-cuda-mps-control.pid").read_text()), d.watcher.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_the_watcher_outlives_a_signal_to_its_backends_process_group(fake, sig):
     gpu_dir = Path(mps.__file__).resolve().parents[1]
-    binary = str(fake.tmp / "bin" / "nvidia-cuda-mps-control")
-    sleeper = subprocess.Popen(["sleep", "600"])
+    env = {**os.environ, "TMPDIR": str(fake.tmp), "PYTHONPATH": str(gpu_dir)}
+    backend = subprocess.Popen([sys.executable, "-c", GROUP_BACKEND], env=env, stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
     try:
-        # a watcher of a live owner (the sleeper) in this folder: SIGINT leaves it watching; its owner's end it acts on
-        (Path(folder) / mps.OWNER).write_text(f"{sleeper.pid} {mps._start_time(sleeper.pid)}\n")
-        w = subprocess.Popen([sys.executable, "-m", "eclip_gpu.mps", "watch", folder, binary],
-                             env={**os.environ, "PYTHONPATH": str(gpu_dir)})
-        time.sleep(1)
-        w.send_signal(signal.SIGINT)
-        time.sleep(2 * mps.WATCH_POLL_S)
-        assert w.poll() is None and _alive(pid)
-        sleeper.kill()
-        sleeper.wait()
-        assert w.wait(timeout=10) == 0
-        assert not _alive(pid) and not Path(folder).exists()
+        folder, pid, watcher = backend.stdout.readline().split()
+        pid, watcher = int(pid), int(watcher)
+        os.killpg(backend.pid, sig)
+        assert backend.wait(timeout=10) != 0
+        # the watcher, in a session of its own, was not in the group: it stops the daemon, then exits
+        assert _until(lambda: not _alive(pid) and not Path(folder).exists() and not _alive(watcher))
+    finally:
+        if backend.poll() is None:
+            backend.kill()
+            backend.wait()
+        backend.stdout.close()
+    assert [c["pipe"] for c in _records(fake.record) if c["stdin"] == "quit"] == [str(Path(folder) / "pipe")]
+
+
+def test_the_next_run_leaves_a_folder_to_its_watcher_at_work(fake):
+    folder, pid, _ = _killed_backend(fake, watch=False)  # a daemon left behind, no watcher of its own
+    sleeper = subprocess.Popen(["sleep", "600"])  # stands for a watcher that is stopping it now
+    try:
+        (Path(folder) / mps.WATCHER).write_text(f"{sleeper.pid} {mps._start_time(sleeper.pid)}\n")
+        assert mps.reap_orphans() == [] and _alive(pid) and Path(folder).exists()
     finally:
         sleeper.kill()
+        sleeper.wait()
+    assert mps.reap_orphans() == [folder] and not _alive(pid)  # its watcher gone too: reaped
 
 
 def test_a_daemon_a_killed_backend_left_is_stopped_by_the_next_run(fake):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eclip_gpu.mps import CONTROL, MpsUnavailable, run_mps
+from eclip_gpu.mps import CONTROL, MpsUnavailable, _pid_alive, reap_orphans, run_mps
 
 
 def _run(workers, percentages, window_s=2.0):
@@ -94,7 +94,7 @@ KILLED_BACKEND = r"""
 import os, signal
 from eclip_gpu.mps import MpsDaemon
 d = MpsDaemon().start()
-print(d.pipe_dir, flush=True)
+print(d.pipe_dir, d.watcher.pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -106,8 +106,12 @@ def test_a_killed_backends_daemon_is_stopped_by_its_watcher():
     out = subprocess.run([sys.executable, "-c", KILLED_BACKEND], env={**os.environ, "PYTHONPATH": gpu_dir},
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == -signal.SIGKILL, out.stderr
-    pipe = out.stdout.strip()
-    deadline = time.monotonic() + 30
-    while (_leftovers(pipe) or Path(pipe).exists()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _leftovers(pipe) == [] and not Path(pipe).exists(), "the daemon outlived its backend by 30 s"
+    pipe, watcher = out.stdout.split()
+    try:
+        deadline = time.monotonic() + 30
+        while (_leftovers(pipe) or Path(pipe).exists() or _pid_alive(int(watcher))) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _leftovers(pipe) == [] and not Path(pipe).exists(), "the daemon outlived its backend by 30 s"
+        assert not _pid_alive(int(watcher)), "the watcher did not exit after stopping the daemon"
+    finally:
+        reap_orphans()  # should the watcher have failed, no daemon is left on the machine

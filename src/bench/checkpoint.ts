@@ -30,9 +30,9 @@ export interface Checkpoint {
 /**
  * Until the returned function is called, a SIGINT or SIGTERM writes the checkpoint and ends the process (130, 143),
  * which stops the GPU backend's process too (src/execute/gpu/client.ts; an MPS daemon of a run in flight is stopped
- * by its watcher: gpu/eclip_gpu/mps.py). Node handles a signal between two callbacks, so only where the event loop turns often (the GPU
- * backend's runs wait on its process): during synchronous work — the simulator's runs, a search on one thread — it
- * would wait for the work's end, and there the default (the process ends at once) is better.
+ * by its watcher: gpu/eclip_gpu/mps.py). Node handles a signal between two callbacks, so only where the event loop
+ * turns often (the GPU backend's runs wait on its process): during synchronous work — the simulator's runs, a search
+ * on one thread — it would wait for the work's end, and there the default (the process ends at once) is better.
  */
 export function exitOnSignal(cp: Checkpoint, say: (signal: NodeJS.Signals) => void): () => void {
   const on = (signal: NodeJS.Signals) => {
