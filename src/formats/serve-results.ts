@@ -145,7 +145,7 @@ export const ServeRunMetrics = Type.Object(
 export type ServeRunMetrics = Type.Static<typeof ServeRunMetrics>
 
 /** How the clients sent requests (serve-bench --transport); absent in files written before there was a choice: http. */
-export const ServeTransport = Type.Enum(['http', 'grpc', 'shm', 'cuda-shm'])
+export const ServeTransport = Type.Enum(['http', 'grpc', 'grpc-stream', 'shm', 'cuda-shm'])
 export type ServeTransport = Type.Static<typeof ServeTransport>
 
 /**

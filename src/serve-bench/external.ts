@@ -18,7 +18,7 @@ import type { ModelIO, TensorSpec } from '../serve/io-specs.ts'
 import { KserveClient } from '../serve/kserve/client.ts'
 import { DATATYPES, isDatatype } from '../serve/kserve/datatypes.ts'
 import { getMetrics, parseMetrics } from './client-driver.ts'
-import type { ClientModel, Transport } from './clients/index.ts'
+import { type ClientModel, overGrpc, type Transport } from './clients/index.ts'
 import { readableProcess } from './host-cpu.ts'
 import {
   type ClientsSpec,
@@ -181,9 +181,10 @@ export async function connectExternal(
   if (bad) throw new UserError(bad)
   const base = httpUrl('--url', o.url)
   const url = base.origin
-  if (transports.includes('grpc') && !o.grpcUrl)
+  const grpcTransport = transports.find(overGrpc)
+  if (grpcTransport && !o.grpcUrl)
     throw new UserError(
-      `--transport grpc with --url: give the server's gRPC listener, --grpc-url host:port (Triton's: 8001)`,
+      `--transport ${grpcTransport} with --url: give the server's gRPC listener, --grpc-url host:port (Triton's: 8001)`,
     )
   if (o.grpcUrl !== undefined && !/^(\[[0-9A-Fa-f:.]+\]|[^:/\s]+):\d+$/.test(o.grpcUrl))
     throw new UserError(`--grpc-url ${o.grpcUrl}: give host:port (Triton's default port is 8001)`)
@@ -282,7 +283,7 @@ export async function connectExternal(
       )
     }
     if (problems.length > 0) throw new UserError(`--url ${url}: ${problems.join('; ')}`)
-    if (o.grpcUrl && transports.includes('grpc')) {
+    if (o.grpcUrl && grpcTransport) {
       const why = await reachable(o.grpcUrl)
       if (why) throw new UserError(`--grpc-url ${o.grpcUrl}: nothing answers there (${why})`)
     }
@@ -309,7 +310,7 @@ export async function connectExternal(
       external: {
         label: o.label,
         url,
-        ...(o.grpcUrl && transports.includes('grpc') ? { grpcUrl: o.grpcUrl } : {}),
+        ...(o.grpcUrl && grpcTransport ? { grpcUrl: o.grpcUrl } : {}),
         ...(o.metricsUrl ? { metricsUrl: o.metricsUrl } : {}),
         server: {
           name: words(server.name),

@@ -38,6 +38,7 @@ import {
   type Call,
   type ClientModel,
   type CudaShmSender,
+  overGrpc,
   type SendPlan,
   TRANSPORT_LABEL,
   type Transport,
@@ -242,7 +243,7 @@ export async function serveBenchRuns(spec: ServeBenchSpec): Promise<TransportOut
     ...(spec.profiles ? { profiles: spec.profiles } : {}),
     dashboard: false,
     // gRPC only where the clients use it (a free port, as HTTP's)
-    grpcPort: transports.includes('grpc') ? 0 : null,
+    grpcPort: transports.some(overGrpc) ? 0 : null,
     ...(spec.realtime && spec.policy === 'eclip-rt' ? { realtime: spec.realtime } : {}),
     ...(spec.objective && (spec.policy === 'eclip-rt' || spec.policy === 'eclip-fit')
       ? { objective: spec.objective }

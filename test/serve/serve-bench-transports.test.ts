@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import * as grpc from '@grpc/grpc-js'
 import { type Results, readFile, type ServeResults } from '../../src/formats/index.ts'
 import { inferenceService } from '../../src/serve/grpc/server.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
@@ -18,6 +19,7 @@ import {
   grpcServiceClient,
   httpStatusOf,
   serializedInferRequest,
+  streamSlot,
 } from '../../src/serve-bench/clients/grpc.ts'
 import { requestTensors } from '../../src/serve-bench/clients/index.ts'
 import type { ClientModel } from '../../src/serve-bench/clients/load.ts'
@@ -181,6 +183,78 @@ describe('serve-bench --transport grpc on the simulator', () => {
       [httpStatusOf(0), httpStatusOf(3), httpStatusOf(8), httpStatusOf(14)],
       [200, 400, 429, 503],
     )
+  })
+})
+
+describe('serve-bench --transport grpc-stream', () => {
+  it('sends every request of a client on its one ModelStreamInfer stream; every answer checked', async () => {
+    const { run } = await serveBenchRun({
+      mix: { name: 'two', workers: [{ model: 'alexnet' }, { model: 'albert' }] },
+      policy: 'baseline',
+      backend: 'sim',
+      batch: null,
+      concurrency: 2,
+      warmupS: 0.05,
+      windowS: 0.3,
+      seed: 1,
+      transport: 'grpc-stream',
+      configFile: join(tmp(), 'serve.json'),
+    })
+    assert.equal(run.transport, 'grpc-stream')
+    assert.ok(
+      run.notes.some((n) => /clients: KServe v2 gRPC ModelStreamInfer/.test(n)),
+      run.notes.join('; '),
+    )
+    for (const w of run.workers) {
+      assert.ok(w.requests > 0, w.name)
+      assert.equal(w.errorsTotal, 0, run.notes.join('; '))
+      assert.ok((w.serverComputeUs ?? 0) > 0, 'compute_us comes back on the stream')
+    }
+  })
+
+  it('keeps a stream for the next request; one that timed out is closed and the next opens another', async () => {
+    // a stand-in server: no answer to its first request, a failure message to its second, an answer to the rest
+    const perStream: number[] = []
+    let seen = 0
+    const server = new grpc.Server()
+    server.addService(inferenceService(), {
+      ModelStreamInfer: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        const k = perStream.push(0) - 1
+        call.on('data', () => {
+          perStream[k] = (perStream[k] ?? 0) + 1
+          const n = seen++
+          if (n === 1) call.write({ error_message: 'model alexnet-0 is busy' })
+          else if (n >= 2) call.write({ infer_response: { parameters: { simulated: { bool_param: true } } } })
+        })
+        call.on('end', () => call.end())
+        call.on('error', () => {})
+      },
+    })
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) =>
+        e ? reject(e) : resolve(p),
+      ),
+    )
+    const Service = grpcServiceClient()
+    const client = new Service(`127.0.0.1:${port}`, grpc.credentials.createInsecure())
+    try {
+      const io = zooIO('alexnet', 'fp16')
+      assert.ok(io)
+      const { inputs, outputs } = requestTensors(io, 1, () => 0.5)
+      const bytes = serializedInferRequest(Service, grpcInferRequest('alexnet-0', inputs, outputs))
+      const slot = streamSlot(client, Service.service.ModelStreamInfer, bytes, outputs, 300)
+      const late = await slot.infer()
+      assert.deepEqual([late.ok, late.status], [false, 0])
+      assert.match(late.error ?? '', /no answer within 300 ms/)
+      const failed = await slot.infer()
+      assert.deepEqual([failed.ok, failed.status, failed.error], [false, 500, 'model alexnet-0 is busy'])
+      for (let i = 0; i < 3; i++) assert.equal((await slot.infer()).ok, true)
+      assert.deepEqual(perStream, [1, 4]) // the timed-out stream closed; the next one kept for four requests
+      slot.close()
+    } finally {
+      client.close()
+      server.forceShutdown()
+    }
   })
 })
 
@@ -440,7 +514,7 @@ describe('serve-bench transport errors', () => {
   it('an unknown transport is refused with the choices', () => {
     const r = cli(['--transport', 'carrier-pigeon', '--out', tmp()])
     assert.notEqual(r.status, 0)
-    assert.match(r.stderr, /--transport.*carrier-pigeon.*http, grpc, shm, cuda-shm/s)
+    assert.match(r.stderr, /--transport.*carrier-pigeon.*http, grpc, grpc-stream, shm, cuda-shm/s)
     const twice = cli(['--transport', 'shm,http,shm', '--out', tmp()])
     assert.equal(twice.status, 2)
     assert.match(twice.stderr, /--transport: "shm,http,shm" names a transport twice/)

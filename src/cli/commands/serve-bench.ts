@@ -56,7 +56,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--grpc-url <host:port>',
-      "with --url: the server's gRPC listener, for --transport grpc (Triton's: 8001)",
+      "with --url: the server's gRPC listener, for --transport grpc and grpc-stream (Triton's: 8001)",
     )
     .option(
       '--metrics-url <url>',
@@ -125,7 +125,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--transport <list>',
-      `how the clients send requests, comma-separated (${TRANSPORTS.join(', ')}): http (binary tensors), grpc (raw_input_contents), shm (system shared-memory regions), cuda-shm (CUDA shared-memory regions; a Python client, needs a GPU). Several: each measured in turn against the same server (one start-up per mix and policy), results in OUT/<transport>/`,
+      `how the clients send requests, comma-separated (${TRANSPORTS.join(', ')}): http (binary tensors), grpc (raw_input_contents, a ModelInfer call per request), grpc-stream (the same on one ModelStreamInfer stream per client), shm (system shared-memory regions), cuda-shm (CUDA shared-memory regions; a Python client, needs a GPU). Several: each measured in turn against the same server (one start-up per mix and policy), results in OUT/<transport>/`,
       'http',
     )
     .addOption(

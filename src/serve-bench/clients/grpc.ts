@@ -1,7 +1,11 @@
-// serve-bench's `--transport grpc`: KServe v2's GRPCInferenceService (Triton's proto, src/serve/grpc/inference.proto)
-// through @grpc/grpc-js: ModelInfer with the inputs' bytes in raw_input_contents, the outputs read from
-// raw_output_contents. One channel (one HTTP/2 connection) per slot (a closed-loop client, or one request an open
-// loop may have outstanding), as the HTTP transport has one socket each. An answer's gRPC status is logged as the HTTP status Triton would give for it.
+// serve-bench's `--transport grpc` and `grpc-stream`: KServe v2's GRPCInferenceService (Triton's proto,
+// src/serve/grpc/inference.proto) through @grpc/grpc-js, the inputs' bytes in raw_input_contents, the outputs read
+// from raw_output_contents. One channel (one HTTP/2 connection) per slot (a closed-loop client, or one request an open
+// loop may have outstanding), as the HTTP transport has one socket each. `grpc`: a ModelInfer call per request, its
+// gRPC status logged as the HTTP status Triton would give for it. `grpc-stream`: one ModelStreamInfer stream per
+// slot, opened at its first request and kept, each request written on it and its answer awaited before the next
+// (as perf_analyzer --streaming sends): no call to set up per request. A stream answers a failed request with its
+// message alone, logged as 500; a stream that fails or times out is closed and the slot's next request opens another.
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
@@ -115,7 +119,80 @@ export function checkGrpcAnswer(res: GrpcInferResponse, outputs: OutputSpec[]): 
 /** The client class's ModelInfer method: its path and its (de)serializers, from the proto. */
 type ServiceClass = {
   new (address: string, creds: grpc.ChannelCredentials, options?: grpc.ChannelOptions): grpc.Client
-  service: { ModelInfer: grpc.MethodDefinition<object, GrpcInferResponse> }
+  service: {
+    ModelInfer: grpc.MethodDefinition<object, GrpcInferResponse>
+    ModelStreamInfer: grpc.MethodDefinition<object, GrpcStreamResponse>
+  }
+}
+
+/** One answer on a ModelStreamInfer stream: the response, or the message of a request that failed. */
+export interface GrpcStreamResponse {
+  error_message?: string
+  infer_response?: GrpcInferResponse
+}
+
+/** A stream answer as serve-bench logs it (a stream carries no status: a failed request's message, as 500). */
+export function checkGrpcStreamAnswer(res: GrpcStreamResponse, outputs: OutputSpec[]): InferAnswer {
+  if (res.error_message) return noAnswer(500, res.error_message)
+  return checkGrpcAnswer(res.infer_response ?? {}, outputs)
+}
+
+/**
+ * A slot's ModelStreamInfer stream: `infer` writes the request's bytes and resolves with the next answer. One request
+ * at a time (the load generator waits for each), so answers need no matching by id.
+ */
+export function streamSlot(
+  c: grpc.Client,
+  method: grpc.MethodDefinition<object, GrpcStreamResponse>,
+  bytes: Buffer,
+  outputs: OutputSpec[],
+  timeoutMs: number,
+): { infer: () => Promise<InferAnswer>; close: () => void } {
+  let call: grpc.ClientDuplexStream<Buffer, GrpcStreamResponse> | null = null
+  let waiting: ((a: InferAnswer) => void) | null = null
+  let timer: NodeJS.Timeout | undefined
+  const settle = (a: InferAnswer) => {
+    const w = waiting
+    waiting = null
+    clearTimeout(timer)
+    w?.(a)
+  }
+  const drop = (s: grpc.ClientDuplexStream<Buffer, GrpcStreamResponse>) => {
+    if (call === s) call = null
+  }
+  const open = () => {
+    const s = c.makeBidiStreamRequest(method.path, (b: Buffer) => b, method.responseDeserialize)
+    s.on('data', (res: GrpcStreamResponse) => settle(checkGrpcStreamAnswer(res, outputs)))
+    s.on('error', (err: grpc.ServiceError) => {
+      drop(s)
+      settle(noAnswer(httpStatusOf(err.code), `gRPC ${grpc.status[err.code]}: ${err.details}`))
+    })
+    s.on('end', () => {
+      drop(s)
+      settle(noAnswer(0, 'the server ended the stream'))
+    })
+    return s
+  }
+  return {
+    infer: () =>
+      new Promise<InferAnswer>((resolve) => {
+        const s = call ?? open()
+        call = s
+        waiting = resolve
+        timer = setTimeout(() => {
+          // a late answer must not be taken for the next request's: this stream is done
+          drop(s)
+          s.cancel()
+          settle(noAnswer(0, `no answer within ${timeoutMs} ms`))
+        }, timeoutMs)
+        s.write(bytes)
+      }),
+    // the end of the requests: the server answers what it holds, then ends its side (the channel can then close)
+    close: () => {
+      call?.end()
+      call = null
+    },
+  }
 }
 
 /**
@@ -152,10 +229,13 @@ export async function openGrpcClients(
     inputDatatype?: Datatype
     timeoutMs?: number
     protoPath?: string
+    /** Each slot's requests on one ModelStreamInfer stream (`grpc-stream`), not a ModelInfer call each. */
+    stream?: boolean
   },
 ): Promise<LoadGen> {
   const Service = grpcServiceClient(spec.protoPath)
   const channels: grpc.Client[] = []
+  const streams: (() => void)[] = []
   const timeoutMs = spec.timeoutMs ?? 60_000
   const slots = spec.models.map((m, i) => {
     if (slotCount(spec, i) === 0) return [] // another client process drives it
@@ -177,6 +257,11 @@ export async function openGrpcClients(
         'grpc-node.flow_control_window': STREAM_WINDOW_BYTES,
       })
       channels.push(c)
+      if (spec.stream) {
+        const slot = streamSlot(c, Service.service.ModelStreamInfer, bytes, outputs, timeoutMs)
+        streams.push(slot.close)
+        return slot
+      }
       return {
         infer: () =>
           new Promise<InferAnswer>((resolve) =>
@@ -200,6 +285,7 @@ export async function openGrpcClients(
   return slotLoadGen(
     slots,
     async () => {
+      for (const end of streams) end()
       for (const c of channels) c.close()
     },
     spec.plans,

@@ -14,7 +14,7 @@ export function openClients(
     transport: Transport
     /** The server's HTTP base URL. */
     url: string
-    /** host:port of its gRPC listener (the grpc transport). */
+    /** host:port of its gRPC listener (the grpc transports). */
     grpcAddress?: string
     models: ClientModel[]
     seed: number
@@ -31,7 +31,8 @@ export function openClients(
     case 'cuda-shm':
       return openCudaShmClients(spec)
     case 'grpc':
-      if (!spec.grpcAddress) throw new Error('--transport grpc: the server has no gRPC listener')
-      return openGrpcClients({ ...spec, address: spec.grpcAddress })
+    case 'grpc-stream':
+      if (!spec.grpcAddress) throw new Error(`--transport ${spec.transport}: the server has no gRPC listener`)
+      return openGrpcClients({ ...spec, address: spec.grpcAddress, stream: spec.transport === 'grpc-stream' })
   }
 }

@@ -1,5 +1,6 @@
 // How serve-bench's clients reach the server (`--transport`): the same KServe v2 / Triton protocol over HTTP with
-// binary tensors, gRPC with raw_input_contents, HTTP naming system shared-memory regions, or HTTP naming CUDA
+// binary tensors, gRPC with raw_input_contents (a call per request, or a ModelStreamInfer stream per client that
+// carries all its requests), HTTP naming system shared-memory regions, or HTTP naming CUDA
 // shared-memory regions (a Python client process: device buffers need CUDA). Each transport opens its slots (one per
 // request a model may have outstanding: its connection, its region) before the loops start, and gives them back at
 // the end and on failure. When a model's requests go out is its send plan: closed-loop clients (the default), or an
@@ -9,13 +10,18 @@ import type { ModelIO } from '../../serve/io-specs.ts'
 import { binaryInferBody, type InferAnswer } from '../../serve/kserve/client.ts'
 import { type Datatype, ELEMENT_BYTES } from '../../serve/kserve/datatypes.ts'
 
-export const TRANSPORTS = ['http', 'grpc', 'shm', 'cuda-shm'] as const
+export const TRANSPORTS = ['http', 'grpc', 'grpc-stream', 'shm', 'cuda-shm'] as const
 export type Transport = (typeof TRANSPORTS)[number]
+
+/** Whether a transport talks to the server's gRPC listener. */
+export const overGrpc = (t: Transport): boolean => t === 'grpc' || t === 'grpc-stream'
 
 /** What each transport says it is, for the report and results.json. */
 export const TRANSPORT_LABEL: Record<Transport, string> = {
   http: 'KServe v2 HTTP, binary tensors in the request',
   grpc: 'KServe v2 gRPC, raw_input_contents in the request',
+  'grpc-stream':
+    'KServe v2 gRPC ModelStreamInfer, raw_input_contents in the request (one stream per client, one request on it at a time)',
   shm: 'KServe v2 HTTP naming system shared-memory regions (one /dev/shm file per client)',
   'cuda-shm':
     'KServe v2 HTTP naming CUDA shared-memory regions (one device buffer per client, Python client processes of ≤ 4 clients)',
