@@ -46,6 +46,8 @@ export class ClientProcessError extends UserError {
 
 /** The exit code of a client process whose channel to serve-bench closed before it handed its calls back. */
 const CHANNEL_CLOSED_EXIT = 3
+/** How long an exited client process's channel may take to deliver what is left in it. */
+const CHANNEL_GRACE_MS = 5_000
 
 /** The CLI that can run `serve-bench-clients`: this bundle (on the GPU machine), or bin/eclip.mjs from the sources. */
 function cliEntry(): string {
@@ -94,15 +96,24 @@ export class ClientProcess {
     })
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
-        // a turn later: an error message the process sent just before it exited is seen first, and names the cause
-        setImmediate(() => {
-          if (!this.done)
-            this.fail(
-              new ClientProcessError(
-                `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}${code === CHANNEL_CLOSED_EXIT ? ': its channel to serve-bench closed first' : ''}) before it finished`,
-              ),
-            )
-          resolve()
+        // judged once the channel has closed, a turn later: a message the process sent just before it exited (its
+        // calls, or the error that names the cause) may still be in the pipe when its exit is seen, the more so
+        // when this process is busy with the other processes' calls; a channel still open after a while is not waited for
+        const judge = () =>
+          setImmediate(() => {
+            if (!this.done)
+              this.fail(
+                new ClientProcessError(
+                  `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}${code === CHANNEL_CLOSED_EXIT ? ': its channel to serve-bench closed first' : ''}) before it finished`,
+                ),
+              )
+            resolve()
+          })
+        if (!this.child.connected) return judge()
+        const late = setTimeout(judge, CHANNEL_GRACE_MS)
+        this.child.once('disconnect', () => {
+          clearTimeout(late)
+          judge()
         })
       }),
     )
@@ -159,6 +170,12 @@ export function clientProcessMain(): void {
   // how far this process got, for the line it writes where its channel closes before it has handed its calls back
   let phase: 'waiting for its share' | 'opening' | 'running' | 'stopping' | 'handed back' =
     'waiting for its share'
+  // an exit before the calls are handed back says where it stood (the parent names the exit code only); not where
+  // the parent stopped it (SIGTERM) or its channel closed (said below)
+  process.on('exit', (code) => {
+    if (phase !== 'handed back' && code !== 143 && code !== CHANNEL_CLOSED_EXIT)
+      process.stderr.write(`eclip serve-bench-clients: exiting (code ${code}) while ${phase}\n`)
+  })
   process.on('disconnect', () => {
     // the parent has everything (0), or is gone: then said on stderr, and in the exit code the parent reports
     if (phase === 'handed back') process.exit(0)
