@@ -30,8 +30,9 @@ starts and stops itself.
   the owner twice a second and, once it is gone, stops the daemon as its own stop would (`watch`), then exits. The
   owner's own stop ends its watcher; a watcher that died before is said on stderr then. Should the watcher be gone
   too, the next MPS run on this machine reaps the daemon: each daemon's folder names the process that started it
-  (`owner`) and its watcher (`watcher`), and a folder whose owner is gone and whose watcher is not at work is reaped
-  (`reap_orphans`). Both send the documented `quit` on that folder's pipe, never anything by process name.
+  (`owner`) and its watcher (`watcher`), and a folder whose owner is gone is reaped (`reap_orphans`), once its
+  watcher, if at work, has had some seconds to finish. Both send the documented `quit` on that folder's pipe, never
+  anything by process name.
 
 Request times are CLOCK_MONOTONIC nanoseconds (time.monotonic_ns), one clock for every process on the machine.
 This module imports no torch at module level: the parent side (daemon, processes) is tested without a GPU.
@@ -64,6 +65,7 @@ PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])  # gpu/, so a child ca
 OWNER = "owner"  # in a daemon's folder: "<pid> <start time>" of the process that started it
 WATCHER = "watcher"  # in a daemon's folder: "<pid> <start time>" of its watcher, written by the watcher itself
 WATCHER_LOG = "watcher.log"  # the watcher's stderr, in the daemon's folder
+WATCHER_WAIT_S = 10  # how long a reaper gives a watcher at work to stop its daemon (it takes seconds)
 WATCH_POLL_S = 0.5  # how often a daemon's watcher looks at its owner
 
 # The connections (hardware work queues) the clients of one MPS server may ask for together. NVIDIA documents 60
@@ -306,8 +308,13 @@ class MpsDaemon:
                 deadline = time.monotonic() + timeout_s
                 while any(_pid_alive(p) for p in pids) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                # looked for again: a daemon still forking when the list above was made is in it now
-                for p in pids | set(self._own_processes()):
+                # looked for again: a daemon still forking when the list above was made is in it now, given a moment
+                # to quit as the others were
+                late = set(self._own_processes()) - pids
+                deadline = time.monotonic() + (2 if late else 0)
+                while any(_pid_alive(p) for p in late) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                for p in pids | late:
                     if _pid_alive(p):
                         try:
                             os.kill(p, signal.SIGTERM)
@@ -372,11 +379,14 @@ def _owner_alive(owner: list[str]) -> bool:
     return started == "?" or _start_time(pid) in (None, started)
 
 
-def reap_orphans(binary: str | None = None, base: str | Path | None = None, timeout_s: float = 20) -> list[str]:
+def reap_orphans(binary: str | None = None, base: str | Path | None = None, timeout_s: float = 20,
+                 watcher_wait_s: float = WATCHER_WAIT_S) -> list[str]:
     """Stops the daemons that backends killed before they could stop them left behind, and removes their folders:
     every eclip-mps-* folder in the temporary directory whose owner process is gone. Returns the folders reaped.
-    A folder whose owner still runs (another backend, running now) or that names no owner is left alone, and
-    nothing is sent anywhere but to that folder's own pipe, as its own daemon's stop would."""
+    A folder whose watcher is at work is given up to `watcher_wait_s` to be gone (its watcher stopping the daemon),
+    then reaped all the same should it still be there (a watcher stuck). A folder whose owner still runs (another
+    backend, running now) or that names no owner is left alone, and nothing is sent anywhere but to that folder's own
+    pipe, as its own daemon's stop would."""
     found = binary or shutil.which(CONTROL)
     if not found:
         return []  # without the control program no daemon can be running, nor be asked to quit
@@ -386,15 +396,20 @@ def reap_orphans(binary: str | None = None, base: str | Path | None = None, time
             owner = (d / OWNER).read_text().split()
         except OSError:
             continue
-        if _owner_alive(owner) or _watcher_at_work(d):
+        if _owner_alive(owner):
             continue
+        deadline = time.monotonic() + watcher_wait_s
+        while _watcher_at_work(d) and d.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not d.exists():
+            continue  # its watcher stopped it
         _stop_folder(d, found, timeout_s)
         reaped.append(str(d))
     return reaped
 
 
 def _watcher_at_work(folder: Path) -> bool:
-    """Whether the folder's watcher still runs (then it is stopping the daemon, or about to): a reaper leaves it be."""
+    """Whether the folder's watcher still runs (then it is stopping the daemon, or about to): a reaper waits for it."""
     try:
         who = (folder / WATCHER).read_text().split()
     except OSError:

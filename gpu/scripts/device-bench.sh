@@ -21,13 +21,12 @@ rc=${PIPESTATUS[0]}
 case $rc in 124 | 137) if [ -n "${DEADLINE_S:-}" ]; then
   echo "$name: stopped at its deadline (${DEADLINE_S} s); packed what it wrote" | tee -a "$OUT/$name.log"
   # stopped in an MPS run, the bench's backend was killed before it could stop its MPS daemon; the daemon's watcher
-  # stops it (its folder goes last), and should the watcher have failed, this stops it as the next MPS run would
-  # (gpu/eclip_gpu/mps.py, reap_orphans, which leaves a folder to a watcher still at work): a line here means the
-  # watcher did not
-  for _ in $(seq 60); do compgen -G "${TMPDIR:-/tmp}/eclip-mps-*" >/dev/null || break; sleep 1; done
+  # stops it, and should the watcher have failed, this stops it as the next MPS run would (gpu/eclip_gpu/mps.py,
+  # reap_orphans, which first gives a watcher at work some seconds): a line here means the watcher did not; its
+  # stop is held short (the packing below must fit in the call's last seconds)
   PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" "${ECLIP_PYTHON:-python3}" -c \
     'from eclip_gpu.mps import reap_orphans
-for d in reap_orphans(): print(f"stopped the MPS daemon the bench left in {d}")' 2>&1 | tee -a "$OUT/$name.log"
+for d in reap_orphans(timeout_s=5): print(f"stopped the MPS daemon the bench left in {d}")' 2>&1 | tee -a "$OUT/$name.log"
 fi ;; esac
 tar czf "$OUT/$name.tgz" -C /tmp "$name"
 exit "$rc"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -513,16 +514,36 @@ def test_the_watcher_outlives_a_signal_to_its_backends_process_group(fake, sig):
     assert [c["pipe"] for c in _records(fake.record) if c["stdin"] == "quit"] == [str(Path(folder) / "pipe")]
 
 
-def test_the_next_run_leaves_a_folder_to_its_watcher_at_work(fake):
+def test_the_next_run_waits_for_a_watcher_at_work(fake):
     folder, pid, _ = _killed_backend(fake, watch=False)  # a daemon left behind, no watcher of its own
-    sleeper = subprocess.Popen(["sleep", "600"])  # stands for a watcher that is stopping it now
+    sleeper = subprocess.Popen(["sleep", "600"])  # stands for a watcher, stopping it now
+    binary = str(fake.tmp / "bin" / "nvidia-cuda-mps-control")
     try:
         (Path(folder) / mps.WATCHER).write_text(f"{sleeper.pid} {mps._start_time(sleeper.pid)}\n")
-        assert mps.reap_orphans() == [] and _alive(pid) and Path(folder).exists()
+        # the watcher finishes its stop while the reaper waits: nothing left to reap, one quit sent in all
+        done = threading.Timer(0.5, lambda: mps._stop_folder(Path(folder), binary))
+        done.start()
+        t0 = time.monotonic()
+        assert mps.reap_orphans(watcher_wait_s=10) == []
+        assert time.monotonic() - t0 < 5 and not _alive(pid) and not Path(folder).exists()
+        done.join()
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert mps.reap_orphans() == [folder] and not _alive(pid)  # its watcher gone too: reaped
+    assert [c["stdin"] for c in _records(fake.record)].count("quit") == 1
+
+
+def test_a_stuck_watcher_does_not_keep_its_daemon(fake):
+    folder, pid, _ = _killed_backend(fake, watch=False)
+    sleeper = subprocess.Popen(["sleep", "600"])  # a watcher that never gets to it
+    try:
+        (Path(folder) / mps.WATCHER).write_text(f"{sleeper.pid} {mps._start_time(sleeper.pid)}\n")
+        t0 = time.monotonic()
+        assert mps.reap_orphans(watcher_wait_s=0.5) == [folder] and not _alive(pid)
+        assert time.monotonic() - t0 >= 0.5  # given its time first
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_a_daemon_a_killed_backend_left_is_stopped_by_the_next_run(fake):

@@ -458,17 +458,19 @@ export function searchGrid(
 }
 
 /**
- * The grid point with the least objective over the cases `pick` selects (pooled worker-runs). A grid of one point
- * (`--keep-contention`'s kept constants) has nothing to choose: it is taken, with no objective where no run scores it
- * (runs without solo or partitioned ones: the power model is fitted on them all the same).
+ * The grid point with the least objective over the cases `pick` selects (pooled worker-runs). `kept`: the grid is the
+ * one point of constants kept as they are (`--keep-contention`): nothing to choose, so it is taken, with no objective
+ * where no run scores it (no solo or partitioned runs: the power model is fitted on them all the same). A grid to
+ * fit needs runs that score it.
  */
 export function bestPoint(
   points: readonly GridPoint[],
   cases: readonly Case[],
   pick: (c: Case) => boolean,
+  kept = false,
 ): { point: GridPoint; objective: number | null } {
   const [only] = points
-  if (points.length === 1 && only)
+  if (kept && points.length === 1 && only)
     return { point: only, objective: errorsOf(cases, only.sim, pick)?.objective ?? null }
   let best: GridPoint | undefined
   let bestErr = Number.POSITIVE_INFINITY
@@ -699,6 +701,8 @@ export interface CalibrateOptions {
   profileInterference?: Calibration['profileInterference']
   /** The MPS client rate the written file keeps, applied to MPS runs at every grid point; absent: none. */
   mpsClientRate?: Calibration['mpsClientRate']
+  /** The grid is the directory's constants, kept (`--keep-contention`): taken even where no run scores them. */
+  kept?: boolean
 }
 
 const sameRecord = (
@@ -768,7 +772,7 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   const scoped = inScope(o.scope)
   const fitOn = (sets: string[]) => {
     const pick = (c: Case) => sets.includes(c.set)
-    const best = bestPoint(points, cases, (c) => pick(c) && scoped(c))
+    const best = bestPoint(points, cases, (c) => pick(c) && scoped(c), o.kept)
     return { ...best, power: fitPower(cases.filter(pick)) }
   }
   const labels = [...new Set(cases.map((c) => c.set))]

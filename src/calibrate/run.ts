@@ -176,13 +176,13 @@ function extraConstants(c: ContentionConstants): string {
   )
 }
 
-/** `keptFrom`: the file the contention constants were kept from (--keep-contention), not fitted. */
 /** The contention fit's objective as the report and the provenance say it. */
 const objectiveText = (o: number | null) =>
   o === null
     ? 'objective: none, no run in its scope has a solo rate or a partitioned plan to score it on'
     : `objective ${o.toFixed(3)}`
 
+/** `keptFrom`: the file the contention constants were kept from (--keep-contention), not fitted. */
 export function reportText(r: CalibrationReport, before: string, keptFrom?: string): string {
   const c = r.constants
   const p = r.power
@@ -331,6 +331,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     cases,
     grid,
     scope,
+    kept: kept !== undefined,
     before: beforeCal,
     beforePower,
     // the constants kept come with their per-profile γ; a new fit of the constants has none (fitted against others)

@@ -177,15 +177,13 @@ describe('calibrate', () => {
       before: CALIBRATION,
       beforePower: defaultPowerModel(gpuRef),
     }
-    const kept = calibrate({ ...common, grid: gridAt(truth) })
+    const kept = calibrate({ ...common, grid: gridAt(truth), kept: true })
     assert.equal(kept.objective, null)
     assert.equal(kept.points, 1)
     assert.ok(Math.abs(kept.power.wPerWorkSm - 3) < 1e-6, `W/SM ${kept.power.wPerWorkSm}`)
-    // a grid to choose from still needs runs to choose on
-    assert.throws(
-      () => calibrate({ ...common, grid: { ...DEFAULT_GRID, sharing: ['fifo', 'fair'] } }),
-      /no GPU run to fit the contention constants on/,
-    )
+    // a grid to fit, even of one point, still needs runs to fit on
+    for (const grid of [gridAt(truth), { ...DEFAULT_GRID, sharing: ['fifo' as const, 'fair' as const] }])
+      assert.throws(() => calibrate({ ...common, grid }), /no GPU run to fit the contention constants on/)
   })
 
   it('fits a power line by least squares and clamps rather than go negative', () => {
