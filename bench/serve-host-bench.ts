@@ -100,7 +100,7 @@ const pySpy = existsSync(join(here, '.venv/bin/py-spy'))
     : undefined
 if (prof && !pySpy) console.error('serve-host-bench: no py-spy (venv or PATH): the backend is not profiled')
 // tensors between the server and the backend: --backend-transport, or the old --transport auto|pipe
-const clientTransports = ['http', 'grpc', 'shm', 'cuda-shm']
+const clientTransports = ['http', 'grpc', 'grpc-stream', 'shm', 'cuda-shm']
 const given = (args.transport ?? 'http').split(',')
 const backendTransport =
   args['backend-transport'] ??

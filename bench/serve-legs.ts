@@ -42,7 +42,8 @@ for (const file of files) {
     ])
     const group = basename(file).split('-')[0] as string
     const stem = basename(file, '.json')
-    const transport = ['cuda-shm', 'shm', 'http', 'grpc'].find((t) => stem.endsWith(t)) ?? 'one'
+    const transport =
+      ['cuda-shm', 'shm', 'http', 'grpc-stream', 'grpc'].find((t) => stem.endsWith(t)) ?? 'one'
     const key = `${group} ${transport}`
     const g = groups.get(key) ?? new Map<string, number[]>()
     if (vs != null) g.set(run.policy ?? '?', [...(g.get(run.policy ?? '?') ?? []), vs])

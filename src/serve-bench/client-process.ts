@@ -94,32 +94,40 @@ export class ClientProcess {
         this.finished(m.outcome)
       } else this.fail(new ClientProcessError(`${this.label}: ${m.message}`))
     })
-    this.exited = new Promise((resolve) =>
-      this.child.once('exit', (code, signal) => {
-        // judged once the channel has closed, a turn later: a message the process sent just before it exited (its
-        // calls, or the error that names the cause) may still be in the pipe when its exit is seen, the more so
-        // when this process is busy with the other processes' calls; a channel still open after a while is not waited for
-        const judge = () =>
-          setImmediate(() => {
-            if (!this.done)
-              this.fail(
-                new ClientProcessError(
-                  `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}${code === CHANNEL_CLOSED_EXIT ? ': its channel to serve-bench closed first' : ''}) before it finished`,
-                ),
-              )
-            resolve()
-          })
-        if (!this.child.connected) return judge()
-        const late = setTimeout(judge, CHANNEL_GRACE_MS)
-        this.child.once('disconnect', () => {
-          clearTimeout(late)
-          judge()
+    let gone: () => void = () => {}
+    this.exited = new Promise((resolve) => {
+      gone = resolve
+    })
+    this.child.once('exit', (code, signal) => {
+      // judged once the channel has closed, a turn later: a message the process sent just before it exited (its
+      // calls, or the error that names the cause) may still be in the pipe when its exit is seen, the more so when
+      // this process is busy with the other processes' calls; a channel still open after a while is not waited for
+      let judged = false
+      const judge = () => {
+        if (judged) return
+        judged = true
+        setImmediate(() => {
+          if (!this.done)
+            this.fail(
+              new ClientProcessError(
+                `${this.label} exited (${signal ? `signal ${signal}` : `code ${code}`}${code === CHANNEL_CLOSED_EXIT ? ': its channel to serve-bench closed first' : ''}) before it finished`,
+              ),
+            )
+          gone()
         })
-      }),
-    )
+      }
+      if (!this.child.connected) return judge()
+      const late = setTimeout(judge, CHANNEL_GRACE_MS)
+      this.child.once('disconnect', () => {
+        clearTimeout(late)
+        judge()
+      })
+    })
     this.child.on('error', (err) => {
-      if (this.child.pid === undefined)
+      if (this.child.pid === undefined) {
         this.fail(new ClientProcessError(`cannot start ${this.label}: ${err.message}`))
+        gone() // no process, so no exit to wait for: close() must not hang
+      }
       // a message that could not reach a child that started (EPIPE: it is dying): its exit, due now, names the cause
       else setTimeout(() => this.fail(new ClientProcessError(`${this.label}: ${err.message}`)), 1000).unref()
     })

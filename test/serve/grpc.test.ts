@@ -397,12 +397,25 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
     stream.write(req('c'))
     stream.end()
     await done
-    type Answer = { error_message?: string; infer_response: { id: string; raw_output_contents?: Buffer[] } }
+    type Answer = {
+      error_message?: string
+      infer_response: {
+        id: string
+        raw_output_contents?: Buffer[]
+        parameters?: { grpc_status?: { int64_param?: number | string } }
+      }
+    }
     const byId = new Map((answers as Answer[]).map((a) => [a.infer_response.id, a]))
     assert.equal(answers.length, 3)
     assert.equal(byId.get('a')?.error_message, undefined)
     assert.equal(byId.get('a')?.infer_response.raw_output_contents?.length, 1)
     assert.match(byId.get('b')?.error_message ?? '', /unknown model "nope"/)
+    // the code a ModelInfer call would have failed with: NOT_FOUND
+    assert.equal(
+      Number(byId.get('b')?.infer_response.parameters?.grpc_status?.int64_param),
+      grpc.status.NOT_FOUND,
+    )
+    assert.equal(byId.get('a')?.infer_response.parameters?.grpc_status, undefined)
     assert.equal(byId.get('c')?.infer_response.raw_output_contents?.length, 1)
   })
 })

@@ -5,7 +5,8 @@
 // gRPC status logged as the HTTP status Triton would give for it. `grpc-stream`: one ModelStreamInfer stream per
 // slot, opened at its first request and kept, each request written on it and its answer awaited before the next
 // (as perf_analyzer --streaming sends): no call to set up per request. A stream answers a failed request with its
-// message alone, logged as 500; a stream that fails or times out is closed and the slot's next request opens another.
+// message (and, from eclip's server, the status a call would have had); a stream that fails or times out is closed
+// and the slot's next request opens another.
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
@@ -131,9 +132,15 @@ export interface GrpcStreamResponse {
   infer_response?: GrpcInferResponse
 }
 
-/** A stream answer as serve-bench logs it (a stream carries no status: a failed request's message, as 500). */
+/**
+ * A stream answer as serve-bench logs it. A stream carries no status per request: a failed request's answer is its
+ * message, logged with the status its `grpc_status` response parameter names (eclip's server adds it), else as 500.
+ */
 export function checkGrpcStreamAnswer(res: GrpcStreamResponse, outputs: OutputSpec[]): InferAnswer {
-  if (res.error_message) return noAnswer(500, res.error_message)
+  if (res.error_message) {
+    const code = paramNumber(res.infer_response?.parameters?.grpc_status)
+    return noAnswer(code === null ? 500 : httpStatusOf(code), res.error_message)
+  }
   return checkGrpcAnswer(res.infer_response ?? {}, outputs)
 }
 
@@ -162,12 +169,17 @@ export function streamSlot(
   }
   const open = () => {
     const s = c.makeBidiStreamRequest(method.path, (b: Buffer) => b, method.responseDeserialize)
-    s.on('data', (res: GrpcStreamResponse) => settle(checkGrpcStreamAnswer(res, outputs)))
+    // events of a stream already dropped (timed out, cancelled) are not the waiting request's
+    s.on('data', (res: GrpcStreamResponse) => {
+      if (call === s) settle(checkGrpcStreamAnswer(res, outputs))
+    })
     s.on('error', (err: grpc.ServiceError) => {
+      if (call !== s) return
       drop(s)
       settle(noAnswer(httpStatusOf(err.code), `gRPC ${grpc.status[err.code]}: ${err.details}`))
     })
     s.on('end', () => {
+      if (call !== s) return
       drop(s)
       settle(noAnswer(0, 'the server ended the stream'))
     })
@@ -210,7 +222,9 @@ export function grpcServiceClient(protoPath = INFERENCE_PROTO): ServiceClass {
   try {
     def = protoLoader.loadSync(protoPath, { keepCase: true, longs: Number, enums: String, defaults: false })
   } catch (err) {
-    throw new Error(`--transport grpc: cannot load the KServe proto ${protoPath}: ${(err as Error).message}`)
+    throw new Error(
+      `--transport grpc, grpc-stream: cannot load the KServe proto ${protoPath}: ${(err as Error).message}`,
+    )
   }
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     inference?: { GRPCInferenceService?: ServiceClass }

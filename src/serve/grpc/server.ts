@@ -279,7 +279,8 @@ export class GrpcFrontEnd {
   /**
    * ModelStreamInfer: each request on the stream is answered on it as soon as it is done (answers may come in
    * another order than the requests: clients match them by id); a failed request is answered with its
-   * error_message and the stream goes on.
+   * error_message and the stream goes on. A stream has no status per request: the code a ModelInfer call would have
+   * failed with rides along as the response parameter `grpc_status` (an eclip addition; Triton's clients ignore it).
    */
   private stream(call: grpc.ServerDuplexStream<ModelInferRequest, unknown>) {
     const state = { pending: 0 }
@@ -305,6 +306,7 @@ export class GrpcFrontEnd {
                   model_name: req.model_name ?? '',
                   model_version: req.model_version ?? '',
                   ...(id ? { id } : {}),
+                  parameters: { grpc_status: { int64_param: s.code } },
                 },
               })
           },
