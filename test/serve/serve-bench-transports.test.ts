@@ -113,31 +113,34 @@ describe('serve-bench --transport shm (system shared memory) on the simulator', 
 })
 
 describe('serve-bench --transport grpc on the simulator', () => {
-  it('sends ModelInfer with raw_input_contents over a channel per client; every answer checked', async () => {
-    const dir = tmp()
-    const { run } = await serveBenchRun({
-      mix: { name: 'two', workers: [{ model: 'alexnet' }, { model: 'albert' }] },
-      policy: 'baseline',
-      backend: 'sim',
-      batch: null,
-      concurrency: 2,
-      warmupS: 0.05,
-      windowS: 0.3,
-      seed: 1,
-      transport: 'grpc',
-      configFile: join(dir, 'serve.json'),
+  for (const [transport, rpc] of [
+    ['grpc', /clients: KServe v2 gRPC, raw_input_contents/],
+    ['grpc-stream', /clients: KServe v2 gRPC ModelStreamInfer/],
+  ] as const)
+    it(`${transport}: sends its requests with raw_input_contents over a channel per client; every answer checked`, async () => {
+      const { run } = await serveBenchRun({
+        mix: { name: 'two', workers: [{ model: 'alexnet' }, { model: 'albert' }] },
+        policy: 'baseline',
+        backend: 'sim',
+        batch: null,
+        concurrency: 2,
+        warmupS: 0.05,
+        windowS: 0.3,
+        seed: 1,
+        transport,
+        configFile: join(tmp(), 'serve.json'),
+      })
+      assert.equal(run.transport, transport)
+      assert.ok(
+        run.notes.some((n) => rpc.test(n)),
+        run.notes.join('; '),
+      )
+      for (const w of run.workers) {
+        assert.ok(w.requests > 0, w.name)
+        assert.equal(w.errorsTotal, 0, run.notes.join('; '))
+        assert.ok((w.serverComputeUs ?? 0) > 0, 'compute_us comes back as a response parameter')
+      }
     })
-    assert.equal(run.transport, 'grpc')
-    assert.ok(
-      run.notes.some((n) => /clients: KServe v2 gRPC/.test(n)),
-      run.notes.join('; '),
-    )
-    for (const w of run.workers) {
-      assert.ok(w.requests > 0, w.name)
-      assert.equal(w.errorsTotal, 0, run.notes.join('; '))
-      assert.ok((w.serverComputeUs ?? 0) > 0, 'compute_us comes back as a response parameter')
-    }
-  })
 
   it('builds the request from the same tensors and checks raw_output_contents against the outputs asked for', () => {
     const io = zooIO('alexnet', 'fp16')
@@ -187,31 +190,6 @@ describe('serve-bench --transport grpc on the simulator', () => {
 })
 
 describe('serve-bench --transport grpc-stream', () => {
-  it('sends the requests over ModelStreamInfer streams; every answer checked', async () => {
-    const { run } = await serveBenchRun({
-      mix: { name: 'two', workers: [{ model: 'alexnet' }, { model: 'albert' }] },
-      policy: 'baseline',
-      backend: 'sim',
-      batch: null,
-      concurrency: 2,
-      warmupS: 0.05,
-      windowS: 0.3,
-      seed: 1,
-      transport: 'grpc-stream',
-      configFile: join(tmp(), 'serve.json'),
-    })
-    assert.equal(run.transport, 'grpc-stream')
-    assert.ok(
-      run.notes.some((n) => /clients: KServe v2 gRPC ModelStreamInfer/.test(n)),
-      run.notes.join('; '),
-    )
-    for (const w of run.workers) {
-      assert.ok(w.requests > 0, w.name)
-      assert.equal(w.errorsTotal, 0, run.notes.join('; '))
-      assert.ok((w.serverComputeUs ?? 0) > 0, 'compute_us comes back on the stream')
-    }
-  })
-
   it('keeps a stream for the next request; one that timed out is closed and the next opens another', async () => {
     // a stand-in server: no answer to its first request, a failure message to its second, an answer to the rest
     const perStream: number[] = []

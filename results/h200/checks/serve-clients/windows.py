@@ -1,0 +1,22 @@
+"""One served window (a serve-bench run of results.json) as the checks' tables read it: served ÷ bench (Σ req/s),
+served STP ÷ baseline's (the same server's window of the same index), the worst worker ÷ its baseline rate, the first
+worker's served ÷ its bench (alexnet in mix4), and from the host-CPU note the server's CPU ms per request, the
+server's, the clients' and the busiest client process's cores. Shared by serve-clients/table.py and
+grpc-stream/table.py."""
+import re
+
+
+def window(run: dict) -> dict:
+    ws = run['workers']
+    note = next(n for n in run['notes'] if n.startswith('host CPU'))
+    num = lambda k: float(re.search(k + r' ([\d.]+)', note).group(1))
+    sy = run['metrics']['system']
+    return {'served': sum(w['throughputRps'] for w in ws) / sum(w['benchRps'] for w in ws),
+            'stp': sy['stpVsBaseline'], 'worst': sy['worstVsBaseline'], 'first': ws[0]['servedVsBench'],
+            'cpu_ms': num('per request: server'), 'server': num('in the window: server'),
+            'clients': num('clients'), 'busiest': num('busiest client process')}
+
+
+def cells(rows: list[dict], columns: list[tuple[str, int]]) -> list[str]:
+    """Each column's values over the windows, comma-separated, to its decimals ('–' where there is none)."""
+    return [', '.join('–' if r[k] is None else f'{r[k]:.{d}f}' for r in rows) for k, d in columns]
