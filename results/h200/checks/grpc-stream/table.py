@@ -10,7 +10,8 @@ sys.path.insert(0, '../serve-clients')
 from windows import cells, window  # noqa: E402
 
 parts = [('s9', ['grpc', 'grpc-stream']), ('t9', ['grpc-stream', 'grpc']), ('u9', ['grpc', 'grpc-stream']),
-         ('v3', ['grpc-stream', 'grpc']), ('x9', ['grpc', 'grpc-stream']), ('z9', ['grpc-stream', 'grpc'])]
+         ('v3', ['grpc-stream', 'grpc']), ('x9', ['grpc', 'grpc-stream']), ('z9', ['grpc-stream', 'grpc']),
+         ('a9', ['grpc', 'grpc-stream']), ('b9', ['grpc-stream', 'grpc'])]
 columns = [('served', 2), ('stp', 3), ('worst', 2), ('first', 2), ('cpu_ms', 3), ('server', 2), ('clients', 2),
            ('busiest', 2)]
 for part, transports in parts:
