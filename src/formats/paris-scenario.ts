@@ -23,6 +23,21 @@ export const MODEL_LOAD_FIELDS = {
   latencyTable: Type.Optional(Type.String({ minLength: 1 })),
 }
 
+/**
+ * A batch mix's sizes with a positive weight, ascending, with their weights; or what is wrong with it. Every key is
+ * checked, a weight of 0 too: a misspelt batch size is an error, not a batch left out. One rule for the scenario and
+ * the serve config's paris-elsa models.
+ */
+export function batchMixEntries(
+  batches: Record<string, number>,
+): { entries: (readonly [number, number])[] } | { problem: string } {
+  const all = Object.entries(batches).map(([k, w]) => [Number(k), w] as const)
+  if (all.some(([b]) => !Number.isInteger(b) || b < 1 || b > 1024))
+    return { problem: 'keys must be batch sizes 1..1024' }
+  const entries = all.filter(([, w]) => w > 0).sort((a, b) => a[0] - b[0])
+  return entries.length > 0 ? { entries } : { problem: 'no batch size has a positive weight' }
+}
+
 export const ScenarioModel = Type.Object(
   { model: ModelName, ...MODEL_LOAD_FIELDS },
   { additionalProperties: false },

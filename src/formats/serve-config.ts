@@ -3,7 +3,7 @@
 import Type from 'typebox'
 import { Priority } from './arrival.ts'
 import { Dtype, ModelName } from './common.ts'
-import { GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario.ts'
+import { batchMixEntries, GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario.ts'
 import { MPS_POLICIES, POLICIES, PRIORITY_POLICIES, TABLE_POLICIES } from './plan.ts'
 
 /**
@@ -378,14 +378,13 @@ function parisConsistencyErrors(c: ServeConfig): string[] {
     for (const f of ['rate', 'sloMs', 'batches'] as const)
       if (m[f] === undefined) errors.push(`${at}/${f}: the ${PARIS_ELSA} policy needs ${why[f]}`)
     if (m.batches) {
-      const all = Object.entries(m.batches).map(([b, w]) => [Number(b), w] as const)
-      const sizes = all.filter(([, w]) => w > 0).map(([b]) => b)
-      // every key checked, a weight of 0 too (as a PARIS scenario's: src/paris/scenario.ts)
-      if (all.some(([b]) => !Number.isInteger(b) || b < 1 || b > 1024))
-        errors.push(`${at}/batches: keys must be batch sizes 1..1024`)
-      else if (sizes.length === 0) errors.push(`${at}/batches: no batch size has a positive weight`)
-      else if (m.batch !== undefined && m.batch < Math.max(...sizes))
-        errors.push(`${at}/batch: ${m.batch} is below the largest batch of its mix (${Math.max(...sizes)})`)
+      const mix = batchMixEntries(m.batches)
+      if ('problem' in mix) errors.push(`${at}/batches: ${mix.problem}`)
+      else {
+        const largest = mix.entries.at(-1)?.[0] ?? 0
+        if (m.batch !== undefined && m.batch < largest)
+          errors.push(`${at}/batch: ${m.batch} is below the largest batch of its mix (${largest})`)
+      }
     }
     if (m.maxDynamicBatch !== undefined && m.maxDynamicBatch > 1)
       errors.push(

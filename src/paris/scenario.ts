@@ -13,7 +13,7 @@ import {
   readFile,
   UserError,
 } from '../formats/index.ts'
-import type { Scenario } from '../formats/paris-scenario.ts'
+import { batchMixEntries, type Scenario } from '../formats/paris-scenario.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from './latency.ts'
 
 export {
@@ -110,13 +110,10 @@ export function resolveScenario(
     const where = `${source}: /models/${i}`
     if (seen.has(m.model)) throw new UserError(`${where}: model ${m.model} listed twice`)
     seen.add(m.model)
-    const all = Object.entries(m.batches).map(([k, w]) => [Number(k), w] as const)
-    // every key checked, a weight of 0 too: a misspelt batch size is an error, not a batch left out
-    if (all.some(([b]) => !Number.isInteger(b) || b < 1 || b > 1024))
-      throw new UserError(`${where}/batches: keys must be batch sizes 1..1024`)
-    const entries = all.filter(([, w]) => w > 0).sort((a, b) => a[0] - b[0])
+    const mix = batchMixEntries(m.batches)
+    if ('problem' in mix) throw new UserError(`${where}/batches: ${mix.problem}`)
+    const { entries } = mix
     const total = entries.reduce((a, [, w]) => a + w, 0)
-    if (!(total > 0)) throw new UserError(`${where}/batches: no batch size has a positive weight`)
     let table: LatencyTable
     if (m.latencyTable) table = need(opts.readTable, 'latency table reader')(m.latencyTable)
     else if (latency.source === 'dir')
