@@ -117,6 +117,16 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
+def _this_process() -> str:
+    """"<pid> <start time>" of this process, as a daemon's folder names its owner and its watcher."""
+    return f"{os.getpid()} {_start_time(os.getpid()) or '?'}\n"
+
+
+def _with_package(pythonpath: str | None) -> str:
+    """A PYTHONPATH under which a process we start (a worker, the watcher) can import eclip_gpu."""
+    return os.pathsep.join(p for p in (PACKAGE_PARENT, pythonpath) if p)
+
+
 def _pid_alive(pid: int) -> bool:
     """Running (a zombie nobody has reaped yet counts as gone: in a container PID 1 may never reap it)."""
     try:
@@ -210,7 +220,7 @@ class MpsDaemon:
         self.binary = found
         self.dir = Path(tempfile.mkdtemp(prefix="eclip-mps-"))
         # who started this daemon: should we die without stopping it, the next MPS run reaps it (reap_orphans)
-        (self.dir / OWNER).write_text(f"{os.getpid()} {_start_time(os.getpid()) or '?'}\n")
+        (self.dir / OWNER).write_text(_this_process())
         self.pipe_dir = self.dir / "pipe"
         self.log_dir = self.dir / "log"
         self.pipe_dir.mkdir()
@@ -255,7 +265,7 @@ class MpsDaemon:
         reaches this process group does not end it first, and holding none of our pipes open. A watcher that cannot
         start leaves the next run's reaping, said on stderr."""
         env = dict(self.base_env)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = _with_package(env.get("PYTHONPATH"))
         try:
             with open(self.dir / WATCHER_LOG, "wb") as log:
                 self.watcher = subprocess.Popen(
@@ -432,7 +442,7 @@ def watch(folder: str | Path, binary: str, poll_s: float = WATCH_POLL_S) -> bool
     folder = Path(folder)
     try:
         owner = (folder / OWNER).read_text().split()
-        (folder / WATCHER).write_text(f"{os.getpid()} {_start_time(os.getpid()) or '?'}\n")
+        (folder / WATCHER).write_text(_this_process())
     except OSError:
         return False
     while folder.exists():
@@ -464,7 +474,7 @@ class WorkerProcess:
         r1, w1 = os.pipe()  # parent -> child
         r2, w2 = os.pipe()  # child -> parent
         env = dict(env)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = _with_package(env.get("PYTHONPATH"))
         try:
             proc = subprocess.Popen([*(argv or CHILD_ARGV), str(r1), str(w2)], env=env, pass_fds=(r1, w2),
                                     stdin=subprocess.DEVNULL)
