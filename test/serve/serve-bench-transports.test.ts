@@ -142,6 +142,32 @@ describe('serve-bench --transport grpc on the simulator', () => {
       }
     })
 
+  // a full queue is a refusal (429) over every transport: gRPC says UNAVAILABLE for it as for a backend not ready
+  for (const transport of ['http', 'grpc', 'grpc-stream'] as const)
+    it(`${transport}: a request refused for a full queue is counted refused, not failed`, async () => {
+      const { run, calls } = await serveBenchRun({
+        // albert's requests are small (token ids), so the clients keep up on a small host; its batch of 8 takes the
+        // simulator a few ms, so most of 800 requests/s find the queue of one full
+        mix: { name: 'flood', workers: [{ model: 'albert', arrival: { kind: 'poisson', rate: 800 } }] },
+        policy: 'baseline',
+        backend: 'sim',
+        batch: 8,
+        concurrency: 1,
+        warmupS: 0.4,
+        windowS: 0.6,
+        seed: 1,
+        queueSize: 1,
+        maxOutstanding: 16,
+        transport,
+        configFile: join(tmp(), 'serve.json'),
+      })
+      const statuses = new Set((calls[0] ?? []).map((c) => c.status))
+      assert.deepEqual([...statuses].sort(), [200, 429], run.notes.join('; '))
+      const [w] = run.workers
+      assert.ok((w?.open?.refused ?? 0) > 0, JSON.stringify(w?.open))
+      assert.deepEqual(Object.keys(w?.errorStatuses ?? {}), ['429'])
+    })
+
   it('builds the request from the same tensors and checks raw_output_contents against the outputs asked for', () => {
     const io = zooIO('alexnet', 'fp16')
     assert.ok(io)
@@ -183,8 +209,14 @@ describe('serve-bench --transport grpc on the simulator', () => {
       true,
     )
     assert.deepEqual(
-      [httpStatusOf(0), httpStatusOf(3), httpStatusOf(8), httpStatusOf(14)],
-      [200, 400, 429, 503],
+      [
+        httpStatusOf(0),
+        httpStatusOf(3),
+        httpStatusOf(8),
+        httpStatusOf(14, 'model "a-0" is not ready'),
+        httpStatusOf(14, 'model "a-0": queue full (4 requests waiting); retry later'),
+      ],
+      [200, 400, 429, 503, 429],
     )
   })
 })

@@ -30,8 +30,12 @@ import {
 /** The proto the server serves (the GRPC front-end's own file). */
 export const INFERENCE_PROTO = join(ECLIP_HOME, 'src', 'serve', 'grpc', 'inference.proto')
 
-/** gRPC status → the HTTP status that says the same (the request log has one status column). */
-export function httpStatusOf(code: grpc.status): number {
+/**
+ * gRPC status → the HTTP status that says the same (the request log has one status column). A full queue is refused
+ * with UNAVAILABLE, as Triton does, and told from a backend not ready by its message: it is logged 429,
+ * the HTTP refusal, so serve-bench counts it refused, not failed, over every transport.
+ */
+export function httpStatusOf(code: grpc.status, message = ''): number {
   switch (code) {
     case grpc.status.OK:
       return 200
@@ -46,7 +50,7 @@ export function httpStatusOf(code: grpc.status): number {
     case grpc.status.UNIMPLEMENTED:
       return 501
     case grpc.status.UNAVAILABLE:
-      return 503
+      return QUEUE_FULL.test(message) ? 429 : 503
     case grpc.status.DEADLINE_EXCEEDED:
     case grpc.status.CANCELLED:
       return 0 // no answer, as the HTTP client counts a timeout or a reset
@@ -54,6 +58,9 @@ export function httpStatusOf(code: grpc.status): number {
       return 500
   }
 }
+
+/** The words of a refusal for a full queue: eclip's (src/serve/kserve/routes.ts, worker.ts) and Triton's. */
+const QUEUE_FULL = /: queue full \(|Exceeds maximum queue size/
 
 /** InferParameter (a oneof) → its number, or null. */
 const paramNumber = (p: unknown): number | null => {
@@ -139,7 +146,7 @@ export interface GrpcStreamResponse {
 export function checkGrpcStreamAnswer(res: GrpcStreamResponse, outputs: OutputSpec[]): InferAnswer {
   if (res.error_message) {
     const code = paramNumber(res.infer_response?.parameters?.grpc_status)
-    return noAnswer(code === null ? 500 : httpStatusOf(code), res.error_message)
+    return noAnswer(code === null ? 500 : httpStatusOf(code, res.error_message), res.error_message)
   }
   return checkGrpcAnswer(res.infer_response ?? {}, outputs)
 }
@@ -176,7 +183,7 @@ export function streamSlot(
     s.on('error', (err: grpc.ServiceError) => {
       if (call !== s) return
       drop(s)
-      settle(noAnswer(httpStatusOf(err.code), `gRPC ${grpc.status[err.code]}: ${err.details}`))
+      settle(noAnswer(httpStatusOf(err.code, err.details), `gRPC ${grpc.status[err.code]}: ${err.details}`))
     })
     s.on('end', () => {
       if (call !== s) return
@@ -288,7 +295,12 @@ export async function openGrpcClients(
               { deadline: Date.now() + timeoutMs },
               (err, res) => {
                 if (err)
-                  resolve(noAnswer(httpStatusOf(err.code), `gRPC ${grpc.status[err.code]}: ${err.details}`))
+                  resolve(
+                    noAnswer(
+                      httpStatusOf(err.code, err.details),
+                      `gRPC ${grpc.status[err.code]}: ${err.details}`,
+                    ),
+                  )
                 else resolve(checkGrpcAnswer(res ?? {}, outputs))
               },
             ),
