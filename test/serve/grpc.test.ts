@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import * as grpc from '@grpc/grpc-js'
-import * as protoLoader from '@grpc/proto-loader'
 import {
   grpcCode,
   inferParameter,
@@ -19,37 +18,13 @@ import {
   plainParameters,
 } from '../../src/serve/grpc/convert.ts'
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/serve/grpc/flow-control.ts'
-import { inferenceProtoPath, PROTO_OPTIONS } from '../../src/serve/grpc/server.ts'
 import { encodeElements } from '../../src/serve/kserve/datatypes.ts'
 import type { EclipServer } from '../../src/serve/server.ts'
 import { EchoBackend } from './grpc-echo-backend.ts'
-import { testServer } from './helpers.ts'
+import { type GrpcTestClient, grpcCall, grpcClient, grpcRefused, testServer } from './helpers.ts'
 
 const IMAGE = 3 * 224 * 224 * 2 // one FP16 image
 const LOGITS = 1000 * 2
-
-type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>
-function client(address: string): Client {
-  const def = protoLoader.loadSync(inferenceProtoPath(), PROTO_OPTIONS)
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    inference: { GRPCInferenceService: new (a: string, c: grpc.ChannelCredentials) => Client }
-  }
-  return new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure())
-}
-// biome-ignore lint/suspicious/noExplicitAny: the answers are proto-loader's plain objects
-function call(c: Client, method: string, req: unknown): Promise<any> {
-  return new Promise((resolve, reject) =>
-    c[method]?.(req, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res))),
-  )
-}
-/** Rejects with the error's gRPC code and message. */
-async function refused(p: Promise<unknown>, code: grpc.status, message: RegExp) {
-  await assert.rejects(p, (err: grpc.ServiceError) => {
-    assert.equal(grpc.status[err.code], grpc.status[code], err.details)
-    assert.match(err.details, message)
-    return true
-  })
-}
 
 const keys: string[] = []
 function shmObject(bytes: number): string {
@@ -61,7 +36,7 @@ function shmObject(bytes: number): string {
 
 describe('serve: gRPC front-end (grpc-js client)', () => {
   let server: EclipServer
-  let c: Client
+  let c: GrpcTestClient
   before(async () => {
     server = await testServer(
       [
@@ -71,7 +46,7 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       { backend: new EchoBackend() },
     )
     await server.listen(0, '127.0.0.1', { grpcPort: 0 })
-    c = client(server.grpcAddress as string)
+    c = grpcClient(server.grpcAddress as string)
   })
   after(async () => {
     c?.close()
@@ -107,23 +82,23 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
 
   it('health, server and model metadata, model config', async () => {
     assert.match(server.grpcAddress as string, /^127\.0\.0\.1:\d+$/)
-    assert.deepEqual(await call(c, 'ServerLive', {}), { live: true })
-    assert.deepEqual(await call(c, 'ServerReady', {}), { ready: true })
-    assert.deepEqual(await call(c, 'ModelReady', { name: 'vgg19' }), { ready: true })
-    assert.deepEqual(await call(c, 'ModelReady', { name: 'vgg19', version: '1' }), { ready: true })
-    assert.deepEqual(await call(c, 'ModelReady', { name: 'nope' }), { ready: false })
-    assert.deepEqual(await call(c, 'ModelReady', { name: 'vgg19', version: '2' }), { ready: false })
-    const meta = await call(c, 'ServerMetadata', {})
+    assert.deepEqual(await grpcCall(c, 'ServerLive', {}), { live: true })
+    assert.deepEqual(await grpcCall(c, 'ServerReady', {}), { ready: true })
+    assert.deepEqual(await grpcCall(c, 'ModelReady', { name: 'vgg19' }), { ready: true })
+    assert.deepEqual(await grpcCall(c, 'ModelReady', { name: 'vgg19', version: '1' }), { ready: true })
+    assert.deepEqual(await grpcCall(c, 'ModelReady', { name: 'nope' }), { ready: false })
+    assert.deepEqual(await grpcCall(c, 'ModelReady', { name: 'vgg19', version: '2' }), { ready: false })
+    const meta = await grpcCall(c, 'ServerMetadata', {})
     assert.equal(meta.name, 'eclip')
     assert.ok(meta.extensions.includes('system_shared_memory'))
-    assert.deepEqual(await call(c, 'ModelMetadata', { name: 'albert' }), {
+    assert.deepEqual(await grpcCall(c, 'ModelMetadata', { name: 'albert' }), {
       name: 'albert',
       versions: ['1'],
       platform: 'eclip_pytorch',
       inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [-1, 128] }],
       outputs: [{ name: 'last_hidden_state', datatype: 'FP16', shape: [-1, 128, 768] }],
     })
-    const { config } = await call(c, 'ModelConfig', { name: 'vgg19', version: '1' })
+    const { config } = await grpcCall(c, 'ModelConfig', { name: 'vgg19', version: '1' })
     assert.equal(config.name, 'vgg19')
     assert.equal(config.max_batch_size, 4)
     assert.deepEqual(config.input, [{ name: 'input', data_type: 'TYPE_FP16', dims: [3, 224, 224] }])
@@ -133,9 +108,13 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       max_requests: 4,
       max_items: 4,
     })
-    await refused(call(c, 'ModelMetadata', { name: 'nope' }), grpc.status.NOT_FOUND, /unknown model "nope"/)
-    await refused(
-      call(c, 'ModelConfig', { name: 'vgg19', version: '7' }),
+    await grpcRefused(
+      grpcCall(c, 'ModelMetadata', { name: 'nope' }),
+      grpc.status.NOT_FOUND,
+      /unknown model "nope"/,
+    )
+    await grpcRefused(
+      grpcCall(c, 'ModelConfig', { name: 'vgg19', version: '7' }),
       grpc.status.NOT_FOUND,
       /no version "7"/,
     )
@@ -143,7 +122,7 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
 
   it('ModelInfer with raw_input_contents: the bytes come back in raw_output_contents', async () => {
     const x = randomBytes(2 * IMAGE)
-    const res = await call(c, 'ModelInfer', {
+    const res = await grpcCall(c, 'ModelInfer', {
       model_name: 'vgg19',
       id: 'r1',
       parameters: { custom: { string_param: 'kept out' } },
@@ -162,7 +141,7 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
 
   it('ModelInfer with typed contents (int64_contents) and a requested output', async () => {
     const ids = Array.from({ length: 2 * 128 }, (_, i) => i % 3000)
-    const res = await call(c, 'ModelInfer', {
+    const res = await grpcCall(c, 'ModelInfer', {
       model_name: 'albert',
       inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [2, 128], contents: { int64_contents: ids } }],
       outputs: [{ name: 'last_hidden_state' }],
@@ -181,70 +160,70 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       inputs: [{ name: 'input', datatype: 'FP16', shape: [n, 3, 224, 224] }],
       raw_input_contents: [Buffer.alloc(n * IMAGE)],
     })
-    await refused(
-      call(c, 'ModelInfer', { ...image(), model_name: 'nope' }),
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', { ...image(), model_name: 'nope' }),
       grpc.status.NOT_FOUND,
       /unknown model "nope"/,
     )
-    await refused(
-      call(c, 'ModelInfer', { ...image(), model_version: '3' }),
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', { ...image(), model_version: '3' }),
       grpc.status.NOT_FOUND,
       /model "vgg19" has no version "3"/,
     )
-    await refused(
-      call(c, 'ModelInfer', {
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', {
         ...image(),
         inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 225] }],
       }),
       grpc.status.INVALID_ARGUMENT,
       /input "input": shape \[1,3,224,225\] does not match \[-1,3,224,224\]/,
     )
-    await refused(
-      call(c, 'ModelInfer', {
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', {
         ...image(),
         inputs: [{ name: 'input', datatype: 'INT8', shape: [1, 3, 224, 224] }],
       }),
       grpc.status.INVALID_ARGUMENT,
       /datatype INT8 is not accepted/,
     )
-    await refused(
-      call(c, 'ModelInfer', { ...image(), raw_input_contents: [Buffer.alloc(IMAGE - 2)] }),
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', { ...image(), raw_input_contents: [Buffer.alloc(IMAGE - 2)] }),
       grpc.status.INVALID_ARGUMENT,
       /binary_data_size \d+ does not match shape/,
     )
-    await refused(
-      call(c, 'ModelInfer', { ...image(), raw_input_contents: [Buffer.alloc(IMAGE), Buffer.alloc(4)] }),
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', { ...image(), raw_input_contents: [Buffer.alloc(IMAGE), Buffer.alloc(4)] }),
       grpc.status.INVALID_ARGUMENT,
       /raw_input_contents has 2 entries, but 1 input/,
     )
-    await refused(
-      call(c, 'ModelInfer', { ...image(), raw_input_contents: [] }),
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', { ...image(), raw_input_contents: [] }),
       grpc.status.INVALID_ARGUMENT,
       /input "input": no data/,
     )
-    await refused(
-      call(c, 'ModelInfer', {
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', {
         ...image(5),
         inputs: [{ name: 'input', datatype: 'FP16', shape: [5, 3, 224, 224] }],
       }),
       grpc.status.INVALID_ARGUMENT,
       /batch dimension 5 is outside 1 … 4/,
     )
-    await refused(
-      call(c, 'ModelInfer', { ...image(), outputs: [{ name: 'probabilities' }] }),
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', { ...image(), outputs: [{ name: 'probabilities' }] }),
       grpc.status.INVALID_ARGUMENT,
       /the model has no output "probabilities"/,
     )
-    await refused(
-      call(c, 'ModelInfer', {
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', {
         model_name: 'albert',
         inputs: [{ name: 'input_ids', datatype: 'INT64', shape: [1, 128], contents: { fp32_contents: [1] } }],
       }),
       grpc.status.INVALID_ARGUMENT,
       /INT64 elements go in contents.int64_contents, not contents.fp32_contents/,
     )
-    await refused(
-      call(c, 'ModelInfer', {
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', {
         model_name: 'vgg19',
         inputs: [
           { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], contents: { fp32_contents: [1] } },
@@ -253,8 +232,8 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       grpc.status.INVALID_ARGUMENT,
       /FP16 has no typed contents/,
     )
-    await refused(
-      call(c, 'ModelInfer', {
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', {
         model_name: 'albert',
         inputs: [
           { name: 'input_ids', datatype: 'INT64', shape: [1, 128], contents: { int64_contents: [1, 2] } },
@@ -264,35 +243,35 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       /shape \[1,128\] needs 128 elements, "data" has 2/,
     )
     // the server keeps serving
-    assert.equal((await call(c, 'ModelInfer', image())).outputs.length, 1)
+    assert.equal((await grpcCall(c, 'ModelInfer', image())).outputs.length, 1)
   })
 
   it('system and CUDA shared memory: register, status, tensors in regions, errors, unregister', async () => {
     const key = shmObject(IMAGE + LOGITS)
     assert.deepEqual(
-      await call(c, 'SystemSharedMemoryRegister', { name: 'in', key, offset: 0, byte_size: IMAGE }),
+      await grpcCall(c, 'SystemSharedMemoryRegister', { name: 'in', key, offset: 0, byte_size: IMAGE }),
       {},
     )
-    await call(c, 'SystemSharedMemoryRegister', { name: 'out', key, offset: IMAGE, byte_size: LOGITS })
-    assert.deepEqual(await call(c, 'SystemSharedMemoryStatus', { name: 'in' }), {
+    await grpcCall(c, 'SystemSharedMemoryRegister', { name: 'out', key, offset: IMAGE, byte_size: LOGITS })
+    assert.deepEqual(await grpcCall(c, 'SystemSharedMemoryStatus', { name: 'in' }), {
       regions: { in: { name: 'in', key, offset: 0, byte_size: IMAGE } },
     })
-    assert.deepEqual(Object.keys((await call(c, 'SystemSharedMemoryStatus', {})).regions).sort(), [
+    assert.deepEqual(Object.keys((await grpcCall(c, 'SystemSharedMemoryStatus', {})).regions).sort(), [
       'in',
       'out',
     ])
-    await refused(
-      call(c, 'SystemSharedMemoryRegister', { name: 'in', key, byte_size: IMAGE }),
+    await grpcRefused(
+      grpcCall(c, 'SystemSharedMemoryRegister', { name: 'in', key, byte_size: IMAGE }),
       grpc.status.ALREADY_EXISTS,
       /'in' already in manager/,
     )
-    await refused(
-      call(c, 'SystemSharedMemoryRegister', { name: 'x', key: '/eclip-no-such-key', byte_size: 8 }),
+    await grpcRefused(
+      grpcCall(c, 'SystemSharedMemoryRegister', { name: 'x', key: '/eclip-no-such-key', byte_size: 8 }),
       grpc.status.INVALID_ARGUMENT,
       /Unable to open shared memory region/,
     )
-    await refused(
-      call(c, 'SystemSharedMemoryStatus', { name: 'nope' }),
+    await grpcRefused(
+      grpcCall(c, 'SystemSharedMemoryStatus', { name: 'nope' }),
       grpc.status.NOT_FOUND,
       /Unable to find system shared memory region: 'nope'/,
     )
@@ -300,7 +279,7 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       shared_memory_region: { string_param: name },
       shared_memory_byte_size: { int64_param: bytes },
     })
-    const res = await call(c, 'ModelInfer', {
+    const res = await grpcCall(c, 'ModelInfer', {
       model_name: 'vgg19',
       inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], parameters: region('in', IMAGE) }],
       outputs: [{ name: 'logits', parameters: region('out', LOGITS) }],
@@ -317,8 +296,8 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       },
     ])
     assert.deepEqual(res.raw_output_contents, [Buffer.alloc(0)])
-    await refused(
-      call(c, 'ModelInfer', {
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', {
         model_name: 'vgg19',
         inputs: [
           { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], parameters: region('gone', IMAGE) },
@@ -327,8 +306,8 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       grpc.status.INVALID_ARGUMENT,
       /Unable to find shared memory region: 'gone'/,
     )
-    await refused(
-      call(c, 'ModelInfer', {
+    await grpcRefused(
+      grpcCall(c, 'ModelInfer', {
         model_name: 'vgg19',
         inputs: [
           { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], parameters: region('out', LOGITS) },
@@ -337,45 +316,49 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
       grpc.status.INVALID_ARGUMENT,
       /shared_memory_byte_size 2000 does not match shape/,
     )
-    await call(c, 'SystemSharedMemoryUnregister', { name: 'in' })
-    assert.deepEqual(Object.keys((await call(c, 'SystemSharedMemoryStatus', {})).regions), ['out'])
-    await call(c, 'SystemSharedMemoryUnregister', {})
-    assert.deepEqual(await call(c, 'SystemSharedMemoryStatus', {}), { regions: {} })
+    await grpcCall(c, 'SystemSharedMemoryUnregister', { name: 'in' })
+    assert.deepEqual(Object.keys((await grpcCall(c, 'SystemSharedMemoryStatus', {})).regions), ['out'])
+    await grpcCall(c, 'SystemSharedMemoryUnregister', {})
+    assert.deepEqual(await grpcCall(c, 'SystemSharedMemoryStatus', {}), { regions: {} })
 
     const handle = randomBytes(64)
-    await call(c, 'CudaSharedMemoryRegister', {
+    await grpcCall(c, 'CudaSharedMemoryRegister', {
       name: 'dev',
       raw_handle: handle,
       device_id: 0,
       byte_size: IMAGE,
     })
-    assert.deepEqual(await call(c, 'CudaSharedMemoryStatus', {}), {
+    assert.deepEqual(await grpcCall(c, 'CudaSharedMemoryStatus', {}), {
       regions: { dev: { name: 'dev', device_id: 0, byte_size: IMAGE } },
     })
-    await refused(
-      call(c, 'CudaSharedMemoryRegister', { name: 'bad', raw_handle: randomBytes(10), byte_size: 8 }),
+    await grpcRefused(
+      grpcCall(c, 'CudaSharedMemoryRegister', { name: 'bad', raw_handle: randomBytes(10), byte_size: 8 }),
       grpc.status.INVALID_ARGUMENT,
       /64-byte cudaIpcMemHandle_t \(got 10 bytes\)/,
     )
-    await refused(
-      call(c, 'SystemSharedMemoryUnregister', { name: 'dev' }),
+    await grpcRefused(
+      grpcCall(c, 'SystemSharedMemoryUnregister', { name: 'dev' }),
       grpc.status.INVALID_ARGUMENT,
       /dev/,
     )
-    await call(c, 'CudaSharedMemoryUnregister', { name: 'dev' })
-    assert.deepEqual(await call(c, 'CudaSharedMemoryStatus', {}), { regions: {} })
+    await grpcCall(c, 'CudaSharedMemoryUnregister', { name: 'dev' })
+    assert.deepEqual(await grpcCall(c, 'CudaSharedMemoryStatus', {}), { regions: {} })
   })
 
   it('ModelStatistics: the counts GET …/stats has, where the server keeps statistics', async () => {
     if (typeof (server as { modelStats?: unknown }).modelStats !== 'function')
-      return refused(call(c, 'ModelStatistics', {}), grpc.status.UNIMPLEMENTED, /keeps no statistics/)
-    const { model_stats } = await call(c, 'ModelStatistics', { name: 'vgg19' })
+      return grpcRefused(grpcCall(c, 'ModelStatistics', {}), grpc.status.UNIMPLEMENTED, /keeps no statistics/)
+    const { model_stats } = await grpcCall(c, 'ModelStatistics', { name: 'vgg19' })
     assert.equal(model_stats.length, 1)
     assert.equal(model_stats[0].name, 'vgg19')
     assert.ok(model_stats[0].inference_count >= 2, JSON.stringify(model_stats[0]))
     assert.ok(model_stats[0].inference_stats.success.count >= 1)
-    assert.equal((await call(c, 'ModelStatistics', {})).model_stats.length, 2)
-    await refused(call(c, 'ModelStatistics', { name: 'nope' }), grpc.status.NOT_FOUND, /unknown model "nope"/)
+    assert.equal((await grpcCall(c, 'ModelStatistics', {})).model_stats.length, 2)
+    await grpcRefused(
+      grpcCall(c, 'ModelStatistics', { name: 'nope' }),
+      grpc.status.NOT_FOUND,
+      /unknown model "nope"/,
+    )
   })
 
   it('ModelStreamInfer answers each request on the stream, failures as error_message', async () => {
@@ -426,7 +409,7 @@ describe('serve: gRPC deadlines, timeouts, draining', () => {
       backend: new EchoBackend(150),
     })
     await server.listen(0, '127.0.0.1', { grpcPort: 0 })
-    const c = client(server.grpcAddress as string)
+    const c = grpcClient(server.grpcAddress as string)
     const image = (extra: Record<string, unknown> = {}) => ({
       model_name: 'vgg19',
       inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224] }],
@@ -434,18 +417,18 @@ describe('serve: gRPC deadlines, timeouts, draining', () => {
       ...extra,
     })
     try {
-      await refused(
-        call(c, 'ModelInfer', image({ parameters: { timeout: { int64_param: 20_000 } } })),
+      await grpcRefused(
+        grpcCall(c, 'ModelInfer', image({ parameters: { timeout: { int64_param: 20_000 } } })),
         grpc.status.DEADLINE_EXCEEDED,
         /request timed out after 20 ms/,
       )
-      const inFlight = call(c, 'ModelInfer', image({ id: 'last' }))
+      const inFlight = grpcCall(c, 'ModelInfer', image({ id: 'last' }))
       await new Promise((r) => setTimeout(r, 30))
       const drained = server.drain(5000)
       assert.equal((await inFlight).id, 'last')
       assert.deepEqual(await drained, { answered: true })
       await assert.rejects(
-        call(c, 'ServerLive', {}),
+        grpcCall(c, 'ServerLive', {}),
         (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE,
       )
     } finally {

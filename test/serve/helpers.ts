@@ -8,6 +8,8 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
 import type { Gpu } from '../../src/formats/gpu.ts'
 import type { WorkerSpec } from '../../src/formats/mix.ts'
 import type { Plan } from '../../src/formats/plan.ts'
@@ -22,6 +24,7 @@ import type {
 } from '../../src/serve/backend.ts'
 import { BackendUnavailableError } from '../../src/serve/backend.ts'
 import { fixedComputeTimes } from '../../src/serve/compute-time.ts'
+import { inferenceProtoPath, PROTO_OPTIONS } from '../../src/serve/grpc/server.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
 import { EclipServer, type ServerOptions } from '../../src/serve/server.ts'
 import { SimServeBackend } from '../../src/serve/sim-backend.ts'
@@ -370,4 +373,29 @@ export function recorder() {
     },
   })
   return { stream, writes }
+}
+
+export type GrpcTestClient = grpc.Client & Record<string, (...a: unknown[]) => unknown>
+/** A plain @grpc/grpc-js client of the server's gRPC service (the proto it serves). */
+export function grpcClient(address: string): GrpcTestClient {
+  const def = protoLoader.loadSync(inferenceProtoPath(), PROTO_OPTIONS)
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    inference: { GRPCInferenceService: new (a: string, c: grpc.ChannelCredentials) => GrpcTestClient }
+  }
+  return new pkg.inference.GRPCInferenceService(address, grpc.credentials.createInsecure())
+}
+/** One unary call; resolves with the answer, rejects with the ServiceError. */
+// biome-ignore lint/suspicious/noExplicitAny: the answers are proto-loader's plain objects
+export function grpcCall(c: GrpcTestClient, method: string, req: unknown): Promise<any> {
+  return new Promise((resolve, reject) =>
+    c[method]?.(req, (err: grpc.ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res))),
+  )
+}
+/** Rejects with the error's gRPC code and message. */
+export async function grpcRefused(p: Promise<unknown>, code: grpc.status, message: RegExp) {
+  await assert.rejects(p, (err: grpc.ServiceError) => {
+    assert.equal(grpc.status[err.code], grpc.status[code], err.details)
+    assert.match(err.details, message)
+    return true
+  })
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import * as grpc from '@grpc/grpc-js'
 import YAML from 'yaml'
 import type { PlanTable } from '../../src/formats/plan-table.ts'
 import { makePlan } from '../../src/plan/index.ts'
@@ -14,12 +15,22 @@ import { type Running, startServe } from '../../src/serve/index.ts'
 import { ActiveSetScheduler } from '../../src/serve/live.ts'
 import type { Planner } from '../../src/serve/setup.ts'
 import type { SimServeBackend } from '../../src/serve/sim-backend.ts'
-import { controlBurst, get, post, runScript, unloadWithRequestsQueued, visionBody } from './helpers.ts'
+import {
+  controlBurst,
+  get,
+  grpcCall,
+  grpcClient,
+  grpcRefused,
+  post,
+  runScript,
+  unloadWithRequestsQueued,
+  visionBody,
+} from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
-/** A serve config file: eclip-live on the simulator with the real H100 profiles, no front-ends, no dashboard. */
-function liveConfig(models: Record<string, unknown>[], live: Record<string, unknown>): string {
+/** A serve config file: eclip-live on the simulator with the real H100 profiles, no dashboard. */
+function liveConfig(models: Record<string, unknown>[], live: Record<string, unknown>, frontends = 0): string {
   const config = join(mkdtempSync(join(tmpdir(), 'eclip-live-')), 'serve.yaml')
   writeFileSync(
     config,
@@ -27,7 +38,7 @@ function liveConfig(models: Record<string, unknown>[], live: Record<string, unkn
       policy: 'eclip-live',
       backend: 'sim',
       profiles: join(root, 'profiles', 'h100'),
-      frontends: 0,
+      frontends,
       dashboard: false,
       live,
       models,
@@ -40,8 +51,13 @@ function liveConfig(models: Record<string, unknown>[], live: Record<string, unkn
 async function liveServer(
   models: Record<string, unknown>[],
   live: Record<string, unknown> = { holdMs: 20, tablePolicy: 'model-wise' },
+  opts: { grpc?: boolean; frontends?: number } = {},
 ): Promise<{ run: Running; plans: (string | undefined)[]; backend: SimServeBackend }> {
-  const run = await startServe({ config: liveConfig(models, live), port: 0, grpcPort: null })
+  const run = await startServe({
+    config: liveConfig(models, live, opts.frontends),
+    port: 0,
+    grpcPort: opts.grpc ? 0 : null,
+  })
   const backend = run.server.opts.backend as SimServeBackend
   const plans: (string | undefined)[] = []
   const infer = backend.infer.bind(backend)
@@ -409,6 +425,104 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
   })
 })
 
+describe('serve eclip-live over gRPC: the repository RPCs, and the models served now', () => {
+  // with front-end processes the gRPC listener is theirs: model control goes to the engine, which pushes the served
+  // set to every front-end before it answers
+  for (const frontends of [0, 2])
+    it(`${frontends ? `${frontends} front-end processes` : 'one process'}: index, load, infer, unload, errors`, {
+      timeout: 60_000,
+    }, async () => {
+      const { run } = await liveServer(
+        [{ model: 'alexnet' }, { model: 'vgg19' }, { model: 'shufflenet', loaded: false }],
+        undefined,
+        { grpc: true, frontends },
+      )
+      const c = grpcClient(run.grpcAddress as string)
+      const image = (model: string) => ({
+        model_name: model,
+        inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224] }],
+        raw_input_contents: [Buffer.alloc(3 * 224 * 224 * 2)],
+      })
+      const states = (r: { models: { name: string; state: string }[] }) =>
+        r.models.map((e) => `${e.name}:${e.state}`)
+      try {
+        assert.deepEqual(states(await grpcCall(c, 'RepositoryIndex', {})), [
+          'alexnet:READY',
+          'vgg19:READY',
+          'shufflenet:UNAVAILABLE',
+        ])
+        assert.deepEqual(states(await grpcCall(c, 'RepositoryIndex', { ready: true })), [
+          'alexnet:READY',
+          'vgg19:READY',
+        ])
+        assert.deepEqual(await grpcCall(c, 'ModelReady', { name: 'shufflenet' }), { ready: false })
+        await grpcRefused(
+          grpcCall(c, 'ModelInfer', image('shufflenet')),
+          grpc.status.NOT_FOUND,
+          /model "shufflenet" is not loaded/,
+        )
+        assert.deepEqual(await grpcCall(c, 'RepositoryModelLoad', { model_name: 'shufflenet' }), {})
+        assert.deepEqual(await grpcCall(c, 'ModelReady', { name: 'shufflenet' }), { ready: true })
+        const res = await grpcCall(c, 'ModelInfer', image('shufflenet'))
+        assert.equal(res.parameters.simulated.bool_param, true)
+        assert.deepEqual(await grpcCall(c, 'RepositoryModelUnload', { model_name: 'vgg19' }), {})
+        await grpcRefused(
+          grpcCall(c, 'ModelInfer', image('vgg19')),
+          grpc.status.NOT_FOUND,
+          /model "vgg19" is not loaded/,
+        )
+        assert.deepEqual(states(await grpcCall(c, 'RepositoryIndex', {})), [
+          'alexnet:READY',
+          'vgg19:UNAVAILABLE',
+          'shufflenet:READY',
+        ])
+        await grpcRefused(
+          grpcCall(c, 'RepositoryModelLoad', { model_name: 'bert' }),
+          grpc.status.INVALID_ARGUMENT,
+          /no model "bert" in the repository/,
+        )
+        await grpcRefused(
+          grpcCall(c, 'RepositoryModelUnload', { model_name: 'vgg19' }),
+          grpc.status.INVALID_ARGUMENT,
+          /model "vgg19" is not loaded/,
+        )
+      } finally {
+        c.close()
+        if (run.frontends) await run.frontends.close()
+        await run.server.close()
+      }
+    })
+
+  it('refuses model control under another policy, saying which one does it', async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'eclip-live-')), 'serve.yaml')
+    writeFileSync(
+      config,
+      YAML.stringify({
+        policy: 'baseline',
+        backend: 'sim',
+        dashboard: false,
+        models: [{ model: 'alexnet' }],
+      }),
+    )
+    const run = await startServe({ config, port: 0, grpcPort: 0 })
+    const c = grpcClient(run.grpcAddress as string)
+    try {
+      assert.deepEqual(
+        (await grpcCall(c, 'RepositoryIndex', {})).models.map((e: { name: string }) => e.name),
+        ['alexnet'],
+      )
+      await grpcRefused(
+        grpcCall(c, 'RepositoryModelLoad', { model_name: 'alexnet' }),
+        grpc.status.INVALID_ARGUMENT,
+        /model control is not available: .*policy eclip-live/,
+      )
+    } finally {
+      c.close()
+      await run.server.close()
+    }
+  })
+})
+
 describe('serve eclip-live: live.minTotalShare', () => {
   it('reaches every set plan of the table at start-up and of the table a load makes', async () => {
     const config = liveConfig(
@@ -445,33 +559,36 @@ describe('serve eclip-live: live.minTotalShare', () => {
 })
 
 describe('serve eclip-live: tritonclient model control', () => {
-  const python = [join(root, '.venv', 'bin', 'python'), 'python3'].find(
-    (p) => spawnSync(p, ['-c', 'import tritonclient.http'], { stdio: 'ignore' }).status === 0,
-  )
-  it('get_model_repository_index, load_model, unload_model and their errors', {
-    skip: python ? false : 'no Python with tritonclient[http]',
-    timeout: 60_000,
-  }, async () => {
-    const { run } = await liveServer([
-      { model: 'alexnet' },
-      { model: 'vgg19' },
-      { model: 'shufflenet', loaded: false },
-    ])
-    try {
-      const r = await runScript(python as string, [
-        join(import.meta.dirname, 'repository_tritonclient_check.py'),
-        run.url.replace('http://', ''),
-      ])
-      assert.equal(r.status, 0, r.stderr)
-      const out = JSON.parse(r.stdout)
-      const states = (i: { name: string; state: string }[]) => i.map((e) => `${e.name}:${e.state}`)
-      assert.deepEqual(states(out.index0), ['alexnet:READY', 'vgg19:READY', 'shufflenet:UNAVAILABLE'])
-      assert.deepEqual([out.shufflenet_ready, out.vgg19_ready], [true, false])
-      assert.deepEqual(states(out.index1), ['alexnet:READY', 'vgg19:UNAVAILABLE', 'shufflenet:READY'])
-      assert.match(out.errors.unknown, /no model "bert" in the repository/)
-      assert.match(out.errors.twice, /model "vgg19" is not loaded/)
-    } finally {
-      await run.server.close()
-    }
-  })
+  for (const protocol of ['http', 'grpc'] as const) {
+    const python = [join(root, '.venv', 'bin', 'python'), 'python3'].find(
+      (p) => spawnSync(p, ['-c', `import tritonclient.${protocol}`], { stdio: 'ignore' }).status === 0,
+    )
+    it(`${protocol}: get_model_repository_index, load_model, unload_model and their errors`, {
+      skip: python ? false : `no Python with tritonclient[${protocol}]`,
+      timeout: 60_000,
+    }, async () => {
+      const { run } = await liveServer(
+        [{ model: 'alexnet' }, { model: 'vgg19' }, { model: 'shufflenet', loaded: false }],
+        undefined,
+        { grpc: protocol === 'grpc' },
+      )
+      try {
+        const r = await runScript(python as string, [
+          join(import.meta.dirname, 'repository_tritonclient_check.py'),
+          protocol === 'grpc' ? (run.grpcAddress as string) : run.url.replace('http://', ''),
+          protocol,
+        ])
+        assert.equal(r.status, 0, r.stderr)
+        const out = JSON.parse(r.stdout)
+        const states = (i: { name: string; state: string }[]) => i.map((e) => `${e.name}:${e.state}`)
+        assert.deepEqual(states(out.index0), ['alexnet:READY', 'vgg19:READY', 'shufflenet:UNAVAILABLE'])
+        assert.deepEqual([out.shufflenet_ready, out.vgg19_ready], [true, false])
+        assert.deepEqual(states(out.index1), ['alexnet:READY', 'vgg19:UNAVAILABLE', 'shufflenet:READY'])
+        assert.match(out.errors.unknown, /no model "bert" in the repository/)
+        assert.match(out.errors.twice, /model "vgg19" is not loaded/)
+      } finally {
+        await run.server.close()
+      }
+    })
+  }
 })

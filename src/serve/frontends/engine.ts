@@ -165,6 +165,8 @@ export class FrontendPool {
     const models = this.server.models()
     this.models = new Map(models.map((m) => [m.name, m]))
     const seq = ++this.seq
+    // the state first (why a model not served is not: unloaded, loading), so a front-end that has the new set has it
+    this.pushState()
     for (const fe of this.frontends) this.send(fe, { t: 'models', seq, models })
     await this.acked(seq)
   }

@@ -15,6 +15,7 @@ import { GrpcFrontEnd } from '../grpc/server.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ELEMENT_BYTES } from '../kserve/datatypes.ts'
 import { ProtocolError } from '../kserve/errors.ts'
+import type { RepositoryEntry } from '../kserve/repository.ts'
 import {
   type EarlyAnswer,
   type InferenceService,
@@ -205,6 +206,35 @@ export class FrontendService implements InferenceService {
   }
   unavailableReason(name: string) {
     return this.link.state.unavailable?.[name]
+  }
+  // the model repository is the engine's: asked over its HTTP routes (as a forwarded request is), it pushes the
+  // served models to every front-end before it answers a load or unload
+  repositoryIndex(): Promise<RepositoryEntry[]> {
+    return this.engine('/v2/repository/index') as Promise<RepositoryEntry[]>
+  }
+  async loadModel(name: string) {
+    await this.engine(`/v2/repository/models/${encodeURIComponent(name)}/load`)
+  }
+  async unloadModel(name: string) {
+    await this.engine(`/v2/repository/models/${encodeURIComponent(name)}/unload`)
+  }
+  /** POSTs to the engine's listener; its JSON answer, or its error as a ProtocolError of the same status. */
+  private async engine(path: string): Promise<unknown> {
+    let res: Response
+    try {
+      res = await fetch(`${this.init.engineUrl}${path}`, { method: 'POST' })
+    } catch (err) {
+      throw new ProtocolError(502, `the server's engine did not answer: ${(err as Error).message}`)
+    }
+    const text = await res.text()
+    if (!res.ok) {
+      let message = text
+      try {
+        message = (JSON.parse(text) as { error?: string }).error ?? text
+      } catch {}
+      throw new ProtocolError(res.status, message)
+    }
+    return text ? JSON.parse(text) : undefined
   }
   modelReady(_name: string) {
     return this.ready()

@@ -1,5 +1,6 @@
 // The KServe v2 gRPC front-end (Triton's `inference.GRPCInferenceService`, docs/serve-grpc.md) beside the HTTP
-// routes: health, metadata, model config, ModelInfer and ModelStreamInfer, and the system / CUDA shared-memory RPCs.
+// routes: health, metadata, model config, ModelInfer and ModelStreamInfer, statistics, the model repository and the
+// system / CUDA shared-memory RPCs.
 // Talks to the server through `InferenceService` only, as the HTTP routes do, and decodes every request with the
 // HTTP layer's decodeInferRequest (convert.ts), so both protocols accept and refuse the same requests.
 import { existsSync } from 'node:fs'
@@ -8,7 +9,8 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { ECLIP_HOME } from '../../paths.ts'
 import { ProtocolError } from '../kserve/errors.ts'
-import type { InferenceService, ServiceModel } from '../kserve/routes.ts'
+import { modelControl, repositoryIndex } from '../kserve/repository.ts'
+import { type InferenceService, type ServiceModel, servedModel } from '../kserve/routes.ts'
 import { type DecodedRequest, decodeInferRequest } from '../kserve/tensors.ts'
 import {
   grpcCode,
@@ -72,7 +74,8 @@ function statusOf(err: unknown, log?: GrpcOptions['log']): Partial<grpc.StatusOb
 
 export class GrpcFrontEnd {
   private readonly server: grpc.Server
-  private readonly models: Map<string, ServiceModel>
+  /** A served model by name, as the service serves them now (eclip-live loads and unloads models). */
+  private readonly model: (name: string) => ServiceModel | undefined
   /** Open ModelStreamInfer streams and their requests not yet answered (closing ends each once it has none). */
   private readonly streams = new Map<
     grpc.ServerDuplexStream<ModelInferRequest, unknown>,
@@ -88,7 +91,7 @@ export class GrpcFrontEnd {
     private readonly svc: InferenceService,
     private readonly opts: GrpcOptions,
   ) {
-    this.models = new Map(svc.models().map((m) => [m.name, m]))
+    this.model = servedModel(svc)
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,
@@ -148,8 +151,12 @@ export class GrpcFrontEnd {
   }
 
   private find(name: string | undefined, version: string | undefined): ServiceModel {
-    const m = this.models.get(name ?? '')
-    if (!m) throw new ProtocolError(404, `unknown model "${name ?? ''}"`)
+    const m = this.model(name ?? '')
+    if (!m)
+      throw new ProtocolError(
+        404,
+        this.svc.unavailableReason?.(name ?? '') ?? `unknown model "${name ?? ''}"`,
+      )
     if (version && version !== m.version)
       throw new ProtocolError(404, `model "${m.name}" has no version "${version}" (versions: ${m.version})`)
     return m
@@ -207,7 +214,7 @@ export class GrpcFrontEnd {
       ServerReady: unary(() => ({ ready: svc.ready() })),
       // a model this server does not serve is not ready (no error), as Triton answers
       ModelReady: unary((r: Named) => {
-        const m = this.models.get(r.name ?? '')
+        const m = this.model(r.name ?? '')
         return { ready: !!m && (!r.version || r.version === m.version) && svc.modelReady(m.name) }
       }),
       ServerMetadata: unary(() => svc.metadata()),
@@ -229,6 +236,18 @@ export class GrpcFrontEnd {
         const stats = (svc as { modelStats?: (name?: string) => Record<string, unknown>[] }).modelStats
         if (!stats) throw new ProtocolError(501, 'this server keeps no statistics (no statistics extension)')
         return { model_stats: stats.call(svc, r.name ? this.find(r.name, r.version).name : undefined) }
+      }),
+      // the model repository extension: the HTTP routes' index and model control (kserve/repository.ts)
+      RepositoryIndex: unary(async (r: { ready?: boolean }) => ({
+        models: await repositoryIndex(svc, r.ready === true),
+      })),
+      RepositoryModelLoad: unary(async (r: { model_name?: string }) => {
+        await modelControl(svc, 'load', r.model_name ?? '')
+        return {}
+      }),
+      RepositoryModelUnload: unary(async (r: { model_name?: string }) => {
+        await modelControl(svc, 'unload', r.model_name ?? '')
+        return {}
       }),
 
       SystemSharedMemoryStatus: unary((r: { name?: string }) => ({

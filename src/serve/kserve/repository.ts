@@ -1,7 +1,8 @@
 // Triton's model repository extension (explicit model control), as tritonclient calls it: `POST /v2/repository/index`
 // (body empty or {"ready": bool}) answers [{name, version, state, reason}]; `POST /v2/repository/models/{name}/load`
 // and `/unload` (bodies {"parameters": {…}}, read and not needed) answer 200 with an empty body once the model is
-// served, or gone, and {"error": …} with 400 otherwise. What loading and unloading do is the service's business.
+// served, or gone, and {"error": …} with 400 otherwise. What loading and unloading do is the service's business;
+// repositoryIndex and modelControl below are what the HTTP routes and the gRPC RPCs (grpc/server.ts) both answer.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ProtocolError } from './errors.ts'
 
@@ -16,7 +17,7 @@ export interface RepositoryEntry {
 
 export interface RepositoryService {
   /** Every model of the repository; absent: this server has no repository (the index is then its served models). */
-  repositoryIndex?(): RepositoryEntry[]
+  repositoryIndex?(): RepositoryEntry[] | Promise<RepositoryEntry[]>
   /** Loads a model; resolves once it is served. Rejects with a ProtocolError saying what is missing or wrong. */
   loadModel?(name: string): Promise<void>
   /** Unloads a model once its accepted requests are answered; rejects with a ProtocolError otherwise. */
@@ -39,27 +40,37 @@ function jsonObject(req: FastifyRequest, what: string): Record<string, unknown> 
   return json as Record<string, unknown>
 }
 
+/** The repository's index (`ready`: only the models ready now). */
+export async function repositoryIndex(svc: RepositoryService, ready: boolean): Promise<RepositoryEntry[]> {
+  const all: RepositoryEntry[] =
+    (await svc.repositoryIndex?.()) ??
+    svc.models().map((m) => ({ name: m.name, version: m.version, state: 'READY', reason: '' }))
+  return ready ? all.filter((e) => e.state === 'READY') : all
+}
+
+/** Loads or unloads `name`; refused with a ProtocolError saying why where this server has no model control. */
+export function modelControl(svc: RepositoryService, op: 'load' | 'unload', name: string): Promise<void> {
+  const run = op === 'load' ? svc.loadModel?.bind(svc) : svc.unloadModel?.bind(svc)
+  if (!run)
+    throw new ProtocolError(
+      400,
+      `model control is not available: this server serves a fixed set of models (policy eclip-live loads and unloads them, docs/live.md)`,
+    )
+  return run(name)
+}
+
 export function registerRepositoryRoutes(app: FastifyInstance, svc: RepositoryService) {
   app.post('/v2/repository/index', async (req, reply) => {
     const body = jsonObject(req, 'repository index')
     if (body.ready !== undefined && typeof body.ready !== 'boolean')
       throw new ProtocolError(400, 'repository index: "ready" must be true or false')
-    const all: RepositoryEntry[] =
-      svc.repositoryIndex?.() ??
-      svc.models().map((m) => ({ name: m.name, version: m.version, state: 'READY', reason: '' }))
-    return reply.send(body.ready === true ? all.filter((e) => e.state === 'READY') : all)
+    return reply.send(await repositoryIndex(svc, body.ready === true))
   })
   const control =
     (op: 'load' | 'unload') => async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
       const name = (req.params as { name: string }).name
       jsonObject(req, `${op} of model "${name}"`)
-      const run = op === 'load' ? svc.loadModel?.bind(svc) : svc.unloadModel?.bind(svc)
-      if (!run)
-        throw new ProtocolError(
-          400,
-          `model control is not available: this server serves a fixed set of models (policy eclip-live loads and unloads them, docs/live.md)`,
-        )
-      await run(name)
+      await modelControl(svc, op, name)
       return reply.code(200).send()
     }
   app.post('/v2/repository/models/:name/load', control('load'))

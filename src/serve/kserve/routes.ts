@@ -50,6 +50,22 @@ export interface InferenceService extends ShmService, RepositoryService {
   shmRegions(): RegionLookup
 }
 
+/** A served model by name, from the service's list as it is now (a model loaded or unloaded changes it). */
+export function servedModel(
+  svc: Pick<InferenceService, 'models'>,
+): (name: string) => ServiceModel | undefined {
+  let listed = svc.models()
+  let named = new Map(listed.map((m) => [m.name, m]))
+  return (name) => {
+    const now = svc.models()
+    if (now !== listed) {
+      listed = now
+      named = new Map(now.map((m) => [m.name, m]))
+    }
+    return named.get(name)
+  }
+}
+
 const BINARY_HEADER = 'inference-header-content-length'
 /** Default of the largest JSON part of an infer request (the serve config's maxJsonBytes). */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -180,21 +196,9 @@ export function registerKserveRoutes(
     return reply.code(404).send({ error: `no route ${req.method} ${shown}` })
   })
 
-  // the served models by name, built again when the service's list changes (a model loaded or unloaded)
-  let listed = svc.models()
-  let named = new Map(listed.map((m) => [m.name, m]))
-  const byName = {
-    get(name: string): ServiceModel | undefined {
-      const now = svc.models()
-      if (now !== listed) {
-        listed = now
-        named = new Map(now.map((m) => [m.name, m]))
-      }
-      return named.get(name)
-    },
-  }
+  const byName = servedModel(svc)
   const find = (p: ModelParams): ServiceModel => {
-    const m = byName.get(p.name)
+    const m = byName(p.name)
     if (!m) throw new ProtocolError(404, svc.unavailableReason?.(p.name) ?? `unknown model "${p.name}"`)
     if (p.version !== undefined && p.version !== m.version)
       throw new ProtocolError(404, `model "${p.name}" has no version "${p.version}" (versions: ${m.version})`)
@@ -234,7 +238,7 @@ export function registerKserveRoutes(
   const maxJson = opts.maxJsonBytes ?? MAX_JSON_BYTES
   // the JSON limit where the headers state the size: before the body is read
   const jsonLimit = async (req: FastifyRequest, reply: FastifyReply) => {
-    const m = byName.get((req.params as ModelParams).name)
+    const m = byName((req.params as ModelParams).name)
     const refused = m && jsonTooLarge(req.headers, maxJson, bodyLimit)
     if (!refused || !m) return
     svc.invalid(m)
@@ -403,7 +407,7 @@ function fastInfer(
   req: IncomingMessage,
   res: ServerResponse,
   svc: InferenceService,
-  models: { get(name: string): ServiceModel | undefined },
+  model: (name: string) => ServiceModel | undefined,
   limits: { bodyLimit: number; maxJson: number },
   early: KserveRouteOptions['early'],
   logError: (err: unknown) => void,
@@ -420,7 +424,7 @@ function fastInfer(
     writeJson(res, refused.status, { error: refused.error }, refused.headers)
     return true
   }
-  const m = models.get(name)
+  const m = model(name)
   if (!m || (match[2] !== undefined && match[2] !== m.version)) return false
   const length = h['content-length']
   if (length === undefined || h['transfer-encoding'] !== undefined) return false
