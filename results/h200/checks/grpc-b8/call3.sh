@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Session 64, third call: mix4 at batch 8, gRPC (a call per request) with 12 front-ends, and HTTP after the gRPC
+# transports with 12 and with 8 front-ends.
+set -uo pipefail
+. gpu/scripts/device-env.sh
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$OUT/gpu.txt" 2>&1
+nproc >> "$OUT/gpu.txt"
+S="PROFILES=profiles/h200 BATCH=8 DURATION=3 WARMUP=4 BENCH_WARMUP=1 REPEATS=2 LIMIT_S=270 MIXES=mix4"
+env OUT=$OUT $S FRONTENDS=12 TRANSPORTS=grpc,grpc-stream,http gpu/scripts/device-serve-bench.sh g12 --concurrency 8 --client-processes 9
+env OUT=$OUT $S FRONTENDS=8 TRANSPORTS=grpc-stream,http,grpc gpu/scripts/device-serve-bench.sh g8 --concurrency 8 --client-processes 9
+ls -la "$OUT"
