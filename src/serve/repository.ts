@@ -72,7 +72,7 @@ export class ModelRepository {
     const s = this.state.get(name)
     if (!s || s.state === 'READY') return undefined
     if (s.state === 'LOADING') return `model "${name}" is being loaded; retry once it is ready`
-    return `model "${name}" is not loaded (${s.reason}); POST /v2/repository/models/${name}/load loads it`
+    return `model "${name}" is not loaded (${s.reason}); load it with POST /v2/repository/models/${name}/load (gRPC: RepositoryModelLoad)`
   }
 
   load(name: string): Promise<void> {

@@ -466,10 +466,11 @@ describe('serve eclip-live over gRPC: the repository RPCs, and the models served
         const res = await grpcCall(c, 'ModelInfer', image('shufflenet'))
         assert.equal(res.parameters.simulated.bool_param, true)
         assert.deepEqual(await grpcCall(c, 'RepositoryModelUnload', { model_name: 'vgg19' }), {})
+        // the reason as the unload left it (not the earlier "being unloaded"): a front-end has the state it answers by
         await grpcRefused(
           grpcCall(c, 'ModelInfer', image('vgg19')),
           grpc.status.NOT_FOUND,
-          /model "vgg19" is not loaded/,
+          /model "vgg19" is not loaded \(unloaded\); load it with .*RepositoryModelLoad/,
         )
         assert.deepEqual(states(await grpcCall(c, 'RepositoryIndex', {})), [
           'alexnet:READY',
@@ -480,6 +481,12 @@ describe('serve eclip-live over gRPC: the repository RPCs, and the models served
           grpcCall(c, 'RepositoryModelLoad', { model_name: 'bert' }),
           grpc.status.INVALID_ARGUMENT,
           /no model "bert" in the repository/,
+        )
+        // a name with dot segments goes to the engine as it is (no path resolved on the way)
+        await grpcRefused(
+          grpcCall(c, 'RepositoryModelLoad', { model_name: '..' }),
+          grpc.status.INVALID_ARGUMENT,
+          /no model "\.\." in the repository/,
         )
         await grpcRefused(
           grpcCall(c, 'RepositoryModelUnload', { model_name: 'vgg19' }),

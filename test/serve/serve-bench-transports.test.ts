@@ -15,6 +15,7 @@ import { zooIO } from '../../src/serve/io-specs.ts'
 import { type CudaShmSpec, cudaShmParts, openCudaShmClients } from '../../src/serve-bench/clients/cuda-shm.ts'
 import {
   checkGrpcAnswer,
+  checkGrpcStreamAnswer,
   grpcInferRequest,
   grpcServiceClient,
   httpStatusOf,
@@ -146,8 +147,8 @@ describe('serve-bench --transport grpc on the simulator', () => {
   for (const transport of ['http', 'grpc', 'grpc-stream'] as const)
     it(`${transport}: a request refused for a full queue is counted refused, not failed`, async () => {
       const { run, calls } = await serveBenchRun({
-        // albert's requests are small (token ids), so the clients keep up on a small host; its batch of 8 takes the
-        // simulator a few ms, so most of 800 requests/s find the queue of one full
+        // albert's requests are small (token ids), so the clients keep up on a small host; 800 requests/s are more than
+        // the simulator's albert at batch 8 runs, so many find the queue of one full
         mix: { name: 'flood', workers: [{ model: 'albert', arrival: { kind: 'poisson', rate: 800 } }] },
         policy: 'baseline',
         backend: 'sim',
@@ -216,7 +217,27 @@ describe('serve-bench --transport grpc on the simulator', () => {
         httpStatusOf(14, 'model "a-0" is not ready'),
         httpStatusOf(14, 'model "a-0": queue full (4 requests waiting); retry later'),
       ],
-      [200, 400, 429, 503, 429],
+      [200, 400, 413, 503, 429],
+    )
+    // a stream's failed answer: the status eclip's server names, else Triton's queue-full words, else 500
+    const streamStatus = (error_message: string, code?: number) =>
+      checkGrpcStreamAnswer(
+        {
+          error_message,
+          ...(code === undefined
+            ? {}
+            : { infer_response: { parameters: { grpc_status: { int64_param: code } } } }),
+        },
+        outputs,
+      ).status
+    assert.deepEqual(
+      [
+        streamStatus('model "a-0": queue full (4 requests waiting); retry later', 14),
+        streamStatus('Exceeds maximum queue size'),
+        streamStatus('model "a-0" is not ready', 14),
+        streamStatus('something failed'),
+      ],
+      [429, 429, 503, 500],
     )
   })
 })

@@ -46,7 +46,7 @@ export function httpStatusOf(code: grpc.status, message = ''): number {
     case grpc.status.NOT_FOUND:
       return 404
     case grpc.status.RESOURCE_EXHAUSTED:
-      return 429
+      return 413 // a message past the size limit (eclip's server and grpc-js's own)
     case grpc.status.UNIMPLEMENTED:
       return 501
     case grpc.status.UNAVAILABLE:
@@ -141,12 +141,15 @@ export interface GrpcStreamResponse {
 
 /**
  * A stream answer as serve-bench logs it. A stream carries no status per request: a failed request's answer is its
- * message, logged with the status its `grpc_status` response parameter names (eclip's server adds it), else as 500.
+ * message, logged with the status its `grpc_status` response parameter names (eclip's server adds it); without one
+ * (Triton's), a refusal for a full queue as 429 by its words, anything else as 500.
  */
 export function checkGrpcStreamAnswer(res: GrpcStreamResponse, outputs: OutputSpec[]): InferAnswer {
   if (res.error_message) {
     const code = paramNumber(res.infer_response?.parameters?.grpc_status)
-    return noAnswer(code === null ? 500 : httpStatusOf(code, res.error_message), res.error_message)
+    const status =
+      code === null ? (QUEUE_FULL.test(res.error_message) ? 429 : 500) : httpStatusOf(code, res.error_message)
+    return noAnswer(status, res.error_message)
   }
   return checkGrpcAnswer(res.infer_response ?? {}, outputs)
 }

@@ -190,6 +190,8 @@ export class FrontendService implements InferenceService {
     private readonly link: EngineLink,
     private readonly init: FrontendInit,
     private readonly ring: ShmRing | undefined,
+    /** POSTs an empty body to the engine's own listener (the forwarder's connections). */
+    private readonly post: (path: string) => Promise<{ status: number; body: string }>,
   ) {}
 
   metadata() {
@@ -218,23 +220,30 @@ export class FrontendService implements InferenceService {
   async unloadModel(name: string) {
     await this.engine(`/v2/repository/models/${encodeURIComponent(name)}/unload`)
   }
-  /** POSTs to the engine's listener; its JSON answer, or its error as a ProtocolError of the same status. */
+  /**
+   * POSTs to the engine's listener (no time limit: a load waits its turn behind others); its JSON answer, or its error
+   * as a ProtocolError of the same status (503 where the engine does not answer).
+   */
   private async engine(path: string): Promise<unknown> {
-    let res: Response
+    let res: { status: number; body: string }
     try {
-      res = await fetch(`${this.init.engineUrl}${path}`, { method: 'POST' })
+      res = await this.post(path)
     } catch (err) {
-      throw new ProtocolError(502, `the server's engine did not answer: ${(err as Error).message}`)
+      throw new ProtocolError(503, `the server's engine did not answer: ${(err as Error).message}`)
     }
-    const text = await res.text()
-    if (!res.ok) {
-      let message = text
+    if (res.status < 200 || res.status >= 300) {
+      let message = res.body
       try {
-        message = (JSON.parse(text) as { error?: string }).error ?? text
+        message = (JSON.parse(res.body) as { error?: string }).error ?? res.body
       } catch {}
-      throw new ProtocolError(res.status, message)
+      throw new ProtocolError(res.status, message.slice(0, 1000))
     }
-    return text ? JSON.parse(text) : undefined
+    if (!res.body) return undefined
+    try {
+      return JSON.parse(res.body)
+    } catch {
+      throw new ProtocolError(502, `the server's engine answered ${path} with a body that is not JSON`)
+    }
   }
   modelReady(_name: string) {
     return this.ready()
@@ -463,7 +472,8 @@ export async function runFrontend(): Promise<void> {
       )
     }
   }
-  const svc = new FrontendService(link, init, ring)
+  const upstream = forwarder(init.engineUrl)
+  const svc = new FrontendService(link, init, ring, upstream.post)
   if (ring)
     try {
       svc.stagingName = await link.call<string>({
@@ -534,7 +544,6 @@ export async function runFrontend(): Promise<void> {
     repository: false,
     ...(init.maxJsonBytes !== undefined ? { maxJsonBytes: init.maxJsonBytes } : {}),
   })
-  const upstream = forwarder(init.engineUrl)
   app.all('/*', upstream.forward)
   app.addHook('preClose', async () => upstream.closeAll())
 
@@ -561,14 +570,26 @@ export async function runFrontend(): Promise<void> {
   }
 }
 
-/** Forwards a request to the engine's listener as it came, and its answer back as it comes (streams included). */
+/**
+ * Forwards a request to the engine's listener as it came, and its answer back as it comes (streams included); `post`
+ * makes a call of this front-end's own there. Paths go as they are (no dot segments resolved: a model may be "..").
+ */
 function forwarder(engineUrl: string) {
   const agent = new http.Agent({ keepAlive: true })
+  const { hostname, port } = new URL(engineUrl)
+  const to = (path: string, method: string, headers: http.OutgoingHttpHeaders) => ({
+    hostname,
+    port,
+    path,
+    method,
+    headers,
+    agent,
+  })
   const open = new Set<http.IncomingMessage>()
   const forward = (req: FastifyRequest, reply: FastifyReply, retry = true) => {
     const headers = { ...req.headers }
     delete headers.connection
-    const up = http.request(`${engineUrl}${req.url}`, { method: req.method, headers, agent }, (res) => {
+    const up = http.request(to(req.url, req.method, headers), (res) => {
       open.add(res)
       res.on('close', () => open.delete(res))
       reply.code(res.statusCode ?? 502)
@@ -587,8 +608,26 @@ function forwarder(engineUrl: string) {
     const body = req.body
     up.end(Buffer.isBuffer(body) ? body : undefined)
   }
+  const post = (path: string, retry = true): Promise<{ status: number; body: string }> =>
+    new Promise((resolve, reject) => {
+      const up = http.request(to(path, 'POST', { 'content-length': '0' }), (res) => {
+        const parts: Buffer[] = []
+        res.on('data', (b: Buffer) => parts.push(b))
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 502, body: Buffer.concat(parts).toString('utf8') }),
+        )
+        res.on('error', reject)
+      })
+      up.on('error', (err: NodeJS.ErrnoException) => {
+        // as forward's: a kept-alive connection closed as the call went out on it is tried once more
+        if (retry && up.reusedSocket && err.code === 'ECONNRESET') post(path, false).then(resolve, reject)
+        else reject(err)
+      })
+      up.end()
+    })
   return {
     forward,
+    post,
     closeAll: () => {
       for (const r of open) r.destroy()
       agent.destroy()

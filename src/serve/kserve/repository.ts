@@ -49,14 +49,18 @@ export async function repositoryIndex(svc: RepositoryService, ready: boolean): P
 }
 
 /** Loads or unloads `name`; refused with a ProtocolError saying why where this server has no model control. */
-export function modelControl(svc: RepositoryService, op: 'load' | 'unload', name: string): Promise<void> {
+export async function modelControl(
+  svc: RepositoryService,
+  op: 'load' | 'unload',
+  name: string,
+): Promise<void> {
   const run = op === 'load' ? svc.loadModel?.bind(svc) : svc.unloadModel?.bind(svc)
   if (!run)
     throw new ProtocolError(
       400,
       `model control is not available: this server serves a fixed set of models (policy eclip-live loads and unloads them, docs/live.md)`,
     )
-  return run(name)
+  await run(name)
 }
 
 export function registerRepositoryRoutes(app: FastifyInstance, svc: RepositoryService) {
