@@ -3,20 +3,14 @@
 served STP ÷ baseline's STP (the same server's window of the same index), the worst worker ÷ its baseline rate, the
 first worker's served ÷ its bench (mix4: alexnet; mix3: albert), server CPU ms per request, the server's and the
 clients' cores and the busiest client process's (from the host-CPU note). Run in this folder."""
-import json
 import sys
 
 sys.path.insert(0, '../serve-clients')
-from windows import cells, window  # noqa: E402
+from windows import transport_rows  # noqa: E402
 
 parts = [('m4', ['grpc', 'grpc-stream', 'http']), ('m3', ['grpc-stream', 'grpc', 'http']),
          ('f12', ['http', 'grpc-stream', 'shm']), ('f8', ['http', 'grpc-stream', 'shm']),
          ('g12', ['grpc', 'grpc-stream', 'http']), ('g8', ['grpc-stream', 'http', 'grpc'])]
 columns = [('served', 2), ('stp', 3), ('worst', 2), ('first', 2), ('cpu_ms', 2), ('server', 2), ('clients', 2),
            ('busiest', 2)]
-for part, transports in parts:
-    for transport in transports:
-        r = json.load(open(f'{part}/serve/{transport}/results.json'))
-        for policy in ['baseline', 'eclip-fit']:
-            runs = [x for x in r['runs'] if x['policy'] == policy]
-            print(f'| `{part}` | {transport} | {policy} | ' + ' | '.join(cells([window(x) for x in runs], columns)) + ' |')
+transport_rows(parts, columns)

@@ -3,24 +3,14 @@
 served STP ÷ baseline's STP (the same server's window of the same index), the worst worker ÷ its baseline rate,
 alexnet's served ÷ its bench, server CPU ms per request, the server's and the clients' cores and the busiest client
 process's (from the host-CPU note). Run in this folder."""
-import json
 import sys
 
 sys.path.insert(0, '../serve-clients')
-from windows import cells, window  # noqa: E402
+from windows import transport_rows  # noqa: E402
 
 parts = [('s9', ['grpc', 'grpc-stream']), ('t9', ['grpc-stream', 'grpc']), ('u9', ['grpc', 'grpc-stream']),
          ('v3', ['grpc-stream', 'grpc']), ('x9', ['grpc', 'grpc-stream']), ('z9', ['grpc-stream', 'grpc']),
          ('a9', ['grpc', 'grpc-stream']), ('b9', ['grpc-stream', 'grpc'])]
 columns = [('served', 2), ('stp', 3), ('worst', 2), ('first', 2), ('cpu_ms', 3), ('server', 2), ('clients', 2),
            ('busiest', 2)]
-for part, transports in parts:
-    for transport in transports:
-        r = json.load(open(f'{part}/serve/{transport}/results.json'))
-        for policy in ['baseline', 'eclip-fit']:
-            runs = [x for x in r['runs'] if x['policy'] == policy]
-            if not runs or any(not x['workers'] or 'throughputRps' not in x['workers'][0] for x in runs):
-                print(f'| `{part}` | {transport} | {policy} | failed (a client process exited) |')
-                continue
-            # no ratio to baseline where baseline's run of that server failed ('–')
-            print(f'| `{part}` | {transport} | {policy} | ' + ' | '.join(cells([window(x) for x in runs], columns)) + ' |')
+transport_rows(parts, columns)
