@@ -345,7 +345,11 @@ export class FrontendPool {
   /** An infer call of a front-end: answered with its outputs as they cross back (a promise chain, no async hops). */
   private infer(fe: Frontend, name: string, w: WireRequest, receivedAtEpochMs: number): Promise<WireOutcome> {
     const model = this.models.get(name)
-    if (!model) return Promise.reject(new ProtocolError(404, `unknown model "${name}"`))
+    // a front-end may send for a model the engine stopped serving before that front-end heard (an unload's end)
+    if (!model)
+      return Promise.reject(
+        new ProtocolError(404, this.server.unavailableReason(name) ?? `unknown model "${name}"`),
+      )
     let req: DecodedRequest
     try {
       req = this.decoded(fe, w)
