@@ -59,6 +59,10 @@ export function httpStatusOf(code: grpc.status, message = ''): number {
   }
 }
 
+/** A call or stream that failed with a gRPC status, as the request log has it. */
+const callFailed = (err: grpc.ServiceError): InferAnswer =>
+  noAnswer(httpStatusOf(err.code, err.details), `gRPC ${grpc.status[err.code]}: ${err.details}`)
+
 /** The words of a refusal for a full queue: eclip's (src/serve/kserve/routes.ts, worker.ts) and Triton's. */
 const QUEUE_FULL = /: queue full \(|Exceeds maximum queue size/
 
@@ -186,7 +190,7 @@ export function streamSlot(
     s.on('error', (err: grpc.ServiceError) => {
       if (call !== s) return
       drop(s)
-      settle(noAnswer(httpStatusOf(err.code, err.details), `gRPC ${grpc.status[err.code]}: ${err.details}`))
+      settle(callFailed(err))
     })
     s.on('end', () => {
       if (call !== s) return
@@ -297,13 +301,7 @@ export async function openGrpcClients(
               new grpc.Metadata(),
               { deadline: Date.now() + timeoutMs },
               (err, res) => {
-                if (err)
-                  resolve(
-                    noAnswer(
-                      httpStatusOf(err.code, err.details),
-                      `gRPC ${grpc.status[err.code]}: ${err.details}`,
-                    ),
-                  )
+                if (err) resolve(callFailed(err))
                 else resolve(checkGrpcAnswer(res ?? {}, outputs))
               },
             ),
