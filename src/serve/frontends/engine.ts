@@ -540,12 +540,12 @@ function wireError(err: unknown): WireError {
  */
 function frontendEntry(): { exec: string; execArgv: string[] } {
   const self = fileURLToPath(import.meta.url)
-  // the engine's profiling flags (node --cpu-prof, --perf-basic-prof, …): its front-ends are profiled alike
+  // the engine's profiling flags (node --cpu-prof, --perf-basic-prof, --trace-gc, …): its front-ends are profiled alike
   const prof: string[] = []
   const argv = process.execArgv
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
-    if (!/^--(cpu-prof|heap-prof|perf-|interpreted-frames)/.test(a)) continue
+    if (!/^--(cpu-prof|heap-prof|perf-|interpreted-frames|trace-gc)/.test(a)) continue
     prof.push(a)
     // a flag that takes a value (--cpu-prof-dir DIR) keeps it
     if (/^--(cpu|heap)-prof-(dir|name|interval)$/.test(a) && argv[i + 1] !== undefined)
