@@ -25,6 +25,7 @@ env ${percent:+ECLIP_HEAP_GROWING_PERCENT=$percent} node --trace-gc ./bin/eclip.
   --grpc-port off >"$dir/serve.log" 2>&1 &
 sp=$!
 for _ in $(seq 120); do grep -q listening "$dir/serve.log" && break; sleep 0.5; done
+sleep 1
 pid=$sp
 [ "$fe" != 0 ] && pid=$(pgrep -P "$sp" -f eclip | head -1)
 load() { ./bin/eclip.mjs serve-bench --url "http://127.0.0.1:$port" --mix mix4 --batch 8 --rate "$rate" "$@" >/dev/null 2>&1; }
@@ -39,4 +40,4 @@ mc=$(grep -c "^\[$pid:.*Mark-Compact" "$dir/serve.log"); sc=$(grep -c "^\[$pid:.
 # clock ticks (1/100 s) of user + system time from before the window's clients start to after they stop, per request of the window
 python3 -c "import sys; t,n=map(float,sys.argv[1:3]); print(f'frontends {sys.argv[3]} percent {sys.argv[4] or \"(default)\"}: {t*10/n:.2f} ms CPU per request ({int(n)} requests), Mark-Compact {sys.argv[5]}, Scavenge {sys.argv[6]}')" \
   "$((c1 - c0))" "$n" "$fe" "$percent" "$mc" "$sc"
-rm -rf "$dir"
+[ -n "${KEEP:-}" ] || rm -rf "$dir"
