@@ -41,6 +41,11 @@ const { values: args } = parseArgs({
 })
 const root = resolve(args.root)
 process.env.ECLIP_ECHO_SERVICE_US = args['service-us']
+// a serving process's heap growing factor, as eclip serve sets it (where the checkout measured has src/serve/heap.ts)
+await import(`${root}/src/serve/heap.ts`).then(
+  (m: typeof import('../src/serve/heap.ts')) => m.applyServingHeapGrowth(),
+  () => undefined,
+)
 // the modules of the checkout measured (typed as this one's)
 const { EclipServer } = (await import(
   `${root}/src/serve/server.ts`

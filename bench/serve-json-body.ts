@@ -16,6 +16,11 @@ const { values: args } = parseArgs({
   },
 })
 const root = resolve(args.root ?? join(import.meta.dirname, '..'))
+// a serving process's heap growing factor, as eclip serve sets it (where the checkout measured has src/serve/heap.ts)
+await import(join(root, 'src/serve/heap.ts')).then(
+  (m: typeof import('../src/serve/heap.ts')) => m.applyServingHeapGrowth(),
+  () => undefined,
+)
 const { EclipServer } = await import(join(root, 'src/serve/server.ts'))
 const { SimServeBackend } = await import(join(root, 'src/serve/sim-backend.ts'))
 const { fixedComputeTimes } = await import(join(root, 'src/serve/compute-time.ts'))

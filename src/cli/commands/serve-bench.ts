@@ -7,7 +7,7 @@
 import { resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { ALL_POLICIES, isMpsPolicy, POLICIES, type Policy, UserError } from '../../formats/index.ts'
-import { sizeHeapForServing } from '../../serve/heap.ts'
+import { applyServingHeapGrowth } from '../../serve/heap.ts'
 import { DEFAULT_SERVE_HOLD_MS } from '../../serve/live.ts'
 import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import { CUDA_SHM_SENDERS, TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
@@ -178,8 +178,8 @@ export function registerServeBench(program: Command) {
     )
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .action(async (opts) => {
-      // the servers it starts run in this process (their front-ends size their own heaps)
-      sizeHeapForServing()
+      // the server it starts runs in this process (not with --url: then it measures another one)
+      if (opts.url === undefined) applyServingHeapGrowth()
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       const rt = rtPlanOptions(opts)
       // not given: the shipped directory for the backend's GPU, or on the simulator the reference one (runServeBench)

@@ -1,7 +1,7 @@
 import type { Command } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { UserError } from '../../formats/errors.ts'
-import { sizeHeapForServing } from '../../serve/heap.ts'
+import { applyServingHeapGrowth } from '../../serve/heap.ts'
 
 export function registerServe(program: Command) {
   program
@@ -35,7 +35,7 @@ export function registerServe(program: Command) {
       'policy paris-elsa: GPUs of the host PARIS partitions (overrides the config; gpu default all, sim default 1)',
     )
     .action(async (opts) => {
-      sizeHeapForServing()
+      applyServingHeapGrowth()
       let gpus: number | 'all' | undefined
       if (opts.gpus !== undefined) {
         gpus = opts.gpus === 'all' ? 'all' : Number(opts.gpus)

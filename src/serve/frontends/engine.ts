@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { frameFlushFromEnv } from '../../execute/gpu/frames.ts'
 import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
+import { servingHeapGrowingPercent } from '../heap.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ProtocolError } from '../kserve/errors.ts'
 import type { ServiceModel } from '../kserve/routes.ts'
@@ -536,27 +537,42 @@ function wireError(err: unknown): WireError {
 
 /**
  * How to start a front-end: from the sources, its entry main.ts through tsx; from the CLI's bundle, the CLI itself
- * (src/cli/main.ts runs a front-end when ECLIP_FRONTEND is set).
+ * (src/cli/main.ts runs a front-end when ECLIP_FRONTEND is set). Throws a UserError on a bad
+ * ECLIP_HEAP_GROWING_PERCENT.
  */
 function frontendEntry(): { exec: string; execArgv: string[] } {
   const self = fileURLToPath(import.meta.url)
-  // the engine's profiling flags (node --cpu-prof, --perf-basic-prof, --trace-gc, …): its front-ends are profiled alike
-  const prof: string[] = []
-  const argv = process.execArgv
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string
-    if (!/^--(cpu-prof|heap-prof|perf-|interpreted-frames|trace-gc)/.test(a)) continue
-    prof.push(a)
-    // a flag that takes a value (--cpu-prof-dir DIR) keeps it
-    if (/^--(cpu|heap)-prof-(dir|name|interval)$/.test(a) && argv[i + 1] !== undefined)
-      prof.push(argv[++i] as string)
-  }
+  const flags = frontendExecArgv()
   if (self.endsWith('.ts'))
     return {
       exec: join(dirname(self), 'main.ts'),
-      execArgv: ['--import', import.meta.resolve('tsx'), ...prof],
+      execArgv: ['--import', import.meta.resolve('tsx'), ...flags],
     }
-  return { exec: process.argv[1] as string, execArgv: prof }
+  return { exec: process.argv[1] as string, execArgv: flags }
+}
+
+/**
+ * The Node flags a front-end starts with: the engine's profiling and tracing flags (node --cpu-prof,
+ * --perf-basic-prof, --trace-gc, …: its front-ends are profiled alike), Node's own --heap-growing-percent where the
+ * engine was given one, then the heap growing percent serving processes run with (src/serve/heap.ts), last: it wins.
+ */
+export function frontendExecArgv(
+  argv: readonly string[] = process.execArgv,
+  env: NodeJS.ProcessEnv = process.env,
+): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (!/^--(cpu-prof|heap-prof|perf-|interpreted-frames|trace-gc|heap[-_]growing[-_]percent)/.test(a))
+      continue
+    out.push(a)
+    // a flag that takes a value (--cpu-prof-dir DIR, --heap-growing-percent N) keeps it
+    const valued = /^--((cpu|heap)-prof-(dir|name|interval)|heap[-_]growing[-_]percent)$/
+    if (valued.test(a) && argv[i + 1] !== undefined) out.push(argv[++i] as string)
+  }
+  const percent = servingHeapGrowingPercent(env, argv)
+  if (percent !== undefined) out.push(`--heap-growing-percent=${percent}`)
+  return out
 }
 
 /** Staging files of engines that are gone (`eclip-frontend-<engine pid>-…`): removed. */

@@ -12,7 +12,6 @@ import { join } from 'node:path'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import type { RawTensor, ShmRef } from '../backend.ts'
 import { GrpcFrontEnd } from '../grpc/server.ts'
-import { sizeHeapForServing } from '../heap.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ELEMENT_BYTES } from '../kserve/datatypes.ts'
 import { ProtocolError } from '../kserve/errors.ts'
@@ -455,7 +454,6 @@ function outputBytes(shape: number[], dt: Datatype, n: number): number | null {
 /** Runs this process as a front-end until the engine closes it (or goes away). */
 export async function runFrontend(): Promise<void> {
   if (!process.send) throw new Error('a front-end runs as a cluster worker of `eclip serve --frontends N`')
-  sizeHeapForServing()
   // the engine decides when to stop (a terminal's Ctrl-C reaches the whole process group); without it, nothing to do
   process.on('SIGINT', () => {})
   process.on('SIGTERM', () => {})
