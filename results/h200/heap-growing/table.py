@@ -1,4 +1,4 @@
-"""Prints the heap-growing series' table from each call's part logs (call1/ … call4/): per part, transport, mix and
+"""Prints the heap-growing series' table from each call's part logs (call1/ … call5/): per part, transport, mix and
 policy the served ÷ bench (mean over the two windows [min–max]), the served requests/s (Σ over workers, mean over
 windows) and the server's CPU per request (the server process and its front-ends), as serve-bench's report gives them."""
 
@@ -8,10 +8,12 @@ from pathlib import Path
 HERE = Path(__file__).parent
 # part: (heap growing factor, front-ends, batch)
 ARMS = {"f8": ("fixed", 8, 8), "v8": ("V8's own", 8, 8), "f0": ("fixed", 0, 8), "v0": ("V8's own", 0, 8),
-        "fs": ("fixed", 0, 1), "vs": ("V8's own", 0, 1), "f1": ("fixed", 8, 1), "v1": ("V8's own", 8, 1)}
-# the parts in the order each call ran them (call.sh, then with ORDER=v8-first B1=1; call-b1.sh, then ORDER=v8-first)
+        "fs": ("fixed", 0, 1), "vs": ("V8's own", 0, 1), "f1": ("fixed", 8, 1), "v1": ("V8's own", 8, 1),
+        "fa": ("fixed", 8, 8), "va": ("V8's own", 8, 8), "vb": ("V8's own", 8, 8), "fb": ("fixed", 8, 8)}
+# the parts in the order each call ran them (call.sh, then with ORDER=v8-first B1=1; call-b1.sh, then ORDER=v8-first;
+# call-stream.sh)
 ORDER = {"call1": ["f8", "v8", "f0", "v0"], "call2": ["v8", "f8", "v0", "f0", "vs", "fs"],
-         "call3": ["f1", "v1"], "call4": ["v1", "f1"]}
+         "call3": ["f1", "v1"], "call4": ["v1", "f1"], "call5": ["fa", "va", "vb", "fb"]}
 
 
 def tables(section: str) -> dict[str, dict[tuple[str, str], str]]:
