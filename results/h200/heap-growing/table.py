@@ -1,6 +1,8 @@
 """Prints the heap-growing series' table from each call's part logs (call1/ … call5/): per part, transport, mix and
 policy the served ÷ bench (mean over the two windows [min–max]), the served requests/s (Σ over workers, mean over
-windows) and the server's CPU per request (the server process and its front-ends), as serve-bench's report gives them."""
+windows), the served STP (Σ rate/solo) ÷ baseline's and the worst worker ÷ its baseline rate (each window against
+baseline's of the same index), and the server's CPU per request (the server process and its front-ends), as
+serve-bench's report gives them."""
 
 import re
 from pathlib import Path
@@ -40,8 +42,8 @@ def find(ts: dict[str, dict[tuple[str, str], str]], prefix: str) -> dict[tuple[s
 
 
 print("| call | part | heap growing | batch | front-ends | transport | mix | policy | served ÷ bench | served req/s "
-      "| server CPU per request, ms |")
-print("|---|---|---|---:|---:|---|---|---|---|---:|---:|")
+      "| STP ÷ baseline's | worst worker ÷ baseline | server CPU per request, ms |")
+print("|---|---|---|---:|---:|---|---|---|---|---:|---|---|---:|")
 for call, parts in ORDER.items():
     for part in parts:
         text = (HERE / call / f"{part}.log").read_text()
@@ -50,8 +52,11 @@ for call, parts in ORDER.items():
             served = find(ts, "Served ÷ bench: ")
             rate = find(ts, "Sustained throughput per worker, requests/s")
             cpu = find(ts, "Server CPU per request in the window")
+            stp = find(ts, "System throughput STP (Σ rate/solo, solo rates from the profiles) ÷ baseline STP")
+            worst = find(ts, "Worst worker: ")
             for (mix, policy), cell in served.items():
                 rps = sum(float(x) for x in rate.get((mix, policy), "").split(" / ") if x)
                 arm, fe, batch = ARMS[part]
                 print(f"| {call} | `{part}` | {arm} | {batch} | {fe} | {m.group(1)} | {mix} | {policy} | {cell} | "
-                      f"{rps:,.0f} | {cpu.get((mix, policy), '')} |")
+                      f"{rps:,.0f} | {stp.get((mix, policy), '')} | {worst.get((mix, policy), '')} | "
+                      f"{cpu.get((mix, policy), '')} |")
