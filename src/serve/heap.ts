@@ -15,8 +15,11 @@ import { UserError } from '../formats/errors.ts'
 /** The default: the old generation may grow to 4× its live size before the next full collection. */
 export const DEFAULT_HEAP_GROWING_PERCENT = 300
 
-/** Node's own flag for it, as `node --heap-growing-percent=N` takes it. */
-const FLAG = /^--heap[-_]growing[-_]percent(=|$)/
+/** Node's own flag for it, as `node --heap-growing-percent=N` (or `--heap_growing_percent N`) takes it. */
+export const HEAP_GROWING_FLAG = /^--heap[-_]growing[-_]percent(=|$)/
+
+/** The flag that sets `percent`, for V8 at run time or a Node process at its start. */
+export const heapGrowingFlag = (percent: number) => `--heap-growing-percent=${percent}`
 
 /**
  * The heap growing percent a serving process runs with: ECLIP_HEAP_GROWING_PERCENT (0: V8's own factor), else the
@@ -29,7 +32,7 @@ export function servingHeapGrowingPercent(
 ): number | undefined {
   const raw = env.ECLIP_HEAP_GROWING_PERCENT
   if (raw === undefined || raw === '')
-    return execArgv.some((a) => FLAG.test(a)) ? undefined : DEFAULT_HEAP_GROWING_PERCENT
+    return execArgv.some((a) => HEAP_GROWING_FLAG.test(a)) ? undefined : DEFAULT_HEAP_GROWING_PERCENT
   const percent = Number(raw)
   if (!/^\d+$/.test(raw) || percent > 10000)
     throw new UserError(
@@ -48,6 +51,6 @@ export function applyServingHeapGrowth(
   execArgv: readonly string[] = process.execArgv,
 ): number | undefined {
   const percent = servingHeapGrowingPercent(env, execArgv)
-  if (percent !== undefined) setFlagsFromString(`--heap-growing-percent=${percent}`)
+  if (percent !== undefined) setFlagsFromString(heapGrowingFlag(percent))
   return percent
 }

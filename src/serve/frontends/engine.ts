@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { frameFlushFromEnv } from '../../execute/gpu/frames.ts'
 import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
-import { servingHeapGrowingPercent } from '../heap.ts'
+import { HEAP_GROWING_FLAG, heapGrowingFlag, servingHeapGrowingPercent } from '../heap.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ProtocolError } from '../kserve/errors.ts'
 import type { ServiceModel } from '../kserve/routes.ts'
@@ -563,15 +563,15 @@ export function frontendExecArgv(
   const out: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
-    if (!/^--(cpu-prof|heap-prof|perf-|interpreted-frames|trace-gc|heap[-_]growing[-_]percent)/.test(a))
-      continue
+    const heap = HEAP_GROWING_FLAG.test(a)
+    if (!heap && !/^--(cpu-prof|heap-prof|perf-|interpreted-frames|trace-gc)/.test(a)) continue
     out.push(a)
     // a flag that takes a value (--cpu-prof-dir DIR, --heap-growing-percent N) keeps it
-    const valued = /^--((cpu|heap)-prof-(dir|name|interval)|heap[-_]growing[-_]percent)$/
-    if (valued.test(a) && argv[i + 1] !== undefined) out.push(argv[++i] as string)
+    const valued = /^--(cpu|heap)-prof-(dir|name|interval)$/.test(a) || (heap && !a.includes('='))
+    if (valued && argv[i + 1] !== undefined) out.push(argv[++i] as string)
   }
   const percent = servingHeapGrowingPercent(env, argv)
-  if (percent !== undefined) out.push(`--heap-growing-percent=${percent}`)
+  if (percent !== undefined) out.push(heapGrowingFlag(percent))
   return out
 }
 
