@@ -102,6 +102,12 @@ export interface ExperimentOptions {
   tablePlanner?: TablePlanner
   /** eclip-live: how long a worker stays active after its last request, µs (default DEFAULT_HOLD_MS). */
   holdUs?: number
+  /**
+   * eclip-live above 6 workers: the clock, ms, that times the on-demand planning each set waits for (default
+   * performance.now: the host's wall time, as a server would wait); a test gives a fixed one so the run does not
+   * depend on how busy the host is.
+   */
+  planningClock?: () => number
   /** Called once per plan table made, like onPlan; returns where it was kept. */
   onTable?: (table: PlanTable, key: string) => string | undefined
   /** Called when a run fails with a user-facing error; without it, the first failure ends the experiment. */
@@ -196,7 +202,8 @@ async function onDemand(
     .slice(0, Math.max(0, ON_DEMAND_MAX_PLANS - table.plans.length))
     .map(([k]) => k)
   if (shown.length === 0) return undefined
-  const t0 = performance.now()
+  const now = o.planningClock ?? (() => performance.now())
+  const t0 = now()
   const grown = await o.tablePlanner(
     o.gpu,
     p.mix,
@@ -206,7 +213,7 @@ async function onDemand(
     shown.map((k) => keyNames(k)),
     o.mixes.find((m) => m.name === p.of)?.minTotalShare,
   )
-  const wallUs = (performance.now() - t0) * 1000
+  const wallUs = (now() - t0) * 1000
   const availableUs = Object.fromEntries(shown.map((k) => [k, (firstUs[k] ?? 0) + wallUs]))
   return {
     spec: { ...spec, live: { ...live, table: grown, availableUs } },

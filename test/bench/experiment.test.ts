@@ -370,7 +370,8 @@ describe('a mix’s minTotalShare in the bench', () => {
 })
 
 describe('eclip-live in the bench above 6 workers: the sets traffic shows planned on demand', () => {
-  it('plans the sets a first run shows, follows each from its first showing plus the planning, holds each', async () => {
+  /** The seven-worker on/off experiment whose sets are planned on demand, its planning charged `planningMs`. */
+  const seven = async (planningMs: number) => {
     // seven on/off workers: a table of the whole set only; the on/off periods show a handful of sets
     const onoff = {
       kind: 'onoff',
@@ -379,38 +380,56 @@ describe('eclip-live in the bench above 6 workers: the sets traffic shows planne
     }
     const models = ['alexnet', 'vgg19', 'shufflenet', 'resnet152', 'resnext101', 'densenet201', 'albert']
     const subsetsAsked: number[] = []
+    // the planning's clock: 0 before it, planningMs after (the host's wall time would make the run load-dependent)
+    let ticks = 0
     const runs = await runExperiment(
       liveExperiment({ name: 'seven', workers: models.map((model) => ({ model, arrival: onoff })) } as Mix, {
         policies: ['eclip-live'],
         holdUs: 500,
         seed: 5,
         solo: false,
+        planningClock: () => (ticks++ === 0 ? 0 : planningMs),
         tablePlanner: (g, mix, workers, profiles, reuse, subsets) => {
           subsetsAsked.push(subsets?.length ?? 0)
           return tables(g, mix, workers, profiles, reuse, subsets)
         },
       }),
     )
+    const lr = runs.find((r) => r.role === 'mix')
+    const lv = lr?.metrics.live
+    assert.ok(lr && lv)
+    // requests that ran under the plans of sets smaller than the whole
+    const ownPlans = lv.sets.filter(
+      (s) => s.workers.length < models.length && s.workers.some((w) => w.requests > 0),
+    )
+    return { runs, subsetsAsked, lr, lv, ownPlans }
+  }
+
+  it('plans the sets a first run shows, follows each from its first showing plus the planning, holds each', async () => {
+    const { runs, subsetsAsked, lr, lv, ownPlans } = await seven(10)
     // the table at planning time (the whole set), then once with the sets the first run showed
     assert.equal(subsetsAsked.length, 2)
     assert.equal(subsetsAsked[0], 0)
     const asked = subsetsAsked[1] as number
     assert.ok(asked >= 3, `${asked} sets planned on demand`)
-    const lr = runs.find((r) => r.role === 'mix')
-    const lv = lr?.metrics.live
-    assert.ok(lr && lv)
     assert.equal(lv.tablePlans, 1 + asked)
     assert.ok(
-      lr.notes.some((n) => /sets traffic showed planned on demand/.test(n)),
+      lr.notes.some((n) => /sets traffic showed planned on demand in 0\.01 s/.test(n)),
       lr.notes.join('\n'),
     )
     // requests ran under plans of sets, not only the whole set's; every set planned is held
-    const ownPlans = lv.sets.filter(
-      (s) => s.workers.length < models.length && s.workers.some((w) => w.requests > 0),
-    )
     assert.ok(ownPlans.length > 0)
     const held = runs.filter((r) => r.role === 'set-alone')
     assert.equal(held.length, 1 + asked)
+  })
+
+  it('uses no set planned on demand before its planning ends: planning longer than the run leaves the whole set', async () => {
+    const { lv, ownPlans } = await seven(1000)
+    assert.ok(lv.tablePlans > 1, 'the sets were planned')
+    assert.deepEqual(
+      ownPlans.map((s) => s.workers.length),
+      [],
+    )
   })
 
   for (const seed of [1, 3])
