@@ -17,7 +17,7 @@ import {
   type ModelInferRequest,
   plainParameters,
 } from '../../src/serve/grpc/convert.ts'
-import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../../src/serve/grpc/flow-control.ts'
+import { http2Sizes } from '../../src/serve/grpc/flow-control.ts'
 import { encodeElements } from '../../src/serve/kserve/datatypes.ts'
 import type { EclipServer } from '../../src/serve/server.ts'
 import { EchoBackend } from './grpc-echo-backend.ts'
@@ -54,25 +54,26 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
     for (const k of keys) rmSync(`/dev/shm${k}`, { force: true })
   })
 
-  it('opens its HTTP/2 windows wide: a large request is not sent 64 KiB per round trip', async () => {
+  it('opens its HTTP/2 windows wide and takes large frames: a large request is not sent 64 KiB per round trip', async () => {
+    const { streamWindow, connectionWindow, maxFrame } = http2Sizes({})
     const session = http2Connect(`http://${server.grpcAddress}`)
     try {
-      const settings = await new Promise<{ initialWindowSize?: number }>((resolve, reject) => {
-        session.once('remoteSettings', resolve)
-        session.once('error', reject)
-      })
-      assert.equal(
-        settings.initialWindowSize,
-        STREAM_WINDOW_BYTES,
-        'the stream window in the server SETTINGS',
+      const settings = await new Promise<{ initialWindowSize?: number; maxFrameSize?: number }>(
+        (resolve, reject) => {
+          session.once('remoteSettings', resolve)
+          session.once('error', reject)
+        },
       )
+      assert.equal(settings.initialWindowSize, streamWindow, 'the stream window in the server SETTINGS')
+      assert.equal(settings.maxFrameSize, maxFrame, 'the largest frame in the server SETTINGS')
+      assert.ok(maxFrame > 16_384 && streamWindow > 65_535)
       // the connection window comes in a WINDOW_UPDATE of its own, right after the SETTINGS
       const deadline = Date.now() + 2000
-      while ((session.state.remoteWindowSize ?? 0) < CONNECTION_WINDOW_BYTES && Date.now() < deadline)
+      while ((session.state.remoteWindowSize ?? 0) < connectionWindow && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 5))
       assert.equal(
         session.state.remoteWindowSize,
-        CONNECTION_WINDOW_BYTES,
+        connectionWindow,
         'the connection window the server opened',
       )
     } finally {
@@ -483,9 +484,47 @@ describe('serve: the CLI and gRPC', () => {
       const bad = serve('--grpc-port', 'eight')
       assert.equal(bad.status, 2, bad.stderr)
       assert.match(bad.stderr, /--grpc-port: "eight" is not a port number \(or off\)/)
+      // a bad HTTP/2 size in the environment: refused at start-up naming the variable, no stack trace
+      for (const [name, v] of [
+        ['ECLIP_GRPC_MAX_FRAME_BYTES', '4096'],
+        ['ECLIP_GRPC_WINDOW_BYTES', '8M'],
+      ] as const) {
+        const env = spawnSync(process.execPath, [bin, 'serve', '--config', config, '--port', '0'], {
+          encoding: 'utf8',
+          env: { ...process.env, [name]: v },
+        })
+        assert.equal(env.status, 2, env.stderr)
+        assert.match(env.stderr, new RegExp(`^eclip: ${name}=${v}: give a whole number of bytes from`, 'm'))
+        assert.doesNotMatch(env.stderr, /\n\s+at /)
+      }
     } finally {
       blocker.close()
     }
+  })
+})
+
+describe('serve: gRPC HTTP/2 sizes from the environment', () => {
+  it('defaults, the variables, and bad values refused naming their variable', () => {
+    assert.deepEqual(http2Sizes({}), { streamWindow: 8 << 20, connectionWindow: 64 << 20, maxFrame: 1 << 20 })
+    assert.deepEqual(http2Sizes({ ECLIP_GRPC_WINDOW_BYTES: '65535', ECLIP_GRPC_MAX_FRAME_BYTES: '16384' }), {
+      streamWindow: 65_535,
+      connectionWindow: 8 * 65_535,
+      maxFrame: 16_384,
+    })
+    assert.equal(http2Sizes({ ECLIP_GRPC_MAX_FRAME_BYTES: String(2 ** 24 - 1) }).maxFrame, 2 ** 24 - 1)
+    assert.equal(http2Sizes({ ECLIP_GRPC_MAX_FRAME_BYTES: '' }).maxFrame, 1 << 20)
+    for (const v of ['16383', String(2 ** 24), '1e6', ' 65536', '0x10000', '-1', '64k'])
+      assert.throws(
+        () => http2Sizes({ ECLIP_GRPC_MAX_FRAME_BYTES: v }),
+        (e: Error) => e.name === 'UserError' && e.message.startsWith(`ECLIP_GRPC_MAX_FRAME_BYTES=${v}: `),
+        v,
+      )
+    for (const v of [String(2 ** 28 + 1), '1.5', 'eight'])
+      assert.throws(
+        () => http2Sizes({ ECLIP_GRPC_WINDOW_BYTES: v }),
+        (e: Error) => e.name === 'UserError' && e.message.startsWith(`ECLIP_GRPC_WINDOW_BYTES=${v}: `),
+        v,
+      )
   })
 })
 

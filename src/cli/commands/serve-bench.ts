@@ -7,6 +7,7 @@
 import { resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
 import { ALL_POLICIES, isMpsPolicy, POLICIES, type Policy, UserError } from '../../formats/index.ts'
+import { http2Sizes } from '../../serve/grpc/flow-control.ts'
 import { applyServingHeapGrowth } from '../../serve/heap.ts'
 import { DEFAULT_SERVE_HOLD_MS } from '../../serve/live.ts'
 import { clientProcessMain } from '../../serve-bench/client-process.ts'
@@ -180,6 +181,7 @@ export function registerServeBench(program: Command) {
     .action(async (opts) => {
       // the server it starts runs in this process (not with --url: then it measures another one)
       if (opts.url === undefined) applyServingHeapGrowth()
+      http2Sizes() // the gRPC sizes its server and clients take from the environment, checked before anything starts
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       const rt = rtPlanOptions(opts)
       // not given: the shipped directory for the backend's GPU, or on the simulator the reference one (runServeBench)

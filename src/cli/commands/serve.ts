@@ -1,6 +1,7 @@
 import type { Command } from '@commander-js/extra-typings'
 import { Option } from '@commander-js/extra-typings'
 import { UserError } from '../../formats/errors.ts'
+import { http2Sizes } from '../../serve/grpc/flow-control.ts'
 import { applyServingHeapGrowth } from '../../serve/heap.ts'
 
 export function registerServe(program: Command) {
@@ -36,6 +37,7 @@ export function registerServe(program: Command) {
     )
     .action(async (opts) => {
       applyServingHeapGrowth()
+      http2Sizes() // the gRPC listener's sizes from the environment: a bad value is refused before anything starts
       let gpus: number | 'all' | undefined
       if (opts.gpus !== undefined) {
         gpus = opts.gpus === 'all' ? 'all' : Number(opts.gpus)

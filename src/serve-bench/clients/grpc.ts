@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { ECLIP_HOME } from '../../paths.ts'
 import { mulberry32 } from '../../random.ts'
-import { STREAM_WINDOW_BYTES } from '../../serve/grpc/flow-control.ts'
+import { http2Sizes } from '../../serve/grpc/flow-control.ts'
 import type { InferAnswer } from '../../serve/kserve/client.ts'
 import type { Datatype } from '../../serve/kserve/datatypes.ts'
 import {
@@ -265,6 +265,7 @@ export async function openGrpcClients(
   const channels: grpc.Client[] = []
   const streams: (() => void)[] = []
   const timeoutMs = spec.timeoutMs ?? 60_000
+  const { streamWindow } = http2Sizes()
   const slots = spec.models.map((m, i) => {
     if (slotCount(spec, i) === 0) return [] // another client process drives it
     const { inputs, outputs } = requestTensors(
@@ -282,7 +283,7 @@ export async function openGrpcClients(
         'grpc.max_receive_message_length': -1,
         'grpc.max_send_message_length': -1,
         // replies arrive without a WINDOW_UPDATE round trip per 64 KiB (the server widens its side: flow-control.ts)
-        'grpc-node.flow_control_window': STREAM_WINDOW_BYTES,
+        'grpc-node.flow_control_window': streamWindow,
       })
       channels.push(c)
       if (spec.stream) {

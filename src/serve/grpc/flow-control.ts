@@ -1,28 +1,55 @@
-// HTTP/2 flow-control windows of the gRPC server. grpc-js gives a server no option for them (its
+// HTTP/2 flow-control windows and frame size of the gRPC server. grpc-js gives a server no option for them (its
 // `grpc-node.flow_control_window` is read by clients only), so every session receives with HTTP/2's default 64-KiB
 // stream and connection windows: a 600-KB image is uploaded in ten bursts, each waiting for the server's
 // WINDOW_UPDATE — a round trip through two busy event loops per 64 KiB. Triton's server (gRPC C-core) sizes its
 // windows from the bandwidth-delay product instead. This advertises a stream window in the SETTINGS of every session
-// and raises each session's connection window as it opens, so a request of up to a stream window arrives in one go.
+// and raises each session's connection window as it opens, so a request of up to a stream window arrives in one go;
+// and it lets clients send frames larger than HTTP/2's default 16 KiB, each of which costs the server a chunk.
 import type { Http2Server, Http2Session, Settings } from 'node:http2'
 import type * as grpc from '@grpc/grpc-js'
+import { UserError } from '../../formats/errors.ts'
 
 /** HTTP/2's default window (RFC 9113): what every grpc-js session starts with. */
 const DEFAULT_WINDOW = 65_535
-/**
- * The stream window each session advertises, bytes (a batch-8 fp16 image tensor of 224² is 2.4 MB);
- * ECLIP_GRPC_WINDOW_BYTES sets it, and 65535 or less keeps grpc-js's defaults (to compare the two).
- */
-export const STREAM_WINDOW_BYTES = windowFromEnv(process.env.ECLIP_GRPC_WINDOW_BYTES) ?? 8 << 20
-/** The connection window, bytes: several streams' worth, for clients that send on many calls at once. */
-export const CONNECTION_WINDOW_BYTES = 8 * STREAM_WINDOW_BYTES
+/** HTTP/2's default and least SETTINGS_MAX_FRAME_SIZE, and its greatest (RFC 9113 §6.5.2). */
+const DEFAULT_FRAME = 16_384
+const LARGEST_FRAME = 2 ** 24 - 1
 
-function windowFromEnv(v: string | undefined): number | undefined {
-  if (v === undefined || v === '') return undefined
-  const n = Number(v)
+/** The HTTP/2 sizes eclip's gRPC server advertises (and serve-bench's gRPC clients receive with). */
+export interface Http2Sizes {
+  /** The stream window, bytes (a batch-8 fp16 image tensor of 224² is 2.4 MB). */
+  streamWindow: number
+  /** The connection window, bytes: several streams' worth, for clients that send on many calls at once. */
+  connectionWindow: number
+  /**
+   * The largest DATA frame a client may send, bytes. Node's HTTP/2 hands each frame to grpc-js as a chunk of its own;
+   * gRPC's C core (tritonclient.grpc) sends up to 64-KiB frames where allowed, a quarter of the chunks of HTTP/2's
+   * 16-KiB default. A frame of one stream delays the others on its connection by at most this much.
+   */
+  maxFrame: number
+}
+
+/**
+ * The sizes, from the server's environment: ECLIP_GRPC_WINDOW_BYTES (the stream window; 65535 or less keeps
+ * grpc-js's defaults, to compare the two) and ECLIP_GRPC_MAX_FRAME_BYTES (16384, HTTP/2's default, up to 2^24 − 1).
+ * A bad value is refused naming its variable.
+ */
+export function http2Sizes(env: NodeJS.ProcessEnv = process.env): Http2Sizes {
   // HTTP/2 caps a window at 2^31 - 1; the connection window is 8 of these
-  if (!Number.isInteger(n) || n < 0 || n > 2 ** 28)
-    throw new Error(`ECLIP_GRPC_WINDOW_BYTES=${v}: give a whole number of bytes from 0 to ${2 ** 28}`)
+  const streamWindow = bytesFromEnv(env, 'ECLIP_GRPC_WINDOW_BYTES', 0, 2 ** 28) ?? 8 << 20
+  return {
+    streamWindow,
+    connectionWindow: 8 * streamWindow,
+    maxFrame: bytesFromEnv(env, 'ECLIP_GRPC_MAX_FRAME_BYTES', DEFAULT_FRAME, LARGEST_FRAME) ?? 1 << 20,
+  }
+}
+
+function bytesFromEnv(env: NodeJS.ProcessEnv, name: string, least: number, most: number): number | undefined {
+  const v = env[name]
+  if (v === undefined || v === '') return undefined
+  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < least || n > most)
+    throw new UserError(`${name}=${v}: give a whole number of bytes from ${least} to ${most}`)
   return n
 }
 
@@ -33,14 +60,17 @@ interface GrpcServerInternals {
 }
 
 /**
- * Before `bindAsync`: every session the server opens advertises `streamWindow`. Returns false (and changes nothing)
- * where grpc-js no longer has the field this sets.
+ * Before `bindAsync`: every session the server opens advertises the stream window and the largest frame in its
+ * SETTINGS. Returns false (and changes nothing) where grpc-js no longer has the field this sets.
  */
-export function widenStreamWindow(server: grpc.Server, streamWindow = STREAM_WINDOW_BYTES): boolean {
-  if (streamWindow <= DEFAULT_WINDOW) return true
+export function advertiseSettings(server: grpc.Server, sizes: Http2Sizes): boolean {
+  const settings: Settings = {}
+  if (sizes.streamWindow > DEFAULT_WINDOW) settings.initialWindowSize = sizes.streamWindow
+  if (sizes.maxFrame > DEFAULT_FRAME) settings.maxFrameSize = sizes.maxFrame
+  if (Object.keys(settings).length === 0) return true
   const s = server as unknown as GrpcServerInternals
   if (!s.commonServerOptions || typeof s.commonServerOptions !== 'object') return false
-  s.commonServerOptions.settings = { ...s.commonServerOptions.settings, initialWindowSize: streamWindow }
+  s.commonServerOptions.settings = { ...s.commonServerOptions.settings, ...settings }
   return true
 }
 
@@ -48,10 +78,7 @@ export function widenStreamWindow(server: grpc.Server, streamWindow = STREAM_WIN
  * After `bindAsync`: each new session's connection window is raised to `connectionWindow`. Returns false where
  * grpc-js keeps its HTTP/2 servers elsewhere than this expects.
  */
-export function widenConnectionWindow(
-  server: grpc.Server,
-  connectionWindow = CONNECTION_WINDOW_BYTES,
-): boolean {
+export function widenConnectionWindow(server: grpc.Server, connectionWindow: number): boolean {
   if (connectionWindow <= 8 * DEFAULT_WINDOW) return true
   const servers = (server as unknown as GrpcServerInternals).http2Servers
   if (!(servers instanceof Map) || servers.size === 0) return false

@@ -19,7 +19,7 @@ import {
   type ModelInferRequest,
   type ModelInferResponse,
 } from './convert.ts'
-import { widenConnectionWindow, widenStreamWindow } from './flow-control.ts'
+import { advertiseSettings, type Http2Sizes, http2Sizes, widenConnectionWindow } from './flow-control.ts'
 
 /** proto-loader's options: field names as in the proto, 64-bit integers as JS numbers, bytes as Buffers. */
 export const PROTO_OPTIONS: protoLoader.Options = {
@@ -86,6 +86,7 @@ export class GrpcFrontEnd {
   address: string | undefined
   /** Whether the HTTP/2 windows were widened (flow-control.ts); false: grpc-js's 64-KiB defaults, warned at listen. */
   private windows: boolean
+  private readonly sizes: Http2Sizes
 
   constructor(
     private readonly svc: InferenceService,
@@ -99,7 +100,8 @@ export class GrpcFrontEnd {
       'grpc.enable_channelz': 0,
     })
     this.server.addService(inferenceService(), this.handlers())
-    this.windows = widenStreamWindow(this.server)
+    this.sizes = http2Sizes()
+    this.windows = advertiseSettings(this.server, this.sizes)
   }
 
   /** Binds `host:port` (0: a free port) without TLS; resolves with the address it listens on. */
@@ -115,11 +117,11 @@ export class GrpcFrontEnd {
           return reject(e)
         }
         this.address = `${h}:${bound}`
-        this.windows = widenConnectionWindow(this.server) && this.windows
+        this.windows = widenConnectionWindow(this.server, this.sizes.connectionWindow) && this.windows
         if (!this.windows)
           this.opts.log?.(
             new Error('grpc-js internals changed'),
-            'gRPC: HTTP/2 windows left at 64 KiB (large requests arrive in bursts, one round trip each)',
+            'gRPC: HTTP/2 windows left at 64 KiB and frames at 16 KiB (large requests arrive in bursts, one round trip each)',
           )
         resolve(this.address)
       }),
