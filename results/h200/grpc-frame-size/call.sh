@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # eclip serve (GPU backend, baseline, 8 front-ends) serving mix4 at batch 8 to Triton's own gRPC client
-# (tritonclient.grpc, gRPC's C core) in closed loop, with the largest HTTP/2 frame the server allows at HTTP/2's
-# default (ECLIP_GRPC_MAX_FRAME_BYTES=16384) and at eclip's (unset), in the order A B B A; then the GPU's closed-loop
-# rate for the same mix (eclip bench) to divide by. Carry .device/node.xz, .device/eclip.tar.xz and .whl/
-# (tritonclient, python-rapidjson; scripts/device-bundle.sh); where the machine's grpcio is older than tritonclient's
-# generated code asks, wheels of grpcio and protobuf in client-whl/ beside this script (pip download, as for .whl/)
-# are put on the clients' path only. From the repository's root on the GPU machine:
-#   OUT=... results/h200/grpc-frame-size/call.sh      env: PROCS (client processes per model, 4) WINDOW (s, 8)
+# (tritonclient.grpc, gRPC's C core) in closed loop, arm by arm as ARMS gives them: FRAME:MODE:PROCS — the largest
+# HTTP/2 frame (16384, or default: unset), the clients' mode (unary: a ModelInfer call per request; stream: one
+# ModelStreamInfer stream per client process) and client processes per model; with each arm's client CPU and the
+# host's busy cores beside the server's. Then the GPU's closed-loop rate for the same mix (eclip bench) to divide by.
+# Carry .device/node.xz, .device/eclip.tar.xz and .whl/ (tritonclient, python-rapidjson; scripts/device-bundle.sh);
+# where the machine's grpcio is older than tritonclient's generated code asks, wheels of grpcio and protobuf in
+# client-whl/ beside this script (pip download, as for .whl/) are put on the clients' path only. From the
+# repository's root on the GPU machine:
+#   OUT=... results/h200/grpc-frame-size/call.sh      env: ARMS WINDOW (s, 8)
 # Writes $OUT/call.log (each arm's server log appended) and prints the table last.
 set -uo pipefail
 OUT=${OUT:-out}; mkdir -p "$OUT"
-procs=${PROCS:-4}; window=${WINDOW:-8}
+arms=${ARMS:-16384:unary:8 default:unary:8 default:unary:8 16384:unary:8 default:stream:4 default:stream:8 default:unary:4}
+window=${WINDOW:-8}
 here=$(dirname "$0")
 load=$here/../../vm/grpc-frame-size/load.py; [ -f "$load" ] || load=$here/load.py # a copy beside this one
 . gpu/scripts/device-env.sh
@@ -43,28 +46,33 @@ YAML
 # user + system clock ticks of the server's processes whose command is $1 (node: engine + front-ends; python3: backend)
 ticks() { local t=0 p; for p in $(pgrep -g "$pg"); do
   [ "$(cat /proc/$p/comm 2>/dev/null)" = "$1" ] && t=$((t + $(awk '{ print $14 + $15 }' /proc/$p/stat))); done; echo $t; }
+# busy and total jiffies of the whole host (all cores)
+host() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 rows=()
-for arm in 16384 default default 16384; do
+for spec in $arms; do
+  IFS=: read -r arm mode procs <<<"$spec"
   frame=; [ $arm = default ] || frame=$arm
   setsid env ${frame:+ECLIP_GRPC_MAX_FRAME_BYTES=$frame} /tmp/node .device/eclip/eclip.mjs serve --config "$dir/serve.yaml" \
     --grpc-port 8001 >"$dir/serve-$arm.log" 2>&1 &
   sp=$!; pg=$sp
   for _ in $(seq 480); do grep -q listening "$dir/serve-$arm.log" && break; kill -0 $sp 2>/dev/null || break; sleep 0.5; done
-  PYTHONPATH=$client_path python3 "$load" 127.0.0.1:8001 0 3 "$procs" >/dev/null # warm-up
-  n0=$(ticks node); p0=$(ticks python3)
-  n=$(PYTHONPATH=$client_path python3 "$load" 127.0.0.1:8001 0 "$window" "$procs")
-  n1=$(ticks node); p1=$(ticks python3)
+  PYTHONPATH=$client_path python3 "$load" 127.0.0.1:8001 0 3 "$procs" "$mode" >/dev/null 2>&1 # warm-up
+  n0=$(ticks node); p0=$(ticks python3); read -r h0 t0 <<<"$(host)"
+  n=$(PYTHONPATH=$client_path python3 "$load" 127.0.0.1:8001 0 "$window" "$procs" "$mode" 2>"$dir/clients.txt")
+  n1=$(ticks node); p1=$(ticks python3); read -r h1 t1 <<<"$(host)"
+  c=$(awk '/^clients_cpu_s/ { print $2 }' "$dir/clients.txt")
   kill -TERM $sp; wait $sp
-  { echo "== arm $arm"; cat "$dir/serve-$arm.log"; } >>"$log"
-  label='16 KiB'; [ $arm = default ] && label='1 MiB (unset)'
-  rows+=("$(python3 -c "import sys; a,n,w,dn,dp=sys.argv[1],int(sys.argv[2]),float(sys.argv[3]),int(sys.argv[4]),int(sys.argv[5]); print(f'{a:>13} {n/w:9.0f} {dn*10/n:11.2f} {dp*10/n:14.2f}')" \
-    "$label" "$n" "$window" $((n1 - n0)) $((p1 - p0)))")
+  { echo "== arm $spec"; cat "$dir/clients.txt" "$dir/serve-$arm.log"; } >>"$log"
+  label='16 KiB'; [ $arm = default ] && label='1 MiB'
+  rows+=("$(python3 -c "import sys; a,m,k,n,w,dn,dp,c,dh,dt=sys.argv[1:4]+[int(sys.argv[4]),float(sys.argv[5]),int(sys.argv[6]),int(sys.argv[7]),float(sys.argv[8]),int(sys.argv[9]),int(sys.argv[10])]; nc=int(sys.argv[11]); print(f'{a:>6} {m:>6} {k:>5} {n/w:9.0f} {dn*10/n:11.2f} {dp*10/n:11.2f} {c*1000/n:11.2f} {nc*dh/dt:10.1f}')" \
+    "$label" "$mode" "$procs" "$n" "$window" $((n1 - n0)) $((p1 - p0)) "$c" $((h1 - h0)) $((t1 - t0)) "$(nproc)")")
 done
 /tmp/node .device/eclip/eclip.mjs bench --backend gpu --mix mix4 --batch 8 --profiles profiles/h200 --policies baseline \
   --modes graph --duration 4 --warmup 1 --no-solo --no-plots --out "$dir/bench" >>"$log" 2>&1
 bench=$(python3 -c "import json,sys; r=[r for r in json.load(open(sys.argv[1]))['runs'] if r['policy']=='baseline' and r['role']=='mix'][0]; print(round(sum(w['throughputRps'] for w in r['workers'])))" "$dir/bench/results.json")
 { echo; date -u +%FT%TZ
-  echo "mix4 batch 8, baseline, 8 front-ends, tritonclient.grpc closed loop ($procs processes per model), window ${window} s"
+  echo "mix4 batch 8, baseline, 8 front-ends, tritonclient.grpc closed loop, window ${window} s"
   echo "GPU closed-loop rate (eclip bench, baseline): $bench req/s"
-  echo "    max frame  served/s  node ms/req  backend ms/req  (node: engine + front-ends; CPU per request over the window)"
+  echo "(CPU per request over the window: node = engine + front-ends, backend = its Python, clients = the client processes; busy cores of the host's $(nproc))"
+  echo " frame   mode procs  served/s  node ms/req backend ms/req clients ms/req busy cores"
   printf '%s\n' "${rows[@]}"; } | tee -a "$log"
