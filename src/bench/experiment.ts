@@ -182,7 +182,8 @@ function heldRuns(p: Pending, table: PlanTable, held: Set<string>): Pending[] {
  * (src/serve/repository.ts). A first run under the table as planned (the whole set's plan and any reused) shows which
  * sets are active for the hold time or longer in the window and when each first was; those are planned (up to
  * ON_DEMAND_MAX_PLANS plans in all, first shown first), and the run is made again with each usable from its first
- * showing plus the planning's wall time (their planning in the background) — the run that is recorded.
+ * showing plus the planning's time on `planningClock` (the host's wall time unless a test fixes it; their planning in
+ * the background) — the run that is recorded.
  */
 async function onDemand(
   o: ExperimentOptions,

@@ -54,8 +54,9 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
     for (const k of keys) rmSync(`/dev/shm${k}`, { force: true })
   })
 
-  it('opens its HTTP/2 windows wide and takes large frames: a large request is not sent 64 KiB per round trip', async () => {
-    const { streamWindow, connectionWindow, maxFrame } = http2Sizes({})
+  it('opens its HTTP/2 windows wide and allows large frames: a large request is not sent 64 KiB per round trip', async () => {
+    // as the server read them (the defaults unless ECLIP_GRPC_* are set; those are tested below)
+    const { streamWindow, connectionWindow, maxFrame } = http2Sizes()
     const session = http2Connect(`http://${server.grpcAddress}`)
     try {
       const settings = await new Promise<{ initialWindowSize?: number; maxFrameSize?: number }>(
@@ -494,9 +495,19 @@ describe('serve: the CLI and gRPC', () => {
           env: { ...process.env, [name]: v },
         })
         assert.equal(env.status, 2, env.stderr)
-        assert.match(env.stderr, new RegExp(`^eclip: ${name}=${v}: give a whole number of bytes from`, 'm'))
+        assert.match(
+          env.stderr,
+          new RegExp(`^eclip: ${name}: "${v}" is not a size in bytes \\(a whole number`, 'm'),
+        )
         assert.doesNotMatch(env.stderr, /\n\s+at /)
       }
+      // serve-bench, whose server and clients take the same sizes, checks them before anything starts
+      const sb = spawnSync(process.execPath, [bin, 'serve-bench', '--mix', 'mix7', '--duration', '0.1'], {
+        encoding: 'utf8',
+        env: { ...process.env, ECLIP_GRPC_MAX_FRAME_BYTES: 'big' },
+      })
+      assert.equal(sb.status, 2, sb.stderr)
+      assert.match(sb.stderr, /^eclip: ECLIP_GRPC_MAX_FRAME_BYTES: "big" is not a size in bytes/m)
     } finally {
       blocker.close()
     }
@@ -516,13 +527,18 @@ describe('serve: gRPC HTTP/2 sizes from the environment', () => {
     for (const v of ['16383', String(2 ** 24), '1e6', ' 65536', '0x10000', '-1', '64k'])
       assert.throws(
         () => http2Sizes({ ECLIP_GRPC_MAX_FRAME_BYTES: v }),
-        (e: Error) => e.name === 'UserError' && e.message.startsWith(`ECLIP_GRPC_MAX_FRAME_BYTES=${v}: `),
+        (e: Error) =>
+          e.name === 'UserError' && e.message.startsWith(`ECLIP_GRPC_MAX_FRAME_BYTES: "${v}" is not`),
         v,
       )
-    for (const v of [String(2 ** 28 + 1), '1.5', 'eight'])
+    // the largest stream window whose connection window (8 of them) HTTP/2 allows: 2^31 - 1
+    const most = Math.floor((2 ** 31 - 1) / 8)
+    assert.equal(http2Sizes({ ECLIP_GRPC_WINDOW_BYTES: String(most) }).connectionWindow <= 2 ** 31 - 1, true)
+    for (const v of [String(most + 1), '1.5', 'eight'])
       assert.throws(
         () => http2Sizes({ ECLIP_GRPC_WINDOW_BYTES: v }),
-        (e: Error) => e.name === 'UserError' && e.message.startsWith(`ECLIP_GRPC_WINDOW_BYTES=${v}: `),
+        (e: Error) =>
+          e.name === 'UserError' && e.message.startsWith(`ECLIP_GRPC_WINDOW_BYTES: "${v}" is not`),
         v,
       )
   })

@@ -282,8 +282,9 @@ export async function openGrpcClients(
         'grpc.use_local_subchannel_pool': 1,
         'grpc.max_receive_message_length': -1,
         'grpc.max_send_message_length': -1,
-        // replies arrive without a WINDOW_UPDATE round trip per 64 KiB (the server widens its side: flow-control.ts)
-        'grpc-node.flow_control_window': streamWindow,
+        // replies arrive without a WINDOW_UPDATE round trip per 64 KiB (the server widens its side: flow-control.ts);
+        // 65535 or less: grpc-js's default, as the server's
+        ...(streamWindow > 65_535 ? { 'grpc-node.flow_control_window': streamWindow } : {}),
       })
       channels.push(c)
       if (spec.stream) {

@@ -4,7 +4,8 @@
 // WINDOW_UPDATE — a round trip through two busy event loops per 64 KiB. Triton's server (gRPC C-core) sizes its
 // windows from the bandwidth-delay product instead. This advertises a stream window in the SETTINGS of every session
 // and raises each session's connection window as it opens, so a request of up to a stream window arrives in one go;
-// and it lets clients send frames larger than HTTP/2's default 16 KiB, each of which costs the server a chunk.
+// and it lets clients send frames larger than HTTP/2's default 16 KiB, each of which costs the server at least one
+// chunk.
 import type { Http2Server, Http2Session, Settings } from 'node:http2'
 import type * as grpc from '@grpc/grpc-js'
 import { UserError } from '../../formats/errors.ts'
@@ -22,21 +23,23 @@ export interface Http2Sizes {
   /** The connection window, bytes: several streams' worth, for clients that send on many calls at once. */
   connectionWindow: number
   /**
-   * The largest DATA frame a client may send, bytes. Node's HTTP/2 hands each frame to grpc-js as a chunk of its own;
-   * gRPC's C core (tritonclient.grpc) sends up to 64-KiB frames where allowed, a quarter of the chunks of HTTP/2's
-   * 16-KiB default. A frame of one stream delays the others on its connection by at most this much.
+   * The largest DATA frame a client may send, bytes. Node's HTTP/2 hands grpc-js at least one chunk per frame (more
+   * where a frame spans socket reads); gRPC's C core (tritonclient.grpc) sends 64-KiB frames where allowed, about a
+   * quarter of the chunks of HTTP/2's 16-KiB default. A frame of one stream delays the others on its connection by at
+   * most this much.
    */
   maxFrame: number
 }
 
 /**
  * The sizes, from the server's environment: ECLIP_GRPC_WINDOW_BYTES (the stream window; 65535 or less keeps
- * grpc-js's defaults, to compare the two) and ECLIP_GRPC_MAX_FRAME_BYTES (16384, HTTP/2's default, up to 2^24 − 1).
- * A bad value is refused naming its variable.
+ * grpc-js's defaults on both sides, to compare the two) and ECLIP_GRPC_MAX_FRAME_BYTES (16384, HTTP/2's default, up
+ * to 2^24 − 1). A bad value is refused naming its variable.
  */
 export function http2Sizes(env: NodeJS.ProcessEnv = process.env): Http2Sizes {
-  // HTTP/2 caps a window at 2^31 - 1; the connection window is 8 of these
-  const streamWindow = bytesFromEnv(env, 'ECLIP_GRPC_WINDOW_BYTES', 0, 2 ** 28) ?? 8 << 20
+  // HTTP/2 caps a window at 2^31 - 1, and the connection window is 8 stream windows
+  const streamWindow =
+    bytesFromEnv(env, 'ECLIP_GRPC_WINDOW_BYTES', 0, Math.floor((2 ** 31 - 1) / 8)) ?? 8 << 20
   return {
     streamWindow,
     connectionWindow: 8 * streamWindow,
@@ -49,7 +52,7 @@ function bytesFromEnv(env: NodeJS.ProcessEnv, name: string, least: number, most:
   if (v === undefined || v === '') return undefined
   const n = /^\d+$/.test(v) ? Number(v) : Number.NaN
   if (!Number.isSafeInteger(n) || n < least || n > most)
-    throw new UserError(`${name}=${v}: give a whole number of bytes from ${least} to ${most}`)
+    throw new UserError(`${name}: "${v}" is not a size in bytes (a whole number ${least} … ${most})`)
   return n
 }
 

@@ -84,8 +84,8 @@ export class GrpcFrontEnd {
   private closing = false
   /** host:port it listens on, once listening. */
   address: string | undefined
-  /** Whether the HTTP/2 windows were widened (flow-control.ts); false: grpc-js's 64-KiB defaults, warned at listen. */
-  private windows: boolean
+  /** Whether the HTTP/2 windows and frame size were set (flow-control.ts); false: grpc-js changed, warned at listen. */
+  private tuned: boolean
   private readonly sizes: Http2Sizes
 
   constructor(
@@ -101,7 +101,7 @@ export class GrpcFrontEnd {
     })
     this.server.addService(inferenceService(), this.handlers())
     this.sizes = http2Sizes()
-    this.windows = advertiseSettings(this.server, this.sizes)
+    this.tuned = advertiseSettings(this.server, this.sizes)
   }
 
   /** Binds `host:port` (0: a free port) without TLS; resolves with the address it listens on. */
@@ -117,11 +117,11 @@ export class GrpcFrontEnd {
           return reject(e)
         }
         this.address = `${h}:${bound}`
-        this.windows = widenConnectionWindow(this.server, this.sizes.connectionWindow) && this.windows
-        if (!this.windows)
+        this.tuned = widenConnectionWindow(this.server, this.sizes.connectionWindow) && this.tuned
+        if (!this.tuned)
           this.opts.log?.(
             new Error('grpc-js internals changed'),
-            'gRPC: HTTP/2 windows left at 64 KiB and frames at 16 KiB (large requests arrive in bursts, one round trip each)',
+            'gRPC: the HTTP/2 windows or frame size could not be set (grpc-js internals changed): large requests may arrive in 64-KiB bursts, one round trip each',
           )
         resolve(this.address)
       }),
