@@ -1,9 +1,10 @@
-# tritonclient.grpc load: PROCS processes per model of mix4 (alexnet, resnet152, vgg19; default 1), each sending
-# batch-8 fp16 224² images (2.4 MB) one at a time, at RATE requests/s (0: each as soon as the last was answered) for
+# tritonclient.grpc load: PROCS processes per model served (default 1) of MODELS (comma-separated names; default
+# mix4's: alexnet,resnet152,vgg19), each sending batch-8 fp16 224² images (2.4 MB) one at a time, at RATE requests/s (0: each as soon as the last was answered) for
 # DURATION s, as ModelInfer calls (MODE unary, the default) or on one ModelStreamInfer stream per process (stream);
 # prints how many were answered, and on stderr the CPU seconds the processes used.
 # Usage: python load.py HOST:PORT RATE DURATION [PROCS] [MODE]
 import multiprocessing as mp
+import os
 import queue
 import resource
 import sys
@@ -46,7 +47,7 @@ def send(model, counts):
 
 if __name__ == "__main__":
     counts = mp.Queue()
-    models = ("alexnet", "resnet152", "vgg19") * procs_per_model
+    models = tuple(os.environ.get("MODELS", "alexnet,resnet152,vgg19").split(",")) * procs_per_model
     procs = [mp.Process(target=send, args=(m, counts)) for m in models]
     for p in procs:
         p.start()
