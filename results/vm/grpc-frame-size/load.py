@@ -1,7 +1,8 @@
 # tritonclient.grpc load: PROCS processes per model served (default 1) of MODELS (comma-separated names; default
 # mix4's: alexnet,resnet152,vgg19), each sending batch-8 fp16 224² images (2.4 MB) one at a time, at RATE requests/s (0: each as soon as the last was answered) for
-# DURATION s, as ModelInfer calls (MODE unary, the default) or on one ModelStreamInfer stream per process (stream);
-# prints how many were answered, and on stderr the CPU seconds the processes used.
+# DURATION s, as ModelInfer calls (MODE unary, the default), on one ModelStreamInfer stream per process (stream), or
+# over HTTP with tritonclient.http's binary tensors (http: HOST:PORT is then the HTTP listener's); prints how many
+# were answered, and on stderr the CPU seconds the processes used.
 # Usage: python load.py HOST:PORT RATE DURATION [PROCS] [MODE]
 import multiprocessing as mp
 import os
@@ -19,10 +20,17 @@ mode = sys.argv[5] if len(sys.argv) > 5 else "unary"
 
 
 def send(model, counts):
-    client = grpcclient.InferenceServerClient(url)
     x = np.random.default_rng(1).random((8, 3, 224, 224), dtype=np.float32).astype(np.float16)
-    inp = grpcclient.InferInput("input", list(x.shape), "FP16")
-    inp.set_data_from_numpy(x)
+    if mode == "http":
+        import tritonclient.http as httpclient
+
+        client = httpclient.InferenceServerClient(url)
+        inp = httpclient.InferInput("input", list(x.shape), "FP16")
+        inp.set_data_from_numpy(x, binary_data=True)
+    else:
+        client = grpcclient.InferenceServerClient(url)
+        inp = grpcclient.InferInput("input", list(x.shape), "FP16")
+        inp.set_data_from_numpy(x)
     answers = queue.Queue()
     if mode == "stream":
         client.start_stream(callback=lambda result, error: answers.put(error))
