@@ -2,8 +2,9 @@
 # eclip serve (GPU backend, baseline, 8 front-ends) serving MIX (mix4, or mix7) at batch 8 to Triton's own gRPC client
 # (tritonclient.grpc, gRPC's C core) in closed loop, arm by arm as ARMS gives them: FRAME:MODE:PROCS — the largest
 # HTTP/2 frame (16384, or default: unset), the clients' mode (unary: a ModelInfer call per request; stream: one
-# ModelStreamInfer stream per client process; http: tritonclient.http, binary tensors, a POST per request) and
-# client processes per model; with each arm's client CPU and the
+# ModelStreamInfer stream per client process; http: tritonclient.http, binary tensors, a POST per request;
+# grpc-shm, http-shm: the tensors in system shared-memory regions of each client process) and client processes per
+# model; with each arm's client CPU and the
 # host's busy cores beside the server's. Then the GPU's closed-loop rate for the same mix (eclip bench) to divide by.
 # Carry .device/node.xz, .device/eclip.tar.xz and .whl/ (tritonclient, python-rapidjson; scripts/device-bundle.sh);
 # where the machine's grpcio is older than tritonclient's generated code asks, wheels of grpcio and protobuf in
@@ -39,7 +40,7 @@ if ! python3 -c "import tritonclient.grpc" 2>>"$log"; then
 fi
 PYTHONPATH=$client_path python3 -c "import tritonclient.grpc, grpc; print('clients: grpcio', grpc.__version__)" >>"$log" 2>&1 ||
   { echo "tritonclient.grpc does not import: see $log"; cat "$log"; exit 1; }
-if [[ " $arms" == *:http:* ]] && ! PYTHONPATH=$client_path python3 -c "import tritonclient.http" 2>>"$log"; then
+if [[ " $arms" == *:http* ]] && ! PYTHONPATH=$client_path python3 -c "import tritonclient.http" 2>>"$log"; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site-client-http \
     "$here"/client-whl-http/*.whl >>"$log" 2>&1
   client_path=/tmp/site-client-http:$client_path
@@ -65,7 +66,7 @@ host() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $
 rows=()
 for spec in $arms; do
   IFS=: read -r arm mode procs <<<"$spec"
-  addr=127.0.0.1:8001; [ "$mode" = http ] && addr=127.0.0.1:8000
+  addr=127.0.0.1:8001; [[ "$mode" == http* ]] && addr=127.0.0.1:8000
   frame=; [ $arm = default ] || frame=$arm
   setsid env ${frame:+ECLIP_GRPC_MAX_FRAME_BYTES=$frame} /tmp/node .device/eclip/eclip.mjs serve --config "$dir/serve.yaml" \
     --grpc-port 8001 >"$dir/serve-$arm.log" 2>&1 &
@@ -78,7 +79,7 @@ for spec in $arms; do
   c=$(awk '/^clients_cpu_s/ { print $2 }' "$dir/clients.txt")
   kill -TERM $sp; wait $sp
   { echo "== arm $spec"; cat "$dir/clients.txt" "$dir/serve-$arm.log"; } >>"$log"
-  label='16 KiB'; [ $arm = default ] && label='1 MiB'; [ "$mode" = http ] && label='–'
+  label='16 KiB'; [ $arm = default ] && label='1 MiB'; [[ "$mode" == http* ]] && label='–'
   rows+=("$(python3 -c "import sys; a,m,k,n,w,dn,dp,c,dh,dt=sys.argv[1:4]+[int(sys.argv[4]),float(sys.argv[5]),int(sys.argv[6]),int(sys.argv[7]),float(sys.argv[8]),int(sys.argv[9]),int(sys.argv[10])]; nc=int(sys.argv[11]); print(f'{a:>6} {m:>6} {k:>5} {n/w:9.0f} {dn*10/n:11.2f} {dp*10/n:11.2f} {c*1000/n:11.2f} {nc*dh/dt:10.1f}')" \
     "$label" "$mode" "$procs" "$n" "$window" $((n1 - n0)) $((p1 - p0)) "$c" $((h1 - h0)) $((t1 - t0)) "$(nproc)")")
 done

@@ -1,8 +1,10 @@
 # tritonclient.grpc load: PROCS processes per model served (default 1) of MODELS (comma-separated names; default
 # mix4's: alexnet,resnet152,vgg19), each sending batch-8 fp16 224² images (2.4 MB) one at a time, at RATE requests/s (0: each as soon as the last was answered) for
 # DURATION s, as ModelInfer calls (MODE unary, the default), on one ModelStreamInfer stream per process (stream), or
-# over HTTP with tritonclient.http's binary tensors (http: HOST:PORT is then the HTTP listener's); prints how many
-# were answered, and on stderr the CPU seconds the processes used.
+# over HTTP with tritonclient.http's binary tensors (http: HOST:PORT is then the HTTP listener's); grpc-shm and
+# http-shm: the same calls naming system shared-memory regions of the process's own, each request's tensor written
+# into its input region first and its output read back from its output region. Prints how many were answered, and on
+# stderr the CPU seconds the processes used.
 # Usage: python load.py HOST:PORT RATE DURATION [PROCS] [MODE]
 import multiprocessing as mp
 import os
@@ -21,15 +23,27 @@ mode = sys.argv[5] if len(sys.argv) > 5 else "unary"
 
 def send(model, counts):
     x = np.random.default_rng(1).random((8, 3, 224, 224), dtype=np.float32).astype(np.float16)
-    if mode == "http":
-        import tritonclient.http as httpclient
+    lib = grpcclient
+    if mode.startswith("http"):
+        import tritonclient.http as lib
+    client = lib.InferenceServerClient(url)
+    inp = lib.InferInput("input", list(x.shape), "FP16")
+    outputs, regions = None, []
+    if mode.endswith("shm"):
+        import tritonclient.utils.shared_memory as shm
 
-        client = httpclient.InferenceServerClient(url)
-        inp = httpclient.InferInput("input", list(x.shape), "FP16")
+        tag = f"{os.getpid()}"
+        sizes = {"in": x.nbytes, "out": 8 * 1000 * 2}  # the zoo's image models: (batch, 1000) fp16 logits
+        for k, size in sizes.items():
+            regions.append(shm.create_shared_memory_region(f"{k}{tag}", f"/load_{k}_{tag}", size))
+            client.register_system_shared_memory(f"{k}{tag}", f"/load_{k}_{tag}", size)
+        inp.set_shared_memory(f"in{tag}", sizes["in"])
+        out = lib.InferRequestedOutput("logits")
+        out.set_shared_memory(f"out{tag}", sizes["out"])
+        outputs = [out]
+    elif mode == "http":
         inp.set_data_from_numpy(x, binary_data=True)
     else:
-        client = grpcclient.InferenceServerClient(url)
-        inp = grpcclient.InferInput("input", list(x.shape), "FP16")
         inp.set_data_from_numpy(x)
     answers = queue.Queue()
     if mode == "stream":
@@ -42,6 +56,10 @@ def send(model, counts):
             error = answers.get()
             if error is not None:
                 raise error
+        elif regions:
+            shm.set_shared_memory_region(regions[0], [x])
+            client.infer(model, [inp], outputs=outputs)
+            shm.get_contents_as_numpy(regions[1], np.float16, [8, 1000])
         else:
             client.infer(model, [inp])
         n += 1
@@ -50,6 +68,8 @@ def send(model, counts):
             time.sleep(max(0.0, due - time.perf_counter()))
     if mode == "stream":
         client.stop_stream()
+    for r in regions:
+        shm.destroy_shared_memory_region(r)
     counts.put(n)
 
 
