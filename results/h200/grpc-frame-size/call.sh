@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# eclip serve (GPU backend, baseline, 8 front-ends) serving MIX (mix4, or mix7) at batch 8 to Triton's own gRPC client
+# eclip serve (GPU backend, baseline, 8 front-ends) serving MIX (mix4, or mix7) at BATCH (8) to Triton's own gRPC client
 # (tritonclient.grpc, gRPC's C core) in closed loop, arm by arm as ARMS gives them: FRAME:MODE:PROCS — the largest
 # HTTP/2 frame (16384, or default: unset), the clients' mode (unary: a ModelInfer call per request; stream: one
 # ModelStreamInfer stream per client process; http: tritonclient.http, binary tensors, a POST per request;
@@ -12,12 +12,12 @@
 # tritonclient.http's geventhttpclient and what it needs (gevent, greenlet, zope.event, zope.interface, brotli) in
 # client-whl-http/, likewise. From the
 # repository's root on the GPU machine:
-#   OUT=... results/h200/grpc-frame-size/call.sh      env: ARMS WINDOW (s, 8) MIX (mix4)
+#   OUT=... results/h200/grpc-frame-size/call.sh      env: ARMS WINDOW (s, 8) MIX (mix4) BATCH (8)
 # Writes $OUT/call.log (each arm's server log appended) and prints the table last.
 set -uo pipefail
 OUT=${OUT:-out}; mkdir -p "$OUT"
 arms=${ARMS:-16384:unary:8 default:unary:8 default:unary:8 16384:unary:8 default:stream:4 default:stream:8 default:unary:4}
-window=${WINDOW:-8}; mix=${MIX:-mix4}
+window=${WINDOW:-8}; mix=${MIX:-mix4}; export BATCH=${BATCH:-8}
 case $mix in
   mix4) models="alexnet:alexnet resnet152:resnet152 vgg19:vgg19" ;;
   mix7) models="alexnet-0:alexnet alexnet-1:alexnet alexnet-2:alexnet" ;;
@@ -56,7 +56,7 @@ policy: baseline
 profiles: $PWD/profiles/h200
 frontends: 8
 models:
-$(for m in $models; do echo "  - { name: ${m%%:*}, model: ${m#*:}, batch: 8 }"; done)
+$(for m in $models; do echo "  - { name: ${m%%:*}, model: ${m#*:}, batch: $BATCH }"; done)
 YAML
 # user + system clock ticks of the server's processes whose command is $1 (node: engine + front-ends; python3: backend)
 ticks() { local t=0 p; for p in $(pgrep -g "$pg"); do
@@ -83,11 +83,11 @@ for spec in $arms; do
   rows+=("$(python3 -c "import sys; a,m,k,n,w,dn,dp,c,dh,dt=sys.argv[1:4]+[int(sys.argv[4]),float(sys.argv[5]),int(sys.argv[6]),int(sys.argv[7]),float(sys.argv[8]),int(sys.argv[9]),int(sys.argv[10])]; nc=int(sys.argv[11]); print(f'{a:>6} {m:>6} {k:>5} {n/w:9.0f} {dn*10/n:11.2f} {dp*10/n:11.2f} {c*1000/n:11.2f} {nc*dh/dt:10.1f}')" \
     "$label" "$mode" "$procs" "$n" "$window" $((n1 - n0)) $((p1 - p0)) "$c" $((h1 - h0)) $((t1 - t0)) "$(nproc)")")
 done
-/tmp/node .device/eclip/eclip.mjs bench --backend gpu --mix "$mix" --batch 8 --profiles profiles/h200 --policies baseline \
+/tmp/node .device/eclip/eclip.mjs bench --backend gpu --mix "$mix" --batch "$BATCH" --profiles profiles/h200 --policies baseline \
   --modes graph --duration 4 --warmup 1 --no-solo --no-plots --out "$dir/bench" >>"$log" 2>&1
 bench=$(python3 -c "import json,sys; r=[r for r in json.load(open(sys.argv[1]))['runs'] if r['policy']=='baseline' and r['role']=='mix'][0]; print(round(sum(w['throughputRps'] for w in r['workers'])))" "$dir/bench/results.json")
 { echo; date -u +%FT%TZ
-  echo "$mix batch 8, baseline, 8 front-ends, tritonclient closed loop, window ${window} s"
+  echo "$mix batch $BATCH, baseline, 8 front-ends, tritonclient closed loop, window ${window} s"
   echo "GPU closed-loop rate (eclip bench, baseline): $bench req/s"
   echo "(CPU per request over the window: node = engine + front-ends, backend = its Python, clients = the client processes; busy cores of the host's $(nproc))"
   echo " frame   mode procs  served/s  node ms/req backend ms/req clients ms/req busy cores"
