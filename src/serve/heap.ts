@@ -10,7 +10,7 @@
 // old generation may grow to that many times its live size between full collections.
 
 import { setFlagsFromString } from 'node:v8'
-import { UserError } from '../formats/errors.ts'
+import { wholeNumberFromEnv } from './env.ts'
 
 /** The default: the old generation may grow to 4× its live size before the next full collection. */
 export const DEFAULT_HEAP_GROWING_PERCENT = 300
@@ -30,14 +30,14 @@ export function servingHeapGrowingPercent(
   env: NodeJS.ProcessEnv = process.env,
   execArgv: readonly string[] = process.execArgv,
 ): number | undefined {
-  const raw = env.ECLIP_HEAP_GROWING_PERCENT
-  if (raw === undefined || raw === '')
+  const percent = wholeNumberFromEnv(env, 'ECLIP_HEAP_GROWING_PERCENT', {
+    least: 0,
+    most: 10000,
+    what: 'a percent',
+    note: "0: V8's own growing factor",
+  })
+  if (percent === undefined)
     return execArgv.some((a) => HEAP_GROWING_FLAG.test(a)) ? undefined : DEFAULT_HEAP_GROWING_PERCENT
-  const percent = Number(raw)
-  if (!/^\d+$/.test(raw) || percent > 10000)
-    throw new UserError(
-      `ECLIP_HEAP_GROWING_PERCENT: "${raw}" is not a percent (a whole number 0 … 10000; 0: V8's own growing factor)`,
-    )
   return percent === 0 ? undefined : percent
 }
 

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { ECLIP_HOME } from '../../paths.ts'
 import { mulberry32 } from '../../random.ts'
-import { http2Sizes } from '../../serve/grpc/flow-control.ts'
+import { DEFAULT_WINDOW, http2Sizes } from '../../serve/grpc/flow-control.ts'
 import type { InferAnswer } from '../../serve/kserve/client.ts'
 import type { Datatype } from '../../serve/kserve/datatypes.ts'
 import {
@@ -283,8 +283,8 @@ export async function openGrpcClients(
         'grpc.max_receive_message_length': -1,
         'grpc.max_send_message_length': -1,
         // replies arrive without a WINDOW_UPDATE round trip per 64 KiB (the server widens its side: flow-control.ts);
-        // 65535 or less: grpc-js's default, as the server's
-        ...(streamWindow > 65_535 ? { 'grpc-node.flow_control_window': streamWindow } : {}),
+        // HTTP/2's default or less: grpc-js's default, as the server's
+        ...(streamWindow > DEFAULT_WINDOW ? { 'grpc-node.flow_control_window': streamWindow } : {}),
       })
       channels.push(c)
       if (spec.stream) {

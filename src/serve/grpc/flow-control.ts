@@ -8,10 +8,10 @@
 // chunk.
 import type { Http2Server, Http2Session, Settings } from 'node:http2'
 import type * as grpc from '@grpc/grpc-js'
-import { UserError } from '../../formats/errors.ts'
+import { wholeNumberFromEnv } from '../env.ts'
 
-/** HTTP/2's default window (RFC 9113): what every grpc-js session starts with. */
-const DEFAULT_WINDOW = 65_535
+/** HTTP/2's default window (RFC 9113): what every grpc-js session, server or client, starts with. */
+export const DEFAULT_WINDOW = 65_535
 /** HTTP/2's default and least SETTINGS_MAX_FRAME_SIZE, and its greatest (RFC 9113 §6.5.2). */
 const DEFAULT_FRAME = 16_384
 const LARGEST_FRAME = 2 ** 24 - 1
@@ -38,22 +38,14 @@ export interface Http2Sizes {
  */
 export function http2Sizes(env: NodeJS.ProcessEnv = process.env): Http2Sizes {
   // HTTP/2 caps a window at 2^31 - 1, and the connection window is 8 stream windows
-  const streamWindow =
-    bytesFromEnv(env, 'ECLIP_GRPC_WINDOW_BYTES', 0, Math.floor((2 ** 31 - 1) / 8)) ?? 8 << 20
+  const bytes = (name: string, least: number, most: number) =>
+    wholeNumberFromEnv(env, name, { least, most, what: 'a size in bytes' })
+  const streamWindow = bytes('ECLIP_GRPC_WINDOW_BYTES', 0, Math.floor((2 ** 31 - 1) / 8)) ?? 8 << 20
   return {
     streamWindow,
     connectionWindow: 8 * streamWindow,
-    maxFrame: bytesFromEnv(env, 'ECLIP_GRPC_MAX_FRAME_BYTES', DEFAULT_FRAME, LARGEST_FRAME) ?? 1 << 20,
+    maxFrame: bytes('ECLIP_GRPC_MAX_FRAME_BYTES', DEFAULT_FRAME, LARGEST_FRAME) ?? 1 << 20,
   }
-}
-
-function bytesFromEnv(env: NodeJS.ProcessEnv, name: string, least: number, most: number): number | undefined {
-  const v = env[name]
-  if (v === undefined || v === '') return undefined
-  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN
-  if (!Number.isSafeInteger(n) || n < least || n > most)
-    throw new UserError(`${name}: "${v}" is not a size in bytes (a whole number ${least} … ${most})`)
-  return n
 }
 
 /** The grpc-js internals this reaches into (server.ts of @grpc/grpc-js 1.x; checked at run time). */
