@@ -590,6 +590,9 @@ describe('serve: gRPC message conversion', () => {
       Date.now() + 2000,
     )
     assert.equal((own.json.parameters as { timeout: number }).timeout, 5)
+    // a deadline centuries away (a client's "no deadline" as a date) bounds nothing: no timeout of its own
+    const far = kserveRequest(req, Date.now() + 1e13).json.parameters as { timeout?: number }
+    assert.equal(far.timeout, undefined)
     assert.deepEqual(
       plainParameters({
         a: { parameter_choice: 'bool_param', bool_param: true },

@@ -221,16 +221,16 @@ const CASES: Case[] = [
       b.parameters = { timeout: 'soon' }
     }),
     status: 400,
-    error: /"timeout" must be a positive integer \(microseconds\)/,
+    error: /"timeout" must be a non-negative integer \(microseconds; 0: no timeout of its own\)/,
   },
   {
-    name: 'timeout parameter zero',
+    name: 'timeout parameter negative',
     url: ALBERT,
     body: albert((b) => {
-      b.parameters = { timeout: 0 }
+      b.parameters = { timeout: -1 }
     }),
     status: 400,
-    error: /"timeout" must be a positive integer/,
+    error: /"timeout" must be a non-negative integer/,
   },
   // inputs
   {

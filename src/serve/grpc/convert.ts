@@ -3,7 +3,9 @@
 // part, binary_data_size per input; typed contents as JSON data), so every check is the HTTP path's; the answer
 // encodeInferResponse gives becomes a ModelInferResponse. Messages are proto-loader's plain objects (keepCase,
 // 64-bit integers as JS numbers, bytes as Buffer, repeated fields always arrays, maps always objects).
+
 import * as grpc from '@grpc/grpc-js'
+import { MAX_TIMER_MS } from '../../formats/serve-config.ts'
 import { type Datatype, encodeElements, isDatatype } from '../kserve/datatypes.ts'
 import { ProtocolError } from '../kserve/errors.ts'
 import type { InferOutcome, ServiceModel } from '../kserve/routes.ts'
@@ -158,15 +160,22 @@ export function kserveRequest(
       `raw_input_contents has ${raws.length} entries, but ${parts.length} input(s) take raw bytes (one entry per input without contents or a shared-memory region, in input order)`,
     )
   const parameters = plainParameters(req.parameters)
-  // gRPC answers every output in raw_output_contents
+  // gRPC answers every output in raw_output_contents; a value of the wrong type is refused as HTTP refuses it
+  if (parameters.binary_data_output !== undefined && typeof parameters.binary_data_output !== 'boolean')
+    throw bad('parameter "binary_data_output" must be a boolean')
   parameters.binary_data_output = true
-  if (parameters.timeout === undefined && Number.isFinite(deadlineMs))
-    parameters.timeout = Math.max(1, Math.round((deadlineMs - Date.now()) * 1000))
+  // timeout 0 (Triton's default) is no timeout of the request's own, as when it is absent: the deadline bounds it;
+  // one further off than a server timer can hold bounds nothing the model's timeoutMs does not
+  const leftMs = deadlineMs - Date.now()
+  if ((parameters.timeout === undefined || parameters.timeout === 0) && leftMs <= MAX_TIMER_MS)
+    parameters.timeout = Math.max(1, Math.round(leftMs * 1000))
   const json: Record<string, unknown> = { inputs, parameters }
   if (req.id) json.id = req.id
   if (req.outputs && req.outputs.length > 0)
-    json.outputs = req.outputs.map((o) => {
+    json.outputs = req.outputs.map((o, i) => {
       const p = plainParameters(o.parameters)
+      if (p.binary_data !== undefined && typeof p.binary_data !== 'boolean')
+        throw bad(`outputs[${i}]: "binary_data" must be a boolean`)
       if (p.shared_memory_region === undefined && p.shared_memory_byte_size === undefined)
         p.binary_data = true
       return { name: o.name ?? '', parameters: p }

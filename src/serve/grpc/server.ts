@@ -10,8 +10,9 @@ import * as protoLoader from '@grpc/proto-loader'
 import { ECLIP_HOME } from '../../paths.ts'
 import { ProtocolError } from '../kserve/errors.ts'
 import { modelControl, repositoryIndex } from '../kserve/repository.ts'
-import { type InferenceService, type ServiceModel, servedModel } from '../kserve/routes.ts'
+import { type InferenceService, MAX_JSON_BYTES, type ServiceModel, servedModel } from '../kserve/routes.ts'
 import { type DecodedRequest, decodeInferRequest } from '../kserve/tensors.ts'
+import { type ContentsLimits, inputCapacity, limitedDeserializer, refusal } from './contents-limit.ts'
 import {
   grpcCode,
   inferResponse,
@@ -54,6 +55,11 @@ export function inferenceService(): grpc.ServiceDefinition {
 export interface GrpcOptions {
   /** Largest message received or sent, bytes (the serve config's maxBodyBytes). */
   maxMessageBytes: number
+  /**
+   * Largest typed contents of a ModelInfer request, bytes (the serve config's maxJsonBytes, which bounds HTTP's JSON
+   * tensors; default MAX_JSON_BYTES): a larger request is refused RESOURCE_EXHAUSTED before it is decoded.
+   */
+  maxJsonBytes?: number
   /** Errors that are the server's fault (gRPC INTERNAL). */
   log?: (err: unknown, msg: string) => void
 }
@@ -99,7 +105,7 @@ export class GrpcFrontEnd {
       // per-call bookkeeping nobody reads here
       'grpc.enable_channelz': 0,
     })
-    this.server.addService(inferenceService(), this.handlers())
+    this.server.addService(this.limitedService(), this.handlers())
     this.sizes = http2Sizes()
     this.tuned = advertiseSettings(this.server, this.sizes)
   }
@@ -152,6 +158,27 @@ export class GrpcFrontEnd {
     })
   }
 
+  /**
+   * The service with ModelInfer's and ModelStreamInfer's typed contents limited before decoding (contents-limit.ts):
+   * to the shape × batch size of the input they are for, and in all to maxJsonBytes.
+   */
+  private limitedService(): grpc.ServiceDefinition {
+    const base = inferenceService()
+    const limits: ContentsLimits = {
+      maxBytes: this.opts.maxJsonBytes ?? MAX_JSON_BYTES,
+      capacity: (model, input) => inputCapacity(this.model(model), input),
+    }
+    const limited = (m: grpc.MethodDefinition<ModelInferRequest, unknown>) => ({
+      ...m,
+      requestDeserialize: limitedDeserializer(m.requestDeserialize, limits),
+    })
+    return {
+      ...base,
+      ModelInfer: limited(base.ModelInfer as grpc.MethodDefinition<ModelInferRequest, unknown>),
+      ModelStreamInfer: limited(base.ModelStreamInfer as grpc.MethodDefinition<ModelInferRequest, unknown>),
+    }
+  }
+
   private find(name: string | undefined, version: string | undefined): ServiceModel {
     const m = this.model(name ?? '')
     if (!m)
@@ -168,6 +195,11 @@ export class GrpcFrontEnd {
   private async infer(req: ModelInferRequest, deadline: grpc.Deadline): Promise<ModelInferResponse> {
     const receivedAt = performance.now()
     const m = this.find(req.model_name, req.model_version)
+    const refused = refusal(req)
+    if (refused) {
+      this.svc.invalid(m)
+      throw refused
+    }
     let decoded: DecodedRequest
     try {
       const { json, binary } = kserveRequest(req, deadline instanceof Date ? deadline.getTime() : deadline)
@@ -234,10 +266,10 @@ export class GrpcFrontEnd {
       ModelInfer: unary((r: ModelInferRequest, call) => this.infer(r, call.getDeadline())),
       ModelStreamInfer: (call: grpc.ServerDuplexStream<ModelInferRequest, unknown>) => this.stream(call),
       // Triton's statistics extension, where the server keeps statistics (the same objects GET …/stats answers)
-      ModelStatistics: unary((r: Named) => {
-        const stats = (svc as { modelStats?: (name?: string) => Record<string, unknown>[] }).modelStats
-        if (!stats) throw new ProtocolError(501, 'this server keeps no statistics (no statistics extension)')
-        return { model_stats: stats.call(svc, r.name ? this.find(r.name, r.version).name : undefined) }
+      ModelStatistics: unary(async (r: Named) => {
+        if (!svc.modelStats)
+          throw new ProtocolError(501, 'this server keeps no statistics (no statistics extension)')
+        return { model_stats: await svc.modelStats(r.name ? this.find(r.name, r.version).name : undefined) }
       }),
       // the model repository extension: the HTTP routes' index and model control (kserve/repository.ts)
       RepositoryIndex: unary(async (r: { ready?: boolean }) => ({

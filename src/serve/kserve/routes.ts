@@ -40,7 +40,8 @@ export interface InferenceService extends ShmService, RepositoryService {
   /** Why a model of the repository that is not served cannot be asked (not loaded, failed to load), or undefined. */
   unavailableReason?(name: string): string | undefined
   /** Triton's statistics extension: `model_stats` of every model, or of the one named. */
-  modelStats?(name?: string): Record<string, unknown>[]
+  /** Triton's statistics extension's `model_stats` (a front-end asks its engine for them: a promise there). */
+  modelStats?(name?: string): Record<string, unknown>[] | Promise<Record<string, unknown>[]>
   modelReady(name: string): boolean
   /** Throws a ProtocolError (429/503/504/…) or resolves with the outputs. Failed-validation requests are reported through `invalid`. */
   infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome>
@@ -259,14 +260,14 @@ export function registerKserveRoutes(
   }
 
   // Triton's statistics extension; registered before the :name routes' siblings ("stats" is not a model name here)
-  app.get('/v2/models/stats', (_req, reply) => {
+  app.get('/v2/models/stats', async (_req, reply) => {
     if (!svc.modelStats) throw new ProtocolError(404, 'this server keeps no statistics')
-    return reply.send({ model_stats: svc.modelStats() })
+    return reply.send({ model_stats: await svc.modelStats() })
   })
-  const stats = (req: FastifyRequest, reply: FastifyReply) => {
+  const stats = async (req: FastifyRequest, reply: FastifyReply) => {
     const m = find(req.params as ModelParams)
     if (!svc.modelStats) throw new ProtocolError(404, 'this server keeps no statistics')
-    return reply.send({ model_stats: svc.modelStats(m.name) })
+    return reply.send({ model_stats: await svc.modelStats(m.name) })
   }
 
   for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {

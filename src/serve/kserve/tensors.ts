@@ -27,7 +27,7 @@ export interface DecodedRequest {
   outputs?: { name: string; binary: boolean; shm?: ShmRef }[]
   /** `binary_data_output` request parameter: every output as binary unless an output says otherwise. */
   binaryOutputs: boolean
-  /** Triton's `timeout` request parameter (µs): the request's own deadline, within the model's. */
+  /** Triton's `timeout` request parameter (µs): the request's own deadline, within the model's (0: none). */
   timeoutUs?: number
   parameters: Record<string, unknown>
 }
@@ -91,9 +91,10 @@ export function decodeInferRequest(
   const parameters = (body.parameters ?? {}) as Record<string, unknown>
   if (parameters.binary_data_output !== undefined && typeof parameters.binary_data_output !== 'boolean')
     throw bad('parameter "binary_data_output" must be a boolean')
+  // 0 is Triton's default: no timeout of the request's own (the model's timeoutMs still bounds it)
   const timeout = parameters.timeout
-  if (timeout !== undefined && !(Number.isSafeInteger(timeout) && (timeout as number) > 0))
-    throw bad('parameter "timeout" must be a positive integer (microseconds)')
+  if (timeout !== undefined && !(Number.isSafeInteger(timeout) && (timeout as number) >= 0))
+    throw bad('parameter "timeout" must be a non-negative integer (microseconds; 0: no timeout of its own)')
   if (!Array.isArray(body.inputs) || body.inputs.length === 0)
     throw bad('"inputs" must be a non-empty array of tensors')
 
@@ -162,6 +163,10 @@ export function decodeInferRequest(
       if (spec.range) checkRangeBinary(data, dt, spec, t.name)
     } else {
       if (!Array.isArray(t.data)) throw bad(`input "${t.name}": "data" must be an array`)
+      // more entries than the shape allows (flat: count; nested: the batch dimension) are refused before any
+      // per-element work (gRPC's typed contents arrive as one array of millions of numbers)
+      if (t.data.length > Math.max(count, n0))
+        throw bad(`input "${t.name}": shape [${shape}] needs ${count} elements, "data" has ${t.data.length}`)
       const flat = flatten(t.data, shape.length, t.name)
       if (flat.length !== count)
         throw bad(`input "${t.name}": shape [${shape}] needs ${count} elements, "data" has ${flat.length}`)
@@ -202,6 +207,14 @@ export function decodeInferRequest(
       const b = (o.parameters as Record<string, unknown> | undefined)?.binary_data
       if (b !== undefined && typeof b !== 'boolean')
         throw bad(`outputs[${i}]: "binary_data" must be a boolean`)
+      // Triton answers a classification (top-k class labels as strings) in place of the tensor; eclip has no labels
+      // and does not list the extension, so the parameter is refused rather than answered with the plain tensor
+      // (0 is Triton's "no classification", what clients send when they ask for none)
+      const cls = (o.parameters as Record<string, unknown> | undefined)?.classification
+      if (cls !== undefined && cls !== 0)
+        throw bad(
+          `outputs[${i}]: output "${o.name}": the classification extension is not supported (ask for the output without "classification")`,
+        )
       const shmAt = shmParams(o.parameters as Record<string, unknown> | undefined, `output "${o.name}"`)
       if (shmAt) {
         const spec = io.outputs.find((s) => s.name === o.name) as TensorSpec
@@ -225,7 +238,7 @@ export function decodeInferRequest(
     inputs,
     ...(outputs ? { outputs } : {}),
     binaryOutputs: parameters.binary_data_output === true,
-    ...(timeout !== undefined ? { timeoutUs: timeout as number } : {}),
+    ...(timeout !== undefined && timeout !== 0 ? { timeoutUs: timeout as number } : {}),
     parameters,
   }
 }
@@ -250,6 +263,12 @@ function shmParams(
     throw bad(
       `${what}: "shared_memory_region" must name a registered region (with "shared_memory_byte_size")`,
     )
+  for (const [k, v] of [
+    ['shared_memory_byte_size', size],
+    ['shared_memory_offset', offset],
+  ] as const)
+    if (Number.isInteger(v) && (v as number) > Number.MAX_SAFE_INTEGER)
+      throw bad(`${what}: "${k}" ${v} is too large (at most ${Number.MAX_SAFE_INTEGER}, 2^53 − 1)`)
   if (!Number.isSafeInteger(size) || (size as number) < 0)
     throw bad(
       `${what}: "shared_memory_byte_size" must be a non-negative integer (with "shared_memory_region")`,

@@ -215,6 +215,11 @@ function checkName(name: string) {
 }
 
 function checkSize(name: string, field: string, v: unknown, min: number) {
+  // an integer past 2^53 (a uint64 over gRPC, a long JSON number) is no longer exact: too large, not "not an integer"
+  if (Number.isInteger(v) && (v as number) > Number.MAX_SAFE_INTEGER)
+    throw bad(
+      `failed to register shared memory region '${name}': "${field}" ${JSON.stringify(v)} is too large (at most ${Number.MAX_SAFE_INTEGER}, 2^53 − 1)`,
+    )
   if (!Number.isSafeInteger(v) || (v as number) < min)
     throw bad(
       `failed to register shared memory region '${name}': "${field}" must be an integer ≥ ${min}, got ${JSON.stringify(v)}`,
