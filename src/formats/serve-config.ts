@@ -34,6 +34,21 @@ const REALTIME_MODEL_FIELDS: readonly string[] = ['rate', 'sloMs']
 /** The server-wide fields of the paris-elsa policy. */
 const PARIS_FIELDS = ['gpus', 'gpu', 'latency', 'paris'] as const
 
+/**
+ * The longest delay Node's timers hold, ms (2^31−1, about 24.8 days): a longer one fires at once. Every serve setting
+ * in ms that arms a timer is at most this; the server clamps deadlines it computes to it.
+ */
+export const MAX_TIMER_MS = 2_147_483_647
+
+/** A duration in ms that may arm a timer: at most MAX_TIMER_MS. */
+const TimerMs = (minimum: number, defaultMs: number) =>
+  Type.Integer({
+    minimum,
+    maximum: MAX_TIMER_MS,
+    default: defaultMs,
+    description: `ms, at most ${MAX_TIMER_MS} (2^31−1: Node's timer limit)`,
+  })
+
 /** The KServe v2 / Triton datatype names eclip accepts (BYTES, strings, is not used by any served model). */
 export const KSERVE_DATATYPES = [
   'BOOL',
@@ -78,8 +93,8 @@ export const ServeModel = Type.Object(
     minShare: Type.Optional(Type.Number({ minimum: 0 })),
     /** Requests that may wait for this model; one more gets 429 with Retry-After. */
     queueSize: Type.Optional(Type.Integer({ minimum: 1, default: 64 })),
-    /** From acceptance to answer; a request not answered by then gets 504. */
-    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 10000 })),
+    /** From acceptance to answer, ms (at most MAX_TIMER_MS); a request not answered by then gets 504. */
+    timeoutMs: Type.Optional(TimerMs(1, 10000)),
     /** Most requests merged into one execution (their items up to `batch`); 1 turns dynamic batching off. */
     maxDynamicBatch: Type.Optional(Type.Integer({ minimum: 1 })),
     /** User models: the file the GPU backend loads (TorchScript .pt). */
@@ -151,18 +166,24 @@ export const ServeConfig = Type.Object(
      * parsing it would hold every other request up, tens of ms per MB).
      */
     maxJsonBytes: Type.Optional(Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024 })),
-    /** How long SIGTERM waits for accepted requests before exiting anyway, ms. */
-    drainTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, default: 30000 })),
-    /** What a slow or hostile HTTP client may hold (defaults: src/serve/server.ts HTTP_LIMITS). */
+    /** How long SIGTERM waits for accepted requests before exiting anyway, ms (at most MAX_TIMER_MS). */
+    drainTimeoutMs: Type.Optional(TimerMs(0, 30000)),
+    /**
+     * What a slow or hostile HTTP client may hold (defaults: src/serve/server.ts HTTP_LIMITS); times at most
+     * MAX_TIMER_MS.
+     */
     http: Type.Optional(
       Type.Object(
         {
           /** Headers and body must arrive within this, ms, or the request is answered 408 (0: no limit). */
-          requestTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, default: 30000 })),
-          /** Headers within this, ms (at most requestTimeoutMs). */
-          headersTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 10000 })),
+          requestTimeoutMs: Type.Optional(TimerMs(0, 30000)),
+          /**
+           * Headers within this, ms: at most requestTimeoutMs unless that is 0 (default 10000, or requestTimeoutMs
+           * when lower).
+           */
+          headersTimeoutMs: Type.Optional(TimerMs(1, 10000)),
           /** An idle keep-alive connection is closed after this, ms. */
-          keepAliveTimeoutMs: Type.Optional(Type.Integer({ minimum: 1, default: 75000 })),
+          keepAliveTimeoutMs: Type.Optional(TimerMs(1, 75000)),
           /** Connections open at once; more are closed at accept. */
           maxConnections: Type.Optional(Type.Integer({ minimum: 1, default: 1024 })),
           /** Requests per keep-alive connection before it is closed (0: no limit). */
@@ -298,6 +319,8 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
       )
   })
   if (c.simPower && c.simPower.maxW < c.simPower.idleW) errors.push('/simPower/maxW: below idleW')
+  const http = httpTimeoutError(c.http)
+  if (http) errors.push(http)
   const live = (TABLE_POLICIES as readonly string[]).includes(c.policy ?? '')
   if (!live && c.live !== undefined)
     errors.push(`/live: only the eclip-live policy uses it (this config has policy ${c.policy ?? 'eclip'})`)
@@ -355,6 +378,20 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
     })
   }
   return errors
+}
+
+/** The default `http.requestTimeoutMs` (as src/serve/server.ts HTTP_LIMITS). */
+const DEFAULT_REQUEST_TIMEOUT_MS = 30000
+
+/**
+ * Node refuses a headers timeout above the request timeout (the headers are part of the request), unless the request
+ * timeout is 0 (no limit); undefined when the two fit.
+ */
+export function httpTimeoutError(http: ServeConfig['http']): string | undefined {
+  const headers = http?.headersTimeoutMs
+  const request = http?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+  if (headers === undefined || request === 0 || headers <= request) return undefined
+  return `/http/headersTimeoutMs: ${headers} is above requestTimeoutMs ${request}${http?.requestTimeoutMs === undefined ? ' (its default)' : ''}; the headers are part of the request: give at most requestTimeoutMs, or raise requestTimeoutMs (0: no limit)`
 }
 
 /** What PARIS and ELSA need of every model, and what they cannot do. */

@@ -1,13 +1,15 @@
 // The inference server: one ModelWorker per served model in front of one backend, the KServe routes, /metrics, the
 // dashboard, crash recovery (fail everything accepted with 503, restart the backend, not ready until it is back)
 // and draining shutdown.
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
+import { httpTimeoutError, MAX_TIMER_MS } from '../formats/serve-config.ts'
 import type { ServeBackend, ServedModel, ShmOutput } from './backend.ts'
 import type { ComputeTime } from './compute-time.ts'
 import { registerDashboard } from './dashboard.ts'
 import { GrpcFrontEnd } from './grpc/server.ts'
+import { answerClientError, answerFrameworkError } from './http-errors.ts'
 import { PLATFORM } from './io-specs.ts'
 import { ProtocolError } from './kserve/errors.ts'
 import {
@@ -70,7 +72,7 @@ export interface ServerOptions {
 export interface HttpLimits {
   /** A request's headers and body must arrive within this, ms, or it is answered 408 and its connection closed. */
   requestTimeoutMs?: number
-  /** Its headers within this, ms (at most requestTimeoutMs). */
+  /** Its headers within this, ms: at most requestTimeoutMs unless that is 0 (default: the lower of the two). */
   headersTimeoutMs?: number
   /**
    * An idle keep-alive connection is closed after this, ms. Longer than clients keep theirs idle (Node's http.Agent
@@ -126,6 +128,7 @@ export class EclipServer implements InferenceService {
     this.bodyLimit = opts.maxBodyBytes ?? 64 * 1024 * 1024
     const limits = { ...HTTP_LIMITS, ...opts.http }
     const requestTimeout = limits.requestTimeoutMs
+    const headersTimeout = headersTimeoutOf(opts.http)
     this.app = Fastify({
       logger: opts.logger ?? false,
       bodyLimit: this.bodyLimit,
@@ -134,22 +137,16 @@ export class EclipServer implements InferenceService {
       return503OnClosing: false,
       // a client that sends headers and half a body is answered 408 and cut off, not waited for for ever
       requestTimeout,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // (a socket timer: Node truncates a longer one, with a warning)
+      keepAliveTimeout: Math.min(limits.keepAliveTimeoutMs, MAX_TIMER_MS),
       maxRequestsPerSocket: limits.maxRequestsPerSocket,
       clientErrorHandler: answerClientError,
-      // the router's own errors in the server's one error shape, never echoing the URL (it may be kilobytes long)
-      frameworkErrors: (err, _req, res) => {
-        const reply = res as unknown as FastifyReply
-        if (err.code === 'FST_ERR_MAX_PARAM_LENGTH')
-          return reply
-            .code(414)
-            .send({ error: 'a segment of the URL path is too long (model names are short)' })
-        if (err.code === 'FST_ERR_BAD_URL')
-          return reply.code(400).send({ error: 'the URL is not valid (bad percent-encoding)' })
-        return reply.code(err.statusCode ?? 400).send({ error: err.message })
-      },
+      frameworkErrors: answerFrameworkError,
+      // both to the server's constructor: Node checks headersTimeout against requestTimeout there, and fastify sets
+      // its requestTimeout only afterwards (against Node's default, 300 s, a longer headersTimeout would throw)
       http: {
-        headersTimeout: Math.min(limits.headersTimeoutMs, requestTimeout || limits.headersTimeoutMs),
+        requestTimeout,
+        headersTimeout,
         // Node looks for overdue requests this often (its default, 30 s, would let one live up to twice its timeout)
         connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor((requestTimeout || 4000) / 4))),
       },
@@ -491,6 +488,7 @@ export class EclipServer implements InferenceService {
     if (opts.grpcPort !== undefined) {
       const grpc = new GrpcFrontEnd(this, {
         maxMessageBytes: this.bodyLimit,
+        ...(this.opts.maxJsonBytes !== undefined ? { maxJsonBytes: this.opts.maxJsonBytes } : {}),
         log: (err, msg) => this.app.log.error({ err }, msg),
       })
       try {
@@ -513,7 +511,8 @@ export class EclipServer implements InferenceService {
     const answered = await Promise.race([
       idle.then(() => true),
       new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), timeoutMs)
+        // a longer delay than a timer holds would fire at once and drop what was accepted
+        timer = setTimeout(() => r(false), Math.min(timeoutMs, MAX_TIMER_MS))
       }),
     ])
     clearTimeout(timer)
@@ -578,23 +577,17 @@ export class EclipServer implements InferenceService {
 }
 
 /**
- * Errors Node's HTTP parser raises before fastify sees a request (a body that did not arrive in time, headers too
- * large, bytes that are not HTTP): answered in the server's one error shape, {"error": …}, and the connection closed.
+ * The listener's headers timeout, ms: the one given, else the default lowered to a shorter request timeout. One above a
+ * nonzero request timeout is refused (Node cannot honour it; the serve config says so at validation).
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: import('node:net').Socket) {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, text, message] =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'Request Timeout', "the request did not arrive in time (the server's requestTimeoutMs)"]
-      : err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request Header Fields Too Large', 'the request line and headers are too large']
-        : [400, 'Bad Request', 'the request is not valid HTTP/1.1']
-  const body = JSON.stringify({ error: message })
-  if (socket.writable)
-    socket.write(
-      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    )
-  socket.destroy()
+function headersTimeoutOf(http: HttpLimits | undefined): number {
+  const request = http?.requestTimeoutMs ?? HTTP_LIMITS.requestTimeoutMs
+  const problem = httpTimeoutError({ ...http, requestTimeoutMs: request })
+  if (problem) throw new Error(problem.replace(/^\/http\/headersTimeoutMs: /, 'http.headersTimeoutMs '))
+  return (
+    http?.headersTimeoutMs ??
+    (request > 0 ? Math.min(HTTP_LIMITS.headersTimeoutMs, request) : HTTP_LIMITS.headersTimeoutMs)
+  )
 }
 
 function noModelControl() {

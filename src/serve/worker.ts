@@ -1,6 +1,7 @@
 // The request path of one model: a bounded FIFO queue and one worker that takes requests in order, merges queued
 // requests into one execution up to the model's batch (dynamic batching), and answers every caller exactly once:
 // with its outputs, a timeout, or the backend's failure.
+import { MAX_TIMER_MS } from '../formats/serve-config.ts'
 import {
   BackendUnavailableError,
   concatInputs,
@@ -124,7 +125,7 @@ export class ModelWorker {
 
   /**
    * Accepts a request (throws a RequestFailure when the queue is full) and resolves with its result. The returned
-   * promise always settles, by `timeoutMs` at the latest.
+   * promise always settles, by `timeoutMs` at the latest (MAX_TIMER_MS at most).
    */
   submit(
     batch: number,
@@ -133,7 +134,9 @@ export class ModelWorker {
     timeoutMs?: number,
     shmOutputs?: ShmOutput[],
   ): Promise<Completion> {
-    const deadlineMs = Math.min(this.options.timeoutMs, timeoutMs ?? Number.POSITIVE_INFINITY)
+    // the model's limit or the request's own (its `timeout` parameter, a gRPC deadline), whichever is sooner; never
+    // past what a timer holds (a longer delay would fire at once)
+    const deadlineMs = Math.min(MAX_TIMER_MS, this.options.timeoutMs, timeoutMs ?? MAX_TIMER_MS)
     if (this.waiting() >= this.options.queueSize)
       throw new RequestFailure(
         429,
