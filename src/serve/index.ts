@@ -19,6 +19,7 @@ import { syntheticH100Gpu } from '../profile/synthetic.ts'
 import type { ServeBackend } from './backend.ts'
 import { fixedComputeTimes } from './compute-time.ts'
 import { FrontendPool } from './frontends/engine.ts'
+import { quietGrpcBindFailures } from './frontends/frontend.ts'
 import { GpuServeBackend, type GpuServeOptions } from './gpu-backend.ts'
 import { resolveServeSetup } from './policies.ts'
 import type { ExecutorChoice } from './scheduling.ts'
@@ -109,6 +110,8 @@ export interface Running {
 }
 
 export async function startServe(flags: ServeFlags): Promise<Running> {
+  // a busy gRPC port is reported below, in one line
+  quietGrpcBindFailures()
   const read = readFile<ServeConfig>('serve-config', flags.config)
   // --profiles names a directory from where the command runs; the config's own is relative to the config file
   const config = flags.profiles ? { ...read, profiles: resolve(flags.profiles) } : read

@@ -6,13 +6,16 @@
 // the clients' region table to every front-end, and the served models after a model is loaded or unloaded (every
 // front-end has them before the call is answered; the repository's calls themselves are forwarded here, to the
 // engine's listener), forks a front-end again when one dies, and closes them first on drain (they finish what they
-// accepted; the engine then drains its workers).
+// accepted; the engine then drains its workers). The statistics extension's counts are the engine's: a front-end asks
+// for them before it answers an HTTP statistics call, and they are pushed to every front-end as they change (gRPC's
+// ModelStatistics answers synchronously from the last ones).
 import cluster, { type Worker } from 'node:cluster'
 import { readdirSync, unlinkSync } from 'node:fs'
 import { createServer, Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { frameFlushFromEnv } from '../../execute/gpu/frames.ts'
+import { MAX_TIMER_MS } from '../../formats/serve-config.ts'
 import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
 import { HEAP_GROWING_FLAG, heapGrowingFlag, servingHeapGrowingPercent } from '../heap.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
@@ -32,6 +35,7 @@ import {
   type RegionTable,
   replyHeader,
   STAGING_PREFIX,
+  statsHeader,
   type ToEngine,
   type ToFrontend,
   type WireError,
@@ -247,7 +251,8 @@ export class FrontendPool {
     const done = await Promise.race([
       Promise.all(exits).then(() => true),
       new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), timeoutMs)
+        // (Node's timers hold at most MAX_TIMER_MS; a longer one would fire at once)
+        timer = setTimeout(() => r(false), Math.min(timeoutMs, MAX_TIMER_MS))
       }),
     ])
     clearTimeout(timer)
@@ -300,7 +305,13 @@ export class FrontendPool {
         fe.failed = undefined
         return
       case 'failed':
-        fe.failed?.(Object.assign(new Error(m.message), { code: m.code }))
+        // the gRPC port where that listener failed, as EclipServer.listen marks it (startServe words it so)
+        fe.failed?.(
+          Object.assign(new Error(m.message), {
+            code: m.code,
+            ...(m.grpcPort !== undefined ? { grpcPort: m.grpcPort } : {}),
+          }),
+        )
         return
       case 'infer':
         return this.answer(fe, m.id, () => this.infer(fe, m.model, m.req, m.receivedAtEpochMs))
@@ -321,6 +332,8 @@ export class FrontendPool {
       }
       case 'rejected':
         return this.server.rejectedEarly(m.model)
+      case 'stats':
+        return this.send(fe, { t: 'reply', id: m.id, ok: true, value: this.server.modelStats() })
       case 'ack':
         fe.acked = Math.max(fe.acked, m.seq)
         return this.releaseAcks()
@@ -331,6 +344,10 @@ export class FrontendPool {
   private onFrame(fe: Frontend, header: unknown, body: Buffer) {
     const m = engineFrame(header, body)
     if (!m) return
+    if (m.t === 'stats') {
+      fe.channel?.send(statsHeader(m.id, this.server.modelStats()))
+      return
+    }
     if (m.t !== 'infer') return this.onMessage(fe, m)
     const id = m.id
     const channel = fe.channel as FrameChannel

@@ -5,13 +5,17 @@
 // written into this front-end's staging region (a /dev/shm file the engine registered with the backend) and sent as
 // a region reference, like a client's shared-memory request; its outputs come back the same way and are read here.
 // Routes it does not serve (metrics, dashboard, the model repository's, anything unknown) are forwarded to the engine's
-// own listener; the engine pushes the served models after a model is loaded or unloaded there.
+// own listener; the engine pushes the served models after a model is loaded or unloaded there. The statistics
+// extension answers the engine's counts: asked for before an HTTP statistics route runs, and the last ones the engine
+// pushed (as they change) for gRPC's ModelStatistics, which the gRPC front-end answers synchronously.
 import http from 'node:http'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
+import { setLogger } from '@grpc/grpc-js'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import type { RawTensor, ShmRef } from '../backend.ts'
 import { GrpcFrontEnd } from '../grpc/server.ts'
+import { answerClientError, answerFrameworkError } from '../http-errors.ts'
 import type { Datatype } from '../kserve/datatypes.ts'
 import { ELEMENT_BYTES } from '../kserve/datatypes.ts'
 import { ProtocolError } from '../kserve/errors.ts'
@@ -35,9 +39,11 @@ import {
   type FrontendInit,
   frontendFrame,
   inferHeader,
+  type ModelStats,
   type RegionTable,
   type ShmMethod,
   STAGING_PREFIX,
+  statsFrame,
   type ToEngine,
   type ToFrontend,
   type WireError,
@@ -45,6 +51,7 @@ import {
   type WireRef,
   type WireRequest,
   type WireTensor,
+  wireParameters,
 } from './protocol.ts'
 
 /**
@@ -64,6 +71,8 @@ class EngineLink {
   regions: RegionTable = { seq: 0, system: [], cuda: [], lookup: [] }
   /** The served models: init's, then each list the engine pushes after a load or unload. */
   models: ServiceModel[] = []
+  /** The engine's statistics as it last answered them (refreshStats). */
+  stats: ModelStats = []
   onClose: () => void = () => {}
   private initWaiter: ((i: FrontendInit) => void) | undefined
   /** Infer calls and their replies (a socket pair the engine made at fd CHANNEL_FD), when there is one. */
@@ -94,8 +103,38 @@ class EngineLink {
     })
   }
 
-  /** A reply on the frame channel: its outputs' bytes are views of the frame's body. */
+  /**
+   * Asks the engine for its statistics now; they are `stats` once it resolves. On the frame channel where there is
+   * one: the failures this front-end told the engine before (invalid, rejected) are counted in the answer.
+   */
+  async refreshStats(): Promise<void> {
+    const channel = this.channel
+    if (!channel) {
+      this.stats = await this.call<ModelStats>({ t: 'stats' })
+      return
+    }
+    const id = ++this.next
+    await new Promise<void>((resolve, reject) => {
+      this.calls.set(id, { resolve: () => resolve(), reject })
+      if (!channel.send({ t: 'stats', id })) {
+        this.calls.delete(id)
+        reject(new ProtocolError(503, 'the server is shutting down'))
+      }
+    })
+  }
+
+  /** A reply on the frame channel (its outputs' bytes are views of the frame's body), or the statistics. */
   private onFrame(header: unknown, body: Buffer) {
+    const stats = statsFrame(header)
+    if (stats) {
+      this.stats = stats.stats
+      const c = stats.id === 0 ? undefined : this.calls.get(stats.id)
+      if (c) {
+        this.calls.delete(stats.id)
+        c.resolve(undefined)
+      }
+      return
+    }
     const m = frontendFrame(header, body)
     if (!m) return
     const c = this.calls.get(m.id)
@@ -128,7 +167,7 @@ class EngineLink {
     if (process.connected) process.send?.(m, undefined, undefined, () => {})
   }
 
-  call<T>(m: { t: 'infer' | 'shm' | 'staging' } & Record<string, unknown>): Promise<T> {
+  call<T>(m: { t: 'infer' | 'shm' | 'staging' | 'stats' } & Record<string, unknown>): Promise<T> {
     const id = ++this.next
     return new Promise<T>((resolve, reject) => {
       if (!process.connected) return reject(new ProtocolError(503, 'the server is shutting down'))
@@ -209,6 +248,12 @@ export class FrontendService implements InferenceService {
   unavailableReason(name: string) {
     return this.link.state.unavailable?.[name]
   }
+  /** The engine's statistics as they are now (the engine keeps the counts; HTTP's and gRPC's routes ask here). */
+  async modelStats(name?: string): Promise<ModelStats> {
+    await this.link.refreshStats()
+    const all = this.link.stats
+    return name === undefined ? all : all.filter((s) => s.name === name)
+  }
   // the model repository is the engine's: asked over its HTTP routes (as a forwarded request is), it pushes the
   // served models to every front-end before it answers a load or unload
   repositoryIndex(): Promise<RepositoryEntry[]> {
@@ -271,7 +316,7 @@ export class FrontendService implements InferenceService {
           : {}),
       binaryOutputs: req.binaryOutputs,
       ...(req.timeoutUs !== undefined ? { timeoutUs: req.timeoutUs } : {}),
-      parameters: req.parameters,
+      parameters: wireParameters(req.parameters),
     }
     req.inputs = [] // the bytes are in the staging region or in `wire` now
     let failed: Error | undefined
@@ -458,6 +503,7 @@ export async function runFrontend(): Promise<void> {
   process.on('SIGINT', () => {})
   process.on('SIGTERM', () => {})
   process.on('disconnect', () => process.exit(0))
+  quietGrpcBindFailures()
   const link = new EngineLink()
   const init = await link.init()
 
@@ -495,8 +541,20 @@ export async function runFrontend(): Promise<void> {
     logger: level === 'silent' || !level ? false : { level, stream: process.stderr },
     forceCloseConnections: 'idle',
     return503OnClosing: false,
+    // Node's parser's and the router's errors answered as the single-process server answers them
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
+    // with the request timeout to Node's server constructor, which checks one against the other there (against its
+    // own default request timeout, a longer headers timeout would be refused)
     ...(init.server.headersTimeout !== undefined
-      ? { http: { headersTimeout: init.server.headersTimeout } }
+      ? {
+          http: {
+            headersTimeout: init.server.headersTimeout,
+            ...(typeof init.fastify.requestTimeout === 'number'
+              ? { requestTimeout: init.fastify.requestTimeout }
+              : {}),
+          },
+        }
       : {}),
   })
   if (init.server.maxConnections !== undefined) app.server.maxConnections = init.server.maxConnections
@@ -505,6 +563,7 @@ export async function runFrontend(): Promise<void> {
     init.grpcPort !== undefined
       ? new GrpcFrontEnd(svc, {
           maxMessageBytes: bodyLimit,
+          ...(init.maxJsonBytes !== undefined ? { maxJsonBytes: init.maxJsonBytes } : {}),
           log: (err, msg) => app.log.error({ err }, msg),
         })
       : undefined
@@ -559,15 +618,50 @@ export async function runFrontend(): Promise<void> {
   }
   try {
     const address = await app.listen({ port: init.port, host: init.host })
+    const grpcPort = init.grpcPort
+    // a gRPC listener that fails is marked with its port, as EclipServer.listen marks it: startServe names it so
     const grpcAddress =
-      grpc && init.grpcPort !== undefined ? await grpc.listen(init.grpcPort, init.host) : undefined
+      grpc && grpcPort !== undefined
+        ? await grpc.listen(grpcPort, init.host).catch((err: Error) => {
+            throw Object.assign(err, { grpcPort })
+          })
+        : undefined
     link.send({ t: 'listening', address, ...(grpcAddress ? { grpcAddress } : {}) })
   } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    link.send({ t: 'failed', message: e.message, ...(e.code ? { code: e.code } : {}) })
+    const e = err as NodeJS.ErrnoException & { grpcPort?: number }
+    link.send({
+      t: 'failed',
+      message: e.message,
+      ...(e.code ? { code: e.code } : {}),
+      ...(e.grpcPort !== undefined ? { grpcPort: e.grpcPort } : {}),
+    })
     ring?.close()
     process.exit(1)
   }
+}
+
+let quiet = false
+/**
+ * grpc-js logs "No address added out of total N resolved" on its own when a bind fails, then rejects with those words
+ * and the system's error, which `eclip serve` reports in one line (a busy gRPC port): that log line alone is dropped.
+ * grpc-js's other lines keep its default logger's form ("E …", "I …", "D …" on stderr). Process-wide, once.
+ */
+export function quietGrpcBindFailures() {
+  if (quiet) return
+  quiet = true
+  const say =
+    (tag: string) =>
+    (message?: unknown, ...rest: unknown[]) =>
+      console.error(`${tag} ${message}`, ...rest)
+  const error = say('E')
+  setLogger({
+    error: (message?: unknown, ...rest: unknown[]) => {
+      if (typeof message === 'string' && message.startsWith('No address added out of total')) return
+      error(message, ...rest)
+    },
+    info: say('I'),
+    debug: say('D'),
+  })
 }
 
 /**
@@ -589,6 +683,13 @@ function forwarder(engineUrl: string) {
   const forward = (req: FastifyRequest, reply: FastifyReply, retry = true) => {
     const headers = { ...req.headers }
     delete headers.connection
+    // a body is forwarded as the routes' parser left it (inflated where it came compressed): its headers say so
+    const body = Buffer.isBuffer(req.body) ? req.body : undefined
+    if (body) {
+      delete headers['content-encoding']
+      delete headers['transfer-encoding']
+      headers['content-length'] = String(body.length)
+    }
     const up = http.request(to(req.url, req.method, headers), (res) => {
       open.add(res)
       res.on('close', () => open.delete(res))
@@ -605,8 +706,7 @@ function forwarder(engineUrl: string) {
         return forward(req, reply, false)
       if (!reply.sent) reply.code(502).send({ error: `the server's engine did not answer: ${err.message}` })
     })
-    const body = req.body
-    up.end(Buffer.isBuffer(body) ? body : undefined)
+    up.end(body)
   }
   const post = (path: string, retry = true): Promise<{ status: number; body: string }> =>
     new Promise((resolve, reject) => {

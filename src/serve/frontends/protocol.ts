@@ -36,8 +36,16 @@ export interface WireRequest {
   outputs?: { name: string; binary: boolean; shm?: WireRef }[]
   binaryOutputs: boolean
   timeoutUs?: number
+  /**
+   * The request's scalar parameters (wireParameters): the engine reads none of them (decoding took
+   * binary_data_output and timeout into binaryOutputs and timeoutUs), and a client's JSON may nest them thousands of
+   * levels deep.
+   */
   parameters: Record<string, unknown>
 }
+
+/** Triton's statistics extension's `model_stats`, as the engine's server gives them (ServerMetrics.modelStats). */
+export type ModelStats = Record<string, unknown>[]
 
 /** A failed call: a ProtocolError's status, message and headers (the same JSON error the client gets), or a bare message (500). */
 export interface WireError {
@@ -97,13 +105,15 @@ export type ToEngine =
   | { t: 'infer'; id: number; model: string; req: WireRequest; receivedAtEpochMs: number }
   | { t: 'shm'; id: number; method: ShmMethod; args: unknown[] }
   | { t: 'staging'; id: number; key: string; byteSize: number }
+  /** The engine's statistics now (answered with a `reply` whose value is the ModelStats), where there is no channel. */
+  | { t: 'stats'; id: number }
   | { t: 'invalid'; model: string }
   /** A request for `model` refused here before its body was read: its queue was full (counted as REJECTED). */
   | { t: 'rejected'; model: string }
   | { t: 'ack'; seq: number }
   | { t: 'listening'; address: string; grpcAddress?: string }
-  /** It could not listen (the port is taken, …): the engine gives up starting. */
-  | { t: 'failed'; message: string; code?: string }
+  /** It could not listen (the port is taken, …): the engine gives up starting. `grpcPort`: the gRPC listener failed. */
+  | { t: 'failed'; message: string; code?: string; grpcPort?: number }
 
 export type ToFrontend =
   | { t: 'init'; init: FrontendInit }
@@ -123,6 +133,20 @@ export interface WireOutcome {
 
 /** The staging file name prefix in /dev/shm: `eclip-frontend-<engine pid>-<front-end pid>`. */
 export const STAGING_PREFIX = 'eclip-frontend-'
+
+/**
+ * A request's parameters as they cross to the engine: those of Triton's kinds (bool, int64, double, string). Nested
+ * values, which no Triton parameter has and nothing past decoding reads, stay in the front-end (as the single-process
+ * server keeps and ignores them), so a header never holds a client's arbitrarily deep JSON.
+ */
+export function wireParameters(p: Record<string, unknown>): Record<string, unknown> {
+  const entries = Object.entries(p)
+  return entries.every(isScalar) ? p : Object.fromEntries(entries.filter(isScalar))
+}
+
+function isScalar([, v]: [string, unknown]): boolean {
+  return typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string'
+}
 
 /** A Buffer over a Uint8Array that came over the channel (no copy). */
 export function asBuffer(u: Uint8Array): Buffer {
@@ -173,11 +197,13 @@ export class FrameChannel {
  * The two frames every request makes on a channel, infer and reply, have compact headers: positional arrays, not
  * objects (a JSON array parses and prints in about half the time of the same fields as an object, and the engine's
  * one event loop does this per request). The tag is the array's first element; every other frame is an object with
- * `t` ({t: 'invalid' | 'rejected', model}).
+ * `t` ({t: 'invalid' | 'rejected', model}; {t: 'stats', id}).
  */
 export const INFER = 0
 export const REPLY = 1
 export const FAILED = 2
+/** The engine's statistics: the answer to a front-end's `{t: 'stats', id}` frame. */
+export const STATS = 3
 
 /**
  * A tensor in a compact frame: [name, datatype, shape, byte length] with its bytes in the frame's body (in order), or
@@ -225,6 +251,7 @@ type FailedHeader = [
   status: number | null,
   headers: Record<string, string> | 0,
 ]
+type StatsHeader = [tag: typeof STATS, id: number, stats: ModelStats]
 
 /** An infer call as the engine takes it off its channel. */
 export interface InferCall {
@@ -234,17 +261,27 @@ export interface InferCall {
   receivedAtEpochMs: number
 }
 
-/** Frames from a front-end on its channel: infer calls (inputs' bytes in the body), failed validations, early refusals. */
+/**
+ * Frames from a front-end on its channel: infer calls (inputs' bytes in the body), failed validations, early refusals,
+ * and asks for the statistics (on the channel the failures are told on, so the answer counts those told before).
+ */
 export type FramedToEngine =
   | ({ t: 'infer' } & InferCall)
   | { t: 'invalid'; model: string }
   | { t: 'rejected'; model: string }
+  | { t: 'stats'; id: number }
 
 /** Frames to a front-end on its channel: the replies to its infer calls (outputs' bytes in the body). */
 export type FramedReply = { id: number } & (
   | { ok: true; value: WireOutcome }
   | { ok: false; error: WireError }
 )
+
+/** The engine's statistics on a front-end's channel: the answer to its call `id`, or (id 0) a push. */
+export interface FramedStats {
+  id: number
+  stats: ModelStats
+}
 
 function compactTensor(t: WireTensor, parts: Uint8Array[]): CompactTensor {
   const r = t.shm
@@ -303,6 +340,11 @@ export function inferHeader(
   ]
 }
 
+/** The statistics' frame header: the answer to call `id`, or a push (0). */
+export function statsHeader(id: number, stats: ModelStats): StatsHeader {
+  return [STATS, id, stats]
+}
+
 /** A reply's frame header: the outputs (their bytes that cross the channel added to `parts`) and parameters. */
 export function replyHeader(id: number, outcome: WireOutcome, parts: Uint8Array[]): ReplyHeader {
   return [REPLY, id, outcome.outputs.map((t) => compactTensor(t, parts)), outcome.parameters]
@@ -316,7 +358,8 @@ export function failedHeader(id: number, error: WireError): FailedHeader {
 /** A frame from a front-end as the engine handles it; null for a frame it does not know (ignored). */
 export function engineFrame(header: unknown, body: Buffer): FramedToEngine | null {
   if (!Array.isArray(header)) {
-    const m = header as { t?: unknown; model?: unknown }
+    const m = header as { t?: unknown; model?: unknown; id?: unknown }
+    if (m?.t === 'stats') return Number.isInteger(m.id) ? { t: 'stats', id: m.id as number } : null
     return (m?.t === 'invalid' || m?.t === 'rejected') && typeof m.model === 'string'
       ? { t: m.t, model: m.model }
       : null
@@ -341,6 +384,13 @@ export function engineFrame(header: unknown, body: Buffer): FramedToEngine | nul
   if (h[8] !== null) req.timeoutUs = h[8]
   if (h[9] !== null) req.id = h[9]
   return { t: 'infer', id: h[1], model: h[2], req, receivedAtEpochMs: h[3] }
+}
+
+/** The engine's statistics as a front-end takes them off its channel; null for any other frame. */
+export function statsFrame(header: unknown): FramedStats | null {
+  if (!Array.isArray(header) || header[0] !== STATS) return null
+  const h = header as StatsHeader
+  return Number.isInteger(h[1]) && Array.isArray(h[2]) ? { id: h[1], stats: h[2] } : null
 }
 
 /** A frame from the engine as a front-end handles it: a reply to one of its calls; null for one it does not know. */
