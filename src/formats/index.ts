@@ -8,8 +8,8 @@ import YAML from 'yaml'
 import { FormatError, UserError } from './errors.ts'
 import { Gpu, gpuConsistencyErrors } from './gpu.ts'
 import { LatencyTable, latencyTableConsistencyErrors } from './latency-table.ts'
-import { MixFile, mixFileProblems, mixWhere } from './mix.ts'
-import { Scenario as ParisScenario } from './paris-scenario.ts'
+import { MixFile, mixFileConsistencyErrors, mixFileProblems, mixWhere } from './mix.ts'
+import { Scenario as ParisScenario, scenarioConsistencyErrors } from './paris-scenario.ts'
 import { Plan, planConsistencyErrors } from './plan.ts'
 import { PlanTable, planTableConsistencyErrors } from './plan-table.ts'
 import { PowerModel, SimCalibration, simCalibrationConsistencyErrors } from './power.ts'
@@ -41,7 +41,12 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   gpu: { schema: Gpu, consistency: gpuConsistencyErrors },
   profile: { schema: Profile, consistency: profileConsistencyErrors },
   primitives: { schema: Primitives },
-  mix: { schema: MixFile, explain: (v) => mixFileProblems(v), where: (v, p) => mixWhere(v, p) },
+  mix: {
+    schema: MixFile,
+    consistency: mixFileConsistencyErrors,
+    explain: (v) => mixFileProblems(v),
+    where: (v, p) => mixWhere(v, p),
+  },
   workload: {
     schema: WorkloadFile,
     consistency: workloadFileConsistencyErrors,
@@ -51,7 +56,7 @@ export const FORMATS: Record<string, FormatSpec<any>> = {
   plan: { schema: Plan, consistency: planConsistencyErrors },
   'plan-table': { schema: PlanTable, consistency: planTableConsistencyErrors },
   'latency-table': { schema: LatencyTable, consistency: latencyTableConsistencyErrors },
-  'paris-scenario': { schema: ParisScenario },
+  'paris-scenario': { schema: ParisScenario, consistency: scenarioConsistencyErrors },
   power: { schema: PowerModel },
   'sim-calibration': { schema: SimCalibration, consistency: simCalibrationConsistencyErrors },
   results: { schema: Results, consistency: resultsConsistencyErrors },

@@ -4,14 +4,23 @@ import Type from 'typebox'
 import { type Arrival, LOAD_FIELDS, loadFieldProblems, type Priority } from './arrival.ts'
 import { Dtype, ModelName } from './common.ts'
 
+/**
+ * The largest weight a worker may have: weights are relative (the planner divides them by the largest), so a ratio
+ * beyond this between two workers is taken for a mistake.
+ */
+export const MAX_WEIGHT = 1e6
+
 export const MixWorker = Type.Object(
   {
     model: ModelName,
     batch: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
     dtype: Type.Optional(Dtype),
     count: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
-    /** The worker's weight in the planner's objective, system throughput Σ weight · rate / solo rate (default 1). */
-    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /**
+     * The worker's weight in the planner's objective, system throughput Σ weight · rate / solo rate (default 1); only
+     * the ratios between a mix's weights count.
+     */
+    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_WEIGHT })),
     /**
      * The worker's floor: its throughput under a partitioned plan ≥ minShare × its throughput under baseline
      * co-location, as the simulator predicts both (default 0.9; 0 lets the planner starve it).
@@ -48,6 +57,18 @@ export const MixFile = Type.Object(
   { additionalProperties: false },
 )
 export type MixFile = Type.Static<typeof MixFile>
+
+/** What the schema cannot say: every mix of a file has a name of its own (runs and plans are keyed by it). */
+export function mixFileConsistencyErrors(f: MixFile): string[] {
+  const seen = new Map<string, number>()
+  const errors: string[] = []
+  f.mixes.forEach((m, i) => {
+    const j = seen.get(m.name)
+    if (j !== undefined) errors.push(`/mixes/${i}/name: "${m.name}" is also mix ${j}'s name`)
+    seen.set(m.name, i)
+  })
+  return errors
+}
 
 /** One worker instance of a mix, after `count` is expanded. `name` is unique in the mix: "albert#0". */
 export interface WorkerSpec {

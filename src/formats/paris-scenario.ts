@@ -5,7 +5,7 @@
 // those pieces are defined once, here.
 import Type from 'typebox'
 import { Dtype, ModelName } from './common.ts'
-import { Gpu } from './gpu.ts'
+import { Gpu, gpuConsistencyErrors } from './gpu.ts'
 
 /** One model's load as PARIS and ELSA see it; `latencyTable` is a file relative to the file that names it. */
 export const MODEL_LOAD_FIELDS = {
@@ -91,3 +91,20 @@ export const Scenario = Type.Object(
   { additionalProperties: false },
 )
 export type Scenario = Type.Static<typeof Scenario>
+
+/**
+ * A scenario's rules the schema cannot say, one implementation for `eclip validate paris-scenario` and `eclip paris`
+ * (src/paris/scenario.ts resolves only scenarios that pass them): each model once, each batch mix with keys 1..1024
+ * and a positive weight (batchMixEntries), an inline GPU's slices adding up.
+ */
+export function scenarioConsistencyErrors(s: Scenario): string[] {
+  const errors = typeof s.gpu === 'string' ? [] : gpuConsistencyErrors(s.gpu).map((e) => `/gpu${e}`)
+  const seen = new Set<string>()
+  s.models.forEach((m, i) => {
+    if (seen.has(m.model)) errors.push(`/models/${i}: model ${m.model} listed twice`)
+    seen.add(m.model)
+    const mix = batchMixEntries(m.batches)
+    if ('problem' in mix) errors.push(`/models/${i}/batches: ${mix.problem}`)
+  })
+  return errors
+}

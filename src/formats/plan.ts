@@ -317,22 +317,86 @@ export const Plan = Type.Object(
 )
 export type Plan = Type.Static<typeof Plan>
 
-export function planConsistencyErrors(plan: Plan): string[] {
+/**
+ * What the plan's GPU identity says that cannot hold: its slices (where recorded) add up to its SM count, and every
+ * slice but the one remainder has `sliceSize` SMs (as a GPU description's must, gpuConsistencyErrors).
+ */
+function gpuIdentityErrors(gpu: GpuIdentity): string[] {
   const errors: string[] = []
-  const ids = new Set(plan.pool.partitions.map((p) => p.id))
+  if (!gpu.slices) return errors
+  const total = gpu.slices.reduce((a, n) => a + n, 0)
+  if (total !== gpu.smCount)
+    errors.push(`/gpu/smCount: the slices add up to ${total} SMs, got ${gpu.smCount}`)
+  const odd = gpu.slices.filter((n) => n !== gpu.sliceSize).length
+  if (odd > 1)
+    errors.push(
+      `/gpu/slices: ${odd} slices differ from sliceSize (${gpu.sliceSize}); only the remainder slice may`,
+    )
+  return errors
+}
+
+/**
+ * A partition's slices against the plan's GPU: slice ids of its layout, none twice, and `sms` their SMs' sum (what
+ * the simulator runs the partition with; the GPU backend trusts `sms`). Plans that lack the layout: at most the
+ * GPU's SMs, and no more slice ids than its size allows.
+ */
+function partitionErrors(gpu: GpuIdentity, p: Partition, at: string): string[] {
+  const errors: string[] = []
+  if (new Set(p.slices).size !== p.slices.length) errors.push(`${at}/slices: a slice listed twice`)
+  const count = gpu.slices?.length ?? Math.floor(gpu.smCount / gpu.sliceSize) + 1
+  const missing = p.slices.filter((s) => s >= count)
+  if (missing.length > 0)
+    errors.push(`${at}/slices: no slice ${missing.join(', ')} on the GPU (slice ids 0..${count - 1})`)
+  else if (gpu.slices) {
+    const sms = p.slices.reduce((a, s) => a + (gpu.slices?.[s] ?? 0), 0)
+    if (sms !== p.sms) errors.push(`${at}/sms: slices ${p.slices.join(', ')} hold ${sms} SMs, got ${p.sms}`)
+  }
+  if (p.sms > gpu.smCount) errors.push(`${at}/sms: ${p.sms} is more than the GPU's ${gpu.smCount} SMs`)
+  return errors
+}
+
+/**
+ * Cross-field rules of a plan, as the planner makes them (src/plan/assemble.ts) and executors read them: the GPU's
+ * layout adds up; partitions are unions of its slices with their SMs, ids unique; worker names unique (results and
+ * servers key workers by name); each worker's groups cover its kernels in order, on partitions of its own ladder
+ * (`partitions`); `switches` is its group boundaries, groups − 1 (the simulator and the run records charge a switch at
+ * every one).
+ */
+export function planConsistencyErrors(plan: Plan): string[] {
+  const errors = gpuIdentityErrors(plan.gpu)
+  const ids = new Set<number>()
+  plan.pool.partitions.forEach((p, pi) => {
+    const at = `/pool/partitions/${pi}`
+    if (ids.has(p.id)) errors.push(`${at}/id: partition ${p.id} listed twice`)
+    ids.add(p.id)
+    errors.push(...partitionErrors(plan.gpu, p, at))
+  })
+  const names = new Set<string>()
   plan.workers.forEach((w, wi) => {
+    if (names.has(w.name)) errors.push(`/workers/${wi}/name: worker ${w.name} listed twice`)
+    names.add(w.name)
+    const own = new Set(w.partitions)
     let next = 0
     w.groups.forEach((g, gi) => {
       const at = `/workers/${wi}/groups/${gi}`
       if (g.first !== next) errors.push(`${at}/first: expected ${next}, got ${g.first}`)
       if (g.last < g.first) errors.push(`${at}/last: before first`)
       if (!ids.has(g.partition)) errors.push(`${at}/partition: no partition ${g.partition} in the pool`)
+      else if (!own.has(g.partition))
+        errors.push(
+          `${at}/partition: partition ${g.partition} is not among the worker's partitions (${w.partitions.join(', ')})`,
+        )
       next = g.last + 1
     })
     if (next !== w.kernels)
       errors.push(`/workers/${wi}/groups: cover ${next} kernels, the worker has ${w.kernels}`)
+    if (w.switches !== w.groups.length - 1)
+      errors.push(
+        `/workers/${wi}/switches: ${w.groups.length} group(s) make ${w.groups.length - 1} switch(es), got ${w.switches}`,
+      )
     for (const p of w.partitions)
       if (!ids.has(p)) errors.push(`/workers/${wi}/partitions: no partition ${p} in the pool`)
+    if (own.size !== w.partitions.length) errors.push(`/workers/${wi}/partitions: a partition listed twice`)
   })
   return errors
 }

@@ -3,6 +3,7 @@
 import Type from 'typebox'
 import { Priority } from './arrival.ts'
 import { Dtype, ModelName } from './common.ts'
+import { MAX_WEIGHT } from './mix.ts'
 import { batchMixEntries, GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario.ts'
 import { MPS_POLICIES, POLICIES, PRIORITY_POLICIES, TABLE_POLICIES } from './plan.ts'
 
@@ -88,7 +89,7 @@ export const ServeModel = Type.Object(
     batch: Type.Optional(Type.Integer({ minimum: 1, default: 1 })),
     dtype: Type.Optional(Dtype),
     /** Planner: weight in system throughput, Σ weight · rate / solo rate (default 1; as a mix file's `weight`). */
-    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    weight: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_WEIGHT })),
     /** Planner: least throughput under the plan ÷ under baseline co-location (default 0.9; as a mix's `minShare`). */
     minShare: Type.Optional(Type.Number({ minimum: 0 })),
     /** Requests that may wait for this model; one more gets 429 with Retry-After. */

@@ -13,7 +13,7 @@ import {
   readFile,
   UserError,
 } from '../formats/index.ts'
-import { batchMixEntries, type Scenario } from '../formats/paris-scenario.ts'
+import { batchMixEntries, type Scenario, scenarioConsistencyErrors } from '../formats/paris-scenario.ts'
 import { latencyTableFromProfiles, syntheticLatencyTable } from './latency.ts'
 
 export {
@@ -105,14 +105,13 @@ export function resolveScenario(
   if (errs.length) throw new UserError(`${source}: gpu: ${errs.join('; ')}`)
   const dtype = s.dtype ?? 'fp16'
   const latency = s.latency ?? { source: 'synthetic' as const }
-  const seen = new Set<string>()
+  // the format's checks, for scenarios made in memory (a serve config's paris-elsa models, tests) as for files
+  const problems = scenarioConsistencyErrors(s)
+  if (problems.length > 0) throw new UserError(`${source}: ${problems.join('; ')}`)
   const models = s.models.map((m, i): ModelLoad => {
     const where = `${source}: /models/${i}`
-    if (seen.has(m.model)) throw new UserError(`${where}: model ${m.model} listed twice`)
-    seen.add(m.model)
     const mix = batchMixEntries(m.batches)
-    if ('problem' in mix) throw new UserError(`${where}/batches: ${mix.problem}`)
-    const { entries } = mix
+    const entries = 'entries' in mix ? mix.entries : [] // a problem was refused above
     const total = entries.reduce((a, [, w]) => a + w, 0)
     let table: LatencyTable
     if (m.latencyTable) table = need(opts.readTable, 'latency table reader')(m.latencyTable)

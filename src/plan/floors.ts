@@ -10,12 +10,24 @@ import { DEFAULT_MIN_SHARE, type FitMetrics, type FitObjective, type FitScore, f
 import type { PlanEvaluator, PlanOptions } from './options.ts'
 
 /**
+ * The workers' weights (absent: 1) relative to the largest: equal weights are all 1 whatever their size, and no sum
+ * of weighted terms can overflow. Only their ratios mean anything to an objective.
+ */
+export function relativeWeights(workers: readonly WorkerSpec[]): number[] {
+  const given = workers.map((w) => w.weight ?? 1)
+  const top = Math.max(...given)
+  return given.map((x) => (x === top ? 1 : x / top))
+}
+
+/**
  * STP's weights and the floors of a mix's workers (plan order), with the solo rates given. The `requests` objective
  * weighs each worker by its solo rate on top of its own weight: Σ weight · solo · rate / solo is then the total
- * requests/s (DISB's overall throughput), still under every worker's floor. Weights scaled to a mean of 1.
+ * requests/s (DISB's overall throughput), still under every worker's floor. Weights relative to the largest
+ * (relativeWeights); the `requests` objective's scaled to a mean of 1.
  */
 export function objectiveOf(workers: readonly WorkerSpec[], soloRps: number[], o: PlanOptions): FitObjective {
-  const raw = workers.map((w, i) => (w.weight ?? 1) * (o.objective === 'requests' ? (soloRps[i] ?? 1) : 1))
+  const rel = relativeWeights(workers)
+  const raw = rel.map((x, i) => x * (o.objective === 'requests' ? (soloRps[i] ?? 1) : 1))
   const mean = raw.reduce((a, x) => a + x, 0) / Math.max(1, raw.length)
   return {
     soloRps,
@@ -95,6 +107,23 @@ export function floorShortfall(w: WorkerSpec, ratio: number, floor: number): str
 /** The objective's floors and guard on total requests/s, as a plan's notes give them: "0.9×, total requests/s ≥ …". */
 export const floorsText = (obj: FitObjective) =>
   `${[...new Set(obj.floors)].map((x) => `${x}×`).join('/')}${obj.minTotal !== undefined ? `, total requests/s ≥ ${obj.minTotal}× baseline's` : ''}`
+
+/**
+ * Whether the floors and the guard were met, as a plan's notes say it: "floors met (0.9×, total requests/s ≥ 1.05×
+ * baseline's)". `met`: as the ranking held them. The baseline's placement (`fellBack`) is the guard's reference, kept
+ * when no plan meets the guard: its total is baseline's, so a guard above 1 it does not meet, and the note says that
+ * the guard was met by no plan and the baseline's placement was kept instead of calling it met. `held`: appended
+ * inside the parentheses (how the floors were held).
+ */
+export function floorsMetText(obj: FitObjective, met: boolean, fellBack: boolean, held = ''): string {
+  const floors = [...new Set(obj.floors)].map((x) => `${x}×`).join('/')
+  if (fellBack && met && obj.minTotal !== undefined && obj.minTotal > 1)
+    return (
+      `floors met (${floors}${held}), the guard on total requests/s (≥ ${obj.minTotal}× baseline's) met by no plan: ` +
+      "the baseline's placement kept, the guard's reference at 1× baseline's"
+    )
+  return `floors ${met ? 'met' : 'NOT met'} (${floorsText(obj)}${held})`
+}
 
 /** A plan short of its floors: refused with the workers and shortfalls named, or (acceptShortfall) a warning note. */
 export function shortfallOrThrow(

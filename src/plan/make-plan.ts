@@ -34,8 +34,9 @@ import {
 import {
   flooredText,
   floorShortfalls,
-  floorsText,
+  floorsMetText,
   objectiveOf,
+  relativeWeights,
   shortfallOrThrow,
   soloRates,
   stpInfo,
@@ -228,7 +229,7 @@ const planFit: PolicyPlanner = async (c) => {
     const vsBaseline = `evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's`
     const vsBound = `${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}`
     const worstText = `worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline`
-    const floorsMet = `floors ${chosen.shortfall > 0 ? 'NOT met' : 'met'} (${floorsText(objective)})`
+    const floorsMet = floorsMetText(objective, chosen.shortfall === 0, res.fellBack && !prio?.metrics)
     const total = `total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
     const measures = `evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`
     notes.push(
@@ -313,8 +314,9 @@ const planEclip: PolicyPlanner = async (c) => {
   const { workers, opts, notes } = c
   const { switchMax, mipGap, timeLimitS } = c.params
   const { partitions, ladders, instances } = onPool(c)
-  // per-worker weights scale the worker's terms of the paper's objective (all 1: the paper's own)
-  const wts = workers.map((w) => w.weight ?? 1)
+  // per-worker weights scale the worker's terms of the paper's objective, relative to the largest (all 1: the
+  // paper's own, equal weights of any size included)
+  const wts = relativeWeights(workers)
   const solveOn = instances.map((w, i) =>
     wts[i] === 1 ? w : { ...w, cost: w.cost.map((x) => x * (wts[i] as number)) },
   )
@@ -326,7 +328,8 @@ const planEclip: PolicyPlanner = async (c) => {
     solver: opts.solver ?? 'dp',
   })
   let assignments = res.assignments.map((a, i) => evaluate(instances[i] as WorkerInstance, a.choice))
-  if (wts.some((x) => x !== 1)) notes.push(`objective weighted per worker: ${wts.join(', ')}`)
+  if (wts.some((x) => x !== 1))
+    notes.push(`objective weighted per worker: ${workers.map((w) => w.weight ?? 1).join(', ')}`)
   const floorMode = opts.eclipFloors ?? 'check'
   if (opts.evaluator && opts.policy === 'eclip' && floorMode !== 'off')
     assignments = await eclipFloors(c, opts.evaluator, floorMode, {

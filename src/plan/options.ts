@@ -5,7 +5,7 @@ import { PRIORITIES } from '../formats/arrival.ts'
 import type { GpuRef } from '../formats/common.ts'
 import { UserError } from '../formats/errors.ts'
 import type { Gpu } from '../formats/gpu.ts'
-import type { WorkerSpec } from '../formats/mix.ts'
+import { MAX_WEIGHT, type WorkerSpec } from '../formats/mix.ts'
 import { isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 import type { FitScore, FitStarts } from './fit.ts'
@@ -252,6 +252,12 @@ export function checkInputs(
   )
   for (const w of workers) {
     num(`worker ${w.name}: weight`, w.weight, (v) => v > 0, '> 0')
+    num(
+      `worker ${w.name}: weight`,
+      w.weight,
+      (v) => v <= MAX_WEIGHT,
+      `≤ ${MAX_WEIGHT} (only weights' ratios count)`,
+    )
     num(`worker ${w.name}: minShare`, w.minShare, (v) => v >= 0, '≥ 0')
     // a mix file's schema refuses these already; workers made in code (a serve config, tests) come here
     if (w.priority !== undefined && !(PRIORITIES as readonly string[]).includes(w.priority))

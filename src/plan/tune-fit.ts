@@ -7,7 +7,14 @@ import type { WorkerSpec } from '../formats/mix.ts'
 import type { Tuning, TuningRun } from '../formats/plan.ts'
 import { candidatePlan, evaluateBaseline, type PolicyContext, type PolicyLayout } from './assemble.ts'
 import type { FitMetrics, FitSearchResult } from './fit.ts'
-import { floorShortfalls, floorsText, objectiveOf, shortfallOrThrow, soloRates, stpInfo } from './floors.ts'
+import {
+  floorShortfalls,
+  floorsMetText,
+  objectiveOf,
+  shortfallOrThrow,
+  soloRates,
+  stpInfo,
+} from './floors.ts'
 import type { PlanTuning } from './options.ts'
 import { beatsBest, HELD_P95_CAP, PRIORITY_MARGIN, type PriorityChoice } from './priorities.ts'
 import { priorityText, raiseStreams } from './raise-streams.ts'
@@ -248,7 +255,7 @@ export async function tuneFit(
   const heldHigher = tuned.objective.floors.some((f, i) => f !== objective.floors[i])
     ? `; on the windows each floor held ${floorMargin} higher, to 1 at most`
     : ''
-  const floorsMet = `floors ${tuning.floorsMet ? 'met' : 'NOT met'} (${floorsText(objective)}${heldHigher})`
+  const floorsMet = floorsMetText(objective, tuning.floorsMet, plan.fellBack && !prio?.metrics, heldHigher)
   const measured = `measured in tuning: ${stpWorst}, ${floorsMet}, total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
   const caveat =
     "heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number"

@@ -76,12 +76,18 @@ describe('GPU identity', () => {
     const config = readFile<ServeConfig>('serve-config', configFile)
     writeFileSync(join(dir, 'plan.json'), JSON.stringify(plan))
     await resolveServeSetup(config, { configFile }) // as made: accepted
-    // only the name edited (the old check compared SM counts alone), or an H200's layout with its name
-    for (const gpu of [
-      { ...plan.gpu, name: 'NVIDIA H200' },
-      { ...plan.gpu, slices: [...Array(16).fill(8), 4] },
+    // only the name edited (the old check compared SM counts alone), or an H200's layout (its pool made consistent
+    // with it, as a plan made there has: the whole GPU is every slice)
+    const h200Slices = [...Array(16).fill(8), 4]
+    const h200Pool = {
+      ...plan.pool,
+      partitions: plan.pool.partitions.map((p) => ({ ...p, slices: h200Slices.map((_, i) => i), sms: 132 })),
+    }
+    for (const edited of [
+      { ...plan, gpu: { ...plan.gpu, name: 'NVIDIA H200' } },
+      { ...plan, gpu: { ...plan.gpu, slices: h200Slices }, pool: h200Pool },
     ]) {
-      writeFileSync(join(dir, 'plan.json'), JSON.stringify({ ...plan, gpu }))
+      writeFileSync(join(dir, 'plan.json'), JSON.stringify(edited))
       await assert.rejects(
         resolveServeSetup(config, { configFile }),
         /plan\.json: the plan was made for another GPU \(.*\), this is .* \(the profile directory's GPU\)/,
