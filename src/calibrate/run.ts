@@ -1,12 +1,13 @@
 // `eclip calibrate`'s application: reads the GPU runs' results files and the profile directory, fits the simulator's
 // contention constants and power model (the method is in calibrate.ts), prints the report and writes
 // sim-calibration.json and power.json. The CLI (src/cli/commands/calibrate.ts) parses flags and calls runCalibrate.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { simPlanner } from '../execute/sim/evaluator.ts'
 import {
   CALIBRATION,
+  type Calibration,
   calibrationFrom,
   defaultPowerModel,
   describePower,
@@ -15,6 +16,7 @@ import {
 import { simInputs } from '../execute/sim/inputs.ts'
 import {
   type Gpu,
+  type GpuRef,
   incompleteNote,
   type Plan,
   type PowerModel,
@@ -27,7 +29,7 @@ import {
   UserError,
 } from '../formats/index.ts'
 import type { Planner } from '../plan/index.ts'
-import { checkSameGpu, loadGpu, loadPrimitives, profilesIn } from '../profile/store.ts'
+import { checkSameGpu, loadGpu, loadPrimitives, profilesIn, sameGpu } from '../profile/store.ts'
 import {
   type CalibrationReport,
   type Case,
@@ -282,7 +284,15 @@ export interface RunCalibrateResult {
 export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrateResult> {
   const t0 = performance.now()
   const files = o.results
+  // contradictory or missing options are refused before the runs are prepared (re-planning takes minutes)
+  if (o.keepContention && o.grid !== undefined)
+    throw new UserError(
+      "--keep-contention keeps the profile directory's constants as the only grid point: --grid cannot go with it",
+    )
+  if (o.planCalibration !== undefined) directoryOf('--plan-calibration', o.planCalibration)
   const gpu = loadGpu(o.profiles)
+  const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
+  const beforeSim = o.before !== undefined ? beforeFrom(o.before, o.profiles, gpu) : undefined
   const primitives = loadPrimitives(o.profiles, gpu)
   if (!primitives)
     throw new UserError(
@@ -308,7 +318,6 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   // --fit-profiles keeps the directory's calibration: refused before the runs are prepared (re-planning takes minutes)
   const keptForProfiles = o.fitProfiles ? keptCalibration(o.profiles, gpu, '--fit-profiles') : undefined
   const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM_WINDOWS })
-  const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
   if (keptForProfiles) return runProfileFit(o, cases, gpu, keptForProfiles, t0)
   const scope = o.fitOn
   let grid: Grid | readonly Grid[] = o.grid ? parseGrid(o.grid) : DEFAULT_GRIDS
@@ -324,9 +333,8 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   const realtime = calNow?.realtime
   const mps = calNow?.mps // measured apart too (results of MPS with no caps), kept as it is
   // before: the calibration a directory holds (e.g. the one this fit would replace), else the neutral defaults
-  const beforeInputs = o.before ? simInputs(gpu, { dir: o.before }).inputs : null
-  const beforeCal = beforeInputs?.calibration ?? CALIBRATION
-  const beforePower = beforeInputs?.power ?? defaultPowerModel(gpuRef)
+  const beforeCal = beforeSim?.calibration ?? CALIBRATION
+  const beforePower = beforeSim?.power ?? defaultPowerModel(gpuRef)
   const report = calibrate({
     cases,
     grid,
@@ -343,7 +351,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
         process.stderr.write(`eclip calibrate: ${done}/${total} grid points simulated\n`)
     },
   })
-  const before = `${o.before ? `${o.before}: ` : ''}${beforeCal.sharing}, tol ${beforeCal.saturationTolerance}, γ ${beforeCal.memoryInterference} + ${o.before ? '' : 'placeholder '}${describePower(beforePower)}`
+  const before = `${o.before !== undefined ? `${o.before}: ` : ''}${beforeSim?.calibrationFile ? '' : 'neutral constants '}${beforeCal.sharing}, tol ${beforeCal.saturationTolerance}, γ ${beforeCal.memoryInterference} + ${beforeSim?.powerFile ? '' : 'placeholder '}${describePower(beforePower)}`
   console.log(
     `eclip calibrate: ${cases.length} GPU runs (${sets.map((s) => s.label).join(', ')}) on ${gpu.name}, each re-simulated with its plan at ${report.points} grid points\n`,
   )
@@ -447,6 +455,55 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     `\nwrote ${kept ? '' : `${calFile}, `}${powerFile} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   )
   return { report, calibration, power, written: kept ? [powerFile] : [calFile, powerFile] }
+}
+
+/** A directory an option names: refused where there is none or it is a file. */
+function directoryOf(flag: string, dir: string): string {
+  if (!existsSync(dir)) throw new UserError(`${flag} ${dir}: no such directory`)
+  if (!statSync(dir).isDirectory()) throw new UserError(`${flag} ${dir}: not a directory`)
+  return dir
+}
+
+/**
+ * --before: the sim-calibration.json and power.json of a directory, each made on the GPU of the profiles' gpu.json;
+ * one of them missing is the neutral constants or the placeholder power, with a warning; both missing is refused,
+ * since the before column would then be the defaults under the directory's name. Its primitives.json (and gpu.json)
+ * play no part: the before column re-simulates the runs with the profiles' switch costs.
+ */
+export function beforeFrom(
+  dir: string,
+  profiles: string,
+  gpu: Gpu,
+): { calibration?: Calibration; power?: PowerModel; calibrationFile?: string; powerFile?: string } {
+  directoryOf('--before', dir)
+  const calibrationFile = join(dir, 'sim-calibration.json')
+  const powerFile = join(dir, 'power.json')
+  const hasCal = existsSync(calibrationFile)
+  const hasPower = existsSync(powerFile)
+  if (!hasCal && !hasPower)
+    throw new UserError(
+      `--before ${dir}: neither sim-calibration.json nor power.json there (leave --before out to compare against the neutral constants and placeholder power)`,
+    )
+  const forGpu = <T extends { gpu: GpuRef }>(format: string, file: string): T => {
+    const v = readFile<T>(format, file)
+    if (!sameGpu(v.gpu, gpu))
+      throw new UserError(
+        `--before: ${file} was made on ${v.gpu.name} (${v.gpu.smCount} SMs), but ${join(profiles, 'gpu.json')} is ${gpu.name} (${gpu.smCount} SMs)`,
+      )
+    return v
+  }
+  const warn = (w: string) => process.stderr.write(`eclip calibrate: WARNING: --before ${dir}: ${w}\n`)
+  if (!hasCal) warn('no sim-calibration.json: the before column is simulated on the neutral constants')
+  if (!hasPower) warn("no power.json: the before column's energy comes from the placeholder power model")
+  return {
+    ...(hasCal
+      ? {
+          calibration: calibrationFrom(forGpu<SimCalibration>('sim-calibration', calibrationFile)),
+          calibrationFile,
+        }
+      : {}),
+    ...(hasPower ? { power: forGpu<PowerModel>('power', powerFile), powerFile } : {}),
+  }
 }
 
 /** The profile directory's sim-calibration.json, which `flag` keeps: refused where there is none or another GPU's. */

@@ -1,8 +1,10 @@
 // What `eclip bench` and `eclip serve-bench` read from their command lines the same way: numeric options, --mix,
 // --workload, --policies and eclip-rt's options; and --tune with its budget, the same on `eclip bench` and `eclip plan`.
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { Option } from '@commander-js/extra-typings'
+// Besides, what every command checks the same way before any work: no option given an empty value, output paths that
+// can be written, and options given that the command would ignore.
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { type CommandUnknownOpts, Option } from '@commander-js/extra-typings'
 import YAML from 'yaml'
 import { MEASURED_DEFAULTS, type TuneChoice } from '../execute/measured-evaluator.ts'
 import {
@@ -47,7 +49,8 @@ export const num =
   (name: string, min: number, integer = false) =>
   (v: string) => {
     const x = Number(v)
-    if (!Number.isFinite(x) || x < min || (integer && !Number.isInteger(x)))
+    // Number('') is 0: a blank value is no number
+    if (v.trim() === '' || !Number.isFinite(x) || x < min || (integer && !Number.isInteger(x)))
       throw new UserError(`--${name}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}, got "${v}"`)
     return x
   }
@@ -71,7 +74,10 @@ export function readWorkloads(file: string): Workload[] {
   }))
 }
 
-/** The mixes of a mix file, or of a workload file (a workload is a mix with a run length), traces read. */
+/**
+ * The mixes of a mix file, or of a workload file (a workload is a mix with a run length), traces read. A mix file
+ * that names two mixes alike is refused: a mix is picked and its runs and plans are filed by its name.
+ */
 export function readMixes(file: string): Mix[] {
   if (isWorkloadFile(file))
     return readWorkloads(file).map((w) => ({
@@ -79,8 +85,12 @@ export function readMixes(file: string): Mix[] {
       ...(w.description !== undefined ? { description: w.description } : {}),
       workers: w.workers,
     }))
+  // (the mix format refuses a file that names two mixes alike)
   return readFile<MixFile>('mix', file).mixes.map((m) => loadMixArrivals(m, dirname(file)))
 }
+
+/** The first name of `names` that occurs more than once, or undefined. */
+const namedTwice = (names: readonly string[]) => names.find((n, i) => names.indexOf(n) !== i)
 
 /**
  * --workload: workload files, or names — a shipped file's stem (`disb`: workloads/disb.yaml, all its workloads) or
@@ -127,9 +137,8 @@ export function resolveWorkloads(arg: string): Workload[] {
     }
     out.push(found)
   }
-  const names = out.map((w) => w.name)
-  const twice = names.find((n, i) => names.indexOf(n) !== i)
-  if (twice) throw new UserError(`--workload: workload "${twice}" named twice`)
+  const twice = namedTwice(out.map((w) => w.name))
+  if (twice !== undefined) throw new UserError(`--workload: workload "${twice}" named twice`)
   return out
 }
 
@@ -141,8 +150,11 @@ export function resolveMixes(arg: string): Mix[] {
   }
   const paper = readFile<MixFile>('mix', PAPER_MIXES).mixes
   if (arg === 'all') return paper
-  return arg.split(',').map((name) => {
-    const m = paper.find((x) => x.name === name.trim())
+  const names = arg.split(',').map((name) => name.trim())
+  const twice = namedTwice(names)
+  if (twice !== undefined) throw new UserError(`--mix: mix "${twice}" named twice`)
+  return names.map((name) => {
+    const m = paper.find((x) => x.name === name)
     if (!m)
       throw new UserError(
         `--mix: no mix "${name}" in ${PAPER_MIXES} (known: ${paper.map((x) => x.name).join(', ')}; or give a mix file)`,
@@ -156,9 +168,9 @@ export function resolveMixesOrWorkloads(opts: { workload?: string; mix?: string 
   mixes: Mix[]
   workloads: Workload[]
 } {
-  if (opts.workload && opts.mix)
+  if (opts.workload !== undefined && opts.mix !== undefined)
     throw new UserError('--workload and --mix: give one (a workload file is read by either)')
-  if (!opts.workload) return { mixes: resolveMixes(opts.mix ?? 'all'), workloads: [] }
+  if (opts.workload === undefined) return { mixes: resolveMixes(opts.mix ?? 'all'), workloads: [] }
   const workloads = resolveWorkloads(opts.workload)
   return { mixes: workloads.map((w) => ({ name: w.name, workers: w.workers })), workloads }
 }
@@ -181,6 +193,9 @@ export function resolvePolicies(
   for (const p of out)
     if (!(ALL_POLICIES as readonly string[]).includes(p))
       throw new UserError(`--policies: unknown policy "${p}" (known: ${ALL_POLICIES.join(', ')}, or all)`)
+  // each policy's runs are filed by its name: one named twice would run twice and clash in results.json
+  const twice = namedTwice(out)
+  if (twice !== undefined) throw new UserError(`--policies: ${twice} named twice`)
   // baseline is what every ratio is taken against: always run it
   if (!out.includes('baseline')) out.unshift('baseline')
   return out as Policy[]
@@ -419,4 +434,111 @@ export function resolveTune(o: {
     ...(o.tuneWindow !== undefined ? { windowS: o.tuneWindow } : {}),
     ...(o.tuneWarmup !== undefined ? { warmupS: o.tuneWarmup } : {}),
   }
+}
+
+/** Refuses --objective and --fit-starts where no policy given searches as eclip-fit does (as checkMinShare). */
+export function checkFitOptions(
+  o: { objective?: string; fitStarts?: string },
+  policies: readonly string[],
+  flag = '--policies',
+): void {
+  const given = [
+    o.objective !== undefined ? '--objective' : '',
+    o.fitStarts !== undefined ? '--fit-starts' : '',
+  ]
+    .filter((f) => f !== '')
+    .join(' and ')
+  if (given === '') return
+  if (policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p))) return
+  throw new UserError(
+    `${given} set${given.includes(' and ') ? '' : 's'} eclip-fit's search (its plans, eclip-rt's best-effort plan, eclip-live's set plans): ${flag} ${policies.join(',')} has none of them`,
+  )
+}
+
+/** The eclip-rt options of rtPlanOptions, as the command line names them. */
+const RT_FLAGS = [
+  ['rtMechanism', '--rt-mechanism'],
+  ['rtReserveSms', '--rt-reserve-sms'],
+  ['rtFactor', '--rt-factor'],
+  ['rtGateUs', '--rt-gate-us'],
+  ['rtBestEffort', '--rt-best-effort'],
+  ['rtUngatedSms', '--rt-ungated-sms'],
+] as const
+
+/** Refuses eclip-rt's options where eclip-rt is not among the policies, naming them. */
+export function checkRtOptions(
+  o: Parameters<typeof rtPlanOptions>[0],
+  policies: readonly string[],
+  flag = '--policies',
+): void {
+  if (policies.includes('eclip-rt')) return
+  const given = RT_FLAGS.filter(([k]) => o[k] !== undefined).map(([, f]) => f)
+  if (given.length > 0)
+    throw new UserError(
+      `${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} for eclip-rt: ${flag} ${policies.join(',')} has no eclip-rt`,
+    )
+}
+
+/** Fails fast, before any work, when `file` could not be written: its directory is missing or read-only, or it is a
+ * directory itself. */
+export function checkWritable(flag: string, file: string): void {
+  const dir = dirname(file)
+  let st: ReturnType<typeof statSync> | undefined
+  try {
+    st = statSync(dir)
+  } catch {
+    throw new UserError(`${flag} ${file}: directory ${dir} does not exist`)
+  }
+  if (!st.isDirectory()) throw new UserError(`${flag} ${file}: ${dir} is not a directory`)
+  if (existsSync(file) && statSync(file).isDirectory())
+    throw new UserError(`${flag} ${file}: is a directory, give a file name`)
+  try {
+    accessSync(existsSync(file) ? file : dir, constants.W_OK)
+  } catch {
+    throw new UserError(`${flag} ${file}: not writable (permission denied)`)
+  }
+}
+
+/**
+ * Fails fast, before any work, when the output directory `dir` could not be made or written into: it, or the nearest
+ * of its parents that exists (where it would be made), is a file or read-only.
+ */
+export function checkWritableDir(flag: string, dir: string): void {
+  const want = resolve(dir)
+  let at = want
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at)
+  const where = at === want ? '' : `${at} `
+  if (!statSync(at).isDirectory())
+    throw new UserError(`${flag} ${dir}: ${where}is a file, not a directory (give a directory)`)
+  try {
+    accessSync(at, constants.W_OK)
+  } catch {
+    throw new UserError(`${flag} ${dir}: ${where}not writable (permission denied)`)
+  }
+}
+
+/**
+ * A commander preAction hook: refuses an option given an empty (or blank) value. Commander takes "" as a value, which
+ * the commands would read as not given (and run their defaults) or as 0 (Number('') is 0).
+ */
+export function refuseEmptyValues(cmd: CommandUnknownOpts): void {
+  for (const o of cmd.options) {
+    if (!o.required && !o.optional) continue // a flag without a value
+    const key = o.attributeName()
+    if (cmd.getOptionValueSource(key) !== 'cli') continue
+    const v: unknown = cmd.getOptionValue(key)
+    const values = Array.isArray(v) ? v : [v]
+    if (values.some((x) => typeof x === 'string' && x.trim() === '')) {
+      const flag = o.long ?? o.flags
+      const want = o.flags.slice(o.flags.indexOf(flag) + flag.length).trim()
+      throw new UserError(`${flag}: empty value, expected ${want} (or leave ${flag} out)`)
+    }
+  }
+}
+
+/** The options of `cmd` given on its command line (their long flags), among those whose keys `keep` does not list. */
+export function givenOnCommandLine(cmd: CommandUnknownOpts, keep: readonly string[] = []): string[] {
+  return cmd.options
+    .filter((o) => !keep.includes(o.attributeName()) && cmd.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => o.long ?? o.flags)
 }

@@ -7,15 +7,20 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import { type ProfilesChoice, reportFrom, runBench } from '../../bench/run.ts'
 import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
-import { isMpsPolicy, POLICIES, UserError } from '../../formats/index.ts'
+import { isMpsPolicy, isTablePolicy, POLICIES, UserError } from '../../formats/index.ts'
 import {
+  checkFitOptions,
   checkMinShare,
+  checkRtOptions,
   checkStreamPriorities,
   checkTune,
+  checkWritableDir,
   fitStartsOption,
+  givenOnCommandLine,
   minShareOption,
   num,
   objectiveOption,
+  refuseEmptyValues,
   resolveMixesOrWorkloads,
   resolvePolicies,
   resolveTune,
@@ -40,6 +45,28 @@ import {
 /** --profiles: a directory, synthetic, or (not given) the shipped ones for the backend's GPU (runBench picks). */
 const profilesChoice = (arg: string | undefined): ProfilesChoice =>
   arg === 'synthetic' ? 'synthetic' : arg !== undefined ? { dir: arg } : undefined
+
+/** What --from's report reads besides the results files: the rest configures runs, which --from makes none of. */
+const REPORT_OPTIONS = ['from', 'out', 'plots', 'profiles', 'gemmTarget']
+
+/** The options of GPU runs: refused on the simulator, where no run would use them. */
+const GPU_FLAGS = [
+  ['simCompare', '--no-sim-compare'],
+  ['checkOutputs', '--no-check-outputs'],
+] as const
+
+/**
+ * The bench's solo runs are named solo-<model>-b<batch>-<dtype> (soloMixName): a mix named so would share its runs'
+ * names and plans with them. Refused whether or not this bench runs solo runs, so that a mix's runs keep one meaning
+ * in every results file (--from merges files, some with solo runs).
+ */
+export function checkMixNames(mixes: readonly { name: string }[], flag: string): void {
+  const solo = mixes.find((m) => m.name.startsWith('solo-'))
+  if (solo)
+    throw new UserError(
+      `${flag}: mix "${solo.name}": names starting with solo- are the bench's solo runs' (solo-<model>-b<batch>-<dtype>); rename the mix`,
+    )
+}
 
 export function registerBench(program: Command) {
   program
@@ -153,14 +180,36 @@ export function registerBench(program: Command) {
       '--no-check-outputs',
       "with --backend gpu: do not check each partitioned worker's output against its baseline capture before a run (saves a capture per worker and run)",
     )
-    .action(async (opts) => {
+    .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
+    .action(async (opts, cmd) => {
       const profiles = profilesChoice(opts.profiles)
-      if (opts.from && opts.resume)
+      checkWritableDir('--out', opts.out)
+      if (opts.from !== undefined && opts.resume)
         throw new UserError('--resume and --from: --from runs nothing; give one of them')
-      if (opts.from) return reportFrom(opts.from.split(','), { ...opts, profiles })
+      if (opts.from !== undefined) {
+        const run = givenOnCommandLine(cmd, REPORT_OPTIONS)
+        if (run.length > 0)
+          throw new UserError(
+            `--from runs nothing, it reports on results files: ${run.join(', ')} would have no effect (with --from: --out, --no-plots, --profiles, --no-gemm-target)`,
+          )
+        return reportFrom(opts.from.split(','), { ...opts, profiles })
+      }
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
+      checkMixNames(mixes, opts.workload !== undefined ? '--workload' : '--mix')
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
       checkMinShare(opts.minShare, policies)
+      checkFitOptions(opts, policies)
+      checkRtOptions(opts, policies)
+      // (--hold-ms and --table-threads without eclip-live: runBench refuses them)
+      if (cmd.getOptionValueSource('tablePolicy') === 'cli' && !policies.some(isTablePolicy))
+        throw new UserError(
+          "--table-policy is eclip-live's (the policy of its table's plans): add eclip-live to --policies",
+        )
+      const gpuOnly = GPU_FLAGS.filter(([k]) => cmd.getOptionValueSource(k) === 'cli').map(([, f]) => f)
+      if (gpuOnly.length > 0 && opts.backend !== 'gpu')
+        throw new UserError(
+          `${gpuOnly.join(', ')}: with --backend gpu only (here: --backend ${opts.backend})`,
+        )
       const modes = opts.modes.split(',').map((m) => m.trim())
       const tune = resolveTune(opts)
       if (tune) checkTune(policies, opts)

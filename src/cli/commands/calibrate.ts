@@ -3,6 +3,8 @@
 // (sim-calibration.json, power.json). The application is src/calibrate/run.ts, the method src/calibrate/calibrate.ts.
 import { type Command, Option } from '@commander-js/extra-typings'
 import { runCalibrate } from '../../calibrate/run.ts'
+import { UserError } from '../../formats/index.ts'
+import { checkWritableDir, refuseEmptyValues } from '../options.ts'
 
 export function registerCalibrate(program: Command) {
   program
@@ -51,7 +53,13 @@ export function registerCalibrate(program: Command) {
       ).conflicts(['keepContention', 'grid', 'before', 'perRun', 'fitOn']),
     )
     .option('--dry-run', 'print the fit, write nothing')
+    .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
     .action(async (opts) => {
+      // where the files go, checked before the fit (minutes to half an hour); a dry run writes nothing
+      if (opts.dryRun && opts.out !== undefined)
+        throw new UserError('--dry-run writes nothing: --out cannot go with it')
+      if (opts.out !== undefined) checkWritableDir('--out', opts.out)
+      else if (!opts.dryRun) checkWritableDir('--profiles (written to without --out)', opts.profiles)
       await runCalibrate({ ...opts, results: opts.results.split(',').map((s) => s.trim()) })
     })
 }

@@ -18,7 +18,7 @@ import {
   runParis,
   runParisTable,
 } from '../../paris/run.ts'
-import { num } from '../options.ts'
+import { checkWritable, checkWritableDir, givenOnCommandLine, num, refuseEmptyValues } from '../options.ts'
 
 // moved to the application (src/paris/run.ts); re-exported where tests and callers find them
 export { type BisectCli, GPU_BISECT_LIMITS, parseUniform, type RateSpec }
@@ -39,7 +39,8 @@ export function parseGpuList(text: string): number[] {
 
 const int = (name: string, min: number) => (v: string) => {
   const n = Number(v)
-  if (!Number.isInteger(n) || n < min)
+  // Number('') is 0: a blank value is no integer
+  if (v.trim() === '' || !Number.isInteger(n) || n < min)
     throw new UserError(`${name}: expected an integer ≥ ${min}, got "${v}"`)
   return n
 }
@@ -216,6 +217,7 @@ export function registerParis(program: Command) {
     )
     .option('--png', 'also write PNG copies of the plots')
     .option('--quiet', 'no progress lines')
+    .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
     .action(async (opts, cmd) => {
       const gpuRun = opts.backend === 'gpu'
       const target = parsePercent('--target', opts.target ?? '1', 0, 100, true)
@@ -224,6 +226,7 @@ export function registerParis(program: Command) {
       const windowed = Boolean(bisect) && (gpuRun || cmd.getOptionValueSource('window') === 'cli')
       // measured runs never land on the recorded simulator results by default
       const out = opts.out ?? (gpuRun ? join('out', 'paris-gpu') : join('results', 'sim', 'paris'))
+      checkWritableDir('--out', out)
       const gpus = parseGpuList(opts.gpus ?? (gpuRun ? '1' : '1..8'))
       const defaults = gpuRun ? SCHEMES.filter((s) => GPU_SCHEMES.includes(s.name)) : SCHEMES
       const schemes = resolveSchemes(opts.schemes, defaults)
@@ -295,11 +298,14 @@ export function registerParisTable(program: Command) {
     // one GPU: the GPUs of one host are one kind, so a table measured on one serves a server of several
     .option('--device <n>', 'with --backend gpu: which GPU (CUDA_VISIBLE_DEVICES)', int('--device', 0))
     .option('--out <file>', 'output file (default: stdout); with --backend gpu: a directory (required)')
-    .action(async (profiles, opts) => {
+    .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
+    .action(async (profiles, opts, cmd) => {
+      checkTableSource(profiles, opts, givenOnCommandLine(cmd))
       let measure: RunParisTableOptions['measure']
       if (opts.backend === 'gpu') {
         if (!opts.models || !opts.out)
           throw new UserError('--backend gpu needs --models <list> and --out <dir>')
+        checkWritableDir('--out', opts.out)
         measure = {
           models: opts.models.split(',').map((m) => m.trim()),
           batches: opts.batches.split(',').map((b) => int('--batches', 1)(b.trim())),
@@ -308,7 +314,7 @@ export function registerParisTable(program: Command) {
           ...(opts.device !== undefined ? { device: opts.device } : {}),
           out: opts.out,
         }
-      }
+      } else if (opts.out !== undefined) checkWritable('--out', opts.out)
       await runParisTable({
         profiles,
         ...(opts.synthetic !== undefined ? { synthetic: opts.synthetic } : {}),
@@ -318,4 +324,33 @@ export function registerParisTable(program: Command) {
         ...(measure ? { measure } : {}),
       })
     })
+}
+
+/** paris-table's options of each source of a table: profile files, --synthetic, or --backend gpu. */
+const SYNTHETIC_FLAGS = ['--synthetic', '--gpu', '--seed']
+const MEASURE_FLAGS = ['--backend', '--models', '--batches', '--dtype', '--cell-ms', '--device']
+
+/**
+ * A table comes from one source: profile files, --synthetic, or --backend gpu. The options of another source (given:
+ * the long flags on the command line) would be ignored, so they are refused, naming them.
+ */
+export function checkTableSource(
+  profiles: readonly string[],
+  opts: { synthetic?: string; backend?: string },
+  given: readonly string[],
+): void {
+  const source =
+    opts.backend === 'gpu' ? '--backend gpu' : opts.synthetic !== undefined ? '--synthetic' : 'profile files'
+  const own = source === '--backend gpu' ? MEASURE_FLAGS : source === '--synthetic' ? SYNTHETIC_FLAGS : []
+  const stray = given.filter(
+    (f) => (SYNTHETIC_FLAGS.includes(f) || MEASURE_FLAGS.includes(f)) && !own.includes(f),
+  )
+  if (source !== 'profile files' && profiles.length > 0)
+    throw new UserError(
+      `${source} makes its table${source === '--backend gpu' ? 's' : ''} without profile files: ${profiles.join(' ')} would be ignored (give one source)`,
+    )
+  if (stray.length > 0)
+    throw new UserError(
+      `${stray.join(', ')}: not for a table from ${source} (${SYNTHETIC_FLAGS.join(', ')}: for --synthetic; ${MEASURE_FLAGS.slice(1).join(', ')}: for --backend gpu)`,
+    )
 }

@@ -1,6 +1,5 @@
 // `eclip plan`: profiles + a mix → plan.json (the optimizer's lookup table), with a per-worker summary.
-import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { existsSync, writeFileSync } from 'node:fs'
 import { type Command, Option } from '@commander-js/extra-typings'
 import type { ExecuteBackend } from '../../execute/backend.ts'
 import { createGpuBackend } from '../../execute/gpu/index.ts'
@@ -42,13 +41,17 @@ import {
 import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet } from '../../profile/store.ts'
 import {
+  checkFitOptions,
   checkMinShare,
+  checkRtOptions,
   checkStreamPriorities,
   checkTune,
+  checkWritable,
   fitStartsOption,
   minShareOption,
   objectiveOption,
   readMixes,
+  refuseEmptyValues,
   resolveTune,
   rtBestEffortOption,
   rtMechanismOption,
@@ -64,11 +67,15 @@ import {
   tuneWindowOption,
 } from '../options.ts'
 
-export { PAPER_MIXES }
+export { checkWritable, PAPER_MIXES }
 
 /** A mix by name from mixes/paper.yaml, or from a mix file (`mixName` picks one when the file holds several). */
 export function resolveMix(mix: string, mixName?: string): Mix {
   const isFile = /\.(ya?ml|json)$/i.test(mix) || existsSync(mix)
+  if (!isFile && mixName !== undefined)
+    throw new UserError(
+      `--mix-name picks one mix of a mix file, but --mix ${mix} is no file: it names a mix of ${PAPER_MIXES} (leave --mix-name out)`,
+    )
   const file = isFile ? mix : PAPER_MIXES
   // a workload file's workloads are mixes too; trace sources are read relative to the file
   const mixes = readMixes(file)
@@ -94,26 +101,6 @@ const num =
     return x
   }
 const int = (v: number) => Number.isInteger(v)
-
-/** Fails fast, before any solving, when `file` could not be written: its directory is missing or read-only, or it is a
- * directory itself. */
-export function checkWritable(flag: string, file: string): void {
-  const dir = dirname(file)
-  let st: ReturnType<typeof statSync> | undefined
-  try {
-    st = statSync(dir)
-  } catch {
-    throw new UserError(`${flag} ${file}: directory ${dir} does not exist`)
-  }
-  if (!st.isDirectory()) throw new UserError(`${flag} ${file}: ${dir} is not a directory`)
-  if (existsSync(file) && statSync(file).isDirectory())
-    throw new UserError(`${flag} ${file}: is a directory, give a file name`)
-  try {
-    accessSync(existsSync(file) ? file : dir, constants.W_OK)
-  } catch {
-    throw new UserError(`${flag} ${file}: not writable (permission denied)`)
-  }
-}
 
 export function registerPlan(program: Command) {
   program
@@ -227,8 +214,9 @@ export function registerPlan(program: Command) {
       ).choices(['sim', 'gpu'] as const),
     )
     .option('--out <file>', 'write the plan here')
+    .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
     .action(async (o) => {
-      if (o.out) checkWritable('--out', o.out)
+      if (o.out !== undefined) checkWritable('--out', o.out)
       const policy = (o.policy ?? (o.table ? 'eclip-fit' : 'eclip')) as Policy
       const tune = resolveTune(o)
       if (o.backend !== undefined && !tune)
@@ -242,6 +230,8 @@ export function registerPlan(program: Command) {
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
       checkMinShare(o.minShare, [policy], '--policy')
+      checkFitOptions(o, [policy], '--policy')
+      checkRtOptions(o, [policy], '--policy')
       checkStreamPriorities(o.streamPriorities, [policy], '--policy')
       if (o.streamPriorities && o.table)
         throw new UserError("--stream-priorities is for one eclip-fit plan, not a table's")
@@ -306,7 +296,7 @@ export function registerPlan(program: Command) {
           `eclip: warning: the plan is NOT proven optimal (gap ${(plan.solver.gap * 100).toFixed(3)}%); ` +
             'raise --time-limit or --mip-gap, or use --solver dp\n',
         )
-      if (o.out) {
+      if (o.out !== undefined) {
         try {
           writeFileSync(o.out, `${JSON.stringify(plan, null, 2)}\n`)
         } catch (err) {
@@ -353,7 +343,7 @@ async function writeTable(
     await threaded.close()
   }
   process.stdout.write(formatTableSummary(table))
-  if (o.out) {
+  if (o.out !== undefined) {
     try {
       writeFileSync(o.out, `${JSON.stringify(table, null, 1)}\n`)
     } catch (err) {

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { Command } from '@commander-js/extra-typings'
 import { readFile, UserError } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
+import { checkWritableDir, refuseEmptyValues } from '../options.ts'
 
 export function registerProfile(program: Command) {
   program
@@ -38,7 +39,10 @@ export function registerProfile(program: Command) {
       'Python with torch + cuda-bindings + nvidia-ml-py',
       process.env.ECLIP_PYTHON ?? 'python3',
     )
+    .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
     .action((opts, cmd) => {
+      // the profiler writes there (or, with --retime, rewrites the profiles there): checked before it starts
+      checkWritableDir('--out', opts.out)
       const env = {
         ...process.env,
         PYTHONPATH: [GPU_PACKAGE_DIR, process.env.PYTHONPATH].filter(Boolean).join(':'),

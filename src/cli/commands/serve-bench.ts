@@ -17,9 +17,11 @@ import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
 import {
   checkMinShare,
+  checkWritableDir,
   minShareOption,
   num,
   objectiveOption,
+  refuseEmptyValues,
   resolveMixesOrWorkloads,
   resolvePolicies,
   rtBestEffortOption,
@@ -178,7 +180,9 @@ export function registerServeBench(program: Command) {
       "serve configs with gemmTarget off: plans from the profiles' default times, every GEMM picked for the whole GPU (docs/design.md §7)",
     )
     .option('--out <dir>', 'output directory', 'out/serve-bench')
+    .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
     .action(async (opts) => {
+      checkWritableDir('--out', opts.out)
       // the server it starts runs in this process (not with --url: then it measures another one)
       if (opts.url === undefined) applyServingHeapGrowth()
       http2Sizes() // the gRPC sizes its server and clients take from the environment, checked before anything starts

@@ -3,6 +3,7 @@ import { Option } from '@commander-js/extra-typings'
 import { UserError } from '../../formats/errors.ts'
 import { http2Sizes } from '../../serve/grpc/flow-control.ts'
 import { applyServingHeapGrowth } from '../../serve/heap.ts'
+import { refuseEmptyValues } from '../options.ts'
 
 export function registerServe(program: Command) {
   program
@@ -35,6 +36,8 @@ export function registerServe(program: Command) {
       '--gpus <n|all>',
       'policy paris-elsa: GPUs of the host PARIS partitions (overrides the config; gpu default all, sim default 1)',
     )
+    // an empty value is refused, not read as not given or as 0 (Number('') is 0: a random port)
+    .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
     .action(async (opts) => {
       applyServingHeapGrowth()
       http2Sizes() // the gRPC listener's sizes from the environment: a bad value is refused before anything starts
