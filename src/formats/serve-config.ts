@@ -381,8 +381,8 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   return errors
 }
 
-/** The default `http.requestTimeoutMs` (as src/serve/server.ts HTTP_LIMITS). */
-const DEFAULT_REQUEST_TIMEOUT_MS = 30000
+/** The default `http.requestTimeoutMs` (the server's HTTP_LIMITS take it from here). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30000
 
 /**
  * Node refuses a headers timeout above the request timeout (the headers are part of the request), unless the request

@@ -4,7 +4,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
-import { httpTimeoutError, MAX_TIMER_MS } from '../formats/serve-config.ts'
+import { DEFAULT_REQUEST_TIMEOUT_MS, httpTimeoutError, MAX_TIMER_MS } from '../formats/serve-config.ts'
 import type { ServeBackend, ServedModel, ShmOutput } from './backend.ts'
 import type { ComputeTime } from './compute-time.ts'
 import { registerDashboard } from './dashboard.ts'
@@ -85,7 +85,7 @@ export interface HttpLimits {
   maxRequestsPerSocket?: number
 }
 export const HTTP_LIMITS: Required<HttpLimits> = {
-  requestTimeoutMs: 30_000,
+  requestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 75_000,
   maxConnections: 1024,

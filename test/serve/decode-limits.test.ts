@@ -166,7 +166,8 @@ describe('gRPC typed contents: refused on the wire bytes, before decoding', () =
     assert.throws(
       () => decodeInferRequest({ inputs: [{ name: 'x', datatype: 'INT64', shape: [2, 4], data }] }, io, 2),
       (e: Error) =>
-        e instanceof ProtocolError && /shape \[2,4\] needs 8 elements, "data" has 1000/.test(e.message),
+        e instanceof ProtocolError &&
+        /shape \[2,4\] needs 8 elements, "data" has 1000 entries/.test(e.message),
     )
   })
 })

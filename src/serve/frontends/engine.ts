@@ -7,8 +7,7 @@
 // front-end has them before the call is answered; the repository's calls themselves are forwarded here, to the
 // engine's listener), forks a front-end again when one dies, and closes them first on drain (they finish what they
 // accepted; the engine then drains its workers). The statistics extension's counts are the engine's: a front-end asks
-// for them before it answers an HTTP statistics call, and they are pushed to every front-end as they change (gRPC's
-// ModelStatistics answers synchronously from the last ones).
+// for them at every statistics call, HTTP's and gRPC's.
 import cluster, { type Worker } from 'node:cluster'
 import { readdirSync, unlinkSync } from 'node:fs'
 import { createServer, Socket } from 'node:net'

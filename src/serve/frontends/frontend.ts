@@ -6,8 +6,7 @@
 // a region reference, like a client's shared-memory request; its outputs come back the same way and are read here.
 // Routes it does not serve (metrics, dashboard, the model repository's, anything unknown) are forwarded to the engine's
 // own listener; the engine pushes the served models after a model is loaded or unloaded there. The statistics
-// extension answers the engine's counts: asked for before an HTTP statistics route runs, and the last ones the engine
-// pushed (as they change) for gRPC's ModelStatistics, which the gRPC front-end answers synchronously.
+// extension answers the engine's counts, asked for at every statistics call (HTTP's and gRPC's).
 import http from 'node:http'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
@@ -71,8 +70,6 @@ class EngineLink {
   regions: RegionTable = { seq: 0, system: [], cuda: [], lookup: [] }
   /** The served models: init's, then each list the engine pushes after a load or unload. */
   models: ServiceModel[] = []
-  /** The engine's statistics as it last answered them (refreshStats). */
-  stats: ModelStats = []
   onClose: () => void = () => {}
   private initWaiter: ((i: FrontendInit) => void) | undefined
   /** Infer calls and their replies (a socket pair the engine made at fd CHANNEL_FD), when there is one. */
@@ -104,18 +101,15 @@ class EngineLink {
   }
 
   /**
-   * Asks the engine for its statistics now; they are `stats` once it resolves. On the frame channel where there is
-   * one: the failures this front-end told the engine before (invalid, rejected) are counted in the answer.
+   * The engine's statistics now. On the frame channel where there is one: the failures this front-end told the
+   * engine before (invalid, rejected) are counted in the answer.
    */
-  async refreshStats(): Promise<void> {
+  stats(): Promise<ModelStats> {
     const channel = this.channel
-    if (!channel) {
-      this.stats = await this.call<ModelStats>({ t: 'stats' })
-      return
-    }
+    if (!channel) return this.call<ModelStats>({ t: 'stats' })
     const id = ++this.next
-    await new Promise<void>((resolve, reject) => {
-      this.calls.set(id, { resolve: () => resolve(), reject })
+    return new Promise<ModelStats>((resolve, reject) => {
+      this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject })
       if (!channel.send({ t: 'stats', id })) {
         this.calls.delete(id)
         reject(new ProtocolError(503, 'the server is shutting down'))
@@ -127,11 +121,10 @@ class EngineLink {
   private onFrame(header: unknown, body: Buffer) {
     const stats = statsFrame(header)
     if (stats) {
-      this.stats = stats.stats
-      const c = stats.id === 0 ? undefined : this.calls.get(stats.id)
+      const c = this.calls.get(stats.id)
       if (c) {
         this.calls.delete(stats.id)
-        c.resolve(undefined)
+        c.resolve(stats.stats)
       }
       return
     }
@@ -250,8 +243,7 @@ export class FrontendService implements InferenceService {
   }
   /** The engine's statistics as they are now (the engine keeps the counts; HTTP's and gRPC's routes ask here). */
   async modelStats(name?: string): Promise<ModelStats> {
-    await this.link.refreshStats()
-    const all = this.link.stats
+    const all = await this.link.stats()
     return name === undefined ? all : all.filter((s) => s.name === name)
   }
   // the model repository is the engine's: asked over its HTTP routes (as a forwarded request is), it pushes the

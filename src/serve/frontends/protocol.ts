@@ -277,7 +277,7 @@ export type FramedReply = { id: number } & (
   | { ok: false; error: WireError }
 )
 
-/** The engine's statistics on a front-end's channel: the answer to its call `id`, or (id 0) a push. */
+/** The engine's statistics on a front-end's channel: the answer to its call `id`. */
 export interface FramedStats {
   id: number
   stats: ModelStats
@@ -340,7 +340,7 @@ export function inferHeader(
   ]
 }
 
-/** The statistics' frame header: the answer to call `id`, or a push (0). */
+/** The statistics' frame header: the answer to call `id`. */
 export function statsHeader(id: number, stats: ModelStats): StatsHeader {
   return [STATS, id, stats]
 }

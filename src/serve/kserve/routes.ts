@@ -39,8 +39,10 @@ export interface InferenceService extends ShmService, RepositoryService {
   models(): ServiceModel[]
   /** Why a model of the repository that is not served cannot be asked (not loaded, failed to load), or undefined. */
   unavailableReason?(name: string): string | undefined
-  /** Triton's statistics extension: `model_stats` of every model, or of the one named. */
-  /** Triton's statistics extension's `model_stats` (a front-end asks its engine for them: a promise there). */
+  /**
+   * Triton's statistics extension: `model_stats` of every model, or of the one named (a front-end asks its engine for
+   * them: a promise there).
+   */
   modelStats?(name?: string): Record<string, unknown>[] | Promise<Record<string, unknown>[]>
   modelReady(name: string): boolean
   /** Throws a ProtocolError (429/503/504/…) or resolves with the outputs. Failed-validation requests are reported through `invalid`. */

@@ -166,7 +166,9 @@ export function decodeInferRequest(
       // more entries than the shape allows (flat: count; nested: the batch dimension) are refused before any
       // per-element work (gRPC's typed contents arrive as one array of millions of numbers)
       if (t.data.length > Math.max(count, n0))
-        throw bad(`input "${t.name}": shape [${shape}] needs ${count} elements, "data" has ${t.data.length}`)
+        throw bad(
+          `input "${t.name}": shape [${shape}] needs ${count} elements, "data" has ${t.data.length} entries`,
+        )
       const flat = flatten(t.data, shape.length, t.name)
       if (flat.length !== count)
         throw bad(`input "${t.name}": shape [${shape}] needs ${count} elements, "data" has ${flat.length}`)
