@@ -16,7 +16,6 @@ import {
 import { simInputs } from '../execute/sim/inputs.ts'
 import {
   type Gpu,
-  type GpuRef,
   incompleteNote,
   type Plan,
   type PowerModel,
@@ -29,7 +28,7 @@ import {
   UserError,
 } from '../formats/index.ts'
 import type { Planner } from '../plan/index.ts'
-import { checkSameGpu, loadGpu, loadPrimitives, profilesIn, sameGpu } from '../profile/store.ts'
+import { checkSameGpu, loadGpu, loadPrimitives, loadSimFiles, profilesIn } from '../profile/store.ts'
 import {
   type CalibrationReport,
   type Case,
@@ -292,7 +291,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
   if (o.planCalibration !== undefined) directoryOf('--plan-calibration', o.planCalibration)
   const gpu = loadGpu(o.profiles)
   const gpuRef = { name: gpu.name, smCount: gpu.smCount, sliceSize: gpu.sliceSize }
-  const beforeSim = o.before !== undefined ? beforeFrom(o.before, o.profiles, gpu) : undefined
+  const beforeSim = o.before !== undefined ? beforeFrom(o.before, gpu) : undefined
   const primitives = loadPrimitives(o.profiles, gpu)
   if (!primitives)
     throw new UserError(
@@ -472,7 +471,6 @@ function directoryOf(flag: string, dir: string): string {
  */
 export function beforeFrom(
   dir: string,
-  profiles: string,
   gpu: Gpu,
 ): { calibration?: Calibration; power?: PowerModel; calibrationFile?: string; powerFile?: string } {
   directoryOf('--before', dir)
@@ -484,25 +482,17 @@ export function beforeFrom(
     throw new UserError(
       `--before ${dir}: neither sim-calibration.json nor power.json there (leave --before out to compare against the neutral constants and placeholder power)`,
     )
-  const forGpu = <T extends { gpu: GpuRef }>(format: string, file: string): T => {
-    const v = readFile<T>(format, file)
-    if (!sameGpu(v.gpu, gpu))
-      throw new UserError(
-        `--before: ${file} was made on ${v.gpu.name} (${v.gpu.smCount} SMs), but ${join(profiles, 'gpu.json')} is ${gpu.name} (${gpu.smCount} SMs)`,
-      )
-    return v
-  }
+  // read as the simulator reads them, each checked against the profiles' GPU
+  const files = loadSimFiles(gpu, {
+    ...(hasCal ? { calibration: calibrationFile } : {}),
+    ...(hasPower ? { power: powerFile } : {}),
+  })
   const warn = (w: string) => process.stderr.write(`eclip calibrate: WARNING: --before ${dir}: ${w}\n`)
   if (!hasCal) warn('no sim-calibration.json: the before column is simulated on the neutral constants')
   if (!hasPower) warn("no power.json: the before column's energy comes from the placeholder power model")
   return {
-    ...(hasCal
-      ? {
-          calibration: calibrationFrom(forGpu<SimCalibration>('sim-calibration', calibrationFile)),
-          calibrationFile,
-        }
-      : {}),
-    ...(hasPower ? { power: forGpu<PowerModel>('power', powerFile), powerFile } : {}),
+    ...(files.calibration ? { calibration: calibrationFrom(files.calibration), calibrationFile } : {}),
+    ...(files.power ? { power: files.power, powerFile } : {}),
   }
 }
 

@@ -5,8 +5,8 @@ import { type Arrival, LOAD_FIELDS, loadFieldProblems, type Priority } from './a
 import { Dtype, ModelName } from './common.ts'
 
 /**
- * The largest weight a worker may have: weights are relative (the planner divides them by the largest), so a ratio
- * beyond this between two workers is taken for a mistake.
+ * The largest weight a worker may have. Only weights' ratios count (the planner divides them by the largest, so no
+ * size overflows); a bound keeps typed values sane (1 is the default).
  */
 export const MAX_WEIGHT = 1e6
 

@@ -343,10 +343,15 @@ function gpuIdentityErrors(gpu: GpuIdentity): string[] {
 function partitionErrors(gpu: GpuIdentity, p: Partition, at: string): string[] {
   const errors: string[] = []
   if (new Set(p.slices).size !== p.slices.length) errors.push(`${at}/slices: a slice listed twice`)
-  const count = gpu.slices?.length ?? Math.floor(gpu.smCount / gpu.sliceSize) + 1
+  // without the layout: at most one slice per sliceSize SMs, a remainder counted as one
+  const count = gpu.slices?.length ?? Math.ceil(gpu.smCount / gpu.sliceSize)
   const missing = p.slices.filter((s) => s >= count)
   if (missing.length > 0)
-    errors.push(`${at}/slices: no slice ${missing.join(', ')} on the GPU (slice ids 0..${count - 1})`)
+    errors.push(
+      gpu.slices
+        ? `${at}/slices: no slice ${missing.join(', ')} on the GPU (slice ids 0..${count - 1})`
+        : `${at}/slices: no slice ${missing.join(', ')} on a GPU of ${gpu.smCount} SMs in slices of ${gpu.sliceSize} (at most ${count} slices)`,
+    )
   else if (gpu.slices) {
     const sms = p.slices.reduce((a, s) => a + (gpu.slices?.[s] ?? 0), 0)
     if (sms !== p.sms) errors.push(`${at}/sms: slices ${p.slices.join(', ')} hold ${sms} SMs, got ${p.sms}`)

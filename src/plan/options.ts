@@ -252,12 +252,7 @@ export function checkInputs(
   )
   for (const w of workers) {
     num(`worker ${w.name}: weight`, w.weight, (v) => v > 0, '> 0')
-    num(
-      `worker ${w.name}: weight`,
-      w.weight,
-      (v) => v <= MAX_WEIGHT,
-      `≤ ${MAX_WEIGHT} (only weights' ratios count)`,
-    )
+    num(`worker ${w.name}: weight`, w.weight, (v) => v <= MAX_WEIGHT, `≤ ${MAX_WEIGHT}`)
     num(`worker ${w.name}: minShare`, w.minShare, (v) => v >= 0, '≥ 0')
     // a mix file's schema refuses these already; workers made in code (a serve config, tests) come here
     if (w.priority !== undefined && !(PRIORITIES as readonly string[]).includes(w.priority))

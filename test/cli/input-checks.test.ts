@@ -232,10 +232,10 @@ describe('eclip: input checks before any work', () => {
       )
     })
 
-    it("names the profiles' gpu.json where --before holds another GPU's calibration", async () => {
+    it("names the file and both GPUs where --before holds another GPU's calibration", async () => {
       assert.match(
         await calibrate('--before', H100),
-        /--before: .*h100\/sim-calibration\.json was made on NVIDIA H100.*, but .*h200\/gpu\.json is NVIDIA H200/,
+        /h100\/(power|sim-calibration)\.json: made on NVIDIA H100.*, but the profiles are from NVIDIA H200/,
       )
     })
 
@@ -253,7 +253,7 @@ describe('eclip: input checks before any work', () => {
       const write = mock.method(process.stderr, 'write', () => true)
       let got: ReturnType<typeof beforeFrom>
       try {
-        got = beforeFrom(half, H200, loadGpu(H200))
+        got = beforeFrom(half, loadGpu(H200))
       } finally {
         write.mock.restore()
       }

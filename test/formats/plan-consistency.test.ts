@@ -44,7 +44,7 @@ describe('plan consistency', () => {
     ;(old.pool.partitions[1] as Plan['pool']['partitions'][number]).slices = [99]
     assert.match(
       problems(old).join('\n'),
-      /\/pool\/partitions\/1\/slices: no slice 99 on the GPU \(slice ids 0\.\.16\)/,
+      /\/pool\/partitions\/1\/slices: no slice 99 on a GPU of 132 SMs in slices of 8 \(at most 17 slices\)/,
     )
   })
 
