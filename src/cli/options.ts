@@ -456,7 +456,7 @@ export function checkFitOptions(
 }
 
 /** The eclip-rt options of rtPlanOptions, as the command line names them. */
-const RT_FLAGS = [
+export const RT_FLAGS = [
   ['rtMechanism', '--rt-mechanism'],
   ['rtReserveSms', '--rt-reserve-sms'],
   ['rtFactor', '--rt-factor'],

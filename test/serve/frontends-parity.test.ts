@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib'
 import YAML from 'yaml'
 import { wireParameters } from '../../src/serve/frontends/protocol.ts'
 import { type Running, startServe } from '../../src/serve/index.ts'
-import { albertBody, grpcCall, grpcClient } from './helpers.ts'
+import { albertBody, grpcCall, grpcClient, twoModelSimConfig } from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 
@@ -61,21 +61,7 @@ function timeless(x: unknown): unknown {
   return out
 }
 
-function simConfig(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'eclip-frontends-parity-'))
-  const f = join(dir, 'serve.yaml')
-  writeFileSync(
-    f,
-    YAML.stringify({
-      policy: 'model-wise',
-      models: [
-        { model: 'albert', batch: 2 },
-        { model: 'vgg19', batch: 4 },
-      ],
-    }),
-  )
-  return f
-}
+const simConfig = () => twoModelSimConfig('eclip-frontends-parity-')
 
 describe('serve --frontends: parity with the single process', () => {
   let one: Running

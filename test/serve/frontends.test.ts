@@ -25,7 +25,15 @@ import { inferenceProtoPath, PROTO_OPTIONS } from '../../src/serve/grpc/server.t
 import { startServe } from '../../src/serve/index.ts'
 import { fromHalf, toHalf } from '../../src/serve/kserve/datatypes.ts'
 import { EclipServer } from '../../src/serve/server.ts'
-import { albertBody, backendPython, baselinePlan, servedModels, testServer, unreadBody } from './helpers.ts'
+import {
+  albertBody,
+  backendPython,
+  baselinePlan,
+  servedModels,
+  testServer,
+  twoModelSimConfig,
+  unreadBody,
+} from './helpers.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const IMAGE = 3 * 224 * 224 * 2
@@ -107,21 +115,7 @@ function comparable(a: Answer): unknown {
   return { status: a.status, type: a.headers['content-type'], body }
 }
 
-function simConfig(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'eclip-frontends-'))
-  const f = join(dir, 'serve.yaml')
-  writeFileSync(
-    f,
-    YAML.stringify({
-      policy: 'model-wise',
-      models: [
-        { model: 'albert', batch: 2 },
-        { model: 'vgg19', batch: 4 },
-      ],
-    }),
-  )
-  return f
-}
+const simConfig = () => twoModelSimConfig('eclip-frontends-')
 
 describe('defaultFrontends', () => {
   it('the cores but one, at most MAX_DEFAULT_FRONTENDS, none where fewer than 2 would be left', () => {

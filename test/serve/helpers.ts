@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
+import YAML from 'yaml'
 import type { Gpu } from '../../src/formats/gpu.ts'
 import type { WorkerSpec } from '../../src/formats/mix.ts'
 import type { Plan } from '../../src/formats/plan.ts'
@@ -398,4 +399,20 @@ export async function grpcRefused(p: Promise<unknown>, code: grpc.status, messag
     assert.match(err.details, message)
     return true
   })
+}
+
+/** A serve config file on the simulator: albert at batch 2 and vgg19 at batch 4, model-wise (a fresh directory). */
+export function twoModelSimConfig(prefix = 'eclip-serve-'): string {
+  const f = join(mkdtempSync(join(tmpdir(), prefix)), 'serve.yaml')
+  writeFileSync(
+    f,
+    YAML.stringify({
+      policy: 'model-wise',
+      models: [
+        { model: 'albert', batch: 2 },
+        { model: 'vgg19', batch: 4 },
+      ],
+    }),
+  )
+  return f
 }
