@@ -142,14 +142,15 @@ interface InputContents {
 
 /** The refused stand-in for a ModelInferRequest whose typed contents are over `limits`, or undefined. */
 function refuseContents(b: Buffer, limits: ContentsLimits): Refused | undefined {
-  const head: { model_name?: string; model_version?: string; id?: string } = {}
+  // the name, version and id as byte ranges: decoded only for a request with typed contents (not every request's)
+  const at: { model_name?: [number, number]; model_version?: [number, number]; id?: [number, number] } = {}
   const inputs: [number, number][] = []
   const text = (from: number, to: number) => b.toString('utf8', from, to)
   const top = fields(b, 0, b.length, (field, wire, from, to) => {
     if (wire !== LEN) return true
-    if (field === 1) head.model_name = text(from, to)
-    else if (field === 2) head.model_version = text(from, to)
-    else if (field === 3) head.id = text(from, to)
+    if (field === 1) at.model_name = [from, to]
+    else if (field === 2) at.model_version = [from, to]
+    else if (field === 3) at.id = [from, to]
     else if (field === 5) inputs.push([from, to])
     return true
   })
@@ -170,6 +171,12 @@ function refuseContents(b: Buffer, limits: ContentsLimits): Refused | undefined 
     if (!ok) return undefined
     if (t.parts.length > 0) typed.push(t)
     total += t.bytes
+  }
+  if (typed.length === 0) return undefined
+  const head: { model_name?: string; model_version?: string; id?: string } = {}
+  for (const k of ['model_name', 'model_version', 'id'] as const) {
+    const r = at[k]
+    if (r) head[k] = text(r[0], r[1])
   }
   const refuse = (error: ProtocolError): Refused => ({ ...head, [REFUSED]: error })
   const model = head.model_name ?? ''
