@@ -365,7 +365,7 @@ function partitionErrors(gpu: GpuIdentity, p: Partition, at: string): string[] {
  * layout adds up; partitions are unions of its slices with their SMs, ids unique; worker names unique (results and
  * servers key workers by name); each worker's groups cover its kernels in order, on partitions of its own ladder
  * (`partitions`); `switches` is its group boundaries, groups − 1 (the simulator and the run records charge a switch at
- * every one).
+ * every one); a waiting gate names kernels the worker has, a raising one none.
  */
 export function planConsistencyErrors(plan: Plan): string[] {
   const errors = gpuIdentityErrors(plan.gpu)
@@ -402,6 +402,14 @@ export function planConsistencyErrors(plan: Plan): string[] {
     for (const p of w.partitions)
       if (!ids.has(p)) errors.push(`/workers/${wi}/partitions: no partition ${p} in the pool`)
     if (own.size !== w.partitions.length) errors.push(`/workers/${wi}/partitions: a partition listed twice`)
+    const at = w.gate?.atKernels
+    if (w.gate?.role === 'wait' && !at?.length)
+      errors.push(`/workers/${wi}/gate/atKernels: a waiting worker needs the kernels it waits before`)
+    if (w.gate?.role === 'raise' && at !== undefined)
+      errors.push(`/workers/${wi}/gate/atKernels: a raising worker waits before no kernel`)
+    const past = (at ?? []).filter((k) => k >= w.kernels)
+    if (past.length)
+      errors.push(`/workers/${wi}/gate/atKernels: ${past.join(', ')} past the worker's ${w.kernels} kernels`)
   })
   return errors
 }

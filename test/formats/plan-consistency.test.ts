@@ -1,6 +1,7 @@
 // The plan format's cross-field rules (planConsistencyErrors): partitions that are unions of the GPU's slices with
 // their SMs, a GPU identity that adds up, worker names once, switches = group boundaries, groups on the worker's own
-// partitions. Every plan eclip has written (results/, profiles/, test fixtures) passes them.
+// partitions, gates before kernels the worker has. Every plan eclip has written (results/, profiles/, test fixtures)
+// passes them.
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -101,6 +102,37 @@ describe('plan consistency', () => {
     ;(w.groups[0] as Plan['workers'][number]['groups'][number]).partition = 6
     assert.deepEqual(problems(plan), [
       "/workers/0/groups/0/partition: partition 6 is not among the worker's partitions (1, 2, 3, 4, 5, 0)",
+    ])
+  })
+
+  it('refuses gates that wait before no kernel, past the worker’s kernels, or on a raising worker', () => {
+    const gated = join(
+      root,
+      'results',
+      'h100',
+      'rt-be-coresident',
+      'c-co',
+      'plans',
+      'disb-C.eclip-rt.bmix.plan.json',
+    )
+    const plan = (): Plan => JSON.parse(readFileSync(gated, 'utf8'))
+    assert.deepEqual(problems(plan()), [])
+    const past = plan()
+    const vgg = past.workers[3] as Plan['workers'][number]
+    assert.equal(vgg.kernels, 107)
+    vgg.gate = { role: 'wait', atKernels: [0, 40, 107, 300] }
+    assert.deepEqual(problems(past), ["/workers/3/gate/atKernels: 107, 300 past the worker's 107 kernels"])
+    const none = plan()
+    ;(none.workers[1] as Plan['workers'][number]).gate = { role: 'wait', atKernels: [] }
+    ;(none.workers[2] as Plan['workers'][number]).gate = { role: 'wait' }
+    assert.deepEqual(problems(none), [
+      '/workers/1/gate/atKernels: a waiting worker needs the kernels it waits before',
+      '/workers/2/gate/atKernels: a waiting worker needs the kernels it waits before',
+    ])
+    const raising = plan()
+    ;(raising.workers[0] as Plan['workers'][number]).gate = { role: 'raise', atKernels: [0] }
+    assert.deepEqual(problems(raising), [
+      '/workers/0/gate/atKernels: a raising worker waits before no kernel',
     ])
   })
 
