@@ -220,12 +220,12 @@ const planFit: PolicyPlanner = async (c) => {
     const weighted = objective.weights.some((x) => x !== 1) ? ' (objective: weighted STP)' : ''
     // the note: which search and what it chose, then how the choice was evaluated, in '; '-joined parts
     const before = opts.tune ? "the simulator's search, before tuning: " : ''
-    const fellBack = res.fellBack
-      ? "the baseline's placement (every kernel on the whole GPU) scored best; "
-      : ''
     const homes = res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')
     const prices = `overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}`
-    const choice = `homes ${homes} SMs, ${prices}: chosen by the evaluator over ${res.evaluations} candidate plans`
+    // fallen back, the plan has no homes or prices: the search's best is named as what it was preferred to
+    const choice = res.fellBack
+      ? `the baseline's placement (every kernel on the whole GPU) chosen by the evaluator over ${res.evaluations} candidate plans, scoring above the search's best (homes ${homes} SMs, ${prices})`
+      : `homes ${homes} SMs, ${prices}: chosen by the evaluator over ${res.evaluations} candidate plans`
     const vsBaseline = `evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's`
     const vsBound = `${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}`
     const worstText = `worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline`
@@ -234,7 +234,6 @@ const planFit: PolicyPlanner = async (c) => {
     const measures = `evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`
     notes.push(
       before +
-        fellBack +
         [
           choice + priorityText(workers, prio, res.chosen, objective),
           `heuristic (local search): ${vsBaseline}, ${vsBound}${weighted}`,

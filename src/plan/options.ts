@@ -201,6 +201,10 @@ export function checkInputs(
     throw new UserError(
       `the rt ungated SMs (${o.rtUngatedSms}) are eclip-rt's gate mechanism's (this plan's is ${mech})`,
     )
+  if (o.policy === 'eclip-rt' && o.rtReserveSms !== undefined && mech !== 'priority')
+    throw new UserError(
+      `the rt reserve (${o.rtReserveSms} SMs) is eclip-rt's priority mechanism's (this plan's is ${mech})`,
+    )
   if (o.policy === 'eclip-rt' && o.rtGateUs !== undefined && mech !== 'gate')
     throw new UserError(
       `the rt gate spacing (${o.rtGateUs} µs) is eclip-rt's gate mechanism's (this plan's is ${mech})`,

@@ -524,6 +524,14 @@ describe('eclip-rt gates (the gate mechanism)', () => {
       /the rt gate spacing \(25 µs\) is eclip-rt's gate mechanism's \(this plan's is priority\)/,
     )
     await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'gate', rtReserveSms: 16 }),
+      /the rt reserve \(16 SMs\) is eclip-rt's priority mechanism's \(this plan's is gate\)/,
+    )
+    await assert.rejects(
+      makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'partition', rtReserveSms: 16 }),
+      /the rt reserve \(16 SMs\) is eclip-rt's priority mechanism's \(this plan's is partition\)/,
+    )
+    await assert.rejects(
       makePlan(gpu, 'm', ws, ps, { policy: 'eclip-rt', rtMechanism: 'gate', rtGateUs: -1 }),
       /rt gate spacing must be > 0 µs, got -1/,
     )

@@ -94,6 +94,12 @@ describe('a guard on total requests/s no plan meets', () => {
       /floors met \(0\.9×\), the baseline's placement kept: it scored best, and the guard on total requests\/s \(≥ 1\.9× baseline's\) is measured against it \(1× baseline's\)/,
     )
     assert.doesNotMatch(notes, /total requests\/s ≥ 1\.9× baseline's\)/)
+    // what the plan is, not homes it does not have
+    assert.match(
+      notes,
+      /the baseline's placement \(every kernel on the whole GPU\) chosen by the evaluator over \d+ candidate plans, scoring above the search's best \(homes \d+\/\d+ SMs, overlap prices λ /,
+    )
+    assert.doesNotMatch(notes, /SMs, overlap prices [^)]*: chosen/)
     // a guard a plan meets is said met, as before
     const met = await makePlan(gpu, 'm', ws, profiles, {
       policy: 'eclip-fit',
