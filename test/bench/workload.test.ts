@@ -401,10 +401,13 @@ describe('eclip bench --workload', () => {
       serveBench('--mix', 'mix7', '--policies', 'baseline', ...flags, '--out', out)
     const no = onBaseline('--rt-reserve-sms', '8')
     assert.equal(no.status, 2, no.stderr)
-    assert.match(no.stderr, /--rt-reserve-sms is for eclip-rt: add it to --policies/)
+    assert.match(no.stderr, /--rt-reserve-sms is for eclip-rt: --policies baseline has no eclip-rt/)
     const two = onBaseline('--rt-ungated-sms', '16', '--rt-factor', '1.2')
     assert.equal(two.status, 2, two.stderr)
-    assert.match(two.stderr, /--rt-factor, --rt-ungated-sms are for eclip-rt: add it to --policies/)
+    assert.match(
+      two.stderr,
+      /--rt-factor, --rt-ungated-sms are for eclip-rt: --policies baseline has no eclip-rt/,
+    )
     const noObjective = onBaseline('--objective', 'requests')
     assert.equal(noObjective.status, 2, noObjective.stderr)
     assert.match(noObjective.stderr, /--objective is for eclip-fit and eclip-rt: add one to --policies/)

@@ -17,6 +17,7 @@ import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
 import {
   checkMinShare,
+  checkRtOptions,
   checkWritableDir,
   minShareOption,
   num,
@@ -212,12 +213,7 @@ export function registerServeBench(program: Command) {
         return
       }
       const policies = resolvePolicies(opts.policies ?? 'baseline,eclip', 'sim', mixes)
-      if (Object.keys(rt).length > 0 && !policies.includes('eclip-rt')) {
-        const given = SERVE_FLAGS.filter(([k]) => k in rt).map(([, flag]) => flag)
-        throw new UserError(
-          `${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} for eclip-rt: add it to --policies`,
-        )
-      }
+      checkRtOptions(opts, policies)
       if (opts.objective !== undefined && !policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt'))
         throw new UserError('--objective is for eclip-fit and eclip-rt: add one to --policies')
       checkMinShare(opts.minShare, policies)
