@@ -37,6 +37,7 @@ import {
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
   DEFAULT_RT_RESERVE_SMS,
+  DEFAULT_SWITCH_MAX,
   FIT_STARTS,
   MEASURED_FLOOR_MARGIN,
   type Planner,
@@ -130,6 +131,7 @@ export function benchOptions(
     ['--stream-priorities', o.streamPriorities || undefined],
     ['--min-share', or('--min-share', o.minShare, fit)],
     ['--fit-starts', or('--fit-starts', o.fitStarts, fit)],
+    ['--switch-max', or('--switch-max', o.switchMax, fit || o.policies.includes('eclip'))],
     // eclip-live's (without it, --hold-ms is refused and --table-policy unused)
     ['--hold-ms', live ? (o.holdMs ?? DEFAULT_HOLD_MS) : o.holdMs],
     ['--table-policy', live ? o.tablePolicy : undefined],
@@ -168,6 +170,7 @@ function optionDefaults(backend: string, mechanism: RtMechanism, tune: boolean):
     '--objective': DEFAULT_OBJECTIVE,
     '--min-share': DEFAULT_MIN_SHARE,
     '--fit-starts': FIT_STARTS,
+    '--switch-max': DEFAULT_SWITCH_MAX,
     ...(tune
       ? {
           '--tune-candidates': TUNE_DEFAULTS.candidates,

@@ -300,6 +300,8 @@ export interface RunBenchOptions {
   minShare?: number
   /** where eclip-fit's search climbs from (PlanOptions.fitStarts; default FIT_STARTS) */
   fitStarts?: FitStarts
+  /** switches per request per worker, at most, in eclip's and eclip-fit's plans (PlanOptions.switchMax) */
+  switchMax?: number
   profiles: ProfilesChoice
   /** primitives, power model and contention constants files (default: the profile directory's) */
   primitives?: string
@@ -526,6 +528,7 @@ function benchPlanners(
     ...(o.objective === undefined ? {} : { objective: o.objective }),
     ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
     ...(o.fitStarts === undefined ? {} : { fitStarts: o.fitStarts }),
+    ...(o.switchMax === undefined ? {} : { switchMax: o.switchMax }),
   }
   // stream priorities for eclip-fit's own plans only: eclip-live's set plans below are made without
   const own = o.streamPriorities ? { fitPriorities: true } : {}

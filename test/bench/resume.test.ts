@@ -7,6 +7,7 @@ import {
   cpSync,
   existsSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -15,7 +16,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { type Results, type Run, readFile } from '../../src/formats/index.ts'
+import { type Plan, type Results, type Run, readFile } from '../../src/formats/index.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 const eclip = join(repo, 'bin', 'eclip.mjs')
@@ -38,6 +39,8 @@ const AT_DEFAULTS = [
   'stp',
   '--fit-starts',
   'several',
+  '--switch-max',
+  '14',
 ]
 const read = (dir: string) => readFile<Results>('results', join(dir, 'results.json'))
 /** requests.csv's rows (header left out). */
@@ -632,6 +635,7 @@ describe('eclip bench --resume, options at their defaults', () => {
       '--objective': 'stp',
       '--min-share': '0.9',
       '--fit-starts': 'several',
+      '--switch-max': '14',
     }))
       assert.equal(o[k], v, k)
     // the options of mechanisms not used: not recorded
@@ -657,7 +661,7 @@ describe('eclip bench --resume, options at their defaults', () => {
     const r = read(out)
     const o = r.provenance.options ?? {}
     for (const k of ['--rt-mechanism', '--rt-gate-us', '--rt-ungated-sms', '--rt-best-effort']) delete o[k]
-    for (const k of ['--objective', '--min-share', '--fit-starts']) delete o[k]
+    for (const k of ['--objective', '--min-share', '--fit-starts', '--switch-max']) delete o[k]
     writeFileSync(join(out, 'results.json'), JSON.stringify(r))
     const given = bench(out, [...atDefaults, '--resume'])
     assert.equal(given.status, 0, given.stderr)
@@ -665,6 +669,26 @@ describe('eclip bench --resume, options at their defaults', () => {
     const other = bench(out, ['--min-share', '0.8', '--resume'])
     assert.equal(other.status, 2, other.stderr)
     assert.match(other.stderr, /written by a bench with --min-share 0\.9, this one has --min-share 0\.8/)
+  })
+
+  it("gives --switch-max to the plans (eclip-rt's best-effort plan) and holds a resume to it", () => {
+    const out = join(dir, 'switches')
+    const r = bench(out, ['--switch-max', '1'])
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(read(out).provenance.options?.['--switch-max'], '1')
+    const plans = readdirSync(join(out, 'plans')).filter((f) => f.includes('eclip-rt'))
+    assert.ok(plans.length > 0)
+    let planned = 0
+    for (const f of plans) {
+      const plan = readFile<Plan>('plan', join(out, 'plans', f))
+      assert.equal(plan.params.switchMax, 1, f)
+      for (const w of plan.workers) assert.ok(w.switches <= 1, `${f} ${w.name}: ${w.switches} switches`)
+      planned += plan.workers.filter((w) => w.gate?.role === 'wait').length
+    }
+    assert.ok(planned > 0, 'best-effort workers planned')
+    const other = bench(out, ['--resume'])
+    assert.equal(other.status, 2, other.stderr)
+    assert.match(other.stderr, /written by a bench with --switch-max 1, this one has --switch-max 14/)
   })
 
   it("takes a workload's own run length given as left out", () => {

@@ -305,6 +305,29 @@ describe('eclip: input checks before any work', () => {
         await refusal('plan', '--mix', 'mix7', '--profiles', H100, '--policy', 'eclip', '--rt-gate-us', '5'),
         /--rt-gate-us is for eclip-rt: --policy eclip has no eclip-rt/,
       )
+      // a switch budget where no policy plans under one
+      assert.match(
+        await refusal(
+          'plan',
+          '--mix',
+          'mix7',
+          '--profiles',
+          H100,
+          '--policy',
+          'model-wise',
+          '--switch-max',
+          '28',
+        ),
+        /^--switch-max bounds the switches eclip's and eclip-fit's plans make .*: --policy model-wise has none of them$/,
+      )
+      assert.match(
+        await refusal(...bench, '--policies', 'kw-prealloc', '--switch-max', '28'),
+        /^--switch-max bounds .*: --policies baseline,kw-prealloc has none of them$/,
+      )
+      assert.match(
+        await refusal(...bench, '--policies', 'eclip-fit', '--switch-max', '2.5'),
+        /--switch-max: expected an integer ≥ 0, got "2\.5"/,
+      )
       assert.match(
         await refusal(...bench, '--policies', 'eclip', '--table-policy', 'model-wise'),
         /^--table-policy is eclip-live's .*: add eclip-live to --policies$/,

@@ -13,6 +13,7 @@ import {
   checkMinShare,
   checkRtOptions,
   checkStreamPriorities,
+  checkSwitchMax,
   checkTune,
   checkWritableDir,
   fitStartsOption,
@@ -31,6 +32,7 @@ import {
   rtReserveOption,
   rtUngatedOption,
   streamPrioritiesOption,
+  switchMaxOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
   tuneFloorMarginOption,
@@ -110,6 +112,7 @@ export function registerBench(program: Command) {
     .addOption(streamPrioritiesOption())
     .addOption(fitStartsOption())
     .addOption(minShareOption())
+    .addOption(switchMaxOption())
     .option(
       '--profiles <dir|synthetic>',
       "profile directory (default: with --backend gpu, the shipped profiles/<gpu> made on the backend's GPU, refused if none; on the simulator profiles/h100, else another shipped profiles/<gpu>, else synthetic profiles)",
@@ -198,6 +201,7 @@ export function registerBench(program: Command) {
       checkMixNames(mixes, opts.workload !== undefined ? '--workload' : '--mix')
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
       checkMinShare(opts.minShare, policies)
+      checkSwitchMax(opts.switchMax, policies)
       checkFitOptions(opts, policies)
       checkRtOptions(opts, policies)
       // (--hold-ms and --table-threads without eclip-live: runBench refuses them)

@@ -31,7 +31,6 @@ import {
   DEFAULT_RT_FACTOR,
   DEFAULT_RT_GATE_US,
   DEFAULT_RT_RESERVE_SMS,
-  DEFAULT_SWITCH_MAX,
   DEFAULT_TIME_LIMIT_S,
   DEFAULT_TOLERANCE,
   makePlan,
@@ -45,6 +44,7 @@ import {
   checkMinShare,
   checkRtOptions,
   checkStreamPriorities,
+  checkSwitchMax,
   checkTune,
   checkWritable,
   fitStartsOption,
@@ -56,6 +56,7 @@ import {
   rtBestEffortOption,
   rtMechanismOption,
   streamPrioritiesOption,
+  switchMaxOption,
   tuneCandidatesOption,
   tuneEvaluationsOption,
   tuneFloorMarginOption,
@@ -128,11 +129,7 @@ export function registerPlan(program: Command) {
       `--table: worker threads planning subsets (default ${defaultTableThreads()}: one per core, at most 8)`,
       num('--threads', (v) => int(v) && v >= 1, 'an integer ≥ 1'),
     )
-    .option(
-      '--switch-max <n>',
-      `eclip: switches per request per worker (default ${DEFAULT_SWITCH_MAX})`,
-      num('--switch-max', (v) => int(v) && v >= 0, 'an integer ≥ 0'),
-    )
+    .addOption(switchMaxOption())
     .option(
       '--tolerance <t>',
       `right-size tolerance over the full-GPU time (default ${DEFAULT_TOLERANCE})`,
@@ -230,6 +227,7 @@ export function registerPlan(program: Command) {
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
       checkMinShare(o.minShare, [policy], '--policy')
+      checkSwitchMax(o.switchMax, [policy], '--policy')
       checkFitOptions(o, [policy], '--policy')
       checkRtOptions(o, [policy], '--policy')
       checkStreamPriorities(o.streamPriorities, [policy], '--policy')
