@@ -221,8 +221,10 @@ const planFit: PolicyPlanner = async (c) => {
     // the note: which search and what it chose, then how the choice was evaluated, in '; '-joined parts
     const before = opts.tune ? "the simulator's search, before tuning: " : ''
     const homes = res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')
-    const prices = `overlap prices λ ${res.lambdas.map(f).join(', ')}, μ ${res.mu}`
-    // fallen back, the plan has no homes or prices: the search's best is named as what it was preferred to
+    // fallen back, the plan has no homes or prices (res's are zeros): the search's best is named as what it was
+    // preferred to, with the prices its state ended at
+    const { lambdas, mu } = res.fellBack ? res.state : res
+    const prices = `overlap prices λ ${lambdas.map(f).join(', ')}, μ ${mu}`
     const choice = res.fellBack
       ? `the baseline's placement (every kernel on the whole GPU) chosen by the evaluator over ${res.evaluations} candidate plans, scoring above the search's best (homes ${homes} SMs, ${prices})`
       : `homes ${homes} SMs, ${prices}: chosen by the evaluator over ${res.evaluations} candidate plans`
