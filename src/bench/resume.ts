@@ -41,6 +41,7 @@ import {
   FIT_STARTS,
   MEASURED_FLOOR_MARGIN,
   type Planner,
+  plansUnderSwitchBudget,
   type RtMechanism,
   rtMechanismOf,
   SIM_FLOOR_SLACK,
@@ -131,7 +132,7 @@ export function benchOptions(
     ['--stream-priorities', o.streamPriorities || undefined],
     ['--min-share', or('--min-share', o.minShare, fit)],
     ['--fit-starts', or('--fit-starts', o.fitStarts, fit)],
-    ['--switch-max', or('--switch-max', o.switchMax, fit || o.policies.includes('eclip'))],
+    ['--switch-max', or('--switch-max', o.switchMax, plansUnderSwitchBudget(o.policies, o))],
     // eclip-live's (without it, --hold-ms is refused and --table-policy unused)
     ['--hold-ms', live ? (o.holdMs ?? DEFAULT_HOLD_MS) : o.holdMs],
     ['--table-policy', live ? o.tablePolicy : undefined],

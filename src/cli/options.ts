@@ -34,6 +34,7 @@ import {
   FIT_STARTS_CHOICES,
   MEASURED_FLOOR_MARGIN,
   PLAN_OBJECTIVES,
+  plansUnderSwitchBudget,
   RT_BEST_EFFORT,
   RT_MECHANISMS,
   type RtBestEffort,
@@ -240,25 +241,22 @@ export const fitStartsOption = () =>
     '--fit-starts <where>',
     "eclip-fit: where its search climbs from — several (model-wise's homes, the same near the baseline's placement, and each worker in a one-slice home; default) or one (model-wise's homes alone: a third to a half of the planning time, plans that may score lower)",
   ).choices(FIT_STARTS_CHOICES)
-/** The policies whose planners hold a switch budget per request (PlanOptions.switchMax): the paper's eclip, and
- *  eclip-fit's search wherever it plans (its own plans, eclip-rt's best-effort plan, eclip-live's set plans). */
-const usesSwitchBudget = (p: string) =>
-  p === 'eclip' || p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p)
 /** The switch budget per request (PlanOptions.switchMax), the same on bench and plan. */
 export const switchMaxOption = () =>
   new Option(
     '--switch-max <n>',
     `eclip and eclip-fit (and eclip-rt's best-effort plan, eclip-live's set plans): partition switches per request per worker, at most (default ${DEFAULT_SWITCH_MAX}, the paper's)`,
   ).argParser(num('switch-max', 0, true))
-/** Refuses --switch-max where no policy given plans under a switch budget (as checkMinShare). */
+/** Refuses --switch-max where no plan of the policies given is made under a switch budget (plansUnderSwitchBudget). */
 export function checkSwitchMax(
   switchMax: number | undefined,
   policies: readonly string[],
+  o: Parameters<typeof plansUnderSwitchBudget>[1],
   flag = '--policies',
 ): void {
-  if (switchMax === undefined || policies.some(usesSwitchBudget)) return
+  if (switchMax === undefined || plansUnderSwitchBudget(policies, o)) return
   throw new UserError(
-    `--switch-max bounds the switches eclip's and eclip-fit's plans make (eclip-rt's best-effort plan, eclip-live's set plans): ${flag} ${policies.join(',')} has none of them`,
+    `--switch-max bounds the switches eclip's and eclip-fit's plans make (eclip-rt's best-effort plan under its gate mechanism with --rt-best-effort eclip-fit, eclip-live's set plans when they are eclip's or eclip-fit's): ${flag} ${policies.join(',')} makes none of them`,
   )
 }
 /** eclip-fit's stream priorities (PlanOptions.fitPriorities), the same on bench and plan. */

@@ -30,6 +30,7 @@ export {
   type PlanObjective,
   type PlanOptions,
   type PlanTuning,
+  plansUnderSwitchBudget,
   type SolverChoice,
 } from './options.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'

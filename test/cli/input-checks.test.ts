@@ -318,11 +318,40 @@ describe('eclip: input checks before any work', () => {
           '--switch-max',
           '28',
         ),
-        /^--switch-max bounds the switches eclip's and eclip-fit's plans make .*: --policy model-wise has none of them$/,
+        /^--switch-max bounds the switches eclip's and eclip-fit's plans make .*: --policy model-wise makes none of them$/,
       )
       assert.match(
         await refusal(...bench, '--policies', 'kw-prealloc', '--switch-max', '28'),
-        /^--switch-max bounds .*: --policies baseline,kw-prealloc has none of them$/,
+        /^--switch-max bounds .*: --policies baseline,kw-prealloc makes none of them$/,
+      )
+      // eclip-rt makes a plan under the budget only under its gate mechanism, eclip-live when its set plans search
+      assert.match(
+        await refusal(
+          'plan',
+          '--mix',
+          'mix7',
+          '--profiles',
+          H100,
+          '--policy',
+          'eclip-rt',
+          '--rt-mechanism',
+          'priority',
+          '--switch-max',
+          '28',
+        ),
+        /^--switch-max bounds .*: --policy eclip-rt makes none of them$/,
+      )
+      assert.match(
+        await refusal(
+          ...bench,
+          '--policies',
+          'eclip-live',
+          '--table-policy',
+          'model-wise',
+          '--switch-max',
+          '28',
+        ),
+        /^--switch-max bounds .*: --policies baseline,eclip-live makes none of them$/,
       )
       assert.match(
         await refusal(...bench, '--policies', 'eclip-fit', '--switch-max', '2.5'),

@@ -201,7 +201,7 @@ export function registerBench(program: Command) {
       checkMixNames(mixes, opts.workload !== undefined ? '--workload' : '--mix')
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
       checkMinShare(opts.minShare, policies)
-      checkSwitchMax(opts.switchMax, policies)
+      checkSwitchMax(opts.switchMax, policies, opts)
       checkFitOptions(opts, policies)
       checkRtOptions(opts, policies)
       // (--hold-ms and --table-threads without eclip-live: runBench refuses them)

@@ -227,7 +227,7 @@ export function registerPlan(program: Command) {
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
       checkMinShare(o.minShare, [policy], '--policy')
-      checkSwitchMax(o.switchMax, [policy], '--policy')
+      checkSwitchMax(o.switchMax, [policy], o, '--policy')
       checkFitOptions(o, [policy], '--policy')
       checkRtOptions(o, [policy], '--policy')
       checkStreamPriorities(o.streamPriorities, [policy], '--policy')
