@@ -406,7 +406,9 @@ export function planConsistencyErrors(plan: Plan): string[] {
     if (w.gate?.role === 'wait' && !at?.length)
       errors.push(`/workers/${wi}/gate/atKernels: a waiting worker needs the kernels it waits before`)
     if (w.gate?.role === 'raise' && at !== undefined)
-      errors.push(`/workers/${wi}/gate/atKernels: a raising worker waits before no kernel`)
+      errors.push(
+        `/workers/${wi}/gate/atKernels: a raising worker takes no atKernels (it waits before no kernel)`,
+      )
     const past = (at ?? []).filter((k) => k >= w.kernels)
     if (past.length)
       errors.push(`/workers/${wi}/gate/atKernels: ${past.join(', ')} past the worker's ${w.kernels} kernels`)

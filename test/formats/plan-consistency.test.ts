@@ -132,7 +132,7 @@ describe('plan consistency', () => {
     const raising = plan()
     ;(raising.workers[0] as Plan['workers'][number]).gate = { role: 'raise', atKernels: [0] }
     assert.deepEqual(problems(raising), [
-      '/workers/0/gate/atKernels: a raising worker waits before no kernel',
+      '/workers/0/gate/atKernels: a raising worker takes no atKernels (it waits before no kernel)',
     ])
   })
 
