@@ -29,7 +29,7 @@ if (!primitives) throw new Error(`${dir}: no primitives.json`)
 const shipped = readFile<SimCalibration>('sim-calibration', join(dir, 'sim-calibration.json'))
 const cals = [
   {
-    label: `shipped (edge ${shipped.switchGraphEdgeUs ?? `${primitives.switchGraphEdge?.medianUs} µs, primitives'`})`,
+    label: `shipped (edge ${shipped.switchGraphEdgeUs !== undefined ? `${shipped.switchGraphEdgeUs} µs` : `${primitives.switchGraphEdge?.medianUs} µs, primitives'`})`,
     cal: calibrationFrom(shipped),
   },
   ...edges.map((e) => ({
