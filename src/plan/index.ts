@@ -30,7 +30,6 @@ export {
   type PlanObjective,
   type PlanOptions,
   type PlanTuning,
-  plansUnderSwitchBudget,
   type SolverChoice,
 } from './options.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
@@ -60,6 +59,7 @@ export {
   CONFIRM,
   MEASURED_FLOOR_MARGIN,
   NOTHING_TO_TUNE,
+  plansUnderSwitchBudget,
   SIM_FLOOR_SLACK,
   TUNE_DEFAULTS,
   type TunablePlans,

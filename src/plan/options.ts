@@ -11,7 +11,6 @@ import type { Profile } from '../formats/profile.ts'
 import type { FitScore, FitStarts } from './fit.ts'
 import {
   checkRealtime,
-  plansBestEffort,
   RT_BEST_EFFORT,
   RT_MECHANISMS,
   type RtBestEffort,
@@ -79,24 +78,6 @@ export interface PlanTuning {
   floorMargin?: number
   /** A second simulator's search before the tuning holds every floor this much lower, in [0, 1) (absent: SIM_FLOOR_SLACK). */
   simFloorSlack?: number
-}
-
-/**
- * Whether any of `policies` plans under a switch budget (PlanOptions.switchMax): eclip, eclip-fit, eclip-live's set
- * plans when they are eclip's or eclip-fit's, eclip-rt's best-effort plan where its mechanism makes one.
- */
-export function plansUnderSwitchBudget(
-  policies: readonly string[],
-  o: Parameters<typeof plansBestEffort>[0] & { tablePolicy?: string },
-): boolean {
-  const table = o.tablePolicy ?? 'eclip-fit'
-  return policies.some(
-    (p) =>
-      p === 'eclip' ||
-      p === 'eclip-fit' ||
-      (isTablePolicy(p) && (table === 'eclip' || table === 'eclip-fit')) ||
-      (p === 'eclip-rt' && plansBestEffort(o)),
-  )
 }
 
 export interface PlanOptions {

@@ -72,6 +72,19 @@ export function tunablePlans(
   return out
 }
 
+/** Whether any of the policies makes a plan under a switch budget (PlanOptions.switchMax): the plans eclip-fit's
+ *  search makes (tunablePlans), and eclip's own, alone or as eclip-live's set plans. */
+export function plansUnderSwitchBudget(
+  policies: readonly string[],
+  o: Parameters<typeof tunablePlans>[1],
+): boolean {
+  return (
+    tunablePlans(policies, o).length > 0 ||
+    policies.includes('eclip') ||
+    (o.tablePolicy === 'eclip' && policies.some(isTablePolicy))
+  )
+}
+
 /** What --tune says of an eclip-rt plan with no best-effort plan of its own to tune. */
 export const NOTHING_TO_TUNE = (mix: string) =>
   `--tune: eclip-rt's plan of ${mix} has no best-effort plan to tune (it needs a real-time worker and two or more best-effort ones): planned as without --tune`
