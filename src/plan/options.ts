@@ -193,22 +193,20 @@ export function checkInputs(
   if (o.rtMechanism !== undefined && !(RT_MECHANISMS as readonly string[]).includes(o.rtMechanism))
     throw new UserError(`unknown eclip-rt mechanism "${o.rtMechanism}" (known: ${RT_MECHANISMS.join(', ')})`)
   const mech = rtMechanismOf({ mechanism: o.rtMechanism, reserveSms: o.rtReserveSms, factor: o.rtFactor })
-  if (o.policy === 'eclip-rt' && o.rtFactor !== undefined && mech !== 'partition')
-    throw new UserError(
-      `the rt factor (${o.rtFactor}) sizes eclip-rt's partitions: it is the partition mechanism's (this plan's is ${mech})`,
-    )
-  if (o.policy === 'eclip-rt' && o.rtUngatedSms !== undefined && mech !== 'gate')
-    throw new UserError(
-      `the rt ungated SMs (${o.rtUngatedSms}) are eclip-rt's gate mechanism's (this plan's is ${mech})`,
-    )
-  if (o.policy === 'eclip-rt' && o.rtReserveSms !== undefined && mech !== 'priority')
-    throw new UserError(
-      `the rt reserve (${o.rtReserveSms} SMs) is eclip-rt's priority mechanism's (this plan's is ${mech})`,
-    )
-  if (o.policy === 'eclip-rt' && o.rtGateUs !== undefined && mech !== 'gate')
-    throw new UserError(
-      `the rt gate spacing (${o.rtGateUs} µs) is eclip-rt's gate mechanism's (this plan's is ${mech})`,
-    )
+  // each mechanism's own options, refused beside another (in this order, as the messages name them)
+  const own: [number | undefined, RtMechanism, string][] = [
+    [
+      o.rtFactor,
+      'partition',
+      `the rt factor (${o.rtFactor}) sizes eclip-rt's partitions: it is the partition mechanism's`,
+    ],
+    [o.rtUngatedSms, 'gate', `the rt ungated SMs (${o.rtUngatedSms}) are eclip-rt's gate mechanism's`],
+    [o.rtReserveSms, 'priority', `the rt reserve (${o.rtReserveSms} SMs) is eclip-rt's priority mechanism's`],
+    [o.rtGateUs, 'gate', `the rt gate spacing (${o.rtGateUs} µs) is eclip-rt's gate mechanism's`],
+  ]
+  for (const [v, m, what] of own)
+    if (o.policy === 'eclip-rt' && v !== undefined && mech !== m)
+      throw new UserError(`${what} (this plan's is ${mech})`)
   num('time limit', o.timeLimitS, (v) => v > 0, '> 0 seconds')
   num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
   num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
