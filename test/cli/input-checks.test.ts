@@ -267,6 +267,7 @@ describe('eclip: input checks before any work', () => {
   describe('options that would be ignored', () => {
     it('refuses eclip-fit and eclip-rt options without those policies', async () => {
       const bench = ['bench', '--mix', 'mix7', ...quick]
+      const plan = ['plan', '--mix', 'mix7', '--profiles', H100]
       assert.match(
         await refusal(...bench, '--policies', 'model-wise', '--objective', 'requests'),
         /^--objective sets eclip-fit's search .*: --policies baseline,model-wise has none of them$/,
@@ -276,17 +277,7 @@ describe('eclip: input checks before any work', () => {
         /^--fit-starts sets eclip-fit's search/,
       )
       assert.match(
-        await refusal(
-          'plan',
-          '--mix',
-          'mix7',
-          '--profiles',
-          H100,
-          '--policy',
-          'eclip',
-          '--objective',
-          'requests',
-        ),
+        await refusal(...plan, '--policy', 'eclip', '--objective', 'requests'),
         /--objective sets eclip-fit's search .*: --policy eclip has none of them/,
       )
       assert.match(
@@ -302,22 +293,12 @@ describe('eclip: input checks before any work', () => {
         /^--rt-mechanism, --rt-gate-us are for eclip-rt: --policies baseline,eclip-fit has no eclip-rt$/,
       )
       assert.match(
-        await refusal('plan', '--mix', 'mix7', '--profiles', H100, '--policy', 'eclip', '--rt-gate-us', '5'),
+        await refusal(...plan, '--policy', 'eclip', '--rt-gate-us', '5'),
         /--rt-gate-us is for eclip-rt: --policy eclip has no eclip-rt/,
       )
       // a switch budget where no policy plans under one
       assert.match(
-        await refusal(
-          'plan',
-          '--mix',
-          'mix7',
-          '--profiles',
-          H100,
-          '--policy',
-          'model-wise',
-          '--switch-max',
-          '28',
-        ),
+        await refusal(...plan, '--policy', 'model-wise', '--switch-max', '28'),
         /^--switch-max bounds the switches eclip's and eclip-fit's plans make .*: --policy model-wise makes none of them$/,
       )
       assert.match(
@@ -326,19 +307,7 @@ describe('eclip: input checks before any work', () => {
       )
       // eclip-rt makes a plan under the budget only under its gate mechanism, eclip-live when its set plans search
       assert.match(
-        await refusal(
-          'plan',
-          '--mix',
-          'mix7',
-          '--profiles',
-          H100,
-          '--policy',
-          'eclip-rt',
-          '--rt-mechanism',
-          'priority',
-          '--switch-max',
-          '28',
-        ),
+        await refusal(...plan, '--policy', 'eclip-rt', '--rt-mechanism', 'priority', '--switch-max', '28'),
         /^--switch-max bounds .*: --policy eclip-rt makes none of them$/,
       )
       assert.match(
