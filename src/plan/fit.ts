@@ -71,11 +71,6 @@ export interface FitScore {
 export const FIT_LAMBDAS: readonly number[] = [0, 0.5, 1, 2, Number.POSITIVE_INFINITY]
 /** SM-time prices tried (one for all workers). */
 export const FIT_MUS: readonly number[] = [0, 0.5, 1]
-/**
- * Switch prices tried (one for all workers), as multiples of what the evaluator charges per switch: the DP's price
- * steers how often a worker switches, and no single price finds the best plan in every mix (docs/plan.md).
- */
-export const FIT_SWITCH_PRICES: readonly number[] = [0, 0.25, 1, 4]
 /** Mean p95 (vs baseline) a candidate may exceed the cap by: the evaluator's noise over a short window. */
 export const FIT_P95_SLACK = 0.02
 /** Weight of requests per joule (vs baseline) next to STP (vs baseline) in the search's score: STP alone. */
@@ -313,22 +308,18 @@ export interface FitCandidate {
   assignments: Assignment[]
 }
 
-/**
- * A point of the search: the homes' lengths in slices, each worker's overlap price λ, the SM-time price μ, and the
- * switch price σ (the DP charges σ × the evaluator's cost per switch).
- */
+/** A point of the search: the homes' lengths in slices, each worker's overlap price λ, the SM-time price μ. */
 export interface FitState {
   lengths: number[]
   lambdas: number[]
   mu: number
-  sigma: number
 }
 
 /** What the search space needs to turn a state into a candidate plan. */
 export interface FitSpaceOptions {
   smCount: number
   switchMax: number
-  /** What one switch costs the executor, µs (the DP charges σ times it). */
+  /** What one switch costs the executor, µs (the DP charges it). */
   switchCostUs: number
   factor: number
   maxPartitions: number
@@ -344,7 +335,7 @@ export interface FitSpaceOptions {
  * the search on the simulator and its measured continuation (tune.ts) walk it.
  */
 export class FitSpace {
-  /** Model-wise's homes, every worker at home (λ = ∞), μ 0, switches at the evaluator's price (σ 1). */
+  /** Model-wise's homes, every worker at home (λ = ∞), μ 0. */
   readonly start: FitState
   /** The homes are disjoint runs of regular slices: the moves may resize them. */
   readonly disjoint: boolean
@@ -363,7 +354,6 @@ export class FitSpace {
       lengths: start.layout.homeLengths,
       lambdas: profiles.map(() => Number.POSITIVE_INFINITY),
       mu: 0,
-      sigma: 1,
     }
     this.disjoint = start.layout.disjoint
     const k = profiles.length
@@ -396,16 +386,9 @@ export class FitSpace {
     return l
   }
 
-  private assign(
-    lk: string,
-    l: ReturnType<FitSpace['layoutOf']>,
-    w: number,
-    lambda: number,
-    mu: number,
-    sigma: number,
-  ) {
+  private assign(lk: string, l: ReturnType<FitSpace['layoutOf']>, w: number, lambda: number, mu: number) {
     // a worker's DP depends only on its own ladder and overlaps, but those change with every home: key by layout
-    const key = `${lk}|${w}|${lambda}|${mu}|${sigma}`
+    const key = `${lk}|${w}|${lambda}|${mu}`
     let a = this.memoA.get(key)
     if (!a) {
       a = fitAssignment(
@@ -415,7 +398,7 @@ export class FitSpace {
         lambda,
         mu,
         this.o.switchMax,
-        sigma * this.o.switchCostUs,
+        this.o.switchCostUs,
       )
       this.memoA.set(key, a)
     }
@@ -425,7 +408,7 @@ export class FitSpace {
   candidate(st: FitState): FitCandidate {
     const l = this.layoutOf(st.lengths)
     const lk = st.lengths.join(',')
-    return { ...l, assignments: st.lambdas.map((x, w) => this.assign(lk, l, w, x, st.mu, st.sigma)) }
+    return { ...l, assignments: st.lambdas.map((x, w) => this.assign(lk, l, w, x, st.mu)) }
   }
 
   /** The plan a state makes, as a key: its homes and every worker's choice of partition per unit. */
@@ -451,8 +434,8 @@ export class FitSpace {
   }
 
   /**
-   * The moves of one round from the state `at()` returns when each is made: every λ for each move set, every μ, every
-   * σ, then one slice from one home to another (or a free slice into one). Read lazily, so a search that takes a move
+   * The moves of one round from the state `at()` returns when each is made: every λ for each move set, every μ, then
+   * one slice from one home to another (or a free slice into one). Read lazily, so a search that takes a move
    * continues the round from there.
    */
   *moves(at: () => FitState): Generator<FitState> {
@@ -465,10 +448,6 @@ export class FitSpace {
     for (const mu of FIT_MUS) {
       const st = at()
       if (mu !== st.mu) yield { ...st, mu }
-    }
-    for (const sigma of FIT_SWITCH_PRICES) {
-      const st = at()
-      if (sigma !== st.sigma) yield { ...st, sigma }
     }
     if (!this.disjoint) return
     const k = this.profiles.length
@@ -506,7 +485,7 @@ export class FitSpace {
         if (!to) break
         lengths[to.i] = (lengths[to.i] as number) + 1
       }
-      out.push({ lengths, lambdas: s.lambdas.map((x, i) => (i === w ? 0 : x)), mu: s.mu, sigma: s.sigma })
+      out.push({ lengths, lambdas: s.lambdas.map((x, i) => (i === w ? 0 : x)), mu: s.mu })
     }
     return out
   }
@@ -550,7 +529,6 @@ export interface FitSeen {
 export interface FitSearchResult extends FitCandidate {
   lambdas: number[]
   mu: number
-  sigma: number
   evaluations: number
   /** Score of the chosen plan and of the start (model-wise homes, every worker at home), vs baseline. */
   chosen: FitMetrics
@@ -590,10 +568,10 @@ export interface FitSearchOptions extends FitSpaceOptions {
 }
 
 /**
- * Coordinate search over the homes' lengths, (λ_1 … λ_k), μ and σ. It climbs from model-wise's homes, every worker
- * at home (λ = ∞), μ 0, σ 1, and (`starts` 'several', the default) at once from the other FitSpace.starts, taking
- * the best candidate any climb scored; each round tries every λ for all workers at once, for the workers of each
- * repeated model, and for each worker alone, then every μ, every σ, then moving one slice from one home to another (or a
+ * Coordinate search over the homes' lengths, (λ_1 … λ_k) and μ. It climbs from model-wise's homes, every worker
+ * at home (λ = ∞), μ 0, and (`starts` 'several', the default) at once from the other FitSpace.starts, taking the
+ * best candidate any climb scored; each round tries every λ for all workers at once, for the workers of each
+ * repeated model, and for each worker alone, then every μ, then moving one slice from one home to another (or a
  * free slice into one), keeping a change only when the score rises, until a round changes nothing (at most 4
  * rounds). Score = weighted STP + energyWeight × mean requests per joule, both normalised to baseline, for a
  * candidate that meets every floor; one that misses a floor ranks below all that meet them, by its total
@@ -711,17 +689,7 @@ export async function fitSearch(
       st = x.state
     }
   const c = space.candidate(st)
-  const done = () => ({
-    lambdas: st.lambdas,
-    mu: st.mu,
-    sigma: st.sigma,
-    homeOnly,
-    state: st,
-    seen,
-    space,
-    value,
-    metricsOf,
-  })
+  const done = () => ({ lambdas: st.lambdas, mu: st.mu, homeOnly, state: st, seen, space, value, metricsOf })
   // the baseline's placement (every unit on the top of its ladder, the whole GPU) meets every floor ≤ 1 at
   // baseline's STP: a plan is never chosen below it in the evaluator's eyes. It is what minTotal measures against,
   // so it meets that guard at any value (above 1 the guard asks a plan for more requests than baseline, or baseline)
@@ -734,7 +702,6 @@ export async function fitSearch(
       ...done(),
       lambdas: st.lambdas.map(() => 0),
       mu: 0,
-      sigma: 1,
       evaluations,
       chosen: m,
       fellBack: true,

@@ -223,8 +223,8 @@ const planFit: PolicyPlanner = async (c) => {
     const homes = res.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')
     // fallen back, the plan has no homes or prices (res's are zeros): the search's best is named as what it was
     // preferred to, with the prices its state ended at
-    const { lambdas, mu, sigma } = res.fellBack ? res.state : res
-    const prices = `overlap prices λ ${lambdas.map(f).join(', ')}, μ ${mu}, switch price σ ${sigma} (× ${+evaluator.switchCostUs.toFixed(3)} µs)`
+    const { lambdas, mu } = res.fellBack ? res.state : res
+    const prices = `overlap prices λ ${lambdas.map(f).join(', ')}, μ ${mu}`
     const choice = res.fellBack
       ? `the baseline's placement (every kernel on the whole GPU) chosen by the evaluator over ${res.evaluations} candidate plans, scoring above the search's best (homes ${homes} SMs, ${prices})`
       : `homes ${homes} SMs, ${prices}: chosen by the evaluator over ${res.evaluations} candidate plans`
@@ -253,7 +253,7 @@ const planFit: PolicyPlanner = async (c) => {
       const t0 = performance.now()
       const lowered = await searchOn(lowFloors)
       notes.push(
-        `the simulator's search again with each floor held ${slack} lower, for more candidates to measure: homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu}, σ ${lowered.sigma} over ${lowered.evaluations} candidate plans`,
+        `the simulator's search again with each floor held ${slack} lower, for more candidates to measure: homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu} over ${lowered.evaluations} candidate plans`,
       )
       return tuneFit(c, opts.tune, res, { search: lowered, ms: performance.now() - t0 })
     }

@@ -148,9 +148,9 @@ export async function tuneFit(
   )
   const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
   // every run but baseline co-location's, as the record's trail
-  const planText = (p?: { homeLengths: number[]; lambdas: number[]; mu: number; sigma: number }) =>
+  const planText = (p?: { homeLengths: number[]; lambdas: number[]; mu: number }) =>
     p
-      ? `homes ${p.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${p.lambdas.map(f).join(', ')}, μ ${p.mu}, σ ${p.sigma}`
+      ? `homes ${p.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${p.lambdas.map(f).join(', ')}, μ ${p.mu}`
       : "the baseline's placement"
   const r4 = (x: number) => Math.round(x * 1e4) / 1e4
   const runOf = (m: FitMetrics) => {
@@ -177,9 +177,7 @@ export async function tuneFit(
     ...setRuns.map((r) => ({
       phase: 'set' as const,
       plan: planText(
-        r.plan.fellBack
-          ? undefined
-          : { ...r.plan.layout, lambdas: r.plan.lambdas, mu: r.plan.mu, sigma: r.plan.sigma },
+        r.plan.fellBack ? undefined : { ...r.plan.layout, lambdas: r.plan.lambdas, mu: r.plan.mu },
       ),
       raised: workers.filter((_, i) => r.high[i]).map((w) => w.name),
       ...runOf(r.m),
@@ -249,7 +247,7 @@ export async function tuneFit(
   const raised = p95Replaced
     ? heldPriorityText(workers, prio)
     : priorityText(workers, prio, plan.chosen, objective, 'measured')
-  const placed = planText({ ...plan.layout, lambdas: plan.lambdas, mu: plan.mu, sigma: plan.sigma }) + raised
+  const placed = planText({ ...plan.layout, lambdas: plan.lambdas, mu: plan.mu }) + raised
   const p95Text = tuning.worstP95Worker
     ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's`
     : ''

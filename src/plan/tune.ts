@@ -175,7 +175,6 @@ export interface TuneOptions {
 export interface TunedPlan extends FitCandidate {
   lambdas: number[]
   mu: number
-  sigma: number
   /** The plan as measured. */
   chosen: FitMetrics
   /** The plan is the baseline's placement (every kernel on the whole GPU). */
@@ -328,15 +327,8 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
   }
   const planOf = (state: FitState | undefined, m: FitMetrics): TunedPlan =>
     state
-      ? {
-          ...space.candidate(state),
-          lambdas: state.lambdas,
-          mu: state.mu,
-          sigma: state.sigma,
-          chosen: m,
-          fellBack: false,
-        }
-      : { ...whole, lambdas: space.start.lambdas.map(() => 0), mu: 0, sigma: 1, chosen: m, fellBack: true }
+      ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }
+      : { ...whole, lambdas: space.start.lambdas.map(() => 0), mu: 0, chosen: m, fellBack: true }
   // (5) a fall-back on a close call: the plans only the held floors ruled out, measured again for longer
   const confirmRuns: TuneRun[] = []
   let confirmed: TuneResult['confirmed']
