@@ -64,6 +64,8 @@ console.log(
 )
 const sums = new Array(cals.length).fill(0)
 const absErr = new Array(cals.length).fill(0)
+// a mix one arm lacks (its part stopped before it) is shown, not counted in the change's scores
+let both = 0
 for (const mix of mixes) {
   const cols = arms.map((_, a) =>
     [at(0, a, mix)?.gpuRatio, ...cals.map((_, k) => at(k, a, mix)?.simRatio)].map(f).join('  '),
@@ -74,10 +76,13 @@ for (const mix of mixes) {
       (at(k, 1, mix)?.[key] ?? Number.NaN) - (at(k, 0, mix)?.[key] ?? Number.NaN)
     const g = d(0, 'gpuRatio')
     const s = cals.map((_, k) => d(k, 'simRatio'))
-    s.forEach((x, k) => {
-      sums[k] += Math.sign(x) === Math.sign(g) || Math.abs(g) < 0.005 ? 1 : 0
-      absErr[k] += Math.abs(x - g)
-    })
+    if (!Number.isNaN(g)) {
+      both++
+      s.forEach((x, k) => {
+        sums[k] += Math.sign(x) === Math.sign(g) || Math.abs(g) < 0.005 ? 1 : 0
+        absErr[k] += Math.abs(x - g)
+      })
+    }
     delta = `  ${g >= 0 ? '+' : ''}${g.toFixed(3)}  ${s.map((x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`.padStart(9)).join(' ')}`
   }
   console.log(`${mix.padEnd(6)}  ${cols.join('    ')}${delta}`)
@@ -87,7 +92,7 @@ if (arms.length > 1)
     cals
       .map(
         (c, k) =>
-          `[${k}] ${c.label}: Δ's sign right (or |Δ GPU| < 0.005) in ${sums[k]} of ${mixes.length}, mean |Δ sim − Δ GPU| ${(absErr[k] / mixes.length).toFixed(3)}`,
+          `[${k}] ${c.label}: Δ's sign right (or |Δ GPU| < 0.005) in ${sums[k]} of ${both}, mean |Δ sim − Δ GPU| ${(absErr[k] / both).toFixed(3)}${both < mixes.length ? ` (${mixes.length - both} mix(es) in one arm only)` : ''}`,
       )
       .join('\n'),
   )
