@@ -41,11 +41,13 @@ import {
   FIT_STARTS,
   MEASURED_FLOOR_MARGIN,
   type Planner,
+  plansUnderFloors,
   plansUnderSwitchBudget,
   type RtMechanism,
   rtMechanismOf,
   SIM_FLOOR_SLACK,
   TUNE_DEFAULTS,
+  tunablePlans,
 } from '../plan/index.ts'
 import { type Kept, plansAsked, type TablePlanner } from './experiment.ts'
 import type { RunBenchOptions } from './run.ts'
@@ -89,8 +91,9 @@ export function benchOptions(
   const list = (l: readonly string[]) => [...new Set(l)].join(',')
   const live = o.policies.some(isTablePolicy)
   const rt = o.policies.includes('eclip-rt')
-  // the policies that plan by eclip-fit's search (eclip-rt its best-effort workers, eclip-live its sets)
-  const fit = o.policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p))
+  // the plans made by eclip-fit's search (eclip-rt's best-effort plan, eclip-live's sets), and those held to floors
+  const fit = tunablePlans(o.policies, o).length > 0
+  const floors = plansUnderFloors(o.policies, o)
   const mechanism = rtMechanismOf({
     mechanism: o.rtMechanism,
     reserveSms: o.rtReserveSms,
@@ -130,7 +133,7 @@ export function benchOptions(
     ['--rt-best-effort', or('--rt-best-effort', o.rtBestEffort, gate)],
     ['--objective', or('--objective', o.objective, fit)],
     ['--stream-priorities', o.streamPriorities || undefined],
-    ['--min-share', or('--min-share', o.minShare, fit)],
+    ['--min-share', or('--min-share', o.minShare, floors)],
     ['--fit-starts', or('--fit-starts', o.fitStarts, fit)],
     ['--switch-max', or('--switch-max', o.switchMax, plansUnderSwitchBudget(o.policies, o))],
     // eclip-live's (without it, --hold-ms is refused and --table-policy unused)

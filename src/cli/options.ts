@@ -34,6 +34,7 @@ import {
   FIT_STARTS_CHOICES,
   MEASURED_FLOOR_MARGIN,
   PLAN_OBJECTIVES,
+  plansUnderFloors,
   plansUnderSwitchBudget,
   RT_BEST_EFFORT,
   RT_MECHANISMS,
@@ -281,18 +282,18 @@ export function checkStreamPriorities(
 export const minShareOption = () =>
   new Option(
     '--min-share <f>',
-    `eclip-fit (and eclip-rt's best-effort plan): the floor of every worker whose mix entry sets no minShare — its throughput under the plan ÷ under baseline co-location, as the simulator predicts both (default ${DEFAULT_MIN_SHARE}; 0 lets the planner starve it)`,
+    `eclip-fit (and eclip-rt's best-effort plan; eclip's and eclip-rt's plans are checked against it): the floor of every worker whose mix entry sets no minShare — its throughput under the plan ÷ under baseline co-location, as the simulator predicts both (default ${DEFAULT_MIN_SHARE}; 0 lets the planner starve it)`,
   ).argParser(num('min-share', 0))
-/** Refuses --min-share where no policy given keeps floors (eclip-fit's plans, eclip-rt's best-effort plan, eclip-live's set plans). */
+/** Refuses --min-share where no plan of the policies given is held to floors (plansUnderFloors). */
 export function checkMinShare(
   minShare: number | undefined,
   policies: readonly string[],
+  o: Parameters<typeof plansUnderFloors>[1],
   flag = '--policies',
 ): void {
-  if (minShare === undefined) return
-  if (policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p))) return
+  if (minShare === undefined || plansUnderFloors(policies, o)) return
   throw new UserError(
-    `--min-share sets the floors eclip-fit keeps (its plans, eclip-rt's best-effort plan, eclip-live's set plans): ${flag} ${policies.join(',')} has none of them`,
+    `--min-share sets the floors eclip-fit's plans keep (eclip-rt's best-effort plan under its gate mechanism with --rt-best-effort eclip-fit, eclip-live's set plans when they are eclip-fit's) and eclip's and eclip-rt's plans are checked against: ${flag} ${policies.join(',')} makes none of them`,
   )
 }
 export const rtFactorOption = () =>
@@ -456,9 +457,9 @@ export function resolveTune(o: {
   }
 }
 
-/** Refuses --objective and --fit-starts where no policy given searches as eclip-fit does (as checkMinShare). */
+/** Refuses --objective and --fit-starts where no plan of the policies given is made by eclip-fit's search (tunablePlans). */
 export function checkFitOptions(
-  o: { objective?: string; fitStarts?: string },
+  o: { objective?: string; fitStarts?: string } & Parameters<typeof tunablePlans>[1],
   policies: readonly string[],
   flag = '--policies',
 ): void {
@@ -468,10 +469,9 @@ export function checkFitOptions(
   ]
     .filter((f) => f !== '')
     .join(' and ')
-  if (given === '') return
-  if (policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p))) return
+  if (given === '' || tunablePlans(policies, o).length > 0) return
   throw new UserError(
-    `${given} set${given.includes(' and ') ? '' : 's'} eclip-fit's search (its plans, eclip-rt's best-effort plan, eclip-live's set plans): ${flag} ${policies.join(',')} has none of them`,
+    `${given} set${given.includes(' and ') ? '' : 's'} eclip-fit's search (its plans, eclip-rt's best-effort plan under its gate mechanism with --rt-best-effort eclip-fit, eclip-live's set plans when they are eclip-fit's): ${flag} ${policies.join(',')} makes none of them`,
   )
 }
 

@@ -59,6 +59,7 @@ export {
   CONFIRM,
   MEASURED_FLOOR_MARGIN,
   NOTHING_TO_TUNE,
+  plansUnderFloors,
   plansUnderSwitchBudget,
   SIM_FLOOR_SLACK,
   TUNE_DEFAULTS,

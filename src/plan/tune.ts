@@ -85,6 +85,23 @@ export function plansUnderSwitchBudget(
   )
 }
 
+/**
+ * Whether any of the policies holds a plan to the workers' floors (PlanOptions.minShare): the plans eclip-fit's search
+ * makes (tunablePlans); eclip's, checked on the simulator; eclip-rt's, its best-effort workers checked with the
+ * real-time requests in (any mechanism); eclip-live's set plans when they are eclip's.
+ */
+export function plansUnderFloors(
+  policies: readonly string[],
+  o: Parameters<typeof tunablePlans>[1],
+): boolean {
+  return (
+    tunablePlans(policies, o).length > 0 ||
+    policies.includes('eclip') ||
+    policies.includes('eclip-rt') ||
+    (o.tablePolicy === 'eclip' && policies.some(isTablePolicy))
+  )
+}
+
 /** What --tune says of an eclip-rt plan with no best-effort plan of its own to tune. */
 export const NOTHING_TO_TUNE = (mix: string) =>
   `--tune: eclip-rt's plan of ${mix} has no best-effort plan to tune (it needs a real-time worker and two or more best-effort ones): planned as without --tune`

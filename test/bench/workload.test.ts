@@ -274,7 +274,7 @@ describe('eclip bench --workload', () => {
     )
     bad(
       ['--workload', file, '--policies', 'baseline,model-wise', '--min-share', '0.5'],
-      /--min-share sets the floors eclip-fit keeps .*: --policies baseline,model-wise has none of them/,
+      /--min-share sets the floors .*: --policies baseline,model-wise makes none of them/,
     )
     // a plan refused for a real-time SLO: no run started
     const wrong = join(dir, 'wrong.yaml')
@@ -371,8 +371,8 @@ describe('eclip bench --workload', () => {
       'disb-A',
       '--policies',
       'eclip-rt',
-      '--rt-reserve-sms',
-      '16',
+      '--rt-gate-us',
+      '30',
       '--objective',
       'requests',
       '--min-share',
@@ -386,7 +386,7 @@ describe('eclip bench --workload', () => {
     )
     assert.equal(b.status, 0, b.stderr)
     const cfg = JSON.parse(readFileSync(join(out, 'configs', 'disb-A.eclip-rt.json'), 'utf8'))
-    assert.deepEqual(cfg.realtime, { reserveSms: 16 })
+    assert.deepEqual(cfg.realtime, { gateUs: 30 })
     assert.equal(cfg.objective, 'requests')
     assert.deepEqual(
       cfg.models.map((m: Record<string, unknown>) => [m.name, m.priority, m.sloMs, m.rate, m.minShare]),
@@ -410,12 +410,22 @@ describe('eclip bench --workload', () => {
     )
     const noObjective = onBaseline('--objective', 'requests')
     assert.equal(noObjective.status, 2, noObjective.stderr)
-    assert.match(noObjective.stderr, /--objective is for eclip-fit and eclip-rt: add one to --policies/)
+    assert.match(
+      noObjective.stderr,
+      /--objective sets eclip-fit's search .*: --policies baseline makes none of them/,
+    )
     const noFloor = onBaseline('--min-share', '0.7')
     assert.equal(noFloor.status, 2, noFloor.stderr)
+    assert.match(noFloor.stderr, /--min-share sets the floors .*: --policies baseline makes none of them/)
+    // eclip-rt under its priority mechanism makes no plan by eclip-fit's search: an objective is refused there
+    const priority = serveBench(
+      ...['--mix', 'mix7', '--policies', 'eclip-rt', '--rt-reserve-sms', '16', '--objective', 'requests'],
+      ...['--out', out],
+    )
+    assert.equal(priority.status, 2, priority.stderr)
     assert.match(
-      noFloor.stderr,
-      /--min-share sets the floors eclip-fit keeps .*: --policies baseline has none of them/,
+      priority.stderr,
+      /--objective sets eclip-fit's search .*: --policies baseline,eclip-rt makes none of them/,
     )
   })
 

@@ -270,7 +270,7 @@ describe('eclip: input checks before any work', () => {
       const plan = ['plan', '--mix', 'mix7', '--profiles', H100]
       assert.match(
         await refusal(...bench, '--policies', 'model-wise', '--objective', 'requests'),
-        /^--objective sets eclip-fit's search .*: --policies baseline,model-wise has none of them$/,
+        /^--objective sets eclip-fit's search .*: --policies baseline,model-wise makes none of them$/,
       )
       assert.match(
         await refusal(...bench, '--policies', 'eclip', '--fit-starts', 'one'),
@@ -278,7 +278,41 @@ describe('eclip: input checks before any work', () => {
       )
       assert.match(
         await refusal(...plan, '--policy', 'eclip', '--objective', 'requests'),
-        /--objective sets eclip-fit's search .*: --policy eclip has none of them/,
+        /--objective sets eclip-fit's search .*: --policy eclip makes none of them/,
+      )
+      // eclip-rt searches as eclip-fit only under its gate mechanism, eclip-live when its set plans are eclip-fit's
+      assert.match(
+        await refusal(...plan, '--policy', 'eclip-rt', '--rt-mechanism', 'priority', '--fit-starts', 'one'),
+        /^--fit-starts sets eclip-fit's search .*: --policy eclip-rt makes none of them$/,
+      )
+      assert.match(
+        await refusal(
+          ...bench,
+          '--policies',
+          'eclip-live',
+          '--table-policy',
+          'eclip',
+          '--objective',
+          'requests',
+        ),
+        /^--objective sets eclip-fit's search .*: --policies baseline,eclip-live makes none of them$/,
+      )
+      // floors: eclip's plans are checked against them, eclip-live's only when its set plans are eclip's or eclip-fit's
+      assert.match(
+        await refusal(...plan, '--policy', 'model-wise', '--min-share', '0.5'),
+        /^--min-share sets the floors eclip-fit's plans keep .* and eclip's and eclip-rt's plans are checked against: --policy model-wise makes none of them$/,
+      )
+      assert.match(
+        await refusal(
+          ...bench,
+          '--policies',
+          'eclip-live',
+          '--table-policy',
+          'model-wise',
+          '--min-share',
+          '0.5',
+        ),
+        /^--min-share sets the floors .*: --policies baseline,eclip-live makes none of them$/,
       )
       assert.match(
         await refusal(

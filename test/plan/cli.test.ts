@@ -33,6 +33,31 @@ describe('eclip plan', () => {
     for (const w of plan.workers) assert.ok(w.switches <= 5)
   })
 
+  it("checks eclip's plan against the floors on the simulator, as bench does; --min-share sets them", () => {
+    // the paper's plan of mix3 leaves vgg19 far under its baseline rate on the H100's profiles
+    const h100 = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
+    const made = (name: string, ...more: string[]) => {
+      const file = join(out, name)
+      const r = eclip('plan', '--mix', 'mix3', '--profiles', h100, '--out', file, ...more)
+      assert.equal(r.status, 0, r.stderr)
+      return { stdout: r.stdout, plan: readFile<Plan>('plan', file) }
+    }
+    const byDefault = made('eclip-floors.json')
+    assert.match(byDefault.stdout, /floors checked on the evaluator: STP/)
+    assert.match(
+      byDefault.stdout,
+      /WARNING: the paper's plan misses 1 floor\(s\) \(simulated\): vgg19#0 \(vgg19\) at 0\.[0-9]+× its baseline throughput, floor 0\.90×/,
+    )
+    const lowered = made('eclip-floors-low.json', '--min-share', '0.3')
+    assert.match(lowered.stdout, /floors checked on the evaluator: STP/)
+    assert.doesNotMatch(lowered.stdout, /misses \d+ floor/)
+    // checked, not repaired: the floors change the notes, not the plan
+    assert.deepEqual(
+      lowered.plan.workers.map((w) => w.groups),
+      byDefault.plan.workers.map((w) => w.groups),
+    )
+  })
+
   it('eclip-rt with its options: the mechanism and reserve in the plan, the pool printed as slice runs', () => {
     const file = join(out, 'rt.json')
     const r = eclip(
@@ -111,8 +136,8 @@ describe('eclip plan', () => {
         /--min-share: expected a number ≥ 0, got "-1"/,
       ],
       [
-        ['--mix', 'mix7', '--profiles', dir, '--min-share', '0.5'],
-        /--min-share sets the floors eclip-fit keeps .*: --policy eclip has none of them/,
+        ['--mix', 'mix7', '--profiles', dir, '--policy', 'model-wise', '--min-share', '0.5'],
+        /--min-share sets the floors .*: --policy model-wise makes none of them/,
       ],
       // a floor no plan can keep: refused with each worker's shortfall, and how to lower it
       [

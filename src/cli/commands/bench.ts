@@ -200,7 +200,7 @@ export function registerBench(program: Command) {
       const { mixes, workloads } = resolveMixesOrWorkloads(opts)
       checkMixNames(mixes, opts.workload !== undefined ? '--workload' : '--mix')
       const policies = resolvePolicies(opts.policies, opts.backend, mixes)
-      checkMinShare(opts.minShare, policies)
+      checkMinShare(opts.minShare, policies, opts)
       checkSwitchMax(opts.switchMax, policies, opts)
       checkFitOptions(opts, policies)
       checkRtOptions(opts, policies)

@@ -226,7 +226,7 @@ export function registerPlan(program: Command) {
         )
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
-      checkMinShare(o.minShare, [policy], '--policy')
+      checkMinShare(o.minShare, [policy], o, '--policy')
       checkSwitchMax(o.switchMax, [policy], o, '--policy')
       checkFitOptions(o, [policy], '--policy')
       checkRtOptions(o, [policy], '--policy')
@@ -258,9 +258,12 @@ export function registerPlan(program: Command) {
         ...(mix.minTotalShare === undefined ? {} : { minTotalShare: mix.minTotalShare }),
       }
       if (o.table) return writeTable(o, mix.name, workers, set, policy, extra)
-      // eclip-fit scores its candidates on the simulator, calibrated from the profile directory
+      // on the simulator, calibrated from the profile directory, eclip-fit scores its candidates and eclip's and
+      // eclip-rt's plans are checked against the floors (as eclip bench plans them)
       const ev =
-        policy === 'eclip-fit' || policy === 'eclip-rt' ? simInputs(set.gpu, { dir: o.profiles }) : undefined
+        policy === 'eclip-fit' || policy === 'eclip' || policy === 'eclip-rt'
+          ? simInputs(set.gpu, { dir: o.profiles })
+          : undefined
       if (ev) for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
       // --tune: then measured on a backend started for it (the GPU's must be the profiles')
       let backend: ExecuteBackend | undefined

@@ -16,6 +16,7 @@ import type { ExternalOptions } from '../../serve-bench/external.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
 import {
+  checkFitOptions,
   checkMinShare,
   checkRtOptions,
   checkWritableDir,
@@ -214,9 +215,8 @@ export function registerServeBench(program: Command) {
       }
       const policies = resolvePolicies(opts.policies ?? 'baseline,eclip', 'sim', mixes)
       checkRtOptions(opts, policies)
-      if (opts.objective !== undefined && !policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt'))
-        throw new UserError('--objective is for eclip-fit and eclip-rt: add one to --policies')
-      checkMinShare(opts.minShare, policies)
+      checkFitOptions(opts, policies)
+      checkMinShare(opts.minShare, policies, opts)
       if ((opts.table !== undefined || opts.holdMs !== undefined) && !policies.includes('eclip-live'))
         throw new UserError('--table and --hold-ms are for eclip-live: add it to --policies')
       const { failed } = await runServeBench({
