@@ -39,10 +39,15 @@ import {
   DEFAULT_RT_RESERVE_SMS,
   DEFAULT_SWITCH_MAX,
   FIT_STARTS,
+  FIT_STARTS_CHOICES,
   MEASURED_FLOOR_MARGIN,
+  PLAN_OBJECTIVES,
   type Planner,
+  type PlanOptions,
   plansUnderFloors,
   plansUnderSwitchBudget,
+  RT_BEST_EFFORT,
+  RT_MECHANISMS,
   type RtMechanism,
   rtMechanismOf,
   SIM_FLOOR_SLACK,
@@ -155,6 +160,62 @@ export function benchOptions(
     // a mix's description changes none of its runs
     ...o.mixes.map(({ description: _d, ...m }) => [`mix ${m.name}`, digest([m, lengthOf(m.name) ?? null])]),
   ])
+}
+
+/** The plan options a bench records (benchOptions), by flag: what its plans were made with. */
+type RecordedPlanOptions = Pick<
+  PlanOptions,
+  | 'rtMechanism'
+  | 'rtReserveSms'
+  | 'rtFactor'
+  | 'rtGateUs'
+  | 'rtUngatedSms'
+  | 'rtBestEffort'
+  | 'objective'
+  | 'minShare'
+  | 'fitStarts'
+  | 'switchMax'
+  | 'fitPriorities'
+>
+
+/**
+ * The options a bench's plans were made with, read back from the flags it recorded (benchOptions; absent, or an
+ * eclip before it: the defaults): what `eclip calibrate` makes a run's plan again with where none was recorded beside
+ * it. A value no bench records is refused, naming the file.
+ */
+export function recordedPlanOptions(
+  file: string,
+  r: Record<string, string> | undefined,
+): RecordedPlanOptions {
+  if (!r) return {}
+  const bad = (flag: string) =>
+    new UserError(`${file}: its recorded ${flag} "${r[flag]}" is no value eclip bench records`)
+  const num = (flag: string) => {
+    const v = r[flag]
+    if (v === undefined) return undefined
+    const x = Number(v)
+    if (v.trim() === '' || !Number.isFinite(x) || x < 0) throw bad(flag)
+    return x
+  }
+  const choice = <T extends string>(flag: string, of: readonly T[]) => {
+    const v = r[flag]
+    if (v !== undefined && !of.includes(v as T)) throw bad(flag)
+    return v as T | undefined
+  }
+  const o: RecordedPlanOptions = {
+    rtMechanism: choice('--rt-mechanism', RT_MECHANISMS),
+    rtReserveSms: num('--rt-reserve-sms'),
+    rtFactor: num('--rt-factor'),
+    rtGateUs: num('--rt-gate-us'),
+    rtUngatedSms: num('--rt-ungated-sms'),
+    rtBestEffort: choice('--rt-best-effort', RT_BEST_EFFORT),
+    objective: choice('--objective', PLAN_OBJECTIVES),
+    minShare: num('--min-share'),
+    fitStarts: choice('--fit-starts', FIT_STARTS_CHOICES),
+    switchMax: num('--switch-max'),
+    fitPriorities: r['--stream-priorities'] === 'true' ? true : undefined,
+  }
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as RecordedPlanOptions
 }
 
 /**

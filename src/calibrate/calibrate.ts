@@ -47,6 +47,8 @@ export interface RunSet {
   runs: Run[]
   /** The plan a run executed as recorded with it (Run.planFile), where there is one; else it is made again. */
   recordedPlan?: (run: Run) => Plan | undefined
+  /** What makes a plan again for this set's runs (the options its bench recorded); else PrepareOptions.planner. */
+  planner?: Planner
 }
 
 /** One GPU run ready to be re-simulated. */
@@ -120,10 +122,11 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
         dtype: w.dtype,
       }))
       const profiles = o.profilesFor(workers)
-      const planKey = `${r.mix}|${r.policy}|${workers.map((w) => `${w.name}:${w.model}:${w.batch}:${w.dtype}`).join(',')}`
+      // a set with its own planner plans with its own options: its plans are not another set's
+      const planKey = `${set.planner ? `${set.label}|` : ''}${r.mix}|${r.policy}|${workers.map((w) => `${w.name}:${w.model}:${w.batch}:${w.dtype}`).join(',')}`
       let plan = set.recordedPlan?.(r) ?? plans.get(planKey)
       if (!plan) {
-        plan = await o.planner(o.gpu, r.mix, workers, profiles, { policy: r.policy })
+        plan = await (set.planner ?? o.planner)(o.gpu, r.mix, workers, profiles, { policy: r.policy })
         plans.set(planKey, plan)
       }
       // the plan must be the one the run executed: same groups (switches) and kernels per worker

@@ -4,7 +4,8 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { basename, dirname, join } from 'node:path'
-import { simPlanner } from '../execute/sim/evaluator.ts'
+import { recordedPlanOptions } from '../bench/resume.ts'
+import { type SimPlannerOptions, simPlanner } from '../execute/sim/evaluator.ts'
 import {
   CALIBRATION,
   type Calibration,
@@ -229,14 +230,18 @@ export function replanner(
   calibrationDir: string,
   primitives: Primitives,
   warn: (w: string) => void,
+  options: SimPlannerOptions['options'] = {},
 ): Planner {
   let warned = false
-  return simPlanner((gpu) => {
-    const ev = simInputs(gpu, { dir: calibrationDir })
-    if (!warned) for (const w of ev.warnings.filter((w) => !w.includes('primitives.json'))) warn(w)
-    warned = true
-    return { ...ev.inputs, primitives }
-  })
+  return simPlanner(
+    (gpu) => {
+      const ev = simInputs(gpu, { dir: calibrationDir })
+      if (!warned) for (const w of ev.warnings.filter((w) => !w.includes('primitives.json'))) warn(w)
+      warned = true
+      return { ...ev.inputs, primitives }
+    },
+    { options },
+  )
 }
 
 /** `eclip calibrate`'s options, as the flags give them. */
@@ -299,6 +304,12 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     )
   const profilesFor = profilesIn(o.profiles, gpu)
   const taken = new Set<string>()
+  // the evaluator's warnings once, however many sets plan again
+  const warned = new Set<string>()
+  const warnOnce = (w: string) => {
+    if (!warned.has(w)) process.stderr.write(`eclip calibrate: WARNING: eclip-fit's evaluator: ${w}\n`)
+    warned.add(w)
+  }
   const sets: RunSet[] = files.map((f) => {
     const results = readFile<Results>('results', f)
     const incomplete = incompleteNote(results)
@@ -307,13 +318,18 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     return {
       label: labelOf(f, taken),
       runs: results.runs,
-      // plans recorded beside the results (eclip bench writes them) are taken as they ran
+      // plans recorded beside the results (eclip bench writes them) are taken as they ran; a plan missing is made
+      // again with the options its bench recorded (--switch-max, --min-share, eclip-rt's mechanism, …)
       recordedPlan: recordedPlanReader(f, (w) => process.stderr.write(`eclip calibrate: WARNING: ${w}\n`)),
+      planner: replanner(
+        o.planCalibration ?? o.profiles,
+        primitives,
+        warnOnce,
+        recordedPlanOptions(f, results.provenance.options),
+      ),
     }
   })
-  const planner = replanner(o.planCalibration ?? o.profiles, primitives, (w) =>
-    process.stderr.write(`eclip calibrate: WARNING: eclip-fit's evaluator: ${w}\n`),
-  )
+  const planner = replanner(o.planCalibration ?? o.profiles, primitives, warnOnce)
   // --fit-profiles keeps the directory's calibration: refused before the runs are prepared (re-planning takes minutes)
   const keptForProfiles = o.fitProfiles ? keptCalibration(o.profiles, gpu, '--fit-profiles') : undefined
   const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM_WINDOWS })

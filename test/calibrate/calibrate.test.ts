@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { recordedPlanOptions } from '../../src/bench/resume.ts'
 import {
   type Case,
   CORESIDENT_GRID,
@@ -20,7 +21,7 @@ import {
   gridPoints,
   prepareCases,
 } from '../../src/calibrate/calibrate.ts'
-import { parseGrid, recordedPlanReader, runCalibrate } from '../../src/calibrate/run.ts'
+import { parseGrid, recordedPlanReader, replanner, runCalibrate } from '../../src/calibrate/run.ts'
 import { CALIBRATION, type Calibration, defaultPowerModel } from '../../src/execute/sim/index.ts'
 import {
   type Mix,
@@ -33,7 +34,7 @@ import {
   UserError,
 } from '../../src/formats/index.ts'
 import type { Planner } from '../../src/plan/index.ts'
-import { loadGpu, loadPrimitives, loadProfile } from '../../src/profile/store.ts'
+import { loadGpu, loadPrimitives, loadProfile, profilesIn } from '../../src/profile/store.ts'
 import { asGpu, gpuRef, h100DirWith, prepare, simulatedRuns } from './synthetic-runs.ts'
 
 const mixes: Mix[] = [
@@ -322,6 +323,52 @@ describe('calibrate', () => {
     assert.equal(warnings.length, 1)
     assert.match(warnings[0] ?? '', /recorded plans not found.*made again/)
     assert.deepEqual(read(run('plans/kept.plan.json')), plan)
+  })
+
+  it('makes a missing plan again with the options its bench recorded', async () => {
+    // switch-budget's 56-switch arm: mix2's eclip-fit plan used all 56 of densenet201's switches; made again at the
+    // default budget (14) it is not the plan the run executed
+    const dir = 'profiles/h200'
+    const file = 'results/h200/switch-budget/b56/results.json'
+    const results = readFile<Results>('results', file)
+    const g = loadGpu(dir)
+    const primitives = loadPrimitives(dir, g)
+    assert.ok(primitives)
+    const runs = results.runs.filter(
+      (r) => r.backend === 'gpu' && r.policy === 'eclip-fit' && r.mix === 'mix2',
+    )
+    assert.deepEqual(
+      runs.map((r) => r.workers.map((w) => w.switchesPerRequest)),
+      [[0, 56]],
+    )
+    const options = recordedPlanOptions(file, results.provenance.options)
+    assert.equal(options.switchMax, 56)
+    const prep = (planner: Planner) =>
+      prepareCases({
+        sets: [{ label: 'b56', runs, planner }],
+        gpu: g,
+        profilesFor: profilesIn(dir, g),
+        primitives,
+        planner: async () => assert.fail("the set's own planner plans its runs"),
+        requestsPerWindow: 40,
+        minWindowS: 0.1,
+        maxWindowS: 1,
+      })
+    const cases = await prep(replanner(dir, primitives, () => {}, options))
+    assert.deepEqual(
+      cases[0]?.spec.plan.workers.map((w) => w.groups.length - 1),
+      [0, 56],
+    )
+    await assert.rejects(
+      prep(replanner(dir, primitives, () => {})),
+      (e: Error) => e instanceof UserError && /made again from the profiles differs/.test(e.message),
+    )
+    // what no bench records is refused, naming the file
+    assert.throws(
+      () => recordedPlanOptions(file, { '--switch-max': 'many' }),
+      /b56\/results\.json: its recorded --switch-max "many" is no value eclip bench records/,
+    )
+    assert.deepEqual(recordedPlanOptions(file, undefined), {})
   })
 
   it('searches the co-resident rule with its own axes by default, beside fifo and fair', () => {
