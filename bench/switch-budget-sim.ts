@@ -83,11 +83,12 @@ for (const mix of mixes) {
         absErr[k] += Math.abs(x - g)
       })
     }
-    delta = `  ${g >= 0 ? '+' : ''}${g.toFixed(3)}  ${s.map((x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`.padStart(9)).join(' ')}`
+    const signed = (x: number) => (Number.isNaN(x) ? '     –' : `${x >= 0 ? '+' : ''}${x.toFixed(3)}`)
+    delta = `  ${signed(g)}  ${s.map((x) => signed(x).padStart(9)).join(' ')}`
   }
   console.log(`${mix.padEnd(6)}  ${cols.join('    ')}${delta}`)
 }
-if (arms.length > 1)
+if (arms.length > 1 && both > 0)
   console.log(
     cals
       .map(
