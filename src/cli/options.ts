@@ -475,6 +475,28 @@ export function checkFitOptions(
   )
 }
 
+/**
+ * serve-bench's --objective and --min-share, for the plans eclip serve makes: its eclip plans are not checked against
+ * floors (no simulator), and its eclip-live table plans take the floors from each model's minShare but no objective.
+ */
+export function checkServedFitOptions(
+  o: { objective?: string; minShare?: number } & Parameters<typeof tunablePlans>[1],
+  policies: readonly string[],
+): void {
+  const list = policies.join(',')
+  if (o.objective !== undefined && !tunablePlans(policies, o).some((p) => p !== 'eclip-live'))
+    throw new UserError(
+      `--objective sets eclip-fit's search as eclip serve runs it (eclip-fit's plans, eclip-rt's best-effort plan under its gate mechanism with --rt-best-effort eclip-fit): --policies ${list} makes none of them`,
+    )
+  if (
+    o.minShare !== undefined &&
+    !policies.some((p) => p === 'eclip-fit' || p === 'eclip-rt' || isTablePolicy(p))
+  )
+    throw new UserError(
+      `--min-share sets the floors eclip serve's plans keep (eclip-fit's, eclip-rt's, eclip-live's set plans): --policies ${list} makes none of them`,
+    )
+}
+
 /** The eclip-rt options of rtPlanOptions, as the command line names them. */
 export const RT_FLAGS = [
   ['rtMechanism', '--rt-mechanism'],

@@ -412,21 +412,43 @@ describe('eclip bench --workload', () => {
     assert.equal(noObjective.status, 2, noObjective.stderr)
     assert.match(
       noObjective.stderr,
-      /--objective sets eclip-fit's search .*: --policies baseline makes none of them/,
+      /--objective sets eclip-fit's search as eclip serve runs it .*: --policies baseline makes none of them/,
     )
     const noFloor = onBaseline('--min-share', '0.7')
     assert.equal(noFloor.status, 2, noFloor.stderr)
-    assert.match(noFloor.stderr, /--min-share sets the floors .*: --policies baseline makes none of them/)
-    // eclip-rt under its priority mechanism makes no plan by eclip-fit's search: an objective is refused there
-    const priority = serveBench(
-      ...['--mix', 'mix7', '--policies', 'eclip-rt', '--rt-reserve-sms', '16', '--objective', 'requests'],
-      ...['--out', out],
-    )
-    assert.equal(priority.status, 2, priority.stderr)
     assert.match(
-      priority.stderr,
-      /--objective sets eclip-fit's search .*: --policies baseline,eclip-rt makes none of them/,
+      noFloor.stderr,
+      /--min-share sets the floors eclip serve's plans keep .*: --policies baseline makes none of them/,
     )
+    // as eclip serve plans: no search by an objective under eclip-rt's priority mechanism nor in eclip-live's
+    // tables, no floor check of eclip's plans
+    const refused = (re: RegExp, ...flags: string[]) => {
+      const r = serveBench('--mix', 'mix7', ...flags, '--out', out)
+      assert.equal(r.status, 2, r.stderr)
+      assert.match(r.stderr, re)
+    }
+    refused(
+      /--objective sets .*: --policies baseline,eclip-rt makes none of them/,
+      ...['--policies', 'eclip-rt', '--rt-reserve-sms', '16', '--objective', 'requests'],
+    )
+    refused(
+      /--objective sets .*: --policies baseline,eclip-live makes none of them/,
+      ...['--policies', 'eclip-live', '--objective', 'requests'],
+    )
+    refused(
+      /--min-share sets .*: --policies baseline,eclip makes none of them/,
+      ...['--policies', 'eclip', '--min-share', '0.5'],
+    )
+    // the priority mechanism's reserve, with the floors eclip-rt's plan is checked against
+    const reserved = join(dir, 'sb-reserve')
+    const b2 = serveBench(
+      ...['--workload', 'disb-A', '--policies', 'eclip-rt', '--rt-reserve-sms', '16', '--min-share', '0.7'],
+      ...['--duration', '0.3', '--warmup', '0.05', '--out', reserved],
+    )
+    assert.equal(b2.status, 0, b2.stderr)
+    const cfg2 = JSON.parse(readFileSync(join(reserved, 'configs', 'disb-A.eclip-rt.json'), 'utf8'))
+    assert.deepEqual(cfg2.realtime, { reserveSms: 16 })
+    assert.equal(cfg2.models[1].minShare, 0.7)
   })
 
   it("serve-bench's configs carry the mix's weights and floors, --min-share where the mix sets none", () => {

@@ -276,8 +276,8 @@ export function registerPlan(program: Command) {
           if (gpu) checkMadeFor(`the profiles in ${o.profiles}`, set.gpu, gpu.gpu)
         }
         plan = ev
-          ? // on the simulator: eclip-fit's search, eclip-rt's best-effort workers among themselves
-            // (src/plan/realtime.ts); a long search says how far it has got
+          ? // on the simulator: eclip-fit's search, eclip's floor check, eclip-rt's best-effort workers among
+            // themselves (src/plan/realtime.ts); a long search says how far it has got
             await simPlanner(() => ev.inputs, {
               options: extra,
               ...(tune && backend ? { tuneFor: tuningOn(backend, ev.inputs, tune, made) } : {}),

@@ -16,9 +16,8 @@ import type { ExternalOptions } from '../../serve-bench/external.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
 import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
 import {
-  checkFitOptions,
-  checkMinShare,
   checkRtOptions,
+  checkServedFitOptions,
   checkWritableDir,
   minShareOption,
   num,
@@ -215,8 +214,7 @@ export function registerServeBench(program: Command) {
       }
       const policies = resolvePolicies(opts.policies ?? 'baseline,eclip', 'sim', mixes)
       checkRtOptions(opts, policies)
-      checkFitOptions(opts, policies)
-      checkMinShare(opts.minShare, policies, opts)
+      checkServedFitOptions(opts, policies)
       if ((opts.table !== undefined || opts.holdMs !== undefined) && !policies.includes('eclip-live'))
         throw new UserError('--table and --hold-ms are for eclip-live: add it to --policies')
       const { failed } = await runServeBench({
