@@ -25,10 +25,14 @@ export const H200_RECORDED = [
   ...['Q1', 'Q4', 'U1', 'U4'].map((p) => `results/h200/mps-b1/${p}`),
   ...['M1', 'M4', 'N1', 'N4'].map((p) => `results/h200/mps-b8/${p}`),
   ...['V1', 'V4', 'W1', 'W4', 'X1', 'X4'].map((p) => `results/h200/mps-unlimited/${p}`),
+  ...['a14', 'b56', 'c14', 'd56', 'e14', 'f56', 'g14', 'h56', 'i14', 'j56'].map(
+    (p) => `results/h200/switch-budget/${p}`,
+  ),
+  ...['A1', 'B1', 'B2', 'A2', 'A3', 'C3', 'A4'].map((p) => `results/h200/switch-price/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 502
+export const H200_RUNS = 670
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const

@@ -15,7 +15,7 @@ def plan(arms, mix):
     return None
 
 mixes = [f'mix{i}' for i in range(1, 8)] + [f'more{i}' for i in range(1, 7)]
-arms = {'A': ['A1', 'A2'], 'A again': ['A3', 'A4'], 'B': ['B1', 'B2'], 'C': ['C3', 'C4', 'C-here']}
+arms = {'A': ['A1', 'A2'], 'A again': ['A3', 'A4'], 'B': ['B1', 'B2'], 'C': ['C3', 'C-here']}
 print('mix     ' + '  '.join(f'{x:>14}' for x in ['C = A', 'C = B', 'A again = A', 'C from']))
 for m in mixes:
     p = {k: plan(v, m) for k, v in arms.items()}
