@@ -86,20 +86,15 @@ export function plansUnderSwitchBudget(
 }
 
 /**
- * Whether any of the policies holds a plan to the workers' floors (PlanOptions.minShare): the plans eclip-fit's search
- * makes (tunablePlans); eclip's, checked on the simulator; eclip-rt's, its best-effort workers checked with the
- * real-time requests in (any mechanism); eclip-live's set plans when they are eclip's.
+ * Whether any of the policies holds a plan to the workers' floors (PlanOptions.minShare): those made under a switch
+ * budget — eclip-fit's search keeps the floors, eclip's plans are checked against them on the simulator — and
+ * eclip-rt's, its best-effort workers checked with the real-time requests in (any mechanism).
  */
 export function plansUnderFloors(
   policies: readonly string[],
   o: Parameters<typeof tunablePlans>[1],
 ): boolean {
-  return (
-    tunablePlans(policies, o).length > 0 ||
-    policies.includes('eclip') ||
-    policies.includes('eclip-rt') ||
-    (o.tablePolicy === 'eclip' && policies.some(isTablePolicy))
-  )
+  return plansUnderSwitchBudget(policies, o) || policies.includes('eclip-rt')
 }
 
 /** What --tune says of an eclip-rt plan with no best-effort plan of its own to tune. */

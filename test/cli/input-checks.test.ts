@@ -302,16 +302,11 @@ describe('eclip: input checks before any work', () => {
         await refusal(...plan, '--policy', 'model-wise', '--min-share', '0.5'),
         /^--min-share sets the floors eclip-fit's plans keep .* and eclip's and eclip-rt's plans are checked against: --policy model-wise makes none of them$/,
       )
+      // eclip-live whose set plans are model-wise's: no floors, no switch budget
+      const modelWiseLive = (...more: string[]) =>
+        refusal(...bench, '--policies', 'eclip-live', '--table-policy', 'model-wise', ...more)
       assert.match(
-        await refusal(
-          ...bench,
-          '--policies',
-          'eclip-live',
-          '--table-policy',
-          'model-wise',
-          '--min-share',
-          '0.5',
-        ),
+        await modelWiseLive('--min-share', '0.5'),
         /^--min-share sets the floors .*: --policies baseline,eclip-live makes none of them$/,
       )
       assert.match(
@@ -345,15 +340,7 @@ describe('eclip: input checks before any work', () => {
         /^--switch-max bounds .*: --policy eclip-rt makes none of them$/,
       )
       assert.match(
-        await refusal(
-          ...bench,
-          '--policies',
-          'eclip-live',
-          '--table-policy',
-          'model-wise',
-          '--switch-max',
-          '28',
-        ),
+        await modelWiseLive('--switch-max', '28'),
         /^--switch-max bounds .*: --policies baseline,eclip-live makes none of them$/,
       )
       assert.match(
