@@ -7,7 +7,7 @@
 //   node --import tsx bench/bound-gap.ts [--profiles profiles/h100] RESULTS_JSON...
 import { join } from 'node:path'
 import { type Case, prepareCases, simulateCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replanner } from '../src/calibrate/run.ts'
+import { recordedPlanReader, replanner, replannerFor } from '../src/calibrate/run.ts'
 import { withCommonGamma } from '../src/execute/sim/contention.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import type { PowerModel, Profile, Results, Run, SimCalibration, WorkerSpec } from '../src/formats/index.ts'
@@ -63,11 +63,15 @@ export async function boundGap(
     profilesFor([{ name: w.model, model: w.model, batch: w.batch, dtype: w.dtype }])[0] as Profile
   const warn = (w: string) => process.stderr.write(`${w}\n`)
   const cases: Case[] = await prepareCases({
-    sets: files.map((f) => ({
-      label: f,
-      runs: readFile<Results>('results', f).runs,
-      recordedPlan: recordedPlanReader(f, warn),
-    })),
+    sets: files.map((f) => {
+      const results = readFile<Results>('results', f)
+      return {
+        label: f,
+        runs: results.runs,
+        recordedPlan: recordedPlanReader(f, warn),
+        planner: replannerFor(f, results, profilesDir, primitives, warn),
+      }
+    }),
     gpu,
     profilesFor,
     primitives,

@@ -26,7 +26,7 @@ import {
   prepareCases,
   simulateCases,
 } from '../src/calibrate/calibrate.ts'
-import { parseGrid, recordedPlanReader, replanner, SIM_WINDOWS } from '../src/calibrate/run.ts'
+import { parseGrid, recordedPlanReader, replanner, replannerFor, SIM_WINDOWS } from '../src/calibrate/run.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import { type PowerModel, type Results, readFile, type SimCalibration } from '../src/formats/index.ts'
 import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
@@ -69,11 +69,16 @@ const gpu = loadGpu(PROFILES)
 const primitives = loadPrimitives(PROFILES, gpu)
 if (!primitives) throw new Error(`${PROFILES}: no primitives.json`)
 const cases: Case[] = await prepareCases({
-  sets: FILES.map((f) => ({
-    label: f.split('/').at(-2) as string,
-    runs: readFile<Results>('results', f).runs,
-    recordedPlan: recordedPlanReader(f, (w) => process.stderr.write(`WARNING: ${w}\n`)),
-  })),
+  sets: FILES.map((f) => {
+    const results = readFile<Results>('results', f)
+    const warn = (w: string) => process.stderr.write(`WARNING: ${w}\n`)
+    return {
+      label: f.split('/').at(-2) as string,
+      runs: results.runs,
+      recordedPlan: recordedPlanReader(f, warn),
+      planner: replannerFor(f, results, PROFILES, primitives, warn),
+    }
+  }),
   gpu,
   profilesFor: profilesIn(PROFILES, gpu),
   primitives,

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Case, prepareCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replanner } from '../src/calibrate/run.ts'
+import { recordedPlanReader, replanner, replannerFor } from '../src/calibrate/run.ts'
 import { type Calibration, calibrationFrom, simulate } from '../src/execute/sim/index.ts'
 import {
   type Plan,
@@ -58,11 +58,15 @@ export async function loadCases(): Promise<Case[]> {
   const fixture = JSON.parse(readFileSync(FIXTURE, 'utf8')) as { plans: Record<string, Plan> }
   const sets = SERIES.flatMap((s) => s.sets).map((set) => {
     const file = join(set, 'results.json')
-    const runs = readFile<Results>('results', file).runs.filter(
-      (r) => r.backend === 'gpu' && r.mode !== 'stream',
-    )
+    const results = readFile<Results>('results', file)
+    const runs = results.runs.filter((r) => r.backend === 'gpu' && r.mode !== 'stream')
     const recorded = recordedPlanReader(file, (w) => process.stderr.write(`${w}\n`))
-    return { label: set, runs, recordedPlan: (r: Run) => fixture.plans[`${set}|${r.id}`] ?? recorded(r) }
+    return {
+      label: set,
+      runs,
+      recordedPlan: (r: Run) => fixture.plans[`${set}|${r.id}`] ?? recorded(r),
+      planner: replannerFor(file, results, PROFILES, primitives, () => {}),
+    }
   })
   return prepareCases({
     sets,

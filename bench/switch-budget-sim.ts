@@ -7,7 +7,7 @@
 // Files joined by commas are one arm recorded in parts; two arms are compared (the first is the reference).
 import { join } from 'node:path'
 import { prepareCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replanner } from '../src/calibrate/run.ts'
+import { recordedPlanReader, replanner, replannerFor } from '../src/calibrate/run.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import { type Results, readFile, type SimCalibration } from '../src/formats/index.ts'
 import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
@@ -39,11 +39,16 @@ const cals = [
 ]
 const cases = await prepareCases({
   sets: arms.flatMap((files, a) =>
-    files.map((file) => ({
-      label: `arm${a}`,
-      runs: readFile<Results>('results', file).runs.filter((r) => r.backend === 'gpu' && r.mode !== 'stream'),
-      recordedPlan: recordedPlanReader(file, (w) => process.stderr.write(`${w}\n`)),
-    })),
+    files.map((file) => {
+      const results = readFile<Results>('results', file)
+      const warn = (w: string) => process.stderr.write(`${w}\n`)
+      return {
+        label: `arm${a}`,
+        runs: results.runs.filter((r) => r.backend === 'gpu' && r.mode !== 'stream'),
+        recordedPlan: recordedPlanReader(file, warn),
+        planner: replannerFor(file, results, dir, primitives, warn),
+      }
+    }),
   ),
   gpu,
   profilesFor: profilesIn(dir, gpu),

@@ -244,6 +244,17 @@ export function replanner(
   )
 }
 
+/** replanner for one results file's runs: with the plan options its bench recorded (recordedPlanOptions). */
+export function replannerFor(
+  file: string,
+  results: Results,
+  calibrationDir: string,
+  primitives: Primitives,
+  warn: (w: string) => void,
+): Planner {
+  return replanner(calibrationDir, primitives, warn, recordedPlanOptions(file, results.provenance.options))
+}
+
 /** `eclip calibrate`'s options, as the flags give them. */
 export interface RunCalibrateOptions {
   /** results files with GPU runs */
@@ -321,12 +332,7 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
       // plans recorded beside the results (eclip bench writes them) are taken as they ran; a plan missing is made
       // again with the options its bench recorded (--switch-max, --min-share, eclip-rt's mechanism, …)
       recordedPlan: recordedPlanReader(f, (w) => process.stderr.write(`eclip calibrate: WARNING: ${w}\n`)),
-      planner: replanner(
-        o.planCalibration ?? o.profiles,
-        primitives,
-        warnOnce,
-        recordedPlanOptions(f, results.provenance.options),
-      ),
+      planner: replannerFor(f, results, o.planCalibration ?? o.profiles, primitives, warnOnce),
     }
   })
   const planner = replanner(o.planCalibration ?? o.profiles, primitives, warnOnce)
