@@ -181,7 +181,7 @@ def on_every_sm(groups: list[dict] | None, parts_by_id: dict, layout) -> bool:
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
                    expected_fingerprint: str | None, layout=None, pool=None, warmed: set | None = None,
                    dry_run: tuple | None = None, quiet: bool = False, gate: dict | None = None,
-                   gemm_target: bool = False) -> WorkerExec:
+                   gemm_target: bool = False, gemm_off_sms=()) -> WorkerExec:
     """Captures a worker for `mode`. Refuses a plan made for another kernel sequence. A worker whose every group is on
     all the GPU's SMs (on_every_sm) is captured as baseline's: whole mode on `origin`.
 
@@ -192,18 +192,23 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     process's other workers are serving meanwhile (graph_capture; whole and graph modes, the ones serving uses).
     `gate`: the plan worker's part in eclip-rt's gate mechanism (gate.py), captured into its graph (whole mode).
     `gemm_target`: each op's matrix products captured with kernels picked for its partition's SMs (gemm_target.py;
-    every mode; the dry capture and the fingerprint stay torch's defaults, as the profile's)."""
+    every mode; the dry capture and the fingerprint stay torch's defaults, as the profile's), but on partitions of
+    `gemm_off_sms` SMs (the profile's `offSms`: there the target changed the kernel count)."""
     total = layout.sm_count if gemm_target and layout is not None else None
     # the GEMM settings are the process's: no capture of another thread may run while one sets them
     with CAPTURE_LOCK:
         return _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool,
-                               warmed, dry_run, quiet, gate, total)
+                               warmed, dry_run, quiet, gate, total, frozenset(gemm_off_sms))
 
 
 def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool, warmed,
-                    dry_run, quiet, gate, total: int | None) -> WorkerExec:
-    """prepare_worker; `total`: the GPU's SMs when GEMMs are targeted, else None."""
+                    dry_run, quiet, gate, total: int | None, off: frozenset) -> WorkerExec:
+    """prepare_worker; `total`: the GPU's SMs when GEMMs are targeted, else None; `off`: sizes left untargeted."""
     import torch  # noqa: PLC0415
+
+    def aim(sms: int | None) -> int | None:
+        """The SM count a partition's GEMMs are picked for (None: the whole GPU's)."""
+        return None if sms is None or sms in off else sms
 
     if mode in ("whole", "graph") and on_every_sm(groups, parts_by_id, layout):
         # the baseline's placement (eclip-fit's fallback, a set plan that keeps a model on the whole GPU): run it as
@@ -221,7 +226,7 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
         sms_of = {id(p.torch_stream): p.sms for p in parts_by_id.values()}
         for k, s in streams.items():
             if warmed is None or ("lt", k) not in warmed:
-                with targeted(sms_of.get(k), total):
+                with targeted(aim(sms_of.get(k)), total):
                     warm_up(built, [s], iters=1)
                 if warmed is not None:
                     warmed.add(("lt", k))
@@ -247,7 +252,7 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
         stream = part.torch_stream if part else origin
         g = torch.cuda.CUDAGraph()
         with torch.inference_mode(), graph_capture(g, stream, pool, quiet), \
-                targeted(part.sms if part is not None else None, total):
+                targeted(aim(part.sms) if part is not None else None, total):
             if gate is None:
                 out = built.forward()
             elif gate["role"] == "raise":
@@ -281,7 +286,7 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
             k = per_op[op] if op < len(per_op) else n
             part = parts_by_id[snapped[group_of(min(k, n - 1))]["partition"]]
             if total is not None:
-                set_target(part.sms, total)
+                set_target(aim(part.sms), total)
             target = part.torch_stream
             if target is not state["stream"]:
                 ev = torch.cuda.Event()
@@ -313,7 +318,7 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
     def begin(gi: int):
         part = parts_by_id[snapped[gi]["partition"]]
         if total is not None:
-            set_target(part.sms, total)
+            set_target(aim(part.sms), total)
         torch.cuda.set_stream(part.torch_stream)
         g = torch.cuda.CUDAGraph()
         g.capture_begin(pool=pool)

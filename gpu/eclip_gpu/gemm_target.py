@@ -65,3 +65,10 @@ def targeted(sms: int | None, total: int | None):
     finally:
         _apply(*before)
         _untargeted = outer
+
+
+def plan_gemm_target(pw: dict | None) -> dict:
+    """prepare_worker's GEMM-target arguments for a plan worker: its `gemmTarget` and the sizes it stays off at."""
+    if not pw or not pw.get("gemmTarget"):
+        return {"gemm_target": False}
+    return {"gemm_target": True, "gemm_off_sms": tuple(pw.get("gemmTargetOffSms", ()))}

@@ -109,18 +109,19 @@ def _capture_targeted(built, part, total: int):
 
 
 def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: int = 30,
-                         gemm_target: bool = False) -> tuple[list[float], str, list[float] | None]:
+                         gemm_target: bool = False) -> tuple[list[float], str, list[float | None] | None]:
     """The request latency at every size of the ladder (one capture at a time, freed after), the kernel sequence's
     fingerprint on the whole GPU (the last size) and, `gemm_target`, the request latency at every size with GEMMs
-    picked for that size (gemm_target.py; None where a size's capture has another number of kernels than the whole
-    GPU's: its kernel times could not be matched). To be called before the profiler runs in this process."""
+    picked for that size (gemm_target.py), None at a size whose capture with the target has another number of kernels
+    than the whole GPU's (its kernel times could not be matched: the target stays off there). To be called before the
+    profiler runs in this process."""
     import torch  # noqa: PLC0415
 
     built = zoo.build(name, batch, dtype)
     warm_up(built, [p.torch_stream for p in parts], iters=1)
     total = parts[-1].sms
     out: list[float] = []
-    targeted_us: list[float] | None = [] if gemm_target else None
+    targeted_us: list[float | None] | None = [] if gemm_target else None
     fp = ""
     counts = []
     for p in parts:
@@ -134,25 +135,27 @@ def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: 
                 targeted_us.append(out[-1])  # the whole GPU: the target is no target
                 continue
             cap = _capture_targeted(built, p, total)
-            counts.append((p.sms, len(cap.kernels), n))
+            counts.append(len(cap.kernels))
             targeted_us.append(request_latency_us(cap.graphs[0], p.torch_stream, iters))
             del cap
             torch.cuda.synchronize()
     del built
     torch.cuda.empty_cache()
-    if targeted_us is not None and any(c != n for _, c, n in counts):
-        targeted_us = None
+    if targeted_us is not None:
+        # the whole GPU's kernel count is known only after the last size
+        targeted_us = [None if i < len(counts) and counts[i] != n else t for i, t in enumerate(targeted_us)]
     return out, fp, targeted_us
 
 
 def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype: str, repeats: int = 10,
                   latency_iters: int = 30, request_us: list[float] | None = None, log=print,
-                  gemm_target: bool = False, targeted_request_us: list[float] | None = None) -> dict:
+                  gemm_target: bool = False, targeted_request_us: list[float | None] | None = None) -> dict:
     """One profile in the profile format (schemas/profile.schema.json). `request_us`: the request latency per size,
     timed before any profiling in this process (request_latencies_us); timed here first when not given.
     `gemm_target`: the request and its kernels timed again with GEMMs picked for each size (gemm_target.py), into the
-    profile's `gemmTarget`, unless a size's capture has another number of kernels (the notes say so then);
-    `targeted_request_us`: those request latencies (request_latencies_us(gemm_target=True)), timed here when not given."""
+    profile's `gemmTarget`, but for the sizes whose capture with it has another number of kernels: the target stays
+    off there (`offSms`, their times the defaults; the notes say so); `targeted_request_us`: those request latencies
+    (request_latencies_us(gemm_target=True)), timed here with `request_us`."""
     import torch  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -184,24 +187,33 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             del cap
         torch.cuda.synchronize()
     total = whole.sms
+    # with the target: each size's kernel times, the defaults at sizes where it changes the kernel count (`off`)
     targeted_by_size: list[list[float]] | None = [] if gemm_target and targeted_request_us is not None else None
-    target_note = ("; no GEMM target: a size's capture with it had another number of kernels"
-                   if gemm_target and targeted_request_us is None else "")
-    for p, default_times in zip(parts, times_by_size):
+    off: list[int] = []
+    for s, (p, default_times) in enumerate(zip(parts, times_by_size)):
         if targeted_by_size is None:
             break
         if p.sms >= total:
             targeted_by_size.append(default_times)  # the whole GPU: the target is no target
+            continue
+        if targeted_request_us[s] is None:
+            off.append(p.sms)
+            targeted_by_size.append(default_times)
             continue
         cap = _capture_targeted(built, p, total)
         per_replay, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
         del cap
         torch.cuda.synchronize()
         if len(per_replay[0]) != n:
-            target_note = f"; no GEMM target: {len(per_replay[0])} kernels at {p.sms} SMs with it, {n} without"
-            targeted_by_size = None
-            break
+            off.append(p.sms)
+            targeted_by_size.append(default_times)
+            continue
         targeted_by_size.append([statistics.median(r[i] for r in per_replay) for i in range(n)])
+    target_note = ""
+    if targeted_by_size is not None and len(off) == len(parts) - 1:
+        targeted_by_size, target_note = None, "; no GEMM target: with it every size's capture had another number of kernels"
+    elif off:
+        target_note = f"; GEMM target off at {off} SMs: with it their captures had another number of kernels"
     ref_kernels, ref_fp, ref_op_starts = ref.kernels, ref.fingerprint, ref.op_starts
     del ref
     v = versions()
@@ -212,10 +224,13 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
     ]
     target = None
     if targeted_by_size is not None and targeted_request_us is not None:
+        # at the sizes the target is off, the request is the default one
+        t_us = [request_us[s] if sizes[s] in off else t for s, t in enumerate(targeted_request_us)]
         target = {
-            "requestUs": [round(x, 3) for x in targeted_request_us],
-            "kernelSumRatio": [round(sum(targeted_by_size[s]) / targeted_request_us[s], 4) for s in range(len(sizes))],
+            "requestUs": [round(x, 3) for x in t_us],
+            "kernelSumRatio": [round(sum(targeted_by_size[s]) / t_us[s], 4) for s in range(len(sizes))],
             "timesUs": [[round(targeted_by_size[s][i], 3) for s in range(len(sizes))] for i in range(n)],
+            **({"offSms": off} if off else {}),
         }
     prof = {
         "format": "eclip.profile/1",
@@ -251,8 +266,8 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
 
 def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     """`prof` with its request latencies (and kernel-sum ratios) timed again on this GPU (`gpu`: its GpuRef) as
-    profile_model now times them, its GEMM-target ones too where it has them (the section dropped, and the notes say
-    so, where the target now changes a size's kernel count); its kernels, their times and the versions they were
+    profile_model now times them, its GEMM-target ones too where it has them (the default ones at its `offSms`; the
+    section dropped, and the notes say so, where the target now changes another size's kernel count); its kernels, their times and the versions they were
     measured with are kept. Refused
     when the profile is another GPU's, or the ladder's sizes or the model's kernel sequence are not the profile's
     (profile it again then). To be called before the profiler runs in this process."""
@@ -278,15 +293,21 @@ def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     out = {k: v for k, v in prof.items() if k != "gemmTarget"}
     note = f"request latencies re-timed {when} with {with_} (eclip profile --retime)"
     if target is not None and targeted_us is not None:
-        # the GEMM target's latencies too: plans read those by default
-        tsums = [sum(row[s] for row in target["timesUs"]) for s in range(len(sizes))]
-        out["gemmTarget"] = {
-            **target,
-            "requestUs": [round(x, 3) for x in targeted_us],
-            "kernelSumRatio": [round(tsums[s] / targeted_us[s], 4) for s in range(len(sizes))],
-        }
-    elif target is not None:
-        note += "; its GEMM-target section dropped: a size's capture with the target now has another number of kernels"
+        # the GEMM target's latencies too (plans read those by default); at the sizes it is off, the default ones. A
+        # size where it now changes the kernel count, measured with it before, has no kernel times to keep
+        was_off = set(target.get("offSms", []))
+        now_off = [sizes[s] for s, t in enumerate(targeted_us) if t is None and sizes[s] not in was_off]
+        if now_off:
+            note += (f"; its GEMM-target section dropped: the target now changes the kernel count at {now_off} SMs "
+                     "(profile it again)")
+        else:
+            t_us = [request_us[s] if sizes[s] in was_off else t for s, t in enumerate(targeted_us)]
+            tsums = [sum(row[s] for row in target["timesUs"]) for s in range(len(sizes))]
+            out["gemmTarget"] = {
+                **target,
+                "requestUs": [round(x, 3) for x in t_us],
+                "kernelSumRatio": [round(tsums[s] / t_us[s], 4) for s in range(len(sizes))],
+            }
     return {
         **out,
         "requestUs": [round(x, 3) for x in request_us],

@@ -30,6 +30,7 @@ from .cuda import BackendError, versions
 from .energy import Energy
 from .execute import closed_loop, kernel_partitions, op_kernel_starts, prepare_worker
 from .gate import gate_word
+from .gemm_target import plan_gemm_target
 from .identity import check_plan_gpu
 from .live import ActiveSet, LiveWorker, check_sets
 from .partitions import PartitionPool, ordinary_stream, read_layout
@@ -105,7 +106,7 @@ class Runner:
                       for pid, part in kernel_partitions(w["name"], groups, parts).items()}
             execd = prepare_worker(w["name"], built, wmode, groups, wparts, self._origin(w["name"], level),
                                    w["fingerprint"], layout=self.layout, gate=w.get("gate"),
-                                   gemm_target=bool(w.get("gemmTarget")))
+                                   **plan_gemm_target(w))
             if execd.moved_boundaries:
                 notes.append(f"{w['name']}: {execd.moved_boundaries} group boundaries moved to op starts")
             workers.append(execd)
@@ -199,7 +200,7 @@ class Runner:
                     dry = op_kernel_starts(built, origin, warmed)
                 execd = prepare_worker(name, built, pmode, groups, wparts, origin, pw["fingerprint"],
                                        layout=self.layout, pool=graph_pool, warmed=warmed, dry_run=dry,
-                                       gemm_target=bool(pw.get("gemmTarget")))
+                                       **plan_gemm_target(pw))
                 if execd.moved_boundaries:
                     notes.append(f"{name} under {e['key']}: {execd.moved_boundaries} group boundaries moved to op "
                                  "starts")

@@ -41,6 +41,7 @@ from .execute import kernel_partitions, on_every_sm, op_kernel_starts, prepare_w
 from .fastcu import fastcu
 from .frames import OUT_FD, use_writer
 from .frames import flush as flush_frames
+from .gemm_target import plan_gemm_target
 from .identity import check_plan_gpu
 from .partitions import PartitionPool, ordinary_stream, read_layout
 from .regions import CudaRegion, Region, SystemRegion, open_region, pin_mapping
@@ -860,7 +861,7 @@ class CaptureSource:
         execd = prepare_worker(name, self.built, mode, groups, wparts, origin, pw["fingerprint"] if pw else None,
                                layout=layout, pool=self.graph_pool, warmed=warmed, dry_run=self.dry, quiet=quiet,
                                gate=pw.get("gate") if pw else None,
-                               gemm_target=bool(pw.get("gemmTarget")) if pw else False)
+                               **plan_gemm_target(pw))
         if origin is not self.origin:
             execd.origin = self.origin  # its requests are launched on the worker's own stream (a graph keeps its SMs)
         return execd

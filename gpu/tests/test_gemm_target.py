@@ -57,3 +57,11 @@ def test_no_target_is_what_the_user_had(fake_torch):
             assert fake_torch == {"lib": "cublaslt", "carveout": None}, "no target: the user's settings"
         assert fake_torch == {"lib": "cublaslt", "carveout": 116}, "an inner block puts back what it found"
     assert fake_torch == {"lib": "cublaslt", "carveout": None}
+
+
+def test_a_plan_workers_target_and_the_sizes_it_stays_off_at():
+    assert gemm_target.plan_gemm_target(None) == {"gemm_target": False}
+    assert gemm_target.plan_gemm_target({"name": "a"}) == {"gemm_target": False}
+    assert gemm_target.plan_gemm_target({"gemmTarget": True}) == {"gemm_target": True, "gemm_off_sms": ()}
+    assert gemm_target.plan_gemm_target({"gemmTarget": True, "gemmTargetOffSms": [8, 24]}) == {
+        "gemm_target": True, "gemm_off_sms": (8, 24)}

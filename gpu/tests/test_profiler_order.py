@@ -2,6 +2,7 @@
 attached and graph launches are slower. No GPU: the timing and profiling calls are replaced by recorders."""
 
 import json
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -107,10 +108,17 @@ def test_retime_times_the_gemm_target_too_and_drops_it_when_it_no_longer_holds(c
     assert new["gemmTarget"]["requestUs"] == [70.0, 40.0]
     assert new["gemmTarget"]["kernelSumRatio"] == [0.8, 0.75]
     assert new["gemmTarget"]["timesUs"] == prof["gemmTarget"]["timesUs"]
-    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", None))
+    # the target now changes the kernel count at 8 SMs, where its kernel times were measured with it: dropped
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", [None, 40.0]))
     new = profiler.retime_profile(parts, gpu, prof)
     assert "gemmTarget" not in new
-    assert "GEMM-target section dropped" in new["measured"]["notes"]
+    assert "GEMM-target section dropped: the target now changes the kernel count at [8] SMs" in new["measured"]["notes"]
+    # a size it was off at already keeps the default latency, re-timed
+    off = {**prof, "gemmTarget": {**prof["gemmTarget"], "offSms": [8], "timesUs": [[30.0, 10.0], [50.0, 20.0]]}}
+    new = profiler.retime_profile(parts, gpu, off)
+    assert new["gemmTarget"]["requestUs"] == [100.0, 40.0]
+    assert new["gemmTarget"]["offSms"] == [8]
+    assert new["gemmTarget"]["kernelSumRatio"] == [0.8, 0.75]
 
 
 def test_retime_picks_profiles_by_name_and_writes_none_when_one_is_refused(clean_profiler, monkeypatch, tmp_path):
@@ -147,3 +155,60 @@ def test_retime_picks_profiles_by_name_and_writes_none_when_one_is_refused(clean
         cli.cmd_retime(SimpleNamespace(**{**vars(args), "models": "a,c", "batch": "1"}))
     with pytest.raises(BackendError, match="--batch"):
         cli.cmd_retime(SimpleNamespace(**{**vars(args), "batch": "x"}))
+
+
+class _Cap:
+    """A stand-in capture: `n` kernels (a number only; the fake kernel timer reads it from the graph)."""
+
+    def __init__(self, n, fp="sha256:f"):
+        self.kernels = [SimpleNamespace(grid=[1, 1, 1], as_dict=lambda: {"name": "k"}) for _ in range(n)]
+        self.fingerprint, self.op_starts, self.graphs = fp, [0], [n]
+
+
+def _fake_profiling(monkeypatch, targeted_counts):
+    """profile_model's GPU calls replaced: 3 kernels on every size by default, `targeted_counts[sms]` with the
+    target; kernel i takes (i + 1) × 10 µs on the default GEMMs, (i + 1) × 7 µs on the targeted ones."""
+    torch = SimpleNamespace(cuda=SimpleNamespace(synchronize=lambda: None, empty_cache=lambda: None))
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr(profiler.zoo, "build", lambda *a: object())
+    monkeypatch.setattr(profiler, "warm_up", lambda *a, **k: None)
+    monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
+    monkeypatch.setattr(profiler, "capture_one", lambda built, stream, track_ops=True: _Cap(3))
+    monkeypatch.setattr(profiler, "_capture_targeted", lambda built, p, total: _Cap(targeted_counts[p.sms] + 100))
+
+    def times(graph, stream, repeats):
+        n, per = (graph - 100, 7.0) if graph >= 100 else (graph, 10.0)
+        return [[(i + 1) * per for i in range(n)] for _ in range(repeats)], [("k", [1, 1, 1], None)] * n
+
+    monkeypatch.setattr(profiler, "kernel_times_us", times)
+    parts = [SimpleNamespace(sms=s, torch_stream=None) for s in (8, 16, 132)]
+    pool = SimpleNamespace(layout=SimpleNamespace(ref=lambda: {"name": "GPU", "smCount": 132, "sliceSize": 8}))
+    return parts, pool
+
+
+def test_the_gemm_target_stays_off_only_at_the_sizes_where_it_changes_the_kernel_count(clean_profiler, monkeypatch):
+    parts, pool = _fake_profiling(monkeypatch, {8: 4, 16: 3})
+    # request timing saw the same counts (8 SMs: another kernel count, so no targeted latency there)
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
+                                  gemm_target=True, targeted_request_us=[None, 50.0, 50.0])
+    t = prof["gemmTarget"]
+    assert t["offSms"] == [8]
+    assert t["requestUs"] == [90.0, 50.0, 50.0], "the default request where the target is off"
+    assert t["timesUs"] == [[10.0, 7.0, 10.0], [20.0, 14.0, 20.0], [30.0, 21.0, 30.0]]
+    assert "GEMM target off at [8] SMs" in prof["measured"]["notes"]
+    # the profiler sees another count at 16 SMs though request timing did not: off there too
+    parts, pool = _fake_profiling(monkeypatch, {8: 3, 16: 5})
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
+                                  gemm_target=True, targeted_request_us=[60.0, 50.0, 50.0])
+    assert prof["gemmTarget"]["offSms"] == [16]
+    assert prof["gemmTarget"]["requestUs"] == [60.0, 70.0, 50.0]
+    # off everywhere below the whole GPU: no section at all
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
+                                  gemm_target=True, targeted_request_us=[None, 50.0, 50.0])
+    assert "gemmTarget" not in prof
+    assert "no GEMM target: with it every size's capture had another number of kernels" in prof["measured"]["notes"]
+    # every count matching: no offSms
+    parts, pool = _fake_profiling(monkeypatch, {8: 3, 16: 3})
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
+                                  gemm_target=True, targeted_request_us=[60.0, 50.0, 50.0])
+    assert "offSms" not in prof["gemmTarget"] and prof["gemmTarget"]["requestUs"] == [60.0, 50.0, 50.0]

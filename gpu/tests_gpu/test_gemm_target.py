@@ -71,9 +71,42 @@ def test_profile_with_gemm_target_has_its_section(tmp_path):
     subprocess.run([sys.executable, "-m", "eclip_gpu", "profile", "--models", "distilbert", "--batch", "1",
                     "--out", str(out), "--no-primitives", "--repeats", "3", "--gemm-target"], cwd=GPU_DIR, check=True)
     prof = json.loads((out / "distilbert.b1.fp16.json").read_text())
+    assert "gemmTarget" in prof, prof["measured"]["notes"]
     t = prof["gemmTarget"]
     n, sizes = len(prof["kernels"]), len(prof["sizes"])
     assert len(t["requestUs"]) == sizes and len(t["timesUs"]) == n and all(len(r) == sizes for r in t["timesUs"])
     assert t["requestUs"][-1] == prof["requestUs"][-1], "on the whole GPU the target is no target"
-    print(f"distilbert b1 on {prof['sizes'][0]} SMs: {prof['requestUs'][0]:.0f} µs, targeted {t['requestUs'][0]:.0f}")
-    assert t["requestUs"][0] < prof["requestUs"][0]
+    off = t.get("offSms", [])
+    for s, sms in enumerate(prof["sizes"]):
+        if sms in off:  # the target is off there: the default times
+            assert t["requestUs"][s] == prof["requestUs"][s]
+            assert all(row[s] == k["timesUs"][s] for row, k in zip(t["timesUs"], prof["kernels"]))
+    s = next(i for i, sms in enumerate(prof["sizes"]) if sms not in off)
+    print(f"distilbert b1 on {prof['sizes'][s]} SMs: {prof['requestUs'][s]:.0f} µs, targeted {t['requestUs'][s]:.0f}; "
+          f"off at {off} SMs")
+    assert t["requestUs"][s] < prof["requestUs"][s]
+
+
+@pytest.mark.parametrize("mode", ["whole", "graph"])
+def test_a_partition_the_target_is_off_at_gets_the_whole_gpus_gemms(pool, monkeypatch, mode):
+    import torch
+
+    from eclip_gpu import execute
+
+    aims = []
+    real_set, real_targeted = execute.set_target, execute.targeted
+    monkeypatch.setattr(execute, "set_target", lambda sms, total: (aims.append(sms), real_set(sms, total)))
+    monkeypatch.setattr(execute, "targeted", lambda sms, total: (aims.append(sms), real_targeted(sms, total))[1])
+    built = zoo.build("distilbert", 1, "fp16")
+    small, mid = pool.create([0, 1]), pool.create([2, 3, 4])  # 16 and 24 SMs
+    parts = {0: small, 1: mid}
+    origin = torch.cuda.Stream()
+    n = prepare_worker("w", built, "whole", None, {0: pool.whole()}, origin, None).kernels
+    groups = [{"first": 0, "last": n - 1, "partition": 0}] if mode == "whole" else alternating_groups(n, [0, 1])
+    execd = prepare_worker("w", built, mode, groups, parts, origin, None, layout=pool.layout, gemm_target=True,
+                           gemm_off_sms=(16,))
+    execd.request().synchronize()
+    assert torch.isfinite(execd.output.float()).all()
+    assert 16 not in aims, f"GEMMs were picked for the 16-SM partition the target is off at: {aims}"
+    if mode == "graph":
+        assert 24 in aims, "the 24-SM partition keeps its target"

@@ -102,6 +102,8 @@ export const PlanWorker = Type.Object(
      * docs/design.md §7): its profile's `gemmTarget` times are the ones the plan was made from.
      */
     gemmTarget: Type.Optional(Type.Literal(true)),
+    /** With `gemmTarget`: partition sizes (SMs) captured without it, the profile's `gemmTarget.offSms`. */
+    gemmTargetOffSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
     /**
      * eclip-rt's gate mechanism (src/plan/realtime.ts): `raise` — a real-time worker holds the gate shut while each of
      * its requests runs on the GPU; `wait` — a best-effort worker's graph waits, before each kernel in `atKernels`

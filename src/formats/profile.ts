@@ -24,6 +24,11 @@ export const GemmTarget = Type.Object(
     kernelSumRatio: Type.Array(Type.Number({ minimum: 0 })),
     timesUs: Type.Array(Type.Array(Type.Number({ minimum: 0 }))),
     /**
+     * Sizes (SMs) the target stays off at: with it their capture had another number of kernels, so their times above
+     * are the profile's own and the GPU backend captures their GEMMs for the whole GPU. Absent: none.
+     */
+    offSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
+    /**
      * Set in memory only, by src/profile/gemm-target.ts: the profile's own times above are these (a plan made from it
      * captures its GEMMs so). Never in a file.
      */
@@ -59,8 +64,8 @@ export const Profile = Type.Object(
     /**
      * The request timed again with each matrix product's kernel picked for the partition's SM count (cuBLASLt's SM
      * target, docs/design.md §7; `eclip profile` unless `--no-gemm-target`): request latency, kernel-sum ratio and
-     * every kernel's time (`timesUs[kernel][size]`) at each size; at the whole GPU they are the ones above. Absent: not
-     * profiled so, or a size's capture had another number of kernels with the target (the notes say so then).
+     * every kernel's time (`timesUs[kernel][size]`) at each size; at the whole GPU and at `offSms` they are the ones
+     * above. Absent: not profiled so, or every size's capture had another number of kernels with it (the notes say so).
      */
     gemmTarget: Type.Optional(GemmTarget),
     repeats: Type.Integer({ minimum: 1 }),
@@ -96,6 +101,12 @@ export function profileConsistencyErrors(p: Profile): string[] {
       errors.push(`/gemmTarget/timesUs: ${t.timesUs.length} kernels, the profile has ${p.kernels.length}`)
     t.timesUs.forEach((r, i) => {
       if (r.length !== n) errors.push(`/gemmTarget/timesUs/${i}: ${r.length} values for ${n} sizes`)
+    })
+    t.offSms?.forEach((s, i) => {
+      if (!p.sizes.slice(0, -1).includes(s))
+        errors.push(
+          `/gemmTarget/offSms/${i}: ${s} is not one of the profile's partition sizes below the whole GPU`,
+        )
     })
   }
   return errors

@@ -7,7 +7,7 @@ import { parseFormat } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
 import type { Group, Partition, Plan, PlanWorker, Policy, SolverInfo } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
-import { usesGemmTarget } from '../profile/gemm-target.ts'
+import { gemmTargetFields } from '../profile/gemm-target.ts'
 import type { FitCandidate } from './fit.ts'
 import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstance } from './instance.ts'
 import type { PlanEvaluator, PlanOptions } from './options.ts'
@@ -101,7 +101,7 @@ export function assemble(o: AssembleInput): Plan {
       ...(w.priority !== undefined ? { priority: w.priority } : {}),
       ...(w.sloMs !== undefined ? { sloMs: w.sloMs } : {}),
       ...(o.highPriority?.[i] ? { streamPriority: 'high' as const } : {}),
-      ...(usesGemmTarget(profiles[i] as Profile) ? { gemmTarget: true as const } : {}),
+      ...gemmTargetFields(profiles[i] as Profile),
       ...(o.gates?.[i] ? { gate: o.gates[i] } : {}),
     }
   })

@@ -533,6 +533,7 @@ export function withBestEffortPlan(
       meanSms: b.meanSms,
       alpha: b.alpha,
       ...(b.gemmTarget ? { gemmTarget: true as const } : {}),
+      ...(b.gemmTarget && b.gemmTargetOffSms ? { gemmTargetOffSms: b.gemmTargetOffSms } : {}),
     }
   })
   const stp = be.solver.stp

@@ -1,7 +1,7 @@
 // A profile as the planner and simulator read it when matrix products are captured with kernels picked for each
 // partition's SM count (docs/design.md §7): its times become its `gemmTarget` section's. A plan made from such a
-// profile marks the worker `gemmTarget`, and the GPU backend then captures it so; a profile without the section (not
-// profiled so, or a model whose kernel count changes with the target) is used as it is.
+// profile marks the worker `gemmTarget`, and the GPU backend then captures it so, but at the sizes the target changed
+// the kernel count (`offSms`); a profile without the section (not profiled so) is used as it is.
 import type { Plan } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 
@@ -20,6 +20,12 @@ export function withGemmTarget(p: Profile): Profile {
 
 /** Whether a plan made from `p` captures its GEMMs for each partition (the worker's `gemmTarget`). */
 export const usesGemmTarget = (p: Profile): boolean => p.gemmTarget?.inUse === true
+
+/** The plan worker's GEMM-target fields for a worker planned from `p`: none when `p`'s target is not in use. */
+export const gemmTargetFields = (p: Profile): { gemmTarget?: true; gemmTargetOffSms?: number[] } =>
+  usesGemmTarget(p)
+    ? { gemmTarget: true, ...(p.gemmTarget?.offSms ? { gemmTargetOffSms: [...p.gemmTarget.offSms] } : {}) }
+    : {}
 
 /** Each plan worker's profile with the times the plan was made from (a recorded plan replayed, src/calibrate). */
 export const profilesOfPlan = (plan: Plan, profiles: readonly Profile[]): Profile[] =>

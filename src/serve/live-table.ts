@@ -21,6 +21,8 @@ export interface TableCandidate {
   fingerprint?: string
   /** Whether its profile is read with GEMM-target times (a plan must have been made the same way), where at hand. */
   gemmTarget?: boolean
+  /** The sizes its profile's GEMM target is off at ([] for none), where at hand: a plan's worker must say the same. */
+  gemmTargetOffSms?: number[]
 }
 
 export interface GivenTable {
@@ -93,6 +95,14 @@ export function readGivenTable(
       if (c?.gemmTarget !== undefined && (pw.gemmTarget === true) !== c.gemmTarget)
         throw new UserError(
           `${at}: plan ${e.key} has worker ${pw.name} ${pw.gemmTarget ? 'made from' : 'made without'} GEMM-target times, the server reads "${c.name}"'s profile ${c.gemmTarget ? 'with' : 'without'} them: re-make the table${c.gemmTarget ? '' : ', or serve it with "gemmTarget: false" removed'}`,
+        )
+      if (
+        pw.gemmTarget &&
+        c?.gemmTargetOffSms &&
+        String(pw.gemmTargetOffSms ?? []) !== String(c.gemmTargetOffSms)
+      )
+        throw new UserError(
+          `${at}: plan ${e.key} has worker ${pw.name} with the GEMM target off at [${pw.gemmTargetOffSms ?? []}] SMs, "${c.name}"'s profile at [${c.gemmTargetOffSms}]: re-make the table`,
         )
     }
     if (e.plan.workers.length > 1 && e.plan.policy === 'eclip-fit') guards.add(e.plan.params.minTotalShare)

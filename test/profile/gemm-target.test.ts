@@ -23,16 +23,19 @@ import { resolveServeSetup } from '../../src/serve/policies.ts'
 const SHIPPED = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
 const FILE = 'albert.b8.fp16.json'
 
-/** albert's shipped profile with a GEMM-target section: every time below the whole GPU scaled by `f`. */
-function targeted(p: Profile, f: number): Profile {
+/**
+ * albert's shipped profile with a GEMM-target section: every time below the whole GPU scaled by `f`, but at the sizes
+ * in `offSms` (the target off there, their times the defaults).
+ */
+function targeted(p: Profile, f: number, offSms: number[] = []): Profile {
   const last = p.sizes.length - 1
-  const scale = (v: number, s: number) => (s === last ? v : v * f)
+  const scale = (v: number, s: number) => (s === last || offSms.includes(p.sizes[s] as number) ? v : v * f)
   const timesUs = p.kernels.map((k) => k.timesUs.map(scale))
   const requestUs = p.requestUs.map(scale)
   const kernelSumRatio = p.sizes.map(
     (_, s) => timesUs.reduce((a, t) => a + (t[s] as number), 0) / (requestUs[s] as number),
   )
-  return { ...p, gemmTarget: { requestUs, kernelSumRatio, timesUs } }
+  return { ...p, gemmTarget: { requestUs, kernelSumRatio, timesUs, ...(offSms.length ? { offSms } : {}) } }
 }
 
 describe('GEMM-target profiles', () => {
@@ -122,5 +125,48 @@ describe('GEMM-target profiles', () => {
     await assert.rejects(serve({ plan: planFile }), /made without GEMM targets/)
     writeFileSync(planFile, JSON.stringify(aimed.plan as Plan))
     await assert.rejects(serve({ gemmTarget: false, plan: planFile }), /remove "gemmTarget: false"/)
+  })
+
+  it('a section off at some sizes: the plan names them, a plan naming others is refused', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'eclip-gemm-off-'))
+    const offDir = join(home, 'profiles')
+    cpSync(SHIPPED, offDir, { recursive: true })
+    writeFileSync(join(offDir, FILE), JSON.stringify(targeted(shipped, 0.6, [8, 24])))
+    const gpu = loadGpu(offDir)
+    const w: WorkerSpec = { name: 'albert', model: 'albert', batch: 8, dtype: 'fp16' }
+    const [aimed] = profilesIn(offDir, gpu, { gemmTarget: true })([w]) as [Profile]
+    assert.equal(aimed.requestUs[0], shipped.requestUs[0], 'the default time where the target is off')
+    assert.equal(aimed.requestUs[1], (shipped.requestUs[1] as number) * 0.6)
+    const plan = await makePlan(gpu, 'solo', [w], [aimed], { policy: 'model-wise' })
+    assert.deepEqual(plan.workers[0]?.gemmTargetOffSms, [8, 24])
+    parseFormat('plan', JSON.parse(JSON.stringify(plan)), 'the plan')
+    const serve = async (planFile?: string) => {
+      const file = join(home, 'serve.yaml')
+      const models = [{ model: 'albert', batch: 8 }]
+      const given = planFile ? { plan: planFile } : {}
+      writeFileSync(
+        file,
+        YAML.stringify({ policy: 'model-wise', backend: 'sim', profiles: offDir, models, ...given }),
+      )
+      return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
+        configFile: file,
+        planner: defaultPlanner,
+      })
+    }
+    const served = await serve()
+    assert.deepEqual(served.plan?.workers[0]?.gemmTargetOffSms, [8, 24])
+    const planFile = join(home, 'other.plan.json')
+    writeFileSync(
+      planFile,
+      JSON.stringify({ ...plan, workers: [{ ...plan.workers[0], gemmTargetOffSms: [8] }] }),
+    )
+    await assert.rejects(serve(planFile), /leaves the GEMM target off at \[8\] SMs, its profile at \[8,24\]/)
+    const bad = targeted(shipped, 0.6, [8])
+    ;(bad.gemmTarget as { offSms: number[] }).offSms = [9, 132]
+    writeFileSync(join(home, 'bad.json'), JSON.stringify(bad))
+    assert.throws(
+      () => readFile('profile', join(home, 'bad.json')),
+      /gemmTarget\/offSms\/0: 9 is not one of the profile's partition sizes below the whole GPU/,
+    )
   })
 })
