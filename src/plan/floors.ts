@@ -134,10 +134,11 @@ export function shortfallOrThrow(
   how = 'simulated',
 ) {
   if (short.length === 0) return
-  const msg = `${what} misses ${short.length} throughput floor(s) (${how}): ${short.join('; ')}`
+  // one plan note (notes are joined by '; ', so none inside it)
+  const msg = `${what} misses ${short.length} throughput floor(s) (${how}): ${short.join(' and ')}`
   if (!o.acceptShortfall)
     throw new UserError(
       `${msg}. Lower the worker's minShare (or the minTotalShare) in the mix file or serve config, or every worker's with --min-share (0 accepts any rate), or plan with acceptShortfall`,
     )
-  notes.push(`WARNING: ${msg}; accepted`)
+  notes.push(`WARNING: ${msg}, accepted`)
 }

@@ -413,7 +413,10 @@ async function eclipFloors(
   const short = floorShortfalls(workers, m, objective)
   if (mode === 'repair') shortfallOrThrow('the eclip plan', short, opts, notes)
   else if (short.length > 0)
-    notes.push(`WARNING: the paper's plan misses ${short.length} floor(s) (simulated): ${short.join('; ')}`)
+    // one plan note (notes are joined by '; ', so none inside it)
+    notes.push(
+      `WARNING: the paper's plan misses ${short.length} floor(s) (simulated): ${short.join(' and ')}`,
+    )
   return a
 }
 

@@ -66,23 +66,29 @@ export const defaultPlanner: Planner = async ({
   objective,
   streamPriorities,
 }) => {
-  if (policy !== 'eclip-fit' && policy !== 'eclip-rt')
+  if (policy !== 'eclip-fit' && policy !== 'eclip-rt' && policy !== 'eclip')
     return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
   const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
-  for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
-  // on the simulator: eclip-fit's search; eclip-rt's gate mechanism with its best-effort models planned among
-  // themselves (src/plan/realtime.ts)
+  for (const w of ev.warnings)
+    note?.(`${policy === 'eclip' ? "eclip's floor check" : "eclip-fit's evaluator"}: ${w}`)
+  // on the simulator: eclip-fit's search; the paper's eclip plan with its floors checked (as `eclip plan` checks
+  // them); eclip-rt's gate mechanism with its best-effort models planned among themselves (src/plan/realtime.ts)
   const rt = policy === 'eclip-rt'
+  const fit = policy === 'eclip-fit'
   const plan = await simPlanner(() => ev.inputs, {
-    options: { ...(rt ? realtime : {}), ...(objective !== undefined ? { objective } : {}) },
+    options: {
+      ...(rt ? realtime : {}),
+      ...(objective !== undefined && policy !== 'eclip' ? { objective } : {}),
+    },
     ...(progress ? { progress: { say: (_mix: string, line: string) => progress(line) } } : {}),
   })(gpu, mix, workers, profiles, {
     policy,
-    ...(!rt && minTotalShare !== undefined ? { minTotalShare } : {}),
-    ...(!rt && streamPriorities ? { fitPriorities: true } : {}),
+    ...(fit && minTotalShare !== undefined ? { minTotalShare } : {}),
+    ...(fit && streamPriorities ? { fitPriorities: true } : {}),
   })
-  // a best-effort model under its floor with the real-time requests in (src/execute/sim/realtime-floors.ts)
-  if (rt) for (const n of (plan.solver.notes ?? '').split('; ')) if (n.startsWith('WARNING:')) note?.(n)
+  // a best-effort model under its floor with the real-time requests in (src/execute/sim/realtime-floors.ts); a model
+  // under its floor in the paper's plan
+  if (!fit) for (const n of (plan.solver.notes ?? '').split('; ')) if (n.startsWith('WARNING:')) note?.(n)
   return plan
 }
 

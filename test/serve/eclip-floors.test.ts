@@ -1,0 +1,43 @@
+// eclip serve with the paper's policy (`eclip`, the serve config's default) checks its plan's floors on the simulator,
+// as `eclip plan` and `eclip bench` do, and says at start-up which model falls under its floor and by how much.
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import YAML from 'yaml'
+import { readFile } from '../../src/formats/index.ts'
+import type { ServeConfig } from '../../src/formats/serve-config.ts'
+import { defaultPlanner } from '../../src/serve/index.ts'
+import { resolveServeSetup } from '../../src/serve/policies.ts'
+
+const PROFILES = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
+
+async function setupOf(minShare?: number) {
+  const file = join(mkdtempSync(join(tmpdir(), 'eclip-floors-')), 'serve.yaml')
+  const models = ['alexnet', 'resnet152', 'vgg19'].map((model) => ({
+    model,
+    ...(minShare !== undefined ? { minShare } : {}),
+  }))
+  writeFileSync(file, YAML.stringify({ backend: 'sim', profiles: PROFILES, frontends: 0, models }))
+  return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
+    configFile: file,
+    planner: defaultPlanner,
+  })
+}
+
+describe("eclip serve's paper policy", () => {
+  it('says at start-up which models its plan leaves under their floors, and by how much', async () => {
+    const setup = await setupOf()
+    assert.equal(setup.plan?.policy, 'eclip')
+    const warning = setup.notes.find((n) => n.startsWith("WARNING: the paper's plan misses"))
+    assert.ok(warning, setup.notes.join('\n'))
+    assert.match(warning, /misses 2 floor\(s\) \(simulated\): alexnet \(alexnet\) at 0\.\d{3}× .* and vgg19/)
+    assert.match(
+      warning,
+      /vgg19#?\d? \(vgg19\) at 0\.\d{3}× its baseline throughput, floor 0\.90× \(short by 0\.\d{3}\)/,
+    )
+    const lowered = await setupOf(0.3)
+    assert.ok(!lowered.notes.some((n) => n.startsWith('WARNING:')), lowered.notes.join('\n'))
+  })
+})
