@@ -38,6 +38,15 @@ function targeted(p: Profile, f: number, offSms: number[] = []): Profile {
   return { ...p, gemmTarget: { requestUs, kernelSumRatio, timesUs, ...(offSms.length ? { offSms } : {}) } }
 }
 
+/** eclip serve's setup (model-wise, on the simulator) of `models` from the profiles in `profiles`, its config in `file`. */
+function serveSetup(file: string, profiles: string, models: object[], extra: Record<string, unknown>) {
+  writeFileSync(file, YAML.stringify({ policy: 'model-wise', backend: 'sim', profiles, models, ...extra }))
+  return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
+    configFile: file,
+    planner: defaultPlanner,
+  })
+}
+
 describe('GEMM-target profiles', () => {
   let dir = ''
   let shipped: Profile
@@ -101,21 +110,12 @@ describe('GEMM-target profiles', () => {
 
   it('serve plans from GEMM-target times unless told not to, and refuses a plan file made the other way', async () => {
     const home = mkdtempSync(join(tmpdir(), 'eclip-gemm-serve-'))
-    const serve = async (extra: Record<string, unknown>) => {
-      const file = join(home, `serve-${Object.keys(extra).join('-')}.yaml`)
-      const models = [
-        { model: 'albert', batch: 8 },
-        { model: 'densenet201', batch: 8 },
-      ]
-      writeFileSync(
-        file,
-        YAML.stringify({ policy: 'model-wise', backend: 'sim', profiles: dir, models, ...extra }),
-      )
-      return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
-        configFile: file,
-        planner: defaultPlanner,
-      })
-    }
+    const models = [
+      { model: 'albert', batch: 8 },
+      { model: 'densenet201', batch: 8 },
+    ]
+    const serve = (extra: Record<string, unknown>) =>
+      serveSetup(join(home, `serve-${Object.keys(extra).join('-')}.yaml`), dir, models, extra)
     const aimed = await serve({})
     assert.equal(aimed.plan?.workers[0]?.gemmTarget, true)
     const plain = await serve({ gemmTarget: false })
@@ -140,19 +140,13 @@ describe('GEMM-target profiles', () => {
     const plan = await makePlan(gpu, 'solo', [w], [aimed], { policy: 'model-wise' })
     assert.deepEqual(plan.workers[0]?.gemmTargetOffSms, [8, 24])
     parseFormat('plan', JSON.parse(JSON.stringify(plan)), 'the plan')
-    const serve = async (planFile?: string) => {
-      const file = join(home, 'serve.yaml')
-      const models = [{ model: 'albert', batch: 8 }]
-      const given = planFile ? { plan: planFile } : {}
-      writeFileSync(
-        file,
-        YAML.stringify({ policy: 'model-wise', backend: 'sim', profiles: offDir, models, ...given }),
+    const serve = (planFile?: string) =>
+      serveSetup(
+        join(home, 'serve.yaml'),
+        offDir,
+        [{ model: 'albert', batch: 8 }],
+        planFile ? { plan: planFile } : {},
       )
-      return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
-        configFile: file,
-        planner: defaultPlanner,
-      })
-    }
     const served = await serve()
     assert.deepEqual(served.plan?.workers[0]?.gemmTargetOffSms, [8, 24])
     const planFile = join(home, 'other.plan.json')
