@@ -210,7 +210,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             continue
         targeted_by_size.append([statistics.median(r[i] for r in per_replay) for i in range(n)])
     target_note = ""
-    if targeted_by_size is not None and len(off) == len(parts) - 1:
+    if targeted_by_size is not None and off and len(off) == len(parts) - 1:
         targeted_by_size, target_note = None, "; no GEMM target: with it every size's capture had another number of kernels"
     elif off:
         target_note = f"; GEMM target off at {off} SMs: with it their captures had another number of kernels"

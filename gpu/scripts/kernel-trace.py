@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from eclip_gpu.execute import closed_loop, kernel_partitions, prepare_worker  # noqa: E402
+from eclip_gpu.gemm_target import plan_gemm_target  # noqa: E402
 from eclip_gpu.identity import check_plan_gpu  # noqa: E402
 from eclip_gpu.runner import Runner  # noqa: E402
 
@@ -57,7 +58,7 @@ def capture(runner: Runner, plan: dict, arm: str) -> list:
         wparts = {pid: runner.pool.for_worker(part, tag, level)
                   for pid, part in kernel_partitions(w["name"], groups, parts).items()}
         out.append(prepare_worker(w["name"], runner._built(w), mode, groups, wparts, runner._origin(tag, level),
-                                  w["fingerprint"], layout=runner.layout, gemm_target=bool(w.get("gemmTarget"))))
+                                  w["fingerprint"], layout=runner.layout, **plan_gemm_target(w)))
     return out
 
 

@@ -107,6 +107,8 @@ export function profileConsistencyErrors(p: Profile): string[] {
         errors.push(
           `/gemmTarget/offSms/${i}: ${s} is not one of the profile's partition sizes below the whole GPU`,
         )
+      else if (i > 0 && s <= (t.offSms?.[i - 1] ?? 0))
+        errors.push(`/gemmTarget/offSms/${i}: sizes must be strictly ascending`)
     })
   }
   return errors

@@ -65,8 +65,9 @@ export const defaultPlanner: Planner = async ({
   minTotalShare,
   objective,
   streamPriorities,
+  checkFloors,
 }) => {
-  if (policy !== 'eclip-fit' && policy !== 'eclip-rt' && policy !== 'eclip')
+  if (policy !== 'eclip-fit' && policy !== 'eclip-rt' && !(policy === 'eclip' && checkFloors))
     return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
   const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
   for (const w of ev.warnings)

@@ -60,6 +60,11 @@ export type Planner = (args: {
   objective?: PlanObjective
   /** eclip-fit: the config's `streamPriorities` (PlanOptions.fitPriorities). */
   streamPriorities?: boolean
+  /**
+   * The paper's eclip: its floors checked on the simulator, each model under its floor said in a note (the start-up
+   * plan; a plan table's sets are not checked: one warning per set, made while others serve, would say little).
+   */
+  checkFloors?: boolean
 }) => Promise<Plan> | Plan
 
 /** eclip-rt's options of a serve config, as makePlan names them. */
@@ -231,6 +236,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
       ...(config.policy === 'eclip-rt' ? { realtime: realtimeOptions(config) } : {}),
       ...(config.objective !== undefined ? { objective: config.objective } : {}),
       ...(config.streamPriorities ? { streamPriorities: true } : {}),
+      checkFloors: true,
     })
     checkPlan(plan, workers, profiles, 'the optimizer', gpu)
     notes.push(

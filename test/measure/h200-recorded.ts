@@ -29,11 +29,13 @@ export const H200_RECORDED = [
     (p) => `results/h200/switch-budget/${p}`,
   ),
   ...['A1', 'B1', 'B2', 'A2', 'A3', 'C3', 'A4'].map((p) => `results/h200/switch-price/${p}`),
-  ...['off1', 'on1', 'on2', 'off2'].map((p) => `results/h200/gemm-target-b1/${p}`),
+  ...['off1', 'on1', 'on2', 'off2', 'on3', 'off3', 'off4', 'on4'].map(
+    (p) => `results/h200/gemm-target-b1/${p}`,
+  ),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 694
+export const H200_RUNS = 718
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const

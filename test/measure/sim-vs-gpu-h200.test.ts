@@ -34,7 +34,8 @@
 //   at batch 8; its graph edge was fitted on the batch-1 arms, but not shipped);
 // - results/h200/switch-price (eclip-fit untuned at batch 1, planned as shipped and with a switch price searched, on
 //   the shipped calibration and on one with that edge; every arm re-simulated on the shipped one);
-// - results/h200/gemm-target-b1 (eclip-fit untuned at batch 1, the six mixes with albert, GEMM target off and on).
+// - results/h200/gemm-target-b1 (eclip-fit untuned at batch 1, the six mixes with albert, GEMM target off and on,
+//   two pairs on two machine starts).
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
 // effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
 // (profiles/h200/README.md says what it changed): those runs are held out from every fit, not from that look.

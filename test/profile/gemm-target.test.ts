@@ -162,5 +162,11 @@ describe('GEMM-target profiles', () => {
       () => readFile('profile', join(home, 'bad.json')),
       /gemmTarget\/offSms\/0: 9 is not one of the profile's partition sizes below the whole GPU/,
     )
+    ;(bad.gemmTarget as { offSms: number[] }).offSms = [8, 8]
+    writeFileSync(join(home, 'bad.json'), JSON.stringify(bad))
+    assert.throws(
+      () => readFile('profile', join(home, 'bad.json')),
+      /gemmTarget\/offSms\/1: sizes must be strictly ascending/,
+    )
   })
 })

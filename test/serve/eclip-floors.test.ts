@@ -6,12 +6,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
-import { readFile } from '../../src/formats/index.ts'
+import { readFile, type WorkerSpec } from '../../src/formats/index.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
+import { loadGpu, loadProfileSet } from '../../src/profile/store.ts'
 import { defaultPlanner } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
 
 const PROFILES = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
+
+const specs = (models: string[]): WorkerSpec[] =>
+  models.map((m) => ({ name: m, model: m, batch: 8, dtype: 'fp16' }))
 
 async function setupOf(minShare?: number) {
   const file = join(mkdtempSync(join(tmpdir(), 'eclip-floors-')), 'serve.yaml')
@@ -39,5 +43,20 @@ describe("eclip serve's paper policy", () => {
     )
     const lowered = await setupOf(0.3)
     assert.ok(!lowered.notes.some((n) => n.startsWith('WARNING:')), lowered.notes.join('\n'))
+  })
+
+  it("checks only when asked (the start-up plan), not a plan table's sets", async () => {
+    const gpu = loadGpu(PROFILES)
+    const workers = specs(['alexnet', 'resnet152', 'vgg19'])
+    const { profiles } = loadProfileSet(PROFILES, workers, { gemmTarget: true })
+    const notes = (checkFloors: boolean) => {
+      const said: string[] = []
+      const args = { gpu, workers, profiles, policy: 'eclip' as const, mix: 'm', profilesDir: PROFILES }
+      return Promise.resolve(defaultPlanner({ ...args, checkFloors, note: (l) => said.push(l) })).then(
+        () => said,
+      )
+    }
+    assert.ok((await notes(true)).some((n) => n.startsWith("WARNING: the paper's plan misses")))
+    assert.deepEqual(await notes(false), [])
   })
 })
