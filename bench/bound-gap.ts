@@ -7,7 +7,7 @@
 //   node --import tsx bench/bound-gap.ts [--profiles profiles/h100] RESULTS_JSON...
 import { join } from 'node:path'
 import { type Case, prepareCases, simulateCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replanner, replannerFor } from '../src/calibrate/run.ts'
+import { recordedPlanReader, replannerFor } from '../src/calibrate/run.ts'
 import { withCommonGamma } from '../src/execute/sim/contention.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import type { PowerModel, Profile, Results, Run, SimCalibration, WorkerSpec } from '../src/formats/index.ts'
@@ -75,7 +75,6 @@ export async function boundGap(
     gpu,
     profilesFor,
     primitives,
-    planner: replanner(profilesDir, primitives, warn),
     requestsPerWindow: window.requests,
     minWindowS: window.minS,
     maxWindowS: window.maxS,

@@ -9,7 +9,7 @@
 //                                          [--results a,b,...]
 import { join } from 'node:path'
 import { prepareCases, simulateCases, withPower } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replanner, replannerFor } from '../src/calibrate/run.ts'
+import { recordedPlanReader, replannerFor } from '../src/calibrate/run.ts'
 import { calibrationFrom, describePower } from '../src/execute/sim/index.ts'
 import {
   type PowerModel,
@@ -62,7 +62,6 @@ const cases = await prepareCases({
   gpu,
   profilesFor: (ws) => ws.map(profileOf),
   primitives,
-  planner: replanner(planCal, primitives, warn),
   // eclip calibrate's re-simulation windows
   requestsPerWindow: 40,
   minWindowS: 0.1,

@@ -26,7 +26,7 @@ import {
   prepareCases,
   simulateCases,
 } from '../src/calibrate/calibrate.ts'
-import { parseGrid, recordedPlanReader, replanner, replannerFor, SIM_WINDOWS } from '../src/calibrate/run.ts'
+import { parseGrid, recordedPlanReader, replannerFor, SIM_WINDOWS } from '../src/calibrate/run.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import { type PowerModel, type Results, readFile, type SimCalibration } from '../src/formats/index.ts'
 import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
@@ -82,7 +82,6 @@ const cases: Case[] = await prepareCases({
   gpu,
   profilesFor: profilesIn(PROFILES, gpu),
   primitives,
-  planner: replanner(PROFILES, primitives, (w) => process.stderr.write(`WARNING: ${w}\n`)),
   ...SIM_WINDOWS,
 })
 process.stderr.write(

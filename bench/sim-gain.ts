@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Case, prepareCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replanner, replannerFor } from '../src/calibrate/run.ts'
+import { recordedPlanReader, replannerFor } from '../src/calibrate/run.ts'
 import { type Calibration, calibrationFrom, simulate } from '../src/execute/sim/index.ts'
 import {
   type Plan,
@@ -73,7 +73,6 @@ export async function loadCases(): Promise<Case[]> {
     gpu,
     profilesFor,
     primitives,
-    planner: replanner(PROFILES, primitives, () => {}),
     requestsPerWindow: 40,
     minWindowS: 0.1,
     maxWindowS: 1,

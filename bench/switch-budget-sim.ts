@@ -7,7 +7,7 @@
 // Files joined by commas are one arm recorded in parts; two arms are compared (the first is the reference).
 import { join } from 'node:path'
 import { prepareCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replanner, replannerFor } from '../src/calibrate/run.ts'
+import { recordedPlanReader, replannerFor } from '../src/calibrate/run.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import { type Results, readFile, type SimCalibration } from '../src/formats/index.ts'
 import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
@@ -53,7 +53,6 @@ const cases = await prepareCases({
   gpu,
   profilesFor: profilesIn(dir, gpu),
   primitives,
-  planner: replanner(dir, primitives, () => {}),
   requestsPerWindow: 40,
   minWindowS: 0.1,
   maxWindowS: 1,

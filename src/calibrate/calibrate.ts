@@ -63,7 +63,8 @@ export interface PrepareOptions {
   gpu: Gpu
   profilesFor: (workers: WorkerSpec[]) => Profile[]
   primitives: Primitives
-  planner: Planner
+  /** What makes a plan again for the runs of a set without its own planner. */
+  planner?: Planner
   /**
    * The simulator's window per re-simulation: long enough for the slowest worker (at its measured rate) to complete
    * `requestsPerWindow` requests — a window's request count is whole, so a short window quantises slow workers'
@@ -126,7 +127,10 @@ export async function prepareCases(o: PrepareOptions): Promise<Case[]> {
       const planKey = `${set.planner ? `${set.label}|` : ''}${r.mix}|${r.policy}|${workers.map((w) => `${w.name}:${w.model}:${w.batch}:${w.dtype}`).join(',')}`
       let plan = set.recordedPlan?.(r) ?? plans.get(planKey)
       if (!plan) {
-        plan = await (set.planner ?? o.planner)(o.gpu, r.mix, workers, profiles, { policy: r.policy })
+        const planner = set.planner ?? o.planner
+        if (!planner)
+          throw new Error(`${set.label}: run ${r.id} has no recorded plan and no planner to make it`)
+        plan = await planner(o.gpu, r.mix, workers, profiles, { policy: r.policy })
         plans.set(planKey, plan)
       }
       // the plan must be the one the run executed: same groups (switches) and kernels per worker

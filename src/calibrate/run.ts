@@ -335,10 +335,9 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
       planner: replannerFor(f, results, o.planCalibration ?? o.profiles, primitives, warnOnce),
     }
   })
-  const planner = replanner(o.planCalibration ?? o.profiles, primitives, warnOnce)
   // --fit-profiles keeps the directory's calibration: refused before the runs are prepared (re-planning takes minutes)
   const keptForProfiles = o.fitProfiles ? keptCalibration(o.profiles, gpu, '--fit-profiles') : undefined
-  const cases = await prepareCases({ sets, gpu, profilesFor, primitives, planner, ...SIM_WINDOWS })
+  const cases = await prepareCases({ sets, gpu, profilesFor, primitives, ...SIM_WINDOWS })
   if (keptForProfiles) return runProfileFit(o, cases, gpu, keptForProfiles, t0)
   const scope = o.fitOn
   let grid: Grid | readonly Grid[] = o.grid ? parseGrid(o.grid) : DEFAULT_GRIDS
