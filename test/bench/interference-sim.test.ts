@@ -9,9 +9,9 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it, type TestContext } from 'node:test'
 import { type Comparison, cappedBounds, compareProbe } from '../../bench/interference-sim.ts'
-import type { Results } from '../../src/formats/index.ts'
+import type { Profile, Results } from '../../src/formats/index.ts'
 import { readFile } from '../../src/formats/index.ts'
-import { loadGpu, profilesIn } from '../../src/profile/store.ts'
+import { loadGpu, type ProfilesFor, profilesIn } from '../../src/profile/store.ts'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const probe = (sets: string[]) =>
@@ -146,7 +146,12 @@ describe('interference probe on the H200', () => {
     it(`batch ${batch}: the latency-consistent estimate and what the tuned runs reach of it, as the README says`, async () => {
       const c = await compare(sets)
       const gpu = loadGpu(dir)
-      const rows = cappedBounds(c, runsOf(series, [...parts]), gpu.smCount, profilesIn(dir, gpu))
+      // the profiles the README's figures were made with: albert b1's as it was then (kept beside them)
+      const shipped = profilesIn(dir, gpu)
+      const then = readFile<Profile>('profile', join(ROOT, 'results/h200/interference/albert.b1.fp16.json'))
+      const profiles: ProfilesFor = (ws) =>
+        ws.map((w) => (w.model === 'albert' && w.batch === 1 ? then : (shipped([w])[0] as Profile)))
+      const rows = cappedBounds(c, runsOf(series, [...parts]), gpu.smCount, profiles)
       assert.equal(rows.length, 13)
       const est = rows.map((r) => (r.latency as number) / r.baseline)
       const got = rows.map((r) => (r.eclipFit as number) / (r.latency as number))
