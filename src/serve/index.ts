@@ -70,8 +70,9 @@ export const defaultPlanner: Planner = async ({
   if (policy !== 'eclip-fit' && policy !== 'eclip-rt' && !(policy === 'eclip' && checkFloors))
     return makePlan(gpu, mix, workers, profiles, { policy, ...realtime })
   const ev = simInputs(gpu, profilesDir ? { dir: profilesDir } : {})
-  for (const w of ev.warnings)
-    note?.(`${policy === 'eclip' ? "eclip's floor check" : "eclip-fit's evaluator"}: ${w}`)
+  // the evaluator's caveats (an uncalibrated simulator, no primitives) for the plans it searches; eclip's floor check
+  // says "simulated" in its warning, and the simulator backend says the same caveats once more
+  if (policy !== 'eclip') for (const w of ev.warnings) note?.(`eclip-fit's evaluator: ${w}`)
   // on the simulator: eclip-fit's search; the paper's eclip plan with its floors checked (as `eclip plan` checks
   // them); eclip-rt's gate mechanism with its best-effort models planned among themselves (src/plan/realtime.ts)
   const rt = policy === 'eclip-rt'
