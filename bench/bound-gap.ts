@@ -7,7 +7,7 @@
 //   node --import tsx bench/bound-gap.ts [--profiles profiles/h100] RESULTS_JSON...
 import { join } from 'node:path'
 import { type Case, prepareCases, simulateCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replannerFor } from '../src/calibrate/run.ts'
+import { recordedRunSet } from '../src/calibrate/run.ts'
 import { withCommonGamma } from '../src/execute/sim/contention.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import type { PowerModel, Profile, Results, Run, SimCalibration, WorkerSpec } from '../src/formats/index.ts'
@@ -65,12 +65,7 @@ export async function boundGap(
   const cases: Case[] = await prepareCases({
     sets: files.map((f) => {
       const results = readFile<Results>('results', f)
-      return {
-        label: f,
-        runs: results.runs,
-        recordedPlan: recordedPlanReader(f, warn),
-        planner: replannerFor(f, results, profilesDir, primitives, warn),
-      }
+      return recordedRunSet(f, results, f, profilesDir, primitives, warn)
     }),
     gpu,
     profilesFor,

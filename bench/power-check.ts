@@ -2,14 +2,15 @@
 // of GPU runs, per results file and policy — in particular a partitioned plan's power against its baseline's
 // (eclip-fit's search scores requests/J on it)? Re-simulates every GPU run with its plan and the directory's
 // calibrated constants, as `eclip calibrate` does (same windows; each run with the plan it recorded, else re-planned
-// with the options its bench recorded and --plan-calibration, the calibration it was planned with), and prints measured vs predicted mean power: "rates" with the GPU's
-// measured request rates (eclip.power/2 only: what calibrate fits on), "sim" with the simulator's own rates and busy
-// SMs (what eclip bench and eclip-fit's evaluator predict). SIMULATED predictions only.
+// with the options its bench recorded and --plan-calibration, the calibration it was planned with), and prints
+// measured vs predicted mean power: "rates" with the GPU's measured request rates (eclip.power/2 only: what calibrate
+// fits on), "sim" with the simulator's own rates and busy SMs (what eclip bench and eclip-fit's evaluator predict).
+// SIMULATED predictions only.
 //   node --import tsx bench/power-check.ts [--profiles profiles/h100] [--power FILE] [--plan-calibration DIR]
 //                                          [--results a,b,...]
 import { join } from 'node:path'
 import { prepareCases, simulateCases, withPower } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replannerFor } from '../src/calibrate/run.ts'
+import { recordedRunSet } from '../src/calibrate/run.ts'
 import { calibrationFrom, describePower } from '../src/execute/sim/index.ts'
 import {
   type PowerModel,
@@ -50,12 +51,7 @@ const label = (f: string) => f.replace(/^results\/[^/]+\//, '').replace(/\/resul
 const warn = (w: string) => process.stderr.write(`WARNING: ${w}\n`)
 const sets = files.map((f) => {
   const results = readFile<Results>('results', f)
-  return {
-    label: label(f),
-    runs: results.runs,
-    recordedPlan: recordedPlanReader(f, warn),
-    planner: replannerFor(f, results, planCal, primitives, warn),
-  }
+  return recordedRunSet(f, results, label(f), planCal, primitives, warn)
 })
 const cases = await prepareCases({
   sets,

@@ -26,7 +26,7 @@ import {
   prepareCases,
   simulateCases,
 } from '../src/calibrate/calibrate.ts'
-import { parseGrid, recordedPlanReader, replannerFor, SIM_WINDOWS } from '../src/calibrate/run.ts'
+import { parseGrid, recordedRunSet, SIM_WINDOWS } from '../src/calibrate/run.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import { type PowerModel, type Results, readFile, type SimCalibration } from '../src/formats/index.ts'
 import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
@@ -72,12 +72,7 @@ const cases: Case[] = await prepareCases({
   sets: FILES.map((f) => {
     const results = readFile<Results>('results', f)
     const warn = (w: string) => process.stderr.write(`WARNING: ${w}\n`)
-    return {
-      label: f.split('/').at(-2) as string,
-      runs: results.runs,
-      recordedPlan: recordedPlanReader(f, warn),
-      planner: replannerFor(f, results, PROFILES, primitives, warn),
-    }
+    return recordedRunSet(f, results, f.split('/').at(-2) as string, PROFILES, primitives, warn)
   }),
   gpu,
   profilesFor: profilesIn(PROFILES, gpu),

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Case, prepareCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replannerFor } from '../src/calibrate/run.ts'
+import { recordedRunSet } from '../src/calibrate/run.ts'
 import { type Calibration, calibrationFrom, simulate } from '../src/execute/sim/index.ts'
 import {
   type Plan,
@@ -59,13 +59,19 @@ export async function loadCases(): Promise<Case[]> {
   const sets = SERIES.flatMap((s) => s.sets).map((set) => {
     const file = join(set, 'results.json')
     const results = readFile<Results>('results', file)
-    const runs = results.runs.filter((r) => r.backend === 'gpu' && r.mode !== 'stream')
-    const recorded = recordedPlanReader(file, (w) => process.stderr.write(`${w}\n`))
+    const s = recordedRunSet(
+      file,
+      results,
+      set,
+      PROFILES,
+      primitives,
+      () => {},
+      (w) => process.stderr.write(`${w}\n`),
+    )
     return {
-      label: set,
-      runs,
-      recordedPlan: (r: Run) => fixture.plans[`${set}|${r.id}`] ?? recorded(r),
-      planner: replannerFor(file, results, PROFILES, primitives, () => {}),
+      ...s,
+      runs: s.runs.filter((r) => r.backend === 'gpu' && r.mode !== 'stream'),
+      recordedPlan: (r: Run) => fixture.plans[`${set}|${r.id}`] ?? s.recordedPlan?.(r),
     }
   })
   return prepareCases({

@@ -7,7 +7,7 @@
 // Files joined by commas are one arm recorded in parts; two arms are compared (the first is the reference).
 import { join } from 'node:path'
 import { prepareCases } from '../src/calibrate/calibrate.ts'
-import { recordedPlanReader, replannerFor } from '../src/calibrate/run.ts'
+import { recordedRunSet } from '../src/calibrate/run.ts'
 import { calibrationFrom } from '../src/execute/sim/index.ts'
 import { type Results, readFile, type SimCalibration } from '../src/formats/index.ts'
 import { loadGpu, loadPrimitives, profilesIn } from '../src/profile/store.ts'
@@ -42,12 +42,8 @@ const cases = await prepareCases({
     files.map((file) => {
       const results = readFile<Results>('results', file)
       const warn = (w: string) => process.stderr.write(`${w}\n`)
-      return {
-        label: `arm${a}`,
-        runs: results.runs.filter((r) => r.backend === 'gpu' && r.mode !== 'stream'),
-        recordedPlan: recordedPlanReader(file, warn),
-        planner: replannerFor(file, results, dir, primitives, warn),
-      }
+      const set = recordedRunSet(file, results, `arm${a}`, dir, primitives, warn)
+      return { ...set, runs: set.runs.filter((r) => r.backend === 'gpu' && r.mode !== 'stream') }
     }),
   ),
   gpu,

@@ -244,15 +244,31 @@ export function replanner(
   )
 }
 
-/** replanner for one results file's runs: with the plan options its bench recorded (recordedPlanOptions). */
-export function replannerFor(
+/**
+ * One results file's runs (`results`, read from `file`) as a RunSet: each with the plan it recorded beside them, a plan
+ * missing made again by replanner with the plan options its bench recorded (recordedPlanOptions). `warn`: the
+ * evaluator's warnings; `planWarn`: a recorded plan's (default `warn`).
+ */
+export function recordedRunSet(
   file: string,
   results: Results,
+  label: string,
   calibrationDir: string,
   primitives: Primitives,
   warn: (w: string) => void,
-): Planner {
-  return replanner(calibrationDir, primitives, warn, recordedPlanOptions(file, results.provenance.options))
+  planWarn: (w: string) => void = warn,
+): RunSet {
+  return {
+    label,
+    runs: results.runs,
+    recordedPlan: recordedPlanReader(file, planWarn),
+    planner: replanner(
+      calibrationDir,
+      primitives,
+      warn,
+      recordedPlanOptions(file, results.provenance.options),
+    ),
+  }
 }
 
 /** `eclip calibrate`'s options, as the flags give them. */
@@ -326,14 +342,17 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     const incomplete = incompleteNote(results)
     if (incomplete)
       process.stderr.write(`eclip calibrate: WARNING: ${f}: ${incomplete}; fitted on the runs it holds\n`)
-    return {
-      label: labelOf(f, taken),
-      runs: results.runs,
-      // plans recorded beside the results (eclip bench writes them) are taken as they ran; a plan missing is made
-      // again with the options its bench recorded (--switch-max, --min-share, eclip-rt's mechanism, …)
-      recordedPlan: recordedPlanReader(f, (w) => process.stderr.write(`eclip calibrate: WARNING: ${w}\n`)),
-      planner: replannerFor(f, results, o.planCalibration ?? o.profiles, primitives, warnOnce),
-    }
+    // plans recorded beside the results (eclip bench writes them) are taken as they ran; a plan missing is made
+    // again with the options its bench recorded (--switch-max, --min-share, eclip-rt's mechanism, …)
+    return recordedRunSet(
+      f,
+      results,
+      labelOf(f, taken),
+      o.planCalibration ?? o.profiles,
+      primitives,
+      warnOnce,
+      (w) => process.stderr.write(`eclip calibrate: WARNING: ${w}\n`),
+    )
   })
   // --fit-profiles keeps the directory's calibration: refused before the runs are prepared (re-planning takes minutes)
   const keptForProfiles = o.fitProfiles ? keptCalibration(o.profiles, gpu, '--fit-profiles') : undefined
