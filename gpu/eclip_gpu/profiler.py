@@ -267,10 +267,9 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
 def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     """`prof` with its request latencies (and kernel-sum ratios) timed again on this GPU (`gpu`: its GpuRef) as
     profile_model now times them, its GEMM-target ones too where it has them (the default ones at its `offSms`; the
-    section dropped, and the notes say so, where the target now changes another size's kernel count); its kernels, their times and the versions they were
-    measured with are kept. Refused
-    when the profile is another GPU's, or the ladder's sizes or the model's kernel sequence are not the profile's
-    (profile it again then). To be called before the profiler runs in this process."""
+    section dropped, and the notes say so, where the target now changes another size's kernel count); its kernels,
+    their times and the versions they were measured with are kept. Refused when the profile is another GPU's, or the
+    ladder's sizes or the model's kernel sequence are not the profile's (profile it again then). To be called before the profiler runs in this process."""
     name = f"{prof['model']} b{prof['batch']} {prof['dtype']}"
     if prof["gpu"] != gpu:
         raise BackendError(f"{name}: the profile is of {prof['gpu']['name']}, this is {gpu['name']}")

@@ -2,7 +2,7 @@
 // partition's SM count (docs/design.md §7): its times become its `gemmTarget` section's. A plan made from such a
 // profile marks the worker `gemmTarget`, and the GPU backend then captures it so, but at the sizes the target changed
 // the kernel count (`offSms`); a profile without the section (not profiled so) is used as it is.
-import type { Plan } from '../formats/plan.ts'
+import type { Plan, PlanWorker } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 
 /** `p` with its `gemmTarget` times in place of its own; `p` itself when it has none. */
@@ -21,11 +21,18 @@ export function withGemmTarget(p: Profile): Profile {
 /** Whether a plan made from `p` captures its GEMMs for each partition (the worker's `gemmTarget`). */
 export const usesGemmTarget = (p: Profile): boolean => p.gemmTarget?.inUse === true
 
+/** The sizes a worker planned from `p` is captured at without the target (its `offSms`; none when not in use). */
+export const offSmsOf = (p: Profile): number[] => (usesGemmTarget(p) ? [...(p.gemmTarget?.offSms ?? [])] : [])
+
 /** The plan worker's GEMM-target fields for a worker planned from `p`: none when `p`'s target is not in use. */
-export const gemmTargetFields = (p: Profile): { gemmTarget?: true; gemmTargetOffSms?: number[] } =>
-  usesGemmTarget(p)
-    ? { gemmTarget: true, ...(p.gemmTarget?.offSms ? { gemmTargetOffSms: [...p.gemmTarget.offSms] } : {}) }
-    : {}
+export function gemmTargetFields(p: Profile): { gemmTarget?: true; gemmTargetOffSms?: number[] } {
+  const off = offSmsOf(p)
+  return usesGemmTarget(p) ? { gemmTarget: true, ...(off.length > 0 ? { gemmTargetOffSms: off } : {}) } : {}
+}
+
+/** Whether plan worker `pw` leaves the target off at exactly the sizes `off`. */
+export const sameOffSms = (pw: Pick<PlanWorker, 'gemmTargetOffSms'>, off: readonly number[]): boolean =>
+  String(pw.gemmTargetOffSms ?? []) === String(off)
 
 /** Each plan worker's profile with the times the plan was made from (a recorded plan replayed, src/calibrate). */
 export const profilesOfPlan = (plan: Plan, profiles: readonly Profile[]): Profile[] =>

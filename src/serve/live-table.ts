@@ -10,6 +10,7 @@ import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import { readFile } from '../formats/index.ts'
 import type { Plan, Policy } from '../formats/plan.ts'
 import type { PlanTable } from '../formats/plan-table.ts'
+import { sameOffSms } from '../profile/gemm-target.ts'
 
 /** A model of the repository as the matching needs it. */
 export interface TableCandidate {
@@ -96,11 +97,7 @@ export function readGivenTable(
         throw new UserError(
           `${at}: plan ${e.key} has worker ${pw.name} ${pw.gemmTarget ? 'made from' : 'made without'} GEMM-target times, the server reads "${c.name}"'s profile ${c.gemmTarget ? 'with' : 'without'} them: re-make the table${c.gemmTarget ? '' : ', or serve it with "gemmTarget: false" removed'}`,
         )
-      if (
-        pw.gemmTarget &&
-        c?.gemmTargetOffSms &&
-        String(pw.gemmTargetOffSms ?? []) !== String(c.gemmTargetOffSms)
-      )
+      if (pw.gemmTarget && c?.gemmTargetOffSms && !sameOffSms(pw, c.gemmTargetOffSms))
         throw new UserError(
           `${at}: plan ${e.key} has worker ${pw.name} with the GEMM target off at [${pw.gemmTargetOffSms ?? []}] SMs, "${c.name}"'s profile at [${c.gemmTargetOffSms}]: re-make the table`,
         )

@@ -15,7 +15,7 @@ import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
 import type { PlanObjective, PlanOptions } from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
-import { gemmTargetFields, usesGemmTarget, withGemmTarget } from '../profile/gemm-target.ts'
+import { offSmsOf, sameOffSms, usesGemmTarget, withGemmTarget } from '../profile/gemm-target.ts'
 import { loadGpu, loadProfile, loadProfileSet } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import type { ServedModel } from './backend.ts'
@@ -326,10 +326,10 @@ function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], sourc
           ? `${source}: plan worker ${i} (${pw.model}) was made from GEMM-target times: ${p.gemmTarget ? 'remove "gemmTarget: false" from the serve config' : 'its profile has none (profile it with them, or re-make the plan with --no-gemm-target)'}`
           : `${source}: plan worker ${i} (${pw.model}) was made without GEMM targets, but "gemmTarget" is on and its profile has them: make the plan without --no-gemm-target, or set "gemmTarget: false"`,
       )
-    const off = gemmTargetFields(p).gemmTargetOffSms
-    if (pw.gemmTarget && String(pw.gemmTargetOffSms ?? []) !== String(off ?? []))
+    const off = offSmsOf(p)
+    if (pw.gemmTarget && !sameOffSms(pw, off))
       throw new UserError(
-        `${source}: plan worker ${i} (${pw.model}) leaves the GEMM target off at [${pw.gemmTargetOffSms ?? []}] SMs, its profile at [${off ?? []}]: re-make the plan from this profile`,
+        `${source}: plan worker ${i} (${pw.model}) leaves the GEMM target off at [${pw.gemmTargetOffSms ?? []}] SMs, its profile at [${off}]: re-make the plan from this profile`,
       )
   })
   if (plan.gpu.smCount !== profiles[0]?.gpu.smCount)
@@ -469,7 +469,7 @@ async function liveServeSetup(
               ? {
                   fingerprint: p.fingerprint,
                   gemmTarget: usesGemmTarget(p),
-                  gemmTargetOffSms: gemmTargetFields(p).gemmTargetOffSms ?? [],
+                  gemmTargetOffSms: offSmsOf(p),
                 }
               : {}),
           }
