@@ -71,7 +71,7 @@ def cmd_profile(args) -> None:
     latencies = {(m, b): request_latencies_us(parts, m, b, args.dtype, gemm_target=args.gemm_target) for m, b in todo}
     for i, (m, b) in enumerate(todo, 1):
         t0 = time.perf_counter()
-        request_us, _, targeted_us = latencies[(m, b)]
+        request_us, _, targeted_us, _ = latencies[(m, b)]
         prof = profile_model(pool, parts, m, b, args.dtype, repeats=args.repeats, request_us=request_us,
                              gemm_target=args.gemm_target, targeted_request_us=targeted_us)
         path = write_json("profile", prof, out / f"{m}.b{b}.{args.dtype}.json")

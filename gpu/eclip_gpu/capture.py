@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
@@ -104,6 +104,8 @@ class Captured:
     op_starts: list[int]
     output: object
     fingerprint: str
+    # for every op in dispatch order, the number of kernels launched before it (track_ops captures only)
+    per_op: list[int] = field(default_factory=list)
 
 
 def warm_up(built, streams, iters: int = 2) -> None:
@@ -137,9 +139,10 @@ def capture_one(built, stream, pool=None, track_ops: bool = True) -> Captured:
                 out = built.forward()
     g.instantiate() if hasattr(g, "instantiate") else None
     kernels, kernels_before = graph_kernels(g.raw_cuda_graph())
-    op_starts = sorted({kernels_before[min(c, len(kernels_before) - 1)] for c in node_counts} | {0})
+    per_op = [kernels_before[min(c, len(kernels_before) - 1)] for c in node_counts]
+    op_starts = sorted(set(per_op) | {0})
     op_starts = [k for k in op_starts if k < len(kernels)]
-    return Captured([g], kernels, op_starts, out, fingerprint([k.as_dict() for k in kernels]))
+    return Captured([g], kernels, op_starts, out, fingerprint([k.as_dict() for k in kernels]), per_op)
 
 
 def snap_groups(groups: list[dict], op_starts: list[int]) -> tuple[list[dict], int]:

@@ -100,28 +100,54 @@ def request_latency_us(graph, stream, iters: int) -> float:
     return statistics.median(times)
 
 
-def _capture_targeted(built, part, total: int):
+def _capture_targeted(built, part, total: int, track_ops: bool = False):
     """A capture of the model on `part`'s stream with its GEMMs picked for `part`'s SMs (warmed up so first: cuBLASLt
     sets up per-stream state at its first call)."""
     with targeted(part.sms, total):
         warm_up(built, [part.torch_stream], iters=1)
-        return capture_one(built, part.torch_stream, track_ops=False)
+        return capture_one(built, part.torch_stream, track_ops=track_ops)
+
+
+def spread_per_op(default_us: list[float], default_per_op: list[int], targeted_us: list[float],
+                  targeted_per_op: list[int]) -> list[float] | None:
+    """Kernel times of a capture with the GEMM target laid over the default capture's kernels op by op, for a size
+    where the target changed the kernel count (cuBLASLt's choice for fewer SMs may add a split-K reduction): each
+    op's targeted time is spread over that op's default kernels in proportion to their default times. The executor
+    switches partition only at op starts, so every group's time stays the measured one. An op with no default kernels
+    (a view) joins the next op that has some. `*_per_op`: per op, the kernels launched before it (Captured.per_op).
+    None when the two captures dispatched another number of ops (no op-by-op match)."""
+    if len(default_per_op) != len(targeted_per_op):
+        return None
+    n, nt = len(default_us), len(targeted_us)
+    out = [0.0] * n
+    d0 = t0 = 0
+    for d1, t1 in [*zip(default_per_op, targeted_per_op), (n, nt)]:
+        d1, t1 = min(d1, n), min(t1, nt)
+        if d1 <= d0:
+            continue  # no default kernels since the last anchor: its targeted kernels join the next segment
+        t1 = max(t1, t0)
+        total = sum(targeted_us[t0:t1])
+        weights = default_us[d0:d1]
+        w = sum(weights)
+        for i in range(d0, d1):
+            out[i] = total * (default_us[i] / w if w > 0 else 1 / (d1 - d0))
+        d0, t0 = d1, t1
+    return out
 
 
 def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: int = 30,
-                         gemm_target: bool = False) -> tuple[list[float], str, list[float | None] | None]:
+                         gemm_target: bool = False) -> tuple[list[float], str, list[float] | None, list[int] | None]:
     """The request latency at every size of the ladder (one capture at a time, freed after), the kernel sequence's
     fingerprint on the whole GPU (the last size) and, `gemm_target`, the request latency at every size with GEMMs
-    picked for that size (gemm_target.py), None at a size whose capture with the target has another number of kernels
-    than the whole GPU's (its kernel times could not be matched: the target stays off there). To be called before the
-    profiler runs in this process."""
+    picked for that size (gemm_target.py) and the sizes whose capture with the target has another number of kernels
+    than the whole GPU's. To be called before the profiler runs in this process."""
     import torch  # noqa: PLC0415
 
     built = zoo.build(name, batch, dtype)
     warm_up(built, [p.torch_stream for p in parts], iters=1)
     total = parts[-1].sms
     out: list[float] = []
-    targeted_us: list[float | None] | None = [] if gemm_target else None
+    targeted_us: list[float] | None = [] if gemm_target else None
     fp = ""
     counts = []
     for p in parts:
@@ -135,32 +161,33 @@ def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: 
                 targeted_us.append(out[-1])  # the whole GPU: the target is no target
                 continue
             cap = _capture_targeted(built, p, total)
-            counts.append(len(cap.kernels))
+            counts.append((p.sms, len(cap.kernels)))
             targeted_us.append(request_latency_us(cap.graphs[0], p.torch_stream, iters))
             del cap
             torch.cuda.synchronize()
     del built
     torch.cuda.empty_cache()
-    if targeted_us is not None:
-        # the whole GPU's kernel count is known only after the last size
-        targeted_us = [None if i < len(counts) and counts[i] != n else t for i, t in enumerate(targeted_us)]
-    return out, fp, targeted_us
+    # the whole GPU's kernel count is known only after the last size
+    recounted = [sms for sms, c in counts if c != n] if targeted_us is not None else None
+    return out, fp, targeted_us, recounted
 
 
 def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype: str, repeats: int = 10,
                   latency_iters: int = 30, request_us: list[float] | None = None, log=print,
-                  gemm_target: bool = False, targeted_request_us: list[float | None] | None = None) -> dict:
+                  gemm_target: bool = False, targeted_request_us: list[float] | None = None) -> dict:
     """One profile in the profile format (schemas/profile.schema.json). `request_us`: the request latency per size,
     timed before any profiling in this process (request_latencies_us); timed here first when not given.
     `gemm_target`: the request and its kernels timed again with GEMMs picked for each size (gemm_target.py), into the
-    profile's `gemmTarget`, but for the sizes whose capture with it has another number of kernels: the target stays
-    off there (`offSms`, their times the defaults; the notes say so); `targeted_request_us`: those request latencies
+    profile's `gemmTarget`; at a size whose capture with it has another number of kernels, its times are laid over
+    the default kernels op by op (`spreadSms`, spread_per_op), or, where even the ops differ, the target stays off
+    there (`offSms`, their times the defaults); the notes say which. `targeted_request_us`: those request latencies
     (request_latencies_us(gemm_target=True)), timed here with `request_us`."""
     import torch  # noqa: PLC0415
 
     t0 = time.perf_counter()
     if request_us is None:
-        request_us, _, targeted_request_us = request_latencies_us(parts, name, batch, dtype, latency_iters, gemm_target)
+        request_us, _, targeted_request_us, _ = request_latencies_us(parts, name, batch, dtype, latency_iters,
+                                                                     gemm_target)
     if len(request_us) != len(parts):
         raise BackendError(f"{name}: {len(request_us)} request latencies for {len(parts)} partition sizes")
     built = zoo.build(name, batch, dtype)
@@ -187,33 +214,42 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             del cap
         torch.cuda.synchronize()
     total = whole.sms
-    # with the target: each size's kernel times, the defaults at sizes where it changes the kernel count (`off`)
+    # with the target: each size's kernel times; where it changes the kernel count, spread op by op (`spread`), or
+    # the defaults where even the ops differ (`off`)
     targeted_by_size: list[list[float]] | None = [] if gemm_target and targeted_request_us is not None else None
     off: list[int] = []
-    for s, (p, default_times) in enumerate(zip(parts, times_by_size)):
+    spread: list[int] = []
+    for p, default_times in zip(parts, times_by_size):
         if targeted_by_size is None:
             break
         if p.sms >= total:
             targeted_by_size.append(default_times)  # the whole GPU: the target is no target
             continue
-        if targeted_request_us[s] is None:
-            off.append(p.sms)
-            targeted_by_size.append(default_times)
-            continue
-        cap = _capture_targeted(built, p, total)
+        cap = _capture_targeted(built, p, total, track_ops=True)
         per_replay, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
+        per_op = cap.per_op
         del cap
         torch.cuda.synchronize()
-        if len(per_replay[0]) != n:
+        times = [statistics.median(r[i] for r in per_replay) for i in range(len(per_replay[0]))]
+        if len(times) == n and per_op == ref.per_op:
+            targeted_by_size.append(times)
+            continue
+        laid = spread_per_op(default_times, ref.per_op, times, per_op)
+        if laid is None:
             off.append(p.sms)
             targeted_by_size.append(default_times)
-            continue
-        targeted_by_size.append([statistics.median(r[i] for r in per_replay) for i in range(n)])
+        else:
+            spread.append(p.sms)
+            targeted_by_size.append(laid)
     target_note = ""
     if targeted_by_size is not None and off and len(off) == len(parts) - 1:
-        targeted_by_size, target_note = None, "; no GEMM target: with it every size's capture had another number of kernels"
-    elif off:
-        target_note = f"; GEMM target off at {off} SMs: with it their captures had another number of kernels"
+        targeted_by_size, target_note = None, "; no GEMM target: with it every size's capture dispatched other ops"
+    else:
+        if spread:
+            target_note += (f"; GEMM target's kernel times at {spread} SMs spread over the default kernels op by op: "
+                            "with it their captures had another number of kernels")
+        if off:
+            target_note += f"; GEMM target off at {off} SMs: with it their captures dispatched another number of ops"
     ref_kernels, ref_fp, ref_op_starts = ref.kernels, ref.fingerprint, ref.op_starts
     del ref
     v = versions()
@@ -231,6 +267,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             "kernelSumRatio": [round(sum(targeted_by_size[s]) / t_us[s], 4) for s in range(len(sizes))],
             "timesUs": [[round(targeted_by_size[s][i], 3) for s in range(len(sizes))] for i in range(n)],
             **({"offSms": off} if off else {}),
+            **({"spreadSms": spread} if spread else {}),
         }
     prof = {
         "format": "eclip.profile/1",
@@ -269,7 +306,8 @@ def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     profile_model now times them, its GEMM-target ones too where it has them (the default ones at its `offSms`; the
     section dropped, and the notes say so, where the target now changes another size's kernel count); its kernels,
     their times and the versions they were measured with are kept. Refused when the profile is another GPU's, or the
-    ladder's sizes or the model's kernel sequence are not the profile's (profile it again then). To be called before the profiler runs in this process."""
+    ladder's sizes or the model's kernel sequence are not the profile's (profile it again then). To be called before
+    the profiler runs in this process."""
     name = f"{prof['model']} b{prof['batch']} {prof['dtype']}"
     if prof["gpu"] != gpu:
         raise BackendError(f"{name}: the profile is of {prof['gpu']['name']}, this is {gpu['name']}")
@@ -277,8 +315,8 @@ def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     if sizes != prof["sizes"]:
         raise BackendError(f"{name}: the profile's partition sizes {prof['sizes']} are not this GPU's ladder {sizes}")
     target = prof.get("gemmTarget")
-    request_us, fp, targeted_us = request_latencies_us(parts, prof["model"], prof["batch"], prof["dtype"], iters,
-                                                       gemm_target=target is not None)
+    request_us, fp, targeted_us, recounted = request_latencies_us(parts, prof["model"], prof["batch"], prof["dtype"],
+                                                                  iters, gemm_target=target is not None)
     if fp != prof["fingerprint"]:
         raise BackendError(
             f"{name}: this build's kernel sequence ({fp}) is not the profile's ({prof['fingerprint']}): profile it again"
@@ -293,9 +331,11 @@ def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     note = f"request latencies re-timed {when} with {with_} (eclip profile --retime)"
     if target is not None and targeted_us is not None:
         # the GEMM target's latencies too (plans read those by default); at the sizes it is off, the default ones. A
-        # size where it now changes the kernel count, measured with it before, has no kernel times to keep
+        # size whose kernels were matched one to one and where it now changes the kernel count has no kernel times to
+        # keep (the spread sizes' are matched op by op: any count)
         was_off = set(target.get("offSms", []))
-        now_off = [sizes[s] for s, t in enumerate(targeted_us) if t is None and sizes[s] not in was_off]
+        matched = set(sizes) - was_off - set(target.get("spreadSms", []))
+        now_off = [sms for sms in recounted or [] if sms in matched]
         if now_off:
             note += (f"; its GEMM-target section dropped: the target now changes the kernel count at {now_off} SMs "
                      "(profile it again)")

@@ -31,7 +31,7 @@ def test_profile_times_every_models_latencies_before_profiling_any(clean_profile
 
     def latencies(ps, name, batch, dtype, iters=30, gemm_target=False):
         calls.append(("time", name, batch))
-        return [100.0 * len(calls), 50.0], "sha256:x", None
+        return [100.0 * len(calls), 50.0], "sha256:x", None, None
 
     def profile(pool, ps, name, batch, dtype, repeats=10, request_us=None, **_):
         calls.append(("profile", name, batch))
@@ -62,7 +62,7 @@ def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_prof
                      "replays", "tool": "eclip_gpu", "notes": "profiled in 1 s"},
     }
     parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
-    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", None))
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", None, None))
     monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
     gpu = {"name": "NVIDIA H100 80GB HBM3", "smCount": 132, "sliceSize": 8}
     prof["gpu"] = gpu
@@ -77,7 +77,7 @@ def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_prof
     json.dumps(new)
     with pytest.raises(BackendError, match="the profile is of NVIDIA H100 80GB HBM3, this is NVIDIA H200"):
         profiler.retime_profile(parts, {**gpu, "name": "NVIDIA H200"}, prof)
-    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:b", None))
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:b", None, None))
     with pytest.raises(BackendError, match="not the profile's"):
         profiler.retime_profile(parts, gpu, prof)
     with pytest.raises(BackendError, match="not this GPU's ladder"):
@@ -99,7 +99,7 @@ def test_retime_times_the_gemm_target_too_and_drops_it_when_it_no_longer_holds(c
 
     def latencies(ps, *a, gemm_target=False, **k):
         asked.append(gemm_target)
-        return [100.0, 40.0], "sha256:a", [70.0, 40.0]
+        return [100.0, 40.0], "sha256:a", [70.0, 40.0], []
 
     monkeypatch.setattr(profiler, "request_latencies_us", latencies)
     monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
@@ -109,10 +109,16 @@ def test_retime_times_the_gemm_target_too_and_drops_it_when_it_no_longer_holds(c
     assert new["gemmTarget"]["kernelSumRatio"] == [0.8, 0.75]
     assert new["gemmTarget"]["timesUs"] == prof["gemmTarget"]["timesUs"]
     # the target now changes the kernel count at 8 SMs, where its kernel times were measured with it: dropped
-    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", [None, 40.0]))
+    recount = ([100.0, 40.0], "sha256:a", [66.0, 40.0], [8])
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: recount)
     new = profiler.retime_profile(parts, gpu, prof)
     assert "gemmTarget" not in new
     assert "GEMM-target section dropped: the target now changes the kernel count at [8] SMs" in new["measured"]["notes"]
+    # a size whose times were spread op by op takes any kernel count: kept, re-timed
+    spread = {**prof, "gemmTarget": {**prof["gemmTarget"], "spreadSms": [8]}}
+    new = profiler.retime_profile(parts, gpu, spread)
+    assert new["gemmTarget"]["requestUs"] == [66.0, 40.0] and new["gemmTarget"]["spreadSms"] == [8]
+    monkeypatch.setattr(profiler, "request_latencies_us", latencies)
     # a size it was off at already keeps the default latency, re-timed
     off = {**prof, "gemmTarget": {**prof["gemmTarget"], "offSms": [8], "timesUs": [[30.0, 10.0], [50.0, 20.0]]}}
     new = profiler.retime_profile(parts, gpu, off)
@@ -158,23 +164,31 @@ def test_retime_picks_profiles_by_name_and_writes_none_when_one_is_refused(clean
 
 
 class _Cap:
-    """A stand-in capture: `n` kernels (a number only; the fake kernel timer reads it from the graph)."""
+    """A stand-in capture: `n` kernels (a number only; the fake kernel timer reads it from the graph), `per_op` the
+    kernels before each op (one op per kernel when not given)."""
 
-    def __init__(self, n, fp="sha256:f"):
+    def __init__(self, n, fp="sha256:f", per_op=None):
         self.kernels = [SimpleNamespace(grid=[1, 1, 1], as_dict=lambda: {"name": "k"}) for _ in range(n)]
         self.fingerprint, self.op_starts, self.graphs = fp, [0], [n]
+        self.per_op = list(range(n)) if per_op is None else per_op
 
 
-def _fake_profiling(monkeypatch, targeted_counts):
-    """profile_model's GPU calls replaced: 3 kernels on every size by default, `targeted_counts[sms]` with the
-    target; kernel i takes (i + 1) × 10 µs on the default GEMMs, (i + 1) × 7 µs on the targeted ones."""
+def _fake_profiling(monkeypatch, targeted):
+    """profile_model's GPU calls replaced: 3 kernels (3 ops) on every size by default, `targeted[sms]` = (kernels,
+    per_op) with the target; kernel i takes (i + 1) × 10 µs on the default GEMMs, (i + 1) × 7 µs on the targeted ones."""
     torch = SimpleNamespace(cuda=SimpleNamespace(synchronize=lambda: None, empty_cache=lambda: None))
     monkeypatch.setitem(sys.modules, "torch", torch)
     monkeypatch.setattr(profiler.zoo, "build", lambda *a: object())
     monkeypatch.setattr(profiler, "warm_up", lambda *a, **k: None)
     monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
     monkeypatch.setattr(profiler, "capture_one", lambda built, stream, track_ops=True: _Cap(3))
-    monkeypatch.setattr(profiler, "_capture_targeted", lambda built, p, total: _Cap(targeted_counts[p.sms] + 100))
+
+    def capture_targeted(built, p, total, track_ops=False):
+        assert track_ops, "profile_model needs the targeted capture's ops"
+        n, per_op = targeted[p.sms]
+        return _Cap(n + 100, per_op=per_op)
+
+    monkeypatch.setattr(profiler, "_capture_targeted", capture_targeted)
 
     def times(graph, stream, repeats):
         n, per = (graph - 100, 7.0) if graph >= 100 else (graph, 10.0)
@@ -186,29 +200,53 @@ def _fake_profiling(monkeypatch, targeted_counts):
     return parts, pool
 
 
-def test_the_gemm_target_stays_off_only_at_the_sizes_where_it_changes_the_kernel_count(clean_profiler, monkeypatch):
-    parts, pool = _fake_profiling(monkeypatch, {8: 4, 16: 3})
-    # request timing saw the same counts (8 SMs: another kernel count, so no targeted latency there)
+def test_spread_per_op_keeps_each_ops_targeted_time():
+    # op 0 got a split-K reduction with the target (2 kernels for 1), op 1 is a view (no kernels), op 2 as before
+    laid = profiler.spread_per_op([10.0, 30.0, 5.0], [0, 2, 2], [6.0, 22.0, 4.0], [0, 2, 2])
+    assert laid == pytest.approx([7.0, 21.0, 4.0]), "op 0's 28 µs split 1:3 as its default kernels were"
+    # a view's targeted kernel (none by default) joins the next op with kernels
+    laid = profiler.spread_per_op([10.0, 10.0], [0, 1, 1], [4.0, 1.0, 2.0], [0, 1, 2])
+    assert laid == pytest.approx([4.0, 3.0])
+    # default kernels of zero time: the op's time split evenly
+    assert profiler.spread_per_op([0.0, 0.0], [0], [6.0], [0]) == pytest.approx([3.0, 3.0])
+    # every kernel's time is somewhere: the sums agree
+    laid = profiler.spread_per_op([1.0, 2.0, 3.0, 4.0], [0, 1, 3], [5.0, 5.0, 1.0, 1.0, 1.0], [0, 2, 3])
+    assert sum(laid) == pytest.approx(13.0) and laid[0] == pytest.approx(10.0)
+    # another number of ops: no op-by-op match
+    assert profiler.spread_per_op([1.0, 2.0], [0, 1], [1.0, 2.0, 3.0], [0, 1, 2]) is None
+
+
+def test_the_gemm_target_is_spread_op_by_op_where_it_changes_the_kernel_count(clean_profiler, monkeypatch):
+    # 8 SMs: op 0 has two kernels with the target; 16 SMs: the same kernels, one to one
+    parts, pool = _fake_profiling(monkeypatch, {8: (4, [0, 2, 3]), 16: (3, [0, 1, 2])})
     prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
-                                  gemm_target=True, targeted_request_us=[None, 50.0, 50.0])
+                                  gemm_target=True, targeted_request_us=[66.0, 50.0, 50.0])
     t = prof["gemmTarget"]
-    assert t["offSms"] == [8]
+    assert t["spreadSms"] == [8] and "offSms" not in t
+    assert t["requestUs"] == [66.0, 50.0, 50.0]
+    # 8 SMs: op 0 = 7 + 14, op 1 = 21, op 2 = 28 µs on the default kernels 0, 1, 2; 16 SMs one to one
+    assert t["timesUs"] == [[21.0, 7.0, 10.0], [21.0, 14.0, 20.0], [28.0, 21.0, 30.0]]
+    assert "GEMM target's kernel times at [8] SMs spread over the default kernels op by op" in prof["measured"]["notes"]
+
+
+def test_the_gemm_target_stays_off_only_where_it_changes_the_ops(clean_profiler, monkeypatch):
+    parts, pool = _fake_profiling(monkeypatch, {8: (4, [0, 1, 2, 3]), 16: (3, [0, 1, 2])})
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
+                                  gemm_target=True, targeted_request_us=[60.0, 50.0, 50.0])
+    t = prof["gemmTarget"]
+    assert t["offSms"] == [8] and "spreadSms" not in t
     assert t["requestUs"] == [90.0, 50.0, 50.0], "the default request where the target is off"
     assert t["timesUs"] == [[10.0, 7.0, 10.0], [20.0, 14.0, 20.0], [30.0, 21.0, 30.0]]
     assert "GEMM target off at [8] SMs" in prof["measured"]["notes"]
-    # the profiler sees another count at 16 SMs though request timing did not: off there too
-    parts, pool = _fake_profiling(monkeypatch, {8: 3, 16: 5})
-    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
-                                  gemm_target=True, targeted_request_us=[60.0, 50.0, 50.0])
-    assert prof["gemmTarget"]["offSms"] == [16]
-    assert prof["gemmTarget"]["requestUs"] == [60.0, 70.0, 50.0]
     # off everywhere below the whole GPU: no section at all
-    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
-                                  gemm_target=True, targeted_request_us=[None, 50.0, 50.0])
-    assert "gemmTarget" not in prof
-    assert "no GEMM target: with it every size's capture had another number of kernels" in prof["measured"]["notes"]
-    # every count matching: no offSms
-    parts, pool = _fake_profiling(monkeypatch, {8: 3, 16: 3})
+    parts, pool = _fake_profiling(monkeypatch, {8: (4, [0, 1, 2, 3]), 16: (2, [0, 1])})
     prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
                                   gemm_target=True, targeted_request_us=[60.0, 50.0, 50.0])
-    assert "offSms" not in prof["gemmTarget"] and prof["gemmTarget"]["requestUs"] == [60.0, 50.0, 50.0]
+    assert "gemmTarget" not in prof
+    assert "no GEMM target: with it every size's capture dispatched other ops" in prof["measured"]["notes"]
+    # every count matching: neither list
+    parts, pool = _fake_profiling(monkeypatch, {8: (3, [0, 1, 2]), 16: (3, [0, 1, 2])})
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
+                                  gemm_target=True, targeted_request_us=[60.0, 50.0, 50.0])
+    t = prof["gemmTarget"]
+    assert "offSms" not in t and "spreadSms" not in t and t["requestUs"] == [60.0, 50.0, 50.0]

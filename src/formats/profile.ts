@@ -29,6 +29,12 @@ export const GemmTarget = Type.Object(
      */
     offSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
     /**
+     * Sizes (SMs) where the target changed the kernel count, so each op's time with it is laid over the op's default
+     * kernels in proportion to their default times: a group of whole ops (the executor switches only at op starts)
+     * has its measured time, a single kernel an estimate. Absent: none.
+     */
+    spreadSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
+    /**
      * Set in memory only, by src/profile/gemm-target.ts: the profile's own times above are these (a plan made from it
      * captures its GEMMs so). Never in a file.
      */
@@ -102,13 +108,20 @@ export function profileConsistencyErrors(p: Profile): string[] {
     t.timesUs.forEach((r, i) => {
       if (r.length !== n) errors.push(`/gemmTarget/timesUs/${i}: ${r.length} values for ${n} sizes`)
     })
-    t.offSms?.forEach((s, i) => {
-      if (!p.sizes.slice(0, -1).includes(s))
+    for (const key of ['offSms', 'spreadSms'] as const)
+      t[key]?.forEach((s, i, list) => {
+        if (!p.sizes.slice(0, -1).includes(s))
+          errors.push(
+            `/gemmTarget/${key}/${i}: ${s} is not one of the profile's partition sizes below the whole GPU`,
+          )
+        else if (i > 0 && s <= (list[i - 1] ?? 0))
+          errors.push(`/gemmTarget/${key}/${i}: sizes must be strictly ascending`)
+      })
+    t.spreadSms?.forEach((s, i) => {
+      if (t.offSms?.includes(s))
         errors.push(
-          `/gemmTarget/offSms/${i}: ${s} is not one of the profile's partition sizes below the whole GPU`,
+          `/gemmTarget/spreadSms/${i}: ${s} SMs is in offSms too (the target is either off or spread)`,
         )
-      else if (i > 0 && s <= (t.offSms?.[i - 1] ?? 0))
-        errors.push(`/gemmTarget/offSms/${i}: sizes must be strictly ascending`)
     })
   }
   return errors

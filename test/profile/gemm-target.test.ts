@@ -168,5 +168,20 @@ describe('GEMM-target profiles', () => {
       () => readFile('profile', join(home, 'bad.json')),
       /gemmTarget\/offSms\/1: sizes must be strictly ascending/,
     )
+    const spread = { ...bad.gemmTarget, offSms: [8], spreadSms: [16, 132] }
+    writeFileSync(join(home, 'bad.json'), JSON.stringify({ ...bad, gemmTarget: spread }))
+    assert.throws(
+      () => readFile('profile', join(home, 'bad.json')),
+      /gemmTarget\/spreadSms\/1: 132 is not one of the profile's partition sizes below the whole GPU/,
+    )
+    spread.spreadSms = [8, 16]
+    writeFileSync(join(home, 'bad.json'), JSON.stringify({ ...bad, gemmTarget: spread }))
+    assert.throws(
+      () => readFile('profile', join(home, 'bad.json')),
+      /gemmTarget\/spreadSms\/0: 8 SMs is in offSms too/,
+    )
+    spread.spreadSms = [16]
+    writeFileSync(join(home, 'bad.json'), JSON.stringify({ ...bad, gemmTarget: spread }))
+    assert.equal(readFile<Profile>('profile', join(home, 'bad.json')).gemmTarget?.spreadSms?.[0], 16)
   })
 })
