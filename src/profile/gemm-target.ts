@@ -1,20 +1,33 @@
 // A profile as the planner and simulator read it when matrix products are captured with kernels picked for each
 // partition's SM count (docs/design.md §7): its times become its `gemmTarget` section's. A plan made from such a
-// profile marks the worker `gemmTarget`, and the GPU backend then captures it so, but at the sizes the target changed
-// the kernel count (`offSms`); a profile without the section (not profiled so) is used as it is.
+// profile marks the worker `gemmTarget`, and the GPU backend then captures it so, but at the sizes where the target
+// changed the ops (`offSms`); a profile without the section (not profiled so) is used as it is.
 import type { Plan, PlanWorker } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
 
-/** `p` with its `gemmTarget` times in place of its own; `p` itself when it has none. */
-export function withGemmTarget(p: Profile): Profile {
+/**
+ * `p` with its `gemmTarget` times in place of its own; `p` itself when it has none. `offSms`: the sizes the target is
+ * off at, when not the profile's own (a recorded plan's `gemmTargetOffSms`, captured so when the profile was another):
+ * the default times there.
+ */
+export function withGemmTarget(p: Profile, offSms?: readonly number[]): Profile {
   const t = p.gemmTarget
   if (!t || t.inUse) return p
+  const off = [...(offSms ?? t.offSms ?? [])]
+  const on = p.sizes.map((s) => !off.includes(s))
+  const pick = <T>(targeted: readonly T[], own: readonly T[]): T[] =>
+    targeted.map((v, s) => (on[s] ? v : (own[s] ?? v)))
+  const { offSms: _, ...rest } = t
   return {
     ...p,
-    requestUs: t.requestUs,
-    kernelSumRatio: t.kernelSumRatio,
-    kernels: p.kernels.map((k, i) => ({ ...k, timesUs: t.timesUs[i] ?? k.timesUs })),
-    gemmTarget: { ...t, inUse: true },
+    requestUs: pick(t.requestUs, p.requestUs),
+    kernelSumRatio: pick(t.kernelSumRatio, p.kernelSumRatio),
+    kernels: p.kernels.map((k, i) => ({ ...k, timesUs: pick(t.timesUs[i] ?? k.timesUs, k.timesUs) })),
+    gemmTarget: {
+      ...rest,
+      ...(off.length > 0 ? { offSms: off } : {}),
+      inUse: true,
+    },
   }
 }
 
@@ -34,6 +47,13 @@ export function gemmTargetFields(p: Profile): { gemmTarget?: true; gemmTargetOff
 export const sameOffSms = (pw: Pick<PlanWorker, 'gemmTargetOffSms'>, off: readonly number[]): boolean =>
   String(pw.gemmTargetOffSms ?? []) === String(off)
 
-/** Each plan worker's profile with the times the plan was made from (a recorded plan replayed, src/calibrate). */
+/**
+ * Each plan worker's profile with the times the plan was captured with (a recorded plan replayed, src/calibrate): the
+ * targeted ones but at the sizes the plan left the target off at, which may not be the profile's own (a profile made
+ * again since).
+ */
 export const profilesOfPlan = (plan: Plan, profiles: readonly Profile[]): Profile[] =>
-  profiles.map((p, i) => (plan.workers[i]?.gemmTarget ? withGemmTarget(p) : p))
+  profiles.map((p, i) => {
+    const pw = plan.workers[i]
+    return pw?.gemmTarget ? withGemmTarget(p, pw.gemmTargetOffSms ?? []) : p
+  })

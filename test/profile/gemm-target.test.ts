@@ -15,7 +15,7 @@ import {
   type WorkerSpec,
 } from '../../src/formats/index.ts'
 import { makePlan } from '../../src/plan/index.ts'
-import { usesGemmTarget, withGemmTarget } from '../../src/profile/gemm-target.ts'
+import { offSmsOf, profilesOfPlan, usesGemmTarget, withGemmTarget } from '../../src/profile/gemm-target.ts'
 import { loadGpu, profilesIn } from '../../src/profile/store.ts'
 import { defaultPlanner } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
@@ -70,6 +70,20 @@ describe('GEMM-target profiles', () => {
     assert.equal(aimed.kernels[3]?.timesUs[0], (shipped.kernels[3]?.timesUs[0] as number) * 0.6)
     assert.equal(aimed.fingerprint, plain.fingerprint, 'the kernel sequence a plan is checked against stays')
     assert.equal(withGemmTarget(aimed), aimed, 'applied once')
+    // a recorded plan that left the target off at 8 SMs (its profile had it off there): the default times there
+    const replayed = withGemmTarget(targeted(shipped, 0.6), [8])
+    assert.equal(replayed.requestUs[0], shipped.requestUs[0])
+    assert.equal(replayed.kernels[3]?.timesUs[0], shipped.kernels[3]?.timesUs[0])
+    assert.equal(replayed.requestUs[1], (shipped.requestUs[1] as number) * 0.6)
+    assert.deepEqual(offSmsOf(replayed), [8])
+    const plan = {
+      workers: [{ gemmTarget: true, gemmTargetOffSms: [8] }, { gemmTarget: true }],
+    } as unknown as Plan
+    const offAt8 = targeted(shipped, 0.6, [8])
+    const [a, b] = profilesOfPlan(plan, [targeted(shipped, 0.6), offAt8])
+    assert.equal(a?.requestUs[0], shipped.requestUs[0])
+    assert.deepEqual(b?.requestUs, offAt8.gemmTarget?.requestUs, "the plan's list, not the profile's")
+    assert.deepEqual(offSmsOf(b as Profile), [])
     const { gemmTarget: _, ...without } = shipped
     assert.equal(withGemmTarget(without), without, 'a profile without the section is used as it is')
   })
