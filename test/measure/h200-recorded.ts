@@ -32,10 +32,13 @@ export const H200_RECORDED = [
   ...['off1', 'on1', 'on2', 'off2', 'on3', 'off3', 'off4', 'on4'].map(
     (p) => `results/h200/gemm-target-b1/${p}`,
   ),
+  ...['old1', 'new1', 'new2', 'old2', 'new3', 'old3', 'old4', 'new4'].map(
+    (p) => `results/h200/gemm-spread-b1/${p}`,
+  ),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 718
+export const H200_RUNS = 766
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const
