@@ -193,7 +193,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     `gate`: the plan worker's part in eclip-rt's gate mechanism (gate.py), captured into its graph (whole mode).
     `gemm_target`: each op's matrix products captured with kernels picked for its partition's SMs (gemm_target.py;
     every mode; the dry capture and the fingerprint stay torch's defaults, as the profile's), but on partitions of
-    `gemm_off_sms` SMs (the profile's `offSms`: there the target changed the kernel count)."""
+    `gemm_off_sms` SMs (the profile's `offSms`: there the target changed the ops dispatched)."""
     total = layout.sm_count if gemm_target and layout is not None else None
     # the GEMM settings are the process's: no capture of another thread may run while one sets them
     with CAPTURE_LOCK:

@@ -115,23 +115,28 @@ def spread_per_op(default_us: list[float], default_per_op: list[int], targeted_u
     op's targeted time is spread over that op's default kernels in proportion to their default times. The executor
     switches partition only at op starts, so every group's time stays the measured one. An op with no default kernels
     (a view) joins the next op that has some. `*_per_op`: per op, the kernels launched before it (Captured.per_op).
-    None when the two captures dispatched another number of ops (no op-by-op match)."""
-    if len(default_per_op) != len(targeted_per_op):
+    None when the two captures dispatched another number of ops (no op-by-op match) or none were tracked."""
+    if not default_per_op or len(default_per_op) != len(targeted_per_op):
         return None
     n, nt = len(default_us), len(targeted_us)
-    out = [0.0] * n
+    # segments of default kernels [d0, d1) and the targeted ones [t0, t1) of the same ops
+    segments: list[list[int]] = []
     d0 = t0 = 0
     for d1, t1 in [*zip(default_per_op, targeted_per_op), (n, nt)]:
-        d1, t1 = min(d1, n), min(t1, nt)
+        d1, t1 = min(d1, n), max(min(t1, nt), t0)
         if d1 <= d0:
             continue  # no default kernels since the last anchor: its targeted kernels join the next segment
-        t1 = max(t1, t0)
+        segments.append([d0, d1, t0, t1])
+        d0, t0 = d1, t1
+    if not segments:
+        return None
+    segments[-1][3] = nt  # targeted kernels of trailing ops without default kernels run in the last group
+    out = [0.0] * n
+    for d0, d1, t0, t1 in segments:
         total = sum(targeted_us[t0:t1])
-        weights = default_us[d0:d1]
-        w = sum(weights)
+        w = sum(default_us[d0:d1])
         for i in range(d0, d1):
             out[i] = total * (default_us[i] / w if w > 0 else 1 / (d1 - d0))
-        d0, t0 = d1, t1
     return out
 
 
@@ -227,14 +232,15 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             continue
         cap = _capture_targeted(built, p, total, track_ops=True)
         per_replay, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
-        per_op = cap.per_op
+        per_op, captured = cap.per_op, len(cap.kernels)
         del cap
         torch.cuda.synchronize()
         times = [statistics.median(r[i] for r in per_replay) for i in range(len(per_replay[0]))]
         if len(times) == n and per_op == ref.per_op:
             targeted_by_size.append(times)
             continue
-        laid = spread_per_op(default_times, ref.per_op, times, per_op)
+        # the profiler's records are matched to the graph's kernels by position: only when it saw each of them
+        laid = spread_per_op(default_times, ref.per_op, times, per_op) if len(times) == captured else None
         if laid is None:
             off.append(p.sms)
             targeted_by_size.append(default_times)
@@ -249,7 +255,8 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             target_note += (f"; GEMM target's kernel times at {spread} SMs spread over the default kernels op by op: "
                             "with it their captures had another number of kernels")
         if off:
-            target_note += f"; GEMM target off at {off} SMs: with it their captures dispatched another number of ops"
+            target_note += (f"; GEMM target off at {off} SMs: with it their captures dispatched another number of ops "
+                            "(or the profiler saw another number of kernels than the graph has)")
     ref_kernels, ref_fp, ref_op_starts = ref.kernels, ref.fingerprint, ref.op_starts
     del ref
     v = versions()

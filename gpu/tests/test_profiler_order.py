@@ -164,12 +164,12 @@ def test_retime_picks_profiles_by_name_and_writes_none_when_one_is_refused(clean
 
 
 class _Cap:
-    """A stand-in capture: `n` kernels (a number only; the fake kernel timer reads it from the graph), `per_op` the
+    """A stand-in capture: `n` kernels, its graph a number the fake kernel timer reads (n, or `graph`), `per_op` the
     kernels before each op (one op per kernel when not given)."""
 
-    def __init__(self, n, fp="sha256:f", per_op=None):
+    def __init__(self, n, fp="sha256:f", per_op=None, graph=None):
         self.kernels = [SimpleNamespace(grid=[1, 1, 1], as_dict=lambda: {"name": "k"}) for _ in range(n)]
-        self.fingerprint, self.op_starts, self.graphs = fp, [0], [n]
+        self.fingerprint, self.op_starts, self.graphs = fp, [0], [n if graph is None else graph]
         self.per_op = list(range(n)) if per_op is None else per_op
 
 
@@ -185,8 +185,8 @@ def _fake_profiling(monkeypatch, targeted):
 
     def capture_targeted(built, p, total, track_ops=False):
         assert track_ops, "profile_model needs the targeted capture's ops"
-        n, per_op = targeted[p.sms]
-        return _Cap(n + 100, per_op=per_op)
+        n, per_op, *seen = targeted[p.sms]  # seen: the kernels the profiler records, when not the graph's n
+        return _Cap(n, per_op=per_op, graph=(seen[0] if seen else n) + 100)
 
     monkeypatch.setattr(profiler, "_capture_targeted", capture_targeted)
 
@@ -212,8 +212,12 @@ def test_spread_per_op_keeps_each_ops_targeted_time():
     # every kernel's time is somewhere: the sums agree
     laid = profiler.spread_per_op([1.0, 2.0, 3.0, 4.0], [0, 1, 3], [5.0, 5.0, 1.0, 1.0, 1.0], [0, 2, 3])
     assert sum(laid) == pytest.approx(13.0) and laid[0] == pytest.approx(10.0)
-    # another number of ops: no op-by-op match
+    # a trailing op without default kernels: its targeted kernel runs in the last group
+    laid = profiler.spread_per_op([10.0, 10.0], [0, 1, 2], [4.0, 5.0, 6.0], [0, 1, 2])
+    assert laid == pytest.approx([4.0, 11.0])
+    # another number of ops, or none tracked: no op-by-op match
     assert profiler.spread_per_op([1.0, 2.0], [0, 1], [1.0, 2.0, 3.0], [0, 1, 2]) is None
+    assert profiler.spread_per_op([1.0, 2.0], [], [1.0, 2.0, 3.0], []) is None
 
 
 def test_the_gemm_target_is_spread_op_by_op_where_it_changes_the_kernel_count(clean_profiler, monkeypatch):
@@ -238,6 +242,11 @@ def test_the_gemm_target_stays_off_only_where_it_changes_the_ops(clean_profiler,
     assert t["requestUs"] == [90.0, 50.0, 50.0], "the default request where the target is off"
     assert t["timesUs"] == [[10.0, 7.0, 10.0], [20.0, 14.0, 20.0], [30.0, 21.0, 30.0]]
     assert "GEMM target off at [8] SMs" in prof["measured"]["notes"]
+    # the profiler saw another number of kernels than the graph has: its times cannot be matched, off there
+    parts, pool = _fake_profiling(monkeypatch, {8: (4, [0, 2, 3], 5), 16: (3, [0, 1, 2])})
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],
+                                  gemm_target=True, targeted_request_us=[60.0, 50.0, 50.0])
+    assert prof["gemmTarget"]["offSms"] == [8] and "spreadSms" not in prof["gemmTarget"]
     # off everywhere below the whole GPU: no section at all
     parts, pool = _fake_profiling(monkeypatch, {8: (4, [0, 1, 2, 3]), 16: (2, [0, 1])})
     prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0],

@@ -24,8 +24,9 @@ export const GemmTarget = Type.Object(
     kernelSumRatio: Type.Array(Type.Number({ minimum: 0 })),
     timesUs: Type.Array(Type.Array(Type.Number({ minimum: 0 }))),
     /**
-     * Sizes (SMs) the target stays off at: with it their capture had another number of kernels, so their times above
-     * are the profile's own and the GPU backend captures their GEMMs for the whole GPU. Absent: none.
+     * Sizes (SMs) the target stays off at: with it their capture dispatched another number of ops (its kernels could
+     * not be matched to the profile's, not even op by op), so their times above are the profile's own and the GPU
+     * backend captures their GEMMs for the whole GPU. Absent: none.
      */
     offSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
     /**
@@ -70,8 +71,8 @@ export const Profile = Type.Object(
     /**
      * The request timed again with each matrix product's kernel picked for the partition's SM count (cuBLASLt's SM
      * target, docs/design.md §7; `eclip profile` unless `--no-gemm-target`): request latency, kernel-sum ratio and
-     * every kernel's time (`timesUs[kernel][size]`) at each size; at the whole GPU and at `offSms` they are the ones
-     * above. Absent: not profiled so, or every size's capture had another number of kernels with it (the notes say so).
+     * a time per default kernel (`timesUs[kernel][size]`) at each size; at the whole GPU and at `offSms` they are the
+     * ones above. Absent: not profiled so, or no size's capture with it could be matched (the notes say so).
      */
     gemmTarget: Type.Optional(GemmTarget),
     repeats: Type.Integer({ minimum: 1 }),

@@ -17,7 +17,8 @@ export function withGemmTarget(p: Profile, offSms?: readonly number[]): Profile 
   const on = p.sizes.map((s) => !off.includes(s))
   const pick = <T>(targeted: readonly T[], own: readonly T[]): T[] =>
     targeted.map((v, s) => (on[s] ? v : (own[s] ?? v)))
-  const { offSms: _, ...rest } = t
+  const { offSms: _, spreadSms, ...rest } = t
+  const spread = (spreadSms ?? []).filter((s) => !off.includes(s))
   return {
     ...p,
     requestUs: pick(t.requestUs, p.requestUs),
@@ -26,6 +27,7 @@ export function withGemmTarget(p: Profile, offSms?: readonly number[]): Profile 
     gemmTarget: {
       ...rest,
       ...(off.length > 0 ? { offSms: off } : {}),
+      ...(spread.length > 0 ? { spreadSms: spread } : {}),
       inUse: true,
     },
   }
