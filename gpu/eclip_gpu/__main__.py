@@ -1,7 +1,7 @@
 """Command line of the GPU backend: `python -m eclip_gpu <command>` (run with gpu/ on PYTHONPATH).
 
   describe   --out DIR [--probe]                 GPU description (slice layout read off the device) -> DIR/gpu.json
-  profile    --models all|a,b --batch 1,8 --out DIR [--repeats N] [--dtype fp16] [--gemm-target]
+  profile    --models all|a,b --batch 1,8 --out DIR [--repeats N] [--dtype fp16] [--gemm-target [--conv-target]]
                                                  one profile per (model, batch) + gpu.json + primitives.json
   primitives --out DIR                           DIR/primitives.json
   retime     --profiles DIR [--models all|a,b] [--batch all|1,8] [--dtype fp16]
@@ -68,12 +68,13 @@ def cmd_profile(args) -> None:
     batches = [int(b) for b in str(args.batch).split(",")]
     todo = [(m, b) for m in _models(args.models) for b in batches]
     # every request latency first: once torch.profiler has run, the process's graph launches are slower (profiler.py)
-    latencies = {(m, b): request_latencies_us(parts, m, b, args.dtype, gemm_target=args.gemm_target) for m, b in todo}
+    latencies = {(m, b): request_latencies_us(parts, m, b, args.dtype, gemm_target=args.gemm_target,
+                                              conv_target=args.conv_target) for m, b in todo}
     for i, (m, b) in enumerate(todo, 1):
         t0 = time.perf_counter()
-        request_us, _, targeted_us, _ = latencies[(m, b)]
+        request_us, _, targeted_us, _, conv_sms = latencies[(m, b)]
         prof = profile_model(pool, parts, m, b, args.dtype, repeats=args.repeats, request_us=request_us,
-                             gemm_target=args.gemm_target, targeted_request_us=targeted_us)
+                             gemm_target=args.gemm_target, targeted_request_us=targeted_us, conv_sms=conv_sms)
         path = write_json("profile", prof, out / f"{m}.b{b}.{args.dtype}.json")
         print(
             f"[{i}/{len(todo)}] {m} b{b}: {len(prof['kernels'])} kernels, request {prof['requestUs'][-1]:.0f} µs on "
@@ -150,6 +151,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-primitives", action="store_true")
     p.add_argument("--gemm-target", action="store_true",
                    help="also time every size with GEMMs picked for its SMs (the profile's gemmTarget)")
+    p.add_argument("--conv-target", action="store_true",
+                   help="with --gemm-target: each size's convolutions by algorithms benchmarked on it (conv lanes) where faster")
     p.set_defaults(fn=cmd_profile)
     p = sub.add_parser("retime")
     p.add_argument("--profiles", required=True)

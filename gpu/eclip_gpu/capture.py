@@ -10,10 +10,12 @@ boundary inside an op is moved to the op's first kernel.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+from .conv_target import conv_lanes_mode
 from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
 from .steps import step
@@ -121,8 +123,10 @@ def warm_up(built, streams, iters: int = 2) -> None:
                 s.synchronize()
 
 
-def capture_one(built, stream, pool=None, track_ops: bool = True) -> Captured:
-    """The whole request as one graph on `stream` (a partition's stream: the graph keeps that partition)."""
+def capture_one(built, stream, pool=None, track_ops: bool = True, lane=None, seen: dict | None = None) -> Captured:
+    """The whole request as one graph on `stream` (a partition's stream: the graph keeps that partition). `lane`: its
+    convolutions run by that conv lane (conv_target.py; the capture then in thread-local mode, so the lane's thread may
+    launch into it); `seen`: the lanes mode's counts, updated."""
     import torch  # noqa: PLC0415
 
     d = driver()
@@ -130,8 +134,11 @@ def capture_one(built, stream, pool=None, track_ops: bool = True) -> Captured:
     node_counts: list[int] = []
     g = torch.cuda.CUDAGraph(keep_graph=True)
     hook = _op_hook_mode(lambda i: node_counts.append(captured_node_count(cu))) if track_ops else None
+    lanes = (conv_lanes_mode(lambda s: lane if s.cuda_stream == stream.cuda_stream else None, seen)
+             if lane is not None else contextlib.nullcontext())
     with torch.inference_mode():
-        with torch.cuda.graph(g, stream=stream, pool=pool):
+        with torch.cuda.graph(g, stream=stream, pool=pool,
+                              capture_error_mode="thread_local" if lane is not None else "global"), lanes:
             if hook is not None:
                 with hook:
                     out = built.forward()

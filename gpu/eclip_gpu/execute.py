@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .arrivals import DRAIN_S, join_or_stuck, stuck_state
 from .capture import Captured, _op_hook_mode, captured_node_count, graph_kernels, snap_groups, warm_up
+from .conv_target import LANES, conv_lanes_mode
 from .cuda import BackendError, check, driver
 from .fingerprint import fingerprint
 from .gate import check_gate, gate_word, wait_points
@@ -30,16 +31,17 @@ from .steps import step
 
 
 @contextlib.contextmanager
-def graph_capture(g, stream, pool=None, quiet: bool = False):
+def graph_capture(g, stream, pool=None, quiet: bool = False, thread_local: bool = False):
     """torch.cuda.graph(g, stream=, pool=), or, `quiet`, the same capture for a process whose other threads are serving
     (model control, model_control.py): in thread-local mode, so the other threads' driver calls neither fail nor
     invalidate it, and without torch.cuda.graph's device-wide synchronize, garbage collection and cache release,
     which would hold up those threads (the collection holds the GIL); only the capturing stream's earlier work is
-    waited for."""
+    waited for. `thread_local`: torch.cuda.graph in thread-local mode (conv lanes launch into it from their threads)."""
     import torch  # noqa: PLC0415
 
     if not quiet:
-        with torch.cuda.graph(g, stream=stream, pool=pool):
+        with torch.cuda.graph(g, stream=stream, pool=pool,
+                              capture_error_mode="thread_local" if thread_local else "global"):
             yield
         return
     stream.synchronize()
@@ -181,7 +183,7 @@ def on_every_sm(groups: list[dict] | None, parts_by_id: dict, layout) -> bool:
 def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts_by_id: dict, origin,
                    expected_fingerprint: str | None, layout=None, pool=None, warmed: set | None = None,
                    dry_run: tuple | None = None, quiet: bool = False, gate: dict | None = None,
-                   gemm_target: bool = False, gemm_off_sms=()) -> WorkerExec:
+                   gemm_target: bool = False, gemm_off_sms=(), conv_sms=()) -> WorkerExec:
     """Captures a worker for `mode`. Refuses a plan made for another kernel sequence. A worker whose every group is on
     all the GPU's SMs (on_every_sm) is captured as baseline's: whole mode on `origin`.
 
@@ -193,17 +195,22 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     `gate`: the plan worker's part in eclip-rt's gate mechanism (gate.py), captured into its graph (whole mode).
     `gemm_target`: each op's matrix products captured with kernels picked for its partition's SMs (gemm_target.py;
     every mode; the dry capture and the fingerprint stay torch's defaults, as the profile's), but on partitions of
-    `gemm_off_sms` SMs (the profile's `offSms`: there the target changed the ops dispatched)."""
+    `gemm_off_sms` SMs (the profile's `offSms`: there the target changed the ops dispatched). `conv_sms` (with
+    `gemm_target`; graph and whole modes): on partitions of these sizes (the profile's `convSms`) each convolution
+    is run by the conv lane of its partition's size (conv_target.py), as the profile's times there were measured."""
     total = layout.sm_count if gemm_target and layout is not None else None
     # the GEMM settings are the process's: no capture of another thread may run while one sets them
     with CAPTURE_LOCK:
         return _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool,
-                               warmed, dry_run, quiet, gate, total, frozenset(gemm_off_sms))
+                               warmed, dry_run, quiet, gate, total, frozenset(gemm_off_sms),
+                               frozenset(conv_sms) if total is not None else frozenset())
 
 
 def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fingerprint, layout, pool, warmed,
-                    dry_run, quiet, gate, total: int | None, off: frozenset) -> WorkerExec:
-    """prepare_worker; `total`: the GPU's SMs when GEMMs are targeted, else None; `off`: sizes left untargeted."""
+                    dry_run, quiet, gate, total: int | None, off: frozenset,
+                    convs: frozenset = frozenset()) -> WorkerExec:
+    """prepare_worker; `total`: the GPU's SMs when GEMMs are targeted, else None; `off`: sizes left untargeted;
+    `convs`: sizes whose convolutions run on conv lanes."""
     import torch  # noqa: PLC0415
 
     def aim(sms: int | None) -> int | None:
@@ -214,6 +221,17 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
         # the baseline's placement (eclip-fit's fallback, a set plan that keeps a model on the whole GPU): run it as
         # baseline runs it, one graph on the worker's ordinary stream, with no green context and no fork/join edges
         mode, groups = "whole", None
+    used = [parts_by_id[g["partition"]] for g in groups or []]
+    if any(p.sms in convs for p in used) and mode not in ("whole", "graph"):
+        raise BackendError(f"{name}: convolutions picked per partition (the plan's convTargetSms) need graph or whole "
+                           f"mode, not {mode} mode")
+    # partition stream -> the conv lane its convolutions run on (none on the whole GPU or at an off size)
+    lanes = {p.torch_stream.cuda_stream: LANES.lane(p, built) for p in used
+             if p.sms in convs and aim(p.sms) is not None and p.sms < total}
+
+    def lanes_mode():
+        return conv_lanes_mode(lambda s: lanes.get(s.cuda_stream)) if lanes else contextlib.nullcontext()
+
     streams = {id(p.torch_stream): p.torch_stream for p in parts_by_id.values()}
     streams[id(origin)] = origin
     cold = [s for k, s in streams.items() if warmed is None or k not in warmed]
@@ -251,8 +269,8 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
         part = parts_by_id[groups[0]["partition"]] if groups else None
         stream = part.torch_stream if part else origin
         g = torch.cuda.CUDAGraph()
-        with torch.inference_mode(), graph_capture(g, stream, pool, quiet), \
-                targeted(aim(part.sms) if part is not None else None, total):
+        with torch.inference_mode(), graph_capture(g, stream, pool, quiet, bool(lanes)), \
+                targeted(aim(part.sms) if part is not None else None, total), lanes_mode():
             if gate is None:
                 out = built.forward()
             elif gate["role"] == "raise":
@@ -298,7 +316,8 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
                 # on the stream this op's kernels run on: they (and everything after them) wait for the gate
                 word.wait(driver().CUstream(int(target.cuda_stream)))
 
-        with torch.inference_mode(), graph_capture(g, origin, pool, quiet), targeted(None, total):
+        with torch.inference_mode(), graph_capture(g, origin, pool, quiet, bool(lanes)), targeted(None, total), \
+                lanes_mode():
             with _op_hook_mode(before):
                 out = built.forward()
             if state["stream"] is not origin:
@@ -311,6 +330,7 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
 
     if mode not in ("stream", "ioctl"):
         raise BackendError(f"unknown execution mode {mode!r}")
+
     pool = torch.cuda.graph_pool_handle()
     segments: list = []
     cur = {"graph": None, "group": -1}

@@ -68,7 +68,9 @@ def targeted(sms: int | None, total: int | None):
 
 
 def plan_gemm_target(pw: dict | None) -> dict:
-    """prepare_worker's GEMM-target arguments for a plan worker: its `gemmTarget` and the sizes it stays off at."""
+    """prepare_worker's target arguments for a plan worker: its `gemmTarget`, the sizes it stays off at and those
+    whose convolutions are picked per partition too (`convTargetSms`, conv_target.py)."""
     if not pw or not pw.get("gemmTarget"):
         return {"gemm_target": False}
-    return {"gemm_target": True, "gemm_off_sms": tuple(pw.get("gemmTargetOffSms", ()))}
+    return {"gemm_target": True, "gemm_off_sms": tuple(pw.get("gemmTargetOffSms", ())),
+            "conv_sms": tuple(pw.get("convTargetSms", ()))}

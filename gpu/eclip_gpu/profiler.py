@@ -16,9 +16,11 @@ import os
 import statistics
 import tempfile
 import time
+from typing import NamedTuple
 
 from . import zoo
 from .capture import capture_one, warm_up
+from .conv_target import LANES
 from .cuda import BackendError, versions
 from .gemm_target import targeted
 from .partitions import PartitionPool
@@ -100,12 +102,15 @@ def request_latency_us(graph, stream, iters: int) -> float:
     return statistics.median(times)
 
 
-def _capture_targeted(built, part, total: int, track_ops: bool = False):
+def _capture_targeted(built, part, total: int, track_ops: bool = False, conv_target: bool = False,
+                      seen: dict | None = None):
     """A capture of the model on `part`'s stream with its GEMMs picked for `part`'s SMs (warmed up so first: cuBLASLt
-    sets up per-stream state at its first call)."""
+    sets up per-stream state at its first call) and, `conv_target`, its convolutions by `part`'s conv lane
+    (conv_target.py, benchmarked on a partition of its size first); `seen`: the lanes mode's counts, updated."""
+    lane = LANES.lane(part, built) if conv_target else None
     with targeted(part.sms, total):
         warm_up(built, [part.torch_stream], iters=1)
-        return capture_one(built, part.torch_stream, track_ops=track_ops)
+        return capture_one(built, part.torch_stream, track_ops=track_ops, lane=lane, seen=seen)
 
 
 def spread_per_op(default_us: list[float], default_per_op: list[int], targeted_us: list[float],
@@ -140,12 +145,25 @@ def spread_per_op(default_us: list[float], default_per_op: list[int], targeted_u
     return out
 
 
+class Latencies(NamedTuple):
+    """request_latencies_us's answer."""
+
+    request_us: list[float]
+    fingerprint: str  # the kernel sequence's on the whole GPU
+    targeted_us: list[float] | None  # with the target (gemm_target), else None
+    recounted: list[int] | None  # sizes whose targeted capture has another number of kernels than the whole GPU's
+    conv_sms: list[int] | None  # sizes whose convolutions ran on their conv lane (conv_target or given), else None
+
+
 def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: int = 30,
-                         gemm_target: bool = False) -> tuple[list[float], str, list[float] | None, list[int] | None]:
+                         gemm_target: bool = False, conv_target: bool = False,
+                         conv_sms: list[int] | None = None) -> Latencies:
     """The request latency at every size of the ladder (one capture at a time, freed after), the kernel sequence's
     fingerprint on the whole GPU (the last size) and, `gemm_target`, the request latency at every size with GEMMs
     picked for that size (gemm_target.py) and the sizes whose capture with the target has another number of kernels
-    than the whole GPU's. To be called before the profiler runs in this process."""
+    than the whole GPU's. `conv_target`: at each size below the whole GPU the request timed again with its
+    convolutions on that size's conv lane (conv_target.py), kept where that is faster; `conv_sms`: those sizes given
+    (a profile re-timed), not chosen. To be called before the profiler runs in this process."""
     import torch  # noqa: PLC0415
 
     built = zoo.build(name, batch, dtype)
@@ -153,6 +171,7 @@ def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: 
     total = parts[-1].sms
     out: list[float] = []
     targeted_us: list[float] | None = [] if gemm_target else None
+    laned: list[int] | None = [] if gemm_target and (conv_target or conv_sms is not None) else None
     fp = ""
     counts = []
     for p in parts:
@@ -161,38 +180,53 @@ def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: 
         fp, n = cap.fingerprint, len(cap.kernels)
         del cap
         torch.cuda.synchronize()
-        if targeted_us is not None:
-            if p.sms >= total:
-                targeted_us.append(out[-1])  # the whole GPU: the target is no target
-                continue
-            cap = _capture_targeted(built, p, total)
-            counts.append((p.sms, len(cap.kernels)))
-            targeted_us.append(request_latency_us(cap.graphs[0], p.torch_stream, iters))
+        if targeted_us is None:
+            continue
+        if p.sms >= total:
+            targeted_us.append(out[-1])  # the whole GPU: the target is no target
+            continue
+        cap = _capture_targeted(built, p, total)
+        us, count = request_latency_us(cap.graphs[0], p.torch_stream, iters), len(cap.kernels)
+        del cap
+        torch.cuda.synchronize()
+        if laned is not None and (conv_sms is None or p.sms in conv_sms):
+            seen: dict = {}
+            cap = _capture_targeted(built, p, total, conv_target=True, seen=seen)
+            lane_us = request_latency_us(cap.graphs[0], p.torch_stream, iters)
+            # cuDNN's benchmark times each convolution alone; in the graph its pick can be the slower one
+            if seen.get("handed") and (conv_sms is not None or lane_us < us):
+                us, count = lane_us, len(cap.kernels)
+                laned.append(p.sms)
             del cap
             torch.cuda.synchronize()
+        counts.append((p.sms, count))
+        targeted_us.append(us)
     del built
     torch.cuda.empty_cache()
     # the whole GPU's kernel count is known only after the last size
     recounted = [sms for sms, c in counts if c != n] if targeted_us is not None else None
-    return out, fp, targeted_us, recounted
+    return Latencies(out, fp, targeted_us, recounted, laned)
 
 
 def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype: str, repeats: int = 10,
                   latency_iters: int = 30, request_us: list[float] | None = None, log=print,
-                  gemm_target: bool = False, targeted_request_us: list[float] | None = None) -> dict:
+                  gemm_target: bool = False, targeted_request_us: list[float] | None = None,
+                  conv_target: bool = False, conv_sms: list[int] | None = None) -> dict:
     """One profile in the profile format (schemas/profile.schema.json). `request_us`: the request latency per size,
     timed before any profiling in this process (request_latencies_us); timed here first when not given.
     `gemm_target`: the request and its kernels timed again with GEMMs picked for each size (gemm_target.py), into the
     profile's `gemmTarget`; at a size whose capture with it has another number of kernels, its times are laid over
     the default kernels op by op (`spreadSms`, spread_per_op), or, where even the ops differ, the target stays off
     there (`offSms`, their times the defaults); the notes say which. `targeted_request_us`: those request latencies
-    (request_latencies_us(gemm_target=True)), timed here with `request_us`."""
+    (request_latencies_us(gemm_target=True)), timed here with `request_us`. `conv_sms`: with the GEMM target, the
+    sizes whose convolutions run on their conv lane (conv_target.py; `gemmTarget.convSms`), those request latencies'
+    (request_latencies_us(conv_target=True)); `conv_target`: chosen here, where the latencies are timed here."""
     import torch  # noqa: PLC0415
 
     t0 = time.perf_counter()
     if request_us is None:
-        request_us, _, targeted_request_us, _ = request_latencies_us(parts, name, batch, dtype, latency_iters,
-                                                                     gemm_target)
+        request_us, _, targeted_request_us, _, conv_sms = request_latencies_us(parts, name, batch, dtype,
+                                                                               latency_iters, gemm_target, conv_target)
     if len(request_us) != len(parts):
         raise BackendError(f"{name}: {len(request_us)} request latencies for {len(parts)} partition sizes")
     built = zoo.build(name, batch, dtype)
@@ -230,7 +264,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         if p.sms >= total:
             targeted_by_size.append(default_times)  # the whole GPU: the target is no target
             continue
-        cap = _capture_targeted(built, p, total, track_ops=True)
+        cap = _capture_targeted(built, p, total, track_ops=True, conv_target=p.sms in (conv_sms or ()))
         per_replay, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
         per_op, captured = cap.per_op, len(cap.kernels)
         del cap
@@ -267,6 +301,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
     ]
     target = None
     if targeted_by_size is not None and targeted_request_us is not None:
+        lanes = [sms for sms in conv_sms or () if sms not in off]
         # at the sizes the target is off, the request is the default one
         t_us = [request_us[s] if sizes[s] in off else t for s, t in enumerate(targeted_request_us)]
         target = {
@@ -275,6 +310,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             "timesUs": [[round(targeted_by_size[s][i], 3) for s in range(len(sizes))] for i in range(n)],
             **({"offSms": off} if off else {}),
             **({"spreadSms": spread} if spread else {}),
+            **({"convSms": lanes} if lanes else {}),
         }
     prof = {
         "format": "eclip.profile/1",
@@ -322,8 +358,9 @@ def retime_profile(parts: list, gpu: dict, prof: dict, iters: int = 30) -> dict:
     if sizes != prof["sizes"]:
         raise BackendError(f"{name}: the profile's partition sizes {prof['sizes']} are not this GPU's ladder {sizes}")
     target = prof.get("gemmTarget")
-    request_us, fp, targeted_us, recounted = request_latencies_us(parts, prof["model"], prof["batch"], prof["dtype"],
-                                                                  iters, gemm_target=target is not None)
+    request_us, fp, targeted_us, recounted, _ = request_latencies_us(
+        parts, prof["model"], prof["batch"], prof["dtype"], iters, gemm_target=target is not None,
+        conv_sms=target.get("convSms") if target is not None and "convSms" in target else None)
     if fp != prof["fingerprint"]:
         raise BackendError(
             f"{name}: this build's kernel sequence ({fp}) is not the profile's ({prof['fingerprint']}): profile it again"

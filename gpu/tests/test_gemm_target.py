@@ -62,6 +62,9 @@ def test_no_target_is_what_the_user_had(fake_torch):
 def test_a_plan_workers_target_and_the_sizes_it_stays_off_at():
     assert gemm_target.plan_gemm_target(None) == {"gemm_target": False}
     assert gemm_target.plan_gemm_target({"name": "a"}) == {"gemm_target": False}
-    assert gemm_target.plan_gemm_target({"gemmTarget": True}) == {"gemm_target": True, "gemm_off_sms": ()}
+    assert gemm_target.plan_gemm_target({"gemmTarget": True}) == {"gemm_target": True, "gemm_off_sms": (),
+                                                                  "conv_sms": ()}
     assert gemm_target.plan_gemm_target({"gemmTarget": True, "gemmTargetOffSms": [8, 24]}) == {
-        "gemm_target": True, "gemm_off_sms": (8, 24)}
+        "gemm_target": True, "gemm_off_sms": (8, 24), "conv_sms": ()}
+    assert gemm_target.plan_gemm_target({"gemmTarget": True, "convTargetSms": [16, 32]})["conv_sms"] == (16, 32)
+    assert gemm_target.plan_gemm_target({"convTargetSms": [16]}) == {"gemm_target": False}, "only with the target"

@@ -29,9 +29,9 @@ def test_profile_times_every_models_latencies_before_profiling_any(clean_profile
     calls = []
     parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
 
-    def latencies(ps, name, batch, dtype, iters=30, gemm_target=False):
+    def latencies(ps, name, batch, dtype, iters=30, gemm_target=False, conv_target=False):
         calls.append(("time", name, batch))
-        return [100.0 * len(calls), 50.0], "sha256:x", None, None
+        return [100.0 * len(calls), 50.0], "sha256:x", None, None, None
 
     def profile(pool, ps, name, batch, dtype, repeats=10, request_us=None, **_):
         calls.append(("profile", name, batch))
@@ -46,7 +46,7 @@ def test_profile_times_every_models_latencies_before_profiling_any(clean_profile
     monkeypatch.setattr(formats, "write_json", lambda name, value, path: path)
     (tmp_path / "gpu.json").write_text("{}")
     args = SimpleNamespace(out=str(tmp_path), no_primitives=True, batch="1,8", models="alexnet,vgg19", dtype="fp16",
-                           repeats=10, gemm_target=False)
+                           repeats=10, gemm_target=False, conv_target=False)
     cli.cmd_profile(args)
     kinds = [c[0] for c in calls]
     assert kinds == ["time"] * 4 + ["profile"] * 4
@@ -62,7 +62,7 @@ def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_prof
                      "replays", "tool": "eclip_gpu", "notes": "profiled in 1 s"},
     }
     parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
-    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", None, None))
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:a", None, None, None))
     monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
     gpu = {"name": "NVIDIA H100 80GB HBM3", "smCount": 132, "sliceSize": 8}
     prof["gpu"] = gpu
@@ -77,7 +77,7 @@ def test_retime_keeps_the_kernels_and_refuses_another_kernel_sequence(clean_prof
     json.dumps(new)
     with pytest.raises(BackendError, match="the profile is of NVIDIA H100 80GB HBM3, this is NVIDIA H200"):
         profiler.retime_profile(parts, {**gpu, "name": "NVIDIA H200"}, prof)
-    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:b", None, None))
+    monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: ([100.0, 40.0], "sha256:b", None, None, None))
     with pytest.raises(BackendError, match="not the profile's"):
         profiler.retime_profile(parts, gpu, prof)
     with pytest.raises(BackendError, match="not this GPU's ladder"):
@@ -95,11 +95,12 @@ def test_retime_times_the_gemm_target_too_and_drops_it_when_it_no_longer_holds(c
         "measured": {"date": "d", "method": "m; request latency = x", "tool": "eclip_gpu", "notes": "n"},
     }
     parts = [SimpleNamespace(sms=8), SimpleNamespace(sms=132)]
-    asked = []
+    asked, given = [], []
 
-    def latencies(ps, *a, gemm_target=False, **k):
+    def latencies(ps, *a, gemm_target=False, conv_sms=None, **k):
         asked.append(gemm_target)
-        return [100.0, 40.0], "sha256:a", [70.0, 40.0], []
+        given.append(conv_sms)
+        return [100.0, 40.0], "sha256:a", [70.0, 40.0], [], conv_sms
 
     monkeypatch.setattr(profiler, "request_latencies_us", latencies)
     monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
@@ -109,7 +110,7 @@ def test_retime_times_the_gemm_target_too_and_drops_it_when_it_no_longer_holds(c
     assert new["gemmTarget"]["kernelSumRatio"] == [0.8, 0.75]
     assert new["gemmTarget"]["timesUs"] == prof["gemmTarget"]["timesUs"]
     # the target now changes the kernel count at 8 SMs, where its kernel times were measured with it: dropped
-    recount = ([100.0, 40.0], "sha256:a", [66.0, 40.0], [8])
+    recount = ([100.0, 40.0], "sha256:a", [66.0, 40.0], [8], None)
     monkeypatch.setattr(profiler, "request_latencies_us", lambda ps, *a, **k: recount)
     new = profiler.retime_profile(parts, gpu, prof)
     assert "gemmTarget" not in new
@@ -125,6 +126,13 @@ def test_retime_times_the_gemm_target_too_and_drops_it_when_it_no_longer_holds(c
     assert new["gemmTarget"]["requestUs"] == [100.0, 40.0]
     assert new["gemmTarget"]["offSms"] == [8]
     assert new["gemmTarget"]["kernelSumRatio"] == [0.8, 0.75]
+    # the sizes whose convolutions ran on conv lanes are timed so again, not chosen anew
+    given.clear()
+    laned = {**prof, "gemmTarget": {**prof["gemmTarget"], "spreadSms": [8], "convSms": [8]}}
+    new = profiler.retime_profile(parts, gpu, laned)
+    assert given == [[8]] and new["gemmTarget"]["convSms"] == [8]
+    profiler.retime_profile(parts, gpu, prof)
+    assert given[-1] is None, "a profile without conv lanes is re-timed without them"
 
 
 def test_retime_picks_profiles_by_name_and_writes_none_when_one_is_refused(clean_profiler, monkeypatch, tmp_path):
@@ -173,9 +181,10 @@ class _Cap:
         self.per_op = list(range(n)) if per_op is None else per_op
 
 
-def _fake_profiling(monkeypatch, targeted):
+def _fake_profiling(monkeypatch, targeted, asked: list | None = None):
     """profile_model's GPU calls replaced: 3 kernels (3 ops) on every size by default, `targeted[sms]` = (kernels,
-    per_op) with the target; kernel i takes (i + 1) × 10 µs on the default GEMMs, (i + 1) × 7 µs on the targeted ones."""
+    per_op) with the target; kernel i takes (i + 1) × 10 µs on the default GEMMs, (i + 1) × 7 µs on the targeted ones.
+    `asked`: each targeted capture's (size, whether on its conv lane), appended."""
     torch = SimpleNamespace(cuda=SimpleNamespace(synchronize=lambda: None, empty_cache=lambda: None))
     monkeypatch.setitem(sys.modules, "torch", torch)
     monkeypatch.setattr(profiler.zoo, "build", lambda *a: object())
@@ -183,8 +192,10 @@ def _fake_profiling(monkeypatch, targeted):
     monkeypatch.setattr(profiler, "versions", lambda: {"torch": "t"})
     monkeypatch.setattr(profiler, "capture_one", lambda built, stream, track_ops=True: _Cap(3))
 
-    def capture_targeted(built, p, total, track_ops=False):
+    def capture_targeted(built, p, total, track_ops=False, conv_target=False):
         assert track_ops, "profile_model needs the targeted capture's ops"
+        if asked is not None:
+            asked.append((p.sms, conv_target))
         n, per_op, *seen = targeted[p.sms]  # seen: the kernels the profiler records, when not the graph's n
         return _Cap(n, per_op=per_op, graph=(seen[0] if seen else n) + 100)
 
@@ -259,3 +270,50 @@ def test_the_gemm_target_stays_off_only_where_it_changes_the_ops(clean_profiler,
                                   gemm_target=True, targeted_request_us=[60.0, 50.0, 50.0])
     t = prof["gemmTarget"]
     assert "offSms" not in t and "spreadSms" not in t and t["requestUs"] == [60.0, 50.0, 50.0]
+
+
+def test_the_profile_names_the_sizes_whose_convolutions_ran_on_lanes(clean_profiler, monkeypatch):
+    kw = {"repeats": 2, "request_us": [90.0, 70.0, 50.0], "gemm_target": True,
+          "targeted_request_us": [60.0, 50.0, 50.0]}
+    asked = []
+    parts, pool = _fake_profiling(monkeypatch, {8: (3, [0, 1, 2]), 16: (3, [0, 1, 2])}, asked)
+    prof = profiler.profile_model(pool, parts, "resnet152", 1, "fp16", conv_sms=[8], **kw)
+    assert prof["gemmTarget"]["convSms"] == [8]
+    assert asked == [(8, True), (16, False)], "the lanes at the sizes given only"
+    # none given: no lanes, no list
+    parts, pool = _fake_profiling(monkeypatch, {8: (3, [0, 1, 2]), 16: (3, [0, 1, 2])})
+    assert "convSms" not in profiler.profile_model(pool, parts, "resnet152", 1, "fp16", **kw)["gemmTarget"]
+    # a laned size where even the ops differed: the target is off there, and so are its lanes
+    parts, pool = _fake_profiling(monkeypatch, {8: (4, [0, 1, 2, 3]), 16: (3, [0, 1, 2])})
+    t = profiler.profile_model(pool, parts, "resnet152", 1, "fp16", conv_sms=[8, 16], **kw)["gemmTarget"]
+    assert t["offSms"] == [8] and t["convSms"] == [16]
+
+
+def test_latencies_keep_a_sizes_conv_lane_only_where_it_is_faster(clean_profiler, monkeypatch):
+    # default 100 µs everywhere; GEMM target 90; on the lane 80 at 8 SMs, 95 at 16 (slower there: not kept)
+    torch = SimpleNamespace(cuda=SimpleNamespace(synchronize=lambda: None, empty_cache=lambda: None))
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr(profiler.zoo, "build", lambda *a: object())
+    monkeypatch.setattr(profiler, "warm_up", lambda *a, **k: None)
+    monkeypatch.setattr(profiler, "capture_one", lambda built, stream, track_ops=True: _Cap(3, graph=("d", 0)))
+    lane_us = {8: 80.0, 16: 95.0}
+
+    def capture_targeted(built, p, total, track_ops=False, conv_target=False, seen=None):
+        if conv_target:
+            seen["handed"] = 2
+            return _Cap(2 if p.sms == 8 else 3, graph=("l", p.sms))
+        return _Cap(3, graph=("t", p.sms))
+
+    monkeypatch.setattr(profiler, "_capture_targeted", capture_targeted)
+    monkeypatch.setattr(profiler, "request_latency_us",
+                        lambda g, s, iters: {"d": 100.0, "t": 90.0}.get(g[0]) or lane_us[g[1]])
+    parts = [SimpleNamespace(sms=s, torch_stream=None) for s in (8, 16, 132)]
+    got = profiler.request_latencies_us(parts, "resnet152", 1, "fp16", gemm_target=True, conv_target=True)
+    assert got.targeted_us == [80.0, 90.0, 100.0] and got.conv_sms == [8]
+    assert got.recounted == [8], "the kept lane's capture has another kernel count"
+    # given sizes (a profile re-timed): timed on the lane there whatever it gives
+    got = profiler.request_latencies_us(parts, "resnet152", 1, "fp16", gemm_target=True, conv_sms=[16])
+    assert got.targeted_us == [90.0, 95.0, 100.0] and got.conv_sms == [16]
+    # no conv target: no lanes, no list
+    got = profiler.request_latencies_us(parts, "resnet152", 1, "fp16", gemm_target=True)
+    assert got.targeted_us == [90.0, 90.0, 100.0] and got.conv_sms is None

@@ -105,6 +105,11 @@ export const PlanWorker = Type.Object(
     /** With `gemmTarget`: partition sizes (SMs) captured without it, the profile's `gemmTarget.offSms`. */
     gemmTargetOffSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
     /**
+     * With `gemmTarget`: partition sizes (SMs) whose convolutions are captured with algorithms benchmarked on that size
+     * (conv lanes, docs/design.md §7), the profile's `gemmTarget.convSms`.
+     */
+    convTargetSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
+    /**
      * eclip-rt's gate mechanism (src/plan/realtime.ts): `raise` — a real-time worker holds the gate shut while each of
      * its requests runs on the GPU; `wait` — a best-effort worker's graph waits, before each kernel in `atKernels`
      * (indices, each an op's first kernel), until no real-time request holds it.
@@ -414,6 +419,8 @@ export function planConsistencyErrors(plan: Plan): string[] {
     const past = (at ?? []).filter((k) => k >= w.kernels)
     if (past.length)
       errors.push(`/workers/${wi}/gate/atKernels: ${past.join(', ')} past the worker's ${w.kernels} kernels`)
+    if (w.convTargetSms && !w.gemmTarget)
+      errors.push(`/workers/${wi}/convTargetSms: convolutions are picked per partition only with gemmTarget`)
   })
   return errors
 }

@@ -36,6 +36,12 @@ export const GemmTarget = Type.Object(
      */
     spreadSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
     /**
+     * Sizes (SMs) whose convolutions were timed with algorithms benchmarked on that size (conv lanes, docs/design.md
+     * §7), where that was faster than cuDNN's own choice: a plan from these times has its worker's convolutions
+     * captured so there (`convTargetSms`). Absent: cuDNN's own choice everywhere.
+     */
+    convSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
+    /**
      * Set in memory only, by src/profile/gemm-target.ts: the profile's own times above are these (a plan made from it
      * captures its GEMMs so). Never in a file.
      */
@@ -70,7 +76,8 @@ export const Profile = Type.Object(
     kernelSumRatio: Type.Array(Type.Number({ minimum: 0 })),
     /**
      * The request timed again with each matrix product's kernel picked for the partition's SM count (cuBLASLt's SM
-     * target, docs/design.md §7; `eclip profile` unless `--no-gemm-target`): request latency, kernel-sum ratio and
+     * target, docs/design.md §7; `eclip profile` unless `--no-gemm-target`), at `convSms` with its convolutions'
+     * algorithms benchmarked on the partition (unless `--no-conv-target`): request latency, kernel-sum ratio and
      * a time per default kernel (`timesUs[kernel][size]`) at each size; at the whole GPU and at `offSms` they are the
      * ones above. Absent: not profiled so, or no size's capture with it could be matched (the notes say so).
      */
@@ -109,7 +116,7 @@ export function profileConsistencyErrors(p: Profile): string[] {
     t.timesUs.forEach((r, i) => {
       if (r.length !== n) errors.push(`/gemmTarget/timesUs/${i}: ${r.length} values for ${n} sizes`)
     })
-    for (const key of ['offSms', 'spreadSms'] as const)
+    for (const key of ['offSms', 'spreadSms', 'convSms'] as const)
       t[key]?.forEach((s, i, list) => {
         if (!p.sizes.slice(0, -1).includes(s))
           errors.push(
@@ -122,6 +129,12 @@ export function profileConsistencyErrors(p: Profile): string[] {
       if (t.offSms?.includes(s))
         errors.push(
           `/gemmTarget/spreadSms/${i}: ${s} SMs is in offSms too (the target is either off or spread)`,
+        )
+    })
+    t.convSms?.forEach((s, i) => {
+      if (t.offSms?.includes(s))
+        errors.push(
+          `/gemmTarget/convSms/${i}: ${s} SMs is in offSms too (where the target is off, so are the conv lanes)`,
         )
     })
   }

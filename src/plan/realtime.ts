@@ -534,6 +534,7 @@ export function withBestEffortPlan(
       alpha: b.alpha,
       ...(b.gemmTarget ? { gemmTarget: true as const } : {}),
       ...(b.gemmTarget && b.gemmTargetOffSms ? { gemmTargetOffSms: b.gemmTargetOffSms } : {}),
+      ...(b.gemmTarget && b.convTargetSms ? { convTargetSms: b.convTargetSms } : {}),
     }
   })
   const stp = be.solver.stp

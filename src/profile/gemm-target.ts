@@ -17,8 +17,9 @@ export function withGemmTarget(p: Profile, offSms?: readonly number[]): Profile 
   const on = p.sizes.map((s) => !off.includes(s))
   const pick = <T>(targeted: readonly T[], own: readonly T[]): T[] =>
     targeted.map((v, s) => (on[s] ? v : (own[s] ?? v)))
-  const { offSms: _, spreadSms, ...rest } = t
+  const { offSms: _, spreadSms, convSms, ...rest } = t
   const spread = (spreadSms ?? []).filter((s) => !off.includes(s))
+  const conv = (convSms ?? []).filter((s) => !off.includes(s))
   return {
     ...p,
     requestUs: pick(t.requestUs, p.requestUs),
@@ -28,6 +29,7 @@ export function withGemmTarget(p: Profile, offSms?: readonly number[]): Profile 
       ...rest,
       ...(off.length > 0 ? { offSms: off } : {}),
       ...(spread.length > 0 ? { spreadSms: spread } : {}),
+      ...(conv.length > 0 ? { convSms: conv } : {}),
       inUse: true,
     },
   }
@@ -39,11 +41,30 @@ export const usesGemmTarget = (p: Profile): boolean => p.gemmTarget?.inUse === t
 /** The sizes a worker planned from `p` is captured at without the target (its `offSms`; none when not in use). */
 export const offSmsOf = (p: Profile): number[] => (usesGemmTarget(p) ? [...(p.gemmTarget?.offSms ?? [])] : [])
 
-/** The plan worker's GEMM-target fields for a worker planned from `p`: none when `p`'s target is not in use. */
-export function gemmTargetFields(p: Profile): { gemmTarget?: true; gemmTargetOffSms?: number[] } {
+/** The sizes a worker planned from `p` has its convolutions captured on conv lanes at (none when not in use). */
+export const convSmsOf = (p: Profile): number[] =>
+  usesGemmTarget(p) ? [...(p.gemmTarget?.convSms ?? [])] : []
+
+/** The plan worker's target fields for a worker planned from `p`: none when `p`'s target is not in use. */
+export function gemmTargetFields(p: Profile): {
+  gemmTarget?: true
+  gemmTargetOffSms?: number[]
+  convTargetSms?: number[]
+} {
   const off = offSmsOf(p)
-  return usesGemmTarget(p) ? { gemmTarget: true, ...(off.length > 0 ? { gemmTargetOffSms: off } : {}) } : {}
+  const conv = convSmsOf(p)
+  return usesGemmTarget(p)
+    ? {
+        gemmTarget: true,
+        ...(off.length > 0 ? { gemmTargetOffSms: off } : {}),
+        ...(conv.length > 0 ? { convTargetSms: conv } : {}),
+      }
+    : {}
 }
+
+/** Whether plan worker `pw` has its convolutions on conv lanes at exactly the sizes `conv`. */
+export const sameConvSms = (pw: Pick<PlanWorker, 'convTargetSms'>, conv: readonly number[]): boolean =>
+  String(pw.convTargetSms ?? []) === String(conv)
 
 /** Whether plan worker `pw` leaves the target off at exactly the sizes `off`. */
 export const sameOffSms = (pw: Pick<PlanWorker, 'gemmTargetOffSms'>, off: readonly number[]): boolean =>

@@ -10,7 +10,7 @@ import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import { readFile } from '../formats/index.ts'
 import type { Plan, Policy } from '../formats/plan.ts'
 import type { PlanTable } from '../formats/plan-table.ts'
-import { sameOffSms } from '../profile/gemm-target.ts'
+import { sameConvSms, sameOffSms } from '../profile/gemm-target.ts'
 
 /** A model of the repository as the matching needs it. */
 export interface TableCandidate {
@@ -24,6 +24,8 @@ export interface TableCandidate {
   gemmTarget?: boolean
   /** The sizes its profile's GEMM target is off at ([] for none), where at hand: a plan's worker must say the same. */
   gemmTargetOffSms?: number[]
+  /** The sizes its profile's convolutions ran on conv lanes at ([] for none), where at hand: a plan's must agree. */
+  convTargetSms?: number[]
 }
 
 export interface GivenTable {
@@ -100,6 +102,10 @@ export function readGivenTable(
       if (pw.gemmTarget && c?.gemmTargetOffSms && !sameOffSms(pw, c.gemmTargetOffSms))
         throw new UserError(
           `${at}: plan ${e.key} has worker ${pw.name} with the GEMM target off at [${pw.gemmTargetOffSms ?? []}] SMs, "${c.name}"'s profile at [${c.gemmTargetOffSms}]: re-make the table`,
+        )
+      if (pw.gemmTarget && c?.convTargetSms && !sameConvSms(pw, c.convTargetSms))
+        throw new UserError(
+          `${at}: plan ${e.key} has worker ${pw.name} with its convolutions picked per partition at [${pw.convTargetSms ?? []}] SMs, "${c.name}"'s profile at [${c.convTargetSms}]: re-make the table`,
         )
     }
     if (e.plan.workers.length > 1 && e.plan.policy === 'eclip-fit') guards.add(e.plan.params.minTotalShare)

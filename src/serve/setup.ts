@@ -15,7 +15,14 @@ import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
 import type { PlanObjective, PlanOptions } from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
-import { offSmsOf, sameOffSms, usesGemmTarget, withGemmTarget } from '../profile/gemm-target.ts'
+import {
+  convSmsOf,
+  offSmsOf,
+  sameConvSms,
+  sameOffSms,
+  usesGemmTarget,
+  withGemmTarget,
+} from '../profile/gemm-target.ts'
 import { loadGpu, loadProfile, loadProfileSet } from '../profile/store.ts'
 import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile/synthetic.ts'
 import type { ServedModel } from './backend.ts'
@@ -331,6 +338,11 @@ function checkPlan(plan: Plan, workers: WorkerSpec[], profiles: Profile[], sourc
       throw new UserError(
         `${source}: plan worker ${i} (${pw.model}) leaves the GEMM target off at [${pw.gemmTargetOffSms ?? []}] SMs, its profile at [${off}]: re-make the plan from this profile`,
       )
+    const conv = convSmsOf(p)
+    if (pw.gemmTarget && !sameConvSms(pw, conv))
+      throw new UserError(
+        `${source}: plan worker ${i} (${pw.model}) has its convolutions picked per partition at [${pw.convTargetSms ?? []}] SMs, its profile at [${conv}]: re-make the plan from this profile`,
+      )
   })
   if (plan.gpu.smCount !== profiles[0]?.gpu.smCount)
     throw new UserError(
@@ -470,6 +482,7 @@ async function liveServeSetup(
                   fingerprint: p.fingerprint,
                   gemmTarget: usesGemmTarget(p),
                   gemmTargetOffSms: offSmsOf(p),
+                  convTargetSms: convSmsOf(p),
                 }
               : {}),
           }

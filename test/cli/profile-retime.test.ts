@@ -39,14 +39,26 @@ describe('eclip profile --retime', () => {
     assert.match(r.stderr, /the GPU profiler failed to re-time the profiles \(exit 1\)/)
   })
 
-  it('times GEMM targets unless --no-gemm-target (the arguments the backend gets)', () => {
+  it('times GEMM targets unless --no-gemm-target, conv lanes with --conv-target (the arguments the backend gets)', () => {
     const py = join(dir, 'python-args')
     const log = join(dir, 'args.txt')
     writeFileSync(py, `#!/bin/sh\necho "$@" >> ${log}\nexit 1\n`, { mode: 0o755 })
     eclip('profile', '--models', 'alexnet', '--out', dir, '--python', py)
     eclip('profile', '--models', 'alexnet', '--out', dir, '--python', py, '--no-gemm-target')
-    const [aimed, plain] = readFileSync(log, 'utf8').trim().split('\n')
+    eclip('profile', '--models', 'alexnet', '--out', dir, '--python', py, '--conv-target')
+    const [aimed, plain, laned] = readFileSync(log, 'utf8').trim().split('\n')
     assert.match(aimed ?? '', /-m eclip_gpu profile .*--gemm-target/)
+    assert.doesNotMatch(aimed ?? '', /--conv-target/)
     assert.doesNotMatch(plain ?? '', /--gemm-target/)
+    assert.match(laned ?? '', /--gemm-target --conv-target/)
+  })
+
+  it('refuses --conv-target without the GEMM target, and with --retime', () => {
+    let r = eclip('profile', '--models', 'alexnet', '--out', dir, '--conv-target', '--no-gemm-target')
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /--conv-target .* cannot go with --no-gemm-target/)
+    r = eclip('profile', '--retime', '--conv-target', '--out', dir)
+    assert.equal(r.status, 2, r.stderr)
+    assert.match(r.stderr, /--conv-target cannot go with it/)
   })
 })

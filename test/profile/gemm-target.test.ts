@@ -15,7 +15,13 @@ import {
   type WorkerSpec,
 } from '../../src/formats/index.ts'
 import { makePlan } from '../../src/plan/index.ts'
-import { offSmsOf, profilesOfPlan, usesGemmTarget, withGemmTarget } from '../../src/profile/gemm-target.ts'
+import {
+  convSmsOf,
+  offSmsOf,
+  profilesOfPlan,
+  usesGemmTarget,
+  withGemmTarget,
+} from '../../src/profile/gemm-target.ts'
 import { loadGpu, profilesIn } from '../../src/profile/store.ts'
 import { defaultPlanner } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
@@ -197,5 +203,51 @@ describe('GEMM-target profiles', () => {
     spread.spreadSms = [16]
     writeFileSync(join(home, 'bad.json'), JSON.stringify({ ...bad, gemmTarget: spread }))
     assert.equal(readFile<Profile>('profile', join(home, 'bad.json')).gemmTarget?.spreadSms?.[0], 16)
+  })
+
+  it('sizes on conv lanes: the plan names them, a plan naming others is refused, a bad list is refused', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'eclip-conv-'))
+    const convDir = join(home, 'profiles')
+    cpSync(SHIPPED, convDir, { recursive: true })
+    const laned = targeted(shipped, 0.6, [8])
+    ;(laned.gemmTarget as { convSms: number[] }).convSms = [16, 24]
+    writeFileSync(join(convDir, FILE), JSON.stringify(laned))
+    const gpu = loadGpu(convDir)
+    const w: WorkerSpec = { name: 'albert', model: 'albert', batch: 8, dtype: 'fp16' }
+    const [aimed] = profilesIn(convDir, gpu, { gemmTarget: true })([w]) as [Profile]
+    assert.deepEqual(convSmsOf(aimed), [16, 24])
+    const [plain] = profilesIn(convDir, gpu)([w]) as [Profile]
+    assert.deepEqual(convSmsOf(plain), [], 'no lanes where the target is not read')
+    // a recorded plan that left the target off at 16 SMs: no lane there either
+    assert.deepEqual(convSmsOf(withGemmTarget(laned, [8, 16])), [24])
+    const plan = await makePlan(gpu, 'solo', [w], [aimed], { policy: 'model-wise' })
+    assert.deepEqual(plan.workers[0]?.convTargetSms, [16, 24])
+    parseFormat('plan', JSON.parse(JSON.stringify(plan)), 'the plan')
+    const { gemmTarget: _, ...untargeted } = plan.workers[0] as Plan['workers'][number]
+    assert.throws(
+      () => parseFormat('plan', { ...plan, workers: [untargeted] }, 'the plan'),
+      /workers\/0\/convTargetSms: convolutions are picked per partition only with gemmTarget/,
+    )
+    const planFile = join(home, 'other.plan.json')
+    writeFileSync(
+      planFile,
+      JSON.stringify({ ...plan, workers: [{ ...plan.workers[0], convTargetSms: [24] }] }),
+    )
+    await assert.rejects(
+      serveSetup(join(home, 'serve.yaml'), convDir, [{ model: 'albert', batch: 8 }], { plan: planFile }),
+      /has its convolutions picked per partition at \[24\] SMs, its profile at \[16,24\]/,
+    )
+    ;(laned.gemmTarget as { convSms: number[] }).convSms = [8, 16]
+    writeFileSync(join(home, 'bad.json'), JSON.stringify(laned))
+    assert.throws(
+      () => readFile('profile', join(home, 'bad.json')),
+      /gemmTarget\/convSms\/0: 8 SMs is in offSms too/,
+    )
+    ;(laned.gemmTarget as { convSms: number[] }).convSms = [24, 16]
+    writeFileSync(join(home, 'bad.json'), JSON.stringify(laned))
+    assert.throws(
+      () => readFile('profile', join(home, 'bad.json')),
+      /gemmTarget\/convSms\/1: sizes must be strictly ascending/,
+    )
   })
 })

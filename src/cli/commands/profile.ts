@@ -30,6 +30,10 @@ export function registerProfile(program: Command) {
       "skip the second timing of every size with its matrix products picked for its SM count (the profile's gemmTarget, which plans read by default): profiling takes about half as long",
     )
     .option(
+      '--conv-target',
+      "with the GEMM target, time each size's convolutions again with algorithms benchmarked on it (conv lanes) and keep those where faster (the profile's gemmTarget.convSms; not yet measured in plans on the GPU)",
+    )
+    .option(
       '--retime',
       'time the request latencies of the profiles in --out again, kernels kept (--models and --batch pick them; default all)',
     )
@@ -66,9 +70,9 @@ export function registerProfile(program: Command) {
           throw new UserError(
             `--retime times request latencies only, keeping the profiles' kernels: ${other.map((o) => `--${o}`).join(' and ')} cannot go with it`,
           )
-        if (opts.gemmTarget === false)
+        if (opts.gemmTarget === false || opts.convTarget)
           throw new UserError(
-            "--retime times each profile's GEMM-target latencies again where it has them and adds none: --no-gemm-target cannot go with it",
+            `--retime times each profile's GEMM-target latencies again where it has them (their convolutions as profiled) and adds none: ${opts.gemmTarget === false ? '--no-gemm-target' : '--conv-target'} cannot go with it`,
           )
         py([
           'retime',
@@ -86,6 +90,10 @@ export function registerProfile(program: Command) {
         )
         return
       }
+      if (opts.convTarget && opts.gemmTarget === false)
+        throw new UserError(
+          "--conv-target times the convolutions within the GEMM target's timing: it cannot go with --no-gemm-target",
+        )
       if (opts.probe) py(['describe', '--probe', '--out', opts.out])
       py([
         'profile',
@@ -100,6 +108,7 @@ export function registerProfile(program: Command) {
         '--out',
         opts.out,
         ...(opts.gemmTarget === false ? [] : ['--gemm-target']),
+        ...(opts.gemmTarget !== false && opts.convTarget ? ['--conv-target'] : []),
       ])
       readFile('gpu', join(opts.out, 'gpu.json'))
       readFile('primitives', join(opts.out, 'primitives.json'))
