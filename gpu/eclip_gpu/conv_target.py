@@ -25,10 +25,11 @@ _CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_t
 
 
 class Lane:
-    """A thread holding one partition's cuDNN choices: run(fn) runs fn there, on the caller's current stream."""
+    """A thread holding one partition size's cuDNN choices: run(fn, stream) runs fn there with `stream` current.
+    It keeps no stream of its own: partitions (and their streams) come and go with each plan's pool."""
 
-    def __init__(self, stream, sms: int):
-        self.stream, self.sms = stream, sms
+    def __init__(self, sms: int):
+        self.sms = sms
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name=f"conv-lane-{sms}", daemon=True)
         self._thread.start()
@@ -48,19 +49,20 @@ class Lane:
                 box["error"] = e
             done.set()
 
-    def run(self, fn, stream=None):
-        """fn() on this lane's thread with `stream` (default: this lane's) current there; its result, or its error."""
+    def run(self, fn, stream):
+        """fn() on this lane's thread with `stream` current there; its result, or its error."""
         box: dict = {}
         done = threading.Event()
-        self._jobs.put((fn, stream if stream is not None else self.stream, box, done))
+        self._jobs.put((fn, stream, box, done))
         done.wait()
         if "error" in box:
             raise box["error"]
         return box.get("value")
 
-    def benchmark(self, built) -> None:
-        """Runs the model once on this lane's partition with cuDNN benchmarking on: every convolution shape of the
-        model gets its fastest algorithm on these SMs, in this thread's cache. Not while anything captures."""
+    def benchmark(self, built, stream) -> None:
+        """Runs the model once on `stream` (a partition of this lane's size) with cuDNN benchmarking on: every
+        convolution shape of the model gets its fastest algorithm on these SMs, in this thread's cache. Not while
+        anything captures."""
         import torch  # noqa: PLC0415
 
         def forward():
@@ -70,7 +72,7 @@ class Lane:
                 built.forward()
             torch.cuda.current_stream().synchronize()
 
-        self.run(forward)
+        self.run(forward, stream)
 
     def close(self) -> None:
         self._jobs.put(None)
@@ -82,17 +84,17 @@ class Lanes:
 
     def __init__(self):
         self._by_sms: dict[int, Lane] = {}
-        self._benchmarked: set[tuple[int, str, int]] = set()
+        self._benchmarked: set[tuple[int, str, int, str]] = set()
 
     def lane(self, part, built) -> Lane:
-        """`part`'s lane (made on its stream the first time a partition of its size is asked for), benchmarked for
-        `built`'s model and batch."""
+        """The lane of `part`'s size (made the first time that size is asked for), benchmarked on `part` for
+        `built`'s model, batch and dtype."""
         lane = self._by_sms.get(part.sms)
         if lane is None:
-            lane = self._by_sms[part.sms] = Lane(part.torch_stream, part.sms)
-        key = (part.sms, built.name, built.batch)
+            lane = self._by_sms[part.sms] = Lane(part.sms)
+        key = (part.sms, built.name, built.batch, built.dtype)
         if key not in self._benchmarked:
-            lane.benchmark(built)
+            lane.benchmark(built, part.torch_stream)
             self._benchmarked.add(key)
         return lane
 
@@ -136,6 +138,7 @@ def conv_lanes_mode(lane_of_stream, seen: dict | None = None):
             return func(*args, **kwargs)
 
     if torch.backends.cudnn.benchmark:
-        raise BackendError("conv lanes capture with cuDNN benchmarking off: a shape timed inside a capture breaks it")
+        raise BackendError("cuDNN benchmarking is on: conv lanes capture with it off (a shape timed inside a capture "
+                           "breaks the capture)")
     with ConvLanes():
         yield

@@ -196,7 +196,7 @@ def prepare_worker(name: str, built, mode: str, groups: list[dict] | None, parts
     `gemm_target`: each op's matrix products captured with kernels picked for its partition's SMs (gemm_target.py;
     every mode; the dry capture and the fingerprint stay torch's defaults, as the profile's), but on partitions of
     `gemm_off_sms` SMs (the profile's `offSms`: there the target changed the ops dispatched). `conv_sms` (with
-    `gemm_target`; graph and whole modes): on partitions of these sizes (the profile's `convSms`) each convolution
+    `gemm_target`): on partitions of these sizes (the profile's `convSms`) each convolution
     is run by the conv lane of its partition's size (conv_target.py), as the profile's times there were measured."""
     total = layout.sm_count if gemm_target and layout is not None else None
     # the GEMM settings are the process's: no capture of another thread may run while one sets them
@@ -222,9 +222,6 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
         # baseline runs it, one graph on the worker's ordinary stream, with no green context and no fork/join edges
         mode, groups = "whole", None
     used = [parts_by_id[g["partition"]] for g in groups or []]
-    if any(p.sms in convs for p in used) and mode not in ("whole", "graph"):
-        raise BackendError(f"{name}: convolutions picked per partition (the plan's convTargetSms) need graph or whole "
-                           f"mode, not {mode} mode")
     # partition stream -> the conv lane its convolutions run on (none on the whole GPU or at an off size)
     lanes = {p.torch_stream.cuda_stream: LANES.lane(p, built) for p in used
              if p.sms in convs and aim(p.sms) is not None and p.sms < total}
@@ -341,7 +338,8 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
             set_target(aim(part.sms), total)
         torch.cuda.set_stream(part.torch_stream)
         g = torch.cuda.CUDAGraph()
-        g.capture_begin(pool=pool)
+        # thread-local where conv lanes launch into the capture from their threads
+        g.capture_begin(pool=pool, capture_error_mode="thread_local" if lanes else "global")
         cur["graph"], cur["group"] = g, gi
         segments.append((g, part))
 
@@ -356,7 +354,7 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
     prev = torch.cuda.current_stream()
     torch.cuda.synchronize()
     try:
-        with torch.inference_mode(), targeted(None, total), _op_hook_mode(before):
+        with torch.inference_mode(), targeted(None, total), lanes_mode(), _op_hook_mode(before):
             out = built.forward()
         if cur["graph"] is not None:
             cur["graph"].capture_end()

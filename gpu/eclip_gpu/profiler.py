@@ -174,6 +174,7 @@ def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: 
     laned: list[int] | None = [] if gemm_target and (conv_target or conv_sms is not None) else None
     fp = ""
     counts = []
+    no_convs = False
     for p in parts:
         cap = capture_one(built, p.torch_stream, track_ops=False)
         out.append(request_latency_us(cap.graphs[0], p.torch_stream, iters))
@@ -189,7 +190,7 @@ def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: 
         us, count = request_latency_us(cap.graphs[0], p.torch_stream, iters), len(cap.kernels)
         del cap
         torch.cuda.synchronize()
-        if laned is not None and (conv_sms is None or p.sms in conv_sms):
+        if laned is not None and (conv_sms is None or p.sms in conv_sms) and not no_convs:
             seen: dict = {}
             cap = _capture_targeted(built, p, total, conv_target=True, seen=seen)
             lane_us = request_latency_us(cap.graphs[0], p.torch_stream, iters)
@@ -197,6 +198,7 @@ def request_latencies_us(parts: list, name: str, batch: int, dtype: str, iters: 
             if seen.get("handed") and (conv_sms is not None or lane_us < us):
                 us, count = lane_us, len(cap.kernels)
                 laned.append(p.sms)
+            no_convs = not seen.get("handed")  # a model without convolutions (albert): no lanes at any size
             del cap
             torch.cuda.synchronize()
         counts.append((p.sms, count))

@@ -314,6 +314,13 @@ def test_latencies_keep_a_sizes_conv_lane_only_where_it_is_faster(clean_profiler
     # given sizes (a profile re-timed): timed on the lane there whatever it gives
     got = profiler.request_latencies_us(parts, "resnet152", 1, "fp16", gemm_target=True, conv_sms=[16])
     assert got.targeted_us == [90.0, 95.0, 100.0] and got.conv_sms == [16]
+    # a model without convolutions: lanes tried at the first size only, none kept
+    lane_us[8] = 70.0
+    monkeypatch.setattr(profiler, "_capture_targeted", lambda built, p, total, track_ops=False, conv_target=False,
+                        seen=None: (tried.append(p.sms) if conv_target else None, _Cap(3, graph=("t", p.sms)))[1])
+    tried: list = []
+    got = profiler.request_latencies_us(parts, "albert", 1, "fp16", gemm_target=True, conv_target=True)
+    assert tried == [8] and got.conv_sms == [] and got.targeted_us == [90.0, 90.0, 100.0]
     # no conv target: no lanes, no list
     got = profiler.request_latencies_us(parts, "resnet152", 1, "fp16", gemm_target=True)
     assert got.targeted_us == [90.0, 90.0, 100.0] and got.conv_sms is None

@@ -77,7 +77,7 @@ export const Profile = Type.Object(
     /**
      * The request timed again with each matrix product's kernel picked for the partition's SM count (cuBLASLt's SM
      * target, docs/design.md §7; `eclip profile` unless `--no-gemm-target`), at `convSms` with its convolutions'
-     * algorithms benchmarked on the partition (unless `--no-conv-target`): request latency, kernel-sum ratio and
+     * algorithms benchmarked on the partition (`--conv-target`): request latency, kernel-sum ratio and
      * a time per default kernel (`timesUs[kernel][size]`) at each size; at the whole GPU and at `offSms` they are the
      * ones above. Absent: not profiled so, or no size's capture with it could be matched (the notes say so).
      */

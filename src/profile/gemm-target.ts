@@ -78,5 +78,12 @@ export const sameOffSms = (pw: Pick<PlanWorker, 'gemmTargetOffSms'>, off: readon
 export const profilesOfPlan = (plan: Plan, profiles: readonly Profile[]): Profile[] =>
   profiles.map((p, i) => {
     const pw = plan.workers[i]
-    return pw?.gemmTarget ? withGemmTarget(p, pw.gemmTargetOffSms ?? []) : p
+    if (!pw?.gemmTarget) return p
+    // a size the profile has on conv lanes and the plan did not capture so: the profile keeps no lane-free targeted
+    // times there, so the default ones (for a model with convolutions the GEMM target alone changes little)
+    const unlaned = (p.gemmTarget?.convSms ?? []).filter((s) => !(pw.convTargetSms ?? []).includes(s))
+    return withGemmTarget(
+      p,
+      [...new Set([...(pw.gemmTargetOffSms ?? []), ...unlaned])].sort((a, b) => a - b),
+    )
   })

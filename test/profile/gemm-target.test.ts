@@ -222,6 +222,12 @@ describe('GEMM-target profiles', () => {
     assert.deepEqual(convSmsOf(withGemmTarget(laned, [8, 16])), [24])
     const plan = await makePlan(gpu, 'solo', [w], [aimed], { policy: 'model-wise' })
     assert.deepEqual(plan.workers[0]?.convTargetSms, [16, 24])
+    // a recorded plan that had no lanes at 24 SMs, replayed: the default times there, the lanes' at 16
+    const recorded = { workers: [{ gemmTarget: true, convTargetSms: [16] }] } as unknown as Plan
+    const [replayed] = profilesOfPlan(recorded, [laned]) as [Profile]
+    assert.equal(replayed.requestUs[2], shipped.requestUs[2])
+    assert.equal(replayed.requestUs[1], (shipped.requestUs[1] as number) * 0.6)
+    assert.deepEqual(convSmsOf(replayed), [16])
     parseFormat('plan', JSON.parse(JSON.stringify(plan)), 'the plan')
     const { gemmTarget: _, ...untargeted } = plan.workers[0] as Plan['workers'][number]
     assert.throws(
