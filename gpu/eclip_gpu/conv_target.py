@@ -119,15 +119,13 @@ def is_conv(func) -> bool:
 def conv_lanes_mode(lane_of_stream, seen: dict | None = None):
     """Inside: every convolution op runs on lane_of_stream(current stream)'s thread, launched into the current
     (capturing) stream; other ops, and convolutions whose stream has no lane (None), run here as usual. `seen`:
-    counts by op name and of convolutions handed to a lane ("handed"), updated."""
+    the count of convolutions handed to a lane ("handed"), updated."""
     import torch  # noqa: PLC0415
     from torch.utils._python_dispatch import TorchDispatchMode  # noqa: PLC0415
 
     class ConvLanes(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
-            if seen is not None:
-                seen[str(func)] = seen.get(str(func), 0) + 1
             if is_conv(func):
                 stream = torch.cuda.current_stream()
                 lane = lane_of_stream(stream)

@@ -327,7 +327,6 @@ def _prepare_worker(name, built, mode, groups, parts_by_id, origin, expected_fin
 
     if mode not in ("stream", "ioctl"):
         raise BackendError(f"unknown execution mode {mode!r}")
-
     pool = torch.cuda.graph_pool_handle()
     segments: list = []
     cur = {"graph": None, "group": -1}

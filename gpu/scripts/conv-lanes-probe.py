@@ -119,7 +119,7 @@ def main() -> None:
                               "max_rel_diff": diff}
                 del gd, gl
                 torch.cuda.synchronize()
-            row = {"seen": {k: v for k, v in seen.items() if "conv" in k or k == "handed"}, "model": name, "batch": a.batch, "ops": count["n"], "a_sms": pa.sms, "b_sms": pb.sms, **got}
+            row = {"seen": dict(seen), "model": name, "batch": a.batch, "ops": count["n"], "a_sms": pa.sms, "b_sms": pb.sms, **got}
             log.write(json.dumps(row) + "\n")
             log.flush()
             rows.append(row)
