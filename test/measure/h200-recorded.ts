@@ -35,10 +35,12 @@ export const H200_RECORDED = [
   ...['old1', 'new1', 'new2', 'old2', 'new3', 'old3', 'old4', 'new4'].map(
     (p) => `results/h200/gemm-spread-b1/${p}`,
   ),
+  // not on3 and on4: their plans have resnet152 on conv lanes, whose profile with them is not shipped
+  ...['off1', 'on1', 'on2', 'off2', 'off3', 'off4'].map((p) => `results/h200/conv-lanes-bench/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 766
+export const H200_RUNS = 792
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const
