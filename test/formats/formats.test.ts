@@ -136,6 +136,12 @@ describe('formats', () => {
       )
     })
     assert.deepEqual(marked, [])
+    // each named one is there and cut (else its name goes)
+    for (const f of cutAndRemeasured)
+      assert.ok(
+        (JSON.parse(readFileSync(join(root, f), 'utf8')) as { incomplete?: unknown }).incomplete,
+        `${f}: named as cut, but it is not`,
+      )
   })
 
   it('serve-results: the files recorded before --url still read; an external run goes by its label, not a policy', () => {
