@@ -1,0 +1,60 @@
+// Recorded GPU runs re-simulated with the plans they executed under two or more profile directories (a candidate
+// profile beside the shipped ones), for one model: per eclip-fit run, STP ÷ baseline's STP (the profiles' solo
+// rates) and the model's rate ÷ its baseline rate, measured and simulated under each directory, then each
+// directory's mean and largest error. Runs without the model are skipped; each part needs its baseline runs.
+//   node --import tsx bench/profile-ab-sim.ts --model resnext101 shipped=profiles/h200 cand=DIR PART...
+// (PART: a folder with results.json and the plans it names, e.g. results/h200/conv-lanes-bench/on1; DIR relative to
+// the repository's root.)
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { type Plan, type Results, type Run, readFile } from '../src/formats/index.ts'
+import { profileSoloStp, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
+
+const ROOT = join(import.meta.dirname, '..')
+const { values, positionals } = parseArgs({ options: { model: { type: 'string' } }, allowPositionals: true })
+const dirs = positionals.filter((a) => a.includes('=')).map((a) => a.split('=') as [string, string])
+const parts = positionals.filter((a) => !a.includes('='))
+const model = values.model
+if (!model || dirs.length < 2 || dirs.some((d) => !d[1]) || parts.length === 0) {
+  console.error('usage: profile-ab-sim.ts --model M LABEL=DIR LABEL=DIR ... PART ...')
+  process.exit(2)
+}
+const sims = dirs.map(([label, dir]) => ({ label, sim: simulatorOf({ profiles: dir }) }))
+const errs = new Map<string, { stp: number[]; model: number[] }>(
+  sims.map((s) => [s.label, { stp: [], model: [] }]),
+)
+const ratio = (f: Run, b: Run, i: number) =>
+  (f.workers[i]?.throughputRps as number) / (b.workers[i]?.throughputRps as number)
+
+for (const part of parts) {
+  const runs = readFile<Results>('results', join(ROOT, part, 'results.json')).runs.filter(
+    (r) => r.backend === 'gpu' && r.role !== 'solo' && r.workers.some((w) => w.model === model),
+  )
+  const plans = new Map(
+    runs.map((r) => [r.id, readFile<Plan>('plan', join(ROOT, part, r.planFile as string))]),
+  )
+  for (const f of runs.filter((r) => r.policy !== 'baseline')) {
+    const b = runs.find((r) => r.mix === f.mix && r.policy === 'baseline')
+    if (!b) continue
+    const i = f.workers.findIndex((w) => w.model === model)
+    const cells = sims.map(({ label, sim }) => {
+      const [sb, sf] = [b, f].map((r) => sim.resimulate(r, plans.get(r.id) as Plan)) as [Run, Run]
+      const g = profileSoloStp(sim, f) / profileSoloStp(sim, b)
+      const s = profileSoloStp(sim, sf) / profileSoloStp(sim, sb)
+      const e = errs.get(label) as { stp: number[]; model: number[] }
+      e.stp.push(Math.abs(s / g - 1))
+      e.model.push(Math.abs(ratio(sf, sb, i) / ratio(f, b, i) - 1))
+      return `${label} ${s.toFixed(3)} / ${ratio(sf, sb, i).toFixed(2)}`
+    })
+    console.log(
+      `${part.split('/').slice(-2).join('/').padEnd(28)} ${f.mix.padEnd(6)} gpu ${(profileSoloStp(sims[0]?.sim as never, f) / profileSoloStp(sims[0]?.sim as never, b)).toFixed(3)} / ${ratio(f, b, i).toFixed(2)}   ${cells.join('   ')}`,
+    )
+  }
+}
+console.log(`(each cell: STP ÷ baseline's / ${model}'s rate ÷ its baseline rate)`)
+const pct = (xs: number[], f: (v: number[]) => number) => `${(f(xs) * 100).toFixed(1)}%`
+const mean = (v: number[]) => v.reduce((a, c) => a + c, 0) / v.length
+for (const [label, e] of errs)
+  console.log(
+    `${label}: |error| STP ÷ baseline's mean ${pct(e.stp, mean)}, max ${pct(e.stp, (v) => Math.max(...v))}; ${model} ÷ baseline mean ${pct(e.model, mean)}, max ${pct(e.model, (v) => Math.max(...v))} (${e.stp.length} runs)`,
+  )
