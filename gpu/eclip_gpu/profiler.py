@@ -45,8 +45,9 @@ def ladder(pool: PartitionPool) -> list:
 _profiler_ran = False
 
 
-def kernel_times_us(graph, stream, repeats: int) -> tuple[list[list[float]], list]:
-    """Replays the graph `repeats` times under the profiler; returns per replay the kernel durations in order."""
+def kernel_times_us(graph, stream, repeats: int) -> tuple[list[list[float]], list, list[list[float]]]:
+    """Replays the graph `repeats` times under the profiler; returns per replay the kernel durations in order, the
+    first replay's (name, grid, block) per kernel, and per replay each kernel's start (µs, the profiler's clock)."""
     import torch  # noqa: PLC0415
     from torch.profiler import ProfilerActivity, profile  # noqa: PLC0415
 
@@ -74,9 +75,19 @@ def kernel_times_us(graph, stream, repeats: int) -> tuple[list[list[float]], lis
     if len(ev) % repeats:
         raise BackendError(f"profiler saw {len(ev)} kernels in {repeats} replays: not a whole number per replay")
     n = len(ev) // repeats
-    return [[float(e["dur"]) for e in ev[r * n : (r + 1) * n]] for r in range(repeats)], [
-        (e["name"], e.get("args", {}).get("grid"), e.get("args", {}).get("block")) for e in ev[:n]
-    ]
+    return (
+        [[float(e["dur"]) for e in ev[r * n : (r + 1) * n]] for r in range(repeats)],
+        [(e["name"], e.get("args", {}).get("grid"), e.get("args", {}).get("block")) for e in ev[:n]],
+        [[float(e["ts"]) for e in ev[r * n : (r + 1) * n]] for r in range(repeats)],
+    )
+
+
+def op_spans_us(durations: list[float], starts: list[float], op_starts: list[int]) -> list[float]:
+    """Each op's span in one replay: from its first kernel's start to its last kernel's end (kernels by position,
+    ops by `op_starts`). Less than the op's kernel durations added up where its kernels ran side by side."""
+    bounds = [*op_starts, len(durations)]
+    return [max(starts[k] + durations[k] for k in range(a, b)) - min(starts[k] for k in range(a, b))
+            for a, b in zip(bounds, bounds[1:])]
 
 
 def request_latency_us(graph, stream, iters: int) -> float:
@@ -237,13 +248,14 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
     ref = capture_one(built, whole.torch_stream)
     n = len(ref.kernels)
     times_by_size: list[list[float]] = []
+    spans_by_size: list[list[float]] = []
     mismatches = []
     order_mismatches = 0
     for p in parts:
         cap = ref if p is whole else capture_one(built, p.torch_stream, track_ops=False)
         if cap.fingerprint != ref.fingerprint:
             mismatches.append(p.sms)
-        per_replay, seen = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
+        per_replay, seen, starts = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
         if len(per_replay[0]) != n:
             raise BackendError(f"{name}: {len(per_replay[0])} profiled kernels at {p.sms} SMs, graph has {n}")
         # times are matched to graph nodes by position: count where the profiler's launch dims disagree
@@ -251,6 +263,9 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             1 for (_, grid, _), k in zip(seen, cap.kernels) if isinstance(grid, list) and tuple(grid) != tuple(k.grid)
         )
         times_by_size.append([statistics.median(r[i] for r in per_replay) for i in range(n)])
+        if ref.op_starts:
+            spans = [op_spans_us(d, t, ref.op_starts) for d, t in zip(per_replay, starts)]
+            spans_by_size.append([statistics.median(r[o] for r in spans) for o in range(len(ref.op_starts))])
         if cap is not ref:
             del cap
         torch.cuda.synchronize()
@@ -267,7 +282,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             targeted_by_size.append(default_times)  # the whole GPU: the target is no target
             continue
         cap = _capture_targeted(built, p, total, track_ops=True, conv_target=p.sms in (conv_sms or ()))
-        per_replay, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
+        per_replay, _, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
         per_op, captured = cap.per_op, len(cap.kernels)
         del cap
         torch.cuda.synchronize()
@@ -324,6 +339,8 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         "sizes": sizes,
         "kernels": kernels,
         "opStarts": ref_op_starts,
+        **({"opSpanUs": [[round(spans_by_size[s][o], 3) for s in range(len(sizes))] for o in range(len(ref_op_starts))]}
+           if spans_by_size else {}),
         "requestUs": [round(x, 3) for x in request_us],
         "kernelSumRatio": [round(sum(times_by_size[s]) / request_us[s], 4) for s in range(len(sizes))],
         **({"gemmTarget": target} if target else {}),

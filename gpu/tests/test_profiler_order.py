@@ -203,7 +203,9 @@ def _fake_profiling(monkeypatch, targeted, asked: list | None = None):
 
     def times(graph, stream, repeats):
         n, per = (graph - 100, 7.0) if graph >= 100 else (graph, 10.0)
-        return [[(i + 1) * per for i in range(n)] for _ in range(repeats)], [("k", [1, 1, 1], None)] * n
+        durations = [(i + 1) * per for i in range(n)]
+        starts = [sum(durations[:i]) for i in range(n)]  # one after another
+        return [durations] * repeats, [("k", [1, 1, 1], None)] * n, [starts] * repeats
 
     monkeypatch.setattr(profiler, "kernel_times_us", times)
     parts = [SimpleNamespace(sms=s, torch_stream=None) for s in (8, 16, 132)]
@@ -229,6 +231,21 @@ def test_spread_per_op_keeps_each_ops_targeted_time():
     # another number of ops, or none tracked: no op-by-op match
     assert profiler.spread_per_op([1.0, 2.0], [0, 1], [1.0, 2.0, 3.0], [0, 1, 2]) is None
     assert profiler.spread_per_op([1.0, 2.0], [], [1.0, 2.0, 3.0], []) is None
+
+
+def test_an_ops_span_runs_from_its_first_start_to_its_last_end():
+    # op 0: kernels 0 and 1 side by side (10 µs each, starting 2 µs apart); op 1: kernel 2 alone after them
+    assert profiler.op_spans_us([10.0, 10.0, 5.0], [0.0, 2.0, 20.0], [0, 2]) == pytest.approx([12.0, 5.0])
+    # one after another with a gap: the gap counts, the span is more than the kernels' sum
+    assert profiler.op_spans_us([3.0, 4.0], [0.0, 5.0], [0]) == pytest.approx([9.0])
+
+
+def test_the_profile_records_each_ops_span_at_every_size(clean_profiler, monkeypatch):
+    parts, pool = _fake_profiling(monkeypatch, {8: (3, [0]), 16: (3, [0])})
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0])
+    # the fakes' one op of three kernels run one after another (10 + 20 + 30 µs), at each of the three sizes
+    assert prof["opSpanUs"] == [[60.0, 60.0, 60.0]]
+    assert len(prof["opSpanUs"]) == len(prof["opStarts"])
 
 
 def test_the_gemm_target_is_spread_op_by_op_where_it_changes_the_kernel_count(clean_profiler, monkeypatch):

@@ -88,3 +88,13 @@ def test_profile_with_conv_target_names_the_sizes_on_lanes(tmp_path):
     assert laned, "resnext101's convolutions gain on a lane at some size below the whole GPU"
     assert set(laned) <= set(prof["sizes"][:-1]), "never the whole GPU"
     assert t["requestUs"][-1] == prof["requestUs"][-1], "on the whole GPU the target is no target"
+    # each op's span in a replay (profiler.op_spans_us): at least its longest kernel; for the grouped convolutions
+    # (128 kernels each by default) printed beside their kernels' sum, the excess the simulator should keep with them
+    bounds = [*prof["opStarts"], len(prof["kernels"])]
+    assert len(prof["opSpanUs"]) == len(prof["opStarts"])
+    for o, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        assert all(prof["opSpanUs"][o][i] >= max(k["timesUs"][i] for k in prof["kernels"][a:b]) * 0.99
+                   for i in range(len(prof["sizes"])))
+    grouped = [(o, a, b) for o, (a, b) in enumerate(zip(bounds, bounds[1:])) if b - a == 128]
+    ratios = [prof["opSpanUs"][o][-1] / sum(k["timesUs"][-1] for k in prof["kernels"][a:b]) for o, a, b in grouped]
+    print("resnext101 b1 grouped convolutions, span ÷ kernel sum on the whole GPU:", [round(r, 2) for r in ratios])

@@ -70,6 +70,13 @@ export const Profile = Type.Object(
      * Absent: every kernel may start a group.
      */
     opStarts: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }))),
+    /**
+     * Each op's span in a replay at each size (`opSpanUs[op][size]`, µs, median): from its first kernel's start to its
+     * last kernel's end, the ops those of `opStarts`. Less than the op's kernel times added up where its kernels ran
+     * side by side (a grouped convolution's); the simulator and planner then take the op's kernels as that much
+     * shorter (src/profile/op-spans.ts). Absent: profiled before spans were recorded.
+     */
+    opSpanUs: Type.Optional(Type.Array(Type.Array(Type.Number({ minimum: 0 })))),
     /** Whole-request latency (one graph replay, median) in µs at each size. */
     requestUs: Type.Array(Type.Number({ minimum: 0 })),
     /** Sum of kernel times over the request latency at each size: how much of the request the kernels explain. */
@@ -98,6 +105,14 @@ export function profileConsistencyErrors(p: Profile): string[] {
   if ((p.sizes[n - 1] ?? 0) !== p.gpu.smCount)
     errors.push(`/sizes/${n - 1}: the last size must be the whole GPU (${p.gpu.smCount} SMs)`)
   if (p.requestUs.length !== n) errors.push(`/requestUs: ${p.requestUs.length} values for ${n} sizes`)
+  if (p.opSpanUs) {
+    if (!p.opStarts) errors.push('/opSpanUs: spans of ops, but the profile has no opStarts')
+    else if (p.opSpanUs.length !== p.opStarts.length)
+      errors.push(`/opSpanUs: ${p.opSpanUs.length} ops, opStarts has ${p.opStarts.length}`)
+    p.opSpanUs.forEach((r, o) => {
+      if (r.length !== n) errors.push(`/opSpanUs/${o}: ${r.length} values for ${n} sizes`)
+    })
+  }
   if (p.kernelSumRatio.length !== n)
     errors.push(`/kernelSumRatio: ${p.kernelSumRatio.length} values for ${n} sizes`)
   p.kernels.forEach((k, i) => {

@@ -13,6 +13,7 @@ import type { PowerModel, SimCalibration } from '../formats/power.ts'
 import type { Primitives } from '../formats/primitives.ts'
 import { type Profile, profileFileName } from '../formats/profile.ts'
 import { withGemmTarget } from './gemm-target.ts'
+import { withOpSpans } from './op-spans.ts'
 
 export interface ProfileSet {
   dir: string
@@ -75,7 +76,8 @@ export function loadProfile(dir: string, gpu: Gpu, model: string, batch: number,
       `${file}: profiled on ${describeGpu(p.gpu)}, but ${join(dir, 'gpu.json')} is ${describeGpu(gpu)}; ` +
         'profiles and the GPU layout must come from the same GPU',
     )
-  return p
+  // kernel times held to their ops' spans where the profile has them: what the simulator and planner read
+  return withOpSpans(p)
 }
 
 /** Workers' profiles, one per (model, batch, dtype) made once however many workers and calls ask for it. */
