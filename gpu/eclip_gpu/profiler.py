@@ -84,9 +84,10 @@ def kernel_times_us(graph, stream, repeats: int) -> tuple[list[list[float]], lis
 
 def op_spans_us(durations: list[float], starts: list[float], op_starts: list[int]) -> list[float]:
     """Each op's span in one replay: from its first kernel's start to its last kernel's end (kernels by position,
-    ops by `op_starts`). Less than the op's kernel durations added up where its kernels ran side by side."""
+    ops by `op_starts`, ascending from 0; an op without kernels spans 0). Less than the op's kernel durations added up
+    where its kernels ran side by side."""
     bounds = [*op_starts, len(durations)]
-    return [max(starts[k] + durations[k] for k in range(a, b)) - min(starts[k] for k in range(a, b))
+    return [max(starts[k] + durations[k] for k in range(a, b)) - min(starts[k] for k in range(a, b)) if b > a else 0.0
             for a, b in zip(bounds, bounds[1:])]
 
 
@@ -124,18 +125,15 @@ def _capture_targeted(built, part, total: int, track_ops: bool = False, conv_tar
         return capture_one(built, part.torch_stream, track_ops=track_ops, lane=lane, seen=seen)
 
 
-def spread_per_op(default_us: list[float], default_per_op: list[int], targeted_us: list[float],
-                  targeted_per_op: list[int]) -> list[float] | None:
-    """Kernel times of a capture with the GEMM target laid over the default capture's kernels op by op, for a size
-    where the target changed the kernel count (cuBLASLt's choice for fewer SMs may add a split-K reduction): each
-    op's targeted time is spread over that op's default kernels in proportion to their default times. The executor
-    switches partition only at op starts, so every group's time stays the measured one. An op with no default kernels
-    (a view) joins the next op that has some. `*_per_op`: per op, the kernels launched before it (Captured.per_op).
-    None when the two captures dispatched another number of ops (no op-by-op match) or none were tracked."""
+def op_segments(default_per_op: list[int], n: int, targeted_per_op: list[int], nt: int) -> list[list[int]] | None:
+    """The default capture's ops matched to a targeted capture's, as [d0, d1, t0, t1]: default kernels [d0, d1) and
+    targeted kernels [t0, t1) of the same ops, one segment per op with default kernels (the ops of `opStarts`), in
+    order, the targeted ranges contiguous from 0 to `nt`. An op with no default kernels (a view) joins the next op that
+    has some; targeted kernels of trailing ops without default kernels join the last. `*_per_op`: per op, the kernels
+    launched before it (Captured.per_op). None when the captures dispatched another number of ops or none were
+    tracked."""
     if not default_per_op or len(default_per_op) != len(targeted_per_op):
         return None
-    n, nt = len(default_us), len(targeted_us)
-    # segments of default kernels [d0, d1) and the targeted ones [t0, t1) of the same ops
     segments: list[list[int]] = []
     d0 = t0 = 0
     for d1, t1 in [*zip(default_per_op, targeted_per_op), (n, nt)]:
@@ -146,7 +144,22 @@ def spread_per_op(default_us: list[float], default_per_op: list[int], targeted_u
         d0, t0 = d1, t1
     if not segments:
         return None
-    segments[-1][3] = nt  # targeted kernels of trailing ops without default kernels run in the last group
+    segments[-1][3] = nt
+    return segments
+
+
+def spread_per_op(default_us: list[float], default_per_op: list[int], targeted_us: list[float],
+                  targeted_per_op: list[int]) -> list[float] | None:
+    """Kernel times of a capture with the GEMM target laid over the default capture's kernels op by op, for a size
+    where the target changed the kernel count (cuBLASLt's choice for fewer SMs may add a split-K reduction): each
+    op's targeted time is spread over that op's default kernels in proportion to their default times. The executor
+    switches partition only at op starts, so every group's time stays the measured one. An op with no default kernels
+    (a view) joins the next op that has some. `*_per_op`: per op, the kernels launched before it (Captured.per_op).
+    None when the two captures dispatched another number of ops (no op-by-op match) or none were tracked."""
+    n = len(default_us)
+    segments = op_segments(default_per_op, n, targeted_per_op, len(targeted_us))
+    if segments is None:
+        return None
     out = [0.0] * n
     for d0, d1, t0, t1 in segments:
         total = sum(targeted_us[t0:t1])
@@ -273,20 +286,30 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
     # with the target: each size's kernel times; where it changes the kernel count, spread op by op (`spread`), or
     # the defaults where even the ops differ (`off`)
     targeted_by_size: list[list[float]] | None = [] if gemm_target and targeted_request_us is not None else None
+    targeted_spans: list[list[float]] = []  # per size, each default op's span in the targeted capture
     off: list[int] = []
     spread: list[int] = []
     for p, default_times in zip(parts, times_by_size):
         if targeted_by_size is None:
             break
+        default_spans = spans_by_size[len(targeted_by_size)] if spans_by_size else None
         if p.sms >= total:
             targeted_by_size.append(default_times)  # the whole GPU: the target is no target
+            targeted_spans.append(default_spans or [])
             continue
         cap = _capture_targeted(built, p, total, track_ops=True, conv_target=p.sms in (conv_sms or ()))
-        per_replay, _, _ = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
+        per_replay, _, starts = kernel_times_us(cap.graphs[0], p.torch_stream, repeats)
         per_op, captured = cap.per_op, len(cap.kernels)
         del cap
         torch.cuda.synchronize()
         times = [statistics.median(r[i] for r in per_replay) for i in range(len(per_replay[0]))]
+        # each default op's span in this capture: over the targeted kernels of the same op (op_segments)
+        segments = op_segments(ref.per_op, n, per_op, len(times)) if len(times) == captured else None
+        if default_spans is not None and segments is not None and len(segments) == len(ref.op_starts):
+            spans = [op_spans_us(d, t, [t0 for _, _, t0, _ in segments]) for d, t in zip(per_replay, starts)]
+            targeted_spans.append([statistics.median(r[o] for r in spans) for o in range(len(segments))])
+        else:
+            targeted_spans.append(default_spans or [])
         if len(times) == n and per_op == ref.per_op:
             targeted_by_size.append(times)
             continue
@@ -295,6 +318,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         if laid is None:
             off.append(p.sms)
             targeted_by_size.append(default_times)
+            targeted_spans[-1] = default_spans or []
         else:
             spread.append(p.sms)
             targeted_by_size.append(laid)
@@ -328,6 +352,9 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             **({"offSms": off} if off else {}),
             **({"spreadSms": spread} if spread else {}),
             **({"convSms": lanes} if lanes else {}),
+            **({"opSpanUs": [[round(targeted_spans[s][o], 3) for s in range(len(sizes))]
+                             for o in range(len(ref_op_starts))]}
+               if spans_by_size and all(len(r) == len(ref_op_starts) for r in targeted_spans) else {}),
         }
     prof = {
         "format": "eclip.profile/1",

@@ -177,8 +177,9 @@ class _Cap:
 
     def __init__(self, n, fp="sha256:f", per_op=None, graph=None):
         self.kernels = [SimpleNamespace(grid=[1, 1, 1], as_dict=lambda: {"name": "k"}) for _ in range(n)]
-        self.fingerprint, self.op_starts, self.graphs = fp, [0], [n if graph is None else graph]
+        self.fingerprint, self.graphs = fp, [n if graph is None else graph]
         self.per_op = list(range(n)) if per_op is None else per_op
+        self.op_starts = [k for k in sorted(set(self.per_op) | {0}) if k < n]  # as capture.py makes them
 
 
 def _fake_profiling(monkeypatch, targeted, asked: list | None = None):
@@ -240,12 +241,36 @@ def test_an_ops_span_runs_from_its_first_start_to_its_last_end():
     assert profiler.op_spans_us([3.0, 4.0], [0.0, 5.0], [0]) == pytest.approx([9.0])
 
 
-def test_the_profile_records_each_ops_span_at_every_size(clean_profiler, monkeypatch):
-    parts, pool = _fake_profiling(monkeypatch, {8: (3, [0]), 16: (3, [0])})
-    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[90.0, 70.0, 50.0])
-    # the fakes' one op of three kernels run one after another (10 + 20 + 30 µs), at each of the three sizes
-    assert prof["opSpanUs"] == [[60.0, 60.0, 60.0]]
-    assert len(prof["opSpanUs"]) == len(prof["opStarts"])
+def test_the_profile_records_each_ops_span_at_every_size_with_the_target_too(clean_profiler, monkeypatch):
+    # two ops: kernels 0 and 1 (side by side: kernel 1 starts 2 µs after kernel 0), then kernel 2 alone; times scale
+    # with 1 / SMs. With the target: 16 SMs the same kernels, 8 SMs one kernel more in op 0 (spread there)
+    parts, pool = _fake_profiling(monkeypatch, {8: (4, [0, 0, 3]), 16: (3, [0, 0, 2])})
+    monkeypatch.setattr(profiler, "capture_one", lambda built, stream, track_ops=True: _Cap(3, per_op=[0, 0, 2],
+                                                                                            graph=("d", stream)))
+    monkeypatch.setattr(profiler, "_capture_targeted", lambda built, p, total, track_ops=False, conv_target=False:
+                        _Cap(4 if p.sms == 8 else 3, per_op=[0, 0, 3] if p.sms == 8 else [0, 0, 2],
+                             graph=("t", p.sms)))
+
+    def times(graph, stream, repeats):
+        kind, sms = graph
+        f = 132 / sms
+        if kind == "t" and sms == 8:  # op 0 in three kernels, all side by side
+            d, t = [5 * f, 5 * f, 5 * f, 30 * f], [0.0, 1.0, 2.0, 10 * f]
+        else:
+            d, t = [10 * f, 10 * f, 30 * f], [0.0, 2.0, 15 * f]
+        return [d] * repeats, [("k", [1, 1, 1], None)] * len(d), [t] * repeats
+
+    monkeypatch.setattr(profiler, "kernel_times_us", times)
+    parts = [SimpleNamespace(sms=s, torch_stream=s) for s in (8, 16, 132)]
+    prof = profiler.profile_model(pool, parts, "albert", 1, "fp16", repeats=2, request_us=[900.0, 400.0, 60.0],
+                                  gemm_target=True, targeted_request_us=[800.0, 400.0, 60.0])
+    assert prof["opStarts"] == [0, 2]
+    # op 0: 10·f + 2 (kernel 1 ends 2 µs after kernel 0); op 1: 30·f
+    assert prof["opSpanUs"] == [[167.0, 84.5, 12.0], [495.0, 247.5, 30.0]]
+    t = prof["gemmTarget"]
+    assert t["spreadSms"] == [8]
+    # 8 SMs: op 0's three targeted kernels span 2 + 5·f; 16 SMs and the whole GPU as by default
+    assert t["opSpanUs"] == [[84.5, 84.5, 12.0], [495.0, 247.5, 30.0]]
 
 
 def test_the_gemm_target_is_spread_op_by_op_where_it_changes_the_kernel_count(clean_profiler, monkeypatch):

@@ -42,6 +42,11 @@ export const GemmTarget = Type.Object(
      */
     convSms: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })),
     /**
+     * Each of the profile's ops' span in a replay of the capture with the target (`opSpanUs[op][size]`, µs; the
+     * profile's own where its times are, the whole GPU and `offSms`): the top-level `opSpanUs` for these times.
+     */
+    opSpanUs: Type.Optional(Type.Array(Type.Array(Type.Number({ minimum: 0 })))),
+    /**
      * Set in memory only, by src/profile/gemm-target.ts: the profile's own times above are these (a plan made from it
      * captures its GEMMs so). Never in a file.
      */
@@ -74,7 +79,8 @@ export const Profile = Type.Object(
      * Each op's span in a replay at each size (`opSpanUs[op][size]`, µs, median): from its first kernel's start to its
      * last kernel's end, the ops those of `opStarts`. Less than the op's kernel times added up where its kernels ran
      * side by side (a grouped convolution's); the simulator and planner then take the op's kernels as that much
-     * shorter (src/profile/op-spans.ts). Absent: profiled before spans were recorded.
+     * shorter (src/profile/op-spans.ts; the GEMM target's times by its own `opSpanUs`). Absent: profiled before
+     * spans were recorded.
      */
     opSpanUs: Type.Optional(Type.Array(Type.Array(Type.Number({ minimum: 0 })))),
     /** Whole-request latency (one graph replay, median) in µs at each size. */
@@ -105,12 +111,16 @@ export function profileConsistencyErrors(p: Profile): string[] {
   if ((p.sizes[n - 1] ?? 0) !== p.gpu.smCount)
     errors.push(`/sizes/${n - 1}: the last size must be the whole GPU (${p.gpu.smCount} SMs)`)
   if (p.requestUs.length !== n) errors.push(`/requestUs: ${p.requestUs.length} values for ${n} sizes`)
-  if (p.opSpanUs) {
-    if (!p.opStarts) errors.push('/opSpanUs: spans of ops, but the profile has no opStarts')
-    else if (p.opSpanUs.length !== p.opStarts.length)
-      errors.push(`/opSpanUs: ${p.opSpanUs.length} ops, opStarts has ${p.opStarts.length}`)
-    p.opSpanUs.forEach((r, o) => {
-      if (r.length !== n) errors.push(`/opSpanUs/${o}: ${r.length} values for ${n} sizes`)
+  for (const [path, spans] of [
+    ['/opSpanUs', p.opSpanUs],
+    ['/gemmTarget/opSpanUs', p.gemmTarget?.opSpanUs],
+  ] as const) {
+    if (!spans) continue
+    if (!p.opStarts) errors.push(`${path}: spans of ops, but the profile has no opStarts`)
+    else if (spans.length !== p.opStarts.length)
+      errors.push(`${path}: ${spans.length} ops, opStarts has ${p.opStarts.length}`)
+    spans.forEach((r, o) => {
+      if (r.length !== n) errors.push(`${path}/${o}: ${r.length} values for ${n} sizes`)
     })
   }
   if (p.kernelSumRatio.length !== n)

@@ -7,17 +7,17 @@ import type { Profile } from '../formats/profile.ts'
 
 /** Per op and size, the factor its kernels are scaled by: its span ÷ its kernels' sum where that is less, else 1. */
 export function opSpanFactors(
-  p: Pick<Profile, 'kernels' | 'sizes' | 'opStarts' | 'opSpanUs'>,
+  times: readonly (readonly number[])[],
+  sizes: number,
+  opStarts: readonly number[] | undefined,
+  spans: readonly (readonly number[])[] | undefined,
 ): number[][] | null {
-  const spans = p.opSpanUs
-  const starts = p.opStarts
-  if (!spans || !starts) return null
-  const bounds = [...starts, p.kernels.length]
+  if (!spans || !opStarts) return null
+  const bounds = [...opStarts, times.length]
   return spans.map((row, o) =>
-    p.sizes.map((_, i) => {
+    Array.from({ length: sizes }, (_, i) => {
       let sum = 0
-      for (let k = bounds[o] as number; k < (bounds[o + 1] as number); k++)
-        sum += p.kernels[k]?.timesUs[i] ?? 0
+      for (let k = bounds[o] as number; k < (bounds[o + 1] as number); k++) sum += times[k]?.[i] ?? 0
       const span = row[i] ?? 0
       return span > 0 && sum > span ? span / sum : 1
     }),
@@ -26,25 +26,39 @@ export function opSpanFactors(
 
 /**
  * `p` with each op's kernel times scaled to its span at every size; `p` itself without spans. The GEMM target's
- * times get the same factors at the sizes where they are the default ones (the whole GPU, `offSms`); elsewhere they
- * come from another capture, whose spans were not recorded.
+ * times by its own spans (another capture's below the whole GPU); a section without them (profiled before they
+ * were recorded for it) gets the default factors where its times are the default ones (the whole GPU, `offSms`).
  */
 export function withOpSpans(p: Profile): Profile {
-  const f = opSpanFactors(p)
+  const S = p.sizes.length
+  const f = opSpanFactors(
+    p.kernels.map((k) => k.timesUs),
+    S,
+    p.opStarts,
+    p.opSpanUs,
+  )
   if (!f || !p.opStarts) return p
   const opOf = new Int32Array(p.kernels.length)
   p.opStarts.forEach((s, o) => {
     opOf.fill(o, s)
   })
-  const scaled = (times: readonly number[], k: number, at: (i: number) => boolean) =>
-    times.map((t, i) => (at(i) ? t * ((f[opOf[k] as number] as number[])[i] as number) : t))
+  const scaled = (factors: number[][], times: readonly number[], k: number, at: (i: number) => boolean) =>
+    times.map((t, i) => (at(i) ? t * ((factors[opOf[k] as number] as number[])[i] as number) : t))
   const t = p.gemmTarget
-  const defaultAt = new Set([p.sizes.length - 1, ...(t?.offSms ?? []).map((s) => p.sizes.indexOf(s))])
+  const own = t && opSpanFactors(t.timesUs, S, p.opStarts, t.opSpanUs)
+  const defaultAt = new Set([S - 1, ...(t?.offSms ?? []).map((s) => p.sizes.indexOf(s))])
   return {
     ...p,
-    kernels: p.kernels.map((k, i) => ({ ...k, timesUs: scaled(k.timesUs, i, () => true) })),
+    kernels: p.kernels.map((k, i) => ({ ...k, timesUs: scaled(f, k.timesUs, i, () => true) })),
     ...(t
-      ? { gemmTarget: { ...t, timesUs: t.timesUs.map((r, k) => scaled(r, k, (i) => defaultAt.has(i))) } }
+      ? {
+          gemmTarget: {
+            ...t,
+            timesUs: t.timesUs.map((r, k) =>
+              own ? scaled(own, r, k, () => true) : scaled(f, r, k, (i) => defaultAt.has(i)),
+            ),
+          },
+        }
       : {}),
   }
 }

@@ -13,6 +13,15 @@ import { loadGpu, loadProfile } from '../../src/profile/store.ts'
 const SHIPPED = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
 const FILE = 'resnext101.b1.fp16.json'
 
+/** `opSpanFactors` of a profile's default times. */
+const factorsOf = (p: Profile) =>
+  opSpanFactors(
+    p.kernels.map((k) => k.timesUs),
+    p.sizes.length,
+    p.opStarts,
+    p.opSpanUs,
+  )
+
 /** A profile of three kernels in two ops (kernels 0–1, kernel 2) at two sizes. */
 function small(extra: Partial<Profile> = {}): Profile {
   const shipped = readFile<Profile>('profile', join(SHIPPED, FILE))
@@ -21,17 +30,32 @@ function small(extra: Partial<Profile> = {}): Profile {
     index: i,
     timesUs,
   })
+  const { gemmTarget: _, ...rest } = shipped
   return {
-    ...shipped,
+    ...rest,
     sizes: [8, 132],
     kernels: [kernel(0, [20, 10]), kernel(1, [20, 10]), kernel(2, [30, 15])],
     opStarts: [0, 2],
     requestUs: [60, 30],
     kernelSumRatio: [70 / 60, 35 / 30],
-    gemmTarget: undefined,
     ...extra,
-  } as Profile
+  }
 }
+
+/** Targeted times of `small()`'s kernels. */
+const TARGET = {
+  requestUs: [50, 30],
+  kernelSumRatio: [1, 1],
+  timesUs: [
+    [5, 10],
+    [5, 10],
+    [40, 15],
+  ],
+}
+const SPANS = [
+  [24, 12],
+  [30, 15],
+]
 
 describe('op spans', () => {
   it("scale an op's kernels to its span where they add up to more, and leave the other ops alone", () => {
@@ -42,7 +66,7 @@ describe('op spans', () => {
         [30, 15],
       ],
     })
-    assert.deepEqual(opSpanFactors(p), [
+    assert.deepEqual(factorsOf(p), [
       [0.6, 1],
       [1, 1],
     ])
@@ -57,45 +81,42 @@ describe('op spans', () => {
     )
     // the request-level scale then has less left to take off, and none of it from op 1's kernel
     assert.deepEqual([...latencyScale(q)], [1, 30 / 35])
-    assert.equal(opSpanFactors(small()), null)
+    assert.deepEqual(withOpSpans(q), q, 'once scaled, an op fits its span: applying it again changes nothing')
     const plain = small()
+    assert.equal(factorsOf(plain), null)
     assert.equal(withOpSpans(plain), plain, 'no spans: the profile as it is')
   })
 
-  it("scale the GEMM target's times only where they are the default ones", () => {
-    const t = {
-      requestUs: [50, 30],
-      kernelSumRatio: [1, 1],
-      timesUs: [
-        [5, 10],
-        [5, 10],
-        [40, 15],
-      ],
-    }
+  it("scale the GEMM target's times by its own spans", () => {
+    // 8 SMs: op 0's targeted kernels (10 µs) in a 4-µs span, op 1's 40 µs in 20; the whole GPU as the defaults
     const q = withOpSpans(
       small({
-        opSpanUs: [
-          [24, 12],
-          [30, 15],
-        ],
-        gemmTarget: t,
+        opSpanUs: SPANS,
+        gemmTarget: {
+          ...TARGET,
+          opSpanUs: [
+            [4, 12],
+            [20, 15],
+          ],
+        },
       }),
     )
+    assert.deepEqual(q.gemmTarget?.timesUs, [
+      [2, 6],
+      [2, 6],
+      [20, 15],
+    ])
+  })
+
+  it("without spans of its own, scale the GEMM target's times only where they are the default ones", () => {
+    const q = withOpSpans(small({ opSpanUs: SPANS, gemmTarget: TARGET }))
     // 8 SMs: another capture's kernels, unscaled; the whole GPU: the default kernels' factor (12 / 20)
     assert.deepEqual(q.gemmTarget?.timesUs, [
       [5, 6],
       [5, 6],
       [40, 15],
     ])
-    const off = withOpSpans(
-      small({
-        opSpanUs: [
-          [24, 12],
-          [30, 15],
-        ],
-        gemmTarget: { ...t, offSms: [8] },
-      }),
-    )
+    const off = withOpSpans(small({ opSpanUs: SPANS, gemmTarget: { ...TARGET, offSms: [8] } }))
     assert.deepEqual(
       off.gemmTarget?.timesUs.map((r) => r[0]),
       [3, 3, 40],
@@ -103,24 +124,32 @@ describe('op spans', () => {
     )
   })
 
-  it('are applied where a profile directory is read', () => {
+  it('are applied where a profile directory is read, each op by its own span', () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'eclip-spans-')), 'profiles')
     cpSync(SHIPPED, dir, { recursive: true })
-    const p = readFile<Profile>('profile', join(SHIPPED, FILE))
+    const { gemmTarget: _, ...p } = readFile<Profile>('profile', join(SHIPPED, FILE))
     const starts = p.opStarts as number[]
-    // every op's span half its kernels' sum at every size
     const bounds = [...starts, p.kernels.length]
+    // each op's span a fraction of its kernels' sum at every size, the fraction another for neighbouring ops
+    const frac = (o: number) => 0.2 + (o % 7) / 10
     const opSpanUs = starts.map((a, o) =>
       p.sizes.map((_, i) => {
         let s = 0
         for (let k = a; k < (bounds[o + 1] as number); k++) s += p.kernels[k]?.timesUs[i] as number
-        return s / 2
+        return s * frac(o)
       }),
     )
     writeFileSync(join(dir, FILE), JSON.stringify({ ...p, opSpanUs }))
     const read = loadProfile(dir, loadGpu(dir), 'resnext101', 1, 'fp16')
-    const k = read.kernels[5]?.timesUs[3] as number
-    assert.ok(Math.abs(k - (p.kernels[5]?.timesUs[3] as number) / 2) < 1e-9)
+    let checked = 0
+    starts.forEach((a, o) => {
+      for (let k = a; k < (bounds[o + 1] as number); k++) {
+        const want = (p.kernels[k]?.timesUs[3] as number) * frac(o)
+        assert.ok(Math.abs((read.kernels[k]?.timesUs[3] as number) - want) < 1e-6 * (1 + want), `kernel ${k}`)
+        checked++
+      }
+    })
+    assert.equal(checked, p.kernels.length)
   })
 
   it('are refused when they do not match the ops or the sizes', () => {
@@ -128,22 +157,11 @@ describe('op spans', () => {
       assert.throws(() => parseFormat('profile', { ...small(), ...extra }, 'p.json'), /opSpanUs/)
     bad({ opSpanUs: [[1, 1]] })
     bad({ opSpanUs: [[1, 1], [1]] })
-    bad({
-      opStarts: undefined,
-      opSpanUs: [
-        [1, 1],
-        [1, 1],
-      ],
-    })
+    bad({ opStarts: undefined, opSpanUs: SPANS })
+    bad({ opSpanUs: SPANS, gemmTarget: { ...TARGET, opSpanUs: [[1, 1]] } })
     parseFormat(
       'profile',
-      {
-        ...small(),
-        opSpanUs: [
-          [1, 1],
-          [1, 1],
-        ],
-      },
+      { ...small(), opSpanUs: SPANS, gemmTarget: { ...TARGET, opSpanUs: SPANS } },
       'p.json',
     )
   })
