@@ -37,17 +37,19 @@ for (const part of parts) {
     const b = runs.find((r) => r.mix === f.mix && r.policy === 'baseline')
     if (!b) continue
     const i = f.workers.findIndex((w) => w.model === model)
+    const measured = ratio(f, b, i)
     const cells = sims.map(({ label, sim }) => {
       const [sb, sf] = [b, f].map((r) => sim.resimulate(r, plans.get(r.id) as Plan)) as [Run, Run]
+      // STP with this directory's solo rates, on both sides
       const g = profileSoloStp(sim, f) / profileSoloStp(sim, b)
       const s = profileSoloStp(sim, sf) / profileSoloStp(sim, sb)
       const e = errs.get(label) as { stp: number[]; model: number[] }
       e.stp.push(Math.abs(s / g - 1))
-      e.model.push(Math.abs(ratio(sf, sb, i) / ratio(f, b, i) - 1))
-      return `${label} ${s.toFixed(3)} / ${ratio(sf, sb, i).toFixed(2)}`
+      e.model.push(Math.abs(ratio(sf, sb, i) / measured - 1))
+      return { g, cell: `${label} ${s.toFixed(3)} / ${ratio(sf, sb, i).toFixed(2)}` }
     })
     console.log(
-      `${part.split('/').slice(-2).join('/').padEnd(28)} ${f.mix.padEnd(6)} gpu ${(profileSoloStp(sims[0]?.sim as never, f) / profileSoloStp(sims[0]?.sim as never, b)).toFixed(3)} / ${ratio(f, b, i).toFixed(2)}   ${cells.join('   ')}`,
+      `${part.split('/').slice(-2).join('/').padEnd(28)} ${f.mix.padEnd(6)} gpu ${cells[0]?.g.toFixed(3)} / ${measured.toFixed(2)}   ${cells.map((c) => c.cell).join('   ')}`,
     )
   }
 }

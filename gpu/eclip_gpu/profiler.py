@@ -91,6 +91,11 @@ def op_spans_us(durations: list[float], starts: list[float], op_starts: list[int
             for a, b in zip(bounds, bounds[1:])]
 
 
+def _by_op(by_size: list[list[float]]) -> list[list[float]]:
+    """Per-size rows of per-op values as the profile stores them: per op, its value at each size (µs, rounded)."""
+    return [[round(row[o], 3) for row in by_size] for o in range(len(by_size[0]))]
+
+
 def request_latency_us(graph, stream, iters: int) -> float:
     """Median of `iters` CUDA-event-timed replays of the graph, each waited for; refused once the profiler has run."""
     if _profiler_ran:
@@ -318,7 +323,6 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         if laid is None:
             off.append(p.sms)
             targeted_by_size.append(default_times)
-            targeted_spans[-1] = default_spans or []
         else:
             spread.append(p.sms)
             targeted_by_size.append(laid)
@@ -352,8 +356,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
             **({"offSms": off} if off else {}),
             **({"spreadSms": spread} if spread else {}),
             **({"convSms": lanes} if lanes else {}),
-            **({"opSpanUs": [[round(targeted_spans[s][o], 3) for s in range(len(sizes))]
-                             for o in range(len(ref_op_starts))]}
+            **({"opSpanUs": _by_op(targeted_spans)}
                if spans_by_size and all(len(r) == len(ref_op_starts) for r in targeted_spans) else {}),
         }
     prof = {
@@ -366,8 +369,7 @@ def profile_model(pool: PartitionPool, parts: list, name: str, batch: int, dtype
         "sizes": sizes,
         "kernels": kernels,
         "opStarts": ref_op_starts,
-        **({"opSpanUs": [[round(spans_by_size[s][o], 3) for s in range(len(sizes))] for o in range(len(ref_op_starts))]}
-           if spans_by_size else {}),
+        **({"opSpanUs": _by_op(spans_by_size)} if spans_by_size else {}),
         "requestUs": [round(x, 3) for x in request_us],
         "kernelSumRatio": [round(sum(times_by_size[s]) / request_us[s], 4) for s in range(len(sizes))],
         **({"gemmTarget": target} if target else {}),

@@ -31,7 +31,7 @@ export function registerProfile(program: Command) {
     )
     .option(
       '--conv-target',
-      "with the GEMM target, time each size's convolutions again with algorithms benchmarked on it (conv lanes) and keep those where faster (the profile's gemmTarget.convSms; not yet measured in plans on the GPU)",
+      "with the GEMM target, time each size's convolutions again with algorithms benchmarked on it (conv lanes) and keep those where faster (the profile's gemmTarget.convSms; opt-in: in plans it gained for some models and lost for others, docs/profile.md)",
     )
     .option(
       '--retime',
