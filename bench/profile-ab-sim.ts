@@ -1,25 +1,48 @@
 // Recorded GPU runs re-simulated with the plans they executed under two or more profile directories (a candidate
 // profile beside the shipped ones), for one model: per eclip-fit run, STP ÷ baseline's STP (the profiles' solo
 // rates) and the model's rate ÷ its baseline rate, measured and simulated under each directory, then each
-// directory's mean and largest error. Runs without the model are skipped; each part needs its baseline runs.
-//   node --import tsx bench/profile-ab-sim.ts --model resnext101 shipped=profiles/h200 cand=DIR PART...
-// (PART: a folder with results.json and the plans it names, e.g. results/h200/conv-lanes-bench/on1; DIR relative to
-// the repository's root.)
-import { join } from 'node:path'
+// directory's mean and largest error. Runs without the model (at --batch, where given) are skipped; each part needs
+// its baseline runs.
+//   node --import tsx bench/profile-ab-sim.ts --model resnext101 [--batch 1] shipped=profiles/h200 cand=DIR[+FILE...] PART...
+// (paths relative to the working directory; PART: a folder with results.json and the plans it names, e.g. results/h200/conv-lanes-bench/on1; DIR+FILE: the
+// directory's profiles with FILE, a profile, in place of the one of its name, e.g. an earlier version from git.)
+import { copyFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { basename, join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { type Plan, type Results, type Run, readFile } from '../src/formats/index.ts'
 import { profileSoloStp, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
 
 const ROOT = join(import.meta.dirname, '..')
-const { values, positionals } = parseArgs({ options: { model: { type: 'string' } }, allowPositionals: true })
+const { values, positionals } = parseArgs({
+  options: { model: { type: 'string' }, batch: { type: 'string' } },
+  allowPositionals: true,
+})
 const dirs = positionals.filter((a) => a.includes('=')).map((a) => a.split('=') as [string, string])
 const parts = positionals.filter((a) => !a.includes('='))
 const model = values.model
-if (!model || dirs.length < 2 || dirs.some((d) => !d[1]) || parts.length === 0) {
-  console.error('usage: profile-ab-sim.ts --model M LABEL=DIR LABEL=DIR ... PART ...')
+const batch = values.batch === undefined ? undefined : Number(values.batch)
+if (
+  !model ||
+  (batch !== undefined && !(Number.isInteger(batch) && batch > 0)) ||
+  dirs.length < 2 ||
+  dirs.some((d) => !d[1]) ||
+  parts.length === 0
+) {
+  console.error('usage: profile-ab-sim.ts --model M [--batch N] LABEL=DIR[+FILE...] LABEL=DIR ... PART ...')
   process.exit(2)
 }
-const sims = dirs.map(([label, dir]) => ({ label, sim: simulatorOf({ profiles: dir }) }))
+/** A profile directory (relative to the repository's root, as simulatorOf takes it), files put in place in a copy. */
+const profileDir = (spec: string) => {
+  const [dir, ...files] = spec.split('+').map((p) => resolve(p))
+  if (files.length === 0) return relative(ROOT, dir as string)
+  const copy = mkdtempSync(join(tmpdir(), 'eclip-ab-'))
+  process.on('exit', () => rmSync(copy, { recursive: true, force: true }))
+  cpSync(dir as string, copy, { recursive: true })
+  for (const f of files) copyFileSync(f, join(copy, basename(f)))
+  return relative(ROOT, copy)
+}
+const sims = dirs.map(([label, spec]) => ({ label, sim: simulatorOf({ profiles: profileDir(spec) }) }))
 const errs = new Map<string, { stp: number[]; model: number[] }>(
   sims.map((s) => [s.label, { stp: [], model: [] }]),
 )
@@ -27,13 +50,14 @@ const ratio = (f: Run, b: Run, i: number) =>
   (f.workers[i]?.throughputRps as number) / (b.workers[i]?.throughputRps as number)
 
 for (const part of parts) {
-  const runs = readFile<Results>('results', join(ROOT, part, 'results.json')).runs.filter(
-    (r) => r.backend === 'gpu' && r.role !== 'solo' && r.workers.some((w) => w.model === model),
+  const runs = readFile<Results>('results', resolve(part, 'results.json')).runs.filter(
+    (r) =>
+      r.backend === 'gpu' &&
+      r.role !== 'solo' &&
+      r.workers.some((w) => w.model === model && (batch === undefined || w.batch === batch)),
   )
-  const plans = new Map(
-    runs.map((r) => [r.id, readFile<Plan>('plan', join(ROOT, part, r.planFile as string))]),
-  )
-  for (const f of runs.filter((r) => r.policy !== 'baseline')) {
+  const plans = new Map(runs.map((r) => [r.id, readFile<Plan>('plan', resolve(part, r.planFile as string))]))
+  for (const f of runs.filter((r) => r.policy === 'eclip-fit')) {
     const b = runs.find((r) => r.mix === f.mix && r.policy === 'baseline')
     if (!b) continue
     const i = f.workers.findIndex((w) => w.model === model)
