@@ -6,7 +6,7 @@
 //   node --import tsx bench/profile-ab-sim.ts --model resnext101 [--batch 1] shipped=profiles/h200 cand=DIR[+FILE...] PART...
 // (paths relative to the working directory; PART: a folder with results.json and the plans it names, e.g. results/h200/conv-lanes-bench/on1; DIR+FILE: the
 // directory's profiles with FILE, a profile, in place of the one of its name, e.g. an earlier version from git.)
-import { copyFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join, relative, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -39,28 +39,33 @@ const profileDir = (spec: string) => {
   const copy = mkdtempSync(join(tmpdir(), 'eclip-ab-'))
   process.on('exit', () => rmSync(copy, { recursive: true, force: true }))
   cpSync(dir as string, copy, { recursive: true })
-  for (const f of files) copyFileSync(f, join(copy, basename(f)))
+  for (const f of files) {
+    // in place of a profile of the same name, never beside it (the directory would read its own)
+    if (!existsSync(join(copy, basename(f)))) {
+      console.error(`${basename(f)}: no profile of that name in ${dir} to put it in place of`)
+      process.exit(2)
+    }
+    copyFileSync(f, join(copy, basename(f)))
+  }
   return relative(ROOT, copy)
 }
 const sims = dirs.map(([label, spec]) => ({ label, sim: simulatorOf({ profiles: profileDir(spec) }) }))
 const errs = new Map<string, { stp: number[]; model: number[] }>(
   sims.map((s) => [s.label, { stp: [], model: [] }]),
 )
+const isModel = (w: Run['workers'][number]) => w.model === model && (batch === undefined || w.batch === batch)
 const ratio = (f: Run, b: Run, i: number) =>
   (f.workers[i]?.throughputRps as number) / (b.workers[i]?.throughputRps as number)
 
 for (const part of parts) {
   const runs = readFile<Results>('results', resolve(part, 'results.json')).runs.filter(
-    (r) =>
-      r.backend === 'gpu' &&
-      r.role !== 'solo' &&
-      r.workers.some((w) => w.model === model && (batch === undefined || w.batch === batch)),
+    (r) => r.backend === 'gpu' && r.role !== 'solo' && r.workers.some(isModel),
   )
   const plans = new Map(runs.map((r) => [r.id, readFile<Plan>('plan', resolve(part, r.planFile as string))]))
   for (const f of runs.filter((r) => r.policy === 'eclip-fit')) {
     const b = runs.find((r) => r.mix === f.mix && r.policy === 'baseline')
     if (!b) continue
-    const i = f.workers.findIndex((w) => w.model === model)
+    const i = f.workers.findIndex(isModel)
     const measured = ratio(f, b, i)
     const cells = sims.map(({ label, sim }) => {
       const [sb, sf] = [b, f].map((r) => sim.resimulate(r, plans.get(r.id) as Plan)) as [Run, Run]
