@@ -3,17 +3,18 @@
 // rates) and the model's rate ÷ its baseline rate, measured and simulated under each directory, then each
 // directory's mean and largest error. Runs without the model (at --batch, where given) are skipped; each part needs
 // its baseline runs.
-//   node --import tsx bench/profile-ab-sim.ts --model resnext101 [--batch 1] shipped=profiles/h200 cand=DIR[+FILE...] PART...
-// (paths relative to the working directory; PART: a folder with results.json and the plans it names, e.g. results/h200/conv-lanes-bench/on1; DIR+FILE: the
-// directory's profiles with FILE, a profile, in place of the one of its name, e.g. an earlier version from git.)
+//   node --import tsx bench/profile-ab-sim.ts --model resnext101 [--batch 1] shipped=profiles/h200 \
+//     cand=DIR[+FILE...] PART...
+// Paths relative to the working directory. PART: a folder with results.json and the plans it names, e.g.
+// results/h200/conv-lanes-bench/on1. DIR+FILE: the directory's profiles with FILE, a profile, in place of the one of
+// its name (e.g. an earlier version from git).
 import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, join, relative, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { type Plan, type Results, type Run, readFile } from '../src/formats/index.ts'
 import { profileSoloStp, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
 
-const ROOT = join(import.meta.dirname, '..')
 const { values, positionals } = parseArgs({
   options: { model: { type: 'string' }, batch: { type: 'string' } },
   allowPositionals: true,
@@ -32,10 +33,10 @@ if (
   console.error('usage: profile-ab-sim.ts --model M [--batch N] LABEL=DIR[+FILE...] LABEL=DIR ... PART ...')
   process.exit(2)
 }
-/** A profile directory (relative to the repository's root, as simulatorOf takes it), files put in place in a copy. */
+/** A profile directory, files put in place in a copy. */
 const profileDir = (spec: string) => {
   const [dir, ...files] = spec.split('+').map((p) => resolve(p))
-  if (files.length === 0) return relative(ROOT, dir as string)
+  if (files.length === 0) return dir as string
   const copy = mkdtempSync(join(tmpdir(), 'eclip-ab-'))
   process.on('exit', () => rmSync(copy, { recursive: true, force: true }))
   cpSync(dir as string, copy, { recursive: true })
@@ -47,7 +48,7 @@ const profileDir = (spec: string) => {
     }
     copyFileSync(f, join(copy, basename(f)))
   }
-  return relative(ROOT, copy)
+  return copy
 }
 const sims = dirs.map(([label, spec]) => ({ label, sim: simulatorOf({ profiles: profileDir(spec) }) }))
 const errs = new Map<string, { stp: number[]; model: number[] }>(

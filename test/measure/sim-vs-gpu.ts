@@ -13,7 +13,7 @@
 // worker. The numbers are in the test's diagnostics (node --test prints them).
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { describe, it } from 'node:test'
 import { replaySpec } from '../../src/calibrate/calibrate.ts'
 import { calibrationFrom, simulate } from '../../src/execute/sim/index.ts'
@@ -107,7 +107,7 @@ const windowOf = (r: Run) => {
  * the directory's, for a candidate: bench/heldout-workers.ts).
  */
 export function simulatorOf(check: Pick<HeldOutCheck, 'profiles'>, calibrationFile?: string) {
-  const dir = join(ROOT, check.profiles)
+  const dir = resolve(ROOT, check.profiles)
   const gpu = loadGpu(dir)
   const primitives = loadPrimitives(dir, gpu)
   const profilesFor = profilesIn(dir, gpu)
