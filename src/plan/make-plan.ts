@@ -25,6 +25,9 @@ import {
   type FitMetrics,
   type FitObjective,
   type FitScore,
+  FitSpace,
+  type FitSpaceOptions,
+  type FitState,
   fitAssignment,
   fitLayout,
   fitMetrics,
@@ -187,25 +190,29 @@ const planFit: PolicyPlanner = async (c) => {
   if (evaluator && !opts.fitPrices) {
     const baseline = await evaluateBaseline(c, evaluator)
     const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
+    const space: FitSpaceOptions = {
+      smCount: N,
+      switchMax,
+      factor: modelWiseFactor,
+      maxPartitions,
+      instance: (i, ladder, sms) =>
+        scaleToLatency(
+          buildInstance((workers[i] as WorkerSpec).name, profiles[i] as Profile, ladder, sms),
+          profiles[i] as Profile,
+        ),
+      switchCostUs: evaluator.switchCostUs,
+      models: workers.map((w) => w.model),
+    }
+    if (opts.fitAt) return planFitAt(c, new FitSpace(gpu, profiles, space), opts.fitAt, baseline, objective)
     // a second search (the tuning's slack) scores again none of the plans the first one did
     const scores = new Map<string, FitScore>()
     const searchOn = (obj: FitObjective) =>
       fitSearch(gpu, profiles, {
-        smCount: N,
-        switchMax,
-        factor: modelWiseFactor,
-        maxPartitions,
-        instance: (i, ladder, sms) =>
-          scaleToLatency(
-            buildInstance((workers[i] as WorkerSpec).name, profiles[i] as Profile, ladder, sms),
-            profiles[i] as Profile,
-          ),
-        switchCostUs: evaluator.switchCostUs,
+        ...space,
         score: (cand) => evaluator.evaluate(candidatePlan(c, cand)),
         baseline,
         objective: obj,
         scores,
-        models: workers.map((w) => w.model),
         ...(opts.fitEnergyWeight !== undefined ? { energyWeight: opts.fitEnergyWeight } : {}),
         ...(opts.fitStarts !== undefined ? { starts: opts.fitStarts } : {}),
       })
@@ -289,6 +296,42 @@ const planFit: PolicyPlanner = async (c) => {
   )
   // gap 1: nothing proven (no evaluator gave an STP bound)
   return { partitions, ladders, instances, assignments, solver: { name: 'dp', status: 'heuristic', gap: 1 } }
+}
+
+/** eclip-fit at one point of its search space (PlanOptions.fitAt): that candidate, evaluated, floors checked. */
+async function planFitAt(
+  c: PolicyContext,
+  space: FitSpace,
+  at: FitState,
+  baseline: FitScore,
+  objective: FitObjective,
+): Promise<PolicyLayout> {
+  const { gpu, workers, profiles, opts, notes } = c
+  const cand = space.candidate(at)
+  const m = fitMetrics(
+    await (opts.evaluator as PlanEvaluator).evaluate(candidatePlan(c, cand)),
+    baseline,
+    objective,
+  )
+  const stp = stpInfo(m, baseline, objective, profiles, gpu.smCount, c.params.tolerance)
+  const f = (x: number) => (x === Number.POSITIVE_INFINITY ? 'home' : String(x))
+  const homes = cand.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')
+  const worst = workers[m.worst] as WorkerSpec
+  notes.push(
+    [
+      `homes ${homes} SMs, overlap prices λ ${at.lambdas.map(f).join(', ')}, μ ${at.mu}: given, not searched`,
+      `evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's, ${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}`,
+      `worst worker ${worst.name} at ${(m.ratios[m.worst] ?? 0).toFixed(3)}× baseline, ${floorsMetText(objective, m.shortfall === 0, false)}`,
+    ].join('; '),
+  )
+  shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, m, objective), opts, notes)
+  return {
+    partitions: cand.layout.partitions,
+    ladders: cand.layout.ladders,
+    instances: cand.instances,
+    assignments: cand.assignments,
+    solver: { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp },
+  }
 }
 
 /** The pool of partitions the kernel-wise policies choose from, and each worker's instance on it. */

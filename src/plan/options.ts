@@ -4,11 +4,11 @@
 import { PRIORITIES } from '../formats/arrival.ts'
 import type { GpuRef } from '../formats/common.ts'
 import { UserError } from '../formats/errors.ts'
-import type { Gpu } from '../formats/gpu.ts'
+import { type Gpu, regularSlices } from '../formats/gpu.ts'
 import { MAX_WEIGHT, type WorkerSpec } from '../formats/mix.ts'
 import { isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
 import type { Profile } from '../formats/profile.ts'
-import type { FitScore, FitStarts } from './fit.ts'
+import type { FitScore, FitStarts, FitState } from './fit.ts'
 import {
   checkRealtime,
   RT_BEST_EFFORT,
@@ -125,6 +125,12 @@ export interface PlanOptions {
   /** eclip-fit: fixed prices for every worker at model-wise's homes instead of the search (ablations). */
   fitPrices?: { lambda: number; mu: number }
   /**
+   * eclip-fit with an evaluator: the plan at this point of its search space (homes' lengths in regular slices, each
+   * worker's overlap price λ, the SM-time price μ) instead of the search — a candidate of a tuning's trail made again
+   * (bench/tuning-trail-sim.ts). The floors are checked on it as on the search's choice.
+   */
+  fitAt?: FitState
+  /**
    * eclip-fit with an evaluator: after the search, sets of workers raised to high stream priority scored on the chosen
    * plan (tuned: measured on the tuning's backend), the best taken where it gains (src/plan/priorities.ts). Off: every
    * stream at normal priority.
@@ -227,6 +233,7 @@ export function checkInputs(
     )
   if (o.rtBestEffortPlan && o.policy !== 'eclip-rt')
     throw new UserError(`a plan of the best-effort workers is eclip-rt's, not ${o.policy}'s`)
+  if (o.fitAt) checkFitAt(gpu, workers, profiles, o)
   if (o.tune) {
     if (o.policy !== 'eclip-fit')
       throw new UserError(`tuning: only eclip-fit searches over candidate plans, not ${o.policy}`)
@@ -266,4 +273,36 @@ export function checkInputs(
       throw new UserError(`worker ${w.name} (${w.model}): a real-time worker needs its latency SLO (sloMs)`)
   }
   checkRealtime(workers, profiles)
+}
+
+/** PlanOptions.fitAt: eclip-fit's, on an evaluator, alone; a home per worker, disjoint runs of regular slices. */
+function checkFitAt(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly Profile[], o: PlanOptions) {
+  const at = o.fitAt as FitState
+  if (o.policy !== 'eclip-fit')
+    throw new UserError(`a point of eclip-fit's search space is eclip-fit's, not ${o.policy}'s`)
+  if (!o.evaluator || o.fitPrices || o.tune || o.fitPriorities)
+    throw new UserError(
+      "a point of eclip-fit's search space is planned on an evaluator, with no fixed prices, tuning or stream priorities",
+    )
+  const k = workers.length
+  if (at.lengths.length !== k || at.lambdas.length !== k)
+    throw new UserError(
+      `a point of eclip-fit's search space needs a home and a λ per worker: ${k} workers, ${at.lengths.length} homes, ${at.lambdas.length} λ's`,
+    )
+  const reg = regularSlices(gpu)
+  if (!at.lengths.every((L) => Number.isInteger(L) && L >= 1))
+    throw new UserError(`homes are whole numbers of slices, ≥ 1 each (got ${at.lengths.join('/')})`)
+  const used = at.lengths.reduce((a, b) => a + b, 0)
+  if (used > reg.length)
+    throw new UserError(`homes of ${used} slices in all: the GPU has ${reg.length} regular slices`)
+  for (const L of at.lengths) {
+    const sms = reg.slice(0, L).reduce((a, sl) => a + sl.sms, 0)
+    const missing = profiles.find((p) => !p.sizes.includes(sms))
+    if (missing)
+      throw new UserError(`a home of ${L} slices (${sms} SMs): ${missing.model}'s profile has no such size`)
+  }
+  if (!at.lambdas.every((l) => l >= 0) || !(at.mu >= 0))
+    throw new UserError(
+      `overlap prices λ and μ are ≥ 0 (λ ∞: the worker stays home; got λ ${at.lambdas.join(', ')}, μ ${at.mu})`,
+    )
 }

@@ -332,4 +332,64 @@ describe('makePlan eclip-fit', () => {
     assert.equal(a.solver.status, 'heuristic')
     assert.ok(a.workers.every((w) => w.switches <= 14))
   })
+
+  it("at a point of its search space (fitAt): the plan the search makes there, another point's elsewhere", async () => {
+    const { workers, profiles } = mix()
+    const evaluator = shortSimEvaluator(gpu, workers, profiles)
+    const searched = await makePlan(gpu, 'm', workers, profiles, { policy: 'eclip-fit', evaluator })
+    // the chosen point, read back from the search's note (homes in SMs, λ per worker, μ)
+    const m = (searched.solver.notes ?? '').match(/homes ([\d/]+) SMs, overlap prices λ ([^μ]+), μ ([\d.]+)/)
+    assert.ok(m, searched.solver.notes)
+    const at = {
+      lengths: (m[1] as string).split('/').map((x) => Number(x) / gpu.sliceSize),
+      lambdas: (m[2] as string)
+        .split(', ')
+        .map((x) => (x.trim() === 'home' ? Number.POSITIVE_INFINITY : Number(x))),
+      mu: Number(m[3]),
+    }
+    const again = await makePlan(gpu, 'm', workers, profiles, { policy: 'eclip-fit', evaluator, fitAt: at })
+    parseFormat<Plan>('plan', again, 'eclip-fit plan at a point')
+    assert.deepEqual(
+      again.workers.map((w) => w.groups),
+      searched.workers.map((w) => w.groups),
+    )
+    assert.deepEqual(again.pool, searched.pool)
+    assert.match(again.solver.notes ?? '', /given, not searched/)
+    // every worker at home on one slice each, no overlap: another plan, each worker inside its one-slice home
+    const lean = await makePlan(gpu, 'm', workers, profiles, {
+      policy: 'eclip-fit',
+      evaluator,
+      fitAt: { lengths: [1, 1, 1], lambdas: workers.map(() => Number.POSITIVE_INFINITY), mu: 0 },
+      acceptShortfall: true,
+    })
+    for (const w of lean.workers)
+      for (const g of w.groups) assert.equal(partitionOf(lean, g.partition)?.sms, gpu.sliceSize)
+  })
+
+  it('refuses a point of its search space that does not fit the mix or the GPU', async () => {
+    const { workers, profiles } = mix()
+    const evaluator = shortSimEvaluator(gpu, workers, profiles)
+    const inf = Number.POSITIVE_INFINITY
+    const plan = (
+      fitAt: { lengths: number[]; lambdas: number[]; mu: number },
+      policy: 'eclip-fit' | 'eclip' = 'eclip-fit',
+    ) => makePlan(gpu, 'm', workers, profiles, { policy, evaluator, fitAt })
+    await assert.rejects(
+      plan({ lengths: [2, 2], lambdas: [inf, inf], mu: 0 }),
+      /a home and a λ per worker: 3 workers, 2 homes/,
+    )
+    await assert.rejects(
+      plan({ lengths: [8, 8, 8], lambdas: [inf, inf, inf], mu: 0 }),
+      /homes of 24 slices in all: the GPU has/,
+    )
+    await assert.rejects(
+      plan({ lengths: [1.5, 2, 2], lambdas: [inf, inf, inf], mu: 0 }),
+      /whole numbers of slices/,
+    )
+    await assert.rejects(plan({ lengths: [2, 2, 2], lambdas: [-1, inf, inf], mu: 0 }), /λ and μ are ≥ 0/)
+    await assert.rejects(
+      plan({ lengths: [2, 2, 2], lambdas: [inf, inf, inf], mu: 0 }, 'eclip'),
+      /eclip-fit's, not eclip's/,
+    )
+  })
 })
