@@ -4,7 +4,8 @@
 // eclip-fit's search does (the profile directory's calibration, or --calibration FILE), and prints per mix the
 // rank correlation of the two, their mean difference, and the simulator's pick among the measured plans (the best by
 // its STP ratio with every worker at its floor or above) against the GPU's best (every worker at the floor plus the
-// tuning's margin): what the simulator's choice lost, among plans the GPU measured. The windows are short: a
+// tuning's margin): what the simulator's choice lost, among plans the GPU measured (a pick the GPU measured under
+// that held floor is marked, and left out of the mean loss: the tuning would not take it). The windows are short: a
 // window's noise (its STP ratio about ±0.005) is in both the correlation and the loss.
 //   node --import tsx bench/tuning-trail-sim.ts [--profiles DIR] [--calibration FILE] [--rows] DIR_OR_RESULTS_JSON...
 import { statSync } from 'node:fs'
@@ -15,6 +16,7 @@ import type { Gpu } from '../src/formats/gpu.ts'
 import type { Results, Run, WorkerSpec } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
 import type { FitState } from '../src/plan/fit.ts'
+import { soloRates } from '../src/plan/floors.ts'
 import { DEFAULT_MIN_SHARE, MEASURED_FLOOR_MARGIN, makePlan } from '../src/plan/index.ts'
 import { loadProfileSet } from '../src/profile/store.ts'
 import { gridTable } from '../src/report/tables.ts'
@@ -97,7 +99,8 @@ async function trailPoints(run: Run, profilesDir: string, calibration?: string):
   const gpu: Gpu = set.gpu
   const ev = simInputs(gpu, { dir: profilesDir, ...(calibration ? { calibration } : {}) }).inputs
   const evaluator = simEvaluator(ev, workers, set.profiles)
-  const solo = await Promise.all(workers.map((_, i) => evaluator.soloRps?.(i) ?? Promise.resolve(1)))
+  // STP's solo rates as eclip-fit's search takes them (the simulator's, else the profile's)
+  const solo = await soloRates(evaluator, set.profiles)
   const base = await evaluator.evaluate(
     await makePlan(gpu, run.mix, workers, set.profiles, { policy: 'baseline' }),
   )
@@ -149,7 +152,7 @@ async function main(argv: string[]) {
     )
   const f3 = (x: number | null) => (x === null ? '–' : x.toFixed(3))
   const body: string[][] = []
-  const sums = { rho: [] as number[], err: [] as number[], loss: [] as number[] }
+  const sums = { rho: [] as number[], err: [] as number[], loss: [] as number[], under: 0 }
   for (const path of files) {
     for (const run of runsOf(path)) {
       if (!run.tuning?.runs?.length || run.backend !== run.tuning.backend) continue
@@ -163,6 +166,7 @@ async function main(argv: string[]) {
       const err = pts.reduce((a, p) => a + Math.abs(p.simStp - p.gpuStp), 0) / pts.length
       const bias = pts.reduce((a, p) => a + (p.simStp - p.gpuStp), 0) / pts.length
       const floor = DEFAULT_MIN_SHARE
+      const held = floor + MEASURED_FLOOR_MARGIN
       const simPick = pick(
         pts,
         (p) => p.simStp,
@@ -173,9 +177,12 @@ async function main(argv: string[]) {
         pts,
         (p) => p.gpuStp,
         (p) => p.gpuWorst,
-        floor + MEASURED_FLOOR_MARGIN,
+        held,
       )
-      const loss = simPick && gpuBest ? gpuBest.gpuStp - simPick.gpuStp : null
+      // a pick the GPU measured under the held floor is one the tuning would not take: no loss to compare
+      const under = simPick !== null && simPick.gpuWorst < held - 1e-9
+      if (under) sums.under++
+      const loss = simPick && gpuBest && !under ? gpuBest.gpuStp - simPick.gpuStp : null
       if (rho !== null) sums.rho.push(rho)
       sums.err.push(err)
       if (loss !== null) sums.loss.push(loss)
@@ -185,8 +192,8 @@ async function main(argv: string[]) {
         f3(rho),
         f3(err),
         `${bias >= 0 ? '+' : ''}${bias.toFixed(3)}`,
-        simPick ? `${f3(simPick.gpuStp)} (${simPick.gpuWorst.toFixed(2)})` : '–',
-        gpuBest ? `${f3(gpuBest.gpuStp)} (${gpuBest.gpuWorst.toFixed(2)})` : '–',
+        simPick ? `${f3(simPick.gpuStp)} (${simPick.gpuWorst.toFixed(3)}${under ? ' < floor' : ''})` : '–',
+        gpuBest ? `${f3(gpuBest.gpuStp)} (${gpuBest.gpuWorst.toFixed(3)})` : '–',
         f3(loss),
       ])
       if (rows)
@@ -197,7 +204,16 @@ async function main(argv: string[]) {
     }
   }
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null)
-  body.push(['mean', '', f3(mean(sums.rho)), f3(mean(sums.err)), '', '', '', f3(mean(sums.loss))])
+  body.push([
+    'mean',
+    '',
+    f3(mean(sums.rho)),
+    f3(mean(sums.err)),
+    '',
+    sums.under > 0 ? `${sums.under} under the held floor` : '',
+    '',
+    f3(mean(sums.loss)),
+  ])
   process.stdout.write(
     `${gridTable(
       `Tuning trails re-scored on the simulator${calibration ? ` (calibration ${calibration})` : ''}: STP ÷ baseline's per measured candidate, GPU window against simulator`,
