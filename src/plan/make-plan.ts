@@ -22,6 +22,7 @@ import {
 } from './assemble.ts'
 import {
   FIT_DEFAULT,
+  type FitCandidate,
   type FitMetrics,
   type FitObjective,
   type FitScore,
@@ -265,15 +266,7 @@ const planFit: PolicyPlanner = async (c) => {
       return tuneFit(c, opts.tune, res, { search: lowered, ms: performance.now() - t0 })
     }
     shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, chosen, objective), opts, notes)
-    // exact per worker at its prices, but the prices are a local search's: never called optimal
-    return {
-      partitions: res.layout.partitions,
-      ladders: res.layout.ladders,
-      instances: res.instances,
-      assignments: res.assignments,
-      solver: { name: 'dp', status: 'heuristic', gap: Math.max(0, 1 - stp.value / stp.bound), stp },
-      ...(prio?.high ? { highPriority: prio.high } : {}),
-    }
+    return { ...fitPlanLayout(res, stp), ...(prio?.high ? { highPriority: prio.high } : {}) }
   }
   const layout = fitLayout(gpu, profiles, modelWiseFactor, maxPartitions)
   const partitions = layout.partitions
@@ -325,6 +318,11 @@ async function planFitAt(
     ].join('; '),
   )
   shortfallOrThrow('the eclip-fit plan', floorShortfalls(workers, m, objective), opts, notes)
+  return fitPlanLayout(cand, stp)
+}
+
+/** A candidate of eclip-fit's space as the plan: exact per worker at its prices, but never called optimal. */
+function fitPlanLayout(cand: FitCandidate, stp: ReturnType<typeof stpInfo>): PolicyLayout {
   return {
     partitions: cand.layout.partitions,
     ladders: cand.layout.ladders,
