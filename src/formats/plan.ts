@@ -148,6 +148,11 @@ export const TuningRun = Type.Object(
     /** The lowest worker's throughput ÷ its baseline's, and the highest p95 ÷ its baseline's (absent: none finite). */
     worstVsBaseline: Type.Number(),
     worstP95VsBaseline: Type.Optional(Type.Number()),
+    /**
+     * Each worker's throughput ÷ its baseline's, plan order (absent in trails recorded before it was): what the
+     * simulator is checked against per worker on the plans the tuning measured (bench/tuning-trail-sim.ts).
+     */
+    workersVsBaseline: Type.Optional(Type.Array(Type.Number())),
     /** Every floor met on the window (as held), and the total's guard where the plan has one. */
     floorsMet: Type.Boolean(),
     /**

@@ -159,6 +159,7 @@ export async function tuneFit(
       stpVsBaseline: r4(m.stpRatio),
       worstVsBaseline: r4(m.ratios[m.worst] ?? 0),
       ...(p95s.length > 0 ? { worstP95VsBaseline: r4(Math.max(...p95s)) } : {}),
+      workersVsBaseline: m.ratios.map(r4),
       floorsMet: m.shortfall === 0,
     }
   }

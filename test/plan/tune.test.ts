@@ -268,6 +268,11 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(runs.filter((r) => r.kept).length, t.moves)
     assert.ok(runs.slice(0, 4).every((r) => r.kept === undefined))
     assert.ok(runs.every((r) => Number.isFinite(r.stpVsBaseline) && r.worstVsBaseline > 0))
+    // each worker's ratio, plan order: the worst among them is the one named
+    for (const r of runs) {
+      assert.equal(r.workersVsBaseline?.length, m.workers.length)
+      assert.equal(Math.min(...(r.workersVsBaseline ?? [])), r.worstVsBaseline)
+    }
   })
 
   it('with no further budget, measures the seeds alone', async () => {
