@@ -6,7 +6,8 @@
 // its STP ratio with every worker at its floor or above) against the GPU's best (every worker at the floor plus the
 // tuning's margin): what the simulator's choice lost, among plans the GPU measured (a pick the GPU measured under
 // that held floor is marked, and left out of the mean loss: the tuning would not take it). The windows are short: a
-// window's noise (its STP ratio about ±0.005) is in both the correlation and the loss.
+// window's noise (its STP ratio about ±0.005) is in both the correlation and the loss. Trails that record each
+// worker's ratio (workersVsBaseline) are compared worker by worker too (--rows lists them).
 //   node --import tsx bench/tuning-trail-sim.ts [--profiles DIR] [--calibration FILE] [--rows] DIR_OR_RESULTS_JSON...
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -28,6 +29,9 @@ export interface TrailPoint {
   gpuWorst: number
   simStp: number
   simWorst: number
+  /** Each worker's throughput ÷ its baseline's, plan order: the window's (trails recorded since it is) and the simulator's. */
+  gpuWorkers?: number[]
+  simWorkers: number[]
 }
 
 /** A trail's description of a plan ("homes 48/32/40 SMs, λ 2, home, 0.5, μ 1") as a point of the search space. */
@@ -88,7 +92,11 @@ export function pick<T>(
 }
 
 /** Each candidate of one tuned run's trail scored on the simulator (the baseline's placement left out). */
-async function trailPoints(run: Run, profilesDir: string, calibration?: string): Promise<TrailPoint[]> {
+export async function trailPoints(
+  run: Run,
+  profilesDir: string,
+  calibration?: string,
+): Promise<TrailPoint[]> {
   const workers: WorkerSpec[] = run.workers.map((w) => ({
     name: w.name,
     model: w.model,
@@ -117,12 +125,15 @@ async function trailPoints(run: Run, profilesDir: string, calibration?: string):
       acceptShortfall: true,
     })
     const s = await evaluator.evaluate(plan)
+    const simWorkers = s.throughputRps.map((x, i) => x / (base.throughputRps[i] as number))
     out.push({
       plan: t.plan,
       gpuStp: t.stpVsBaseline,
       gpuWorst: t.worstVsBaseline,
       simStp: stpOf(s.throughputRps) / stpOf(base.throughputRps),
-      simWorst: Math.min(...s.throughputRps.map((x, i) => x / (base.throughputRps[i] as number))),
+      simWorst: Math.min(...simWorkers),
+      ...(t.workersVsBaseline ? { gpuWorkers: t.workersVsBaseline } : {}),
+      simWorkers,
     })
   }
   return out
@@ -152,7 +163,13 @@ async function main(argv: string[]) {
     )
   const f3 = (x: number | null) => (x === null ? '–' : x.toFixed(3))
   const body: string[][] = []
-  const sums = { rho: [] as number[], err: [] as number[], loss: [] as number[], under: 0 }
+  const sums = {
+    rho: [] as number[],
+    err: [] as number[],
+    loss: [] as number[],
+    under: 0,
+    worker: [] as number[],
+  }
   for (const path of files) {
     for (const run of runsOf(path)) {
       if (!run.tuning?.runs?.length || run.backend !== run.tuning.backend) continue
@@ -164,6 +181,12 @@ async function main(argv: string[]) {
         pts.map((p) => p.gpuStp),
       )
       const err = pts.reduce((a, p) => a + Math.abs(p.simStp - p.gpuStp), 0) / pts.length
+      // each worker's |sim − GPU| over the points whose trail has it
+      const wErr = pts.flatMap((p) =>
+        (p.gpuWorkers ?? []).map((g, i) => Math.abs((p.simWorkers[i] as number) - g)),
+      )
+      const workerErr = wErr.length > 0 ? wErr.reduce((a, b) => a + b, 0) / wErr.length : null
+      if (workerErr !== null) sums.worker.push(workerErr)
       const bias = pts.reduce((a, p) => a + (p.simStp - p.gpuStp), 0) / pts.length
       const floor = DEFAULT_MIN_SHARE
       const held = floor + MEASURED_FLOOR_MARGIN
@@ -192,6 +215,7 @@ async function main(argv: string[]) {
         f3(rho),
         f3(err),
         `${bias >= 0 ? '+' : ''}${bias.toFixed(3)}`,
+        f3(workerErr),
         simPick ? `${f3(simPick.gpuStp)} (${simPick.gpuWorst.toFixed(3)}${under ? ' < floor' : ''})` : '–',
         gpuBest ? `${f3(gpuBest.gpuStp)} (${gpuBest.gpuWorst.toFixed(3)})` : '–',
         f3(loss),
@@ -199,7 +223,7 @@ async function main(argv: string[]) {
       if (rows)
         for (const p of pts)
           process.stdout.write(
-            `  ${run.mix} ${p.plan}: GPU ${f3(p.gpuStp)} (${p.gpuWorst.toFixed(3)}), sim ${f3(p.simStp)} (${p.simWorst.toFixed(3)})\n`,
+            `  ${run.mix} ${p.plan}: window ${f3(p.gpuStp)} (${p.gpuWorkers ? p.gpuWorkers.map(f3).join(' ') : p.gpuWorst.toFixed(3)}), sim ${f3(p.simStp)} (${(p.gpuWorkers ? p.simWorkers : [p.simWorst]).map(f3).join(' ')})\n`,
           )
     }
   }
@@ -210,21 +234,23 @@ async function main(argv: string[]) {
     f3(mean(sums.rho)),
     f3(mean(sums.err)),
     '',
+    f3(mean(sums.worker)),
     sums.under > 0 ? `${sums.under} under the held floor` : '',
     '',
     f3(mean(sums.loss)),
   ])
   process.stdout.write(
     `${gridTable(
-      `Tuning trails re-scored on the simulator${calibration ? ` (calibration ${calibration})` : ''}: STP ÷ baseline's per measured candidate, GPU window against simulator`,
+      `Tuning trails re-scored on the simulator${calibration ? ` (calibration ${calibration})` : ''}: STP ÷ baseline's per measured candidate, the tuning's window (on its backend) against the simulator`,
       [
         'run',
         'plans',
         'rank ρ',
-        '|sim − GPU|',
-        'sim − GPU',
-        "sim's pick: GPU (worst)",
-        "GPU's best (worst)",
+        '|sim − window|',
+        'sim − window',
+        'worker |sim − window|',
+        "sim's pick: window (worst)",
+        'best window (worst)',
         'lost',
       ],
       body,

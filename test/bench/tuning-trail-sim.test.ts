@@ -1,8 +1,16 @@
 // bench/tuning-trail-sim.ts: a trail's plan descriptions read back as points of eclip-fit's search space, and the
 // rank correlation and picks it reports.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { pick, spearman, stateOf } from '../../bench/tuning-trail-sim.ts'
+import { fileURLToPath } from 'node:url'
+import { pick, spearman, stateOf, trailPoints } from '../../bench/tuning-trail-sim.ts'
+import type { Results } from '../../src/formats/index.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 describe('tuning-trail-sim', () => {
   it('reads a trail description as homes in slices, λ per worker (home: ∞) and μ', () => {
@@ -47,5 +55,45 @@ describe('tuning-trail-sim', () => {
       ),
       null,
     )
+  })
+
+  it("makes a trail's plans again: tuned on the simulator backend, the simulator scores them as measured", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'trail-sim-'))
+    const r = spawnSync(
+      process.execPath,
+      [
+        'bin/eclip.mjs',
+        ...['bench', '--mix', 'mix5', '--batch', '1', '--profiles', 'profiles/h200'],
+        ...[
+          '--policies',
+          'baseline,eclip-fit',
+          '--modes',
+          'graph',
+          '--tune',
+          '--duration',
+          '1',
+          '--warmup',
+          '0.2',
+        ],
+        ...['--no-solo', '--no-plots', '--out', out],
+      ],
+      { encoding: 'utf8', cwd: ROOT },
+    )
+    assert.equal(r.status, 0, r.stderr)
+    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results
+    const run = res.runs.find((x) => x.policy === 'eclip-fit' && x.tuning?.runs?.length)
+    assert.ok(run, 'a tuned run with its trail')
+    const pts = await trailPoints(run, join(ROOT, 'profiles/h200'))
+    assert.ok(pts.length >= 8, String(pts.length))
+    // the same simulator on another seed and window: every plan within a hundredth, the ranks kept
+    for (const p of pts) {
+      assert.ok(Math.abs(p.simStp - p.gpuStp) < 0.01, JSON.stringify(p))
+      assert.equal(p.gpuWorkers?.length, 2)
+    }
+    const rho = spearman(
+      pts.map((p) => p.simStp),
+      pts.map((p) => p.gpuStp),
+    )
+    assert.ok((rho ?? 0) > 0.9, String(rho))
   })
 })
