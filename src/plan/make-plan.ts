@@ -46,7 +46,7 @@ import {
   stpInfo,
 } from './floors.ts'
 import { type Assignment, buildInstance, evaluate, unitCount, type WorkerInstance } from './instance.ts'
-import { checkInputs, type PlanEvaluator, type PlanOptions } from './options.ts'
+import { checkFitHomes, checkInputs, type PlanEvaluator, type PlanOptions } from './options.ts'
 import { modelWiseLayout, rightSizedAssignment } from './policies.ts'
 import { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 import { priorityText, raiseStreams } from './raise-streams.ts'
@@ -300,7 +300,9 @@ async function planFitAt(
   objective: FitObjective,
 ): Promise<PolicyLayout> {
   const { gpu, workers, profiles, opts, notes } = c
+  checkFitHomes(gpu, profiles, at.lengths, space.start.lengths)
   const cand = space.candidate(at)
+  notes.push(...cand.layout.notes)
   const m = fitMetrics(
     await (opts.evaluator as PlanEvaluator).evaluate(candidatePlan(c, cand)),
     baseline,

@@ -127,7 +127,8 @@ export interface PlanOptions {
   /**
    * eclip-fit with an evaluator: the plan at this point of its search space (homes' lengths in regular slices, each
    * worker's overlap price λ, the SM-time price μ) instead of the search — a candidate of a tuning's trail made again
-   * (bench/tuning-trail-sim.ts). The floors are checked on it as on the search's choice.
+   * (bench/tuning-trail-sim.ts). The homes are model-wise's or disjoint runs of regular slices (checkFitHomes). The
+   * floors are checked on it as on the search's choice.
    */
   fitAt?: FitState
   /**
@@ -233,7 +234,7 @@ export function checkInputs(
     )
   if (o.rtBestEffortPlan && o.policy !== 'eclip-rt')
     throw new UserError(`a plan of the best-effort workers is eclip-rt's, not ${o.policy}'s`)
-  if (o.fitAt) checkFitAt(gpu, workers, profiles, o)
+  if (o.fitAt) checkFitAt(workers, o)
   if (o.tune) {
     if (o.policy !== 'eclip-fit')
       throw new UserError(`tuning: only eclip-fit searches over candidate plans, not ${o.policy}`)
@@ -275,8 +276,8 @@ export function checkInputs(
   checkRealtime(workers, profiles)
 }
 
-/** PlanOptions.fitAt: eclip-fit's, on an evaluator, alone; a home per worker, disjoint runs of regular slices. */
-function checkFitAt(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly Profile[], o: PlanOptions) {
+/** PlanOptions.fitAt: eclip-fit's, on an evaluator, alone; a home and a λ per worker (the homes: checkFitHomes). */
+function checkFitAt(workers: readonly WorkerSpec[], o: PlanOptions) {
   const at = o.fitAt as FitState
   if (o.policy !== 'eclip-fit')
     throw new UserError(`a point of eclip-fit's search space is eclip-fit's, not ${o.policy}'s`)
@@ -289,20 +290,33 @@ function checkFitAt(gpu: Gpu, workers: readonly WorkerSpec[], profiles: readonly
     throw new UserError(
       `a point of eclip-fit's search space needs a home and a λ per worker: ${k} workers, ${at.lengths.length} homes, ${at.lambdas.length} λ's`,
     )
-  const reg = regularSlices(gpu)
   if (!at.lengths.every((L) => Number.isInteger(L) && L >= 1))
     throw new UserError(`homes are whole numbers of slices, ≥ 1 each (got ${at.lengths.join('/')})`)
-  const used = at.lengths.reduce((a, b) => a + b, 0)
+  if (!at.lambdas.every((l) => l >= 0) || !(at.mu >= 0 && Number.isFinite(at.mu)))
+    throw new UserError(
+      `overlap prices λ and μ are ≥ 0, μ finite (λ ∞: the worker stays home; got λ ${at.lambdas.join(', ')}, μ ${at.mu})`,
+    )
+}
+
+/**
+ * PlanOptions.fitAt's homes, where the search space knows them: model-wise's (which may overlap, as when there are
+ * more workers than slices), or disjoint runs of regular slices in worker order, each of a profiled size.
+ */
+export function checkFitHomes(
+  gpu: Gpu,
+  profiles: readonly Profile[],
+  lengths: readonly number[],
+  start: readonly number[],
+) {
+  if (lengths.join() === start.join()) return
+  const reg = regularSlices(gpu)
+  const used = lengths.reduce((a, b) => a + b, 0)
   if (used > reg.length)
     throw new UserError(`homes of ${used} slices in all: the GPU has ${reg.length} regular slices`)
-  for (const L of at.lengths) {
+  for (const L of lengths) {
     const sms = reg.slice(0, L).reduce((a, sl) => a + sl.sms, 0)
     const missing = profiles.find((p) => !p.sizes.includes(sms))
     if (missing)
       throw new UserError(`a home of ${L} slices (${sms} SMs): ${missing.model}'s profile has no such size`)
   }
-  if (!at.lambdas.every((l) => l >= 0) || !(at.mu >= 0))
-    throw new UserError(
-      `overlap prices λ and μ are ≥ 0 (λ ∞: the worker stays home; got λ ${at.lambdas.join(', ')}, μ ${at.mu})`,
-    )
 }

@@ -15,6 +15,7 @@ import {
 } from '../../src/plan/fit.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import { buildInstance } from '../../src/plan/instance.ts'
+import { checkFitHomes } from '../../src/plan/options.ts'
 import { modelWiseLayout } from '../../src/plan/policies.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { shortSimEvaluator } from './helpers.ts'
@@ -364,6 +365,25 @@ describe('makePlan eclip-fit', () => {
     })
     for (const w of lean.workers)
       for (const g of w.groups) assert.equal(partitionOf(lean, g.partition)?.sms, gpu.sliceSize)
+  })
+
+  it("takes model-wise's homes as the search starts from them, even past the regular slices", async () => {
+    // homes that overlap (more workers than slices) add up past the GPU's regular slices: model-wise's are taken
+    const reg = gpu.slices.filter((sl) => sl.sms === gpu.sliceSize).length
+    const two = [prof('albert', 80), prof('vgg19', 40)]
+    assert.doesNotThrow(() => checkFitHomes(gpu, two, [reg, reg], [reg, reg]))
+    assert.throws(() => checkFitHomes(gpu, two, [reg, 1], [reg, reg]), /homes of \d+ slices in all/)
+    // a lone worker at its model-wise home, planned
+    const workers = [spec('albert')]
+    const profiles = [prof('albert', 80)]
+    const start = fitLayout(gpu, profiles, 1.1, 16).homeLengths
+    const plan = await makePlan(gpu, 'm', workers, profiles, {
+      policy: 'eclip-fit',
+      evaluator: shortSimEvaluator(gpu, workers, profiles),
+      fitAt: { lengths: start, lambdas: [Number.POSITIVE_INFINITY], mu: 0 },
+    })
+    assert.match(plan.solver.notes ?? '', /given, not searched/)
+    assert.equal(partitionOf(plan, plan.workers[0]?.groups.at(-1)?.partition as number)?.sms, N)
   })
 
   it('refuses a point of its search space that does not fit the mix or the GPU', async () => {
