@@ -6,7 +6,8 @@
 // its STP ratio with every worker at its floor or above) against the GPU's best (every worker at the floor plus the
 // tuning's margin): what the simulator's choice lost, among plans the GPU measured (a pick the GPU measured under
 // that held floor is marked, and left out of the mean loss: the tuning would not take it). The windows are short: a
-// window's noise (its STP ratio about ±0.005) is in both the correlation and the loss. Trails that record each
+// window's noise is in both the correlation and the loss. Runs benched with another switch budget, objective or
+// floor than the defaults are refused (their plans would be made again otherwise). Trails that record each
 // worker's ratio (workersVsBaseline) are compared worker by worker too (--rows lists them).
 //   node --import tsx bench/tuning-trail-sim.ts [--profiles DIR] [--calibration FILE] [--rows] DIR_OR_RESULTS_JSON...
 import { statSync } from 'node:fs'
@@ -18,7 +19,13 @@ import type { Results, Run, WorkerSpec } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
 import type { FitState } from '../src/plan/fit.ts'
 import { soloRates } from '../src/plan/floors.ts'
-import { DEFAULT_MIN_SHARE, MEASURED_FLOOR_MARGIN, makePlan } from '../src/plan/index.ts'
+import {
+  DEFAULT_MIN_SHARE,
+  DEFAULT_OBJECTIVE,
+  DEFAULT_SWITCH_MAX,
+  MEASURED_FLOOR_MARGIN,
+  makePlan,
+} from '../src/plan/index.ts'
 import { loadProfileSet } from '../src/profile/store.ts'
 import { gridTable } from '../src/report/tables.ts'
 
@@ -139,9 +146,23 @@ export async function trailPoints(
   return out
 }
 
+/** The bench options a trail's plans depend on, as the defaults must have them for them to be made again. */
+const DEFAULT_OPTIONS: Record<string, string> = {
+  '--switch-max': String(DEFAULT_SWITCH_MAX),
+  '--objective': DEFAULT_OBJECTIVE,
+  '--min-share': String(DEFAULT_MIN_SHARE),
+}
+
 function runsOf(path: string): Run[] {
   const file = statSync(path).isDirectory() ? join(path, 'results.json') : path
-  return readFile<Results>('results', file).runs
+  const r = readFile<Results>('results', file)
+  const opts = (r.provenance.options ?? {}) as Record<string, string>
+  for (const [k, v] of Object.entries(DEFAULT_OPTIONS))
+    if (opts[k] !== undefined && opts[k] !== v)
+      throw new Error(
+        `${file}: benched with ${k} ${opts[k]}; this tool makes plans again with the default, ${v}`,
+      )
+  return r.runs
 }
 
 async function main(argv: string[]) {

@@ -2,7 +2,7 @@
 // rank correlation and picks it reports.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -79,8 +79,13 @@ describe('tuning-trail-sim', () => {
       ],
       { encoding: 'utf8', cwd: ROOT },
     )
-    assert.equal(r.status, 0, r.stderr)
-    const res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results
+    let res: Results
+    try {
+      assert.equal(r.status, 0, r.stderr)
+      res = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as Results
+    } finally {
+      rmSync(out, { recursive: true, force: true })
+    }
     const run = res.runs.find((x) => x.policy === 'eclip-fit' && x.tuning?.runs?.length)
     assert.ok(run, 'a tuned run with its trail')
     const pts = await trailPoints(run, join(ROOT, 'profiles/h200'))
@@ -89,6 +94,8 @@ describe('tuning-trail-sim', () => {
     for (const p of pts) {
       assert.ok(Math.abs(p.simStp - p.gpuStp) < 0.01, JSON.stringify(p))
       assert.equal(p.gpuWorkers?.length, 2)
+      for (const [i, x] of p.simWorkers.entries())
+        assert.ok(Math.abs(x - (p.gpuWorkers?.[i] ?? 0)) < 0.01, JSON.stringify(p))
     }
     const rho = spearman(
       pts.map((p) => p.simStp),
