@@ -15,10 +15,12 @@ import { join } from 'node:path'
 import { simEvaluator } from '../src/execute/sim/evaluator.ts'
 import { simInputs } from '../src/execute/sim/inputs.ts'
 import type { Gpu } from '../src/formats/gpu.ts'
-import type { Results, Run, WorkerSpec } from '../src/formats/index.ts'
+import type { Plan, Results, Run, WorkerSpec } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
+import { mean } from '../src/measure/stats.ts'
 import type { FitState } from '../src/plan/fit.ts'
 import { soloRates } from '../src/plan/floors.ts'
+import type { PlanEvaluator } from '../src/plan/index.ts'
 import {
   DEFAULT_MIN_SHARE,
   DEFAULT_OBJECTIVE,
@@ -113,7 +115,7 @@ export async function trailPoints(
   const set = loadProfileSet(profilesDir, workers, { gemmTarget: true })
   const gpu: Gpu = set.gpu
   const ev = simInputs(gpu, { dir: profilesDir, ...(calibration ? { calibration } : {}) }).inputs
-  const evaluator = simEvaluator(ev, workers, set.profiles)
+  const evaluator = memoised(simEvaluator(ev, workers, set.profiles))
   // STP's solo rates as eclip-fit's search takes them (the simulator's, else the profile's)
   const solo = await soloRates(evaluator, set.profiles)
   const base = await evaluator.evaluate(
@@ -144,6 +146,26 @@ export async function trailPoints(
     })
   }
   return out
+}
+
+/**
+ * The evaluator, each plan scored once: makePlan scores the baseline and the candidate it makes, and the tool the plan
+ * it returns, the same workers on the same pool (the simulator's run of a plan is seeded: the same score again).
+ */
+function memoised(ev: PlanEvaluator): PlanEvaluator {
+  const scores = new Map<string, ReturnType<PlanEvaluator['evaluate']>>()
+  return {
+    ...ev,
+    evaluate: (plan: Plan) => {
+      const key = JSON.stringify([plan.pool, plan.workers])
+      let s = scores.get(key)
+      if (!s) {
+        s = ev.evaluate(plan)
+        scores.set(key, s)
+      }
+      return s
+    },
+  }
 }
 
 /** The bench options a trail's plans depend on, as the defaults must have them for them to be made again. */
@@ -201,14 +223,14 @@ async function main(argv: string[]) {
         pts.map((p) => p.simStp),
         pts.map((p) => p.gpuStp),
       )
-      const err = pts.reduce((a, p) => a + Math.abs(p.simStp - p.gpuStp), 0) / pts.length
+      const err = mean(pts.map((p) => Math.abs(p.simStp - p.gpuStp))) as number
       // each worker's |sim − GPU| over the points whose trail has it
       const wErr = pts.flatMap((p) =>
         (p.gpuWorkers ?? []).map((g, i) => Math.abs((p.simWorkers[i] as number) - g)),
       )
-      const workerErr = wErr.length > 0 ? wErr.reduce((a, b) => a + b, 0) / wErr.length : null
+      const workerErr = mean(wErr)
       if (workerErr !== null) sums.worker.push(workerErr)
-      const bias = pts.reduce((a, p) => a + (p.simStp - p.gpuStp), 0) / pts.length
+      const bias = mean(pts.map((p) => p.simStp - p.gpuStp)) as number
       const floor = DEFAULT_MIN_SHARE
       const held = floor + MEASURED_FLOOR_MARGIN
       const simPick = pick(
@@ -248,7 +270,6 @@ async function main(argv: string[]) {
           )
     }
   }
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null)
   body.push([
     'mean',
     '',

@@ -37,24 +37,15 @@ describe('tuning-trail-sim', () => {
       { stp: 1.1, worst: 0.95 },
       { stp: 1.05, worst: 1.0 },
     ]
-    assert.equal(
+    const best = (floor: number) =>
       pick(
         pts,
         (p) => p.stp,
         (p) => p.worst,
-        0.9,
-      ),
-      pts[1],
-    )
-    assert.equal(
-      pick(
-        pts,
-        (p) => p.stp,
-        (p) => p.worst,
-        1.01,
-      ),
-      null,
-    )
+        floor,
+      )
+    assert.equal(best(0.9), pts[1])
+    assert.equal(best(1.01), null)
   })
 
   it("makes a trail's plans again: tuned on the simulator backend, the simulator scores them as measured", async () => {
