@@ -191,7 +191,7 @@ const planFit: PolicyPlanner = async (c) => {
   if (evaluator && !opts.fitPrices) {
     const baseline = await evaluateBaseline(c, evaluator)
     const objective = objectiveOf(workers, await soloRates(evaluator, profiles), opts)
-    const space: FitSpaceOptions = {
+    const spaceOptions: FitSpaceOptions = {
       smCount: N,
       switchMax,
       factor: modelWiseFactor,
@@ -204,12 +204,13 @@ const planFit: PolicyPlanner = async (c) => {
       switchCostUs: evaluator.switchCostUs,
       models: workers.map((w) => w.model),
     }
-    if (opts.fitAt) return planFitAt(c, new FitSpace(gpu, profiles, space), opts.fitAt, baseline, objective)
+    if (opts.fitAt)
+      return planFitAt(c, new FitSpace(gpu, profiles, spaceOptions), opts.fitAt, baseline, objective)
     // a second search (the tuning's slack) scores again none of the plans the first one did
     const scores = new Map<string, FitScore>()
     const searchOn = (obj: FitObjective) =>
       fitSearch(gpu, profiles, {
-        ...space,
+        ...spaceOptions,
         score: (cand) => evaluator.evaluate(candidatePlan(c, cand)),
         baseline,
         objective: obj,
