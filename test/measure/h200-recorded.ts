@@ -40,10 +40,13 @@ export const H200_RECORDED = [
   ...['p1', 'm1'].map((p) => `results/h200/all-mixes-b1/${p}`),
   ...['s1', 'b1', 'b2', 's2'].map((p) => `results/h200/op-spans-b1/${p}`),
   ...['p12', 'p34', 'p56', 'p7', 'm12', 'm3', 'm4', 'm56'].map((p) => `results/h200/tuned-lanes-b1/${p}`),
+  ...['p12', 'p34', 'p56', 'p7', 'm12', 'm3', 'm4', 'm56'].map(
+    (p) => `results/h200/tuned-prio-lanes-b1/${p}`,
+  ),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 868
+export const H200_RUNS = 894
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const

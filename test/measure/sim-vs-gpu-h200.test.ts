@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h200: sim-calibration.json,
 // power.json). Its contention constants were fitted on results/h200/coresident-cal/b8 and b1, its batch-8 γ set by
 // hand from kernel traces (results/h200/kernel-trace), its power model fitted on results/h200/batch1 and batch8: the
-// test checks that their provenance names none of the series below. Twenty-four series,
+// test checks that their provenance names none of the series below. Twenty-five series,
 // plans recorded (the list: h200-recorded.ts):
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
@@ -45,7 +45,8 @@
 // - results/h200/op-spans-b1 (the three mixes with resnext101 at batch 1, planned with and without its op spans, two
 //   pairs);
 // - results/h200/tuned-lanes-b1 (eclip-fit tuned on the GPU at batch 1, the 13 mixes once, the profiles shipped with
-//   resnext101's op spans).
+//   resnext101's op spans);
+// - results/h200/tuned-prio-lanes-b1 (the same with measured stream priorities, the 13 mixes once).
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
 // effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
 // (profiles/h200/README.md says what it changed): those runs are held out from every fit, not from that look.
@@ -112,6 +113,7 @@ checkHeldOut({
     'all-mixes-b1',
     'op-spans-b1',
     'tuned-lanes-b1',
+    'tuned-prio-lanes-b1',
     ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
   ],
   runs: H200_RUNS,
