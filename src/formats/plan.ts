@@ -36,6 +36,11 @@ export const isTablePolicy = (p: string): p is (typeof TABLE_POLICIES)[number] =
 export const ALL_POLICIES = [...POLICIES, ...PRIORITY_POLICIES, ...TABLE_POLICIES] as const
 export const Policy = Type.Enum([...ALL_POLICIES])
 export type Policy = Type.Static<typeof Policy>
+/**
+ * The policy `eclip plan` and `eclip serve` plan with when none is named: eclip-fit, which keeps every worker at its
+ * floor (minShare) or says which it cannot; the paper's eclip only checks the floors and may starve a model.
+ */
+export const DEFAULT_POLICY = 'eclip-fit' satisfies Policy
 
 /**
  * NVIDIA MPS, the tool users reach for today (issue #8): every worker its own process under an MPS daemon. `mps` caps

@@ -5,7 +5,7 @@ import { Priority } from './arrival.ts'
 import { Dtype, ModelName } from './common.ts'
 import { MAX_WEIGHT } from './mix.ts'
 import { batchMixEntries, GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario.ts'
-import { MPS_POLICIES, POLICIES, PRIORITY_POLICIES, TABLE_POLICIES } from './plan.ts'
+import { DEFAULT_POLICY, MPS_POLICIES, POLICIES, PRIORITY_POLICIES, TABLE_POLICIES } from './plan.ts'
 
 /**
  * PARIS + ELSA (docs/design.md §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the host at
@@ -148,6 +148,7 @@ export const ServeConfig = Type.Object(
     grpcPort: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()])),
     /** `sim`: no model runs, compute times from the profiles/plan, responses marked simulated. `gpu`: the GPU backend. */
     backend: Type.Optional(Type.Enum(['sim', 'gpu'])),
+    /** How the models are planned; default eclip-fit (every model kept at its floor), eclip: the paper's policy. */
     policy: Type.Optional(ServePolicy),
     /** Profile directory (gpu.json + one profile per model/batch/dtype). The sim backend without one uses synthetic profiles. */
     profiles: Type.Optional(Type.String({ minLength: 1 })),
@@ -322,9 +323,10 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   if (c.simPower && c.simPower.maxW < c.simPower.idleW) errors.push('/simPower/maxW: below idleW')
   const http = httpTimeoutError(c.http)
   if (http) errors.push(http)
-  const live = (TABLE_POLICIES as readonly string[]).includes(c.policy ?? '')
+  const policy = c.policy ?? DEFAULT_POLICY
+  const live = (TABLE_POLICIES as readonly string[]).includes(policy)
   if (!live && c.live !== undefined)
-    errors.push(`/live: only the eclip-live policy uses it (this config has policy ${c.policy ?? 'eclip'})`)
+    errors.push(`/live: only the eclip-live policy uses it (this config has policy ${policy})`)
   if (c.live?.minTotalShare !== undefined && (c.live.tablePolicy ?? 'eclip-fit') !== 'eclip-fit')
     errors.push(
       `/live/minTotalShare: only eclip-fit's plans keep it (this config's live.tablePolicy is ${c.live.tablePolicy})`,
@@ -332,7 +334,7 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   c.models.forEach((m, i) => {
     if (m.loaded === false && !live)
       errors.push(
-        `/models/${i}/loaded: models are loaded and unloaded while serving under policy eclip-live only (this config has ${c.policy ?? 'eclip'})`,
+        `/models/${i}/loaded: models are loaded and unloaded while serving under policy eclip-live only (this config has policy ${policy})`,
       )
   })
   if (live && c.models.every((m) => m.loaded === false))
@@ -341,33 +343,32 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
     errors.push(
       '/plan: eclip-live follows a plan table (a plan per set of active models: made at start-up, or live.table), not a plan',
     )
-  if (c.objective !== undefined && c.policy !== 'eclip-fit' && c.policy !== 'eclip-rt')
+  if (c.objective !== undefined && policy !== 'eclip-fit' && policy !== 'eclip-rt')
     errors.push(
-      `/objective: only eclip-fit and eclip-rt (its best-effort models' plan) search by an objective (this config has policy ${c.policy ?? 'eclip'})`,
+      `/objective: only eclip-fit and eclip-rt (its best-effort models' plan) search by an objective (this config has policy ${policy})`,
     )
-  if (c.streamPriorities !== undefined && c.policy !== 'eclip-fit')
+  if (c.streamPriorities !== undefined && policy !== 'eclip-fit')
     errors.push(
-      `/streamPriorities: only eclip-fit raises models' streams by it (this config has policy ${c.policy ?? 'eclip'})`,
+      `/streamPriorities: only eclip-fit raises models' streams by it (this config has policy ${policy})`,
     )
   if (c.streamPriorities !== undefined && c.plan !== undefined)
     errors.push(
       '/streamPriorities: the plan is given (/plan): make it with eclip plan --stream-priorities instead',
     )
-  if (c.policy !== 'eclip-rt' && c.realtime !== undefined)
-    errors.push(`/realtime: only the eclip-rt policy uses it (this config has policy ${c.policy ?? 'eclip'})`)
-  if (c.policy === PARIS_ELSA) errors.push(...parisConsistencyErrors(c))
+  if (policy !== 'eclip-rt' && c.realtime !== undefined)
+    errors.push(`/realtime: only the eclip-rt policy uses it (this config has policy ${policy})`)
+  if (policy === PARIS_ELSA) errors.push(...parisConsistencyErrors(c))
   else {
     // paris-elsa's fields elsewhere would be silently ignored: say so instead
-    const policy = `policy ${c.policy ?? 'eclip'}`
     for (const f of PARIS_FIELDS)
       if (c[f] !== undefined)
-        errors.push(`/${f}: only the ${PARIS_ELSA} policy uses it (this config has ${policy})`)
+        errors.push(`/${f}: only the ${PARIS_ELSA} policy uses it (this config has policy ${policy})`)
     c.models.forEach((m, i) => {
       const rt = m.priority === 'realtime'
       for (const f of PARIS_MODEL_FIELDS) {
         if (m[f] === undefined || (rt && REALTIME_MODEL_FIELDS.includes(f))) continue
         errors.push(
-          `/models/${i}/${f}: only the ${PARIS_ELSA} policy uses it (this config has ${policy})${REALTIME_MODEL_FIELDS.includes(f) ? ', or a real-time model (priority: realtime): best-effort work takes what is left' : ''}`,
+          `/models/${i}/${f}: only the ${PARIS_ELSA} policy uses it (this config has policy ${policy})${REALTIME_MODEL_FIELDS.includes(f) ? ', or a real-time model (priority: realtime): best-effort work takes what is left' : ''}`,
         )
       }
       if (rt && m.sloMs === undefined)

@@ -9,7 +9,7 @@ import { UserError } from '../formats/errors.ts'
 import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import { readFile } from '../formats/index.ts'
 import type { WorkerSpec } from '../formats/mix.ts'
-import { isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
+import { DEFAULT_POLICY, isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
 import { lookupPlan, PLAN_TABLE_FULL_MAX, type PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
@@ -236,7 +236,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
       gpu,
       workers,
       profiles,
-      policy: (config.policy ?? 'eclip') as Policy,
+      policy: (config.policy ?? DEFAULT_POLICY) as Policy,
       mix: `serve:${workers.map((w) => w.name).join('+')}`,
       ...(config.profiles ? { profilesDir: path(config.profiles) } : {}),
       note: (line) => notes.push(line),

@@ -21,7 +21,19 @@ describe('eclip plan', () => {
 
   it('plans a paper mix by name, prints the per-worker summary and writes a valid plan', () => {
     const file = join(out, 'plan.json')
-    const r = eclip('plan', '--mix', 'mix7', '--profiles', dir, '--switch-max', '5', '--out', file)
+    const r = eclip(
+      'plan',
+      '--mix',
+      'mix7',
+      '--profiles',
+      dir,
+      '--switch-max',
+      '5',
+      '--policy',
+      'eclip',
+      '--out',
+      file,
+    )
     assert.equal(r.status, 0, r.stderr)
     for (const w of ['alexnet#0', 'alexnet#1', 'alexnet#2']) assert.match(r.stdout, new RegExp(w))
     assert.match(r.stdout, /predicted µs/)
@@ -33,12 +45,32 @@ describe('eclip plan', () => {
     for (const w of plan.workers) assert.ok(w.switches <= 5)
   })
 
+  it('plans with eclip-fit unless told otherwise: every worker kept at its floor, a heuristic plan', () => {
+    const file = join(out, 'default.plan.json')
+    const r = eclip('plan', '--mix', 'mix4', '--profiles', dir, '--out', file)
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /solver dp: heuristic, gap/)
+    assert.match(r.stdout, /floors met \(0\.9×\)/)
+    assert.equal(readFile<Plan>('plan', file).policy, 'eclip-fit')
+  })
+
   it("checks eclip's plan against the floors on the simulator, as bench does; --min-share sets them", () => {
     // the paper's plan of mix3 leaves vgg19 far under its baseline rate on the H100's profiles
     const h100 = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
     const made = (name: string, ...more: string[]) => {
       const file = join(out, name)
-      const r = eclip('plan', '--mix', 'mix3', '--profiles', h100, '--out', file, ...more)
+      const r = eclip(
+        'plan',
+        '--mix',
+        'mix3',
+        '--profiles',
+        h100,
+        '--policy',
+        'eclip',
+        '--out',
+        file,
+        ...more,
+      )
       assert.equal(r.status, 0, r.stderr)
       return { stdout: r.stdout, plan: readFile<Plan>('plan', file) }
     }
@@ -100,7 +132,17 @@ describe('eclip plan', () => {
   })
 
   it('warns on stderr when the time limit stops the solver before it proves the plan', () => {
-    const r = eclip('plan', '--mix', 'mix4', '--profiles', dir, '--time-limit', '0.000001')
+    const r = eclip(
+      'plan',
+      '--mix',
+      'mix4',
+      '--profiles',
+      dir,
+      '--policy',
+      'eclip',
+      '--time-limit',
+      '0.000001',
+    )
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /solver dp: time-limit, gap/)
     assert.match(r.stderr, /warning: the plan is NOT proven optimal/)

@@ -1,5 +1,6 @@
-// eclip serve with the paper's policy (`eclip`, the serve config's default) checks its plan's floors on the simulator,
-// as `eclip plan` and `eclip bench` do, and says at start-up which model falls under its floor and by how much.
+// eclip serve plans with eclip-fit unless the config names a policy, keeping every model at its floor. With the paper's
+// policy (`eclip`) it checks its plan's floors on the simulator, as `eclip plan` and `eclip bench` do, and says at
+// start-up which model falls under its floor and by how much.
 import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,18 +18,28 @@ const PROFILES = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
 const specs = (models: string[]): WorkerSpec[] =>
   models.map((m) => ({ name: m, model: m, batch: 8, dtype: 'fp16' }))
 
-async function setupOf(minShare?: number) {
+async function setupOf(minShare?: number, policy: string | null = 'eclip') {
   const file = join(mkdtempSync(join(tmpdir(), 'eclip-floors-')), 'serve.yaml')
   const models = ['alexnet', 'resnet152', 'vgg19'].map((model) => ({
     model,
     ...(minShare !== undefined ? { minShare } : {}),
   }))
-  writeFileSync(file, YAML.stringify({ backend: 'sim', profiles: PROFILES, frontends: 0, models }))
+  const config = { backend: 'sim', profiles: PROFILES, frontends: 0, ...(policy ? { policy } : {}), models }
+  writeFileSync(file, YAML.stringify(config))
   return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
     configFile: file,
     planner: defaultPlanner,
   })
 }
+
+describe("eclip serve's default policy", () => {
+  it('is eclip-fit: the plan made at start-up keeps every model at its floor', async () => {
+    const setup = await setupOf(undefined, null)
+    assert.equal(setup.plan?.policy, 'eclip-fit')
+    assert.ok(!setup.notes.some((n) => n.includes('WARNING')), setup.notes.join('\n'))
+    assert.match(setup.plan?.solver.notes ?? '', /floors met \(0\.9×\)/)
+  })
+})
 
 describe("eclip serve's paper policy", () => {
   it('says at start-up which models its plan leaves under their floors, and by how much', async () => {

@@ -12,6 +12,7 @@ import { UserError } from '../../formats/errors.ts'
 import { checkMadeFor } from '../../formats/gpu.ts'
 import {
   ALL_POLICIES,
+  DEFAULT_POLICY,
   expandWorkers,
   type Gpu,
   isTablePolicy,
@@ -113,7 +114,7 @@ export function registerPlan(program: Command) {
     .addOption(
       new Option(
         '--policy <policy>',
-        'how kernels get partitions (default eclip; with --table, eclip-fit: the policy of its plans of two or more workers)',
+        `how kernels get partitions (default ${DEFAULT_POLICY}, every worker kept at its floor; eclip: the paper's; with --table the policy of its plans of two or more workers)`,
       ).choices(ALL_POLICIES),
     )
     .option(
@@ -214,7 +215,7 @@ export function registerPlan(program: Command) {
     .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
     .action(async (o) => {
       if (o.out !== undefined) checkWritable('--out', o.out)
-      const policy = (o.policy ?? (o.table ? 'eclip-fit' : 'eclip')) as Policy
+      const policy = (o.policy ?? DEFAULT_POLICY) as Policy
       const tune = resolveTune(o)
       if (o.backend !== undefined && !tune)
         throw new UserError('--backend is for --tune: the backend the candidates are measured on')
