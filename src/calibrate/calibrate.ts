@@ -441,8 +441,11 @@ export function gridPoints(grid: Grid | readonly Grid[]): ContentionConstants[] 
   return points
 }
 
-/** What a fit keeps at every grid point: each profile's own γ, the MPS client rate (where given). */
-export type KeptConstants = Pick<Calibration, 'profileInterference' | 'mpsClientRate'>
+/** What a fit keeps at every grid point: each profile's own γ and κ, the MPS client rate (where given). */
+export type KeptConstants = Pick<
+  Calibration,
+  'profileInterference' | 'coresidencyByProfile' | 'mpsClientRate'
+>
 
 /**
  * Simulates every case at every grid point, with what the fit keeps: each profile's own γ in place of the point's for
@@ -706,6 +709,8 @@ export interface CalibrateOptions {
   onPoint?: (done: number, total: number) => void
   /** Each profile's own γ, applied at every grid point (--keep-contention keeps a file's); absent: none. */
   profileInterference?: Calibration['profileInterference']
+  /** Each profile's own κ, applied at every grid point (--keep-contention keeps a file's); absent: none. */
+  coresidencyByProfile?: Calibration['coresidencyByProfile']
   /** The MPS client rate the written file keeps, applied to MPS runs at every grid point; absent: none. */
   mpsClientRate?: Calibration['mpsClientRate']
   /** The grid is the directory's constants, kept (`--keep-contention`): taken even where no run scores them. */
@@ -756,6 +761,7 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   const gpu = (cases[0] as Case).spec.gpu
   const points = searchGrid(cases, o.grid, o.onPoint, {
     ...(o.profileInterference ? { profileInterference: o.profileInterference } : {}),
+    ...(o.coresidencyByProfile ? { coresidencyByProfile: o.coresidencyByProfile } : {}),
     ...(o.mpsClientRate ? { mpsClientRate: o.mpsClientRate } : {}),
   })
   const beforeConstants: ContentionConstants = {
@@ -769,8 +775,10 @@ export function calibrate(o: CalibrateOptions): CalibrationReport {
   }
   const beforeSim = simWithPower(
     cases,
-    // a grid point stands for the before column only where the per-profile γ and the MPS client rate are the same too
+    // a grid point stands for the before column only where the per-profile γ and κ and the MPS client rate are the
+    // same too
     (sameRecord(o.before.profileInterference, o.profileInterference) &&
+    sameRecord(o.before.coresidencyByProfile, o.coresidencyByProfile) &&
     sameRecord(o.before.mpsClientRate, o.mpsClientRate)
       ? points.find((p) => sameConstants(p.constants, beforeConstants))?.sim
       : undefined) ?? simulateCases(cases, o.before, neutralPower(gpu)),

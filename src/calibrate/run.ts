@@ -381,8 +381,9 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     kept: kept !== undefined,
     before: beforeCal,
     beforePower,
-    // the constants kept come with their per-profile γ; a new fit of the constants has none (fitted against others)
+    // the constants kept come with their per-profile γ and κ; a new fit of the constants has none (fitted against others)
     ...(kept?.profileInterference ? { profileInterference: kept.profileInterference.gamma } : {}),
+    ...(kept?.profileCoresidency ? { coresidencyByProfile: kept.profileCoresidency.kappa } : {}),
     // the MPS client rate the file keeps acts on any MPS runs among the cases, as it will once written
     ...(mps ? { mpsClientRate: mpsClientRateOf(mps) } : {}),
     onPoint: (done, total) => {
@@ -403,10 +404,14 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
         : undefined,
     ),
   )
-  // per-profile γ are fitted against the constants they sit beside: a new fit of the constants leaves them out
+  // per-profile γ and κ are fitted against the constants they sit beside: a new fit of the constants leaves them out
   if (!kept && calNow?.profileInterference)
     console.log(
       `\n${calFileNow} has each profile's own γ, fitted against its constants; the file this fit writes has none: fit them again with --fit-profiles`,
+    )
+  if (!kept && calNow?.profileCoresidency)
+    console.log(
+      `\n${calFileNow} has each profile's own κ, set against its constants; the file this fit writes has none`,
     )
   if (o.perRun && report.heldOut.length > 0) console.log(`\n${perRunText(report)}`)
 

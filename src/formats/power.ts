@@ -113,6 +113,23 @@ export const SimCalibration = Type.Object(
       ),
     ),
     /**
+     * κ per profile, in place of coresidency for that profile's kernels (keys as profile files are named): how much a
+     * model's kernels slow when other kernels' blocks share their SMs differs by model and batch. Absent, or a profile
+     * not named: coresidency.
+     */
+    profileCoresidency: Type.Optional(
+      Type.Object(
+        {
+          kappa: Type.Record(
+            Type.String({ pattern: '^[A-Za-z0-9_.-]+\\.b[0-9]+\\.(fp16|bf16|fp32)$' }),
+            Type.Number({ minimum: 0 }),
+          ),
+          measured: Provenance,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
      * What a worker loses (or gains) by running as its own MPS client (a process and a CUDA context per model, MPS's
      * server between them and the GPU), measured apart from any SM cap: per batch size, its rate under MPS with no
      * caps ÷ its rate sharing the GPU in one process (the MPS policies' requests run 1 ÷ this as long; a batch not

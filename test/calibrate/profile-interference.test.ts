@@ -1,6 +1,6 @@
-// Each profile's own memory interference γ (src/calibrate/profile-interference.ts): the simulator applies it to that
-// profile's workers alone, the fit recovers the γ that made simulated "measurements", and `eclip calibrate
-// --fit-profiles` writes it beside the constants it keeps.
+// Each profile's own memory interference γ (src/calibrate/profile-interference.ts) and co-residency κ: the simulator
+// applies them to that profile's workers alone, the fit recovers the γ that made simulated "measurements", and
+// `eclip calibrate --fit-profiles` writes it beside the constants it keeps.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
@@ -10,7 +10,7 @@ import { describe, it } from 'node:test'
 import { calibrate, gridAt } from '../../src/calibrate/calibrate.ts'
 import { crossing, fitProfileInterference } from '../../src/calibrate/profile-interference.ts'
 import { runCalibrate } from '../../src/calibrate/run.ts'
-import { profileKey } from '../../src/execute/sim/contention.ts'
+import { calibrationFrom, profileKey } from '../../src/execute/sim/contention.ts'
 import { type Calibration, defaultPowerModel } from '../../src/execute/sim/index.ts'
 import { type Mix, type Run, readFile, type SimCalibration } from '../../src/formats/index.ts'
 import { asGpu, gpuRef, h100DirWith, prepare, simulatedRuns } from './synthetic-runs.ts'
@@ -194,5 +194,38 @@ describe('per-profile memory interference', () => {
       r.stderr,
       /--fit-profiles.*cannot be used with.*--keep-contention|--keep-contention.*cannot be used with.*--fit-profiles/,
     )
+  })
+})
+
+describe('per-profile co-residency κ', () => {
+  const coresident: Calibration = { ...common, sharing: 'coresident', coresidency: 0.35 }
+  const mix5 = [mixes[0] as Mix]
+
+  it("changes that profile's co-resident kernels alone; a profile not named keeps coresidency", async () => {
+    const plain = await runs(coresident, mix5)
+    const key = (model: string) =>
+      profileKey(plain[0]?.workers.find((w) => w.model === model) as Run['workers'][number])
+    const rates = (rs: Run[]) => rs.map((r) => r.workers.map((w) => w.throughputRps))
+    const same = await runs({ ...coresident, coresidencyByProfile: { [key('shufflenet')]: 0.35 } }, mix5)
+    assert.deepEqual(rates(same), rates(plain))
+    // under baseline shufflenet's small kernels share resnext101's SMs and pay κ for it: with its own κ 0 it runs
+    // faster, while resnext101, whose blocks fill its SMs, keeps its rate
+    const freed = await runs({ ...coresident, coresidencyByProfile: { [key('shufflenet')]: 0 } }, mix5)
+    const ratio = (model: string) =>
+      rateOf(freed, 'mix5', 'baseline', model) / rateOf(plain, 'mix5', 'baseline', model)
+    assert.ok(ratio('shufflenet') > 1.02, `shufflenet ×${ratio('shufflenet')}`)
+    assert.ok(Math.abs(ratio('resnext101') - 1) < 0.005, `resnext101 ×${ratio('resnext101')}`)
+  })
+
+  it("is read from a calibration file's profileCoresidency", () => {
+    const file = readFile<SimCalibration>('sim-calibration', 'profiles/h200/sim-calibration.json')
+    const measured = { date: '2026-12-02', method: 'test', tool: 'test' }
+    const cal = calibrationFrom({
+      ...file,
+      profileCoresidency: { kappa: { 'alexnet.b1.fp16': 0.2 }, measured },
+    })
+    assert.deepEqual(cal.coresidencyByProfile, { 'alexnet.b1.fp16': 0.2 })
+    assert.match(cal.source, /κ per profile \(2026-12-02\)/)
+    assert.equal(calibrationFrom(file).coresidencyByProfile, undefined)
   })
 })

@@ -78,6 +78,8 @@ export interface Calibration {
    * that loads memory and L2 little slows its neighbours less than its SMs say. Absent: today's term.
    */
   aggressorWeight?: Readonly<Record<string, number>>
+  /** κ per profile (profileKey), in place of coresidency for that profile's kernels; absent for a profile: coresidency. */
+  coresidencyByProfile?: Readonly<Record<string, number>>
   /**
    * Block residency ρ (absent: none): under 'fifo' sharing a kernel takes, of its SMs, only the share of their
    * resources its blocks hold — its thread slots at its demand × ρ (registers and shared memory hold more than
@@ -144,6 +146,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     ...(c.residency !== undefined ? { residency: c.residency } : {}),
     ...(c.footprint !== undefined ? { footprint: c.footprint } : {}),
     ...(c.coresidency !== undefined ? { coresidency: c.coresidency } : {}),
+    ...(c.profileCoresidency ? { coresidencyByProfile: c.profileCoresidency.kappa } : {}),
     ...(c.switchGraphEdgeUs !== undefined ? { switchGraphEdgeUs: c.switchGraphEdgeUs } : {}),
     ...(c.mps ? { mpsClientRate: mpsClientRateOf(c.mps) } : {}),
     ...(c.realtime
@@ -162,6 +165,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     source:
       `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})` +
       (c.profileInterference ? `; γ per profile (${c.profileInterference.measured.date})` : '') +
+      (c.profileCoresidency ? `; κ per profile (${c.profileCoresidency.measured.date})` : '') +
       (c.mps ? `; MPS client rate (${c.mps.measured.date})` : ''),
   }
 }

@@ -454,8 +454,11 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
   const aggressor = cal.aggressorWeight
     ? Float64Array.from(spec.workers, (w) => cal.aggressorWeight?.[profileKey(w)] ?? 1)
     : undefined
+  // 'coresident': each worker's κ, its profile's own where the calibration has one
   const coresident = cal.sharing === 'coresident'
-  const kappa = coresident ? (cal.coresidency ?? 0) : 0
+  const kappa = Float64Array.from(spec.workers, (w) =>
+    coresident ? (cal.coresidencyByProfile?.[profileKey(w)] ?? cal.coresidency ?? 0) : 0,
+  )
   const reallocate = () => {
     sharing.allocate(running, m, mask, pSms, dem, x, nHigh, occW, takeW, coresident ? load : undefined)
     busyNow = 0
@@ -470,7 +473,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
       // hold (the first co-resident blocks cost the most); the memory term counts each kernel's SMs of work, which
       // can then add up to more than the GPU's SMs: the others' count is capped at the SM count (a no-op under
       // 'fifo' and 'fair', where they never exceed it)
-      rate[w] = kappa > 0 ? r / (1 + kappa * Math.sqrt(load[w] as number)) : r
+      const kw = kappa[w] as number
+      rate[w] = kw > 0 ? r / (1 + kw * Math.sqrt(load[w] as number)) : r
       const b = Math.min(xw, d) * (coresident ? 1 : (occW[w] as number))
       busy[w] = b
       busyNow += b
