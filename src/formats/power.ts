@@ -12,6 +12,13 @@
 import Type from 'typebox'
 import { GpuRef, Provenance } from './common.ts'
 
+/** A number ≥ 0 per profile, keyed as profile files are named (model.bBATCH.dtype). */
+const perProfile = () =>
+  Type.Record(
+    Type.String({ pattern: '^[A-Za-z0-9_.-]+\\.b[0-9]+\\.(fp16|bf16|fp32)$' }),
+    Type.Number({ minimum: 0 }),
+  )
+
 const common = {
   gpu: GpuRef,
   /** Board power with no kernel running, W (clocks as during the runs, not deep idle). */
@@ -92,21 +99,13 @@ export const SimCalibration = Type.Object(
     profileInterference: Type.Optional(
       Type.Object(
         {
-          gamma: Type.Record(
-            Type.String({ pattern: '^[A-Za-z0-9_.-]+\\.b[0-9]+\\.(fp16|bf16|fp32)$' }),
-            Type.Number({ minimum: 0 }),
-          ),
+          gamma: perProfile(),
           /**
            * Aggressor weight a per profile (absent, or a profile not named: 1): the busy SMs of another worker's
            * kernels count × its profile's a in every γ term, so a model that loads memory little slows its
            * neighbours less than its SMs say (bench/probe-fit.ts fits it on disjoint partitions).
            */
-          aggressor: Type.Optional(
-            Type.Record(
-              Type.String({ pattern: '^[A-Za-z0-9_.-]+\\.b[0-9]+\\.(fp16|bf16|fp32)$' }),
-              Type.Number({ minimum: 0 }),
-            ),
-          ),
+          aggressor: Type.Optional(perProfile()),
           measured: Provenance,
         },
         { additionalProperties: false },
@@ -120,10 +119,7 @@ export const SimCalibration = Type.Object(
     profileCoresidency: Type.Optional(
       Type.Object(
         {
-          kappa: Type.Record(
-            Type.String({ pattern: '^[A-Za-z0-9_.-]+\\.b[0-9]+\\.(fp16|bf16|fp32)$' }),
-            Type.Number({ minimum: 0 }),
-          ),
+          kappa: perProfile(),
           measured: Provenance,
         },
         { additionalProperties: false },
