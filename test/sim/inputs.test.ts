@@ -65,6 +65,17 @@ describe('simInputs', () => {
       typo.warnings[0] ?? '',
       /a memory interference γ for albret\.b1\.fp16, vgg19\.b2\.fp16, which name no profile in .*h100: used for no worker/,
     )
+    // the same for a co-residency κ per profile
+    writeFileSync(
+      other,
+      JSON.stringify({
+        ...cal,
+        profileCoresidency: { kappa: { 'alexnet.b9.fp16': 0.2 }, measured: cal.measured },
+      }),
+    )
+    const kappa = simInputs(gpu, { dir: H100, calibration: other }).warnings
+    assert.equal(kappa.length, 1)
+    assert.match(kappa[0] ?? '', /a co-residency κ for alexnet\.b9\.fp16, which names no profile/)
   })
 
   it("reads the issue delay's jitter where the file has one, none where it has none, refuses one over the delay", () => {

@@ -40,12 +40,20 @@ export function simInputs(gpu: Gpu, from: SimFileSources = {}): { inputs: SimInp
     warnings.push(
       `contention model not calibrated against GPU runs (${calibration.source}): simulated on neutral constants`,
     )
-  // a γ whose key names no profile of the directory (a typo, a deleted profile) would be used for no worker, silently
-  const gammas = Object.keys(files.calibration?.profileInterference?.gamma ?? {})
-  const stray = from.dir ? gammas.filter((k) => !existsSync(join(from.dir as string, `${k}.json`))) : []
-  if (stray.length > 0)
-    warnings.push(
-      `${from.calibration ?? join(from.dir as string, 'sim-calibration.json')}: a memory interference γ for ${stray.join(', ')}, which name${stray.length === 1 ? 's' : ''} no profile in ${from.dir}: used for no worker (keys are profile file names without .json, e.g. albert.b1.fp16)`,
-    )
+  // a per-profile constant whose key names no profile of the directory (a typo, a deleted profile) would be used for
+  // no worker, silently
+  const perProfile = [
+    ['a memory interference γ', files.calibration?.profileInterference?.gamma],
+    ['an aggressor weight', files.calibration?.profileInterference?.aggressor],
+    ['a co-residency κ', files.calibration?.profileCoresidency?.kappa],
+  ] as const
+  for (const [what, values] of perProfile) {
+    const keys = Object.keys(values ?? {})
+    const stray = from.dir ? keys.filter((k) => !existsSync(join(from.dir as string, `${k}.json`))) : []
+    if (stray.length > 0)
+      warnings.push(
+        `${from.calibration ?? join(from.dir as string, 'sim-calibration.json')}: ${what} for ${stray.join(', ')}, which name${stray.length === 1 ? 's' : ''} no profile in ${from.dir}: used for no worker (keys are profile file names without .json, e.g. albert.b1.fp16)`,
+      )
+  }
   return { inputs: { gpu, primitives, power, calibration }, warnings }
 }
