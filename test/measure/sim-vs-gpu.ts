@@ -140,9 +140,17 @@ export function simulatorOf(check: Pick<HeldOutCheck, 'profiles'>, calibrationFi
     gpu,
     profileOf,
     resimulate,
-    // what every constant of the directory was fitted on: contention, real-time, power (not the MPS client rate: it
-    // acts on MPS runs alone, which the check leaves out)
-    provenance: `${calFile.measured.notes ?? ''} ${calFile.realtime?.measured?.notes ?? ''} ${power.measured.notes ?? ''}`,
+    // what every constant of the directory was fitted or chosen on: contention (its per-profile γ and κ too),
+    // real-time, power (not the MPS client rate: it acts on MPS runs alone, which the check leaves out)
+    provenance: [
+      calFile.measured.notes,
+      calFile.profileInterference?.measured.method,
+      calFile.profileInterference?.measured.notes,
+      calFile.profileCoresidency?.measured.method,
+      calFile.profileCoresidency?.measured.notes,
+      calFile.realtime?.measured?.notes,
+      power.measured.notes,
+    ].join(' '),
   }
 }
 export type Simulator = ReturnType<typeof simulatorOf>
