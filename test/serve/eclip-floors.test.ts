@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import { readFile, type WorkerSpec } from '../../src/formats/index.ts'
-import type { ServeConfig } from '../../src/formats/serve-config.ts'
+import { type ServeConfig, serveConfigConsistencyErrors } from '../../src/formats/serve-config.ts'
 import { loadGpu, loadProfileSet } from '../../src/profile/store.ts'
 import { defaultPlanner } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
@@ -69,5 +69,18 @@ describe("eclip serve's paper policy", () => {
     }
     assert.ok((await notes(true)).some((n) => n.startsWith("WARNING: the paper's plan misses")))
     assert.deepEqual(await notes(false), [])
+  })
+})
+
+describe("a serve config's checks, without a policy named", () => {
+  const models = [{ model: 'alexnet' }, { model: 'vgg19' }]
+  it("take the default's options (eclip-fit's objective and stream priorities) and name it in their errors", () => {
+    assert.deepEqual(
+      serveConfigConsistencyErrors({ models, objective: 'requests', streamPriorities: true }),
+      [],
+    )
+    assert.deepEqual(serveConfigConsistencyErrors({ models, realtime: { reserveSms: 8 } }), [
+      '/realtime: only the eclip-rt policy uses it (this config has policy eclip-fit)',
+    ])
   })
 })
