@@ -173,6 +173,7 @@ describe('eclip plan', () => {
       [['--mix', 'mix7', '--profiles', join(out, 'nope')], /no such profile directory/],
       [['--mix', 'mix7', '--profiles', dir, '--tolerance', '-1'], /--tolerance must be ≥ 0/],
       [['--mix', 'mix7', '--profiles', dir, '--policy', 'magic'], /argument 'magic' is invalid/],
+      [['--mix', 'mix7', '--profiles', dir, '--solver', 'highs'], /--solver highs: .*eclip-fit solves by DP/],
       [
         ['--mix', 'mix7', '--profiles', dir, '--min-share', '-1'],
         /--min-share: expected a number ≥ 0, got "-1"/,
