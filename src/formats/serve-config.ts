@@ -327,7 +327,7 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   const live = (TABLE_POLICIES as readonly string[]).includes(policy)
   if (!live && c.live !== undefined)
     errors.push(`/live: only the eclip-live policy uses it (this config has policy ${policy})`)
-  if (c.live?.minTotalShare !== undefined && (c.live.tablePolicy ?? 'eclip-fit') !== 'eclip-fit')
+  if (c.live?.minTotalShare !== undefined && (c.live.tablePolicy ?? DEFAULT_POLICY) !== 'eclip-fit')
     errors.push(
       `/live/minTotalShare: only eclip-fit's plans keep it (this config's live.tablePolicy is ${c.live.tablePolicy})`,
     )

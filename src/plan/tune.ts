@@ -31,7 +31,7 @@
 // next best measured plans) are returned for what is measured after the search: with --stream-priorities, a plan
 // that measured second unraised can measure first with a worker raised (tune-fit.ts measures sets on each).
 
-import { isTablePolicy } from '../formats/plan.ts'
+import { DEFAULT_POLICY, isTablePolicy } from '../formats/plan.ts'
 import {
   DEFAULT_MIN_SHARE,
   FIT_ENERGY_WEIGHT,
@@ -67,7 +67,8 @@ export function tunablePlans(
 ): TunablePlans[] {
   const out: TunablePlans[] = []
   if (policies.includes('eclip-fit')) out.push('eclip-fit')
-  if ((o.tablePolicy ?? 'eclip-fit') === 'eclip-fit' && policies.some(isTablePolicy)) out.push('eclip-live')
+  if ((o.tablePolicy ?? DEFAULT_POLICY) === 'eclip-fit' && policies.some(isTablePolicy))
+    out.push('eclip-live')
   if (policies.includes('eclip-rt') && plansBestEffort(o)) out.push('eclip-rt')
   return out
 }

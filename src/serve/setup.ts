@@ -493,7 +493,7 @@ async function liveServeSetup(
         },
       )
     : undefined
-  const tablePolicy = (config.live?.tablePolicy ?? given?.policy ?? 'eclip-fit') as Policy
+  const tablePolicy = (config.live?.tablePolicy ?? given?.policy ?? DEFAULT_POLICY) as Policy
   const minTotalShare = config.live?.minTotalShare ?? given?.minTotalShare
   const table = await makeServeTable(gpu, specs, {
     policy: tablePolicy,

@@ -173,7 +173,14 @@ describe('eclip plan', () => {
       [['--mix', 'mix7', '--profiles', join(out, 'nope')], /no such profile directory/],
       [['--mix', 'mix7', '--profiles', dir, '--tolerance', '-1'], /--tolerance must be ≥ 0/],
       [['--mix', 'mix7', '--profiles', dir, '--policy', 'magic'], /argument 'magic' is invalid/],
-      [['--mix', 'mix7', '--profiles', dir, '--solver', 'highs'], /--solver highs: .*eclip-fit solves by DP/],
+      [
+        ['--mix', 'mix7', '--profiles', dir, '--solver', 'highs'],
+        /--solver highs: .*eclip-fit does not use it/,
+      ],
+      [
+        ['--mix', 'mix7', '--profiles', dir, '--policy', 'model-wise', '--solver', 'highs'],
+        /--solver highs: .*model-wise does not use it/,
+      ],
       [
         ['--mix', 'mix7', '--profiles', dir, '--min-share', '-1'],
         /--min-share: expected a number ≥ 0, got "-1"/,

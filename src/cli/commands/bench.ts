@@ -7,7 +7,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import { type ProfilesChoice, reportFrom, runBench } from '../../bench/run.ts'
 import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
-import { isMpsPolicy, isTablePolicy, POLICIES, UserError } from '../../formats/index.ts'
+import { DEFAULT_POLICY, isMpsPolicy, isTablePolicy, POLICIES, UserError } from '../../formats/index.ts'
 import {
   checkFitOptions,
   checkMinShare,
@@ -140,7 +140,7 @@ export function registerBench(program: Command) {
         "eclip-live: the policy of its table's plans of two or more workers",
       )
         .choices(POLICIES.filter((p) => !isMpsPolicy(p)))
-        .default('eclip-fit' as const),
+        .default(DEFAULT_POLICY),
     )
     .option(
       '--table-threads <n>',

@@ -227,10 +227,10 @@ export function registerPlan(program: Command) {
         )
       if (!o.table && (o.subsets !== undefined || o.threads !== undefined))
         throw new UserError('--subsets and --threads are for --table')
-      // eclip-fit solves its subproblems by DP whatever --solver says: refused rather than ignored
-      if (o.solver === 'highs' && policy === 'eclip-fit')
+      // only the paper's eclip solves by the MILP; every other policy would ignore --solver: refused instead
+      if (o.solver === 'highs' && policy !== 'eclip')
         throw new UserError(
-          "--solver highs: the HiGHS MILP solves the paper's eclip plan (--policy eclip); eclip-fit solves by DP",
+          `--solver highs: the HiGHS MILP solves the paper's eclip plan (--policy eclip); ${policy} does not use it`,
         )
       checkMinShare(o.minShare, [policy], o, '--policy')
       checkSwitchMax(o.switchMax, [policy], o, '--policy')
