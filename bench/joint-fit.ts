@@ -165,14 +165,16 @@ console.log(
   `${o.profiles} as shipped (${label(shipped)}): ${head(ref)}\n  ${byPolicy(ref.disb)}\n` +
     `grid of ${points.length} points (closed loop: ${fitSets.join(', ')}; DISB: ${list(o.disb).join(', ')}):`,
 )
-// a point replaces the directory's optional constants too (none where the point has none; no per-profile γ, which
-// were fitted against the shipped constants)
+// a point replaces the directory's optional constants too (none where the point has none; no per-profile γ, aggressor
+// weight or κ, which were fitted against the shipped constants)
 const {
   residency: _r,
   footprint: _f,
   coresidency: _k,
   switchGraphEdgeUs: _s,
   profileInterference: _g,
+  aggressorWeight: _a,
+  coresidencyByProfile: _kp,
   ...rest
 } = shipped
 const scored = points.map((p) => {
