@@ -226,6 +226,9 @@ describe('per-profile co-residency κ', () => {
     })
     assert.deepEqual(cal.coresidencyByProfile, { 'alexnet.b1.fp16': 0.2 })
     assert.match(cal.source, /κ per profile \(2026-12-02\)/)
-    assert.equal(calibrationFrom(file).coresidencyByProfile, undefined)
+    // a file without the block keeps the one κ for every worker; the shipped file's own κ's are read as they are
+    const { profileCoresidency, ...without } = file
+    assert.equal(calibrationFrom(without).coresidencyByProfile, undefined)
+    assert.deepEqual(calibrationFrom(file).coresidencyByProfile, profileCoresidency?.kappa)
   })
 })

@@ -39,14 +39,15 @@ export const H200_RECORDED = [
   ...['off1', 'on1', 'on2', 'off2', 'off3', 'off4'].map((p) => `results/h200/conv-lanes-bench/${p}`),
   ...['p1', 'm1'].map((p) => `results/h200/all-mixes-b1/${p}`),
   ...['s1', 'b1', 'b2', 's2'].map((p) => `results/h200/op-spans-b1/${p}`),
-  ...['p12', 'p34', 'p56', 'p7', 'm12', 'm3', 'm4', 'm56'].map((p) => `results/h200/tuned-lanes-b1/${p}`),
-  ...['p12', 'p34', 'p56', 'p7', 'm12', 'm3', 'm4', 'm56'].map(
-    (p) => `results/h200/tuned-prio-lanes-b1/${p}`,
-  ),
+  // not tuned-lanes-b1 and tuned-prio-lanes-b1: the batch-1 κ per profile was chosen on their tuning trails
+  ...[
+    ...['k1s', 'k1k', 'k2k', 'k2s', 'k34s', 'k34k', 'k5k', 'k5s'],
+    ...['r2s', 'r2k', 'r3k', 'r3s', 'r14s', 'r14k', 'r5s', 'r5k'],
+  ].map((p) => `results/h200/kappa-b1/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 894
+export const H200_RUNS = 914
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const

