@@ -6,7 +6,14 @@
 // The application is src/serve-bench/run.ts.
 import { resolve } from 'node:path'
 import { type Command, Option } from '@commander-js/extra-typings'
-import { ALL_POLICIES, isMpsPolicy, POLICIES, type Policy, UserError } from '../../formats/index.ts'
+import {
+  ALL_POLICIES,
+  DEFAULT_POLICY,
+  isMpsPolicy,
+  POLICIES,
+  type Policy,
+  UserError,
+} from '../../formats/index.ts'
 import { http2Sizes } from '../../serve/grpc/flow-control.ts'
 import { applyServingHeapGrowth } from '../../serve/heap.ts'
 import { DEFAULT_SERVE_HOLD_MS } from '../../serve/live.ts'
@@ -53,7 +60,7 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--policies <list|all>',
-      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}, eclip-rt, eclip-live; not the MPS ones), or all (eclip-rt where a mix has real-time workers) (default: baseline,eclip)`,
+      `comma-separated serve policies (${POLICIES.filter((p) => !isMpsPolicy(p)).join(', ')}, eclip-rt, eclip-live; not the MPS ones), or all (eclip-rt where a mix has real-time workers) (default: baseline,${DEFAULT_POLICY}: the plan eclip serve makes unless told otherwise)`,
     )
     .addOption(new Option('--backend <name>', 'sim or gpu (default: sim)').choices(['sim', 'gpu'] as const))
     .option(
@@ -212,7 +219,7 @@ export function registerServeBench(program: Command) {
         if (failed) process.exitCode = 1
         return
       }
-      const policies = resolvePolicies(opts.policies ?? 'baseline,eclip', 'sim', mixes)
+      const policies = resolvePolicies(opts.policies ?? `baseline,${DEFAULT_POLICY}`, 'sim', mixes)
       checkRtOptions(opts, policies)
       checkServedFitOptions(opts, policies)
       if ((opts.table !== undefined || opts.holdMs !== undefined) && !policies.includes('eclip-live'))
