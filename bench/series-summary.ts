@@ -6,8 +6,9 @@
 // files of the same mixes and batch, the spread between them (repeats). Files recorded before the bench wrote system
 // metrics need --profiles: their metrics are then recomputed from the runs as bench/system-metrics.ts does.
 // An argument of several DIR_OR_RESULTS_JSON joined by commas is one series recorded in parts (their runs pooled); a
-// part written PART@mixA+mixB gives only those mixes' runs (a series that takes some mixes from another recording).
-//   node --import tsx bench/series-summary.ts [--policy eclip-fit/graph] [--profiles DIR] DIR_OR_RESULTS_JSON[@MIX+...][,...]...
+// part written PART@mixA+mixB gives only those mixes' runs (a series that takes some mixes from another recording);
+// LABEL=... names a series in the output (two series whose parts share names: `now=p1,p2 before=../old/p1,../old/p2`).
+//   node --import tsx bench/series-summary.ts [--policy eclip-fit/graph] [--profiles DIR] [LABEL=]DIR_OR_RESULTS_JSON[@MIX+...][,...]...
 import { statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { Results, Run } from '../src/formats/index.ts'
@@ -338,7 +339,9 @@ function main() {
   const policy = option('--policy')
   const profiles = option('--profiles')
   if (args.length === 0)
-    throw new Error('usage: series-summary.ts [--policy P] [--profiles DIR] DIR_OR_RESULTS_JSON[,...]...')
+    throw new Error(
+      'usage: series-summary.ts [--policy P] [--profiles DIR] [LABEL=]DIR_OR_RESULTS_JSON[,...]...',
+    )
   const runsOf = (part: string) => {
     const [a = part, only] = part.split('@')
     const file = statSync(a).isDirectory() ? join(a, 'results.json') : a
@@ -352,7 +355,8 @@ function main() {
       throw new Error(`${file}: runs without system metrics: give --profiles DIR to recompute`)
     return missing && profiles ? recomputed(recorded, profiles) : recorded
   }
-  const series = args.map((arg) => {
+  const series = args.map((given) => {
+    const [, name, arg = given] = /^([\w.-]+)=(.+)$/.exec(given) ?? []
     const parts = arg.split(',')
     const runs = parts.flatMap(runsOf)
     // parts of one series hold different runs: one (mix, batch, policy, backend) twice would pair across parts
@@ -362,12 +366,14 @@ function main() {
     const twice = parts.length > 1 ? keys.find((k, i) => keys.indexOf(k) !== i) : undefined
     if (twice) throw new Error(`${arg}: the parts hold ${twice} more than once: not parts of one series`)
     return {
-      label: parts
-        .map((p) => {
-          const [a = p, only] = p.split('@')
-          return `${basename(a.replace(/\/results\.json$/, ''))}${only ? `[${only}]` : ''}`
-        })
-        .join('+'),
+      label:
+        name ??
+        parts
+          .map((p) => {
+            const [a = p, only] = p.split('@')
+            return `${basename(a.replace(/\/results\.json$/, ''))}${only ? `[${only}]` : ''}`
+          })
+          .join('+'),
       summary: summarise(runs, policy ?? onlyPolicy(runs)),
     }
   })

@@ -109,6 +109,24 @@ describe('series-summary', () => {
       /^p1\+p2\+p3\+p4\+p5: eclip-fit\/graph ÷ baseline over 13 mixes\n {2}STP ratio mean 1\.095 /m,
     )
     assert.match(r.stdout, /spread a1\+a2\+q3\+q4\+q5 vs p1\+p2\+p3\+p4\+p5 over 13 mixes/)
+    // LABEL= names a series in place of its parts' names
+    const named = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'bench', 'series-summary.ts'),
+        `tuned=${dir('tuned', ['a1', 'a2', 'q3', 'q4', 'q5'])}`,
+        `prio=${dir('tuned-prio', ['p1', 'p2', 'p3', 'p4', 'p5'])}`,
+      ],
+      { encoding: 'utf8', cwd: ROOT },
+    )
+    assert.equal(named.status, 0, named.stderr)
+    assert.match(
+      named.stdout,
+      /^tuned: eclip-fit\/graph ÷ baseline over 13 mixes\n {2}STP ratio mean 1\.083 /m,
+    )
+    assert.match(named.stdout, /^spread tuned vs prio over 13 mixes/m)
     // tuned plans: the tuning window's STP ratio against the plan's own run, per series
     assert.match(
       r.stdout,
