@@ -44,10 +44,13 @@ export const H200_RECORDED = [
     ...['k1s', 'k1k', 'k2k', 'k2s', 'k34s', 'k34k', 'k5k', 'k5s'],
     ...['r2s', 'r2k', 'r3k', 'r3s', 'r14s', 'r14k', 'r5s', 'r5k'],
   ].map((p) => `results/h200/kappa-b1/${p}`),
+  ...['p12', 'p34', 'p56', 'p7', 'm12', 'm3', 'm4', 'm56'].map(
+    (p) => `results/h200/tuned-prio-kappa-b1/${p}`,
+  ),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 914
+export const H200_RUNS = 940
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const

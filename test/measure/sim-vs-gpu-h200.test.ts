@@ -3,7 +3,7 @@
 // power.json). Its contention constants were fitted on results/h200/coresident-cal/b8 and b1, its batch-8 γ set by
 // hand from kernel traces (results/h200/kernel-trace), its batch-1 γ's fitted on the interference probes
 // (results/h200/interference), its batch-1 κ's per profile chosen on two tuning series' trails, its power model fitted
-// on results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Twenty-four series,
+// on results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Twenty-five series,
 // plans recorded (the list: h200-recorded.ts):
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
@@ -46,7 +46,9 @@
 // - results/h200/op-spans-b1 (the three mixes with resnext101 at batch 1, planned with and without its op spans, two
 //   pairs);
 // - results/h200/kappa-b1 (eclip-fit untuned at batch 1, planned on the calibration before the batch-1 γ's and κ's per
-//   profile and on the shipped one, the nine mixes whose plans that changes, two rounds).
+//   profile and on the shipped one, the nine mixes whose plans that changes, two rounds);
+// - results/h200/tuned-prio-kappa-b1 (eclip-fit tuned on the GPU with measured priorities, the 13 mixes at batch 1,
+//   planned on the shipped calibration).
 // Not results/h200/tuned-lanes-b1 and tuned-prio-lanes-b1: the batch-1 κ's per profile were chosen on their trails.
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
 // effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
@@ -114,6 +116,7 @@ checkHeldOut({
     'all-mixes-b1',
     'op-spans-b1',
     'kappa-b1',
+    'tuned-prio-kappa-b1',
     ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
   ],
   runs: H200_RUNS,
