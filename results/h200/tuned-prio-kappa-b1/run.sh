@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Session 78, H200, batch 1, on the κ calibration (profiles/h200 as shipped at 4c02c911): eclip-fit --tune --stream-priorities against baseline, parts NAME:MIXES:EST_S through
-# gpu/scripts/device-bench-parts.sh (LIMIT_S, each part packed as it ends), then one line per tuned run.
+# Session 78, H200, batch 1, on the κ calibration (profiles/h200 as shipped at 4c02c911): eclip-fit --tune
+# --stream-priorities against baseline, parts NAME:MIXES:EST_S through gpu/scripts/device-bench-parts.sh (LIMIT_S,
+# each part packed as it ends), then one line per tuned run.
 set -uo pipefail
 OUT=${OUT:-out}; mkdir -p "$OUT"
 . gpu/scripts/device-env.sh
