@@ -366,3 +366,10 @@ def test_latencies_keep_a_sizes_conv_lane_only_where_it_is_faster(clean_profiler
     # no conv target: no lanes, no list
     got = profiler.request_latencies_us(parts, "resnet152", 1, "fp16", gemm_target=True)
     assert got.targeted_us == [90.0, 90.0, 100.0] and got.conv_sms is None
+
+
+def test_the_graphs_memset_nodes_are_no_kernels_of_it():
+    kernel = lambda name, ts: {"cat": "kernel", "name": name, "ts": ts, "dur": 1.0}  # noqa: E731
+    trace = {"traceEvents": [kernel("conv_b", 5.0), kernel("memset32", 1.0), kernel("conv_a", 2.0),
+                             {"cat": "gpu_memcpy", "name": "Memcpy DtoD", "ts": 3.0}, kernel("memset_rows", 4.0)]}
+    assert [e["name"] for e in profiler.graph_kernel_events(trace)] == ["conv_a", "memset_rows", "conv_b"]
