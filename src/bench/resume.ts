@@ -140,6 +140,8 @@ export function benchOptions(
     ['--stream-priorities', o.streamPriorities || undefined],
     ['--min-share', or('--min-share', o.minShare, floors)],
     ['--fit-starts', or('--fit-starts', o.fitStarts, fit)],
+    // no default to record: absent, no cap
+    ['--max-p95', fit ? o.maxP95 : undefined],
     ['--switch-max', or('--switch-max', o.switchMax, plansUnderSwitchBudget(o.policies, o))],
     // eclip-live's (without it, --hold-ms is refused and --table-policy unused)
     ['--hold-ms', live ? (o.holdMs ?? DEFAULT_HOLD_MS) : o.holdMs],
@@ -174,6 +176,7 @@ type RecordedPlanOptions = Pick<
   | 'objective'
   | 'minShare'
   | 'fitStarts'
+  | 'maxP95'
   | 'switchMax'
   | 'fitPriorities'
 >
@@ -212,6 +215,7 @@ export function recordedPlanOptions(
     objective: choice('--objective', PLAN_OBJECTIVES),
     minShare: num('--min-share'),
     fitStarts: choice('--fit-starts', FIT_STARTS_CHOICES),
+    maxP95: num('--max-p95'),
     switchMax: num('--switch-max'),
     fitPriorities: r['--stream-priorities'] === 'true' ? true : undefined,
   }

@@ -300,6 +300,8 @@ export interface RunBenchOptions {
   minShare?: number
   /** where eclip-fit's search climbs from (PlanOptions.fitStarts; default FIT_STARTS) */
   fitStarts?: FitStarts
+  /** eclip-fit's p95 cap per worker (PlanOptions.maxP95; default none) */
+  maxP95?: number
   /** switches per request per worker, at most, in eclip's and eclip-fit's plans (PlanOptions.switchMax) */
   switchMax?: number
   profiles: ProfilesChoice
@@ -528,6 +530,7 @@ function benchPlanners(
     ...(o.objective === undefined ? {} : { objective: o.objective }),
     ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
     ...(o.fitStarts === undefined ? {} : { fitStarts: o.fitStarts }),
+    ...(o.maxP95 === undefined ? {} : { maxP95: o.maxP95 }),
     ...(o.switchMax === undefined ? {} : { switchMax: o.switchMax }),
   }
   // stream priorities for eclip-fit's own plans only: eclip-live's set plans below are made without

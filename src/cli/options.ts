@@ -242,6 +242,12 @@ export const fitStartsOption = () =>
     '--fit-starts <where>',
     "eclip-fit: where its search climbs from — several (model-wise's homes, the same near the baseline's placement, and each worker in a one-slice home; default) or one (model-wise's homes alone: a third to a half of the planning time, plans that may score lower)",
   ).choices(FIT_STARTS_CHOICES)
+/** eclip-fit's p95 cap per worker (PlanOptions.maxP95), the same on bench and plan. */
+export const maxP95Option = () =>
+  new Option(
+    '--max-p95 <r>',
+    "eclip-fit: every worker's p95 under the plan ÷ its p95 under baseline co-location, at most, as the simulator predicts both; kept like a floor (default: no cap per worker)",
+  ).argParser(num('max-p95', 1))
 /** The switch budget per request (PlanOptions.switchMax), the same on bench and plan. */
 export const switchMaxOption = () =>
   new Option(
@@ -457,18 +463,20 @@ export function resolveTune(o: {
   }
 }
 
-/** Refuses --objective and --fit-starts where no plan of the policies given is made by eclip-fit's search (tunablePlans). */
+/** Refuses --objective, --fit-starts and --max-p95 where no plan of the policies given is made by eclip-fit's search (tunablePlans). */
 export function checkFitOptions(
-  o: { objective?: string; fitStarts?: string } & Parameters<typeof tunablePlans>[1],
+  o: { objective?: string; fitStarts?: string; maxP95?: number } & Parameters<typeof tunablePlans>[1],
   policies: readonly string[],
   flag = '--policies',
 ): void {
   const given = [
     o.objective !== undefined ? '--objective' : '',
     o.fitStarts !== undefined ? '--fit-starts' : '',
+    o.maxP95 !== undefined ? '--max-p95' : '',
   ]
     .filter((f) => f !== '')
-    .join(' and ')
+    .join(', ')
+    .replace(/, ([^,]*)$/, ' and $1')
   if (given === '' || tunablePlans(policies, o).length > 0) return
   throw new UserError(
     `${given} set${given.includes(' and ') ? '' : 's'} eclip-fit's search (its plans, eclip-rt's best-effort plan under its gate mechanism with --rt-best-effort eclip-fit, eclip-live's set plans when they are eclip-fit's): ${flag} ${policies.join(',')} makes none of them`,

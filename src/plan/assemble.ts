@@ -66,6 +66,7 @@ interface AssembleInput {
     rtReserveSms?: number
     rtGateUs?: number
     minTotalShare?: number
+    maxP95?: number
   }
   solver: Omit<SolverInfo, 'solveMs'> & { solveMs?: number }
   notes: readonly string[]
@@ -114,7 +115,7 @@ export function assemble(o: AssembleInput): Plan {
     pool: { partitions: o.partitions },
     workers: planWorkers,
     repartitionAtSwitch: o.policy === 'kw-ioctl',
-    // params allows extra fields: the pool cap, eclip-rt's options and eclip-fit's minTotalShare are recorded next to
+    // params allows extra fields: the pool cap, eclip-rt's options and eclip-fit's minTotalShare and maxP95 are recorded next to
     // the paper's parameters
     params: {
       ...paper,

@@ -48,6 +48,10 @@
 // so such a trade ranks below every plan that keeps the total. eclip-live's set plans take it by default
 // (src/plan/table.ts); a static plan only when its mix asks. Baseline's placement, the reference, always meets it:
 // above 1 the guard asks for a margin over baseline's requests, or baseline's placement.
+//
+// A p95 cap (optional, maxP95): a worker's rate may stay above its floor while its p95 grows past the cap the user
+// holds latency to (a closed loop's p95 can reach about 1 / floor of baseline's). Each worker's p95 ratio past the cap
+// counts like a floor's shortfall; baseline's placement, the reference, meets it by definition.
 import type { Gpu } from '../formats/gpu.ts'
 import { regularSlices } from '../formats/gpu.ts'
 import type { Partition } from '../formats/plan.ts'
@@ -246,13 +250,16 @@ export interface FitObjective {
   floors: readonly number[]
   /** Least Σ rate under the plan ÷ Σ rate under baseline (total requests/s); absent: no guard. */
   minTotal?: number
+  /** Each worker's p95 under the plan ÷ its p95 under baseline, at most, kept like a floor; absent: no cap. */
+  maxP95?: number
 }
 
 /**
  * How a candidate compares with baseline: the bench's normalised means (src/measure/metrics.ts), and, against
  * `obj`, weighted STP and its ratio to baseline's, each worker's throughput and p95 ratios, the worst worker, total requests/s
- * as a ratio to baseline's, and the floors' total shortfall Σ max(0, floor − ratio) + max(0, minTotal − total ratio).
- * Without `obj`: solo = the baseline rates, weights 1, no floors.
+ * as a ratio to baseline's, and the floors' total shortfall Σ max(0, floor − ratio) + max(0, minTotal − total ratio)
+ * + Σ min(1, max(0, p95 ratio − maxP95)) (the p95 cap's part: `p95Shortfall`). Without `obj`: solo = the baseline
+ * rates, weights 1, no floors.
  */
 export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   const n = s.throughputRps.length
@@ -261,6 +268,7 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   let stp = 0
   let baseStp = 0
   let shortfall = 0
+  let p95Shortfall = 0
   let sum = 0
   let baseSum = 0
   const ratios: number[] = []
@@ -280,6 +288,8 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
     const p95Ratio = bp > 0 && Number.isFinite(p) ? p / bp : Number.POSITIVE_INFINITY
     p95Ratios.push(p95Ratio)
     p95 += p95Ratio
+    // a worker past the cap counts like one short of its floor, by at most 1 (a p95 that is not finite is past it)
+    if (obj?.maxP95 !== undefined) p95Shortfall += Math.min(1, Math.max(0, p95Ratio - obj.maxP95))
     const solo = obj?.soloRps[i] ?? b
     const wt = obj?.weights[i] ?? 1
     if (solo > 0) {
@@ -297,8 +307,22 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   // a shortfall within rounding of the evaluator's arithmetic is none
   if (shortfall < 1e-9) shortfall = 0
   if (totalShortfall < 1e-9) totalShortfall = 0
-  shortfall += totalShortfall
-  return { thr, p95, reqPerJ, stp, stpRatio, ratios, p95Ratios, worst, totalRatio, totalShortfall, shortfall }
+  if (p95Shortfall < 1e-9) p95Shortfall = 0
+  shortfall += totalShortfall + p95Shortfall
+  return {
+    thr,
+    p95,
+    reqPerJ,
+    stp,
+    stpRatio,
+    ratios,
+    p95Ratios,
+    worst,
+    totalRatio,
+    totalShortfall,
+    p95Shortfall,
+    shortfall,
+  }
 }
 export type FitMetrics = ReturnType<typeof fitMetrics>
 
@@ -512,11 +536,16 @@ export function fitValue(m: FitMetrics, p95Cap: number, energyWeight: number, gu
 }
 
 /**
- * The metrics of the baseline's placement, the reference of the guard on total requests/s: it meets the guard at any
- * minTotal by definition, whatever the evaluator's noise says (its shortfall dropped; the floors' kept).
+ * The metrics of the baseline's placement, the reference of the guard on total requests/s and of the p95 cap: it meets
+ * both by definition, whatever the evaluator's noise says (their shortfalls dropped; the floors' kept).
  */
 export function guardReference(m: FitMetrics): FitMetrics {
-  return { ...m, shortfall: m.shortfall - m.totalShortfall, totalShortfall: 0 }
+  return {
+    ...m,
+    shortfall: m.shortfall - m.totalShortfall - m.p95Shortfall,
+    totalShortfall: 0,
+    p95Shortfall: 0,
+  }
 }
 
 /** One distinct candidate plan a search evaluated: its state, its plan's key, what the evaluator made of it. */

@@ -35,6 +35,7 @@ export function objectiveOf(workers: readonly WorkerSpec[], soloRps: number[], o
     floors: workers.map((w) => w.minShare ?? o.minShare ?? DEFAULT_MIN_SHARE),
     // eclip-fit's guard: the other policies search nothing it could steer
     ...(o.policy === 'eclip-fit' && o.minTotalShare !== undefined ? { minTotal: o.minTotalShare } : {}),
+    ...(o.policy === 'eclip-fit' && o.maxP95 !== undefined ? { maxP95: o.maxP95 } : {}),
   }
 }
 
@@ -85,7 +86,7 @@ export const flooredText = (stp: { value: number; floored: number | null }) =>
 
 /**
  * The workers that miss their floors, each with its ratio to baseline, its floor and the shortfall, then the total
- * requests/s if short of minTotal; [] if none.
+ * requests/s if short of minTotal, then the workers whose p95 is past the cap (maxP95); [] if none.
  */
 export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, obj: FitObjective): string[] {
   const short = workers.flatMap((w, i) => floorShortfall(w, m.ratios[i] ?? 0, obj.floors[i] ?? 0) ?? [])
@@ -94,6 +95,15 @@ export function floorShortfalls(workers: readonly WorkerSpec[], m: FitMetrics, o
     short.push(
       `total requests/s at ${m.totalRatio.toFixed(3)}× baseline's, minTotalShare ${obj.minTotal} (short by ${m.totalShortfall.toFixed(3)})`,
     )
+  const cap = obj.maxP95
+  if (cap !== undefined && m.p95Shortfall > 0)
+    for (const [i, w] of workers.entries()) {
+      const r = m.p95Ratios[i] ?? Number.POSITIVE_INFINITY
+      if (r > cap + 1e-9)
+        short.push(
+          `${w.name} (${w.model}) at a p95 ${r.toFixed(3)}× baseline's, cap ${cap}× (past it by ${(r - cap).toFixed(3)})`,
+        )
+    }
   return short
 }
 
@@ -104,9 +114,9 @@ export function floorShortfall(w: WorkerSpec, ratio: number, floor: number): str
     : null
 }
 
-/** The objective's floors and guard on total requests/s, as a plan's notes give them: "0.9×, total requests/s ≥ …". */
+/** The objective's floors, guard on total requests/s and p95 cap, as a plan's notes give them: "0.9×, total requests/s ≥ …". */
 export const floorsText = (obj: FitObjective) =>
-  `${[...new Set(obj.floors)].map((x) => `${x}×`).join('/')}${obj.minTotal !== undefined ? `, total requests/s ≥ ${obj.minTotal}× baseline's` : ''}`
+  `${[...new Set(obj.floors)].map((x) => `${x}×`).join('/')}${obj.minTotal !== undefined ? `, total requests/s ≥ ${obj.minTotal}× baseline's` : ''}${obj.maxP95 !== undefined ? `, every p95 ≤ ${obj.maxP95}× baseline's` : ''}`
 
 /**
  * Whether the floors and the guard were met, as a plan's notes say it: "floors met (0.9×, total requests/s ≥ 1.05×

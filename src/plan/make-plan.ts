@@ -501,6 +501,7 @@ export async function makePlan(
       ? { minTotalShare: opts.minTotalShare }
       : {}),
     ...(opts.policy === 'eclip-fit' && opts.objective === 'requests' ? { objective: opts.objective } : {}),
+    ...(opts.policy === 'eclip-fit' && opts.maxP95 !== undefined ? { maxP95: opts.maxP95 } : {}),
   }
   const notes: string[] = []
   const ctx: PolicyContext = {

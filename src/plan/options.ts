@@ -98,6 +98,12 @@ export interface PlanOptions {
    */
   minTotalShare?: number
   /**
+   * eclip-fit: every worker's p95 under the plan ÷ its p95 under baseline co-location, at most, as the evaluator
+   * predicts both; kept like a floor (src/plan/fit.ts). Absent: no cap per worker (the search still rejects a mean p95
+   * above model-wise's).
+   */
+  maxP95?: number
+  /**
    * eclip-fit: what the search maximises under the floors — `stp` (default: Σ weight · rate / solo rate) or `requests`
    * (total requests/s: each worker also weighted by its solo rate; DISB's overall throughput).
    */
@@ -218,6 +224,7 @@ export function checkInputs(
   num('MIP gap', o.mipGap, (v) => v >= 0 && v < 1, 'in [0, 1)')
   num('max partitions', o.maxPartitions, (v) => Number.isInteger(v) && v >= 1, 'an integer ≥ 1')
   num('min share', o.minShare, (v) => v >= 0, '≥ 0')
+  num('max p95', o.maxP95, (v) => v >= 1, "≥ 1 (a ratio to baseline's p95, which baseline's placement meets)")
   if (o.objective !== undefined && !(PLAN_OBJECTIVES as readonly string[]).includes(o.objective))
     throw new UserError(`unknown objective "${o.objective}" (known: ${PLAN_OBJECTIVES.join(', ')})`)
   if (o.rtBestEffort !== undefined && !(RT_BEST_EFFORT as readonly string[]).includes(o.rtBestEffort))

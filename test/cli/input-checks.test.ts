@@ -277,6 +277,14 @@ describe('eclip: input checks before any work', () => {
         /^--fit-starts sets eclip-fit's search/,
       )
       assert.match(
+        await refusal(...bench, '--policies', 'eclip', '--fit-starts', 'one', '--max-p95', '1.1'),
+        /^--fit-starts and --max-p95 set eclip-fit's search/,
+      )
+      assert.match(
+        await refusal(...plan, '--policy', 'eclip-fit', '--max-p95', '0.9'),
+        /--max-p95: expected a number ≥ 1, got "0.9"/,
+      )
+      assert.match(
         await refusal(...plan, '--policy', 'eclip', '--objective', 'requests'),
         /--objective sets eclip-fit's search .*: --policy eclip makes none of them/,
       )

@@ -18,6 +18,7 @@ import {
   checkWritableDir,
   fitStartsOption,
   givenOnCommandLine,
+  maxP95Option,
   minShareOption,
   num,
   objectiveOption,
@@ -111,6 +112,7 @@ export function registerBench(program: Command) {
     .addOption(objectiveOption())
     .addOption(streamPrioritiesOption())
     .addOption(fitStartsOption())
+    .addOption(maxP95Option())
     .addOption(minShareOption())
     .addOption(switchMaxOption())
     .option(

@@ -49,6 +49,7 @@ import {
   checkTune,
   checkWritable,
   fitStartsOption,
+  maxP95Option,
   minShareOption,
   objectiveOption,
   readMixes,
@@ -151,6 +152,7 @@ export function registerPlan(program: Command) {
     .addOption(objectiveOption())
     .addOption(streamPrioritiesOption())
     .addOption(fitStartsOption())
+    .addOption(maxP95Option())
     .addOption(minShareOption())
     .option(
       '--rt-reserve-sms <n>',
@@ -257,6 +259,7 @@ export function registerPlan(program: Command) {
         ...(o.minShare === undefined ? {} : { minShare: o.minShare }),
         ...(o.streamPriorities ? { fitPriorities: true } : {}),
         ...(o.fitStarts === undefined ? {} : { fitStarts: o.fitStarts }),
+        ...(o.maxP95 === undefined ? {} : { maxP95: o.maxP95 }),
         ...(o.timeLimit === undefined ? {} : { timeLimitS: o.timeLimit }),
         ...(o.mipGap === undefined ? {} : { mipGap: o.mipGap }),
         ...(o.maxPartitions === undefined ? {} : { maxPartitions: o.maxPartitions }),
