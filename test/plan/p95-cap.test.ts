@@ -8,7 +8,7 @@ import type { Plan } from '../../src/formats/index.ts'
 import { type FitCandidate, type FitScore, fitMetrics } from '../../src/plan/fit.ts'
 import { floorShortfalls } from '../../src/plan/floors.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
-import { gpu, prof, sharedOf, spec, toyFitSearch } from './toy-fit.ts'
+import { gpu, prof, sharedOf, spec, toyFitSearch, wholeShareOf } from './toy-fit.ts'
 
 const profiles = [prof('densenet201', 80), prof('vgg19', 40)]
 const [B0, B1] = [100, 1000]
@@ -86,11 +86,9 @@ const planToy: PlanEvaluator = {
   soloRps: async (i) => SOLO[i] as number,
   evaluate: async (plan: Plan) => {
     if (plan.policy === 'baseline') return BASE_SCORE
-    const on0 = (w: Plan['workers'][number]) =>
-      w.groups.filter((g) => g.partition === 0).reduce((a, g) => a + g.last - g.first + 1, 0) / w.kernels
     return at(
-      on0(plan.workers[0] as Plan['workers'][number]),
-      on0(plan.workers[1] as Plan['workers'][number]),
+      wholeShareOf(plan.workers[0] as Plan['workers'][number]),
+      wholeShareOf(plan.workers[1] as Plan['workers'][number]),
     )
   },
 }

@@ -16,7 +16,7 @@ import { type FitCandidate, type FitScore, fitMetrics } from '../../src/plan/fit
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import { DEFAULT_SET_MIN_TOTAL_SHARE, makePlanTable, type SubsetPlanner } from '../../src/plan/table.ts'
 import { syntheticProfile } from '../../src/profile/synthetic.ts'
-import { gpu, prof, score, sharedOf, spec, toyFitSearch } from './toy-fit.ts'
+import { gpu, prof, score, sharedOf, spec, toyFitSearch, wholeShareOf } from './toy-fit.ts'
 
 // worker 0 slow (few requests, each worth much STP), worker 1 fast (many requests, each worth little)
 const profiles = [prof('densenet201', 80), prof('vgg19', 40)]
@@ -130,10 +130,8 @@ const planToy: PlanEvaluator = {
   soloRps: async (i) => SOLO[i] as number,
   evaluate: async (plan: Plan) => {
     if (plan.policy === 'baseline') return score(BASE)
-    const on0 = (w: Plan['workers'][number]) =>
-      w.groups.filter((g) => g.partition === 0).reduce((a, g) => a + g.last - g.first + 1, 0) / w.kernels
-    const s0 = on0(plan.workers[0] as Plan['workers'][number])
-    if (s0 === 1 && on0(plan.workers[1] as Plan['workers'][number]) === 1) return score(BASE)
+    const s0 = wholeShareOf(plan.workers[0] as Plan['workers'][number])
+    if (s0 === 1 && wholeShareOf(plan.workers[1] as Plan['workers'][number]) === 1) return score(BASE)
     return score([B0 * (1 + 0.5 * s0), B1 * (1 - 0.1 * s0)])
   },
 }

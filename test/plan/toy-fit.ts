@@ -1,7 +1,7 @@
 // Toy evaluators for eclip-fit's search (fairness and total-guard tests): a synthetic H100, synthetic two-worker
 // profiles, and a search whose score is a hand-written function of the candidate, so that every expectation can be
 // checked by hand.
-import type { Profile, WorkerSpec } from '../../src/formats/index.ts'
+import type { Plan, Profile, WorkerSpec } from '../../src/formats/index.ts'
 import {
   type FitCandidate,
   type FitObjective,
@@ -39,6 +39,10 @@ export const sharedOf = (c: FitCandidate, w: number) => {
   const C = c.layout.ladders[w]?.length as number
   return a ? [...a.choice].filter((x) => x === C - 1).length / a.choice.length : 0
 }
+
+/** Share of a plan worker's kernels on partition 0 (the whole GPU): a plan-level toy's sharedOf. */
+export const wholeShareOf = (w: Plan['workers'][number]) =>
+  w.groups.filter((g) => g.partition === 0).reduce((a, g) => a + g.last - g.first + 1, 0) / w.kernels
 
 /** eclip-fit's search space over `profiles` as the toy search has it: no switch cost, 16 partitions at most. */
 export const toySpaceOptions = (profiles: readonly Profile[]): FitSpaceOptions => ({
