@@ -115,8 +115,8 @@ export function assemble(o: AssembleInput): Plan {
     pool: { partitions: o.partitions },
     workers: planWorkers,
     repartitionAtSwitch: o.policy === 'kw-ioctl',
-    // params allows extra fields: the pool cap, eclip-rt's options and eclip-fit's minTotalShare and maxP95 are recorded next to
-    // the paper's parameters
+    // params allows extra fields: the pool cap, eclip-rt's options and eclip-fit's minTotalShare and maxP95 are
+    // recorded next to the paper's parameters
     params: {
       ...paper,
       ...(rtFactor !== undefined ? { rtFactor } : {}),
