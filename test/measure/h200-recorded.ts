@@ -47,10 +47,11 @@ export const H200_RECORDED = [
   ...['p12', 'p34', 'p56', 'p7', 'm12', 'm3', 'm4', 'm56'].map(
     (p) => `results/h200/tuned-prio-kappa-b1/${p}`,
   ),
+  ...['off1', 'on1', 'on2', 'off2'].map((p) => `results/h200/p95-cap-b8/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 940
+export const H200_RUNS = 996
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const
