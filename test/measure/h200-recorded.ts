@@ -48,10 +48,11 @@ export const H200_RECORDED = [
     (p) => `results/h200/tuned-prio-kappa-b1/${p}`,
   ),
   ...['off1', 'on1', 'on2', 'off2'].map((p) => `results/h200/p95-cap-b8/${p}`),
+  ...['c2', 's2', 's1', 'c1'].map((p) => `results/h200/gamma-rx-b8/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 996
+export const H200_RUNS = 1020
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const

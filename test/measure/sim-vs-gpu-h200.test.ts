@@ -3,7 +3,7 @@
 // power.json). Its contention constants were fitted on results/h200/coresident-cal/b8 and b1, its batch-8 γ set by
 // hand from kernel traces (results/h200/kernel-trace), its batch-1 γ's fitted on the interference probes
 // (results/h200/interference), its batch-1 κ's per profile chosen on two tuning series' trails, its power model fitted
-// on results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Twenty-six series,
+// on results/h200/batch1 and batch8: the test checks that their provenance names none of the series below. Twenty-seven series,
 // plans recorded (the list: h200-recorded.ts):
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
@@ -50,7 +50,9 @@
 // - results/h200/tuned-prio-kappa-b1 (eclip-fit tuned on the GPU with measured priorities, the 13 mixes at batch 1,
 //   planned on the shipped calibration);
 // - results/h200/p95-cap-b8 (eclip-fit untuned at batch 8 with and without a p95 cap per worker, the seven mixes whose
-//   plans the cap changes, two runs of each arm).
+//   plans the cap changes, two runs of each arm);
+// - results/h200/gamma-rx-b8 (eclip-fit untuned at batch 8, the three mixes with resnext101, planned on the shipped
+//   calibration and on a candidate with resnext101's γ lowered, two runs of each arm).
 // Not results/h200/tuned-lanes-b1 and tuned-prio-lanes-b1: the batch-1 κ's per profile were chosen on their trails.
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
 // effect was looked at on the runs here with raised workers, but priorities-b8's and -b1's, before it was shipped
@@ -74,13 +76,15 @@ export const GUARD = {
 /**
  * Runs held to a guard of their own, named, all more4 at batch 8 with albert the worker off: tuned on the GPU with four
  * of its five workers raised (tuned-starts-b8), where the GPU gave albert 1.20× its baseline rate and the simulator,
- * with the same raised streams, about its baseline rate; and the untuned plan without a p95 cap (p95-cap-b8's off
- * arm, whose second run is just inside the common guard), where the GPU gave albert 1.11× and the simulator less than
- * its baseline rate.
+ * with the same raised streams, about its baseline rate; and the untuned plan as shipped, one plan run four times
+ * (p95-cap-b8's off arm, gamma-rx-b8's ship arm: 16.9–18.0% off, one run inside the common guard), where the GPU gave
+ * albert 1.11–1.12× and the simulator less than its baseline rate.
  */
 export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'tuned-starts-b8/B4 more4 eclip-fit/graph': { worker: 0.18 },
-  'p95-cap-b8/off1 more4 eclip-fit/graph': { worker: 0.18 },
+  'p95-cap-b8/off1 more4 eclip-fit/graph': { worker: 0.19 },
+  'gamma-rx-b8/s1 more4 eclip-fit/graph': { worker: 0.19 },
+  'gamma-rx-b8/s2 more4 eclip-fit/graph': { worker: 0.19 },
 }
 
 /**
