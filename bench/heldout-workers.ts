@@ -4,8 +4,10 @@
 // error — ln(simulated ÷ measured req/s), and simulated ÷ measured normVsBaseline − 1 on runs that are not baseline —
 // grouped by (model, batch, policy), so that a change to the memory term can be read per model and per mix. Each
 // candidate is a sim-calibration.json (the profile directory's when none is given); the shipped file is not touched.
-// The series are the test's (RECORDED there; the count is checked).
-//   node --import tsx bench/heldout-workers.ts [--detail model.bB,...] [--without SERIES,...] [LABEL=CALIBRATION_JSON ...]
+// The series are the test's (RECORDED there; the count is checked), or with --series others (folders under results/h200
+// whose runs recorded their plans, as results/h200/SERIES/PART: a fit set the test leaves out; no count check).
+//   node --import tsx bench/heldout-workers.ts [--detail model.bB,...] [--without SERIES,...] [--series DIR,...] \
+//     [LABEL=CALIBRATION_JSON ...]
 
 import { join } from 'node:path'
 import { type Results, type Run, readFile } from '../src/formats/index.ts'
@@ -102,14 +104,20 @@ function compareAll(
 
 /**
  * The held-out runs re-simulated with `calibrationFile` (default: the directory's); `without`: series left out (a
- * result made before they were added to the list), whose runs the count check then does not expect.
+ * result made before they were added to the list), whose runs the count check then does not expect; `series`: these
+ * in place of the test's (no count check).
  */
-export async function heldOut(calibrationFile?: string, without: readonly string[] = []) {
+export async function heldOut(
+  calibrationFile?: string,
+  without: readonly string[] = [],
+  series?: readonly string[],
+) {
   const sim = simulatorOf({ profiles: PROFILES }, calibrationFile)
   const runs: RunErr[] = []
   const workers: WorkerErr[] = []
   let left = 0
-  for (const set of RECORDED) {
+  const recorded = series ?? RECORDED
+  for (const set of recorded) {
     if (without.some((w) => set.includes(w))) {
       // counted, as resimulateSet counts them (GPU runs but solo ones), not re-simulated
       left += readFile<Results>('results', join(import.meta.dirname, '..', set, 'results.json')).runs.filter(
@@ -117,12 +125,12 @@ export async function heldOut(calibrationFile?: string, without: readonly string
       ).length
       continue
     }
-    const s = await resimulateSet({ recorded: RECORDED, solo: H200_SOLO }, sim, set, {})
+    const s = await resimulateSet({ recorded: [...recorded], solo: H200_SOLO }, sim, set, {})
     const c = compareAll(sim, s)
     runs.push(...c.runs)
     workers.push(...c.workers)
   }
-  if (runs.length + left !== RUNS)
+  if (!series && runs.length + left !== RUNS)
     throw new Error(`${runs.length + left} runs re-simulated, the test's ${RUNS}`)
   return { runs, workers }
 }
@@ -189,10 +197,12 @@ async function main() {
   const args = process.argv.slice(2)
   let detail: string[] = []
   let without: string[] = []
+  let series: string[] | undefined
   const cands: [string, string | undefined][] = []
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--detail') detail = (args[++i] as string).split(',')
     else if (args[i] === '--without') without = (args[++i] as string).split(',')
+    else if (args[i] === '--series') series = (args[++i] as string).split(',')
     else {
       const [label, file] = (args[i] as string).split('=')
       cands.push([label as string, file])
@@ -200,7 +210,7 @@ async function main() {
   }
   if (cands.length === 0) cands.push(['shipped', undefined])
   const results: Result[] = []
-  for (const [, file] of cands) results.push(await heldOut(file, without))
+  for (const [, file] of cands) results.push(await heldOut(file, without, series))
   const w = 46
   console.log(`${''.padEnd(w)}${cands.map(([l]) => l.padStart(16)).join('')}`)
   const sums = results.map(summary)
