@@ -2,11 +2,7 @@
 // (test/measure/sim-vs-gpu-h200.test.ts says which series and why; bench/heldout-workers.ts reads them per worker).
 export const H200_RECORDED = [
   ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `results/h200/coresident-cal/${p}`),
-  ...[
-    ...['h1', 'h2', 'h3', 'h4', 'h5'],
-    ...['p95-hold/p1', 'p95-hold/p2', 'p95-hold/p3', 'p95-hold/p4'],
-    ...['split-check/T1', 'split-check/T2'],
-  ].map((p) => `results/h200/tuned-priorities-b8/${p}`),
+  // not tuned-priorities-b8: resnext101.b8's κ was chosen on its runs
   ...['b1h1', 'b1h2', 'b1h3', 'b1h4', 'b1h5'].map((p) => `results/h200/tuned-priorities-b1/${p}`),
   ...['pb8', 'mb8', 'seeds/n1', 'seeds/o1', 'seeds/n2', 'seeds/o2'].map(
     (p) => `results/h200/priorities-b8/${p}`,
@@ -49,10 +45,11 @@ export const H200_RECORDED = [
   ),
   ...['off1', 'on1', 'on2', 'off2'].map((p) => `results/h200/p95-cap-b8/${p}`),
   ...['c2', 's2', 's1', 'c1'].map((p) => `results/h200/gamma-rx-b8/${p}`),
+  ...['s1', 'm1', 'c1', 's2', 'm2', 'c2'].map((p) => `results/h200/kappa-rx-b8/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 1020
+export const H200_RUNS = 1018
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const
