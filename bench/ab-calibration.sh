@@ -7,9 +7,9 @@
 #   OUT=... CAND=results/.../candidate.sim-calibration.json MIX=results/.../mixes.yaml BATCH=8 \
 #     ARMS="s1:ship c1:cand" [PART_S=280] [PROFILES=profiles/h200] bench/ab-calibration.sh [bench options...]
 set -uo pipefail
+set -f # ARMS is split on spaces, never globbed
 : "${CAND:?CAND: the candidate sim-calibration.json}" "${MIX:?MIX: the mix file}" "${ARMS:?ARMS: name:ship|cand ...}"
 OUT=${OUT:-out}; mkdir -p "$OUT"
-. gpu/scripts/device-env.sh
 { date -u +%FT%TZ; nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu,power.draw --format=csv,noheader; nproc; } >>"$OUT/gpu.txt" 2>&1
 tail -3 "$OUT/gpu.txt"
 for arm in $ARMS; do
@@ -19,10 +19,14 @@ for arm in $ARMS; do
     cand) extra=(--calibration "$CAND") ;;
     *) echo "arm $arm: ship or cand after the first colon" >&2; exit 2 ;;
   esac
-  [ -n "${opts:-}" ] && IFS=, read -r -a more <<<"$opts" && extra+=("${more[@]}")
+  [ -n "$opts" ] && IFS=, read -r -a more <<<"$opts" && extra+=("${more[@]}")
+  # the bench's own lines go to $OUT/NAME.log (gpu/scripts/device-bench.sh); here only errors and a part stopped at
+  # its deadline (PART_S), and the bench's exit status when it is not 0
   DEADLINE_S=${PART_S:-280} gpu/scripts/device-bench.sh "$name" --mix "$MIX" --profiles "${PROFILES:-profiles/h200}" \
     --policies baseline,eclip-fit --modes graph --duration 4 --warmup 1 --no-solo --no-plots --batch "${BATCH:-8}" \
-    --no-sim-compare "${extra[@]}" "$@" | grep -E "error|Error" | tail -3
+    --no-sim-compare ${extra[@]+"${extra[@]}"} "$@" | grep -E "error|Error|deadline" | tail -3
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -ne 0 ] && echo "$name: the bench exited with status $rc"
   date -u +%FT%TZ >>"$OUT/gpu.txt"
   python3 - "$OUT" "$name" <<'PY'
 import json, sys, tarfile
