@@ -15,7 +15,7 @@ import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { stp } from '../src/measure/system.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { H200_RECORDED, H200_RUNS, H200_SOLO } from '../test/measure/h200-recorded.ts'
-import { resimulateSet, type SetRuns, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
+import { namesSeries, resimulateSet, type SetRuns, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
 
 const PROFILES = 'profiles/h200'
 const RECORDED = H200_RECORDED
@@ -118,7 +118,7 @@ export async function heldOut(
   let left = 0
   const recorded = series ?? RECORDED
   for (const set of recorded) {
-    if (without.some((w) => set.includes(w))) {
+    if (without.some((w) => namesSeries(set, w))) {
       // counted, as resimulateSet counts them (GPU runs but solo ones), not re-simulated
       left += readFile<Results>('results', join(import.meta.dirname, '..', set, 'results.json')).runs.filter(
         (r) => r.backend === 'gpu' && r.role !== 'solo',
