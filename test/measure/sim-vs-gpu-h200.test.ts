@@ -4,7 +4,7 @@
 // hand from kernel traces (results/h200/kernel-trace), its batch-1 γ's fitted on the interference probes
 // (results/h200/interference), its batch-1 κ's per profile chosen on two tuning series' trails and resnext101.b8's on
 // results/h200/tuned-priorities-b8, its power model fitted on results/h200/batch1 and batch8: the test checks that their
-// provenance names none of the series below. Twenty-seven series, plans recorded (the list: h200-recorded.ts):
+// provenance names none of the series below. Twenty-eight series, plans recorded (the list: h200-recorded.ts):
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
 // - results/h200/tuned-priorities-b1 (the same 13 mixes at batch 1);
@@ -52,7 +52,9 @@
 // - results/h200/gamma-rx-b8 (eclip-fit untuned at batch 8, the three mixes with resnext101, planned on the shipped
 //   calibration and on a candidate with resnext101's γ lowered, two runs of each arm);
 // - results/h200/kappa-rx-b8 (the same three mixes planned on the calibration before resnext101.b8's κ, on the shipped
-//   one, and on it with every floor at 0.92, two runs of each arm).
+//   one, and on it with every floor at 0.92, two runs of each arm);
+// - results/h200/shipped-13 (eclip-fit untuned, the 13 mixes at batch 8 and 1 as shipped after resnext101.b8's κ, two
+//   rounds on one machine start).
 // Not results/h200/tuned-lanes-b1 and tuned-prio-lanes-b1: the batch-1 κ's per profile were chosen on their trails; not
 // results/h200/tuned-priorities-b8: resnext101.b8's κ was chosen on its runs.
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
@@ -131,6 +133,7 @@ checkHeldOut({
     'p95-cap-b8',
     'gamma-rx-b8',
     'kappa-rx-b8',
+    'shipped-13',
     ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
   ],
   runs: H200_RUNS,
