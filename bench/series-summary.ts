@@ -338,13 +338,16 @@ function main() {
   }
   const policy = option('--policy')
   const profiles = option('--profiles')
-  if (args.length === 0)
-    throw new Error(
-      'usage: series-summary.ts [--policy P] [--profiles DIR] [LABEL=]DIR_OR_RESULTS_JSON[,...]...',
-    )
+  const usage =
+    'usage: series-summary.ts [--policy P] [--profiles DIR] [LABEL=]DIR_OR_RESULTS_JSON[@MIX+...][,...]...'
+  if (args.length === 0 || args.includes('--help') || args.includes('-h')) throw new Error(usage)
+  const flag = args.find((a) => a.startsWith('-'))
+  if (flag) throw new Error(`unknown option ${flag} (${usage})`)
   const runsOf = (part: string) => {
     const [a = part, only] = part.split('@')
-    const file = statSync(a).isDirectory() ? join(a, 'results.json') : a
+    const kind = statSync(a, { throwIfNoEntry: false })
+    if (!kind) throw new Error(`${a}: no such results.json or directory`)
+    const file = kind.isDirectory() ? join(a, 'results.json') : a
     const all = readFile<Results>('results', file).runs
     const mixes = only?.split('+')
     const absent = mixes?.find((m) => !all.some((r) => r.mix === m))
@@ -385,4 +388,11 @@ function main() {
   }
 }
 
-if (process.argv[1] && import.meta.filename === process.argv[1]) main()
+if (process.argv[1] && import.meta.filename === process.argv[1]) {
+  try {
+    main()
+  } catch (e) {
+    console.error(`series-summary: ${(e as Error).message}`)
+    process.exit(2)
+  }
+}

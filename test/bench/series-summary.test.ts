@@ -160,6 +160,29 @@ describe('series-summary', () => {
     assert.match(absent.stderr, /no run of mix more9/)
   })
 
+  it('says in one line what was wrong with its arguments, exit 2', () => {
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'series-summary.ts'), ...args], {
+        encoding: 'utf8',
+        cwd: ROOT,
+      })
+    const cases: [string[], RegExp][] = [
+      [[], /^series-summary: usage: series-summary\.ts /],
+      [['--help'], /^series-summary: usage: /],
+      [['--polcy', 'eclip-fit/graph', 'x'], /^series-summary: unknown option --polcy \(usage: /],
+      [
+        ['results/h200/no-such-series/p1'],
+        /^series-summary: results\/h200\/no-such-series\/p1: no such results\.json or directory$/,
+      ],
+    ]
+    for (const [args, msg] of cases) {
+      const r = run(...args)
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr.trim(), msg)
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+    }
+  })
+
   it('refuses runs it cannot compare, naming what is missing', () => {
     const runs = runsOf('results/h100/eclip-fit-v2/batch8')
     assert.throws(() => onlyPolicy(runs), /3 policies besides baseline/)
