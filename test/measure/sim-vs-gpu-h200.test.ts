@@ -54,7 +54,7 @@
 // - results/h200/kappa-rx-b8 (the same three mixes planned on the calibration before resnext101.b8's κ, on the shipped
 //   one, and on it with every floor at 0.92, two runs of each arm);
 // - results/h200/shipped-13 (eclip-fit untuned, the 13 mixes at batch 8 and 1 as shipped after resnext101.b8's κ, two
-//   rounds on one machine start).
+//   rounds on one machine start; mix2 at batch 8 with and without its raised worker, each twice).
 // Not results/h200/tuned-lanes-b1 and tuned-prio-lanes-b1: the batch-1 κ's per profile were chosen on their trails; not
 // results/h200/tuned-priorities-b8: resnext101.b8's κ was chosen on its runs.
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
