@@ -46,10 +46,8 @@ export const H200_RECORDED = [
   ...['off1', 'on1', 'on2', 'off2'].map((p) => `results/h200/p95-cap-b8/${p}`),
   ...['c2', 's2', 's1', 'c1'].map((p) => `results/h200/gamma-rx-b8/${p}`),
   ...['s1', 'm1', 'c1', 's2', 'm2', 'c2'].map((p) => `results/h200/kappa-rx-b8/${p}`),
-  ...['p8', 'm8', 'p8b', 'm8b', 'p1', 'm1', 'p1b', 'm1b', 'prio-mix2/a1', 'prio-mix2/b1', 'prio-mix2/a2'].map(
-    (p) => `results/h200/shipped-13/${p}`,
-  ),
-  'results/h200/shipped-13/prio-mix2/b2',
+  ...['p8', 'm8', 'p8b', 'm8b', 'p1', 'm1', 'p1b', 'm1b'].map((p) => `results/h200/shipped-13/${p}`),
+  ...['a1', 'b1', 'a2', 'b2'].map((p) => `results/h200/shipped-13/prio-mix2/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
