@@ -1,15 +1,19 @@
 """Per mix, eclip-fit's STP ÷ baseline's, worst worker and worst p95 under each arm of bench/ab-calibration.sh (its
 runs: parts, folders holding results.json), and each arm's STP less the first arm's. Run in the series' folder:
     python3 ../../../bench/ab-compare.py ship=s1,s2 cand=c1,c2 [LABEL=PART,... ...] > compare.txt
-Each arm's STP is the mean of its runs' ratios; its worst worker the lowest and its worst p95 the highest of its runs."""
+A run may be PART+PART: one round of an arm made in two calls (the second part the mixes the first ran out of time
+before). The mixes are those of the first arm's first run. Each arm's STP is the mean of its runs' ratios; its worst worker the lowest and its worst p95 the highest of its runs."""
 import json
 import statistics as st
 import sys
 
 
 def runs(part):
-    r = json.load(open(f'{part}/results.json'))
-    return {x['mix']: x for x in r['runs'] if x['backend'] == 'gpu' and x['policy'] == 'eclip-fit'}
+    out = {}
+    for p in part.split('+'):
+        r = json.load(open(f'{p}/results.json'))
+        out.update({x['mix']: x for x in r['runs'] if x['backend'] == 'gpu' and x['policy'] == 'eclip-fit'})
+    return out
 
 
 def cell(label, parts, names, m):
