@@ -4,7 +4,7 @@
 // hand from kernel traces (results/h200/kernel-trace), its batch-1 γ's fitted on the interference probes
 // (results/h200/interference), its batch-1 κ's per profile chosen on two tuning series' trails and resnext101.b8's on
 // results/h200/tuned-priorities-b8, its power model fitted on results/h200/batch1 and batch8: the test checks that their
-// provenance names none of the series below. Twenty-eight series, plans recorded (the list: h200-recorded.ts):
+// provenance names none of the series below. Twenty-nine series, plans recorded (the list: h200-recorded.ts):
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
 // - results/h200/tuned-priorities-b1 (the same 13 mixes at batch 1);
@@ -54,7 +54,10 @@
 // - results/h200/kappa-rx-b8 (the same three mixes planned on the calibration before resnext101.b8's κ, on the shipped
 //   one, and on it with every floor at 0.92, two runs of each arm);
 // - results/h200/shipped-13 (eclip-fit untuned, the 13 mixes at batch 8 and 1 as shipped after resnext101.b8's κ, two
-//   rounds on one machine start; mix2 at batch 8 with and without its raised worker, each twice).
+//   rounds on one machine start; mix2 at batch 8 with and without its raised worker, each twice);
+// - results/h200/kappa-ad-b8 (eclip-fit untuned at batch 8, the eight mixes with albert or densenet201, planned on the
+//   shipped calibration and on a candidate with κ's of their own for albert.b8 and densenet201.b8, two rounds; not
+//   shipped).
 // Not results/h200/tuned-lanes-b1 and tuned-prio-lanes-b1: the batch-1 κ's per profile were chosen on their trails; not
 // results/h200/tuned-priorities-b8: resnext101.b8's κ was chosen on its runs.
 // The real-time constants (a raised kernel's drain among them) are the H100's, carried over unfitted; the drain's
@@ -80,7 +83,8 @@ export const GUARD = {
  * Runs held to a guard of their own, named: more4 at batch 8 under the untuned plan shipped before resnext101.b8's κ,
  * one plan run seven times (mps-b8's N4, p95-cap-b8's off arm, gamma-rx-b8's ship arm, kappa-rx-b8's arm before:
  * 17.2–18.6% off), where the GPU gave albert 1.11–1.12× its baseline rate and the simulator less than its baseline
- * rate.
+ * rate; and more4's plan made on kappa-ad-b8's candidate calibration (not shipped), run twice (18.7–19.4% off: albert
+ * again, rated low).
  */
 export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'mps-b8/N4 more4 eclip-fit/graph': { worker: 0.19 },
@@ -90,6 +94,8 @@ export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'gamma-rx-b8/s2 more4 eclip-fit/graph': { worker: 0.19 },
   'kappa-rx-b8/s1 more4 eclip-fit/graph': { worker: 0.19 },
   'kappa-rx-b8/s2 more4 eclip-fit/graph': { worker: 0.19 },
+  'kappa-ad-b8/c1 more4 eclip-fit/graph': { worker: 0.2 },
+  'kappa-ad-b8/c2r more4 eclip-fit/graph': { worker: 0.2 },
 }
 
 /**
@@ -134,6 +140,7 @@ checkHeldOut({
     'gamma-rx-b8',
     'kappa-rx-b8',
     'shipped-13',
+    'kappa-ad-b8',
     ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
   ],
   runs: H200_RUNS,
