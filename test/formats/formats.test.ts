@@ -126,6 +126,9 @@ describe('formats', () => {
     const cutAndRemeasured = new Set([
       // conv-lanes-bench: stopped in more5, measured again in on3 and on4; more2 and more4 ended
       join('h200', 'conv-lanes-bench', 'on2', 'results.json'),
+      // kappa-ad-b8: s1 stopped in more6 (shipped arm's more6 measured in s2r), c2 before more2 (more2–more6 in c2r),
+      // s2 in more6 (in s2r)
+      ...['s1', 'c2', 's2'].map((p) => join('h200', 'kappa-ad-b8', p, 'results.json')),
     ])
     const marked = files.filter((f) => {
       if (cutAndRemeasured.has(f)) return false
