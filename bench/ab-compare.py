@@ -2,7 +2,8 @@
 runs: parts, folders holding results.json), and each arm's STP less the first arm's. Run in the series' folder:
     python3 ../../../bench/ab-compare.py ship=s1,s2 cand=c1,c2 [LABEL=PART,... ...] > compare.txt
 A run may be PART+PART: one round of an arm made in two calls (the second part the mixes the first ran out of time
-before). The mixes are those of the first arm's first run. Each arm's STP is the mean of its runs' ratios; its worst worker the lowest and its worst p95 the highest of its runs."""
+before). The mixes are those of the first arm's first run. Each arm's STP is the mean of its runs' ratios; its worst
+worker the lowest and its worst p95 the highest of its runs."""
 import json
 import statistics as st
 import sys
