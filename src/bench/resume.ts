@@ -125,6 +125,7 @@ export function benchOptions(
     ['--no-solo', !o.solo || undefined],
     ['--no-sim-compare', (o.backend === 'gpu' && !o.simCompare) || undefined],
     ['--no-gemm-target', o.gemmTarget === false || undefined],
+    ['--plans', o.plans && resolve(o.plans)],
     ['--profiles', profiles],
     ['--primitives', fileOption(o.primitives)],
     ['--power', fileOption(o.power)],

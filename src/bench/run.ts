@@ -60,6 +60,7 @@ import { SYNTHETIC_MODELS, syntheticH100Gpu, syntheticProfile } from '../profile
 import { describeArrival } from '../workload/arrivals.ts'
 import { type Checkpoint, exitOnSignal, resultsCheckpoint, writeResults } from './checkpoint.ts'
 import { planFileKey, runExperiment, type TablePlanner } from './experiment.ts'
+import { givenPlanner } from './given-plans.ts'
 import { detailReport, textReport, writeFigures } from './report.ts'
 import {
   benchInputs,
@@ -330,6 +331,8 @@ export interface RunBenchOptions {
   /** finish the bench whose results.json is in `out`, an earlier process of the same options stopped early
    * (src/bench/resume.ts) */
   resume?: boolean
+  /** run the plans this directory holds for a (mix, policy) instead of planning them (src/bench/given-plans.ts) */
+  plans?: string
 }
 
 /**
@@ -349,6 +352,8 @@ export async function runBench(given: RunBenchOptions): Promise<{ failed: boolea
         `--rate: ${own.map((m) => m.name).join(', ')} give their workers' own arrivals or priorities; leave --rate out`,
       )
   }
+  if (o.plans !== undefined && o.tune)
+    throw new UserError('--plans and --tune: --tune searches for the plans --plans gives; give one of them')
   const live = policies.filter(isTablePolicy)
   if (live.length === 0 && (o.holdMs !== undefined || o.tableThreads !== undefined))
     throw new UserError('--hold-ms and --table-threads are for eclip-live: add it to --policies')
@@ -386,7 +391,11 @@ export async function runBench(given: RunBenchOptions): Promise<{ failed: boolea
   const backend: ExecuteBackend = gpu ?? new SimBackend(inputs.calibration)
   // the earlier processes' failures in the mixes kept, as an uncut bench would list them
   const failures: string[] = [...(resume?.warnings ?? [])]
-  const planners = resumed(benchPlanners(o, inputs, live.length > 0, backend, failures), o, resume)
+  const planners = resumed(
+    withGivenPlans(benchPlanners(o, inputs, live.length > 0, backend, failures), o),
+    o,
+    resume,
+  )
   for (const w of inputs.warnings) process.stderr.write(`eclip bench: WARNING: ${w}\n`)
 
   mkdirSync(o.out, { recursive: true })
@@ -575,6 +584,13 @@ function benchPlanners(
 /** Where under --out a bench keeps a (mix, policy)'s plan (onPlan), or a table policy's table (onTable). */
 const keptPlanFile = (o: Pick<RunBenchOptions, 'batch'>) => (mix: string, policy: Policy) =>
   planFileName(planFileKey(mix, policy, o.batch ?? null), isTablePolicy(policy) ? 'table' : 'plan')
+
+/** --plans: the planner reads a (mix, policy)'s plan from the directory where it holds one. */
+function withGivenPlans(planners: BenchPlanners, o: RunBenchOptions): BenchPlanners {
+  if (o.plans === undefined) return planners
+  const note = (line: string) => process.stderr.write(`eclip bench: --plans: ${line}\n`)
+  return { ...planners, planner: givenPlanner(planners.planner, o.plans, keptPlanFile(o), note) }
+}
 
 /** A resumed bench's planners: a kept mix's plans (and tables) are the ones its kept runs executed, under plans/. */
 function resumed(planners: BenchPlanners, o: RunBenchOptions, resume: Resume | undefined): BenchPlanners {

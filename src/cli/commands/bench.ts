@@ -158,6 +158,10 @@ export function registerBench(program: Command) {
     .addOption(tunePriorityPlansOption())
     .addOption(tuneFloorMarginOption())
     .addOption(tuneSimFloorSlackOption())
+    .option(
+      '--plans <dir>',
+      "run the plans DIR holds instead of planning them: a (mix, policy)'s plan where DIR has MIX.POLICY.bBATCH.plan.json (the names a bench writes under its --out/plans/; BATCH is --batch, or 'mix'), planned as usual where it has none; not eclip-live's tables",
+    )
     .option('--out <dir>', 'output directory', 'out/bench')
     .option('--no-solo', 'skip the solo runs (no solo-normalised throughput or fairness)')
     .option(
