@@ -133,6 +133,25 @@ export function oracle(dir: string, base: Plan, start: Plan, o: OracleOptions) {
     )
   }
 
+  // the plan's own sums, as a planner fills them: Σ solo µs at the chosen sizes, kernel-weighted mean SMs, and the
+  // paper's α = Σ mean SMs / SMs with its predicted (1 + α) × solo
+  const withSums = (plan: Plan): Plan => {
+    const workers = plan.workers.map((w, wi) => {
+      const p = ps[wi] as Profile
+      let soloUs = 0
+      let smSum = 0
+      for (const g of w.groups) {
+        const sms = plan.pool.partitions.find((q) => q.id === g.partition)?.sms as number
+        const i = p.sizes.indexOf(sms)
+        for (let k = g.first; k <= g.last; k++) soloUs += p.kernels[k]?.timesUs[i] ?? 0
+        smSum += sms * (g.last - g.first + 1)
+      }
+      return { ...w, soloUs, meanSms: smSum / w.kernels }
+    })
+    const alpha = workers.reduce((a, w) => a + w.meanSms, 0) / gpu.smCount
+    return { ...plan, workers: workers.map((w) => ({ ...w, alpha, predictedUs: (1 + alpha) * w.soloUs })) }
+  }
+
   const poolSize = (s: State) => new Set(s.units.flat()).size
   const score = (s: State, extra: { windowS?: number; seed?: number } = {}) => {
     const plan = toPlan(s)
@@ -236,7 +255,7 @@ export function oracle(dir: string, base: Plan, start: Plan, o: OracleOptions) {
   const recheck = (s: State) => [7, 8, 9].map((seed) => score(s, { windowS: 2, seed }).m)
   return {
     start: { search: startScore.m, recheck: recheck(init), pool: poolSize(init) },
-    best: { search: bestScore.m, recheck: recheck(best), pool: poolSize(best), plan: toPlan(best) },
+    best: { search: bestScore.m, recheck: recheck(best), pool: poolSize(best), plan: withSums(toPlan(best)) },
     accepted,
     seconds: (Date.now() - t0) / 1000,
     names: ws.map((w) => w.name),
