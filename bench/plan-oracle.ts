@@ -303,7 +303,8 @@ function main() {
   console.log(line('start', r.start))
   console.log(line('best ', r.best))
   console.log(`${r.accepted} of ${values.evals} moves accepted, ${r.seconds.toFixed(0)} s`)
-  // the start's policy name stays (the executor reads it), its solver record does not
+  // written as an eclip-fit plan (a baseline start's name would not say what it is), so that `eclip bench --plans`
+  // runs it in eclip-fit's place; its solver record says where it came from
   const solver = {
     name: 'none' as const,
     status: 'heuristic' as const,
@@ -311,7 +312,8 @@ function main() {
     solveMs: r.seconds * 1000,
     notes: `bench/plan-oracle.ts: annealed from ${values.start} (${values.evals} plans, seed ${values.seed}); no policy made it`,
   }
-  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ...r.best.plan, solver }, null, 2)}\n`)
+  if (values.out)
+    writeFileSync(values.out, `${JSON.stringify({ ...r.best.plan, policy: 'eclip-fit', solver }, null, 2)}\n`)
 }
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) main()
