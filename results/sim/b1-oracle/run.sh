@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The series of README.md: for each of the 13 mixes at batch 1 on profiles/h200, eclip-fit's plan and baseline's,
 # then bench/plan-oracle.ts from each (3,000 plans, the seeds below), its output in $OUT/MIX-START.txt and the best
-# plan in $OUT/MIX-best-START.json. Two lanes, one per core; about 45 min on two cores.
+# plan in $OUT/MIX-best-START.json. Two lanes, one per core; about 75 min on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 OUT=${OUT:-/tmp/b1-oracle}
