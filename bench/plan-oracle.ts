@@ -1,18 +1,18 @@
 // How far the simulator lets any plan go: simulated annealing over a plan space much larger than eclip-fit's, for
-// one mix, scored as eclip-fit's search scores a candidate (src/execute/sim/score.ts: STP ÷ baseline's, solo rates
-// from the profiles, every worker's floor).
+// one mix, on eclip-fit's evaluator (src/execute/sim/score.ts: STP ÷ baseline's, solo rates from the profiles, every
+// worker's floor).
 //
-// Why. eclip-fit reaches 0.84 of the latency-consistent estimate at batch 1 on the H200 (bench/latency-bound.ts).
-// Widening its own search (more rounds, finer prices, more rungs) did not move it in the simulator. This asks the
-// question without eclip-fit's structure: no homes, no ladders, no prices. If annealing in the whole space finds no
-// plan much above eclip-fit's, the gap is the estimate's (it counts what no partitioned plan reaches in the
-// simulator), not the planner's.
+// Why. At batch 1 eclip-fit stays well under the latency-consistent estimate (bench/latency-bound.ts), and widening
+// its own search (more rounds, finer prices, more rungs) did not move it in the simulator. This asks the question
+// without eclip-fit's structure: no homes, no ladders, no prices. If annealing in the whole space finds no plan much
+// above eclip-fit's, the gap is, as far as any plan found goes, the estimate's, not the planner's
+// (results/sim/b1-oracle/README.md).
 // What. A plan is, per worker, a partition per unit (runs of kernels that share one: src/plan/instance.ts), each
 // partition a run of regular slices of any start and length or the whole GPU (every size the profiles hold); the
 // pool is whatever the units use (the cap of 16 partitions is not kept unless --max-partitions says so). Moves:
 // retarget a group (a run of units on one partition) — shift, grow, shrink, the whole GPU, another worker's
-// partition, any run —, split a group, move a boundary between two. The score the annealing climbs is the search's
-// STP ratio less 10 × the floors' shortfall (floors 0.9 of baseline's rate unless --floor). The best plan is then
+// partition, any run —, split a group, move a boundary between two. The score the annealing climbs is the STP ratio
+// less 10 × the floors' shortfall (floors 0.9 of baseline's rate unless --floor; no p95 cap). The best plan is then
 // re-scored, with the start, on longer windows and other seeds, so that a plan fitted to one short window's noise
 // shows as such.
 //   node --import tsx bench/plan-oracle.ts --profiles DIR --baseline BASE.plan.json --start PLAN.json \
