@@ -21,10 +21,11 @@ import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { simInputs } from '../src/execute/sim/inputs.ts'
 import { scorePlan } from '../src/execute/sim/score.ts'
-import { type Plan, type Profile, parseFormat, readFile, type WorkerSpec } from '../src/formats/index.ts'
+import { type Partition, type Plan, type Profile, readFile, type WorkerSpec } from '../src/formats/index.ts'
+import { assemble, NO_SOLVER } from '../src/plan/assemble.ts'
 import { fitMetrics } from '../src/plan/fit.ts'
-import { switchPoints } from '../src/plan/instance.ts'
-import { profilesOfPlan } from '../src/profile/gemm-target.ts'
+import { buildInstance, evaluate, switchPoints } from '../src/plan/instance.ts'
+import { gemmTargetFields, profilesOfPlan } from '../src/profile/gemm-target.ts'
 import { loadGpu, profilesIn } from '../src/profile/store.ts'
 import { mulberry32 } from '../src/random.ts'
 
@@ -65,8 +66,12 @@ export function oracle(dir: string, base: Plan, start: Plan, o: OracleOptions) {
   }))
   const profilesFor = profilesIn(dir, gpu)
   const own = ws.map((w) => profilesFor([{ ...w, name: w.model }])[0] as Profile)
-  // each plan's workers with the times it captures (GEMMs targeted at their partitions' sizes where the start's are)
-  const ps = profilesOfPlan(start, own)
+  // the workers with the times their plans capture (GEMMs targeted at each partition's size where the profile's are:
+  // the fields every plan assembled here carries, as eclip plan's do)
+  const ps = profilesOfPlan(
+    { ...start, workers: start.workers.map((w, i) => ({ ...w, ...gemmTargetFields(own[i] as Profile) })) },
+    own,
+  )
   const basePs = profilesOfPlan(base, own)
   const starts = own.map((p) => switchPoints(p))
   const sizes = new Set(own[0]?.sizes ?? [])
@@ -101,62 +106,69 @@ export function oracle(dir: string, base: Plan, start: Plan, o: OracleOptions) {
     ),
   }
 
+  // a state as a plan, assembled as a planner assembles one (src/plan/assemble.ts): the pool the units use (the whole
+  // GPU first), each worker's ladder the partitions it uses, its sums (solo µs, mean SMs, the paper's α) and GEMM-target
+  // fields from its profile; an eclip-fit plan, which `eclip bench --plans` then runs in eclip-fit's place
   const toPlan = (s: State): Plan => {
     const ids = new Map<Key, number>([[WHOLE, 0]])
     const partitions = [{ id: 0, slices: whole, sms: gpu.smCount }]
     for (const row of s.units)
       for (const k of row)
         if (!ids.has(k)) {
-          const id = partitions.length
-          ids.set(k, id)
           const sl = regular.slice(startOf(k), startOf(k) + lenOf(k))
-          partitions.push({ id, slices: sl, sms: sl.length * gpu.sliceSize })
+          ids.set(k, partitions.length)
+          partitions.push({ id: partitions.length, slices: sl, sms: sl.length * gpu.sliceSize })
         }
-    const workers = start.workers.map((w, wi) => {
-      const row = s.units[wi] as Key[]
-      const st = starts[wi] as number[]
-      const groups: Plan['workers'][number]['groups'] = []
-      for (let u = 0; u < row.length; u++) {
-        const partition = ids.get(row[u] as Key) as number
-        const last = u + 1 < st.length ? (st[u + 1] as number) - 1 : w.kernels - 1
-        const g = groups[groups.length - 1]
-        if (g && g.partition === partition) g.last = last
-        else groups.push({ first: st[u] as number, last, partition })
-      }
-      const used = [...new Set(groups.map((g) => g.partition))].sort((a, b) => a - b)
-      return { ...w, groups, partitions: used, switches: groups.length - 1 }
-    })
-    return parseFormat<Plan>(
-      'plan',
-      { ...start, pool: { ...start.pool, partitions }, workers },
-      'plan-oracle',
+    const ladders = s.units.map((row) =>
+      [...new Set(row.map((k) => ids.get(k) as number))].sort((a, b) => a - b),
     )
-  }
-
-  // the plan's own sums, as a planner fills them: Σ solo µs at the chosen sizes, kernel-weighted mean SMs, and the
-  // paper's α = Σ mean SMs / SMs with its predicted (1 + α) × solo
-  const withSums = (plan: Plan): Plan => {
-    const workers = plan.workers.map((w, wi) => {
-      const p = ps[wi] as Profile
-      let soloUs = 0
-      let smSum = 0
-      for (const g of w.groups) {
-        const sms = plan.pool.partitions.find((q) => q.id === g.partition)?.sms as number
-        const i = p.sizes.indexOf(sms)
-        for (let k = g.first; k <= g.last; k++) soloUs += p.kernels[k]?.timesUs[i] ?? 0
-        smSum += sms * (g.last - g.first + 1)
-      }
-      return { ...w, soloUs, meanSms: smSum / w.kernels }
+    const instances = ws.map((w, wi) => {
+      const ladder = ladders[wi] as number[]
+      return buildInstance(
+        w.name,
+        ps[wi] as Profile,
+        ladder,
+        ladder.map((id) => (partitions[id] as Partition).sms),
+      )
     })
-    const alpha = workers.reduce((a, w) => a + w.meanSms, 0) / gpu.smCount
-    return { ...plan, workers: workers.map((w) => ({ ...w, alpha, predictedUs: (1 + alpha) * w.soloUs })) }
+    const assignments = instances.map((inst, wi) =>
+      evaluate(
+        inst,
+        Int32Array.from(s.units[wi] as Key[], (k) => inst.configs.indexOf(ids.get(k) as number)),
+      ),
+    )
+    return assemble({
+      gpu,
+      mixName: start.mix,
+      policy: 'eclip-fit',
+      workers: ws,
+      profiles: ps,
+      partitions,
+      ladders,
+      instances,
+      assignments,
+      params: start.params as Parameters<typeof assemble>[0]['params'],
+      solver: NO_SOLVER,
+      notes: [],
+    })
   }
 
+  // baseline on another window and seed, scored once for the start's and the best's re-scoring
+  const baselines = new Map<string, ReturnType<typeof scorePlan>>()
+  const baselineAt = (seed: number, windowS?: number) => {
+    const key = `${seed}|${windowS}`
+    let b = baselines.get(key)
+    if (!b) {
+      b = scorePlan({ ...inputs, seed, ...(windowS !== undefined ? { windowS } : {}) }, base, ws, basePs)
+      baselines.set(key, b)
+    }
+    return b
+  }
   const poolSize = (s: State) => new Set(s.units.flat()).size
   const score = (s: State, extra: { windowS?: number; seed?: number } = {}) => {
     const plan = toPlan(s)
     const x = scorePlan({ ...inputs, ...extra }, plan, ws, ps)
-    const b = extra.windowS || extra.seed ? scorePlan({ ...inputs, ...extra }, base, ws, basePs) : baseScore
+    const b = extra.seed === undefined ? baseScore : baselineAt(extra.seed, extra.windowS)
     const m = fitMetrics(x, b, objective)
     const over = o.maxPartitions !== undefined ? Math.max(0, poolSize(s) - o.maxPartitions) : 0
     return { value: m.stpRatio - 10 * m.shortfall - over, m }
@@ -255,7 +267,7 @@ export function oracle(dir: string, base: Plan, start: Plan, o: OracleOptions) {
   const recheck = (s: State) => [7, 8, 9].map((seed) => score(s, { windowS: 2, seed }).m)
   return {
     start: { search: startScore.m, recheck: recheck(init), pool: poolSize(init) },
-    best: { search: bestScore.m, recheck: recheck(best), pool: poolSize(best), plan: withSums(toPlan(best)) },
+    best: { search: bestScore.m, recheck: recheck(best), pool: poolSize(best), plan: toPlan(best) },
     accepted,
     seconds: (Date.now() - t0) / 1000,
     names: ws.map((w) => w.name),
@@ -303,8 +315,7 @@ function main() {
   console.log(line('start', r.start))
   console.log(line('best ', r.best))
   console.log(`${r.accepted} of ${values.evals} moves accepted, ${r.seconds.toFixed(0)} s`)
-  // written as an eclip-fit plan (a baseline start's name would not say what it is), so that `eclip bench --plans`
-  // runs it in eclip-fit's place; its solver record says where it came from
+  // its solver record says where it came from
   const solver = {
     name: 'none' as const,
     status: 'heuristic' as const,
@@ -312,8 +323,7 @@ function main() {
     solveMs: r.seconds * 1000,
     notes: `bench/plan-oracle.ts: annealed from ${values.start} (${values.evals} plans, seed ${values.seed}); no policy made it`,
   }
-  if (values.out)
-    writeFileSync(values.out, `${JSON.stringify({ ...r.best.plan, policy: 'eclip-fit', solver }, null, 2)}\n`)
+  if (values.out) writeFileSync(values.out, `${JSON.stringify({ ...r.best.plan, solver }, null, 2)}\n`)
 }
 
 if (process.argv[1] && import.meta.filename === process.argv[1]) main()
