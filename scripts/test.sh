@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 mapfile -t files < <(find test -name '*.test.ts' | sort)
-node --import tsx --test --test-reporter=spec "${files[@]}" 2>&1 | tee "$log/node"
+# test files as many at a time as there are cores (ECLIP_TEST_CONCURRENCY overrides): node's default, one fewer,
+# runs them one at a time on a 2-core runner, where most of the time is one file's simulations on one core
+jobs=${ECLIP_TEST_CONCURRENCY:-$(nproc 2>/dev/null || echo 2)}
+node --import tsx --test --test-concurrency="$jobs" --test-reporter=spec "${files[@]}" 2>&1 | tee "$log/node"
 node_rc=${PIPESTATUS[0]}
 py=.venv/bin/python; [ -x "$py" ] || py=python3
 "$py" -m pytest -q gpu/tests 2>&1 | tee "$log/py"
