@@ -28,5 +28,8 @@ case $rc in 124 | 137) if [ -n "${DEADLINE_S:-}" ]; then
     'from eclip_gpu.mps import reap_orphans
 for d in reap_orphans(timeout_s=5): print(f"stopped the MPS daemon the bench left in {d}")' 2>&1 | tee -a "$OUT/$name.log"
 fi ;; esac
+# the log travels inside the part too (NAME/bench.log, as a recorded series keeps it): a caller short of the device
+# call's 8 files may drop $OUT/NAME.log
+[ -d "/tmp/$name" ] && cp "$OUT/$name.log" "/tmp/$name/bench.log"
 tar czf "$OUT/$name.tgz" -C /tmp "$name"
 exit "$rc"
