@@ -141,6 +141,7 @@ checkHeldOut({
     'kappa-rx-b8',
     'shipped-13',
     'kappa-ad-b8',
+    'b1-oracle-ab',
     ...['co-b8', 'co-b1', 'rep-co-b8', 'rep-fifo-b8'].map((p) => `coresident-cal/${p}`),
   ],
   runs: H200_RUNS,
