@@ -49,11 +49,11 @@ export const H200_RECORDED = [
   ...['p8', 'm8', 'p8b', 'm8b', 'p1', 'm1', 'p1b', 'm1b'].map((p) => `results/h200/shipped-13/${p}`),
   ...['a1', 'b1', 'a2', 'b2'].map((p) => `results/h200/shipped-13/prio-mix2/${p}`),
   ...['s1', 'c1', 'c2', 's2', 'c2r', 's2r'].map((p) => `results/h200/kappa-ad-b8/${p}`),
-  ...['f1', 'o1', 'f2'].map((p) => `results/h200/b1-oracle-ab/${p}`),
+  ...['f1', 'o1', 'f2', 'o3', 'f3'].map((p) => `results/h200/b1-oracle-ab/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H200_RUNS = 1218
+export const H200_RUNS = 1234
 
 /** The solo runs each batch's runs are normalised by. */
 export const H200_SOLO = { 1: 'results/h200/batch1', 8: 'results/h200/batch8' } as const
