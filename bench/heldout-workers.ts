@@ -6,8 +6,10 @@
 // candidate is a sim-calibration.json (the profile directory's when none is given); the shipped file is not touched.
 // The series are the test's (RECORDED there; the count is checked), or with --series others (folders under results/h200
 // whose runs recorded their plans, as results/h200/SERIES/PART: a fit set the test leaves out; no count check).
+// --switches adds, per batch and mix, the signed STP ÷ baseline error of the partitioned runs against the partition
+// switches their plans make per request: a simulator that mis-prices switching shows as a slope inside each mix.
 //   node --import tsx bench/heldout-workers.ts [--detail model.bB,...] [--without SERIES,...] [--series DIR,...] \
-//     [LABEL=CALIBRATION_JSON ...]
+//     [--switches] [LABEL=CALIBRATION_JSON ...]
 
 import { join } from 'node:path'
 import { type Results, type Run, readFile } from '../src/formats/index.ts'
@@ -40,6 +42,11 @@ export interface RunErr {
   batch: number
   policy: string
   stpVsBaseline: number | null
+  /** simulated ÷ measured STP ÷ baseline's − 1, signed (null on baseline runs and without solo references). */
+  stpVsBaselineSigned: number | null
+  mix: string
+  /** Partition switches per request, summed over the run's workers. */
+  switches: number
   stpCommon: number
   worstWorker: number | null
 }
@@ -89,10 +96,17 @@ function compareAll(
       )
     const gs = g.metrics.system
     const ss = x.metrics.system
+    const signed =
+      r.policy !== 'baseline' && gs?.stpVsBaseline && ss?.stpVsBaseline
+        ? ss.stpVsBaseline / gs.stpVsBaseline - 1
+        : null
     runs.push({
       run: label,
       batch: r.batch ?? 0,
       policy: r.policy,
+      mix: r.mix,
+      switches: g.metrics.switchesPerRequest,
+      stpVsBaselineSigned: signed,
       stpVsBaseline:
         gs?.stpVsBaseline && ss?.stpVsBaseline ? Math.abs(ss.stpVsBaseline / gs.stpVsBaseline - 1) : null,
       stpCommon: Math.abs(profileStp(x) / profileStp(g) - 1),
@@ -193,16 +207,60 @@ function perModel(r: Result): Map<string, string> {
   return out
 }
 
+/**
+ * Per batch and mix: the partitioned runs' mean signed STP ÷ baseline error, split at the mix's median switch count,
+ * and over all mixes the correlation of error and switches with each mix's means taken out (a switch-price error shows
+ * there; an error of the mix's own, e.g. its baseline's, does not).
+ */
+export function bySwitches(r: Pick<Result, 'runs'>): string[] {
+  const out: string[] = []
+  for (const b of [...new Set(r.runs.map((x) => x.batch))].sort((x, y) => x - y)) {
+    out.push(
+      `batch ${b}: mix, runs, switches per request, mean signed error: all, at or under the median, over it`,
+    )
+    const dx: number[] = []
+    const dy: number[] = []
+    const byMix = new Map<string, RunErr[]>()
+    for (const x of r.runs)
+      if (x.batch === b && x.stpVsBaselineSigned !== null) byMix.set(x.mix, [...(byMix.get(x.mix) ?? []), x])
+    for (const [mix, xs] of [...byMix].sort(([a], [c]) => a.localeCompare(c))) {
+      const sw = xs.map((x) => x.switches)
+      const err = xs.map((x) => x.stpVsBaselineSigned as number)
+      const med = [...sw].sort((x, y) => x - y)[Math.floor((sw.length - 1) / 2)] as number
+      const lo = err.filter((_, i) => (sw[i] as number) <= med)
+      const hi = err.filter((_, i) => (sw[i] as number) > med)
+      out.push(
+        `  ${mix.padEnd(7)} ${String(xs.length).padStart(4)}  ${`${Math.min(...sw)}–${Math.max(...sw)}`.padStart(8)}` +
+          `  ${sgn(mean(err)).padStart(6)}  ${sgn(mean(lo)).padStart(6)}  ${sgn(mean(hi)).padStart(6)}`,
+      )
+      const ms = mean(sw)
+      const me = mean(err)
+      sw.forEach((s, i) => {
+        dx.push(s - ms)
+        dy.push((err[i] as number) - me)
+      })
+    }
+    const cov = dx.reduce((a, x, i) => a + x * (dy[i] as number), 0)
+    const corr = cov / Math.sqrt(dx.reduce((a, x) => a + x * x, 0) * dy.reduce((a, y) => a + y * y, 0))
+    out.push(
+      `  inside the mixes: correlation ${Number.isFinite(corr) ? corr.toFixed(3) : '–'}, ${sgn((cov / dx.reduce((a, x) => a + x * x, 0)) * 10)} per 10 switches`,
+    )
+  }
+  return out
+}
+
 async function main() {
   const args = process.argv.slice(2)
   let detail: string[] = []
   let without: string[] = []
   let series: string[] | undefined
+  let switches = false
   const cands: [string, string | undefined][] = []
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--detail') detail = (args[++i] as string).split(',')
     else if (args[i] === '--without') without = (args[++i] as string).split(',')
     else if (args[i] === '--series') series = (args[++i] as string).split(',')
+    else if (args[i] === '--switches') switches = true
     else {
       const [label, file] = (args[i] as string).split('=')
       cands.push([label as string, file])
@@ -222,6 +280,8 @@ async function main() {
   const per = results.map(perModel)
   for (const k of (per[0] as Map<string, string>).keys())
     console.log(`${k.padEnd(28)}${per.map((p) => `  ${p.get(k) ?? ''}`).join('  ||')}`)
+  if (switches)
+    for (const [i, r] of results.entries()) console.log(`\n${cands[i]?.[0]}: ${bySwitches(r).join('\n')}`)
   for (const d of detail) {
     const [model, b] = d.split('.b')
     console.log(
