@@ -5,7 +5,7 @@
 # a part whose estimate no longer fits). From the carried bundle (scripts/device-bundle.sh: carry
 # .device/eclip.tar.xz, .device/node.xz and .whl/, as for device-bench.sh). Usage there:
 #   OUT=$OUT gpu/scripts/device-sim-gain.sh
-# Leaves NAME.tgz and NAME.log per part in $OUT (at most 3 parts: 6 files) and prints, last, per mix the STP ratio
+# Leaves NAME.tgz per part in $OUT, its log inside (three parts) and prints, last, per mix the STP ratio
 # measured and as the simulator predicted it, the worst worker and measured ÷ the STP bound.
 set -uo pipefail
 OUT=${OUT:-out}

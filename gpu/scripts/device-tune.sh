@@ -15,7 +15,7 @@
 # window, teardown) ≈ 50 s, ~60 s with 4–5 workers; the simulator's search 1–5 s on the host (more4: ~25 s); the
 # baseline and eclip-fit runs ≈ 12 s; the simulated twin a few s; plus ~20 s per part for the backend's start and
 # the models' first builds.
-# Leaves NAME.tgz and NAME.log per part in $OUT (NAME = tune-PART; at most 4 parts a call) and prints, last, per mix:
+# Leaves NAME.tgz per part in $OUT, its log inside (NAME = tune-PART; at most 8 parts a call) and prints, last, per mix:
 # eclip-fit's STP ÷ baseline's measured in its own run / in its tuning window / as the simulator predicts it, the
 # worst worker, and the tuning's runs and seconds.
 set -uo pipefail
