@@ -55,7 +55,7 @@ import {
   tunablePlans,
 } from '../plan/index.ts'
 import { type Kept, plansAsked, type TablePlanner } from './experiment.ts'
-import type { RunBenchOptions } from './run.ts'
+import type { RunBenchOptions } from './options.ts'
 
 /** What to do where the earlier runs cannot be kept: the bench again, from its start. */
 const AGAIN = 'run the bench again without --resume (which replaces the runs in --out)'

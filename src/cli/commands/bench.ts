@@ -4,7 +4,8 @@
 // on the GPU, the shipped profiles made on the GPU the backend reports.
 // The application is src/bench/run.ts.
 import { type Command, Option } from '@commander-js/extra-typings'
-import { type ProfilesChoice, reportFrom, runBench } from '../../bench/run.ts'
+import type { ProfilesChoice } from '../../bench/options.ts'
+import { reportFrom, runBench } from '../../bench/run.ts'
 import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { DEFAULT_POLICY, isMpsPolicy, isTablePolicy, POLICIES, UserError } from '../../formats/index.ts'
