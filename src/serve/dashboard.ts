@@ -7,7 +7,30 @@ import { dirname, join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
-import type { EclipServer } from './server.ts'
+import type { ServeBackend, ServedModel } from './backend.ts'
+import type { ServerMetrics } from './metrics.ts'
+import type { PlanScheduler } from './scheduling.ts'
+import type { ModelWorker } from './worker.ts'
+
+/** What the dashboard reads of the server (src/serve/server.ts's EclipServer is one). */
+export interface DashboardSource {
+  readonly opts: {
+    readonly models: readonly ServedModel[]
+    readonly plan?: Plan
+    readonly gpu?: Gpu
+    readonly backend: Pick<ServeBackend, 'kind' | 'power' | 'partitions'>
+    readonly notes?: readonly string[]
+    readonly computeSources?: ReadonlyMap<string, { us: number; source: string }>
+    /** eclip-live's setup: present when the server follows a plan table */
+    readonly live?: object
+  }
+  metadata(): object
+  servedModels(): readonly ServedModel[]
+  ready(): boolean
+  readonly metrics: Pick<ServerMetrics, 'windowStats'>
+  readonly workers: ReadonlyMap<string, Pick<ModelWorker, 'pending'>>
+  readonly scheduler: Pick<PlanScheduler, 'status'>
+}
 
 const here = join(import.meta.dirname, 'dashboard')
 /** uPlot's files, found when a server registers the dashboard (not at import: `eclip --help` must not need them). */
@@ -72,7 +95,7 @@ export interface ParisMap {
   partitions: { id: string; gpu: number; sms: number; slices: number[] }[]
 }
 
-export function registerDashboard(app: FastifyInstance, server: EclipServer, periodMs: number) {
+export function registerDashboard(app: FastifyInstance, server: DashboardSource, periodMs: number) {
   const uplot = uplotDir()
   const files: Record<string, { type: string; body: Buffer }> = {
     'index.html': { type: 'text/html; charset=utf-8', body: readFileSync(join(here, 'index.html')) },
