@@ -27,8 +27,6 @@ for arm in $ARMS; do
     --no-sim-compare ${extra[@]+"${extra[@]}"} "$@" | grep -E "error|Error|deadline" | tail -3
   rc=${PIPESTATUS[0]}
   [ "$rc" -ne 0 ] && echo "$name: the bench exited with status $rc"
-  # the device call brings back 8 files: with the log inside NAME.tgz, one file an arm (beside gpu.txt)
-  tar -tzf "$OUT/$name.tgz" "$name/bench.log" >/dev/null 2>&1 && rm -f "$OUT/$name.log"
   date -u +%FT%TZ >>"$OUT/gpu.txt"
   python3 - "$OUT" "$name" <<'PY'
 import json, sys, tarfile

@@ -7,7 +7,7 @@
 # packed with what it wrote (device-bench.sh's DEADLINE_S: the runs that ended, marked incomplete; none while it still
 # plans or tunes): keep LIMIT_S some 30 s under the device call's own limit (the stop's grace, the packing).
 # Prints "skipped NAME" for each part that did not fit (run it in the next call). Each part leaves one file in $OUT,
-# NAME.tgz with its log inside (NAME/bench.log; the loose NAME.log is dropped), and the device tool brings back 8.
+# NAME.tgz with its log inside (device-bench.sh), and the device tool brings back 8.
 set -uo pipefail
 parts=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do parts+=("$1"); shift; done
@@ -20,6 +20,5 @@ for p in "${parts[@]}"; do
   echo "== $name: $mixes${batch:+, batch $batch} (at ${SECONDS} s)"
   DEADLINE_S=$((limit - SECONDS)) "$(dirname "$0")/device-bench.sh" "$name" --mix "$mixes" "$@" \
     ${batch:+--batch "$batch"} | grep -E '^eclip bench: (run .* failed|WARNING)|wrote|stopped at its deadline'
-  tar -tzf "$OUT/$name.tgz" "$name/bench.log" >/dev/null 2>&1 && rm -f "$OUT/$name.log"
 done
 echo "done at ${SECONDS} s"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `eclip bench --backend gpu` on the GPU machine, from the carried bundle (scripts/device-bundle.sh) and Node
 # (.device/node.xz, see scripts/device-bundle.sh). Usage there: OUT=... gpu/scripts/device-bench.sh NAME [bench options...]
-# Writes $OUT/NAME.tgz (results.json, requests.csv, report.txt, figures) and $OUT/NAME.log; exits with the bench's
+# Writes $OUT/NAME.tgz (results.json, requests.csv, report.txt, figures, and its log as bench.log: one file a part,
+# where a device call brings back 8), or $OUT/NAME.log alone where the command wrote no folder; exits with the bench's
 # status. ECLIP_SUBCOMMAND=serve-bench runs `eclip serve-bench` the same way (gpu/scripts/device-serve-bench.sh);
 # ECLIP_BUNDLE=.device/before/eclip.mjs runs the second bundle (BEFORE=<commit> scripts/device-bundle.sh) instead.
 # DEADLINE_S=N stops the command after N s (SIGTERM) and still packs what it wrote: a bench keeps the runs that ended
@@ -28,8 +29,8 @@ case $rc in 124 | 137) if [ -n "${DEADLINE_S:-}" ]; then
     'from eclip_gpu.mps import reap_orphans
 for d in reap_orphans(timeout_s=5): print(f"stopped the MPS daemon the bench left in {d}")' 2>&1 | tee -a "$OUT/$name.log"
 fi ;; esac
-# the log travels inside the part too (NAME/bench.log, as a recorded series keeps it): a caller short of the device
-# call's 8 files may drop $OUT/NAME.log
-[ -d "/tmp/$name" ] && cp "$OUT/$name.log" "/tmp/$name/bench.log"
-tar czf "$OUT/$name.tgz" -C /tmp "$name"
+# the log travels inside the part (NAME/bench.log, as a recorded series keeps it)
+if [ -d "/tmp/$name" ]; then
+  mv "$OUT/$name.log" "/tmp/$name/bench.log" && tar czf "$OUT/$name.tgz" -C /tmp "$name"
+fi
 exit "$rc"
