@@ -241,9 +241,10 @@ export function bySwitches(r: Pick<Result, 'runs'>): string[] {
       })
     }
     const cov = dx.reduce((a, x, i) => a + x * (dy[i] as number), 0)
-    const corr = cov / Math.sqrt(dx.reduce((a, x) => a + x * x, 0) * dy.reduce((a, y) => a + y * y, 0))
+    const vx = dx.reduce((a, x) => a + x * x, 0)
+    const corr = cov / Math.sqrt(vx * dy.reduce((a, y) => a + y * y, 0))
     out.push(
-      `  inside the mixes: correlation ${Number.isFinite(corr) ? corr.toFixed(3) : '–'}, ${sgn((cov / dx.reduce((a, x) => a + x * x, 0)) * 10)} per 10 switches`,
+      `  inside the mixes: correlation ${Number.isFinite(corr) ? corr.toFixed(3) : '–'}, ${sgn((cov / vx) * 10)} per 10 switches`,
     )
   }
   return out
