@@ -11,7 +11,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,power
 python3 -c 'import torch, cuda.bindings, transformers, torchvision; print("torch", torch.__version__, "cuda", torch.version.cuda, "bindings", cuda.bindings.__version__, "transformers", transformers.__version__, "torchvision", torchvision.__version__)'
 which cu++filt c++filt
 time python3 -m pytest gpu/tests_gpu -q -s -p no:cacheprovider --timeout 180 2>&1 | tee "$OUT/gpu-tests.log" | tail -40
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed -E 's/NVIDIA //; s/ .*//' | tr 'A-Z' 'a-z')
+gpu=$(gpu_short_name)
 if [ -x /tmp/node ] && ls .device/eclip/*.test.mjs >/dev/null 2>&1; then
   time ECLIP_GPU_PROFILES=${ECLIP_GPU_PROFILES:-$PWD/profiles/$gpu} \
     /tmp/node --test .device/eclip/*.test.mjs 2>&1 | tee "$OUT/ts-gpu-tests.log" | tail -12

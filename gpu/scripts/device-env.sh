@@ -3,7 +3,8 @@
 #   on PYTHONPATH;
 # - the CLI bundle (.device/eclip.tar.xz, scripts/device-bundle.sh) unpacked afresh: the bundle carried this call
 #   wins over one an earlier call left there (ignored outputs stay on the machine); likewise .device/before.tar.xz;
-# - Node (.device/node.xz: an xz-compressed linux-x64 `node` binary, see scripts/device-bundle.sh) as /tmp/node.
+# - Node (.device/node.xz: an xz-compressed linux-x64 `node` binary, see scripts/device-bundle.sh) as /tmp/node;
+# - gpu_short_name: the GPU's name as profiles/<gpu>/ spells it ("NVIDIA H100 80GB HBM3" -> h100).
 [ -d .whl ] && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
   .whl/*.whl 2>/dev/null
 export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 ECLIP_HOME=$PWD ECLIP_PYTHON=${ECLIP_PYTHON:-python3}
@@ -13,3 +14,6 @@ export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 ECLIP_
 if [ -f .device/node.xz ] && [ ! -x /tmp/node ]; then
   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))" && chmod +x /tmp/node
 fi
+gpu_short_name() {
+  nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed -E 's/NVIDIA //; s/ .*//' | tr 'A-Z' 'a-z'
+}

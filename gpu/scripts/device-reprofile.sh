@@ -13,7 +13,7 @@ for job in "$@"; do
 done
 OUT=${OUT:-out}; mkdir -p "$OUT"
 . "$(dirname "$0")/device-env.sh"
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed -E 's/NVIDIA //; s/ .*//' | tr 'A-Z' 'a-z')
+gpu=$(gpu_short_name)
 shipped=profiles/$gpu
 [ -f "$shipped/gpu.json" ] || { echo "no shipped profiles for this GPU ($shipped/gpu.json)" >&2; exit 2; }
 new=/tmp/reprofile/$gpu

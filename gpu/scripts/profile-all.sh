@@ -3,9 +3,9 @@
 # profiles/<gpu>/ of the repository; the device tool brings back few files, so they come as one tarball). Usage on the GPU machine: OUT=... gpu/scripts/profile-all.sh
 set -uo pipefail
 OUT=${OUT:-out}; mkdir -p "$OUT"
-if [ -d .whl ]; then python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site; fi
-export PYTHONPATH=gpu:${PYTHONPATH:-} PYTHONUNBUFFERED=1
-gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed -E 's/NVIDIA //; s/ .*//' | tr 'A-Z' 'a-z')
+. "$(dirname "$0")/device-env.sh"
+export PYTHONPATH=gpu:$PYTHONPATH
+gpu=$(gpu_short_name)
 dir="/tmp/eclip-profiles/$gpu"; mkdir -p "$dir"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv > "$dir/nvidia-smi.txt"
 python3 -m eclip_gpu describe --probe --out "$dir" || exit 1
