@@ -5,7 +5,14 @@ import { Priority } from './arrival.ts'
 import { Dtype, ModelName } from './common.ts'
 import { MAX_WEIGHT } from './mix.ts'
 import { batchMixEntries, GpuLayoutRef, LatencySource, MODEL_LOAD_FIELDS } from './paris-scenario.ts'
-import { DEFAULT_POLICY, MPS_POLICIES, POLICIES, PRIORITY_POLICIES, TABLE_POLICIES } from './plan.ts'
+import {
+  DEFAULT_POLICY,
+  MPS_POLICIES,
+  POLICIES,
+  type Policy,
+  PRIORITY_POLICIES,
+  TABLE_POLICIES,
+} from './plan.ts'
 
 /**
  * PARIS + ELSA (docs/design.md §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the host at
@@ -305,6 +312,12 @@ export const ServeConfig = Type.Object(
 )
 export type ServeConfig = Type.Static<typeof ServeConfig>
 
+/** The config's policy, its default filled in. */
+export const servePolicy = (c: ServeConfig): ServePolicy => c.policy ?? DEFAULT_POLICY
+
+/** eclip-live's policy for its plans of two or more models, its default filled in. */
+export const liveTablePolicy = (c: ServeConfig): Policy => c.live?.tablePolicy ?? DEFAULT_POLICY
+
 export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   const errors: string[] = []
   const seen = new Set<string>()
@@ -323,13 +336,13 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   if (c.simPower && c.simPower.maxW < c.simPower.idleW) errors.push('/simPower/maxW: below idleW')
   const http = httpTimeoutError(c.http)
   if (http) errors.push(http)
-  const policy = c.policy ?? DEFAULT_POLICY
+  const policy = servePolicy(c)
   const live = (TABLE_POLICIES as readonly string[]).includes(policy)
   if (!live && c.live !== undefined)
     errors.push(`/live: only the eclip-live policy uses it (this config has policy ${policy})`)
-  if (c.live?.minTotalShare !== undefined && (c.live.tablePolicy ?? DEFAULT_POLICY) !== 'eclip-fit')
+  if (c.live?.minTotalShare !== undefined && liveTablePolicy(c) !== 'eclip-fit')
     errors.push(
-      `/live/minTotalShare: only eclip-fit's plans keep it (this config's live.tablePolicy is ${c.live.tablePolicy})`,
+      `/live/minTotalShare: only eclip-fit's plans keep it (this config's live.tablePolicy is ${liveTablePolicy(c)})`,
     )
   c.models.forEach((m, i) => {
     if (m.loaded === false && !live)

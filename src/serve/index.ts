@@ -11,8 +11,8 @@ import {
 } from '../execute/sim/table-threads.ts'
 import { UserError } from '../formats/errors.ts'
 import { readFile } from '../formats/index.ts'
-import { DEFAULT_POLICY, isTablePolicy } from '../formats/plan.ts'
-import type { ServeConfig } from '../formats/serve-config.ts'
+import { isTablePolicy } from '../formats/plan.ts'
+import { liveTablePolicy, type ServeConfig } from '../formats/serve-config.ts'
 import { makePlan } from '../plan/index.ts'
 import { loadGpu } from '../profile/store.ts'
 import { syntheticH100Gpu } from '../profile/synthetic.ts'
@@ -100,7 +100,7 @@ export const defaultPlanner: Planner = async ({
  */
 function liveThreads(config: ServeConfig, flags: ServeFlags): ThreadedPlanner | undefined {
   if (!config.policy || !isTablePolicy(config.policy) || flags.planner) return undefined
-  if ((config.live?.tablePolicy ?? DEFAULT_POLICY) !== 'eclip-fit') return undefined
+  if (liveTablePolicy(config) !== 'eclip-fit') return undefined
   const dir = config.profiles ? resolve(dirname(resolve(flags.config)), config.profiles) : undefined
   const gpu = dir ? loadGpu(dir) : syntheticH100Gpu()
   const ev = simInputs(gpu, dir ? { dir } : {})

@@ -12,7 +12,7 @@ import type { WorkerSpec } from '../formats/mix.ts'
 import { DEFAULT_POLICY, isTablePolicy, type Plan, type Policy } from '../formats/plan.ts'
 import { lookupPlan, PLAN_TABLE_FULL_MAX, type PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
-import { PARIS_ELSA, type ServeConfig, type ServeModel } from '../formats/serve-config.ts'
+import { PARIS_ELSA, type ServeConfig, type ServeModel, servePolicy } from '../formats/serve-config.ts'
 import type { PlanObjective, PlanOptions } from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import {
@@ -236,7 +236,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
       gpu,
       workers,
       profiles,
-      policy: (config.policy ?? DEFAULT_POLICY) as Policy,
+      policy: servePolicy(config) as Policy,
       mix: `serve:${workers.map((w) => w.name).join('+')}`,
       ...(config.profiles ? { profilesDir: path(config.profiles) } : {}),
       note: (line) => notes.push(line),
