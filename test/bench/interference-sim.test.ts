@@ -22,7 +22,7 @@ const SPLIT = ['s1-12-3', 's1-3-12', 's8-12-3', 's8-3-12'].map((d) =>
   join(ROOT, 'results/h100/interference/split', d, 'dispatch.json'),
 )
 const TARGET = { stpMean: 0.08 }
-const GUARD = { togetherMean: 0.08, togetherMax: 0.23, stpMax: 0.17 }
+const GUARD = { togetherMean: 0.08, togetherMax: 0.24, stpMax: 0.17 }
 
 const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
 
