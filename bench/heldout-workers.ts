@@ -1,15 +1,17 @@
-// The H200's held-out closed-loop runs (test/measure/sim-vs-gpu-h200.test.ts's runs, re-simulated with the plans
-// they executed) under one or more candidate calibrations, per worker: besides the test's per-run drifts (STP ÷
+// A GPU's held-out closed-loop runs (the H200's: test/measure/sim-vs-gpu-h200.test.ts's runs, re-simulated with the
+// plans they executed) under one or more candidate calibrations, per worker: besides the test's per-run drifts (STP ÷
 // baseline STP, STP with the profiles' solo rates for both, each run's worst worker ÷ baseline), every worker's signed
 // error — ln(simulated ÷ measured req/s), and simulated ÷ measured normVsBaseline − 1 on runs that are not baseline —
 // grouped by (model, batch, policy), so that a change to the memory term can be read per model and per mix. Each
 // candidate is a sim-calibration.json (the profile directory's when none is given); the shipped file is not touched.
 // The series are the test's (RECORDED there; the count is checked), or with --series others (folders under results/h200
 // whose runs recorded their plans, as results/h200/SERIES/PART: a fit set the test leaves out; no count check).
+// --gpu h100 reads the H100's runs with profiles/h100 instead; its series are given with --series (folders under
+// results/h100: test/measure/sim-vs-gpu.test.ts lists those it holds).
 // --switches adds, per batch and mix, the signed STP ÷ baseline error of the partitioned runs against the partition
 // switches their plans make per request: a simulator that mis-prices switching shows as a slope inside each mix.
-//   node --import tsx bench/heldout-workers.ts [--detail model.bB,...] [--without SERIES,...] [--series DIR,...] \
-//     [--switches] [LABEL=CALIBRATION_JSON ...]
+//   node --import tsx bench/heldout-workers.ts [--gpu h200|h100] [--detail model.bB,...] [--without SERIES,...] \
+//     [--series DIR,...] [--switches] [LABEL=CALIBRATION_JSON ...]
 
 import { join } from 'node:path'
 import { type Results, type Run, readFile } from '../src/formats/index.ts'
@@ -19,9 +21,17 @@ import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { H200_RECORDED, H200_RUNS, H200_SOLO } from '../test/measure/h200-recorded.ts'
 import { namesSeries, resimulateSet, type SetRuns, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
 
-const PROFILES = 'profiles/h200'
-const RECORDED = H200_RECORDED
-const RUNS = H200_RUNS
+/** Per GPU: its profiles, the solo runs its STP is read against, and (the H200's) the test's series and run count. */
+const GPUS = {
+  h200: { profiles: 'profiles/h200', solo: H200_SOLO, recorded: H200_RECORDED, runs: H200_RUNS },
+  h100: {
+    profiles: 'profiles/h100',
+    solo: { 1: 'results/h100/batch1', 8: 'results/h100/batch8' },
+    recorded: undefined,
+    runs: undefined,
+  },
+} as const
+export type HeldOutGpu = keyof typeof GPUS
 
 /** One worker of one held-out run. */
 export interface WorkerErr {
@@ -125,12 +135,16 @@ export async function heldOut(
   calibrationFile?: string,
   without: readonly string[] = [],
   series?: readonly string[],
+  gpu: HeldOutGpu = 'h200',
 ) {
-  const sim = simulatorOf({ profiles: PROFILES }, calibrationFile)
+  const g = GPUS[gpu]
+  const recorded = series ?? g.recorded
+  if (!recorded)
+    throw new Error(`--gpu ${gpu}: name its series with --series DIR,... (results/${gpu}/SERIES/PART)`)
+  const sim = simulatorOf({ profiles: g.profiles }, calibrationFile)
   const runs: RunErr[] = []
   const workers: WorkerErr[] = []
   let left = 0
-  const recorded = series ?? RECORDED
   for (const set of recorded) {
     if (without.some((w) => namesSeries(set, w))) {
       // counted, as resimulateSet counts them (GPU runs but solo ones), not re-simulated
@@ -139,13 +153,13 @@ export async function heldOut(
       ).length
       continue
     }
-    const s = await resimulateSet({ recorded: [...recorded], solo: H200_SOLO }, sim, set, {})
+    const s = await resimulateSet({ recorded: [...recorded], solo: g.solo }, sim, set, {})
     const c = compareAll(sim, s)
     runs.push(...c.runs)
     workers.push(...c.workers)
   }
-  if (!series && runs.length + left !== RUNS)
-    throw new Error(`${runs.length + left} runs re-simulated, the test's ${RUNS}`)
+  if (!series && runs.length + left !== g.runs)
+    throw new Error(`${runs.length + left} runs re-simulated, the test's ${g.runs}`)
   return { runs, workers }
 }
 
@@ -256,20 +270,25 @@ async function main() {
   let without: string[] = []
   let series: string[] | undefined
   let switches = false
+  let gpu: HeldOutGpu = 'h200'
   const cands: [string, string | undefined][] = []
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--detail') detail = (args[++i] as string).split(',')
     else if (args[i] === '--without') without = (args[++i] as string).split(',')
     else if (args[i] === '--series') series = (args[++i] as string).split(',')
     else if (args[i] === '--switches') switches = true
-    else {
+    else if (args[i] === '--gpu') {
+      const v = args[++i] as string
+      if (!(v in GPUS)) throw new Error(`--gpu: expected ${Object.keys(GPUS).join(' or ')}, got ${v}`)
+      gpu = v as HeldOutGpu
+    } else {
       const [label, file] = (args[i] as string).split('=')
       cands.push([label as string, file])
     }
   }
   if (cands.length === 0) cands.push(['shipped', undefined])
   const results: Result[] = []
-  for (const [, file] of cands) results.push(await heldOut(file, without, series))
+  for (const [, file] of cands) results.push(await heldOut(file, without, series, gpu))
   const w = 46
   console.log(`${''.padEnd(w)}${cands.map(([l]) => l.padStart(16)).join('')}`)
   const sums = results.map(summary)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { bySwitches, type RunErr } from '../../bench/heldout-workers.ts'
+import { bySwitches, heldOut, type RunErr } from '../../bench/heldout-workers.ts'
 
 const run = (mix: string, switches: number, err: number | null, batch = 1): RunErr => ({
   run: `s/p ${mix}`,
@@ -42,4 +42,13 @@ test('bySwitches: one table per batch', () => {
     out.filter((l) => l.startsWith('batch')).map((l) => l.split(':')[0]),
     ['batch 1', 'batch 8'],
   )
+})
+
+test("heldOut on the H100: one recorded part re-simulated with the H100's profiles; without --series a clear error", async () => {
+  await assert.rejects(heldOut(undefined, [], undefined, 'h100'), /--gpu h100: name its series with --series/)
+  const r = await heldOut(undefined, [], ['results/h100/shipped-13/p8'], 'h100')
+  // the paper's seven at batch 8, baseline and eclip-fit each
+  assert.equal(r.runs.length, 14)
+  assert.ok(r.runs.every((x) => x.batch === 8 && x.stpCommon < 0.2))
+  assert.ok(r.workers.some((w) => w.model === 'vgg19' && w.norm !== null))
 })
