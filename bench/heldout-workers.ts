@@ -1,13 +1,12 @@
-// A GPU's held-out closed-loop runs (the H200's: test/measure/sim-vs-gpu-h200.test.ts's runs, re-simulated with the
-// plans they executed) under one or more candidate calibrations, per worker: besides the test's per-run drifts (STP ÷
+// A GPU's held-out closed-loop runs (test/measure/sim-vs-gpu-h200.test.ts's or, with --gpu h100, sim-vs-gpu.test.ts's
+// runs, re-simulated with the plans they executed) under one or more candidate calibrations, per worker: besides the test's per-run drifts (STP ÷
 // baseline STP, STP with the profiles' solo rates for both, each run's worst worker ÷ baseline), every worker's signed
 // error — ln(simulated ÷ measured req/s), and simulated ÷ measured normVsBaseline − 1 on runs that are not baseline —
 // grouped by (model, batch, policy), so that a change to the memory term can be read per model and per mix. Each
 // candidate is a sim-calibration.json (the profile directory's when none is given); the shipped file is not touched.
-// The series are the test's (RECORDED there; the count is checked), or with --series others (folders under results/h200
-// whose runs recorded their plans, as results/h200/SERIES/PART: a fit set the test leaves out; no count check).
-// --gpu h100 reads the H100's runs with profiles/h100 instead; its series are given with --series (folders under
-// results/h100: test/measure/sim-vs-gpu.test.ts lists those it holds).
+// The series are the test's (test/measure/h200-recorded.ts, h100-recorded.ts; the count is checked; not the H100's
+// eclip-fit-v2, whose plans the test makes again), or with --series others (folders under results/GPU whose runs
+// recorded their plans, as results/GPU/SERIES/PART: a fit set the test leaves out; no count check).
 // --switches adds, per batch and mix, the signed STP ÷ baseline error of the partitioned runs against the partition
 // switches their plans make per request: a simulator that mis-prices switching shows as a slope inside each mix.
 //   node --import tsx bench/heldout-workers.ts [--gpu h200|h100] [--detail model.bB,...] [--without SERIES,...] \
@@ -18,18 +17,14 @@ import { type Results, type Run, readFile } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { stp } from '../src/measure/system.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
+import { H100_RECORDED, H100_RUNS, H100_SOLO } from '../test/measure/h100-recorded.ts'
 import { H200_RECORDED, H200_RUNS, H200_SOLO } from '../test/measure/h200-recorded.ts'
 import { namesSeries, resimulateSet, type SetRuns, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
 
-/** Per GPU: its profiles, the solo runs its STP is read against, and (the H200's) the test's series and run count. */
+/** Per GPU: its profiles, the solo runs its STP is read against, and the test's series and run count. */
 const GPUS = {
   h200: { profiles: 'profiles/h200', solo: H200_SOLO, recorded: H200_RECORDED, runs: H200_RUNS },
-  h100: {
-    profiles: 'profiles/h100',
-    solo: { 1: 'results/h100/batch1', 8: 'results/h100/batch8' },
-    recorded: undefined,
-    runs: undefined,
-  },
+  h100: { profiles: 'profiles/h100', solo: H100_SOLO, recorded: H100_RECORDED, runs: H100_RUNS },
 } as const
 export type HeldOutGpu = keyof typeof GPUS
 
@@ -139,8 +134,6 @@ export async function heldOut(
 ) {
   const g = GPUS[gpu]
   const recorded = series ?? g.recorded
-  if (!recorded)
-    throw new Error(`--gpu ${gpu}: name its series with --series DIR,... (results/${gpu}/SERIES/PART)`)
   const sim = simulatorOf({ profiles: g.profiles }, calibrationFile)
   const runs: RunErr[] = []
   const workers: WorkerErr[] = []

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { bySwitches, heldOut, type RunErr } from '../../bench/heldout-workers.ts'
+import { H100_RECORDED } from '../measure/h100-recorded.ts'
 
 const run = (mix: string, switches: number, err: number | null, batch = 1): RunErr => ({
   run: `s/p ${mix}`,
@@ -44,8 +45,15 @@ test('bySwitches: one table per batch', () => {
   )
 })
 
-test("heldOut on the H100: one recorded part re-simulated with the H100's profiles; without --series a clear error", async () => {
-  await assert.rejects(heldOut(undefined, [], undefined, 'h100'), /--gpu h100: name its series with --series/)
+test("heldOut on the H100: the test's series and count by default, one part with --series", async () => {
+  // every series of test/measure/sim-vs-gpu.test.ts left out but tuned-shipped-13: its 26 runs re-simulated, the
+  // others counted (heldOut throws unless the two make the list's run count)
+  const others = [...new Set(H100_RECORDED.map((set) => set.split('/')[2] as string))].filter(
+    (s) => s !== 'tuned-shipped-13',
+  )
+  const all = await heldOut(undefined, others, undefined, 'h100')
+  assert.equal(all.runs.length, 26)
+  assert.ok(all.runs.every((x) => x.batch === 1 && x.run.startsWith('tuned-shipped-13/')))
   const r = await heldOut(undefined, [], ['results/h100/shipped-13/p8'], 'h100')
   // the paper's seven at batch 8, baseline and eclip-fit each
   assert.equal(r.runs.length, 14)

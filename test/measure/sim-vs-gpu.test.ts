@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Nine series:
+// none of the series below, so these runs are held out. Nine series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -28,43 +28,9 @@
 // Every plan is checked against each run's switches and kernels per request.
 //
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
+import { H100_FIXTURE, H100_FIXTURE_RUNS, H100_RECORDED, H100_RUNS, H100_SOLO } from './h100-recorded.ts'
 import { checkHeldOut, type Limits } from './sim-vs-gpu.ts'
 
-/** The series whose runs recorded the plans they executed (Run.planFile, beside results.json). */
-const RECORDED = [
-  'results/h100/eclip-fit-floors/batch8',
-  'results/h100/eclip-fit-floors/batch8-repeat',
-  'results/h100/eclip-fit-floors/batch1',
-  'results/h100/eclip-fit-floors/more-batch8',
-  'results/h100/profile-retime-fit/b8',
-  'results/h100/profile-retime-fit/b1',
-  'results/h100/profile-retime-fit/more-b8',
-  'results/h100/coresident-plans/b8-co',
-  'results/h100/coresident-plans/b1-co',
-  'results/h100/coresident-plans/more-co',
-  'results/h100/headline-priorities/b1-plain',
-  'results/h100/headline-priorities/b1-prio',
-  'results/h100/headline-priorities/b8-prio',
-  ...['a1', 'a2', 'q3', 'q4', 'q5'].map((p) => `results/h100/tuned-priorities/tuned/${p}`),
-  ...['p1', 'p2', 'p3', 'p4', 'p5'].map((p) => `results/h100/tuned-priorities/tuned-prio/${p}`),
-  ...['m1a1', 'm1a2', 'm1b1', 'm1b2', 'm1c'].map((p) => `results/h100/tuned-priorities/tuned-margin/${p}`),
-  ...['f1', 'f2'].map((p) => `results/h100/tuned-priorities/tuned-floor-margin/${p}`),
-  ...['untuned/u8p', 'untuned/u8m', 'untuned-prio/s8p', 'untuned-prio/s8m'].map(
-    (p) => `results/h100/tuned-priorities-b8/${p}`,
-  ),
-  ...['p8a1', 'p8a2', 'p8b1', 'p8b2', 'p8c'].map((p) => `results/h100/tuned-priorities-b8/tuned-prio/${p}`),
-  ...['t8a1', 't8a2', 't8b1', 't8b2', 't8c'].map((p) => `results/h100/tuned-priorities-b8/tuned/${p}`),
-  'results/h100/tuned-priorities-b8/tuned-margins/g8',
-  ...['q1', 'q2', 'q3', 'q4', 'q5'].map((p) => `results/h100/tuned-priorities-b8/tuned-plans2/${p}`),
-  'results/h100/tuned-priorities-b8/floor-margin-0/r3',
-  ...['d2', 'd3', 'd5', 'd6', 'd13', 'd14', 'd15'].map((p) => `results/h100/tuned-priorities-b8/deep/${p}`),
-  ...['f14', 'f15'].map((p) => `results/h100/tuned-priorities-b8/floor-085/${p}`),
-  'results/h100/tuned-priorities-b8/sim-slack/s14',
-  ...['a', 'b', 'c', 'd', 'e', 'm1'].map((p) => `results/h100/tuned-priorities-b8/sim-slack/${p}`),
-  ...['t1', 't2'].map((p) => `results/h100/tuned-priorities/sim-slack/${p}`),
-  ...['p8', 'p8b', 'm8', 'p1', 'p1b', 'm1', 'n-p1', 'n-m1'].map((p) => `results/h100/shipped-13/${p}`),
-  ...['p-a1', 'p-a2', 'p-b1', 'p-b2', 'p-c'].map((p) => `results/h100/tuned-shipped-13/${p}`),
-]
 /** The series names (the folder under results/h100) the calibration must not have been fitted on. */
 const SERIES = [
   'eclip-fit-v2',
@@ -149,13 +115,12 @@ export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
 checkHeldOut({
   gpu: 'H100',
   profiles: 'profiles/h100',
-  // same GPU, profiles and 32 hardware queues as the series held out
-  solo: { 1: 'results/h100/batch1', 8: 'results/h100/batch8' },
-  fixture: 'test/measure/fixtures/h100-eclip-fit-v2-plans.json',
-  recorded: RECORDED,
+  solo: H100_SOLO,
+  fixture: H100_FIXTURE,
+  recorded: H100_RECORDED,
   fittedOn: 'results/h100/batch8/results.json',
   notFittedOn: SERIES,
-  runs: 670,
+  runs: H100_RUNS + H100_FIXTURE_RUNS,
   target: TARGET,
   guard: GUARD,
   guardExceptions: GUARD_EXCEPTIONS,
