@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # eclip-fit (not tuned) against baseline, each part twice back to back: planned with the shipped calibration and
-# with this folder's candidate (`--calibration`). A pair starts only if both arms' estimates still fit.
-#   OUT=... LIMIT_S=570 results/h100/profile-interference/gpu-series.sh NAME:MIXES:EST_S:BATCH ...
+# with this folder's candidate (`--calibration`; CAND=FILE another). A pair starts only if both arms' estimates still
+# fit.
+#   OUT=... LIMIT_S=570 [CAND=...] results/h100/profile-interference/gpu-series.sh NAME:MIXES:EST_S:BATCH ...
 # Each arm writes NAME-shipped / NAME-candidate .tgz and .log (gpu/scripts/device-bench.sh); the device tool brings
 # back 8 files, so two parts a call. Estimates per arm: the paper's mixes ~235 s at batch 8, ~175 s at batch 1;
 # mixes/more.yaml ~155 s at batch 8.
 set -uo pipefail
-cand=$(dirname "$0")/sim-calibration.json
+cand=${CAND:-$(dirname "$0")/sim-calibration.json}
 limit=${LIMIT_S:-570}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu --format=csv,noheader
 for p in "$@"; do
