@@ -1,9 +1,10 @@
-// A GPU's held-out closed-loop runs (test/measure/sim-vs-gpu-h200.test.ts's or, with --gpu h100, sim-vs-gpu.test.ts's
-// runs, re-simulated with the plans they executed) under one or more candidate calibrations, per worker: besides the test's per-run drifts (STP ÷
-// baseline STP, STP with the profiles' solo rates for both, each run's worst worker ÷ baseline), every worker's signed
-// error — ln(simulated ÷ measured req/s), and simulated ÷ measured normVsBaseline − 1 on runs that are not baseline —
-// grouped by (model, batch, policy), so that a change to the memory term can be read per model and per mix. Each
-// candidate is a sim-calibration.json (the profile directory's when none is given); the shipped file is not touched.
+// A GPU's held-out closed-loop runs (test/measure/sim-vs-gpu-h200.test.ts's or, with --gpu h100,
+// sim-vs-gpu.test.ts's runs, re-simulated with the plans they executed) under one or more candidate calibrations,
+// per worker: besides the test's per-run drifts (STP ÷ baseline STP, STP with the profiles' solo rates for both,
+// each run's worst worker ÷ baseline), every worker's signed error — ln(simulated ÷ measured req/s), and simulated ÷
+// measured normVsBaseline − 1 on runs that are not baseline — grouped by (model, batch, policy), so that a change to
+// the memory term can be read per model and per mix. Each candidate is a sim-calibration.json (the profile
+// directory's when none is given); the shipped file is not touched.
 // The series are the test's (test/measure/h200-recorded.ts, h100-recorded.ts; the count is checked; not the H100's
 // eclip-fit-v2, whose plans the test makes again), or with --series others (folders under results/GPU whose runs
 // recorded their plans, as results/GPU/SERIES/PART: a fit set the test leaves out; no count check).
