@@ -1,6 +1,7 @@
 // The latency-consistent STP estimate (bench/latency-bound.ts): its hull and knapsack on a made-up profile, and on the
-// recorded batch-8 runs with measured priorities (results/h100/tuned-priorities-b8), where the estimate its README
-// states must still come out of the tools.
+// recorded batch-8 runs with measured priorities (results/h100/tuned-priorities-b8), where the estimate on the shipped
+// profiles must come out of the tools as results/h100/reprofiled-b8's README states it (tuned-priorities-b8's own
+// README gives it on the batch-8 files before).
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -63,7 +64,7 @@ describe('latency-consistent STP estimate', () => {
     )
   })
 
-  it('on the batch-8 runs with measured priorities: 1.22 × baseline on the mean, no run above it', async () => {
+  it('on the batch-8 runs with measured priorities: 1.25 × baseline on the mean, no run above it', async () => {
     const dir = join(ROOT, 'profiles/h100')
     const c = await compareProbe(
       ['b8', 'more-b8'].map((b) => join(ROOT, 'results/h100/interference/mixes', b, 'dispatch.json')),
@@ -81,12 +82,12 @@ describe('latency-consistent STP estimate', () => {
     const ratio = rows.map((r) => (r.latency as number) / r.baseline)
     const reached = rows.map((r) => (r.eclipFit as number) / (r.latency as number))
     const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
-    assert.equal(mean(ratio).toFixed(2), '1.22')
-    assert.equal(mean(reached).toFixed(2), '0.91')
+    assert.equal(mean(ratio).toFixed(2), '1.25')
+    assert.equal(mean(reached).toFixed(2), '0.89')
     assert.ok(Math.max(...reached) <= 1.005, `a run above the estimate: ${Math.max(...reached)}`)
     assert.deepEqual(
       rows.filter((_, i) => (ratio[i] as number) < 1.2).map((r) => r.mix),
-      ['mix4', 'mix6', 'mix7', 'more2'],
+      ['mix4', 'mix6', 'mix7'],
     )
   })
 })

@@ -34,10 +34,11 @@ export const H100_RECORDED = [
   ...['t1', 't2'].map((p) => `results/h100/tuned-priorities/sim-slack/${p}`),
   ...['p8', 'p8b', 'm8', 'p1', 'p1b', 'm1', 'n-p1', 'n-m1'].map((p) => `results/h100/shipped-13/${p}`),
   ...['p-a1', 'p-a2', 'p-b1', 'p-b2', 'p-c'].map((p) => `results/h100/tuned-shipped-13/${p}`),
+  ...['n-p8', 'p8', 'm8', 'n-m8'].map((p) => `results/h100/reprofiled-b8/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 614
+export const H100_RUNS = 666
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'

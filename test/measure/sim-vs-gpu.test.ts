@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Nine series (the list: h100-recorded.ts):
+// none of the series below, so these runs are held out. Ten series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -24,7 +24,9 @@
 //   seven twice, and at batch 1 planned on the batch-1 profiles before and after their conv and GEMM targets), plans
 //   recorded;
 // - results/h100/tuned-shipped-13 (baseline and eclip-fit tuned on the GPU with measured priorities, the 13 mixes at
-//   batch 1 on the shipped profiles), plans recorded.
+//   batch 1 on the shipped profiles), plans recorded;
+// - results/h100/reprofiled-b8 (baseline and eclip-fit untuned, the 13 mixes at batch 8, planned on the batch-8
+//   profiles before and after their conv and GEMM targets, back to back), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
@@ -42,6 +44,7 @@ const SERIES = [
   'tuned-priorities-b8',
   'shipped-13',
   'tuned-shipped-13',
+  'reprofiled-b8',
 ]
 
 /**
@@ -72,9 +75,11 @@ export const GUARD = {
 /**
  * Series held to a mean guard of their own: tuned-priorities and tuned-shipped-13 are batch 1 alone, where albert's
  * absolute rate is over-predicted (above), so their mean STP with the profiles' solo rates sits past the common mean
- * guard.
+ * guard; eclip-fit-v2's mean STP ratio to baseline sits just past it (by a tenth of a point) on the batch-8 profiles
+ * re-profiled with conv lanes and op spans: its batch-8 runs of the paper's eclip in mix2 and mix5 moved the most.
  */
 export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
+  'eclip-fit-v2': { stpVsBaseline: 0.031 },
   'tuned-priorities': { stpCommon: 0.07 },
   'tuned-shipped-13': { stpCommon: 0.075 },
 }
@@ -84,32 +89,27 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
  * baseline rate is further from the GPU's than any other worker's (the same worker in profile-retime-fit's more4 and
  * more5 is within the common guard), and again in headline-priorities at batch 8; and plans tuned on the GPU at
  * batch 8 (tuned-priorities-b8), where the tuning kept what the GPU gives a worker and the simulator does not see:
- * resnext101 in more4 and albert in more6 with measured priorities, and without them mix1 (densenet201, and with it
- * the STP ratio) and more4's shufflenet again, and more6's albert again (tuned with the margins), each measured above
- * its simulated ratio to baseline; the same plans (homes, prices and raised set alike) tuned again with the margins
- * (tuned-plans2: mix1's densenet201, more4's shufflenet, more6's albert), and mix2's STP ratio there; tuned with a
- * deeper budget (deep: mix2's STP ratio again, more3's shufflenet with resnet152 raised, faster on the GPU; more4's
- * resnext101, slower) and with the floors at 0.85 (floor-085: more4's albert, faster); tuned with the floors' slack
- * (sim-slack: mix1's densenet201 again, on another plan and then on the earlier tunings' plan, faster).
+ * resnext101 in more4 and albert in more6 with measured priorities, and mix2's STP ratio (densenet201's the worker
+ * furthest off) with and without them; without them more4's shufflenet again, and more6's albert again (tuned with the
+ * margins); the same plans tuned again with the margins (tuned-plans2: more4's shufflenet, more6's albert, and mix2's
+ * STP ratio); tuned with a deeper budget (deep: more3's shufflenet with resnet152 raised, faster on the GPU; more4's
+ * resnext101, slower) and with the floors at 0.85 (floor-085: more4's albert, faster).
  */
 export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
-  'eclip-fit-floors/more-batch8 more4 eclip-fit/graph': { worker: 0.2 },
+  'eclip-fit-floors/more-batch8 more4 eclip-fit/graph': { worker: 0.24 },
   'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.26 },
   'tuned-prio/p8b2 more4 eclip-fit/graph': { worker: 0.25 },
+  'tuned-prio/p8a1 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
   'tuned-prio/p8c more6 eclip-fit/graph': { worker: 0.21 },
-  'tuned/t8a1 mix1 eclip-fit/graph': { stpVsBaseline: 0.12, worker: 0.18 },
+  'tuned/t8a1 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
   'tuned/t8b2 more4 eclip-fit/graph': { worker: 0.25 },
   'tuned-margins/g8 more6 eclip-fit/graph': { worker: 0.21 },
-  'tuned-plans2/q1 mix1 eclip-fit/graph': { worker: 0.18 },
   'tuned-plans2/q1 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
   'tuned-plans2/q4 more4 eclip-fit/graph': { worker: 0.25 },
   'tuned-plans2/q5 more6 eclip-fit/graph': { worker: 0.21 },
-  'deep/d2 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
   'deep/d13 more3 eclip-fit/graph': { worker: 0.21 },
   'deep/d14 more4 eclip-fit/graph': { worker: 0.24 },
   'floor-085/f14 more4 eclip-fit/graph': { worker: 0.24 },
-  'sim-slack/a mix1 eclip-fit/graph': { worker: 0.18 },
-  'sim-slack/m1 mix1 eclip-fit/graph': { worker: 0.18 },
 }
 
 checkHeldOut({

@@ -98,15 +98,15 @@ describe('GEMM-target profiles', () => {
     const gpu = loadGpu(dir)
     const workers: WorkerSpec[] = [
       { name: 'albert', model: 'albert', batch: 8, dtype: 'fp16' },
-      { name: 'densenet201', model: 'densenet201', batch: 8, dtype: 'fp16' },
+      { name: 'vgg19', model: 'vgg19', batch: 8, dtype: 'fp16' },
     ]
     const plan = (gemmTarget: boolean) =>
-      makePlan(gpu, 'mix2', workers, profilesIn(dir, gpu, { gemmTarget })(workers), {
+      makePlan(gpu, 'mix3', workers, profilesIn(dir, gpu, { gemmTarget })(workers), {
         policy: 'model-wise',
       })
     const [plain, aimed] = [await plan(false), await plan(true)]
     assert.equal(aimed.workers[0]?.gemmTarget, true)
-    assert.equal(aimed.workers[1]?.gemmTarget, undefined, 'densenet201 has no GEMM-target times')
+    assert.equal(aimed.workers[1]?.gemmTarget, undefined, 'vgg19 has no GEMM-target times')
     assert.equal(plain.workers[0]?.gemmTarget, undefined)
     parseFormat('plan', JSON.parse(JSON.stringify(aimed)), 'the plan')
     const sms = (p: typeof plain) =>
