@@ -35,10 +35,11 @@ export const H100_RECORDED = [
   ...['p8', 'p8b', 'm8', 'p1', 'p1b', 'm1', 'n-p1', 'n-m1'].map((p) => `results/h100/shipped-13/${p}`),
   ...['p-a1', 'p-a2', 'p-b1', 'p-b2', 'p-c'].map((p) => `results/h100/tuned-shipped-13/${p}`),
   ...['n-p8', 'p8', 'm8', 'n-m8'].map((p) => `results/h100/reprofiled-b8/${p}`),
+  ...['q8a1', 'q8a2', 'q8b1', 'q8b2', 'q8c'].map((p) => `results/h100/tuned-shipped-b8/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 666
+export const H100_RUNS = 692
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'

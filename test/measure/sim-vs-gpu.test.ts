@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Ten series (the list: h100-recorded.ts):
+// none of the series below, so these runs are held out. Eleven series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -26,7 +26,9 @@
 // - results/h100/tuned-shipped-13 (baseline and eclip-fit tuned on the GPU with measured priorities, the 13 mixes at
 //   batch 1 on the shipped profiles), plans recorded;
 // - results/h100/reprofiled-b8 (baseline and eclip-fit untuned, the 13 mixes at batch 8, planned on the batch-8
-//   profiles before and after their conv and GEMM targets, back to back), plans recorded.
+//   profiles before and after their conv and GEMM targets, back to back), plans recorded;
+// - results/h100/tuned-shipped-b8 (baseline and eclip-fit tuned on the GPU with measured priorities, the 13 mixes at
+//   batch 8 on the shipped profiles), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
@@ -85,7 +87,8 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
  * furthest off) with and without them; without them more4's shufflenet again, and more6's albert again (tuned with the
  * margins); the same plans tuned again with the margins (tuned-plans2: more4's shufflenet, more6's albert, and mix2's
  * STP ratio); tuned with a deeper budget (deep: more3's shufflenet with resnet152 raised, faster on the GPU; more4's
- * resnext101, slower) and with the floors at 0.85 (floor-085: more4's albert, faster).
+ * resnext101, slower) and with the floors at 0.85 (floor-085: more4's albert, faster); tuned again on the batch-8
+ * profiles re-profiled with conv lanes and op spans (tuned-shipped-b8: more4's densenet201, raised, faster on the GPU).
  */
 export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'eclip-fit-floors/more-batch8 more4 eclip-fit/graph': { worker: 0.24 },
@@ -102,6 +105,7 @@ export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'deep/d13 more3 eclip-fit/graph': { worker: 0.21 },
   'deep/d14 more4 eclip-fit/graph': { worker: 0.24 },
   'floor-085/f14 more4 eclip-fit/graph': { worker: 0.24 },
+  'tuned-shipped-b8/q8b2 more4 eclip-fit/graph': { worker: 0.2 },
 }
 
 checkHeldOut({
