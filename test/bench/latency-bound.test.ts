@@ -70,12 +70,10 @@ describe('latency-consistent STP estimate', () => {
       ['b8', 'more-b8'].map((b) => join(ROOT, 'results/h100/interference/mixes', b, 'dispatch.json')),
       dir,
     )
-    const runs = ['p8a1', 'p8a2', 'p8b1', 'p8b2', 'p8c'].flatMap(
+    // the tuned series on the profiles shipped (tuned-shipped-b8's README states these figures)
+    const runs = ['q8a1', 'q8a2', 'q8b1', 'q8b2', 'q8c'].flatMap(
       (p) =>
-        readFile<Results>(
-          'results',
-          join(ROOT, 'results/h100/tuned-priorities-b8/tuned-prio', p, 'results.json'),
-        ).runs,
+        readFile<Results>('results', join(ROOT, 'results/h100/tuned-shipped-b8', p, 'results.json')).runs,
     )
     const rows = cappedBounds(c, runs, 132, profilesIn(dir, loadGpu(dir)))
     assert.equal(rows.length, 13)
@@ -83,11 +81,11 @@ describe('latency-consistent STP estimate', () => {
     const reached = rows.map((r) => (r.eclipFit as number) / (r.latency as number))
     const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length
     assert.equal(mean(ratio).toFixed(2), '1.25')
-    assert.equal(mean(reached).toFixed(2), '0.89')
+    assert.equal(mean(reached).toFixed(2), '0.91')
     assert.ok(Math.max(...reached) <= 1.005, `a run above the estimate: ${Math.max(...reached)}`)
     assert.deepEqual(
       rows.filter((_, i) => (ratio[i] as number) < 1.2).map((r) => r.mix),
-      ['mix4', 'mix6', 'mix7'],
+      ['mix4', 'mix6', 'mix7', 'more3'],
     )
   })
 })
