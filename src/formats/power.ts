@@ -112,6 +112,24 @@ export const SimCalibration = Type.Object(
       ),
     ),
     /**
+     * The memory interference term's shape in the others' load (src/execute/sim/contention.ts, interferenceLoad):
+     * a kernel's rate ÷ (1 + γ · u^exponent ÷ n^neighbourExponent), u the other running kernels' busy SMs (capped at
+     * the SM count) ÷ the SM count, n how many other kernels hold SMs; fitted with the per-profile γ (`eclip
+     * calibrate --fit-profiles --interference-load`). Absent: rate ÷ (1 + γ · u), the linear term.
+     */
+    interferenceLoad: Type.Optional(
+      Type.Object(
+        {
+          /** p (absent: 1): below 1 the loss saturates as the others' load grows. */
+          exponent: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          /** q (absent: 0): the loss shared out among n neighbours as n^−q. */
+          neighbourExponent: Type.Optional(Type.Number({ minimum: 0 })),
+          measured: Provenance,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
      * κ per profile, in place of coresidency for that profile's kernels (keys as profile files are named): how much a
      * model's kernels slow when other kernels' blocks share their SMs differs by model and batch. Absent, or a profile
      * not named: coresidency.

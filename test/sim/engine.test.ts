@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { SliceSharing } from '../../src/execute/sim/contention.ts'
+import { interferenceShare, SliceSharing } from '../../src/execute/sim/contention.ts'
 import { EventHeap } from '../../src/execute/sim/heap.ts'
 import { CALIBRATION, simulate } from '../../src/execute/sim/index.ts'
 import { clientRateAt, mpsView } from '../../src/execute/sim/mps.ts'
@@ -677,5 +677,45 @@ describe("'coresident' sharing", () => {
       calibration: { ...CALIBRATION, sharing: 'coresident', coresidency: 1 },
     })
     for (const w of [0, 1]) for (const l of latencies(r, w).slice(2)) close(l, 1000)
+  })
+})
+
+describe("the memory term's load shape (interferenceLoad)", () => {
+  // three one-kernel workers on disjoint partitions of 32, 32 and 68 SMs, each kernel 1000 µs on 32 SMs or more:
+  // under 'coresident' each holds 32 busy SMs, so every worker sees 64 of the others' (u = 64/132) from n = 2 kernels
+  const a = profileOf('a', [scaling(1000, 32)])
+  const plan = planOf(
+    'model-wise',
+    [[0, 1, 2, 3], [4, 5, 6, 7], HIGH],
+    [0, 1, 2].map((p) => ({ profile: a, groups: [[0, 0, p]] as [number, number, number][] })),
+  )
+  const spec = specOf(plan, [a, a, a], { windowS: 0.05 })
+  const base = { ...CALIBRATION, sharing: 'coresident' as const, memoryInterference: 0.5 }
+  const steady = (r: ReturnType<typeof simulate>) => [0, 1, 2].flatMap((w) => latencies(r, w).slice(2))
+
+  it('is the linear term when absent, and with p = 1, q = 0', () => {
+    const absent = steady(simulate(spec, { calibration: base }))
+    assert.ok(absent.length > 0)
+    for (const l of absent) close(l, 1000 * (1 + (0.5 * 64) / 132))
+    const linear = steady(
+      simulate(spec, { calibration: { ...base, interferenceLoad: { exponent: 1, neighbourExponent: 0 } } }),
+    )
+    assert.equal(linear.length, absent.length)
+    for (const [i, l] of linear.entries()) close(l, absent[i] as number, 1e-12)
+  })
+
+  it('divides the rate by 1 + γ · u^p ÷ n^q', () => {
+    const r = simulate(spec, {
+      calibration: { ...base, interferenceLoad: { exponent: 0.5, neighbourExponent: 1 } },
+    })
+    // 1000 µs × (1 + 0.5 × √(64/132) ÷ 2) = 1174.08… µs
+    for (const l of steady(r)) close(l, 1000 * (1 + (0.5 * Math.sqrt(64 / 132)) / 2))
+    assert.equal(
+      interferenceShare(64, 2, 132, { exponent: 0.5, neighbourExponent: 1 }),
+      Math.sqrt(64 / 132) / 2,
+    )
+    // the others' SMs are capped at the GPU's; none running, none lost
+    assert.equal(interferenceShare(200, 4, 132, { exponent: 0.5, neighbourExponent: 0 }), 1)
+    assert.equal(interferenceShare(0, 0, 132, { exponent: 0.5, neighbourExponent: 1 }), 0)
   })
 })

@@ -78,6 +78,14 @@ export interface Calibration {
    * that loads memory and L2 little slows its neighbours less than its SMs say. Absent: today's term.
    */
   aggressorWeight?: Readonly<Record<string, number>>
+  /**
+   * The γ term's shape in the others' load (absent: the linear term above, exactly). With it a kernel's rate is
+   * divided by (1 + γ_w · u^p ÷ n^q): u = min(Σ_{j≠w} a_j · busy_j, SMs) ÷ SMs as before, n the number of other
+   * running kernels that hold SMs (at least 1), p = `exponent`, q = `neighbourExponent`. p < 1 makes the loss
+   * saturate with the others' load, q > 0 shares it out among more neighbours: one γ per profile fitted where two
+   * to five models run then slows each less among six to ten (interferenceShare).
+   */
+  interferenceLoad?: InterferenceLoad
   /** κ per profile (profileKey), in place of coresidency for that profile's kernels; absent for a profile: coresidency. */
   coresidencyByProfile?: Readonly<Record<string, number>>
   /**
@@ -114,6 +122,22 @@ export interface Calibration {
   source: string
 }
 
+/** The γ term's shape (Calibration.interferenceLoad): p and q of u^p ÷ n^q; p = 1, q = 0 is the linear term. */
+export interface InterferenceLoad {
+  exponent: number
+  neighbourExponent: number
+}
+
+/**
+ * What multiplies γ_w in a kernel's slowdown under an interference shape: u^p ÷ max(n, 1)^q, with u the others'
+ * (weighted) busy SMs capped at the SM count ÷ the SM count and n how many other kernels hold SMs.
+ */
+export function interferenceShare(others: number, n: number, smCount: number, s: InterferenceLoad): number {
+  const u = Math.min(others, smCount) / smCount
+  if (u <= 0) return 0
+  return u ** s.exponent / Math.max(n, 1) ** s.neighbourExponent
+}
+
 /**
  * Constants of real-time work, fitted to GPU runs with open-loop arrivals and stream priorities (DISB):
  * - openLoopIssueUs: from an open-loop request's arrival at an idle worker to its issue — the worker's thread sleeps
@@ -143,6 +167,14 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     memoryInterference: c.memoryInterference,
     ...(c.profileInterference ? { profileInterference: c.profileInterference.gamma } : {}),
     ...(c.profileInterference?.aggressor ? { aggressorWeight: c.profileInterference.aggressor } : {}),
+    ...(c.interferenceLoad
+      ? {
+          interferenceLoad: {
+            exponent: c.interferenceLoad.exponent ?? 1,
+            neighbourExponent: c.interferenceLoad.neighbourExponent ?? 0,
+          },
+        }
+      : {}),
     ...(c.residency !== undefined ? { residency: c.residency } : {}),
     ...(c.footprint !== undefined ? { footprint: c.footprint } : {}),
     ...(c.coresidency !== undefined ? { coresidency: c.coresidency } : {}),
@@ -165,6 +197,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     source:
       `${c.fitted ? 'fitted' : 'not fitted'} on ${c.gpu.name}: ${c.measured.method} (${c.measured.date})` +
       (c.profileInterference ? `; γ per profile (${c.profileInterference.measured.date})` : '') +
+      (c.interferenceLoad ? `; γ term's load shape (${c.interferenceLoad.measured.date})` : '') +
       (c.profileCoresidency ? `; κ per profile (${c.profileCoresidency.measured.date})` : '') +
       (c.mps ? `; MPS client rate (${c.mps.measured.date})` : ''),
   }

@@ -36,7 +36,14 @@ import { type Plan, type PlanWorker, type Profile, planKey } from '../../formats
 import { exponential, mulberry32 as rng, stringSeeded } from '../../random.ts'
 import { runSchedules } from '../../workload/arrivals.ts'
 import type { RunResult, RunSpec } from '../backend.ts'
-import { CALIBRATION, type Calibration, graphEdgeUs, profileKey, SliceSharing } from './contention.ts'
+import {
+  CALIBRATION,
+  type Calibration,
+  graphEdgeUs,
+  interferenceShare,
+  profileKey,
+  SliceSharing,
+} from './contention.ts'
 import { EventHeap } from './heap.ts'
 import { liveLayout } from './live.ts'
 import { mpsView } from './mps.ts'
@@ -450,6 +457,8 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
     (w) => cal.profileInterference?.[profileKey(w)] ?? cal.memoryInterference,
   )
   const anyGamma = gamma.some((g) => g > 0)
+  // the γ term's shape in the others' load and count (absent: linear in their capped SMs, today's term)
+  const loadShape = cal.interferenceLoad
   // each worker's busy SMs count × its profile's aggressor weight in the others' γ terms (absent: 1, today's term)
   const aggressor = cal.aggressorWeight
     ? Float64Array.from(spec.workers, (w) => cal.aggressorWeight?.[profileKey(w)] ?? 1)
@@ -489,10 +498,20 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
           weighted += (aggressor[w] as number) * (busy[w] as number)
         }
       }
+      // the others' kernels that hold SMs, for the load shape's neighbour count
+      let holding = 0
+      if (loadShape) for (let i = 0; i < m; i++) if ((busy[running[i] as number] as number) > 0) holding++
       for (let i = 0; i < m; i++) {
         const w = running[i] as number
         const others = weighted - (aggressor ? (aggressor[w] as number) : 1) * (busy[w] as number)
-        rate[w] = (rate[w] as number) / (1 + ((gamma[w] as number) * Math.min(others, smCount)) / smCount)
+        if (!loadShape)
+          rate[w] = (rate[w] as number) / (1 + ((gamma[w] as number) * Math.min(others, smCount)) / smCount)
+        else {
+          const n = holding - ((busy[w] as number) > 0 ? 1 : 0)
+          rate[w] =
+            (rate[w] as number) /
+            (1 + (gamma[w] as number) * interferenceShare(others, n, smCount, loadShape))
+        }
       }
     }
     for (let i = 0; i < m; i++) {

@@ -3,7 +3,15 @@ import type { ExecuteBackend, RunResult, RunSpec } from '../backend.ts'
 import type { Calibration } from './contention.ts'
 import { simulate } from './engine.ts'
 
-export { CALIBRATION, type Calibration, calibrationFrom, graphEdgeUs, mpsClientRateOf } from './contention.ts'
+export {
+  CALIBRATION,
+  type Calibration,
+  calibrationFrom,
+  graphEdgeUs,
+  type InterferenceLoad,
+  interferenceShare,
+  mpsClientRateOf,
+} from './contention.ts'
 export { defaultPowerModel, defaultPrimitives } from './costs.ts'
 export { latencyScale, type SimStats, simulate } from './engine.ts'
 export { describePower, energyJ, requestWorkSmUs, workSmUs } from './power.ts'
