@@ -12,6 +12,7 @@ import {
   calibrationFrom,
   defaultPowerModel,
   describePower,
+  type InterferenceLoad,
   mpsClientRateOf,
 } from '../execute/sim/index.ts'
 import { simInputs } from '../execute/sim/inputs.ts'
@@ -297,6 +298,20 @@ export interface RunCalibrateOptions {
    * sim-calibration.json otherwise (profile-interference.ts); writes sim-calibration.json only
    */
   fitProfiles?: boolean
+  /**
+   * with fitProfiles: the γ term's load shape, "p" or "p,q" (parseInterferenceLoad), written into the file and the
+   * γ's fitted under it; absent: the directory's file's shape, if any, kept
+   */
+  interferenceLoad?: string
+}
+
+/** `--interference-load p[,q]`: the exponents of u^p ÷ n^q (q absent: 0); p > 0, q ≥ 0. */
+export function parseInterferenceLoad(spec: string): InterferenceLoad {
+  const parts = spec.split(',').map((x) => x.trim())
+  const [p, q = 0] = parts.map(Number)
+  if (parts.length > 2 || parts.some((x) => x === '') || !(p !== undefined && p > 0) || !(q >= 0))
+    throw new UserError(`--interference-load: wants p or p,q with p > 0 and q ≥ 0, got "${spec}"`)
+  return { exponent: p, neighbourExponent: q }
 }
 
 /**
@@ -568,8 +583,14 @@ function runProfileFit(
   const colocated = cases.filter((c) => c.gpu.workers.length > 1).length
   if (colocated === 0)
     throw new UserError('--fit-profiles: none of the GPU runs has two or more workers: nothing to fit a γ on')
-  const fit = fitProfileInterference(cases, calibrationFrom(kept), power, PROFILE_GAMMA_GRID, (done, total) =>
-    process.stderr.write(`eclip calibrate: ${done}/${total} re-simulations of the runs\n`),
+  const shape = o.interferenceLoad !== undefined ? parseInterferenceLoad(o.interferenceLoad) : undefined
+  const base = calibrationFrom(kept)
+  const fit = fitProfileInterference(
+    cases,
+    shape ? { ...base, interferenceLoad: shape } : base,
+    power,
+    PROFILE_GAMMA_GRID,
+    (done, total) => process.stderr.write(`eclip calibrate: ${done}/${total} re-simulations of the runs\n`),
   )
   const keptGammas = Object.entries(kept.profileInterference?.gamma ?? {}).filter(([k]) => !(k in fit.gamma))
   const gamma = Object.fromEntries(
@@ -578,7 +599,13 @@ function runProfileFit(
   const sources = o.results.join(', ')
   console.log(
     `eclip calibrate --fit-profiles: ${cases.length} GPU runs (${colocated} with two or more workers) of ${sources}; ` +
-      `the constants of ${file} kept (common γ ${kept.memoryInterference}); each profile's γ where the mean of ` +
+      `the constants of ${file} kept (common γ ${kept.memoryInterference})` +
+      (shape
+        ? `; the γ term's load shape u^${shape.exponent} ÷ n^${shape.neighbourExponent}`
+        : kept.interferenceLoad
+          ? `, its γ term's load shape with them`
+          : '') +
+      "; each profile's γ where the mean of " +
       'ln(simulated ÷ measured req/s) over its workers in co-located runs crosses 0, on the grid ' +
       `${PROFILE_GAMMA_GRID.join(', ')}\n`,
   )
@@ -599,6 +626,21 @@ function runProfileFit(
     )
   const calibration: SimCalibration = {
     ...kept,
+    ...(shape
+      ? {
+          interferenceLoad: {
+            exponent: shape.exponent,
+            neighbourExponent: shape.neighbourExponent,
+            measured: {
+              date: new Date().toISOString().slice(0, 10),
+              method: `given (--interference-load ${o.interferenceLoad}); the per-profile γ fitted under it`,
+              tool: 'eclip calibrate --fit-profiles',
+              host: hostname(),
+              gpu: gpuRef.name,
+            },
+          },
+        }
+      : {}),
     profileInterference: {
       gamma,
       measured: {

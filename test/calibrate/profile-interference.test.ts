@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { calibrate, gridAt } from '../../src/calibrate/calibrate.ts'
 import { crossing, fitProfileInterference } from '../../src/calibrate/profile-interference.ts'
-import { runCalibrate } from '../../src/calibrate/run.ts'
+import { parseInterferenceLoad, runCalibrate } from '../../src/calibrate/run.ts'
 import { calibrationFrom, profileKey } from '../../src/execute/sim/contention.ts'
 import { type Calibration, defaultPowerModel } from '../../src/execute/sim/index.ts'
 import { type Mix, type Run, readFile, type SimCalibration } from '../../src/formats/index.ts'
@@ -194,6 +194,48 @@ describe('per-profile memory interference', () => {
       r.stderr,
       /--fit-profiles.*cannot be used with.*--keep-contention|--keep-contention.*cannot be used with.*--fit-profiles/,
     )
+  })
+})
+
+describe("the memory term's load shape (--interference-load)", () => {
+  it('reads p, or p and q; refuses what is not p > 0, q ≥ 0', () => {
+    assert.deepEqual(parseInterferenceLoad('0.5'), { exponent: 0.5, neighbourExponent: 0 })
+    assert.deepEqual(parseInterferenceLoad('1, 0.5'), { exponent: 1, neighbourExponent: 0.5 })
+    for (const bad of ['0', '-1', 'x', '0.5,', '0.5,-1', '1,2,3'])
+      assert.throws(() => parseInterferenceLoad(bad), /--interference-load/, bad)
+  })
+
+  it("is the simulator's when the file has it (q absent: 0), and absent when the file has none", () => {
+    const shipped = readFile<SimCalibration>('sim-calibration', 'profiles/h100/sim-calibration.json')
+    assert.equal(shipped.interferenceLoad, undefined)
+    assert.equal('interferenceLoad' in calibrationFrom(shipped), false)
+    const measured = { date: '2026-12-06', method: 'test', tool: 'test' }
+    assert.deepEqual(
+      calibrationFrom({ ...shipped, interferenceLoad: { exponent: 0.5, measured } }).interferenceLoad,
+      {
+        exponent: 0.5,
+        neighbourExponent: 0,
+      },
+    )
+  })
+
+  it('the CLI refuses --interference-load without --fit-profiles', () => {
+    const r = spawnSync(
+      'node',
+      [
+        'bin/eclip.mjs',
+        'calibrate',
+        '--results',
+        'x.json',
+        '--profiles',
+        'profiles/h100',
+        '--interference-load',
+        '0.5',
+      ],
+      { encoding: 'utf8' },
+    )
+    assert.notEqual(r.status, 0)
+    assert.match(r.stderr, /--interference-load goes with --fit-profiles/)
   })
 })
 

@@ -52,12 +52,20 @@ export function registerCalibrate(program: Command) {
         "fit each profile's own memory interference γ on the runs with two or more workers, keeping the profile directory's sim-calibration.json otherwise; writes sim-calibration.json only",
       ).conflicts(['keepContention', 'grid', 'before', 'perRun', 'fitOn']),
     )
+    .addOption(
+      new Option(
+        '--interference-load <p[,q]>',
+        "with --fit-profiles: the γ term's shape in the others' load, rate ÷ (1 + γ · u^p ÷ n^q) (u the others' busy SMs ÷ the SM count, n how many others hold SMs; q default 0), written into sim-calibration.json and fitted under",
+      ),
+    )
     .option('--dry-run', 'print the fit, write nothing')
     .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
     .action(async (opts) => {
       // where the files go, checked before the fit (minutes to half an hour); a dry run writes nothing
       if (opts.dryRun && opts.out !== undefined)
         throw new UserError('--dry-run writes nothing: --out cannot go with it')
+      if (opts.interferenceLoad !== undefined && !opts.fitProfiles)
+        throw new UserError('--interference-load goes with --fit-profiles')
       if (opts.out !== undefined) checkWritableDir('--out', opts.out)
       else if (!opts.dryRun) checkWritableDir('--profiles (written to without --out)', opts.profiles)
       await runCalibrate({ ...opts, results: opts.results.split(',').map((s) => s.trim()) })
