@@ -299,19 +299,27 @@ export interface RunCalibrateOptions {
    */
   fitProfiles?: boolean
   /**
-   * with fitProfiles: the γ term's load shape, "p" or "p,q" (parseInterferenceLoad), written into the file and the
+   * with fitProfiles: the γ term's load shape, "p", "p,q" or "p,q,n0" (parseInterferenceLoad), written into the file and the
    * γ's fitted under it; absent: the directory's file's shape, if any, kept
    */
   interferenceLoad?: string
 }
 
-/** `--interference-load p[,q]`: the exponents of u^p ÷ n^q (q absent: 0); p > 0, q ≥ 0. */
+/** `--interference-load p[,q[,n0]]`: the exponents of u^p ÷ max(1, n ÷ n0)^q (q absent: 0, n0: 1); p > 0, q ≥ 0, n0 ≥ 1. */
 export function parseInterferenceLoad(spec: string): InterferenceLoad {
   const parts = spec.split(',').map((x) => x.trim())
-  const [p, q = 0] = parts.map(Number)
-  if (parts.length > 2 || parts.some((x) => x === '') || !(p !== undefined && p > 0) || !(q >= 0))
-    throw new UserError(`--interference-load: wants p or p,q with p > 0 and q ≥ 0, got "${spec}"`)
-  return { exponent: p, neighbourExponent: q }
+  const [p, q = 0, n0 = 1] = parts.map(Number)
+  if (
+    parts.length > 3 ||
+    parts.some((x) => x === '') ||
+    !(p !== undefined && p > 0) ||
+    !(q >= 0) ||
+    !(n0 >= 1)
+  )
+    throw new UserError(
+      `--interference-load: wants p, p,q or p,q,n0 with p > 0, q ≥ 0 and n0 ≥ 1, got "${spec}"`,
+    )
+  return { exponent: p, neighbourExponent: q, neighbourFrom: n0 }
 }
 
 /**
@@ -601,7 +609,7 @@ function runProfileFit(
     `eclip calibrate --fit-profiles: ${cases.length} GPU runs (${colocated} with two or more workers) of ${sources}; ` +
       `the constants of ${file} kept (common γ ${kept.memoryInterference})` +
       (shape
-        ? `; the γ term's load shape u^${shape.exponent} ÷ n^${shape.neighbourExponent}`
+        ? `; the γ term's load shape u^${shape.exponent} ÷ max(1, n ÷ ${shape.neighbourFrom})^${shape.neighbourExponent}`
         : kept.interferenceLoad
           ? `, its γ term's load shape with them`
           : '') +
@@ -631,6 +639,7 @@ function runProfileFit(
           interferenceLoad: {
             exponent: shape.exponent,
             neighbourExponent: shape.neighbourExponent,
+            neighbourFrom: shape.neighbourFrom,
             measured: {
               date: new Date().toISOString().slice(0, 10),
               method: `given (--interference-load ${o.interferenceLoad}); the per-profile γ fitted under it`,

@@ -113,17 +113,19 @@ export const SimCalibration = Type.Object(
     ),
     /**
      * The memory interference term's shape in the others' load (src/execute/sim/contention.ts, interferenceLoad):
-     * a kernel's rate ÷ (1 + γ · u^exponent ÷ n^neighbourExponent), u the other running kernels' busy SMs (capped at
-     * the SM count) ÷ the SM count, n how many other kernels hold SMs; fitted with the per-profile γ (`eclip
-     * calibrate --fit-profiles --interference-load`). Absent: rate ÷ (1 + γ · u), the linear term.
+     * a kernel's rate ÷ (1 + γ · u^exponent ÷ max(1, n ÷ neighbourFrom)^neighbourExponent), u the other running
+     * kernels' busy SMs (capped at the SM count) ÷ the SM count, n how many other kernels hold SMs; the per-profile γ
+     * fitted under it (`eclip calibrate --fit-profiles --interference-load`). Absent: rate ÷ (1 + γ · u), linear.
      */
     interferenceLoad: Type.Optional(
       Type.Object(
         {
           /** p (absent: 1): below 1 the loss saturates as the others' load grows. */
           exponent: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
-          /** q (absent: 0): the loss shared out among n neighbours as n^−q. */
+          /** q (absent: 0): the loss shared out among the neighbours past the n₀-th as (n ÷ n₀)^−q. */
           neighbourExponent: Type.Optional(Type.Number({ minimum: 0 })),
+          /** n₀ (absent: 1): how many neighbours the loss is not shared among (the most the γ's were fitted with). */
+          neighbourFrom: Type.Optional(Type.Number({ minimum: 1 })),
           measured: Provenance,
         },
         { additionalProperties: false },

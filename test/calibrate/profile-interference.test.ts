@@ -198,24 +198,26 @@ describe('per-profile memory interference', () => {
 })
 
 describe("the memory term's load shape (--interference-load)", () => {
-  it('reads p, or p and q; refuses what is not p > 0, q ≥ 0', () => {
-    assert.deepEqual(parseInterferenceLoad('0.5'), { exponent: 0.5, neighbourExponent: 0 })
-    assert.deepEqual(parseInterferenceLoad('1, 0.5'), { exponent: 1, neighbourExponent: 0.5 })
-    for (const bad of ['0', '-1', 'x', '0.5,', '0.5,-1', '1,2,3'])
+  it('reads p, p,q or p,q,n0; refuses what is not p > 0, q ≥ 0, n0 ≥ 1', () => {
+    assert.deepEqual(parseInterferenceLoad('0.5'), { exponent: 0.5, neighbourExponent: 0, neighbourFrom: 1 })
+    assert.deepEqual(parseInterferenceLoad('1, 0.5'), {
+      exponent: 1,
+      neighbourExponent: 0.5,
+      neighbourFrom: 1,
+    })
+    assert.deepEqual(parseInterferenceLoad('1,1,4'), { exponent: 1, neighbourExponent: 1, neighbourFrom: 4 })
+    for (const bad of ['0', '-1', 'x', '0.5,', '0.5,-1', '1,1,0.5', '1,2,3,4'])
       assert.throws(() => parseInterferenceLoad(bad), /--interference-load/, bad)
   })
 
-  it("is the simulator's when the file has it (q absent: 0), and absent when the file has none", () => {
+  it("is the simulator's when the file has it (q absent: 0, n0: 1), and absent when the file has none", () => {
     const shipped = readFile<SimCalibration>('sim-calibration', 'profiles/h100/sim-calibration.json')
     assert.equal(shipped.interferenceLoad, undefined)
     assert.equal('interferenceLoad' in calibrationFrom(shipped), false)
     const measured = { date: '2026-12-06', method: 'test', tool: 'test' }
     assert.deepEqual(
       calibrationFrom({ ...shipped, interferenceLoad: { exponent: 0.5, measured } }).interferenceLoad,
-      {
-        exponent: 0.5,
-        neighbourExponent: 0,
-      },
+      { exponent: 0.5, neighbourExponent: 0, neighbourFrom: 1 },
     )
   })
 

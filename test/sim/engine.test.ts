@@ -698,24 +698,31 @@ describe("the memory term's load shape (interferenceLoad)", () => {
     assert.ok(absent.length > 0)
     for (const l of absent) close(l, 1000 * (1 + (0.5 * 64) / 132))
     const linear = steady(
-      simulate(spec, { calibration: { ...base, interferenceLoad: { exponent: 1, neighbourExponent: 0 } } }),
+      simulate(spec, {
+        calibration: { ...base, interferenceLoad: { exponent: 1, neighbourExponent: 0, neighbourFrom: 1 } },
+      }),
     )
     assert.equal(linear.length, absent.length)
     for (const [i, l] of linear.entries()) close(l, absent[i] as number, 1e-12)
   })
 
-  it('divides the rate by 1 + γ · u^p ÷ n^q', () => {
+  it('divides the rate by 1 + γ · u^p ÷ max(1, n ÷ n₀)^q', () => {
     const r = simulate(spec, {
-      calibration: { ...base, interferenceLoad: { exponent: 0.5, neighbourExponent: 1 } },
+      calibration: { ...base, interferenceLoad: { exponent: 0.5, neighbourExponent: 1, neighbourFrom: 1 } },
     })
     // 1000 µs × (1 + 0.5 × √(64/132) ÷ 2) = 1174.08… µs
     for (const l of steady(r)) close(l, 1000 * (1 + (0.5 * Math.sqrt(64 / 132)) / 2))
-    assert.equal(
-      interferenceShare(64, 2, 132, { exponent: 0.5, neighbourExponent: 1 }),
-      Math.sqrt(64 / 132) / 2,
-    )
+    // n₀ = 2: two neighbours share nothing out, the saturating load alone
+    const from2 = simulate(spec, {
+      calibration: { ...base, interferenceLoad: { exponent: 0.5, neighbourExponent: 1, neighbourFrom: 2 } },
+    })
+    for (const l of steady(from2)) close(l, 1000 * (1 + 0.5 * Math.sqrt(64 / 132)))
+    const shape = { exponent: 1, neighbourExponent: 1, neighbourFrom: 4 }
+    // 9 neighbours past n₀ = 4: u ÷ (9/4)
+    assert.equal(interferenceShare(66, 9, 132, shape), 0.5 / (9 / 4))
+    assert.equal(interferenceShare(66, 3, 132, shape), 0.5)
     // the others' SMs are capped at the GPU's; none running, none lost
-    assert.equal(interferenceShare(200, 4, 132, { exponent: 0.5, neighbourExponent: 0 }), 1)
-    assert.equal(interferenceShare(0, 0, 132, { exponent: 0.5, neighbourExponent: 1 }), 0)
+    assert.equal(interferenceShare(200, 4, 132, { exponent: 0.5, neighbourExponent: 0, neighbourFrom: 1 }), 1)
+    assert.equal(interferenceShare(0, 0, 132, { exponent: 0.5, neighbourExponent: 1, neighbourFrom: 1 }), 0)
   })
 })

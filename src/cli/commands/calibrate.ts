@@ -54,8 +54,8 @@ export function registerCalibrate(program: Command) {
     )
     .addOption(
       new Option(
-        '--interference-load <p[,q]>',
-        "with --fit-profiles: the γ term's shape in the others' load, rate ÷ (1 + γ · u^p ÷ n^q) (u the others' busy SMs ÷ the SM count, n how many others hold SMs; q default 0), written into sim-calibration.json and fitted under",
+        '--interference-load <p[,q[,n0]]>',
+        "with --fit-profiles: the γ term's shape in the others' load, rate ÷ (1 + γ · u^p ÷ max(1, n ÷ n0)^q) (u the others' busy SMs ÷ the SM count, n how many others hold SMs; q default 0, n0 1), written into sim-calibration.json and fitted under",
       ),
     )
     .option('--dry-run', 'print the fit, write nothing')

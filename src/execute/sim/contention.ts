@@ -80,10 +80,10 @@ export interface Calibration {
   aggressorWeight?: Readonly<Record<string, number>>
   /**
    * The γ term's shape in the others' load (absent: the linear term above, exactly). With it a kernel's rate is
-   * divided by (1 + γ_w · u^p ÷ n^q): u = min(Σ_{j≠w} a_j · busy_j, SMs) ÷ SMs as before, n the number of other
-   * running kernels that hold SMs (at least 1), p = `exponent`, q = `neighbourExponent`. p < 1 makes the loss
-   * saturate with the others' load, q > 0 shares it out among more neighbours: one γ per profile fitted where two
-   * to five models run then slows each less among six to ten (interferenceShare).
+   * divided by (1 + γ_w · u^p ÷ max(1, n ÷ n₀)^q): u = min(Σ_{j≠w} a_j · busy_j, SMs) ÷ SMs as before, n the number
+   * of other running kernels that hold SMs, p = `exponent`, q = `neighbourExponent`, n₀ = `neighbourFrom`. p < 1
+   * makes the loss saturate with the others' load; q > 0 shares it out among neighbours past the n₀-th, so a γ
+   * fitted where at most n₀ others run is kept there and slows a kernel less among more (interferenceShare).
    */
   interferenceLoad?: InterferenceLoad
   /** κ per profile (profileKey), in place of coresidency for that profile's kernels; absent for a profile: coresidency. */
@@ -122,20 +122,21 @@ export interface Calibration {
   source: string
 }
 
-/** The γ term's shape (Calibration.interferenceLoad): p and q of u^p ÷ n^q; p = 1, q = 0 is the linear term. */
+/** The γ term's shape (Calibration.interferenceLoad): p, q and n₀ of u^p ÷ max(1, n ÷ n₀)^q; p = 1, q = 0 is linear. */
 export interface InterferenceLoad {
   exponent: number
   neighbourExponent: number
+  neighbourFrom: number
 }
 
 /**
- * What multiplies γ_w in a kernel's slowdown under an interference shape: u^p ÷ max(n, 1)^q, with u the others'
+ * What multiplies γ_w in a kernel's slowdown under an interference shape: u^p ÷ max(1, n ÷ n₀)^q, with u the others'
  * (weighted) busy SMs capped at the SM count ÷ the SM count and n how many other kernels hold SMs.
  */
 export function interferenceShare(others: number, n: number, smCount: number, s: InterferenceLoad): number {
   const u = Math.min(others, smCount) / smCount
   if (u <= 0) return 0
-  return u ** s.exponent / Math.max(n, 1) ** s.neighbourExponent
+  return u ** s.exponent / Math.max(1, n / s.neighbourFrom) ** s.neighbourExponent
 }
 
 /**
@@ -172,6 +173,7 @@ export function calibrationFrom(c: SimCalibration): Calibration {
           interferenceLoad: {
             exponent: c.interferenceLoad.exponent ?? 1,
             neighbourExponent: c.interferenceLoad.neighbourExponent ?? 0,
+            neighbourFrom: c.interferenceLoad.neighbourFrom ?? 1,
           },
         }
       : {}),
