@@ -175,20 +175,7 @@ describe('per-profile memory interference', () => {
   })
 
   it('the CLI refuses --fit-profiles with flags of the other fit (exit 2)', () => {
-    const r = spawnSync(
-      'node',
-      [
-        'bin/eclip.mjs',
-        'calibrate',
-        '--results',
-        'x.json',
-        '--profiles',
-        'profiles/h100',
-        '--fit-profiles',
-        '--keep-contention',
-      ],
-      { encoding: 'utf8' },
-    )
+    const r = calibrateCli('--fit-profiles', '--keep-contention')
     assert.equal(r.status, 2, r.stderr)
     assert.match(
       r.stderr,
@@ -222,20 +209,7 @@ describe("the memory term's load shape (--interference-load)", () => {
   })
 
   it('the CLI refuses --interference-load without --fit-profiles', () => {
-    const r = spawnSync(
-      'node',
-      [
-        'bin/eclip.mjs',
-        'calibrate',
-        '--results',
-        'x.json',
-        '--profiles',
-        'profiles/h100',
-        '--interference-load',
-        '0.5',
-      ],
-      { encoding: 'utf8' },
-    )
+    const r = calibrateCli('--interference-load', '0.5')
     assert.notEqual(r.status, 0)
     assert.match(r.stderr, /--interference-load goes with --fit-profiles/)
   })
@@ -276,3 +250,12 @@ describe('per-profile co-residency κ', () => {
     assert.deepEqual(calibrationFrom(file).coresidencyByProfile, profileCoresidency?.kappa)
   })
 })
+
+/** `eclip calibrate` on a results file and the shipped H100 profiles, with `flags` (each case refused before a read). */
+function calibrateCli(...flags: string[]) {
+  return spawnSync(
+    'node',
+    ['bin/eclip.mjs', 'calibrate', '--results', 'x.json', '--profiles', 'profiles/h100', ...flags],
+    { encoding: 'utf8' },
+  )
+}
