@@ -13,6 +13,7 @@ import {
   defaultPowerModel,
   describePower,
   type InterferenceLoad,
+  LINEAR_LOAD,
   mpsClientRateOf,
 } from '../execute/sim/index.ts'
 import { simInputs } from '../execute/sim/inputs.ts'
@@ -308,7 +309,7 @@ export interface RunCalibrateOptions {
 /** `--interference-load p[,q[,n0]]`: the exponents of u^p ÷ max(1, n ÷ n0)^q (q absent: 0, n0: 1); p > 0, q ≥ 0, n0 ≥ 1. */
 export function parseInterferenceLoad(spec: string): InterferenceLoad {
   const parts = spec.split(',').map((x) => x.trim())
-  const [p, q = 0, n0 = 1] = parts.map(Number)
+  const [p, q = LINEAR_LOAD.neighbourExponent, n0 = LINEAR_LOAD.neighbourFrom] = parts.map(Number)
   if (
     parts.length > 3 ||
     parts.some((x) => x === '') ||
@@ -632,20 +633,22 @@ function runProfileFit(
     console.log(
       `kept from ${file} (no co-located worker in these runs): ${keptGammas.map(([k, g]) => `${k} ${g}`).join(', ')}`,
     )
+  // what both records written here say of where they come from
+  const stamp = {
+    date: new Date().toISOString().slice(0, 10),
+    tool: 'eclip calibrate --fit-profiles',
+    host: hostname(),
+    gpu: gpuRef.name,
+  }
   const calibration: SimCalibration = {
     ...kept,
     ...(shape
       ? {
           interferenceLoad: {
-            exponent: shape.exponent,
-            neighbourExponent: shape.neighbourExponent,
-            neighbourFrom: shape.neighbourFrom,
+            ...shape,
             measured: {
-              date: new Date().toISOString().slice(0, 10),
+              ...stamp,
               method: `given (--interference-load ${o.interferenceLoad}); the per-profile γ fitted under it`,
-              tool: 'eclip calibrate --fit-profiles',
-              host: hostname(),
-              gpu: gpuRef.name,
             },
           },
         }
@@ -653,11 +656,8 @@ function runProfileFit(
     profileInterference: {
       gamma,
       measured: {
-        date: new Date().toISOString().slice(0, 10),
+        ...stamp,
         method: `per profile, γ where the mean of ln(simulated ÷ measured req/s) over its workers in runs of two or more workers crosses 0, every run re-simulated at γ ${PROFILE_GAMMA_GRID.join(', ')} for every profile at once (linear between grid points), the other constants kept`,
-        tool: 'eclip calibrate --fit-profiles',
-        host: hostname(),
-        gpu: gpuRef.name,
         notes:
           `GPU runs of ${sources}, each re-simulated with its plan (the one recorded with it, else made again and checked against the run) in windows long enough for ${SIM_WINDOWS.requestsPerWindow} requests of the slowest worker (${SIM_WINDOWS.minWindowS}–${SIM_WINDOWS.maxWindowS} s).` +
           (keptGammas.length > 0

@@ -129,10 +129,10 @@ export interface InterferenceLoad {
   neighbourFrom: number
 }
 
-/**
- * What multiplies γ_w in a kernel's slowdown under an interference shape: u^p ÷ max(1, n ÷ n₀)^q, with u the others'
- * (weighted) busy SMs capped at the SM count ÷ the SM count and n how many other kernels hold SMs.
- */
+/** The linear term's shape: what a file's or a flag's absent p, q and n₀ stand for. */
+export const LINEAR_LOAD: Readonly<InterferenceLoad> = { exponent: 1, neighbourExponent: 0, neighbourFrom: 1 }
+
+/** What multiplies γ_w in a kernel's slowdown under a load shape (Calibration.interferenceLoad says the terms). */
 export function interferenceShare(others: number, n: number, smCount: number, s: InterferenceLoad): number {
   const u = Math.min(others, smCount) / smCount
   if (u <= 0) return 0
@@ -171,9 +171,9 @@ export function calibrationFrom(c: SimCalibration): Calibration {
     ...(c.interferenceLoad
       ? {
           interferenceLoad: {
-            exponent: c.interferenceLoad.exponent ?? 1,
-            neighbourExponent: c.interferenceLoad.neighbourExponent ?? 0,
-            neighbourFrom: c.interferenceLoad.neighbourFrom ?? 1,
+            exponent: c.interferenceLoad.exponent ?? LINEAR_LOAD.exponent,
+            neighbourExponent: c.interferenceLoad.neighbourExponent ?? LINEAR_LOAD.neighbourExponent,
+            neighbourFrom: c.interferenceLoad.neighbourFrom ?? LINEAR_LOAD.neighbourFrom,
           },
         }
       : {}),

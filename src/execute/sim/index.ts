@@ -9,7 +9,7 @@ export {
   calibrationFrom,
   graphEdgeUs,
   type InterferenceLoad,
-  interferenceShare,
+  LINEAR_LOAD,
   mpsClientRateOf,
 } from './contention.ts'
 export { defaultPowerModel, defaultPrimitives } from './costs.ts'
