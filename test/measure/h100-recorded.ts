@@ -36,10 +36,20 @@ export const H100_RECORDED = [
   ...['p-a1', 'p-a2', 'p-b1', 'p-b2', 'p-c'].map((p) => `results/h100/tuned-shipped-13/${p}`),
   ...['n-p8', 'p8', 'm8', 'n-m8'].map((p) => `results/h100/reprofiled-b8/${p}`),
   ...['q8a1', 'q8a2', 'q8b1', 'q8b2', 'q8c'].map((p) => `results/h100/tuned-shipped-b8/${p}`),
+  ...['r-p8', 'r-n-p8'].map((p) => `results/h100/reprofiled-b8/${p}`),
+  ...[
+    'L8p-shipped',
+    'L8p-candidate',
+    'L1p-shipped',
+    'L1p-candidate',
+    'L8m-shipped',
+    'L8m-candidate-2',
+    'L8m-shipped-2',
+  ].map((p) => `results/h100/load-shape-ab/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 692
+export const H100_RUNS = 812
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'
