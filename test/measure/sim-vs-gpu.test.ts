@@ -92,22 +92,24 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
  * STP ratio); tuned with a deeper budget (deep: more3's shufflenet with resnet152 raised, faster on the GPU; more4's
  * resnext101, slower) and with the floors at 0.85 (floor-085: more4's albert, faster); tuned again on the batch-8
  * profiles re-profiled with conv lanes and op spans (tuned-shipped-b8: more4's densenet201, raised, faster on the GPU).
+ * Each is set about a point above the run's error on today's files, so that a drift there still fails; why the
+ * simulator misses them: results/h100/sim-raised-b8/.
  */
 export const GUARD_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'eclip-fit-floors/more-batch8 more4 eclip-fit/graph': { worker: 0.24 },
-  'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.26 },
-  'tuned-prio/p8b2 more4 eclip-fit/graph': { worker: 0.25 },
+  'headline-priorities/b8-prio more4 eclip-fit/graph': { worker: 0.23 },
+  'tuned-prio/p8b2 more4 eclip-fit/graph': { worker: 0.19 },
   'tuned-prio/p8a1 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
   'tuned-prio/p8c more6 eclip-fit/graph': { worker: 0.21 },
   'tuned/t8a1 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
-  'tuned/t8b2 more4 eclip-fit/graph': { worker: 0.25 },
+  'tuned/t8b2 more4 eclip-fit/graph': { worker: 0.21 },
   'tuned-margins/g8 more6 eclip-fit/graph': { worker: 0.21 },
   'tuned-plans2/q1 mix2 eclip-fit/graph': { stpVsBaseline: 0.12 },
-  'tuned-plans2/q4 more4 eclip-fit/graph': { worker: 0.25 },
-  'tuned-plans2/q5 more6 eclip-fit/graph': { worker: 0.21 },
+  'tuned-plans2/q4 more4 eclip-fit/graph': { worker: 0.19 },
+  'tuned-plans2/q5 more6 eclip-fit/graph': { worker: 0.19 },
   'deep/d13 more3 eclip-fit/graph': { worker: 0.21 },
-  'deep/d14 more4 eclip-fit/graph': { worker: 0.24 },
-  'floor-085/f14 more4 eclip-fit/graph': { worker: 0.24 },
+  'deep/d14 more4 eclip-fit/graph': { worker: 0.19 },
+  'floor-085/f14 more4 eclip-fit/graph': { worker: 0.21 },
   'tuned-shipped-b8/q8b2 more4 eclip-fit/graph': { worker: 0.2 },
 }
 
