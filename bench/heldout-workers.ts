@@ -276,8 +276,9 @@ async function main() {
       if (!(v in GPUS)) throw new Error(`--gpu: expected ${Object.keys(GPUS).join(' or ')}, got ${v}`)
       gpu = v as HeldOutGpu
     } else {
+      // LABEL= (no file) or a bare LABEL: the profile directory's own calibration
       const [label, file] = (args[i] as string).split('=')
-      cands.push([label as string, file])
+      cands.push([label as string, file || undefined])
     }
   }
   if (cands.length === 0) cands.push(['shipped', undefined])
