@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { before, describe, it } from 'node:test'
-import { type Plan, type PlanTable, readFile } from '../../src/formats/index.ts'
+import { type Plan, type PlanTable, readFile, type SimCalibration } from '../../src/formats/index.ts'
 import { writeSyntheticProfileDir } from '../../src/profile/synthetic.ts'
 
 const bin = join(import.meta.dirname, '..', '..', 'bin', 'eclip.mjs')
@@ -129,6 +129,33 @@ describe('eclip plan', () => {
     )
     assert.equal(bad.status, 2)
     assert.match(bad.stderr, /--rt-mechanism.*mps.*priority, partition/)
+  })
+
+  it('--calibration scores the plan on the named constants instead of the directory’s, made for its GPU only', () => {
+    const h100 = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
+    const shipped = readFile<SimCalibration>('sim-calibration', join(h100, 'sim-calibration.json'))
+    const write = (name: string, c: SimCalibration) => {
+      const file = join(out, name)
+      writeFileSync(file, JSON.stringify(c))
+      return file
+    }
+    const vgg19 = (...more: string[]) => {
+      const r = eclip('plan', '--mix', 'mix3', '--profiles', h100, '--policy', 'eclip', ...more)
+      assert.equal(r.status, 0, r.stderr)
+      const m = /vgg19#0 \(vgg19\) at (0\.[0-9]+)× its baseline throughput/.exec(r.stdout)
+      assert.ok(m, r.stdout)
+      return Number(m[1])
+    }
+    const byDefault = vgg19()
+    // the directory's own file named explicitly: the same figure
+    assert.equal(vgg19('--calibration', join(h100, 'sim-calibration.json')), byDefault)
+    // no memory interference: the paper's plan keeps vgg19 on few SMs beside the others; the figure moves
+    const noMemory = vgg19('--calibration', write('no-memory.json', { ...shipped, memoryInterference: 0 }))
+    assert.notEqual(noMemory, byDefault)
+    const other = write('other-gpu.json', { ...shipped, gpu: { ...shipped.gpu, name: 'NVIDIA H200' } })
+    const r = eclip('plan', '--mix', 'mix3', '--profiles', h100, '--policy', 'eclip', '--calibration', other)
+    assert.equal(r.status, 2, r.stdout)
+    assert.match(r.stderr, /other-gpu\.json: made on NVIDIA H200 \(132 SMs\), but the profiles are from NVIDIA H100/)
   })
 
   it('warns on stderr when the time limit stops the solver before it proves the plan', () => {

@@ -39,7 +39,7 @@ import {
   type SolverChoice,
 } from '../../plan/index.ts'
 import { makePlanTable } from '../../plan/table.ts'
-import { loadProfileSet } from '../../profile/store.ts'
+import { loadProfileSet, type SimFileSources } from '../../profile/store.ts'
 import {
   checkFitOptions,
   checkMinShare,
@@ -112,6 +112,10 @@ export function registerPlan(program: Command) {
     .requiredOption('--mix <name|file>', 'a mix name from mixes/paper.yaml, or a mix file')
     .option('--mix-name <name>', 'which mix of a mix file that holds several')
     .requiredOption('--profiles <dir>', 'profile directory: gpu.json + one profile per (model, batch, dtype)')
+    .option(
+      '--calibration <file>',
+      "simulator contention constants the plan is scored on (eclip.sim-calibration/1; default: the profile directory's sim-calibration.json, else unfitted defaults)",
+    )
     .addOption(
       new Option(
         '--policy <policy>',
@@ -271,7 +275,7 @@ export function registerPlan(program: Command) {
       // eclip-rt's plans are checked against the floors (as eclip bench plans them)
       const ev =
         policy === 'eclip-fit' || policy === 'eclip' || policy === 'eclip-rt'
-          ? simInputs(set.gpu, { dir: o.profiles })
+          ? simInputs(set.gpu, simSources(o))
           : undefined
       if (ev) for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
       // --tune: then measured on a backend started for it (the GPU's must be the profiles')
@@ -317,16 +321,22 @@ export function registerPlan(program: Command) {
     })
 }
 
+/** The simulator's files for the plan's scoring: the profile directory's, with --calibration in place of its own. */
+const simSources = (o: { profiles: string; calibration?: string }): SimFileSources => ({
+  dir: o.profiles,
+  ...(o.calibration !== undefined ? { calibration: o.calibration } : {}),
+})
+
 /** --table: every subset's plan (threads: src/execute/sim/table-threads.ts), a summary per plan, the file. */
 async function writeTable(
-  o: { out?: string; subsets?: string; threads?: number; profiles: string },
+  o: { out?: string; subsets?: string; threads?: number; profiles: string; calibration?: string },
   mixName: string,
   workers: WorkerSpec[],
   set: { gpu: Gpu; profiles: Profile[] },
   policy: Policy,
   extra: PlanExtra,
 ) {
-  const ev = simInputs(set.gpu, { dir: o.profiles })
+  const ev = simInputs(set.gpu, simSources(o))
   // the evaluator's inputs matter only to the policies that score or check plans on the simulator
   if (policy === 'eclip-fit' || policy === 'eclip')
     for (const w of ev.warnings) process.stderr.write(`eclip plan: WARNING: ${w}\n`)
