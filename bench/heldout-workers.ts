@@ -57,10 +57,11 @@ export interface RunErr {
   worstWorker: number | null
 }
 
-function compareAll(
-  sim: ReturnType<typeof simulatorOf>,
-  s: SetRuns,
-): { runs: RunErr[]; workers: WorkerErr[] } {
+/**
+ * A re-simulated set's GPU and simulated runs normalised (ratios to baseline and solo), each list in the set's run
+ * order followed by its solo runs: gpuAll[i] and simAll[i] are the same run on both.
+ */
+export function normalisedPair(sim: ReturnType<typeof simulatorOf>, s: SetRuns) {
   const gpuAll = normalise(
     attachProfileRefs(
       [...structuredClone(s.gpuRuns), ...structuredClone(s.gpuSolos)],
@@ -69,6 +70,14 @@ function compareAll(
     ),
   )
   const simAll = normalise(structuredClone([...s.sim, ...s.simSolos]))
+  return { gpuAll, simAll }
+}
+
+function compareAll(
+  sim: ReturnType<typeof simulatorOf>,
+  s: SetRuns,
+): { runs: RunErr[]; workers: WorkerErr[] } {
+  const { gpuAll, simAll } = normalisedPair(sim, s)
   const runs: RunErr[] = []
   const workers: WorkerErr[] = []
   s.gpuRuns.forEach((r, i) => {

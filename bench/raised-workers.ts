@@ -10,10 +10,9 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Plan, type Results, type Run, readFile } from '../src/formats/index.ts'
-import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
-import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { H100_RECORDED, H100_SOLO } from '../test/measure/h100-recorded.ts'
 import { resimulateSet, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
+import { normalisedPair } from './heldout-workers.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 
@@ -89,14 +88,7 @@ export async function raisedRows(
       if (first?.batch !== batch) continue
     }
     const s = await resimulateSet({ recorded: [...H100_RECORDED], solo: H100_SOLO }, sim, set, {})
-    const gpuAll = normalise(
-      attachProfileRefs(
-        [...structuredClone(s.gpuRuns), ...structuredClone(s.gpuSolos)],
-        sim.profileOf,
-        DEFAULT_TOLERANCE,
-      ),
-    )
-    const simAll = normalise(structuredClone([...s.sim, ...s.simSolos]))
+    const { gpuAll, simAll } = normalisedPair(sim, s)
     s.gpuRuns.forEach((r, i) => {
       if (r.policy === 'baseline' || !r.planFile) return
       const g = gpuAll[i] as Run
