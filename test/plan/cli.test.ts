@@ -155,7 +155,10 @@ describe('eclip plan', () => {
     const other = write('other-gpu.json', { ...shipped, gpu: { ...shipped.gpu, name: 'NVIDIA H200' } })
     const r = eclip('plan', '--mix', 'mix3', '--profiles', h100, '--policy', 'eclip', '--calibration', other)
     assert.equal(r.status, 2, r.stdout)
-    assert.match(r.stderr, /other-gpu\.json: made on NVIDIA H200 \(132 SMs\), but the profiles are from NVIDIA H100/)
+    assert.match(
+      r.stderr,
+      /other-gpu\.json: made on NVIDIA H200 \(132 SMs\), but the profiles are from NVIDIA H100/,
+    )
   })
 
   it('warns on stderr when the time limit stops the solver before it proves the plan', () => {
