@@ -58,6 +58,18 @@ export interface RunErr {
 }
 
 /**
+ * Candidate calibrations named on a command line as LABEL=FILE: [label, file] each, a bare LABEL or LABEL= standing
+ * for the profile directory's own file; none named: the shipped one alone, labelled so.
+ */
+export function calibrationArgs(args: readonly string[]): [string, string | undefined][] {
+  const cands = args.map((a): [string, string | undefined] => {
+    const [label, file] = a.split('=')
+    return [label as string, file || undefined]
+  })
+  return cands.length > 0 ? cands : [['shipped', undefined]]
+}
+
+/**
  * A re-simulated set's GPU and simulated runs normalised (ratios to baseline and solo), each list in the set's run
  * order followed by its solo runs: gpuAll[i] and simAll[i] are the same run on both.
  */
@@ -274,7 +286,7 @@ async function main() {
   let series: string[] | undefined
   let switches = false
   let gpu: HeldOutGpu = 'h200'
-  const cands: [string, string | undefined][] = []
+  const named: string[] = []
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--detail') detail = (args[++i] as string).split(',')
     else if (args[i] === '--without') without = (args[++i] as string).split(',')
@@ -284,13 +296,9 @@ async function main() {
       const v = args[++i] as string
       if (!(v in GPUS)) throw new Error(`--gpu: expected ${Object.keys(GPUS).join(' or ')}, got ${v}`)
       gpu = v as HeldOutGpu
-    } else {
-      // LABEL= (no file) or a bare LABEL: the profile directory's own calibration
-      const [label, file] = (args[i] as string).split('=')
-      cands.push([label as string, file || undefined])
-    }
+    } else named.push(args[i] as string)
   }
-  if (cands.length === 0) cands.push(['shipped', undefined])
+  const cands = calibrationArgs(named)
   const results: Result[] = []
   for (const [, file] of cands) results.push(await heldOut(file, without, series, gpu))
   const w = 46

@@ -10,17 +10,14 @@
 import { join } from 'node:path'
 import { type Plan, type Results, readFile } from '../src/formats/index.ts'
 import { simulatorOf } from '../test/measure/sim-vs-gpu.ts'
+import { calibrationArgs } from './heldout-workers.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 
 async function main() {
   const [set, mix, ...rest] = process.argv.slice(2)
   if (!set || !mix) throw new Error('usage: priority-sets-sim.ts SET_DIR MIX [LABEL=CALIBRATION_JSON ...]')
-  const cands: [string, string | undefined][] = rest.map((a) => {
-    const [l, f] = a.split('=')
-    return [l as string, f || undefined]
-  })
-  if (cands.length === 0) cands.push(['shipped', undefined])
+  const cands = calibrationArgs(rest)
   const runs = readFile<Results>('results', join(ROOT, set, 'results.json')).runs.filter(
     (r) => r.backend === 'gpu' && r.mix === mix,
   )

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { type Plan, type Results, type Run, readFile } from '../src/formats/index.ts'
 import { H100_RECORDED, H100_SOLO } from '../test/measure/h100-recorded.ts'
 import { resimulateSet, simulatorOf } from '../test/measure/sim-vs-gpu.ts'
-import { normalisedPair } from './heldout-workers.ts'
+import { calibrationArgs, normalisedPair } from './heldout-workers.ts'
 
 const ROOT = join(import.meta.dirname, '..')
 
@@ -128,7 +128,7 @@ async function main() {
   let all = false
   let sets: string[] | undefined
   let json: string | undefined
-  const cands: [string, string | undefined][] = []
+  const named: string[] = []
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--min') min = Number(args[++i])
     else if (args[i] === '--runs') runs = (args[++i] as string).split(',')
@@ -136,12 +136,9 @@ async function main() {
     else if (args[i] === '--all') all = true
     else if (args[i] === '--json') json = args[++i]
     else if (args[i] === '--sets') sets = (args[++i] as string).split(',')
-    else {
-      const [label, file] = (args[i] as string).split('=')
-      cands.push([label as string, file || undefined])
-    }
+    else named.push(args[i] as string)
   }
-  if (cands.length === 0) cands.push(['shipped', undefined])
+  const cands = calibrationArgs(named)
   const results: RaisedRow[][] = []
   for (const [, file] of cands) results.push(await raisedRows(file, batch, sets))
   if (json) writeFileSync(json, JSON.stringify(Object.fromEntries(cands.map(([l], i) => [l, results[i]]))))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { bySwitches, heldOut, type RunErr } from '../../bench/heldout-workers.ts'
+import { bySwitches, calibrationArgs, heldOut, type RunErr } from '../../bench/heldout-workers.ts'
 import { H100_RECORDED } from '../measure/h100-recorded.ts'
 
 const run = (mix: string, switches: number, err: number | null, batch = 1): RunErr => ({
@@ -59,4 +59,13 @@ test("heldOut on the H100: the test's series and count by default, one part with
   assert.equal(r.runs.length, 14)
   assert.ok(r.runs.every((x) => x.batch === 8 && x.stpCommon < 0.2))
   assert.ok(r.workers.some((w) => w.model === 'vgg19' && w.norm !== null))
+})
+
+test('calibrationArgs: LABEL=FILE, a bare LABEL or LABEL= the directory’s own file, none named the shipped one', () => {
+  assert.deepEqual(calibrationArgs([]), [['shipped', undefined]])
+  assert.deepEqual(calibrationArgs(['a=x.json', 'b=', 'c']), [
+    ['a', 'x.json'],
+    ['b', undefined],
+    ['c', undefined],
+  ])
 })
