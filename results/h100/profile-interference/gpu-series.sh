@@ -5,7 +5,7 @@
 #   OUT=... LIMIT_S=570 [CAND=...] results/h100/profile-interference/gpu-series.sh NAME:MIXES:EST_S:BATCH ...
 # Each arm writes NAME-shipped / NAME-candidate .tgz and .log (gpu/scripts/device-bench.sh); the device tool brings
 # back 8 files, so two parts a call. Estimates per arm: the paper's mixes ~235 s at batch 8, ~175 s at batch 1;
-# mixes/more.yaml ~155 s at batch 8.
+# mixes/more.yaml ~290 s at batch 8 (2026-12-06).
 set -uo pipefail
 cand=${CAND:-$(dirname "$0")/sim-calibration.json}
 limit=${LIMIT_S:-570}
