@@ -46,10 +46,13 @@ export const H100_RECORDED = [
     'L8m-candidate-2',
     'L8m-shipped-2',
   ].map((p) => `results/h100/load-shape-ab/${p}`),
+  ...['BP-shipped', 'BP-candidate', 'BM-shipped', 'BM-candidate'].map(
+    (p) => `results/h100/batch-split-ab/${p}`,
+  ),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 812
+export const H100_RUNS = 864
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'

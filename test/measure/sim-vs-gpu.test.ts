@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Twelve series (the list: h100-recorded.ts):
+// none of the series below, so these runs are held out. Thirteen series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -31,7 +31,8 @@
 //   batch 8 on the shipped profiles), plans recorded;
 // - results/h100/load-shape-ab (baseline and eclip-fit untuned, the 13 mixes at batch 8 and the paper's seven at
 //   batch 1, planned with the shipped calibration and with a candidate one: every plan re-simulated with the shipped
-//   one), plans recorded.
+//   one), plans recorded;
+// - results/h100/batch-split-ab (the same at batch 8 with batch-split-b8's candidate), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
