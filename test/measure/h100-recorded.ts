@@ -49,10 +49,11 @@ export const H100_RECORDED = [
   ...['BP-shipped', 'BP-candidate', 'BM-shipped', 'BM-candidate'].map(
     (p) => `results/h100/batch-split-ab/${p}`,
   ),
+  ...['T3', 'T5', 'T1', 'D1'].map((p) => `results/h100/tuned-wide-b1/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 864
+export const H100_RUNS = 872
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'
