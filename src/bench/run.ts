@@ -39,7 +39,7 @@ import { attachProfileRefs, normalise } from '../measure/metrics.ts'
 import { PROFILES_HOME } from '../paths.ts'
 import {
   DEFAULT_MIN_SHARE,
-  HELD_P95_CAP,
+  heldP95Cap,
   NOTHING_TO_TUNE,
   type Planner,
   SIM_FLOOR_SLACK,
@@ -812,5 +812,5 @@ function tuneLine(
     .map((k) => names[k])
     .join(
       ', ',
-    )} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP)${slack ? `, then up to ${t.candidates} more of the simulator's search again with every floor ${slack} lower (the best taken where it beats the search's end by the margin)` : ''}, ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; a choice whose window puts the p95 of a worker with a floor of ${DEFAULT_MIN_SHARE} or more past ${+HELD_P95_CAP.toFixed(3)}× baseline's gives way to the best measured run that meets the floors and keeps them within it; the runs below are fresh windows`
+    )} TUNED on the ${backend === 'gpu' ? 'GPU' : 'simulator'} backend before the runs: the simulator's ${t.candidates} best candidates, the baseline's placement and model-wise homes measured, then at most ${t.evaluations} more by a coordinate search on measurements (margin ${t.margin} of STP)${slack ? `, then up to ${t.candidates} more of the simulator's search again with every floor ${slack} lower (the best taken where it beats the search's end by the margin)` : ''}, ${t.warmupS ?? d.warmupS} s warm-up + ${t.windowS ?? d.windowS} s window each; a choice whose window puts the p95 of a worker with a floor of ${DEFAULT_MIN_SHARE} or more past ${+heldP95Cap(o.maxP95).toFixed(3)}× baseline's gives way to the best measured run that meets the floors and keeps them within it; the runs below are fresh windows`
 }

@@ -34,6 +34,12 @@ export const P95_SEEDS = [102, 103, 104, 105]
 export const HELD_P95_CAP = PRIORITY_P95_CAP - P95_MARGIN
 
 /**
+ * The cap sets and the tuning's choice are held to for a plan: the user's own per-worker p95 cap where the plan has one
+ * (`--max-p95`, PlanOptions.maxP95: their latency target, held as given), else HELD_P95_CAP.
+ */
+export const heldP95Cap = (maxP95: number | undefined): number => maxP95 ?? HELD_P95_CAP
+
+/**
  * The sets of workers (indices) worth raising: every proper non-empty subset of up to three workers; with more, each
  * worker alone and all but each one (2n sets instead of 2^n − 2). Raising every worker is the same as raising none.
  */

@@ -7,13 +7,13 @@ import type { Plan } from '../formats/plan.ts'
 import { baselineDraft, candidatePlan, type PolicyContext } from './assemble.ts'
 import { type FitCandidate, type FitMetrics, type FitObjective, type FitScore, fitMetrics } from './fit.ts'
 import type { PlanEvaluator } from './options.ts'
-import { choosePriorities, P95_SEEDS, type PriorityChoice } from './priorities.ts'
+import { choosePriorities, heldP95Cap, P95_SEEDS, type PriorityChoice } from './priorities.ts'
 
 /**
  * --stream-priorities (opts.fitPriorities): the sets of raised workers scored on `cand` (the chosen plan, with metrics
  * `cand.chosen`) by `evaluator` and ranked by `value` (src/plan/priorities.ts), with the chooser's margin, p95 cap and
- * strictness where given (`how`; else its defaults) and each set's metrics passed to `how.onScore`; undefined where the
- * option is off or there is one worker.
+ * strictness where given (`how`; else its defaults, the cap the plan's own: heldP95Cap) and each set's metrics passed
+ * to `how.onScore`; undefined where the option is off or there is one worker.
  */
 export async function raiseStreams(
   c: PolicyContext,
@@ -43,7 +43,7 @@ export async function raiseStreams(
     score,
     value,
     how.margin,
-    how.p95Cap,
+    how.p95Cap ?? heldP95Cap(c.opts.maxP95),
     how.strict,
     tail && ((high, m) => tail(candidatePlan(c, cand, high), m)),
   )

@@ -16,7 +16,7 @@ import {
   stpInfo,
 } from './floors.ts'
 import type { PlanTuning } from './options.ts'
-import { beatsBest, HELD_P95_CAP, PRIORITY_MARGIN, type PriorityChoice } from './priorities.ts'
+import { beatsBest, heldP95Cap, PRIORITY_MARGIN, type PriorityChoice } from './priorities.ts'
 import { priorityText, raiseStreams } from './raise-streams.ts'
 import {
   CONFIRM,
@@ -104,7 +104,7 @@ export async function tuneFit(
   // a window's noise). Placement and priorities interact: the plan that measured best unraised is not always the best
   // raised, so a runner-up is taken where a raised set on it beats the best plan's choice by the margin as well.
   const setMargin = Math.max(PRIORITY_MARGIN, t.margin)
-  const p95Cap = HELD_P95_CAP
+  const p95Cap = heldP95Cap(opts.maxP95)
   // on a runner-up every p95 is held to the cap itself (its own unraised p95 is no licence: the chosen plan's was not)
   const setRuns: { plan: TunedPlan; high: boolean[]; m: FitMetrics }[] = []
   const setsOn = (plan: TunedPlan, strict = false) =>

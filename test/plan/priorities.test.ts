@@ -217,12 +217,13 @@ describe('stream priorities (eclip-fit)', () => {
       },
     })
     const lifted = tailed(P95_SEEDS, (x) => x * 1.2)
-    const raised = async (evaluator: PlanEvaluator) => {
+    const raised = async (evaluator: PlanEvaluator, maxP95?: number) => {
       const plan = await makePlan(set.gpu, 'more1', workers, set.profiles, {
         policy: 'eclip-fit',
         fitPriorities: true,
         fitStarts: 'one',
         evaluator,
+        ...(maxP95 === undefined ? {} : { maxP95 }),
       })
       return { plan, high: plan.workers.map((w) => w.streamPriority === 'high') }
     }
@@ -251,6 +252,8 @@ describe('stream priorities (eclip-fit)', () => {
       held.plan.solver.notes ?? '',
       /none raised \(6 sets of raised workers scored, none better within the p95 cap/,
     )
+    // the user's own cap (--max-p95) is the one held: at 1.5 the lifted tails are within it, and a set is raised
+    assert.ok((await raised(lifted, 1.5)).high.some(Boolean))
     // an evaluator without seeds (one that measures) is held on its one run: the lifted tails are never seen
     const { evaluateAt: _, ...oneSeed } = lifted
     assert.deepEqual((await raised(oneSeed)).high, plain.high)

@@ -83,7 +83,7 @@ function tuned(
     /** Absent: 0 (the run counts below are the first search's); 'default': the planner's default. */
     simFloorSlack?: number | 'default'
   },
-  extra: { minTotalShare?: number; minShare?: number; fitPriorities?: boolean } = {},
+  extra: { minTotalShare?: number; minShare?: number; fitPriorities?: boolean; maxP95?: number } = {},
 ) {
   const evaluator = evaluatorOn(backend, m)
   // the simulator's search from model-wise's start alone: what is tuned here does not depend on where it climbed
@@ -798,6 +798,21 @@ describe('eclip-fit tuned on a backend', () => {
       new RegExp(
         `the choice's window put ${m.workers[1]?.name}'s p95 at [0-9.]+× baseline's, past the cap 1.07 \\(STP [0-9.]+× baseline's\\): the best measured run within it that meets the floors taken instead(, on the plan measured [a-z0-9]+ best unraised)?; .*stream priorities: none raised \\(the run the p95 hold took\\)`,
       ),
+    )
+    // the user's own p95 cap (--max-p95) is the one held: at 1.15 the same window is within it and the choice stands
+    const loose = await tuned(
+      m,
+      new Gpu(plainTail),
+      { candidates: 2, evaluations: 0 },
+      { fitPriorities: true, maxP95: 1.15 },
+    )
+    const l = loose.solver.tuning
+    assert.equal(l?.p95Cap, 1.15)
+    assert.equal(l?.p95Replaced, undefined, JSON.stringify(l))
+    assert.equal(groups(loose), groups(best))
+    assert.ok(
+      (l?.worstP95VsBaseline ?? 0) > HELD_P95_CAP && (l?.worstP95VsBaseline ?? 9) <= 1.15,
+      JSON.stringify(l),
     )
     // the trail marks the run taken: the best of those that met the floors within the cap
     const taken = (t.runs ?? []).filter((r) => r.taken)
