@@ -242,6 +242,12 @@ export const fitStartsOption = () =>
     '--fit-starts <where>',
     "eclip-fit: where its search climbs from — several (model-wise's homes, the same near the baseline's placement, and each worker in a one-slice home; default) or one (model-wise's homes alone: a third to a half of the planning time, plans that may score lower)",
   ).choices(FIT_STARTS_CHOICES)
+/** The simulator's contention constants in place of the profile directory's, the same on bench and plan. */
+export const calibrationOption = () =>
+  new Option(
+    '--calibration <file>',
+    "simulator contention constants the plans are scored and simulated on (eclip.sim-calibration/1; default: the profile directory's sim-calibration.json, else unfitted defaults)",
+  )
 /** eclip-fit's p95 cap per worker (PlanOptions.maxP95), the same on bench and plan. */
 export const maxP95Option = () =>
   new Option(

@@ -240,7 +240,7 @@ export const Tuning = Type.Object(
     worstP95VsBaseline: Type.Optional(Type.Number()),
     /**
      * The cap on p95 ÷ baseline's p95 the choice's window was held to, for every worker whose floor is at least the
-     * default (HELD_P95_CAP, src/plan/priorities.ts).
+     * default (the plan's maxP95, else HELD_P95_CAP: heldP95Cap, src/plan/priorities.ts).
      */
     p95Cap: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /**

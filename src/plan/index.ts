@@ -33,7 +33,7 @@ export {
   type SolverChoice,
 } from './options.ts'
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
-export { HELD_P95_CAP, heldP95Cap } from './priorities.ts'
+export { heldP95Cap } from './priorities.ts'
 export {
   checkRealtime,
   DEFAULT_RT_BEST_EFFORT,

@@ -12,8 +12,8 @@ import { choosePriorities, heldP95Cap, P95_SEEDS, type PriorityChoice } from './
 /**
  * --stream-priorities (opts.fitPriorities): the sets of raised workers scored on `cand` (the chosen plan, with metrics
  * `cand.chosen`) by `evaluator` and ranked by `value` (src/plan/priorities.ts), with the chooser's margin, p95 cap and
- * strictness where given (`how`; else its defaults, the cap the plan's own: heldP95Cap) and each set's metrics passed
- * to `how.onScore`; undefined where the option is off or there is one worker.
+ * strictness where given (`how`; else the chooser's defaults, and the plan's own cap, heldP95Cap) and each set's
+ * metrics passed to `how.onScore`; undefined where the option is off or there is one worker.
  */
 export async function raiseStreams(
   c: PolicyContext,

@@ -10,6 +10,7 @@ import { DEFAULT_HOLD_MS } from '../../execute/sim/live.ts'
 import { defaultTableThreads } from '../../execute/sim/table-threads.ts'
 import { DEFAULT_POLICY, isMpsPolicy, isTablePolicy, POLICIES, UserError } from '../../formats/index.ts'
 import {
+  calibrationOption,
   checkFitOptions,
   checkMinShare,
   checkRtOptions,
@@ -128,10 +129,7 @@ export function registerBench(program: Command) {
       '--power <file>',
       'power model file (default: the profile directory’s power.json, else a placeholder)',
     )
-    .option(
-      '--calibration <file>',
-      'simulator contention constants (eclip.sim-calibration/1; default: the profile directory’s sim-calibration.json, else unfitted defaults)',
-    )
+    .addOption(calibrationOption())
     .option(
       '--hold-ms <ms>',
       `eclip-live: a worker stays in the active set this long after its last request (default ${DEFAULT_HOLD_MS})`,

@@ -41,6 +41,7 @@ import {
 import { makePlanTable } from '../../plan/table.ts'
 import { loadProfileSet, type SimFileSources } from '../../profile/store.ts'
 import {
+  calibrationOption,
   checkFitOptions,
   checkMinShare,
   checkRtOptions,
@@ -112,10 +113,7 @@ export function registerPlan(program: Command) {
     .requiredOption('--mix <name|file>', 'a mix name from mixes/paper.yaml, or a mix file')
     .option('--mix-name <name>', 'which mix of a mix file that holds several')
     .requiredOption('--profiles <dir>', 'profile directory: gpu.json + one profile per (model, batch, dtype)')
-    .option(
-      '--calibration <file>',
-      "simulator contention constants the plan is scored on (eclip.sim-calibration/1; default: the profile directory's sim-calibration.json, else unfitted defaults)",
-    )
+    .addOption(calibrationOption())
     .addOption(
       new Option(
         '--policy <policy>',
