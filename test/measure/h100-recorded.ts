@@ -50,10 +50,26 @@ export const H100_RECORDED = [
     (p) => `results/h100/batch-split-ab/${p}`,
   ),
   ...['T3', 'T5', 'T1', 'D1'].map((p) => `results/h100/tuned-wide-b1/${p}`),
+  ...[
+    'D-mix3',
+    'P-mix3',
+    'D-more5',
+    'P-more5',
+    'D-more1',
+    'P-more1',
+    'D-more3',
+    'P-more3',
+    'D-more6',
+    'P-more6',
+    'D-mix4',
+    'P-mix4',
+    'P2-mix3',
+    'D2-mix3',
+  ].map((p) => `results/h100/tuned-p95-b1/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 872
+export const H100_RUNS = 900
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'

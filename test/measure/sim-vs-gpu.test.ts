@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Fourteen series (the list: h100-recorded.ts):
+// none of the series below, so these runs are held out. Fifteen series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -34,7 +34,9 @@
 //   one), plans recorded;
 // - results/h100/batch-split-ab (the same at batch 8 with batch-split-b8's candidate), plans recorded;
 // - results/h100/tuned-wide-b1 (baseline and eclip-fit tuned with twice the candidates, three mixes at batch 1),
-//   plans recorded.
+//   plans recorded;
+// - results/h100/tuned-p95-b1 (baseline and eclip-fit tuned with and without --max-p95 1.1, back to back, six mixes
+//   at batch 1, mix3 twice), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
