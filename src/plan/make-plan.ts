@@ -254,15 +254,19 @@ const planFit: PolicyPlanner = async (c) => {
         ].join('; '),
     )
     // tuned: the floors are checked on what the backend measured instead; with a slack, a second search with the
-    // floors held lower gives more candidates to measure (SIM_FLOOR_SLACK), unless it would lower none
+    // floors held lower (and a p95 cap higher) gives more candidates to measure (SIM_FLOOR_SLACK), unless it would
+    // loosen nothing
     if (opts.tune) {
       const slack = opts.tune.simFloorSlack ?? SIM_FLOOR_SLACK
       const lowFloors = loweredFloors(objective, slack)
-      if (lowFloors.floors.every((x, i) => x === objective.floors[i])) return tuneFit(c, opts.tune, res)
+      const loosened = lowFloors.maxP95 !== objective.maxP95
+      if (!loosened && lowFloors.floors.every((x, i) => x === objective.floors[i]))
+        return tuneFit(c, opts.tune, res)
       const t0 = performance.now()
       const lowered = await searchOn(lowFloors)
+      const cap = loosened ? ` and the p95 cap at ${+(lowFloors.maxP95 ?? 0).toFixed(3)}× baseline's` : ''
       notes.push(
-        `the simulator's search again with each floor held ${slack} lower, for more candidates to measure: homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu} over ${lowered.evaluations} candidate plans`,
+        `the simulator's search again with each floor held ${slack} lower${cap}, for more candidates to measure: homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu} over ${lowered.evaluations} candidate plans`,
       )
       return tuneFit(c, opts.tune, res, { search: lowered, ms: performance.now() - t0 })
     }

@@ -83,7 +83,13 @@ function tuned(
     /** Absent: 0 (the run counts below are the first search's); 'default': the planner's default. */
     simFloorSlack?: number | 'default'
   },
-  extra: { minTotalShare?: number; minShare?: number; fitPriorities?: boolean; maxP95?: number } = {},
+  extra: {
+    minTotalShare?: number
+    minShare?: number
+    fitPriorities?: boolean
+    maxP95?: number
+    fitStarts?: 'one' | 'several'
+  } = {},
 ) {
   const evaluator = evaluatorOn(backend, m)
   // the simulator's search from model-wise's start alone: what is tuned here does not depend on where it climbed
@@ -460,6 +466,32 @@ describe('eclip-fit tuned on a backend', () => {
       loweredFloors(obj, 0.05).floors.map((f) => +f.toFixed(6)),
       [0, 0.85, 0, 1],
     )
+  })
+
+  it('holds a p95 cap (--max-p95) the slack higher in the second search, as it holds the floors lower', async () => {
+    // mix4 at batch 1: under a p95 cap of 1.1 the first search's region is where the cap holds it, and the floors held
+    // lower alone left the second search there (no seed of its own); with the cap loosened too it hands the
+    // measurement plans predicted past the cap as given, within it plus the slack, as the GPU may measure them
+    const m = mixOf('mix4', 1)
+    const budget = { candidates: 4, evaluations: 2 }
+    const pastCap = (p: Plan) =>
+      (p.solver.tuning?.runs ?? []).filter(
+        (r) => r.phase === 'seed' && (r.worstP95VsBaseline ?? 0) > 1.1 && (r.worstP95VsBaseline ?? 9) <= 1.15,
+      )
+    // from every start, as `eclip bench --tune` searches: from model-wise's alone this mix climbs elsewhere
+    const opts = { maxP95: 1.1, fitStarts: 'several' as const }
+    const plain = await tuned(m, new Counting(m), budget, opts)
+    const slack = await tuned(m, new Counting(m), { ...budget, simFloorSlack: 0.05 }, opts)
+    assert.equal(pastCap(plain).length, 0, JSON.stringify(plain.solver.tuning?.runs))
+    assert.ok(pastCap(slack).length > 0, JSON.stringify(slack.solver.tuning?.runs))
+    assert.match(slack.solver.notes ?? '', /each floor held 0\.05 lower and the p95 cap at 1\.15× baseline's/)
+    // the cap as given is what the tuning holds on the measurements (here the simulator backend itself)
+    assert.equal(slack.solver.tuning?.p95Cap, 1.1)
+    assert.ok((slack.solver.tuning?.worstP95VsBaseline ?? 9) <= 1.1, JSON.stringify(slack.solver.tuning))
+    // raised by the slack where there is a cap; none added where there is none
+    const obj = { soloRps: [1, 1], weights: [1, 1], floors: [0.9, 0.9] }
+    assert.equal(loweredFloors({ ...obj, maxP95: 1.1 }, 0.05).maxP95, 1.1 + 0.05)
+    assert.equal('maxP95' in loweredFloors(obj, 0.05), false)
   })
 
   it("climbs as without the slack, then takes a second search's seed only where it beats the climb's end by the margin", async () => {
