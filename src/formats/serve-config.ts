@@ -220,6 +220,13 @@ export const ServeConfig = Type.Object(
      * gains (`eclip plan --stream-priorities`, docs/plan.md); default false.
      */
     streamPriorities: Type.Optional(Type.Boolean()),
+    /**
+     * eclip-fit (eclip-rt's best-effort plan, eclip-live's eclip-fit plans): every model's p95 under the plan ÷ its
+     * p95 under baseline co-location, at most, as the simulator predicts both, kept like a floor (`eclip plan
+     * --max-p95`; default: no cap per model). Only plans the server makes keep it: a given plan table's serve as
+     * they are (`eclip plan --table --max-p95` makes one that keeps it).
+     */
+    maxP95: Type.Optional(Type.Number({ minimum: 1 })),
     realtime: Type.Optional(
       Type.Object(
         {
@@ -364,6 +371,16 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
     errors.push(
       `/streamPriorities: only eclip-fit raises models' streams by it (this config has policy ${policy})`,
     )
+  if (c.maxP95 !== undefined) {
+    const fits =
+      policy === 'eclip-fit' || policy === 'eclip-rt' || (live && liveTablePolicy(c) === 'eclip-fit')
+    if (!fits)
+      errors.push(
+        `/maxP95: only eclip-fit's plans keep it (eclip-fit, eclip-rt's best-effort plan, eclip-live's eclip-fit plans; this config has policy ${policy}${live ? `, live.tablePolicy ${liveTablePolicy(c)}` : ''})`,
+      )
+    if (c.plan !== undefined)
+      errors.push('/maxP95: the plan is given (/plan): make it with eclip plan --max-p95 instead')
+  }
   if (c.streamPriorities !== undefined && c.plan !== undefined)
     errors.push(
       '/streamPriorities: the plan is given (/plan): make it with eclip plan --stream-priorities instead',

@@ -65,6 +65,7 @@ export const defaultPlanner: Planner = async ({
   minTotalShare,
   objective,
   streamPriorities,
+  maxP95,
   checkFloors,
 }) => {
   if (policy !== 'eclip-fit' && policy !== 'eclip-rt' && !(policy === 'eclip' && checkFloors))
@@ -81,6 +82,7 @@ export const defaultPlanner: Planner = async ({
     options: {
       ...(rt ? realtime : {}),
       ...(objective !== undefined && policy !== 'eclip' ? { objective } : {}),
+      ...(maxP95 !== undefined && policy !== 'eclip' ? { maxP95 } : {}),
     },
     ...(progress ? { progress: { say: (_mix: string, line: string) => progress(line) } } : {}),
   })(gpu, mix, workers, profiles, {
@@ -104,7 +106,8 @@ function liveThreads(config: ServeConfig, flags: ServeFlags): ThreadedPlanner | 
   const dir = config.profiles ? resolve(dirname(resolve(flags.config)), config.profiles) : undefined
   const gpu = dir ? loadGpu(dir) : syntheticH100Gpu()
   const ev = simInputs(gpu, dir ? { dir } : {})
-  return threadedSimPlanner(ev.inputs, {}, Math.min(4, defaultTableThreads()))
+  const extra = config.maxP95 !== undefined ? { maxP95: config.maxP95 } : {}
+  return threadedSimPlanner(ev.inputs, extra, Math.min(4, defaultTableThreads()))
 }
 
 export interface Running {

@@ -67,6 +67,8 @@ export type Planner = (args: {
   objective?: PlanObjective
   /** eclip-fit: the config's `streamPriorities` (PlanOptions.fitPriorities). */
   streamPriorities?: boolean
+  /** eclip-fit and eclip-rt's best-effort plan: the config's `maxP95` (PlanOptions.maxP95). */
+  maxP95?: number
   /**
    * The paper's eclip: its floors checked on the simulator, each model under its floor said in a note (the start-up
    * plan; a plan table's sets are not checked: one warning per set, made while others serve, would say little).
@@ -243,6 +245,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
       ...(config.policy === 'eclip-rt' ? { realtime: realtimeOptions(config) } : {}),
       ...(config.objective !== undefined ? { objective: config.objective } : {}),
       ...(config.streamPriorities ? { streamPriorities: true } : {}),
+      ...(config.maxP95 !== undefined ? { maxP95: config.maxP95 } : {}),
       checkFloors: true,
     })
     checkPlan(plan, workers, profiles, 'the optimizer', gpu)
@@ -459,6 +462,7 @@ async function liveServeSetup(
         policy: po.policy,
         mix,
         ...(po.minTotalShare !== undefined ? { minTotalShare: po.minTotalShare } : {}),
+        ...(config.maxP95 !== undefined && po.policy === 'eclip-fit' ? { maxP95: config.maxP95 } : {}),
         ...(profilesDir ? { profilesDir } : {}),
         note: (line) => notes.push(line),
       })

@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import YAML from 'yaml'
-import { readFile, type WorkerSpec } from '../../src/formats/index.ts'
+import { parseFormat, readFile, type WorkerSpec } from '../../src/formats/index.ts'
 import { type ServeConfig, serveConfigConsistencyErrors } from '../../src/formats/serve-config.ts'
 import { loadGpu, loadProfileSet } from '../../src/profile/store.ts'
-import { defaultPlanner } from '../../src/serve/index.ts'
+import { defaultPlanner, startServe } from '../../src/serve/index.ts'
+import type { ActiveSetScheduler } from '../../src/serve/live.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
 
 const PROFILES = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
@@ -18,13 +19,20 @@ const PROFILES = join(import.meta.dirname, '..', '..', 'profiles', 'h100')
 const specs = (models: string[]): WorkerSpec[] =>
   models.map((m) => ({ name: m, model: m, batch: 8, dtype: 'fp16' }))
 
-async function setupOf(minShare?: number, policy: string | null = 'eclip') {
+async function setupOf(minShare?: number, policy: string | null = 'eclip', extra: object = {}) {
   const file = join(mkdtempSync(join(tmpdir(), 'eclip-floors-')), 'serve.yaml')
   const models = ['alexnet', 'resnet152', 'vgg19'].map((model) => ({
     model,
     ...(minShare !== undefined ? { minShare } : {}),
   }))
-  const config = { backend: 'sim', profiles: PROFILES, frontends: 0, ...(policy ? { policy } : {}), models }
+  const config = {
+    backend: 'sim',
+    profiles: PROFILES,
+    frontends: 0,
+    ...(policy ? { policy } : {}),
+    ...extra,
+    models,
+  }
   writeFileSync(file, YAML.stringify(config))
   return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {
     configFile: file,
@@ -38,6 +46,77 @@ describe("eclip serve's default policy", () => {
     assert.equal(setup.plan?.policy, 'eclip-fit')
     assert.ok(!setup.notes.some((n) => n.includes('WARNING')), setup.notes.join('\n'))
     assert.match(setup.plan?.solver.notes ?? '', /floors met \(0\.9×\)/)
+  })
+})
+
+describe("a serve config's p95 cap (maxP95)", () => {
+  it("is kept by the plan made at start-up, as eclip plan's --max-p95 keeps it", async () => {
+    const setup = await setupOf(undefined, null, { maxP95: 1.05 })
+    assert.equal(setup.plan?.policy, 'eclip-fit')
+    assert.equal(setup.plan?.params.maxP95, 1.05)
+    assert.match(setup.plan?.solver.notes ?? '', /floors met \(0\.9×, every p95 ≤ 1\.05× baseline's\)/)
+    assert.ok(!setup.notes.some((n) => n.includes('WARNING')), setup.notes.join('\n'))
+  })
+
+  it("is kept by eclip-live's eclip-fit plans of two or more models", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'eclip-live-p95-')), 'serve.yaml')
+    const models = [{ model: 'alexnet' }, { model: 'vgg19' }]
+    const live = { holdMs: 20 }
+    writeFileSync(
+      file,
+      YAML.stringify({
+        policy: 'eclip-live',
+        backend: 'sim',
+        profiles: PROFILES,
+        frontends: 0,
+        dashboard: false,
+        live,
+        maxP95: 1.05,
+        models,
+      }),
+    )
+    // planned in threads (the server's own), and in this thread by a planner given to the server
+    for (const planner of [undefined, defaultPlanner]) {
+      const run = await startServe({ config: file, port: 0, grpcPort: null, ...(planner ? { planner } : {}) })
+      try {
+        const table = (run.server.scheduler as ActiveSetScheduler).currentTable()
+        const pair = table.plans.find((e) => e.key === 'alexnet+vgg19')
+        assert.equal(pair?.plan.policy, 'eclip-fit')
+        assert.equal(pair?.plan.params.maxP95, 1.05, planner ? 'given planner' : 'threads')
+        // a model alone runs on the whole GPU: baseline's plan, no cap to keep
+        assert.equal(table.plans.find((e) => e.key === 'alexnet')?.plan.params.maxP95, undefined)
+      } finally {
+        await run.server.close()
+      }
+    }
+  })
+
+  it('is refused where no eclip-fit plan is made, naming the field and why', () => {
+    const models = [{ model: 'alexnet' }, { model: 'vgg19' }]
+    assert.deepEqual(serveConfigConsistencyErrors({ models, maxP95: 1.1 }), [])
+    assert.deepEqual(serveConfigConsistencyErrors({ models, policy: 'eclip-rt', maxP95: 1.1 }), [])
+    assert.deepEqual(serveConfigConsistencyErrors({ models, policy: 'baseline', maxP95: 1.1 }), [
+      "/maxP95: only eclip-fit's plans keep it (eclip-fit, eclip-rt's best-effort plan, eclip-live's eclip-fit plans; this config has policy baseline)",
+    ])
+    assert.deepEqual(
+      serveConfigConsistencyErrors({
+        models,
+        policy: 'eclip-live',
+        live: { tablePolicy: 'eclip' },
+        maxP95: 1.1,
+      }),
+      [
+        "/maxP95: only eclip-fit's plans keep it (eclip-fit, eclip-rt's best-effort plan, eclip-live's eclip-fit plans; this config has policy eclip-live, live.tablePolicy eclip)",
+      ],
+    )
+    assert.deepEqual(serveConfigConsistencyErrors({ models, plan: 'p.json', maxP95: 1.1 }), [
+      '/maxP95: the plan is given (/plan): make it with eclip plan --max-p95 instead',
+    ])
+    // a ratio to baseline's p95, which baseline's placement meets: under 1 no plan could
+    assert.throws(
+      () => parseFormat<ServeConfig>('serve-config', { models, maxP95: 0.9 }, 'c.yaml'),
+      /\/maxP95/,
+    )
   })
 })
 
