@@ -223,8 +223,8 @@ export const ServeConfig = Type.Object(
     /**
      * eclip-fit (eclip-rt's best-effort plan, eclip-live's eclip-fit plans): every model's p95 under the plan ÷ its
      * p95 under baseline co-location, at most, as the simulator predicts both, kept like a floor (`eclip plan
-     * --max-p95`; default: no cap per model). Only plans the server makes keep it: a given plan table's serve as
-     * they are (`eclip plan --table --max-p95` makes one that keeps it).
+     * --max-p95`; default: no cap per model). Not with a given plan or plan table (`eclip plan --max-p95` makes
+     * those). eclip-rt keeps it where it plans its best-effort models among themselves (src/serve/setup.ts).
      */
     maxP95: Type.Optional(Type.Number({ minimum: 1 })),
     realtime: Type.Optional(
@@ -380,6 +380,10 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
       )
     if (c.plan !== undefined)
       errors.push('/maxP95: the plan is given (/plan): make it with eclip plan --max-p95 instead')
+    if (live && c.live?.table !== undefined)
+      errors.push(
+        '/maxP95: the plan table is given (/live/table): its plans serve as they are; make it with eclip plan --table --max-p95 instead',
+      )
   }
   if (c.streamPriorities !== undefined && c.plan !== undefined)
     errors.push(

@@ -546,7 +546,7 @@ export function withBestEffortPlan(
     : ''
   const how =
     be.policy === 'eclip-fit'
-      ? ` (${be.params.objective === 'requests' ? 'total requests/s' : 'STP'} under their floors${vsWhole})`
+      ? ` (${be.params.objective === 'requests' ? 'total requests/s' : 'STP'} under their floors${be.params.maxP95 !== undefined ? ` and every p95 ≤ ${be.params.maxP95}× baseline's` : ''}${vsWhole})`
       : ''
   const gates = workers.flatMap((w) =>
     w.gate?.role === 'wait' ? [`${w.name} ${(w.gate.atKernels ?? []).length}`] : [],

@@ -13,7 +13,7 @@ import { DEFAULT_POLICY, isTablePolicy, type Plan, type Policy } from '../format
 import { lookupPlan, PLAN_TABLE_FULL_MAX, type PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel, servePolicy } from '../formats/serve-config.ts'
-import type { PlanObjective, PlanOptions } from '../plan/index.ts'
+import { isRealtime, type PlanObjective, type PlanOptions, plansBestEffort } from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import {
   convSmsOf,
@@ -81,6 +81,20 @@ export type RealtimeOptions = Pick<
   PlanOptions,
   'rtMechanism' | 'rtReserveSms' | 'rtFactor' | 'rtGateUs' | 'rtBestEffort' | 'rtUngatedSms'
 >
+
+/**
+ * eclip-rt keeps `maxP95` in its best-effort models' plan alone, which eclip-fit makes among them under the gate
+ * mechanism with `realtime.bestEffort` eclip-fit, for two or more best-effort models beside a real-time one: refused
+ * where the config makes no such plan (it would be silently dropped).
+ */
+function rtMaxP95Check(config: ServeConfig, workers: readonly WorkerSpec[]): void {
+  const rt = workers.filter(isRealtime).length
+  const be = workers.length - rt
+  if (plansBestEffort(realtimeOptions(config)) && rt > 0 && be > 1) return
+  throw new UserError(
+    `/maxP95: eclip-rt keeps it in its best-effort models' plan alone, made under the gate mechanism with realtime.bestEffort eclip-fit for two or more best-effort models beside a real-time one; this config has ${rt} real-time and ${be} best-effort model(s)${plansBestEffort(realtimeOptions(config)) ? '' : ' and no such mechanism'}`,
+  )
+}
 
 /** The serve config's `realtime` as makePlan's options (empty without one). */
 export function realtimeOptions(config: ServeConfig): RealtimeOptions {
@@ -234,6 +248,7 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
   } else {
     if (!opts.planner)
       throw new UserError('no "plan" in the serve config and no optimizer available to make one')
+    if (config.maxP95 !== undefined && config.policy === 'eclip-rt') rtMaxP95Check(config, workers)
     plan = await opts.planner({
       gpu,
       workers,

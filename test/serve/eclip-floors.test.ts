@@ -83,8 +83,6 @@ describe("a serve config's p95 cap (maxP95)", () => {
         const pair = table.plans.find((e) => e.key === 'alexnet+vgg19')
         assert.equal(pair?.plan.policy, 'eclip-fit')
         assert.equal(pair?.plan.params.maxP95, 1.05, planner ? 'given planner' : 'threads')
-        // a model alone runs on the whole GPU: baseline's plan, no cap to keep
-        assert.equal(table.plans.find((e) => e.key === 'alexnet')?.plan.params.maxP95, undefined)
       } finally {
         await run.server.close()
       }
@@ -107,6 +105,12 @@ describe("a serve config's p95 cap (maxP95)", () => {
       }),
       [
         "/maxP95: only eclip-fit's plans keep it (eclip-fit, eclip-rt's best-effort plan, eclip-live's eclip-fit plans; this config has policy eclip-live, live.tablePolicy eclip)",
+      ],
+    )
+    assert.deepEqual(
+      serveConfigConsistencyErrors({ models, policy: 'eclip-live', live: { table: 't.json' }, maxP95: 1.1 }),
+      [
+        '/maxP95: the plan table is given (/live/table): its plans serve as they are; make it with eclip plan --table --max-p95 instead',
       ],
     )
     assert.deepEqual(serveConfigConsistencyErrors({ models, plan: 'p.json', maxP95: 1.1 }), [

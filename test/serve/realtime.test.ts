@@ -114,6 +114,26 @@ describe('eclip serve with priorities (eclip-rt)', () => {
     assert.ok(at[0] === 0 && at.length > 10, `resnet152's gates: ${at.length}`)
   })
 
+  it('a p95 cap (maxP95): kept by the best-effort models’ plan, refused where the config makes none', async () => {
+    const file = config({ maxP95: 1.05 })
+    const c = YAML.parse(readFileSync(file, 'utf8'))
+    c.models.push({ model: 'shufflenet', priority: 'best-effort' })
+    writeFileSync(file, YAML.stringify(c))
+    const planned = await setupOf(file)
+    assert.match(planned.plan?.solver.notes ?? '', /every p95 ≤ 1\.05× baseline's/)
+    // one best-effort model: no plan among best-effort models to keep it in
+    await assert.rejects(
+      setupOf(config({ maxP95: 1.05 })),
+      /\/maxP95: eclip-rt keeps it in its best-effort models' plan alone.*1 real-time and 1 best-effort model\(s\)$/,
+    )
+    // two, but the priority mechanism: the best-effort models are not planned among themselves
+    const reserved = config({ maxP95: 1.05, realtime: { reserveSms: 16 } })
+    const r = YAML.parse(readFileSync(reserved, 'utf8'))
+    r.models.push({ model: 'shufflenet', priority: 'best-effort' })
+    writeFileSync(reserved, YAML.stringify(r))
+    await assert.rejects(setupOf(reserved), /best-effort model\(s\) and no such mechanism/)
+  })
+
   it('two best-effort models: planned among themselves under their gates, by the config’s objective; or kept whole', async () => {
     const three = (extra: Record<string, unknown>) => {
       const file = config(extra)
