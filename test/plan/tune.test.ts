@@ -469,9 +469,9 @@ describe('eclip-fit tuned on a backend', () => {
   })
 
   it('holds a p95 cap (--max-p95) the slack higher in the second search, as it holds the floors lower', async () => {
-    // mix4 at batch 1: under a p95 cap of 1.1 the first search's region is where the cap holds it, and the floors held
-    // lower alone left the second search there (no seed of its own); with the cap loosened too it hands the
-    // measurement plans predicted past the cap as given, within it plus the slack, as the GPU may measure them
+    // mix4 at batch 1 under a p95 cap of 1.1: without a second search no seed is predicted past the cap; the second
+    // search, its cap loosened by the slack, hands the measurement plans predicted past the cap as given and within it
+    // plus the slack (the GPU may measure them within the cap)
     const m = mixOf('mix4', 1)
     const budget = { candidates: 4, evaluations: 2 }
     const pastCap = (p: Plan) =>
