@@ -35,6 +35,7 @@ export {
 export { buildPool, DEFAULT_MAX_PARTITIONS } from './pool.ts'
 export { heldP95Cap } from './priorities.ts'
 export {
+  bestEffortPlanned,
   checkRealtime,
   DEFAULT_RT_BEST_EFFORT,
   DEFAULT_RT_FACTOR,

@@ -123,6 +123,19 @@ export function demandOf(serviceUs: number, load: Load): number {
 
 export const isRealtime = (w: WorkerSpec) => w.priority === 'realtime'
 
+/**
+ * The best-effort workers (indices) eclip-rt plans among themselves by eclip-fit: under plansBestEffort's mechanism,
+ * beside a real-time worker, two or more of them; [] where it makes no such plan.
+ */
+export function bestEffortPlanned(
+  workers: readonly WorkerSpec[],
+  o: Parameters<typeof plansBestEffort>[0],
+): number[] {
+  if (!plansBestEffort(o) || !workers.some(isRealtime)) return []
+  const be = workers.flatMap((w, i) => (isRealtime(w) ? [] : [i]))
+  return be.length > 1 ? be : []
+}
+
 /** The profile's request latency on the whole GPU, µs. */
 const fullUs = (p: Profile) => p.requestUs[p.requestUs.length - 1] as number
 

@@ -13,7 +13,13 @@ import { DEFAULT_POLICY, isTablePolicy, type Plan, type Policy } from '../format
 import { lookupPlan, PLAN_TABLE_FULL_MAX, type PlanTable } from '../formats/plan-table.ts'
 import type { Profile } from '../formats/profile.ts'
 import { PARIS_ELSA, type ServeConfig, type ServeModel, servePolicy } from '../formats/serve-config.ts'
-import { isRealtime, type PlanObjective, type PlanOptions, plansBestEffort } from '../plan/index.ts'
+import {
+  bestEffortPlanned,
+  isRealtime,
+  type PlanObjective,
+  type PlanOptions,
+  plansBestEffort,
+} from '../plan/index.ts'
 import { makePlanTable, type SubsetPlanner } from '../plan/table.ts'
 import {
   convSmsOf,
@@ -88,11 +94,11 @@ export type RealtimeOptions = Pick<
  * where the config makes no such plan (it would be silently dropped).
  */
 function rtMaxP95Check(config: ServeConfig, workers: readonly WorkerSpec[]): void {
+  const o = realtimeOptions(config)
+  if (bestEffortPlanned(workers, o).length > 0) return
   const rt = workers.filter(isRealtime).length
-  const be = workers.length - rt
-  if (plansBestEffort(realtimeOptions(config)) && rt > 0 && be > 1) return
   throw new UserError(
-    `/maxP95: eclip-rt keeps it in its best-effort models' plan alone, made under the gate mechanism with realtime.bestEffort eclip-fit for two or more best-effort models beside a real-time one; this config has ${rt} real-time and ${be} best-effort model(s)${plansBestEffort(realtimeOptions(config)) ? '' : ' and no such mechanism'}`,
+    `/maxP95: eclip-rt keeps it in its best-effort models' plan alone, made under the gate mechanism with realtime.bestEffort eclip-fit for two or more best-effort models beside a real-time one; this config has ${rt} real-time and ${workers.length - rt} best-effort model(s)${plansBestEffort(o) ? '' : ' and no such mechanism'}`,
   )
 }
 

@@ -4,13 +4,12 @@
 // chosen on the very request sequence `eclip bench` then reports.
 import type { Gpu, Plan, Profile, WorkerSpec } from '../../formats/index.ts'
 import {
+  bestEffortPlanned,
   type FitScore,
-  isRealtime,
   makePlan,
   type PlanEvaluator,
   type PlanOptions,
   type PlanTuning,
-  plansBestEffort,
 } from '../../plan/index.ts'
 import { progressLine, withProgress } from '../../plan/progress.ts'
 import { graphEdgeUs } from './contention.ts'
@@ -90,9 +89,9 @@ export function simPlanner(
   ): Promise<Plan> => {
     if (o.policy === 'eclip-rt') {
       // the gate mechanism's best-effort workers, planned by eclip-fit among themselves (src/plan/realtime.ts)
-      const be = bestEffortOf(workers, extra)
+      const be = bestEffortPlanned(workers, extra)
       const bePlan =
-        be.length > 1
+        be.length > 0
           ? await plan(
               gpu,
               `${mix}[best-effort]`,
@@ -128,13 +127,4 @@ export function simPlanner(
     )
   }
   return plan
-}
-
-/** The best-effort workers (indices) eclip-rt plans among themselves: under the gate mechanism, unless kept whole. */
-function bestEffortOf(
-  workers: readonly WorkerSpec[],
-  o: Pick<PlanOptions, 'rtMechanism' | 'rtReserveSms' | 'rtFactor' | 'rtBestEffort'>,
-): number[] {
-  if (!plansBestEffort(o) || !workers.some(isRealtime)) return []
-  return workers.flatMap((w, i) => (isRealtime(w) ? [] : [i]))
 }
