@@ -6,13 +6,13 @@
 // dear: a GPU evaluation (capturing the workers' graphs, warm-up, window) costs seconds where a simulated one costs
 // milliseconds, and the search scores tens of candidates per mix (docs/plan.md: the budget's numbers).
 //
-// What. (1) The simulator's search (fit.ts) runs as without tuning (and, with a slack, again with the floors held lower
-// and any p95 cap higher, for seeds its path would not reach: SIM_FLOOR_SLACK). (2) On the measuring evaluator:
-// baseline co-location (tuneFit measures it), the baseline's placement (every kernel on the whole GPU), model-wise's
-// homes and the `candidates` best distinct candidates of the first search, by the simulator's value. (3) From the best
-// of them, the coordinate search (the climb) goes on with measurements (first improvement): the current state's
-// unmeasured neighbours are measured most promising first, by the simulator's value (cheap, memoised), and the search
-// moves to the first that beats the best measured plan by more than `margin`, until `evaluations` measurements are
+// What. (1) The simulator's search (fit.ts) runs as without tuning but for a p95 cap, held on measurements alone
+// (and, with a slack, again with the floors held lower, for seeds its path would not reach: SIM_FLOOR_SLACK). (2) On
+// the measuring evaluator: baseline co-location (tuneFit measures it), the baseline's placement (every kernel on the
+// whole GPU), model-wise's homes and the `candidates` best distinct candidates of the first search, by the
+// simulator's value. (3) From the best of them, the coordinate search (the climb) goes on with measurements (first
+// improvement): the current state's unmeasured neighbours are measured most promising first, by the simulator's
+// value (cheap, memoised), and the search moves to the first that beats the best measured plan by more than `margin`, until `evaluations` measurements are
 // spent or no neighbour does. (4) With a slack, the second search's `candidates` best are measured after the climb (the
 // climb is then run for run the one without them), and the best is taken where it beats the climb's end by `margin`, as
 // a move must: its seeds lie in another region, where one measured high need not lead anywhere higher.
@@ -147,17 +147,21 @@ export function heldFloors(objective: FitObjective, margin: number): FitObjectiv
 }
 
 /**
- * `objective` with every non-zero floor lowered by `slack`, to 0 at most, and its p95 cap (maxP95), where it has one,
- * raised by as much: what the simulator's search holds when its candidates are to be measured (SIM_FLOOR_SLACK). The
- * cap is loosened like the floors because the simulator's p95 ratio can sit past the cap where the GPU measures the
- * same plan within it; the cap as given is checked on the measurements.
+ * `objective` with every non-zero floor lowered by `slack`, to 0 at most: what the second simulator's search holds
+ * (SIM_FLOOR_SLACK). The floors as given are checked on the measurements.
  */
 export function loweredFloors(objective: FitObjective, slack: number): FitObjective {
-  return {
-    ...objective,
-    floors: objective.floors.map((f) => (f > 0 ? Math.max(0, f - slack) : f)),
-    ...(objective.maxP95 !== undefined ? { maxP95: objective.maxP95 + slack } : {}),
-  }
+  return { ...objective, floors: objective.floors.map((f) => (f > 0 ? Math.max(0, f - slack) : f)) }
+}
+
+/**
+ * `objective` without its p95 cap (maxP95): what the simulator's searches hold when their candidates are to be
+ * measured. The simulator's p95 ratio can sit past the cap where the GPU measures the same plan well within it, and a
+ * cap held on the prediction keeps such a plan from ever being measured; the cap as given is held on the measurements.
+ */
+export function withoutP95Cap(objective: FitObjective): FitObjective {
+  const { maxP95: _, ...rest } = objective
+  return rest
 }
 
 export interface TuneOptions {

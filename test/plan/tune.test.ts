@@ -23,6 +23,7 @@ import {
   type TunedPlan,
   type TunePick,
   type TuneResult,
+  withoutP95Cap,
 } from '../../src/plan/tune.ts'
 import { loadProfileSet } from '../../src/profile/store.ts'
 
@@ -468,30 +469,34 @@ describe('eclip-fit tuned on a backend', () => {
     )
   })
 
-  it('holds a p95 cap (--max-p95) the slack higher in the second search, as it holds the floors lower', async () => {
-    // mix4 at batch 1 under a p95 cap of 1.1: without a second search no seed is predicted past the cap; the second
-    // search, its cap loosened by the slack, hands the measurement plans predicted past the cap as given and within it
-    // plus the slack (the GPU may measure them within the cap)
+  it("holds a p95 cap (--max-p95) on the measurements alone, not in the simulator's searches", async () => {
+    // mix4 at batch 1 under a p95 cap of 1.1: the simulator puts vgg19's p95 past the cap under plans the GPU measures
+    // within it; the tuning's seeds are the uncapped search's, past the cap as predicted among them, and the cap as
+    // given is what the tuning holds on the measurements (here the simulator backend itself)
     const m = mixOf('mix4', 1)
-    const budget = { candidates: 4, evaluations: 2 }
-    const pastCap = (p: Plan) =>
-      (p.solver.tuning?.runs ?? []).filter(
-        (r) => r.phase === 'seed' && (r.worstP95VsBaseline ?? 0) > 1.1 && (r.worstP95VsBaseline ?? 9) <= 1.15,
-      )
+    const budget = { candidates: 4, evaluations: 2, simFloorSlack: 0 }
+    const seeds = (p: Plan) => (p.solver.tuning?.runs ?? []).filter((r) => r.phase === 'seed')
     // from every start, as `eclip bench --tune` searches: from model-wise's alone this mix climbs elsewhere
     const opts = { maxP95: 1.1, fitStarts: 'several' as const }
-    const plain = await tuned(m, new Counting(m), budget, opts)
-    const slack = await tuned(m, new Counting(m), { ...budget, simFloorSlack: 0.05 }, opts)
-    assert.equal(pastCap(plain).length, 0, JSON.stringify(plain.solver.tuning?.runs))
-    assert.ok(pastCap(slack).length > 0, JSON.stringify(slack.solver.tuning?.runs))
-    assert.match(slack.solver.notes ?? '', /each floor held 0\.05 lower and the p95 cap at 1\.15× baseline's/)
-    // the cap as given is what the tuning holds on the measurements (here the simulator backend itself)
-    assert.equal(slack.solver.tuning?.p95Cap, 1.1)
-    assert.ok((slack.solver.tuning?.worstP95VsBaseline ?? 9) <= 1.1, JSON.stringify(slack.solver.tuning))
-    // raised by the slack where there is a cap; none added where there is none
+    const capped = await tuned(m, new Counting(m), budget, opts)
+    const free = await tuned(m, new Counting(m), budget, { fitStarts: 'several' as const })
+    assert.deepEqual(
+      seeds(capped).map((r) => r.plan),
+      seeds(free).map((r) => r.plan),
+    )
+    assert.ok(
+      seeds(capped).some((r) => (r.worstP95VsBaseline ?? 0) > 1.1),
+      JSON.stringify(capped.solver.tuning?.runs),
+    )
+    assert.match(
+      capped.solver.notes ?? '',
+      /p95 cap \(1\.1× baseline's\) not held in the simulator's searches/,
+    )
+    assert.equal(capped.solver.tuning?.p95Cap, 1.1)
+    assert.ok((capped.solver.tuning?.worstP95VsBaseline ?? 9) <= 1.1, JSON.stringify(capped.solver.tuning))
+    // the objective without it
     const obj = { soloRps: [1, 1], weights: [1, 1], floors: [0.9, 0.9] }
-    assert.equal(loweredFloors({ ...obj, maxP95: 1.1 }, 0.05).maxP95, 1.1 + 0.05)
-    assert.equal('maxP95' in loweredFloors(obj, 0.05), false)
+    assert.deepEqual(withoutP95Cap({ ...obj, maxP95: 1.1 }), obj)
   })
 
   it("climbs as without the slack, then takes a second search's seed only where it beats the climb's end by the margin", async () => {
