@@ -389,7 +389,7 @@ export const tuneFloorMarginOption = () =>
 export const tuneSimFloorSlackOption = () =>
   new Option(
     '--tune-sim-floor-slack <s>',
-    `--tune: the simulator's search runs again with every worker's floor this much lower (and --max-p95's cap this much higher), and its best candidates are measured too (the floors and the cap as given are checked on the measurements; default ${SIM_FLOOR_SLACK}; 0: no second search)`,
+    `--tune: the simulator's search runs again with every worker's floor this much lower, and its best candidates are measured too (the floors as given are checked on the measurements; default ${SIM_FLOOR_SLACK}; 0: no second search)`,
   ).argParser(num('tune-sim-floor-slack', 0))
 export const tuneMarginOption = () =>
   new Option(

@@ -192,10 +192,7 @@ export const Tuning = Type.Object(
     margin: Type.Number({ minimum: 0 }),
     /** Added to every floor on the measured windows (to 1 at most). */
     floorMargin: Type.Optional(Type.Number({ minimum: 0 })),
-    /**
-     * A second simulator's search ran with every floor this much lower (and the p95 cap, params.maxP95, this much
-     * higher), its best candidates measured too (0: none).
-     */
+    /** A second simulator's search ran with every floor this much lower, its best candidates measured too (0: none). */
     simFloorSlack: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
     /** Runs on the backend, baseline co-location included. */
     evaluations: Type.Integer({ minimum: 1 }),
