@@ -66,10 +66,27 @@ export const H100_RECORDED = [
     'P2-mix3',
     'D2-mix3',
   ].map((p) => `results/h100/tuned-p95-b1/${p}`),
+  ...[
+    'O-mix4',
+    'N-mix4',
+    'D-mix4',
+    'N-mix3',
+    'D-mix3',
+    'O-mix3',
+    'N-more5',
+    'D-more5',
+    'D-more1',
+    'N-more1',
+    'D-more3',
+    'N-more3',
+    'N-more6',
+    'D-more6',
+    'N2-mix4',
+  ].map((p) => `results/h100/tuned-p95-gpu-cap/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 900
+export const H100_RUNS = 930
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'
