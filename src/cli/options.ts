@@ -252,7 +252,7 @@ export const calibrationOption = () =>
 export const maxP95Option = () =>
   new Option(
     '--max-p95 <r>',
-    "eclip-fit: every worker's p95 under the plan ÷ its p95 under baseline co-location, at most, as the simulator predicts both; kept like a floor (default: no cap per worker); with --stream-priorities or --tune also the cap raised sets and the tuning's choice are held to (default 1.07)",
+    "eclip-fit: every worker's p95 under the plan ÷ its p95 under baseline co-location, at most, as the simulator predicts both; kept like a floor (default: no cap per worker); with --stream-priorities or --tune also the cap raised sets and the tuning's choice are held to (default 1.07); with --tune held on the measurements alone, not in the simulator's searches",
   ).argParser(num('max-p95', 1))
 /** The switch budget per request (PlanOptions.switchMax), the same on bench and plan. */
 export const switchMaxOption = () =>

@@ -219,7 +219,7 @@ const planFit: PolicyPlanner = async (c) => {
         ...(opts.fitStarts !== undefined ? { starts: opts.fitStarts } : {}),
       })
     // tuned, a p95 cap (--max-p95) is held on the measurements alone (tuneFit's objective): the simulator's p95 ratio
-    // strays from the GPU's by up to a tenth, and held on the prediction it excludes plans the GPU keeps within it
+    // can sit past the cap under a plan the GPU measures within it, and held on the prediction it keeps such plans out
     const searched = opts.tune ? withoutP95Cap(objective) : objective
     const res = await searchOn(searched)
     notes.push(...res.layout.notes)

@@ -101,6 +101,7 @@ export interface PlanOptions {
    * eclip-fit: every worker's p95 under the plan ÷ its p95 under baseline co-location, at most, as the evaluator
    * predicts both; kept like a floor (src/plan/fit.ts). Absent: no cap per worker (the search still rejects a mean p95
    * above model-wise's). Also the cap raised sets and the tuning's choice are held to (heldP95Cap; absent, HELD_P95_CAP).
+   * With `tune`, held on the measurements alone, not in the simulator's searches (withoutP95Cap, src/plan/tune.ts).
    */
   maxP95?: number
   /**

@@ -11,11 +11,12 @@
 // the measuring evaluator: baseline co-location (tuneFit measures it), the baseline's placement (every kernel on the
 // whole GPU), model-wise's homes and the `candidates` best distinct candidates of the first search, by the
 // simulator's value. (3) From the best of them, the coordinate search (the climb) goes on with measurements (first
-// improvement): the current state's unmeasured neighbours are measured most promising first, by the simulator's
-// value (cheap, memoised), and the search moves to the first that beats the best measured plan by more than `margin`, until `evaluations` measurements are
-// spent or no neighbour does. (4) With a slack, the second search's `candidates` best are measured after the climb (the
-// climb is then run for run the one without them), and the best is taken where it beats the climb's end by `margin`, as
-// a move must: its seeds lie in another region, where one measured high need not lead anywhere higher.
+// improvement): the current state's unmeasured neighbours are measured most promising first, by the simulator's value
+// (cheap, memoised), and the search moves to the first that beats the best measured plan by more than `margin`, until
+// `evaluations` measurements are spent or no neighbour does. (4) With a slack, the second search's `candidates` best
+// are measured after the climb (the climb is then run for run the one without them), and the best is taken where it
+// beats the climb's end by `margin`, as a move must: its seeds lie in another region, where one measured high need not
+// lead anywhere higher.
 // A short window's STP varies between repeats; the margin keeps moves from being made on noise. Floors, the guard on
 // total requests/s (objective.minTotal) and the p95 cap are checked on measured rates against the measured baseline,
 // ranked as the simulator's search ranks them (fitValue): a plan with a worker measured under its floor, or measured
