@@ -320,9 +320,15 @@ export const Plan = Type.Object(
         mipGap: Type.Number({ minimum: 0 }),
         /** eclip-fit: the guard it was planned under, total requests/s ÷ baseline's (absent: none). */
         minTotalShare: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
-        /** eclip-fit: the p95 cap per worker it was planned under, × baseline's p95 (absent: none). */
+        /**
+         * eclip-fit (and eclip-rt's best-effort plan): the p95 cap per worker it was planned under, × baseline's p95
+         * (absent: none).
+         */
         maxP95: Type.Optional(Type.Number({ minimum: 1 })),
-        /** eclip-fit: what it maximised under the floors, when not STP (`requests`: total requests/s). */
+        /**
+         * eclip-fit (and eclip-rt's best-effort plan): what it maximised under the floors, when not STP (`requests`:
+         * total requests/s).
+         */
         objective: Type.Optional(Type.Enum(['stp', 'requests'])),
         /** eclip-rt's gate mechanism: the policy its best-effort workers were planned by among themselves (absent: they share the whole GPU). */
         rtBestEffort: Type.Optional(Type.String()),

@@ -585,6 +585,7 @@ export function withBestEffortPlan(
       rtBestEffort: be.policy,
       ...(ungatedSms > 0 ? { rtUngatedSms: ungatedSms } : {}),
       ...(be.params.objective ? { objective: be.params.objective } : {}),
+      ...(be.params.maxP95 !== undefined ? { maxP95: be.params.maxP95 } : {}),
     },
     // a best-effort plan tuned on a backend: its tuning is this plan's (the bench records it with every run)
     solver: { ...plan.solver, notes, ...(be.solver.tuning ? { tuning: be.solver.tuning } : {}) },

@@ -121,6 +121,8 @@ describe('eclip serve with priorities (eclip-rt)', () => {
     writeFileSync(file, YAML.stringify(c))
     const planned = await setupOf(file)
     assert.match(planned.plan?.solver.notes ?? '', /every p95 ≤ 1\.05× baseline's/)
+    // recorded in the plan's params, as eclip-fit's own plans record it
+    assert.equal(((planned.plan?.params ?? {}) as Record<string, unknown>).maxP95, 1.05)
     // one best-effort model: no plan among best-effort models to keep it in
     await assert.rejects(
       setupOf(config({ maxP95: 1.05 })),
