@@ -369,7 +369,7 @@ export const tuneEvaluationsOption = () =>
 export const tuneWindowOption = () =>
   new Option(
     '--tune-window <s>',
-    `--tune: each measured candidate's window, s (default: gpu ${gpuTune.windowS}, sim ${simTune.windowS}); a close call before a fall-back is measured again in windows ${CONFIRM.windowFactor}× as long`,
+    `--tune: each measured candidate's window, s (default: gpu ${gpuTune.windowS}, sim ${simTune.windowS}); a close call (plans over the choice that only the floors' margin ruled out) is measured again in windows ${CONFIRM.windowFactor}× as long`,
   ).argParser(positive('tune-window'))
 export const tuneWarmupOption = () =>
   new Option(

@@ -141,8 +141,9 @@ export const TuningRun = Type.Object(
   {
     /**
      * seed: the baseline's placement, the homes, the simulator's best; search: a move tried; set: raised workers;
-     * confirm: before a fall-back, the baseline's placement and the plans only the held floors ruled out, measured
-     * again in Tuning.confirmed's longer windows (ratios against baseline co-location in the same windows).
+     * confirm: the choice the tuning would have made (Tuning.confirmed.incumbent) and the plans only the held floors
+     * ruled out, measured again in Tuning.confirmed's longer windows (ratios against baseline co-location in the same
+     * windows).
      */
     phase: Type.Enum(['seed', 'search', 'set', 'confirm']),
     /** The plan: "the baseline's placement", or its homes' SMs, overlap prices and SM-time price. */
@@ -162,7 +163,7 @@ export const TuningRun = Type.Object(
     floorsMet: Type.Boolean(),
     /**
      * phase search: the search moved to it; phase seed: a seed of the second search, taken in place of the plan the
-     * climb ended on; phase set: the set was taken; phase confirm: taken (the baseline's placement's: the fall-back stood).
+     * climb ended on; phase set: the set was taken; phase confirm: taken (the first, the incumbent's: it stood).
      */
     kept: Type.Optional(Type.Boolean()),
     /** The run the p95 hold took in place of the tuning's choice (Tuning.p95Replaced). */
@@ -211,10 +212,11 @@ export const Tuning = Type.Object(
      */
     fellBack: Type.Boolean(),
     /**
-     * The baseline's placement would have been taken while plans that beat it met the floors as given: the best of
-     * them were measured again in windows this long, s, with the floors held `floorMargin` higher there
-     * (src/plan/tune.ts, CONFIRM), in `runs` runs (baseline co-location and the baseline's placement among them;
-     * counted in evaluations).
+     * The tuning's choice (`incumbent`: the baseline's placement, or the plan its climb ended on; absent in plans
+     * recorded before a plan could be: the baseline's placement) would have been taken while plans that beat it met
+     * the floors as given: the best of them were measured again in windows this long, s, with the floors held
+     * `floorMargin` higher there (src/plan/tune.ts, CONFIRM), in `runs` runs (baseline co-location and the incumbent
+     * among them; counted in evaluations).
      */
     confirmed: Type.Optional(
       Type.Object(
@@ -222,6 +224,7 @@ export const Tuning = Type.Object(
           windowS: Type.Number({ exclusiveMinimum: 0 }),
           floorMargin: Type.Number({ minimum: 0 }),
           runs: Type.Integer({ minimum: 1 }),
+          incumbent: Type.Optional(Type.Enum(['baseline-placement', 'plan'])),
         },
         { additionalProperties: false },
       ),

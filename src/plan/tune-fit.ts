@@ -84,7 +84,7 @@ export async function tuneFit(
     candidates: t.candidates,
     evaluations: t.evaluations,
     margin: t.margin,
-    // a fall-back on a close call measured again for longer (CONFIRM), where the evaluator can
+    // a close call measured again for longer (CONFIRM), where the evaluator can
     ...(evaluateFor
       ? {
           confirm: {
@@ -238,8 +238,9 @@ export async function tuneFit(
     ? `the choice's window put ${replaced.worker}'s p95 at ${replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${replaced.stpVsBaseline.toFixed(3)}× baseline's): ${instead}; `
     : ''
   const cf = tuned.confirmed
+  const incumbent = cf?.incumbent === 'plan' ? 'the plan the climb ended on' : "the baseline's placement"
   const confirmText = cf
-    ? `the baseline's placement would have been taken while plans that beat it met the floors as given: the ${cf.runs - 2} best measured again in ${cf.windowS}-s windows with baseline co-location and the baseline's placement, each floor held ${+cf.floorMargin.toFixed(4)} higher there, ${tuned.fellBack ? "none kept those floors and beat the baseline's placement by the STP margin" : 'the best taken'}; `
+    ? `${incumbent} would have been taken while plans that beat it met the floors as given: the ${cf.runs - 2} best measured again in ${cf.windowS}-s windows with baseline co-location and ${incumbent}, each floor held ${+cf.floorMargin.toFixed(4)} higher there, ${tuned.confirmedOthers ? 'the best taken' : `none kept those floors and beat ${incumbent} by the STP margin`}; `
     : ''
   const fellBack = plan.fellBack
     ? `the baseline's placement (every kernel on the whole GPU) ${p95Replaced ? 'taken' : pick.rank === 1 ? 'measured best' : 'taken with a set raised'}; `

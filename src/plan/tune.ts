@@ -24,9 +24,10 @@
 // `floorMargin`): a worker's rate in a short window differs from its rate in the plan's own run. The baseline's
 // placement, the guard's reference, meets the guard whatever its window measured, and is held to the floors as given
 // (it is baseline co-location: its ratios are 1 but for the window's noise).
-// (5) Where the baseline's placement would be taken while plans that beat it met the floors as given (only the held
-// floors ruled them out), the best few are measured again in longer windows (CONFIRM), beside baseline co-location
-// and the baseline's placement in the same windows, the margin scaled down as a rate's noise falls with its window.
+// (5) Where plans that beat the one to be taken (the baseline's placement or a plan) by the margin met the floors as
+// given (only the held floors ruled them out), the best few are measured again in longer windows (CONFIRM), beside
+// baseline co-location and the one to be taken in the same windows, the margin scaled down as a rate's noise falls
+// with its window.
 // The best measured plan is the best of noisy samples, so its tuning number is biased up: a plan's number is its own
 // run's (the bench measures it afresh), and its tuning record says what the tuning window saw. The runners-up (the
 // next best measured plans) are returned for what is measured after the search: with --stream-priorities, a plan
@@ -116,12 +117,13 @@ export const TUNE_DEFAULTS = { candidates: 6, evaluations: 12, margin: 0.01, pri
 export const MEASURED_FLOOR_MARGIN = 0.02
 
 /**
- * Before the tuning falls back to the baseline's placement while plans that beat it by the margin met the floors as
- * given (the floors held higher on the windows ruled them out): its `candidates` best such plans are measured again
- * in windows `windowFactor` times as long, with baseline co-location and the baseline's placement, the floors held
+ * Where plans that beat the tuning's choice (the baseline's placement, or the plan it would take) by the margin met
+ * the floors as given (the floors held higher on the windows ruled them out): its `candidates` best such plans are
+ * measured again in windows `windowFactor` times as long, with baseline co-location and the choice, the floors held
  * `floorMargin / √windowFactor` higher (a rate's noise over a window falls as one over its root). The best that keeps
- * them and beats the baseline's placement by the tuning's margin is taken. A fall-back throws away every gain of the
- * plan, so a close call is worth a few longer runs; a tuning that does not fall back never makes them.
+ * them and beats the choice by the tuning's margin is taken. Such a choice turns on a worker's window a few
+ * hundredths from its floor, where a window's noise decides, so a close call is worth a few longer runs; a tuning
+ * with none never makes them.
  */
 export const CONFIRM = { candidates: 3, windowFactor: 4 }
 
@@ -186,7 +188,7 @@ export interface TuneOptions {
   lowered?: FitSearchResult
   /** Measured plans besides the chosen one to return, best first (TuneResult.runnersUp); absent: 0. */
   runnersUp?: number
-  /** CONFIRM's longer runs (absent: a fall-back stands): a candidate, and baseline co-location, in its windows. */
+  /** CONFIRM's longer runs (absent: a close call stands): a candidate, and baseline co-location, in its windows. */
   confirm?: {
     measure: (c: FitCandidate) => Promise<FitScore>
     baseline: () => Promise<FitScore>
@@ -216,7 +218,7 @@ export interface TuneRun {
   m: FitMetrics
   /**
    * phase search: the search moved to it; a seed of the second search: taken in place of the climb's end; confirm:
-   * taken (the baseline's placement's: the fall-back stood).
+   * taken (the incumbent's, the first confirm run: it stood).
    */
   kept: boolean
 }
@@ -239,8 +241,11 @@ export interface TuneResult extends TunedPlan {
   moves: number
   /** The plan is the second search's best seed, measured above the climb's end by more than the margin. */
   fromLowered: boolean
-  /** CONFIRM's longer runs were made (the climb would have fallen back); `fellBack` says whether it still did. */
-  confirmed?: { windowS: number; floorMargin: number; runs: number }
+  /**
+   * CONFIRM's longer runs were made, over the choice the tuning would have made (`incumbent`: the baseline's
+   * placement, or a plan); `confirmedOthers` says whether another plan was taken.
+   */
+  confirmed?: { windowS: number; floorMargin: number; runs: number; incumbent: 'baseline-placement' | 'plan' }
   /** Every measurement, in order (baseline co-location's not among them). */
   trail: TuneRun[]
   /** The ranking the search used on measurements (floors, the p95 cap, then the objective): for what is measured after it. */
@@ -353,53 +358,76 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     state
       ? { ...space.candidate(state), lambdas: state.lambdas, mu: state.mu, chosen: m, fellBack: false }
       : { ...whole, lambdas: space.start.lambdas.map(() => 0), mu: 0, chosen: m, fellBack: true }
-  // (5) a fall-back on a close call: the plans only the held floors ruled out, measured again for longer
+  // (5) a close call: the plans only the held floors ruled out, measured above the one the tuning would take (the
+  // baseline's placement or a plan) by more than the margin, measured again for longer beside it
   const confirmRuns: TuneRun[] = []
   let confirmed: TuneResult['confirmed']
   // where CONFIRM took a plan: the longer windows' baseline co-location, and the other plans measured in them
   let taken: { against: FitScore; others: TunedPlan[] } | undefined
-  // the measured plans that met the floors as given and would have beaten the baseline's placement by the margin, best
-  // first by the same ranking (a plan past the p95 cap ranks -∞: none)
-  const close = best.state
-    ? []
-    : [...memo]
-        .flatMap(([key, run], i) => {
-          const score = scores.get(key)
-          if (!run.plan || !score) return []
-          const v = value(fitMetrics(score, o.baseline, o.objective))
-          return v > value(wholeM) + o.margin ? [{ state: run.plan.state, v, i }] : []
-        })
-        .sort((a, b) => b.v - a.v || a.i - b.i)
-        .slice(0, CONFIRM.candidates)
-        .map((c) => c.state)
+  const incumbentKey = best.state ? space.key(best.state) : wholeKey
+  // the measured plans that met the floors as given and would have beaten it by the margin, best first by the same
+  // ranking (a plan past the p95 cap ranks -∞: none)
+  const close = [...memo]
+    .flatMap(([key, run], i) => {
+      const score = scores.get(key)
+      if (key === incumbentKey || !run.plan || !score) return []
+      const v = value(fitMetrics(score, o.baseline, o.objective))
+      return v > value(best.m) + o.margin ? [{ state: run.plan.state, v, i }] : []
+    })
+    .sort((a, b) => b.v - a.v || a.i - b.i)
+    .slice(0, CONFIRM.candidates)
+    .map((c) => c.state)
   if (o.confirm && close.length > 0) {
     const floorMargin = (o.floorMargin ?? 0) / Math.sqrt(CONFIRM.windowFactor)
     const longHeld = heldFloors(o.objective, floorMargin)
     const base = await o.confirm.baseline()
-    const longWhole = guardReference(fitMetrics(await o.confirm.measure(whole), base, o.objective))
-    const wholeRun: TuneRun = { phase: 'confirm', m: longWhole, kept: false }
-    confirmRuns.push(wholeRun)
-    // the best that keeps the floors held there and beats the baseline's placement by the margin
+    const confirmRun = (state: FitState, m: FitMetrics): TuneRun => ({
+      phase: 'confirm',
+      plan: { state, homeLengths: space.candidate(state).layout.homeLengths },
+      m,
+      kept: false,
+    })
+    // the incumbent in the same windows: the baseline's placement as the guard's reference, a plan held as the others
+    const incumbent = best.state
+      ? confirmRun(
+          best.state,
+          fitMetrics(await o.confirm.measure(space.candidate(best.state)), base, longHeld),
+        )
+      : {
+          phase: 'confirm' as const,
+          m: guardReference(fitMetrics(await o.confirm.measure(whole), base, o.objective)),
+          kept: false,
+        }
+    confirmRuns.push(incumbent)
+    // the best that keeps the floors held there and beats the incumbent by the margin
     let pick: { state: FitState; m: FitMetrics; run: TuneRun } | undefined
     for (const state of close) {
-      const m = fitMetrics(await o.confirm.measure(space.candidate(state)), base, longHeld)
-      const run: TuneRun = {
-        phase: 'confirm',
-        plan: { state, homeLengths: space.candidate(state).layout.homeLengths },
-        m,
-        kept: false,
-      }
+      const run = confirmRun(
+        state,
+        fitMetrics(await o.confirm.measure(space.candidate(state)), base, longHeld),
+      )
       confirmRuns.push(run)
-      if (value(m) > value(longWhole) + o.margin && (!pick || value(m) > value(pick.m)))
+      const { m } = run
+      if (
+        m.shortfall === 0 &&
+        value(m) > value(incumbent.m) + o.margin &&
+        (!pick || value(m) > value(pick.m))
+      )
         pick = { state, m, run }
     }
-    confirmed = { windowS: o.confirm.windowS, floorMargin, runs: 2 + close.length }
+    confirmed = {
+      windowS: o.confirm.windowS,
+      floorMargin,
+      runs: 2 + close.length,
+      incumbent: best.state ? 'plan' : 'baseline-placement',
+    }
     if (pick) {
       pick.run.kept = true
       best = pick
+      fromLowered = false
       const others = confirmRuns.flatMap((r) => (r !== pick.run && r.plan ? [planOf(r.plan.state, r.m)] : []))
       taken = { against: base, others: others.map((p) => ({ ...p, against: base })) }
-    } else wholeRun.kept = true
+    } else incumbent.kept = true
   }
   // the other measured plans by the same ranking (ties: measured first); the runners-up are the first of them
   const bestKey = best.state ? space.key(best.state) : wholeKey

@@ -427,6 +427,74 @@ describe('eclip-fit tuned on a backend', () => {
     assert.ok(backend.specs.every((sp) => sp.windowS === WINDOW.windowS))
   })
 
+  it('measures a close call over a partitioned choice again for longer, and takes it where it keeps the floors there', async () => {
+    const m = mixOf('mix1', 8)
+    const floors = { minShare: 0.95 }
+    const budget = { candidates: 3, evaluations: 2 }
+    // the first partitioned plan measured (model-wise's homes) keeps worker 0 past the held floor and runs the others
+    // 1.2× faster; every other one runs them 1.5× faster with worker 0 at `short` of its rate in the tuning's windows
+    // and `long` in CONFIRM's: the tuning's choice is the homes, and the others beat it where only the margin rules
+    // them out
+    const standIn = (short: number, long: number) => {
+      let base: RunResult | undefined
+      let first: string | undefined
+      return new Counting(m, (spec, r) => {
+        if (spec.plan.policy === 'baseline') base = r
+        if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+        const key = JSON.stringify(spec.plan.workers)
+        first ??= key
+        const w0 =
+          key === first ? 0.95 + MEASURED_FLOOR_MARGIN + 0.01 : spec.windowS > WINDOW.windowS ? long : short
+        const factor = m.workers.map((_, i) => (i === 0 ? w0 : key === first ? 1.2 : 1.5))
+        return {
+          ...base,
+          workers: base.workers.map((w, i) => ({
+            ...w,
+            arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
+          })),
+        }
+      })
+    }
+    const ofPlan = (p: Plan) => {
+      const t = p.solver.tuning
+      const confirmRuns = (t?.runs ?? []).filter((r) => r.phase === 'confirm')
+      return { t, confirmRuns, kept: confirmRuns.filter((r) => r.kept) }
+    }
+    // over the halved margin in the longer windows: a close call taken in place of the homes
+    const backend = standIn(0.955, 0.965)
+    const taken = await tuned(m, backend, budget, floors)
+    const a = ofPlan(taken)
+    assert.ok(a.t?.confirmed && !a.t.fellBack && a.t.floorsMet, JSON.stringify(a.t))
+    assert.equal(a.t.confirmed.incumbent, 'plan')
+    assert.equal(a.t.confirmed.runs, 1 + a.confirmRuns.length)
+    assert.equal(a.t.evaluations, backend.specs.length)
+    // the incumbent first, not kept; one close call kept, its longer run the record's figures
+    const [incumbent, ...closeCalls] = a.confirmRuns
+    assert.ok(
+      incumbent && incumbent.plan !== "the baseline's placement" && !incumbent.kept,
+      JSON.stringify(incumbent),
+    )
+    assert.ok(closeCalls.length >= 1 && closeCalls.length <= CONFIRM.candidates)
+    assert.ok(a.kept.length === 1 && a.kept[0] !== incumbent, JSON.stringify(a.confirmRuns))
+    assert.ok(Math.abs(a.t.worstVsBaseline - 0.965) < 1e-3, String(a.t.worstVsBaseline))
+    assert.ok(Math.abs(a.t.stpVsBaseline - (a.kept[0]?.stpVsBaseline ?? 0)) < 5e-5)
+    assert.ok(a.t.stpVsBaseline > (incumbent?.stpVsBaseline ?? Infinity) + 0.01)
+    assert.match(
+      taken.solver.notes ?? '',
+      /the plan the climb ended on would have been taken .*the best taken/,
+    )
+    // under the halved margin there too: the homes stand, the incumbent's longer run kept
+    const stood = await tuned(m, standIn(0.955, 0.955), budget, floors)
+    const b = ofPlan(stood)
+    assert.ok(b.t?.confirmed && !b.t.fellBack && b.t.floorsMet, JSON.stringify(b.t))
+    assert.ok(b.kept.length === 1 && b.kept[0] === b.confirmRuns[0], JSON.stringify(b.confirmRuns))
+    assert.ok(Math.abs(b.t.worstVsBaseline - (0.95 + MEASURED_FLOOR_MARGIN + 0.01)) < 1e-3)
+    assert.match(stood.solver.notes ?? '', /none kept those floors and beat the plan the climb ended on/)
+    // past the held floor in the short windows: no close call, no longer run
+    const clear = await tuned(m, standIn(0.95 + MEASURED_FLOOR_MARGIN + 0.005, 0.99), budget, floors)
+    assert.equal(clear.solver.tuning?.confirmed, undefined)
+  })
+
   it('measures the best candidates of a second search with the floors held lower too, and keeps the floors on the measurements', async () => {
     // a mix whose lowered search finds seeds the first did not (on the shipped batch-8 profiles mix3's finds none)
     const m = mixOf('mix1', 8)
