@@ -479,17 +479,14 @@ describe('eclip-fit tuned on a backend', () => {
     assert.ok(Math.abs(a.t.worstVsBaseline - 0.965) < 1e-3, String(a.t.worstVsBaseline))
     assert.ok(Math.abs(a.t.stpVsBaseline - (a.kept[0]?.stpVsBaseline ?? 0)) < 5e-5)
     assert.ok(a.t.stpVsBaseline > (incumbent?.stpVsBaseline ?? Infinity) + 0.01)
-    assert.match(
-      taken.solver.notes ?? '',
-      /the plan the climb ended on would have been taken .*the best taken/,
-    )
+    assert.match(taken.solver.notes ?? '', /the tuning's choice would have been taken .*the best taken/)
     // under the halved margin there too: the homes stand, the incumbent's longer run kept
     const stood = await tuned(m, standIn(0.955, 0.955), budget, floors)
     const b = ofPlan(stood)
     assert.ok(b.t?.confirmed && !b.t.fellBack && b.t.floorsMet, JSON.stringify(b.t))
     assert.ok(b.kept.length === 1 && b.kept[0] === b.confirmRuns[0], JSON.stringify(b.confirmRuns))
     assert.ok(Math.abs(b.t.worstVsBaseline - (0.95 + MEASURED_FLOOR_MARGIN + 0.01)) < 1e-3)
-    assert.match(stood.solver.notes ?? '', /none kept those floors and beat the plan the climb ended on/)
+    assert.match(stood.solver.notes ?? '', /none kept those floors and beat the tuning's choice/)
     // past the held floor in the short windows: no close call, no longer run
     const clear = await tuned(m, standIn(0.95 + MEASURED_FLOOR_MARGIN + 0.005, 0.99), budget, floors)
     assert.equal(clear.solver.tuning?.confirmed, undefined)
