@@ -83,10 +83,24 @@ export const H100_RECORDED = [
     'D-more6',
     'N2-mix4',
   ].map((p) => `results/h100/tuned-p95-gpu-cap/${p}`),
+  ...[
+    'D-more1',
+    'C-more1',
+    'D-more3',
+    'C-more3',
+    'D-more6',
+    'C-more6',
+    'D-mix3',
+    'C-mix3',
+    'D2-more3',
+    'C2-more3',
+    'D2-more6',
+    'C2-more6',
+  ].map((p) => `results/h100/confirm-close-calls/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 930
+export const H100_RUNS = 954
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'

@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Sixteen series (the list: h100-recorded.ts):
+// none of the series below, so these runs are held out. Seventeen series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -38,7 +38,9 @@
 // - results/h100/tuned-p95-b1 (baseline and eclip-fit tuned with and without --max-p95 1.1, back to back, six mixes
 //   at batch 1, mix3 twice), plans recorded;
 // - results/h100/tuned-p95-gpu-cap (the same with --max-p95 held on measurements alone, and with the tuning that
-//   held it in the simulator's searches, back to back), plans recorded.
+//   held it in the simulator's searches, back to back), plans recorded;
+// - results/h100/confirm-close-calls (baseline and eclip-fit tuned with CONFIRM on a fall-back alone and over any
+//   choice, back to back, four mixes at batch 1, two of them twice), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
@@ -77,10 +79,10 @@ export const GUARD = {
 }
 
 /**
- * Series held to a mean guard of their own: tuned-priorities, tuned-shipped-13, tuned-wide-b1 and tuned-p95-gpu-cap are
- * batch 1 alone, where albert's absolute rate is over-predicted (above), so their mean STP with the profiles' solo
- * rates sits past the common mean guard (tuned-wide-b1 and tuned-p95-gpu-cap each have more1 twice, whose baseline is
- * furthest off); eclip-fit-v2's mean STP ratio to baseline sits just past it (by a tenth of a point) on the batch-8
+ * Series held to a mean guard of their own: tuned-priorities, tuned-shipped-13, tuned-wide-b1, tuned-p95-gpu-cap and
+ * confirm-close-calls are batch 1 alone, where albert's absolute rate is over-predicted (above), so their mean STP with
+ * the profiles' solo rates sits past the common mean guard (tuned-wide-b1 and tuned-p95-gpu-cap each have more1 twice,
+ * whose baseline is furthest off; confirm-close-calls has albert in three of its four mixes); eclip-fit-v2's mean STP ratio to baseline sits just past it (by a tenth of a point) on the batch-8
  * profiles re-profiled with conv lanes and op spans: its batch-8 runs of the paper's eclip in mix2 and mix5 moved the
  * most.
  */
@@ -90,6 +92,7 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'tuned-shipped-13': { stpCommon: 0.075 },
   'tuned-wide-b1': { stpCommon: 0.085 },
   'tuned-p95-gpu-cap': { stpCommon: 0.07 },
+  'confirm-close-calls': { stpCommon: 0.075 },
 }
 
 /**
