@@ -212,7 +212,7 @@ export const Tuning = Type.Object(
      */
     fellBack: Type.Boolean(),
     /**
-     * The tuning's choice (`incumbent`: the baseline's placement, or the plan its climb ended on; absent in plans
+     * The tuning's choice (`incumbent`: the baseline's placement, or the plan it measured best; absent in plans
      * recorded before a plan could be: the baseline's placement) would have been taken while plans that beat it met
      * the floors as given: the best of them were measured again in windows this long, s, with the floors held
      * `floorMargin` higher there (src/plan/tune.ts, CONFIRM), in `runs` runs (baseline co-location and the incumbent

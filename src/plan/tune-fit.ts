@@ -238,7 +238,7 @@ export async function tuneFit(
     ? `the choice's window put ${replaced.worker}'s p95 at ${replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${replaced.stpVsBaseline.toFixed(3)}× baseline's): ${instead}; `
     : ''
   const cf = tuned.confirmed
-  const incumbent = cf?.incumbent === 'plan' ? "the tuning's choice" : "the baseline's placement"
+  const incumbent = cf?.incumbent === 'plan' ? 'the plan measured best' : "the baseline's placement"
   const confirmText = cf
     ? `${incumbent} would have been taken while plans that beat it met the floors as given: the ${cf.runs - 2} best measured again in ${cf.windowS}-s windows with baseline co-location and ${incumbent}, each floor held ${+cf.floorMargin.toFixed(4)} higher there, ${tuned.confirmedOthers ? 'the best taken' : `none kept those floors and beat ${incumbent} by the STP margin`}; `
     : ''

@@ -188,7 +188,7 @@ export interface TuneOptions {
   lowered?: FitSearchResult
   /** Measured plans besides the chosen one to return, best first (TuneResult.runnersUp); absent: 0. */
   runnersUp?: number
-  /** CONFIRM's longer runs (absent: a close call stands): a candidate, and baseline co-location, in its windows. */
+  /** CONFIRM's longer runs (absent: the choice stands): a candidate, and baseline co-location, in its windows. */
   confirm?: {
     measure: (c: FitCandidate) => Promise<FitScore>
     baseline: () => Promise<FitScore>

@@ -148,8 +148,8 @@ describe('eclip bench --tune', () => {
     }
     // a pair: baseline co-location, the baseline's placement, the homes, the 2 best, 2 moves tried; the whole set 2
     // more, its second search's seeds (the default slack) that the first search did not have (a pair's has none);
-    // and where the tuning would fall back while plans only the held floors ruled out met them as given, CONFIRM's
-    // longer runs (here the whole set's)
+    // and where plans only the held floors ruled out met them as given and beat the tuning's choice, CONFIRM's longer
+    // runs (here the whole set's)
     const confirmRuns = (set: string | undefined) =>
       table.plans.find((p) => p.key === set)?.plan.solver.tuning?.confirmed?.runs ?? 0
     assert.equal(confirmRuns(tuned.find((t) => t?.split('+').length === 3)), 5)
