@@ -381,31 +381,26 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     const floorMargin = (o.floorMargin ?? 0) / Math.sqrt(CONFIRM.windowFactor)
     const longHeld = heldFloors(o.objective, floorMargin)
     const base = await o.confirm.baseline()
-    const confirmRun = (state: FitState, m: FitMetrics): TuneRun => ({
-      phase: 'confirm',
-      plan: { state, homeLengths: space.candidate(state).layout.homeLengths },
-      m,
-      kept: false,
-    })
+    const { measure: measureLong } = o.confirm
+    // a plan in the longer windows, the floors held there
+    const confirmRun = async (state: FitState): Promise<TuneRun> => {
+      const c = space.candidate(state)
+      const m = fitMetrics(await measureLong(c), base, longHeld)
+      return { phase: 'confirm', plan: { state, homeLengths: c.layout.homeLengths }, m, kept: false }
+    }
     // the incumbent in the same windows: the baseline's placement as the guard's reference, a plan held as the others
-    const incumbent = best.state
-      ? confirmRun(
-          best.state,
-          fitMetrics(await o.confirm.measure(space.candidate(best.state)), base, longHeld),
-        )
+    const incumbent: TuneRun = best.state
+      ? await confirmRun(best.state)
       : {
-          phase: 'confirm' as const,
-          m: guardReference(fitMetrics(await o.confirm.measure(whole), base, o.objective)),
+          phase: 'confirm',
+          m: guardReference(fitMetrics(await measureLong(whole), base, o.objective)),
           kept: false,
         }
     confirmRuns.push(incumbent)
     // the best that keeps the floors held there and beats the incumbent by the margin
     let pick: { state: FitState; m: FitMetrics; run: TuneRun } | undefined
     for (const state of close) {
-      const run = confirmRun(
-        state,
-        fitMetrics(await o.confirm.measure(space.candidate(state)), base, longHeld),
-      )
+      const run = await confirmRun(state)
       confirmRuns.push(run)
       const { m } = run
       if (

@@ -128,6 +128,20 @@ function stretch(r: RunResult, factor: readonly number[]): RunResult {
 }
 
 /**
+ * The same requests ending at the same times, worker w's latencies divided by factor[w]: in a closed loop its rate is
+ * exactly factor[w] × the run's.
+ */
+function quickened(r: RunResult, factor: readonly number[]): RunResult {
+  return {
+    ...r,
+    workers: r.workers.map((w, i) => ({
+      ...w,
+      arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
+    })),
+  }
+}
+
+/**
  * A stand-in GPU for stream priorities: each plan runs on the simulator with every stream at normal priority, then the
  * raised set (the workers whose streamPriority is high) is given what `effect` says: per worker, a factor on its
  * latencies (rate ÷ it in a closed loop) and a factor on every tenth request's (its tail alone: p95 up, rate kept).
@@ -192,13 +206,7 @@ function floorStandIn(m: Mix, short: number, long: number) {
     if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
     const w0 = isLong(spec) ? long : short
     const factor = m.workers.map((_, i) => (i === 0 ? w0 : 1.5))
-    return {
-      ...base,
-      workers: base.workers.map((w, i) => ({
-        ...w,
-        arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
-      })),
-    }
+    return quickened(base, factor)
   })
 }
 
@@ -448,13 +456,7 @@ describe('eclip-fit tuned on a backend', () => {
         const w0 = key === first ? (isLong ? home.long : held) : isLong ? long : short
         const others = key !== first ? 1.5 : isLong ? home.others : 1.2
         const factor = m.workers.map((_, i) => (i === 0 ? w0 : others))
-        return {
-          ...base,
-          workers: base.workers.map((w, i) => ({
-            ...w,
-            arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
-          })),
-        }
+        return quickened(base, factor)
       })
     }
     const ofPlan = (p: Plan) => {
@@ -662,15 +664,8 @@ describe('eclip-fit tuned on a backend', () => {
         }
         if (spec.plan.policy !== 'eclip-fit' || !base) return r
         const factor = wholeGpu(spec.plan) ? [0.985, 0.985, 0.985] : partitioned
-        // the same requests ending at the same times, each worker's latencies divided by its factor: its rate is
-        // exactly factor × baseline's
-        return {
-          ...base,
-          workers: base.workers.map((w, i) => ({
-            ...w,
-            arrivalUs: w.endUs.map((e, k) => e - (e - (w.arrivalUs[k] ?? 0)) / (factor[i] ?? 1)),
-          })),
-        }
+        // each worker's rate exactly factor × baseline's
+        return quickened(base, factor)
       })
     }
     const total = (p: Plan) =>
