@@ -107,13 +107,24 @@ export async function tuneFit(
   const p95Cap = heldP95Cap(opts.maxP95)
   // on a runner-up every p95 is held to the cap itself (its own unraised p95 is no licence: the chosen plan's was not)
   const setRuns: { plan: TunedPlan; high: boolean[]; m: FitMetrics }[] = []
+  // a set's run, in a tuning window, is compared with the plan measured in one (TunedPlan.window: where CONFIRM took
+  // the plan, its `chosen` is a longer run's)
+  const inWindow = (p: TunedPlan) => p.window ?? p.chosen
   const setsOn = (plan: TunedPlan, strict = false) =>
-    raiseStreams(c, t.evaluator, plan, baseline, tuned.objective, tuned.value, {
-      margin: setMargin,
-      p95Cap,
-      strict,
-      onScore: (high, m) => setRuns.push({ plan, high, m }),
-    })
+    raiseStreams(
+      c,
+      t.evaluator,
+      { ...plan, chosen: inWindow(plan) },
+      baseline,
+      tuned.objective,
+      tuned.value,
+      {
+        margin: setMargin,
+        p95Cap,
+        strict,
+        onScore: (high, m) => setRuns.push({ plan, high, m }),
+      },
+    )
   let pick: TunePick = {
     plan: tuned,
     prio: await setsOn(tuned),
@@ -125,14 +136,15 @@ export async function tuneFit(
     for (const [i, plan] of tuned.runnersUp.entries()) {
       const prio = await setsOn(plan, true)
       prioritySets += prio?.tried ?? 0
-      const best = pick.prio?.metrics ?? pick.plan.chosen
+      const best = pick.prio?.metrics ?? inWindow(pick.plan)
       if (beatsBest(prio, best, tuned.value, setMargin, p95Cap)) pick = { plan, prio, rank: i + 2 }
     }
   const p95Replaced = holdP95(pick, tuned, setRuns, objective.floors, p95Cap)
   if (p95Replaced) pick = p95Replaced.pick
   const { prio } = pick
   const plan = pick.plan
-  const chosen = prio?.metrics ?? plan.chosen
+  // what is reported: the raised set's run, else the plan as measured (where CONFIRM took it, its longer run)
+  const chosen = prio?.high ? prio.metrics : plan.chosen
   const seconds = (performance.now() - t0) / 1000
   // a plan taken on CONFIRM's longer runs is measured against baseline co-location in the same windows
   const against = chosen === plan.chosen ? (plan.against ?? baseline) : baseline
@@ -248,7 +260,7 @@ export async function tuneFit(
   const runnerUp = p95Replaced ? '' : runnerUpText(pick.rank, priorityPlans)
   const raised = p95Replaced
     ? heldPriorityText(workers, prio)
-    : priorityText(workers, prio, plan.chosen, objective, 'measured')
+    : priorityText(workers, prio, inWindow(plan), objective, 'measured')
   const placed = planText({ ...plan.layout, lambdas: plan.lambdas, mu: plan.mu }) + raised
   const p95Text = tuning.worstP95Worker
     ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's`

@@ -207,6 +207,12 @@ export interface TunedPlan extends FitCandidate {
   fellBack: boolean
   /** Baseline co-location `chosen` is measured against where it is not the tuning's (CONFIRM's longer windows). */
   against?: FitScore
+  /**
+   * Where `chosen` is CONFIRM's longer run: the plan as the tuning's own window measured it, what runs measured in such
+   * windows (its raised sets, the runners-up's) are compared with. Its floors are the floors as given: the longer run
+   * settled them (held higher, a close call's window falls short of them and ranks under every run that keeps them).
+   */
+  window?: FitMetrics
 }
 
 /** One measurement of the tuning, in order: the plan (none: the baseline's placement), its metrics, what became of it. */
@@ -362,8 +368,9 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
   // baseline's placement or a plan) by more than the margin, measured again for longer beside it
   const confirmRuns: TuneRun[] = []
   let confirmed: TuneResult['confirmed']
-  // where CONFIRM took a plan: the longer windows' baseline co-location, and the other plans measured in them
-  let taken: { against: FitScore; others: TunedPlan[] } | undefined
+  // where CONFIRM took a plan: the longer windows' baseline co-location, the plan in the tuning's window
+  // (TunedPlan.window), and the other plans measured in them
+  let taken: { against: FitScore; window?: FitMetrics; others: TunedPlan[] } | undefined
   const incumbentKey = best.state ? space.key(best.state) : wholeKey
   // the measured plans that met the floors as given and would have beaten it by the margin, best first by the same
   // ranking (a plan past the p95 cap ranks -∞: none)
@@ -420,8 +427,19 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
       pick.run.kept = true
       best = pick
       fromLowered = false
-      const others = confirmRuns.flatMap((r) => (r !== pick.run && r.plan ? [planOf(r.plan.state, r.m)] : []))
-      taken = { against: base, others: others.map((p) => ({ ...p, against: base })) }
+      // a plan as its tuning window measured it, the floors as given (TunedPlan.window)
+      const inWindow = (state: FitState) => {
+        const score = scores.get(space.key(state))
+        return score ? { window: fitMetrics(score, o.baseline, o.objective) } : {}
+      }
+      const others = confirmRuns.flatMap((r) =>
+        r !== pick.run && r.plan ? [{ ...planOf(r.plan.state, r.m), ...inWindow(r.plan.state) }] : [],
+      )
+      taken = {
+        against: base,
+        ...inWindow(pick.state),
+        others: others.map((p) => ({ ...p, against: base })),
+      }
     } else incumbent.kept = true
   }
   // the other measured plans by the same ranking (ties: measured first); the runners-up are the first of them
@@ -433,7 +451,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     .map(({ e }) => planOf(e.plan?.state, e.m))
   return {
     ...planOf(best.state, best.m),
-    ...(taken ? { against: taken.against } : {}),
+    ...(taken ? { against: taken.against, ...(taken.window ? { window: taken.window } : {}) } : {}),
     homeOnly,
     runnersUp: others.slice(0, o.runnersUp ?? 0),
     others,
@@ -482,16 +500,25 @@ export function holdP95(
           : at,
       -1,
     )
-  const was = pick.prio?.metrics ?? pick.plan.chosen
+  // the choice as reported: a raised set's run, else the plan as measured (CONFIRM's longer run where it took it)
+  const was = pick.prio?.high ? pick.prio.metrics : pick.plan.chosen
   const worker = past(was)
   if (worker < 0) return undefined
   const plans = [tuned, ...tuned.others, ...(tuned.confirmedOthers ?? [])]
+  // each run checked as it would be reported, ranked as its tuning window measured it (a set's run is one): the runs
+  // are compared within one kind of window
   const runs = [
-    ...plans.map((plan, i) => ({ plan, high: undefined, m: plan.chosen, rank: i + 1 })),
-    ...setRuns.map((r) => ({ ...r, rank: plans.indexOf(r.plan) + 1 })),
+    ...plans.map((plan, i) => ({
+      plan,
+      high: undefined,
+      m: plan.chosen,
+      w: plan.window ?? plan.chosen,
+      rank: i + 1,
+    })),
+    ...setRuns.map((r) => ({ ...r, w: r.m, rank: plans.indexOf(r.plan) + 1 })),
   ].filter((r) => r.m.shortfall === 0 && Number.isFinite(tuned.value(r.m)) && past(r.m) < 0)
   let best: (typeof runs)[number] | undefined
-  for (const r of runs) if (!best || tuned.value(r.m) > tuned.value(best.m)) best = r
+  for (const r of runs) if (!best || tuned.value(r.w) > tuned.value(best.w)) best = r
   if (!best) return undefined
   const prio = pick.prio && { ...pick.prio, high: best.high, metrics: best.m }
   return { pick: { plan: best.plan, prio, rank: best.rank }, worker, was }

@@ -503,6 +503,54 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(clear.solver.tuning?.confirmed, undefined)
   })
 
+  it("compares the sets raised on a plan CONFIRM took with the plan in the tuning's window, not its longer run", async () => {
+    const m = mixOf('mix1', 8)
+    // every partitioned plan a close call (worker 0 within the held floor in the tuning's windows, over the halved
+    // margin in CONFIRM's), its others 1.5× faster there and 1.3× in the longer windows; raising worker 0 alone lifts
+    // it past the held floor in a tuning window, the others then 1.45× faster
+    const bases = new Map<number, RunResult>()
+    const backend = new Counting(m, (spec, r) => {
+      if (spec.plan.policy === 'baseline') bases.set(spec.windowS, r)
+      const base = bases.get(spec.windowS)
+      if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+      const [w0, others] =
+        spec.windowS > WINDOW.windowS
+          ? [0.965, 1.3]
+          : raisedOf(spec).join() === '0'
+            ? [0.98, 1.45]
+            : [0.955, 1.5]
+      return quickened(
+        base,
+        m.workers.map((_, i) => (i === 0 ? w0 : others)),
+      )
+    })
+    const plan = await tuned(
+      m,
+      backend,
+      { candidates: 3, evaluations: 2 },
+      { minShare: 0.95, fitPriorities: true },
+    )
+    const t = plan.solver.tuning
+    assert.ok(t?.confirmed && !t.fellBack && t.floorsMet, JSON.stringify(t))
+    assert.match(plan.solver.notes ?? '', /measured again in 0\.8-s windows .*the best taken/)
+    // worker 0 raised: above the plan's longer run by more than the margin, not above its window's
+    const runs = t.runs ?? []
+    const raised0 = runs.find((r) => r.phase === 'set' && r.raised?.join() === m.workers[0]?.name)
+    const long = runs.find((r) => r.phase === 'confirm' && r.kept)
+    const window = Math.max(
+      ...runs.filter((r) => r.phase !== 'set' && r.phase !== 'confirm').map((r) => r.stpVsBaseline),
+    )
+    assert.ok(raised0 && long && raised0.stpVsBaseline > long.stpVsBaseline + 0.01, JSON.stringify(runs))
+    assert.ok(raised0.stpVsBaseline < window + 0.01, JSON.stringify(runs))
+    // none raised: the sets are compared with the plan in the same windows; its longer run is the record's figures
+    assert.ok(plan.workers.every((w) => w.streamPriority === undefined))
+    assert.ok(Math.abs(t.stpVsBaseline - long.stpVsBaseline) < 5e-5, JSON.stringify(t))
+    assert.match(
+      plan.solver.notes ?? '',
+      /stream priorities: none raised \(6 sets of raised workers measured, none better\)/,
+    )
+  })
+
   it('measures the best candidates of a second search with the floors held lower too, and keeps the floors on the measurements', async () => {
     // a mix whose lowered search finds seeds the first did not (on the shipped batch-8 profiles mix3's finds none)
     const m = mixOf('mix1', 8)
