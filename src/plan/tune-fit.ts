@@ -136,6 +136,7 @@ export async function tuneFit(
     for (const [i, plan] of tuned.runnersUp.entries()) {
       const prio = await setsOn(plan, true)
       prioritySets += prio?.tried ?? 0
+      // with none raised, a choice's metrics are the plan's in its tuning window (what setsOn compared its sets with)
       const best = pick.prio?.metrics ?? inWindow(pick.plan)
       if (beatsBest(prio, best, tuned.value, setMargin, p95Cap)) pick = { plan, prio, rank: i + 2 }
     }

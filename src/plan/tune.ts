@@ -208,9 +208,10 @@ export interface TunedPlan extends FitCandidate {
   /** Baseline co-location `chosen` is measured against where it is not the tuning's (CONFIRM's longer windows). */
   against?: FitScore
   /**
-   * Where `chosen` is CONFIRM's longer run: the plan as the tuning's own window measured it, what runs measured in such
-   * windows (its raised sets, the runners-up's) are compared with. Its floors are the floors as given: the longer run
-   * settled them (held higher, a close call's window falls short of them and ranks under every run that keeps them).
+   * Where `chosen` is CONFIRM's longer run: the plan as the tuning's own window measured it, what the sets of raised
+   * workers (on it, and on the runners-up against it) are compared with, as they are measured in such windows. Scored
+   * on the floors as given, which the longer run settled: on the floors held higher a close call's window falls short,
+   * and every set that keeps them would beat it whatever its STP.
    */
   window?: FitMetrics
 }
@@ -369,7 +370,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
   const confirmRuns: TuneRun[] = []
   let confirmed: TuneResult['confirmed']
   // where CONFIRM took a plan: the longer windows' baseline co-location, the plan in the tuning's window
-  // (TunedPlan.window), and the other plans measured in them
+  // (TunedPlan.window), and the other plans measured in the longer ones
   let taken: { against: FitScore; window?: FitMetrics; others: TunedPlan[] } | undefined
   const incumbentKey = best.state ? space.key(best.state) : wholeKey
   // the measured plans that met the floors as given and would have beaten it by the margin, best first by the same
@@ -427,17 +428,12 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
       pick.run.kept = true
       best = pick
       fromLowered = false
-      // a plan as its tuning window measured it, the floors as given (TunedPlan.window)
-      const inWindow = (state: FitState) => {
-        const score = scores.get(space.key(state))
-        return score ? { window: fitMetrics(score, o.baseline, o.objective) } : {}
-      }
-      const others = confirmRuns.flatMap((r) =>
-        r !== pick.run && r.plan ? [{ ...planOf(r.plan.state, r.m), ...inWindow(r.plan.state) }] : [],
-      )
+      const others = confirmRuns.flatMap((r) => (r !== pick.run && r.plan ? [planOf(r.plan.state, r.m)] : []))
+      // the plan as its tuning window measured it, the floors as given (TunedPlan.window)
+      const score = scores.get(space.key(pick.state))
       taken = {
         against: base,
-        ...inWindow(pick.state),
+        ...(score ? { window: fitMetrics(score, o.baseline, o.objective) } : {}),
         others: others.map((p) => ({ ...p, against: base })),
       }
     } else incumbent.kept = true
@@ -505,20 +501,12 @@ export function holdP95(
   const worker = past(was)
   if (worker < 0) return undefined
   const plans = [tuned, ...tuned.others, ...(tuned.confirmedOthers ?? [])]
-  // each run checked as it would be reported, ranked as its tuning window measured it (a set's run is one): the runs
-  // are compared within one kind of window
   const runs = [
-    ...plans.map((plan, i) => ({
-      plan,
-      high: undefined,
-      m: plan.chosen,
-      w: plan.window ?? plan.chosen,
-      rank: i + 1,
-    })),
-    ...setRuns.map((r) => ({ ...r, w: r.m, rank: plans.indexOf(r.plan) + 1 })),
+    ...plans.map((plan, i) => ({ plan, high: undefined, m: plan.chosen, rank: i + 1 })),
+    ...setRuns.map((r) => ({ ...r, rank: plans.indexOf(r.plan) + 1 })),
   ].filter((r) => r.m.shortfall === 0 && Number.isFinite(tuned.value(r.m)) && past(r.m) < 0)
   let best: (typeof runs)[number] | undefined
-  for (const r of runs) if (!best || tuned.value(r.w) > tuned.value(best.w)) best = r
+  for (const r of runs) if (!best || tuned.value(r.m) > tuned.value(best.m)) best = r
   if (!best) return undefined
   const prio = pick.prio && { ...pick.prio, high: best.high, metrics: best.m }
   return { pick: { plan: best.plan, prio, rank: best.rank }, worker, was }

@@ -503,7 +503,7 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(clear.solver.tuning?.confirmed, undefined)
   })
 
-  it("compares the sets raised on a plan CONFIRM took with the plan in the tuning's window, not its longer run", async () => {
+  it('compares the sets raised on a CONFIRM pick with its tuning window, not its longer run', async () => {
     const m = mixOf('mix1', 8)
     // every partitioned plan a close call (worker 0 within the held floor in the tuning's windows, over the halved
     // margin in CONFIRM's), its others 1.5× faster there and 1.3× in the longer windows; raising worker 0 alone lifts
