@@ -371,20 +371,20 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
   let confirmed: TuneResult['confirmed']
   // where CONFIRM took a plan: the longer windows' baseline co-location, the plan in the tuning's window
   // (TunedPlan.window), and the other plans measured in the longer ones
-  let taken: { against: FitScore; window?: FitMetrics; others: TunedPlan[] } | undefined
+  let taken: { against: FitScore; window: FitMetrics; others: TunedPlan[] } | undefined
   const incumbentKey = best.state ? space.key(best.state) : wholeKey
   // the measured plans that met the floors as given and would have beaten it by the margin, best first by the same
-  // ranking (a plan past the p95 cap ranks -∞: none)
+  // ranking (a plan past the p95 cap ranks -∞: none), each with its tuning window so scored (TunedPlan.window)
   const close = [...memo]
     .flatMap(([key, run], i) => {
       const score = scores.get(key)
       if (key === incumbentKey || !run.plan || !score) return []
-      const v = value(fitMetrics(score, o.baseline, o.objective))
-      return v > value(best.m) + o.margin ? [{ state: run.plan.state, v, i }] : []
+      const window = fitMetrics(score, o.baseline, o.objective)
+      const v = value(window)
+      return v > value(best.m) + o.margin ? [{ state: run.plan.state, window, v, i }] : []
     })
     .sort((a, b) => b.v - a.v || a.i - b.i)
     .slice(0, CONFIRM.candidates)
-    .map((c) => c.state)
   if (o.confirm && close.length > 0) {
     const floorMargin = (o.floorMargin ?? 0) / Math.sqrt(CONFIRM.windowFactor)
     const longHeld = heldFloors(o.objective, floorMargin)
@@ -406,8 +406,8 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
         }
     confirmRuns.push(incumbent)
     // the best that keeps the floors held there and beats the incumbent by the margin
-    let pick: { state: FitState; m: FitMetrics; run: TuneRun } | undefined
-    for (const state of close) {
+    let pick: { state: FitState; m: FitMetrics; window: FitMetrics; run: TuneRun } | undefined
+    for (const { state, window } of close) {
       const run = await confirmRun(state)
       confirmRuns.push(run)
       const { m } = run
@@ -416,7 +416,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
         value(m) > value(incumbent.m) + o.margin &&
         (!pick || value(m) > value(pick.m))
       )
-        pick = { state, m, run }
+        pick = { state, m, window, run }
     }
     confirmed = {
       windowS: o.confirm.windowS,
@@ -429,13 +429,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
       best = pick
       fromLowered = false
       const others = confirmRuns.flatMap((r) => (r !== pick.run && r.plan ? [planOf(r.plan.state, r.m)] : []))
-      // the plan as its tuning window measured it, the floors as given (TunedPlan.window)
-      const score = scores.get(space.key(pick.state))
-      taken = {
-        against: base,
-        ...(score ? { window: fitMetrics(score, o.baseline, o.objective) } : {}),
-        others: others.map((p) => ({ ...p, against: base })),
-      }
+      taken = { against: base, window: pick.window, others: others.map((p) => ({ ...p, against: base })) }
     } else incumbent.kept = true
   }
   // the other measured plans by the same ranking (ties: measured first); the runners-up are the first of them
@@ -447,7 +441,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     .map(({ e }) => planOf(e.plan?.state, e.m))
   return {
     ...planOf(best.state, best.m),
-    ...(taken ? { against: taken.against, ...(taken.window ? { window: taken.window } : {}) } : {}),
+    ...(taken ? { against: taken.against, window: taken.window } : {}),
     homeOnly,
     runnersUp: others.slice(0, o.runnersUp ?? 0),
     others,
