@@ -235,7 +235,8 @@ export const Tuning = Type.Object(
     priorityPlans: Type.Optional(Type.Integer({ minimum: 1 })),
     /**
      * --stream-priorities: which of them was taken, by its rank unraised (1: the plan the tuning chose; where
-     * p95Replaced: its rank among every plan measured).
+     * p95Replaced: its place among every plan measured — the chosen plan, the others best first, then the plans
+     * CONFIRM measured again).
      */
     priorityPlan: Type.Optional(Type.Integer({ minimum: 1 })),
     /** The worker whose p95 ÷ its p95 under baseline co-location the tuning window measured highest, and that ratio. */

@@ -245,7 +245,11 @@ export async function tuneFit(
       ? "the second search's best seed taken, measured above the plan the climb ended on by more than the margin; "
       : ''
   const replaced = tuning.p95Replaced
-  const onPlan = pick.rank > 1 ? `, on the plan measured ${ordinal(pick.rank)} best unraised` : ''
+  const onPlan = tuned.confirmedOthers?.includes(plan)
+    ? `, on a plan measured again in ${tuned.confirmed?.windowS}-s windows`
+    : pick.rank > 1
+      ? `, on the plan measured ${ordinal(pick.rank)} best unraised`
+      : ''
   const instead = `the best measured run within it that meets the floors taken instead${onPlan}`
   const held = replaced
     ? `the choice's window put ${replaced.worker}'s p95 at ${replaced.p95VsBaseline.toFixed(3)}× baseline's, past the cap ${+p95Cap.toFixed(3)} (STP ${replaced.stpVsBaseline.toFixed(3)}× baseline's): ${instead}; `

@@ -471,8 +471,9 @@ export interface TunePick {
  * whose floor is at least the default: one given a lower floor may be slowed, its latency with it (a worker with no
  * finite p95 finished too little to have one: its floor, not this, rules it out). In a closed loop a worker's p95
  * follows its mean latency, so the cap keeps a worker slowed evenly at about 1 / cap of its baseline rate or more: a
- * floor above the default's. Undefined where the choice is within the cap or no measured run is; else the new pick,
- * the worker of the choice's that was furthest past the cap, and the choice's metrics.
+ * floor above the default's. Where CONFIRM took the plan, its longer runs are ranked among themselves first (a short
+ * window is not weighed against a longer one). Undefined where the choice is within the cap or no measured run is;
+ * else the new pick, the worker of the choice's that was furthest past the cap, and the choice's metrics.
  */
 export function holdP95(
   pick: TunePick,
@@ -494,13 +495,31 @@ export function holdP95(
   const was = pick.prio?.high ? pick.prio.metrics : pick.plan.chosen
   const worker = past(was)
   if (worker < 0) return undefined
-  const plans = [tuned, ...tuned.others, ...(tuned.confirmedOthers ?? [])]
-  const runs = [
-    ...plans.map((plan, i) => ({ plan, high: undefined, m: plan.chosen, rank: i + 1 })),
+  const confirmed = tuned.confirmedOthers ?? []
+  const plans = [tuned, ...tuned.others, ...confirmed]
+  type Run = { plan: TunedPlan; high: boolean[] | undefined; m: FitMetrics; rank: number }
+  const within = (r: Run) => r.m.shortfall === 0 && Number.isFinite(tuned.value(r.m)) && past(r.m) < 0
+  const bestOf = (runs: Run[]) => {
+    let best: Run | undefined
+    for (const r of runs.filter(within)) if (!best || tuned.value(r.m) > tuned.value(best.m)) best = r
+    return best
+  }
+  // where CONFIRM took the plan, its longer runs (the plan's, the others it measured so, on the floors held there)
+  // are ranked among themselves and first; the runs in the tuning's windows (every other plan's, the sets') only
+  // where none of them is within the cap
+  const unraised = (plan: TunedPlan): Run => ({
+    plan,
+    high: undefined,
+    m: plan.chosen,
+    rank: plans.indexOf(plan) + 1,
+  })
+  const long = tuned.window ? [tuned, ...confirmed].map(unraised) : []
+  const short: Run[] = [
+    ...(tuned.window ? [] : [unraised(tuned)]),
+    ...tuned.others.map(unraised),
     ...setRuns.map((r) => ({ ...r, rank: plans.indexOf(r.plan) + 1 })),
-  ].filter((r) => r.m.shortfall === 0 && Number.isFinite(tuned.value(r.m)) && past(r.m) < 0)
-  let best: (typeof runs)[number] | undefined
-  for (const r of runs) if (!best || tuned.value(r.m) > tuned.value(best.m)) best = r
+  ]
+  const best = bestOf(long) ?? bestOf(short)
   if (!best) return undefined
   const prio = pick.prio && { ...pick.prio, high: best.high, metrics: best.m }
   return { pick: { plan: best.plan, prio, rank: best.rank }, worker, was }

@@ -503,6 +503,59 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(clear.solver.tuning?.confirmed, undefined)
   })
 
+  it('holds the p95 cap on a CONFIRM pick with the other plans CONFIRM measured, and says so', async () => {
+    const m = mixOf('mix1', 8)
+    // as the close-call test above: model-wise's homes the tuning's choice, every other plan a close call; in
+    // CONFIRM's longer windows the first close call measured runs the others 1.6× faster with a tenth of worker 1's
+    // requests twice as long (its p95 past the cap, its rate down some), every later one 1.45× faster within it
+    const held = 0.95 + MEASURED_FLOOR_MARGIN + 0.01
+    let base: RunResult | undefined
+    let first: string | undefined
+    let tailedKey: string | undefined
+    const backend = new Counting(m, (spec, r) => {
+      if (spec.plan.policy === 'baseline') base = r
+      if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+      const key = JSON.stringify(spec.plan.workers)
+      first ??= key
+      const isLong = spec.windowS > WINDOW.windowS
+      if (key === first)
+        return quickened(
+          base,
+          m.workers.map((_, i) => (i === 0 ? held : 1.2)),
+        )
+      if (!isLong)
+        return quickened(
+          base,
+          m.workers.map((_, i) => (i === 0 ? 0.955 : 1.5)),
+        )
+      tailedKey ??= key
+      const tail = key === tailedKey
+      const q = quickened(
+        base,
+        m.workers.map((_, i) => (i === 0 ? 0.965 : tail ? 1.6 : 1.45)),
+      )
+      return tail
+        ? tailed(
+            q,
+            m.workers.map((_, i) => (i === 1 ? 2 : 1)),
+          )
+        : q
+    })
+    const plan = await tuned(m, backend, { candidates: 3, evaluations: 2 }, { minShare: 0.95 })
+    const t = plan.solver.tuning
+    assert.ok(t?.confirmed && t.p95Replaced && t.floorsMet, JSON.stringify(t))
+    assert.equal(t.p95Replaced.worker, m.workers[1]?.name)
+    // the close call within the cap, in its longer run (the others 1.45× faster), not a shorter run (1.5×)
+    const taken = (t.runs ?? []).filter((r) => r.taken)
+    assert.ok(taken.length === 1 && taken[0]?.phase === 'confirm', JSON.stringify(t.runs))
+    assert.ok(Math.abs(t.stpVsBaseline - (taken[0]?.stpVsBaseline ?? 0)) < 5e-5, JSON.stringify(t))
+    assert.ok((t.worstP95VsBaseline ?? 9) <= HELD_P95_CAP, JSON.stringify(t))
+    assert.match(
+      plan.solver.notes ?? '',
+      /past the cap 1\.07 .*taken instead, on a plan measured again in 0\.8-s windows; /,
+    )
+  })
+
   it('compares the sets raised on a CONFIRM pick with its tuning window, not its longer run', async () => {
     const m = mixOf('mix1', 8)
     // every partitioned plan a close call (worker 0 within the held floor in the tuning's windows, over the halved
@@ -1078,6 +1131,29 @@ describe('eclip-fit tuned on a backend', () => {
     assert.deepEqual([w([1.09, 1.12]), w([1.12, 1.09])], [1, 0])
     // a p95 that is not finite (a worker that finished too little) is its floor's to rule out, not the cap's
     assert.equal(w([Number.POSITIVE_INFINITY, 1.0]), undefined)
+    // where CONFIRM took the plan: its longer runs (the plan's, the others it measured so) ranked first, among
+    // themselves; a run in the tuning's windows only where none of them is within the cap, and never the plan's
+    // own window (its reported run is the longer one)
+    const confirmedOf = (longOthers: TunedPlan[]) =>
+      ({
+        ...tunedOf([plan(mk(1.18, [1.0, 1.03]))]),
+        window: mk(1.22, [1.0, 1.05]),
+        confirmedOthers: longOthers,
+      }) as unknown as TuneResult
+    const e = plan(mk(1.12, [1.0, 1.04]))
+    const f = plan(mk(1.15, [1.0, 1.02], 0.01))
+    const c1 = confirmedOf([f, e])
+    const r3 = holdP95(pick(c1), c1, [], [0.9, 0.9], 1.07)
+    assert.equal(r3?.pick.plan, e, 'the longer run within the cap, though a shorter one measured higher')
+    assert.equal(r3?.pick.rank, 4)
+    const c2 = confirmedOf([f])
+    const r4 = holdP95(pick(c2), c2, [], [0.9, 0.9], 1.07)
+    assert.equal(
+      r4?.pick.plan,
+      c2.others[0],
+      'none of them within it: the best short run, not the plan itself',
+    )
+    assert.equal(r4?.pick.rank, 2)
   })
 
   it('refuses tuning where there is no search, and a budget out of range, naming it', async () => {
