@@ -246,7 +246,7 @@ export async function tuneFit(
       : ''
   const replaced = tuning.p95Replaced
   const onPlan = tuned.confirmedOthers?.includes(plan)
-    ? `, on a plan measured again in ${tuned.confirmed?.windowS}-s windows`
+    ? `, ${plan.fellBack ? "the baseline's placement" : 'a plan'} as CONFIRM measured it in ${tuned.confirmed?.windowS}-s windows`
     : pick.rank > 1
       ? `, on the plan measured ${ordinal(pick.rank)} best unraised`
       : ''

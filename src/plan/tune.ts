@@ -239,7 +239,10 @@ export interface TuneResult extends TunedPlan {
   runnersUp: TunedPlan[]
   /** Every other distinct plan measured, best first (the runners-up are its first). */
   others: TunedPlan[]
-  /** Where CONFIRM's longer runs chose the plan: the other plans it measured so, each with its `against`. */
+  /**
+   * Where CONFIRM's longer runs chose the plan: the other runs it made so (the incumbent's among them, the baseline's
+   * placement's where that was the incumbent), each with its `against`.
+   */
   confirmedOthers?: TunedPlan[]
   /** Candidates measured (baseline co-location not among them): the seeds, then the search's. */
   measured: number
@@ -428,7 +431,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
       pick.run.kept = true
       best = pick
       fromLowered = false
-      const others = confirmRuns.flatMap((r) => (r !== pick.run && r.plan ? [planOf(r.plan.state, r.m)] : []))
+      const others = confirmRuns.flatMap((r) => (r !== pick.run ? [planOf(r.plan?.state, r.m)] : []))
       taken = { against: base, window: pick.window, others: others.map((p) => ({ ...p, against: base })) }
     } else incumbent.kept = true
   }
@@ -471,9 +474,10 @@ export interface TunePick {
  * whose floor is at least the default: one given a lower floor may be slowed, its latency with it (a worker with no
  * finite p95 finished too little to have one: its floor, not this, rules it out). In a closed loop a worker's p95
  * follows its mean latency, so the cap keeps a worker slowed evenly at about 1 / cap of its baseline rate or more: a
- * floor above the default's. Where CONFIRM took the plan, its longer runs are ranked among themselves first (a short
- * window is not weighed against a longer one). Undefined where the choice is within the cap or no measured run is;
- * else the new pick, the worker of the choice's that was furthest past the cap, and the choice's metrics.
+ * floor above the default's. Where CONFIRM took the plan, CONFIRM's longer runs (the plan's and the others') are
+ * ranked among themselves first, and a plan they measured is not taken on a shorter window (one is not weighed against
+ * the other). Undefined where the choice is within the cap or no measured run is; else the new pick, the worker of the
+ * choice's that was furthest past the cap, and the choice's metrics.
  */
 export function holdP95(
   pick: TunePick,
@@ -505,8 +509,8 @@ export function holdP95(
     return best
   }
   // where CONFIRM took the plan, its longer runs (the plan's, the others it measured so, on the floors held there)
-  // are ranked among themselves and first; the runs in the tuning's windows (every other plan's, the sets') only
-  // where none of them is within the cap
+  // are ranked among themselves and first; the runs in the tuning's windows only where none of them is within the
+  // cap, and of those neither the plan's own (its reported run is the longer one) nor any other CONFIRM measured
   const unraised = (plan: TunedPlan): Run => ({
     plan,
     high: undefined,
@@ -514,9 +518,12 @@ export function holdP95(
     rank: plans.indexOf(plan) + 1,
   })
   const long = tuned.window ? [tuned, ...confirmed].map(unraised) : []
+  const same = (p: TunedPlan) =>
+    p.fellBack ? 'whole' : JSON.stringify([p.layout.homeLengths, p.lambdas, p.mu])
+  const longer = new Set(long.map((r) => same(r.plan)))
   const short: Run[] = [
     ...(tuned.window ? [] : [unraised(tuned)]),
-    ...tuned.others.map(unraised),
+    ...tuned.others.filter((p) => !longer.has(same(p))).map(unraised),
     ...setRuns.map((r) => ({ ...r, rank: plans.indexOf(r.plan) + 1 })),
   ]
   const best = bestOf(long) ?? bestOf(short)
