@@ -569,7 +569,7 @@ function tunedOnce(
       const raised = p.workers.filter((w) => w.streamPriority === 'high').map((w) => w.name)
       const sets =
         t?.prioritySets !== undefined
-          ? `, ${t.prioritySets} sets of raised workers measured${(t.priorityPlans ?? 1) > 1 ? ` on the ${t.priorityPlans} best plans (taken: #${t.priorityPlan})` : ''} (raised: ${raised.join(', ') || 'none'})`
+          ? `, ${t.prioritySets} sets of raised workers measured${(t.priorityPlans ?? 1) > 1 ? ` on the ${t.priorityPlans} best plans (${t.p95Replaced ? 'the p95 hold took a run within the cap' : `taken: #${t.priorityPlan}`})` : ''} (raised: ${raised.join(', ') || 'none'})`
           : ''
       if (t)
         process.stderr.write(
