@@ -245,8 +245,9 @@ export async function tuneFit(
       ? "the second search's best seed taken, measured above the plan the climb ended on by more than the margin; "
       : ''
   const replaced = tuning.p95Replaced
+  // (the baseline's placement is named where the note says it was taken)
   const onPlan = tuned.confirmedOthers?.includes(plan)
-    ? `, ${plan.fellBack ? "the baseline's placement" : 'a plan'} as CONFIRM measured it in ${tuned.confirmed?.windowS}-s windows`
+    ? `, ${plan.fellBack ? 'its run' : 'a plan as CONFIRM measured it'} in ${tuned.confirmed?.windowS}-s windows`
     : pick.rank > 1
       ? `, on the plan measured ${ordinal(pick.rank)} best unraised`
       : ''

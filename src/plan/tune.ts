@@ -474,10 +474,10 @@ export interface TunePick {
  * whose floor is at least the default: one given a lower floor may be slowed, its latency with it (a worker with no
  * finite p95 finished too little to have one: its floor, not this, rules it out). In a closed loop a worker's p95
  * follows its mean latency, so the cap keeps a worker slowed evenly at about 1 / cap of its baseline rate or more: a
- * floor above the default's. Where CONFIRM took the plan, CONFIRM's longer runs (the plan's and the others') are
- * ranked among themselves first, and a plan they measured is not taken on a shorter window (one is not weighed against
- * the other). Undefined where the choice is within the cap or no measured run is; else the new pick, the worker of the
- * choice's that was furthest past the cap, and the choice's metrics.
+ * floor above the default's. Where CONFIRM took the plan, CONFIRM's longer runs of plans are ranked among themselves
+ * first, and no plan they measured is taken unraised on a shorter window (one is not weighed against the other).
+ * Undefined where the choice is within the cap or no measured run is; else the new pick, the worker of the choice's
+ * that was furthest past the cap, and the choice's metrics.
  */
 export function holdP95(
   pick: TunePick,
@@ -508,22 +508,23 @@ export function holdP95(
     for (const r of runs.filter(within)) if (!best || tuned.value(r.m) > tuned.value(best.m)) best = r
     return best
   }
-  // where CONFIRM took the plan, its longer runs (the plan's, the others it measured so, on the floors held there)
-  // are ranked among themselves and first; the runs in the tuning's windows only where none of them is within the
-  // cap, and of those neither the plan's own (its reported run is the longer one) nor any other CONFIRM measured
+  // where CONFIRM took the plan, its longer runs of plans (the plan's, the others it measured so, on the floors held
+  // there) are ranked among themselves and first; the runs in the tuning's windows only where none of them is within
+  // the cap, and of those no unraised run of a plan CONFIRM measured (the plan's own: its reported run is the longer
+  // one). The baseline's placement, where it was CONFIRM's incumbent, ranks with the tuning's runs by its longer run:
+  // it is within the cap by definition, and first it would shut out every raised set
   const unraised = (plan: TunedPlan): Run => ({
     plan,
     high: undefined,
     m: plan.chosen,
     rank: plans.indexOf(plan) + 1,
   })
-  const long = tuned.window ? [tuned, ...confirmed].map(unraised) : []
-  const same = (p: TunedPlan) =>
-    p.fellBack ? 'whole' : JSON.stringify([p.layout.homeLengths, p.lambdas, p.mu])
-  const longer = new Set(long.map((r) => same(r.plan)))
+  const long = tuned.window ? [tuned, ...confirmed.filter((p) => !p.fellBack)].map(unraised) : []
+  const measuredLonger = new Set(tuned.window ? [tuned, ...confirmed].map((p) => FitSpace.keyOf(p)) : [])
   const short: Run[] = [
     ...(tuned.window ? [] : [unraised(tuned)]),
-    ...tuned.others.filter((p) => !longer.has(same(p))).map(unraised),
+    ...tuned.others.filter((p) => !measuredLonger.has(FitSpace.keyOf(p))).map(unraised),
+    ...confirmed.filter((p) => p.fellBack).map(unraised),
     ...setRuns.map((r) => ({ ...r, rank: plans.indexOf(r.plan) + 1 })),
   ]
   const best = bestOf(long) ?? bestOf(short)

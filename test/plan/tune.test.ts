@@ -1088,6 +1088,7 @@ describe('eclip-fit tuned on a backend', () => {
       ({
         chosen: m,
         layout: like?.layout ?? { homeLengths: [plans++] },
+        assignments: [],
         lambdas: [],
         mu: 0,
         fellBack: false,
@@ -1170,6 +1171,12 @@ describe('eclip-fit tuned on a backend', () => {
       'none of them within it: the best short run of a plan CONFIRM did not measure',
     )
     assert.equal(r4?.pick.rank, 3)
+    // the baseline's placement, where it was CONFIRM's incumbent, ranks with the tuning's runs by its longer run
+    const whole = { ...plan(mk(1.0, [1.0, 1.0])), fellBack: true } as TunedPlan
+    const c3 = confirmedOf([f, whole])
+    assert.equal(holdP95(pick(c3), c3, [], [0.9, 0.9], 1.07)?.pick.plan, g, 'a shorter run above it taken')
+    const c4 = { ...confirmedOf([f, whole]), others: [fShort] } as TuneResult
+    assert.equal(holdP95(pick(c4), c4, [], [0.9, 0.9], 1.07)?.pick.plan, whole, 'none: it is taken')
   })
 
   it('refuses tuning where there is no search, and a budget out of range, naming it', async () => {
