@@ -519,12 +519,12 @@ export function holdP95(
     m: plan.chosen,
     rank: plans.indexOf(plan) + 1,
   })
-  const long = tuned.window ? [tuned, ...confirmed.filter((p) => !p.fellBack)].map(unraised) : []
-  const measuredLonger = new Set(tuned.window ? [tuned, ...confirmed].map((p) => FitSpace.keyOf(p)) : [])
+  const longer = tuned.confirmedOthers ? [tuned, ...confirmed] : []
+  const measuredLonger = new Set(longer.map((p) => FitSpace.keyOf(p)))
+  const long = longer.filter((p) => !p.fellBack).map(unraised)
   const short: Run[] = [
-    ...(tuned.window ? [] : [unraised(tuned)]),
-    ...tuned.others.filter((p) => !measuredLonger.has(FitSpace.keyOf(p))).map(unraised),
-    ...confirmed.filter((p) => p.fellBack).map(unraised),
+    ...[tuned, ...tuned.others].filter((p) => !measuredLonger.has(FitSpace.keyOf(p))).map(unraised),
+    ...longer.filter((p) => p.fellBack).map(unraised),
     ...setRuns.map((r) => ({ ...r, rank: plans.indexOf(r.plan) + 1 })),
   ]
   const best = bestOf(long) ?? bestOf(short)
