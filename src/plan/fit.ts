@@ -445,6 +445,17 @@ export class FitSpace {
     return `${c.layout.homeLengths.join(',')}|${c.assignments.map((a) => a.choice.join(',')).join('|')}`
   }
 
+  /**
+   * Whether a candidate is the baseline's placement: every unit on the top of its ladder, the whole GPU, whatever its
+   * homes (a state can make it, e.g. with no price on overlap).
+   */
+  static isWholeGpu(c: FitCandidate): boolean {
+    return c.assignments.every((a, w) => {
+      const top = (c.instances[w]?.configs.length ?? 0) - 1
+      return a.choice.every((x) => x === top)
+    })
+  }
+
   /** The baseline's placement on a state's layout: every unit on the top of its ladder, the whole GPU. */
   wholeGpu(st: FitState): FitCandidate {
     const c = this.candidate(st)
@@ -725,7 +736,8 @@ export async function fitSearch(
   const whole = space.wholeGpu(st)
   evaluations++
   const m = guardReference(fitMetrics(await o.score(whole), o.baseline, o.objective))
-  if (value(m) > value(best))
+  // a best state that makes the baseline's placement is it, and said so
+  if (value(m) > value(best) || FitSpace.isWholeGpu(c))
     return {
       ...whole,
       ...done(),

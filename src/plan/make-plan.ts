@@ -237,8 +237,10 @@ const planFit: PolicyPlanner = async (c) => {
     // preferred to, with the prices its state ended at
     const { lambdas, mu } = res.fellBack ? res.state : res
     const prices = `overlap prices λ ${lambdas.map(f).join(', ')}, μ ${mu}`
+    // the search's best may be the baseline's placement itself (e.g. no price on overlap): then it is not "above" it
+    const madeIt = res.fellBack && FitSpace.isWholeGpu(res.space.candidate(res.state))
     const choice = res.fellBack
-      ? `the baseline's placement (every kernel on the whole GPU) chosen by the evaluator over ${res.evaluations} candidate plans, scoring above the search's best (homes ${homes} SMs, ${prices})`
+      ? `the baseline's placement (every kernel on the whole GPU) chosen by the evaluator over ${res.evaluations} candidate plans, ${madeIt ? 'what' : 'scoring above'} the search's best (homes ${homes} SMs, ${prices})${madeIt ? ' makes' : ''}`
       : `homes ${homes} SMs, ${prices}: chosen by the evaluator over ${res.evaluations} candidate plans`
     const vsBaseline = `evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's`
     const vsBound = `${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}`
@@ -269,7 +271,7 @@ const planFit: PolicyPlanner = async (c) => {
       const t0 = performance.now()
       const lowered = await searchOn(lowFloors)
       notes.push(
-        `the simulator's search again with each floor held ${slack} lower, for more candidates to measure: homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu} over ${lowered.evaluations} candidate plans`,
+        `the simulator's search again with each floor held ${slack} lower, for more candidates to measure: ${lowered.fellBack ? "the baseline's placement" : `homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu}`} over ${lowered.evaluations} candidate plans`,
       )
       return tuneFit(c, opts.tune, res, { search: lowered, ms: performance.now() - t0 })
     }

@@ -293,9 +293,14 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     }
     return m
   }
-  // the seeds: the baseline's placement, the homes, the simulator's best (a state that makes one of the plans
-  // measured already is not measured again)
+  // the seeds: the baseline's placement, the homes, the simulator's best other than these two (a state that makes
+  // the baseline's placement is not a plan: it is not a seed, nor a move of the climb)
   const wholeM = await measure(wholeKey, whole)
+  // a state's key, the whole-GPU key for any state that makes the baseline's placement (measured above, not a plan)
+  const keyIn = (st: FitState) => {
+    const c = space.candidate(st)
+    return FitSpace.isWholeGpu(c) ? wholeKey : FitSpace.keyOf(c)
+  }
   const homeKey = space.key(space.start)
   const homeOnly = await measure(homeKey, space.candidate(space.start), space.start)
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
@@ -304,7 +309,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
   // and makes the same plan in this one
   const bestOf = (of: FitSearchResult) =>
     of.seen
-      .filter((s) => s.key !== homeKey)
+      .filter((s) => s.key !== homeKey && keyIn(s.state) !== wholeKey)
       .map((s, i) => ({ s, v: of.value(s.metrics), i }))
       .sort((a, b) => b.v - a.v || a.i - b.i)
       .slice(0, o.candidates)
@@ -324,7 +329,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     const at = from.state
     const next = new Map<string, FitState>()
     for (const st of space.moves(() => at)) {
-      const key = space.key(st)
+      const key = keyIn(st)
       if (!memo.has(key) && !next.has(key)) next.set(key, st)
     }
     // most promising first in the simulator's eyes (ties: the search's own order)

@@ -19,7 +19,7 @@ import { checkFitHomes } from '../../src/plan/options.ts'
 import { modelWiseLayout } from '../../src/plan/policies.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { shortSimEvaluator } from './helpers.ts'
-import { sharedOf, toyFitSearch, toySpaceOptions } from './toy-fit.ts'
+import { sharedOf, toyFitSearch, score as toyScore, toySpaceOptions, wholeShareOf } from './toy-fit.ts'
 
 const gpu = syntheticH100Gpu()
 const N = gpu.smCount
@@ -332,6 +332,32 @@ describe('makePlan eclip-fit', () => {
     assert.match(note, /floors met/)
     assert.equal(a.solver.status, 'heuristic')
     assert.ok(a.workers.every((w) => w.switches <= 14))
+  })
+
+  it("a search whose best state makes the baseline's placement falls back to it, and says what made it", async () => {
+    const { workers, profiles } = mix()
+    // every worker gains the more of its kernels run on the whole GPU: the search climbs to λ 0, μ 0, which puts
+    // every unit on the top of its ladder, the baseline's placement itself (scoring the same, not below it)
+    const allShared: PlanEvaluator = {
+      switchCostUs: 0,
+      evaluate: async (plan: Plan) =>
+        toyScore(plan.workers.map((w) => (plan.policy === 'baseline' ? 1 : 1 + 0.5 * wholeShareOf(w)))),
+    }
+    const plan = await makePlan(gpu, 'm', workers, profiles, {
+      policy: 'eclip-fit',
+      evaluator: allShared,
+      fitStarts: 'one',
+    })
+    assert.ok(
+      plan.workers.every((w) => w.groups.every((g) => g.partition === 0)),
+      'every kernel on the whole GPU',
+    )
+    const notes = plan.solver.notes ?? ''
+    assert.match(
+      notes,
+      /the baseline's placement \(every kernel on the whole GPU\) chosen by the evaluator over \d+ candidate plans, what the search's best \(homes [\d/]+ SMs, overlap prices λ 0, 0, 0, μ 0\) makes/,
+    )
+    assert.doesNotMatch(notes, /scoring above|: chosen by the evaluator/)
   })
 
   it("at a point of its search space (fitAt): the plan the search makes there, another point's elsewhere", async () => {

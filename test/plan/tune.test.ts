@@ -298,6 +298,30 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(plan.solver.tuning?.moves, 0)
   })
 
+  it("takes no seed that makes the baseline's placement: it is measured once, as itself, not carried as a plan", async () => {
+    // at batch 8 the simulator's best states for mix2 include λ 0, μ 0 on the homes, which puts every unit on the
+    // whole GPU: the baseline's placement under another key
+    const m = mixOf('mix2', 8)
+    const backend = new Counting(m)
+    const plan = await tuned(m, backend, { candidates: 6, evaluations: 0 })
+    const fit = backend.specs.filter((s) => s.plan.policy === 'eclip-fit')
+    // the baseline's placement, the homes and six seeds, each a plan of its own
+    assert.equal(fit.length, 2 + 6)
+    assert.equal(fit.filter((s) => wholeGpu(s.plan)).length, 1)
+    const runs = plan.solver.tuning?.runs ?? []
+    assert.equal(runs.filter((r) => r.plan === "the baseline's placement").length, 1)
+    assert.ok(
+      runs.slice(1).every((r) => /^homes .* μ [\d.]+$/.test(r.plan) && !/λ 0, 0, μ 0$/.test(r.plan)),
+      JSON.stringify(runs),
+    )
+    // measured best here, it is taken as the baseline's placement, not as a plan of λ 0, μ 0
+    assert.ok(wholeGpu(plan))
+    assert.match(
+      plan.solver.notes ?? '',
+      /the baseline's placement \(every kernel on the whole GPU\) measured best/,
+    )
+  })
+
   it('keeps no move that gains less than the margin: the budget spent, the best seed kept', async () => {
     const m = mixOf('mix7', 8)
     const backend = new Counting(m)

@@ -11,12 +11,16 @@ import { gpu, prof, score, spec } from './toy-fit.ts'
 
 const profiles = [prof('albert', 80), prof('vgg19', 40)]
 
-/** Worker 0 gains on the whole GPU, worker 1 loses less; baseline and solo rates 1, so ratios are rates. */
+/**
+ * Worker 0 gains on the whole GPU, worker 1 loses less; baseline and solo rates 1, so ratios are rates. The baseline's
+ * placement (every kernel of both on the whole GPU) runs as baseline co-location does.
+ */
 const planToy: PlanEvaluator = {
   switchCostUs: 0,
   soloRps: async () => 1,
   evaluate: async (plan: Plan) => {
-    if (plan.policy === 'baseline') return score(plan.workers.map(() => 1))
+    if (plan.policy === 'baseline' || plan.workers.every((w) => w.groups.every((g) => g.partition === 0)))
+      return score(plan.workers.map(() => 1))
     const shared = plan.workers.map(
       (w) =>
         w.groups.filter((g) => g.partition === 0).reduce((a, g) => a + g.last - g.first + 1, 0) / w.kernels,
