@@ -208,7 +208,8 @@ export const Tuning = Type.Object(
     floorsMet: Type.Boolean(),
     /**
      * The baseline's placement (every kernel on the whole GPU) was taken: it measured best (with `confirmed`, in the
-     * longer windows too), or (priorityPlan > 1) a set raised on it beat the chosen plan's.
+     * longer windows too), or (priorityPlan > 1) a set raised on it beat the chosen plan's, or (`p95Replaced`) the
+     * p95 hold took its run, the choice's being past the cap.
      */
     fellBack: Type.Boolean(),
     /**

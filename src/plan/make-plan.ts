@@ -245,7 +245,7 @@ const planFit: PolicyPlanner = async (c) => {
     const vsBaseline = `evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's`
     const vsBound = `${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}`
     const worstText = `worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline`
-    const floorsMet = floorsMetText(searched, chosen.shortfall === 0, res.fellBack && !prio?.metrics)
+    const floorsMet = floorsMetText(searched, chosen.shortfall === 0, res.fellBack && !prio?.high)
     const total = `total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
     const measures = `evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`
     notes.push(

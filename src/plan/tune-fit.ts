@@ -272,10 +272,17 @@ export async function tuneFit(
     ? `, highest p95 ${tuning.worstP95Worker}'s at ${tuning.worstP95VsBaseline?.toFixed(3)}× baseline's`
     : ''
   const stpWorst = `STP ${tuning.stpVsBaseline.toFixed(3)}× baseline's, worst worker ${worst.name} at ${worstRatio.toFixed(3)}× baseline${p95Text}`
-  const heldHigher = tuned.objective.floors.some((f, i) => f !== objective.floors[i])
-    ? `; on the windows each floor held ${floorMargin} higher, to 1 at most`
-    : ''
-  const floorsMet = floorsMetText(objective, tuning.floorsMet, plan.fellBack && !prio?.metrics, heldHigher)
+  // how the ranking held the floors on the run reported: the baseline's placement's own run to the floors as given;
+  // a run of CONFIRM's (measured against its own baseline co-location) as held in its longer windows
+  const ownRun = plan.fellBack && !prio?.high
+  const long = chosen === plan.chosen && plan.against !== undefined && tuned.confirmed
+  const heldHigher =
+    ownRun || !tuned.objective.floors.some((f, i) => f !== objective.floors[i])
+      ? ''
+      : long
+        ? `; on the ${long.windowS}-s windows each floor held ${+long.floorMargin.toFixed(4)} higher, to 1 at most`
+        : `; on the windows each floor held ${floorMargin} higher, to 1 at most`
+  const floorsMet = floorsMetText(objective, tuning.floorsMet, ownRun, heldHigher)
   const measured = `measured in tuning: ${stpWorst}, ${floorsMet}, total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
   const caveat =
     "heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number"

@@ -104,6 +104,19 @@ describe('a guard on total requests/s no plan meets', () => {
       /the baseline's placement \(every kernel on the whole GPU\) chosen by the evaluator over \d+ candidate plans, scoring above the search's best \(homes \d+\/\d+ SMs, overlap prices λ /,
     )
     assert.doesNotMatch(notes, /SMs, overlap prices [^)]*: chosen/)
+    // with stream priorities scored on it (none raised here), the run reported is still its own: said the same way
+    const prio = await makePlan(gpu, 'm', ws, profiles, {
+      policy: 'eclip-fit',
+      evaluator: planToy,
+      fitStarts: 'one',
+      minTotalShare: 1.9,
+      fitPriorities: true,
+    })
+    assert.match(prio.solver.notes ?? '', /stream priorities: none raised/)
+    assert.match(
+      prio.solver.notes ?? '',
+      /floors met \(0\.9×\), the baseline's placement kept: it scored best/,
+    )
     // a guard a plan meets is said met, as before
     const met = await makePlan(gpu, 'm', ws, profiles, {
       policy: 'eclip-fit',
