@@ -154,8 +154,10 @@ describe('serve-bench --transport grpc on the simulator', () => {
         backend: 'sim',
         batch: 8,
         concurrency: 1,
-        warmupS: 0.4,
-        windowS: 0.6,
+        // a warm-up and window long enough for a loaded host's client to connect and send (under load a 0.6-s
+        // window once passed with none sent)
+        warmupS: 1,
+        windowS: 1,
         seed: 1,
         queueSize: 1,
         maxOutstanding: 16,
