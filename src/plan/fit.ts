@@ -573,12 +573,16 @@ export interface FitSearchResult extends FitCandidate {
   /** Score of the chosen plan and of the start (model-wise homes, every worker at home), vs baseline. */
   chosen: FitMetrics
   homeOnly: FitMetrics
-  /** True when the baseline's placement (every kernel on the whole GPU) scored best and was taken. */
+  /**
+   * True when the baseline's placement (every kernel on the whole GPU) was taken: it scored best, or the search's
+   * best state makes it (`state` is then that state).
+   */
   fellBack: boolean
   /** The state the search ended at (the chosen plan's, unless it fell back). */
   state: FitState
   /**
-   * Every distinct candidate it evaluated (the baseline's placement not among them), climb by climb (model-wise's
+   * Every distinct candidate it evaluated (the baseline's placement not among them, though a state in it may make it:
+   * FitSpace.isWholeGpu), climb by climb (model-wise's
    * first), each in the order its climb asked for it: not the order the scores came back in.
    */
   seen: FitSeen[]

@@ -122,14 +122,21 @@ export const floorsText = (obj: FitObjective) =>
  * Whether the floors and the guard were met, as a plan's notes say it: "floors met (0.9×, total requests/s ≥ 1.05×
  * baseline's)". `met`: as the ranking held them. The baseline's placement (`fellBack`) is the guard's reference: its
  * total is baseline's, so a guard above 1 it does not meet, and the note says that it was kept and where its total
- * stands instead of calling the guard met (it is kept when it scores best, whether or not some plan met the guard).
- * `held`: appended inside the parentheses (how the floors were held).
+ * stands instead of calling the guard met (it is kept when it scores best, or the p95 hold takes it, whether or not
+ * some plan met the guard).
+ * `held`: appended inside the parentheses (how the floors were held); `why`: why it was kept.
  */
-export function floorsMetText(obj: FitObjective, met: boolean, fellBack: boolean, held = ''): string {
+export function floorsMetText(
+  obj: FitObjective,
+  met: boolean,
+  fellBack: boolean,
+  held = '',
+  why = 'it scored best',
+): string {
   const floors = [...new Set(obj.floors)].map((x) => `${x}×`).join('/')
   if (fellBack && met && obj.minTotal !== undefined && obj.minTotal > 1)
     return (
-      `floors met (${floors}${held}), the baseline's placement kept: it scored best, and the guard on total ` +
+      `floors met (${floors}${held}), the baseline's placement kept: ${why}, and the guard on total ` +
       `requests/s (≥ ${obj.minTotal}× baseline's) is measured against it (1× baseline's)`
     )
   return `floors ${met ? 'met' : 'NOT met'} (${floorsText(obj)}${held})`

@@ -271,7 +271,7 @@ const planFit: PolicyPlanner = async (c) => {
       const t0 = performance.now()
       const lowered = await searchOn(lowFloors)
       notes.push(
-        `the simulator's search again with each floor held ${slack} lower, for more candidates to measure: ${lowered.fellBack ? "the baseline's placement" : `homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu}`} over ${lowered.evaluations} candidate plans`,
+        `the simulator's search again with each floor held ${slack} lower, for more candidates to measure: ${lowered.fellBack ? "the baseline's placement chosen" : `homes ${lowered.layout.homeLengths.map((L) => L * gpu.sliceSize).join('/')} SMs, λ ${lowered.lambdas.map(f).join(', ')}, μ ${lowered.mu}`} over ${lowered.evaluations} candidate plans`,
       )
       return tuneFit(c, opts.tune, res, { search: lowered, ms: performance.now() - t0 })
     }

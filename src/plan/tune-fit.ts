@@ -237,7 +237,9 @@ export async function tuneFit(
   // the note, in '; '-joined parts: what was measured; why the plan taken is not simply the climb's end (each such
   // reason ends in '; ') and the plan with its raised streams; how it measured; what its numbers are worth
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
-  const seeds = `${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best)`
+  const seeds = tuned.homesWhole
+    ? `${tuned.seeds} seeds (the baseline's placement, which model-wise homes make here, the simulator's ${tuned.seeds - 1} best)`
+    : `${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best)`
   const climb = `${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP)`
   const budget = `${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${seeds}, ${climb}`
   const fromLowered =
@@ -282,7 +284,8 @@ export async function tuneFit(
       : long
         ? `; on the ${long.windowS}-s windows each floor held ${+long.floorMargin.toFixed(4)} higher, to 1 at most`
         : `; on the windows each floor held ${floorMargin} higher, to 1 at most`
-  const floorsMet = floorsMetText(objective, tuning.floorsMet, ownRun, heldHigher)
+  const why = p95Replaced ? "the p95 hold took it, the choice's run past the cap" : 'it scored best'
+  const floorsMet = floorsMetText(objective, tuning.floorsMet, ownRun, heldHigher, why)
   const measured = `measured in tuning: ${stpWorst}, ${floorsMet}, total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
   const caveat =
     "heuristic: a local search on short noisy windows, the best of them biased up — the plan's own run is its number"

@@ -247,6 +247,8 @@ export interface TuneResult extends TunedPlan {
   /** Candidates measured (baseline co-location not among them): the seeds, then the search's. */
   measured: number
   seeds: number
+  /** Model-wise's homes make the baseline's placement (one worker: nothing to share): one seed, not two. */
+  homesWhole: boolean
   /** Moves the measured search kept. */
   moves: number
   /** The plan is the second search's best seed, measured above the climb's end by more than the margin. */
@@ -301,7 +303,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     const c = space.candidate(st)
     return FitSpace.isWholeGpu(c) ? wholeKey : FitSpace.keyOf(c)
   }
-  const homeKey = space.key(space.start)
+  const homeKey = keyIn(space.start)
   const homeOnly = await measure(homeKey, space.candidate(space.start), space.start)
   const p95Cap = Math.max(1, homeOnly.p95) + FIT_P95_SLACK
   const value = (m: FitMetrics) => fitValue(m, p95Cap, o.energyWeight ?? FIT_ENERGY_WEIGHT)
@@ -321,8 +323,11 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     if (value(m) > value(from.m)) from = { state: s.state, m }
   }
   let seeds = memo.size
-  // the best measured plan: the best state, unless the baseline's placement measured higher
-  let best: { state?: FitState; m: FitMetrics } = value(wholeM) > value(from.m) ? { m: wholeM } : from
+  // the best measured plan: the best state, unless the baseline's placement measured higher or the state makes it
+  // (the homes can, with one worker)
+  const homesWhole = homeKey === wholeKey
+  let best: { state?: FitState; m: FitMetrics } =
+    value(wholeM) > value(from.m) || keyIn(from.state) === wholeKey ? { m: wholeM } : from
   let spent = 0
   let moves = 0
   while (spent < o.evaluations) {
@@ -456,6 +461,7 @@ export async function measuredSearch(search: FitSearchResult, o: TuneOptions): P
     ...(taken ? { confirmedOthers: taken.others } : {}),
     measured: memo.size,
     seeds,
+    homesWhole,
     moves,
     fromLowered,
     ...(confirmed ? { confirmed } : {}),

@@ -320,6 +320,12 @@ describe('eclip-fit tuned on a backend', () => {
       plan.solver.notes ?? '',
       /the baseline's placement \(every kernel on the whole GPU\) measured best/,
     )
+    // the second search (the floors held lower) ends there too, and its note says so
+    const slack = await tuned(m, new Counting(m), { candidates: 1, evaluations: 0, simFloorSlack: 'default' })
+    assert.match(
+      slack.solver.notes ?? '',
+      /the simulator's search again with each floor held 0\.05 lower, for more candidates to measure: the baseline's placement chosen over \d+ candidate plans/,
+    )
   })
 
   it('keeps no move that gains less than the margin: the budget spent, the best seed kept', async () => {
@@ -592,6 +598,52 @@ describe('eclip-fit tuned on a backend', () => {
     assert.match(
       plan.solver.notes ?? '',
       /past the cap 1\.07 .*taken instead, a plan as CONFIRM measured it in 0\.8-s windows; /,
+    )
+    // the floors as CONFIRM's windows held them on that run
+    assert.match(
+      plan.solver.notes ?? '',
+      /floors met \(0\.95×; on the 0\.8-s windows each floor held 0\.01 higher/,
+    )
+  })
+
+  it("says the p95 hold took the baseline's placement where it did, the guard measured against it", async () => {
+    const m = mixOf('mix1', 8)
+    // every partitioned plan serves 10% more of every worker, a tenth of worker 1's requests 1.3× longer (its p95
+    // past the cap): the guard on total requests/s met, only the baseline's placement within the cap
+    const backend = new Counting(m, (spec, r) =>
+      spec.plan.policy === 'eclip-fit' && !wholeGpu(spec.plan)
+        ? tailed(
+            quickened(
+              r,
+              m.workers.map(() => 1.1),
+            ),
+            m.workers.map((_, i) => (i === 1 ? 1.3 : 1)),
+          )
+        : r,
+    )
+    const plan = await tuned(m, backend, { candidates: 2, evaluations: 0 }, { minTotalShare: 1.01 })
+    const t = plan.solver.tuning
+    assert.ok(t?.p95Replaced && t.fellBack && wholeGpu(plan), JSON.stringify(t))
+    assert.match(
+      plan.solver.notes ?? '',
+      /floors met \(0\.9×\), the baseline's placement kept: the p95 hold took it, the choice's run past the cap, and the guard on total requests\/s \(≥ 1\.01× baseline's\) is measured against it/,
+    )
+  })
+
+  it("with one worker, takes the homes as the baseline's placement they make", async () => {
+    const workers = expandWorkers({ name: 'one', workers: [{ model: 'alexnet' }] }, 8)
+    const set = loadProfileSet(dir, workers)
+    const m = { name: 'one', workers, ...set, inputs: simInputs(set.gpu, { dir }).inputs }
+    const backend = new Counting(m)
+    const plan = await tuned(m, backend, { candidates: 2, evaluations: 2 })
+    const t = plan.solver.tuning
+    // nothing shares the whole GPU with the homes: at λ home every unit runs there, the baseline's placement, measured
+    // once, and taken as it (it measured as well as the plans of the other seeds, as simulated)
+    assert.ok(t?.fellBack && wholeGpu(plan), JSON.stringify(t))
+    assert.equal(backend.specs.filter((s) => s.plan.policy === 'eclip-fit' && wholeGpu(s.plan)).length, 1)
+    assert.match(
+      plan.solver.notes ?? '',
+      /baseline co-location, 3 seeds \(the baseline's placement, which model-wise homes make here, the simulator's 2 best\)/,
     )
   })
 
