@@ -581,9 +581,9 @@ export interface FitSearchResult extends FitCandidate {
   /** The state the search ended at (the chosen plan's, unless it fell back). */
   state: FitState
   /**
-   * Every distinct candidate it evaluated (the baseline's placement not among them, though a state in it may make it:
-   * FitSpace.isWholeGpu), climb by climb (model-wise's
-   * first), each in the order its climb asked for it: not the order the scores came back in.
+   * Every distinct candidate it evaluated (the baseline's placement not among them; a state among them may still make
+   * it: FitSpace.isWholeGpu), climb by climb (model-wise's first), each in the order its climb asked for it: not the
+   * order the scores came back in.
    */
   seen: FitSeen[]
   /** Its space, memoised DPs and all: what a measured continuation walks (tune.ts). */

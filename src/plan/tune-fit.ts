@@ -284,7 +284,7 @@ export async function tuneFit(
       : long
         ? `; on the ${long.windowS}-s windows each floor held ${+long.floorMargin.toFixed(4)} higher, to 1 at most`
         : `; on the windows each floor held ${floorMargin} higher, to 1 at most`
-  const why = p95Replaced ? "the p95 hold took it, the choice's run past the cap" : 'it scored best'
+  const why = p95Replaced ? "the p95 hold took it (the choice's run past the cap)" : 'it scored best'
   const floorsMet = floorsMetText(objective, tuning.floorsMet, ownRun, heldHigher, why)
   const measured = `measured in tuning: ${stpWorst}, ${floorsMet}, total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
   const caveat =

@@ -247,7 +247,7 @@ export interface TuneResult extends TunedPlan {
   /** Candidates measured (baseline co-location not among them): the seeds, then the search's. */
   measured: number
   seeds: number
-  /** Model-wise's homes make the baseline's placement (one worker: nothing to share): one seed, not two. */
+  /** Model-wise's homes make the baseline's placement (one worker's can: none shares the GPU): one seed, not two. */
   homesWhole: boolean
   /** Moves the measured search kept. */
   moves: number

@@ -626,7 +626,7 @@ describe('eclip-fit tuned on a backend', () => {
     assert.ok(t?.p95Replaced && t.fellBack && wholeGpu(plan), JSON.stringify(t))
     assert.match(
       plan.solver.notes ?? '',
-      /floors met \(0\.9×\), the baseline's placement kept: the p95 hold took it, the choice's run past the cap, and the guard on total requests\/s \(≥ 1\.01× baseline's\) is measured against it/,
+      /floors met \(0\.9×\), the baseline's placement kept: the p95 hold took it \(the choice's run past the cap\), and the guard on total requests\/s \(≥ 1\.01× baseline's\) is measured against it/,
     )
   })
 
