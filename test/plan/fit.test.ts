@@ -19,7 +19,14 @@ import { checkFitHomes } from '../../src/plan/options.ts'
 import { modelWiseLayout } from '../../src/plan/policies.ts'
 import { syntheticH100Gpu, syntheticProfile } from '../../src/profile/synthetic.ts'
 import { shortSimEvaluator } from './helpers.ts'
-import { sharedOf, toyFitSearch, score as toyScore, toySpaceOptions, wholeShareOf } from './toy-fit.ts'
+import {
+  onWholeGpu,
+  sharedOf,
+  toyFitSearch,
+  score as toyScore,
+  toySpaceOptions,
+  wholeShareOf,
+} from './toy-fit.ts'
 
 const gpu = syntheticH100Gpu()
 const N = gpu.smCount
@@ -348,10 +355,7 @@ describe('makePlan eclip-fit', () => {
       evaluator: allShared,
       fitStarts: 'one',
     })
-    assert.ok(
-      plan.workers.every((w) => w.groups.every((g) => g.partition === 0)),
-      'every kernel on the whole GPU',
-    )
+    assert.ok(onWholeGpu(plan), 'every kernel on the whole GPU')
     const notes = plan.solver.notes ?? ''
     assert.match(
       notes,

@@ -44,6 +44,9 @@ export const sharedOf = (c: FitCandidate, w: number) => {
 export const wholeShareOf = (w: Plan['workers'][number]) =>
   w.groups.filter((g) => g.partition === 0).reduce((a, g) => a + g.last - g.first + 1, 0) / w.kernels
 
+/** Whether a plan is the baseline's placement: every worker's every group on the whole GPU (partition 0). */
+export const onWholeGpu = (p: Plan) => p.workers.every((w) => w.groups.every((g) => g.partition === 0))
+
 /** eclip-fit's search space over `profiles` as the toy search has it: no switch cost, 16 partitions at most. */
 export const toySpaceOptions = (profiles: readonly Profile[]): FitSpaceOptions => ({
   smCount: N,

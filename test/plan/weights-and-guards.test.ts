@@ -7,7 +7,7 @@ import { FormatError, MAX_WEIGHT, type Plan, parseFormat } from '../../src/forma
 import { type FitObjective, fitMetrics } from '../../src/plan/fit.ts'
 import { floorsMetText, objectiveOf, relativeWeights } from '../../src/plan/floors.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
-import { gpu, prof, score, spec } from './toy-fit.ts'
+import { gpu, onWholeGpu, prof, score, spec } from './toy-fit.ts'
 
 const profiles = [prof('albert', 80), prof('vgg19', 40)]
 
@@ -19,8 +19,7 @@ const planToy: PlanEvaluator = {
   switchCostUs: 0,
   soloRps: async () => 1,
   evaluate: async (plan: Plan) => {
-    if (plan.policy === 'baseline' || plan.workers.every((w) => w.groups.every((g) => g.partition === 0)))
-      return score(plan.workers.map(() => 1))
+    if (plan.policy === 'baseline' || onWholeGpu(plan)) return score(plan.workers.map(() => 1))
     const shared = plan.workers.map(
       (w) =>
         w.groups.filter((g) => g.partition === 0).reduce((a, g) => a + g.last - g.first + 1, 0) / w.kernels,
@@ -88,10 +87,7 @@ describe('a guard on total requests/s no plan meets', () => {
       fitStarts: 'one',
       minTotalShare: 1.9,
     })
-    assert.ok(
-      plan.workers.every((w) => w.groups.every((g) => g.partition === 0)),
-      'every kernel on the whole GPU',
-    )
+    assert.ok(onWholeGpu(plan), 'every kernel on the whole GPU')
     const notes = plan.solver.notes ?? ''
     assert.match(
       notes,
