@@ -97,12 +97,13 @@ export const H100_RECORDED = [
     'D2-more6',
     'C2-more6',
   ].map((p) => `results/h100/confirm-close-calls/${p}`),
-  // results/h100/tuned-p95-13 is not in this list: its mean STP with the profiles' solo rates drifts past the issue's
-  // target (albert's batch-1 rate over-predicted, in three of its seven mixes); its README gives the re-simulation
+  ...['N-mix2', 'N-mix5', 'N-mix7', 'N-mix6', 'N-mix1', 'N-more2', 'N-more4'].map(
+    (p) => `results/h100/tuned-p95-13/${p}`,
+  ),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 954
+export const H100_RUNS = 968
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'

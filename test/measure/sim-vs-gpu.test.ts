@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Seventeen series (the list: h100-recorded.ts):
+// none of the series below, so these runs are held out. Eighteen series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -40,7 +40,9 @@
 // - results/h100/tuned-p95-gpu-cap (the same with --max-p95 held on measurements alone, and with the tuning that
 //   held it in the simulator's searches, back to back), plans recorded;
 // - results/h100/confirm-close-calls (baseline and eclip-fit tuned with CONFIRM on a fall-back alone and over any
-//   choice, back to back, four mixes at batch 1, two of them twice), plans recorded.
+//   choice, back to back, four mixes at batch 1, two of them twice), plans recorded;
+// - results/h100/tuned-p95-13 (baseline and eclip-fit tuned with --max-p95 1.1, the seven mixes without vgg19 at
+//   batch 1), plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
@@ -54,15 +56,15 @@ import { checkHeldOut, type Limits } from './sim-vs-gpu.ts'
 const SERIES = [...new Set(['eclip-fit-v2', ...H100_RECORDED.map((p) => p.split('/')[2] as string)])]
 
 /**
- * The issue's targets (#18: the simulator's STP within 8% of the GPU's, each worker within 15%), per run. The simulator
- * does not meet them on every run yet: they are checked by a `todo` test, which lists the runs past them without
- * failing CI. The mean over each series' runs is held to them.
+ * The issue's targets (#18: the simulator's STP within 8% of the GPU's, each worker within 15%), per run and on each
+ * series' mean. The simulator does not meet them on every run, nor on every series' mean: they are checked by `todo`
+ * tests, which list the runs and the series past them without failing CI; the guard below holds what it meets today.
  */
 export const TARGET = { stpVsBaseline: 0.08, stpCommon: 0.08, worker: 0.15 }
 
 /**
  * What the simulator meets today, held so that it cannot get worse unnoticed: each run's largest drift (the worst run
- * measured, rounded up by about a point) and the mean over each series' runs, which meets the targets. The
+ * measured, rounded up by about a point) and the mean over each series' runs (the common guard under the targets). The
  * re-simulation is deterministic (recorded plans and seeds), so these move only when the simulator, the calibration
  * or the profiles do. With 'coresident' sharing (src/execute/sim/contention.ts), kernels of co-located workers share
  * SMs as far as their blocks leave room: STP with the profiles' solo rates tightened from 18% to 13% at worst, the
@@ -80,10 +82,11 @@ export const GUARD = {
 
 /**
  * Series held to a mean guard of their own: tuned-priorities, tuned-shipped-13, tuned-wide-b1, tuned-p95-gpu-cap and
- * confirm-close-calls are batch 1 alone, where albert's absolute rate is over-predicted (above), so their mean STP with
- * the profiles' solo rates sits past the common mean guard (tuned-wide-b1 and tuned-p95-gpu-cap each have more1 twice,
- * whose baseline is furthest off; confirm-close-calls has albert in three of its four mixes); eclip-fit-v2's mean STP
- * ratio to baseline sits just past it (by a tenth of a point) on the batch-8 profiles re-profiled with conv lanes and
+ * confirm-close-calls and tuned-p95-13 are batch 1 alone, where albert's absolute rate is over-predicted (above), so
+ * their mean STP with the profiles' solo rates sits past the common mean guard (tuned-wide-b1 and tuned-p95-gpu-cap
+ * each have more1 twice, whose baseline is furthest off; confirm-close-calls has albert in three of its four mixes,
+ * tuned-p95-13 in three of its seven, mix1 with two: past the issue's 8%, which the targets' `todo` lists);
+ * eclip-fit-v2's mean STP ratio to baseline sits just past it (by a tenth of a point) on the batch-8 profiles re-profiled with conv lanes and
  * op spans: its batch-8 runs of the paper's eclip in mix2 and mix5 moved the most.
  */
 export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
@@ -93,6 +96,7 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'tuned-wide-b1': { stpCommon: 0.085 },
   'tuned-p95-gpu-cap': { stpCommon: 0.07 },
   'confirm-close-calls': { stpCommon: 0.075 },
+  'tuned-p95-13': { stpCommon: 0.095 },
 }
 
 /**

@@ -1,8 +1,9 @@
 // The simulator checked against one GPU's recorded runs it was not calibrated on: the runs re-simulated with the plans
 // they executed, their seeds and loops, and the GPU's shipped calibration (profiles/<gpu>: sim-calibration.json,
-// power.json), then each run's drift from the GPU held to a guard (what the simulator meets today) and the issue's
-// targets listed by a `todo` test. One GPU per test file (sim-vs-gpu.test.ts: the H100, sim-vs-gpu-h200.test.ts); each
-// says which series it holds and why its guard is what it is.
+// power.json), then each run's drift from the GPU and each series' mean drift held to a guard (what the simulator meets
+// today), and the issue's targets, per run and on each series' mean, listed by `todo` tests. One GPU per test file
+// (sim-vs-gpu.test.ts: the H100, sim-vs-gpu-h200.test.ts); each says which series it holds and why its guard is what
+// it is.
 //
 // What is compared, per run: STP relative to the same mix's baseline STP (the headline's ratio), STP with the
 // profiles' whole-GPU rates as both backends' solo rates (a weighted sum of raw req/s, the same weights on both sides;
@@ -64,7 +65,7 @@ export interface HeldOutCheck {
   guard: { perRun: Limits; mean: Limits }
   /** Runs held to a guard of their own (past the common one), by the run's label. */
   guardExceptions?: Record<string, Partial<Limits>>
-  /** Series held to a mean guard of their own (past the common one). */
+  /** Series held to a mean guard of their own (past the common one; past the target, the target's `todo` lists it). */
   guardMeanExceptions?: Record<string, Partial<Limits>>
   /** The run the guard's own test alters: the first set of this series (of `sets`), this mix's eclip-fit run. */
   probe: { series: string; sets: number; mix: string }
@@ -298,20 +299,24 @@ export function checkHeldOut(check: HeldOutCheck): void {
   const { target, guard } = check
   const exceptions = check.guardExceptions ?? {}
   const meanExceptions = check.guardMeanExceptions ?? {}
-  /** Each series' mean drift past the guard's mean or the issue's target. */
-  const meansPast = (rows: Drift[]) =>
+  /** Each series' mean drift past the limits (its own, else the common ones). */
+  const meansPast = (rows: Drift[], limitsOf: (series: string) => Limits) =>
     seriesOf(rows).flatMap((series) =>
       KEYS.flatMap((k) => {
         const m = meanErr(
           rows.filter((r) => r.series === series),
           k,
         )
-        const limit = Math.min(meanExceptions[series]?.[k] ?? guard.mean[k], target[k])
+        const limit = limitsOf(series)[k]
         return m > limit ? [`${series}: ${LABEL[k]}: mean drift ${pct(m)} > ${pct(limit)}`] : []
       }),
     )
+  const meanGuardOf = (series: string): Limits => ({ ...guard.mean, ...meanExceptions[series] })
   /** Everything the guard holds: each run's drift and each series' mean. */
-  const violations = (rows: Drift[]) => [...past(rows, guard.perRun, exceptions), ...meansPast(rows)]
+  const violations = (rows: Drift[]) => [
+    ...past(rows, guard.perRun, exceptions),
+    ...meansPast(rows, meanGuardOf),
+  ]
 
   const resimulateAll = async () => {
     const sim = simulatorOf(check)
@@ -406,7 +411,7 @@ export function checkHeldOut(check: HeldOutCheck): void {
         found.some((v) => v.startsWith(`${label}: ${LABEL.worker}`)),
         found.join('\n'),
       )
-      // every GPU run of the series a little faster: no run past its own guard, the series' mean STP past the target
+      // every GPU run of the series a little faster: no run past its own guard, the series' mean STP past its guard
       const faster = ofSeries.flatMap((s) =>
         compare(sim, {
           ...s,
@@ -418,7 +423,7 @@ export function checkHeldOut(check: HeldOutCheck): void {
       )
       assert.ok(
         violations(faster).includes(
-          `${check.probe.series}: ${LABEL.stpCommon}: mean drift ${pct(meanErr(faster, 'stpCommon'))} > ${pct(Math.min(meanExceptions[check.probe.series]?.stpCommon ?? guard.mean.stpCommon, target.stpCommon))}`,
+          `${check.probe.series}: ${LABEL.stpCommon}: mean drift ${pct(meanErr(faster, 'stpCommon'))} > ${pct(meanGuardOf(check.probe.series).stpCommon)}`,
         ),
         violations(faster).join('\n'),
       )
@@ -429,6 +434,16 @@ export function checkHeldOut(check: HeldOutCheck): void {
     }, async () => {
       const { rows } = await result()
       assert.deepEqual(past(rows, target), [])
+    })
+
+    it("meets issue #18's targets on each series' mean: STP within 8%, each worker within 15%", {
+      todo: 'not met on every series yet: the series past them are listed',
+    }, async () => {
+      const { rows } = await result()
+      assert.deepEqual(
+        meansPast(rows, () => target),
+        [],
+      )
     })
   })
 }
