@@ -578,6 +578,8 @@ export interface FitSearchResult extends FitCandidate {
    * best state makes it (`state` is then that state).
    */
   fellBack: boolean
+  /** True when the search's best state itself makes the baseline's placement (`fellBack` is then true too). */
+  bestIsWhole: boolean
   /** The state the search ended at (the chosen plan's, unless it fell back). */
   state: FitState
   /**
@@ -741,7 +743,8 @@ export async function fitSearch(
   evaluations++
   const m = guardReference(fitMetrics(await o.score(whole), o.baseline, o.objective))
   // a best state that makes the baseline's placement is it, and said so
-  if (value(m) > value(best) || FitSpace.isWholeGpu(c))
+  const bestIsWhole = FitSpace.isWholeGpu(c)
+  if (value(m) > value(best) || bestIsWhole)
     return {
       ...whole,
       ...done(),
@@ -750,6 +753,7 @@ export async function fitSearch(
       evaluations,
       chosen: m,
       fellBack: true,
+      bestIsWhole,
     }
-  return { ...c, ...done(), evaluations, chosen: best, fellBack: false }
+  return { ...c, ...done(), evaluations, chosen: best, fellBack: false, bestIsWhole }
 }

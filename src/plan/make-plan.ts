@@ -238,7 +238,7 @@ const planFit: PolicyPlanner = async (c) => {
     const { lambdas, mu } = res.fellBack ? res.state : res
     const prices = `overlap prices λ ${lambdas.map(f).join(', ')}, μ ${mu}`
     // the search's best may be the baseline's placement itself (e.g. no price on overlap): then it is not "above" it
-    const madeIt = res.fellBack && FitSpace.isWholeGpu(res.space.candidate(res.state))
+    const madeIt = res.bestIsWhole
     const choice = res.fellBack
       ? `the baseline's placement (every kernel on the whole GPU) chosen by the evaluator over ${res.evaluations} candidate plans, ${madeIt ? 'what' : 'scoring above'} the search's best (homes ${homes} SMs, ${prices})${madeIt ? ' makes' : ''}`
       : `homes ${homes} SMs, ${prices}: chosen by the evaluator over ${res.evaluations} candidate plans`
