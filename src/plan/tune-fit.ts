@@ -237,9 +237,11 @@ export async function tuneFit(
   // the note, in '; '-joined parts: what was measured; why the plan taken is not simply the climb's end (each such
   // reason ends in '; ') and the plan with its raised streams; how it measured; what its numbers are worth
   const on = `${t.on.backend === 'gpu' ? 'the GPU backend' : 'the simulator backend'} (${t.on.gpu}, ${t.on.warmupS} s warm-up + ${t.on.windowS} s window per run)`
+  // with the second search, its seeds are counted among the simulator's best (those the first did not give)
+  const simBest = `the simulator's ${tuned.seeds - (tuned.homesWhole ? 1 : 2)} best${lowered ? ' of its two searches' : ''}`
   const seeds = tuned.homesWhole
-    ? `${tuned.seeds} seeds (the baseline's placement, which model-wise homes make here, the simulator's ${tuned.seeds - 1} best)`
-    : `${tuned.seeds} seeds (the baseline's placement, model-wise homes, the simulator's ${tuned.seeds - 2} best)`
+    ? `${tuned.seeds} seeds (the baseline's placement, which model-wise homes make here, ${simBest})`
+    : `${tuned.seeds} seeds (the baseline's placement, model-wise homes, ${simBest})`
   const climb = `${tuned.measured - tuned.seeds} more by a coordinate search on measurements, moves kept: ${tuned.moves} (each had to gain more than ${t.margin} of STP)`
   const budget = `${tuning.evaluations} runs in ${seconds.toFixed(1)} s — baseline co-location, ${seeds}, ${climb}`
   const fromLowered =

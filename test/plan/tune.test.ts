@@ -60,6 +60,8 @@ class Counting implements ExecuteBackend {
 }
 
 const WINDOW = { warmupS: 0.02, windowS: 0.2 }
+/** The default slack of the second search's floors, as its note prints it (a regular expression's text). */
+const DEFAULT_LOWER = String(SIM_FLOOR_SLACK).replace('.', '\\.')
 
 function evaluatorOn(backend: ExecuteBackend, m: Mix): MeasuredEvaluator {
   const { gpu, primitives, power, calibration } = m.inputs
@@ -324,7 +326,9 @@ describe('eclip-fit tuned on a backend', () => {
     const slack = await tuned(m, new Counting(m), { candidates: 1, evaluations: 0, simFloorSlack: 'default' })
     assert.match(
       slack.solver.notes ?? '',
-      /the simulator's search again with each floor held 0\.05 lower, for more candidates to measure: the baseline's placement chosen over \d+ candidate plans/,
+      new RegExp(
+        `the simulator's search again with each floor held ${DEFAULT_LOWER} lower, for more candidates to measure: the baseline's placement chosen over \\d+ candidate plans`,
+      ),
     )
   })
 
@@ -714,13 +718,24 @@ describe('eclip-fit tuned on a backend', () => {
     assert.equal(slack.solver.tuning?.floorMargin, MEASURED_FLOOR_MARGIN)
     assert.equal(plain.solver.tuning?.simFloorSlack, 0)
     assert.doesNotMatch(plain.solver.notes ?? '', /search again/)
+    // the seeds the note counts as the simulator's best come from both searches, and it says so
+    assert.match(
+      slack.solver.notes ?? '',
+      new RegExp(
+        `${b.length} seeds \\(the baseline's placement, model-wise homes, the simulator's ${b.length - 2} best of its two searches\\)`,
+      ),
+    )
+    assert.match(plain.solver.notes ?? '', new RegExp(`the simulator's ${a.length - 2} best\\)`))
     // absent, the slack is the default (SIM_FLOOR_SLACK), and it makes the same seeds as given explicitly
     const byDefault = await tuned(m, new Counting(m), { ...budget, simFloorSlack: 'default' })
     assert.ok(SIM_FLOOR_SLACK > 0)
     assert.equal(byDefault.solver.tuning?.simFloorSlack, SIM_FLOOR_SLACK)
     const explicit = await tuned(m, new Counting(m), { ...budget, simFloorSlack: SIM_FLOOR_SLACK })
     assert.deepEqual(seedsOf(byDefault), seedsOf(explicit))
-    assert.match(slack.solver.notes ?? '', /the simulator's search again with each floor held 0\.05 lower/)
+    assert.match(
+      slack.solver.notes ?? '',
+      new RegExp(`the simulator's search again with each floor held ${DEFAULT_LOWER} lower`),
+    )
     // the floors as given still hold on what the backend measured (here the simulator backend itself)
     assert.ok(slack.solver.tuning?.floorsMet, JSON.stringify(slack.solver.tuning))
     assert.ok((slack.solver.tuning?.worstVsBaseline ?? 0) >= 0.9)
