@@ -100,10 +100,11 @@ export const H100_RECORDED = [
   ...['N-mix2', 'N-mix5', 'N-mix7', 'N-mix6', 'N-mix1', 'N-more2', 'N-more4'].map(
     (p) => `results/h100/tuned-p95-13/${p}`,
   ),
+  ...['S', 'C', 'S2'].map((p) => `results/h100/profile-interference-b1/${p}`),
 ]
 
 /** GPU runs in those series (a series added or a run lost shows as a different count). */
-export const H100_RUNS = 968
+export const H100_RUNS = 1004
 
 /** eclip-fit-v2 kept no plan files: its plans made again (by fixtures/make-h100-plans.ts), and its run count. */
 export const H100_FIXTURE = 'test/measure/fixtures/h100-eclip-fit-v2-plans.json'

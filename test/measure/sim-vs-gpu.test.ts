@@ -2,7 +2,7 @@
 // plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
 // other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
 // the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Eighteen series (the list: h100-recorded.ts):
+// none of the series below, so these runs are held out. Nineteen series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -42,7 +42,10 @@
 // - results/h100/confirm-close-calls (baseline and eclip-fit tuned with CONFIRM on a fall-back alone and over any
 //   choice, back to back, four mixes at batch 1, two of them twice), plans recorded;
 // - results/h100/tuned-p95-13 (baseline and eclip-fit tuned with --max-p95 1.1, the seven mixes without vgg19 at
-//   batch 1), plans recorded.
+//   batch 1), plans recorded;
+// - results/h100/profile-interference-b1 (baseline and eclip-fit untuned, six mixes at batch 1, planned with the
+//   shipped calibration, with a candidate giving albert and shufflenet their own γ, and with the shipped one again),
+//   plans recorded.
 // Every plan is checked against each run's switches and kernels per request.
 //
 // TARGET: the issue's tolerances; GUARD: what the simulator meets today.
@@ -81,13 +84,14 @@ export const GUARD = {
 }
 
 /**
- * Series held to a mean guard of their own: tuned-priorities, tuned-shipped-13, tuned-wide-b1, tuned-p95-gpu-cap and
- * confirm-close-calls and tuned-p95-13 are batch 1 alone, where albert's absolute rate is over-predicted (above), so
- * their mean STP with the profiles' solo rates sits past the common mean guard (tuned-wide-b1 and tuned-p95-gpu-cap
- * each have more1 twice, whose baseline is furthest off; confirm-close-calls has albert in three of its four mixes,
- * tuned-p95-13 in three of its seven, mix1 with two: past the issue's 8%, which the targets' `todo` lists);
- * eclip-fit-v2's mean STP ratio to baseline sits just past it (by a tenth of a point) on the batch-8 profiles re-profiled with conv lanes and
- * op spans: its batch-8 runs of the paper's eclip in mix2 and mix5 moved the most.
+ * Series held to a mean guard of their own: tuned-priorities, tuned-shipped-13, tuned-wide-b1, tuned-p95-gpu-cap,
+ * confirm-close-calls, tuned-p95-13 and profile-interference-b1 are batch 1 alone, where albert's absolute rate is
+ * over-predicted (above), so their mean STP with the profiles' solo rates sits past the common mean guard
+ * (tuned-wide-b1 and tuned-p95-gpu-cap each have more1 twice, whose baseline is furthest off; confirm-close-calls has
+ * albert in three of its four mixes, tuned-p95-13 in three of its seven, mix1 with two, and profile-interference-b1 in
+ * four of its six: both past the issue's 8%, which the targets' `todo` lists); eclip-fit-v2's mean STP ratio to
+ * baseline sits just past it (by a tenth of a point) on the batch-8 profiles re-profiled with conv lanes and op spans:
+ * its batch-8 runs of the paper's eclip in mix2 and mix5 moved the most.
  */
 export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'eclip-fit-v2': { stpVsBaseline: 0.031 },
@@ -97,6 +101,7 @@ export const GUARD_MEAN_EXCEPTIONS: Record<string, Partial<Limits>> = {
   'tuned-p95-gpu-cap': { stpCommon: 0.07 },
   'confirm-close-calls': { stpCommon: 0.075 },
   'tuned-p95-13': { stpCommon: 0.095 },
+  'profile-interference-b1': { stpCommon: 0.095 },
 }
 
 /**
