@@ -311,7 +311,14 @@ export function checkHeldOut(check: HeldOutCheck): void {
         return m > limit ? [`${series}: ${LABEL[k]}: mean drift ${pct(m)} > ${pct(limit)}`] : []
       }),
     )
-  const meanGuardOf = (series: string): Limits => ({ ...guard.mean, ...meanExceptions[series] })
+  const meanGuardOf = (series: string): Limits => {
+    const own = meanExceptions[series]
+    return {
+      stpVsBaseline: own?.stpVsBaseline ?? guard.mean.stpVsBaseline,
+      stpCommon: own?.stpCommon ?? guard.mean.stpCommon,
+      worker: own?.worker ?? guard.mean.worker,
+    }
+  }
   /** Everything the guard holds: each run's drift and each series' mean. */
   const violations = (rows: Drift[]) => [
     ...past(rows, guard.perRun, exceptions),

@@ -733,9 +733,10 @@ describe('eclip-fit tuned on a backend', () => {
     const explicit = await tuned(m, new Counting(m), { ...budget, simFloorSlack: SIM_FLOOR_SLACK })
     assert.deepEqual(seedsOf(byDefault), seedsOf(explicit))
     assert.match(
-      slack.solver.notes ?? '',
+      byDefault.solver.notes ?? '',
       new RegExp(`the simulator's search again with each floor held ${DEFAULT_LOWER} lower`),
     )
+    assert.match(slack.solver.notes ?? '', /the simulator's search again with each floor held 0\.05 lower/)
     // the floors as given still hold on what the backend measured (here the simulator backend itself)
     assert.ok(slack.solver.tuning?.floorsMet, JSON.stringify(slack.solver.tuning))
     assert.ok((slack.solver.tuning?.worstVsBaseline ?? 0) >= 0.9)
