@@ -311,14 +311,9 @@ export function checkHeldOut(check: HeldOutCheck): void {
         return m > limit ? [`${series}: ${LABEL[k]}: mean drift ${pct(m)} > ${pct(limit)}`] : []
       }),
     )
-  const meanGuardOf = (series: string): Limits => {
-    const own = meanExceptions[series]
-    return {
-      stpVsBaseline: own?.stpVsBaseline ?? guard.mean.stpVsBaseline,
-      stpCommon: own?.stpCommon ?? guard.mean.stpCommon,
-      worker: own?.worker ?? guard.mean.worker,
-    }
-  }
+  /** A series' mean guard: its own limit where it has one, key by key, else the common one. */
+  const meanGuardOf = (series: string) =>
+    Object.fromEntries(KEYS.map((k) => [k, meanExceptions[series]?.[k] ?? guard.mean[k]])) as Limits
   /** Everything the guard holds: each run's drift and each series' mean. */
   const violations = (rows: Drift[]) => [
     ...past(rows, guard.perRun, exceptions),

@@ -26,6 +26,7 @@ import {
   withoutP95Cap,
 } from '../../src/plan/tune.ts'
 import { loadProfileSet } from '../../src/profile/store.ts'
+import { onWholeGpu } from './toy-fit.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const dir = join(root, 'profiles', 'h100')
@@ -115,9 +116,6 @@ function tuned(
   })
 }
 
-/** Every worker's every group on the whole GPU (partition 0): the baseline's placement. */
-const wholeGpu = (p: Plan) => p.workers.every((w) => w.groups.every((g) => g.partition === 0))
-
 /** Stretches worker w's request times by factor[w] (> 1: slower), as if the GPU ran it that much slower. */
 function stretch(r: RunResult, factor: readonly number[]): RunResult {
   return {
@@ -205,7 +203,7 @@ function floorStandIn(m: Mix, short: number, long: number) {
             m.workers.map((_, i) => (i === 0 ? 1 / 1.02 : 1)),
           )
         : r
-    if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+    if (spec.plan.policy !== 'eclip-fit' || !base || onWholeGpu(spec.plan)) return base ?? r
     const w0 = isLong(spec) ? long : short
     const factor = m.workers.map((_, i) => (i === 0 ? w0 : 1.5))
     return quickened(base, factor)
@@ -309,7 +307,7 @@ describe('eclip-fit tuned on a backend', () => {
     const fit = backend.specs.filter((s) => s.plan.policy === 'eclip-fit')
     // the baseline's placement, the homes and six seeds, each a plan of its own
     assert.equal(fit.length, 2 + 6)
-    assert.equal(fit.filter((s) => wholeGpu(s.plan)).length, 1)
+    assert.equal(fit.filter((s) => onWholeGpu(s.plan)).length, 1)
     const runs = plan.solver.tuning?.runs ?? []
     assert.equal(runs.filter((r) => r.plan === "the baseline's placement").length, 1)
     assert.ok(
@@ -317,7 +315,7 @@ describe('eclip-fit tuned on a backend', () => {
       JSON.stringify(runs),
     )
     // measured best here, it is taken as the baseline's placement, not as a plan of λ 0, μ 0
-    assert.ok(wholeGpu(plan))
+    assert.ok(onWholeGpu(plan))
     assert.match(
       plan.solver.notes ?? '',
       /the baseline's placement \(every kernel on the whole GPU\) measured best/,
@@ -346,7 +344,7 @@ describe('eclip-fit tuned on a backend', () => {
     // worker 0 at `slow` × its rate; the baseline's placement runs as simulated
     const gpu = (slow: number) =>
       new Counting(m, (spec, r) =>
-        spec.plan.policy === 'eclip-fit' && !wholeGpu(spec.plan)
+        spec.plan.policy === 'eclip-fit' && !onWholeGpu(spec.plan)
           ? stretch(
               r,
               m.workers.map((_, i) => (i === 0 ? 1 / slow : 0.6)),
@@ -355,13 +353,13 @@ describe('eclip-fit tuned on a backend', () => {
       )
     // worker 0 kept at its rate: a partitioned plan wins (so the floor below is what decides)
     const kept = await tuned(m, gpu(1), { candidates: 3, evaluations: 2 })
-    assert.equal(wholeGpu(kept), false)
+    assert.equal(onWholeGpu(kept), false)
     assert.ok((kept.solver.tuning?.stpVsBaseline ?? 0) > 1.3)
     // worker 0 at 0.7 of its rate, under its floor of 0.9 in every partitioned plan (the simulator puts it at most a
     // few per cent above baseline's rate in them): only the baseline's placement meets the floors, however much more
     // STP the others measured
     const short = await tuned(m, gpu(0.7), { candidates: 3, evaluations: 2 })
-    assert.equal(wholeGpu(short), true)
+    assert.equal(onWholeGpu(short), true)
     const t = short.solver.tuning
     assert.ok(t?.fellBack && t.floorsMet && t.worstVsBaseline >= 0.9, JSON.stringify(t))
     assert.match(short.solver.notes ?? '', /the baseline's placement .* measured best/)
@@ -380,7 +378,7 @@ describe('eclip-fit tuned on a backend', () => {
       { candidates: 3, evaluations: 2 },
       floors,
     )
-    assert.equal(wholeGpu(over), false)
+    assert.equal(onWholeGpu(over), false)
     assert.equal(over.solver.tuning?.confirmed, undefined)
     assert.match(
       over.solver.notes ?? '',
@@ -390,7 +388,7 @@ describe('eclip-fit tuned on a backend', () => {
     // margin is halved): the baseline's placement, the only plan that keeps the margin
     const nearBackend = standIn(0.95 + MEASURED_FLOOR_MARGIN / 4)
     const near = await tuned(m, nearBackend, { candidates: 3, evaluations: 2 }, floors)
-    assert.equal(wholeGpu(near), true)
+    assert.equal(onWholeGpu(near), true)
     assert.ok(
       near.solver.tuning?.fellBack && near.solver.tuning.floorsMet,
       JSON.stringify(near.solver.tuning),
@@ -416,7 +414,7 @@ describe('eclip-fit tuned on a backend', () => {
       { candidates: 3, evaluations: 2, floorMargin: 0 },
       floors,
     )
-    assert.equal(wholeGpu(none), false)
+    assert.equal(onWholeGpu(none), false)
     assert.doesNotMatch(none.solver.notes ?? '', /each floor held [\d.]+ higher/)
     // the margin lifts a floor to 1 at most, never lowers one past 1, and leaves a floor of 0 (any rate) alone
     const obj = { soloRps: [1, 1, 1, 1], weights: [1, 1, 1, 1], floors: [0, 0.99, 0.9, 1.05] }
@@ -436,7 +434,7 @@ describe('eclip-fit tuned on a backend', () => {
     for (const fitPriorities of [false, true]) {
       const backend = standIn(0.955, 0.965)
       const confirmed = await tuned(m, backend, budget, { ...floors, fitPriorities })
-      assert.equal(wholeGpu(confirmed), false)
+      assert.equal(onWholeGpu(confirmed), false)
       const t = confirmed.solver.tuning
       assert.ok(t && !t.fellBack && t.floorsMet && t.confirmed, JSON.stringify(t))
       assert.equal(t.confirmed.windowS, WINDOW.windowS * CONFIRM.windowFactor)
@@ -474,7 +472,7 @@ describe('eclip-fit tuned on a backend', () => {
       evaluator: simEvaluator(m.inputs, m.workers, m.profiles),
       tune: { evaluator: plain, on: plain.on, ...budget, margin: 0.01, priorityPlans: 1, simFloorSlack: 0 },
     })
-    assert.equal(wholeGpu(fell), true)
+    assert.equal(onWholeGpu(fell), true)
     assert.equal(fell.solver.tuning?.confirmed, undefined)
     assert.ok(backend.specs.every((sp) => sp.windowS === WINDOW.windowS))
   })
@@ -493,7 +491,7 @@ describe('eclip-fit tuned on a backend', () => {
       let first: string | undefined
       return new Counting(m, (spec, r) => {
         if (spec.plan.policy === 'baseline') base = r
-        if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+        if (spec.plan.policy !== 'eclip-fit' || !base || onWholeGpu(spec.plan)) return base ?? r
         const key = JSON.stringify(spec.plan.workers)
         first ??= key
         const isLong = spec.windowS > WINDOW.windowS
@@ -559,7 +557,7 @@ describe('eclip-fit tuned on a backend', () => {
     let tailedKey: string | undefined
     const backend = new Counting(m, (spec, r) => {
       if (spec.plan.policy === 'baseline') base = r
-      if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+      if (spec.plan.policy !== 'eclip-fit' || !base || onWholeGpu(spec.plan)) return base ?? r
       const key = JSON.stringify(spec.plan.workers)
       first ??= key
       const isLong = spec.windowS > WINDOW.windowS
@@ -615,7 +613,7 @@ describe('eclip-fit tuned on a backend', () => {
     // every partitioned plan serves 10% more of every worker, a tenth of worker 1's requests 1.3× longer (its p95
     // past the cap): the guard on total requests/s met, only the baseline's placement within the cap
     const backend = new Counting(m, (spec, r) =>
-      spec.plan.policy === 'eclip-fit' && !wholeGpu(spec.plan)
+      spec.plan.policy === 'eclip-fit' && !onWholeGpu(spec.plan)
         ? tailed(
             quickened(
               r,
@@ -627,7 +625,7 @@ describe('eclip-fit tuned on a backend', () => {
     )
     const plan = await tuned(m, backend, { candidates: 2, evaluations: 0 }, { minTotalShare: 1.01 })
     const t = plan.solver.tuning
-    assert.ok(t?.p95Replaced && t.fellBack && wholeGpu(plan), JSON.stringify(t))
+    assert.ok(t?.p95Replaced && t.fellBack && onWholeGpu(plan), JSON.stringify(t))
     assert.match(
       plan.solver.notes ?? '',
       /floors met \(0\.9×\), the baseline's placement kept: the p95 hold took it \(the choice's run past the cap\), and the guard on total requests\/s \(≥ 1\.01× baseline's\) is measured against it/,
@@ -643,8 +641,8 @@ describe('eclip-fit tuned on a backend', () => {
     const t = plan.solver.tuning
     // nothing shares the whole GPU with the homes: at λ home every unit runs there, the baseline's placement, measured
     // once, and taken as it (it measured as well as the plans of the other seeds, as simulated)
-    assert.ok(t?.fellBack && wholeGpu(plan), JSON.stringify(t))
-    assert.equal(backend.specs.filter((s) => s.plan.policy === 'eclip-fit' && wholeGpu(s.plan)).length, 1)
+    assert.ok(t?.fellBack && onWholeGpu(plan), JSON.stringify(t))
+    assert.equal(backend.specs.filter((s) => s.plan.policy === 'eclip-fit' && onWholeGpu(s.plan)).length, 1)
     assert.match(
       plan.solver.notes ?? '',
       /baseline co-location, 3 seeds \(the baseline's placement, which model-wise homes make here, the simulator's 2 best\)/,
@@ -660,7 +658,7 @@ describe('eclip-fit tuned on a backend', () => {
     const backend = new Counting(m, (spec, r) => {
       if (spec.plan.policy === 'baseline') bases.set(spec.windowS, r)
       const base = bases.get(spec.windowS)
-      if (spec.plan.policy !== 'eclip-fit' || !base || wholeGpu(spec.plan)) return base ?? r
+      if (spec.plan.policy !== 'eclip-fit' || !base || onWholeGpu(spec.plan)) return base ?? r
       const [w0, others] =
         spec.windowS > WINDOW.windowS
           ? [0.965, 1.3]
@@ -871,7 +869,7 @@ describe('eclip-fit tuned on a backend', () => {
           partitioned = [0.94, 0.94, (0.993 * (a0 + a1 + d) - 0.94 * (a0 + a1)) / d]
         }
         if (spec.plan.policy !== 'eclip-fit' || !base) return r
-        const factor = wholeGpu(spec.plan) ? [0.985, 0.985, 0.985] : partitioned
+        const factor = onWholeGpu(spec.plan) ? [0.985, 0.985, 0.985] : partitioned
         // each worker's rate exactly factor × baseline's
         return quickened(base, factor)
       })
@@ -880,14 +878,14 @@ describe('eclip-fit tuned on a backend', () => {
       Number(/total requests\/s ([\d.]+)× baseline's; heuristic/.exec(p.solver.notes ?? '')?.[1])
     // without the guard a partitioned plan wins on STP, fewer requests served than baseline's
     const free = await tuned(m, standIn(), { candidates: 3, evaluations: 2 })
-    assert.equal(wholeGpu(free), false)
+    assert.equal(onWholeGpu(free), false)
     assert.ok((free.solver.tuning?.stpVsBaseline ?? 0) > 1.03, JSON.stringify(free.solver.tuning))
     assert.equal(total(free), 0.993, 'unguarded: fewer requests than baseline')
     assert.ok(free.solver.tuning?.floorsMet)
     // guarded at 1: every partitioned plan measured short of it ranks below the baseline's placement, which meets it
     // by definition, however much more STP they measured
     const kept = await tuned(m, standIn(), { candidates: 3, evaluations: 2 }, { minTotalShare: 1 })
-    assert.equal(wholeGpu(kept), true)
+    assert.equal(onWholeGpu(kept), true)
     const t = kept.solver.tuning
     assert.ok(t?.fellBack && t.floorsMet, JSON.stringify(t))
     assert.equal(kept.params.minTotalShare, 1)
@@ -899,7 +897,7 @@ describe('eclip-fit tuned on a backend', () => {
     assert.doesNotMatch(kept.solver.notes ?? '', /each floor held [\d.]+ higher/)
     // as when the alberts' floors are what their measured rates miss, with no guard
     const floors = await tuned(m, standIn(), { candidates: 3, evaluations: 2 }, { minShare: 0.95 })
-    assert.equal(wholeGpu(floors), true)
+    assert.equal(onWholeGpu(floors), true)
     assert.ok(floors.solver.tuning?.fellBack)
   })
 
