@@ -126,7 +126,9 @@ export function table(runs: Run[], metric: Metric, title: string): string {
     `${title} — ${label}${isSwitch ? '' : ', arithmetic mean over mixes'}${
       metric === 'throughputVsBaseline'
         ? '; per run the mean of per-worker ratios, which rewards starving one model: read it beside STP'
-        : ''
+        : metric === 'energyEffVsBaseline'
+          ? "; per run the mean of per-worker throughput ratios × baseline's power ÷ the run's (the paper's): read it beside total requests/J"
+          : ''
     }`,
     (r) => r.metrics[metric],
     isSwitch ? { fmt: (v) => String(Math.round(v)) } : {},
@@ -139,7 +141,7 @@ const sys =
   (r) =>
     r.metrics.system?.[k] ?? null
 
-/** The system metrics' figures: STP vs baseline and the worst worker. */
+/** The system metrics' figures: STP vs baseline, the worst worker and total requests/J vs baseline. */
 export const SYSTEM_FIGURES: { get: Getter; title: string; file: string; y: string }[] = [
   {
     get: sys('stpVsBaseline'),
@@ -153,11 +155,18 @@ export const SYSTEM_FIGURES: { get: Getter; title: string; file: string; y: stri
     file: 'worst-worker',
     y: 'min over workers of throughput / baseline',
   },
+  {
+    get: (r) => r.metrics.requestsPerJVsBaseline ?? null,
+    title: 'Requests per joule (total requests ÷ energy) vs baseline',
+    file: 'requests-per-joule',
+    y: "requests/J / baseline's requests/J",
+  },
 ]
 
 /**
  * The system metrics (Eyerman & Eeckhout, IEEE Micro 2008): STP vs baseline, the worst worker, total requests/s,
- * ANTT, Jain over rate/solo, and STP beside its bound (measured ÷ bound). Empty when no run has them.
+ * total requests/J vs baseline, ANTT, Jain over rate/solo, and STP beside its bound (measured ÷ bound). Empty when
+ * no run has them.
  */
 export function systemTables(runs: Run[]): string {
   const mix = mixRuns(runs)
@@ -243,6 +252,11 @@ export function systemTables(runs: Run[]): string {
       runs,
       head('Total requests/s ÷ baseline (a sum over different models)'),
       sys('totalRpsVsBaseline'),
+    ),
+    tableBy(
+      runs,
+      head("Requests/J (total requests ÷ the run's energy) ÷ baseline's"),
+      (r) => r.metrics.requestsPerJVsBaseline ?? null,
     ),
     tableBy(
       runs,
@@ -593,6 +607,7 @@ export function detailReport(runs: Run[]): string {
       out.push(
         `  system: STP ${f(y.stp)} (${f(y.stpVsBaseline)} of baseline's; bound ${f(y.stpBound)}, ${f(y.stpVsBound)} of it), ` +
           `worst worker ${y.worstWorker ?? '–'} ${f(y.worstVsBaseline)}, total ${f(y.totalRps, 1)} req/s (${f(y.totalRpsVsBaseline)}), ` +
+          `${f(m.requestsPerJ, 3)} requests/J (${f(m.requestsPerJVsBaseline)}), ` +
           `ANTT ${f(y.antt)} (${f(y.anttVsBaseline)}), Jain ${f(y.jain, 3)} over rate/solo, mean of ratios ${f(y.meanVsBaseline)}; solo rates from ${y.soloFrom}`,
       )
     const lv = m.live

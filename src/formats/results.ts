@@ -279,8 +279,13 @@ export const RunMetrics = Type.Object(
     jPerRequest: NullableNum,
     requestsPerJ: NullableNum,
     meanPowerW: Num,
-    /** Each worker's requests/J (its requests over the run's joules) normalised to baseline, averaged; null if no baseline. */
+    /**
+     * Each worker's requests/J (its requests over the run's joules) normalised to baseline, averaged (the paper's
+     * energy efficiency; a mean of per-worker ratios: read it beside requestsPerJVsBaseline); null if no baseline.
+     */
     energyEffVsBaseline: NullableNum,
+    /** requestsPerJ ÷ baseline's: total requests ÷ energy, the system's; null without a baseline (absent before). */
+    requestsPerJVsBaseline: Type.Optional(NullableNum),
     /** Mean over workers of normVsBaseline; null if no baseline. */
     throughputVsBaseline: NullableNum,
     /** Mean over workers of p95VsBaseline; null if no baseline. */

@@ -114,6 +114,8 @@ export const ServeRunMetrics = Type.Object(
     p95VsBaseline: NullableNum,
     /** Each worker's requests/J normalised to baseline, averaged (as `eclip bench`); null without a baseline. */
     energyEffVsBaseline: NullableNum,
+    /** requestsPerJ ÷ baseline's: total requests ÷ energy, the system's; null without a baseline (absent before). */
+    requestsPerJVsBaseline: Type.Optional(NullableNum),
     /**
      * Busy share of the server's Node event loop over the window: near 1, the host process, not the backend, bounds
      * the rate. null: the server is not serve-bench's process (an external one).

@@ -16,7 +16,13 @@ import {
 import { packedArea, packingBound } from '../profile/bound.ts'
 import { activeSetMetrics, activeSetTimeline, requestsBySet } from './active-set.ts'
 import { jain, latencySummary, mean } from './stats.ts'
-import { achievedRoundsPerS, type SoloSource, type SystemWorker, systemMetrics } from './system.ts'
+import {
+  achievedRoundsPerS,
+  requestsPerJRatio,
+  type SoloSource,
+  type SystemWorker,
+  systemMetrics,
+} from './system.ts'
 
 export interface RunContext {
   backend: 'sim' | 'gpu'
@@ -229,6 +235,7 @@ export function buildRun(spec: RunSpec, result: RunResult, ctx: RunContext): Run
       requestsPerJ: energyJ > 0 ? requests / energyJ : null,
       meanPowerW: energyJ / windowS,
       energyEffVsBaseline: null,
+      requestsPerJVsBaseline: null,
       throughputVsBaseline: null,
       p95VsBaseline: null,
       jainFairness: null,
@@ -393,6 +400,7 @@ export function normalise(runs: Run[]): Run[] {
       norm && base && r.metrics.meanPowerW > 0
         ? (mean(norm) as number) * (base.metrics.meanPowerW / r.metrics.meanPowerW)
         : null
+    r.metrics.requestsPerJVsBaseline = requestsPerJRatio(r.metrics.requestsPerJ, base?.metrics.requestsPerJ)
     r.metrics.jainFairness = solo ? jain(solo) : null
     if (inMix) {
       // the baseline seen with the same solo references, its workers in this run's order

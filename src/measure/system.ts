@@ -5,7 +5,7 @@
 // - ANTT (average normalised turnaround time) = mean_w co-run latency_w / solo latency_w (lower is better);
 // - the worst worker: min_w rate_w / the same worker's rate under baseline, with its name;
 // - Jain's fairness index over rate_w / solo_rate_w;
-// - total requests/s and its ratio to baseline;
+// - total requests/s and its ratio to baseline, and total requests ÷ energy (requests/J) and its ratio to baseline;
 // - the mean of per-worker ratios to baseline, kept beside them but never shown alone: it rewards starving one model
 //   to speed up another (a worker at 2× and one at 0.5× average 1.25 while STP falls).
 // Solo rates come from solo runs (one worker alone on the whole GPU, same backend) where the experiment made them,
@@ -60,6 +60,17 @@ export function worstWorker(
     if (!worst || ratio < worst.ratio) worst = { worker: names[i] ?? String(i), ratio }
   }
   return worst
+}
+
+/**
+ * A run's requests/J ÷ its baseline's: total requests over the window's joules, the system's energy efficiency (not
+ * a mean of per-worker ratios). Null where either run has no energy or there is no baseline.
+ */
+export function requestsPerJRatio(
+  requestsPerJ: number | null,
+  baseline: number | null | undefined,
+): number | null {
+  return requestsPerJ !== null && baseline ? requestsPerJ / baseline : null
 }
 
 /**

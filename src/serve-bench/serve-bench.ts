@@ -20,7 +20,7 @@ import type {
 import { expandWorkers, serveRunId, serveRunName } from '../formats/index.ts'
 import { profileRefs } from '../measure/metrics.ts'
 import { latencySummary, mean } from '../measure/stats.ts'
-import { profileSystemMetrics } from '../measure/system.ts'
+import { profileSystemMetrics, requestsPerJRatio } from '../measure/system.ts'
 import { DEFAULT_MIN_SHARE } from '../plan/fit.ts'
 import { withGemmTarget } from '../profile/gemm-target.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
@@ -554,6 +554,7 @@ async function measureTransport(
         throughputVsBaseline: null,
         p95VsBaseline: null,
         energyEffVsBaseline: null,
+        requestsPerJVsBaseline: null,
         eventLoopUtilisation: elu,
         ...(cpu ? { hostCpuMsPerRequest: cpu.msPerRequest } : {}),
         ...(runtime ? { serverRuntime: runtime } : {}),
@@ -600,6 +601,7 @@ export function normaliseServeRuns(runs: ServeRun[]): ServeRun[] {
     const basePower = base?.metrics.meanPowerW
     r.metrics.energyEffVsBaseline =
       norm && power && basePower ? (mean(norm) as number) * (basePower / power) : null
+    r.metrics.requestsPerJVsBaseline = requestsPerJRatio(r.metrics.requestsPerJ, base?.metrics.requestsPerJ)
     r.metrics.system = profileSystemMetrics(r.workers, base?.workers ?? null, r.gpu.smCount)
     const rt = r.metrics.realtime
     const baseRps = base?.metrics.realtime?.overallRps
@@ -618,7 +620,8 @@ const RATIO_TABLES: { metric: RatioMetric; title: string }[] = [
   { metric: 'p95VsBaseline', title: 'Normalised p95 latency (mean over workers of p95 ÷ baseline)' },
   {
     metric: 'energyEffVsBaseline',
-    title: 'Normalised energy efficiency (requests/J ÷ baseline, mean over workers)',
+    title:
+      "Normalised energy efficiency (each worker's requests/J ÷ baseline's, mean over workers: the paper's; read it beside total requests/J)",
   },
 ]
 
@@ -740,10 +743,22 @@ export function serveReport(
         }),
       ]
     : []
+  // the system's requests/J (total requests ÷ energy), before the paper's per-worker mean of it
+  const rpjOf = (r: ServeRun) => r.metrics.requestsPerJVsBaseline
+  const rpj = has(rpjOf)
+    ? [
+        grid(
+          `Requests/J (total requests ÷ the window's energy) ÷ baseline's, arithmetic mean over mixes${ratios}`,
+          value(rpjOf),
+          meanRow(rpjOf),
+        ),
+      ]
+    : []
   const tables = [
     ...system.slice(0, 2),
     ...worst,
     ...system.slice(2),
+    ...rpj,
     ...RATIO_TABLES.filter((t) => has((r) => r.metrics[t.metric])).map((t) => {
       const v = (r: ServeRun) => r.metrics[t.metric]
       return grid(`${t.title}, arithmetic mean over mixes${ratios}`, value(v), meanRow(v))
@@ -789,7 +804,7 @@ export function serveReport(
       '',
       `${r.mix} ${serveRunName(r)} [${r.backend}${r.simulated ? ', SIMULATED' : ''}, ${r.transport ?? 'http'}${r.repeat ? `, ${windowWords(r)}` : ''}]: ${m.requests} requests in ${f(r.windowS, 2)} s, ` +
         `${m.errors} errors (${m.errorsTotal} in the whole run), ${f(m.energyJ)} J (${m.energySource ?? 'no energy reading'}), ` +
-        `${f(m.meanPowerW, 0)} W, ${f(m.requestsPerJ)} req/J, event loop ${m.eventLoopUtilisation === null ? 'not measured (not this process)' : `${f(m.eventLoopUtilisation * 100, 0)}% busy`}, ` +
+        `${f(m.meanPowerW, 0)} W, ${f(m.requestsPerJ)} req/J${typeof m.requestsPerJVsBaseline === 'number' ? ` (${f(m.requestsPerJVsBaseline)} of baseline's)` : ''}, event loop ${m.eventLoopUtilisation === null ? 'not measured (not this process)' : `${f(m.eventLoopUtilisation * 100, 0)}% busy`}, ` +
         `concurrency ${r.concurrency}, start ${f(r.startS, 1)} s, plan ${r.planSolver}`,
     )
     const rows = [

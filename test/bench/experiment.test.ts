@@ -150,6 +150,7 @@ describe('bench experiment on the simulator', () => {
       'fig-throughput',
       'fig-p95',
       'fig-energy-efficiency',
+      'fig-requests-per-joule',
       'table1-switches',
       'fig3-rightsizes-shufflenet.b1.fp16',
     ]) {
@@ -161,7 +162,7 @@ describe('bench experiment on the simulator', () => {
       const png = readFileSync(join(dir, `${f}.png`))
       assert.equal(png.subarray(1, 4).toString(), 'PNG')
     }
-    assert.equal(files.length, 14)
+    assert.equal(files.length, 16)
   })
 })
 

@@ -101,6 +101,13 @@ describe('run metrics', () => {
       (((norms[0] ?? 0) + (norms[1] ?? 0)) / 2) * (base.metrics.meanPowerW / mw.metrics.meanPowerW),
     )
     close(mw.metrics.jainFairness, jain(mw.workers.map((x) => x.normVsSolo ?? 0)) ?? 0)
+    // the system's requests/J: total requests ÷ energy against baseline's, not the per-worker mean above
+    close(base.metrics.requestsPerJVsBaseline ?? null, 1)
+    const total = (r: typeof mw) => r.workers.reduce((x, y) => x + y.throughputRps, 0)
+    close(
+      mw.metrics.requestsPerJVsBaseline ?? null,
+      (total(mw) / total(base)) * (base.metrics.meanPowerW / mw.metrics.meanPowerW),
+    )
     // the worker on the 68-SM partition is faster than the one on 64 SMs
     assert.ok((mw.workers[1]?.throughputRps ?? 0) > (mw.workers[0]?.throughputRps ?? 0))
   })

@@ -257,6 +257,12 @@ describe('system metrics in normalise', () => {
     )
     const tables = systemTables([base2, mw2])
     assert.match(tables, /STP.*profiles/)
+    // the system's requests/J against baseline's, the run's own ratio in its cell
+    const rpj = tables.slice(tables.indexOf('Requests/J (total requests'))
+    assert.match(
+      rpj,
+      new RegExp(`\\n${mw2.mix} +1\\.00 +${(mw2.metrics.requestsPerJVsBaseline ?? 0).toFixed(2)}\\n`),
+    )
     // the floored bound, the same for both runs of the mix (baseline's rates set the floors), and each run against it
     const fl = mw2.metrics.system?.stpBoundFloored
     assert.ok(fl && fl > 0 && fl <= (mw2.metrics.system?.stpBound ?? 0) + 1e-12)
@@ -291,5 +297,27 @@ describe('system metrics of served runs', () => {
     const { tables } = serveReport([base, ec], 'SIMULATED')
     assert.match(tables, /System throughput STP/)
     assert.match(tables, /0\.25 w#1/)
+  })
+
+  it("requests/J is total requests ÷ energy against baseline's, beside the per-worker mean", () => {
+    // a light model (1,000 req/s under baseline) loses a tenth, a heavy one (10) doubles, at the same power
+    const base = served('baseline', [1000, 10])
+    const ec = served('eclip', [900, 20])
+    for (const r of [base, ec]) {
+      r.metrics.requests = r.workers.reduce((a, w) => a + w.requests, 0)
+      r.metrics.energyJ = 2000
+      r.metrics.meanPowerW = 200
+      r.metrics.requestsPerJ = r.metrics.requests / 2000
+    }
+    normaliseServeRuns([base, ec])
+    assert.equal(base.metrics.requestsPerJVsBaseline, 1)
+    // 920 against 1,010 requests a second for the same joules; the mean of per-worker ratios (0.9, 2) says 1.45
+    close(ec.metrics.requestsPerJVsBaseline ?? null, 920 / 1010)
+    close(ec.metrics.energyEffVsBaseline, 1.45)
+    const { tables } = serveReport([base, ec], 'SIMULATED')
+    assert.match(
+      tables,
+      /Requests\/J \(total requests ÷ the window's energy\) ÷ baseline's[^\n]*\n[^\n]*\nm +1\.00 +0\.91\n/,
+    )
   })
 })

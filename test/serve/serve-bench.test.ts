@@ -101,6 +101,11 @@ describe('eclip serve-bench', () => {
     assert.equal(base.metrics.throughputVsBaseline, 1)
     assert.equal(base.metrics.p95VsBaseline, 1)
     assert.equal(base.metrics.energyEffVsBaseline, 1)
+    assert.equal(base.metrics.requestsPerJVsBaseline, 1)
+    assert.equal(
+      eclip.metrics.requestsPerJVsBaseline,
+      (eclip.metrics.requestsPerJ as number) / (base.metrics.requestsPerJ as number),
+    )
     assert.ok(eclip.workers.every((w) => w.normVsBaseline !== null && w.requests > 0))
     assert.ok((eclip.metrics.energyJ ?? 0) > 0 && (eclip.metrics.requestsPerJ ?? 0) > 0)
 
