@@ -243,7 +243,7 @@ export interface ErrorSummary {
   rpsRel: number | null
   /** RMS of (sim / measured − 1) of raw req/s over the same worker-runs. */
   rpsRelRms: number | null
-  /** Mean |sim − measured| of energyEffVsBaseline (requests/J normalised to baseline) over partitioned mix runs. */
+  /** Mean |sim − measured| of requests/J ÷ baseline's (total requests ÷ energy) over partitioned mix runs. */
   normReqPerJ: number | null
   /** Mean |sim / measured − 1| of requests/J over every run. */
   reqPerJRel: number | null
@@ -280,8 +280,8 @@ export function compareRuns(gpu: readonly Run[], sim: readonly Run[]): ErrorSumm
         base.push(Math.abs(sw.normVsSolo - gw.normVsSolo))
       if (gw.throughputRps > 0) rps.push(sw.throughputRps / gw.throughputRps - 1)
     })
-    const ge = g.metrics.energyEffVsBaseline
-    const se = s.metrics.energyEffVsBaseline
+    const ge = g.metrics.requestsPerJVsBaseline ?? null
+    const se = s.metrics.requestsPerJVsBaseline ?? null
     if (isPartitioned(g) && ge !== null && se !== null) eff.push(Math.abs(se - ge))
     const gs = g.metrics.system?.stpVsBaseline
     const ss = s.metrics.system?.stpVsBaseline
@@ -616,7 +616,7 @@ export function powerErrors(
   }
 }
 
-/** The sim runs of a grid point with energy from `power`, re-normalised per set (energyEffVsBaseline). */
+/** The sim runs of a grid point with energy from `power`, re-normalised per set (the requests/J ratios). */
 export function simWithPower(cases: readonly Case[], sim: readonly Run[], power: PowerModel): Run[] {
   const out = sim.map((r, i) => withPower(structuredClone(r), power, (cases[i] as Case).spec))
   for (const set of new Set(cases.map((c) => c.set))) normalise(out.filter((_, i) => cases[i]?.set === set))

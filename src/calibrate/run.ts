@@ -203,7 +203,7 @@ export function reportText(r: CalibrationReport, before: string, keptFrom?: stri
     `errors, mean |sim − measured| (before: ${before}; after: the fit above):`,
     '  Δtput: normalised throughput (worker vs baseline, partitioned runs); Δbase: baseline worker vs its solo rate;',
     "  |STP|: |sim/measured − 1| of STP (every mix run); ΔSTP: the same of STP ÷ the mix's baseline STP (partitioned runs);",
-    '  Δrps: |sim/measured − 1| of raw req/s; ΔreqJ: requests/J normalised to baseline; ΔJrel: |sim/measured − 1| of requests/J',
+    "  Δrps: |sim/measured − 1| of raw req/s; ΔreqJ: total requests/J ÷ baseline's; ΔJrel: |sim/measured − 1| of requests/J",
     `${'set / runs'.padEnd(27)}${'before'.padEnd(50)}|  after`,
     head,
     ...r.rows.map(

@@ -13,6 +13,7 @@ import {
   type Case,
   CORESIDENT_GRID,
   calibrate,
+  compareRuns,
   DEFAULT_GRID,
   DEFAULT_GRIDS,
   fitLine,
@@ -185,6 +186,21 @@ describe('calibrate', () => {
     // a grid to fit, even of one point, still needs runs to fit on
     for (const grid of [gridAt(truth), { ...DEFAULT_GRID, sharing: ['fifo' as const, 'fair' as const] }])
       assert.throws(() => calibrate({ ...common, grid }), /no GPU run to fit the contention constants on/)
+  })
+
+  it("scores requests/J on the system's total ratio to baseline, not the per-worker mean", async () => {
+    const gpuRuns = await measurements(truth, truthPower, [mixes[1] as Mix])
+    // the simulator's twin: the same runs, each partitioned run's total requests/J ratio 0.1 off, the paper's
+    // per-worker mean left as it was
+    const simRuns = structuredClone(gpuRuns).map((r) => {
+      const m = r.metrics
+      if (r.role === 'mix' && r.policy !== 'baseline')
+        m.requestsPerJVsBaseline = (m.requestsPerJVsBaseline ?? 0) + 0.1
+      return r
+    })
+    assert.ok(gpuRuns.some((r) => r.role === 'mix' && r.policy !== 'baseline'))
+    const e = compareRuns(gpuRuns, simRuns)
+    assert.ok(Math.abs((e.normReqPerJ ?? 0) - 0.1) < 1e-9, `ΔreqJ ${e.normReqPerJ}`)
   })
 
   it('fits a power line by least squares and clamps rather than go negative', () => {
