@@ -255,7 +255,8 @@ export interface FitObjective {
 }
 
 /**
- * How a candidate compares with baseline: the bench's normalised means (src/measure/metrics.ts), and, against
+ * How a candidate compares with baseline: the bench's normalised means of throughput and p95 (src/measure/metrics.ts),
+ * requests/J as the system's (total requests ÷ energy) against baseline's, and, against
  * `obj`, weighted STP and its ratio to baseline's, each worker's throughput and p95 ratios, the worst worker, total requests/s
  * as a ratio to baseline's, and the floors' total shortfall Σ max(0, floor − ratio) + max(0, minTotal − total ratio)
  * + Σ min(1, max(0, p95 ratio − maxP95)) (the p95 cap's part: `p95Shortfall`). Without `obj`: solo = the baseline
@@ -300,9 +301,9 @@ export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   }
   thr /= n
   p95 /= n
-  const reqPerJ = s.powerW > 0 ? (thr * base.powerW) / s.powerW : 0
   const stpRatio = baseStp > 0 ? stp / baseStp : 0
   const totalRatio = baseSum > 0 ? sum / baseSum : 0
+  const reqPerJ = s.powerW > 0 ? (totalRatio * base.powerW) / s.powerW : 0
   let totalShortfall = Math.max(0, (obj?.minTotal ?? 0) - totalRatio)
   // a shortfall within rounding of the evaluator's arithmetic is none
   if (shortfall < 1e-9) shortfall = 0
@@ -619,7 +620,7 @@ export interface FitSearchOptions extends FitSpaceOptions {
  * best candidate any climb scored; each round tries every λ for all workers at once, for the workers of each
  * repeated model, and for each worker alone, then every μ, then moving one slice from one home to another (or a
  * free slice into one), keeping a change only when the score rises, until a round changes nothing (at most 4
- * rounds). Score = weighted STP + energyWeight × mean requests per joule, both normalised to baseline, for a
+ * rounds). Score = weighted STP + energyWeight × total requests per joule, both normalised to baseline, for a
  * candidate that meets every floor; one that misses a floor ranks below all that meet them, by its total
  * shortfall; one whose mean p95 is above max(1, model-wise's start's) is rejected. From that start, λ 0 for every
  * worker with μ 0 (close to the baseline's placement) is tried first; at the end the baseline's placement itself is

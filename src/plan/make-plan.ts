@@ -247,7 +247,7 @@ const planFit: PolicyPlanner = async (c) => {
     const worstText = `worst worker ${worst.name} at ${(chosen.ratios[chosen.worst] ?? 0).toFixed(3)}× baseline`
     const floorsMet = floorsMetText(searched, chosen.shortfall === 0, res.fellBack && !prio?.high)
     const total = `total requests/s ${chosen.totalRatio.toFixed(3)}× baseline's`
-    const measures = `evaluated throughput / p95 / requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`
+    const measures = `evaluated mean throughput / mean p95 / total requests-per-J vs baseline ${m(chosen)} (model-wise homes, no overlap: ${m(res.homeOnly)})`
     notes.push(
       before +
         [
