@@ -192,6 +192,8 @@ export const ServeVsBench = Type.Object(
     servedVsBench: NullableNum,
     /** The bench's mean over workers of req/s ÷ baseline, beside this run's metrics.throughputVsBaseline. */
     benchThroughputVsBaseline: NullableNum,
+    /** The bench's STP ÷ its baseline's STP, beside this run's metrics.system.stpVsBaseline (absent before). */
+    benchStpVsBaseline: Type.Optional(NullableNum),
     /**
      * The bench run's backend and seed (an arrival run may be set beside a simulated bench of the same seed; an
      * external server's run beside the GPU's, else the simulator's).

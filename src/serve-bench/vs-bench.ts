@@ -117,6 +117,7 @@ export function compareWithBench(
       benchRps,
       servedVsBench: benchRps > 0 ? served / benchRps : null,
       benchThroughputVsBaseline: b.metrics.throughputVsBaseline,
+      benchStpVsBaseline: b.metrics.system?.stpVsBaseline ?? null,
       ...(loaded || r.external ? { backend: b.backend } : {}),
       ...(loaded ? { seed: b.seed } : {}),
       ...(r.policy === null ? { policy: b.policy } : {}),
@@ -215,7 +216,12 @@ export function benchTables(
       (rs[0]?.workers ?? []).map((_, i) => worker(rs, i)).join(' / '),
     ),
     grid(
-      `Throughput vs baseline (mean over workers), served (bench)${rep ? "; served: each window against baseline's window of the same server start and index, the mean of those ratios [min–max]" : ''}`,
+      `STP ÷ baseline's STP, served (bench; each with its own solo references)${rep ? "; served: each window against baseline's window of the same server start and index, the mean of those ratios [min–max]" : ''}`,
+      (rs) =>
+        `${summaryCell(rs.map((r) => r.metrics.system?.stpVsBaseline))} (${f(rs[0]?.bench?.benchStpVsBaseline)})`,
+    ),
+    grid(
+      `Throughput vs baseline (mean over workers: read it beside STP), served (bench)${rep ? "; served: each window against baseline's window of the same server start and index, the mean of those ratios [min–max]" : ''}`,
       (rs) =>
         `${summaryCell(rs.map((r) => r.metrics.throughputVsBaseline))} (${f(rs[0]?.bench?.benchThroughputVsBaseline)})`,
     ),

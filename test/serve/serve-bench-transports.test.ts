@@ -454,6 +454,7 @@ describe('serve-bench --bench: served ÷ bench', () => {
       assert.ok(b && run.bench)
       assert.equal(run.bench.runId, b.id)
       assert.equal(run.bench.benchThroughputVsBaseline, b.metrics.throughputVsBaseline)
+      assert.equal(run.bench.benchStpVsBaseline, b.metrics.system?.stpVsBaseline)
       const benchTotal = b.workers.reduce((a, w) => a + w.throughputRps, 0)
       const served = run.workers.reduce((a, w) => a + w.throughputRps, 0)
       assert.ok(Math.abs((run.bench.servedVsBench as number) - served / benchTotal) < 1e-9)
@@ -466,8 +467,14 @@ describe('serve-bench --bench: served ÷ bench', () => {
       }
     }
     assert.match(r.stdout, /Served ÷ bench: Σ served req\/s/)
-    assert.match(r.stdout, /Throughput vs baseline \(mean over workers\), served \(bench\)/)
+    assert.match(
+      r.stdout,
+      /Throughput vs baseline \(mean over workers: read it beside STP\), served \(bench\)/,
+    )
     assert.match(r.stdout, /^mix1 +1\.00 \(1\.00\) +\d\.\d\d \(0\.81\)$/m)
+    // the bench's STP ratio beside the served one (the fixture's eclip run: 0.81 of baseline's STP)
+    const stpTable = r.stdout.slice(r.stdout.indexOf("STP ÷ baseline's STP, served (bench"))
+    assert.match(stpTable, /^mix1 +1\.00 \(1\.00\) +\d\.\d\d \(0\.81\)$/m)
     assert.match(r.stdout, /^transport http: /m)
   })
 
