@@ -36,7 +36,7 @@ export const TABLES: { metric: Metric; title: string; file: string; y: string }[
   },
   {
     metric: 'energyEffVsBaseline',
-    title: 'Normalised energy efficiency (requests/J)',
+    title: "Normalised energy efficiency (the paper's: a mean of per-worker ratios)",
     file: 'energy-efficiency',
     y: 'requests per J / baseline (mean over workers)',
   },
@@ -127,7 +127,7 @@ export function table(runs: Run[], metric: Metric, title: string): string {
       metric === 'throughputVsBaseline'
         ? '; per run the mean of per-worker ratios, which rewards starving one model: read it beside STP'
         : metric === 'energyEffVsBaseline'
-          ? "; per run the mean of per-worker throughput ratios × baseline's power ÷ the run's (the paper's): read it beside total requests/J"
+          ? "; per run the mean of per-worker throughput ratios × baseline's power ÷ the run's: read it beside total requests/J"
           : ''
     }`,
     (r) => r.metrics[metric],

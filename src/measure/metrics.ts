@@ -456,8 +456,8 @@ export function normalise(runs: Run[]): Run[] {
 
 /**
  * A mix's baseline as two runs of it give it, one before its other policies and one after (bench --bracket): each
- * worker's throughput, p95 and mean latency, the mean power and the real-time metrics' overall rate averaged;
- * everything else the first run's. Ratios taken against it are free of a drift that is linear in time over the runs
+ * worker's throughput, p95 and mean latency, the mean power, requests/J and the real-time metrics' overall rate
+ * averaged; everything else the first run's. Ratios taken against it are free of a drift that is linear in time over the runs
  * between the two.
  */
 function bracketReference(before: Run, after: Run): Run {
@@ -483,6 +483,11 @@ function bracketReference(before: Run, after: Run): Run {
     metrics: {
       ...before.metrics,
       meanPowerW: avg(before.metrics.meanPowerW, after.metrics.meanPowerW),
+      // either run without energy: the one that has it
+      requestsPerJ:
+        before.metrics.requestsPerJ === null
+          ? after.metrics.requestsPerJ
+          : avg(before.metrics.requestsPerJ, after.metrics.requestsPerJ ?? undefined),
       ...(rt ? { realtime: { ...rt, overallRps: avg(rt.overallRps, rtAfter?.overallRps) } } : {}),
     },
   }

@@ -255,12 +255,12 @@ export interface FitObjective {
 }
 
 /**
- * How a candidate compares with baseline: the bench's normalised means of throughput and p95 (src/measure/metrics.ts),
- * requests/J as the system's (total requests ÷ energy) against baseline's, and, against
- * `obj`, weighted STP and its ratio to baseline's, each worker's throughput and p95 ratios, the worst worker, total requests/s
- * as a ratio to baseline's, and the floors' total shortfall Σ max(0, floor − ratio) + max(0, minTotal − total ratio)
- * + Σ min(1, max(0, p95 ratio − maxP95)) (the p95 cap's part: `p95Shortfall`). Without `obj`: solo = the baseline
- * rates, weights 1, no floors.
+ * How a candidate compares with baseline: the bench's normalised means of throughput and p95
+ * (src/measure/metrics.ts), requests/J as the system's (total requests ÷ energy) against baseline's, and, against
+ * `obj`, weighted STP and its ratio to baseline's, each worker's throughput and p95 ratios, the worst worker, total
+ * requests/s as a ratio to baseline's, and the floors' total shortfall Σ max(0, floor − ratio) + max(0, minTotal −
+ * total ratio) + Σ min(1, max(0, p95 ratio − maxP95)) (the p95 cap's part: `p95Shortfall`). Without `obj`: solo =
+ * the baseline rates, weights 1, no floors.
  */
 export function fitMetrics(s: FitScore, base: FitScore, obj?: FitObjective) {
   const n = s.throughputRps.length

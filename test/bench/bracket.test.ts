@@ -67,6 +67,8 @@ describe('eclip bench --bracket', () => {
     // a machine that slowed by 10% between the two baseline runs
     for (const w of after.workers) w.throughputRps *= 0.9
     after.metrics.meanPowerW *= 0.9
+    // and did a fifth fewer requests per joule
+    after.metrics.requestsPerJ = (before.metrics.requestsPerJ as number) * 0.8
     normalise(runs)
     for (const w of fit.workers) {
       const b = before.workers.find((x) => x.name === w.name)?.throughputRps as number
@@ -82,6 +84,12 @@ describe('eclip bench --bracket', () => {
     )
     assert.ok(
       Math.abs((fit.metrics.system?.stpVsBaseline as number) - stp(fit) / (0.95 * stp(before))) < 1e-9,
+    )
+    // requests/J against the mean of the two runs' requests/J
+    const rpj = (x: Run) => x.metrics.requestsPerJ as number
+    assert.ok(Math.abs((before.metrics.requestsPerJVsBaseline as number) - 1 / 0.9) < 1e-9)
+    assert.ok(
+      Math.abs((fit.metrics.requestsPerJVsBaseline as number) - rpj(fit) / (0.9 * rpj(before))) < 1e-9,
     )
   })
 

@@ -258,7 +258,8 @@ describe('system metrics in normalise', () => {
     const tables = systemTables([base2, mw2])
     assert.match(tables, /STP.*profiles/)
     // the system's requests/J against baseline's, the run's own ratio in its cell
-    const rpj = tables.slice(tables.indexOf('Requests/J (total requests'))
+    const at = tables.indexOf('Requests/J (total requests')
+    const rpj = tables.slice(at, tables.indexOf('\n\n', at))
     assert.match(
       rpj,
       new RegExp(`\\n${mw2.mix} +1\\.00 +${(mw2.metrics.requestsPerJVsBaseline ?? 0).toFixed(2)}\\n`),
