@@ -457,8 +457,8 @@ export function normalise(runs: Run[]): Run[] {
 /**
  * A mix's baseline as two runs of it give it, one before its other policies and one after (bench --bracket): each
  * worker's throughput, p95 and mean latency, the mean power, requests/J and the real-time metrics' overall rate
- * averaged; everything else the first run's. Ratios taken against it are free of a drift that is linear in time over the runs
- * between the two.
+ * averaged; everything else the first run's. Ratios taken against it are free of a drift that is linear in time
+ * over the runs between the two.
  */
 function bracketReference(before: Run, after: Run): Run {
   const avg = (a: number, b: number | undefined) => (b === undefined ? a : (a + b) / 2)
