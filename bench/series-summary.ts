@@ -15,7 +15,7 @@ import type { Results, Run } from '../src/formats/index.ts'
 import { readFile } from '../src/formats/index.ts'
 import { attachProfileRefs, normalise } from '../src/measure/metrics.ts'
 import { mean, spreadOf } from '../src/measure/stats.ts'
-import { profileSystemMetrics } from '../src/measure/system.ts'
+import { profileSystemMetrics, requestsPerJRatio } from '../src/measure/system.ts'
 import { DEFAULT_MIN_SHARE } from '../src/plan/fit.ts'
 import { DEFAULT_TOLERANCE } from '../src/profile/rightsize.ts'
 import { loadGpu, loadProfile } from '../src/profile/store.ts'
@@ -127,10 +127,7 @@ export function summarise(runs: Run[], policy = onlyPolicy(runs), floor = DEFAUL
       totalRpsVsBaseline: must(gs.totalRpsVsBaseline, `${id}: total req/s ratio`),
       meanVsBaseline: must(gs.meanVsBaseline, `${id}: mean of per-worker ratios`),
       energyEffVsBaseline: g.metrics.energyEffVsBaseline,
-      requestsPerJVsBaseline:
-        g.metrics.requestsPerJ !== null && b.metrics.requestsPerJ
-          ? g.metrics.requestsPerJ / b.metrics.requestsPerJ
-          : null,
+      requestsPerJVsBaseline: requestsPerJRatio(g.metrics.requestsPerJ, b.metrics.requestsPerJ),
       worstP95,
       stpBound: bound,
       stpVsBound: gs.stp / bound,

@@ -21,10 +21,12 @@ import { gridTable } from '../report/tables.ts'
 
 type Metric = 'throughputVsBaseline' | 'p95VsBaseline' | 'energyEffVsBaseline' | 'switchesPerRequest'
 
-export const TABLES: { metric: Metric; title: string; file: string; y: string }[] = [
+/** The paper's tables and figures; `note`: what a table's heading adds (a mean of ratios says what to read it by). */
+export const TABLES: { metric: Metric; title: string; file: string; y: string; note?: string }[] = [
   {
     metric: 'throughputVsBaseline',
     title: 'Normalised throughput',
+    note: '; per run the mean of per-worker ratios, which rewards starving one model: read it beside STP',
     file: 'throughput',
     y: 'throughput / baseline (mean over workers)',
   },
@@ -37,6 +39,7 @@ export const TABLES: { metric: Metric; title: string; file: string; y: string }[
   {
     metric: 'energyEffVsBaseline',
     title: "Normalised energy efficiency (the paper's: a mean of per-worker ratios)",
+    note: "; per run the mean of per-worker throughput ratios × baseline's power ÷ the run's: read it beside total requests/J",
     file: 'energy-efficiency',
     y: 'requests per J / baseline (mean over workers)',
   },
@@ -123,13 +126,7 @@ export function table(runs: Run[], metric: Metric, title: string): string {
   const isSwitch = metric === 'switchesPerRequest'
   return tableBy(
     runs,
-    `${title} — ${label}${isSwitch ? '' : ', arithmetic mean over mixes'}${
-      metric === 'throughputVsBaseline'
-        ? '; per run the mean of per-worker ratios, which rewards starving one model: read it beside STP'
-        : metric === 'energyEffVsBaseline'
-          ? "; per run the mean of per-worker throughput ratios × baseline's power ÷ the run's: read it beside total requests/J"
-          : ''
-    }`,
+    `${title} — ${label}${isSwitch ? '' : ', arithmetic mean over mixes'}${TABLES.find((t) => t.metric === metric)?.note ?? ''}`,
     (r) => r.metrics[metric],
     isSwitch ? { fmt: (v) => String(Math.round(v)) } : {},
   )

@@ -206,6 +206,10 @@ export function benchTables(
         ),
       ),
     )
+  // with repeats, what a served ratio to baseline is
+  const perWindow = rep
+    ? "; served: each window against baseline's window of the same server start and index, the mean of those ratios [min–max]"
+    : ''
   return [
     grid(
       `Served ÷ bench: Σ served req/s ÷ Σ the eclip bench req/s of the same mix, policy${external ? ` (an external server's: the bench's ${external})` : ''}, batch and loop${rep ? '; mean over windows [min–max]' : ''}`,
@@ -216,12 +220,12 @@ export function benchTables(
       (rs[0]?.workers ?? []).map((_, i) => worker(rs, i)).join(' / '),
     ),
     grid(
-      `STP ÷ baseline's STP, served (bench; each with its own solo references)${rep ? "; served: each window against baseline's window of the same server start and index, the mean of those ratios [min–max]" : ''}`,
+      `STP ÷ baseline's STP, served (bench; each with its own solo references)${perWindow}`,
       (rs) =>
         `${summaryCell(rs.map((r) => r.metrics.system?.stpVsBaseline))} (${f(rs[0]?.bench?.benchStpVsBaseline)})`,
     ),
     grid(
-      `Throughput vs baseline (mean over workers: read it beside STP), served (bench)${rep ? "; served: each window against baseline's window of the same server start and index, the mean of those ratios [min–max]" : ''}`,
+      `Throughput vs baseline (mean over workers: read it beside STP), served (bench)${perWindow}`,
       (rs) =>
         `${summaryCell(rs.map((r) => r.metrics.throughputVsBaseline))} (${f(rs[0]?.bench?.benchThroughputVsBaseline)})`,
     ),
