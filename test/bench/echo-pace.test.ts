@@ -41,6 +41,15 @@ async function paced(serviceUs: number, n: number) {
   }
 }
 
+/** The median time between consecutive replies, ms. */
+function medianGap(ends: number[]): number {
+  const gaps = ends
+    .slice(1)
+    .map((t, i) => t - (ends[i] as number))
+    .sort((a, b) => a - b)
+  return gaps[Math.floor(gaps.length / 2)] as number
+}
+
 describe('echo backend at a GPU pace', () => {
   it('answers each model one request per service time, two in flight, spread out rather than in bursts', async () => {
     const n = 40
@@ -48,16 +57,16 @@ describe('echo backend at a GPU pace', () => {
     assert.equal(depth, 2, 'two executions per model in flight, as the GPU backend pipelines them')
     // 40 requests of 3 ms one after another: at least 120 ms, whatever the host
     assert.ok(elapsedMs >= n * 3 - 1, `${elapsedMs.toFixed(1)} ms for ${n} requests of 3 ms`)
-    // consecutive replies at least most of a service time apart (sleeps overshoot; never all at once)
-    const gaps = ends.slice(1).map((t, i) => t - (ends[i] as number))
-    const apart = gaps.filter((g) => g > 1.5).length
-    assert.ok(apart >= gaps.length * 0.8, `only ${apart} of ${gaps.length} gaps over 1.5 ms`)
+    // replies spread out, not in bursts: the median gap between consecutive replies is most of a service time (a
+    // loaded host delays some replies and bunches them, but not most of them)
+    assert.ok(medianGap(ends) > 1.5, `median gap ${medianGap(ends).toFixed(2)} ms between replies`)
   })
 
   it('answers at once without a service time, one execution per model in flight', async () => {
-    const { depth, elapsedMs } = await paced(0, 40)
+    const { depth, ends } = await paced(0, 40)
     assert.equal(depth, 1)
-    assert.ok(elapsedMs < 40 * 3, `${elapsedMs.toFixed(1)} ms`)
+    // the same bar the paced backend clears from above: half the 3-ms pace
+    assert.ok(medianGap(ends) < 1.5, `median gap ${medianGap(ends).toFixed(2)} ms between replies`)
   })
 })
 
