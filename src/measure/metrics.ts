@@ -18,7 +18,7 @@ import { activeSetMetrics, activeSetTimeline, requestsBySet } from './active-set
 import { jain, latencySummary, mean } from './stats.ts'
 import {
   achievedRoundsPerS,
-  requestsPerJRatio,
+  baselineRatios,
   type SoloSource,
   type SystemWorker,
   systemMetrics,
@@ -383,24 +383,11 @@ export function normalise(runs: Run[]): Run[] {
       const solo = soloOf.get(`${soloMixName(w.model, w.batch, w.dtype)}|${r.backend}`)
       w.soloRps = solo ?? null
       w.normVsSolo = solo ? w.throughputRps / solo : null
-      const bw = base?.workers.find((b) => b.name === w.name)
-      w.normVsBaseline = bw && bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
-      w.p95VsBaseline =
-        bw?.latencyUs && w.latencyUs && bw.latencyUs.p95 > 0 ? w.latencyUs.p95 / bw.latencyUs.p95 : null
     }
-    const nb = r.workers.map((w) => w.normVsBaseline)
-    const complete = <T>(xs: (T | null)[]): T[] | null => (xs.every((x) => x !== null) ? (xs as T[]) : null)
-    const norm = complete(nb)
-    const p95 = complete(r.workers.map((w) => w.p95VsBaseline))
-    const solo = complete(r.workers.map((w) => w.normVsSolo))
-    r.metrics.throughputVsBaseline = norm ? mean(norm) : null
-    r.metrics.p95VsBaseline = p95 ? mean(p95) : null
-    // each worker's requests per joule normalised to baseline = its throughput ratio × baseline power / this power
-    r.metrics.energyEffVsBaseline =
-      norm && base && r.metrics.meanPowerW > 0
-        ? (mean(norm) as number) * (base.metrics.meanPowerW / r.metrics.meanPowerW)
-        : null
-    r.metrics.requestsPerJVsBaseline = requestsPerJRatio(r.metrics.requestsPerJ, base?.metrics.requestsPerJ)
+    Object.assign(r.metrics, baselineRatios(r, base))
+    const solo = r.workers.every((w) => w.normVsSolo !== null)
+      ? r.workers.map((w) => w.normVsSolo as number)
+      : null
     r.metrics.jainFairness = solo ? jain(solo) : null
     if (inMix) {
       // the baseline seen with the same solo references, its workers in this run's order

@@ -73,6 +73,53 @@ export function requestsPerJRatio(
   return requestsPerJ !== null && baseline ? requestsPerJ / baseline : null
 }
 
+/** What a run's ratios to its baseline read, in a bench run and a served one alike. */
+export interface RatioRun {
+  workers: {
+    name: string
+    throughputRps: number
+    latencyUs: { p95: number } | null
+    normVsBaseline: number | null
+    p95VsBaseline: number | null
+  }[]
+  metrics: { meanPowerW: number | null; requestsPerJ: number | null }
+}
+
+/**
+ * A run against its baseline (same mix, same process): each worker's throughput and p95 ratio (written on the
+ * run's workers), their means (the paper's per-worker figures), the paper's energy efficiency — each worker's
+ * requests per joule as its throughput ratio × baseline's power ÷ the run's, averaged — and the system's requests/J
+ * ratio (requestsPerJRatio). A mean is null unless every worker has its ratio.
+ */
+export function baselineRatios(
+  r: RatioRun,
+  base: RatioRun | null | undefined,
+): {
+  throughputVsBaseline: number | null
+  p95VsBaseline: number | null
+  energyEffVsBaseline: number | null
+  requestsPerJVsBaseline: number | null
+} {
+  for (const w of r.workers) {
+    const bw = base?.workers.find((b) => b.name === w.name)
+    w.normVsBaseline = bw && bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
+    w.p95VsBaseline =
+      bw?.latencyUs && w.latencyUs && bw.latencyUs.p95 > 0 ? w.latencyUs.p95 / bw.latencyUs.p95 : null
+  }
+  const all = (xs: (number | null)[]): number[] | null =>
+    xs.length > 0 && xs.every((x) => x !== null) ? (xs as number[]) : null
+  const norm = all(r.workers.map((w) => w.normVsBaseline))
+  const p95 = all(r.workers.map((w) => w.p95VsBaseline))
+  const power = r.metrics.meanPowerW
+  const basePower = base?.metrics.meanPowerW
+  return {
+    throughputVsBaseline: norm ? mean(norm) : null,
+    p95VsBaseline: p95 ? mean(p95) : null,
+    energyEffVsBaseline: norm && power && basePower ? (mean(norm) as number) * (basePower / power) : null,
+    requestsPerJVsBaseline: requestsPerJRatio(r.metrics.requestsPerJ, base?.metrics.requestsPerJ),
+  }
+}
+
 /**
  * Rounds per second a run achieved: a round needs one request of every worker, so the rounds completed are the
  * requests of the worker with the fewest. It can exceed the bound when kernels run on fewer SMs than their

@@ -20,7 +20,7 @@ import type {
 import { expandWorkers, serveRunId, serveRunName } from '../formats/index.ts'
 import { profileRefs } from '../measure/metrics.ts'
 import { latencySummary, mean } from '../measure/stats.ts'
-import { profileSystemMetrics, requestsPerJRatio } from '../measure/system.ts'
+import { baselineRatios, profileSystemMetrics } from '../measure/system.ts'
 import { DEFAULT_MIN_SHARE } from '../plan/fit.ts'
 import { withGemmTarget } from '../profile/gemm-target.ts'
 import { DEFAULT_TOLERANCE } from '../profile/rightsize.ts'
@@ -586,22 +586,7 @@ export function normaliseServeRuns(runs: ServeRun[]): ServeRun[] {
   for (const r of runs) if (r.policy === 'baseline') baseline.set(key(r), r)
   for (const r of runs) {
     const base = baseline.get(key(r))
-    for (const w of r.workers) {
-      const bw = base?.workers.find((b) => b.name === w.name)
-      w.normVsBaseline = bw && bw.throughputRps > 0 ? w.throughputRps / bw.throughputRps : null
-      w.p95VsBaseline =
-        bw?.latencyUs && w.latencyUs && bw.latencyUs.p95 > 0 ? w.latencyUs.p95 / bw.latencyUs.p95 : null
-    }
-    const all = <T>(xs: (T | null)[]): T[] | null => (xs.every((x) => x !== null) ? (xs as T[]) : null)
-    const norm = all(r.workers.map((w) => w.normVsBaseline))
-    const p95 = all(r.workers.map((w) => w.p95VsBaseline))
-    r.metrics.throughputVsBaseline = norm ? mean(norm) : null
-    r.metrics.p95VsBaseline = p95 ? mean(p95) : null
-    const power = r.metrics.meanPowerW
-    const basePower = base?.metrics.meanPowerW
-    r.metrics.energyEffVsBaseline =
-      norm && power && basePower ? (mean(norm) as number) * (basePower / power) : null
-    r.metrics.requestsPerJVsBaseline = requestsPerJRatio(r.metrics.requestsPerJ, base?.metrics.requestsPerJ)
+    Object.assign(r.metrics, baselineRatios(r, base))
     r.metrics.system = profileSystemMetrics(r.workers, base?.workers ?? null, r.gpu.smCount)
     const rt = r.metrics.realtime
     const baseRps = base?.metrics.realtime?.overallRps
