@@ -281,7 +281,8 @@ export const RunMetrics = Type.Object(
     meanPowerW: Num,
     /**
      * Each worker's requests/J (its requests over the run's joules) normalised to baseline, averaged (the paper's
-     * energy efficiency; a mean of per-worker ratios: read it beside requestsPerJVsBaseline); null if no baseline.
+     * energy efficiency; a mean of per-worker ratios: read it beside requestsPerJVsBaseline); null without a baseline
+     * or either run's power.
      */
     energyEffVsBaseline: NullableNum,
     /** requestsPerJ ÷ baseline's: total requests ÷ energy, the system's; null without a baseline (absent before). */

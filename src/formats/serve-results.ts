@@ -112,7 +112,7 @@ export const ServeRunMetrics = Type.Object(
     throughputVsBaseline: NullableNum,
     /** Mean over workers of p95VsBaseline; null without a baseline. */
     p95VsBaseline: NullableNum,
-    /** Each worker's requests/J normalised to baseline, averaged (as `eclip bench`); null without a baseline. */
+    /** Each worker's requests/J ÷ baseline's, averaged (as `eclip bench`); null without a baseline or power. */
     energyEffVsBaseline: NullableNum,
     /** requestsPerJ ÷ baseline's: total requests ÷ energy, the system's; null without a baseline (absent before). */
     requestsPerJVsBaseline: Type.Optional(NullableNum),

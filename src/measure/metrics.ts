@@ -384,7 +384,7 @@ export function normalise(runs: Run[]): Run[] {
       w.soloRps = solo ?? null
       w.normVsSolo = solo ? w.throughputRps / solo : null
     }
-    Object.assign(r.metrics, baselineRatios(r, base))
+    Object.assign(r.metrics, baselineRatios(r, base)) // and each worker's ratios
     const solo = r.workers.every((w) => w.normVsSolo !== null)
       ? r.workers.map((w) => w.normVsSolo as number)
       : null

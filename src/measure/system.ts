@@ -86,10 +86,11 @@ export interface RatioRun {
 }
 
 /**
- * A run against its baseline (same mix, same process): each worker's throughput and p95 ratio (written on the
- * run's workers), their means (the paper's per-worker figures), the paper's energy efficiency — each worker's
- * requests per joule as its throughput ratio × baseline's power ÷ the run's, averaged — and the system's requests/J
- * ratio (requestsPerJRatio). A mean is null unless every worker has its ratio.
+ * A run against the baseline run its caller picked (same mix, batch and backend): each worker's throughput and p95
+ * ratio (written on the run's workers), their means (the paper's per-worker figures), the paper's energy
+ * efficiency — each worker's requests per joule as its throughput ratio × baseline's power ÷ the run's, averaged —
+ * and the system's requests/J ratio (requestsPerJRatio). A mean is null unless the run has workers and every one has
+ * its ratio; the energy efficiency also needs both runs' power.
  */
 export function baselineRatios(
   r: RatioRun,
@@ -110,12 +111,13 @@ export function baselineRatios(
     xs.length > 0 && xs.every((x) => x !== null) ? (xs as number[]) : null
   const norm = all(r.workers.map((w) => w.normVsBaseline))
   const p95 = all(r.workers.map((w) => w.p95VsBaseline))
-  const power = r.metrics.meanPowerW
-  const basePower = base?.metrics.meanPowerW
+  const power = r.metrics.meanPowerW ?? 0
+  const basePower = base?.metrics.meanPowerW ?? 0
   return {
     throughputVsBaseline: norm ? mean(norm) : null,
     p95VsBaseline: p95 ? mean(p95) : null,
-    energyEffVsBaseline: norm && power && basePower ? (mean(norm) as number) * (basePower / power) : null,
+    energyEffVsBaseline:
+      norm && power > 0 && basePower > 0 ? (mean(norm) as number) * (basePower / power) : null,
     requestsPerJVsBaseline: requestsPerJRatio(r.metrics.requestsPerJ, base?.metrics.requestsPerJ),
   }
 }

@@ -586,7 +586,7 @@ export function normaliseServeRuns(runs: ServeRun[]): ServeRun[] {
   for (const r of runs) if (r.policy === 'baseline') baseline.set(key(r), r)
   for (const r of runs) {
     const base = baseline.get(key(r))
-    Object.assign(r.metrics, baselineRatios(r, base))
+    Object.assign(r.metrics, baselineRatios(r, base)) // and each worker's ratios
     r.metrics.system = profileSystemMetrics(r.workers, base?.workers ?? null, r.gpu.smCount)
     const rt = r.metrics.realtime
     const baseRps = base?.metrics.realtime?.overallRps

@@ -6,7 +6,15 @@ import { systemTables } from '../../src/bench/report.ts'
 import { simulate } from '../../src/execute/sim/index.ts'
 import { runKey } from '../../src/formats/index.ts'
 import { buildRun, jain, normalise, soloMixName } from '../../src/measure/index.ts'
-import { antt, type SystemWorker, stp, systemMetrics, worstWorker } from '../../src/measure/system.ts'
+import {
+  antt,
+  baselineRatios,
+  type RatioRun,
+  type SystemWorker,
+  stp,
+  systemMetrics,
+  worstWorker,
+} from '../../src/measure/system.ts'
 import { stpBound } from '../../src/profile/bound.ts'
 import { normaliseServeRuns, serveReport } from '../../src/serve-bench/serve-bench.ts'
 import { servedRun } from '../serve/served-runs.ts'
@@ -320,5 +328,56 @@ describe('system metrics of served runs', () => {
       tables,
       /Requests\/J \(total requests ÷ the window's energy\) ÷ baseline's[^\n]*\n[^\n]*\nm +1\.00 +0\.91\n/,
     )
+  })
+})
+
+describe('ratios to baseline (baselineRatios)', () => {
+  const run = (
+    power: number | null,
+    reqPerJ: number | null,
+    ...ws: [string, number, number][]
+  ): RatioRun => ({
+    workers: ws.map(([name, rps, p95]) => ({
+      name,
+      throughputRps: rps,
+      latencyUs: { p95 },
+      normVsBaseline: null,
+      p95VsBaseline: null,
+    })),
+    metrics: { meanPowerW: power, requestsPerJ: reqPerJ },
+  })
+
+  it("writes each worker's ratios and takes their means, the paper's energy efficiency and the system's requests/J", () => {
+    const r = run(200, 3, ['a', 120, 90], ['b', 40, 300])
+    const m = baselineRatios(r, run(250, 2, ['a', 100, 100], ['b', 50, 200]))
+    close(r.workers[0]?.normVsBaseline, 1.2)
+    close(r.workers[1]?.p95VsBaseline, 1.5)
+    close(m.throughputVsBaseline, 1)
+    close(m.p95VsBaseline, 1.2)
+    close(m.energyEffVsBaseline, 1.25) // (1.2 + 0.8) / 2 × 250 W / 200 W
+    close(m.requestsPerJVsBaseline, 1.5)
+  })
+
+  it('leaves a mean null where a worker has no ratio, and the energy ratio where either run has no power', () => {
+    const r = run(200, 3, ['a', 120, 90], ['c', 40, 300])
+    const m = baselineRatios(r, run(250, 2, ['a', 100, 100], ['b', 50, 200]))
+    assert.equal(r.workers[1]?.normVsBaseline, null)
+    assert.deepEqual([m.throughputVsBaseline, m.p95VsBaseline, m.energyEffVsBaseline], [null, null, null])
+    close(m.requestsPerJVsBaseline, 1.5)
+    for (const [p, bp] of [
+      [0, 250],
+      [200, 0],
+      [null, 250],
+      [-5, 250],
+    ] as const)
+      assert.equal(baselineRatios(run(p, 3, ['a', 1, 1]), run(bp, 2, ['a', 1, 1])).energyEffVsBaseline, null)
+    const none = baselineRatios(run(200, 3), run(250, 2))
+    assert.deepEqual([none.throughputVsBaseline, none.energyEffVsBaseline], [null, null])
+    assert.deepEqual(baselineRatios(r, null), {
+      throughputVsBaseline: null,
+      p95VsBaseline: null,
+      energyEffVsBaseline: null,
+      requestsPerJVsBaseline: null,
+    })
   })
 })
