@@ -1,8 +1,7 @@
-"""Which eclip-fit plans `--stream-priorities` changes on the shipped H100 profiles, and whether today's plans without it
-are the ones the README's STP cells measured. Run from the repository's root after planning every mix both ways:
+"""Which eclip-fit plans `--stream-priorities` changes on the shipped H100 profiles, and whether today's plans
+without it are the ones the series of the README's STP row measured. From the repository's root, after planning every
+mix both ways into DIR as $m.b$b.plain.json and $m.b$b.prio.json (this folder's README has the commands):
 
-  for b in 1 8; do for m in mix1 … mix7; do ./bin/eclip.mjs plan --mix $m --profiles profiles/h100 --policy eclip-fit \
-    --batch $b [--stream-priorities] --out DIR/$m.b$b.{plain,prio}.json; done; done   # more1–6: --mix mixes/more.yaml --mix-name
   python3 results/h100/priorities-reprofiled/plans.py DIR
 """
 
@@ -28,6 +27,10 @@ for b in (1, 8):
     for m in MIXES:
         rec = f"{RECORDED[(b, m.rstrip('0123456789'))]}/plans/{m}.eclip-fit.b{b}.plan.json"
         plain, prio = core(f"{D}/{m}.b{b}.plain.json"), core(f"{D}/{m}.b{b}.prio.json")
-        raised = [w["name"] for w in json.load(open(f"{D}/{m}.b{b}.prio.json"))["workers"] if w.get("streamPriority")]
-        print(f"{b:>5} {m:<6} {'yes' if core(rec) == plain else 'NO':<22} "
-              f"{'the same plan' if prio == plain else 'raises ' + ', '.join(raised)}")
+        pp = json.load(open(f"{D}/{m}.b{b}.prio.json"))
+        raised = [w["name"] for w in pp["workers"] if w.get("streamPriority") == "high"]
+        stp = pp["solver"]["stp"]["value"] / pp["solver"]["stp"]["baseline"]
+        what = "the same plan"
+        if prio != plain:
+            what = f"raises {', '.join(raised)} (predicted STP {stp:.3f} x baseline's)"
+        print(f"{b:>5} {m:<6} {'yes' if core(rec) == plain else 'NO':<22} {what}")
