@@ -238,9 +238,8 @@ const planFit: PolicyPlanner = async (c) => {
     const { lambdas, mu } = res.fellBack ? res.state : res
     const prices = `overlap prices λ ${lambdas.map(f).join(', ')}, μ ${mu}`
     // the search's best may be the baseline's placement itself (e.g. no price on overlap): then it is not "above" it
-    const madeIt = res.bestIsWhole
     const choice = res.fellBack
-      ? `the baseline's placement (every kernel on the whole GPU) chosen by the evaluator over ${res.evaluations} candidate plans, ${madeIt ? 'what' : 'scoring above'} the search's best (homes ${homes} SMs, ${prices})${madeIt ? ' makes' : ''}`
+      ? `the baseline's placement (every kernel on the whole GPU) chosen by the evaluator over ${res.evaluations} candidate plans, ${res.bestIsWhole ? 'what' : 'scoring above'} the search's best (homes ${homes} SMs, ${prices})${res.bestIsWhole ? ' makes' : ''}`
       : `homes ${homes} SMs, ${prices}: chosen by the evaluator over ${res.evaluations} candidate plans`
     const vsBaseline = `evaluated STP ${stp.value.toFixed(3)}, ${(stp.value / stp.baseline).toFixed(3)}× baseline's`
     const vsBound = `${(stp.value / stp.bound).toFixed(3)} of the STP bound ${stp.bound.toFixed(3)}${flooredText(stp)}`
