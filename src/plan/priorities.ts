@@ -65,6 +65,11 @@ export interface PriorityChoice {
   capped: number
   /** The p95 cap the sets were held to (× baseline's p95). */
   p95Cap: number
+  /**
+   * Each worker's p95 with none raised as held to the cap (× baseline's; `tail`'s where given): a set may keep a worker
+   * this high where it is past p95Cap. Undefined where no set gained.
+   */
+  plainP95?: number[]
 }
 
 /**
@@ -110,7 +115,13 @@ export async function choosePriorities(
     }
     if (v > bestValue) [best, bestValue] = [{ high, metrics }, v]
   }
-  return { ...best, tried: sets.length, capped, p95Cap }
+  return {
+    ...best,
+    tried: sets.length,
+    capped,
+    p95Cap,
+    ...(plainHeld ? { plainP95: plainHeld.p95Ratios } : {}),
+  }
 }
 
 /**

@@ -7,9 +7,9 @@ import { describe, it } from 'node:test'
 import YAML from 'yaml'
 import { EVALUATOR_DEFAULTS, simEvaluator } from '../../src/execute/sim/evaluator.ts'
 import { simInputs } from '../../src/execute/sim/inputs.ts'
-import { expandWorkers, type MixFile, type Plan, readFile } from '../../src/formats/index.ts'
+import { expandWorkers, type MixFile, type Plan, readFile, type WorkerSpec } from '../../src/formats/index.ts'
 import type { ServeConfig } from '../../src/formats/serve-config.ts'
-import type { FitMetrics } from '../../src/plan/fit.ts'
+import type { FitMetrics, FitObjective } from '../../src/plan/fit.ts'
 import { makePlan, type PlanEvaluator } from '../../src/plan/index.ts'
 import {
   beatsBest,
@@ -19,8 +19,10 @@ import {
   P95_SEEDS,
   PRIORITY_MARGIN,
   PRIORITY_P95_CAP,
+  type PriorityChoice,
   raisedSets,
 } from '../../src/plan/priorities.ts'
+import { priorityText } from '../../src/plan/raise-streams.ts'
 import { loadProfileSet } from '../../src/profile/store.ts'
 import { defaultPlanner } from '../../src/serve/index.ts'
 import { resolveServeSetup } from '../../src/serve/policies.ts'
@@ -61,6 +63,8 @@ function planRaised(mix: string[], extra: string[] = []): { plan: Plan; raised: 
 const metrics = (stpRatio: number, shortfall = 0, p95Ratios = [1, 1, 1]) =>
   ({ stpRatio, shortfall, p95Ratios }) as unknown as FitMetrics
 const value = (m: FitMetrics) => (m.shortfall > 0 ? -1 - m.shortfall : m.stpRatio)
+/** Three workers as a plan's note names them. */
+const specs = ['w0', 'w1', 'w2'].map((name) => ({ name })) as unknown as WorkerSpec[]
 
 describe('stream priorities (eclip-fit)', () => {
   it('raisedSets: every proper subset up to three workers, singletons and their complements beyond', () => {
@@ -129,6 +133,17 @@ describe('stream priorities (eclip-fit)', () => {
     // worker 2 already past the cap with none raised: a set that keeps it there (no worse) may be taken
     const already = await choosePriorities(3, metrics(1.0, 0, [1, 1, over]), score, value)
     assert.deepEqual(already.high, [true, false, false])
+    // the note names the p95 such a worker was held to: its own with none raised, not the cap
+    assert.deepEqual(already.plainP95, [1, 1, over])
+    const note = (c: PriorityChoice) =>
+      priorityText(specs, c, metrics(1.0), { weights: [1, 1, 1] } as unknown as FitObjective)
+    assert.match(
+      note(already),
+      new RegExp(
+        `highest predicted p95 w2's at ${over.toFixed(3)}× baseline's \\(${over.toFixed(3)}× with none raised: held to that, not to ${+HELD_P95_CAP.toFixed(3)}×\\);`,
+      ),
+    )
+    assert.match(note(got), /highest predicted p95 w2's at 1\.050× baseline's;/)
     // unless held strictly (a runner-up plan's sets): then the set that keeps every p95 within the cap
     const strict = await choosePriorities(
       3,
