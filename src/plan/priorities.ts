@@ -66,8 +66,8 @@ export interface PriorityChoice {
   /** The p95 cap the sets were held to (× baseline's p95). */
   p95Cap: number
   /**
-   * Each worker's p95 with none raised as held to the cap (× baseline's; `tail`'s where given): a set may keep a worker
-   * this high where it is past p95Cap. Undefined where no set gained.
+   * Each worker's p95 with none raised as held to the cap (× baseline's; `tail`'s where given): unless `strict`, a set
+   * may keep a worker this high where it is past p95Cap. Undefined where no set gained.
    */
   plainP95?: number[]
 }

@@ -133,14 +133,18 @@ describe('stream priorities (eclip-fit)', () => {
     // worker 2 already past the cap with none raised: a set that keeps it there (no worse) may be taken
     const already = await choosePriorities(3, metrics(1.0, 0, [1, 1, over]), score, value)
     assert.deepEqual(already.high, [true, false, false])
-    // the note names the p95 such a worker was held to: its own with none raised, not the cap
-    assert.deepEqual(already.plainP95, [1, 1, over])
+    // the note names the p95 such a worker was held to: its own with none raised (here higher than the set's), not the
+    // cap; a worker within the cap gets no such clause
+    const lower = await choosePriorities(3, metrics(1.0, 0, [1, 1, over + 0.02]), score, value)
+    assert.deepEqual(lower.high, [true, false, false])
+    assert.deepEqual(lower.plainP95, [1, 1, over + 0.02])
     const note = (c: PriorityChoice) =>
       priorityText(specs, c, metrics(1.0), { weights: [1, 1, 1] } as unknown as FitObjective)
+    const at = (x: number) => x.toFixed(3).replace('.', '\\.')
     assert.match(
-      note(already),
+      note(lower),
       new RegExp(
-        `highest predicted p95 w2's at ${over.toFixed(3)}× baseline's \\(${over.toFixed(3)}× with none raised: held to that, not to ${+HELD_P95_CAP.toFixed(3)}×\\);`,
+        `highest predicted p95 w2's at ${at(over)}× baseline's \\(${at(over + 0.02)}× with none raised: held to that, not to ${String(+HELD_P95_CAP.toFixed(3)).replace('.', '\\.')}×\\);`,
       ),
     )
     assert.match(note(got), /highest predicted p95 w2's at 1\.050× baseline's;/)
@@ -185,6 +189,8 @@ describe('stream priorities (eclip-fit)', () => {
     const got = await choose(tail)
     assert.deepEqual(got.high, [true, false, false])
     assert.equal(got.metrics.p95Ratios[2], over)
+    // the p95s the set was held to with none raised, as the plan's note gives them: the tail's, not the score's
+    assert.deepEqual(got.plainP95, [1, 1, over + 0.01])
     // none raised held within the cap: the same set is refused
     const within: Tail = async (high, m) => ({ ...m, p95Ratios: [1, 1, high?.[0] ? over : 1] }) as FitMetrics
     const refused = await choose(within)
