@@ -56,7 +56,8 @@ n_p1 = json.load(open(os.path.join(ROOT, "results/h100/shipped-13/n-p1/results.j
 stp, worst = {}, {}
 for r in n_p1:
     if r["policy"] == "eclip-fit" and r["backend"] == "gpu" and r["role"] == "mix" and r["mix"] != "mix7":
-        stp[r["mix"]], worst[r["mix"]] = r["metrics"]["system"]["stpVsBaseline"], r["metrics"]["system"]["worstVsBaseline"]
+        s = r["metrics"]["system"]
+        stp[r["mix"]], worst[r["mix"]] = s["stpVsBaseline"], s["worstVsBaseline"]
 rows = summary[("mix7", 1, "prio")]
 stp["mix7"], worst["mix7"] = statistics.mean(r[0] for r in rows), min(r[1] for r in rows)
 plain7 = next(r["metrics"]["system"]["stpVsBaseline"] for r in n_p1
