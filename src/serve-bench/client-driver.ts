@@ -5,6 +5,7 @@
 // base, the window's edges, stop — are driven in a client process (client-process.ts, several as one:
 // client-pool.ts), or all at once in the server's own process (driveClients).
 
+import { monotonicOriginMs } from '../measure/clock.ts'
 import type { ModelIO } from '../serve/io-specs.ts'
 import { KserveClient } from '../serve/kserve/client.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
@@ -106,7 +107,7 @@ const metricsOf = (spec: Pick<ClientSpec, 'url' | 'metricsUrl'>): string | null 
  * of several client processes compare.
  */
 export function timeBase(t0Ns: bigint): () => number {
-  const offset = performance.now() - Number(process.hrtime.bigint() - t0Ns) / 1e6
+  const offset = Number(t0Ns) / 1e6 - monotonicOriginMs()
   return () => performance.now() - offset
 }
 

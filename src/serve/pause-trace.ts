@@ -1,8 +1,9 @@
-// ECLIP_HOTPATH_TIMING=1 (a diagnosis): each garbage-collection pause of the process, and each time its event loop was
-// held (a 1-ms timer fired over 1 ms late: a long turn or a collection), on stderr on the host's monotonic clock — the clock the backend's
-// stream-pause lines use — so that gpu/scripts/pause-causes.py can tell what the server (or serve-bench's client
-// processes: `who`) was doing while the GPU's streams stood empty.
+// ECLIP_HOTPATH_TIMING=1 (a diagnosis): each garbage-collection pause of the process, and each time its event loop
+// was held (a 1-ms timer fired over 1 ms late: a long turn or a collection), on stderr on the host's monotonic clock —
+// the clock the backend's stream-pause lines use — so that gpu/scripts/pause-causes.py can tell what the server (or
+// serve-bench's client processes: `who`) was doing while the GPU's streams stood empty.
 import { constants, PerformanceObserver, performance } from 'node:perf_hooks'
+import { monotonicOriginMs } from '../measure/clock.ts'
 
 const KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -23,7 +24,7 @@ export function tracePauses(
   if (env.ECLIP_HOTPATH_TIMING !== '1') return false
   if (observer) return true
   // performance.now() counts from the process's time origin on the same monotonic clock as hrtime
-  const originMs = Number(process.hrtime.bigint()) / 1e6 - performance.now()
+  const originMs = monotonicOriginMs()
   observer = new PerformanceObserver((list) => {
     let lines = ''
     for (const e of list.getEntries()) {
