@@ -1,9 +1,9 @@
 // One process's part of a serve-bench run's clients: KServe v2 clients per model (full batches; closed loop, or open
 // loop at the times of the model's arrival schedule) over the transport asked for (clients/: HTTP binary tensors,
 // gRPC, system or CUDA shared memory), each model with the slots of this process's share; the warm-up, and the
-// windows' edges as /metrics readings (read by one process of the run; several windows back to back: --repeats). Its phases — open, start on the run's time
-// base, the window's edges, stop — are driven in a client process (client-process.ts, several as one:
-// client-pool.ts), or all at once in the server's own process (driveClients).
+// windows' edges as /metrics readings (read by one process of the run; several windows back to back: --repeats). Its
+// phases — open, start on the run's time base, the window's edges, stop — are driven in a client process
+// (client-process.ts, several as one: client-pool.ts), or all at once in the server's own process (driveClients).
 
 import { monotonicOriginMs } from '../measure/clock.ts'
 import type { ModelIO } from '../serve/io-specs.ts'
@@ -15,6 +15,7 @@ import {
   type LoadGen,
   openClients,
   type SendPlan,
+  type TimeBase,
   type Transport,
 } from './clients/index.ts'
 
@@ -106,9 +107,9 @@ const metricsOf = (spec: Pick<ClientSpec, 'url' | 'metricsUrl'>): string | null 
  * in every process of the host: the cuda-shm client's Python reads it too), so that the calls and the window's edges
  * of several client processes compare.
  */
-export function timeBase(t0Ns: bigint): () => number {
+export function timeBase(t0Ns: bigint): TimeBase {
   const offset = Number(t0Ns) / 1e6 - monotonicOriginMs()
-  return () => performance.now() - offset
+  return Object.assign(() => performance.now() - offset, { t0Ns })
 }
 
 /**

@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js'
 import { type Results, readFile, type ServeResults } from '../../src/formats/index.ts'
 import { inferenceService } from '../../src/serve/grpc/server.ts'
 import { zooIO } from '../../src/serve/io-specs.ts'
+import { timeBase } from '../../src/serve-bench/client-driver.ts'
 import { type CudaShmSpec, cudaShmParts, openCudaShmClients } from '../../src/serve-bench/clients/cuda-shm.ts'
 import {
   checkGrpcAnswer,
@@ -365,8 +366,7 @@ describe("the cuda-shm client processes: a model's closed-loop clients split, at
         const load = await openCudaShmClients({ url, models, seed: 1, concurrency: 6 })
         try {
           assert.equal(load.pids.length, 2, 'six clients: two Python processes of three')
-          const t0 = performance.now()
-          load.start(() => performance.now() - t0)
+          load.start(timeBase(process.hrtime.bigint()))
           await new Promise((r) => setTimeout(r, 300))
           const [calls] = await load.stop()
           assert.ok(
@@ -401,8 +401,7 @@ describe('cuda-shm sent by Node clients (--cuda-shm-sender node), regions held b
         try {
           assert.equal(load.pids.length, 1, 'one Python process holds the six regions')
           assert.equal((await status()).length, 6)
-          const t0 = performance.now()
-          load.start(() => performance.now() - t0)
+          load.start(timeBase(process.hrtime.bigint()))
           await new Promise((r) => setTimeout(r, 300))
           const [calls] = await load.stop()
           assert.ok(

@@ -228,8 +228,7 @@ async function openProcess(
     pids: child.pid ? [child.pid] : [],
     start(at) {
       // the calls' time 0 on CLOCK_MONOTONIC, which the Python side reads too
-      const t0Ns = process.hrtime.bigint() - BigInt(Math.round(at() * 1e6))
-      send({ type: 'go', t0Ns: t0Ns.toString() })
+      send({ type: 'go', t0Ns: at.t0Ns.toString() })
     },
     async stop(): Promise<Call[][]> {
       send({ type: 'stop' })

@@ -118,10 +118,16 @@ export interface Slot {
   infer(): Promise<InferAnswer>
 }
 
+/**
+ * The time base of a run's calls: `at()` is ms since `t0Ns` on the monotonic clock (process.hrtime's), which the
+ * run's other processes, Python's included, read too.
+ */
+export type TimeBase = (() => number) & { readonly t0Ns: bigint }
+
 /** The clients of one run: started once, stopped once, closed always (close gives back what open took). */
 export interface LoadGen {
   /** Starts every slot's loop; `at()` is the time base of the calls (ms). */
-  start(at: () => number): void
+  start(at: TimeBase): void
   /** Stops the loops (each finishes its request in flight); every call per model, in mix order. */
   stop(): Promise<Call[][]>
   /** Unregisters regions, removes files, closes connections; safe to call twice and after a failed open. */
