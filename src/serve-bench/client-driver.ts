@@ -5,7 +5,7 @@
 // phases — open, start on the run's time base, the window's edges, stop — are driven in a client process
 // (client-process.ts, several as one: client-pool.ts), or all at once in the server's own process (driveClients).
 
-import { monotonicOriginMs } from '../measure/clock.ts'
+import { monotonicOriginMs } from '../clock.ts'
 import type { ModelIO } from '../serve/io-specs.ts'
 import { KserveClient } from '../serve/kserve/client.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'

@@ -3,7 +3,7 @@
 // the clock the backend's stream-pause lines use — so that gpu/scripts/pause-causes.py can tell what the server (or
 // serve-bench's client processes: `who`) was doing while the GPU's streams stood empty.
 import { constants, PerformanceObserver, performance } from 'node:perf_hooks'
-import { monotonicOriginMs } from '../measure/clock.ts'
+import { monotonicOriginMs } from '../clock.ts'
 
 const KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
