@@ -106,9 +106,11 @@ export function priorityText(
   // past the cap only where none raised had it there already: the cap a worker is held to is then that p95
   const before = p.plainP95?.[top.i]
   const past =
-    top.r > p.p95Cap + 1e-9 && before !== undefined
-      ? ` (${before.toFixed(3)}× with none raised: held to that, not to ${+p.p95Cap.toFixed(3)}×)`
-      : ''
+    top.r <= p.p95Cap + 1e-9 || before === undefined
+      ? ''
+      : Number.isFinite(before)
+        ? ` (${before.toFixed(3)}× with none raised: held to that, not to ${+p.p95Cap.toFixed(3)}×)`
+        : ' (no p95 with none raised: not capped)'
   const highest =
     how === 'scored' && top.i >= 0
       ? `, highest predicted p95 ${workers[top.i]?.name}'s at ${top.r.toFixed(3)}× baseline's${past}`
