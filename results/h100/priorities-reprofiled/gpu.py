@@ -10,16 +10,12 @@ import json
 import os
 import statistics
 
+from plans import core  # this folder's plans.py: a plan's pool, workers and parameters
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..", "..")
 CASES = [("mix7", 1, "results/h100/shipped-13/n-p1"), ("more5", 1, "results/h100/shipped-13/n-m1"),
          ("more2", 8, "results/h100/reprofiled-b8/n-m8")]
-
-
-def core(path):
-    """A plan's pool, workers (groups, stream priorities) and parameters."""
-    p = json.load(open(path))
-    return json.dumps({k: p[k] for k in ("pool", "workers", "params", "repartitionAtSwitch") if k in p}, sort_keys=True)
 
 
 def fit_run(results):
