@@ -234,6 +234,12 @@ async function frontEnd(): Promise<void> {
   }
   // the checkout's own frames: compact headers where its protocol has them (inferHeader), objects before
   const { FrameChannel, inferHeader, frontendFrame } = await import(`${root}/src/serve/frontends/protocol.ts`)
+  // arrival times as the checkout's front-ends send them: on the monotonic clock where it has toMonotonicMs, else as
+  // wall-clock epoch ms (as do the checkouts old enough to send object frames, in receivedAtEpochMs)
+  const clock = await import(`${root}/src/clock.ts`).catch(() => ({}))
+  const arrival: () => number = clock.toMonotonicMs
+    ? () => clock.toMonotonicMs(performance.now())
+    : () => performance.timeOrigin + performance.now()
   const sock = connect(path)
   await new Promise((r) => sock.once('connect', r))
   let answered = 0
@@ -263,7 +269,7 @@ async function frontEnd(): Promise<void> {
       binaryOutputs: true,
       parameters: {},
     }
-    const now = performance.timeOrigin + performance.now()
+    const now = arrival()
     if (inferHeader) ch.send(inferHeader(id, model, req, now, []))
     else ch.send({ t: 'infer', id, model, req, receivedAtEpochMs: now })
   }

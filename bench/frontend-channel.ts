@@ -29,7 +29,7 @@ const req = {
     binaryOutputs: false,
     parameters: {},
   },
-  receivedAtEpochMs: 1795424765661.123,
+  receivedAtMonotonicMs: 3605123.456,
 }
 const rep = {
   t: 'reply',

@@ -33,3 +33,21 @@ export function monotonicOriginMs(pairs = 5, clock: ClockReader = SYSTEM): numbe
   }
   return origin
 }
+
+let ownOrigin: number | undefined
+
+/**
+ * A time on this process's performance.now() as ms on the host's monotonic clock: the form in which a time crosses to
+ * another process of the host (a front-end's arrival time to the engine). Every process reads that clock alike and no
+ * wall-clock step (NTP) moves it, as it would move performance.timeOrigin-based epoch times fixed at each start.
+ */
+export function toMonotonicMs(nowMs: number): number {
+  ownOrigin ??= monotonicOriginMs()
+  return ownOrigin + nowMs
+}
+
+/** The inverse of toMonotonicMs: a monotonic-clock time, from any process of the host, on this one's performance.now(). */
+export function fromMonotonicMs(monotonicMs: number): number {
+  ownOrigin ??= monotonicOriginMs()
+  return monotonicMs - ownOrigin
+}

@@ -1,9 +1,10 @@
 // performance.now()'s origin on the monotonic clock (src/clock.ts), read so that a pair of readings split by
 // the scheduler does not put it out.
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import { describe, it } from 'node:test'
-import { type ClockReader, monotonicOriginMs } from '../src/clock.ts'
+import { type ClockReader, fromMonotonicMs, monotonicOriginMs, toMonotonicMs } from '../src/clock.ts'
 
 /** A clock whose origin is `originMs` and whose pair `split` is held `heldMs` between its first two readings. */
 function fakeClock(originMs: number, split: number, heldMs: number): ClockReader {
@@ -45,5 +46,35 @@ describe('monotonicOriginMs', () => {
       h0 - 1 <= now + origin && now + origin <= h1 + 1,
       `${now + origin} ms not within [${h0}, ${h1}]`,
     )
+  })
+})
+
+describe('toMonotonicMs, fromMonotonicMs', () => {
+  it("write this process's performance.now() on the host's monotonic clock, and back", () => {
+    const h0 = Number(process.hrtime.bigint()) / 1e6
+    const mono = toMonotonicMs(performance.now())
+    const h1 = Number(process.hrtime.bigint()) / 1e6
+    assert.ok(h0 - 1 <= mono && mono <= h1 + 1, `${mono} ms not within [${h0}, ${h1}]`)
+    assert.ok(Math.abs(fromMonotonicMs(toMonotonicMs(1234.5)) - 1234.5) < 1e-6)
+  })
+
+  it("carry a time from another process onto this one's performance.now()", () => {
+    // a child process (its own time origin) writes its now; read here, it lies between this process's readings
+    // before the child started and after it ended
+    const before = performance.now()
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        "import { toMonotonicMs } from './src/clock.ts'; process.stdout.write(String(toMonotonicMs(performance.now())))",
+      ],
+      { encoding: 'utf8' },
+    )
+    const after = performance.now()
+    const there = fromMonotonicMs(Number(out))
+    assert.ok(before - 1 <= there && there <= after + 1, `${there} ms not within [${before}, ${after}]`)
   })
 })

@@ -59,7 +59,7 @@ describe('front-end channel frames', () => {
     assert.ok(m && m.t === 'infer')
     assert.equal(m.id, 41)
     assert.equal(m.model, 'alexnet-0')
-    assert.equal(m.receivedAtEpochMs, 1_795_000_000_123.5)
+    assert.equal(m.receivedAtMonotonicMs, 1_795_000_000_123.5)
     const plain = (t: WireRequest['inputs'][number]) => ({ ...t, ...(t.data ? { data: [...t.data] } : {}) })
     assert.deepEqual({ ...m.req, inputs: m.req.inputs.map(plain) }, { ...req, inputs: req.inputs.map(plain) })
   })

@@ -3,7 +3,7 @@
 // tensor bytes through the front-ends' staging regions reach a backend and come back right (the fake GPU backend:
 // the real Python frame loop and regions, fake captures); a client's own region passes through; a killed front-end
 // is forked again while the others keep serving; drain (and the CLI's SIGTERM) closes front-ends first and answers
-// every accepted request.
+// every accepted request; the engine times a request from its arrival at a front-end.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -230,6 +230,32 @@ describe('serve --frontends', () => {
     }
     const answered = (await rpc(two.grpcAddress, 'ModelInfer', infer)) as { model_name?: string }
     assert.equal(answered.model_name, 'vgg19')
+  })
+
+  it("the engine times a front-end's request from its arrival there (the arrival crosses on the monotonic clock)", {
+    timeout: 60_000,
+  }, async () => {
+    const two = await startServe({ config: simConfig(), port: 0, frontends: 2 })
+    cleanup.push(() => two.frontends?.close())
+    const one1 = images(1)
+    let roundTripsNs = 0
+    for (let i = 0; i < 5; i++) {
+      const t0 = process.hrtime.bigint()
+      const a = await request(two.url, 'POST', '/v2/models/vgg19/infer', one1.body, one1.headers)
+      roundTripsNs += Number(process.hrtime.bigint() - t0)
+      assert.equal(a.status, 200, a.body.toString())
+    }
+    const stats = JSON.parse((await request(two.url, 'GET', '/v2/models/vgg19/stats')).body.toString()) as {
+      model_stats: { inference_stats: { success: { count: number; ns: number } } }[]
+    }
+    const success = stats.model_stats[0]?.inference_stats.success
+    assert.equal(success?.count, 5)
+    // each request's time in the server lies within the client's round trip: an arrival written on another clock
+    // (or origin) than the engine reads it on would put the sum out by that offset, five times over
+    assert.ok(
+      (success?.ns ?? 0) > 0 && (success?.ns ?? 0) <= roundTripsNs,
+      `success ${success?.ns} ns for 5 requests, not within (0, ${roundTripsNs}] ns of round trips`,
+    )
   })
 
   it("input bytes go through the staging region to the backend and outputs come back; clients' regions pass through", {

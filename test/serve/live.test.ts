@@ -481,7 +481,7 @@ describe('serve eclip-live over gRPC: the repository RPCs, and the models served
           // a request a front-end sent before it heard of the unload reaches an engine that no longer serves the
           // model: refused with the reason, as one process refuses it (the engine's own infer, called directly)
           const engine = run.frontends as unknown as {
-            infer(fe: unknown, name: string, req: unknown, receivedAtEpochMs: number): Promise<unknown>
+            infer(fe: unknown, name: string, req: unknown, receivedAtMonotonicMs: number): Promise<unknown>
           }
           await assert.rejects(
             engine.infer({}, 'vgg19', {}, Date.now()),

@@ -13,6 +13,7 @@ import { readdirSync, unlinkSync } from 'node:fs'
 import { createServer, Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { fromMonotonicMs } from '../../clock.ts'
 import { frameFlushFromEnv } from '../../execute/gpu/frames.ts'
 import { MAX_TIMER_MS } from '../../formats/serve-config.ts'
 import { NO_DATA, type RawTensor, type ShmRef } from '../backend.ts'
@@ -313,7 +314,7 @@ export class FrontendPool {
         )
         return
       case 'infer':
-        return this.answer(fe, m.id, () => this.infer(fe, m.model, m.req, m.receivedAtEpochMs))
+        return this.answer(fe, m.id, () => this.infer(fe, m.model, m.req, m.receivedAtMonotonicMs))
       case 'shm':
         return this.answer(fe, m.id, async () => {
           try {
@@ -350,7 +351,7 @@ export class FrontendPool {
     if (m.t !== 'infer') return this.onMessage(fe, m)
     const id = m.id
     const channel = fe.channel as FrameChannel
-    this.infer(fe, m.model, m.req, m.receivedAtEpochMs).then(
+    this.infer(fe, m.model, m.req, m.receivedAtMonotonicMs).then(
       (value) => {
         const parts: Uint8Array[] = []
         channel.send(replyHeader(id, value, parts), parts)
@@ -360,7 +361,12 @@ export class FrontendPool {
   }
 
   /** An infer call of a front-end: answered with its outputs as they cross back (a promise chain, no async hops). */
-  private infer(fe: Frontend, name: string, w: WireRequest, receivedAtEpochMs: number): Promise<WireOutcome> {
+  private infer(
+    fe: Frontend,
+    name: string,
+    w: WireRequest,
+    receivedAtMonotonicMs: number,
+  ): Promise<WireOutcome> {
     const model = this.models.get(name)
     // a front-end may send for a model the engine stopped serving before that front-end heard (an unload's end)
     if (!model)
@@ -374,7 +380,7 @@ export class FrontendPool {
       if (err instanceof ProtocolError && err.status < 500) this.server.invalid(model)
       return Promise.reject(err)
     }
-    return this.server.infer(model, req, receivedAtEpochMs - performance.timeOrigin).then((outcome) => ({
+    return this.server.infer(model, req, fromMonotonicMs(receivedAtMonotonicMs)).then((outcome) => ({
       outputs: wireOutputs(outcome.outputs, fe.region),
       parameters: outcome.parameters,
     }))

@@ -12,6 +12,7 @@ import { Socket } from 'node:net'
 import { join } from 'node:path'
 import { setLogger } from '@grpc/grpc-js'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { toMonotonicMs } from '../../clock.ts'
 import type { RawTensor, ShmRef } from '../backend.ts'
 import { GrpcFrontEnd } from '../grpc/server.ts'
 import { answerClientError, answerFrameworkError } from '../http-errors.ts'
@@ -85,13 +86,13 @@ class EngineLink {
   }
 
   /** An infer call: on the frame channel (its inputs' bytes in the frame's body), else over IPC. */
-  infer(model: string, req: WireRequest, receivedAtEpochMs: number): Promise<WireOutcome> {
+  infer(model: string, req: WireRequest, receivedAtMonotonicMs: number): Promise<WireOutcome> {
     const channel = this.channel
-    if (!channel) return this.call<WireOutcome>({ t: 'infer', model, req, receivedAtEpochMs })
+    if (!channel) return this.call<WireOutcome>({ t: 'infer', model, req, receivedAtMonotonicMs })
     const id = ++this.next
     return new Promise<WireOutcome>((resolve, reject) => {
       const parts: Uint8Array[] = []
-      const header = inferHeader(id, model, req, receivedAtEpochMs, parts)
+      const header = inferHeader(id, model, req, receivedAtMonotonicMs, parts)
       this.calls.set(id, { resolve: resolve as (v: unknown) => void, reject })
       if (!channel.send(header, parts)) {
         this.calls.delete(id)
@@ -313,7 +314,7 @@ export class FrontendService implements InferenceService {
     req.inputs = [] // the bytes are in the staging region or in `wire` now
     let failed: Error | undefined
     try {
-      const outcome = await this.link.infer(model.name, wire, performance.timeOrigin + receivedAt)
+      const outcome = await this.link.infer(model.name, wire, toMonotonicMs(receivedAt))
       const outputs = await Promise.all(outcome.outputs.map((t) => this.rawTensor(t)))
       return { outputs, parameters: outcome.parameters }
     } catch (err) {

@@ -102,7 +102,7 @@ export type ShmMethod = 'registerSystemShm' | 'unregisterSystemShm' | 'registerC
 
 export type ToEngine =
   | { t: 'hello' }
-  | { t: 'infer'; id: number; model: string; req: WireRequest; receivedAtEpochMs: number }
+  | { t: 'infer'; id: number; model: string; req: WireRequest; receivedAtMonotonicMs: number }
   | { t: 'shm'; id: number; method: ShmMethod; args: unknown[] }
   | { t: 'staging'; id: number; key: string; byteSize: number }
   /** The engine's statistics now (answered with a `reply` whose value is the ModelStats), where there is no channel. */
@@ -229,7 +229,7 @@ type InferHeader = [
   tag: typeof INFER,
   id: number,
   model: string,
-  receivedAtEpochMs: number,
+  receivedAtMonotonicMs: number,
   batch: number,
   inputs: CompactTensor[],
   outputs: CompactOutput[] | 0,
@@ -258,7 +258,8 @@ export interface InferCall {
   id: number
   model: string
   req: WireRequest
-  receivedAtEpochMs: number
+  /** The request's arrival at its front-end, ms on the host's monotonic clock (src/clock.ts, toMonotonicMs). */
+  receivedAtMonotonicMs: number
 }
 
 /**
@@ -314,7 +315,7 @@ export function inferHeader(
   id: number,
   model: string,
   req: WireRequest,
-  receivedAtEpochMs: number,
+  receivedAtMonotonicMs: number,
   parts: Uint8Array[],
 ): InferHeader {
   const outputs = req.outputs
@@ -329,7 +330,7 @@ export function inferHeader(
     INFER,
     id,
     model,
-    receivedAtEpochMs,
+    receivedAtMonotonicMs,
     req.batch,
     req.inputs.map((t) => compactTensor(t, parts)),
     outputs,
@@ -383,7 +384,7 @@ export function engineFrame(header: unknown, body: Buffer): FramedToEngine | nul
     })
   if (h[8] !== null) req.timeoutUs = h[8]
   if (h[9] !== null) req.id = h[9]
-  return { t: 'infer', id: h[1], model: h[2], req, receivedAtEpochMs: h[3] }
+  return { t: 'infer', id: h[1], model: h[2], req, receivedAtMonotonicMs: h[3] }
 }
 
 /** The engine's statistics as a front-end takes them off its channel; null for any other frame. */
