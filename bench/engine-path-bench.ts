@@ -17,7 +17,7 @@
 // --service-us S: the echo backend's requests take S µs of service each (ECLIP_ECHO_SERVICE_US), replies spread out
 // at a GPU's pace rather than coalesced.
 // --root: measure another checkout's server and Python backend (A/B: run both in turn, same flags).
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -236,7 +236,7 @@ async function frontEnd(): Promise<void> {
   const { FrameChannel, inferHeader, frontendFrame } = await import(`${root}/src/serve/frontends/protocol.ts`)
   // arrival times as the checkout's front-ends send them: on the monotonic clock where it has toMonotonicMs, else as
   // wall-clock epoch ms (as do the checkouts old enough to send object frames, in receivedAtEpochMs)
-  const clock = await import(`${root}/src/clock.ts`).catch(() => ({}))
+  const clock = existsSync(`${root}/src/clock.ts`) ? await import(`${root}/src/clock.ts`) : {}
   const arrival: () => number = clock.toMonotonicMs
     ? () => clock.toMonotonicMs(performance.now())
     : () => performance.timeOrigin + performance.now()

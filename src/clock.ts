@@ -38,15 +38,16 @@ let ownOrigin: number | undefined
 
 /**
  * A time on this process's performance.now() as ms on the host's monotonic clock: the form in which a time crosses to
- * another process of the host (a front-end's arrival time to the engine). Every process reads that clock alike and no
- * wall-clock step (NTP) moves it, as it would move performance.timeOrigin-based epoch times fixed at each start.
+ * another process of the host (a front-end's arrival time to the engine). Every process reads that clock alike;
+ * performance.timeOrigin is read from the wall clock once, at each process's start, so a step (NTP) between two
+ * starts would put their epoch times apart.
  */
 export function toMonotonicMs(nowMs: number): number {
   ownOrigin ??= monotonicOriginMs()
   return ownOrigin + nowMs
 }
 
-/** The inverse of toMonotonicMs: a monotonic-clock time, from any process of the host, on this one's performance.now(). */
+/** The inverse of toMonotonicMs: a monotonic-clock time from any process of the host, on this one's performance.now(). */
 export function fromMonotonicMs(monotonicMs: number): number {
   ownOrigin ??= monotonicOriginMs()
   return monotonicMs - ownOrigin

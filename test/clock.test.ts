@@ -2,6 +2,7 @@
 // the scheduler does not put it out.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { describe, it } from 'node:test'
 import { type ClockReader, fromMonotonicMs, monotonicOriginMs, toMonotonicMs } from '../src/clock.ts'
@@ -69,9 +70,10 @@ describe('toMonotonicMs, fromMonotonicMs', () => {
         'tsx',
         '--input-type=module',
         '-e',
-        "import { toMonotonicMs } from './src/clock.ts'; process.stdout.write(String(toMonotonicMs(performance.now())))",
+        `import { toMonotonicMs } from './src/clock.ts'
+process.stdout.write(String(toMonotonicMs(performance.now())))`,
       ],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', cwd: join(import.meta.dirname, '..') },
     )
     const after = performance.now()
     const there = fromMonotonicMs(Number(out))

@@ -15,6 +15,7 @@ import { after, describe, it } from 'node:test'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import YAML from 'yaml'
+import { toMonotonicMs } from '../../src/clock.ts'
 import type { Gpu } from '../../src/formats/gpu.ts'
 import { readFile } from '../../src/formats/index.ts'
 import type { Profile } from '../../src/formats/profile.ts'
@@ -232,11 +233,18 @@ describe('serve --frontends', () => {
     assert.equal(answered.model_name, 'vgg19')
   })
 
-  it("the engine times a front-end's request from its arrival there (the arrival crosses on the monotonic clock)", {
+  it("the engine times a front-end's request from its arrival there, sent on the monotonic clock", {
     timeout: 60_000,
   }, async () => {
     const two = await startServe({ config: simConfig(), port: 0, frontends: 2 })
     cleanup.push(() => two.frontends?.close())
+    const success = async () => {
+      const body = (await request(two.url, 'GET', '/v2/models/vgg19/stats')).body.toString()
+      const stats = JSON.parse(body) as {
+        model_stats: { inference_stats: { success: { count: number; ns: number } } }[]
+      }
+      return stats.model_stats[0]?.inference_stats.success ?? { count: 0, ns: 0 }
+    }
     const one1 = images(1)
     let roundTripsNs = 0
     for (let i = 0; i < 5; i++) {
@@ -245,16 +253,37 @@ describe('serve --frontends', () => {
       roundTripsNs += Number(process.hrtime.bigint() - t0)
       assert.equal(a.status, 200, a.body.toString())
     }
-    const stats = JSON.parse((await request(two.url, 'GET', '/v2/models/vgg19/stats')).body.toString()) as {
-      model_stats: { inference_stats: { success: { count: number; ns: number } } }[]
-    }
-    const success = stats.model_stats[0]?.inference_stats.success
-    assert.equal(success?.count, 5)
+    const s5 = await success()
+    assert.equal(s5.count, 5)
     // each request's time in the server lies within the client's round trip: an arrival written on another clock
     // (or origin) than the engine reads it on would put the sum out by that offset, five times over
     assert.ok(
-      (success?.ns ?? 0) > 0 && (success?.ns ?? 0) <= roundTripsNs,
-      `success ${success?.ns} ns for 5 requests, not within (0, ${roundTripsNs}] ns of round trips`,
+      s5.ns > 0 && s5.ns <= roundTripsNs,
+      `success ${s5.ns} ns for 5 requests, not within (0, ${roundTripsNs}] ns of round trips`,
+    )
+    // an infer call as a front-end sends it, its arrival 1 s before the call: the engine counts from that arrival
+    const engine = two.frontends as unknown as {
+      infer(fe: unknown, name: string, req: unknown, receivedAtMonotonicMs: number): Promise<unknown>
+    }
+    const t0 = process.hrtime.bigint()
+    await engine.infer(
+      {},
+      'vgg19',
+      {
+        batch: 1,
+        inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], data: new Uint8Array(IMAGE) }],
+        binaryOutputs: true,
+        parameters: {},
+      },
+      toMonotonicMs(performance.now() - 1000),
+    )
+    const callNs = Number(process.hrtime.bigint() - t0)
+    const s6 = await success()
+    assert.equal(s6.count, 6)
+    const took = s6.ns - s5.ns
+    assert.ok(
+      took >= 1e9 && took <= 1e9 + callNs + 1e6,
+      `the call arriving 1 s before it counted ${took} ns, not 1 s + up to its ${callNs} ns`,
     )
   })
 

@@ -483,10 +483,7 @@ describe('serve eclip-live over gRPC: the repository RPCs, and the models served
           const engine = run.frontends as unknown as {
             infer(fe: unknown, name: string, req: unknown, receivedAtMonotonicMs: number): Promise<unknown>
           }
-          await assert.rejects(
-            engine.infer({}, 'vgg19', {}, Date.now()),
-            /model "vgg19" is not loaded \(unloaded\)/,
-          )
+          await assert.rejects(engine.infer({}, 'vgg19', {}, 0), /model "vgg19" is not loaded \(unloaded\)/)
         }
         await grpcRefused(
           grpcCall(c, 'RepositoryModelLoad', { model_name: 'bert' }),
