@@ -10,8 +10,9 @@
 // --via frontend: the requests come as a front-end sends them (src/serve/frontends/: WireRequest frames on a socket
 // into FrontendPool's handler, replies back the same way), from a worker thread playing the front-end; the engine's
 // CPU is then its main thread's alone (/proc/PID/task/PID), the event loop.
-// Run: node --import tsx bench/engine-path-bench.ts [--via direct|frontend] [--root CHECKOUT] [--models alexnet,alexnet,alexnet]
-//      [--concurrency 4] [--duration 5] [--warmup 1] [--backend echo|instant] [--service-us 0]
+// Run: node --import tsx bench/engine-path-bench.ts [--via direct|frontend] [--root CHECKOUT]
+//      [--models alexnet,alexnet,alexnet] [--concurrency 4] [--duration 5] [--warmup 1] [--backend echo|instant]
+//      [--service-us 0]
 // --backend instant: bench/instant_backend.py answers every infer at once (no Serving, no threads), so the server's
 // event loop is what saturates, as on the GPU machine at batch 1 with small models.
 // --service-us S: the echo backend's requests take S µs of service each (ECLIP_ECHO_SERVICE_US), replies spread out

@@ -7,7 +7,8 @@
 // Where the two disagree says which term of the simulator (sharing SMs, the memory term, waiting for SMs) is off.
 // Each worker's solo trace also says whether its request is a chain, as the simulator runs it: the streams its
 // kernels ran on and their summed time ÷ the request's latency (above 1: branches of its graph ran side by side).
-//   node --import tsx bench/kernel-trace.ts --profiles DIR [--calibration FILE] --plans DIR[,DIR...] TRACE.json[.gz] ...
+//   node --import tsx bench/kernel-trace.ts --profiles DIR [--calibration FILE] --plans DIR[,DIR...]
+//     TRACE.json[.gz] ...
 
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -220,7 +221,10 @@ export interface WorkerCompare {
   classes: { cls: string; gpu: number; sim: number; share: number }[]
 }
 
-/** Every arm of a trace against the simulator's runs of the same plans (each from the first of `plansDirs` holding it). */
+/**
+ * Every arm of a trace against the simulator's runs of the same plans (each from the first of `plansDirs` holding
+ * it).
+ */
 export function compareTrace(
   t: Trace,
   plansDirs: readonly string[],

@@ -27,7 +27,9 @@ function kernelTimes(p: Profile): number[][] {
   return p.kernels.map((k, j) => k.timesUs.map((x, i) => Math.min(x, t?.[j]?.[i] ?? x)))
 }
 
-/** The lower convex hull of a request's (Σ kernel time, Σ kernel time × SMs) over its kernels' sizes, time ascending. */
+/**
+ * The lower convex hull of a request's (Σ kernel time, Σ kernel time × SMs) over its kernels' sizes, time ascending.
+ */
 export function latencyAreaHull(p: Profile): HullPoint[] {
   const times = kernelTimes(p)
   const lambdas = [0, ...Array.from({ length: 241 }, (_, e) => 10 ** (-4 + e / 30)), Number.POSITIVE_INFINITY]

@@ -51,7 +51,9 @@ export interface OracleOptions {
   t1: number
 }
 
-/** Anneals from plan `start` (same workers as `base`, the mix's baseline plan) on the simulator of profile dir `dir`. */
+/**
+ * Anneals from plan `start` (same workers as `base`, the mix's baseline plan) on the simulator of profile dir `dir`.
+ */
 export function oracle(dir: string, base: Plan, start: Plan, o: OracleOptions) {
   const gpu = loadGpu(dir)
   const { inputs } = simInputs(gpu, { dir })
@@ -107,8 +109,9 @@ export function oracle(dir: string, base: Plan, start: Plan, o: OracleOptions) {
   }
 
   // a state as a plan, assembled as a planner assembles one (src/plan/assemble.ts): the pool the units use (the whole
-  // GPU first), each worker's ladder the partitions it uses, its sums (solo µs, mean SMs, the paper's α) and GEMM-target
-  // fields from its profile; an eclip-fit plan, which `eclip bench --plans` then runs in eclip-fit's place
+  // GPU first), each worker's ladder the partitions it uses, its sums (solo µs, mean SMs, the paper's α) and
+  // GEMM-target fields from its profile; an eclip-fit plan, which `eclip bench --plans` then runs in eclip-fit's
+  // place
   const toPlan = (s: State): Plan => {
     const ids = new Map<Key, number>([[WHOLE, 0]])
     const partitions = [{ id: 0, slices: whole, sms: gpu.smCount }]

@@ -5,7 +5,8 @@
 // of the run and of the same mix's baseline run in the same part (the ratio's error is the one over the other).
 // Lists the workers whose ratio errs by more than --min (default 0.12), or those of the runs named with --runs, under
 // one or more candidate calibrations (LABEL=FILE; none: the shipped one).
-//   node --import tsx bench/raised-workers.ts [--min 0.12] [--runs LABEL,...] [--batch 8] [--sets PATH-PART,...] [--all] [--json FILE] [LABEL=CALIBRATION_JSON ...]
+//   node --import tsx bench/raised-workers.ts [--min 0.12] [--runs LABEL,...] [--batch 8] [--sets PATH-PART,...]
+//     [--all] [--json FILE] [LABEL=CALIBRATION_JSON ...]
 
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'

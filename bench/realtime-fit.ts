@@ -1,8 +1,9 @@
 // The simulator's real-time constants (sim-calibration.json's `realtime`: the open-loop issue delay, its jitter and
-// the priority drain, src/execute/sim/contention.ts) fitted to GPU runs with real-time workers, on some workloads, and checked on
-// the others (src/calibrate/realtime.ts says how). Prints every run measured beside simulated, before (the file's
-// constants) and after the fit; --write puts the fit into the profile directory's sim-calibration.json. --jitter-only
-// fits the issue delay's jitter alone, keeping the file's other real-time constants (a minute instead of several).
+// the priority drain, src/execute/sim/contention.ts) fitted to GPU runs with real-time workers, on some workloads,
+// and checked on the others (src/calibrate/realtime.ts says how). Prints every run measured beside simulated, before
+// (the file's constants) and after the fit; --write puts the fit into the profile directory's sim-calibration.json.
+// --jitter-only fits the issue delay's jitter alone, keeping the file's other real-time constants (a minute instead
+// of several).
 //   node --import tsx bench/realtime-fit.ts [--results results/h100/disb/gpu-bench/results.json]
 //     [--profiles profiles/h100] [--fit-on disb-A,disb-C] [--jitter-only] [--write]
 import { writeFileSync } from 'node:fs'

@@ -10,8 +10,8 @@
 // scores the shipped file as it is (one γ, no per-profile γ) for comparison. `--shard i/n` evaluates every n-th point
 // (parallel processes); `--write FILE` writes the candidate file (its γ, the best point's constants). Nothing in
 // profiles/ is touched.
-//   node --import tsx bench/refit-sharing.ts --gammas CANDIDATE_JSON [--grid "coresidency=..;residency=..;footprint=.."]
-//     [--shipped] [--shard i/n] [--write FILE]
+//   node --import tsx bench/refit-sharing.ts --gammas CANDIDATE_JSON
+//     [--grid "coresidency=..;residency=..;footprint=.."] [--shipped] [--shard i/n] [--write FILE]
 import { writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'

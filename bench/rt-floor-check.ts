@@ -1,7 +1,8 @@
 // eclip-rt's best-effort floor check (src/execute/sim/realtime-floors.ts) on recorded GPU runs: for each results file,
 // the eclip-rt plan the run executed, checked as the planner checks it (the workload simulated 3 s under the plan and
 // under baseline), beside each best-effort worker's measured rate ÷ its rate under the same bench's baseline.
-//   node --import tsx bench/rt-floor-check.ts [--profiles profiles/h100] [--workloads workloads/disb.yaml] RESULTS.json...
+//   node --import tsx bench/rt-floor-check.ts [--profiles profiles/h100] [--workloads workloads/disb.yaml]
+//     RESULTS.json...
 import { parseArgs } from 'node:util'
 import { loadRealtimeSet } from '../src/calibrate/realtime.ts'
 import { resolveMix } from '../src/cli/commands/plan.ts'

@@ -3,7 +3,8 @@
 // STP ÷ baseline's STP (solo rates from the profiles), each worker's rate ÷ its baseline rate, and the workers' mean
 // p95 ÷ baseline's (what the search caps). With another
 // calibration (`--calibration`) it says how a candidate would rank plans another one chose.
-//   node --import tsx bench/score-plan.ts --profiles DIR [--calibration FILE] --baseline BASELINE.plan.json PLAN.json ...
+//   node --import tsx bench/score-plan.ts --profiles DIR [--calibration FILE] --baseline BASELINE.plan.json
+//     PLAN.json ...
 
 import { parseArgs } from 'node:util'
 import { simInputs } from '../src/execute/sim/inputs.ts'

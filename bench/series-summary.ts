@@ -8,7 +8,8 @@
 // An argument of several DIR_OR_RESULTS_JSON joined by commas is one series recorded in parts (their runs pooled); a
 // part written PART@mixA+mixB gives only those mixes' runs (a series that takes some mixes from another recording);
 // LABEL=... names a series in the output (two series whose parts share names: `now=p1,p2 before=../old/p1,../old/p2`).
-//   node --import tsx bench/series-summary.ts [--policy eclip-fit/graph] [--profiles DIR] [LABEL=]DIR_OR_RESULTS_JSON[@MIX+...][,...]...
+//   node --import tsx bench/series-summary.ts [--policy eclip-fit/graph] [--profiles DIR]
+//     [LABEL=]DIR_OR_RESULTS_JSON[@MIX+...][,...]...
 import { statSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { Results, Run } from '../src/formats/index.ts'
@@ -189,7 +190,10 @@ function flooredBoundOf(g: Run, b: Run, floor: number): number | null {
   return profileSystemMetrics(g.workers, b.workers, g.gpu.smCount, floor)?.stpBoundFloored ?? null
 }
 
-/** Issue #18's STP targets per batch (the mean over mixes, against baseline): the bound says where one is out of reach. */
+/**
+ * Issue #18's STP targets per batch (the mean over mixes, against baseline): the bound says where one is out of
+ * reach.
+ */
 export const STP_TARGET: Record<number, number> = { 1: 1.12, 8: 1.2 }
 
 const f = (v: number | null | undefined, d = 2) => (v === null || v === undefined ? '–' : v.toFixed(d))

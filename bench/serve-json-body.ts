@@ -1,7 +1,8 @@
 // Issue #21's case: large legal JSON infer bodies against a server on the simulator, in this process. While `--count`
 // JSON bodies of `--mb` MB each are sent at once, a probe asks /v2/health/live every 5 ms: the worst time between two
 // of its answers is how long the event loop (every other request) was held; the process's peak resident memory is
-// read at the end. Then what the big requests were answered. --root CHECKOUT measures another checkout's server (before/after comparisons).
+// read at the end. Then what the big requests were answered. --root CHECKOUT measures another checkout's server
+// (before/after comparisons).
 //
 // Run: node --import tsx bench/serve-json-body.ts [--mb 62] [--count 1] [--root DIR]
 import http from 'node:http'

@@ -5,7 +5,8 @@
 // optimizer: "baseline" puts every kernel of every worker on the whole GPU (every kernel start/end takes the shared-
 // slice path of the contention model); "kernel-wise" gives each worker a ladder of overlapping partitions, built from
 // opposite ends of the slice list as ECLIP does, and each kernel the smallest rung at or above its right-size.
-// Then, where profiles are shipped (profiles/h100 or h200), the same mix on measured profiles with makePlan's eclip plan.
+// Then, where profiles are shipped (profiles/h100 or h200), the same mix on measured profiles with makePlan's eclip
+// plan.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { RunSpec } from '../src/execute/backend.ts'

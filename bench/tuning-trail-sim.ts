@@ -38,7 +38,10 @@ export interface TrailPoint {
   gpuWorst: number
   simStp: number
   simWorst: number
-  /** Each worker's throughput ÷ its baseline's, plan order: the window's (trails recorded since it is) and the simulator's. */
+  /**
+   * Each worker's throughput ÷ its baseline's, plan order: the window's (trails recorded since it is) and the
+   * simulator's.
+   */
   gpuWorkers?: number[]
   simWorkers: number[]
 }

@@ -4,10 +4,12 @@
 # (wasm). resvg (native, 4.4 MB) stays behind to keep the carried tree small: runs there write SVG figures only (or
 # none, with --no-plots); `eclip bench --from` here makes the PNG copies.
 # The bundle is also packed as .device/eclip.tar.xz (~3 MB instead of 12): the tree that travels is capped at 64 MiB
-# and the repository's recorded results fill half of it. With a Node binary compressed as .device/node.xz (xz of the official linux-x64 `node`)
-# beside it, carry `.device/node.xz` and `.device/eclip.tar.xz` (the gpu/scripts/device-*.sh unpack both; and
-# .device/before.tar.xz, made with BEFORE=<commit>, for before/after legs) and run there:
-#   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))"; chmod +x /tmp/node
+# and the repository's recorded results fill half of it. With a Node binary compressed as .device/node.xz (xz of the
+# official linux-x64 `node`) beside it, carry `.device/node.xz` and `.device/eclip.tar.xz` (the
+# gpu/scripts/device-*.sh unpack both; and .device/before.tar.xz, made with BEFORE=<commit>, for before/after legs)
+# and run there:
+#   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.device/node.xz'),open('/tmp/node','wb'))";
+#     chmod +x /tmp/node
 #   ECLIP_HOME=$PWD /tmp/node .device/eclip/eclip.mjs bench --backend gpu ...
 #   ECLIP_HOME=$PWD /tmp/node --test .device/eclip/*.test.mjs
 set -euo pipefail

@@ -47,7 +47,9 @@ export function toMonotonicMs(nowMs: number): number {
   return ownOrigin + nowMs
 }
 
-/** The inverse of toMonotonicMs: a monotonic-clock time from any process of the host, on this one's performance.now(). */
+/**
+ * The inverse of toMonotonicMs: a monotonic-clock time from any process of the host, on this one's performance.now().
+ */
 export function fromMonotonicMs(monotonicMs: number): number {
   ownOrigin ??= monotonicOriginMs()
   return monotonicMs - ownOrigin

@@ -192,7 +192,8 @@ class ParisSession:
                 # the model's copy on this GPU: a graph reads weights and input on its own device only
                 built = self.built(model, batch, dtype, gpu)
                 with torch.cuda.device(gpu):
-                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (docs/design.md §8)
+                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it
+                    # (docs/design.md §8)
                     warm_up(built, [p.partition.torch_stream for p in on], iters=1)
                     for p in on:
                         g, out = self.capture_graph(built, p.partition.torch_stream, p.pool)

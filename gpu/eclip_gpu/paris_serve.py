@@ -108,7 +108,8 @@ def load(serving, msg: dict, progress) -> dict:
                 with torch.cuda.device(gpu):
                     # a static input of its own per partition: requests on different partitions run at once
                     mine = [at_batch(base, b) for _ in on]
-                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it (docs/design.md §8)
+                    # cuBLAS/cuDNN set up per-stream state on first use; inside a capture that breaks it
+                    # (docs/design.md §8)
                     warm_up(mine[0], [p.partition.torch_stream for _, p in on], iters=1)
                     for (pid, p), built in zip(on, mine):
                         stream = p.partition.torch_stream

@@ -245,7 +245,8 @@ class PartitionPool:
         return self.capture_partitions[key]
 
     def close(self) -> None:
-        # Streams and green contexts must outlive every graph that uses them (docs/design.md §8): call only after graphs die.
+        # Streams and green contexts must outlive every graph that uses them (docs/design.md §8): call only after
+        # graphs die.
         d = driver()
         for p in self.capture_partitions.values():
             d.cuStreamDestroy(p.cu_stream)  # its green context is its worker partition's, destroyed below

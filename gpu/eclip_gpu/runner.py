@@ -149,9 +149,9 @@ class Runner:
         clear = getattr(getattr(torch, "_C", None), "_cuda_clearCublasWorkspaces", None)
         if clear is not None:
             clear()
-        # a run's green contexts (the pool's and every worker's own) die with its graphs (docs/design.md §8): a context holds
-        # device memory of its own, and kept for the whole bench the per-worker ones pile up run after run (workers ×
-        # partitions each). The next run makes its own, ~2 ms apiece.
+        # a run's green contexts (the pool's and every worker's own) die with its graphs (docs/design.md §8): a
+        # context holds device memory of its own, and kept for the whole bench the per-worker ones pile up run after
+        # run (workers × partitions each). The next run makes its own, ~2 ms apiece.
         self.pool.close()
         torch.cuda.empty_cache()
 

@@ -24,8 +24,8 @@ from eclip_gpu.mps import MpsDaemon, MpsUnavailable, plan_percentages, run_mps, 
 # `-d` starts a stand-in daemon (a sleep whose argv[0] reads nvidia-cuda-mps-control-daemon, with the caller's
 # environment) and writes its pid file into the pipe folder; `quit` kills that daemon and removes the pid file;
 # get_server_list / get_client_list answer like the real one (server: the stand-in daemon itself, once a client
-# came; clients: pids the fake workers wrote to <pipe>/clients). FAKE_MPS_FAIL=1 makes `-d` fail as a broken installation would.
-# Each record also keeps the CUDA_VISIBLE_DEVICES the call saw ("cvd").
+# came; clients: pids the fake workers wrote to <pipe>/clients). FAKE_MPS_FAIL=1 makes `-d` fail as a broken
+# installation would. Each record also keeps the CUDA_VISIBLE_DEVICES the call saw ("cvd").
 FAKE_CONTROL = r"""#!/bin/bash
 pipe="${CUDA_MPS_PIPE_DIRECTORY:-/tmp/nvidia-mps}"
 pidfile="$pipe/nvidia-cuda-mps-control.pid"

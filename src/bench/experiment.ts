@@ -257,7 +257,9 @@ function loopOf(workers: readonly WorkerSpec[], loop: Loop, mix: string): Loop {
 /** What of an experiment's options decides its runs and so the plans asked of its planners. */
 type PlansOf = Pick<ExperimentOptions, 'mixes' | 'policies' | 'modes' | 'batch' | 'solo' | 'bracket'>
 
-/** The runs of an experiment in the order they run, held runs aside (a table-following run's are added once planned). */
+/**
+ * The runs of an experiment in the order they run, held runs aside (a table-following run's are added once planned).
+ */
 function pendingRuns(o: PlansOf): Pending[] {
   const pending: Pending[] = []
   const soloSeen = new Set<string>()

@@ -299,7 +299,8 @@ export function hostCpuTable(runs: Run[]): string | null {
 /**
  * Real-time workers beside best-effort ones, in DISB's terms (src/formats/results.ts RealtimeMetrics): per mix and
  * policy, the real-time requests' mean latency, its increase over the real-time workers alone, their p99 and share
- * within SLO, and the overall throughput (every worker's requests/s) with its ratio to baseline. Null without such runs.
+ * within SLO, and the overall throughput (every worker's requests/s) with its ratio to baseline. Null without such
+ * runs.
  */
 export function realtimeTable(runs: Run[]): string | null {
   const rows = runs.filter((r) => r.role === 'mix' && r.metrics.realtime)

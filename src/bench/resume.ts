@@ -280,7 +280,8 @@ const INPUT_KEYS = ['gpu', 'profiles dir', 'inputs digest']
 
 /**
  * The options that name input files. Where results.json records the inputs (INPUT_KEYS), these are compared by them
- * (checkSameInputs), not as given: a file given that is the default one, or one of the same contents, is the same input.
+ * (checkSameInputs), not as given: a file given that is the default one, or one of the same contents, is the same
+ * input.
  */
 const FILE_OPTIONS = ['--profiles', '--primitives', '--power', '--calibration']
 
@@ -404,7 +405,9 @@ export interface Recorded {
   options: Record<string, string>
 }
 
-/** The results.json in `out` that --resume finishes; a missing file, or one that does not record enough, a UserError. */
+/**
+ * The results.json in `out` that --resume finishes; a missing file, or one that does not record enough, a UserError.
+ */
 export function readRecorded(out: string): Recorded {
   const file = join(out, 'results.json')
   if (!existsSync(file))

@@ -70,7 +70,9 @@ import {
   readResume,
 } from './resume.ts'
 
-/** Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (docs/design.md §6). */
+/**
+ * Simulated defaults are short: the simulator's energy is exact, so it needs no 10 s NVML window (docs/design.md §6).
+ */
 const DEFAULTS = { sim: { warmupS: 0.05, durationS: 0.5 }, gpu: { warmupS: 2, durationS: 10 } }
 
 interface Inputs extends SimInputs {

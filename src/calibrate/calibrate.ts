@@ -75,7 +75,9 @@ export interface PrepareOptions {
   maxWindowS: number
 }
 
-/** A GPU run as the simulator replays it: its key, loop and seed, with `plan`, `workers` and `profiles`, in a window. */
+/**
+ * A GPU run as the simulator replays it: its key, loop and seed, with `plan`, `workers` and `profiles`, in a window.
+ */
 export function replaySpec(
   r: Run,
   o: Pick<RunSpec, 'gpu' | 'plan' | 'workers' | 'profiles' | 'primitives' | 'power' | 'warmupS' | 'windowS'>,

@@ -288,7 +288,10 @@ export interface RunCalibrateOptions {
   keepContention?: boolean
   /** print the fit, write nothing */
   dryRun?: boolean
-  /** the calibration to compare against (a directory's sim-calibration.json and power.json); default the neutral constants */
+  /**
+   * the calibration to compare against (a directory's sim-calibration.json and power.json); default the neutral
+   * constants
+   */
   before?: string
   /** a smaller grid: any of the default grid's axes narrowed (parseGrid) */
   grid?: string
@@ -300,13 +303,16 @@ export interface RunCalibrateOptions {
    */
   fitProfiles?: boolean
   /**
-   * with fitProfiles: the γ term's load shape, "p", "p,q" or "p,q,n0" (parseInterferenceLoad), written into the file and the
-   * γ's fitted under it; absent: the directory's file's shape, if any, kept
+   * with fitProfiles: the γ term's load shape, "p", "p,q" or "p,q,n0" (parseInterferenceLoad), written into the file
+   * and the γ's fitted under it; absent: the directory's file's shape, if any, kept
    */
   interferenceLoad?: string
 }
 
-/** `--interference-load p[,q[,n0]]`: the exponents of u^p ÷ max(1, n ÷ n0)^q (q absent: 0, n0: 1); p > 0, q ≥ 0, n0 ≥ 1. */
+/**
+ * `--interference-load p[,q[,n0]]`: the exponents of u^p ÷ max(1, n ÷ n0)^q (q absent: 0, n0: 1); p > 0, q ≥ 0,
+ * n0 ≥ 1.
+ */
 export function parseInterferenceLoad(spec: string): InterferenceLoad {
   const parts = spec.split(',').map((x) => x.trim())
   const [p, q = LINEAR_LOAD.neighbourExponent, n0 = LINEAR_LOAD.neighbourFrom] = parts.map(Number)
@@ -405,7 +411,8 @@ export async function runCalibrate(o: RunCalibrateOptions): Promise<RunCalibrate
     kept: kept !== undefined,
     before: beforeCal,
     beforePower,
-    // the constants kept come with their per-profile γ and κ; a new fit of the constants has none (fitted against others)
+    // the constants kept come with their per-profile γ and κ; a new fit of the constants has none (fitted against
+    // others)
     ...(kept?.profileInterference ? { profileInterference: kept.profileInterference.gamma } : {}),
     ...(kept?.profileCoresidency ? { coresidencyByProfile: kept.profileCoresidency.kappa } : {}),
     // the MPS client rate the file keeps acts on any MPS runs among the cases, as it will once written

@@ -1,7 +1,7 @@
 // What `eclip bench` and `eclip serve-bench` read from their command lines the same way: numeric options, --mix,
-// --workload, --policies and eclip-rt's options; and --tune with its budget, the same on `eclip bench` and `eclip plan`.
-// Besides, what every command checks the same way before any work: no option given an empty value, output paths that
-// can be written, and options given that the command would ignore.
+// --workload, --policies and eclip-rt's options; and --tune with its budget, the same on `eclip bench` and
+// `eclip plan`. Besides, what every command checks the same way before any work: no option given an empty value,
+// output paths that can be written, and options given that the command would ignore.
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { type CommandUnknownOpts, Option } from '@commander-js/extra-typings'
@@ -290,7 +290,10 @@ export function checkStreamPriorities(
       `--stream-priorities sets eclip-fit's stream priorities: ${flag} ${policies.join(',')} has no eclip-fit`,
     )
 }
-/** The floor of every worker its mix entry leaves without one (PlanOptions.minShare), the same on bench, plan and serve-bench. */
+/**
+ * The floor of every worker its mix entry leaves without one (PlanOptions.minShare), the same on bench, plan and
+ * serve-bench.
+ */
 export const minShareOption = () =>
   new Option(
     '--min-share <f>',
@@ -469,7 +472,10 @@ export function resolveTune(o: {
   }
 }
 
-/** Refuses --objective, --fit-starts and --max-p95 where no plan of the policies given is made by eclip-fit's search (tunablePlans). */
+/**
+ * Refuses --objective, --fit-starts and --max-p95 where no plan of the policies given is made by eclip-fit's search
+ * (tunablePlans).
+ */
 export function checkFitOptions(
   o: { objective?: string; fitStarts?: string; maxP95?: number } & Parameters<typeof tunablePlans>[1],
   policies: readonly string[],

@@ -16,7 +16,9 @@ import type {
 } from '../formats/index.ts'
 
 export interface RunSpec {
-  /** `${mix}|${policy}|${mode}|b${batch}`, with `|after` for a baseline-after run (see runKey in the results format). */
+  /**
+   * `${mix}|${policy}|${mode}|b${batch}`, with `|after` for a baseline-after run (see runKey in the results format).
+   */
   key: string
   role: 'mix' | 'solo' | 'rt-alone' | 'set-alone' | 'baseline-after'
   mix: string

@@ -1,7 +1,8 @@
 // Workloads: when each worker's requests arrive, and how much each worker's latency matters. One per worker, written in
-// a mix file (`arrival:`, `priority:`, `sloMs:`) or a workload file (src/formats/workload.ts); the simulator and the GPU
-// executor issue requests at the times these give (src/workload/arrivals.ts turns them into per-worker schedules),
-// and the planner sizes real-time workers from them (src/plan/realtime.ts). docs/workloads.md is the user's page.
+// a mix file (`arrival:`, `priority:`, `sloMs:`) or a workload file (src/formats/workload.ts); the simulator and the
+// GPU executor issue requests at the times these give (src/workload/arrivals.ts turns them into per-worker
+// schedules), and the planner sizes real-time workers from them (src/plan/realtime.ts). docs/workloads.md is the
+// user's page.
 //
 // Sources:
 //   closed   one request in flight, the next issued as soon as one completes (the paper's closed loop; the default)

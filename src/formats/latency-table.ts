@@ -1,8 +1,8 @@
 // Latency table: per (GPU, model, dtype), one request's whole latency at every batch size and partition size.
-// PARIS+ELSA (docs/design.md §5) plan and dispatch from it: PARIS picks partition sizes from how latency falls with SMs at
-// each batch size, ELSA predicts a query's execution time on each partition. Kernel lists are not needed, so this is
-// far smaller than a profile; it is measured by the GPU backend, derived from several profiles (one per batch), or
-// generated (`measured.method: "synthetic"`).
+// PARIS+ELSA (docs/design.md §5) plan and dispatch from it: PARIS picks partition sizes from how latency falls with
+// SMs at each batch size, ELSA predicts a query's execution time on each partition. Kernel lists are not needed, so
+// this is far smaller than a profile; it is measured by the GPU backend, derived from several profiles (one per
+// batch), or generated (`measured.method: "synthetic"`).
 import Type from 'typebox'
 import { Dtype, GpuRef, ModelName, Provenance } from './common.ts'
 

@@ -230,9 +230,14 @@ export const Tuning = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    /** --stream-priorities: the sets of raised workers measured, on every plan they were measured on (counted in evaluations). */
+    /**
+     * --stream-priorities: the sets of raised workers measured, on every plan they were measured on (counted in
+     * evaluations).
+     */
     prioritySets: Type.Optional(Type.Integer({ minimum: 0 })),
-    /** --stream-priorities: the best measured plans the sets were measured on (--tune-priority-plans, fewer if fewer). */
+    /**
+     * --stream-priorities: the best measured plans the sets were measured on (--tune-priority-plans, fewer if fewer).
+     */
     priorityPlans: Type.Optional(Type.Integer({ minimum: 1 })),
     /**
      * --stream-priorities: which of them was taken, by its rank unraised (1: the plan the tuning chose; where
@@ -335,7 +340,10 @@ export const Plan = Type.Object(
          * total requests/s).
          */
         objective: Type.Optional(Type.Enum(['stp', 'requests'])),
-        /** eclip-rt's gate mechanism: the policy its best-effort workers were planned by among themselves (absent: they share the whole GPU). */
+        /**
+         * eclip-rt's gate mechanism: the policy its best-effort workers were planned by among themselves (absent:
+         * they share the whole GPU).
+         */
         rtBestEffort: Type.Optional(Type.String()),
       },
       { additionalProperties: true },

@@ -1,6 +1,6 @@
 // Power model: the parameters the simulator turns a run into watts and joules with, fitted by `eclip calibrate` to
-// NVML energy-counter deltas over closed-loop GPU runs (docs/design.md §6); the built-in defaults are placeholders and every
-// result made with them says so (`fitted: false`). Two forms, by `format`:
+// NVML energy-counter deltas over closed-loop GPU runs (docs/design.md §6); the built-in defaults are placeholders
+// and every result made with them says so (`fitted: false`). Two forms, by `format`:
 // - eclip.power/2 (what calibrate writes): P = idleW + wPerWorkSm × work per second, where a request's work is the
 //   SM·s its kernels need at their right-sizes on the whole GPU (src/execute/sim/power.ts). It does not depend on the
 //   plan, only on which requests complete: measured on the H100 (profiles/h100/power-check.txt), partitioned plans
@@ -190,7 +190,10 @@ export const SimCalibration = Type.Object(
           openLoopIssueJitterUs: Type.Optional(Type.Number({ minimum: 0 })),
           /** µs a high-priority kernel waits for the SMs that running normal-priority kernels hold. */
           priorityDrainUs: Type.Number({ minimum: 0 }),
-          /** µs a best-effort graph's gate (eclip-rt's gate mechanism: a stream wait on memory) adds as it passes (absent: 0). */
+          /**
+           * µs a best-effort graph's gate (eclip-rt's gate mechanism: a stream wait on memory) adds as it passes
+           * (absent: 0).
+           */
           gateWaitUs: Type.Optional(Type.Number({ minimum: 0 })),
           measured: Provenance,
         },

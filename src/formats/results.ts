@@ -1,7 +1,7 @@
 // Results: what one `eclip bench` writes, from either backend (the simulator or the GPU). One file holds many runs; a
-// run is one (mix, policy, mode, backend, batch) measured as docs/design.md §6 says: closed (or open) loop, warm-up, a steady
-// window, per-worker latency and throughput, energy over the window. Runs of the same experiment on the two backends
-// share a `key` (everything but the backend), so a simulated and a measured run can be shown side by side.
+// run is one (mix, policy, mode, backend, batch) measured as docs/design.md §6 says: closed (or open) loop, warm-up,
+// a steady window, per-worker latency and throughput, energy over the window. Runs of the same experiment on the two
+// backends share a `key` (everything but the backend), so a simulated and a measured run can be shown side by side.
 // Raw per-request records are not in this file but in the request log it names (CSV: run, worker, request, arrival,
 // start, end in µs from the start of the run).
 import Type from 'typebox'
@@ -85,7 +85,8 @@ export type WorkerResult = Type.Static<typeof WorkerResult>
 
 /**
  * Multiprogram metrics of a mix run (Eyerman & Eeckhout, IEEE Micro 2008; src/measure/system.ts): STP, ANTT, total
- * requests/s, the worst worker vs baseline, Jain's index over rate/solo, the per-worker mean beside them, the STP bound.
+ * requests/s, the worst worker vs baseline, Jain's index over rate/solo, the per-worker mean beside them, the STP
+ * bound.
  */
 export const SystemMetrics = Type.Object(
   {
@@ -295,7 +296,10 @@ export const RunMetrics = Type.Object(
     jainFairness: NullableNum,
     /** Busy SM-time / (SMs × window); null where the backend cannot observe it. */
     meanSmUtilisation: NullableNum,
-    /** Ideal-packing bound (docs/design.md §6): rounds (one request per worker) per second with every kernel at its right-size. */
+    /**
+     * Ideal-packing bound (docs/design.md §6): rounds (one request per worker) per second with every kernel at its
+     * right-size.
+     */
     idealRoundsPerS: NullableNum,
     /** Rounds per second achieved: the throughput of the slowest worker (a round needs one request of each). */
     roundsPerS: NullableNum,
@@ -388,12 +392,12 @@ export const Results = Type.Object(
       Type.Object({
         /**
          * `eclip bench`: the options its runs depend on, as it resolved them — each a flag and its value (a default as
-         * its value where a policy of the bench uses the option, a file as its absolute path and a digest, a list in the
-         * order given), a flag with no default left out when not given — `mix NAME`, a digest of that mix's
+         * its value where a policy of the bench uses the option, a file as its absolute path and a digest, a list in
+         * the order given), a flag with no default left out when not given — `mix NAME`, a digest of that mix's
          * definition, and what its runs used: `gpu`, `profiles dir` and `inputs digest` (of the GPU description, the
-         * mixes' profiles, primitives, power model, contention constants). `eclip bench --resume` finishes the bench only with the same,
-         * an option with a default that is not recorded read as that default. Absent in files written before it, and
-         * in a file merged by `--from`.
+         * mixes' profiles, primitives, power model, contention constants). `eclip bench --resume` finishes the bench
+         * only with the same, an option with a default that is not recorded read as that default. Absent in files
+         * written before it, and in a file merged by `--from`.
          */
         options: Type.Optional(Type.Record(Type.String(), Type.String())),
       }),
@@ -412,7 +416,8 @@ export const Results = Type.Object(
           of: Type.Integer({ minimum: 0 }),
           /**
            * The mixes all of whose runs had ended (the solo runs made with them among them): `eclip bench --resume`
-           * keeps them and runs the others again whole. Absent in files written before it, and in a file merged by `--from`.
+           * keeps them and runs the others again whole. Absent in files written before it, and in a file merged by
+           * `--from`.
            */
           mixes: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
         },

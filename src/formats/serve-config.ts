@@ -15,9 +15,9 @@ import {
 } from './plan.ts'
 
 /**
- * PARIS + ELSA (docs/design.md §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the host at
- * start-up from each model's load (rate, batch mix, SLO) and latency table, and ELSA sends each request to one of
- * them. Not a plan policy: there is no per-kernel plan, every request runs whole on one partition.
+ * PARIS + ELSA (docs/design.md §5) as a serve policy: PARIS chooses heterogeneous partitions over all GPUs of the
+ * host at start-up from each model's load (rate, batch mix, SLO) and latency table, and ELSA sends each request to
+ * one of them. Not a plan policy: there is no per-kernel plan, every request runs whole on one partition.
  */
 export const PARIS_ELSA = 'paris-elsa'
 
@@ -153,11 +153,16 @@ export const ServeConfig = Type.Object(
      * port when `port` is 0.
      */
     grpcPort: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()])),
-    /** `sim`: no model runs, compute times from the profiles/plan, responses marked simulated. `gpu`: the GPU backend. */
+    /**
+     * `sim`: no model runs, compute times from the profiles/plan, responses marked simulated. `gpu`: the GPU backend.
+     */
     backend: Type.Optional(Type.Enum(['sim', 'gpu'])),
     /** How the models are planned; default eclip-fit (every model kept at its floor), eclip: the paper's policy. */
     policy: Type.Optional(ServePolicy),
-    /** Profile directory (gpu.json + one profile per model/batch/dtype). The sim backend without one uses synthetic profiles. */
+    /**
+     * Profile directory (gpu.json + one profile per model/batch/dtype). The sim backend without one uses synthetic
+     * profiles.
+     */
     profiles: Type.Optional(Type.String({ minLength: 1 })),
     /**
      * Plans from the profiles' GEMM-target times, each partitioned model's matrix products captured with kernels

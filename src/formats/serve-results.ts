@@ -2,10 +2,10 @@
 // loopback) and driven through its KServe v2 API by closed-loop clients, `concurrency` per model, or — where the mix
 // gives arrival sources (`loop`) — open-loop clients sending at each worker's scheduled times: warm-up, then a steady
 // window in which every completed request is counted, with its client-side latency (request to full response; for an
-// open-loop request, from its scheduled time). Energy is the server's own `nv_energy_consumption` counter (/metrics) at the window's edges: NVML on the
-// GPU backend, a power model on the simulator. On the simulator no model runs: every run says `simulated: true`.
-// With --url serve-bench starts nothing: the same clients measure a server already running (Triton, another eclip
-// serve), the run named by its label in place of a policy (`external`).
+// open-loop request, from its scheduled time). Energy is the server's own `nv_energy_consumption` counter (/metrics)
+// at the window's edges: NVML on the GPU backend, a power model on the simulator. On the simulator no model runs:
+// every run says `simulated: true`. With --url serve-bench starts nothing: the same clients measure a server already
+// running (Triton, another eclip serve), the run named by its label in place of a policy (`external`).
 import Type from 'typebox'
 import { Arrival, Priority } from './arrival.ts'
 import { CommandProvenance, Dtype, GpuRef, Provenance } from './common.ts'
@@ -25,7 +25,10 @@ export const ServeOpenLoop = Type.Object(
     /** Requests scheduled inside the window, and that ÷ the window: the offered rate. */
     scheduled: Count,
     offeredRps: Num,
-    /** Of those: sent, sent more than 1 ms after their scheduled time (every slot busy, or the client's timer late), never sent (every slot busy until the run ended). */
+    /**
+     * Of those: sent, sent more than 1 ms after their scheduled time (every slot busy, or the client's timer late),
+     * never sent (every slot busy until the run ended).
+     */
     sent: Count,
     late: Count,
     unsent: Count,
@@ -71,7 +74,9 @@ export const ServeWorkerResult = Type.Object(
     normVsBaseline: NullableNum,
     /** p95 / the same worker's p95 under baseline; null without one. */
     p95VsBaseline: NullableNum,
-    /** The profile's request latency on the whole GPU, µs: the worker's solo reference (served runs have no solo run). */
+    /**
+     * The profile's request latency on the whole GPU, µs: the worker's solo reference (served runs have no solo run).
+     */
     fullGpuUs: Type.Optional(Type.Number({ minimum: 0 })),
     /** SM·µs of one request with every kernel at its right-size: the STP bound's A_w. */
     packedAreaSmUs: Type.Optional(Type.Number({ minimum: 0 })),
@@ -137,7 +142,9 @@ export const ServeRunMetrics = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    /** STP, worst worker, Jain… as `eclip bench` (src/measure/system.ts), solo rates from the profiles; absent before. */
+    /**
+     * STP, worst worker, Jain… as `eclip bench` (src/measure/system.ts), solo rates from the profiles; absent before.
+     */
     system: Type.Optional(Type.Union([SystemMetrics, Type.Null()])),
     /** Where the mix has real-time workers: DISB's metrics as `eclip bench` takes them (no alone run here: null). */
     realtime: Type.Optional(RealtimeMetrics),
@@ -157,7 +164,9 @@ export type ServeTransport = Type.Static<typeof ServeTransport>
 export const ServeBackendName = Type.Enum(['sim', 'gpu', 'external'])
 export type ServeBackendName = Type.Static<typeof ServeBackendName>
 
-/** serve-bench --url: the server measured, which serve-bench did not start; its plan, policy and backend are its own. */
+/**
+ * serve-bench --url: the server measured, which serve-bench did not start; its plan, policy and backend are its own.
+ */
 export const ServeExternal = Type.Object(
   {
     /** The name the run goes by in place of a policy (--label): in its id, the tables' columns. */
@@ -222,8 +231,8 @@ export type ServeRepeat = Type.Static<typeof ServeRepeat>
 export const ServeRun = Type.Object(
   {
     /**
-     * Unique in the file: `${mix}|${policy or external label}|b${batch ?? 'mix'}|${backend}`, and `|s${server}w${window}`
-     * where the run is one window of several (`repeat`).
+     * Unique in the file: `${mix}|${policy or external label}|b${batch ?? 'mix'}|${backend}`, and
+     * `|s${server}w${window}` where the run is one window of several (`repeat`).
      */
     id: Type.String({ minLength: 1 }),
     mix: Type.String({ minLength: 1 }),
@@ -243,11 +252,16 @@ export const ServeRun = Type.Object(
     config: Type.Optional(Type.String({ minLength: 1 })),
     /** Closed-loop clients per model, each with one request in flight. */
     concurrency: Type.Integer({ minimum: 1 }),
-    /** How requests came: absent or closed, the closed loop; arrivals, each worker's source; open, --rate for every worker. */
+    /**
+     * How requests came: absent or closed, the closed loop; arrivals, each worker's source; open, --rate for every
+     * worker.
+     */
     loop: Type.Optional(Loop),
     /** Requests an open-loop worker may have outstanding (its clients' slots); set where some worker is open loop. */
     maxOutstanding: Type.Optional(Type.Integer({ minimum: 1 })),
-    /** From the clients' start (the request log's time 0) to the window's; the window is (warmupS, warmupS + windowS]. */
+    /**
+     * From the clients' start (the request log's time 0) to the window's; the window is (warmupS, warmupS + windowS].
+     */
     warmupS: Type.Number({ minimum: 0 }),
     windowS: Type.Number({ exclusiveMinimum: 0 }),
     /** From startServe to ready (plan, backend start, capture), s; an external server's run: the clients' start. */

@@ -125,8 +125,8 @@ export function baselineRatios(
 /**
  * Rounds per second a run achieved: a round needs one request of every worker, so the rounds completed are the
  * requests of the worker with the fewest. It can exceed the bound when kernels run on fewer SMs than their
- * right-size (a kernel's SM-time is often smaller there, at a longer latency): the bound is docs/design.md §6's yardstick,
- * not a law.
+ * right-size (a kernel's SM-time is often smaller there, at a longer latency): the bound is docs/design.md §6's
+ * yardstick, not a law.
  */
 export function achievedRoundsPerS(rps: readonly number[]): number {
   return rps.length > 0 ? Math.min(...rps) : 0

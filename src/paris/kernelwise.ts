@@ -269,7 +269,10 @@ export async function kernelWisePlans(sc: LoadedScenario, profiles: Profile[][])
   return { batches, plans, pool, workers }
 }
 
-/** The plan one batch combination runs (idx: per model, its batch index): the union pool, each worker from its batch's plan. */
+/**
+ * The plan one batch combination runs (idx: per model, its batch index): the union pool, each worker from its batch's
+ * plan.
+ */
 export function composePlan(server: KernelWisePlans, idx: number[], mix: string): Plan {
   const first = server.plans[0] as Plan
   return {

@@ -1,24 +1,26 @@
 // PARIS: choose a heterogeneous set of partitions for each GPU of an inference server from each model's latency table,
-// batch-size mix, arrival rate and SLO. docs/design.md §5; the paper (Kim, Choi, Rhu, DAC 2022) is only public to us as its
-// abstract, so the algorithm below is ours, built on the abstract's idea. README "PARIS + ELSA" says the same in prose.
+// batch-size mix, arrival rate and SLO. docs/design.md §5; the paper (Kim, Choi, Rhu, DAC 2022) is only public to us
+// as its abstract, so the algorithm below is ours, built on the abstract's idea. README "PARIS + ELSA" says the same
+// in prose.
 //
-// Partitions are unions of slices of one device-wide split (docs/design.md §7): on H100 k regular 8-SM slices (k = 1..15)
-// plus a 12-SM remainder slice. Every partition can run every model (green contexts share memory, and the models of
-// a scenario fit in one GPU's memory several times over), so PARIS decides only sizes and counts; ELSA decides which
-// query runs where.
+// Partitions are unions of slices of one device-wide split (docs/design.md §7): on H100 k regular 8-SM slices
+// (k = 1..15) plus a 12-SM remainder slice. Every partition can run every model (green contexts share memory, and the
+// models of a scenario fit in one GPU's memory several times over), so PARIS decides only sizes and counts; ELSA
+// decides which query runs where.
 //
 // The algorithm, per scenario and number of GPUs G:
 //  1. Query classes. A class is (model m, batch b) with rate λ_m·P_m(b).
-//  2. Knee of each class. latency(s) of a DNN request follows serial + parallel/s closely (docs/design.md §7's rows fit it
-//     within a few %), so the SM-time of one query, s·latency(s) = serial·s + parallel, always grows with s while its
-//     latency shrinks ever more slowly. The knee is the smallest size where more SMs buy less than `kneeElasticity`
-//     (η, default 0.7) relative latency per relative SM added, measured over a doubling of the size:
+//  2. Knee of each class. latency(s) of a DNN request follows serial + parallel/s closely (docs/design.md §7's rows
+//     fit it within a few %), so the SM-time of one query, s·latency(s) = serial·s + parallel, always grows with s
+//     while its latency shrinks ever more slowly. The knee is the smallest size where more SMs buy less than
+//     `kneeElasticity` (η, default 0.7) relative latency per relative SM added, measured over a doubling of the size:
 //        ln(L(s) / L(2s)) / ln 2  <  η
 //     For the Amdahl shape (in the limit of small steps) that is s = parallel·(1−η)/(η·serial), where the query costs
 //     parallel/η SM-time (1.4× the ideal at η = 0.7) and takes serial/(1−η) latency (3.3× its floor). η trades SM
 //     efficiency against latency; since the objective is throughput within the SLO, it leans to efficiency (η = 0.5,
-//     2× on both sides, sustained 5–20% less in the simulator on examples/paris.yaml). Small batches have little parallel work, so their knee is a small partition; large batches' knee
-//     is large. This is why a heterogeneous set beats any single size.
+//     2× on both sides, sustained 5–20% less in the simulator on examples/paris.yaml). Small batches have little
+//     parallel work, so their knee is a small partition; large batches' knee is large. This is why a heterogeneous
+//     set beats any single size.
 //  3. SLO floor. A class must run within `sloHeadroom` (default ½) of its SLO on its partition, leaving the rest for
 //     queueing; if its knee is slower than that it moves up to the smallest size that is fast enough (or the whole
 //     GPU if none is). Its preferred size is max(knee, SLO floor).

@@ -114,7 +114,10 @@ export function floorShortfall(w: WorkerSpec, ratio: number, floor: number): str
     : null
 }
 
-/** The objective's floors, guard on total requests/s and p95 cap, as a plan's notes give them: "0.9×, total requests/s ≥ …". */
+/**
+ * The objective's floors, guard on total requests/s and p95 cap, as a plan's notes give them: "0.9×, total
+ * requests/s ≥ …".
+ */
 export const floorsText = (obj: FitObjective) =>
   `${[...new Set(obj.floors)].map((x) => `${x}×`).join('/')}${obj.minTotal !== undefined ? `, total requests/s ≥ ${obj.minTotal}× baseline's` : ''}${obj.maxP95 !== undefined ? `, every p95 ≤ ${obj.maxP95}× baseline's` : ''}`
 

@@ -76,7 +76,10 @@ export interface PlanTuning {
   priorityPlans: number
   /** Added to every floor on the measured windows, ≥ 0 (absent: MEASURED_FLOOR_MARGIN). */
   floorMargin?: number
-  /** A second simulator's search before the tuning holds every floor this much lower, in [0, 1) (absent: SIM_FLOOR_SLACK). */
+  /**
+   * A second simulator's search before the tuning holds every floor this much lower, in [0, 1) (absent:
+   * SIM_FLOOR_SLACK).
+   */
   simFloorSlack?: number
 }
 
@@ -100,8 +103,9 @@ export interface PlanOptions {
   /**
    * eclip-fit: every worker's p95 under the plan ÷ its p95 under baseline co-location, at most, as the evaluator
    * predicts both; kept like a floor (src/plan/fit.ts). Absent: no cap per worker (the search still rejects a mean p95
-   * above model-wise's). Also the cap raised sets and the tuning's choice are held to (heldP95Cap; absent, HELD_P95_CAP).
-   * With `tune`, held on the measurements alone, not in the simulator's searches (withoutP95Cap, src/plan/tune.ts).
+   * above model-wise's). Also the cap raised sets and the tuning's choice are held to (heldP95Cap; absent,
+   * HELD_P95_CAP). With `tune`, held on the measurements alone, not in the simulator's searches (withoutP95Cap,
+   * src/plan/tune.ts).
    */
   maxP95?: number
   /**
@@ -110,9 +114,9 @@ export interface PlanOptions {
    */
   objective?: PlanObjective
   /**
-   * eclip-rt's gate mechanism: a plan of the best-effort workers alone (eclip-fit, made by the caller with an evaluator:
-   * execute/sim's simPlanner) whose partitions and groups they take, under their gates; absent: they share the whole
-   * GPU (src/plan/realtime.ts).
+   * eclip-rt's gate mechanism: a plan of the best-effort workers alone (eclip-fit, made by the caller with an
+   * evaluator: execute/sim's simPlanner) whose partitions and groups they take, under their gates; absent: they share
+   * the whole GPU (src/plan/realtime.ts).
    */
   rtBestEffortPlan?: Plan
   /**

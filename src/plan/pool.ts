@@ -16,8 +16,8 @@
 //     (many kernels fit in one slice, docs/design.md §7), hence geometric rather than even steps.
 //  4. At most `maxPartitions` distinct partitions (identical windows of different workers are one partition): the
 //     ladder is shortened until the pool fits. With fewer than k+1 allowed, every worker gets only the whole GPU.
-// Default cap 16: H100 showed no slowdown with 12 partitions busy at once (docs/design.md §7), and a plan keeps at most one
-// partition per worker busy at a time, so the cap bounds only start-up cost (≈1.8 ms per partition) and the
+// Default cap 16: H100 showed no slowdown with 12 partitions busy at once (docs/design.md §7), and a plan keeps at
+// most one partition per worker busy at a time, so the cap bounds only start-up cost (≈1.8 ms per partition) and the
 // optimizer's size; 16 also lets a lone worker use all 16 profiled H100 sizes. ECLIP's MI50 needed 7 (8 queues).
 import type { Gpu } from '../formats/gpu.ts'
 import { regularSlices } from '../formats/gpu.ts'

@@ -6,7 +6,10 @@
 // raised workers below is scored with the same evaluator and ranked as the search ranks candidates (floors first).
 import type { FitMetrics } from './fit.ts'
 
-/** A set of raised workers must beat the plan with none raised by this much of the search's value (its objective's ratio to baseline's, STP by default). */
+/**
+ * A set of raised workers must beat the plan with none raised by this much of the search's value (its objective's
+ * ratio to baseline's, STP by default).
+ */
 export const PRIORITY_MARGIN = 0.005
 /**
  * A lowered worker pays in latency: the issue's target for every worker's p95, × its p95 under baseline co-location. A
@@ -17,15 +20,15 @@ export const PRIORITY_MARGIN = 0.005
  */
 export const PRIORITY_P95_CAP = 1.1
 /**
- * A set is held to PRIORITY_P95_CAP less this, whether its p95 is predicted or measured: the simulator's p95 of a lowered
- * worker misses the GPU's by a few hundredths either way, and the tuning sees one short window per set, whose p95
- * within the cap can land past it in the plan's own, longer run (docs/plan.md, "Stream priorities").
+ * A set is held to PRIORITY_P95_CAP less this, whether its p95 is predicted or measured: the simulator's p95 of a
+ * lowered worker misses the GPU's by a few hundredths either way, and the tuning sees one short window per set, whose
+ * p95 within the cap can land past it in the plan's own, longer run (docs/plan.md, "Stream priorities").
  */
 export const P95_MARGIN = 0.03
 
 /**
- * Predicted, a worker's p95 is the mean of its ratios to baseline's on the evaluator's own run and on these seeds of the
- * simulator: a closed loop of a few workers settles into phases the seed sets, and one seed's can spare a lowered
+ * Predicted, a worker's p95 is the mean of its ratios to baseline's on the evaluator's own run and on these seeds of
+ * the simulator: a closed loop of a few workers settles into phases the seed sets, and one seed's can spare a lowered
  * worker's tail that the GPU's run does not (docs/plan.md, "Stream priorities").
  */
 export const P95_SEEDS = [102, 103, 104, 105]

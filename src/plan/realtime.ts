@@ -19,9 +19,9 @@
 //   and after its last, inside its graph); each best-effort graph waits on that word (a stream wait inside the graph)
 //   before its first kernel and then every `gateUs` µs or so of its work, at op starts. What runs on the GPU when a
 //   real-time request arrives finishes its current stretch of ≤ ~gateUs and then leaves the GPU to it: a preemption
-//   at op boundaries made by the GPU itself, no host round trip. It costs the best-effort workers the real-time busy time
-//   (they no longer overlap it) and each gate's wait. The only mechanism measured to keep real-time latency within a
-//   few % of alone on DISB (results/h100/rt-gate).
+//   at op boundaries made by the GPU itself, no host round trip. It costs the best-effort workers the real-time busy
+//   time (they no longer overlap it) and each gate's wait. The only mechanism measured to keep real-time latency
+//   within a few % of alone on DISB (results/h100/rt-gate).
 // - partition: each real-time worker gets a dedicated partition — a run of regular slices nobody else uses — of the
 //   fewest slices whose predicted latency is within its SLO and within `factor` × its latency alone on the whole GPU
 //   (the near-solo target; model-wise's factor idea, default the same 1.1). The best-effort workers share everything
@@ -70,8 +70,8 @@ export const DEFAULT_RT_BEST_EFFORT: RtBestEffort = 'eclip-fit'
  *  (results/h100/rt-gate). */
 export const DEFAULT_RT_GATE_US = 40
 
-/** The mechanism an eclip-rt plan uses: the one asked for, else the one whose own option was given (a reserve: priority;
- *  a factor: partition), else the default. */
+/** The mechanism an eclip-rt plan uses: the one asked for, else the one whose own option was given (a reserve:
+ *  priority; a factor: partition), else the default. */
 export function rtMechanismOf(o: {
   mechanism?: RtMechanism
   reserveSms?: number
@@ -116,7 +116,10 @@ export function predictedLatencyUs(serviceUs: number, load: Load): number {
   return serviceUs + (rho * serviceUs) / (2 * (1 - rho))
 }
 
-/** The share of one GPU's time a worker keeps busy at `serviceUs` a request: its rate × that, or a closed loop's busy share. */
+/**
+ * The share of one GPU's time a worker keeps busy at `serviceUs` a request: its rate × that, or a closed loop's busy
+ * share.
+ */
 export function demandOf(serviceUs: number, load: Load): number {
   return load.closed ? load.share : (load.rps * load.share * serviceUs) / 1e6
 }
@@ -288,7 +291,9 @@ export function rtLayout(
     : partitionLayout(gpu, workers, profiles, rt, be, o.factor ?? DEFAULT_RT_FACTOR)
 }
 
-/** The gate mechanism: the priority mechanism with no reserve, real-time workers raising the gate, the others waiting. */
+/**
+ * The gate mechanism: the priority mechanism with no reserve, real-time workers raising the gate, the others waiting.
+ */
 function gateLayout(
   gpu: Gpu,
   workers: readonly WorkerSpec[],
@@ -370,7 +375,9 @@ function priorityLayout(
   return { partitions, assigned, highPriority: workers.map((w) => isRealtime(w)), notes }
 }
 
-/** The partition mechanism: a dedicated run of regular slices per real-time worker from the high end, the rest shared. */
+/**
+ * The partition mechanism: a dedicated run of regular slices per real-time worker from the high end, the rest shared.
+ */
 function partitionLayout(
   gpu: Gpu,
   workers: readonly WorkerSpec[],
@@ -475,8 +482,8 @@ function partitionLayout(
  * partitions and groups taken from `be`, a plan of the best-effort workers alone (eclip-fit: they keep their floors
  * against each other, and run their plan whenever no real-time request holds the gate). Real-time workers keep the
  * whole GPU and their raise; best-effort workers wait at op starts about `gateUs` µs of their kernels apart, timed on
- * the partitions they now run on (gatePositions). The pool is the union of both plans' partitions. Refuses a `be` that is not a
- * plan of exactly the best-effort workers, in order.
+ * the partitions they now run on (gatePositions). The pool is the union of both plans' partitions. Refuses a `be`
+ * that is not a plan of exactly the best-effort workers, in order.
  */
 export function withBestEffortPlan(
   gpu: Gpu,

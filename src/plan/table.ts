@@ -2,8 +2,8 @@
 // ordinary planner for each subset. A worker alone gets the baseline placement (the whole GPU): that is what it would
 // get alone, it needs no search, and it makes "a model alone never runs slower than under baseline" hold by
 // construction. Every other subset is planned under the table's policy by the planner passed in — the CLI passes the
-// simulator-scored planner (eclip-fit's search), possibly spread over worker threads (src/execute/sim/table-threads.ts);
-// the plan layer never imports the executor.
+// simulator-scored planner (eclip-fit's search), possibly spread over worker threads
+// (src/execute/sim/table-threads.ts); the plan layer never imports the executor.
 //
 // Plan-time cost: eclip-fit scores tens of candidate plans on the simulator per subset, so a table of n workers costs
 // about 2^n − n − 1 such searches. What is saved: singletons (no search), subsets whose workers are the same models

@@ -216,7 +216,9 @@ export interface TunedPlan extends FitCandidate {
   window?: FitMetrics
 }
 
-/** One measurement of the tuning, in order: the plan (none: the baseline's placement), its metrics, what became of it. */
+/**
+ * One measurement of the tuning, in order: the plan (none: the baseline's placement), its metrics, what became of it.
+ */
 export interface TuneRun {
   /** confirm: CONFIRM's longer run, its metrics against baseline co-location in the same windows. */
   phase: 'seed' | 'search' | 'confirm'
@@ -260,7 +262,10 @@ export interface TuneResult extends TunedPlan {
   confirmed?: { windowS: number; floorMargin: number; runs: number; incumbent: 'baseline-placement' | 'plan' }
   /** Every measurement, in order (baseline co-location's not among them). */
   trail: TuneRun[]
-  /** The ranking the search used on measurements (floors, the p95 cap, then the objective): for what is measured after it. */
+  /**
+   * The ranking the search used on measurements (floors, the p95 cap, then the objective): for what is measured after
+   * it.
+   */
   value: (m: FitMetrics) => number
   /** The objective `value` ranks metrics made with: the floors as held. */
   objective: FitObjective

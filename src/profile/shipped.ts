@@ -9,7 +9,10 @@ import { describeGpu, type Gpu } from '../formats/gpu.ts'
 import { PROFILES_HOME } from '../paths.ts'
 import { loadGpu, sameGpu } from './store.ts'
 
-/** H100 is the reference GPU (docs/design.md); profiles measured on another GPU are the next best thing, labelled as such. */
+/**
+ * H100 is the reference GPU (docs/design.md); profiles measured on another GPU are the next best thing, labelled as
+ * such.
+ */
 const REFERENCE = 'h100'
 
 /** A profile directory chosen by default, with the warning of a fallback to another GPU than the reference. */

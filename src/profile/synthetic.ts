@@ -2,14 +2,14 @@
 // the simulator and their tests can run with no GPU. Every file written here is marked `measured.method:
 // "synthetic"`; nothing in it was measured.
 //
-// Kernel model (why it looks like docs/design.md §7): a kernel has `ctas` thread blocks, `occ` of which fit on one SM at
-// once, a time per wave and a small fixed cost (launch tail, prologue):
+// Kernel model (why it looks like docs/design.md §7): a kernel has `ctas` thread blocks, `occ` of which fit on one SM
+// at once, a time per wave and a small fixed cost (launch tail, prologue):
 //     t(s) = fixedUs + waveUs · ceil(ctas / (s · occ))
 // so a kernel with few CTAs fits in 8 SMs, one with many scales until one wave covers the partition, and a
 // "persistent" kernel sized to the full device (ctas = 132·occ, as cuBLAS split-K / persistent kernels are) needs
 // all 132 SMs. Per model, one multiplier on the CTA counts is calibrated (bisection) so that the whole request's
-// slowdown at one slice matches the 8-SM / 132-SM latency ratio of docs/design.md §7's table, then all times are scaled to
-// its full-GPU latency. Intermediate sizes then follow from the kernel mix, not from the table.
+// slowdown at one slice matches the 8-SM / 132-SM latency ratio of docs/design.md §7's table, then all times are
+// scaled to its full-GPU latency. Intermediate sizes then follow from the kernel mix, not from the table.
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -32,8 +32,9 @@ export interface SyntheticModel {
   persistentShare: number
 }
 
-// Latencies and 8-SM ratios from docs/design.md §7 (H100, fp16, batch 4). albert-base is not in that table: its values are
-// a guess between alexnet and shufflenet's shape with transformer-like GEMM kernels; replace when measured.
+// Latencies and 8-SM ratios from docs/design.md §7 (H100, fp16, batch 4). albert-base is not in that table: its
+// values are a guess between alexnet and shufflenet's shape with transformer-like GEMM kernels; replace when
+// measured.
 export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticModel>> = {
   albert: {
     kernels: 461,
@@ -85,8 +86,9 @@ export const SYNTHETIC_MODELS: Readonly<Record<string, SyntheticModel>> = {
     persistentShare: 0.03,
   },
   // DISB's two models beyond the paper's (issue #20): guesses made before they were profiled (profiles/h100 holds
-  // their measured profiles), kept as synthetic stand-ins like the others. inceptionv3 (torchvision inception_v3, 299×299 input): 94 convolutions, each with its batch norm
-  // and ReLU, plus pools and concatenations; about half resnet152's work, scaling between resnet152 and densenet201.
+  // their measured profiles), kept as synthetic stand-ins like the others. inceptionv3 (torchvision inception_v3,
+  // 299×299 input): 94 convolutions, each with its batch norm and ReLU, plus pools and concatenations; about half
+  // resnet152's work, scaling between resnet152 and densenet201.
   inceptionv3: {
     kernels: 310,
     fullUsB4: 2500,

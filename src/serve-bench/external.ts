@@ -56,7 +56,9 @@ export interface ExternalServer {
 
 const TIMEOUT_MS = 10_000
 
-/** Why `label` cannot name the runs, or undefined: a run id's segment, and no policy's name (the ratios key on those). */
+/**
+ * Why `label` cannot name the runs, or undefined: a run id's segment, and no policy's name (the ratios key on those).
+ */
 export function labelProblem(label: string): string | undefined {
   if (!/^[A-Za-z0-9_.:+-]+$/.test(label))
     return `--label "${label}": letters, digits and _ . : + - only (it is a segment of the runs' ids)`

@@ -148,7 +148,10 @@ export interface ServeBackend {
    * the backend cannot (the GPU backend loads its process once), and the server refuses model control saying so.
    */
   swap?(models: ServedModel[], plan: Plan | undefined, table: PlanTable | undefined): Promise<void>
-  /** Executes one batch. Rejects with BackendUnavailableError when the backend dies meanwhile (it may also never settle: the server does not rely on it). */
+  /**
+   * Executes one batch. Rejects with BackendUnavailableError when the backend dies meanwhile (it may also never
+   * settle: the server does not rely on it).
+   */
   infer(req: ExecRequest): Promise<ExecResult>
   isReady(): boolean
   /** Subscribes to crash/ready events; returns the unsubscribe function. */

@@ -64,7 +64,10 @@ export interface GpuServeOptions extends BackendProcessOptions {
   transport?: 'auto' | 'shm' | 'pipe'
   /** Where the rings' files go (a tmpfs); default /dev/shm. */
   shmDir?: string
-  /** Each ring holds this many executions of the model's largest tensors (default 4, and one per execution sent ahead). */
+  /**
+   * Each ring holds this many executions of the model's largest tensors (default 4, and one per execution sent
+   * ahead).
+   */
   ringSlots?: number
   /**
    * Executions of a model sent to the backend beyond those it overlaps, for requests that run alone (ServeBackend.
@@ -339,8 +342,9 @@ export class GpuServeBackend extends BackendEvents implements ServeBackend {
   }
 
   /**
-   * Writes the input into the ring and sends the frame. A ring that cannot be written (it never should: its pages are reserved) costs this
-   * request only: it goes through the pipe. A method of its own so that the input is held only until it is written.
+   * Writes the input into the ring and sends the frame. A ring that cannot be written (it never should: its pages are
+   * reserved) costs this request only: it goes through the pipe. A method of its own so that the input is held only
+   * until it is written.
    */
   private sendThroughRing(
     proc: BackendProcess,

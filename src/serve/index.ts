@@ -40,7 +40,10 @@ export interface ServeFlags {
   gpu?: GpuServeOptions
   /** paris-elsa: how many GPUs of the host PARIS partitions (`--gpus`; over the config's `gpus`). */
   gpus?: number | 'all'
-  /** Front-end processes (HTTP and gRPC) in front of the engine (0: one process does everything); over the config's `frontends`, default 0. */
+  /**
+   * Front-end processes (HTTP and gRPC) in front of the engine (0: one process does everything); over the config's
+   * `frontends`, default 0.
+   */
   frontends?: number
   /** A profile directory over the config's `profiles` (`--profiles`), relative to the working directory. */
   profiles?: string

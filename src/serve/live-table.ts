@@ -1,10 +1,10 @@
 // eclip-live served from a ready plan table (serve config `live.table`, docs/live.md): a table written by
-// `eclip plan --table` or by `eclip bench --tune` (its set plans tuned on the GPU, plans/<mix>.eclip-live.b<N>.table.json)
-// instead of the table the server would plan on the simulator at start-up. The table's workers carry a mix's names
-// (albert#0); the served models carry the config's. Each table worker is matched to the first model of the
-// repository with the same model, batch and dtype not matched yet, in the table's order, and its plans are renamed to
-// the served names. The plans are then taken as they are by the table the server makes (PlanTableOptions.reuse):
-// sets the file has no plan for (a model it does not list) are planned as usual.
+// `eclip plan --table` or by `eclip bench --tune` (its set plans tuned on the GPU,
+// plans/<mix>.eclip-live.b<N>.table.json) instead of the table the server would plan on the simulator at start-up.
+// The table's workers carry a mix's names (albert#0); the served models carry the config's. Each table worker is
+// matched to the first model of the repository with the same model, batch and dtype not matched yet, in the table's
+// order, and its plans are renamed to the served names. The plans are then taken as they are by the table the server
+// makes (PlanTableOptions.reuse): sets the file has no plan for (a model it does not list) are planned as usual.
 import { UserError } from '../formats/errors.ts'
 import { checkMadeFor, type Gpu } from '../formats/gpu.ts'
 import { readFile } from '../formats/index.ts'

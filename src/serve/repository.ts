@@ -227,7 +227,9 @@ export class ModelRepository {
     this.host.log?.(`eclip-live: unloaded ${name}; table of ${this.live.table.plans.length} plans`)
   }
 
-  /** The table of `specs`, taking every plan of the current table that is still valid; above 6 models, and `subsets`. */
+  /**
+   * The table of `specs`, taking every plan of the current table that is still valid; above 6 models, and `subsets`.
+   */
   private plan(
     specs: Map<string, { spec: RepositoryModel['spec']; profile: RepositoryModel['profile'] }>,
     what: string,

@@ -133,9 +133,13 @@ export interface LiveSetup {
   maxPlans: number
   /** The set plans' guard on total requests/s (serve config `live.minTotalShare`; absent: the table's default). */
   minTotalShare?: number
-  /** The plans of the serve config's `live.table` (served names): taken as they are whenever the table is made again. */
+  /**
+   * The plans of the serve config's `live.table` (served names): taken as they are whenever the table is made again.
+   */
   given?: Plan[]
-  /** The simulator backend's inputs: each plan's models timed co-located on them (compute-time.ts); absent on the GPU. */
+  /**
+   * The simulator backend's inputs: each plan's models timed co-located on them (compute-time.ts); absent on the GPU.
+   */
   coLocated?: EvaluatorInputs
 }
 

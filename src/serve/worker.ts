@@ -356,7 +356,10 @@ export class ModelWorker {
   }
 }
 
-/** The regions a request's tensors lie in (each once), or undefined when it has none: the common case allocates nothing. */
+/**
+ * The regions a request's tensors lie in (each once), or undefined when it has none: the common case allocates
+ * nothing.
+ */
 function shmRegions(inputs: RawTensor[], outputs: ShmOutput[] | undefined): ShmRegion[] | undefined {
   let out: ShmRegion[] | undefined
   const add = (r: ShmRegion) => {

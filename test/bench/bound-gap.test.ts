@@ -1,6 +1,7 @@
-// bench/bound-gap.ts, which the H100 floors series' README reads the gap to the STP bound from: on that series' recorded
-// plans, baseline runs every kernel on the whole GPU, mix5's floored plan is baseline's placement, memory interference
-// only slows runs down, and the bound at the simulator's (tighter) saturation tolerance is the lower one.
+// bench/bound-gap.ts, which the H100 floors series' README reads the gap to the STP bound from: on that series'
+// recorded plans, baseline runs every kernel on the whole GPU, mix5's floored plan is baseline's placement, memory
+// interference only slows runs down, and the bound at the simulator's (tighter) saturation tolerance is the lower
+// one.
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'

@@ -1,8 +1,8 @@
 // The simulator against the GPU's interference probe (results/h100/interference: every paper mix's workers alone and
-// all at once, on the whole GPU and on disjoint partitions, at batch 1 and 8, our six at batch 8 and 1, the two-worker mixes
-// on unequal partitions too), re-simulated with the shipped H100 calibration, which was fitted on other runs
-// (results/h100/batch1, batch8) and never saw these: its memory term must predict what workers lose to their
-// neighbours with no SM shared, and the STP of both placements.
+// all at once, on the whole GPU and on disjoint partitions, at batch 1 and 8, our six at batch 8 and 1, the
+// two-worker mixes on unequal partitions too), re-simulated with the shipped H100 calibration, which was fitted on
+// other runs (results/h100/batch1, batch8) and never saw these: its memory term must predict what workers lose to
+// their neighbours with no SM shared, and the STP of both placements.
 // TARGET is the tolerance for STP; GUARD what the simulator meets today (its memory term takes the same share
 // from every worker of a mix, the GPU does not: shufflenet in more3 and albert at batch 1 lose more, vgg19 less).
 import assert from 'node:assert/strict'

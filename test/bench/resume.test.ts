@@ -1,5 +1,5 @@
-// `eclip bench --resume`: a bench stopped early (SIGKILL, or a file cut by hand) finished by the same command, the mixes
-// whose runs all ended kept as recorded, the others run again whole, the result the file an uncut bench writes.
+// `eclip bench --resume`: a bench stopped early (SIGKILL, or a file cut by hand) finished by the same command, the
+// mixes whose runs all ended kept as recorded, the others run again whole, the result the file an uncut bench writes.
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import {

@@ -47,7 +47,10 @@ const bench = [
   '--no-plots',
 ]
 const budget = ['--tune', '--tune-candidates', '2', '--tune-evaluations', '2']
-/** `eclip bench` of eclip-fit tuned on the simulator backend within `budget`, `extra` flags added: its output folder and run. */
+/**
+ * `eclip bench` of eclip-fit tuned on the simulator backend within `budget`, `extra` flags added: its output folder
+ * and run.
+ */
 const tunedFit = (...extra: string[]) => {
   const out = tmp()
   const r = eclip([

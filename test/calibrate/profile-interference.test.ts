@@ -251,7 +251,9 @@ describe('per-profile co-residency κ', () => {
   })
 })
 
-/** `eclip calibrate` on a results file and the shipped H100 profiles, with `flags` (each case refused before a read). */
+/**
+ * `eclip calibrate` on a results file and the shipped H100 profiles, with `flags` (each case refused before a read).
+ */
 function calibrateCli(...flags: string[]) {
   return spawnSync(
     'node',

@@ -2,11 +2,11 @@
 // recorded DISB A–E runs (results/h100/disb/gpu-bench: baseline, model-wise, eclip-rt and each workload's real-time
 // workers alone, 3-s windows) re-simulated with the plans they executed, their seeds, arrivals and windows, and the
 // shipped calibration (profiles/h100). Its real-time constants (the open-loop issue delay and its jitter, the priority
-// drain) were fitted on workloads A and C (bench/realtime-fit.ts): the test checks that their provenance names no other, so B, D
-// and E are held out; so are two later sessions of the same workloads, held to their own guards: mps/ (baseline,
-// eclip-rt and MPS with caps), frontier-r48/ (eclip-rt with 48 reserved SMs) and ../rt-gate/fixed/d5/ (eclip-rt's gate
-// mechanism, whose gate wait the shipped calibration leaves at 0), and ../rt-e-tuned/ (DISB E, eclip-rt's best-effort
-// plan tuned on the GPU, three runs). Compared per run: DISB's RT latency
+// drain) were fitted on workloads A and C (bench/realtime-fit.ts): the test checks that their provenance names no
+// other, so B, D and E are held out; so are two later sessions of the same workloads, held to their own guards: mps/
+// (baseline, eclip-rt and MPS with caps), frontier-r48/ (eclip-rt with 48 reserved SMs) and ../rt-gate/fixed/d5/
+// (eclip-rt's gate mechanism, whose gate wait the shipped calibration leaves at 0), and ../rt-e-tuned/ (DISB E,
+// eclip-rt's best-effort plan tuned on the GPU, three runs). Compared per run: DISB's RT latency
 // (the real-time requests' mean and p99) and overall throughput ÷ baseline's. TARGET: the issue's 10%; GUARD: what the
 // simulator meets today, per series and policy (the worst run, rounded up by about a point), so that it cannot get
 // worse unnoticed. The real-time constants were fitted under the fifo sharing rule the H100's calibration used then;
@@ -37,7 +37,10 @@ const HELD_OUT = ['disb-B', 'disb-D', 'disb-E']
 /** Issue #20's tolerance: |sim ÷ GPU − 1| of the RT mean and p99 latency and of overall req/s ÷ baseline's. */
 export const TARGET = { rtMean: 0.1, rtP99: 0.1, overallVsBaseline: 0.1 }
 
-/** What the simulator meets today, per series (a folder of results/h100/disb) and per run by what ran ('alone': the real-time workers alone). */
+/**
+ * What the simulator meets today, per series (a folder of results/h100/disb) and per run by what ran ('alone': the
+ * real-time workers alone).
+ */
 export const GUARD: Record<string, Record<string, typeof TARGET>> = {
   'gpu-bench': {
     alone: { rtMean: 0.06, rtP99: 0.1, overallVsBaseline: 0 },

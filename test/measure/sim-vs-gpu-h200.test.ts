@@ -3,8 +3,8 @@
 // power.json). Its contention constants were fitted on results/h200/coresident-cal/b8 and b1, its batch-8 γ set by
 // hand from kernel traces (results/h200/kernel-trace), its batch-1 γ's fitted on the interference probes
 // (results/h200/interference), its batch-1 κ's per profile chosen on two tuning series' trails and resnext101.b8's on
-// results/h200/tuned-priorities-b8, its power model fitted on results/h200/batch1 and batch8: the test checks that their
-// provenance names none of the series below. Twenty-nine series, plans recorded (the list: h200-recorded.ts):
+// results/h200/tuned-priorities-b8, its power model fitted on results/h200/batch1 and batch8: the test checks that
+// their provenance names none of the series below. Twenty-nine series, plans recorded (the list: h200-recorded.ts):
 // - results/h200/coresident-cal (the arms not fitted on: eclip-fit planned on the fitted calibration at batch 8 and 1,
 //   and batch 8 again on another machine, planned on it and on the fifo calibration shipped before it);
 // - results/h200/tuned-priorities-b1 (the same 13 mixes at batch 1);

@@ -1,8 +1,9 @@
 // The simulator checked against the H100 (test/measure/sim-vs-gpu.ts says how): recorded runs re-simulated with the
-// plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json, power.json). That calibration was fitted on
-// other runs — the contention constants (sharing rule, footprint and graph-edge cost included) on results/h100/batch1 and batch8,
-// the power model on those and eclip-fit/batch1, eclip-fit/batch8 —: the test checks that its provenance names
-// none of the series below, so these runs are held out. Nineteen series (the list: h100-recorded.ts):
+// plans they executed, their seeds and loops, and the shipped calibration (profiles/h100: sim-calibration.json,
+// power.json). That calibration was fitted on other runs — the contention constants (sharing rule, footprint and
+// graph-edge cost included) on results/h100/batch1 and batch8, the power model on those and eclip-fit/batch1,
+// eclip-fit/batch8 —: the test checks that its provenance names none of the series below, so these runs are held out.
+// Nineteen series (the list: h100-recorded.ts):
 // - results/h100/eclip-fit-v2 (baseline, model-wise, eclip and eclip-fit at batch 1 and 8), with the plans made again
 //   (fixtures/h100-eclip-fit-v2-plans.json, made by fixtures/make-h100-plans.ts: the series kept no plan files);
 // - results/h100/eclip-fit-floors (baseline and the floored eclip-fit at batch 8, run twice), with the plan files
@@ -12,7 +13,8 @@
 // - results/h100/coresident-plans (baseline and eclip-fit, paper mixes at batch 8 and 1, ours at batch 8: the arm
 //   planned with the shipped calibration), plans recorded;
 // - results/h100/headline-priorities (baseline and eclip-fit over the paper's and our mixes, at batch 1 with and
-//   without --stream-priorities and at batch 8 with it: raised workers' streams re-simulated as raised), plans recorded;
+//   without --stream-priorities and at batch 8 with it: raised workers' streams re-simulated as raised), plans
+//   recorded;
 // - results/h100/tuned-priorities (baseline and eclip-fit tuned on the GPU, with and without measured priorities, the
 //   13 mixes at batch 1, each recorded in five parts, the measured priorities twice, and four of our mixes with the
 //   floors' margin, four with the floors' slack), plans recorded;

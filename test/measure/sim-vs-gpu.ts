@@ -227,7 +227,9 @@ export async function resimulateSet(
 export const namesSeries = (text: string, s: string): boolean =>
   new RegExp(`(^|[^\\w-])${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^\\w-])`).test(text)
 
-/** Per GPU run of the set, the simulator's drift from it; a pure function of the runs (the GPU runs are not changed). */
+/**
+ * Per GPU run of the set, the simulator's drift from it; a pure function of the runs (the GPU runs are not changed).
+ */
 function compare(sim: Simulator, { set, gpuRuns, gpuSolos, sim: simRuns, simSolos }: SetRuns): Drift[] {
   const gpuAll = normalise(
     attachProfileRefs(

@@ -4,7 +4,8 @@
 // served every query, and when it completed). This test checks the simulator still does exactly that; the Python test
 // (gpu/tests/test_paris_dispatch.py) replays the same case through Dispatcher in virtual time and must agree query for
 // query. Regenerate after a deliberate change to the rules:
-//   UPDATE_FIXTURES=1 node --import tsx --test <this file> && npx biome format --write test/fixtures/paris-dispatch.json
+//   UPDATE_FIXTURES=1 node --import tsx --test <this file> &&
+//     npx biome format --write test/fixtures/paris-dispatch.json
 import assert from 'node:assert/strict'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'

@@ -1,7 +1,7 @@
 // `eclip paris --backend gpu` without a GPU: test/paris/fake_paris_backend.py speaks the real frames and runs the
-// real Python dispatcher (gpu/eclip_gpu/paris_dispatch.py) in virtual time with every query taking exactly its estimate, so
-// the comparison through it must equal the simulator's with noise 0. That checks the paris-run message, the reply's
-// conversion to metrics and the Python port of the dispatch rules together. The GPU itself is tested by
+// real Python dispatcher (gpu/eclip_gpu/paris_dispatch.py) in virtual time with every query taking exactly its
+// estimate, so the comparison through it must equal the simulator's with noise 0. That checks the paris-run message,
+// the reply's conversion to metrics and the Python port of the dispatch rules together. The GPU itself is tested by
 // gpu/tests_gpu/test_paris.py on a GPU machine.
 import assert from 'node:assert/strict'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'

@@ -855,10 +855,10 @@ describe('eclip-fit tuned on a backend', () => {
   it('checks the guard on total requests/s on the measured rates: a plan measured short of it ranks as under a floor', async () => {
     const m = mixOf('mix1', 8)
     // on this "GPU" every partitioned plan runs as baseline co-location did with both alberts (many requests, each
-    // worth little STP) at 0.94 of their rates (their p95 within the cap the choice is held to) and densenet201 (few requests, each worth much) faster, so that the
-    // total comes to 0.993 of baseline's: every floor (0.9) met, STP up, total requests down. The baseline's placement,
-    // its window as noisy as the p95 cap lets it be, at 0.985 of baseline co-location's rates: further short of the
-    // total than any partitioned plan, but the guard's reference
+    // worth little STP) at 0.94 of their rates (their p95 within the cap the choice is held to) and densenet201 (few
+    // requests, each worth much) faster, so that the total comes to 0.993 of baseline's: every floor (0.9) met, STP
+    // up, total requests down. The baseline's placement, its window as noisy as the p95 cap lets it be, at 0.985 of
+    // baseline co-location's rates: further short of the total than any partitioned plan, but the guard's reference
     const standIn = () => {
       let base: RunResult | undefined
       let partitioned: number[] = []

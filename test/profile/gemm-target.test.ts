@@ -44,7 +44,10 @@ function targeted(p: Profile, f: number, offSms: number[] = []): Profile {
   return { ...p, gemmTarget: { requestUs, kernelSumRatio, timesUs, ...(offSms.length ? { offSms } : {}) } }
 }
 
-/** eclip serve's setup (model-wise, on the simulator) of `models` from the profiles in `profiles`, its config in `file`. */
+/**
+ * eclip serve's setup (model-wise, on the simulator) of `models` from the profiles in `profiles`, its config in
+ * `file`.
+ */
 function serveSetup(file: string, profiles: string, models: object[], extra: Record<string, unknown>) {
   writeFileSync(file, YAML.stringify({ policy: 'model-wise', backend: 'sim', profiles, models, ...extra }))
   return resolveServeSetup(readFile<ServeConfig>('serve-config', file), {

@@ -279,7 +279,9 @@ export function partialRequest(url: URL, head: string, first: string): Promise<s
   })
 }
 
-/** A POST to `path` whose headers state a body of `bytes`, of which only a few bytes come (an answer sent before it). */
+/**
+ * A POST to `path` whose headers state a body of `bytes`, of which only a few bytes come (an answer sent before it).
+ */
 export const unreadBody = (url: URL, path: string, bytes: number, type = 'application/json') =>
   partialRequest(
     url,

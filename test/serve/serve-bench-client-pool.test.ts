@@ -237,7 +237,8 @@ describe('serve-bench --client-processes on the simulator', () => {
   })
 
   it('open loop: each model’s schedule in one process, latency from the scheduled times', async () => {
-    // a rate a loaded 2-core host keeps up with (two requests in flight a model): unsent counts what the client could not send
+    // a rate a loaded 2-core host keeps up with (two requests in flight a model): unsent counts what the client could
+    // not send
     const r = await run(4, 'http', { rate: 50 })
     // three open-loop models: three processes, whatever was asked
     checkRun(r, 3)

@@ -29,7 +29,9 @@ export function bundle(src: string, out: string): void {
   assert.equal(r.status, 0, r.stderr)
 }
 
-/** `entry` bundled as `cli.mjs` beside it (with HiGHS's worker), and a function that runs it and parses its last line. */
+/**
+ * `entry` bundled as `cli.mjs` beside it (with HiGHS's worker), and a function that runs it and parses its last line.
+ */
 export function bundledCli(entry: string, timeoutMs?: number): () => unknown {
   const dir = dirname(entry)
   bundle(entry, join(dir, 'cli.mjs'))

@@ -42,7 +42,8 @@ describe('eclip-fit candidates scored on worker threads', () => {
   })
 
   it('more mixes than a thread keeps: each plan still scored on its own mix', { skip: oneCore }, async () => {
-    // ten mixes (windows) over the pool's threads, interleaved: a thread forgets its oldest mixes and is sent them again
+    // ten mixes (windows) over the pool's threads, interleaved: a thread forgets its oldest mixes and is sent them
+    // again
     const plan = await makePlan(gpu, 't', workers, profiles, { policy: 'model-wise' })
     const mixes = Array.from({ length: 10 }, (_, i) => ({
       ...simInputs(gpu).inputs,

@@ -59,7 +59,9 @@ export function parseRates(text: string, option = '--rates'): RateSpec[] {
   })
 }
 
-/** A percentage option ("1", "0.5", "5%") as a fraction, within [min, max] percent (`max` itself excluded if `open`). */
+/**
+ * A percentage option ("1", "0.5", "5%") as a fraction, within [min, max] percent (`max` itself excluded if `open`).
+ */
 export function parsePercent(name: string, text: string, min: number, max: number, open = false): number {
   const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*%?\s*$/.exec(text)
   const x = Number(m?.[1])

@@ -399,7 +399,9 @@ export function formatTableSummary(t: PlanTable): string {
   return `${lines.join('\n')}\n`
 }
 
-/** Slice ids as runs: [0, 1, 2, 5, 7, 8] → "0-2,5,7-8" (a partition need not be one run: eclip-rt's best-effort one). */
+/**
+ * Slice ids as runs: [0, 1, 2, 5, 7, 8] → "0-2,5,7-8" (a partition need not be one run: eclip-rt's best-effort one).
+ */
 export function sliceRuns(slices: readonly number[]): string {
   const runs: string[] = []
   const sorted = [...slices].sort((a, b) => a - b)

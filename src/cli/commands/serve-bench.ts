@@ -275,7 +275,9 @@ const URL_FLAGS = [
   ['benchPolicy', '--bench-policy'],
 ] as const
 
-/** --url and its flags as runServeBench takes them; undefined without --url. Combinations that cannot be are refused. */
+/**
+ * --url and its flags as runServeBench takes them; undefined without --url. Combinations that cannot be are refused.
+ */
 export function externalOptions(
   opts: {
     url?: string

@@ -17,7 +17,9 @@ export interface GpuBackendOptions extends BackendProcessOptions {
   checkOutputs?: boolean
 }
 
-/** `eclip bench --backend gpu`: one run at a time through the backend process; restarted by the caller after a crash. */
+/**
+ * `eclip bench --backend gpu`: one run at a time through the backend process; restarted by the caller after a crash.
+ */
 export class GpuBackend implements ExecuteBackend {
   readonly name = 'gpu' as const
 

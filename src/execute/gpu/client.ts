@@ -333,10 +333,10 @@ export class BackendProcess {
   }
 
   /**
-   * A request matched by id (infer, power, shm-(un)register, model control): any number may be in flight. An error reply rejects
-   * with BackendReplyError (BackendCrash when fatal), a reply of another type than `answer` with BackendReplyError;
-   * the process dying rejects with BackendCrash. Past `timeoutS` the backend counts as hung and is killed, unless
-   * `killOnTimeout` is false (then only this call fails).
+   * A request matched by id (infer, power, shm-(un)register, model control): any number may be in flight. An error
+   * reply rejects with BackendReplyError (BackendCrash when fatal), a reply of another type than `answer` with
+   * BackendReplyError; the process dying rejects with BackendCrash. Past `timeoutS` the backend counts as hung and is
+   * killed, unless `killOnTimeout` is false (then only this call fails).
    */
   private call<
     K extends

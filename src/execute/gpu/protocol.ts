@@ -169,7 +169,9 @@ export const UnloadModelMessage = Type.Object(
 )
 export type UnloadModelMessage = Type.Static<typeof UnloadModelMessage>
 
-/** serve, eclip-live: every loaded worker captured under each of these plans that lists it (a table grown on demand). */
+/**
+ * serve, eclip-live: every loaded worker captured under each of these plans that lists it (a table grown on demand).
+ */
 export const AddPlansMessage = Type.Object(
   { type: Type.Literal('add-plans'), id: Id, plans: Type.Array(KeyedPlan, { minItems: 1 }) },
   strict,

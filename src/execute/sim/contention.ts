@@ -7,10 +7,10 @@
 // shared slice are divided by one of three rules (the calibration's sharing; a profile directory's
 // sim-calibration.json names it, the H100's 'coresident'):
 // - 'fifo' (neutral default): in kernel start order, each kernel takes up to its demand of its slices' free SMs;
-//   a later kernel gets what is left, possibly nothing until an earlier one ends. That is how the block scheduler treats
-//   kernels of different streams on the same SMs (the first-launched kernel's thread blocks go first), and it is the
-//   head-of-line blocking that partitioning removes; it is also what docs/design.md §7 measured: equal model-wise partitions
-//   beat all-on-the-full-GPU by 8–12% req/s, which a fair-sharing model cannot reproduce.
+//   a later kernel gets what is left, possibly nothing until an earlier one ends. That is how the block scheduler
+//   treats kernels of different streams on the same SMs (the first-launched kernel's thread blocks go first), and it
+//   is the head-of-line blocking that partitioning removes; it is also what docs/design.md §7 measured: equal
+//   model-wise partitions beat all-on-the-full-GPU by 8–12% req/s, which a fair-sharing model cannot reproduce.
 //   With a footprint constant (CALIBRATION.footprint) a kernel takes not its demand but what its resident blocks
 //   fill, at least its demand: the block scheduler spreads a grid over every SM of its partition, so a kernel with
 //   many blocks that would be as fast on 48 SMs (memory-bound elementwise work, say) holds all 132 of the whole GPU
@@ -86,7 +86,10 @@ export interface Calibration {
    * fitted where at most n₀ others run is kept there and slows a kernel less among more (interferenceShare).
    */
   interferenceLoad?: InterferenceLoad
-  /** κ per profile (profileKey), in place of coresidency for that profile's kernels; absent for a profile: coresidency. */
+  /**
+   * κ per profile (profileKey), in place of coresidency for that profile's kernels; absent for a profile:
+   * coresidency.
+   */
   coresidencyByProfile?: Readonly<Record<string, number>>
   /**
    * Block residency ρ (absent: none): under 'fifo' sharing a kernel takes, of its SMs, only the share of their
@@ -220,7 +223,9 @@ export function withCommonGamma(cal: Calibration, g: number): Calibration {
 export const profileKey = (w: { model: string; batch: number; dtype: string }) =>
   profileFileName(w.model, w.batch, w.dtype).replace(/\.json$/, '')
 
-/** µs a switch between partitions costs inside a CUDA graph: the calibration's fit, else the primitives' measurement. */
+/**
+ * µs a switch between partitions costs inside a CUDA graph: the calibration's fit, else the primitives' measurement.
+ */
 export function graphEdgeUs(prim: Primitives, cal: Pick<Calibration, 'switchGraphEdgeUs'>): number {
   return cal.switchGraphEdgeUs ?? prim.switchGraphEdge?.medianUs ?? 0
 }

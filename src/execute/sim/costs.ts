@@ -7,9 +7,9 @@ import { DEFAULT_TOLERANCE } from '../../profile/rightsize.ts'
 const cost = (us: number) => ({ medianUs: us, p95Us: us, samples: 1 })
 
 /**
- * docs/design.md §7 (H100, driver 580, CUDA 13.0): green context + stream creation ≈ 1.8 ms and event record + cross-stream
- * wait ≈ 1 µs were measured. Graph and kernel launch costs were not: 2.5 µs and 2 µs are assumed (typical host cost of
- * cudaGraphLaunch / cuLaunchKernel) until `eclip` measures them into a primitives file.
+ * docs/design.md §7 (H100, driver 580, CUDA 13.0): green context + stream creation ≈ 1.8 ms and event
+ * record + cross-stream wait ≈ 1 µs were measured. Graph and kernel launch costs were not: 2.5 µs and 2 µs are
+ * assumed (typical host cost of cudaGraphLaunch / cuLaunchKernel) until `eclip` measures them into a primitives file.
  */
 export function defaultPrimitives(gpu: GpuRef): Primitives {
   return {

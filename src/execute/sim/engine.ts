@@ -332,12 +332,14 @@ export function simulate(spec: RunSpec, opts: SimOptions = {}): RunResult & { st
 
   const prim = spec.primitives
   const launchUs = prim.graphLaunch.medianUs
-  // an MPS worker's graph launches slow with the rest of its request (its client's measured rate, src/execute/sim/mps.ts)
+  // an MPS worker's graph launches slow with the rest of its request (its client's measured rate,
+  // src/execute/sim/mps.ts)
   const launchOf = mps ? mps.clientRate.map((r) => launchUs / r) : spec.plan.workers.map(() => launchUs)
   const createUs = prim.partitionCreate.medianUs
   // graph mode: one launch per request; single-group plans launch one graph either way
   const stream = spec.mode !== 'graph'
-  // stream mode: event record + wait; graph mode: a graph edge between partitions (the calibration's, else measured, else free)
+  // stream mode: event record + wait; graph mode: a graph edge between partitions (the calibration's, else measured,
+  // else free)
   const switchUs = stream ? prim.switchEventWait.medianUs : graphEdgeUs(prim, cal)
   const ioctl = spec.plan.repartitionAtSwitch
 

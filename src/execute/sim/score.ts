@@ -53,8 +53,8 @@ export interface EvaluatorInputs extends SimInputs {
 
 /**
  * One run of `plan` on the simulator (graph mode where a worker switches), by default a closed loop with every worker
- * busy with one request in flight, reduced to fitScoreOf's figures. Window and seed from `inputs` or EVALUATOR_DEFAULTS' (the
- * window sized from the profiles as simEvaluator's).
+ * busy with one request in flight, reduced to fitScoreOf's figures. Window and seed from `inputs` or
+ * EVALUATOR_DEFAULTS' (the window sized from the profiles as simEvaluator's).
  */
 export function scorePlan(
   inputs: EvaluatorInputs,

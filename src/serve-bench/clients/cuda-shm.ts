@@ -253,8 +253,8 @@ async function openProcess(
 }
 
 /**
- * `cudaShmSender: 'node'`: one Python process per model only holds its clients' regions (registered, inputs written); this
- * process's Node clients send the requests naming them, as the shm transport's do, and leave the outputs on the
+ * `cudaShmSender: 'node'`: one Python process per model only holds its clients' regions (registered, inputs written);
+ * this process's Node clients send the requests naming them, as the shm transport's do, and leave the outputs on the
  * device. The bodies are laid out as shm.ts lays a region out; the Python side's layout is checked against it.
  */
 async function openNodeSentClients(spec: CudaShmSpec): Promise<LoadGen> {

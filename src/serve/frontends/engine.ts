@@ -59,7 +59,10 @@ export interface FrontendPoolOptions {
   log?: (line: string) => void
 }
 
-/** Room for a few dozen batch-8 image requests in flight per front-end; a request that finds no room crosses the channel. */
+/**
+ * Room for a few dozen batch-8 image requests in flight per front-end; a request that finds no room crosses the
+ * channel.
+ */
 export const STAGING_BYTES = 128 * 2 ** 20
 
 interface Frontend {
@@ -534,7 +537,9 @@ function reviveShmArgs(method: string, args: unknown[]): unknown[] {
   return [name, { ...spec, rawHandle: spec.rawHandle ? asBuffer(spec.rawHandle) : spec.rawHandle }]
 }
 
-/** The server's limits and timeouts a front-end's fastify takes over (read one by one: others are deprecated to read). */
+/**
+ * The server's limits and timeouts a front-end's fastify takes over (read one by one: others are deprecated to read).
+ */
 const FASTIFY_KEYS = [
   'bodyLimit',
   'connectionTimeout',

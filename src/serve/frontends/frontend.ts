@@ -420,7 +420,10 @@ export class FrontendService implements InferenceService {
     return { inputs, outputs, span }
   }
 
-  /** An output as the routes encode it: bytes (read back from the staging region), or where a client's region holds it. */
+  /**
+   * An output as the routes encode it: bytes (read back from the staging region), or where a client's region holds
+   * it.
+   */
   private async rawTensor(t: WireTensor): Promise<RawTensor> {
     const base = { name: t.name, datatype: t.datatype as Datatype, shape: t.shape }
     if (t.shm?.staging) return { ...base, data: await (this.ring as ShmRing).read(t.shm.offset, t.shm.bytes) }

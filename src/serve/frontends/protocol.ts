@@ -47,7 +47,10 @@ export interface WireRequest {
 /** Triton's statistics extension's `model_stats`, as the engine's server gives them (ServerMetrics.modelStats). */
 export type ModelStats = Record<string, unknown>[]
 
-/** A failed call: a ProtocolError's status, message and headers (the same JSON error the client gets), or a bare message (500). */
+/**
+ * A failed call: a ProtocolError's status, message and headers (the same JSON error the client gets), or a bare
+ * message (500).
+ */
 export interface WireError {
   status?: number
   message: string
@@ -83,7 +86,10 @@ export interface FrontendInit {
   models: ServiceModel[]
   /** The engine's fastify settings (app.initialConfig): limits and timeouts as the single-process server has them. */
   fastify: Record<string, unknown>
-  /** The engine's HTTP server settings fastify's options do not carry (headersTimeout; maxConnections, this front-end's share). */
+  /**
+   * The engine's HTTP server settings fastify's options do not carry (headersTimeout; maxConnections, this
+   * front-end's share).
+   */
   server: { headersTimeout?: number; maxConnections?: number }
   /** Listen for gRPC (KServe v2 GRPCInferenceService) on this port too (0: a free one, shared by every front-end). */
   grpcPort?: number

@@ -45,7 +45,10 @@ export interface InferenceService extends ShmService, RepositoryService {
    */
   modelStats?(name?: string): Record<string, unknown>[] | Promise<Record<string, unknown>[]>
   modelReady(name: string): boolean
-  /** Throws a ProtocolError (429/503/504/…) or resolves with the outputs. Failed-validation requests are reported through `invalid`. */
+  /**
+   * Throws a ProtocolError (429/503/504/…) or resolves with the outputs. Failed-validation requests are reported
+   * through `invalid`.
+   */
   infer(model: ServiceModel, req: DecodedRequest, receivedAt: number): Promise<InferOutcome>
   /** A request for a known model that failed validation (counted as a failure). */
   invalid(model: ServiceModel): void
@@ -106,7 +109,9 @@ export function unreadBodyHeaders(
   return Number(contentLength ?? 0) > bodyLimit ? { connection: 'close' } : {}
 }
 
-/** The refusal of a request for a model whose queue is full, before its body is read (the engine's and a front-end's). */
+/**
+ * The refusal of a request for a model whose queue is full, before its body is read (the engine's and a front-end's).
+ */
 export function queueFullAnswer(
   model: string,
   queueSize: number,
