@@ -345,12 +345,12 @@ async function measureScenarioTables(
   const dir = join(o.out, 'latency')
   mkdirSync(dir, { recursive: true })
   for (const m of sc.models) {
-    const t0 = Date.now()
+    const t0 = performance.now()
     const table = await pg.measureTable(m.model, m.batches, o.cellMs)
     // written at once: a comparison that fails later keeps the tables
     writeTable(join(dir, latencyTableFileName(m.model, table.dtype)), table)
     log(
-      `latency table ${m.model}: batches ${m.batches.join(',')} in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      `latency table ${m.model}: batches ${m.batches.join(',')} in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
     )
   }
   return dir
@@ -377,12 +377,12 @@ async function withKernelWise(
     log(`skipping ${names}: ${why}`)
     return { schemes: o.schemes.filter((s) => s.layout !== 'eclip-kw') }
   }
-  const t0 = Date.now()
+  const t0 = performance.now()
   const kw = await kernelWise(sc, o.profiles, { seed: o.seed })
   for (const n of kw.notes) log(`eclip-kw: ${n}`)
   log(
     `eclip-kw: co-located latencies from ${kw.combinations} eclip plans run closed-loop in the ` +
-      `kernel-level simulator (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+      `kernel-level simulator (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
   )
   return { schemes: o.schemes, kw }
 }

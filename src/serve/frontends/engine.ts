@@ -158,9 +158,10 @@ export class FrontendPool {
 
   /** Closes the front-ends (each finishes the requests it accepted), then drains the engine as EclipServer.drain. */
   async drain(timeoutMs = 30_000): Promise<{ answered: boolean }> {
-    const t0 = Date.now()
+    // durations on the monotonic clock, which no wall-clock step moves
+    const t0 = performance.now()
     await this.closeFrontends(timeoutMs)
-    return this.server.drain(Math.max(0, timeoutMs - (Date.now() - t0)))
+    return this.server.drain(Math.max(0, timeoutMs - (performance.now() - t0)))
   }
 
   async close(): Promise<void> {
@@ -195,7 +196,7 @@ export class FrontendPool {
       ECLIP_FRONTEND_INDEX: String(index),
       ECLIP_FRONTEND_CHANNEL: String(CHANNEL_FD),
     })
-    const fe: Frontend = { index, worker, startedAt: Date.now(), acked: 0 }
+    const fe: Frontend = { index, worker, startedAt: performance.now(), acked: 0 }
     const end = worker.process.stdio?.[CHANNEL_FD]
     if (end instanceof Socket)
       fe.channel = new FrameChannel(end, (header, body) => this.onFrame(fe, header, body))
@@ -222,7 +223,7 @@ export class FrontendPool {
     if (fe.stagingPath) unlinkQuietly(fe.stagingPath)
     this.releaseAcks()
     if (this.closing) return
-    const quick = Date.now() - fe.startedAt < 2000
+    const quick = performance.now() - fe.startedAt < 2000
     this.respawnDelayMs = quick ? Math.min(5000, this.respawnDelayMs * 2) : 100
     this.log(
       `front-end ${fe.index} (pid ${fe.worker.process.pid}) died (${signal ?? `code ${code}`}); forking it again in ${this.respawnDelayMs} ms`,
