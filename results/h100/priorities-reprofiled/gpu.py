@@ -1,5 +1,5 @@
 """The GPU runs of this series: eclip-fit with and without `--stream-priorities` on the three mixes where the option
-raises workers, two rounds in alternating order, each run against the baseline of its own bench. Also checks that the
+raises workers, rounds in alternating order (four for mix7 and more5, two for more2), each run against the baseline of its own bench. Also checks that the
 plans the GPU ran are this folder's `plans/` (raised) and the STP row's series' (plain), and gives the paper's seven at
 batch 1 with mix7's raised plan in place of its plain one. From the repository's root:
 
@@ -29,8 +29,10 @@ print("mix    batch variant round  STP/base  worst worker       max p95/base  re
 summary = {}
 for mix, b, recorded in CASES:
     for variant in ("plain", "prio"):
-        for rnd in (1, 2):
+        for rnd in range(1, 5):
             part = os.path.join(HERE, "gpu", f"r{rnd}-{mix}-b{b}-{variant}")
+            if not os.path.isdir(part):
+                continue
             s, m, workers = fit_run(os.path.join(part, "results.json"))
             ran = core(os.path.join(part, "plans", f"{mix}.eclip-fit.b{b}.plan.json"))
             want = (os.path.join(HERE, "plans", f"{mix}.b{b}.stream-priorities.plan.json") if variant == "prio"
@@ -41,13 +43,14 @@ for mix, b, recorded in CASES:
                   f"{s['worstVsBaseline']:.3f}  {p95:12.3f}  {m['requestsPerJVsBaseline']:10.3f}  "
                   f"{'yes' if ran == core(want) else 'NO'}")
 
-print("\nmean of the two rounds: STP/base (worst worker's lowest, highest p95/base)")
+print("\nmean of the rounds: STP/base (worst worker's lowest, highest p95/base; spread of the rounds)")
 for (mix, b, variant), rows in summary.items():
     print(f"{mix:<6} b{b} {variant:<5} {statistics.mean(r[0] for r in rows):.3f} "
-          f"(worst {min(r[1] for r in rows):.3f}, p95 {max(r[2] for r in rows):.3f})")
+          f"(worst {min(r[1] for r in rows):.3f}, p95 {max(r[2] for r in rows):.3f}; {len(rows)} rounds, "
+          f"{min(r[0] for r in rows):.3f}-{max(r[0] for r in rows):.3f})")
 
 # the paper's seven at batch 1 with --stream-priorities: the six unraised mixes run the STP row's plans (shipped-13
-# n-p1, measured there); mix7 runs its raised plan, measured here (the mean of the two rounds)
+# n-p1, measured there); mix7 runs its raised plan, measured here (the mean of its rounds)
 n_p1 = json.load(open(os.path.join(ROOT, "results/h100/shipped-13/n-p1/results.json")))["runs"]
 stp, worst = {}, {}
 for r in n_p1:
