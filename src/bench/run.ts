@@ -282,6 +282,9 @@ export async function runBench(given: RunBenchOptions): Promise<{ failed: boolea
     throw new UserError('--hold-ms and --table-threads are for eclip-live: add it to --policies')
   for (const m of o.modes)
     if (m !== 'stream' && m !== 'graph') throw new UserError(`--modes: unknown mode "${m}" (stream, graph)`)
+  // each mode's runs are filed by its name: one named twice would run twice and clash in results.json
+  const twice = o.modes.find((m, i) => o.modes.indexOf(m) !== i)
+  if (twice !== undefined) throw new UserError(`--modes: ${twice} named twice`)
   const lengths = runLengths(o)
   const options = benchOptions(o, (mix) => lengths.get(mix), DEFAULTS[o.backend])
   const resultsFile = join(o.out, 'results.json')

@@ -31,19 +31,25 @@ if (process.env.ECLIP_FRONTEND === '1') {
   // a front-end process of `eclip serve --frontends N`: the server forks this CLI as its entry (src/serve/frontends)
   const { runFrontend } = await import('../serve/frontends/frontend.ts')
   await runFrontend()
-} else
+} else {
+  // `eclip help NAME` with no such command shows the usage as commander does, saying why as `eclip NAME` would
+  const [first, second] = process.argv.slice(2)
+  if (first === 'help' && second !== undefined && !program.commands.some((c) => c.name() === second))
+    process.stderr.write(`error: unknown command '${second}'\n`)
   try {
     await program.parseAsync(process.argv)
   } catch (err) {
     process.exitCode = exitCodeFor(err)
   }
+}
 
 function exitCodeFor(err: unknown): number {
-  // commander has already printed its own usage errors; its help/version exits are not failures
-  const code = (err as { code?: string }).code
+  // commander has already printed its own usage errors; help asked for and the version are not failures, help shown
+  // for want of a command (`eclip`, `eclip help nosuch`) is
+  const { code, exitCode } = err as { code?: string; exitCode?: number }
   if (typeof code === 'string' && code.startsWith('commander.')) {
-    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help')
-      return 0
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0
+    if (code === 'commander.help') return exitCode === 0 ? 0 : 2
     return 2
   }
   if (err instanceof UserError) {

@@ -134,6 +134,8 @@ function describe(
   if (e.keyword === 'minProperties' && keys) return `must not be empty (${keys})`
   if (e.keyword === 'required' && e.params?.requiredProperties)
     return `missing field(s) ${e.params.requiredProperties.map((p: string) => `"${p}"`).join(', ')}`
+  if (e.keyword === 'const' && e.params && 'allowedValue' in e.params)
+    return `must be ${JSON.stringify(e.params.allowedValue)}`
   if (e.keyword === 'enum' && e.params?.allowedValues)
     return `must be one of ${e.params.allowedValues.map((v: unknown) => JSON.stringify(v)).join(', ')}`
   return e.message

@@ -129,6 +129,10 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
   // --rate beside a mix's own sources is refused before anything starts
   for (const m of mixes) loopOfWorkers(expandWorkers(m, o.batch), o.rate, `mix ${m.name}`)
   const arrivals = o.rate !== undefined || mixes.some((m) => hasLoadFields(m.workers))
+  if (o.maxOutstanding !== undefined && !arrivals)
+    throw new UserError(
+      '--max-outstanding is for open-loop workers: give --rate, a workload, or a mix with arrivals (closed loop: --concurrency)',
+    )
   const maxOutstanding = o.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   const loopWords =
     o.rate !== undefined

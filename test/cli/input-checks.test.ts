@@ -1,7 +1,8 @@
-// What the commands refuse before any work, in one line: mix and policy names given twice, a mix named like the bench's
-// solo runs, output paths that cannot be written, empty option values, calibrate's missing or contradictory options,
-// and options that would be ignored. The commands are registered as src/cli/main.ts does and parsed in this process
-// (a refusal throws a UserError); two cases run bin/eclip.mjs to see the exit status and the one line.
+// What the commands refuse before any work, in one line: mix, policy and mode names given twice, a mix named like
+// the bench's solo runs, output paths that cannot be written, empty option values, calibrate's missing or
+// contradictory options, and options that would be ignored. The commands are registered as src/cli/main.ts does and
+// parsed in this process (a refusal throws a UserError); three cases run bin/eclip.mjs to see the exit status and the
+// one line.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -99,7 +100,7 @@ describe('eclip: input checks before any work', () => {
       assert.throws(() => readFile('mix', f), named) // as `eclip validate mix` reads it
     })
 
-    it('refuses a mix or a policy named twice in a list', async () => {
+    it('refuses a mix, a policy or a mode named twice in a list', async () => {
       assert.match(
         await refusal('bench', '--mix', 'mix7,mix7', '--policies', 'baseline', ...quick),
         /^--mix: mix "mix7" named twice$/,
@@ -108,11 +109,46 @@ describe('eclip: input checks before any work', () => {
         await refusal('bench', '--mix', 'mix7', '--policies', 'model-wise,model-wise', ...quick),
         /^--policies: model-wise named twice$/,
       )
+      assert.match(
+        await refusal(
+          'bench',
+          '--mix',
+          'mix7',
+          '--policies',
+          'eclip',
+          '--modes',
+          'stream,graph,stream',
+          ...quick,
+        ),
+        /^--modes: stream named twice$/,
+      )
       assert.throws(() => resolvePolicies('baseline,eclip,baseline'), /--policies: baseline named twice/)
       // baseline is run first when not named, and kept where it is when named once
       assert.deepEqual(resolvePolicies('eclip-fit'), ['baseline', 'eclip-fit'])
       assert.deepEqual(resolvePolicies('baseline,eclip-fit'), ['baseline', 'eclip-fit'])
       assert.deepEqual(resolvePolicies('eclip-fit,baseline'), ['eclip-fit', 'baseline'])
+    })
+
+    it("refuses serve-bench's loop options where its loop would not use them", async () => {
+      const sb = [
+        'serve-bench',
+        '--mix',
+        'mix7',
+        '--policies',
+        'baseline',
+        '--duration',
+        '0.01',
+        '--out',
+        out,
+      ]
+      assert.match(
+        await refusal(...sb, '--rate', '10', '--concurrency', '4'),
+        /^--concurrency is for the closed loop: --rate sends every worker open loop/,
+      )
+      assert.match(
+        await refusal(...sb, '--max-outstanding', '3'),
+        /^--max-outstanding is for open-loop workers/,
+      )
     })
 
     it("refuses a bench mix named like the bench's solo runs, with solo runs or without", async () => {
@@ -197,6 +233,19 @@ describe('eclip: input checks before any work', () => {
       const config = join(dir, 'no-config.yaml')
       for (const flag of ['--port', '--grpc-port', '--frontends', '--host'])
         assert.match(await refusal('serve', '--config', config, flag, ''), empty(flag))
+    })
+
+    it('no command, or help for an unknown one: the usage and exit 2, help asked for exit 0', () => {
+      const eclip = (...args: string[]) =>
+        spawnSync(process.execPath, [join(ROOT, 'bin', 'eclip.mjs'), ...args], { encoding: 'utf8' })
+      const none = eclip()
+      assert.equal(none.status, 2)
+      assert.match(none.stderr, /^Usage: eclip /)
+      const unknown = eclip('help', 'nosuch')
+      assert.equal(unknown.status, 2)
+      assert.match(unknown.stderr, /^error: unknown command 'nosuch'\n/)
+      for (const args of [['help'], ['help', 'plan'], ['--help']])
+        assert.equal(eclip(...args).status, 0, args.join(' '))
     })
 
     it('the CLI says so in one line, exit 2 (serve --port "": no random port)', () => {

@@ -214,7 +214,7 @@ describe('workload files', () => {
       '/workloads/1/name: "A" is also workload 0\'s name (workload A)',
     ])
     assert.deepEqual(problems({ ...workload(), format: 'eclip.mixes/1' }, 'workload'), [
-      '/format: must be equal to constant',
+      '/format: must be "eclip.workloads/1"',
     ])
   })
 })

@@ -190,8 +190,13 @@ export function registerServeBench(program: Command) {
     )
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
-    .action(async (opts) => {
+    .action(async (opts, cmd) => {
       checkWritableDir('--out', opts.out)
+      // closed-loop clients have no part in an open loop: refused rather than dropped
+      if (opts.rate !== undefined && cmd.getOptionValueSource('concurrency') === 'cli')
+        throw new UserError(
+          '--concurrency is for the closed loop: --rate sends every worker open loop; leave one out',
+        )
       // the server it starts runs in this process (not with --url: then it measures another one)
       if (opts.url === undefined) applyServingHeapGrowth()
       http2Sizes() // the gRPC sizes its server and clients take from the environment, checked before anything starts
