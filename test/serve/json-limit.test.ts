@@ -44,6 +44,23 @@ describe('serve: a JSON part over maxJsonBytes is refused 413 with a hint', () =
     assert.match(answer, /JSON is 262145 bytes, more than the limit/)
   })
 
+  it('a stated JSON header longer than the body is named that, not too large (400, not 413)', async () => {
+    const body = Buffer.from(JSON.stringify({ inputs: [] }))
+    const res = await fetch(new URL(RESNET, url), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/octet-stream',
+        'inference-header-content-length': String(LIMIT + 1),
+      },
+      body,
+    })
+    assert.equal(res.status, 400)
+    assert.match(
+      await res.text(),
+      new RegExp(`${LIMIT + 1} is larger than the body \\(${body.length} bytes\\)`),
+    )
+  })
+
   it('refuses a whole JSON body over the limit, through fastify as over a socket', async () => {
     const body = JSON.stringify(visionBody(1)) // ~600 KB
     assert.ok(body.length > LIMIT)
