@@ -259,8 +259,8 @@ export async function reportFrom(
 }
 
 /**
- * Runs the experiment, prints the report (progress and warnings on stderr) and writes the files. `failed`: on the
- * GPU, every run failed (the report holds only simulated runs, if any); the CLI exits 1.
+ * Runs the experiment, prints the report (progress and warnings on stderr) and writes the files. `failed`: every run
+ * on the backend failed (on the GPU the report then holds only simulated runs, if any); the CLI exits 1.
  */
 export async function runBench(given: RunBenchOptions): Promise<{ failed: boolean }> {
   const t0 = performance.now()
@@ -388,10 +388,11 @@ export async function runBench(given: RunBenchOptions): Promise<{ failed: boolea
     )),
   ]
   console.log(`wrote ${written.join(', ')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-  const failed = o.backend === 'gpu' && failures.length > 0 && !runs.some((r) => r.backend === 'gpu')
+  const failed = failures.length > 0 && !runs.some((r) => r.backend === o.backend)
   if (failed)
     process.stderr.write(
-      `eclip bench: every GPU run failed (${failures.length}); nothing was measured — the first: ${failures[0]}\n`,
+      `eclip bench: every ${o.backend === 'gpu' ? 'GPU' : 'simulated'} run failed (${failures.length}); nothing ` +
+        `was ${o.backend === 'gpu' ? 'measured' : 'simulated'} — the first: ${failures[0]}\n`,
     )
   return { failed }
 }

@@ -32,13 +32,34 @@ export type Schedule = { kind: 'closed'; periodsUs: number[] } | { kind: 'open';
 export const isPlainClosed = (a: Arrival | LoadedArrival | undefined) =>
   a === undefined || a.kind === 'closed'
 
+/**
+ * The most requests one worker's schedule may hold in one run: the schedule is made whole before the run (and sent to
+ * the GPU backend in its run message), so a rate × run length past this would exhaust memory rather than run.
+ */
+export const MAX_SCHEDULED_ARRIVALS = 10_000_000
+
+function tooManyArrivals(stream: string, n: number, what: string): UserError {
+  return new UserError(
+    `${stream}: ${what} give ${n.toPrecision(3)} requests in one run, more than the ${MAX_SCHEDULED_ARRIVALS} a ` +
+      'schedule holds: lower the rate or the run length (--duration, --warmup)',
+  )
+}
+
 /** Open-loop arrivals of `src` in [fromUs, toUs). */
 function openArrivals(
   src: Exclude<WhileOn, { kind: 'closed' }>,
   u: () => number,
   fromUs: number,
   toUs: number,
+  stream: string,
 ) {
+  const expected = (src.rate * (toUs - fromUs)) / 1e6
+  if (expected > MAX_SCHEDULED_ARRIVALS)
+    throw tooManyArrivals(
+      stream,
+      expected,
+      `${src.rate} req/s over ${((toUs - fromUs) / 1e6).toPrecision(3)} s`,
+    )
   const out: number[] = []
   const gap = 1e6 / src.rate
   if (src.kind === 'uniform') {
@@ -103,7 +124,7 @@ export function scheduleOf(a: LoadedArrival | undefined, o: ScheduleOptions): Sc
   if (a === undefined || a.kind === 'closed') return { kind: 'closed', periodsUs: [0, h] }
   const arrivalsRng = () => stringSeeded(`${o.seed}|${o.stream}|arrivals`)
   if (a.kind === 'poisson' || a.kind === 'uniform')
-    return { kind: 'open', arrivalsUs: openArrivals(a, arrivalsRng(), 0, h) }
+    return { kind: 'open', arrivalsUs: openArrivals(a, arrivalsRng(), 0, h, o.stream) }
   if (a.kind === 'trace') {
     if (!('timesUs' in a)) throw new Error(`trace ${(a as TraceArrival).file}: its times were not loaded`)
     return { kind: 'open', arrivalsUs: traceTimes(a, h) }
@@ -113,8 +134,12 @@ export function scheduleOf(a: LoadedArrival | undefined, o: ScheduleOptions): Sc
   if (w.kind === 'closed') return { kind: 'closed', periodsUs: periods }
   const u = arrivalsRng()
   const arrivalsUs: number[] = []
-  for (let i = 0; i < periods.length; i += 2)
-    arrivalsUs.push(...openArrivals(w, u, periods[i] as number, periods[i + 1] as number))
+  for (let i = 0; i < periods.length; i += 2) {
+    for (const t of openArrivals(w, u, periods[i] as number, periods[i + 1] as number, o.stream))
+      arrivalsUs.push(t)
+    if (arrivalsUs.length > MAX_SCHEDULED_ARRIVALS)
+      throw tooManyArrivals(o.stream, arrivalsUs.length, `${w.rate} req/s while busy`)
+  }
   return { kind: 'open', arrivalsUs }
 }
 

@@ -59,6 +59,24 @@ describe('eclip bench', () => {
     )
   })
 
+  it('exits 1 where every simulated run failed, naming the first failure; the report is still written', () => {
+    const out = mkdtempSync(join(tmpdir(), 'eclip-bench-'))
+    // 1e9 requests/s per worker: more arrivals than a run's schedule holds, so every run fails as it starts
+    const r = spawnSync(
+      process.execPath,
+      [eclip, 'bench', ...args, '--policies', 'baseline', '--rate', '1e9', '--out', out],
+      {
+        encoding: 'utf8',
+      },
+    )
+    assert.equal(r.status, 1, r.stderr)
+    assert.match(
+      r.stderr,
+      /every simulated run failed \(\d+\); nothing was simulated — the first: .*a schedule holds/,
+    )
+    assert.ok(existsSync(join(out, 'report.txt')))
+  })
+
   it('simulates the MPS policies when named, labelled as an approximation', () => {
     const { out, stdout } = bench([...args, '--policies', 'mps,mps-unlimited', '--no-solo'])
     const results = readFile<Results>('results', join(out, 'results.json'))

@@ -12,6 +12,7 @@ import {
   loadMixArrivals,
   loadOf,
   loadTrace,
+  MAX_SCHEDULED_ARRIVALS,
   onOffPeriods,
   runSchedules,
   type Schedule,
@@ -38,6 +39,24 @@ const worker = (name: string, arrival?: LoadedArrival): WorkerSpec => ({
 })
 
 describe('arrival schedules', () => {
+  it('refuses, naming the worker and what to lower, a schedule past the most a run holds', () => {
+    const tooMany = /w#0: .* requests in one run, more than the 10000000 a schedule holds: lower the rate/
+    assert.equal(MAX_SCHEDULED_ARRIVALS, 10_000_000)
+    assert.throws(() => scheduleOf({ kind: 'poisson', rate: 1e9 }, opts(0.6)), tooMany)
+    assert.throws(() => scheduleOf({ kind: 'uniform', rate: 2e7 }, opts(1)), tooMany)
+    // busy half the time at 1.2e7 req/s over 2 s: each busy period within the limit, the run past it
+    const onoff = {
+      kind: 'onoff' as const,
+      on: { dist: 'fixed' as const, meanS: 0.5 },
+      off: { dist: 'fixed' as const, meanS: 0.5 },
+      start: 'on' as const,
+      whileOn: { kind: 'uniform' as const, rate: 1.2e7 },
+    }
+    assert.throws(() => scheduleOf(onoff, opts(2)), tooMany)
+    // at the limit: made
+    assert.equal(arrivals(scheduleOf({ kind: 'uniform', rate: 1e7 }, opts(1))).length, MAX_SCHEDULED_ARRIVALS)
+  })
+
   it('closed: one busy period, the whole run', () => {
     assert.deepEqual(scheduleOf(undefined, opts(2)), { kind: 'closed', periodsUs: [0, 2 * S] })
     assert.deepEqual(scheduleOf({ kind: 'closed' }, opts(2)), { kind: 'closed', periodsUs: [0, 2 * S] })
