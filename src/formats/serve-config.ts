@@ -394,6 +394,18 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
     errors.push(
       '/streamPriorities: the plan is given (/plan): make it with eclip plan --stream-priorities instead',
     )
+  // the planner's inputs mean nothing where the plan is given: refused rather than dropped
+  if (c.plan !== undefined) {
+    if (c.objective !== undefined)
+      errors.push('/objective: the plan is given (/plan): make it with eclip plan --objective instead')
+    c.models.forEach((m, i) => {
+      for (const f of ['minShare', 'weight'] as const)
+        if (m[f] !== undefined)
+          errors.push(
+            `/models/${i}/${f}: the plan is given (/plan): give ${f} in the mix eclip plan reads instead`,
+          )
+    })
+  }
   if (policy !== 'eclip-rt' && c.realtime !== undefined)
     errors.push(`/realtime: only the eclip-rt policy uses it (this config has policy ${policy})`)
   if (policy === PARIS_ELSA) errors.push(...parisConsistencyErrors(c))

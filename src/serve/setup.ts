@@ -253,6 +253,11 @@ export async function planServeSetup(config: ServeConfig, opts: ServeSetupOption
   let plan: Plan
   if (config.plan) {
     plan = readFile<Plan>('plan', path(config.plan))
+    if (config.policy !== undefined && config.policy !== plan.policy)
+      throw new UserError(
+        `${config.plan}: a ${plan.policy} plan, but the serve config's policy is ${config.policy}: leave policy out ` +
+          '(the plan says it) or make the plan with that policy',
+      )
     checkPlan(plan, workers, profiles, config.plan, gpu)
     notes.push(`plan from ${config.plan} (policy ${plan.policy})`)
   } else {

@@ -119,6 +119,17 @@ describe('serve: config', () => {
       resolveServeSetup(readFile<ServeConfig>('serve-config', other), { configFile: other }),
       /plan worker 0 is alexnet batch 1 fp16, the config's model 0 is albert batch 1 fp16/,
     )
+    // a policy other than the plan's: refused (the plan is served as it is)
+    const policy = writeConfig(dir, {
+      profiles: 'profiles',
+      plan: 'plan.json',
+      policy: 'eclip-fit',
+      models: [{ model: 'alexnet' }],
+    })
+    await assert.rejects(
+      resolveServeSetup(readFile<ServeConfig>('serve-config', policy), { configFile: policy }),
+      /plan\.json: a baseline plan, but the serve config's policy is eclip-fit: leave policy out/,
+    )
     const p = JSON.parse(readFileSync(plan, 'utf8'))
     p.workers[0].fingerprint = `sha256:${'0'.repeat(64)}`
     writeFileSync(plan, JSON.stringify(p))

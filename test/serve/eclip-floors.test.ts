@@ -116,6 +116,19 @@ describe("a serve config's p95 cap (maxP95)", () => {
     assert.deepEqual(serveConfigConsistencyErrors({ models, plan: 'p.json', maxP95: 1.1 }), [
       '/maxP95: the plan is given (/plan): make it with eclip plan --max-p95 instead',
     ])
+    // the planner's other inputs, given beside a plan, are refused too rather than dropped
+    assert.deepEqual(
+      serveConfigConsistencyErrors({
+        models: [{ model: 'alexnet', minShare: 0.99, weight: 5 }],
+        plan: 'p.json',
+        objective: 'requests',
+      }),
+      [
+        '/objective: the plan is given (/plan): make it with eclip plan --objective instead',
+        '/models/0/minShare: the plan is given (/plan): give minShare in the mix eclip plan reads instead',
+        '/models/0/weight: the plan is given (/plan): give weight in the mix eclip plan reads instead',
+      ],
+    )
     // a ratio to baseline's p95, which baseline's placement meets: under 1 no plan could
     assert.throws(
       () => parseFormat<ServeConfig>('serve-config', { models, maxP95: 0.9 }, 'c.yaml'),
