@@ -129,6 +129,17 @@ describe('eclip: input checks before any work', () => {
       assert.deepEqual(resolvePolicies('eclip-fit,baseline'), ['eclip-fit', 'baseline'])
     })
 
+    it("refuses profile's batch sizes, dtype and repeats before the profiler starts", async () => {
+      const profile = (...more: string[]) => refusal('profile', '--out', out, ...more)
+      assert.match(
+        await profile('--batch', '1,abc'),
+        /^--batch: expected batch sizes ≥ 1, comma-separated, got "1,abc"$/,
+      )
+      assert.match(await profile('--batch', 'all'), /^--batch all picks the profiles to --retime/)
+      assert.match(await profile('--dtype', 'fp8'), /^--dtype: expected one of fp16, bf16, fp32, got "fp8"$/)
+      assert.match(await profile('--repeats', '0'), /^--repeats: expected an integer ≥ 1, got "0"$/)
+    })
+
     it("refuses serve-bench's loop options where its loop would not use them", async () => {
       const sb = [
         'serve-bench',

@@ -8,7 +8,21 @@ import { join } from 'node:path'
 import type { Command } from '@commander-js/extra-typings'
 import { readFile, UserError } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
-import { checkWritableDir, refuseEmptyValues } from '../options.ts'
+import { checkWritableDir, num, refuseEmptyValues } from '../options.ts'
+
+// checked here, before the profiler starts the GPU: the backend reads them only after minutes of work
+const DTYPES = ['fp16', 'bf16', 'fp32']
+const dtypeOf = (v: string) => {
+  if (!DTYPES.includes(v)) throw new UserError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${v}"`)
+  return v
+}
+const batchList = (v: string) => {
+  if (v.trim() === 'all') return 'all' // --retime: every batch profiled
+  const parts = v.split(',').map((b) => b.trim())
+  if (!parts.every((b) => /^[1-9]\d*$/.test(b)))
+    throw new UserError(`--batch: expected batch sizes ≥ 1, comma-separated, got "${v}"`)
+  return parts.join(',')
+}
 
 export function registerProfile(program: Command) {
   program
@@ -21,9 +35,14 @@ export function registerProfile(program: Command) {
       'zoo names, comma-separated, or "all" (also torchscript:<file>, <module>:<function>)',
       'all',
     )
-    .option('--batch <list>', 'batch sizes, comma-separated', '1')
-    .option('--dtype <dtype>', 'fp16, bf16 or fp32', 'fp16')
-    .option('--repeats <n>', 'graph replays per partition size (median per kernel)', '10')
+    .option('--batch <list>', 'batch sizes, comma-separated', batchList, '1')
+    .option('--dtype <dtype>', 'fp16, bf16 or fp32', dtypeOf, 'fp16')
+    .option(
+      '--repeats <n>',
+      'graph replays per partition size (median per kernel)',
+      num('repeats', 1, true),
+      10,
+    )
     .option('--probe', "record each slice's SM ids with an %smid kernel (GPU description)")
     .option(
       '--no-gemm-target',
@@ -90,6 +109,8 @@ export function registerProfile(program: Command) {
         )
         return
       }
+      if (opts.batch === 'all')
+        throw new UserError('--batch all picks the profiles to --retime: give the batch sizes')
       if (opts.convTarget && opts.gemmTarget === false)
         throw new UserError(
           "--conv-target times the convolutions within the GEMM target's timing: it cannot go with --no-gemm-target",
@@ -104,7 +125,7 @@ export function registerProfile(program: Command) {
         '--dtype',
         opts.dtype,
         '--repeats',
-        opts.repeats,
+        String(opts.repeats),
         '--out',
         opts.out,
         ...(opts.gemmTarget === false ? [] : ['--gemm-target']),
