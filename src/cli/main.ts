@@ -34,7 +34,8 @@ if (process.env.ECLIP_FRONTEND === '1') {
 } else {
   // `eclip help NAME` with no such command shows the usage as commander does, saying why as `eclip NAME` would
   const [first, second] = process.argv.slice(2)
-  if (first === 'help' && second !== undefined && !program.commands.some((c) => c.name() === second))
+  const known = (name: string) => name === 'help' || program.commands.some((c) => c.name() === name)
+  if (first === 'help' && second !== undefined && !second.startsWith('-') && !known(second))
     process.stderr.write(`error: unknown command '${second}'\n`)
   try {
     await program.parseAsync(process.argv)

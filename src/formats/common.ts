@@ -2,7 +2,8 @@
 // can refuse a file written for another version instead of misreading it.
 import Type from 'typebox'
 
-export const Dtype = Type.Enum(['fp16', 'bf16', 'fp32'])
+export const DTYPES = ['fp16', 'bf16', 'fp32'] as const
+export const Dtype = Type.Enum([...DTYPES])
 export type Dtype = Type.Static<typeof Dtype>
 
 export const Dim3 = Type.Tuple([

@@ -92,12 +92,19 @@ export function parseFormat<T>(name: string, value: unknown, source: string): T 
     // the explained paths' own words replace the schema's there (an arrival union's errors name every branch)
     const covered = (path: string) =>
       explained.some((e) => e.covers !== undefined && (path === e.covers || path.startsWith(`${e.covers}/`)))
-    for (const e of v.Errors(value)) {
+    const errors = [...v.Errors(value)]
+    const perPath = new Map<string, number>()
+    for (const e of errors) perPath.set(e.instancePath, (perPath.get(e.instancePath) ?? 0) + 1)
+    for (const e of errors) {
       // anyOf/enum failures repeat once per branch; keep the first reason for a path
       if (seen.has(e.instancePath) || e.message === 'schema is false') continue
       seen.add(e.instancePath)
       if (covered(e.instancePath)) continue
-      problems.push({ path: e.instancePath, reason: describe(e, schemaAt(spec?.schema, e.schemaPath)) })
+      const alone = perPath.get(e.instancePath) === 1
+      problems.push({
+        path: e.instancePath,
+        reason: describe(e, schemaAt(spec?.schema, e.schemaPath), alone),
+      })
     }
     throw new FormatError(source, label([...explained, ...problems]))
   }
@@ -126,6 +133,7 @@ function describe(
   // biome-ignore lint/suspicious/noExplicitAny: typebox's error params differ per keyword
   e: { keyword: string; message: string; params: any },
   at?: Record<string, unknown>,
+  alone = false,
 ): string {
   // a record whose keys follow a pattern (batch sizes, say): its description says what a key must be
   const keys = typeof at?.description === 'string' && at.patternProperties ? at.description : undefined
@@ -134,7 +142,8 @@ function describe(
   if (e.keyword === 'minProperties' && keys) return `must not be empty (${keys})`
   if (e.keyword === 'required' && e.params?.requiredProperties)
     return `missing field(s) ${e.params.requiredProperties.map((p: string) => `"${p}"`).join(', ')}`
-  if (e.keyword === 'const' && e.params && 'allowedValue' in e.params)
+  // a union's branches each fail their own constant: one named alone would read as the only value allowed
+  if (e.keyword === 'const' && alone && e.params && 'allowedValue' in e.params)
     return `must be ${JSON.stringify(e.params.allowedValue)}`
   if (e.keyword === 'enum' && e.params?.allowedValues)
     return `must be one of ${e.params.allowedValues.map((v: unknown) => JSON.stringify(v)).join(', ')}`

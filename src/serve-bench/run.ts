@@ -29,7 +29,7 @@ import {
 import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
 import { loadGpu } from '../profile/store.ts'
 import { SERVER_VERSION } from '../serve/server.ts'
-import { loopOfWorkers } from '../workload/arrivals.ts'
+import { isPlainClosed, loopOfWorkers } from '../workload/arrivals.ts'
 import { arrivalTables } from './arrivals-report.ts'
 import { DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import { type CudaShmSender, cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
@@ -129,7 +129,10 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
   // --rate beside a mix's own sources is refused before anything starts
   for (const m of mixes) loopOfWorkers(expandWorkers(m, o.batch), o.rate, `mix ${m.name}`)
   const arrivals = o.rate !== undefined || mixes.some((m) => hasLoadFields(m.workers))
-  if (o.maxOutstanding !== undefined && !arrivals)
+  const openLoop =
+    o.rate !== undefined ||
+    mixes.some((m) => expandWorkers(m, o.batch).some((w) => !isPlainClosed(w.arrival)))
+  if (o.maxOutstanding !== undefined && !openLoop)
     throw new UserError(
       '--max-outstanding is for open-loop workers: give --rate, a workload, or a mix with arrivals (closed loop: --concurrency)',
     )

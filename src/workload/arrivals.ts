@@ -77,6 +77,7 @@ export function onOffPeriods(
   a: { on: Period; off: Period; start?: 'on' | 'off' | 'random' },
   u: () => number,
   horizonUs: number,
+  stream = 'an on/off source',
 ): number[] {
   const draw = (p: Period) => (p.dist === 'fixed' ? p.meanS : exponential(u, p.meanS)) * 1e6
   const start = a.start ?? 'random'
@@ -88,6 +89,8 @@ export function onOffPeriods(
   const out: number[] = []
   let t = 0
   while (t < horizonUs) {
+    if (out.length > 2 * MAX_SCHEDULED_ARRIVALS)
+      throw tooManyArrivals(stream, out.length / 2, `busy periods (on ${a.on.meanS} s, off ${a.off.meanS} s)`)
     if (on && len > 0) out.push(t, Math.min(t + len, horizonUs))
     t += len
     on = !on
@@ -97,9 +100,12 @@ export function onOffPeriods(
 }
 
 /** A trace's times repeated every `repeatS` (when given), up to the horizon. */
-function traceTimes(a: TraceArrival & { timesUs: number[] }, horizonUs: number): number[] {
+function traceTimes(a: TraceArrival & { timesUs: number[] }, horizonUs: number, stream: string): number[] {
   const out: number[] = []
   const period = a.repeatS === undefined ? 0 : a.repeatS * 1e6
+  const most = period > 0 ? a.timesUs.length * Math.ceil(horizonUs / period) : a.timesUs.length
+  if (most > MAX_SCHEDULED_ARRIVALS)
+    throw tooManyArrivals(stream, most, `trace ${a.file} repeated every ${a.repeatS} s`)
   for (let base = 0; base < horizonUs; base += period) {
     for (const t of a.timesUs) {
       if (base + t >= horizonUs) return out
@@ -127,19 +133,22 @@ export function scheduleOf(a: LoadedArrival | undefined, o: ScheduleOptions): Sc
     return { kind: 'open', arrivalsUs: openArrivals(a, arrivalsRng(), 0, h, o.stream) }
   if (a.kind === 'trace') {
     if (!('timesUs' in a)) throw new Error(`trace ${(a as TraceArrival).file}: its times were not loaded`)
-    return { kind: 'open', arrivalsUs: traceTimes(a, h) }
+    return { kind: 'open', arrivalsUs: traceTimes(a, h, o.stream) }
   }
-  const periods = onOffPeriods(a, stringSeeded(`${o.seed}|${o.stream}|periods`), h)
+  const periods = onOffPeriods(a, stringSeeded(`${o.seed}|${o.stream}|periods`), h, o.stream)
   const w = a.whileOn ?? { kind: 'closed' as const }
   if (w.kind === 'closed') return { kind: 'closed', periodsUs: periods }
+  // what the busy periods ask, before any arrival is drawn (as for a source always on)
+  let busyUs = 0
+  for (let i = 0; i < periods.length; i += 2) busyUs += (periods[i + 1] as number) - (periods[i] as number)
+  const expected = (w.rate * busyUs) / 1e6
+  if (expected > MAX_SCHEDULED_ARRIVALS)
+    throw tooManyArrivals(o.stream, expected, `${w.rate} req/s over ${(busyUs / 1e6).toPrecision(3)} s busy`)
   const u = arrivalsRng()
   const arrivalsUs: number[] = []
-  for (let i = 0; i < periods.length; i += 2) {
+  for (let i = 0; i < periods.length; i += 2)
     for (const t of openArrivals(w, u, periods[i] as number, periods[i + 1] as number, o.stream))
       arrivalsUs.push(t)
-    if (arrivalsUs.length > MAX_SCHEDULED_ARRIVALS)
-      throw tooManyArrivals(o.stream, arrivalsUs.length, `${w.rate} req/s while busy`)
-  }
   return { kind: 'open', arrivalsUs }
 }
 

@@ -136,6 +136,7 @@ describe('eclip: input checks before any work', () => {
         /^--batch: expected batch sizes ≥ 1, comma-separated, got "1,abc"$/,
       )
       assert.match(await profile('--batch', 'all'), /^--batch all picks the profiles to --retime/)
+      assert.match(await profile('--batch', '1,8,1'), /^--batch: 1 named twice$/)
       assert.match(await profile('--dtype', 'fp8'), /^--dtype: expected one of fp16, bf16, fp32, got "fp8"$/)
       assert.match(await profile('--repeats', '0'), /^--repeats: expected an integer ≥ 1, got "0"$/)
     })
@@ -158,6 +159,25 @@ describe('eclip: input checks before any work', () => {
       )
       assert.match(
         await refusal(...sb, '--max-outstanding', '3'),
+        /^--max-outstanding is for open-loop workers/,
+      )
+      // a worker's priority alone gives it no arrivals: still a closed loop
+      const rt = mixFile(
+        'rt.yaml',
+        '  - { name: rt, workers: [ { model: alexnet, priority: realtime, sloMs: 50 } ] }\n',
+      )
+      assert.match(
+        await refusal(
+          'serve-bench',
+          '--mix',
+          rt,
+          '--policies',
+          'baseline',
+          '--max-outstanding',
+          '3',
+          '--out',
+          out,
+        ),
         /^--max-outstanding is for open-loop workers/,
       )
     })

@@ -52,7 +52,16 @@ describe('arrival schedules', () => {
       start: 'on' as const,
       whileOn: { kind: 'uniform' as const, rate: 1.2e7 },
     }
-    assert.throws(() => scheduleOf(onoff, opts(2)), tooMany)
+    assert.throws(
+      () => scheduleOf(onoff, opts(2)),
+      /w#0: 12000000 req\/s over 1\.00 s busy give 1\.20e\+7 requests/,
+    )
+    // a trace repeated every µs over 11 s, counted before it is laid out
+    const trace = { kind: 'trace' as const, file: 't.txt', repeatS: 1e-6, timesUs: [0] }
+    assert.throws(
+      () => scheduleOf(trace, opts(11)),
+      /w#0: trace t\.txt repeated every 0\.000001 s give 1\.10e\+7/,
+    )
     // at the limit: made
     assert.equal(arrivals(scheduleOf({ kind: 'uniform', rate: 1e7 }, opts(1))).length, MAX_SCHEDULED_ARRIVALS)
   })

@@ -6,14 +6,15 @@ import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from '@commander-js/extra-typings'
+import { DTYPES } from '../../formats/common.ts'
 import { readFile, UserError } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
 import { checkWritableDir, num, refuseEmptyValues } from '../options.ts'
 
 // checked here, before the profiler starts the GPU: the backend reads them only after minutes of work
-const DTYPES = ['fp16', 'bf16', 'fp32']
 const dtypeOf = (v: string) => {
-  if (!DTYPES.includes(v)) throw new UserError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${v}"`)
+  if (!(DTYPES as readonly string[]).includes(v))
+    throw new UserError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${v}"`)
   return v
 }
 const batchList = (v: string) => {
@@ -21,6 +22,8 @@ const batchList = (v: string) => {
   const parts = v.split(',').map((b) => b.trim())
   if (!parts.every((b) => /^[1-9]\d*$/.test(b)))
     throw new UserError(`--batch: expected batch sizes ≥ 1, comma-separated, got "${v}"`)
+  const twice = parts.find((b, i) => parts.indexOf(b) !== i)
+  if (twice !== undefined) throw new UserError(`--batch: ${twice} named twice`)
   return parts.join(',')
 }
 
