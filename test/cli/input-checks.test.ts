@@ -129,6 +129,19 @@ describe('eclip: input checks before any work', () => {
       assert.deepEqual(resolvePolicies('eclip-fit,baseline'), ['eclip-fit', 'baseline'])
     })
 
+    it("refuses plan's solver bounds where the policy solves nothing they bound", async () => {
+      const plan = (...more: string[]) =>
+        refusal('plan', '--mix', 'mix3', '--profiles', H100, '--out', out, ...more)
+      assert.match(
+        await plan('--time-limit', '0.01', '--mip-gap', '0.5'),
+        /^--time-limit and --mip-gap: they bound the paper's eclip solve \(--policy eclip\); eclip-fit does not use them$/,
+      )
+      assert.match(
+        await plan('--policy', 'baseline', '--mip-gap', '0.5'),
+        /^--mip-gap: it bounds .*; baseline does not use it$/,
+      )
+    })
+
     it("refuses profile's batch sizes, dtype and repeats before the profiler starts", async () => {
       const profile = (...more: string[]) => refusal('profile', '--out', out, ...more)
       assert.match(

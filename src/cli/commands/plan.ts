@@ -236,6 +236,16 @@ export function registerPlan(program: Command) {
         throw new UserError(
           `--solver highs: the HiGHS MILP solves the paper's eclip plan (--policy eclip); ${policy} does not use it`,
         )
+      // the paper's outer search over its subproblems is the one solve they bound (eclip-rt's best-effort plan may be
+      // eclip's); every other planner would ignore them
+      const bounds = [
+        o.timeLimit !== undefined && '--time-limit',
+        o.mipGap !== undefined && '--mip-gap',
+      ].filter(Boolean)
+      if (bounds.length > 0 && policy !== 'eclip' && policy !== 'eclip-rt')
+        throw new UserError(
+          `${bounds.join(' and ')}: ${bounds.length > 1 ? 'they bound' : 'it bounds'} the paper's eclip solve (--policy eclip); ${policy} does not use ${bounds.length > 1 ? 'them' : 'it'}`,
+        )
       checkMinShare(o.minShare, [policy], o, '--policy')
       checkSwitchMax(o.switchMax, [policy], o, '--policy')
       checkFitOptions(o, [policy], '--policy')
