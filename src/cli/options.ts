@@ -93,7 +93,8 @@ export function readMixes(file: string): Mix[] {
 }
 
 /** The first name of `names` that occurs more than once, or undefined. */
-const namedTwice = (names: readonly string[]) => names.find((n, i) => names.indexOf(n) !== i)
+/** The first name of `names` given twice, if any. */
+export const namedTwice = (names: readonly string[]) => names.find((n, i) => names.indexOf(n) !== i)
 
 /**
  * --workload: workload files, or names — a shipped file's stem (`disb`: workloads/disb.yaml, all its workloads) or

@@ -5,7 +5,7 @@
 // phases — open, start on the run's time base, the window's edges, stop — are driven in a client process
 // (client-process.ts, several as one: client-pool.ts), or all at once in the server's own process (driveClients).
 
-import { monotonicOriginMs } from '../clock.ts'
+import { toMonotonicMs } from '../clock.ts'
 import type { ModelIO } from '../serve/io-specs.ts'
 import { KserveClient } from '../serve/kserve/client.ts'
 import type { Datatype } from '../serve/kserve/datatypes.ts'
@@ -108,8 +108,8 @@ const metricsOf = (spec: Pick<ClientSpec, 'url' | 'metricsUrl'>): string | null 
  * of several client processes compare.
  */
 export function timeBase(t0Ns: bigint): TimeBase {
-  const offset = Number(t0Ns) / 1e6 - monotonicOriginMs()
-  return Object.assign(() => performance.now() - offset, { t0Ns })
+  const t0Ms = Number(t0Ns) / 1e6
+  return Object.assign(() => toMonotonicMs(performance.now()) - t0Ms, { t0Ns })
 }
 
 /**

@@ -3,7 +3,7 @@
 // the clock the backend's stream-pause lines use — so that gpu/scripts/pause-causes.py can tell what the server (or
 // serve-bench's client processes: `who`) was doing while the GPU's streams stood empty.
 import { constants, PerformanceObserver, performance } from 'node:perf_hooks'
-import { monotonicOriginMs } from '../clock.ts'
+import { toMonotonicMs } from '../clock.ts'
 
 const KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -23,13 +23,12 @@ export function tracePauses(
 ) {
   if (env.ECLIP_HOTPATH_TIMING !== '1') return false
   if (observer) return true
-  // performance.now() counts from the process's time origin on the same monotonic clock as hrtime
-  const originMs = monotonicOriginMs()
+  toMonotonicMs(0) // performance.now()'s origin on hrtime's clock read now, not in a traced turn
   observer = new PerformanceObserver((list) => {
     let lines = ''
     for (const e of list.getEntries()) {
       const kind = (e as { detail?: { kind?: number } }).detail?.kind ?? 0
-      lines += `eclip ${who}: gc ${KINDS[kind] ?? kind} at ${(originMs + e.startTime).toFixed(3)} ms (monotonic) for ${(e.duration * 1000).toFixed(0)} µs\n`
+      lines += `eclip ${who}: gc ${KINDS[kind] ?? kind} at ${toMonotonicMs(e.startTime).toFixed(3)} ms (monotonic) for ${(e.duration * 1000).toFixed(0)} µs\n`
     }
     write(lines)
   })
@@ -40,7 +39,7 @@ export function tracePauses(
     // the timer is due 1 ms after the last firing: over 1 ms later than that, a turn or a collection held the loop
     if (now - last > 2)
       write(
-        `eclip ${who}: loop held at ${(originMs + last + 1).toFixed(3)} ms (monotonic) for ${((now - last - 1) * 1000).toFixed(0)} µs\n`,
+        `eclip ${who}: loop held at ${toMonotonicMs(last + 1).toFixed(3)} ms (monotonic) for ${((now - last - 1) * 1000).toFixed(0)} µs\n`,
       )
     last = now
   }, 1).unref()

@@ -9,7 +9,7 @@ import type { Command } from '@commander-js/extra-typings'
 import { DTYPES } from '../../formats/common.ts'
 import { readFile, UserError } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
-import { checkWritableDir, num, refuseEmptyValues } from '../options.ts'
+import { checkWritableDir, namedTwice, num, refuseEmptyValues } from '../options.ts'
 
 // checked here, before the profiler starts the GPU: the backend reads them only after minutes of work
 const dtypeOf = (v: string) => {
@@ -22,7 +22,7 @@ const batchList = (v: string) => {
   const parts = v.split(',').map((b) => b.trim())
   if (!parts.every((b) => /^[1-9]\d*$/.test(b)))
     throw new UserError(`--batch: expected batch sizes ≥ 1, comma-separated, got "${v}"`)
-  const twice = parts.find((b, i) => parts.indexOf(b) !== i)
+  const twice = namedTwice(parts)
   if (twice !== undefined) throw new UserError(`--batch: ${twice} named twice`)
   return parts.join(',')
 }
