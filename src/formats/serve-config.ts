@@ -398,6 +398,10 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
   if (c.plan !== undefined) {
     if (c.objective !== undefined)
       errors.push('/objective: the plan is given (/plan): make it with eclip plan --objective instead')
+    if (c.realtime !== undefined)
+      errors.push(
+        '/realtime: the plan is given (/plan): make it with eclip plan --policy eclip-rt and its --rt-* options instead',
+      )
     c.models.forEach((m, i) => {
       for (const f of ['minShare', 'weight'] as const)
         if (m[f] !== undefined)
@@ -406,7 +410,7 @@ export function serveConfigConsistencyErrors(c: ServeConfig): string[] {
           )
     })
   }
-  if (policy !== 'eclip-rt' && c.realtime !== undefined)
+  if (policy !== 'eclip-rt' && c.realtime !== undefined && c.plan === undefined)
     errors.push(`/realtime: only the eclip-rt policy uses it (this config has policy ${policy})`)
   if (policy === PARIS_ELSA) errors.push(...parisConsistencyErrors(c))
   else {

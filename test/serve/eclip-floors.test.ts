@@ -122,9 +122,11 @@ describe("a serve config's p95 cap (maxP95)", () => {
         models: [{ model: 'alexnet', minShare: 0.99, weight: 5 }],
         plan: 'p.json',
         objective: 'requests',
+        realtime: { mechanism: 'gate' },
       }),
       [
         '/objective: the plan is given (/plan): make it with eclip plan --objective instead',
+        '/realtime: the plan is given (/plan): make it with eclip plan --policy eclip-rt and its --rt-* options instead',
         '/models/0/minShare: the plan is given (/plan): give minShare in the mix eclip plan reads instead',
         '/models/0/weight: the plan is given (/plan): give weight in the mix eclip plan reads instead',
       ],
