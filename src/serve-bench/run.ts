@@ -29,7 +29,7 @@ import {
 import { shippedProfiles, shippedProfilesFor } from '../profile/shipped.ts'
 import { loadGpu } from '../profile/store.ts'
 import { SERVER_VERSION } from '../serve/server.ts'
-import { isPlainClosed, loopOfWorkers } from '../workload/arrivals.ts'
+import { isOpenSource, loopOfWorkers } from '../workload/arrivals.ts'
 import { arrivalTables } from './arrivals-report.ts'
 import { DEFAULT_CLIENT_PROCESSES } from './client-shares.ts'
 import { type CudaShmSender, cudaShmUnavailable, TRANSPORT_LABEL, type Transport } from './clients/index.ts'
@@ -37,6 +37,7 @@ import { connectExternal, type ExternalOptions, externalRuns, externalTarget } f
 import { spreadLines, windowWords } from './repeats.ts'
 import {
   type ClientsSpec,
+  DEFAULT_CONCURRENCY,
   DEFAULT_MAX_OUTSTANDING,
   normaliseServeRuns,
   type ServeBenchPolicy,
@@ -96,8 +97,8 @@ interface CommonOptions {
   warmup?: number
   /** windows back to back after one warm-up per server start, each a run of its own (default 1) */
   repeats?: number
-  /** closed-loop clients per model */
-  concurrency: number
+  /** closed-loop clients per model (default DEFAULT_CONCURRENCY); refused where no worker runs closed loop */
+  concurrency?: number
   /** open loop at this rate (req/s, Poisson) for every worker of mixes that give no sources */
   rate?: number
   /** requests an open-loop worker may have outstanding */
@@ -129,20 +130,28 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
   // --rate beside a mix's own sources is refused before anything starts
   for (const m of mixes) loopOfWorkers(expandWorkers(m, o.batch), o.rate, `mix ${m.name}`)
   const arrivals = o.rate !== undefined || mixes.some((m) => hasLoadFields(m.workers))
-  const openLoop =
-    o.rate !== undefined ||
-    mixes.some((m) => expandWorkers(m, o.batch).some((w) => !isPlainClosed(w.arrival)))
+  // each loop option only where some worker runs that loop: refused rather than dropped
+  const workers = mixes.flatMap((m) => expandWorkers(m, o.batch))
+  const openLoop = o.rate !== undefined || workers.some((w) => isOpenSource(w.arrival))
+  const closedLoop = o.rate === undefined && workers.some((w) => !isOpenSource(w.arrival))
   if (o.maxOutstanding !== undefined && !openLoop)
     throw new UserError(
       '--max-outstanding is for open-loop workers: give --rate, a workload, or a mix with arrivals (closed loop: --concurrency)',
     )
+  if (o.concurrency !== undefined && !closedLoop)
+    throw new UserError(
+      o.rate !== undefined
+        ? '--concurrency is for the closed loop: --rate sends every worker open loop; leave one out'
+        : '--concurrency is for closed-loop workers: every worker here has open-loop arrivals (poisson, uniform, a trace, on/off sending one of those); leave it out (open loop: --max-outstanding)',
+    )
+  const concurrency = o.concurrency ?? DEFAULT_CONCURRENCY
   const maxOutstanding = o.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING
   const loopWords =
     o.rate !== undefined
       ? `open loop, Poisson ${o.rate} req/s per worker (at most ${maxOutstanding} outstanding each; latency from the scheduled time)`
       : arrivals
-        ? `each worker's own arrivals where its mix gives them (open loop: at most ${maxOutstanding} outstanding per worker, latency from the scheduled time), else closed loop, ${o.concurrency} clients per model`
-        : `closed loop, ${o.concurrency} clients per model`
+        ? `each worker's own arrivals where its mix gives them (open loop: at most ${maxOutstanding} outstanding per worker, latency from the scheduled time), else closed loop, ${concurrency} clients per model`
+        : `closed loop, ${concurrency} clients per model`
   const repeats = o.repeats ?? 1
   const starts = ('external' in o ? undefined : o.serverStarts) ?? 1
   const repeatWords =
@@ -369,7 +378,7 @@ export async function runServeBench(o: RunServeBenchOptions): Promise<{ failed: 
             mix,
             batch: o.batch ?? null,
             ...(profiles ? { profiles } : {}),
-            concurrency: o.concurrency,
+            concurrency,
             ...(o.rate !== undefined ? { rate: o.rate } : {}),
             ...(o.maxOutstanding !== undefined ? { maxOutstanding: o.maxOutstanding } : {}),
             ...lengthOf(mix.name),

@@ -168,6 +168,9 @@ export interface ServeBenchOutcome {
   device?: { gpu: string; versions: Record<string, string> }
 }
 
+/** Closed-loop clients per model unless told (2: the next request always waits in the server's queue). */
+export const DEFAULT_CONCURRENCY = 2
+
 /** Requests an open-loop worker may have outstanding unless told (its clients' connections or regions). */
 export const DEFAULT_MAX_OUTSTANDING = 16
 

@@ -33,6 +33,13 @@ export const isPlainClosed = (a: Arrival | LoadedArrival | undefined) =>
   a === undefined || a.kind === 'closed'
 
 /**
+ * True where requests arrive at scheduled times whatever the answers (poisson, uniform, a trace, on/off sending one of
+ * those while on); false for a closed loop, always or inside on/off periods.
+ */
+export const isOpenSource = (a: Arrival | LoadedArrival | undefined) =>
+  a !== undefined && a.kind !== 'closed' && (a.kind !== 'onoff' || (a.whileOn?.kind ?? 'closed') !== 'closed')
+
+/**
  * The most requests one worker's schedule may hold in one run: the schedule is made whole before the run (and sent to
  * the GPU backend in its run message), so a rate × run length past this would exhaust memory rather than run.
  */

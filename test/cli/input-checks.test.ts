@@ -193,6 +193,26 @@ describe('eclip: input checks before any work', () => {
         ),
         /^--max-outstanding is for open-loop workers/,
       )
+      // on/off whose busy periods are a closed loop: no open-loop worker either
+      const onoffClosed = mixFile(
+        'onoff-closed.yaml',
+        '  - { name: oc, workers: [ { model: alexnet, arrival: { kind: onoff, on: { dist: fixed, meanS: 1 }, off: { dist: fixed, meanS: 1 } } } ] }\n',
+      )
+      const sbOf = (mix: string, ...rest: string[]) =>
+        refusal('serve-bench', '--mix', mix, '--policies', 'baseline', ...rest, '--out', out)
+      assert.match(
+        await sbOf(onoffClosed, '--max-outstanding', '3'),
+        /^--max-outstanding is for open-loop workers/,
+      )
+      // every worker open loop: no closed-loop clients to set
+      const open = mixFile(
+        'open.yaml',
+        '  - { name: op, workers: [ { model: alexnet, arrival: { kind: poisson, rate: 5 } }, { model: vgg19, arrival: { kind: onoff, on: { dist: fixed, meanS: 1 }, off: { dist: fixed, meanS: 1 }, whileOn: { kind: uniform, rate: 5 } } } ] }\n',
+      )
+      assert.match(
+        await sbOf(open, '--concurrency', '4'),
+        /^--concurrency is for closed-loop workers: every worker here has open-loop arrivals/,
+      )
     })
 
     it("refuses a bench mix named like the bench's solo runs, with solo runs or without", async () => {

@@ -268,12 +268,16 @@ describe('serve-bench --workload on the simulator backend', () => {
       policies: ['baseline' as const],
       backend: 'sim' as const,
       profiles: 'synthetic' as const,
-      concurrency: 1,
       transports: ['http' as const],
       frontends: 0,
       seed: 1,
       out: join(dir, 'out'),
     }
+    // closed-loop clients where every worker runs open loop: refused rather than dropped
+    await assert.rejects(
+      runServeBench({ ...options, concurrency: 4 }),
+      /^UserError: --concurrency is for closed-loop workers: every worker here has open-loop arrivals/,
+    )
     await assert.rejects(
       runServeBench({ ...options, rate: 5 }),
       /mix w: its workers give their own arrivals; .*--rate/,

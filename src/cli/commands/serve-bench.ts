@@ -21,7 +21,7 @@ import { clientProcessMain } from '../../serve-bench/client-process.ts'
 import { CUDA_SHM_SENDERS, TRANSPORTS, type Transport } from '../../serve-bench/clients/index.ts'
 import type { ExternalOptions } from '../../serve-bench/external.ts'
 import { runServeBench } from '../../serve-bench/run.ts'
-import { DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
+import { DEFAULT_CONCURRENCY, DEFAULT_MAX_OUTSTANDING } from '../../serve-bench/serve-bench.ts'
 import {
   checkRtOptions,
   checkServedFitOptions,
@@ -111,9 +111,8 @@ export function registerServeBench(program: Command) {
     )
     .option(
       '--concurrency <n>',
-      'closed-loop clients per model, one request in flight each (2: the next request always waits in the queue)',
+      `closed-loop clients per model, one request in flight each (default ${DEFAULT_CONCURRENCY}: the next request always waits in the queue)`,
       num('concurrency', 1, true),
-      2,
     )
     .option(
       '--rate <rps>',
@@ -190,13 +189,8 @@ export function registerServeBench(program: Command) {
     )
     .option('--out <dir>', 'output directory', 'out/serve-bench')
     .hook('preAction', (_, cmd) => refuseEmptyValues(cmd))
-    .action(async (opts, cmd) => {
+    .action(async (opts) => {
       checkWritableDir('--out', opts.out)
-      // closed-loop clients have no part in an open loop: refused rather than dropped
-      if (opts.rate !== undefined && cmd.getOptionValueSource('concurrency') === 'cli')
-        throw new UserError(
-          '--concurrency is for the closed loop: --rate sends every worker open loop; leave one out',
-        )
       // the server it starts runs in this process (not with --url: then it measures another one)
       if (opts.url === undefined) applyServingHeapGrowth()
       http2Sizes() // the gRPC sizes its server and clients take from the environment, checked before anything starts
