@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path'
 import { type CommandUnknownOpts, Option } from '@commander-js/extra-typings'
 import YAML from 'yaml'
 import { MEASURED_DEFAULTS, type TuneChoice } from '../execute/measured-evaluator.ts'
+import { DTYPES, type Dtype } from '../formats/common.ts'
 import {
   ALL_POLICIES,
   isMpsPolicy,
@@ -95,6 +96,25 @@ export function readMixes(file: string): Mix[] {
 /** The first name of `names` that occurs more than once, or undefined. */
 /** The first name of `names` given twice, if any. */
 export const namedTwice = (names: readonly string[]) => names.find((n, i) => names.indexOf(n) !== i)
+
+/** A --dtype value, checked before any work: the GPU backend would read it only after its start. */
+export const dtypeArg = (v: string): Dtype => {
+  if (!(DTYPES as readonly string[]).includes(v))
+    throw new UserError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${v}"`)
+  return v as Dtype
+}
+
+/** A parser of batch sizes, comma-separated, each an integer ≥ 1 and named once. */
+export const batchSizes =
+  (flag: string) =>
+  (v: string): number[] => {
+    const parts = v.split(',').map((b) => b.trim())
+    if (!parts.every((b) => /^[1-9]\d*$/.test(b)))
+      throw new UserError(`${flag}: expected batch sizes ≥ 1, comma-separated, got "${v}"`)
+    const twice = namedTwice(parts)
+    if (twice !== undefined) throw new UserError(`${flag}: ${twice} named twice`)
+    return parts.map(Number)
+  }
 
 /**
  * --workload: workload files, or names — a shipped file's stem (`disb`: workloads/disb.yaml, all its workloads) or

@@ -89,6 +89,9 @@ export function fitAmdahl(sizes: number[], ms: number[]): { serialMs: number; pa
   return { serialMs: Math.max(my - parallelMsSm * mx, 0.01), parallelMsSm }
 }
 
+/** Models with a known shape (knownShape): the others get a seeded random one. */
+export const KNOWN_SHAPE_MODELS = [...Object.keys(H100_B4_MS), 'albert']
+
 /** The known shapes: fitted to docs/design.md §7 where measured; albert (albert-base) is an unmeasured guess. */
 export function knownShape(model: string): LatencyShape | undefined {
   const row = H100_B4_MS[model]

@@ -19,7 +19,7 @@ import { bisectionSteps, type PassRule } from './bisect.ts'
 import { type BisectSettings, compare, layoutsFor, type Scheme, UNIFORM_SLICES } from './compare.ts'
 import { ParisGpu, plannedCaptures, requestsCsv } from './gpu.ts'
 import { type KernelWise, kernelWise, missingProfiles, missingProfilesMessage } from './kernelwise.ts'
-import { latencyTableFromProfiles, syntheticLatencyTable } from './latency.ts'
+import { KNOWN_SHAPE_MODELS, knownShape, latencyTableFromProfiles, syntheticLatencyTable } from './latency.ts'
 import { DEFAULT_PARIS, paris } from './partition.ts'
 import { bisectionMarkdown, writeReport } from './report.ts'
 import { type LoadedScenario, loadScenario } from './scenario.ts'
@@ -207,6 +207,11 @@ export async function runParisTable(o: RunParisTableOptions): Promise<void> {
   let table: LatencyTable
   if (o.synthetic) {
     if (!o.gpu) throw new UserError('--synthetic needs --gpu <file>')
+    // any name makes a table (a made-up model is a seeded random shape), so a misspelt one is said, not refused
+    if (knownShape(o.synthetic) === undefined)
+      process.stderr.write(
+        `eclip paris-table: no known shape for "${o.synthetic}" (known: ${KNOWN_SHAPE_MODELS.join(', ')}): a seeded random one\n`,
+      )
     table = syntheticLatencyTable(readFile<Gpu>('gpu', o.gpu), o.synthetic, { seed: o.seed })
   } else {
     if (o.profiles.length === 0)

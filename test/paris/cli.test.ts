@@ -81,5 +81,38 @@ describe('eclip paris', () => {
     )
     assert.equal(readFile<LatencyTable>('latency-table', f).measured.method, 'synthetic')
     await assert.rejects(eclip('paris-table'), /give profile files/)
+    // a name without a known shape still makes a table (a made-up model), said on stderr: a misspelling shows
+    const gpu = join(root, 'test', 'fixtures', 'h100.gpu.json')
+    const made = spawnSync(process.execPath, [bin, 'paris-table', '--synthetic', 'albret', '--gpu', gpu], {
+      encoding: 'utf8',
+    })
+    assert.equal(made.status, 0, made.stderr)
+    assert.match(made.stderr, /no known shape for "albret" \(known: .*albert.*\): a seeded random one/)
+    assert.equal(JSON.parse(made.stdout).model, 'albret')
+    const known = spawnSync(process.execPath, [bin, 'paris-table', '--synthetic', 'vgg19', '--gpu', gpu], {
+      encoding: 'utf8',
+    })
+    assert.equal(known.stderr, '')
+  })
+
+  it('paris-table --backend gpu refuses a bad dtype, batch list or model list before the GPU starts', () => {
+    const out = tmp()
+    const table = (...args: string[]) =>
+      spawnSync(process.execPath, [bin, 'paris-table', '--backend', 'gpu', '--out', out, ...args], {
+        encoding: 'utf8',
+      })
+    const cases: [string[], RegExp][] = [
+      [['--models', 'vgg19', '--dtype', 'fp8'], /--dtype: expected one of fp16, bf16, fp32, got "fp8"/],
+      [['--models', 'vgg19', '--batches', '1,2,1'], /--batches: 1 named twice/],
+      [['--models', 'vgg19', '--batches', '0'], /--batches: expected batch sizes ≥ 1/],
+      [['--models', 'vgg19,alexnet,vgg19'], /--models: vgg19 named twice/],
+      [['--models', 'vgg19,,alexnet'], /--models: an empty name in "vgg19,,alexnet"/],
+    ]
+    for (const [args, why] of cases) {
+      const r = table(...args)
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`)
+      assert.match(r.stderr, why)
+      assert.doesNotMatch(r.stderr, /Traceback|at .*\.ts:/)
+    }
   })
 })

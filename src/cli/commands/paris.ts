@@ -9,6 +9,7 @@ import { type Command, Option } from '@commander-js/extra-typings'
 import { UserError } from '../../formats/index.ts'
 import { PASS_RULES, type PassRule } from '../../paris/bisect.ts'
 import { SCHEMES, type Scheme } from '../../paris/compare.ts'
+import { DEFAULT_BATCHES } from '../../paris/latency.ts'
 import {
   type BisectCli,
   GPU_BISECT_LIMITS,
@@ -18,7 +19,16 @@ import {
   runParis,
   runParisTable,
 } from '../../paris/run.ts'
-import { checkWritable, checkWritableDir, givenOnCommandLine, num, refuseEmptyValues } from '../options.ts'
+import {
+  batchSizes,
+  checkWritable,
+  checkWritableDir,
+  dtypeArg,
+  givenOnCommandLine,
+  namedTwice,
+  num,
+  refuseEmptyValues,
+} from '../options.ts'
 
 // moved to the application (src/paris/run.ts); re-exported where tests and callers find them
 export { type BisectCli, GPU_BISECT_LIMITS, parseUniform, type RateSpec }
@@ -294,8 +304,12 @@ export function registerParisTable(program: Command) {
     .option('--seed <n>', 'seed, for --synthetic', int('--seed', 0), 1)
     .addOption(new Option('--backend <name>', "gpu: measure on this machine's GPU").choices(['gpu'] as const))
     .option('--models <list>', 'with --backend gpu: models to measure, comma-separated')
-    .option('--batches <list>', 'with --backend gpu: batch sizes', '1,2,4,8,16,32')
-    .option('--dtype <dtype>', 'with --backend gpu: fp16, bf16 or fp32', 'fp16')
+    .option(
+      '--batches <list>',
+      `with --backend gpu: batch sizes (default ${DEFAULT_BATCHES.join(',')})`,
+      batchSizes('--batches'),
+    )
+    .option('--dtype <dtype>', 'with --backend gpu: fp16, bf16 or fp32', dtypeArg, 'fp16')
     .option('--cell-ms <ms>', 'with --backend gpu: timed replays per cell, ms', num('cell-ms', 1), 100)
     // one GPU: the GPUs of one host are one kind, so a table measured on one serves a server of several
     .option('--device <n>', 'with --backend gpu: which GPU (CUDA_VISIBLE_DEVICES)', int('--device', 0))
@@ -308,9 +322,13 @@ export function registerParisTable(program: Command) {
         if (!opts.models || !opts.out)
           throw new UserError('--backend gpu needs --models <list> and --out <dir>')
         checkWritableDir('--out', opts.out)
+        const models = opts.models.split(',').map((m) => m.trim())
+        if (models.includes('')) throw new UserError(`--models: an empty name in "${opts.models}"`)
+        const twice = namedTwice(models)
+        if (twice !== undefined) throw new UserError(`--models: ${twice} named twice`)
         measure = {
-          models: opts.models.split(',').map((m) => m.trim()),
-          batches: opts.batches.split(',').map((b) => int('--batches', 1)(b.trim())),
+          models,
+          batches: opts.batches ?? [...DEFAULT_BATCHES],
           dtype: opts.dtype,
           cellMs: opts.cellMs,
           ...(opts.device !== undefined ? { device: opts.device } : {}),

@@ -6,26 +6,12 @@ import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from '@commander-js/extra-typings'
-import { DTYPES } from '../../formats/common.ts'
 import { readFile, UserError } from '../../formats/index.ts'
 import { GPU_PACKAGE_DIR } from '../../paths.ts'
-import { checkWritableDir, namedTwice, num, refuseEmptyValues } from '../options.ts'
+import { batchSizes, checkWritableDir, dtypeArg, num, refuseEmptyValues } from '../options.ts'
 
 // checked here, before the profiler starts the GPU: the backend reads them only after minutes of work
-const dtypeOf = (v: string) => {
-  if (!(DTYPES as readonly string[]).includes(v))
-    throw new UserError(`--dtype: expected one of ${DTYPES.join(', ')}, got "${v}"`)
-  return v
-}
-const batchList = (v: string) => {
-  if (v.trim() === 'all') return 'all' // --retime: every batch profiled
-  const parts = v.split(',').map((b) => b.trim())
-  if (!parts.every((b) => /^[1-9]\d*$/.test(b)))
-    throw new UserError(`--batch: expected batch sizes ≥ 1, comma-separated, got "${v}"`)
-  const twice = namedTwice(parts)
-  if (twice !== undefined) throw new UserError(`--batch: ${twice} named twice`)
-  return parts.join(',')
-}
+const batchList = (v: string) => (v.trim() === 'all' ? 'all' : batchSizes('--batch')(v).join(',')) // --retime: all
 
 export function registerProfile(program: Command) {
   program
@@ -39,7 +25,7 @@ export function registerProfile(program: Command) {
       'all',
     )
     .option('--batch <list>', 'batch sizes, comma-separated', batchList, '1')
-    .option('--dtype <dtype>', 'fp16, bf16 or fp32', dtypeOf, 'fp16')
+    .option('--dtype <dtype>', 'fp16, bf16 or fp32', dtypeArg, 'fp16')
     .option(
       '--repeats <n>',
       'graph replays per partition size (median per kernel)',
