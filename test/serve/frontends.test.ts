@@ -56,9 +56,10 @@ function request(
   path: string,
   body?: Buffer | string,
   headers = {},
+  agent: http.Agent | false = false,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}${path}`, { method, headers, agent: false, timeout: 20_000 }, (res) => {
+    const req = http.request(`${url}${path}`, { method, headers, agent, timeout: 20_000 }, (res) => {
       const parts: Buffer[] = []
       res.on('data', (d: Buffer) => parts.push(d))
       res.on('end', () =>
@@ -501,16 +502,30 @@ describe('serve --frontends', () => {
         { name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224], data: new Array(IMAGE / 2).fill(0.5) },
       ],
     })
-    const inflight = [1, 2, 3].map(() => request(url, 'POST', '/v2/models/alexnet/infer', body, json))
+    // keep-alive connections, as a client's pool keeps them: answered while draining, each connection is closed
+    // with its answer, so the drain does not wait for the client to close it (nor cuts a request it sends next)
+    const agent = new http.Agent({ keepAlive: true })
+    cleanup.push(async () => agent.destroy())
+    const inflight = [1, 2, 3].map(() => request(url, 'POST', '/v2/models/alexnet/infer', body, json, agent))
     await new Promise((r) => setTimeout(r, 300))
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    const t0 = performance.now()
     child.kill('SIGTERM')
     const answers = await Promise.all(inflight)
     assert.deepEqual(
-      answers.map((a) => a.status),
-      [200, 200, 200],
+      answers.map((a) => [a.status, a.headers.connection]),
+      [
+        [200, 'close'],
+        [200, 'close'],
+        [200, 'close'],
+      ],
     )
     assert.equal(await exited, 0, out)
+    // well inside the drain budget (30 s), which a connection left open would have run out
+    assert.ok(
+      performance.now() - t0 < 15_000,
+      `exited ${Math.round(performance.now() - t0)} ms after SIGTERM`,
+    )
     assert.match(out, /SIGTERM: draining accepted requests/)
     assert.match(out, /drained, exiting/)
   })

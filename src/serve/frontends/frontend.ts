@@ -61,6 +61,13 @@ import {
 const QUARANTINE_MS = 30_000
 
 /**
+ * A drain's last steps, each this long: after every accepted request was answered, requests already on their way are
+ * still answered (503, connection: close); then the connections left (inside a request that came as the drain ended)
+ * may still take their answer before they are cut.
+ */
+const CLOSE_GRACE_MS = 250
+
+/**
  * The channels to the engine: calls by id (infer calls on the frame channel where the engine gave one, the rest over
  * the IPC channel), and the state it pushes.
  */
@@ -602,10 +609,46 @@ export async function runFrontend(): Promise<void> {
   app.all('/*', upstream.forward)
   app.addHook('preClose', async () => upstream.closeAll())
 
+  // the HTTP requests this front-end accepted and has not answered yet: a drain answers them before it closes
+  const accepted = new Set<http.ServerResponse>()
+  let answeredAll: () => void = () => {}
+  app.server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    // while draining every answer closes its connection, so no client sends its next request on it
+    if (draining) {
+      res.shouldKeepAlive = false
+      return
+    }
+    accepted.add(res)
+    res.once('close', () => {
+      accepted.delete(res)
+      if (draining && accepted.size === 0) answeredAll()
+    })
+  })
+  // as the single-process server's drain (server.ts): requests that come while draining are answered 503 with
+  // connection: close, those accepted before are answered (their connections then closed too), and only then are the
+  // listener and the connections left closed, the last ones cut after a short grace; the engine kills a front-end
+  // still draining at its drain budget
   link.onClose = () => {
     if (draining) return
     draining = true
-    Promise.all([app.close(), grpc?.close()])
+    for (const res of accepted) if (!res.headersSent) res.shouldKeepAlive = false
+    const answered = new Promise<void>((resolve) => {
+      answeredAll = resolve
+      if (accepted.size === 0) resolve()
+    })
+    Promise.all([
+      answered.then(async () => {
+        // a request already on its way on an idle connection still finds the listener, and its 503
+        await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS))
+        const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
+        try {
+          await app.close()
+        } finally {
+          clearTimeout(cut)
+        }
+      }),
+      grpc?.close(),
+    ])
       .catch(() => {})
       .finally(() => {
         ring?.close()
