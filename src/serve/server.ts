@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { Gpu } from '../formats/gpu.ts'
 import type { Plan } from '../formats/plan.ts'
 import { DEFAULT_REQUEST_TIMEOUT_MS, httpTimeoutError, MAX_TIMER_MS } from '../formats/serve-config.ts'
+import { AnswerTracker } from './answer-tracker.ts'
 import type { ServeBackend, ServedModel, ShmOutput } from './backend.ts'
 import type { ComputeTime } from './compute-time.ts'
 import { registerDashboard } from './dashboard.ts'
@@ -114,6 +115,8 @@ export class EclipServer implements InferenceService {
   /** host:port of the gRPC listener (undefined without one). */
   grpcAddress: string | undefined
   private draining = false
+  /** Its HTTP requests not yet answered; once draining, every answer closes its connection. */
+  private readonly answers: AnswerTracker
   private restarting = false
   private closed = false
   private restartTimer: NodeJS.Timeout | undefined
@@ -232,6 +235,7 @@ export class EclipServer implements InferenceService {
       early: (method, url, name, contentLength) => this.earlyAnswer(method, url, name, contentLength),
       ...(opts.maxJsonBytes !== undefined ? { maxJsonBytes: opts.maxJsonBytes } : {}),
     })
+    this.answers = new AnswerTracker(this.app.server)
     this.app.get('/metrics', async (_req, reply) =>
       reply.type(this.metrics.contentType).send(await this.metrics.text()),
     )
@@ -505,6 +509,7 @@ export class EclipServer implements InferenceService {
   /** Stops taking requests, waits for every accepted one (up to `timeoutMs`), closes the backend. */
   async drain(timeoutMs = 30_000): Promise<{ answered: boolean }> {
     this.draining = true
+    void this.answers.drain()
     const deadline = performance.now() + timeoutMs
     const idle = Promise.all([...this.workers.values()].map((w) => w.idle()))
     let timer: NodeJS.Timeout | undefined
@@ -531,6 +536,7 @@ export class EclipServer implements InferenceService {
   async close(graceMs = 1000): Promise<void> {
     if (this.closed) return
     this.draining = true
+    void this.answers.drain()
     clearTimeout(this.restartTimer)
     this.unsubscribe()
     const cut = setTimeout(() => this.app.server.closeAllConnections(), graceMs)

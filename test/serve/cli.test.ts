@@ -255,6 +255,8 @@ describe('serve: the CLI', () => {
       profiles: 'profiles',
       plan: 'plan.json',
       models: [{ model: 'alexnet', queueSize: 8 }],
+      // the single-process server (test/serve/frontends.test.ts drains front-ends)
+      frontends: 0,
     })
     const { child, url, out } = await startCli(config)
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
@@ -271,6 +273,7 @@ describe('serve: the CLI', () => {
           headers: { 'content-type': 'application/json' },
         }).then(async (r) => ({
           status: r.status,
+          connection: r.headers.get('connection'),
           body: (await r.json()) as { parameters: { simulated: boolean } },
         }))
       const t0 = performance.now()
@@ -291,9 +294,14 @@ describe('serve: the CLI', () => {
       )
       assert.ok(late === 503 || late === 'refused', `a request after SIGTERM got ${late}`)
       const res = await Promise.all(accepted)
+      // answered while draining, each closes its connection: the client's next request goes to a fresh one
       assert.deepEqual(
-        res.map((r) => r.status),
-        [200, 200, 200],
+        res.map((r) => [r.status, r.connection]),
+        [
+          [200, 'close'],
+          [200, 'close'],
+          [200, 'close'],
+        ],
       )
       assert.ok(res.every((r) => r.body.parameters.simulated === true))
       assert.equal(await exited, 0)

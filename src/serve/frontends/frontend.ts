@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { setLogger } from '@grpc/grpc-js'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { toMonotonicMs } from '../../clock.ts'
+import { AnswerTracker } from '../answer-tracker.ts'
 import type { RawTensor, ShmRef } from '../backend.ts'
 import { GrpcFrontEnd } from '../grpc/server.ts'
 import { answerClientError, answerFrameworkError } from '../http-errors.ts'
@@ -609,21 +610,7 @@ export async function runFrontend(): Promise<void> {
   app.all('/*', upstream.forward)
   app.addHook('preClose', async () => upstream.closeAll())
 
-  // the HTTP requests this front-end accepted and has not answered yet: a drain answers them before it closes
-  const accepted = new Set<http.ServerResponse>()
-  let answeredAll: () => void = () => {}
-  app.server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
-    // while draining every answer closes its connection, so no client sends its next request on it
-    if (draining) {
-      res.shouldKeepAlive = false
-      return
-    }
-    accepted.add(res)
-    res.once('close', () => {
-      accepted.delete(res)
-      if (draining && accepted.size === 0) answeredAll()
-    })
-  })
+  const answers = new AnswerTracker(app.server)
   // as the single-process server's drain (server.ts): requests that come while draining are answered 503 with
   // connection: close, those accepted before are answered (their connections then closed too), and only then are the
   // listener and the connections left closed, the last ones cut after a short grace; the engine kills a front-end
@@ -631,13 +618,8 @@ export async function runFrontend(): Promise<void> {
   link.onClose = () => {
     if (draining) return
     draining = true
-    for (const res of accepted) if (!res.headersSent) res.shouldKeepAlive = false
-    const answered = new Promise<void>((resolve) => {
-      answeredAll = resolve
-      if (accepted.size === 0) resolve()
-    })
     Promise.all([
-      answered.then(async () => {
+      answers.drain().then(async () => {
         // a request already on its way on an idle connection still finds the listener, and its 503
         await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS))
         const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
