@@ -18,6 +18,7 @@ import {
   plainParameters,
 } from '../../src/serve/grpc/convert.ts'
 import { http2Sizes } from '../../src/serve/grpc/flow-control.ts'
+import { inferenceService } from '../../src/serve/grpc/server.ts'
 import { encodeElements } from '../../src/serve/kserve/datatypes.ts'
 import type { EclipServer } from '../../src/serve/server.ts'
 import { EchoBackend } from './grpc-echo-backend.ts'
@@ -402,6 +403,67 @@ describe('serve: gRPC front-end (grpc-js client)', () => {
     )
     assert.equal(byId.get('a')?.infer_response.parameters?.grpc_status, undefined)
     assert.equal(byId.get('c')?.infer_response.raw_output_contents?.length, 1)
+  })
+
+  it('a message protobuf cannot read is refused alone: the stream goes on, a unary call is INVALID_ARGUMENT', async () => {
+    // bytes as they come: the service's own (de)serializers for the good messages, garbage for the bad one
+    const service = inferenceService()
+    const stream = service.ModelStreamInfer as grpc.MethodDefinition<unknown, unknown>
+    const infer = service.ModelInfer as grpc.MethodDefinition<unknown, unknown>
+    const same = (b: Buffer) => b
+    const Raw = grpc.makeGenericClientConstructor(
+      {
+        Stream: { ...stream, requestSerialize: same, responseDeserialize: same },
+        Unary: { ...infer, requestSerialize: same, responseDeserialize: same },
+      },
+      'Raw',
+    )
+    const raw = new Raw(server.grpcAddress as string, grpc.credentials.createInsecure())
+    try {
+      const good = (id: string) =>
+        stream.requestSerialize({
+          model_name: 'vgg19',
+          id,
+          inputs: [{ name: 'input', datatype: 'FP16', shape: [1, 3, 224, 224] }],
+          raw_input_contents: [Buffer.alloc(IMAGE)],
+        })
+      const call = (raw.Stream as () => grpc.ClientDuplexStream<Buffer, Buffer>)()
+      const answers: { error_message?: string; infer_response?: { id?: string } }[] = []
+      const done = new Promise<void>((resolve, reject) => {
+        call.on('data', (d: Buffer) =>
+          answers.push(stream.responseDeserialize(d) as (typeof answers)[number]),
+        )
+        call.on('end', resolve)
+        call.on('error', reject)
+      })
+      call.write(good('a'))
+      call.write(Buffer.from([0xff, 0xff, 0xff]))
+      call.write(good('c'))
+      call.end()
+      await done
+      assert.equal(answers.length, 3)
+      assert.deepEqual(
+        answers
+          .filter((a) => !a.error_message)
+          .map((a) => a.infer_response?.id)
+          .sort(),
+        ['a', 'c'],
+      )
+      assert.match(
+        answers.find((a) => a.error_message)?.error_message ?? '',
+        /^malformed ModelInferRequest: /,
+      )
+      const unary = await new Promise<grpc.ServiceError | null>((resolve) =>
+        (raw.Unary as (b: Buffer, cb: (e: grpc.ServiceError | null) => void) => void)(
+          Buffer.from([0xff, 0xff, 0xff]),
+          resolve,
+        ),
+      )
+      assert.equal(unary?.code, grpc.status.INVALID_ARGUMENT)
+      assert.match(unary?.details ?? '', /^malformed ModelInferRequest: /)
+    } finally {
+      raw.close()
+    }
   })
 })
 

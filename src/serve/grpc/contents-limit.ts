@@ -32,12 +32,26 @@ export function refusal(req: ModelInferRequest): ProtocolError | undefined {
   return (req as Partial<Refused>)[REFUSED]
 }
 
-/** A deserializer that refuses oversized typed contents (see `refusal`) before `decode` runs. */
+/**
+ * A deserializer that refuses oversized typed contents (see `refusal`) before `decode` runs, and a message `decode`
+ * cannot read: grpc-js would end the call on a throw, and with a stream every answer still owed on it.
+ */
 export function limitedDeserializer(
   decode: (b: Buffer) => ModelInferRequest,
   limits: ContentsLimits,
 ): (b: Buffer) => ModelInferRequest {
-  return (b) => refuseContents(b, limits) ?? decode(b)
+  return (b) => {
+    const refused = refuseContents(b, limits)
+    if (refused) return refused
+    try {
+      return decode(b)
+    } catch (err) {
+      const malformed: Refused = {
+        [REFUSED]: new ProtocolError(400, `malformed ModelInferRequest: ${(err as Error).message}`),
+      }
+      return malformed
+    }
+  }
 }
 
 /** Most elements `input` of `m` takes; undefined where the model or input is unknown or a dimension varies. */

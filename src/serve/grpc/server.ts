@@ -194,8 +194,10 @@ export class GrpcFrontEnd {
   /** One inference request, decoded and checked exactly as the HTTP layer's. */
   private async infer(req: ModelInferRequest, deadline: grpc.Deadline): Promise<ModelInferResponse> {
     const receivedAt = performance.now()
-    const m = this.find(req.model_name, req.model_version)
     const refused = refusal(req)
+    // a message that could not be read names no model to count it against
+    if (refused && req.model_name === undefined) throw refused
+    const m = this.find(req.model_name, req.model_version)
     if (refused) {
       this.svc.invalid(m)
       throw refused
