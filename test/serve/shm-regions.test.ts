@@ -129,6 +129,35 @@ describe('serve: system shared memory (simulator)', () => {
       const wrongKind = await post(s, '/v2/cudasharedmemory/region/a/unregister', '')
       assert.equal(wrongKind.statusCode, 400)
       assert.match(wrongKind.json().error, /registered as system shared memory, not CUDA shared memory/)
+      // a region route with an empty name is refused, not taken for every region (every client's)
+      for (const r of [
+        await post(s, '/v2/systemsharedmemory/region//unregister', ''),
+        await post(s, '/v2/cudasharedmemory/region//unregister', ''),
+        await get(s, '/v2/systemsharedmemory/region//status'),
+        await post(s, '/v2/systemsharedmemory/region//register', { key, byte_size: 10 }),
+      ]) {
+        assert.equal(r.statusCode, 400)
+        assert.match(r.json().error, /^the region name is empty/)
+      }
+      assert.deepEqual(
+        (await get(s, '/v2/systemsharedmemory/status')).json().map((r: { name: string }) => r.name),
+        ['a'],
+      )
+      // a misspelt field, or a null, is refused rather than its default taken
+      const misspelt = await post(s, '/v2/systemsharedmemory/region/b/register', {
+        key,
+        offest: 100,
+        byte_size: 10,
+      })
+      assert.equal(misspelt.statusCode, 400)
+      assert.match(misspelt.json().error, /unknown field\(s\) "offest" in the register request/)
+      const nul = await post(s, '/v2/systemsharedmemory/region/b/register', {
+        key,
+        offset: null,
+        byte_size: 10,
+      })
+      assert.equal(nul.statusCode, 400)
+      assert.match(nul.json().error, /"offset"/)
     } finally {
       await s.close()
     }

@@ -21,7 +21,16 @@ export interface ShmService {
 const bad = (msg: string) => new ProtocolError(400, msg)
 
 export function registerShmRoutes(app: FastifyInstance, svc: ShmService) {
-  const name = (req: FastifyRequest) => (req.params as { name: string }).name
+  // an empty name would mean every region to the registry (as gRPC's empty name does): on a route that names one,
+  // it is a mistake, not a wish to unregister or list every client's regions
+  const name = (req: FastifyRequest) => {
+    const n = (req.params as { name: string }).name
+    if (n === '')
+      throw bad(
+        'the region name is empty: name the region in the URL (…/unregister or …/status without /region/{name}: every region)',
+      )
+    return n
+  }
   for (const kind of ['system', 'cuda'] as const) {
     const base = `/v2/${kind}sharedmemory`
     const status = (n?: string) => (kind === 'system' ? svc.systemShmStatus(n) : svc.cudaShmStatus(n))
@@ -30,14 +39,16 @@ export function registerShmRoutes(app: FastifyInstance, svc: ShmService) {
     app.get(`${base}/status`, () => status())
     app.get(`${base}/region/:name/status`, (req) => status(name(req)))
     app.post(`${base}/region/:name/register`, async (req, reply) => {
+      const region = name(req)
       const body = jsonBody(req, kind)
       if (kind === 'system')
-        await svc.registerSystemShm(name(req), {
+        await svc.registerSystemShm(region, {
           key: body.key as string,
-          offset: (body.offset ?? 0) as number,
+          // absent: 0; null or any other value is the registry's to check (and refuse)
+          offset: (body.offset === undefined ? 0 : body.offset) as number,
           byteSize: body.byte_size as number,
         })
-      else await svc.registerCudaShm(name(req), cudaSpec(body))
+      else await svc.registerCudaShm(region, cudaSpec(body))
       return reply.code(200).send()
     })
     app.post(`${base}/unregister`, async (_req, reply) => {
@@ -64,6 +75,13 @@ function jsonBody(req: FastifyRequest, kind: 'system' | 'cuda'): Record<string, 
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw bad(`the register request must be a JSON object ${fields}`)
+  // a misspelt field would otherwise be dropped and its default taken (an offset of 0 for "offest")
+  const known = kind === 'system' ? ['key', 'offset', 'byte_size'] : ['raw_handle', 'device_id', 'byte_size']
+  const unknown = Object.keys(json).filter((k) => !known.includes(k))
+  if (unknown.length > 0)
+    throw bad(
+      `unknown field(s) ${unknown.map((k) => `"${k}"`).join(', ')} in the register request: it takes ${fields}`,
+    )
   return json as Record<string, unknown>
 }
 
