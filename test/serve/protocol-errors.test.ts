@@ -119,21 +119,35 @@ const CASES: Case[] = [
     status: 404,
     error: /no route GET \/v2\/nothing/,
   },
+  // a route under another method: 405, naming the methods it takes (the Allow header, checked below)
   {
     name: 'DELETE on a model',
     method: 'DELETE',
     url: '/v2/models/resnet152',
-    status: 404,
-    error: /no route DELETE/,
+    status: 405,
+    error: /^DELETE is not allowed on \/v2\/models\/resnet152: it takes GET, HEAD$/,
   },
-  { name: 'GET on infer', method: 'GET', url: RESNET, status: 404, error: /no route GET/ },
+  {
+    name: 'GET on infer',
+    method: 'GET',
+    url: RESNET,
+    status: 405,
+    error: /^GET is not allowed on \/v2\/models\/resnet152\/infer: it takes POST$/,
+  },
   {
     name: 'PUT on infer',
     method: 'PUT',
     url: RESNET,
     body: visionBody(),
-    status: 404,
-    error: /no route PUT/,
+    status: 405,
+    error: /^PUT is not allowed on .*: it takes POST$/,
+  },
+  {
+    name: 'POST on health',
+    method: 'POST',
+    url: '/v2/health/ready',
+    status: 405,
+    error: /it takes GET, HEAD$/,
   },
   // body
   { name: 'malformed JSON', url: ALBERT, body: '{"inputs": [', status: 400, error: /malformed JSON/ },
@@ -732,6 +746,7 @@ describe('serve: bad requests get a 4xx with a clear message', () => {
       const body = res.json()
       assert.deepEqual(Object.keys(body), ['error'])
       assert.match(body.error, c.error)
+      if (c.status === 405) assert.equal(res.headers.allow, /it takes (.*)$/.exec(body.error)?.[1])
     })
   }
 

@@ -148,6 +148,9 @@ export interface KserveRouteOptions {
   maxJsonBytes?: number
 }
 
+/** The methods a 405 answer may name in its Allow header. */
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH'] as const
+
 /** What registerKserveRoutes leaves behind: how many infer requests took the fast path (tests). */
 export interface KserveRoutes {
   fastPath: { served: number; enabled: boolean }
@@ -201,6 +204,13 @@ export function registerKserveRoutes(
     // a URL of kilobytes is not echoed back whole
     const path = req.url.split('?')[0] ?? ''
     const shown = path.length > 120 ? `${path.slice(0, 120)}… (${path.length} characters)` : path
+    // a route there under another method: 405 with the methods it takes, as HTTP says (not "no route")
+    const allow = ROUTE_METHODS.filter((m) => m !== req.method && app.findRoute({ method: m, url: path }))
+    if (allow.length > 0)
+      return reply
+        .code(405)
+        .header('allow', allow.join(', '))
+        .send({ error: `${req.method} is not allowed on ${shown}: it takes ${allow.join(', ')}` })
     return reply.code(404).send({ error: `no route ${req.method} ${shown}` })
   })
 
