@@ -332,6 +332,25 @@ describe('serve eclip-live: model repository (explicit model control)', () => {
       const last = await post(s, '/v2/repository/models/alexnet/unload', {})
       assert.equal(last.statusCode, 400)
       assert.match(last.body, /only model loaded/)
+      // a load that would override the model's configuration or files: refused, not loaded as the config says
+      const override = await post(s, '/v2/repository/models/vgg19/load', {
+        parameters: { config: '{"max_batch_size": 8}', 'file:1/model.pt': 'AAAA' },
+      })
+      assert.equal(override.statusCode, 400)
+      assert.match(
+        override.body,
+        /load of model \\"vgg19\\": \\"config\\", \\"file:1\/model\.pt\\" not supported/,
+      )
+      assert.equal((await index(run)).find((e) => e.name === 'vgg19')?.state, 'UNAVAILABLE')
+      const notObject = await post(s, '/v2/repository/models/vgg19/load', { parameters: [] })
+      assert.equal(notObject.statusCode, 400)
+      assert.match(notObject.body, /"parameters\\" must be a JSON object/)
+      // tritonclient's unload sends unload_dependents: read and not needed (no model depends on another here)
+      assert.equal((await post(s, '/v2/repository/models/vgg19/load', { parameters: {} })).statusCode, 200)
+      const unload = await post(s, '/v2/repository/models/vgg19/unload', {
+        parameters: { unload_dependents: false },
+      })
+      assert.equal(unload.statusCode, 200)
     } finally {
       await run.server.close()
     }
@@ -489,6 +508,14 @@ describe('serve eclip-live over gRPC: the repository RPCs, and the models served
           grpcCall(c, 'RepositoryModelLoad', { model_name: 'bert' }),
           grpc.status.INVALID_ARGUMENT,
           /no model "bert" in the repository/,
+        )
+        await grpcRefused(
+          grpcCall(c, 'RepositoryModelLoad', {
+            model_name: 'vgg19',
+            parameters: { config: { string_param: '{"max_batch_size": 8}' } },
+          }),
+          grpc.status.INVALID_ARGUMENT,
+          /load of model "vgg19": "config" not supported/,
         )
         // a name with dot segments goes to the engine as it is (no path resolved on the way)
         await grpcRefused(

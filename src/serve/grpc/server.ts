@@ -277,8 +277,8 @@ export class GrpcFrontEnd {
       RepositoryIndex: unary(async (r: { ready?: boolean }) => ({
         models: await repositoryIndex(svc, r.ready === true),
       })),
-      RepositoryModelLoad: unary(async (r: { model_name?: string }) => {
-        await modelControl(svc, 'load', r.model_name ?? '')
+      RepositoryModelLoad: unary(async (r: { model_name?: string; parameters?: Record<string, unknown> }) => {
+        await modelControl(svc, 'load', r.model_name ?? '', Object.keys(r.parameters ?? {}))
         return {}
       }),
       RepositoryModelUnload: unary(async (r: { model_name?: string }) => {

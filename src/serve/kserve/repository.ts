@@ -1,7 +1,8 @@
 // Triton's model repository extension (explicit model control), as tritonclient calls it: `POST /v2/repository/index`
 // (body empty or {"ready": bool}) answers [{name, version, state, reason}]; `POST /v2/repository/models/{name}/load`
-// and `/unload` (bodies {"parameters": {…}}, read and not needed) answer 200 with an empty body once the model is
-// served, or gone, and {"error": …} with 400 otherwise. What loading and unloading do is the service's business;
+// and `/unload` (bodies {"parameters": {…}}: a load's `config` or `file:…` overrides are refused, eclip serving each
+// model as its serve config says; anything else is read and not needed) answer 200 with an empty body once the model
+// is served, or gone, and {"error": …} with 400 otherwise. What loading and unloading do is the service's business;
 // repositoryIndex and modelControl below are what the HTTP routes and the gRPC RPCs (grpc/server.ts) both answer.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ProtocolError } from './errors.ts'
@@ -48,12 +49,22 @@ export async function repositoryIndex(svc: RepositoryService, ready: boolean): P
   return ready ? all.filter((e) => e.state === 'READY') : all
 }
 
-/** Loads or unloads `name`; refused with a ProtocolError saying why where this server has no model control. */
+/**
+ * Loads or unloads `name`; refused with a ProtocolError saying why where this server has no model control, or where
+ * a load asks to override the model's configuration or files (`parameters`: the request's parameter names).
+ */
 export async function modelControl(
   svc: RepositoryService,
   op: 'load' | 'unload',
   name: string,
+  parameters: readonly string[] = [],
 ): Promise<void> {
+  const overrides = parameters.filter((p) => p === 'config' || p.startsWith('file:'))
+  if (op === 'load' && overrides.length > 0)
+    throw new ProtocolError(
+      400,
+      `load of model "${name}": ${overrides.map((p) => `"${p}"`).join(', ')} not supported: eclip serves each model as its serve config says, without config or file overrides (docs/live.md)`,
+    )
   const run = op === 'load' ? svc.loadModel?.bind(svc) : svc.unloadModel?.bind(svc)
   if (!run)
     throw new ProtocolError(
@@ -73,8 +84,11 @@ export function registerRepositoryRoutes(app: FastifyInstance, svc: RepositorySe
   const control =
     (op: 'load' | 'unload') => async (req: FastifyRequest, reply: import('fastify').FastifyReply) => {
       const name = (req.params as { name: string }).name
-      jsonObject(req, `${op} of model "${name}"`)
-      await modelControl(svc, op, name)
+      const body = jsonObject(req, `${op} of model "${name}"`)
+      const p = body.parameters
+      if (p !== undefined && (typeof p !== 'object' || p === null || Array.isArray(p)))
+        throw new ProtocolError(400, `${op} of model "${name}": "parameters" must be a JSON object`)
+      await modelControl(svc, op, name, Object.keys(p ?? {}))
       return reply.code(200).send()
     }
   app.post('/v2/repository/models/:name/load', control('load'))
