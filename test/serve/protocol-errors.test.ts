@@ -246,6 +246,15 @@ const CASES: Case[] = [
     status: 400,
     error: /"timeout" must be a non-negative integer/,
   },
+  {
+    name: 'timeout parameter past 2^53',
+    url: ALBERT,
+    body: albert((b) => {
+      b.parameters = { timeout: 2 ** 64 }
+    }),
+    status: 400,
+    error: /"timeout" 18446744073709552000 is too large \(at most 9007199254740991 µs/,
+  },
   // inputs
   {
     name: 'input without name',
@@ -452,7 +461,8 @@ const CASES: Case[] = [
       delete input0(b).data
     }),
     status: 400,
-    error: /"data" must be an array/,
+    error:
+      /input "input_ids": no tensor: give "data", or in parameters "binary_data_size" .* or "shared_memory_region"/,
   },
   {
     name: 'data a string',
@@ -614,6 +624,14 @@ const CASES: Case[] = [
     body: '--x--',
     status: 415,
     error: /unsupported content type "multipart\/form-data"/,
+  },
+  {
+    name: 'header length 0',
+    url: ALBERT,
+    headers: { 'inference-header-content-length': '0' },
+    body: JSON.stringify(albertBody()),
+    status: 400,
+    error: /inference-header-content-length is 0: it gives the length of the JSON part/,
   },
   {
     name: 'header length not a number',

@@ -561,6 +561,11 @@ function decodeBody(
       throw new ProtocolError(400, `${BINARY_HEADER} must be a non-negative integer, got "${headerLen}"`)
     if (n > body.length)
       throw new ProtocolError(400, `${BINARY_HEADER} ${n} is larger than the body (${body.length} bytes)`)
+    if (n === 0)
+      throw new ProtocolError(
+        400,
+        `${BINARY_HEADER} is 0: it gives the length of the JSON part that opens the body (the binary tensors follow it)`,
+      )
     jsonPart = body.subarray(0, n)
     binary = body.subarray(n)
   }

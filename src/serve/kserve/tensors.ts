@@ -94,7 +94,11 @@ export function decodeInferRequest(
   // 0 is Triton's default: no timeout of the request's own (the model's timeoutMs still bounds it)
   const timeout = parameters.timeout
   if (timeout !== undefined && !(Number.isSafeInteger(timeout) && (timeout as number) >= 0))
-    throw bad('parameter "timeout" must be a non-negative integer (microseconds; 0: no timeout of its own)')
+    throw bad(
+      typeof timeout === 'number' && Number.isInteger(timeout) && timeout > 0
+        ? `parameter "timeout" ${timeout} is too large (at most ${Number.MAX_SAFE_INTEGER} µs; 0: no timeout of its own)`
+        : 'parameter "timeout" must be a non-negative integer (microseconds; 0: no timeout of its own)',
+    )
   if (!Array.isArray(body.inputs) || body.inputs.length === 0)
     throw bad('"inputs" must be a non-empty array of tensors')
 
@@ -162,6 +166,10 @@ export function decodeInferRequest(
       offset += size
       if (spec.range) checkRangeBinary(data, dt, spec, t.name)
     } else {
+      if (t.data === undefined)
+        throw bad(
+          `input "${t.name}": no tensor: give "data", or in parameters "binary_data_size" (binary extension) or "shared_memory_region"`,
+        )
       if (!Array.isArray(t.data)) throw bad(`input "${t.name}": "data" must be an array`)
       // more entries than the shape allows (flat: count; nested: the batch dimension) are refused before any
       // per-element work (gRPC's typed contents arrive as one array of millions of numbers)
