@@ -118,8 +118,12 @@ describe('gRPC typed contents: refused on the wire bytes, before decoding', () =
       },
     ])
       assert.equal(deserialize(modelInfer.requestSerialize(named)).decoded, true)
-    // a length prefix past the end: the decoder reports it
-    assert.throws(() => deserialize(Buffer.from([0x2a, 0x7f, 0x0a])))
+    // a length prefix past the end: the decoder's error, as the one request's refusal (400) rather than a throw,
+    // which would end the call (a stream with it)
+    const malformed = deserialize(Buffer.from([0x2a, 0x7f, 0x0a]))
+    assert.equal(malformed.decoded, true)
+    assert.equal(refusal(malformed.req)?.status, 400)
+    assert.match(refusal(malformed.req)?.message ?? '', /^malformed ModelInferRequest: /)
   })
 
   it('typed contents over maxBytes in all: refused 413 (RESOURCE_EXHAUSTED) without decoding', () => {
