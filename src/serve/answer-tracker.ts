@@ -9,9 +9,12 @@ export class AnswerTracker {
   private draining = false
   private answeredAll: () => void = () => {}
 
-  /** Attach after the routes: registerKserveRoutes puts its fast path in place of the server's one listener. */
+  /**
+   * Attach after the routes (registerKserveRoutes puts its fast path in place of the server's one listener); it runs
+   * first, so an answer the fast path writes at once already closes its connection.
+   */
   constructor(server: Server) {
-    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
       if (this.draining) {
         res.shouldKeepAlive = false
         return

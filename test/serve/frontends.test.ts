@@ -507,10 +507,22 @@ describe('serve --frontends', () => {
     const agent = new http.Agent({ keepAlive: true })
     cleanup.push(async () => agent.destroy())
     const inflight = [1, 2, 3].map(() => request(url, 'POST', '/v2/models/alexnet/infer', body, json, agent))
+    // the dashboard's event stream, open through a front-end until the server goes: it must not hold the drain
+    const events = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get(`${url}/dashboard/events`, { agent: false }, resolve).on('error', reject),
+    )
+    events.on('data', () => {})
+    events.on('error', () => {})
+    cleanup.push(async () => events.destroy())
     await new Promise((r) => setTimeout(r, 300))
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
     const t0 = performance.now()
     child.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 200))
+    // draining, the front-ends are no longer ready (a load balancer sends new work elsewhere)
+    const ready = await request(url, 'GET', '/v2/health/ready')
+    assert.equal(ready.status, 503)
+    assert.match(ready.body.toString(), /the server is shutting down/)
     const answers = await Promise.all(inflight)
     assert.deepEqual(
       answers.map((a) => [a.status, a.headers.connection]),

@@ -248,7 +248,7 @@ export class FrontendPool {
         new Promise<void>((resolve) => {
           if (fe.worker.isDead()) return resolve()
           fe.worker.once('exit', () => resolve())
-          this.send(fe, { t: 'close' })
+          this.send(fe, { t: 'close', budgetMs: timeoutMs })
         }),
     )
     let timer: NodeJS.Timeout | undefined

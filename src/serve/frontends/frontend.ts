@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { setLogger } from '@grpc/grpc-js'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { toMonotonicMs } from '../../clock.ts'
+import { MAX_TIMER_MS } from '../../formats/serve-config.ts'
 import { AnswerTracker } from '../answer-tracker.ts'
 import type { RawTensor, ShmRef } from '../backend.ts'
 import { GrpcFrontEnd } from '../grpc/server.ts'
@@ -68,6 +69,9 @@ const QUARANTINE_MS = 30_000
  */
 const CLOSE_GRACE_MS = 250
 
+/** What a front-end leaves of the engine's drain budget when it stops waiting for its accepted requests. */
+const DRAIN_MARGIN_MS = 1000
+
 /**
  * The channels to the engine: calls by id (infer calls on the frame channel where the engine gave one, the rest over
  * the IPC channel), and the state it pushes.
@@ -79,7 +83,7 @@ class EngineLink {
   regions: RegionTable = { seq: 0, system: [], cuda: [], lookup: [] }
   /** The served models: init's, then each list the engine pushes after a load or unload. */
   models: ServiceModel[] = []
-  onClose: () => void = () => {}
+  onClose: (budgetMs: number) => void = () => {}
   private initWaiter: ((i: FrontendInit) => void) | undefined
   /** Infer calls and their replies (a socket pair the engine made at fd CHANNEL_FD), when there is one. */
   private readonly channel: FrameChannel | undefined
@@ -211,7 +215,7 @@ class EngineLink {
         this.send({ t: 'ack', seq: m.table.seq })
         return
       case 'close':
-        this.onClose()
+        this.onClose(m.budgetMs)
     }
   }
 }
@@ -241,8 +245,13 @@ export class FrontendService implements InferenceService {
   live() {
     return this.link.state.live
   }
+  /** Set once the engine asks this front-end to close: it answers what it accepted, and is no longer ready. */
+  draining = false
   ready() {
-    return this.link.state.ready
+    return !this.draining && this.link.state.ready
+  }
+  notReadyReason() {
+    return this.draining ? 'the server is shutting down' : undefined
   }
   models(): ServiceModel[] {
     return this.link.models
@@ -611,15 +620,23 @@ export async function runFrontend(): Promise<void> {
   app.addHook('preClose', async () => upstream.closeAll())
 
   const answers = new AnswerTracker(app.server)
-  // as the single-process server's drain (server.ts): requests that come while draining are answered 503 with
-  // connection: close, those accepted before are answered (their connections then closed too), and only then are the
-  // listener and the connections left closed, the last ones cut after a short grace; the engine kills a front-end
-  // still draining at its drain budget
-  link.onClose = () => {
+  // as the single-process server's drain (server.ts): infer requests that come while draining are answered 503, every
+  // answer closes its connection, the requests accepted before are answered (a stream the engine sends until its
+  // client goes, the dashboard's, is ended), and only then are the listener and the connections left closed, the last
+  // ones cut after a short grace. A request still arriving when the engine's budget nears its end is cut: the engine
+  // kills a front-end still draining at the budget, and its own drain needs the rest
+  link.onClose = (budgetMs) => {
     if (draining) return
     draining = true
+    svc.draining = true
+    upstream.closeStreams()
+    let late: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((r) => {
+      late = setTimeout(r, Math.max(0, Math.min(budgetMs - DRAIN_MARGIN_MS, MAX_TIMER_MS)))
+    })
     Promise.all([
-      answers.drain().then(async () => {
+      Promise.race([answers.drain(), deadline]).then(async () => {
+        clearTimeout(late)
         // a request already on its way on an idle connection still finds the listener, and its 503
         await new Promise((r) => setTimeout(r, CLOSE_GRACE_MS))
         const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS)
@@ -752,6 +769,10 @@ function forwarder(engineUrl: string) {
     closeAll: () => {
       for (const r of open) r.destroy()
       agent.destroy()
+    },
+    // a stream the engine sends until the client goes (the dashboard's events): a drain would wait for it forever
+    closeStreams: () => {
+      for (const r of open) if (String(r.headers['content-type']).startsWith('text/event-stream')) r.destroy()
     },
   }
 }

@@ -129,7 +129,8 @@ export type ToFrontend =
   | { t: 'regions'; table: RegionTable }
   /** The served models after a load or unload (eclip-live); acknowledged with `ack` and this seq. */
   | { t: 'models'; seq: number; models: ServiceModel[] }
-  | { t: 'close' }
+  /** Drain, then exit: the engine kills a front-end still running `budgetMs` after it sent this. */
+  | { t: 'close'; budgetMs: number }
 
 /** An infer call's answer: the outputs (bytes, a client's region, or the front-end's staging region) and parameters. */
 export interface WireOutcome {
