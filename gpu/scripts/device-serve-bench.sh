@@ -12,7 +12,8 @@
 # a device call): its latency, SLO attainment and DISB metrics sit beside the served ones. ALONE (workload files or
 # names: examples/disb-alone.yaml's disb-A-alone,disb-E-alone) serves the real-time workers alone as well, under
 # baseline only, after the workloads (serve/ → serve-alone/): what DISB's RT latency increase is taken against, served.
-# Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...]
+# Usage there: OUT=... gpu/scripts/device-serve-bench.sh NAME [more serve-bench options...] (to ALONE's runs too:
+# --concurrency is refused there where every real-time worker of ALONE runs open loop, as disb-A-alone's does)
 #   env: PROFILES (default: the shipped profiles/<gpu> made on this GPU) WORKLOADS (none: MIXES) MIXES (mix3) POLICIES (baseline,eclip-fit) BATCH (8) DURATION (5) WARMUP (2) TRANSPORTS (http,grpc,shm,cuda-shm)
 #        REPEATS (1: serve-bench --repeats, windows back to back per server start) SERVER_STARTS (1: serve-bench
 #        --server-starts, fresh servers per (mix, policy)); both also for ALONE's runs

@@ -89,12 +89,24 @@ export function fitAmdahl(sizes: number[], ms: number[]): { serialMs: number; pa
   return { serialMs: Math.max(my - parallelMsSm * mx, 0.01), parallelMsSm }
 }
 
-/** Models with a known shape (knownShape): the others get a seeded random one. */
-export const KNOWN_SHAPE_MODELS = [...Object.keys(H100_B4_MS), 'albert']
+/** Shapes not measured: albert (albert-base) is not in docs/design.md §7, its shape a guess. */
+const GUESSED: Record<string, LatencyShape> = {
+  albert: {
+    serialMs: 0.6,
+    parallelMsSm: 120,
+    serialExp: 0.2,
+    parallelExp: 0.9,
+    source: 'guessed (albert-base not in docs/design.md §7)',
+  },
+}
 
-/** The known shapes: fitted to docs/design.md §7 where measured; albert (albert-base) is an unmeasured guess. */
+/** Models with a known shape (knownShape): the others get a seeded random one. */
+export const KNOWN_SHAPE_MODELS = [...Object.keys(H100_B4_MS), ...Object.keys(GUESSED)]
+
+/** The known shapes: fitted to docs/design.md §7 where measured, else guessed (GUESSED). */
 export function knownShape(model: string): LatencyShape | undefined {
-  const row = H100_B4_MS[model]
+  // own keys only: a model named like an Object property ("constructor") has no shape
+  const row = Object.hasOwn(H100_B4_MS, model) ? H100_B4_MS[model] : undefined
   if (row)
     return {
       ...fitAmdahl(H100_B4_SIZES, row),
@@ -102,15 +114,7 @@ export function knownShape(model: string): LatencyShape | undefined {
       parallelExp: 0.85,
       source: 'fitted to docs/design.md §7 (H100 fp16 b4)',
     }
-  if (model === 'albert')
-    return {
-      serialMs: 0.6,
-      parallelMsSm: 120,
-      serialExp: 0.2,
-      parallelExp: 0.9,
-      source: 'guessed (albert-base not in docs/design.md §7)',
-    }
-  return undefined
+  return Object.hasOwn(GUESSED, model) ? GUESSED[model] : undefined
 }
 
 export interface SyntheticOptions {

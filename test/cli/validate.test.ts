@@ -28,7 +28,7 @@ describe('eclip validate, the files a file names', () => {
     writeFileSync(join(dir, 'bad.txt'), '0.1\n# a comment\nsoon\n')
     const ok = validate('mix', mix('good.txt'), 'ok.yaml')
     assert.equal(ok.status, 0, ok.err)
-    assert.match(ok.out, /ok\.yaml: ok \(mix; 1 file\(s\) it names read\)$/)
+    assert.match(ok.out, /ok\.yaml: ok \(mix; 1 file\(s\) it names checked\)$/)
     const missing = validate('mix', mix('nowhere.txt'), 'missing.yaml')
     assert.equal(missing.status, 2)
     assert.match(missing.err, /mix t, model alexnet: .*nowhere\.txt/)
@@ -46,9 +46,11 @@ describe('eclip validate, the files a file names', () => {
   })
 
   it("reads a serve config's plan and plan table as their formats, and looks for its directories and model files", () => {
+    // a plan file that is there but is not a plan: read as one, it fails naming the file and the field
+    writeFileSync(join(dir, 'notplan.json'), JSON.stringify({ format: 'eclip.plan/1', mix: 'x' }))
     const cases: [string, RegExp][] = [
       ['plan: nowhere.json', /c\.yaml: \/plan: .*nowhere\.json does not exist/],
-      ['plan: good.txt', /good\.txt/],
+      ['plan: notplan.json', /notplan\.json: not a valid file\s+\/: missing field\(s\) "policy"/],
       ['policy: eclip-live\nlive: { table: nowhere.json }', /\/live\/table: .*nowhere\.json does not exist/],
       ['profiles: good.txt', /\/profiles: .*good\.txt is not a directory/],
     ]
@@ -69,7 +71,7 @@ describe('eclip validate, the files a file names', () => {
     copyFileSync(join(ROOT, 'profiles', 'h100', 'gpu.json'), join(dir, 'h100', 'gpu.json'))
     const ok = validate('serve-config', 'models: [ { model: alexnet } ]\nprofiles: h100\n', 'ok.yaml')
     assert.equal(ok.status, 0, ok.err)
-    assert.match(ok.out, /ok \(serve-config; 1 file\(s\) it names read\)$/)
+    assert.match(ok.out, /ok \(serve-config; 1 file\(s\) it names checked\)$/)
   })
 
   it("reads a PARIS scenario's GPU layout file", () => {

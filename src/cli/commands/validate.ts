@@ -2,10 +2,10 @@
 // as the commands that use them read them: a mix's or workload's traces, a PARIS scenario's GPU layout and latency
 // tables, a serve config's plan, plan table, GPU layout, latency tables, profile directory and model files.
 import { existsSync, statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
 import type { Command } from '@commander-js/extra-typings'
 import { FORMATS, readFile, type ServeConfig, UserError } from '../../formats/index.ts'
 import { loadScenario } from '../../paris/scenario.ts'
+import { configPath } from '../../serve/setup.ts'
 import { readMixes, readWorkloads } from '../options.ts'
 
 export function registerValidate(program: Command) {
@@ -22,7 +22,7 @@ export function registerValidate(program: Command) {
       for (const f of files) {
         const value = readFile(format, f)
         const named = readNamedFiles(format, value, f)
-        console.log(`${f}: ok (${format}${named > 0 ? `; ${named} file(s) it names read` : ''})`)
+        console.log(`${f}: ok (${format}${named > 0 ? `; ${named} file(s) it names checked` : ''})`)
       }
     })
 }
@@ -51,7 +51,7 @@ function readNamedFiles(format: string, value: unknown, file: string): number {
 
 /** A serve config's named files and directories (relative to the config), each read or looked for as serve does. */
 function readServeConfigFiles(c: ServeConfig, file: string): number {
-  const base = dirname(resolve(file))
+  const resolve = configPath(file)
   const formatted: [string, string, string][] = [] // JSON path, format, file
   if (c.plan !== undefined) formatted.push(['/plan', 'plan', c.plan])
   if (c.live?.table !== undefined) formatted.push(['/live/table', 'plan-table', c.live.table])
@@ -68,17 +68,17 @@ function readServeConfigFiles(c: ServeConfig, file: string): number {
     if (m.source !== undefined) plain.push([`/models/${i}/source`, m.source])
   })
   for (const [at, format, p] of formatted) {
-    const path = resolve(base, p)
+    const path = resolve(p)
     if (!existsSync(path)) throw new UserError(`${file}: ${at}: ${path} does not exist`)
     readFile(format, path)
   }
   for (const [at, p] of dirs) {
-    const path = resolve(base, p)
+    const path = resolve(p)
     if (!existsSync(path) || !statSync(path).isDirectory())
       throw new UserError(`${file}: ${at}: ${path} is not a directory`)
   }
   for (const [at, p] of plain) {
-    const path = resolve(base, p)
+    const path = resolve(p)
     if (!existsSync(path) || !statSync(path).isFile())
       throw new UserError(`${file}: ${at}: ${path} is not a file`)
   }

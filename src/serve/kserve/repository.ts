@@ -59,17 +59,17 @@ export async function modelControl(
   name: string,
   parameters: readonly string[] = [],
 ): Promise<void> {
-  const overrides = parameters.filter((p) => p === 'config' || p.startsWith('file:'))
-  if (op === 'load' && overrides.length > 0)
-    throw new ProtocolError(
-      400,
-      `load of model "${name}": ${overrides.map((p) => `"${p}"`).join(', ')} not supported: eclip serves each model as its serve config says, without config or file overrides (docs/live.md)`,
-    )
   const run = op === 'load' ? svc.loadModel?.bind(svc) : svc.unloadModel?.bind(svc)
   if (!run)
     throw new ProtocolError(
       400,
       `model control is not available: this server serves a fixed set of models (policy eclip-live loads and unloads them, docs/live.md)`,
+    )
+  const overrides = parameters.filter((p) => p === 'config' || p.startsWith('file:'))
+  if (op === 'load' && overrides.length > 0)
+    throw new ProtocolError(
+      400,
+      `load of model "${name}": ${overrides.map((p) => `"${p}"`).join(', ')} not supported: eclip serves each model as its serve config says, without config or file overrides (docs/live.md)`,
     )
   await run(name)
 }

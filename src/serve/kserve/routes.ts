@@ -561,13 +561,11 @@ function decodeBody(
       throw new ProtocolError(400, `${BINARY_HEADER} must be a non-negative integer, got "${headerLen}"`)
     if (n > body.length)
       throw new ProtocolError(400, `${BINARY_HEADER} ${n} is larger than the body (${body.length} bytes)`)
-    if (n === 0)
-      throw new ProtocolError(
-        400,
-        `${BINARY_HEADER} is 0: it gives the length of the JSON part that opens the body (the binary tensors follow it)`,
-      )
-    jsonPart = body.subarray(0, n)
-    binary = body.subarray(n)
+    // 0, as Triton reads it: no binary part, the whole body is the JSON
+    if (n > 0) {
+      jsonPart = body.subarray(0, n)
+      binary = body.subarray(n)
+    }
   }
   // (a compressed or chunked body's size is known only now)
   if (jsonPart.length > maxJson) throw new ProtocolError(413, jsonLimitMessage(jsonPart.length, maxJson))
