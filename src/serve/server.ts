@@ -115,7 +115,7 @@ export class EclipServer implements InferenceService {
   /** host:port of the gRPC listener (undefined without one). */
   grpcAddress: string | undefined
   private draining = false
-  /** Its HTTP requests not yet answered; once draining, every answer closes its connection. */
+  /** Its connections' answers in progress; once draining, every answer closes its connection. */
   private readonly answers: AnswerTracker
   private restarting = false
   private closed = false
