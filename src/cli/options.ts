@@ -94,7 +94,6 @@ export function readMixes(file: string): Mix[] {
 }
 
 /** The first name of `names` that occurs more than once, or undefined. */
-/** The first name of `names` given twice, if any. */
 export const namedTwice = (names: readonly string[]) => names.find((n, i) => names.indexOf(n) !== i)
 
 /** A --dtype value, checked before any work: the GPU backend would read it only after its start. */

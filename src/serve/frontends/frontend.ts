@@ -580,7 +580,6 @@ export async function runFrontend(): Promise<void> {
           log: (err, msg) => app.log.error({ err }, msg),
         })
       : undefined
-  let draining = false
   // as the single-process server (server.ts): new infer requests on open connections are refused while draining, and
   // an infer request for a model whose queue the engine last said is full, before its body is read
   const early = (
@@ -590,7 +589,7 @@ export async function runFrontend(): Promise<void> {
     contentLength?: string,
   ): EarlyAnswer | undefined => {
     if (method !== 'POST') return undefined
-    if (draining && url.startsWith('/v2/models/'))
+    if (svc.draining && url.startsWith('/v2/models/'))
       return {
         status: 503,
         headers: { connection: 'close', 'retry-after': '1' },
@@ -626,8 +625,7 @@ export async function runFrontend(): Promise<void> {
   // ones cut after a short grace. A request still arriving when the engine's budget nears its end is cut: the engine
   // kills a front-end still draining at the budget, and its own drain needs the rest
   link.onClose = (budgetMs) => {
-    if (draining) return
-    draining = true
+    if (svc.draining) return
     svc.draining = true
     upstream.closeStreams()
     let late: NodeJS.Timeout | undefined
