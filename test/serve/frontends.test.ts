@@ -518,9 +518,13 @@ describe('serve --frontends', () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
     const t0 = performance.now()
     child.kill('SIGTERM')
-    await new Promise((r) => setTimeout(r, 200))
-    // draining, the front-ends are no longer ready (a load balancer sends new work elsewhere)
-    const ready = await request(url, 'GET', '/v2/health/ready')
+    // draining, the front-ends are no longer ready (a load balancer sends new work elsewhere); asked until the
+    // signal has reached both (a loaded host delivers it late), while the accepted requests still run
+    let ready = await request(url, 'GET', '/v2/health/ready')
+    for (let i = 0; i < 50 && ready.status !== 503; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      ready = await request(url, 'GET', '/v2/health/ready')
+    }
     assert.equal(ready.status, 503)
     assert.match(ready.body.toString(), /the server is shutting down/)
     const answers = await Promise.all(inflight)
